@@ -1678,3 +1678,32 @@ def test_a_tick_accepts_a_row(tmp_path, tick):
     row = _row(1, "missing", "http://x/snow", "Bright sun and heat", decision=tick)
     decisions, counts = read_decisions(_review(tmp_path, [row]), SPACE)
     assert counts["accepted"] == 1 and [d.kind for d in decisions] == ["missing"]
+
+
+@pytest.mark.parametrize("sep_line", [None, "sep=;"])
+def test_a_csv_corpus_keeps_its_delimiter_and_sep_line(tmp_path, sep_line):
+    """apply-review wrote every CSV with ',': a ';'-separated corpus (a spreadsheet's
+    where the decimal mark is a comma, with or without Excel's "sep=;" line) came back
+    with every line changed. The output keeps the input's delimiter and its sep= line,
+    so a diff shows only the accepted change; a cell holding ';' is quoted."""
+    rows = ["id;text;labels", "d1;Heavy rain all day;rain, sun", "d2;Bright sun;sun",
+            'd3;"Snow; cold";snow']
+    lines = ([sep_line] if sep_line else []) + rows
+    source = tmp_path / "s.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(1, "missing", "http://x/rain", "Bright sun")])
+    apply_review(source, review, tmp_path / "out.csv", SPACE)
+    written = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    assert len(written) == len(lines)
+    changed = [i for i, (a, b) in enumerate(zip(lines, written, strict=True)) if a != b]
+    assert changed == [len(lines) - 2]
+    assert written[-2] == "d2;Bright sun;sun, rain"
+    assert [r.labels for r in read_records(tmp_path / "out.csv")] == [
+        ("rain", "sun"), ("sun", "rain"), ("snow",)]
+    # written as another format than its input: a comma, as ever
+    tsv = tmp_path / "c.tsv"
+    tsv.write_text("Bright sun\tsun\n", encoding="utf-8")
+    apply_review(tsv, _review(tmp_path, [_row(0, "missing", "http://x/rain", "Bright sun")]),
+                 tmp_path / "from-tsv.csv", SPACE)
+    assert (tmp_path / "from-tsv.csv").read_text(encoding="utf-8").splitlines() == [
+        "id,text,labels", ",Bright sun,sun rain"]

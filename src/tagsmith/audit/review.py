@@ -50,6 +50,8 @@ from tagsmith.data.ids import FirstSeen
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import (
     check_not_a_vocabulary,
+    csv_dialect,
+    detect_format,
     is_lone_uri,
     no_documents,
     skipped_count,
@@ -943,7 +945,12 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                                     f"{n:,} document{plural_s(n)}{numbered}", path=review,
                                     line=first.line)
 
-    write_records(changed_records(), output, format, label_space=space)
+    # a CSV written as its input was (a ';' and Excel's "sep=;" line kept): a diff of the
+    # two shows the accepted changes, not every line
+    delimiter, sep_line = csv_dialect(corpus) if corpus.is_file() and \
+        detect_format(corpus) == "csv" == output_format(output, format) else (",", None)
+    write_records(changed_records(), output, format, label_space=space,
+                  delimiter=delimiter, sep_line=sep_line)
     if repeated_ids:  # no decision names them: written as they were, but say so
         doc_id, first, other = repeated_ids[0]
         n = len(repeated_ids)

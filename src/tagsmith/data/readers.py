@@ -62,7 +62,7 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -714,7 +714,8 @@ def wide_encoding(first_line: bytes) -> str | None:
     return next((name for bom, name in _WIDE_BOMS.items() if first_line.startswith(bom)), None)
 
 
-def _raw_lines(path: Path, header: bool = False) -> Iterator[tuple[int, bytes]]:
+def _raw_lines(path: Path, header: bool = False
+               ) -> Generator[tuple[int, bytes], None, None]:
     """``(line number, bytes)`` pairs; a damaged file raises naming the line, a UTF-16
     or UTF-32 file (by its byte-order mark) raises whatever ``on_error`` says: every
     line is unreadable, though split at its LF bytes most are ASCII with NULs between,
@@ -1211,6 +1212,36 @@ def _remembering(lines: Iterator[str], last: list[str], head: list[str] | None =
         if head is not None and len(head) < 2:
             head.append(line)
         yield line
+
+
+def csv_dialect(path: str | Path) -> tuple[str, str | None]:
+    r"""The delimiter of the CSV corpus file ``path`` and its Excel ``sep=`` line as
+    written (None where it has none), as :func:`read_records` tells them: what a
+    rewritten corpus is written with (:func:`~tagsmith.data.writers.write_records`), so
+    that it differs from its input only where its records do. A comma and None for a
+    pipe (read once, by the reader) or a file whose first line cannot be read (the
+    reader says why).
+
+    >>> import os, tempfile
+    >>> name = os.path.join(tempfile.mkdtemp(), "c.csv")
+    >>> _ = open(name, "w").write("sep=;\nid;text;labels\nd1;Rain;rain\n")
+    >>> csv_dialect(name)
+    (';', 'sep=;')
+    """
+    path = Path(path)
+    if _file_state(path) is None:
+        return ",", None
+    try:
+        lines = _raw_lines(path, header=True)
+        try:
+            first = next(lines, None)
+        finally:
+            lines.close()
+        line = None if first is None else _decode(first[1], 1)
+    except (OSError, EOFError, zlib.error, CorpusFormatError, _Malformed):
+        return ",", None
+    delimiter, sep_line = csv_delimiter(line, "text")
+    return delimiter, (line or "").rstrip("\r\n") if sep_line else None
 
 
 def _csv_records(path: Path, on_error) -> Iterator[Record]:

@@ -57,7 +57,8 @@ def _format_from_suffix(path: str | Path) -> str:
 
 
 def write_records(records: Iterable[Record], path: str | Path, format: str | None = None,
-                  label_space: LabelSpace | None = None) -> int:
+                  label_space: LabelSpace | None = None, delimiter: str = ",",
+                  sep_line: str | None = None) -> int:
     """Write records to ``path`` atomically; returns the number written.
 
     A TSV line cannot hold a label key with whitespace (a preferred name such as
@@ -65,7 +66,9 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
     (see :func:`~tagsmith.data.corpus.write_tsv`). CSV and JSONL keep keys as they are;
     a key containing ``|``, which a CSV ``labels`` cell splits on, raises
     :class:`~tagsmith.exceptions.CorpusFormatError` naming the record's file and line
-    (nothing is written).
+    (nothing is written). A CSV's cells are separated by ``delimiter``, below the line
+    ``sep_line`` (Excel's ``sep=;``) where one is given: a corpus rewritten as its input
+    was written (:func:`~tagsmith.data.readers.csv_dialect`).
 
     >>> import os, tempfile
     >>> name = os.path.join(tempfile.mkdtemp(), "c.jsonl")
@@ -95,13 +98,16 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                     raise unencodable(exc, record.source, record.line) from None
                 written += 1
             return written
-        writer = csv_writer(out)  # quotes a text's lone \r, which csv readers split on
-        quoted = csv_writer(out, quoting=csv.QUOTE_ALL)
+        # quotes a text's lone \r, which csv readers split on
+        writer = csv_writer(out, delimiter=delimiter)
+        quoted = csv_writer(out, delimiter=delimiter, quoting=csv.QUOTE_ALL)
         columns: list[str] | None = None
         for number, record in enumerate(records, 1):
             if columns is None:
                 columns = list(record.metadata)
                 _check_csv_metadata(columns, path)
+                if sep_line is not None:
+                    out.write(sep_line + "\n")
                 writer.writerow(["id", "text", "labels", *columns])
             extra = set(record.metadata) - set(columns)
             if extra:  # a streamed CSV cannot grow columns; missing ones stay empty
