@@ -1584,7 +1584,8 @@ def _folder_losing_a_file(tmp_path, monkeypatch, texts):
 def test_a_folder_file_gone_missing_is_not_called_a_malformed_line(tmp_path, monkeypatch,
                                                                    caplog):
     """apply-review's warning and summary said "1 malformed line ... skipped" of a folder's
-    document deleted after the listing, no line of which was read."""
+    document deleted after the listing, no line of which was read; its example was
+    "first at line 3: zgone.txt ..." where the reader's summary says "document 3"."""
     docs = _folder_losing_a_file(tmp_path, monkeypatch, ["Heavy rain", "More rain"])
     review = _review(tmp_path, [_row(1, "missing", "http://x/sun", "More rain")])
     caplog.set_level("WARNING", logger="tagsmith")
@@ -1592,6 +1593,9 @@ def test_a_folder_file_gone_missing_is_not_called_a_malformed_line(tmp_path, mon
     assert (stats["n_docs"], stats["n_skipped_lines"], stats["n_missing_files"]) == (2, 1, 1)
     assert "1 file skipped that went missing (on_error skip) and not written" in caplog.text
     assert "malformed" not in caplog.text
+    # its example worded as the reader's summary words it: a document, not "line 3"
+    assert caplog.text.count("(first: document 3, zgone.txt: deleted after the folder was "
+                             "listed)") == 1 and "first at line" not in caplog.text
     result = _apply_review_cli(tmp_path, docs, review, tmp_path / "out2.tsv")
     assert result.exit_code == 0, result.output
     assert (f"1 file of {docs} was skipped as it went missing (--on-error skip) and is not "

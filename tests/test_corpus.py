@@ -1826,6 +1826,38 @@ def test_train_on_a_folder_whose_document_goes_after_the_listing_exits_3(tmp_pat
     assert f"error: {says}" in result.output
 
 
+def test_train_on_a_folder_whose_every_document_went_missing_says_so(tmp_path, monkeypatch):
+    """train --on-error skip on a folder whose documents were all deleted after the
+    listing: refused as holding no documents, counting them as files gone missing, not
+    as malformed lines (only a doctest of no_documents said so)."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    from tagsmith.data import readers
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for stem in "ab":
+        (docs / f"{stem}.txt").write_text(f"text {stem} about things", encoding="utf-8")
+        (docs / f"{stem}.tsv").write_text(f"<{U}a>\n", encoding="utf-8")
+    real = readers._list_documents
+
+    def listing_then_deleting(path):
+        listed = real(path)
+        for stem in "ab":
+            (docs / f"{stem}.txt").unlink(missing_ok=True)
+        return listed
+
+    monkeypatch.setattr(readers, "_list_documents", listing_then_deleting)
+    tagsmith_cli._register_commands()
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "train", str(docs), "-o",
+                                                   str(tmp_path / "b"), "--on-error", "skip"])
+    assert result.exit_code == 3, result.output
+    assert (f"error: {docs}: no documents in the corpus (2 files skipped that went "
+            "missing)") in result.output, result.output
+    assert "malformed" not in result.output
+
+
 def test_a_corpus_read_again_is_quiet_in_its_own_thread_only(caplog):
     # StreamedTexts.chunks dropped every record of the "tagsmith" logger while it read
     # a chunk again: another thread's lines meanwhile were lost, and two reads at once

@@ -978,11 +978,19 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     stats["n_skipped_lines"] = report.n_skipped_lines
     stats["n_missing_files"] = report.n_missing_files
     if report.n_skipped_lines:
-        line, reason = report.skipped_lines[0]
-        logger.warning("%s: %s (on_error skip) and not written to %s (first at line %s: "
-                       "%s)", corpus, skipped_count(report.n_skipped_lines,
-                                                    report.n_missing_files),
-                       output, line, reason,
+        # a folder's file gone missing is a document, as the reader's summary says
+        # ("first: document 13, zgone.txt: ..."), not "line 13"
+        missing = report.first_missing
+        malformed = report.first_malformed or (None if missing else report.skipped_lines[0])
+        examples = []
+        if malformed:
+            examples.append(f"first at line {malformed[0]}: {malformed[1]}")
+        if missing:
+            examples.append(f"first{' gone' if malformed else ''}: document {missing[0]}, "
+                            f"{missing[1]}")
+        logger.warning("%s: %s (on_error skip) and not written to %s (%s)", corpus,
+                       skipped_count(report.n_skipped_lines, report.n_missing_files),
+                       output, "; ".join(examples),
                        extra={"parameters": ("on_error",)})  # the CLI: --on-error
     return stats
 
