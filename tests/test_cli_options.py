@@ -234,6 +234,27 @@ def test_flags_for_names_the_command_lacks_stay_as_they_are():
     assert option_flags(COMMANDS["label"], "model") == "--llm"
 
 
+@pytest.mark.parametrize("typed, shown", [("-5", "-5"), ("1e15", "1000000000000000"),
+                                           ("1.5", "1.5"), ("1e20", "1e+20")])
+def test_an_option_the_library_refuses_shows_its_value_in_digits(tmp_path, typed, shown):
+    """--dev-fraction=-5 was refused 'got -5.0' and 1e15 'got 1000000000000000.0' (the
+    library's check, repr of the float click made of it), where an option the CLI
+    refuses itself says 'got -5' (c0f00360): a whole number is written in digits."""
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("rain all day\train\nsun today\tsun\n", encoding="utf-8")
+    result = run("train", corpus, "-o", tmp_path / "m", f"--dev-fraction={typed}")
+    assert result.exit_code == 2, result.output
+    assert f"option '--dev-fraction' must be a number in [0, 1), got {shown}\n" \
+        in result.output, result.output
+    from tagsmith.cli import as_typed
+    from tagsmith.exceptions import InvalidParameterError
+
+    # an int or a str as the library got it: as it was
+    for got, said in ((-5, "-5"), ("x", "'x'"), (True, "True")):
+        assert as_typed(COMMANDS["train"], InvalidParameterError("dev_fraction", "a number",
+                                                                 got)).endswith(f"got {said}")
+
+
 def test_every_alias_names_an_option_of_some_command():
     from tagsmith.cli import OPTION_ALIASES, option_flags
 

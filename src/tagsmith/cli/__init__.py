@@ -533,13 +533,20 @@ def as_typed(command: click.Command | None, exc: InvalidParameterError) -> str:
     """The message of ``exc`` naming the option the user typed, not the Python parameter
     the library checked: ``parameter 'dev_fraction' must be ...`` becomes ``option
     '--dev-fraction' must be ...``; a name the CLI gave already as a flag (``--sets``)
-    reads ``option`` too. Names that are no option of ``command`` stay as they are."""
+    reads ``option`` too, and a float it refused is written as the CLI's own refusals
+    write it (:func:`_number`: ``--dev-fraction=-5`` said ``got -5.0``). Names that are
+    no option of ``command`` stay as they are."""
     text = str(exc)
     prefix = f"parameter {exc.name!r}"
     if not text.startswith(prefix):  # a subclass with a message of its own
         return text
     flags = exc.name if exc.name.startswith("-") else option_flags(command, exc.name)
-    return text if flags is None else f"option {flags!r}{text[len(prefix):]}"
+    if flags is None:
+        return text
+    got = f", got {exc.got!r}"
+    if isinstance(exc.got, float) and text.endswith(got):
+        text = text[:-len(got)] + f", got {_number(exc.got)}"
+    return f"option {flags!r}{text[len(prefix):]}"
 
 
 class _OptionNames(logging.Filter):
@@ -1085,8 +1092,10 @@ def _number(value: float) -> str:
 
     >>> _number(1e10), _number(-5.0), _number(2.5), _number(float("nan")), _number(1e20)
     ('10000000000', '-5', '2.5', 'nan', '1e+20')
+    >>> _number(1e15), _number(1e16)  # digits wherever Python writes no exponent
+    ('1000000000000000', '1e+16')
     """
-    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(value)
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e16 else repr(value)
 
 
 def finite_number(minimum: float | None = None, maximum: float | None = None,
