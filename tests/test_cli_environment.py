@@ -190,6 +190,27 @@ def test_a_command_whose_product_is_a_file_runs_with_a_closed_stdout(corpus, tmp
         assert refused.stderr.startswith(b"error: stdout: cannot be written (it is closed")
 
 
+def test_only_an_output_option_naming_stdout_makes_it_the_product(corpus, tmp_path):
+    """Any option value that was /dev/stdout was taken for a file written to stdout:
+    `train C -o m -p /dev/stdout >&-` (or --vocab /dev/stdout, an input) was refused as
+    a closed stdout (exit code 3), not for its own mistake. Only the options naming
+    outputs (-o, taxonomy --skos, calibrate --reliability-png) are looked at."""
+    from tagsmith.cli import _product_is_a_file, _register_commands
+
+    _register_commands()
+    for args in (["train", "c.tsv", "-o", "m", "-p", "/dev/stdout"],
+                 ["train", "c.tsv", "-o", "m", "--vocab", "/dev/stdout"],
+                 ["label", "c.tsv", "-o", "o.jsonl", "--shortlist", "/dev/fd/1"]):
+        assert _product_is_a_file(args), args
+    for args in (["taxonomy", "c.tsv", "-o", "v.tsv", "--skos", "/dev/stdout"],
+                 ["calibrate", "m", "--data", "c.tsv", "--reliability-png", "/dev/stdout"]):
+        assert not _product_is_a_file(args), args
+    result = tagsmith("train", corpus["train"], "-o", tmp_path / "m", "-p", "/dev/stdout",
+                      shell_redirect=">&-")
+    assert result.returncode == 2, result.stderr
+    assert b"closed" not in result.stderr and b"--param" in result.stderr, result.stderr
+
+
 def test_a_closed_stderr_does_not_end_the_command(corpus, tmp_path):
     # `tagsmith train ... 2>&-`: the progress bar asked the closed stderr (None) whether
     # it is a terminal, an AttributeError nobody saw, exit code 1, no bundle

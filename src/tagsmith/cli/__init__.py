@@ -888,15 +888,21 @@ FILE_COMMANDS = frozenset({"train", "calibrate", "audit", "apply-review", "label
 #: the names of stdout as a path to write (``label -o /dev/stdout``)
 _STDOUT_PATHS = frozenset({"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"})
 
+#: the options of :data:`FILE_COMMANDS` that name a file they write: only these make
+#: stdout the product when they name it (``-p /dev/stdout`` or ``--vocab /dev/stdout``
+#: is no output, and is refused for what it is)
+_OUTPUT_OPTIONS = frozenset({"output", "skos", "reliability_png"})
+
 
 def _product_is_a_file(args: Sequence[str]) -> bool:
     """Whether the command line ``args`` (after ``tagsmith``) runs one of
     :data:`FILE_COMMANDS` writing no file to stdout and asking for no help: the group's
     own options take no value, so its first word that is no option names the command;
     the rest is parsed as the command parses it (its options' values, its help
-    option), with the commands registered. Words were read alone: a corpus named
-    ``-h`` (``train -- -h ...``) or ``/dev/fd/1``, or ``-p x=-h``, was taken for help
-    or stdout and the run refused.
+    option), with the commands registered; a value naming stdout counts in the options
+    naming outputs only (:data:`_OUTPUT_OPTIONS`). Words were read alone: a corpus
+    named ``-h`` (``train -- -h ...``) or ``/dev/fd/1``, or ``-p x=-h``, was taken for
+    help or stdout and the run refused.
 
     >>> _register_commands()
     >>> _product_is_a_file(["-q", "train", "c.tsv", "-o", "m"])
@@ -905,8 +911,9 @@ def _product_is_a_file(args: Sequence[str]) -> bool:
     ...  ["label", "c.tsv", "-o/dev/stdout"], ["taxonomy", "c", "--skos=/dev/fd/1"])]
     [False, False, False, False]
     >>> [_product_is_a_file(args) for args in (["train", "--", "-h", "-o", "m"],
-    ...  ["train", "/dev/fd/1", "-o", "m"], ["train", "c.tsv", "-o", "m", "-p", "x=-h"])]
-    [True, True, True]
+    ...  ["train", "/dev/fd/1", "-o", "m"], ["train", "c.tsv", "-o", "m", "-p", "x=-h"],
+    ...  ["train", "c.tsv", "-o", "m", "-p", "/dev/stdout"])]
+    [True, True, True, True]
     """
     import os
 
@@ -930,6 +937,8 @@ def _product_is_a_file(args: Sequence[str]) -> bool:
             continue
         if param.is_eager and names & set(param.opts):
             return False  # its help: stdout's
+        if param.name not in _OUTPUT_OPTIONS:
+            continue
         values = given[param.name]
         for value in values if isinstance(values, (list, tuple)) else [values]:
             if isinstance(value, str) and value and os.path.normpath(value) in _STDOUT_PATHS:
