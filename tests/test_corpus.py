@@ -2074,6 +2074,32 @@ def test_bytes_that_are_no_cp1252_text_are_not_called_a_spreadsheets(tmp_path):
         list(read_tsv(path))
 
 
+@pytest.mark.parametrize("line, encoding, shown", [
+    (b"Se\xf1or \x81 x\ta", "Latin-1/cp1252 text (ISO-8859-1 or Windows-1252",
+     "'Se\u00f1or \\x81 x\\ta'"),
+    (b"Se\xf1or\x9d\x8d x\ta", "Latin-1/cp1252 text (ISO-8859-1 or Windows-1252",
+     "'Se\u00f1or\\x9d\\x8d x\\ta'"),
+    (b"Se\xf1or x\ta\x1a", "cp1252 text (Windows-1252", "'Se\u00f1or x\\ta\\x1a'"),
+])
+def test_latin1_text_with_a_byte_cp1252_lacks_is_no_binary_file(tmp_path, line, encoding,
+                                                                shown):
+    """A Latin-1 line holding a byte cp1252 leaves undefined (0x81, 0x8d, 0x8f, 0x90,
+    0x9d), or a DOS Ctrl-Z, was called "no text in UTF-8 or cp1252 (a binary file?)":
+    the rest of the line is text, so it is said to read as Latin-1/cp1252 text, shown;
+    bytes that are mostly such (no letters) are no text still."""
+    path = tmp_path / "l.tsv"
+    path.write_bytes(line + b"\n")
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_tsv(path))
+    assert str(info.value) == (f"{path}:1: not valid UTF-8 (byte 0xf1: invalid continuation "
+                               f"byte at byte 2); it reads as {encoding}, as a spreadsheet's "
+                               f"plain \"CSV\" is): {shown}; save the file as UTF-8 (a "
+                               "spreadsheet's \"CSV UTF-8\")")
+    path.write_bytes(b"\xf1\x81\x1a\x8d\n")
+    with pytest.raises(CorpusFormatError, match=r"\(a binary file\?\)"):
+        list(read_tsv(path))
+
+
 def test_a_utf16_file_with_no_byte_order_mark_is_told_so(tmp_path):
     """A UTF-16 file with no byte-order mark was called "no text in UTF-8 or cp1252 (a
     binary file?)": it is named UTF-16 text, its line shown, little- or big-endian,

@@ -775,8 +775,10 @@ def not_utf8_reason(raw: bytes, exc: UnicodeDecodeError) -> str:
     """Why the line ``raw`` is no UTF-8 (``exc``: its decoding error): the byte, where,
     and what to do. A spreadsheet's plain "CSV" is cp1252 (an 'é' is the byte 0xe9),
     where its "CSV UTF-8" is read as it is: that is said only where the line reads as
-    cp1252 text (every byte defined there, no control character), shown so; any other
-    bytes (a binary file) were called a spreadsheet's too.
+    cp1252 text (no control character), shown so; any other bytes (a binary file) were
+    called a spreadsheet's too. A byte cp1252 leaves undefined (0x81, 0x8d, 0x8f, 0x90,
+    0x9d: a Latin-1 file's C1 control) or a DOS end-of-file Ctrl-Z (0x1a) in a line
+    whose rest is text is Latin-1/cp1252 text still: it was called "a binary file?".
 
     >>> def reason(raw):
     ...     try:
@@ -787,6 +789,10 @@ def not_utf8_reason(raw: bytes, exc: UnicodeDecodeError) -> str:
     not valid UTF-8 (byte 0xe9: invalid continuation byte at byte 3); it reads as cp1252 \
 text (Windows-1252, as a spreadsheet's plain "CSV" is): 'café au lait'; save the file as \
 UTF-8 (a spreadsheet's "CSV UTF-8")
+    >>> print(reason(b"Se\\xf1or \\x81 x\\ta"))
+    not valid UTF-8 (byte 0xf1: invalid continuation byte at byte 2); it reads as \
+Latin-1/cp1252 text (ISO-8859-1 or Windows-1252, as a spreadsheet's plain "CSV" is): \
+'Señor \\x81 x\\ta'; save the file as UTF-8 (a spreadsheet's "CSV UTF-8")
     >>> print(reason(b"\\x00\\x01\\x81"))
     not valid UTF-8 (byte 0x81: invalid start byte at byte 2); the line is no text in \
 UTF-8 or cp1252 (a binary file?): give a UTF-8 text file
@@ -796,16 +802,28 @@ UTF-8 or cp1252 (a binary file?): give a UTF-8 text file
     if wide is not None:  # was "no text in UTF-8 or cp1252 (a binary file?)"
         return (f"{where}; it reads as UTF-16 text with no byte-order mark: "
                 f"{wide[:60]!r}; save the file as UTF-8")
-    try:
-        text = raw.decode("cp1252").rstrip("\r\n")
-    except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d: no cp1252 character
-        text = None
-    if text is None or any(ord(c) < 32 and c not in "\t\r\n" or c == "\x7f" for c in text):
+    # one character a byte: cp1252's, Latin-1's (a C1 control) where cp1252 has none
+    text = raw.decode("latin-1").translate(_CP1252).rstrip("\r\n")
+    # a Latin-1 C1 control or a Ctrl-Z: text where the line's letters outnumber them
+    odd = sum(c in _LATIN1_ONLY or c == "\x1a" for c in text)
+    if any(ord(c) < 32 and c not in "\t\r\n\x1a" or c == "\x7f" for c in text) \
+            or odd and odd >= sum(c.isalpha() for c in text):
         return (f"{where}; the line is no text in UTF-8 or cp1252 (a binary file?): give "
                 "a UTF-8 text file")
-    shown = text[max(0, exc.start - 30):exc.start + 30]  # one byte a character in cp1252
-    return (f"{where}; it reads as cp1252 text (Windows-1252, as a spreadsheet's plain "
-            f"\"CSV\" is): {shown!r}; save the file as UTF-8 (a spreadsheet's \"CSV UTF-8\")")
+    shown = text[max(0, exc.start - 30):exc.start + 30]  # one byte a character
+    latin1 = any(c in _LATIN1_ONLY for c in text)
+    encoding = ("Latin-1/cp1252 text (ISO-8859-1 or Windows-1252" if latin1
+                else "cp1252 text (Windows-1252")
+    return (f"{where}; it reads as {encoding}, as a spreadsheet's plain \"CSV\" is): "
+            f"{shown!r}; save the file as UTF-8 (a spreadsheet's \"CSV UTF-8\")")
+
+
+#: the bytes 0x80-0x9f read as cp1252 reads them (a str.translate table from their
+#: Latin-1 characters), but for the five it leaves undefined
+_CP1252 = {byte: bytes([byte]).decode("cp1252") for byte in range(0x80, 0xa0)
+           if byte not in (0x81, 0x8d, 0x8f, 0x90, 0x9d)}
+#: those five, as Latin-1 reads them (C1 controls)
+_LATIN1_ONLY = frozenset(chr(byte) for byte in (0x81, 0x8d, 0x8f, 0x90, 0x9d))
 
 
 def _utf16_text(raw: bytes) -> str | None:
