@@ -2023,6 +2023,29 @@ def test_labels_cells_split_between_numbers_are_warned_about_once(tmp_path, capl
                       "it (or end the cell with '|': '1,000|' is one label)"]
 
 
+def test_a_uri_and_a_name_holding_a_comma_is_warned_about_once(tmp_path, caplog):
+    """'<http://x/1> climate, rain' is the one label <http://x/1>, its name dropped (a
+    label and its name, as '<http://x/1> Art, Modern' is written), so 'rain', if meant
+    as a label of its own, was lost without a word. Read so still (the reader knows no
+    vocabulary), and warned about once per file: the cell, what it was read as, and
+    how to write two labels."""
+    path = tmp_path / "c.csv"
+    path.write_text('text,labels\na,"<http://x/1> climate, rain"\nb,"<http://x/2> Art; '
+                    'Modern"\nc,"<http://x/1>|rain"\nd,"<http://x/1>, rain"\n',
+                    encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        records = list(read_csv(path))
+        list(read_csv(path))
+    assert [r.labels for r in records] == [("<http://x/1>",), ("<http://x/2>",),
+                                           ("<http://x/1>", "rain"), ("<http://x/1>", "rain")]
+    warned = [r.getMessage() for r in caplog.records if "name" in r.getMessage()]
+    assert warned == [f"{path}: 2 labels cells of a <URI> and a name holding a ',' or ';' "
+                      "were read as that one label, the name dropped (first: line 2, "
+                      "'<http://x/1> climate, rain' read as the label '<http://x/1>'); if "
+                      "what follows the ',' is a label of its own, separate the labels with "
+                      "'|': '<http://x/1>|rain'"]
+
+
 def test_numeric_label_ids_listed_with_commas_are_not_warned_about(tmp_path, caplog):
     """Numeric label ids listed with commas (GoEmotions' '4,27', '2, 5', '3,10,27') are
     no thousands separator, which has three digits after each comma and no space

@@ -1295,11 +1295,13 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
     unread = tuple(sorted(set(range(len(header))) - set(columns.values())))
     source = str(path)
     numbers: list[tuple[int, str, tuple[str, ...]]] = []  # cells split between numbers
+    named: list[tuple[int, str, str]] = []  # cells read as a <uri> and its name
     while True:
         start = reader.line_num + 1
         row = next_csv_row(reader, path, start, CorpusFormatError, "record")
         if row is None:
             _warn_numbers_split(path, numbers)
+            _warn_names_dropped(path, named)
             return
         # nor is a row of bare empty cells a record: a spreadsheet saves such rows below
         # the data (",,,"), which were documents with no text and no labels, trained on;
@@ -1308,9 +1310,34 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
         if not any(cell.strip() for cell in row) and '"' not in last[0]:
             continue
         try:
-            yield _csv_record(row, columns, len(header), start, source, unread, numbers)
+            yield _csv_record(row, columns, len(header), start, source, unread, numbers,
+                              named)
         except _Malformed as exc:
             on_error(CorpusFormatError(exc.args[0], path=path, line=start))
+
+
+def _warn_names_dropped(path: Path, named: list[tuple[int, str, str]]) -> None:
+    """Warn once a file is read (once for the same unchanged file) of its labels cells
+    of a ``<uri>`` and a name holding a ``,`` or ``;`` (``_URI_AND_NAME``): read as that
+    one label, the name dropped, where ``<http://x/1> climate, rain`` may mean ``rain``
+    as a label of its own. Read so still: a cell's reading does not depend on the
+    vocabulary (``Art, Modern`` would split where ``Modern`` is a label)."""
+    if not named:
+        return
+    key = ("names", str(path), _modified(path), len(named), named[0][0])
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    line, cell, uri = named[0]
+    n = len(named)
+    name = cell[cell.index(uri) + len(uri):]  # a ',' inside the <uri> separates nothing
+    separator = min((c for c in ",;" if c in name), key=name.index)
+    example = f"{uri}|{name.split(separator, 1)[1].strip()}"
+    logger.warning("%s: %d labels cell%s of a <URI> and a name holding a ',' or ';' %s read "
+                   "as that one label, the name dropped (first: line %d, %r read as the "
+                   "label %r); if what follows the %r is a label of its own, separate the "
+                   "labels with '|': %r", path, n, plural_s(n), plural(n, "was", "were"),
+                   line, cell.strip(), uri, separator, example)
 
 
 def _warn_numbers_split(path: Path, numbers: list[tuple[int, str, tuple[str, ...]]]
@@ -1384,9 +1411,11 @@ def _csv_columns(header: list[str], path: Path, line: int = 1,
 
 def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
                 source: str, unread: tuple[int, ...] = (),
-                numbers: list[tuple[int, str, tuple[str, ...]]] | None = None) -> Record:
+                numbers: list[tuple[int, str, tuple[str, ...]]] | None = None,
+                named: list[tuple[int, str, str]] | None = None) -> Record:
     """The record of a CSV ``row``; a labels cell split at a comma between numbers is
-    added to ``numbers`` (its line, the cell and its labels)."""
+    added to ``numbers`` (its line, the cell and its labels), one read as a ``<uri>``
+    and its name to ``named`` (its line, the cell and the URI)."""
     if len(row) != width:
         raise _Malformed(f"expected {width} column{plural_s(width)} as in the header, "
                          f"found {len(row)}")
@@ -1400,6 +1429,10 @@ def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
         labels, numeric = _split_label_cell(row[columns["labels"]])
         if numeric and numbers is not None:
             numbers.append((line, row[columns["labels"]], labels))
+        cell = row[columns["labels"]]
+        if named is not None and len(labels) == 1 and "<" in cell and "|" not in cell \
+                and _URI_AND_NAME.fullmatch(cell):
+            named.append((line, cell, labels[0]))
         joiner = _label_joiner(row[columns["labels"]], labels)
     doc_id = (row[columns["id"]].strip() or None) if "id" in columns else None
     metadata = {name: row[i] for name, i in columns.items() if name not in ("text", "labels", "id")}
