@@ -1580,3 +1580,41 @@ def test_replacements_survive_a_vocabulary_update_and_old_spaces_load():
     assert merged.replacements() == {0: [1]}
     assert merged.fingerprint == old.fingerprint  # replacements are no part of the ids
     assert LabelSpace.from_json(merged.to_json()) == merged
+
+
+# -- Google's product taxonomy (taxonomy-with-ids.en-US.txt) ----------------------------------
+GOOGLE = ("# Google_Product_Taxonomy_Version: 2021-09-21\n"
+          "1 - Animals & Pet Supplies\n"
+          "2 - Animals & Pet Supplies > Pet Supplies\n"
+          "5 - Animals & Pet Supplies > Pet Supplies > Accessories\n"
+          "412 - Food, Beverages & Tobacco\n"
+          "413 - Food, Beverages & Tobacco > Beverages\n"
+          "7 - Food, Beverages & Tobacco > Beverages > Accessories\n"
+          "8 - Media > Books > Body, Mind & Spirit Books\n")
+
+
+@pytest.mark.parametrize("name", ["taxonomy-with-ids.en-US.txt", "google.tsv",
+                                  "taxonomy-with-ids.en-US.txt.gz"])
+def test_google_product_taxonomy_read_with_its_hierarchy(tmp_path, caplog, name):
+    # the file as Google publishes it (a .txt, detected by its first line) was refused
+    # as "unknown vocabulary format '.txt'", and renamed .tsv, as malformed line 2
+    path = tmp_path / name
+    data = GOOGLE.encode()
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path)
+    assert space.uris == ["1", "2", "5", "412", "413", "7", "8"]
+    assert space.name_of(2) == "Animals & Pet Supplies > Pet Supplies > Accessories"
+    assert space[2].broader == ["2"] and space[5].broader == ["413"]
+    assert space[0].broader == [] and space[3].broader == []
+    # its parent 'Media > Books' is not in the file: no broader label, one warning
+    assert space[6].broader == []
+    assert "8: 1 category whose parent path is not in the file has no broader" in caplog.text
+
+
+def test_google_product_taxonomy_without_ids_refused_naming_the_other_file(tmp_path):
+    path = tmp_path / "taxonomy.en-US.txt"
+    path.write_text("# Google_Product_Taxonomy_Version: 2021-09-21\nAnimals & Pet Supplies\n")
+    with pytest.raises(VocabularyError, match=r"txt:2: .*a path without an id has no URI"
+                                              r".*taxonomy-with-ids"):
+        load_vocabulary(path)

@@ -1,8 +1,8 @@
 """Vocabulary files -> :class:`~tagsmith.data.labelspace.LabelSpace`.
 
-Three formats, detected from the file name (each may be gzipped, ``.gz``). Language
-tags are read in lower case (``label_EN`` and ``"..."@en-GB`` give ``en`` and ``en-gb``),
-as tags compare ignoring case.
+Three formats, detected from the file name, and a fourth by its first line (each may be
+gzipped, ``.gz``). Language tags are read in lower case (``label_EN`` and ``"..."@en-GB``
+give ``en`` and ``en-gb``), as tags compare ignoring case.
 
 ``.tsv`` -- Annif's TSV vocabulary: one ``<uri><TAB>label`` per line, in the language
     given by ``language``. Angle brackets and the label are optional; a third column, if
@@ -44,6 +44,10 @@ as tags compare ignoring case.
     of more than :data:`SKOS_ANNOUNCE_BYTES` (5 MB, inflated) is announced with an INFO
     log line before, and its triples and parse time logged after.
 
+Google's product taxonomy (``taxonomy-with-ids.en-US.txt``), whatever its suffix, is
+    told by its first line (:data:`GOOGLE_HEADER`): ``ID - Path > To > Category`` lines,
+    each the label of URI ``ID`` named by its whole path, its broader label the path less
+    its last step (see :func:`_google_rows`).
 A ``broader`` URI that is not in the vocabulary is dropped with one warning naming
 ``file:line`` in CSV, and the concept in SKOS (which has no lines), with the count of
 links dropped; a ``broader`` cycle (a label its own ancestor, a self-loop included)
@@ -137,7 +141,8 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
                     on_error: str = "fail") -> LabelSpace:
     """Read a TSV, CSV or SKOS vocabulary file into a label space (see the module doc).
 
-    ``format`` (``"tsv"``, ``"csv"`` or ``"skos"``) overrides detection from the suffix;
+    ``format`` (``"tsv"``, ``"csv"``, ``"skos"`` or ``"google"``) overrides detection
+    from the suffix (and from a Google product taxonomy's first line);
     ``language`` is the language of TSV labels and of untagged literals; ``on_error`` is
     ``"fail"`` or ``"skip"`` for malformed TSV/CSV lines.
 
@@ -149,7 +154,7 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     (['http://x/a', 'http://x/b'], ['apple', 'pear'], 'P1')
     """
     on_error = check_choice("on_error", on_error, ("fail", "skip"))
-    format = check_choice("format", format, ("tsv", "csv", "skos", None))
+    format = check_choice("format", format, ("tsv", "csv", "skos", "google", None))
     language = language.lower()  # language tags compare ignoring case: one spelling
     path = Path(path)
     try:  # not exists(): a PermissionError of its own (3.11)
@@ -163,12 +168,13 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     problem = compression_mismatch(path)  # said "not UTF-8" or "Not a gzipped file"
     if problem is not None:
         raise VocabularyError(problem, path=path)
-    kind = format or detect_format(path)
+    kind = format or ("google" if _google_taxonomy(path) else detect_format(path))
     if kind == "skos":
         labels = _read_skos(path, language)
         _refuse_label_problems(labels, path)
     else:
-        rows = _tsv_rows(path, language) if kind == "tsv" else _csv_rows(path, language)
+        rows = (_tsv_rows(path, language) if kind == "tsv" else _google_rows(path, language)
+                if kind == "google" else _csv_rows(path, language))
         labels = _collect(rows, path, on_error)
     if not labels:  # a 0-label space only fails later, with no file name
         raise VocabularyError("no labels in the vocabulary" + (
@@ -327,6 +333,66 @@ def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
             notation = cols[2].strip() if len(cols) > 2 else ""
             yield number, Label(uri, pref_labels={language: name} if name else {},
                                 notation=notation or None)
+
+
+#: the first line of Google's product taxonomy files (``taxonomy-with-ids.en-US.txt``)
+GOOGLE_HEADER = "# Google_Product_Taxonomy_Version:"
+_GOOGLE_LINE = re.compile(r"\s*(\d+)\s+-\s+(\S.*?)\s*")
+
+
+def _google_taxonomy(path: Path) -> bool:
+    """Whether ``path`` starts with :data:`GOOGLE_HEADER` (whatever its suffix: the file
+    is published as ``.txt``); a file that cannot be read is left to the reader."""
+    try:
+        with _reading(path) as handle:
+            first = next(handle, "")
+    except VocabularyError:
+        return False
+    return first.lstrip().startswith(GOOGLE_HEADER)
+
+
+def _google_rows(path: Path, language: str) -> Iterator[Row]:
+    """Google's product taxonomy with ids: ``ID - Path > To > Category`` lines (``#``
+    lines and blank ones skipped). A label's URI is its id, its name (in ``language``)
+    the whole path as written, which a product feed's ``google_product_category`` also
+    takes, and its broader label the category whose path is its own less the last
+    ``" > "`` step (one warning, naming the first ``file:line``, counts the categories
+    whose parent is not in the file: they have no broader label). A path without an id
+    (``taxonomy.en-US.txt``) is malformed: its categories have no URI."""
+    rows: list[tuple[int, Label | str]] = []
+    ids: dict[str, str] = {}
+    with _reading(path) as handle:
+        for number, raw in enumerate(handle, 1):
+            line = raw.rstrip("\r\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            match = _GOOGLE_LINE.fullmatch(line)
+            if match is None:
+                rows.append((number, (
+                    f"expected 'ID - Category > Path' (Google's taxonomy-with-ids file), "
+                    f"found {line[:80]!r}" + (
+                        "; a path without an id has no URI to be a label by: use "
+                        "taxonomy-with-ids.<LANG>.txt, which gives each its id"
+                        if " - " not in line and not line.lstrip()[:1].isdigit() else ""))))
+                continue
+            uri, name = match.groups()
+            name = " > ".join(step.strip() for step in name.split(">"))
+            ids.setdefault(name, uri)
+            rows.append((number, Label(uri, pref_labels={language: name})))
+    orphans: list[int] = []
+    for number, label in rows:
+        if isinstance(label, Label):
+            name = label.pref_labels[language]
+            parent, sep, _ = name.rpartition(" > ")
+            if sep and parent in ids:
+                label.broader = [ids[parent]]
+            elif sep:
+                orphans.append(number)
+        yield number, label
+    if orphans:
+        logger.warning("%s:%d: %d categor%s whose parent path is not in the file ha%s no "
+                       "broader label", path, orphans[0], len(orphans),
+                       plural(len(orphans), "y", "ies"), plural(len(orphans), "s", "ve"))
 
 
 def _csv_rows(path: Path, language: str) -> Iterator[Row]:
