@@ -480,6 +480,24 @@ def test_csv_labels_listed_as_a_spreadsheet_lists_them(tmp_path):
     assert [r.labels for r in read_csv(out)] == [("x,y",), ("x;y", "z"), ("x", "y")]
 
 
+def test_csv_labels_cell_of_category_paths_is_no_list_of_words(tmp_path):
+    # a product taxonomy's path was split at its spaces ('Electronics', '>', 'Audio')
+    # or its commas ('Food', 'Beverages & Tobacco > Tea'): without --vocab, the labels
+    # '>' and '&' were learnt and suggested
+    path = write(tmp_path / "products.csv", 'text,labels\n'
+                 'a,Electronics > Audio > Headphones\n'
+                 'b,"Food, Beverages & Tobacco > Beverages > Tea & Infusions"\n'
+                 'c,"Home & Garden > Decor; Furniture > Beds & Accessories > Accessories"\n'
+                 'd,"Office Supplies > Calendars, Organizers & Planners|Media > Books"\n'
+                 'e,"<http://x/1> <http://x/2>"\nf,"<http://x/a,b>,<http://x/c>"\n')
+    assert [r.labels for r in read_csv(path)] == [
+        ("Electronics > Audio > Headphones",),
+        ("Food, Beverages & Tobacco > Beverages > Tea & Infusions",),
+        ("Home & Garden > Decor", "Furniture > Beds & Accessories > Accessories"),
+        ("Office Supplies > Calendars, Organizers & Planners", "Media > Books"),
+        ("<http://x/1>", "<http://x/2>"), ("<http://x/a,b>", "<http://x/c>")]
+
+
 def test_a_spreadsheet_workbook_or_plain_csv_export_is_refused_saying_what_to_save(tmp_path):
     # an .xlsx was "cannot tell the corpus format", one named .csv "not valid UTF-8 (invalid
     # start byte at byte 14)" at line 1, and Excel's plain "CSV" (cp1252) gave no advice

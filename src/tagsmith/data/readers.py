@@ -1159,6 +1159,9 @@ _URI_AND_NAME = re.compile(r"\s*(<[^<>\s]+>)\s+[^<>|;,\s][^<>|]*[;,][^<>|]*")
 #: a number with thousands separators (``1,000``, ``12,345.5``), split at its commas
 #: into labels; ``4,27`` or ``2, 5`` (numeric label ids, as GoEmotions' are) is none
 _THOUSANDS = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w.])")
+#: a step of a category path (``Electronics > Audio``, as product taxonomies write their
+#: categories), a ``>`` between spaces
+_PATH_STEP = re.compile(r"\s>\s")
 
 
 def split_label_cell(cell: str) -> tuple[str, ...]:
@@ -1166,7 +1169,10 @@ def split_label_cell(cell: str) -> tuple[str, ...]:
     (as a spreadsheet's users list labels: neither inside a ``<uri>``), else on
     whitespace. ``billing,shipping`` was one label of that name, a label space of its
     own when none was given, and ``billing, shipping`` the label ``billing,``. A cell
-    of one ``<uri>`` followed by a name holding a ``,`` or ``;`` is that one label.
+    of one ``<uri>`` followed by a name holding a ``,`` or ``;`` is that one label. A
+    cell holding a category path (`` > `` outside every ``<uri>``: ``Food, Beverages &
+    Tobacco > Beverages``) is split on ``;`` alone, each part one path: at its ``,``
+    and spaces it was read as the labels ``Food``, ``Beverages``, ``&``, ``>``, ...
 
     >>> split_label_cell("<http://x/1> <http://x/2>"), split_label_cell("climate change|rain")
     (('<http://x/1>', '<http://x/2>'), ('climate change', 'rain'))
@@ -1176,6 +1182,8 @@ def split_label_cell(cell: str) -> tuple[str, ...]:
     (('<http://x/a,b>', '<http://x/c;d>'), ('Art, Modern',))
     >>> split_label_cell("<http://x/1> Art, Modern"), split_label_cell("a, b>c")
     (('<http://x/1>',), ('a', 'b>c'))
+    >>> split_label_cell("Food, Drinks > Tea"), split_label_cell("A > B; C > D, E")
+    (('Food, Drinks > Tea',), ('A > B', 'C > D, E'))
     """
     return _split_label_cell(cell)[0]
 
@@ -1187,6 +1195,10 @@ def _split_label_cell(cell: str) -> tuple[tuple[str, ...], bool]:
         return tuple(part.strip() for part in cell.split("|") if part.strip()), False
     # the scans below ran on every row, a cell of space-separated <uri>s too, and read
     # a corpus in twice the time: a cell of no separator, or of no '<', needs none
+    # ('<http://x/1> <http://x/2>' has no ' > ': such cells are never scanned for <uri>s)
+    if (">" in cell and _PATH_STEP.search(cell) is not None
+            and ("<" not in cell or _PATH_STEP.search(_CELL_URI.sub("x", cell)) is not None)):
+        return tuple(part.strip() for part in cell.split(";") if part.strip()), False
     if ";" not in cell and "," not in cell:
         return tuple(cell.split()), False
     masked = cell
