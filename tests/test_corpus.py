@@ -498,6 +498,16 @@ def test_csv_labels_cell_of_category_paths_is_no_list_of_words(tmp_path):
         ("<http://x/1>", "<http://x/2>"), ("<http://x/a,b>", "<http://x/c>")]
 
 
+def test_tsv_labels_of_a_category_path_refused_not_read_as_its_words(tmp_path):
+    # 'Electronics > Audio' was read as the labels 'Electronics', '>' and 'Audio'
+    path = write(tmp_path / "products.tsv", "charger 65W\t<1> <2>\n"
+                 "headphones\tElectronics > Audio > Headphones\n")
+    with pytest.raises(CorpusFormatError, match=r"products.tsv:2: the labels column holds "
+                                                r"a category path .*by its id or <uri>"):
+        list(read_tsv(path))
+    assert [r.labels for r in read_tsv(path, on_error="skip")] == [("<1>", "<2>")]
+
+
 def test_a_spreadsheet_workbook_or_plain_csv_export_is_refused_saying_what_to_save(tmp_path):
     # an .xlsx was "cannot tell the corpus format", one named .csv "not valid UTF-8 (invalid
     # start byte at byte 14)" at line 1, and Excel's plain "CSV" (cp1252) gave no advice

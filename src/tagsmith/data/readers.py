@@ -936,6 +936,12 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
         if not text:
             raise _Malformed("empty text")
         labels = tuple(columns[1].split()) if len(columns) == 2 else ()
+        if ">" in labels:  # a category path's step: its words were read as labels
+            raise _Malformed(f"the labels column holds a category path "
+                             f"({columns[1].strip()[:80]!r}), which a TSV corpus reads as "
+                             "whitespace-separated labels ('>' one of them): give the "
+                             "category by its id or <uri>, or write a CSV or JSONL corpus, "
+                             "which read a path as one label")
         if labels and not labelled:
             labelled.append(number)
             if _swapped_columns(text, labels):
