@@ -868,6 +868,30 @@ def test_unknown_label_that_is_an_alternative_label_or_a_name_in_another_case_sa
         list(Corpus(path, space))
 
 
+def test_unknown_label_that_is_a_category_paths_last_step_names_the_paths(tmp_path):
+    # a product taxonomy's labels are named by their paths: a leaf alone ('Dog Beds',
+    # 'Accessories', under many parents) was said to be "not in the vocabulary"
+    from tagsmith.data.labelspace import Label
+
+    space = LabelSpace([Label(uri, pref_labels={"en": name}) for uri, name in (
+        ("1", "Pets"), ("2", "Pets > Dog Beds"), ("3", "Pets > Accessories"),
+        ("4", "Furniture > Beds > Accessories"))])
+    for key, shown in (("Dog Beds", "it is the last step of the category path 'Pets > Dog "
+                                    "Beds' of <2>; write the path or <2>"),
+                       ("Accessories", "it is the last step of 2 category paths, <3> ('Pets "
+                                       "> Accessories'), <4> ('Furniture > Beds > "
+                                       "Accessories'); write the path or URI of the one "
+                                       "meant")):
+        path = write(tmp_path / "leaf.csv", f"text,labels\none,{key}|\n")
+        with pytest.raises(UnknownLabelError) as info:
+            list(Corpus(path, space))
+        assert str(info.value) == (f"{path}:2: unknown label {key!r} (no URI, preferred name "
+                                   f"or notation of the vocabulary): {shown}")
+    assert [d.label_ids for d in Corpus(write(tmp_path / "ok.csv", "text,labels\n"
+                                              "one,Pets > Accessories\ntwo,4\n"), space)
+            ] == [(2,), (3,)]
+
+
 def test_unknown_label_matching_several_concepts_names_every_candidate(tmp_path):
     """A key matching the names of several concepts in another case, or the alternative
     label of several, named the first concept alone ("write <.../a>"), and the user

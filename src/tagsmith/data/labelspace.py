@@ -374,6 +374,13 @@ class LabelSpace(Sequence[Label]):
         ...                   Label("http://x/b", pref_labels={"en": "APPLE"})])
         >>> two.unknown_hint("apple").partition("exactly), ")[2][:46]
         "<http://x/a> ('Apple'), <http://x/b> ('APPLE')"
+
+        A category path's last step (a product taxonomy's labels are named by their
+        paths, ``Pets > Accessories``) names the path, or every path ending so:
+
+        >>> paths = LabelSpace([Label("1", pref_labels={"en": "Pets > Dog Beds"})])
+        >>> paths.unknown_hint("Dog Beds")
+        "the last step of the category path 'Pets > Dog Beds' of <1>; write the path or <1>"
         """
         key = key.strip()
         if key.startswith("<") and key.endswith(">"):
@@ -403,6 +410,18 @@ class LabelSpace(Sequence[Label]):
             return (f"in another case or spacing, the preferred name of {len(cased)} "
                     "concepts (names match exactly), " + self._candidates(cased.items())
                     + "; write the name or URI of the one meant")
+        # a product taxonomy's leaf ('Accessories'), its labels named by their paths
+        step = " > " + " ".join(key.split())
+        leaves = {i: name for i, label in enumerate(self._labels)
+                  for name in label.pref_labels.values() if name.endswith(step)}
+        if len(leaves) == 1:
+            (i, name), = leaves.items()
+            return (f"the last step of the category path {name!r} of <{self.uri_of(i)}>; "
+                    f"write the path or <{self.uri_of(i)}>")
+        if leaves:
+            return (f"the last step of {len(leaves)} category paths, "
+                    + self._candidates(leaves.items())
+                    + "; write the path or URI of the one meant")
         return ""
 
     #: the candidates an :meth:`unknown_hint` names, at most (then "and N more")
