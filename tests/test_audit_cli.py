@@ -2348,3 +2348,57 @@ def test_a_folder_file_gone_missing_is_no_malformed_line_of_the_audit(small_corp
                     tmp_path / "out2", "--scores", "knn", "--on-error", "skip")
     assert result.exit_code == 3
     assert "no documents to audit (1 file skipped that went missing)" in result.output
+
+
+@pytest.mark.parametrize("args, options, message", [
+    (["-p", "C=abc"], {"scores": "crossfit", "model_params": {"C": "abc"}},
+     "parameter 'C' must be a number > 0, got 'abc'"),
+    (["-p", "foo=1"], {"scores": "crossfit", "model_params": {"foo": "1"}},
+     "parameter 'foo' must be a parameter of model 'linear'"),
+    (["--model", "knn", "-p", "n_neighbors=0"],
+     {"scores": "crossfit", "model": "knn", "model_params": {"n_neighbors": 0}},
+     "parameter 'n_neighbors' must be an integer >= 1, got 0"),
+    (["--scores", "knn", "-p", "n_neighbors=0"],
+     {"scores": "knn", "knn_params": {"n_neighbors": 0}},
+     "parameter 'n_neighbors' must be an integer >= 1, got 0"),
+])
+def test_a_bad_model_parameter_is_refused_before_the_features_naming_its_option(
+        monkeypatch, tmp_path, args, options, message):
+    """``audit -p C=abc`` built the features, then said "parameter 'C' must be ...",
+    naming no option (train and distill name it)."""
+    import tagsmith.pipeline.audit as audit_module
+
+    def no_features(*args, **kwargs):
+        raise AssertionError("built the features before refusing the parameter")
+
+    monkeypatch.setattr(audit_module, "_features", no_features)
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"text {i} word{i % 3}\t<u:{i % 3}>\n" for i in range(30)),
+                      encoding="utf-8")
+    result = invoke("audit", corpus, "-o", tmp_path / "out", "--no-html", *args)
+    assert result.exit_code == 2, result.output
+    assert f"error: option '--param': {message}" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+    # the Python API refuses them before the features too, naming the parameter alone
+    space = LabelSpace.from_uris(["u:0", "u:1", "u:2"])
+    Y = sp.csr_matrix((np.ones(30, bool), (np.arange(30), np.arange(30) % 3)), shape=(30, 3))
+    with pytest.raises(InvalidParameterError, match=f"^{re.escape(message)}"):
+        audit_corpus([f"text {i}" for i in range(30)], Y, space,
+                     options=AuditOptions(**options))
+
+
+def test_parameters_given_with_a_bundle_are_checked_against_the_bundle_s_model(tmp_path):
+    # the bundle's model family, not linear, is the one cross-fitting fits: a kNN
+    # bundle's n_neighbors passes, and a bad value of it is refused before the features
+    space = LabelSpace.from_uris(["u:0", "u:1", "u:2"])
+    texts = [f"text {i} word{i % 3}" for i in range(30)]
+    Y = sp.csr_matrix((np.ones(30, bool), (np.arange(30), np.arange(30) % 3)), shape=(30, 3))
+    classifier = train_classifier(texts, Y, space, options=TrainOptions(
+        model="knn", dev_fraction=0.0, featurizer_params=FAST_FEATURES))
+    from tagsmith.pipeline.audit import check_score_params
+
+    check_score_params(AuditOptions(model_params={"n_neighbors": 3}), classifier)
+    with pytest.raises(InvalidParameterError, match="'n_neighbors' must be an integer"):
+        check_score_params(AuditOptions(model_params={"n_neighbors": 0}), classifier)
+    with pytest.raises(InvalidParameterError, match="of model 'linear'"):
+        check_score_params(AuditOptions(model_params={"n_neighbors": 3}))

@@ -41,6 +41,8 @@ from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models import available_models
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
     from tagsmith.data.ids import FirstSeen
     from tagsmith.data.readers import NoTextColumnError
     from tagsmith.pipeline.train import TrainOptions
@@ -89,13 +91,20 @@ def validate_naming_params(options: TrainOptions) -> None:
     try:
         options.validate()
     except InvalidParameterError as exc:
-        if type(exc) is not InvalidParameterError or exc.owner is not None:
-            raise
-        given = [option for option, params in (("--param", options.model_params),
-                                               ("--feature-param", options.featurizer_params))
-                 if exc.name in params]
-        if len(given) != 1:
-            raise
+        _name_param_option(exc, (("--param", options.model_params),
+                                 ("--feature-param", options.featurizer_params)))
+        raise
+
+
+def _name_param_option(exc: InvalidParameterError,
+                       options: Iterable[tuple[str, Mapping]]) -> None:
+    """Raise ``exc`` again naming the one option of ``options`` (pairs of an option and
+    the parameters it gave) that gave its parameter (see :func:`validate_naming_params`);
+    return where none or several did, or ``exc`` is not a plain one of its own."""
+    if type(exc) is not InvalidParameterError or exc.owner is not None:
+        return
+    given = [option for option, params in options if exc.name in params]
+    if len(given) == 1:
         raise InvalidParameterError(exc.name, exc.expected, exc.got,
                                     owner=f"option {given[0]!r}") from None
 
@@ -1532,6 +1541,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         audit_corpus,
         check_audit_corpus,
         check_output,
+        check_score_params,
         read_audit_corpus,
         read_summary,
     )
@@ -1573,6 +1583,11 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         # before the work, not after it; a core install learns that --no-plots needs none
         check_plotting("drawing the HTML report's plots (--no-plots leaves them out)")
     space, classifier = _label_space_for(corpus, vocab, bundle, on_error, derive=False)
+    try:  # checked only as the scores were fitted, after the features: named by option
+        check_score_params(options, classifier)
+    except InvalidParameterError as exc:
+        _name_param_option(exc, (("--param", params),))
+        raise
     derived = space is None
     if space is None:  # derived while reading: the corpus is read once, not twice
         from tagsmith.pipeline.io import read_deriving_labels

@@ -636,6 +636,38 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
     return chosen
 
 
+def _crossfit_model(options: AuditOptions, classifier: TextClassifier | None,
+                    ) -> tuple[str, dict]:
+    """The model family cross-fitting fits and its parameters: ``options.model``, else
+    the bundle's (its parameters, the ones given taking precedence), else ``linear``."""
+    model = options.model or (classifier.model.name if classifier is not None else "linear")
+    params = dict(options.model_params)
+    if not options.model and classifier is not None:
+        # the bundle's parameters, with the ones given here taking precedence
+        params = {key: value for key, value in classifier.model.get_params().items()
+                  if key != "show_progress"} | params
+    elif model == "linear" and not params:
+        # probability-like scores rank errors better than squashed SVM margins
+        # (GoEmotions, benchmarks/audit.py: PR-AUC 0.36 against 0.33)
+        params = {"loss": "logistic"}
+    return model, params
+
+
+def check_score_params(options: AuditOptions,
+                       classifier: TextClassifier | None = None) -> None:
+    """Refuse a bad name or value of ``options.model_params`` (for the model
+    cross-fitting fits, :func:`_crossfit_model`) or ``options.knn_params``, as fitting
+    them would, but before any feature is built: ``audit -p C=abc`` failed only after
+    the features, and :meth:`AuditOptions.validate` cannot tell the bundle's model."""
+    from tagsmith.audit.scores import KNN_DEFAULTS
+    from tagsmith.models import check_model_params
+
+    if options.knn_params:
+        check_model_params("knn", {**KNN_DEFAULTS, **options.knn_params})
+    if options.model_params:
+        check_model_params(*_crossfit_model(options, classifier))
+
+
 def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, space,
             cooccurrence_counts: tuple | None = None, groups: np.ndarray | None = None,
             folds: Callable[[], np.ndarray] | None = None):
@@ -650,16 +682,7 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
                                        cooccurrence=options.cooccurrence,
                                        cooccurrence_counts=cooccurrence_counts,
                                        groups=groups, show_progress=options.show_progress)
-    model = options.model or (classifier.model.name if classifier is not None else "linear")
-    params = dict(options.model_params)
-    if not options.model and classifier is not None:
-        # the bundle's parameters, with the ones given here taking precedence
-        params = {key: value for key, value in classifier.model.get_params().items()
-                  if key != "show_progress"} | params
-    elif model == "linear" and not params:
-        # probability-like scores rank errors better than squashed SVM margins
-        # (GoEmotions, benchmarks/audit.py: PR-AUC 0.36 against 0.33)
-        params = {"loss": "logistic"}
+    model, params = _crossfit_model(options, classifier)
     from tagsmith.models import make_model
     from tagsmith.pipeline.train import _label_features
 
@@ -760,6 +783,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
 
     options = check_options("options", options, AuditOptions)
     options.validate()
+    check_score_params(options, classifier)  # before the features are built
     if not isinstance(label_space, LabelSpace):
         raise InvalidParameterError("label_space", "a tagsmith LabelSpace",
                                     type(label_space).__name__)
