@@ -210,6 +210,34 @@ def test_soft_labels_a_document_given_twice_is_learnt_once(data, tmp_path, caplo
     assert texts == ["joy", "so sad", "joy"] and "repeat" not in caplog.text
 
 
+def test_soft_labels_a_repeated_copy_line_is_not_counted_as_a_repeat(data, tmp_path,
+                                                                     caplog):
+    """Two label --budget outputs concatenated repeat their copy lines ('copy_of'), whose
+    labels are never learnt: the repeat warning counted them ('2 lines repeat ... 2 of
+    them with other labels', of a file repeating one document and one copy). A copy
+    of an id no unmarked line has (learnt, the first) is still counted."""
+    space = data[0]
+    path = tmp_path / "soft.jsonl"
+    joy, sad = space.uri_of(0), space.uri_of(1)
+    records = [{"id": "a", "text": "joy", "labels": [joy], "scores": [0.9]},
+               {"id": "b", "text": "JOY", "labels": [joy], "scores": [0.9], "copy_of": "a"},
+               {"id": "c", "text": "so sad", "labels": [sad], "scores": [0.8]},
+               {"id": "o", "text": "anger", "labels": [sad], "scores": [0.5],
+                "copy_of": "gone"}]
+    again = [{**record, "scores": [0.6]} for record in records]
+    again[2]["scores"] = [0.8]  # c: repeated as it was
+    path.write_text("".join(json.dumps(record) + "\n" for record in records + again))
+    with caplog.at_level("INFO", logger="tagsmith"):
+        texts, Y = read_soft_labels(path, space)
+    assert texts == ["joy", "so sad", "anger"]
+    np.testing.assert_allclose(Y[:, :2].toarray(), [[0.9, 0], [0, 0.8], [0, 0.5]],
+                               atol=1e-6)
+    assert f"{path}: 3 lines repeat the id and text (case and spacing aside) of an " \
+        "earlier line, left out (at lines 5, 7, 8)" in caplog.text
+    assert "; 2 of them with other labels or scores" in caplog.text
+    assert f"{path}: 2 copy lines (marked 'copy_of'" in caplog.text  # lines 2 and 6
+
+
 def test_soft_labels_an_id_given_to_other_texts_is_said(data, tmp_path, caplog):
     """Two label outputs of corpora with the same file names (doc1.txt in each) give
     one id to two texts: both are learnt (they are two documents), but it was without

@@ -490,7 +490,7 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     last[:-1] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
     Y = sp.csr_matrix((v[last], (r[last], c[last])), shape=(len(texts), len(label_space)))
     Y.eliminate_zeros()
-    keep = _not_repeated(path, doc_ids, lines, texts, Y)
+    keep = _not_repeated(path, doc_ids, copy_of, lines, texts, Y)
     if keep is not None:
         texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
         Y = Y[keep]
@@ -505,7 +505,8 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     return texts, Y
 
 
-def _not_repeated(path: str | Path, doc_ids: Sequence[str | None], lines: Sequence[int],
+def _not_repeated(path: str | Path, doc_ids: Sequence[str | None],
+                  copy_of: Sequence[str | None], lines: Sequence[int],
                   texts: Sequence[str], Y: sp.csr_matrix) -> np.ndarray | None:
     """Which of a soft-label file's documents to learn from (``None``: all of them): not
     the lines that repeat the id and text (case and spacing aside) of an earlier line, a
@@ -513,7 +514,11 @@ def _not_repeated(path: str | Path, doc_ids: Sequence[str | None], lines: Sequen
     two teacher votes. Warns naming the file and the lines left out, and how many of
     them the teacher labelled otherwise (only the first line's labels are learnt).
     Lines without an id, and equal texts under other ids (a corpus's own copies), stay
-    documents, as ``train`` reads them."""
+    documents, as ``train`` reads them. A copy of a document in the file (``copy_of``
+    naming an unmarked line's id) is left to :func:`_not_copies`, which leaves every
+    one out: its labels are never learnt, so a repeat of it is none of a document
+    labelled twice (counted here, two copies of concatenated outputs read as a line
+    repeated "with other labels", which were not learnt either way)."""
     if len(set(doc_ids)) == len(doc_ids) or all(doc_id is None for doc_id in doc_ids):
         return None
     from tagsmith.data.texthash import hash_texts
@@ -533,8 +538,10 @@ def _not_repeated(path: str | Path, doc_ids: Sequence[str | None], lines: Sequen
     by_id: dict[str, list[int]] = {}
     keep = np.ones(len(texts), bool)
     n_other = 0
+    unmarked = {doc_id for doc_id, source in zip(doc_ids, copy_of, strict=True)
+                if source is None and doc_id is not None}
     for row, doc_id in enumerate(doc_ids):
-        if doc_id is None:
+        if doc_id is None or copy_of[row] in unmarked:  # (None is not in unmarked)
             continue
         earlier = first.setdefault((doc_id, hashes[row]), row)
         if earlier != row:
