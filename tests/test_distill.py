@@ -238,6 +238,34 @@ def test_soft_labels_a_repeated_copy_line_is_not_counted_as_a_repeat(data, tmp_p
     assert f"{path}: 2 copy lines (marked 'copy_of'" in caplog.text  # lines 2 and 6
 
 
+def test_soft_label_warnings_write_their_counts_with_thousands_separators(data, tmp_path,
+                                                                         caplog):
+    """'1001 lines repeat ... and 991 more' was said beside counts written '1,001' (the
+    rest of the messages): each count of these warnings is written as the others are."""
+    space = data[0]
+    path = tmp_path / "soft.jsonl"
+    joy = space.uri_of(0)
+    n = 1001
+    records = [{"id": f"d{i}", "text": f"text {i}", "labels": [joy], "scores": [0.9]}
+               for i in range(n)]
+    records += [{**record, "scores": [0.5]} for record in records]  # repeated otherwise
+    records += [{"id": f"d{i}", "text": f"other {i}", "labels": [joy]} for i in range(n)]
+    records += [{"id": f"c{i}", "text": f"TEXT {i}", "labels": [joy], "copy_of": f"d{i}"}
+                for i in range(n)]
+    records += [{"id": f"o{i}", "text": f"orphan {i}", "labels": [joy], "copy_of": f"g{i}"}
+                for i in range(n)]
+    records += [{"id": f"b{i}", "text": " ", "labels": [joy]} for i in range(n)]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    with caplog.at_level("INFO", logger="tagsmith"):
+        read_soft_labels(path, space)
+    said = [record.getMessage() for record in caplog.records]
+    for start in ("1,001 documents with a blank text", "1,001 ids are given to lines of "
+                  "other texts", "1,001 lines repeat the id", "1,001 lines marked 'copy_of'",
+                  "1,001 copy lines"):
+        assert any(message.startswith(f"{path}: {start}") for message in said), (start, said)
+    assert any("; 1,001 of them with other labels" in message for message in said), said
+
+
 def test_soft_labels_an_id_given_to_other_texts_is_said(data, tmp_path, caplog):
     """Two label outputs of corpora with the same file names (doc1.txt in each) give
     one id to two texts: both are learnt (they are two documents), but it was without

@@ -471,9 +471,9 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
                                     f"only; {'file' if in_files else 'line'}"
                                     f"{plural_s(len(blank_lines))} {shown}{more}): "
                                     "nothing to train on", path=path)
-        logger.warning("%s: %d document%s with a blank text (empty or whitespace only) "
+        logger.warning("%s: %s document%s with a blank text (empty or whitespace only) "
                        "skipped, %s%s %s%s: the teacher saw no text, there is nothing "
-                       "to learn its labels from", path, len(blank_lines),
+                       "to learn its labels from", path, f"{len(blank_lines):,}",
                        plural_s(len(blank_lines)), "in file" if in_files else "at line",
                        plural_s(len(blank_lines)), shown, more)
     if not texts:
@@ -556,12 +556,12 @@ def _not_repeated(path: str | Path, doc_ids: Sequence[str | None],
     shown = ", ".join(str(lines[row]) for row in left_out[:_SHOWN_LINES])
     more = (f" and {len(left_out) - _SHOWN_LINES:,} more"
             if len(left_out) > _SHOWN_LINES else "")
-    other = (f"; {n_other} of them with other labels or scores than that line, which are "
+    other = (f"; {n_other:,} of them with other labels or scores than that line, which are "
              "not learnt" if n_other else "")
-    logger.warning("%s: %d line%s repeat%s the id and text (case and spacing aside) of an "
+    logger.warning("%s: %s line%s repeat%s the id and text (case and spacing aside) of an "
                    "earlier line, left out (at line%s %s%s): a document labelled twice "
                    "(label outputs concatenated?) is learnt once, from its first line, not "
-                   "as two teacher votes%s", path, len(left_out), plural_s(len(left_out)),
+                   "as two teacher votes%s", path, f"{len(left_out):,}", plural_s(len(left_out)),
                    "" if len(left_out) != 1 else "s", plural_s(len(left_out)), shown, more,
                    other)
     return keep
@@ -580,9 +580,9 @@ def _warn_ids_of_other_texts(path: str | Path, by_id: dict[str, list[int]],
                       f"{', ...' if len(rows) > 4 else ''}"
                       for doc_id, rows in shared[:_SHOWN_IDS])
     more = f"; and {len(shared) - _SHOWN_IDS:,} more" if len(shared) > _SHOWN_IDS else ""
-    logger.warning("%s: %d id%s %s given to lines of other texts (%s%s), each learnt as "
+    logger.warning("%s: %s id%s %s given to lines of other texts (%s%s), each learnt as "
                    "its own document: label outputs of corpora with the same document "
-                   "names concatenated? An id names one document", path, len(shared),
+                   "names concatenated? An id names one document", path, f"{len(shared):,}",
                    plural_s(len(shared)), "is" if len(shared) == 1 else "are", shown, more)
 
 
@@ -652,14 +652,14 @@ def _not_copies(path: str | Path, doc_ids: Sequence[str | None],
         shown = ", ".join(str(lines[row]) for row in list(orphans.values())[:_SHOWN_LINES])
         more = (f" and {len(orphans) - _SHOWN_LINES:,} more"
                 if len(orphans) > _SHOWN_LINES else "")
-        logger.warning("%s: %d line%s marked 'copy_of' an id that no unmarked line has, "
+        logger.warning("%s: %s line%s marked 'copy_of' an id that no unmarked line has, "
                        "kept (at line%s %s%s): the text they copy is nowhere else in the "
-                       "file", path, len(orphans), plural_s(len(orphans)),
+                       "file", path, f"{len(orphans):,}", plural_s(len(orphans)),
                        plural_s(len(orphans)), shown, more)
     if n_left_out:
-        logger.info("%s: %d copy line%s (marked 'copy_of': equal text, case and spacing "
+        logger.info("%s: %s copy line%s (marked 'copy_of': equal text, case and spacing "
                     "aside, to a document in the file) left out of training: each text is "
-                    "learnt once", path, n_left_out, plural_s(n_left_out))
+                    "learnt once", path, f"{n_left_out:,}", plural_s(n_left_out))
     return keep
 
 
