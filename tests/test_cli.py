@@ -3293,7 +3293,9 @@ def test_a_gzip_corpus_cut_short_names_the_last_line_read_not_line_1(bundle, goe
                                                                       tmp_path):
     # a .gz corpus still being copied or written: the file is read ahead of its lines,
     # so the error said 'FILE:1: cannot read the file' wherever the file was cut; and it
-    # says the file was cut short, plainly, as a last line with no line end does
+    # says the file was cut short, plainly, as a last line with no line end does; and,
+    # with --on-error skip too (which refuses it: its rest is no malformed line, and how
+    # much is lost unknown), that the lines before the cut were read, nothing after it
     whole = gzip.compress(goemotions_small["train"].read_bytes())
     short, cut = tmp_path / "short.tsv.gz", tmp_path / "cut.tsv.gz"
     short.write_bytes(whole[:300])  # cut inside the first 64 KiB chunk
@@ -3302,12 +3304,25 @@ def test_a_gzip_corpus_cut_short_names_the_last_line_read_not_line_1(bundle, goe
     for path in (short, cut):
         # the lines whole in what can be decompressed (read as they come: read1)
         n_whole_lines = zlib.decompressobj(wbits=31).decompress(path.read_bytes()).count(b"\n")
-        result = run("eval", bundle, path)
-        assert result.exit_code == 3
         after = f" after line {n_whole_lines:,}" if n_whole_lines else ""
-        assert result.output.strip() == (f"error: {path}: cannot read the file{after} "
-                                         f"{ended}: the file was cut short (written or "
-                                         "copied in part?)")
+        read = (f"the {n_whole_lines:,} lines before the cut were read" if n_whole_lines
+                else "no line before the cut could be read")
+        refused = (", so the file is refused even where malformed lines are skipped "
+                   "(--on-error skip)")
+        for args in (["eval", bundle, path], ["eval", bundle, path, "--on-error", "skip"],
+                     ["train", path, "-o", tmp_path / "out", "--on-error", "skip"],
+                     ["audit", path, "-o", tmp_path / "out", "--on-error", "skip"],
+                     ["suggest", bundle, path]):  # documents: no --on-error to speak of
+            result = run(*args)
+            assert result.exit_code == 3, (args, result.output)
+            # suggest has answered the lines before the cut: the error is its last line
+            said = result.output.strip().splitlines()
+            assert (said[-1] if args[0] == "suggest" else result.output.strip()) == (
+                f"error: {path}: cannot read the file{after} {ended}: the file was cut "
+                f"short (written or copied in part?); {read}, nothing after it can be"
+                f"{refused if args[0] != 'suggest' else ''}: write or copy it whole again"), \
+                (args, result.output)
+            assert not (tmp_path / "out").exists()
         assert path == short or n_whole_lines > 1
 
 

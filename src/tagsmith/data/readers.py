@@ -44,7 +44,8 @@ Reuters-21578 contain some).
 Malformed lines are handled by ``on_error``: ``"fail"`` raises
 :class:`~tagsmith.exceptions.CorpusFormatError` naming the file and line, ``"skip"``
 drops the line silently, a callable receives the error and reading goes on.
-Problems that make the rest of a file unreadable (a damaged gzip stream, a UTF-16 or
+Problems that make the rest of a file unreadable (a damaged gzip stream, one cut short,
+its error saying how many lines were read before the cut, a UTF-16 or
 UTF-32 file, invalid UTF-8 or a broken quote in CSV, a missing ``text`` column) always
 raise.
 """
@@ -576,9 +577,12 @@ def open_binary(path: str | Path, error: type[DataError] = CorpusFormatError) ->
     return open(path, "rb")
 
 
-def numbered_lines(handle: Iterable[bytes], path: str | Path) -> Iterator[tuple[int, bytes]]:
+def numbered_lines(handle: Iterable[bytes], path: str | Path, *,
+                   skipping_reader: bool = False) -> Iterator[tuple[int, bytes]]:
     """``(line number, bytes)`` pairs of an open binary file; a damaged (gzip) file
-    raises :class:`CorpusFormatError` naming ``path`` and the last line read."""
+    raises :class:`CorpusFormatError` naming ``path`` and the last line read, and one
+    cut short how many lines were read before the cut. ``skipping_reader``: a corpus
+    reader, whose ``on_error`` (``--on-error``) skip refuses it too, which it says."""
     lines = iter(handle)
     number = 0
     while True:
@@ -592,8 +596,16 @@ def numbered_lines(handle: Iterable[bytes], path: str | Path) -> Iterator[tuple[
             # failed "at line 1" whatever line it was cut in; the lines read are known
             after = f" after line {number:,}" if number else ""
             # gzip's own words ("ended before the end-of-stream marker") said it, not
-            # plainly, as the line readers say a last line with no line end was cut
-            cut = (": the file was cut short (written or copied in part?)"
+            # plainly, as the line readers say a last line with no line end was cut; and
+            # it says what was read: a corpus cut short is refused even where malformed
+            # lines are skipped (its rest is no malformed line, how much is lost unknown)
+            read = (f"the {number:,} line{plural_s(number)} before the cut "
+                    f"{'were' if number != 1 else 'was'} read" if number
+                    else "no line before the cut could be read")
+            refused = (", so the file is refused even where malformed lines are skipped "
+                       "(--on-error skip)" if skipping_reader else "")
+            cut = (": the file was cut short (written or copied in part?); "
+                   f"{read}, nothing after it can be{refused}: write or copy it whole again"
                    if isinstance(exc, EOFError) else "")
             raise CorpusFormatError(f"cannot read the file{after} ({exc}){cut}",
                                     path=path) from exc
@@ -723,7 +735,8 @@ def _raw_lines(path: Path, header: bool = False
     ``header``: a CSV's, see :func:`split_lines`."""
     with open_binary(path) as handle:
         opened = _file_state(path)
-        lines = numbered_lines(split_lines(handle, header=header), path)
+        lines = numbered_lines(split_lines(handle, header=header), path,
+                               skipping_reader=True)
         first = next(lines, None)  # only line 1 can start with the mark
         if first is None:
             return
