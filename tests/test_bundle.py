@@ -600,6 +600,13 @@ def _duplicate_label(space):
     return space
 
 
+def _relation_as(key, value):
+    def edit(space):
+        space["labels"][0][key] = value
+        return space
+    return edit
+
+
 @pytest.mark.parametrize("name, edit, message", [
     ("featurizer.json", lambda meta: [], "AttributeError"),
     ("featurizer.json", lambda meta: {"kind": "views", "views": []}, "AttributeError"),
@@ -607,6 +614,15 @@ def _duplicate_label(space):
     ("label_space.json", _alt_labels_as_list, "AttributeError"),
     ("label_space.json", _duplicate_label, "label_space.json: duplicate label URI"),
     ("label_space.json", lambda space: [], "label_space.json: not a serialised label space"),
+    # a string was read as a list of its characters, a mapping as its keys
+    ("label_space.json", _relation_as("replaced_by", "u:b"), "label_space.json: not a "
+     "serialised label space.*replaced_by"),
+    ("label_space.json", _relation_as("broader", "u:b"), "label_space.json: not a "
+     "serialised label space.*broader"),
+    ("label_space.json", _relation_as("replaced_by", {"u:b": 1}), "replaced_by"),
+    ("label_space.json", _relation_as("replaced_by", 7), "replaced_by"),
+    ("label_space.json", _relation_as("replaced_by", [["u:b"]]), "replaced_by"),
+    ("label_space.json", _relation_as("broader", [7]), "broader"),
 ])
 def test_json_parts_of_another_shape_are_a_bundle_error(small_bundles, tmp_path, name, edit,
                                                         message):

@@ -74,10 +74,31 @@ class Label:
             alt_labels={k: list(v) for k, v in data.get("alt_labels", {}).items()},
             notation=data.get("notation"),
             description=dict(data.get("description", {})),
-            broader=list(data.get("broader", [])),
+            broader=_uris(data, "broader"),
             deprecated=bool(data.get("deprecated", False)),
-            replaced_by=list(data.get("replaced_by", [])),
+            replaced_by=_uris(data, "replaced_by"),
         )
+
+
+def _uris(data: Mapping, key: str) -> list[str]:
+    """``data[key]``, a list of URIs (``[]`` where absent); :class:`TypeError` naming
+    ``key`` for anything else: ``list()`` read a string as a list of its characters and
+    a mapping as its keys, each a URI naming no label.
+
+    >>> _uris({"broader": "u:b"}, "broader")
+    Traceback (most recent call last):
+    TypeError: 'broader' is not a list of URIs but 'u:b'
+    """
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(uri, str) for uri in value):
+        raise TypeError(f"{key!r} is not a list of URIs but {_shown(value)}")
+    return list(value)
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, cut short: a damaged file may hold anything, of any size."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def strip_brackets(key: str) -> str:
