@@ -670,11 +670,16 @@ def _check_replacements(labels: list[Label], path: Path, line_of: dict[str, int]
     ``broader`` URI outside it is; ``outside`` adds (concept, what) pairs already
     dropped (a SKOS literal or blank node). A cycle of deprecated labels replacing each
     other is refused, naming it."""
-    known = {label.uri for label in labels}
     dropped = list(outside or [])
-    for label in labels:
-        dropped += [(label.uri, f"<{uri}>") for uri in label.replaced_by if uri not in known]
-        label.replaced_by = [uri for uri in label.replaced_by if uri in known]
+    # most vocabularies name no replacement: the set of every URI and the walk for a
+    # cycle cost them 5% of their load time (YSO's 27,754 labels) for nothing
+    named = [label for label in labels if label.replaced_by]
+    if named:
+        known = {label.uri for label in labels}
+        for label in named:
+            dropped += [(label.uri, f"<{uri}>") for uri in label.replaced_by
+                        if uri not in known]
+            label.replaced_by = [uri for uri in label.replaced_by if uri in known]
     if dropped:
         order = {label.uri: i for i, label in enumerate(labels)}
         dropped.sort(key=lambda pair: order.get(pair[0], 0))
@@ -683,7 +688,7 @@ def _check_replacements(labels: list[Label], path: Path, line_of: dict[str, int]
         logger.warning("%s: replaced_by (dct:isReplacedBy) %s of <%s> is no concept of the "
                        "vocabulary; dropped %d replacement%s naming none", where, what, uri,
                        len(dropped), plural_s(len(dropped)))
-    cycle = replacement_cycle(labels)
+    cycle = replacement_cycle(labels) if named else None
     if cycle:
         raise VocabularyError(replacement_cycle_message(cycle), path=path,
                               line=line_of[cycle[0]] if line_of else None)
