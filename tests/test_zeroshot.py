@@ -1895,3 +1895,39 @@ def test_cli_zeroshot_blend_gives_a_deprecated_labels_score_to_its_replacement(t
            "'history') is never suggested, its model score going to its replacement" \
         in warned[0], warned[0]
     assert "not followed" not in warned[0]
+
+
+def test_cli_zeroshot_blend_warns_of_replacements_a_vocab_adds_alone(tmp_path, caplog):
+    """A bundle trained on a label already deprecated (documents carry it) and a VOCAB
+    differing from its vocabulary only in that label's replacement: the model score went
+    to the replacement with no word, as the early return saw the same ids, names and
+    deprecations. VOCAB with the bundle's replacements says nothing."""
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    from conftest import FAST_FEATURES
+
+    space = LabelSpace([Label("u:sport", {"en": "sport"}),
+                        Label("u:old", {"en": "old"}, deprecated=True),
+                        Label("u:food", {"en": "food"}), Label("u:history", {"en": "history"})])
+    texts = ["the team won the final", "an old story", "bread and soup", "kings and wars"] * 5
+    Y = sp.csr_matrix(np.tile(np.eye(4, dtype=np.float32), (5, 1)))
+    train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(tmp_path / "b")
+    vocab = tmp_path / "v2.csv"
+    docs = tmp_path / "docs.txt"
+    docs.write_text("an old story\n")
+
+    def warnings(replaced_by):
+        vocab.write_text("uri,label_en,deprecated,replaced_by\nu:sport,sport,,\n"
+                         f"u:old,old,true,{replaced_by}\nu:food,food,,\nu:history,history,,\n")
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "zeroshot", str(vocab), str(docs), "--k", "2", "--cache-dir", str(tmp_path),
+                "--bundle", str(tmp_path / "b"), "--weight", "0"])
+        assert result.exit_code == 0, result.output
+        return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+    assert warnings("") == []
+    warned = warnings("u:history")
+    assert len(warned) == 1 and "(dct:isReplacedBy: 'old' -> 'history')" in warned[0], warned

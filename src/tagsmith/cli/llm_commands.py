@@ -986,7 +986,14 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
     labels it renamed (shown with VOCAB's name). A thesaurus updated after training (YSO and
     STW monthly) blended with not a word about any of it."""
     trained = classifier.label_space
-    if trained.fingerprint == space.fingerprint and all(
+    # the replacements as URIs, each space's once (a walk per label was quadratic in a
+    # chain): a VOCAB differing only in them passed model scores on with no word
+    now_as, then_as = space.replacements(), trained.replacements()
+    replaced_now = {space.uri_of(i): [space.uri_of(j) for j in ids]
+                    for i, ids in now_as.items()}
+    replaced_then = {trained.uri_of(i): [trained.uri_of(j) for j in ids]
+                     for i, ids in then_as.items()}
+    if trained.fingerprint == space.fingerprint and replaced_now == replaced_then and all(
             trained.name_of(i, lang) == space.name_of(i, lang)
             and trained[i].deprecated == space[i].deprecated for i in range(len(space))):
         return
@@ -1002,12 +1009,15 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
                 gone.append(name)
             continue
         now = space.id_of(label.uri)
-        if space[now].deprecated and not label.deprecated \
-                and classifier.label_counts[label_id] > 0:
-            instead = [space.name_of(i, lang) for i in space.replacement_ids(now)]
+        # one deprecated at training whose replacements VOCAB changed passes its model
+        # score on anew (zeroshot gives every trained replaced label's)
+        if space[now].deprecated and classifier.label_counts[label_id] > 0 and (
+                not label.deprecated
+                or replaced_now.get(label.uri, []) != replaced_then.get(label.uri, [])):
+            instead = [space.name_of(i, lang) for i in now_as.get(now, [])]
             if instead:
                 replaced.append(f"{name!r} -> " + ", ".join(map(repr, instead)))
-            else:
+            elif not label.deprecated:
                 deprecated.append(name)
         elif space.name_of(now, lang) != name:
             renamed.append(f"{name!r} -> {space.name_of(now, lang)!r}")
