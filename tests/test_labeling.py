@@ -1704,3 +1704,30 @@ def test_label_shortlist_bundle_names_the_labels_vocab_adds_or_drops(caplog):
         _bundle_space(classifier, vocab, "v3.csv")
     assert "1 it deprecates ('food') is never offered to the LLM; what v3.csv uses instead " \
         "(dct:isReplacedBy): <u:food> -> <u:meal> ('meal')" in caplog.text, caplog.text
+
+
+def test_label_shortlist_bundle_gives_a_deprecated_labels_score_to_its_replacement(caplog):
+    """label --shortlist BUNDLE dropped a trained label VOCAB deprecates, its model
+    score with it, where zeroshot --bundle passes the score on to the replacement
+    (dct:isReplacedBy): a text the model tags 'food' now shortlists 'meal' first, as
+    zeroshot suggests it, and 'meal' (not in the bundle) is not said never offered."""
+    from tagsmith.cli.llm_commands import _bundle_space, _shortlists
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    trained = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:food", {"en": "food"}),
+                          Label("u:old", {"en": "old"})])
+    texts = ["the team won", "bread and soup", "old times"] * 4
+    Y = sp.csr_matrix(np.eye(3, dtype=np.float32)[[0, 1, 2] * 4])
+    classifier = train_classifier(texts, Y, trained, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES))
+    vocab = LabelSpace([Label("u:sport", {"en": "sport"}),
+                        Label("u:food", {"en": "food"}, deprecated=True,
+                              replaced_by=["u:meal"]),
+                        Label("u:old", {"en": "old"}), Label("u:meal", {"en": "meal"})])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        merged = _bundle_space(classifier, vocab, "v3.csv")
+    assert "not in the --shortlist bundle" not in caplog.text, caplog.text
+    shortlist, _ = _shortlists(["bread and soup"], merged, classifier, False, 2, False)
+    first = merged.uri_of(int(shortlist.indices[0, 0]))
+    assert first == "u:meal", shortlist
+    assert "u:food" not in [merged.uri_of(int(i)) for i in shortlist.indices[0] if i >= 0]

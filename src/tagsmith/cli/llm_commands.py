@@ -899,9 +899,17 @@ def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=No
         # model for that many more, so that k of the others remain
         offered = ~space.deprecated_mask
         width = min(classifier.n_labels, k + int((~offered[:classifier.n_labels]).sum()))
+        # a trained label VOCAB deprecates with a replacement (dct:isReplacedBy) gives its
+        # model score to its replacements, as in zeroshot --bundle: it was dropped, and
+        # a text the model tagged with it shortlisted neither
+        replacements = _trained_replacements(classifier, space)
 
         def topk(some_texts):  # the bundle's ids are a prefix of the space's
             found = classifier.predict_topk(some_texts, width)
+            if replacements:
+                from tagsmith.zeroshot.scorer import _passed_on
+
+                found, _ = _passed_on(found, offered, replacements, len(space))
             keep = found.valid & offered[np.where(found.valid, found.indices, 0)]
             order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept first, in order
             kept = np.take_along_axis(keep, order, axis=1)
@@ -931,6 +939,14 @@ def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=No
     return None, None
 
 
+def _trained_replacements(classifier, space) -> dict[int, list[int]]:
+    """``space.replacements()`` of the labels the bundle ``classifier`` was trained on
+    (with training documents): those whose model score passes on to their
+    replacements (``zeroshot --bundle``, ``label --shortlist``)."""
+    return {label_id: ids for label_id, ids in space.replacements().items()
+            if label_id < classifier.n_labels and classifier.label_counts[label_id] > 0}
+
+
 def _bundle_space(classifier, space, vocab: str):
     """VOCAB's label space with the bundle's ids: labels matched by URI (a SKOS export
     lists the labels of its CSV in another order), the bundle's labels that VOCAB lacks
@@ -946,8 +962,11 @@ def _bundle_space(classifier, space, vocab: str):
         raise InvalidParameterError("--shortlist", f"a bundle over the labels of {vocab} "
                                     "(matched by URI; none is shared)", trained.name)
     merged = trained.updated(space)
+    # a replacement of a trained label is shortlisted on its model score (_shortlists)
+    taking = {merged.uri_of(j) for ids in _trained_replacements(classifier, merged).values()
+              for j in ids}
     missing = [space.name_of(i) for i, label in enumerate(space) if label.uri not in trained
-               and not label.deprecated]
+               and not label.deprecated and label.uri not in taking]
     if missing:
         are = plural(len(missing), "is", "are")
         warn(f"{len(missing):,} label{plural_s(len(missing))} of {vocab} ({_listed(missing)}) "
@@ -1322,9 +1341,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         known &= ~space.deprecated_mask
         # a trained label VOCAB deprecates with a replacement (dct:isReplacedBy) gives
         # its model score to its replacements: it was lost
-        replacements = {label_id: ids for label_id, ids in space.replacements().items()
-                        if label_id < classifier.n_labels
-                        and classifier.label_counts[label_id] > 0}
+        replacements = _trained_replacements(classifier, space)
         # both sides offer the same candidates whatever k: the zero-shot distribution
         # was over its top k alone and the model's scores outside its top k were
         # dropped, so --k decided the ranking (--k 1 was not the first of --k 2)
