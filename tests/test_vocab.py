@@ -1680,3 +1680,21 @@ def test_replacements_agree_with_replacement_ids_in_replaced_by_order():
                          Label("u:b", deprecated=True, replaced_by=["u:a", "u:c"]),
                          Label("u:c")])
     assert cyclic.replacements() == {0: [2], 1: [2]}
+
+
+def test_csv_relations_joined_by_another_separator_are_named_so(tmp_path, caplog):
+    """``broader`` and ``replaced_by`` URIs joined by ';' or '|' (as altlabel cells are)
+    were one URI naming no label, dropped with a warning that did not say why."""
+    path = tmp_path / "v.csv"
+    path.write_text("uri,label_en,deprecated,replaced_by,broader\n"
+                    "http://x/a,a,true,http://x/b;http://x/c,http://x/b|http://x/c\n"
+                    "http://x/b,b,,,\nhttp://x/c,c,,,\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        space = load_vocabulary(path)
+    assert space.replacement_ids(0) == [] and space[0].broader == []
+    assert "<http://x/b;http://x/c> of <http://x/a> is no concept of the vocabulary; " \
+        "dropped 1 replacement naming none (the column's URIs are separated by spaces, " \
+        "not ';')" in caplog.text, caplog.text
+    assert "broader <http://x/b|http://x/c> is not in the vocabulary; dropped 1 broader " \
+        "link to labels outside it (the column's URIs are separated by spaces, not '|')" \
+        in caplog.text, caplog.text

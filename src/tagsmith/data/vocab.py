@@ -571,8 +571,8 @@ def _check_hierarchy(labels: list[Label], line_of: dict[str, int], path: Path) -
     if dangling:
         line, uri = min(dangling)
         logger.warning("%s:%d: broader <%s> is not in the vocabulary; dropped %d broader "
-                       "link%s to labels outside it", path, line, uri, len(dangling),
-                       plural_s(len(dangling)))
+                       "link%s to labels outside it%s", path, line, uri, len(dangling),
+                       plural_s(len(dangling)), _separator_hint(uri))
     cycle = find_cycle({label.uri: label.broader for label in labels}, line_of)
     if cycle:
         raise VocabularyError(cycle_message(cycle), path=path, line=line_of[cycle[0]])
@@ -686,12 +686,26 @@ def _check_replacements(labels: list[Label], path: Path, line_of: dict[str, int]
         uri, what = dropped[0]
         where = f"{path}:{line_of[uri]}" if line_of else str(path)
         logger.warning("%s: replaced_by (dct:isReplacedBy) %s of <%s> is no concept of the "
-                       "vocabulary; dropped %d replacement%s naming none", where, what, uri,
-                       len(dropped), plural_s(len(dropped)))
+                       "vocabulary; dropped %d replacement%s naming none%s", where, what, uri,
+                       len(dropped), plural_s(len(dropped)),
+                       _separator_hint(what) if line_of else "")
     cycle = replacement_cycle(labels) if named else None
     if cycle:
         raise VocabularyError(replacement_cycle_message(cycle), path=path,
                               line=line_of[cycle[0]] if line_of else None)
+
+
+def _separator_hint(uri: str) -> str:
+    """For a CSV ``broader`` or ``replaced_by`` URI naming no label: where it holds a
+    ``;`` or ``|`` (URIs joined as ``altlabel`` cells are), that the column separates
+    them by spaces; else ``""``.
+
+    >>> _separator_hint("http://x/b;http://x/c")
+    " (the column's URIs are separated by spaces, not ';')"
+    """
+    found = next((sep for sep in ";|" if sep in uri), None)
+    return "" if found is None else \
+        f" (the column's URIs are separated by spaces, not {found!r})"
 
 
 def _joined_pairs(text: str) -> str:
