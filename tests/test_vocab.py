@@ -1698,3 +1698,17 @@ def test_csv_relations_joined_by_another_separator_are_named_so(tmp_path, caplog
     assert "broader <http://x/b|http://x/c> is not in the vocabulary; dropped 1 broader " \
         "link to labels outside it (the column's URIs are separated by spaces, not '|')" \
         in caplog.text, caplog.text
+
+
+def test_a_replacement_of_a_label_not_deprecated_is_warned_about_and_ignored(tmp_path,
+                                                                            caplog):
+    """replaced_by on a label in use was kept with no word, and nothing follows it."""
+    path = tmp_path / "v.csv"
+    path.write_text("uri,label_en,deprecated,replaced_by\nhttp://x/a,a,,http://x/b\n"
+                    "http://x/b,b,,\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        space = load_vocabulary(path)
+    assert space.replacements() == {} and space.replacement_ids(0) == []
+    assert f"{path}:2: <http://x/a> names a replacement (replaced_by, dct:isReplacedBy) " \
+        "but is not deprecated; the replacements of 1 label not deprecated are ignored" \
+        in caplog.text, caplog.text

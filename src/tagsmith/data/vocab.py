@@ -689,6 +689,14 @@ def _check_replacements(labels: list[Label], path: Path, line_of: dict[str, int]
                        "vocabulary; dropped %d replacement%s naming none%s", where, what, uri,
                        len(dropped), plural_s(len(dropped)),
                        _separator_hint(what) if line_of else "")
+    # a replacement of a label in use: nothing follows it (LabelSpace.replacement_ids),
+    # and it was kept with no word
+    live = [label.uri for label in named if label.replaced_by and not label.deprecated]
+    if live:
+        where = f"{path}:{line_of[live[0]]}" if line_of else str(path)
+        logger.warning("%s: <%s> names a replacement (replaced_by, dct:isReplacedBy) but is "
+                       "not deprecated; the replacements of %d label%s not deprecated are "
+                       "ignored", where, live[0], len(live), plural_s(len(live)))
     cycle = replacement_cycle(labels) if named else None
     if cycle:
         raise VocabularyError(replacement_cycle_message(cycle), path=path,
