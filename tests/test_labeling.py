@@ -220,8 +220,11 @@ def test_a_duplicate_prompt_reads_an_answer_its_first_document_rejected_whole():
     assert result.answered.tolist() == [False, True, False]
     assert result.Y.toarray().ravel().tolist() == pytest.approx([0, 0, 0, 0, 0.7, 0, 0, 0, 0])
     report = result.report
-    assert (report.n_duplicate_docs, report.n_malformed_answers, report.n_unknown_labels) == \
-        (2, 1, 1)
+    # "lender" is a label of the vocabulary off the first document's shortlist: its
+    # answer is counted as such, not as malformed
+    assert (report.n_duplicate_docs, report.n_malformed_answers,
+            report.n_off_shortlist_answers, report.n_unknown_labels) == (2, 0, 1, 1)
+    assert result.off_shortlist.tolist() == [True, False, True]
 
 
 def test_an_answer_cut_at_the_token_limit_says_so_where_it_is_malformed():
@@ -1398,11 +1401,108 @@ def test_an_answer_naming_only_labels_off_the_shortlist_is_not_paid_for_again(tm
                                      LabelingOptions(shortlist_k=1, n_workers=1),
                                      shortlist=shortlist)
             assert result.answered.tolist() == [False, False]  # no label, and no negative
-            assert result.report.n_malformed_answers == 2
+            # the answer off the shortlist is counted apart, not as malformed
+            assert result.report.n_malformed_answers == 1
+            assert result.report.n_off_shortlist_answers == 1
             assert result.report.n_unoffered_labels == 1
         asked = [read_data_section(user_prompt(body), "DOCUMENT") for body in running.requests]
     # the made-up "hacked" is asked again, the answer off the shortlist is replayed
     assert sorted(asked) == ["a hack", "a hack", "a match"]
+
+
+def off_shortlist_teacher(body):
+    """Names the label its document starts with, offered or not (``hacked`` a made-up
+    one)."""
+    doc = read_data_section(user_prompt(body), "DOCUMENT")
+    return answer((doc.split()[0], 0.9))
+
+
+def test_an_answer_naming_only_labels_off_the_shortlist_is_not_called_malformed(
+        tmp_path, caplog):
+    # on YSO the LLM's answers naming only real labels off the shortlist were reported
+    # as "malformed answers" (and as errors): nothing said the shortlist was too narrow
+    shortlist = TopK(np.array([[0], [0], [0]]), np.array([[0.9], [0.8], [0.7]]), 3)
+    with LocalChatServer(off_shortlist_teacher) as running, \
+            caplog.at_level("WARNING", logger="tagsmith"):
+        result = label_documents(["sport a", "music b", "hacked c"], SPACE,
+                                 client(running, tmp_path),
+                                 LabelingOptions(shortlist_k=1, n_workers=1),
+                                 shortlist=shortlist)
+    report = result.report
+    assert result.answered.tolist() == [True, False, False]
+    assert result.off_shortlist.tolist() == [False, True, False]
+    assert report.n_off_shortlist_answers == 1 and report.n_malformed_answers == 1
+    assert report.to_dict()["n_off_shortlist_answers"] == 1
+    assert "music" not in (report.last_error or "")  # no error: the model answered
+    assert ("0 failed calls; 1 answer named only labels off its document's shortlist (left "
+            "unanswered): the shortlist is too narrow (raise --shortlist-k, or use "
+            "--shortlist-zeroshot)") in caplog.text
+    # without a shortlist (every active label offered) nothing is off a shortlist
+    whole = label_documents(["hacked c"], SPACE, ScriptedLLM(lambda r: answer(("x", 1))))
+    assert whole.report.n_off_shortlist_answers == 0
+
+
+def test_human_sample_documents_answered_off_their_shortlist_are_said_apart(tmp_path,
+                                                                           caplog):
+    # on YSO the documents whose human labels were off the shortlist were left out of
+    # the reliability estimate, all called "a failed call or malformed answer"
+    from tagsmith.pipeline.llm import label_corpus
+
+    human = ["sport c", "music d", "politics e", "sport f", "sport g"]
+    truth = sp.csr_matrix([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0], [1, 0, 1]])
+    # the politics document is offered sport only; the last is offered sport, not politics
+    human_shortlist = TopK(np.array([[0], [1], [0], [0], [0]]), np.full((5, 1), 0.9), 3)
+    with LocalChatServer(off_shortlist_teacher) as running, \
+            caplog.at_level("WARNING", logger="tagsmith"):
+        result = label_corpus(["sport a"], SPACE, client(running, tmp_path),
+                              LabelingOptions(shortlist_k=1, n_workers=1),
+                              shortlist=TopK(np.array([[0]]), np.array([[0.9]]), 3),
+                              human=(human, truth), human_shortlist=human_shortlist)
+    reliability = result["summary"]["reliability"]
+    assert reliability["n_left_out"] == 1 and reliability["n_left_out_off_shortlist"] == 1
+    assert result["summary"]["human_labeling"]["n_off_shortlist_answers"] == 1
+    assert result["summary"]["human_labeling"]["n_malformed_answers"] == 0
+    assert ("(1 left out: 1 answered only with labels off its shortlist: too narrow a "
+            "shortlist, raise --shortlist-k or use --shortlist-zeroshot)") in caplog.text
+    assert "failed call or malformed answer" not in caplog.text
+
+
+def test_documents_answered_off_their_shortlist_train_nothing(tmp_path):
+    # left out of the soft labels written and of active distillation's teacher answers,
+    # as when they were counted malformed
+    from tagsmith.pipeline.distill import llm_teacher
+    from tagsmith.pipeline.llm import label_corpus
+
+    shortlist = TopK(np.array([[0], [0]]), np.array([[0.9], [0.8]]), 3)
+    with LocalChatServer(off_shortlist_teacher) as running:
+        llm = client(running, tmp_path)
+        options = LabelingOptions(shortlist_k=1, n_workers=1)
+        result = label_corpus(["sport a", "music b"], SPACE, llm, options,
+                              shortlist=shortlist)
+        assert result["rows"].tolist() == [0]
+        Y, answered = llm_teacher(["sport a", "music b"], SPACE, llm, options,
+                                  shortlist=shortlist)(np.array([1, 0]))
+    assert answered.tolist() == [False, True] and Y[0].nnz == 0
+
+
+def test_cli_label_says_the_shortlist_is_too_narrow_when_no_answer_was_on_it(big, tmp_path):
+    # every answer naming labels off the shortlist failed the run as "0 failed calls, 0
+    # malformed answers ... No error was reported" once they were no longer malformed
+
+    def elsewhere(body):
+        offered = {item["label"] for item in read_data_section(user_prompt(body), "LABELS")}
+        return answer((next(f"topic{i}" for i in range(N_BIG) if f"topic{i}" not in offered),
+                       0.9))
+
+    with LocalChatServer(elsewhere) as server:
+        result = run_label(server, tmp_path, big["corpus"], "--vocab", big["vocab"], "-o",
+                           tmp_path / "o.jsonl", "--shortlist", big["bundle"])
+    assert result.exit_code == 6, result.output
+    said = " ".join(result.stderr.split())
+    assert "(0 failed calls, 0 malformed answers, 14 answers naming only labels off the " \
+        "shortlist)" in said, said
+    assert "the shortlist is too narrow (raise --shortlist-k, or use --shortlist-zeroshot)" \
+        in said, said
 
 
 def test_a_long_vocabulary_name_off_the_shortlist_is_not_counted_as_made_up():

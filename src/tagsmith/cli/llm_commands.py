@@ -590,11 +590,15 @@ def _shown_similarity(similarity: float, min_similarity: float, matched: bool) -
 
 
 def _failures(labeling: dict) -> str:
-    """ "1 failed call, 2 malformed answers" from a labeling report."""
+    """ "1 failed call, 2 malformed answers" from a labeling report (", 3 answers
+    naming only labels off the shortlist" where there are some)."""
     failed = labeling.get("n_failed_calls", 0)
     malformed = labeling.get("n_malformed_answers", 0)
+    off = labeling.get("n_off_shortlist_answers", 0)
     return (f"{failed} failed call{plural_s(failed)}, "
-            f"{malformed} malformed answer{plural_s(malformed)}")
+            f"{malformed} malformed answer{plural_s(malformed)}"
+            + (f", {off} answer{plural_s(off)} naming only labels off the shortlist"
+               if off else ""))
 
 
 def _summary_changes(counts: dict) -> str:
@@ -640,7 +644,8 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               help="Where label embeddings are cached ('' for no cache).")
 @click.option("--shortlist-k", type=click.IntRange(min=1), default=30, show_default=True,
               help="Labels of the shortlist offered per document; a label the LLM names "
-              "off it is rejected (counted in n_unoffered_labels).")
+              "off it is rejected (counted in n_unoffered_labels; an answer naming only such "
+              "labels in n_off_shortlist_answers).")
 @click.option("--votes", type=click.IntRange(1, MAX_VOTES), default=1, show_default=True,
               help="Self-consistency: ask each document this many times.")
 @click.option("--max-labels", type=click.IntRange(min=1), default=10, show_default=True,
@@ -776,6 +781,10 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             last = labeling.get("last_error")
             if last:
                 why = f"Last error: {last}"
+            elif labeling.get("n_off_shortlist_answers"):  # "No error was reported"
+                why = ("Each answer named only labels off its document's shortlist: the "
+                       "shortlist is too narrow (raise --shortlist-k, or use "
+                       "--shortlist-zeroshot)")
             elif not labeling.get("n_calls"):
                 why = ("No request was sent: each document was blank or its shortlist "
                        "held only labels deprecated in the vocabulary")

@@ -6,7 +6,9 @@ model or from zero-shot retrieval) for large ones. Answers are parsed strictly a
 validated against the labels offered (:mod:`tagsmith.labeling.parsing`); unknown labels,
 invalid items, malformed answers and failed calls are counted in the report. An answer
 listing labels none of which is accepted (only unknown, ambiguous or invalid items: the
-"hacked" of a prompt injection) is malformed, not an answer without labels: only an
+"hacked" of a prompt injection) is malformed, not an answer without labels (but one
+naming a label of the vocabulary off the document's shortlist is counted apart, in
+``n_off_shortlist_answers``: the shortlist is too narrow): only an
 empty list says that no label applies. With
 ``votes > 1`` each document is asked several times with different seeds at
 ``vote_temperature`` (self-consistency) and a label's soft target is its mean
@@ -125,6 +127,10 @@ class LabelingReport:
     #: offered (off the document's shortlist, or deprecated), not one the model made up:
     #: many of them say the shortlist is too narrow
     n_unoffered_labels: int = 0
+    #: answers whose every item was rejected but that name a label of the vocabulary off
+    #: the document's shortlist (not malformed: the model answered, outside the labels
+    #: shown; the document is left unanswered): the shortlist is too narrow
+    n_off_shortlist_answers: int = 0
     #: answers naming a name that several offered labels share (resolved to none)
     n_ambiguous_labels: int = 0
     n_docs_without_labels: int = 0
@@ -187,6 +193,7 @@ class LabelingReport:
                 "top_unknown_labels": [(name[:MAX_NAME_SHOWN], count) for name, count
                                        in self.unknown_labels.most_common(10)],
                 "n_unoffered_labels": self.n_unoffered_labels,
+                "n_off_shortlist_answers": self.n_off_shortlist_answers,
                 "n_ambiguous_labels": self.n_ambiguous_labels,
                 "n_docs_without_labels": self.n_docs_without_labels,
                 "n_duplicate_docs": self.n_duplicate_docs,
@@ -199,13 +206,18 @@ class LLMLabels:
     """Soft targets from the LLM (``Y``: n_docs x n_labels CSR, values in (0, 1]).
 
     ``answered`` (bool, n_docs) is False where every vote failed or was malformed
-    (including an answer whose every item was rejected): such a document has no usable
-    teacher labels and should not train a student.
+    (including an answer whose every item was rejected, also one naming only labels off
+    its shortlist, ``off_shortlist``): such a document has no usable teacher labels and
+    should not train a student.
     """
 
     Y: sp.csr_matrix
     answered: np.ndarray
     report: LabelingReport
+    #: (bool, n_docs) the documents left unanswered because their answers named only
+    #: labels off their shortlist (counted in ``report.n_off_shortlist_answers``; None:
+    #: not told)
+    off_shortlist: np.ndarray | None = None
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed the answered flag of every
@@ -342,6 +354,17 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                             n_blank_docs=blank)
     sums: dict[tuple[int, int], float] = {}
     good_votes = np.zeros(len(texts), np.int32)
+    off_votes = np.zeros(len(texts), np.int32)  # answers naming only labels off the list
+
+    def off_shortlist(exc: LLMOutputError) -> bool:
+        """Whether ``exc`` rejected an answer naming a vocabulary label off the
+        shortlist (the model answered: the shortlist missed), the answer the response
+        cache keeps (:func:`_parses`). Without a shortlist, an answer naming only
+        deprecated labels stays malformed."""
+        return (shortlist is not None and isinstance(exc, RejectedItemsError)
+                and bool(exc.unknown)
+                and _count_unoffered(Counter(exc.unknown), label_space, options.lang) > 0)
+
     for doc, answer in zip(owners, answers, strict=True):
         if isinstance(answer, LLMError):
             report.n_failed_calls += 1  # counted once, as the call was made once
@@ -349,12 +372,19 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
             continue
         resolver = resolvers[id(offered[doc])]
         parsed: ParsedLabels | None
+        first_off = False  # every item rejected, naming labels off the shortlist
         try:
             parsed = parse_label_answer(answer.text, resolver, max_labels=options.max_labels)
         except LLMOutputError as exc:
-            report.n_malformed_answers += 1
-            # dropped from the cache already
-            report.error(f"malformed answer: {exc}{answer.cut_note()}")
+            first_off = off_shortlist(exc)
+            if first_off:
+                # not malformed (kept in the cache): counted apart, and no error, the
+                # warning saying the shortlist is too narrow
+                report.n_off_shortlist_answers += 1
+            else:
+                report.n_malformed_answers += 1
+                # dropped from the cache already
+                report.error(f"malformed answer: {exc}{answer.cut_note()}")
             if not isinstance(exc, RejectedItemsError):
                 continue  # no answer of labels at all, whatever labels a copy offers
             report.count_rejected(exc)  # malformed, but what it named counts
@@ -372,9 +402,11 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 try:
                     own_parsed = parse_label_answer(answer.text, own,
                                                     max_labels=options.max_labels)
-                except RejectedItemsError:
+                except RejectedItemsError as own_exc:
+                    off_votes[reader] += off_shortlist(own_exc)
                     continue
             elif parsed is None:
+                off_votes[reader] += first_off
                 continue
             else:
                 own_parsed = parsed
@@ -382,11 +414,12 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
             _add_vote(sums, reader, own_parsed, label_space, options)
     Y = _soft_matrix(sums, good_votes, len(texts), len(label_space))
     answered = good_votes > 0
+    off = ~answered & (off_votes > 0)
     report.n_docs_without_labels = int(np.count_nonzero(answered & (np.diff(Y.indptr) == 0)))
     report.n_unoffered_labels = _count_unoffered(report.unknown_labels, label_space,
                                                  options.lang)
     warn_rejections(report, desc)
-    return LLMLabels(Y, answered, report)
+    return LLMLabels(Y, answered, report, off)
 
 
 def warn_rejections(report: LabelingReport, desc: str) -> None:
@@ -400,18 +433,25 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
                                  "string label, or a confidence missing or outside [0, 1])"),
         (report.n_ambiguous_labels, f"ambiguous name{plural_s(report.n_ambiguous_labels)}"))
         if count]
+    # an answer naming only labels off its shortlist was "a malformed answer": the
+    # shortlist missed, which no retry and no other model changes
+    off = report.n_off_shortlist_answers
+    narrow = (f"; {off} {plural(off, 'answer', 'answers')} named only labels off "
+              f"{plural(off, 'its', 'their')} document's shortlist (left unanswered): the "
+              "shortlist is too narrow (raise --shortlist-k, or use --shortlist-zeroshot)"
+              if off else "")
     if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls \
-            or others:
+            or others or off:
         unoffered = report.n_unoffered_labels
         logger.warning("%s: %d unknown label%s rejected%s, %d malformed answer%s, "
-                       "%d failed call%s%s", desc, report.n_unknown_labels,
+                       "%d failed call%s%s%s", desc, report.n_unknown_labels,
                        plural_s(report.n_unknown_labels),
                        f" ({unoffered} of them in the vocabulary but not offered: off "
                        "the shortlist, or deprecated)"
                        if unoffered else "", report.n_malformed_answers,
                        plural_s(report.n_malformed_answers), report.n_failed_calls,
                        plural_s(report.n_failed_calls),
-                       f"; also rejected: {' and '.join(others)}" if others else "")
+                       f"; also rejected: {' and '.join(others)}" if others else "", narrow)
 
 
 def _count_unoffered(unknown: Counter[str], label_space: LabelSpace, lang: str) -> int:

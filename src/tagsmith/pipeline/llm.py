@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_int
-from tagsmith._plural import none_of, plural_s
+from tagsmith._plural import none_of, plural, plural_s
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer, json_line
 from tagsmith.exceptions import (
@@ -781,16 +781,26 @@ RELIABILITY_MIN_DOCS = 30
 RELIABILITY_MAX_LEFT_OUT = 0.25
 
 
-def _warn_thin_reliability(n_used: int, n_sample: int) -> None:
+def _warn_thin_reliability(n_used: int, n_sample: int, n_off_shortlist: int = 0) -> None:
     """Warn that the LLM's reliability rests on few documents: fewer than
     :data:`RELIABILITY_MIN_DOCS` of the human sample answered, or more than
     :data:`RELIABILITY_MAX_LEFT_OUT` of it left out (a failed call or malformed answer is
     no evidence). 64 malformed answers of 79 left an estimate from 15 documents that
-    only the summary's ``n_left_out`` told of."""
+    only the summary's ``n_left_out`` told of. ``n_off_shortlist`` of those left out
+    were answered with labels off their shortlist only: said apart, as a shortlist too
+    narrow (on YSO, all of them were, and were called failed calls or malformed)."""
     left_out = n_sample - n_used
     if n_used >= RELIABILITY_MIN_DOCS and left_out <= RELIABILITY_MAX_LEFT_OUT * n_sample:
         return
-    why = f" ({left_out} left out: a failed call or malformed answer)" if left_out else ""
+    others = left_out - n_off_shortlist
+    reasons = [f"{n_off_shortlist} answered only with labels off "
+               f"{plural(n_off_shortlist, 'its', 'their')} shortlist: too narrow a "
+               "shortlist, raise --shortlist-k or use --shortlist-zeroshot"] \
+        if n_off_shortlist else []
+    if others:
+        reasons.append(f"{others} failed or malformed" if reasons
+                       else "a failed call or malformed answer")
+    why = f" ({left_out} left out: {'; '.join(reasons)})" if left_out else ""
     logger.warning("the LLM's per-label reliability is estimated from only %d of the %d "
                    "human-labelled document%s%s: a rough estimate (warned under %d "
                    "documents, or over %d%% of the sample left out)", n_used, n_sample,
@@ -853,14 +863,16 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     """Label documents with the LLM: all of them, or a budget chosen by active selection.
 
     ``human`` (texts, labels) is a human-labelled sample: the LLM labels it too, its
-    per-label reliability is estimated (over the documents it answered: failed calls and
-    malformed answers are left out and counted) and its answers become reliability-weighted soft
-    targets (and, with a budget, robust selection knows the teacher's error rate and
-    per-label precision). ``human_shortlist`` is the sample's own shortlist (from the
-    same model or zero-shot scorer as ``shortlist``), needed like ``shortlist`` for
-    label spaces too large to show whole. Returns ``{"rows": pool indices labelled, "Y":
-    soft targets (rows x labels), "summary": dict, "student": TextClassifier or None}``; with a
-    budget, ``rows`` are the documents the teacher answered, in the order asked, then
+    per-label reliability is estimated (over the documents it answered: failed calls,
+    malformed answers and answers naming only labels off the shortlist are left out and
+    counted) and its answers become reliability-weighted soft targets (and, with a
+    budget, robust selection knows the
+    teacher's error rate and per-label precision). ``human_shortlist`` is the sample's
+    own shortlist (from the same model or zero-shot scorer as ``shortlist``), needed like
+    ``shortlist`` for label spaces too large to show whole. Returns ``{"rows": pool
+    indices labelled, "Y": soft targets (rows x labels), "summary": dict, "student":
+    TextClassifier or None}``; with a budget, ``rows`` are the documents the teacher
+    answered, in the order asked, then
     the copies of those (equal texts, case and spacing aside; never sent) in pool order,
     each with its document's targets (counted in the summary's
     ``active.n_copies_labelled``; ``"copy_of"`` holds, per row, the pool index of the
@@ -935,14 +947,24 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         if not len(answered):
             from tagsmith.exceptions import LLMError
 
+            n_answers = sample.report.n_off_shortlist_answers
+            # "Last error: None" where every answer named labels off its shortlist only
+            why = (f"Last error: {sample.report.last_error}" if sample.report.last_error
+                   else f"{n_answers} answer{plural_s(n_answers)} named only labels off "
+                   f"{plural(n_answers, 'its', 'their')} document's shortlist: the "
+                   "shortlist is too narrow (raise --shortlist-k, or use "
+                   "--shortlist-zeroshot)")
             raise LLMError(f"the LLM answered {none_of(len(sample.answered))} "
                            "in the human sample, so its reliability cannot be estimated. "
-                           f"Last error: {sample.report.last_error}")
+                           + why)
         reliability = estimate_reliability(sample.Y[answered],
                                            Y_human[answered])
+        off = sample.off_shortlist
+        n_off = 0 if off is None else int(np.count_nonzero(off))
         summary["reliability"] = {**reliability.to_dict(),
-                                  "n_left_out": int(len(sample.answered) - len(answered))}
-        _warn_thin_reliability(len(answered), len(sample.answered))
+                                  "n_left_out": int(len(sample.answered) - len(answered)),
+                                  "n_left_out_off_shortlist": n_off}
+        _warn_thin_reliability(len(answered), len(sample.answered), n_off)
         if human_shortlist is not None:
             # the LLM's recall is capped by the shortlist's: say which one falls short
             summary["reliability"]["shortlist_recall"] = _shortlist_recall(
