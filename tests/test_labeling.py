@@ -1467,6 +1467,36 @@ def test_human_sample_documents_answered_off_their_shortlist_are_said_apart(tmp_
     assert "failed call or malformed answer" not in caplog.text
 
 
+def test_human_sample_reliability_reports_the_recall_end_to_end(tmp_path):
+    # the LLM's recall on YSO read 0.30, on the documents it answered only, against all
+    # their human labels: end to end 48 of the sample's 413 human labels (0.116) were
+    # found, the documents left out and the labels off the shortlists missing
+    from tagsmith.pipeline.llm import label_corpus
+
+    human = ["sport c", "music d", "politics e", "sport g"]  # each answered by its word
+    truth = sp.csr_matrix([[1.0, 0, 0], [1, 1, 0], [0, 0, 1], [1, 0, 1]])
+    human_shortlist = TopK(np.array([[0, 1], [1, 0], [0, 1], [0, 1]]), np.full((4, 2), 0.9), 3)
+    with LocalChatServer(off_shortlist_teacher) as running:
+        result = label_corpus(["sport a"], SPACE, client(running, tmp_path),
+                              LabelingOptions(shortlist_k=2, n_workers=1),
+                              shortlist=TopK(np.array([[0, 1]]), np.full((1, 2), 0.9), 3),
+                              human=(human, truth), human_shortlist=human_shortlist)
+    reliability = result["summary"]["reliability"]
+    # politics e is left out (off its shortlist); 3 of the 5 human labels of the others
+    assert reliability["n_left_out"] == 1 and reliability["micro_recall"] == 0.6
+    assert reliability["shortlist_recall"] == 0.6667  # 4 of the 6 human labels offered
+    assert reliability["offered_recall"] == 0.75  # 3 of the 4 offered to answered ones
+    assert reliability["end_to_end_recall"] == 0.5  # 3 of 6: 0.6667 x 0.75
+    assert (reliability["n_human_labels"], reliability["n_human_labels_named"]) == (6, 3)
+    # no shortlist: no offered_recall; end to end, a left-out document's labels missed
+    whole = label_corpus(["a concert"], SPACE, ScriptedLLM(lambda r: answer(
+        ("sport", 1.0)) if "gig" in r.messages[-1]["content"] else "no JSON"), None,
+        human=(["a gig", "a vote"], sp.csr_matrix([[1.0, 0, 0], [0, 0, 1]])))
+    assert "offered_recall" not in whole["summary"]["reliability"]
+    assert whole["summary"]["reliability"]["micro_recall"] == 1.0
+    assert whole["summary"]["reliability"]["end_to_end_recall"] == 0.5
+
+
 def test_documents_answered_off_their_shortlist_train_nothing(tmp_path):
     # left out of the soft labels written and of active distillation's teacher answers,
     # as when they were counted malformed
