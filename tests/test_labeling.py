@@ -1435,8 +1435,8 @@ def test_an_answer_naming_only_labels_off_the_shortlist_is_not_called_malformed(
     assert report.to_dict()["n_off_shortlist_answers"] == 1
     assert "music" not in (report.last_error or "")  # no error: the model answered
     assert ("0 failed calls; 1 answer named only labels off its document's shortlist (left "
-            "unanswered): the shortlist is too narrow (raise --shortlist-k, or use "
-            "--shortlist-zeroshot)") in caplog.text
+            "unanswered): the shortlist is too narrow (raise --shortlist-k, or try the other "
+            "shortlist: --shortlist BUNDLE or --shortlist-zeroshot)") in caplog.text
     # without a shortlist (every active label offered) nothing is off a shortlist
     whole = label_documents(["hacked c"], SPACE, ScriptedLLM(lambda r: answer(("x", 1))))
     assert whole.report.n_off_shortlist_answers == 0
@@ -1463,7 +1463,8 @@ def test_human_sample_documents_answered_off_their_shortlist_are_said_apart(tmp_
     assert result["summary"]["human_labeling"]["n_off_shortlist_answers"] == 1
     assert result["summary"]["human_labeling"]["n_malformed_answers"] == 0
     assert ("(1 left out: 1 answered only with labels off its shortlist: too narrow a "
-            "shortlist, raise --shortlist-k or use --shortlist-zeroshot)") in caplog.text
+            "shortlist (raise --shortlist-k, or try the other shortlist: --shortlist BUNDLE or "
+            "--shortlist-zeroshot))") in caplog.text
     assert "failed call or malformed answer" not in caplog.text
 
 
@@ -1531,8 +1532,8 @@ def test_cli_label_says_the_shortlist_is_too_narrow_when_no_answer_was_on_it(big
     said = " ".join(result.stderr.split())
     assert "(0 failed calls, 0 malformed answers, 14 answers naming only labels off the " \
         "shortlist)" in said, said
-    assert "the shortlist is too narrow (raise --shortlist-k, or use --shortlist-zeroshot)" \
-        in said, said
+    assert ("the shortlist is too narrow (raise --shortlist-k, or try the other shortlist: "
+            "--shortlist BUNDLE or --shortlist-zeroshot)") in said, said
 
 
 def test_a_long_vocabulary_name_off_the_shortlist_is_not_counted_as_made_up():

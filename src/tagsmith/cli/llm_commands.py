@@ -782,9 +782,10 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             if last:
                 why = f"Last error: {last}"
             elif labeling.get("n_off_shortlist_answers"):  # "No error was reported"
+                from tagsmith.labeling.labeler import NARROW_SHORTLIST
+
                 why = ("Each answer named only labels off its document's shortlist: the "
-                       "shortlist is too narrow (raise --shortlist-k, or use "
-                       "--shortlist-zeroshot)")
+                       f"shortlist is too narrow ({NARROW_SHORTLIST})")
             elif not labeling.get("n_calls"):
                 why = ("No request was sent: each document was blank or its shortlist "
                        "held only labels deprecated in the vocabulary")

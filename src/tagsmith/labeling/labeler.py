@@ -60,6 +60,11 @@ from tagsmith.topk import TopK
 logger = logging.getLogger("tagsmith")
 
 
+#: what a message saying the shortlist was too narrow advises: the labeler does not know
+#: where its shortlist came from (a bundle or zero-shot), so it names both
+NARROW_SHORTLIST = ("raise --shortlist-k, or try the other shortlist: --shortlist BUNDLE "
+                    "or --shortlist-zeroshot")
+
 @dataclass
 class LabelingOptions:
     """How documents are labelled by the LLM."""
@@ -438,8 +443,7 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
     off = report.n_off_shortlist_answers
     narrow = (f"; {off} {plural(off, 'answer', 'answers')} named only labels off "
               f"{plural(off, 'its', 'their')} document's shortlist (left unanswered): the "
-              "shortlist is too narrow (raise --shortlist-k, or use --shortlist-zeroshot)"
-              if off else "")
+              f"shortlist is too narrow ({NARROW_SHORTLIST})" if off else "")
     if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls \
             or others or off:
         unoffered = report.n_unoffered_labels

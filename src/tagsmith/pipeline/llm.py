@@ -792,10 +792,12 @@ def _warn_thin_reliability(n_used: int, n_sample: int, n_off_shortlist: int = 0)
     left_out = n_sample - n_used
     if n_used >= RELIABILITY_MIN_DOCS and left_out <= RELIABILITY_MAX_LEFT_OUT * n_sample:
         return
+    from tagsmith.labeling.labeler import NARROW_SHORTLIST
+
     others = left_out - n_off_shortlist
     reasons = [f"{n_off_shortlist} answered only with labels off "
                f"{plural(n_off_shortlist, 'its', 'their')} shortlist: too narrow a "
-               "shortlist, raise --shortlist-k or use --shortlist-zeroshot"] \
+               f"shortlist ({NARROW_SHORTLIST})"] \
         if n_off_shortlist else []
     if others:
         reasons.append(f"{others} failed or malformed" if reasons
@@ -981,14 +983,14 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         answered = np.flatnonzero(sample.answered)
         if not len(answered):
             from tagsmith.exceptions import LLMError
+            from tagsmith.labeling.labeler import NARROW_SHORTLIST
 
             n_answers = sample.report.n_off_shortlist_answers
             # "Last error: None" where every answer named labels off its shortlist only
             why = (f"Last error: {sample.report.last_error}" if sample.report.last_error
                    else f"{n_answers} answer{plural_s(n_answers)} named only labels off "
                    f"{plural(n_answers, 'its', 'their')} document's shortlist: the "
-                   "shortlist is too narrow (raise --shortlist-k, or use "
-                   "--shortlist-zeroshot)")
+                   f"shortlist is too narrow ({NARROW_SHORTLIST})")
             raise LLMError(f"the LLM answered {none_of(len(sample.answered))} "
                            "in the human sample, so its reliability cannot be estimated. "
                            + why)
