@@ -1712,3 +1712,19 @@ def test_a_replacement_of_a_label_not_deprecated_is_warned_about_and_ignored(tmp
     assert f"{path}:2: <http://x/a> names a replacement (replaced_by, dct:isReplacedBy) " \
         "but is not deprecated; the replacements of 1 label not deprecated are ignored" \
         in caplog.text, caplog.text
+
+
+@pytest.mark.parametrize("name, text", [
+    ("google.tsv", "<http://x/1>\tAnimals & Pet Supplies\n"),
+    ("google.ttl", "@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+                   "<http://x/1> a skos:Concept ;\n"
+                   "  skos:prefLabel \"Animals & Pet Supplies\"@en .\n"),
+])
+def test_a_known_format_that_merely_starts_with_googles_header_read_as_its_suffix(
+        tmp_path, name, text):
+    # a TSV or Turtle conversion of the taxonomy keeping its header as a '#' comment
+    # was read as Google's format, every line of it "expected 'ID - Category > Path'"
+    path = tmp_path / name
+    path.write_text("# Google_Product_Taxonomy_Version: 2021-09-21\n" + text)
+    space = load_vocabulary(path)
+    assert space.uris == ["http://x/1"] and space.name_of(0) == "Animals & Pet Supplies"

@@ -338,17 +338,27 @@ def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
 #: the first line of Google's product taxonomy files (``taxonomy-with-ids.en-US.txt``)
 GOOGLE_HEADER = "# Google_Product_Taxonomy_Version:"
 _GOOGLE_LINE = re.compile(r"\s*(\d+)\s+-\s+(\S.*?)\s*")
+#: the start of an ``ID - Category`` line, which tells a renamed taxonomy from a TSV
+_GOOGLE_ID = re.compile(r"\s*\d+\s+-\s")
 
 
 def _google_taxonomy(path: Path) -> bool:
     """Whether ``path`` starts with :data:`GOOGLE_HEADER` (whatever its suffix: the file
-    is published as ``.txt``); a file that cannot be read is left to the reader."""
+    is published as ``.txt``); a file that cannot be read is left to the reader. A file
+    of a suffix of its own (:data:`SUFFIXES`) is Google's only where its first line that
+    is no ``#`` comment is an ``ID - ...`` line too: a TSV or Turtle conversion keeping
+    the header as a comment was read as Google's, every line of it malformed."""
     try:
         with _reading(path) as handle:
-            first = next(handle, "")
+            if not next(handle, "").lstrip().startswith(GOOGLE_HEADER):
+                return False
+            if _suffix(path) not in SUFFIXES:
+                return True
+            first = next((line for line in handle
+                          if line.strip() and not line.lstrip().startswith("#")), "")
     except VocabularyError:
         return False
-    return first.lstrip().startswith(GOOGLE_HEADER)
+    return _GOOGLE_ID.match(first) is not None
 
 
 def _google_rows(path: Path, language: str) -> Iterator[Row]:
