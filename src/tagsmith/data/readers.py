@@ -1179,8 +1179,8 @@ _URI_AND_NAME = re.compile(r"\s*(<[^<>\s]+>)\s+[^<>|;,\s][^<>|]*[;,][^<>|]*")
 #: into labels; ``4,27`` or ``2, 5`` (numeric label ids, as GoEmotions' are) is none
 _THOUSANDS = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w.])")
 #: a step of a category path (``Electronics > Audio``, as product taxonomies write their
-#: categories), a ``>`` between spaces
-_PATH_STEP = re.compile(r"\s>\s")
+#: categories), a ``>`` between spaces (in a cell whose URIs are masked out)
+_PATH_STEP = re.compile(r" > ")
 
 
 def split_label_cell(cell: str) -> tuple[str, ...]:
@@ -1215,7 +1215,9 @@ def _split_label_cell(cell: str) -> tuple[tuple[str, ...], bool]:
     # the scans below ran on every row, a cell of space-separated <uri>s too, and read
     # a corpus in twice the time: a cell of no separator, or of no '<', needs none
     # ('<http://x/1> <http://x/2>' has no ' > ': such cells are never scanned for <uri>s)
-    if (">" in cell and _PATH_STEP.search(cell) is not None
+    # (' > ' first, a plain scan: a regex search of every cell of <uri>s, each holding
+    # '>', read yso-finna-en's train CSV 17% slower)
+    if (" > " in cell
             and ("<" not in cell or _PATH_STEP.search(_CELL_URI.sub("x", cell)) is not None)):
         return tuple(part.strip() for part in cell.split(";") if part.strip()), False
     if ";" not in cell and "," not in cell:
@@ -1461,8 +1463,10 @@ def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
         if numeric and numbers is not None:
             numbers.append((line, row[columns["labels"]], labels))
         cell = row[columns["labels"]]
+        # (a cell of no ',' or ';', one <uri>, is not searched: the search of every such
+        # cell read yso-finna-en's train split as CSV 4% slower)
         if named is not None and len(labels) == 1 and "<" in cell and "|" not in cell \
-                and _URI_AND_NAME.fullmatch(cell):
+                and ("," in cell or ";" in cell) and _URI_AND_NAME.fullmatch(cell):
             named.append((line, cell, labels[0]))
         joiner = _label_joiner(row[columns["labels"]], labels)
     doc_id = (row[columns["id"]].strip() or None) if "id" in columns else None
