@@ -1,6 +1,7 @@
 """Review queue export and applying accepted corrections to a new corpus file."""
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -1711,3 +1712,33 @@ def test_a_csv_corpus_keeps_its_delimiter_and_sep_line(tmp_path, sep_line):
                  tmp_path / "from-tsv.csv", SPACE)
     assert (tmp_path / "from-tsv.csv").read_text(encoding="utf-8").splitlines() == [
         "id,text,labels", ",Bright sun,sun rain"]
+
+
+@pytest.mark.parametrize("name, lines", [
+    ("s.csv", ["id;text;labels", "d1;Heavy rain all day;rain, sun", "d2;Bright sun;sun"]),
+    ("s.tsv", ["Heavy rain all day\train sun", "Bright sun\tsun"]),
+    ("s.jsonl", ['{"id": "d1", "text": "Heavy rain all day", "labels": ["rain", "sun"]}',
+                 '{"id": "d2", "text": "Bright sun", "labels": ["sun"]}']),
+])
+def test_a_windows_corpus_keeps_its_crlf_line_ends(tmp_path, name, lines):
+    """apply-review wrote every line with LF: a corpus a Windows tool wrote (CRLF)
+    came back with every line changed, a diff of the two showing them all. A corpus
+    whose every line ends in CRLF is written so; one of mixed ends with LF, as ever."""
+    source = tmp_path / name
+    source.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    review = _review(tmp_path, [_row(1, "missing", "http://x/rain", "Bright sun")])
+    out = tmp_path / ("out" + source.suffix)
+    apply_review(source, review, out, SPACE)
+    written = out.read_bytes().split(b"\r\n")
+    before = source.read_bytes().split(b"\r\n")
+    assert written[-1] == b""
+    assert [i for i, (a, b) in enumerate(zip(before, written, strict=True))
+            if a != b] == [len(lines) - 1]
+    assert b"\n" not in b"".join(written)
+    # the same records as an LF output holds
+    lf = tmp_path / ("lf" + source.suffix)
+    source.write_bytes(("\n".join(lines) + "\r\n").encode())  # mixed: LF, as before
+    apply_review(source, review, lf, SPACE)
+    assert lf.read_bytes() == out.read_bytes().replace(b"\r\n", b"\n")
+    assert list(read_records(lf)) == [dataclasses.replace(r, source=str(lf))
+                                      for r in read_records(out)]

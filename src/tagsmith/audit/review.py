@@ -53,6 +53,7 @@ from tagsmith.data.readers import (
     csv_dialect,
     detect_format,
     is_lone_uri,
+    line_ending,
     no_documents,
     skipped_count,
 )
@@ -949,8 +950,10 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     # two shows the accepted changes, not every line
     delimiter, sep_line = csv_dialect(corpus) if corpus.is_file() and \
         detect_format(corpus) == "csv" == output_format(output, format) else (",", None)
+    # and its lines end as the input's did (CRLF, where a Windows tool wrote every line so)
+    newline = line_ending(corpus) if corpus.is_file() else "\n"
     write_records(changed_records(), output, format, label_space=space,
-                  delimiter=delimiter, sep_line=sep_line)
+                  delimiter=delimiter, sep_line=sep_line, newline=newline)
     if repeated_ids:  # no decision names them: written as they were, but say so
         doc_id, first, other = repeated_ids[0]
         n = len(repeated_ids)

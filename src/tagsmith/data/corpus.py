@@ -655,7 +655,8 @@ def _quiet_rereading() -> Iterator[None]:
 
 
 def write_tsv(records_or_docs: Iterable[Document | Record], path: str | Path,
-              label_space: LabelSpace | None = None, *, resolve_all: bool = True) -> int:
+              label_space: LabelSpace | None = None, *, resolve_all: bool = True,
+              newline: str = "\n") -> int:
     """Write an Annif TSV corpus atomically; returns the number of lines written.
 
     Documents' labels are written as ``<uri>`` (``label_space`` is required for
@@ -666,13 +667,16 @@ def write_tsv(records_or_docs: Iterable[Document | Record], path: str | Path,
     temporary file in the same directory and then renamed over ``path``, so ``path``
     is never left half written; ``.gz`` paths are gzip-compressed. With
     ``resolve_all=False`` only keys a TSV line cannot hold (with whitespace) are
-    resolved; the others are written as they are.
+    resolved; the others are written as they are. Lines end in ``newline`` (``"\\r\\n"``:
+    a Windows-written corpus rewritten as it was).
     """
     path = Path(path)
     written = 0
     with atomic_text_writer(path) as out:
         for number, item in enumerate(records_or_docs, 1):
             line = _tsv_line(item, label_space, number, path, resolve_all)
+            if newline != "\n":  # a TSV line holds no other line break
+                line = line[:-1] + newline
             if number == 1 and line.startswith("\ufeff"):
                 # readers drop a byte-order mark at the start of a file: a first text
                 # that starts with U+FEFF would lose it (or, alone, read as empty)

@@ -223,9 +223,10 @@ class _LineFeedRows:
         return self._out.write(row[:-2] + "\n" if row.endswith("\r\n") else row)
 
 
-def csv_writer(out: SupportsWrite, **kw: Any) -> Writer:
-    """A :func:`csv.writer` on ``out`` whose rows end in ``\\n`` and whose cells holding
-    a carriage return or a line feed are quoted.
+def csv_writer(out: SupportsWrite, *, lineterminator: str = "\n", **kw: Any) -> Writer:
+    """A :func:`csv.writer` on ``out`` whose rows end in ``\\n`` (or ``\\r\\n`` given as
+    ``lineterminator``: a Windows-written corpus rewritten) and whose cells holding a
+    carriage return or a line feed are quoted.
 
     ``csv.writer(out, lineterminator="\\n")`` quotes only the characters of its line
     terminator, so a cell with a lone ``\\r`` ("a\\rb", a Windows or old Mac line break
@@ -238,6 +239,8 @@ def csv_writer(out: SupportsWrite, **kw: Any) -> Writer:
     >>> out.getvalue()
     '"a\\rb","c\\nd",e\\n'
     """
+    if lineterminator == "\r\n":
+        return csv.writer(out, lineterminator="\r\n", **kw)
     return csv.writer(_LineFeedRows(out), lineterminator="\r\n", **kw)
 
 

@@ -1295,6 +1295,37 @@ def csv_dialect(path: str | Path) -> tuple[str, str | None]:
     return delimiter, (line or "").rstrip("\r\n") if sep_line else None
 
 
+def line_ending(path: str | Path) -> str:
+    r"""``"\r\n"`` where every line of the corpus file ``path`` ends so (a file written
+    on Windows), else ``"\n"``: what a rewritten corpus ends its lines with
+    (:func:`~tagsmith.data.writers.write_records`), so that it differs from its input
+    only where its records do. ``"\n"`` for a pipe (read once, by the reader), a file
+    of mixed line ends or none, or one that cannot be read (the reader says why).
+
+    >>> import os, tempfile
+    >>> name = os.path.join(tempfile.mkdtemp(), "c.tsv")
+    >>> _ = open(name, "wb").write(b"Rain\train\r\nSun\tsun\r\n")
+    >>> line_ending(name)
+    '\r\n'
+    """
+    path = Path(path)
+    if _file_state(path) is None:
+        return "\n"
+    ends = crlf = 0
+    last = b""
+    try:
+        with open_binary(path) as handle:
+            while chunk := handle.read(1 << 20):
+                ends += chunk.count(b"\n")
+                crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+                if crlf != ends:  # a bare LF: mixed, or a Unix file (told at once)
+                    return "\n"
+                last = chunk[-1:]
+    except (OSError, EOFError, zlib.error, CorpusFormatError):
+        return "\n"
+    return "\r\n" if crlf else "\n"
+
+
 def _csv_records(path: Path, on_error) -> Iterator[Record]:
     refusal = feature_file_error(path)  # its header said "no 'text' column: '3 5 2'"
     if refusal is not None:

@@ -58,7 +58,7 @@ def _format_from_suffix(path: str | Path) -> str:
 
 def write_records(records: Iterable[Record], path: str | Path, format: str | None = None,
                   label_space: LabelSpace | None = None, delimiter: str = ",",
-                  sep_line: str | None = None) -> int:
+                  sep_line: str | None = None, newline: str = "\n") -> int:
     """Write records to ``path`` atomically; returns the number written.
 
     A TSV line cannot hold a label key with whitespace (a preferred name such as
@@ -68,7 +68,8 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
     :class:`~tagsmith.exceptions.CorpusFormatError` naming the record's file and line
     (nothing is written). A CSV's cells are separated by ``delimiter``, below the line
     ``sep_line`` (Excel's ``sep=;``) where one is given: a corpus rewritten as its input
-    was written (:func:`~tagsmith.data.readers.csv_dialect`).
+    was written (:func:`~tagsmith.data.readers.csv_dialect`). Lines end in ``newline``
+    (``"\\r\\n"``: a Windows-written corpus, :func:`~tagsmith.data.readers.line_ending`).
 
     >>> import os, tempfile
     >>> name = os.path.join(tempfile.mkdtemp(), "c.jsonl")
@@ -80,7 +81,8 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
     fmt = output_format(path, format)
     if fmt == "tsv":
         lost = _TsvLosses()
-        written = write_tsv(lost.count(records), path, label_space, resolve_all=False)
+        written = write_tsv(lost.count(records), path, label_space, resolve_all=False,
+                            newline=newline)
         lost.warn(path)
         return written
     path = Path(path)
@@ -93,21 +95,23 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                 obj.update({"text": record.text, "labels": list(record.labels),
                             **dict(record.metadata)})
                 try:
-                    out.write(json_line(obj))
+                    line = json_line(obj)  # a JSON string escapes its line breaks
+                    out.write(line if newline == "\n" else line[:-1] + newline)
                 except UnicodeEncodeError as exc:  # nothing is written: name the record
                     raise unencodable(exc, record.source, record.line) from None
                 written += 1
             return written
         # quotes a text's lone \r, which csv readers split on
-        writer = csv_writer(out, delimiter=delimiter)
-        quoted = csv_writer(out, delimiter=delimiter, quoting=csv.QUOTE_ALL)
+        writer = csv_writer(out, delimiter=delimiter, lineterminator=newline)
+        quoted = csv_writer(out, delimiter=delimiter, quoting=csv.QUOTE_ALL,
+                            lineterminator=newline)
         columns: list[str] | None = None
         for number, record in enumerate(records, 1):
             if columns is None:
                 columns = list(record.metadata)
                 _check_csv_metadata(columns, path)
                 if sep_line is not None:
-                    out.write(sep_line + "\n")
+                    out.write(sep_line + newline)
                 writer.writerow(["id", "text", "labels", *columns])
             extra = set(record.metadata) - set(columns)
             if extra:  # a streamed CSV cannot grow columns; missing ones stay empty
