@@ -1647,7 +1647,7 @@ def test_a_csv_corpus_keeps_its_labels_cell_separators(tmp_path):
     apply_review(spaced, _review(tmp_path, [_row(1, "missing", "http://x/gl", "Sappho")]),
                  tmp_path / "spaced-out.csv", space)
     assert (tmp_path / "spaced-out.csv").read_text(encoding="utf-8").splitlines()[2] == \
-        ",Sappho,poetry|Greek language literature"
+        "Sappho,poetry|Greek language literature"
 
 
 @pytest.mark.parametrize("action, kind, labels", [
@@ -1742,3 +1742,52 @@ def test_a_windows_corpus_keeps_its_crlf_line_ends(tmp_path, name, lines):
     assert lf.read_bytes() == out.read_bytes().replace(b"\r\n", b"\n")
     assert list(read_records(lf)) == [dataclasses.replace(r, source=str(lf))
                                       for r in read_records(out)]
+
+
+@pytest.mark.parametrize("lines", [
+    ["text;labels", "Heavy rain all day;rain, sun", "Bright sun;sun"],
+    ["Text;year; labels ;;ID", "Heavy rain all day;2020;rain, sun;x;d1",
+     "Bright sun;2021;sun;;d2"],
+    ["sep=,", "note,TEXT,Labels", "a,Heavy rain all day,rain|sun", ",Bright sun,sun"],
+])
+def test_a_csv_corpus_keeps_its_columns(tmp_path, lines):
+    """apply-review wrote every CSV as id,text,labels then the rest: a corpus of no id
+    column gained an empty one on every line, and one of other columns, another order
+    or a header spelled "Text" or " labels " came back with every line changed. The
+    output keeps the input's header row and its columns where they were, and reads
+    back to the records the old layout did."""
+    source = tmp_path / "s.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(1, "missing", "http://x/rain", "Bright sun")])
+    apply_review(source, review, tmp_path / "out.csv", SPACE)
+    written = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    changed = [i for i, (a, b) in enumerate(zip(lines, written, strict=True)) if a != b]
+    assert changed == [len(lines) - 1]
+    # the records the id,text,labels layout wrote, read back alike
+    old = tmp_path / "old.csv"
+    write_records(read_records(tmp_path / "out.csv"), old)
+    assert [dataclasses.replace(r, source="", line=0) for r in read_records(old)] == [
+        dataclasses.replace(r, source="", line=0) for r in read_records(tmp_path / "out.csv")]
+
+
+def test_a_csv_corpus_of_no_labels_column_gains_one_last(tmp_path):
+    """A label accepted for a corpus of no labels column is written in one added after
+    its columns (kept as they were), not lost."""
+    source = tmp_path / "s.csv"
+    source.write_text("Text\nHeavy rain all day\nBright sun\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(1, "missing", "http://x/rain", "Bright sun")])
+    apply_review(source, review, tmp_path / "out.csv", SPACE)
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines() == [
+        "Text,labels", "Heavy rain all day,", "Bright sun,<http://x/rain>"]
+
+
+def test_write_records_refuses_a_field_the_header_has_no_column_for(tmp_path):
+    record = Record("Rain", ("rain",), "d1", 1, "in.csv")
+    with pytest.raises(CorpusFormatError, match="no 'id' column") as info:
+        write_records([record], tmp_path / "out.csv", header=["text", "labels"])
+    assert info.value.line == 2 and not (tmp_path / "out.csv").exists()
+    with pytest.raises(CorpusFormatError, match="no 'labels' column"):
+        write_records([dataclasses.replace(record, doc_id=None)], tmp_path / "out.csv",
+                      header=["Text"])
+    write_records([record], tmp_path / "out.csv", header=["Labels", "ID", "text", ""])
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8") == "Labels,ID,text,\nrain,d1,Rain,\n"

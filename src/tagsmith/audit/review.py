@@ -51,6 +51,7 @@ from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import (
     check_not_a_vocabulary,
     csv_dialect,
+    csv_header,
     detect_format,
     is_lone_uri,
     line_ending,
@@ -855,7 +856,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     the audit refuse it.
     """
     from tagsmith.data.corpus import Corpus, ReadReport
-    from tagsmith.data.writers import output_format, write_records
+    from tagsmith.data.writers import header_fields, output_format, write_records
 
     corpus, review, output = Path(corpus), Path(review), Path(output)
     output_format(output, format)
@@ -948,12 +949,19 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
 
     # a CSV written as its input was (a ';' and Excel's "sep=;" line kept): a diff of the
     # two shows the accepted changes, not every line
-    delimiter, sep_line = csv_dialect(corpus) if corpus.is_file() and \
-        detect_format(corpus) == "csv" == output_format(output, format) else (",", None)
+    same_csv = corpus.is_file() and detect_format(corpus) == "csv" == output_format(output,
+                                                                                   format)
+    delimiter, sep_line = csv_dialect(corpus) if same_csv else (",", None)
+    # and its columns as they were: their order and names ("Text", " labels "), no id
+    # column where it had none, a labels column added last where it had none (a label
+    # added would be lost)
+    header = csv_header(corpus) if same_csv else None
+    if header is not None and "labels" not in header_fields(header):
+        header = [*header, "labels"]
     # and its lines end as the input's did (CRLF, where a Windows tool wrote every line so)
     newline = line_ending(corpus) if corpus.is_file() else "\n"
     write_records(changed_records(), output, format, label_space=space,
-                  delimiter=delimiter, sep_line=sep_line, newline=newline)
+                  delimiter=delimiter, sep_line=sep_line, newline=newline, header=header)
     if repeated_ids:  # no decision names them: written as they were, but say so
         doc_id, first, other = repeated_ids[0]
         n = len(repeated_ids)

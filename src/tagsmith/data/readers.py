@@ -1246,7 +1246,7 @@ def _split_label_cell(cell: str) -> tuple[tuple[str, ...], bool]:
     return tuple(cell.split()), False
 
 
-def _decoded_lines(path: Path) -> Iterator[str]:
+def _decoded_lines(path: Path) -> Generator[str, None, None]:
     for number, raw in _raw_lines(path, header=True):
         try:
             yield _decode(raw, number)
@@ -1293,6 +1293,35 @@ def csv_dialect(path: str | Path) -> tuple[str, str | None]:
         return ",", None
     delimiter, sep_line = csv_delimiter(line, "text")
     return delimiter, (line or "").rstrip("\r\n") if sep_line else None
+
+
+def csv_header(path: str | Path) -> list[str] | None:
+    r"""The header row of the CSV corpus file ``path`` as written (its names' case and
+    spaces, its columns in their order, below a ``sep=`` line or not): what a rewritten
+    corpus is written with (:func:`~tagsmith.data.writers.write_records`), so that it
+    differs from its input only where its records do. None for a pipe (read once, by
+    the reader) or a file whose header cannot be read (the reader says why).
+
+    >>> import os, tempfile
+    >>> name = os.path.join(tempfile.mkdtemp(), "c.csv")
+    >>> _ = open(name, "w").write("sep=;\nText; labels ;year\nRain;rain;2020\n")
+    >>> csv_header(name)
+    ['Text', ' labels ', 'year']
+    """
+    path = Path(path)
+    delimiter, sep_line = csv_dialect(path)
+    if _file_state(path) is None:
+        return None
+    lines = _decoded_lines(path)
+    try:
+        rows = csv.reader(lines, delimiter=delimiter, strict=True)
+        if sep_line:
+            next(rows, None)
+        return next(rows, None)
+    except (OSError, EOFError, zlib.error, CorpusFormatError, csv.Error):
+        return None
+    finally:
+        lines.close()
 
 
 def line_ending(path: str | Path) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from tagsmith._json import dumps as strict_dumps
@@ -58,7 +58,8 @@ def _format_from_suffix(path: str | Path) -> str:
 
 def write_records(records: Iterable[Record], path: str | Path, format: str | None = None,
                   label_space: LabelSpace | None = None, delimiter: str = ",",
-                  sep_line: str | None = None, newline: str = "\n") -> int:
+                  sep_line: str | None = None, newline: str = "\n",
+                  header: Sequence[str] | None = None) -> int:
     """Write records to ``path`` atomically; returns the number written.
 
     A TSV line cannot hold a label key with whitespace (a preferred name such as
@@ -70,6 +71,11 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
     ``sep_line`` (Excel's ``sep=;``) where one is given: a corpus rewritten as its input
     was written (:func:`~tagsmith.data.readers.csv_dialect`). Lines end in ``newline``
     (``"\\r\\n"``: a Windows-written corpus, :func:`~tagsmith.data.readers.line_ending`).
+    A CSV's columns are ``id``, ``text``, ``labels`` and the metadata keys, or given as
+    ``header`` (:func:`~tagsmith.data.readers.csv_header`), the row written as it is and
+    each record's fields under the columns the reader reads them from (a column no field
+    fills left empty); a record with a field ``header`` has no column for raises
+    :class:`~tagsmith.exceptions.CorpusFormatError` (nothing is written).
 
     >>> import os, tempfile
     >>> name = os.path.join(tempfile.mkdtemp(), "c.jsonl")
@@ -106,26 +112,40 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
         quoted = csv_writer(out, delimiter=delimiter, quoting=csv.QUOTE_ALL,
                             lineterminator=newline)
         columns: list[str] | None = None
+        # each column's field: "id", "text", "labels", a metadata key, or None (empty)
+        fields: list[str | None] = []
         for number, record in enumerate(records, 1):
             if columns is None:
-                columns = list(record.metadata)
-                _check_csv_metadata(columns, path)
+                if header is None:
+                    columns = list(record.metadata)
+                    _check_csv_metadata(columns, path)
+                    fields = ["id", "text", "labels", *columns]
+                else:
+                    fields = header_fields(header)
+                    columns = [f for f in fields if f not in (None, "id", "text", "labels")]
                 if sep_line is not None:
                     out.write(sep_line + newline)
-                writer.writerow(["id", "text", "labels", *columns])
+                writer.writerow(["id", "text", "labels", *columns] if header is None
+                                else header)
             extra = set(record.metadata) - set(columns)
             if extra:  # a streamed CSV cannot grow columns; missing ones stay empty
                 raise CorpusFormatError(f"a CSV has the columns of its first record; this one "
                                         f"also has {sorted(extra)}", path=path, line=number + 1)
+            lacking = [name for name, given in (("id", record.doc_id), ("labels", record.labels))
+                       if given and name not in fields]
+            if lacking:  # the header given has no column for it: it would be lost
+                raise CorpusFormatError(f"the header has no {lacking[0]!r} column for this "
+                                        f"record's {lacking[0]}", path=path, line=number + 1)
             piped = [key for key in record.labels if "|" in key]
             if piped:  # split_label_cell would read it back as several keys
                 raise CorpusFormatError(
                     f"label key {piped[0][:80]!r} contains '|', which a CSV labels cell "
                     "splits on; write this corpus as .jsonl or .tsv instead",
                     path=record.source, line=record.line)
-            row = [record.doc_id or "", record.text,
-                   label_cell(record.labels, record.label_joiner),
-                   *[_cell(record.metadata.get(c, "")) for c in columns]]
+            row = [record.doc_id or "" if f == "id" else record.text if f == "text"
+                   else label_cell(record.labels, record.label_joiner) if f == "labels"
+                   else "" if f is None else _cell(record.metadata.get(f, ""))
+                   for f in fields]
             try:
                 # a row of bare empty cells (",,") is a spreadsheet's padding to the
                 # reader, no document: quoted, it is this one, of no text and no labels
@@ -173,6 +193,22 @@ class _TsvLosses:
             logger.warning("%s: %s text%s held tabs or line breaks, written as spaces (a TSV "
                            "line cannot hold them)", path, f"{self.reflowed:,}",
                            plural_s(self.reflowed))
+
+
+def header_fields(header: Sequence[str]) -> list[str | None]:
+    """The field each column of a CSV ``header`` is read into, as the reader reads it:
+    ``id``, ``text`` and ``labels`` in any case and spacing, a metadata key (the name
+    stripped), or None for an unnamed column after the first (the reader reads none).
+
+    >>> header_fields([" Labels", "Text", "year", "", ""])
+    ['labels', 'text', 'year', '', None]
+    """
+    fields: list[str | None] = []
+    for cell in header:
+        name = cell.strip()
+        field = name.lower() if name.lower() in ("text", "labels", "id") else name
+        fields.append(None if field in fields else field)
+    return fields
 
 
 def label_cell(keys: Iterable[str], joiner: str | None = None) -> str:
