@@ -1791,3 +1791,28 @@ def test_write_records_refuses_a_field_the_header_has_no_column_for(tmp_path):
                       header=["Text"])
     write_records([record], tmp_path / "out.csv", header=["Labels", "ID", "text", ""])
     assert (tmp_path / "out.csv").read_text(encoding="utf-8") == "Labels,ID,text,\nrain,d1,Rain,\n"
+
+
+def test_a_jsonl_corpus_keeps_its_keys_order(tmp_path):
+    """apply-review wrote every JSONL object as id, text, labels then the rest: one
+    whose keys came in another order, or with no labels key, came back with every line
+    changed. Each object keeps its keys' order (a labels key added last where a label
+    is), and the output reads back to the records the old order did."""
+    lines = ['{"text": "Heavy rain all day", "labels": ["rain", "sun"], "id": "d1", "year": 2020}',
+             '{"year": 2021, "text": "Bright sun", "id": 7}',
+             '{"text": "Snow"}',
+             '{"id": "d4", "text": "Fog", "labels": [], "note": "x"}']
+    source = tmp_path / "c.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(1, "missing", "http://x/rain", "Bright sun")])
+    apply_review(source, review, tmp_path / "out.jsonl", SPACE)
+    written = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    assert written == [lines[0], '{"year": 2021, "text": "Bright sun", "id": 7, '
+                       '"labels": ["rain"]}', *lines[2:]]
+    old = tmp_path / "old.jsonl"
+    write_records([dataclasses.replace(r, key_order=None)
+                   for r in read_records(tmp_path / "out.jsonl")], old)
+    assert old.read_text(encoding="utf-8").splitlines()[2] == \
+        '{"text": "Snow", "labels": []}'
+    assert [dataclasses.replace(r, source="") for r in read_records(old)] == [
+        dataclasses.replace(r, source="") for r in read_records(tmp_path / "out.jsonl")]

@@ -113,6 +113,10 @@ class Record:
     #: ``"|"`` of one label ending in ``|``), so a rewritten CSV keeps it
     #: (:func:`~tagsmith.data.writers.label_cell`); None where the cell tells none
     label_joiner: str | None = field(default=None, compare=False)
+    #: a JSONL object's keys in their order, where it is not the one a written record's
+    #: (``id``, ``text``, ``labels``, the rest) or it had no ``labels``, so a rewritten
+    #: corpus keeps it; None where it is that order
+    key_order: tuple[str, ...] | None = field(default=None, compare=False)
 
 
 class _Malformed(Exception):
@@ -1016,6 +1020,7 @@ def _modified(path: Path) -> int:
 # -- JSONL --------------------------------------------------------------------------------------
 def _jsonl_records(path: Path, on_error) -> Iterator[Record]:
     source = str(path)
+    orders: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per order met
 
     def parse(line: str, number: int) -> Record | None:
         if not line.strip():
@@ -1044,10 +1049,14 @@ def _jsonl_records(path: Path, on_error) -> Iterator[Record]:
         metadata = {k: v for k, v in obj.items() if k not in ("text", "labels", "id")}
         raw_id = obj.get("id")
         labels = _json_labels(obj.get("labels"))
-        return Record(text.strip(), labels, _json_id(raw_id),
+        doc_id = _json_id(raw_id)
+        order = tuple(obj)
+        written = (*(("id",) if doc_id is not None else ()), "text", "labels", *metadata)
+        return Record(text.strip(), labels, doc_id,
                       number, source, MappingProxyType(metadata) if metadata else _EMPTY,
                       raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool)
-                      else None)
+                      else None,
+                      key_order=None if order == written else orders.setdefault(order, order))
 
     return _line_records(path, parse, on_error)
 

@@ -71,6 +71,9 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
     ``sep_line`` (Excel's ``sep=;``) where one is given: a corpus rewritten as its input
     was written (:func:`~tagsmith.data.readers.csv_dialect`). Lines end in ``newline``
     (``"\\r\\n"``: a Windows-written corpus, :func:`~tagsmith.data.readers.line_ending`).
+    A JSONL object's keys are written in the order they were read
+    (:attr:`~tagsmith.data.readers.Record.key_order`), a ``labels`` key the object had
+    not left out where it has no labels.
     A CSV's columns are ``id``, ``text``, ``labels`` and the metadata keys, or given as
     ``header`` (:func:`~tagsmith.data.readers.csv_header`), the row written as it is and
     each record's fields under the columns the reader reads them from (a column no field
@@ -100,6 +103,10 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                 obj: dict[str, object] = {"id": doc_id} if doc_id is not None else {}
                 obj.update({"text": record.text, "labels": list(record.labels),
                             **dict(record.metadata)})
+                if record.key_order is not None:  # the keys in the order they were read
+                    if not record.labels and "labels" not in record.key_order:
+                        del obj["labels"]  # none given, none written
+                    obj = {**{k: obj.pop(k) for k in record.key_order if k in obj}, **obj}
                 try:
                     line = json_line(obj)  # a JSON string escapes its line breaks
                     out.write(line if newline == "\n" else line[:-1] + newline)
