@@ -1816,3 +1816,15 @@ def test_a_jsonl_corpus_keeps_its_keys_order(tmp_path):
         '{"text": "Snow", "labels": []}'
     assert [dataclasses.replace(r, source="") for r in read_records(old)] == [
         dataclasses.replace(r, source="") for r in read_records(tmp_path / "out.jsonl")]
+
+
+def test_an_excel_csv_keeps_its_crlf_rows_around_a_cell_of_lf_lines(tmp_path):
+    """Excel ends a CSV's rows with CRLF and a cell's lines with LF: the cell's LF read
+    as a line end of another kind, so the corpus was written with LF rows, every line
+    changed. A line break inside quotes is no line end."""
+    source = tmp_path / "s.csv"
+    source.write_bytes(b'id,text,labels\r\nd1,"Heavy\nrain",rain\r\nd2,Bright sun,sun\r\n')
+    review = _review(tmp_path, [_row(1, "missing", "http://x/rain", "Bright sun")])
+    apply_review(source, review, tmp_path / "out.csv", SPACE)
+    assert (tmp_path / "out.csv").read_bytes() == \
+        b'id,text,labels\r\nd1,"Heavy\nrain",rain\r\nd2,Bright sun,sun rain\r\n'

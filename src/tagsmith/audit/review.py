@@ -959,7 +959,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     if header is not None and "labels" not in header_fields(header):
         header = [*header, "labels"]
     # and its lines end as the input's did (CRLF, where a Windows tool wrote every line so)
-    newline = line_ending(corpus) if corpus.is_file() else "\n"
+    newline = line_ending(corpus, quoted=detect_format(corpus) == "csv") \
+        if corpus.is_file() else "\n"
     write_records(changed_records(), output, format, label_space=space,
                   delimiter=delimiter, sep_line=sep_line, newline=newline, header=header)
     if repeated_ids:  # no decision names them: written as they were, but say so

@@ -1333,32 +1333,44 @@ def csv_header(path: str | Path) -> list[str] | None:
         lines.close()
 
 
-def line_ending(path: str | Path) -> str:
+def line_ending(path: str | Path, *, quoted: bool = False) -> str:
     r"""``"\r\n"`` where every line of the corpus file ``path`` ends so (a file written
     on Windows), else ``"\n"``: what a rewritten corpus ends its lines with
     (:func:`~tagsmith.data.writers.write_records`), so that it differs from its input
     only where its records do. ``"\n"`` for a pipe (read once, by the reader), a file
     of mixed line ends or none, or one that cannot be read (the reader says why).
+    ``quoted`` (a CSV): a line break inside double quotes is a cell's, not a line end
+    (Excel ends its rows with CRLF and a cell's lines with LF).
 
     >>> import os, tempfile
-    >>> name = os.path.join(tempfile.mkdtemp(), "c.tsv")
-    >>> _ = open(name, "wb").write(b"Rain\train\r\nSun\tsun\r\n")
-    >>> line_ending(name)
-    '\r\n'
+    >>> name = os.path.join(tempfile.mkdtemp(), "c.csv")
+    >>> _ = open(name, "wb").write(b'text\r\n"Rain\nall day"\r\n')
+    >>> line_ending(name), line_ending(name, quoted=True)
+    ('\n', '\r\n')
     """
     path = Path(path)
     if _file_state(path) is None:
         return "\n"
     ends = crlf = 0
     last = b""
+    inside = False  # within a quoted cell (``quoted``) where the last chunk ended
     try:
         with open_binary(path) as handle:
             while chunk := handle.read(1 << 20):
-                ends += chunk.count(b"\n")
-                crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk[:1] == b"\n")
+                # a CRLF cut between two chunks; the cut is no quote: both sides outside
+                crlf += last == b"\r" and chunk[:1] == b"\n" and not inside
+                last = chunk[-1:]
+                if not quoted:
+                    ends += chunk.count(b"\n")
+                    crlf += chunk.count(b"\r\n")
+                else:  # the pieces between quotes, every other one outside them
+                    pieces = chunk.split(b'"')
+                    for piece in pieces[1 if inside else 0::2]:
+                        ends += piece.count(b"\n")
+                        crlf += piece.count(b"\r\n")
+                    inside ^= len(pieces) % 2 == 0
                 if crlf != ends:  # a bare LF: mixed, or a Unix file (told at once)
                     return "\n"
-                last = chunk[-1:]
     except (OSError, EOFError, zlib.error, CorpusFormatError):
         return "\n"
     return "\r\n" if crlf else "\n"
