@@ -1828,3 +1828,29 @@ def test_an_excel_csv_keeps_its_crlf_rows_around_a_cell_of_lf_lines(tmp_path):
     apply_review(source, review, tmp_path / "out.csv", SPACE)
     assert (tmp_path / "out.csv").read_bytes() == \
         b'id,text,labels\r\nd1,"Heavy\nrain",rain\r\nd2,Bright sun,sun rain\r\n'
+
+
+@pytest.mark.parametrize("name, lines", [
+    ("s.csv", ["sep=;", "id;text;labels", "d1;Heavy rain all day;rain, sun", "d2;Bright sun;sun"]),
+    ("s.tsv", ["Heavy rain all day\train sun", "Bright sun\tsun"]),
+    ("s.jsonl", ['{"text": "Heavy rain all day", "labels": ["rain", "sun"]}',
+                 '{"text": "Bright sun", "labels": ["sun"]}']),
+])
+def test_a_corpus_keeps_its_utf8_byte_order_mark(tmp_path, name, lines):
+    """Excel's "CSV UTF-8" (and Notepad's UTF-8 with BOM) starts with a byte-order mark
+    the readers drop: apply-review wrote the corpus without it, its first line changed.
+    It is written again, and the output reads back as one without it."""
+    source = tmp_path / name
+    source.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n").encode())
+    review = _review(tmp_path, [_row(1, "missing", "http://x/rain", "Bright sun")])
+    out = tmp_path / ("out" + source.suffix)
+    apply_review(source, review, out, SPACE)
+    before, written = source.read_bytes().split(b"\r\n"), out.read_bytes().split(b"\r\n")
+    assert [i for i, (a, b) in enumerate(zip(before, written, strict=True))
+            if a != b] == [len(lines) - 1]
+    plain = tmp_path / ("plain" + source.suffix)
+    source.write_bytes(source.read_bytes()[3:])
+    apply_review(source, review, plain, SPACE)
+    assert out.read_bytes() == b"\xef\xbb\xbf" + plain.read_bytes()
+    assert [dataclasses.replace(r, source="") for r in read_records(out)] == [
+        dataclasses.replace(r, source="") for r in read_records(plain)]

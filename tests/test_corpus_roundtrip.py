@@ -178,3 +178,11 @@ def test_records_written_with_crlf_read_back_as_with_lf(tmp_path, name):
     assert line_ending(tmp_path / name, quoted=name == "c.csv") == "\r\n"
     assert [(r.text, r.labels) for r in read_records(tmp_path / name)] == \
         [(r.text, r.labels) for r in read_records(tmp_path / ("lf-" + name))]
+
+
+@pytest.mark.parametrize("bom", [False, True])
+def test_a_tsv_of_a_first_text_starting_with_a_bom_reads_back_with_or_without_one(tmp_path,
+                                                                                 bom):
+    path = tmp_path / "c.tsv"
+    write_records([Record("\ufeffRain", ("banana",), None, 1, "in")], path, bom=bom)
+    assert [r.text for r in read_records(path)] == ["\ufeffRain"]

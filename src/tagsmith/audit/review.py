@@ -57,6 +57,7 @@ from tagsmith.data.readers import (
     line_ending,
     no_documents,
     skipped_count,
+    utf8_bom,
 )
 from tagsmith.data.textio import (
     atomic_text_writer,
@@ -958,11 +959,13 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     header = csv_header(corpus) if same_csv else None
     if header is not None and "labels" not in header_fields(header):
         header = [*header, "labels"]
-    # and its lines end as the input's did (CRLF, where a Windows tool wrote every line so)
+    # and its lines end as the input's did (CRLF, where a Windows tool wrote every line
+    # so), after the UTF-8 byte-order mark it started with (Excel's "CSV UTF-8")
     newline = line_ending(corpus, quoted=detect_format(corpus) == "csv") \
         if corpus.is_file() else "\n"
     write_records(changed_records(), output, format, label_space=space,
-                  delimiter=delimiter, sep_line=sep_line, newline=newline, header=header)
+                  delimiter=delimiter, sep_line=sep_line, newline=newline, header=header,
+                  bom=corpus.is_file() and utf8_bom(corpus))
     if repeated_ids:  # no decision names them: written as they were, but say so
         doc_id, first, other = repeated_ids[0]
         n = len(repeated_ids)

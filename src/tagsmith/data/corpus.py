@@ -656,7 +656,7 @@ def _quiet_rereading() -> Iterator[None]:
 
 def write_tsv(records_or_docs: Iterable[Document | Record], path: str | Path,
               label_space: LabelSpace | None = None, *, resolve_all: bool = True,
-              newline: str = "\n") -> int:
+              newline: str = "\n", bom: bool = False) -> int:
     """Write an Annif TSV corpus atomically; returns the number of lines written.
 
     Documents' labels are written as ``<uri>`` (``label_space`` is required for
@@ -668,16 +668,19 @@ def write_tsv(records_or_docs: Iterable[Document | Record], path: str | Path,
     is never left half written; ``.gz`` paths are gzip-compressed. With
     ``resolve_all=False`` only keys a TSV line cannot hold (with whitespace) are
     resolved; the others are written as they are. Lines end in ``newline`` (``"\\r\\n"``:
-    a Windows-written corpus rewritten as it was).
+    a Windows-written corpus rewritten as it was), after a UTF-8 byte-order mark with
+    ``bom`` (one the corpus rewritten had).
     """
     path = Path(path)
     written = 0
     with atomic_text_writer(path) as out:
+        if bom:
+            out.write("\ufeff")
         for number, item in enumerate(records_or_docs, 1):
             line = _tsv_line(item, label_space, number, path, resolve_all)
             if newline != "\n":  # a TSV line holds no other line break
                 line = line[:-1] + newline
-            if number == 1 and line.startswith("\ufeff"):
+            if number == 1 and line.startswith("\ufeff") and not bom:
                 # readers drop a byte-order mark at the start of a file: a first text
                 # that starts with U+FEFF would lose it (or, alone, read as empty)
                 out.write("\ufeff")

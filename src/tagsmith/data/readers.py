@@ -1333,6 +1333,29 @@ def csv_header(path: str | Path) -> list[str] | None:
         lines.close()
 
 
+def utf8_bom(path: str | Path) -> bool:
+    r"""Whether the corpus file ``path`` starts with a UTF-8 byte-order mark (Excel's
+    "CSV UTF-8", Notepad's UTF-8 with BOM), which the readers drop: a rewritten corpus
+    writes it again (:func:`~tagsmith.data.writers.write_records`), so that it differs
+    from its input only where its records do. False for a pipe (read once, by the
+    reader) or a file that cannot be read (the reader says why).
+
+    >>> import os, tempfile
+    >>> name = os.path.join(tempfile.mkdtemp(), "c.csv")
+    >>> _ = open(name, "wb").write(b"\xef\xbb\xbftext\nRain\n")
+    >>> utf8_bom(name)
+    True
+    """
+    path = Path(path)
+    if _file_state(path) is None:
+        return False
+    try:
+        with open_binary(path) as handle:
+            return handle.read(3) == b"\xef\xbb\xbf"
+    except (OSError, EOFError, zlib.error, CorpusFormatError):
+        return False
+
+
 def line_ending(path: str | Path, *, quoted: bool = False) -> str:
     r"""``"\r\n"`` where every line of the corpus file ``path`` ends so (a file written
     on Windows), else ``"\n"``: what a rewritten corpus ends its lines with

@@ -59,7 +59,7 @@ def _format_from_suffix(path: str | Path) -> str:
 def write_records(records: Iterable[Record], path: str | Path, format: str | None = None,
                   label_space: LabelSpace | None = None, delimiter: str = ",",
                   sep_line: str | None = None, newline: str = "\n",
-                  header: Sequence[str] | None = None) -> int:
+                  header: Sequence[str] | None = None, bom: bool = False) -> int:
     """Write records to ``path`` atomically; returns the number written.
 
     A TSV line cannot hold a label key with whitespace (a preferred name such as
@@ -70,7 +70,8 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
     (nothing is written). A CSV's cells are separated by ``delimiter``, below the line
     ``sep_line`` (Excel's ``sep=;``) where one is given: a corpus rewritten as its input
     was written (:func:`~tagsmith.data.readers.csv_dialect`). Lines end in ``newline``
-    (``"\\r\\n"``: a Windows-written corpus, :func:`~tagsmith.data.readers.line_ending`).
+    (``"\\r\\n"``: a Windows-written corpus, :func:`~tagsmith.data.readers.line_ending`),
+    after a UTF-8 byte-order mark with ``bom`` (:func:`~tagsmith.data.readers.utf8_bom`).
     A JSONL object's keys are written in the order they were read
     (:attr:`~tagsmith.data.readers.Record.key_order`), a ``labels`` key the object had
     not left out where it has no labels.
@@ -91,12 +92,14 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
     if fmt == "tsv":
         lost = _TsvLosses()
         written = write_tsv(lost.count(records), path, label_space, resolve_all=False,
-                            newline=newline)
+                            newline=newline, bom=bom)
         lost.warn(path)
         return written
     path = Path(path)
     written = 0
     with atomic_text_writer(path) as out:
+        if bom:  # the readers drop it
+            out.write("\ufeff")
         if fmt == "jsonl":
             for record in records:
                 doc_id = record.int_id if record.int_id is not None else record.doc_id
