@@ -309,3 +309,32 @@ def test_progress_log_lines_count_their_unit(caplog, monkeypatch, total, unit, d
         with progress.progress_bar(total=total, desc="LLM labeling", unit=unit) as bar:
             bar.update(done)
     assert line in caplog.messages, caplog.messages
+
+
+def test_warned_counts_over_a_thousand_have_thousands_separators(tmp_path, caplog):
+    """Counts of lines, labels cells, labels and documents in warnings are written
+    '1,200', as most messages write them; '%d' wrote '1200'. Line numbers stay plain
+    ('first: line 2')."""
+    from tagsmith.pipeline.train import _check_positives
+
+    corpus = tmp_path / "k.csv"
+    corpus.write_text("text,labels\n" + "".join(f'doc {i},"1,000"\n' for i in range(1200)),
+                      encoding="utf-8")
+    vocabulary = tmp_path / "v.tsv"
+    vocabulary.write_text("<http://x/a>\ta\n" + "\tno uri\n" * 1200, encoding="utf-8")
+    root = tmp_path / "docs"
+    root.mkdir()
+    for i in range(1002):
+        (root / f"d{i}.txt").write_text(f"text {i}", encoding="utf-8")
+    (root / "d0.tsv").write_text("a\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        list(read_csv(corpus))
+        load_vocabulary(vocabulary, on_error="skip")
+        list(read_directory(root))
+        _check_positives(sp.csr_matrix(np.eye(2, 1203)))
+    said = "\n".join(_warnings(caplog))
+    assert f"{corpus}: 1,200 labels cells split at a comma between numbers (first: line 2, " \
+        in said, said
+    assert f"{vocabulary}: skipped 1,200 malformed or duplicate lines (lines 2, 3," in said
+    assert f"{root}: 1,001 of 1,002 documents have no label file" in said
+    assert "1,201 of 1,203 labels have no positive training document" in said

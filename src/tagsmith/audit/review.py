@@ -969,10 +969,10 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     if repeated_ids:  # no decision names them: written as they were, but say so
         doc_id, first, other = repeated_ids[0]
         n = len(repeated_ids)
-        logger.warning("%s: %d document%s %s the id of an earlier document (first %r, on "
+        logger.warning("%s: %s document%s %s the id of an earlier document (first %r, on "
                        "lines %d and %d); no accepted decision names %s, so %s written as "
                        "%s, but a review cannot tell such documents apart: give each "
-                       "document an id of its own", corpus, n, plural_s(n),
+                       "document an id of its own", corpus, f"{n:,}", plural_s(n),
                        plural(n, "repeats", "repeat"), doc_id, first, other,
                        plural(n, "it", "them"), plural(n, "it is", "they are"),
                        plural(n, "it was", "they were"))

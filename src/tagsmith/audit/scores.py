@@ -297,7 +297,7 @@ def knn_scores(X: FeatureMatrix, Y: LabelMatrix, *, k: int, params: dict | None 
     elif weight:
         topk = blend_cooccurrence(topk, Y, weight, cooccurrence_counts=cooccurrence_counts)
     seconds = time.perf_counter() - started
-    logger.info("leave-one-out kNN scores of %d document%s in %.1f s", X.shape[0],
+    logger.info("leave-one-out kNN scores of %s document%s in %.1f s", f"{X.shape[0]:,}",
                 plural_s(X.shape[0]), seconds)
     shown = {k: v for k, v in model.get_params().items() if k != "show_progress"}
     details = {"model": "knn", "params": shown, "cooccurrence": float(weight)}

@@ -287,11 +287,11 @@ def _nonnegative_slopes(label_params: np.ndarray, source: str) -> np.ndarray:
         return label_params
     shown = ", ".join(str(int(i)) for i in negative[:10]) + (", ..." if negative.size > 10
                                                             else "")
-    logger.warning("%s: calibrator label_params holds negative slopes for %d of %d label%s "
+    logger.warning("%s: calibrator label_params holds negative slopes for %s of %s label%s "
                    "(label id%s %s), which would make their probabilities fall as their "
                    "scores rise; their slopes are set to 0 (a constant probability). Run "
-                   "tagsmith calibrate on it again to refit them", source, negative.size,
-                   label_params.shape[0], plural_s(label_params.shape[0]),
+                   "tagsmith calibrate on it again to refit them", source, f"{negative.size:,}",
+                   f"{label_params.shape[0]:,}", plural_s(label_params.shape[0]),
                    "s" if negative.size > 1 else "", shown)
     label_params = label_params.copy()
     label_params[negative, 0] = 0.0

@@ -394,9 +394,9 @@ def warn_float_twins(uris: Iterable[str], source: str) -> None:
     if twins:
         n = len(twins)
         shown = ", ".join(f"{a!r} and {b!r}" for a, b in twins[:3]) + (", ..." if n > 3 else "")
-        logger.warning("%s: %d label%s written both as an integer and as a float (%s), "
+        logger.warning("%s: %s label%s written both as an integer and as a float (%s), "
                        "read as %s: a spreadsheet or pandas round trip writes integer labels "
-                       "as floats; write each one way", source, n, plural_s(n), shown,
+                       "as floats; write each one way", source, f"{n:,}", plural_s(n), shown,
                        plural(n, "two labels", "two labels each"))
 
 

@@ -979,9 +979,9 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
         key = (source, _modified(path), len(suspicious), suspicious[0])
         if key not in _WARNED:  # a file read twice (label space, then data): one warning
             _WARNED.add(key)
-            logger.warning("%s: %d line%s without a TAB %s in <uri> tokens and %s read "
+            logger.warning("%s: %s line%s without a TAB %s in <uri> tokens and %s read "
                            "as unlabelled text (first: %s:%d); if those are labels, separate "
-                           "them from the text with a TAB", source, len(suspicious),
+                           "them from the text with a TAB", source, f"{len(suspicious):,}",
                            plural_s(len(suspicious)), plural(len(suspicious), "ends", "end"),
                            plural(len(suspicious), "was", "were"), source, suspicious[0])
 
@@ -1470,10 +1470,10 @@ def _warn_names_dropped(path: Path, named: list[tuple[int, str, str]]) -> None:
     name = cell[cell.index(uri) + len(uri):]  # a ',' inside the <uri> separates nothing
     separator = min((c for c in ",;" if c in name), key=name.index)
     example = f"{uri}|{name.split(separator, 1)[1].strip()}"
-    logger.warning("%s: %d labels cell%s of a <URI> and a name holding a ',' or ';' %s read "
+    logger.warning("%s: %s labels cell%s of a <URI> and a name holding a ',' or ';' %s read "
                    "as that one label, the name dropped (first: line %d, %r read as the "
                    "label %r); if what follows the %r is a label of its own, separate the "
-                   "labels with '|': %r", path, n, plural_s(n), plural(n, "was", "were"),
+                   "labels with '|': %r", path, f"{n:,}", plural_s(n), plural(n, "was", "were"),
                    line, cell.strip(), uri, separator, example)
 
 
@@ -1492,11 +1492,11 @@ def _warn_numbers_split(path: Path, numbers: list[tuple[int, str, tuple[str, ...
     _WARNED.add(key)
     line, cell, labels = numbers[0]
     n = len(numbers)
-    logger.warning("%s: %d labels cell%s split at a comma between numbers (first: line %d, "
+    logger.warning("%s: %s labels cell%s split at a comma between numbers (first: line %d, "
                    "%r read as the labels %s): a comma separates labels; if it is one "
                    "number's thousands separator, write the number without it (or end the "
-                   "cell with '|': '1,000|' is one label)", path, n, plural_s(n), line, cell,
-                   ", ".join(map(repr, labels)))
+                   "cell with '|': '1,000|' is one label)", path, f"{n:,}", plural_s(n), line,
+                   cell, ", ".join(map(repr, labels)))
 
 
 class NoTextColumnError(CorpusFormatError):
@@ -1666,9 +1666,9 @@ def _warn_other_case(path: Path) -> None:
                         and p.suffix not in _DIRECTORY_SUFFIXES and not p.name.startswith("."))
     if other_case:
         count = len(other_case)
-        logger.warning("%s: %d file%s ending in .txt, .tsv or .key in another case not read "
+        logger.warning("%s: %s file%s ending in .txt, .tsv or .key in another case not read "
                        "(%s%s); documents are the files ending in .txt, their labels in "
-                       ".tsv or .key: rename %s", path, count, plural_s(count),
+                       ".tsv or .key: rename %s", path, f"{count:,}", plural_s(count),
                        ", ".join(map(repr, other_case[:3])), ", ..." if count > 3 else "",
                        plural(count, "it", "them"))
 
@@ -1700,10 +1700,10 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
         yield Record(text.strip(), labels or (), doc_id, index, str(txt))
     if 0 < len(no_sidecar) < n_read:
         count = len(no_sidecar)
-        logger.warning("%s: %d of %d documents %s no label file (first: %s) and %s read as "
+        logger.warning("%s: %s of %s documents %s no label file (first: %s) and %s read as "
                        "unlabelled; a document's labels go in a file beside it with its "
-                       "name ending in .tsv or .key instead of .txt", path, count, n_read,
-                       plural(count, "has", "have"), no_sidecar[0],
+                       "name ending in .tsv or .key instead of .txt", path, f"{count:,}",
+                       f"{n_read:,}", plural(count, "has", "have"), no_sidecar[0],
                        plural(count, "is", "are"))
 
 

@@ -400,8 +400,8 @@ def _google_rows(path: Path, language: str) -> Iterator[Row]:
                 orphans.append(number)
         yield number, label
     if orphans:
-        logger.warning("%s:%d: %d categor%s whose parent path is not in the file ha%s no "
-                       "broader label", path, orphans[0], len(orphans),
+        logger.warning("%s:%d: %s categor%s whose parent path is not in the file ha%s no "
+                       "broader label", path, orphans[0], f"{len(orphans):,}",
                        plural(len(orphans), "y", "ies"), plural(len(orphans), "s", "ve"))
 
 
@@ -557,8 +557,8 @@ def _collect(rows: Iterable[Row], path: Path, on_error: str) -> list[Label]:
         labels.append(item)
     if skipped:
         shown = ", ".join(map(str, skipped[:5])) + (", ..." if len(skipped) > 5 else "")
-        logger.warning("%s: skipped %d malformed or duplicate line%s (%s %s)",
-                       path, len(skipped), plural_s(len(skipped)),
+        logger.warning("%s: skipped %s malformed or duplicate line%s (%s %s)",
+                       path, f"{len(skipped):,}", plural_s(len(skipped)),
                        plural(len(skipped), "line", "lines"), shown)
     _check_hierarchy(labels, first_line, path)
     return labels
@@ -580,8 +580,8 @@ def _check_hierarchy(labels: list[Label], line_of: dict[str, int], path: Path) -
         label.broader = kept
     if dangling:
         line, uri = min(dangling)
-        logger.warning("%s:%d: broader <%s> is not in the vocabulary; dropped %d broader "
-                       "link%s to labels outside it%s", path, line, uri, len(dangling),
+        logger.warning("%s:%d: broader <%s> is not in the vocabulary; dropped %s broader "
+                       "link%s to labels outside it%s", path, line, uri, f"{len(dangling):,}",
                        plural_s(len(dangling)), _separator_hint(uri))
     cycle = find_cycle({label.uri: label.broader for label in labels}, line_of)
     if cycle:
@@ -696,8 +696,8 @@ def _check_replacements(labels: list[Label], path: Path, line_of: dict[str, int]
         uri, what = dropped[0]
         where = f"{path}:{line_of[uri]}" if line_of else str(path)
         logger.warning("%s: replaced_by (dct:isReplacedBy) %s of <%s> is no concept of the "
-                       "vocabulary; dropped %d replacement%s naming none%s", where, what, uri,
-                       len(dropped), plural_s(len(dropped)),
+                       "vocabulary; dropped %s replacement%s naming none%s", where, what, uri,
+                       f"{len(dropped):,}", plural_s(len(dropped)),
                        _separator_hint(what) if line_of else "")
     # a replacement of a label in use: nothing follows it (LabelSpace.replacement_ids),
     # and it was kept with no word
@@ -705,8 +705,8 @@ def _check_replacements(labels: list[Label], path: Path, line_of: dict[str, int]
     if live:
         where = f"{path}:{line_of[live[0]]}" if line_of else str(path)
         logger.warning("%s: <%s> names a replacement (replaced_by, dct:isReplacedBy) but is "
-                       "not deprecated; the replacements of %d label%s not deprecated are "
-                       "ignored", where, live[0], len(live), plural_s(len(live)))
+                       "not deprecated; the replacements of %s label%s not deprecated are "
+                       "ignored", where, live[0], f"{len(live):,}", plural_s(len(live)))
     cycle = replacement_cycle(labels) if named else None
     if cycle:
         raise VocabularyError(replacement_cycle_message(cycle), path=path,
@@ -780,8 +780,8 @@ def _warn_outside_broader(parents: dict[str, set], concepts: Mapping[str, Label]
         return
     (uri, parent), more = outside[0], outside[1:3]
     also = ", ".join(f"<{child}> broader {other}" for child, other in more)
-    logger.warning("%s: broader %s of <%s> is no concept of the vocabulary; dropped %d "
-                   "broader %s%s", path, parent, uri, len(outside),
+    logger.warning("%s: broader %s of <%s> is no concept of the vocabulary; dropped %s "
+                   "broader %s%s", path, parent, uri, f"{len(outside):,}",
                    plural(len(outside), "link that names none", "links that name none"),
                    f" (also {also}{', ...' if len(outside) > 3 else ''})" if also else "")
 
@@ -796,9 +796,9 @@ def _warn_blank_concepts(blank: list, graph, pref_label, path: Path) -> None:
                     if str(o).strip()})
     shown = (f" (preferred labels {', '.join(map(repr, names[:3]))}"
              f"{', ...' if len(names) > 3 else ''})" if names else "")
-    logger.warning("%s: %d concept%s without a URI (blank nodes) left out%s: a label "
-                   "needs a URI; give each concept one", path, len(blank), plural_s(len(blank)),
-                   shown)
+    logger.warning("%s: %s concept%s without a URI (blank nodes) left out%s: a label "
+                   "needs a URI; give each concept one", path, f"{len(blank):,}",
+                   plural_s(len(blank)), shown)
 
 
 def _untyped_concepts(graph, found: set[str], rdflib) -> list[str]:
@@ -847,9 +847,9 @@ def _warn_several_pref_labels(pref: dict[str, dict[str, list[str]]], order: Iter
                       f"{', '.join(map(repr, values[1:]))}"
                       for uri, lang, values in several[:3])
     n_concepts = len({uri for uri, _, _ in several})
-    logger.warning("%s: %d concept%s with several skos:prefLabel in one language (SKOS "
+    logger.warning("%s: %s concept%s with several skos:prefLabel in one language (SKOS "
                    "allows one, integrity condition S14); the first in code-point order is "
-                   "kept: %s%s", path, n_concepts, plural_s(n_concepts), shown,
+                   "kept: %s%s", path, f"{n_concepts:,}", plural_s(n_concepts), shown,
                    "; ..." if len(several) > 3 else "")
 
 
@@ -1015,7 +1015,7 @@ def _parse_rdf(rdflib, path: Path):
         raise VocabularyError(f"not valid RDF ({fmt}): {message}", path=path,
                               line=line) from exc
     if large:
-        logger.info("read SKOS vocabulary %s: %d triple%s (%.1f s)", path, len(graph),
+        logger.info("read SKOS vocabulary %s: %s triple%s (%.1f s)", path, f"{len(graph):,}",
                     plural_s(len(graph)), time.monotonic() - start)
     return graph
 

@@ -334,14 +334,14 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         owners.extend([doc] * len(asked))
     if copies:
         n_copies = sum(map(len, copies.values()))
-        logger.info("%d document%s %s the prompt of an earlier one: asked once", n_copies,
+        logger.info("%s document%s %s the prompt of an earlier one: asked once", f"{n_copies:,}",
                     plural_s(n_copies), plural(n_copies, "shares", "share"))
     if blank:
-        logger.warning("%d blank document%s not sent (left unanswered)", blank,
+        logger.warning("%s blank document%s not sent (left unanswered)", f"{blank:,}",
                        plural_s(blank))
     if unoffered:
-        logger.warning("%d document%s not sent: %s shortlist held only deprecated "
-                       "labels (left unanswered)", unoffered, plural_s(unoffered),
+        logger.warning("%s document%s not sent: %s shortlist held only deprecated "
+                       "labels (left unanswered)", f"{unoffered:,}", plural_s(unoffered),
                        plural(unoffered, "its", "their"))
     # each document's check, by its requests' cache keys: an answer is checked as it
     # arrives, so a malformed one leaves the cache at once, not after every call, and one
@@ -447,13 +447,13 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
     if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls \
             or others or off:
         unoffered = report.n_unoffered_labels
-        logger.warning("%s: %d unknown label%s rejected%s, %d malformed answer%s, "
-                       "%d failed call%s%s%s", desc, report.n_unknown_labels,
+        logger.warning("%s: %s unknown label%s rejected%s, %s malformed answer%s, "
+                       "%s failed call%s%s%s", desc, f"{report.n_unknown_labels:,}",
                        plural_s(report.n_unknown_labels),
-                       f" ({unoffered} of them in the vocabulary but not offered: off "
+                       f" ({unoffered:,} of them in the vocabulary but not offered: off "
                        "the shortlist, or deprecated)"
-                       if unoffered else "", report.n_malformed_answers,
-                       plural_s(report.n_malformed_answers), report.n_failed_calls,
+                       if unoffered else "", f"{report.n_malformed_answers:,}",
+                       plural_s(report.n_malformed_answers), f"{report.n_failed_calls:,}",
                        plural_s(report.n_failed_calls),
                        f"; also rejected: {' and '.join(others)}" if others else "", narrow)
 

@@ -331,8 +331,8 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     taxonomy = Taxonomy(labels=[], use_case=options.use_case,
                         n_blank_docs=len(texts) - len(with_text))
     if taxonomy.n_blank_docs:
-        logger.warning("%d blank document%s left out of the taxonomy sample",
-                       taxonomy.n_blank_docs, plural_s(taxonomy.n_blank_docs))
+        logger.warning("%s blank document%s left out of the taxonomy sample",
+                       f"{taxonomy.n_blank_docs:,}", plural_s(taxonomy.n_blank_docs))
     summaries = _summarise(docs, client, options, taxonomy) if options.summarise else docs
     order = rng.permutation(len(summaries))
     batches = [[summaries[i] for i in order[start:start + options.minibatch_size]]
@@ -563,18 +563,18 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
     taxonomy.summaries = {"n_docs": len(docs), "n_calls": len(requests), **counts}
     if counts["n_unknown_ids"] or counts["n_duplicate_ids"]:
         unknown, twice = counts["n_unknown_ids"], counts["n_duplicate_ids"]
-        logger.warning("summaries rejected: %d for %s, %d for %s given twice in one answer "
-                       "(all of %s entries)", unknown,
+        logger.warning("summaries rejected: %s for %s, %s for %s given twice in one answer "
+                       "(all of %s entries)", f"{unknown:,}",
                        plural(unknown, "a document not in its batch",
                               "documents not in their batch"),
-                       twice, plural(twice, "a document", "documents"),
+                       f"{twice:,}", plural(twice, "a document", "documents"),
                        plural(twice, "its", "their"))
     if counts["n_missing"]:
-        logger.warning("%d of %d %s missing, malformed or rejected: %s used",
-                       counts["n_missing"], len(docs), _summaries(len(docs)),
+        logger.warning("%s of %s %s missing, malformed or rejected: %s used",
+                       f"{counts['n_missing']:,}", f"{len(docs):,}", _summaries(len(docs)),
                        "its text is" if counts["n_missing"] == 1 else "their texts are")
     if counts["n_cut"]:
-        logger.warning("%d of %d %s over %d word%s (3x summary_words): cut",
-                       counts["n_cut"], len(docs), _summaries(len(docs)), most,
+        logger.warning("%s of %s %s over %d word%s (3x summary_words): cut",
+                       f"{counts['n_cut']:,}", f"{len(docs):,}", _summaries(len(docs)), most,
                        plural_s(most))
     return summaries

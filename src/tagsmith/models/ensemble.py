@@ -409,9 +409,9 @@ class EnsembleModel(BaseModel):
         result = tune_combination(topks, Y[hold],
                                   powers=None if self.powers is None else self._powers(len(specs)),
                                   sample_weight=None if weights is None else weights[hold])
-        logger.info("ensemble weights %s, powers %s: P@1 %.4f, nDCG@5 %.4f on %d held-out "
+        logger.info("ensemble weights %s, powers %s: P@1 %.4f, nDCG@5 %.4f on %s held-out "
                     "documents", result["weights"], result["powers"], result["p@1"],
-                    result["ndcg@5"], len(hold))
+                    result["ndcg@5"], f"{len(hold):,}")
         return result
 
     def _tuning_split(self, n_rows: int, weights: np.ndarray | None,

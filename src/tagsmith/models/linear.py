@@ -177,9 +177,9 @@ class LinearOVR(BaseModel):
         n_unconverged = sum(int(out[4]) for out in parts)
         if n_unconverged:  # once per fit, not once per block of labels
             logger.warning("linear: the solver stopped at max_iter=%d before reaching "
-                           "tol=%g for %d of %d label%s; raise max_iter (or tol) for "
-                           "a converged model", self.max_iter, self.tol, n_unconverged,
-                           n_labels, plural_s(n_labels))
+                           "tol=%g for %s of %s label%s; raise max_iter (or tol) for "
+                           "a converged model", self.max_iter, self.tol,
+                           f"{n_unconverged:,}", f"{n_labels:,}", plural_s(n_labels))
         warn_if_all_pruned("linear", float(self.prune_threshold), self.coef_.nnz, X)
         self.n_features_ = X.shape[1]
         self.n_labels_ = n_labels

@@ -564,10 +564,10 @@ def check_heldout(heldout: HeldoutScores) -> None:
     n_docs = len(heldout)
     n_positive = check_heldout_labels(heldout.Y, heldout.source)
     if n_docs < FEW_HELDOUT_DOCS:
-        logger.warning("calibrating on only %d held-out documents (%s, %d label occurrences): "
+        logger.warning("calibrating on only %s held-out documents (%s, %s label occurrences): "
                        "probabilities and conformal guarantees from so few are unreliable "
-                       "(%d or more recommended)", n_docs, heldout.source, n_positive,
-                       FEW_HELDOUT_DOCS)
+                       "(%d or more recommended)", f"{n_docs:,}", heldout.source,
+                       f"{n_positive:,}", FEW_HELDOUT_DOCS)
 
 
 def _manifest_summary(report: dict) -> dict:

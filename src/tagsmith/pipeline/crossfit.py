@@ -356,8 +356,8 @@ def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
             indices[held_out] = part.indices
             scores[held_out] = part.scores
             del fold_model
-            logger.info("cross-fit fold %d/%d: %d held-out document%s (%.1f s so far)", f + 1,
-                        n_folds, len(held_out), plural_s(len(held_out)),
+            logger.info("cross-fit fold %d/%d: %s held-out document%s (%.1f s so far)", f + 1,
+                        n_folds, f"{len(held_out):,}", plural_s(len(held_out)),
                         time.perf_counter() - started)
             bar.update(1)
     return CrossFitScores(TopK._trusted(indices, scores, n_labels), fold, n_folds, seed, model,

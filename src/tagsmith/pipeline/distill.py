@@ -429,8 +429,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         history.append({"round": number, "asked": int(len(chosen)), "answered": int(keep.sum()),
                         "n_mistakes_assumed": round(float(n_mistakes), 1),
                         "seconds": round(time.perf_counter() - started, 3)})
-        logger.info("active distillation round %d: %d asked, %d labelled so far", number,
-                    len(chosen), len(selected))
+        logger.info("active distillation round %d: %s asked, %s labelled so far", number,
+                    f"{len(chosen):,}", f"{len(selected):,}")
     selected = np.concatenate(picked)
     Y_teacher = sp.vstack(rows).tocsr()
     if model is None:
@@ -459,13 +459,13 @@ def _usable_budget(budget: int, n_pool: int, n_blank: int, n_copies: int = 0) ->
                                     "blank (empty or whitespace only)",
                                     f"{n_pool} blank document{plural_s(n_pool)}")
     if n_blank:
-        logger.info("active distillation: %d blank document%s of the pool %s never sent "
-                    "to the teacher", n_blank, plural_s(n_blank),
+        logger.info("active distillation: %s blank document%s of the pool %s never sent "
+                    "to the teacher", f"{n_blank:,}", plural_s(n_blank),
                     plural(n_blank, "is", "are"))
     if n_copies:
-        logger.info("active distillation: %d document%s of the pool %s "
+        logger.info("active distillation: %s document%s of the pool %s "
                     "(equal text, case and spacing aside), never sent to the teacher",
-                    n_copies, plural_s(n_copies), plural(n_copies, "is a copy of another",
+                    f"{n_copies:,}", plural_s(n_copies), plural(n_copies, "is a copy of another",
                                                           "are copies of others"))
     if budget > n_usable:
         logger.warning("active distillation: %s",

@@ -795,18 +795,18 @@ def _warn_thin_reliability(n_used: int, n_sample: int, n_off_shortlist: int = 0)
     from tagsmith.labeling.labeler import NARROW_SHORTLIST
 
     others = left_out - n_off_shortlist
-    reasons = [f"{n_off_shortlist} answered only with labels off "
+    reasons = [f"{n_off_shortlist:,} answered only with labels off "
                f"{plural(n_off_shortlist, 'its', 'their')} shortlist: too narrow a "
                f"shortlist ({NARROW_SHORTLIST})"] \
         if n_off_shortlist else []
     if others:
-        reasons.append(f"{others} failed or malformed" if reasons
+        reasons.append(f"{others:,} failed or malformed" if reasons
                        else "a failed call or malformed answer")
-    why = f" ({left_out} left out: {'; '.join(reasons)})" if left_out else ""
-    logger.warning("the LLM's per-label reliability is estimated from only %d of the %d "
+    why = f" ({left_out:,} left out: {'; '.join(reasons)})" if left_out else ""
+    logger.warning("the LLM's per-label reliability is estimated from only %s of the %s "
                    "human-labelled document%s%s: a rough estimate (warned under %d "
-                   "documents, or over %d%% of the sample left out)", n_used, n_sample,
-                   plural_s(n_sample), why, RELIABILITY_MIN_DOCS,
+                   "documents, or over %d%% of the sample left out)", f"{n_used:,}",
+                   f"{n_sample:,}", plural_s(n_sample), why, RELIABILITY_MIN_DOCS,
                    round(RELIABILITY_MAX_LEFT_OUT * 100))
 
 

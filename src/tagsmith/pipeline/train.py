@@ -825,8 +825,8 @@ def _check_positives(Y: sp.csr_matrix) -> None:
                         "the label space: the model would predict nothing")
     n_missing = int((support == 0).sum())
     if n_missing:
-        logger.warning("%d of %d label%s %s no positive training document and will never "
-                       "be predicted", n_missing, Y.shape[1], plural_s(Y.shape[1]),
+        logger.warning("%s of %s label%s %s no positive training document and will never "
+                       "be predicted", f"{n_missing:,}", f"{Y.shape[1]:,}", plural_s(Y.shape[1]),
                        plural(n_missing, "has", "have"))
 
 
@@ -849,12 +849,12 @@ def _warn_deprecated_in_use(Y: sp.csr_matrix, label_space: LabelSpace) -> None:
     # the vocabulary's replacements (dct:isReplacedBy), the most used first: what the
     # corpus should carry instead
     replaced = label_space.replaced_as(used[np.argsort(-support[used], kind="stable")])
-    logger.warning("%d label%s the vocabulary marks deprecated %s carried by training "
-                   "documents (%s<%s>, in %d document%s): the model learns and "
-                   "suggests %s like any other label%s", len(used), plural_s(len(used)),
+    logger.warning("%s label%s the vocabulary marks deprecated %s carried by training "
+                   "documents (%s<%s>, in %s document%s): the model learns and "
+                   "suggests %s like any other label%s", f"{len(used):,}", plural_s(len(used)),
                    plural(len(used), "is", "are"), "most often " if len(used) > 1 else "",
-                   label_space.uri_of(top), n_docs,
-                   plural_s(n_docs), plural(len(used), "it", "them"),
+                   label_space.uri_of(top), f"{n_docs:,}", plural_s(n_docs),
+                   plural(len(used), "it", "them"),
                    f"; relabel with the vocabulary's replacements ({replaced})"
                    if replaced else "")
 
@@ -1072,10 +1072,10 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions,
         return None
     if len(texts) < MIN_DOCS_FOR_DEV_SPLIT or n_dev < 1:
         # asked to tune, and silently not: every label kept the untuned threshold
-        logger.warning("dev_fraction %g of %d training document%s holds out none to tune "
+        logger.warning("dev_fraction %g of %s training document%s holds out none to tune "
                        "thresholds on (a split needs at least %d documents and one held "
                        "out): every label keeps the untuned threshold %g", options.dev_fraction,
-                       len(texts), plural_s(len(texts)), MIN_DOCS_FOR_DEV_SPLIT,
+                       f"{len(texts):,}", plural_s(len(texts)), MIN_DOCS_FOR_DEV_SPLIT,
                        UNTUNED_THRESHOLD,
                        extra={"parameters": ("dev_fraction",)})  # the CLI: --dev-fraction
         return None
@@ -1086,9 +1086,9 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions,
     order = np.random.default_rng(options.seed).permutation(len(texts))
     fit_idx, dev_idx = split_order(order, n_dev, groups)
     if not dev_idx.size:  # every group of equal texts is too large for the share
-        logger.warning("dev_fraction %g of %d training document%s holds out none to tune "
+        logger.warning("dev_fraction %g of %s training document%s holds out none to tune "
                        "thresholds on (%s, and twins stay on one side): every label keeps "
-                       "the untuned threshold %g", options.dev_fraction, len(texts),
+                       "the untuned threshold %g", options.dev_fraction, f"{len(texts):,}",
                        plural_s(len(texts)), unfit_groups(groups, n_dev), UNTUNED_THRESHOLD,
                        extra={"parameters": ("dev_fraction",)})
         return None

@@ -97,9 +97,9 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
                        "only) are not",
                        lang, ", ".join(map(repr, languages[:10])), lang)
     if nameless:
-        logger.warning("%d label%s without a name, alternative label or description (with "
+        logger.warning("%s label%s without a name, alternative label or description (with "
                        "a letter or digit) %s never suggested zero-shot, e.g. %s",
-                       len(nameless), plural_s(len(nameless)),
+                       f"{len(nameless):,}", plural_s(len(nameless)),
                        plural(len(nameless), "is", "are"), ", ".join(nameless[:3]))
     return texts, owners
 
@@ -540,9 +540,9 @@ class ZeroShotClassifier:
             hubness[start:start + block] = sims.mean(axis=1)
         self.hubness = hubness
         self._index = None
-        logger.info("zero-shot hubness from %d background document%s: median %.3f, "
-                    "max %.3f", len(vectors), plural_s(len(vectors)), float(np.median(hubness)),
-                    float(hubness.max()))
+        logger.info("zero-shot hubness from %s background document%s: median %.3f, "
+                    "max %.3f", f"{len(vectors):,}", plural_s(len(vectors)),
+                    float(np.median(hubness)), float(hubness.max()))
         return self
 
     @staticmethod
@@ -558,9 +558,10 @@ class ZeroShotClassifier:
                 if not blank]
         if len(kept) < len(texts):
             n_blank = len(texts) - len(kept)
-            logger.info("%d of %d background document%s %s no letter or digit: left out "
-                        "of the hubness correction", n_blank, len(texts), plural_s(len(texts)),
-                        plural(n_blank, "is empty or has", "are empty or have"))
+            logger.info("%s of %s background document%s %s no letter or digit: left out "
+                        "of the hubness correction", f"{n_blank:,}", f"{len(texts):,}",
+                        plural_s(len(texts)), plural(n_blank, "is empty or has",
+                                                     "are empty or have"))
         if texts and not kept:
             raise InvalidParameterError("texts", "at least one background document with a "
                                         "letter or digit",
@@ -593,8 +594,8 @@ class ZeroShotClassifier:
         blank = blank_texts(texts)
         if blank.any():
             n_blank = int(blank.sum())
-            logger.warning("%d of %d document%s %s empty or without a letter or digit: no "
-                           "zero-shot suggestion for %s", n_blank, len(texts),
+            logger.warning("%s of %s document%s %s empty or without a letter or digit: no "
+                           "zero-shot suggestion for %s", f"{n_blank:,}", f"{len(texts):,}",
                            plural_s(len(texts)), plural(n_blank, "is", "are"),
                            plural(n_blank, "it", "them"))
             topk = _without_suggestions(topk, blank)
