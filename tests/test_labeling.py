@@ -566,6 +566,42 @@ def test_hierarchy_is_shown_and_ancestors_can_be_added():
     assert result.Y.toarray()[0].tolist() == pytest.approx([0.7, 0.7, 0.7])
 
 
+def test_path_named_labels_are_not_listed_with_their_path_again(tmp_path):
+    """Google's product taxonomy names each label by its whole path: its broader label
+    is the name less its last ' > ' step, so the prompt listed each parent path twice
+    (the name, then 'broader'), near doubling the label list. A broader label is left
+    out where the name starts with it and ' > '; one the name does not hold is kept."""
+    from tagsmith.data.vocab import load_vocabulary
+
+    path = tmp_path / "taxonomy-with-ids.en-US.txt"
+    path.write_text("# Google_Product_Taxonomy_Version: 2021-09-21\n"
+                    "1 - Animals & Pet Supplies\n"
+                    "2 - Animals & Pet Supplies > Pet Supplies\n"
+                    "4 - Animals & Pet Supplies > Pet Supplies > Dog Supplies\n",
+                    encoding="utf-8")
+    vocabulary = load_vocabulary(path)
+    tree = LabelSpace(list(vocabulary) + [
+        Label("u:leash", {"en": "Leashes"},
+              broader=["4", "u:other"]),
+        Label("u:other", {"en": "Animals & Pet Supplies > Pet"})])
+    prompts = []
+
+    def llm(request):
+        prompts.append(request.messages[1]["content"])
+        return answer()
+
+    label_documents(["a dog leash"], tree, ScriptedLLM(llm))
+    listed = read_data_section(prompts[0], "LABELS")
+    assert listed[:3] == [{"label": "Animals & Pet Supplies"},
+                          {"label": "Animals & Pet Supplies > Pet Supplies"},
+                          {"label": "Animals & Pet Supplies > Pet Supplies > Dog Supplies"}]
+    assert listed[3] == {"label": "Leashes",
+                         "broader": ["Animals & Pet Supplies > Pet Supplies > Dog Supplies",
+                                     "Animals & Pet Supplies > Pet"]}
+    section = prompts[0][prompts[0].index("<<<LABELS"):prompts[0].index("LABELS>>>")]
+    assert section.count('"Animals & Pet Supplies > Pet Supplies"') == 1
+
+
 def test_added_ancestors_average_over_the_votes_like_any_label(tmp_path):
     # each vote names another child of "animals": every vote implies "animals", so its
     # soft target is the mean of 0.8 and 0.6 -- not the larger child's mean (0.4), which

@@ -265,16 +265,22 @@ def offered_labels(n_docs: int, label_space: LabelSpace, shortlist: TopK | None,
 def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptions,
                 names: dict[int, str]) -> list[dict]:
     """The offered labels as the prompt lists them, by the resolver's display names (so
-    labels sharing a name are told apart, and the model's answer resolves)."""
+    labels sharing a name are told apart, and the model's answer resolves). A broader
+    label is left out where the label's name starts with its name and ' > ': a label
+    named by its category path (Google's product taxonomy) holds its parent already, and
+    listing it again near doubled the label list."""
     items = []
     for label_id in ids:
-        item: dict[str, object] = {"label": names[int(label_id)]}
+        name = names[int(label_id)]
+        item: dict[str, object] = {"label": name}
         description = in_language(label_space[int(label_id)].description, options.lang)
         if options.with_descriptions and description:
             item["description"] = description
         broader = label_space.broader_ids(int(label_id)) if options.with_broader else []
-        if broader:
-            item["broader"] = [label_space.name_of(b, options.lang) for b in broader]
+        shown = [parent for parent in (label_space.name_of(b, options.lang) for b in broader)
+                 if not name.startswith(parent + " > ")]
+        if shown:
+            item["broader"] = shown
         items.append(item)
     return items
 
