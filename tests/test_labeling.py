@@ -1898,3 +1898,31 @@ def test_label_shortlist_bundle_gives_a_deprecated_labels_score_to_its_replaceme
     first = merged.uri_of(int(shortlist.indices[0, 0]))
     assert first == "u:meal", shortlist
     assert "u:food" not in [merged.uri_of(int(i)) for i in shortlist.indices[0] if i >= 0]
+
+
+def test_untrained_shortlist_warning_leaves_out_a_replacement_given_a_trained_score(caplog):
+    """The warning of labels the --shortlist bundle has no training document for
+    counted a label VOCAB names as the replacement (dct:isReplacedBy) of a trained label
+    it deprecates, though the replacement takes that label's model score and is offered
+    (_shortlists): "1 of the 2 labels ... never offers them" where it offers both."""
+    from tagsmith.cli.llm_commands import _bundle_space, _shortlists, _warn_untrained_shortlist
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    trained = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:food", {"en": "food"}),
+                          Label("u:meal", {"en": "meal"}), Label("u:rare", {"en": "rare"})])
+    texts = ["the team won", "bread and soup"] * 4
+    Y = sp.csr_matrix(np.eye(4, dtype=np.float32)[[0, 1] * 4])  # no meal, no rare
+    classifier = train_classifier(texts, Y, trained, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES))
+    # VOCAB lists the labels in another order (ids differ from the bundle's)
+    vocab = LabelSpace([Label("u:rare", {"en": "rare"}), Label("u:meal", {"en": "meal"}),
+                        Label("u:food", {"en": "food"}, deprecated=True,
+                              replaced_by=["u:meal"]),
+                        Label("u:sport", {"en": "sport"})])
+    merged = _bundle_space(classifier, vocab, "v2.csv")
+    shortlist, _ = _shortlists(["bread and soup"], merged, classifier, False, 1, False)
+    assert merged.uri_of(int(shortlist.indices[0, 0])) == "u:meal"  # offered
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        _warn_untrained_shortlist(classifier, merged, "v2.csv")
+    # rare only: meal takes food's score
+    assert "1 of the 3 labels of v2.csv has no training document" in caplog.text, caplog.text

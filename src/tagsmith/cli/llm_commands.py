@@ -1091,14 +1091,17 @@ def _warn_untrained_shortlist(classifier, space, vocab: str) -> None:
     """Warn of VOCAB's labels (not deprecated) that the ``--shortlist`` bundle has no
     training document for: it never predicts them, so no shortlist offers them and the
     LLM can never name them (a bundle trained on a few thousand YSO documents left
-    22,915 of its 27,754 labels out). A bundle without training statistics says
-    nothing."""
+    22,915 of its 27,754 labels out). A replacement (dct:isReplacedBy) of a trained
+    label is offered on that label's model score (:func:`_shortlists`): not counted. A
+    bundle without training statistics says nothing."""
     import numpy as np
 
     if not classifier.n_train_docs:
         return
     untrained = np.zeros(len(space), bool)  # labels the bundle lacks: warned about apart
     untrained[:classifier.n_labels] = classifier.label_counts == 0
+    for ids in _trained_replacements(classifier, space).values():
+        untrained[ids] = False  # shortlisted on the trained label's score
     n_untrained = int((untrained & ~space.deprecated_mask).sum())
     n_offered = int((~space.deprecated_mask).sum())
     if n_untrained:
