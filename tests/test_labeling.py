@@ -1926,3 +1926,24 @@ def test_untrained_shortlist_warning_leaves_out_a_replacement_given_a_trained_sc
         _warn_untrained_shortlist(classifier, merged, "v2.csv")
     # rare only: meal takes food's score
     assert "1 of the 3 labels of v2.csv has no training document" in caplog.text, caplog.text
+
+
+def test_a_human_sample_with_nothing_sent_does_not_blame_the_shortlists_width():
+    # a human sample whose every shortlist held only deprecated labels (nothing sent)
+    # failed with "0 answers named only labels off their document's shortlist: the
+    # shortlist is too narrow", where no answer named any label
+    from tagsmith.exceptions import LLMError
+    from tagsmith.pipeline.llm import label_corpus
+
+    space = LabelSpace([Label("u:sport", {"en": "sport"}),
+                        Label("u:old", {"en": "old"}, deprecated=True)])
+    llm = ScriptedLLM(lambda r: answer(("sport", 0.9)))
+    with pytest.raises(LLMError, match="in the human sample") as caught:
+        label_corpus(["sport a"], space, llm, LabelingOptions(shortlist_k=1, n_workers=1),
+                     shortlist=TopK(np.array([[0]]), np.array([[0.9]]), 2),
+                     human=(["old times"], sp.csr_matrix([[0, 1.0]])),
+                     human_shortlist=TopK(np.array([[1]]), np.array([[0.9]]), 2))
+    said = str(caught.value)
+    assert "too narrow" not in said and "0 answers" not in said, said
+    assert "No request was sent: each document was blank or its shortlist held only " \
+        "labels deprecated in the vocabulary" in said, said

@@ -986,11 +986,19 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             from tagsmith.labeling.labeler import NARROW_SHORTLIST
 
             n_answers = sample.report.n_off_shortlist_answers
-            # "Last error: None" where every answer named labels off its shortlist only
-            why = (f"Last error: {sample.report.last_error}" if sample.report.last_error
-                   else f"{n_answers} answer{plural_s(n_answers)} named only labels off "
-                   f"{plural(n_answers, 'its', 'their')} document's shortlist: the "
-                   f"shortlist is too narrow ({NARROW_SHORTLIST})")
+            # "Last error: None" where every answer named labels off its shortlist only,
+            # and "0 answers named only labels off..." where nothing was sent
+            if sample.report.last_error:
+                why = f"Last error: {sample.report.last_error}"
+            elif n_answers:
+                why = (f"{n_answers} answer{plural_s(n_answers)} named only labels off "
+                       f"{plural(n_answers, 'its', 'their')} document's shortlist: the "
+                       f"shortlist is too narrow ({NARROW_SHORTLIST})")
+            elif not sample.report.n_calls:
+                why = ("No request was sent: each document was blank or its shortlist "
+                       "held only labels deprecated in the vocabulary")
+            else:
+                why = "No error was reported"
             raise LLMError(f"the LLM answered {none_of(len(sample.answered))} "
                            "in the human sample, so its reliability cannot be estimated. "
                            + why)
