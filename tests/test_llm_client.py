@@ -2737,3 +2737,30 @@ def test_a_prompt_over_the_context_length_fails_at_once_saying_the_document_is_t
             client.complete(request())
     assert not isinstance(info.value, LLMConfigError)
     assert len(server.requests) == 1 and client.usage.n_retries == 0
+
+
+@pytest.mark.parametrize("in_200", [False, True])
+def test_a_404_naming_a_model_whose_name_holds_a_parameter_drops_nothing(in_200, caplog):
+    # a 404 for a model not served whose name holds a parameter's ("seed-oss-36b", as
+    # OpenRouter's bytedance/seed-oss-36b-instruct) was read as refusing "seed": it was
+    # dropped, with a warning, and the request sent again before the run stopped
+    from tagsmith.exceptions import LLMError
+
+    model = "bytedance/seed-oss-36b"
+    said = f"{model} is not a valid model ID"
+
+    def behaviour(body):
+        if in_200:
+            return Reply(raw=json.dumps({"error": {"message": said, "code": 404}}).encode())
+        return Reply(said, status=404)
+
+    with LocalChatServer(behaviour) as server:
+        client = OpenAIChatClient(server.base_url, model, backoff_base=0.01,
+                                  backoff_max=0.05, timeout=30.0, max_retries=0)
+        asked = ChatRequest(model=model, messages=({"role": "user", "content": "hi"},),
+                            seed=1)
+        with caplog.at_level("WARNING", logger="tagsmith"), pytest.raises(LLMError):
+            client.complete(asked)
+    assert "refuses seed" not in caplog.text, caplog.text
+    assert ["seed" in body for body in server.requests] == [True]
+    assert client.dropped_parameters == frozenset()

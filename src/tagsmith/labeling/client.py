@@ -623,6 +623,11 @@ class OpenAIChatClient:
             return False
         sent = json.loads(body)  # the request's own: another may have dropped one since
         text = raw[:4096].decode("utf-8", "replace").lower()
+        model = str(sent.get("model") or "").lower()
+        if model:
+            # "bytedance/seed-oss-36b is not a valid model ID" (404) refuses the model,
+            # not the seed its name holds (the name whole: model "m" is no word's m)
+            text = re.sub(rf"(?<![\w./:-]){re.escape(model)}(?![\w./:-])", " ", text)
         for name in OPTIONAL_PARAMETERS:
             if name in sent and _names(text, name, sent.get("messages") or ()):
                 with self._abort_lock:
