@@ -1446,6 +1446,28 @@ def test_an_answer_naming_only_labels_off_the_shortlist_is_not_paid_for_again(tm
     assert sorted(asked) == ["a hack", "a hack", "a match"]
 
 
+def test_an_answer_mixing_a_made_up_name_with_a_label_off_the_shortlist_is_malformed(
+        tmp_path):
+    # "hacked" (an injected document's) beside a real label off the shortlist was counted
+    # as a shortlist miss, no error recorded, and kept in the response cache: the
+    # warning said the answer "named only labels off its shortlist"
+    def model(body):
+        return answer(("sport", 0.9), ("hacked", 1.0))
+
+    shortlist = TopK(np.array([[1]]), np.array([[0.9]]), 3)
+    with LocalChatServer(model) as running:
+        for _run in (1, 2):
+            result = label_documents(["a match"], SPACE, client(running, tmp_path),
+                                     LabelingOptions(shortlist_k=1, n_workers=1),
+                                     shortlist=shortlist)
+            report = result.report
+            assert report.n_off_shortlist_answers == 0 and report.n_malformed_answers == 1
+            assert result.off_shortlist.tolist() == [False]
+            assert "hacked" in (report.last_error or "")
+            assert report.n_unknown_labels == 2 and report.n_unoffered_labels == 1
+        assert len(running.requests) == 2  # malformed: not kept, asked again
+
+
 def off_shortlist_teacher(body):
     """Names the label its document starts with, offered or not (``hacked`` a made-up
     one)."""

@@ -373,8 +373,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         cache keeps (:func:`_parses`). Without a shortlist, an answer naming only
         deprecated labels stays malformed."""
         return (shortlist is not None and isinstance(exc, RejectedItemsError)
-                and bool(exc.unknown)
-                and _count_unoffered(Counter(exc.unknown), label_space, options.lang) > 0)
+                and _names_only_unoffered(exc, label_space, options.lang))
 
     for doc, answer in zip(owners, answers, strict=True):
         if isinstance(answer, LLMError):
@@ -464,6 +463,18 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
                        f"; also rejected: {' and '.join(others)}" if others else "", narrow)
 
 
+def _names_only_unoffered(exc: RejectedItemsError, label_space: LabelSpace,
+                          lang: str) -> bool:
+    """Whether every item of the rejected answer ``exc`` names a label of the whole
+    vocabulary that was not offered (off the shortlist, or deprecated): the model answered
+    the question outside the labels shown. One made-up name among them (the ``HACKED`` of
+    an injected document) or an invalid or ambiguous item makes the answer malformed, asked
+    again and not kept: it was counted off the shortlist and kept in the cache."""
+    return (bool(exc.unknown) and not exc.n_invalid_items and not exc.ambiguous
+            and _count_unoffered(Counter(exc.unknown), label_space, lang)
+            == len(exc.unknown))
+
+
 def _count_unoffered(unknown: Counter[str], label_space: LabelSpace, lang: str) -> int:
     """How many of the ``unknown`` names (with their counts) name a label of the whole
     vocabulary (by name, alternative label or URI, as the offered ones are matched): a
@@ -497,7 +508,7 @@ def _parses(text: str, resolver: LabelResolver, max_labels: int,
             label_space: LabelSpace | None = None, lang: str = "en") -> bool:
     """Whether ``text`` is an answer to keep in the response cache: a labels answer
     among ``resolver``'s labels (not malformed: the check the labeler makes of the
-    answer), or one whose every item was rejected but that names a label of
+    answer), or one whose every item was rejected, each naming a label of
     ``label_space`` that was not offered (off the shortlist, or deprecated). The model
     answered the question, outside the labels shown: the document stays unanswered,
     but asking the same prompt again gets the same answer, paid for on every rerun
@@ -505,9 +516,7 @@ def _parses(text: str, resolver: LabelResolver, max_labels: int,
     try:
         parse_label_answer(text, resolver, max_labels=max_labels)
     except RejectedItemsError as exc:
-        if label_space is None or not exc.unknown:
-            return False
-        return _count_unoffered(Counter(exc.unknown), label_space, lang) > 0
+        return label_space is not None and _names_only_unoffered(exc, label_space, lang)
     except LLMOutputError:
         return False
     return True
