@@ -2098,6 +2098,27 @@ def test_a_uri_and_a_name_holding_a_comma_is_warned_about_once(tmp_path, caplog)
                       "'|': '<http://x/1>|rain'"]
 
 
+def test_uris_beside_a_path_step_are_kept_and_warned_about_once(tmp_path, caplog):
+    """A ' > ' between or after <uri>s is no category path: '<http://x/1> > <http://x/2>'
+    was the one unknown label of that name (the two URIs and '>' before paths were read)
+    and '<http://x/1> Foo > Bar' one label where the URI was meant. The URIs are the
+    labels, the text beside them dropped and warned about once per file; a path in
+    another ';'-part is one label still."""
+    path = tmp_path / "c.csv"
+    path.write_text('text,labels\na,<http://x/1> > <http://x/2>\nb,<http://x/1> Foo > Bar\n'
+                    'c,<http://x/3>; A > B\nd,A > B\n', encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        records = list(read_csv(path))
+        list(read_csv(path))
+    assert [r.labels for r in records] == [("<http://x/1>", "<http://x/2>"), ("<http://x/1>",),
+                                           ("<http://x/3>", "A > B"), ("A > B",)]
+    warned = [r.getMessage() for r in caplog.records if "' > '" in r.getMessage()]
+    assert warned == [f"{path}: 2 labels cells of <URI>s and a ' > ' outside them were read "
+                      "as the URIs, the text beside them dropped (first: line 2, "
+                      "'<http://x/1> > <http://x/2>' read as '<http://x/1>', '<http://x/2>'): "
+                      "a category path holds no <URI>; separate labels with '|'"]
+
+
 def test_numeric_label_ids_listed_with_commas_are_not_warned_about(tmp_path, caplog):
     """Numeric label ids listed with commas (GoEmotions' '4,27', '2, 5', '3,10,27') are
     no thousands separator, which has three digits after each comma and no space
@@ -2136,7 +2157,7 @@ def test_labels_cells_of_uris_skip_the_category_path_scan(monkeypatch, tmp_path)
     """A cell of space-separated <uri>s holds '>' but no ' > ': it is not searched for a
     category path's step, nor a cell of one <uri> and no ',' or ';' for a <uri> and a
     name: regex searches of every row's cell that read yso-finna-en's train split as
-    CSV 21% slower. A path beside a <uri> is still one label."""
+    CSV 21% slower. A ' > ' beside a <uri> is no path: the URI is the label."""
     from tagsmith.data import readers
 
     class Unused:
@@ -2153,7 +2174,7 @@ def test_labels_cells_of_uris_skip_the_category_path_scan(monkeypatch, tmp_path)
                                                                      "<http://x/2>")
     assert readers.split_label_cell("A > B, C") == ("A > B, C",)  # no '<': no scan
     monkeypatch.undo()
-    assert readers.split_label_cell("<http://x/1> A > B") == ("<http://x/1> A > B",)
+    assert readers.split_label_cell("<http://x/1> A > B") == ("<http://x/1>",)
     assert readers.split_label_cell("<http://x/1> <http://x/2>, x") == ("<http://x/1> "
                                                                         "<http://x/2>", "x")
 

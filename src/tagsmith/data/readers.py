@@ -1201,6 +1201,9 @@ def split_label_cell(cell: str) -> tuple[str, ...]:
     cell holding a category path (`` > `` outside every ``<uri>``: ``Food, Beverages &
     Tobacco > Beverages``) is split on ``;`` alone, each part one path: at its ``,``
     and spaces it was read as the labels ``Food``, ``Beverages``, ``&``, ``>``, ...
+    A part of it holding a ``<uri>`` is no path: its URIs are its labels, the text
+    beside them dropped (``<http://x/1> > <http://x/2>``, ``<http://x/1> Foo > Bar``
+    were one unknown label each; :func:`read_csv` warns of them once a file).
 
     >>> split_label_cell("<http://x/1> <http://x/2>"), split_label_cell("climate change|rain")
     (('<http://x/1>', '<http://x/2>'), ('climate change', 'rain'))
@@ -1212,15 +1215,18 @@ def split_label_cell(cell: str) -> tuple[str, ...]:
     (('<http://x/1>',), ('a', 'b>c'))
     >>> split_label_cell("Food, Drinks > Tea"), split_label_cell("A > B; C > D, E")
     (('Food, Drinks > Tea',), ('A > B', 'C > D, E'))
+    >>> split_label_cell("<http://x/1> > <http://x/2>"), split_label_cell("<u:1> A > B; C > D")
+    (('<http://x/1>', '<http://x/2>'), ('<u:1>', 'C > D'))
     """
     return _split_label_cell(cell)[0]
 
 
-def _split_label_cell(cell: str) -> tuple[tuple[str, ...], bool]:
-    """:func:`split_label_cell`'s labels, and whether a split at a ``,`` cut what reads
-    as one number with thousands separators (``1,000``: one number, or two labels?)."""
+def _split_label_cell(cell: str) -> tuple[tuple[str, ...], bool, bool]:
+    """:func:`split_label_cell`'s labels, whether a split at a ``,`` cut what reads
+    as one number with thousands separators (``1,000``: one number, or two labels?),
+    and whether text beside ``<uri>``s and a `` > `` was dropped."""
     if "|" in cell:
-        return tuple(part.strip() for part in cell.split("|") if part.strip()), False
+        return tuple(part.strip() for part in cell.split("|") if part.strip()), False, False
     # the scans below ran on every row, a cell of space-separated <uri>s too, and read
     # a corpus in twice the time: a cell of no separator, or of no '<', needs none
     # ('<http://x/1> <http://x/2>' has no ' > ': such cells are never scanned for <uri>s)
@@ -1228,14 +1234,28 @@ def _split_label_cell(cell: str) -> tuple[tuple[str, ...], bool]:
     # '>', read yso-finna-en's train CSV 17% slower)
     if (" > " in cell
             and ("<" not in cell or _PATH_STEP.search(_CELL_URI.sub("x", cell)) is not None)):
-        return tuple(part.strip() for part in cell.split(";") if part.strip()), False
+        parts = [part.strip() for part in cell.split(";") if part.strip()]
+        if "<" not in cell:
+            return tuple(parts), False, False
+        # a ' > ' between or beside <uri>s is no category path ('<http://x/1> >
+        # <http://x/2>' was one unknown label): the part's URIs are its labels
+        labels: list[str] = []
+        dropped = False
+        for part in parts:
+            uris = _CELL_URI.findall(part)
+            if uris and _PATH_STEP.search(_CELL_URI.sub("x", part)) is not None:
+                labels.extend(uris)
+                dropped = True
+            else:
+                labels.append(part)
+        return tuple(labels), False, dropped
     if ";" not in cell and "," not in cell:
-        return tuple(cell.split()), False
+        return tuple(cell.split()), False, False
     masked = cell
     if "<" in cell:
         named = _URI_AND_NAME.fullmatch(cell)
         if named is not None:
-            return (named.group(1),), False
+            return (named.group(1),), False, False
         # the separators outside every <uri>: the cell with its URIs blanked out, as long
         # (where one holds a separator)
         if _SEPARATOR_IN_URI.search(cell) is not None:
@@ -1251,8 +1271,8 @@ def _split_label_cell(cell: str) -> tuple[tuple[str, ...], bool]:
                 parts.append(cell[start:start + len(piece)].strip())
                 start += len(piece) + 1
         numeric = separator == "," and _THOUSANDS.search(masked) is not None
-        return tuple(part for part in parts if part), numeric
-    return tuple(cell.split()), False
+        return tuple(part for part in parts if part), numeric, False
+    return tuple(cell.split()), False, False
 
 
 def _decoded_lines(path: Path) -> Generator[str, None, None]:
@@ -1433,12 +1453,14 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
     source = str(path)
     numbers: list[tuple[int, str, tuple[str, ...]]] = []  # cells split between numbers
     named: list[tuple[int, str, str]] = []  # cells read as a <uri> and its name
+    beside: list[tuple[int, str, tuple[str, ...]]] = []  # <uri>s beside a ' > ' (read so)
     while True:
         start = reader.line_num + 1
         row = next_csv_row(reader, path, start, CorpusFormatError, "record")
         if row is None:
             _warn_numbers_split(path, numbers)
             _warn_names_dropped(path, named)
+            _warn_text_beside_uris(path, beside)
             return
         # nor is a row of bare empty cells a record: a spreadsheet saves such rows below
         # the data (",,,"), which were documents with no text and no labels, trained on;
@@ -1448,7 +1470,7 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
             continue
         try:
             yield _csv_record(row, columns, len(header), start, source, unread, numbers,
-                              named)
+                              named, beside)
         except _Malformed as exc:
             on_error(CorpusFormatError(exc.args[0], path=path, line=start))
 
@@ -1475,6 +1497,27 @@ def _warn_names_dropped(path: Path, named: list[tuple[int, str, str]]) -> None:
                    "label %r); if what follows the %r is a label of its own, separate the "
                    "labels with '|': %r", path, f"{n:,}", plural_s(n), plural(n, "was", "were"),
                    line, cell.strip(), uri, separator, example)
+
+
+def _warn_text_beside_uris(path: Path, beside: list[tuple[int, str, tuple[str, ...]]]
+                           ) -> None:
+    """Warn once a file is read (once for the same unchanged file) of its labels cells
+    holding ``<uri>``s and a `` > `` outside them (``<http://x/1> > <http://x/2>``,
+    ``<http://x/1> Foo > Bar``): no category path, read as their URIs, the text beside
+    them dropped."""
+    if not beside:
+        return
+    key = ("beside", str(path), _modified(path), len(beside), beside[0][0])
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    line, cell, labels = beside[0]
+    n = len(beside)
+    logger.warning("%s: %s labels cell%s of <URI>s and a ' > ' outside them %s read as "
+                   "the URIs, the text beside them dropped (first: line %d, %r read as "
+                   "%s): a category path holds no <URI>; separate labels with '|'", path,
+                   f"{n:,}", plural_s(n), plural(n, "was", "were"), line, cell.strip(),
+                   ", ".join(map(repr, labels)))
 
 
 def _warn_numbers_split(path: Path, numbers: list[tuple[int, str, tuple[str, ...]]]
@@ -1549,10 +1592,12 @@ def _csv_columns(header: list[str], path: Path, line: int = 1,
 def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
                 source: str, unread: tuple[int, ...] = (),
                 numbers: list[tuple[int, str, tuple[str, ...]]] | None = None,
-                named: list[tuple[int, str, str]] | None = None) -> Record:
+                named: list[tuple[int, str, str]] | None = None,
+                beside: list[tuple[int, str, tuple[str, ...]]] | None = None) -> Record:
     """The record of a CSV ``row``; a labels cell split at a comma between numbers is
     added to ``numbers`` (its line, the cell and its labels), one read as a ``<uri>``
-    and its name to ``named`` (its line, the cell and the URI)."""
+    and its name to ``named`` (its line, the cell and the URI), one of ``<uri>``s
+    whose text beside a `` > `` was dropped to ``beside`` (its line, cell and labels)."""
     if len(row) != width:
         raise _Malformed(f"expected {width} column{plural_s(width)} as in the header, "
                          f"found {len(row)}")
@@ -1563,9 +1608,11 @@ def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
     labels: tuple[str, ...] = ()
     joiner = None
     if "labels" in columns:
-        labels, numeric = _split_label_cell(row[columns["labels"]])
+        labels, numeric, dropped = _split_label_cell(row[columns["labels"]])
         if numeric and numbers is not None:
             numbers.append((line, row[columns["labels"]], labels))
+        if dropped and beside is not None:
+            beside.append((line, row[columns["labels"]], labels))
         cell = row[columns["labels"]]
         # (a cell of no ',' or ';', one <uri>, is not searched: the search of every such
         # cell read yso-finna-en's train split as CSV 4% slower)
