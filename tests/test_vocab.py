@@ -1612,6 +1612,25 @@ def test_google_product_taxonomy_read_with_its_hierarchy(tmp_path, caplog, name)
     assert "8: 1 category whose parent path is not in the file has no broader" in caplog.text
 
 
+def test_google_product_taxonomy_path_given_two_ids_refused_naming_both_lines(tmp_path,
+                                                                            caplog):
+    """Two ids of one path were both read without a word, the children given the first
+    as their broader label; refused as a repeated URI is (skipped with
+    on_error='skip'). A path is named in one form, its steps joined by ' > ', the
+    parent looked up in it: '2 - A>B' is 'A > B', the broader label of 'A > B > C'."""
+    path = tmp_path / "taxonomy-with-ids.en-US.txt"
+    path.write_text("# Google_Product_Taxonomy_Version: 1\n1 - A\n2 - A>B\n3 - A > B\n"
+                    "4 - A > B > C\n")
+    with pytest.raises(VocabularyError, match=r"txt:4: duplicate path 'A > B' of id 3 "
+                                              r"\(first on line 3, id 2\)"):
+        load_vocabulary(path)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path, on_error="skip")
+    assert space.uris == ["1", "2", "4"] and space.name_of(1) == "A > B"
+    assert space[2].broader == ["2"]
+    assert "skipped 1 malformed or duplicate line (line 4)" in caplog.text
+
+
 def test_google_product_taxonomy_without_ids_refused_naming_the_other_file(tmp_path):
     path = tmp_path / "taxonomy.en-US.txt"
     path.write_text("# Google_Product_Taxonomy_Version: 2021-09-21\nAnimals & Pet Supplies\n")

@@ -46,8 +46,9 @@ give ``en`` and ``en-gb``), as tags compare ignoring case.
 
 Google's product taxonomy (``taxonomy-with-ids.en-US.txt``), whatever its suffix, is
     told by its first line (:data:`GOOGLE_HEADER`): ``ID - Path > To > Category`` lines,
-    each the label of URI ``ID`` named by its whole path, its broader label the path less
-    its last step (see :func:`_google_rows`).
+    each the label of URI ``ID`` named by its whole path (its steps joined by ``" > "``),
+    its broader label the path less its last step; a path of two ids is refused (see
+    :func:`_google_rows`).
 A ``broader`` URI that is not in the vocabulary is dropped with one warning naming
 ``file:line`` in CSV, and the concept in SKOS (which has no lines), with the count of
 links dropped; a ``broader`` cycle (a label its own ancestor, a self-loop included)
@@ -364,13 +365,17 @@ def _google_taxonomy(path: Path) -> bool:
 def _google_rows(path: Path, language: str) -> Iterator[Row]:
     """Google's product taxonomy with ids: ``ID - Path > To > Category`` lines (``#``
     lines and blank ones skipped). A label's URI is its id, its name (in ``language``)
-    the whole path as written, which a product feed's ``google_product_category`` also
-    takes, and its broader label the category whose path is its own less the last
+    the whole path, which a product feed's ``google_product_category`` also takes, its
+    steps stripped and joined by ``" > "`` (``2 - A>B`` is named ``A > B``), and its
+    broader label the category whose path, in that form, is its own less the last
     ``" > "`` step (one warning, naming the first ``file:line``, counts the categories
     whose parent is not in the file: they have no broader label). A path without an id
-    (``taxonomy.en-US.txt``) is malformed: its categories have no URI."""
+    (``taxonomy.en-US.txt``) is malformed: its categories have no URI; so is a path
+    given a second id (naming the line of the first), as a repeated URI is: its
+    children's broader label would be either."""
     rows: list[tuple[int, Label | str]] = []
     ids: dict[str, str] = {}
+    lines: dict[str, int] = {}
     with _reading(path) as handle:
         for number, raw in enumerate(handle, 1):
             line = raw.rstrip("\r\n")
@@ -387,7 +392,13 @@ def _google_rows(path: Path, language: str) -> Iterator[Row]:
                 continue
             uri, name = match.groups()
             name = " > ".join(step.strip() for step in name.split(">"))
+            if name in ids and ids[name] != uri:
+                rows.append((number, f"duplicate path {name!r} of id {uri} (first on line "
+                                     f"{lines[name]}, id {ids[name]}): each category has "
+                                     "one id"))
+                continue
             ids.setdefault(name, uri)
+            lines.setdefault(name, number)
             rows.append((number, Label(uri, pref_labels={language: name})))
     orphans: list[int] = []
     for number, label in rows:
