@@ -483,6 +483,10 @@ def test_unknown_suffix_and_missing_file(tmp_path):
     with pytest.raises(UnsupportedFormatError) as err:
         load_vocabulary(odd)
     assert str(odd) in str(err.value) and ".tsv" in str(err.value) and ".ttl" in str(err.value)
+    # every format load_vocabulary takes ('google' was left out) and how Google's is told
+    assert "format='tsv'|'csv'|'skos'|'google')" in str(err.value)
+    assert "Google's product taxonomy, told by its first line '# Google_Product_Taxonomy_" \
+        "Version:'" in str(err.value)
     assert load_vocabulary(odd, format="tsv").uris == ["http://x/a"]
     missing = tmp_path / "missing.tsv"
     with pytest.raises(VocabularyError, match="missing.tsv"):

@@ -155,7 +155,7 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     (['http://x/a', 'http://x/b'], ['apple', 'pear'], 'P1')
     """
     on_error = check_choice("on_error", on_error, ("fail", "skip"))
-    format = check_choice("format", format, ("tsv", "csv", "skos", "google", None))
+    format = check_choice("format", format, (*FORMATS, None))
     language = language.lower()  # language tags compare ignoring case: one spelling
     path = Path(path)
     try:  # not exists(): a PermissionError of its own (3.11)
@@ -206,8 +206,9 @@ def detect_format(path: str | Path) -> str:
         accepted = " ".join(SUFFIXES)
         raise UnsupportedFormatError(
             f"unknown vocabulary format {suffix or '(no suffix)'!r}; accepted suffixes: "
-            f"{accepted} (each optionally .gz): rename the file (from Python, "
-            "load_vocabulary also takes format='tsv'|'csv'|'skos')", path=path)
+            f"{accepted} (each optionally .gz), or Google's product taxonomy, told by its "
+            f"first line {GOOGLE_HEADER!r}: rename the file (from Python, load_vocabulary "
+            f"also takes format={'|'.join(map(repr, FORMATS))})", path=path)
     return SUFFIXES[suffix]
 
 
@@ -338,6 +339,9 @@ def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
 
 #: the first line of Google's product taxonomy files (``taxonomy-with-ids.en-US.txt``)
 GOOGLE_HEADER = "# Google_Product_Taxonomy_Version:"
+#: every ``format`` :func:`load_vocabulary` takes (the unknown-format message lists them:
+#: it left out ``'google'``)
+FORMATS = ("tsv", "csv", "skos", "google")
 _GOOGLE_LINE = re.compile(r"\s*(\d+)\s+-\s+(\S.*?)\s*")
 #: the start of an ``ID - Category`` line, which tells a renamed taxonomy from a TSV
 _GOOGLE_ID = re.compile(r"\s*\d+\s+-\s")
