@@ -892,6 +892,24 @@ def test_unknown_label_that_is_a_category_paths_last_step_names_the_paths(tmp_pa
             ] == [(2,), (3,)]
 
 
+def test_unknown_label_ending_a_name_with_a_path_step_is_no_path_step_elsewhere(tmp_path):
+    """In a vocabulary of plain names, one of them 'Input > Output', the unknown label
+    'Output' was called "the last step of the category path 'Input > Output'": said
+    only where the labels are named by paths (at least half hold ' > ')."""
+    from tagsmith.data.labelspace import Label
+
+    space = LabelSpace([Label(uri, pref_labels={"en": name}) for uri, name in (
+        ("1", "Input > Output"), ("2", "Rain"), ("3", "Snow"))])
+    path = write(tmp_path / "plain.csv", "text,labels\none,Output|\n")
+    with pytest.raises(UnknownLabelError) as info:
+        list(Corpus(path, space))
+    assert str(info.value) == f"{path}:2: unknown label 'Output' (not in the vocabulary)"
+    assert space.unknown_hint("Output") == ""
+    paths = LabelSpace([Label("1", pref_labels={"en": "Input > Output"}),
+                        Label("2", pref_labels={"en": "Input"})])
+    assert paths.unknown_hint("Output").startswith("the last step of the category path")
+
+
 def test_unknown_label_matching_several_concepts_names_every_candidate(tmp_path):
     """A key matching the names of several concepts in another case, or the alternative
     label of several, named the first concept alone ("write <.../a>"), and the user

@@ -397,7 +397,9 @@ class LabelSpace(Sequence[Label]):
         "<http://x/a> ('Apple'), <http://x/b> ('APPLE')"
 
         A category path's last step (a product taxonomy's labels are named by their
-        paths, ``Pets > Accessories``) names the path, or every path ending so:
+        paths, ``Pets > Accessories``) names the path, or every path ending so, where
+        the labels are named by paths (at least half of them hold `` > ``: in another
+        vocabulary ``Output`` is not a step of ``Input > Output``):
 
         >>> paths = LabelSpace([Label("1", pref_labels={"en": "Pets > Dog Beds"})])
         >>> paths.unknown_hint("Dog Beds")
@@ -435,6 +437,11 @@ class LabelSpace(Sequence[Label]):
         step = " > " + " ".join(key.split())
         leaves = {i: name for i, label in enumerate(self._labels)
                   for name in label.pref_labels.values() if name.endswith(step)}
+        if leaves and 2 * sum(any(" > " in name for name in label.pref_labels.values())
+                              for label in self._labels) < len(self._labels):
+            # a vocabulary of plain names, one of them 'Input > Output': 'Output' was
+            # called "the last step of the category path 'Input > Output'"
+            return ""
         if len(leaves) == 1:
             (i, name), = leaves.items()
             return (f"the last step of the category path {name!r} of <{self.uri_of(i)}>; "
