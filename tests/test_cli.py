@@ -3304,7 +3304,7 @@ def test_a_gzip_corpus_cut_short_names_the_last_line_read_not_line_1(bundle, goe
     for path in (short, cut):
         # the lines whole in what can be decompressed (read as they come: read1)
         n_whole_lines = zlib.decompressobj(wbits=31).decompress(path.read_bytes()).count(b"\n")
-        after = f" after line {n_whole_lines:,}" if n_whole_lines else ""
+        after = f" after line {n_whole_lines}" if n_whole_lines else ""
         read = (f"the {n_whole_lines:,} lines before the cut were read" if n_whole_lines
                 else "no line before the cut could be read")
         refused = (", so the file is refused even where malformed lines are skipped "

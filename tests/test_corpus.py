@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -329,6 +330,13 @@ def test_damaged_gzip_is_a_format_error(tmp_path):
     path.write_bytes(gzip.compress(b"one\ntwo\n" * 1000)[:-40])
     with pytest.raises(CorpusFormatError, match="broken.tsv.gz"):
         list(read_tsv(path))
+    # the last line read, written plainly as every line number is ('after line 2,257')
+    whole = gzip.compress("".join(f"doc {i * 7919 % 10007}\n" for i in range(3000)).encode())
+    path.write_bytes(whole[:len(whole) * 3 // 4])
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_tsv(path))
+    n = zlib.decompressobj(wbits=31).decompress(path.read_bytes()).count(b"\n")
+    assert n > 999 and f"cannot read the file after line {n} (" in str(info.value)
 
 
 def test_jsonl_errors(tmp_path):

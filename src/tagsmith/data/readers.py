@@ -598,7 +598,8 @@ def numbered_lines(handle: Iterable[bytes], path: str | Path, *,
             # no line number: the file is read (and decompressed) ahead of its lines, 64
             # KiB at a time, so a gzip file cut short (still being copied or written)
             # failed "at line 1" whatever line it was cut in; the lines read are known
-            after = f" after line {number:,}" if number else ""
+            # (a line number plainly, as every message writes one: 'line 2,257' was alone)
+            after = f" after line {number}" if number else ""
             # gzip's own words ("ended before the end-of-stream marker") said it, not
             # plainly, as the line readers say a last line with no line end was cut; and
             # it says what was read: a corpus cut short is refused even where malformed
