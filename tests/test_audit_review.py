@@ -1854,3 +1854,23 @@ def test_a_corpus_keeps_its_utf8_byte_order_mark(tmp_path, name, lines):
     assert out.read_bytes() == b"\xef\xbb\xbf" + plain.read_bytes()
     assert [dataclasses.replace(r, source="") for r in read_records(out)] == [
         dataclasses.replace(r, source="") for r in read_records(plain)]
+
+
+@pytest.mark.parametrize("name", ["c.jsonl", "c.tsv"])
+def test_a_byte_order_mark_is_kept_only_in_a_corpus_of_the_input_s_format(tmp_path, name):
+    """An Excel CSV's byte-order mark was written at the start of a JSONL output too,
+    where a JSON reader refuses it (Python's json: "Unexpected UTF-8 BOM"): it is kept
+    where the corpus is rewritten in its own format only."""
+    source = tmp_path / "c.csv"
+    source.write_bytes(b"\xef\xbb\xbftext,labels\r\nRain all day,<http://x/rain>\r\n")
+    review = _review(tmp_path, [_row(0, "missing", "http://x/sun", "Rain all day")])
+    out = tmp_path / name
+    apply_review(source, review, out, SPACE)
+    assert not out.read_bytes().startswith(b"\xef\xbb\xbf")
+    if name.endswith(".jsonl"):
+        assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])["labels"] == [
+            "<http://x/rain>", "<http://x/sun>"]
+    assert [r.labels for r in read_records(out)] == [("<http://x/rain>", "<http://x/sun>")]
+    again = tmp_path / "again.csv"
+    apply_review(source, review, again, SPACE)
+    assert again.read_bytes().startswith(b"\xef\xbb\xbftext,labels\r\n")

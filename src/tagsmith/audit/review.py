@@ -960,12 +960,15 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     if header is not None and "labels" not in header_fields(header):
         header = [*header, "labels"]
     # and its lines end as the input's did (CRLF, where a Windows tool wrote every line
-    # so), after the UTF-8 byte-order mark it started with (Excel's "CSV UTF-8")
+    # so), after the UTF-8 byte-order mark it started with (Excel's "CSV UTF-8"), where
+    # it is written in its own format: a JSON reader refuses a JSONL starting with one
     newline = line_ending(corpus, quoted=detect_format(corpus) == "csv") \
         if corpus.is_file() else "\n"
+    bom = corpus.is_file() and detect_format(corpus) == output_format(output, format) \
+        and utf8_bom(corpus)
     write_records(changed_records(), output, format, label_space=space,
                   delimiter=delimiter, sep_line=sep_line, newline=newline, header=header,
-                  bom=corpus.is_file() and utf8_bom(corpus))
+                  bom=bom)
     if repeated_ids:  # no decision names them: written as they were, but say so
         doc_id, first, other = repeated_ids[0]
         n = len(repeated_ids)
