@@ -1974,3 +1974,34 @@ def test_cli_taxonomy_counts_a_label_cleaned_in_the_first_and_final_tables_once(
     assert report["cleaned"]["formula_names"] == 2
     assert [lab.pref_labels["en"] for lab in load_vocabulary(tmp_path / "t.csv")] == [
         "Refunds", "Billing"]
+
+
+def test_names_that_differ_in_punctuation_or_a_plural_are_duplicates():
+    """"Billing issue", "Billing Issues" and "billing-issues" are one label to anyone
+    classifying with it: the final table kept all three (the last two with URIs
+    billing-issues and billing-issues-2), and labeling split their documents."""
+    near = [("Billing issue", "Charges."), ("Billing Issues", "Invoices."),
+            ("billing-issues", "Bills."), ("billing_issue", "Bills."),
+            ("Policies", "Rules."), ("Policy", "A rule."), ("Analysis", "Studies."),
+            ("Status", "Where it is.")]
+    assert check_taxonomy(near, 25, 5, 30) == [
+        "duplicate name 'Billing Issues' (as 'Billing issue', but for case, spacing, "
+        "punctuation or a plural)",
+        "duplicate name 'billing-issues' (as 'Billing issue', but for case, spacing, "
+        "punctuation or a plural)",
+        "duplicate name 'billing_issue' (as 'Billing issue', but for case, spacing, "
+        "punctuation or a plural)",
+        "duplicate name 'Policy' (as 'Policies', but for case, spacing, punctuation or "
+        "a plural)"]
+
+    def behaviour(body):  # a stubborn model: its review repeats the near duplicates
+        return taxonomy_table(*near, ("Refunds", "Money back."))
+
+    with LocalChatServer(behaviour) as server:
+        client = OpenAIChatClient(server.base_url, "m", backoff_base=0.01)
+        taxonomy = generate_taxonomy(["a ticket", "another"], client, TaxonomyOptions(
+            use_case="tickets", summarise=False, minibatch_size=1))
+    assert [name for name, _ in taxonomy.labels] == ["Billing issue", "Policies", "Analysis",
+                                                     "Status", "Refunds"]
+    assert taxonomy.cleaned["duplicates"] == 4
+    assert len(taxonomy.to_label_space()) == 5

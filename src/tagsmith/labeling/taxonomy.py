@@ -162,6 +162,33 @@ def slugify(name: str) -> str:
     return slug[:MAX_SLUG].rstrip("-") or "label"
 
 
+def duplicate_key(name: str) -> str:
+    """The key two names of one table must not share: :func:`fold_name` (as answers
+    are matched: "ｊｏｙ" is "joy"), its words without punctuation or spacing between
+    them and each in the singular, so "Billing issue", "Billing Issues" and
+    "billing-issues" are one name. Real models write such near duplicates into one
+    table; the final table kept them as separate labels that split the documents.
+
+    >>> duplicate_key("Billing Issues"), duplicate_key("billing-issue"), duplicate_key("Policies")
+    ('billing issue', 'billing issue', 'policy')
+    >>> duplicate_key("Analysis"), duplicate_key("Status"), duplicate_key("Glass")
+    ('analysis', 'status', 'glass')
+    """
+    folded = fold_name(name)
+    words = [_singular(word) for word in re.findall(r"[^\W_]+", folded)]
+    return " ".join(words) or folded  # a name of punctuation only keeps its own key
+
+
+def _singular(word: str) -> str:
+    """An English plural's singular, for :func:`duplicate_key` (a word ending in "ss",
+    "us" or "is" is left as it is: "glass", "status", "analysis")."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
 def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: int,
                    description_words: int) -> list[str]:
     """Problems of a label table with respect to the limits (empty when it obeys them).
@@ -178,12 +205,15 @@ def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: i
         problems.append("no labels")
     if len(labels) > max_labels:
         problems.append(f"{len(labels)} label{plural_s(len(labels))}, at most {max_labels} allowed")
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for name, description in labels:
-        key = fold_name(name)  # as answers are matched: "ｊｏｙ" is "joy"
+        key = duplicate_key(name)
         if key in seen:
-            problems.append(f"duplicate name {name!r}")
-        seen.add(key)
+            first = seen[key]
+            problems.append(f"duplicate name {name!r}" + (
+                "" if fold_name(first) == fold_name(name) else
+                f" (as {first!r}, but for case, spacing, punctuation or a plural)"))
+        seen.setdefault(key, name)
         if len(name.split()) > name_words:
             problems.append(f"name {name!r} has {len(name.split())} words, at most {name_words}")
         if len(description.split()) > description_words:
@@ -244,7 +274,7 @@ def _clean_table(labels: list[tuple[str, str]], options: TaxonomyOptions
             # no word limit here: an over-long description is cut just below, which
             # drops its last word rather than the sign of its first
             description = defuse_formula_start(description, None)
-        key = fold_name(name)  # as answers are matched: "ｊｏｙ" is "joy"
+        key = duplicate_key(name)
         if key in seen:
             changed["duplicates"].add(label)
             continue
