@@ -534,7 +534,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
             raise VocabularyError("--map-to: every label is deprecated, and a deprecated "
                                   "label is never a match: mark the labels to map onto as "
                                   "not deprecated", path=map_to)
-    _, texts = _read_texts(corpus, "--map-to")
+    ids, texts = _read_texts(corpus, "--map-to")
     if map_by == "meaning" and target is not None:
         # as zeroshot loads it, and before any call: a missing tagsmith[embed] or model
         # failed once the taxonomy had been paid for
@@ -548,7 +548,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         space, report = run_taxonomy(texts, client, options, output, skos=skos,
                                      base_uri=base_uri, map_to=target, encoder=encoder,
                                      cache_dir=(cache_dir or None) if encoder else None,
-                                     min_similarity=min_similarity)
+                                     min_similarity=min_similarity, doc_ids=ids)
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
         _stopped(client, llm["cache"], exc, dropped_as="malformed or rejected")
         raise

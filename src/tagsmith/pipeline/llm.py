@@ -61,7 +61,8 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
                  skos: str | Path | None = None, base_uri: str = "urn:tagsmith:taxonomy:",
                  lang: str = "en", map_to: LabelSpace | None = None,
                  encoder: Encoder | None = None, cache_dir: str | Path | None = None,
-                 min_similarity: float = 0.5) -> tuple[LabelSpace, dict]:
+                 min_similarity: float = 0.5, doc_ids: Sequence[str] | None = None
+                 ) -> tuple[LabelSpace, dict]:
     """Generate a taxonomy and write it (CSV, or TSV by suffix; SKOS when asked).
 
     With ``map_to`` (an existing vocabulary) each generated label is matched onto it by
@@ -99,7 +100,7 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
             "map_to", "a vocabulary with a label that is not deprecated (a deprecated "
             "label is never a match)",
             f"{len(map_to)} label{plural_s(len(map_to))}, every one deprecated")
-    taxonomy = generate_taxonomy(list(texts), client, options)
+    taxonomy = generate_taxonomy(list(texts), client, options, doc_ids=doc_ids)
     space = taxonomy.to_label_space(base_uri, lang)
     mapping = None if map_to is None else map_to_vocabulary(
         space, map_to, encoder=encoder, cache_dir=cache_dir, min_similarity=min_similarity,
@@ -124,6 +125,7 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
               "summaries": taxonomy.summaries,
               "rejected_steps": taxonomy.rejected_steps,
               "repaired_answers": taxonomy.repaired_answers, "cleaned": taxonomy.cleaned,
+              "suspect_labels": taxonomy.suspect_labels,
               "usage": client.usage.to_dict()}
     if mapping is not None:
         report["mapping"] = mapping
