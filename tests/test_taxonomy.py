@@ -2062,3 +2062,21 @@ def test_no_label_is_suspect_without_an_instruction_naming_it():
         taxonomy = generate_taxonomy(texts, client, TaxonomyOptions(use_case="tickets",
                                                                     summarise=False))
     assert len(taxonomy.labels) == 2 and taxonomy.suspect_labels == []
+
+
+def test_table_steps_show_progress_with_their_cost(caplog):
+    """After the summaries' bar, the generate, update and review calls (one a minibatch,
+    each a large prompt: minutes of a real model's time for 20 minibatches) ran with no
+    progress at all, and nothing said what they cost until the end."""
+    from tagsmith.labeling.client import ScriptedLLM
+
+    def responder(request):
+        return taxonomy_table(("Tickets", "All of them."))
+
+    options = TaxonomyOptions(use_case="tickets", sample_size=25, minibatch_size=10,
+                              summarise=False, show_progress=True)
+    with caplog.at_level("INFO", logger="tagsmith"):
+        generate_taxonomy([f"ticket {i}" for i in range(25)], ScriptedLLM(responder), options)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("label set")]
+    # 3 minibatches (a first table and two updates) and the review; 4 calls
+    assert lines and lines[-1].startswith("label set: 4/4 steps (100%) calls 4"), lines

@@ -379,36 +379,44 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     batches = [[summaries[i] for i in order[start:start + options.minibatch_size]]
                for start in range(0, len(order), options.minibatch_size)]
     limits = (options.max_labels, options.name_words, options.description_words)
-    first = prompts.generate_prompt(batches[0], options.use_case, *limits)
-    labels = _ask_table(client, first, options, taxonomy, "first label set from minibatch 1",
-                        strict=False)
-    if labels is None:
-        raise LLMError("taxonomy generation: the model never produced a usable first label "
-                       "set from minibatch 1 (nor after a repair request; its answers were "
-                       "dropped from the cache, so a rerun asks again); what was wrong with "
-                       "the last answer: " + "; ".join(taxonomy.last_problems[:5]))
-    changed: dict[str, set] = {}  # the labels cleaned, over the first and final tables
-    labels = _clean(labels, options, taxonomy, changed)
-    for number, batch in enumerate(batches[1:], 2):
-        update = prompts.update_prompt(_table(labels), batch, options.use_case, *limits)
-        revised = _ask_table(client, update, options, taxonomy,
-                             f"update with minibatch {number}", strict=True)
-        if revised is None:
-            taxonomy.rejected_steps += 1
-            logger.warning("taxonomy update with minibatch %d rejected (%s): keeping the "
-                           "previous table", number, "; ".join(taxonomy.last_problems[:5]))
-            continue
-        labels = revised
-    if options.review:
-        revised = _ask_table(client, prompts.review_prompt(_table(labels), options.use_case,
-                                                           *limits), options, taxonomy,
-                             "review", strict=False)
-        if revised is not None:
-            labels = _clean(revised, options, taxonomy, changed)
-        else:
-            taxonomy.rejected_steps += 1
-            logger.warning("taxonomy review rejected (%s): keeping the table before it",
-                           "; ".join(taxonomy.last_problems[:5]))
+    # one step a minibatch and the review: each a large prompt, for minutes of a real
+    # model's time in all, which ran with no progress and no cost shown until the end
+    with progress_bar(total=len(batches) + options.review, desc="label set", unit="step",
+                      enabled=options.show_progress) as bar:
+        first = prompts.generate_prompt(batches[0], options.use_case, *limits)
+        labels = _ask_table(client, first, options, taxonomy,
+                            "first label set from minibatch 1", strict=False)
+        if labels is None:
+            raise LLMError("taxonomy generation: the model never produced a usable first "
+                           "label set from minibatch 1 (nor after a repair request; its "
+                           "answers were dropped from the cache, so a rerun asks again); what "
+                           "was wrong with the last answer: "
+                           + "; ".join(taxonomy.last_problems[:5]))
+        changed: dict[str, set] = {}  # the labels cleaned, over the first and final tables
+        labels = _clean(labels, options, taxonomy, changed)
+        _step_done(bar, client)
+        for number, batch in enumerate(batches[1:], 2):
+            update = prompts.update_prompt(_table(labels), batch, options.use_case, *limits)
+            revised = _ask_table(client, update, options, taxonomy,
+                                 f"update with minibatch {number}", strict=True)
+            if revised is None:
+                taxonomy.rejected_steps += 1
+                logger.warning("taxonomy update with minibatch %d rejected (%s): keeping "
+                               "the previous table", number,
+                               "; ".join(taxonomy.last_problems[:5]))
+            else:
+                labels = revised
+            _step_done(bar, client)
+        if options.review:
+            review = prompts.review_prompt(_table(labels), options.use_case, *limits)
+            revised = _ask_table(client, review, options, taxonomy, "review", strict=False)
+            if revised is not None:
+                labels = _clean(revised, options, taxonomy, changed)
+            else:
+                taxonomy.rejected_steps += 1
+                logger.warning("taxonomy review rejected (%s): keeping the table before it",
+                               "; ".join(taxonomy.last_problems[:5]))
+            _step_done(bar, client)
     taxonomy.labels = labels
     assert not check_taxonomy(labels, *limits)
     taxonomy.suspect_labels = suspect_labels(
@@ -557,6 +565,14 @@ def _record_rating(answer: str, taxonomy: Taxonomy) -> None:
 
 
 _NONE = object()
+
+
+def _step_done(bar, client: LLMClient) -> None:
+    """Move the table steps' bar by one, with the calls and cost so far."""
+    usage = client.usage
+    bar.set_postfix_str(f"calls {usage.n_requests} cached {usage.n_cached}"
+                        + (f" cost {usage.cost:.4f}" if usage.priced else ""), refresh=False)
+    bar.update(1)
 
 
 class _Counted:
