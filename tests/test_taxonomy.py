@@ -2080,3 +2080,13 @@ def test_table_steps_show_progress_with_their_cost(caplog):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("label set")]
     # 3 minibatches (a first table and two updates) and the review; 4 calls
     assert lines and lines[-1].startswith("label set: 4/4 steps (100%) calls 4"), lines
+
+
+def test_names_that_differ_in_an_invisible_character_are_duplicates():
+    """A zero-width space, a bidirectional mark or a control character shows nothing:
+    "Zero\u200bwidth" and "Zerowidth" read the same, yet both were kept as labels."""
+    table = [("Zerowidth", "A."), ("Zero\u200bwidth", "B."), ("\u202eRefunds", "C."),
+             ("Refunds", "D."), ("Bill\x07ing", "E."), ("Billing", "F.")]
+    assert [problem.split(" (")[0] for problem in check_taxonomy(table, 25, 5, 30)] == [
+        "duplicate name 'Zero\\u200bwidth'", "duplicate name 'Refunds'",
+        "duplicate name 'Billing'"]

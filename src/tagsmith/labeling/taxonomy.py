@@ -32,6 +32,7 @@ import functools
 import logging
 import re
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -171,8 +172,10 @@ def duplicate_key(name: str) -> str:
     """The key two names of one table must not share: :func:`fold_name` (as answers
     are matched: "ｊｏｙ" is "joy"), its words without punctuation or spacing between
     them and each in the singular, so "Billing issue", "Billing Issues" and
-    "billing-issues" are one name. Real models write such near duplicates into one
-    table; the final table kept them as separate labels that split the documents.
+    "billing-issues" are one name, and with no character that shows nothing (a
+    zero-width space, a bidirectional mark, a control character). Real models write
+    such near duplicates into one table; the final table kept them as separate labels
+    that split the documents.
 
     >>> duplicate_key("Billing Issues"), duplicate_key("billing-issue"), duplicate_key("Policies")
     ('billing issue', 'billing issue', 'policy')
@@ -180,7 +183,11 @@ def duplicate_key(name: str) -> str:
     ('analysis', 'status', 'glass')
     """
     folded = fold_name(name)
-    words = [_singular(word) for word in re.findall(r"[^\W_]+", folded)]
+    # characters that show nothing (a zero-width space, a bidirectional mark, a control
+    # character) split no word: "Zero\u200bwidth" reads as "Zerowidth"
+    visible = "".join(char for char in folded
+                      if unicodedata.category(char) not in ("Cc", "Cf"))
+    words = [_singular(word) for word in re.findall(r"[^\W_]+", visible)]
     return " ".join(words) or folded  # a name of punctuation only keeps its own key
 
 
