@@ -168,6 +168,12 @@ def slugify(name: str) -> str:
     return slug[:MAX_SLUG].rstrip("-") or "label"
 
 
+#: control characters that ``str.split`` does not take for spacing (those it does are
+#: collapsed into one space where an answer is parsed): no label's name or description
+#: holds one, and cleaning removes them
+CONTROL_CHARACTER = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+
+
 def duplicate_key(name: str) -> str:
     """The key two names of one table must not share: :func:`fold_name` (as answers
     are matched: "ｊｏｙ" is "joy"), its words without punctuation or spacing between
@@ -241,6 +247,10 @@ def check_taxonomy(labels: list[tuple[str, str]], max_labels: int, name_words: i
             if LONE_SURROGATE.search(text):
                 problems.append(f"{what} of {name[:80]!r} holds half of a character (a lone "
                                 "surrogate, as the escape \\ud83d alone writes it)")
+            control = CONTROL_CHARACTER.search(text)
+            if control:
+                problems.append(f"{what} of {name[:80]!r} holds a control character "
+                                f"({control.group()!r})")
         if name.startswith(FORMULA_START):
             problems.append(f"name {name!r} starts with {name[0]!r}, which a spreadsheet "
                             "runs as a formula")
@@ -276,6 +286,13 @@ def _clean_table(labels: list[tuple[str, str]], options: TaxonomyOptions
             changed["broken_characters"].add(label)
             name = LONE_SURROGATE.sub("\ufffd", name)
             description = LONE_SURROGATE.sub("\ufffd", description)
+        if CONTROL_CHARACTER.search(name) or CONTROL_CHARACTER.search(description):
+            # a bell, a NUL, a terminal's escape: no label's text, and the files held it
+            changed["broken_characters"].add(label)
+            name = " ".join(CONTROL_CHARACTER.sub("", name).split())
+            description = " ".join(CONTROL_CHARACTER.sub("", description).split())
+            if not name:
+                continue
         if name.startswith(FORMULA_START):  # "=HYPERLINK(...)" from a hostile document
             changed["formula_names"].add(label)
             name = defuse_formula_start(name, options.name_words)
