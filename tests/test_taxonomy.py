@@ -19,7 +19,12 @@ from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.labeling.client import OpenAIChatClient
 from tagsmith.labeling.labeler import label_documents
 from tagsmith.labeling.prompts import read_data_section
-from tagsmith.labeling.taxonomy import TaxonomyOptions, check_taxonomy, generate_taxonomy
+from tagsmith.labeling.taxonomy import (
+    Taxonomy,
+    TaxonomyOptions,
+    check_taxonomy,
+    generate_taxonomy,
+)
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 
 from conftest import ROOT, taxonomy_table
@@ -2107,3 +2112,16 @@ def test_control_characters_never_reach_the_vocabulary(tmp_path):
             use_case="tickets", summarise=False))
     assert taxonomy.labels == [("Billing", "Charges."), ("Refunds", "Money [31mback.")]
     assert taxonomy.cleaned["broken_characters"] == 2
+
+
+def test_names_without_ascii_letters_keep_their_uri_whatever_the_order():
+    # 'Гнев' and 'Печаль' were 'urn:tagsmith:taxonomy:label' and 'label-2', numbered by
+    # their place in the table: a rerun listing them in the other order swapped their URIs
+    first = Taxonomy([("Гнев", "a"), ("Печаль", "b"), ("Colère", "c")], "x")
+    again = Taxonomy([("Colère", "c"), ("Печаль", "b"), ("Гнев", "a")], "x")
+    uris = dict(zip((name for name, _ in first.labels), first.to_label_space().uris,
+                    strict=True))
+    assert uris == dict(zip((name for name, _ in again.labels),
+                            again.to_label_space().uris, strict=True))
+    assert uris["Colère"] == "urn:tagsmith:taxonomy:colere"
+    assert len(set(uris.values())) == 3 and all(" " not in uri for uri in uris.values())

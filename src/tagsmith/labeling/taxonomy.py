@@ -159,12 +159,28 @@ MAX_SLUG = 100
 
 
 def slugify(name: str) -> str:
-    """A URI-safe slug of a label name, at most :data:`MAX_SLUG` characters.
+    """A URI-safe slug of a label name, at most :data:`MAX_SLUG` characters: its ASCII
+    letters and digits, accents taken off ("Colère" is "colere", not "col-re"); where a
+    letter or digit has no ASCII form (Cyrillic, CJK), 8 hexadecimal digits of a hash of
+    the name follow, so such names keep their own URI whatever the table's order (they
+    were all "label", "label-2"..., numbered by position: a rerun listing them in
+    another order gave one label's URI to another).
 
     >>> slugify("Refund & Billing issues!")
     'refund-billing-issues'
+    >>> slugify("Colère"), slugify("Гнев"), slugify("Гнев") == slugify("Печаль")
+    ('colere', 'label-7dc8ba96', False)
     """
-    slug = re.sub(r"[^0-9a-z]+", "-", name.casefold()).strip("-")
+    import hashlib
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", name.casefold())
+    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    slug = re.sub(r"[^0-9a-z]+", "-", plain).strip("-")
+    if any(c.isalnum() and not c.isascii() for c in plain):
+        digest = hashlib.sha1(unicodedata.normalize("NFC", name.casefold()).encode(
+            "utf-8")).hexdigest()[:8]
+        slug = f"{slug[:MAX_SLUG - 9].rstrip('-') or 'label'}-{digest}"
     return slug[:MAX_SLUG].rstrip("-") or "label"
 
 
