@@ -338,3 +338,19 @@ def test_warned_counts_over_a_thousand_have_thousands_separators(tmp_path, caplo
     assert f"{vocabulary}: skipped 1,200 malformed or duplicate lines (lines 2, 3," in said
     assert f"{root}: 1,001 of 1,002 documents have no label file" in said
     assert "1,201 of 1,203 labels have no positive training document" in said
+
+
+def test_rejection_warning_writes_every_count_with_thousands_separators(caplog):
+    """The LLM labeling warning wrote '1,200 unknown labels rejected' beside '1300 invalid
+    items' and '1400 answers named only labels off ...': one line, two ways of writing a
+    count (302ec0b2 converted its '%d's, not the counts built in f-strings)."""
+    from tagsmith.labeling.labeler import LabelingReport, warn_rejections
+
+    report = LabelingReport(n_unknown_labels=1200, n_invalid_items=1300,
+                            n_ambiguous_labels=1500, n_off_shortlist_answers=1400)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        warn_rejections(report, "LLM labeling")
+    said, = _warnings(caplog)
+    assert said.startswith("LLM labeling: 1,200 unknown labels rejected"), said
+    assert "also rejected: 1,300 invalid items (" in said, said
+    assert " and 1,500 ambiguous names; 1,400 answers named only labels off" in said, said

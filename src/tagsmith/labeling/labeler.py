@@ -438,7 +438,7 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
     calls'."""
     # invalid items and ambiguous names were dropped without a word outside the JSON
     # summary: a model giving some confidences as percentages lost those labels unseen
-    others = [f"{count} {what}" for count, what in (
+    others = [f"{count:,} {what}" for count, what in (
         (report.n_invalid_items, f"invalid item{plural_s(report.n_invalid_items)} (no "
                                  "string label, or a confidence missing or outside [0, 1])"),
         (report.n_ambiguous_labels, f"ambiguous name{plural_s(report.n_ambiguous_labels)}"))
@@ -446,7 +446,7 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
     # an answer naming only labels off its shortlist was "a malformed answer": the
     # shortlist missed, which no retry and no other model changes
     off = report.n_off_shortlist_answers
-    narrow = (f"; {off} {plural(off, 'answer', 'answers')} named only labels off "
+    narrow = (f"; {off:,} {plural(off, 'answer', 'answers')} named only labels off "
               f"{plural(off, 'its', 'their')} document's shortlist (left unanswered): the "
               f"shortlist is too narrow ({NARROW_SHORTLIST})" if off else "")
     if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls \
