@@ -2125,3 +2125,15 @@ def test_names_without_ascii_letters_keep_their_uri_whatever_the_order():
                             again.to_label_space().uris, strict=True))
     assert uris["Colère"] == "urn:tagsmith:taxonomy:colere"
     assert len(set(uris.values())) == 3 and all(" " not in uri for uri in uris.values())
+
+
+@pytest.mark.parametrize("name", ["out.xyz", "out.ttl", "out.rdf.gz"])
+def test_run_taxonomy_refuses_an_output_it_cannot_write_naming_csv_or_tsv(tmp_path, name):
+    # an unknown suffix got the reader's refusal: "unknown vocabulary format '.xyz' ...
+    # or Google's product taxonomy, told by its first line ... load_vocabulary also
+    # takes format=...", advice for a file read, not one to be written
+    from tagsmith.pipeline.llm import run_taxonomy
+
+    with pytest.raises(InvalidParameterError, match=r"output.*a \.csv or \.tsv path") as info:
+        run_taxonomy(["a text"], None, TaxonomyOptions(), tmp_path / name)
+    assert "Google" not in str(info.value) and "load_vocabulary" not in str(info.value)

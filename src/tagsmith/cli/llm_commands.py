@@ -595,9 +595,9 @@ def _failures(labeling: dict) -> str:
     failed = labeling.get("n_failed_calls", 0)
     malformed = labeling.get("n_malformed_answers", 0)
     off = labeling.get("n_off_shortlist_answers", 0)
-    return (f"{failed} failed call{plural_s(failed)}, "
-            f"{malformed} malformed answer{plural_s(malformed)}"
-            + (f", {off} answer{plural_s(off)} naming only labels off the shortlist"
+    return (f"{failed:,} failed call{plural_s(failed)}, "
+            f"{malformed:,} malformed answer{plural_s(malformed)}"
+            + (f", {off:,} answer{plural_s(off)} naming only labels off the shortlist"
                if off else ""))
 
 
@@ -605,7 +605,7 @@ def _summary_changes(counts: dict) -> str:
     """What the summary step rejected, for the taxonomy's "changes:" line ('' if nothing)."""
     n_malformed = counts.get("n_malformed_answers", 0)
     unknown, twice = counts.get("n_unknown_ids", 0), counts.get("n_duplicate_ids", 0)
-    parts = [f"{counts[key]} {what}" for key, what in (
+    parts = [f"{counts[key]:,} {what}" for key, what in (
         ("n_unknown_ids", plural(unknown, "for a document not in its batch",
                                  "for documents not in their batch")),
         ("n_duplicate_ids", f"for {plural(twice, 'a document', 'documents')} given twice "

@@ -76,15 +76,18 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     ignores (a TSV holds names only: the matches are in the report alone).
     """
     from tagsmith.data.vocab import (
-        detect_format,
+        SUFFIXES,
+        _suffix,
         save_vocabulary_csv,
         save_vocabulary_skos,
         save_vocabulary_tsv,
     )
     from tagsmith.labeling.taxonomy import generate_taxonomy
 
-    kind = detect_format(output)
-    if kind == "skos":
+    # not vocab.detect_format's refusal: it speaks of files read (Google's taxonomy told by its
+    # first line, load_vocabulary's format=), where this one is to be written
+    kind = SUFFIXES.get(_suffix(Path(output)))
+    if kind not in ("csv", "tsv"):
         raise InvalidParameterError("output", "a .csv or .tsv path (use skos= for Turtle)",
                                     str(output))
     if skos is not None:
