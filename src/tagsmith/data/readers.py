@@ -1476,18 +1476,27 @@ def _csv_records(path: Path, on_error) -> Iterator[Record]:
             on_error(CorpusFormatError(exc.args[0], path=path, line=start))
 
 
+def _first_warning(kind: str, path: Path, cells: list[tuple]) -> bool:
+    """Whether to warn of ``cells`` (``(line, ...)`` tuples) of the ``kind`` found in
+    ``path``: some were found, and not already warned of for the same unchanged file
+    (read for its labels, then for its data)."""
+    if not cells:
+        return False
+    key = (kind, str(path), _modified(path), len(cells), cells[0][0])
+    if key in _WARNED:
+        return False
+    _WARNED.add(key)
+    return True
+
+
 def _warn_names_dropped(path: Path, named: list[tuple[int, str, str]]) -> None:
     """Warn once a file is read (once for the same unchanged file) of its labels cells
     of a ``<uri>`` and a name holding a ``,`` or ``;`` (``_URI_AND_NAME``): read as that
     one label, the name dropped, where ``<http://x/1> climate, rain`` may mean ``rain``
     as a label of its own. Read so still: a cell's reading does not depend on the
     vocabulary (``Art, Modern`` would split where ``Modern`` is a label)."""
-    if not named:
+    if not _first_warning("names", path, named):
         return
-    key = ("names", str(path), _modified(path), len(named), named[0][0])
-    if key in _WARNED:
-        return
-    _WARNED.add(key)
     line, cell, uri = named[0]
     n = len(named)
     name = cell[cell.index(uri) + len(uri):]  # a ',' inside the <uri> separates nothing
@@ -1506,12 +1515,8 @@ def _warn_text_beside_uris(path: Path, beside: list[tuple[int, str, tuple[str, .
     holding ``<uri>``s and a `` > `` outside them (``<http://x/1> > <http://x/2>``,
     ``<http://x/1> Foo > Bar``): no category path, read as their URIs, the text beside
     them dropped."""
-    if not beside:
+    if not _first_warning("beside", path, beside):
         return
-    key = ("beside", str(path), _modified(path), len(beside), beside[0][0])
-    if key in _WARNED:
-        return
-    _WARNED.add(key)
     line, cell, labels = beside[0]
     n = len(beside)
     logger.warning("%s: %s labels cell%s of <URI>s and a ' > ' outside them %s read as "
@@ -1528,12 +1533,8 @@ def _warn_numbers_split(path: Path, numbers: list[tuple[int, str, tuple[str, ...
     one number with thousands separators: ``1,000`` is the labels ``1`` and ``000`` by
     the cell's rule (a comma separates labels), where a spreadsheet may have written
     one number so (``4,27`` or ``2, 5``, numeric label ids, is not warned about)."""
-    if not numbers:
+    if not _first_warning("numbers", path, numbers):
         return
-    key = (str(path), _modified(path), len(numbers), numbers[0][0])
-    if key in _WARNED:
-        return
-    _WARNED.add(key)
     line, cell, labels = numbers[0]
     n = len(numbers)
     logger.warning("%s: %s labels cell%s split at a comma between numbers (first: line %d, "
