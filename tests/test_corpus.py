@@ -2010,6 +2010,15 @@ def test_a_csv_corpus_with_no_header_row_is_told_to_start_with_one(tmp_path):
     with pytest.raises(CorpusFormatError, match=re.escape(f"{path}:2: columns 1 ('text') "
                                                           "and 3 ('TEXT')")):
         list(read_csv(path))
+    # below Excel's sep= line the header is the second line: "the first line must be a
+    # header" pointed at the sep= line
+    path.write_text("sep=;\na doc about rain;weather\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_csv(path))
+    assert str(caught.value).endswith(
+        "the line after the sep= line must be a header naming the columns ('text', "
+        "optionally 'labels' and 'id'), then a document a line; line 2 reads "
+        "'a doc about rain;weather'")
 
 
 def test_a_header_less_csv_whose_first_document_spans_lines_shows_its_start(tmp_path):

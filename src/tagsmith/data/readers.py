@@ -1561,7 +1561,9 @@ class NoTextColumnError(CorpusFormatError):
         elif first_line is not None:
             shown = first_line.rstrip("\r\n")
             shown = shown if len(shown) <= 200 else shown[:200] + "..."
-            more = ("; the first line must be a header naming the columns ('text', "
+            # below Excel's sep= line the header is line 2, not the first
+            where = "the first line" if line == 1 else "the line after the sep= line"
+            more = (f"; {where} must be a header naming the columns ('text', "
                     "optionally 'labels' and 'id'), then a document a line; line "
                     f"{line} reads {shown!r}")
         else:
