@@ -1556,6 +1556,24 @@ def test_human_sample_reliability_reports_the_recall_end_to_end(tmp_path):
     assert whole["summary"]["reliability"]["end_to_end_recall"] == 0.5
 
 
+def test_an_answer_naming_only_deprecated_labels_is_no_shortlist_miss(tmp_path, caplog):
+    # with a shortlist offering every live label, an answer naming a deprecated one was
+    # counted "off the shortlist" and told to raise --shortlist-k, which never offers it
+    space = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:music", {"en": "music"}),
+                        Label("u:old", {"en": "old"}, deprecated=True)])
+    shortlist = TopK(np.array([[0, 1], [0, 1]]), np.full((2, 2), 0.9), 3)
+    with LocalChatServer(off_shortlist_teacher) as running, \
+            caplog.at_level("WARNING", logger="tagsmith"):
+        result = label_documents(["old a", "sport b"], space, client(running, tmp_path),
+                                 LabelingOptions(shortlist_k=2, n_workers=1),
+                                 shortlist=shortlist)
+    report = result.report
+    assert result.answered.tolist() == [False, True]
+    assert result.off_shortlist.tolist() == [False, False]
+    assert report.n_off_shortlist_answers == 0 and report.n_malformed_answers == 1
+    assert "shortlist is too narrow" not in caplog.text
+
+
 def test_documents_answered_off_their_shortlist_train_nothing(tmp_path):
     # left out of the soft labels written and of active distillation's teacher answers,
     # as when they were counted malformed

@@ -370,10 +370,11 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     def off_shortlist(exc: LLMOutputError) -> bool:
         """Whether ``exc`` rejected an answer naming a vocabulary label off the
         shortlist (the model answered: the shortlist missed), the answer the response
-        cache keeps (:func:`_parses`). Without a shortlist, an answer naming only
-        deprecated labels stays malformed."""
+        cache keeps (:func:`_parses`). An answer naming only deprecated labels stays
+        malformed, with a shortlist or without: no wider shortlist offers them."""
         return (shortlist is not None and isinstance(exc, RejectedItemsError)
-                and _names_only_unoffered(exc, label_space, options.lang))
+                and _names_only_unoffered(exc, label_space, options.lang)
+                and _names_a_live_label(exc, label_space, options.lang))
 
     for doc, answer in zip(owners, answers, strict=True):
         if isinstance(answer, LLMError):
@@ -473,6 +474,21 @@ def _names_only_unoffered(exc: RejectedItemsError, label_space: LabelSpace,
     return (bool(exc.unknown) and not exc.n_invalid_items and not exc.ambiguous
             and _count_unoffered(Counter(exc.unknown), label_space, lang)
             == len(exc.unknown))
+
+
+def _names_a_live_label(exc: RejectedItemsError, label_space: LabelSpace,
+                        lang: str) -> bool:
+    """Whether some item of the rejected answer ``exc`` names a label of the vocabulary
+    that is not deprecated (or a name several labels share): one a shortlist could have
+    offered. An answer naming deprecated labels alone was counted off the shortlist, its
+    warning saying to raise --shortlist-k, which never offers them."""
+    everything = _vocabulary_resolver(label_space, lang)
+    deprecated = label_space.deprecated_mask
+    for name in exc.unknown:
+        label_id = everything.resolve(name)
+        if label_id is None or not deprecated[label_id]:
+            return True
+    return False
 
 
 def _count_unoffered(unknown: Counter[str], label_space: LabelSpace, lang: str) -> int:
