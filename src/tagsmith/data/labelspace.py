@@ -572,7 +572,8 @@ class LabelSpace(Sequence[Label]):
     def replaced_as(self, label_ids: Iterable[int], *, most: int = 3, lang: str = "en") -> str:
         """For warnings of deprecated labels in use: ``<old> -> <new> ('name')`` for the
         first ``most`` of ``label_ids`` that have replacements (:meth:`replacement_ids`),
-        ``; `` between them and how many more; ``""`` when none has one.
+        ``; `` between them and how many more; ``""`` when none has one. Each name in the
+        language ``lang`` (as :meth:`name_of` picks it).
 
         >>> space = LabelSpace([Label("u:a", deprecated=True, replaced_by=["u:b"]),
         ...                     Label("u:b", {"en": "bee"})])
