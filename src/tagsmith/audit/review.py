@@ -908,7 +908,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         uris: list[str] | None = None if checked else []
         id_lines = FirstSeen[int]()
         decided: dict[str, tuple[int, int]] = {}  # id -> (line, review line) decided on
-        for number, record in enumerate(source.records(report)):
+        # the corpus's layout (a CSV's label joiner, a JSONL's key order) is read here
+        # alone: every other command reads without it (read_records' layout)
+        for number, record in enumerate(source.records(report, layout=True)):
             todo = by_doc.pop(number, None)
             stats["n_docs"] += 1
             # raised inside the atomic writer: no output file appears

@@ -274,10 +274,14 @@ class Corpus:
         if report.has_skips:
             logger.warning("%s", report.summary())
 
-    def records(self, report: ReadReport | None = None) -> Iterator[Record]:
+    def records(self, report: ReadReport | None = None, *,
+                layout: bool = False) -> Iterator[Record]:
         """The raw records (labels unresolved), malformed lines handled by ``on_error``
-        (and counted in ``report`` when given)."""
-        return self._records(ReadReport(source=self.source) if report is None else report)
+        (and counted in ``report`` when given); ``layout`` as
+        :func:`~tagsmith.data.readers.read_records`'s (how each was written, for a
+        corpus rewritten as it was)."""
+        return self._records(ReadReport(source=self.source) if report is None else report,
+                             layout)
 
     def texts(self) -> Iterator[str]:
         """The texts only; labels are not resolved (so unknown labels do not matter)."""
@@ -287,7 +291,7 @@ class Corpus:
         """The number of documents (reads the whole corpus, labels unresolved)."""
         return sum(1 for _ in self.records())
 
-    def _records(self, report: ReadReport) -> Iterator[Record]:
+    def _records(self, report: ReadReport, layout: bool = False) -> Iterator[Record]:
         if self._documents is not None:
             assert isinstance(self.label_space, LabelSpace)  # from_documents takes one
             uri_of = self.label_space.uri_of
@@ -296,7 +300,7 @@ class Corpus:
                     for number, doc in enumerate(self._documents, 1))
         on_error = report.skip_line if self.on_error == "skip" else "fail"
         assert self.path is not None  # a corpus has either documents or a path
-        return read_records(self.path, self.format, on_error=on_error)
+        return read_records(self.path, self.format, on_error=on_error, layout=layout)
 
     def _resolve(self, record: Record, report: ReadReport) -> Document:
         ids = []
