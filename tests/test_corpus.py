@@ -512,6 +512,27 @@ def test_the_layout_of_csv_and_jsonl_records_is_worked_out_only_when_asked(tmp_p
     assert list(read_records(tsv, layout=True)) == list(read_records(tsv))
 
 
+def test_a_record_s_own_init_sets_every_field_with_its_default():
+    """Record's __init__ is written by hand (the one dataclass writes for a frozen class
+    cost a reader 4% more CPU): a field added to the class and not to it is refused."""
+    import dataclasses
+    import inspect
+
+    fields = dataclasses.fields(Record)
+    params = [p for p in inspect.signature(Record).parameters.values()
+              if not p.name.startswith("_")]
+    assert [p.name for p in params] == [f.name for f in fields]
+    for f, p in zip(fields, params, strict=True):
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        assert p.default is (inspect.Parameter.empty if default is dataclasses.MISSING
+                             else default), f.name
+    values = {f.name: object() for f in fields}
+    record = Record(**values)
+    assert {name: getattr(record, name) for name in values} == values
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.text = "x"  # type: ignore[misc]
+
+
 def test_csv_labels_cell_of_category_paths_is_no_list_of_words(tmp_path):
     # a product taxonomy's path was split at its spaces ('Electronics', '>', 'Audio')
     # or its commas ('Food', 'Beverages & Tobacco > Tea'): without --vocab, the labels
