@@ -127,8 +127,8 @@ class Record:
     def __init__(self, text: str, labels: tuple[str, ...], doc_id: str | None, line: int,
                  source: str, metadata: Mapping[str, object] = _EMPTY,
                  int_id: int | None = None, label_joiner: str | None = None,
-                 key_order: tuple[str, ...] | None = None, *,
-                 _set: Callable[[object, str, object], None] = object.__setattr__) -> None:
+                 key_order: tuple[str, ...] | None = None) -> None:
+        _set = object.__setattr__  # once a record, not once a field
         _set(self, "text", text)
         _set(self, "labels", labels)
         _set(self, "doc_id", doc_id)
