@@ -1874,3 +1874,34 @@ def test_a_byte_order_mark_is_kept_only_in_a_corpus_of_the_input_s_format(tmp_pa
     again = tmp_path / "again.csv"
     apply_review(source, review, again, SPACE)
     assert again.read_bytes().startswith(b"\xef\xbb\xbftext,labels\r\n")
+
+
+def test_deprecated_labels_written_are_warned_about_naming_the_replacement(tmp_path, caplog):
+    from tagsmith.data.vocab import load_vocabulary
+
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en,deprecated,replaced_by\n"
+                     "http://x/old,old,true,http://x/new\nhttp://x/new,new,,\n"
+                     "http://x/sun,sun,,\n", encoding="utf-8")
+    space = load_vocabulary(vocab)
+    source = tmp_path / "c.tsv"
+    source.write_text("Old rain\t<http://x/old>\nBright sun\t<http://x/sun>\n", encoding="utf-8")
+    # an accepted row adds the deprecated label to the second document
+    row = {**_row(1, "missing", "http://x/old", "Bright sun"), "label_name": "old"}
+    out = tmp_path / "out.tsv"
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        apply_review(source, _review(tmp_path, [row]), out, space)
+    assert (f"{out}: 1 label the vocabulary marks deprecated is written (<http://x/old>, in "
+            "2 documents)") in caplog.text
+    assert "(<http://x/old> -> <http://x/new> ('new'))" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):  # the corpus's own, as read
+        apply_review(source, _review(tmp_path, [{**row, "decision": "reject"}]),
+                     tmp_path / "out2.tsv", space)
+    assert "deprecated is written (<http://x/old>, in 1 document)" in caplog.text
+    caplog.clear()
+    source.write_text("Bright sun\t<http://x/sun>\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="tagsmith"):  # none written: no warning
+        apply_review(source, _review(tmp_path, [{**row, "doc": 0, "decision": "reject"}]),
+                     tmp_path / "out3.tsv", space)
+    assert "deprecated" not in caplog.text

@@ -898,6 +898,10 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     unknown: Counter[str] = Counter()
     # and those naming several of its labels (ambiguous: train asks for their <uri>)
     ambiguous: Counter[str] = Counter()
+    # the documents written carrying each deprecated label (read so, or added by an
+    # accepted row): train, distill and the audit warn of them, this wrote them silently
+    deprecated = space.deprecated_mask
+    in_use: Counter[int] = Counter()
 
     def changed_records():
         style: list[str] = []  # the key style of the last labelled record, for new keys
@@ -934,6 +938,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                 if record.label_joiner is None and joiner:
                     # a label added to a cell of one: separated as the cells before it
                     record = dataclasses.replace(record, label_joiner=joiner)
+            if deprecated.any() and record.labels:
+                ids = {_resolve(space, key) for key in record.labels}
+                in_use.update(i for i in ids if i is not None and deprecated[i])
             yield record
         if not stats["n_docs"]:  # a pipe (a file or folder was checked before)
             raise no_documents(corpus, report.n_skipped_lines, report.n_missing_files)
@@ -981,6 +988,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                        plural(n, "repeats", "repeat"), doc_id, first, other,
                        plural(n, "it", "them"), plural(n, "it is", "they are"),
                        plural(n, "it was", "they were"))
+    if in_use:
+        _warn_deprecated_written(in_use, space, output, space_name)
     # the audit left them out, saying so; kept here, but not silently
     for keys, what in ((unknown, "not in"), (ambiguous, "naming several labels of")):
         if not keys:
@@ -1013,6 +1022,24 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                        output, "; ".join(examples),
                        extra={"parameters": ("on_error",)})  # the CLI: --on-error
     return stats
+
+
+def _warn_deprecated_written(in_use: Counter[int], space: LabelSpace, output: Path,
+                             space_name: str) -> None:
+    """Warn of the labels ``space`` marks deprecated that documents written to ``output``
+    carry (``in_use``: each one's documents), as train words it: counted, the one most
+    documents carry named (the lowest id of those tied), and the replacements of the most
+    used (:meth:`LabelSpace.replaced_as`)."""
+    used = sorted(in_use, key=lambda i: (-in_use[i], i))
+    top, n = used[0], len(used)
+    replaced = space.replaced_as(used)
+    logger.warning("%s: %s label%s %s marks deprecated %s written (%s<%s>, in %s "
+                   "document%s): train learns and suggests %s like any other label%s",
+                   output, f"{n:,}", plural_s(n), space_name, plural(n, "is", "are"),
+                   "most often " if n > 1 else "", space.uri_of(top), f"{in_use[top]:,}",
+                   plural_s(in_use[top]), plural(n, "it", "them"),
+                   f"; relabel with the vocabulary's replacements ({replaced})"
+                   if replaced else "")
 
 
 def _resolve(space: LabelSpace, key: str) -> int | None:
