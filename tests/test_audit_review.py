@@ -1905,3 +1905,13 @@ def test_deprecated_labels_written_are_warned_about_naming_the_replacement(tmp_p
         apply_review(source, _review(tmp_path, [{**row, "doc": 0, "decision": "reject"}]),
                      tmp_path / "out3.tsv", space)
     assert "deprecated" not in caplog.text
+
+
+def test_a_jsonl_null_id_is_kept_on_a_line_no_decision_touched(tmp_path):
+    source = _jsonl_corpus(tmp_path, {"text": "Rain", "labels": ["rain"], "id": None},
+                           {"text": "Sun", "labels": ["sun"]})
+    review = _review(tmp_path, [_row(1, "wrong", "http://x/sun", "Sun")])
+    out = tmp_path / "out.jsonl"
+    apply_review(source, review, out, SPACE)
+    assert [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] == [
+        {"text": "Rain", "labels": ["rain"], "id": None}, {"text": "Sun", "labels": []}]

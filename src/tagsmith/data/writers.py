@@ -74,7 +74,7 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
     after a UTF-8 byte-order mark with ``bom`` (:func:`~tagsmith.data.readers.utf8_bom`).
     A JSONL object's keys are written in the order they were read
     (:attr:`~tagsmith.data.readers.Record.key_order`), a ``labels`` key the object had
-    not left out where it has no labels.
+    not left out where it has no labels, and an ``id`` it had as ``null`` kept so.
     A CSV's columns are ``id``, ``text``, ``labels`` and the metadata keys, or given as
     ``header`` (:func:`~tagsmith.data.readers.csv_header`), the row written as it is and
     each record's fields under the columns the reader reads them from (a column no field
@@ -109,6 +109,8 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                 if record.key_order is not None:  # the keys in the order they were read
                     if not record.labels and "labels" not in record.key_order:
                         del obj["labels"]  # none given, none written
+                    if doc_id is None and "id" in record.key_order:
+                        obj["id"] = None  # read as null (a key the reader lists): kept
                     obj = {**{k: obj.pop(k) for k in record.key_order if k in obj}, **obj}
                 try:
                     line = json_line(obj)  # a JSON string escapes its line breaks
