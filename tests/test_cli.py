@@ -3570,6 +3570,19 @@ def test_a_warning_with_a_bad_format_argument_is_reported_by_logging(monkeypatch
     assert warnings == []
 
 
+def _folder_with_a_latin1_name(tmp_path, content: bytes):
+    """A folder ``docs`` holding ``caf<0xe9>.txt`` (a latin-1 system's name) of
+    ``content``; the test is skipped where the file system takes UTF-8 names only."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    try:
+        with open(os.path.join(os.fsencode(docs), b"caf\xe9.txt"), "wb") as out:
+            out.write(content)
+    except (OSError, ValueError):  # a file system of UTF-8 names only (macOS)
+        pytest.skip("this file system refuses file names that are not UTF-8")
+    return docs
+
+
 def test_a_folder_document_named_in_bytes_that_are_no_utf8_gets_a_text_id(bundle, tmp_path):
     """A file name of bytes that are not UTF-8 (caf\\xe9.txt, from a latin-1 system) went
     into suggest's JSON as the raw byte 0xe9: no UTF-8 reader could read the output. Its
@@ -3578,13 +3591,7 @@ def test_a_folder_document_named_in_bytes_that_are_no_utf8_gets_a_text_id(bundle
 
     from tagsmith.data.readers import read_directory
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    try:
-        with open(os.path.join(os.fsencode(docs), b"caf\xe9.txt"), "wb") as out:
-            out.write(b"so happy today")
-    except (OSError, ValueError):  # a file system of UTF-8 names only (macOS)
-        pytest.skip("this file system refuses file names that are not UTF-8")
+    docs = _folder_with_a_latin1_name(tmp_path, b"so happy today")
     (docs / "b.txt").write_text("so sad", encoding="utf-8")
     result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "suggest", str(bundle), str(docs),
                                                    "--format", "json"])
@@ -3599,13 +3606,7 @@ def test_a_message_naming_a_file_in_bytes_that_are_no_utf8_writes_them_as_ids_do
     """suggest and train on a folder whose caf\\xe9.txt holds bytes that are no UTF-8 said
     'caf\\udce9.txt: not valid UTF-8' (stderr's escape of Python's lone surrogate): the
     name is written \\xNN, as the document's id is, in errors and in warnings."""
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    try:
-        with open(os.path.join(os.fsencode(docs), b"caf\xe9.txt"), "wb") as out:
-            out.write(b"bad \xff\xfe text")
-    except (OSError, ValueError):  # a file system of UTF-8 names only (macOS)
-        pytest.skip("this file system refuses file names that are not UTF-8")
+    docs = _folder_with_a_latin1_name(tmp_path, b"bad \xff\xfe text")
     (docs / "a.txt").write_text("so sad", encoding="utf-8")
     result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "suggest", str(bundle), str(docs)])
     assert result.exit_code == 3
@@ -3621,13 +3622,7 @@ def test_a_folder_xnn_id_another_file_has_is_refused_by_suggest_naming_both(bund
     """suggest refused caf<0xe9>.txt beside a file named caf\\xe9.txt, both of the id
     caf\\xe9, naming 'caf\\udce9.txt' (Python's name for the byte) and no cause: it says
     what the corpus reader says."""
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    try:
-        with open(os.path.join(os.fsencode(docs), b"caf\xe9.txt"), "wb") as out:
-            out.write(b"so happy today")
-    except (OSError, ValueError):  # a file system of UTF-8 names only (macOS)
-        pytest.skip("this file system refuses file names that are not UTF-8")
+    docs = _folder_with_a_latin1_name(tmp_path, b"so happy today")
     (docs / "caf\\xe9.txt").write_text("so sad", encoding="utf-8")
     result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "suggest", str(bundle), str(docs)])
     assert result.exit_code != 0

@@ -1878,19 +1878,26 @@ def test_a_limit_taking_blank_documents_alone_is_refused_before_any_call(tmp_pat
             "nothing to ask the LLM about; give a larger --limit") in result.output
 
 
-def test_label_shortlist_bundle_names_the_labels_vocab_adds_or_drops(caplog):
-    """label --shortlist BUNDLE with a VOCAB updated since training said "1 label of
-    v2.csv is not in the --shortlist bundle" (which one?) and nothing of the bundle's
-    labels it removed or deprecated, never offered either: each is named now."""
-    from tagsmith.cli.llm_commands import _bundle_space
+def _sport_food_old_bundle():
+    """A linear classifier of the labels sport, food and old (``u:`` URIs), four
+    training texts each: the bundle a VOCAB updated since training is given with."""
     from tagsmith.pipeline.train import TrainOptions, train_classifier
 
     trained = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:food", {"en": "food"}),
                           Label("u:old", {"en": "old"})])
     texts = ["the team won", "bread and soup", "old times"] * 4
     Y = sp.csr_matrix(np.eye(3, dtype=np.float32)[[0, 1, 2] * 4])
-    classifier = train_classifier(texts, Y, trained, options=TrainOptions(
+    return train_classifier(texts, Y, trained, options=TrainOptions(
         dev_fraction=0.0, featurizer_params=FAST_FEATURES))
+
+
+def test_label_shortlist_bundle_names_the_labels_vocab_adds_or_drops(caplog):
+    """label --shortlist BUNDLE with a VOCAB updated since training said "1 label of
+    v2.csv is not in the --shortlist bundle" (which one?) and nothing of the bundle's
+    labels it removed or deprecated, never offered either: each is named now."""
+    from tagsmith.cli.llm_commands import _bundle_space
+
+    classifier = _sport_food_old_bundle()
     vocab = LabelSpace([Label("u:sport", {"en": "sport"}),
                         Label("u:food", {"en": "food"}, deprecated=True),
                         Label("u:new", {"en": "weather"})])
@@ -1919,14 +1926,8 @@ def test_label_shortlist_bundle_gives_a_deprecated_labels_score_to_its_replaceme
     (dct:isReplacedBy): a text the model tags 'food' now shortlists 'meal' first, as
     zeroshot suggests it, and 'meal' (not in the bundle) is not said never offered."""
     from tagsmith.cli.llm_commands import _bundle_space, _shortlists
-    from tagsmith.pipeline.train import TrainOptions, train_classifier
 
-    trained = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:food", {"en": "food"}),
-                          Label("u:old", {"en": "old"})])
-    texts = ["the team won", "bread and soup", "old times"] * 4
-    Y = sp.csr_matrix(np.eye(3, dtype=np.float32)[[0, 1, 2] * 4])
-    classifier = train_classifier(texts, Y, trained, options=TrainOptions(
-        dev_fraction=0.0, featurizer_params=FAST_FEATURES))
+    classifier = _sport_food_old_bundle()
     vocab = LabelSpace([Label("u:sport", {"en": "sport"}),
                         Label("u:food", {"en": "food"}, deprecated=True,
                               replaced_by=["u:meal"]),
