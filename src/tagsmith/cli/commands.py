@@ -1108,16 +1108,39 @@ refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
 @click.option("--min-confidence", type=float, callback=finite_number(0, 1), default=0.0,
               help="With --sets: abstain when the best label's probability (LP-ICP: the best "
               "label set's credibility) is below this.")
+@click.option("--vocab", callback=a_path,
+              help="Name the bundle's labels as this vocabulary (TSV, CSV or SKOS) does, "
+              "matched by URI: a thesaurus updated since training; what differs is warned "
+              "of once.")
+@click.option("--replace-deprecated", is_flag=True,
+              help="With --vocab: suggest the labels VOCAB replaces a deprecated one by "
+              "(dct:isReplacedBy) on its score instead of it; one it deprecates with no "
+              "replacement, or lacks, is not suggested (default: suggested, as the model "
+              "learnt them).")
 def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set_method,
-            max_set_size, min_confidence):
+            max_set_size, min_confidence, vocab, replace_deprecated):
     from tagsmith.pipeline.classifier import TextClassifier
 
     refuse_unused("--sets", sets, "alpha", "set_method", "max_set_size", "min_confidence")
     # the TSV rows of --sets list the set members alone: no ranking is cut or thresholded
     refuse_unused("ranked suggestions (with --sets, --format json has them)",
                   not (sets and fmt == "tsv"), "k", "threshold")
-    check_document_files(files, whole_file)
+    refuse_unused("--vocab", bool(vocab), "replace_deprecated")
+    # a conformal set's guarantee is over the model's own labels
+    refuse_unused("ranked suggestions alone (not with --sets)", not sets,
+                  "replace_deprecated")
+    check_document_files(files, whole_file, vocab_option="--vocab" if vocab else None)
     classifier = TextClassifier.load(bundle)
+    renamed = None
+    if vocab:  # VOCAB's names for the bundle's labels (same ids and URIs)
+        from tagsmith.cli.vocab_names import read_bundle_vocab, warn_vocab_differs
+
+        renamed = read_bundle_vocab(classifier, vocab, bundle, lang)
+        warn_vocab_differs(renamed, classifier.label_space, vocab, bundle, lang, "suggest",
+                           replace_deprecated)
+        classifier.label_space = renamed.shown
+        if not replace_deprecated:
+            renamed = None
     warn_unnamed_language(classifier.label_space, lang)
     if sets:
         conformal = classifier.conformal
@@ -1134,14 +1157,19 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         for batch in _batches(_read_documents(files, whole_file, checked=True), 512,
                               ready=input_ready):
             _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
-                           max_set_size, min_confidence)
+                           max_set_size, min_confidence, renamed)
             progress.update(len(batch))
 
 
 def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
-                   max_set_size, min_confidence) -> None:
-    """Write the answers for one batch of ``(doc_id, text)`` pairs (see :func:`suggest`)."""
+                   max_set_size, min_confidence, replacing=None) -> None:
+    """Write the answers for one batch of ``(doc_id, text)`` pairs (see :func:`suggest`);
+    ``replacing``: ``--replace-deprecated``'s
+    :class:`~tagsmith.cli.vocab_names.BundleVocab`."""
     texts = [text for _, text in batch]
+    shown_k = k
+    if replacing is not None:  # k besides the retired labels, which may fall out
+        k = min(classifier.n_labels, k + len(replacing.retired))
     none = [None] * len(batch)
     shown_threshold = threshold
     if threshold is not None:
@@ -1162,6 +1190,8 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
     if shown_threshold is not None and results is not none:
         results = [[s for s in suggestions if shown_score(s.score) >= shown_threshold]
                    for suggestions in results]
+    if replacing is not None:
+        results = [replacing.replaced(suggestions, shown_k, lang) for suggestions in results]
     for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
         if fmt == "json":
             line = {"doc": doc_id, "suggestions": [s.to_dict() for s in suggestions]}
@@ -1213,8 +1243,13 @@ EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
 @click.option("--reliability-png", callback=a_path,
               help="With --calibration: write a reliability diagram to "
               "this .png file (never an input).")
+@click.option("--vocab", callback=a_path,
+              help="The corpus's labels are this vocabulary's (TSV, CSV or SKOS; a "
+              "thesaurus updated since training), matched to the bundle's by URI: its names "
+              "read, the bundle's too; its labels the model does not know are left out "
+              "(counted in a warning), as is what differs.")
 def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
-             reliability_k, reliability_png):
+             reliability_k, reliability_png, vocab):
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.evaluate import evaluate_classifier
     from tagsmith.pipeline.io import StreamedLabelledData, read_labelled
@@ -1233,13 +1268,25 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     # a corpus without labels measures nothing: every metric would read 0 (and the
     # set recall of --calibration is undefined)
     named = bundle_vocabulary(bundle)
+    space, view = classifier.label_space, None
+    if vocab:
+        from tagsmith.cli.vocab_names import gold_space, read_bundle_vocab, warn_vocab_differs
+
+        view = read_bundle_vocab(classifier, vocab, bundle)
+        warn_vocab_differs(view, space, vocab, bundle, "en", "eval")
+        space = gold_space(view, space)
+        named = f"{vocab} nor {named}"
     # the texts are hashed as they are read (for the training-overlap check) and read
     # again a chunk at a time to be scored: holding them all took 15 MB per 100,000
-    data = read_labelled(corpus, classifier.label_space, on_error=on_error,
+    data = read_labelled(corpus, space, on_error=on_error,
                          unknown_labels=unknown_labels, vocabulary=named,
-                         vocab_option=None, keep_texts=False).require_labels(
-                             corpus, named).require_text(
-                             corpus, "evaluate on")  # every figure measured nothing
+                         vocab_option=None, keep_texts=False)
+    if view is not None:  # VOCAB's labels the model does not know: left out, counted
+        from tagsmith.cli.vocab_names import known_to_model
+
+        data.Y = known_to_model(data.Y, view, corpus, vocab)
+    data.require_labels(corpus, named).require_text(
+        corpus, "evaluate on")  # every figure measured nothing
     # a named pipe cannot be read twice: its texts are held
     texts = data.streamed if isinstance(data, StreamedLabelledData) else data.texts
     report = None

@@ -1,0 +1,201 @@
+"""A bundle's labels read against a newer vocabulary (``suggest --vocab``, ``eval
+--vocab``): a thesaurus updated since training (YSO and STW monthly) renames, deprecates,
+removes and adds labels, and retraining a 25,000-label model for a renamed prefLabel is
+not what a user expects to do. The bundle's labels are matched to VOCAB's by URI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tagsmith._plural import plural, plural_s
+from tagsmith.cli import warn
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.classifier import Suggestion, TextClassifier
+
+
+@dataclass
+class BundleVocab:
+    """VOCAB over a bundle's labels.
+
+    ``merged``: the bundle's ids with VOCAB's labels (names, deprecation, replacements;
+    a bundle label VOCAB lacks kept under the bundle's name as a deprecated slot), VOCAB's
+    labels the bundle lacks appended; ``shown``: its first ``n_labels`` (the bundle's
+    ids, VOCAB's names); ``retired``: the bundle's ids VOCAB deprecates or lacks;
+    ``replacements``: those of them VOCAB replaces (dct:isReplacedBy), as ids of
+    ``merged``; ``in_vocab``: VOCAB's URIs."""
+
+    merged: LabelSpace
+    shown: LabelSpace
+    n_labels: int
+    in_vocab: set[str]
+    retired: set[int] = field(default_factory=set)
+    replacements: dict[int, list[int]] = field(default_factory=dict)
+
+    def replaced(self, suggestions: list[Suggestion], k: int, lang: str) -> list[Suggestion]:
+        """``suggestions`` (best first) with each retired label's replaced by its
+        replacements on its score (a replacement suggested on its own keeps the higher
+        of the two), a retired label without one left out; best first, at most ``k``."""
+        from tagsmith.pipeline.classifier import Suggestion
+
+        best: dict[int, Suggestion] = {}
+        for s in suggestions:
+            if s.label_id in self.retired:
+                taking = [Suggestion(j, self.merged.uri_of(j), self.merged.name_of(j, lang),
+                                     s.score) for j in self.replacements.get(s.label_id, ())]
+            else:
+                taking = [s]
+            for t in taking:
+                if t.label_id not in best or best[t.label_id].score < t.score:
+                    best[t.label_id] = t
+        return sorted(best.values(), key=lambda s: -s.score)[:k]
+
+
+def read_bundle_vocab(classifier: TextClassifier, vocab: str, bundle: str,
+                      lang: str = "en") -> BundleVocab:
+    """VOCAB (loaded in ``lang``) over the labels of ``bundle`` (``classifier``); a VOCAB
+    sharing no URI with it is refused naming both."""
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.exceptions import InvalidParameterError
+
+    space = load_vocabulary(vocab, language=lang)
+    trained = classifier.label_space
+    if not any(uri in trained for uri in space.uris):
+        raise InvalidParameterError("--vocab", "a vocabulary sharing labels with the bundle "
+                                    f"{bundle} (matched by URI; none is shared)", vocab)
+    n = len(trained)
+    merged = trained.updated(space)
+    shown = LabelSpace(list(merged)[:n], name=merged.name)
+    retired = {i for i in range(n) if merged[i].deprecated}
+    replacements = {i: ids for i, ids in merged.replacements().items() if i < n}
+    return BundleVocab(merged, shown, n, set(space.uris), retired, replacements)
+
+
+def _listed(names: list[str], most: int = 5) -> str:
+    """The first ``most`` names, quoted, and how many more."""
+    shown = ", ".join(repr(name) for name in names[:most])
+    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
+
+
+def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundle: str,
+                       lang: str, command: str, replace: bool = False) -> None:
+    """Warn once, naming counts and examples, of what differs between VOCAB and the
+    vocabulary ``bundle`` was trained on (matched by URI), in the words of ``zeroshot
+    --bundle``'s warning, each part saying what ``command`` (``suggest``: with
+    ``replace``, ``--replace-deprecated``; ``eval``) does with it."""
+    merged, n = view.merged, view.n_labels
+    renamed, replaced, deprecated, gone = [], [], [], []
+    for i in range(n):
+        name, now = trained.name_of(i, lang), merged.name_of(i, lang)
+        if merged.uri_of(i) not in view.in_vocab:
+            gone.append(name)
+        elif i in view.retired and (not trained[i].deprecated
+                                    or trained[i].replaced_by != merged[i].replaced_by):
+            if i in view.replacements:
+                replaced.append(f"{name!r} -> " + ", ".join(
+                    repr(merged.name_of(j, lang)) for j in view.replacements[i]))
+            else:
+                deprecated.append(name)
+        elif now != name:
+            renamed.append(f"{name!r} -> {now!r}")
+    taking = {j for ids in view.replacements.values() for j in ids} if replace else set()
+    new = [merged.name_of(j, lang) for j in range(n, len(merged))
+           if not merged[j].deprecated and j not in taking]
+    parts = []
+    if renamed:
+        parts.append(f"{len(renamed):,} renamed label{plural_s(len(renamed))} "
+                     + (f"{plural(len(renamed), 'is', 'are')} shown with "
+                        f"{plural(len(renamed), 'its', 'their')} new "
+                        f"name{plural_s(len(renamed))}" if command == "suggest" else
+                        f"{plural(len(renamed), 'is', 'are')} read in the corpus by either "
+                        "name") + f" ({', '.join(renamed[:5])}"
+                     + (f" and {len(renamed) - 5:,} more)" if len(renamed) > 5 else ")"))
+    one = len(replaced) == 1
+    if replaced:
+        said = (f"{len(replaced):,} of the bundle's labels it deprecates with a replacement "
+                f"(dct:isReplacedBy: {', '.join(replaced[:5])}"
+                + (f" and {len(replaced) - 5:,} more)" if len(replaced) > 5 else ")"))
+        if command != "suggest":
+            parts.append(f"{said} {plural(int(one), 'is', 'are')} evaluated as without "
+                         "--vocab (a document labelled with a replacement instead does not "
+                         "have the model's label)")
+        elif replace:
+            parts.append(f"{said} {plural(int(one), 'is', 'are')} never suggested, "
+                         f"{plural(int(one), 'its', 'their')} score going to "
+                         f"{plural(int(one), 'its', 'their')} "
+                         f"replacement{plural_s(len(replaced))} (each, where higher than "
+                         "its own)")
+        else:
+            parts.append(f"{said} {plural(int(one), 'is', 'are')} still suggested, as the "
+                         "model learnt them (--replace-deprecated suggests the replacements "
+                         "instead)")
+    if gone or deprecated:
+        said_ = [f"{len(gone):,} of the bundle's labels not in it "
+                 f"({_listed(gone)})"] if gone else []
+        said_ += [f"{len(deprecated):,} it deprecates with no replacement "
+                  f"({_listed(deprecated)})"] if deprecated else []
+        are = plural(len(gone) + len(deprecated), "is", "are")
+        if command != "suggest":
+            parts.append(f"{' and '.join(said_)} {are} evaluated as without --vocab")
+        else:
+            parts.append(f"{' and '.join(said_)} {are} "
+                         + ("never suggested" if replace else "still suggested")
+                         + (" (the bundle's name shown)" if gone and not replace else ""))
+    if new:
+        parts.append(f"{len(new):,} new label{plural_s(len(new))} ({_listed(new)}) "
+                     f"{plural(len(new), 'is', 'are')} unknown to the model and never "
+                     + ("suggested" if command == "suggest" else "predicted"))
+    if parts:
+        warn(f"{vocab} differs from the vocabulary {bundle} was trained on (matched by "
+             f"URI): {'; '.join(parts)}; to learn its changes, retrain (tagsmith train "
+             f"CORPUS --vocab {vocab})")
+
+
+def gold_space(view: BundleVocab, trained: LabelSpace) -> LabelSpace:
+    """The space ``eval --vocab`` reads a corpus's labels over: ``view.merged``, a key
+    it does not know looked up among the bundle's names too (a corpus labelled by name
+    before the update: 'admiration' where VOCAB renamed it 'esteem')."""
+    from tagsmith.data.labelspace import LabelSpace
+
+    class _VocabThenBundle(LabelSpace):
+        def lookup(self, key: str, *, by_name: bool = True) -> int | None:
+            found = super().lookup(key, by_name=by_name)
+            if found is None and by_name:
+                found = trained.lookup(key)  # the bundle's ids are the first ones here
+            return found
+
+    return _VocabThenBundle(list(view.merged), name=view.merged.name)
+
+
+def known_to_model(Y: sp.csr_matrix, view: BundleVocab, corpus: str,
+                   vocab: str) -> sp.csr_matrix:
+    """``Y`` (over ``gold_space``) cut to the bundle's labels, saying in one warning how
+    many gold labels of the corpus were VOCAB's labels that the model does not know, and
+    so left out of the metrics (it cannot predict them)."""
+    import numpy as np
+
+    n = view.n_labels
+    if Y.shape[1] <= n:
+        return Y
+    extra = Y[:, n:].tocsc()
+    per_label = np.diff(extra.indptr)
+    total = int(per_label.sum())
+    if total:
+        top = int(np.argmax(per_label))
+        before = int((np.diff(Y.tocsr().indptr) > 0).sum())
+        Y = Y.tocsr()[:, :n]
+        emptied = before - int((np.diff(Y.indptr) > 0).sum())
+        distinct = int((per_label > 0).sum())
+        warn(f"{corpus}: {total:,} gold label{plural_s(total)} ({distinct:,} "
+             f"distinct, most often {view.merged.name_of(n + top)!r} x{int(per_label[top]):,}) "
+             f"{plural(total, 'is a label', 'are labels')} of {vocab} the model does not know "
+             f"(new since training): left out of the metrics, as it cannot predict them"
+             + (f"; {emptied:,} document{plural_s(emptied)} left without a label"
+                if emptied else ""))
+        return Y
+    return Y.tocsr()[:, :n]

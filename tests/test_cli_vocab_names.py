@@ -1,0 +1,171 @@
+"""suggest --vocab and eval --vocab: a bundle's labels read against a vocabulary updated
+since training (renamed, deprecated with replacements, removed and new labels)."""
+
+import json
+import logging
+
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+
+tagsmith_cli._register_commands()
+FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
+TEXTS = {"sport": "the team won the match", "food": "bread and soup for dinner",
+         "old": "old times long ago", "gone": "grief and loss"}
+#: v2 of the vocabulary: sport renamed, food deprecated for meal (new), old deprecated
+#: with no replacement, gone removed, weather new
+V2 = ("uri,label_en,deprecated,replaced_by\n"
+      "u:sport,athletics,,\nu:food,food,true,u:meal\nu:old,old,true,\n"
+      "u:meal,meal,,\nu:weather,weather,,\n")
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)], input=input)
+
+
+def loud(*args):
+    """``run`` without ``-q``: its warnings logged (caplog); its product is ``stdout``."""
+    return CliRunner().invoke(tagsmith_cli.cli, list(map(str, args)))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A bundle of sport, food, old and gone, its v1 and v2 vocabularies (CSV), and a
+    documents file of one text per label."""
+    base = tmp_path_factory.mktemp("vocabnames")
+    v1 = base / "v1.csv"
+    v1.write_text("uri,label_en\n" + "".join(f"u:{name},{name}\n" for name in TEXTS))
+    corpus = base / "train.tsv"
+    corpus.write_text("".join(f"{text}\t<u:{name}>\n" for name, text in TEXTS.items()) * 4)
+    out = base / "model"
+    result = run("train", corpus, "-o", out, "--vocab", v1, "--dev-fraction", "0", *FAST)
+    assert result.exit_code == 0, result.output
+    v2 = base / "v2.csv"
+    v2.write_text(V2)
+    docs = base / "docs.txt"
+    docs.write_text("".join(text + "\n" for text in TEXTS.values()))
+    return {"bundle": out, "v1": v1, "v2": v2, "docs": docs, "base": base}
+
+
+def _first(result):
+    """Each document's first suggestion as (uri, label, score)."""
+    assert result.exit_code == 0, result.output
+    return [(s["uri"], s["label"], s["score"]) for s in
+            (json.loads(line)["suggestions"][0] for line in result.stdout.splitlines())]
+
+
+def test_suggest_vocab_shows_the_vocabularys_names_and_warns_of_what_differs(trained,
+                                                                           caplog):
+    """suggest had no --vocab: a label renamed since training was shown by its old name
+    until a retrain (zeroshot and label read VOCAB's names). VOCAB's names now, in JSON
+    and TSV, and one warning counts and names what differs."""
+    bundle, v2, docs = trained["bundle"], trained["v2"], trained["docs"]
+    before = _first(run("suggest", bundle, docs, "--k", "1", "--threshold", "0"))
+    assert [label for _, label, _ in before] == ["sport", "food", "old", "gone"]
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("suggest", bundle, docs, "--k", "1", "--threshold", "0", "--vocab", v2)
+    after = _first(result)
+    # the same labels and scores (the model's), VOCAB's names; deprecated and removed
+    # labels still suggested, as the model learnt them
+    assert [(uri, score) for uri, _, score in after] == \
+        [(uri, score) for uri, _, score in before]
+    assert [label for _, label, _ in after] == ["athletics", "food", "old", "gone"]
+    rows = run("suggest", bundle, docs, "--k", "1", "--threshold", "0", "--vocab", v2,
+               "--format", "tsv").output.splitlines()
+    assert rows[0].split("\t")[1:3] == ["<u:sport>", "athletics"]
+    assert caplog.text.count("differs from the vocabulary") == 1, caplog.text
+    assert (f"{v2} differs from the vocabulary {bundle} was trained on (matched by URI): "
+            "1 renamed label is shown with its new name ('sport' -> 'athletics'); 1 of the "
+            "bundle's labels it deprecates with a replacement (dct:isReplacedBy: 'food' -> "
+            "'meal') is still suggested, as the model learnt them (--replace-deprecated "
+            "suggests the replacements instead); 1 of the bundle's labels not in it "
+            "('gone') and 1 it deprecates with no replacement ('old') are still suggested "
+            "(the bundle's name shown); 2 new labels ('meal', 'weather') are unknown to the "
+            "model and never suggested; to learn its changes, retrain") in caplog.text
+    # the vocabulary the bundle was trained on: nothing differs, nothing said
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert _first(loud("suggest", bundle, docs, "--k", "1", "--threshold", "0",
+                           "--vocab", trained["v1"])) == before
+    assert "differs" not in caplog.text
+
+
+def test_suggest_replace_deprecated_gives_a_deprecated_labels_score_to_its_replacement(
+        trained, caplog):
+    """--replace-deprecated: a label VOCAB deprecates is suggested as its replacement
+    (dct:isReplacedBy) on its score; one with no replacement, or removed, is left out
+    and the next label takes its place (still --k of them)."""
+    bundle, v2, docs = trained["bundle"], trained["v2"], trained["docs"]
+    before = _first(run("suggest", bundle, docs, "--k", "1", "--threshold", "0"))
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("suggest", bundle, docs, "--k", "2", "--threshold", "0", "--vocab", v2,
+                      "--replace-deprecated")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line)["suggestions"] for line in result.stdout.splitlines()]
+    assert all(len(line) == 2 for line in lines), lines
+    assert (lines[1][0]["uri"], lines[1][0]["label"], lines[1][0]["score"]) == \
+        ("u:meal", "meal", before[1][2])
+    for line in lines:
+        assert not {s["uri"] for s in line} & {"u:food", "u:old", "u:gone"}, line
+        assert [s["score"] for s in line] == sorted((s["score"] for s in line), reverse=True)
+    assert "'food' -> 'meal') is never suggested, its score going to its replacement" \
+        in caplog.text
+    assert "1 new label ('weather') is unknown to the model" in caplog.text, caplog.text
+
+
+def test_suggest_vocab_refusals_name_the_option_and_both_files(trained, tmp_path):
+    bundle, v2, docs = trained["bundle"], trained["v2"], trained["docs"]
+    other = tmp_path / "other.tsv"
+    other.write_text("<u:x>\tx\n")
+    for command in (("suggest", bundle, docs), ("eval", bundle, trained["base"] / "train.tsv")):
+        result = run(*command, "--vocab", other)
+        assert result.exit_code == 2, result.output
+        assert (f"option '--vocab' must be a vocabulary sharing labels with the bundle "
+                f"{bundle} (matched by URI; none is shared), got '{other}'") in result.output
+        assert "Traceback" not in result.output
+    result = run("suggest", bundle, docs, "--replace-deprecated")
+    assert result.exit_code == 2 and "--replace-deprecated only applies with --vocab" \
+        in result.output
+    result = run("suggest", bundle, docs, "--vocab", v2, "--replace-deprecated", "--sets")
+    assert result.exit_code == 2 and "--replace-deprecated only applies with ranked " \
+        "suggestions alone (not with --sets)" in result.output
+
+
+def test_eval_vocab_reads_gold_labels_by_either_name_and_leaves_out_new_ones(trained,
+                                                                           tmp_path, caplog):
+    """eval had no --vocab: a corpus labelled with the updated vocabulary's names
+    ('athletics') or its new labels was refused as unknown labels. Gold labels are read
+    against VOCAB (the bundle's names too: a corpus written before the update), and
+    those the model does not know are left out with one warning counting them."""
+    bundle, v2 = trained["bundle"], trained["v2"]
+    old = tmp_path / "old.tsv"
+    old.write_text("".join(f"{text}\t{name}\n" for name, text in TEXTS.items()))
+    new = tmp_path / "new.tsv"
+    new.write_text(f"{TEXTS['sport']}\tathletics\n{TEXTS['food']}\tfood meal\n"
+                   f"{TEXTS['old']}\told\n{TEXTS['gone']}\t<u:gone>\nrain today\tweather\n")
+    result = run("eval", bundle, new, "--json")
+    assert result.exit_code == 3 and "unknown label 'athletics'" in result.output
+    expected = json.loads(run("eval", bundle, old, "--json").output)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("eval", bundle, old, "--json", "--vocab", v2)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == expected  # the old names read, alike
+    assert "1 renamed label is read in the corpus by either name" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("eval", bundle, new, "--json", "--vocab", v2)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["n_docs"] == 5 and metrics["n_docs_without_labels"] == 1
+    assert (f"{new}: 2 gold labels (2 distinct, most often 'meal' x1) are labels of {v2} "
+            "the model does not know (new since training): left out of the metrics, as it "
+            "cannot predict them; 1 document left without a label") in caplog.text
+    result = run("eval", bundle, new, "--vocab", v2, "--unknown-labels", "fail")
+    assert result.exit_code == 0, result.output
+    unknown = tmp_path / "unknown.tsv"
+    unknown.write_text(f"{TEXTS['sport']}\tathletics nonsense\n")
+    result = run("eval", bundle, unknown, "--vocab", v2)
+    assert result.exit_code == 3
+    assert f"unknown label 'nonsense' (not in {v2} nor the vocabulary of the bundle " \
+        f"{bundle})" in result.output, result.output
