@@ -169,3 +169,16 @@ def test_eval_vocab_reads_gold_labels_by_either_name_and_leaves_out_new_ones(tra
     assert result.exit_code == 3
     assert f"unknown label 'nonsense' (not in {v2} nor the vocabulary of the bundle " \
         f"{bundle})" in result.output, result.output
+
+
+def test_eval_vocab_of_a_corpus_of_new_labels_alone_says_so(trained, tmp_path):
+    """A corpus whose every gold label is new in VOCAB was told "none naming a label"
+    and how to lay labels out: they name labels, which the model cannot predict."""
+    corpus = tmp_path / "new.tsv"
+    corpus.write_text("rain today\tweather\nbread\t<u:meal>\n")
+    result = run("eval", trained["bundle"], corpus, "--vocab", trained["v2"])
+    assert result.exit_code == 3, result.output
+    assert (f"{corpus}: no document carries a label the model knows: its 2 gold labels (2 "
+            f"distinct, most often 'meal') are labels of {trained['v2']} new since "
+            "training") in result.output, result.output
+    assert "Traceback" not in result.output

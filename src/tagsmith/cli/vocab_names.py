@@ -191,6 +191,16 @@ def known_to_model(Y: sp.csr_matrix, view: BundleVocab, corpus: str,
         Y = Y.tocsr()[:, :n]
         emptied = before - int((np.diff(Y.indptr) > 0).sum())
         distinct = int((per_label > 0).sum())
+        if not Y.nnz:  # require_labels said "none naming a label" and blamed the format
+            from tagsmith.exceptions import DataError
+
+            raise DataError(f"no document carries a label the model knows: its {total:,} "
+                            f"gold label{plural_s(total)} ({distinct:,} distinct, most often "
+                            f"{view.merged.name_of(n + top)!r}) "
+                            f"{plural(total, 'is a label', 'are labels')} of {vocab} new "
+                            "since training, which the model cannot predict; retrain "
+                            f"(tagsmith train CORPUS --vocab {vocab}) to evaluate on them",
+                            path=corpus)
         warn(f"{corpus}: {total:,} gold label{plural_s(total)} ({distinct:,} "
              f"distinct, most often {view.merged.name_of(n + top)!r} x{int(per_label[top]):,}) "
              f"{plural(total, 'is a label', 'are labels')} of {vocab} the model does not know "
