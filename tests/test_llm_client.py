@@ -71,6 +71,49 @@ def test_answer_tokens_cost_and_api_key(monkeypatch):
                                        / 1e6)
 
 
+@pytest.mark.parametrize("usage, estimated", [
+    (None, (True, True)),  # no usage: every count estimated
+    ({"prompt_tokens": 7}, (False, True)),  # the completion's count is missing
+    ({"prompt_tokens": 7, "completion_tokens": -3}, (False, True)),  # no count
+    ({"prompt_tokens": 7, "completion_tokens": 2}, (False, False)),
+])
+def test_the_usage_tells_estimated_token_counts_from_reported_ones(usage, estimated):
+    # a server that sends no usage has the client estimate the tokens: the summary
+    # gave them as prompt_tokens / completion_tokens, as if the server had counted them
+    body = {"choices": [{"message": {"role": "assistant", "content": "an answer"},
+                         "finish_reason": "stop"}], **({"usage": usage} if usage else {})}
+    with LocalChatServer(lambda _: Reply(raw=json.dumps(body).encode())) as server:
+        client = client_for(server)
+        for _ in range(2):
+            client.complete(request("a prompt of some forty characters or so"))
+    report = client.usage.to_dict()
+    prompt, completion = report["prompt_tokens"], report["completion_tokens"]
+    assert (report["estimated_prompt_tokens"], report["estimated_completion_tokens"]) == (
+        prompt if estimated[0] else 0, completion if estimated[1] else 0)
+    assert prompt == (2 * 7 if not estimated[0] else 2 * (39 // 4))
+    said = client.usage.summary()
+    if all(estimated):
+        assert f"{prompt + completion} tokens (all estimated: the endpoint reported none)" \
+            in said, said
+    elif any(estimated):
+        assert f"({completion} estimated: the endpoint reported none)" in said, said
+    else:
+        assert "estimated" not in said, said
+
+
+def test_tokens_billed_for_a_reply_without_text_are_counted_estimated_where_unreported():
+    # a reply without text and no usage bills its prompt as estimated: so is it counted
+    reply = json.dumps({"choices": [{"finish_reason": "length", "message": {
+        "role": "assistant", "content": None, "reasoning_content": "Hmm. " * 40}}]})
+    with LocalChatServer(lambda body: Reply(raw=reply.encode())) as server:
+        client = client_for(server)
+        with pytest.raises(LLMError, match="output token limit"):
+            client.complete(request())
+    report = client.usage.to_dict()
+    assert report["estimated_prompt_tokens"] == report["prompt_tokens"] > 0
+    assert report["estimated_completion_tokens"] == report["completion_tokens"] == 200 // 4
+
+
 def test_authorization_header_sent_only_when_key_set(monkeypatch):
     with LocalChatServer(lambda body: "ok") as server:
         headers = authorization_headers(server)

@@ -197,7 +197,8 @@ class ChatRequest:
 
 @dataclass
 class ChatResponse:
-    """The assistant's text and the tokens it cost (``cached``: served from the cache)."""
+    """The assistant's text and the tokens it cost (``cached``: served from the cache);
+    ``estimated_*``: the part of each count estimated, where the reply reported none."""
 
     text: str
     prompt_tokens: int = 0
@@ -206,6 +207,8 @@ class ChatResponse:
     #: why the model stopped, where the reply said ("length": cut at its output token
     #: limit); not kept in the response cache
     finish_reason: str | None = None
+    estimated_prompt_tokens: int = 0
+    estimated_completion_tokens: int = 0
 
     def cut_note(self) -> str:
         """What a message about a malformed answer adds when the answer was cut at the
@@ -239,6 +242,10 @@ class Usage:
     n_interrupted: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: the part of ``prompt_tokens`` / ``completion_tokens`` estimated (at 4 characters
+    #: a token) because the reply reported no count
+    estimated_prompt_tokens: int = 0
+    estimated_completion_tokens: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, response: ChatResponse) -> None:
@@ -249,13 +256,18 @@ class Usage:
             self.n_requests += 1
             self.prompt_tokens += response.prompt_tokens
             self.completion_tokens += response.completion_tokens
+            self.estimated_prompt_tokens += response.estimated_prompt_tokens
+            self.estimated_completion_tokens += response.estimated_completion_tokens
 
-    def bill(self, prompt_tokens: int, completion_tokens: int) -> None:
+    def bill(self, prompt_tokens: int, completion_tokens: int,
+             estimated_prompt_tokens: int = 0, estimated_completion_tokens: int = 0) -> None:
         """Tokens of a reply that could not be used (no text in it): the provider bills
-        them all the same, so costs count them."""
+        them all the same, so costs count them (``estimated_*``: the part estimated)."""
         with self._lock:
             self.prompt_tokens += prompt_tokens
             self.completion_tokens += completion_tokens
+            self.estimated_prompt_tokens += estimated_prompt_tokens
+            self.estimated_completion_tokens += estimated_completion_tokens
 
     def count(self, what: str) -> None:
         """Count a retry (``"retry"``), a request that failed for good (``"failed"``) or
@@ -280,23 +292,32 @@ class Usage:
         return bool(self.price_prompt or self.price_completion)
 
     def to_dict(self) -> dict:
-        """The counts as JSON keys; ``cost`` is None where no price was given."""
+        """The counts as JSON keys; ``cost`` is None where no price was given;
+        ``estimated_*_tokens`` the part of each token count the client estimated (the
+        replies reported none), 0 where the endpoint reported every count."""
         return {"requests": self.n_requests, "cached": self.n_cached,
                 "retries": self.n_retries, "failed": self.n_failed,
                 "interrupted": self.n_interrupted, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
+                "estimated_prompt_tokens": self.estimated_prompt_tokens,
+                "estimated_completion_tokens": self.estimated_completion_tokens,
                 "cost": round(self.cost, 6) if self.priced else None}
 
     def summary(self) -> str:
         interrupted = f", {self.n_interrupted} interrupted" if self.n_interrupted else ""
         tokens = self.prompt_tokens + self.completion_tokens
+        guessed = self.estimated_prompt_tokens + self.estimated_completion_tokens
+        # an endpoint that reports no usage: its counts read as the server's own
+        estimated = ((" (all estimated: the endpoint reported none)" if guessed == tokens
+                      else f" ({guessed:,} estimated: the endpoint reported none)")
+                     if guessed else "")
         # n_requests counts the calls answered (a failed one is in n_failed): a failed
         # run read "0 calls, ..., 5 failed", as if the failures were of no call
         return (f"{self.n_requests} answered call{plural_s(self.n_requests)}, "
                 f"{self.n_cached} cached, "
                 f"{self.n_retries} {plural(self.n_retries, 'retry', 'retries')}, "
                 f"{self.n_failed} failed{interrupted}, "
-                f"{tokens:,} token{plural_s(tokens)}, "
+                f"{tokens:,} token{plural_s(tokens)}{estimated}, "
                 + (f"cost {self.cost:.4f}" if self.priced else "cost unknown (no --price-*)"))
 
 
@@ -357,17 +378,20 @@ class ScriptedLLM:
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         text = self.responder(request)
-        response = ChatResponse(text, _prompt_estimate(request), estimate_tokens(text))
+        prompt, written = _prompt_estimate(request), estimate_tokens(text)
+        response = ChatResponse(text, prompt, written, estimated_prompt_tokens=prompt,
+                                estimated_completion_tokens=written)
         self.usage.add(response)
         return response
 
 
 class _Transient(Exception):
     """A failure worth retrying; ``retry_after`` is the server's wish, in seconds;
-    ``billed`` the (prompt, completion) tokens a reply without usable text reported."""
+    ``billed`` the (prompt, completion) tokens a reply without usable text reported,
+    then the part of each estimated (as :func:`_billing` gives them)."""
 
     def __init__(self, reason: str, retry_after: float | None = None,
-                 billed: tuple[int, int] | None = None, refused: bool = False,
+                 billed: tuple[int, int, int, int] | None = None, refused: bool = False,
                  final: bool = False, config: str = ""):
         super().__init__(reason)
         self.retry_after = retry_after
@@ -851,8 +875,8 @@ class OpenAIChatClient:
             billed = None
             if reply is not None and reply.status == 200:
                 partial = _partial_text(exc.partial)
-                billed = (_prompt_estimate(request),
-                          estimate_tokens(partial) if partial else 0)
+                billed = _billing(None, _prompt_estimate(request),
+                                  estimate_tokens(partial) if partial else 0)
             raise _Transient(f"reply cut short: the connection closed {where}",
                              billed=billed) from exc
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
@@ -1174,11 +1198,8 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
         # thinking up to its token limit as free
         written = _written(message) if isinstance(message, dict) else 0
         billed = None
-        if isinstance(usage, dict):
-            billed = (_count(usage.get("prompt_tokens"), processed),
-                      _count(usage.get("completion_tokens"), written))
-        elif processed:
-            billed = (processed, written)
+        if isinstance(usage, dict) or processed:
+            billed = _billing(usage, processed, written)
         why = _why_no_text(choice, message, secret) if isinstance(message, dict) else None
         if why:
             raise _Transient(why, billed=billed, final=True) from exc
@@ -1191,9 +1212,7 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             partial = data.get(_PARTIAL)
             processed = _prompt_estimate(request)
             written = estimate_tokens(partial) if isinstance(partial, str) and partial else 0
-            billed = ((_count(usage.get("prompt_tokens"), processed),
-                       _count(usage.get("completion_tokens"), written))
-                      if isinstance(usage, dict) else (processed, written))
+            billed = _billing(usage, processed, written)
             said = error.get("message") if isinstance(error, dict) else error
             # retried where its code says asking again may help (429, 5xx) or says
             # nothing; a 400 (the context too long) was asked again, each try paid for
@@ -1232,9 +1251,7 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             what = str(exc)
         raise _Transient(f"malformed chat-completions reply ({what}): "
                          f"{_snippet(raw, secret=secret)}", billed=billed) from exc
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    prompt = usage.get("prompt_tokens")
-    completion = usage.get("completion_tokens")
+    usage = data.get("usage")
     text = _valid_text(text)  # a reply may escape a lone surrogate too ("\\udc00")
     finish = choice.get("finish_reason")
     if finish == "error":
@@ -1244,11 +1261,14 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
         # and that text paid for
         raise _Transient("the reply ended with finish_reason 'error' (the provider "
                          f"failed mid-answer): {_snippet(raw, secret=secret)}",
-                         billed=(_count(prompt, _prompt_estimate(request)),
-                                 _count(completion, estimate_tokens(text))))
-    return ChatResponse(text, _count(prompt, _prompt_estimate(request)),
-                        _count(completion, estimate_tokens(text)),
-                        finish_reason=finish if isinstance(finish, str) else None)
+                         billed=_billing(usage, _prompt_estimate(request),
+                                         estimate_tokens(text)))
+    prompt, completion, guessed_prompt, guessed_completion = _billing(
+        usage, _prompt_estimate(request), estimate_tokens(text))
+    return ChatResponse(text, prompt, completion,
+                        finish_reason=finish if isinstance(finish, str) else None,
+                        estimated_prompt_tokens=guessed_prompt,
+                        estimated_completion_tokens=guessed_completion)
 
 
 def _error_status(error: object) -> int | None:
@@ -1666,10 +1686,31 @@ def _count(value: object, estimate: int) -> int:
     >>> _count(12, 3), _count(-1, 3), _count(10**23, 3), _count("12", 3)
     (12, 3, 3, 3)
     """
-    if isinstance(value, int) and not isinstance(value, bool) \
-            and 0 <= value <= MAX_REPORTED_TOKENS:
+    if isinstance(value, int) and _reported(value):
         return value
     return estimate
+
+
+def _reported(value: object) -> bool:
+    """Whether ``value`` is a token count a reply may report (see :func:`_count`)."""
+    return isinstance(value, int) and not isinstance(value, bool) \
+        and 0 <= value <= MAX_REPORTED_TOKENS
+
+
+def _billing(usage: object, prompt: int, completion: int) -> tuple[int, int, int, int]:
+    """The (prompt, completion) tokens a reply's ``usage`` reports, each estimated as
+    ``prompt`` / ``completion`` where it reports none (or no count), then the part of
+    each estimated, for the usage to tell estimates from the endpoint's counts.
+
+    >>> _billing({"prompt_tokens": 12, "completion_tokens": -1}, 3, 4), _billing(None, 3, 4)
+    ((12, 4, 0, 4), (3, 4, 3, 4))
+    """
+    reported = usage if isinstance(usage, dict) else {}
+    said = (reported.get("prompt_tokens"), reported.get("completion_tokens"))
+    counts = [_count(value, guess) for value, guess in zip(said, (prompt, completion),
+                                                              strict=True)]
+    return (counts[0], counts[1], 0 if _reported(said[0]) else prompt,
+            0 if _reported(said[1]) else completion)
 
 
 def _prompt_estimate(request: ChatRequest) -> int:
