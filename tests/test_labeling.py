@@ -124,6 +124,33 @@ def test_votes_average_confidences_and_use_distinct_seeds(tmp_path):
     assert result.Y.toarray()[0].tolist() == pytest.approx([1.6 / 3, 0.6 / 3, 0.0])
 
 
+@pytest.mark.parametrize("first, expected", [
+    (answer(("music", 0.9)), 0.3),  # off the shortlist: chose none of the offered labels
+    (answer(), 0.3),  # an empty vote: no label applies
+    ("not json", 0.6),  # malformed: no vote, left out of the mean
+])
+def test_a_vote_off_the_shortlist_counts_as_a_vote_for_none_of_the_offered(first, expected):
+    # music off the shortlist, sport 0.6 and a malformed vote gave sport 0.6, where an
+    # empty vote in place of the first gave 0.3: the answer that chose none of the
+    # labels offered was left out of the mean
+    def voter(request):
+        return {0: first, 1: answer(("sport", 0.6)), 2: "not json"}[request.seed]
+
+    shortlist = TopK(np.array([[0, 2]]), np.array([[0.9, 0.1]]), 3)  # sport, politics
+    result = label_documents(["x"], SPACE, ScriptedLLM(voter),
+                             LabelingOptions(votes=3, shortlist_k=2), shortlist=shortlist)
+    assert result.Y.toarray()[0].tolist() == pytest.approx([expected, 0.0, 0.0])
+    assert result.answered.tolist() == [True]
+
+
+def test_a_document_whose_every_vote_is_off_the_shortlist_stays_unanswered():
+    shortlist = TopK(np.array([[0, 2]]), np.array([[0.9, 0.1]]), 3)
+    result = label_documents(["x"], SPACE, ScriptedLLM(lambda r: answer(("music", 0.9))),
+                             LabelingOptions(votes=2, shortlist_k=2), shortlist=shortlist)
+    assert result.answered.tolist() == [False] and result.off_shortlist.tolist() == [True]
+    assert result.report.n_off_shortlist_answers == 2 and result.Y.nnz == 0
+
+
 def test_identical_documents_are_asked_once_and_share_their_votes():
     # every request draws a new answer (as a sampled vote would): a copy asked again
     # would get other labels than the document it copies

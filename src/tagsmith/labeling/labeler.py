@@ -12,7 +12,11 @@ naming a label of the vocabulary off the document's shortlist is counted apart, 
 empty list says that no label applies. With
 ``votes > 1`` each document is asked several times with different seeds at
 ``vote_temperature`` (self-consistency) and a label's soft target is its mean
-confidence over the votes (0 for a vote that did not name it).
+confidence over the votes (0 for a vote that did not name it). A vote naming only labels
+off the shortlist chose none of the labels offered: it counts as a vote for none of them,
+as an empty one does, once another vote of the document chose one or none (a document
+whose every answered vote is off its shortlist stays unanswered); failed and malformed
+votes are left out of the mean.
 
 Documents whose prompts are identical (the same text, up to ``max_doc_chars``, with the
 same labels offered) are asked once per run: later copies get the first one's answers,
@@ -423,7 +427,10 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 own_parsed = parsed
             good_votes[reader] += 1
             _add_vote(sums, reader, own_parsed, label_space, options)
-    Y = _soft_matrix(sums, good_votes, len(texts), len(label_space))
+    # a vote off the shortlist answered, choosing none of the labels offered: a vote
+    # against each of them, as an empty one is (it was left out of the mean, so music
+    # off the shortlist and sport 0.6 gave sport 0.6, where [] and sport 0.6 gave 0.3)
+    Y = _soft_matrix(sums, good_votes + off_votes, len(texts), len(label_space))
     answered = good_votes > 0
     off = ~answered & (off_votes > 0)
     report.n_docs_without_labels = int(np.count_nonzero(answered & (np.diff(Y.indptr) == 0)))
