@@ -1743,6 +1743,45 @@ def test_human_sample_reports_how_many_of_its_labels_the_shortlist_offered():
     assert "shortlist_recall" not in whole["summary"]["reliability"]  # every label offered
 
 
+def _numpy_scalars(value, where="summary") -> list:
+    """Where ``value`` (a summary) holds anything but plain Python values."""
+    if isinstance(value, dict):
+        return [found for key, item in value.items()
+                for found in _numpy_scalars(item, f"{where}.{key}")]
+    if isinstance(value, (list, tuple)):
+        return [found for i, item in enumerate(value)
+                for found in _numpy_scalars(item, f"{where}[{i}]")]
+    return [] if value is None or type(value) in (bool, int, float, str) \
+        else [f"{where}: {type(value).__name__}"]
+
+
+def test_label_corpus_summaries_hold_plain_python_values():
+    # offered_recall was a numpy float in the Python summary (plain once written as
+    # JSON): the summary a caller reads is as plain as the JSON it writes
+    from tagsmith.pipeline.llm import label_corpus
+
+    def llm(request):
+        prompt = request.messages[-1]["content"]
+        first = read_data_section(prompt, "LABELS")[0]["label"]
+        return "not json" if "broken" in prompt else answer((first, 0.9), ("weather", 0.4))
+
+    human_shortlist = TopK(np.array([[2, 1], [0, 1], [0, 2]]),
+                           np.array([[0.9, 0.1], [0.8, 0.2], [0.5, 0.4]]), 3)
+    truth = sp.csr_matrix([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    texts = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(12)] + ["broken"]
+    shortlist = TopK(np.tile([[1, 0]], (len(texts), 1)),
+                     np.tile([[0.9, 0.1]], (len(texts), 1)), 3)
+    human = (["a gig", "a vote", "broken one"], truth)
+    whole = label_corpus(texts, SPACE, ScriptedLLM(llm), LabelingOptions(shortlist_k=2),
+                         shortlist=shortlist, human=human, human_shortlist=human_shortlist)
+    assert whole["summary"]["reliability"]["offered_recall"] is not None
+    budget = label_corpus(texts, SPACE, ScriptedLLM(llm), LabelingOptions(shortlist_k=2),
+                          shortlist=shortlist, human=human, human_shortlist=human_shortlist,
+                          budget=8, rounds=2)
+    assert "active" in budget["summary"] and "student" in budget["summary"]
+    assert _numpy_scalars(whole["summary"]) == _numpy_scalars(budget["summary"]) == []
+
+
 def test_shortlist_recall_counts_only_what_was_offered():
     # a deprecated label on the shortlist is not offered, padding is no label, explicit
     # zeros and a sample naming no label count nothing (None, not 0.0)

@@ -866,8 +866,9 @@ def _recalls(Y_llm: sp.csr_matrix, Y_human: sp.csr_matrix, answered: np.ndarray,
     if offered is not None:
         rows = np.flatnonzero(answered)
         offered = sp.csr_matrix(offered)[rows]
-        reachable = sp.csr_matrix(truth[rows].multiply(offered)).count_nonzero()
-        found = sp.csr_matrix(hits.tocsr()[rows].multiply(offered)).count_nonzero()
+        # plain ints: numpy's made offered_recall a numpy float in the Python summary
+        reachable = int(sp.csr_matrix(truth[rows].multiply(offered)).count_nonzero())
+        found = int(sp.csr_matrix(hits.tocsr()[rows].multiply(offered)).count_nonzero())
         out["offered_recall"] = round(found / reachable, 4) if reachable else None
     return out
 
