@@ -1116,6 +1116,13 @@ def test_merging_reports_sums_every_count_and_keeps_the_errors_in_order():
     assert (first.first_error, first.last_error) == ("a", "d")
     first.merge(LabelingReport())  # a batch without errors keeps them
     assert (first.first_error, first.last_error) == ("a", "d")
+    # each kind's first message too (a round's report merged into the run's)
+    later = LabelingReport()
+    later.error("HTTP 500")
+    later.error("malformed answer: x", "malformed")
+    first.merge(later)
+    first.merge(LabelingReport(first_of_kind={"malformed": "malformed answer: y"}))
+    assert first.first_of_kind == {"failed": "HTTP 500", "malformed": "malformed answer: x"}
 
 
 def test_an_answer_without_the_asked_key_says_so_not_nonetype():
@@ -2033,6 +2040,34 @@ def test_untrained_shortlist_warning_leaves_out_a_replacement_given_a_trained_sc
         _warn_untrained_shortlist(classifier, merged, "v2.csv")
     # rare only: meal takes food's score
     assert "1 of the 3 labels of v2.csv has no training document" in caplog.text, caplog.text
+
+
+def test_a_human_sample_answering_nothing_names_each_kind_of_failure():
+    # a failed call, a malformed answer and one naming only a label off its shortlist:
+    # the message named the last error alone ("Last error: HTTP 500: overloaded")
+    from tagsmith.exceptions import LLMError
+    from tagsmith.pipeline.llm import label_corpus
+
+    def llm(request):
+        prompt = request.messages[-1]["content"]
+        if "down" in prompt:
+            raise LLMError("HTTP 500: overloaded")
+        return "not json" if "garbled" in prompt else answer(("music", 0.9))
+
+    human_shortlist = TopK(np.array([[0, 2]] * 4), np.array([[0.9, 0.1]] * 4), 3)
+    with pytest.raises(LLMError, match="in the human sample") as caught:
+        label_corpus(["sport a"], SPACE, ScriptedLLM(llm),
+                     LabelingOptions(shortlist_k=2, n_workers=1),
+                     shortlist=TopK(np.array([[0, 2]]), np.array([[0.9, 0.1]]), 3),
+                     human=(["a concert", "garbled one", "down one", "a song"],
+                            sp.csr_matrix([[0, 1.0, 0]] * 4)),
+                     human_shortlist=human_shortlist)
+    said = str(caught.value)
+    assert "1 failed call (first: HTTP 500: overloaded); 1 malformed answer (first: " \
+        "malformed answer: no JSON object in the answer: 'not json'); 2 answers named " \
+        "only labels off their document's shortlist (first: naming 'music'): the " \
+        "shortlist is too narrow (raise --shortlist-k" in said, said
+    assert "Last error" not in said, said
 
 
 def test_a_human_sample_with_nothing_sent_does_not_blame_the_shortlists_width():

@@ -151,6 +151,9 @@ class LabelingReport:
     #: the first and the last failed call or malformed answer, as messages (None: none)
     first_error: str | None = None
     last_error: str | None = None
+    #: the first message of each kind of unanswered call ("failed", "malformed",
+    #: "off_shortlist": the names it gave), for a message naming every kind
+    first_of_kind: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed every distinct unknown label
@@ -168,11 +171,40 @@ class LabelingReport:
                 f"n_unknown_labels={self.n_unknown_labels}, "
                 f"n_distinct_unknown_labels={len(self.unknown_labels)})")
 
-    def error(self, message: str) -> None:
-        """Remember a failed call's or malformed answer's message."""
+    def error(self, message: str, kind: str = "failed") -> None:
+        """Remember a failed call's or malformed answer's (``kind`` "malformed")
+        message."""
         if self.first_error is None:
             self.first_error = message
         self.last_error = message
+        self.first_of_kind.setdefault(kind, message)
+
+    def unanswered(self) -> list[str]:
+        """Each kind of call that left its document unanswered, counted, with its first
+        message (a failed call, a malformed answer, an answer naming only labels off the
+        shortlist): where one kind's last error was all a message named.
+
+        >>> report = LabelingReport(n_failed_calls=2, n_malformed_answers=1)
+        >>> report.error("HTTP 500"); report.error("malformed answer: x", "malformed")
+        >>> report.unanswered()
+        ['2 failed calls (first: HTTP 500)', '1 malformed answer (first: malformed answer: x)']
+        """
+        parts = []
+        for kind, count, what in (
+                ("failed", self.n_failed_calls, plural(self.n_failed_calls, "failed call",
+                                                       "failed calls")),
+                ("malformed", self.n_malformed_answers,
+                 plural(self.n_malformed_answers, "malformed answer", "malformed answers")),
+                ("off_shortlist", self.n_off_shortlist_answers,
+                 f"{plural(self.n_off_shortlist_answers, 'answer', 'answers')} named only "
+                 f"labels off {plural(self.n_off_shortlist_answers, 'its', 'their')} "
+                 "document's shortlist")):
+            if count:
+                first = self.first_of_kind.get(kind)
+                parts.append(f"{count:,} {what}" + (f" (first: {first})" if first else "")
+                             + (f": the shortlist is too narrow ({NARROW_SHORTLIST})"
+                                if kind == "off_shortlist" else ""))
+        return parts
 
     def count_rejected(self, parsed: ParsedLabels | RejectedItemsError) -> None:
         """Count the invalid items, unknown and ambiguous names of one answer."""
@@ -187,6 +219,8 @@ class LabelingReport:
             # every count, so one added to the report later is summed too, not dropped
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.unknown_labels.update(other.unknown_labels)
+        for kind, message in other.first_of_kind.items():
+            self.first_of_kind.setdefault(kind, message)
         if other.first_error is not None:
             if self.first_error is None:
                 self.first_error = other.first_error
@@ -396,10 +430,14 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 # not malformed (kept in the cache): counted apart, and no error, the
                 # warning saying the shortlist is too narrow
                 report.n_off_shortlist_answers += 1
+                named = exc.unknown if isinstance(exc, RejectedItemsError) else []
+                report.first_of_kind.setdefault("off_shortlist", "naming " + ", ".join(
+                    repr(name[:MAX_NAME_SHOWN]) for name in named[:3])
+                    + (", ..." if len(named) > 3 else ""))
             else:
                 report.n_malformed_answers += 1
                 # dropped from the cache already
-                report.error(f"malformed answer: {exc}{answer.cut_note()}")
+                report.error(f"malformed answer: {exc}{answer.cut_note()}", "malformed")
             if not isinstance(exc, RejectedItemsError):
                 continue  # no answer of labels at all, whatever labels a copy offers
             report.count_rejected(exc)  # malformed, but what it named counts

@@ -989,17 +989,15 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         answered = np.flatnonzero(sample.answered)
         if not len(answered):
             from tagsmith.exceptions import LLMError
-            from tagsmith.labeling.labeler import NARROW_SHORTLIST
 
-            n_answers = sample.report.n_off_shortlist_answers
             # "Last error: None" where every answer named labels off its shortlist only,
-            # and "0 answers named only labels off..." where nothing was sent
-            if sample.report.last_error:
-                why = f"Last error: {sample.report.last_error}"
-            elif n_answers:
-                why = (f"{n_answers} answer{plural_s(n_answers)} named only labels off "
-                       f"{plural(n_answers, 'its', 'their')} document's shortlist: the "
-                       f"shortlist is too narrow ({NARROW_SHORTLIST})")
+            # and "0 answers named only labels off..." where nothing was sent; each kind
+            # counted, with its first message: the last error alone was named, where
+            # others were malformed or named labels off their shortlist
+            unanswered = sample.report.unanswered()
+            if unanswered:
+                why = "; ".join(unanswered)
+                why = why[0].upper() + why[1:]
             elif not sample.report.n_calls:
                 why = ("No request was sent: each document was blank or its shortlist "
                        "held only labels deprecated in the vocabulary")
