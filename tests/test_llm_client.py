@@ -1021,6 +1021,36 @@ def test_a_tool_call_whose_keys_only_the_data_or_a_nested_object_names_is_no_ans
     assert json.loads(answer.text) == {"labels": [{"label": "refund"}]}
 
 
+@pytest.mark.parametrize("use_case", ["support triage {draft", 'notes {"rating": 3',
+                                      'a {"extra": 1} note'])
+def test_the_keys_a_tool_call_must_have_do_not_depend_on_the_use_case(use_case):
+    # the use case is the user's words, before the answer template: an unbalanced "{"
+    # in it put "labels" one level deep (the answer refused as a tool call), and its
+    # '{"rating":' made "rating" a key asked for
+    from tagsmith.labeling.prompts import generate_prompt, label_prompt
+
+    def reply_with(arguments):
+        call = {"function": {"name": "json", "arguments": arguments}}
+        return Reply(raw=json.dumps({"choices": [{"finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": None, "tool_calls": [call]}}]}).encode())
+
+    labels = label_prompt("a document", [{"label": "refund"}], max_labels=3,
+                          use_case=use_case)
+    taxonomy = generate_prompt(["a summary"], use_case, 5, 3, 20)
+    answers = iter([reply_with('{"labels": [{"label": "refund"}]}'),
+                    reply_with('{"rating": 3}'), reply_with('{"extra": 1}'),
+                    reply_with('{"labels": [{"name": "refund", "description": "x"}]}')])
+    with LocalChatServer(lambda body: next(answers)) as server:
+        client = client_for(server, max_retries=0)
+        asked = ChatRequest(model="m", messages=labels, json_mode=True)
+        assert json.loads(client.complete(asked).text) == {"labels": [{"label": "refund"}]}
+        for _ in range(2):
+            with pytest.raises(LLMError, match="the model answered with a tool call"):
+                client.complete(asked)
+        answer = client.complete(ChatRequest(model="m", messages=taxonomy, json_mode=True))
+    assert json.loads(answer.text)["labels"][0]["name"] == "refund"
+
+
 def test_a_tool_call_is_no_answer_to_a_request_not_in_json_mode():
     call = {"function": {"name": "json", "arguments": '{"labels": []}'}}
     reply = json.dumps({"choices": [{"finish_reason": "tool_calls", "message": {

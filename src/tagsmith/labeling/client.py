@@ -1559,6 +1559,23 @@ def _why_no_text(choice: dict, message: dict, secret: str = "") -> str | None:
 _DATA_SECTION = re.compile(r"<<<(\w+)\n[^\n]*\n\1>>>")
 #: a quoted key and its colon, as a prompt's answer template writes one
 _TEMPLATE_KEY = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:')
+#: the heading of a prompt's answer template, after the user's words (a --use-case)
+_OUTPUT_HEADING = "# Output\n"
+
+
+def _output_section(text: str) -> str:
+    """The part of a message from its last ``# Output`` heading on (every prompt of
+    :mod:`~tagsmith.labeling.prompts` ends with it, after the use case a user wrote),
+    or the whole ``text`` where it has none: a use case's unbalanced ``{`` made the
+    template's keys one level deeper than they are, its ``{"x":`` one asked for.
+
+    >>> _output_section('Use case: a {draft\\n\\n# Output\\nReturn {"labels": []}')
+    '# Output\\nReturn {"labels": []}'
+    """
+    if text.startswith(_OUTPUT_HEADING):
+        return text
+    at = text.rfind("\n" + _OUTPUT_HEADING)
+    return text if at < 0 else text[at + 1:]
 
 
 def _asked_keys(prompt: str) -> set[str]:
@@ -1599,8 +1616,8 @@ def _tool_answer(message: dict, request: ChatRequest) -> str | None:
     JSON mode through a tool call, takes the JSON answer for one), where that is the
     answer the prompt asked for: ``request`` in JSON mode, and the arguments a JSON
     object whose every key is a top-level key of the object the prompt's own words ask
-    for (``"labels"``: :func:`_asked_keys`, not a document's nor a label's name); None
-    otherwise.
+    for (``"labels"``: :func:`_asked_keys`, not a document's nor a label's name, read
+    from each message's :func:`_output_section`, not from a use case); None otherwise.
 
     >>> ask = ChatRequest("m", ({"role": "user", "content": 'Return {"labels": []}'},),
     ...                   json_mode=True)
@@ -1625,8 +1642,10 @@ def _tool_answer(message: dict, request: ChatRequest) -> str | None:
     if not isinstance(answer, dict) or not answer:
         return None
     # the keys the prompt's own words ask for, not its data's: every key looked for
-    # anywhere in the prompt took a label's name (or one a document quotes) for one
-    asked = _asked_keys("\n".join(str(m.get("content", "")) for m in request.messages))
+    # anywhere in the prompt took a label's name (or one a document quotes) for one;
+    # and in its answer template, not in the use case a user wrote before it
+    asked = _asked_keys("\n".join(_output_section(str(m.get("content", "")))
+                                  for m in request.messages))
     if not all(key in asked for key in answer):
         return None
     return arguments.strip() if isinstance(arguments, str) \
