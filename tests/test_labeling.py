@@ -112,6 +112,25 @@ def test_shortlist_limits_what_is_offered_and_accepted(server):
     assert result.Y.toarray()[0].tolist() == pytest.approx([0.0, 0.9, 0.0])
 
 
+def test_a_shortlist_of_another_shape_is_named_with_thousands_separators():
+    # "a TopK over 1200 docs", where the rest of the messages write 1,200
+    shortlist = TopK(np.array([[1, 2]]), np.array([[0.9, 0.1]]), 3)
+    with pytest.raises(InvalidParameterError, match="a TopK over 1,200 docs x 3 labels"):
+        label_documents([f"doc {i}" for i in range(1200)], SPACE,
+                        ScriptedLLM(lambda r: answer()), LabelingOptions(shortlist_k=2),
+                        shortlist=shortlist)
+
+
+def test_cli_label_says_what_it_labelled_with_thousands_separators(tmp_path):
+    # "labelled 1000 of 1000 documents" (copies of one text: one call)
+    docs, vocab = sport_corpus(tmp_path, n_docs=1000, line="sport story")
+    with LocalChatServer(answer_sport) as server:
+        result = run_label(server, tmp_path, docs, "--vocab", vocab, "-o",
+                           tmp_path / "o.jsonl")
+    assert result.exit_code == 0, result.output
+    assert "labelled 1,000 of 1,000 documents" in result.output, result.output
+
+
 def test_votes_average_confidences_and_use_distinct_seeds(tmp_path):
     calls = []
 

@@ -566,7 +566,7 @@ def test_training_shows_progress_while_featurizing(caplog):
         clf = train_classifier(texts, Y, space, options=TrainOptions(
             featurizer_params={"char_ngrams": [2, 3], "min_df": 1}, show_progress=True))
     for block in ("word n-grams", "character n-grams"):
-        assert f"features ({block}): 2500/2500 docs (100%)" in caplog.text
+        assert f"features ({block}): 2,500/2,500 docs (100%)" in caplog.text
     assert not clf.featurizer.show_progress and "show_progress" not in clf.featurizer.get_params()
     plain = TfidfFeaturizer(char_ngrams=(2, 3), min_df=1)
     shown = TfidfFeaturizer(char_ngrams=(2, 3), min_df=1)

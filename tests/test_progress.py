@@ -63,8 +63,8 @@ def test_featurizing_logs_one_full_count_per_block(log_lines, monkeypatch):
     featurizer.show_progress = True
     featurizer.fit_transform([f"text number {i}" for i in range(2500)])
     full = [line for line in log_lines() if "(100%)" in line]
-    assert full == ["features (word n-grams): 2500/2500 docs (100%)",
-                    "features (character n-grams): 2500/2500 docs (100%)"]
+    assert full == ["features (word n-grams): 2,500/2,500 docs (100%)",
+                    "features (character n-grams): 2,500/2,500 docs (100%)"]
 
 
 def test_the_percentage_says_100_only_when_all_is_done(log_lines, monkeypatch):
@@ -74,8 +74,8 @@ def test_the_percentage_says_100_only_when_all_is_done(log_lines, monkeypatch):
     with progress.progress_bar(total=32803, desc="predicting", unit="doc") as bar:
         bar.update(32768)
         bar.update(35)
-    assert log_lines() == ["predicting: 32768/32803 docs (99%)",
-                           "predicting: 32803/32803 docs (100%)"]
+    assert log_lines() == ["predicting: 32,768/32,803 docs (99%)",
+                           "predicting: 32,803/32,803 docs (100%)"]
 
 
 def _pty_stderr(monkeypatch, columns: int):
@@ -288,3 +288,44 @@ def test_main_closes_the_bars_its_command_left_open(stderr_handler):
         assert isinstance(stderr_handler.stream, progress._AboveBars)
     assert stderr_handler.stream is progress.sys.stderr
     assert not progress.open_bars()
+
+
+def test_counts_are_written_with_thousands_separators(log_lines, monkeypatch):
+    # "LLM labeling: 1200/5000 calls (24%)", where every other message writes 1,200
+    monkeypatch.setattr(progress, "time", _SlowClock())
+    with progress.progress_bar(total=5000, desc="LLM labeling", unit="call") as bar:
+        bar.update(1200)
+        bar.update(3800)
+    with progress.progress_bar(total=None, desc="suggest", unit="doc") as bar:
+        bar.update(12345)
+    assert log_lines() == ["LLM labeling: 1,200/5,000 calls (24%)",
+                           "LLM labeling: 5,000/5,000 calls (100%)", "suggest: 12,345 docs"]
+
+
+def test_the_llm_bars_count_their_calls_with_thousands_separators(log_lines):
+    # the postfix of the LLM labeling line read "answered 1001 cached 0"
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.labeling.client import ScriptedLLM
+    from tagsmith.labeling.labeler import LabelingOptions, label_documents
+
+    space = LabelSpace([Label("u:sport", {"en": "sport"})])
+    label_documents([f"match {i}" for i in range(1001)], space,
+                    ScriptedLLM(lambda r: '{"labels": []}'),
+                    LabelingOptions(show_progress=True, n_workers=1))
+    assert log_lines()[-1] == "LLM labeling: 1,001/1,001 calls (100%) answered 1,001 cached 0"
+
+
+def test_the_taxonomy_bar_counts_its_calls_with_thousands_separators():
+    from tagsmith.labeling.client import ScriptedLLM, Usage
+    from tagsmith.labeling.taxonomy import _step_done
+
+    class Bar:
+        def set_postfix_str(self, text, refresh=False):
+            self.postfix = text
+
+        def update(self, n=1):
+            pass
+
+    bar = Bar()
+    _step_done(bar, ScriptedLLM(str, usage=Usage(n_requests=1200, n_cached=34000)))
+    assert bar.postfix == "calls 1,200 cached 34,000"

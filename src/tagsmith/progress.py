@@ -15,7 +15,9 @@ logger = logging.getLogger("tagsmith")
 
 
 class _LogProgress:
-    """Logs ``desc: done/total (pct%)`` at most every ``every`` seconds and at the end."""
+    """Logs ``desc: done/total (pct%)`` at most every ``every`` seconds and at the end,
+    the counts with thousands separators as every other message writes them (it read
+    "LLM labeling: 1200/5000 calls")."""
 
     def __init__(self, total: int | None, desc: str, unit: str, every: float = 10.0):
         self.total, self.desc, self.unit, self.every = total, desc, unit, every
@@ -37,12 +39,12 @@ class _LogProgress:
     def _log(self) -> None:
         self._logged = (self.done, self.postfix)
         if self.total:
-            logger.info("%s: %d/%d %s (%d%%)%s", self.desc, self.done, self.total,
-                        _units(self.unit, self.total), _percent(self.done, self.total),
-                        self._suffix())
+            logger.info("%s: %s/%s %s (%d%%)%s", self.desc, f"{self.done:,}",
+                        f"{self.total:,}", _units(self.unit, self.total),
+                        _percent(self.done, self.total), self._suffix())
         else:
-            logger.info("%s: %d %s%s", self.desc, self.done, _units(self.unit, self.done),
-                        self._suffix())
+            logger.info("%s: %s %s%s", self.desc, f"{self.done:,}",
+                        _units(self.unit, self.done), self._suffix())
 
     def _suffix(self) -> str:
         return f" {self.postfix}" if self.postfix else ""

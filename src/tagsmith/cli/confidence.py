@@ -211,8 +211,8 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     # "the rest global" when no label was left (24 own and 4 from their band of 28)
     # read as if some were; the count says it
     n_global = classifier.n_labels - thr["n_tuned_labels"] - thr["n_band_labels"]
-    click.echo(f"thresholds: {thr['n_tuned_labels']} label{plural_s(thr['n_tuned_labels'])} own, "
-               f"{thr['n_band_labels']} from their band, {n_global} global "
+    click.echo(f"thresholds: {thr['n_tuned_labels']:,} label{plural_s(thr['n_tuned_labels'])} "
+               f"own, {thr['n_band_labels']:,} from their band, {n_global:,} global "
                f"({thr['global']:.4f})")
     click.echo(f"conformal sets: {', '.join(report['conformal']['methods'])} "
                f"(default alpha {alpha:g})")
@@ -281,7 +281,7 @@ def _diagram(classifier, heldout, report, path) -> None:
     reliability_diagram(
         {"raw": reliability_report(part.Y, _unit_scores(part.topk)),
          "calibrated": reliability_report(part.Y, classifier.calibrator.apply(part.topk))},
-        path, title=f"Reliability on {len(part)} held-out document{plural_s(len(part))}")
+        path, title=f"Reliability on {len(part):,} held-out document{plural_s(len(part))}")
 
 
 def check_png_output(path: str | None, option: str, inputs: dict[str, str | None]) -> None:

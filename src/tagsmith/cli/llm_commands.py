@@ -554,7 +554,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         raise
     if not obj["quiet"]:  # -q: the JSON summary below has the usage
         click.echo(f"LLM usage: {client.usage.summary()}", err=True)
-    click.echo(f"taxonomy of {len(space)} label{plural_s(len(space))} -> {printable(output)}"
+    click.echo(f"taxonomy of {len(space):,} label{plural_s(len(space))} -> {printable(output)}"
                + (f" and {printable(skos)}" if skos else ""))
     for i in range(len(space)):
         description = space[i].description.get("en", "")
@@ -748,8 +748,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     if not (shortlist_bundle or shortlist_zeroshot) \
             and len(space) > options.full_list_up_to:
         raise click.UsageError(
-            f"the vocabulary has {len(space)} label{plural_s(len(space))}, more than the "
-            f"{options.full_list_up_to} that are shown whole: pass --shortlist BUNDLE (a "
+            f"the vocabulary has {len(space):,} label{plural_s(len(space))}, more than the "
+            f"{options.full_list_up_to:,} that are shown whole: pass --shortlist BUNDLE (a "
             "trained model's top labels) or --shortlist-zeroshot")
     ids, texts = _read_texts(corpus)
     if limit:
@@ -813,26 +813,26 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         answered = written - n_copies
         if student:
             result["student"].save(student)
-            click.echo(f"student distilled from {answered} document{plural_s(answered)} "
+            click.echo(f"student distilled from {answered:,} document{plural_s(answered)} "
                        f"-> {printable(student)}")
         on_human = result["summary"].get("student") or {}
         if on_human.get("human_accuracy"):  # held out: the sample is not in the pool
             n, metrics = on_human["n_docs"], on_human["human_accuracy"]
-            click.echo(f"student's accuracy against human labels ({n} document{plural_s(n)}"
+            click.echo(f"student's accuracy against human labels ({n:,} document{plural_s(n)}"
                        f" of {human} it was not taught): P@1 {metrics['p@1']:.4f}  "
                        f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
         elif on_human:  # a --human run that printed no figure said nothing of why
             taught = on_human["n_taught_left_out"]
             warn(f"the student is not scored against {human}: "
-                 + (f"all {taught} of its documents are documents it was taught"
+                 + (f"all {taught:,} of its documents are documents it was taught"
                     if not on_human["n_docs"] else
-                    f"none of its {on_human['n_docs']} documents it was not taught has a "
+                    f"none of its {on_human['n_docs']:,} documents it was not taught has a "
                     "label"))
         summary = {**result["summary"], "usage": client.usage.to_dict()}
         if budget:  # "labelled 19 of 300" read as 281 documents the LLM failed on
             sent = labeling.get("n_docs", 0)
             # "1 copy of them" where one document was answered
-            copied = (f" and {n_copies} {plural(n_copies, 'copy', 'copies')} of "
+            copied = (f" and {n_copies:,} {plural(n_copies, 'copy', 'copies')} of "
                       f"{plural(answered, 'it', 'them')} (equal text, case and spacing "
                       "aside), not sent" if n_copies else "")
             # a cut budget showed the one asked for ("--budget 80 of 55 documents"): the
@@ -841,11 +841,11 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             spent = (f"--budget {budget} cut: at most {spendable:,} teacher "
                      f"call{plural_s(spendable)} spent," if spendable < budget
                      else f"--budget {budget}")
-            click.echo(f"labelled {answered} of the {sent} document{plural_s(sent)} sent"
-                       f"{copied} ({spent} of {len(texts)} "
+            click.echo(f"labelled {answered:,} of the {sent:,} document{plural_s(sent)} sent"
+                       f"{copied} ({spent} of {len(texts):,} "
                        f"document{plural_s(len(texts))}) -> {printable(output)}")
         else:
-            click.echo(f"labelled {written} of {len(texts)} document{plural_s(len(texts))} "
+            click.echo(f"labelled {written:,} of {len(texts):,} document{plural_s(len(texts))} "
                        f"-> {printable(output)}")
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
         _stopped(client, llm["cache"], exc)
@@ -1187,7 +1187,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     if not Y.nnz:
         from tagsmith.exceptions import CorpusFormatError
 
-        raise CorpusFormatError(f"none of the {len(texts)} document{plural_s(len(texts))} has a "
+        raise CorpusFormatError(f"none of the {len(texts):,} document{plural_s(len(texts))} has a "
                                 "label (with a "
                                 "score above 0): nothing to distill from", path=labels)
     # a --human corpus naming no label scored the student 0.0000 on every figure, as
@@ -1206,7 +1206,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
         {"labels_file": os.path.basename(os.path.normpath(labels)),
          **({"human_file": os.path.basename(os.path.normpath(human))} if human else {})})
     classifier.save(output)
-    click.echo(f"distilled {model} from {len(texts)} LLM-labelled "
+    click.echo(f"distilled {model} from {len(texts):,} LLM-labelled "
                f"document{plural_s(len(texts))} -> {printable(output)}")
     # how many documents each figure is on: 0.75 on 4 held-out documents says little
     heldout = classifier.manifest["metrics"].get("heldout") or {}
@@ -1217,7 +1217,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
         metrics = report.get(key)
         if metrics:
             what = "held-out document" if key == "teacher_agreement" else "document"
-            click.echo(f"{title} ({n} {what}{plural_s(n)}): P@1 {metrics['p@1']:.4f}  "
+            click.echo(f"{title} ({n:,} {what}{plural_s(n)}): P@1 {metrics['p@1']:.4f}  "
                        f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
 
 

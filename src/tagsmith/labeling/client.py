@@ -1826,8 +1826,8 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                 # "answered", as the usage line: "calls" after the bar's own count of
                 # calls ("193/193 calls (100%) calls 83 cached 110") read as a second total
                 # no cost where no price was given: 'cost 0.0000' read as free
-                bar.set_postfix_str(f"answered {usage.n_requests - start[0]} "
-                                    f"cached {usage.n_cached - start[1]}"
+                bar.set_postfix_str(f"answered {usage.n_requests - start[0]:,} "
+                                    f"cached {usage.n_cached - start[1]:,}"
                                     + (f" cost {usage.cost - start[2]:.4f}" if usage.priced
                                        else ""), refresh=False)
     except BaseException as exc:

@@ -284,15 +284,15 @@ def offered_labels(n_docs: int, label_space: LabelSpace, shortlist: TopK | None,
     if shortlist is None:
         if n_labels > options.full_list_up_to:
             raise InvalidParameterError(
-                "shortlist", f"a TopK shortlist for a label space of {n_labels} "
+                "shortlist", f"a TopK shortlist for a label space of {n_labels:,} "
                              f"label{plural_s(n_labels)} (more "
                 f"than full_list_up_to={options.full_list_up_to}) from a trained model or "
                 "zero-shot retrieval (CLI: --shortlist BUNDLE or --shortlist-zeroshot)", None)
         return [active] * n_docs
     if len(shortlist) != n_docs or shortlist.n_labels != n_labels:
-        raise InvalidParameterError("shortlist", f"a TopK over {n_docs} doc{plural_s(n_docs)} x "
-                                                 f"{n_labels} label{plural_s(n_labels)}",
-                                    f"{len(shortlist)} x {shortlist.n_labels}")
+        raise InvalidParameterError("shortlist", f"a TopK over {n_docs:,} doc{plural_s(n_docs)} x "
+                                                 f"{n_labels:,} label{plural_s(n_labels)}",
+                                    f"{len(shortlist):,} x {shortlist.n_labels:,}")
     deprecated = label_space.deprecated_mask
     out = []
     for ids, _ in shortlist.head(options.shortlist_k).rows():

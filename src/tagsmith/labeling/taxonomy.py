@@ -610,7 +610,7 @@ _NONE = object()
 def _step_done(bar, client: LLMClient) -> None:
     """Move the table steps' bar by one, with the calls and cost so far."""
     usage = client.usage
-    bar.set_postfix_str(f"calls {usage.n_requests} cached {usage.n_cached}"
+    bar.set_postfix_str(f"calls {usage.n_requests:,} cached {usage.n_cached:,}"
                         + (f" cost {usage.cost:.4f}" if usage.priced else ""), refresh=False)
     bar.update(1)
 
@@ -632,7 +632,8 @@ class _Counted:
             with self._lock:
                 self._bar.update(1)
                 usage = self.usage
-                self._bar.set_postfix_str(f"calls {usage.n_requests} cached {usage.n_cached}"
+                self._bar.set_postfix_str(f"calls {usage.n_requests:,} "
+                                          f"cached {usage.n_cached:,}"
                                           + (f" cost {usage.cost:.4f}" if usage.priced
                                              else ""), refresh=False)
 

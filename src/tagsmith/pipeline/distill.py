@@ -163,7 +163,7 @@ def _check_human(human_texts, human_Y, n_labels: int
         raise InvalidParameterError(
             "human_Y", "labels naming at least one label of the vocabulary (accuracy "
             "against a human sample naming none says nothing of the student)",
-            f"{n} document{plural_s(n)}, " + plural(n, "naming no label", "none naming a label"))
+            f"{n:,} document{plural_s(n)}, " + plural(n, "naming no label", "none naming a label"))
     return texts, labels
 
 
@@ -235,7 +235,7 @@ class ActiveOptions:
 def _check_precision(precision, n_labels: int | None) -> np.ndarray:
     """The teacher's per-label precision as a float array of values in [0, 1]."""
     expected = "per-label values in [0, 1]" + ("" if n_labels is None
-                                                else f", {n_labels} of them")
+                                                else f", {n_labels:,} of them")
     try:
         values = np.asarray(precision, dtype=np.float64)
     except (TypeError, ValueError):
@@ -408,7 +408,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
             # has no cache to replay them from: the error carries them
             done = np.concatenate(picked)
             raise TeacherFailedError(
-                f"the teacher failed in round {number}, after answering for {len(done)} "
+                f"the teacher failed in round {number}, after answering for {len(done):,} "
                 f"document{plural_s(len(done))} in the "
                 f"{plural(number, 'round', f'{number} rounds')} before it: "
                 f"{type(error).__name__}: {error}",
@@ -457,7 +457,7 @@ def _usable_budget(budget: int, n_pool: int, n_blank: int, n_copies: int = 0) ->
     if not n_usable:
         raise InvalidParameterError("pool_texts", "at least one document that is not "
                                     "blank (empty or whitespace only)",
-                                    f"{n_pool} blank document{plural_s(n_pool)}")
+                                    f"{n_pool:,} blank document{plural_s(n_pool)}")
     if n_blank:
         logger.info("active distillation: %s blank document%s of the pool %s never sent "
                     "to the teacher", f"{n_blank:,}", plural_s(n_blank),

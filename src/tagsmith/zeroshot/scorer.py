@@ -565,7 +565,7 @@ class ZeroShotClassifier:
         if texts and not kept:
             raise InvalidParameterError("texts", "at least one background document with a "
                                         "letter or digit",
-                                        f"{len(texts)}, every one blank or punctuation alone")
+                                        f"{len(texts):,}, every one blank or punctuation alone")
         return kept
 
     @property
@@ -907,9 +907,9 @@ def _check_blend_spaces(model_topk: TopK | None, zeroshot_topk: TopK,
     where = next((i for i, (a, b) in enumerate(zip(model_uris, zeroshot_uris, strict=False))
                   if a != b), None)
     if where is None:
-        raise InvalidParameterError("model_space", expected, f"{len(model_uris)} "
+        raise InvalidParameterError("model_space", expected, f"{len(model_uris):,} "
                                                              f"label{plural_s(len(model_uris))}, "
-                                    f"more than the zero-shot {len(zeroshot_uris)}")
+                                    f"more than the zero-shot {len(zeroshot_uris):,}")
     raise InvalidParameterError(
         "model_space", expected, f"id {where} is {model_uris[where]!r} in the model, "
         f"{zeroshot_uris[where]!r} in the zero-shot label space")
@@ -919,9 +919,9 @@ def _check_space_of(name: str, space, topk: TopK) -> None:
     if not isinstance(space, LabelSpace):
         raise InvalidParameterError(name, "a tagsmith LabelSpace", type(space).__name__)
     if len(space) != topk.n_labels:
-        raise InvalidParameterError(name, f"the label space of its top-k ({topk.n_labels} "
+        raise InvalidParameterError(name, f"the label space of its top-k ({topk.n_labels:,} "
                                     f"label{plural_s(topk.n_labels)})",
-                                    f"{len(space)} label{plural_s(len(space))}")
+                                    f"{len(space):,} label{plural_s(len(space))}")
 
 
 def _label_mask(name: str, mask: np.ndarray | None, n_labels: int, *, default: bool
