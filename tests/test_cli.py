@@ -9,6 +9,7 @@ import sys
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -54,6 +55,47 @@ def test_eval_json_has_the_contract_keys(bundle, goemotions_small):
 def test_eval_table(bundle, goemotions_small):
     result = run("eval", bundle, goemotions_small["test"])
     assert result.exit_code == 0 and "micro_f1" in result.output
+
+
+def test_eval_per_label_gives_each_labels_precision_and_recall_with_intervals(
+        bundle, goemotions_small):
+    """A moderation team acts per label: eval gave micro and macro figures alone, so a
+    rare label's precision and recall at the tuned thresholds (and how little a handful
+    of its documents says of them) could not be read from it."""
+    from tagsmith.metrics import per_label_counts, wilson_interval
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.io import read_labelled
+
+    result = run("eval", bundle, goemotions_small["test"], "--json", "--per-label")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["per_label"]
+    clf = TextClassifier.load(bundle)
+    test = read_labelled(goemotions_small["test"], clf.label_space)
+    predicted_sets = clf.label_sets(clf.predict_topk(test.texts, clf.n_labels))
+    tp, predicted, support = per_label_counts(test.Y, predicted_sets)
+    present = np.flatnonzero((predicted + support) > 0)
+    assert [row["uri"] for row in rows] == [clf.label_space.uri_of(int(i)) for i in present]
+    for row, i in zip(rows, present, strict=True):
+        assert row["label"] == clf.label_space.name_of(int(i))
+        assert (row["support"], row["predicted"], row["true_positives"]) == (
+            support[i], predicted[i], tp[i])
+        assert row["threshold"] == pytest.approx(float(clf.thresholds.per_label[i]))
+        for key, of in (("precision", predicted[i]), ("recall", support[i])):
+            if of == 0:  # no ratio to speak of: null, not a 0 read as measured
+                assert row[key] is None and row[f"{key}_interval"] is None
+                continue
+            assert row[key] == pytest.approx(tp[i] / of)
+            low, high = wilson_interval(tp[i:i + 1], np.array([of]))
+            assert row[f"{key}_interval"] == pytest.approx([low[0], high[0]])
+            assert row[f"{key}_interval"][0] <= row[key] <= row[f"{key}_interval"][1]
+    rare = min(rows, key=lambda row: row["support"] or 10**9)
+    assert rare["recall_interval"][1] - rare["recall_interval"][0] > 0.2  # few documents
+    table = run("eval", bundle, goemotions_small["test"], "--per-label")
+    assert table.exit_code == 0, table.output
+    assert "per label (95% Wilson intervals)" in table.output
+    assert re.search(rf"\n  {re.escape(rare['label'])}\s+{rare['support']}\s", table.output)
+    assert "per_label" not in json.loads(run("eval", bundle, goemotions_small["test"],
+                                             "--json").output)
 
 
 def test_suggest_from_stdin_json_and_file_tsv(bundle, tmp_path):

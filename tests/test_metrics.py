@@ -732,3 +732,30 @@ def test_propensities_above_one_are_refused_naming_the_parameter():
     assert psp_at_k(Y, topk, 1, np.ones(3)) == 1.0  # 1 is a propensity (both hits)
     # what propensities() gives is in (0, 1]: all 1 here, where C is clipped to 0
     assert evaluate(Y, topk, ks=(1,), propensity=propensities(Y))["psp@1"] == 1.0
+
+
+@pytest.mark.parametrize("successes,trials", [(0, 1), (0, 6), (3, 6), (9, 10), (10, 10),
+                                              (1, 400), (250, 265)])
+def test_wilson_interval_equals_scipys(successes, trials):
+    from scipy.stats import binomtest
+
+    from tagsmith.metrics import wilson_interval
+
+    want = binomtest(successes, trials).proportion_ci(method="wilson")
+    low, high = wilson_interval([successes], [trials])
+    assert (low[0], high[0]) == pytest.approx((want.low, want.high), abs=1e-12)
+    low90, high90 = wilson_interval([successes], [trials], confidence=0.9)
+    want90 = binomtest(successes, trials).proportion_ci(confidence_level=0.9,
+                                                        method="wilson")
+    assert (low90[0], high90[0]) == pytest.approx((want90.low, want90.high), abs=1e-12)
+
+
+def test_wilson_interval_of_no_trials_is_nan_and_bad_counts_are_refused():
+    from tagsmith.metrics import wilson_interval
+
+    low, high = wilson_interval([0, 2], [0, 4])
+    assert np.isnan(low[0]) and np.isnan(high[0]) and 0 < low[1] < 0.5 < high[1] < 1
+    for successes, trials, confidence in (([3], [2], 0.95), ([-1], [2], 0.95),
+                                          ([1], [2], 1.0), ([1], [2], 0.0)):
+        with pytest.raises(InvalidParameterError):
+            wilson_interval(successes, trials, confidence=confidence)

@@ -1248,8 +1248,11 @@ EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
               "thesaurus updated since training), matched to the bundle's by URI: its names "
               "read, the bundle's too; its labels the model does not know are left out "
               "(counted in a warning), as is what differs.")
+@click.option("--per-label", is_flag=True, help="Also each label's support, precision and "
+              "recall at the thresholds, with 95% Wilson intervals (labels true or "
+              "predicted in CORPUS).")
 def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
-             reliability_k, reliability_png, vocab):
+             reliability_k, reliability_png, vocab, per_label):
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.evaluate import evaluate_classifier
     from tagsmith.pipeline.io import StreamedLabelledData, read_labelled
@@ -1300,19 +1303,43 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         metrics, report = evaluate_with_confidence(
             classifier, texts, data.Y, threshold=threshold,
             alphas=alphas, reliability_k=reliability_k,
-            png=reliability_png, source=corpus)
+            png=reliability_png, source=corpus, per_label=per_label)
     else:  # documents the bundle was trained on are warned of, naming the corpus
         metrics = evaluate_classifier(classifier, texts, data.Y, threshold=threshold,
-                                      source=corpus)
+                                      source=corpus, per_label=per_label)
     if as_json:
         print_json(metrics if report is None else {**metrics, "calibration": report})
         return
+    rows = metrics.pop("per_label", None)
     width = max(len(key) for key in metrics)
     for key, value in metrics.items():
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
         click.echo(f"{printable(key):<{width}}  {printable(shown)}")
+    if rows is not None:
+        _print_per_label(rows)
     if report is not None:
         _print_confidence(report, classifier.n_labels)
+
+
+def _print_per_label(rows: list[dict]) -> None:
+    """eval --per-label's table: a label's precision and recall with their intervals
+    ("-" where there is no ratio: nothing predicted, or no document carries it)."""
+
+    def ratio(value, interval) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.3f} [{interval[0]:.3f}-{interval[1]:.3f}]"
+
+    names = [printable(row["label"]) for row in rows]
+    width = max([len("label"), *map(len, names)])
+    click.echo("\nper label (95% Wilson intervals):")
+    click.echo(f"  {'label':<{width}} {'support':>7} {'predicted':>9} {'threshold':>9}  "
+               f"{'precision':<21}  recall")
+    for name, row in zip(names, rows, strict=True):
+        click.echo(f"  {name:<{width}} {row['support']:>7} {row['predicted']:>9} "
+                   f"{row['threshold']:>9.4f}  "
+                   f"{ratio(row['precision'], row['precision_interval']):<21}  "
+                   f"{ratio(row['recall'], row['recall_interval'])}")
 
 
 def _print_confidence(report: dict, n_labels: int) -> None:

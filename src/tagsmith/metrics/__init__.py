@@ -53,9 +53,11 @@ from tagsmith.metrics.sets import (
     f1_macro,
     f1_micro,
     f1_samples,
+    per_label_counts,
     per_label_f1,
     precision_micro,
     recall_micro,
+    wilson_interval,
 )
 from tagsmith.topk import TopK, block_rows
 
@@ -68,6 +70,7 @@ __all__ = [
     "f1_samples",
     "lrap",
     "ndcg_at_k",
+    "per_label_counts",
     "per_label_f1",
     "precision_at_k",
     "precision_micro",
@@ -76,6 +79,7 @@ __all__ = [
     "recall_at_k",
     "recall_micro",
     "topk_hits",
+    "wilson_interval",
 ]
 
 

@@ -17,8 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
+from scipy.special import ndtri
 
+from tagsmith._params import check_number
 from tagsmith._plural import plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
@@ -28,9 +31,11 @@ __all__ = [
     "f1_macro",
     "f1_micro",
     "f1_samples",
+    "per_label_counts",
     "per_label_f1",
     "precision_micro",
     "recall_micro",
+    "wilson_interval",
 ]
 
 
@@ -281,6 +286,54 @@ def per_label_f1(y_true: LabelMatrix, y_pred: LabelMatrix
     c = _counts(y_true, y_pred)
     return (_safe_div(c.tp_label, c.pred_label), _safe_div(c.tp_label, c.true_label),
             _safe_div(2 * c.tp_label, c.pred_label + c.true_label), c.true_label)
+
+
+def wilson_interval(successes: npt.ArrayLike, trials: npt.ArrayLike, *,
+                    confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of the proportions ``successes / trials`` (elementwise):
+    ``(low, high)``, NaN where ``trials`` is 0.
+
+    Unlike the normal approximation it stays inside [0, 1] and is not of width 0 at 0
+    or ``trials`` successes: 9 of 10 is 0.596-0.982, 0 of 6 is 0-0.390, where a precision
+    or recall of 1.0 or 0.0 on a rare label's handful of documents reads as certain.
+
+    >>> low, high = wilson_interval([9, 0], [10, 6])
+    >>> low.round(3).tolist(), high.round(3).tolist()
+    ([0.596, 0.0], [0.982, 0.39])
+    """
+    if check_number("confidence", confidence, 0, strict=True, numpy=True, maximum=1) >= 1:
+        # the quantile of 1 is infinite: every interval [0, 1]
+        raise InvalidParameterError("confidence", "a number in (0, 1)", confidence)
+    k = np.asarray(successes, dtype=np.float64)
+    n = np.asarray(trials, dtype=np.float64)
+    if k.shape != n.shape or np.any(k < 0) or np.any(k > n):
+        raise InvalidParameterError("successes", "counts from 0 to trials, shaped like it",
+                                    f"{k.tolist()} of {n.tolist()}")
+    z = float(ndtri(0.5 + confidence / 2))
+    z2 = z * z
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+        half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    low = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
+    high = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+    # exactly 0 (1) where no (every) trial succeeded: rounding left 1e-17 above 0
+    low[(n > 0) & (k == 0)] = 0.0
+    high[(n > 0) & (k == n)] = 1.0
+    return low, high
+
+
+def per_label_counts(y_true: LabelMatrix, y_pred: LabelMatrix
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per label, ``(true_positives, predicted, support)`` (int64, shape ``(n_labels,)``):
+    what :func:`per_label_f1`'s ratios are of, for intervals on them
+    (:func:`wilson_interval`).
+
+    >>> [c.tolist() for c in per_label_counts([[1, 0, 1], [1, 1, 0]], [[1, 1, 0], [0, 1, 0]])]
+    [[1, 1, 0], [1, 2, 0], [2, 1, 1]]
+    """
+    c = _counts(y_true, y_pred)
+    return c.tp_label, c.pred_label, c.true_label
 
 
 def _macro(c: _Counts, labels: str) -> float:

@@ -638,11 +638,12 @@ def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str] | 
                              alphas: Iterable[float] = (0.05, 0.1, 0.2),
                              reliability_k: int | None = None,
                              png: str | os.PathLike[str] | None = None,
-                             source: str | None = "texts") -> tuple[dict, dict]:
+                             source: str | None = "texts",
+                             per_label: bool = False) -> tuple[dict, dict]:
     """``(evaluate_classifier(...), evaluate_confidence(...))`` of the same labelled
     documents (the same results), featurized and scored once for both; training
     documents among them draw :func:`evaluate_classifier`'s warning naming ``source``
-    (``None``: not checked)."""
+    (``None``: not checked); ``per_label`` as :func:`evaluate_classifier`'s."""
     from tagsmith.pipeline.evaluate import (
         DEFAULT_KS,
         evaluate_topk,
@@ -655,7 +656,8 @@ def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str] | 
     if source is not None:
         texts = overlap_checked(classifier, texts, source)
     topk, raw = classifier.predict_topks(texts, (k, True, True), (raw_k, False, False))
-    return (evaluate_topk(classifier, Y, topk, ks=ks, threshold=threshold),
+    return (evaluate_topk(classifier, Y, topk, ks=ks, threshold=threshold,
+                          per_label=per_label),
             _confidence_report(classifier, raw, Y, raw_k, alphas=alphas,
                                reliability_k=reliability_k, png=png))
 

@@ -43,22 +43,63 @@ def propensities_for(classifier: TextClassifier) -> np.ndarray | None:
 
 def evaluate_topk(classifier: TextClassifier, Y: LabelMatrix, topk: TopK, *,
                   ks: Sequence[int] = DEFAULT_KS,
-                  threshold: float | None = None) -> dict:
-    """Ranking metrics from ``topk`` and set metrics from the classifier's thresholds."""
+                  threshold: float | None = None, per_label: bool = False) -> dict:
+    """Ranking metrics from ``topk`` and set metrics from the classifier's thresholds;
+    with ``per_label``, also ``per_label`` (:func:`per_label_report`)."""
     from tagsmith.metrics import evaluate
 
     y_pred = classifier.label_sets(topk, threshold)
-    return evaluate(Y, topk, y_pred, ks=tuple(ks), propensity=propensities_for(classifier))
+    report: dict = evaluate(Y, topk, y_pred, ks=tuple(ks),
+                            propensity=propensities_for(classifier))
+    if per_label:
+        report["per_label"] = per_label_report(classifier, Y, y_pred, threshold)
+    return report
+
+
+def per_label_report(classifier: TextClassifier, Y: LabelMatrix, y_pred: LabelMatrix,
+                     threshold: float | None = None) -> list[dict]:
+    """Each label's figures at the operating point, for the labels true or predicted in
+    ``Y`` or ``y_pred`` (those macro-F1 averages over), in label-id order: ``uri``,
+    ``label``, ``threshold`` (the label's tuned one, or ``threshold`` when given),
+    ``support`` (documents carrying it), ``predicted``, ``true_positives``,
+    ``precision`` and ``recall`` (``None`` where nothing was predicted, or no document
+    carries it: no ratio, not a measured 0), each with its 95% Wilson interval
+    (``precision_interval``, ``recall_interval``: ``[low, high]``, or ``None``), and
+    ``f1``. A rare label's figures rest on a handful of documents: the interval says
+    how little they pin down (3 of 3 found is a recall of 0.44 to 1).
+    """
+    from tagsmith.metrics import per_label_counts, wilson_interval
+
+    tp, predicted, support = per_label_counts(Y, y_pred)
+    p_low, p_high = wilson_interval(tp, predicted)
+    r_low, r_high = wilson_interval(tp, support)
+    thresholds = (classifier.thresholds.per_label if threshold is None
+                  else np.full(classifier.n_labels, threshold))
+    space = classifier.label_space
+    rows = []
+    for i in np.flatnonzero((predicted + support) > 0).tolist():
+        rows.append({
+            "uri": space.uri_of(i), "label": space.name_of(i),
+            "threshold": float(thresholds[i]), "support": int(support[i]),
+            "predicted": int(predicted[i]), "true_positives": int(tp[i]),
+            "precision": float(tp[i] / predicted[i]) if predicted[i] else None,
+            "precision_interval": ([float(p_low[i]), float(p_high[i])] if predicted[i]
+                                   else None),
+            "recall": float(tp[i] / support[i]) if support[i] else None,
+            "recall_interval": [float(r_low[i]), float(r_high[i])] if support[i] else None,
+            "f1": float(2 * tp[i] / (predicted[i] + support[i]))})
+    return rows
 
 
 def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | StreamedTexts,
                         Y: LabelMatrix, *,
                         ks: Sequence[int] = DEFAULT_KS,
                         threshold: float | None = None,
-                        source: str | None = "texts") -> dict:
+                        source: str | None = "texts", per_label: bool = False) -> dict:
     """Predict ``texts`` and score against ``Y`` (n_docs x n_labels sparse).
 
-    ``ks`` and ``threshold`` are checked before any text is scored. Texts the bundle
+    ``ks`` and ``threshold`` are checked before any text is scored; ``per_label``
+    adds each label's figures (:func:`per_label_report`). Texts the bundle
     records it was trained on draw a warning naming ``source`` (the figures are
     optimistic for them; see :func:`warn_training_overlap`); ``source=None`` checks
     nothing, for a caller that checked already. ``texts`` may be
@@ -69,7 +110,7 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     if source is not None:
         texts = overlap_checked(classifier, texts, source)
     return evaluate_topk(classifier, Y, classifier.predict_topk(texts, k), ks=ks,
-                         threshold=threshold)
+                         threshold=threshold, per_label=per_label)
 
 
 def overlap_checked(classifier: TextClassifier, texts: Iterable[str] | StreamedTexts,
