@@ -1304,3 +1304,38 @@ def test_one_held_out_document_is_refused_in_the_singular():
     with pytest.raises(DataError, match=r"^the 2 held-out documents \(d\) carry no label .* "
                        "calibrating on them would"):
         check_heldout_labels(sp.csr_matrix((2, 3)), "d")
+
+
+def test_calibration_warns_naming_labels_whose_thresholds_rest_on_few_positives(data, caplog):
+    """A moderation team's rare labels have a handful of held-out positives: a label with
+    5 of them got an F1 threshold of its own and one with 4 its band's, and neither was
+    said; the warning names them with their counts, fewest first."""
+    import logging
+
+    from tagsmith.calibration.thresholds import FEW_POSITIVES
+
+    heldout = heldout_from_corpus(_fresh(data), data["dev"].texts, data["dev"].Y)
+    clf = _fresh(data)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        calibrate_classifier(clf, heldout, options=ConfidenceOptions(method="isotonic"))
+    thresholds = clf.thresholds
+    support = thresholds.support
+    assert support is not None and support.sum() > 0
+    thin = np.flatnonzero((thresholds.source == FROM_LABEL) & (support < FEW_POSITIVES))
+    backed = np.flatnonzero((thresholds.source != FROM_LABEL) & (support > 0))
+    assert len(thin) and len(backed)  # both kinds among GoEmotions' rare labels
+    text = " ".join(r.getMessage() for r in caplog.records if "held-out positive" in r.message)
+    assert f"{len(thin)} label{'s' if len(thin) > 1 else ''} tuned on fewer than " \
+           f"{FEW_POSITIVES} held-out positives" in text
+    fewest = int(thin[np.argmin(support[thin])])
+    assert f"{clf.label_space.name_of(fewest)} {int(support[fewest])}" in text
+    fewest = int(backed[np.argmin(support[backed])])
+    assert f"{clf.label_space.name_of(fewest)} {int(support[fewest])}" in text
+    assert "eval --per-label" in text
+
+
+def _fresh(data):
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1},
+                           dev_fraction=0.0)
+    return train_classifier(data["train"].texts, data["train"].Y, data["space"],
+                            options=options)

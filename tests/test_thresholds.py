@@ -272,3 +272,17 @@ def test_a_huge_beta_tunes_for_recall_not_for_nans(beta):
     np.testing.assert_array_equal(result.per_label, reference.per_label)
     assert best_global_threshold(y, topk, beta=beta) == best_global_threshold(y, topk, beta=1e6)
     assert result.global_threshold <= np.sort(scores[y.toarray()])[0]  # every positive in
+
+
+def test_tuned_thresholds_keep_each_labels_positives_and_a_loaded_state_none():
+    """What a warning on thresholds tuned on few positives reads; a bundle does not
+    store it (None after loading, not a count of 0)."""
+    rng = np.random.default_rng(0)
+    scores = rng.random((50, 3)).astype(np.float32)
+    y = np.zeros((50, 3), dtype=bool)
+    y[:20, 0] = True
+    y[:2, 2] = True
+    result = tune_thresholds(sp.csr_matrix(y), TopK.from_scores(scores, 3), min_support=5)
+    assert result.support.tolist() == [20, 0, 2]
+    meta, arrays = result.to_state()
+    assert Thresholds.from_state(meta, arrays).support is None

@@ -29,6 +29,10 @@ from tagsmith.topk import TopK, check_topk
 
 #: where a label's threshold came from (:attr:`Thresholds.source`)
 FROM_GLOBAL, FROM_BAND, FROM_LABEL = 0, 1, 2
+#: a label's own threshold tuned on fewer held-out positives than this is rough: its
+#: precision and recall at it are warned of (as ``shift`` marks a label estimated on
+#: fewer expected calibration positives unsupported)
+FEW_POSITIVES = 20
 
 
 @dataclass
@@ -38,7 +42,9 @@ class Thresholds:
     ``source`` (int8, ``(n_labels,)``) says where each came from: ``FROM_LABEL``,
     ``FROM_BAND`` or ``FROM_GLOBAL``; ``min_labels`` (an integer from 0 to the label
     count) forces each document's best candidates in; ``max_labels`` caps the set size
-    (None: no cap).
+    (None: no cap); ``support`` (int64, ``(n_labels,)``) the held-out positives each
+    label's threshold was tuned on (:func:`tune_thresholds`; None for thresholds loaded
+    from a bundle, which does not store it).
     """
 
     per_label: np.ndarray
@@ -47,6 +53,7 @@ class Thresholds:
     min_labels: int = 0
     max_labels: int | None = None
     source: np.ndarray | None = None
+    support: np.ndarray | None = None
 
     def __post_init__(self):
         if self.source is None:
@@ -258,7 +265,8 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     tuned = (support >= min_support) & ~np.isnan(own)
     per_label[tuned] = own[tuned]
     source[tuned] = FROM_LABEL
-    result = Thresholds(per_label, global_thr, tuned, max_labels=max_labels, source=source)
+    result = Thresholds(per_label, global_thr, tuned, max_labels=max_labels, source=source,
+                        support=support.astype(np.int64))
     if tune_min_labels:
         result.min_labels = _best_min_labels(labels, topk, per_label, checked_beta)
     return result

@@ -38,7 +38,12 @@ from tagsmith._plural import plural, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
-from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
+from tagsmith.calibration.thresholds import (
+    FEW_POSITIVES,
+    FROM_LABEL,
+    Thresholds,
+    tune_thresholds,
+)
 from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
 from tagsmith.conformal.risk import RecallControl, check_alpha, fit_recall_control
 from tagsmith.exceptions import DataError, InvalidParameterError
@@ -52,6 +57,7 @@ if TYPE_CHECKING:  # the classifier imports this module
     from tagsmith.conformal.lpicp import PowersetSets
     from tagsmith.conformal.sets import LabelSets
     from tagsmith.data.corpus import StreamedTexts
+    from tagsmith.data.labelspace import LabelSpace
     from tagsmith.pipeline.classifier import TextClassifier
 
 logger = logging.getLogger("tagsmith")
@@ -497,6 +503,7 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
         crossfit_Y=crossfit_Y, _conformal_share=_conformal_share)
     classifier.calibrator = calibrator
     classifier.thresholds = thresholds
+    warn_thin_thresholds(thresholds, classifier.label_space, heldout.source)
     classifier.conformal = conformal
     classifier.heldout = heldout
     classifier.label_shift = None  # estimated for the old probabilities
@@ -505,6 +512,44 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
                            "calibration": _manifest_summary(report)}
     _mark_replaced_thresholds(classifier.manifest)
     return report
+
+
+def warn_thin_thresholds(thresholds: Thresholds, label_space: LabelSpace, source: str,
+                         shown: int = 5) -> None:
+    """Warn of labels whose thresholds rest on few held-out positives (``source`` names
+    those documents): their own thresholds tuned on fewer than :data:`~tagsmith.
+    calibration.thresholds.FEW_POSITIVES`, and those with some positives but too few for
+    a threshold of their own (their band's or the global one). Each group is counted and
+    its ``shown`` labels with the fewest named with their counts. A rare label's
+    threshold from 5 positives, or its band's from 4, was taken without a word."""
+    support = thresholds.support
+    if support is None or thresholds.source is None:
+        return
+    own = thresholds.source == FROM_LABEL
+    parts = []
+    for labels, what in (
+            (np.flatnonzero(own & (support < FEW_POSITIVES)),
+             f"tuned on fewer than {FEW_POSITIVES} held-out positives, so {{its}} precision "
+             "and recall at {its} {thresholds} {are} rough"),
+            (np.flatnonzero(~own & (support > 0)),
+             "with too few held-out positives for a threshold of {its} own {use} {its} "
+             "band's or the global one")):
+        if not len(labels):
+            continue
+        n = len(labels)
+        what = what.format(its=plural(n, "its", "their"), are=plural(n, "is", "are"),
+                           thresholds=plural(n, "threshold", "thresholds"),
+                           use=plural(n, "uses", "use"))
+        labels = labels[np.argsort(support[labels], kind="stable")]
+        named = ", ".join(f"{label_space.name_of(int(i))} {int(support[i])}"
+                          for i in labels[:shown])
+        more = f", and {len(labels) - shown:,} more" if len(labels) > shown else ""
+        parts.append(f"{len(labels):,} label{plural_s(len(labels))} {what} "
+                     f"({named}{more})")
+    if parts:
+        logger.warning("thresholds on few held-out positives (%s): %s; eval --per-label "
+                       "gives each label's precision and recall with intervals", source,
+                       "; ".join(parts))
 
 
 #: how training notes the held-out metrics' thresholds (``metrics.heldout.thresholds``),

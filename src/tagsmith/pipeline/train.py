@@ -55,6 +55,7 @@ from tagsmith.pipeline.confidence import (
     _check_conformal_share,
     calibrate_classifier,
     check_heldout_labels,
+    warn_thin_thresholds,
 )
 from tagsmith.pipeline.crossfit import (
     MAX_FOLDS,
@@ -961,6 +962,9 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
         dev_part_Y, topk, untrained, beta=confidence.beta,
         min_support=confidence.min_support, max_labels=confidence.max_labels,
         bands=None if classifier.calibrator is None else classifier.calibrator.bands)
+    if classifier.calibrator is not None:  # what calibrate_classifier warns of, for the
+        # thresholds it tuned and these replace
+        warn_thin_thresholds(classifier.thresholds, classifier.label_space, source)
     summary = classifier.thresholds.summary()
     classifier.manifest["thresholds"] = summary
     if isinstance(classifier.manifest.get("calibration"), dict):
