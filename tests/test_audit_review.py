@@ -1915,3 +1915,32 @@ def test_a_jsonl_null_id_is_kept_on_a_line_no_decision_touched(tmp_path):
     apply_review(source, review, out, SPACE)
     assert [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] == [
         {"text": "Rain", "labels": ["rain"], "id": None}, {"text": "Sun", "labels": []}]
+
+
+@pytest.mark.parametrize("name, lines", [
+    ("s.csv", ["sep=;", "id;text;labels", "d1;Heavy rain all day;rain, sun", "d2;Bright sun;sun"]),
+    ("s.tsv", ["Heavy rain all day\train sun", "Bright sun\tsun"]),
+])
+def test_the_corpus_layout_is_read_from_one_opening_of_its_head(tmp_path, monkeypatch, name,
+                                                                 lines):
+    """The corpus was opened four more times than reading it takes to tell its layout
+    (delimiter, header, byte-order mark, line end), the line end reading an all-CRLF
+    file whole: once, its head."""
+    import tagsmith.data.readers as readers
+
+    source = tmp_path / name
+    source.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    opened: list[str] = []
+    real = readers.open_binary
+
+    def counting(path, *args, **kwargs):
+        opened.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(readers, "open_binary", counting)
+    list(Corpus(source, SPACE).records())
+    reading = opened.count(str(source))
+    opened.clear()
+    review = _review(tmp_path, [_row(1, "missing", "http://x/rain", "Bright sun")])
+    apply_review(source, review, tmp_path / ("out" + source.suffix), SPACE)
+    assert opened.count(str(source)) <= 2 * reading + 1

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tagsmith.data.corpus import read_records, write_tsv
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import Label, LabelSpace
-from tagsmith.data.readers import Record, line_ending, one_line
+from tagsmith.data.readers import Record, corpus_layout, one_line
 from tagsmith.data.writers import write_records
 from tagsmith.exceptions import CorpusFormatError
 
@@ -155,18 +155,22 @@ def test_jsonl_escapes_unicode_line_separators_and_reads_both_forms(tmp_path, na
 
 
 @pytest.mark.parametrize("cut", [0, 1, 2])
-def test_line_ending_reads_a_crlf_and_a_quoted_cell_cut_between_chunks(tmp_path, cut):
-    """A CRLF, or a quoted cell holding an LF, where the file is read in two: one
-    line end, and no line end of the file's, wherever the cut falls."""
-    chunk = 1 << 20
+def test_corpus_layout_reads_a_crlf_and_a_quoted_cell_cut_by_the_head(tmp_path, cut):
+    """A CRLF, or a quoted cell holding an LF, where the head read ends: one line end,
+    and no line end of the file's, wherever the cut falls; a longer first row is read
+    whole (the head grows), never the file."""
+    chunk = 1 << 16
     head = b"text\r\n" + b"x" * (chunk - 6 - 3 - cut) + b'\r\n"'
     path = tmp_path / "c.csv"
     path.write_bytes(head + b"a\nb\n\"\r\nlast\r\n")
-    assert line_ending(path, quoted=True) == "\r\n" and line_ending(path) == "\n"
+    assert corpus_layout(path, "csv").newline == "\r\n"
+    assert corpus_layout(path, "tsv").newline == "\n"  # no quotes: the cell's LF ends a line
     path.write_bytes(b"text\r\n" + b"x" * (chunk - 7 - cut) + b"\r\nlast\r\n")
-    assert line_ending(path) == "\r\n" == line_ending(path, quoted=True)
+    assert corpus_layout(path, "csv").newline == "\r\n" == corpus_layout(path, "tsv").newline
     path.write_bytes(b"text\r\n" + b"x" * (chunk - 7 - cut) + b"\nlast\r\n")
-    assert line_ending(path) == "\n" == line_ending(path, quoted=True)
+    assert corpus_layout(path, "csv").newline == "\n" == corpus_layout(path, "tsv").newline
+    path.write_bytes(b"id,text\r\n" + b"x" * (3 * chunk) + b",y\r\n")
+    assert corpus_layout(path, "csv") == (",", None, ["id", "text"], False, "\r\n")
 
 
 @pytest.mark.parametrize("name", ["c.csv", "c.tsv", "c.jsonl.gz"])
@@ -175,7 +179,7 @@ def test_records_written_with_crlf_read_back_as_with_lf(tmp_path, name):
                Record("Rain", ("cherry",), None, 2, "in")]
     write_records(records, tmp_path / ("lf-" + name))
     write_records(records, tmp_path / name, newline="\r\n")
-    assert line_ending(tmp_path / name, quoted=name == "c.csv") == "\r\n"
+    assert corpus_layout(tmp_path / name, name.split(".")[1]).newline == "\r\n"
     assert [(r.text, r.labels) for r in read_records(tmp_path / name)] == \
         [(r.text, r.labels) for r in read_records(tmp_path / ("lf-" + name))]
 

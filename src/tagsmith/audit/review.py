@@ -50,14 +50,11 @@ from tagsmith.data.ids import FirstSeen
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import (
     check_not_a_vocabulary,
-    csv_dialect,
-    csv_header,
+    corpus_layout,
     detect_format,
     is_lone_uri,
-    line_ending,
     no_documents,
     skipped_count,
-    utf8_bom,
 )
 from tagsmith.data.textio import (
     atomic_text_writer,
@@ -957,24 +954,24 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                                     f"{n:,} document{plural_s(n)}{numbered}", path=review,
                                     line=first.line)
 
-    # a CSV written as its input was (a ';' and Excel's "sep=;" line kept): a diff of the
-    # two shows the accepted changes, not every line
-    same_csv = corpus.is_file() and detect_format(corpus) == "csv" == output_format(output,
-                                                                                   format)
-    delimiter, sep_line = csv_dialect(corpus) if same_csv else (",", None)
-    # and its columns as they were: their order and names ("Text", " labels "), no id
-    # column where it had none, a labels column added last where it had none (a label
-    # added would be lost)
-    header = csv_header(corpus) if same_csv else None
+    # the corpus's layout, told from its head in one read: a CSV written as its input
+    # was (a ';' and Excel's "sep=;" line kept), a diff of the two showing the accepted
+    # changes, not every line; its columns as they were (their order and names, "Text",
+    # " labels ", no id column where it had none, a labels column added last where it
+    # had none: a label added would be lost); its rows ending as the input's did (CRLF,
+    # where a Windows tool wrote every line so), after the UTF-8 byte-order mark it
+    # started with (Excel's "CSV UTF-8"), where it is written in its own format: a JSON
+    # reader refuses a JSONL starting with one
+    fmt = detect_format(corpus) if corpus.is_file() else None
+    layout = corpus_layout(corpus, fmt) if fmt is not None else None
+    same = layout is not None and fmt == output_format(output, format)
+    delimiter, sep_line, header = (",", None, None)
+    if layout is not None and same and fmt == "csv":
+        delimiter, sep_line, header = layout.delimiter, layout.sep_line, layout.header
     if header is not None and "labels" not in header_fields(header):
         header = [*header, "labels"]
-    # and its lines end as the input's did (CRLF, where a Windows tool wrote every line
-    # so), after the UTF-8 byte-order mark it started with (Excel's "CSV UTF-8"), where
-    # it is written in its own format: a JSON reader refuses a JSONL starting with one
-    newline = line_ending(corpus, quoted=detect_format(corpus) == "csv") \
-        if corpus.is_file() else "\n"
-    bom = corpus.is_file() and detect_format(corpus) == output_format(output, format) \
-        and utf8_bom(corpus)
+    newline = layout.newline if layout is not None else "\n"
+    bom = layout is not None and same and layout.bom
     write_records(changed_records(), output, format, label_space=space,
                   delimiter=delimiter, sep_line=sep_line, newline=newline, header=header,
                   bom=bom)

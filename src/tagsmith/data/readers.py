@@ -55,6 +55,7 @@ from __future__ import annotations
 import csv
 import errno
 import gzip
+import io
 import itertools
 import json
 import logging
@@ -67,7 +68,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO
+from typing import IO, NamedTuple
 
 from tagsmith._params import check_choice
 from tagsmith._plural import plural, plural_s
@@ -1330,129 +1331,120 @@ def _remembering(lines: Iterator[str], last: list[str], head: list[str] | None =
         yield line
 
 
-def csv_dialect(path: str | Path) -> tuple[str, str | None]:
-    r"""The delimiter of the CSV corpus file ``path`` and its Excel ``sep=`` line as
-    written (None where it has none), as :func:`read_records` tells them: what a
+class CorpusLayout(NamedTuple):
+    """How a corpus file was written, as :func:`corpus_layout` tells it: what a
     rewritten corpus is written with (:func:`~tagsmith.data.writers.write_records`), so
-    that it differs from its input only where its records do. A comma and None for a
-    pipe (read once, by the reader) or a file whose first line cannot be read (the
-    reader says why).
+    that it differs from its input only where its records do."""
+
+    #: a CSV's delimiter (a comma for the other formats)
+    delimiter: str
+    #: a CSV's Excel ``sep=;`` line as written, None where it has none
+    sep_line: str | None
+    #: a CSV's header row as written (its names' case and spaces, its columns in their
+    #: order), None for the other formats or one that cannot be read
+    header: list[str] | None
+    #: whether the file starts with a UTF-8 byte-order mark (Excel's "CSV UTF-8"),
+    #: which the readers drop
+    bom: bool
+    #: what the file's rows end with: ``"\r\n"`` (a file written on Windows) or
+    #: ``"\r"`` (an old Mac's) where every row of its head ends so, else ``"\n"``
+    newline: str
+
+
+#: the bytes :func:`corpus_layout` reads at a time: a file's head, never the file whole
+_LAYOUT_CHUNK = 1 << 16
+
+
+def corpus_layout(path: str | Path, fmt: str) -> CorpusLayout:
+    r"""The layout of the corpus file ``path`` in the format ``fmt`` (``"tsv"``,
+    ``"csv"``, ``"jsonl"``), told from one read of its head (64 KiB, more only where its
+    first rows are longer): its delimiter, ``sep=`` line and header as the CSV reader
+    reads them, its byte-order mark, and its rows' line end. A line break inside a
+    quoted CSV cell is no row's end (Excel ends its rows with CRLF and a cell's lines
+    with LF), nor is a ``"`` inside an unquoted cell (``5" screen``) a quote. A file of
+    mixed line ends is ``"\n"``. The defaults (a comma, no ``sep=`` line, no header, no
+    mark, ``"\n"``) for a pipe (read once, by the reader) or a file whose head cannot be
+    read (the reader says why).
 
     >>> import os, tempfile
     >>> name = os.path.join(tempfile.mkdtemp(), "c.csv")
-    >>> _ = open(name, "w").write("sep=;\nid;text;labels\nd1;Rain;rain\n")
-    >>> csv_dialect(name)
-    (';', 'sep=;')
+    >>> _ = open(name, "wb").write(b'\xef\xbb\xbfText; labels\r\n"Rain\nall day";rain\r\n')
+    >>> corpus_layout(name, "csv")  # doctest: +NORMALIZE_WHITESPACE
+    CorpusLayout(delimiter=';', sep_line=None, header=['Text', ' labels'], bom=True,
+                 newline='\r\n')
     """
     path = Path(path)
+    default = CorpusLayout(",", None, None, False, "\n")
     if _file_state(path) is None:
-        return ",", None
-    try:
-        lines = _raw_lines(path, header=True)
-        try:
-            first = next(lines, None)
-        finally:
-            lines.close()
-        line = None if first is None else _decode(first[1], 1)
-    except (OSError, EOFError, zlib.error, CorpusFormatError, _Malformed):
-        return ",", None
-    delimiter, sep_line = csv_delimiter(line, "text")
-    return delimiter, (line or "").rstrip("\r\n") if sep_line else None
-
-
-def csv_header(path: str | Path) -> list[str] | None:
-    r"""The header row of the CSV corpus file ``path`` as written (its names' case and
-    spaces, its columns in their order, below a ``sep=`` line or not): what a rewritten
-    corpus is written with (:func:`~tagsmith.data.writers.write_records`), so that it
-    differs from its input only where its records do. None for a pipe (read once, by
-    the reader) or a file whose header cannot be read (the reader says why).
-
-    >>> import os, tempfile
-    >>> name = os.path.join(tempfile.mkdtemp(), "c.csv")
-    >>> _ = open(name, "w").write("sep=;\nText; labels ;year\nRain;rain;2020\n")
-    >>> csv_header(name)
-    ['Text', ' labels ', 'year']
-    """
-    path = Path(path)
-    delimiter, sep_line = csv_dialect(path)
-    if _file_state(path) is None:
-        return None
-    lines = _decoded_lines(path)
-    try:
-        rows = csv.reader(lines, delimiter=delimiter, strict=True)
-        if sep_line:
-            next(rows, None)
-        return next(rows, None)
-    except (OSError, EOFError, zlib.error, CorpusFormatError, csv.Error):
-        return None
-    finally:
-        lines.close()
-
-
-def utf8_bom(path: str | Path) -> bool:
-    r"""Whether the corpus file ``path`` starts with a UTF-8 byte-order mark (Excel's
-    "CSV UTF-8", Notepad's UTF-8 with BOM), which the readers drop: a rewritten corpus
-    writes it again (:func:`~tagsmith.data.writers.write_records`), so that it differs
-    from its input only where its records do. False for a pipe (read once, by the
-    reader) or a file that cannot be read (the reader says why).
-
-    >>> import os, tempfile
-    >>> name = os.path.join(tempfile.mkdtemp(), "c.csv")
-    >>> _ = open(name, "wb").write(b"\xef\xbb\xbftext\nRain\n")
-    >>> utf8_bom(name)
-    True
-    """
-    path = Path(path)
-    if _file_state(path) is None:
-        return False
+        return default
     try:
         with open_binary(path) as handle:
-            return handle.read(3) == b"\xef\xbb\xbf"
+            head = handle.read(_LAYOUT_CHUNK)
+            whole = len(head) < _LAYOUT_CHUNK
+            while True:
+                rows = _head_rows(head, whole, fmt == "csv")
+                # the sep= line and the header, and a row below them to tell a line end
+                if whole or rows is None or len(rows) >= 3:
+                    break
+                more = handle.read(_LAYOUT_CHUNK)
+                head, whole = head + more, len(more) < _LAYOUT_CHUNK
     except (OSError, EOFError, zlib.error, CorpusFormatError):
-        return False
-
-
-def line_ending(path: str | Path, *, quoted: bool = False) -> str:
-    r"""``"\r\n"`` where every line of the corpus file ``path`` ends so (a file written
-    on Windows), else ``"\n"``: what a rewritten corpus ends its lines with
-    (:func:`~tagsmith.data.writers.write_records`), so that it differs from its input
-    only where its records do. ``"\n"`` for a pipe (read once, by the reader), a file
-    of mixed line ends or none, or one that cannot be read (the reader says why).
-    ``quoted`` (a CSV): a line break inside double quotes is a cell's, not a line end
-    (Excel ends its rows with CRLF and a cell's lines with LF).
-
-    >>> import os, tempfile
-    >>> name = os.path.join(tempfile.mkdtemp(), "c.csv")
-    >>> _ = open(name, "wb").write(b'text\r\n"Rain\nall day"\r\n')
-    >>> line_ending(name), line_ending(name, quoted=True)
-    ('\n', '\r\n')
-    """
-    path = Path(path)
-    if _file_state(path) is None:
-        return "\n"
-    ends = crlf = 0
-    last = b""
-    inside = False  # within a quoted cell (``quoted``) where the last chunk ended
+        return default
+    if not rows:
+        return default._replace(bom=head.startswith(b"\xef\xbb\xbf"))
+    ends = {end for _, end in rows if end}
+    newline = ends.pop() if len(ends) == 1 and ends != {"\n"} else "\n"
+    if fmt != "csv":
+        return CorpusLayout(",", None, None, head.startswith(b"\xef\xbb\xbf"), newline)
+    first = rows[0][0]  # the sep= line or the header, of one line as the reader reads it
+    delimiter, is_sep = csv_delimiter(first, "text")
+    sep_line = first.rstrip("\r\n") if is_sep else None
+    header: list[str] | None = None
     try:
-        with open_binary(path) as handle:
-            while chunk := handle.read(1 << 20):
-                # a CRLF cut between two chunks; the cut is no quote: both sides outside
-                crlf += last == b"\r" and chunk[:1] == b"\n" and not inside
-                last = chunk[-1:]
-                if not quoted:
-                    ends += chunk.count(b"\n")
-                    crlf += chunk.count(b"\r\n")
-                else:  # the pieces between quotes, every other one outside them
-                    pieces = chunk.split(b'"')
-                    for piece in pieces[1 if inside else 0::2]:
-                        ends += piece.count(b"\n")
-                        crlf += piece.count(b"\r\n")
-                    inside ^= len(pieces) % 2 == 0
-                if crlf != ends:  # a bare LF: mixed, or a Unix file (told at once)
-                    return "\n"
-    except (OSError, EOFError, zlib.error, CorpusFormatError):
-        return "\n"
-    return "\r\n" if crlf else "\n"
+        cells = list(csv.reader(io.StringIO(first if not is_sep else
+                                            rows[1][0] if len(rows) > 1 else ""),
+                                delimiter=delimiter, strict=True))
+        header = cells[0] if cells else None
+    except csv.Error:
+        pass
+    return CorpusLayout(delimiter, sep_line, header, head.startswith(b"\xef\xbb\xbf"),
+                        newline)
+
+
+def _head_rows(head: bytes, whole: bool, quoted: bool) -> list[tuple[str, str]] | None:
+    """The whole rows of a file's ``head`` (``whole``: the file), each as its text and
+    its line end (``""`` for a last line with none), split as the readers split them;
+    ``quoted`` (a CSV): a row spans the lines a quoted cell holds, read as the CSV
+    reader reads them. None where the head is no UTF-8 or no CSV."""
+    lines = list(split_lines(io.BytesIO(head), header=quoted))
+    if lines and not whole:
+        lines.pop()  # cut by the head's end (or whole: read again with more)
+    try:
+        texts = [_decode(raw, number) for number, raw in enumerate(lines, 1)]
+    except _Malformed:
+        return None
+    if not quoted:
+        return [(text, text[len(text.rstrip("\r\n")):]) for text in texts]
+    rows: list[tuple[str, str]] = []
+    consumed = [0]
+
+    def counted() -> Iterator[str]:
+        for text in texts:
+            consumed[0] += 1
+            yield text
+
+    # a quote opens a cell only at its start: the delimiter the reader reads with
+    delimiter = csv_delimiter(texts[0], "text")[0] if texts else ","
+    reader = csv.reader(counted(), delimiter=delimiter, strict=True)
+    done = 0
+    try:
+        for _ in reader:
+            row = "".join(texts[done:consumed[0]])
+            rows.append((row, row[len(row.rstrip("\r\n")):]))
+            done = consumed[0]
+    except csv.Error:
+        pass  # a quote left open where the head ends (or malformed: the reader says so)
+    return rows
 
 
 def _csv_records(path: Path, on_error, layout: bool = False) -> Iterator[Record]:
