@@ -1735,11 +1735,12 @@ def test_a_windows_corpus_keeps_its_crlf_line_ends(tmp_path, name, lines):
     assert [i for i, (a, b) in enumerate(zip(before, written, strict=True))
             if a != b] == [len(lines) - 1]
     assert b"\n" not in b"".join(written)
-    # the same records as an LF output holds
+    # the same records as an LF output holds; a file of mixed line ends keeps each
+    # line's (they were all written LF, a diff showing every CRLF line changed)
     lf = tmp_path / ("lf" + source.suffix)
-    source.write_bytes(("\n".join(lines) + "\r\n").encode())  # mixed: LF, as before
+    source.write_bytes(("\n".join(lines) + "\r\n").encode())
     apply_review(source, review, lf, SPACE)
-    assert lf.read_bytes() == out.read_bytes().replace(b"\r\n", b"\n")
+    assert lf.read_bytes() == out.read_bytes().replace(b"\r\n", b"\n")[:-1] + b"\r\n"
     assert list(read_records(lf)) == [dataclasses.replace(r, source=str(lf))
                                       for r in read_records(out)]
 
@@ -1917,19 +1918,15 @@ def test_a_jsonl_null_id_is_kept_on_a_line_no_decision_touched(tmp_path):
         {"text": "Rain", "labels": ["rain"], "id": None}, {"text": "Sun", "labels": []}]
 
 
-@pytest.mark.parametrize("name, lines", [
-    ("s.csv", ["sep=;", "id;text;labels", "d1;Heavy rain all day;rain, sun", "d2;Bright sun;sun"]),
-    ("s.tsv", ["Heavy rain all day\train sun", "Bright sun\tsun"]),
-])
-def test_the_corpus_layout_is_read_from_one_opening_of_its_head(tmp_path, monkeypatch, name,
-                                                                 lines):
-    """The corpus was opened four more times than reading it takes to tell its layout
-    (delimiter, header, byte-order mark, line end), the line end reading an all-CRLF
-    file whole: once, its head."""
+def test_the_corpus_layout_is_read_from_one_opening_of_its_head(tmp_path, monkeypatch):
+    """A CSV corpus was opened five times to tell its layout (delimiter, header,
+    byte-order mark, line end), the line end reading an all-CRLF file whole: once, its
+    head (and once more to copy its lines)."""
     import tagsmith.data.readers as readers
 
-    source = tmp_path / name
-    source.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    source = tmp_path / "s.csv"
+    source.write_bytes(b"sep=;\r\nid;text;labels\r\nd1;Heavy rain all day;rain, sun\r\n"
+                       b"d2;Bright sun;sun\r\n")
     opened: list[str] = []
     real = readers.open_binary
 
@@ -1943,4 +1940,75 @@ def test_the_corpus_layout_is_read_from_one_opening_of_its_head(tmp_path, monkey
     opened.clear()
     review = _review(tmp_path, [_row(1, "missing", "http://x/rain", "Bright sun")])
     apply_review(source, review, tmp_path / ("out" + source.suffix), SPACE)
-    assert opened.count(str(source)) <= 2 * reading + 1
+    assert opened.count(str(source)) <= 2 * reading + 2
+
+
+@pytest.mark.parametrize("name, before, after", [
+    # a '"' inside an unquoted cell is no quote: its LF line read as inside a cell, so
+    # the file of mixed line ends was written all CRLF (and the cell quoted, '"5"" screen"')
+    ("q.csv", b'text,labels\r\n5" screen,sun\nBright sun,sun\r\nFog,sun\r\n',
+     b'text,labels\r\n5" screen,sun\nBright sun,sun rain\r\nFog,sun\r\n'),
+    # an old Mac's lone CRs came back LF
+    ("cr.tsv", b"Heavy rain\train\rBright sun\tsun\r", b"Heavy rain\train\rBright sun\tsun rain\r"),
+    ("cr.csv", b"text,labels\rHeavy rain,rain\rBright sun,sun\r",
+     b"text,labels\rHeavy rain,rain\rBright sun,sun rain\r"),
+    ("cr.jsonl", b'{"text": "Heavy rain"}\r{"text": "Bright sun", "labels": []}\r',
+     b'{"text": "Heavy rain"}\r{"text": "Bright sun", "labels": ["<http://x/rain>"]}\r'),
+    # a compact JSONL came back with ", " and ": " on every line, a null labels as [],
+    # a \u escape as the character: the changed line keeps its separators, the rest as read
+    ("c.jsonl", b'{"text":"Heavy rain","labels":null}\n{"text":"Bright sun","labels":["sun"]}\n'
+                b'{"text":"caf\\u00e9","labels":["sun"]}\n',
+     b'{"text":"Heavy rain","labels":null}\n{"text":"Bright sun","labels":["sun","rain"]}\n'
+     b'{"text":"caf\\u00e9","labels":["sun"]}\n'),
+    ("a.jsonl", b'{"text": "caf\\u00e9"}\n{"text": "Bright sun \\u2600", "labels": ["sun"]}\n',
+     b'{"text": "caf\\u00e9"}\n{"text": "Bright sun \\u2600", "labels": ["sun", "rain"]}\n'),
+    # a CSV quoting every cell came back quoted minimally on every line
+    ("qa.csv", b'"text","labels"\n"Heavy rain","rain"\n"Bright sun","sun"\n',
+     b'"text","labels"\n"Heavy rain","rain"\n"Bright sun","sun rain"\n'),
+    # a row spanning lines (a quoted cell's line break) is replaced whole
+    ("m.csv", b'id;text;labels\nd1;"Heavy\r\nrain";rain\nd2;"Bright\nsun";sun\nd3;Fog;\n',
+     b'id;text;labels\nd1;"Heavy\r\nrain";rain\nd2;"Bright\nsun";sun rain\nd3;Fog;\n'),
+    # a TSV's runs of spaces and repeated labels, blank lines, trailing tabs and spaces
+    # around its text were normalised on every line: the changed line keeps what it put
+    # between its labels, the others are copied
+    ("s.tsv", b"Heavy rain\train  rain   sun\nBright sun\tsun   snow\n\n Fog \t sun\t\n",
+     b"Heavy rain\train  rain   sun\nBright sun\tsun   snow   rain\n\n Fog \t sun\t\n"),
+])
+def test_only_the_lines_of_changed_documents_differ_and_keep_their_style(tmp_path, name,
+                                                                          before, after):
+    source = tmp_path / name
+    source.write_bytes(before)
+    text = "Bright\nsun" if name == "m.csv" else \
+        "Bright sun \u2600" if name == "a.jsonl" else "Bright sun"
+    review = _review(tmp_path, [_row(1, "missing", "http://x/rain", text)])
+    out = tmp_path / ("out-" + name)
+    apply_review(source, review, out, SPACE)
+    assert out.read_bytes() == after
+    gz = tmp_path / ("out-" + name + ".gz")  # compressed alike
+    apply_review(source, review, gz, SPACE)
+    import gzip
+
+    assert gzip.decompress(gz.read_bytes()) == after
+
+
+def test_a_removal_keeps_the_rest_of_a_tsv_line_and_a_skipped_line_is_left_out(tmp_path):
+    source = tmp_path / "s.tsv"
+    source.write_bytes(b"Heavy rain\train  rain\nBright sun\tsun  snow\t\n\nx\ty\tz\n"
+                       b"Fog\tsun\r\n")
+    review = _review(tmp_path, [_row(1, "wrong", "http://x/snow", "Bright sun"),
+                                _row(2, "wrong", "http://x/sun", "Fog")])
+    out = tmp_path / "out.tsv"
+    apply_review(source, review, out, SPACE, on_error="skip")  # line 4: three columns
+    assert out.read_bytes() == b"Heavy rain\train  rain\nBright sun\tsun\t\n\nFog\t\r\n"
+
+
+@pytest.mark.parametrize("name", ["o.csv", "o.jsonl"])
+def test_an_old_mac_corpus_written_in_another_format_keeps_its_lone_cr_rows(tmp_path, name):
+    """A corpus whose every line ends in a lone CR was written with LF lines."""
+    source = tmp_path / "s.tsv"
+    source.write_bytes(b"Heavy rain\train\rBright sun\tsun\r")
+    review = _review(tmp_path, [_row(1, "missing", "http://x/rain", "Bright sun")])
+    apply_review(source, review, tmp_path / name, SPACE)
+    written = (tmp_path / name).read_bytes()
+    assert b"\n" not in written and written.count(b"\r") == 2 + name.endswith(".csv")
+    assert [r.labels for r in read_records(tmp_path / name)] == [("rain",), ("sun", "rain")]

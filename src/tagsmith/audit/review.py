@@ -65,6 +65,7 @@ from tagsmith.data.textio import (
 )
 from tagsmith.exceptions import (
     AmbiguousLabelError,
+    CorpusFormatError,
     DataError,
     InvalidParameterError,
     ReviewFormatError,
@@ -819,7 +820,18 @@ def _check_corpus_first(source, corpus: Path) -> None:
     from tagsmith.data.corpus import ReadReport
 
     uris = []
-    report = ReadReport(source=str(corpus))
+    # the first line of each malformed record skipped (ascending, as read), which a
+    # corpus rewritten line for line leaves out
+    skipped_at: list[int] = []
+
+    @dataclasses.dataclass
+    class SkipsNoted(ReadReport):
+        def skip_line(self, error: CorpusFormatError) -> None:
+            if error.line is not None:
+                skipped_at.append(error.line)
+            super().skip_line(error)
+
+    report = SkipsNoted(source=str(corpus))
     for record in source.records(report):
         if not is_lone_uri(record.text):
             return
@@ -854,7 +866,12 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     the audit refuse it.
     """
     from tagsmith.data.corpus import Corpus, ReadReport
-    from tagsmith.data.writers import header_fields, output_format, write_records
+    from tagsmith.data.writers import (
+        header_fields,
+        output_format,
+        rewrite_changed,
+        write_records,
+    )
 
     corpus, review, output = Path(corpus), Path(review), Path(output)
     output_format(output, format)
@@ -881,7 +898,18 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
              "n_already_applied": 0, "n_skipped_lines": 0, "n_missing_files": 0,
              **{f"review_{k}": v for k, v in counts.items()}}
-    report = ReadReport(source=str(corpus))
+    # the first line of each malformed record skipped (ascending, as read), which a
+    # corpus rewritten line for line leaves out
+    skipped_at: list[int] = []
+
+    @dataclasses.dataclass
+    class SkipsNoted(ReadReport):
+        def skip_line(self, error: CorpusFormatError) -> None:
+            if error.line is not None:
+                skipped_at.append(error.line)
+            super().skip_line(error)
+
+    report = SkipsNoted(source=str(corpus))
     by_doc: dict[int, list[Decision]] = {}
     for decision in decisions:
         by_doc.setdefault(decision.doc, []).append(decision)
@@ -929,6 +957,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                     except AmbiguousLabelError:
                         ambiguous[key] += 1
             joiner = record.label_joiner or joiner
+            read = record
             if todo:
                 record = _apply(record, todo, space, review, stats, style,
                                 repeats_of.get(number, ()))
@@ -938,7 +967,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
             if deprecated.any() and record.labels:
                 ids = {_resolve(space, key) for key in record.labels}
                 in_use.update(i for i in ids if i is not None and deprecated[i])
-            yield record
+            yield record, record is not read
         if not stats["n_docs"]:  # a pipe (a file or folder was checked before)
             raise no_documents(corpus, report.n_skipped_lines, report.n_missing_files)
         if uris:  # the audit refused it: no review is of it
@@ -972,9 +1001,15 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         header = [*header, "labels"]
     newline = layout.newline if layout is not None else "\n"
     bom = layout is not None and same and layout.bom
-    write_records(changed_records(), output, format, label_space=space,
-                  delimiter=delimiter, sep_line=sep_line, newline=newline, header=header,
-                  bom=bom)
+    if fmt is not None and layout is not None and same \
+            and (fmt != "csv" or layout.header is not None and header == layout.header):
+        # its lines copied, those of the records an accepted row changed written in
+        # their style: a diff of the two shows the accepted changes alone
+        rewrite_changed(changed_records(), corpus, output, fmt, layout, skipped_at, space)
+    else:  # another format, a pipe, or a CSV gaining a labels column on every row
+        write_records((record for record, _ in changed_records()), output, format,
+                      label_space=space, delimiter=delimiter, sep_line=sep_line,
+                      newline=newline, header=header, bom=bom)
     if repeated_ids:  # no decision names them: written as they were, but say so
         doc_id, first, other = repeated_ids[0]
         n = len(repeated_ids)

@@ -214,19 +214,21 @@ def header_delimiter(header: str | None, columns: frozenset[str]) -> str:
 
 class _LineFeedRows:
     """A text stream for a :func:`csv.writer` with ``lineterminator="\\r\\n"`` that
-    ends each row with ``\\n`` instead (the writer writes one whole row per call)."""
+    ends each row with ``end`` (``\\n``; an old Mac's ``\\r``) instead (the writer
+    writes one whole row per call)."""
 
-    def __init__(self, out: SupportsWrite) -> None:
+    def __init__(self, out: SupportsWrite, end: str = "\n") -> None:
         self._out = out
+        self._end = end
 
     def write(self, row: str) -> object:  # what out.write returns
-        return self._out.write(row[:-2] + "\n" if row.endswith("\r\n") else row)
+        return self._out.write(row[:-2] + self._end if row.endswith("\r\n") else row)
 
 
 def csv_writer(out: SupportsWrite, *, lineterminator: str = "\n", **kw: Any) -> Writer:
-    """A :func:`csv.writer` on ``out`` whose rows end in ``\\n`` (or ``\\r\\n`` given as
-    ``lineterminator``: a Windows-written corpus rewritten) and whose cells holding a
-    carriage return or a line feed are quoted.
+    """A :func:`csv.writer` on ``out`` whose rows end in ``\\n`` (or ``\\r\\n`` or ``\\r``
+    given as ``lineterminator``: a Windows or old Mac corpus rewritten) and whose cells
+    holding a carriage return or a line feed are quoted.
 
     ``csv.writer(out, lineterminator="\\n")`` quotes only the characters of its line
     terminator, so a cell with a lone ``\\r`` ("a\\rb", a Windows or old Mac line break
@@ -241,7 +243,8 @@ def csv_writer(out: SupportsWrite, *, lineterminator: str = "\n", **kw: Any) -> 
     """
     if lineterminator == "\r\n":
         return csv.writer(out, lineterminator="\r\n", **kw)
-    return csv.writer(_LineFeedRows(out), lineterminator="\r\n", **kw)
+    return csv.writer(_LineFeedRows(out, "\r" if lineterminator == "\r" else "\n"),
+                      lineterminator="\r\n", **kw)
 
 
 def csv_dict_writer(out: SupportsWrite, fieldnames: Sequence[str], **kw: Any

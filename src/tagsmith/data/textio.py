@@ -49,8 +49,10 @@ def check_no_lone_surrogate(texts: list[str], name: str = "texts") -> None:
                 "character cut in two)", found.group())
 
 
-def json_line(obj: object) -> str:
-    r"""``obj`` as one JSONL line (non-ASCII kept, ``\n`` at the end) with U+0085,
+def json_line(obj: object, *, separators: tuple[str, str] | None = None,
+              ensure_ascii: bool = False) -> str:
+    r"""``obj`` as one JSONL line (non-ASCII kept unless ``ensure_ascii``, Python's
+    ``separators`` unless given, ``\n`` at the end) with U+0085,
     U+2028 and U+2029 written as ``\u`` escapes: valid JSON either way, but tools that
     split lines as :meth:`str.splitlines` does cut a record in two at them. JSON readers
     decode both forms alike.
@@ -69,7 +71,7 @@ def json_line(obj: object) -> str:
     >>> json_line({"score": float("nan"), "m": [float("-inf")]})
     '{"score": "NaN", "m": ["-Infinity"]}\n'
     """
-    text = strict_dumps(obj, ensure_ascii=False)
+    text = strict_dumps(obj, ensure_ascii=ensure_ascii, separators=separators)
     return _JSON_LINE_BREAKS.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 

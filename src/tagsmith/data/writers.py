@@ -9,25 +9,33 @@ left half written; ``.gz`` paths are compressed.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gzip
+import io
+import json
 import logging
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 from tagsmith._json import dumps as strict_dumps
 from tagsmith._json import strict
 from tagsmith._plural import plural_s
-from tagsmith.data.corpus import write_tsv
-from tagsmith.data.csvlimits import csv_writer
+from tagsmith.data.corpus import _record_key, write_tsv
+from tagsmith.data.csvlimits import csv_field_limit, csv_writer
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import (
+    CorpusLayout,
     Record,
     _check_format,
+    _raw_lines,
     detect_format,
     split_label_cell,
     unencodable,
 )
-from tagsmith.data.textio import atomic_text_writer, json_line
+from tagsmith.data.textio import atomic_binary_writer, atomic_text_writer, json_line
 from tagsmith.exceptions import CorpusFormatError, UnsupportedFormatError
 
 logger = logging.getLogger("tagsmith")
@@ -102,18 +110,8 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
             out.write("\ufeff")
         if fmt == "jsonl":
             for record in records:
-                doc_id = record.int_id if record.int_id is not None else record.doc_id
-                obj: dict[str, object] = {"id": doc_id} if doc_id is not None else {}
-                obj.update({"text": record.text, "labels": list(record.labels),
-                            **dict(record.metadata)})
-                if record.key_order is not None:  # the keys in the order they were read
-                    if not record.labels and "labels" not in record.key_order:
-                        del obj["labels"]  # none given, none written
-                    if doc_id is None and "id" in record.key_order:
-                        obj["id"] = None  # read as null (a key the reader lists): kept
-                    obj = {**{k: obj.pop(k) for k in record.key_order if k in obj}, **obj}
                 try:
-                    line = json_line(obj)  # a JSON string escapes its line breaks
+                    line = json_line(jsonl_object(record))  # escaping its line breaks
                     out.write(line if newline == "\n" else line[:-1] + newline)
                 except UnicodeEncodeError as exc:  # nothing is written: name the record
                     raise unencodable(exc, record.source, record.line) from None
@@ -154,10 +152,7 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                     f"label key {piped[0][:80]!r} contains '|', which a CSV labels cell "
                     "splits on; write this corpus as .jsonl or .tsv instead",
                     path=record.source, line=record.line)
-            row = [record.doc_id or "" if f == "id" else record.text if f == "text"
-                   else label_cell(record.labels, record.label_joiner) if f == "labels"
-                   else "" if f is None else _cell(record.metadata.get(f, ""))
-                   for f in fields]
+            row = csv_row(record, fields)
             try:
                 # a row of bare empty cells (",,") is a spreadsheet's padding to the
                 # reader, no document: quoted, it is this one, of no text and no labels
@@ -166,6 +161,32 @@ def write_records(records: Iterable[Record], path: str | Path, format: str | Non
                 raise unencodable(exc, record.source, record.line) from None
             written += 1
     return written
+
+
+def jsonl_object(record: Record) -> dict[str, object]:
+    """The JSON object a JSONL corpus holds ``record`` as: ``id`` (an integer where it
+    was read as one), ``text``, ``labels`` and the metadata, in the order the keys were
+    read (:attr:`~tagsmith.data.readers.Record.key_order`), no ``labels`` where the
+    object had none and gained none, an ``id`` read as ``null`` kept so."""
+    doc_id = record.int_id if record.int_id is not None else record.doc_id
+    obj: dict[str, object] = {"id": doc_id} if doc_id is not None else {}
+    obj.update({"text": record.text, "labels": list(record.labels), **dict(record.metadata)})
+    if record.key_order is not None:  # the keys in the order they were read
+        if not record.labels and "labels" not in record.key_order:
+            del obj["labels"]  # none given, none written
+        if doc_id is None and "id" in record.key_order:
+            obj["id"] = None  # read as null (a key the reader lists): kept
+        obj = {**{k: obj.pop(k) for k in record.key_order if k in obj}, **obj}
+    return obj
+
+
+def csv_row(record: Record, fields: Sequence[str | None]) -> list[str]:
+    """The cells of ``record`` under columns reading ``fields`` (:func:`header_fields`),
+    a column no field fills left empty."""
+    return [record.doc_id or "" if f == "id" else record.text if f == "text"
+            else label_cell(record.labels, record.label_joiner) if f == "labels"
+            else "" if f is None else _cell(record.metadata.get(f, ""))
+            for f in fields]
 
 
 class _TsvLosses:
@@ -279,3 +300,151 @@ def _check_csv_metadata(columns: list[str], path: Path) -> None:
                                     "column once their spaces are stripped; write this "
                                     "corpus as .jsonl or rename one", path=path, line=1)
         seen[name] = key
+
+
+def rewrite_changed(records: Iterable[tuple[Record, bool]], source: str | Path,
+                    path: str | Path, fmt: str, layout: CorpusLayout,
+                    skipped: Sequence[int] = (), label_space: LabelSpace | None = None) -> int:
+    """Write the corpus file ``source`` (in the format ``fmt``, laid out as ``layout``
+    says, :func:`~tagsmith.data.readers.corpus_layout`) to ``path`` atomically, in its
+    own format, each of its ``records`` (read from it in order, with layout, each with
+    whether it was changed) as it was: its lines copied byte for byte, a changed
+    record's written in their place in the style of its own (its line end; a TSV's
+    text as it was and the spaces between its labels; a JSONL object's separators, and
+    ``\\u`` escapes where it wrote every non-ASCII character so; a CSV row's quotes
+    around every cell where it had them). Blank lines, a CSV's ``sep=`` line, header
+    and padding rows are copied; the lines of ``skipped`` (the first lines of the
+    malformed records the reader skipped, ascending, added to as it reads) are not.
+    Returns the number of records written. Keys a TSV line cannot hold are written as
+    ``<uri>`` through ``label_space``, as :func:`write_records` writes them."""
+    source, path = Path(source), Path(path)
+    lines = _raw_lines(source, header=fmt == "csv")
+    fields = header_fields(layout.header) if layout.header is not None else []
+    cursor: list[tuple[int, bytes] | None] = [next(lines, None)]
+    written = 0
+    passed = 0  # the skipped lines before the cursor (``skipped`` grows as it is read)
+
+    def take() -> tuple[int, bytes] | None:
+        item = cursor[0]
+        if item is not None:
+            cursor[0] = next(lines, None)
+        return item
+
+    def record_lines() -> list[bytes]:
+        """The lines of the record starting at the cursor: one, or a CSV row's."""
+        if fmt != "csv":
+            item = take()
+            return [] if item is None else [item[1]]
+        taken: list[bytes] = []
+
+        def decoded() -> Iterator[str]:
+            while (item := take()) is not None:
+                taken.append(item[1])
+                yield item[1].decode("utf-8", "surrogateescape")
+
+        try:
+            with csv_field_limit():
+                next(csv.reader(decoded(), delimiter=layout.delimiter, strict=True), None)
+        except csv.Error:
+            pass  # the reader read it, or said why
+        return taken
+
+    with _binary_output(path) as out:
+        def copy_up_to(line: int | None) -> None:
+            nonlocal passed
+            while cursor[0] is not None and (line is None or cursor[0][0] < line):
+                number = cursor[0][0]
+                while passed < len(skipped) and skipped[passed] < number:
+                    passed += 1
+                if passed < len(skipped) and skipped[passed] == number:
+                    record_lines()  # a malformed record: not written
+                    continue
+                out.write(cursor[0][1])
+                take()
+
+        for record, changed in records:
+            copy_up_to(record.line)
+            written += 1
+            if not changed:
+                continue
+            old = record_lines()
+            raw = b"".join(old)
+            body = raw.rstrip(b"\r\n")
+            end = raw[len(body):]
+            text = body.decode("utf-8", "surrogateescape")
+            try:
+                line = _restyled(record, text, fmt, layout.delimiter, fields, label_space)
+                out.write(line.encode("utf-8", "surrogateescape") + end)
+            except UnicodeEncodeError as exc:  # nothing is written: name the record
+                raise unencodable(exc, record.source, record.line) from None
+        copy_up_to(None)
+    return written
+
+
+def _restyled(record: Record, old: str, fmt: str, delimiter: str,
+              fields: Sequence[str | None], label_space: LabelSpace | None) -> str:
+    """``record`` as a line (a CSV row: its lines) of its format, in the style of
+    ``old``, the line (lines) it was read from, line end aside."""
+    bom = "\ufeff" if old.startswith("\ufeff") else ""  # the file's, before its line 1
+    if fmt == "tsv":
+        keys = [_record_key(key, record, label_space, resolve_all=False)
+                for key in record.labels]
+        # the text and the tabs after the labels as they were (a spreadsheet's trailing
+        # tabs), the labels separated as they were (a run of spaces kept)
+        text, tab, rest = old.partition("\t")
+        column, *tabs = rest.split("\t", 1)
+        inner = column.strip()
+        lead = column[:len(column) - len(column.lstrip())]
+        trail = column[len(column.rstrip()):] if inner else ""
+        between = re.search(r"\s+", inner)
+        joiner = between.group() if between else " "
+        labels = lead + joiner.join(keys) + trail if keys else ""
+        return text + ("\t" + labels if tab or keys else "") + "".join("\t" + t for t in tabs)
+    if fmt == "jsonl":
+        separators, ascii_only = _json_style(old.lstrip("\ufeff"))
+        return bom + json_line(jsonl_object(record), separators=separators,
+                               ensure_ascii=ascii_only)[:-1]
+    cells = csv_row(record, fields)
+    buffer = io.StringIO()  # ended by csv_writer's CRLF, which quotes a cell's lone CR
+    every = _ALL_QUOTED.get(delimiter)
+    if every is None:
+        cell = r'"(?:[^"]|"")*"'
+        every = _ALL_QUOTED[delimiter] = re.compile(
+            rf"{cell}(?:{re.escape(delimiter)}{cell})*")
+    quoting = csv.QUOTE_ALL if every.fullmatch(old.lstrip("\ufeff")) or \
+        not any(cell.strip() for cell in cells) else csv.QUOTE_MINIMAL
+    csv_writer(buffer, delimiter=delimiter, quoting=quoting, lineterminator="\r\n"
+               ).writerow(cells)
+    return bom + buffer.getvalue()[:-2]
+
+
+def _json_style(old: str) -> tuple[tuple[str, str], bool]:
+    """The separators of the JSON line ``old`` (Python's ``", "`` and ``": "``, or
+    the compact ``","`` and ``":"``) and whether it escapes every non-ASCII character,
+    where writing what it holds so gives it back; else Python's, non-ASCII kept."""
+    try:
+        original = json.loads(old)
+    except ValueError:
+        return (", ", ": "), False
+    for separators in ((", ", ": "), (",", ":")):
+        for ascii_only in (False, True):
+            if json.dumps(original, separators=separators,
+                          ensure_ascii=ascii_only) == old.strip():
+                return separators, ascii_only
+    return (", ", ": "), False
+
+
+#: a CSV row whose every cell is quoted, by its delimiter
+_ALL_QUOTED: dict[str, re.Pattern[str]] = {}
+
+
+@contextlib.contextmanager
+def _binary_output(path: Path) -> Iterator[IO[bytes]]:
+    """A binary stream replacing ``path`` once written, gzip-compressed for ``.gz``
+    (as :func:`~tagsmith.data.textio.atomic_text_writer` writes)."""
+    with atomic_binary_writer(path) as raw:
+        if path.suffix.lower() != ".gz":
+            yield raw
+            return
+        with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as stream:
+            yield stream  # type: ignore[misc]  # GzipFile is IO[bytes]
