@@ -2012,3 +2012,14 @@ def test_an_old_mac_corpus_written_in_another_format_keeps_its_lone_cr_rows(tmp_
     written = (tmp_path / name).read_bytes()
     assert b"\n" not in written and written.count(b"\r") == 2 + name.endswith(".csv")
     assert [r.labels for r in read_records(tmp_path / name)] == [("rain",), ("sun", "rain")]
+
+
+def test_a_malformed_csv_row_spanning_lines_is_left_out_and_padding_rows_kept(tmp_path):
+    """A spreadsheet's padding row (",,") was dropped from the output; a malformed row
+    skipped (its quoted cell over two lines) is left out whole, as it was."""
+    source = tmp_path / "s.csv"
+    source.write_bytes(b'text,labels\nHeavy rain,rain\n"bad\nrow",sun,extra\n,,\nBright sun,sun\n')
+    review = _review(tmp_path, [_row(1, "missing", "http://x/rain", "Bright sun")])
+    apply_review(source, review, tmp_path / "out.csv", SPACE, on_error="skip")
+    assert (tmp_path / "out.csv").read_bytes() == \
+        b"text,labels\nHeavy rain,rain\n,,\nBright sun,sun rain\n"

@@ -847,6 +847,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                  space_name: str = "the vocabulary") -> dict:
     """Write ``corpus`` with the review's accepted corrections to the new file ``output``.
 
+    A corpus file written in its own format is copied line for line, the lines of the
+    documents an accepted row changed written in their own style
+    (:func:`~tagsmith.data.writers.rewrite_changed`): the two differ only there.
     ``on_error`` must be the policy the audit read the corpus with (document numbers
     count the documents read). ``format`` (``tsv``, ``csv``, ``jsonl``) defaults to
     the output's suffix. ``output`` may never be the corpus, the review or a file in
