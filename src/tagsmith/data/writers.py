@@ -349,7 +349,7 @@ def rewrite_changed(records: Iterable[tuple[Record, bool]], source: str | Path,
             pass  # the reader read it, or said why
         return taken
 
-    with _binary_output(path) as out:
+    with contextlib.closing(lines), _binary_output(path) as out:  # closed if refused
         def copy_up_to(line: int | None) -> None:
             nonlocal passed
             while cursor[0] is not None and (line is None or cursor[0][0] < line):
