@@ -170,6 +170,47 @@ def test_a_document_whose_every_vote_is_off_the_shortlist_stays_unanswered():
     assert result.report.n_off_shortlist_answers == 2 and result.Y.nnz == 0
 
 
+@pytest.mark.parametrize("second, fate", [
+    (answer(("sport", 0.6)), "(counted as a vote for none of the labels offered: another "
+                             "vote answered its document)"),
+    (answer(("music", 0.8)), "(left unanswered)"),
+])
+def test_an_off_shortlist_vote_is_said_left_unanswered_only_where_it_is(second, fate,
+                                                                         caplog):
+    # music off the shortlist and sport 0.6: the document answered (sport 0.3), yet the
+    # warning said the off-shortlist answer was "(left unanswered)"
+    def voter(request):
+        return answer(("music", 0.9)) if request.seed == 0 else second
+
+    shortlist = TopK(np.array([[0, 2]]), np.array([[0.9, 0.1]]), 3)  # sport, politics
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = label_documents(["x"], SPACE, ScriptedLLM(voter),
+                                 LabelingOptions(votes=2, shortlist_k=2),
+                                 shortlist=shortlist)
+    off = result.report.n_off_shortlist_answers
+    assert f"named only labels off {'its' if off == 1 else 'their'} document's shortlist " \
+        f"{fate}" in caplog.text, caplog.text
+    assert result.answered.tolist() == ["sport" in second]
+
+
+def test_off_shortlist_votes_half_answered_say_how_many_of_each(caplog):
+    # two documents, each with one vote off the shortlist: one answered by its other vote
+    def voter(request):
+        doc = read_data_section(request.messages[-1]["content"], "DOCUMENT")
+        return answer(("music", 0.9)) if request.seed == 0 or doc == "b" \
+            else answer(("sport", 0.6))
+
+    shortlist = TopK(np.array([[0, 2]] * 2), np.array([[0.9, 0.1]] * 2), 3)
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = label_documents(["a", "b"], SPACE, ScriptedLLM(voter),
+                                 LabelingOptions(votes=2, shortlist_k=2),
+                                 shortlist=shortlist)
+    assert result.answered.tolist() == [True, False]
+    assert "3 answers named only labels off their document's shortlist (2 left " \
+        "unanswered, 1 counted as a vote for none of the labels offered)" in caplog.text, \
+        caplog.text
+
+
 def test_identical_documents_are_asked_once_and_share_their_votes():
     # every request draws a new answer (as a sampled vote would): a copy asked again
     # would get other labels than the document it copies

@@ -140,6 +140,9 @@ class LabelingReport:
     #: the document's shortlist (not malformed: the model answered, outside the labels
     #: shown; the document is left unanswered): the shortlist is too narrow
     n_off_shortlist_answers: int = 0
+    #: those of them whose document another vote answered (``votes`` > 1): counted as
+    #: a vote for none of the labels offered, the document not left unanswered
+    n_off_shortlist_votes: int = 0
     #: answers naming a name that several offered labels share (resolved to none)
     n_ambiguous_labels: int = 0
     n_docs_without_labels: int = 0
@@ -404,6 +407,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     sums: dict[tuple[int, int], float] = {}
     good_votes = np.zeros(len(texts), np.int32)
     off_votes = np.zeros(len(texts), np.int32)  # answers naming only labels off the list
+    off_answered: list[int] = []  # the document of each such answer
 
     def off_shortlist(exc: LLMOutputError) -> bool:
         """Whether ``exc`` rejected an answer naming a vocabulary label off the
@@ -430,6 +434,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 # not malformed (kept in the cache): counted apart, and no error, the
                 # warning saying the shortlist is too narrow
                 report.n_off_shortlist_answers += 1
+                off_answered.append(doc)
                 named = exc.unknown if isinstance(exc, RejectedItemsError) else []
                 report.first_of_kind.setdefault("off_shortlist", "naming " + ", ".join(
                     repr(name[:MAX_NAME_SHOWN]) for name in named[:3])
@@ -471,6 +476,9 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     Y = _soft_matrix(sums, good_votes + off_votes, len(texts), len(label_space))
     answered = good_votes > 0
     off = ~answered & (off_votes > 0)
+    # the warning said each such answer left its document unanswered, where another
+    # vote answered it (the answer a vote for none of the labels offered)
+    report.n_off_shortlist_votes = sum(bool(answered[doc]) for doc in off_answered)
     report.n_docs_without_labels = int(np.count_nonzero(answered & (np.diff(Y.indptr) == 0)))
     report.n_unoffered_labels = _count_unoffered(report.unknown_labels, label_space,
                                                  options.lang)
@@ -492,8 +500,17 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
     # an answer naming only labels off its shortlist was "a malformed answer": the
     # shortlist missed, which no retry and no other model changes
     off = report.n_off_shortlist_answers
+    # with --votes, one whose document another vote answered counts as a vote for none
+    # of the labels offered: "(left unanswered)" said of it was wrong
+    voted = min(report.n_off_shortlist_votes, off)
+    fate = ("left unanswered" if not voted else
+            f"counted as {plural(voted, 'a vote', 'votes')} for none of the labels offered: "
+            f"another vote answered {plural(voted, 'its document', 'their documents')}"
+            if voted == off else
+            f"{off - voted:,} left unanswered, {voted:,} counted as "
+            f"{plural(voted, 'a vote', 'votes')} for none of the labels offered")
     narrow = (f"; {off:,} {plural(off, 'answer', 'answers')} named only labels off "
-              f"{plural(off, 'its', 'their')} document's shortlist (left unanswered): the "
+              f"{plural(off, 'its', 'their')} document's shortlist ({fate}): the "
               f"shortlist is too narrow ({NARROW_SHORTLIST})" if off else "")
     if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls \
             or others or off:
