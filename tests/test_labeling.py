@@ -14,7 +14,7 @@ from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import DataError, InvalidParameterError, LLMOutputError
 from tagsmith.labeling.cache import ResponseCache
 from tagsmith.labeling.client import CachedClient, ChatResponse, OpenAIChatClient, ScriptedLLM
-from tagsmith.labeling.labeler import LabelingOptions, label_documents
+from tagsmith.labeling.labeler import LabelingOptions, LabelingReport, label_documents
 from tagsmith.labeling.parsing import LabelResolver, extract_json_object, parse_label_answer
 from tagsmith.labeling.prompts import read_data_section
 from tagsmith.labeling.reliability import estimate_reliability
@@ -945,6 +945,30 @@ def test_no_answer_messages_read_naturally_at_1_document(tmp_path):
         alone.output
     assert "the LLM answered no document of the 1 in the human sample" in sample.output, \
         sample.output
+
+
+def test_cli_label_answering_nothing_names_the_first_message_of_each_kind(tmp_path):
+    # a failed call and a malformed answer: the message named "Last error:" alone, the
+    # other kind's message nowhere
+    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus.write_text("sport down\nsport garbled\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+
+    def llm(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        return Reply("overloaded", status=500) if "down" in doc else "not json"
+
+    with LocalChatServer(llm) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o",
+                           tmp_path / "o.jsonl")
+    assert result.exit_code == 6, result.output
+    said = result.output
+    assert "the LLM answered none of the 2 documents (1 failed call, 1 malformed " \
+        "answer)" in said, said
+    assert "First failed call: http" in said and "HTTP 500" in said, said
+    assert "; first malformed answer: no JSON object in the answer: 'not json'" in said, said
+    assert "Last error" not in said, said
+    assert json.loads(json.dumps(LabelingReport().to_dict()))["first_of_kind"] == {}
 
 
 @pytest.mark.parametrize("where", ["afile/o.jsonl", "adir", "student"])

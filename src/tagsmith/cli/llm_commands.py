@@ -601,6 +601,16 @@ def _failures(labeling: dict) -> str:
                if off else ""))
 
 
+def _first_of_kind(labeling: dict) -> str:
+    """ "First failed call: HTTP 500; first malformed answer: ..." from a labeling
+    report's first message of each kind of failure ('' where it names none)."""
+    firsts = labeling.get("first_of_kind") or {}
+    # "first malformed answer: malformed answer: ..." said it twice
+    named = [f"{what}: {firsts[kind].removeprefix(what + ': ')}" for kind, what in (
+        ("failed", "failed call"), ("malformed", "malformed answer")) if firsts.get(kind)]
+    return "First " + "; first ".join(named) if named else ""
+
+
 def _summary_changes(counts: dict) -> str:
     """What the summary step rejected, for the taxonomy's "changes:" line ('' if nothing)."""
     n_malformed = counts.get("n_malformed_answers", 0)
@@ -778,14 +788,19 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             from tagsmith.exceptions import LLMError
 
             # the usage is printed below, as on every failure: not in the message too
-            last = labeling.get("last_error")
-            if last:
-                why = f"Last error: {last}"
-            elif labeling.get("n_off_shortlist_answers"):  # "No error was reported"
+            # each kind's first message, as a human sample's failure names them: "Last
+            # error:" alone hid the other kinds (a malformed answer's, the failed calls')
+            firsts = _first_of_kind(labeling)
+            off = labeling.get("n_off_shortlist_answers", 0)
+            if off:  # "No error was reported" where each answer named such labels
                 from tagsmith.labeling.labeler import NARROW_SHORTLIST
 
-                why = ("Each answer named only labels off its document's shortlist: the "
-                       f"shortlist is too narrow ({NARROW_SHORTLIST})")
+                why = ((f"{firsts}; {off:,} {plural(off, 'answer', 'answers')}"
+                        if firsts else "Each answer") + " named only labels off "
+                       + (plural(off, "its", "their") if firsts else "its") + " document's "
+                       f"shortlist: the shortlist is too narrow ({NARROW_SHORTLIST})")
+            elif firsts:
+                why = firsts
             elif not labeling.get("n_calls"):
                 why = ("No request was sent: each document was blank or its shortlist "
                        "held only labels deprecated in the vocabulary")

@@ -244,7 +244,8 @@ class LabelingReport:
                 "n_docs_without_labels": self.n_docs_without_labels,
                 "n_duplicate_docs": self.n_duplicate_docs,
                 "n_blank_docs": self.n_blank_docs,
-                "first_error": self.first_error, "last_error": self.last_error}
+                "first_error": self.first_error, "last_error": self.last_error,
+                "first_of_kind": dict(self.first_of_kind)}
 
 
 @dataclass
