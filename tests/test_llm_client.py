@@ -114,6 +114,18 @@ def test_tokens_billed_for_a_reply_without_text_are_counted_estimated_where_unre
     assert report["estimated_completion_tokens"] == report["completion_tokens"] == 200 // 4
 
 
+def test_the_usage_line_writes_every_count_with_thousands_separators():
+    # "1200 answered calls, 3400 cached, 1500 retries, 1000 failed, 1,234,567 tokens":
+    # the tokens alone had separators, as the progress lines and messages now have
+    from tagsmith.labeling.client import Usage
+
+    usage = Usage(n_requests=1200, n_cached=3400, n_retries=1500, n_failed=1000,
+                  n_interrupted=2000, prompt_tokens=1234567)
+    assert usage.summary().startswith(
+        "1,200 answered calls, 3,400 cached, 1,500 retries, 1,000 failed, 2,000 "
+        "interrupted, 1,234,567 tokens, "), usage.summary()
+
+
 def test_authorization_header_sent_only_when_key_set(monkeypatch):
     with LocalChatServer(lambda body: "ok") as server:
         headers = authorization_headers(server)

@@ -304,7 +304,7 @@ class Usage:
                 "cost": round(self.cost, 6) if self.priced else None}
 
     def summary(self) -> str:
-        interrupted = f", {self.n_interrupted} interrupted" if self.n_interrupted else ""
+        interrupted = f", {self.n_interrupted:,} interrupted" if self.n_interrupted else ""
         tokens = self.prompt_tokens + self.completion_tokens
         guessed = self.estimated_prompt_tokens + self.estimated_completion_tokens
         # an endpoint that reports no usage: its counts read as the server's own
@@ -313,10 +313,12 @@ class Usage:
                      if guessed else "")
         # n_requests counts the calls answered (a failed one is in n_failed): a failed
         # run read "0 calls, ..., 5 failed", as if the failures were of no call
-        return (f"{self.n_requests} answered call{plural_s(self.n_requests)}, "
-                f"{self.n_cached} cached, "
-                f"{self.n_retries} {plural(self.n_retries, 'retry', 'retries')}, "
-                f"{self.n_failed} failed{interrupted}, "
+        # every count with separators, as the tokens ("1200 answered calls, ...,
+        # 1,234,567 tokens")
+        return (f"{self.n_requests:,} answered call{plural_s(self.n_requests)}, "
+                f"{self.n_cached:,} cached, "
+                f"{self.n_retries:,} {plural(self.n_retries, 'retry', 'retries')}, "
+                f"{self.n_failed:,} failed{interrupted}, "
                 f"{tokens:,} token{plural_s(tokens)}{estimated}, "
                 + (f"cost {self.cost:.4f}" if self.priced else "cost unknown (no --price-*)"))
 
