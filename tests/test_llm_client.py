@@ -1063,6 +1063,23 @@ def test_the_keys_a_tool_call_must_have_do_not_depend_on_the_use_case(use_case):
     assert json.loads(answer.text)["labels"][0]["name"] == "refund"
 
 
+def test_the_keys_a_tool_call_must_have_are_not_read_from_an_earlier_answer():
+    # a repair request sends the broken answer back as the assistant's turn: its keys
+    # ('{"summaries": [], "pwned": 1}') were read as keys the prompt asked for, and a
+    # tool call answering '{"pwned": 1}' was taken for the answer
+    from tagsmith.labeling.prompts import repair_prompt, summarise_prompt
+
+    first = summarise_prompt([{"id": "1", "text": "x"}], "support triage", 20)
+    again = repair_prompt(first, '{"summaries": [], "pwned": 1}', ["no summary for 1"])
+    call = {"function": {"name": "json", "arguments": '{"pwned": 1}'}}
+    reply = json.dumps({"choices": [{"finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None, "tool_calls": [call]}}]}).encode()
+    with LocalChatServer(lambda body: Reply(raw=reply)) as server:
+        client = client_for(server, max_retries=0)
+        with pytest.raises(LLMError, match="the model answered with a tool call"):
+            client.complete(ChatRequest(model="m", messages=again, json_mode=True))
+
+
 def test_a_tool_call_is_no_answer_to_a_request_not_in_json_mode():
     call = {"function": {"name": "json", "arguments": '{"labels": []}'}}
     reply = json.dumps({"choices": [{"finish_reason": "tool_calls", "message": {

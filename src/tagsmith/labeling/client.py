@@ -1645,9 +1645,12 @@ def _tool_answer(message: dict, request: ChatRequest) -> str | None:
         return None
     # the keys the prompt's own words ask for, not its data's: every key looked for
     # anywhere in the prompt took a label's name (or one a document quotes) for one;
-    # and in its answer template, not in the use case a user wrote before it
+    # and in its answer template, not in the use case a user wrote before it; nor in
+    # an answer of the model's own, sent back by a repair request (its keys were taken
+    # for ones asked for)
     asked = _asked_keys("\n".join(_output_section(str(m.get("content", "")))
-                                  for m in request.messages))
+                                  for m in request.messages
+                                  if m.get("role") != "assistant"))
     if not all(key in asked for key in answer):
         return None
     return arguments.strip() if isinstance(arguments, str) \
