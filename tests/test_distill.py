@@ -598,7 +598,7 @@ def test_cli_label_with_a_budget_saves_labels_and_student(goemotions_small, tmp_
     assert summary["active"]["budget"] == 200 and summary["usage"]["requests"] == 200
     # it read "labelled 200 of 600 documents", as if 400 had been asked and failed
     n_docs = len(data.texts)
-    assert f"labelled 200 of the 200 documents sent (--budget 200 of {n_docs} documents)" \
+    assert f"labelled 200 of the 200 documents sent (--budget 200 of {n_docs:,} documents)" \
         in result.stdout, result.stdout
 
 
