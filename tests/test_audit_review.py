@@ -1999,7 +1999,24 @@ def test_a_removal_keeps_the_rest_of_a_tsv_line_and_a_skipped_line_is_left_out(t
                                 _row(2, "wrong", "http://x/sun", "Fog")])
     out = tmp_path / "out.tsv"
     apply_review(source, review, out, SPACE, on_error="skip")  # line 4: three columns
-    assert out.read_bytes() == b"Heavy rain\train  rain\nBright sun\tsun\t\n\nFog\t\r\n"
+    assert out.read_bytes() == b"Heavy rain\train  rain\nBright sun\tsun\t\n\nFog\r\n"
+
+
+@pytest.mark.parametrize("before, after", [
+    # its last label removed, a line was left 'Fog<TAB>' (written 'Fog' before it was
+    # copied line for line): a tab invisible in a diff, the line changed for it
+    (b"Rain\train\nFog\tsun\n", b"Rain\train\nFog\n"),
+    (b"Rain\train\nFog\t sun \n", b"Rain\train\nFog\n"),
+    # a spreadsheet's trailing tabs are kept, and the empty labels column before them
+    (b"Rain\train\nFog\tsun\t\t\n", b"Rain\train\nFog\t\t\t\n"),
+])
+def test_a_tsv_document_losing_its_last_label_is_its_text_alone(tmp_path, before, after):
+    source = tmp_path / "s.tsv"
+    source.write_bytes(before)
+    review = _review(tmp_path, [_row(1, "wrong", "http://x/sun", "Fog")])
+    apply_review(source, review, tmp_path / "out.tsv", SPACE)
+    assert (tmp_path / "out.tsv").read_bytes() == after
+    assert [r.labels for r in read_records(tmp_path / "out.tsv")] == [("rain",), ()]
 
 
 @pytest.mark.parametrize("name", ["o.csv", "o.jsonl"])

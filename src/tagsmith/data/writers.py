@@ -399,7 +399,9 @@ def _restyled(record: Record, old: str, fmt: str, delimiter: str,
         between = re.search(r"\s+", inner)
         joiner = between.group() if between else " "
         labels = lead + joiner.join(keys) + trail if keys else ""
-        return text + ("\t" + labels if tab or keys else "") + "".join("\t" + t for t in tabs)
+        # a line left no label is its text alone (a tab ending it is invisible in a
+        # diff), as write_records writes it, but for the trailing tabs it had
+        return text + ("\t" + labels if keys or tabs else "") + "".join("\t" + t for t in tabs)
     if fmt == "jsonl":
         separators, ascii_only = _json_style(old.lstrip("\ufeff"))
         return bom + json_line(jsonl_object(record), separators=separators,
