@@ -1634,7 +1634,8 @@ def test_a_csv_corpus_keeps_its_labels_cell_separators(tmp_path):
     stats = apply_review(source, review, tmp_path / "out.csv", SPACE)
     assert (stats["n_added"], stats["n_removed"]) == (2, 1)
     written = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
-    assert written == [*rows[:2], "d2,Bright sun,sun|snow", "d3,Cold snow,snow",
+    # a cell quoted stays quoted
+    assert written == [*rows[:2], "d2,Bright sun,sun|snow", 'd3,Cold snow,"snow"',
                        "d4,Grey day,<http://x/rain> <http://x/sun> <http://x/snow>", *rows[5:]]
     assert [r.labels for r in read_records(tmp_path / "out.csv")] == [
         ("rain", "sun"), ("sun", "snow"), ("snow",),
@@ -2040,3 +2041,27 @@ def test_a_malformed_csv_row_spanning_lines_is_left_out_and_padding_rows_kept(tm
     apply_review(source, review, tmp_path / "out.csv", SPACE, on_error="skip")
     assert (tmp_path / "out.csv").read_bytes() == \
         b"text,labels\nHeavy rain,rain\n,,\nBright sun,sun rain\n"
+
+
+@pytest.mark.parametrize("before, after", [
+    # a spreadsheet quoting the text cell alone: the changed row lost its quotes
+    (b'id,text,labels\n1,"Heavy rain",rain\n2,"Bright sun",sun\n',
+     b'id,text,labels\n1,"Heavy rain",rain\n2,"Bright sun",sun rain\n'),
+    (b'id;text;labels\n1;Heavy rain;"rain"\n2;Bright sun;"sun"\n',
+     b'id;text;labels\n1;Heavy rain;"rain"\n2;Bright sun;"sun rain"\n'),
+    # a '"' inside an unquoted cell opens no quote; a quoted cell's '""' is its quote
+    (b'id,text,labels\n"1",5" screen,sun\n',
+     b'id,text,labels\n"1",5" screen,sun rain\n'),
+    (b'id,text,labels\n1,"Bright ""sun""",sun\n',
+     b'id,text,labels\n1,"Bright ""sun""",sun rain\n'),
+])
+def test_a_changed_csv_row_keeps_the_quotes_of_the_cells_it_quoted(tmp_path, before, after):
+    source = tmp_path / "s.csv"
+    source.write_bytes(before)
+    text = [r.text for r in read_records(source)][-1]
+    review = _review(tmp_path, [_row(len(before.splitlines()) - 2, "missing",
+                                     "http://x/rain", text)])
+    apply_review(source, review, tmp_path / "out.csv", SPACE)
+    assert (tmp_path / "out.csv").read_bytes() == after
+    assert [r.labels for r in read_records(tmp_path / "out.csv")][-1] == \
+        (*[r.labels for r in read_records(source)][-1], "rain")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
-import io
 import json
 import logging
 import re
@@ -312,7 +311,7 @@ def rewrite_changed(records: Iterable[tuple[Record, bool]], source: str | Path,
     record's written in their place in the style of its own (its line end; a TSV's
     text as it was and the spaces between its labels; a JSONL object's separators, and
     ``\\u`` escapes where it wrote every non-ASCII character so; a CSV row's quotes
-    around every cell where it had them). Blank lines, a CSV's ``sep=`` line, header
+    around each cell it quoted). Blank lines, a CSV's ``sep=`` line, header
     and padding rows are copied; the lines of ``skipped`` (the first lines of the
     malformed records the reader skipped, ascending, added to as it reads) are not.
     Returns the number of records written. Keys a TSV line cannot hold are written as
@@ -407,17 +406,44 @@ def _restyled(record: Record, old: str, fmt: str, delimiter: str,
         return bom + json_line(jsonl_object(record), separators=separators,
                                ensure_ascii=ascii_only)[:-1]
     cells = csv_row(record, fields)
-    buffer = io.StringIO()  # ended by csv_writer's CRLF, which quotes a cell's lone CR
-    every = _ALL_QUOTED.get(delimiter)
-    if every is None:
-        cell = r'"(?:[^"]|"")*"'
-        every = _ALL_QUOTED[delimiter] = re.compile(
-            rf"{cell}(?:{re.escape(delimiter)}{cell})*")
-    quoting = csv.QUOTE_ALL if every.fullmatch(old.lstrip("\ufeff")) or \
-        not any(cell.strip() for cell in cells) else csv.QUOTE_MINIMAL
-    csv_writer(buffer, delimiter=delimiter, quoting=quoting, lineterminator="\r\n"
-               ).writerow(cells)
-    return bom + buffer.getvalue()[:-2]
+    quoted = _quoted_cells(old.lstrip("\ufeff"), delimiter)
+    if not any(cell.strip() for cell in cells):  # quoted: a document, no padding row
+        quoted = [True] * len(cells)
+    elif len(quoted) != len(cells):  # read otherwise: quoted as it was where every cell was
+        quoted = [all(quoted)] * len(cells)
+    # each cell quoted where it was (a spreadsheet quoting the text cell alone), else
+    # where it must be: a delimiter or a line break (a lone CR too) in it, a quote at
+    # its start (one inside it, '5" screen', opens none: the cell stays as it was)
+    return bom + delimiter.join(
+        '"' + cell.replace('"', '""') + '"'
+        if was or cell.startswith('"') or any(c in cell for c in (delimiter, "\r", "\n"))
+        else cell
+        for cell, was in zip(cells, quoted, strict=True))
+
+
+def _quoted_cells(row: str, delimiter: str) -> list[bool]:
+    """Whether each cell of the CSV row ``row`` (its lines, line end aside) is quoted,
+    as the CSV reader reads it: a ``"`` opens a cell only at its start (``5" screen``
+    is unquoted), a ``""`` inside a quoted cell is a quote of its text.
+
+    >>> _quoted_cells('1,"Rain, all day",rain', ","), _quoted_cells('5" screen;"";x', ";")
+    ([False, True, False], [False, True, False])
+    """
+    flags: list[bool] = []
+    at = 0
+    while True:
+        flags.append(row.startswith('"', at))
+        if flags[-1]:  # to the quote closing it
+            at += 1
+            while (at := row.find('"', at)) != -1 and row.startswith('""', at):
+                at += 2
+            if at == -1:
+                return flags
+            at += 1
+        at = row.find(delimiter, at)
+        if at == -1:
+            return flags
+        at += 1
 
 
 def _json_style(old: str) -> tuple[tuple[str, str], bool]:
@@ -434,10 +460,6 @@ def _json_style(old: str) -> tuple[tuple[str, str], bool]:
                           ensure_ascii=ascii_only) == old.strip():
                 return separators, ascii_only
     return (", ", ": "), False
-
-
-#: a CSV row whose every cell is quoted, by its delimiter
-_ALL_QUOTED: dict[str, re.Pattern[str]] = {}
 
 
 @contextlib.contextmanager
