@@ -2065,3 +2065,25 @@ def test_a_changed_csv_row_keeps_the_quotes_of_the_cells_it_quoted(tmp_path, bef
     assert (tmp_path / "out.csv").read_bytes() == after
     assert [r.labels for r in read_records(tmp_path / "out.csv")][-1] == \
         (*[r.labels for r in read_records(source)][-1], "rain")
+
+
+@pytest.mark.parametrize("name, end", [("s.tsv", b"\r\n"), ("s.csv", b"\r\n"), ("s.tsv", b"\r")])
+def test_a_corpus_of_crlf_rows_up_front_and_lf_later_is_written_lf_in_another_format(
+        tmp_path, name, end):
+    """Its line end told from its first 64 KiB alone, a corpus whose rows end in CRLF
+    (or an old Mac's CR) up front and LF further on was written in another format all
+    CRLF (CR): a file of mixed line ends is written LF, as before."""
+    source = tmp_path / name
+    head = b"text,labels" + end if name.endswith(".csv") else b""
+    sep = b"," if name.endswith(".csv") else b"\t"
+    rows = b"".join(b"doc %d%ssun%s" % (i, sep, end) for i in range(8000))
+    source.write_bytes(head + rows + b"Fog" + sep + b"sun\n")
+    assert len(rows) > 1 << 16
+    review = _review(tmp_path, [_row(8000, "missing", "http://x/rain", "Fog")])
+    out = tmp_path / "out.jsonl"
+    apply_review(source, review, out, SPACE)
+    written = out.read_bytes()
+    assert b"\r" not in written and written.count(b"\n") == 8001
+    same = tmp_path / ("same-" + name)  # its own format: each line's own end
+    apply_review(source, review, same, SPACE)
+    assert same.read_bytes() == source.read_bytes()[:-len(b"sun\n")] + b"sun rain\n"

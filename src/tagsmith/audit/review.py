@@ -53,6 +53,7 @@ from tagsmith.data.readers import (
     corpus_layout,
     detect_format,
     is_lone_uri,
+    line_end_throughout,
     no_documents,
     skipped_count,
 )
@@ -1002,7 +1003,6 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         delimiter, sep_line, header = layout.delimiter, layout.sep_line, layout.header
     if header is not None and "labels" not in header_fields(header):
         header = [*header, "labels"]
-    newline = layout.newline if layout is not None else "\n"
     bom = layout is not None and same and layout.bom
     if fmt is not None and layout is not None and same \
             and (fmt != "csv" or layout.header is not None and header == layout.header):
@@ -1010,6 +1010,10 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         # their style: a diff of the two shows the accepted changes alone
         rewrite_changed(changed_records(), corpus, output, fmt, layout, skipped_at, space)
     else:  # another format, a pipe, or a CSV gaining a labels column on every row
+        # ending its lines as every row of the corpus did (its head's rows ending in
+        # CRLF, it may have LF rows further on: read through, where its head says CRLF)
+        newline = "\n" if fmt is None or layout is None else \
+            line_end_throughout(corpus, fmt, layout.newline)
         write_records((record for record, _ in changed_records()), output, format,
                       label_space=space, delimiter=delimiter, sep_line=sep_line,
                       newline=newline, header=header, bom=bom)

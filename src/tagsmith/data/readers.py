@@ -52,6 +52,7 @@ raise.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import gzip
@@ -1409,6 +1410,49 @@ def corpus_layout(path: str | Path, fmt: str) -> CorpusLayout:
         pass
     return CorpusLayout(delimiter, sep_line, header, head.startswith(b"\xef\xbb\xbf"),
                         newline)
+
+
+def line_end_throughout(path: str | Path, fmt: str, newline: str) -> str:
+    r"""``newline`` (:attr:`CorpusLayout.newline`, told from the head of the corpus file
+    ``path`` in the format ``fmt``) where every row of the file ends so (its last may
+    end in none), else ``"\n"``: what a corpus rewritten in another format ends its
+    lines with. A file whose rows end in CRLF up front and LF further on was written
+    all CRLF. Read through, row by row as the readers read it (a quoted CSV cell's line
+    breaks are no row's end), only where the head's rows end in ``"\r\n"`` or ``"\r"``.
+
+    >>> import os, tempfile
+    >>> name = os.path.join(tempfile.mkdtemp(), "c.csv")
+    >>> _ = open(name, "wb").write(b'text\r\n"Rain\nall day"\r\nFog\n')
+    >>> line_end_throughout(name, "csv", "\r\n")
+    '\n'
+    """
+    if newline == "\n":
+        return newline
+    end = newline.encode()
+    last = [b""]  # the line read last: a row's last line once the row is read
+
+    def remembered(lines: Iterator[tuple[int, bytes]]) -> Iterator[str]:
+        for _, raw in lines:
+            last[0] = raw
+            yield raw.decode("utf-8", "surrogateescape")
+
+    try:
+        with contextlib.closing(_raw_lines(Path(path), header=fmt == "csv")) as lines:
+            texts = remembered(lines)
+            if fmt == "csv":
+                first = next(texts, None)
+                delimiter = "," if first is None else csv_delimiter(first, "text")[0]
+                rows: Iterator[object] = csv.reader(
+                    itertools.chain(() if first is None else (first,), texts),
+                    delimiter=delimiter, strict=True)
+            else:
+                rows = texts
+            for _ in rows:  # a row's end: none (the last), or the head's
+                if last[0].endswith((b"\r", b"\n")) and not last[0].endswith(end):
+                    return "\n"
+    except (OSError, EOFError, zlib.error, CorpusFormatError, csv.Error):
+        return "\n"
+    return newline
 
 
 def _head_rows(head: bytes, whole: bool, quoted: bool) -> list[tuple[str, str]] | None:
