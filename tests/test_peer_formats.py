@@ -150,7 +150,7 @@ def test_annif_csv_and_jsonl_corpora_name_the_column_to_rename(tmp_path, vocab):
 def test_the_readmes_conversions_give_the_native_corpus(tmp_path):
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     section = readme.split("## Coming from Annif", 1)[1].split("\n## ", 1)[0]
-    commands = [line for line in section.splitlines()
+    commands = [line for line in section.split("```bash", 2)[1].splitlines()
                 if line.startswith(("sed ", "jq ", "awk "))]
     assert len(commands) == 3
     native = [(t, [f"<http://ex.org/{k}>" for k in ks]) for _, t, ks in docs()]
@@ -333,3 +333,71 @@ def test_an_xmc_header_a_feature_line_then_text_on_stdin_is_read_as_the_file_is(
                                     input=given)
         assert result.exit_code == 0 and result.output.count('"suggestions"') == 3, \
             (args, result.output)
+
+
+GOEMOTIONS = ("My favourite food is anything I didn't have to cook myself.\t27\teebbqej\n"
+              "You know the answer man, you are programmed to capture those codes\t4,27\ted7ypvh\n"
+              "WHY THE FUCK IS BAYLESS ISOING\t2\teezlygj\n")
+
+
+def test_goemotions_raw_tsv_says_what_it_is_and_how_to_convert(tmp_path):
+    # GoEmotions' file as published (TEXT<TAB>4,27<TAB>COMMENT ID) was said to maybe be
+    # LibMultiLabel's ID<TAB>LABELS<TAB>TEXT, its awk writing the comment ids as texts
+    path = tmp_path / "train.tsv"
+    path.write_text(GOEMOTIONS)
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_tsv(path))
+    message = str(info.value)
+    assert "found 3; this looks like GoEmotions' raw TSV" in message
+    assert "numeric label ids in column 2" in message and "comment id in column 3" in message
+    assert "LibMultiLabel" not in message and "print $1, $2" in message
+    # train and audit, --on-error skip too, say the same (the warning naming the skips)
+    for args in (["train", path, "-o", tmp_path / "m", *FAST],
+                 ["audit", path, "-o", tmp_path / "a.json"]):
+        for skip in ([], ["--on-error", "skip"]):
+            result = CliRunner().invoke(tagsmith_cli.cli, [*map(str, args), *skip])
+            assert result.exit_code == 3, result.output
+            assert "GoEmotions' raw TSV" in result.output, result.output
+
+
+def test_goemotions_converted_as_advised_reads_the_emotions(tmp_path):
+    # the advice's awk commands, run: the ids read as the emotions named by vocab.tsv
+    awk = shutil.which("awk")
+    if awk is None:
+        pytest.skip("no awk")
+    raw = tmp_path / "train.tsv"
+    raw.write_text(GOEMOTIONS)
+    (tmp_path / "emotions.txt").write_text("".join(f"e{i}\n" for i in range(28)))
+    from tagsmith.data.readers import GOEMOTIONS_ADVICE
+    commands = [part.split(" > ")[0] for part in
+                GOEMOTIONS_ADVICE.split("convert it with ")[1].split(", and give")[0:1]]
+    commands.append(GOEMOTIONS_ADVICE.split("(notation column 3): ")[1].split(" > ")[0])
+    # README's commands are the advice's
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("## Coming from Annif", 1)[1].split("```bash", 2)[2].split("```")[0]
+    assert [line.split(" > ")[0] for line in block.strip().splitlines()] == commands
+    for command, out in zip(commands, ("train-tagsmith.tsv", "vocab.tsv"), strict=True):
+        with open(tmp_path / out, "w") as handle:
+            subprocess.run(command, shell=True, cwd=tmp_path, stdout=handle, check=True)
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.pipeline.io import read_labelled
+    space = load_vocabulary(tmp_path / "vocab.tsv")
+    Y = read_labelled(tmp_path / "train-tagsmith.tsv", space).Y
+    names = space.names()
+    assert [[names[j] for j in row.nonzero()[1]] for row in Y] == [["e27"], ["e4", "e27"],
+                                                                   ["e2"]]
+
+
+def test_goemotions_raw_tsv_skipped_whole_says_why_with_q(tmp_path):
+    # every line skipped: the error said only "no documents in the corpus (3 malformed
+    # lines skipped)", the reason in a warning -q hides (train and audit alike)
+    path = tmp_path / "train.tsv"
+    path.write_text(GOEMOTIONS)
+    for args, what in ((["train", path, "-o", tmp_path / "m", *FAST],
+                        "no documents in the corpus"),
+                       (["audit", path, "-o", tmp_path / "a.json"], "no documents to audit")):
+        result = run(*args, "--on-error", "skip")
+        assert result.exit_code == 3, result.output
+        assert (f"{what} (3 malformed lines skipped; first at line 1: expected 1 or 2 "
+                "tab-separated columns, found 3; this looks like GoEmotions' raw TSV"
+                in result.output), result.output

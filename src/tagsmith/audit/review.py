@@ -838,7 +838,8 @@ def _check_corpus_first(source, corpus: Path) -> None:
             return
         uris.append(record.text)
     if not uris:
-        raise no_documents(corpus, report.n_skipped_lines, report.n_missing_files)
+        raise no_documents(corpus, report.n_skipped_lines, report.n_missing_files,
+                           report.first_malformed)
     check_not_a_vocabulary(uris, corpus)
 
 
@@ -973,7 +974,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                 in_use.update(i for i in ids if i is not None and deprecated[i])
             yield record, record is not read
         if not stats["n_docs"]:  # a pipe (a file or folder was checked before)
-            raise no_documents(corpus, report.n_skipped_lines, report.n_missing_files)
+            raise no_documents(corpus, report.n_skipped_lines, report.n_missing_files,
+                               report.first_malformed)
         if uris:  # the audit refused it: no review is of it
             check_not_a_vocabulary(uris, corpus)
         if by_doc:  # raised inside the atomic writer: no output file appears

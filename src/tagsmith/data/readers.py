@@ -218,6 +218,17 @@ LIBMULTILABEL_CONVERT = ("tagsmith's TSV puts the text first: awk -F'\\t' -v OFS
                          "'{print $NF, $(NF-1)}' train.txt > train.tsv")
 LIBMULTILABEL_ADVICE = ("if this is LibMultiLabel's text format (LABELS<TAB>TEXT, or "
                         f"ID<TAB>LABELS<TAB>TEXT), {LIBMULTILABEL_CONVERT}")
+#: GoEmotions' raw TSV as published (``TEXT<TAB>4,27<TAB>eebbqej``), and the commands
+#: converting it (its ids a vocabulary's notations: the ids read as the emotions' names)
+GOEMOTIONS_ADVICE = (
+    "this looks like GoEmotions' raw TSV: TEXT<TAB>LABEL IDS<TAB>COMMENT ID, numeric label "
+    "ids in column 2 (comma-separated; the lines of its emotions.txt, from 0) and a "
+    "comment id in column 3, where tagsmith's TSV is TEXT<TAB>LABELS: convert it with "
+    "awk -F'\\t' -v OFS='\\t' '{gsub(/,/, \" \", $2); print $1, $2}' train.tsv > "
+    "train-tagsmith.tsv, and give --vocab vocab.tsv naming the ids (notation column 3): "
+    "awk '{print \"<urn:goemotions:\" $0 \">\\t\" $0 \"\\t\" NR-1}' emotions.txt > vocab.tsv")
+#: column 2 of GoEmotions' raw TSV: numeric label ids, comma-separated (``4,27``)
+_NUMERIC_IDS = re.compile(r"\d+(?:,\d+)*")
 
 
 def read_records(path: str | Path, format: str | None = None, *,
@@ -981,7 +992,8 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
             columns.pop()  # trailing tabs (spreadsheet exports; Annif reads them too)
         if len(columns) > 2:
             # on the first line: a native corpus's stray TAB later is no peer's format
-            lml = "; " + LIBMULTILABEL_ADVICE if len(columns) == 3 and first else ""
+            lml = ("; " + _three_columns_advice(columns)
+                   if len(columns) == 3 and first else "")
             raise _Malformed(f"expected 1 or 2 tab-separated columns, found "
                              f"{len(columns)}{lml}")
         text = columns[0].strip()
@@ -1024,6 +1036,17 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
 
 
 _WARNED: set[tuple] = set()
+
+
+def _three_columns_advice(columns: list[str]) -> str:
+    """What a first line of three TAB-separated ``columns`` looks like, and how to
+    convert it: GoEmotions' TEXT<TAB>4,27<TAB>ID (read as LibMultiLabel's, the advice's
+    awk wrote the comment ids as texts), else LibMultiLabel's ID<TAB>LABELS<TAB>TEXT."""
+    ids, tail = columns[1].strip(), columns[2].strip()
+    if (_NUMERIC_IDS.fullmatch(ids) and tail and not any(c.isspace() for c in tail)
+            and len(columns[0].split()) > 1):
+        return GOEMOTIONS_ADVICE
+    return LIBMULTILABEL_ADVICE
 
 
 def _swapped_columns(text: str, labels: tuple[str, ...]) -> bool:
@@ -1994,20 +2017,29 @@ def skipped_count(n_skipped: int, n_missing: int = 0) -> str:
     return ", ".join(parts)
 
 
-def no_documents(path: str | Path, n_skipped: int = 0, n_missing: int = 0) -> DataError:
+def no_documents(path: str | Path, n_skipped: int = 0, n_missing: int = 0,
+                 first: tuple[int | None, str] | None = None, *,
+                 what: str = "no documents in the corpus") -> DataError:
     """The error refusing the corpus at ``path`` that holds no document (empty, or every
     line malformed and ``n_skipped`` of them skipped, ``n_missing`` of those a folder's
     files gone missing: :func:`skipped_count`): nothing can be trained, evaluated,
-    calibrated or reviewed on it (train, eval, calibrate, apply-review).
+    calibrated or reviewed on it (train, eval, calibrate, apply-review). ``first``, the
+    first malformed line's ``(line, reason)``, says what the lines were (a file in
+    another format: what it looks like, how to convert it), where only the warning did,
+    which ``-q`` hides.
 
     >>> print(no_documents("c.tsv", 3))
     c.tsv: no documents in the corpus (3 malformed lines skipped)
     >>> print(no_documents("docs", 1, 1))
     docs: no documents in the corpus (1 file skipped that went missing)
+    >>> print(no_documents("c.tsv", 2, first=(1, "empty text")))
+    c.tsv: no documents in the corpus (2 malformed lines skipped; first at line 1: empty text)
     """
     skipped = skipped_count(n_skipped, n_missing)
-    return DataError("no documents in the corpus" + (f" ({skipped})" if skipped else ""),
-                     path=path)
+    if skipped and first is not None and n_skipped > n_missing:
+        skipped += (f"; first at line {first[0]}: {first[1]}" if first[0] is not None
+                    else f"; first: {first[1]}")
+    return DataError(what + (f" ({skipped})" if skipped else ""), path=path)
 
 
 def refuse_all_blank(texts: Sequence[str], path: str | Path | None, nothing_to: str, *,

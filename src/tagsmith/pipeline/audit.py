@@ -1191,11 +1191,14 @@ def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
     """Fail with a :class:`DataError` naming the files when ``data`` (read from
     ``corpus`` with the labels of ``vocab``) has no document or no label to audit."""
     if not data.texts:
-        from tagsmith.data.readers import skipped_count
+        from tagsmith.data.readers import no_documents
 
-        skipped = skipped_count(data.n_skipped_lines, data.n_missing_files)
-        raise DataError(f"no documents to audit{f' ({skipped})' if skipped else ''}",
-                        path=corpus)
+        # the first skipped line says what the lines were (-q hides the warning); its
+        # reason is a malformed line's where no file went missing
+        first = (data.skipped_lines[0] if data.skipped_lines and not data.n_missing_files
+                 else None)
+        raise no_documents(corpus, data.n_skipped_lines, data.n_missing_files, first,
+                           what="no documents to audit")
     # a folder whose documents have no label file beside them, or a CSV column named
     # 'tags', reads as no labels at all: the error says where labels go
     # an in-memory corpus (Corpus.source "<memory>") has no file layout to follow: its

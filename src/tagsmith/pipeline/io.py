@@ -190,7 +190,8 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
     repeated.warn(path)
     if not (texts if keep_texts else seen.count):
         raise no_documents(path, getattr(corpus.report, "n_skipped_lines", 0),
-                           getattr(corpus.report, "n_missing_files", 0))
+                           getattr(corpus.report, "n_missing_files", 0),
+                           getattr(corpus.report, "first_malformed", None))
     # a text that is no lone URI is all the check needs to pass (the first text, to fail)
     check_not_a_vocabulary(texts if keep_texts else seen.witness(), path,
                            vocab_option=vocab_option, labelled=True)
