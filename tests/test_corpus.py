@@ -2199,6 +2199,36 @@ def test_uris_beside_a_path_step_are_kept_and_warned_about_once(tmp_path, caplog
                       "a category path holds no <URI>; separate labels with '|'"]
 
 
+def test_uris_in_a_part_of_a_path_cell_are_its_labels(tmp_path, caplog):
+    """README: a cell holding a category path is split at ';' alone (a ';' inside a
+    <uri> no separator), and a ' > ' beside a <uri> is no path, its URIs the labels.
+    A ';'-part of several URIs beside a path part was one unknown label
+    ('<http://x/1> <http://x/2>'), a ';' inside a URI cut it in two ('<http://x/a' and
+    'b>'); a path before a URI is read as one after it is (the URI, the path dropped and
+    warned about), as is a URI's name in its part ('<http://x/1> Art; A > B')."""
+    path = tmp_path / "c.csv"
+    path.write_text('text,labels\na,<http://x/1> <http://x/2>; A > B\n'
+                    'b,"<http://x/1>, <http://x/2>; A > B"\nc,<http://x/a;b>; A > B\n'
+                    'd,Foo > Bar <http://x/1>\ne,<http://x/1> Art; A > B\n'
+                    'f,"Food, Drinks; A > B"\n', encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        records = list(read_csv(path))
+    assert [r.labels for r in records] == [
+        ("<http://x/1>", "<http://x/2>", "A > B"), ("<http://x/1>", "<http://x/2>", "A > B"),
+        ("<http://x/a;b>", "A > B"), ("<http://x/1>",), ("<http://x/1>", "A > B"),
+        ("Food, Drinks", "A > B")]
+    warned = [r.getMessage() for r in caplog.records if "' > '" in r.getMessage()]
+    assert len(warned) == 1 and "2 labels cells" in warned[0], warned
+    assert "(first: line 5, 'Foo > Bar <http://x/1>' read as '<http://x/1>')" in warned[0]
+    # the writer's cells read back exactly
+    from tagsmith.data.readers import split_label_cell
+    from tagsmith.data.writers import label_cell
+    for record in records:
+        assert split_label_cell(label_cell(record.labels)) == record.labels
+        assert split_label_cell(label_cell(record.labels, record.label_joiner)) \
+            == record.labels
+
+
 def test_numeric_label_ids_listed_with_commas_are_not_warned_about(tmp_path, caplog):
     """Numeric label ids listed with commas (GoEmotions' '4,27', '2, 5', '3,10,27') are
     no thousands separator, which has three digits after each comma and no space

@@ -1263,8 +1263,10 @@ def split_label_cell(cell: str) -> tuple[str, ...]:
     Tobacco > Beverages``) is split on ``;`` alone, each part one path: at its ``,``
     and spaces it was read as the labels ``Food``, ``Beverages``, ``&``, ``>``, ...
     A part of it holding a ``<uri>`` is no path: its URIs are its labels, the text
-    beside them dropped (``<http://x/1> > <http://x/2>``, ``<http://x/1> Foo > Bar``
-    were one unknown label each; :func:`read_csv` warns of them once a file).
+    beside them dropped (``<http://x/1> > <http://x/2>``, ``Foo > Bar <http://x/1>``
+    were one unknown label each, ``<http://x/1> <http://x/2>; A > B`` the first part;
+    :func:`read_csv` warns of text dropped once a file); a ``;`` inside a ``<uri>`` is
+    no separator.
 
     >>> split_label_cell("<http://x/1> <http://x/2>"), split_label_cell("climate change|rain")
     (('<http://x/1>', '<http://x/2>'), ('climate change', 'rain'))
@@ -1278,6 +1280,8 @@ def split_label_cell(cell: str) -> tuple[str, ...]:
     (('Food, Drinks > Tea',), ('A > B', 'C > D, E'))
     >>> split_label_cell("<http://x/1> > <http://x/2>"), split_label_cell("<u:1> A > B; C > D")
     (('<http://x/1>', '<http://x/2>'), ('<u:1>', 'C > D'))
+    >>> split_label_cell("<http://x/1> <http://x/2>; A > B"), split_label_cell("<u:a;b>; A > B")
+    (('<http://x/1>', '<http://x/2>', 'A > B'), ('<u:a;b>', 'A > B'))
     """
     return _split_label_cell(cell)[0]
 
@@ -1295,19 +1299,27 @@ def _split_label_cell(cell: str) -> tuple[tuple[str, ...], bool, bool]:
     # '>', read yso-finna-en's train CSV 17% slower)
     if (" > " in cell
             and ("<" not in cell or _PATH_STEP.search(_CELL_URI.sub("x", cell)) is not None)):
-        parts = [part.strip() for part in cell.split(";") if part.strip()]
         if "<" not in cell:
-            return tuple(parts), False, False
-        # a ' > ' between or beside <uri>s is no category path ('<http://x/1> >
-        # <http://x/2>' was one unknown label): the part's URIs are its labels
+            return tuple(part.strip() for part in cell.split(";") if part.strip()), False, False
+        # a ';' inside a <uri> is no separator ('<http://x/a;b>; A > B' was cut into
+        # '<http://x/a' and 'b>'): split where the cell with its URIs blanked out has one
+        masked = _CELL_URI.sub(lambda uri: " " * len(uri.group()), cell)
+        parts, start = [], 0
+        for piece in masked.split(";"):
+            parts.append(cell[start:start + len(piece)].strip())
+            start += len(piece) + 1
+        # a part holding <uri>s is no category path, a ' > ' between or beside them
+        # ('<http://x/1> > <http://x/2>' was one unknown label) or none: its URIs are its
+        # labels ('<http://x/1> <http://x/2>; A > B' kept '<http://x/1> <http://x/2>' one
+        # unknown label), the text beside them dropped
         labels: list[str] = []
         dropped = False
         for part in parts:
             uris = _CELL_URI.findall(part)
-            if uris and _PATH_STEP.search(_CELL_URI.sub("x", part)) is not None:
+            if uris:
                 labels.extend(uris)
-                dropped = True
-            else:
+                dropped = dropped or bool(_CELL_URI.sub(" ", part).replace(",", " ").strip())
+            elif part:
                 labels.append(part)
         return tuple(labels), False, dropped
     if ";" not in cell and "," not in cell:
