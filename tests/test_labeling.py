@@ -211,6 +211,20 @@ def test_off_shortlist_votes_half_answered_say_how_many_of_each(caplog):
         caplog.text
 
 
+def test_a_mapping_of_texts_is_refused_before_any_call():
+    calls = []
+
+    def llm(request):
+        calls.append(request)
+        return answer(("u:a", 0.9))
+
+    # {id: text} was labelled one document per id, each call paid for
+    with pytest.raises(InvalidParameterError, match=r"'texts' .*a dict \(iterated as its "
+                       "keys"):
+        label_documents({"d1": "first text", "d2": "second"}, SPACE, ScriptedLLM(llm))
+    assert calls == []
+
+
 def test_identical_documents_are_asked_once_and_share_their_votes():
     # every request draws a new answer (as a sampled vote would): a copy asked again
     # would get other labels than the document it copies

@@ -320,6 +320,62 @@ def test_a_bare_string_or_a_non_str_document_is_refused(trained):
                          options=options)
 
 
+class _TextTable:
+    """What a pandas DataFrame of one column looks like to tagsmith: two dimensions, and
+    iterating it gives its column names (``df[["text"]]`` for ``df["text"]``)."""
+
+    ndim = 2
+    columns = ["text"]
+
+    def __init__(self, texts):
+        self.texts = list(texts)
+        self.shape = (len(self.texts), 1)
+
+    def __iter__(self):
+        return iter(self.columns)
+
+    def __len__(self):
+        return len(self.texts)
+
+
+def test_a_table_a_mapping_or_a_set_of_texts_is_refused_naming_the_parameter(trained):
+    clf, test = trained
+    table = _TextTable(test.texts[:30])
+    # the table was scored as the one document "text" (its column name), without a word
+    with pytest.raises(InvalidParameterError, match=r"'texts' must be a list of str .*"
+                       r"got 'a 30 x 1 _TextTable \(iterated as its column names; pass one "
+                       r"column of it, e.g. df\[.text.\]\)'"):
+        clf.predict_topk(table, k=3)
+    with pytest.raises(InvalidParameterError, match="iterated as its column names"):
+        clf.suggest(table, k=3)
+    with pytest.raises(InvalidParameterError, match="iterated as its column names"):
+        evaluate_classifier(clf, table, test.Y[:30])
+    # {id: text} gave one document per id
+    by_id = {f"d{i}": text for i, text in enumerate(test.texts[:5])}
+    with pytest.raises(InvalidParameterError, match=r"'texts' .*got 'a dict \(iterated as "
+                       r"its keys; pass list\(texts.values\(\)\)\)'"):
+        clf.predict_topk(by_id, k=3)
+    with pytest.raises(InvalidParameterError, match="no order to match the results to"):
+        clf.predict_topk(set(test.texts[:5]), k=3)
+    with pytest.raises(InvalidParameterError, match=r"a 2 x 2 ndarray \(one text per "
+                       r"document, not a table\)"):
+        clf.predict_topk(np.array([["a", "b"], ["c", "d"]]), k=3)
+    # one column of texts, as a 1-D array or any iterable of str, is scored as before
+    column = np.array(test.texts[:5], dtype=object)
+    np.testing.assert_array_equal(clf.predict_topk(column, k=3).indices,
+                                  clf.predict_topk(test.texts[:5], k=3).indices)
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 5))
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    texts = ["good fine", "bad awful"] * 5
+    with pytest.raises(InvalidParameterError, match="'texts' .*iterated as its column names"):
+        train_classifier(_TextTable(texts), Y, space, options=options)
+    # the dev texts were read as one document and refused for dev_Y's shape
+    with pytest.raises(InvalidParameterError, match="'dev_texts' .*iterated as its column"):
+        train_classifier(texts, Y, space, dev_texts=_TextTable(texts), dev_Y=Y,
+                         options=options)
+
+
 def test_an_empty_batch_gives_empty_results(trained):
     clf, _ = trained
     # scikit-learn's normalize refused 0 rows ("Found array with 0 sample(s)")

@@ -16,7 +16,7 @@ import sys
 import unicodedata
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from typing import Any, Literal
 
 import numpy as np
@@ -1098,6 +1098,9 @@ def _as_list(texts: Iterable[str], name: str = "texts") -> list[str]:
         shown = texts if len(texts) <= 60 else texts[:57] + "..."
         raise InvalidParameterError(name, "a list of str (one str per document, not a bare "
                                     "str)", shown)
+    refused = _unordered_or_table(texts)
+    if refused is not None:
+        raise InvalidParameterError(name, "a list of str (one str per document)", refused)
     if not isinstance(texts, list):
         try:
             texts = list(texts)
@@ -1108,6 +1111,33 @@ def _as_list(texts: Iterable[str], name: str = "texts") -> list[str]:
         if not isinstance(text, str):
             raise InvalidParameterError(f"{name}[{i}]", "a str", type(text).__name__)
     return texts
+
+
+def _unordered_or_table(texts: object) -> str | None:
+    """What ``texts`` is, where iterating it would not give its documents in order:
+    a table of rows and columns (a pandas DataFrame iterates as its column names, so
+    ``df[["text"]]`` was the one document ``"text"``; a 2-D array as its rows), a
+    mapping (its keys, the ids of ``{id: text}``, were the documents) or a set (no order
+    to match the results to); ``None`` for anything else.
+
+    >>> _unordered_or_table({"d1": "a text"}), _unordered_or_table(["a text"])
+    ('a dict (iterated as its keys; pass list(texts.values()))', None)
+    """
+    shape = getattr(texts, "shape", None)
+    if getattr(texts, "ndim", 1) != 1 and isinstance(shape, tuple):
+        if not shape:
+            return f"a 0-d {type(texts).__name__} (one value, not one per document)"
+        shape_text = " x ".join(str(n) for n in shape)
+        if getattr(texts, "columns", None) is not None:
+            return (f"a {shape_text} {type(texts).__name__} (iterated as its column names; "
+                    'pass one column of it, e.g. df["text"])')
+        return f"a {shape_text} {type(texts).__name__} (one text per document, not a table)"
+    if isinstance(texts, Mapping):
+        return (f"a {type(texts).__name__} (iterated as its keys; pass "
+                "list(texts.values()))")
+    if isinstance(texts, Set):
+        return f"a {type(texts).__name__} (no order to match the results to; pass a list)"
+    return None
 
 
 #: rows longer than this are summed one at a time by :func:`_row_sums_in_order`

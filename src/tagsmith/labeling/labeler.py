@@ -344,7 +344,9 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     """
     options = check_options("options", options, LabelingOptions)
     options.validate()
-    texts = list(texts)
+    from tagsmith.features.tfidf import _as_list
+
+    texts = _as_list(texts)  # a DataFrame was labelled as the one document "text"
     offered = offered_labels(len(texts), label_space, shortlist, options)
     requests, owners = [], []
     # documents sharing one offered list share its text and its resolver

@@ -397,6 +397,9 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     """
     options = check_options("options", options, TaxonomyOptions)
     options.validate()
+    from tagsmith.features.tfidf import _as_list
+
+    texts = _as_list(texts)  # a pandas Series was "ambiguous" in `not texts`
     if not texts:
         raise InvalidParameterError("texts", "at least one document", "none")
     if doc_ids is not None and len(doc_ids) != len(texts):

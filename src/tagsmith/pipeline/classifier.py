@@ -27,6 +27,7 @@ from tagsmith.calibration.shift import LabelShift
 from tagsmith.calibration.thresholds import Thresholds
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import BundleError, DataError, InvalidParameterError
+from tagsmith.features.tfidf import _as_list
 from tagsmith.features.views import featurizer_from_state
 from tagsmith.models import get_model_class
 from tagsmith.models.base import NESTED_TOPK
@@ -213,7 +214,8 @@ class TextClassifier:
         if isinstance(texts, StreamedTexts):  # read again from their corpus, a chunk at a time
             n_docs, chunks = len(texts), texts.chunks(PREDICT_CHUNK)
         else:
-            held = texts if isinstance(texts, Sequence) else list(texts)
+            # a DataFrame was scored as the one document "text" (its column names)
+            held = _as_list(texts)
             n_docs = len(held)
             chunks = (held[start:start + PREDICT_CHUNK]
                       for start in range(0, n_docs, PREDICT_CHUNK))

@@ -86,13 +86,12 @@ def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: L
     from tagsmith.pipeline.train import check_overlap
 
     options = check_options("options", options, TrainOptions)
-    texts = list(texts)
+    texts = _as_list(texts)
     Y_soft = _check_soft(Y_soft, len(texts), len(label_space))
     human = _check_human(human_texts, human_Y, len(label_space))
     hashes = None
     if human is not None:  # the student's own training documents scored 'accuracy'
         # hashed once: training reads the same hashes (it hashed the corpus again)
-        texts = _as_list(texts)
         # (hashing failed on one as a bare UnicodeEncodeError naming no document)
         check_no_lone_surrogate(texts)
         check_no_lone_surrogate(human[0], "human_texts")
@@ -147,7 +146,7 @@ def _check_human(human_texts, human_Y, n_labels: int
                           else ("human_Y", "human_texts"))
         raise InvalidParameterError(missing, f"given with {given} (the human sample's "
                                     "texts and labels go together)", None)
-    texts = list(human_texts)
+    texts = _as_list(human_texts, "human_texts")
     try:
         labels = sp.csr_matrix(human_Y)
     except (TypeError, ValueError):

@@ -1056,7 +1056,7 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions,
     ``groups`` (:func:`duplicate_groups` of ``texts``) keeps equal texts on one side of
     a ``dev_fraction`` split."""
     if dev_texts is not None:
-        dev_texts = list(dev_texts)
+        dev_texts = _as_list(dev_texts, "dev_texts")
         if not dev_texts:  # thresholds "tuned" on nothing, P@1 0.0 recorded as measured
             raise InvalidParameterError("dev_texts", "at least one held-out document "
                                         "(or None for no tuning)", "none")
