@@ -376,6 +376,51 @@ def test_a_table_a_mapping_or_a_set_of_texts_is_refused_naming_the_parameter(tra
                          options=options)
 
 
+class _LabelTable:
+    """What a one-hot pandas DataFrame looks like to tagsmith: named columns, and the
+    values numpy reads from it by position."""
+
+    def __init__(self, values, columns):
+        self.values, self.columns = np.asarray(values), list(columns)
+        self.shape = self.values.shape
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values if dtype is None else self.values.astype(dtype)
+
+
+def test_a_label_table_whose_columns_name_labels_out_of_order_is_refused(trained):
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+    from tagsmith.pipeline.confidence import heldout_from_corpus
+
+    clf, test = trained
+    space = clf.label_space
+    Y = test.Y.toarray()
+    reverse = list(range(len(space)))[::-1]
+    # columns sorted otherwise than the label space (here reversed), each named by its
+    # label: read by position, every label was scored against another label's documents
+    shuffled = _LabelTable(Y[:, reverse], [space.uris[j] for j in reverse])
+    message = (r"'Y' must be a table whose columns are the labels in the label space's "
+               r"order \(column j is label j, .*got \"column 0 '%s', which is label %d")
+    with pytest.raises(InvalidParameterError, match=message % (space.uris[-1], len(space) - 1)):
+        evaluate_classifier(clf, test.texts, shuffled)
+    with pytest.raises(InvalidParameterError, match="'Y' must be a table whose columns"):
+        heldout_from_corpus(clf, test.texts, shuffled)
+    with pytest.raises(InvalidParameterError, match="'Y' must be a table whose columns"):
+        audit_corpus(test.texts, shuffled, space, options=AuditOptions(scores="knn"))
+    by_name = _LabelTable(Y[:, reverse], [space.name_of(j) for j in reverse])
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    with pytest.raises(InvalidParameterError, match="'Y' must be a table whose columns"):
+        train_classifier(test.texts, by_name, space, options=options)
+    with pytest.raises(InvalidParameterError, match="'dev_Y' must be a table whose columns"):
+        train_classifier(test.texts, Y, space, dev_texts=test.texts, dev_Y=by_name,
+                         options=options)
+    # in the label space's order, by URI or by name, or with unnamed columns, a table
+    # reads as its values do
+    expected = evaluate_classifier(clf, test.texts, Y)
+    for columns in (space.uris, space.names(), range(len(space))):
+        assert evaluate_classifier(clf, test.texts, _LabelTable(Y, columns)) == expected
+
+
 def test_an_empty_batch_gives_empty_results(trained):
     clf, _ = trained
     # scikit-learn's normalize refused 0 rows ("Found array with 0 sample(s)")

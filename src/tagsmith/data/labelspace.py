@@ -745,3 +745,51 @@ class LabelSpace(Sequence[Label]):
     def from_json(cls, text: str) -> LabelSpace:
         """The space :meth:`to_json` wrote."""
         return cls.from_dict(json.loads(text))
+
+
+def check_label_columns(Y: object, label_space: LabelSpace, name: str = "Y") -> None:
+    """Refuse a table of labels (a pandas DataFrame of 0/1 columns) whose column names
+    name labels of ``label_space`` at other positions, naming ``name``.
+
+    A label matrix is read by position, column ``j`` as label ``j``: a one-hot
+    DataFrame whose columns were in another order (sorted by name, or a subset put
+    back in another order) trained, evaluated or audited each label on another label's
+    documents without a word. A column named by a label's URI (``<uri>`` too), name or
+    notation must be at that label's position; columns that are not all str (a plain
+    DataFrame's 0, 1, ...) or that name no label are taken by position, as before, and
+    a table of another width is left to the shape check. Any other ``Y`` passes.
+
+    >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "apple", "u:b": "pear"})
+    >>> class Table:
+    ...     columns = ["pear", "apple"]
+    >>> try:
+    ...     check_label_columns(Table(), space)
+    ... except InvalidParameterError as exc:
+    ...     print(exc)  # doctest: +NORMALIZE_WHITESPACE
+    parameter 'Y' must be a table whose columns are the labels in the label space's
+    order (column j is label j, label_space.uris[j]; reorder the columns, or pass
+    Y.to_numpy() to take them by position), got "column 0 'pear', which is label 1
+    (u:b)"
+    """
+    columns = getattr(Y, "columns", None)
+    if columns is None or isinstance(Y, np.ndarray):
+        return
+    try:
+        keys = list(columns)
+    except TypeError:
+        return
+    if len(keys) != len(label_space) or not all(isinstance(key, str) for key in keys):
+        return
+    for position, key in enumerate(keys):
+        try:
+            found = label_space.lookup(key)
+        except AmbiguousLabelError:  # a name several labels share says nothing of order
+            continue
+        if found is not None and found != position:
+            uri = label_space.uri_of(found)
+            shown = "" if key.strip().strip("<>").strip() == uri else f" ({uri})"
+            raise InvalidParameterError(
+                name, "a table whose columns are the labels in the label space's order "
+                "(column j is label j, label_space.uris[j]; reorder the columns, or pass "
+                f"{name}.to_numpy() to take them by position)",
+                f"column {position} {key!r}, which is label {found}{shown}")

@@ -37,7 +37,7 @@ from tagsmith._typing import LabelMatrix
 from tagsmith.audit.duplicates import groups_of_hashes  # also named here, where it was first
 from tagsmith.calibration.thresholds import FROM_GLOBAL, Thresholds, tune_thresholds
 from tagsmith.data import texthash
-from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.labelspace import LabelSpace, check_label_columns
 from tagsmith.data.texthash import in_training  # named here, where it was first
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import DataError, InvalidParameterError
@@ -606,6 +606,10 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                                     None)
     if dev_texts is not None:
         dev_texts = _as_list(dev_texts, "dev_texts")
+    # a one-hot DataFrame's columns in another order trained each label on another's
+    # documents
+    check_label_columns(Y, label_space, "Y")
+    check_label_columns(dev_Y, label_space, "dev_Y")
     Y = as_float32_csr(Y, "Y", "a 2-D label matrix (documents x labels)")
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
