@@ -68,7 +68,11 @@ class BaseModel:
     def _param_names(cls) -> list[str]:
         return keyword_params(cls)
 
-    def get_params(self) -> dict:
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's parameters as stored. ``deep`` is scikit-learn's (its
+        ``clone``, ``GridSearchCV`` and ``Pipeline`` pass ``deep=False``, which was a
+        TypeError): no parameter is an estimator of its own (an ensemble's members are
+        ``[name, params]`` lists), so both give the same."""
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params: Any) -> BaseModel:

@@ -64,6 +64,13 @@ def check_params_stored_verbatim(factory: Factory) -> None:
     assert params, "get_params() returned nothing"
     clone = type(model)(**params)
     assert clone.get_params() == params, "constructor does not store parameters verbatim"
+    from sklearn.base import clone as sklearn_clone
+
+    # scikit-learn's clone (as GridSearchCV copies a model) asks get_params(deep=False)
+    assert model.get_params(deep=False) == params, "get_params(deep=False) differs"
+    copy = sklearn_clone(model)
+    assert type(copy) is type(model) and copy.get_params() == params, \
+        "sklearn.base.clone does not copy the parameters"
     try:
         model.set_params(no_such_parameter=1)
     except InvalidParameterError:
