@@ -981,3 +981,30 @@ def test_the_training_bar_counts_work_not_classifiers(monkeypatch):
     n_leaf_classifiers = sum(int(nodes_children[node]) for node in blocks_seen[len(bars) - 1])
     assert n_leaf_classifiers > 10 * 2
     assert leaves.kw["total"] < 800 * n_leaf_classifiers / 2
+
+
+def test_a_fit_stopped_part_way_leaves_the_tree_fitted_before(monkeypatch):
+    """The tree being trained is built in the model's per-tree attributes: a refit
+    stopped in it (Ctrl-C in a notebook, an error) left the earlier model predicting from
+    half a new tree with its old labels."""
+    X, Y = _problem(n_docs=300, n_labels=6)
+    model = LabelTree(leaf_size=2, branching=2, n_jobs=1).fit(X, Y)
+    before = model.predict_topk(X[:20], 3)
+    trained = LabelTree._train_nodes
+
+    def interrupted(self, *args, **kwargs):
+        trained(self, *args, **kwargs)  # the new tree's nodes written, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LabelTree, "_train_nodes", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, sp.csr_matrix(Y[:, ::-1].toarray()[:, :4]))  # other labels, fewer
+    after = model.predict_topk(X[:20], 3)
+    assert model.n_labels_ == 6
+    np.testing.assert_array_equal(after.indices, before.indices)
+    np.testing.assert_array_equal(after.scores, before.scores)
+    # a first fit stopped so leaves the model unfitted, with no half tree
+    fresh = LabelTree(leaf_size=2, branching=2, n_jobs=1)
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fit(X, Y)
+    assert not fresh.is_fitted and not hasattr(fresh, "node_slot_ptr_")

@@ -227,31 +227,38 @@ class LabelTree(BaseModel):
         negative_beams = _per_tree(self.negative_beam, "negative_beam")
         n_trees = 1 if n_labels <= min(leaf_sizes) else self.n_trees
         n_classifiers = n_unconverged = 0
-        for tree in range(n_trees):
-            started = time.perf_counter()
-            # the clustering is one call with no progress of its own (about 30 s for
-            # yso-finna-en's 27,754 labels on a busy 2-core machine): said before it
-            # starts, a log without a terminal was silent from "fitting tree" on
-            logger.info("label tree %d: clustering %s label%s ...", tree, f"{n_labels:,}",
-                        plural_s(n_labels))
-            nodes, node_labels = build_tree(reps, branching=branchings[tree % len(branchings)],
-                                            leaf_size=leaf_sizes[tree % len(leaf_sizes)],
-                                            max_depth=self.max_depth,
-                                            n_iter=self.cluster_iter,
-                                            balance=self.cluster_balance,
-                                            seed=self.random_state + 1_000 * tree,
-                                            n_threads=self._n_threads())
-            logger.info("label tree %d: %s label%s in %s node%s, depth %d (%.1f s)", tree,
-                        f"{n_labels:,}", plural_s(n_labels), f"{len(nodes):,}",
-                        plural_s(len(nodes)),
-                        _depth(nodes), time.perf_counter() - started)
-            self._build_structure(nodes)
-            n_unconverged += self._train_nodes(X, Y, weights, nodes, node_labels,
-                                               negative_beams[tree % len(negative_beams)])
-            n_classifiers += len(self.slot_target_)
-            trees.append({name: getattr(self, name) for name in self._ARRAYS})
-            warn_if_all_pruned(f"label tree {tree}", float(self.prune_threshold),
-                               len(self.entry_val_), X)
+        # each tree is trained into the per-tree attributes (node_slot_ptr_, ...): a fit
+        # stopped part-way (Ctrl-C, an error) left a model fitted before predicting
+        # from half a new tree, its old labels' ids on the new one's nodes
+        try:
+            for tree in range(n_trees):
+                started = time.perf_counter()
+                # the clustering is one call with no progress of its own (about 30 s for
+                # yso-finna-en's 27,754 labels on a busy 2-core machine): said before it
+                # starts, a log without a terminal was silent from "fitting tree" on
+                logger.info("label tree %d: clustering %s label%s ...", tree, f"{n_labels:,}",
+                            plural_s(n_labels))
+                nodes, node_labels = build_tree(reps, branching=branchings[tree % len(branchings)],
+                                                leaf_size=leaf_sizes[tree % len(leaf_sizes)],
+                                                max_depth=self.max_depth,
+                                                n_iter=self.cluster_iter,
+                                                balance=self.cluster_balance,
+                                                seed=self.random_state + 1_000 * tree,
+                                                n_threads=self._n_threads())
+                logger.info("label tree %d: %s label%s in %s node%s, depth %d (%.1f s)", tree,
+                            f"{n_labels:,}", plural_s(n_labels), f"{len(nodes):,}",
+                            plural_s(len(nodes)),
+                            _depth(nodes), time.perf_counter() - started)
+                self._build_structure(nodes)
+                n_unconverged += self._train_nodes(X, Y, weights, nodes, node_labels,
+                                                   negative_beams[tree % len(negative_beams)])
+                n_classifiers += len(self.slot_target_)
+                trees.append({name: getattr(self, name) for name in self._ARRAYS})
+                warn_if_all_pruned(f"label tree {tree}", float(self.prune_threshold),
+                                   len(self.entry_val_), X)
+        except BaseException:
+            self._restore_fitted_tree()
+            raise
         del reps
         if n_unconverged:  # once per fit, not once per node or tree
             # the defaults (10 epochs, tol 0.1) stop most node classifiers early by design
@@ -269,6 +276,15 @@ class LabelTree(BaseModel):
         self.n_features_ = X.shape[1]
         self.n_labels_ = n_labels
         return self
+
+    def _restore_fitted_tree(self) -> None:
+        """The per-tree attributes as the last completed fit left them (tree 0), or none
+        where there was none, after a fit that stopped part-way."""
+        if hasattr(self, "trees_"):
+            self._use_tree(0)
+            return
+        for name in self._ARRAYS:
+            self.__dict__.pop(name, None)
 
     def _use_tree(self, tree: int) -> None:
         """Point the per-tree attributes (``node_slot_ptr_``, ...) at tree ``tree``."""
