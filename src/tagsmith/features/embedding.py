@@ -172,6 +172,12 @@ class EmbeddingFeaturizer:
     def n_features(self) -> int:
         return int(self.dim_)
 
+    def __repr__(self) -> str:
+        # one line at a prompt, as a model's (it was <...EmbeddingFeaturizer object at 0x...>)
+        args = ", ".join(f"{key}={value!r}" for key, value in self.get_params().items())
+        fitted = f", n_features={self.n_features}" if hasattr(self, "dim_") else ""
+        return f"{type(self).__name__}({args}{fitted})"
+
     # -- state ---------------------------------------------------------------------------
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         if not hasattr(self, "dim_"):

@@ -270,6 +270,12 @@ class TfidfFeaturizer:
         check_param_names(cls, params)
         return cls(**params)
 
+    def __repr__(self) -> str:
+        # one line at a prompt, as a model's (it was <...TfidfFeaturizer object at 0x...>)
+        args = ", ".join(f"{key}={value!r}" for key, value in self.get_params().items())
+        fitted = f", n_features={self.n_features}" if hasattr(self, "blocks_") else ""
+        return f"{type(self).__name__}({args}{fitted})"
+
     # -- parameters ----------------------------------------------------------------------
     def get_params(self) -> dict:
         return {

@@ -154,6 +154,9 @@ class MultiViewFeaturizer:
     def get_params(self) -> dict:
         return {name: {"kind": f.kind, **f.get_params()} for name, f in self.featurizers.items()}
 
+    def __repr__(self) -> str:  # each view's featurizer, one line each way
+        return f"{type(self).__name__}({self.featurizers!r})"
+
     def fit_transform(self, texts: Iterable[str]) -> Views:
         texts = _as_list(texts)  # a bare str is refused, every item must be a str
         return Views({name: f.fit_transform(texts) for name, f in self.featurizers.items()})
