@@ -42,6 +42,14 @@ def _raises(name):
     return pytest.raises(InvalidParameterError, match=f"parameter '{name}'")
 
 
+def test_the_scorer_is_one_short_line_at_a_prompt(scorer):
+    # it was <tagsmith.zeroshot.scorer.ZeroShotClassifier object at 0x7f...>
+    assert repr(scorer) == ("ZeroShotClassifier(n_labels=3, n_label_texts=3, index='auto', "
+                            "background=False)")
+    scorer.fit_background(["a cat", "two dogs", "money money"], neighbors=1)
+    assert repr(scorer).endswith("background=True)")
+
+
 @pytest.mark.parametrize("texts", [None, 5])
 def test_predict_topk_refuses_texts_that_are_no_list(scorer, texts):
     with _raises("texts"):  # was TypeError: 'NoneType' object is not iterable

@@ -471,6 +471,12 @@ class ZeroShotClassifier:
         # graph over a large label space takes minutes): one builds, the rest wait
         self._index_lock = threading.Lock()
 
+    def __repr__(self) -> str:
+        # one line at a prompt (it was <...ZeroShotClassifier object at 0x7f...>)
+        return (f"{type(self).__name__}(n_labels={len(self.label_space)}, "
+                f"n_label_texts={len(self.owners)}, index={self.index_kind!r}, "
+                f"background={self.hubness is not None})")
+
     @property
     def index(self) -> ExactIndex | HnswIndex:
         """The label search index, built on first use (over the corrected vectors after
