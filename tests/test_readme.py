@@ -63,6 +63,12 @@ SNIPPETS = {
         "continues": None,
         "needs": [],
     },
+    "pandas": {
+        "marker": "MultiLabelBinarizer(classes=space.uris",
+        "paths": {"examples/goemotions/test.tsv.gz": "test"},
+        "continues": "api",
+        "needs": ["pandas"],
+    },
     "confidence": {
         "marker": "heldout = heldout_from_corpus(",
         "paths": {
@@ -147,6 +153,20 @@ def test_api_snippet(data, namespaces):
     assert ns["topk"].indices.shape == (1, 10)
     suggestions = ns["clf"].suggest(["Thank you, this made my day!"], k=3)
     assert len(suggestions) == 1 and len(suggestions[0]) <= 3
+
+
+def test_pandas_snippet(data, namespaces):
+    if "api" not in namespaces:
+        _run("api", data, namespaces)
+    ns = _run("pandas", data, namespaces)
+    df, Y, space = ns["df"], ns["Y"], ns["space"]
+    assert Y.shape == (len(df), len(space)) and Y.nnz >= len(df)
+    assert list(ns["best"].index) == list(df.index) and ns["best"]["label"].isin(space.uris).all()
+    assert ns["scores"].shape == (len(df), len(space))
+    metrics = ns["evaluate_classifier"](ns["clf"], df["text"], Y)
+    assert ns["f1_score"](Y, ns["sets"], average="micro") == pytest.approx(metrics["micro_f1"])
+    assert list(ns["per_label"].columns) == ["precision", "recall", "f1", "support"]
+    assert ns["per_label"]["support"].sum() == Y.nnz
 
 
 def test_confidence_snippet(data, namespaces):
