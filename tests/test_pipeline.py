@@ -380,9 +380,10 @@ class _LabelTable:
     """What a one-hot pandas DataFrame looks like to tagsmith: named columns, and the
     values numpy reads from it by position."""
 
-    def __init__(self, values, columns):
+    def __init__(self, values, columns, index=None):
         self.values, self.columns = np.asarray(values), list(columns)
         self.shape = self.values.shape
+        self.index = range(len(self.values)) if index is None else list(index)
 
     def __array__(self, dtype=None, copy=None):
         return self.values if dtype is None else self.values.astype(dtype)
@@ -419,6 +420,46 @@ def test_a_label_table_whose_columns_name_labels_out_of_order_is_refused(trained
     expected = evaluate_classifier(clf, test.texts, Y)
     for columns in (space.uris, space.names(), range(len(space))):
         assert evaluate_classifier(clf, test.texts, _LabelTable(Y, columns)) == expected
+
+
+class _TextColumn(list):
+    """What a pandas Series of texts looks like to tagsmith: its values in order, and an
+    index of its own."""
+
+    def __init__(self, texts, index):
+        super().__init__(texts)
+        self.index = list(index)
+
+
+def test_labels_indexed_otherwise_than_their_texts_are_refused(trained):
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+    clf, test = trained
+    space = clf.label_space
+    n = len(test.texts)
+    Y = test.Y.toarray()
+    order = np.random.default_rng(0).permutation(n)
+    # the table sorted apart from its texts (df.sample, sort_values on one of them): rows
+    # are matched by position, so each document was scored against another's labels
+    texts = _TextColumn(test.texts, range(100, 100 + n))
+    shuffled = _LabelTable(Y[order], space.uris, index=[100 + int(i) for i in order])
+    first = int(np.flatnonzero(order != np.arange(n))[0])
+    message = (r"'Y' must be rows in the order of the texts .*got "
+               rf"'row {first} indexed {100 + order[first]} where row {first} of the texts "
+               rf"is indexed {100 + first}'")
+    with pytest.raises(InvalidParameterError, match=message):
+        evaluate_classifier(clf, texts, shuffled)
+    with pytest.raises(InvalidParameterError, match="rows in the order of the texts"):
+        audit_corpus(texts, shuffled, space, options=AuditOptions(scores="knn"))
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    with pytest.raises(InvalidParameterError, match="'Y' must be rows in the order"):
+        train_classifier(texts, shuffled, space, options=options)
+    # aligned, or one side without an index (a list, an array) or with 0, 1, ... (a
+    # table made from the texts in order), rows go by position
+    expected = evaluate_classifier(clf, test.texts, Y)
+    for index in (range(100, 100 + n), range(n)):
+        assert evaluate_classifier(clf, texts, _LabelTable(Y, space.uris, index)) == expected
+    assert evaluate_classifier(clf, test.texts, shuffled)["n_docs"] == n
 
 
 def test_an_empty_batch_gives_empty_results(trained):

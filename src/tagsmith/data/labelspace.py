@@ -747,9 +747,11 @@ class LabelSpace(Sequence[Label]):
         return cls.from_dict(json.loads(text))
 
 
-def check_label_columns(Y: object, label_space: LabelSpace, name: str = "Y") -> None:
+def check_label_columns(Y: object, label_space: LabelSpace, name: str = "Y", *,
+                        texts: object = None) -> None:
     """Refuse a table of labels (a pandas DataFrame of 0/1 columns) whose column names
-    name labels of ``label_space`` at other positions, naming ``name``.
+    name labels of ``label_space`` at other positions, or, given the ``texts`` it labels,
+    whose rows are indexed otherwise than they are, naming ``name``.
 
     A label matrix is read by position, column ``j`` as label ``j``: a one-hot
     DataFrame whose columns were in another order (sorted by name, or a subset put
@@ -757,7 +759,11 @@ def check_label_columns(Y: object, label_space: LabelSpace, name: str = "Y") -> 
     documents without a word. A column named by a label's URI (``<uri>`` too), name or
     notation must be at that label's position; columns that are not all str (a plain
     DataFrame's 0, 1, ...) or that name no label are taken by position, as before, and
-    a table of another width is left to the shape check. Any other ``Y`` passes.
+    a table of another width is left to the shape check. Rows too are read by position:
+    where ``Y`` and ``texts`` both carry an index (a DataFrame and a Series) of the same
+    length, it must be the same, in the same order (a table sorted or sampled apart from
+    its texts gave each document another's labels), unless either is 0, 1, ... (a table
+    made in the other's order, with no index of its own). Any other ``Y`` passes.
 
     >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "apple", "u:b": "pear"})
     >>> class Table:
@@ -774,6 +780,8 @@ def check_label_columns(Y: object, label_space: LabelSpace, name: str = "Y") -> 
     columns = getattr(Y, "columns", None)
     if columns is None or isinstance(Y, np.ndarray):
         return
+    if texts is not None:
+        _check_label_rows(Y, texts, name)
     try:
         keys = list(columns)
     except TypeError:
@@ -793,3 +801,38 @@ def check_label_columns(Y: object, label_space: LabelSpace, name: str = "Y") -> 
                 "(column j is label j, label_space.uris[j]; reorder the columns, or pass "
                 f"{name}.to_numpy() to take them by position)",
                 f"column {position} {key!r}, which is label {found}{shown}")
+
+
+def _index_of(table: object) -> np.ndarray | None:
+    """The row index of a pandas object (``Series.index``, ``DataFrame.index``) as a 1-D
+    object array, or ``None`` (a list's ``index`` is a method)."""
+    index = getattr(table, "index", None)
+    if index is None or callable(index) or isinstance(table, np.ndarray):
+        return None
+    try:
+        keys = np.asarray(index, dtype=object)
+    except (TypeError, ValueError):
+        return None
+    return keys if keys.ndim == 1 else None
+
+
+def _check_label_rows(Y: object, texts: object, name: str) -> None:
+    """Refuse labels ``Y`` whose row index differs from that of ``texts``, where both
+    have one of the same length (see :func:`check_label_columns`)."""
+    label_keys, text_keys = _index_of(Y), _index_of(texts)
+    if label_keys is None or text_keys is None or label_keys.shape != text_keys.shape:
+        return
+    positions = np.arange(len(label_keys))
+    if any(np.array_equal(keys, positions) for keys in (label_keys, text_keys)):
+        # 0, 1, ...: a table made from the other's rows in order (a DataFrame of
+        # MultiLabelBinarizer's output for a filtered Series) has no index of its own
+        return
+    differ = np.flatnonzero(np.asarray(label_keys != text_keys, dtype=bool))
+    if differ.size:
+        row = int(differ[0])
+        raise InvalidParameterError(
+            name, "rows in the order of the texts (both are indexed, and rows are matched "
+            f"by position, not by index: align them, e.g. {name}.loc[texts.index], or pass "
+            f"{name}.to_numpy())",
+            f"row {row} indexed {label_keys[row]!r} where row {row} of the texts is indexed "
+            f"{text_keys[row]!r}")

@@ -787,8 +787,9 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
     if not isinstance(label_space, LabelSpace):
         raise InvalidParameterError("label_space", "a tagsmith LabelSpace",
                                     type(label_space).__name__)
+    # a one-hot DataFrame's columns, or its rows against the texts', in another order
+    check_label_columns(Y, label_space, "Y", texts=texts)
     texts = _as_list(texts, "texts")  # a bare str was audited one character per document
-    check_label_columns(Y, label_space, "Y")  # a one-hot DataFrame's columns reordered
     # NaN, 2 or -1 were audited as given labels; strings, None or 3-D were scipy errors
     Y = check_label_values(Y, "Y", soft_ok=True)
     if Y.shape != (len(texts), len(label_space)):

@@ -86,9 +86,9 @@ def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: L
     from tagsmith.pipeline.train import check_overlap
 
     options = check_options("options", options, TrainOptions)
+    check_label_columns(Y_soft, label_space, "Y_soft", texts=texts)
+    check_label_columns(human_Y, label_space, "human_Y", texts=human_texts)
     texts = _as_list(texts)
-    check_label_columns(Y_soft, label_space, "Y_soft")
-    check_label_columns(human_Y, label_space, "human_Y")
     Y_soft = _check_soft(Y_soft, len(texts), len(label_space))
     human = _check_human(human_texts, human_Y, len(label_space))
     hashes = None

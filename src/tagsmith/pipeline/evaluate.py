@@ -109,7 +109,7 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     again a chunk at a time to be scored).
     """
     ks, k = evaluation_k(classifier, ks, threshold)
-    check_label_columns(Y, classifier.label_space, "Y")  # before any text is scored
+    check_label_columns(Y, classifier.label_space, "Y", texts=texts)  # before any scoring
     if source is not None:
         texts = overlap_checked(classifier, texts, source)
     return evaluate_topk(classifier, Y, classifier.predict_topk(texts, k), ks=ks,

@@ -593,6 +593,11 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     if not isinstance(label_space, LabelSpace):  # a dict or list of URIs was taken by len()
         raise InvalidParameterError("label_space", "a LabelSpace (load_vocabulary, "
                                     "LabelSpace.from_uris)", type(label_space).__name__)
+    # a one-hot DataFrame's columns in another order trained each label on another's
+    # documents, and its rows in another order than the texts' each document on another's
+    # labels
+    check_label_columns(Y, label_space, "Y", texts=texts)
+    check_label_columns(dev_Y, label_space, "dev_Y", texts=dev_texts)
     # a bare str would be one document per character; None among the texts would fail
     # deep in the fingerprint: every document must be a str
     texts = _as_list(texts)
@@ -606,10 +611,6 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                                     None)
     if dev_texts is not None:
         dev_texts = _as_list(dev_texts, "dev_texts")
-    # a one-hot DataFrame's columns in another order trained each label on another's
-    # documents
-    check_label_columns(Y, label_space, "Y")
-    check_label_columns(dev_Y, label_space, "dev_Y")
     Y = as_float32_csr(Y, "Y", "a 2-D label matrix (documents x labels)")
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
