@@ -1705,7 +1705,8 @@ def test_distill_human_accuracy_is_not_measured_on_the_training_documents(data, 
 
 @pytest.mark.parametrize("Y_soft, got", [
     ("abc", "dtype <U3"),                          # numpy's bare ValueError
-    ([["a", "b"]] * 4, "dtype <U1"),
+    # label keys per document, not a matrix: how to binarize them is said
+    ([["a", "b"]] * 4, "MultiLabelBinarizer(classes=label_space.uris)"),
     (np.full((3, 2), 0.5), "shape (3, 2)"),        # refused as 'Y', after featurizing
     (np.array([[0.5, 1.5]] * 4), "range [0.5, 1.5]"),
     (np.array([[0.5, np.nan]] * 4), "4 NaN values"),

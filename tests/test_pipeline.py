@@ -462,6 +462,26 @@ def test_labels_indexed_otherwise_than_their_texts_are_refused(trained):
     assert evaluate_classifier(clf, test.texts, shuffled)["n_docs"] == n
 
 
+def test_labels_given_per_document_as_names_say_how_to_binarize_them(trained):
+    clf, test = trained
+    space = clf.label_space
+    keys = [[space.uri_of(j) for j in row.indices] for row in test.Y]
+    joined = np.array([";".join(row) for row in keys], dtype=object)
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    # refused as "got 'list'" or "shape (300,) (dtype object)", not saying what a label
+    # matrix is nor how to make one
+    for labels in (keys, joined):
+        with pytest.raises(InvalidParameterError, match=r"'Y' must be a documents x labels "
+                           r"matrix of 0/1 .*MultiLabelBinarizer\(classes=label_space.uris\)"):
+            train_classifier(test.texts, labels, space, options=options)
+        with pytest.raises(InvalidParameterError, match="MultiLabelBinarizer"):
+            evaluate_classifier(clf, test.texts, labels)
+    # nested lists of numbers are a matrix, as before
+    rows = test.Y.toarray().astype(int).tolist()
+    assert evaluate_classifier(clf, test.texts, rows) == evaluate_classifier(clf, test.texts,
+                                                                             test.Y)
+
+
 def test_an_empty_batch_gives_empty_results(trained):
     clf, _ = trained
     # scikit-learn's normalize refused 0 rows ("Found array with 0 sample(s)")

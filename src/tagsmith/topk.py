@@ -117,7 +117,7 @@ class TopK:
             raise InvalidParameterError("scores", "a 2-D array", f"{array.ndim}-D")
         _check_finite("scores", array)
         n_docs, n_labels = array.shape
-        _check_label_columns("scores", n_labels)
+        _check_label_table("scores", n_labels)
         k = _check_k(k, n_labels)
         if k == 0 or n_docs == 0:
             return cls.empty(n_docs, k, n_labels)
@@ -140,7 +140,7 @@ class TopK:
             raise InvalidParameterError("matrix", "a 2-D score matrix", f"shape {shape}")
         matrix = _as_float32("matrix", matrix, sp.csr_matrix, "a 2-D matrix of numbers")
         n_docs, n_labels = matrix.shape
-        _check_label_columns("matrix", n_labels)
+        _check_label_table("matrix", n_labels)
         k = _check_k(k, n_labels)
         out = cls.empty(n_docs, k, n_labels)
         if k == 0 or matrix.nnz == 0:
@@ -444,7 +444,7 @@ def _check_n_labels(n_labels) -> int:
     return n_labels
 
 
-def _check_label_columns(name: str, n_labels: int) -> None:
+def _check_label_table(name: str, n_labels: int) -> None:
     """A score array's columns are its labels: past :data:`MAX_LABELS` the refusal named
     ``n_labels``, a parameter ``from_csr`` and ``from_scores`` have not."""
     if n_labels > MAX_LABELS:

@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -747,7 +747,7 @@ class LabelSpace(Sequence[Label]):
         return cls.from_dict(json.loads(text))
 
 
-def check_label_columns(Y: object, label_space: LabelSpace, name: str = "Y", *,
+def check_label_table(Y: object, label_space: LabelSpace, name: str = "Y", *,
                         texts: object = None) -> None:
     """Refuse a table of labels (a pandas DataFrame of 0/1 columns) whose column names
     name labels of ``label_space`` at other positions, or, given the ``texts`` it labels,
@@ -763,13 +763,16 @@ def check_label_columns(Y: object, label_space: LabelSpace, name: str = "Y", *,
     where ``Y`` and ``texts`` both carry an index (a DataFrame and a Series) of the same
     length, it must be the same, in the same order (a table sorted or sampled apart from
     its texts gave each document another's labels), unless either is 0, 1, ... (a table
-    made in the other's order, with no index of its own). Any other ``Y`` passes.
+    made in the other's order, with no index of its own). Label names or URIs per
+    document instead of a matrix (a list or Series of lists, of ``;``-joined strings) are
+    refused, saying how to binarize them (scipy read them as no matrix, naming no label
+    space). Any other ``Y`` passes.
 
     >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "apple", "u:b": "pear"})
     >>> class Table:
     ...     columns = ["pear", "apple"]
     >>> try:
-    ...     check_label_columns(Table(), space)
+    ...     check_label_table(Table(), space)
     ... except InvalidParameterError as exc:
     ...     print(exc)  # doctest: +NORMALIZE_WHITESPACE
     parameter 'Y' must be a table whose columns are the labels in the label space's
@@ -777,6 +780,13 @@ def check_label_columns(Y: object, label_space: LabelSpace, name: str = "Y", *,
     Y.to_numpy() to take them by position), got "column 0 'pear', which is label 1
     (u:b)"
     """
+    if _holds_label_keys(Y):
+        raise InvalidParameterError(
+            name, "a documents x labels matrix of 0/1 (column j is label j of "
+            "label_space.uris), not the labels of each document: binarize them, e.g. "
+            "MultiLabelBinarizer(classes=label_space.uris).fit_transform(labels) "
+            "(sklearn.preprocessing), each document's labels a list of URIs",
+            f"a {type(Y).__name__} of {_shown(_first_keys(Y, 2))}, ...")
     columns = getattr(Y, "columns", None)
     if columns is None or isinstance(Y, np.ndarray):
         return
@@ -818,7 +828,7 @@ def _index_of(table: object) -> np.ndarray | None:
 
 def _check_label_rows(Y: object, texts: object, name: str) -> None:
     """Refuse labels ``Y`` whose row index differs from that of ``texts``, where both
-    have one of the same length (see :func:`check_label_columns`)."""
+    have one of the same length (see :func:`check_label_table`)."""
     label_keys, text_keys = _index_of(Y), _index_of(texts)
     if label_keys is None or text_keys is None or label_keys.shape != text_keys.shape:
         return
@@ -836,3 +846,30 @@ def _check_label_rows(Y: object, texts: object, name: str) -> None:
             f"{name}.to_numpy())",
             f"row {row} indexed {label_keys[row]!r} where row {row} of the texts is indexed "
             f"{text_keys[row]!r}")
+
+
+def _first_keys(Y: object, most: int = 100) -> list:
+    """Up to ``most`` rows of a 1-D ``Y`` (a list, a tuple, a 1-D array or Series), or
+    ``[]`` for anything else (a sparse or 2-D matrix, a table)."""
+    if isinstance(Y, list | tuple):
+        return list(Y[:most])
+    if getattr(Y, "ndim", None) == 1 and not hasattr(Y, "columns"):
+        rows: list = []
+        for row in cast(Iterable, Y):
+            rows.append(row)
+            if len(rows) == most:
+                break
+        return rows
+    return []
+
+
+def _holds_label_keys(Y: object) -> bool:
+    """Whether ``Y``'s first rows are label keys (a str such as ``"joy;love"``, or a
+    list, tuple or set holding a str) rather than rows of numbers."""
+    for row in _first_keys(Y):
+        if isinstance(row, str):
+            return True
+        if isinstance(row, list | tuple | set | frozenset) and any(
+                isinstance(key, str) for key in row):
+            return True
+    return False

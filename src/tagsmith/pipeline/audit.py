@@ -52,7 +52,7 @@ from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_cooccurrence, check_source
 from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.csvlimits import csv_writer
-from tagsmith.data.labelspace import LabelSpace, check_label_columns
+from tagsmith.data.labelspace import LabelSpace, check_label_table
 from tagsmith.data.readers import check_not_a_vocabulary
 from tagsmith.exceptions import AmbiguousLabelError, DataError, InvalidParameterError
 from tagsmith.features.views import Views
@@ -788,7 +788,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         raise InvalidParameterError("label_space", "a tagsmith LabelSpace",
                                     type(label_space).__name__)
     # a one-hot DataFrame's columns, or its rows against the texts', in another order
-    check_label_columns(Y, label_space, "Y", texts=texts)
+    check_label_table(Y, label_space, "Y", texts=texts)
     texts = _as_list(texts, "texts")  # a bare str was audited one character per document
     # NaN, 2 or -1 were audited as given labels; strings, None or 3-D were scipy errors
     Y = check_label_values(Y, "Y", soft_ok=True)

@@ -46,7 +46,7 @@ from tagsmith.calibration.thresholds import (
 )
 from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
 from tagsmith.conformal.risk import RecallControl, check_alpha, fit_recall_control
-from tagsmith.data.labelspace import check_label_columns
+from tagsmith.data.labelspace import check_label_table
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models.splits import split_order
 from tagsmith.pipeline.classifier import require_calibrated
@@ -641,7 +641,7 @@ def heldout_from_corpus(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     from tagsmith.pipeline.train import check_overlap, groups_of_hashes
 
     k = default_k(classifier.n_labels) if k is None else check_int("k", k, 1, numpy=True)
-    check_label_columns(Y, classifier.label_space, "Y", texts=texts)
+    check_label_table(Y, classifier.label_space, "Y", texts=texts)
     texts = _as_list(texts)
     hashes = hash_texts(texts)  # once, for the overlap check and the groups
     if classifier.train_hashes is None and texts:
@@ -675,7 +675,7 @@ def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     coverage and number of label sets). ``png`` writes a reliability diagram.
     """
     k, reliability_k = _confidence_k(classifier, reliability_k)
-    check_label_columns(Y, classifier.label_space, "Y", texts=texts)
+    check_label_table(Y, classifier.label_space, "Y", texts=texts)
     raw = classifier.predict_topk(texts, k, calibrated=False)
     return _confidence_report(classifier, raw, Y, k, alphas=alphas, reliability_k=reliability_k,
                               png=png)
@@ -701,7 +701,7 @@ def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str] | 
 
     ks, k = evaluation_k(classifier, DEFAULT_KS, threshold)
     raw_k, reliability_k = _confidence_k(classifier, reliability_k)
-    check_label_columns(Y, classifier.label_space, "Y", texts=texts)
+    check_label_table(Y, classifier.label_space, "Y", texts=texts)
     if source is not None:
         texts = overlap_checked(classifier, texts, source)
     topk, raw = classifier.predict_topks(texts, (k, True, True), (raw_k, False, False))

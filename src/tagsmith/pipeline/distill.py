@@ -31,7 +31,7 @@ from tagsmith._params import check_choice, check_fraction, check_int, check_numb
 from tagsmith._plural import none_of, plural, plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
-from tagsmith.data.labelspace import LabelSpace, check_label_columns
+from tagsmith.data.labelspace import LabelSpace, check_label_table
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import (
     InvalidParameterError,
@@ -86,8 +86,8 @@ def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: L
     from tagsmith.pipeline.train import check_overlap
 
     options = check_options("options", options, TrainOptions)
-    check_label_columns(Y_soft, label_space, "Y_soft", texts=texts)
-    check_label_columns(human_Y, label_space, "human_Y", texts=human_texts)
+    check_label_table(Y_soft, label_space, "Y_soft", texts=texts)
+    check_label_table(human_Y, label_space, "human_Y", texts=human_texts)
     texts = _as_list(texts)
     Y_soft = _check_soft(Y_soft, len(texts), len(label_space))
     human = _check_human(human_texts, human_Y, len(label_space))

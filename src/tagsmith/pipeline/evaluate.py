@@ -10,7 +10,7 @@ import numpy as np
 
 from tagsmith._plural import plural, plural_s
 from tagsmith._typing import LabelMatrix
-from tagsmith.data.labelspace import check_label_columns
+from tagsmith.data.labelspace import check_label_table
 from tagsmith.topk import TopK
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def evaluate_topk(classifier: TextClassifier, Y: LabelMatrix, topk: TopK, *,
     with ``per_label``, also ``per_label`` (:func:`per_label_report`)."""
     from tagsmith.metrics import evaluate
 
-    check_label_columns(Y, classifier.label_space, "Y")
+    check_label_table(Y, classifier.label_space, "Y")
     y_pred = classifier.label_sets(topk, threshold)
     report: dict = evaluate(Y, topk, y_pred, ks=tuple(ks),
                             propensity=propensities_for(classifier))
@@ -109,7 +109,7 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     again a chunk at a time to be scored).
     """
     ks, k = evaluation_k(classifier, ks, threshold)
-    check_label_columns(Y, classifier.label_space, "Y", texts=texts)  # before any scoring
+    check_label_table(Y, classifier.label_space, "Y", texts=texts)  # before any scoring
     if source is not None:
         texts = overlap_checked(classifier, texts, source)
     return evaluate_topk(classifier, Y, classifier.predict_topk(texts, k), ks=ks,

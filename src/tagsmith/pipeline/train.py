@@ -37,7 +37,7 @@ from tagsmith._typing import LabelMatrix
 from tagsmith.audit.duplicates import groups_of_hashes  # also named here, where it was first
 from tagsmith.calibration.thresholds import FROM_GLOBAL, Thresholds, tune_thresholds
 from tagsmith.data import texthash
-from tagsmith.data.labelspace import LabelSpace, check_label_columns
+from tagsmith.data.labelspace import LabelSpace, check_label_table
 from tagsmith.data.texthash import in_training  # named here, where it was first
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import DataError, InvalidParameterError
@@ -596,8 +596,8 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     # a one-hot DataFrame's columns in another order trained each label on another's
     # documents, and its rows in another order than the texts' each document on another's
     # labels
-    check_label_columns(Y, label_space, "Y", texts=texts)
-    check_label_columns(dev_Y, label_space, "dev_Y", texts=dev_texts)
+    check_label_table(Y, label_space, "Y", texts=texts)
+    check_label_table(dev_Y, label_space, "dev_Y", texts=dev_texts)
     # a bare str would be one document per character; None among the texts would fail
     # deep in the fingerprint: every document must be a str
     texts = _as_list(texts)
