@@ -1751,3 +1751,33 @@ def test_a_known_format_that_merely_starts_with_googles_header_read_as_its_suffi
     path.write_text("# Google_Product_Taxonomy_Version: 2021-09-21\n" + text)
     space = load_vocabulary(path)
     assert space.uris == ["http://x/1"] and space.name_of(0) == "Animals & Pet Supplies"
+
+
+class _NameColumn(dict):
+    """What a pandas Series of names indexed by URI looks like to ``from_uris``: ``in``
+    and ``[]`` by URI, and no truth value."""
+
+    def __bool__(self):
+        raise ValueError("The truth value of a Series is ambiguous.")
+
+
+def test_from_uris_refuses_what_it_would_misread_naming_it():
+    # a bare str was a label space of one label per character ('u', ':', 'a')
+    with pytest.raises(InvalidParameterError, match=r"'uris' must be a list of URIs .*"
+                       "got 'a bare str'"):
+        LabelSpace.from_uris("u:abc")
+    with pytest.raises(InvalidParameterError, match=r"got 'a dict \(give its URIs, and "
+                       r"names=\)'"):
+        LabelSpace.from_uris({"u:a": "apple"})  # its names were dropped
+    with pytest.raises(InvalidParameterError, match="no order for the label ids"):
+        LabelSpace.from_uris({"u:a", "u:b"})
+    # a missing URI (None, pandas' NaN) was an AttributeError on 'strip'
+    with pytest.raises(InvalidParameterError, match=r"'uris\[1\]' must be a str .*'float'"):
+        LabelSpace.from_uris(["u:a", float("nan")])
+    # a missing name was kept as the label's name, the float NaN
+    with pytest.raises(InvalidParameterError, match=r"names\['u:b'\].* must be a str .*"
+                       "got 'nan'"):
+        LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "apple", "u:b": float("nan")})
+    # names as a Series (no truth value) were "ambiguous"
+    space = LabelSpace.from_uris(["u:a", "u:b"], names=_NameColumn({"u:a": "apple"}))
+    assert space.names() == ["apple", "u:b"]

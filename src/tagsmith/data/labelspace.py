@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
@@ -283,11 +283,43 @@ class LabelSpace(Sequence[Label]):
     def from_uris(cls, uris: Iterable[str], *, names: Mapping[str, str] | None = None,
                   lang: str = "en") -> LabelSpace:
         """Build a space from URIs (brackets optional) with optional ``names`` (``uri ->
-        name``), preferred names in language ``lang``."""
+        name``, a dict or a pandas Series indexed by URI), preferred names in language
+        ``lang``.
+
+        ``uris`` is a sequence of str in label-id order: a bare str (one label per
+        character), a mapping (its keys, its names dropped) or a set (no order) is
+        refused, and so is a URI or a name that is no str (a NaN of pandas), naming it
+        (an ``AttributeError`` on ``strip``, or a float NaN kept as the label's name).
+
+        >>> LabelSpace.from_uris(["<u:a>", "u:b"], names={"u:a": "apple"}).names()
+        ['apple', 'u:b']
+        """
+        if isinstance(uris, str | bytes | Mapping | Set):
+            what = ("a bare str" if isinstance(uris, str | bytes) else
+                    f"a {type(uris).__name__} (give its URIs, and names=)"
+                    if isinstance(uris, Mapping) else
+                    f"a {type(uris).__name__} (no order for the label ids)")
+            raise InvalidParameterError("uris", "a list of URIs (one str per label, in "
+                                        "label-id order)", what)
+        if names is not None:
+            try:  # a pandas Series was "ambiguous" in `if names`
+                names = dict(names.items() if hasattr(names, "items") else names)
+            except (TypeError, ValueError):
+                raise InvalidParameterError("names", "a mapping of URI -> name",
+                                            type(names).__name__) from None
         labels = []
-        for uri in uris:
+        for i, uri in enumerate(uris):
+            if not isinstance(uri, str):
+                raise InvalidParameterError(f"uris[{i}]", "a str (a label's URI)",
+                                            type(uri).__name__)
             uri = strip_brackets(uri)
-            pref = {lang: names[uri]} if names and uri in names else {}
+            pref = {}
+            if names and uri in names:
+                name = names[uri]
+                if not isinstance(name, str):
+                    raise InvalidParameterError(f"names[{uri!r}]", "a str (leave the label "
+                                                "out of names for none)", _shown(name))
+                pref = {lang: name}
             labels.append(Label(uri=uri, pref_labels=pref))
         return cls(labels)
 
