@@ -225,6 +225,16 @@ def test_a_mapping_of_texts_is_refused_before_any_call():
     assert calls == []
 
 
+def test_the_clients_and_the_cache_are_one_short_line_at_a_prompt(tmp_path):
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    # each was <tagsmith.labeling.... object at 0x7f...>
+    assert repr(cache) == f"ResponseCache({str(tmp_path / 'cache.sqlite')!r})"
+    scripted = ScriptedLLM(lambda request: "{}", model="teacher")
+    assert repr(scripted) == "ScriptedLLM(model='teacher')"
+    assert repr(CachedClient(scripted, cache)) == f"CachedClient({scripted!r}, {cache!r})"
+    cache.close()
+
+
 def test_identical_documents_are_asked_once_and_share_their_votes():
     # every request draws a new answer (as a sampled vote would): a copy asked again
     # would get other labels than the document it copies

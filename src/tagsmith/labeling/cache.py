@@ -198,6 +198,9 @@ class ResponseCache:
             except sqlite3.DatabaseError as exc:
                 raise DataError(f"not a usable SQLite cache ({exc})", path=self.path) from exc
 
+
+    def __repr__(self) -> str:  # it was <...ResponseCache object at 0x7f...>
+        return f"{type(self).__name__}({str(self.path)!r})"
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:

@@ -378,6 +378,9 @@ class ScriptedLLM:
         self.model = model
         self.usage = usage or Usage()
 
+    def __repr__(self) -> str:  # it was <...ScriptedLLM object at 0x7f...>
+        return f"{type(self).__name__}(model={self.model!r})"
+
     def complete(self, request: ChatRequest) -> ChatResponse:
         text = self.responder(request)
         prompt, written = _prompt_estimate(request), estimate_tokens(text)
@@ -2098,6 +2101,9 @@ class CachedClient:
         self._writes_done = threading.Condition(self._lock)
         self._warned: set[str] = set()  # the reasons of the failed writes warned about
 
+
+    def __repr__(self) -> str:  # it was <...CachedClient object at 0x7f...>
+        return f"{type(self).__name__}({self.inner!r}, {self.cache!r})"
     def complete(self, request: ChatRequest) -> ChatResponse:
         hit = self.cache.get(request)
         if hit is not None:
