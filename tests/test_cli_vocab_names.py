@@ -217,3 +217,28 @@ def test_suggest_replace_deprecated_ranks_no_deeper_than_it_needs(trained, monke
         assert got == expected, (k, got, expected)
         assert depths[0] == (4, min(4, 2 * k)), depths  # not k + 3 retired labels
         assert all(n < 4 for n, _ in depths[1:]), depths  # again for some documents only
+
+
+def test_audit_bundle_vocab_shows_the_vocabularys_names(trained, tmp_path, caplog):
+    """audit --bundle refused an updated VOCAB ("must be the bundle's vocabulary"), so
+    its review and labels.csv showed the names the bundle was trained with. VOCAB's
+    names now, a corpus read by either name, with suggest's and eval's warning."""
+    import csv
+
+    bundle, v2 = trained["bundle"], trained["v2"]
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("".join(f"{text}\t{'athletics' if name == 'sport' else name}\n"
+                              for name, text in TEXTS.items()) * 4)
+    out = tmp_path / "audit"
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("audit", corpus, "-o", out, "--bundle", bundle, "--vocab", v2,
+                      "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    with open(out / "labels.csv", newline="") as handle:
+        names = {row["uri"]: (row["name"], row["n_given"]) for row in csv.DictReader(handle)}
+    assert names["u:sport"] == ("athletics", "4") and names["u:food"] == ("food", "4")
+    assert caplog.text.count("differs from the vocabulary") == 1, caplog.text
+    assert ("1 renamed label is shown with the new name and read in the corpus by either "
+            "name ('sport' -> 'athletics')") in caplog.text
+    assert "('gone') and 1 it deprecates with no replacement ('old') are audited as " \
+        "without --vocab" in caplog.text

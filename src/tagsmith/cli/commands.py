@@ -1571,7 +1571,9 @@ not in the vocabulary are counted in the report, not fatal.
               help="Directory for the report and review queue.")
 @click.option("--vocab", callback=a_path,
               help="Vocabulary (TSV, CSV or SKOS); default: the bundle's, or derived "
-              "from the corpus.")
+              "from the corpus. With --bundle: the bundle's updated since training, its "
+              "names shown for the bundle's labels (matched by URI; what differs is warned "
+              "of once).")
 @click.option("--bundle", callback=a_path,
               help="A model bundle: its featurizer, model family and (when trained "
               "on this corpus with --crossfit-folds) its stored out-of-fold scores.")
@@ -1681,7 +1683,14 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
 
         # before the work, not after it; a core install learns that --no-plots needs none
         check_plotting("drawing the HTML report's plots (--no-plots leaves them out)")
-    space, classifier = _label_space_for(corpus, vocab, bundle, on_error, derive=False)
+    space, classifier = _label_space_for(corpus, None if bundle else vocab, bundle, on_error,
+                                         derive=False)
+    if vocab and bundle:  # VOCAB's names for the bundle's labels (same ids and URIs)
+        from tagsmith.cli.vocab_names import bundle_space, read_bundle_vocab, warn_vocab_differs
+
+        view = read_bundle_vocab(classifier, vocab, bundle, lang)
+        warn_vocab_differs(view, space, vocab, bundle, lang, "audit")
+        space = bundle_space(view, space)
     try:  # checked only as the scores were fitted, after the features: named by option
         check_score_params(options, classifier)
     except InvalidParameterError as exc:

@@ -87,7 +87,7 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
     """Warn once, naming counts and examples, of what differs between VOCAB and the
     vocabulary ``bundle`` was trained on (matched by URI), in the words of ``zeroshot
     --bundle``'s warning, each part saying what ``command`` (``suggest``: with
-    ``replace``, ``--replace-deprecated``; ``eval``) does with it."""
+    ``replace``, ``--replace-deprecated``; ``eval``; ``audit``) does with it."""
     merged, n = view.merged, view.n_labels
     renamed, replaced, deprecated, gone = [], [], [], []
     for i in range(n):
@@ -106,14 +106,16 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
     taking = {j for ids in view.replacements.values() for j in ids} if replace else set()
     new = [merged.name_of(j, lang) for j in range(n, len(merged))
            if not merged[j].deprecated and j not in taking]
+    done = "audited" if command == "audit" else "evaluated"
     parts = []
     if renamed:
         parts.append(f"{len(renamed):,} renamed label{plural_s(len(renamed))} "
                      + (f"{plural(len(renamed), 'is', 'are')} shown with "
                         f"{plural(len(renamed), 'its', 'their')} new "
                         f"name{plural_s(len(renamed))}" if command == "suggest" else
-                        f"{plural(len(renamed), 'is', 'are')} read in the corpus by either "
-                        "name") + f" ({', '.join(renamed[:5])}"
+                        f"{plural(len(renamed), 'is', 'are')} "
+                        + ("shown with the new name and " if command == "audit" else "")
+                        + "read in the corpus by either name") + f" ({', '.join(renamed[:5])}"
                      + (f" and {len(renamed) - 5:,} more)" if len(renamed) > 5 else ")"))
     one = len(replaced) == 1
     if replaced:
@@ -121,7 +123,7 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
                 f"(dct:isReplacedBy: {', '.join(replaced[:5])}"
                 + (f" and {len(replaced) - 5:,} more)" if len(replaced) > 5 else ")"))
         if command != "suggest":
-            parts.append(f"{said} {plural(int(one), 'is', 'are')} evaluated as without "
+            parts.append(f"{said} {plural(int(one), 'is', 'are')} {done} as without "
                          "--vocab (a document labelled with a replacement instead does not "
                          "have the model's label)")
         elif replace:
@@ -141,7 +143,7 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
                   f"({_listed(deprecated)})"] if deprecated else []
         are = plural(len(gone) + len(deprecated), "is", "are")
         if command != "suggest":
-            parts.append(f"{' and '.join(said_)} {are} evaluated as without --vocab")
+            parts.append(f"{' and '.join(said_)} {are} {done} as without --vocab")
         else:
             parts.append(f"{' and '.join(said_)} {are} "
                          + ("never suggested" if replace else "still suggested")
@@ -156,10 +158,16 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
              f"CORPUS --vocab {vocab})")
 
 
-def gold_space(view: BundleVocab, trained: LabelSpace) -> LabelSpace:
-    """The space ``eval --vocab`` reads a corpus's labels over: ``view.merged``, a key
-    it does not know looked up among the bundle's names too (a corpus labelled by name
-    before the update: 'admiration' where VOCAB renamed it 'esteem')."""
+def bundle_space(view: BundleVocab, trained: LabelSpace) -> LabelSpace:
+    """The bundle's labels (ids and URIs) by VOCAB's names, as ``audit --bundle --vocab``
+    reads a corpus over them: a key VOCAB does not name looked up among the bundle's
+    names too, one of VOCAB's new labels not found (the model has no such label)."""
+    return _with_bundle_names(view.shown, trained)
+
+
+def _with_bundle_names(space: LabelSpace, trained: LabelSpace) -> LabelSpace:
+    """``space`` (the bundle's ids first), a key it does not know looked up among the
+    bundle's names too."""
     from tagsmith.data.labelspace import LabelSpace
 
     class _VocabThenBundle(LabelSpace):
@@ -169,7 +177,14 @@ def gold_space(view: BundleVocab, trained: LabelSpace) -> LabelSpace:
                 found = trained.lookup(key)  # the bundle's ids are the first ones here
             return found
 
-    return _VocabThenBundle(list(view.merged), name=view.merged.name)
+    return _VocabThenBundle(list(space), name=space.name)
+
+
+def gold_space(view: BundleVocab, trained: LabelSpace) -> LabelSpace:
+    """The space ``eval --vocab`` reads a corpus's labels over: ``view.merged``, a key
+    it does not know looked up among the bundle's names too (a corpus labelled by name
+    before the update: 'admiration' where VOCAB renamed it 'esteem')."""
+    return _with_bundle_names(view.merged, trained)
 
 
 def known_to_model(Y: sp.csr_matrix, view: BundleVocab, corpus: str,
