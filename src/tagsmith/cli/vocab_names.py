@@ -216,10 +216,22 @@ def known_to_model(Y: sp.csr_matrix, view: BundleVocab, corpus: str,
                             "since training, which the model cannot predict; retrain "
                             f"(tagsmith train CORPUS --vocab {vocab}) to evaluate on them",
                             path=corpus)
+        # "new since training" misdescribed one VOCAB deprecates for a model's label
+        merged, table = view.merged, view.merged.replacements()
+        retired = [f"{merged.name_of(n + j)!r} -> " + ", ".join(
+            repr(merged.name_of(t)) for t in table[n + j])
+            for j in map(int, np.flatnonzero(per_label))
+            if merged[n + j].deprecated and any(t < n for t in table.get(n + j, ()))]
+        why = "new since training" + (
+            f", but for {len(retired):,} distinct it deprecates with a replacement the model "
+            "knows, not read in "
+            f"{plural(len(retired), 'its', 'their')} place: {', '.join(retired[:5])}"
+            + (f" and {len(retired) - 5:,} more" if len(retired) > 5 else "")
+            if retired else "")
         warn(f"{corpus}: {total:,} gold label{plural_s(total)} ({distinct:,} "
              f"distinct, most often {view.merged.name_of(n + top)!r} x{int(per_label[top]):,}) "
              f"{plural(total, 'is a label', 'are labels')} of {vocab} the model does not know "
-             f"(new since training): left out of the metrics, as it cannot predict them"
+             f"({why}): left out of the metrics, as it cannot predict them"
              + (f"; {emptied:,} document{plural_s(emptied)} left without a label"
                 if emptied else ""))
         return Y
