@@ -263,3 +263,37 @@ def test_eval_vocab_names_a_deprecated_gold_label_whose_replacement_the_model_kn
             f"{vocab} the model does not know (new since training, but for 1 distinct it "
             "deprecates with a replacement the model knows, not read in its place: "
             "'snack' -> 'food'): left out of the metrics") in caplog.text, caplog.text
+
+
+def test_a_name_vocab_gives_to_another_label_is_read_as_vocabs_with_a_warning(
+        trained, tmp_path, caplog):
+    """VOCAB renamed sport 'athletics' and gave 'sport' to a new label, and swapped the
+    names of old and gone: a corpus's 'sport' was read as the new label (left out as
+    unknown to the model) and 'old' as gone, with no word that the bundle named other
+    labels so. eval and audit (whose labels are the bundle's alone) now say so."""
+    import csv
+
+    vocab = tmp_path / "v4.csv"
+    vocab.write_text("uri,label_en\nu:sport,athletics\nu:food,food\nu:old,gone\n"
+                     "u:gone,old\nu:sport2,sport\n")
+    corpus = tmp_path / "gold.tsv"
+    corpus.write_text(f"{TEXTS['sport']}\tsport\n{TEXTS['old']}\told\n" * 4)
+    old = "'old' as <u:gone> ('old'), not <u:old> (now 'gone')"
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("eval", trained["bundle"], corpus, "--vocab", vocab)
+    assert result.exit_code == 0, result.output
+    assert (f"{corpus}: 2 label names that {vocab} gives to another label than "
+            f"{trained['bundle']} did are read as {vocab}'s: 'sport' as <u:sport2> ('sport'), "
+            f"not <u:sport> (now 'athletics'); {old}; a corpus written before the update "
+            "meant the bundle's: write its URI") in caplog.text, caplog.text
+    caplog.clear()
+    out = tmp_path / "audit"
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("audit", corpus, "-o", out, "--bundle", trained["bundle"],
+                      "--vocab", vocab, "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    assert (f"{corpus}: 1 label name that {vocab} gives to another label than "
+            f"{trained['bundle']} did is read as {vocab}'s: {old}; a corpus") in caplog.text
+    with open(out / "labels.csv", newline="") as handle:
+        given = {row["uri"]: row["n_given"] for row in csv.DictReader(handle)}
+    assert given["u:sport"] == "4" and given["u:gone"] == "4", given

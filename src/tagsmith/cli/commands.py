@@ -1310,8 +1310,9 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
                          unknown_labels=unknown_labels, vocabulary=named,
                          vocab_option=None, keep_texts=False)
     if view is not None:  # VOCAB's labels the model does not know: left out, counted
-        from tagsmith.cli.vocab_names import known_to_model
+        from tagsmith.cli.vocab_names import known_to_model, warn_name_clashes
 
+        warn_name_clashes(space, corpus, vocab, bundle)
         data.Y = known_to_model(data.Y, view, corpus, vocab)
     data.require_labels(corpus, named).require_text(
         corpus, "evaluate on")  # every figure measured nothing
@@ -1686,7 +1687,12 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     space, classifier = _label_space_for(corpus, None if bundle else vocab, bundle, on_error,
                                          derive=False)
     if vocab and bundle:  # VOCAB's names for the bundle's labels (same ids and URIs)
-        from tagsmith.cli.vocab_names import bundle_space, read_bundle_vocab, warn_vocab_differs
+        from tagsmith.cli.vocab_names import (
+            bundle_space,
+            read_bundle_vocab,
+            warn_name_clashes,
+            warn_vocab_differs,
+        )
 
         view = read_bundle_vocab(classifier, vocab, bundle, lang)
         warn_vocab_differs(view, space, vocab, bundle, lang, "audit")
@@ -1704,6 +1710,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
             read_audit_corpus(path, deriving, on_error=on_error)))
     else:
         data = read_audit_corpus(corpus, space, on_error=on_error)
+        if vocab and bundle:
+            warn_name_clashes(space, corpus, vocab, bundle, lang)
     check_audit_corpus(data, corpus=corpus,
                        vocab=vocab or (bundle_vocabulary(bundle) if bundle else None))
     split_data = {name: read_audit_corpus(path, space, on_error=on_error)

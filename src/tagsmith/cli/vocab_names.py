@@ -169,15 +169,46 @@ def _with_bundle_names(space: LabelSpace, trained: LabelSpace) -> LabelSpace:
     """``space`` (the bundle's ids first), a key it does not know looked up among the
     bundle's names too."""
     from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import AmbiguousLabelError
 
     class _VocabThenBundle(LabelSpace):
+        #: a name read as VOCAB's label that names another of the bundle's: key -> ids
+        clashes: dict[str, tuple[int, int]]
+
         def lookup(self, key: str, *, by_name: bool = True) -> int | None:
             found = super().lookup(key, by_name=by_name)
             if found is None and by_name:
                 found = trained.lookup(key)  # the bundle's ids are the first ones here
+            elif found is not None and by_name and key.strip() not in self:
+                try:  # by name: the bundle may have named another label so
+                    before = trained.lookup(key)
+                except AmbiguousLabelError:
+                    before = None
+                if before is not None and before != found:
+                    self.clashes[key.strip()] = (found, before)
             return found
 
-    return _VocabThenBundle(list(space), name=space.name)
+    read = _VocabThenBundle(list(space), name=space.name)
+    read.clashes = {}
+    return read
+
+
+def warn_name_clashes(space: LabelSpace, corpus: str, vocab: str, bundle: str,
+                      lang: str = "en") -> None:
+    """Warn once of the corpus's label names that ``space`` (:func:`gold_space`,
+    :func:`bundle_space`) read as VOCAB's label where the bundle named another label
+    so (VOCAB renamed it and gave its old name to another): a corpus written before the
+    update meant the bundle's."""
+    clashes = getattr(space, "clashes", None)
+    if not clashes:
+        return
+    said = [f"{key!r} as <{space.uri_of(now)}> ({space.name_of(now, lang)!r}), not "
+            f"<{space.uri_of(was)}> (now {space.name_of(was, lang)!r})"
+            for key, (now, was) in list(clashes.items())]
+    warn(f"{corpus}: {len(said):,} label name{plural_s(len(said))} that {vocab} gives to "
+         f"another label than {bundle} did {plural(len(said), 'is', 'are')} read as {vocab}'s: "
+         f"{'; '.join(said[:5])}" + (f" and {len(said) - 5:,} more" if len(said) > 5 else "")
+         + "; a corpus written before the update meant the bundle's: write its URI")
 
 
 def gold_space(view: BundleVocab, trained: LabelSpace) -> LabelSpace:
