@@ -297,3 +297,28 @@ def test_a_name_vocab_gives_to_another_label_is_read_as_vocabs_with_a_warning(
     with open(out / "labels.csv", newline="") as handle:
         given = {row["uri"]: row["n_given"] for row in csv.DictReader(handle)}
     assert given["u:sport"] == "4" and given["u:gone"] == "4", given
+
+
+def test_suggest_vocab_in_another_language_renames_nothing_it_only_translates(
+        trained, tmp_path, caplog):
+    """A bundle trained with English names read against VOCAB with the same English
+    names and Finnish ones (--lang fi) was warned of 4 renamed labels ('sport' ->
+    'urheilu') and told to retrain: a name gained in --lang renames nothing. A name
+    changed in a language both have still is a rename."""
+    vocab = tmp_path / "fi.csv"
+    vocab.write_text("uri,label_en,label_fi\nu:sport,sport,urheilu\nu:food,food,ruoka\n"
+                     "u:old,old,vanha\nu:gone,gone,poissa\n")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("suggest", trained["bundle"], trained["docs"], "--k", "1",
+                      "--threshold", "0", "--vocab", vocab, "--lang", "fi")
+    assert [label for _, label, _ in _first(result)] == ["urheilu", "ruoka", "vanha", "poissa"]
+    assert "differs" not in caplog.text, caplog.text
+    vocab.write_text("uri,label_en,label_fi\nu:sport,athletics,urheilu\nu:food,food,ruoka\n"
+                     "u:old,old,vanha\nu:gone,gone,poissa\n")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("suggest", trained["bundle"], trained["docs"], "--vocab", vocab,
+                      "--lang", "fi")
+    assert result.exit_code == 0, result.output
+    assert "1 renamed label is shown with its new name ('sport' -> 'urheilu')" \
+        in caplog.text, caplog.text

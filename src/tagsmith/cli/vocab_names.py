@@ -82,6 +82,19 @@ def _listed(names: list[str], most: int = 5) -> str:
     return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
 
 
+def _renamed(before: dict[str, str], after: dict[str, str], lang: str) -> bool:
+    """Whether a label's preferred names changed: in ``lang`` where both have one, else
+    in a language both have (a name only gained or lost in ``lang``, a translation,
+    renames nothing), else (no language shared: a TSV's names take ``--lang``) any."""
+    from tagsmith.data.labelspace import language_in
+
+    was, now = language_in(before, lang), language_in(after, lang)
+    if was is not None and now is not None:
+        return before[was] != after[now]
+    shared = before.keys() & after.keys()
+    return any(before[tag] != after[tag] for tag in shared) if shared else True
+
+
 def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundle: str,
                        lang: str, command: str, replace: bool = False) -> None:
     """Warn once, naming counts and examples, of what differs between VOCAB and the
@@ -101,7 +114,7 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
                     repr(merged.name_of(j, lang)) for j in view.replacements[i]))
             else:
                 deprecated.append(name)
-        elif now != name:
+        elif now != name and _renamed(trained[i].pref_labels, merged[i].pref_labels, lang):
             renamed.append(f"{name!r} -> {now!r}")
     taking = {j for ids in view.replacements.values() for j in ids} if replace else set()
     new = [merged.name_of(j, lang) for j in range(n, len(merged))
