@@ -356,3 +356,27 @@ def test_suggest_replace_deprecated_keeps_the_top_k_where_none_is_retired(traine
     first = [json.loads(line)["suggestions"] for line in plain.stdout.splitlines()][0]
     assert [s["uri"] for s in first] == ["u:sport"]  # old failed, food is third
     assert json.loads(replaced.stdout.splitlines()[0])["suggestions"] == first
+
+
+def test_apply_review_bundle_vocab_reads_the_review_audit_bundle_vocab_wrote(trained,
+                                                                            tmp_path):
+    """audit --bundle --vocab writes VOCAB's names in its review ('athletics'):
+    apply-review --bundle refused such an accepted row (not a name of the bundle's
+    label) and refused --vocab with --bundle; it reads the review as the audit did."""
+    from tagsmith.audit.review import doc_key, write_review
+
+    bundle, v2 = trained["bundle"], trained["v2"]
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text(f"{TEXTS['sport']}\t<u:food>\n")
+    review = tmp_path / "review.csv"
+    write_review([{"rank": 1, "decision": "accept", "kind": "missing", "action": "add",
+                   "label_uri": "u:sport", "label_name": "athletics", "probability": 0.9,
+                   "model_score": 0.1, "doc": 0, "line": 1, "doc_id": None,
+                   "doc_key": doc_key(TEXTS["sport"]), "given_labels": [],
+                   "given_names": [], "text": TEXTS["sport"]}], review)
+    assert run("apply-review", corpus, review, "-o", tmp_path / "before.tsv", "--bundle",
+               bundle).exit_code != 0
+    out = tmp_path / "new.tsv"
+    result = run("apply-review", corpus, review, "-o", out, "--bundle", bundle, "--vocab", v2)
+    assert result.exit_code == 0, result.output
+    assert "<u:sport>" in out.read_text() and "1 label added" in result.output

@@ -1851,7 +1851,7 @@ def _decision_field(review: str) -> str:
               "optionally .gz); never the original.")
 @click.option("--vocab", callback=a_path,
               help="The vocabulary the audit used (default: the bundle's, or "
-              "derived from the corpus).")
+              "derived from the corpus); with --bundle, as audit --bundle --vocab took it.")
 @click.option("--bundle", callback=a_path,
               help="The bundle whose label space the audit used.")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
@@ -1862,7 +1862,11 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
     """Write CORPUS with the accepted corrections of REVIEW (the help: ``help=``)."""
     from tagsmith.audit.review import apply_review
 
-    space, _ = _label_space_for(corpus, vocab, bundle, on_error)
+    space, classifier = _label_space_for(corpus, None if bundle else vocab, bundle, on_error)
+    if vocab and bundle:  # as audit --bundle --vocab read it: VOCAB's names, same ids
+        from tagsmith.cli.vocab_names import bundle_space, read_bundle_vocab
+
+        space = bundle_space(read_bundle_vocab(classifier, vocab, bundle), space)
     # a label space derived from the corpus lacks every label no document carries: "not
     # in the vocabulary" sent the reviewer looking in a vocabulary that was not given
     space_name = ("the bundle's vocabulary" if bundle else "the vocabulary" if vocab else
