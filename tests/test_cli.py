@@ -1135,6 +1135,10 @@ LLM = ["--base-url", "http://127.0.0.1:9/v1", "--llm", "m"]
      "--calibration-method only applies with --calibration-fraction"),
     (["train", "c.tsv", "-o", "m", "--calibrator-source", "crossfit", "--crossfit-folds", "2"],
      "--calibrator-source only applies with --calibration-fraction"),
+    (["train", "c.tsv", "-o", "m", "--min-precision", "0.9"],
+     "--min-precision only applies with --calibration-fraction"),
+    (["calibrate", "m", "--min-precision", "0.9", "--beta", "2"],
+     "--min-precision and --beta are two objectives for the thresholds"),
     (["train", "c.tsv", "-o", "m", "--calibration-fraction", "0.2", "--calibrator-source",
       "crossfit"], "--calibrator-source crossfit needs --crossfit-folds N (N >= 2)"),
     (["train", "c.tsv", "-o", "m", "--dev", "d.tsv", "--dev-fraction", "0.2"],
@@ -3676,3 +3680,22 @@ def test_a_folder_xnn_id_another_file_has_is_refused_by_suggest_naming_both(bund
     assert (f"{docs}: 'caf\\xe9.txt': its id 'caf\\xe9' is that of 'caf\\\\xe9.txt' too (a "
             "name's bytes that are not UTF-8 are written \\xNN in its document's id): "
             "rename one of them") in result.output
+
+
+@pytest.mark.parametrize("dev", [False, True])
+def test_train_min_precision_tunes_the_calibrated_thresholds_for_it(goemotions_small, tmp_path,
+                                                                    dev):
+    """train --calibration-fraction F --min-precision P: the thresholds on the calibrated
+    probabilities are tuned for the precision (on the conformal part, or on --dev's
+    documents, which the calibrator did not fit either), as calibrate --min-precision."""
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    out = tmp_path / "model"
+    extra = ["--dev", str(goemotions_small["dev"])] if dev else []
+    result = _train_with_share(goemotions_small, out, "0.3", "--min-precision", "0.5", *extra)
+    assert result.exit_code == 0, result.output
+    clf = TextClassifier.load(out)
+    assert clf.thresholds.min_precision == 0.5 and clf.thresholds.min_labels == 0
+    summary = clf.manifest["thresholds"]
+    assert (summary["objective"], summary["min_precision"]) == ("precision", 0.5)
+    assert summary["n_unreachable_labels"] == int(np.isposinf(clf.thresholds.per_label).sum())

@@ -1339,3 +1339,71 @@ def _fresh(data):
                            dev_fraction=0.0)
     return train_classifier(data["train"].texts, data["train"].Y, data["space"],
                             options=options)
+
+
+def test_min_precision_thresholds_are_tuned_on_documents_the_calibrator_did_not_fit(
+        calibrated, caplog):
+    """calibrate --min-precision: the top isotonic step fits the calibrator's own
+    documents (GoEmotions' neutral at p >= 0.9: right 0.954 of the time on them, 0.72 on
+    unseen ones), so a precision target is tuned on the conformal part; with calibrator
+    source 'same' there is none, and a warning says so."""
+    from tagsmith.calibration.thresholds import tune_thresholds
+    from tagsmith.pipeline.confidence import _split, fit_confidence
+
+    options = ConfidenceOptions(min_precision=0.6)
+    calibrator, thresholds, _, report = fit_confidence(calibrated.heldout, options=options)
+    (fit_Y, fit_topk), conformal, _ = _split(calibrated.heldout, options, None, None)
+    expected = tune_thresholds(conformal.Y, calibrator.apply(conformal.topk),
+                               min_precision=0.6)
+    np.testing.assert_array_equal(thresholds.per_label, expected.per_label)
+    on_its_own = tune_thresholds(fit_Y, calibrator.apply(fit_topk), min_precision=0.6)
+    assert not np.array_equal(thresholds.per_label, on_its_own.per_label)
+    assert report["thresholds"]["objective"] == "precision"
+    assert report["thresholds_tuned_on"] == "conformal"
+    assert "tuned on the calibrator's own documents" not in caplog.text
+    same = ConfidenceOptions(min_precision=0.6, calibrator_source="same")
+    _, _, _, report = fit_confidence(calibrated.heldout, options=same)
+    assert report["thresholds_tuned_on"] == "calibrator"
+    assert "tuned on the calibrator's own documents" in caplog.text
+    with pytest.raises(InvalidParameterError, match="one objective"):
+        ConfidenceOptions(min_precision=0.9, beta=0.5).validate()
+
+
+def test_cli_calibrate_min_precision_is_stored_shown_and_used(cli_bundle, goemotions_small,
+                                                              tmp_path, caplog):
+    """A moderation team's "auto-act on a label at >= 90% precision": calibrate
+    --min-precision tunes each label's threshold for it, names the labels that cannot
+    reach it (never predicted), and the bundle records the objective (info) and uses the
+    thresholds in eval and suggest."""
+    out = tmp_path / "p60"
+    result = run("calibrate", cli_bundle, "--data", goemotions_small["dev"], "--min-precision",
+                 "0.6", "-o", out, quiet=False)
+    assert result.exit_code == 0, result.output
+    assert "thresholds for precision 0.6 (tuned on the conformal documents)" in result.output
+    clf = TextClassifier.load(out)
+    never = np.flatnonzero(np.isposinf(clf.thresholds.per_label))
+    assert clf.thresholds.min_precision == 0.6 and 0 < len(never) < clf.n_labels
+    assert (f"{len(never)} labels cannot reach precision 0.6 on the held-out documents"
+            in caplog.text)
+    assert f"{len(never)} never predicted" in result.output
+    info = json.loads(run("info", out, "--json").output)
+    assert info["thresholds"]["objective"] == "precision"
+    assert info["thresholds"]["min_precision"] == 0.6
+    assert info["thresholds"]["n_unreachable_labels"] == len(never)
+    rows = json.loads(run("eval", out, goemotions_small["test"], "--json",
+                          "--per-label").output)["per_label"]
+    by_uri = {row["uri"]: row for row in rows}
+    for i in never:
+        row = by_uri.get(clf.label_space.uri_of(int(i)))
+        assert row is None or row["predicted"] == 0
+    suggested = run("suggest", out, "--format", "json", input="Thank you so much!\nugh\n"
+                    "I love it\nwhat?\n")
+    assert suggested.exit_code == 0, suggested.output
+    names = {clf.label_space.name_of(int(i)) for i in never}
+    for line in suggested.output.splitlines():
+        assert not names & {s["label"] for s in json.loads(line)["suggestions"]}
+    again = run("calibrate", out)  # F-beta again
+    assert again.exit_code == 0, again.output
+    assert TextClassifier.load(out).thresholds.min_precision is None
+    assert json.loads(run("info", out, "--json").output)["thresholds"]["objective"] == "f_beta"
+

@@ -286,3 +286,91 @@ def test_tuned_thresholds_keep_each_labels_positives_and_a_loaded_state_none():
     assert result.support.tolist() == [20, 0, 2]
     meta, arrays = result.to_state()
     assert Thresholds.from_state(meta, arrays).support is None
+
+
+def _brute_precision_cut(y, scores, min_precision):
+    """The lowest score cut (as a score: entries >= it pass) whose Wilson lower bound of
+    precision reaches min_precision, or None."""
+    from tagsmith.metrics import wilson_interval
+
+    best = None
+    for t in np.unique(scores):
+        passed = scores >= t
+        low, _ = wilson_interval([int(np.sum(y & passed))], [int(passed.sum())])
+        if low[0] >= min_precision and (best is None or t < best):
+            best = t
+    return best
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([0.5, 0.7, 0.9]))
+def test_min_precision_thresholds_are_each_labels_lowest_cut_reaching_it(seed, min_precision):
+    """calibrate --min-precision: per label, the lowest threshold whose held-out precision
+    reaches P by the lower end of its Wilson interval; a label without one never passes."""
+    rng = np.random.default_rng(seed)
+    n, n_labels = 60, 4
+    scores = rng.random((n, n_labels)).astype(np.float32)
+    y = rng.random((n, n_labels)) < scores ** rng.uniform(0.2, 3, n_labels)
+    result = tune_thresholds(sp.csr_matrix(y), TopK.from_scores(scores, n_labels),
+                             min_precision=min_precision)
+    assert result.min_precision == min_precision and result.min_labels == 0
+    sets = result.label_sets(TopK.from_scores(scores, n_labels)).toarray()
+    for label in range(n_labels):
+        cut = _brute_precision_cut(y[:, label], scores[:, label], min_precision)
+        if cut is None:
+            assert np.isposinf(result.per_label[label]) and not sets[:, label].any()
+        else:
+            np.testing.assert_array_equal(sets[:, label], scores[:, label] >= cut)
+
+
+def test_min_precision_leaves_out_a_label_of_few_positives_and_names_its_best_bound():
+    """3 of 3 right is a precision of 0.44 to 1 (95% Wilson): no threshold of a label
+    of 3 held-out positives reaches 0.9, however they rank, and it is not backed off to
+    its band's or the global threshold, whose precision is no label's own."""
+    scores = np.linspace(0.99, 0.01, 100, dtype=np.float32)
+    y = np.zeros((100, 2), dtype=bool)
+    y[:3, 1] = True            # label 1: its 3 positives ranked first
+    y[:80, 0] = True           # label 0: 80 positives ranked first
+    topk = TopK.from_scores(np.stack([scores, scores], axis=1), 2)
+    result = tune_thresholds(sp.csr_matrix(y), topk, min_precision=0.9)
+    assert np.isfinite(result.per_label[0]) and np.isposinf(result.per_label[1])
+    assert result.best_precision[1] == pytest.approx(3 / (3 + 1.959964 ** 2), abs=1e-4)
+    assert result.summary() | {"global": 0} == {
+        "global": 0, "min_labels": 0, "max_labels": None, "n_tuned_labels": 2,
+        "n_band_labels": 0, "objective": "precision", "min_precision": 0.9,
+        "n_unreachable_labels": 1}
+    meta, arrays = result.to_state()
+    again = Thresholds.from_state(meta, arrays)
+    assert again.min_precision == 0.9 and np.isposinf(again.per_label[1])
+    assert tune_thresholds(sp.csr_matrix(y), topk).summary()["objective"] == "f_beta"
+
+
+@pytest.mark.parametrize("kwargs", [{"min_precision": 1.0}, {"min_precision": 0},
+                                    {"min_precision": float("nan")},
+                                    {"min_precision": 0.9, "beta": 2.0}])
+def test_min_precision_refuses_1_nan_and_a_second_objective(kwargs):
+    y = sp.csr_matrix(np.eye(4, dtype=bool))
+    with pytest.raises(InvalidParameterError, match="min_precision"):
+        tune_thresholds(y, TopK.from_scores(np.eye(4, dtype=np.float32), 4), **kwargs)
+
+
+def test_a_stored_min_precision_outside_0_1_is_a_damaged_state():
+    meta, arrays = Thresholds.constant(3).to_state()
+    with pytest.raises(ValueError, match="min_precision"):
+        Thresholds.from_state({**meta, "min_precision": 1.5}, arrays)
+
+
+@pytest.mark.parametrize("beta", [0.5, float("inf")])
+def test_the_f_beta_objective_is_kept_by_a_state(beta):
+    """info shows the thresholds' objective: a bundle's loaded thresholds summarise it
+    as the manifest does (an infinite beta too, which JSON holds as a string)."""
+    import json
+
+    from tagsmith._json import dumps
+
+    y = sp.csr_matrix(np.eye(4, dtype=bool))
+    result = tune_thresholds(y, TopK.from_scores(np.eye(4, dtype=np.float32), 4), beta=beta)
+    meta, arrays = result.to_state()
+    again = Thresholds.from_state(json.loads(dumps(meta)), arrays)
+    assert again.summary() == result.summary()
+    assert again.summary()["objective"] == "f_beta" and again.beta == beta

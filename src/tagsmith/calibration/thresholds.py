@@ -1,7 +1,9 @@
 """Decision thresholds tuned on held-out data, from sparse top-k scores.
 
 A global threshold maximises micro F-beta; per-label thresholds maximise each
-label's F-beta. Labels with too few held-out positives back off to their frequency
+label's F-beta (or, with ``min_precision``, are each label's lowest cut whose held-out
+precision reaches it, by the lower end of its Wilson interval: see
+:func:`tune_thresholds`). Labels with too few held-out positives back off to their frequency
 band's threshold (micro F-beta over the band's labels, when ``bands`` are given and
 the band has enough positives) or else to the global one. An optional ``max_labels``
 caps the set size. Everything is computed from the (document, label, score) entries
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._json import number_from_json
 from tagsmith._params import check_int, check_number
 from tagsmith._plural import plural_s
 from tagsmith._typing import LabelMatrix
@@ -44,7 +47,12 @@ class Thresholds:
     count) forces each document's best candidates in; ``max_labels`` caps the set size
     (None: no cap); ``support`` (int64, ``(n_labels,)``) the held-out positives each
     label's threshold was tuned on (:func:`tune_thresholds`; None for thresholds loaded
-    from a bundle, which does not store it).
+    from a bundle, which does not store it). The objective they were tuned for:
+    ``beta`` (F-beta) or ``min_precision`` (each label's precision; a label that cannot
+    reach it has an infinite threshold, never passed), None for thresholds of no
+    recorded objective; ``best_precision`` (float64, ``(n_labels,)``, with
+    ``min_precision`` alone, not stored) the highest lower Wilson bound of each label's
+    precision at any cut, NaN where it has no held-out entry.
     """
 
     per_label: np.ndarray
@@ -54,6 +62,9 @@ class Thresholds:
     max_labels: int | None = None
     source: np.ndarray | None = None
     support: np.ndarray | None = None
+    beta: float | None = None
+    min_precision: float | None = None
+    best_precision: np.ndarray | None = None
 
     def __post_init__(self):
         if self.source is None:
@@ -78,16 +89,34 @@ class Thresholds:
                                max_labels=self.max_labels)
 
     def summary(self) -> dict:
+        """Counts of where the thresholds came from, and the objective they were tuned
+        for (``objective``: ``"f_beta"`` with its ``beta``, ``"precision"`` with
+        ``min_precision`` and ``n_unreachable_labels``, the labels never predicted, as
+        none reaches it; absent for thresholds of no recorded objective)."""
         assert self.source is not None
-        return {"global": float(self.global_threshold), "min_labels": self.min_labels,
-                "max_labels": self.max_labels,
-                "n_tuned_labels": int(np.count_nonzero(self.source == FROM_LABEL)),
-                "n_band_labels": int(np.count_nonzero(self.source == FROM_BAND))}
+        summary = {"global": float(self.global_threshold), "min_labels": self.min_labels,
+                   "max_labels": self.max_labels,
+                   "n_tuned_labels": int(np.count_nonzero(self.source == FROM_LABEL)),
+                   "n_band_labels": int(np.count_nonzero(self.source == FROM_BAND))}
+        return summary | self._objective()
+
+    def _objective(self) -> dict:
+        if self.min_precision is not None:
+            unreachable = (self.source == FROM_LABEL) & np.isposinf(self.per_label)
+            return {"objective": "precision", "min_precision": self.min_precision,
+                    "n_unreachable_labels": int(np.count_nonzero(unreachable))}
+        if self.beta is not None:
+            return {"objective": "f_beta", "beta": self.beta}
+        return {}
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         assert self.source is not None
         meta = {"global_threshold": float(self.global_threshold), "min_labels": self.min_labels,
                 "max_labels": self.max_labels}
+        if self.min_precision is not None:
+            meta["min_precision"] = self.min_precision
+        elif self.beta is not None:
+            meta["beta"] = self.beta
         return meta, {"per_label": self.per_label.astype(np.float32),
                       "tuned_mask": self.tuned_mask.astype(bool),
                       "source": self.source.astype(np.int8)}
@@ -128,8 +157,19 @@ class Thresholds:
             if not np.array_equal(source == FROM_LABEL, tuned_mask):
                 raise ValueError("thresholds source and tuned_mask disagree on which labels "
                                  "have a threshold of their own")
+        min_precision = meta.get("min_precision")
+        if min_precision is not None and (isinstance(min_precision, bool) or not isinstance(
+                min_precision, int | float) or not 0 < min_precision < 1):
+            raise ValueError(f"thresholds min_precision is {min_precision!r}, not a number "
+                             "between 0 and 1")
+        beta = number_from_json(meta.get("beta"))  # may be infinite ("Infinity")
+        if beta is not None and (isinstance(beta, bool) or not isinstance(beta, int | float)
+                                 or not beta > 0):
+            raise ValueError(f"thresholds beta is {beta!r}, not a number above 0")
         return cls(per_label.astype(np.float32), float(global_threshold), tuned_mask,
-                   min_labels, max_labels, source)
+                   min_labels, max_labels, source,
+                   beta=None if beta is None else float(beta),
+                   min_precision=None if min_precision is None else float(min_precision))
 
     @classmethod
     def constant(cls, n_labels: int, value: float = 0.5) -> Thresholds:
@@ -211,7 +251,8 @@ def _global_threshold(topk: TopK, hits: np.ndarray, n_pos: int, beta: float) -> 
 
 def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_support: int = 5,
                     tune_min_labels: bool = True, bands: FrequencyBands | None = None,
-                    max_labels: int | None = None) -> Thresholds:
+                    max_labels: int | None = None,
+                    min_precision: float | None = None) -> Thresholds:
     """Per-label F-beta thresholds with back-off to the band or global threshold.
 
     ``y_true``: sparse (n_docs x n_labels) held-out labels; ``topk``: the model's
@@ -223,6 +264,17 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     label raises micro F-beta (the same ``beta`` as the thresholds). ``max_labels``
     caps every set (applied while tuning, so the thresholds suit the cap).
 
+    ``min_precision`` (in (0, 1); another objective than ``beta``, which must then be
+    left at 1) tunes for precision instead: each label's threshold is its lowest cut
+    at which the lower end of the 95% Wilson interval of its held-out precision
+    reaches ``min_precision`` (so a label needs more held-out hits the fewer it has:
+    3 of 3 right is a precision of 0.44 to 1, never "0.9"); a label with no such cut
+    (none at all, with too few positives) gets an infinite threshold and is never
+    predicted by them, without back-off (``min_support``, ``bands`` and
+    ``tune_min_labels`` do not apply: a band's or a forced best label's precision is no
+    label's own). The global threshold is the same rule over every entry (1.0 where
+    it has no such cut).
+
     >>> topk = TopK.from_scores(np.array([[0.9, 0.2], [0.6, 0.7], [0.1, 0.8]]), k=2)
     >>> y = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 1]]))
     >>> tune_thresholds(y, topk, min_support=1, tune_min_labels=False).per_label.round(2)
@@ -230,6 +282,7 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     """
     checked_beta = check_number("beta", beta, 0, strict=True, numpy=True)
     check_int("max_labels", max_labels, 1, allow_none=True, numpy=True)
+    min_precision = check_min_precision(min_precision, checked_beta)
     # a negative support silently tuned every label on its own (as min_support=0)
     check_int("min_support", min_support, 0, numpy=True)
     check_topk(topk)
@@ -242,6 +295,8 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     hits = topk_hits(y_true, topk)  # computed once, used by both searches
     # y_true is checked: as a label set once (not re-checked and re-copied per use)
     labels = as_label_matrix(y_true)
+    if min_precision is not None:
+        return _precision_thresholds(labels, topk, hits, min_precision, max_labels)
     global_thr = _global_threshold(topk, hits, int(labels.nnz), checked_beta)
     per_label = np.full(topk.n_labels, global_thr, dtype=np.float32)
     support = np.bincount(labels.indices, minlength=topk.n_labels)
@@ -266,10 +321,93 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     per_label[tuned] = own[tuned]
     source[tuned] = FROM_LABEL
     result = Thresholds(per_label, global_thr, tuned, max_labels=max_labels, source=source,
-                        support=support.astype(np.int64))
+                        support=support.astype(np.int64), beta=float(checked_beta))
     if tune_min_labels:
         result.min_labels = _best_min_labels(labels, topk, per_label, checked_beta)
     return result
+
+
+def check_min_precision(min_precision: float | None, beta: float = 1.0) -> float | None:
+    """``min_precision`` checked: None, or a number in (0, 1), with ``beta`` left at 1
+    (two objectives for one set of thresholds are refused). At 1 no count of hits has a
+    Wilson lower bound reaching it: every label would be left out."""
+    if min_precision is None:
+        return None
+    value = check_number("min_precision", min_precision, 0, strict=True, numpy=True,
+                         maximum=1)
+    if value >= 1:
+        raise InvalidParameterError("min_precision", "a precision in (0, 1) (at 1 no label "
+                                    "reaches it on any count of held-out documents)",
+                                    min_precision)
+    if beta != 1:
+        raise InvalidParameterError("min_precision", f"None with beta {beta:g}: the "
+                                    "thresholds have one objective, F-beta or a precision",
+                                    min_precision)
+    return float(value)
+
+
+#: the confidence of the Wilson interval whose lower end a ``min_precision`` threshold's
+#: held-out precision must reach
+PRECISION_CONFIDENCE = 0.95
+
+
+def _precision_thresholds(labels: sp.csr_matrix, topk: TopK, hits: np.ndarray,
+                          min_precision: float, max_labels: int | None) -> Thresholds:
+    """:func:`tune_thresholds` with ``min_precision``, on checked input."""
+    valid = topk.valid
+    support = np.bincount(labels.indices, minlength=topk.n_labels).astype(np.int64)
+    per_label, best = _grouped_precision_cut(topk.indices[valid], topk.scores[valid],
+                                             hits[valid], topk.n_labels, min_precision)
+    pooled, _ = _grouped_precision_cut(np.zeros(int(valid.sum()), np.int64),
+                                       topk.scores[valid], hits[valid], 1, min_precision)
+    global_thr = float(pooled[0]) if np.isfinite(pooled[0]) else 1.0
+    tuned = np.ones(topk.n_labels, bool)  # each label's own: a cut, or never
+    return Thresholds(per_label, global_thr, tuned, max_labels=max_labels,
+                      source=np.full(topk.n_labels, FROM_LABEL, np.int8), support=support,
+                      min_precision=min_precision, best_precision=best)
+
+
+def _grouped_precision_cut(labels: np.ndarray, scores: np.ndarray, is_hit: np.ndarray,
+                           n_groups: int, min_precision: float
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Per group id of the entries: the lowest cut whose entries' precision has a Wilson
+    lower bound of at least ``min_precision`` (float32, inf where none has), and the
+    highest such bound at any cut (float64, NaN where the group has no entry).
+
+    >>> cut, best = _grouped_precision_cut(np.zeros(12, np.int64),
+    ...     np.linspace(0.99, 0.88, 12), np.array([1] * 10 + [0, 1], bool), 1, 0.7)
+    >>> round(float(cut[0]), 3), round(float(best[0]), 3)  # 10 of the top 10, not 11 of 12
+    (0.895, 0.722)
+    """
+    from tagsmith.metrics.sets import wilson_interval
+
+    cut = np.full(n_groups, np.inf, dtype=np.float32)
+    best = np.full(n_groups, np.nan)
+    if labels.size == 0:
+        return cut, best
+    order = np.lexsort((-scores, labels))
+    labels, scores, is_hit = labels[order], scores[order], is_hit[order]
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(labels)]))
+    tp_all = np.cumsum(is_hit)
+    tp = tp_all - np.r_[0, tp_all][starts][group]
+    seen = np.arange(len(labels)) - starts[group] + 1
+    low, _ = wilson_interval(tp, seen, confidence=PRECISION_CONFIDENCE)
+    last_in_group = np.r_[labels[1:] != labels[:-1], True]
+    boundary = last_in_group | np.r_[scores[1:] != scores[:-1], True]  # ties go together
+    low = np.where(boundary, low, -1.0)
+    best_low = np.full(len(starts), -1.0)
+    np.maximum.at(best_low, group, low)
+    best[labels[starts]] = np.where(best_low >= 0, best_low, np.nan)
+    # the lowest cut reaching it: the last qualifying entry of each group
+    position = np.where(low >= min_precision, np.arange(len(labels)), -1)
+    last = np.full(len(starts), -1)
+    np.maximum.at(last, group, position)
+    found = last[last >= 0]
+    next_scores = np.where(last_in_group[found], scores[found] - 1e-6,
+                           scores[np.minimum(found + 1, len(scores) - 1)])
+    cut[labels[found]] = _midway(scores[found], next_scores)
+    return cut, best
 
 
 def _grouped_best(labels: np.ndarray, scores: np.ndarray, is_hit: np.ndarray,

@@ -167,17 +167,21 @@ files with .tsv/.key label files) into a bundle."""
               "disjoint parts of the set-aside share (exact guarantee); crossfit: the "
               "calibrator on the out-of-fold scores of --crossfit-folds, the conformal sets "
               "on all of the share; same: both on all of it (approximate).")
+@click.option("--min-precision", type=float, default=None,
+              callback=finite_number(0, 1, min_open=True),
+              help="With --calibration-fraction: thresholds for this precision per label "
+              "(below 1) instead of F1, as tagsmith calibrate --min-precision.")
 @click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object.")
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of label names.")
 @click.pass_obj
 def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, featurizer,
           feature_param, on_error, unknown_labels, seed, crossfit_folds, calibration_fraction,
-          calibration_method, calibrator_source, as_json, lang):
+          calibration_method, calibrator_source, min_precision, as_json, lang):
     from tagsmith.pipeline.confidence import ConfidenceOptions
 
     refuse_unused("--calibration-fraction", calibration_fraction > 0, "calibration_method",
-                  "calibrator_source")
+                  "calibrator_source", "min_precision")
     # the names of a derived label space are the corpus's keys, in no language
     refuse_unused("--vocab", bool(vocab), "lang")
     if calibrator_source == "crossfit" and not crossfit_folds:
@@ -202,7 +206,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                            # none without a split: the library refuses options that
                            # cannot apply (--calibrator-source's default 'split' is one)
                            confidence=ConfidenceOptions(method=calibration_method, seed=seed,
-                                                        calibrator_source=calibrator_source)
+                                                        calibrator_source=calibrator_source,
+                                                        min_precision=min_precision)
                            if calibration_fraction else None)
     validate_naming_params(options)  # fail on a mistyped parameter before reading any data
     from tagsmith.store.bundle import check_bundle_target

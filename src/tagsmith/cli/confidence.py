@@ -11,6 +11,7 @@ from tagsmith.cli import (
     a_path,
     cli,
     finite_number,
+    given_on_command_line,
     language_code,
     miss_rate,
     print_json,
@@ -85,6 +86,12 @@ of them the calibrator did not see.
               help="Label-powerset sets (default: for label spaces up to 100 labels).")
 @click.option("--beta", type=float, default=1.0, show_default=True,
               help="Thresholds maximise F-beta.")
+@click.option("--min-precision", type=float, default=None,
+              callback=finite_number(0, 1, min_open=True),
+              help="Thresholds for this precision per label instead of F-beta (below 1): "
+              "each label's lowest whose held-out precision reaches P by the lower end of "
+              "its 95% Wilson interval, on documents the calibrator did not fit; a label "
+              "that cannot is never predicted (named in a warning).")
 @click.option("--max-labels", type=click.IntRange(min=1), default=None,
               help="Cap the thresholded label sets at this size.")
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=None,
@@ -102,8 +109,8 @@ of them the calibrator did not see.
 @click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
               help=UNKNOWN_LABELS_HELP)
 def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_source,
-              conformal_fraction, alpha, max_set_size, lpicp, beta, max_labels, k, seed,
-              reliability_png, as_json, on_error, unknown_labels):
+              conformal_fraction, alpha, max_set_size, lpicp, beta, min_precision, max_labels,
+              k, seed, reliability_png, as_json, on_error, unknown_labels):
     from tagsmith.cli import refuse_unused
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.confidence import (
@@ -115,10 +122,12 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     refuse_unused("--calibrator-source split", calibrator_source == "split",
                   "conformal_fraction")
     refuse_unused("--data (the stored calibration split keeps its own width)", bool(data), "k")
+    refuse_one_objective(min_precision)
     options = ConfidenceOptions(method=method, n_bands=n_bands, shrinkage=shrinkage,
                                 calibrator_source=calibrator_source,
                                 conformal_fraction=conformal_fraction, alpha=alpha,
                                 lpicp=lpicp, beta=beta, max_labels=max_labels,
+                                min_precision=min_precision,
                                 max_set_size=max_set_size, seed=seed)
     options.validate()
     check_png_output(reliability_png, "--reliability-png",
@@ -208,16 +217,36 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     for line in _band_table(cal["bands"]):
         click.echo("  " + line)
     thr = report["thresholds"]
-    # "the rest global" when no label was left (24 own and 4 from their band of 28)
-    # read as if some were; the count says it
-    n_global = classifier.n_labels - thr["n_tuned_labels"] - thr["n_band_labels"]
-    click.echo(f"thresholds: {thr['n_tuned_labels']:,} label{plural_s(thr['n_tuned_labels'])} "
-               f"own, {thr['n_band_labels']:,} from their band, {n_global:,} global "
-               f"({thr['global']:.4f})")
+    if thr.get("objective") == "precision":
+        never = thr["n_unreachable_labels"]
+        own = thr["n_tuned_labels"] - never
+        docs = ("the conformal documents" if report["thresholds_tuned_on"] == "conformal"
+                else "the calibrator's own documents")
+        click.echo(f"thresholds for precision {thr['min_precision']:g} (tuned on {docs}): "
+                   f"{own:,} label{plural_s(own)} with one, {never:,} never predicted (no "
+                   "threshold reaches it)")
+    else:
+        _print_fbeta_thresholds(thr, classifier.n_labels)
     click.echo(f"conformal sets: {', '.join(report['conformal']['methods'])} "
                f"(default alpha {alpha:g})")
     if reliability_png:
         click.echo(f"reliability diagram -> {printable(reliability_png)}")
+
+
+def refuse_one_objective(min_precision: float | None) -> None:
+    """--min-precision with --beta: two objectives for one set of thresholds."""
+    if min_precision is not None and given_on_command_line("beta"):
+        raise click.UsageError("--min-precision and --beta are two objectives for the "
+                               "thresholds (a precision per label, F-beta): give one")
+
+
+def _print_fbeta_thresholds(thr: dict, n_labels: int) -> None:
+    # "the rest global" when no label was left (24 own and 4 from their band of 28)
+    # read as if some were; the count says it
+    n_global = n_labels - thr["n_tuned_labels"] - thr["n_band_labels"]
+    click.echo(f"thresholds: {thr['n_tuned_labels']:,} label{plural_s(thr['n_tuned_labels'])} "
+               f"own, {thr['n_band_labels']:,} from their band, {n_global:,} global "
+               f"({thr['global']:.4f})")
 
 
 def _floor_part(tail: dict) -> str:

@@ -42,6 +42,7 @@ from tagsmith.calibration.thresholds import (
     FEW_POSITIVES,
     FROM_LABEL,
     Thresholds,
+    check_min_precision,
     tune_thresholds,
 )
 from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
@@ -95,6 +96,9 @@ class ConfidenceOptions:
     max_labels: int | None = None
     max_set_size: int | None = None
     seed: int = 0
+    #: thresholds for this precision per label instead of F-beta (``tune_thresholds``),
+    #: tuned on documents the calibrator did not fit where there are such
+    min_precision: float | None = None
 
     def validate(self) -> None:
         """Refuse a bad field; numpy numbers pass and are kept as plain Python ones
@@ -107,6 +111,7 @@ class ConfidenceOptions:
         self.n_bands = check_int("n_bands", self.n_bands, 1, numpy=True)
         self.shrinkage = check_number("shrinkage", self.shrinkage, 0, finite=True, numpy=True)
         self.beta = check_number("beta", self.beta, 0, strict=True, numpy=True)
+        self.min_precision = check_min_precision(self.min_precision, self.beta)
         self.max_set_size = check_int("max_set_size", self.max_set_size, 1, allow_none=True,
                                       numpy=True)
         self.max_labels = check_int("max_labels", self.max_labels, 1, allow_none=True,
@@ -433,6 +438,23 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
                                  max_labels=options.max_labels)
     calibrator_seconds = time.perf_counter() - started
     probs = calibrator.apply(conformal_part.topk)
+    thresholds_docs = "calibrator"
+    if options.min_precision is not None:
+        # a precision target on documents the calibrator did not fit, where there are
+        # such: its top isotonic step fits its own documents (GoEmotions' neutral at
+        # p >= 0.9 was right 0.954 of the time on them, 0.72 on unseen ones)
+        tuning_Y, tuning_probs = ((fit_Y, fit_probs) if how == "same"
+                                  else (conformal_part.Y, probs))
+        thresholds_docs = "calibrator" if how == "same" else "conformal"
+        if how == "same":
+            logger.warning("the thresholds for precision %g are tuned on the calibrator's "
+                           "own documents (calibrator source 'same'): its probabilities "
+                           "fit those, and the labels' precision on other documents may "
+                           "fall short of it", options.min_precision,
+                           extra={"parameters": ("min_precision",)})
+        thresholds = tune_thresholds(tuning_Y, tuning_probs,
+                                     min_precision=options.min_precision,
+                                     max_labels=options.max_labels)
     if sp.csr_matrix(conformal_part.Y).count_nonzero() == 0:
         raise DataError(f"none of the {len(conformal_part):,} held-out documents "
                         f"({heldout.source}) set aside for the conformal sets carries a "
@@ -462,6 +484,7 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
         "raw": {"ece": round(raw_report.ece, 6), "brier": round(raw_report.brier, 6),
                 "top1_ece": round(raw_report.top1_ece, 6)} if raw_report else None,
         "calibrated": cal_report.to_dict(), "thresholds": thresholds.summary(),
+        "thresholds_tuned_on": thresholds_docs,
         "conformal": {"methods": conformal.methods(), "alpha": options.alpha},
     }
     # counts grouped as the CLI's summaries group them ("2,171 documents"); DEBUG: train
@@ -526,6 +549,9 @@ def warn_thin_thresholds(thresholds: Thresholds, label_space: LabelSpace, source
     support = thresholds.support
     if support is None or thresholds.source is None:
         return
+    if thresholds.min_precision is not None:
+        _warn_unreachable(thresholds, label_space, source, shown)
+        return
     own = thresholds.source == FROM_LABEL
     parts = []
     for labels, what in (
@@ -551,6 +577,40 @@ def warn_thin_thresholds(thresholds: Thresholds, label_space: LabelSpace, source
         logger.warning("thresholds on few held-out positives (%s): %s; eval --per-label "
                        "gives each label's precision and recall with intervals", source,
                        "; ".join(parts))
+
+
+def _warn_unreachable(thresholds: Thresholds, label_space: LabelSpace, source: str,
+                      shown: int = 5) -> None:
+    """Warn, once, of the labels ``min_precision`` thresholds never predict: no cut of
+    their held-out documents (``source``) reaches the precision by the lower end of its
+    Wilson interval. Counted, the ``shown`` nearest to it named with their best lower
+    bound and held-out positives (or that they have no held-out entry)."""
+    support = thresholds.support
+    assert thresholds.min_precision is not None and support is not None
+    # (a label the model never learnt is never predicted either, and said so elsewhere)
+    never = np.flatnonzero(np.isposinf(thresholds.per_label)
+                           & (thresholds.source == FROM_LABEL))
+    if not len(never):
+        return
+    best = (np.full(thresholds.per_label.shape, np.nan) if thresholds.best_precision is None
+            else thresholds.best_precision)
+    order = never[np.argsort(-np.nan_to_num(best[never], nan=-1.0), kind="stable")]
+
+    def said(i: int) -> str:
+        name, n_pos = label_space.name_of(i), int(support[i])
+        if np.isnan(best[i]):
+            return f"{name} (no held-out entry)"
+        return f"{name} {best[i]:.3f} ({n_pos:,} positive{plural_s(n_pos)})"
+
+    named = ", ".join(said(int(i)) for i in order[:shown])
+    more = f", and {len(order) - shown:,} more" if len(order) > shown else ""
+    n = len(never)
+    logger.warning("%s label%s cannot reach precision %g on the held-out documents (%s) at "
+                   "any threshold, by the lower end of %s 95%% Wilson interval, and %s never "
+                   "predicted by the thresholds; best lower bound%s: %s%s", f"{n:,}",
+                   plural_s(n), thresholds.min_precision, source, plural(n, "its", "their"),
+                   plural(n, "is", "are"), plural_s(n), named, more,
+                   extra={"parameters": ("min_precision",)})
 
 
 #: how training notes the held-out metrics' thresholds (``metrics.heldout.thresholds``),
@@ -620,7 +680,8 @@ def _manifest_summary(report: dict) -> dict:
     calibrated = report["calibrated"]
     return {key: report[key] for key in ("calibrator_source", "n_calibrator_docs",
                                          "n_conformal_docs", "k", "seconds", "raw",
-                                         "thresholds", "conformal")} | {
+                                         "thresholds", "thresholds_tuned_on",
+                                         "conformal")} | {
         "method": report["options"]["method"],
         "calibrated": {key: calibrated[key] for key in ("ece", "brier", "top1_ece")}}
 

@@ -966,7 +966,8 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
     classifier.thresholds = _tune_learnt(
         dev_part_Y, topk, untrained, beta=confidence.beta,
         min_support=confidence.min_support, max_labels=confidence.max_labels,
-        bands=None if classifier.calibrator is None else classifier.calibrator.bands)
+        bands=None if classifier.calibrator is None else classifier.calibrator.bands,
+        min_precision=confidence.min_precision)
     if classifier.calibrator is not None:  # what calibrate_classifier warns of, for the
         # thresholds it tuned and these replace
         warn_thin_thresholds(classifier.thresholds, classifier.label_space, source)
