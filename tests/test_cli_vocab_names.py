@@ -380,3 +380,18 @@ def test_apply_review_bundle_vocab_reads_the_review_audit_bundle_vocab_wrote(tra
     result = run("apply-review", corpus, review, "-o", out, "--bundle", bundle, "--vocab", v2)
     assert result.exit_code == 0, result.output
     assert "<u:sport>" in out.read_text() and "1 label added" in result.output
+
+
+def test_eval_vocab_per_label_names_the_labels_by_the_vocabularys_names(trained, tmp_path):
+    """eval --vocab --per-label: a corpus labelled 'athletics' (VOCAB's name) had its row
+    shown as 'sport', the name VOCAB replaced, in the table and in JSON."""
+    new = tmp_path / "new.tsv"
+    new.write_text(f"{TEXTS['sport']}\tathletics\n{TEXTS['food']}\tfood\n")
+    result = run("eval", trained["bundle"], new, "--vocab", trained["v2"], "--per-label",
+                 "--json")
+    assert result.exit_code == 0, result.output
+    rows = {row["uri"]: row["label"] for row in json.loads(result.output)["per_label"]}
+    assert rows["u:sport"] == "athletics" and rows["u:food"] == "food"
+    table = run("eval", trained["bundle"], new, "--vocab", trained["v2"], "--per-label")
+    assert table.exit_code == 0, table.output
+    assert "\n  athletics " in table.output and "\n  sport " not in table.output

@@ -1331,6 +1331,9 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
 
         warn_name_clashes(space, corpus, vocab, bundle)
         data.Y = known_to_model(data.Y, view, corpus, vocab)
+        # --per-label names the labels as VOCAB does (same ids and URIs), as suggest
+        # --vocab shows them: a row of 'athletics' read 'sport', the name it replaced
+        classifier.label_space = view.shown
     data.require_labels(corpus, named).require_text(
         corpus, "evaluate on")  # every figure measured nothing
     # a named pipe cannot be read twice: its texts are held
