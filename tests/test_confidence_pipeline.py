@@ -1407,3 +1407,53 @@ def test_cli_calibrate_min_precision_is_stored_shown_and_used(cli_bundle, goemot
     assert TextClassifier.load(out).thresholds.min_precision is None
     assert json.loads(run("info", out, "--json").output)["thresholds"]["objective"] == "f_beta"
 
+
+
+def test_train_with_dev_warns_of_the_thresholds_it_ships_alone(data, caplog):
+    """train --dev D --calibration-fraction F tunes the thresholds again on D's
+    probabilities: it warned of the calibration split's thresholds too, which it had
+    replaced (two warnings with other labels and counts, one of thresholds never
+    shipped)."""
+    import logging
+
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1},
+                           calibration_fraction=0.3)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        clf = train_classifier(data["train"].texts, data["train"].Y, data["space"],
+                               options=options, dev_texts=data["dev"].texts,
+                               dev_Y=data["dev"].Y, dev_source="dev.tsv")
+    warned = [r.getMessage() for r in caplog.records
+              if r.getMessage().startswith("thresholds on few held-out positives")]
+    source = clf.manifest["calibration"]["thresholds_source"]
+    assert len(warned) == 1 and f"positives ({source})" in warned[0], warned
+    assert source.startswith("dev corpus")
+
+
+def test_the_few_positives_warning_words_one_label_and_labels_it_cannot_describe(caplog):
+    """One label's "precision and recall at its threshold is rough" (they are two); a
+    label of 9 held-out positives none of which the top-k ranked has no threshold of its
+    own, and was said to have too few positives for one; a label the model never
+    learnt (an infinite threshold: never predicted) was said to use its band's."""
+    import logging
+
+    from tagsmith.calibration.thresholds import FROM_BAND, FROM_GLOBAL, Thresholds
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.confidence import warn_thin_thresholds
+
+    names = ["pride", "unranked", "unlearnt", "grief"]
+    space = LabelSpace.from_uris([f"u:{n}" for n in names],
+                                 names={f"u:{n}": n for n in names})
+    thresholds = Thresholds(
+        np.array([0.3, 0.5, np.inf, 0.4], np.float32), 0.5,
+        np.array([True, False, False, False]),
+        source=np.array([FROM_LABEL, FROM_GLOBAL, FROM_GLOBAL, FROM_BAND], np.int8),
+        support=np.array([6, 9, 4, 3]))
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        warn_thin_thresholds(thresholds, space, "dev")
+    text = caplog.text
+    assert ("1 label tuned on fewer than 20 held-out positives, so its precision and recall "
+            "at its threshold are rough (pride 6)") in text
+    assert "unlearnt" not in text
+    assert ("2 labels without a threshold of their own (too few held-out positives, or none "
+            "ranked among the scored candidates) use their band's or the global one "
+            "(grief 3, unranked 9)") in text

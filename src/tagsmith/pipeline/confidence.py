@@ -507,9 +507,12 @@ def _unit_scores(topk: TopK) -> TopK:
 def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
                          options: ConfidenceOptions | None = None,
                          crossfit_Y: LabelMatrix | None = None,
-                         _conformal_share: str = CONFORMAL_SHARE) -> dict:
+                         _conformal_share: str = CONFORMAL_SHARE,
+                         _warn_thresholds: bool = True) -> dict:
     """Fit calibration and conformal sets on ``heldout`` and attach them to ``classifier``
-    (``_conformal_share``, private: see :func:`fit_confidence`).
+    (``_conformal_share``, private: see :func:`fit_confidence`; ``_warn_thresholds``,
+    private, False for ``train``, which warns of the thresholds it ships: see
+    :func:`warn_thin_thresholds`).
 
     Replaces the classifier's thresholds by ones tuned on calibrated probabilities,
     keeps ``heldout`` in it (saved in its bundle) and records the report in its
@@ -527,7 +530,8 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
         crossfit_Y=crossfit_Y, _conformal_share=_conformal_share)
     classifier.calibrator = calibrator
     classifier.thresholds = thresholds
-    warn_thin_thresholds(thresholds, classifier.label_space, heldout.source)
+    if _warn_thresholds:
+        warn_thin_thresholds(thresholds, classifier.label_space, heldout.source)
     classifier.conformal = conformal
     classifier.heldout = heldout
     classifier.label_shift = None  # estimated for the old probabilities
@@ -553,18 +557,23 @@ def warn_thin_thresholds(thresholds: Thresholds, label_space: LabelSpace, source
         _warn_unreachable(thresholds, label_space, source, shown)
         return
     own = thresholds.source == FROM_LABEL
+    # a label never predicted (one the model never learnt: an infinite threshold) has
+    # no precision or recall to be rough, nor a band's threshold
+    predicted = np.isfinite(thresholds.per_label)
     parts = []
     for labels, what in (
-            (np.flatnonzero(own & (support < FEW_POSITIVES)),
+            (np.flatnonzero(own & (support < FEW_POSITIVES) & predicted),
              f"tuned on fewer than {FEW_POSITIVES} held-out positives, so {{its}} precision "
-             "and recall at {its} {thresholds} {are} rough"),
-            (np.flatnonzero(~own & (support > 0)),
-             "with too few held-out positives for a threshold of {its} own {use} {its} "
-             "band's or the global one")):
+             "and recall at {its} {thresholds} are rough"),
+            # not "too few positives" alone: a label whose positives the top-k never
+            # ranked has none of its own either, however many it has
+            (np.flatnonzero(~own & (support > 0) & predicted),
+             "without a threshold of {its} own (too few held-out positives, or none ranked "
+             "among the scored candidates) {use} {its} band's or the global one")):
         if not len(labels):
             continue
         n = len(labels)
-        what = what.format(its=plural(n, "its", "their"), are=plural(n, "is", "are"),
+        what = what.format(its=plural(n, "its", "their"),
                            thresholds=plural(n, "threshold", "thresholds"),
                            use=plural(n, "uses", "use"))
         labels = labels[np.argsort(support[labels], kind="stable")]

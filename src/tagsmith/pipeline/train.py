@@ -810,6 +810,13 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         # thresholds tuned again, on probabilities: still none for an unlearnt label
         classifier.thresholds = _never_untrained(classifier.thresholds, label_counts == 0)
         classifier.manifest["thresholds"] = classifier.thresholds.summary()
+        if heldout is None or (heldout[0] is not None and options.refit):
+            # the thresholds shipped (the held-out documents, where the final model
+            # never saw them, tune them again and warn of theirs): one warning, of
+            # these, where the replaced ones were warned of too
+            assert classifier.heldout is not None
+            warn_thin_thresholds(classifier.thresholds, label_space,
+                                 classifier.heldout.source)
         if heldout is not None:
             # calibration rewrote the manifest: the held-out entry is its copy now
             _heldout_after_calibration(classifier, heldout, dev_raw,
@@ -997,7 +1004,8 @@ def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: Tra
     # that 'tagsmith calibrate BUNDLE' splits them alike)
     heldout = HeldoutScores(topk, cal_Y, cal_rows, _calibration_source(options), cal_groups)
     calibrate_classifier(classifier, heldout, options=_confidence_options(options),
-                         crossfit_Y=crossfit_Y, _conformal_share=conformal_share)
+                         crossfit_Y=crossfit_Y, _conformal_share=conformal_share,
+                         _warn_thresholds=False)
 
 
 def _confidence_options(options: TrainOptions) -> ConfidenceOptions:
