@@ -3699,3 +3699,37 @@ def test_train_min_precision_tunes_the_calibrated_thresholds_for_it(goemotions_s
     summary = clf.manifest["thresholds"]
     assert (summary["objective"], summary["min_precision"]) == ("precision", 0.5)
     assert summary["n_unreachable_labels"] == int(np.isposinf(clf.thresholds.per_label).sum())
+
+
+def test_eval_per_label_counts_the_best_labels_forced_in_below_their_threshold(
+        bundle, goemotions_small, tmp_path):
+    """With min_labels 1 (F1 tuning chose it for GoEmotions) each document's best label is
+    predicted even below its threshold: a row read 'threshold 0.38, precision 0.81' while
+    part of its predictions scored under 0.38, unsaid. 'forced' counts them (none with
+    --threshold, which forces nothing) and the table says so."""
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.io import read_labelled
+
+    clf = TextClassifier.load(bundle)
+    clf.thresholds.min_labels = 1
+    forced_bundle = clf.save(tmp_path / "forced")
+    result = run("eval", forced_bundle, goemotions_small["test"], "--json", "--per-label")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["per_label"]
+    test = read_labelled(goemotions_small["test"], clf.label_space)
+    topk = clf.predict_topk(test.texts, clf.n_labels)
+    plain = topk.label_sets(clf.thresholds.per_label).toarray()
+    forced = clf.thresholds.label_sets(topk).toarray() & ~plain
+    assert forced.any()
+    by_uri = {row["uri"]: row for row in rows}
+    for i in range(clf.n_labels):
+        row = by_uri.get(clf.label_space.uri_of(i))
+        if row is not None:
+            assert row["forced"] == int(forced[:, i].sum())
+    table = run("eval", forced_bundle, goemotions_small["test"], "--per-label")
+    predicted = clf.thresholds.label_sets(topk).count_nonzero()
+    assert (f"{int(forced.sum()):,} of the {predicted:,} predictions are documents' best "
+            "labels below their threshold (min_labels 1)") in table.output, table.output
+    rows = json.loads(run("eval", forced_bundle, goemotions_small["test"], "--json",
+                          "--per-label", "--threshold", "0.5").output)["per_label"]
+    assert all(row["forced"] == 0 for row in rows)

@@ -1362,14 +1362,15 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
         click.echo(f"{printable(key):<{width}}  {printable(shown)}")
     if rows is not None:
-        _print_per_label(rows)
+        _print_per_label(rows, classifier.thresholds.min_labels)
     if report is not None:
         _print_confidence(report, classifier.n_labels)
 
 
-def _print_per_label(rows: list[dict]) -> None:
+def _print_per_label(rows: list[dict], min_labels: int = 0) -> None:
     """eval --per-label's table: a label's precision and recall with their intervals
-    ("-" where there is no ratio: nothing predicted, or no document carries it)."""
+    ("-" where there is no ratio: nothing predicted, or no document carries it), and
+    how many predictions ``min_labels`` forced in below their label's threshold."""
 
     def ratio(value, interval) -> str:
         if value is None:
@@ -1386,6 +1387,12 @@ def _print_per_label(rows: list[dict]) -> None:
                    f"{row['threshold']:>9.4f}  "
                    f"{ratio(row['precision'], row['precision_interval']):<21}  "
                    f"{ratio(row['recall'], row['recall_interval'])}")
+    forced = sum(row["forced"] for row in rows)
+    if forced:  # the threshold column alone read as the bar every prediction passed
+        predicted = sum(row["predicted"] for row in rows)
+        click.echo(f"  {forced:,} of the {predicted:,} predictions are documents' best "
+                   f"labels below their threshold (min_labels {min_labels}): the figures "
+                   "include them (JSON: forced, per label; eval --threshold T forces none)")
 
 
 def _print_confidence(report: dict, n_labels: int) -> None:

@@ -54,12 +54,22 @@ def evaluate_topk(classifier: TextClassifier, Y: LabelMatrix, topk: TopK, *,
     report: dict = evaluate(Y, topk, y_pred, ks=tuple(ks),
                             propensity=propensities_for(classifier))
     if per_label:
-        report["per_label"] = per_label_report(classifier, Y, y_pred, threshold)
+        forced = None
+        if threshold is None and classifier.thresholds.min_labels:
+            import scipy.sparse as sp
+
+            # each document's best labels, predicted below their thresholds
+            passed = topk.label_sets(classifier.thresholds.per_label,
+                                     max_labels=classifier.thresholds.max_labels)
+            extra = sp.csr_matrix(y_pred, dtype=np.int8) - passed.astype(np.int8)
+            forced = np.bincount(extra.indices[extra.data > 0], minlength=topk.n_labels)
+        report["per_label"] = per_label_report(classifier, Y, y_pred, threshold, forced)
     return report
 
 
 def per_label_report(classifier: TextClassifier, Y: LabelMatrix, y_pred: LabelMatrix,
-                     threshold: float | None = None) -> list[dict]:
+                     threshold: float | None = None,
+                     forced: np.ndarray | None = None) -> list[dict]:
     """Each label's figures at the operating point, for the labels true or predicted in
     ``Y`` or ``y_pred`` (those macro-F1 averages over), in label-id order: ``uri``,
     ``label``, ``threshold`` (the label's tuned one, or ``threshold`` when given),
@@ -67,7 +77,9 @@ def per_label_report(classifier: TextClassifier, Y: LabelMatrix, y_pred: LabelMa
     ``precision`` and ``recall`` (``None`` where nothing was predicted, or no document
     carries it: no ratio, not a measured 0), each with its 95% Wilson interval
     (``precision_interval``, ``recall_interval``: ``[low, high]``, or ``None``), and
-    ``f1``. A rare label's figures rest on a handful of documents: the interval says
+    ``f1``, and ``forced``: of ``predicted``, those below the label's threshold, each
+    document's best labels that ``min_labels`` forces in (``forced``, per label; None:
+    0). A rare label's figures rest on a handful of documents: the interval says
     how little they pin down (3 of 3 found is a recall of 0.44 to 1).
     """
     from tagsmith.metrics import per_label_counts, wilson_interval
@@ -89,7 +101,8 @@ def per_label_report(classifier: TextClassifier, Y: LabelMatrix, y_pred: LabelMa
                                    else None),
             "recall": float(tp[i] / support[i]) if support[i] else None,
             "recall_interval": [float(r_low[i]), float(r_high[i])] if support[i] else None,
-            "f1": float(2 * tp[i] / (predicted[i] + support[i]))})
+            "f1": float(2 * tp[i] / (predicted[i] + support[i])),
+            "forced": 0 if forced is None else int(forced[i])})
     return rows
 
 
