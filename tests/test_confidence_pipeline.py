@@ -1457,3 +1457,35 @@ def test_the_few_positives_warning_words_one_label_and_labels_it_cannot_describe
     assert ("2 labels without a threshold of their own (too few held-out positives, or none "
             "ranked among the scored candidates) use their band's or the global one "
             "(grief 3, unranked 9)") in text
+
+
+def test_the_few_positives_warnings_name_the_part_the_thresholds_were_tuned_on(data, caplog):
+    """The thresholds are tuned on one part of the held-out documents (the calibrator's,
+    or for --min-precision the conformal one), or on the out-of-fold training scores
+    with a cross-fitted calibrator: the warnings counting their positives named the
+    whole held-out set ('0.1 of the training data set aside'), counting half of it, or
+    none of it."""
+    import logging
+
+    def warned(**confidence):
+        caplog.clear()
+        options = TrainOptions(featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1},
+                               dev_fraction=0.0, calibration_fraction=0.2,
+                               crossfit_folds=2 if confidence else 0,
+                               confidence=ConfidenceOptions(**confidence) if confidence
+                               else None)
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            train_classifier(data["train"].texts, data["train"].Y, data["space"],
+                             options=options)
+        return [r.getMessage() for r in caplog.records if "held-out positives" in
+                r.getMessage() or "cannot reach precision" in r.getMessage()]
+
+    [message] = warned()
+    assert message.startswith("thresholds on few held-out positives (0.2 of the training "
+                              "data set aside (seed 0), its calibrator part): ")
+    [message] = warned(calibrator_source="crossfit")
+    assert message.startswith("thresholds on few held-out positives (the out-of-fold "
+                              "training scores)")
+    [message] = warned(calibrator_source="crossfit", min_precision=0.9)
+    assert "on the held-out documents (0.2 of the training data set aside (seed 0)) at" \
+        in message

@@ -531,7 +531,8 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
     classifier.calibrator = calibrator
     classifier.thresholds = thresholds
     if _warn_thresholds:
-        warn_thin_thresholds(thresholds, classifier.label_space, heldout.source)
+        warn_thin_thresholds(thresholds, classifier.label_space,
+                             thresholds_documents(report, heldout.source))
     classifier.conformal = conformal
     classifier.heldout = heldout
     classifier.label_shift = None  # estimated for the old probabilities
@@ -540,6 +541,25 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
                            "calibration": _manifest_summary(report)}
     _mark_replaced_thresholds(classifier.manifest)
     return report
+
+
+def thresholds_documents(report: dict, source: str) -> str:
+    """The documents a calibration (``report``: :func:`fit_confidence`'s, or the
+    manifest's ``calibration``) tuned its thresholds on, for the warnings that count
+    their positives: the part of the held-out documents (``source``) they are, or the
+    out-of-fold training scores. A warning naming the whole held-out set counted the
+    positives of half of it (or of none of it, with a cross-fitted calibrator).
+
+    >>> thresholds_documents({"calibrator_source": "split",
+    ...                       "thresholds_tuned_on": "conformal"}, "dev.tsv")
+    'dev.tsv, its conformal part'
+    """
+    how, on = report.get("calibrator_source"), report.get("thresholds_tuned_on")
+    if on == "calibrator" and how == "crossfit":
+        return "the out-of-fold training scores"
+    if how == "split":
+        return f"{source}, its {'conformal' if on == 'conformal' else 'calibrator'} part"
+    return source
 
 
 def warn_thin_thresholds(thresholds: Thresholds, label_space: LabelSpace, source: str,

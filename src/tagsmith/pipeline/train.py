@@ -55,6 +55,7 @@ from tagsmith.pipeline.confidence import (
     _check_conformal_share,
     calibrate_classifier,
     check_heldout_labels,
+    thresholds_documents,
     warn_thin_thresholds,
 )
 from tagsmith.pipeline.crossfit import (
@@ -815,8 +816,8 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
             # never saw them, tune them again and warn of theirs): one warning, of
             # these, where the replaced ones were warned of too
             assert classifier.heldout is not None
-            warn_thin_thresholds(classifier.thresholds, label_space,
-                                 classifier.heldout.source)
+            warn_thin_thresholds(classifier.thresholds, label_space, thresholds_documents(
+                classifier.manifest["calibration"], classifier.heldout.source))
         if heldout is not None:
             # calibration rewrote the manifest: the held-out entry is its copy now
             _heldout_after_calibration(classifier, heldout, dev_raw,
