@@ -990,6 +990,10 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
             started.append(number)
         while len(columns) > 2 and not columns[-1].strip():
             columns.pop()  # trailing tabs (spreadsheet exports; Annif reads them too)
+        if len(columns) > 2 and _uri_columns(columns[1:]):
+            # Annif's subjects separated by TABs, a column each (its documented variant,
+            # which it reads): were refused as a line of too many columns
+            columns = [columns[0], " ".join(columns[1:])]
         if len(columns) > 2:
             # on the first line: a native corpus's stray TAB later is no peer's format
             lml = ("; " + _three_columns_advice(columns)
@@ -1047,6 +1051,18 @@ def _three_columns_advice(columns: list[str]) -> str:
             and len(columns[0].split()) > 1):
         return GOEMOTIONS_ADVICE
     return LIBMULTILABEL_ADVICE
+
+
+def _uri_columns(columns: Sequence[str]) -> bool:
+    """Whether a TSV line's columns after its text hold ``<uri>`` tokens alone, one at
+    least: Annif's subjects separated by TABs (``text<TAB><uri><TAB><uri>``), not a
+    text (LibMultiLabel's ``ID<TAB>LABELS<TAB>TEXT``) nor bare labels.
+
+    >>> _uri_columns(["<http://x/1>", " <http://x/2> <http://x/3>"]), _uri_columns(["a", "b c"])
+    (True, False)
+    """
+    tokens = " ".join(columns).split()
+    return bool(tokens) and all(_LONE_URI.fullmatch(token) for token in tokens)
 
 
 def _swapped_columns(text: str, labels: tuple[str, ...]) -> bool:
