@@ -4,6 +4,7 @@ conversion, never misread (a feature file's lines taken as texts, LibMultiLabel'
 LABELS<TAB>TEXT taken as TEXT<TAB>LABELS)."""
 
 import json
+import re
 import shutil
 import subprocess
 from itertools import islice
@@ -145,6 +146,35 @@ def test_annif_csv_and_jsonl_corpora_name_the_column_to_rename(tmp_path, vocab):
         assert result.exit_code == 3 and told in result.output, result.output
 
 
+@pytest.mark.skipif(not (shutil.which("sed") and shutil.which("jq") and shutil.which("gzip")),
+                    reason="needs sed, jq and gzip")
+@pytest.mark.parametrize("suffix", [".csv.gz", ".jsonl.gz", ".jsonl"])
+def test_the_annif_refusals_command_converts_that_very_file(tmp_path, vocab, suffix):
+    # the command named annif.csv (annif.jsonl) whatever the file: of a .gz, as Annif's
+    # corpora often are, sed wrote its compressed bytes and jq refused them
+    import gzip
+
+    if suffix.startswith(".csv"):
+        content = "document_id,text,subject_uris\n" + "".join(
+            f"{d},{t}," + " ".join(f"<http://ex.org/{k}>" for k in ks) + "\n"
+            for d, t, ks in docs())
+    else:
+        content = "".join(json.dumps({"document_id": d, "text": t, "subjects": [
+            {"uri": f"http://ex.org/{k}"} for k in ks]}) + "\n" for d, t, ks in docs())
+    path = tmp_path / f"my train{suffix}"
+    path.write_bytes(gzip.compress(content.encode()) if suffix.endswith(".gz")
+                     else content.encode())
+    result = run("train", path, "-o", tmp_path / "m", "--vocab", vocab)
+    assert result.exit_code == 3, result.output
+    said = " ".join(result.output.split())
+    command = re.search(r"(?:gzip -dc|sed '|jq -c).*", said).group()
+    subprocess.run(command, shell=True, cwd=tmp_path, check=True)
+    out = tmp_path / ("corpus.csv" if ".csv" in suffix else "corpus.jsonl")
+    reader = read_csv if ".csv" in suffix else read_jsonl
+    assert [(r.doc_id, list(r.labels)) for r in reader(out)] \
+        == [(d, [f"<http://ex.org/{k}>" for k in ks]) for d, _, ks in docs()]
+
+
 @pytest.mark.skipif(not (shutil.which("sed") and shutil.which("awk") and shutil.which("jq")),
                     reason="needs sed, awk and jq")
 def test_the_readmes_conversions_give_the_native_corpus(tmp_path):
@@ -157,14 +187,18 @@ def test_the_readmes_conversions_give_the_native_corpus(tmp_path):
     (tmp_path / "annif.csv").write_text("document_id,text,subject_uris\n" + "".join(
         f"{d},{t}," + " ".join(f"<http://ex.org/{k}>" for k in ks) + "\n"
         for d, t, ks in docs()))
+    # Annif's schema lets a document go without subjects (documents to index) or text
+    # (its metadata alone): jq stopped at the first ("Cannot iterate over null")
     (tmp_path / "annif.jsonl").write_text("".join(json.dumps({"document_id": d, "text": t,
         "subjects": [{"uri": f"http://ex.org/{k}"} for k in ks]}) + "\n"
-        for d, t, ks in docs()))
+        for d, t, ks in docs()) + '{"document_id": "new", "text": "rain"}\n'
+        '{"document_id": "meta", "metadata": {"title": "rain"}}\n')
     write_lml(tmp_path / "train.txt", with_id=True)
     for command in commands:
         subprocess.run(command, shell=True, cwd=tmp_path, check=True)
     assert [(r.text, list(r.labels)) for r in read_csv(tmp_path / "corpus.csv")] == native
-    assert [(r.text, list(r.labels)) for r in read_jsonl(tmp_path / "corpus.jsonl")] == native
+    assert [(r.text, list(r.labels)) for r in read_jsonl(tmp_path / "corpus.jsonl")] \
+        == native + [("rain", []), ("", [])]
     assert [(r.text, list(r.labels)) for r in read_tsv(tmp_path / "train.tsv")] \
         == [(t, [NAMES[k] for k in ks]) for _, t, ks in docs()]
 

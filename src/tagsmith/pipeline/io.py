@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -140,16 +141,29 @@ def _annif_layout(path: str | Path) -> str:
     lines = first_lines(path, 1)
     if not lines:
         return ""
+    # the command names the file itself, inflated first where it is a .gz (sed and jq
+    # read no gzip): it named annif.csv whatever the file, sed of a .gz wrote bytes
+    name = shlex.quote(str(path))
+    gz = str(path).lower().endswith(".gz")
     if fmt == "csv" and "subject_uris" in lines[0].lower() and "labels" not in lines[0].lower():
+        sed = "sed '1s/subject_uris/labels/; 1s/document_id/id/'"
         return ("; this is Annif's CSV corpus, whose 'subject_uris' column tagsmith reads "
-                "as metadata: rename it 'labels' (and 'document_id' 'id'): sed "
-                "'1s/subject_uris/labels/; 1s/document_id/id/' annif.csv > corpus.csv")
+                "as metadata: rename it 'labels' (and 'document_id' 'id'): "
+                + (f"gzip -dc {name} | {sed}" if gz else f"{sed} {name}") + " > corpus.csv")
     if fmt == "jsonl" and '"subjects"' in lines[0] and '"labels"' not in lines[0]:
         return ("; this is Annif's JSON Lines corpus, whose 'subjects' list tagsmith reads "
                 "as metadata: write each subject as a 'labels' key, its <uri> or label: "
-                "jq -c '{id: .document_id, text, labels: [.subjects[] | if .uri then "
-                "\"<\" + .uri + \">\" else .label end]}' annif.jsonl > corpus.jsonl")
+                + (f"gzip -dc {name} | {ANNIF_JQ}" if gz else f"{ANNIF_JQ} {name}")
+                + " > corpus.jsonl")
     return ""
+
+
+#: jq's program writing an Annif JSON document (a JSON Lines line, a folder's .json
+#: file) as a tagsmith JSONL record: ``subjects`` as ``labels`` (``[]?``: a document
+#: without subjects, which Annif's schema allows, stopped jq with "Cannot iterate over
+#: null"), a document with no ``text`` (its metadata alone) an empty one
+ANNIF_JQ = ("jq -c '{id: .document_id, text: (.text // \"\"), labels: [.subjects[]? | "
+            "if .uri then \"<\" + .uri + \">\" else .label end]}'")
 
 
 def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
