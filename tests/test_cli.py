@@ -435,6 +435,11 @@ def test_suggest_and_shift_read_a_folder_one_document_per_txt_file(bundle, tmp_p
         result = run(command, bundle, empty)
         assert result.exit_code == 3, (command, result.output)
         assert f"{empty}: is a folder without .txt files" in result.output
+    (empty / "d1.json").write_text('{"text": "so sad"}')  # Annif's JSON documents
+    result = run("suggest", bundle, empty)
+    assert result.exit_code == 3 and "per .txt file (a name ending in exactly .txt, not " \
+        "hidden); it holds 1 .json file, Annif's JSON document corpus" \
+        in " ".join(result.output.split()), result.output
     result = run("suggest", bundle, bundle)
     assert result.exit_code == 3 and "this is a tagsmith model bundle, not documents" \
         in result.output

@@ -767,6 +767,37 @@ def test_directory_files_ending_txt_in_another_case_are_warned_about(tmp_path, c
     assert "'b.TXT'" in warned[0] and "'c.Txt'" in warned[0]
 
 
+def test_a_folder_of_annif_json_documents_is_refused_saying_how_to_convert_it(tmp_path, caplog):
+    # Annif 1.4's full-text corpus in JSON (one .json file a document, read after the
+    # .txt ones): a folder of them held "no documents in the corpus", and those beside
+    # .txt documents were left out without a word
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "my docs"
+    folder.mkdir()
+    (folder / "d1.json").write_text(json.dumps({"document_id": "x1", "text": "Rain", "subjects": [
+        {"uri": U + "a"}, {"label": "cherry"}]}))
+    (folder / "d2.json").write_text(json.dumps({"text": "Snow"}))  # to index: no subjects
+    (folder / ".hidden.json").write_text("{}")
+    with pytest.raises(CorpusFormatError) as info:
+        list(Corpus(folder, SPACE))
+    message = str(info.value)
+    assert message.startswith(f"{folder}: holds 2 .json files, Annif's JSON document corpus")
+    if shutil.which("jq"):
+        command = message[message.index("jq -c"):]
+        subprocess.run(command, shell=True, cwd=tmp_path, check=True)
+        assert pairs(Corpus(tmp_path / "corpus.jsonl", SPACE)) == [("Rain", (0, 2)),
+                                                                   ("Snow", ())]
+        assert [r.doc_id for r in read_jsonl(tmp_path / "corpus.jsonl")] == ["x1", "d2"]
+    (folder / "d3.txt").write_text("Wind\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert [r.text for r in read_directory(folder)] == ["Wind"]
+    warned = [r.getMessage() for r in caplog.records if ".json" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith(
+        f"{folder}: its .txt documents read, not its 2 .json files, Annif's JSON")
+
+
 def test_directory_sidecars_in_another_case_are_warned_about_once_per_read(tmp_path, caplog):
     # a sidecar 'a.Tsv' was left out without a word: its document read as unlabelled
     (tmp_path / "a.txt").write_text("read\n", encoding="utf-8")

@@ -560,7 +560,7 @@ def _check_input_file(name: str) -> None:
 def _check_document_folder(name: str) -> None:
     """Refuse a folder given as documents that cannot be read as one: unreadable, a
     model bundle, or without a ``.txt`` document (which would answer nothing)."""
-    from tagsmith.data.readers import directory_files
+    from tagsmith.data.readers import annif_json_folder, directory_files, json_file_count
     from tagsmith.store.bundle import is_bundle
 
     if not os.access(name, os.R_OK | os.X_OK):
@@ -569,8 +569,10 @@ def _check_document_folder(name: str) -> None:
         raise DataError("this is a tagsmith model bundle, not documents (a file, or a "
                         "folder of .txt documents)", path=name)
     if not directory_files(name, warn=False):
+        n_json = json_file_count(name)
         raise DataError("is a folder without .txt files: a folder is read one document "
-                        "per .txt file (a name ending in exactly .txt, not hidden)",
+                        "per .txt file (a name ending in exactly .txt, not hidden)"
+                        + (f"; it {annif_json_folder(name, n_json)}" if n_json else ""),
                         path=name)
 
 

@@ -63,6 +63,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import stat
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
@@ -1041,6 +1042,17 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
 
 _WARNED: set[tuple] = set()
 
+#: jq's list of an Annif JSON document's ``subjects`` as tagsmith's ``labels``: a
+#: ``<uri>``, else the label; ``[]?``: a document without subjects, which Annif's schema
+#: allows, stopped jq with "Cannot iterate over null"
+_ANNIF_LABELS = 'labels: [.subjects[]? | if .uri then "<" + .uri + ">" else .label end]'
+#: jq's program writing an Annif JSON Lines line as a tagsmith JSONL record (a document
+#: with no ``text``, its metadata alone, an empty text)
+ANNIF_JQ = f"""jq -c '{{id: .document_id, text: (.text // ""), {_ANNIF_LABELS}}}'"""
+#: the same of a folder's ``.json`` files, the id where a document has none its stem
+ANNIF_FOLDER_JQ = ("""jq -c '{id: (.document_id // (input_filename | sub(".*/"; "") """
+                   f"""| sub("[.]json$"; ""))), text: (.text // ""), {_ANNIF_LABELS}}}'""")
+
 
 def _three_columns_advice(columns: list[str]) -> str:
     """What a first line of three TAB-separated ``columns`` looks like, and how to
@@ -1782,13 +1794,43 @@ def directory_files(path: str | Path, *, warn: bool = True) -> list[Path]:
     warning for files ending in ``.txt``, ``.tsv`` or ``.key`` in another case, which
     are not read (off for a caller that only checks the folder before reading it)."""
     path = Path(path)
-    files, _ = _list_documents(path)
+    files, _, n_json = _list_documents(path)
     if warn:
         _warn_other_case(path)
+        _warn_json_documents(path, files, n_json)
     return files
 
 
-def _list_documents(path: Path) -> tuple[list[Path], dict[str, os.DirEntry]]:
+def annif_json_folder(path: str | Path, n_json: int, said: str = "holds") -> str:
+    """What to say of the folder ``path`` holding ``n_json`` ``.json`` files (``said``
+    of them): Annif's JSON document corpus (one ``.json`` file a document), which
+    tagsmith reads no more than Annif's JSON Lines, and the command writing it as one
+    JSONL corpus.
+
+    >>> annif_json_folder("docs", 2)[:60]
+    "holds 2 .json files, Annif's JSON document corpus (one .json"
+    """
+    files = f"{n_json:,} .json file{plural_s(n_json)}"
+    return (f"{said} {files}".lstrip() + ", Annif's JSON document corpus (one .json file "
+            "a document), which tagsmith does not read in a folder: write them as one JSON "
+            f"Lines corpus: {ANNIF_FOLDER_JQ} {shlex.quote(str(path))}/*.json > corpus.jsonl")
+
+
+def json_file_count(path: str | Path) -> int:
+    """How many ``.json`` files (not hidden) the folder ``path`` holds beside its
+    documents: Annif's JSON documents, which are not read (:func:`annif_json_folder`)."""
+    return _list_documents(Path(path))[2]
+
+
+def _warn_json_documents(path: Path, files: list[Path], n_json: int) -> None:
+    # Annif reads a folder's .json documents after its .txt ones: they were left out
+    # without a word (a folder of .json alone held "no documents")
+    if files and n_json:
+        logger.warning("%s: its .txt documents read, not its %s", path,
+                       annif_json_folder(path, n_json, said=""))
+
+
+def _list_documents(path: Path) -> tuple[list[Path], dict[str, os.DirEntry], int]:
     """:func:`directory_files`' documents of the folder ``path``, and the listed entries
     named as label sidecars (``.tsv``, ``.key``), from one listing. Whether a sidecar
     is a file is asked when its document is read (:func:`_sidecar_labels`): one beside
@@ -1804,6 +1846,7 @@ def _list_documents(path: Path) -> tuple[list[Path], dict[str, os.DirEntry]]:
     # stats a document more as the folder was read
     names: list[str] = []
     sidecars: dict[str, os.DirEntry] = {}
+    n_json = 0  # Annif's JSON documents, which are not read
     with os.scandir(path) as entries:
         for entry in entries:
             name = entry.name
@@ -1814,7 +1857,9 @@ def _list_documents(path: Path) -> tuple[list[Path], dict[str, os.DirEntry]]:
                     names.append(name)
             elif name.endswith((".tsv", ".key")):
                 sidecars[name] = entry
-    return [path / name for name in sorted(names)], sidecars
+            elif name.endswith(".json") and _is_file(entry):
+                n_json += 1
+    return [path / name for name in sorted(names)], sidecars, n_json
 
 
 #: the errors of a listed entry's stat that say it is no file, as Path.is_file() takes
@@ -1854,8 +1899,11 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
     # once the folder is read, unless none has one (no document names a label then,
     # which training refuses, naming the folder's layout)
     n_read, no_sidecar = 0, []
-    files, sidecars = _list_documents(path)
+    files, sidecars, n_json = _list_documents(path)
     _warn_other_case(path)
+    if not files and n_json:  # was "no documents in the corpus"
+        raise CorpusFormatError(annif_json_folder(path, n_json), path=path)
+    _warn_json_documents(path, files, n_json)
     escaped: dict[str, str] = {}  # the ids holding a '\\' and their files' names
     for index, txt in enumerate(files, 1):
         doc_id = document_id(txt)

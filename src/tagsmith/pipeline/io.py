@@ -132,7 +132,7 @@ def _annif_layout(path: str | Path) -> str:
     """What to convert in a corpus of Annif's CSV or JSON Lines format (a CSV header
     with a ``subject_uris`` column, a JSON object with a ``subjects`` list): its labels
     were read as metadata. ``""`` for any other file."""
-    from tagsmith.data.readers import detect_format, first_lines
+    from tagsmith.data.readers import ANNIF_JQ, detect_format, first_lines
 
     try:
         fmt = detect_format(path)
@@ -157,13 +157,6 @@ def _annif_layout(path: str | Path) -> str:
                 + " > corpus.jsonl")
     return ""
 
-
-#: jq's program writing an Annif JSON document (a JSON Lines line, a folder's .json
-#: file) as a tagsmith JSONL record: ``subjects`` as ``labels`` (``[]?``: a document
-#: without subjects, which Annif's schema allows, stopped jq with "Cannot iterate over
-#: null"), a document with no ``text`` (its metadata alone) an empty one
-ANNIF_JQ = ("jq -c '{id: .document_id, text: (.text // \"\"), labels: [.subjects[]? | "
-            "if .uri then \"<\" + .uri + \">\" else .label end]}'")
 
 
 def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
