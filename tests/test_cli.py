@@ -52,6 +52,32 @@ def test_eval_json_has_the_contract_keys(bundle, goemotions_small):
     assert metrics["n_docs"] == 600
 
 
+def test_eval_writes_per_label_results_as_annifs_results_file(bundle, goemotions_small,
+                                                               tmp_path):
+    # Annif's eval --results-file (a librarian's daily look at which subjects fail) had
+    # no counterpart: the per-label counts behind micro and macro F1 were not to be had
+    out = tmp_path / "labels.tsv"
+    for threshold in ((), ("--threshold", "0.3")):
+        result = run("eval", bundle, goemotions_small["test"], "--json", "--results-file",
+                     out, *threshold)
+        assert result.exit_code == 0, result.output
+        metrics = json.loads(result.output)
+        lines = out.read_text().splitlines()
+        assert lines[0].split("\t") == ["uri", "label", "support", "true_positives",
+                                        "false_positives", "false_negatives", "precision",
+                                        "recall", "f1"]
+        rows = [line.split("\t") for line in lines[1:]]
+        assert len(rows) == metrics["n_labels_evaluated"]
+        assert rows[0][0].startswith("<urn:goemotions:") and rows[0][1].isalpha()
+        tp, fp, fn = (sum(int(row[i]) for row in rows) for i in (3, 4, 5))
+        assert 2 * tp / (2 * tp + fp + fn) == pytest.approx(metrics["micro_f1"])
+        f1 = [2 * int(r[3]) / (2 * int(r[3]) + int(r[4]) + int(r[5])) for r in rows]
+        assert sum(f1) / len(f1) == pytest.approx(metrics["macro_f1"])
+    result = run("eval", bundle, goemotions_small["test"], "--results-file",
+                 goemotions_small["test"])
+    assert result.exit_code == 2 and "must be a new file, not the corpus" in result.output
+
+
 def test_eval_table(bundle, goemotions_small):
     result = run("eval", bundle, goemotions_small["test"])
     assert result.exit_code == 0 and "micro_f1" in result.output

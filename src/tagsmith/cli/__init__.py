@@ -1210,6 +1210,7 @@ _PATH_ROLES: dict[str, tuple[str, str]] = {
     "student": ("a model bundle folder to save", _WRITTEN),
     "skos": ("a Turtle file to write", _WRITTEN),
     "reliability_png": ("a .png file to write", _WRITTEN),
+    "results_file": ("a file to write", _WRITTEN),
     "cache": ("the SQLite response cache file, read and written",
               "(stdin or stdout) is not used"),
     "cache_dir": ("the folder of the label embeddings cache ('' for none)",

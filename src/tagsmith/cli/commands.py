@@ -1295,8 +1295,12 @@ EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
 @click.option("--per-label", is_flag=True, help="Also each label's support, precision and "
               "recall at the thresholds, with 95% Wilson intervals (labels true or "
               "predicted in CORPUS).")
+@click.option("--results-file", callback=a_path,
+              help="Also write per-label results to this TSV file (never an input): a "
+              "row per label in the truth or the label sets, its <uri>, label, support, "
+              "true/false positives, false negatives, precision, recall and F1.")
 def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
-             reliability_k, reliability_png, vocab, per_label):
+             reliability_k, reliability_png, vocab, per_label, results_file):
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.evaluate import evaluate_classifier
     from tagsmith.pipeline.io import StreamedLabelledData, read_labelled
@@ -1306,6 +1310,9 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
 
     check_png_output(reliability_png, "--reliability-png",
                      {"the corpus": corpus, "the bundle": bundle})
+    check_png_output(results_file, "--results-file",
+                     {"the corpus": corpus, "the bundle": bundle,
+                      "--reliability-png": reliability_png}, suffix=None)
     classifier = TextClassifier.load(bundle)
     if calibration and classifier.calibrator is None:
         # as suggest --sets: the library's refusal named 'bundle' and came once the
@@ -1341,6 +1348,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     # a named pipe cannot be read twice: its texts are held
     texts = data.streamed if isinstance(data, StreamedLabelledData) else data.texts
     report = None
+    rows_wanted = per_label or bool(results_file)  # --results-file writes the same rows
     if calibration:  # metrics and report from one scoring of the corpus
         from tagsmith.pipeline.confidence import evaluate_with_confidence
 
@@ -1351,20 +1359,25 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         metrics, report = evaluate_with_confidence(
             classifier, texts, data.Y, threshold=threshold,
             alphas=alphas, reliability_k=reliability_k,
-            png=reliability_png, source=corpus, per_label=per_label)
+            png=reliability_png, source=corpus, per_label=rows_wanted)
     else:  # documents the bundle was trained on are warned of, naming the corpus
         metrics = evaluate_classifier(classifier, texts, data.Y, threshold=threshold,
-                                      source=corpus, per_label=per_label)
+                                      source=corpus, per_label=rows_wanted)
+    rows = metrics.pop("per_label", None)
+    if results_file:
+        _write_label_results(results_file, rows or [])
+    if per_label:
+        metrics["per_label"] = rows
     if as_json:
         print_json(metrics if report is None else {**metrics, "calibration": report})
         return
-    rows = metrics.pop("per_label", None)
+    metrics.pop("per_label", None)
     width = max(len(key) for key in metrics)
     for key, value in metrics.items():
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
         click.echo(f"{printable(key):<{width}}  {printable(shown)}")
-    if rows is not None:
-        _print_per_label(rows, classifier.thresholds.min_labels)
+    if per_label:
+        _print_per_label(rows or [], classifier.thresholds.min_labels)
     if report is not None:
         _print_confidence(report, classifier.n_labels)
 
@@ -1395,6 +1408,27 @@ def _print_per_label(rows: list[dict], min_labels: int = 0) -> None:
         click.echo(f"  {forced:,} of the {predicted:,} predictions are documents' best "
                    f"labels below their threshold (min_labels {min_labels}): the figures "
                    "include them (JSON: forced, per label; eval --threshold T forces none)")
+
+
+#: the columns of ``eval --results-file``, Annif's per-subject results
+LABEL_RESULT_COLUMNS = ("uri", "label", "support", "true_positives", "false_positives",
+                        "false_negatives", "precision", "recall", "f1")
+
+
+def _write_label_results(path: str, rows: list[dict]) -> None:
+    """Write ``eval --results-file`` from ``eval --per-label``'s rows: a header, then a
+    row a label (written whole, or not at all); a ratio with nothing to count is 0, as
+    Annif writes it (``--per-label`` says ``-``/null)."""
+    from tagsmith.data.textio import atomic_text_writer
+
+    with atomic_text_writer(path) as out:
+        out.write("\t".join(LABEL_RESULT_COLUMNS) + "\n")
+        for row in rows:
+            tp = row["true_positives"]
+            out.write(f"<{tsv_field(row['uri'])}>\t{tsv_field(row['label'])}\t"
+                      f"{row['support']}\t{tp}\t{row['predicted'] - tp}\t"
+                      f"{row['support'] - tp}\t{row['precision'] or 0.0:.4f}\t"
+                      f"{row['recall'] or 0.0:.4f}\t{row['f1']:.4f}\n")
 
 
 def _print_confidence(report: dict, n_labels: int) -> None:

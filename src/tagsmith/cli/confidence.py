@@ -313,11 +313,13 @@ def _diagram(classifier, heldout, report, path) -> None:
         path, title=f"Reliability on {len(part):,} held-out document{plural_s(len(part))}")
 
 
-def check_png_output(path: str | None, option: str, inputs: dict[str, str | None]) -> None:
+def check_png_output(path: str | None, option: str, inputs: dict[str, str | None], *,
+                     suffix: str | None = ".png") -> None:
     """Refuse, before any work, a diagram path that would destroy an input or cannot be
     written: no ``.png`` suffix (so a corpus or vocabulary is never overwritten by
-    mistake), one of ``inputs`` (role -> path; a file inside an input directory such
-    as a bundle counts), a directory, or a path below a file."""
+    mistake; ``suffix=None``: any name, for a file other than a diagram), one of
+    ``inputs`` (role -> path; a file inside an input directory such as a bundle
+    counts), a directory, or a path below a file."""
     if not path:
         return
     from pathlib import Path
@@ -326,7 +328,7 @@ def check_png_output(path: str | None, option: str, inputs: dict[str, str | None
     from tagsmith.exceptions import DataError
 
     target = Path(path)
-    if target.suffix.lower() != ".png":
+    if suffix is not None and target.suffix.lower() != suffix:
         raise InvalidParameterError(option, "a file name ending in .png", str(path))
     resolved = Path(os.path.realpath(target))  # not resolve(): see same_file
     for role, source in inputs.items():
