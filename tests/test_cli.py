@@ -397,6 +397,25 @@ def test_suggest_and_shift_read_a_jsonl_corpus_naming_records_by_id(bundle, tmp_
         ["a7", f"{corpus}:3", "3"]
 
 
+def test_suggest_names_the_documents_of_annifs_corpora_by_their_document_id(bundle, tmp_path):
+    # Annif's CSV and JSON Lines corpora name a document by 'document_id' (what annif
+    # index names its results by): suggest named them FILE:LINE
+    jsonl = tmp_path / "annif.jsonl"
+    jsonl.write_text(json.dumps({"document_id": "d1", "text": "This is so sad."}) + "\n"
+                     + json.dumps({"text": "Thanks a lot!"}) + "\n"
+                     + json.dumps({"id": "own", "document_id": "d3", "text": "Wow"}) + "\n")
+    csv_path = tmp_path / "annif.csv"
+    csv_path.write_text("document_id,text,subject_uris\n7,I am so angry right now,\n")
+    tsv = run("suggest", bundle, jsonl, csv_path, "--format", "tsv", "--k", "1",
+              "--threshold", "0")
+    assert tsv.exit_code == 0, tsv.output
+    assert [row.split("\t")[0] for row in tsv.stdout.splitlines()] == \
+        ["d1", f"{jsonl}:2", "own", "7"]
+    csv_path.write_text("document_id,text\nd1,Again\n")  # one id, two documents
+    result = run("suggest", bundle, jsonl, csv_path)
+    assert result.exit_code == 3 and "the id 'd1' repeats" in result.output
+
+
 def test_a_record_id_given_twice_is_refused_naming_both_places(bundle, tmp_path):
     """Two records with one id, in one file or two (3 and "3" alike), gave two outputs
     under that id; refused naming file:line of both (the file given twice, too)."""

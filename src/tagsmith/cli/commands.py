@@ -809,8 +809,9 @@ def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None, *,
                       vocab_option: str | None = None):
     """(doc_id, text) of each record of the CSV or JSON Lines corpus ``name``, read by
     the corpus reader (labels and other fields ignored; a malformed record fails naming
-    ``file:line``). The id is the record's ``id``, else ``file:line`` of its first
-    line. A record with an empty text is left out, as a blank line is.
+    ``file:line``). The id is the record's ``id``, else its ``document_id`` (Annif's
+    CSV and JSON Lines corpora name their documents so: they were named by line), else
+    ``file:line`` of its first line. A record with an empty text is left out, as a blank line is.
 
     With ``ids`` (each id met so far and its ``file:line``, updated), an ``id`` given
     twice, in this file or an earlier one, fails naming both places: two outputs under
@@ -827,12 +828,21 @@ def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None, *,
             if not record.text.strip():
                 continue
             here = f"{name}:{record.line}"
-            doc_id = record.doc_id or here
+            doc_id = record.doc_id or _annif_document_id(record) or here
             if ids is not None:  # a record without an id is named file:line, as a line is
                 _claim_id(ids, doc_id, here)
             yield doc_id, record.text
     except NoTextColumnError as exc:
         refuse_csv_vocabulary(exc, name, vocab_option)
+
+
+def _annif_document_id(record) -> str | None:
+    """The ``document_id`` of ``record`` (a string or an integer, as an ``id`` may
+    be; not blank), where Annif's CSV or JSON Lines corpus names it so; else None."""
+    value = record.metadata.get("document_id")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value) if str(value).strip() else None
 
 
 def refuse_stdin(value: str | None, param: str = "CORPUS",
@@ -1072,7 +1082,8 @@ SUGGEST_HELP = """Suggest labels for documents in FILES (one per line; '-' or no
 
 On a line, a TAB and whatever follows it are ignored, so a labelled TSV corpus
 can be given as it is. A .csv or .jsonl file (optionally .gz) is read as a corpus:
-one document per record, its text column or key, named by its id when it has one.
+one document per record, its text column or key, named by its id when it has one
+(else by its document_id, as Annif's CSV and JSON Lines corpora name them).
 A folder is read as the corpus reader reads one: one document per .txt file in it
 (sorted by name), named by its stem as the corpus reader names it (NAME for
 FOLDER/NAME.txt, so the ids join with an eval or audit of FOLDER); a file given
