@@ -2327,8 +2327,8 @@ def test_a_folder_file_gone_missing_is_no_malformed_line_of_the_audit(small_corp
     real = readers._list_documents
 
     def listing_a_file_then_gone(path):
-        listed, sidecars = real(path)
-        return [*listed, Path(path) / "zgone.txt"], sidecars
+        listed, *rest = real(path)  # the documents, then the sidecars and more
+        return ([*listed, Path(path) / "zgone.txt"], *rest)
 
     monkeypatch.setattr(readers, "_list_documents", listing_a_file_then_gone)
     out = tmp_path / "out"

@@ -1575,8 +1575,8 @@ def _folder_losing_a_file(tmp_path, monkeypatch, texts):
     real = readers._list_documents
 
     def listing_a_file_then_gone(path):
-        listed, sidecars = real(path)
-        return [*listed, Path(path) / "zgone.txt"], sidecars
+        listed, *rest = real(path)  # the documents, then the sidecars and more
+        return ([*listed, Path(path) / "zgone.txt"], *rest)
 
     monkeypatch.setattr(readers, "_list_documents", listing_a_file_then_gone)
     return docs
