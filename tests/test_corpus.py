@@ -964,6 +964,63 @@ def test_unknown_label_that_is_an_alternative_label_or_a_name_in_another_case_sa
         list(Corpus(path, space))
 
 
+def test_unknown_label_that_is_a_code_written_another_way_names_the_code(tmp_path):
+    """A coding team's corpus names labels by code (ICD-10 E11.9, NAICS 0111, IPC
+    H04L 9/32) as coders write them: in lower case, without the dot, with the leading
+    zero a spreadsheet's number cell dropped, with the code's title after it, or an IPC
+    code holding a space read as two labels. Each was "not in the vocabulary", with no
+    word of the code meant: the error names it."""
+    from tagsmith.data.labelspace import Label
+
+    space = LabelSpace([
+        Label("E11", {"en": "Type 2 diabetes mellitus"}),
+        Label("E11.9", {"en": "Type 2 diabetes mellitus without complications"},
+              broader=["E11"]),
+        Label("0111", {"en": "Wheat"}),
+        Label("H04L9/32", {"en": "Authentication schemes"}, notation="H04L 9/32")])
+    for cell, shown in (
+            ("e11.9", "it is the code <E11.9> written in another case or without its "
+                      "punctuation (codes match exactly); write E11.9"),
+            ("E119", "it is the code <E11.9> written in another case or without its "
+                     "punctuation (codes match exactly); write E11.9"),
+            ("111", "it is the code <0111> without its leading zero (a spreadsheet saving "
+                    "the codes as numbers drops it: format the column as text); write 0111"),
+            ("h04l 9/32|", "it is the code <H04L9/32> written in another case or without "
+                           "its punctuation (codes match exactly); write H04L9/32"),
+            ("E11.9 - Type 2 diabetes mellitus without complications|",
+             "it is the code <E11.9> followed by its name ('Type 2 diabetes mellitus "
+             "without complications'); write E11.9 alone"),
+            ("E11.9 Type 2 diabetes",
+             "it is a word of the name of <E11.9> ('Type 2 diabetes mellitus without "
+             "complications') after its code, read as a label of its own as the cell is "
+             "split at its spaces; write the codes alone"),
+            ("H04L 9/32", "it is part of 'H04L 9/32', the label <H04L9/32> ('Authentication "
+                          "schemes'), read as 2 labels as the cell is split at its spaces; "
+                          "write <H04L9/32> in its place")):
+        path = write(tmp_path / "codes.csv", f"text,labels\nnote,{cell}\n")
+        with pytest.raises(UnknownLabelError) as info:
+            list(Corpus(path, space))
+        key = info.value.label
+        assert str(info.value) == (f"{path}:2: unknown label {key!r} (no URI, preferred "
+                                   f"name or notation of the vocabulary): {shown}")
+    path = write(tmp_path / "codes.tsv", "note\tE11.9 Type 2\n")
+    with pytest.raises(UnknownLabelError, match="a word of the name of <E11.9>"):
+        list(Corpus(path, space))
+    path = write(tmp_path / "codes.jsonl", '{"text": "note", "labels": ["E11.9 Type 2"]}\n')
+    with pytest.raises(UnknownLabelError, match=r"the code <E11.9> followed by text "
+                                                r"\('Type 2'\); write E11.9 alone$"):
+        list(Corpus(path, space))
+    who = LabelSpace([Label("http://id.who.int/icd/E11.9", {"en": "T2D"}, notation="E11.9")])
+    assert who.unknown_hint("e119") == (
+        "the code 'E11.9' of <http://id.who.int/icd/E11.9> written in another case or "
+        "without its punctuation (codes match exactly); write <http://id.who.int/icd/E11.9>")
+    # a name with a digit is no code, and a code as written still reads
+    assert space.unknown_hint("type 2 diabetes mellitus").startswith("the preferred name")
+    assert space.unknown_hint("Z99.9") == "" and space.unknown_hint("9") == ""
+    ok = write(tmp_path / "ok.csv", "text,labels\na,E11.9;0111\nb,H04L 9/32|\n")
+    assert [d.label_ids for d in Corpus(ok, space)] == [(1, 2), (3,)]
+
+
 def test_unknown_label_that_is_a_category_paths_last_step_names_the_paths(tmp_path):
     # a product taxonomy's labels are named by their paths: a leaf alone ('Dog Beds',
     # 'Accessories', under many parents) was said to be "not in the vocabulary"

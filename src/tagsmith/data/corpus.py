@@ -321,6 +321,9 @@ class Corpus:
                 line = None if self.format == "dir" else record.line
                 space = self.label_space  # one derived while reading has no names
                 hint = space.unknown_hint(key) if isinstance(space, LabelSpace) else ""
+                if not hint and isinstance(space, LabelSpace) and self.format != "jsonl":
+                    # a cell split at its spaces: an IPC code 'H04L 9/32', a code's title
+                    hint = space.split_hint(record.labels, key)
                 raise UnknownLabelError(key, path=record.source, line=line, hint=hint)
         return Document(record.text, tuple(dict.fromkeys(ids)), record.doc_id, record.metadata)
 

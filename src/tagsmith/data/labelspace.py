@@ -101,6 +101,12 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _code_key(code: str) -> str:
+    """A code compared ignoring case and punctuation: ``E11.9``, ``e11.9`` and ``E119``
+    give ``e119``, ``H04L 9/32`` gives ``h04l932``."""
+    return "".join(char for char in code.casefold() if char.isalnum())
+
+
 def strip_brackets(key: str) -> str:
     """``<http://x/1>`` -> ``http://x/1``; anything else is returned stripped.
 
@@ -440,6 +446,9 @@ class LabelSpace(Sequence[Label]):
         key = key.strip()
         if key.startswith("<") and key.endswith(">"):
             return ""
+        code = self._code_hint(key)
+        if code:
+            return code
         folded = " ".join(key.split()).casefold()
         alt = [i for i, label in enumerate(self._labels)
                if any(key in values for values in label.alt_labels.values())]
@@ -483,6 +492,132 @@ class LabelSpace(Sequence[Label]):
                     + self._candidates(leaves.items())
                     + "; write the path or URI of the one meant")
         return ""
+
+    def _code_hint(self, key: str) -> str:
+        """:meth:`unknown_hint` for a code (ICD-10 ``E11.9``, NAICS ``0111``, IPC
+        ``H04L 9/32``: a URI or notation holding a digit) written another way: in
+        another case or without its punctuation (``e11.9``, ``E119``), without its
+        leading zeros (``111``: a spreadsheet's number cell drops them), or followed by
+        text (``E11.9 Type 2 diabetes``, a coder's code and title); ``""`` for none.
+
+        >>> space = LabelSpace([Label("E11.9", {"en": "Type 2 diabetes"}),
+        ...                     Label("0111", {"en": "Wheat"})])
+        >>> space.unknown_hint("e119")[:60], space.unknown_hint("e119")[-13:]
+        ('the code <E11.9> written in another case or without its punc', '; write E11.9')
+        >>> space.unknown_hint("111")[:47]
+        'the code <0111> without its leading zero (a spr'
+        >>> space.unknown_hint("E11.9 Type 2 diabetes")
+        "the code <E11.9> followed by its name ('Type 2 diabetes'); write E11.9 alone"
+        """
+        if not any(char.isdigit() for char in key):
+            return ""
+        head, _, rest = key.partition(" ")
+        rest = rest.strip().lstrip("-:\u2013\u2014").strip()
+        if rest and head:
+            try:
+                found = self.lookup(head, by_name=False)
+                if found is None:
+                    found = self._name_index_of_notation(head)
+            except AmbiguousLabelError:
+                found = None
+            if found is not None:
+                label = self._labels[found]
+                code = label.notation if head == label.notation else label.uri
+                named = any(" ".join(name.split()).casefold()
+                            == " ".join(rest.split()).casefold()
+                            for name in label.pref_labels.values())
+                return (f"the code <{label.uri}> followed by "
+                        + (f"its name ({rest!r})" if named else f"text ({rest!r})")
+                        + f"; write {code} alone")
+        folded = _code_key(key)
+        if not folded:
+            return ""
+        found_ids: dict[int, str] = {}
+        zeros: dict[int, str] = {}
+        for i, label in enumerate(self._labels):
+            for written in (label.uri, label.notation):
+                if not written or written == key or not any(c.isdigit() for c in written):
+                    continue
+                their = _code_key(written)
+                if their == folded:
+                    found_ids.setdefault(i, written)
+                elif (their.isdigit() and folded.isdigit() and their.lstrip("0") == folded
+                      and their != folded):
+                    zeros.setdefault(i, written)
+        for matches, how in ((found_ids, "written in another case or without its "
+                                         "punctuation (codes match exactly)"),
+                             (zeros, "without its leading zero (a spreadsheet saving the "
+                                     "codes as numbers drops it: format the column as "
+                                     "text)")):
+            if len(matches) == 1:
+                (i, written), = matches.items()
+                uri = self.uri_of(i)
+                if written == uri:
+                    return f"the code <{uri}> {how}; write {uri}"
+                return f"the code {written!r} of <{uri}> {how}; write <{uri}>"
+            if matches:
+                return (f"{how.partition(' (')[0]}, the code of {len(matches)} concepts, "
+                        + self._candidates((i, self.name_of(i)) for i in matches)
+                        + "; write the URI of the one meant")
+        return ""
+
+    #: the most words :meth:`split_hint` joins (a code's title runs to a dozen)
+    SPLIT_HINT_WORDS = 16
+
+    def split_hint(self, keys: Sequence[str], key: str) -> str:
+        """For an unknown ``key`` among the ``keys`` of a labels cell read split at its
+        spaces (a CSV cell of no ``|``, ``;`` or ``,``, a TSV line's labels): what the
+        words around it are together, where they are a label (an IPC code ``H04L 9/32``
+        read as ``H04L`` and ``9/32``) or a code followed by the start of its name
+        (``E11.9 Type 2 diabetes``, each word of the title read as a label); ``""``
+        for neither.
+
+        >>> space = LabelSpace([Label("E11.9", {"en": "Type 2 diabetes"}),
+        ...                     Label("H04L9/32", {"en": "Authentication"},
+        ...                           notation="H04L 9/32")])
+        >>> space.split_hint(["H04L", "9/32"], "9/32")[:64]
+        "part of 'H04L 9/32', the label <H04L9/32> ('Authentication'), re"
+        >>> space.split_hint(["E11.9", "Type", "2"], "Type")[:56]
+        "a word of the name of <E11.9> ('Type 2 diabetes') after "
+        """
+        keys = list(keys)
+        if key not in keys or len(keys) < 2:
+            return ""
+        k = keys.index(key)
+        most = self.SPLIT_HINT_WORDS
+        for start in range(max(0, k - most + 1), k):
+            try:
+                found = self.lookup(keys[start], by_name=False)
+            except AmbiguousLabelError:
+                found = None
+            if found is None:
+                found = self._name_index_of_notation(keys[start])
+            if found is None:
+                continue
+            words = [word.casefold() for word in keys[start + 1:k + 1]]
+            for name in self._labels[found].pref_labels.values():
+                if name.casefold().split()[:len(words)] == words:
+                    return (f"a word of the name of <{self.uri_of(found)}> ({name!r}) "
+                            "after its code, read as a label of its own as the cell is "
+                            "split at its spaces; write the codes alone")
+        for start in range(max(0, k - most + 1), k + 1):
+            for end in range(min(len(keys), start + most), max(k + 1, start + 2) - 1, -1):
+                joined = " ".join(keys[start:end])
+                try:
+                    found = self.lookup(joined)
+                except AmbiguousLabelError:
+                    found = None
+                if found is not None:
+                    return (f"part of {joined!r}, the label <{self.uri_of(found)}> "
+                            f"({self.name_of(found)!r}), read as {end - start} labels as "
+                            "the cell is split at its spaces; write "
+                            f"<{self.uri_of(found)}> in its place")
+        return ""
+
+    def _name_index_of_notation(self, key: str) -> int | None:
+        """The label whose notation is ``key`` exactly (one alone), else ``None``."""
+        found = [i for i, label in enumerate(self._labels) if label.notation == key]
+        return found[0] if len(found) == 1 else None
 
     #: the candidates an :meth:`unknown_hint` names, at most (then "and N more")
     HINT_CANDIDATES = 5
