@@ -295,7 +295,8 @@ def test_a_csv_corpus_given_as_a_vocabulary_is_named_a_corpus(tmp_path):
             "'labels']; a 'text' column is a corpus's header, not a vocabulary's")):
         load_vocabulary(path)
     path.write_text("id,label_en\nx,y\n", encoding="utf-8")
-    with pytest.raises(VocabularyError, match=r"columns found: \['id', 'label_en'\]$"):
+    with pytest.raises(VocabularyError, match=r"columns found: \['id', 'label_en'\]; "
+                       r"rename 'id' to 'uri' \(a code is its label's URI\)$"):
         load_vocabulary(path)
 
 
@@ -314,6 +315,37 @@ def test_csv_header_without_a_label_column_is_warned_about(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         load_vocabulary(path)
     assert "label column" not in caplog.text
+
+
+def test_csv_header_of_a_code_list_names_the_columns_to_rename(tmp_path, caplog):
+    """A code list kept as code, title, parent code (ICD-10, NAICS): 'code,title,parent'
+    was refused saying only that the header has no 'uri' column, and 'uri,label,parent'
+    loaded with its hierarchy lost without a word (the 'parent' column ignored, as any
+    unknown one: has_hierarchy no). Each says which column to rename to what."""
+    path = tmp_path / "icd.csv"
+    path.write_text("code,title,parent\nE11,Type 2 diabetes,\nE11.9,T2D,E11\n",
+                    encoding="utf-8")
+    with pytest.raises(VocabularyError, match=re.escape(
+            f"{path}:1: no 'uri' column in the CSV header; columns found: ['code', 'title', "
+            "'parent']; rename 'code' to 'uri', 'title' to 'label', 'parent' to 'broader' "
+            "(a code is its label's URI)")):
+        load_vocabulary(path)
+    path.write_text("uri,label,Parent_Code\nE11,Type 2 diabetes,\nE11.9,T2D,E11\n",
+                    encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path)
+    assert not space.has_hierarchy
+    assert (f"{path}:1: the CSV header's column 'Parent_Code' is not read (unknown columns "
+            "are ignored); rename 'Parent_Code' to 'broader'") in caplog.text
+    caplog.clear()
+    path.write_text("uri,title,broader,parent\nE11,Type 2 diabetes,,\nE11.9,T2D,E11,E11\n",
+                    encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path)
+    assert space.has_hierarchy  # a 'broader' column read: 'parent' beside it is no hint
+    assert caplog.text.count("WARNING") == 1
+    assert "columns found: ['uri', 'title', 'broader', 'parent']; rename 'title' to " \
+        "'label'\n" in caplog.text
 
 
 def test_gz_files_load_identically(tmp_path):

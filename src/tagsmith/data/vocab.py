@@ -444,18 +444,29 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
             # a corpus given where a vocabulary goes (train --vocab corpus.csv): say so,
             # as the corpus readers say it of a vocabulary's header
             corpus = ("text" in {name.strip().lstrip("\ufeff").lower() for name in header})
+            renames = _renames(header, columns)
             raise VocabularyError(f"no 'uri' column in the CSV header; columns found: {header}"
                                   + ("; a 'text' column is a corpus's header, not a "
-                                     "vocabulary's" if corpus else ""), path=path,
+                                     "vocabulary's" if corpus else "")
+                                  + (f"; {renames} (a code is its label's URI)"
+                                     if renames and not corpus else ""), path=path,
                                   line=reader.line_num)
         # the header's own line: below a "sep=;" line it is line 2, not 1
         _check_csv_columns(columns, header, path, reader.line_num)
+        renames = _renames(header, columns)
         if not any(kind == "label" for kind, _ in columns):
             # a misspelt header (name, prefLabel, lable_en) read as a vocabulary of
             # nameless labels, silently: every label was shown, and named, by its URI
             logger.warning("%s:%d: no label column (label or label_xx) in the CSV header, "
                            "so no label has a name (each is shown by its URI); columns "
-                           "found: %s", path, reader.line_num, header)
+                           "found: %s%s", path, reader.line_num, header,
+                           f"; {renames}" if renames else "")
+        elif renames:
+            # a parent code column ('parent', 'parent_code') was ignored as any unknown
+            # column: the hierarchy was lost without a word (has_hierarchy no)
+            logger.warning("%s:%d: the CSV header's %s not read (unknown columns are "
+                           "ignored); %s", path, reader.line_num, _unread(header, columns),
+                           renames)
         # a row is named by the line it starts on: a quoted cell (a description, say,
         # which save_vocabulary_csv writes over several lines) may span lines, and
         # reader.line_num is then the row's last line
@@ -487,6 +498,38 @@ def _csv_column(name: str, language: str) -> tuple[str, str | None]:
     if not lang and kind in ("uri", "notation", "broader", "deprecated"):
         return kind, None
     return "", None
+
+
+#: a CSV vocabulary column under another name a code list's header gives it (ICD-10,
+#: NAICS and the like are kept as code, title, parent code) -> the column it would be
+_COLUMN_NAMES = {name: kind for kind, names in (
+    ("uri", ("code", "id", "identifier", "concept", "concept_id", "code_id")),
+    ("label", ("title", "name", "preflabel", "term", "heading", "code_title")),
+    ("broader", ("parent", "parents", "parent_code", "parent_id", "parent_uri",
+                 "parentcode", "parentid", "broader_code", "broader_uri", "up")),
+) for name in names}
+
+
+def _renames(header: list[str], columns: list[tuple[str, str | None]]) -> str:
+    """``rename 'code' to 'uri', 'parent' to 'broader'`` for the header's columns the
+    reader ignores that name a column it reads, one the header lacks; ``""`` for none."""
+    have = {kind for kind, _ in columns}
+    pairs = []
+    for name, (kind, _) in zip(header, columns, strict=True):
+        meant = _COLUMN_NAMES.get(name.strip().lstrip("\ufeff").lower())
+        if not kind and meant is not None and meant not in have:
+            pairs.append(f"{name.strip()!r} to {meant!r}")
+            have.add(meant)
+    return "rename " + ", ".join(pairs) if pairs else ""
+
+
+def _unread(header: list[str], columns: list[tuple[str, str | None]]) -> str:
+    """``column 'parent' is`` (``columns 'a', 'b' are``): the header's columns
+    :func:`_renames` renames."""
+    names = [name.strip() for name, (kind, _) in zip(header, columns, strict=True)
+             if not kind and _COLUMN_NAMES.get(name.strip().lstrip("\ufeff").lower())]
+    return (plural(len(names), "column", "columns") + " " + ", ".join(map(repr, names))
+            + plural(len(names), " is", " are"))
 
 
 def _check_csv_columns(columns: list[tuple[str, str | None]], header: list[str],
