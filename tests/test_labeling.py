@@ -1123,6 +1123,39 @@ def test_a_full_width_label_name_resolves_but_never_over_an_exact_one():
     assert resolver.resolve("co\u2082") == 2 and resolver.is_ambiguous("\uff23\uff2f\uff12")
 
 
+def test_a_code_answered_as_coders_write_it_resolves_to_its_label():
+    """A medical or industry coding team's labels are codes (ICD-10 E11.9): a model
+    answering the code without its dot ("E119"), the code then its title ("E11.9 Type 2
+    diabetes ..."), or the notation of a vocabulary whose URIs are no codes, was
+    rejected as an unknown label, the document left unlabelled. Each resolves to the
+    code's label; a code beside another label's name, a code no label has, and one two
+    offered codes fold to are rejected and counted."""
+    space = LabelSpace([
+        Label("E11", {"en": "Type 2 diabetes mellitus"}),
+        Label("E11.9", {"en": "Type 2 diabetes mellitus without complications"},
+              broader=["E11"]),
+        Label("J45", {"en": "Asthma"}),
+        Label("http://id.who.int/icd/I10", {"en": "Essential hypertension"},
+              notation="I10"),
+        Label("X1-0", {"en": "one"}), Label("X10", {"en": "ten"})])
+    resolver = LabelResolver(space)
+    for name, label_id in (("E119", 1), ("e11.9", 1), ("e11", 0), ("i10", 3),
+                           ("E11.9 Type 2 diabetes mellitus without complications", 1),
+                           ("E11.9 - type 2 diabetes", 1), ("I10: Essential hypertension", 3),
+                           ("Asthma", 2), ("X10", 5), ("x1-0", 4)):
+        assert resolver.resolve(name) == label_id, name
+        assert not resolver.is_ambiguous(name)
+    for name, ambiguous in (("E11.9 Asthma", False), ("Z99.9", False), ("x-10", True),
+                            ("E11.9 Type 1", False)):
+        assert resolver.resolve(name) is None, name
+        assert resolver.is_ambiguous(name) is ambiguous, name
+    with LocalChatServer(lambda body: answer(("E119", 0.8), ("I10 Essential hypertension",
+                                                             0.7), ("Z99.9", 0.6))) as server:
+        result = label_documents(["sugar and pressure"], space, client(server))
+    assert result.Y.toarray()[0].tolist() == pytest.approx([0, 0.8, 0, 0.7, 0, 0])
+    assert result.report.n_unknown_labels == 1
+
+
 def test_a_document_offered_only_deprecated_labels_is_not_sent(caplog):
     """It was sent with an empty label list, paid for, and counted as answered with no
     label, so a student trained on it as a negative for every label."""

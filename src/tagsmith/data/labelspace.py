@@ -101,7 +101,7 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _code_key(code: str) -> str:
+def code_key(code: str) -> str:
     """A code compared ignoring case and punctuation: ``E11.9``, ``e11.9`` and ``E119``
     give ``e119``, ``H04L 9/32`` gives ``h04l932``."""
     return "".join(char for char in code.casefold() if char.isalnum())
@@ -529,7 +529,7 @@ class LabelSpace(Sequence[Label]):
                 return (f"the code <{label.uri}> followed by "
                         + (f"its name ({rest!r})" if named else f"text ({rest!r})")
                         + f"; write {code} alone")
-        folded = _code_key(key)
+        folded = code_key(key)
         if not folded:
             return ""
         found_ids: dict[int, str] = {}
@@ -538,7 +538,7 @@ class LabelSpace(Sequence[Label]):
             for written in (label.uri, label.notation):
                 if not written or written == key or not any(c.isdigit() for c in written):
                     continue
-                their = _code_key(written)
+                their = code_key(written)
                 if their == folded:
                     found_ids.setdefault(i, written)
                 elif (their.isdigit() and folded.isdigit() and their.lstrip("0") == folded

@@ -23,7 +23,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.labelspace import LabelSpace, code_key
 from tagsmith.exceptions import LLMOutputError, RejectedItemsError
 
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
@@ -318,9 +318,21 @@ class LabelResolver:
         #: case-sensitive), but after the names shown
         self._exact_uris = {label_space[i].uri: i for i in self.offered}
         self._shown = {normalise_name(name) for name, _ in shown}
-        levels = (shown, uris, others)
+        # notations last: a code (E11.9) of a vocabulary whose URIs are no codes
+        notations = [(label_space[i].notation or "", i) for i in self.offered
+                     if label_space[i].notation]
+        levels = (shown, uris, others, notations)
         self._index, self._ambiguous = _indexed(levels, normalise_name)
         self._folded, self._folded_ambiguous = _indexed(levels, fold_name)
+        # codes (a URI or notation holding a digit: ICD-10's E11.9, NAICS 541511) as a
+        # model may write one, in another case or without its punctuation (E119)
+        codes = [(code, i) for code, i in uris + notations
+                 if any(char.isdigit() for char in code)]
+        self._codes, self._codes_ambiguous = _indexed([codes], code_key)
+        #: each offered label's names, for a code followed by (the start of) its name
+        self._names_of: dict[int, list[str]] = {}
+        for name, label_id in shown + others:
+            self._names_of.setdefault(label_id, []).append(normalise_name(name))
 
     def resolve(self, name: str) -> int | None:
         key = normalise_name(name)
@@ -332,7 +344,35 @@ class LabelResolver:
             return self._exact_uris[name.strip()]
         if key in self._index or key in self._ambiguous:
             return self._index.get(key)
-        return self._folded.get(fold_name(name))
+        folded = fold_name(name)
+        if folded in self._folded or folded in self._folded_ambiguous:
+            return self._folded.get(folded)
+        return self._code(name)[0]
+
+    def _code(self, name: str) -> tuple[int | None, bool]:
+        """(the offered label whose code ``name`` is, written in another case or without
+        its punctuation, or followed by the label's name or its first words: "E119",
+        "E11.9 Type 2 diabetes mellitus"; whether it is the code of several)."""
+        if not any(char.isdigit() for char in name):
+            return None, False
+        key = code_key(name)
+        if key in self._codes_ambiguous:
+            return None, True
+        if key in self._codes:
+            return self._codes[key], False
+        head, _, rest = name.strip().partition(" ")
+        rest = normalise_name(rest.strip().lstrip("-:\u2013\u2014"))
+        if not rest:
+            return None, False
+        found, ambiguous = self._code(head)
+        if found is None:
+            return None, ambiguous
+        # the name after the code must be that label's (or begin it): a code beside
+        # another label's name says two things, and is neither
+        words = rest.split()
+        if any(name.split()[:len(words)] == words for name in self._names_of[found]):
+            return found, False
+        return None, False
 
     def is_ambiguous(self, name: str) -> bool:
         """Whether ``name`` is shared by several offered labels (and resolves to none)."""
@@ -343,7 +383,12 @@ class LabelResolver:
             return False  # a "<uri>" is one URI: unknown when not offered, never shared
         if key in self._ambiguous:
             return True
-        return key not in self._index and fold_name(name) in self._folded_ambiguous
+        if key in self._index:
+            return False
+        folded = fold_name(name)
+        if folded in self._folded_ambiguous:
+            return True
+        return folded not in self._folded and self._code(name)[1]
 
 
 def _bracketed(name: str) -> bool:
