@@ -1813,3 +1813,28 @@ def test_from_uris_refuses_what_it_would_misread_naming_it():
     # names as a Series (no truth value) were "ambiguous"
     space = LabelSpace.from_uris(["u:a", "u:b"], names=_NameColumn({"u:a": "apple"}))
     assert space.names() == ["apple", "u:b"]
+
+
+def test_a_code_holding_a_space_given_as_a_uri_says_what_to_write(tmp_path):
+    """An IPC patent class ('H04L 9/32') given as a vocabulary's URI was refused as a
+    "missing or malformed URI" (TSV: "expected <uri><TAB>label"), saying nothing of the
+    space: the error says to write the code without it, and as written in a notation."""
+    hint = ("; a URI holds no space: give the code as 'H04L9/32' and as written, "
+            "'H04L 9/32', in a notation column (TSV: the third), by which a corpus may "
+            "name it")
+    for name, content, error in (
+            ("v.csv", "uri,label\nH04L,Digital transmission\nH04L 9/32,Authentication\n",
+             "3: missing or malformed URI 'H04L 9/32'"),
+            ("v.tsv", "H04L 9/32\tAuthentication\n",
+             "1: expected <uri><TAB>label, found 'H04L 9/32\\tAuthentication'")):
+        path = tmp_path / name
+        path.write_text(content, encoding="utf-8")
+        with pytest.raises(VocabularyError) as info:
+            load_vocabulary(path)
+        assert str(info.value) == f"{path}:{error}{hint}"
+    path = tmp_path / "v.tsv"  # spaces for a TAB: a code and its title, no such hint
+    path.write_text("E11.9 Type 2 diabetes\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"found 'E11.9 Type 2 diabetes'$"):
+        load_vocabulary(path)
+    path.write_text("H04L9/32\tAuthentication\tH04L 9/32\n", encoding="utf-8")
+    assert load_vocabulary(path).lookup("H04L 9/32") == 0

@@ -329,7 +329,8 @@ def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
             cols = line.split("\t")
             uri = strip_brackets(cols[0])
             if not _valid_uri(uri):
-                yield number, f"expected <uri><TAB>label, found {line[:80]!r}"
+                yield number, (f"expected <uri><TAB>label, found {line[:80]!r}"
+                               + _spaced_code_hint(uri))
                 continue
             name = cols[1].strip() if len(cols) > 1 else ""
             notation = cols[2].strip() if len(cols) > 2 else ""
@@ -575,7 +576,7 @@ def _csv_label(columns: list[tuple[str, str | None]], row: list[str]) -> Label |
         else:
             return f"'deprecated' must be true/false/1/0/yes/no, found {cell!r}"
     if not _valid_uri(label.uri):
-        return f"missing or malformed URI {label.uri!r}"
+        return f"missing or malformed URI {label.uri!r}{_spaced_code_hint(label.uri)}"
     return label
 
 
@@ -1224,6 +1225,23 @@ def _stem(path: Path) -> str:
 
 def _valid_uri(uri: str) -> bool:
     return bool(uri) and not any(c.isspace() or c in '<>"' for c in uri)
+
+
+def _spaced_code_hint(uri: str) -> str:
+    """Why a code holding spaces (an IPC class ``H04L 9/32``) is no URI, and what to
+    write instead; ``""`` for any other URI.
+
+    >>> _spaced_code_hint("H04L 9/32")[:56], _spaced_code_hint("E11.9 Type 2")
+    ("; a URI holds no space: give the code as 'H04L9/32' and ", '')
+    """
+    code = " ".join(uri.split())
+    # each part a digit's: 'E11.9 Type 2' is a code and its title, a TAB missing
+    if " " not in code or any(c in '<>"' for c in code) \
+            or not all(any(c.isdigit() for c in part) for part in code.split()):
+        return ""
+    return (f"; a URI holds no space: give the code as {code.replace(' ', '')!r} and as "
+            f"written, {code!r}, in a notation column (TSV: the third), by which a "
+            "corpus may name it")
 
 
 #: what a TSV cell cannot hold: tabs, and the line ends the reader splits at (CR LF,
