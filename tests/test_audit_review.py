@@ -1140,6 +1140,29 @@ def test_a_label_name_in_another_case_in_the_label_uri_column_says_which_uri_to_
     assert not (tmp_path / "fixed.tsv").exists()
 
 
+@pytest.mark.parametrize("cell, says", [
+    ("111", r"it is the code <0111> without its leading zero \(a spreadsheet saving the "
+            r"codes as numbers drops it: format the column as text\); write 0111$"),
+    ("e11.9", r"it is the code <E11.9> written in another case or without its "
+              r"punctuation \(codes match exactly\); write E11.9$")])
+def test_a_code_label_uri_a_spreadsheet_made_a_number_of_names_the_code(tmp_path, cell,
+                                                                        says):
+    # a review of a code list's labels (SIC 0111) saved by a spreadsheet holds 111 in
+    # label_uri, its leading zero dropped as a number cell's: "unknown label '111' (not
+    # in the vocabulary)" named no code
+    from tagsmith.data.labelspace import Label
+
+    space = LabelSpace([Label("0111", {"en": "Wheat"}), Label("E11.9", {"en": "T2D"})])
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("Wheat farm\t<E11.9>\nDiabetes\n", encoding="utf-8")
+    rows = [{**_row(1, "missing", "0111", "Diabetes"), "label_uri": cell, "label_name": ""}]
+    review = _review(tmp_path, rows)
+    with pytest.raises(ReviewFormatError, match=r":2: unknown label .* \(not in the "
+                       r"vocabulary\); " + says):
+        apply_review(corpus, review, tmp_path / "fixed.tsv", space)
+    assert not (tmp_path / "fixed.tsv").exists()
+
+
 @pytest.mark.parametrize("name, says", [
     ("Snow", r"label_uri is empty; label_name 'Snow' is a name of the label of URI "
              r"'http://x/snow': write that URI in label_uri$"),

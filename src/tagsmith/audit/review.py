@@ -641,7 +641,10 @@ def _name_hint(key: str, space: LabelSpace) -> str:
     # the vocabulary" alone said the label was not there
     named = _named(key.strip("<>"), space)
     if not named:
-        return ""
+        # a code a spreadsheet made a number of ('0111' saved as 111), or retyped
+        # another way (e11.9, E119): "not in the vocabulary" alone named no code
+        code = space.code_hint(key.strip("<>").strip())
+        return f"; it is {code}" if code else ""
     where = f"{key.strip('<>').strip()!r} is a name of "
     if len(named) == 1:
         return (f"; {where}a label (another case or spacing aside): the label_uri column "

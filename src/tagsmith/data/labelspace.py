@@ -446,7 +446,7 @@ class LabelSpace(Sequence[Label]):
         key = key.strip()
         if key.startswith("<") and key.endswith(">"):
             return ""
-        code = self._code_hint(key)
+        code = self.code_hint(key)
         if code:
             return code
         folded = " ".join(key.split()).casefold()
@@ -493,7 +493,7 @@ class LabelSpace(Sequence[Label]):
                     + "; write the path or URI of the one meant")
         return ""
 
-    def _code_hint(self, key: str) -> str:
+    def code_hint(self, key: str) -> str:
         """:meth:`unknown_hint` for a code (ICD-10 ``E11.9``, NAICS ``0111``, IPC
         ``H04L 9/32``: a URI or notation holding a digit) written another way: in
         another case or without its punctuation (``e11.9``, ``E119``), without its
