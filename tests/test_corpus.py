@@ -1021,6 +1021,27 @@ def test_unknown_label_that_is_a_code_written_another_way_names_the_code(tmp_pat
     assert [d.label_ids for d in Corpus(ok, space)] == [(1, 2), (3,)]
 
 
+def test_unknown_label_of_labels_joined_by_a_separator_names_them(tmp_path):
+    """A TSV line's labels written as a CSV cell's, 'E11.9;I10' (or a JSONL item
+    'E11.9, I10'), were one unknown label 'not in the vocabulary', each part a label of
+    it: the error names them and says to write each as a label of its own."""
+    space = LabelSpace.from_uris(["E11.9", "I10"], names={"I10": "Hypertension"})
+    path = write(tmp_path / "joined.tsv", "note\tE11.9;I10\n")
+    with pytest.raises(UnknownLabelError) as info:
+        list(Corpus(path, space))
+    assert str(info.value) == (
+        f"{path}:1: unknown label 'E11.9;I10' (no URI, preferred name or notation of the "
+        "vocabulary): it is the labels <E11.9>, <I10> joined by ';'; write each as a "
+        "label of its own (a TSV line's separated by spaces)")
+    path = write(tmp_path / "joined.jsonl", '{"text": "n", "labels": ["E11.9, Hypertension"]}\n')
+    with pytest.raises(UnknownLabelError, match=r"it is the labels <E11.9>, <I10> joined by "
+                                                r"','; write each"):
+        list(Corpus(path, space))
+    assert space.unknown_hint("E11.9;Z99") == ""  # a part no label: no such hint
+    assert [d.label_ids for d in Corpus(write(tmp_path / "ok.tsv", "note\tE11.9 I10\n"),
+                                        space)] == [(0, 1)]
+
+
 def test_unknown_label_that_is_a_category_paths_last_step_names_the_paths(tmp_path):
     # a product taxonomy's labels are named by their paths: a leaf alone ('Dog Beds',
     # 'Accessories', under many parents) was said to be "not in the vocabulary"

@@ -446,6 +446,9 @@ class LabelSpace(Sequence[Label]):
         key = key.strip()
         if key.startswith("<") and key.endswith(">"):
             return ""
+        joined = self._joined_hint(key)
+        if joined:
+            return joined
         code = self.code_hint(key)
         if code:
             return code
@@ -491,6 +494,34 @@ class LabelSpace(Sequence[Label]):
             return (f"the last step of {len(leaves)} category paths, "
                     + self._candidates(leaves.items())
                     + "; write the path or URI of the one meant")
+        return ""
+
+    def _joined_hint(self, key: str) -> str:
+        """:meth:`unknown_hint` for labels joined by ``;``, ``|`` or ``,`` into one key
+        (a TSV line's ``E11.9;I10``, whose labels are separated by spaces; a JSONL
+        list's item): each part a label; ``""`` otherwise.
+
+        >>> space = LabelSpace.from_uris(["E11.9", "I10"])
+        >>> space.unknown_hint("E11.9;I10")[:56]
+        "the labels <E11.9>, <I10> joined by ';'; write each as a"
+        """
+        for separator in ";|,":
+            parts = [part.strip() for part in key.split(separator) if part.strip()]
+            if len(parts) < 2:
+                continue
+            found = []
+            for part in parts:
+                try:
+                    label_id = self.lookup(part)
+                except AmbiguousLabelError:
+                    label_id = None
+                if label_id is None:
+                    break
+                found.append(label_id)
+            else:
+                return (f"the labels {', '.join(f'<{self.uri_of(i)}>' for i in found)} "
+                        f"joined by {separator!r}; write each as a label of its own (a "
+                        "TSV line's separated by spaces)")
         return ""
 
     def code_hint(self, key: str) -> str:
