@@ -2232,6 +2232,34 @@ def test_labels_of_one_integer_written_as_integer_and_float_are_warned_about(tmp
         "'3.00'), read as two labels each" in caplog.text
 
 
+def test_labels_of_one_code_written_several_ways_are_warned_about(tmp_path, caplog):
+    """A coding team's corpus without a vocabulary holds a code as coders write it,
+    'E11.9', 'e11.9' and 'E119', or '0111' and the '111' a spreadsheet's number cell
+    left of it: each was a label of its own without a word. They stay separate (which
+    is meant cannot be told), with one warning naming them, whichever way derived."""
+    from tagsmith.data.corpus import DerivingLabels
+
+    path = tmp_path / "c.csv"
+    path.write_text("text,labels\na,E11.9\nb,e11.9\nc,E119\nd,0111\ne,111\nf,1.0\ng,10\n"
+                    "h,u:A1;u:a1\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = derive_label_space(path)
+    assert len(space) == 9
+    warned = [r.getMessage() for r in caplog.records if "several ways" in r.getMessage()]
+    assert warned == [f"{path}: 2 codes written several ways ('0111' and '111', 'E11.9' and "
+                      "'E119' and 'e11.9'), read as separate labels: codes match exactly (in "
+                      "case, punctuation and leading zeros, which a spreadsheet's number "
+                      "cell drops); write each one way, or give a vocabulary (--vocab), "
+                      "which names the code meant"]
+    caplog.clear()
+    deriving = DerivingLabels()
+    for key in ("I10", "i10", "E11"):
+        deriving.lookup(key)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        deriving.finish(str(path))
+    assert "1 code written several ways ('I10' and 'i10')" in caplog.text
+
+
 @pytest.mark.parametrize(("cell", "labels"), [
     # one <uri> and its name: the comma in the name cut it into '<http://x/1> Art', 'Modern'
     ("<http://x/1> Art, Modern", ("<http://x/1>",)),

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from tagsmith._params import check_choice, check_int
 from tagsmith._plural import plural, plural_s
 from tagsmith.data.document import Document
-from tagsmith.data.labelspace import LabelSpace, control_char, strip_brackets
+from tagsmith.data.labelspace import LabelSpace, code_key, control_char, strip_brackets
 from tagsmith.data.readers import (
     FORMATS,
     FileGoneError,
@@ -397,6 +397,8 @@ def warn_float_twins(uris: Iterable[str], source: str) -> None:
     """Warn once, naming both forms, when labels of a space derived from ``source``
     (its corpora) are one integer written both as an integer and as a float: they were
     two labels without a word. They stay two (which is meant cannot be told)."""
+    uris = list(uris)
+    warn_code_twins(uris, source)
     twins = float_twins(uris)
     if twins:
         n = len(twins)
@@ -405,6 +407,42 @@ def warn_float_twins(uris: Iterable[str], source: str) -> None:
                        "read as %s: a spreadsheet or pandas round trip writes integer labels "
                        "as floats; write each one way", source, f"{n:,}", plural_s(n), shown,
                        plural(n, "two labels", "two labels each"))
+
+
+def code_twins(uris: Iterable[str]) -> list[tuple[str, ...]]:
+    """Groups of labels that are one code written several ways: a code (a label key
+    holding a digit, no URI of a scheme) in another case or without its punctuation
+    (``E11.9``, ``e11.9``, ``E119``), or without its leading zeros (``0111``, ``111``:
+    a spreadsheet's number cell drops them). A float written for an integer (``1.0``)
+    is :func:`float_twins`'s, never one of these.
+
+    >>> code_twins(["E11.9", "e11.9", "E119", "0111", "111", "1.0", "10", "x", "u:a1"])
+    [('0111', '111'), ('E11.9', 'E119', 'e11.9')]
+    """
+    groups: dict[str, set[str]] = {}
+    for uri in uris:
+        if (not any(char.isdigit() for char in uri) or ":" in uri
+                or _FLOAT_OF_INTEGER.fullmatch(uri)):
+            continue
+        key = code_key(uri)
+        groups.setdefault(key.lstrip("0") if key.isdigit() else key, set()).add(uri)
+    return sorted(tuple(sorted(group)) for group in groups.values() if len(group) > 1)
+
+
+def warn_code_twins(uris: Iterable[str], source: str) -> None:
+    """Warn once, naming them, when labels of a space derived from ``source`` are one
+    code written several ways (:func:`code_twins`): they were separate labels without
+    a word. They stay separate (which is meant cannot be told)."""
+    twins = code_twins(uris)
+    if twins:
+        n = len(twins)
+        shown = ", ".join(" and ".join(map(repr, group)) for group in twins[:3]) \
+            + (", ..." if n > 3 else "")
+        logger.warning("%s: %s code%s written several ways (%s), read as separate labels: "
+                       "codes match exactly (in case, punctuation and leading zeros, which "
+                       "a spreadsheet's number cell drops); write each one way, or give a "
+                       "vocabulary (--vocab), which names the code meant", source,
+                       f"{n:,}", plural_s(n), shown)
 
 
 def _derivable(uri: str) -> bool:
