@@ -1505,6 +1505,29 @@ def test_cli_taxonomy_map_to_says_no_match_rather_than_none(tmp_path):
     assert mapping[0]["similarity"] == 1.0 and 0 <= mapping[1]["similarity"] < 0.5
 
 
+def test_cli_taxonomy_map_to_a_name_several_codes_share_shows_the_code(tmp_path):
+    """ICD-10 names a category and its unspecified code alike (J18 and J18.9,
+    "Pneumonia, unspecified organism"): a match printed by that name alone named
+    neither, where the CSV and SKOS written hold one of them. Its URI is shown."""
+    table = taxonomy_table(("Pneumonia", "Lung infection."), ("Refund requests", "Money."))
+    target = tmp_path / "icd.csv"
+    target.write_text("uri,label,broader\nJ18,\"Pneumonia, unspecified organism\",\n"
+                      "J18.9,\"Pneumonia, unspecified organism\",J18\nR1,Refund requests,\n",
+                      encoding="utf-8")
+    args = ["taxonomy", str(SAMPLE), "--use-case", "notes", "-o", str(tmp_path / "t.csv"),
+            "--sample", "5", "--no-summaries", "--llm", "m", "--map-to", str(target),
+            "--min-similarity", "0.2", "--cache", str(tmp_path / "c.sqlite")]
+    with LocalChatServer(lambda body: table) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    mapping = json.loads(result.stderr.strip().splitlines()[-1])["mapping"]
+    uri = mapping[0]["match_uri"]
+    assert uri in ("J18", "J18.9")
+    assert re.search(rf"map 'Pneumonia' -> 'Pneumonia, unspecified organism' <{re.escape(uri)}> "
+                     r"\(0\.\d\d\)", result.stdout), result.stdout
+    assert "map 'Refund requests' -> 'Refund requests' (1.00)" in result.stdout
+
+
 def test_cli_taxonomy_map_to_writes_the_matches_in_the_skos_and_csv(tmp_path):
     """--map-to's matches were printed and in the JSON summary but in neither file the
     command wrote: SKOS now says skos:closeMatch, the CSV has a closematch column, for

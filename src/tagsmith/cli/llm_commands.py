@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -562,13 +563,20 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     if target is not None:
         # in the JSON summary too (the lines below were the mapping's only record, for a
         # reader to parse back out of prose), and in the files written
+        # a name several labels of --map-to share (ICD-10's J18 and J18.9, "Pneumonia,
+        # unspecified organism") named no one of them: its URI is shown beside it
+        names = Counter(" ".join(target.name_of(i).split()).casefold()
+                        for i in range(len(target)))
         for match in report["mapping"]:
             shown = _shown_similarity(match["similarity"], min_similarity,
                                       match["match_uri"] is not None)
             if match["match_uri"] is None:  # the best was under the threshold: unnamed
                 click.echo(f"  map {match['label']!r} -> no match (best similarity {shown})")
             else:
-                click.echo(f"  map {match['label']!r} -> {match['match_label']!r} ({shown})")
+                shared = names[" ".join(match["match_label"].split()).casefold()] > 1
+                uri = f" <{printable(match['match_uri'])}>" if shared else ""
+                click.echo(f"  map {match['label']!r} -> {match['match_label']!r}{uri} "
+                           f"({shown})")
     cleaned = {key: value for key, value in report["cleaned"].items() if value}
     if not obj["quiet"]:
         repaired, rejected = report["repaired_answers"], report["rejected_steps"]
