@@ -1014,6 +1014,10 @@ def test_unknown_label_that_is_a_code_written_another_way_names_the_code(tmp_pat
     assert who.unknown_hint("e119") == (
         "the code 'E11.9' of <http://id.who.int/icd/E11.9> written in another case or "
         "without its punctuation (codes match exactly); write <http://id.who.int/icd/E11.9>")
+    assert LabelSpace.from_uris(["111", "541511"]).unknown_hint("0111") == (
+        "the code <111> with a leading zero the vocabulary's code lacks (a spreadsheet "
+        "saving the vocabulary's codes as numbers drops it: format its column as text); "
+        "write 111")
     # a name with a digit is no code, and a code as written still reads
     assert space.unknown_hint("type 2 diabetes mellitus").startswith("the preferred name")
     assert space.unknown_hint("Z99.9") == "" and space.unknown_hint("9") == ""

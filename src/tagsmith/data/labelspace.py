@@ -565,6 +565,7 @@ class LabelSpace(Sequence[Label]):
             return ""
         found_ids: dict[int, str] = {}
         zeros: dict[int, str] = {}
+        extra: dict[int, str] = {}  # the key has the zeros, the vocabulary lost them
         for i, label in enumerate(self._labels):
             for written in (label.uri, label.notation):
                 if not written or written == key or not any(c.isdigit() for c in written):
@@ -572,14 +573,17 @@ class LabelSpace(Sequence[Label]):
                 their = code_key(written)
                 if their == folded:
                     found_ids.setdefault(i, written)
-                elif (their.isdigit() and folded.isdigit() and their.lstrip("0") == folded
-                      and their != folded):
-                    zeros.setdefault(i, written)
+                elif (their.isdigit() and folded.isdigit()
+                      and their.lstrip("0") == folded.lstrip("0")):
+                    (zeros if len(their) > len(folded) else extra).setdefault(i, written)
         for matches, how in ((found_ids, "written in another case or without its "
                                          "punctuation (codes match exactly)"),
                              (zeros, "without its leading zero (a spreadsheet saving the "
                                      "codes as numbers drops it: format the column as "
-                                     "text)")):
+                                     "text)"),
+                             (extra, "with a leading zero the vocabulary's code lacks (a "
+                                     "spreadsheet saving the vocabulary's codes as numbers "
+                                     "drops it: format its column as text)")):
             if len(matches) == 1:
                 (i, written), = matches.items()
                 uri = self.uri_of(i)
