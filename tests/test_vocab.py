@@ -1838,3 +1838,29 @@ def test_a_code_holding_a_space_given_as_a_uri_says_what_to_write(tmp_path):
         load_vocabulary(path)
     path.write_text("H04L9/32\tAuthentication\tH04L 9/32\n", encoding="utf-8")
     assert load_vocabulary(path).lookup("H04L 9/32") == 0
+
+
+def test_a_broader_cell_naming_its_parent_another_way_says_how(tmp_path, caplog):
+    """A code list's parent column holding the parent's title ('Type 2 diabetes
+    mellitus', read as four URIs) or its code in another case ('e11') was dropped with a
+    warning naming '<2>' or '<e11>' "not in the vocabulary", not what it is: the warning
+    names the parent meant and what broader takes."""
+    path = tmp_path / "icd.csv"
+    for cell, hint in (
+            ("Type 2 diabetes mellitus", "dropped 4 broader links to labels outside it "
+             "('Type 2 diabetes mellitus', read as 4 URIs, is the name of <E11>: broader "
+             "takes URIs; write E11)"),
+            ("e11", "dropped 1 broader link to labels outside it (it is the code <E11> "
+             "written in another case or without its punctuation (codes match exactly); "
+             "write E11)"),
+            ("E11 Type 2", "(it is a word of the name of <E11> ('Type 2 diabetes mellitus') "
+             "after its code, read as a label of its own as the cell is split at its "
+             "spaces; write the codes alone)"),
+            ("Z99", "dropped 1 broader link to labels outside it\n")):
+        path.write_text(f"uri,label,broader\nE11,Type 2 diabetes mellitus,\n"
+                        f"E11.9,T2D without complications,{cell}\n", encoding="utf-8")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            space = load_vocabulary(path)
+        assert f"{path}:3: broader <" in caplog.text and hint in caplog.text + "\n", cell
+        assert space[1].broader == (["E11"] if cell.startswith("E11 ") else [])

@@ -108,6 +108,7 @@ from tagsmith.data.labelspace import (
 from tagsmith.data.readers import compression_mismatch, open_binary, split_lines
 from tagsmith.data.textio import LONE_SURROGATE, atomic_text_writer, not_a_file, reachable_kind
 from tagsmith.exceptions import (
+    AmbiguousLabelError,
     DataError,
     MissingDependencyError,
     UnsupportedFormatError,
@@ -629,6 +630,7 @@ def _check_hierarchy(labels: list[Label], line_of: dict[str, int], path: Path) -
     same for ``replaced_by``."""
     _check_replacements(labels, path, line_of)
     dangling: list[tuple[int, str]] = []
+    cells: dict[int, list[str]] = {}  # a line's broader URIs as read, where one dangles
     for label in labels:
         kept = []
         for parent in label.broader:
@@ -636,12 +638,14 @@ def _check_hierarchy(labels: list[Label], line_of: dict[str, int], path: Path) -
                 kept.append(parent)
             else:
                 dangling.append((line_of[label.uri], parent))
+                cells.setdefault(line_of[label.uri], label.broader)
         label.broader = kept
     if dangling:
         line, uri = min(dangling)
         logger.warning("%s:%d: broader <%s> is not in the vocabulary; dropped %s broader "
                        "link%s to labels outside it%s", path, line, uri, f"{len(dangling):,}",
-                       plural_s(len(dangling)), _separator_hint(uri))
+                       plural_s(len(dangling)),
+                       _separator_hint(uri) or _broader_hint(labels, cells[line], uri))
     cycle = find_cycle({label.uri: label.broader for label in labels}, line_of)
     if cycle:
         raise VocabularyError(cycle_message(cycle), path=path, line=line_of[cycle[0]])
@@ -770,6 +774,25 @@ def _check_replacements(labels: list[Label], path: Path, line_of: dict[str, int]
     if cycle:
         raise VocabularyError(replacement_cycle_message(cycle), path=path,
                               line=line_of[cycle[0]] if line_of else None)
+
+
+def _broader_hint(labels: list[Label], cell: list[str], uri: str) -> str:
+    """What a ``broader`` URI outside the vocabulary is instead, where it names a label
+    another way: the parent's name (``Type 2 diabetes mellitus``, read as four URIs), a
+    code in another case (``e11``), a code then its name; ``""`` for none."""
+    space = LabelSpace([Label(label.uri, dict(label.pref_labels), notation=label.notation)
+                        for label in labels])
+    if len(cell) > 1:
+        try:
+            found = space.lookup(" ".join(cell))
+        except AmbiguousLabelError:
+            found = None
+        if found is not None:
+            return (f" ({' '.join(cell)!r}, read as {len(cell)} URIs, is the name of "
+                    f"<{space.uri_of(found)}>: broader takes URIs; write "
+                    f"{space.uri_of(found)})")
+    hint = space.unknown_hint(uri) or space.split_hint(cell, uri)
+    return f" (it is {hint})" if hint else ""
 
 
 def _separator_hint(uri: str) -> str:
