@@ -435,3 +435,19 @@ def test_goemotions_raw_tsv_skipped_whole_says_why_with_q(tmp_path):
         assert (f"{what} (3 malformed lines skipped; first at line 1: expected 1 or 2 "
                 "tab-separated columns, found 3; this looks like GoEmotions' raw TSV"
                 in result.output), result.output
+
+
+@pytest.mark.parametrize("line", ["Elections in Finland\t2020\t2021\n",
+                                  "Rainy day in town\t3\ten\n",
+                                  "Rainy day in town\t3\tWeather\n"])
+def test_a_three_column_tsv_of_no_goemotions_ids_is_not_told_goemotions(tmp_path, line):
+    # a native corpus's labels typed TAB-separated ('2020<TAB>2021'), or a third column
+    # of a language or a name, was told it was GoEmotions' raw TSV, whose advice drops
+    # column 3 (a label) and names the ids by a vocabulary of 28 emotions: GoEmotions'
+    # ids are 0-27 and its comment ids Reddit's (lowercase letters and digits,
+    # 7 of them)
+    path = tmp_path / "train.tsv"
+    path.write_text(line)
+    with pytest.raises(CorpusFormatError, match="found 3") as info:
+        list(read_tsv(path))
+    assert "GoEmotions" not in str(info.value), str(info.value)

@@ -228,8 +228,11 @@ GOEMOTIONS_ADVICE = (
     "awk -F'\\t' -v OFS='\\t' '{gsub(/,/, \" \", $2); print $1, $2}' train.tsv > "
     "train-tagsmith.tsv, and give --vocab vocab.tsv naming the ids (notation column 3): "
     "awk '{print \"<urn:goemotions:\" $0 \">\\t\" $0 \"\\t\" NR-1}' emotions.txt > vocab.tsv")
-#: column 2 of GoEmotions' raw TSV: numeric label ids, comma-separated (``4,27``)
-_NUMERIC_IDS = re.compile(r"\d+(?:,\d+)*")
+#: column 2 of GoEmotions' raw TSV: numeric label ids, comma-separated (``4,27``), each
+#: one of its 28 emotions' (0-27: ``2020`` is no such id, a year)
+_NUMERIC_IDS = re.compile(r"(?:[0-9]|1[0-9]|2[0-7])(?:,(?:[0-9]|1[0-9]|2[0-7]))*")
+#: column 3 of GoEmotions' raw TSV: a Reddit comment id (base 36, lowercase: ``eebbqej``)
+_REDDIT_ID = re.compile(r"[0-9a-z]{6,8}")
 
 
 def read_records(path: str | Path, format: str | None = None, *,
@@ -1059,7 +1062,10 @@ def _three_columns_advice(columns: list[str]) -> str:
     convert it: GoEmotions' TEXT<TAB>4,27<TAB>ID (read as LibMultiLabel's, the advice's
     awk wrote the comment ids as texts), else LibMultiLabel's ID<TAB>LABELS<TAB>TEXT."""
     ids, tail = columns[1].strip(), columns[2].strip()
-    if (_NUMERIC_IDS.fullmatch(ids) and tail and not any(c.isspace() for c in tail)
+    # ids of 28 emotions and a Reddit id: a native corpus's labels typed TAB-separated
+    # ('TEXT<TAB>2020<TAB>2021') or a language beside them ('3<TAB>en') were told they
+    # were GoEmotions', the advice dropping column 3
+    if (_NUMERIC_IDS.fullmatch(ids) and _REDDIT_ID.fullmatch(tail)
             and len(columns[0].split()) > 1):
         return GOEMOTIONS_ADVICE
     return LIBMULTILABEL_ADVICE
