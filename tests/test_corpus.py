@@ -2554,3 +2554,18 @@ def test_a_folder_id_written_with_xnn_that_another_file_has_is_refused(tmp_path)
     report = ReadReport()
     assert [r.text for r in read_directory(docs, on_error=report.skip_line)] == ["three", "two"]
     assert report.n_skipped_lines == 1
+
+
+@pytest.mark.parametrize("labels", [("B", ">", "a"), ("<http://x/1>", ">", "a"),
+                                    ("<>", ">", "a")])
+def test_a_label_named_gt_is_written_to_a_cell_that_reads_back(tmp_path, labels):
+    """A label '>' between two others (a JSONL corpus's, written as CSV) was written
+    space-separated ('B > a'), which reads back as the category path 'B > a' (or as
+    the URI alone, the rest dropped): the writer's cells read back exactly."""
+    from tagsmith.data.readers import split_label_cell
+    from tagsmith.data.writers import label_cell, write_records
+
+    assert split_label_cell(label_cell(labels)) == labels
+    path = tmp_path / "c.csv"
+    write_records([Record("rain", labels, None, 1, "c.jsonl")], path)
+    assert [r.labels for r in read_csv(path)] == [labels]

@@ -248,8 +248,9 @@ def label_cell(keys: Iterable[str], joiner: str | None = None) -> str:
     back to ``keys``: joined with ``joiner`` (what the cell read had between its labels,
     :attr:`~tagsmith.data.readers.Record.label_joiner`: a rewritten corpus differs from
     its input only where its labels do) where that reads back to ``keys``, else
-    space-separated, or ``|``-separated when a key has whitespace, a ``;`` or a ``,`` (a
-    single such key gets a trailing ``|``, or it would read back as several).
+    space-separated, or ``|``-separated when a key has whitespace, a ``;`` or a ``,``, or
+    is ``>`` between two others (a single such key gets a trailing ``|``, or it would
+    read back as several; ``B > a`` reads back as a category path).
 
     >>> label_cell(["<http://x/1>", "rain"]), label_cell(["climate change", "rain"])
     ('<http://x/1> rain', 'climate change|rain')
@@ -267,7 +268,10 @@ def label_cell(keys: Iterable[str], joiner: str | None = None) -> str:
         if split_label_cell(cell) == tuple(keys):
             return cell
     if not any(any(c.isspace() or c in ";," for c in key) for key in keys):
-        return " ".join(keys)
+        cell = " ".join(keys)
+        # a label '>' between two others ('B > a') reads back as a category path
+        if " > " not in cell:
+            return cell
     return "|".join(keys) + ("|" if len(keys) == 1 else "")
 
 
