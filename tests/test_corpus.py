@@ -2569,3 +2569,21 @@ def test_a_label_named_gt_is_written_to_a_cell_that_reads_back(tmp_path, labels)
     path = tmp_path / "c.csv"
     write_records([Record("rain", labels, None, 1, "c.jsonl")], path)
     assert [r.labels for r in read_csv(path)] == [labels]
+
+
+@pytest.mark.parametrize("cell, labels", [
+    # a path step's '<' closed at a later step's ' > ', across the ';': one "URI"
+    # '<10; Toys >', both paths dropped
+    ("Toys > Under <10; Toys > Dolls", ("Toys > Under <10", "Toys > Dolls")),
+    ("Toys > Kids <3; Books > Fiction", ("Toys > Kids <3", "Books > Fiction")),
+    ("Toys > Kids <3 > Dolls", ("Toys > Kids <3 > Dolls",)),
+    ("Price < 10; Toys > Dolls", ("Price < 10", "Toys > Dolls")),
+    # URIs, which hold no space, as before
+    ("<http://x/a;b>; A > B", ("<http://x/a;b>", "A > B")),
+    ("<http://x/1> > <http://x/2>", ("<http://x/1>", "<http://x/2>")),
+    ("Toys > Kids <3; <http://x/1>", ("Toys > Kids <3", "<http://x/1>")),
+])
+def test_a_category_path_holding_a_lone_lt_is_no_uri(cell, labels):
+    from tagsmith.data.readers import split_label_cell
+
+    assert split_label_cell(cell) == labels

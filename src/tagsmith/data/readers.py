@@ -1272,6 +1272,10 @@ def _json_id(value: object) -> str | None:
 #: them; a ``,`` or ``;`` inside one is no separator (a ``>`` closing no ``<``, as in
 #: ``a, b>c``, ends nothing: the lookahead ``,(?![^<>]*>)`` took it for a URI's end)
 _CELL_URI = re.compile(r"<[^<>]*>")
+#: a ``<uri>`` in a cell holding a category path: no whitespace inside (a URI holds
+#: none), or a step's ``<`` closed at a later step's `` > ``, a ``;`` between them:
+#: ``Toys > Under <10; Toys > Dolls`` was read as the URI ``<10; Toys >``
+_PATH_CELL_URI = re.compile(r"<[^<>\s]*>")
 #: a ``<uri>`` holding a ``,`` or ``;``
 _SEPARATOR_IN_URI = re.compile(r"<[^<>;,]*[;,][^<>]*>")
 #: a cell of one ``<uri>`` followed by a name holding a ``,`` or ``;``: a label and its
@@ -1331,13 +1335,13 @@ def _split_label_cell(cell: str) -> tuple[tuple[str, ...], bool, bool]:
     # ('<http://x/1> <http://x/2>' has no ' > ': such cells are never scanned for <uri>s)
     # (' > ' first, a plain scan: a regex search of every cell of <uri>s, each holding
     # '>', read yso-finna-en's train CSV 17% slower)
-    if (" > " in cell
-            and ("<" not in cell or _PATH_STEP.search(_CELL_URI.sub("x", cell)) is not None)):
+    if (" > " in cell and ("<" not in cell
+                           or _PATH_STEP.search(_PATH_CELL_URI.sub("x", cell)) is not None)):
         if "<" not in cell:
             return tuple(part.strip() for part in cell.split(";") if part.strip()), False, False
         # a ';' inside a <uri> is no separator ('<http://x/a;b>; A > B' was cut into
         # '<http://x/a' and 'b>'): split where the cell with its URIs blanked out has one
-        masked = _CELL_URI.sub(lambda uri: " " * len(uri.group()), cell)
+        masked = _PATH_CELL_URI.sub(lambda uri: " " * len(uri.group()), cell)
         parts, start = [], 0
         for piece in masked.split(";"):
             parts.append(cell[start:start + len(piece)].strip())
@@ -1349,10 +1353,11 @@ def _split_label_cell(cell: str) -> tuple[tuple[str, ...], bool, bool]:
         labels: list[str] = []
         dropped = False
         for part in parts:
-            uris = _CELL_URI.findall(part)
+            uris = _PATH_CELL_URI.findall(part)
             if uris:
                 labels.extend(uris)
-                dropped = dropped or bool(_CELL_URI.sub(" ", part).replace(",", " ").strip())
+                dropped = dropped or bool(_PATH_CELL_URI.sub(" ", part).replace(",", " ")
+                                          .strip())
             elif part:
                 labels.append(part)
         return tuple(labels), False, dropped
