@@ -987,6 +987,23 @@ def test_an_empty_or_repeated_split_is_a_clear_error(small_corpus, goemotions_sm
     assert not out.exists()
 
 
+def test_a_split_whose_every_line_was_skipped_says_why(small_corpus, goemotions_small,
+                                                      tmp_path):
+    """A --split file every line of which was skipped (--on-error skip) was refused as
+    "no documents in the split 'test'" alone, the reason in a warning -q hides, where
+    the corpus itself names the first skipped line and why."""
+    split = tmp_path / "test.jsonl"
+    split.write_text('{"text": "rain"\n[1, 2]\n', encoding="utf-8")
+    out = tmp_path / "out"
+    fast = ["--vocab", goemotions_small["vocab"], "--scores", "knn", "--no-html"]
+    result = invoke("audit", small_corpus, "-o", out, *fast, "--split",
+                    f"test={split}", "--on-error", "skip")
+    assert result.exit_code == 3 and not out.exists(), result.output
+    assert ("no documents in the split 'test' (--split test=...) to check for leakage (2 "
+            "malformed lines skipped; first at line 1: invalid JSON" in result.output), \
+        result.output
+
+
 def test_the_corpus_itself_as_a_split_is_refused(small_corpus, tmp_path):
     """``audit CORPUS --split test=CORPUS`` was reported as every document an exact leak
     into test (a duplicate of itself); by another spelling or a link too. A copy of the

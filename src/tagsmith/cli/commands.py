@@ -1718,6 +1718,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         check_audit_corpus,
         check_output,
         check_score_params,
+        check_split_corpus,
         read_audit_corpus,
         read_summary,
     )
@@ -1790,11 +1791,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                        vocab=vocab or (bundle_vocabulary(bundle) if bundle else None))
     split_data = {name: read_audit_corpus(path, space, on_error=on_error)
                   for name, path in paths.items()}
+    for name, split in split_data.items():
+        check_split_corpus(split, name=name, path=paths[name])
     other = {name: split.texts for name, split in split_data.items()}
-    for name, texts in other.items():
-        if not texts:
-            raise DataError(f"no documents in the split {name!r} (--split {name}=...) to "
-                            "check for leakage", path=paths[name])
     result = audit_corpus(data.texts, data.Y, space, options=options, classifier=classifier,
                           splits=other, unknown_labels=data.unknown_labels, lines=data.lines,
                           doc_ids=data.doc_ids, source=corpus,

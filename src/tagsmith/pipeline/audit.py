@@ -1188,19 +1188,33 @@ def read_summary(corpora: dict[str, AuditCorpus], on_error: str) -> dict:
             "skipped_lines": skipped[:MAX_SKIPPED_SHOWN]}
 
 
+def _no_documents(data: AuditCorpus, path: str | Path, what: str) -> DataError:
+    """The error refusing ``data``, read from ``path``, that holds no document: ``what``,
+    the lines skipped and the first of them."""
+    from tagsmith.data.readers import no_documents
+
+    # the first skipped line says what the lines were (-q hides the warning); its
+    # reason is a malformed line's where no file went missing
+    first = (data.skipped_lines[0] if data.skipped_lines and not data.n_missing_files
+             else None)
+    return no_documents(path, data.n_skipped_lines, data.n_missing_files, first, what=what)
+
+
+def check_split_corpus(data: AuditCorpus, *, name: str, path: str | Path) -> None:
+    """Fail with a :class:`DataError` naming the file when the split ``name``'s ``data``
+    (``audit --split NAME=PATH``) has no document to check for leakage: every line of it
+    skipped was said without the first one and why, which only a warning said."""
+    if not data.texts:
+        raise _no_documents(data, path, f"no documents in the split {name!r} (--split "
+                                        f"{name}=...) to check for leakage")
+
+
 def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
                        vocab: str | Path | None = None) -> None:
     """Fail with a :class:`DataError` naming the files when ``data`` (read from
     ``corpus`` with the labels of ``vocab``) has no document or no label to audit."""
     if not data.texts:
-        from tagsmith.data.readers import no_documents
-
-        # the first skipped line says what the lines were (-q hides the warning); its
-        # reason is a malformed line's where no file went missing
-        first = (data.skipped_lines[0] if data.skipped_lines and not data.n_missing_files
-                 else None)
-        raise no_documents(corpus, data.n_skipped_lines, data.n_missing_files, first,
-                           what="no documents to audit")
+        raise _no_documents(data, corpus, "no documents to audit")
     # a folder whose documents have no label file beside them, or a CSV column named
     # 'tags', reads as no labels at all: the error says where labels go
     # an in-memory corpus (Corpus.source "<memory>") has no file layout to follow: its
