@@ -451,3 +451,21 @@ def test_a_three_column_tsv_of_no_goemotions_ids_is_not_told_goemotions(tmp_path
     with pytest.raises(CorpusFormatError, match="found 3") as info:
         list(read_tsv(path))
     assert "GoEmotions" not in str(info.value), str(info.value)
+
+
+def test_goemotions_raw_tsv_gz_advice_runs_as_given(tmp_path):
+    # GoEmotions' files as downloaded are .tsv.gz: the advice's awk, run on one, wrote
+    # gzip bytes (awk reads no gzip), which train refused as a gzip file misnamed
+    if shutil.which("awk") is None or shutil.which("zcat") is None:
+        pytest.skip("no awk or zcat")
+    import gzip
+
+    path = tmp_path / "train.tsv.gz"
+    path.write_bytes(gzip.compress(GOEMOTIONS.encode()))
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_tsv(path))
+    command = str(info.value).split("convert it with ")[1].split(", and give")[0]
+    assert command.startswith("zcat train.tsv.gz | awk "), command
+    subprocess.run(command, shell=True, cwd=tmp_path, check=True)
+    assert [r.labels for r in read_tsv(tmp_path / "train-tagsmith.tsv")] == [
+        ("27",), ("4", "27"), ("2",)]

@@ -1000,7 +1000,7 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
             columns = [columns[0], " ".join(columns[1:])]
         if len(columns) > 2:
             # on the first line: a native corpus's stray TAB later is no peer's format
-            lml = ("; " + _three_columns_advice(columns)
+            lml = ("; " + _three_columns_advice(columns, path)
                    if len(columns) == 3 and first else "")
             raise _Malformed(f"expected 1 or 2 tab-separated columns, found "
                              f"{len(columns)}{lml}")
@@ -1057,16 +1057,23 @@ ANNIF_FOLDER_JQ = ("""jq -c '{id: (.document_id // (input_filename | sub(".*/"; 
                    f"""| sub("[.]json$"; ""))), text: (.text // ""), {_ANNIF_LABELS}}}'""")
 
 
-def _three_columns_advice(columns: list[str]) -> str:
-    """What a first line of three TAB-separated ``columns`` looks like, and how to
-    convert it: GoEmotions' TEXT<TAB>4,27<TAB>ID (read as LibMultiLabel's, the advice's
-    awk wrote the comment ids as texts), else LibMultiLabel's ID<TAB>LABELS<TAB>TEXT."""
+def _three_columns_advice(columns: list[str], path: Path) -> str:
+    """What a first line of three TAB-separated ``columns`` of ``path`` looks like, and
+    how to convert it: GoEmotions' TEXT<TAB>4,27<TAB>ID (read as LibMultiLabel's, the
+    advice's awk wrote the comment ids as texts), else LibMultiLabel's
+    ID<TAB>LABELS<TAB>TEXT. A ``.gz`` file's advice reads it through ``zcat``: awk reads
+    no gzip (GoEmotions' files are published as ``.tsv.gz``; the awk of the advice, run
+    on one, wrote gzip bytes)."""
     ids, tail = columns[1].strip(), columns[2].strip()
     # ids of 28 emotions and a Reddit id: a native corpus's labels typed TAB-separated
     # ('TEXT<TAB>2020<TAB>2021') or a language beside them ('3<TAB>en') were told they
     # were GoEmotions', the advice dropping column 3
     if (_NUMERIC_IDS.fullmatch(ids) and _REDDIT_ID.fullmatch(tail)
             and len(columns[0].split()) > 1):
+        if path.name.endswith(".gz"):
+            return GOEMOTIONS_ADVICE.replace("convert it with awk", "convert it with zcat "
+                                             "train.tsv.gz | awk", 1).replace(
+                "}' train.tsv > ", "}' > ", 1)
         return GOEMOTIONS_ADVICE
     return LIBMULTILABEL_ADVICE
 
