@@ -146,6 +146,24 @@ def test_annif_csv_and_jsonl_corpora_name_the_column_to_rename(tmp_path, vocab):
         assert result.exit_code == 3 and told in result.output, result.output
 
 
+def test_an_annif_jsonl_whose_first_document_has_no_subjects_is_told_too(tmp_path, vocab):
+    # Annif's schema lets a document go without subjects: one such first document got
+    # the generic "a JSONL object a 'labels' list", not the conversion (only the first
+    # line was looked at)
+    # (only the first line was looked at, its first 10,000 characters: a full-text
+    # corpus's long text came before its subjects)
+    subjects = ("".join(json.dumps({"document_id": d, "text": t, "subjects": [
+        {"uri": f"http://ex.org/{k}"} for k in ks]}) + "\n" for d, t, ks in docs()))
+    for first in ({"document_id": "new", "text": "rain"},
+                  {"document_id": "long", "text": "rain " * 3000,
+                   "subjects": [{"uri": "http://ex.org/a"}]}):
+        path = tmp_path / "annif.jsonl"
+        path.write_text(json.dumps(first) + "\n" + "".join(subjects))
+        result = run("train", path, "-o", tmp_path / "m", "--vocab", vocab)
+        assert result.exit_code == 3 and "Annif's JSON Lines corpus" in result.output, \
+            result.output
+
+
 @pytest.mark.skipif(not (shutil.which("sed") and shutil.which("jq") and shutil.which("gzip")),
                     reason="needs sed, jq and gzip")
 @pytest.mark.parametrize("suffix", [".csv.gz", ".jsonl.gz", ".jsonl"])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import shlex
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -150,13 +152,29 @@ def _annif_layout(path: str | Path) -> str:
         return ("; this is Annif's CSV corpus, whose 'subject_uris' column tagsmith reads "
                 "as metadata: rename it 'labels' (and 'document_id' 'id'): "
                 + (f"gzip -dc {name} | {sed}" if gz else f"{sed} {name}") + " > corpus.csv")
-    if fmt == "jsonl" and '"subjects"' in lines[0] and '"labels"' not in lines[0]:
+    if fmt == "jsonl" and _annif_subjects(path):
         return ("; this is Annif's JSON Lines corpus, whose 'subjects' list tagsmith reads "
                 "as metadata: write each subject as a 'labels' key, its <uri> or label: "
                 + (f"gzip -dc {name} | {ANNIF_JQ}" if gz else f"{ANNIF_JQ} {name}")
                 + " > corpus.jsonl")
     return ""
 
+
+
+def _annif_subjects(path: str | Path, n: int = 20) -> bool:
+    """Whether the JSON Lines corpus ``path``'s first ``n`` documents (malformed lines
+    passed over) have Annif's ``subjects`` key, one at least, and none a ``labels``
+    list. A first line alone was looked at, its first 10,000 characters: a first
+    document without subjects (Annif's schema allows it) or a text of more (a full-text
+    corpus, ``text`` first) got the generic layout alone."""
+    from tagsmith.data.readers import read_jsonl
+
+    try:
+        records = list(islice(read_jsonl(path, on_error="skip"), n))
+    except (DataError, OSError, EOFError, zlib.error):
+        return False
+    return (any("subjects" in record.metadata for record in records)
+            and not any(record.labels for record in records))
 
 
 def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
