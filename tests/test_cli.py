@@ -78,6 +78,27 @@ def test_eval_writes_per_label_results_as_annifs_results_file(bundle, goemotions
     assert result.exit_code == 2 and "must be a new file, not the corpus" in result.output
 
 
+def test_eval_results_file_is_never_the_vocabulary_nor_needs_matplotlib(
+        bundle, goemotions_small, tmp_path, monkeypatch):
+    # --vocab was no input to it: the vocabulary was overwritten by the results; and a
+    # core install (no matplotlib) was refused as if a diagram were drawn
+    import shutil
+    import sys
+
+    vocab = tmp_path / "vocab.tsv"
+    shutil.copy(goemotions_small["vocab"], vocab)
+    before = vocab.read_bytes()
+    result = run("eval", bundle, goemotions_small["test"], "--vocab", vocab,
+                 "--results-file", vocab)
+    assert result.exit_code == 2 and "must be a new file, not --vocab" in result.output
+    assert vocab.read_bytes() == before
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "results.tsv"
+    result = run("eval", bundle, goemotions_small["test"], "--results-file", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("uri\tlabel\t")
+
+
 def test_eval_table(bundle, goemotions_small):
     result = run("eval", bundle, goemotions_small["test"])
     assert result.exit_code == 0 and "micro_f1" in result.output

@@ -1322,7 +1322,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     check_png_output(reliability_png, "--reliability-png",
                      {"the corpus": corpus, "the bundle": bundle})
     check_png_output(results_file, "--results-file",
-                     {"the corpus": corpus, "the bundle": bundle,
+                     {"the corpus": corpus, "the bundle": bundle, "--vocab": vocab,
                       "--reliability-png": reliability_png}, suffix=None)
     classifier = TextClassifier.load(bundle)
     if calibration and classifier.calibrator is None:

@@ -317,9 +317,9 @@ def check_png_output(path: str | None, option: str, inputs: dict[str, str | None
                      suffix: str | None = ".png") -> None:
     """Refuse, before any work, a diagram path that would destroy an input or cannot be
     written: no ``.png`` suffix (so a corpus or vocabulary is never overwritten by
-    mistake; ``suffix=None``: any name, for a file other than a diagram), one of
-    ``inputs`` (role -> path; a file inside an input directory such as a bundle
-    counts), a directory, or a path below a file."""
+    mistake; ``suffix=None``: any name, for a file other than a diagram, which needs no
+    matplotlib), one of ``inputs`` (role -> path; a file inside an input directory such
+    as a bundle counts), a directory, or a path below a file."""
     if not path:
         return
     from pathlib import Path
@@ -346,6 +346,8 @@ def check_png_output(path: str | None, option: str, inputs: dict[str, str | None
         check_writable(target)
     except DataError as exc:
         raise DataError(f"{option}: {exc.reason}", path=path) from None
+    if suffix is None:  # no diagram: eval --results-file was refused on a core install
+        return
     from tagsmith.calibration.reliability import check_plotting
 
     check_plotting()  # a core install (no tagsmith[plot]) fails before the work
