@@ -33,6 +33,7 @@ from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import directory_files
 from tagsmith.exceptions import (
     CorpusFormatError,
+    DataError,
     InvalidParameterError,
     UnknownLabelError,
     UnsupportedFormatError,
@@ -796,6 +797,28 @@ def test_a_folder_of_annif_json_documents_is_refused_saying_how_to_convert_it(tm
     warned = [r.getMessage() for r in caplog.records if ".json" in r.getMessage()]
     assert len(warned) == 1 and warned[0].startswith(
         f"{folder}: its .txt documents read, not its 2 .json files, Annif's JSON")
+
+
+def test_a_folder_corpus_vocabulary_or_json_ld_is_no_annif_json_document(tmp_path, caplog):
+    # any .json beside the documents was called Annif's JSON document corpus, its jq
+    # conversion given, at every read; a folder of JSON-LD alone was told to convert it
+    from tagsmith.cli.commands import _check_document_folder
+
+    (tmp_path / "vocab.json").write_text(json.dumps({
+        "@context": {"skos": "http://www.w3.org/2004/02/skos/core#"}, "@graph": []}))
+    (tmp_path / "labels.json").write_text('{"apple": "http://x/a"}')
+    assert list(read_directory(tmp_path)) == []  # no documents, as a folder of others
+    with pytest.raises(DataError) as info:
+        _check_document_folder(str(tmp_path))
+    assert "Annif" not in str(info.value)
+    (tmp_path / "a.txt").write_text("Rain\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert [r.text for r in read_directory(tmp_path)] == ["Rain"]
+    assert ".json" not in caplog.text
+    (tmp_path / "doc.json").write_text(' {\n  "text": "Snow"}')  # Annif's, pretty-printed
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert [r.text for r in read_directory(tmp_path)] == ["Rain"]
+    assert ".json files, Annif's JSON document corpus" in caplog.text
 
 
 def test_directory_sidecars_in_another_case_are_warned_about_once_per_read(tmp_path, caplog):

@@ -1812,10 +1812,10 @@ def directory_files(path: str | Path, *, warn: bool = True) -> list[Path]:
     warning for files ending in ``.txt``, ``.tsv`` or ``.key`` in another case, which
     are not read (off for a caller that only checks the folder before reading it)."""
     path = Path(path)
-    files, _, n_json = _list_documents(path)
+    files, _, jsons = _list_documents(path)
     if warn:
         _warn_other_case(path)
-        _warn_json_documents(path, files, n_json)
+        _warn_json_documents(path, files, _annif_json_count(path, jsons))
     return files
 
 
@@ -1836,8 +1836,31 @@ def annif_json_folder(path: str | Path, n_json: int, said: str = "holds") -> str
 
 def json_file_count(path: str | Path) -> int:
     """How many ``.json`` files (not hidden) the folder ``path`` holds beside its
-    documents: Annif's JSON documents, which are not read (:func:`annif_json_folder`)."""
-    return _list_documents(Path(path))[2]
+    documents that are Annif's JSON documents, which are not read
+    (:func:`annif_json_folder`; 0 where they are not: :func:`_annif_json_count`)."""
+    path = Path(path)
+    return _annif_json_count(path, _list_documents(path)[2])
+
+
+#: how an Annif JSON document begins: an object whose first key is one of its schema's
+#: (a JSON-LD's is "@context", "@graph" or "@id"; a vocabulary's its own)
+_ANNIF_JSON_START = re.compile(rb'\s*\{\s*"(?:text|subjects|document_id|metadata)"\s*:')
+
+
+def _annif_json_count(path: Path, jsons: list[str], sample: int = 20) -> int:
+    """``len(jsons)``, the ``.json`` files of the folder ``path``, where one of the first
+    ``sample`` (by name) begins as an Annif JSON document does (its head read); else 0.
+    Any .json was called Annif's document corpus, its jq conversion given: a folder
+    corpus's vocabulary or JSON-LD beside its documents drew that warning at every read."""
+    for name in sorted(jsons)[:sample]:
+        try:
+            with open(path / name, "rb") as handle:
+                head = handle.read(4096)
+        except OSError:
+            continue
+        if _ANNIF_JSON_START.match(head.removeprefix(b"\xef\xbb\xbf")):
+            return len(jsons)
+    return 0
 
 
 def _warn_json_documents(path: Path, files: list[Path], n_json: int) -> None:
@@ -1848,9 +1871,10 @@ def _warn_json_documents(path: Path, files: list[Path], n_json: int) -> None:
                        annif_json_folder(path, n_json, said=""))
 
 
-def _list_documents(path: Path) -> tuple[list[Path], dict[str, os.DirEntry], int]:
-    """:func:`directory_files`' documents of the folder ``path``, and the listed entries
-    named as label sidecars (``.tsv``, ``.key``), from one listing. Whether a sidecar
+def _list_documents(path: Path) -> tuple[list[Path], dict[str, os.DirEntry], list[str]]:
+    """:func:`directory_files`' documents of the folder ``path``, the listed entries
+    named as label sidecars (``.tsv``, ``.key``), and the names of its ``.json`` files
+    (perhaps Annif's JSON documents, which are not read), from one listing. Whether a sidecar
     is a file is asked when its document is read (:func:`_sidecar_labels`): one beside
     no document (``notes.tsv``, a link into a folder that may not be looked into) is
     never asked about, and the checks' listings stat no sidecar that is a link."""
@@ -1864,7 +1888,7 @@ def _list_documents(path: Path) -> tuple[list[Path], dict[str, os.DirEntry], int
     # stats a document more as the folder was read
     names: list[str] = []
     sidecars: dict[str, os.DirEntry] = {}
-    n_json = 0  # Annif's JSON documents, which are not read
+    jsons: list[str] = []  # perhaps Annif's JSON documents, which are not read
     with os.scandir(path) as entries:
         for entry in entries:
             name = entry.name
@@ -1876,8 +1900,8 @@ def _list_documents(path: Path) -> tuple[list[Path], dict[str, os.DirEntry], int
             elif name.endswith((".tsv", ".key")):
                 sidecars[name] = entry
             elif name.endswith(".json") and _is_file(entry):
-                n_json += 1
-    return [path / name for name in sorted(names)], sidecars, n_json
+                jsons.append(name)
+    return [path / name for name in sorted(names)], sidecars, jsons
 
 
 #: the errors of a listed entry's stat that say it is no file, as Path.is_file() takes
@@ -1917,7 +1941,8 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
     # once the folder is read, unless none has one (no document names a label then,
     # which training refuses, naming the folder's layout)
     n_read, no_sidecar = 0, []
-    files, sidecars, n_json = _list_documents(path)
+    files, sidecars, jsons = _list_documents(path)
+    n_json = _annif_json_count(path, jsons)
     _warn_other_case(path)
     if not files and n_json:  # was "no documents in the corpus"
         raise CorpusFormatError(annif_json_folder(path, n_json), path=path)
