@@ -146,6 +146,24 @@ def test_annif_csv_and_jsonl_corpora_name_the_column_to_rename(tmp_path, vocab):
         assert result.exit_code == 3 and told in result.output, result.output
 
 
+def test_an_annif_jsonl_document_without_text_is_told_with_the_conversion(tmp_path, vocab):
+    # Annif's schema lets a document go without text (its metadata alone): its corpus
+    # was refused "FILE:LINE: missing 'text'", not told Annif's nor how to convert it
+    path = tmp_path / "annif.jsonl.gz"
+    import gzip
+
+    path.write_bytes(gzip.compress(("".join(json.dumps({
+        "document_id": d, "text": t, "subjects": [{"uri": f"http://ex.org/{k}"} for k in ks]})
+        + "\n" for d, t, ks in docs()) + json.dumps({
+            "document_id": "meta", "metadata": {"title": "rain"},
+            "subjects": [{"uri": "http://ex.org/a"}]}) + "\n").encode()))
+    result = run("train", path, "-o", tmp_path / "m", "--vocab", vocab)
+    assert result.exit_code == 3, result.output
+    said = " ".join(result.output.split())
+    assert f"{path}:{len(docs()) + 1}: missing 'text'" in said
+    assert "Annif's JSON Lines" in said and f"gzip -dc {path} | jq -c" in said
+
+
 def test_an_annif_jsonl_whose_first_document_has_no_subjects_is_told_too(tmp_path, vocab):
     # Annif's schema lets a document go without subjects: one such first document got
     # the generic "a JSONL object a 'labels' list", not the conversion (only the first

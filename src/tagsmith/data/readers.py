@@ -1052,6 +1052,18 @@ _ANNIF_LABELS = 'labels: [.subjects[]? | if .uri then "<" + .uri + ">" else .lab
 #: jq's program writing an Annif JSON Lines line as a tagsmith JSONL record (a document
 #: with no ``text``, its metadata alone, an empty text)
 ANNIF_JQ = f"""jq -c '{{id: .document_id, text: (.text // ""), {_ANNIF_LABELS}}}'"""
+
+
+def annif_jsonl_command(path: str | Path) -> str:
+    """The command writing Annif's JSON Lines corpus ``path`` as tagsmith's (``corpus.jsonl``):
+    :data:`ANNIF_JQ` of the file, inflated first where it is a ``.gz`` (jq reads no gzip).
+
+    >>> annif_jsonl_command("my docs.jsonl.gz")[:35]
+    "gzip -dc 'my docs.jsonl.gz' | jq -c"
+    """
+    name = shlex.quote(str(path))
+    return (f"gzip -dc {name} | {ANNIF_JQ}" if str(path).lower().endswith(".gz")
+            else f"{ANNIF_JQ} {name}") + " > corpus.jsonl"
 #: the same of a folder's ``.json`` files, the id where a document has none its stem
 ANNIF_FOLDER_JQ = ("""jq -c '{id: (.document_id // (input_filename | sub(".*/"; "") """
                    f"""| sub("[.]json$"; ""))), text: (.text // ""), {_ANNIF_LABELS}}}'""")
@@ -1142,6 +1154,15 @@ def _jsonl_records(path: Path, on_error, layout: bool = False) -> Iterator[Recor
             raise _Malformed("a string holds a lone surrogate escape (\\udXXX, half of a "
                              "character cut in two): not valid Unicode")
         text = obj.get("text")
+        if (text is None and "labels" not in obj
+                and ("subjects" in obj or "document_id" in obj)):
+            # Annif's schema lets a document go without text (its metadata alone): its
+            # corpus was refused as missing one, not told Annif's nor its conversion
+            raise _Malformed("missing 'text', a document of Annif's JSON Lines corpus "
+                             "(its 'subjects' or 'document_id', and no text, which Annif "
+                             "allows; tagsmith reads 'subjects' as metadata): write the "
+                             "corpus as tagsmith's, each subject a 'labels' key: "
+                             f"{annif_jsonl_command(path)}")
         if not isinstance(text, str):
             raise _Malformed("missing 'text'" if text is None else
                              f"'text' must be a string, found {type(text).__name__}")

@@ -134,7 +134,7 @@ def _annif_layout(path: str | Path) -> str:
     """What to convert in a corpus of Annif's CSV or JSON Lines format (a CSV header
     with a ``subject_uris`` column, a JSON object with a ``subjects`` list): its labels
     were read as metadata. ``""`` for any other file."""
-    from tagsmith.data.readers import ANNIF_JQ, detect_format, first_lines
+    from tagsmith.data.readers import annif_jsonl_command, detect_format, first_lines
 
     try:
         fmt = detect_format(path)
@@ -155,8 +155,7 @@ def _annif_layout(path: str | Path) -> str:
     if fmt == "jsonl" and _annif_subjects(path):
         return ("; this is Annif's JSON Lines corpus, whose 'subjects' list tagsmith reads "
                 "as metadata: write each subject as a 'labels' key, its <uri> or label: "
-                + (f"gzip -dc {name} | {ANNIF_JQ}" if gz else f"{ANNIF_JQ} {name}")
-                + " > corpus.jsonl")
+                + annif_jsonl_command(path))
     return ""
 
 
