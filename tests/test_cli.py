@@ -426,7 +426,8 @@ def test_suggest_names_the_documents_of_annifs_corpora_by_their_document_id(bund
                      + json.dumps({"text": "Thanks a lot!"}) + "\n"
                      + json.dumps({"id": "own", "document_id": "d3", "text": "Wow"}) + "\n")
     csv_path = tmp_path / "annif.csv"
-    csv_path.write_text("document_id,text,subject_uris\n7,I am so angry right now,\n")
+    # a CSV's document_id is its cell stripped, as its id is (it kept the blanks)
+    csv_path.write_text("document_id,text,subject_uris\n 7 ,I am so angry right now,\n")
     tsv = run("suggest", bundle, jsonl, csv_path, "--format", "tsv", "--k", "1",
               "--threshold", "0")
     assert tsv.exit_code == 0, tsv.output

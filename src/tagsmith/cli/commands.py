@@ -828,7 +828,7 @@ def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None, *,
             if not record.text.strip():
                 continue
             here = f"{name}:{record.line}"
-            doc_id = record.doc_id or _annif_document_id(record) or here
+            doc_id = record.doc_id or _annif_document_id(record, fmt == "csv") or here
             if ids is not None:  # a record without an id is named file:line, as a line is
                 _claim_id(ids, doc_id, here)
             yield doc_id, record.text
@@ -836,13 +836,15 @@ def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None, *,
         refuse_csv_vocabulary(exc, name, vocab_option)
 
 
-def _annif_document_id(record) -> str | None:
+def _annif_document_id(record, strip: bool = False) -> str | None:
     """The ``document_id`` of ``record`` (a string or an integer, as an ``id`` may
-    be; not blank), where Annif's CSV or JSON Lines corpus names it so; else None."""
+    be; not blank), where Annif's CSV or JSON Lines corpus names it so; else None.
+    ``strip``: a CSV's, whose cell is stripped as its ``id``'s is (' 7 ' named it)."""
     value = record.metadata.get("document_id")
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    return str(value) if str(value).strip() else None
+    text = str(value).strip() if strip else str(value)
+    return text if text.strip() else None
 
 
 def refuse_stdin(value: str | None, param: str = "CORPUS",
