@@ -434,8 +434,8 @@ def test_suggest_names_the_documents_of_annifs_corpora_by_their_document_id(bund
     assert [row.split("\t")[0] for row in tsv.stdout.splitlines()] == \
         ["d1", f"{jsonl}:2", "own", "7"]
     csv_path.write_text("document_id,text\nd1,Again\n")  # one id, two documents
-    result = run("suggest", bundle, jsonl, csv_path)
-    assert result.exit_code == 3 and "the id 'd1' repeats" in result.output
+    result = run("suggest", bundle, jsonl, csv_path)  # named: the corpus has no 'id'
+    assert result.exit_code == 3 and "the id 'd1' (its document_id) repeats" in result.output
 
 
 def test_a_record_id_given_twice_is_refused_naming_both_places(bundle, tmp_path):

@@ -787,19 +787,20 @@ def _refusing_skos(lines, name: str, vocab_option: str | None,
     yield from lines
 
 
-def _claim_id(ids: FirstSeen[str], doc_id: str, here: str) -> None:
+def _claim_id(ids: FirstSeen[str], doc_id: str, here: str, field: str = "") -> None:
     """Note that the document at ``here`` (``file:line``) has the id ``doc_id``; one
     noted before, at another place or at this one again, fails naming both: two outputs
     under one id could not be told apart (making it unique would name a document by an
-    id it lacks)."""
+    id it lacks). ``field``: the record's field the id is, where not its ``id``."""
     first = ids.claim(doc_id, here)
     if first is None:
         return
     name, _, line = here.rpartition(":")
     where = ("this document was read already (the file is given more than once)"
              if first == here else f"it is the id of the document at {printable(first)} too")
-    message = (f"the id {printable(doc_id)!r} repeats: {where}; each document needs an "
-               "id of its own (their outputs would share it)")
+    of = f" (its {field})" if field else ""
+    message = (f"the id {printable(doc_id)!r}{of} repeats: {where}; each document needs "
+               "an id of its own (their outputs would share it)")
     if name and line.isdigit():
         raise DataError(message, path=name, line=int(line))
     raise DataError(message, path=here)
@@ -828,9 +829,11 @@ def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None, *,
             if not record.text.strip():
                 continue
             here = f"{name}:{record.line}"
-            doc_id = record.doc_id or _annif_document_id(record, fmt == "csv") or here
+            annif_id = None if record.doc_id else _annif_document_id(record, fmt == "csv")
+            doc_id = record.doc_id or annif_id or here
             if ids is not None:  # a record without an id is named file:line, as a line is
-                _claim_id(ids, doc_id, here)
+                # Annif's document_id named: "the id 'd1' repeats" of a corpus with no id
+                _claim_id(ids, doc_id, here, "document_id" if annif_id else "")
             yield doc_id, record.text
     except NoTextColumnError as exc:
         refuse_csv_vocabulary(exc, name, vocab_option)
