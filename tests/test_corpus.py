@@ -316,6 +316,27 @@ def test_annif_subjects_separated_by_tabs_read_as_annif_reads_them(tmp_path):
         list(read_tsv(bad))
 
 
+def test_uri_columns_after_several_labels_are_warned_about(tmp_path, caplog):
+    # a native corpus's stray third column (a source URL), refused before Annif's
+    # TAB-separated subjects were read, became each document's label without a word
+    # (800 documents trained as 828 labels); Annif writes a subject a column
+    path = write(tmp_path / "c.tsv", f"Rain\t<{U}a> <{U}b>\t<http://src/1>\n"
+                 f"Snow\t<{U}b>\t<{U}a>\nHail\t<{U}a> <{U}b>\t<http://src/3>\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert [r.labels for r in read_tsv(path)][0] == (f"<{U}a>", f"<{U}b>",
+                                                         "<http://src/1>")
+        list(read_tsv(path))  # the same file read again: no second warning
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and warned[0].startswith(
+        f"{path}: 2 lines have <URI> columns after several labels, read as labels too")
+    assert "(first: line 1)" in warned[0] and "cut -f1,2" in warned[0]
+    caplog.clear()
+    annif = write(tmp_path / "a.tsv", f"Rain\t<{U}a>\t<{U}b>\n")  # Annif's: no warning
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        list(read_tsv(annif))
+    assert not caplog.records
+
+
 def test_malformed_lines_skipped_and_counted(tmp_path, caplog):
     corpus = Corpus(tsv_with_problems(tmp_path), SPACE, on_error="skip")
     with caplog.at_level(logging.WARNING, logger="tagsmith"):

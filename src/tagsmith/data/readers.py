@@ -984,6 +984,10 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
     suspicious: list[int] = []  # line numbers of unlabelled lines that end in <uri> tokens
     labelled: list[int] = []  # the first labelled line's number, once read
     started: list[int] = []  # the first non-blank line's number, once read
+    # line numbers of labels columns of several labels followed by <uri> columns: read
+    # as Annif reads them, more labels, though no Annif corpus writes them so, and a
+    # native line's stray third column (a source URL) is so read as a label
+    stray: list[int] = []
 
     def parse(line: str, number: int) -> Record | None:
         if not line.strip():
@@ -997,6 +1001,8 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
         if len(columns) > 2 and _uri_columns(columns[1:]):
             # Annif's subjects separated by TABs, a column each (its documented variant,
             # which it reads): were refused as a line of too many columns
+            if len(columns[1].split()) > 1:
+                stray.append(number)
             columns = [columns[0], " ".join(columns[1:])]
         if len(columns) > 2:
             # on the first line: a native corpus's stray TAB later is no peer's format
@@ -1029,6 +1035,7 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
 
     def records() -> Iterator[Record]:
         yield from _line_records(path, parse, on_error)
+        _warn_stray_uri_columns(path, stray)
         if not suspicious:
             return
         key = (source, _modified(path), len(suspicious), suspicious[0])
@@ -1044,6 +1051,22 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
 
 
 _WARNED: set[tuple] = set()
+
+
+def _warn_stray_uri_columns(path: Path, stray: list[int]) -> None:
+    """Warn once a TSV is read (once for the same unchanged file) of its ``stray`` lines,
+    a labels column of several labels then ``<uri>`` columns, each read as one more
+    label (Annif's reading of its TAB-separated subjects, which it writes one a column):
+    a native corpus's third column (``TEXT<TAB>LABELS<TAB><source-url>``), refused
+    before Annif's variant was read, made a label a document silently."""
+    if not _first_warning("stray", path, [(line,) for line in stray]):
+        return
+    n = len(stray)
+    logger.warning("%s: %s line%s %s <URI> columns after several labels, read as labels "
+                   "too, as Annif reads subjects separated by TABs (first: line %d); if "
+                   "such a column is no label (a source URL), keep the text and labels "
+                   "alone (cut -f1,2)", path, f"{n:,}", plural_s(n), plural(n, "has", "have"),
+                   stray[0])
 
 #: jq's list of an Annif JSON document's ``subjects`` as tagsmith's ``labels``: a
 #: ``<uri>``, else the label; ``[]?``: a document without subjects, which Annif's schema
