@@ -660,3 +660,31 @@ def test_featurizers_show_their_parameters_at_a_prompt():
     assert repr(views) == (f"MultiViewFeaturizer({{'words': {tfidf!r}, "
                            f"'meaning': {embedding!r}}})")
     assert len(repr(views)) < 600
+
+
+def test_featurizers_are_cloned_and_set_as_scikit_learn_estimators():
+    from sklearn.base import clone
+
+    from tagsmith.features.embedding import EmbeddingFeaturizer
+
+    # sklearn.base.clone (GridSearchCV, cross_validate, a Pipeline's copy) asks
+    # get_params(deep=False): a TypeError for every featurizer
+    texts = ["red apple", "green apple", "red pear"]
+    tfidf = TfidfFeaturizer(word_ngrams=(1, 1), char_ngrams=None, min_df=1).fit(texts)
+    embedding = EmbeddingFeaturizer(batch_size=64)
+    for featurizer, change in ((tfidf, {"min_df": 2}), (embedding, {"batch_size": 32})):
+        assert featurizer.get_params(deep=False) == featurizer.get_params()
+        copy = clone(featurizer)
+        assert type(copy) is type(featurizer) and copy is not featurizer
+        assert copy.get_params() == featurizer.get_params()
+        assert copy.set_params(**change) is copy
+        assert copy.get_params() != featurizer.get_params()  # the original is untouched
+        with pytest.raises(InvalidParameterError, match="no_such_parameter"):
+            copy.set_params(no_such_parameter=1)
+    assert not hasattr(clone(tfidf), "blocks_")  # unfitted, as scikit-learn's clone is
+    assert clone(tfidf).fit(texts).transform(texts).shape == tfidf.transform(texts).shape
+    views = MultiViewFeaturizer({"words": tfidf, "meaning": embedding})
+    copy = clone(views)
+    assert copy.get_params(deep=False) == views.get_params()
+    assert copy.featurizers["words"] is not tfidf and not hasattr(copy.featurizers["words"],
+                                                                   "blocks_")

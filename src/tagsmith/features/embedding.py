@@ -70,10 +70,20 @@ class EmbeddingFeaturizer:
         check_param_names(cls, params)
         return cls(**params)
 
-    def get_params(self) -> dict:
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's parameters. ``deep`` is scikit-learn's (its ``clone`` passes
+        ``deep=False``, which was a TypeError): no parameter is an estimator."""
         return {"encoder": self.encoder, "max_seq_length": self.max_seq_length,
                 "batch_size": self.batch_size, "n_threads": self.n_threads,
                 "show_progress": self.show_progress}
+
+    def set_params(self, **params: Any) -> EmbeddingFeaturizer:
+        """Set parameters by name, as a model's ``set_params``; an unknown name is refused
+        naming it."""
+        check_param_names(type(self), params)
+        for key, value in params.items():
+            setattr(self, key, value)
+        return self
 
     def validate(self) -> None:
         """Refuse bad settings by name (loading the encoder calls it; so do fit, training,

@@ -9,6 +9,7 @@ as scikit-learn does without importing it (:class:`_VocabularyCounter`,
 
 from __future__ import annotations
 
+import copy
 import functools
 import numbers
 import re
@@ -23,7 +24,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._chunks import WHITESPACE, whitespace_chunks
-from tagsmith._params import check_bool, check_choice, check_int, check_param_names
+from tagsmith._params import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_param_names,
+    keyword_params,
+)
 from tagsmith._plural import plural_s
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
@@ -277,7 +284,10 @@ class TfidfFeaturizer:
         return f"{type(self).__name__}({args}{fitted})"
 
     # -- parameters ----------------------------------------------------------------------
-    def get_params(self) -> dict:
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's parameters, the n-gram ranges as lists (as a bundle's JSON
+        holds them). ``deep`` is scikit-learn's (its ``clone`` passes ``deep=False``,
+        which was a TypeError): no parameter is an estimator, so both give the same."""
         return {
             "word_ngrams": None if self.word_ngrams is None else list(self.word_ngrams),
             "char_ngrams": None if self.char_ngrams is None else list(self.char_ngrams),
@@ -290,6 +300,20 @@ class TfidfFeaturizer:
             "split_unspaced": self.split_unspaced,
             "unicode_form": self.unicode_form,
         }
+
+    def set_params(self, **params: Any) -> TfidfFeaturizer:
+        """Set parameters by name, as a model's ``set_params`` (scikit-learn's
+        ``GridSearchCV``); an unknown name is refused naming it."""
+        check_param_names(type(self), params)
+        for key, value in params.items():
+            setattr(self, key, value)
+        return self
+
+    def __sklearn_clone__(self) -> TfidfFeaturizer:
+        # scikit-learn's clone: an unfitted copy with the same parameters (its own
+        # clone refused get_params' lists as parameters the constructor modified)
+        return type(self)(**copy.deepcopy({name: getattr(self, name)
+                                           for name in keyword_params(type(self))}))
 
     def validate(self) -> None:
         """Refuse bad settings by name (fit calls it; so does training, before any text is

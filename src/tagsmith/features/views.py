@@ -151,8 +151,17 @@ class MultiViewFeaturizer:
                                             "not nest)", "views")
         self.featurizers = dict(featurizers)
 
-    def get_params(self) -> dict:
+    def get_params(self, deep: bool = True) -> dict:
+        """Each view's featurizer's kind and parameters, by view name (``deep`` is
+        scikit-learn's, and changes nothing)."""
         return {name: {"kind": f.kind, **f.get_params()} for name, f in self.featurizers.items()}
+
+    def __sklearn_clone__(self) -> MultiViewFeaturizer:
+        # scikit-learn's clone: each view's featurizer cloned (its own clone passed the
+        # views' parameters to the constructor, which takes the featurizers)
+        from sklearn.base import clone
+
+        return type(self)({name: clone(f) for name, f in self.featurizers.items()})
 
     def __repr__(self) -> str:  # each view's featurizer, one line each way
         return f"{type(self).__name__}({self.featurizers!r})"
