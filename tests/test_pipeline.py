@@ -376,6 +376,17 @@ def test_a_table_a_mapping_or_a_set_of_texts_is_refused_naming_the_parameter(tra
                          options=options)
 
 
+def test_the_keys_of_a_dict_are_texts_in_their_order(trained):
+    clf, test = trained
+    # {text: labels}.keys() is in the dict's order, as it was scored before sets were
+    # refused: it was refused as "a dict_keys (no order to match the results to)"
+    labels_of = dict.fromkeys(test.texts[:5])
+    np.testing.assert_array_equal(clf.predict_topk(labels_of.keys(), k=3).indices,
+                                  clf.predict_topk(list(labels_of), k=3).indices)
+    with pytest.raises(InvalidParameterError, match="no order to match the results to"):
+        clf.predict_topk(frozenset(test.texts[:5]), k=3)
+
+
 class _LabelTable:
     """What a one-hot pandas DataFrame looks like to tagsmith: named columns, and the
     values numpy reads from it by position."""

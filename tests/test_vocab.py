@@ -1864,3 +1864,13 @@ def test_a_broader_cell_naming_its_parent_another_way_says_how(tmp_path, caplog)
             space = load_vocabulary(path)
         assert f"{path}:3: broader <" in caplog.text and hint in caplog.text + "\n", cell
         assert space[1].broader == (["E11"] if cell.startswith("E11 ") else [])
+
+
+def test_from_uris_takes_the_keys_of_a_dict_in_their_order():
+    # a dict's keys are in its order: from_uris(names.keys(), names=names) worked before
+    # sets were refused, and was refused as "a dict_keys (no order for the label ids)"
+    names = {"u:b": "pear", "u:a": "apple"}
+    space = LabelSpace.from_uris(names.keys(), names=names)
+    assert space.uris == ["u:b", "u:a"] and space.names() == ["pear", "apple"]
+    with pytest.raises(InvalidParameterError, match="no order for the label ids"):
+        LabelSpace.from_uris(frozenset(names))

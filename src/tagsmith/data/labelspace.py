@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+from collections.abc import Iterable, Iterator, KeysView, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
@@ -300,7 +300,8 @@ class LabelSpace(Sequence[Label]):
         >>> LabelSpace.from_uris(["<u:a>", "u:b"], names={"u:a": "apple"}).names()
         ['apple', 'u:b']
         """
-        if isinstance(uris, str | bytes | Mapping | Set):
+        # a dict's keys (from_uris(names.keys(), names=names)) are in its order
+        if isinstance(uris, str | bytes | Mapping | Set) and not isinstance(uris, KeysView):
             what = ("a bare str" if isinstance(uris, str | bytes) else
                     f"a {type(uris).__name__} (give its URIs, and names=)"
                     if isinstance(uris, Mapping) else

@@ -17,7 +17,7 @@ import sys
 import unicodedata
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping, Sequence, Set
 from typing import Any, Literal
 
 import numpy as np
@@ -1165,7 +1165,7 @@ def _unordered_or_table(texts: object) -> str | None:
     if isinstance(texts, Mapping):
         return (f"a {type(texts).__name__} (iterated as its keys; pass "
                 "list(texts.values()))")
-    if isinstance(texts, Set):
+    if isinstance(texts, Set) and not isinstance(texts, KeysView):  # a dict's are ordered
         return f"a {type(texts).__name__} (no order to match the results to; pass a list)"
     return None
 
