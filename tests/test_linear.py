@@ -229,3 +229,31 @@ def test_the_solver_counts_unconverged_labels():
                           np.ones(80), 3, 0, 3, 1.0, 1.0, LOSS_CODES["squared_hinge"], tol,
                           max_iter, 1e-4, 0, np.full(10, -1, np.int32))
         assert out[4] == expected
+
+
+def test_a_fit_stopped_after_its_solver_leaves_the_model_fitted_before(monkeypatch):
+    """A refit stopped after the solver (Ctrl-C in its warnings, or pruning's check) had
+    written the new weights, of other labels, under the old n_labels_ and over the
+    cached dense weights, so the model was neither fit."""
+    import pytest
+
+    import tagsmith.models.linear as linear
+
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.random((200, 30)) * (rng.random((200, 30)) < 0.3))
+    Y = sp.csr_matrix((rng.random((200, 5)) < 0.3).astype(np.float32))
+    model = LinearOVR(n_jobs=1).fit(X, Y)
+    before = model.predict_topk(X[:20], 3)
+    coef, intercept = model.coef_, model.intercept_
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(linear, "warn_if_all_pruned", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, Y[:, :3])  # other labels, fewer
+    assert model.n_labels_ == 5
+    assert model.coef_ is coef and model.intercept_ is intercept
+    after = model.predict_topk(X[:20], 3)
+    np.testing.assert_array_equal(after.indices, before.indices)
+    np.testing.assert_array_equal(after.scores, before.scores)

@@ -170,20 +170,22 @@ class LinearOVR(BaseModel):
         child = np.concatenate([out[0] for out in parts]) if parts else np.zeros(0, np.int32)
         feat = np.concatenate([out[1] for out in parts]) if parts else np.zeros(0, np.int32)
         val = np.concatenate([out[2] for out in parts]) if parts else np.zeros(0, np.float32)
-        self.coef_ = sp.csc_matrix((val, (feat, child)), shape=(X.shape[1], n_labels),
-                                   dtype=np.float32)
-        self.coef_.sort_indices()
-        self.intercept_ = np.concatenate([out[3] for out in parts]).astype(np.float32)
+        # the model's attributes are set together at the end: a fit stopped before (Ctrl-C
+        # in the warnings) left the new weights under the old n_labels_ and dense cache
+        coef = sp.csc_matrix((val, (feat, child)), shape=(X.shape[1], n_labels),
+                             dtype=np.float32)
+        coef.sort_indices()
+        intercept = np.concatenate([out[3] for out in parts]).astype(np.float32)
         n_unconverged = sum(int(out[4]) for out in parts)
         if n_unconverged:  # once per fit, not once per block of labels
             logger.warning("linear: the solver stopped at max_iter=%d before reaching "
                            "tol=%g for %s of %s label%s; raise max_iter (or tol) for "
                            "a converged model", self.max_iter, self.tol,
                            f"{n_unconverged:,}", f"{n_labels:,}", plural_s(n_labels))
-        warn_if_all_pruned("linear", float(self.prune_threshold), self.coef_.nnz, X)
+        warn_if_all_pruned("linear", float(self.prune_threshold), coef.nnz, X)
+        self.coef_, self.intercept_, self._dense_coef = coef, intercept, None
         self.n_features_ = X.shape[1]
         self.n_labels_ = n_labels
-        self._dense_coef = None
         return self
 
     # -- prediction ----------------------------------------------------------------------------
