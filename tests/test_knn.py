@@ -917,3 +917,33 @@ def test_leave_one_out_names_bad_groups(groups):
     model = KNNModel(n_neighbors=1).fit(X, np.eye(4, 2))
     with pytest.raises(InvalidParameterError, match="'groups'"):
         model.leave_one_out_topk(X, 2, groups=groups)
+
+
+@pytest.mark.parametrize("family", ["knn", "dense_knn"])
+def test_a_fit_stopped_while_indexing_leaves_the_model_fitted_before(family, monkeypatch):
+    """A refit stopped while its index was built (Ctrl-C in sorting or converting a
+    large index, seconds for 590k documents) left the new index beside the old kernel
+    arrays and labels: the model predicted from a mix of both fits."""
+    import importlib
+
+    from tagsmith.models import make_model
+
+    module = importlib.import_module(f"tagsmith.models.{family}")
+    rng = np.random.default_rng(0)
+    X = rng.random((120, 20)) * (rng.random((120, 20)) < 0.4)
+    X = X.astype(np.float32) if family == "dense_knn" else sp.csr_matrix(X)
+    Y = sp.csr_matrix((rng.random((120, 6)) < 0.3).astype(np.float32))
+    model = make_model(family, n_jobs=1).fit(X, Y)
+    before = model.predict_topk(X[:20], 3)
+    index = model.index_
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "scaled_weights", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X[:60], Y[:60, :4])  # other documents, other labels
+    assert model.index_ is index and model.n_labels_ == 6 and model.n_docs_ == 120
+    after = model.predict_topk(X[:20], 3)
+    np.testing.assert_array_equal(after.indices, before.indices)
+    np.testing.assert_array_equal(after.scores, before.scores)

@@ -179,21 +179,27 @@ class DenseKNNModel(BaseModel):
 
     def _set_state(self, index: np.ndarray, Y: sp.csr_matrix, weights: np.ndarray,
                    row_ids: np.ndarray) -> None:
-        self.index_ = np.ascontiguousarray(index, dtype=np.float16)
+        # everything is built first and set together: a fit stopped part-way left the
+        # new index beside the old fit's labels and weights
+        index = np.ascontiguousarray(index, dtype=np.float16)
+        Y.eliminate_zeros()
+        Y.sort_indices()
+        doc_weight = np.asarray(weights, dtype=np.float64)
+        vote_weight = scaled_weights(doc_weight)
+        prior = np.asarray(Y.T @ vote_weight, dtype=np.float64).ravel()
+        label_order = np.argsort(-prior, kind="stable").astype(np.int32)
+        target_arrays = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32), Y.data)
+        self.index_ = index
         # the index leaves documents of weight 0 out: its rows' numbers in the matrix
         # given to fit, which kneighbors returns
         self.row_ids_ = row_ids
-        Y.eliminate_zeros()
-        Y.sort_indices()
         self.targets_ = Y
-        self.doc_weight_ = np.asarray(weights, dtype=np.float64)
-        self._vote_weight = scaled_weights(self.doc_weight_)
-        prior = np.asarray(Y.T @ self._vote_weight, dtype=np.float64).ravel()
-        self.label_order_ = np.argsort(-prior, kind="stable").astype(np.int32)
+        self.doc_weight_, self._vote_weight = doc_weight, vote_weight
+        self.label_order_ = label_order
         self._label_prior = prior
-        self.n_docs_, self.n_features_ = self.index_.shape
+        self.n_docs_, self.n_features_ = index.shape
         self.n_labels_ = Y.shape[1]
-        self._target_arrays = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32), Y.data)
+        self._target_arrays = target_arrays
 
     def kneighbors(self, X: FeatureMatrix, n_neighbors: int | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:

@@ -343,29 +343,32 @@ class KNNModel(BaseModel):
 
     def _set_state(self, index, feature_rank: np.ndarray, Y: sp.csr_matrix, weights: np.ndarray,
                    row_ids: np.ndarray) -> None:
-        self.index_ = sp.csc_matrix(index, dtype=np.float32)  # docs x ranked features
-        self.index_.sort_indices()
-        self.feature_rank_ = feature_rank
-        self.targets_ = Y
-        self.targets_.sort_indices()
-        self.doc_weight_ = np.asarray(weights, dtype=np.float64)
-        self.row_ids_ = row_ids
-        self._vote_weight = scaled_weights(self.doc_weight_)
-        prior = np.asarray(Y.T @ self._vote_weight, dtype=np.float64).ravel()
+        # everything is built first and set together: a fit stopped while the index was
+        # sorted or converted (seconds for 590k documents) left the new index beside
+        # the old fit's kernel arrays, labels and weights
+        index = sp.csc_matrix(index, dtype=np.float32)  # docs x ranked features
+        index.sort_indices()
+        Y.sort_indices()
+        doc_weight = np.asarray(weights, dtype=np.float64)
+        vote_weight = scaled_weights(doc_weight)
+        prior = np.asarray(Y.T @ vote_weight, dtype=np.float64).ravel()
+        rows = index.tocsr()
+        rows.sort_indices()
+        # kernel views, converted once: int64 offsets, int32 ids, float32 values
+        kernel_arrays = (
+            index.indptr.astype(np.int64), index.indices.astype(np.int32, copy=False),
+            index.data, rows.indptr.astype(np.int64),
+            rows.indices.astype(np.int32, copy=False), rows.data)
+        target_arrays = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32, copy=False),
+                         Y.data)
+        self.index_, self.feature_rank_, self.targets_ = index, feature_rank, Y
+        self.doc_weight_, self.row_ids_, self._vote_weight = doc_weight, row_ids, vote_weight
         self.label_order_ = np.argsort(-prior, kind="stable").astype(np.int32)
         self._label_prior = prior  # what leave_one_out_topk takes each document out of
         self.n_docs_, self.n_features_ = index.shape
         self.n_labels_ = Y.shape[1]
-        self._doc_freq = np.diff(self.index_.indptr)  # non-increasing by construction
-        rows = self.index_.tocsr()
-        rows.sort_indices()
-        # kernel views, converted once: int64 offsets, int32 ids, float32 values
-        self._kernel_arrays = (
-            self.index_.indptr.astype(np.int64), self.index_.indices.astype(np.int32, copy=False),
-            self.index_.data, rows.indptr.astype(np.int64),
-            rows.indices.astype(np.int32, copy=False), rows.data)
-        self._target_arrays = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32, copy=False),
-                               Y.data)
+        self._doc_freq = np.diff(index.indptr)  # non-increasing by construction
+        self._kernel_arrays, self._target_arrays = kernel_arrays, target_arrays
 
     # -- prediction --------------------------------------------------------------------------
     def _queries(self, X) -> sp.csr_matrix:
