@@ -400,6 +400,47 @@ class _LabelTable:
         return self.values if dtype is None else self.values.astype(dtype)
 
 
+class _Missing:
+    """pandas' NA: equal to nothing, and no truth value."""
+
+    def __eq__(self, other):
+        return self
+
+    __ne__ = __eq__
+
+    def __bool__(self):
+        raise TypeError("boolean value of NA is ambiguous")
+
+
+class _Texts:
+    def __init__(self, index):
+        self.index = index
+
+
+def test_an_index_with_missing_keys_on_both_sides_is_the_same_index():
+    from tagsmith.data.labelspace import check_label_table
+
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    values = [[1, 0], [0, 1], [1, 1]]
+    # df.set_index("id") with an id missing: the same NaN (a new float each time) on
+    # both sides was refused as 'row 1 indexed nan where row 1 of the texts is indexed
+    # nan', and pandas' NA (a "string" index) was a TypeError on its truth value
+    na = _Missing()  # one object, as pandas' NA is
+    for missing in (lambda: float("nan"), lambda: na):
+        index = ["d0", missing(), "d2"]
+        check_label_table(_LabelTable(values, ["u:a", "u:b"], index=index), space,
+                          texts=_Texts(["d0", missing(), "d2"]))
+        with pytest.raises(InvalidParameterError, match="row 2 indexed 'd2' where row 2 "
+                           "of the texts is indexed 'd3'"):
+            check_label_table(_LabelTable(values, ["u:a", "u:b"], index=index), space,
+                              texts=_Texts(["d0", missing(), "d3"]))
+    with pytest.raises(InvalidParameterError, match="row 1 indexed nan where row 1 of the "
+                       "texts is indexed 'd1'"):
+        check_label_table(_LabelTable(values, ["u:a", "u:b"], index=["d0", float("nan"),
+                                                                      "d2"]),
+                          space, texts=_Texts(["d0", "d1", "d2"]))
+
+
 def test_a_label_table_whose_columns_name_labels_out_of_order_is_refused(trained):
     from tagsmith.pipeline.audit import AuditOptions, audit_corpus
     from tagsmith.pipeline.confidence import heldout_from_corpus

@@ -1035,20 +1035,46 @@ def _check_label_rows(Y: object, texts: object, name: str) -> None:
     label_keys, text_keys = _index_of(Y), _index_of(texts)
     if label_keys is None or text_keys is None or label_keys.shape != text_keys.shape:
         return
-    positions = np.arange(len(label_keys))
-    if any(np.array_equal(keys, positions) for keys in (label_keys, text_keys)):
+    if any(_counts_up(keys) for keys in (label_keys, text_keys)):
         # 0, 1, ...: a table made from the other's rows in order (a DataFrame of
         # MultiLabelBinarizer's output for a filtered Series) has no index of its own
         return
-    differ = np.flatnonzero(np.asarray(label_keys != text_keys, dtype=bool))
-    if differ.size:
-        row = int(differ[0])
+    try:
+        unequal = np.flatnonzero(np.asarray(label_keys != text_keys, dtype=bool))
+    except (TypeError, ValueError):  # pandas' NA, which has no truth value
+        unequal = np.arange(len(label_keys))
+    # a missing key (NaN, NaT, NA) is unequal to itself: the same on both sides is no
+    # difference (df.set_index("id") with an id missing was refused, or a TypeError)
+    differ = (int(row) for row in unequal
+              if not _same_key(label_keys[row], text_keys[row]))
+    row = next(differ, None)
+    if row is not None:
         raise InvalidParameterError(
             name, "rows in the order of the texts (both are indexed, and rows are matched "
             f"by position, not by index: align them, e.g. {name}.loc[texts.index], or pass "
             f"{name}.to_numpy())",
             f"row {row} indexed {label_keys[row]!r} where row {row} of the texts is indexed "
             f"{text_keys[row]!r}")
+
+
+def _counts_up(keys: np.ndarray) -> bool:
+    """Whether an index is 0, 1, ... (one holding pandas' NA, which has no truth value,
+    is not)."""
+    try:
+        return bool(np.array_equal(keys, np.arange(len(keys))))
+    except (TypeError, ValueError):
+        return False
+
+
+def _same_key(a: object, b: object) -> bool:
+    """Whether index keys ``a`` and ``b`` name the same row: equal, or both missing (a
+    NaN or NaT, unequal to itself; pandas' NA, which has no truth value, is itself)."""
+    if a is b:
+        return True
+    try:
+        return bool(a == b) or (bool(a != a) and bool(b != b))
+    except (TypeError, ValueError):
+        return False
 
 
 def _first_keys(Y: object, most: int = 100) -> list:
