@@ -1008,3 +1008,27 @@ def test_a_fit_stopped_part_way_leaves_the_tree_fitted_before(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         fresh.fit(X, Y)
     assert not fresh.is_fitted and not hasattr(fresh, "node_slot_ptr_")
+
+
+def test_a_fit_stopped_in_its_last_warning_leaves_one_whole_fit(monkeypatch):
+    """Ctrl-C in the solver's warning, after the last tree was trained, left the model's
+    per-tree attributes on the new tree under the old trees_ and n_labels_."""
+    import tagsmith.models.tree as tree_module
+
+    X, Y = _problem(n_docs=300, n_labels=6)
+    params = dict(leaf_size=2, branching=2, n_jobs=1, max_iter=1, tol=1e-12)
+    model = LabelTree(**params).fit(X, Y)
+    other = sp.csr_matrix(Y[:, ::-1].toarray()[:, :4])  # other labels, fewer
+    whole = LabelTree(**params).fit(X, other)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tree_module.logger, "log", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, other)
+    monkeypatch.undo()
+    assert model.n_labels_ == 4
+    after, expected = model.predict_topk(X[:20], 3), whole.predict_topk(X[:20], 3)
+    np.testing.assert_array_equal(after.indices, expected.indices)
+    np.testing.assert_array_equal(after.scores, expected.scores)

@@ -260,6 +260,12 @@ class LabelTree(BaseModel):
             self._restore_fitted_tree()
             raise
         del reps
+        # the fit is whole: set before the warning below, where a Ctrl-C left the new
+        # tree's attributes under the old trees_ and n_labels_
+        self.trees_ = trees
+        self._use_tree(0)
+        self.n_features_ = X.shape[1]
+        self.n_labels_ = n_labels
         if n_unconverged:  # once per fit, not once per node or tree
             # the defaults (10 epochs, tol 0.1) stop most node classifiers early by design
             # (they route documents; more epochs buy little P@1 for much time): a warning
@@ -271,10 +277,6 @@ class LabelTree(BaseModel):
                        "tol=%g for %d of %d classifier%s; raise max_iter (or tol) for "
                        "a converged model", self.max_iter, self.tol, n_unconverged,
                        n_classifiers, plural_s(n_classifiers))
-        self.trees_ = trees
-        self._use_tree(0)
-        self.n_features_ = X.shape[1]
-        self.n_labels_ = n_labels
         return self
 
     def _restore_fitted_tree(self) -> None:
