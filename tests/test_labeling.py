@@ -1156,6 +1156,25 @@ def test_a_code_answered_as_coders_write_it_resolves_to_its_label():
     assert result.report.n_unknown_labels == 1
 
 
+def test_codes_answered_together_are_not_the_code_their_digits_make():
+    """Two numeric codes answered in one item ("1,2", NAICS sectors "11, 21") lost their
+    separator to the code comparison, which ignores punctuation, and resolved to the
+    code their digits make together (12; 1121, Cattle Ranching), a label the answer
+    does not name. A code's own punctuation may still be dropped or changed (E119 and
+    E11-9 for E11.9), never added between digits it does not separate."""
+    space = LabelSpace([Label(code, {"en": name}) for code, name in (
+        ("1", "one"), ("2", "two"), ("12", "twelve"), ("11", "Agriculture"),
+        ("21", "Mining"), ("1121", "Cattle Ranching"), ("E11.9", "Type 2 diabetes"))])
+    resolver = LabelResolver(space)
+    for name in ("1,2", "1, 2", "1;2", "1 2", "1.2", "11, 21", "11-21", "E1.19",
+                 "11, 21 Cattle Ranching"):
+        assert resolver.resolve(name) is None, name
+        assert not resolver.is_ambiguous(name), name
+    for name, uri in (("E119", "E11.9"), ("e11-9", "E11.9"), ("e 11.9", "E11.9"),
+                      ("1121 Cattle", "1121"), ("twelve", "12")):
+        assert resolver.resolve(name) == space.lookup(uri), name
+
+
 def test_a_document_offered_only_deprecated_labels_is_not_sent(caplog):
     """It was sent with an empty label list, paid for, and counted as answered with no
     label, so a student trained on it as a negative for every label."""

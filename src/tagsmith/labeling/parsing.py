@@ -326,9 +326,12 @@ class LabelResolver:
         self._folded, self._folded_ambiguous = _indexed(levels, fold_name)
         # codes (a URI or notation holding a digit: ICD-10's E11.9, NAICS 541511) as a
         # model may write one, in another case or without its punctuation (E119)
-        codes = [(code, i) for code, i in uris + notations
-                 if any(char.isdigit() for char in code)]
-        self._codes, self._codes_ambiguous = _indexed([codes], code_key)
+        #: code_key -> (the digits each written code separates, its label) for each
+        self._codes: dict[str, list[tuple[frozenset[int], int]]] = {}
+        for code, label_id in uris + notations:
+            if any(char.isdigit() for char in code):
+                self._codes.setdefault(code_key(code), []).append(
+                    (_digit_breaks(code), label_id))
         #: each offered label's names, for a code followed by (the start of) its name
         self._names_of: dict[int, list[str]] = {}
         for name, label_id in shown + others:
@@ -355,11 +358,15 @@ class LabelResolver:
         "E11.9 Type 2 diabetes mellitus"; whether it is the code of several)."""
         if not any(char.isdigit() for char in name):
             return None, False
-        key = code_key(name)
-        if key in self._codes_ambiguous:
+        # the answer's punctuation between two digits must be its code's ("1,2" is no
+        # writing of 12, nor "11, 21" of NAICS 1121: two codes answered together)
+        breaks = _digit_breaks(name)
+        found_ids = {label_id for separated, label_id in self._codes.get(code_key(name), ())
+                     if breaks <= separated}
+        if len(found_ids) > 1:
             return None, True
-        if key in self._codes:
-            return self._codes[key], False
+        if found_ids:
+            return found_ids.pop(), False
         head, _, rest = name.strip().partition(" ")
         rest = normalise_name(rest.strip().lstrip("-:\u2013\u2014"))
         if not rest:
@@ -389,6 +396,29 @@ class LabelResolver:
         if folded in self._folded_ambiguous:
             return True
         return folded not in self._folded and self._code(name)[1]
+
+
+def _digit_breaks(code: str) -> frozenset[int]:
+    """Where ``code`` separates two digits by punctuation or spaces, as positions in its
+    :func:`~tagsmith.data.labelspace.code_key`: ``{1}`` for ``1,2``, ``{3}`` for
+    ``E11.9``, none for ``E119`` or ``H04L 9/32``'s space (after a letter).
+
+    >>> sorted(_digit_breaks("1, 2")), sorted(_digit_breaks("E11.9")), _digit_breaks("H04L 9")
+    ([1], [3], frozenset())
+    """
+    breaks = set()
+    kept = 0
+    previous = ""  # the last letter or digit kept, and whether something came between
+    between = False
+    for char in code.casefold():
+        if not char.isalnum():
+            between = True
+            continue
+        if between and previous.isdigit() and char.isdigit():
+            breaks.add(kept)
+        kept += 1
+        previous, between = char, False
+    return frozenset(breaks)
 
 
 def _bracketed(name: str) -> bool:
