@@ -2308,6 +2308,20 @@ def test_labels_of_one_code_written_several_ways_are_warned_about(tmp_path, capl
     assert "1 code written several ways ('I10' and 'i10')" in caplog.text
 
 
+def test_labels_joined_in_one_key_are_no_code_written_another_way(tmp_path, caplog):
+    """A TSV line's labels joined as a CSV cell's ('1,2', GoEmotions' ids; '11;21') are
+    several labels in one key, not the code their digits make together: they were
+    warned about as one code written several ways with '12' and '1121'."""
+    from tagsmith.data.corpus import code_twins
+
+    path = tmp_path / "c.tsv"
+    path.write_text("a\t1,2\nb\t12\nc\t11;21\nd\t1121\ne\t4|7\nf\t47\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        derive_label_space(path)
+    assert "several ways" not in caplog.text
+    assert code_twins(["E11.9", "E119", "1,2", "12"]) == [("E11.9", "E119")]
+
+
 @pytest.mark.parametrize(("cell", "labels"), [
     # one <uri> and its name: the comma in the name cut it into '<http://x/1> Art', 'Modern'
     ("<http://x/1> Art, Modern", ("<http://x/1>",)),

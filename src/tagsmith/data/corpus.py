@@ -413,7 +413,8 @@ def code_twins(uris: Iterable[str]) -> list[tuple[str, ...]]:
     """Groups of labels that are one code written several ways: a code (a label key
     holding a digit, no URI of a scheme) in another case or without its punctuation
     (``E11.9``, ``e11.9``, ``E119``), or without its leading zeros (``0111``, ``111``:
-    a spreadsheet's number cell drops them). A float written for an integer (``1.0``)
+    a spreadsheet's number cell drops them). A key holding ``,``, ``;`` or ``|`` is
+    labels joined, never a code (``1,2`` is no ``12``). A float written for an integer (``1.0``)
     is :func:`float_twins`'s, never one of these.
 
     >>> code_twins(["E11.9", "e11.9", "E119", "0111", "111", "1.0", "10", "x", "u:a1"])
@@ -421,8 +422,10 @@ def code_twins(uris: Iterable[str]) -> list[tuple[str, ...]]:
     """
     groups: dict[str, set[str]] = {}
     for uri in uris:
+        # labels joined as a CSV cell's ('1,2' in a TSV line) are several labels, not
+        # the code their digits make together (12)
         if (not any(char.isdigit() for char in uri) or ":" in uri
-                or _FLOAT_OF_INTEGER.fullmatch(uri)):
+                or _FLOAT_OF_INTEGER.fullmatch(uri) or any(c in uri for c in ",;|")):
             continue
         key = code_key(uri)
         groups.setdefault(key.lstrip("0") if key.isdigit() else key, set()).add(uri)
