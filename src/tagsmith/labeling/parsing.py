@@ -324,18 +324,33 @@ class LabelResolver:
         levels = (shown, uris, others, notations)
         self._index, self._ambiguous = _indexed(levels, normalise_name)
         self._folded, self._folded_ambiguous = _indexed(levels, fold_name)
-        # codes (a URI or notation holding a digit: ICD-10's E11.9, NAICS 541511) as a
-        # model may write one, in another case or without its punctuation (E119)
-        #: code_key -> (the digits each written code separates, its label) for each
-        self._codes: dict[str, list[tuple[frozenset[int], int]]] = {}
-        for code, label_id in uris + notations:
-            if any(char.isdigit() for char in code):
-                self._codes.setdefault(code_key(code), []).append(
-                    (_digit_breaks(code), label_id))
-        #: each offered label's names, for a code followed by (the start of) its name
+        # the codes and names a code answered another way is matched by, indexed on the
+        # first such answer (:meth:`_code`): built with the rest, they made a resolver
+        # half as slow again to build (one per shortlist, one per document), for answers
+        # that are mostly names found above
+        self._code_sources = (uris + notations, shown + others)
+        self._codes: dict[str, list[tuple[frozenset[int], int]]] | None = None
         self._names_of: dict[int, list[str]] = {}
-        for name, label_id in shown + others:
-            self._names_of.setdefault(label_id, []).append(normalise_name(name))
+
+    def _index_codes(self) -> dict[str, list[tuple[frozenset[int], int]]]:
+        """code_key -> (the digits it separates, its label) for each code (a URI or
+        notation holding a digit: ICD-10's E11.9, NAICS 541511), as a model may write
+        one, in another case or without its punctuation (E119); and each offered label's
+        names, for a code followed by (the start of) its name. Built once, when asked."""
+        if self._codes is None:
+            # built whole before either is set: answers may be resolved from threads
+            codes, names = self._code_sources
+            indexed: dict[str, list[tuple[frozenset[int], int]]] = {}
+            for code, label_id in codes:
+                if any(char.isdigit() for char in code):
+                    indexed.setdefault(code_key(code), []).append(
+                        (_digit_breaks(code), label_id))
+            names_of: dict[int, list[str]] = {}
+            for name, label_id in names:
+                names_of.setdefault(label_id, []).append(normalise_name(name))
+            self._names_of = names_of
+            self._codes = indexed
+        return self._codes
 
     def resolve(self, name: str) -> int | None:
         key = normalise_name(name)
@@ -361,8 +376,8 @@ class LabelResolver:
         # the answer's punctuation between two digits must be its code's ("1,2" is no
         # writing of 12, nor "11, 21" of NAICS 1121: two codes answered together)
         breaks = _digit_breaks(name)
-        found_ids = {label_id for separated, label_id in self._codes.get(code_key(name), ())
-                     if breaks <= separated}
+        found_ids = {label_id for separated, label_id
+                     in self._index_codes().get(code_key(name), ()) if breaks <= separated}
         if len(found_ids) > 1:
             return None, True
         if found_ids:
