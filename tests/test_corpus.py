@@ -2322,6 +2322,22 @@ def test_labels_joined_in_one_key_are_no_code_written_another_way(tmp_path, capl
     assert code_twins(["E11.9", "E119", "1,2", "12"]) == [("E11.9", "E119")]
 
 
+def test_codes_joined_in_one_key_are_not_hinted_as_the_code_their_digits_make(tmp_path):
+    """'1.2' or '11-21' (two NAICS codes) in a corpus whose vocabulary has 12 and 1121
+    was refused as 'the code <1121> written ... without its punctuation; write 1121', a
+    code it does not name: punctuation between digits the code does not separate is
+    no writing of it. E119 for E11.9 is still named."""
+    space = LabelSpace.from_uris(["12", "1121", "E11.9"])
+    for key in ("1.2", "11-21", "11 21", "E1.19"):
+        assert space.unknown_hint(key) == "", key
+    assert space.unknown_hint("e11-9").startswith("the code <E11.9> written")
+    path = tmp_path / "c.tsv"
+    path.write_text("a\t11-21\n", encoding="utf-8")
+    with pytest.raises(UnknownLabelError) as caught:
+        list(open_corpus(path, space)[0])
+    assert "1121" not in str(caught.value)
+
+
 @pytest.mark.parametrize(("cell", "labels"), [
     # one <uri> and its name: the comma in the name cut it into '<http://x/1> Art', 'Modern'
     ("<http://x/1> Art, Modern", ("<http://x/1>",)),

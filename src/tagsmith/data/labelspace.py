@@ -107,6 +107,30 @@ def code_key(code: str) -> str:
     return "".join(char for char in code.casefold() if char.isalnum())
 
 
+def code_breaks(code: str) -> frozenset[int]:
+    """Where ``code`` separates two digits by punctuation or spaces, as positions in its
+    :func:`code_key`: ``{1}`` for ``1,2``, ``{3}`` for ``E11.9``, none for ``E119`` or
+    ``H04L 9/32``'s space (after a letter). A code written another way may drop or
+    change these, never add one: ``1,2`` is no ``12``.
+
+    >>> sorted(code_breaks("1, 2")), sorted(code_breaks("E11.9")), code_breaks("H04L 9")
+    ([1], [3], frozenset())
+    """
+    breaks = set()
+    kept = 0
+    previous = ""  # the last letter or digit kept, and whether something came between
+    between = False
+    for char in code.casefold():
+        if not char.isalnum():
+            between = True
+            continue
+        if between and previous.isdigit() and char.isdigit():
+            breaks.add(kept)
+        kept += 1
+        previous, between = char, False
+    return frozenset(breaks)
+
+
 def strip_brackets(key: str) -> str:
     """``<http://x/1>`` -> ``http://x/1``; anything else is returned stripped.
 
@@ -564,6 +588,7 @@ class LabelSpace(Sequence[Label]):
         folded = code_key(key)
         if not folded:
             return ""
+        breaks = code_breaks(key)
         found_ids: dict[int, str] = {}
         zeros: dict[int, str] = {}
         extra: dict[int, str] = {}  # the key has the zeros, the vocabulary lost them
@@ -572,10 +597,14 @@ class LabelSpace(Sequence[Label]):
                 if not written or written == key or not any(c.isdigit() for c in written):
                     continue
                 their = code_key(written)
-                if their == folded:
+                # punctuation between two digits the code does not separate: '1,2' is
+                # the labels 1 and 2 joined, '11-21' two NAICS codes, no 12 or 1121
+                if their == folded and breaks <= code_breaks(written):
                     found_ids.setdefault(i, written)
-                elif (their.isdigit() and folded.isdigit()
-                      and their.lstrip("0") == folded.lstrip("0")):
+                elif (their.isdigit() and folded.isdigit() and their != folded
+                      and not breaks and their.lstrip("0") == folded.lstrip("0")):
+                    # zeros alone differ ('1.2' of a vocabulary's 12 was "with a
+                    # leading zero the vocabulary's code lacks")
                     (zeros if len(their) > len(folded) else extra).setdefault(i, written)
         for matches, how in ((found_ids, "written in another case or without its "
                                          "punctuation (codes match exactly)"),

@@ -23,7 +23,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from tagsmith.data.labelspace import LabelSpace, code_key
+from tagsmith.data.labelspace import LabelSpace, code_breaks, code_key
 from tagsmith.exceptions import LLMOutputError, RejectedItemsError
 
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
@@ -344,7 +344,7 @@ class LabelResolver:
             for code, label_id in codes:
                 if any(char.isdigit() for char in code):
                     indexed.setdefault(code_key(code), []).append(
-                        (_digit_breaks(code), label_id))
+                        (code_breaks(code), label_id))
             names_of: dict[int, list[str]] = {}
             for name, label_id in names:
                 names_of.setdefault(label_id, []).append(normalise_name(name))
@@ -375,7 +375,7 @@ class LabelResolver:
             return None, False
         # the answer's punctuation between two digits must be its code's ("1,2" is no
         # writing of 12, nor "11, 21" of NAICS 1121: two codes answered together)
-        breaks = _digit_breaks(name)
+        breaks = code_breaks(name)
         found_ids = {label_id for separated, label_id
                      in self._index_codes().get(code_key(name), ()) if breaks <= separated}
         if len(found_ids) > 1:
@@ -411,29 +411,6 @@ class LabelResolver:
         if folded in self._folded_ambiguous:
             return True
         return folded not in self._folded and self._code(name)[1]
-
-
-def _digit_breaks(code: str) -> frozenset[int]:
-    """Where ``code`` separates two digits by punctuation or spaces, as positions in its
-    :func:`~tagsmith.data.labelspace.code_key`: ``{1}`` for ``1,2``, ``{3}`` for
-    ``E11.9``, none for ``E119`` or ``H04L 9/32``'s space (after a letter).
-
-    >>> sorted(_digit_breaks("1, 2")), sorted(_digit_breaks("E11.9")), _digit_breaks("H04L 9")
-    ([1], [3], frozenset())
-    """
-    breaks = set()
-    kept = 0
-    previous = ""  # the last letter or digit kept, and whether something came between
-    between = False
-    for char in code.casefold():
-        if not char.isalnum():
-            between = True
-            continue
-        if between and previous.isdigit() and char.isdigit():
-            breaks.add(kept)
-        kept += 1
-        previous, between = char, False
-    return frozenset(breaks)
 
 
 def _bracketed(name: str) -> bool:
