@@ -2322,6 +2322,16 @@ def test_labels_joined_in_one_key_are_no_code_written_another_way(tmp_path, capl
     assert code_twins(["E11.9", "E119", "1,2", "12"]) == [("E11.9", "E119")]
 
 
+def test_decimal_labels_are_no_code_without_its_leading_zero():
+    """Ratings or scores as labels ('0.5' to '5', '0.25' beside '25') were warned about
+    as one code written several ways ('0.5' and '5'): the '0' before a decimal point
+    is no leading zero a number cell dropped, which leads a code of digits alone."""
+    from tagsmith.data.corpus import code_twins
+
+    assert code_twins(["0.5", "1", "1.5", "2", "4.5", "5", "0.25", "25"]) == []
+    assert code_twins(["0111", "111", "00", "0"]) == [("0", "00"), ("0111", "111")]
+
+
 def test_codes_joined_in_one_key_are_not_hinted_as_the_code_their_digits_make(tmp_path):
     """'1.2' or '11-21' (two NAICS codes) in a corpus whose vocabulary has 12 and 1121
     was refused as 'the code <1121> written ... without its punctuation; write 1121', a

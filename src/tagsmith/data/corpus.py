@@ -428,7 +428,8 @@ def code_twins(uris: Iterable[str]) -> list[tuple[str, ...]]:
                 or _FLOAT_OF_INTEGER.fullmatch(uri) or any(c in uri for c in ",;|")):
             continue
         key = code_key(uri)
-        groups.setdefault(key.lstrip("0") if key.isdigit() else key, set()).add(uri)
+        # zeros a number cell dropped lead a code of digits alone: '0.5' is no '5'
+        groups.setdefault(key.lstrip("0") if uri.isdigit() else key, set()).add(uri)
     return sorted(tuple(sorted(group)) for group in groups.values() if len(group) > 1)
 
 
