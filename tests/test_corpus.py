@@ -1090,6 +1090,20 @@ def test_unknown_label_of_labels_joined_by_a_separator_names_them(tmp_path):
                                         space)] == [(0, 1)]
 
 
+def test_unknown_label_of_uris_joined_by_a_separator_names_them(tmp_path):
+    """An Annif TSV line's <uri> labels joined as a CSV cell's, '<http://x/1>;<http://x/2>',
+    were 'not in the vocabulary' with no hint: a key in angle brackets was taken for one
+    URI, though the labels joined were the commonest case of a TSV corpus."""
+    space = LabelSpace.from_uris(["http://x/1", "http://x/2"])
+    path = write(tmp_path / "joined.tsv", "note\t<http://x/1>;<http://x/2>\n")
+    with pytest.raises(UnknownLabelError, match=r"it is the labels <http://x/1>, "
+                                                r"<http://x/2> joined by ';'; write each"):
+        list(Corpus(path, space))
+    assert space.unknown_hint("<http://x/1>|<http://x/2>").startswith("the labels")
+    assert space.unknown_hint("<http://x/3>") == ""
+    assert space.unknown_hint("<http://x/1>;<http://x/3>") == ""
+
+
 def test_unknown_label_that_is_a_category_paths_last_step_names_the_paths(tmp_path):
     # a product taxonomy's labels are named by their paths: a leaf alone ('Dog Beds',
     # 'Accessories', under many parents) was said to be "not in the vocabulary"

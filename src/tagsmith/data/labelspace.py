@@ -470,7 +470,9 @@ class LabelSpace(Sequence[Label]):
         """
         key = key.strip()
         if key.startswith("<") and key.endswith(">"):
-            return ""
+            # one URI, or URIs joined ('<http://x/1>;<http://x/2>', an Annif TSV line's
+            # labels written as a CSV cell's): those are named
+            return self._joined_hint(key)
         joined = self._joined_hint(key)
         if joined:
             return joined
