@@ -346,6 +346,12 @@ def test_csv_header_of_a_code_list_names_the_columns_to_rename(tmp_path, caplog)
     assert caplog.text.count("WARNING") == 1
     assert "columns found: ['uri', 'title', 'broader', 'parent']; rename 'title' to " \
         "'label'\n" in caplog.text
+    # as code lists write their headers: 'Code', 'Parent Code', 'Concept-ID'
+    path.write_text("Concept-ID,Title,Parent Code\nE11,Type 2 diabetes,\nE11.9,T2D,E11\n",
+                    encoding="utf-8")
+    with pytest.raises(VocabularyError, match=re.escape(
+            "rename 'Concept-ID' to 'uri', 'Title' to 'label', 'Parent Code' to 'broader'")):
+        load_vocabulary(path)
 
 
 def test_gz_files_load_identically(tmp_path):

@@ -512,13 +512,20 @@ _COLUMN_NAMES = {name: kind for kind, names in (
 ) for name in names}
 
 
+def _column_meant(name: str) -> str | None:
+    """The column a header's ``name`` is under another name (:data:`_COLUMN_NAMES`),
+    spaces and hyphens read as ``_``: ``Parent Code``, as code lists write it, is
+    ``parent_code``; ``None`` for none."""
+    return _COLUMN_NAMES.get(re.sub(r"[\s-]+", "_", name.strip().lstrip("\ufeff").lower()))
+
+
 def _renames(header: list[str], columns: list[tuple[str, str | None]]) -> str:
     """``rename 'code' to 'uri', 'parent' to 'broader'`` for the header's columns the
     reader ignores that name a column it reads, one the header lacks; ``""`` for none."""
     have = {kind for kind, _ in columns}
     pairs = []
     for name, (kind, _) in zip(header, columns, strict=True):
-        meant = _COLUMN_NAMES.get(name.strip().lstrip("\ufeff").lower())
+        meant = _column_meant(name)
         if not kind and meant is not None and meant not in have:
             pairs.append(f"{name.strip()!r} to {meant!r}")
             have.add(meant)
@@ -529,7 +536,7 @@ def _unread(header: list[str], columns: list[tuple[str, str | None]]) -> str:
     """``column 'parent' is`` (``columns 'a', 'b' are``): the header's columns
     :func:`_renames` renames."""
     names = [name.strip() for name, (kind, _) in zip(header, columns, strict=True)
-             if not kind and _COLUMN_NAMES.get(name.strip().lstrip("\ufeff").lower())]
+             if not kind and _column_meant(name)]
     return (plural(len(names), "column", "columns") + " " + ", ".join(map(repr, names))
             + plural(len(names), " is", " are"))
 
