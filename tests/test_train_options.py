@@ -49,6 +49,8 @@ def test_train_with_dev_and_a_calibration_split_tunes_the_thresholds_on_dev(
     assert heldout["thresholds"] == "calibrated_here"
     assert clf.manifest["calibration"]["thresholds_source"] == "dev corpus"
     assert clf.manifest["calibration"]["thresholds"] == clf.thresholds.summary()
+    # not the split's part, which tuned the thresholds these replaced (it read 'calibrator')
+    assert clf.manifest["calibration"]["thresholds_tuned_on"] == "heldout"
     # the held-out figures are what eval measures on the dev corpus
     result = run("eval", out, goemotions_small["dev"], "--json")
     assert json.loads(result.output)["micro_f1"] == pytest.approx(
@@ -75,10 +77,12 @@ def test_a_dev_split_the_final_model_never_saw_tunes_the_calibrated_thresholds(
     thresholds = TextClassifier.load(out).thresholds
     if refit:
         assert "thresholds_source" not in manifest["calibration"]
+        assert manifest["calibration"]["thresholds_tuned_on"] == "calibrator"
         np.testing.assert_array_equal(split_only.per_label, thresholds.per_label)
     else:
         assert manifest["calibration"]["thresholds_source"].startswith(
             "0.25 of the training data")
+        assert manifest["calibration"]["thresholds_tuned_on"] == "heldout"
         assert manifest["metrics"]["heldout"]["thresholds"] == "calibrated_here"
         assert not np.allclose(split_only.per_label, thresholds.per_label)
 

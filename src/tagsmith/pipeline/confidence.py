@@ -553,8 +553,13 @@ def thresholds_documents(report: dict, source: str) -> str:
     >>> thresholds_documents({"calibrator_source": "split",
     ...                       "thresholds_tuned_on": "conformal"}, "dev.tsv")
     'dev.tsv, its conformal part'
+    >>> thresholds_documents({"calibrator_source": "split",
+    ...                       "thresholds_tuned_on": "heldout"}, "dev corpus")
+    'dev corpus'
     """
     how, on = report.get("calibrator_source"), report.get("thresholds_tuned_on")
+    if on == "heldout":  # train's --dev (or unrefitted held-out) documents: ``source``
+        return source
     if on == "calibrator" and how == "crossfit":
         return "the out-of-fold training scores"
     if how == "split":

@@ -982,9 +982,12 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
     summary = classifier.thresholds.summary()
     classifier.manifest["thresholds"] = summary
     if isinstance(classifier.manifest.get("calibration"), dict):
+        # tuned on these held-out documents: 'conformal' or 'calibrator' (the split's
+        # part, which tuned the thresholds these replace) named documents they never saw
         classifier.manifest["calibration"] = {**classifier.manifest["calibration"],
                                               "thresholds": summary,
-                                              "thresholds_source": source}
+                                              "thresholds_source": source,
+                                              "thresholds_tuned_on": "heldout"}
     entry["metrics_before_calibration"] = entry["metrics"]
     entry["metrics"] = evaluate_topk(classifier, dev_part_Y, topk)
     entry["thresholds"] = CALIBRATED_HERE
