@@ -1378,6 +1378,18 @@ def test_the_most_folds_are_said_in_help_and_refused_by_the_command_line(tmp_pat
         result.output, result.output
 
 
+@pytest.mark.parametrize("command", [["calibrate", "m"],
+                                     ["train", "c.tsv", "-o", "m", "--calibration-fraction",
+                                      "0.2"]])
+@pytest.mark.parametrize("value", ["0", "1", "nan"])
+def test_min_precision_is_refused_outside_the_open_range_in_one_message(command, value):
+    # 0 was refused as "expected a number in (0, 1]", and 1 then in other words (the
+    # library's "error: option '--min-precision' must be a precision in (0, 1) ...")
+    result = run(*command, "--min-precision", value)
+    assert result.exit_code == 2 and (f"'--min-precision': expected a number in (0, 1), "
+                                      f"got {value}") in result.output, result.output
+
+
 @pytest.mark.parametrize("option", ["--min-probability", "--near-duplicate-threshold"])
 def test_audit_min_probability_nan_is_refused_before_any_work(tmp_path, option):
     result = run("audit", tmp_path / "missing.tsv", "-o", tmp_path / "a", option, "nan")

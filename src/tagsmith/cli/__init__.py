@@ -1108,10 +1108,11 @@ def _number(value: float) -> str:
 
 
 def finite_number(minimum: float | None = None, maximum: float | None = None,
-                  min_open: bool = False
+                  min_open: bool = False, max_open: bool = False
                   ) -> Callable[[click.Context, click.Parameter, float | None], float | None]:
     """A click callback accepting a finite number within [minimum, maximum] (or None;
-    ``min_open``: above minimum, as the option's ``click.FloatRange(min_open=True)``).
+    ``min_open``: above minimum, as the option's ``click.FloatRange(min_open=True)``;
+    ``max_open``: below maximum).
 
     ``click.FloatRange`` lets NaN through (every comparison with it is false), and a
     NaN threshold silently keeps nothing; this refuses it, naming the option.
@@ -1124,16 +1125,16 @@ def finite_number(minimum: float | None = None, maximum: float | None = None,
         low = -math.inf if minimum is None else minimum
         high = math.inf if maximum is None else maximum
         if (not math.isfinite(value) or not low <= value <= high
-                or (min_open and value == low)):
+                or (min_open and value == low) or (max_open and value == high)):
             if minimum is not None and maximum is not None:
                 # it said "[0, 1]" of NaN for a range open at 0
                 expected = (f"a number in {'(' if min_open else '['}{_limit(minimum)}, "
-                            f"{_limit(maximum)}]")
+                            f"{_limit(maximum)}{')' if max_open else ']'}")
             elif minimum is not None:
                 expected = f"a finite number {'>' if min_open else '>='} {_limit(minimum)}"
             else:
                 expected = "a finite number" if maximum is None \
-                    else f"a finite number <= {_limit(maximum)}"
+                    else f"a finite number {'<' if max_open else '<='} {_limit(maximum)}"
             raise click.BadParameter(f"expected {expected}, got {_number(value)}", ctx=ctx,
                                      param=param)
         return value

@@ -168,7 +168,7 @@ files with .tsv/.key label files) into a bundle."""
               "calibrator on the out-of-fold scores of --crossfit-folds, the conformal sets "
               "on all of the share; same: both on all of it (approximate).")
 @click.option("--min-precision", type=float, default=None,
-              callback=finite_number(0, 1, min_open=True),
+              callback=finite_number(0, 1, min_open=True, max_open=True),
               help="With --calibration-fraction: thresholds for this precision per label "
               "(below 1) instead of F1, as tagsmith calibrate --min-precision.")
 @click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object.")

@@ -87,7 +87,7 @@ of them the calibrator did not see.
 @click.option("--beta", type=float, default=1.0, show_default=True,
               help="Thresholds maximise F-beta.")
 @click.option("--min-precision", type=float, default=None,
-              callback=finite_number(0, 1, min_open=True),
+              callback=finite_number(0, 1, min_open=True, max_open=True),
               help="Thresholds for this precision per label instead of F-beta (below 1): "
               "each label's lowest whose held-out precision reaches P by the lower end of "
               "its 95% Wilson interval, on documents the calibrator did not fit; a label "
