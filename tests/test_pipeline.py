@@ -822,6 +822,60 @@ def test_a_label_only_the_dev_corpus_carries_is_never_suggested(calibrated, capl
         clf, dev_texts, dev_Y)
 
 
+@pytest.mark.parametrize("min_precision", [None, 0.5])
+def test_recalibrating_keeps_a_label_the_model_never_learnt_unpredicted(min_precision,
+                                                                        caplog):
+    # train leaves u:c (no training positive) at an infinite threshold; calibrating the
+    # bundle again (tagsmith calibrate) tuned every label: u:c backed off to its band's
+    # threshold (0.29 on a GoEmotions slice), or was named among the labels that
+    # "cannot reach precision" P, as if measured
+    from tagsmith.pipeline.confidence import ConfidenceOptions, calibrate_classifier
+
+    space, texts, Y = _untrained_label_data()
+    dev_texts = [f"{text} again" for text in texts[:12]]
+    dev_Y = sp.csr_matrix(np.array([[0, 0, 1]] * 6 + [[1, 0, 0], [0, 1, 0]] * 3))
+    options = TrainOptions(featurizer_params=FAST_FEATURES, calibration_fraction=0.5)
+    clf = train_classifier(texts, Y, space, dev_texts=dev_texts, dev_Y=dev_Y,
+                           options=options)
+    assert clf.heldout is not None
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        report = calibrate_classifier(clf, clf.heldout, options=ConfidenceOptions(
+            min_precision=min_precision, min_support=1))
+    assert clf.thresholds.per_label[2] == np.inf and not clf.thresholds.tuned_mask[2]
+    assert report["thresholds"] == clf.thresholds.summary() == clf.manifest["thresholds"]
+    assert "u:c" not in caplog.text
+    assert clf.label_sets(clf.predict_topk(texts + dev_texts, 3))[:, 2].nnz == 0
+
+
+def test_calibrate_counts_a_label_the_model_never_learnt_as_never_predicted(tmp_path):
+    # "1 global (0.5000)" read as if u:c were predicted at the global threshold
+    import re
+
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    tagsmith_cli._register_commands()
+    space, texts, Y = _untrained_label_data()
+    dev_texts = [f"{text} again" for text in texts[:12]]
+    dev_Y = sp.csr_matrix(np.array([[0, 0, 1]] * 6 + [[1, 0, 0], [0, 1, 0]] * 3))
+    options = TrainOptions(featurizer_params=FAST_FEATURES, calibration_fraction=0.5)
+    train_classifier(texts, Y, space, dev_texts=dev_texts, dev_Y=dev_Y,
+                     options=options).save(tmp_path / "model")
+    for extra in ([], ["--min-precision", "0.5"]):
+        result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "calibrate", str(tmp_path / "model"),
+                                                       "-o", str(tmp_path / "out"), *extra])
+        assert result.exit_code == 0, result.output
+        line = next(line for line in result.output.splitlines()
+                    if line.startswith("thresholds"))
+        assert line.endswith(", 1 never predicted (no training document)"), line
+        if not extra:  # each of the 3 labels counted once
+            own, band, glob, never = (int(n) for n in re.findall(r"(\d+) (?:label|from|glo|nev)",
+                                                                 line))
+            assert own + band + glob + never == 3, line
+
+
 def test_a_label_only_the_held_out_part_carries_backs_off_after_the_refit():
     # the held-out fit never saw u:c (its tuned threshold meant nothing), the refit did:
     # u:c takes the global threshold, as a label too rare to tune; u:c's equal scores,

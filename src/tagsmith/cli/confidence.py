@@ -217,6 +217,10 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
     for line in _band_table(cal["bands"]):
         click.echo("  " + line)
     thr = report["thresholds"]
+    unlearnt = _n_unlearnt(classifier.thresholds)
+    # labels without a training document: counted as global ones (at an infinite
+    # threshold), or left out of the counts
+    also = f", {unlearnt:,} never predicted (no training document)" if unlearnt else ""
     if thr.get("objective") == "precision":
         never = thr["n_unreachable_labels"]
         own = thr["n_tuned_labels"] - never
@@ -224,9 +228,9 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
                 else "the calibrator's own documents")
         click.echo(f"thresholds for precision {thr['min_precision']:g} (tuned on {docs}): "
                    f"{own:,} label{plural_s(own)} with one, {never:,} never predicted (no "
-                   "threshold reaches it)")
+                   f"threshold reaches it){also}")
     else:
-        _print_fbeta_thresholds(thr, classifier.n_labels)
+        _print_fbeta_thresholds(thr, classifier.n_labels - unlearnt, also)
     click.echo(f"conformal sets: {', '.join(report['conformal']['methods'])} "
                f"(default alpha {alpha:g})")
     if reliability_png:
@@ -240,13 +244,25 @@ def refuse_one_objective(min_precision: float | None) -> None:
                                "thresholds (a precision per label, F-beta): give one")
 
 
-def _print_fbeta_thresholds(thr: dict, n_labels: int) -> None:
+def _print_fbeta_thresholds(thr: dict, n_labels: int, also: str = "") -> None:
     # "the rest global" when no label was left (24 own and 4 from their band of 28)
     # read as if some were; the count says it
     n_global = n_labels - thr["n_tuned_labels"] - thr["n_band_labels"]
     click.echo(f"thresholds: {thr['n_tuned_labels']:,} label{plural_s(thr['n_tuned_labels'])} "
                f"own, {thr['n_band_labels']:,} from their band, {n_global:,} global "
-               f"({thr['global']:.4f})")
+               f"({thr['global']:.4f}){also}")
+
+
+def _n_unlearnt(thresholds) -> int:
+    """Labels the model never learnt (no training document), never predicted: not
+    their own threshold, an infinite one (calibrate_classifier keeps them so)."""
+    import numpy as np
+
+    from tagsmith.calibration.thresholds import FROM_LABEL
+
+    assert thresholds.source is not None
+    return int(np.count_nonzero(np.isposinf(thresholds.per_label)
+                                & (thresholds.source != FROM_LABEL)))
 
 
 def _floor_part(tail: dict) -> str:

@@ -26,7 +26,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,6 +40,7 @@ from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
 from tagsmith.calibration.thresholds import (
     FEW_POSITIVES,
+    FROM_GLOBAL,
     FROM_LABEL,
     Thresholds,
     check_min_precision,
@@ -528,6 +529,12 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
     calibrator, thresholds, conformal, report = fit_confidence(
         heldout, options=options, label_counts=counts, crossfit=classifier.crossfit,
         crossfit_Y=crossfit_Y, _conformal_share=_conformal_share)
+    if counts is not None:
+        # a label the model never learnt stays never predicted, as train leaves it: it
+        # backed off to its band's threshold (or counted as one that cannot reach
+        # min_precision)
+        thresholds = never_untrained(thresholds, classifier.label_counts == 0)
+        report["thresholds"] = thresholds.summary()
     classifier.calibrator = calibrator
     classifier.thresholds = thresholds
     if _warn_thresholds:
@@ -541,6 +548,28 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
                            "calibration": _manifest_summary(report)}
     _mark_replaced_thresholds(classifier.manifest)
     return report
+
+
+def never_untrained(thresholds: Thresholds, labels: np.ndarray,
+                    value: float = np.inf) -> Thresholds:
+    """``thresholds`` with those of ``labels`` (a boolean mask) backed off to ``value``:
+    by default one no score reaches, for labels the model had no positive of.
+
+    Such a label's model gives every document the same low score, and held-out
+    documents carrying it (a label of the dev corpus only, or of the held-out part
+    only) tuned its threshold just below that score: it was then suggested for every
+    document, after a warning that it would never be.
+    """
+    if not labels.any():
+        return thresholds
+    per_label = thresholds.per_label.astype(np.float32, copy=True)
+    per_label[labels] = value
+    tuned = thresholds.tuned_mask.copy()
+    tuned[labels] = False
+    source = None if thresholds.source is None else thresholds.source.copy()
+    if source is not None:
+        source[labels] = FROM_GLOBAL
+    return replace(thresholds, per_label=per_label, tuned_mask=tuned, source=source)
 
 
 def thresholds_documents(report: dict, source: str) -> str:

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
 import numpy as np
@@ -35,7 +35,7 @@ from tagsmith._params import (
 from tagsmith._plural import plural, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.audit.duplicates import groups_of_hashes  # also named here, where it was first
-from tagsmith.calibration.thresholds import FROM_GLOBAL, Thresholds, tune_thresholds
+from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data import texthash
 from tagsmith.data.labelspace import LabelSpace, check_label_table
 from tagsmith.data.texthash import in_training  # named here, where it was first
@@ -55,6 +55,7 @@ from tagsmith.pipeline.confidence import (
     _check_conformal_share,
     calibrate_classifier,
     check_heldout_labels,
+    never_untrained,
     thresholds_documents,
     warn_thin_thresholds,
 )
@@ -759,7 +760,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
             # never); the refitted model learnt it from the held-out documents: it
             # backs off to the global threshold, as a label with too few positives
             learnt = (fit_counts == 0) & (_label_counts(Y, len(label_space)) > 0)
-            thresholds = _never_untrained(thresholds, learnt, thresholds.global_threshold)
+            thresholds = never_untrained(thresholds, learnt, thresholds.global_threshold)
         else:  # the final model is this one: its counts and size are its data's
             label_counts, n_final = fit_counts, len(fit_texts)
             if fit_idx is not None:  # it saw only part of the texts: their hashes
@@ -773,7 +774,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                               "seconds": round(crossfit.seconds, 3)}
     if label_counts is None:  # the final model was fitted on all of Y (no tuning, or a refit)
         label_counts = _label_counts(Y, len(label_space))
-    thresholds = _never_untrained(thresholds, label_counts == 0)
+    thresholds = never_untrained(thresholds, label_counts == 0)
     manifest = {
         "training": {
             "n_docs": n_final, "seconds": round(time.perf_counter() - started, 3),
@@ -809,7 +810,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                                               **calibration_share_origin(
                                                   options, fingerprint, _corpus_name)}
         # thresholds tuned again, on probabilities: still none for an unlearnt label
-        classifier.thresholds = _never_untrained(classifier.thresholds, label_counts == 0)
+        classifier.thresholds = never_untrained(classifier.thresholds, label_counts == 0)
         classifier.manifest["thresholds"] = classifier.thresholds.summary()
         if heldout is None or (heldout[0] is not None and options.refit):
             # the thresholds shipped (the held-out documents, where the final model
@@ -873,33 +874,11 @@ def _warn_deprecated_in_use(Y: sp.csr_matrix, label_space: LabelSpace) -> None:
                    if replaced else "")
 
 
-def _never_untrained(thresholds: Thresholds, labels: np.ndarray,
-                     value: float = np.inf) -> Thresholds:
-    """``thresholds`` with those of ``labels`` (a boolean mask) backed off to ``value``:
-    by default one no score reaches, for labels the model had no positive of.
-
-    Such a label's model gives every document the same low score, and held-out
-    documents carrying it (a label of the dev corpus only, or of the held-out part
-    only) tuned its threshold just below that score: it was then suggested for every
-    document, after a warning that it would never be.
-    """
-    if not labels.any():
-        return thresholds
-    per_label = thresholds.per_label.astype(np.float32, copy=True)
-    per_label[labels] = value
-    tuned = thresholds.tuned_mask.copy()
-    tuned[labels] = False
-    source = None if thresholds.source is None else thresholds.source.copy()
-    if source is not None:
-        source[labels] = FROM_GLOBAL
-    return replace(thresholds, per_label=per_label, tuned_mask=tuned, source=source)
-
-
 def _tune_learnt(y_true, topk: TopK, untrained: np.ndarray, **tuning) -> Thresholds:
     """Thresholds tuned (:func:`tune_thresholds` with ``tuning``) on held-out ``topk``,
     the ``untrained`` labels (no training document) left out of the tuning and never
     suggested: the model cannot have learnt them."""
-    return _never_untrained(tune_thresholds(y_true, _without_labels(topk, untrained),
+    return never_untrained(tune_thresholds(y_true, _without_labels(topk, untrained),
                                             **tuning), untrained)
 
 
