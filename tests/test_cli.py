@@ -3783,6 +3783,11 @@ def test_train_min_precision_tunes_the_calibrated_thresholds_for_it(goemotions_s
     summary = clf.manifest["thresholds"]
     assert (summary["objective"], summary["min_precision"]) == ("precision", 0.5)
     assert summary["n_unreachable_labels"] == int(np.isposinf(clf.thresholds.per_label).sum())
+    # said as calibrate says it (train said nothing of them but a warning of those left out)
+    never = summary["n_unreachable_labels"]
+    own = summary["n_tuned_labels"] - never
+    assert (f"thresholds for precision 0.5: {own:,} label{'s' if own != 1 else ''} with one, "
+            f"{never:,} never predicted (no threshold reaches it)") in result.output
 
 
 def test_eval_per_label_counts_the_best_labels_forced_in_below_their_threshold(

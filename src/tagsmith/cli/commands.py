@@ -303,6 +303,14 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                    f"document{plural_s(n_fit)}, conformal sets on {n_conf:,} "
                    f"document{plural_s(n_conf)}: ECE "
                    f"{calibration['raw']['ece']:.4f} -> {calibration['calibrated']['ece']:.4f}")
+        thresholds = classifier.manifest["thresholds"]
+        if thresholds.get("objective") == "precision":  # as calibrate says: said nowhere
+            # but in the warning of the labels that cannot reach it, if any
+            never = thresholds["n_unreachable_labels"]
+            own = thresholds["n_tuned_labels"] - never
+            click.echo(f"thresholds for precision {thresholds['min_precision']:g}: {own:,} "
+                       f"label{plural_s(own)} with one, {never:,} never predicted (no "
+                       "threshold reaches it)")
 
 
 def _train_summary(model: str, output: str, n_labels: int, training: dict,
