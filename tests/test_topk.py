@@ -51,6 +51,17 @@ def test_label_sets_threshold_min_and_max():
                                                              [False, False, True]]
 
 
+def test_min_labels_forces_in_no_label_at_an_infinite_threshold():
+    # an infinite threshold is a label never predicted (one the model never learnt, one
+    # no cut brings to min_precision): a document whose best candidate it was got it
+    # forced in, and not its best label that can be predicted
+    topk = TopK.from_scores(np.array([[0.9, 0.3, 0.2], [0.1, 0.6, 0.4]]), k=3)
+    sets = topk.label_sets(np.array([np.inf, 0.7, 0.7]), min_labels=1).toarray()
+    assert sets.tolist() == [[False, True, False], [False, True, False]]
+    # and none where every candidate is never predicted
+    assert topk.label_sets(np.full(3, np.inf), min_labels=2).nnz == 0
+
+
 def test_invalid_inputs_are_reported():
     with pytest.raises(InvalidParameterError, match="NaN"):
         TopK.from_scores(np.array([[0.1, np.nan, 0.3]]), 2)

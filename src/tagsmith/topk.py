@@ -303,7 +303,8 @@ class TopK:
 
         ``threshold`` is one number or one per label (shape ``(n_labels,)``). A
         document may get no label; ``min_labels`` forces its best ``min_labels``
-        candidates in and ``max_labels`` caps the set size.
+        candidates in (of those whose threshold is finite: an infinite one is a label
+        never predicted) and ``max_labels`` caps the set size.
         """
         thr = _as_threshold_array(threshold, self.n_labels)
         # a negative count would slice from the end (max_labels=-1 dropped the last column)
@@ -317,9 +318,14 @@ class TopK:
             rows = slice(start, start + block_rows(self.k))
             indices = self.indices[rows]
             valid = indices >= 0
-            keep = valid & (self.scores[rows] >= thr[np.where(valid, indices, 0)])
+            at = thr[np.where(valid, indices, 0)]
+            keep = valid & (self.scores[rows] >= at)
             if min_labels:
-                keep[:, :min_labels] |= valid[:, :min_labels]
+                # the best min_labels that can be predicted: an infinite threshold is a
+                # label never predicted (never learnt, or no cut reaching min_precision),
+                # and was forced in where it ranked first
+                able = valid & (at < np.inf)
+                keep |= able & (np.cumsum(able, axis=1, dtype=np.int32) <= min_labels)
             if max_labels is not None:
                 keep[:, max_labels:] = False
             sizes[rows] = keep.sum(axis=1)
