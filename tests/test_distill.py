@@ -2159,6 +2159,20 @@ def test_the_student_s_thresholds_of_labels_no_fold_model_can_learn_are_untuned(
     assert np.array_equal(thresholds.per_label, untuned.per_label)
 
 
+def test_the_student_s_tuned_threshold_records_its_objective():
+    """The student's threshold maximises F1 on out-of-fold scores: its bundle's manifest
+    recorded no objective (``thresholds.objective``), which every other tuned bundle's
+    does, as if none were known."""
+    from tagsmith.pipeline.distill import _student_thresholds
+
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.random((40, 6)).astype(np.float32))
+    Y = sp.csr_matrix((rng.random((40, 2)) < 0.5).astype(np.float32))
+    thresholds = _student_thresholds(X, Y, ActiveOptions(budget=40, model="linear",
+                                                         threshold_folds=3), 2)
+    assert thresholds.summary()["objective"] == "f_beta" and thresholds.beta == 1.0
+
+
 def test_cli_label_with_a_budget_warns_of_each_rounds_rejections(goemotions_small, tmp_path):
     """Each round's labeling warned 'LLM labeling: 5 unknown labels rejected, ...' in the
     same words: a warning said again word for word is shown once, so 4 rounds of equal

@@ -586,7 +586,8 @@ def _student_thresholds(X, Y, options: ActiveOptions, n_labels: int,
     named = sp.csr_matrix((np.ones(Y.nnz, np.float32), Y.indices, Y.indptr), shape=Y.shape)
     tuned = tune_thresholds(named, scores.topk, min_support=Y.shape[0] + 1)
     return Thresholds(np.full(n_labels, tuned.global_threshold, np.float32),
-                      tuned.global_threshold, np.zeros(n_labels, bool), tuned.min_labels)
+                      tuned.global_threshold, np.zeros(n_labels, bool), tuned.min_labels,
+                      beta=tuned.beta)  # the objective, which the manifest records
 
 
 def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
