@@ -876,6 +876,17 @@ def test_calibrate_counts_a_label_the_model_never_learnt_as_never_predicted(tmp_
             assert own + band + glob + never == 3, line
 
 
+@pytest.mark.parametrize("beta", [1.0, 0.5])
+def test_an_uncalibrated_bundle_s_manifest_records_its_thresholds_objective(beta):
+    # a calibrated bundle's manifest says 'f_beta' with its beta (or 'precision'); an
+    # uncalibrated one's said nothing of what its thresholds maximise
+    space, texts, Y = _untrained_label_data()
+    clf = train_classifier(texts, Y, space, options=TrainOptions(
+        featurizer_params=FAST_FEATURES, beta=beta, min_support=1))
+    summary = clf.manifest["thresholds"]
+    assert (summary["objective"], summary["beta"]) == ("f_beta", beta)
+
+
 def test_a_label_only_the_held_out_part_carries_backs_off_after_the_refit():
     # the held-out fit never saw u:c (its tuned threshold meant nothing), the refit did:
     # u:c takes the global threshold, as a label too rare to tune; u:c's equal scores,

@@ -792,9 +792,13 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                         "seed": options.seed, "beta": options.beta,
                         "min_support": options.min_support},
         },
+        # with the objective they were tuned for, as a calibrated bundle's (it was left
+        # out here: info said nothing of it)
         "thresholds": {"global": thresholds.global_threshold,
                        "n_tuned_labels": int(thresholds.tuned_mask.sum()),
-                       "min_labels": thresholds.min_labels},
+                       "min_labels": thresholds.min_labels} | {
+            key: value for key, value in thresholds.summary().items()
+            if key in ("objective", "beta")},
         "metrics": report,
     }
     classifier = TextClassifier(label_space, featurizer, model, thresholds,
