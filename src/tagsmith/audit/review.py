@@ -38,6 +38,7 @@ import numpy as np
 from tagsmith._plural import plural, plural_s
 from tagsmith.audit import DECISION_VALUES
 from tagsmith.audit.detect import KINDS
+from tagsmith.data.corpus import ReadReport
 from tagsmith.data.csvlimits import (
     FORMULA_START,
     csv_dict_writer,
@@ -816,26 +817,26 @@ def _check_decided_id(id_lines: FirstSeen[int], decided: dict[str, tuple[int, in
     repeated.append((doc_id, first, record.line))
 
 
+@dataclass
+class _SkipsNoted(ReadReport):
+    """A read's report that also notes the first line of each malformed record skipped
+    (``skipped_at``, ascending as read)."""
+
+    skipped_at: list[int] = dataclasses.field(default_factory=list)
+
+    def skip_line(self, error: CorpusFormatError) -> None:
+        if error.line is not None:
+            self.skipped_at.append(error.line)
+        super().skip_line(error)
+
+
 def _check_corpus_first(source, corpus: Path) -> None:
     """Refuse ``source`` as a vocabulary (:func:`~tagsmith.data.readers.check_not_a_vocabulary`)
     when every text is a lone ``<URI>``, reading it only up to the first that is not, and
     as holding no document (:func:`~tagsmith.data.readers.no_documents`), as every
     other command refuses an empty corpus: it wrote an empty corpus."""
-    from tagsmith.data.corpus import ReadReport
-
     uris = []
-    # the first line of each malformed record skipped (ascending, as read), which a
-    # corpus rewritten line for line leaves out
-    skipped_at: list[int] = []
-
-    @dataclasses.dataclass
-    class SkipsNoted(ReadReport):
-        def skip_line(self, error: CorpusFormatError) -> None:
-            if error.line is not None:
-                skipped_at.append(error.line)
-            super().skip_line(error)
-
-    report = SkipsNoted(source=str(corpus))
+    report = ReadReport(source=str(corpus))
     for record in source.records(report):
         if not is_lone_uri(record.text):
             return
@@ -873,7 +874,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     with no document (:func:`~tagsmith.data.readers.no_documents`), as train, eval and
     the audit refuse it.
     """
-    from tagsmith.data.corpus import Corpus, ReadReport
+    from tagsmith.data.corpus import Corpus
     from tagsmith.data.writers import (
         header_fields,
         output_format,
@@ -906,18 +907,10 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
              "n_already_applied": 0, "n_skipped_lines": 0, "n_missing_files": 0,
              **{f"review_{k}": v for k, v in counts.items()}}
+    report = _SkipsNoted(source=str(corpus))
     # the first line of each malformed record skipped (ascending, as read), which a
     # corpus rewritten line for line leaves out
-    skipped_at: list[int] = []
-
-    @dataclasses.dataclass
-    class SkipsNoted(ReadReport):
-        def skip_line(self, error: CorpusFormatError) -> None:
-            if error.line is not None:
-                skipped_at.append(error.line)
-            super().skip_line(error)
-
-    report = SkipsNoted(source=str(corpus))
+    skipped_at = report.skipped_at
     by_doc: dict[int, list[Decision]] = {}
     for decision in decisions:
         by_doc.setdefault(decision.doc, []).append(decision)
