@@ -3822,3 +3822,17 @@ def test_eval_per_label_counts_the_best_labels_forced_in_below_their_threshold(
     rows = json.loads(run("eval", forced_bundle, goemotions_small["test"], "--json",
                           "--per-label", "--threshold", "0.5").output)["per_label"]
     assert all(row["forced"] == 0 for row in rows)
+
+
+@pytest.mark.parametrize("command", [["calibrate", "m"],
+                                     ["train", "c.tsv", "-o", "m", "--calibration-fraction",
+                                      "0.2"]])
+@pytest.mark.parametrize("value", ["0", "1", "1.5", "nan"])
+def test_min_precision_outside_0_1_is_one_usage_error(command, value):
+    """--min-precision is a precision in (0, 1), open at both ends: 1 was refused by the
+    library as 'error: option ... must be a precision in (0, 1)', after 0 was refused as
+    'expected a number in (0, 1]', a range saying 1 was accepted."""
+    result = run(*command, "--min-precision", value)
+    assert result.exit_code == 2, result.output
+    assert ("Invalid value for '--min-precision': expected a number in (0, 1), got "
+            in result.output), result.output
