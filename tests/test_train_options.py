@@ -48,6 +48,9 @@ def test_train_with_dev_and_a_calibration_split_tunes_the_thresholds_on_dev(
     assert heldout["source"] == "dev corpus"
     assert heldout["thresholds"] == "calibrated_here"
     assert clf.manifest["calibration"]["thresholds_source"] == "dev corpus"
+    # it said "conformal" (the part of the split the thresholds were tuned on before dev
+    # replaced them), beside a thresholds_source naming the dev corpus
+    assert clf.manifest["calibration"]["thresholds_tuned_on"] == "heldout"
     assert clf.manifest["calibration"]["thresholds"] == clf.thresholds.summary()
     # not the split's part, which tuned the thresholds these replaced (it read 'calibrator')
     assert clf.manifest["calibration"]["thresholds_tuned_on"] == "heldout"
@@ -84,6 +87,7 @@ def test_a_dev_split_the_final_model_never_saw_tunes_the_calibrated_thresholds(
             "0.25 of the training data")
         assert manifest["calibration"]["thresholds_tuned_on"] == "heldout"
         assert manifest["metrics"]["heldout"]["thresholds"] == "calibrated_here"
+        assert manifest["calibration"]["thresholds_tuned_on"] == "heldout"
         assert not np.allclose(split_only.per_label, thresholds.per_label)
 
 
