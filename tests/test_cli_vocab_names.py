@@ -382,6 +382,29 @@ def test_apply_review_bundle_vocab_reads_the_review_audit_bundle_vocab_wrote(tra
     assert "<u:sport>" in out.read_text() and "1 label added" in result.output
 
 
+def test_apply_review_bundle_vocab_names_vocab_as_the_one_deprecating(trained, tmp_path,
+                                                                      caplog):
+    """apply-review --bundle B --vocab V2 warned of labels "the bundle's vocabulary
+    marks deprecated" where V2 deprecates them (the bundle's own vocabulary does not)."""
+    from tagsmith.audit.review import doc_key, write_review
+
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text(f"{TEXTS['sport']}\t<u:food>\n")
+    review = tmp_path / "review.csv"
+    write_review([{"rank": 1, "decision": "accept", "kind": "missing", "action": "add",
+                   "label_uri": "u:sport", "label_name": "athletics", "probability": 0.9,
+                   "model_score": 0.1, "doc": 0, "line": 1, "doc_id": None,
+                   "doc_key": doc_key(TEXTS["sport"]), "given_labels": [],
+                   "given_names": [], "text": TEXTS["sport"]}], review)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("apply-review", corpus, review, "-o", tmp_path / "new.tsv", "--bundle",
+                      trained["bundle"], "--vocab", trained["v2"])
+    assert result.exit_code == 0, result.output
+    assert f"1 label {trained['v2']} marks deprecated is written (<u:food>" in caplog.text, \
+        caplog.text
+    assert "the bundle's vocabulary marks" not in caplog.text
+
+
 def test_eval_vocab_per_label_names_the_labels_by_the_vocabularys_names(trained, tmp_path):
     """eval --vocab --per-label: a corpus labelled 'athletics' (VOCAB's name) had its row
     shown as 'sport', the name VOCAB replaced, in the table and in JSON."""

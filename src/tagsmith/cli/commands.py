@@ -1943,7 +1943,9 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
         space = bundle_space(read_bundle_vocab(classifier, vocab, bundle), space)
     # a label space derived from the corpus lacks every label no document carries: "not
     # in the vocabulary" sent the reviewer looking in a vocabulary that was not given
-    space_name = ("the bundle's vocabulary" if bundle else "the vocabulary" if vocab else
+    # with both, VOCAB's: its names, its deprecations (the bundle's vocabulary had none)
+    space_name = (printable(vocab) if vocab and bundle else "the bundle's vocabulary"
+                  if bundle else "the vocabulary" if vocab else
                   f"the labels {printable(corpus)} uses; no --vocab or --bundle was given: "
                   "give the audit's")
     stats = apply_review(corpus, review, output, space, on_error=on_error, overwrite=force,
