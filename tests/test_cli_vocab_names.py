@@ -358,14 +358,11 @@ def test_suggest_replace_deprecated_keeps_the_top_k_where_none_is_retired(traine
     assert json.loads(replaced.stdout.splitlines()[0])["suggestions"] == first
 
 
-def test_apply_review_bundle_vocab_reads_the_review_audit_bundle_vocab_wrote(trained,
-                                                                            tmp_path):
-    """audit --bundle --vocab writes VOCAB's names in its review ('athletics'):
-    apply-review --bundle refused such an accepted row (not a name of the bundle's
-    label) and refused --vocab with --bundle; it reads the review as the audit did."""
+def _food_corpus_and_athletics_review(tmp_path):
+    """A corpus of the sport text labelled food, and the review audit --bundle --vocab v2
+    writes of it: sport added, named by v2 ('athletics'), accepted."""
     from tagsmith.audit.review import doc_key, write_review
 
-    bundle, v2 = trained["bundle"], trained["v2"]
     corpus = tmp_path / "corpus.tsv"
     corpus.write_text(f"{TEXTS['sport']}\t<u:food>\n")
     review = tmp_path / "review.csv"
@@ -374,6 +371,16 @@ def test_apply_review_bundle_vocab_reads_the_review_audit_bundle_vocab_wrote(tra
                    "model_score": 0.1, "doc": 0, "line": 1, "doc_id": None,
                    "doc_key": doc_key(TEXTS["sport"]), "given_labels": [],
                    "given_names": [], "text": TEXTS["sport"]}], review)
+    return corpus, review
+
+
+def test_apply_review_bundle_vocab_reads_the_review_audit_bundle_vocab_wrote(trained,
+                                                                            tmp_path):
+    """audit --bundle --vocab writes VOCAB's names in its review ('athletics'):
+    apply-review --bundle refused such an accepted row (not a name of the bundle's
+    label) and refused --vocab with --bundle; it reads the review as the audit did."""
+    bundle, v2 = trained["bundle"], trained["v2"]
+    corpus, review = _food_corpus_and_athletics_review(tmp_path)
     assert run("apply-review", corpus, review, "-o", tmp_path / "before.tsv", "--bundle",
                bundle).exit_code != 0
     out = tmp_path / "new.tsv"
@@ -386,16 +393,7 @@ def test_apply_review_bundle_vocab_names_vocab_as_the_one_deprecating(trained, t
                                                                       caplog):
     """apply-review --bundle B --vocab V2 warned of labels "the bundle's vocabulary
     marks deprecated" where V2 deprecates them (the bundle's own vocabulary does not)."""
-    from tagsmith.audit.review import doc_key, write_review
-
-    corpus = tmp_path / "corpus.tsv"
-    corpus.write_text(f"{TEXTS['sport']}\t<u:food>\n")
-    review = tmp_path / "review.csv"
-    write_review([{"rank": 1, "decision": "accept", "kind": "missing", "action": "add",
-                   "label_uri": "u:sport", "label_name": "athletics", "probability": 0.9,
-                   "model_score": 0.1, "doc": 0, "line": 1, "doc_id": None,
-                   "doc_key": doc_key(TEXTS["sport"]), "given_labels": [],
-                   "given_names": [], "text": TEXTS["sport"]}], review)
+    corpus, review = _food_corpus_and_athletics_review(tmp_path)
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         result = loud("apply-review", corpus, review, "-o", tmp_path / "new.tsv", "--bundle",
                       trained["bundle"], "--vocab", trained["v2"])
