@@ -2243,8 +2243,9 @@ def test_a_human_sample_answering_nothing_names_each_kind_of_failure():
                             sp.csr_matrix([[0, 1.0, 0]] * 4)),
                      human_shortlist=human_shortlist)
     said = str(caught.value)
+    # one "malformed answer" prefix: "(first: malformed answer: no JSON ...)" said it twice
     assert "1 failed call (first: HTTP 500: overloaded); 1 malformed answer (first: " \
-        "malformed answer: no JSON object in the answer: 'not json'); 2 answers named " \
+        "no JSON object in the answer: 'not json'); 2 answers named " \
         "only labels off their document's shortlist (first: naming 'music'): the " \
         "shortlist is too narrow (raise --shortlist-k" in said, said
     assert "Last error" not in said, said

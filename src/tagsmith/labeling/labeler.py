@@ -119,6 +119,9 @@ class LabelingOptions:
 
 #: characters of an unknown name a report shows (the name is counted and looked up whole)
 MAX_NAME_SHOWN = 100
+#: what a kind's message may start with that its count already says ("malformed answer:
+#: no JSON object ..."), left out of "(first: ...)"
+_KIND_PREFIX = {"failed": "failed call: ", "malformed": "malformed answer: "}
 
 
 @dataclass
@@ -190,7 +193,7 @@ class LabelingReport:
         >>> report = LabelingReport(n_failed_calls=2, n_malformed_answers=1)
         >>> report.error("HTTP 500"); report.error("malformed answer: x", "malformed")
         >>> report.unanswered()
-        ['2 failed calls (first: HTTP 500)', '1 malformed answer (first: malformed answer: x)']
+        ['2 failed calls (first: HTTP 500)', '1 malformed answer (first: x)']
         """
         parts = []
         for kind, count, what in (
@@ -204,6 +207,8 @@ class LabelingReport:
                  "document's shortlist")):
             if count:
                 first = self.first_of_kind.get(kind)
+                if first:  # "1 malformed answer (first: malformed answer: ...)" said it twice
+                    first = first.removeprefix(_KIND_PREFIX.get(kind, ""))
                 parts.append(f"{count:,} {what}" + (f" (first: {first})" if first else "")
                              + (f": the shortlist is too narrow ({NARROW_SHORTLIST})"
                                 if kind == "off_shortlist" else ""))
