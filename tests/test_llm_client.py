@@ -76,6 +76,9 @@ def test_answer_tokens_cost_and_api_key(monkeypatch):
     ({"prompt_tokens": 7}, (False, True)),  # the completion's count is missing
     ({"prompt_tokens": 7, "completion_tokens": -3}, (False, True)),  # no count
     ({"prompt_tokens": 7, "completion_tokens": 2}, (False, False)),
+    # a count of 0 reported is reported: "all estimated: the endpoint reported none"
+    # where it reported the prompt's
+    ({"prompt_tokens": 0}, (False, True)),
 ])
 def test_the_usage_tells_estimated_token_counts_from_reported_ones(usage, estimated):
     # a server that sends no usage has the client estimate the tokens: the summary
@@ -90,7 +93,7 @@ def test_the_usage_tells_estimated_token_counts_from_reported_ones(usage, estima
     prompt, completion = report["prompt_tokens"], report["completion_tokens"]
     assert (report["estimated_prompt_tokens"], report["estimated_completion_tokens"]) == (
         prompt if estimated[0] else 0, completion if estimated[1] else 0)
-    assert prompt == (2 * 7 if not estimated[0] else 2 * (39 // 4))
+    assert prompt == (2 * usage["prompt_tokens"] if not estimated[0] else 2 * (39 // 4))
     said = client.usage.summary()
     if all(estimated):
         assert f"{prompt + completion} tokens (all estimated: the endpoint reported none)" \

@@ -209,6 +209,8 @@ class ChatResponse:
     finish_reason: str | None = None
     estimated_prompt_tokens: int = 0
     estimated_completion_tokens: int = 0
+    #: how many of its two token counts the reply reported (0 among them: a count)
+    reported_counts: int = 0
 
     def cut_note(self) -> str:
         """What a message about a malformed answer adds when the answer was cut at the
@@ -246,6 +248,10 @@ class Usage:
     #: a token) because the reply reported no count
     estimated_prompt_tokens: int = 0
     estimated_completion_tokens: int = 0
+    #: the token counts the replies reported, 0 among them: "all estimated: the endpoint
+    #: reported none" where one reported ``prompt_tokens: 0`` alone (0 + the estimated
+    #: completion made every token estimated)
+    reported_counts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, response: ChatResponse) -> None:
@@ -258,16 +264,20 @@ class Usage:
             self.completion_tokens += response.completion_tokens
             self.estimated_prompt_tokens += response.estimated_prompt_tokens
             self.estimated_completion_tokens += response.estimated_completion_tokens
+            self.reported_counts += response.reported_counts
 
     def bill(self, prompt_tokens: int, completion_tokens: int,
-             estimated_prompt_tokens: int = 0, estimated_completion_tokens: int = 0) -> None:
+             estimated_prompt_tokens: int = 0, estimated_completion_tokens: int = 0,
+             reported_counts: int = 0) -> None:
         """Tokens of a reply that could not be used (no text in it): the provider bills
-        them all the same, so costs count them (``estimated_*``: the part estimated)."""
+        them all the same, so costs count them (``estimated_*``: the part estimated;
+        ``reported_counts``: how many of the two counts the reply reported)."""
         with self._lock:
             self.prompt_tokens += prompt_tokens
             self.completion_tokens += completion_tokens
             self.estimated_prompt_tokens += estimated_prompt_tokens
             self.estimated_completion_tokens += estimated_completion_tokens
+            self.reported_counts += reported_counts
 
     def count(self, what: str) -> None:
         """Count a retry (``"retry"``), a request that failed for good (``"failed"``) or
@@ -308,7 +318,9 @@ class Usage:
         tokens = self.prompt_tokens + self.completion_tokens
         guessed = self.estimated_prompt_tokens + self.estimated_completion_tokens
         # an endpoint that reports no usage: its counts read as the server's own
-        estimated = ((" (all estimated: the endpoint reported none)" if guessed == tokens
+        # "all" where no count was reported: a reported 0 is reported, not missing
+        estimated = ((" (all estimated: the endpoint reported none)"
+                      if guessed == tokens and not self.reported_counts
                       else f" ({guessed:,} estimated: the endpoint reported none)")
                      if guessed else "")
         # n_requests counts the calls answered (a failed one is in n_failed): a failed
@@ -393,10 +405,11 @@ class ScriptedLLM:
 class _Transient(Exception):
     """A failure worth retrying; ``retry_after`` is the server's wish, in seconds;
     ``billed`` the (prompt, completion) tokens a reply without usable text reported,
-    then the part of each estimated (as :func:`_billing` gives them)."""
+    then the part of each estimated and how many were reported (as :func:`_billing`
+    gives them)."""
 
     def __init__(self, reason: str, retry_after: float | None = None,
-                 billed: tuple[int, int, int, int] | None = None, refused: bool = False,
+                 billed: tuple[int, int, int, int, int] | None = None, refused: bool = False,
                  final: bool = False, config: str = ""):
         super().__init__(reason)
         self.retry_after = retry_after
@@ -1268,12 +1281,13 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
                          f"failed mid-answer): {_snippet(raw, secret=secret)}",
                          billed=_billing(usage, _prompt_estimate(request),
                                          estimate_tokens(text)))
-    prompt, completion, guessed_prompt, guessed_completion = _billing(
+    prompt, completion, guessed_prompt, guessed_completion, reported = _billing(
         usage, _prompt_estimate(request), estimate_tokens(text))
     return ChatResponse(text, prompt, completion,
                         finish_reason=finish if isinstance(finish, str) else None,
                         estimated_prompt_tokens=guessed_prompt,
-                        estimated_completion_tokens=guessed_completion)
+                        estimated_completion_tokens=guessed_completion,
+                        reported_counts=reported)
 
 
 def _error_status(error: object) -> int | None:
@@ -1724,20 +1738,22 @@ def _reported(value: object) -> bool:
         and 0 <= value <= MAX_REPORTED_TOKENS
 
 
-def _billing(usage: object, prompt: int, completion: int) -> tuple[int, int, int, int]:
+def _billing(usage: object, prompt: int, completion: int) -> tuple[int, int, int, int, int]:
     """The (prompt, completion) tokens a reply's ``usage`` reports, each estimated as
     ``prompt`` / ``completion`` where it reports none (or no count), then the part of
-    each estimated, for the usage to tell estimates from the endpoint's counts.
+    each estimated and how many of the two were reported (a 0 is reported), for the
+    usage to tell estimates from the endpoint's counts.
 
     >>> _billing({"prompt_tokens": 12, "completion_tokens": -1}, 3, 4), _billing(None, 3, 4)
-    ((12, 4, 0, 4), (3, 4, 3, 4))
+    ((12, 4, 0, 4, 1), (3, 4, 3, 4, 0))
     """
     reported = usage if isinstance(usage, dict) else {}
     said = (reported.get("prompt_tokens"), reported.get("completion_tokens"))
     counts = [_count(value, guess) for value, guess in zip(said, (prompt, completion),
                                                               strict=True)]
     return (counts[0], counts[1], 0 if _reported(said[0]) else prompt,
-            0 if _reported(said[1]) else completion)
+            0 if _reported(said[1]) else completion,
+            int(_reported(said[0])) + int(_reported(said[1])))
 
 
 def _prompt_estimate(request: ChatRequest) -> int:
