@@ -1123,6 +1123,41 @@ def test_a_reply_sent_as_an_event_stream_though_none_was_asked_for_is_read_whole
     assert (client.usage.prompt_tokens, client.usage.completion_tokens) == (12, 5)
 
 
+@pytest.mark.parametrize("usages, expected", [
+    # the spec's (OpenAI's include_usage, llama.cpp, Ollama): null usage on every chunk
+    # but the last, which holds the whole request's
+    ([None, None, {"prompt_tokens": 12, "completion_tokens": 5}], (12, 5, 0)),
+    # a gateway translating Anthropic's events: the prompt in the first chunk, the
+    # completion in the last (with no prompt count, or a 0 for it)
+    ([{"prompt_tokens": 12}, None, {"completion_tokens": 5}], (12, 5, 0)),
+    ([{"prompt_tokens": 12, "completion_tokens": 0}, None,
+      {"prompt_tokens": 0, "completion_tokens": 5}], (12, 5, 0)),
+    # vLLM's continuous_usage_stats: each chunk's usage so far, the last the whole (not
+    # summed)
+    ([{"prompt_tokens": 12, "completion_tokens": 1}, {"prompt_tokens": 12,
+                                                      "completion_tokens": 3},
+      {"prompt_tokens": 12, "completion_tokens": 5}], (12, 5, 0)),
+    # a count no chunk reports is estimated still
+    ([{"prompt_tokens": 12}, None, None], (12, 14 // 4, 14 // 4)),
+])
+def test_a_streams_usage_spread_over_its_chunks_is_read_whole(usages, expected):
+    # only the last chunk's usage was kept: the prompt a first chunk reported was
+    # estimated (a gateway reporting it first, the completion last)
+    texts = ['{"labels": ', "[]", "}"]
+    chunks = [{"choices": [{"index": 0, "delta": {"content": text}}],
+               **({"usage": usage} if usage is not None else {"usage": None})}
+              for text, usage in zip(texts, usages, strict=True)]
+    chunks[-1]["choices"][0]["finish_reason"] = "stop"
+    stream = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    with LocalChatServer(lambda body: Reply(raw=stream.encode(), headers={
+            "Content-Type": "text/event-stream"})) as server:
+        client = client_for(server)
+        assert client.complete(request()).text == '{"labels": []}'
+    usage = client.usage
+    assert (usage.prompt_tokens, usage.completion_tokens,
+            usage.estimated_prompt_tokens + usage.estimated_completion_tokens) == expected
+
+
 @pytest.mark.parametrize("stream", [
     # JSON sent unescaped (ensure_ascii off): U+2028 or U+0085 in a string is no line end
     'data: {"choices": [{"delta": {"content": "{\\"labels\\": [\\"a\u2028b\\"]}"}}]}\n\n'

@@ -1426,8 +1426,9 @@ def _event_stream(raw: bytes) -> dict:
     """A reply sent as server-sent events (``data: {chunk}`` lines, ``data: [DONE]``)
     though ``stream`` was not asked for, as some proxies and servers do, as the one
     chat completion its chunks make: their ``delta`` contents joined, the last
-    ``finish_reason`` and ``usage`` given, or the ``error`` of a chunk that has one
-    (with no choices, the text before it under :data:`_PARTIAL`, to be billed).
+    ``finish_reason`` given and the counts of every ``usage`` (:func:`_stream_usage`),
+    or the ``error`` of a chunk that has one (with no choices, the text before it under
+    :data:`_PARTIAL`, to be billed).
     :class:`ValueError` where a line is no JSON.
 
     >>> _event_stream(b'data: {"choices": [{"delta": {"content": "o"}}]}\\n\\n'
@@ -1443,7 +1444,9 @@ def _event_stream(raw: bytes) -> dict:
             continue  # the end, or an event without data (a keep-alive)
         chunk = json.loads(event)
         if isinstance(chunk.get("usage"), dict):
-            usage = chunk["usage"]
+            # the chunks' counts together, not the last chunk's alone: a gateway may
+            # report the prompt's first and the completion's last
+            usage = _stream_usage(usage, chunk["usage"])
         if chunk.get("error"):
             # the provider failed mid-answer (OpenRouter): the text so far is no answer,
             # and the reply fails as an error object in an HTTP 200 reply does (that
@@ -1458,6 +1461,27 @@ def _event_stream(raw: bytes) -> dict:
         raise ValueError("an event stream with no text in it")
     return {"choices": [{"message": {"role": "assistant", "content": "".join(parts)},
                          "finish_reason": finish}], "usage": usage}
+
+
+def _stream_usage(kept: dict | None, usage: dict) -> dict:
+    """The usage of a stream's chunks so far (``kept``) and of its next: each token
+    count the largest that a chunk reported (the spec's, llama.cpp's and Ollama's
+    streams report them in their last chunk; vLLM's continuous usage in every chunk, the
+    counts so far, not to be summed; a gateway translating Anthropic's events the
+    prompt's in its first, the completion's in its last, a 0 or nothing for the other).
+
+    >>> _stream_usage({"prompt_tokens": 12, "completion_tokens": 0},
+    ...               {"prompt_tokens": 0, "completion_tokens": 5})
+    {'prompt_tokens': 12, 'completion_tokens': 5}
+    >>> _stream_usage({"prompt_tokens": 12}, {"completion_tokens": 5, "total_tokens": 17})
+    {'prompt_tokens': 12, 'completion_tokens': 5, 'total_tokens': 17}
+    """
+    merged = {**(kept or {}), **usage}
+    for key in ("prompt_tokens", "completion_tokens"):
+        counts = [said[key] for said in (kept or {}, usage) if _reported(said.get(key))]
+        if counts:
+            merged[key] = max(counts)
+    return merged
 
 
 def _partial_text(raw: bytes) -> str:
