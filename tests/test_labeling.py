@@ -1175,6 +1175,30 @@ def test_codes_answered_together_are_not_the_code_their_digits_make():
         assert resolver.resolve(name) == space.lookup(uri), name
 
 
+def test_a_code_that_is_also_another_labels_title_is_ambiguous_however_written(server):
+    """A label's code (E11) that another label has for its title resolved to the title's
+    label written as it is, to the code's written E-11 or e 11, and neither was counted
+    ambiguous: the answer names both labels, so it resolves to neither, as a name two
+    labels share does. A label's own code, or a code no title is, resolves still."""
+    space = LabelSpace([Label("E11", {"en": "Type 2 diabetes"}),
+                        Label("u:legacy", {"en": "E11"}),
+                        Label("J45.9", {"en": "Asthma"}),
+                        Label("u:asthma-note", {"en": "J45 note"})])
+    resolver = LabelResolver(space)
+    for name in ("E11", "e11", "E-11", "e 11", "\uff25\uff11\uff11"):
+        assert resolver.resolve(name) is None, name
+        assert resolver.is_ambiguous(name), name
+    for name, label_id in (("Type 2 diabetes", 0), ("J45.9", 2), ("J459", 2),
+                           ("J45 note", 3)):
+        assert resolver.resolve(name) == label_id, name
+        assert not resolver.is_ambiguous(name), name
+    with LocalChatServer(lambda body: answer(("E11", 0.8), ("E-11", 0.7),
+                                             ("Asthma", 0.6))) as running:
+        result = label_documents(["sugar"], space, client(running))
+    assert result.Y.toarray()[0].tolist() == pytest.approx([0, 0, 0.6, 0])
+    assert result.report.n_ambiguous_labels == 2 and result.report.n_unknown_labels == 0
+
+
 def test_a_resolver_indexes_codes_only_when_an_answer_needs_them(monkeypatch):
     """The codes index (each URI and notation holding a digit, folded) was built with
     every resolver, one per shortlist and so per document, for answers that are mostly

@@ -279,7 +279,9 @@ class LabelResolver:
     apart, are not resolved to whichever came last. A name found at none of them is
     looked up again, the same way, in Unicode compatibility form (:func:`fold_name`:
     full-width "ｊｏｙ" is "joy"), so an exact match always wins over a folded one and
-    a folded name two labels share is ambiguous too.
+    a folded name two labels share is ambiguous too. So is a code (holding a digit and
+    no space) that is one offered label's code (URI or notation) and another's name,
+    however it is written ("E11", "E-11"): it names both.
 
     >>> space = LabelSpace.from_uris(["u:joy", "u:anger"], names={"u:joy": "joy",
     ...                                                        "u:anger": "anger"})
@@ -301,6 +303,7 @@ class LabelResolver:
                  lang: str = "en"):
         ids = range(len(label_space)) if offered is None else offered
         self.offered = sorted(set(int(i) for i in ids))
+        self._space = label_space
         self.names = display_names(label_space, self.offered, lang)
         shown: list[tuple[str, int]] = []
         uris: list[tuple[str, int]] = []
@@ -331,6 +334,9 @@ class LabelResolver:
         self._code_sources = (uris + notations, shown + others)
         self._codes: dict[str, list[tuple[frozenset[int], int]]] | None = None
         self._names_of: dict[int, list[str]] = {}
+        #: the offered names that are written as codes are (:func:`_code_like`), indexed
+        #: as codes: a code answered another way that is also one of them names both
+        self._name_codes: dict[str, list[tuple[frozenset[int], int]]] = {}
 
     def _index_codes(self) -> dict[str, list[tuple[frozenset[int], int]]]:
         """code_key -> (the digits it separates, its label) for each code (a URI or
@@ -346,9 +352,14 @@ class LabelResolver:
                     indexed.setdefault(code_key(code), []).append(
                         (code_breaks(code), label_id))
             names_of: dict[int, list[str]] = {}
+            name_codes: dict[str, list[tuple[frozenset[int], int]]] = {}
             for name, label_id in names:
                 names_of.setdefault(label_id, []).append(normalise_name(name))
+                if _code_like(name):
+                    name_codes.setdefault(code_key(name), []).append(
+                        (code_breaks(name), label_id))
             self._names_of = names_of
+            self._name_codes = name_codes
             self._codes = indexed
         return self._codes
 
@@ -361,11 +372,28 @@ class LabelResolver:
         if key not in self._shown and name.strip() in self._exact_uris:
             return self._exact_uris[name.strip()]
         if key in self._index or key in self._ambiguous:
-            return self._index.get(key)
+            found = self._index.get(key)
+            return None if self._also_a_code(name, found, normalise_name) else found
         folded = fold_name(name)
         if folded in self._folded or folded in self._folded_ambiguous:
-            return self._folded.get(folded)
+            found = self._folded.get(folded)
+            return None if self._also_a_code(name, found, fold_name) else found
         return self._code(name)[0]
+
+    def _also_a_code(self, name: str, found: int | None, key) -> bool:
+        """Whether ``name``, found as a name of label ``found``, is another offered
+        label's code too (E11, the title of one and the code of another): it names
+        both. Not where it is ``found``'s own code; only a name written as codes are
+        (:func:`_code_like`) looks up the codes ("name 3" does not have them indexed)."""
+        if found is None or not _code_like(name):
+            return False
+        label = self._space[found]
+        written = key(name)  # full-width "Ｅ１１" as "e11"
+        if written in (key(label.uri), key(label.notation or "")):
+            return False
+        breaks = code_breaks(written)
+        return any(label_id != found for separated, label_id
+                   in self._index_codes().get(code_key(written), ()) if breaks <= separated)
 
     def _code(self, name: str) -> tuple[int | None, bool]:
         """(the offered label whose code ``name`` is, written in another case or without
@@ -375,9 +403,14 @@ class LabelResolver:
             return None, False
         # the answer's punctuation between two digits must be its code's ("1,2" is no
         # writing of 12, nor "11, 21" of NAICS 1121: two codes answered together)
-        breaks = code_breaks(name)
+        breaks, folded = code_breaks(name), code_key(name)
         found_ids = {label_id for separated, label_id
-                     in self._index_codes().get(code_key(name), ()) if breaks <= separated}
+                     in self._index_codes().get(folded, ()) if breaks <= separated}
+        if len(found_ids) == 1:
+            # a code that is another label's name, written another way (E-11 for the
+            # title E11), names both, as the name written as it is does (resolve)
+            found_ids |= {label_id for separated, label_id
+                          in self._name_codes.get(folded, ()) if breaks <= separated}
         if len(found_ids) > 1:
             return None, True
         if found_ids:
@@ -405,12 +438,21 @@ class LabelResolver:
             return False  # a "<uri>" is one URI: unknown when not offered, never shared
         if key in self._ambiguous:
             return True
-        if key in self._index:
-            return False
+        if key in self._index:  # found by a name, and refused as another label's code
+            return self._also_a_code(name, self._index[key], normalise_name)
         folded = fold_name(name)
         if folded in self._folded_ambiguous:
             return True
-        return folded not in self._folded and self._code(name)[1]
+        if folded in self._folded:
+            return self._also_a_code(name, self._folded[folded], fold_name)
+        return self._code(name)[1]
+
+
+def _code_like(name: str) -> bool:
+    """Whether ``name`` is written as a code is: a digit in it, no space ("E11",
+    "541511", "H04L9/32"; not "name 3" nor "Type 2 diabetes")."""
+    return any(char.isdigit() for char in name) and not any(
+        char.isspace() for char in name.strip())
 
 
 def _bracketed(name: str) -> bool:
