@@ -1199,6 +1199,31 @@ def test_a_code_that_is_also_another_labels_title_is_ambiguous_however_written(s
     assert result.report.n_ambiguous_labels == 2 and result.report.n_unknown_labels == 0
 
 
+def test_a_code_answered_with_its_digits_grouped_resolves_where_that_is_unambiguous():
+    """A model writing NAICS 541511 as "541 511" or "541-511" (digits grouped, as
+    numbers are read out) was rejected as unknown: a space or dash the code lacks was
+    taken for two codes answered together. Digits grouped evenly (3 + 3, 2 + 2 + 2, a
+    shorter first group) now read as the code, unless each group is an offered code of
+    its own (then they are two codes answered together, as before); "12 3" (uneven) and
+    "1,2" (a comma, which lists) are still no 123 nor 12."""
+    space = LabelSpace([Label(code, {"en": name}) for code, name in (
+        ("541511", "Custom Computer Programming"), ("1", "one"), ("2", "two"),
+        ("12", "twelve"), ("123", "one two three"), ("4411", "dealers"),
+        ("44", "Retail"), ("11", "Agriculture"), ("1234", "a thousand"))])
+    resolver = LabelResolver(space)
+    for name, uri in (("541 511", "541511"), ("541-511", "541511"), ("54 15 11", "541511"),
+                      ("541\u2013511", "541511"), ("1 234", "1234"),
+                      ("541 511 Custom Computer Programming", "541511")):
+        assert resolver.resolve(name) == space.lookup(uri), name
+        assert not resolver.is_ambiguous(name), name
+    for name in ("12 3", "1,2", "1, 2", "1 2", "5415 11", "123 4"):
+        assert resolver.resolve(name) is None, name
+        assert not resolver.is_ambiguous(name), name
+    # 44 and 11 are offered: "44 11" is two codes answered together (as "11-21" is in
+    # the test above), not 4411
+    assert resolver.resolve("44 11") is None and not resolver.is_ambiguous("44 11")
+
+
 def test_a_resolver_indexes_codes_only_when_an_answer_needs_them(monkeypatch):
     """The codes index (each URI and notation holding a digit, folded) was built with
     every resolver, one per shortlist and so per document, for answers that are mostly

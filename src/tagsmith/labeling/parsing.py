@@ -404,22 +404,34 @@ class LabelResolver:
         # the answer's punctuation between two digits must be its code's ("1,2" is no
         # writing of 12, nor "11, 21" of NAICS 1121: two codes answered together)
         breaks, folded = code_breaks(name), code_key(name)
-        found_ids = {label_id for separated, label_id
-                     in self._index_codes().get(folded, ()) if breaks <= separated}
-        if len(found_ids) == 1:
-            # a code that is another label's name, written another way (E-11 for the
-            # title E11), names both, as the name written as it is does (resolve)
-            found_ids |= {label_id for separated, label_id
-                          in self._name_codes.get(folded, ()) if breaks <= separated}
+        found_ids = self._code_ids(folded, breaks)
+        grouped = _grouping_breaks(name) if not found_ids and breaks else frozenset()
+        if grouped:
+            # its digits grouped as numbers are read out ("541 511", "541-511" for
+            # NAICS 541511): the code, unless each group is an offered code of its own
+            # ("11-21": two codes answered together, neither, as "11, 21" is)
+            found_ids = self._code_ids(folded, breaks - grouped)
+            if found_ids and all(self._code_ids(code_key(part), code_breaks(part))
+                                 for part in _split_groups(name)):
+                found_ids = set()
         if len(found_ids) > 1:
             return None, True
         if found_ids:
             return found_ids.pop(), False
-        head, _, rest = name.strip().partition(" ")
-        rest = normalise_name(rest.strip().lstrip("-:\u2013\u2014"))
-        if not rest:
-            return None, False
-        found, ambiguous = self._code(head)
+        words = name.split()
+        # the code's own words: the first, and digits grouped after it ("541 511 Custom
+        # Computer Programming"), else the first alone
+        last = 1
+        while last < len(words) and _GROUP.fullmatch(words[last]):
+            last += 1
+        found, ambiguous, rest = None, False, ""
+        for end in dict.fromkeys((last, 1)):
+            rest = normalise_name(" ".join(words[end:]).lstrip("-:\u2013\u2014"))
+            if not rest:
+                return None, False
+            found, ambiguous = self._code(" ".join(words[:end]))
+            if found is not None or ambiguous:
+                break
         if found is None:
             return None, ambiguous
         # the name after the code must be that label's (or begin it): a code beside
@@ -428,6 +440,18 @@ class LabelResolver:
         if any(name.split()[:len(words)] == words for name in self._names_of[found]):
             return found, False
         return None, False
+
+    def _code_ids(self, folded: str, breaks: frozenset[int]) -> set[int]:
+        """The offered labels of the code whose :func:`code_key` is ``folded``, written
+        with digits separated at ``breaks`` (each its code's)."""
+        found_ids = {label_id for separated, label_id
+                     in self._index_codes().get(folded, ()) if breaks <= separated}
+        if len(found_ids) == 1:
+            # a code that is another label's name, written another way (E-11 for the
+            # title E11), names both, as the name written as it is does (resolve)
+            found_ids |= {label_id for separated, label_id
+                          in self._name_codes.get(folded, ()) if breaks <= separated}
+        return found_ids
 
     def is_ambiguous(self, name: str) -> bool:
         """Whether ``name`` is shared by several offered labels (and resolves to none)."""
@@ -446,6 +470,45 @@ class LabelResolver:
         if folded in self._folded:
             return self._also_a_code(name, self._folded[folded], fold_name)
         return self._code(name)[1]
+
+
+#: a separator of digit groups as numbers are read out ("541 511", "541-511")
+_GROUP_SEPARATOR = "[ \u00a0\u2009\u202f\\-\u2010\u2011\u2012\u2013]"
+#: digits in groups so separated
+_GROUPS = re.compile(rf"\d+(?:{_GROUP_SEPARATOR}\d+)+")
+#: a word of digits, or of digits so grouped (a code's word after its first)
+_GROUP = re.compile(rf"\d+(?:{_GROUP_SEPARATOR}\d+)*")
+
+
+def _grouping_breaks(name: str) -> frozenset[int]:
+    """The breaks of :func:`~tagsmith.data.labelspace.code_breaks` that group digits as
+    numbers are read out: spaces or dashes between groups of one length (2 or more),
+    the first group no longer ("541 511", "54-15-11", "1 234"; not "12 3", "5415 11",
+    nor "1,2": a comma lists).
+
+    >>> sorted(_grouping_breaks("541 511")), sorted(_grouping_breaks("54-15-11"))
+    ([3], [2, 4])
+    >>> _grouping_breaks("12 3"), _grouping_breaks("1,2"), _grouping_breaks("E11 9")
+    (frozenset(), frozenset(), frozenset())
+    """
+    text = name.casefold()  # as code_breaks counts
+    breaks = set()
+    for match in _GROUPS.finditer(text):
+        groups = re.split(_GROUP_SEPARATOR, match.group())
+        size = len(groups[1])
+        if size < 2 or len(groups[0]) > size or any(len(g) != size for g in groups[1:]):
+            continue
+        kept = sum(char.isalnum() for char in text[:match.start()])
+        for group in groups[:-1]:
+            kept += len(group)
+            breaks.add(kept)
+    return frozenset(breaks)
+
+
+def _split_groups(name: str) -> list[str]:
+    """``name`` split at the separators of its grouped digits (:func:`_grouping_breaks`):
+    each group, as a code of its own ("44 11": "44" and "11")."""
+    return [part for part in re.split(_GROUP_SEPARATOR, name.strip()) if part]
 
 
 def _code_like(name: str) -> bool:
