@@ -1806,6 +1806,28 @@ def test_a_csv_corpus_of_no_labels_column_gains_one_last(tmp_path):
         "Text,labels", "Heavy rain all day,", "Bright sun,<http://x/rain>"]
 
 
+@pytest.mark.parametrize("before, after", [
+    # every row was rewritten (its quotes, spaces and line end lost) for the column
+    # added: each row is kept byte for byte, an empty labels cell added before its end
+    (b'sep=;\r\n"id";"Text"\r\nd1 ;"Heavy rain"\r\n\r\nd2;Bright sun\r\n;\r\nd3;"Fog\non hills"',
+     b'sep=;\r\n"id";"Text";"labels"\r\nd1 ;"Heavy rain";\r\n\r\n'
+     b'd2;Bright sun;<http://x/rain>\r\n;;\r\nd3;"Fog\non hills";'),
+    (b"text,id\nBright sun,2\nHeavy rain,1   \n", b"text,id,labels\nBright sun,2,<http://x/rain>\n"
+     b"Heavy rain,1   ,\n"),
+])
+def test_a_csv_corpus_gaining_a_labels_column_keeps_its_other_rows_as_they_were(
+        tmp_path, before, after):
+    source = tmp_path / "s.csv"
+    source.write_bytes(before)
+    review = _review(tmp_path, [_row(int(before.startswith(b"sep")), "missing",
+                                     "http://x/rain", "Bright sun")])
+    apply_review(source, review, tmp_path / "out.csv", SPACE)
+    assert (tmp_path / "out.csv").read_bytes() == after
+    assert [(r.doc_id, r.text, r.labels) for r in read_records(tmp_path / "out.csv")] == [
+        (r.doc_id, r.text, ("<http://x/rain>",) if r.text == "Bright sun" else ())
+        for r in read_records(source)]
+
+
 def test_write_records_refuses_a_field_the_header_has_no_column_for(tmp_path):
     record = Record("Rain", ("rain",), "d1", 1, "in.csv")
     with pytest.raises(CorpusFormatError, match="no 'id' column") as info:
@@ -1986,6 +2008,10 @@ def test_the_corpus_layout_is_read_from_one_opening_of_its_head(tmp_path, monkey
      b'{"text":"caf\\u00e9","labels":["sun"]}\n'),
     ("a.jsonl", b'{"text": "caf\\u00e9"}\n{"text": "Bright sun \\u2600", "labels": ["sun"]}\n',
      b'{"text": "caf\\u00e9"}\n{"text": "Bright sun \\u2600", "labels": ["sun", "rain"]}\n'),
+    # spaces and tabs around a changed object (a tool padding its lines) were lost:
+    # kept, as the copied lines keep theirs
+    ("p.jsonl", b'{"text": "Heavy rain"}  \n {"text": "Bright sun", "labels": []} \t\r\n',
+     b'{"text": "Heavy rain"}  \n {"text": "Bright sun", "labels": ["<http://x/rain>"]} \t\r\n'),
     # a CSV quoting every cell came back quoted minimally on every line
     ("qa.csv", b'"text","labels"\n"Heavy rain","rain"\n"Bright sun","sun"\n',
      b'"text","labels"\n"Heavy rain","rain"\n"Bright sun","sun rain"\n'),

@@ -1003,11 +1003,13 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         header = [*header, "labels"]
     bom = layout is not None and same and layout.bom
     if fmt is not None and layout is not None and same \
-            and (fmt != "csv" or layout.header is not None and header == layout.header):
+            and (fmt != "csv" or layout.header is not None):
         # its lines copied, those of the records an accepted row changed written in
-        # their style: a diff of the two shows the accepted changes alone
-        rewrite_changed(changed_records(), corpus, output, fmt, layout, skipped_at, space)
-    else:  # another format, a pipe, or a CSV gaining a labels column on every row
+        # their style: a diff of the two shows the accepted changes alone (a CSV of no
+        # labels column gains one: its other rows copied, an empty cell added to each)
+        rewrite_changed(changed_records(), corpus, output, fmt, layout, skipped_at, space,
+                        add_labels=header != layout.header)
+    else:  # another format, a pipe
         # ending its lines as every row of the corpus did (its head's rows ending in
         # CRLF, it may have LF rows further on: read through, where its head says CRLF)
         newline = "\n" if fmt is None or layout is None else \

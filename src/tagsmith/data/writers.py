@@ -307,7 +307,8 @@ def _check_csv_metadata(columns: list[str], path: Path) -> None:
 
 def rewrite_changed(records: Iterable[tuple[Record, bool]], source: str | Path,
                     path: str | Path, fmt: str, layout: CorpusLayout,
-                    skipped: Sequence[int] = (), label_space: LabelSpace | None = None) -> int:
+                    skipped: Sequence[int] = (), label_space: LabelSpace | None = None,
+                    add_labels: bool = False) -> int:
     """Write the corpus file ``source`` (in the format ``fmt``, laid out as ``layout``
     says, :func:`~tagsmith.data.readers.corpus_layout`) to ``path`` atomically, in its
     own format, each of its ``records`` (read from it in order, with layout, each with
@@ -319,10 +320,20 @@ def rewrite_changed(records: Iterable[tuple[Record, bool]], source: str | Path,
     and padding rows are copied; the lines of ``skipped`` (the first lines of the
     malformed records the reader skipped, ascending, added to as it reads) are not.
     Returns the number of records written. Keys a TSV line cannot hold are written as
-    ``<uri>`` through ``label_space``, as :func:`write_records` writes them."""
+    ``<uri>`` through ``label_space``, as :func:`write_records` writes them.
+    ``add_labels`` (a CSV whose header has no ``labels`` column) adds one last: the
+    header gains it, every other row (padding rows too: the reader refuses a row of
+    another length than the header) is copied as it was with an empty cell added before
+    its line end, a changed row's labels written in it; a blank line stays blank."""
     source, path = Path(source), Path(path)
     lines = _raw_lines(source, header=fmt == "csv")
-    fields = header_fields(layout.header) if layout.header is not None else []
+    header = layout.header
+    if header is not None and add_labels:
+        header = [*header, "labels"]
+    fields = header_fields(header) if header is not None else []
+    # the cell each row copied gains: the header's name (quoted where its names all
+    # were), empty below it; None until the header is passed (a sep= line before it)
+    added: list[bytes | None] = [None]
     cursor: list[tuple[int, bytes] | None] = [next(lines, None)]
     written = 0
     passed = 0  # the skipped lines before the cursor (``skipped`` grows as it is read)
@@ -362,8 +373,23 @@ def rewrite_changed(records: Iterable[tuple[Record, bool]], source: str | Path,
                 if passed < len(skipped) and skipped[passed] == number:
                     record_lines()  # a malformed record: not written
                     continue
-                out.write(cursor[0][1])
-                take()
+                raw = cursor[0][1]
+                if not add_labels or not raw.rstrip(b"\r\n") or \
+                        number == 1 and layout.sep_line is not None:
+                    out.write(raw)  # as it was: a blank line, Excel's sep= line
+                    take()
+                    continue
+                row = record_lines()
+                if added[0] is None:  # the header
+                    name = "labels"
+                    if all(_quoted_cells(b"".join(row).decode("utf-8", "surrogateescape")
+                                         .lstrip("\ufeff").rstrip("\r\n"),
+                                         layout.delimiter)):
+                        name = '"labels"'
+                    out.write(_cell_added(row, (layout.delimiter + name).encode()))
+                    added[0] = layout.delimiter.encode()
+                else:
+                    out.write(_cell_added(row, added[0]))
 
         for record, changed in records:
             copy_up_to(record.line)
@@ -382,6 +408,14 @@ def rewrite_changed(records: Iterable[tuple[Record, bool]], source: str | Path,
                 raise unencodable(exc, record.source, record.line) from None
         copy_up_to(None)
     return written
+
+
+def _cell_added(row: list[bytes], cell: bytes) -> bytes:
+    """The CSV ``row`` (its lines) with ``cell`` (a delimiter and the cell) added last,
+    before its line end."""
+    raw = b"".join(row)
+    body = raw.rstrip(b"\r\n")
+    return body + cell + raw[len(body):]
 
 
 def _restyled(record: Record, old: str, fmt: str, delimiter: str,
@@ -407,12 +441,18 @@ def _restyled(record: Record, old: str, fmt: str, delimiter: str,
         return text + ("\t" + labels if keys or tabs else "") + "".join("\t" + t for t in tabs)
     if fmt == "jsonl":
         separators, ascii_only = _json_style(old.lstrip("\ufeff"))
-        return bom + json_line(jsonl_object(record), separators=separators,
-                               ensure_ascii=ascii_only)[:-1]
+        # the spaces and tabs around the object kept, as a copied line keeps them
+        body = old.lstrip("\ufeff")
+        lead = body[:len(body) - len(body.lstrip(" \t"))]
+        trail = body[len(body.rstrip(" \t")):]
+        return bom + lead + json_line(jsonl_object(record), separators=separators,
+                                      ensure_ascii=ascii_only)[:-1] + trail
     cells = csv_row(record, fields)
     quoted = _quoted_cells(old.lstrip("\ufeff"), delimiter)
     if not any(cell.strip() for cell in cells):  # quoted: a document, no padding row
         quoted = [True] * len(cells)
+    elif len(quoted) + 1 == len(cells):  # a labels column added: as its other cells
+        quoted = [*quoted, all(quoted)]
     elif len(quoted) != len(cells):  # read otherwise: quoted as it was where every cell was
         quoted = [all(quoted)] * len(cells)
     # each cell quoted where it was (a spreadsheet quoting the text cell alone), else
