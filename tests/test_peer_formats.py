@@ -430,6 +430,26 @@ def test_goemotions_raw_tsv_says_what_it_is_and_how_to_convert(tmp_path):
             assert "GoEmotions' raw TSV" in result.output, result.output
 
 
+@pytest.mark.parametrize("lines", [
+    "<http://x/1>\tRain\tA1\n<http://x/2>\tSun\tA2\n",
+    # notations on some lines only: the first read as a document, the third refused
+    "<http://x/1>\tRain\n<http://x/2>\tSun\n<http://x/3>\tSnow\tB1\n"])
+def test_annif_s_vocabulary_with_notations_given_as_a_corpus_says_so(tmp_path, lines):
+    # Annif's three-column vocabulary (<uri> TAB label TAB notation) given as the corpus
+    # was told it might be LibMultiLabel's text format, its awk writing the notations
+    # as texts
+    path = tmp_path / "vocab.tsv"
+    path.write_text(lines)
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_tsv(path))
+    message = str(info.value)
+    assert "found 3; this looks like a vocabulary" in message and "--vocab" in message
+    assert "LibMultiLabel" not in message and "awk" not in message, message
+    result = run("train", path, "-o", tmp_path / "m")
+    assert result.exit_code == 3 and "this looks like a vocabulary" in result.output, \
+        result.output
+
+
 def test_goemotions_converted_as_advised_reads_the_emotions(tmp_path):
     # the advice's awk commands, run: the ids read as the emotions named by vocab.tsv
     awk = shutil.which("awk")

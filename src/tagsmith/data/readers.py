@@ -219,6 +219,10 @@ LIBMULTILABEL_CONVERT = ("tagsmith's TSV puts the text first: awk -F'\\t' -v OFS
                          "'{print $NF, $(NF-1)}' train.txt > train.tsv")
 LIBMULTILABEL_ADVICE = ("if this is LibMultiLabel's text format (LABELS<TAB>TEXT, or "
                         f"ID<TAB>LABELS<TAB>TEXT), {LIBMULTILABEL_CONVERT}")
+#: Annif's vocabulary with notations (``<uri><TAB>label<TAB>notation``) read as a corpus
+VOCABULARY_ADVICE = ("this looks like a vocabulary (Annif's <URI><TAB>LABEL<TAB>NOTATION), "
+                     "not a corpus: pass it as --vocab (a corpus line is TEXT, a tab, then "
+                     "its labels)")
 #: GoEmotions' raw TSV as published (``TEXT<TAB>4,27<TAB>eebbqej``), and the commands
 #: converting it (its ids a vocabulary's notations: the ids read as the emotions' names)
 GOEMOTIONS_ADVICE = (
@@ -1006,8 +1010,9 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
             columns = [columns[0], " ".join(columns[1:])]
         if len(columns) > 2:
             # on the first line: a native corpus's stray TAB later is no peer's format
+            # (and on a line of a vocabulary's three: its notations on some lines only)
             lml = ("; " + _three_columns_advice(columns, path)
-                   if len(columns) == 3 and first else "")
+                   if len(columns) == 3 and (first or is_lone_uri(columns[0])) else "")
             raise _Malformed(f"expected 1 or 2 tab-separated columns, found "
                              f"{len(columns)}{lml}")
         text = columns[0].strip()
@@ -1096,9 +1101,12 @@ def _three_columns_advice(columns: list[str], path: Path) -> str:
     """What a first line of three TAB-separated ``columns`` of ``path`` looks like, and
     how to convert it: GoEmotions' TEXT<TAB>4,27<TAB>ID (read as LibMultiLabel's, the
     advice's awk wrote the comment ids as texts), else LibMultiLabel's
-    ID<TAB>LABELS<TAB>TEXT. A ``.gz`` file's advice reads it through ``zcat``: awk reads
+    ID<TAB>LABELS<TAB>TEXT; a lone ``<uri>`` first is Annif's vocabulary with
+    notations (:data:`VOCABULARY_ADVICE`). A ``.gz`` file's advice reads it through ``zcat``: awk reads
     no gzip (GoEmotions' files are published as ``.tsv.gz``; the awk of the advice, run
     on one, wrote gzip bytes)."""
+    if is_lone_uri(columns[0]):  # <uri>: no document's text, as every other peer's is
+        return VOCABULARY_ADVICE
     ids, tail = columns[1].strip(), columns[2].strip()
     # ids of 28 emotions and a Reddit id: a native corpus's labels typed TAB-separated
     # ('TEXT<TAB>2020<TAB>2021') or a language beside them ('3<TAB>en') were told they
