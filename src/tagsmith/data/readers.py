@@ -1102,9 +1102,10 @@ def _three_columns_advice(columns: list[str], path: Path) -> str:
     how to convert it: GoEmotions' TEXT<TAB>4,27<TAB>ID (read as LibMultiLabel's, the
     advice's awk wrote the comment ids as texts), else LibMultiLabel's
     ID<TAB>LABELS<TAB>TEXT; a lone ``<uri>`` first is Annif's vocabulary with
-    notations (:data:`VOCABULARY_ADVICE`). A ``.gz`` file's advice reads it through ``zcat``: awk reads
-    no gzip (GoEmotions' files are published as ``.tsv.gz``; the awk of the advice, run
-    on one, wrote gzip bytes)."""
+    notations (:data:`VOCABULARY_ADVICE`). GoEmotions' advice converts ``path`` itself
+    (:func:`_command_of`), a ``.gz`` read through ``zcat``: awk reads no gzip
+    (GoEmotions' files are published as ``.tsv.gz``; the awk of the advice, run on one,
+    wrote gzip bytes)."""
     if is_lone_uri(columns[0]):  # <uri>: no document's text, as every other peer's is
         return VOCABULARY_ADVICE
     ids, tail = columns[1].strip(), columns[2].strip()
@@ -1113,12 +1114,29 @@ def _three_columns_advice(columns: list[str], path: Path) -> str:
     # were GoEmotions', the advice dropping column 3
     if (_NUMERIC_IDS.fullmatch(ids) and _REDDIT_ID.fullmatch(tail)
             and len(columns[0].split()) > 1):
-        if path.name.endswith(".gz"):
-            return GOEMOTIONS_ADVICE.replace("convert it with awk", "convert it with zcat "
-                                             "train.tsv.gz | awk", 1).replace(
-                "}' train.tsv > ", "}' > ", 1)
-        return GOEMOTIONS_ADVICE
+        return _command_of(GOEMOTIONS_ADVICE, "train.tsv > train-tagsmith.tsv", path)
     return LIBMULTILABEL_ADVICE
+
+
+def _command_of(advice: str, example: str, path: Path) -> str:
+    """``advice`` with its awk command (reading and writing ``example``, ``IN > OUT``)
+    reading ``path`` itself into ``<path's stem>-tagsmith.tsv`` beside it, through
+    ``zcat`` where it is a ``.gz`` (awk reads no gzip): every file was told to convert
+    ``train.tsv``.
+
+    >>> _command_of("x: awk '{p}' a.tsv > b.tsv, y", "a.tsv > b.tsv", Path("d/dev.tsv.gz"))
+    "x: zcat d/dev.tsv.gz | awk '{p}' > d/dev-tagsmith.tsv, y"
+    """
+    name = str(path)
+    stem = re.sub(r"(?i)(\.(?:tsv|txt))?(\.gz)?$", "", name)
+    output = shlex.quote(stem + "-tagsmith.tsv")
+    start = advice.index(" " + example)
+    if name.lower().endswith(".gz"):
+        awk = advice.rindex("awk ", 0, start)
+        return (f"{advice[:awk]}zcat {shlex.quote(name)} | {advice[awk:start]} > {output}"
+                f"{advice[start + 1 + len(example):]}")
+    return (f"{advice[:start]} {shlex.quote(name)} > {output}"
+            f"{advice[start + 1 + len(example):]}")
 
 
 def _uri_columns(columns: Sequence[str]) -> bool:
