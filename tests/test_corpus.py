@@ -2346,6 +2346,19 @@ def test_decimal_labels_are_no_code_without_its_leading_zero():
     assert code_twins(["0111", "111", "00", "0"]) == [("0", "00"), ("0111", "111")]
 
 
+def test_only_forms_of_one_code_as_coders_write_it_are_twins():
+    """'1.5' and '15' (or IPC's '9/32' and '93/2') were warned about as one code written
+    two ways: punctuation between two digits tells codes apart, but for ICD's dot after
+    the third character (E11.9, E119), which coders drop; a code's case is its own."""
+    from tagsmith.data.corpus import code_twins
+
+    assert code_twins(["1.5", "15", "1-5", "H04L 9/32", "H04L 93/2", "E1.19", "E11.9"]) == []
+    assert code_twins(["E11.9", "E119", "E1.19", "e1.19", "H04L 9/32", "h04l 9/32",
+                       "H04L9/32", "S72.001A", "S72001A", "0111", "111"]) == [
+        ("0111", "111"), ("E1.19", "e1.19"), ("E11.9", "E119"),
+        ("H04L 9/32", "H04L9/32", "h04l 9/32"), ("S72.001A", "S72001A")]
+
+
 def test_codes_joined_in_one_key_are_not_hinted_as_the_code_their_digits_make(tmp_path):
     """'1.2' or '11-21' (two NAICS codes) in a corpus whose vocabulary has 12 and 1121
     was refused as 'the code <1121> written ... without its punctuation; write 1121', a

@@ -409,18 +409,48 @@ def warn_float_twins(uris: Iterable[str], source: str) -> None:
                        plural(n, "two labels", "two labels each"))
 
 
+#: an ICD-10 code folded (:func:`~tagsmith.data.labelspace.code_key`): its dot, after the
+#: third character, is one coders drop (``E11.9``, ``E119``)
+_ICD10 = re.compile(r"[a-z][0-9][0-9a-z][0-9a-z]{1,4}")
+
+
+def _digit_breaks(code: str) -> frozenset[tuple[int, str]]:
+    """What ``code`` puts between two digits (punctuation, spaces), and where, as
+    positions in its :func:`~tagsmith.data.labelspace.code_key`; ICD-10's dot aside.
+
+    >>> sorted(_digit_breaks("H04L 9/32")), sorted(_digit_breaks("E11.9"))
+    ([(5, '/')], [])
+    """
+    breaks = set()
+    kept, previous, between = 0, "", ""
+    for char in code.casefold():
+        if not char.isalnum():
+            between += char
+            continue
+        if between and previous.isdigit() and char.isdigit():
+            breaks.add((kept, between))
+        kept, previous, between = kept + 1, char, ""
+    if _ICD10.fullmatch(code_key(code)):
+        breaks.discard((3, "."))
+    return frozenset(breaks)
+
+
 def code_twins(uris: Iterable[str]) -> list[tuple[str, ...]]:
-    """Groups of labels that are one code written several ways: a code (a label key
-    holding a digit, no URI of a scheme) in another case or without its punctuation
-    (``E11.9``, ``e11.9``, ``E119``), or without its leading zeros (``0111``, ``111``:
-    a spreadsheet's number cell drops them). A key holding ``,``, ``;`` or ``|`` is
-    labels joined, never a code (``1,2`` is no ``12``). A float written for an integer (``1.0``)
-    is :func:`float_twins`'s, never one of these.
+    """Groups of labels that are one code written several ways, as coders write it: a
+    code (a label key holding a digit, no URI of a scheme) in another case or spacing
+    (``H04L 9/32``, ``h04l 9/32``, ``H04L9/32``), ICD-10's without its dot (``E11.9``,
+    ``E119``), or without its leading zeros (``0111``, ``111``: a spreadsheet's number
+    cell drops them). What a code puts between two digits tells codes apart otherwise
+    (``1.5`` is no ``15``, ``9/32`` no ``93/2``, ``E1.19`` no ``E11.9``). A key holding
+    ``,``, ``;`` or ``|`` is labels joined, never a code (``1,2`` is no ``12``). A float
+    written for an integer (``1.0``) is :func:`float_twins`'s, never one of these.
 
     >>> code_twins(["E11.9", "e11.9", "E119", "0111", "111", "1.0", "10", "x", "u:a1"])
     [('0111', '111'), ('E11.9', 'E119', 'e11.9')]
+    >>> code_twins(["1.5", "15", "E1.19"])
+    []
     """
-    groups: dict[str, set[str]] = {}
+    groups: dict[tuple[str, frozenset[tuple[int, str]]], set[str]] = {}
     for uri in uris:
         # labels joined as a CSV cell's ('1,2' in a TSV line) are several labels, not
         # the code their digits make together (12)
@@ -429,7 +459,8 @@ def code_twins(uris: Iterable[str]) -> list[tuple[str, ...]]:
             continue
         key = code_key(uri)
         # zeros a number cell dropped lead a code of digits alone: '0.5' is no '5'
-        groups.setdefault(key.lstrip("0") if uri.isdigit() else key, set()).add(uri)
+        groups.setdefault((key.lstrip("0") if uri.isdigit() else key, _digit_breaks(uri)),
+                          set()).add(uri)
     return sorted(tuple(sorted(group)) for group in groups.values() if len(group) > 1)
 
 
