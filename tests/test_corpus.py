@@ -1050,6 +1050,11 @@ def test_unknown_label_that_is_a_code_written_another_way_names_the_code(tmp_pat
     path = write(tmp_path / "codes.tsv", "note\tE11.9 Type 2\n")
     with pytest.raises(UnknownLabelError, match="a word of the name of <E11.9>"):
         list(Corpus(path, space))
+    # a trailing '|' (one label as a CSV cell writes it) left the TSV line's IPC code
+    # unhinted: 'H04L 9/32|' is no label
+    path = write(tmp_path / "codes.tsv", "note\tH04L 9/32|\n")
+    with pytest.raises(UnknownLabelError, match=r"part of 'H04L 9/32', the label <H04L9/32>"):
+        list(Corpus(path, space))
     path = write(tmp_path / "codes.jsonl", '{"text": "note", "labels": ["E11.9 Type 2"]}\n')
     with pytest.raises(UnknownLabelError, match=r"the code <E11.9> followed by text "
                                                 r"\('Type 2'\); write E11.9 alone$"):
@@ -1123,6 +1128,15 @@ def test_unknown_label_that_is_a_category_paths_last_step_names_the_paths(tmp_pa
             list(Corpus(path, space))
         assert str(info.value) == (f"{path}:2: unknown label {key!r} (no URI, preferred name "
                                    f"or notation of the vocabulary): {shown}")
+    # a leaf of several words with no '|' is split at its spaces ('Dog', 'Beds'): the
+    # words were "not in the vocabulary", no path named
+    path = write(tmp_path / "leaf.csv", "text,labels\none,Dog Beds\n")
+    with pytest.raises(UnknownLabelError) as info:
+        list(Corpus(path, space))
+    assert str(info.value).endswith(
+        "unknown label 'Dog' (no URI, preferred name or notation of the vocabulary): it is "
+        "part of 'Dog Beds', read as 2 labels as the cell is split at its spaces, the last "
+        "step of the category path 'Pets > Dog Beds' of <2>; write the path or <2>")
     assert [d.label_ids for d in Corpus(write(tmp_path / "ok.csv", "text,labels\n"
                                               "one,Pets > Accessories\ntwo,4\n"), space)
             ] == [(2,), (3,)]

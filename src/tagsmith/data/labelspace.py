@@ -504,6 +504,11 @@ class LabelSpace(Sequence[Label]):
             return (f"in another case or spacing, the preferred name of {len(cased)} "
                     "concepts (names match exactly), " + self._candidates(cased.items())
                     + "; write the name or URI of the one meant")
+        return self._leaf_hint(key)
+
+    def _leaf_hint(self, key: str) -> str:
+        """:meth:`unknown_hint` for a category path's last step ``key``; ``""`` where it
+        is none (or the labels are not named by paths)."""
         # a product taxonomy's leaf ('Accessories'), its labels named by their paths
         step = " > " + " ".join(key.split())
         leaves = {i: name for i, label in enumerate(self._labels)
@@ -669,11 +674,19 @@ class LabelSpace(Sequence[Label]):
                             "split at its spaces; write the codes alone")
         for start in range(max(0, k - most + 1), k + 1):
             for end in range(min(len(keys), start + most), max(k + 1, start + 2) - 1, -1):
-                joined = " ".join(keys[start:end])
+                # a separator ending the cell ('H04L 9/32|', as one label is written
+                # where a cell of labels joined by '|' is read) is no part of the label
+                joined = " ".join(keys[start:end]).strip("|;,").strip()
                 try:
                     found = self.lookup(joined)
                 except AmbiguousLabelError:
                     found = None
+                if found is None and " " in joined:
+                    # a category path's last step of several words ('Dog Beds')
+                    leaf = self._leaf_hint(joined)
+                    if leaf:
+                        return (f"part of {joined!r}, read as {end - start} labels as the "
+                                f"cell is split at its spaces, {leaf}")
                 if found is not None:
                     return (f"part of {joined!r}, the label <{self.uri_of(found)}> "
                             f"({self.name_of(found)!r}), read as {end - start} labels as "
