@@ -775,6 +775,37 @@ def test_a_fingerprint_of_digits_alone_survives_a_spreadsheet(tmp_path):
     assert str(error.value).startswith(f"{saved}:2: doc_key must be")
 
 
+def _as_a_spreadsheet_reads_a_number(cell):
+    """A cell of digits alone read as a number, as a spreadsheet opening a CSV reads
+    it: its leading zeros dropped (a cell starting with ``'`` is text, kept)."""
+    return str(int(cell)) if cell.isdigit() else cell
+
+
+def test_a_digit_code_and_id_keep_their_leading_zeros_through_a_spreadsheet(tmp_path):
+    """A code of digits alone (NAICS '0111') was written as it is in the label_uri
+    cell, and a document id '0042' in doc_id: a spreadsheet saved them as 111 and 42,
+    the row no longer naming its label. They start with ' as a formula does, and read
+    back as written."""
+    space = LabelSpace.from_uris(["0111", "0112", "111"])
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("id,text,labels\n0042,Wheat farm,0112\n", encoding="utf-8")
+    row = {**_row(0, "missing", "0111", "Wheat farm"), "label_name": "", "doc_id": "0042"}
+    review = _review(tmp_path, [row])
+    with open(review, newline="", encoding="utf-8") as handle:
+        cells = dict(zip(*csv.reader(handle), strict=True))
+    assert (cells["label_uri"], cells["doc_id"]) == ("'0111", "'0042")
+    saved = _resave(review, tmp_path / "saved.csv", _as_a_spreadsheet_reads_a_number)
+    decisions, _ = read_decisions(saved, space)
+    assert [(d.label_id, d.doc_id) for d in decisions] == [(0, "0042")]
+    apply_review(corpus, saved, tmp_path / "fixed.csv", space)
+    assert [r.labels for r in read_records(tmp_path / "fixed.csv")] == [("0112", "0111")]
+    # a label or id that starts with ' and digits is written with one more, read back so
+    row = {**row, "label_uri": "'0111", "doc_id": "'7"}
+    quoted = _review(tmp_path, [row])
+    with open(quoted, newline="", encoding="utf-8") as handle:
+        assert dict(zip(*csv.reader(handle), strict=True))["label_uri"] == "''0111"
+
+
 @pytest.mark.parametrize("key", [None, "", "abc"])
 def test_an_accepted_row_without_a_fingerprint_names_the_field(tmp_path, corpus, key):
     row = _row(2, "missing", "http://x/snow", "Snowfall in the hills")
@@ -857,7 +888,9 @@ def test_a_doc_id_a_spreadsheet_rewrote_still_names_its_document(tmp_path, doc_i
 
 
 def _unquote_formula(cell):
-    return cell[1:] if cell.startswith("'-") else cell
+    """A doc_id cell as read back: a ' before a formula or a number a spreadsheet
+    would change (0042) stripped."""
+    return cell[1:] if cell.startswith("'") else cell
 
 
 def test_a_jsonl_review_row_naming_a_key_twice_is_refused_with_file_line_and_key(tmp_path,

@@ -159,23 +159,35 @@ _FREE_TEXT = ("text", "label_name", "given_names", "doc_id", "label_uri", "given
 _READ_BACK = ("doc_id", "label_uri")
 
 
+#: digits a spreadsheet reads as a number and saves changed: a leading zero dropped
+#: (NAICS's ``0111`` saved as ``111``, an id ``0042`` as ``42``), digits past the 15th
+#: lost, an exponent worked out (``1e5`` saved as ``100000``)
+_LOSSY_NUMBER = re.compile(r"0[0-9]+|[0-9]{16,}|[0-9]+[eE][0-9]+")
+
+
 def _unquoted(value: str, quoted: bool = True) -> str:
     """A read-back cell of a review CSV as :func:`_read_back_cell` had it (a JSONL
     review's values are as they were: nothing to strip)."""
-    return value[1:] if quoted and value.startswith("'") and value[1:].startswith(
-        (*FORMULA_START, "'")) else value
+    return value[1:] if quoted and value.startswith("'") and (
+        value[1:].startswith((*FORMULA_START, "'"))
+        or _LOSSY_NUMBER.fullmatch(value[1:])) else value
 
 
 def _read_back_cell(value: str) -> str:
-    """:func:`spreadsheet_safe` for a cell read back, which also gets a ``'`` where it
-    starts with one that :func:`_unquoted` would strip: a document id ``'-4`` was read
-    back as ``-4`` and its accepted rows failed as "the corpus was changed".
+    """:func:`spreadsheet_safe` for a cell read back, which also gets a ``'`` where
+    a spreadsheet would change the number it reads it as (:data:`_LOSSY_NUMBER`), as
+    the ``doc_key`` cell does (a leading ``'`` makes a spreadsheet's cell text, where
+    ``="0111"`` is a formula a CSV reader reads as it is), and where it starts with
+    one that :func:`_unquoted` would strip: a document id ``'-4`` was read back as
+    ``-4`` and its accepted rows failed as "the corpus was changed".
 
-    >>> [_unquoted(_read_back_cell(v)) for v in ("-4", "'-4", "''x", "'x")]
-    ['-4', "'-4", "''x", "'x"]
+    >>> [_unquoted(_read_back_cell(v)) for v in ("-4", "'-4", "''x", "'x", "0111", "'01")]
+    ['-4', "'-4", "''x", "'x", '0111', "'01"]
+    >>> _read_back_cell("0111"), _read_back_cell("111")
+    ("'0111", '111')
     """
     return "'" + value if value.startswith(FORMULA_START) or _unquoted(value) != value \
-        else value
+        or _LOSSY_NUMBER.fullmatch(value) else value
 
 
 #: a fingerprint a spreadsheet would read as a number (digits alone, or digits in
@@ -199,10 +211,11 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
 
     In CSV, cells that a spreadsheet would run as a formula (the text, label names,
     document ids, label URIs) get a leading ``'``, and so does a text fingerprint
-    (``doc_key``) that a spreadsheet would take for a number; :func:`read_decisions`
-    strips it from those two, the cells it reads back (where one of those already starts
-    with ``'`` and a formula character or another ``'``, one more is written, so it
-    reads back as it was). JSONL keeps them as they are, and reads them so.
+    (``doc_key``) that a spreadsheet would take for a number, and a document id or label
+    URI it would save as another number (``0111`` as ``111``); :func:`read_decisions`
+    strips it from those cells, the ones it reads back (where one of those already
+    starts with ``'`` and a formula character, such a number or another ``'``, one more
+    is written, so it reads back as it was). JSONL keeps them as they are, and reads them so.
     """
     fmt = review_format(path)
     path = Path(path)
