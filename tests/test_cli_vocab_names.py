@@ -299,6 +299,44 @@ def test_a_name_vocab_gives_to_another_label_is_read_as_vocabs_with_a_warning(
     assert given["u:sport"] == "4" and given["u:gone"] == "4", given
 
 
+def test_a_renamed_label_whose_old_name_vocab_gives_another_is_not_read_by_either_name(
+        trained, tmp_path, caplog):
+    """VOCAB renaming old 'gone' and gone 'grief': eval's warning said the 3 renamed
+    labels were "read in the corpus by either name", and the next that 'gone' was read
+    as <u:old>, as README says. The two agree: gone is read by its new name alone."""
+    vocab = tmp_path / "v5.csv"
+    vocab.write_text("uri,label_en\nu:sport,athletics\nu:food,food\nu:old,gone\n"
+                     "u:gone,grief\n")
+    corpus = tmp_path / "gold.tsv"
+    corpus.write_text(f"{TEXTS['gone']}\tgone\n{TEXTS['old']}\told\n")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("eval", trained["bundle"], corpus, "--vocab", vocab, "--json")
+    assert result.exit_code == 0, result.output
+    assert ("2 renamed labels are read in the corpus by either name ('sport' -> "
+            "'athletics', 'old' -> 'gone'); 1 renamed label is read in the corpus by its "
+            f"new name alone: {vocab} gives its old one to another label, which it is read "
+            "as ('gone' -> 'grief', 'gone' now <u:old>)") in caplog.text, caplog.text
+    assert "'gone' as <u:old> ('gone'), not <u:gone> (now 'grief')" in caplog.text
+
+
+def test_apply_review_bundle_vocab_warns_of_what_differs_and_a_removal_is_no_deprecation(
+        trained, tmp_path, caplog):
+    """apply-review --bundle B --vocab V2 read V2's names without a word of what differs
+    (suggest, eval and audit warn of it), and counted a document of a label V2 removed
+    ('gone') among those carrying a label V2 "marks deprecated"."""
+    corpus, review = _food_corpus_and_athletics_review(tmp_path)
+    corpus.write_text(f"{TEXTS['sport']}\t<u:food>\n{TEXTS['gone']}\t<u:gone>\n")
+    v2 = trained["v2"]
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("apply-review", corpus, review, "-o", tmp_path / "new.tsv", "--bundle",
+                      trained["bundle"], "--vocab", v2)
+    assert result.exit_code == 0, result.output
+    assert caplog.text.count(f"{v2} differs from the vocabulary") == 1, caplog.text
+    assert ("1 of the bundle's labels not in it ('gone') and 1 it deprecates with no "
+            "replacement ('old') are read and written as without --vocab") in caplog.text
+    assert f"1 label {v2} marks deprecated is written (<u:food>, in 1 document)" in caplog.text
+
+
 def test_suggest_vocab_in_another_language_renames_nothing_it_only_translates(
         trained, tmp_path, caplog):
     """A bundle trained with English names read against VOCAB with the same English

@@ -1938,9 +1938,12 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
 
     space, classifier = _label_space_for(corpus, None if bundle else vocab, bundle, on_error)
     if vocab and bundle:  # as audit --bundle --vocab read it: VOCAB's names, same ids
-        from tagsmith.cli.vocab_names import bundle_space, read_bundle_vocab
+        from tagsmith.cli.vocab_names import read_bundle_vocab, review_space, warn_vocab_differs
 
-        space = bundle_space(read_bundle_vocab(classifier, vocab, bundle), space)
+        view = read_bundle_vocab(classifier, vocab, bundle)
+        # what differs, as suggest, eval and audit warn of it (it was read silently)
+        warn_vocab_differs(view, space, vocab, bundle, "en", "apply-review")
+        space = review_space(view, space)
     # a label space derived from the corpus lacks every label no document carries: "not
     # in the vocabulary" sent the reviewer looking in a vocabulary that was not given
     # with both, VOCAB's: its names, its deprecations (the bundle's vocabulary had none)

@@ -100,9 +100,19 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
     """Warn once, naming counts and examples, of what differs between VOCAB and the
     vocabulary ``bundle`` was trained on (matched by URI), in the words of ``zeroshot
     --bundle``'s warning, each part saying what ``command`` (``suggest``: with
-    ``replace``, ``--replace-deprecated``; ``eval``; ``audit``) does with it."""
+    ``replace``, ``--replace-deprecated``; ``eval``; ``audit``; ``apply-review``) does
+    with it. A renamed label whose old name VOCAB gives to another label is said to be
+    read by its new name alone (the old one reads as that label, as
+    :func:`warn_name_clashes` says), not "by either name"."""
+    from tagsmith.exceptions import AmbiguousLabelError
+
     merged, n = view.merged, view.n_labels
     renamed, replaced, deprecated, gone = [], [], [], []
+    # renamed labels whose old name VOCAB gives to another label: a corpus's old name
+    # is read as that one (warn_name_clashes), not "by either name"; the space the
+    # command reads a corpus over (eval's holds VOCAB's new labels, the others' not)
+    taken = []
+    reading = merged if command == "eval" else view.shown
     for i in range(n):
         name, now = trained.name_of(i, lang), merged.name_of(i, lang)
         if merged.uri_of(i) not in view.in_vocab:
@@ -115,11 +125,20 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
             else:
                 deprecated.append(name)
         elif now != name and _renamed(trained[i].pref_labels, merged[i].pref_labels, lang):
-            renamed.append(f"{name!r} -> {now!r}")
+            try:
+                read_as = reading.lookup(name)
+            except AmbiguousLabelError:
+                read_as = -1  # several of VOCAB's: read as none of them, refused
+            if command != "suggest" and read_as is not None and read_as != i:
+                taken.append(f"{name!r} -> {now!r}, {name!r} now "
+                             + (f"<{merged.uri_of(read_as)}>" if read_as >= 0
+                                else "several labels' name"))
+            else:
+                renamed.append(f"{name!r} -> {now!r}")
     taking = {j for ids in view.replacements.values() for j in ids} if replace else set()
     new = [merged.name_of(j, lang) for j in range(n, len(merged))
            if not merged[j].deprecated and j not in taking]
-    done = "audited" if command == "audit" else "evaluated"
+    done = {"audit": "audited", "apply-review": "read and written"}.get(command, "evaluated")
     parts = []
     if renamed:
         parts.append(f"{len(renamed):,} renamed label{plural_s(len(renamed))} "
@@ -130,6 +149,14 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
                         + ("shown with the new name and " if command == "audit" else "")
                         + "read in the corpus by either name") + f" ({', '.join(renamed[:5])}"
                      + (f" and {len(renamed) - 5:,} more)" if len(renamed) > 5 else ")"))
+    if taken:
+        parts.append(f"{len(taken):,} renamed label{plural_s(len(taken))} "
+                     f"{plural(len(taken), 'is', 'are')} "
+                     + ("shown with the new name and " if command == "audit" else "")
+                     + f"read in the corpus by {plural(len(taken), 'its', 'their')} new "
+                     f"name alone: {vocab} gives {plural(len(taken), 'its', 'their')} old "
+                     f"one to another label, which it is read as ({'; '.join(taken[:5])}"
+                     + (f" and {len(taken) - 5:,} more)" if len(taken) > 5 else ")"))
     one = len(replaced) == 1
     if replaced:
         said = (f"{len(replaced):,} of the bundle's labels it deprecates with a replacement "
@@ -169,6 +196,19 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
         warn(f"{vocab} differs from the vocabulary {bundle} was trained on (matched by "
              f"URI): {'; '.join(parts)}; to learn its changes, retrain (tagsmith train "
              f"CORPUS --vocab {vocab})")
+
+
+def review_space(view: BundleVocab, trained: LabelSpace) -> LabelSpace:
+    """:func:`bundle_space`, as ``apply-review --bundle --vocab`` reads a corpus and
+    review over it, but a bundle label VOCAB lacks as the bundle had it: the deprecated
+    slot :meth:`~tagsmith.data.labelspace.LabelSpace.updated` keeps for it had its
+    documents counted as carrying a label VOCAB "marks deprecated", which VOCAB does not
+    (it has no such label: :func:`warn_vocab_differs` says so)."""
+    from tagsmith.data.labelspace import LabelSpace
+
+    labels = [label if label.uri in view.in_vocab else trained[i]
+              for i, label in enumerate(view.shown)]
+    return _with_bundle_names(LabelSpace(labels, name=view.shown.name), trained)
 
 
 def bundle_space(view: BundleVocab, trained: LabelSpace) -> LabelSpace:
