@@ -328,8 +328,18 @@ def test_uri_columns_after_several_labels_are_warned_about(tmp_path, caplog):
         list(read_tsv(path))  # the same file read again: no second warning
     warned = [r.getMessage() for r in caplog.records]
     assert len(warned) == 1 and warned[0].startswith(
-        f"{path}: 2 lines have <URI> columns after several labels, read as labels too")
+        f"{path}: 2 lines have <URI> columns after several labels (or after one of another "
+        "site), read as labels too")
     assert "(first: line 1)" in warned[0] and "cut -f1,2" in warned[0]
+    caplog.clear()
+    # one label a line, then a source URL of another site: it was read as a label too,
+    # not warned of (Annif's subjects, a column each, come from one vocabulary)
+    one = write(tmp_path / "one.tsv", f"Rain\t<{U}a>\t<https://news.example.com/1>\n"
+                f"Snow\t<{U}b>\t<https://news.example.com/2>\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert [r.labels for r in read_tsv(one)][0] == (f"<{U}a>", "<https://news.example.com/1>")
+    assert [r.getMessage() for r in caplog.records] == [
+        warned[0].replace(str(path), str(one))]
     caplog.clear()
     annif = write(tmp_path / "a.tsv", f"Rain\t<{U}a>\t<{U}b>\n")  # Annif's: no warning
     with caplog.at_level("WARNING", logger="tagsmith"):

@@ -1005,7 +1005,7 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
         if len(columns) > 2 and _uri_columns(columns[1:]):
             # Annif's subjects separated by TABs, a column each (its documented variant,
             # which it reads): were refused as a line of too many columns
-            if len(columns[1].split()) > 1:
+            if len(columns[1].split()) > 1 or _another_site(columns[1], columns[2:]):
                 stray.append(number)
             columns = [columns[0], " ".join(columns[1:])]
         if len(columns) > 2:
@@ -1060,14 +1060,16 @@ _WARNED: set[tuple] = set()
 
 def _warn_stray_uri_columns(path: Path, stray: list[int]) -> None:
     """Warn once a TSV is read (once for the same unchanged file) of its ``stray`` lines,
-    a labels column of several labels then ``<uri>`` columns, each read as one more
-    label (Annif's reading of its TAB-separated subjects, which it writes one a column):
+    a labels column of several labels (or of one, :func:`_another_site`) then ``<uri>``
+    columns, each read as one more label (Annif's reading of its TAB-separated
+    subjects, which it writes one a column):
     a native corpus's third column (``TEXT<TAB>LABELS<TAB><source-url>``), refused
     before Annif's variant was read, made a label a document silently."""
     if not _first_warning("stray", path, [(line,) for line in stray]):
         return
     n = len(stray)
-    logger.warning("%s: %s line%s %s <URI> columns after several labels, read as labels "
+    logger.warning("%s: %s line%s %s <URI> columns after several labels (or after one of "
+                   "another site), read as labels "
                    "too, as Annif reads subjects separated by TABs (first: line %d); if "
                    "such a column is no label (a source URL), keep the text and labels "
                    "alone (cut -f1,2)", path, f"{n:,}", plural_s(n), plural(n, "has", "have"),
@@ -1137,6 +1139,27 @@ def _command_of(advice: str, example: str, path: Path) -> str:
                 f"{advice[start + 1 + len(example):]}")
     return (f"{advice[:start]} {shlex.quote(name)} > {output}"
             f"{advice[start + 1 + len(example):]}")
+
+
+#: a URI's scheme and authority (``https://news.example.com``): none for a URN
+_SITE = re.compile(r"<([a-zA-Z][a-zA-Z0-9+.-]*://[^/<>#?]*)")
+
+
+def _another_site(label: str, columns: Sequence[str]) -> bool:
+    """Whether the ``<uri>`` columns after a TSV line's one label (``label``, its
+    second column) name another site than it: a native corpus's source URL
+    (``TEXT<TAB><http://vocab/rain><TAB><https://news.example.com/a1>``), where Annif's
+    subjects, a column each, come from one vocabulary. URNs tell no site: never.
+
+    >>> _another_site("<http://v.org/rain>", ["<https://news.example.com/a1>"])
+    True
+    >>> _another_site("<http://v.org/rain>", ["<http://v.org/sun>"]), _another_site(
+    ...     "<urn:e:love>", ["<urn:x:joy>"])
+    (False, False)
+    """
+    sites = _SITE.findall(label)
+    others = _SITE.findall(" ".join(columns))
+    return bool(sites and others) and not set(others) <= set(sites)
 
 
 def _uri_columns(columns: Sequence[str]) -> bool:
