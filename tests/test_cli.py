@@ -3824,6 +3824,34 @@ def test_eval_per_label_counts_the_best_labels_forced_in_below_their_threshold(
     assert all(row["forced"] == 0 for row in rows)
 
 
+def test_eval_per_label_json_gives_a_never_predicted_labels_threshold_as_null(
+        bundle, goemotions_small, tmp_path):
+    """A label at an infinite threshold (one no --min-precision cut reaches, or one the
+    model never learnt) had the string "Infinity" as its threshold in eval --per-label
+    --json, a number in every other row: a column of two types. It is null, as a ratio
+    with nothing to count is, and "reachable" (false) says why; the table says inf."""
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    clf = TextClassifier.load(bundle)
+    first = json.loads(run("eval", bundle, goemotions_small["test"], "--json",
+                           "--per-label").output)["per_label"][0]["uri"]
+    never = clf.label_space.id_of(first)
+    clf.thresholds.per_label[never] = np.inf
+    clf.thresholds.min_labels = 0
+    out = clf.save(tmp_path / "never")
+    result = run("eval", out, goemotions_small["test"], "--json", "--per-label")
+    assert result.exit_code == 0, result.output
+    rows = {row["uri"]: row for row in json.loads(result.output)["per_label"]}
+    row = rows.pop(clf.label_space.uri_of(never))
+    assert (row["threshold"], row["reachable"], row["predicted"]) == (None, False, 0)
+    assert all(isinstance(other["threshold"], float) and other["reachable"]
+               for other in rows.values())
+    table = run("eval", out, goemotions_small["test"], "--per-label").output
+    [line] = [line for line in table.splitlines()
+              if line.split()[:1] == [clf.label_space.name_of(never)]]
+    assert line.split()[3] == "inf"
+
+
 @pytest.mark.parametrize("command", [["calibrate", "m"],
                                      ["train", "c.tsv", "-o", "m", "--calibration-fraction",
                                       "0.2"]])

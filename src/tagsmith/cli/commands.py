@@ -1422,8 +1422,10 @@ def _print_per_label(rows: list[dict], min_labels: int = 0) -> None:
     click.echo(f"  {'label':<{width}} {'support':>7} {'predicted':>9} {'threshold':>9}  "
                f"{'precision':<21}  recall")
     for name, row in zip(names, rows, strict=True):
+        # None: an infinite threshold, never reached (JSON null, "reachable" false)
+        shown = "inf" if row["threshold"] is None else f"{row['threshold']:.4f}"
         click.echo(f"  {name:<{width}} {row['support']:>7} {row['predicted']:>9} "
-                   f"{row['threshold']:>9.4f}  "
+                   f"{shown:>9}  "
                    f"{ratio(row['precision'], row['precision_interval']):<21}  "
                    f"{ratio(row['recall'], row['recall_interval'])}")
     forced = sum(row["forced"] for row in rows)

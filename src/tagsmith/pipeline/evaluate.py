@@ -72,7 +72,9 @@ def per_label_report(classifier: TextClassifier, Y: LabelMatrix, y_pred: LabelMa
                      forced: np.ndarray | None = None) -> list[dict]:
     """Each label's figures at the operating point, for the labels true or predicted in
     ``Y`` or ``y_pred`` (those macro-F1 averages over), in label-id order: ``uri``,
-    ``label``, ``threshold`` (the label's tuned one, or ``threshold`` when given),
+    ``label``, ``threshold`` (the label's tuned one, or ``threshold`` when given; None
+    where it is infinite: no score reaches it, the label is never predicted), ``reachable``
+    (False for such a threshold),
     ``support`` (documents carrying it), ``predicted``, ``true_positives``,
     ``precision`` and ``recall`` (``None`` where nothing was predicted, or no document
     carries it: no ratio, not a measured 0), each with its 95% Wilson interval
@@ -94,7 +96,11 @@ def per_label_report(classifier: TextClassifier, Y: LabelMatrix, y_pred: LabelMa
     for i in np.flatnonzero((predicted + support) > 0).tolist():
         rows.append({
             "uri": space.uri_of(i), "label": space.name_of(i),
-            "threshold": float(thresholds[i]), "support": int(support[i]),
+            # an infinite threshold (never predicted) is no number JSON holds: null,
+            # with "reachable" saying why (it was the string "Infinity" in a column of
+            # numbers)
+            "threshold": float(thresholds[i]) if np.isfinite(thresholds[i]) else None,
+            "reachable": bool(np.isfinite(thresholds[i])), "support": int(support[i]),
             "predicted": int(predicted[i]), "true_positives": int(tp[i]),
             "precision": float(tp[i] / predicted[i]) if predicted[i] else None,
             "precision_interval": ([float(p_low[i]), float(p_high[i])] if predicted[i]
