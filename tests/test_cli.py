@@ -3790,6 +3790,28 @@ def test_train_min_precision_tunes_the_calibrated_thresholds_for_it(goemotions_s
             f"{never:,} never predicted (no threshold reaches it)") in result.output
 
 
+@pytest.mark.parametrize("objective", [[], ["--min-precision", "0.5"]])
+def test_train_json_reports_the_thresholds_and_the_manifest_their_objective(
+        goemotions_small, tmp_path, objective):
+    """train --json said nothing of the thresholds it shipped (their objective, how many
+    are never predicted), and the manifest's training.options recorded beta but not
+    min_precision: both are there now, and info shows them."""
+    out = tmp_path / "model"
+    result = _train_with_share(goemotions_small, out, "0.3", "--json", *objective)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    info = json.loads(run("info", out, "--json").output)
+    assert summary["thresholds"] == info["thresholds"]
+    assert info["training"]["options"]["min_precision"] == (0.5 if objective else None)
+    if objective:
+        assert summary["thresholds"]["objective"] == "precision"
+        assert summary["thresholds"]["min_precision"] == 0.5
+        assert summary["thresholds"]["n_unreachable_labels"] >= 0
+    else:
+        assert (summary["thresholds"]["objective"], summary["thresholds"]["beta"]) == (
+            "f_beta", 1.0)
+
+
 def test_eval_per_label_counts_the_best_labels_forced_in_below_their_threshold(
         bundle, goemotions_small, tmp_path):
     """With min_labels 1 (F1 tuning chose it for GoEmotions) each document's best label is

@@ -278,7 +278,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             warn(f"the held-out check rests on {few_heldout:,} document"
                  f"{plural_s(few_heldout)}: too few for its figures to measure the model")
         print_json(_train_summary(model, output, len(label_space), training, heldout,
-                                  calibration))
+                                  calibration, classifier.manifest["thresholds"]))
         return
     click.echo(f"trained {model} on {n_docs:,} document{plural_s(n_docs)}"
                + (f" ({aside:,} more set aside for calibration)" if aside else "")
@@ -314,10 +314,12 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
 
 
 def _train_summary(model: str, output: str, n_labels: int, training: dict,
-                   heldout: dict | None, calibration: dict | None) -> dict:
+                   heldout: dict | None, calibration: dict | None,
+                   thresholds: dict) -> dict:
     """What ``train`` prints at the end, as keys (``train --json``): the held-out
     metrics (every one ``eval --json`` has) and the calibration are ``None`` when
-    there were none."""
+    there were none; ``thresholds``, the manifest's (their objective, and with a
+    precision the labels never predicted)."""
     return {
         "model": model, "output": str(output), "n_docs": training["n_docs"],
         "n_calibration_docs": training.get("n_calibration_docs") or 0,
@@ -331,6 +333,7 @@ def _train_summary(model: str, output: str, n_labels: int, training: dict,
             "n_conformal_docs": calibration["n_conformal_docs"],
             "ece_raw": calibration["raw"]["ece"],
             "ece_calibrated": calibration["calibrated"]["ece"]},
+        "thresholds": thresholds,
     }
 
 

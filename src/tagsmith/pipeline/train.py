@@ -790,7 +790,11 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                         else options.dev_fraction if heldout is not None else 0.0,
                         "refit": refitted,
                         "seed": options.seed, "beta": options.beta,
-                        "min_support": options.min_support},
+                        "min_support": options.min_support,
+                        # the calibrated thresholds' objective when it is a precision
+                        # (beta alone was recorded, which they were not tuned for)
+                        "min_precision": None if calibration is None else
+                        _confidence_options(options).min_precision},
         },
         # with the objective they were tuned for, as a calibrated bundle's (it was left
         # out here: info said nothing of it)
