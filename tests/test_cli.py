@@ -3166,7 +3166,7 @@ def test_only_the_commands_with_a_json_summary_keep_their_warnings(goemotions_sm
         tagsmith_cli.main(["vocab", str(goemotions_small["vocab"])])
     assert stopped.value.code == 0
     assert collecting == [False]
-    assert tagsmith_cli.SUMMARY_COMMANDS == {"label", "taxonomy"}
+    assert tagsmith_cli.SUMMARY_COMMANDS == {"label", "taxonomy", "calibrate", "train"}
     with tagsmith_cli._command_logging(0, False, []):  # what label and taxonomy get
         assert any(isinstance(handler, tagsmith_cli._WarningCollector)
                    for handler in logging.getLogger("tagsmith").handlers)
@@ -3810,6 +3810,28 @@ def test_train_json_reports_the_thresholds_and_the_manifest_their_objective(
     else:
         assert (summary["thresholds"]["objective"], summary["thresholds"]["beta"]) == (
             "f_beta", 1.0)
+
+
+def test_calibrate_and_train_json_list_the_warnings_that_q_hides(bundle, goemotions_small,
+                                                                 tmp_path):
+    """-q hid the warnings of calibrate and train (labels never predicted at the
+    --min-precision asked, thresholds tuned on few positives) and their JSON had nowhere
+    to carry them: it lists them in `warnings`, as taxonomy's and label's summaries do."""
+    calibrated = run("calibrate", bundle, "--data", goemotions_small["dev"], "-o",
+                     tmp_path / "calibrated", "--min-precision", "0.6", "--json")
+    assert calibrated.exit_code == 0, calibrated.output
+    assert calibrated.stderr == ""
+    [warning] = [message for message in json.loads(calibrated.stdout)["warnings"]
+                 if "cannot reach precision 0.6" in message]
+    assert "never predicted by the thresholds" in warning
+    trained = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "train", str(goemotions_small["train"]), "-o", str(tmp_path / "trained"),
+        "--vocab", str(goemotions_small["vocab"]), "--calibration-fraction", "0.3", "--json",
+        *FAST])
+    assert trained.exit_code == 0, trained.output
+    assert trained.stderr == ""
+    assert any("thresholds on few held-out positives" in message
+               for message in json.loads(trained.stdout)["warnings"])
 
 
 def test_eval_per_label_counts_the_best_labels_forced_in_below_their_threshold(

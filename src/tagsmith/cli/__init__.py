@@ -622,13 +622,15 @@ def _to_devnull(stream) -> None:
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
-#: the commands that end with a JSON summary listing the run's warnings
-SUMMARY_COMMANDS = frozenset({"label", "taxonomy"})
+#: the commands that end with a JSON summary listing the run's warnings (calibrate's and
+#: train's with --json: -q hid their warnings of the thresholds, and nothing carried them)
+SUMMARY_COMMANDS = frozenset({"label", "taxonomy", "calibrate", "train"})
 
 
 class _WarningCollector(logging.Handler):
     """Keeps the message of each warning that tagsmith logs (WARNING, not ERROR) in
-    ``into``, for the JSON summary that ``label`` and ``taxonomy`` end with."""
+    ``into``, for the JSON summary that ``label`` and ``taxonomy`` end with (and
+    ``calibrate --json`` and ``train --json`` print)."""
 
     def __init__(self, into: list[str]) -> None:
         super().__init__(logging.WARNING)
@@ -772,7 +774,8 @@ CLI_HELP = """tagsmith: give each document a set of labels, and say how sure it 
               "messages, -vv those of the libraries it uses too.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr (and the JSON "
               "summary that taxonomy and label end with, its 'warnings' listing the "
-              "warnings not shown); no progress bars.")
+              "warnings not shown, as calibrate's and train's --json do); no progress "
+              "bars.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     if quiet and verbose:

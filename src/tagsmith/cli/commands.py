@@ -277,8 +277,10 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         elif few_heldout:
             warn(f"the held-out check rests on {few_heldout:,} document"
                  f"{plural_s(few_heldout)}: too few for its figures to measure the model")
-        print_json(_train_summary(model, output, len(label_space), training, heldout,
-                                  calibration, classifier.manifest["thresholds"]))
+        # with the warnings of the run, which -q hid (as taxonomy's and label's summaries)
+        print_json({**_train_summary(model, output, len(label_space), training, heldout,
+                                     calibration, classifier.manifest["thresholds"]),
+                    "warnings": obj.get("warnings") or []})
         return
     click.echo(f"trained {model} on {n_docs:,} document{plural_s(n_docs)}"
                + (f" ({aside:,} more set aside for calibration)" if aside else "")

@@ -108,7 +108,8 @@ of them the calibrator did not see.
               help=ON_ERROR_HELP)
 @click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
               help=UNKNOWN_LABELS_HELP)
-def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_source,
+@click.pass_obj
+def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_source,
               conformal_fraction, alpha, max_set_size, lpicp, beta, min_precision, max_labels,
               k, seed, reliability_png, as_json, on_error, unknown_labels):
     from tagsmith.cli import refuse_unused
@@ -197,8 +198,8 @@ def calibrate(bundle, data, output, method, n_bands, shrinkage, calibrator_sourc
         warn(f"the label shift stored in {printable(bundle)} was estimated for the old "
              f"probabilities and is not in {printable(output or bundle)}; run tagsmith "
              "shift --save again to adapt to new label frequencies")
-    if as_json:
-        print_json(report)
+    if as_json:  # with the warnings of the run, which -q hid (as taxonomy's summary)
+        print_json({**report, "warnings": obj.get("warnings") or []})
         return
     raw, cal = report["raw"], report["calibrated"]
     n_docs, n_conf = report["n_calibrator_docs"], report["n_conformal_docs"]
