@@ -848,6 +848,47 @@ def test_recalibrating_keeps_a_label_the_model_never_learnt_unpredicted(min_prec
     assert clf.label_sets(clf.predict_topk(texts + dev_texts, 3))[:, 2].nnz == 0
 
 
+@pytest.mark.parametrize("min_precision", [None, 0.5])
+def test_calibrating_tunes_the_global_threshold_without_a_never_learnt_labels_entries(
+        min_precision):
+    # train tunes its thresholds without the entries of a label the model never learnt
+    # (their equal scores pulled the global threshold down); calibrate_classifier (tagsmith
+    # calibrate, train --calibration-fraction) pooled them into its global (and band)
+    # thresholds: on held-out documents carrying u:c its global threshold was another
+    from tagsmith.calibration.thresholds import tune_thresholds
+    from tagsmith.pipeline.confidence import (
+        ConfidenceOptions,
+        _split,
+        calibrate_classifier,
+        heldout_from_corpus,
+        without_labels,
+    )
+
+    space, texts, Y = _untrained_label_data()
+    clf = train_classifier(texts, Y, space, options=TrainOptions(featurizer_params=FAST_FEATURES,
+                                                                 dev_fraction=0.0))
+    rows = [[1, 0, 0] if i % 2 else [0, 1, 0] for i in range(80)]
+    for i in range(0, 80, 3):  # held-out documents carrying u:c, which no training one does
+        rows[i][2] = 1
+    heldout = heldout_from_corpus(clf, [f"{text} again {i}" for i, text in
+                                        enumerate(texts * 2)],
+                                  sp.csr_matrix(np.array(rows)), k=3, source="held out")
+    options = ConfidenceOptions(min_precision=min_precision, min_support=1)
+    calibrate_classifier(clf, heldout, options=options)
+    (fit_Y, fit_topk), conformal, _ = _split(heldout, options, None, None)
+    untrained = clf.label_counts == 0
+    if min_precision is None:  # F-beta: on the calibrator's part
+        expected = tune_thresholds(fit_Y, without_labels(clf.calibrator.apply(fit_topk),
+                                                         untrained),
+                                   min_support=1, bands=clf.calibrator.bands)
+    else:  # a precision: on the conformal part
+        expected = tune_thresholds(conformal.Y, without_labels(
+            clf.calibrator.apply(conformal.topk), untrained), min_precision=min_precision)
+    assert clf.thresholds.global_threshold == pytest.approx(expected.global_threshold)
+    np.testing.assert_allclose(clf.thresholds.per_label[:2], expected.per_label[:2])
+    assert clf.thresholds.per_label[2] == np.inf
+
+
 def test_calibrate_counts_a_label_the_model_never_learnt_as_never_predicted(tmp_path):
     # "1 global (0.5000)" read as if u:c were predicted at the global threshold
     import re

@@ -53,7 +53,7 @@ from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.models.splits import split_order
 from tagsmith.pipeline.classifier import require_calibrated
 from tagsmith.pipeline.crossfit import CrossFitScores, HeldoutScores
-from tagsmith.topk import TopK, check_topk
+from tagsmith.topk import PAD, TopK, check_topk
 
 if TYPE_CHECKING:  # the classifier imports this module
     from tagsmith.calibration.shift import LabelShift
@@ -434,7 +434,13 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
                                 label_counts=label_counts, n_bands=options.n_bands,
                                 shrinkage=options.shrinkage)
     fit_probs = calibrator.apply(fit_topk)
-    thresholds = tune_thresholds(fit_Y, fit_probs, beta=options.beta,
+    # tuned without the entries of labels the model never learnt (no training document:
+    # never predicted), as train tunes its own: their pooled equal scores moved the
+    # global and band thresholds
+    untrained = (np.zeros(fit_probs.n_labels, bool) if label_counts is None
+                 else np.asarray(label_counts) == 0)
+    thresholds = tune_thresholds(fit_Y, without_labels(fit_probs, untrained),
+                                 beta=options.beta,
                                  min_support=options.min_support, bands=calibrator.bands,
                                  max_labels=options.max_labels)
     calibrator_seconds = time.perf_counter() - started
@@ -453,7 +459,7 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
                            "fit those, and the labels' precision on other documents may "
                            "fall short of it", options.min_precision,
                            extra={"parameters": ("min_precision",)})
-        thresholds = tune_thresholds(tuning_Y, tuning_probs,
+        thresholds = tune_thresholds(tuning_Y, without_labels(tuning_probs, untrained),
                                      min_precision=options.min_precision,
                                      max_labels=options.max_labels)
     if sp.csr_matrix(conformal_part.Y).count_nonzero() == 0:
@@ -570,6 +576,26 @@ def never_untrained(thresholds: Thresholds, labels: np.ndarray,
     if source is not None:
         source[labels] = FROM_GLOBAL
     return replace(thresholds, per_label=per_label, tuned_mask=tuned, source=source)
+
+
+def without_labels(topk: TopK, labels: np.ndarray) -> TopK:
+    """``topk`` with the entries of ``labels`` (a boolean mask) moved out as padding.
+
+    Thresholds are tuned without the entries of the labels a model never learnt
+    (train's on held-out documents, a calibration's: :func:`fit_confidence`): the
+    global threshold is tuned on every entry, and the equal scores of a label the
+    model never learnt, reaching all of its held-out positives only at the bottom,
+    pulled it down to there (so every label backing off to it was suggested for
+    every document).
+    """
+    drop = topk.valid & labels[np.where(topk.valid, topk.indices, 0)]
+    if not drop.any():
+        return topk
+    order = np.argsort(drop, axis=1, kind="stable")  # the kept entries first, as they were
+    indices = np.where(drop, PAD, topk.indices)
+    scores = np.where(drop, -np.inf, topk.scores).astype(np.float32)
+    return TopK(np.take_along_axis(indices, order, axis=1),
+                np.take_along_axis(scores, order, axis=1), topk.n_labels)
 
 
 def thresholds_documents(report: dict, source: str) -> str:

@@ -58,6 +58,7 @@ from tagsmith.pipeline.confidence import (
     never_untrained,
     thresholds_documents,
     warn_thin_thresholds,
+    without_labels,
 )
 from tagsmith.pipeline.crossfit import (
     MAX_FOLDS,
@@ -72,7 +73,7 @@ from tagsmith.pipeline.crossfit import (
 )
 from tagsmith.pipeline.evaluate import evaluate_topk, tuning_k
 from tagsmith.progress import progress_set
-from tagsmith.topk import PAD, TopK
+from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
 
@@ -886,26 +887,8 @@ def _tune_learnt(y_true, topk: TopK, untrained: np.ndarray, **tuning) -> Thresho
     """Thresholds tuned (:func:`tune_thresholds` with ``tuning``) on held-out ``topk``,
     the ``untrained`` labels (no training document) left out of the tuning and never
     suggested: the model cannot have learnt them."""
-    return never_untrained(tune_thresholds(y_true, _without_labels(topk, untrained),
+    return never_untrained(tune_thresholds(y_true, without_labels(topk, untrained),
                                             **tuning), untrained)
-
-
-def _without_labels(topk: TopK, labels: np.ndarray) -> TopK:
-    """``topk`` with the entries of ``labels`` (a boolean mask) moved out as padding.
-
-    The global threshold is tuned on every entry: the equal scores of a label the
-    model never learnt, reaching all of its held-out positives only at the bottom,
-    pulled it down to there (so every label backing off to it was suggested for
-    every document).
-    """
-    drop = topk.valid & labels[np.where(topk.valid, topk.indices, 0)]
-    if not drop.any():
-        return topk
-    order = np.argsort(drop, axis=1, kind="stable")  # the kept entries first, as they were
-    indices = np.where(drop, PAD, topk.indices)
-    scores = np.where(drop, -np.inf, topk.scores).astype(np.float32)
-    return TopK(np.take_along_axis(indices, order, axis=1),
-                np.take_along_axis(scores, order, axis=1), topk.n_labels)
 
 
 def _named(Y: sp.csr_matrix) -> sp.csr_matrix:
