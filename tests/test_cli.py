@@ -3900,11 +3900,12 @@ def test_eval_per_label_json_gives_a_never_predicted_labels_threshold_as_null(
                                      ["train", "c.tsv", "-o", "m", "--calibration-fraction",
                                       "0.2"]])
 @pytest.mark.parametrize("value", ["0", "1", "1.5", "nan"])
-def test_min_precision_outside_0_1_is_one_usage_error(command, value):
+@pytest.mark.parametrize("option", ["--min-precision", "--min-recall"])
+def test_min_precision_outside_0_1_is_one_usage_error(command, value, option):
     """--min-precision is a precision in (0, 1), open at both ends: 1 was refused by the
     library as 'error: option ... must be a precision in (0, 1)', after 0 was refused as
-    'expected a number in (0, 1]', a range saying 1 was accepted."""
-    result = run(*command, "--min-precision", value)
+    'expected a number in (0, 1]', a range saying 1 was accepted (--min-recall alike)."""
+    result = run(*command, option, value)
     assert result.exit_code == 2, result.output
-    assert ("Invalid value for '--min-precision': expected a number in (0, 1), got "
+    assert (f"Invalid value for '{option}': expected a number in (0, 1), got "
             in result.output), result.output

@@ -1409,6 +1409,49 @@ def test_cli_calibrate_min_precision_is_stored_shown_and_used(cli_bundle, goemot
 
 
 
+def test_cli_calibrate_min_recall_is_stored_shown_and_capped(cli_bundle, goemotions_small,
+                                                             tmp_path, caplog):
+    """A trust-and-safety team's "catch 90% of harm, review the rest": calibrate
+    --min-recall tunes each label's highest threshold holding that recall; a label
+    whose held-out positives cannot show it (it would need a threshold of 0, every
+    document) is capped at its lowest held-out positive and named in a warning."""
+    out = tmp_path / "r90"
+    result = run("calibrate", cli_bundle, "--data", goemotions_small["dev"], "--min-recall",
+                 "0.9", "-o", out, quiet=False)
+    assert result.exit_code == 0, result.output
+    clf = TextClassifier.load(out)
+    info = json.loads(run("info", out, "--json").output)["thresholds"]
+    assert (info["objective"], info["min_recall"]) == ("recall", 0.9)
+    capped = info["n_capped_labels"]
+    assert 0 < capped < clf.n_labels and clf.thresholds.min_recall == 0.9
+    own = clf.n_labels - capped
+    reach = "label reaches" if own == 1 else "labels reach"
+    assert (f"thresholds for recall 0.9 (tuned on the conformal documents): {own} {reach} "
+            f"it, {capped} capped at their lowest held-out positive") in result.output
+    assert (f"{capped} labels cannot reach recall 0.9 on the held-out documents"
+            in caplog.text)
+    # the recall bought by predicting labels for most documents: said
+    assert "predicted for at least 50% of the held-out documents" in caplog.text
+    assert np.isfinite(clf.thresholds.per_label).all()
+    assert (clf.thresholds.per_label > 0).all()  # capped, never 0
+    for extra, said in ((["--min-precision", "0.9"], "--min-precision and --min-recall"),
+                        (["--beta", "2"], "--min-recall and --beta")):
+        refused = run("calibrate", out, "--min-recall", "0.9", *extra)
+        assert refused.exit_code == 2 and said in refused.output
+    trained = run("train", goemotions_small["train"], "-o", tmp_path / "trained", "--vocab",
+                  goemotions_small["vocab"], "--calibration-fraction", "0.3", "--min-recall",
+                  "0.8", "--json", *FAST)
+    assert trained.exit_code == 0, trained.output
+    summary = json.loads(trained.stdout)
+    assert (summary["thresholds"]["objective"], summary["thresholds"]["min_recall"]) == (
+        "recall", 0.8)
+    manifest = json.loads(run("info", tmp_path / "trained", "--json").output)
+    assert manifest["training"]["options"]["min_recall"] == 0.8
+    unused = run("train", goemotions_small["train"], "-o", tmp_path / "x", "--min-recall", "0.8")
+    assert unused.exit_code == 2 and "--min-recall only applies with --calibration-fraction" \
+        in unused.output
+
+
 def test_train_with_dev_warns_of_the_thresholds_it_ships_alone(data, caplog):
     """train --dev D --calibration-fraction F tunes the thresholds again on D's
     probabilities: it warned of the calibration split's thresholds too, which it had

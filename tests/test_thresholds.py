@@ -374,3 +374,82 @@ def test_the_f_beta_objective_is_kept_by_a_state(beta):
     again = Thresholds.from_state(json.loads(dumps(meta)), arrays)
     assert again.summary() == result.summary()
     assert again.summary()["objective"] == "f_beta" and again.beta == beta
+
+
+def _brute_recall_cut(y, scores, min_recall):
+    """The highest score cut (entries >= it pass) whose Wilson lower bound of recall
+    reaches min_recall, else the lowest positive's score (capped), or None: no positive."""
+    from tagsmith.metrics import wilson_interval
+
+    if not y.any():
+        return None, False
+    for t in np.unique(scores)[::-1]:
+        passed = scores >= t
+        low, _ = wilson_interval([int(np.sum(y & passed))], [int(y.sum())])
+        if low[0] >= min_recall:
+            return t, False
+    return scores[y].min(), True
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([0.5, 0.7, 0.9]))
+def test_min_recall_thresholds_are_each_labels_highest_cut_reaching_it(seed, min_recall):
+    """calibrate --min-recall: per label, the highest threshold whose held-out recall
+    reaches R by the lower end of its Wilson interval; a label without one is capped at
+    its lowest held-out positive (never 0, every document), one without a positive
+    never passes."""
+    rng = np.random.default_rng(seed)
+    n, n_labels = 60, 4
+    scores = rng.random((n, n_labels)).astype(np.float32)
+    y = rng.random((n, n_labels)) < scores ** rng.uniform(0.2, 3, n_labels)
+    y[:, 3] &= rng.random(n) < 0.05  # a label of few positives (or none)
+    result = tune_thresholds(sp.csr_matrix(y), TopK.from_scores(scores, n_labels),
+                             min_recall=min_recall)
+    assert result.min_recall == min_recall and result.min_labels == 0
+    sets = result.label_sets(TopK.from_scores(scores, n_labels)).toarray()
+    for label in range(n_labels):
+        cut, capped = _brute_recall_cut(y[:, label], scores[:, label], min_recall)
+        if cut is None:
+            assert np.isposinf(result.per_label[label]) and not sets[:, label].any()
+        else:
+            np.testing.assert_array_equal(sets[:, label], scores[:, label] >= cut)
+        assert bool(result.capped[label]) == capped
+
+
+def test_min_recall_caps_a_label_of_few_positives_and_round_trips():
+    """20 of 20 found is a recall of 0.84 to 1: a label of 20 held-out positives never
+    reaches 0.9 however they rank. Its threshold would be 0 (every document): it is
+    capped at its lowest positive, counted in the summary; the objective is stored."""
+    scores = np.linspace(0.99, 0.01, 200, dtype=np.float32)
+    y = np.zeros((200, 2), dtype=bool)
+    y[:150:2, 0] = True        # label 0: 75 positives among the top 150
+    y[10:30, 1] = True         # label 1: 20 positives
+    topk = TopK.from_scores(np.stack([scores, scores], axis=1), 2)
+    result = tune_thresholds(sp.csr_matrix(y), topk, min_recall=0.9)
+    assert not result.capped[0] and result.capped[1]
+    assert scores[29] >= result.per_label[1] > scores[30]  # not 0: its lowest positive
+    assert result.best_recall[1] == pytest.approx(20 / (20 + 1.959964 ** 2), abs=1e-4)
+    assert result.summary() | {"global": 0} == {
+        "global": 0, "min_labels": 0, "max_labels": None, "n_tuned_labels": 2,
+        "n_band_labels": 0, "objective": "recall", "min_recall": 0.9,
+        "n_unreachable_labels": 0, "n_capped_labels": 1}
+    meta, arrays = result.to_state()
+    again = Thresholds.from_state(meta, arrays)
+    assert again.min_recall == 0.9 and again.min_precision is None
+    assert again.summary()["objective"] == "recall"
+
+
+@pytest.mark.parametrize("kwargs", [{"min_recall": 1.0}, {"min_recall": 0},
+                                    {"min_recall": float("nan")},
+                                    {"min_recall": 0.9, "beta": 2.0},
+                                    {"min_recall": 0.9, "min_precision": 0.9}])
+def test_min_recall_refuses_1_nan_and_a_second_objective(kwargs):
+    y = sp.csr_matrix(np.eye(4, dtype=bool))
+    with pytest.raises(InvalidParameterError, match="min_recall"):
+        tune_thresholds(y, TopK.from_scores(np.eye(4, dtype=np.float32), 4), **kwargs)
+
+
+def test_a_stored_min_recall_outside_0_1_is_a_damaged_state():
+    meta, arrays = Thresholds.constant(3).to_state()
+    with pytest.raises(ValueError, match="min_recall"):
+        Thresholds.from_state({**meta, "min_recall": 1.5}, arrays)

@@ -52,7 +52,15 @@ class Thresholds:
     reach it has an infinite threshold, never passed), None for thresholds of no
     recorded objective; ``best_precision`` (float64, ``(n_labels,)``, with
     ``min_precision`` alone, not stored) the highest lower Wilson bound of each label's
-    precision at any cut, NaN where it has no held-out entry.
+    precision at any cut, NaN where it has no held-out entry. Or ``min_recall`` (each
+    label's recall: its highest cut whose held-out recall reaches it by the lower end of
+    its Wilson interval); ``capped`` (bool, ``(n_labels,)``, with ``min_recall`` alone,
+    not stored) marks the labels that reach it at no cut, whose threshold is capped at
+    their lowest held-out positive (not 0, every document), and ``best_recall`` the
+    highest lower Wilson bound of each label's recall (NaN where it has no held-out
+    positive ranked, and an infinite threshold); ``coverage`` (float64, with
+    ``min_recall`` alone, not stored) the share of the held-out documents each label's
+    threshold passes (near 1: the label for nearly every document).
     """
 
     per_label: np.ndarray
@@ -65,6 +73,10 @@ class Thresholds:
     beta: float | None = None
     min_precision: float | None = None
     best_precision: np.ndarray | None = None
+    min_recall: float | None = None
+    capped: np.ndarray | None = None
+    best_recall: np.ndarray | None = None
+    coverage: np.ndarray | None = None
 
     def __post_init__(self):
         if self.source is None:
@@ -92,7 +104,11 @@ class Thresholds:
         """Counts of where the thresholds came from, and the objective they were tuned
         for (``objective``: ``"f_beta"`` with its ``beta``, ``"precision"`` with
         ``min_precision`` and ``n_unreachable_labels``, the labels never predicted, as
-        none reaches it; absent for thresholds of no recorded objective)."""
+        none reaches it; ``"recall"`` with ``min_recall``, ``n_unreachable_labels`` (no
+        held-out positive ranked: never predicted), and ``n_capped_labels`` where
+        the thresholds were tuned here: the labels that reach it at no cut, capped at
+        their lowest held-out positive; absent for thresholds of no recorded
+        objective)."""
         assert self.source is not None
         summary = {"global": float(self.global_threshold), "min_labels": self.min_labels,
                    "max_labels": self.max_labels,
@@ -101,6 +117,13 @@ class Thresholds:
         return summary | self._objective()
 
     def _objective(self) -> dict:
+        if self.min_recall is not None:
+            never = (self.source == FROM_LABEL) & np.isposinf(self.per_label)
+            recall: dict = {"objective": "recall", "min_recall": self.min_recall,
+                            "n_unreachable_labels": int(np.count_nonzero(never))}
+            if self.capped is not None:
+                recall["n_capped_labels"] = int(np.count_nonzero(self.capped))
+            return recall
         if self.min_precision is not None:
             unreachable = (self.source == FROM_LABEL) & np.isposinf(self.per_label)
             return {"objective": "precision", "min_precision": self.min_precision,
@@ -115,6 +138,8 @@ class Thresholds:
                 "max_labels": self.max_labels}
         if self.min_precision is not None:
             meta["min_precision"] = self.min_precision
+        elif self.min_recall is not None:
+            meta["min_recall"] = self.min_recall
         elif self.beta is not None:
             meta["beta"] = self.beta
         return meta, {"per_label": self.per_label.astype(np.float32),
@@ -162,6 +187,11 @@ class Thresholds:
                 min_precision, int | float) or not 0 < min_precision < 1):
             raise ValueError(f"thresholds min_precision is {min_precision!r}, not a number "
                              "between 0 and 1")
+        min_recall = meta.get("min_recall")
+        if min_recall is not None and (isinstance(min_recall, bool) or not isinstance(
+                min_recall, int | float) or not 0 < min_recall < 1):
+            raise ValueError(f"thresholds min_recall is {min_recall!r}, not a number "
+                             "between 0 and 1")
         beta = number_from_json(meta.get("beta"))  # may be infinite ("Infinity")
         if beta is not None and (isinstance(beta, bool) or not isinstance(beta, int | float)
                                  or not beta > 0):
@@ -169,7 +199,8 @@ class Thresholds:
         return cls(per_label.astype(np.float32), float(global_threshold), tuned_mask,
                    min_labels, max_labels, source,
                    beta=None if beta is None else float(beta),
-                   min_precision=None if min_precision is None else float(min_precision))
+                   min_precision=None if min_precision is None else float(min_precision),
+                   min_recall=None if min_recall is None else float(min_recall))
 
     @classmethod
     def constant(cls, n_labels: int, value: float = 0.5) -> Thresholds:
@@ -252,7 +283,8 @@ def _global_threshold(topk: TopK, hits: np.ndarray, n_pos: int, beta: float) -> 
 def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_support: int = 5,
                     tune_min_labels: bool = True, bands: FrequencyBands | None = None,
                     max_labels: int | None = None,
-                    min_precision: float | None = None) -> Thresholds:
+                    min_precision: float | None = None,
+                    min_recall: float | None = None) -> Thresholds:
     """Per-label F-beta thresholds with back-off to the band or global threshold.
 
     ``y_true``: sparse (n_docs x n_labels) held-out labels; ``topk``: the model's
@@ -275,6 +307,17 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     label's own). The global threshold is the same rule over every entry (1.0 where
     it has no such cut).
 
+    ``min_recall`` (in (0, 1); the third objective, refused with ``min_precision`` or a
+    ``beta`` other than 1) tunes for recall: each label's threshold is its highest cut
+    at which the lower end of the 95% Wilson interval of its held-out recall (its hits
+    over all its held-out positives, those outside the top-k included) reaches
+    ``min_recall``, without back-off or forced best label either. A label that reaches
+    it at no cut (too few held-out positives: 20 of 20 found is a recall of 0.84 to 1;
+    or positives the top-k never ranks) would need a threshold of 0, every document:
+    its threshold is capped at its lowest held-out positive instead (``capped``), and
+    a label with no held-out positive ranked gets an infinite threshold. The global
+    threshold is the same rule over every entry.
+
     >>> topk = TopK.from_scores(np.array([[0.9, 0.2], [0.6, 0.7], [0.1, 0.8]]), k=2)
     >>> y = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 1]]))
     >>> tune_thresholds(y, topk, min_support=1, tune_min_labels=False).per_label.round(2)
@@ -283,6 +326,7 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     checked_beta = check_number("beta", beta, 0, strict=True, numpy=True)
     check_int("max_labels", max_labels, 1, allow_none=True, numpy=True)
     min_precision = check_min_precision(min_precision, checked_beta)
+    min_recall = check_min_recall(min_recall, checked_beta, min_precision)
     # a negative support silently tuned every label on its own (as min_support=0)
     check_int("min_support", min_support, 0, numpy=True)
     check_topk(topk)
@@ -297,6 +341,8 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     labels = as_label_matrix(y_true)
     if min_precision is not None:
         return _precision_thresholds(labels, topk, hits, min_precision, max_labels)
+    if min_recall is not None:
+        return _recall_thresholds(labels, topk, hits, min_recall, max_labels)
     global_thr = _global_threshold(topk, hits, int(labels.nnz), checked_beta)
     per_label = np.full(topk.n_labels, global_thr, dtype=np.float32)
     support = np.bincount(labels.indices, minlength=topk.n_labels)
@@ -346,8 +392,30 @@ def check_min_precision(min_precision: float | None, beta: float = 1.0) -> float
     return float(value)
 
 
+def check_min_recall(min_recall: float | None, beta: float = 1.0,
+                     min_precision: float | None = None) -> float | None:
+    """``min_recall`` checked: None, or a number in (0, 1), with ``beta`` left at 1 and
+    no ``min_precision`` (one objective for one set of thresholds)."""
+    if min_recall is None:
+        return None
+    value = check_number("min_recall", min_recall, 0, strict=True, numpy=True, maximum=1)
+    if value >= 1:
+        raise InvalidParameterError("min_recall", "a recall in (0, 1) (at 1 no label "
+                                    "reaches it on any count of held-out documents)",
+                                    min_recall)
+    if min_precision is not None:
+        raise InvalidParameterError("min_recall", f"None with min_precision "
+                                    f"{min_precision:g}: the thresholds have one objective, "
+                                    "a precision or a recall", min_recall)
+    if beta != 1:
+        raise InvalidParameterError("min_recall", f"None with beta {beta:g}: the "
+                                    "thresholds have one objective, F-beta or a recall",
+                                    min_recall)
+    return float(value)
+
+
 #: the confidence of the Wilson interval whose lower end a ``min_precision`` threshold's
-#: held-out precision must reach
+#: held-out precision (or a ``min_recall`` one's recall) must reach
 PRECISION_CONFIDENCE = 0.95
 
 
@@ -365,6 +433,89 @@ def _precision_thresholds(labels: sp.csr_matrix, topk: TopK, hits: np.ndarray,
     return Thresholds(per_label, global_thr, tuned, max_labels=max_labels,
                       source=np.full(topk.n_labels, FROM_LABEL, np.int8), support=support,
                       min_precision=min_precision, best_precision=best)
+
+
+def _recall_thresholds(labels: sp.csr_matrix, topk: TopK, hits: np.ndarray,
+                       min_recall: float, max_labels: int | None) -> Thresholds:
+    """:func:`tune_thresholds` with ``min_recall``, on checked input."""
+    valid = topk.valid
+    support = np.bincount(labels.indices, minlength=topk.n_labels).astype(np.int64)
+    per_label, best, capped = _grouped_recall_cut(topk.indices[valid], topk.scores[valid],
+                                                  hits[valid], support, topk.n_labels,
+                                                  min_recall)
+    pooled, _, _ = _grouped_recall_cut(np.zeros(int(valid.sum()), np.int64),
+                                       topk.scores[valid], hits[valid],
+                                       np.array([support.sum()]), 1, min_recall)
+    global_thr = float(pooled[0]) if np.isfinite(pooled[0]) else 1.0
+    passed = valid & (topk.scores >= per_label[np.where(valid, topk.indices, 0)])
+    coverage = (np.bincount(topk.indices[passed], minlength=topk.n_labels)
+                / max(len(topk), 1))
+    return Thresholds(per_label, global_thr, np.ones(topk.n_labels, bool),
+                      max_labels=max_labels,
+                      source=np.full(topk.n_labels, FROM_LABEL, np.int8), support=support,
+                      min_recall=min_recall, capped=capped, best_recall=best,
+                      coverage=coverage)
+
+
+def _grouped_recall_cut(labels: np.ndarray, scores: np.ndarray, is_hit: np.ndarray,
+                        support: np.ndarray, n_groups: int, min_recall: float
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group id of the entries (``support``: each group's positives, those outside
+    the entries included): the highest cut whose hits' recall has a Wilson lower bound
+    of at least ``min_recall`` (float32), else the cut just below the group's lowest hit
+    (``capped`` True), or inf where it has none; and the highest such bound (float64,
+    NaN where the group has no hit).
+
+    >>> hits = np.array([1] * 10 + [0, 1], bool)  # 10 of the 11 positives on top
+    >>> cut, best, capped = _grouped_recall_cut(np.zeros(12, np.int64),
+    ...     np.linspace(0.99, 0.88, 12), hits, np.array([11]), 1, 0.6)
+    >>> round(float(cut[0]), 3), round(float(best[0]), 3), bool(capped[0])
+    (0.895, 0.741, False)
+    >>> cut, _, capped = _grouped_recall_cut(np.zeros(12, np.int64),
+    ...     np.linspace(0.99, 0.88, 12), hits, np.array([11]), 1, 0.8)  # 11 of 11: 0.741
+    >>> round(float(cut[0]), 3), bool(capped[0])
+    (0.88, True)
+    """
+    from tagsmith.metrics.sets import wilson_interval
+
+    cut = np.full(n_groups, np.inf, dtype=np.float32)
+    best = np.full(n_groups, np.nan)
+    capped = np.zeros(n_groups, bool)
+    if labels.size == 0:
+        return cut, best, capped
+    order = np.lexsort((-scores, labels))
+    labels, scores, is_hit = labels[order], scores[order], is_hit[order]
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(labels)]))
+    tp_all = np.cumsum(is_hit)
+    tp = tp_all - np.r_[0, tp_all][starts][group]
+    positives = np.maximum(support[labels], tp)  # at least the hits counted
+    low, _ = wilson_interval(tp, np.maximum(positives, 1), confidence=PRECISION_CONFIDENCE)
+    last_in_group = np.r_[labels[1:] != labels[:-1], True]
+    boundary = last_in_group | np.r_[scores[1:] != scores[:-1], True]  # ties go together
+    low = np.where(boundary & (tp > 0), low, -1.0)
+    best_low = np.full(len(starts), -1.0)
+    np.maximum.at(best_low, group, low)
+    best[labels[starts]] = np.where(best_low >= 0, best_low, np.nan)
+    big = len(labels)
+    # the highest cut reaching it: the first qualifying entry of each group; else the
+    # cut catching every hit of the group (the first boundary at its total hits)
+    qualifies = low >= min_recall
+    total = tp[last_in_group][group]
+    all_hits = boundary & (tp > 0) & (tp == total)
+    first = np.full(len(starts), big)
+    np.minimum.at(first, group, np.where(qualifies, np.arange(big), big))
+    lowest_hit = np.full(len(starts), big)
+    np.minimum.at(lowest_hit, group, np.where(all_hits, np.arange(big), big))
+    reached = first < big
+    at = np.where(reached, first, lowest_hit)
+    found = at < big
+    chosen = at[found]
+    next_scores = np.where(last_in_group[chosen], scores[chosen] - 1e-6,
+                           scores[np.minimum(chosen + 1, big - 1)])
+    cut[labels[starts[found]]] = _midway(scores[chosen], next_scores)
+    capped[labels[starts[found & ~reached]]] = True
+    return cut, best, capped
 
 
 def _grouped_precision_cut(labels: np.ndarray, scores: np.ndarray, is_hit: np.ndarray,

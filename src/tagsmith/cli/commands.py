@@ -171,17 +171,23 @@ files with .tsv/.key label files) into a bundle."""
               callback=finite_number(0, 1, min_open=True, max_open=True),
               help="With --calibration-fraction: thresholds for this precision per label "
               "(below 1) instead of F1, as tagsmith calibrate --min-precision.")
+@click.option("--min-recall", type=float, default=None,
+              callback=finite_number(0, 1, min_open=True, max_open=True),
+              help="With --calibration-fraction: thresholds for this recall per label "
+              "(below 1) instead of F1, as tagsmith calibrate --min-recall.")
 @click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object.")
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of label names.")
 @click.pass_obj
 def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, featurizer,
           feature_param, on_error, unknown_labels, seed, crossfit_folds, calibration_fraction,
-          calibration_method, calibrator_source, min_precision, as_json, lang):
+          calibration_method, calibrator_source, min_precision, min_recall, as_json, lang):
+    from tagsmith.cli.confidence import recall_thresholds_line, refuse_one_objective
     from tagsmith.pipeline.confidence import ConfidenceOptions
 
     refuse_unused("--calibration-fraction", calibration_fraction > 0, "calibration_method",
-                  "calibrator_source", "min_precision")
+                  "calibrator_source", "min_precision", "min_recall")
+    refuse_one_objective(min_precision, min_recall)
     # the names of a derived label space are the corpus's keys, in no language
     refuse_unused("--vocab", bool(vocab), "lang")
     if calibrator_source == "crossfit" and not crossfit_folds:
@@ -207,7 +213,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                            # cannot apply (--calibrator-source's default 'split' is one)
                            confidence=ConfidenceOptions(method=calibration_method, seed=seed,
                                                         calibrator_source=calibrator_source,
-                                                        min_precision=min_precision)
+                                                        min_precision=min_precision,
+                                                        min_recall=min_recall)
                            if calibration_fraction else None)
     validate_naming_params(options)  # fail on a mistyped parameter before reading any data
     from tagsmith.store.bundle import check_bundle_target
@@ -313,6 +320,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             click.echo(f"thresholds for precision {thresholds['min_precision']:g}: {own:,} "
                        f"label{plural_s(own)} with one, {never:,} never predicted (no "
                        "threshold reaches it)")
+        elif thresholds.get("objective") == "recall":
+            click.echo(recall_thresholds_line(thresholds))
 
 
 def _train_summary(model: str, output: str, n_labels: int, training: dict,

@@ -92,6 +92,12 @@ of them the calibrator did not see.
               "each label's lowest whose held-out precision reaches P by the lower end of "
               "its 95% Wilson interval, on documents the calibrator did not fit; a label "
               "that cannot is never predicted (named in a warning).")
+@click.option("--min-recall", type=float, default=None,
+              callback=finite_number(0, 1, min_open=True, max_open=True),
+              help="Thresholds for this recall per label instead (below 1): each label's "
+              "highest whose held-out recall reaches R by the lower end of its 95% Wilson "
+              "interval; a label that cannot is capped at its lowest held-out positive, "
+              "not predicted for every document (named in a warning).")
 @click.option("--max-labels", type=click.IntRange(min=1), default=None,
               help="Cap the thresholded label sets at this size.")
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=None,
@@ -110,8 +116,8 @@ of them the calibrator did not see.
               help=UNKNOWN_LABELS_HELP)
 @click.pass_obj
 def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_source,
-              conformal_fraction, alpha, max_set_size, lpicp, beta, min_precision, max_labels,
-              k, seed, reliability_png, as_json, on_error, unknown_labels):
+              conformal_fraction, alpha, max_set_size, lpicp, beta, min_precision, min_recall,
+              max_labels, k, seed, reliability_png, as_json, on_error, unknown_labels):
     from tagsmith.cli import refuse_unused
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.confidence import (
@@ -123,12 +129,12 @@ def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_
     refuse_unused("--calibrator-source split", calibrator_source == "split",
                   "conformal_fraction")
     refuse_unused("--data (the stored calibration split keeps its own width)", bool(data), "k")
-    refuse_one_objective(min_precision)
+    refuse_one_objective(min_precision, min_recall)
     options = ConfidenceOptions(method=method, n_bands=n_bands, shrinkage=shrinkage,
                                 calibrator_source=calibrator_source,
                                 conformal_fraction=conformal_fraction, alpha=alpha,
                                 lpicp=lpicp, beta=beta, max_labels=max_labels,
-                                min_precision=min_precision,
+                                min_precision=min_precision, min_recall=min_recall,
                                 max_set_size=max_set_size, seed=seed)
     options.validate()
     check_png_output(reliability_png, "--reliability-png",
@@ -230,6 +236,10 @@ def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_
         click.echo(f"thresholds for precision {thr['min_precision']:g} (tuned on {docs}): "
                    f"{own:,} label{plural_s(own)} with one, {never:,} never predicted (no "
                    f"threshold reaches it){also}")
+    elif thr.get("objective") == "recall":
+        docs = ("the conformal documents" if report["thresholds_tuned_on"] == "conformal"
+                else "the calibrator's own documents")
+        click.echo(recall_thresholds_line(thr, f" (tuned on {docs})") + also)
     else:
         _print_fbeta_thresholds(thr, classifier.n_labels - unlearnt, also)
     click.echo(f"conformal sets: {', '.join(report['conformal']['methods'])} "
@@ -238,11 +248,38 @@ def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_
         click.echo(f"reliability diagram -> {printable(reliability_png)}")
 
 
-def refuse_one_objective(min_precision: float | None) -> None:
-    """--min-precision with --beta: two objectives for one set of thresholds."""
-    if min_precision is not None and given_on_command_line("beta"):
+def refuse_one_objective(min_precision: float | None,
+                         min_recall: float | None = None) -> None:
+    """--min-precision, --min-recall and --beta: one objective for one set of
+    thresholds."""
+    if min_precision is not None and min_recall is not None:
+        raise click.UsageError("--min-precision and --min-recall are two objectives for "
+                               "the thresholds (a precision or a recall per label): give "
+                               "one")
+    beta = "beta" in click.get_current_context().params and given_on_command_line("beta")
+    if min_precision is not None and beta:
         raise click.UsageError("--min-precision and --beta are two objectives for the "
                                "thresholds (a precision per label, F-beta): give one")
+    if min_recall is not None and beta:
+        raise click.UsageError("--min-recall and --beta are two objectives for the "
+                               "thresholds (a recall per label, F-beta): give one")
+
+
+def recall_thresholds_line(thr: dict, tuned_on: str = "") -> str:
+    """How calibrate and train say the thresholds of a ``--min-recall`` (the manifest's
+    ``thresholds``): the labels that hold it, and those capped short of it.
+
+    >>> print(recall_thresholds_line({"min_recall": 0.95, "n_tuned_labels": 28,
+    ...     "n_capped_labels": 20, "n_unreachable_labels": 1}))  # doctest: +NORMALIZE_WHITESPACE
+    thresholds for recall 0.95: 7 labels reach it, 20 capped at their lowest held-out
+    positive (short of it), 1 never predicted (no held-out positive ranked)
+    """
+    capped, never = thr.get("n_capped_labels", 0), thr.get("n_unreachable_labels", 0)
+    own = thr["n_tuned_labels"] - capped - never
+    return (f"thresholds for recall {thr['min_recall']:g}{tuned_on}: {own:,} "
+            f"label{plural_s(own)} reach{'es' if own == 1 else ''} it, {capped:,} capped at "
+            f"{'its' if capped == 1 else 'their'} lowest held-out positive (short of it), "
+            f"{never:,} never predicted (no held-out positive ranked)")
 
 
 def _print_fbeta_thresholds(thr: dict, n_labels: int, also: str = "") -> None:

@@ -44,6 +44,7 @@ from tagsmith.calibration.thresholds import (
     FROM_LABEL,
     Thresholds,
     check_min_precision,
+    check_min_recall,
     tune_thresholds,
 )
 from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
@@ -100,6 +101,8 @@ class ConfidenceOptions:
     #: thresholds for this precision per label instead of F-beta (``tune_thresholds``),
     #: tuned on documents the calibrator did not fit where there are such
     min_precision: float | None = None
+    #: thresholds for this recall per label instead (``tune_thresholds``), likewise
+    min_recall: float | None = None
 
     def validate(self) -> None:
         """Refuse a bad field; numpy numbers pass and are kept as plain Python ones
@@ -113,6 +116,7 @@ class ConfidenceOptions:
         self.shrinkage = check_number("shrinkage", self.shrinkage, 0, finite=True, numpy=True)
         self.beta = check_number("beta", self.beta, 0, strict=True, numpy=True)
         self.min_precision = check_min_precision(self.min_precision, self.beta)
+        self.min_recall = check_min_recall(self.min_recall, self.beta, self.min_precision)
         self.max_set_size = check_int("max_set_size", self.max_set_size, 1, allow_none=True,
                                       numpy=True)
         self.max_labels = check_int("max_labels", self.max_labels, 1, allow_none=True,
@@ -446,21 +450,25 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
     calibrator_seconds = time.perf_counter() - started
     probs = calibrator.apply(conformal_part.topk)
     thresholds_docs = "calibrator"
-    if options.min_precision is not None:
-        # a precision target on documents the calibrator did not fit, where there are
-        # such: its top isotonic step fits its own documents (GoEmotions' neutral at
-        # p >= 0.9 was right 0.954 of the time on them, 0.72 on unseen ones)
+    target = (("precision", options.min_precision) if options.min_precision is not None
+              else ("recall", options.min_recall) if options.min_recall is not None
+              else None)
+    if target is not None:
+        # a precision (or recall) target on documents the calibrator did not fit, where
+        # there are such: its top isotonic step fits its own documents (GoEmotions'
+        # neutral at p >= 0.9 was right 0.954 of the time on them, 0.72 on unseen ones)
         tuning_Y, tuning_probs = ((fit_Y, fit_probs) if how == "same"
                                   else (conformal_part.Y, probs))
         thresholds_docs = "calibrator" if how == "same" else "conformal"
         if how == "same":
-            logger.warning("the thresholds for precision %g are tuned on the calibrator's "
+            logger.warning("the thresholds for %s %g are tuned on the calibrator's "
                            "own documents (calibrator source 'same'): its probabilities "
-                           "fit those, and the labels' precision on other documents may "
-                           "fall short of it", options.min_precision,
-                           extra={"parameters": ("min_precision",)})
+                           "fit those, and the labels' %s on other documents may "
+                           "fall short of it", target[0], target[1], target[0],
+                           extra={"parameters": (f"min_{target[0]}",)})
         thresholds = tune_thresholds(tuning_Y, without_labels(tuning_probs, untrained),
                                      min_precision=options.min_precision,
+                                     min_recall=options.min_recall,
                                      max_labels=options.max_labels)
     if sp.csr_matrix(conformal_part.Y).count_nonzero() == 0:
         raise DataError(f"none of the {len(conformal_part):,} held-out documents "
@@ -575,7 +583,9 @@ def never_untrained(thresholds: Thresholds, labels: np.ndarray,
     source = None if thresholds.source is None else thresholds.source.copy()
     if source is not None:
         source[labels] = FROM_GLOBAL
-    return replace(thresholds, per_label=per_label, tuned_mask=tuned, source=source)
+    capped = None if thresholds.capped is None else thresholds.capped & ~labels
+    return replace(thresholds, per_label=per_label, tuned_mask=tuned, source=source,
+                   capped=capped)
 
 
 def without_labels(topk: TopK, labels: np.ndarray) -> TopK:
@@ -635,6 +645,10 @@ def warn_thin_thresholds(thresholds: Thresholds, label_space: LabelSpace, source
         return
     if thresholds.min_precision is not None:
         _warn_unreachable(thresholds, label_space, source, shown)
+        return
+    if thresholds.min_recall is not None:
+        _warn_capped(thresholds, label_space, source, shown)
+        _warn_broad(thresholds, label_space, source, shown)
         return
     own = thresholds.source == FROM_LABEL
     # a label never predicted (one the model never learnt: an infinite threshold) has
@@ -700,6 +714,79 @@ def _warn_unreachable(thresholds: Thresholds, label_space: LabelSpace, source: s
                    plural_s(n), thresholds.min_precision, source, plural(n, "its", "their"),
                    plural(n, "is", "are"), plural_s(n), named, more,
                    extra={"parameters": ("min_precision",)})
+
+
+def _warn_capped(thresholds: Thresholds, label_space: LabelSpace, source: str,
+                 shown: int = 5) -> None:
+    """Warn, once, of the labels ``min_recall`` thresholds cannot hold it for: no cut of
+    their held-out documents (``source``) reaches the recall by the lower end of its
+    Wilson interval, which would take a threshold of 0 (the label for every document):
+    capped at their lowest held-out positive instead, or never predicted where they
+    have none ranked. Counted, the ``shown`` nearest named with their best lower bound
+    and held-out positives."""
+    support = thresholds.support
+    assert thresholds.min_recall is not None and support is not None
+    capped = (np.zeros(thresholds.per_label.shape, bool) if thresholds.capped is None
+              else thresholds.capped)
+    never = np.isposinf(thresholds.per_label) & (thresholds.source == FROM_LABEL)
+    short = np.flatnonzero(capped | never)
+    if not len(short):
+        return
+    best = (np.full(thresholds.per_label.shape, np.nan) if thresholds.best_recall is None
+            else thresholds.best_recall)
+    order = short[np.argsort(-np.nan_to_num(best[short], nan=-1.0), kind="stable")]
+
+    def said(i: int) -> str:
+        name, n_pos = label_space.name_of(i), int(support[i])
+        if np.isnan(best[i]):
+            return f"{name} (no held-out positive ranked{'' if n_pos else ', none at all'})"
+        return f"{name} {best[i]:.3f} ({n_pos:,} positive{plural_s(n_pos)})"
+
+    named = ", ".join(said(int(i)) for i in order[:shown])
+    more = f", and {len(order) - shown:,} more" if len(order) > shown else ""
+    n, n_never = len(short), int(np.count_nonzero(never))
+    left = (f" ({n_never:,} with no held-out positive ranked: never predicted)"
+            if n_never else "")
+    logger.warning("%s label%s cannot reach recall %g on the held-out documents (%s) at "
+                   "any threshold above 0 (every document), by the lower end of %s 95%% "
+                   "Wilson interval: %s capped at %s lowest held-out positive, not at 0 "
+                   "(every document)%s; best lower bound%s: %s%s", f"{n:,}",
+                   plural_s(n), thresholds.min_recall, source, plural(n, "its", "their"),
+                   plural(n, "its threshold is", "their thresholds are"),
+                   plural(n, "its", "their"), left, plural_s(n), named, more,
+                   extra={"parameters": ("min_recall",)})
+
+
+#: a ``min_recall`` threshold passing at least this share of its held-out documents is
+#: warned of: the label for most documents, which a review sees nearly all of
+BROAD_SHARE = 0.5
+
+
+def _warn_broad(thresholds: Thresholds, label_space: LabelSpace, source: str,
+                shown: int = 5) -> None:
+    """Warn of the labels whose ``min_recall`` thresholds pass at least
+    :data:`BROAD_SHARE` of their held-out documents (``source``): the recall holds, or
+    comes nearest, only by predicting the label for most documents (GoEmotions at
+    recall 0.95: 4 labels for every test document), which was said of none. Counted,
+    the broadest ``shown`` named with their share."""
+    if thresholds.coverage is None:
+        return
+    coverage = np.where(np.isfinite(thresholds.per_label), thresholds.coverage, 0.0)
+    broad = np.flatnonzero(coverage >= BROAD_SHARE)
+    if not len(broad):
+        return
+    order = broad[np.argsort(-coverage[broad], kind="stable")]
+    named = ", ".join(f"{label_space.name_of(int(i))} {coverage[i]:.0%}"
+                      for i in order[:shown])
+    more = f", and {len(order) - shown:,} more" if len(order) > shown else ""
+    n = len(broad)
+    logger.warning("%s label%s %s predicted for at least %s of the held-out documents (%s) "
+                   "by %s threshold%s for recall %g: the recall comes from predicting %s "
+                   "for most documents, a review of them sees nearly all (%s%s)", f"{n:,}",
+                   plural_s(n), plural(n, "is", "are"), f"{BROAD_SHARE:.0%}", source,
+                   plural(n, "its", "their"), plural_s(n), thresholds.min_recall,
+                   plural(n, "it", "them"), named, more,
+                   extra={"parameters": ("min_recall",)})
 
 
 #: how training notes the held-out metrics' thresholds (``metrics.heldout.thresholds``),

@@ -795,7 +795,9 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                         # the calibrated thresholds' objective when it is a precision
                         # (beta alone was recorded, which they were not tuned for)
                         "min_precision": None if calibration is None else
-                        _confidence_options(options).min_precision},
+                        _confidence_options(options).min_precision,
+                        "min_recall": None if calibration is None else
+                        _confidence_options(options).min_recall},
         },
         # with the objective they were tuned for, as a calibrated bundle's (it was left
         # out here: info said nothing of it)
@@ -945,7 +947,7 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
         dev_part_Y, topk, untrained, beta=confidence.beta,
         min_support=confidence.min_support, max_labels=confidence.max_labels,
         bands=None if classifier.calibrator is None else classifier.calibrator.bands,
-        min_precision=confidence.min_precision)
+        min_precision=confidence.min_precision, min_recall=confidence.min_recall)
     if classifier.calibrator is not None:  # what calibrate_classifier warns of, for the
         # thresholds it tuned and these replace
         warn_thin_thresholds(classifier.thresholds, classifier.label_space, source)
