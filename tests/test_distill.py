@@ -94,6 +94,30 @@ def test_a_budget_smaller_than_the_rounds_fills_fewer_rounds(data, strategy):
     assert len(np.unique(result.selected)) == 3
 
 
+def test_active_distill_names_the_labels_the_teacher_never_gave(data, caplog):
+    # a support team's budgeted student of 30 tickets had 'Gift card' and other intents
+    # the teacher gave no ticket: never predicted, and nothing said so, where distill
+    # and train on the same file warn of them
+    space, train, _ = data
+    only = [1, 3]
+
+    def teach(indices):
+        rows = np.zeros((len(indices), len(space)), np.float32)
+        rows[:, only[0]] = 0.9
+        rows[::2, only[1]] = 0.8
+        return sp.csr_matrix(rows), np.ones(len(indices), bool)
+
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        active_distill(train.texts, space, teach, ActiveOptions(
+            budget=12, rounds=2, featurizer_params=FAST_FEATURES))
+    n = len(space) - 2
+    assert (f"active distillation: {n} of {len(space)} labels have no positive training "
+            "document (the teacher gave them to none of the 12 documents it labelled: "
+            f"{space.name_of(0)}, {space.name_of(2)}, {space.name_of(4)}, "
+            f"{space.name_of(5)}, {space.name_of(6)}, and {n - 5} more) and will never be "
+            "predicted") in caplog.text
+
+
 def test_batch_scope_adversary_runs(data):
     space, train, _ = data
     result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.2), ActiveOptions(
