@@ -1961,6 +1961,36 @@ def test_the_command_says_how_many_labels_the_vocabulary_lacks(small_corpus, sma
     assert "not in the vocabulary" not in small_audited.output
 
 
+def test_the_command_says_what_a_label_of_the_vocabulary_it_lacks_is_instead(
+        small_corpus, goemotions_small, tmp_path):
+    """Hand-tagged support tickets in a CSV, one intent a cell ("Billing issue"), were
+    read as the labels 'Billing' and 'issue': the audit's last lines counted them "not in
+    the vocabulary" and it audited a corpus stripped of its labels (83% missing), with
+    nothing saying why; `train` refuses the first naming the label to write."""
+    import csv
+
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text(goemotions_small["vocab"].read_text(encoding="utf-8").replace(
+        "\tjoy\n", "\tgreat joy\n"), encoding="utf-8")
+    corpus = tmp_path / "small.csv"
+    with corpus.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "labels"])
+        for line in small_corpus.read_text(encoding="utf-8").splitlines():
+            text, _, labels = line.partition("\t")
+            writer.writerow([text, "|".join(labels.split()).replace(
+                "<urn:goemotions:joy>", "great joy")])
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "out",
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    said = re.search(r"not in the vocabulary: .*left out of the audit(.*)\n",
+                     result.output).group(1)
+    assert re.fullmatch(r"; line \d+'s '(great|joy)': part of 'great joy', the label "
+                        r"<urn:goemotions:joy> \('great joy'\), read as 2 labels as the cell "
+                        r"is split at its spaces; write <urn:goemotions:joy> in its place",
+                        said), said
+
+
 def test_an_audit_of_random_labels_withholds_its_bounds(tmp_path, caplog):
     """400 texts each given one of 20 labels at random (nearly every label wrong): the
     page and the command said "at most 4% wrong" (GoEmotions texts, 28 labels) with the

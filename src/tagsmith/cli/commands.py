@@ -1891,7 +1891,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                    f"key{plural_s(n_keys)}"
                    + ("" if top is None else f" ({printable(top['key'])})" if n_keys == 1
                       else f" (most often {printable(top['key'])} x{top['count']:,})")
-                   + ", left out of the audit")
+                   + ", left out of the audit"
+                   + (f"; {printable(data.unknown_hint)}" if data.unknown_hint else ""))
     read = report["meta"]["read"]
     if read["n_skipped_lines"]:
         # a folder's file deleted after the listing is no malformed line: worded apart

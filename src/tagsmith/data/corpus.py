@@ -70,6 +70,8 @@ _R = TypeVar("_R")  # what a document is read with: its record, or None
 
 #: how many skipped lines a report keeps as examples
 MAX_EXAMPLES = 20
+#: how many distinct skipped unknown labels a report looks for a hint on, at most
+MAX_HINT_TRIES = 20
 _POLICIES = ("fail", "skip")
 
 
@@ -104,6 +106,12 @@ class ReadReport:
     #: ``(line, reason)``, for the summary
     first_malformed: tuple[int | None, str] | None = None
     first_missing: tuple[int | None, str] | None = None
+    #: what the first skipped unknown key found to be one is instead (a name in another
+    #: case, part of a name split at its spaces), where it was, for the summary
+    #: (:meth:`look_for_hint`)
+    unknown_hint: str | None = None
+    #: the distinct unknown keys a hint was looked for (at most :data:`MAX_HINT_TRIES`)
+    n_hint_tries: int = 0
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed every distinct unknown label
@@ -145,6 +153,25 @@ class ReadReport:
         self.unknown_labels[key] += 1
         self.n_ambiguous_labels += ambiguous
 
+    def look_for_hint(self, key: str, record: Record, label_space: object, *,
+                      split: bool, where: str | None) -> None:
+        """After :meth:`add_unknown`: the first hint a skipped key gets (what the error
+        of ``unknown_labels="fail"`` says it is instead), for the summary, looked for
+        on the first :data:`MAX_HINT_TRIES` distinct keys only (a hint scans the
+        vocabulary). A support team's CSV of one intent a cell, "Billing issue", was
+        read as 'Billing' and 'issue', and the skip said only how many such keys were
+        dropped. ``split``: whether the labels cell was split at its spaces (no JSONL);
+        ``where``: ``"line N"`` or the folder's file."""
+        if self.unknown_hint is not None or self.n_hint_tries >= MAX_HINT_TRIES \
+                or self.unknown_labels[key] != 1 or not isinstance(label_space, LabelSpace):
+            return
+        self.n_hint_tries += 1
+        hint = label_space.unknown_hint(key)
+        if not hint and split:
+            hint = label_space.split_hint(record.labels, key)
+        if hint:
+            self.unknown_hint = f"{where}'s {key!r}: {hint}" if where else f"{key!r}: {hint}"
+
     def add_doc(self, doc: Document) -> None:
         """Count a document that was yielded."""
         self.n_docs += 1
@@ -159,7 +186,8 @@ class ReadReport:
             key, count = self.unknown_labels.most_common(1)[0]
             parts.append(f"{self.n_unknown_labels:,} unknown label occurrence"
                          f"{plural_s(self.n_unknown_labels)} skipped ({len(self.unknown_labels):,} "
-                         f"distinct, most often {key!r} x{count})")
+                         f"distinct, most often {key!r} x{count}"
+                         + (f"; {self.unknown_hint})" if self.unknown_hint else ")"))
             if self.n_ambiguous_labels:
                 parts[-1] += (f", {self.n_ambiguous_labels:,} of them ambiguous names (write "
                               "their <uri>)")
@@ -317,6 +345,10 @@ class Corpus:
                 ids.append(label_id)
             elif self.unknown_labels == "skip":
                 report.add_unknown(key)
+                report.look_for_hint(key, record, self.label_space,
+                                     split=self.format != "jsonl",
+                                     where=(record.source if self.format == "dir"
+                                            else f"line {record.line}"))
             else:
                 line = None if self.format == "dir" else record.line
                 space = self.label_space  # one derived while reading has no names

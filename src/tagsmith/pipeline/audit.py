@@ -1162,6 +1162,9 @@ class AuditCorpus:
     #: how many of the skipped were a folder's files deleted after it was listed, which
     #: are no malformed lines (:class:`~tagsmith.data.readers.FileGoneError`)
     n_missing_files: int = 0
+    #: what the first unknown key found to be one is instead, where it is (a name in
+    #: another case, part of a name split at its spaces), for the audit's last lines
+    unknown_hint: str | None = None
 
     def __repr__(self) -> str:
         # the dataclass repr printed every text, line and id (megabytes for a real corpus)
@@ -1255,7 +1258,7 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
                       on_error: str = "fail") -> AuditCorpus:
     """Read a corpus keeping line numbers; unknown labels are counted, not fatal."""
     from tagsmith.audit.review import check_unique_id
-    from tagsmith.data.corpus import ReadReport, labels_matrix
+    from tagsmith.data.corpus import ReadReport, detect_format, labels_matrix
     from tagsmith.data.document import Document
     from tagsmith.data.ids import FirstSeen
     from tagsmith.data.readers import read_records
@@ -1267,6 +1270,9 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     on_error = check_choice("on_error", on_error, ("fail", "skip"))
     report = ReadReport(source=str(path))
     policy = report.skip_line if on_error == "skip" else "fail"
+    form = detect_format(path)
+    # a cell split at its spaces: a label name read as its words (not a JSONL list)
+    split, folder = form not in ("jsonl", "dir"), form == "dir"
     texts, lines, doc_ids, docs = [], [], [], []
     id_lines = FirstSeen[int]()  # each document id and the line it is first given on
     for record in read_records(path, on_error=policy):
@@ -1283,6 +1289,8 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
                 continue
             if label_id is None:
                 report.add_unknown(key)
+                report.look_for_hint(key, record, label_space, split=split,
+                                     where=record.source if folder else f"line {record.line}")
             else:
                 ids.append(label_id)
         texts.append(record.text)
@@ -1296,4 +1304,5 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     return AuditCorpus(texts, labels_matrix(docs, len(label_space)), lines,
                        _UniqueIds(doc_ids),
                        report.unknown_labels, report.n_skipped_lines,
-                       list(report.skipped_lines), on_error, report.n_missing_files)
+                       list(report.skipped_lines), on_error, report.n_missing_files,
+                       report.unknown_hint)
