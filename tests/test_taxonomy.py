@@ -301,6 +301,31 @@ def test_a_table_that_stays_out_of_limits_is_cleaned_and_counted():
     assert not check_taxonomy(taxonomy.labels, 3, 3, 20)
 
 
+def test_the_labels_cleaning_drops_are_named(caplog):
+    """A support team's model named an intent "Customer is very unhappy about the billing
+    and wants a call back" and kept it after the repair request: the label was dropped
+    and the run said only "cleaned: 1 long names", not which label went, nor that it
+    went rather than being shortened."""
+    from tagsmith.labeling.client import ScriptedLLM
+
+    stubborn = json.dumps({"labels": [
+        {"name": "Refunds", "description": "Money back."},
+        {"name": "refunds", "description": "Same label, other case."},
+        {"name": "Customer is very unhappy about billing", "description": "x"},
+        {"name": "Shipping", "description": "Late parcels."},
+        {"name": "Billing", "description": "Charges."},
+        {"name": "Returns", "description": "Items sent back."}]})
+    options = TaxonomyOptions(use_case="support tickets", summarise=False, review=False,
+                              max_labels=3, name_words=3, description_words=20,
+                              sample_size=10, minibatch_size=10)
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        generate_taxonomy(["a ticket"] * 10, ScriptedLLM(lambda request: stubborn), options)
+    assert ("first label set from minibatch 1: 3 labels dropped to keep the limits: 1 "
+            "name of a label before it ('refunds'), 1 name over 3 words or 10,000 characters "
+            "('Customer is very unhappy about billing'), 1 label over max_labels 3 "
+            "('Returns')") in caplog.text
+
+
 def test_cli_taxonomy_rerun_asks_again_after_broken_answers(tmp_path):
     llm = ScriptedTaxonomist(break_first=False, break_update=False)
     state = {"broken": True}

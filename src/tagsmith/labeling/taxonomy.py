@@ -436,7 +436,8 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
                            "was wrong with the last answer: "
                            + "; ".join(taxonomy.last_problems[:5]))
         changed: dict[str, set] = {}  # the labels cleaned, over the first and final tables
-        labels = _clean(labels, options, taxonomy, changed)
+        labels = _clean(labels, options, taxonomy, changed,
+                        "first label set from minibatch 1")
         _step_done(bar, client)
         for number, batch in enumerate(batches[1:], 2):
             update = prompts.update_prompt(_table(labels), batch, options.use_case, *limits)
@@ -454,7 +455,7 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
             review = prompts.review_prompt(_table(labels), options.use_case, *limits)
             revised = _ask_table(client, review, options, taxonomy, "review", strict=False)
             if revised is not None:
-                labels = _clean(revised, options, taxonomy, changed)
+                labels = _clean(revised, options, taxonomy, changed, "review")
             else:
                 taxonomy.rejected_steps += 1
                 logger.warning("taxonomy review rejected (%s): keeping the table before it",
@@ -520,18 +521,49 @@ def suspect_labels(names: list[str], docs: list[str], numbers: list[str]) -> lis
 
 
 def _clean(labels, options: TaxonomyOptions, taxonomy: Taxonomy,
-           changed: dict[str, set]):
+           changed: dict[str, set], step: str):
     """``labels`` cleaned; ``taxonomy.cleaned`` counts the labels changed in this
     table or one cleaned before (``changed`` holds them): a label cleaned in the first
     table and again in the final one counted twice (a 2-label taxonomy showed "4 formula
-    names")."""
+    names"). The labels dropped are named in a warning (``step`` says which table)."""
     cleaned, now = _clean_table(labels, options)
+    _warn_dropped(now, [name for name, _ in labels], options, step)
     for key, which in now.items():
         changed.setdefault(key, set()).update(which)
         taxonomy.cleaned[key] = len(changed[key])
     if not cleaned:  # _ask_table(strict=False) returns no such table
         raise LLMError("the model's label set was empty after enforcing the limits")
     return cleaned
+
+
+def _warn_dropped(changed: dict[str, set], names: list[str], options: TaxonomyOptions,
+                  step: str, shown: int = 5) -> None:
+    """Name the labels cleaning dropped from one table (``changed``, of
+    :func:`_clean_table`; ``names``, the table's names in the model's order): the run
+    said "cleaned: 1 long names" alone, so an intent the model named at length vanished
+    without a word of which it was."""
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        first.setdefault(name, index)
+    kinds = (("duplicates", "name{s} of a label before {it}"),
+             ("long_names", f"name{{s}} over {options.name_words} word"
+                            f"{plural_s(options.name_words)} or {MAX_NAME_CHARS:,} characters"),
+             ("over_limit", f"label{{s}} over max_labels {options.max_labels}"))
+    parts, args = [], []  # the names as arguments: the template names max_labels, which
+    # a command's log shows as its option (--max-labels), and no model's text
+    for key, what in kinds:
+        # a label is (name, the how-manieth of that name): in the model's order
+        dropped = sorted(changed.get(key, ()), key=lambda label: (first[label[0]], label[1]))
+        if dropped:
+            quoted = ", ".join(repr(name[:80]) for name, _ in dropped[:shown])
+            more = f", and {len(dropped) - shown:,} more" if len(dropped) > shown else ""
+            parts.append(f"{len(dropped):,} " + what.format(
+                s=plural_s(len(dropped)), it=plural(len(dropped), "it", "them")) + " (%s)")
+            args.append(quoted + more)
+    if parts:
+        n = sum(len(changed.get(key, ())) for key, _ in kinds)
+        logger.warning(f"%s: {n:,} label{plural_s(n)} dropped to keep the limits: "
+                       + ", ".join(parts), step, *args, extra={"parameters": ("max_labels",)})
 
 
 def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyOptions,
