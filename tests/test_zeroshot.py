@@ -1845,6 +1845,39 @@ def test_cli_zeroshot_blend_says_how_vocab_differs_from_the_bundles(tmp_path, ca
     assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
 
 
+def test_cli_zeroshot_blend_tells_a_distilled_bundle_to_label_and_distil_again(tmp_path,
+                                                                               caplog):
+    """A support team's student (label --budget --student, or distill) blended with a
+    vocabulary that gained 'Gift card' was told to "retrain (tagsmith train CORPUS
+    --vocab ...)": it has no corpus of that label, its labels came from the LLM, which
+    must label with the new vocabulary first (every ticket asked anew: the label set is
+    part of the prompt)."""
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    _save_small_bundle(tmp_path / "b", ["refund", "login"], [
+        ("I want my money back", 0), ("cannot log in", 1)])
+    student = TextClassifier.load(tmp_path / "b")
+    student.manifest["distillation"] = {"strategy": "robust", "budget": 10, "rounds": []}
+    student.save(tmp_path / "student")
+    vocab = tmp_path / "v2.csv"
+    vocab.write_text("uri,label_en\nu:refund,refund\nu:login,login\nu:gift,gift card\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("my gift card code does not work\n")
+    for bundle, advice in (("b", f"retrain (tagsmith train CORPUS --vocab {vocab})"),
+                           ("student", f"label with it and distil again (tagsmith label "
+                                       f"CORPUS --vocab {vocab} --output LABELS, then "
+                                       f"tagsmith distill LABELS --vocab {vocab}; every "
+                                       "document is asked anew, the label set being part "
+                                       "of each prompt)")):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "zeroshot", str(vocab), str(docs), "--k", "2", "--cache-dir", str(tmp_path),
+                "--bundle", str(tmp_path / bundle)])
+        assert result.exit_code == 0, result.output
+        assert f"; to learn its changes, {advice}" in caplog.text, caplog.text
+
+
 def test_blend_passes_a_replaced_labels_model_score_on():
     """A deprecated label's model score was lost: its replacement (dct:isReplacedBy)
     now takes it (the larger of it and its own), each replacement of a split one too."""
