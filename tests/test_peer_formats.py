@@ -544,3 +544,37 @@ def test_goemotions_raw_tsv_gz_advice_runs_as_given(tmp_path):
     subprocess.run(command, shell=True, cwd=tmp_path, check=True)
     assert [r.labels for r in read_tsv(tmp_path / "train-tagsmith.tsv")] == [
         ("27",), ("4", "27"), ("2",)]
+
+
+@pytest.mark.parametrize("name, with_id", [("train.tsv", False), ("data.tsv", True),
+                                           ("data.tsv.gz", True), ("lml.tsv.gz", False),
+                                           ("train.txt", False), ("dev.txt.gz", False)])
+def test_libmultilabel_advice_converts_the_file_given(tmp_path, vocab, name, with_id):
+    # the advice said awk ... train.txt > train.tsv whatever the file: run on train.tsv
+    # (the name put right) it emptied the corpus it read, and awk read a .gz as bytes
+    if shutil.which("awk") is None or shutil.which("zcat") is None:
+        pytest.skip("no awk or zcat")
+    import gzip
+
+    path = write_lml(tmp_path / name.removesuffix(".gz"), with_id=with_id)
+    if name.endswith(".gz"):
+        path = tmp_path / name
+        path.write_bytes(gzip.compress((tmp_path / name.removesuffix(".gz")).read_bytes()))
+        (tmp_path / name.removesuffix(".gz")).unlink()
+    before = path.read_bytes()
+    if ".tsv" in name:
+        with pytest.raises(CorpusFormatError) as info:
+            list(read_tsv(path))
+        message = str(info.value)
+    else:  # no corpus suffix: the CLI's refusal names the format
+        message = run("train", path, "-o", tmp_path / "m", "--vocab", vocab).output
+        message = " ".join(message.split())  # as wrapped
+    assert "LibMultiLabel" in message and "awk" in message, message
+    command = message.split("puts the text first: ")[1].split("-tagsmith.tsv")[0] \
+        + "-tagsmith.tsv"
+    assert ("zcat " in command) == name.endswith(".gz"), command
+    subprocess.run(command, shell=True, cwd=tmp_path, check=True)
+    assert path.read_bytes() == before
+    stem = name.split(".")[0]
+    records = list(read_tsv(tmp_path / f"{stem}-tagsmith.tsv"))
+    assert [r.text for r in records] == [text for _, text, _ in docs()]

@@ -195,7 +195,7 @@ def _peer_format_hint(path: Path) -> str:
     if kind is not None:
         return f"; this looks like {kind}: {FEATURE_FILE_ADVICE}"
     if lines and 1 <= lines[0].count("\t") <= 2:
-        return "; " + LIBMULTILABEL_ADVICE
+        return "; " + _command_of(LIBMULTILABEL_ADVICE, LIBMULTILABEL_EXAMPLE, path)
     return ""
 
 
@@ -214,7 +214,9 @@ def _starts_with(path: Path, magic: tuple[bytes, ...]) -> bool:
         return False
 
 
-#: LibMultiLabel's text format, and the commands converting it to a tagsmith TSV
+#: LibMultiLabel's text format, and the commands converting it to a tagsmith TSV (its
+#: ``LIBMULTILABEL_EXAMPLE`` the file's own names in a message, :func:`_command_of`)
+LIBMULTILABEL_EXAMPLE = "train.txt > train.tsv"
 LIBMULTILABEL_CONVERT = ("tagsmith's TSV puts the text first: awk -F'\\t' -v OFS='\\t' "
                          "'{print $NF, $(NF-1)}' train.txt > train.tsv")
 LIBMULTILABEL_ADVICE = ("if this is LibMultiLabel's text format (LABELS<TAB>TEXT, or "
@@ -1033,7 +1035,9 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
                     f"{len(labels)} words to the text's {len(text.split())}: this looks "
                     f"like LibMultiLabel's "
                     f"LABELS<TAB>TEXT, which tagsmith read as text {text[:40]!r} with "
-                    f"labels its words; {LIBMULTILABEL_CONVERT}", path=path, line=number)
+                    f"labels its words; "
+                    f"{_command_of(LIBMULTILABEL_CONVERT, LIBMULTILABEL_EXAMPLE, path)}",
+                    path=path, line=number)
         if len(columns) == 1 and _TRAILING_URIS.search(text):
             suspicious.append(number)
         return Record(text, labels, None, number, source)
@@ -1117,7 +1121,7 @@ def _three_columns_advice(columns: list[str], path: Path) -> str:
     if (_NUMERIC_IDS.fullmatch(ids) and _REDDIT_ID.fullmatch(tail)
             and len(columns[0].split()) > 1):
         return _command_of(GOEMOTIONS_ADVICE, "train.tsv > train-tagsmith.tsv", path)
-    return LIBMULTILABEL_ADVICE
+    return _command_of(LIBMULTILABEL_ADVICE, LIBMULTILABEL_EXAMPLE, path)
 
 
 def _command_of(advice: str, example: str, path: Path) -> str:
