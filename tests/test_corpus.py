@@ -345,6 +345,14 @@ def test_uri_columns_after_several_labels_are_warned_about(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="tagsmith"):
         list(read_tsv(annif))
     assert not caplog.records
+    # one vocabulary's URIs written http and https, or its host in capitals (a corpus
+    # joined from two exports): one site, Annif's, no source URL; it was warned of
+    yso = "www.yso.fi/onto/yso/p"
+    mixed = write(tmp_path / "m.tsv", f"Rain\t<http://{yso}1>\t<https://{yso}2>\n"
+                  f"Snow\t<https://{yso}2>\t<http://WWW.YSO.FI/onto/yso/p1>\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        list(read_tsv(mixed))
+    assert not caplog.records
 
 
 def test_malformed_lines_skipped_and_counted(tmp_path, caplog):

@@ -1153,17 +1153,27 @@ def _another_site(label: str, columns: Sequence[str]) -> bool:
     """Whether the ``<uri>`` columns after a TSV line's one label (``label``, its
     second column) name another site than it: a native corpus's source URL
     (``TEXT<TAB><http://vocab/rain><TAB><https://news.example.com/a1>``), where Annif's
-    subjects, a column each, come from one vocabulary. URNs tell no site: never.
+    subjects, a column each, come from one vocabulary. URNs tell no site: never; nor
+    does a scheme, ``http`` or ``https``, nor the host's case (one vocabulary's URIs
+    written both ways, a corpus joined from two exports, are one site).
 
     >>> _another_site("<http://v.org/rain>", ["<https://news.example.com/a1>"])
     True
     >>> _another_site("<http://v.org/rain>", ["<http://v.org/sun>"]), _another_site(
     ...     "<urn:e:love>", ["<urn:x:joy>"])
     (False, False)
+    >>> _another_site("<http://v.org/rain>", ["<https://V.ORG/sun>"])
+    False
     """
-    sites = _SITE.findall(label)
-    others = _SITE.findall(" ".join(columns))
-    return bool(sites and others) and not set(others) <= set(sites)
+    sites = {_site_key(site) for site in _SITE.findall(label)}
+    others = {_site_key(site) for site in _SITE.findall(" ".join(columns))}
+    return bool(sites and others) and not others <= sites
+
+
+def _site_key(site: str) -> str:
+    """A site of :data:`_SITE` as :func:`_another_site` compares it: in lower case, a
+    scheme of ``http`` or ``https`` as either (``//v.org``)."""
+    return re.sub(r"^https?:", "", site.lower())
 
 
 def _uri_columns(columns: Sequence[str]) -> bool:
