@@ -353,6 +353,14 @@ def test_uri_columns_after_several_labels_are_warned_about(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="tagsmith"):
         list(read_tsv(mixed))
     assert not caplog.records
+    # a vocabulary of URNs (GoEmotions' converted) then a source URL: no site to
+    # compare, it was read as a label silently; URNs then URNs stay Annif's
+    urns = write(tmp_path / "u.tsv", "Yay\t<urn:goemotions:joy>\t<https://reddit.com/r/1>\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        list(read_tsv(urns))
+        list(read_tsv(write(tmp_path / "uu.tsv", "Yay\t<urn:e:joy>\t<urn:e:love>\n")))
+    assert [r.getMessage() for r in caplog.records] == [
+        warned[0].replace(str(path), str(urns)).replace("2 lines have", "1 line has")]
 
 
 def test_malformed_lines_skipped_and_counted(tmp_path, caplog):

@@ -1145,25 +1145,28 @@ def _command_of(advice: str, example: str, path: Path) -> str:
             f"{advice[start + 1 + len(example):]}")
 
 
-#: a URI's scheme and authority (``https://news.example.com``): none for a URN
-_SITE = re.compile(r"<([a-zA-Z][a-zA-Z0-9+.-]*://[^/<>#?]*)")
+#: a URI's scheme and authority (``https://news.example.com``), a URN's scheme alone
+_SITE = re.compile(r"<([a-zA-Z][a-zA-Z0-9+.-]*:(?://[^/<>#?]*)?)")
 
 
 def _another_site(label: str, columns: Sequence[str]) -> bool:
     """Whether the ``<uri>`` columns after a TSV line's one label (``label``, its
     second column) name another site than it: a native corpus's source URL
     (``TEXT<TAB><http://vocab/rain><TAB><https://news.example.com/a1>``), where Annif's
-    subjects, a column each, come from one vocabulary. URNs tell no site: never; nor
-    does a scheme, ``http`` or ``https``, nor the host's case (one vocabulary's URIs
-    written both ways, a corpus joined from two exports, are one site).
+    subjects, a column each, come from one vocabulary. URNs tell no site but their
+    scheme: URNs after a URN are one site, a URL after a URN another (a vocabulary of
+    URNs, then a source URL). Nor does ``http`` or ``https`` tell sites apart, nor the
+    host's case (one vocabulary's URIs written both ways, a corpus joined from two
+    exports, are one site).
 
     >>> _another_site("<http://v.org/rain>", ["<https://news.example.com/a1>"])
     True
     >>> _another_site("<http://v.org/rain>", ["<http://v.org/sun>"]), _another_site(
     ...     "<urn:e:love>", ["<urn:x:joy>"])
     (False, False)
-    >>> _another_site("<http://v.org/rain>", ["<https://V.ORG/sun>"])
-    False
+    >>> _another_site("<http://v.org/rain>", ["<https://V.ORG/sun>"]), _another_site(
+    ...     "<urn:e:joy>", ["<https://reddit.com/r/1>"])
+    (False, True)
     """
     sites = {_site_key(site) for site in _SITE.findall(label)}
     others = {_site_key(site) for site in _SITE.findall(" ".join(columns))}
@@ -1172,7 +1175,7 @@ def _another_site(label: str, columns: Sequence[str]) -> bool:
 
 def _site_key(site: str) -> str:
     """A site of :data:`_SITE` as :func:`_another_site` compares it: in lower case, a
-    scheme of ``http`` or ``https`` as either (``//v.org``)."""
+    scheme of ``http`` or ``https`` as either (``//v.org``; a URN's ``urn:``)."""
     return re.sub(r"^https?:", "", site.lower())
 
 
