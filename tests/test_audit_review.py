@@ -806,6 +806,36 @@ def test_a_digit_code_and_id_keep_their_leading_zeros_through_a_spreadsheet(tmp_
         assert dict(zip(*csv.reader(handle), strict=True))["label_uri"] == "''0111"
 
 
+def _as_a_spreadsheet_reads_a_decimal(cell):
+    """A cell of a decimal number read as a number and saved as a spreadsheet shows it
+    (15 significant digits, no leading nor trailing zeros); other cells kept."""
+    import re
+
+    if re.fullmatch(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", cell):
+        return f"{float(cell):.15g}"
+    return cell
+
+
+@pytest.mark.parametrize("code", ["004.6", "330.10", "1.0", "00.1", ".5", "7.", "1e-5",
+                                  "1.5e3", "1.2345678901234567"])
+def test_a_decimal_code_a_spreadsheet_would_save_changed_starts_with_a_quote(tmp_path, code):
+    """A code of a decimal number a spreadsheet saves as another (Dewey's 004.6 as 4.6,
+    330.10 as 330.1) was written as it is in label_uri, and the saved review named
+    'unknown label 4.6': such a code starts with ' as 0111 does, and reads back."""
+    space = LabelSpace.from_uris([code, "1.5", "4.6"])
+    row = {**_row(0, "missing", code, "Wheat farm"), "label_name": "", "doc_id": "d1"}
+    review = _review(tmp_path, [row])
+    with open(review, newline="", encoding="utf-8") as handle:
+        assert dict(zip(*csv.reader(handle), strict=True))["label_uri"] == "'" + code
+    saved = _resave(review, tmp_path / "saved.csv", _as_a_spreadsheet_reads_a_decimal)
+    decisions, _ = read_decisions(saved, space)
+    assert [d.label_id for d in decisions] == [0]
+    # a decimal a spreadsheet saves as written is written as it is
+    review = _review(tmp_path, [{**row, "label_uri": "1.5"}])
+    with open(review, newline="", encoding="utf-8") as handle:
+        assert dict(zip(*csv.reader(handle), strict=True))["label_uri"] == "1.5"
+
+
 @pytest.mark.parametrize("key", [None, "", "abc"])
 def test_an_accepted_row_without_a_fingerprint_names_the_field(tmp_path, corpus, key):
     row = _row(2, "missing", "http://x/snow", "Snowfall in the hills")

@@ -159,10 +159,27 @@ _FREE_TEXT = ("text", "label_name", "given_names", "doc_id", "label_uri", "given
 _READ_BACK = ("doc_id", "label_uri")
 
 
-#: digits a spreadsheet reads as a number and saves changed: a leading zero dropped
-#: (NAICS's ``0111`` saved as ``111``, an id ``0042`` as ``42``), digits past the 15th
-#: lost, an exponent worked out (``1e5`` saved as ``100000``)
-_LOSSY_NUMBER = re.compile(r"0[0-9]+|[0-9]{16,}|[0-9]+[eE][0-9]+")
+#: a number as a spreadsheet reads one: digits, a decimal point, an exponent
+_NUMBER = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _lossy_number(value: str) -> bool:
+    """Whether a spreadsheet reads ``value`` as a number it saves changed: a leading
+    zero dropped (NAICS's ``0111`` saved as ``111``, an id ``0042`` as ``42``, Dewey's
+    ``004.6`` as ``4.6``), a trailing one (``330.10`` as ``330.1``, ``1.0`` as ``1``) or
+    point (``7.``), digits past the 15th lost, an exponent worked out (``1e5`` saved as
+    ``100000``, ``1e-5`` as ``1E-05``).
+
+    >>> [v for v in ("0111", "004.6", "330.10", "7.", ".5", "1e-5", "0", "0.5", "330.1")
+    ...  if _lossy_number(v)]
+    ['0111', '004.6', '330.10', '7.', '.5', '1e-5']
+    """
+    if not _NUMBER.fullmatch(value):
+        return False
+    whole, point, fraction = value.partition(".")
+    return ("e" in value.lower() or sum(char.isdigit() for char in value) > 15
+            or len(whole) > 1 and whole.startswith("0")
+            or bool(point) and (not whole or not fraction or fraction.endswith("0")))
 
 
 def _unquoted(value: str, quoted: bool = True) -> str:
@@ -170,12 +187,12 @@ def _unquoted(value: str, quoted: bool = True) -> str:
     review's values are as they were: nothing to strip)."""
     return value[1:] if quoted and value.startswith("'") and (
         value[1:].startswith((*FORMULA_START, "'"))
-        or _LOSSY_NUMBER.fullmatch(value[1:])) else value
+        or _lossy_number(value[1:])) else value
 
 
 def _read_back_cell(value: str) -> str:
     """:func:`spreadsheet_safe` for a cell read back, which also gets a ``'`` where
-    a spreadsheet would change the number it reads it as (:data:`_LOSSY_NUMBER`), as
+    a spreadsheet would change the number it reads it as (:func:`_lossy_number`), as
     the ``doc_key`` cell does (a leading ``'`` makes a spreadsheet's cell text, where
     ``="0111"`` is a formula a CSV reader reads as it is), and where it starts with
     one that :func:`_unquoted` would strip: a document id ``'-4`` was read back as
@@ -187,7 +204,7 @@ def _read_back_cell(value: str) -> str:
     ("'0111", '111')
     """
     return "'" + value if value.startswith(FORMULA_START) or _unquoted(value) != value \
-        or _LOSSY_NUMBER.fullmatch(value) else value
+        or _lossy_number(value) else value
 
 
 #: a fingerprint a spreadsheet would read as a number (digits alone, or digits in
