@@ -2397,6 +2397,10 @@ def test_only_forms_of_one_code_as_coders_write_it_are_twins():
                        "H04L9/32", "S72.001A", "S72001A", "0111", "111"]) == [
         ("0111", "111"), ("E1.19", "e1.19"), ("E11.9", "E119"),
         ("H04L 9/32", "H04L9/32", "h04l 9/32"), ("S72.001A", "S72001A")]
+    # spacing between digits is spacing (NAICS's 541511 read out '541 511', as the
+    # resolver reads it): no longer warned of since punctuation told codes apart
+    assert code_twins(["541 511", "541511", "E11 9", "E11.9", "12-3", "1 2-3"]) == [
+        ("1 2-3", "12-3"), ("541 511", "541511"), ("E11 9", "E11.9")]
 
 
 def test_codes_joined_in_one_key_are_not_hinted_as_the_code_their_digits_make(tmp_path):

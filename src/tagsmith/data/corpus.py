@@ -447,11 +447,14 @@ _ICD10 = re.compile(r"[a-z][0-9][0-9a-z][0-9a-z]{1,4}")
 
 
 def _digit_breaks(code: str) -> frozenset[tuple[int, str]]:
-    """What ``code`` puts between two digits (punctuation, spaces), and where, as
-    positions in its :func:`~tagsmith.data.labelspace.code_key`; ICD-10's dot aside.
+    """What punctuation ``code`` puts between two digits, and where, as positions in
+    its :func:`~tagsmith.data.labelspace.code_key`; ICD-10's dot aside, and spaces
+    (spacing: ``541 511``, NAICS's ``541511`` read out).
 
     >>> sorted(_digit_breaks("H04L 9/32")), sorted(_digit_breaks("E11.9"))
     ([(5, '/')], [])
+    >>> sorted(_digit_breaks("541 511")), sorted(_digit_breaks("1 - 5"))
+    ([], [(1, '-')])
     """
     breaks = set()
     kept, previous, between = 0, "", ""
@@ -459,8 +462,8 @@ def _digit_breaks(code: str) -> frozenset[tuple[int, str]]:
         if not char.isalnum():
             between += char
             continue
-        if between and previous.isdigit() and char.isdigit():
-            breaks.add((kept, between))
+        if between.strip() and previous.isdigit() and char.isdigit():
+            breaks.add((kept, between.strip()))
         kept, previous, between = kept + 1, char, ""
     if _ICD10.fullmatch(code_key(code)):
         breaks.discard((3, "."))
