@@ -151,6 +151,53 @@ def test_a_stopped_label_run_says_how_to_resume_and_resumes_from_the_cache(
     assert out.read_bytes() == fresh.read_bytes()
 
 
+#: ``python -c`` running tagsmith's ``main`` on ``sys.argv[1:]``, each SIGTERM that
+#: the run takes as its stop followed by another at once, as GNU ``timeout`` sends its
+#: signal to the command and then to its process group: when the run had handled the
+#: first before the second came (most runs, under ``timeout``), the second was a
+#: "further kill"
+_TIMEOUTS_TWO_TERMS = r"""
+import os, signal, sys
+import tagsmith.cli as cli
+real, echoed = cli._CommandStops.__call__, []
+def stop(self, signum, frame):
+    try:
+        return real(self, signum, frame)
+    finally:
+        if signum == signal.SIGTERM and not echoed:
+            echoed.append(signum)
+            os.kill(os.getpid(), signal.SIGTERM)  # kill(0, SIGTERM): the process group
+cli._CommandStops.__call__ = stop
+cli.main(sys.argv[1:])
+"""
+
+
+def test_a_label_run_stopped_by_timeout_says_its_closing_lines(tmp_path):
+    # `timeout -s TERM 5 tagsmith label ...` sends SIGTERM twice, to the command and to
+    # its process group: the second, a moment after the first, was taken for a further
+    # kill, which ends the run without its closing lines: "terminated" was missing from
+    # the cron log of 4 runs in 6 (and, where it came during them, the usage and "to
+    # resume" lines too, or the answers waiting for the cache's lock were left)
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
+    corpus.write_text("".join(f"sport item {i}\n" for i in range(40)))
+    out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
+    with LocalChatServer(slow_teacher) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _TIMEOUTS_TWO_TERMS, "-q", "label", str(corpus),
+             "--vocab", str(vocab), "-o", str(out), "--base-url", server.base_url,
+             "--llm", "t", "--concurrency", "2", "--cache", str(cache)],
+            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for_cached_rows(cache, process, 4)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    lines = stderr.decode().strip().splitlines()
+    assert process.returncode == 143, lines
+    assert lines[-1] == "terminated", lines
+    assert lines[-3].startswith("LLM usage: "), lines
+    assert lines[-2].startswith("to resume, run the same command again"), lines
+    assert not out.exists() and cached_rows(cache) >= 4
+
+
 def test_a_truncated_cache_says_it_is_damaged_and_may_be_deleted(tmp_path):
     # a cache cut short (a full disk, a copy stopped half way) was refused as "not a
     # usable SQLite cache (database disk image is malformed)" with no word on what to

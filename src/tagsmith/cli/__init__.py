@@ -94,6 +94,8 @@ class LaterStopsIgnored:
     def _handle(self, signum: int, frame: Any) -> None:
         import signal
 
+        if _echo_of_the_stop(signum):
+            return
         if self.deaf:
             if signum == signal.SIGTERM:
                 exit_terminated()
@@ -101,6 +103,10 @@ class LaterStopsIgnored:
         self.deaf = True  # before raising: a stop during the clean-up it starts is ignored
         if _stops is not None:  # and main's handler holds those that follow it
             _stops.stopped = True
+            if signum == signal.SIGTERM:  # its echo from ``timeout`` is no further kill
+                import time
+
+                _stops.killed_at = time.monotonic()
         # raised here, not by the handler it replaced: main's ignores (holds) a stop
         # once the command is stopped, and this one is the stop that leaves the wait
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
@@ -140,13 +146,21 @@ class _CommandStops:
     def __init__(self) -> None:
         self.stopped = False
         self.killed = False
+        #: when (``time.monotonic``) the ``kill`` that stopped the command came; None
+        #: for a Ctrl-C, or no stop
+        self.killed_at: float | None = None
 
     def __call__(self, signum: int, frame: Any) -> None:
         import signal
+        import time
 
         if not self.stopped:
             self.stopped = True
+            if signum == signal.SIGTERM:
+                self.killed_at = time.monotonic()
             raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if _echo_of_the_stop(signum):
+            return
         if signum == signal.SIGTERM:
             if self.killed:
                 exit_terminated()
@@ -160,6 +174,24 @@ class _CommandStops:
 
 #: the handler of the command :func:`main` runs (None outside one)
 _stops: _CommandStops | None = None
+
+#: seconds after the ``kill`` that stopped a command within which another is the same
+#: stop, not a further one (see :func:`_echo_of_the_stop`)
+SAME_STOP_SECONDS = 1.0
+
+
+def _echo_of_the_stop(signum: int) -> bool:
+    """Whether ``signum`` is a SIGTERM that came within :data:`SAME_STOP_SECONDS` of
+    the SIGTERM that stopped the command: GNU ``timeout`` sends its signal to the
+    command and then to its process group, which the command is in, so a run it ends
+    gets two a moment apart. The second, taken for a further ``kill``, ended the run
+    without its closing lines (``terminated``; ``label``'s usage and how to resume),
+    or left the answers waiting for the cache's lock, in most runs under ``timeout``."""
+    import signal
+    import time
+
+    return (signum == signal.SIGTERM and _stops is not None and _stops.killed_at is not None
+            and time.monotonic() - _stops.killed_at < SAME_STOP_SECONDS)
 
 
 @contextmanager
