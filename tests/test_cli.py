@@ -2533,6 +2533,38 @@ def test_suggest_and_zeroshot_help_say_what_each_format_writes():
         assert "Each FILE (or stdin) is one document" in text, text
 
 
+def test_help_lists_the_exit_codes_a_script_tells_failures_apart_by():
+    """`tagsmith --help` said nothing of the exit codes: a cron job's author, who tells a
+    missing bundle (4) from a bad corpus line (3) or an LLM endpoint down (6), had only
+    the README. Each is listed once, with the code the command line really uses."""
+    from tagsmith.exceptions import (
+        BundleError,
+        DataError,
+        LLMError,
+        MissingDependencyError,
+        TagsmithError,
+    )
+
+    expected = {0: "success", TagsmithError.exit_code: "unexpected error", 2: "usage",
+                DataError.exit_code: "bad input data", BundleError.exit_code: "bundle",
+                MissingDependencyError.exit_code: "dependency",
+                LLMError.exit_code: "LLM endpoint",
+                tagsmith_cli.EXIT_INTERRUPTED: "interrupted",
+                tagsmith_cli.EXIT_BROKEN_PIPE: "reader of the output went away",
+                tagsmith_cli.EXIT_TERMINATED: "terminated"}
+    result = CliRunner().invoke(tagsmith_cli.cli, ["--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "Exit codes:" in result.output, result.output
+    listed = {}
+    for line in result.output.split("Exit codes:", 1)[1].strip().splitlines():
+        code, meaning = line.split(None, 1)
+        assert int(code) not in listed, line
+        listed[int(code)] = meaning
+    assert listed.keys() == expected.keys(), listed
+    for code, meaning in expected.items():
+        assert meaning in listed[code], (code, listed[code])
+
+
 def test_whole_file_help_is_the_same_for_every_command_reading_documents():
     """shift --help said 'Each FILE is one document', though shift reads stdin too (no
     FILES) and refuses --whole-file for a .csv or .jsonl corpus, as suggest and

@@ -798,9 +798,24 @@ def _command_logging(verbose: int, quiet: bool,
 #: the help of ``tagsmith --help``
 CLI_HELP = """tagsmith: give each document a set of labels, and say how sure it is."""
 
+#: what ``tagsmith --help`` ends with: the exit codes, which a script tells failures
+#: apart by (the README alone said them)
+CLI_EPILOG = """\b
+Exit codes:
+  0    success
+  1    unexpected error (also out of memory, too many open files)
+  2    bad usage or parameter
+  3    bad input data (its file and line named) or an unwritable output
+  4    model bundle to read missing, damaged or incompatible
+  5    an optional dependency is missing
+  6    the LLM endpoint failed
+  130  interrupted (Ctrl-C)
+  141  the reader of the output went away (| head)
+  143  terminated (kill, timeout), after the same clean-up as Ctrl-C"""
+
 
 @click.group(cls=_TagsmithGroup, context_settings={"help_option_names": ["-h", "--help"]},
-             help=CLI_HELP)
+             help=CLI_HELP, epilog=CLI_EPILOG)
 @click.version_option(__version__, prog_name="tagsmith")
 @click.option("-v", "--verbose", count=True, help="More log output: -v tagsmith's debug "
               "messages, -vv those of the libraries it uses too.")
