@@ -476,6 +476,38 @@ def test_cli_distill_keeps_what_the_student_was_distilled_from(tmp_path):
             {"labels_file": None, "human_file": None, **expected}
 
 
+def test_cli_distill_json_is_one_object_on_stdout_as_train_json(tmp_path):
+    """distill, the one command saving a bundle with no --json (train has one), printed
+    its agreement with the teacher as text alone: a nightly label-then-distill job
+    could not read it with jq. --json prints train --json's keys and the two checks,
+    every eval --json metric, or null where there was none."""
+    vocab = sport_vocab(tmp_path)
+    labels = tmp_path / "soft.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": str(i), "text": f"{'football match' if i % 2 else 'piano concert'} {i}",
+         "labels": ["u:sport" if i % 2 else "u:music"], "scores": [0.9]}) + "\n"
+        for i in range(40)))
+    human = tmp_path / "sample.tsv"
+    human.write_text("a rugby game\t<u:sport>\na violin solo\t<u:music>\n")
+    out = tmp_path / "student"
+    for extra in ([], ["--human", str(human)]):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "distill", str(labels), "--vocab", str(vocab), "-o", str(out), "--json",
+            *extra])
+        assert result.exit_code == 0, result.output
+        assert len(result.stdout.splitlines()) == 1, result.stdout
+        summary = json.loads(result.stdout)
+        assert {key: summary[key] for key in ("model", "output", "n_docs", "n_labels")} == \
+            {"model": "linear", "output": str(out), "n_docs": 40, "n_labels": 2}
+        assert summary["teacher_agreement"]["n_docs"] == 4  # --dev-fraction 0.1 of 40
+        assert "micro_f1" in summary["teacher_agreement"]["metrics"]
+        if extra:
+            assert summary["human_accuracy"]["n_docs"] == 2
+            assert "p@1" in summary["human_accuracy"]["metrics"]
+        else:
+            assert summary["human_accuracy"] is None
+
+
 def test_soft_labels_an_empty_copy_of_cell_marks_no_copy(data, tmp_path, caplog):
     """A CSV with a 'copy_of' column has an empty cell on the lines that are no copies:
     each read as a copy of the id '' no line has, so only the first of them was kept and

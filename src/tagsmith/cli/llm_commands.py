@@ -1188,9 +1188,10 @@ a file, not stdin ('-' is refused, as it is by every file or folder option).
 @click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
               help=UNKNOWN_LABELS_HELP + " For LABELS (a label with its score) "
               "and --human.")
+@click.option("--json", "as_json", is_flag=True, help="The summary as one JSON object.")
 @click.pass_obj
 def distill(obj, labels, vocab, output, model, param, featurizer, feature_param, human,
-            dev_fraction, seed, lang, on_error, unknown_labels):
+            dev_fraction, seed, lang, on_error, unknown_labels, as_json):
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.distill import distill_classifier
     from tagsmith.pipeline.io import read_labelled
@@ -1236,10 +1237,22 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
         {"labels_file": os.path.basename(os.path.normpath(labels)),
          **({"human_file": os.path.basename(os.path.normpath(human))} if human else {})})
     classifier.save(output)
-    click.echo(f"distilled {model} from {len(texts):,} LLM-labelled "
-               f"document{plural_s(len(texts))} -> {printable(output)}")
     # how many documents each figure is on: 0.75 on 4 held-out documents says little
     heldout = classifier.manifest["metrics"].get("heldout") or {}
+    if as_json:
+        # as train --json: a nightly label-then-distill job read the agreement with the
+        # teacher out of the text lines, the one command saving a bundle with no --json
+        training = classifier.manifest["training"]
+        n_human = len(human_data.texts) if human_data else 0
+        print_json({
+            "model": model, "output": str(output), "n_docs": len(texts),
+            "n_labels": len(space), "seconds": round(training["seconds"], 3),
+            **{key: {"n_docs": n, "metrics": report[key]} if report.get(key) else None
+               for key, n in (("teacher_agreement", heldout.get("n_docs", 0)),
+                              ("human_accuracy", n_human))}})
+        return
+    click.echo(f"distilled {model} from {len(texts):,} LLM-labelled "
+               f"document{plural_s(len(texts))} -> {printable(output)}")
     for key, title, n in (
             ("teacher_agreement", "agreement with the teacher", heldout.get("n_docs", 0)),
             ("human_accuracy", "accuracy against human labels",
