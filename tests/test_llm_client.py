@@ -449,6 +449,39 @@ def test_a_refused_connection_before_any_reply_is_not_retried():
         closed.close()
 
 
+@pytest.mark.parametrize("errno_name", ["EAI_NONAME", "EAI_AGAIN"])
+def test_a_host_name_that_does_not_resolve_before_any_reply_is_not_retried(
+        monkeypatch, errno_name):
+    # a typo in --base-url's host (or TAGSMITH_LLM_BASE_URL's, in a cron job): "Name or
+    # service not known" was retried as a passing failure, 6 tries a request until 12
+    # failed in a row, 85 s before the run said so, where a refused port stops at once.
+    # The resolver's answer that the name is unknown is taken as such; a temporary
+    # failure of the resolver (EAI_AGAIN) is still retried. The resolver is stood in
+    # for: no test asks a real DNS server.
+    import socket
+
+    asked = []
+
+    def getaddrinfo(host, *args, **kwargs):
+        asked.append(host)
+        code = getattr(socket, errno_name)
+        raise socket.gaierror(code, "Name or service not known" if errno_name == "EAI_NONAME"
+                              else "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    client = OpenAIChatClient("http://llm.example.invalid/v1", "m", max_retries=3,
+                              backoff_base=0.01, timeout=2.0)
+    if errno_name == "EAI_AGAIN":
+        with pytest.raises(LLMError, match="no answer after 4 tries") as caught:
+            client.complete(request())
+        assert not isinstance(caught.value, LLMConfigError) and len(asked) == 4
+        return
+    with pytest.raises(LLMConfigError, match="Name or service not known; the host name "
+                       "llm.example.invalid is unknown.*not retried"):
+        client.complete(request())
+    assert (client.usage.n_retries, client.usage.n_failed, len(asked)) == (0, 1, 1)
+
+
 def test_a_refused_connection_after_a_reply_is_retried_as_a_restart():
     with LocalChatServer(lambda body: Reply("first", hang_up=True)) as server:
         client = client_for(server, max_retries=2)

@@ -410,12 +410,15 @@ class _Transient(Exception):
 
     def __init__(self, reason: str, retry_after: float | None = None,
                  billed: tuple[int, int, int, int, int] | None = None, refused: bool = False,
-                 final: bool = False, config: str = ""):
+                 final: bool = False, config: str = "", unknown_host: str = ""):
         super().__init__(reason)
         self.retry_after = retry_after
         self.billed = billed
         #: the connection was refused: nothing listens at the address
         self.refused = refused
+        #: the host name the resolver said it does not know (not that it failed for
+        #: now, EAI_AGAIN), "" for any other failure
+        self.unknown_host = unknown_host
         #: a reply without text that asking again would get again, paid for each time (a
         #: refusal, a tool call, the token limit reached before any answer): not retried
         self.final = final
@@ -617,15 +620,19 @@ class OpenAIChatClient:
                     self.usage.count("interrupted")
                     raise LLMError(f"{self.shown_url}: request abandoned (interrupted)"
                                    ) from None
-                if exc.refused and not self.replied:
+                if (exc.refused or exc.unknown_host) and not self.replied:
                     # nothing listens there and nothing ever did in this run (a wrong
-                    # port, a server not started): the default retries took about 80 s
-                    # to say so. After a first reply, a refusal (a restart) is retried
+                    # port, a server not started), or no host has that name (a typo in
+                    # it): the default retries took about 80 s to say so. After a first
+                    # reply, a refusal (a restart) is retried
                     self.usage.count("failed")
+                    what, hint = ((f"the host name {exc.unknown_host} is unknown",
+                                   "is the base URL's host right?") if exc.unknown_host else
+                                  ("nothing listens there",
+                                   "is the server running, and is the base URL right?"))
                     raise LLMConfigError(
-                        f"{self.shown_url}: {exc}; nothing listens there, and it has not "
-                        "answered any request of this run, so it is not retried (is the "
-                        "server running, and is the base URL right?)") from None
+                        f"{self.shown_url}: {exc}; {what}, and it has not answered any "
+                        f"request of this run, so it is not retried ({hint})") from None
                 last = exc
                 if exc.billed:
                     self.usage.bill(*exc.billed)
@@ -745,8 +752,13 @@ class OpenAIChatClient:
         aborted: threading.Event | None = getattr(self._local, "aborted", None)
         host, port = address
         error: OSError | None = None
-        for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, 0,
-                                                                   socket.SOCK_STREAM):
+        try:
+            addresses = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            if exc.errno in _NAME_UNKNOWN:  # the host the message names (a proxy's too)
+                exc.unknown_host = host  # type: ignore[attr-defined]
+            raise
+        for family, kind, proto, _, sockaddr in addresses:
             sock = socket.socket(family, kind, proto)
             try:
                 if source_address:
@@ -908,7 +920,8 @@ class OpenAIChatClient:
                              "reconnecting", self.shown_url, type(exc).__name__)
                 return self._post(body, request, aborted)
             raise _Transient(f"connection failed: {type(exc).__name__}: {exc}",
-                             refused=isinstance(exc, ConnectionRefusedError)) from exc
+                             refused=isinstance(exc, ConnectionRefusedError),
+                             unknown_host=getattr(exc, "unknown_host", "")) from exc
         if len(raw) > MAX_RESPONSE_BYTES:
             self._drop_connection()  # the rest of the body is never read
             raise LLMError(f"{self.shown_url}: a reply over {MAX_RESPONSE_BYTES:,} bytes; "
@@ -1074,6 +1087,13 @@ def _is_transient(status: int) -> bool:
     """
     return status in RETRY_STATUSES or (500 <= status <= 599
                                          and status not in PERMANENT_SERVER_ERRORS)
+
+
+#: what :func:`socket.getaddrinfo` says of a host name no DNS server knows (NXDOMAIN,
+#: or a name with no address), as against a resolver failing for now (EAI_AGAIN)
+_NAME_UNKNOWN = frozenset(code for code in (getattr(socket, "EAI_NONAME", None),
+                                            getattr(socket, "EAI_NODATA", None))
+                          if code is not None)
 
 
 def _connect(sock: socket.socket, address, timeout: float,
