@@ -482,6 +482,54 @@ def test_a_host_name_that_does_not_resolve_before_any_reply_is_not_retried(
     assert (client.usage.n_retries, client.usage.n_failed, len(asked)) == (0, 1, 1)
 
 
+def test_a_certificate_not_trusted_before_any_reply_is_not_retried(tmp_path):
+    # an endpoint whose certificate the machine does not trust (a self-signed one, a
+    # proxy inspecting TLS): "CERTIFICATE_VERIFY_FAILED" was retried as a passing
+    # failure, 63 retries and 91 s before label said so, with no word of what to do
+    import shutil
+    import socket
+    import ssl
+    import subprocess
+    import threading
+
+    if shutil.which("openssl") is None:
+        pytest.skip("makes its self-signed certificate with the openssl command")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    handshakes = []
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            handshakes.append(1)
+            try:
+                context.wrap_socket(connection, server_side=True).close()
+            except OSError:  # the client refused the certificate (ssl.SSLError too)
+                connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/v1"
+        client = OpenAIChatClient(url, "m", max_retries=3, backoff_base=0.01, timeout=10.0)
+        with pytest.raises(LLMConfigError, match="CERTIFICATE_VERIFY_FAILED.*its certificate "
+                           "is not trusted.*not retried.*SSL_CERT_FILE"):
+            client.complete(request())
+        assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
+        assert len(handshakes) == 1
+    finally:
+        listener.close()
+        thread.join(10)
+
+
 def test_a_refused_connection_after_a_reply_is_retried_as_a_restart():
     with LocalChatServer(lambda body: Reply("first", hang_up=True)) as server:
         client = client_for(server, max_retries=2)

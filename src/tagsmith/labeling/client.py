@@ -410,7 +410,8 @@ class _Transient(Exception):
 
     def __init__(self, reason: str, retry_after: float | None = None,
                  billed: tuple[int, int, int, int, int] | None = None, refused: bool = False,
-                 final: bool = False, config: str = "", unknown_host: str = ""):
+                 final: bool = False, config: str = "", unknown_host: str = "",
+                 untrusted: bool = False):
         super().__init__(reason)
         self.retry_after = retry_after
         self.billed = billed
@@ -419,6 +420,9 @@ class _Transient(Exception):
         #: the host name the resolver said it does not know (not that it failed for
         #: now, EAI_AGAIN), "" for any other failure
         self.unknown_host = unknown_host
+        #: the server's certificate failed verification (self-signed, a proxy
+        #: inspecting TLS, another host's): asking again gets the same certificate
+        self.untrusted = untrusted
         #: a reply without text that asking again would get again, paid for each time (a
         #: refusal, a tool call, the token limit reached before any answer): not retried
         self.final = final
@@ -620,7 +624,7 @@ class OpenAIChatClient:
                     self.usage.count("interrupted")
                     raise LLMError(f"{self.shown_url}: request abandoned (interrupted)"
                                    ) from None
-                if (exc.refused or exc.unknown_host) and not self.replied:
+                if (exc.refused or exc.unknown_host or exc.untrusted) and not self.replied:
                     # nothing listens there and nothing ever did in this run (a wrong
                     # port, a server not started), or no host has that name (a typo in
                     # it): the default retries took about 80 s to say so. After a first
@@ -628,6 +632,10 @@ class OpenAIChatClient:
                     self.usage.count("failed")
                     what, hint = ((f"the host name {exc.unknown_host} is unknown",
                                    "is the base URL's host right?") if exc.unknown_host else
+                                  ("its certificate is not trusted",
+                                   "is the base URL's host right? A certificate of its "
+                                   "own, or of a proxy inspecting TLS: name the CA file "
+                                   "that signed it in SSL_CERT_FILE") if exc.untrusted else
                                   ("nothing listens there",
                                    "is the server running, and is the base URL right?"))
                     raise LLMConfigError(
@@ -921,7 +929,8 @@ class OpenAIChatClient:
                 return self._post(body, request, aborted)
             raise _Transient(f"connection failed: {type(exc).__name__}: {exc}",
                              refused=isinstance(exc, ConnectionRefusedError),
-                             unknown_host=getattr(exc, "unknown_host", "")) from exc
+                             unknown_host=getattr(exc, "unknown_host", ""),
+                             untrusted=isinstance(exc, ssl.SSLCertVerificationError)) from exc
         if len(raw) > MAX_RESPONSE_BYTES:
             self._drop_connection()  # the rest of the body is never read
             raise LLMError(f"{self.shown_url}: a reply over {MAX_RESPONSE_BYTES:,} bytes; "
