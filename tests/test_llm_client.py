@@ -530,6 +530,20 @@ def test_a_certificate_not_trusted_before_any_reply_is_not_retried(tmp_path):
         thread.join(10)
 
 
+def test_an_https_url_of_a_plain_http_server_before_any_reply_is_not_retried():
+    # https:// where the server speaks plain HTTP (a local vLLM or Ollama, the scheme
+    # mistyped): "WRONG_VERSION_NUMBER" was retried as a passing failure, 62 retries and
+    # 88 s before label said so, with no word of the scheme
+    with LocalChatServer(lambda body: "ok") as server:
+        url = server.base_url.replace("http://", "https://")
+        client = OpenAIChatClient(url, "m", max_retries=3, backoff_base=0.01, timeout=10.0)
+        with pytest.raises(LLMConfigError, match=r"SSLError.*; it speaks no TLS.*not "
+                           r"retried \(a server of plain HTTP: is the URL's scheme http://"):
+            client.complete(request())
+        assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
+        assert server.requests == []  # the server read no request: no JSON
+
+
 def test_a_refused_connection_after_a_reply_is_retried_as_a_restart():
     with LocalChatServer(lambda body: Reply("first", hang_up=True)) as server:
         client = client_for(server, max_retries=2)

@@ -411,7 +411,7 @@ class _Transient(Exception):
     def __init__(self, reason: str, retry_after: float | None = None,
                  billed: tuple[int, int, int, int, int] | None = None, refused: bool = False,
                  final: bool = False, config: str = "", unknown_host: str = "",
-                 untrusted: bool = False):
+                 untrusted: bool = False, no_tls: bool = False):
         super().__init__(reason)
         self.retry_after = retry_after
         self.billed = billed
@@ -423,6 +423,9 @@ class _Transient(Exception):
         #: the server's certificate failed verification (self-signed, a proxy
         #: inspecting TLS, another host's): asking again gets the same certificate
         self.untrusted = untrusted
+        #: the server answered the TLS handshake with no TLS (plain HTTP at an
+        #: ``https://`` URL): asking again gets the same
+        self.no_tls = no_tls
         #: a reply without text that asking again would get again, paid for each time (a
         #: refusal, a tool call, the token limit reached before any answer): not retried
         self.final = final
@@ -624,7 +627,8 @@ class OpenAIChatClient:
                     self.usage.count("interrupted")
                     raise LLMError(f"{self.shown_url}: request abandoned (interrupted)"
                                    ) from None
-                if (exc.refused or exc.unknown_host or exc.untrusted) and not self.replied:
+                if (exc.refused or exc.unknown_host or exc.untrusted or exc.no_tls) \
+                        and not self.replied:
                     # nothing listens there and nothing ever did in this run (a wrong
                     # port, a server not started), or no host has that name (a typo in
                     # it): the default retries took about 80 s to say so. After a first
@@ -636,6 +640,8 @@ class OpenAIChatClient:
                                    "is the base URL's host right? A certificate of its "
                                    "own, or of a proxy inspecting TLS: name the CA file "
                                    "that signed it in SSL_CERT_FILE") if exc.untrusted else
+                                  ("it speaks no TLS", "a server of plain HTTP: is "
+                                   "the URL's scheme http://?") if exc.no_tls else
                                   ("nothing listens there",
                                    "is the server running, and is the base URL right?"))
                     raise LLMConfigError(
@@ -930,7 +936,9 @@ class OpenAIChatClient:
             raise _Transient(f"connection failed: {type(exc).__name__}: {exc}",
                              refused=isinstance(exc, ConnectionRefusedError),
                              unknown_host=getattr(exc, "unknown_host", ""),
-                             untrusted=isinstance(exc, ssl.SSLCertVerificationError)) from exc
+                             untrusted=isinstance(exc, ssl.SSLCertVerificationError),
+                             no_tls=isinstance(exc, ssl.SSLError)
+                             and getattr(exc, "reason", None) in _NOT_TLS) from exc
         if len(raw) > MAX_RESPONSE_BYTES:
             self._drop_connection()  # the rest of the body is never read
             raise LLMError(f"{self.shown_url}: a reply over {MAX_RESPONSE_BYTES:,} bytes; "
@@ -1103,6 +1111,12 @@ def _is_transient(status: int) -> bool:
 _NAME_UNKNOWN = frozenset(code for code in (getattr(socket, "EAI_NONAME", None),
                                             getattr(socket, "EAI_NODATA", None))
                           if code is not None)
+
+
+#: the reasons OpenSSL gives where the server's answer to the handshake is no TLS (a
+#: plain HTTP server's "HTTP/1.1 400" read as a TLS record), by OpenSSL version
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+                      "UNKNOWN_PROTOCOL"})
 
 
 def _connect(sock: socket.socket, address, timeout: float,
