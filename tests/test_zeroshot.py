@@ -1964,3 +1964,66 @@ def test_cli_zeroshot_blend_warns_of_replacements_a_vocab_adds_alone(tmp_path, c
     assert warnings("") == []
     warned = warnings("u:history")
     assert len(warned) == 1 and "(dct:isReplacedBy: 'old' -> 'history')" in warned[0], warned
+
+
+def _stw_like_vocab(tmp_path):
+    """A vocabulary named in English and German, as STW's SKOS file is."""
+    vocab = tmp_path / "stw.csv"
+    vocab.write_text("uri,label_en,label_de\nhttp://zbw.eu/stw/descriptor/10710-5,Tariffs,Zoll\n"
+                     "http://zbw.eu/stw/descriptor/11282-2,Money,Geld\n", encoding="utf-8")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("Import duties on Japanese goods were raised\n")
+    return vocab, docs
+
+
+@pytest.mark.parametrize(("lang", "warned"), [("de", True), ("de-AT", True), ("en", False),
+                                              ("en-GB", False), ("fr", False)])
+def test_zeroshot_warns_that_its_encoder_reads_english_only(tmp_path, caplog, lang, warned):
+    """``zeroshot stw.ttl --lang de`` encoded STW's German names with the English-only
+    encoder without a word (Reuters texts got 'Mass Customization' for grain stocks
+    eaten by vermin, where the English names gave 'Crops'): README says such names
+    match little better than chance. Warned, naming the language and the English names
+    the vocabulary has; ``fr``, a language no label is named in, is warned about as
+    such (its names fall back to others), not as this."""
+    vocab, docs = _stw_like_vocab(tmp_path)
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "zeroshot", str(vocab), str(docs), "--lang", lang, "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    said = "the zero-shot encoder (all-MiniLM-L6-v2) was trained on English" in caplog.text
+    assert said == warned, caplog.text
+    if warned:
+        assert (f"--lang {lang}: the zero-shot encoder (all-MiniLM-L6-v2) was trained on "
+                f"English: it matches label names in '{lang.lower()}' to documents little "
+                "better than chance") in caplog.text
+        assert "2 labels of the vocabulary have English names: --lang en encodes them" \
+            in caplog.text
+
+
+def test_label_shortlist_zeroshot_warns_that_its_encoder_reads_english_only(tmp_path, caplog):
+    """``label --shortlist-zeroshot --lang de`` shortlisted by STW's German names with
+    the English-only encoder, saying nothing; a vocabulary with no English names is
+    told to label with an LLM (and train) instead."""
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    vocab, docs = _stw_like_vocab(tmp_path)
+    german = tmp_path / "de.tsv"
+    german.write_text("<http://zbw.eu/stw/descriptor/10710-5>\tZoll\n"
+                      "<http://zbw.eu/stw/descriptor/11282-2>\tGeld\n", encoding="utf-8")
+    answer = json.dumps({"labels": [{"label": "Zoll", "confidence": 0.9}]})
+    for path, english in ((vocab, True), (german, False)):
+        caplog.clear()
+        with LocalChatServer(lambda body: answer) as server, \
+                caplog.at_level("WARNING", logger="tagsmith"):
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "label", str(docs), "--vocab", str(path), "-o", str(tmp_path / "l.jsonl"),
+                "--force", "--shortlist-zeroshot", "--lang", "de", "--cache-dir",
+                str(tmp_path), "--base-url", server.base_url, "--llm", "m", "--cache",
+                str(tmp_path / "cache.sqlite")])
+        assert result.exit_code == 0, result.output
+        assert ("--lang de: the zero-shot encoder (all-MiniLM-L6-v2) was trained on "
+                "English: it matches label names in 'de' to documents little better than "
+                "chance") in caplog.text
+        assert ("--lang en encodes them" in caplog.text) == english
+        assert ("label a sample with an LLM (tagsmith label) and train on it"
+                in caplog.text) == (not english)

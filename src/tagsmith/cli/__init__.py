@@ -1347,6 +1347,36 @@ def warn_unnamed_language(space: LabelSpace, lang: str, option: str = "--lang") 
                                           lang, option, instead)
 
 
+def warn_english_encoder(space: LabelSpace, lang: str) -> None:
+    """Log one warning when ``lang`` is not English and labels of ``space`` (deprecated
+    ones left out) are named in it: the packaged encoder that ``zeroshot`` and ``label
+    --shortlist-zeroshot`` match them with was trained on English, and on other
+    languages is little better than chance (README), where ``--lang de`` over STW's
+    German names said nothing. The warning says how many labels have English names
+    (``--lang en`` encodes those), else to label a sample with an LLM. A ``lang`` no
+    label is named in falls back to other names, which :func:`warn_unnamed_language`
+    says instead."""
+    from tagsmith._plural import plural
+    from tagsmith.data.labelspace import in_language
+
+    if lang.lower().split("-")[0] == "en":
+        return
+    live = [label for label, dead in zip(space, space.deprecated_mask, strict=True) if not dead]
+    if not any(in_language(label.pref_labels, lang) for label in live):
+        return
+    n_english = sum(1 for label in live if in_language(label.pref_labels, "en"))
+    named = plural(n_english, "label of the vocabulary has an English name: --lang en "
+                   "encodes it", "labels of the vocabulary have English names: --lang en "
+                   "encodes them")
+    instead = (f"{n_english:,} {named}" if n_english else
+               "the vocabulary has no English names: label a sample with an LLM (tagsmith "
+               "label) and train on it")
+    logging.getLogger("tagsmith").warning(
+        "--lang %s: the zero-shot encoder (all-MiniLM-L6-v2) was trained on English: it "
+        "matches label names in %r to documents little better than chance (P@1 0.31 on a "
+        "German test set with German names); %s", lang, lang.lower(), instead)
+
+
 #: C0 controls, DEL and C1 controls: what a terminal may take for (part of) an escape
 #: sequence (ESC starts CSI/OSC sequences, U+009B is an 8-bit CSI, U+009D an 8-bit OSC)
 # and a lone surrogate left by printable()'s _name_bytes (one that is no byte)

@@ -21,6 +21,7 @@ from tagsmith.cli import (
     printable,
     tsv_field,
     warn,
+    warn_english_encoder,
     warn_unnamed_language,
 )
 from tagsmith.cli.commands import (
@@ -757,6 +758,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         cache_dir = _check_cache_dir(cache_dir)
     space = load_vocabulary(vocab, language=lang)
     warn_unnamed_language(space, lang)
+    if shortlist_zeroshot:  # before the encoder loads and embeds the label names
+        warn_english_encoder(space, lang)
     if shortlist_bundle:  # match the bundle's labels to VOCAB's by URI, not by position
         from tagsmith.pipeline.classifier import TextClassifier
 
@@ -1383,6 +1386,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
     if classifier is not None:
         _warn_vocab_changed(classifier, space, vocab, bundle, lang, weight)
         space = classifier.label_space.updated(space)
+    warn_english_encoder(space, lang)  # before the encoder loads (seconds)
     if len(space) and space.deprecated_mask.all():
         # the scorer said "at least one label with a name", after loading the encoder,
         # and with --bundle the bundle was refused as sharing no label instead
