@@ -127,6 +127,7 @@ def _label_texts(label_space: LabelSpace, *, lang: str, template: str,
         # blank text as '.', and '?' as a vector near every short document
         own = _text(in_language(label.pref_labels, lang))
         name = own or next((other for other in label.pref_labels.values() if _text(other)), "")
+        name = _without_notation(name, label.notation)
         names = [name] if name else []
         if use_alt_labels:
             alts = in_language(label.alt_labels, lang) or []
@@ -190,6 +191,22 @@ def blank_texts(texts: list[str]) -> np.ndarray:
     [False, True, True, True, False]
     """
     return np.fromiter((not has_words(text) for text in texts), bool, len(texts))
+
+
+def _without_notation(name: str, notation: str | None) -> str:
+    """``name`` less the label's own ``notation`` and the whitespace after it, where it
+    begins with them and words follow (STW's thesaurus categories are named so): the
+    encoder embedded the code too, and codes drew number-laden texts (earnings reports)
+    to every category so named. Else ``name`` as it is.
+
+    >>> _without_notation("W.20  R&D sector", "W.20"), _without_notation("P.01", "P.01")
+    ('R&D sector', 'P.01')
+    """
+    if notation and name.startswith(notation) and name[len(notation):len(notation) + 1].isspace():
+        rest = name[len(notation):].strip()
+        if _text(rest):
+            return rest
+    return name
 
 
 def _text(value: str | None) -> str:
