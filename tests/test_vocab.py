@@ -1880,3 +1880,37 @@ def test_from_uris_takes_the_keys_of_a_dict_in_their_order():
     assert space.uris == ["u:b", "u:a"] and space.names() == ["pear", "apple"]
     with pytest.raises(InvalidParameterError, match="no order for the label ids"):
         LabelSpace.from_uris(frozenset(names))
+
+
+def test_names_holding_html_character_references_are_warned_about(tmp_path, caplog):
+    """STW's files hold 'W.20  R&amp;D sector' and 'R&amp;D' (text escaped twice over
+    at export): read as written, they were shown so by vocab, zeroshot and suggest, and
+    a corpus label or an LLM answer 'R&D sector' named no label, with nothing said.
+    Warned once per file, counted, the first named with its concept; a bare '&' (AT&T)
+    or one that starts no reference ('&T;') is no such name."""
+    tsv = tmp_path / "stw.tsv"
+    tsv.write_text("<http://zbw.eu/stw/thsys/70879>\tW.20  R&amp;D sector\n"
+                   "<http://x/att>\tAT&T\n<http://x/t>\tQ&T; sector\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(tsv)
+    assert space.name_of(0) == "W.20  R&amp;D sector"  # read as written
+    assert (f"{tsv}: 1 name holds HTML character references ('W.20  R&amp;D sector' of "
+            "<http://zbw.eu/stw/thsys/70879>), as text escaped twice over writes them: "
+            "read as written, so 'W.20  R&D sector' in a corpus or an LLM answer names no "
+            "label; write the characters themselves in the file") \
+        in caplog.text
+    csv_vocab = tmp_path / "v.csv"
+    csv_vocab.write_text("uri,label_en,label_de,altlabel_en\nhttp://x/a,R&amp;D,F&amp;E,"
+                         "Research &#38; development|R&D\nhttp://x/b,Limited company &amp; Co,"
+                         "GmbH,\n", encoding="utf-8")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        load_vocabulary(csv_vocab)
+    assert f"{csv_vocab}: 4 names hold HTML character references ('R&amp;D' of " \
+        "<http://x/a>, ...)" in caplog.text
+    plain = tmp_path / "plain.tsv"
+    plain.write_text("<http://x/att>\tAT&T\n<http://x/rd>\tR&D; policy\n")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        load_vocabulary(plain)
+    assert "character references" not in caplog.text

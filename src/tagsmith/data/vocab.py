@@ -181,7 +181,40 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     if not labels:  # a 0-label space only fails later, with no file name
         raise VocabularyError("no labels in the vocabulary" + (
             " (no skos:Concept found)" if kind == "skos" else ""), path=path)
+    _warn_character_references(labels, path)
     return LabelSpace(labels, name=_stem(path))
+
+
+#: an HTML character reference: a named one (``&amp;``) or a numeric one (``&#38;``,
+#: ``&#x26;``), ended by its ``;``
+_CHARACTER_REFERENCE = re.compile(
+    r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+
+
+def _warn_character_references(labels: list[Label], path: Path) -> None:
+    """One warning for the names and alternative labels holding HTML character
+    references (STW's ``'W.20  R&amp;D sector'``: text escaped twice over at export):
+    counted, the first named with its concept. They are read as written (a vocabulary
+    says what its names are), but were shown so with nothing said, and a corpus label
+    or an LLM answer naming the characters they stand for (``R&D``) names no label."""
+    import html
+
+    found: list[tuple[str, str]] = []  # (concept URI, name)
+    for label in labels:
+        for name in itertools.chain(label.pref_labels.values(),
+                                    itertools.chain.from_iterable(label.alt_labels.values())):
+            if "&" in name and any(html.unescape(ref) != ref
+                                   for ref in _CHARACTER_REFERENCE.findall(name)):
+                found.append((label.uri, name))
+    if not found:
+        return
+    uri, name = found[0]
+    logger.warning("%s: %s hold%s HTML character references (%r of <%s>%s), as text escaped "
+                   "twice over writes them: read as written, so %r in a corpus or an LLM "
+                   "answer names no label; write the characters themselves in the file",
+                   path, plural(len(found), "1 name", f"{len(found):,} names"),
+                   plural(len(found), "s", ""), name, uri, ", ..." if len(found) > 1 else "",
+                   html.unescape(name))
 
 
 def load_or_update(path: str | Path, previous: LabelSpace | None = None, *,
