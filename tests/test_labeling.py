@@ -1224,6 +1224,26 @@ def test_a_code_answered_with_its_digits_grouped_resolves_where_that_is_unambigu
     assert resolver.resolve("44 11") is None and not resolver.is_ambiguous("44 11")
 
 
+def test_digits_regrouped_read_as_a_code_only_where_grouped_as_numbers_are_read():
+    """Grouped digits were read loosely: '3 133' resolved to NAICS 31-33 (a code with
+    its own dash, regrouped), '1-13150' and '11-3150' (11 offered, 3150 not) to 113150.
+    A grouped answer now reads only as a code of digits alone (31-33 is matched by its
+    own forms, '31-33', '3133'), its groups all of one length (2 or more) or grouped as
+    thousands (1 to 3 digits, then 3s, spaces alone)."""
+    space = LabelSpace([Label(code, {"en": name}) for code, name in (
+        ("31-33", "Manufacturing"), ("113150", "Timber"), ("11", "Agriculture"),
+        ("1234567", "a million"))])
+    resolver = LabelResolver(space)
+    for name in ("3 133", "313 3", "1-13150", "11-3150", "1131 50", "1-234-567", "1 2345 67",
+                 "11-31 50"):
+        assert resolver.resolve(name) is None, name
+        assert not resolver.is_ambiguous(name), name
+    for name, uri in (("31-33", "31-33"), ("3133", "31-33"), ("31 33", "31-33"),
+                      ("113-150", "113150"), ("113 150", "113150"), ("11 31 50", "113150"),
+                      ("1 234 567", "1234567"), ("1\u00a0234\u00a0567", "1234567")):
+        assert resolver.resolve(name) == space.lookup(uri), name
+
+
 def test_a_resolver_indexes_codes_only_when_an_answer_needs_them(monkeypatch):
     """The codes index (each URI and notation holding a digit, folded) was built with
     every resolver, one per shortlist and so per document, for answers that are mostly

@@ -406,11 +406,13 @@ class LabelResolver:
         breaks, folded = code_breaks(name), code_key(name)
         found_ids = self._code_ids(folded, breaks)
         grouped = _grouping_breaks(name) if not found_ids and breaks else frozenset()
-        if grouped:
+        if grouped and folded.isdigit():
             # its digits grouped as numbers are read out ("541 511", "541-511" for
-            # NAICS 541511): the code, unless each group is an offered code of its own
-            # ("11-21": two codes answered together, neither, as "11, 21" is)
-            found_ids = self._code_ids(folded, breaks - grouped)
+            # NAICS 541511): the code, written with digits alone (NAICS 31-33 is
+            # matched by its own forms, not "3 133"), unless each group is an offered
+            # code of its own ("11-21": two codes answered together, neither, as
+            # "11, 21" is)
+            found_ids = self._code_ids(folded, breaks - grouped, digits_alone=True)
             if found_ids and all(self._code_ids(code_key(part), code_breaks(part))
                                  for part in _split_groups(name)):
                 found_ids = set()
@@ -441,16 +443,20 @@ class LabelResolver:
             return found, False
         return None, False
 
-    def _code_ids(self, folded: str, breaks: frozenset[int]) -> set[int]:
+    def _code_ids(self, folded: str, breaks: frozenset[int],
+                  digits_alone: bool = False) -> set[int]:
         """The offered labels of the code whose :func:`code_key` is ``folded``, written
-        with digits separated at ``breaks`` (each its code's)."""
+        with digits separated at ``breaks`` (each its code's); with ``digits_alone``,
+        only codes that separate none (541511, not 31-33)."""
         found_ids = {label_id for separated, label_id
-                     in self._index_codes().get(folded, ()) if breaks <= separated}
+                     in self._index_codes().get(folded, ())
+                     if breaks <= separated and not (digits_alone and separated)}
         if len(found_ids) == 1:
             # a code that is another label's name, written another way (E-11 for the
             # title E11), names both, as the name written as it is does (resolve)
             found_ids |= {label_id for separated, label_id
-                          in self._name_codes.get(folded, ()) if breaks <= separated}
+                          in self._name_codes.get(folded, ())
+                          if breaks <= separated and not (digits_alone and separated)}
         return found_ids
 
     def is_ambiguous(self, name: str) -> bool:
@@ -476,18 +482,23 @@ class LabelResolver:
 _GROUP_SEPARATOR = "[ \u00a0\u2009\u202f\\-\u2010\u2011\u2012\u2013]"
 #: digits in groups so separated
 _GROUPS = re.compile(rf"\d+(?:{_GROUP_SEPARATOR}\d+)+")
+#: the separators of digits grouped as thousands ("1 234 567"): spaces alone
+_THOUSANDS_SEPARATORS = frozenset(" \u00a0\u2009\u202f")
 #: a word of digits, or of digits so grouped (a code's word after its first)
 _GROUP = re.compile(rf"\d+(?:{_GROUP_SEPARATOR}\d+)*")
 
 
 def _grouping_breaks(name: str) -> frozenset[int]:
     """The breaks of :func:`~tagsmith.data.labelspace.code_breaks` that group digits as
-    numbers are read out: spaces or dashes between groups of one length (2 or more),
-    the first group no longer ("541 511", "54-15-11", "1 234"; not "12 3", "5415 11",
-    nor "1,2": a comma lists).
+    numbers are read out: one separator, a space or dash, between groups all of one
+    length (2 or more: "541 511", "54-15-11"), or spaces between thousands (1 to 3
+    digits, then groups of 3: "1 234"); not "12 3", "5415 11", "1-13150", "3 1-33",
+    nor "1,2" (a comma lists).
 
     >>> sorted(_grouping_breaks("541 511")), sorted(_grouping_breaks("54-15-11"))
     ([3], [2, 4])
+    >>> sorted(_grouping_breaks("1 234")), _grouping_breaks("1-234")
+    ([1], frozenset())
     >>> _grouping_breaks("12 3"), _grouping_breaks("1,2"), _grouping_breaks("E11 9")
     (frozenset(), frozenset(), frozenset())
     """
@@ -495,8 +506,12 @@ def _grouping_breaks(name: str) -> frozenset[int]:
     breaks = set()
     for match in _GROUPS.finditer(text):
         groups = re.split(_GROUP_SEPARATOR, match.group())
-        size = len(groups[1])
-        if size < 2 or len(groups[0]) > size or any(len(g) != size for g in groups[1:]):
+        separators = set(re.findall(_GROUP_SEPARATOR, match.group()))
+        size = len(groups[0])
+        even = size >= 2 and len(separators) == 1 and all(len(g) == size for g in groups)
+        thousands = (size <= 3 and separators <= _THOUSANDS_SEPARATORS
+                     and all(len(g) == 3 for g in groups[1:]))
+        if not (even or thousands):
             continue
         kept = sum(char.isalnum() for char in text[:match.start()])
         for group in groups[:-1]:
