@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -834,6 +835,47 @@ def test_a_decimal_code_a_spreadsheet_would_save_changed_starts_with_a_quote(tmp
     review = _review(tmp_path, [{**row, "label_uri": "1.5"}])
     with open(review, newline="", encoding="utf-8") as handle:
         assert dict(zip(*csv.reader(handle), strict=True))["label_uri"] == "1.5"
+
+
+def _as_a_spreadsheet_reads_a_date(cell):
+    """A cell a spreadsheet takes for a date (Excel's 3/4 as 4-Mar, Jan-5 and MARCH1 as
+    a day of the month; LibreOffice's D.M.Y and ISO Y-M-D) saved as a date; a cell
+    starting with ``'`` is text, kept."""
+    return "2024-01-05" if not cell.startswith("'") and re.fullmatch(
+        r"[0-9]+[-/.][0-9]+(?:[-/.][0-9]*)?|(?i:[a-z]+[-/ ]?[0-9]+|[0-9]+[-/ ]?[a-z]+)",
+        cell) else cell
+
+
+@pytest.mark.parametrize("code", ["1-2", "3/4", "1/2/3", "12-2024", "2024-01-05", "1.2.3",
+                                  "1.2.", "Jan-5", "5-Jan", "MARCH1", "Sept2", "jan 5",
+                                  "5 Dec 2024", "September 30, 2024", "1:2", "10:30:00"])
+def test_a_date_like_code_or_id_starts_with_a_quote_and_reads_back(tmp_path, code):
+    """A label_uri or doc_id a spreadsheet reads as a date or time (1-2, 3/4, 12-2024,
+    1.2.3, Jan-5, MARCH1: Excel's and LibreOffice's date input) was written bare, and
+    saved as the date ('unknown label 2024-01-05'): it starts with ' as 0111 does, and
+    reads back as written."""
+    space = LabelSpace.from_uris([code, "E11.9"])
+    row = {**_row(0, "missing", code, "Wheat farm"), "label_name": "", "doc_id": code}
+    review = _review(tmp_path, [row])
+    with open(review, newline="", encoding="utf-8") as handle:
+        cells = dict(zip(*csv.reader(handle), strict=True))
+    assert (cells["label_uri"], cells["doc_id"]) == ("'" + code, "'" + code)
+    saved = _resave(review, tmp_path / "saved.csv", _as_a_spreadsheet_reads_a_date)
+    decisions, _ = read_decisions(saved, space)
+    assert [(d.label_id, d.doc_id) for d in decisions] == [(0, code)]
+    # one that starts with ' is written with one more, and read back so
+    review = _review(tmp_path, [{**row, "doc_id": "'" + code}])
+    decisions, _ = read_decisions(review, space)
+    assert [d.doc_id for d in decisions] == ["'" + code]
+
+
+@pytest.mark.parametrize("code", ["E11.9", "1.5", "H04L 9/32", "541511", "u:1-2", "Janet5x",
+                                  "1-2-3-4", "12345-1", "May the 4th"])
+def test_a_code_a_spreadsheet_keeps_is_written_as_it_is(tmp_path, code):
+    row = {**_row(0, "missing", code, "Wheat farm"), "label_name": ""}
+    review = _review(tmp_path, [row])
+    with open(review, newline="", encoding="utf-8") as handle:
+        assert dict(zip(*csv.reader(handle), strict=True))["label_uri"] == code
 
 
 @pytest.mark.parametrize("key", [None, "", "abc"])

@@ -163,19 +163,43 @@ _READ_BACK = ("doc_id", "label_uri")
 _NUMBER = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
+#: a month's name or abbreviation, as a spreadsheet reads one in a date
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+          r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+#: what a spreadsheet reads as a date or time, saved as another: 2 or 3 numbers by
+#: ``-`` or ``/`` (Excel's ``3/4`` as 4-Mar, ``12-2024`` as Dec-24; ISO ``2024-01-05``),
+#: by ``.`` as LibreOffice's D.M.Y and D.M. (``1.2.3``, ``1.2.``; ``1.2`` is a decimal),
+#: a month's name beside a number (``Jan-5``, ``5-Jan``, ``5 Dec 2024``, the gene
+#: MARCH1 saved as 1-Mar) and a time (``1:2`` as 01:02:00)
+_DATE_LIKE = re.compile(
+    rf"[0-9]{{1,4}}[-/][0-9]{{1,4}}(?:[-/][0-9]{{1,4}})?"
+    rf"|[0-9]{{1,4}}\.[0-9]{{1,4}}\.(?:[0-9]{{1,4}})?"
+    rf"|{_MONTH}[-/ .]?[0-9]{{1,4}}(?:,? ?[0-9]{{1,4}})?"
+    rf"|[0-9]{{1,4}}[-/ .]?{_MONTH}(?:[-/ .]?[0-9]{{1,4}})?"
+    r"|[0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2}(?:\.[0-9]{1,9})?)?", re.IGNORECASE)
+#: the length of the longest :data:`_DATE_LIKE` (a month's full name, a day, a comma
+#: and a year: ``September 30, 2024`` and 2 more digits)
+_DATE_LONGEST = 20
+
+
 def _lossy_number(value: str) -> bool:
     """Whether a spreadsheet reads ``value`` as a number it saves changed: a leading
     zero dropped (NAICS's ``0111`` saved as ``111``, an id ``0042`` as ``42``, Dewey's
     ``004.6`` as ``4.6``), a trailing one (``330.10`` as ``330.1``, ``1.0`` as ``1``) or
     point (``7.``), digits past the 15th lost, an exponent worked out (``1e5`` saved as
-    ``100000``, ``1e-5`` as ``1E-05``).
+    ``100000``, ``1e-5`` as ``1E-05``); or as a date or time (:data:`_DATE_LIKE`:
+    ``1-2``, ``3/4``, ``1.2.3``, ``Jan-5``), which it saves as one.
 
     >>> [v for v in ("0111", "004.6", "330.10", "7.", ".5", "1e-5", "0", "0.5", "330.1")
     ...  if _lossy_number(v)]
     ['0111', '004.6', '330.10', '7.', '.5', '1e-5']
+    >>> [v for v in ("1-2", "3/4", "1.2.3", "Jan-5", "MARCH1", "1:2", "1.2", "E11.9")
+    ...  if _lossy_number(v)]
+    ['1-2', '3/4', '1.2.3', 'Jan-5', 'MARCH1', '1:2']
     """
     if not _NUMBER.fullmatch(value):
-        return False
+        # a date is short: a URI skips the pattern (a review's every row has one)
+        return len(value) <= _DATE_LONGEST and bool(_DATE_LIKE.fullmatch(value))
     whole, point, fraction = value.partition(".")
     return ("e" in value.lower() or sum(char.isdigit() for char in value) > 15
             or len(whole) > 1 and whole.startswith("0")
