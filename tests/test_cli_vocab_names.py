@@ -323,7 +323,9 @@ def test_apply_review_bundle_vocab_warns_of_what_differs_and_a_removal_is_no_dep
         trained, tmp_path, caplog):
     """apply-review --bundle B --vocab V2 read V2's names without a word of what differs
     (suggest, eval and audit warn of it), and counted a document of a label V2 removed
-    ('gone') among those carrying a label V2 "marks deprecated"."""
+    ('gone') among those carrying a label V2 "marks deprecated". Its advice was
+    eval's and suggest's, to retrain (on which corpus?): the corpus it writes is the one
+    to train on with V2."""
     corpus, review = _food_corpus_and_athletics_review(tmp_path)
     corpus.write_text(f"{TEXTS['sport']}\t<u:food>\n{TEXTS['gone']}\t<u:gone>\n")
     v2 = trained["v2"]
@@ -332,6 +334,9 @@ def test_apply_review_bundle_vocab_warns_of_what_differs_and_a_removal_is_no_dep
                       trained["bundle"], "--vocab", v2)
     assert result.exit_code == 0, result.output
     assert caplog.text.count(f"{v2} differs from the vocabulary") == 1, caplog.text
+    assert ("; to learn its changes, train on the corrected corpus (tagsmith train "
+            f"{tmp_path / 'new.tsv'} --vocab {v2})") in caplog.text, caplog.text
+    assert "retrain" not in caplog.text
     assert ("1 of the bundle's labels not in it ('gone') and 1 it deprecates with no "
             "replacement ('old') are read and written as without --vocab") in caplog.text
     assert f"1 label {v2} marks deprecated is written (<u:food>, in 1 document)" in caplog.text

@@ -1959,7 +1959,9 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
 
         view = read_bundle_vocab(classifier, vocab, bundle)
         # what differs, as suggest, eval and audit warn of it (it was read silently)
-        warn_vocab_differs(view, space, vocab, bundle, "en", "apply-review")
+        warn_vocab_differs(view, space, vocab, bundle, "en", "apply-review",
+                           advice="train on the corrected corpus (tagsmith train "
+                                  f"{output} --vocab {vocab})")
         space = review_space(view, space)
     # a label space derived from the corpus lacks every label no document carries: "not
     # in the vocabulary" sent the reviewer looking in a vocabulary that was not given

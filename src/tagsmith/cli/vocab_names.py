@@ -96,14 +96,16 @@ def _renamed(before: dict[str, str], after: dict[str, str], lang: str) -> bool:
 
 
 def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundle: str,
-                       lang: str, command: str, replace: bool = False) -> None:
+                       lang: str, command: str, replace: bool = False,
+                       advice: str | None = None) -> None:
     """Warn once, naming counts and examples, of what differs between VOCAB and the
     vocabulary ``bundle`` was trained on (matched by URI), in the words of ``zeroshot
     --bundle``'s warning, each part saying what ``command`` (``suggest``: with
     ``replace``, ``--replace-deprecated``; ``eval``; ``audit``; ``apply-review``) does
     with it. A renamed label whose old name VOCAB gives to another label is said to be
     read by its new name alone (the old one reads as that label, as
-    :func:`warn_name_clashes` says), not "by either name"."""
+    :func:`warn_name_clashes` says), not "by either name". ``advice``: how to learn
+    VOCAB's changes, where not by retraining (``apply-review``: on the corpus it wrote)."""
     from tagsmith.exceptions import AmbiguousLabelError
 
     merged, n = view.merged, view.n_labels
@@ -194,8 +196,8 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
                      + ("suggested" if command == "suggest" else "predicted"))
     if parts:
         warn(f"{vocab} differs from the vocabulary {bundle} was trained on (matched by "
-             f"URI): {'; '.join(parts)}; to learn its changes, retrain (tagsmith train "
-             f"CORPUS --vocab {vocab})")
+             f"URI): {'; '.join(parts)}; to learn its changes, "
+             + (advice or f"retrain (tagsmith train CORPUS --vocab {vocab})"))
 
 
 def review_space(view: BundleVocab, trained: LabelSpace) -> LabelSpace:
