@@ -1452,6 +1452,42 @@ def test_cli_calibrate_min_recall_is_stored_shown_and_capped(cli_bundle, goemoti
         in unused.output
 
 
+def test_suggest_warns_when_k_cuts_labels_passing_their_thresholds(cli_bundle,
+                                                                   goemotions_small,
+                                                                   tmp_path, caplog):
+    """A --min-recall 0.9 bundle passes about 20 of GoEmotions' 28 labels per document,
+    and suggest's default --k 10 left the others out, silently: its micro recall was
+    0.912 where eval's, at the same thresholds, was 0.980. suggest now warns of the
+    documents with labels passing their thresholds below the --k listed (what it lists
+    is unchanged); a --threshold given, which keeps the best --k alone by design, is
+    not warned of."""
+    out = tmp_path / "r90"
+    calibrated = run("calibrate", cli_bundle, "--data", goemotions_small["dev"],
+                     "--min-recall", "0.9", "-o", out)
+    assert calibrated.exit_code == 0, calibrated.output
+    texts = [line.split("\t")[0] for line in
+             goemotions_small["test"].read_text(encoding="utf-8").splitlines()[:40]]
+    clf = TextClassifier.load(out)
+    cut = sum(len(every) > len(listed) for every, listed in
+              zip(clf.suggest(texts, k=clf.n_labels), clf.suggest(texts, k=3), strict=True))
+    assert 0 < cut
+    caplog.clear()
+    result = run("suggest", out, "-k", "3", "--format", "json", input="\n".join(texts) + "\n",
+                 quiet=False)
+    assert result.exit_code == 0, result.output
+    listed = [[s["label"] for s in json.loads(line)["suggestions"]]
+              for line in result.stdout.splitlines()]
+    assert listed == [[s.label for s in row] for row in clf.suggest(texts, k=3)]
+    assert (f"{cut} of 40 documents have labels passing the bundle's thresholds (for "
+            "recall 0.9) below the --k 3 listed, left out: a larger --k (up to 28, the "
+            "candidates the thresholds were tuned on) lists them") in caplog.text
+    for options in (["-k", str(clf.n_labels)], ["-k", "3", "--threshold", "0.001"]):
+        caplog.clear()
+        other = run("suggest", out, *options, input="\n".join(texts) + "\n", quiet=False)
+        assert other.exit_code == 0, other.output
+        assert "below the --k" not in caplog.text
+
+
 def test_train_with_dev_warns_of_the_thresholds_it_ships_alone(data, caplog):
     """train --dev D --calibration-fraction F tunes the thresholds again on D's
     probabilities: it warned of the calibration split's thresholds too, which it had

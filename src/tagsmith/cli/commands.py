@@ -1198,19 +1198,41 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         too_small = conformal.alpha_too_small(set_alpha, set_method)
         if too_small:
             warn(f"--alpha: {too_small} ({printable(bundle)})")
+    n_docs = cut_short = 0
     with documents_progress("suggest") as progress:
         for batch in _batches(_read_documents(files, whole_file, checked=True), 512,
                               ready=input_ready):
-            _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
-                           max_set_size, min_confidence, renamed)
+            cut_short += _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt,
+                                        alpha, set_method, max_set_size, min_confidence,
+                                        renamed)
+            n_docs += len(batch)
             progress.update(len(batch))
+    if cut_short:
+        _warn_cut_short(classifier, cut_short, n_docs, k)
+
+
+def _warn_cut_short(classifier, cut_short: int, n_docs: int, k: int) -> None:
+    """Warn that ``--k`` left out labels passing a recall's thresholds below the ``k``
+    listed for ``cut_short`` of the ``n_docs`` documents: a --min-recall 0.9 bundle
+    passes about 20 of GoEmotions' 28 labels per document, and the default --k 10 left
+    the others out, silently (micro recall 0.912 where eval's, at the same thresholds,
+    was 0.980)."""
+    warn(f"{cut_short:,} of {n_docs:,} document{plural_s(n_docs)} "
+         f"{plural(cut_short, 'has', 'have')} labels passing the bundle's thresholds (for "
+         f"recall {classifier.thresholds.min_recall:g}) below the --k {k} listed, left "
+         f"out: a larger --k (up to {_probed_width(classifier):,}, the candidates the "
+         "thresholds were tuned on) lists them")
 
 
 def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
-                   max_set_size, min_confidence, replacing=None) -> None:
+                   max_set_size, min_confidence, replacing=None) -> int:
     """Write the answers for one batch of ``(doc_id, text)`` pairs (see :func:`suggest`);
     ``replacing``: ``--replace-deprecated``'s
-    :class:`~tagsmith.cli.vocab_names.BundleVocab`."""
+    :class:`~tagsmith.cli.vocab_names.BundleVocab`. Returns how many of the documents
+    have labels passing the tuned thresholds below the ``k`` listed, among the
+    candidates they were tuned on (:func:`_probed_width`), for thresholds tuned for a
+    recall (``--min-recall``; 0 otherwise, with a ``threshold``, which keeps the best
+    ``k`` alone by design, and with ``--sets``)."""
     texts = [text for _, text in batch]
     none = [None] * len(batch)
     shown_threshold = threshold
@@ -1221,12 +1243,21 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
     set_options = {"alpha": alpha, "method": set_method, "lang": lang,
                    "max_set_size": max_set_size, "min_confidence": min_confidence,
                    "max_members": SET_MEMBERS_LISTED}
+    cut_short = 0
     if replacing is not None:  # not with --sets
         results, label_sets = _replacing_deprecated(classifier, texts, k, threshold,
                                                     shown_threshold, lang, replacing), none
     elif not sets:
         results, label_sets = classifier.suggest(texts, k=k, threshold=threshold,
                                                  lang=lang), none
+        if (threshold is None and classifier.thresholds.min_recall is not None
+                and k < _probed_width(classifier)):
+            # a recall's thresholds pass many labels: those among the candidates they
+            # were tuned on passing below the k listed are counted, to be said
+            passing = classifier.label_sets(classifier.predict_topk(
+                texts, _probed_width(classifier))).getnnz(axis=1)
+            cut_short = sum(int(n) > len(listed)
+                            for n, listed in zip(passing, results, strict=True))
     elif fmt == "json":  # the ranking and the sets from one scoring of the batch
         results, label_sets = classifier.suggest_with_sets(texts, k=k, threshold=threshold,
                                                            **set_options)
@@ -1259,6 +1290,19 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
             for s in suggestions:
                 click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(s.uri)}>\t"
                            f"{tsv_field(s.label)}\t{s.score:.6f}")
+    return cut_short
+
+
+def _probed_width(classifier) -> int:
+    """The candidates per document whose labels passing the tuned thresholds suggest
+    counts, to warn where ``--k`` lists fewer: those the thresholds were tuned on
+    (eval's, and a calibration's width)."""
+    from tagsmith.pipeline.evaluate import tuning_k
+
+    width = tuning_k(classifier.n_labels)
+    if classifier.calibrator is not None:
+        width = max(width, int(classifier.calibrator.k))
+    return min(width, classifier.n_labels)
 
 
 def _replacing_deprecated(classifier, texts, k, threshold, shown_threshold, lang, replacing):
