@@ -15,6 +15,7 @@ threshold.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -457,6 +458,48 @@ def _recall_thresholds(labels: sp.csr_matrix, topk: TopK, hits: np.ndarray,
                       coverage=coverage)
 
 
+class _Groups(NamedTuple):
+    """Entries sorted by group id, then by score, highest first (:func:`_sorted_groups`)."""
+
+    labels: np.ndarray  # the entries' group ids
+    scores: np.ndarray
+    starts: np.ndarray  # where each group begins
+    group: np.ndarray  # each entry's group, numbered from 0 in order
+    tp: np.ndarray  # the hits of its group down to it, it included
+    seen: np.ndarray  # the entries of its group down to it, it included
+    last_in_group: np.ndarray  # bool: its group's last entry
+    boundary: np.ndarray  # bool: a cut may fall after it (ties go together)
+
+
+def _sorted_groups(labels: np.ndarray, scores: np.ndarray, is_hit: np.ndarray) -> _Groups:
+    """The sort and grouping that F-beta, precision and recall cuts per group share
+    (``labels``: each entry's group id, a label or its band; nonempty).
+
+    >>> g = _sorted_groups(np.array([1, 0, 1, 1]), np.array([0.2, 0.9, 0.5, 0.5]),
+    ...                    np.array([1, 1, 0, 1], bool))
+    >>> g.labels.tolist(), g.tp.tolist(), g.seen.tolist(), g.boundary.tolist()
+    ([0, 1, 1, 1], [1, 0, 1, 2], [1, 1, 2, 3], [True, False, True, True])
+    """
+    order = np.lexsort((-scores, labels))
+    labels, scores, is_hit = labels[order], scores[order], is_hit[order]
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(labels)]))
+    tp_all = np.cumsum(is_hit)
+    tp = tp_all - np.r_[0, tp_all][starts][group]
+    seen = np.arange(len(labels)) - starts[group] + 1
+    last_in_group = np.r_[labels[1:] != labels[:-1], True]
+    boundary = last_in_group | np.r_[scores[1:] != scores[:-1], True]
+    return _Groups(labels, scores, starts, group, tp, seen, last_in_group, boundary)
+
+
+def _cut_after(scores: np.ndarray, last_in_group: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """float32 cuts just below the sorted entries ``at`` (:func:`_sorted_groups`): midway
+    to the next entry of their group, or 1e-6 below a group's last."""
+    next_scores = np.where(last_in_group[at], scores[at] - 1e-6,
+                           scores[np.minimum(at + 1, len(scores) - 1)])
+    return _midway(scores[at], next_scores)
+
+
 def _grouped_recall_cut(labels: np.ndarray, scores: np.ndarray, is_hit: np.ndarray,
                         support: np.ndarray, n_groups: int, min_recall: float
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -483,16 +526,10 @@ def _grouped_recall_cut(labels: np.ndarray, scores: np.ndarray, is_hit: np.ndarr
     capped = np.zeros(n_groups, bool)
     if labels.size == 0:
         return cut, best, capped
-    order = np.lexsort((-scores, labels))
-    labels, scores, is_hit = labels[order], scores[order], is_hit[order]
-    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
-    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(labels)]))
-    tp_all = np.cumsum(is_hit)
-    tp = tp_all - np.r_[0, tp_all][starts][group]
+    labels, scores, starts, group, tp, _, last_in_group, boundary = _sorted_groups(
+        labels, scores, is_hit)
     positives = np.maximum(support[labels], tp)  # at least the hits counted
     low, _ = wilson_interval(tp, np.maximum(positives, 1), confidence=PRECISION_CONFIDENCE)
-    last_in_group = np.r_[labels[1:] != labels[:-1], True]
-    boundary = last_in_group | np.r_[scores[1:] != scores[:-1], True]  # ties go together
     low = np.where(boundary & (tp > 0), low, -1.0)
     best_low = np.full(len(starts), -1.0)
     np.maximum.at(best_low, group, low)
@@ -510,10 +547,7 @@ def _grouped_recall_cut(labels: np.ndarray, scores: np.ndarray, is_hit: np.ndarr
     reached = first < big
     at = np.where(reached, first, lowest_hit)
     found = at < big
-    chosen = at[found]
-    next_scores = np.where(last_in_group[chosen], scores[chosen] - 1e-6,
-                           scores[np.minimum(chosen + 1, big - 1)])
-    cut[labels[starts[found]]] = _midway(scores[chosen], next_scores)
+    cut[labels[starts[found]]] = _cut_after(scores, last_in_group, at[found])
     capped[labels[starts[found & ~reached]]] = True
     return cut, best, capped
 
@@ -536,16 +570,9 @@ def _grouped_precision_cut(labels: np.ndarray, scores: np.ndarray, is_hit: np.nd
     best = np.full(n_groups, np.nan)
     if labels.size == 0:
         return cut, best
-    order = np.lexsort((-scores, labels))
-    labels, scores, is_hit = labels[order], scores[order], is_hit[order]
-    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
-    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(labels)]))
-    tp_all = np.cumsum(is_hit)
-    tp = tp_all - np.r_[0, tp_all][starts][group]
-    seen = np.arange(len(labels)) - starts[group] + 1
+    labels, scores, starts, group, tp, seen, last_in_group, boundary = _sorted_groups(
+        labels, scores, is_hit)
     low, _ = wilson_interval(tp, seen, confidence=PRECISION_CONFIDENCE)
-    last_in_group = np.r_[labels[1:] != labels[:-1], True]
-    boundary = last_in_group | np.r_[scores[1:] != scores[:-1], True]  # ties go together
     low = np.where(boundary, low, -1.0)
     best_low = np.full(len(starts), -1.0)
     np.maximum.at(best_low, group, low)
@@ -555,9 +582,7 @@ def _grouped_precision_cut(labels: np.ndarray, scores: np.ndarray, is_hit: np.nd
     last = np.full(len(starts), -1)
     np.maximum.at(last, group, position)
     found = last[last >= 0]
-    next_scores = np.where(last_in_group[found], scores[found] - 1e-6,
-                           scores[np.minimum(found + 1, len(scores) - 1)])
-    cut[labels[found]] = _midway(scores[found], next_scores)
+    cut[labels[found]] = _cut_after(scores, last_in_group, found)
     return cut, best
 
 
@@ -571,24 +596,15 @@ def _grouped_best(labels: np.ndarray, scores: np.ndarray, is_hit: np.ndarray,
     out = np.full(n_groups, np.nan, dtype=np.float32)
     if labels.size == 0:
         return out
-    order = np.lexsort((-scores, labels))
-    labels, scores, is_hit = labels[order], scores[order], is_hit[order]
-    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
-    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(labels)]))
-    tp_all = np.cumsum(is_hit)
-    base = np.r_[0, tp_all][starts][group]
-    tp = tp_all - base
-    seen = np.arange(len(labels)) - starts[group] + 1
+    labels, scores, _, group, tp, seen, last_in_group, boundary = _sorted_groups(
+        labels, scores, is_hit)
     f = _fbeta(tp, seen - tp, support[labels] - tp, beta)
-    last_in_group = np.r_[labels[1:] != labels[:-1], True]
-    boundary = last_in_group | np.r_[scores[1:] != scores[:-1], True]
     f[~boundary] = -1.0
     best_order = np.lexsort((-f, group))  # best F first within each group
     best = best_order[np.flatnonzero(np.r_[True, group[best_order][1:] !=
                                            group[best_order][:-1]])]
-    next_scores = np.where(last_in_group[best], scores[best] - 1e-6,
-                           scores[np.minimum(best + 1, len(scores) - 1)])
-    cut = np.where(f[best] > 0, _midway(scores[best], next_scores), np.nan)  # no hit: back off
+    # no hit: back off
+    cut = np.where(f[best] > 0, _cut_after(scores, last_in_group, best), np.nan)
     out[labels[best]] = cut
     return out
 
