@@ -453,3 +453,12 @@ def test_a_stored_min_recall_outside_0_1_is_a_damaged_state():
     meta, arrays = Thresholds.constant(3).to_state()
     with pytest.raises(ValueError, match="min_recall"):
         Thresholds.from_state({**meta, "min_recall": 1.5}, arrays)
+
+
+def test_a_stored_state_of_two_objectives_is_a_damaged_state():
+    """A state giving both min_precision and min_recall (crafted: to_state writes one)
+    loaded as both: the summary said recall, suggest warned of a recall's thresholds, and
+    saved again it said precision (to_state writes min_precision first)."""
+    meta, arrays = Thresholds.constant(3).to_state()
+    with pytest.raises(ValueError, match="min_precision 0.9 and min_recall 0.8"):
+        Thresholds.from_state({**meta, "min_precision": 0.9, "min_recall": 0.8}, arrays)

@@ -193,6 +193,12 @@ class Thresholds:
                 min_recall, int | float) or not 0 < min_recall < 1):
             raise ValueError(f"thresholds min_recall is {min_recall!r}, not a number "
                              "between 0 and 1")
+        if min_precision is not None and min_recall is not None:
+            # to_state writes one: loaded as both, the summary said recall and a save
+            # wrote precision
+            raise ValueError(f"thresholds have min_precision {min_precision:g} and "
+                             f"min_recall {min_recall:g}: two objectives, where they are "
+                             "tuned for one")
         beta = number_from_json(meta.get("beta"))  # may be infinite ("Infinity")
         if beta is not None and (isinstance(beta, bool) or not isinstance(beta, int | float)
                                  or not beta > 0):
