@@ -1508,6 +1508,32 @@ def test_train_with_dev_warns_of_the_thresholds_it_ships_alone(data, caplog):
     assert source.startswith("dev corpus")
 
 
+@pytest.mark.parametrize("objective", [{"min_recall": 0.9}, {"min_precision": 0.7}])
+def test_train_with_dev_says_nothing_of_thresholds_on_the_calibrators_documents(
+        data, caplog, objective):
+    """train --dev D --calibration-fraction F --calibrator-source same --min-recall R
+    tunes the thresholds on D's probabilities (thresholds_tuned_on "heldout"), but
+    warned that they were tuned on the calibrator's own documents, where the recall
+    (or precision) on others may fall short: of thresholds it had replaced. Without
+    --dev that is what they are tuned on, and still said."""
+    import logging
+
+    said = "are tuned on the calibrator's own documents"
+    for dev in (True, False):
+        options = TrainOptions(featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1},
+                               calibration_fraction=0.3, confidence=ConfidenceOptions(
+                                   calibrator_source="same", **objective))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            clf = train_classifier(data["train"].texts, data["train"].Y, data["space"],
+                                   options=options,
+                                   dev_texts=data["dev"].texts if dev else None,
+                                   dev_Y=data["dev"].Y if dev else None, dev_source="dev.tsv")
+        tuned_on = clf.manifest["calibration"]["thresholds_tuned_on"]
+        assert tuned_on == ("heldout" if dev else "calibrator")
+        assert (said in caplog.text) is not dev, caplog.text
+
+
 def test_the_few_positives_warning_words_one_label_and_labels_it_cannot_describe(caplog):
     """One label's "precision and recall at its threshold is rough" (they are two); a
     label of 9 held-out positives none of which the top-k ranked has no threshold of its

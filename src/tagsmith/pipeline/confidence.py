@@ -402,6 +402,7 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
                    crossfit: CrossFitScores | None = None,
                    crossfit_Y: LabelMatrix | None = None,
                    _conformal_share: str = CONFORMAL_SHARE,
+                   _thresholds_replaced: bool = False,
                    ) -> tuple[Calibrator, Thresholds, ConformalModel, dict]:
     """Calibrator, thresholds, conformal model and a report from held-out scores.
 
@@ -409,6 +410,9 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
     ``_conformal_share`` (private, for ``tagsmith train``, whose users set the share
     otherwise): how warnings about the calibrator / conformal split name
     ``options.conformal_fraction``, ``%g`` its value (:data:`CONFORMAL_SHARE`).
+    ``_thresholds_replaced`` (private, for ``tagsmith train --dev``, which tunes them
+    again on its held-out documents): no warning that a precision's or recall's
+    thresholds are tuned on the calibrator's own documents, as they are not shipped.
     Returns ``(calibrator, thresholds, conformal, report)``.
 
     >>> rng = np.random.default_rng(0)
@@ -460,7 +464,7 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
         tuning_Y, tuning_probs = ((fit_Y, fit_probs) if how == "same"
                                   else (conformal_part.Y, probs))
         thresholds_docs = "calibrator" if how == "same" else "conformal"
-        if how == "same":
+        if how == "same" and not _thresholds_replaced:
             logger.warning("the thresholds for %s %g are tuned on the calibrator's "
                            "own documents (calibrator source 'same'): its probabilities "
                            "fit those, and the labels' %s on other documents may "
@@ -523,11 +527,12 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
                          options: ConfidenceOptions | None = None,
                          crossfit_Y: LabelMatrix | None = None,
                          _conformal_share: str = CONFORMAL_SHARE,
-                         _warn_thresholds: bool = True) -> dict:
+                         _warn_thresholds: bool = True,
+                         _thresholds_replaced: bool = False) -> dict:
     """Fit calibration and conformal sets on ``heldout`` and attach them to ``classifier``
-    (``_conformal_share``, private: see :func:`fit_confidence`; ``_warn_thresholds``,
-    private, False for ``train``, which warns of the thresholds it ships: see
-    :func:`warn_thin_thresholds`).
+    (``_conformal_share`` and ``_thresholds_replaced``, private: see
+    :func:`fit_confidence`; ``_warn_thresholds``, private, False for ``train``, which
+    warns of the thresholds it ships: see :func:`warn_thin_thresholds`).
 
     Replaces the classifier's thresholds by ones tuned on calibrated probabilities,
     keeps ``heldout`` in it (saved in its bundle) and records the report in its
@@ -542,7 +547,8 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
     counts = classifier.label_counts if classifier.n_train_docs else None
     calibrator, thresholds, conformal, report = fit_confidence(
         heldout, options=options, label_counts=counts, crossfit=classifier.crossfit,
-        crossfit_Y=crossfit_Y, _conformal_share=_conformal_share)
+        crossfit_Y=crossfit_Y, _conformal_share=_conformal_share,
+        _thresholds_replaced=_thresholds_replaced)
     if counts is not None:
         # a label the model never learnt stays never predicted, as train leaves it: it
         # backed off to its band's threshold (or counted as one that cannot reach

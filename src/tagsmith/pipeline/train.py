@@ -813,8 +813,11 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                                 manifest=manifest, crossfit=crossfit,
                                 train_hashes=train_hashes)
     if calibration is not None:
+        # the held-out documents tune the thresholds again where the final model never
+        # saw them (a dev corpus, or no refit: _heldout_after_calibration)
+        replaced = heldout is not None and not (heldout[0] is not None and options.refit)
         _calibrate(classifier, calibration, _named(Y) if crossfit is not None else None,
-                   options, conformal_share)
+                   options, conformal_share, replaced)
         # what the calibration was fitted on: the entry named nothing here, while a
         # calibration on a --data corpus names it (tagsmith info shows either)
         classifier.manifest["calibration"] = {**classifier.manifest["calibration"],
@@ -823,7 +826,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         # thresholds tuned again, on probabilities: still none for an unlearnt label
         classifier.thresholds = never_untrained(classifier.thresholds, label_counts == 0)
         classifier.manifest["thresholds"] = classifier.thresholds.summary()
-        if heldout is None or (heldout[0] is not None and options.refit):
+        if not replaced:
             # the thresholds shipped (the held-out documents, where the final model
             # never saw them, tune them again and warn of theirs): one warning, of
             # these, where the replaced ones were warned of too
@@ -966,8 +969,9 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
 
 
 def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: TrainOptions,
-               conformal_share: str):
-    """Score the set-aside documents with the final model and calibrate on them."""
+               conformal_share: str, thresholds_replaced: bool = False):
+    """Score the set-aside documents with the final model and calibrate on them
+    (``thresholds_replaced``: the held-out documents tune the thresholds again)."""
     cal_texts, cal_Y, cal_rows, cal_groups = calibration
     k = options.calibration_k or default_k(classifier.n_labels)
     # as the held-out scoring (:func:`_one_bar_over_documents`): silent otherwise but
@@ -981,7 +985,7 @@ def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: Tra
     heldout = HeldoutScores(topk, cal_Y, cal_rows, _calibration_source(options), cal_groups)
     calibrate_classifier(classifier, heldout, options=_confidence_options(options),
                          crossfit_Y=crossfit_Y, _conformal_share=conformal_share,
-                         _warn_thresholds=False)
+                         _warn_thresholds=False, _thresholds_replaced=thresholds_replaced)
 
 
 def _confidence_options(options: TrainOptions) -> ConfidenceOptions:
