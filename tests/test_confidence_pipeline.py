@@ -1488,6 +1488,25 @@ def test_suggest_warns_when_k_cuts_labels_passing_their_thresholds(cli_bundle,
         assert "below the --k" not in caplog.text
 
 
+@pytest.mark.parametrize("objective", [("--min-recall", "0.8"), ("--min-precision", "0.7")])
+def test_train_counts_the_labels_it_never_learnt_as_calibrate_does(goemotions_small, tmp_path,
+                                                                   objective):
+    """calibrate's line of a precision's or recall's thresholds ends with the labels the
+    model never learnt ('2 never predicted (no training document)'); train's, the same
+    line, left them out: its counts added up to 26 of 28 labels."""
+    rows = goemotions_small["train"].read_text(encoding="utf-8").splitlines()
+    kept = [row for row in rows if "<urn:goemotions:grief>" not in row
+            and "<urn:goemotions:pride>" not in row]
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    result = run("train", corpus, "-o", tmp_path / "m", "--vocab", goemotions_small["vocab"],
+                 "--calibration-fraction", "0.3", *objective, *FAST)
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stdout.splitlines()
+                if line.startswith("thresholds for"))
+    assert line.endswith(", 2 never predicted (no training document)"), line
+
+
 def test_train_with_dev_warns_of_the_thresholds_it_ships_alone(data, caplog):
     """train --dev D --calibration-fraction F tunes the thresholds again on D's
     probabilities: it warned of the calibration split's thresholds too, which it had

@@ -182,7 +182,11 @@ files with .tsv/.key label files) into a bundle."""
 def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param, featurizer,
           feature_param, on_error, unknown_labels, seed, crossfit_folds, calibration_fraction,
           calibration_method, calibrator_source, min_precision, min_recall, as_json, lang):
-    from tagsmith.cli.confidence import recall_thresholds_line, refuse_one_objective
+    from tagsmith.cli.confidence import (
+        _n_unlearnt,
+        recall_thresholds_line,
+        refuse_one_objective,
+    )
     from tagsmith.pipeline.confidence import ConfidenceOptions
 
     refuse_unused("--calibration-fraction", calibration_fraction > 0, "calibration_method",
@@ -313,15 +317,18 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                    f"document{plural_s(n_conf)}: ECE "
                    f"{calibration['raw']['ece']:.4f} -> {calibration['calibrated']['ece']:.4f}")
         thresholds = classifier.manifest["thresholds"]
+        # the labels never learnt, left out of the counts, as calibrate ends its line
+        unlearnt = _n_unlearnt(classifier.thresholds)
+        also = f", {unlearnt:,} never predicted (no training document)" if unlearnt else ""
         if thresholds.get("objective") == "precision":  # as calibrate says: said nowhere
             # but in the warning of the labels that cannot reach it, if any
             never = thresholds["n_unreachable_labels"]
             own = thresholds["n_tuned_labels"] - never
             click.echo(f"thresholds for precision {thresholds['min_precision']:g}: {own:,} "
                        f"label{plural_s(own)} with one, {never:,} never predicted (no "
-                       "threshold reaches it)")
+                       f"threshold reaches it){also}")
         elif thresholds.get("objective") == "recall":
-            click.echo(recall_thresholds_line(thresholds))
+            click.echo(recall_thresholds_line(thresholds) + also)
 
 
 def _train_summary(model: str, output: str, n_labels: int, training: dict,
