@@ -544,6 +544,43 @@ def test_an_answer_a_successful_repair_was_built_on_stays_cached(tmp_path):
     assert len(calls) == 2 and [n for n, _ in again.labels] == ["Refunds"]  # all replayed
 
 
+def test_a_cached_rerun_does_not_say_it_asks_the_model_again(tmp_path, caplog):
+    """A fully cached taxonomy rerun logged "taxonomy answer broke 1 requirement; asking
+    again" as the first run did, though no call was made: the repair is replayed from
+    the cache too, and said quietly; a cached answer whose repair is not cached says it
+    is the cached answer that broke them."""
+    from tagsmith.labeling.cache import ResponseCache, discard_cached
+    from tagsmith.labeling.client import CachedClient, ScriptedLLM
+
+    good = json.dumps({"labels": [{"name": "Refunds", "description": "Money back."}]})
+    calls = []
+
+    def llm(request):
+        calls.append(request)
+        return '{"labels": [{"name": "Ref' if len(calls) == 1 else good
+
+    options = TaxonomyOptions(use_case="tickets", summarise=False, review=False)
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    with caplog.at_level("INFO", logger="tagsmith"):
+        generate_taxonomy(["a ticket"], CachedClient(ScriptedLLM(llm), cache), options)
+    assert "taxonomy answer broke 1 requirement; asking again" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="tagsmith"):
+        again = generate_taxonomy(["a ticket"], CachedClient(ScriptedLLM(llm), cache),
+                                  options)
+    assert len(calls) == 2 and again.repaired_answers == 1
+    assert "broke" not in caplog.text, caplog.text
+    # the repair's answer dropped: asked for again, said so
+    assert discard_cached(CachedClient(ScriptedLLM(llm), cache), calls[1])
+    caplog.clear()
+    with caplog.at_level("INFO", logger="tagsmith"):
+        generate_taxonomy(["a ticket"], CachedClient(ScriptedLLM(llm), cache), options)
+    assert len(calls) == 3
+    assert "asking again" not in caplog.text, caplog.text
+    assert ("the cached taxonomy answer broke 1 requirement; its repair was asked again"
+            in caplog.text), caplog.text
+
+
 def test_rewritten_taxonomy_outputs_keep_their_permissions(tmp_path):
     import os
 

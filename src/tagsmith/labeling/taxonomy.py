@@ -583,6 +583,7 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
     limits = (options.max_labels, options.name_words, options.description_words)
     asked: list[tuple[ChatRequest, ChatResponse]] = []
     labels: list[tuple[str, str]] | None = None
+    n_broken = 0  # the requirements the first answer broke
     for attempt in range(2):
         request = ChatRequest(model=client.model, messages=messages,
                               temperature=options.temperature, json_mode=True,
@@ -593,6 +594,11 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
             raise type(exc)(f"taxonomy {step}"
                             + (" (repair request)" if attempt else "") + f": {exc}") from exc
         asked.append((request, response))
+        if attempt and asked[0][1].cached and not response.cached:
+            # the cached answer's repair was not cached (said quietly where it was: a
+            # rerun replaying both read as if it had called the model twice)
+            logger.info("the cached taxonomy answer broke %d requirement%s; its repair "
+                        "was asked again", n_broken, plural_s(n_broken))
         answer = response.text
         try:
             labels = parse_taxonomy_answer(answer)
@@ -605,8 +611,10 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
         taxonomy.last_problems = list(problems)
         if attempt == 0:
             taxonomy.repaired_answers += 1
-            logger.info("taxonomy answer broke %d requirement%s; asking again", len(problems),
-                        plural_s(len(problems)))
+            n_broken = len(problems)
+            if not response.cached:  # a cached answer's repair is likely cached too
+                logger.info("taxonomy answer broke %d requirement%s; asking again",
+                            n_broken, plural_s(n_broken))
             messages = prompts.repair_prompt(messages, answer, problems)
     if labels is not None and not strict and clean_taxonomy(labels, options)[0]:
         _record_rating(answer, taxonomy)
