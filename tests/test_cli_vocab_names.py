@@ -459,3 +459,40 @@ def test_eval_vocab_per_label_names_the_labels_by_the_vocabularys_names(trained,
     table = run("eval", trained["bundle"], new, "--vocab", trained["v2"], "--per-label")
     assert table.exit_code == 0, table.output
     assert "\n  athletics " in table.output and "\n  sport " not in table.output
+
+
+def test_a_distilled_bundle_is_told_to_label_and_distil_again_not_to_retrain(trained,
+                                                                             tmp_path,
+                                                                             caplog):
+    """suggest, eval and audit --bundle --vocab told a distilled bundle (label --budget
+    --student, distill) to "retrain (tagsmith train CORPUS ...)", where zeroshot --bundle
+    tells it to label with VOCAB and distil again: it has no corpus of VOCAB's new
+    labels, its labels came from an LLM. eval's refusal of a corpus of new labels alone
+    says so too."""
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    student = TextClassifier.load(trained["bundle"])
+    student.manifest["distillation"] = {"strategy": "robust", "budget": 10, "rounds": []}
+    student.save(tmp_path / "student")
+    bundle, v2 = tmp_path / "student", trained["v2"]
+    advice = (f"to learn its changes, label with it and distil again (tagsmith label CORPUS "
+              f"--vocab {v2} --output LABELS, then tagsmith distill LABELS --vocab {v2}; "
+              "every document is asked anew, the label set being part of each prompt)")
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("".join(f"{text}\t{name}\n" for name, text in TEXTS.items()) * 4)
+    for command in (("suggest", bundle, trained["docs"], "--vocab", v2),
+                    ("eval", bundle, corpus, "--vocab", v2),
+                    ("audit", corpus, "-o", tmp_path / "audit", "--bundle", bundle,
+                     "--vocab", v2, "--scores", "knn", "--no-html")):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            result = loud(*command)
+        assert result.exit_code == 0, result.output
+        assert advice in caplog.text, (command[0], caplog.text)
+        assert "retrain" not in caplog.text, (command[0], caplog.text)
+    new = tmp_path / "new.tsv"
+    new.write_text("rain today\tweather\n")
+    result = run("eval", bundle, new, "--vocab", v2)
+    assert result.exit_code == 3, result.output
+    assert ("which the model cannot predict; label with it and distil again (tagsmith "
+            f"label CORPUS --vocab {v2}") in result.output, result.output

@@ -1108,14 +1108,9 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
                      f"{plural(len(renamed), 'its', 'their')} new name{plural_s(len(renamed))}"
                      f" ({shown})")
     if parts:
-        if "distillation" in classifier.manifest:  # its labels came from an LLM: no
-            # corpus of the new labels to train on; they must be asked for first
-            advice = (f"label with it and distil again (tagsmith label CORPUS --vocab "
-                      f"{vocab} --output LABELS, then tagsmith distill LABELS --vocab "
-                      f"{vocab}; every document is asked anew, the label set being part "
-                      "of each prompt)")
-        else:
-            advice = f"retrain (tagsmith train CORPUS --vocab {vocab})"
+        from tagsmith.cli.vocab_names import learn_advice
+
+        advice = learn_advice(vocab, "distillation" in classifier.manifest)
         warn(f"{vocab} differs from the vocabulary {bundle} was trained on (matched by "
              f"URI): {'; '.join(parts)}; to learn its changes, {advice}")
 

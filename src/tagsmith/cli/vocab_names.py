@@ -27,7 +27,9 @@ class BundleVocab:
     labels the bundle lacks appended; ``shown``: its first ``n_labels`` (the bundle's
     ids, VOCAB's names); ``retired``: the bundle's ids VOCAB deprecates or lacks;
     ``replacements``: those of them VOCAB replaces (dct:isReplacedBy), as ids of
-    ``merged``; ``in_vocab``: VOCAB's URIs."""
+    ``merged``; ``in_vocab``: VOCAB's URIs; ``distilled``: whether the bundle was
+    distilled from an LLM's labels (its manifest's ``distillation``), which
+    :func:`learn_advice` tells how to learn VOCAB's changes."""
 
     merged: LabelSpace
     shown: LabelSpace
@@ -35,6 +37,7 @@ class BundleVocab:
     in_vocab: set[str]
     retired: set[int] = field(default_factory=set)
     replacements: dict[int, list[int]] = field(default_factory=dict)
+    distilled: bool = False
 
     def replaced(self, suggestions: list[Suggestion], k: int, lang: str) -> list[Suggestion]:
         """``suggestions`` (best first) with each retired label's replaced by its
@@ -73,7 +76,21 @@ def read_bundle_vocab(classifier: TextClassifier, vocab: str, bundle: str,
     shown = LabelSpace(list(merged)[:n], name=merged.name)
     retired = {i for i in range(n) if merged[i].deprecated}
     replacements = {i: ids for i, ids in merged.replacements().items() if i < n}
-    return BundleVocab(merged, shown, n, set(space.uris), retired, replacements)
+    return BundleVocab(merged, shown, n, set(space.uris), retired, replacements,
+                       "distillation" in classifier.manifest)
+
+
+def learn_advice(vocab: str, distilled: bool) -> str:
+    """How to learn what VOCAB changed, as the warnings of ``zeroshot --bundle``,
+    ``suggest``, ``eval``, ``audit`` and ``apply-review --vocab`` end: ``train`` again, or,
+    for a bundle distilled from an LLM's labels (``distilled``), ``label`` with VOCAB and
+    ``distill`` again. A support team's student was told to "retrain (tagsmith train
+    CORPUS ...)", where it has no corpus of its new 'Gift card' intent."""
+    if distilled:  # its labels came from an LLM: they must be asked for first
+        return (f"label with it and distil again (tagsmith label CORPUS --vocab {vocab} "
+                f"--output LABELS, then tagsmith distill LABELS --vocab {vocab}; every "
+                "document is asked anew, the label set being part of each prompt)")
+    return f"retrain (tagsmith train CORPUS --vocab {vocab})"
 
 
 def _listed(names: list[str], most: int = 5) -> str:
@@ -197,7 +214,7 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
     if parts:
         warn(f"{vocab} differs from the vocabulary {bundle} was trained on (matched by "
              f"URI): {'; '.join(parts)}; to learn its changes, "
-             + (advice or f"retrain (tagsmith train CORPUS --vocab {vocab})"))
+             + (advice or learn_advice(vocab, view.distilled)))
 
 
 def review_space(view: BundleVocab, trained: LabelSpace) -> LabelSpace:
@@ -299,8 +316,8 @@ def known_to_model(Y: sp.csr_matrix, view: BundleVocab, corpus: str,
                             f"gold label{plural_s(total)} ({distinct:,} distinct, most often "
                             f"{view.merged.name_of(n + top)!r}) "
                             f"{plural(total, 'is a label', 'are labels')} of {vocab} new "
-                            "since training, which the model cannot predict; retrain "
-                            f"(tagsmith train CORPUS --vocab {vocab}) to evaluate on them",
+                            "since training, which the model cannot predict; "
+                            f"{learn_advice(vocab, view.distilled)} to evaluate on them",
                             path=corpus)
         # "new since training" misdescribed one VOCAB deprecates for a model's label
         merged, table = view.merged, view.merged.replacements()
