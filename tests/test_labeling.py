@@ -1199,6 +1199,24 @@ def test_a_code_that_is_also_another_labels_title_is_ambiguous_however_written(s
     assert result.report.n_ambiguous_labels == 2 and result.report.n_unknown_labels == 0
 
 
+def test_a_code_that_is_also_another_labels_title_followed_by_a_title_is_that_titles():
+    """"E11 Type 2 diabetes", E11 one label's code and another's title, was rejected as
+    ambiguous though the title after it names one of the two: the label whose name
+    follows the code now, as a code of one label followed by its name resolves; a code
+    of both followed by neither's name stays ambiguous, as E11 alone is."""
+    space = LabelSpace([Label("E11", {"en": "Type 2 diabetes"}),
+                        Label("u:legacy", {"en": "E11"}),
+                        Label("u:asthma", {"en": "Asthma"})])
+    resolver = LabelResolver(space)
+    for name in ("E11 Type 2 diabetes", "e-11 type 2 diabetes", "E11 - Type 2",
+                 "E11: type 2 diabetes"):
+        assert resolver.resolve(name) == 0, name
+        assert not resolver.is_ambiguous(name), name
+    for name in ("E11", "E11 Asthma", "E11 hypertension"):
+        assert resolver.resolve(name) is None, name
+        assert resolver.is_ambiguous(name), name
+
+
 def test_a_code_answered_with_its_digits_grouped_resolves_where_that_is_unambiguous():
     """A model writing NAICS 541511 as "541 511" or "541-511" (digits grouped, as
     numbers are read out) was rejected as unknown: a space or dash the code lacks was

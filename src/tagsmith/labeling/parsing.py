@@ -399,8 +399,15 @@ class LabelResolver:
         """(the offered label whose code ``name`` is, written in another case or without
         its punctuation, or followed by the label's name or its first words: "E119",
         "E11.9 Type 2 diabetes mellitus"; whether it is the code of several)."""
+        found_ids = self._coded(name)
+        if len(found_ids) > 1:
+            return None, True
+        return (found_ids.pop() if found_ids else None), False
+
+    def _coded(self, name: str) -> set[int]:
+        """The offered labels :meth:`_code` finds ``name`` to be (several: ambiguous)."""
         if not any(char.isdigit() for char in name):
-            return None, False
+            return set()
         # the answer's punctuation between two digits must be its code's ("1,2" is no
         # writing of 12, nor "11, 21" of NAICS 1121: two codes answered together)
         breaks, folded = code_breaks(name), code_key(name)
@@ -416,32 +423,30 @@ class LabelResolver:
             if found_ids and all(self._code_ids(code_key(part), code_breaks(part))
                                  for part in _split_groups(name)):
                 found_ids = set()
-        if len(found_ids) > 1:
-            return None, True
         if found_ids:
-            return found_ids.pop(), False
+            return found_ids
         words = name.split()
         # the code's own words: the first, and digits grouped after it ("541 511 Custom
         # Computer Programming"), else the first alone
         last = 1
         while last < len(words) and _GROUP.fullmatch(words[last]):
             last += 1
-        found, ambiguous, rest = None, False, ""
+        rest = ""
         for end in dict.fromkeys((last, 1)):
             rest = normalise_name(" ".join(words[end:]).lstrip("-:\u2013\u2014"))
             if not rest:
-                return None, False
-            found, ambiguous = self._code(" ".join(words[:end]))
-            if found is not None or ambiguous:
+                return set()
+            found_ids = self._coded(" ".join(words[:end]))
+            if found_ids:
                 break
-        if found is None:
-            return None, ambiguous
         # the name after the code must be that label's (or begin it): a code beside
-        # another label's name says two things, and is neither
+        # another label's name says two things, and is neither; a code of several (one
+        # label's code, another's name: E11) is the one whose name follows it ("E11 Type
+        # 2 diabetes", where E11 is also a legacy label's title), else still ambiguous
         words = rest.split()
-        if any(name.split()[:len(words)] == words for name in self._names_of[found]):
-            return found, False
-        return None, False
+        named = {label_id for label_id in found_ids if any(
+            known.split()[:len(words)] == words for known in self._names_of.get(label_id, ()))}
+        return found_ids if len(found_ids) > 1 and not named else named
 
     def _code_ids(self, folded: str, breaks: frozenset[int],
                   digits_alone: bool = False) -> set[int]:
