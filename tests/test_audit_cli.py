@@ -2449,3 +2449,21 @@ def test_parameters_given_with_a_bundle_are_checked_against_the_bundle_s_model(t
         check_score_params(AuditOptions(model_params={"n_neighbors": 0}), classifier)
     with pytest.raises(InvalidParameterError, match="of model 'linear'"):
         check_score_params(AuditOptions(model_params={"n_neighbors": 3}))
+
+
+def test_the_command_says_its_figures_say_little_where_most_labels_are_unknown(
+        small_corpus, goemotions_small, tmp_path):
+    """A corpus most of whose label occurrences the vocabulary lacks (a CSV of one intent
+    a cell read as its words) was audited "83% missing" and its last lines said only how
+    many were left out; -q silences the warning, so the last line says the share too."""
+    corpus = tmp_path / "other.tsv"
+    corpus.write_text(small_corpus.read_text(encoding="utf-8").replace(
+        "<urn:goemotions:", "<urn:other:").replace("<urn:other:neutral>",
+                                                   "<urn:goemotions:neutral>"),
+        encoding="utf-8")
+    result = invoke("audit", corpus, "--vocab", goemotions_small["vocab"], "-o",
+                    tmp_path / "out", "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    said = re.search(r"not in the vocabulary: .*\n", result.output).group(0)
+    assert re.search(r", \d+% of the label occurrences: the figures above say little, left "
+                     "out of the audit", said), said

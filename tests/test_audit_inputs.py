@@ -272,3 +272,31 @@ def test_unknown_labels_skipped_say_what_the_first_such_key_is_instead(tmp_path,
     assert ("1 unknown label occurrence skipped (1 distinct, most often 'refund request' x1; "
             "line 3's 'refund request': the preferred name 'Refund request' of <u:ref>"
             in caplog.text)
+
+
+def test_an_audit_of_a_corpus_whose_labels_are_mostly_unknown_says_its_figures_say_little(
+        tmp_path, caplog):
+    """A CSV of one intent a cell ("Billing issue") read as 'Billing' and 'issue' was
+    audited "83% missing labels" with no word that most of its labels were not read (all
+    of them unknown is refused); train and eval refuse the first unknown label unless
+    told to skip them. Most unknown: one warning says so, with the hint; a few: none."""
+    from tagsmith.pipeline.audit import check_audit_corpus, read_audit_corpus
+
+    space = LabelSpace([Label("u:bill", {"en": "Billing issue"}),
+                        Label("u:ref", {"en": "Refund request"})])
+    path = tmp_path / "tickets.csv"
+    path.write_text("text,labels\ncharged twice,u:bill\nrefund please,Refund request\n"
+                    "fee on my bill,Billing issue\nmoney back,Refund request\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        check_audit_corpus(read_audit_corpus(path, space), corpus=path, vocab="intents.csv")
+    assert (f"{path}: 6 of its 7 label occurrences (86%) are not in intents.csv (most "
+            "often 'Refund' x2) and are left out: the audit describes a corpus stripped of "
+            "them, its missing and wrong labels mostly of its reading, not of its tagging; "
+            "line 3's 'Refund': part of 'Refund request'") in caplog.text, caplog.text
+    caplog.clear()
+    path.write_text("text,labels\ncharged twice,u:bill\nrefund please,u:ref\n"
+                    "fee on my bill,u:bill|\nmoney back,Refund|\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        check_audit_corpus(read_audit_corpus(path, space), corpus=path, vocab="intents.csv")
+    assert "1 unknown label occurrence skipped" in caplog.text
+    assert "stripped" not in caplog.text, caplog.text

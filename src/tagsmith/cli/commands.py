@@ -1942,6 +1942,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                    f"key{plural_s(n_keys)}"
                    + ("" if top is None else f" ({printable(top['key'])})" if n_keys == 1
                       else f" (most often {printable(top['key'])} x{top['count']:,})")
+                   # most of them: the figures above describe a corpus stripped of its
+                   # labels (check_audit_corpus warned, which -q silences)
+                   + (f", {n / (n + data.Y.nnz):.0%} of the label occurrences: the "
+                      "figures above say little" if n > data.Y.nnz else "")
                    + ", left out of the audit"
                    + (f"; {printable(data.unknown_hint)}" if data.unknown_hint else ""))
     read = report["meta"]["read"]
