@@ -513,8 +513,7 @@ class LabelSpace(Sequence[Label]):
         step = " > " + " ".join(key.split())
         leaves = {i: name for i, label in enumerate(self._labels)
                   for name in label.pref_labels.values() if name.endswith(step)}
-        if leaves and 2 * sum(any(" > " in name for name in label.pref_labels.values())
-                              for label in self._labels) < len(self._labels):
+        if leaves and not self._named_by_paths():
             # a vocabulary of plain names, one of them 'Input > Output': 'Output' was
             # called "the last step of the category path 'Input > Output'"
             return ""
@@ -527,6 +526,11 @@ class LabelSpace(Sequence[Label]):
                     + self._candidates(leaves.items())
                     + "; write the path or URI of the one meant")
         return ""
+
+    def _named_by_paths(self) -> bool:
+        """Whether half the labels or more are named by category paths ('A > B')."""
+        return 2 * sum(any(" > " in name for name in label.pref_labels.values())
+                       for label in self._labels) >= len(self._labels)
 
     def _joined_hint(self, key: str) -> str:
         """:meth:`unknown_hint` for labels joined by ``;``, ``|`` or ``,`` into one key
@@ -672,6 +676,10 @@ class LabelSpace(Sequence[Label]):
                     return (f"a word of the name of <{self.uri_of(found)}> ({name!r}) "
                             "after its code, read as a label of its own as the cell is "
                             "split at its spaces; write the codes alone")
+        # a leaf is looked for only where labels are named by paths: each look scans
+        # the vocabulary, and split_hint joins up to 136 runs of words (a YSO corpus of
+        # URIs read 4 times as slowly for its 20 unknown keys' hints)
+        paths = self._named_by_paths()
         for start in range(max(0, k - most + 1), k + 1):
             for end in range(min(len(keys), start + most), max(k + 1, start + 2) - 1, -1):
                 # a separator ending the cell ('H04L 9/32|', as one label is written
@@ -681,7 +689,7 @@ class LabelSpace(Sequence[Label]):
                     found = self.lookup(joined)
                 except AmbiguousLabelError:
                     found = None
-                if found is None and " " in joined:
+                if found is None and paths and " " in joined:
                     # a category path's last step of several words ('Dog Beds')
                     leaf = self._leaf_hint(joined)
                     if leaf:
