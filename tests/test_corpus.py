@@ -2767,3 +2767,31 @@ def test_a_category_path_holding_a_lone_lt_is_no_uri(cell, labels):
     from tagsmith.data.readers import split_label_cell
 
     assert split_label_cell(cell) == labels
+
+
+def test_a_folders_label_file_is_not_said_to_be_split_at_its_spaces(tmp_path, caplog):
+    """A folder's label file has one label a line: 'Refund' and 'request' on two lines
+    were said to be "part of 'Refund request' ... read as 2 labels as the cell is split
+    at its spaces" (skipped, and in the error), which no folder does; a CSV cell is."""
+    from tagsmith.data.labelspace import Label
+
+    space = LabelSpace([Label("u:bill", {"en": "Billing issue"}),
+                        Label("u:ref", {"en": "Refund request"})])
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    write(folder / "a.txt", "my refund\n")
+    write(folder / "a.tsv", "Refund\nrequest\n")
+    write(folder / "b.txt", "charged\n")
+    write(folder / "b.tsv", "u:bill\n")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert [d.label_ids for d in Corpus(folder, space, unknown_labels="skip")] == [
+            (), (0,)]
+    assert "2 unknown label occurrences skipped (2 distinct, most often 'Refund' x1)" \
+        in caplog.text
+    assert "split at its spaces" not in caplog.text, caplog.text
+    with pytest.raises(UnknownLabelError) as info:
+        list(Corpus(folder, space))
+    assert "split at its spaces" not in str(info.value), str(info.value)
+    csv_file = write(tmp_path / "a.csv", "text,labels\nmy refund,Refund request\n")
+    with pytest.raises(UnknownLabelError, match="split at its spaces"):
+        list(Corpus(csv_file, space))

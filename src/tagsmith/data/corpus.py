@@ -346,15 +346,17 @@ class Corpus:
             elif self.unknown_labels == "skip":
                 report.add_unknown(key)
                 report.look_for_hint(key, record, self.label_space,
-                                     split=self.format != "jsonl",
+                                     split=self.format not in ("jsonl", "dir"),
                                      where=(record.source if self.format == "dir"
                                             else f"line {record.line}"))
             else:
                 line = None if self.format == "dir" else record.line
                 space = self.label_space  # one derived while reading has no names
                 hint = space.unknown_hint(key) if isinstance(space, LabelSpace) else ""
-                if not hint and isinstance(space, LabelSpace) and self.format != "jsonl":
+                if not hint and isinstance(space, LabelSpace) \
+                        and self.format not in ("jsonl", "dir"):
                     # a cell split at its spaces: an IPC code 'H04L 9/32', a code's title
+                    # (a folder's label file has a label a line, split at no space)
                     hint = space.split_hint(record.labels, key)
                 raise UnknownLabelError(key, path=record.source, line=line, hint=hint)
         return Document(record.text, tuple(dict.fromkeys(ids)), record.doc_id, record.metadata)
