@@ -82,7 +82,8 @@ def test_suggest_vocab_shows_the_vocabularys_names_and_warns_of_what_differs(tra
             "suggests the replacements instead); 1 of the bundle's labels not in it "
             "('gone') and 1 it deprecates with no replacement ('old') are still suggested "
             "(the bundle's name shown); 2 new labels ('meal', 'weather') are unknown to the "
-            "model and never suggested; to learn its changes, retrain") in caplog.text
+            "model and never suggested; to learn its changes, retrain (tagsmith train CORPUS "
+            f"--vocab {v2} --output BUNDLE)") in caplog.text
     # the vocabulary the bundle was trained on: nothing differs, nothing said
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
@@ -476,7 +477,8 @@ def test_a_distilled_bundle_is_told_to_label_and_distil_again_not_to_retrain(tra
     student.save(tmp_path / "student")
     bundle, v2 = tmp_path / "student", trained["v2"]
     advice = (f"to learn its changes, label with it and distil again (tagsmith label CORPUS "
-              f"--vocab {v2} --output LABELS, then tagsmith distill LABELS --vocab {v2}; "
+              f"--vocab {v2} --output LABELS, then tagsmith distill LABELS --vocab {v2} "
+              "--output BUNDLE; "
               "every document is asked anew, the label set being part of each prompt)")
     corpus = tmp_path / "corpus.tsv"
     corpus.write_text("".join(f"{text}\t{name}\n" for name, text in TEXTS.items()) * 4)

@@ -1863,10 +1863,12 @@ def test_cli_zeroshot_blend_tells_a_distilled_bundle_to_label_and_distil_again(t
     vocab.write_text("uri,label_en\nu:refund,refund\nu:login,login\nu:gift,gift card\n")
     docs = tmp_path / "docs.txt"
     docs.write_text("my gift card code does not work\n")
-    for bundle, advice in (("b", f"retrain (tagsmith train CORPUS --vocab {vocab})"),
+    for bundle, advice in (("b", f"retrain (tagsmith train CORPUS --vocab {vocab} "
+                                 "--output BUNDLE)"),
                            ("student", f"label with it and distil again (tagsmith label "
                                        f"CORPUS --vocab {vocab} --output LABELS, then "
-                                       f"tagsmith distill LABELS --vocab {vocab}; every "
+                                       f"tagsmith distill LABELS --vocab {vocab} "
+                                       "--output BUNDLE; every "
                                        "document is asked anew, the label set being part "
                                        "of each prompt)")):
         caplog.clear()

@@ -88,9 +88,11 @@ def learn_advice(vocab: str, distilled: bool) -> str:
     CORPUS ...)", where it has no corpus of its new 'Gift card' intent."""
     if distilled:  # its labels came from an LLM: they must be asked for first
         return (f"label with it and distil again (tagsmith label CORPUS --vocab {vocab} "
-                f"--output LABELS, then tagsmith distill LABELS --vocab {vocab}; every "
-                "document is asked anew, the label set being part of each prompt)")
-    return f"retrain (tagsmith train CORPUS --vocab {vocab})"
+                f"--output LABELS, then tagsmith distill LABELS --vocab {vocab} --output "
+                "BUNDLE; every document is asked anew, the label set being part of each "
+                "prompt)")
+    # each command as it runs: without --output (required) it stopped at a usage error
+    return f"retrain (tagsmith train CORPUS --vocab {vocab} --output BUNDLE)"
 
 
 def _listed(names: list[str], most: int = 5) -> str:
