@@ -2551,7 +2551,8 @@ def test_help_lists_the_exit_codes_a_script_tells_failures_apart_by():
                 LLMError.exit_code: "LLM endpoint",
                 tagsmith_cli.EXIT_INTERRUPTED: "interrupted",
                 tagsmith_cli.EXIT_BROKEN_PIPE: "reader of the output went away",
-                tagsmith_cli.EXIT_TERMINATED: "terminated"}
+                tagsmith_cli.EXIT_TERMINATED: "terminated",
+                tagsmith_cli.EXIT_HUNG_UP: "hung up"}
     result = CliRunner().invoke(tagsmith_cli.cli, ["--help"], terminal_width=200)
     assert result.exit_code == 0
     assert "Exit codes:" in result.output, result.output
@@ -3108,7 +3109,7 @@ def test_a_stop_as_the_closing_line_is_said_does_not_lose_it(
             signal.raise_signal(getattr(signal, signame))
         return entered
 
-    def killed():
+    def killed(signum=None):
         raise SystemExit(tagsmith_cli.EXIT_TERMINATED)
 
     monkeypatch.setattr(ignored, "__enter__", enter)
@@ -3138,7 +3139,7 @@ def test_a_stop_as_the_error_line_is_built_does_not_lose_it(monkeypatch, capsys,
         signal.raise_signal(getattr(signal, signame))
         return original(*args, **kwargs)
 
-    def killed():
+    def killed(signum=None):
         raise SystemExit(tagsmith_cli.EXIT_TERMINATED)
 
     monkeypatch.setattr(tagsmith_cli, "as_typed", as_typed)
@@ -3165,7 +3166,7 @@ def test_a_kill_held_as_a_closed_pipe_is_met_ends_the_run(monkeypatch, capsys):
     def closed_pipe(*args, **kwargs):
         raise BrokenPipeError(errno.EPIPE, "Broken pipe")
 
-    def killed():
+    def killed(signum=None):
         raise SystemExit(tagsmith_cli.EXIT_TERMINATED)
 
     def drop_under_kill():

@@ -198,6 +198,32 @@ def test_a_label_run_stopped_by_timeout_says_its_closing_lines(tmp_path):
     assert not out.exists() and cached_rows(cache) >= 4
 
 
+def test_a_label_run_hung_up_on_cleans_up_and_says_how_to_resume(tmp_path):
+    # SIGHUP (the terminal closed, an ssh session dropped) took its default action:
+    # the run ended at once with exit code 129, its output's temporary file left, no
+    # usage nor "to resume" line; it is now a stop as a kill is, its exit code 129
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
+    corpus.write_text("".join(f"sport item {i}\n" for i in range(40)))
+    out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
+    with LocalChatServer(slow_teacher) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tagsmith", "-q", "label", str(corpus),
+             "--vocab", str(vocab), "-o", str(out), "--base-url", server.base_url,
+             "--llm", "t", "--concurrency", "2", "--cache", str(cache)],
+            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for_cached_rows(cache, process, 4)
+        process.send_signal(signal.SIGHUP)
+        _, stderr = process.communicate(timeout=60)
+    lines = stderr.decode().strip().splitlines()
+    assert process.returncode == 129, lines
+    assert lines[-1] == "terminated", lines
+    assert lines[-3].startswith("LLM usage: "), lines
+    assert lines[-2].startswith("to resume, run the same command again"), lines
+    assert not out.exists() and cached_rows(cache) >= 4
+    assert [p.name for p in tmp_path.iterdir()
+            if p.name not in ("docs.txt", "v.tsv") and not p.name.startswith("c.sqlite")] == []
+
+
 def test_a_truncated_cache_says_it_is_damaged_and_may_be_deleted(tmp_path):
     # a cache cut short (a full disk, a copy stopped half way) was refused as "not a
     # usable SQLite cache (database disk image is malformed)" with no word on what to

@@ -10,7 +10,8 @@ data (corpus or vocabulary) or an output path that cannot be written; 4 model bu
 to read missing, damaged or incompatible;
 5 an optional dependency is missing; 6 the LLM endpoint failed; 130 interrupted;
 141 the reader of the output went away (``tagsmith suggest ... | head``), quietly;
-143 terminated (SIGTERM), after the same clean-up as an interrupt.
+143 terminated (SIGTERM), after the same clean-up as an interrupt; 129 hung up
+(SIGHUP: the terminal closed, an ssh session dropped), taken as SIGTERM is.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 EXIT_INTERRUPTED = 130
 #: 128 + SIGTERM, what a shell reports for a process that ``kill`` or ``timeout`` ended
 EXIT_TERMINATED = 143
+#: 128 + SIGHUP: a run whose terminal closed (or ssh session dropped), stopped as a kill
+EXIT_HUNG_UP = 129
 #: 128 + SIGPIPE: what a shell reports for a C tool killed writing to a closed pipe, and
 #: what ``set -o pipefail`` scripts already expect from ``... | head``; 1 is "unexpected
 #: error" here, which a closed pipe is not
@@ -57,18 +60,43 @@ class Terminated(KeyboardInterrupt):
     two renames, the good bundle moved aside as ``.NAME.old-*``, not at its path).
     SIGKILL cannot be caught: the next save to the path removes such folders of a
     process that no longer runs, and loading the missing path names a ``.NAME.old-*``
-    (see :mod:`tagsmith.store.staging`)."""
+    (see :mod:`tagsmith.store.staging`).
+
+    SIGHUP (a terminal closed, an ssh session dropped) is taken as SIGTERM is, its exit
+    code 129 (``exit_code``): its default action ended a ``label`` run as SIGTERM's did,
+    its output's temporary file left and no word of how to resume."""
+
+    def __init__(self, signum: int | None = None) -> None:
+        super().__init__()
+        self.exit_code = _exit_code_of(signum)
 
 
-def exit_terminated() -> NoReturn:
-    """End the process now with :data:`EXIT_TERMINATED`, writing nothing: a ``kill``
+def _kills() -> tuple[int, ...]:
+    """The signals taken as a ``kill``: SIGTERM, and SIGHUP where there is one."""
+    import signal
+
+    hangup = getattr(signal, "SIGHUP", None)
+    return (signal.SIGTERM,) if hangup is None else (signal.SIGTERM, hangup)
+
+
+def _exit_code_of(signum: int | None) -> int:
+    """The exit code of a run a kill ``signum`` ended (None: SIGTERM)."""
+    import signal
+
+    hangup = getattr(signal, "SIGHUP", None)
+    return EXIT_HUNG_UP if hangup is not None and signum == hangup else EXIT_TERMINATED
+
+
+def exit_terminated(signum: int | None = None) -> NoReturn:
+    """End the process now with :data:`EXIT_TERMINATED` (:data:`EXIT_HUNG_UP` for
+    SIGHUP), writing nothing: a ``kill``
     that came after the stop being handled, while the command says its closing lines
     (which may wait on a stderr nobody reads). Nothing is left half-done by then: the
     bundles and outputs being written were cleaned up as the stop unwound, and the
     response cache is an SQLite file that an ended process leaves consistent."""
     import os
 
-    os._exit(EXIT_TERMINATED)
+    os._exit(_exit_code_of(signum))
 
 
 class LaterStopsIgnored:
@@ -92,24 +120,22 @@ class LaterStopsIgnored:
         self.deaf = True
 
     def _handle(self, signum: int, frame: Any) -> None:
-        import signal
-
         if _echo_of_the_stop(signum):
             return
         if self.deaf:
-            if signum == signal.SIGTERM:
-                exit_terminated()
+            if signum in _kills():
+                exit_terminated(signum)
             return
         self.deaf = True  # before raising: a stop during the clean-up it starts is ignored
         if _stops is not None:  # and main's handler holds those that follow it
             _stops.stopped = True
-            if signum == signal.SIGTERM:  # its echo from ``timeout`` is no further kill
+            if signum in _kills():  # its echo from ``timeout`` is no further kill
                 import time
 
                 _stops.killed_at = time.monotonic()
         # raised here, not by the handler it replaced: main's ignores (holds) a stop
         # once the command is stopped, and this one is the stop that leaves the wait
-        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        raise Terminated(signum) if signum in _kills() else KeyboardInterrupt()
 
     def __enter__(self) -> LaterStopsIgnored:
         import signal
@@ -117,7 +143,7 @@ class LaterStopsIgnored:
 
         if threading.current_thread() is not threading.main_thread():
             return self
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, *_kills()):
             previous = signal.getsignal(signum)
             if callable(previous):  # not SIG_IGN, SIG_DFL or one set outside Python
                 self._previous[signum] = previous
@@ -146,30 +172,32 @@ class _CommandStops:
     def __init__(self) -> None:
         self.stopped = False
         self.killed = False
+        #: the kill held (:attr:`killed`): SIGTERM or SIGHUP
+        self.killed_by: int | None = None
         #: when (``time.monotonic``) the ``kill`` that stopped the command came; None
         #: for a Ctrl-C, or no stop
         self.killed_at: float | None = None
 
     def __call__(self, signum: int, frame: Any) -> None:
-        import signal
         import time
 
         if not self.stopped:
             self.stopped = True
-            if signum == signal.SIGTERM:
+            if signum in _kills():
                 self.killed_at = time.monotonic()
-            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+                raise Terminated(signum)
+            raise KeyboardInterrupt()
         if _echo_of_the_stop(signum):
             return
-        if signum == signal.SIGTERM:
+        if signum in _kills():
             if self.killed:
-                exit_terminated()
-            self.killed = True
+                exit_terminated(signum)
+            self.killed, self.killed_by = True, signum
 
     def end_if_killed(self) -> None:
         """End the process now (exit code 143) where a ``kill`` was held."""
         if self.killed:
-            exit_terminated()
+            exit_terminated(self.killed_by)
 
 
 #: the handler of the command :func:`main` runs (None outside one)
@@ -187,10 +215,9 @@ def _echo_of_the_stop(signum: int) -> bool:
     gets two a moment apart. The second, taken for a further ``kill``, ended the run
     without its closing lines (``terminated``; ``label``'s usage and how to resume),
     or left the answers waiting for the cache's lock, in most runs under ``timeout``."""
-    import signal
     import time
 
-    return (signum == signal.SIGTERM and _stops is not None and _stops.killed_at is not None
+    return (signum in _kills() and _stops is not None and _stops.killed_at is not None
             and time.monotonic() - _stops.killed_at < SAME_STOP_SECONDS)
 
 
@@ -208,10 +235,11 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
         return
     handler, saved = _CommandStops(), {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, *_kills()):
         previous = signal.getsignal(signum)
         # SIGINT: Python's own handler only (not SIG_IGN, as a job started in the
-        # background has it, nor one set outside Python); SIGTERM: any but SIG_IGN
+        # background has it, nor one set outside Python); SIGTERM and SIGHUP: any but
+        # SIG_IGN (``nohup`` ignores SIGHUP)
         if previous == signal.SIG_IGN or (signum == signal.SIGINT
                                           and previous is not signal.default_int_handler):
             continue
@@ -304,9 +332,9 @@ class _TagsmithGroup(click.Group):
                                              exc.reason, exc.parameters)
             _say_closing(f"error: {printable(message, keep_layout=True)}", fg="red")
             ctx.exit(exc.exit_code)
-        except Terminated:
+        except Terminated as stop:
             _say_closing("terminated")
-            ctx.exit(EXIT_TERMINATED)
+            ctx.exit(stop.exit_code)
         except KeyboardInterrupt:
             _say_closing("interrupted")
             ctx.exit(EXIT_INTERRUPTED)
@@ -811,6 +839,7 @@ Exit codes:
   6    the LLM endpoint failed
   130  interrupted (Ctrl-C)
   141  the reader of the output went away (| head)
+  129  hung up (the terminal closed), after the same clean-up as Ctrl-C
   143  terminated (kill, timeout), after the same clean-up as Ctrl-C"""
 
 
