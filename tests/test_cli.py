@@ -160,6 +160,21 @@ def test_suggest_from_stdin_json_and_file_tsv(bundle, tmp_path):
     assert len(rows) == 2 and rows[0][0] == f"{docs}:1" and rows[0][1].startswith("<urn:")
 
 
+def test_suggest_format_jsonl_is_its_json_lines(bundle):
+    """suggest --format jsonl was refused (json or tsv only), where audit's
+    --review-format says jsonl for the same kind of output: one JSON object a line.
+    It is json's other name; zeroshot's --format takes it too."""
+    text = "Thanks a lot, you are great!\nThis is so sad.\n"
+    jsonl = run("suggest", bundle, "--k", "3", "--format", "jsonl", input=text)
+    assert jsonl.exit_code == 0, jsonl.output
+    assert jsonl.output == run("suggest", bundle, "--k", "3", "--format", "json",
+                               input=text).output
+    assert len([json.loads(line) for line in jsonl.output.splitlines()]) == 2
+    for command in ("suggest", "zeroshot"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [command, "--help"], terminal_width=200)
+        assert "jsonl: json's other name (one object a line)" in " ".join(result.output.split())
+
+
 def test_suggest_sets_of_an_uncalibrated_bundle_names_the_option_and_the_bundle(bundle):
     """The refusal named the library's parameter ('classifier'), which the command line
     has not, and came only once a first document had been read (none: exit 0)."""

@@ -1231,6 +1231,14 @@ def language_code(ctx: click.Context, param: click.Parameter, value: str | None
     return value
 
 
+def json_lines_as_json(ctx: click.Context, param: click.Parameter, value: str | None
+                       ) -> str | None:
+    """A click callback for ``suggest`` and ``zeroshot``'s ``--format``: ``jsonl`` is
+    ``json``'s other name, both writing JSON Lines (one object a line); it was refused,
+    where ``audit --review-format`` says ``jsonl`` for the same kind of output."""
+    return "json" if value == "jsonl" else value
+
+
 def a_path(ctx: click.Context, param: click.Parameter, value: str | tuple[str, ...] | None
            ) -> str | tuple[str, ...] | None:
     """A click callback for a file or folder argument or option: an empty name ("", a

@@ -27,6 +27,7 @@ from tagsmith.cli import (
     cli,
     finite_number,
     given_on_command_line,
+    json_lines_as_json,
     language_code,
     miss_rate,
     print_json,
@@ -1136,10 +1137,12 @@ refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
 @click.option("--threshold", type=float, default=None, callback=finite_number(0, 1),
               help="Keep candidates scoring at least this (in [0, 1]; the score as printed, "
               "to 6 decimals); default: the tuned thresholds.")
-@click.option("--format", "fmt", type=click.Choice(["json", "tsv"]), default="json",
-              show_default=True, help="json: one object per document; tsv: one row per "
+@click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "tsv"]), default="json",
+              show_default=True, callback=json_lines_as_json,
+              help="json: one object per document; tsv: one row per "
               "suggestion, doc, <uri>, label, score (with --sets: per set member, then the "
-              "set's size and ok/abstain). With --sets, a set lists at most its 100 most "
+              "set's size and ok/abstain); jsonl: json's other name (one object a line). "
+              "With --sets, a set lists at most its 100 most "
               "probable members: JSON then says truncated: true, TSV ends the set with a row "
               "whose URI column is empty and whose label column says how many more there "
               "are; an empty set is one such row reading (empty set).")

@@ -16,6 +16,7 @@ from tagsmith.cli import (
     a_path,
     cli,
     finite_number,
+    json_lines_as_json,
     language_code,
     print_json,
     printable,
@@ -1315,9 +1316,11 @@ benchmarks/RESULTS.md).
               show_default=True, callback=a_cache_dir,
               help="Where label embeddings (and an HNSW label index) are "
               "cached ('' for no cache).")
-@click.option("--format", "fmt", type=click.Choice(["json", "tsv"]), default="json",
-              show_default=True, help="json: one object per document; tsv: one row per "
-              "suggestion, doc, <uri>, label, score.")
+@click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "tsv"]), default="json",
+              show_default=True, callback=json_lines_as_json,
+              help="json: one object per document; tsv: one row per "
+              "suggestion, doc, <uri>, label, score; jsonl: json's other name (one object "
+              "a line).")
 @click.option("--whole-file", is_flag=True, help="Each FILE (or stdin) is one document, not "
               "one per line (refused for a .csv or .jsonl corpus).")
 @click.option("--background", "background", multiple=True, callback=a_path,
