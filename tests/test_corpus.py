@@ -2422,10 +2422,11 @@ def test_only_forms_of_one_code_as_coders_write_it_are_twins():
                        "H04L9/32", "S72.001A", "S72001A", "0111", "111"]) == [
         ("0111", "111"), ("E1.19", "e1.19"), ("E11.9", "E119"),
         ("H04L 9/32", "H04L9/32", "h04l 9/32"), ("S72.001A", "S72001A")]
-    # spacing between digits is spacing (NAICS's 541511 read out '541 511', as the
-    # resolver reads it): no longer warned of since punctuation told codes apart
+    # spacing between digits is spacing where it groups them as a number is read out
+    # (NAICS's 541511 read out '541 511', as the resolver reads it), or stands for
+    # ICD-10's dot; '1 2-3' groups none so, and is no '12-3' (nor, to the resolver)
     assert code_twins(["541 511", "541511", "E11 9", "E11.9", "12-3", "1 2-3"]) == [
-        ("1 2-3", "12-3"), ("541 511", "541511"), ("E11 9", "E11.9")]
+        ("541 511", "541511"), ("E11 9", "E11.9")]
 
 
 def test_codes_joined_in_one_key_are_not_hinted_as_the_code_their_digits_make(tmp_path):
@@ -2795,3 +2796,16 @@ def test_a_folders_label_file_is_not_said_to_be_split_at_its_spaces(tmp_path, ca
     csv_file = write(tmp_path / "a.csv", "text,labels\nmy refund,Refund request\n")
     with pytest.raises(UnknownLabelError, match="split at its spaces"):
         list(Corpus(csv_file, space))
+
+
+def test_digits_spaced_as_no_number_is_read_out_are_no_code_twins():
+    """'12 3' and '123', '1 2' and '12', were called one code written several ways,
+    any space between two digits dropped, where the LLM answer's resolver reads a
+    space between digits as a number's grouping only in groups of one length (2 or
+    more) or thousands: it reads '12 3' as no '123', nor '1 2' as '12'."""
+    from tagsmith.data.corpus import code_twins
+
+    assert code_twins(["12 3", "123", "1 2", "12"]) == []
+    assert code_twins(["541 511", "541511", "1 234", "1234"]) == [
+        ("1 234", "1234"), ("541 511", "541511")]
+    assert code_twins(["H04L 9/32", "H04L9/32"]) == [("H04L 9/32", "H04L9/32")]

@@ -32,7 +32,13 @@ import scipy.sparse as sp
 from tagsmith._params import check_choice, check_int
 from tagsmith._plural import plural, plural_s
 from tagsmith.data.document import Document
-from tagsmith.data.labelspace import LabelSpace, code_key, control_char, strip_brackets
+from tagsmith.data.labelspace import (
+    LabelSpace,
+    code_key,
+    control_char,
+    grouping_breaks,
+    strip_brackets,
+)
 from tagsmith.data.readers import (
     FORMATS,
     FileGoneError,
@@ -451,24 +457,35 @@ _ICD10 = re.compile(r"[a-z][0-9][0-9a-z][0-9a-z]{1,4}")
 def _digit_breaks(code: str) -> frozenset[tuple[int, str]]:
     """What punctuation ``code`` puts between two digits, and where, as positions in
     its :func:`~tagsmith.data.labelspace.code_key`; ICD-10's dot aside, and spaces
-    (spacing: ``541 511``, NAICS's ``541511`` read out).
+    grouping digits as numbers are read out (:func:`~tagsmith.data.labelspace.grouping_breaks`:
+    ``541 511``, NAICS's ``541511`` read out), as the LLM answer's resolver reads them:
+    other spaces are ``" "`` (``12 3`` is no ``123``, ``1 2`` no ``12``).
 
     >>> sorted(_digit_breaks("H04L 9/32")), sorted(_digit_breaks("E11.9"))
     ([(5, '/')], [])
     >>> sorted(_digit_breaks("541 511")), sorted(_digit_breaks("1 - 5"))
     ([], [(1, '-')])
+    >>> sorted(_digit_breaks("12 3"))
+    [(2, ' ')]
     """
     breaks = set()
+    grouped: frozenset[int] | None = None  # grouping_breaks(code), once needed
     kept, previous, between = 0, "", ""
     for char in code.casefold():
         if not char.isalnum():
             between += char
             continue
-        if between.strip() and previous.isdigit() and char.isdigit():
-            breaks.add((kept, between.strip()))
+        if between and previous.isdigit() and char.isdigit():
+            if between.strip():
+                breaks.add((kept, between.strip()))
+            else:
+                if grouped is None:
+                    grouped = grouping_breaks(code)
+                if kept not in grouped:
+                    breaks.add((kept, " "))
         kept, previous, between = kept + 1, char, ""
     if _ICD10.fullmatch(code_key(code)):
-        breaks.discard((3, "."))
+        breaks -= {(3, "."), (3, " ")}  # E11.9, E119, E11 9
     return frozenset(breaks)
 
 

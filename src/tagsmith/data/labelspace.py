@@ -131,6 +131,46 @@ def code_breaks(code: str) -> frozenset[int]:
     return frozenset(breaks)
 
 
+#: a separator of digit groups as numbers are read out ("541 511", "541-511")
+GROUP_SEPARATOR = "[ \u00a0\u2009\u202f\\-\u2010\u2011\u2012\u2013]"
+#: digits in groups so separated
+_GROUPS = re.compile(rf"\d+(?:{GROUP_SEPARATOR}\d+)+")
+#: the separators of digits grouped as thousands ("1 234 567"): spaces alone
+_THOUSANDS_SEPARATORS = frozenset(" \u00a0\u2009\u202f")
+
+
+def grouping_breaks(name: str) -> frozenset[int]:
+    """The breaks of :func:`code_breaks` that group digits as
+    numbers are read out: one separator, a space or dash, between groups all of one
+    length (2 or more: "541 511", "54-15-11"), or spaces between thousands (1 to 3
+    digits, then groups of 3: "1 234"); not "12 3", "5415 11", "1-13150", "3 1-33",
+    nor "1,2" (a comma lists).
+
+    >>> sorted(grouping_breaks("541 511")), sorted(grouping_breaks("54-15-11"))
+    ([3], [2, 4])
+    >>> sorted(grouping_breaks("1 234")), grouping_breaks("1-234")
+    ([1], frozenset())
+    >>> grouping_breaks("12 3"), grouping_breaks("1,2"), grouping_breaks("E11 9")
+    (frozenset(), frozenset(), frozenset())
+    """
+    text = name.casefold()  # as code_breaks counts
+    breaks = set()
+    for match in _GROUPS.finditer(text):
+        groups = re.split(GROUP_SEPARATOR, match.group())
+        separators = set(re.findall(GROUP_SEPARATOR, match.group()))
+        size = len(groups[0])
+        even = size >= 2 and len(separators) == 1 and all(len(g) == size for g in groups)
+        thousands = (size <= 3 and separators <= _THOUSANDS_SEPARATORS
+                     and all(len(g) == 3 for g in groups[1:]))
+        if not (even or thousands):
+            continue
+        kept = sum(char.isalnum() for char in text[:match.start()])
+        for group in groups[:-1]:
+            kept += len(group)
+            breaks.add(kept)
+    return frozenset(breaks)
+
+
 def strip_brackets(key: str) -> str:
     """``<http://x/1>`` -> ``http://x/1``; anything else is returned stripped.
 

@@ -23,7 +23,13 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from tagsmith.data.labelspace import LabelSpace, code_breaks, code_key
+from tagsmith.data.labelspace import (
+    GROUP_SEPARATOR,
+    LabelSpace,
+    code_breaks,
+    code_key,
+    grouping_breaks,
+)
 from tagsmith.exceptions import LLMOutputError, RejectedItemsError
 
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
@@ -412,7 +418,7 @@ class LabelResolver:
         # writing of 12, nor "11, 21" of NAICS 1121: two codes answered together)
         breaks, folded = code_breaks(name), code_key(name)
         found_ids = self._code_ids(folded, breaks)
-        grouped = _grouping_breaks(name) if not found_ids and breaks else frozenset()
+        grouped = grouping_breaks(name) if not found_ids and breaks else frozenset()
         if grouped and folded.isdigit():
             # its digits grouped as numbers are read out ("541 511", "541-511" for
             # NAICS 541511): the code, written with digits alone (NAICS 31-33 is
@@ -483,52 +489,15 @@ class LabelResolver:
         return self._code(name)[1]
 
 
-#: a separator of digit groups as numbers are read out ("541 511", "541-511")
-_GROUP_SEPARATOR = "[ \u00a0\u2009\u202f\\-\u2010\u2011\u2012\u2013]"
-#: digits in groups so separated
-_GROUPS = re.compile(rf"\d+(?:{_GROUP_SEPARATOR}\d+)+")
-#: the separators of digits grouped as thousands ("1 234 567"): spaces alone
-_THOUSANDS_SEPARATORS = frozenset(" \u00a0\u2009\u202f")
 #: a word of digits, or of digits so grouped (a code's word after its first)
-_GROUP = re.compile(rf"\d+(?:{_GROUP_SEPARATOR}\d+)*")
-
-
-def _grouping_breaks(name: str) -> frozenset[int]:
-    """The breaks of :func:`~tagsmith.data.labelspace.code_breaks` that group digits as
-    numbers are read out: one separator, a space or dash, between groups all of one
-    length (2 or more: "541 511", "54-15-11"), or spaces between thousands (1 to 3
-    digits, then groups of 3: "1 234"); not "12 3", "5415 11", "1-13150", "3 1-33",
-    nor "1,2" (a comma lists).
-
-    >>> sorted(_grouping_breaks("541 511")), sorted(_grouping_breaks("54-15-11"))
-    ([3], [2, 4])
-    >>> sorted(_grouping_breaks("1 234")), _grouping_breaks("1-234")
-    ([1], frozenset())
-    >>> _grouping_breaks("12 3"), _grouping_breaks("1,2"), _grouping_breaks("E11 9")
-    (frozenset(), frozenset(), frozenset())
-    """
-    text = name.casefold()  # as code_breaks counts
-    breaks = set()
-    for match in _GROUPS.finditer(text):
-        groups = re.split(_GROUP_SEPARATOR, match.group())
-        separators = set(re.findall(_GROUP_SEPARATOR, match.group()))
-        size = len(groups[0])
-        even = size >= 2 and len(separators) == 1 and all(len(g) == size for g in groups)
-        thousands = (size <= 3 and separators <= _THOUSANDS_SEPARATORS
-                     and all(len(g) == 3 for g in groups[1:]))
-        if not (even or thousands):
-            continue
-        kept = sum(char.isalnum() for char in text[:match.start()])
-        for group in groups[:-1]:
-            kept += len(group)
-            breaks.add(kept)
-    return frozenset(breaks)
+_GROUP = re.compile(rf"\d+(?:{GROUP_SEPARATOR}\d+)*")
 
 
 def _split_groups(name: str) -> list[str]:
-    """``name`` split at the separators of its grouped digits (:func:`_grouping_breaks`):
-    each group, as a code of its own ("44 11": "44" and "11")."""
-    return [part for part in re.split(_GROUP_SEPARATOR, name.strip()) if part]
+    """``name`` split at the separators of its grouped digits
+    (:func:`~tagsmith.data.labelspace.grouping_breaks`): each group, as a code of its
+    own ("44 11": "44" and "11")."""
+    return [part for part in re.split(GROUP_SEPARATOR, name.strip()) if part]
 
 
 def _code_like(name: str) -> bool:
