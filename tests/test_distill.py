@@ -508,6 +508,29 @@ def test_cli_distill_json_is_one_object_on_stdout_as_train_json(tmp_path):
             assert summary["human_accuracy"] is None
 
 
+def test_cli_distill_json_has_train_jsons_warnings_and_thresholds(tmp_path):
+    """distill --json lacked train --json's "warnings" (the run's warnings, which -q
+    hides from a cron job: a label the teacher never gave, never predicted) and
+    "thresholds": a job reading both commands' summaries found neither key."""
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n<u:art>\tart\n")
+    labels = tmp_path / "soft.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": str(i), "text": f"{'football match' if i % 2 else 'piano concert'} {i}",
+         "labels": ["u:sport" if i % 2 else "u:music"], "scores": [0.9]}) + "\n"
+        for i in range(40)) + json.dumps({"id": "x", "text": "paint", "labels": ["u:nope"],
+                                          "scores": [0.9]}) + "\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "distill", str(labels), "--vocab", str(vocab), "-o", str(tmp_path / "s"),
+        "--unknown-labels", "skip", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert any("1 of 3 labels has no positive training document" in warning
+               for warning in summary["warnings"]), summary
+    assert summary["thresholds"] == json.loads(
+        (tmp_path / "s" / "manifest.json").read_text())["thresholds"]
+
+
 def test_soft_labels_an_empty_copy_of_cell_marks_no_copy(data, tmp_path, caplog):
     """A CSV with a 'copy_of' column has an empty cell on the lines that are no copies:
     each read as a copy of the id '' no line has, so only the first of them was kept and

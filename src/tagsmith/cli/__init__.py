@@ -682,9 +682,10 @@ def _to_devnull(stream) -> None:
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
-#: the commands that end with a JSON summary listing the run's warnings (calibrate's and
-#: train's with --json: -q hid their warnings of the thresholds, and nothing carried them)
-SUMMARY_COMMANDS = frozenset({"label", "taxonomy", "calibrate", "train"})
+#: the commands that end with a JSON summary listing the run's warnings (calibrate's,
+#: train's and distill's with --json: -q hid their warnings of the thresholds, and
+#: nothing carried them)
+SUMMARY_COMMANDS = frozenset({"label", "taxonomy", "calibrate", "train", "distill"})
 
 
 class _WarningCollector(logging.Handler):
@@ -850,8 +851,8 @@ Exit codes:
               "messages, -vv those of the libraries it uses too.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr (and the JSON "
               "summary that taxonomy and label end with, its 'warnings' listing the "
-              "warnings not shown, as calibrate's and train's --json do); no progress "
-              "bars.")
+              "warnings not shown, as calibrate's, train's and distill's --json do); no "
+              "progress bars.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     if quiet and verbose:

@@ -1248,7 +1248,11 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
             "n_labels": len(space), "seconds": round(training["seconds"], 3),
             **{key: {"n_docs": n, "metrics": report[key]} if report.get(key) else None
                for key, n in (("teacher_agreement", heldout.get("n_docs", 0)),
-                              ("human_accuracy", n_human))}})
+                              ("human_accuracy", n_human))},
+            # as train --json's: the thresholds shipped, and the run's warnings, which
+            # -q hid (a label the teacher never gave, never predicted)
+            "thresholds": classifier.manifest["thresholds"],
+            "warnings": obj.get("warnings") or []})
         return
     click.echo(f"distilled {model} from {len(texts):,} LLM-labelled "
                f"document{plural_s(len(texts))} -> {printable(output)}")
