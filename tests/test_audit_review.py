@@ -2241,3 +2241,44 @@ def test_a_corpus_of_crlf_rows_up_front_and_lf_later_is_written_lf_in_another_fo
     same = tmp_path / ("same-" + name)  # its own format: each line's own end
     apply_review(source, review, same, SPACE)
     assert same.read_bytes() == source.read_bytes()[:-len(b"sun\n")] + b"sun rain\n"
+
+
+def _flagged_issues():
+    """A small audit of three labels, 20 documents' label 0 flipped: its issues, the
+    given labels, the texts and the space (for the review queue's rows)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.audit.detect import find_label_issues
+    from tagsmith.topk import TopK
+
+    space = LabelSpace.from_uris(["u:0", "u:1", "u:2"])
+    rng = np.random.default_rng(0)
+    truth = rng.random((400, 3)) < 0.3
+    scores = np.clip(truth * 0.7 + rng.random((400, 3)) * 0.3, 0, 1)
+    given = truth.copy()
+    given[:20, 0] = ~given[:20, 0]
+    Y = sp.csr_matrix(given)
+    texts = [f"doc {i}" for i in range(400)]
+    return find_label_issues(Y, TopK.from_scores(scores, k=3)), Y, texts, space
+
+
+def test_review_rows_give_the_threshold_the_score_is_judged_against(tmp_path):
+    """Auditing Reuters-21578 as it is, a reviewer read ``model_score`` 0.95 with no
+    way to tell whether that was high for its label: the label's self-confidence
+    threshold was in labels.csv alone. Each row now carries it, in the CSV too."""
+    from tagsmith.audit.review import COLUMNS, review_rows
+
+    issues, Y, texts, space = _flagged_issues()
+    rows = review_rows(issues, texts, Y, space, limit=60, flagged_only=False)
+    assert {row["kind"] for row in rows} == {"missing", "wrong"}
+    for row in rows:
+        label = space.id_of(row["label_uri"])
+        assert row["threshold"] == round(float(issues.threshold[label]), 6)
+    assert any(row["kind"] == "missing" and row["model_score"] > row["threshold"]
+               for row in rows)
+    assert COLUMNS.index("threshold") == COLUMNS.index("model_score") + 1
+    path = _review(tmp_path, rows)
+    with open(path, newline="", encoding="utf-8") as file:
+        cells = next(csv.DictReader(file))
+    assert float(cells["threshold"]) == rows[0]["threshold"]

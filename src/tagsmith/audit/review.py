@@ -82,8 +82,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tagsmith")
 
 COLUMNS = ("rank", "decision", "kind", "action", "label_uri", "label_name", "probability",
-           "model_score", "doc", "line", "doc_id", "doc_key", "given_labels", "given_names",
-           "text")
+           "model_score", "threshold", "doc", "line", "doc_id", "doc_key", "given_labels",
+           "given_names", "text")
 REQUIRED = ("decision", "kind", "label_uri", "doc", "doc_key")
 #: the columns :func:`read_decisions` reads (the others are for the reviewer)
 _READ = (*REQUIRED, "action", "doc_id")
@@ -126,12 +126,18 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
     for rank, j in enumerate(chosen, 1):
         doc, label, kind = int(issues.doc[j]), int(issues.label[j]), int(issues.kind[j])
         given = Y.indices[Y.indptr[doc]:Y.indptr[doc + 1]]
+        # the label's self-confidence threshold, which model_score is judged against (a
+        # missing candidate mostly scores above it, a wrong one below): without it a
+        # reviewer saw a score of 0.95 and could not tell whether that was high for its
+        # label (labels.csv had it, a file and a lookup away)
+        threshold = float(issues.threshold[label])
         rows.append({
             "rank": rank, "decision": "", "kind": KINDS[kind],
             "action": ACTIONS[KINDS[kind]],
             "label_uri": space.uri_of(label), "label_name": space.name_of(label, lang),
             "probability": round(float(issues.probability[j]), 6),
-            "model_score": round(float(issues.score[j]), 6), "doc": doc,
+            "model_score": round(float(issues.score[j]), 6),
+            "threshold": round(threshold, 6) if np.isfinite(threshold) else None, "doc": doc,
             "line": None if lines is None else lines[doc],
             "doc_id": None if doc_ids is None else doc_ids[doc],
             "doc_key": doc_key(texts[doc]),
@@ -272,6 +278,7 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
             cells = {**row, "given_labels": " ".join(row["given_labels"]),
                      "given_names": " | ".join(row["given_names"]),
                      "line": "" if row["line"] is None else row["line"],
+                     "threshold": "" if row.get("threshold") is None else row["threshold"],
                      "doc_id": row["doc_id"] or "", "doc_key": _key_cell(row["doc_key"])}
             writer.writerow({**cells, **{c: spreadsheet_safe(str(cells[c]))
                                          for c in _FREE_TEXT},
