@@ -701,3 +701,34 @@ def test_the_audits_own_warnings_are_on_the_page_too_escaped(weather):
     # a report of an older audit, with no warnings list, is drawn as before
     assert "given is not used" not in render_html(
         {key: value for key, value in report.items() if key != "warnings"}, plots=False)
+
+
+def test_the_page_says_its_candidate_texts_are_shortened_and_where_they_are_whole():
+    """Reading Reuters-21578's page, a story of 2,000 characters showed its first 200
+    under "Top review candidates", cut before the paragraph that decided it (the profit
+    forecast of a bank story flagged *wrong* ``earn``), and nothing said the text was
+    shortened, nor that the review queue holds it whole. ``report.json``'s
+    ``top_candidates`` say which texts were (``text_shortened``), and the page says so
+    under its table."""
+    from tagsmith.audit.report import render_html
+
+    rng = np.random.default_rng(1)
+    texts = [" ".join(rng.choice(WORDS, 6)) for _ in range(60)]
+    rain = np.array(["rain" in text for text in texts])
+    given = rain.copy()
+    given[:6] = ~given[:6]
+    Y = sp.csr_matrix(np.column_stack([given, ~given]))
+    space = LabelSpace.from_uris(["u:rain", "u:dry"])
+    report = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn")).report
+    assert report["top_candidates"]
+    assert not any(c["text_shortened"] for c in report["top_candidates"])
+    note = "Texts are shortened here to their first 200 characters"
+    assert note not in render_html(report, plots=False)
+    long = [text + " and then" * 30 for text in texts]
+    report = audit_corpus(long, Y, space, options=AuditOptions(scores="knn")).report
+    assert report["top_candidates"]
+    assert all(c["text_shortened"] and len(c["text"]) == 200 and c["text"].endswith("…")
+               for c in report["top_candidates"])
+    page = render_html(report, plots=False)
+    table = page[page.index("<h3>Top review candidates"):]
+    assert note in table.split("</table>", 1)[1].split("<h", 1)[0]

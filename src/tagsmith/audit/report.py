@@ -558,6 +558,12 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict,
                          else {})}),
               c["probability"], _given_names(c), _document(c["text"])]
              for c in candidates], {0, 3}))
+        if any(c.get("text_shortened") for c in candidates):
+            # a long story cut before the paragraph that decides its candidate was
+            # judged from the page as if it were the whole text
+            parts.append('<p class="muted">Texts are shortened here to their first 200 '
+                         "characters; the review queue holds each whole, with its model "
+                         "score, its label's threshold and its related rows.</p>")
     return "".join(parts)
 
 

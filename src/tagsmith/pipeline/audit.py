@@ -1135,10 +1135,13 @@ def _unknown(counter: Counter | None, vocabulary: bool = True) -> dict:
 
 
 def _short(row: dict, space: LabelSpace, lang: str) -> dict:
-    """A review row as the report shows it: the text shortened, and the language tag of
-    each name shown (``label_name_lang``, ``given_names_langs``; ``None``: the URI)."""
+    """A review row as the report shows it: the text shortened (``text_shortened`` where
+    it was), and the language tag of each name shown (``label_name_lang``,
+    ``given_names_langs``; ``None``: the URI)."""
     text = " ".join(row["text"].split())
+    # said, so the page can say its texts are not the whole ones the queue holds
     return {**row, "text": text if len(text) <= 200 else text[:199] + "…",
+            "text_shortened": len(text) > 200,
             "label_name_lang": space.name_and_language(space.id_of(row["label_uri"]), lang)[1],
             "given_names_langs": [space.name_and_language(space.id_of(uri), lang)[1]
                                   for uri in row["given_labels"]]}
