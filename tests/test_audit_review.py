@@ -2337,3 +2337,68 @@ def test_a_jsonl_review_holds_its_keys_in_the_csv_column_order(tmp_path):
     path = _review(tmp_path, rows, fmt="jsonl")
     first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
     assert list(first) == list(COLUMNS)
+
+
+def test_review_rows_name_the_labels_the_model_ranks_first_for_the_document(tmp_path):
+    """Auditing Reuters-21578 as it is, "ROSPATCH TO RESPOND TO DIAGNOSTIC BID" had
+    ``earn`` flagged *wrong*, and nothing in the row said what the model would give the
+    story instead (``acq``): a reviewer could not tell a label swap from a model that
+    knows nothing of the text. Each row names the document's ``MODEL_TOP`` best-scored
+    labels by the out-of-sample scores, best first, each with its score."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.audit.detect import find_label_issues
+    from tagsmith.audit.review import MODEL_TOP, review_rows
+    from tagsmith.topk import TopK
+
+    names = [f"label {i}" for i in range(6)]
+    space = LabelSpace.from_uris([f"u:{i}" for i in range(6)],
+                                 names={f"u:{i}": name for i, name in enumerate(names)})
+    rng = np.random.default_rng(0)
+    truth = rng.random((300, 6)) < 0.3
+    scores = np.clip(truth * 0.7 + rng.random((300, 6)) * 0.3, 0, 1)
+    given = truth.copy()
+    given[:20, 0] = ~given[:20, 0]
+    Y = sp.csr_matrix(given)
+    topk = TopK.from_scores(scores, k=5)
+    issues = find_label_issues(Y, topk)
+    texts = [f"doc {i}" for i in range(300)]
+    rows = review_rows(issues, texts, Y, space, limit=30, flagged_only=False, topk=topk)
+    assert rows and MODEL_TOP == 3
+    for row in rows:
+        best = np.argsort(-scores[row["doc"]], kind="stable")[:MODEL_TOP]
+        assert row["model_top"] == [f"{names[i]} ({scores[row['doc'], i]:.3g})"
+                                    for i in best]
+    path = _review(tmp_path, rows)
+    with open(path, newline="", encoding="utf-8") as file:
+        cells = next(csv.DictReader(file))
+    assert cells["model_top"] == " | ".join(rows[0]["model_top"])
+    # without the scores (rows built from issues alone) the cell is empty
+    assert review_rows(issues, texts, Y, space, limit=1, flagged_only=False)[0][
+        "model_top"] == []
+
+
+def test_an_audit_fills_model_top_from_the_scores_it_ranked_by():
+    """``audit_corpus`` hands its out-of-sample scores to the review queue: its rows
+    name the labels they rank first for each document."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+    rng = np.random.default_rng(1)
+    words = "rain sun cloud wind snow fog hail storm".split()
+    texts = [" ".join(rng.choice(words, 6)) for _ in range(60)]
+    rain = np.array(["rain" in text for text in texts])
+    given = rain.copy()
+    given[:6] = ~given[:6]
+    Y = sp.csr_matrix(np.column_stack([given, ~given]))
+    space = LabelSpace.from_uris(["u:rain", "u:dry"], names={"u:rain": "rain", "u:dry": "dry"})
+    result = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn"))
+    assert result.review
+    assert all(row["model_top"] and {top.split(" (")[0] for top in row["model_top"]}
+               <= {"rain", "dry"} for row in result.review)
+    wrong_rain = [row for row in result.review if row["kind"] == "wrong"
+                  and row["label_name"] == "rain"]
+    assert wrong_rain and all(row["model_top"][0].startswith("dry (") for row in wrong_rain)

@@ -78,12 +78,13 @@ if TYPE_CHECKING:
 
     from tagsmith.audit.detect import LabelIssues
     from tagsmith.data.readers import Record
+    from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
 
 COLUMNS = ("rank", "decision", "kind", "action", "label_uri", "label_name", "probability",
            "model_score", "threshold", "doc", "line", "doc_id", "doc_key", "given_labels",
-           "given_names", "related_rows", "text")
+           "given_names", "model_top", "related_rows", "text")
 REQUIRED = ("decision", "kind", "label_uri", "doc", "doc_key")
 #: the columns :func:`read_decisions` reads (the others are for the reviewer)
 _READ = (*REQUIRED, "action", "doc_id")
@@ -112,12 +113,15 @@ def doc_key(text: str) -> str:
 def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, space: LabelSpace,
                 *, lang: str = "en",
                 lines: Sequence[int] | None = None, doc_ids: Sequence[str | None] | None = None,
-                limit: int | None = None, flagged_only: bool = True) -> list[dict]:
+                limit: int | None = None, flagged_only: bool = True,
+                topk: TopK | None = None) -> list[dict]:
     """Rows of the review queue, best candidate first (see :data:`COLUMNS`).
 
     ``issues``: :class:`~tagsmith.audit.detect.LabelIssues`; ``texts`` and ``Y`` (the
     given labels, CSR) of the audited corpus; ``lines``/``doc_ids``: where each
-    document is in its file. ``limit`` caps the number of rows.
+    document is in its file. ``limit`` caps the number of rows. ``topk``: the
+    out-of-sample scores the audit ranked by, whose first :data:`MODEL_TOP` labels of
+    each document fill ``model_top`` (empty without).
     """
     chosen = np.flatnonzero(issues.flagged) if flagged_only else np.arange(len(issues))
     if limit is not None:
@@ -143,12 +147,23 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
             "doc_key": doc_key(texts[doc]),
             "given_labels": [space.uri_of(int(g)) for g in given],
             "given_names": [space.name_of(int(g), lang) for g in given],
+            "model_top": [] if topk is None else
+            [f"{space.name_of(int(t), lang)} ({float(v):.3g})"
+             for t, v in zip(topk.indices[doc][:MODEL_TOP], topk.scores[doc][:MODEL_TOP],
+                             strict=True) if t >= 0],
             "related_rows": [],  # filled in by _relate, once every row is known
             "text": texts[doc],
         })
     _relate(rows, texts)
     return rows
 
+
+#: how many of a document's best-scored labels a review row names in ``model_top``,
+#: each with its score: a *wrong* candidate showed what the model doubted, never what
+#: it would give instead (Reuters-21578's "ROSPATCH TO RESPOND TO DIAGNOSTIC BID",
+#: ``earn`` flagged wrong, the model's ``acq 0.382`` nowhere in the row), nor how sure
+#: it was of anything (a bank story's best label, ``earn``, at 0.119)
+MODEL_TOP = 3
 
 #: the most other rows a review row names in ``related_rows`` (a boilerplate text of
 #: thousands of copies would fill the cell), the count of the rest after them
@@ -190,7 +205,7 @@ def review_format(path: str | Path) -> str:
 
 
 _FREE_TEXT = ("text", "label_name", "given_names", "doc_id", "label_uri", "given_labels",
-              "related_rows")
+              "model_top", "related_rows")
 
 
 #: the free-text columns :func:`read_decisions` reads back
@@ -309,6 +324,7 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
         for row in rows:
             cells = {**row, "given_labels": " ".join(row["given_labels"]),
                      "given_names": " | ".join(row["given_names"]),
+                     "model_top": " | ".join(row.get("model_top", [])),
                      "related_rows": "; ".join(row.get("related_rows", [])),
                      "line": "" if row["line"] is None else row["line"],
                      "threshold": "" if row.get("threshold") is None else row["threshold"],
