@@ -1488,6 +1488,40 @@ def test_suggest_warns_when_k_cuts_labels_passing_their_thresholds(cli_bundle,
         assert "below the --k" not in caplog.text
 
 
+def test_suggest_sets_json_warns_when_k_cuts_labels_passing_their_thresholds(
+        cli_bundle, goemotions_small, tmp_path, caplog):
+    """suggest --sets --format json lists each document's ranking beside its set, cut by
+    --k as suggest's alone: a --min-recall bundle's labels passing their thresholds below
+    the --k listed were left out there without the warning suggest without --sets
+    gives. Warned of, counted the same way (the text rows of --sets list the sets alone,
+    no ranking: nothing cut to warn of)."""
+    out = tmp_path / "r90"
+    calibrated = run("calibrate", cli_bundle, "--data", goemotions_small["dev"],
+                     "--min-recall", "0.9", "-o", out)
+    assert calibrated.exit_code == 0, calibrated.output
+    texts = [line.split("\t")[0] for line in
+             goemotions_small["test"].read_text(encoding="utf-8").splitlines()[:40]]
+    clf = TextClassifier.load(out)
+    cut = sum(len(every) > len(listed) for every, listed in
+              zip(clf.suggest(texts, k=clf.n_labels), clf.suggest(texts, k=3), strict=True))
+    assert 0 < cut
+    caplog.clear()
+    result = run("suggest", out, "-k", "3", "--sets", "--format", "json",
+                 input="\n".join(texts) + "\n", quiet=False)
+    assert result.exit_code == 0, result.output
+    listed = [[s["label"] for s in json.loads(line)["suggestions"]]
+              for line in result.stdout.splitlines()]
+    assert listed == [[s.label for s in row] for row in clf.suggest(texts, k=3)]
+    assert (f"{cut} of 40 documents have labels passing the bundle's thresholds (for "
+            "recall 0.9) below the --k 3 listed, left out") in caplog.text
+    for options in (["-k", str(clf.n_labels)], ["--format", "tsv"]):
+        caplog.clear()
+        other = run("suggest", out, "--sets", *options, input="\n".join(texts) + "\n",
+                    quiet=False)
+        assert other.exit_code == 0, other.output
+        assert "below the --k" not in caplog.text
+
+
 @pytest.mark.parametrize("objective", [("--min-recall", "0.8"), ("--min-precision", "0.7")])
 def test_train_counts_the_labels_it_never_learnt_as_calibrate_does(goemotions_small, tmp_path,
                                                                    objective):

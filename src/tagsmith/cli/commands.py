@@ -1234,6 +1234,21 @@ def _warn_cut_short(classifier, cut_short: int, n_docs: int, k: int) -> None:
          "thresholds were tuned on) lists them")
 
 
+def _count_cut_short(classifier, texts, results, k, threshold) -> int:
+    """How many of ``texts`` have labels passing a recall's thresholds below the ``k``
+    listed (``results``: their rankings), among the candidates the thresholds were
+    tuned on (:func:`_probed_width`); 0 with a ``threshold``, which keeps the best ``k``
+    alone by design, or thresholds of another objective."""
+    if (threshold is not None or classifier.thresholds.min_recall is None
+            or k >= _probed_width(classifier)):
+        return 0
+    # a recall's thresholds pass many labels: those among the candidates they were
+    # tuned on passing below the k listed are counted, to be said
+    passing = classifier.label_sets(classifier.predict_topk(
+        texts, _probed_width(classifier))).getnnz(axis=1)
+    return sum(int(n) > len(listed) for n, listed in zip(passing, results, strict=True))
+
+
 def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
                    max_set_size, min_confidence, replacing=None) -> int:
     """Write the answers for one batch of ``(doc_id, text)`` pairs (see :func:`suggest`);
@@ -1242,7 +1257,8 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
     have labels passing the tuned thresholds below the ``k`` listed, among the
     candidates they were tuned on (:func:`_probed_width`), for thresholds tuned for a
     recall (``--min-recall``; 0 otherwise, with a ``threshold``, which keeps the best
-    ``k`` alone by design, and with ``--sets``)."""
+    ``k`` alone by design, and with the text rows of ``--sets``, which list no
+    ranking)."""
     texts = [text for _, text in batch]
     none = [None] * len(batch)
     shown_threshold = threshold
@@ -1260,17 +1276,12 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
     elif not sets:
         results, label_sets = classifier.suggest(texts, k=k, threshold=threshold,
                                                  lang=lang), none
-        if (threshold is None and classifier.thresholds.min_recall is not None
-                and k < _probed_width(classifier)):
-            # a recall's thresholds pass many labels: those among the candidates they
-            # were tuned on passing below the k listed are counted, to be said
-            passing = classifier.label_sets(classifier.predict_topk(
-                texts, _probed_width(classifier))).getnnz(axis=1)
-            cut_short = sum(int(n) > len(listed)
-                            for n, listed in zip(passing, results, strict=True))
+        cut_short = _count_cut_short(classifier, texts, results, k, threshold)
     elif fmt == "json":  # the ranking and the sets from one scoring of the batch
         results, label_sets = classifier.suggest_with_sets(texts, k=k, threshold=threshold,
                                                            **set_options)
+        # its ranking is cut by --k as suggest's alone
+        cut_short = _count_cut_short(classifier, texts, results, k, threshold)
     else:  # the text rows of --sets list the sets alone: no ranking to score for them
         results, label_sets = none, classifier.suggest_sets(texts, **set_options)
     if shown_threshold is not None and results is not none and replacing is None:
