@@ -439,6 +439,25 @@ def test_min_recall_caps_a_label_of_few_positives_and_round_trips():
     assert again.summary()["objective"] == "recall"
 
 
+def test_min_recall_global_threshold_counts_only_the_pooled_labels_positives():
+    """The pooled recall's global threshold counted the held-out positives of labels
+    with no entry in the pool (a label the model never learnt, whose entries
+    calibration moves out): misses it could never catch, which pulled it down to the
+    bottom of the pool. Only the positives of the labels pooled are counted: as if the
+    other label had no held-out positive."""
+    scores = np.linspace(0.99, 0.01, 100, dtype=np.float32)
+    y = np.zeros((100, 3), dtype=bool)
+    y[:60:2, 0] = True  # 30 positives each, among the top 60
+    y[1:60:2, 1] = True
+    y[:40, 2] = True  # 40 positives of a label with no entry
+    topk = TopK(np.tile(np.array([[0, 1, -1]]), (100, 1)),
+                np.stack([scores, scores, np.full(100, -np.inf, np.float32)], axis=1), 3)
+    pooled = tune_thresholds(sp.csr_matrix(y), topk, min_recall=0.8)
+    y[:, 2] = False
+    alone = tune_thresholds(sp.csr_matrix(y), topk, min_recall=0.8)
+    assert pooled.global_threshold == alone.global_threshold > scores[60]
+
+
 @pytest.mark.parametrize("kwargs", [{"min_recall": 1.0}, {"min_recall": 0},
                                     {"min_recall": float("nan")},
                                     {"min_recall": 0.9, "beta": 2.0},

@@ -323,7 +323,9 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     or positives the top-k never ranks) would need a threshold of 0, every document:
     its threshold is capped at its lowest held-out positive instead (``capped``), and
     a label with no held-out positive ranked gets an infinite threshold. The global
-    threshold is the same rule over every entry.
+    threshold is the same rule over every entry, on the positives of the labels that
+    have entries (a label with none, one the model never learnt, has no miss a cut
+    could catch).
 
     >>> topk = TopK.from_scores(np.array([[0.9, 0.2], [0.6, 0.7], [0.1, 0.8]]), k=2)
     >>> y = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 1]]))
@@ -450,9 +452,13 @@ def _recall_thresholds(labels: sp.csr_matrix, topk: TopK, hits: np.ndarray,
     per_label, best, capped = _grouped_recall_cut(topk.indices[valid], topk.scores[valid],
                                                   hits[valid], support, topk.n_labels,
                                                   min_recall)
+    # the pool's positives are those of the labels pooled: a label with no entry (one
+    # the model never learnt, its entries moved out) counted misses no cut could catch
+    pooled_support = np.where(np.bincount(topk.indices[valid], minlength=topk.n_labels) > 0,
+                              support, 0)
     pooled, _, _ = _grouped_recall_cut(np.zeros(int(valid.sum()), np.int64),
                                        topk.scores[valid], hits[valid],
-                                       np.array([support.sum()]), 1, min_recall)
+                                       np.array([pooled_support.sum()]), 1, min_recall)
     global_thr = float(pooled[0]) if np.isfinite(pooled[0]) else 1.0
     passed = valid & (topk.scores >= per_label[np.where(valid, topk.indices, 0)])
     coverage = (np.bincount(topk.indices[passed], minlength=topk.n_labels)
