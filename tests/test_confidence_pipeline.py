@@ -1424,14 +1424,21 @@ def test_cli_calibrate_min_recall_is_stored_shown_and_capped(cli_bundle, goemoti
     assert (info["objective"], info["min_recall"]) == ("recall", 0.9)
     capped = info["n_capped_labels"]
     assert 0 < capped < clf.n_labels and clf.thresholds.min_recall == 0.9
-    own = clf.n_labels - capped
+    # labels of fewer than 5 held-out positives take their band's threshold, as
+    # F-beta's do (they had their own, capped at those few, or none: never predicted)
+    band = info["n_band_labels"]
+    assert band > 0 and info["n_tuned_labels"] + band == clf.n_labels
+    own = clf.n_labels - capped - band
     reach = "label reaches" if own == 1 else "labels reach"
     assert (f"thresholds for recall 0.9 (tuned on the conformal documents): {own} {reach} "
-            f"it, {capped} capped at their lowest held-out positive") in result.output
+            f"it, {capped} capped at their lowest held-out positive (short of it), {band} "
+            "from their band\n") in result.output
     assert (f"{capped} labels cannot reach recall 0.9 on the held-out documents"
             in caplog.text)
     # the recall bought by predicting labels for most documents: said
     assert "predicted for at least 50% of the held-out documents" in caplog.text
+    # and the labels backed off, as F-beta's thresholds say them
+    assert "without a threshold of their own (too few held-out positives" in caplog.text
     assert np.isfinite(clf.thresholds.per_label).all()
     assert (clf.thresholds.per_label > 0).all()  # capped, never 0
     for extra, said in ((["--min-precision", "0.9"], "--min-precision and --min-recall"),

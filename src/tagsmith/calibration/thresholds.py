@@ -55,8 +55,9 @@ class Thresholds:
     ``min_precision`` alone, not stored) the highest lower Wilson bound of each label's
     precision at any cut, NaN where it has no held-out entry. Or ``min_recall`` (each
     label's recall: its highest cut whose held-out recall reaches it by the lower end of
-    its Wilson interval); ``capped`` (bool, ``(n_labels,)``, with ``min_recall`` alone,
-    not stored) marks the labels that reach it at no cut, whose threshold is capped at
+    its Wilson interval, or its band's or the global one, as F-beta's back off);
+    ``capped`` (bool, ``(n_labels,)``, with ``min_recall`` alone, not stored) marks the
+    labels of their own threshold that reach it at no cut, whose threshold is capped at
     their lowest held-out positive (not 0, every document), and ``best_recall`` the
     highest lower Wilson bound of each label's recall (NaN where it has no held-out
     positive ranked, and an infinite threshold); ``coverage`` (float64, with
@@ -106,7 +107,8 @@ class Thresholds:
         for (``objective``: ``"f_beta"`` with its ``beta``, ``"precision"`` with
         ``min_precision`` and ``n_unreachable_labels``, the labels never predicted, as
         none reaches it; ``"recall"`` with ``min_recall``, ``n_unreachable_labels`` (no
-        held-out positive ranked: never predicted), and ``n_capped_labels`` where
+        held-out positive ranked: never predicted; none where they back off to their
+        band's or the global threshold, as they do since), and ``n_capped_labels`` where
         the thresholds were tuned here: the labels that reach it at no cut, capped at
         their lowest held-out positive; absent for thresholds of no recorded
         objective)."""
@@ -318,14 +320,18 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     ``beta`` other than 1) tunes for recall: each label's threshold is its highest cut
     at which the lower end of the 95% Wilson interval of its held-out recall (its hits
     over all its held-out positives, those outside the top-k included) reaches
-    ``min_recall``, without back-off or forced best label either. A label that reaches
-    it at no cut (too few held-out positives: 20 of 20 found is a recall of 0.84 to 1;
-    or positives the top-k never ranks) would need a threshold of 0, every document:
-    its threshold is capped at its lowest held-out positive instead (``capped``), and
-    a label with no held-out positive ranked gets an infinite threshold. The global
-    threshold is the same rule over every entry, on the positives of the labels that
-    have entries (a label with none, one the model never learnt, has no miss a cut
-    could catch).
+    ``min_recall``, without a forced best label either. A label that reaches it at no
+    cut (too few held-out positives: 20 of 20 found is a recall of 0.84 to 1; or
+    positives the top-k never ranks) would need a threshold of 0, every document: its
+    threshold is capped at its lowest held-out positive instead (``capped``). As with
+    F-beta, a label with fewer than ``min_support`` held-out positives, or none ranked,
+    backs off to its band's threshold (the same rule on the band's entries pooled, a
+    band with no cut reaching it capped likewise) when ``bands`` are given and the band
+    has at least ``min_support`` positives, else to the global one: an infinite
+    threshold, never predicted, is no recall. The global threshold is the same rule
+    over every entry, on the positives of the labels that have entries (a label with
+    none, one the model never learnt, has no miss a cut could catch); a band's
+    likewise.
 
     >>> topk = TopK.from_scores(np.array([[0.9, 0.2], [0.6, 0.7], [0.1, 0.8]]), k=2)
     >>> y = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 1]]))
@@ -351,7 +357,8 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     if min_precision is not None:
         return _precision_thresholds(labels, topk, hits, min_precision, max_labels)
     if min_recall is not None:
-        return _recall_thresholds(labels, topk, hits, min_recall, max_labels)
+        return _recall_thresholds(labels, topk, hits, min_recall, max_labels, min_support,
+                                  bands)
     global_thr = _global_threshold(topk, hits, int(labels.nnz), checked_beta)
     per_label = np.full(topk.n_labels, global_thr, dtype=np.float32)
     support = np.bincount(labels.indices, minlength=topk.n_labels)
@@ -445,29 +452,50 @@ def _precision_thresholds(labels: sp.csr_matrix, topk: TopK, hits: np.ndarray,
 
 
 def _recall_thresholds(labels: sp.csr_matrix, topk: TopK, hits: np.ndarray,
-                       min_recall: float, max_labels: int | None) -> Thresholds:
+                       min_recall: float, max_labels: int | None, min_support: int = 5,
+                       bands: FrequencyBands | None = None) -> Thresholds:
     """:func:`tune_thresholds` with ``min_recall``, on checked input."""
     valid = topk.valid
     support = np.bincount(labels.indices, minlength=topk.n_labels).astype(np.int64)
-    per_label, best, capped = _grouped_recall_cut(topk.indices[valid], topk.scores[valid],
-                                                  hits[valid], support, topk.n_labels,
-                                                  min_recall)
+    scores, is_hit = topk.scores[valid], hits[valid]
+    own, best, capped = _grouped_recall_cut(topk.indices[valid], scores, is_hit, support,
+                                            topk.n_labels, min_recall)
     # the pool's positives are those of the labels pooled: a label with no entry (one
     # the model never learnt, its entries moved out) counted misses no cut could catch
     pooled_support = np.where(np.bincount(topk.indices[valid], minlength=topk.n_labels) > 0,
                               support, 0)
-    pooled, _, _ = _grouped_recall_cut(np.zeros(int(valid.sum()), np.int64),
-                                       topk.scores[valid], hits[valid],
-                                       np.array([pooled_support.sum()]), 1, min_recall)
+    pooled, _, _ = _grouped_recall_cut(np.zeros(int(valid.sum()), np.int64), scores,
+                                       is_hit, np.array([pooled_support.sum()]), 1,
+                                       min_recall)
     global_thr = float(pooled[0]) if np.isfinite(pooled[0]) else 1.0
+    per_label = np.full(topk.n_labels, global_thr, dtype=np.float32)
+    source = np.full(topk.n_labels, FROM_GLOBAL, dtype=np.int8)
+    # as F-beta's: a label of too few held-out positives (or none ranked) backs off to
+    # its band's threshold, the same rule on the band's pooled recall (an infinite
+    # one, never predicted, was no recall at all), else to the global one
+    tuned = (support >= min_support) & np.isfinite(own)
+    if bands is not None:
+        if bands.n_labels != topk.n_labels:
+            raise InvalidParameterError("bands", f"bands over {topk.n_labels} "
+                                                 f"label{plural_s(topk.n_labels)}",
+                                        f"{bands.n_labels} label{plural_s(bands.n_labels)}")
+        band_of = bands.band_of.astype(np.int64)
+        band_support = np.bincount(band_of, weights=pooled_support,
+                                   minlength=bands.n_bands).astype(np.int64)
+        band_cut, _, _ = _grouped_recall_cut(band_of[topk.indices[valid]], scores, is_hit,
+                                             band_support, bands.n_bands, min_recall)
+        usable = (band_support >= min_support) & np.isfinite(band_cut)
+        from_band = usable[band_of] & ~tuned
+        per_label[from_band] = band_cut[band_of[from_band]]
+        source[from_band] = FROM_BAND
+    per_label[tuned] = own[tuned]
+    source[tuned] = FROM_LABEL
     passed = valid & (topk.scores >= per_label[np.where(valid, topk.indices, 0)])
     coverage = (np.bincount(topk.indices[passed], minlength=topk.n_labels)
                 / max(len(topk), 1))
-    return Thresholds(per_label, global_thr, np.ones(topk.n_labels, bool),
-                      max_labels=max_labels,
-                      source=np.full(topk.n_labels, FROM_LABEL, np.int8), support=support,
-                      min_recall=min_recall, capped=capped, best_recall=best,
-                      coverage=coverage)
+    return Thresholds(per_label, global_thr, tuned, max_labels=max_labels, source=source,
+                      support=support, min_recall=min_recall, capped=capped & tuned,
+                      best_recall=best, coverage=coverage)
 
 
 class _Groups(NamedTuple):

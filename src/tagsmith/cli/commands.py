@@ -329,7 +329,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                        f"label{plural_s(own)} with one, {never:,} never predicted (no "
                        f"threshold reaches it){also}")
         elif thresholds.get("objective") == "recall":
-            click.echo(recall_thresholds_line(thresholds) + also)
+            click.echo(recall_thresholds_line(thresholds, "",
+                                              classifier.n_labels - unlearnt) + also)
 
 
 def _train_summary(model: str, output: str, n_labels: int, training: dict,

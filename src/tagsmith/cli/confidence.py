@@ -239,7 +239,8 @@ def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_
     elif thr.get("objective") == "recall":
         docs = ("the conformal documents" if report["thresholds_tuned_on"] == "conformal"
                 else "the calibrator's own documents")
-        click.echo(recall_thresholds_line(thr, f" (tuned on {docs})") + also)
+        click.echo(recall_thresholds_line(thr, f" (tuned on {docs})",
+                                          classifier.n_labels - unlearnt) + also)
     else:
         _print_fbeta_thresholds(thr, classifier.n_labels - unlearnt, also)
     click.echo(f"conformal sets: {', '.join(report['conformal']['methods'])} "
@@ -265,21 +266,33 @@ def refuse_one_objective(min_precision: float | None,
                                "thresholds (a recall per label, F-beta): give one")
 
 
-def recall_thresholds_line(thr: dict, tuned_on: str = "") -> str:
+def recall_thresholds_line(thr: dict, tuned_on: str = "", n_labels: int | None = None
+                           ) -> str:
     """How calibrate and train say the thresholds of a ``--min-recall`` (the manifest's
-    ``thresholds``): the labels that hold it, and those capped short of it.
+    ``thresholds``): the labels that hold it, those capped short of it, and those of too
+    few held-out positives backed off to their band's (and, given ``n_labels``, the
+    labels counted, to the global one).
 
-    >>> print(recall_thresholds_line({"min_recall": 0.95, "n_tuned_labels": 28,
-    ...     "n_capped_labels": 20, "n_unreachable_labels": 1}))  # doctest: +NORMALIZE_WHITESPACE
-    thresholds for recall 0.95: 7 labels reach it, 20 capped at their lowest held-out
-    positive (short of it), 1 never predicted (no held-out positive ranked)
+    >>> print(recall_thresholds_line({"min_recall": 0.95, "n_tuned_labels": 21,
+    ...     "n_capped_labels": 13, "n_band_labels": 6, "n_unreachable_labels": 1},
+    ...     n_labels=28))  # doctest: +NORMALIZE_WHITESPACE
+    thresholds for recall 0.95: 7 labels reach it, 13 capped at their lowest held-out
+    positive (short of it), 6 from their band, 1 global, 1 never predicted (no held-out
+    positive ranked)
+
+    (A label of no held-out positive ranked backs off to its band's or the global
+    threshold: "never predicted" is said of thresholds tuned before, where it counts.)
     """
     capped, never = thr.get("n_capped_labels", 0), thr.get("n_unreachable_labels", 0)
+    band = thr.get("n_band_labels", 0)
     own = thr["n_tuned_labels"] - capped - never
+    n_global = 0 if n_labels is None else n_labels - thr["n_tuned_labels"] - band
     return (f"thresholds for recall {thr['min_recall']:g}{tuned_on}: {own:,} "
             f"label{plural_s(own)} reach{'es' if own == 1 else ''} it, {capped:,} capped at "
             f"{'its' if capped == 1 else 'their'} lowest held-out positive (short of it), "
-            f"{never:,} never predicted (no held-out positive ranked)")
+            f"{band:,} from their band"
+            + (f", {n_global:,} global" if n_global > 0 else "")
+            + (f", {never:,} never predicted (no held-out positive ranked)" if never else ""))
 
 
 def _print_fbeta_thresholds(thr: dict, n_labels: int, also: str = "") -> None:

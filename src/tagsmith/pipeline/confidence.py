@@ -473,7 +473,11 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
         thresholds = tune_thresholds(tuning_Y, without_labels(tuning_probs, untrained),
                                      min_precision=options.min_precision,
                                      min_recall=options.min_recall,
-                                     max_labels=options.max_labels)
+                                     max_labels=options.max_labels,
+                                     # a recall's labels of too few held-out positives
+                                     # back off to their band's (precision's do not)
+                                     min_support=options.min_support,
+                                     bands=calibrator.bands)
     if sp.csr_matrix(conformal_part.Y).count_nonzero() == 0:
         raise DataError(f"none of the {len(conformal_part):,} held-out documents "
                         f"({heldout.source}) set aside for the conformal sets carries a "
@@ -652,17 +656,18 @@ def warn_thin_thresholds(thresholds: Thresholds, label_space: LabelSpace, source
     if thresholds.min_precision is not None:
         _warn_unreachable(thresholds, label_space, source, shown)
         return
-    if thresholds.min_recall is not None:
+    recall = thresholds.min_recall is not None
+    if recall:
         _warn_capped(thresholds, label_space, source, shown)
         _warn_broad(thresholds, label_space, source, shown)
-        return
     own = thresholds.source == FROM_LABEL
     # a label never predicted (one the model never learnt: an infinite threshold) has
     # no precision or recall to be rough, nor a band's threshold
     predicted = np.isfinite(thresholds.per_label)
     parts = []
     for labels, what in (
-            (np.flatnonzero(own & (support < FEW_POSITIVES) & predicted),
+            # a recall's own thresholds on few positives are capped, and warned of so
+            (np.flatnonzero(own & (support < FEW_POSITIVES) & predicted & ~recall),
              f"tuned on fewer than {FEW_POSITIVES} held-out positives, so {{its}} precision "
              "and recall at {its} {thresholds} are rough"),
             # not "too few positives" alone: a label whose positives the top-k never
