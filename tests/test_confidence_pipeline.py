@@ -1459,6 +1459,27 @@ def test_cli_calibrate_min_recall_is_stored_shown_and_capped(cli_bundle, goemoti
         in unused.output
 
 
+def test_calibrate_min_recall_with_max_labels_says_the_cap_caps_the_recall(
+        cli_bundle, goemotions_small, tmp_path, caplog):
+    """calibrate --min-recall 0.9 --max-labels 3 on GoEmotions capped 27 labels (test
+    recall 0.707, 0.964 without the cap) and the warning of the capped labels spoke of
+    their held-out positives alone: a positive ranked below a document's 3 best is a
+    miss at any threshold. The warning says --max-labels is the cause."""
+    result = run("calibrate", cli_bundle, "--data", goemotions_small["dev"], "--min-recall",
+                 "0.9", "--max-labels", "3", "-o", tmp_path / "r90", quiet=False)
+    assert result.exit_code == 0, result.output
+    assert "labels cannot reach recall 0.9" in caplog.text
+    assert ("--max-labels 3 caps each set at a document's 3 best candidates, as it did "
+            "while tuning: a positive ranked below them is a miss at any threshold") \
+        in caplog.text
+    caplog.clear()
+    alone = run("calibrate", cli_bundle, "--data", goemotions_small["dev"], "--min-recall",
+                "0.9", "-o", tmp_path / "plain", quiet=False)
+    assert alone.exit_code == 0, alone.output
+    assert "labels cannot reach recall 0.9" in caplog.text
+    assert "--max-labels" not in caplog.text
+
+
 def test_suggest_warns_when_k_cuts_labels_passing_their_thresholds(cli_bundle,
                                                                    goemotions_small,
                                                                    tmp_path, caplog):
