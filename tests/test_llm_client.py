@@ -2999,3 +2999,61 @@ def test_a_404_naming_a_model_whose_name_holds_a_parameter_drops_nothing(in_200,
     assert "refuses seed" not in caplog.text, caplog.text
     assert ["seed" in body for body in server.requests] == [True]
     assert client.dropped_parameters == frozenset()
+
+
+@pytest.mark.parametrize("name", ["HTTPS_PROXY", "https_proxy"])
+def test_a_proxy_that_refuses_or_does_not_resolve_is_named(monkeypatch, name):
+    # the proxy from HTTPS_PROXY refused the connection (or its host did not resolve):
+    # the message blamed the base URL ("is the base URL right?"), naming no proxy
+    import socket
+
+    for other in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(other, raising=False)
+    closed = socket.socket()  # bound, never listening: every connection is refused
+    closed.bind(("127.0.0.1", 0))
+    try:
+        port = closed.getsockname()[1]
+        monkeypatch.setenv(name, f"http://user:secret@127.0.0.1:{port}")
+        client = OpenAIChatClient("https://api.example.com/v1", "m", max_retries=0,
+                                  timeout=2.0)
+        with pytest.raises(LLMConfigError) as caught:
+            client.complete(request())
+        message = str(caught.value)
+        assert f"nothing listens at the proxy http://127.0.0.1:{port} ({name})" in message
+        assert f"is {name} right?" in message and "base URL" not in message
+        assert "secret" not in message
+    finally:
+        closed.close()
+
+    def getaddrinfo(host, *args, **kwargs):  # no test asks a real DNS server
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setenv(name, "http://nosuchproxy.invalid:8080")
+    client = OpenAIChatClient("https://api.example.com/v1", "m", max_retries=0, timeout=2.0)
+    with pytest.raises(LLMConfigError, match=r"nosuchproxy\.invalid is unknown") as caught:
+        client.complete(request())
+    message = str(caught.value)
+    assert f"the proxy http://nosuchproxy.invalid:8080 ({name})" in message
+    assert "base URL" not in message
+
+
+def test_a_refusal_names_no_proxy_where_no_proxy_says_to_go_direct(monkeypatch):
+    import socket
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    try:
+        port = closed.getsockname()[1]
+        for other in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(other, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", "http://proxy.example.com:3128")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.2")
+        # 127.0.0.2 is loopback too, but not one of the names _proxy_for goes direct for
+        client = OpenAIChatClient(f"http://127.0.0.2:{port}/v1", "m", max_retries=0,
+                                  timeout=2.0)
+        with pytest.raises(LLMConfigError, match="nothing listens there") as caught:
+            client.complete(request())
+        assert "proxy" not in str(caught.value)
+    finally:
+        closed.close()

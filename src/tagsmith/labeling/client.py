@@ -634,7 +634,19 @@ class OpenAIChatClient:
                     # it): the default retries took about 80 s to say so. After a first
                     # reply, a refusal (a restart) is retried
                     self.usage.count("failed")
+                    # through a proxy (HTTPS_PROXY ...) the host and the port are the
+                    # proxy's: the message blamed the base URL
+                    proxy, source = _proxy_named(self._parts.scheme,
+                                                 self._parts.hostname or "")
                     what, hint = ((f"the host name {exc.unknown_host} is unknown",
+                                   f"it is the host of the proxy {proxy} ({source}): is "
+                                   "that right? NO_PROXY names the hosts reached without it")
+                                  if exc.unknown_host and proxy else
+                                  (f"nothing listens at the proxy {proxy} ({source})",
+                                   f"is the proxy running, and is {source} right? NO_PROXY "
+                                   "names the hosts reached without it")
+                                  if exc.refused and proxy else
+                                  (f"the host name {exc.unknown_host} is unknown",
                                    "is the base URL's host right?") if exc.unknown_host else
                                   ("its certificate is not trusted",
                                    "is the base URL's host right? A certificate of its "
@@ -1157,6 +1169,24 @@ def _proxy_for(scheme: str, host: str):
         return None
     parts = urlsplit(url if "://" in url else f"http://{url}")
     return parts if parts.hostname else None
+
+
+def _proxy_named(scheme: str, host: str) -> tuple[str, str]:
+    """The proxy :func:`_proxy_for` gives for ``host`` as messages name it: its URL
+    without credentials, and the environment variable it is from (``HTTPS_PROXY``,
+    ``https_proxy`` ...); ("", "") where requests go direct. A refused connection or
+    an unknown host name is then the proxy's, not the base URL's."""
+    from urllib.request import getproxies
+
+    proxy = _proxy_for(scheme, host)
+    if proxy is None:
+        return "", ""
+    url = getproxies().get(scheme)
+    # urllib reads the variables whatever their case, the lower-case one first
+    source = next((name for name in sorted(os.environ, key=lambda name: not name.islower())
+                   if name.lower() == f"{scheme}_proxy" and os.environ[name] == url),
+                  "the system's proxy settings")
+    return _redact(proxy.geturl()), source
 
 
 def _redact(url: str) -> str:
