@@ -384,7 +384,9 @@ LLM_BAD = [["--timeout", "0"], ["--base-url", "ftp://x"], ["--llm", ""],
            # the endpoint's full URL: every request went to .../chat/completions twice
            ["--base-url", "http://127.0.0.1:9/v1/chat/completions"],
            ["--api-key-env", "sk-not-a-variable-name"],  # the key, not its variable
-           ["--api-key-header", "Api Key: x"]]  # no header name
+           ["--api-key-header", "Api Key: x"],  # no header name
+           # urlsplit's ValueError: a traceback, exit code 1
+           ["--base-url", "http://[::1/v1"], ["--base-url", "http://[not-v6]/v1"]]
 
 
 @pytest.mark.parametrize("bad", LLM_BAD, ids=lambda bad: bad[0])

@@ -777,6 +777,12 @@ def test_bad_base_url():
         with pytest.raises(InvalidParameterError, match=f"port {port}") as error:
             OpenAIChatClient(f"http://user:s3cret@h:{port}/v1", "m")
         assert "s3cret" not in str(error.value)
+    # an IPv6 address without its closing bracket (or no address in them): urlsplit's
+    # ValueError "Invalid IPv6 URL" came out as a traceback, naming no option
+    for url in ("http://user:s3cret@[::1/v1?key=s3cret", "http://[not-v6]:8000/v1"):
+        with pytest.raises(InvalidParameterError, match="'base_url' must be a URL") as error:
+            OpenAIChatClient(url, "m")
+        assert "s3cret" not in str(error.value) and "[" in str(error.value)
 
 
 @pytest.mark.parametrize("name", ["sk-abc123verysecretkey", "Bearer x", "1KEY", "MY KEY"])

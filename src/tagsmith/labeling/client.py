@@ -469,7 +469,15 @@ class OpenAIChatClient:
                  backoff_max: float = 60.0, max_concurrency: int = 4,
                  price_prompt: float = 0.0, price_completion: float = 0.0,
                  seed: int | None = None, api_key_header: str | None = None):
-        parts = urlsplit(base_url)
+        try:
+            parts = urlsplit(base_url)
+        except ValueError:  # "Invalid IPv6 URL": a bracket unclosed, no address in them
+            # shown without user:password nor query (either may hold a secret)
+            raise InvalidParameterError(
+                "base_url", "a URL whose host, if in brackets, is an IPv6 address "
+                "(http://[::1]:8000/v1)", re.sub(r"(?<=//)[^/@]*@", "",
+                                                 re.split(r"[?#]", str(base_url))[0])
+            ) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidParameterError("base_url", "an http:// or https:// URL", base_url)
         try:
