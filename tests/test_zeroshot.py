@@ -2051,3 +2051,19 @@ def test_a_name_that_begins_with_its_own_notation_is_embedded_without_it():
     assert texts == ["R&D sector", "R&D sector: research firms", "W.2 wine", "P.01",
                      "E11.9x diabetes", "Tariffs"]
     assert owners.tolist() == [0, 0, 1, 2, 3, 4]
+
+
+def test_a_notation_that_is_a_word_is_stripped_only_as_stw_writes_it():
+    """A notation of letters alone may be the name's first word ('A cappella' of
+    notation 'A' was embedded as 'cappella'): it is stripped only where two spaces
+    follow it, STW's own form for its top categories ('A  General descriptors' of
+    notation 'A'); a notation with a digit or a dot is a code, followed by any
+    whitespace."""
+    from tagsmith.zeroshot.scorer import _without_notation
+
+    assert _without_notation("A cappella", "A") == "A cappella"
+    assert _without_notation("Tax law", "Tax") == "Tax law"
+    assert _without_notation("A  General descriptors", "A") == "General descriptors"
+    assert _without_notation("satyr play", "s") == "satyr play"  # YSO's, as it is
+    assert _without_notation("W.20  R&D sector", "W.20") == "R&D sector"
+    assert _without_notation("E11 diabetes", "E11") == "diabetes"

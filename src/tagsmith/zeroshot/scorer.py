@@ -197,12 +197,21 @@ def _without_notation(name: str, notation: str | None) -> str:
     """``name`` less the label's own ``notation`` and the whitespace after it, where it
     begins with them and words follow (STW's thesaurus categories are named so): the
     encoder embedded the code too, and codes drew number-laden texts (earnings reports)
-    to every category so named. Else ``name`` as it is.
+    to every category so named. A notation without a digit or a dot may be the name's
+    first word (``A cappella`` of notation ``A``): it is stripped only where two
+    spaces follow it, as STW writes its top categories (``A  General descriptors``).
+    Else ``name`` as it is.
 
     >>> _without_notation("W.20  R&D sector", "W.20"), _without_notation("P.01", "P.01")
     ('R&D sector', 'P.01')
+    >>> _without_notation("A  General descriptors", "A"), _without_notation("A cappella", "A")
+    ('General descriptors', 'A cappella')
     """
-    if notation and name.startswith(notation) and name[len(notation):len(notation) + 1].isspace():
+    if not notation or not name.startswith(notation):
+        return name
+    # the whitespace a code needs after it: one, or two where it is letters alone
+    gap = 1 if re.search(r"[\d.]", notation) else 2
+    if name[len(notation):len(notation) + gap].isspace():
         rest = name[len(notation):].strip()
         if _text(rest):
             return rest
