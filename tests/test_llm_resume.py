@@ -224,6 +224,49 @@ def test_a_label_run_hung_up_on_cleans_up_and_says_how_to_resume(tmp_path):
             if p.name not in ("docs.txt", "v.tsv") and not p.name.startswith("c.sqlite")] == []
 
 
+#: as :data:`_TIMEOUTS_TWO_TERMS`, but the run is stopped by Ctrl-C, and ``timeout``'s
+#: pair of SIGTERMs comes while that stop unwinds (a run under ``timeout`` that the user
+#: stopped, its time up a moment later): the first SIGTERM is a further kill, held
+#: until the clean-up is done, the second was taken for one more kill, which ended the
+#: run there and then, before label's usage and how-to-resume lines
+_CTRL_C_THEN_TIMEOUTS_TWO_TERMS = r"""
+import os, signal, sys
+import tagsmith.cli as cli
+real, sent = cli._CommandStops.__call__, []
+def stop(self, signum, frame):
+    try:
+        return real(self, signum, frame)
+    finally:
+        if len(sent) < 2 and (signum == signal.SIGINT) == (not sent):
+            sent.append(signum)
+            os.kill(os.getpid(), signal.SIGTERM)
+cli._CommandStops.__call__ = stop
+cli.main(sys.argv[1:])
+"""
+
+
+def test_timeouts_two_terms_after_a_ctrl_c_are_one_further_kill(tmp_path):
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
+    corpus.write_text("".join(f"sport item {i}\n" for i in range(40)))
+    out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
+    with LocalChatServer(slow_teacher) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _CTRL_C_THEN_TIMEOUTS_TWO_TERMS, "-q", "label",
+             str(corpus), "--vocab", str(vocab), "-o", str(out), "--base-url",
+             server.base_url, "--llm", "t", "--concurrency", "2", "--cache", str(cache)],
+            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=_interruptible)
+        wait_for_cached_rows(cache, process, 4)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    lines = stderr.decode().strip().splitlines()
+    # the kill held ends the run once its clean-up is done, without "interrupted"
+    assert process.returncode == 143, lines
+    assert lines[-2].startswith("LLM usage: "), lines
+    assert lines[-1].startswith("to resume, run the same command again"), lines
+    assert not out.exists() and cached_rows(cache) >= 4
+
+
 def test_a_truncated_cache_says_it_is_damaged_and_may_be_deleted(tmp_path):
     # a cache cut short (a full disk, a copy stopped half way) was refused as "not a
     # usable SQLite cache (database disk image is malformed)" with no word on what to

@@ -174,8 +174,8 @@ class _CommandStops:
         self.killed = False
         #: the kill held (:attr:`killed`): SIGTERM or SIGHUP
         self.killed_by: int | None = None
-        #: when (``time.monotonic``) the ``kill`` that stopped the command came; None
-        #: for a Ctrl-C, or no stop
+        #: when (``time.monotonic``) the last ``kill`` taken as one came (the one that
+        #: stopped the command, or one held after a Ctrl-C or a kill); None for none
         self.killed_at: float | None = None
 
     def __call__(self, signum: int, frame: Any) -> None:
@@ -190,6 +190,9 @@ class _CommandStops:
         if _echo_of_the_stop(signum):
             return
         if signum in _kills():
+            # timeout's second SIGTERM after this one is no third kill, whatever stopped
+            # the command: after a Ctrl-C it ended the run before its clean-up was done
+            self.killed_at = time.monotonic()
             if self.killed:
                 exit_terminated(signum)
             self.killed, self.killed_by = True, signum
@@ -210,9 +213,11 @@ SAME_STOP_SECONDS = 1.0
 
 def _echo_of_the_stop(signum: int) -> bool:
     """Whether ``signum`` is a SIGTERM that came within :data:`SAME_STOP_SECONDS` of
-    the SIGTERM that stopped the command: GNU ``timeout`` sends its signal to the
-    command and then to its process group, which the command is in, so a run it ends
-    gets two a moment apart. The second, taken for a further ``kill``, ended the run
+    the last SIGTERM taken as a kill (the one that stopped the command, or a further
+    one, after a Ctrl-C too; an echo ignored here is not one): GNU ``timeout`` sends
+    its signal to the command and then to its process group, which the command is in,
+    so a run it ends gets two a moment apart. SIGINT is never an echo: a second Ctrl-C
+    is one. The second, taken for a further ``kill``, ended the run
     without its closing lines (``terminated``; ``label``'s usage and how to resume),
     or left the answers waiting for the cache's lock, in most runs under ``timeout``."""
     import time
