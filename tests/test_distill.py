@@ -113,9 +113,33 @@ def test_active_distill_names_the_labels_the_teacher_never_gave(data, caplog):
     n = len(space) - 2
     assert (f"active distillation: {n} of {len(space)} labels have no positive training "
             "document (the teacher gave them to none of the 12 documents it labelled: "
-            f"{space.name_of(0)}, {space.name_of(2)}, {space.name_of(4)}, "
-            f"{space.name_of(5)}, {space.name_of(6)}, and {n - 5} more) and will never be "
-            "predicted") in caplog.text
+            f"{space.name_of(0)!r}, {space.name_of(2)!r}, {space.name_of(4)!r}, "
+            f"{space.name_of(5)!r}, {space.name_of(6)!r}, and {n - 5} more) and the "
+            "student will never predict them") in caplog.text
+
+
+@pytest.mark.parametrize("student", [True, False])
+def test_label_with_a_budget_warns_of_labels_never_given_as_it_keeps_a_student(
+        tmp_path, student):
+    # without --student no student is written, but the warning said the labels "will
+    # never be predicted"; and it listed the names unquoted, so 'Arts, crafts' read as
+    # two labels
+    docs, _ = sport_corpus(tmp_path, 20)
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:art>\tArts, crafts\n")
+    args = ["label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--budget", "6", "--rounds", "2", "--llm", "t",
+            "--cache", str(tmp_path / "c.sqlite"),
+            *(["--student", str(tmp_path / "s")] if student else [])]
+    with LocalChatServer(answer_sport) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert ("1 of 2 labels has no positive training document (the teacher gave it to "
+            "none of the 6 documents it labelled: 'Arts, crafts')") in said, said
+    assert ("and the student will never predict it" in said) == student, said
+    assert ("; a model trained on these labels will never predict it" in said) \
+        == (not student), said
 
 
 def test_batch_scope_adversary_runs(data):

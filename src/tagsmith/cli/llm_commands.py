@@ -793,7 +793,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         result = label_corpus(texts, space, client, options, shortlist=shortlist,
                               human=(human_data.texts, human_data.Y) if human_data else None,
                               human_shortlist=human_shortlist,
-                              budget=budget, strategy=strategy, rounds=rounds, seed=seed)
+                              budget=budget, strategy=strategy, rounds=rounds, seed=seed,
+                              student_kept=bool(student))
         rows = result["rows"]
         labeling = result["summary"].get("labeling", {})
         if texts and not len(rows):  # every call failed: say why, keep any earlier output

@@ -323,7 +323,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
                    options: ActiveOptions | None = None, *,
                    X_pool: FeatureMatrix | None = None,
                    featurizer: TfidfFeaturizer | None = None,
-                   text_groups: npt.ArrayLike | None = None) -> ActiveResult:
+                   text_groups: npt.ArrayLike | None = None,
+                   student_kept: bool = True) -> ActiveResult:
     """Spend ``options.budget`` teacher calls on the pool and distil a student.
 
     ``teacher(indices)`` labels pool documents (e.g. :func:`llm_teacher`). ``X_pool``
@@ -340,6 +341,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     :func:`~tagsmith.pipeline.train.duplicate_groups` of ``pool_texts``, or any numbering
     of the same groups), when the caller has them, spares hashing every text again; a
     caller passing them vouches for them (they are checked for shape and type only).
+    ``student_kept``: whether the caller keeps the student (``label --budget`` without
+    ``--student`` does not), which the warning of labels never taught says.
     """
     from tagsmith.labeling.selection import select_batch, teacher_error_risk, uncertainty_gains
 
@@ -438,7 +441,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         raise NoTeacherAnswersError(
             f"the teacher answered {none_of(int(labelled.sum()))} it was sent "
             "(every call failed or every answer was malformed): no student to train")
-    _warn_untaught(Y_teacher, label_space)
+    _warn_untaught(Y_teacher, label_space, student_kept=student_kept)
     # no groups for the thresholds' folds either: the documents taught are distinct texts
     # (no copy is a candidate), so their folds are the same with or without them
     thresholds = _student_thresholds(X_pool[selected], Y_teacher, options, n_labels,
@@ -451,24 +454,30 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     return ActiveResult(classifier, selected, Y_teacher, history)
 
 
-def _warn_untaught(Y_teacher: sp.csr_matrix, label_space: LabelSpace, shown: int = 5) -> None:
+def _warn_untaught(Y_teacher: sp.csr_matrix, label_space: LabelSpace, shown: int = 5, *,
+                   student_kept: bool = True) -> None:
     """Warn of the labels (not deprecated: never offered) the teacher gave no document
     taught: the student never predicts them. ``distill`` and ``train`` warn of them on
     the same file, where a budgeted student of 30 tickets left out a support team's
-    'Gift card' and other intents without a word."""
+    'Gift card' and other intents without a word. Without ``student_kept`` (``label
+    --budget`` without ``--student``: none is written) the warning is of a model
+    trained on the labels. The names are quoted, as the taxonomy's warnings quote
+    theirs: one holding a comma read as two."""
     support = np.bincount(Y_teacher.indices[Y_teacher.data != 0], minlength=len(label_space))
     untaught = np.flatnonzero((support == 0) & ~label_space.deprecated_mask)
     if not len(untaught):
         return
     n = len(untaught)
-    named = ", ".join(label_space.name_of(int(i)) for i in untaught[:shown])
+    named = ", ".join(repr(label_space.name_of(int(i))) for i in untaught[:shown])
     more = f", and {n - shown:,} more" if n > shown else ""
+    never = ("and the student will never predict %s" if student_kept else
+             "; a model trained on these labels will never predict %s")
     logger.warning("active distillation: %s of %s label%s %s no positive training document "
                    "(the teacher gave %s to none of the %s document%s it labelled: %s%s) "
-                   "and will never be predicted", f"{n:,}", f"{len(label_space):,}",
+                   + never, f"{n:,}", f"{len(label_space):,}",
                    plural_s(len(label_space)), plural(n, "has", "have"),
                    plural(n, "it", "them"), f"{Y_teacher.shape[0]:,}",
-                   plural_s(Y_teacher.shape[0]), named, more)
+                   plural_s(Y_teacher.shape[0]), named, more, plural(n, "it", "them"))
 
 
 def _usable_budget(budget: int, n_pool: int, n_blank: int, n_copies: int = 0) -> int:

@@ -902,7 +902,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                  options: LabelingOptions | None, *, shortlist: TopK | None = None,
                  human: tuple[Sequence[str], sp.csr_matrix] | None = None,
                  human_shortlist: TopK | None = None, budget: int | None = None,
-                 strategy: str = "robust", rounds: int = 4, seed: int = 0) -> dict:
+                 strategy: str = "robust", rounds: int = 4, seed: int = 0,
+                 student_kept: bool = True) -> dict:
     """Label documents with the LLM: all of them, or a budget chosen by active selection.
 
     ``human`` (texts, labels) is a human-labelled sample: the LLM labels it too, its
@@ -929,7 +930,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     ``human_n_docs`` and ``human_n_taught_left_out``). With a budget and only blank
     ``texts``, no row is labelled (``student`` ``None``, the summary's
     ``labeling.n_blank_docs`` counting them) and nothing is sent, not even ``human``;
-    so with no ``texts``, as without a budget.
+    so with no ``texts``, as without a budget. ``student_kept``: whether the caller
+    keeps the student (see :func:`~tagsmith.pipeline.distill.active_distill`).
     """
     from tagsmith.labeling.labeler import LabelingReport, label_documents, warn_rejections
     from tagsmith.labeling.reliability import estimate_reliability
@@ -1046,7 +1048,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                           shortlist=shortlist, report=report)
     try:
         distilled = active_distill(list(texts), label_space, teacher, active,
-                                   text_groups=groups)
+                                   text_groups=groups, student_kept=student_kept)
     except NoTeacherAnswersError:
         # as without a budget: no row answered, the report says why (the CLI names
         # the last error and writes nothing)
