@@ -326,6 +326,25 @@ def test_the_labels_cleaning_drops_are_named(caplog):
             "('Returns')") in caplog.text
 
 
+def test_a_dropped_name_cut_short_in_the_warning_says_so(caplog):
+    # a name over 80 characters was cut there with no mark: it read as the whole name
+    from tagsmith.labeling.client import ScriptedLLM
+
+    long = ("Customer is very unhappy about the billing of the last month and wants a call "
+            "back from a manager")
+    assert len(long) > 80
+    stubborn = json.dumps({"labels": [
+        {"name": "Refunds", "description": "Money back."},
+        {"name": long, "description": "x"},
+        {"name": "Shipping", "description": "Late parcels."}]})
+    options = TaxonomyOptions(use_case="support tickets", summarise=False, review=False,
+                              max_labels=3, name_words=3, description_words=20,
+                              sample_size=10, minibatch_size=10)
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        generate_taxonomy(["a ticket"] * 10, ScriptedLLM(lambda request: stubborn), options)
+    assert f"characters ({long[:80]!r}...)" in caplog.text, caplog.text
+
+
 def test_cli_taxonomy_rerun_asks_again_after_broken_answers(tmp_path):
     llm = ScriptedTaxonomist(break_first=False, break_update=False)
     state = {"broken": True}

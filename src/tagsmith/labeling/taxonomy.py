@@ -555,7 +555,9 @@ def _warn_dropped(changed: dict[str, set], names: list[str], options: TaxonomyOp
         # a label is (name, the how-manieth of that name): in the model's order
         dropped = sorted(changed.get(key, ()), key=lambda label: (first[label[0]], label[1]))
         if dropped:
-            quoted = ", ".join(repr(name[:80]) for name, _ in dropped[:shown])
+            # a name cut at 80 characters says so: it read as the whole name
+            quoted = ", ".join(repr(name[:80]) + ("..." if len(name) > 80 else "")
+                               for name, _ in dropped[:shown])
             more = f", and {len(dropped) - shown:,} more" if len(dropped) > shown else ""
             parts.append(f"{len(dropped):,} " + what.format(
                 s=plural_s(len(dropped)), it=plural(len(dropped), "it", "them")) + " (%s)")
