@@ -1217,6 +1217,20 @@ def test_a_code_that_is_also_another_labels_title_followed_by_a_title_is_that_ti
         assert resolver.is_ambiguous(name), name
 
 
+def test_a_code_that_is_also_another_labels_title_written_twice_stays_ambiguous():
+    """"E11 E11" names the code twice, not a title after a code: it resolved to the
+    legacy label titled E11, where E11 alone (one label's code, the other's title) is
+    ambiguous."""
+    space = LabelSpace([Label("E11", {"en": "Type 2 diabetes"}),
+                        Label("u:legacy", {"en": "E11"}),
+                        Label("u:asthma", {"en": "Asthma"})])
+    resolver = LabelResolver(space)
+    for name in ("E11 E11", "e11 E-11", "E11: E11"):
+        assert resolver.resolve(name) is None, name
+        assert resolver.is_ambiguous(name), name
+    assert resolver.resolve("E11 Type 2 diabetes") == 0
+
+
 def test_a_code_answered_with_its_digits_grouped_resolves_where_that_is_unambiguous():
     """A model writing NAICS 541511 as "541 511" or "541-511" (digits grouped, as
     numbers are read out) was rejected as unknown: a space or dash the code lacks was

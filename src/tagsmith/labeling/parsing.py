@@ -449,7 +449,11 @@ class LabelResolver:
         # another label's name says two things, and is neither; a code of several (one
         # label's code, another's name: E11) is the one whose name follows it ("E11 Type
         # 2 diabetes", where E11 is also a legacy label's title), else still ambiguous
-        words = rest.split()
+        code, words = " ".join(words[:end]), rest.split()
+        if len(found_ids) > 1 and code_key(rest) == code_key(code):
+            # the code of several written twice ("E11 E11"), no name after it: the
+            # legacy label titled E11 was taken for the one whose title follows
+            return found_ids
         named = {label_id for label_id in found_ids if any(
             known.split()[:len(words)] == words for known in self._names_of.get(label_id, ()))}
         return found_ids if len(found_ids) > 1 and not named else named
