@@ -2371,3 +2371,47 @@ def test_a_human_sample_with_nothing_sent_does_not_blame_the_shortlists_width():
     assert "too narrow" not in said and "0 answers" not in said, said
     assert "No request was sent: each document was blank or its shortlist held only " \
         "labels deprecated in the vocabulary" in said, said
+
+
+# -- the Python entry points refuse a wrong argument naming it ------------------------------
+# (a vocabulary's path, None or a model name for the client failed as an AttributeError
+# deep inside, or was taken by len() as a label space of as many labels as characters)
+def _python_entry_points():
+    from tagsmith.labeling.taxonomy import generate_taxonomy
+    from tagsmith.pipeline.distill import (
+        ActiveOptions,
+        active_distill,
+        distill_classifier,
+        llm_teacher,
+    )
+
+    llm = ScriptedLLM(lambda r: answer(("sport", 0.9)))
+    texts = ["sport tonight", "music news"] * 3
+    return [
+        ("label_space", lambda: label_documents(["a"], "vocab.tsv", llm)),
+        ("label_space", lambda: label_documents(["a"], None, llm)),
+        ("client", lambda: label_documents(["a"], SPACE, None)),
+        ("client", lambda: label_documents(["a"], SPACE, "gpt-4o-mini")),
+        ("shortlist", lambda: label_documents(["a"], SPACE, llm, shortlist=[[0, 1]])),
+        ("client", lambda: generate_taxonomy(["a"], None)),
+        ("doc_ids", lambda: generate_taxonomy(["a"], llm, doc_ids=5)),
+        ("label_space", lambda: llm_teacher(texts, "vocab.tsv", llm)),
+        ("client", lambda: llm_teacher(texts, SPACE, "gpt-4o-mini")),
+        ("label_space", lambda: distill_classifier(texts, sp.csr_matrix((6, 3)), "vocab.tsv")),
+        ("label_space", lambda: active_distill(texts, "vocab.tsv", lambda i: None,
+                                               ActiveOptions(budget=2, rounds=1))),
+        ("teacher", lambda: active_distill(texts, SPACE, None,
+                                           ActiveOptions(budget=2, rounds=1))),
+        ("inner", lambda: CachedClient(None, ResponseCache(":memory:"))),
+        ("cache", lambda: CachedClient(llm, "cache.sqlite")),
+        ("path", lambda: ResponseCache(None)),
+        ("model", lambda: OpenAIChatClient("http://127.0.0.1:9/v1", 5)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(16))
+def test_python_entry_points_name_the_wrong_argument(index, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    name, call = _python_entry_points()[index]
+    with pytest.raises(InvalidParameterError, match=rf"parameter '{name}' must be"):
+        call()

@@ -1194,3 +1194,21 @@ def _holds_label_keys(Y: object) -> bool:
                 isinstance(key, str) for key in row):
             return True
     return False
+
+
+def check_label_space(name: str, label_space: object) -> LabelSpace:
+    """``label_space`` once it is a :class:`LabelSpace`: a vocabulary's path, None or a
+    list of URIs failed deep inside (``'str' object has no attribute 'deprecated_mask'``),
+    or was taken by ``len()`` for a label space of as many labels as the path has
+    characters.
+
+    >>> check_label_space("label_space", "vocab.tsv")
+    Traceback (most recent call last):
+    ...
+    tagsmith.exceptions.InvalidParameterError: parameter 'label_space' must be a LabelSpace \
+(load_vocabulary(path), LabelSpace.from_uris), got 'str'
+    """
+    if not isinstance(label_space, LabelSpace):
+        raise InvalidParameterError(name, "a LabelSpace (load_vocabulary(path), "
+                                          "LabelSpace.from_uris)", type(label_space).__name__)
+    return label_space

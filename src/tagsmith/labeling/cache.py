@@ -155,8 +155,14 @@ class ResponseCache:
     """SQLite-backed ``request key -> response`` store (see the module doc)."""
 
     def __init__(self, path: str | Path):
-        from tagsmith.data.textio import reachable_kind
+        import os
 
+        from tagsmith.data.textio import reachable_kind
+        from tagsmith.exceptions import InvalidParameterError
+
+        if not isinstance(path, str | os.PathLike):  # None: a TypeError from pathlib
+            raise InvalidParameterError("path", "the cache file's path (a str or Path)",
+                                        type(path).__name__)
         self.path = Path(path)
         if reachable_kind(self.path) == "a folder":  # not is_dir(): see check_cache_path
             raise DataError("is a directory, expected an SQLite cache file", path=self.path)

@@ -373,6 +373,24 @@ class LLMClient(Protocol):
         ...
 
 
+def check_client(name: str, client: object) -> None:
+    """Refuse ``client`` unless it is an :class:`LLMClient` (a ``complete`` method, a
+    ``model`` and a ``usage``): None, or a model name given for the client, failed as an
+    AttributeError deep in the labeling (``'str' object has no attribute 'model'``).
+
+    >>> check_client("client", "gpt-4o-mini")
+    Traceback (most recent call last):
+    ...
+    tagsmith.exceptions.InvalidParameterError: parameter 'client' must be an LLM client \
+(OpenAIChatClient(base_url, model), CachedClient, ScriptedLLM), got 'str'
+    """
+    if not (callable(getattr(client, "complete", None)) and hasattr(client, "model")
+            and hasattr(client, "usage")):
+        raise InvalidParameterError(
+            name, "an LLM client (OpenAIChatClient(base_url, model), CachedClient, "
+                  "ScriptedLLM)", type(client).__name__)
+
+
 def estimate_tokens(text: str) -> int:
     """A rough token count (4 characters per token) where an endpoint reports none."""
     return max(1, len(text) // 4)
@@ -498,7 +516,7 @@ class OpenAIChatClient:
             raise InvalidParameterError(
                 "base_url", "a URL without spaces or control characters in its path or "
                 "query (percent-encode them: %20 for a space)", _redact(base_url))
-        if not model:
+        if not model or not isinstance(model, str):  # a number went out as the JSON 5
             raise InvalidParameterError("model", "a model name", model)
         if api_key_env and not (isinstance(api_key_env, str)
                                 and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", api_key_env)):
@@ -2198,6 +2216,11 @@ class CachedClient:
     """
 
     def __init__(self, inner: LLMClient, cache: ResponseCache):
+        check_client("inner", inner)
+        if not all(callable(getattr(cache, method, None)) for method in ("get", "put")):
+            # a path given for the cache failed at the first call, as an AttributeError
+            raise InvalidParameterError("cache", "a ResponseCache (ResponseCache(path))",
+                                        type(cache).__name__)
         self.inner = inner
         self.cache = cache
         self.model = inner.model

@@ -42,7 +42,7 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_int, check_options
 from tagsmith._plural import plural, plural_s
-from tagsmith.data.labelspace import LabelSpace, in_language
+from tagsmith.data.labelspace import LabelSpace, check_label_space, in_language
 from tagsmith.exceptions import (
     InvalidParameterError,
     LLMError,
@@ -54,6 +54,7 @@ from tagsmith.labeling.cache import DropMalformed
 from tagsmith.labeling.client import (
     ChatRequest,
     LLMClient,
+    check_client,
     check_max_tokens,
     check_temperature,
     complete_all,
@@ -351,6 +352,11 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     options.validate()
     from tagsmith.features.tfidf import _as_list
 
+    label_space = check_label_space("label_space", label_space)
+    check_client("client", client)
+    if shortlist is not None and not isinstance(shortlist, TopK):  # an AttributeError
+        raise InvalidParameterError("shortlist", "a TopK (a model's or zero-shot's "
+                                    "predict_topk) or None", type(shortlist).__name__)
     texts = _as_list(texts)  # a DataFrame was labelled as the one document "text"
     offered = offered_labels(len(texts), label_space, shortlist, options)
     requests, owners = [], []

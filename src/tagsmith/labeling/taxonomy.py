@@ -51,6 +51,7 @@ from tagsmith.labeling.client import (
     ChatRequest,
     ChatResponse,
     LLMClient,
+    check_client,
     check_max_tokens,
     check_temperature,
     complete_all,
@@ -399,7 +400,10 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     options.validate()
     from tagsmith.features.tfidf import _as_list
 
+    check_client("client", client)
     texts = _as_list(texts)  # a pandas Series was "ambiguous" in `not texts`
+    if doc_ids is not None:  # a number failed in len() as a TypeError
+        doc_ids = _as_list(doc_ids, "doc_ids")
     if not texts:
         raise InvalidParameterError("texts", "at least one document", "none")
     if doc_ids is not None and len(doc_ids) != len(texts):

@@ -31,7 +31,7 @@ from tagsmith._params import check_choice, check_fraction, check_int, check_numb
 from tagsmith._plural import none_of, plural, plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
-from tagsmith.data.labelspace import LabelSpace, check_label_table
+from tagsmith.data.labelspace import LabelSpace, check_label_space, check_label_table
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import (
     InvalidParameterError,
@@ -86,6 +86,8 @@ def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: L
     from tagsmith.pipeline.train import check_overlap
 
     options = check_options("options", options, TrainOptions)
+    # a vocabulary's path was taken by len() as that many labels
+    label_space = check_label_space("label_space", label_space)
     check_label_table(Y_soft, label_space, "Y_soft", texts=texts)
     check_label_table(human_Y, label_space, "human_Y", texts=human_texts)
     texts = _as_list(texts)
@@ -347,6 +349,10 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     from tagsmith.labeling.selection import select_batch, teacher_error_risk, uncertainty_gains
 
     options = check_options("options", options, ActiveOptions)
+    label_space = check_label_space("label_space", label_space)
+    if not callable(teacher):  # failed after the features were built, as a TypeError
+        raise InvalidParameterError("teacher", "a function of pool indices (llm_teacher(...))",
+                                    type(teacher).__name__)
     # every text a str before the copies are found (a None failed there as a bare
     # AttributeError, and with X_pool given reached no featurizer that would refuse it)
     pool_texts = _as_list(pool_texts, "pool_texts")
@@ -631,8 +637,12 @@ def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client: LLMClient
     :class:`~tagsmith.labeling.labeler.LabelingReport`, every batch's counts (failed
     calls, malformed answers, unknown labels) are added to it.
     """
+    from tagsmith.labeling.client import check_client
     from tagsmith.labeling.labeler import label_documents
 
+    # refused here, not in the first round, after the features were built
+    label_space = check_label_space("label_space", label_space)
+    check_client("client", client)
     rounds = itertools.count(1)
 
     def teach(indices: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
