@@ -1,7 +1,9 @@
 """LLM labeling against a local chat-completions server, with hostile answers."""
 
+import gc
 import json
 import logging
+import os
 import re
 
 import numpy as np
@@ -13,7 +15,13 @@ import tagsmith.cli as tagsmith_cli
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import DataError, InvalidParameterError, LLMOutputError
 from tagsmith.labeling.cache import ResponseCache
-from tagsmith.labeling.client import CachedClient, ChatResponse, OpenAIChatClient, ScriptedLLM
+from tagsmith.labeling.client import (
+    CachedClient,
+    ChatRequest,
+    ChatResponse,
+    OpenAIChatClient,
+    ScriptedLLM,
+)
 from tagsmith.labeling.labeler import LabelingOptions, LabelingReport, label_documents
 from tagsmith.labeling.parsing import LabelResolver, extract_json_object, parse_label_answer
 from tagsmith.labeling.prompts import read_data_section
@@ -2415,3 +2423,39 @@ def test_python_entry_points_name_the_wrong_argument(index, tmp_path, monkeypatc
     name, call = _python_entry_points()[index]
     with pytest.raises(InvalidParameterError, match=rf"parameter '{name}' must be"):
         call()
+
+
+def _open_files(folder) -> list[str]:
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own descriptor, closed since
+            continue
+        if target.startswith(str(folder)):
+            found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_clients_and_cache_close_every_threads_connections(tmp_path):
+    # a notebook labelling with 4 workers kept each worker's SQLite connection (two file
+    # descriptors) open after the run until the garbage collector found it, and close()
+    # closed the calling thread's alone; the clients had no close() at all
+    gc.disable()  # what the collector would do later is not what close() does
+    try:
+        with LocalChatServer(answer_sport) as server, CachedClient(
+                OpenAIChatClient(server.base_url, "teacher"),
+                ResponseCache(tmp_path / "c.db")) as llm:
+            label_documents([f"sport {i}" for i in range(12)], SPACE, llm,
+                            LabelingOptions(n_workers=4))
+            llm.inner.complete(ChatRequest("teacher", ({"role": "user", "content": "hi"},)))
+            assert _open_files(tmp_path)
+            kept_alive = list(llm.inner._open)
+            assert kept_alive
+        assert _open_files(tmp_path) == []
+        assert all(connection.sock is None for connection in kept_alive)
+    finally:
+        gc.enable()
+    with ResponseCache(tmp_path / "c.db") as cache:  # the answers were stored
+        assert len(cache) == 12

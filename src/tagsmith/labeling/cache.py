@@ -164,6 +164,10 @@ class ResponseCache:
             raise InvalidParameterError("path", "the cache file's path (a str or Path)",
                                         type(path).__name__)
         self.path = Path(path)
+        # every thread's connection, so that close() closes them all: a worker thread's
+        # was left open (its file descriptors too) until the garbage collector found it
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
         if reachable_kind(self.path) == "a folder":  # not is_dir(): see check_cache_path
             raise DataError("is a directory, expected an SQLite cache file", path=self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,9 +214,13 @@ class ResponseCache:
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT)
+            # used by its own thread only; check_same_thread=False lets close() close it
+            connection = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT,
+                                         check_same_thread=False)
             connection.execute("PRAGMA synchronous=NORMAL")
             self._local.connection = connection
+            with self._connections_lock:
+                self._connections.append(connection)
         return connection
 
     def get(self, request: ChatRequest) -> ChatResponse | None:
@@ -317,10 +325,26 @@ class ResponseCache:
                             path=self.path) from exc
 
     def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
+        """Close the connections of every thread that used the cache (call it once no
+        thread uses it; a later call opens a fresh one). ``with ResponseCache(path) as
+        cache:`` closes them at the end of the block.
+
+        >>> import os, tempfile
+        >>> with ResponseCache(os.path.join(tempfile.mkdtemp(), "llm.sqlite")) as cache:
+        ...     len(cache)
+        0
+        """
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
             connection.close()
-            self._local.connection = None
+        self._local = threading.local()  # every thread's, not only this one's
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _raise_if_no_descriptor(exc: sqlite3.DatabaseError, path: Path) -> None:

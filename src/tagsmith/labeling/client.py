@@ -624,6 +624,28 @@ class OpenAIChatClient:
                 except OSError:
                     pass
 
+    def close(self) -> None:
+        """Close the connections kept open to the endpoint (HTTP keep-alive), every
+        thread's; a later call opens a fresh one. ``with OpenAIChatClient(...) as
+        client:`` closes them at the end of the block.
+
+        >>> with OpenAIChatClient("http://127.0.0.1:8000/v1", "m") as client:
+        ...     client.model
+        'm'
+        """
+        with self._abort_lock:
+            connections = list(self._open)
+            self._open = weakref.WeakSet()
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()  # every thread's, not only this one's
+
+    def __enter__(self) -> OpenAIChatClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- one request ------------------------------------------------------------------------
     def complete(self, request: ChatRequest) -> ChatResponse:
         aborted = self._aborted
@@ -2248,6 +2270,29 @@ class CachedClient:
 
     def __repr__(self) -> str:  # it was <...CachedClient object at 0x7f...>
         return f"{type(self).__name__}({self.inner!r}, {self.cache!r})"
+    def close(self) -> None:
+        """Close the client inside and the cache (what each has open: connections to
+        the endpoint, the SQLite file); ``with CachedClient(...) as client:`` does so at
+        the end of the block.
+
+        >>> import os, tempfile
+        >>> from tagsmith.labeling.cache import ResponseCache
+        >>> cache = ResponseCache(os.path.join(tempfile.mkdtemp(), "llm.sqlite"))
+        >>> with CachedClient(ScriptedLLM(lambda request: "hi"), cache) as client:
+        ...     client.complete(ChatRequest("m", ({"role": "user", "content": "x"},))).text
+        'hi'
+        """
+        for part in (self.inner, self.cache):
+            close = getattr(part, "close", None)
+            if callable(close):
+                close()
+
+    def __enter__(self) -> CachedClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def complete(self, request: ChatRequest) -> ChatResponse:
         hit = self.cache.get(request)
         if hit is not None:
