@@ -301,6 +301,12 @@ def select_batch(strategy: str, gains: npt.ArrayLike, budget: int, *, n_mistakes
     (:func:`top_gains`: ties at the cut drawn with ``rng``), ``"random"`` a uniform
     sample. ``rng`` must be a
     :class:`numpy.random.Generator` (a seed or ``None`` is refused, not turned into one).
+
+    >>> gains = np.array([0.9, 0.8, 0.5, 0.2, 0.1])
+    >>> select_batch("uncertainty", gains, 2, rng=np.random.default_rng(0)).tolist()
+    [0, 1]
+    >>> len(select_batch("robust", gains, 2, n_mistakes=1, rng=np.random.default_rng(0)))
+    2
     """
     strategy = check_choice("strategy", strategy, STRATEGIES)
     rng = _check_rng(rng)

@@ -395,6 +395,16 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     call each). Blank documents (empty or whitespace only) are left out of the sample
     and counted in ``n_blank_docs``: a summary of nothing, or nothing in a minibatch,
     took a place in the sample and was paid for.
+
+    >>> from tagsmith.labeling.client import ScriptedLLM
+    >>> llm = ScriptedLLM(lambda request: '{"rating": 8, "labels": ['
+    ...     '{"name": "Refund", "description": "Asks for money back."}, '
+    ...     '{"name": "Login problem", "description": "Cannot sign in."}]}')
+    >>> taxonomy = generate_taxonomy(["I want my money back", "cannot log in"], llm,
+    ...     TaxonomyOptions(use_case="route support tickets", summarise=False))
+    >>> taxonomy.labels[1], taxonomy.to_label_space().uris
+    (('Login problem', 'Cannot sign in.'), ['urn:tagsmith:taxonomy:refund', \
+'urn:tagsmith:taxonomy:login-problem'])
     """
     options = check_options("options", options, TaxonomyOptions)
     options.validate()

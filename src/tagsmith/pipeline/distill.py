@@ -345,6 +345,17 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     caller passing them vouches for them (they are checked for shape and type only).
     ``student_kept``: whether the caller keeps the student (``label --budget`` without
     ``--student`` does not), which the warning of labels never taught says.
+
+    >>> from tagsmith.labeling.client import ScriptedLLM
+    >>> space = LabelSpace.from_uris(["u:sport", "u:music"],
+    ...                              names={"u:sport": "sport", "u:music": "music"})
+    >>> texts = [f"{w} news {i}" for i in range(20) for w in ("football match", "concert")]
+    >>> llm = ScriptedLLM(lambda request: '{"labels": [{"label": "%s", "confidence": 0.9}]}'
+    ...     % ("sport" if "football" in request.messages[-1]["content"] else "music"))
+    >>> result = active_distill(texts, space, llm_teacher(texts, space, llm), ActiveOptions(
+    ...     budget=12, rounds=2, featurizer_params={"char_ngrams": None, "min_df": 1}))
+    >>> len(result.selected), result.classifier.suggest(["football match tonight"], k=1)[0][0].uri
+    (12, 'u:sport')
     """
     from tagsmith.labeling.selection import select_batch, teacher_error_risk, uncertainty_gains
 
