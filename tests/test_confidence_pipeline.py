@@ -1675,3 +1675,46 @@ def test_the_few_positives_warnings_name_the_part_the_thresholds_were_tuned_on(d
     [message] = warned(calibrator_source="crossfit", min_precision=0.9)
     assert "on the held-out documents (0.2 of the training data set aside (seed 0)) at" \
         in message
+
+
+def test_the_capped_warning_and_line_count_the_labels_of_a_capped_band(caplog):
+    """A band's recall threshold capped short of the target (its pooled held-out
+    positives reach it at no cut) was counted nowhere: not in ``n_capped_labels``, not
+    in the capped warning, and calibrate's line said '14,189 from their band' of
+    yso-finna's 0.5, most of them on bands capped so. Counted and the bands named; the
+    labels the model never learnt (never predicted) are not counted."""
+    import logging
+
+    from tagsmith.calibration.bands import FrequencyBands
+    from tagsmith.calibration.thresholds import tune_thresholds
+    from tagsmith.cli.confidence import recall_thresholds_line
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.confidence import never_untrained, warn_thin_thresholds
+    from tagsmith.topk import TopK
+
+    rng = np.random.default_rng(5)
+    n = 400
+    scores = rng.random((n, 7)).astype(np.float32)
+    y = np.zeros((n, 7), dtype=bool)
+    y[:, 0] = scores[:, 0] > 0.6
+    y[:, 1] = scores[:, 1] > 0.6
+    for label in (2, 3, 4, 5):
+        y[rng.choice(n, 2, replace=False), label] = True
+    bands = FrequencyBands(np.array([1, 1, 0, 0, 0, 0, 0]), np.array([0, 50, 10**9]))
+    thresholds = never_untrained(
+        tune_thresholds(sp.csr_matrix(y), TopK.from_scores(scores, 7), min_recall=0.7,
+                        bands=bands, min_support=5),
+        np.array([False] * 6 + [True]))  # label 6: never learnt
+    summary = thresholds.summary()
+    assert summary["n_capped_shared_labels"] == 4
+    names = [f"l{i}" for i in range(7)]
+    space = LabelSpace.from_uris([f"u:{n}" for n in names],
+                                 names={f"u:{n}": n for n in names})
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        warn_thin_thresholds(thresholds, space, "dev")
+    assert ("4 labels on their band's or the global threshold, whose pooled held-out "
+            "positives reach recall 0.7 at no cut either, are capped likewise at the "
+            "pool's lowest held-out positive (band 0-49)") in caplog.text
+    assert recall_thresholds_line(summary, n_labels=6).endswith(
+        "4 from their band (4 of them on a band's or the global threshold capped short of "
+        "it likewise)")

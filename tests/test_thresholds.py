@@ -432,7 +432,7 @@ def test_min_recall_caps_a_label_of_few_positives_and_round_trips():
     assert result.summary() | {"global": 0} == {
         "global": 0, "min_labels": 0, "max_labels": None, "n_tuned_labels": 2,
         "n_band_labels": 0, "objective": "recall", "min_recall": 0.9,
-        "n_unreachable_labels": 0, "n_capped_labels": 1}
+        "n_capped_labels": 1, "n_capped_shared_labels": 0}
     meta, arrays = result.to_state()
     again = Thresholds.from_state(meta, arrays)
     assert again.min_recall == 0.9 and again.min_precision is None
@@ -473,7 +473,7 @@ def test_min_recall_backs_labels_of_few_held_out_positives_off_to_their_band():
     assert not result.tuned_mask[2:].any()
     summary = result.summary()
     assert (summary["n_tuned_labels"], summary["n_band_labels"],
-            summary["n_unreachable_labels"]) == (2, 2, 0)
+            summary.get("n_unreachable_labels", 0)) == (2, 2, 0)
     # without bands, the global one
     alone = tune_thresholds(sp.csr_matrix(y), topk, min_recall=0.5)
     assert alone.source.tolist() == [FROM_LABEL, FROM_LABEL] + [FROM_GLOBAL] * 3
@@ -521,3 +521,60 @@ def test_a_stored_state_of_two_objectives_is_a_damaged_state():
     meta, arrays = Thresholds.constant(3).to_state()
     with pytest.raises(ValueError, match="min_precision 0.9 and min_recall 0.8"):
         Thresholds.from_state({**meta, "min_precision": 0.9, "min_recall": 0.8}, arrays)
+
+
+def test_min_recall_counts_the_labels_of_a_band_capped_short_of_it():
+    """A band whose pooled held-out positives reach the recall at no cut is capped at
+    its lowest positive, as a label is: its labels were neither counted in
+    ``n_capped_labels`` nor named anywhere (yso-finna at 0.5: bands 0-3, 4-9 and 10-38,
+    13,xxx labels, at their lowest ranked positive, the positives outside the top-k
+    counted as misses). They are marked (``capped_shared``), counted
+    (``n_capped_shared_labels``) and their bands named (``capped_bands``)."""
+    from tagsmith.calibration.bands import FrequencyBands
+    from tagsmith.calibration.thresholds import FROM_BAND, FROM_LABEL
+
+    rng = np.random.default_rng(5)
+    n = 400
+    scores = rng.random((n, 6)).astype(np.float32)
+    y = np.zeros((n, 6), dtype=bool)
+    y[:, 0] = scores[:, 0] > 0.6  # plenty: its own threshold, in band 1
+    y[:, 1] = scores[:, 1] > 0.6
+    for label in (2, 3, 4, 5):  # band 0: 2 positives each, 8 pooled: 8 of 8 found
+        y[rng.choice(n, 2, replace=False), label] = True  # is 0.676 at best
+    bands = FrequencyBands(np.array([1, 1, 0, 0, 0, 0]), np.array([0, 50, 10**9]))
+    result = tune_thresholds(sp.csr_matrix(y), TopK.from_scores(scores, 6), min_recall=0.7,
+                             bands=bands, min_support=5)
+    assert result.source.tolist() == [FROM_LABEL] * 2 + [FROM_BAND] * 4
+    assert not result.capped.any()  # none of its own capped
+    assert result.capped_shared.tolist() == [False, False, True, True, True, True]
+    assert result.capped_bands == ("0-49",)
+    summary = result.summary()
+    assert (summary["n_capped_labels"], summary["n_capped_shared_labels"]) == (0, 4)
+    # the band's threshold: just below its lowest positive (not 0, every document)
+    lowest = scores[:, 2:][y[:, 2:]].min()
+    assert lowest >= result.per_label[2] > lowest - 1e-3
+    # a band that reaches it is not marked
+    fine = tune_thresholds(sp.csr_matrix(y), TopK.from_scores(scores, 6), min_recall=0.5,
+                           bands=bands, min_support=5)
+    assert not fine.capped_shared.any() and fine.capped_bands == ()
+    assert fine.summary()["n_capped_shared_labels"] == 0
+
+
+def test_min_recall_summary_counts_unreachable_labels_only_where_there_are_any():
+    """Freshly tuned recall thresholds never leave a label of its own never predicted
+    (one of no held-out positive ranked backs off to its band's or the global
+    threshold), so ``n_unreachable_labels`` was always 0 for them: it is left out. A
+    bundle tuned before the back-off loads with such labels, and still counts them."""
+    from tagsmith.calibration.thresholds import FROM_LABEL
+
+    scores = np.linspace(0.99, 0.01, 100, dtype=np.float32)
+    y = np.zeros((100, 2), dtype=bool)
+    y[:60:2, 0] = True
+    topk = TopK.from_scores(np.stack([scores, scores], axis=1), 2)
+    result = tune_thresholds(sp.csr_matrix(y), topk, min_recall=0.5)
+    assert "n_unreachable_labels" not in result.summary()
+    meta, arrays = result.to_state()
+    arrays = dict(arrays, per_label=np.array([0.5, np.inf], np.float32),
+                  tuned_mask=np.ones(2, bool), source=np.full(2, FROM_LABEL, np.int8))
+    old = Thresholds.from_state(meta, arrays)
+    assert old.summary()["n_unreachable_labels"] == 1

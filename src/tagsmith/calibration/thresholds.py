@@ -62,7 +62,10 @@ class Thresholds:
     highest lower Wilson bound of each label's recall (NaN where it has no held-out
     positive ranked, and an infinite threshold); ``coverage`` (float64, with
     ``min_recall`` alone, not stored) the share of the held-out documents each label's
-    threshold passes (near 1: the label for nearly every document).
+    threshold passes (near 1: the label for nearly every document);
+    ``capped_shared`` (bool, ``(n_labels,)``, with ``min_recall`` alone, not stored) the
+    labels on their band's or the global threshold where that one is capped likewise
+    (the pooled positives reach it at no cut), ``capped_bands`` the names of such bands.
     """
 
     per_label: np.ndarray
@@ -79,6 +82,8 @@ class Thresholds:
     capped: np.ndarray | None = None
     best_recall: np.ndarray | None = None
     coverage: np.ndarray | None = None
+    capped_shared: np.ndarray | None = None
+    capped_bands: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.source is None:
@@ -106,12 +111,13 @@ class Thresholds:
         """Counts of where the thresholds came from, and the objective they were tuned
         for (``objective``: ``"f_beta"`` with its ``beta``, ``"precision"`` with
         ``min_precision`` and ``n_unreachable_labels``, the labels never predicted, as
-        none reaches it; ``"recall"`` with ``min_recall``, ``n_unreachable_labels`` (no
-        held-out positive ranked: never predicted; none where they back off to their
-        band's or the global threshold, as they do since), and ``n_capped_labels`` where
+        none reaches it; ``"recall"`` with ``min_recall``, ``n_unreachable_labels`` only
+        where there are any (labels of their own never predicted, no held-out positive
+        ranked: thresholds tuned before such labels backed off to their band's or the
+        global threshold), and ``n_capped_labels`` and ``n_capped_shared_labels`` where
         the thresholds were tuned here: the labels that reach it at no cut, capped at
-        their lowest held-out positive; absent for thresholds of no recorded
-        objective)."""
+        their lowest held-out positive, and those on a band's or the global threshold
+        capped so; absent for thresholds of no recorded objective)."""
         assert self.source is not None
         summary = {"global": float(self.global_threshold), "min_labels": self.min_labels,
                    "max_labels": self.max_labels,
@@ -121,11 +127,16 @@ class Thresholds:
 
     def _objective(self) -> dict:
         if self.min_recall is not None:
-            never = (self.source == FROM_LABEL) & np.isposinf(self.per_label)
-            recall: dict = {"objective": "recall", "min_recall": self.min_recall,
-                            "n_unreachable_labels": int(np.count_nonzero(never))}
+            never = int(np.count_nonzero((self.source == FROM_LABEL)
+                                         & np.isposinf(self.per_label)))
+            recall: dict = {"objective": "recall", "min_recall": self.min_recall}
+            # always 0 since such labels back off (a bundle tuned before has some)
+            if never:
+                recall["n_unreachable_labels"] = never
             if self.capped is not None:
                 recall["n_capped_labels"] = int(np.count_nonzero(self.capped))
+            if self.capped_shared is not None:
+                recall["n_capped_shared_labels"] = int(np.count_nonzero(self.capped_shared))
             return recall
         if self.min_precision is not None:
             unreachable = (self.source == FROM_LABEL) & np.isposinf(self.per_label)
@@ -464,9 +475,9 @@ def _recall_thresholds(labels: sp.csr_matrix, topk: TopK, hits: np.ndarray,
     # the model never learnt, its entries moved out) counted misses no cut could catch
     pooled_support = np.where(np.bincount(topk.indices[valid], minlength=topk.n_labels) > 0,
                               support, 0)
-    pooled, _, _ = _grouped_recall_cut(np.zeros(int(valid.sum()), np.int64), scores,
-                                       is_hit, np.array([pooled_support.sum()]), 1,
-                                       min_recall)
+    pooled, _, pooled_capped = _grouped_recall_cut(
+        np.zeros(int(valid.sum()), np.int64), scores, is_hit,
+        np.array([pooled_support.sum()]), 1, min_recall)
     global_thr = float(pooled[0]) if np.isfinite(pooled[0]) else 1.0
     per_label = np.full(topk.n_labels, global_thr, dtype=np.float32)
     source = np.full(topk.n_labels, FROM_GLOBAL, dtype=np.int8)
@@ -474,6 +485,9 @@ def _recall_thresholds(labels: sp.csr_matrix, topk: TopK, hits: np.ndarray,
     # its band's threshold, the same rule on the band's pooled recall (an infinite
     # one, never predicted, was no recall at all), else to the global one
     tuned = (support >= min_support) & np.isfinite(own)
+    # the labels on a shared threshold (band or global) capped short of it, as their own
+    shared_capped = np.full(topk.n_labels, bool(pooled_capped[0]) and np.isfinite(pooled[0]))
+    capped_bands: tuple[str, ...] = ()
     if bands is not None:
         if bands.n_labels != topk.n_labels:
             raise InvalidParameterError("bands", f"bands over {topk.n_labels} "
@@ -482,20 +496,27 @@ def _recall_thresholds(labels: sp.csr_matrix, topk: TopK, hits: np.ndarray,
         band_of = bands.band_of.astype(np.int64)
         band_support = np.bincount(band_of, weights=pooled_support,
                                    minlength=bands.n_bands).astype(np.int64)
-        band_cut, _, _ = _grouped_recall_cut(band_of[topk.indices[valid]], scores, is_hit,
-                                             band_support, bands.n_bands, min_recall)
+        band_cut, _, band_capped = _grouped_recall_cut(
+            band_of[topk.indices[valid]], scores, is_hit, band_support, bands.n_bands,
+            min_recall)
         usable = (band_support >= min_support) & np.isfinite(band_cut)
         from_band = usable[band_of] & ~tuned
         per_label[from_band] = band_cut[band_of[from_band]]
         source[from_band] = FROM_BAND
+        shared_capped[from_band] = band_capped[band_of[from_band]]
+        names = bands.names()
+        capped_bands = tuple(names[b] for b in np.unique(band_of[from_band])
+                             if band_capped[b])
     per_label[tuned] = own[tuned]
     source[tuned] = FROM_LABEL
     passed = valid & (topk.scores >= per_label[np.where(valid, topk.indices, 0)])
     coverage = (np.bincount(topk.indices[passed], minlength=topk.n_labels)
                 / max(len(topk), 1))
+    shared_capped &= ~tuned
     return Thresholds(per_label, global_thr, tuned, max_labels=max_labels, source=source,
                       support=support, min_recall=min_recall, capped=capped & tuned,
-                      best_recall=best, coverage=coverage)
+                      best_recall=best, coverage=coverage, capped_shared=shared_capped,
+                      capped_bands=capped_bands)
 
 
 class _Groups(NamedTuple):

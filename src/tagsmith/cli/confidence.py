@@ -285,6 +285,7 @@ def recall_thresholds_line(thr: dict, tuned_on: str = "", n_labels: int | None =
     """
     capped, never = thr.get("n_capped_labels", 0), thr.get("n_unreachable_labels", 0)
     band = thr.get("n_band_labels", 0)
+    shared = thr.get("n_capped_shared_labels", 0)
     own = thr["n_tuned_labels"] - capped - never
     n_global = 0 if n_labels is None else n_labels - thr["n_tuned_labels"] - band
     return (f"thresholds for recall {thr['min_recall']:g}{tuned_on}: {own:,} "
@@ -292,6 +293,8 @@ def recall_thresholds_line(thr: dict, tuned_on: str = "", n_labels: int | None =
             f"{'its' if capped == 1 else 'their'} lowest held-out positive (short of it), "
             f"{band:,} from their band"
             + (f", {n_global:,} global" if n_global > 0 else "")
+            + (f" ({shared:,} of them on a band's or the global threshold capped short of "
+               "it likewise)" if shared else "")
             + (f", {never:,} never predicted (no held-out positive ranked)" if never else ""))
 
 

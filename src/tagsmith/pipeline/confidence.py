@@ -594,8 +594,10 @@ def never_untrained(thresholds: Thresholds, labels: np.ndarray,
     if source is not None:
         source[labels] = FROM_GLOBAL
     capped = None if thresholds.capped is None else thresholds.capped & ~labels
+    shared = (None if thresholds.capped_shared is None
+              else thresholds.capped_shared & ~labels)
     return replace(thresholds, per_label=per_label, tuned_mask=tuned, source=source,
-                   capped=capped)
+                   capped=capped, capped_shared=shared)
 
 
 def without_labels(topk: TopK, labels: np.ndarray) -> TopK:
@@ -742,7 +744,25 @@ def _warn_capped(thresholds: Thresholds, label_space: LabelSpace, source: str,
               else thresholds.capped)
     never = np.isposinf(thresholds.per_label) & (thresholds.source == FROM_LABEL)
     short = np.flatnonzero(capped | never)
+    # a band's (or the global) threshold capped so: its labels were counted nowhere
+    # (yso-finna at 0.5: bands 0-3, 4-9 and 10-38, most of 14,189 labels)
+    n_shared = (0 if thresholds.capped_shared is None
+                else int(np.count_nonzero(thresholds.capped_shared)))
+    shared = ""
+    if n_shared:
+        which = (f"band{plural_s(len(thresholds.capped_bands))} "
+                 f"{', '.join(thresholds.capped_bands)}" if thresholds.capped_bands
+                 else "")
+        shared = (f"{n_shared:,} label{plural_s(n_shared)} on {plural(n_shared, 'its', 'their')} "
+                  f"band's or the global threshold, whose pooled held-out positives reach "
+                  f"recall {thresholds.min_recall:g} at no cut either, "
+                  f"{plural(n_shared, 'is', 'are')} capped likewise at the pool's lowest "
+                  f"held-out positive" + (f" ({which})" if which else ""))
     if not len(short):
+        if shared:
+            logger.warning("%s, on the held-out documents (%s)",
+                           shared[0].upper() + shared[1:], source,
+                           extra={"parameters": ("min_recall", "max_labels")})
         return
     best = (np.full(thresholds.per_label.shape, np.nan) if thresholds.best_recall is None
             else thresholds.best_recall)
@@ -770,11 +790,12 @@ def _warn_capped(thresholds: Thresholds, label_space: LabelSpace, source: str,
     logger.warning("%s label%s cannot reach recall %g on the held-out documents (%s) at "
                    "any threshold above 0 (every document), by the lower end of %s 95%% "
                    "Wilson interval: %s capped at %s lowest held-out positive, not at 0 "
-                   "(every document)%s; best lower bound%s: %s%s" + cap.replace("%", "%%"),
+                   "(every document)%s; best lower bound%s: %s%s%s" + cap.replace("%", "%%"),
                    f"{n:,}", plural_s(n), thresholds.min_recall, source,
                    plural(n, "its", "their"),
                    plural(n, "its threshold is", "their thresholds are"),
                    plural(n, "its", "their"), left, plural_s(n), named, more,
+                   f"; and {shared}" if shared else "",
                    extra={"parameters": ("min_recall", "max_labels")})
 
 
