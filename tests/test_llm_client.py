@@ -3063,3 +3063,42 @@ def test_a_refusal_names_no_proxy_where_no_proxy_says_to_go_direct(monkeypatch):
         assert "proxy" not in str(caught.value)
     finally:
         closed.close()
+
+
+@pytest.mark.parametrize("name", ["HTTP_PROXY", "http_proxy"])
+@pytest.mark.parametrize("proxy, why", [
+    ("http://user:secret@[::1", "a host in brackets that is no IPv6 address"),
+    ("http://user:secret@proxy.example.com:abc", "a port that is no number in 0-65535"),
+    ("user:secret@proxy.example.com:99999", "a port that is no number in 0-65535")])
+def test_a_malformed_proxy_variable_is_named_not_a_traceback(tmp_path, monkeypatch, name,
+                                                              proxy, why):
+    """HTTP_PROXY='http://[::1' (or a port not a number) failed inside the request as
+    a ValueError traceback from urlsplit ("Invalid IPv6 URL", exit code 1): now a
+    config error (exit code 6) naming the variable, not retried, credentials not shown."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    tagsmith_cli._register_commands()
+    for other in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(name, proxy)
+    # 127.0.0.2 is loopback, but not one of the names _proxy_for goes direct for
+    client = OpenAIChatClient("http://127.0.0.2:9/v1", "m", max_retries=3, backoff_base=0.0)
+    with pytest.raises(LLMConfigError) as caught:
+        client.complete(request())
+    message = str(caught.value)
+    assert f"the proxy URL in {name}" in message and why in message, message
+    assert "secret" not in message and "user" not in message, message
+    assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
+
+    docs = tmp_path / "d.txt"
+    docs.write_text("football tonight\n")
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+        "--base-url", "http://127.0.0.2:9/v1", "--llm", "m"])
+    assert result.exit_code == 6, result.output
+    assert f"the proxy URL in {name}" in result.output and why in result.output
+    assert "Traceback" not in result.output and "secret" not in result.output

@@ -1215,8 +1215,30 @@ def _proxy_for(scheme: str, host: str):
     url = getproxies().get(scheme)
     if not url or proxy_bypass(host):
         return None
-    parts = urlsplit(url if "://" in url else f"http://{url}")
+    full = url if "://" in url else f"http://{url}"
+    try:
+        parts = urlsplit(full)
+        parts.port  # noqa: B018 - urllib checks the port only when it is read
+    except ValueError as exc:
+        # "Invalid IPv6 URL" or a port not a number, raised inside the request as a
+        # traceback; shown without user:password nor query (either may hold a secret)
+        why = ("a host in brackets that is no IPv6 address (or a bracket left open)"
+               if "IPv6" in str(exc) else "a port that is no number in 0-65535")
+        shown = re.sub(r"(?<=//)[^/]*@", "", re.split(r"[?#]", full)[0])
+        raise LLMConfigError(
+            f"the proxy URL in {_proxy_source(scheme, url)}, {shown}, has {why}: set it "
+            "to the proxy's URL (http://proxy.example.com:3128, http://[::1]:3128), or "
+            "name the host in NO_PROXY to reach it without a proxy") from None
     return parts if parts.hostname else None
+
+
+def _proxy_source(scheme: str, url: str) -> str:
+    """The environment variable the proxy ``url`` for ``scheme`` is from (``HTTPS_PROXY``,
+    ``https_proxy`` ...), as :func:`urllib.request.getproxies` read it."""
+    # urllib reads the variables whatever their case, the lower-case one first
+    return next((name for name in sorted(os.environ, key=lambda name: not name.islower())
+                 if name.lower() == f"{scheme}_proxy" and os.environ[name] == url),
+                "the system's proxy settings")
 
 
 def _proxy_named(scheme: str, host: str) -> tuple[str, str]:
@@ -1229,12 +1251,7 @@ def _proxy_named(scheme: str, host: str) -> tuple[str, str]:
     proxy = _proxy_for(scheme, host)
     if proxy is None:
         return "", ""
-    url = getproxies().get(scheme)
-    # urllib reads the variables whatever their case, the lower-case one first
-    source = next((name for name in sorted(os.environ, key=lambda name: not name.islower())
-                   if name.lower() == f"{scheme}_proxy" and os.environ[name] == url),
-                  "the system's proxy settings")
-    return _redact(proxy.geturl()), source
+    return _redact(proxy.geturl()), _proxy_source(scheme, getproxies().get(scheme, ""))
 
 
 def _redact(url: str) -> str:
