@@ -2403,6 +2403,8 @@ def _python_entry_points():
         ("shortlist", lambda: label_documents(["a"], SPACE, llm, shortlist=[[0, 1]])),
         ("client", lambda: generate_taxonomy(["a"], None)),
         ("doc_ids", lambda: generate_taxonomy(["a"], llm, doc_ids=5)),
+        # a str of one character was taken as the one id "x"
+        ("doc_ids", lambda: generate_taxonomy(["a"], llm, doc_ids="x")),
         ("label_space", lambda: llm_teacher(texts, "vocab.tsv", llm)),
         ("client", lambda: llm_teacher(texts, SPACE, "gpt-4o-mini")),
         ("label_space", lambda: distill_classifier(texts, sp.csr_matrix((6, 3)), "vocab.tsv")),
@@ -2417,7 +2419,7 @@ def _python_entry_points():
     ]
 
 
-@pytest.mark.parametrize("index", range(16))
+@pytest.mark.parametrize("index", range(17))
 def test_python_entry_points_name_the_wrong_argument(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     name, call = _python_entry_points()[index]
