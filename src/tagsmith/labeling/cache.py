@@ -152,7 +152,19 @@ def _schema_error(connection: sqlite3.Connection, path: Path) -> DataError | Non
 
 
 class ResponseCache:
-    """SQLite-backed ``request key -> response`` store (see the module doc)."""
+    """SQLite-backed ``request key -> response`` store (see the module doc); a run
+    resumes from the answers a former one stored.
+
+    >>> import os, tempfile
+    >>> from tagsmith.labeling.client import ChatRequest, ChatResponse
+    >>> path = os.path.join(tempfile.mkdtemp(), "llm.sqlite")
+    >>> request = ChatRequest(model="m", messages=({"role": "user", "content": "hi"},))
+    >>> with ResponseCache(path) as cache:
+    ...     cache.put(request, ChatResponse(text="hello"))
+    >>> with ResponseCache(path) as cache:  # the next run
+    ...     cache.get(request).text, cache.get(request).cached, len(cache)
+    ('hello', True, 1)
+    """
 
     def __init__(self, path: str | Path):
         import os

@@ -480,6 +480,19 @@ class OpenAIChatClient:
     ``max_concurrency`` requests are in flight at once, however many threads call
     :meth:`complete`.
     Prices are per million prompt / completion tokens.
+
+    Shown without the user:password or query the URL may hold; :meth:`close` (or the end
+    of a ``with`` block) closes its connections. Here it asks the loopback test server:
+
+    >>> from tagsmith.testing.llm_server import LocalChatServer
+    >>> OpenAIChatClient("https://user:pw@api.example.com/v1", "gpt-4o-mini")
+    OpenAIChatClient('https://api.example.com/v1', model='gpt-4o-mini')
+    >>> with LocalChatServer(lambda body: "pong") as server:
+    ...     with OpenAIChatClient(server.base_url, "m") as client:
+    ...         client.complete(ChatRequest("m", ({"role": "user", "content": "ping"},))).text
+    ...         client.usage.n_requests
+    'pong'
+    1
     """
 
     def __init__(self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY",
@@ -1943,6 +1956,11 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     the answers received before stay in the cache, so a rerun resumes.
     The progress bar shows the calls made, cache hits and the cost of these requests
     (not of earlier ones the client made).
+
+    >>> llm = ScriptedLLM(lambda request: request.messages[-1]["content"].upper())
+    >>> asked = [ChatRequest("m", ({"role": "user", "content": text},)) for text in "abc"]
+    >>> [response.text for response in complete_all(llm, asked, n_workers=2)]
+    ['A', 'B', 'C']
     """
     # checked by name before any request (a 0 stopped the run at the first failure,
     # a string failed inside the thread pool); numpy integers pass, as plain ints
@@ -2252,6 +2270,14 @@ class CachedClient:
     A run stopped while answers wait to be stored (another process holds the cache's
     lock) can wait for them (:meth:`wait_for_writes`, ``writes_in_flight`` of them) or
     leave them (:meth:`abandon_writes`).
+
+    >>> import os, tempfile
+    >>> from tagsmith.labeling.cache import ResponseCache
+    >>> cache = ResponseCache(os.path.join(tempfile.mkdtemp(), "llm.sqlite"))
+    >>> asked = ChatRequest("m", ({"role": "user", "content": "hi"},))
+    >>> with CachedClient(ScriptedLLM(lambda request: "hello"), cache) as client:
+    ...     [client.complete(asked).cached for _ in range(2)], client.usage.n_cached
+    ([False, True], 1)
     """
 
     def __init__(self, inner: LLMClient, cache: ResponseCache):

@@ -72,7 +72,16 @@ NARROW_SHORTLIST = ("raise --shortlist-k, or try the other shortlist: --shortlis
 
 @dataclass
 class LabelingOptions:
-    """How documents are labelled by the LLM."""
+    """How documents are labelled by the LLM.
+
+    >>> from tagsmith.labeling.client import ScriptedLLM
+    >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "sports", "u:b": "music"})
+    >>> llm = ScriptedLLM(lambda r: '{"labels": [{"label": "sports", "confidence": 0.8}]}')
+    >>> options = LabelingOptions(votes=3, use_case="tag news items", n_workers=1)
+    >>> result = label_documents(["the match tonight"], space, llm, options)
+    >>> result.Y.toarray().astype(float).round(2).tolist(), llm.usage.n_requests
+    ([[0.8, 0.0]], 3)
+    """
 
     max_labels: int = 10
     votes: int = 1

@@ -64,7 +64,19 @@ logger = logging.getLogger("tagsmith")
 
 @dataclass
 class TaxonomyOptions:
-    """Parameters of taxonomy generation (defaults follow the TnT-LLM ports)."""
+    """Parameters of taxonomy generation (defaults follow the TnT-LLM ports).
+
+    :func:`generate_taxonomy` checks them (:meth:`validate`) before any call:
+
+    >>> options = TaxonomyOptions(use_case="route support tickets", max_labels=10,
+    ...                           summarise=False)
+    >>> options.validate(); options.max_labels
+    10
+    >>> TaxonomyOptions(max_labels=0).validate()  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tagsmith.exceptions.InvalidParameterError: parameter 'max_labels' must be ... >= 1, got 0
+    """
 
     use_case: str = "classify the documents by their main topic"
     max_labels: int = 25

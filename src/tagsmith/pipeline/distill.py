@@ -81,6 +81,18 @@ def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: L
     :func:`~tagsmith.pipeline.train.check_overlap`). A human sample naming no label
     (``human_Y`` all zeros, nothing to measure accuracy against) is refused before
     training, as :class:`~tagsmith.exceptions.InvalidParameterError` naming ``human_Y``.
+
+    >>> space = LabelSpace.from_uris(["u:sport", "u:music"],
+    ...                              names={"u:sport": "sport", "u:music": "music"})
+    >>> texts = ["football match", "concert tonight", "football final", "a concert"] * 5
+    >>> Y_soft = sp.csr_matrix(np.array([[0.9, 0.1], [0.0, 0.8], [1.0, 0.0], [0.2, 0.7]] * 5))
+    >>> student, report = distill_classifier(texts, Y_soft, space, options=TrainOptions(
+    ...     dev_fraction=0.0, featurizer_params={"char_ngrams": None, "min_df": 1}),
+    ...     human_texts=["the football cup", "a concert hall"], human_Y=sp.identity(2))
+    >>> student.predict_topk(["football tonight"], k=1).indices.tolist(), report["n_docs"]
+    ([[0]], 20)
+    >>> report["human_accuracy"]["p@1"]
+    1.0
     """
     from tagsmith.data.texthash import hash_texts
     from tagsmith.pipeline.train import check_overlap
@@ -172,7 +184,17 @@ def _check_human(human_texts, human_Y, n_labels: int
 
 @dataclass
 class ActiveOptions:
-    """How a labeling budget is spent."""
+    """How a labeling budget is spent (:func:`active_distill` has an example).
+
+    >>> options = ActiveOptions(budget=200, rounds=4, initial_fraction=0.25)
+    >>> options.validate(n_pool=5000); round_sizes(options.budget, options.rounds,
+    ...                                             options.initial_fraction)
+    [50, 50, 50, 50]
+    >>> ActiveOptions(strategy="best").validate(n_pool=5000)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tagsmith.exceptions.InvalidParameterError: parameter 'strategy' must be one of ...
+    """
 
     budget: int = 1000
     strategy: str = "robust"
@@ -647,6 +669,17 @@ def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client: LLMClient
     reliability-weighted soft targets. With a
     :class:`~tagsmith.labeling.labeler.LabelingReport`, every batch's counts (failed
     calls, malformed answers, unknown labels) are added to it.
+
+    >>> from tagsmith.labeling.client import ScriptedLLM
+    >>> space = LabelSpace.from_uris(["u:sport", "u:music"],
+    ...                              names={"u:sport": "sport", "u:music": "music"})
+    >>> texts = ["football tonight", "a concert", "the cup final"]
+    >>> llm = ScriptedLLM(lambda request: '{"labels": [{"label": "%s", "confidence": 0.9}]}'
+    ...     % ("music" if "concert" in request.messages[-1]["content"] else "sport"))
+    >>> teach = llm_teacher(texts, space, llm)
+    >>> Y, answered = teach(np.array([1, 2]))  # the pool documents 1 and 2
+    >>> Y.toarray().astype(float).round(2).tolist(), answered.tolist()
+    ([[0.0, 0.9], [0.9, 0.0]], [True, True])
     """
     from tagsmith.labeling.client import check_client
     from tagsmith.labeling.labeler import label_documents

@@ -178,6 +178,23 @@ class SentenceEncoder:
     rest of a longer text is not read); more than the model reads (512 for the packaged
     one) is refused by name. ``feature`` names what needs the encoder in the error when
     sentence-transformers or the packaged model is not installed.
+
+    Loading it imports torch and sentence-transformers (12 s on 2 shared cores), too long
+    for a doctest: these two lines are skipped here, and ``tests/test_zeroshot.py``, which
+    loads it once per session, checks what they show:
+
+    >>> encoder = SentenceEncoder(n_threads=2)  # doctest: +SKIP
+    >>> encoder.encode(["a cat", "football tonight"]).shape  # doctest: +SKIP
+    (2, 384)
+
+    Nothing is downloaded: a model's name is no model directory, refused before torch
+    loads:
+
+    >>> SentenceEncoder("all-MiniLM-L6-v2")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tagsmith.exceptions.InvalidParameterError: parameter 'model_path' must be a \
+sentence-transformers model directory (...), got 'all-MiniLM-L6-v2'
     """
 
     def __init__(self, model_path: str | Path | None = None, *, batch_size: int = 64,

@@ -451,6 +451,24 @@ class ZeroShotClassifier:
 
     ``cache_dir``: where label embeddings are cached (:func:`embed_cached`); ``None`` or
     ``""`` for no cache (``""`` as on the command line, not the working directory).
+
+    ``encoder`` is a :class:`~tagsmith.zeroshot.encoder.SentenceEncoder` in use; any
+    object with ``name``, ``dim`` and ``encode(texts)`` (unit vectors) will do, as this
+    stand-in of one dimension per word does:
+
+    >>> from tagsmith.data.labelspace import Label
+    >>> class WordEncoder:
+    ...     name, dim, words = "words", 3, ("football", "concert", "weather")
+    ...     def encode(self, texts, *, show_progress=False):
+    ...         vectors = np.array([[word in text.lower() for word in self.words]
+    ...                             for text in texts], np.float32) + 0.01
+    ...         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    >>> space = LabelSpace([Label("u:sport", {"en": "football"}),
+    ...                     Label("u:music", {"en": "concert"})])
+    >>> zeroshot = ZeroShotClassifier(space, WordEncoder())
+    >>> topk = zeroshot.predict_topk(["the football final", "a concert tonight"], k=1)
+    >>> [space.uris[i] for i in topk.indices[:, 0]], topk.scores[:, 0].round(2).tolist()
+    (['u:sport', 'u:music'], [1.0, 1.0])
     """
 
     def __init__(self, label_space: LabelSpace, encoder: Encoder, *, lang: str = "en",
