@@ -732,3 +732,45 @@ def test_the_page_says_its_candidate_texts_are_shortened_and_where_they_are_whol
     page = render_html(report, plots=False)
     table = page[page.index("<h3>Top review candidates"):]
     assert note in table.split("</table>", 1)[1].split("<h", 1)[0]
+
+
+def test_the_noisiest_labels_carry_the_counts_behind_their_rates(weather):
+    """Reuters-21578's page listed retail missing 50% of the time (meal-feed 45%, yen
+    42%) with no row in the review queue and no count: the tables of the noisiest labels
+    give each label's threshold, estimated counts and flagged pairs, as labels.csv does."""
+    texts, Y, space = weather
+    flipped = Y.toarray()
+    flipped[:6] = 1 - flipped[:6]
+    result = audit_corpus(texts, sp.csr_matrix(flipped), space,
+                          options=AuditOptions(scores="knn", min_probability=0.01))
+    issues = result.issues
+    rows = result.report["noise"]["noisiest_by_missing_rate"]
+    assert rows
+    for row in rows:
+        i = row["id"]
+        assert row["est_missing"] == round(float(issues.est_missing[i]), 1)
+        assert row["est_wrong"] == round(float(issues.est_wrong[i]), 1)
+        assert row["threshold"] == round(float(issues.threshold[i]), 4)
+        for kind, code in (("missing", 0), ("wrong", 1)):
+            assert row[f"n_flagged_{kind}"] == int(
+                (issues.flagged & (issues.label == i) & (issues.kind == code)).sum())
+    assert sum(r["n_flagged_wrong"] + r["n_flagged_missing"] for r in rows) > 0
+
+
+def test_the_page_says_why_a_label_with_a_high_rate_has_no_review_rows():
+    from tagsmith.audit.report import _noise_html
+
+    retail = {"id": 67, "uri": "retail", "name": "retail", "n_given": 23,
+              "threshold": 0.238, "est_wrong": 1.5, "wrong_rate": 0.0662,
+              "est_missing": 21.2, "missing_rate": 0.4962, "n_flagged_wrong": 0,
+              "n_flagged_missing": 0}
+    noise = {"est_wrong": 6.0, "est_missing": 99.0, "wrong_rate": 0.01, "missing_rate": 0.05,
+             "n_flagged_missing": 9, "n_flagged_wrong": 6, "n_docs_with_flagged": 10,
+             "bounds": None, "bounds_note": None, "bands": [], "label_min_support": 20,
+             "noisiest_by_wrong_rate": [], "noisiest_by_missing_rate": [retail]}
+    page = " ".join(_noise_html(noise, [], {"p@1_vs_given": 0.9}).split())
+    assert ('<td class="num">23</td><td class="num">0.238</td><td class="num">1.5</td>'
+            '<td class="num">0.0662</td><td class="num">21.2</td>'
+            '<td class="num">0.4962</td><td class="num">0</td><td class="num">0</td>') in page
+    assert "1 of these labels (retail) has no flagged pair" in page
+    assert "not that the review lost its errors" in page
