@@ -2467,3 +2467,31 @@ def test_the_command_says_its_figures_say_little_where_most_labels_are_unknown(
     said = re.search(r"not in the vocabulary: .*\n", result.output).group(0)
     assert re.search(r", \d+% of the label occurrences: the figures above say little, left "
                      "out of the audit", said), said
+
+
+def test_audit_says_a_bound_was_raised_to_the_candidates_it_flagged(
+        small_corpus, goemotions_small, tmp_path, monkeypatch):
+    """Reuters-21578's audit printed "at most ... 0.25% missing labels" (23.6) and flagged
+    33 missing candidates, 22 of them confirmed by a reviewer: the command says what the
+    bounds assume, and that a bound mixture proportion read under the likely flagged
+    candidates was raised to them."""
+    import tagsmith.audit.detect as detect
+
+    real = detect.mixture_bounds
+
+    def too_low(*args):
+        bounds = real(*args)
+        return bounds and {**bounds, "missing_rate": 0.0, "est_missing": 0.0}
+
+    monkeypatch.setattr(detect, "mixture_bounds", too_low)
+    out = tmp_path / "out"
+    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o", out,
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    bounds = json.loads((out / "report.json").read_text(encoding="utf-8"))["noise"]["bounds"]
+    n_missing = bounds["n_flagged_likely"]["missing"]
+    assert n_missing > 0 and bounds["raised_to_flagged"] == ["missing"]
+    assert "bounds, if errors fall at random: labels left off by habit go uncounted" \
+        in result.output
+    assert (f"the missing bound is raised to the {n_missing} flagged candidates more likely "
+            "errors than not (mixture proportion read 0.0, under them)") in result.output

@@ -492,9 +492,62 @@ def _bounds_html(bounds: dict | None, noise: dict) -> str:
             f'wrong labels ({100 * bounds["wrong_rate"]:.2f}% of given labels) and '
             f'{_estimate(bounds["est_missing"])} missing ones ({100 * bounds["missing_rate"]:.2f}% '
             'of true labels). They compare the probabilities of given and not-given pairs '
-            '(missing labels taken as missing at random, wrong ones as equally likely for '
-            f'every label) and {_tighter(bounds, noise)}, but they too include '
-            'the pairs the scorer cannot tell apart.</p>')
+            '(missing labels taken as missing at random, at one rate for every label, wrong '
+            f'ones as equally likely for every label) and {_tighter(bounds, noise)}, but '
+            'they too include '
+            'the pairs the scorer cannot tell apart. They hold only as far as errors fall at '
+            f'random{_tail_html(bounds.get("missing_tail"))}: labels left off some labels '
+            'more often than others, as by a habit of the indexers (Reuters-21578 gives '
+            '<i>dlr</i> without <i>money-fx</i>, <i>wheat</i> without <i>grain</i>), '
+            'make their label score lower (the scorer learns the habit), are not counted, '
+            'and the missing bound then reads under the truth (Reuters-21578: at most '
+            '23.6, where a reviewer found at least 26).'
+            + _raised_html(bounds) + '</p>')
+
+
+def _tail_html(tail: dict | None) -> str:
+    """Where the missing bound was read (:func:`tagsmith.audit.detect.mixture_bounds`'
+    ``missing_tail``), empty for a report written before it was recorded.
+
+    >>> print(_tail_html({"threshold": 0.9912, "share_of_given": 0.22, "n_not_given": 1.0}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ; the missing one rests on the 22% of given labels scored 0.9912 and above, among
+    which 1 pair not given scores, and counts no missing label scored below them
+    """
+    if not tail:
+        return ""
+    count = round(tail["n_not_given"])  # weighted: the background sample stands for many
+    return (f'; the missing one rests on the {100 * tail["share_of_given"]:.0f}% of given '
+            f'labels scored {_num(tail["threshold"])} and above, among which '
+            f'{_count(count, "pair")} not given score{"s" if count == 1 else ""}, and '
+            "counts no missing label scored below them")
+
+
+def _raised_html(bounds: dict) -> str:
+    """The sentence saying which bounds were raised to the audit's own count of likely
+    flagged candidates (:func:`tagsmith.audit.detect.floor_bounds`), empty where none was
+    (or for a report written before they were).
+
+    >>> print(_raised_html({"raised_to_flagged": ["missing"], "n_flagged_likely":
+    ...     {"wrong": 8, "missing": 33}, "by_mixture": {"est_wrong": 161.9,
+    ...     "est_missing": 23.6}}))  # doctest: +NORMALIZE_WHITESPACE
+     The missing bound is raised to the 33 flagged candidates more likely errors than not
+     (by mixture proportion: 23.6): an "at most" below them would contradict them, and
+     the assumption fails here.
+    """
+    raised = bounds.get("raised_to_flagged") or []
+    if not raised:
+        return ""
+    parts = [f'the {_num(bounds["n_flagged_likely"][kind])} flagged {kind} candidates'
+             if len(raised) > 1 else
+             f'the {_num(bounds["n_flagged_likely"][kind])} flagged candidates'
+             for kind in raised]
+    mixture = ", ".join(f'{_estimate(bounds["by_mixture"][f"est_{kind}"])}'
+                        + (f" {kind}" if len(raised) > 1 else "") for kind in raised)
+    return (f' The {" and ".join(raised)} bound{"s are" if len(raised) > 1 else " is"} '
+            f'raised to {" and ".join(parts)} more likely errors than not (by mixture '
+            f'proportion: {mixture}): an "at most" below them would contradict them, and '
+            'the assumption fails here.')
 
 
 def _queue_html(noise: dict, max_review: int | None) -> str:
