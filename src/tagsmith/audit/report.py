@@ -660,9 +660,11 @@ def _unflagged_rates_html(rows: list[dict], missing: bool) -> str:
                "given that score below its threshold and no more than its pairs not given "
                "do on average")
             + "; a pair is flagged only where its own probability of being an error reaches "
-            "--min-probability, which a pair near the threshold does not (a low threshold: "
-            "the scores learned the label poorly). Such a rate says the scores are unsure of "
-            "the label, not that the review lost its errors; read it with its counts.</p>")
+            f"--min-probability, which takes a score well {'above' if missing else 'below'} "
+            "the threshold: pairs just past it are counted and not flagged, most of all for "
+            "a label the scores learned poorly (a low threshold). Such a rate says the "
+            "scores are unsure of the label's pairs, not that the review lost its errors; "
+            "read it with its counts.</p>")
 
 
 def _quality_html(quality: dict | None) -> str:
