@@ -1235,18 +1235,22 @@ def _warn_cut_short(classifier, cut_short: int, n_docs: int, k: int) -> None:
          "thresholds were tuned on) lists them")
 
 
-def _count_cut_short(classifier, texts, results, k, threshold) -> int:
-    """How many of ``texts`` have labels passing a recall's thresholds below the ``k``
+def _counts_cut_short(classifier, k, threshold) -> bool:
+    """Whether suggest counts the documents with labels passing the thresholds below
+    the ``k`` listed (:func:`_count_cut_short`): not with a ``threshold``, which keeps
+    the best ``k`` alone by design, thresholds of another objective than a recall, or a
+    ``k`` of every candidate they were tuned on."""
+    return (threshold is None and classifier.thresholds.min_recall is not None
+            and k < _probed_width(classifier))
+
+
+def _count_cut_short(classifier, wide, results) -> int:
+    """How many documents have labels passing a recall's thresholds below the ``k``
     listed (``results``: their rankings), among the candidates the thresholds were
-    tuned on (:func:`_probed_width`); 0 with a ``threshold``, which keeps the best ``k``
-    alone by design, or thresholds of another objective."""
-    if (threshold is not None or classifier.thresholds.min_recall is None
-            or k >= _probed_width(classifier)):
-        return 0
+    tuned on (``wide``: their top :func:`_probed_width`)."""
     # a recall's thresholds pass many labels: those among the candidates they were
     # tuned on passing below the k listed are counted, to be said
-    passing = classifier.label_sets(classifier.predict_topk(
-        texts, _probed_width(classifier))).getnnz(axis=1)
+    passing = classifier.label_sets(wide).getnnz(axis=1)
     return sum(int(n) > len(listed) for n, listed in zip(passing, results, strict=True))
 
 
@@ -1274,15 +1278,24 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
     if replacing is not None:  # not with --sets
         results, label_sets = _replacing_deprecated(classifier, texts, k, threshold,
                                                     shown_threshold, lang, replacing), none
+    elif not sets and _counts_cut_short(classifier, k, threshold):
+        # the ranking and the count from one featurizing and scoring of the batch (a
+        # second, at the wider width, took as long again)
+        topk, wide = classifier.predict_topks(texts, (k, True, True),
+                                              (_probed_width(classifier), True, True))
+        results, label_sets = classifier._suggestions(topk, threshold, lang), none
+        cut_short = _count_cut_short(classifier, wide, results)
     elif not sets:
         results, label_sets = classifier.suggest(texts, k=k, threshold=threshold,
                                                  lang=lang), none
-        cut_short = _count_cut_short(classifier, texts, results, k, threshold)
     elif fmt == "json":  # the ranking and the sets from one scoring of the batch
         results, label_sets = classifier.suggest_with_sets(texts, k=k, threshold=threshold,
                                                            **set_options)
-        # its ranking is cut by --k as suggest's alone
-        cut_short = _count_cut_short(classifier, texts, results, k, threshold)
+        # its ranking is cut by --k as suggest's alone (scored again at the wider width)
+        if _counts_cut_short(classifier, k, threshold):
+            cut_short = _count_cut_short(
+                classifier, classifier.predict_topk(texts, _probed_width(classifier)),
+                results)
     else:  # the text rows of --sets list the sets alone: no ranking to score for them
         results, label_sets = none, classifier.suggest_sets(texts, **set_options)
     if shown_threshold is not None and results is not none and replacing is None:
