@@ -578,3 +578,17 @@ def test_min_recall_summary_counts_unreachable_labels_only_where_there_are_any()
                   tuned_mask=np.ones(2, bool), source=np.full(2, FROM_LABEL, np.int8))
     old = Thresholds.from_state(meta, arrays)
     assert old.summary()["n_unreachable_labels"] == 1
+
+
+@pytest.mark.parametrize("objective", [{}, {"min_precision": 0.5}, {"min_recall": 0.5}])
+def test_bands_over_another_label_count_are_refused_for_every_objective(objective):
+    """Bands over another number of labels than the scores' are refused by name: a
+    precision's thresholds (which use no band) took them without a word, and a
+    recall's refused them only after tuning every label's and the global cut."""
+    from tagsmith.calibration.bands import FrequencyBands
+
+    topk = TopK.from_scores(np.array([[0.9, 0.2], [0.6, 0.7], [0.1, 0.8]]), k=2)
+    y = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 1]]))
+    bands = FrequencyBands(np.array([0, 0, 1]), np.array([0, 50, 10**9]))
+    with pytest.raises(InvalidParameterError, match="bands over 2 labels.*3 labels"):
+        tune_thresholds(y, topk, min_support=1, bands=bands, **objective)

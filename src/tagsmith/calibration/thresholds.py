@@ -362,6 +362,12 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     if y_true.shape != (len(topk), topk.n_labels):
         raise InvalidParameterError("y_true", f"shape {(len(topk), topk.n_labels)}",
                                     y_true.shape)
+    # one check for the three objectives (a precision's, which uses no band, took them
+    # unchecked; a recall's checked them after its per-label and global cuts)
+    if bands is not None and bands.n_labels != topk.n_labels:
+        raise InvalidParameterError("bands", f"bands over {topk.n_labels} "
+                                             f"label{plural_s(topk.n_labels)}",
+                                    f"{bands.n_labels} label{plural_s(bands.n_labels)}")
     hits = topk_hits(y_true, topk)  # computed once, used by both searches
     # y_true is checked: as a label set once (not re-checked and re-copied per use)
     labels = as_label_matrix(y_true)
@@ -376,10 +382,6 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     source = np.full(topk.n_labels, FROM_GLOBAL, dtype=np.int8)
     valid = topk.valid
     if bands is not None:
-        if bands.n_labels != topk.n_labels:
-            raise InvalidParameterError("bands", f"bands over {topk.n_labels} "
-                                                 f"label{plural_s(topk.n_labels)}",
-                                        f"{bands.n_labels} label{plural_s(bands.n_labels)}")
         band_of = bands.band_of.astype(np.int64)
         band_support = np.bincount(band_of, weights=support, minlength=bands.n_bands)
         band_best = _grouped_best(band_of[topk.indices[valid]], topk.scores[valid],
@@ -489,10 +491,6 @@ def _recall_thresholds(labels: sp.csr_matrix, topk: TopK, hits: np.ndarray,
     shared_capped = np.full(topk.n_labels, bool(pooled_capped[0]) and np.isfinite(pooled[0]))
     capped_bands: tuple[str, ...] = ()
     if bands is not None:
-        if bands.n_labels != topk.n_labels:
-            raise InvalidParameterError("bands", f"bands over {topk.n_labels} "
-                                                 f"label{plural_s(topk.n_labels)}",
-                                        f"{bands.n_labels} label{plural_s(bands.n_labels)}")
         band_of = bands.band_of.astype(np.int64)
         band_support = np.bincount(band_of, weights=pooled_support,
                                    minlength=bands.n_bands).astype(np.int64)
