@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -708,25 +708,36 @@ def _warn_unreachable(thresholds: Thresholds, label_space: LabelSpace, source: s
                            & (thresholds.source == FROM_LABEL))
     if not len(never):
         return
-    best = (np.full(thresholds.per_label.shape, np.nan) if thresholds.best_precision is None
-            else thresholds.best_precision)
-    order = never[np.argsort(-np.nan_to_num(best[never], nan=-1.0), kind="stable")]
+    named = _nearest_named(never, thresholds.best_precision, support, label_space, shown,
+                           lambda n_pos: "no held-out entry")
+    n = len(never)
+    logger.warning("%s label%s cannot reach precision %g on the held-out documents (%s) at "
+                   "any threshold, by the lower end of %s 95%% Wilson interval, and %s never "
+                   "predicted by the thresholds; best lower bound%s: %s", f"{n:,}",
+                   plural_s(n), thresholds.min_precision, source, plural(n, "its", "their"),
+                   plural(n, "is", "are"), plural_s(n), named,
+                   extra={"parameters": ("min_precision",)})
+
+
+def _nearest_named(labels: np.ndarray, best: np.ndarray | None, support: np.ndarray,
+                   label_space: LabelSpace, shown: int,
+                   no_bound: Callable[[int], str]) -> str:
+    """The ``shown`` of ``labels`` nearest to a precision's or recall's target, highest
+    ``best`` lower bound first, each named with it and its held-out positives (or
+    ``no_bound(positives)`` where its bound is NaN), and a count of the rest, as
+    :func:`_warn_unreachable` and :func:`_warn_capped` say them."""
+    if best is None:
+        best = np.full(len(support), np.nan)
+    order = labels[np.argsort(-np.nan_to_num(best[labels], nan=-1.0), kind="stable")]
 
     def said(i: int) -> str:
         name, n_pos = label_space.name_of(i), int(support[i])
         if np.isnan(best[i]):
-            return f"{name} (no held-out entry)"
+            return f"{name} ({no_bound(n_pos)})"
         return f"{name} {best[i]:.3f} ({n_pos:,} positive{plural_s(n_pos)})"
 
     named = ", ".join(said(int(i)) for i in order[:shown])
-    more = f", and {len(order) - shown:,} more" if len(order) > shown else ""
-    n = len(never)
-    logger.warning("%s label%s cannot reach precision %g on the held-out documents (%s) at "
-                   "any threshold, by the lower end of %s 95%% Wilson interval, and %s never "
-                   "predicted by the thresholds; best lower bound%s: %s%s", f"{n:,}",
-                   plural_s(n), thresholds.min_precision, source, plural(n, "its", "their"),
-                   plural(n, "is", "are"), plural_s(n), named, more,
-                   extra={"parameters": ("min_precision",)})
+    return named + (f", and {len(order) - shown:,} more" if len(order) > shown else "")
 
 
 def _warn_capped(thresholds: Thresholds, label_space: LabelSpace, source: str,
@@ -764,18 +775,9 @@ def _warn_capped(thresholds: Thresholds, label_space: LabelSpace, source: str,
                            shared[0].upper() + shared[1:], source,
                            extra={"parameters": ("min_recall", "max_labels")})
         return
-    best = (np.full(thresholds.per_label.shape, np.nan) if thresholds.best_recall is None
-            else thresholds.best_recall)
-    order = short[np.argsort(-np.nan_to_num(best[short], nan=-1.0), kind="stable")]
-
-    def said(i: int) -> str:
-        name, n_pos = label_space.name_of(i), int(support[i])
-        if np.isnan(best[i]):
-            return f"{name} (no held-out positive ranked{'' if n_pos else ', none at all'})"
-        return f"{name} {best[i]:.3f} ({n_pos:,} positive{plural_s(n_pos)})"
-
-    named = ", ".join(said(int(i)) for i in order[:shown])
-    more = f", and {len(order) - shown:,} more" if len(order) > shown else ""
+    named = _nearest_named(short, thresholds.best_recall, support, label_space, shown,
+                           lambda n_pos: "no held-out positive ranked"
+                           + ("" if n_pos else ", none at all"))
     n, n_never = len(short), int(np.count_nonzero(never))
     left = (f" ({n_never:,} with no held-out positive ranked: never predicted)"
             if n_never else "")
@@ -790,11 +792,11 @@ def _warn_capped(thresholds: Thresholds, label_space: LabelSpace, source: str,
     logger.warning("%s label%s cannot reach recall %g on the held-out documents (%s) at "
                    "any threshold above 0 (every document), by the lower end of %s 95%% "
                    "Wilson interval: %s capped at %s lowest held-out positive, not at 0 "
-                   "(every document)%s; best lower bound%s: %s%s%s" + cap.replace("%", "%%"),
+                   "(every document)%s; best lower bound%s: %s%s" + cap.replace("%", "%%"),
                    f"{n:,}", plural_s(n), thresholds.min_recall, source,
                    plural(n, "its", "their"),
                    plural(n, "its threshold is", "their thresholds are"),
-                   plural(n, "its", "their"), left, plural_s(n), named, more,
+                   plural(n, "its", "their"), left, plural_s(n), named,
                    f"; and {shared}" if shared else "",
                    extra={"parameters": ("min_recall", "max_labels")})
 
