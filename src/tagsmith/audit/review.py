@@ -127,6 +127,17 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
     if limit is not None:
         chosen = chosen[:limit]
     rows = []
+    # each label's name looked up once: a name lookup (the language fallback) is slow, and
+    # the rows repeat a few thousand labels (300,000 rows: model_top's three names each
+    # took a third of the review's time)
+    names: dict[int, str] = {}
+
+    def name(label_id: int) -> str:
+        found = names.get(label_id)
+        if found is None:
+            found = names[label_id] = space.name_of(label_id, lang)
+        return found
+
     for rank, j in enumerate(chosen, 1):
         doc, label, kind = int(issues.doc[j]), int(issues.label[j]), int(issues.kind[j])
         given = Y.indices[Y.indptr[doc]:Y.indptr[doc + 1]]
@@ -138,7 +149,7 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
         rows.append({
             "rank": rank, "decision": "", "kind": KINDS[kind],
             "action": ACTIONS[KINDS[kind]],
-            "label_uri": space.uri_of(label), "label_name": space.name_of(label, lang),
+            "label_uri": space.uri_of(label), "label_name": name(label),
             "probability": round(float(issues.probability[j]), 6),
             "model_score": round(float(issues.score[j]), 6),
             "threshold": round(threshold, 6) if np.isfinite(threshold) else None, "doc": doc,
@@ -146,9 +157,9 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
             "doc_id": None if doc_ids is None else doc_ids[doc],
             "doc_key": doc_key(texts[doc]),
             "given_labels": [space.uri_of(int(g)) for g in given],
-            "given_names": [space.name_of(int(g), lang) for g in given],
+            "given_names": [name(int(g)) for g in given],
             "model_top": [] if topk is None else
-            [f"{space.name_of(int(t), lang)} ({float(v):.3g})"
+            [f"{name(int(t))} ({float(v):.3g})"
              for t, v in zip(topk.indices[doc][:MODEL_TOP], topk.scores[doc][:MODEL_TOP],
                              strict=True) if t >= 0],
             "related_rows": [],  # filled in by _relate, once every row is known
@@ -180,11 +191,22 @@ def _relate(rows: list[dict], texts: Sequence[str]) -> None:
     """
     from tagsmith.audit.duplicates import normalized_text
 
+    # each document's text normalized once (it was twice a row: a document has several
+    # rows), and each row's group found once; a row alone in its group names none
+    keys: dict[int, str] = {}
     groups: dict[str, list[int]] = {}
+    row_groups = []
     for i, row in enumerate(rows):
-        groups.setdefault(normalized_text(texts[row["doc"]]), []).append(i)
-    for i, row in enumerate(rows):
-        group = groups[normalized_text(texts[row["doc"]])]
+        key = keys.get(row["doc"])
+        if key is None:
+            key = keys[row["doc"]] = normalized_text(texts[row["doc"]])
+        group = groups.setdefault(key, [])
+        group.append(i)
+        row_groups.append(group)
+    del keys, groups
+    for i, (row, group) in enumerate(zip(rows, row_groups, strict=True)):
+        if len(group) == 1:
+            continue
         others = [rows[j] for j in group[:MAX_RELATED + 1] if j != i][:MAX_RELATED]
         related = [f"#{other['rank']} {other['kind']} {other['label_name'] or other['label_uri']}"
                    + ("" if other["doc"] == row["doc"] else f" (doc {other['doc']}, same text)")
