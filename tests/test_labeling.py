@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import re
+import threading
 
 import numpy as np
 import pytest
@@ -2461,3 +2462,27 @@ def test_clients_and_cache_close_every_threads_connections(tmp_path):
         gc.enable()
     with ResponseCache(tmp_path / "c.db") as cache:  # the answers were stored
         assert len(cache) == 12
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_cache_closes_the_connections_of_threads_that_ended(tmp_path):
+    # close() closes every thread's connection, so each was kept: a run calling
+    # complete_all round after round (a new thread pool each) held two more file
+    # descriptors for every worker thread that ever used the cache, until "too many
+    # open files"
+    def use(cache, times):
+        for _ in range(times):
+            thread = threading.Thread(target=len, args=(cache,))
+            thread.start()
+            thread.join()
+
+    gc.disable()  # the collector's clean-up is not what is tested
+    try:
+        with ResponseCache(tmp_path / "c.db") as cache:
+            use(cache, 2)
+            after_two = len(_open_files(tmp_path))
+            use(cache, 20)
+            assert len(_open_files(tmp_path)) == after_two
+        assert _open_files(tmp_path) == []
+    finally:
+        gc.enable()

@@ -177,8 +177,9 @@ class ResponseCache:
                                         type(path).__name__)
         self.path = Path(path)
         # every thread's connection, so that close() closes them all: a worker thread's
-        # was left open (its file descriptors too) until the garbage collector found it
-        self._connections: list[sqlite3.Connection] = []
+        # was left open (its file descriptors too) until the garbage collector found it;
+        # by thread, for those of threads that ended to be closed as others are opened
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._connections_lock = threading.Lock()
         if reachable_kind(self.path) == "a folder":  # not is_dir(): see check_cache_path
             raise DataError("is a directory, expected an SQLite cache file", path=self.path)
@@ -232,7 +233,12 @@ class ResponseCache:
             connection.execute("PRAGMA synchronous=NORMAL")
             self._local.connection = connection
             with self._connections_lock:
-                self._connections.append(connection)
+                # a thread pool's workers end with each complete_all: their connections,
+                # kept here for close(), held two file descriptors each until it
+                for thread in [thread for thread in self._connections
+                               if not thread.is_alive()]:
+                    self._connections.pop(thread).close()
+                self._connections[threading.current_thread()] = connection
         return connection
 
     def get(self, request: ChatRequest) -> ChatResponse | None:
@@ -347,8 +353,8 @@ class ResponseCache:
         0
         """
         with self._connections_lock:
-            connections, self._connections = self._connections, []
-        for connection in connections:
+            connections, self._connections = self._connections, {}
+        for connection in connections.values():
             connection.close()
         self._local = threading.local()  # every thread's, not only this one's
 
