@@ -506,9 +506,7 @@ class OpenAIChatClient:
             # shown without user:password nor query (either may hold a secret)
             raise InvalidParameterError(
                 "base_url", "a URL whose host, if in brackets, is an IPv6 address "
-                "(http://[::1]:8000/v1)", re.sub(r"(?<=//)[^/@]*@", "",
-                                                 re.split(r"[?#]", str(base_url))[0])
-            ) from None
+                "(http://[::1]:8000/v1)", _unparsed_redact(str(base_url))) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidParameterError("base_url", "an http:// or https:// URL", base_url)
         try:
@@ -1234,12 +1232,12 @@ def _proxy_for(scheme: str, host: str):
         parts.port  # noqa: B018 - urllib checks the port only when it is read
     except ValueError as exc:
         # "Invalid IPv6 URL" or a port not a number, raised inside the request as a
-        # traceback; shown without user:password nor query (either may hold a secret)
+        # traceback
         why = ("a host in brackets that is no IPv6 address (or a bracket left open)"
                if "IPv6" in str(exc) else "a port that is no number in 0-65535")
-        shown = re.sub(r"(?<=//)[^/]*@", "", re.split(r"[?#]", full)[0])
         raise LLMConfigError(
-            f"the proxy URL in {_proxy_source(scheme, url)}, {shown}, has {why}: set it "
+            f"the proxy URL in {_proxy_source(scheme, url)}, {_unparsed_redact(full)}, "
+            f"has {why}: set it "
             "to the proxy's URL (http://proxy.example.com:3128, http://[::1]:3128), or "
             "name the host in NO_PROXY to reach it without a proxy") from None
     return parts if parts.hostname else None
@@ -1279,6 +1277,17 @@ def _redact(url: str) -> str:
         host = f"[{host}]"
     netloc = host + (f":{parts.port}" if parts.port else "")
     return parts._replace(netloc=netloc, query="", fragment="").geturl()
+
+
+def _unparsed_redact(url: str) -> str:
+    """``url``, one :func:`urlsplit` refuses, without user:password nor query (either may
+    hold a secret): the credentials up to the last ``@`` before the path, as urlsplit
+    takes them (up to the first, a password holding an ``@`` was shown in part).
+
+    >>> _unparsed_redact("http://user:p@ss@[::1/v1?key=abc")
+    'http://[::1/v1'
+    """
+    return re.sub(r"(?<=//)[^/]*@", "", re.split(r"[?#]", url)[0])
 
 
 def _shown_location(location: str, limit: int = 200) -> str:
