@@ -773,6 +773,11 @@ def test_client_settings_of_the_wrong_type_are_named(option, value):
 def test_bad_base_url():
     with pytest.raises(InvalidParameterError, match="base_url"):
         OpenAIChatClient("ftp://x", "m")
+    # another scheme, or no host: the URL was shown whole, its key and password too
+    for url in ("ftp://user:s3cret@x/v1?key=s3cret", "http://user:s3cret@/v1?key=s3cret"):
+        with pytest.raises(InvalidParameterError, match="an http:// or https:// URL") as error:
+            OpenAIChatClient(url, "m")
+        assert "s3cret" not in str(error.value) and "/v1" in str(error.value)
     for port in ("99999", "abc"):  # refused up front, naming the port but not the key
         with pytest.raises(InvalidParameterError, match=f"port {port}") as error:
             OpenAIChatClient(f"http://user:s3cret@h:{port}/v1", "m")

@@ -508,7 +508,8 @@ class OpenAIChatClient:
                 "base_url", "a URL whose host, if in brackets, is an IPv6 address "
                 "(http://[::1]:8000/v1)", _unparsed_redact(str(base_url))) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidParameterError("base_url", "an http:// or https:// URL", base_url)
+            raise InvalidParameterError("base_url", "an http:// or https:// URL",
+                                        _unparsed_redact(str(base_url)))
         try:
             parts.port  # noqa: B018 - urllib checks the port only when it is read
         except ValueError:  # the value shown is the port alone: the URL may hold a secret
