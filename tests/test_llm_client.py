@@ -773,6 +773,9 @@ def test_client_settings_of_the_wrong_type_are_named(option, value):
 def test_bad_base_url():
     with pytest.raises(InvalidParameterError, match="base_url"):
         OpenAIChatClient("ftp://x", "m")
+    for url in (5, None, ["http://h/v1"]):  # 5: an AttributeError from urlsplit
+        with pytest.raises(InvalidParameterError, match="'base_url' must be an http"):
+            OpenAIChatClient(url, "m")
     # another scheme, or no host: the URL was shown whole, its key and password too
     for url in ("ftp://user:s3cret@x/v1?key=s3cret", "http://user:s3cret@/v1?key=s3cret"):
         with pytest.raises(InvalidParameterError, match="an http:// or https:// URL") as error:

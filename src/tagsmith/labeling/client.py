@@ -500,6 +500,9 @@ class OpenAIChatClient:
                  backoff_max: float = 60.0, max_concurrency: int = 4,
                  price_prompt: float = 0.0, price_completion: float = 0.0,
                  seed: int | None = None, api_key_header: str | None = None):
+        if not isinstance(base_url, str):  # a number: an AttributeError from urlsplit
+            raise InvalidParameterError("base_url", "an http:// or https:// URL",
+                                        type(base_url).__name__)
         try:
             parts = urlsplit(base_url)
         except ValueError:  # "Invalid IPv6 URL": a bracket unclosed, no address in them
