@@ -224,6 +224,44 @@ def test_a_label_run_hung_up_on_cleans_up_and_says_how_to_resume(tmp_path):
             if p.name not in ("docs.txt", "v.tsv") and not p.name.startswith("c.sqlite")] == []
 
 
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform != "linux",
+                    reason="needs a pseudo-terminal that hangs up as Linux's does")
+def test_a_label_run_whose_terminal_closes_exits_129(tmp_path):
+    # the terminal closed for real: SIGHUP, and every write to it fails (EIO). The run
+    # cleaned up, then its closing lines ("LLM usage: ...") raised OSError out of the
+    # command: exit code 1, not the 129 of a hang-up, which the test above (its stderr
+    # a pipe, SIGHUP sent by hand) did not see
+    import pty
+    import select
+
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
+    corpus.write_text("".join(f"sport item {i}\n" for i in range(40)))
+    out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
+    with LocalChatServer(slow_teacher) as server:
+        argv = [sys.executable, "-m", "tagsmith", "label", str(corpus), "--vocab",
+                str(vocab), "-o", str(out), "--base-url", server.base_url, "--llm", "t",
+                "--concurrency", "2", "--cache", str(cache)]
+        env = child_env()
+        pid, terminal = pty.fork()
+        if pid == 0:  # the child: its stdin, stdout and stderr the terminal
+            try:
+                os.execve(sys.executable, argv, env)
+            finally:
+                os._exit(127)
+        try:
+            deadline = time.monotonic() + 600
+            while cached_rows(cache) < 4 and time.monotonic() < deadline:
+                if select.select([terminal], [], [], 0.02)[0]:
+                    os.read(terminal, 65536)  # the progress bar: the terminal kept open
+        finally:
+            os.close(terminal)  # the terminal closes: SIGHUP to the run
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 129
+    assert not out.exists() and cached_rows(cache) >= 4
+    assert [p.name for p in tmp_path.iterdir()
+            if p.name not in ("docs.txt", "v.tsv") and not p.name.startswith("c.sqlite")] == []
+
+
 #: as :data:`_TIMEOUTS_TWO_TERMS`, but the run is stopped by Ctrl-C, and ``timeout``'s
 #: pair of SIGTERMs comes while that stop unwinds (a run under ``timeout`` that the user
 #: stopped, its time up a moment later): the first SIGTERM is a further kill, held

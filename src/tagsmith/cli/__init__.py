@@ -79,6 +79,30 @@ def _kills() -> tuple[int, ...]:
     return (signal.SIGTERM,) if hangup is None else (signal.SIGTERM, hangup)
 
 
+def _leave_hung_up_terminal(signum: int) -> None:
+    """On SIGHUP, the null device in place of a stdout or stderr that is a terminal
+    that hung up (closed: every write to it fails with EIO, a write of nothing too).
+    The run stopped by it cleaned up, then its closing lines (label's "LLM usage:",
+    "terminated") raised OSError out of the command: exit code 1, not 129. A ``kill
+    -HUP`` with the terminal still open leaves it as it is."""
+    import errno
+    import os
+
+    if signum not in _kills()[1:]:
+        return
+    for fd in (1, 2):
+        try:
+            os.write(fd, b"")  # 0 to a file, a pipe or a live terminal
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                continue
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, fd)
+            finally:
+                os.close(null)
+
+
 def _exit_code_of(signum: int | None) -> int:
     """The exit code of a run a kill ``signum`` ended (None: SIGTERM)."""
     import signal
@@ -133,6 +157,7 @@ class LaterStopsIgnored:
                 import time
 
                 _stops.killed_at = time.monotonic()
+        _leave_hung_up_terminal(signum)
         # raised here, not by the handler it replaced: main's ignores (holds) a stop
         # once the command is stopped, and this one is the stop that leaves the wait
         raise Terminated(signum) if signum in _kills() else KeyboardInterrupt()
@@ -185,6 +210,7 @@ class _CommandStops:
             self.stopped = True
             if signum in _kills():
                 self.killed_at = time.monotonic()
+                _leave_hung_up_terminal(signum)
                 raise Terminated(signum)
             raise KeyboardInterrupt()
         if _echo_of_the_stop(signum):
@@ -196,6 +222,7 @@ class _CommandStops:
             if self.killed:
                 exit_terminated(signum)
             self.killed, self.killed_by = True, signum
+            _leave_hung_up_terminal(signum)  # held: the clean-up may still write
 
     def end_if_killed(self) -> None:
         """End the process now (exit code 143) where a ``kill`` was held."""
