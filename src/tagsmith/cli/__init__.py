@@ -225,7 +225,8 @@ class _CommandStops:
             _leave_hung_up_terminal(signum)  # held: the clean-up may still write
 
     def end_if_killed(self) -> None:
-        """End the process now (exit code 143) where a ``kill`` was held."""
+        """End the process now (exit code 143, 129 for SIGHUP) where a ``kill`` was
+        held."""
         if self.killed:
             exit_terminated(self.killed_by)
 
@@ -239,9 +240,12 @@ SAME_STOP_SECONDS = 1.0
 
 
 def _echo_of_the_stop(signum: int) -> bool:
-    """Whether ``signum`` is a SIGTERM that came within :data:`SAME_STOP_SECONDS` of
-    the last SIGTERM taken as a kill (the one that stopped the command, or a further
-    one, after a Ctrl-C too; an echo ignored here is not one): GNU ``timeout`` sends
+    """Whether ``signum`` is a kill (SIGTERM or SIGHUP) that came within
+    :data:`SAME_STOP_SECONDS` of the last kill taken as one (the one that stopped the
+    command, or a further one, after a Ctrl-C too; an echo ignored here is not one).
+    The window is timed from when the handler ran, not from when the signal came: a
+    main thread busy in C code for over a second takes the echo for a further kill.
+    GNU ``timeout`` sends
     its signal to the command and then to its process group, which the command is in,
     so a run it ends gets two a moment apart. SIGINT is never an echo: a second Ctrl-C
     is one. The second, taken for a further ``kill``, ended the run

@@ -224,6 +224,7 @@ class ResponseCache:
 
     def __repr__(self) -> str:  # it was <...ResponseCache object at 0x7f...>
         return f"{type(self).__name__}({str(self.path)!r})"
+
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:

@@ -2326,6 +2326,7 @@ class CachedClient:
 
     def __repr__(self) -> str:  # it was <...CachedClient object at 0x7f...>
         return f"{type(self).__name__}({self.inner!r}, {self.cache!r})"
+
     def close(self) -> None:
         """Close the client inside and the cache (what each has open: connections to
         the endpoint, the SQLite file); ``with CachedClient(...) as client:`` does so at
