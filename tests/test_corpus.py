@@ -2809,3 +2809,6 @@ def test_digits_spaced_as_no_number_is_read_out_are_no_code_twins():
     assert code_twins(["541 511", "541511", "1 234", "1234"]) == [
         ("1 234", "1234"), ("541 511", "541511")]
     assert code_twins(["H04L 9/32", "H04L9/32"]) == [("H04L 9/32", "H04L9/32")]
+    # digits after a letter are no number read out, and the resolver reads 'AB12 34' as
+    # no 'AB1234' (it reads a grouping in a code of digits alone): they were twins
+    assert code_twins(["AB12 34", "AB1234", "X5 123", "X5123"]) == []

@@ -458,8 +458,9 @@ def _digit_breaks(code: str) -> frozenset[tuple[int, str]]:
     """What punctuation ``code`` puts between two digits, and where, as positions in
     its :func:`~tagsmith.data.labelspace.code_key`; ICD-10's dot aside, and spaces
     grouping digits as numbers are read out (:func:`~tagsmith.data.labelspace.grouping_breaks`:
-    ``541 511``, NAICS's ``541511`` read out), as the LLM answer's resolver reads them:
-    other spaces are ``" "`` (``12 3`` is no ``123``, ``1 2`` no ``12``).
+    ``541 511``, NAICS's ``541511`` read out) in a code of digits alone, as the LLM
+    answer's resolver reads them: other spaces are ``" "`` (``12 3`` is no ``123``,
+    ``1 2`` no ``12``, ``AB12 34`` no ``AB1234``).
 
     >>> sorted(_digit_breaks("H04L 9/32")), sorted(_digit_breaks("E11.9"))
     ([(5, '/')], [])
@@ -479,8 +480,10 @@ def _digit_breaks(code: str) -> frozenset[tuple[int, str]]:
             if between.strip():
                 breaks.add((kept, between.strip()))
             else:
-                if grouped is None:
-                    grouped = grouping_breaks(code)
+                if grouped is None:  # in a code of digits alone, as the resolver reads
+                    # them: 'AB12 34' is no 'AB1234', '541 511' is 541511
+                    grouped = (grouping_breaks(code) if code_key(code).isdigit()
+                               else frozenset())
                 if kept not in grouped:
                     breaks.add((kept, " "))
         kept, previous, between = kept + 1, char, ""
