@@ -2812,3 +2812,20 @@ def test_digits_spaced_as_no_number_is_read_out_are_no_code_twins():
     # digits after a letter are no number read out, and the resolver reads 'AB12 34' as
     # no 'AB1234' (it reads a grouping in a code of digits alone): they were twins
     assert code_twins(["AB12 34", "AB1234", "X5 123", "X5123"]) == []
+
+
+def test_a_skip_looks_for_a_hint_on_the_first_distinct_keys_only():
+    # each look scans the vocabulary (and split_hint up to 136 runs of words): a corpus
+    # of many distinct unknown keys looks on MAX_HINT_TRIES of them, each once
+    from tagsmith.data.corpus import MAX_HINT_TRIES
+
+    space = LabelSpace.from_uris(["u:s"], names={"u:s": "Billing issue"})
+    hinted = Record("t", ("Billing", "issue"), None, 3, "m")
+    for before in (MAX_HINT_TRIES - 1, MAX_HINT_TRIES):
+        report = ReadReport()
+        for key in [f"none{i}" for i in range(before)] + ["none0", "Billing"]:
+            report.add_unknown(key)
+            report.look_for_hint(key, hinted, space, split=True, where="line 3")
+        assert report.n_hint_tries == min(before + 1, MAX_HINT_TRIES)
+        hint = "line 3's 'Billing': part of 'Billing issue'"
+        assert (hint in report.summary()) == (before < MAX_HINT_TRIES)
