@@ -3214,7 +3214,8 @@ def test_only_the_commands_with_a_json_summary_keep_their_warnings(goemotions_sm
         tagsmith_cli.main(["vocab", str(goemotions_small["vocab"])])
     assert stopped.value.code == 0
     assert collecting == [False]
-    assert tagsmith_cli.SUMMARY_COMMANDS == {"label", "taxonomy", "calibrate", "train"}
+    assert tagsmith_cli.SUMMARY_COMMANDS == {"label", "taxonomy", "calibrate", "train",
+                                             "distill"}
     with tagsmith_cli._command_logging(0, False, []):  # what label and taxonomy get
         assert any(isinstance(handler, tagsmith_cli._WarningCollector)
                    for handler in logging.getLogger("tagsmith").handlers)

@@ -198,6 +198,14 @@ def test_a_label_run_stopped_by_timeout_says_its_closing_lines(tmp_path):
     assert not out.exists() and cached_rows(cache) >= 4
 
 
+def _hup_as_default() -> None:
+    """Give a child SIGHUP's default disposition: a test run under ``nohup`` (as a CI
+    job may be) passes SIGHUP ignored on to its children, and tagsmith keeps running
+    where it finds SIGHUP ignored, as ``nohup`` asks, so the hang-up tests below saw
+    the run finish (exit code 0)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def test_a_label_run_hung_up_on_cleans_up_and_says_how_to_resume(tmp_path):
     # SIGHUP (the terminal closed, an ssh session dropped) took its default action:
     # the run ended at once with exit code 129, its output's temporary file left, no
@@ -210,7 +218,8 @@ def test_a_label_run_hung_up_on_cleans_up_and_says_how_to_resume(tmp_path):
             [sys.executable, "-m", "tagsmith", "-q", "label", str(corpus),
              "--vocab", str(vocab), "-o", str(out), "--base-url", server.base_url,
              "--llm", "t", "--concurrency", "2", "--cache", str(cache)],
-            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=_hup_as_default)
         wait_for_cached_rows(cache, process, 4)
         process.send_signal(signal.SIGHUP)
         _, stderr = process.communicate(timeout=60)
@@ -245,6 +254,7 @@ def test_a_label_run_whose_terminal_closes_exits_129(tmp_path):
         pid, terminal = pty.fork()
         if pid == 0:  # the child: its stdin, stdout and stderr the terminal
             try:
+                _hup_as_default()
                 os.execve(sys.executable, argv, env)
             finally:
                 os._exit(127)
