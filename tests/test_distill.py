@@ -2324,3 +2324,47 @@ def test_cli_calibrate_a_distilled_bundle_without_data_gives_advice_that_fits(tm
     assert "stores no calibration split: give --data" in result.output
     assert "--calibration-fraction" not in result.output
     assert "distilled" in result.output and "human-labelled" in result.output
+
+
+def test_the_active_student_records_the_texts_it_was_taught(data, tmp_path):
+    """`label --budget --student` saved a student with no record of its training texts:
+    `calibrate --data` on the tickets it was taught calibrated it without a word, and on
+    any other data warned that the bundle "was saved by an older tagsmith"."""
+    from tagsmith.pipeline.confidence import heldout_from_corpus
+    from tagsmith.pipeline.train import text_hashes
+
+    space, train, _ = data
+    options = ActiveOptions(budget=40, rounds=2, seed=1, featurizer_params=FAST_FEATURES)
+    result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.0), options)
+    taught = [train.texts[i] for i in result.selected]
+    loaded = TextClassifier.load(result.classifier.save(tmp_path / "student"))
+    assert loaded.train_hashes is not None
+    assert loaded.train_hashes.tolist() == text_hashes(taught).tolist()
+    with pytest.raises(InvalidParameterError, match="trained on"):  # the ones it was taught
+        heldout_from_corpus(loaded, taught, train.Y[result.selected], name="--data")
+
+
+def test_label_corpus_with_a_budget_records_the_students_taught_texts(tmp_path):
+    """The student of `label --budget --student` recorded no training texts: `calibrate
+    --data` said it was "saved by an older tagsmith"; from the hashes label_corpus has."""
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.llm import label_corpus
+    from tagsmith.pipeline.train import text_hashes
+
+    space = LabelSpace.from_uris(["u:sport", "u:music"],
+                                 names={"u:sport": "sport", "u:music": "music"})
+    texts = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(12)]
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        name = "sport" if "sport" in doc else "music"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+    with LocalChatServer(teacher) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
+        result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
+                              budget=8, rounds=2, strategy="random")
+    taught = [texts[i] for i in result["rows"]]
+    assert len(taught) == 8
+    assert result["student"].train_hashes.tolist() == text_hashes(taught).tolist()

@@ -47,6 +47,7 @@ from tagsmith.pipeline.train import (
     TrainOptions,
     _label_features,
     duplicate_groups,
+    text_hashes,
     train_classifier,
 )
 from tagsmith.topk import TopK
@@ -348,7 +349,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
                    X_pool: FeatureMatrix | None = None,
                    featurizer: TfidfFeaturizer | None = None,
                    text_groups: npt.ArrayLike | None = None,
-                   student_kept: bool = True) -> ActiveResult:
+                   student_kept: bool = True,
+                   _text_hashes: np.ndarray | None = None) -> ActiveResult:
     """Spend ``options.budget`` teacher calls on the pool and distil a student.
 
     ``teacher(indices)`` labels pool documents (e.g. :func:`llm_teacher`). ``X_pool``
@@ -367,6 +369,9 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     caller passing them vouches for them (they are checked for shape and type only).
     ``student_kept``: whether the caller keeps the student (``label --budget`` without
     ``--student`` does not), which the warning of labels never taught says.
+    ``_text_hashes`` (private): the pool's texts' hashes (``hash_texts``), one per
+    document, where the caller has them: the student records those it was taught, as
+    ``train`` records its own, and they spare hashing those texts again.
 
     >>> from tagsmith.labeling.client import ScriptedLLM
     >>> space = LabelSpace.from_uris(["u:sport", "u:music"],
@@ -485,9 +490,13 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     # (no copy is a candidate), so their folds are the same with or without them
     thresholds = _student_thresholds(X_pool[selected], Y_teacher, options, n_labels,
                                      label_features)
+    # the texts taught, as train records its own, for calibrate --data's check (without
+    # them, a student just written was said to be "saved by an older tagsmith")
+    taught = (text_hashes([pool_texts[int(i)] for i in selected]) if _text_hashes is None
+              else np.unique(np.asarray(_text_hashes)[selected]))
     classifier = TextClassifier(label_space, featurizer, model, thresholds,
                                 label_counts=np.bincount(Y_teacher.indices, minlength=n_labels),
-                                n_train_docs=len(selected),
+                                n_train_docs=len(selected), train_hashes=taught,
                                 manifest={"distillation": distillation_record(
                                     options.strategy, options.budget, budget, history)})
     return ActiveResult(classifier, selected, Y_teacher, history)

@@ -1048,7 +1048,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                           shortlist=shortlist, report=report)
     try:
         distilled = active_distill(list(texts), label_space, teacher, active,
-                                   text_groups=groups, student_kept=student_kept)
+                                   text_groups=groups, student_kept=student_kept,
+                                   _text_hashes=hashes)
     except NoTeacherAnswersError:
         # as without a budget: no row answered, the report says why (the CLI names
         # the last error and writes nothing)
