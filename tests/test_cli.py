@@ -2577,6 +2577,7 @@ def test_help_lists_the_exit_codes_a_script_tells_failures_apart_by():
         assert int(code) not in listed, line
         listed[int(code)] = meaning
     assert listed.keys() == expected.keys(), listed
+    assert list(listed) == sorted(listed), listed  # 129 came after 141, a list to scan
     for code, meaning in expected.items():
         assert meaning in listed[code], (code, listed[code])
 

@@ -874,9 +874,9 @@ Exit codes:
   4    model bundle to read missing, damaged or incompatible
   5    an optional dependency is missing
   6    the LLM endpoint failed
+  129  hung up (the terminal closed), after the same clean-up as Ctrl-C
   130  interrupted (Ctrl-C)
   141  the reader of the output went away (| head)
-  129  hung up (the terminal closed), after the same clean-up as Ctrl-C
   143  terminated (kill, timeout), after the same clean-up as Ctrl-C"""
 
 
