@@ -518,10 +518,10 @@ def _warn_untaught(Y_teacher: sp.csr_matrix, label_space: LabelSpace, shown: int
     n = len(untaught)
     named = ", ".join(repr(label_space.name_of(int(i))) for i in untaught[:shown])
     more = f", and {n - shown:,} more" if n > shown else ""
-    never = ("and the student will never predict %s" if student_kept else
+    never = (" and the student will never predict %s" if student_kept else
              "; a model trained on these labels will never predict %s")
     logger.warning("active distillation: %s of %s label%s %s no positive training document "
-                   "(the teacher gave %s to none of the %s document%s it labelled: %s%s) "
+                   "(the teacher gave %s to none of the %s document%s it labelled: %s%s)"
                    + never, f"{n:,}", f"{len(label_space):,}",
                    plural_s(len(label_space)), plural(n, "has", "have"),
                    plural(n, "it", "them"), f"{Y_teacher.shape[0]:,}",
