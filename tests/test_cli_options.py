@@ -901,3 +901,13 @@ def test_a_bad_model_or_feature_parameter_names_its_option(files, command, args,
     result = run(command, corpus, "-o", out, "--vocab", files["vocab"], *args)
     assert result.exit_code == 2 and message in result.output, result.output
     assert not out.exists()
+
+
+def test_calibrate_min_recall_says_what_it_replaces_and_its_back_off():
+    """calibrate --help's --min-recall read "Thresholds for this recall per label
+    instead (below 1)", instead of nothing, and did not say that a label with few
+    held-out positives takes its band's threshold, as README's Operating points does."""
+    help_text = " ".join(run("calibrate", "--help").output.split())
+    recall = help_text.split("--min-recall FLOAT", 1)[1].split(" --", 1)[0]
+    assert "instead of F-beta" in recall, recall
+    assert "band" in recall, recall

@@ -94,10 +94,11 @@ of them the calibrator did not see.
               "that cannot is never predicted (named in a warning).")
 @click.option("--min-recall", type=float, default=None,
               callback=finite_number(0, 1, min_open=True, max_open=True),
-              help="Thresholds for this recall per label instead (below 1): each label's "
-              "highest whose held-out recall reaches R by the lower end of its 95% Wilson "
-              "interval; a label that cannot is capped at its lowest held-out positive, "
-              "not predicted for every document (named in a warning).")
+              help="Thresholds for this recall per label instead of F-beta (below 1): each "
+              "label's highest whose held-out recall reaches R by the lower end of its 95% "
+              "Wilson interval; a label that cannot is capped at its lowest held-out "
+              "positive, not predicted for every document (named in a warning); one with "
+              "fewer than 5 held-out positives takes its frequency band's threshold.")
 @click.option("--max-labels", type=click.IntRange(min=1), default=None,
               help="Cap the thresholded label sets at this size.")
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=None,
