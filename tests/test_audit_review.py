@@ -2436,3 +2436,36 @@ def test_review_rows_look_each_name_and_text_up_once(monkeypatch):
     assert len({row["doc"] for row in rows}) < len(rows), "documents of several rows"
     assert names and max(names.values()) == 1
     assert normalized and max(normalized.values()) == 1
+
+
+def test_review_rows_group_copies_by_the_audits_own_text_hashes(monkeypatch, tmp_path):
+    """``related_rows`` normalized the rows' texts again though the audit had hashed
+    every text by the same rule; given those ``hashes`` it reads them (no text is
+    normalized), the rows and their CSV as they were."""
+    import tagsmith.audit.duplicates as duplicates
+    from tagsmith.audit.review import review_rows
+
+    issues, Y, texts, space = _flagged_issues()
+    texts = [text if i % 3 else "a text of its copies" for i, text in enumerate(texts)]
+    expected = review_rows(issues, texts, Y, space, flagged_only=False)
+    assert any(" same text)" in related for row in expected for related in row["related_rows"])
+    hashes = duplicates.text_hashes(texts)
+
+    def refused(text):
+        raise AssertionError("a text normalized again")
+
+    monkeypatch.setattr(duplicates, "normalized_text", refused)
+    rows = review_rows(issues, texts, Y, space, flagged_only=False, hashes=hashes)
+    assert rows == expected
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert (_review(tmp_path / "a", rows).read_bytes()
+            == _review(tmp_path / "b", expected).read_bytes())
+
+
+def test_write_review_refuses_a_column_it_does_not_write(tmp_path):
+    """A row with a key of no column was refused (csv.DictWriter's check); it still is,
+    rather than written without it."""
+    row = {**_row(0, "missing", "http://x/rain", "Rain today"), "note": "mine"}
+    with pytest.raises(ValueError, match="'note'"):
+        _review(tmp_path, [row])

@@ -41,8 +41,8 @@ from tagsmith.audit.detect import KINDS
 from tagsmith.data.corpus import ReadReport
 from tagsmith.data.csvlimits import (
     FORMULA_START,
-    csv_dict_writer,
     csv_field_limit,
+    csv_writer,
     header_delimiter,
     next_csv_row,
     spreadsheet_safe,
@@ -114,23 +114,41 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
                 *, lang: str = "en",
                 lines: Sequence[int] | None = None, doc_ids: Sequence[str | None] | None = None,
                 limit: int | None = None, flagged_only: bool = True,
-                topk: TopK | None = None) -> list[dict]:
+                topk: TopK | None = None, hashes: np.ndarray | None = None) -> list[dict]:
     """Rows of the review queue, best candidate first (see :data:`COLUMNS`).
 
     ``issues``: :class:`~tagsmith.audit.detect.LabelIssues`; ``texts`` and ``Y`` (the
     given labels, CSR) of the audited corpus; ``lines``/``doc_ids``: where each
     document is in its file. ``limit`` caps the number of rows. ``topk``: the
     out-of-sample scores the audit ranked by, whose first :data:`MODEL_TOP` labels of
-    each document fill ``model_top`` (empty without).
+    each document fill ``model_top`` (empty without). ``hashes``: the audit's
+    :func:`~tagsmith.audit.duplicates.text_hashes` of ``texts``, which tell the copies
+    of a text apart for ``related_rows`` (worked out for the rows' documents without).
     """
     chosen = np.flatnonzero(issues.flagged) if flagged_only else np.arange(len(issues))
     if limit is not None:
         chosen = chosen[:limit]
+    # the candidates' arrays as Python numbers at once: a NumPy scalar a row (six of
+    # them, and round() and float() of each) took most of the review's time
+    docs = np.asarray(issues.doc)[chosen].tolist()
+    labels = np.asarray(issues.label)[chosen].tolist()
+    kinds = np.asarray(issues.kind)[chosen].tolist()
+    probabilities = np.asarray(issues.probability)[chosen].tolist()
+    scores = np.asarray(issues.score)[chosen].tolist()
+    if topk is None:
+        top: list = [()] * len(chosen)
+    else:
+        at = np.asarray(docs, dtype=np.int64)
+        top = [list(zip(t, v, strict=True)) for t, v in
+               zip(topk.indices[at, :MODEL_TOP].tolist(),
+                   topk.scores[at, :MODEL_TOP].tolist(), strict=True)]
     rows = []
-    # each label's name looked up once: a name lookup (the language fallback) is slow, and
-    # the rows repeat a few thousand labels (300,000 rows: model_top's three names each
-    # took a third of the review's time)
+    # each label's URI, name and threshold looked up once: a name lookup (the language
+    # fallback) is slow, and the rows repeat a few thousand labels (300,000 rows:
+    # model_top's three names each took a third of the review's time)
     names: dict[int, str] = {}
+    uris: dict[int, str] = {}
+    thresholds: dict[int, float | None] = {}
 
     def name(label_id: int) -> str:
         found = names.get(label_id)
@@ -138,34 +156,43 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
             found = names[label_id] = space.name_of(label_id, lang)
         return found
 
-    for rank, j in enumerate(chosen, 1):
-        doc, label, kind = int(issues.doc[j]), int(issues.label[j]), int(issues.kind[j])
-        given = Y.indices[Y.indptr[doc]:Y.indptr[doc + 1]]
-        # the label's self-confidence threshold, which model_score is judged against (a
-        # missing candidate mostly scores above it, a wrong one below): without it a
-        # reviewer saw a score of 0.95 and could not tell whether that was high for its
-        # label (labels.csv had it, a file and a lookup away)
-        threshold = float(issues.threshold[label])
+    def uri(label_id: int) -> str:
+        found = uris.get(label_id)
+        if found is None:
+            found = uris[label_id] = space.uri_of(label_id)
+        return found
+
+    def threshold(label_id: int) -> float | None:
+        if label_id not in thresholds:
+            value = float(issues.threshold[label_id])
+            thresholds[label_id] = round(value, 6) if math.isfinite(value) else None
+        return thresholds[label_id]
+
+    indptr, indices = Y.indptr, Y.indices
+    for rank, (doc, label, kind, probability, score, best) in enumerate(
+            zip(docs, labels, kinds, probabilities, scores, top, strict=True), 1):
+        given = indices[indptr[doc]:indptr[doc + 1]].tolist()
         rows.append({
             "rank": rank, "decision": "", "kind": KINDS[kind],
             "action": ACTIONS[KINDS[kind]],
-            "label_uri": space.uri_of(label), "label_name": name(label),
-            "probability": round(float(issues.probability[j]), 6),
-            "model_score": round(float(issues.score[j]), 6),
-            "threshold": round(threshold, 6) if np.isfinite(threshold) else None, "doc": doc,
+            "label_uri": uri(label), "label_name": name(label),
+            "probability": round(probability, 6),
+            "model_score": round(score, 6),
+            # the label's self-confidence threshold, which model_score is judged against
+            # (a missing candidate mostly scores above it, a wrong one below): without it
+            # a reviewer saw a score of 0.95 and could not tell whether that was high for
+            # its label (labels.csv had it, a file and a lookup away)
+            "threshold": threshold(label), "doc": doc,
             "line": None if lines is None else lines[doc],
             "doc_id": None if doc_ids is None else doc_ids[doc],
             "doc_key": doc_key(texts[doc]),
-            "given_labels": [space.uri_of(int(g)) for g in given],
-            "given_names": [name(int(g)) for g in given],
-            "model_top": [] if topk is None else
-            [f"{name(int(t))} ({float(v):.3g})"
-             for t, v in zip(topk.indices[doc][:MODEL_TOP], topk.scores[doc][:MODEL_TOP],
-                             strict=True) if t >= 0],
+            "given_labels": [uri(g) for g in given],
+            "given_names": [name(g) for g in given],
+            "model_top": [f"{name(t)} ({v:.3g})" for t, v in best if t >= 0],
             "related_rows": [],  # filled in by _relate, once every row is known
             "text": texts[doc],
         })
-    _relate(rows, texts)
+    _relate(rows, texts, docs, hashes)
     return rows
 
 
@@ -181,39 +208,45 @@ MODEL_TOP = 3
 MAX_RELATED = 5
 
 
-def _relate(rows: list[dict], texts: Sequence[str]) -> None:
+def _relate(rows: list[dict], texts: Sequence[str], docs: list[int],
+            hashes: np.ndarray | None) -> None:
     """Give each row ``related_rows``: the queue's other rows of its document, or of a
-    copy of its text (equal as the audit's exact duplicates are), best first.
+    copy of its text (equal as the audit's exact duplicates are: by their
+    :func:`~tagsmith.audit.duplicates.text_hashes`, ``hashes`` where given), best first.
 
     Auditing Reuters-21578 as it is, one story's ``acq`` was flagged wrong at rank 35
     and ``earn`` missing at rank 24, one relabelling seen as two unrelated rows; and
     GoEmotions' "Happy cake day!" three times over, decided three times.
     """
-    from tagsmith.audit.duplicates import normalized_text
+    from tagsmith.audit.duplicates import text_hashes
 
-    # each document's text normalized once (it was twice a row: a document has several
-    # rows), and each row's group found once; a row alone in its group names none
-    keys: dict[int, str] = {}
-    groups: dict[str, list[int]] = {}
-    row_groups = []
-    for i, row in enumerate(rows):
-        key = keys.get(row["doc"])
-        if key is None:
-            key = keys[row["doc"]] = normalized_text(texts[row["doc"]])
-        group = groups.setdefault(key, [])
-        group.append(i)
-        row_groups.append(group)
-    del keys, groups
-    for i, (row, group) in enumerate(zip(rows, row_groups, strict=True)):
+    if hashes is None:  # each document's text normalized once (a document has several rows)
+        distinct = list(dict.fromkeys(docs))
+        hash_of = dict(zip(distinct, text_hashes([texts[d] for d in distinct]).tolist(),
+                           strict=True))
+        keys = [hash_of[d] for d in docs]
+    else:
+        keys = np.asarray(hashes)[np.asarray(docs, dtype=np.int64)].tolist()
+    groups: dict[int, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    del keys
+    # a row alone in its group names none; of a larger group only the first
+    # MAX_RELATED + 1 rows are ever named, each described once (not once a row naming it)
+    for group in groups.values():
         if len(group) == 1:
             continue
-        others = [rows[j] for j in group[:MAX_RELATED + 1] if j != i][:MAX_RELATED]
-        related = [f"#{other['rank']} {other['kind']} {other['label_name'] or other['label_uri']}"
-                   + ("" if other["doc"] == row["doc"] else f" (doc {other['doc']}, same text)")
-                   for other in others]
-        if len(group) - 1 > len(others):
-            related.append(f"and {len(group) - 1 - len(others)} more")
-        row["related_rows"] = related
+        shown = group[:MAX_RELATED + 1]
+        near = {j: f"#{rows[j]['rank']} {rows[j]['kind']} "
+                   f"{rows[j]['label_name'] or rows[j]['label_uri']}" for j in shown}
+        far = {j: f"{near[j]} (doc {docs[j]}, same text)" for j in shown} \
+            if any(docs[j] != docs[group[0]] for j in group) else near
+        more = [f"and {len(group) - 1 - MAX_RELATED} more"] \
+            if len(group) - 1 > MAX_RELATED else []
+        for i in group:
+            doc = docs[i]
+            rows[i]["related_rows"] = [near[j] if docs[j] == doc else far[j]
+                                       for j in shown if j != i][:MAX_RELATED] + more
 
 
 def review_format(path: str | Path) -> str:
@@ -226,8 +259,8 @@ def review_format(path: str | Path) -> str:
     raise InvalidParameterError("review file", "a name ending in .csv or .jsonl", str(path))
 
 
-_FREE_TEXT = ("text", "label_name", "given_names", "doc_id", "label_uri", "given_labels",
-              "model_top", "related_rows")
+#: the columns a row may hold (:func:`write_review` refuses others)
+_COLUMN_SET = frozenset(COLUMNS)
 
 
 #: the free-text columns :func:`read_decisions` reads back
@@ -341,19 +374,32 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
                 out.write(json_line({**row, "decision": None}))
             return path
         # quotes a text's lone \r, which the reader (as a spreadsheet) takes as a row end
-        writer = csv_dict_writer(out, fieldnames=list(COLUMNS))
-        writer.writeheader()
+        writer = csv_writer(out)
+        writer.writerow(COLUMNS)
+        # a label's URI cell worked out once (the rows repeat a few thousand labels)
+        uri_cells: dict[str, str] = {}
         for row in rows:
-            cells = {**row, "given_labels": " ".join(row["given_labels"]),
-                     "given_names": " | ".join(row["given_names"]),
-                     "model_top": " | ".join(row.get("model_top", [])),
-                     "related_rows": "; ".join(row.get("related_rows", [])),
-                     "line": "" if row["line"] is None else row["line"],
-                     "threshold": "" if row.get("threshold") is None else row["threshold"],
-                     "doc_id": row["doc_id"] or "", "doc_key": _key_cell(row["doc_key"])}
-            writer.writerow({**cells, **{c: spreadsheet_safe(str(cells[c]))
-                                         for c in _FREE_TEXT},
-                             **{c: _read_back_cell(str(cells[c])) for c in _READ_BACK}})
+            extra = row.keys() - _COLUMN_SET
+            if extra:  # as csv.DictWriter refused them
+                raise ValueError("dict contains fields not in fieldnames: "
+                                 + ", ".join(repr(key) for key in extra))
+            label_uri = str(row["label_uri"])
+            uri_cell = uri_cells.get(label_uri)
+            if uri_cell is None:
+                uri_cell = uri_cells[label_uri] = _read_back_cell(label_uri)
+            threshold = row.get("threshold")
+            # related_rows needs no spreadsheet_safe: each of its entries starts "#"
+            writer.writerow((
+                row.get("rank", ""), row.get("decision", ""), row.get("kind", ""),
+                row.get("action", ""), uri_cell, spreadsheet_safe(str(row["label_name"])),
+                row.get("probability", ""), row.get("model_score", ""),
+                "" if threshold is None else threshold, row.get("doc", ""),
+                "" if row["line"] is None else row["line"],
+                _read_back_cell(str(row["doc_id"] or "")), _key_cell(row["doc_key"]),
+                spreadsheet_safe(" ".join(row["given_labels"])),
+                spreadsheet_safe(" | ".join(row["given_names"])),
+                spreadsheet_safe(" | ".join(row.get("model_top", []))),
+                "; ".join(row.get("related_rows", [])), spreadsheet_safe(str(row["text"]))))
     return path
 
 

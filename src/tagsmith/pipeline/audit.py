@@ -932,7 +932,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                                              train_lines=lines, other_lines=split_lines)
             step("leakage")
         review = review_rows(issues, texts, Y, label_space, lang=options.lang, lines=lines,
-                             doc_ids=doc_ids, limit=options.max_review, topk=scores.topk)
+                             doc_ids=doc_ids, limit=options.max_review, topk=scores.topk,
+                             hashes=hashes)
         lang = options.lang
         quality = _scores_quality(Y, scores)
         noise = _withhold_bounds(health.noise_section(issues, label_space, lang=lang), quality)
