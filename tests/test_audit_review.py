@@ -2368,8 +2368,8 @@ def test_review_rows_name_the_labels_the_model_ranks_first_for_the_document(tmp_
     assert rows and MODEL_TOP == 3
     for row in rows:
         best = np.argsort(-scores[row["doc"]], kind="stable")[:MODEL_TOP]
-        assert row["model_top"] == [f"{names[i]} ({scores[row['doc'], i]:.3g})"
-                                    for i in best]
+        assert row["model_top"] == [
+            f"{names[i]} ({round(float(np.float32(scores[row['doc'], i])), 6)})" for i in best]
     path = _review(tmp_path, rows)
     with open(path, newline="", encoding="utf-8") as file:
         cells = next(csv.DictReader(file))
@@ -2469,3 +2469,29 @@ def test_write_review_refuses_a_column_it_does_not_write(tmp_path):
     row = {**_row(0, "missing", "http://x/rain", "Rain today"), "note": "mine"}
     with pytest.raises(ValueError, match="'note'"):
         _review(tmp_path, [row])
+
+
+def test_model_top_rounds_its_scores_as_model_score_does():
+    """``model_top`` wrote its scores with ``.3g`` (``1``, ``9.51e-05``) where
+    ``model_score`` rounds to six places (``1.0``, ``1e-06``): one row showed one
+    scale two ways."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.audit.detect import find_label_issues
+    from tagsmith.audit.review import review_rows
+    from tagsmith.topk import TopK
+
+    space = LabelSpace.from_uris(["u:a", "u:b", "u:c"], names={"u:a": "a", "u:b": "b",
+                                                               "u:c": "c"})
+    rng = np.random.default_rng(0)
+    scores = rng.random((200, 3)) * 0.5
+    scores[:, 0] = 1.0
+    scores[:, 2] = 9.51e-05
+    Y = sp.csr_matrix(rng.random((200, 3)) < 0.4)
+    topk = TopK.from_scores(scores, k=3)
+    rows = review_rows(find_label_issues(Y, topk), [f"doc {i}" for i in range(200)], Y,
+                       space, limit=1, flagged_only=False, topk=topk)
+    top = rows[0]["model_top"]
+    assert top[0] == "a (1.0)" and top[2] == "c (9.5e-05)"
+    assert top[1] == f"b ({round(float(np.float32(scores[rows[0]['doc'], 1])), 6)})"

@@ -188,7 +188,8 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
             "doc_key": doc_key(texts[doc]),
             "given_labels": [uri(g) for g in given],
             "given_names": [name(g) for g in given],
-            "model_top": [f"{name(t)} ({v:.3g})" for t, v in best if t >= 0],
+            # rounded as model_score is: .3g wrote 1 and 9.51e-05 beside its 1.0 and 1e-06
+            "model_top": [f"{name(t)} ({round(v, 6)})" for t, v in best if t >= 0],
             "related_rows": [],  # filled in by _relate, once every row is known
             "text": texts[doc],
         })
