@@ -1726,3 +1726,17 @@ def test_the_capped_warning_and_line_count_the_labels_of_a_capped_band(caplog):
     assert recall_thresholds_line(summary, n_labels=6).endswith(
         "4 from their band (4 of them on a band's or the global threshold capped short of "
         "it likewise)")
+
+
+def test_one_label_from_its_band_is_said_in_the_singular(capsys):
+    """``recall_thresholds_line`` and the F-beta thresholds line said "1 from their
+    band" of one label."""
+    from tagsmith.cli.confidence import _print_fbeta_thresholds, recall_thresholds_line
+
+    line = recall_thresholds_line({"min_recall": .9, "n_tuned_labels": 2,
+                                   "n_band_labels": 1}, n_labels=3)
+    assert "1 from its band" in line
+    assert "2 from their band" in recall_thresholds_line(
+        {"min_recall": .9, "n_tuned_labels": 2, "n_band_labels": 2}, n_labels=4)
+    _print_fbeta_thresholds({"n_tuned_labels": 2, "n_band_labels": 1, "global": 0.5}, 3)
+    assert "1 from its band" in capsys.readouterr().out

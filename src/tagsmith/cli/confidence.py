@@ -292,7 +292,7 @@ def recall_thresholds_line(thr: dict, tuned_on: str = "", n_labels: int | None =
     return (f"thresholds for recall {thr['min_recall']:g}{tuned_on}: {own:,} "
             f"label{plural_s(own)} reach{'es' if own == 1 else ''} it, {capped:,} capped at "
             f"{'its' if capped == 1 else 'their'} lowest held-out positive (short of it), "
-            f"{band:,} from their band"
+            f"{band:,} from {'its' if band == 1 else 'their'} band"
             + (f", {n_global:,} global" if n_global > 0 else "")
             + (f" ({shared:,} of them on a band's or the global threshold capped short of "
                "it likewise)" if shared else "")
@@ -302,9 +302,10 @@ def recall_thresholds_line(thr: dict, tuned_on: str = "", n_labels: int | None =
 def _print_fbeta_thresholds(thr: dict, n_labels: int, also: str = "") -> None:
     # "the rest global" when no label was left (24 own and 4 from their band of 28)
     # read as if some were; the count says it
-    n_global = n_labels - thr["n_tuned_labels"] - thr["n_band_labels"]
+    band = thr["n_band_labels"]
+    n_global = n_labels - thr["n_tuned_labels"] - band
     click.echo(f"thresholds: {thr['n_tuned_labels']:,} label{plural_s(thr['n_tuned_labels'])} "
-               f"own, {thr['n_band_labels']:,} from their band, {n_global:,} global "
+               f"own, {band:,} from {'its' if band == 1 else 'their'} band, {n_global:,} global "
                f"({thr['global']:.4f}){also}")
 
 
