@@ -2495,3 +2495,20 @@ def test_audit_says_a_bound_was_raised_to_the_candidates_it_flagged(
         in result.output
     assert (f"the missing bound is raised to the {n_missing} flagged candidates more likely "
             "errors than not (mixture proportion read 0.0, under them)") in result.output
+
+
+def test_the_share_of_unknown_labels_is_never_rounded_up_to_all(caplog):
+    """999 of 1,000 label occurrences unknown was warned as "(100%)", as if the
+    vocabulary knew none (which the audit refuses): the share is rounded to nearest
+    but never up to 100% (nor down to 0%)."""
+    import logging
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from tagsmith.pipeline.audit import _warn_mostly_unknown
+
+    data = SimpleNamespace(Y=sp.csr_matrix(np.ones((1, 1), bool)),
+                           unknown_labels=Counter({"k": 999}), unknown_hint="")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        _warn_mostly_unknown(data, 999, "c.tsv", "v.ttl")
+    assert "999 of its 1,000 label occurrences (99%)" in caplog.text

@@ -1970,6 +1970,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     # as unlabelled): the page counts them, the log is silenced by -q
     unknown = report["labels"]["not_in_vocabulary"]
     if unknown["n_occurrences"]:
+        from tagsmith.progress import _percent
+
         n, n_keys = unknown["n_occurrences"], unknown["n_distinct"]
         top = unknown["examples"][0] if unknown["examples"] else None
         click.echo(("not in the vocabulary: " if unknown.get("vocabulary", True) else
@@ -1980,7 +1982,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                       else f" (most often {printable(top['key'])} x{top['count']:,})")
                    # most of them: the figures above describe a corpus stripped of its
                    # labels (check_audit_corpus warned, which -q silences)
-                   + (f", {n / (n + data.Y.nnz):.0%} of the label occurrences: the "
+                   # (999 of 1,000 is no "100%": _percent never rounds up to it)
+                   + (f", {_percent(n, n + data.Y.nnz)}% of the label occurrences: the "
                       "figures above say little" if n > data.Y.nnz else "")
                    + ", left out of the audit"
                    + (f"; {printable(data.unknown_hint)}" if data.unknown_hint else ""))

@@ -57,7 +57,7 @@ from tagsmith.data.readers import check_not_a_vocabulary
 from tagsmith.exceptions import AmbiguousLabelError, DataError, InvalidParameterError
 from tagsmith.features.views import Views
 from tagsmith.pipeline.io import label_layout
-from tagsmith.progress import progress_bar
+from tagsmith.progress import _percent, progress_bar
 from tagsmith.store.staging import make_staging, remove_staging, stale_staging
 
 if TYPE_CHECKING:  # the classifier is imported only when one is given
@@ -1262,10 +1262,11 @@ def _warn_mostly_unknown(data: AuditCorpus, n_unknown: int, corpus: str | Path,
     total = n_unknown + data.Y.nnz
     key, count = data.unknown_labels.most_common(1)[0]
     logger.warning(
-        "%s: %s of its %s label occurrences (%.0f%%) are not in %s (most often %r x%s) "
+        "%s: %s of its %s label occurrences (%d%%) are not in %s (most often %r x%s) "
         "and are left out: the audit describes a corpus stripped of them, its missing "
         "and wrong labels mostly of its reading, not of its tagging; %s",
-        corpus, f"{n_unknown:,}", f"{total:,}", 100 * n_unknown / total,
+        # 999 of 1,000 read "100%", as if none were known: never rounded up to 100
+        corpus, f"{n_unknown:,}", f"{total:,}", _percent(n_unknown, total),
         vocab or "the vocabulary", key, f"{count:,}",
         data.unknown_hint or "is it the vocabulary of this corpus, and are its labels "
         "written as that vocabulary names them?")
