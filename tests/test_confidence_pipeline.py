@@ -1478,6 +1478,9 @@ def test_calibrate_min_recall_with_max_labels_says_the_cap_caps_the_recall(
     assert alone.exit_code == 0, alone.output
     assert "labels cannot reach recall 0.9" in caplog.text
     assert "--max-labels" not in caplog.text
+    # "(every document)" said once a warning (it was said of threshold 0 twice over)
+    warned = next(r.getMessage() for r in caplog.records if "cannot reach" in r.getMessage())
+    assert warned.count("(every document)") == 1, warned
 
 
 def test_suggest_warns_when_k_cuts_labels_passing_their_thresholds(cli_bundle, monkeypatch,

@@ -791,8 +791,8 @@ def _warn_capped(thresholds: Thresholds, label_space: LabelSpace, source: str,
            "is bounded by it")
     logger.warning("%s label%s cannot reach recall %g on the held-out documents (%s) at "
                    "any threshold above 0 (every document), by the lower end of %s 95%% "
-                   "Wilson interval: %s capped at %s lowest held-out positive, not at 0 "
-                   "(every document)%s; best lower bound%s: %s%s" + cap.replace("%", "%%"),
+                   "Wilson interval: %s capped at %s lowest held-out positive, not at "
+                   "0%s; best lower bound%s: %s%s" + cap.replace("%", "%%"),
                    f"{n:,}", plural_s(n), thresholds.min_recall, source,
                    plural(n, "its", "their"),
                    plural(n, "its threshold is", "their thresholds are"),
