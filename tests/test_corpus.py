@@ -1222,6 +1222,39 @@ def test_skipped_unknown_labels_scan_the_names_for_paths_once(tmp_path):
         "the last step of the category path 'Pets > Dog Beds' of <2>; write the path or <2>")
 
 
+def test_skipped_unknown_labels_scan_the_notations_once(tmp_path):
+    """split_hint looks each key before an unknown one up as a notation (a code
+    followed by its title?), and scanned every label's notation for each: reading
+    YSO lines of unknown URIs against half of YSO, for 20 keys' hints. Once is enough."""
+    from tagsmith.data.labelspace import Label
+
+    class Counted(Label):
+        @property
+        def notation(self):
+            reads.append(1)
+            return self._notation
+
+        @notation.setter
+        def notation(self, value):
+            self._notation = value
+
+    reads: list[int] = []
+    space = LabelSpace([Counted(f"http://x/{i}", notation=f"N{i}") for i in range(50)])
+    lines = "".join(f"t{i}\t<http://z/{i}> <http://y/{i}> <http://x/1>\n"
+                    for i in range(30))
+    corpus = Corpus(write(tmp_path / "uris.tsv", lines), space, unknown_labels="skip")
+    assert [d.label_ids for d in corpus] == [(1,)] * 30
+    # each label's notation read once for the name index, once for split_hint's: 100
+    # and a few; a scan for each key before an unknown one made it 500
+    assert len(reads) < 3 * len(space)
+    coded = LabelSpace([Label("E11.9", {"en": "Type 2 diabetes"}, notation="D1"),
+                        Label("I10", {"en": "Hypertension"}, notation="D1"),
+                        Label("J45", {"en": "Asthma"}, notation="A7")])
+    assert coded._name_index_of_notation("A7") == 2
+    assert coded._name_index_of_notation("D1") is None  # two labels'
+    assert coded._name_index_of_notation("X") is None
+
+
 def test_unknown_label_ending_a_name_with_a_path_step_is_no_path_step_elsewhere(tmp_path):
     """In a vocabulary of plain names, one of them 'Input > Output', the unknown label
     'Output' was called "the last step of the category path 'Input > Output'": said

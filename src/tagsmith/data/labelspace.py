@@ -349,6 +349,8 @@ class LabelSpace(Sequence[Label]):
         self._fingerprint: str | None = None
         # whether labels are named by category paths (:meth:`_named_by_paths`), once found
         self._paths: bool | None = None
+        # notation -> the ids of the labels of that notation (:meth:`_name_index_of_notation`)
+        self._notations: dict[str, list[int]] | None = None
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -752,8 +754,18 @@ class LabelSpace(Sequence[Label]):
         return ""
 
     def _name_index_of_notation(self, key: str) -> int | None:
-        """The label whose notation is ``key`` exactly (one alone), else ``None``."""
-        found = [i for i, label in enumerate(self._labels) if label.notation == key]
+        """The label whose notation is ``key`` exactly (one alone), else ``None``; the
+        notations indexed once, as names are (:meth:`lookup`): :meth:`split_hint` asks
+        for each of up to 15 keys before an unknown one, and scanned every label each
+        time (reading a YSO corpus skipping unknown URIs, for 20 keys' hints)."""
+        by_notation = self._notations
+        if by_notation is None:
+            by_notation = {}
+            for i, label in enumerate(self._labels):
+                if label.notation is not None:
+                    by_notation.setdefault(label.notation, []).append(i)
+            self._notations = by_notation
+        found = by_notation.get(key, ())
         return found[0] if len(found) == 1 else None
 
     #: the candidates an :meth:`unknown_hint` names, at most (then "and N more")
