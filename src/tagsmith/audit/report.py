@@ -649,8 +649,9 @@ def _unflagged_rates_html(rows: list[dict], missing: bool) -> str:
                  and r.get(f"n_flagged_{kind}", 1) == 0]
     if not unflagged:
         return ""
-    names = ", ".join(_e(r["name"]) for r in unflagged[:5]) + (", ..." if len(unflagged) > 5
-                                                             else "")
+    # each name marked with its language, as the table's own names are
+    names = ", ".join(_named(r["name"], r.get("name_lang", _NO_LANGUAGE))
+                      for r in unflagged[:5]) + (", ..." if len(unflagged) > 5 else "")
     return (f'<p class="muted">{_num(len(unflagged))} of these labels ({names}) '
             f'{"has" if len(unflagged) == 1 else "have"} no flagged pair. A label\'s '
             f'estimated {kind} count (confident learning, shrunk toward its frequency '
