@@ -1483,6 +1483,23 @@ def test_calibrate_min_recall_with_max_labels_says_the_cap_caps_the_recall(
     assert warned.count("(every document)") == 1, warned
 
 
+def _recall_bundle_cut_at_3(cli_bundle, goemotions_small, tmp_path):
+    """``cli_bundle`` calibrated for recall 0.9 on the dev split, 40 test texts, the
+    bundle loaded, and how many of those texts have labels passing their thresholds
+    below the best 3 (some, or the --k warnings' tests would test nothing)."""
+    out = tmp_path / "r90"
+    calibrated = run("calibrate", cli_bundle, "--data", goemotions_small["dev"],
+                     "--min-recall", "0.9", "-o", out)
+    assert calibrated.exit_code == 0, calibrated.output
+    texts = [line.split("\t")[0] for line in
+             goemotions_small["test"].read_text(encoding="utf-8").splitlines()[:40]]
+    clf = TextClassifier.load(out)
+    cut = sum(len(every) > len(listed) for every, listed in
+              zip(clf.suggest(texts, k=clf.n_labels), clf.suggest(texts, k=3), strict=True))
+    assert 0 < cut
+    return out, texts, clf, cut
+
+
 def test_suggest_warns_when_k_cuts_labels_passing_their_thresholds(cli_bundle, monkeypatch,
                                                                    goemotions_small,
                                                                    tmp_path, caplog):
@@ -1494,16 +1511,7 @@ def test_suggest_warns_when_k_cuts_labels_passing_their_thresholds(cli_bundle, m
     not warned of. The count scored each batch a second time, at the width the
     thresholds were tuned on (suggest over a corpus took twice as long): one scoring
     now serves both."""
-    out = tmp_path / "r90"
-    calibrated = run("calibrate", cli_bundle, "--data", goemotions_small["dev"],
-                     "--min-recall", "0.9", "-o", out)
-    assert calibrated.exit_code == 0, calibrated.output
-    texts = [line.split("\t")[0] for line in
-             goemotions_small["test"].read_text(encoding="utf-8").splitlines()[:40]]
-    clf = TextClassifier.load(out)
-    cut = sum(len(every) > len(listed) for every, listed in
-              zip(clf.suggest(texts, k=clf.n_labels), clf.suggest(texts, k=3), strict=True))
-    assert 0 < cut
+    out, texts, clf, cut = _recall_bundle_cut_at_3(cli_bundle, goemotions_small, tmp_path)
     caplog.clear()
     scorings = []
     scored = TextClassifier._predict_topks
@@ -1534,16 +1542,7 @@ def test_suggest_sets_json_warns_when_k_cuts_labels_passing_their_thresholds(
     the --k listed were left out there without the warning suggest without --sets
     gives. Warned of, counted the same way (the text rows of --sets list the sets alone,
     no ranking: nothing cut to warn of)."""
-    out = tmp_path / "r90"
-    calibrated = run("calibrate", cli_bundle, "--data", goemotions_small["dev"],
-                     "--min-recall", "0.9", "-o", out)
-    assert calibrated.exit_code == 0, calibrated.output
-    texts = [line.split("\t")[0] for line in
-             goemotions_small["test"].read_text(encoding="utf-8").splitlines()[:40]]
-    clf = TextClassifier.load(out)
-    cut = sum(len(every) > len(listed) for every, listed in
-              zip(clf.suggest(texts, k=clf.n_labels), clf.suggest(texts, k=3), strict=True))
-    assert 0 < cut
+    out, texts, clf, cut = _recall_bundle_cut_at_3(cli_bundle, goemotions_small, tmp_path)
     caplog.clear()
     result = run("suggest", out, "-k", "3", "--sets", "--format", "json",
                  input="\n".join(texts) + "\n", quiet=False)

@@ -172,26 +172,35 @@ cli.main(sys.argv[1:])
 """
 
 
+def _stop_a_label_run(tmp_path, runner: list[str], stop: int, preexec_fn=None):
+    """Start ``label`` (``runner``: ``-m tagsmith`` or ``-c`` a wrapper script, then the
+    arguments) over 40 documents against a slow loopback teacher, send it ``stop`` once
+    4 answers are cached, and return its exit code, stderr lines, output and cache."""
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
+    corpus.write_text("".join(f"sport item {i}\n" for i in range(40)))
+    out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
+    with LocalChatServer(slow_teacher) as server:
+        process = subprocess.Popen(
+            [sys.executable, *runner, "-q", "label", str(corpus), "--vocab", str(vocab),
+             "-o", str(out), "--base-url", server.base_url, "--llm", "t",
+             "--concurrency", "2", "--cache", str(cache)],
+            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=preexec_fn)
+        wait_for_cached_rows(cache, process, 4)
+        process.send_signal(stop)
+        _, stderr = process.communicate(timeout=60)
+    return process.returncode, stderr.decode().strip().splitlines(), out, cache
+
+
 def test_a_label_run_stopped_by_timeout_says_its_closing_lines(tmp_path):
     # `timeout -s TERM 5 tagsmith label ...` sends SIGTERM twice, to the command and to
     # its process group: the second, a moment after the first, was taken for a further
     # kill, which ends the run without its closing lines: "terminated" was missing from
     # the cron log of 4 runs in 6 (and, where it came during them, the usage and "to
     # resume" lines too, or the answers waiting for the cache's lock were left)
-    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
-    corpus.write_text("".join(f"sport item {i}\n" for i in range(40)))
-    out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
-    with LocalChatServer(slow_teacher) as server:
-        process = subprocess.Popen(
-            [sys.executable, "-c", _TIMEOUTS_TWO_TERMS, "-q", "label", str(corpus),
-             "--vocab", str(vocab), "-o", str(out), "--base-url", server.base_url,
-             "--llm", "t", "--concurrency", "2", "--cache", str(cache)],
-            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        wait_for_cached_rows(cache, process, 4)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-    lines = stderr.decode().strip().splitlines()
-    assert process.returncode == 143, lines
+    returncode, lines, out, cache = _stop_a_label_run(
+        tmp_path, ["-c", _TIMEOUTS_TWO_TERMS], signal.SIGTERM)
+    assert returncode == 143, lines
     assert lines[-1] == "terminated", lines
     assert lines[-3].startswith("LLM usage: "), lines
     assert lines[-2].startswith("to resume, run the same command again"), lines
@@ -210,21 +219,9 @@ def test_a_label_run_hung_up_on_cleans_up_and_says_how_to_resume(tmp_path):
     # SIGHUP (the terminal closed, an ssh session dropped) took its default action:
     # the run ended at once with exit code 129, its output's temporary file left, no
     # usage nor "to resume" line; it is now a stop as a kill is, its exit code 129
-    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
-    corpus.write_text("".join(f"sport item {i}\n" for i in range(40)))
-    out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
-    with LocalChatServer(slow_teacher) as server:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tagsmith", "-q", "label", str(corpus),
-             "--vocab", str(vocab), "-o", str(out), "--base-url", server.base_url,
-             "--llm", "t", "--concurrency", "2", "--cache", str(cache)],
-            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            preexec_fn=_hup_as_default)
-        wait_for_cached_rows(cache, process, 4)
-        process.send_signal(signal.SIGHUP)
-        _, stderr = process.communicate(timeout=60)
-    lines = stderr.decode().strip().splitlines()
-    assert process.returncode == 129, lines
+    returncode, lines, out, cache = _stop_a_label_run(
+        tmp_path, ["-m", "tagsmith"], signal.SIGHUP, preexec_fn=_hup_as_default)
+    assert returncode == 129, lines
     assert lines[-1] == "terminated", lines
     assert lines[-3].startswith("LLM usage: "), lines
     assert lines[-2].startswith("to resume, run the same command again"), lines
@@ -294,22 +291,11 @@ cli.main(sys.argv[1:])
 
 
 def test_timeouts_two_terms_after_a_ctrl_c_are_one_further_kill(tmp_path):
-    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
-    corpus.write_text("".join(f"sport item {i}\n" for i in range(40)))
-    out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
-    with LocalChatServer(slow_teacher) as server:
-        process = subprocess.Popen(
-            [sys.executable, "-c", _CTRL_C_THEN_TIMEOUTS_TWO_TERMS, "-q", "label",
-             str(corpus), "--vocab", str(vocab), "-o", str(out), "--base-url",
-             server.base_url, "--llm", "t", "--concurrency", "2", "--cache", str(cache)],
-            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            preexec_fn=_interruptible)
-        wait_for_cached_rows(cache, process, 4)
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-    lines = stderr.decode().strip().splitlines()
+    returncode, lines, out, cache = _stop_a_label_run(
+        tmp_path, ["-c", _CTRL_C_THEN_TIMEOUTS_TWO_TERMS], signal.SIGINT,
+        preexec_fn=_interruptible)
     # the kill held ends the run once its clean-up is done, without "interrupted"
-    assert process.returncode == 143, lines
+    assert returncode == 143, lines
     assert lines[-2].startswith("LLM usage: "), lines
     assert lines[-1].startswith("to resume, run the same command again"), lines
     assert not out.exists() and cached_rows(cache) >= 4
