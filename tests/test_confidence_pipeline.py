@@ -1730,6 +1730,22 @@ def test_the_capped_warning_and_line_count_the_labels_of_a_capped_band(caplog):
         "it likewise)")
 
 
+def test_calibrate_json_counts_the_labels_on_the_global_threshold(cli_bundle,
+                                                                  goemotions_small, tmp_path):
+    """calibrate's text says how many labels take the global threshold ('9 from their
+    band, 0 global'); its --json counted those on a band's alone (n_band_labels) and no
+    key the global ones. n_global_labels does; the counts add up to the labels."""
+    args = ("calibrate", cli_bundle, "--data", goemotions_small["dev"], "-o",
+            tmp_path / "c")
+    report = json.loads(run(*args, "--json").stdout)["thresholds"]
+    n_global = report["n_global_labels"]
+    assert report["n_tuned_labels"] + report["n_band_labels"] + n_global == 28, report
+    text = run(*args)
+    assert text.exit_code == 0, text.output
+    assert (f"{report['n_band_labels']} from their band, {n_global} global"
+            in text.stdout), text.stdout
+
+
 def test_one_label_from_its_band_is_said_in_the_singular(capsys):
     """``recall_thresholds_line`` and the F-beta thresholds line said "1 from their
     band" of one label."""

@@ -337,7 +337,8 @@ def test_min_precision_leaves_out_a_label_of_few_positives_and_names_its_best_bo
     assert result.best_precision[1] == pytest.approx(3 / (3 + 1.959964 ** 2), abs=1e-4)
     assert result.summary() | {"global": 0} == {
         "global": 0, "min_labels": 0, "max_labels": None, "n_tuned_labels": 2,
-        "n_band_labels": 0, "objective": "precision", "min_precision": 0.9,
+        "n_band_labels": 0, "n_global_labels": 0, "objective": "precision",
+        "min_precision": 0.9,
         "n_unreachable_labels": 1}
     meta, arrays = result.to_state()
     again = Thresholds.from_state(meta, arrays)
@@ -431,7 +432,7 @@ def test_min_recall_caps_a_label_of_few_positives_and_round_trips():
     assert result.best_recall[1] == pytest.approx(20 / (20 + 1.959964 ** 2), abs=1e-4)
     assert result.summary() | {"global": 0} == {
         "global": 0, "min_labels": 0, "max_labels": None, "n_tuned_labels": 2,
-        "n_band_labels": 0, "objective": "recall", "min_recall": 0.9,
+        "n_band_labels": 0, "n_global_labels": 0, "objective": "recall", "min_recall": 0.9,
         "n_capped_labels": 1, "n_capped_shared_labels": 0}
     meta, arrays = result.to_state()
     again = Thresholds.from_state(meta, arrays)
@@ -477,6 +478,37 @@ def test_min_recall_backs_labels_of_few_held_out_positives_off_to_their_band():
     # without bands, the global one
     alone = tune_thresholds(sp.csr_matrix(y), topk, min_recall=0.5)
     assert alone.source.tolist() == [FROM_LABEL, FROM_LABEL] + [FROM_GLOBAL] * 3
+
+
+def test_summary_counts_the_labels_on_the_global_threshold():
+    """The summary (calibrate --json's and the manifest's ``thresholds``) counted the
+    labels on their own threshold and on their band's, and none counted those on the
+    global one (calibrate's text said e.g. '19 from their band, 22 global'), leaving
+    readers to derive it, wrongly where labels were never learnt (an infinite
+    threshold, not the global one). ``n_global_labels`` counts them; a label never
+    learnt is in no count."""
+    from tagsmith.calibration.bands import FrequencyBands
+    from tagsmith.calibration.thresholds import FROM_GLOBAL
+    from tagsmith.pipeline.confidence import never_untrained
+
+    rng = np.random.default_rng(3)
+    n = 400
+    scores = rng.random((n, 6)).astype(np.float32)
+    y = np.zeros((n, 6), dtype=bool)
+    y[:, 0] = scores[:, 0] > 0.6
+    y[:, 1] = scores[:, 1] > 0.7
+    y[:3, 2] = True  # too few positives: its band's
+    y[[0, 1], 4] = True  # another band of 2 positives: the global one
+    y[[2, 3], 5] = True  # the same band, never learnt
+    bands = FrequencyBands(np.array([0, 0, 0, 0, 1, 1]), np.array([0, 50, 10**9]))
+    topk = TopK.from_scores(scores, 6)
+    for objective in ({"beta": 1.0}, {"min_recall": 0.5}):
+        tuned = tune_thresholds(sp.csr_matrix(y), topk, bands=bands, min_support=5,
+                                **objective)
+        assert tuned.source[4] == tuned.source[5] == FROM_GLOBAL
+        summary = never_untrained(tuned, np.arange(6) == 5).summary()
+        assert (summary["n_tuned_labels"], summary["n_band_labels"],
+                summary["n_global_labels"]) == (2, 2, 1), objective
 
 
 def test_min_recall_global_threshold_counts_only_the_pooled_labels_positives():

@@ -117,12 +117,22 @@ class Thresholds:
         global threshold), and ``n_capped_labels`` and ``n_capped_shared_labels`` where
         the thresholds were tuned here: the labels that reach it at no cut, capped at
         their lowest held-out positive, and those on a band's or the global threshold
-        capped so; absent for thresholds of no recorded objective)."""
+        capped so; absent for thresholds of no recorded objective).
+
+        ``n_tuned_labels``, ``n_band_labels`` and ``n_global_labels`` count the labels on
+        their own threshold, their band's and the global one; a label at an infinite
+        threshold not its own (one the model never learnt: never predicted) is in none
+        of them (the summaries of ``calibrate`` and ``train`` count it apart).
+        """
         assert self.source is not None
+        # n_band_labels counted a band's labels alone: the global ones were left to
+        # readers of --json to derive, wrongly where labels were never learnt
+        on_global = (self.source == FROM_GLOBAL) & np.isfinite(self.per_label)
         summary = {"global": float(self.global_threshold), "min_labels": self.min_labels,
                    "max_labels": self.max_labels,
                    "n_tuned_labels": int(np.count_nonzero(self.source == FROM_LABEL)),
-                   "n_band_labels": int(np.count_nonzero(self.source == FROM_BAND))}
+                   "n_band_labels": int(np.count_nonzero(self.source == FROM_BAND)),
+                   "n_global_labels": int(np.count_nonzero(on_global))}
         return summary | self._objective()
 
     def _objective(self) -> dict:

@@ -288,7 +288,7 @@ def recall_thresholds_line(thr: dict, tuned_on: str = "", n_labels: int | None =
     band = thr.get("n_band_labels", 0)
     shared = thr.get("n_capped_shared_labels", 0)
     own = thr["n_tuned_labels"] - capped - never
-    n_global = 0 if n_labels is None else n_labels - thr["n_tuned_labels"] - band
+    n_global = _n_global(thr, n_labels)
     return (f"thresholds for recall {thr['min_recall']:g}{tuned_on}: {own:,} "
             f"label{plural_s(own)} reach{'es' if own == 1 else ''} it, {capped:,} capped at "
             f"{'its' if capped == 1 else 'their'} lowest held-out positive (short of it), "
@@ -303,10 +303,27 @@ def _print_fbeta_thresholds(thr: dict, n_labels: int, also: str = "") -> None:
     # "the rest global" when no label was left (24 own and 4 from their band of 28)
     # read as if some were; the count says it
     band = thr["n_band_labels"]
-    n_global = n_labels - thr["n_tuned_labels"] - band
+    n_global = _n_global(thr, n_labels)
     click.echo(f"thresholds: {thr['n_tuned_labels']:,} label{plural_s(thr['n_tuned_labels'])} "
                f"own, {band:,} from {'its' if band == 1 else 'their'} band, {n_global:,} global "
                f"({thr['global']:.4f}){also}")
+
+
+def _n_global(thr: dict, n_labels: int | None) -> int:
+    """The labels on the global threshold of a thresholds summary: its
+    ``n_global_labels``, or, in a manifest written before that key, the ``n_labels``
+    counted (those learnt) less the tuned and band ones (0 without ``n_labels``).
+
+    >>> _n_global({"n_tuned_labels": 3, "n_band_labels": 2, "n_global_labels": 4}, None)
+    4
+    >>> _n_global({"n_tuned_labels": 3, "n_band_labels": 2}, 9), _n_global({}, None)
+    (4, 0)
+    """
+    if "n_global_labels" in thr:
+        return thr["n_global_labels"]
+    if n_labels is None:
+        return 0
+    return n_labels - thr["n_tuned_labels"] - thr.get("n_band_labels", 0)
 
 
 def _n_unlearnt(thresholds) -> int:
