@@ -592,6 +592,37 @@ def test_min_recall_counts_the_labels_of_a_band_capped_short_of_it():
     assert fine.summary()["n_capped_shared_labels"] == 0
 
 
+def test_a_label_moved_onto_a_capped_global_threshold_is_counted_capped():
+    """``never_untrained`` moving labels onto the global threshold (train does so for a
+    label the refitted model learnt from its held-out documents alone) cleared their
+    ``capped_shared``: on a recall's global threshold capped short of the target they
+    were counted as holding it. They are marked as the labels already on it are; moved
+    to an infinite threshold (never predicted), or onto a global one that holds the
+    target, they are not."""
+    from tagsmith.calibration.thresholds import FROM_GLOBAL, FROM_LABEL
+    from tagsmith.pipeline.confidence import never_untrained
+
+    rng = np.random.default_rng(5)
+    n = 400
+    scores = rng.random((n, 5)).astype(np.float32)
+    y = np.zeros((n, 5), dtype=bool)
+    y[:, 0] = scores[:, 0] > 0.6  # plenty: its own threshold
+    for label in (1, 2, 3, 4):  # 2 positives each: the global threshold, whose pool
+        y[rng.choice(n, 2, replace=False), label] = True  # reaches 0.99 at no cut
+    topk = TopK.from_scores(scores, 5)
+    result = tune_thresholds(sp.csr_matrix(y), topk, min_recall=0.99, min_support=5)
+    assert result.source.tolist() == [FROM_LABEL] + [FROM_GLOBAL] * 4
+    assert result.capped_global and result.capped_shared.tolist() == [False] + [True] * 4
+    first = np.arange(5) == 0
+    moved = never_untrained(result, first, result.global_threshold)
+    assert moved.source[0] == FROM_GLOBAL and moved.capped_shared.all()
+    assert moved.summary()["n_capped_shared_labels"] == 5
+    assert not never_untrained(result, first).capped_shared[0]  # never predicted
+    fine = tune_thresholds(sp.csr_matrix(y), topk, min_recall=0.3, min_support=5)
+    assert not fine.capped_global
+    assert not never_untrained(fine, first, fine.global_threshold).capped_shared.any()
+
+
 def test_min_recall_summary_counts_unreachable_labels_only_where_there_are_any():
     """Freshly tuned recall thresholds never leave a label of its own never predicted
     (one of no held-out positive ranked backs off to its band's or the global

@@ -65,7 +65,9 @@ class Thresholds:
     threshold passes (near 1: the label for nearly every document);
     ``capped_shared`` (bool, ``(n_labels,)``, with ``min_recall`` alone, not stored) the
     labels on their band's or the global threshold where that one is capped likewise
-    (the pooled positives reach it at no cut), ``capped_bands`` the names of such bands.
+    (the pooled positives reach it at no cut), ``capped_bands`` the names of such bands,
+    and ``capped_global`` (with ``min_recall`` alone, not stored) whether the global
+    threshold is capped so, whichever labels are on it.
     """
 
     per_label: np.ndarray
@@ -84,6 +86,7 @@ class Thresholds:
     coverage: np.ndarray | None = None
     capped_shared: np.ndarray | None = None
     capped_bands: tuple[str, ...] = ()
+    capped_global: bool = False
 
     def __post_init__(self):
         if self.source is None:
@@ -498,7 +501,8 @@ def _recall_thresholds(labels: sp.csr_matrix, topk: TopK, hits: np.ndarray,
     # one, never predicted, was no recall at all), else to the global one
     tuned = (support >= min_support) & np.isfinite(own)
     # the labels on a shared threshold (band or global) capped short of it, as their own
-    shared_capped = np.full(topk.n_labels, bool(pooled_capped[0]) and np.isfinite(pooled[0]))
+    capped_global = bool(pooled_capped[0]) and bool(np.isfinite(pooled[0]))
+    shared_capped = np.full(topk.n_labels, capped_global)
     capped_bands: tuple[str, ...] = ()
     if bands is not None:
         band_of = bands.band_of.astype(np.int64)
@@ -524,7 +528,7 @@ def _recall_thresholds(labels: sp.csr_matrix, topk: TopK, hits: np.ndarray,
     return Thresholds(per_label, global_thr, tuned, max_labels=max_labels, source=source,
                       support=support, min_recall=min_recall, capped=capped & tuned,
                       best_recall=best, coverage=coverage, capped_shared=shared_capped,
-                      capped_bands=capped_bands)
+                      capped_bands=capped_bands, capped_global=capped_global)
 
 
 class _Groups(NamedTuple):

@@ -577,7 +577,9 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
 def never_untrained(thresholds: Thresholds, labels: np.ndarray,
                     value: float = np.inf) -> Thresholds:
     """``thresholds`` with those of ``labels`` (a boolean mask) backed off to ``value``:
-    by default one no score reaches, for labels the model had no positive of.
+    by default one no score reaches, for labels the model had no positive of; given the
+    global threshold, they are on it, and capped short of a recall target where it is
+    (``capped_shared``; they were counted as not capped).
 
     Such a label's model gives every document the same low score, and held-out
     documents carrying it (a label of the dev corpus only, or of the held-out part
@@ -594,8 +596,12 @@ def never_untrained(thresholds: Thresholds, labels: np.ndarray,
     if source is not None:
         source[labels] = FROM_GLOBAL
     capped = None if thresholds.capped is None else thresholds.capped & ~labels
-    shared = (None if thresholds.capped_shared is None
-              else thresholds.capped_shared & ~labels)
+    shared = None
+    if thresholds.capped_shared is not None:
+        shared = thresholds.capped_shared.copy()
+        # an infinite value is no threshold capped; the global one is, where it is
+        shared[labels] = (thresholds.capped_global
+                          and float(value) == float(thresholds.global_threshold))
     return replace(thresholds, per_label=per_label, tuned_mask=tuned, source=source,
                    capped=capped, capped_shared=shared)
 
