@@ -1536,20 +1536,32 @@ def test_suggest_warns_when_k_cuts_labels_passing_their_thresholds(cli_bundle, m
 
 
 def test_suggest_sets_json_warns_when_k_cuts_labels_passing_their_thresholds(
-        cli_bundle, goemotions_small, tmp_path, caplog):
+        cli_bundle, goemotions_small, tmp_path, caplog, monkeypatch):
     """suggest --sets --format json lists each document's ranking beside its set, cut by
     --k as suggest's alone: a --min-recall bundle's labels passing their thresholds below
     the --k listed were left out there without the warning suggest without --sets
     gives. Warned of, counted the same way (the text rows of --sets list the sets alone,
-    no ranking: nothing cut to warn of)."""
+    no ranking: nothing cut to warn of). The count scored each batch a second time, at
+    the width the thresholds were tuned on: one scoring now serves the ranking, the
+    sets and the count, which are what they were."""
     out, texts, clf, cut = _recall_bundle_cut_at_3(cli_bundle, goemotions_small, tmp_path)
     caplog.clear()
-    result = run("suggest", out, "-k", "3", "--sets", "--format", "json",
-                 input="\n".join(texts) + "\n", quiet=False)
+    scorings = []
+    scored = TextClassifier._predict_topks
+    with monkeypatch.context() as patched:
+        patched.setattr(TextClassifier, "_predict_topks", lambda self, *args: (
+            scorings.append(args[1]), scored(self, *args))[1])
+        result = run("suggest", out, "-k", "3", "--sets", "--format", "json",
+                     input="\n".join(texts) + "\n", quiet=False)
     assert result.exit_code == 0, result.output
-    listed = [[s["label"] for s in json.loads(line)["suggestions"]]
-              for line in result.stdout.splitlines()]
+    assert len(scorings) == 1, scorings  # the 40 texts, one batch: featurized once
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    listed = [[s["label"] for s in line["suggestions"]] for line in lines]
     assert listed == [[s.label for s in row] for row in clf.suggest(texts, k=3)]
+    ranked, sets = clf.suggest_with_sets(texts, k=3, max_members=100)
+    assert [line["suggestions"] for line in lines] == [
+        [s.to_dict() for s in row] for row in ranked]
+    assert [line["set"] for line in lines] == [doc_set.to_dict(100) for doc_set in sets]
     assert (f"{cut} of 40 documents have labels passing the bundle's thresholds (for "
             "recall 0.9) below the --k 3 listed, left out") in caplog.text
     for options in (["-k", str(clf.n_labels)], ["--format", "tsv"]):

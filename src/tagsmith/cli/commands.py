@@ -1289,13 +1289,14 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
         results, label_sets = classifier.suggest(texts, k=k, threshold=threshold,
                                                  lang=lang), none
     elif fmt == "json":  # the ranking and the sets from one scoring of the batch
-        results, label_sets = classifier.suggest_with_sets(texts, k=k, threshold=threshold,
-                                                           **set_options)
-        # its ranking is cut by --k as suggest's alone (scored again at the wider width)
-        if _counts_cut_short(classifier, k, threshold):
-            cut_short = _count_cut_short(
-                classifier, classifier.predict_topk(texts, _probed_width(classifier)),
-                results)
+        # its ranking is cut by --k as suggest's alone: the candidates the thresholds
+        # were tuned on from that scoring too (a second one took as long again)
+        counts = _counts_cut_short(classifier, k, threshold)
+        results, label_sets, wide = classifier._suggest_with_sets(
+            texts, *([(_probed_width(classifier), True, True)] if counts else []), k=k,
+            threshold=threshold, **set_options)
+        if counts:
+            cut_short = _count_cut_short(classifier, wide[0], results)
     else:  # the text rows of --sets list the sets alone: no ranking to score for them
         results, label_sets = none, classifier.suggest_sets(texts, **set_options)
     if shown_threshold is not None and results is not none and replacing is None:

@@ -395,13 +395,29 @@ class TextClassifier:
                           ) -> tuple[list[list[Suggestion]], list[DocumentSet]]:
         """:meth:`suggest` and :meth:`suggest_sets` of the same texts (the same results),
         the texts featurized and scored once for both."""
+        suggestions, sets, _ = self._suggest_with_sets(
+            texts, k=k, threshold=threshold, lang=lang, alpha=alpha, method=method,
+            max_set_size=max_set_size, min_confidence=min_confidence,
+            max_members=max_members)
+        return suggestions, sets
+
+    def _suggest_with_sets(self, texts: Sequence[str], *requests: tuple[int, bool, bool],
+                           k: int = 10, threshold: float | None = None, lang: str = "en",
+                           alpha: float | None = None, method: str = "recall",
+                           max_set_size: int | None = None, min_confidence: float = 0.0,
+                           max_members: int = 1000
+                           ) -> tuple[list[list[Suggestion]], list[DocumentSet], list[TopK]]:
+        """:meth:`suggest_with_sets`, and the :meth:`predict_topks` of ``requests`` from
+        the same scoring (suggest's count of the labels --k cut short scored each batch
+        a second time for them)."""
         _check_threshold(threshold)
         max_members = _check_max_members(max_members)
         options = self._set_options(alpha, method, max_set_size, min_confidence)
-        topk, probs = self.predict_topks(texts, (k, True, True), self._set_request())
+        topk, probs, *extra = self.predict_topks(texts, (k, True, True), self._set_request(),
+                                                 *requests)
         return (self._suggestions(topk, threshold, lang),
                 self._document_sets(self._conformal().predict(probs, **options), method, lang,
-                                    max_members))
+                                    max_members), extra)
 
     def _document_sets(self, sets, method: str, lang: str,
                        max_members: int) -> list[DocumentSet]:
