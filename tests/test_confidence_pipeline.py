@@ -1572,6 +1572,56 @@ def test_suggest_sets_json_warns_when_k_cuts_labels_passing_their_thresholds(
         assert "below the --k" not in caplog.text
 
 
+def test_suggest_replace_deprecated_counts_the_labels_k_cuts_short(
+        cli_bundle, goemotions_small, tmp_path, caplog, monkeypatch):
+    """suggest --vocab V --replace-deprecated lists a ranking cut by --k as suggest's
+    alone, but the documents whose labels passing a --min-recall bundle's thresholds
+    were left out below it were never counted: no warning, whatever --k. They are
+    counted as any other, from the same scoring: with a vocabulary that retires nothing
+    as without the option; with one that replaces a label, where the labels passing,
+    replaced, name one not listed."""
+    out, texts, clf, cut = _recall_bundle_cut_at_3(cli_bundle, goemotions_small, tmp_path)
+    same = tmp_path / "same.csv"
+    uris = clf.label_space.uris
+    same.write_text("uri,label_en\n" + "".join(f"{uri},{clf.label_space.name_of(i)}\n"
+                                               for i, uri in enumerate(uris)))
+    said = ("of 40 documents have labels passing the bundle's thresholds (for recall "
+            "0.9) below the --k 3 listed, left out")
+    caplog.clear()
+    scorings = []
+    scored = TextClassifier._predict_topks
+    with monkeypatch.context() as patched:
+        patched.setattr(TextClassifier, "_predict_topks", lambda self, *args: (
+            scorings.append(args[1]), scored(self, *args))[1])
+        result = run("suggest", out, "-k", "3", "--vocab", same, "--replace-deprecated",
+                     input="\n".join(texts) + "\n", quiet=False)
+    assert result.exit_code == 0, result.output
+    assert f"{cut} {said}" in caplog.text
+    # the rankings of the first round, twice as deep as --k, and the count's width,
+    # from one scoring (the rounds after it score only the texts cut short, if any)
+    assert len(scorings[0]) == 2 and scorings[0][1][0] == 28, scorings
+    listed = [[s["uri"] for s in json.loads(line)["suggestions"]]
+              for line in result.stdout.splitlines()]
+    assert listed == [[s.uri for s in row] for row in clf.suggest(texts, k=3)]
+    # annoyance retired, replaced by anger
+    annoyance, anger = "urn:goemotions:annoyance", "urn:goemotions:anger"
+    replaced = tmp_path / "replaced.csv"
+    replaced.write_text(same.read_text().replace(f"{annoyance},annoyance\n", "").replace(
+        "uri,label_en\n", "uri,label_en,deprecated,replaced_by\n") +
+        f"{annoyance},annoyance,true,{anger}\n")
+    caplog.clear()
+    result = run("suggest", out, "-k", "3", "--vocab", replaced, "--replace-deprecated",
+                 input="\n".join(texts) + "\n", quiet=False)
+    assert result.exit_code == 0, result.output
+    listed = [{s["uri"] for s in json.loads(line)["suggestions"]}
+              for line in result.stdout.splitlines()]
+    assert not any(annoyance in shown for shown in listed)  # retired: replaced
+    every = [{anger if s.uri == annoyance else s.uri for s in row}
+             for row in clf.suggest(texts, k=clf.n_labels)]
+    expected = sum(bool(names - shown) for names, shown in zip(every, listed, strict=True))
+    assert 0 < expected and f"{expected} {said}" in caplog.text, caplog.text
+
+
 @pytest.mark.parametrize("objective", [("--min-recall", "0.8"), ("--min-precision", "0.7")])
 def test_train_counts_the_labels_it_never_learnt_as_calibrate_does(goemotions_small, tmp_path,
                                                                    objective):

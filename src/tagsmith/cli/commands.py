@@ -1244,14 +1244,26 @@ def _counts_cut_short(classifier, k, threshold) -> bool:
             and k < _probed_width(classifier))
 
 
-def _count_cut_short(classifier, wide, results) -> int:
+def _count_cut_short(classifier, wide, results, replacing=None) -> int:
     """How many documents have labels passing a recall's thresholds below the ``k``
     listed (``results``: their rankings), among the candidates the thresholds were
-    tuned on (``wide``: their top :func:`_probed_width`)."""
+    tuned on (``wide``: their top :func:`_probed_width`). With ``replacing``
+    (``--replace-deprecated``), a document counts where the labels passing there, each
+    retired one replaced, name one not listed: what a larger ``k`` would add."""
     # a recall's thresholds pass many labels: those among the candidates they were
     # tuned on passing below the k listed are counted, to be said
-    passing = classifier.label_sets(wide).getnnz(axis=1)
-    return sum(int(n) > len(listed) for n, listed in zip(passing, results, strict=True))
+    chosen = classifier.label_sets(wide)
+    if replacing is None:
+        passing = chosen.getnnz(axis=1)
+        return sum(int(n) > len(listed) for n, listed in zip(passing, results, strict=True))
+    cut = 0
+    for row, listed in enumerate(results):
+        named: set[int] = set()
+        for label_id in chosen.indices[chosen.indptr[row]:chosen.indptr[row + 1]].tolist():
+            named.update(replacing.replacements.get(label_id, ())
+                         if label_id in replacing.retired else (label_id,))
+        cut += bool(named - {s.label_id for s in listed})
+    return cut
 
 
 def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
@@ -1276,8 +1288,14 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
                    "max_members": SET_MEMBERS_LISTED}
     cut_short = 0
     if replacing is not None:  # not with --sets
-        results, label_sets = _replacing_deprecated(classifier, texts, k, threshold,
-                                                    shown_threshold, lang, replacing), none
+        # its rankings are cut by --k as well: counted as any other (they were never)
+        width = (_probed_width(classifier) if _counts_cut_short(classifier, k, threshold)
+                 else None)
+        results, wide = _replacing_deprecated(classifier, texts, k, threshold,
+                                              shown_threshold, lang, replacing, width)
+        label_sets = none
+        if wide is not None:
+            cut_short = _count_cut_short(classifier, wide, results, replacing)
     elif not sets and _counts_cut_short(classifier, k, threshold):
         # the ranking and the count from one featurizing and scoring of the batch (a
         # second, at the wider width, took as long again)
@@ -1341,7 +1359,8 @@ def _probed_width(classifier) -> int:
     return min(width, classifier.n_labels)
 
 
-def _replacing_deprecated(classifier, texts, k, threshold, shown_threshold, lang, replacing):
+def _replacing_deprecated(classifier, texts, k, threshold, shown_threshold, lang, replacing,
+                          width=None):
     """Each of ``texts``' suggestions, ``replacing`` (``--replace-deprecated``) the
     retired labels: from the shortest head of its ranking that names ``k`` labels once
     replaced (the top ``k``, as without the option, where none is retired), those passing
@@ -1349,15 +1368,22 @@ def _replacing_deprecated(classifier, texts, k, threshold, shown_threshold, lang
     for twice as deep, and again only where its head was cut short: asking every document
     for ``k`` besides every retired label took 601 s, not 15 s, for 10,000 documents of a
     YSO bundle with 3,300 retired labels and ``--threshold 0``, and a label below the top
-    ``k`` that passed its threshold was suggested where no label was retired."""
+    ``k`` that passed its threshold was suggested where no label was retired.
+    Returns them and, given ``width``, every text's top ``width`` from the first
+    scoring (for :func:`_count_cut_short`; else None)."""
     from tagsmith.pipeline.classifier import Suggestion
 
     space = classifier.label_space
     results: list = [None] * len(texts)
     todo, depth = list(range(len(texts))), k
+    wide = None
     while todo:
         depth = min(classifier.n_labels, 2 * depth)
-        topk = classifier.predict_topk([texts[i] for i in todo], depth)
+        if wide is None and width is not None:  # the first round: every text
+            topk, wide = classifier.predict_topks(texts, (depth, True, True),
+                                                  (width, True, True))
+        else:
+            topk = classifier.predict_topk([texts[i] for i in todo], depth)
         chosen = classifier.label_sets(topk, threshold)
         again = []
         for row, (i, (ids, scores)) in enumerate(zip(todo, topk.rows(), strict=True)):
@@ -1377,7 +1403,7 @@ def _replacing_deprecated(classifier, texts, k, threshold, shown_threshold, lang
                 again.append(i)  # cut short at this depth
             results[i] = replacing.replaced(head, k, lang)
         todo = again
-    return results
+    return results, wide
 
 
 #: the help of ``tagsmith eval``
