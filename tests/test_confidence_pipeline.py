@@ -1459,6 +1459,45 @@ def test_cli_calibrate_min_recall_is_stored_shown_and_capped(cli_bundle, goemoti
         in unused.output
 
 
+def test_calibrate_min_recall_says_what_share_of_the_positives_it_can_reach(
+        cli_bundle, goemotions_small, tmp_path):
+    """A recall target covers the held-out positives of labels the model learnt ranked
+    among the candidates scored; the rest are missed at any threshold (yso-finna-en:
+    74.8% of the test positives). calibrate said nothing of it (the README alone did).
+    Its --json gives the counts (recall_reach), and its text says them where the share
+    out of reach is material (here -k 3 of 28 labels), not where every positive is
+    ranked."""
+    from tagsmith.pipeline.confidence import _split
+
+    out = tmp_path / "r90"
+    args = ("calibrate", cli_bundle, "--data", goemotions_small["dev"], "--min-recall",
+            "0.9", "-k", "3", "-o", out)
+    report = json.loads(run(*args, "--json").stdout)
+    reach = report["recall_reach"]
+    # by hand: the conformal part's positives among each document's 3 candidates
+    _, part, _ = _split(TextClassifier.load(out).heldout,
+                        ConfidenceOptions(**report["options"]), None, None)
+    Y = sp.csr_matrix(part.Y)
+    total = int(Y.count_nonzero())
+    ranked = sum(len(set(Y[i].indices.tolist()) & set(part.topk.indices[i].tolist()))
+                 for i in range(Y.shape[0]))
+    assert reach == {"n_positives": total, "n_reachable": ranked, "n_never_learnt": 0,
+                     "n_unranked": total - ranked, "k": 3,
+                     "share_reachable": round(ranked / total, 6)}
+    assert ranked < 0.95 * total
+    text = run(*args)
+    assert text.exit_code == 0, text.output
+    assert (f"recall 0.9 is of the positives the thresholds can reach: {ranked:,} of the "
+            f"{total:,} held-out positives tuned on ({100 * ranked / total:.1f}%); "
+            f"{total - ranked:,} are of labels ranked outside each document's top 3 "
+            "candidates, missed at any threshold\n") in text.stdout, text.stdout
+    every = ("calibrate", cli_bundle, "--data", goemotions_small["dev"], "--min-recall",
+             "0.9", "-o", tmp_path / "all")
+    reach = json.loads(run(*every, "--json").stdout)["recall_reach"]
+    assert (reach["n_unranked"], reach["share_reachable"]) == (0, 1.0)
+    assert "can reach" not in run(*every).stdout
+
+
 def test_calibrate_min_recall_with_max_labels_says_the_cap_caps_the_recall(
         cli_bundle, goemotions_small, tmp_path, caplog):
     """calibrate --min-recall 0.9 --max-labels 3 on GoEmotions capped 27 labels (test

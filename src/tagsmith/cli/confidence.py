@@ -242,6 +242,9 @@ def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_
                 else "the calibrator's own documents")
         click.echo(recall_thresholds_line(thr, f" (tuned on {docs})",
                                           classifier.n_labels - unlearnt) + also)
+        reach = recall_reach_line(report.get("recall_reach"), thr["min_recall"])
+        if reach:
+            click.echo(reach)
     else:
         _print_fbeta_thresholds(thr, classifier.n_labels - unlearnt, also)
     click.echo(f"conformal sets: {', '.join(report['conformal']['methods'])} "
@@ -297,6 +300,42 @@ def recall_thresholds_line(thr: dict, tuned_on: str = "", n_labels: int | None =
             + (f" ({shared:,} of them on a band's or the global threshold capped short of "
                "it likewise)" if shared else "")
             + (f", {never:,} never predicted (no held-out positive ranked)" if never else ""))
+
+
+def recall_reach_line(reach: dict | None, min_recall: float) -> str:
+    """What share of the held-out positives a recall target can reach (calibrate's
+    ``recall_reach``), said where the rest is material (at least
+    :data:`~tagsmith.pipeline.confidence.MATERIAL_UNREACHABLE` of them): '' otherwise.
+
+    >>> print(recall_reach_line({"n_positives": 23679, "n_reachable": 5968,
+    ...     "n_never_learnt": 3031, "n_unranked": 14680, "k": 50,
+    ...     "share_reachable": 0.252037}, 0.5))  # doctest: +NORMALIZE_WHITESPACE
+    recall 0.5 is of the positives the thresholds can reach: 5,968 of the 23,679 held-out
+    positives tuned on (25.2%); 3,031 are of labels never learnt and 14,680 of labels
+    ranked outside each document's top 50 candidates, missed at any threshold
+    >>> recall_reach_line({"n_positives": 100, "n_reachable": 100, "n_never_learnt": 0,
+    ...     "n_unranked": 0, "k": 28, "share_reachable": 1.0}, 0.9)
+    ''
+    """
+    from tagsmith.pipeline.confidence import MATERIAL_UNREACHABLE
+
+    if not reach or not reach["n_positives"]:
+        return ""
+    total, reachable = reach["n_positives"], reach["n_reachable"]
+    if (total - reachable) / total < MATERIAL_UNREACHABLE:
+        return ""
+    never, unranked = reach["n_never_learnt"], reach["n_unranked"]
+    parts = ([f"{never:,} {plural(never, 'is', 'are')} of labels never learnt"]
+             if never else [])
+    if unranked:
+        k = reach["k"]
+        verb = "" if never else f" {plural(unranked, 'is', 'are')}"
+        parts.append(f"{unranked:,}{verb} of labels ranked outside each document's top "
+                     f"{k:,} candidate{plural_s(k)}")
+    return (f"recall {min_recall:g} is of the positives the thresholds can reach: "
+            f"{reachable:,} of the {total:,} held-out positive{plural_s(total)} tuned on "
+            f"({100 * reachable / total:.1f}%); {' and '.join(parts)}, missed at any "
+            "threshold")
 
 
 def _print_fbeta_thresholds(thr: dict, n_labels: int, also: str = "") -> None:
