@@ -448,7 +448,10 @@ class LabelResolver:
         # the name after the code must be that label's (or begin it): a code beside
         # another label's name says two things, and is neither; a code of several (one
         # label's code, another's name: E11) is the one whose name follows it ("E11 Type
-        # 2 diabetes", where E11 is also a legacy label's title), else still ambiguous
+        # 2 diabetes", where E11 is also a legacy label's title), neither where a third
+        # label's name follows it ("E11 Asthma" says two things whichever E11 it means,
+        # as "E11.9 Asthma" does), else (words no offered label's name begins with:
+        # "E11 hypertension") still ambiguous, as E11 alone is
         code, words = " ".join(words[:end]), rest.split()
         if len(found_ids) > 1 and code_key(rest) == code_key(code):
             # the code of several written twice ("E11 E11"), no name after it: the
@@ -456,7 +459,13 @@ class LabelResolver:
             return found_ids
         named = {label_id for label_id in found_ids if any(
             known.split()[:len(words)] == words for known in self._names_of.get(label_id, ()))}
-        return found_ids if len(found_ids) > 1 and not named else named
+        if named or len(found_ids) <= 1:
+            return named
+        if any(known.split()[:len(words)] == words
+               for label_id, names in self._names_of.items() if label_id not in found_ids
+               for known in names):
+            return set()
+        return found_ids
 
     def _code_ids(self, folded: str, breaks: frozenset[int],
                   digits_alone: bool = False) -> set[int]:
