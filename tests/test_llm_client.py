@@ -3076,17 +3076,36 @@ def test_a_refusal_names_no_proxy_where_no_proxy_says_to_go_direct(monkeypatch):
         closed.close()
 
 
+def test_an_https_proxy_with_no_host_is_named_not_ignored(monkeypatch):
+    """HTTPS_PROXY='http://:3128' was ignored: the request went direct, and its failure
+    said "is the server running, and is the base URL right?". The variable is named."""
+    for other in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://:3128")
+    client = OpenAIChatClient("https://127.0.0.2:9/v1", "m", max_retries=2,
+                              backoff_base=0.0)
+    with pytest.raises(LLMConfigError) as caught:
+        client.complete(request())
+    message = str(caught.value)
+    assert "the proxy URL in HTTPS_PROXY, http://:3128, has no host" in message, message
+    assert "base URL" not in message
+    assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
+
+
 @pytest.mark.parametrize("name", ["HTTP_PROXY", "http_proxy"])
 @pytest.mark.parametrize("proxy, why", [
     ("http://user:secret@[::1", "a host in brackets that is no IPv6 address"),
     ("http://user:se@cret@[::1", "a host in brackets that is no IPv6 address"),
     ("http://user:secret@proxy.example.com:abc", "a port that is no number in 0-65535"),
-    ("user:secret@proxy.example.com:99999", "a port that is no number in 0-65535")])
+    ("user:secret@proxy.example.com:99999", "a port that is no number in 0-65535"),
+    ("http://:3128", "no host"), ("http://user:secret@:3128", "no host")])
 def test_a_malformed_proxy_variable_is_named_not_a_traceback(tmp_path, monkeypatch, name,
                                                               proxy, why):
     """HTTP_PROXY='http://[::1' (or a port not a number) failed inside the request as
     a ValueError traceback from urlsplit ("Invalid IPv6 URL", exit code 1): now a
-    config error (exit code 6) naming the variable, not retried, credentials not shown."""
+    config error (exit code 6) naming the variable, not retried, credentials not shown.
+    So is a proxy URL with no host ('http://:3128' was ignored, the request sent direct
+    and its failure blaming the base URL)."""
     from click.testing import CliRunner
 
     import tagsmith.cli as tagsmith_cli

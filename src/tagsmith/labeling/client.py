@@ -1231,6 +1231,7 @@ def _proxy_for(scheme: str, host: str):
     if not url or proxy_bypass(host):
         return None
     full = url if "://" in url else f"http://{url}"
+    why = ""
     try:
         parts = urlsplit(full)
         parts.port  # noqa: B018 - urllib checks the port only when it is read
@@ -1239,12 +1240,18 @@ def _proxy_for(scheme: str, host: str):
         # traceback
         why = ("a host in brackets that is no IPv6 address (or a bracket left open)"
                if "IPv6" in str(exc) else "a port that is no number in 0-65535")
+    else:
+        if not parts.hostname:
+            # http://:3128 was ignored: the request went direct, and its failure blamed
+            # the base URL
+            why = "no host"
+    if why:
         raise LLMConfigError(
             f"the proxy URL in {_proxy_source(scheme, url)}, {_unparsed_redact(full)}, "
             f"has {why}: set it "
             "to the proxy's URL (http://proxy.example.com:3128, http://[::1]:3128), or "
-            "name the host in NO_PROXY to reach it without a proxy") from None
-    return parts if parts.hostname else None
+            "name the host in NO_PROXY to reach it without a proxy")
+    return parts
 
 
 def _proxy_source(scheme: str, url: str) -> str:
