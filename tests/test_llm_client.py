@@ -3098,14 +3098,19 @@ def test_an_https_proxy_with_no_host_is_named_not_ignored(monkeypatch):
     ("http://user:se@cret@[::1", "a host in brackets that is no IPv6 address"),
     ("http://user:secret@proxy.example.com:abc", "a port that is no number in 0-65535"),
     ("user:secret@proxy.example.com:99999", "a port that is no number in 0-65535"),
-    ("http://:3128", "no host"), ("http://user:secret@:3128", "no host")])
+    ("http://:3128", "no host"), ("http://user:secret@:3128", "no host"),
+    ("http://user:se/cret@proxy.example.com:3128", "a '/', '?' or '#' before its last '@'"),
+    ("http://user:sec/re#t@proxy.example.com:3128", "a '/', '?' or '#' before its last '@'"),
+    ("http://user:se?cr@et@proxy.example.com:3128", "a '/', '?' or '#' before its last '@'")])
 def test_a_malformed_proxy_variable_is_named_not_a_traceback(tmp_path, monkeypatch, name,
                                                               proxy, why):
     """HTTP_PROXY='http://[::1' (or a port not a number) failed inside the request as
     a ValueError traceback from urlsplit ("Invalid IPv6 URL", exit code 1): now a
     config error (exit code 6) naming the variable, not retried, credentials not shown.
     So is a proxy URL with no host ('http://:3128' was ignored, the request sent direct
-    and its failure blaming the base URL)."""
+    and its failure blaming the base URL), and one whose password holds an unencoded
+    '/', '?' or '#' (urllib ends the host there: the message showed the password, whole
+    or in part, as a host, port or path)."""
     from click.testing import CliRunner
 
     import tagsmith.cli as tagsmith_cli
@@ -3121,6 +3126,7 @@ def test_a_malformed_proxy_variable_is_named_not_a_traceback(tmp_path, monkeypat
     message = str(caught.value)
     assert f"the proxy URL in {name}" in message and why in message, message
     assert "secret" not in message and "user" not in message, message
+    assert "cret" not in message and "se/" not in message and "sec" not in message, message
     assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
 
     docs = tmp_path / "d.txt"

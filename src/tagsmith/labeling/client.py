@@ -1231,20 +1231,29 @@ def _proxy_for(scheme: str, host: str):
     if not url or proxy_bypass(host):
         return None
     full = url if "://" in url else f"http://{url}"
+    rest = full.split("://", 1)[1]
     why = ""
-    try:
-        parts = urlsplit(full)
-        parts.port  # noqa: B018 - urllib checks the port only when it is read
-    except ValueError as exc:
-        # "Invalid IPv6 URL" or a port not a number, raised inside the request as a
-        # traceback
-        why = ("a host in brackets that is no IPv6 address (or a bracket left open)"
-               if "IPv6" in str(exc) else "a port that is no number in 0-65535")
+    if "@" in rest and any(char in rest[:rest.rindex("@")] for char in "/?#"):
+        # user:pa/ss@proxy:3128: urllib ends the host at the "/", reading host "user"
+        # and port "pa" (or 12 of user:12/ss@..., a proxy it then connected to), the
+        # rest of the password a path that messages showed
+        why = ("a '/', '?' or '#' before its last '@': one in its credentials (name, password) "
+               "must be percent-encoded (%2F, %3F, %23), else the host is read from "
+               "inside the password")
     else:
-        if not parts.hostname:
-            # http://:3128 was ignored: the request went direct, and its failure blamed
-            # the base URL
-            why = "no host"
+        try:
+            parts = urlsplit(full)
+            parts.port  # noqa: B018 - urllib checks the port only when it is read
+        except ValueError as exc:
+            # "Invalid IPv6 URL" or a port not a number, raised inside the request as a
+            # traceback
+            why = ("a host in brackets that is no IPv6 address (or a bracket left open)"
+                   if "IPv6" in str(exc) else "a port that is no number in 0-65535")
+        else:
+            if not parts.hostname:
+                # http://:3128 was ignored: the request went direct, and its failure
+                # blamed the base URL
+                why = "no host"
     if why:
         raise LLMConfigError(
             f"the proxy URL in {_proxy_source(scheme, url)}, {_unparsed_redact(full)}, "
@@ -1292,13 +1301,16 @@ def _redact(url: str) -> str:
 
 def _unparsed_redact(url: str) -> str:
     """``url``, one :func:`urlsplit` refuses, without user:password nor query (either may
-    hold a secret): the credentials up to the last ``@`` before the path, as urlsplit
-    takes them (up to the first, a password holding an ``@`` was shown in part).
+    hold a secret): everything from ``//`` up to the last ``@`` (up to the first, a
+    password holding an ``@`` was shown in part; up to one before any ``/``, a password
+    holding a ``/``, ``?`` or ``#`` was shown whole or up to that character).
 
     >>> _unparsed_redact("http://user:p@ss@[::1/v1?key=abc")
     'http://[::1/v1'
+    >>> _unparsed_redact("http://user:pa/s#s@proxy:3128")
+    'http://proxy:3128'
     """
-    return re.sub(r"(?<=//)[^/]*@", "", re.split(r"[?#]", url)[0])
+    return re.split(r"[?#]", re.sub(r"(?<=//)[\s\S]*@", "", url, count=1))[0]
 
 
 def _shown_location(location: str, limit: int = 200) -> str:
