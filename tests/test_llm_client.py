@@ -544,6 +544,92 @@ def test_an_https_url_of_a_plain_http_server_before_any_reply_is_not_retried():
         assert server.requests == []  # the server read no request: no JSON
 
 
+def test_an_http_url_of_an_https_server_before_any_reply_is_not_retried(tmp_path):
+    # http:// where the server speaks only TLS (the scheme mistyped the other way): the
+    # server resets the plain request ("Connection reset by peer"), which was retried as
+    # a passing failure for about 90 s, with no word of the scheme. A TLS handshake with
+    # it now tells, and the call stops at once
+    import shutil
+    import socket
+    import ssl
+    import subprocess
+    import threading
+
+    if shutil.which("openssl") is None:
+        pytest.skip("makes its self-signed certificate with the openssl command")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    connections = []
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            connections.append(1)
+            try:  # plain HTTP fails the handshake ("HTTP_REQUEST"); the probe's passes
+                context.wrap_socket(connection, server_side=True).close()
+            except OSError:
+                connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        client = OpenAIChatClient(url, "m", max_retries=3, backoff_base=0.01, timeout=10.0)
+        with pytest.raises(LLMConfigError, match=r"it answers a TLS handshake.*not "
+                           r"retried \(a server of HTTPS.*is the URL's scheme https://"):
+            client.complete(request())
+        assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
+        assert len(connections) == 2  # the request, then the handshake that tells
+    finally:
+        listener.close()
+        thread.join(10)
+
+
+def test_a_reset_by_a_server_that_speaks_no_tls_is_retried_still():
+    # a server of plain HTTP (or nothing) that resets connections is asked again, as
+    # before: only one that answers a TLS handshake stops the call
+    import socket
+    import struct
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            connection.recv(1)  # something sent, then reset (SO_LINGER 0: RST on close)
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                  struct.pack("ii", 1, 0))
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        client = OpenAIChatClient(url, "m", max_retries=2, backoff_base=0.0, timeout=10.0)
+        with pytest.raises(LLMError, match="no answer after 3 tries.*ConnectionReset") \
+                as caught:
+            client.complete(request())
+        assert not isinstance(caught.value, LLMConfigError)
+        assert (client.usage.n_retries, client.usage.n_failed) == (2, 1)
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+        listener.close()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
 def test_a_refused_connection_after_a_reply_is_retried_as_a_restart():
     with LocalChatServer(lambda body: Reply("first", hang_up=True)) as server:
         client = client_for(server, max_retries=2)

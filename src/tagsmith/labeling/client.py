@@ -429,7 +429,7 @@ class _Transient(Exception):
     def __init__(self, reason: str, retry_after: float | None = None,
                  billed: tuple[int, int, int, int, int] | None = None, refused: bool = False,
                  final: bool = False, config: str = "", unknown_host: str = "",
-                 untrusted: bool = False, no_tls: bool = False):
+                 untrusted: bool = False, no_tls: bool = False, speaks_tls: bool = False):
         super().__init__(reason)
         self.retry_after = retry_after
         self.billed = billed
@@ -444,6 +444,9 @@ class _Transient(Exception):
         #: the server answered the TLS handshake with no TLS (plain HTTP at an
         #: ``https://`` URL): asking again gets the same
         self.no_tls = no_tls
+        #: the server reset (or closed unanswered) an ``http://`` request and answers a
+        #: TLS handshake (HTTPS at an ``http://`` URL): asking again gets the same
+        self.speaks_tls = speaks_tls
         #: a reply without text that asking again would get again, paid for each time (a
         #: refusal, a tool call, the token limit reached before any answer): not retried
         self.final = final
@@ -690,8 +693,8 @@ class OpenAIChatClient:
                     self.usage.count("interrupted")
                     raise LLMError(f"{self.shown_url}: request abandoned (interrupted)"
                                    ) from None
-                if (exc.refused or exc.unknown_host or exc.untrusted or exc.no_tls) \
-                        and not self.replied:
+                if (exc.refused or exc.unknown_host or exc.untrusted or exc.no_tls
+                        or exc.speaks_tls) and not self.replied:
                     # nothing listens there and nothing ever did in this run (a wrong
                     # port, a server not started), or no host has that name (a typo in
                     # it): the default retries took about 80 s to say so. After a first
@@ -717,6 +720,9 @@ class OpenAIChatClient:
                                    "that signed it in SSL_CERT_FILE") if exc.untrusted else
                                   ("it speaks no TLS", "a server of plain HTTP: is "
                                    "the URL's scheme http://?") if exc.no_tls else
+                                  ("it answers a TLS handshake", "a server of HTTPS, "
+                                   "which resets plain HTTP: is the URL's scheme "
+                                   "https://?") if exc.speaks_tls else
                                   ("nothing listens there",
                                    "is the server running, and is the base URL right?"))
                     raise LLMConfigError(
@@ -860,6 +866,29 @@ class OpenAIChatClient:
                     raise
                 error = exc
         raise error or OSError(f"getaddrinfo found no address for {host}")
+
+    def _speaks_tls(self) -> bool:
+        """Whether the server at the base URL answers a TLS handshake (its certificate
+        unchecked: nothing is sent over the connection, closed once the handshake ends),
+        or a TLS alert (no protocol in common, a client certificate wanted): a server of
+        HTTPS. On a new connection, which abort() ends as it does any."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        host = self._parts.hostname or ""
+        try:
+            sock = self._open_socket((host, self._parts.port or 80), self.timeout)
+        except OSError:
+            return False
+        try:
+            with context.wrap_socket(sock, server_hostname=host):
+                return True
+        except ssl.SSLError as exc:
+            return "ALERT" in str(getattr(exc, "reason", "") or "")
+        except OSError:  # reset, closed, timed out: no TLS (nor anything else) there
+            return False
+        finally:
+            sock.close()
 
     def _drop_connection(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -1008,7 +1037,17 @@ class OpenAIChatClient:
                 logger.debug("%s: kept-alive connection closed by the server (%s); "
                              "reconnecting", self.shown_url, type(exc).__name__)
                 return self._post(body, request, aborted)
+            # http:// to a port of HTTPS: the server resets the request, or closes it
+            # unanswered, or answers with a TLS alert no status line begins with, each
+            # request alike, and the retries took about 90 s to say "connection reset".
+            # Where nothing has replied yet, a TLS handshake tells
+            speaks_tls = (self._parts.scheme == "http" and not self.replied
+                          and not getattr(self._local, "absolute", False)
+                          and isinstance(exc, (*_STALE_CONNECTION,
+                                               http.client.BadStatusLine))
+                          and self._speaks_tls())
             raise _Transient(f"connection failed: {type(exc).__name__}: {exc}",
+                             speaks_tls=speaks_tls,
                              refused=isinstance(exc, ConnectionRefusedError),
                              unknown_host=getattr(exc, "unknown_host", ""),
                              untrusted=isinstance(exc, ssl.SSLCertVerificationError),
