@@ -1038,6 +1038,51 @@ def test_a_document_id_starting_with_a_quote_reads_back_as_written(tmp_path, fmt
     assert [r.labels for r in read_records(out)] == [("<http://x/rain>", "<http://x/sun>")]
 
 
+def _as_written_before(review, column, cell):
+    """``review`` with its one row's ``column`` cell ``cell``: the cell an earlier
+    tagsmith wrote, whose rule protected fewer values (the id or code as it is)."""
+    with open(review, newline="", encoding="utf-8") as handle:
+        cells = list(csv.reader(handle))
+    cells[1][cells[0].index(column)] = cell
+    with open(review, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\r\n").writerows(cells)
+    return review
+
+
+@pytest.mark.parametrize("value", ["'1-2", "'0111", "'Jan-5", "''x"])
+def test_an_old_review_s_id_or_code_starting_with_a_quote_reads_back_as_written(tmp_path,
+                                                                                 value):
+    """An id '1-2 (a literal ' in it) was written bare before 1-2 was protected, and
+    read back now as 1-2 (the ' taken for the protection): the accepted row failed as
+    "the corpus was changed", and a code '1-2 as an unknown label. A cell is read with
+    its ' stripped where that names the document (the label), and as it is otherwise."""
+    space = LabelSpace.from_uris(["http://x/rain", value])
+    corpus = _jsonl_corpus(tmp_path, {"id": value, "text": "Heavy rain all day",
+                                      "labels": ["<http://x/rain>"]})
+    row = {**_row(0, "missing", value, "Heavy rain all day"), "label_name": "",
+           "doc_id": value}
+    review = _review(tmp_path, [row])
+    # as this writer writes it (one more '), and as an earlier one wrote it (bare)
+    for column in ("", "doc_id", "label_uri"):
+        if column:
+            _as_written_before(review, column, value)
+        decisions, _ = read_decisions(review, space)
+        assert [d.label_id for d in decisions] == [1]
+        out = tmp_path / "fixed.jsonl"
+        assert apply_review(corpus, review, out, space, overwrite=True)["n_added"] == 1
+        assert [r.labels for r in read_records(out)] == [("<http://x/rain>", f"<{value}>")]
+    # where the id is the one without the ' (the cell this writer writes for it), so
+    # is the reading; a document of another id is still refused
+    for doc_id, named in ((value[1:], True), ("other", False)):
+        corpus = _jsonl_corpus(tmp_path, {"id": doc_id, "text": "Heavy rain all day",
+                                          "labels": []})
+        if named:
+            assert apply_review(corpus, review, out, space, overwrite=True)["n_added"] == 1
+        else:
+            with pytest.raises(ReviewFormatError, match="the review names id"):
+                apply_review(corpus, review, out, space, overwrite=True)
+
+
 def test_an_acceptance_repeated_is_counted_and_applied_once(tmp_path, corpus):
     """Two rows accepting the same candidate counted as 2 accepted against 1 label
     added: the summary did not add up."""

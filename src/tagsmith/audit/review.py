@@ -365,7 +365,9 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
     URI it would save as another number (``0111`` as ``111``); :func:`read_decisions`
     strips it from those cells, the ones it reads back (where one of those already
     starts with ``'`` and a formula character, such a number or another ``'``, one more
-    is written, so it reads back as it was). JSONL keeps them as they are, and reads them so.
+    is written, so it reads back as it was; such a cell an earlier tagsmith wrote bare,
+    protecting fewer values, still names its document and label: see
+    :class:`Decision`'s ``doc_id_cell``). JSONL keeps them as they are, and reads them so.
     """
     fmt = review_format(path)
     path = Path(path)
@@ -415,6 +417,10 @@ class Decision:
     line: int  # in the review file
     #: the document's id when audited ("" where the review names none)
     doc_id: str = ""
+    #: the ``doc_id`` cell as written where ``doc_id`` is read with its ``'`` stripped
+    #: (:func:`_unquoted`), else "": an earlier tagsmith, whose rule protected fewer
+    #: values, wrote an id ``'1-2`` bare, so the cell names the document either way
+    doc_id_cell: str = ""
 
 
 def _text_lines(path: Path):
@@ -710,9 +716,10 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
         if previous is not None and previous.kind != kind:
             raise ReviewFormatError(f"contradicts line {previous.line}: both adding and "
                                     "removing this label", path=path, line=line)
-        written_id = row.get("doc_id")
-        correction = Decision(doc, kind, label_id, key, line, "" if written_id is None else
-                              _unquoted(str(written_id).strip(), csv_cells))
+        written_id = "" if row.get("doc_id") is None else str(row["doc_id"]).strip()
+        read_id = _unquoted(written_id, csv_cells)
+        correction = Decision(doc, kind, label_id, key, line, read_id,
+                              written_id if read_id != written_id else "")
         if previous is not None:
             # the first row's decision stands, but this row's fingerprint and id are
             # checked against the document too: a copy whose doc number was edited (or
@@ -751,11 +758,16 @@ def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int,
                                 f"{value!r}", path=path, line=line) from None
     if doc < 0:
         raise ReviewFormatError(f"doc must be >= 0, found {doc}", path=path, line=line)
-    uri = _unquoted(str(row["label_uri"]).strip(), csv_cells)
+    cell = str(row["label_uri"]).strip()
+    uri = _unquoted(cell, csv_cells)
     if not uri.strip("<>").strip():  # a row added by hand, the label typed by name alone
         raise ReviewFormatError("label_uri is empty" + _empty_uri_hint(row, space, csv_cells),
                                 path=path, line=line)
     label_id = space.lookup(f"<{uri.strip('<>')}>")
+    if label_id is None and uri != cell:
+        # a code '1-2 written bare by an earlier tagsmith, whose rule protected fewer
+        # values (the ' read as its protection): the cell as written names it
+        label_id = space.lookup(f"<{cell.strip('<>')}>")
     if label_id is None:
         raise ReviewFormatError(f"unknown label {row['label_uri']!r} (not in "
                                 f"{space_name}){_name_hint(uri, space)}", path=path,
@@ -1316,7 +1328,8 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
                                     line=decision.line)
         # the text does not tell documents of one text apart (empty texts, boilerplate):
         # with a document deleted above a run of them, the next one took the correction
-        if not _same_id(decision.doc_id, record.doc_id):
+        if not (_same_id(decision.doc_id, record.doc_id) or decision.doc_id_cell
+                and _same_id(decision.doc_id_cell, record.doc_id)):
             raise ReviewFormatError(
                 f"document {decision.doc} ({record.source}:{record.line}) has id "
                 f"{record.doc_id!r}, the review names id {decision.doc_id!r}; was the corpus "
