@@ -869,8 +869,37 @@ def test_a_date_like_code_or_id_starts_with_a_quote_and_reads_back(tmp_path, cod
     assert [d.doc_id for d in decisions] == ["'" + code]
 
 
+@pytest.mark.parametrize("code", [
+    # German, French, Spanish, Italian, Dutch, Finnish, Swedish dates (Excel in those
+    # locales reads a month's name there), in either case, accents and all or bare
+    "Mär 3", "3. März 2024", "MRZ-3", "Jänner 5", "3-Okt", "Dez 24", "janv. 2", "3 mai",
+    "5 déc. 2024", "févr-5", "aout 5", "5 ene", "ago-3", "3 mag", "giu 5",
+    "5 lug", "ott-1", "5 mrt", "mei-3", "3 maj", "tammi 5", "5. joulukuuta 2024",
+    "marraskuu 30", "5 set", "out-5", "MÄR 3",
+    # a mixed fraction: a number to Excel (1 2/4 saved as 1 1/2)
+    "1 1/2", "12 3/4", "0 1/2", "1 2/4"])
+def test_a_european_date_or_mixed_fraction_starts_with_a_quote_and_reads_back(tmp_path,
+                                                                               code):
+    """Only English month names were protected: a label_uri or doc_id Excel reads as a
+    date in a German or French locale (Mär 3, janv. 2, 3 mai), and a mixed fraction (a
+    number to Excel), were written bare, saved as the date or number, and the row named
+    an unknown label or document. They start with ' and read back as written."""
+    space = LabelSpace.from_uris([code, "E11.9"])
+    row = {**_row(0, "missing", code, "Wheat farm"), "label_name": "", "doc_id": code}
+    review = _review(tmp_path, [row])
+    with open(review, newline="", encoding="utf-8") as handle:
+        cells = dict(zip(*csv.reader(handle), strict=True))
+    assert (cells["label_uri"], cells["doc_id"]) == ("'" + code, "'" + code)
+    decisions, _ = read_decisions(review, space)
+    assert [(d.label_id, d.doc_id) for d in decisions] == [(0, code)]
+    review = _review(tmp_path, [{**row, "doc_id": "'" + code}])
+    decisions, _ = read_decisions(review, space)
+    assert [d.doc_id for d in decisions] == ["'" + code]
+
+
 @pytest.mark.parametrize("code", ["E11.9", "1.5", "H04L 9/32", "541511", "u:1-2", "Janet5x",
-                                  "1-2-3-4", "12345-1", "May the 4th"])
+                                  "1-2-3-4", "12345-1", "May the 4th", "Marseille 13",
+                                  "1 1", "Dezimal 5", "1 1/2x"])
 def test_a_code_a_spreadsheet_keeps_is_written_as_it_is(tmp_path, code):
     row = {**_row(0, "missing", code, "Wheat farm"), "label_name": ""}
     review = _review(tmp_path, [row])
@@ -1049,7 +1078,9 @@ def _as_written_before(review, column, cell):
     return review
 
 
-@pytest.mark.parametrize("value", ["'1-2", "'0111", "'Jan-5", "''x"])
+@pytest.mark.parametrize("value", ["'1-2", "'0111", "'Jan-5", "''x",
+                                   # bare before their protection in this rule
+                                   "'Mär 3", "'janv. 2", "'1 1/2"])
 def test_an_old_review_s_id_or_code_starting_with_a_quote_reads_back_as_written(tmp_path,
                                                                                  value):
     """An id '1-2 (a literal ' in it) was written bare before 1-2 was protected, and

@@ -272,23 +272,56 @@ _READ_BACK = ("doc_id", "label_uri")
 _NUMBER = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
-#: a month's name or abbreviation, as a spreadsheet reads one in a date
-_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-          r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+#: a month's name or abbreviation, as a spreadsheet reads one in a date in English and
+#: in the languages of Europe's common locales: German (``Mär``, ``Mrz``, ``Okt``,
+#: ``Dez``, Austria's ``Jänner``), French (``janv``, ``févr``, ``avr``, ``mai``,
+#: ``juil``, ``août``, ``déc``), Spanish (``ene``, ``abr``, ``ago``, ``dic``), Italian
+#: (``gen``, ``mag``, ``giu``, ``lug``, ``set``, ``ott``), Portuguese (``fev``, ``out``,
+#: ``dez``), Dutch (``mrt``, ``mei``), Danish and Norwegian (``maj``, ``des``), Swedish
+#: (``maj``), Finnish (``tammi``, ``maaliskuu``, ``joulukuuta``), each accented letter
+#: also bare (``fevr``, ``aout``, ``Marz``): protected in more cells than one locale
+#: reads, where protecting one too many only adds a ``'`` that reads back
+_MONTH = ("(?:"
+          # English
+          r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+          r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+          # German, Dutch, Swedish, Danish, Norwegian
+          r"|j[aä]n(?:uar[iy]?|ner)?|febr?(?:uar[iy]?)?|m[aä]rz?|mrz|mrt|maart|mars"
+          r"|mai|mei|maj|jun[ie]?|jul[ie]?|augusti?|augustus|okt(?:ober)?"
+          r"|dez(?:ember)?|des(?:ember)?"
+          # French
+          r"|janv(?:ier)?|f[ée]vr?(?:ier)?|avr(?:il)?|juin|juil(?:let)?|ao[uû]t"
+          r"|d[ée]c(?:embre)?|septembre|octobre|novembre"
+          # Spanish, Portuguese, Italian
+          r"|ene(?:ro)?|feb(?:rero|braio)|fev(?:ereiro)?|marzo|mar[çc]o|abr(?:il)?|aprile"
+          r"|mayo|maio|mag(?:gio)?|jun(?:io|ho)|giu(?:gno)?|jul(?:io|ho)|lug(?:lio)?"
+          r"|ago(?:sto)?|set(?:embro|tembre)?|setiembre|septiembre|ott(?:obre)?"
+          r"|out(?:ubro)?|octubre|noviembre|nov(?:embro)?|dic(?:iembre)?|dez(?:embro)?"
+          r"|gen(?:naio)?"
+          # Finnish: a month's stem, its name (-kuu) and the name in a date (-kuuta)
+          r"|(?:tammi|helmi|maalis|huhti|touko|kes[äa]|hein[äa]|elo|syys|loka|marras"
+          r"|joulu)(?:kuu(?:ta)?)?"
+          ")")
+#: what comes between a month's name and a number: ``-``, ``/``, a space, a dot, a
+#: dot and a space (``janv. 2``, ``3. Mär``), or nothing
+_BY = r"(?:[-/]|\.? ?)"
 #: what a spreadsheet reads as a date or time, saved as another: 2 or 3 numbers by
 #: ``-`` or ``/`` (Excel's ``3/4`` as 4-Mar, ``12-2024`` as Dec-24; ISO ``2024-01-05``),
 #: by ``.`` as LibreOffice's D.M.Y and D.M. (``1.2.3``, ``1.2.``; ``1.2`` is a decimal),
 #: a month's name beside a number (``Jan-5``, ``5-Jan``, ``5 Dec 2024``, the gene
-#: MARCH1 saved as 1-Mar) and a time (``1:2`` as 01:02:00)
+#: MARCH1 saved as 1-Mar, ``Mär 3``, ``3 mai``, ``5. joulukuuta 2024``) and a time
+#: (``1:2`` as 01:02:00)
 _DATE_LIKE = re.compile(
     rf"[0-9]{{1,4}}[-/][0-9]{{1,4}}(?:[-/][0-9]{{1,4}})?"
     rf"|[0-9]{{1,4}}\.[0-9]{{1,4}}\.(?:[0-9]{{1,4}})?"
-    rf"|{_MONTH}[-/ .]?[0-9]{{1,4}}(?:,? ?[0-9]{{1,4}})?"
-    rf"|[0-9]{{1,4}}[-/ .]?{_MONTH}(?:[-/ .]?[0-9]{{1,4}})?"
+    rf"|{_MONTH}\.?{_BY}[0-9]{{1,4}}\.?(?:,?{_BY}[0-9]{{1,4}})?"
+    rf"|[0-9]{{1,4}}{_BY}{_MONTH}\.?(?:{_BY}[0-9]{{1,4}})?"
     r"|[0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2}(?:\.[0-9]{1,9})?)?", re.IGNORECASE)
-#: the length of the longest :data:`_DATE_LIKE` (a month's full name, a day, a comma
-#: and a year: ``September 30, 2024`` and 2 more digits)
-_DATE_LONGEST = 20
+#: the length of the longest :data:`_DATE_LIKE` (a month's longest name, Finnish
+#: ``marraskuuta``, with a dot, a day, a comma and a year, and a few more)
+_DATE_LONGEST = 24
+#: a mixed fraction, a number to Excel (``1 1/2`` read as 1.5 and saved so)
+_MIXED_FRACTION = re.compile(r"[0-9]+ +[0-9]+/[0-9]+")
 
 
 def _lossy_number(value: str) -> bool:
@@ -296,8 +329,9 @@ def _lossy_number(value: str) -> bool:
     zero dropped (NAICS's ``0111`` saved as ``111``, an id ``0042`` as ``42``, Dewey's
     ``004.6`` as ``4.6``), a trailing one (``330.10`` as ``330.1``, ``1.0`` as ``1``) or
     point (``7.``), digits past the 15th lost, an exponent worked out (``1e5`` saved as
-    ``100000``, ``1e-5`` as ``1E-05``); or as a date or time (:data:`_DATE_LIKE`:
-    ``1-2``, ``3/4``, ``1.2.3``, ``Jan-5``), which it saves as one.
+    ``100000``, ``1e-5`` as ``1E-05``), a mixed fraction (``1 2/4`` saved as ``1 1/2``,
+    ``0 1/2`` as ``1/2``); or as a date or time (:data:`_DATE_LIKE`: ``1-2``, ``3/4``,
+    ``1.2.3``, ``Jan-5``, ``Mär 3``, ``janv. 2``), which it saves as one.
 
     >>> [v for v in ("0111", "004.6", "330.10", "7.", ".5", "1e-5", "0", "0.5", "330.1")
     ...  if _lossy_number(v)]
@@ -305,10 +339,14 @@ def _lossy_number(value: str) -> bool:
     >>> [v for v in ("1-2", "3/4", "1.2.3", "Jan-5", "MARCH1", "1:2", "1.2", "E11.9")
     ...  if _lossy_number(v)]
     ['1-2', '3/4', '1.2.3', 'Jan-5', 'MARCH1', '1:2']
+    >>> [v for v in ("Mär 3", "janv. 2", "3 mai", "3. Okt", "1 1/2", "Marseille 13", "1 1")
+    ...  if _lossy_number(v)]
+    ['Mär 3', 'janv. 2', '3 mai', '3. Okt', '1 1/2']
     """
     if not _NUMBER.fullmatch(value):
         # a date is short: a URI skips the pattern (a review's every row has one)
-        return len(value) <= _DATE_LONGEST and bool(_DATE_LIKE.fullmatch(value))
+        return (len(value) <= _DATE_LONGEST and bool(_DATE_LIKE.fullmatch(value))
+                or bool(_MIXED_FRACTION.fullmatch(value)))
     whole, point, fraction = value.partition(".")
     return ("e" in value.lower() or sum(char.isdigit() for char in value) > 15
             or len(whole) > 1 and whole.startswith("0")
