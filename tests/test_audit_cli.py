@@ -1595,6 +1595,26 @@ def test_audit_ends_with_the_apply_review_command_that_applies_its_review(
     assert quiet.exit_code == 0 and "next: " not in quiet.output  # no review rows
 
 
+def test_the_printed_apply_review_command_runs_for_a_corpus_named_with_a_dash(
+        small_corpus, goemotions_small, tmp_path, monkeypatch):
+    """An audit of a corpus -c.tsv (given after --) printed 'tagsmith apply-review
+    -c.tsv ...', which the command line reads as its option -c: it names ./-c.tsv."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(small_corpus, "-c.tsv")
+    result = invoke("audit", "--vocab", goemotions_small["vocab"], "-o", "-audit",
+                    "--scores", "knn", "--no-html", "--", "-c.tsv")
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("next: "))
+    argv = shlex.split(line.split("then run: ", 1)[1])
+    assert argv[2:4] == ["./-c.tsv", "./-audit/review.csv"], argv
+    argv[argv.index("NEW_CORPUS")] = "new.tsv"
+    applied = invoke(*argv[1:])
+    assert applied.exit_code == 0, applied.output
+    assert Path("new.tsv").read_bytes() == small_corpus.read_bytes()  # nothing decided
+
+
 def test_a_jsonl_review_is_told_of_its_decision_key_not_a_column(small_corpus, goemotions_small,
                                                                   tmp_path, caplog):
     """The audit's closing line and apply-review's warning for an undecided review said

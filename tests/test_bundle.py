@@ -1858,6 +1858,25 @@ def test_a_save_killed_between_its_renames_leaves_the_good_bundle_named(tmp_path
     assert _left(tmp_path) == ["b"]
 
 
+def test_the_mv_advice_for_a_bundle_named_with_a_leading_dash_runs_as_given(tmp_path,
+                                                                          monkeypatch):
+    """A bundle -b left moved aside by a killed save was told 'mv .-b.old-... -b': pasted,
+    mv took -b for its --backup option and restored nothing. The advice names ./-b."""
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    target = Path("-b")
+    write(target, 1.0)
+    _killed_save(target, "in")
+    with pytest.raises(BundleError) as info:
+        Bundle(target)
+    command = "mv " + str(info.value).split("(mv ", 1)[1].rsplit(")", 1)[0]
+    assert command.endswith(" ./-b"), command
+    subprocess.run(command, shell=True, check=True)
+    with Bundle(target) as bundle:
+        assert bundle.read_json("meta.json") == {"a": 1.0}
+
+
 def test_the_clean_up_removes_only_dead_processes_folders_of_its_own_target(tmp_path):
     """Another process may be saving now: only folders of this target, of this host, of
     a process that no longer runs go; another host's, a live process's (this one; pid

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import zlib
 from pathlib import Path
 
@@ -844,6 +845,26 @@ def test_a_folder_of_annif_json_documents_is_refused_saying_how_to_convert_it(tm
     warned = [r.getMessage() for r in caplog.records if ".json" in r.getMessage()]
     assert len(warned) == 1 and warned[0].startswith(
         f"{folder}: its .txt documents read, not its 2 .json files, Annif's JSON")
+
+
+@pytest.mark.skipif(not shutil.which("jq"), reason="needs jq")
+def test_the_jq_advice_for_a_folder_named_with_a_leading_dash_runs_as_given(tmp_path,
+                                                                           monkeypatch):
+    """A folder -docs of Annif's JSON documents was written bare into the jq command:
+    pasted, jq took -docs/*.json for options. The advice names ./-docs/*.json."""
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    folder = Path("-docs")
+    folder.mkdir()
+    (folder / "d1.json").write_text(json.dumps({"document_id": "x1", "text": "Rain",
+                                                "subjects": [{"uri": U + "a"}]}))
+    with pytest.raises(CorpusFormatError) as info:
+        list(Corpus(folder, SPACE))
+    command = str(info.value)[str(info.value).index("jq -c"):]
+    assert "./-docs/*.json" in command, command
+    subprocess.run(command, shell=True, check=True)
+    assert [r.doc_id for r in read_jsonl("corpus.jsonl")] == ["x1"]
 
 
 def test_a_folder_corpus_vocabulary_or_json_ld_is_no_annif_json_document(tmp_path, caplog):

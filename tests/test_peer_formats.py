@@ -578,3 +578,45 @@ def test_libmultilabel_advice_converts_the_file_given(tmp_path, vocab, name, wit
     stem = name.split(".")[0]
     records = list(read_tsv(tmp_path / f"{stem}-tagsmith.tsv"))
     assert [r.text for r in records] == [text for _, text, _ in docs()]
+
+
+@pytest.mark.skipif(not all(shutil.which(tool) for tool in ("awk", "zcat", "sed", "jq",
+                                                             "gzip")),
+                    reason="needs awk, zcat, sed, jq and gzip")
+@pytest.mark.parametrize("name", ["-dev.tsv.gz", "-dev.tsv", "-annif.csv.gz", "-annif.jsonl"])
+def test_the_advice_for_a_file_named_with_a_leading_dash_runs_as_given(tmp_path, vocab,
+                                                                       monkeypatch, name):
+    """A corpus named -dev.tsv.gz (given after --) was written bare into the advice:
+    pasted, 'zcat -dev.tsv.gz' took the name for options and converted nothing (so did
+    awk, sed, gzip and jq). The advice names it ./-dev.tsv.gz."""
+    import gzip
+
+    monkeypatch.chdir(tmp_path)
+    if "annif" in name:
+        content = ("document_id,text,subject_uris\n" + "".join(
+            f"{d},{t}," + " ".join(f"<http://ex.org/{k}>" for k in ks) + "\n"
+            for d, t, ks in docs()) if ".csv" in name else "".join(json.dumps({
+                "document_id": d, "text": t, "subjects": [
+                    {"uri": f"http://ex.org/{k}"} for k in ks]}) + "\n"
+                for d, t, ks in docs()))
+    else:
+        content = GOEMOTIONS
+    Path(name).write_bytes(gzip.compress(content.encode()) if name.endswith(".gz")
+                           else content.encode())
+    result = run("train", "-o", tmp_path / "m", "--vocab", vocab, "--", name)
+    assert result.exit_code == 3, result.output
+    said = " ".join(result.output.split())
+    if "annif" in name:
+        command = re.search(r"(?:gzip -dc|sed '|jq -c).*", said).group()
+        out = Path("corpus.csv" if ".csv" in name else "corpus.jsonl")
+    else:
+        command = said.split("convert it with ")[1].split(", and give")[0]
+        out = Path("-dev-tagsmith.tsv")
+    assert f"./{name}" in command, command
+    subprocess.run(command, shell=True, cwd=tmp_path, check=True)
+    if "annif" in name:
+        reader = read_csv if ".csv" in name else read_jsonl
+        assert [(r.doc_id, list(r.labels)) for r in reader(out)] \
+            == [(d, [f"<http://ex.org/{k}>" for k in ks]) for d, _, ks in docs()]
+    else:
+        assert [r.labels for r in read_tsv(out)] == [("27",), ("4", "27"), ("2",)]

@@ -2028,14 +2028,14 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     n_rows = noise["n_flagged_wrong"] + noise["n_flagged_missing"]
     if "review" in written and n_rows and max_review != 0:
         # the step after an audit is not in its output: say how to apply the review
-        import shlex
+        from tagsmith._shell import shell_path
 
-        given = [f"{option} {shlex.quote(str(value))}" for option, value in
+        given = [f"{option} {shell_path(value)}" for option, value in
                  (("--vocab", vocab), ("--bundle", bundle)) if value]
         if on_error == "skip":
             given.append("--on-error skip")
-        command = " ".join(["tagsmith apply-review", shlex.quote(str(corpus)),
-                            shlex.quote(str(written["review"])), "-o NEW_CORPUS", *given])
+        command = " ".join(["tagsmith apply-review", shell_path(corpus),
+                            shell_path(written["review"]), "-o NEW_CORPUS", *given])
         click.echo(f"next: fill in {_decision_field(str(written['review']))} of "
                    f"{printable(written['review'])} (accept or reject), then run: "
                    f"{printable(command)}")

@@ -63,7 +63,6 @@ import logging
 import math
 import os
 import re
-import shlex
 import stat
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
@@ -74,6 +73,7 @@ from typing import IO, NamedTuple
 
 from tagsmith._params import check_choice
 from tagsmith._plural import plural, plural_s
+from tagsmith._shell import shell_path
 from tagsmith.data.csvlimits import blank_header_error, csv_delimiter, next_csv_row
 from tagsmith.data.textio import LONE_SURROGATE, check_may_look_into, reachable_kind
 from tagsmith.exceptions import (
@@ -1095,7 +1095,7 @@ def annif_jsonl_command(path: str | Path) -> str:
     >>> annif_jsonl_command("my docs.jsonl.gz")[:35]
     "gzip -dc 'my docs.jsonl.gz' | jq -c"
     """
-    name = shlex.quote(str(path))
+    name = shell_path(path)
     return (f"gzip -dc {name} | {ANNIF_JQ}" if str(path).lower().endswith(".gz")
             else f"{ANNIF_JQ} {name}") + " > corpus.jsonl"
 #: the same of a folder's ``.json`` files, the id where a document has none its stem
@@ -1135,13 +1135,13 @@ def _command_of(advice: str, example: str, path: Path) -> str:
     """
     name = str(path)
     stem = re.sub(r"(?i)(\.(?:tsv|txt))?(\.gz)?$", "", name)
-    output = shlex.quote(stem + "-tagsmith.tsv")
+    output = shell_path(stem + "-tagsmith.tsv")
     start = advice.index(" " + example)
     if name.lower().endswith(".gz"):
         awk = advice.rindex("awk ", 0, start)
-        return (f"{advice[:awk]}zcat {shlex.quote(name)} | {advice[awk:start]} > {output}"
+        return (f"{advice[:awk]}zcat {shell_path(name)} | {advice[awk:start]} > {output}"
                 f"{advice[start + 1 + len(example):]}")
-    return (f"{advice[:start]} {shlex.quote(name)} > {output}"
+    return (f"{advice[:start]} {shell_path(name)} > {output}"
             f"{advice[start + 1 + len(example):]}")
 
 
@@ -1941,7 +1941,7 @@ def annif_json_folder(path: str | Path, n_json: int, said: str = "holds") -> str
     files = f"{n_json:,} .json file{plural_s(n_json)}"
     return (f"{said} {files}".lstrip() + ", Annif's JSON document corpus (one .json file "
             "a document), which tagsmith does not read in a folder: write them as one JSON "
-            f"Lines corpus: {ANNIF_FOLDER_JQ} {shlex.quote(str(path))}/*.json > corpus.jsonl")
+            f"Lines corpus: {ANNIF_FOLDER_JQ} {shell_path(path)}/*.json > corpus.jsonl")
 
 
 def json_file_count(path: str | Path) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shlex
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -14,6 +13,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import scipy.sparse as sp
 
 from tagsmith._plural import plural, plural_s
+from tagsmith._shell import shell_path
 from tagsmith.data.corpus import DerivingLabels, StreamedTexts
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace
@@ -145,7 +145,7 @@ def _annif_layout(path: str | Path) -> str:
         return ""
     # the command names the file itself, inflated first where it is a .gz (sed and jq
     # read no gzip): it named annif.csv whatever the file, sed of a .gz wrote bytes
-    name = shlex.quote(str(path))
+    name = shell_path(path)
     gz = str(path).lower().endswith(".gz")
     if fmt == "csv" and "subject_uris" in lines[0].lower() and "labels" not in lines[0].lower():
         sed = "sed '1s/subject_uris/labels/; 1s/document_id/id/'"

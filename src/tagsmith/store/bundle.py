@@ -31,7 +31,6 @@ import io
 import json
 import logging
 import os
-import shlex
 import shutil
 import stat
 import zipfile
@@ -48,6 +47,7 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith._plural import plural, plural_s
+from tagsmith._shell import shell_path
 from tagsmith._size import byte_size
 from tagsmith.exceptions import BundleError, BundleTargetError, DataError
 from tagsmith.store.staging import make_staging, remove_staging, short_name, stale_staging
@@ -198,8 +198,8 @@ class Bundle:
                         raise BundleError(
                             f"no such model bundle; a save to it was interrupted and left "
                             f"the bundle that was here at {left[0]}: rename it back to "
-                            f"restore it (mv {shlex.quote(str(left[0]))} "
-                            f"{shlex.quote(str(self.path))})", path=self.path)
+                            f"restore it (mv {shell_path(left[0])} "
+                            f"{shell_path(self.path)})", path=self.path)
                     raise BundleError("no such model bundle", path=self.path)
                 if kind != "a folder":  # a pipe or /dev/null was "a file" too
                     raise BundleError(f"a model bundle is a directory, this is {kind}",
