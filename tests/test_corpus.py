@@ -1277,10 +1277,10 @@ def test_skipped_unknown_labels_scan_the_notations_once(tmp_path):
 
 
 def test_skipped_unknown_labels_look_for_a_hint_no_more_once_done(tmp_path, monkeypatch):
-    """Once a hint was found or 20 keys tried, a skipped key is not handed to
-    look_for_hint (its line named) to be turned away: YSO lines against half of YSO
-    skip 199,136 keys in 100,000 lines, and the calls cost 6% of the read's CPU."""
-    from tagsmith.data.corpus import MAX_HINT_TRIES, ReadReport
+    """Once a hint was found, and for a key hint_due passes over, a skipped key is not
+    handed to look_for_hint (its line named) to be turned away: YSO lines against half
+    of YSO skip 199,136 keys in 100,000 lines, and the calls cost 6% of the read's CPU."""
+    from tagsmith.data.corpus import FIRST_HINT_TRIES, ReadReport
 
     calls = []
     look = ReadReport.look_for_hint
@@ -1291,10 +1291,10 @@ def test_skipped_unknown_labels_look_for_a_hint_no_more_once_done(tmp_path, monk
     corpus = Corpus(write(tmp_path / "uris.tsv", lines), space, unknown_labels="skip")
     assert [d.label_ids for d in corpus] == [(1,)] * 40
     assert corpus.report.n_unknown_labels == 80
-    assert corpus.report.n_hint_tries == MAX_HINT_TRIES
-    # (a key seen before is turned away by look_for_hint itself till 20 keys are tried:
-    # 37 calls; it had all 80)
-    assert len(calls) < 2 * MAX_HINT_TRIES
+    # 41 distinct keys (http://y/0 to 39 and all): the first 20 tried, and the 32nd
+    assert corpus.report.n_hint_tries == FIRST_HINT_TRIES + 1
+    # (no key seen before is handed to it: 21 calls; it had all 80)
+    assert len(calls) == FIRST_HINT_TRIES + 1
     # a hint found: no call after it
     calls.clear()
     named = LabelSpace.from_uris(["http://x/0", "http://x/1"], names={"http://x/1": "Rain"})
@@ -1302,6 +1302,35 @@ def test_skipped_unknown_labels_look_for_a_hint_no_more_once_done(tmp_path, monk
     corpus = Corpus(write(tmp_path / "hint.tsv", lines), named, unknown_labels="skip")
     assert [d.label_ids for d in corpus] == [()] * 10
     assert calls == ["rain"] and "'Rain'" in corpus.report.unknown_hint
+
+
+@pytest.mark.parametrize("n_noise", [25, 100, 2000])
+def test_a_hint_is_found_past_the_first_20_distinct_unknown_labels(tmp_path, n_noise):
+    """Only the first 20 distinct skipped keys were tried for a hint: a corpus whose first
+    ones are noise (URIs of another vocabulary) and whose later ones name its labels in
+    another case got none, and the summary said only how many keys were dropped. A
+    bounded sample spread over all of them is tried: the hint is found, in a few tries
+    more each time the keys double."""
+    from tagsmith.data.corpus import FIRST_HINT_TRIES
+    from tagsmith.pipeline.audit import read_audit_corpus
+
+    names = {f"http://x/{i}": f"Rain{i}" for i in range(200)}
+    space = LabelSpace.from_uris(list(names), names=names)
+    lines = "".join(f"t{i}\t<http://y/{i}>\n" for i in range(n_noise)) \
+        + "".join(f"t\train{i}\n" for i in range(200))
+    path = write(tmp_path / "late.tsv", lines)
+    for read in (lambda: Corpus(path, space, unknown_labels="skip"),
+                 lambda: read_audit_corpus(path, space)):
+        corpus = read()
+        if isinstance(corpus, Corpus):
+            assert len(list(corpus)) == n_noise + 200
+            report = corpus.report
+            hint = report.unknown_hint
+        else:
+            report, hint = None, corpus.unknown_hint
+        assert hint is not None and "'Rain" in hint and "rain" in hint, hint
+        if report is not None:  # the first 20, then the 32nd, 64th, ... till one hits
+            assert report.n_hint_tries == FIRST_HINT_TRIES + n_noise.bit_length() - 4
 
 
 def test_unknown_label_ending_a_name_with_a_path_step_is_no_path_step_elsewhere(tmp_path):
@@ -2925,18 +2954,22 @@ def test_digits_spaced_as_no_number_is_read_out_are_no_code_twins():
     assert code_twins(["AB12 34", "AB1234", "X5 123", "X5123"]) == []
 
 
-def test_a_skip_looks_for_a_hint_on_the_first_distinct_keys_only():
+def test_a_skip_looks_for_a_hint_on_a_bounded_sample_of_distinct_keys():
     # each look scans the vocabulary (and split_hint up to 136 runs of words): a corpus
-    # of many distinct unknown keys looks on MAX_HINT_TRIES of them, each once
-    from tagsmith.data.corpus import MAX_HINT_TRIES
+    # of many distinct unknown keys looks on FIRST_HINT_TRIES of them, then on the
+    # 32nd, 64th, ... (hint_due), each once
+    from tagsmith.data.corpus import FIRST_HINT_TRIES
 
     space = LabelSpace.from_uris(["u:s"], names={"u:s": "Billing issue"})
     hinted = Record("t", ("Billing", "issue"), None, 3, "m")
-    for before in (MAX_HINT_TRIES - 1, MAX_HINT_TRIES):
+    for before, tries, found in ((FIRST_HINT_TRIES - 1, FIRST_HINT_TRIES, True),
+                                 (FIRST_HINT_TRIES, FIRST_HINT_TRIES, False),
+                                 (30, FIRST_HINT_TRIES, False), (31, FIRST_HINT_TRIES + 1, True),
+                                 (32, FIRST_HINT_TRIES + 1, False)):
         report = ReadReport()
         for key in [f"none{i}" for i in range(before)] + ["none0", "Billing"]:
             report.add_unknown(key)
             report.look_for_hint(key, hinted, space, split=True, where="line 3")
-        assert report.n_hint_tries == min(before + 1, MAX_HINT_TRIES)
+        assert report.n_hint_tries == tries
         hint = "line 3's 'Billing': part of 'Billing issue'"
-        assert (hint in report.summary()) == (before < MAX_HINT_TRIES)
+        assert (hint in report.summary()) == found
