@@ -56,6 +56,7 @@ BASE = {
     "audit": ["{corpus}", "-o", "{out}"],
     "calibrate": ["{bundle}"],
     "distill": ["{corpus}.jsonl", "--vocab", "{vocab}", "-o", "{out}"],
+    "estimate-noise": ["{review}"],
     "eval": ["{bundle}", "{corpus}"],
     "info": ["{bundle}"],
     "label": ["{corpus}", "--vocab", "{vocab}", "-o", "{out}.jsonl", *LLM],

@@ -467,6 +467,7 @@ COMMAND_SECTIONS = {
     "zeroshot": ["LLM-assisted labeling"],
     "audit": ["Label audit"],
     "apply-review": ["Label audit"],
+    "estimate-noise": ["Label audit"],
 }
 
 

@@ -14,6 +14,8 @@
 * :mod:`tagsmith.audit.report`: the report as JSON and as a self-contained HTML page;
 * :mod:`tagsmith.audit.review`: the review queue (CSV/JSONL) and applying accepted
   corrections to a new corpus file;
+* :mod:`tagsmith.audit.sample`: a random sample of documents for exhaustive review, and
+  the noise estimates with intervals its decisions give;
 * :mod:`tagsmith.audit.simulate`: seeded label noise, to measure an audit.
 
 The whole audit as one call is :func:`tagsmith.pipeline.audit.audit_corpus`.

@@ -779,6 +779,26 @@ def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int,
                    ) -> tuple[int, int]:
     """The document number and label id a review row decides about (``csv_cells``:
     the row is a CSV's, its label URI written by :func:`_read_back_cell`)."""
+    doc = _doc_number(row, path, line)
+    cell = str(row["label_uri"]).strip()
+    uri = _unquoted(cell, csv_cells)
+    if not uri.strip("<>").strip():  # a row added by hand, the label typed by name alone
+        raise ReviewFormatError("label_uri is empty" + _empty_uri_hint(row, space, csv_cells),
+                                path=path, line=line)
+    label_id = space.lookup(f"<{uri.strip('<>')}>")
+    if label_id is None and uri != cell:
+        # a code '1-2 written bare by an earlier tagsmith, whose rule protected fewer
+        # values (the ' read as its protection): the cell as written names it
+        label_id = space.lookup(f"<{cell.strip('<>')}>")
+    if label_id is None:
+        raise ReviewFormatError(f"unknown label {row['label_uri']!r} (not in "
+                                f"{space_name}){_name_hint(uri, space)}", path=path,
+                                line=line)
+    return doc, label_id
+
+
+def _doc_number(row: dict, path: Path, line: int) -> int:
+    """The document number a review row names (its ``doc`` cell)."""
     value = row["doc"]
     try:
         # a JSONL review holds JSON numbers: int() took 2.5 as document 2 and true as
@@ -796,21 +816,7 @@ def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int,
                                 f"{value!r}", path=path, line=line) from None
     if doc < 0:
         raise ReviewFormatError(f"doc must be >= 0, found {doc}", path=path, line=line)
-    cell = str(row["label_uri"]).strip()
-    uri = _unquoted(cell, csv_cells)
-    if not uri.strip("<>").strip():  # a row added by hand, the label typed by name alone
-        raise ReviewFormatError("label_uri is empty" + _empty_uri_hint(row, space, csv_cells),
-                                path=path, line=line)
-    label_id = space.lookup(f"<{uri.strip('<>')}>")
-    if label_id is None and uri != cell:
-        # a code '1-2 written bare by an earlier tagsmith, whose rule protected fewer
-        # values (the ' read as its protection): the cell as written names it
-        label_id = space.lookup(f"<{cell.strip('<>')}>")
-    if label_id is None:
-        raise ReviewFormatError(f"unknown label {row['label_uri']!r} (not in "
-                                f"{space_name}){_name_hint(uri, space)}", path=path,
-                                line=line)
-    return doc, label_id
+    return doc
 
 
 def _check_label_name(row: dict, space: LabelSpace, label_id: int, path: Path, line: int,

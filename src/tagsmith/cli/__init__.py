@@ -1327,6 +1327,8 @@ _PATH_ROLES: dict[str, tuple[str, str]] = {
     "data": ("a labelled corpus file", _READ),
     "human": ("a human-labelled corpus file", _READ),
     "review": ("the review file (from audit)", _READ),
+    "sample_file": ("the reviewed sample file (from audit --review-sample)", _READ),
+    "report": ("the audit's report.json", _READ),
     "vocab": ("a vocabulary file (TSV, CSV or SKOS)", _READ),
     "map_to": ("a vocabulary file (TSV, CSV or SKOS)", _READ),
     "bundle": ("a model bundle folder (from train)", _READ),

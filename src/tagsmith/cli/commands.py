@@ -1812,6 +1812,11 @@ not in the vocabulary are counted in the report, not fatal.
               "spreadsheet) or review.jsonl.")
 @click.option("--max-review", type=click.IntRange(min=0), default=None,
               help="At most this many rows in the review queue (default: every flagged one).")
+@click.option("--review-sample", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Also draw N documents at random (seeded by --seed, whatever the audit "
+              "ranked) for exhaustive review, every given label and the model's top "
+              "labels of each, as OUTPUT/sample.csv (or .jsonl); decided, tagsmith "
+              "estimate-noise reads it.")
 @click.option("--min-probability", type=click.FloatRange(0, 1, min_open=True), default=0.5,
               callback=finite_number(0, 1, min_open=True),  # FloatRange lets NaN through
               show_default=True, help="Flag candidates at least this likely to be errors.")
@@ -1844,7 +1849,7 @@ not in the vocabulary are counted in the report, not fatal.
 @click.pass_obj
 def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, cooccurrence, splits,
           review_format,
-          max_review, min_probability, near_duplicate_threshold, no_near_duplicates,
+          max_review, review_sample, min_probability, near_duplicate_threshold, no_near_duplicates,
           no_evidence, every_doc_labelled, calibration_folds, no_html, no_plots, on_error, seed,
           lang, force):
     from tagsmith.pipeline.audit import (
@@ -1873,6 +1878,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                            knn_params=params if scores == "knn" else {},
                            cooccurrence=cooccurrence,
                            min_probability=min_probability, max_review=max_review,
+                           review_sample=review_sample,
                            near_duplicates=not no_near_duplicates, evidence=not no_evidence,
                            every_doc_labelled={"auto": None, "yes": True,
                                                "no": False}[every_doc_labelled],
@@ -1888,7 +1894,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     # the audit's inputs are never replaced by its files (a vocabulary named labels.csv)
     inputs = [corpus, *paths.values(), *([vocab] if vocab else [])]
     check_output(output, review_format=review_format, force=force, name="-o/--output",
-                 html=not no_html, keep=inputs)
+                 html=not no_html, keep=inputs, sample=review_sample is not None)
     if not no_html and not no_plots:
         from tagsmith.audit.report import check_plotting
 
@@ -1929,6 +1935,11 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     for name, split in split_data.items():
         check_split_corpus(split, name=name, path=paths[name])
     other = {name: split.texts for name, split in split_data.items()}
+    if review_sample is not None and review_sample > len(data.texts):
+        raise click.BadParameter(
+            f"{review_sample:,} documents, more than the {len(data.texts):,} of "
+            f"{printable(corpus)}: a sample draws each document once",
+            param_hint="--review-sample")
     result = audit_corpus(data.texts, data.Y, space, options=options, classifier=classifier,
                           splits=other, unknown_labels=data.unknown_labels, lines=data.lines,
                           doc_ids=data.doc_ids, source=corpus,
@@ -2039,6 +2050,15 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         click.echo(f"next: fill in {_decision_field(str(written['review']))} of "
                    f"{printable(written['review'])} (accept or reject), then run: "
                    f"{printable(command)}")
+    if "sample" in written:
+        sampled = report["review_sample"]
+        click.echo(f"review sample: {sampled['n_sampled']:,} document"
+                   f"{plural_s(sampled['n_sampled'])} drawn at random, "
+                   f"{sampled['n_rows']:,} row{plural_s(sampled['n_rows'])} in "
+                   f"{printable(written['sample'])}: decide every row (accept a given "
+                   "label's row where it does not apply, another's where it does; add rows, "
+                   "action add, for labels missing and not shown), then run: tagsmith "
+                   f"estimate-noise {printable(str(written['sample']))}")
 
 
 def _decision_field(review: str) -> str:
@@ -2127,3 +2147,87 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
                                          (gone, "file", "files", " as it went missing"))
                 if n]
         click.echo("; ".join(told))
+
+
+@cli.command(name="estimate-noise",
+             short_help="Estimate noise from a reviewed random sample.",
+             help="Estimate the share of wrong labels and the number of missing ones, with "
+             "95% intervals, from SAMPLE: the sample.csv (or .jsonl) that audit "
+             "--review-sample drew, every row decided (accept a given label's row where "
+             "the label does not apply, another's where it does; rows added with action "
+             "add count as missing labels found). Also the precision and recall of the "
+             "audit's flagged candidates. Reads the audit's report.json beside SAMPLE "
+             "(or --report).")
+# not "sample": OPTION_ALIASES spells the library's sample_size so (taxonomy --sample)
+@click.argument("sample_file", metavar="SAMPLE", callback=a_path)
+@click.option("--report", callback=a_path,
+              help="The audit's report.json (default: the one beside SAMPLE).")
+@click.option("--json", "as_json", is_flag=True, help="The estimates as one JSON object.")
+def estimate_noise(sample_file, report, as_json):
+    """Estimates from a reviewed random sample (the help: ``help=``)."""
+    from pathlib import Path
+
+    from tagsmith.audit.sample import estimate_from_sample, read_sample_record
+
+    report_path = Path(report) if report else Path(sample_file).parent / "report.json"
+    record, bounds = read_sample_record(report_path, sample_file)
+    result = estimate_from_sample(sample_file, record, bounds=bounds)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    for line in _estimate_lines(result):
+        click.echo(line)
+
+
+def _estimate_lines(result: dict) -> list[str]:
+    """The text of ``estimate-noise``."""
+    def pct(x: float) -> str:
+        return f"{100 * x:.2f}%"
+
+    wrong, missing, audit = result["wrong"], result["missing"], result["audit"]
+    n, n_docs = result["n_sampled"], result["n_docs"]
+    lines = [f"reviewed sample: {n:,} of {n_docs:,} document{plural_s(n_docs)} (seed "
+             f"{result['seed']}), {result['given_in_sample']:,} given label"
+             f"{plural_s(result['given_in_sample'])}, {result['n_rows_decided']:,} pairs "
+             "decided"]
+    low, high = wrong["interval"]
+    lines.append(
+        f"wrong labels: {wrong['k']:,} of {wrong['n']:,} given"
+        + ("" if wrong["share"] is None else
+           f" ({pct(wrong['share'])}, 95% interval {pct(low)} to {pct(high)}, Wilson): about "
+           f"{wrong['corpus_count']:,.0f} ({wrong['corpus_interval'][0]:,.0f} to "
+           f"{wrong['corpus_interval'][1]:,.0f}) of the corpus's {result['n_given']:,}"))
+    low, high = missing["corpus_interval"]
+    added = missing["n_added_by_reviewer"]
+    lines.append(
+        f"missing labels: {missing['k']:,} found ({added:,} added by the reviewer), "
+        f"{missing['per_doc']:.4f} a document: about {missing['corpus_count']:,.0f} in the "
+        f"corpus's {n_docs:,} documents (95% interval {low:,.0f} to {high:,.0f}, exact "
+        "Poisson)")
+    bounds = result["bounds"]
+    if bounds and bounds["est_missing"] is not None:
+        lines.append(("the audit's bounds (withheld as not informative) read "
+                      if bounds["withheld"] else "the audit's bounds read ")
+                     + f"at most {bounds['est_wrong']:,.1f} wrong and "
+                     f"{bounds['est_missing']:,.1f} missing"
+                     + ("; the missing count's interval lies above that bound: labels go "
+                        "missing other than at random here (by habit), which the bound does "
+                        "not count"
+                        if bounds["missing_above_bound"] else ""))
+    for kind, what in (("wrong", "wrong"), ("missing", "missing"), ("all", "all")):
+        prec, rec = audit[kind]["precision"], audit[kind]["recall"]
+        parts = []
+        if prec["n"]:
+            parts.append(f"{prec['k']:,} of {prec['n']:,} flagged confirmed (precision "
+                         f"{pct(prec['share'])}, {pct(prec['interval'][0])} to "
+                         f"{pct(prec['interval'][1])})")
+        else:
+            parts.append("none flagged in the sample")
+        if rec["n"]:
+            parts.append(f"{rec['k']:,} of {rec['n']:,} errors found were flagged (recall "
+                         f"{pct(rec['share'])}, {pct(rec['interval'][0])} to "
+                         f"{pct(rec['interval'][1])})")
+        lines.append(f"audit's candidates ({what}): " + "; ".join(parts))
+    lines.append(f"assumes: {result['assumes']}")
+    return lines
+

@@ -138,6 +138,9 @@ class AuditOptions:
     near_duplicates: bool = True
     near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
     max_review: int | None = None
+    #: documents drawn at random for exhaustive review (:mod:`tagsmith.audit.sample`;
+    #: ``AuditResult.sample``, the report's ``review_sample``); None: none
+    review_sample: int | None = None
     seed: int | None = None  # None: 0, not given
     lang: str = "en"
     show_progress: bool = False
@@ -184,6 +187,8 @@ class AuditOptions:
             maximum=1, numpy=True)
         self.max_review = check_int("max_review", self.max_review, 0, allow_none=True,
                                     numpy=True)
+        self.review_sample = check_int("review_sample", self.review_sample, 1,
+                                       allow_none=True, numpy=True)
         self.k = check_int("k", self.k, 1, allow_none=True, numpy=True)
         self.cooccurrence = check_cooccurrence(self.cooccurrence)
         self.calibration_folds = check_calibration_folds(self.calibration_folds)
@@ -222,6 +227,8 @@ class AuditResult:
     review: list[dict]
     scores: AuditScores
     label_space: LabelSpace
+    #: the rows of the random sample for exhaustive review (``review_sample``), or None
+    sample: list[dict] | None = None
 
     def __repr__(self) -> str:
         # one line at a prompt: the dataclass repr printed every review row, the whole
@@ -249,7 +256,7 @@ class AuditResult:
         review_format = check_choice("review_format", review_format, ("csv", "jsonl"))
         directory = Path(directory)
         check_output(directory, review_format=review_format, force=force, html=html,
-                     keep=keep)
+                     keep=keep, sample=self.sample is not None)
         # everything is built before anything is written (a plot that fails must not leave
         # a half-written folder), then written to a staging folder and moved in at once
         page = render_html(self.report, plots=plots) if html else None
@@ -276,10 +283,13 @@ class AuditResult:
             _remove_created(directory, created)
             raise DataError(f"cannot create a folder in it to write the audit in "
                             f"({exc.strerror or exc})", path=directory) from exc
-        names = output_names(review_format=review_format, html=html)
+        names = output_names(review_format=review_format, html=html,
+                             sample=self.sample is not None)
         try:
             write_json(self.report, staging / names["report_json"])
             write_review(self.review, staging / names["review"])
+            if self.sample is not None:
+                write_review(self.sample, staging / names["sample"])
             self._write_labels(staging / names["labels"])
             if page is not None:
                 with atomic_text_writer(staging / names["report_html"]) as out:
@@ -339,15 +349,17 @@ class AuditResult:
         return path
 
 
-def output_names(*, review_format: str = "csv", html: bool = True) -> dict[str, str]:
+def output_names(*, review_format: str = "csv", html: bool = True,
+                 sample: bool = False) -> dict[str, str]:
     """The files :meth:`AuditResult.write` puts in its folder, by key."""
     return {"report_json": "report.json", "review": f"review.{review_format}",
-            "labels": "labels.csv"} | ({"report_html": "report.html"} if html else {})
+            "labels": "labels.csv"} | ({"report_html": "report.html"} if html else {}) \
+        | ({"sample": f"sample.{review_format}"} if sample else {})
 
 
 def check_output(directory: str | Path, *, review_format: str = "csv", force: bool = False,
                  name: str | None = None, html: bool = True,
-                 keep: Sequence[str | Path] = ()) -> None:
+                 keep: Sequence[str | Path] = (), sample: bool = False) -> None:
     """Fail before an audit whose output could not or must not be written.
 
     ``directory`` must be a writable directory or not exist yet (a :class:`DataError`
@@ -359,6 +371,8 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
     ``decision``, is not overwritten unless ``force``: the review would be lost. A
     review file that cannot be read to tell is not overwritten either, nor without
     ``force`` a ``report.json``, ``report.html`` or ``labels.csv`` that no audit wrote.
+    With ``sample`` (a random sample for review is drawn), its ``sample.<review_format>``
+    is checked as the review is.
     """
     from tagsmith.data.textio import check_writable_dir, same_file
 
@@ -370,7 +384,8 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
         prefix = f"{name}: " if name else ""
         raise DataError(f"{prefix}is a symbolic link to {os.readlink(directory)}, which does "
                         "not exist: create that folder, or remove the link", path=directory)
-    for file_name in output_names(review_format=review_format, html=html).values():
+    for file_name in output_names(review_format=review_format, html=html,
+                                  sample=sample).values():
         target = directory / file_name
         # found only when the files moved in one by one, after the whole audit: a new
         # report.json beside the old page and label table, and an IsADirectoryError
@@ -387,21 +402,24 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
         # a list of labels of the user's own named labels.csv (not given to this audit)
         # in the folder was replaced by the per-label table, and so was any report.json
         # or report.html: the files an earlier audit wrote are replaced, no other file
-        if not force and not file_name.startswith("review.") \
+        if not force and not file_name.startswith(("review.", "sample.")) \
                 and not _replaceable(target, file_name):
             raise DataError(f"is a file this audit did not write, where the audit writes its "
                             f"{file_name}; refusing to overwrite it (move it away, write to "
                             "another output directory, or pass force=True to overwrite it; "
                             "CLI: --force)", path=target)
-    review = directory / f"review.{review_format}"
-    if force or not review.is_file():
-        return
-    n_decided = _n_decisions(review)
-    if n_decided:
-        raise DataError(f"{n_decided:,} review decision{'' if n_decided == 1 else 's'} "
-                        "already filled in; refusing to overwrite the reviewed file (apply it "
-                        "with tagsmith apply-review, move it away, write to another output "
-                        "directory, or pass force=True to overwrite it; CLI: --force)", path=review)
+    for stem in ("review", "sample") if sample else ("review",):
+        review = directory / f"{stem}.{review_format}"
+        if force or not review.is_file():
+            continue
+        n_decided = _n_decisions(review)
+        if n_decided:
+            then = ("apply it with tagsmith apply-review" if stem == "review" else
+                    "read it with tagsmith estimate-noise")
+            raise DataError(f"{n_decided:,} review decision{'' if n_decided == 1 else 's'} "
+                            f"already filled in; refusing to overwrite the reviewed file ({then}, "
+                            "move it away, write to another output directory, or pass "
+                            "force=True to overwrite it; CLI: --force)", path=review)
 
 
 #: how each file an audit writes (but its review, see :func:`check_output`) begins
@@ -790,6 +808,12 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
     # a one-hot DataFrame's columns, or its rows against the texts', in another order
     check_label_table(Y, label_space, "Y", texts=texts)
     texts = _as_list(texts, "texts")  # a bare str was audited one character per document
+    if options.review_sample is not None and options.review_sample > len(texts):
+        # before the work, not after it
+        raise InvalidParameterError(
+            "review_sample", f"at most the corpus's {len(texts):,} "
+            f"document{plural_s(len(texts))} (a sample draws each document once)",
+            options.review_sample)
     # NaN, 2 or -1 were audited as given labels; strings, None or 3-D were scipy errors
     Y = check_label_values(Y, "Y", soft_ok=True)
     if Y.shape != (len(texts), len(label_space)):
@@ -934,6 +958,13 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         review = review_rows(issues, texts, Y, label_space, lang=options.lang, lines=lines,
                              doc_ids=doc_ids, limit=options.max_review, topk=scores.topk,
                              hashes=hashes)
+        sample = None
+        if options.review_sample is not None:
+            from tagsmith.audit.sample import draw_review_sample
+
+            sample, sample_record = draw_review_sample(
+                issues, texts, Y, label_space, options.review_sample, seed=options.seed or 0,
+                topk=scores.topk, lang=options.lang, lines=lines, doc_ids=doc_ids)
         lang = options.lang
         quality = _scores_quality(Y, scores)
         noise = _withhold_bounds(health.noise_section(issues, label_space, lang=lang), quality)
@@ -961,13 +992,15 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
             "top_candidates": [_short(row, label_space, lang)
                                for row in review[:HTML_CANDIDATES]],
         }
+        if sample is not None:
+            report["review_sample"] = sample_record
         step("report")
     report["timing"] = {**seconds, "total": round(time.perf_counter() - started, 3)}
     for warning in (quality.get("warning"), issues.details["texts"].get("warning"),
                     noise["bounds_note"]):
         if warning:
             logger.warning("audit%s: %s", f" of {source}" if source else "", warning)
-    return AuditResult(issues, report, review, scores, label_space)
+    return AuditResult(issues, report, review, scores, label_space, sample)
 
 
 def _warn_ungrouped_folds(crossfit, groups: np.ndarray, warnings: list[str]) -> None:

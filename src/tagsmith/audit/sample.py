@@ -1,0 +1,345 @@
+"""A random sample of documents for exhaustive review, and the noise estimates it gives.
+
+The audit's bounds (:func:`tagsmith.audit.detect.mixture_bounds`) assume labels go
+missing at random; labels left off by a habit of the indexers (Reuters-21578's
+``money-fx`` off ``dlr`` stories) escape them, and the bound reads under the truth. A
+person reviewing every label of a few documents drawn at random measures what the
+ranking cannot: :func:`draw_review_sample` draws the documents (uniformly, without
+replacement, seeded, whatever the audit ranked) and lists, for each, its given labels
+and the model's best labels it lacks (and any candidate the audit flagged for it), as
+rows of a review file (:data:`tagsmith.audit.review.COLUMNS`, so ``apply-review`` takes
+it too): accepting a given label's row says it is wrong, accepting another's says it is
+missing; a reviewer may add rows (``action`` ``add``) for labels missing that were not
+shown. :func:`estimate_from_sample` reads the decisions back into estimates with 95%
+intervals: the share of given labels that are wrong (Wilson), the missing labels per
+document (an exact Poisson interval on the count found), both scaled to the corpus, and
+the precision and recall of the audit's flagged candidates (Wilson).
+
+The estimates assume the reviewer is right, and count as missing only the labels the
+reviewer accepted among the rows shown or added.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tagsmith._plural import plural_s
+from tagsmith.audit import DECISION_VALUES
+from tagsmith.audit.detect import KINDS, MISSING, WRONG
+from tagsmith.audit.review import (
+    _DECISIONS,
+    ACCEPT,
+    ACTIONS,
+    KIND_OF_ACTION,
+    MODEL_TOP,
+    _decided,
+    _doc_number,
+    _read_key,
+    _review_records,
+    _unquoted,
+    doc_key,
+    review_format,
+)
+from tagsmith.exceptions import InvalidParameterError, ReviewFormatError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from tagsmith.audit.detect import LabelIssues
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.topk import TopK
+
+#: the z of a two-sided 95% interval
+Z95 = 1.959963984540054
+#: mixed into the sample's seed, so that the documents drawn do not follow the audit's
+#: folds, which the same seed draws
+_SALT = 0x5A3B1E
+#: the file name of the sample in an audit's folder (``.csv`` or ``.jsonl``)
+SAMPLE_STEM = "sample"
+
+
+def _uri_key(uri: str) -> str:
+    return uri.strip().strip("<>").strip()
+
+
+def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix,
+                       space: LabelSpace, n: int, *, seed: int = 0,
+                       topk: TopK | None = None, lang: str = "en",
+                       lines: Sequence[int] | None = None,
+                       doc_ids: Sequence[str | None] | None = None
+                       ) -> tuple[list[dict], dict]:
+    """Draw ``n`` documents uniformly at random (without replacement, seeded by
+    ``seed``) and return the review rows that show each one's pairs, and the record
+    :func:`estimate_from_sample` reads them back with (JSON-able: the report's
+    ``review_sample``).
+
+    Each document's rows: one per given label (``kind`` wrong, ``action`` remove:
+    accept it where the label does not apply), then one per label among the first
+    :data:`~tagsmith.audit.review.MODEL_TOP` of ``topk`` that it lacks and per missing
+    candidate the audit flagged for it (``kind`` missing, ``action`` add: accept it
+    where the label applies). The rows do not say which pairs the audit flagged (the
+    record does), nor the audit's probabilities: the reviewer judges each pair alone.
+    """
+    n_docs = len(texts)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InvalidParameterError("review_sample", "a number of documents >= 1", n)
+    if n > n_docs:
+        raise InvalidParameterError(
+            "review_sample", f"at most the corpus's {n_docs:,} document{plural_s(n_docs)} "
+            "(a sample draws each document once)", n)
+    rng = np.random.default_rng([int(seed), _SALT])
+    docs = np.sort(rng.choice(n_docs, size=int(n), replace=False)).tolist()
+    chosen = set(docs)
+    flagged: dict[int, dict[str, list[int]]] = {d: {"wrong": [], "missing": []} for d in docs}
+    where = np.flatnonzero(issues.flagged)
+    for d, label, kind in zip(issues.doc[where].tolist(), issues.label[where].tolist(),
+                              issues.kind[where].tolist(), strict=True):
+        if d in chosen:
+            flagged[d][KINDS[kind]].append(label)
+    indptr, indices = Y.indptr, Y.indices
+    rows: list[dict] = []
+    record_docs = []
+    for d in docs:
+        given = indices[indptr[d]:indptr[d + 1]].tolist()
+        top = [] if topk is None else [
+            (t, v) for t, v in zip(topk.indices[d, :MODEL_TOP].tolist(),
+                                   topk.scores[d, :MODEL_TOP].tolist(), strict=True) if t >= 0]
+        shown = [t for t, _ in top if t not in given]
+        shown += [t for t in flagged[d]["missing"] if t not in shown and t not in given]
+        key = doc_key(texts[d])
+        common = {
+            "probability": None, "model_score": None, "threshold": None, "doc": d,
+            "line": None if lines is None else lines[d],
+            "doc_id": None if doc_ids is None else doc_ids[d], "doc_key": key,
+            "given_labels": [space.uri_of(g) for g in given],
+            "given_names": [space.name_of(g, lang) for g in given],
+            "model_top": [f"{space.name_of(t, lang)} ({round(v, 6)})" for t, v in top],
+            "related_rows": [], "text": texts[d]}
+        for kind, labels in (("wrong", given), ("missing", shown)):
+            for label in labels:
+                rows.append({"rank": len(rows) + 1, "decision": "", "kind": kind,
+                             "action": ACTIONS[kind], "label_uri": space.uri_of(label),
+                             "label_name": space.name_of(label, lang), **common})
+        record_docs.append({
+            "doc": d, "doc_key": key, "given": [space.uri_of(g) for g in given],
+            "shown_missing": [space.uri_of(t) for t in shown],
+            "flagged_wrong": [space.uri_of(t) for t in flagged[d]["wrong"]],
+            "flagged_missing": [space.uri_of(t) for t in flagged[d]["missing"]]})
+    record = {
+        "design": "uniform over documents, without replacement",
+        "seed": int(seed), "n_sampled": len(docs), "n_docs": n_docs, "n_given": int(Y.nnz),
+        "n_rows": len(rows), "model_top": MODEL_TOP,
+        "n_flagged": {"wrong": int((issues.flagged & (issues.kind == WRONG)).sum()),
+                      "missing": int((issues.flagged & (issues.kind == MISSING)).sum())},
+        "docs": record_docs}
+    return rows, record
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``k / n`` (``(0, 1)`` where ``n`` is 0).
+
+    >>> [round(x, 4) for x in wilson(0, 10)]
+    [0.0, 0.2775]
+    """
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def poisson_interval(k: int, level: float = 0.95) -> tuple[float, float]:
+    """The exact (Garwood) interval of a Poisson mean from one count ``k``.
+
+    >>> [round(x, 3) for x in poisson_interval(0)]
+    [0.0, 3.689]
+    """
+    from scipy.special import gammaincinv
+
+    tail = (1 - level) / 2
+    lower = 0.0 if k == 0 else float(gammaincinv(k, tail))
+    return lower, float(gammaincinv(k + 1, 1 - tail))
+
+
+def _proportion(k: int, n: int) -> dict:
+    low, high = wilson(k, n)
+    return {"k": k, "n": n, "share": None if n == 0 else round(k / n, 6),
+            "interval": [round(low, 6), round(high, 6)]}
+
+
+def estimate_from_sample(path: str | Path, record: dict, *,
+                         bounds: dict | None = None) -> dict:
+    """Estimates from a reviewed sample file ``path`` (drawn by
+    :func:`draw_review_sample`, whose ``record`` the audit's report keeps as
+    ``review_sample``): every row must be decided (accept or reject); rows a reviewer
+    added (``action`` add, a label the document lacks) count as missing labels found.
+
+    ``bounds``: the audit's ``noise.bounds`` (or its withheld ones), shown beside the
+    estimates. Raises :class:`ReviewFormatError` naming the file and line of a row that
+    is undecided, holds an unknown decision, names a document not in the sample or
+    not as audited, or contradicts another row, and naming a shown pair with no row.
+    """
+    path = Path(path)
+    csv_cells = review_format(path) == "csv"
+    docs = {entry["doc"]: entry for entry in record["docs"]}
+    verdicts: dict[tuple[int, str], tuple[bool, int, str]] = {}  # accepted?, line, kind
+    added: set[tuple[int, str]] = set()
+    for line, row in _review_records(path):
+        for column in ("decision", "kind", "label_uri", "doc", "doc_key"):
+            if column not in row:
+                raise ReviewFormatError(f"missing field {column!r}", path=path, line=line)
+        if not _decided(row["decision"]):
+            raise ReviewFormatError(
+                "no decision: the estimate needs every row of the sample decided ("
+                f"{DECISION_VALUES}); accept a given label's row (action remove) where it "
+                "does not apply, another's (action add) where it does", path=path, line=line)
+        decision = str(row["decision"]).strip().lower()
+        if decision not in _DECISIONS:
+            raise ReviewFormatError(f"decision must be {DECISION_VALUES}, found "
+                                    f"{row['decision']!r}", path=path, line=line)
+        doc = _doc_number(row, path, line)
+        entry = docs.get(doc)
+        if entry is None:
+            raise ReviewFormatError(f"document {doc} is not in the sample this audit drew "
+                                    f"({record['n_sampled']:,} document"
+                                    f"{plural_s(record['n_sampled'])}, seed {record['seed']})",
+                                    path=path, line=line)
+        key = _read_key(row["doc_key"], path, line, doc)
+        if key != entry["doc_key"]:
+            raise ReviewFormatError(f"doc_key {key!r} is not that of document {doc} as "
+                                    "audited: the sample is of another audit, or the row was "
+                                    "edited", path=path, line=line)
+        uri = _uri_key(_unquoted(str(row["label_uri"]).strip(), csv_cells))
+        if not uri:
+            raise ReviewFormatError("label_uri is empty (a row added by hand takes the "
+                                    "label's URI)", path=path, line=line)
+        kind = str(row["kind"] or "").strip().lower()
+        action = str(row.get("action") or "").strip().lower()
+        if not kind and action in KIND_OF_ACTION:
+            kind = KIND_OF_ACTION[action]
+        if kind not in KINDS:
+            raise ReviewFormatError(f"kind must be one of {', '.join(KINDS)}, found "
+                                    f"{kind!r}", path=path, line=line)
+        if action and action != ACTIONS[kind]:
+            raise ReviewFormatError(f"action {action!r} contradicts kind {kind!r}",
+                                    path=path, line=line)
+        given = {_uri_key(u) for u in entry["given"]}
+        if (kind == "wrong") != (uri in given):
+            raise ReviewFormatError(
+                f"kind {kind} for label {uri!r}, which document {doc} "
+                + ("was given: its row is kind wrong" if uri in given else
+                   "was not given: a label it lacks is kind missing (action add)"),
+                path=path, line=line)
+        accept = decision in ACCEPT
+        previous = verdicts.get((doc, uri))
+        if previous is not None:
+            if previous[0] != accept:
+                raise ReviewFormatError(f"contradicts line {previous[1]}: label {uri!r} of "
+                                        f"document {doc} decided both ways",
+                                        path=path, line=line)
+            continue
+        verdicts[(doc, uri)] = (accept, line, kind)
+        if kind == "missing" and uri not in {_uri_key(u) for u in entry["shown_missing"]}:
+            if not accept:
+                continue  # a label added by hand and rejected says nothing
+            added.add((doc, uri))
+    # every shown pair decided: a row deleted would leave a given label uncounted
+    for entry in record["docs"]:
+        for kind, uris in (("wrong", entry["given"]), ("missing", entry["shown_missing"])):
+            for uri in uris:
+                if (entry["doc"], _uri_key(uri)) not in verdicts:
+                    raise ReviewFormatError(
+                        f"no row decides label {uri!r} of document {entry['doc']} (a "
+                        f"{kind} row the sample showed): every shown pair must be decided",
+                        path=path)
+    return _estimates(record, verdicts, added, bounds)
+
+
+def _estimates(record: dict, verdicts: dict, added: set, bounds: dict | None) -> dict:
+    n, n_docs, n_given = record["n_sampled"], record["n_docs"], record["n_given"]
+    given_in_sample = sum(len(e["given"]) for e in record["docs"])
+    wrong = sum(1 for accept, _, kind in verdicts.values() if accept and kind == "wrong")
+    missing = sum(1 for accept, _, kind in verdicts.values() if accept and kind == "missing")
+    share = _proportion(wrong, given_in_sample)
+    wrong_est = {**share, "corpus_count": round(share["share"] * n_given, 1)
+                 if share["share"] is not None else None,
+                 "corpus_interval": [round(x * n_given, 1) for x in share["interval"]],
+                 "interval_method": "Wilson, the sample's given labels taken as independent"}
+    low, high = poisson_interval(missing)
+    per_doc = missing / n
+    missing_est = {"k": missing, "n_docs": n, "n_added_by_reviewer": len(added),
+                   "per_doc": round(per_doc, 6),
+                   "per_doc_interval": [round(low / n, 6), round(high / n, 6)],
+                   "corpus_count": round(per_doc * n_docs, 1),
+                   "corpus_interval": [round(low / n * n_docs, 1),
+                                       round(high / n * n_docs, 1)],
+                   "interval_method": "exact Poisson (Garwood) on the count found, no "
+                                      "finite-population correction"}
+    audit: dict = {}
+    errors_flagged = {"wrong": 0, "missing": 0}
+    errors = {"wrong": wrong, "missing": missing}
+    for kind in ("wrong", "missing"):
+        pairs = [(e["doc"], _uri_key(u)) for e in record["docs"] for u in e[f"flagged_{kind}"]]
+        confirmed = sum(1 for pair in pairs if verdicts[pair][0])
+        errors_flagged[kind] = confirmed
+        audit[kind] = {"precision": _proportion(confirmed, len(pairs)),
+                       "recall": _proportion(confirmed, errors[kind])}
+    audit["all"] = {"precision": _proportion(sum(errors_flagged.values()),
+                                             sum(len(e["flagged_wrong"]) + len(e["flagged_missing"])
+                                                 for e in record["docs"])),
+                    "recall": _proportion(sum(errors_flagged.values()), wrong + missing)}
+    result = {
+        "n_sampled": n, "n_docs": n_docs, "n_given": n_given, "seed": record["seed"],
+        "given_in_sample": given_in_sample, "n_rows_decided": len(verdicts),
+        "wrong": wrong_est, "missing": missing_est, "audit": audit,
+        "assumes": ("the reviewer is right; the documents were drawn uniformly at random; "
+                    "missing labels are those the reviewer accepted among the rows shown "
+                    "(the given labels, the model's top labels and the audit's candidates) "
+                    "or added: a missing label neither shown nor added is not counted"),
+        "bounds": None}
+    if bounds:
+        est = bounds.get("est_missing")
+        result["bounds"] = {"est_wrong": bounds.get("est_wrong"), "est_missing": est,
+                            "withheld": bool(bounds.get("withheld")),
+                            "missing_above_bound": est is not None
+                            and missing_est["corpus_interval"][0] > est}
+    return result
+
+
+def read_sample_record(report: str | Path, sample: str | Path | None = None
+                       ) -> tuple[dict, dict | None]:
+    """The ``review_sample`` record of an audit's ``report.json``, and its bounds
+    (``noise.bounds``, or the withheld ones marked ``withheld``; None without). A report
+    that cannot be read, or that holds no sample (the audit ran without
+    ``review_sample``, or was run again without it since ``sample`` was drawn), raises
+    :class:`DataError` naming it."""
+    import json
+
+    from tagsmith.exceptions import DataError
+
+    report = Path(report)
+    try:
+        with open(report, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        where = f" beside {sample}" if sample is not None else ""
+        raise DataError(f"no such file: the audit's report.json{where} is needed to read "
+                        "a review sample (give its path with --report)", path=report) from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read the audit's report ({exc})", path=report) from None
+    record = data.get("review_sample") if isinstance(data, dict) else None
+    if not isinstance(record, dict):
+        raise DataError("holds no review sample: the audit that wrote it drew none (audit "
+                        "--review-sample N), or was run again without it since the sample "
+                        "was drawn", path=report)
+    noise = data.get("noise") or {}
+    if noise.get("bounds"):
+        return record, noise["bounds"]
+    withheld = noise.get("withheld_bounds")
+    return record, {**withheld, "withheld": True} if withheld else None
