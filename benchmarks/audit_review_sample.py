@@ -1,0 +1,137 @@
+"""Coverage of ``estimate-noise``'s intervals on a synthetic corpus with a habit.
+
+One label is left off a share of another's documents (as Reuters-21578 leaves
+``money-fx`` off ``dlr`` stories), and a few labels are added wrongly. The corpus is
+audited once (kNN scores), then ``--seeds`` samples of ``--sample`` documents are drawn
+(:func:`tagsmith.audit.sample.draw_review_sample`, seeds 0 to N-1), each reviewed by a
+simulated reviewer who knows the injected truth (and adds the missing labels not shown,
+or not with ``--shown-only``), and read back by
+:func:`tagsmith.audit.sample.estimate_from_sample`. Prints, as JSON, the share of
+samples whose 95% interval covers the true count of missing and of wrong labels, the
+mean interval, and the audit's bound beside them. Needs no dataset.
+
+    PYTHONPATH=src python benchmarks/audit_review_sample.py --docs 2000 --sample 200 --seeds 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.audit.review import write_review
+from tagsmith.audit.sample import draw_review_sample, estimate_from_sample
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+N_LABELS = 6
+SPACE = LabelSpace.from_uris([f"http://x/L{label}" for label in range(N_LABELS)])
+
+
+def habit_corpus(n_docs: int, seed: int = 0, share: float = 0.5, wrong: float = 0.03):
+    """As ``tests/test_audit_sample.py``'s: label 0 always comes with label 1, which the
+    given labels leave off ``share`` of label 0's documents; a random label is added
+    wrongly to ``wrong`` of the documents."""
+    rng = np.random.default_rng(seed)
+    words = [[f"w{label}x{i}" for i in range(30)] for label in range(N_LABELS)]
+    noise = [f"n{i}" for i in range(300)]
+    truth = np.zeros((n_docs, N_LABELS), bool)
+    texts = []
+    for doc in range(n_docs):
+        first = rng.integers(N_LABELS)
+        truth[doc, first] = True
+        if first == 0:
+            truth[doc, 1] = True
+        elif rng.random() < 0.3:
+            truth[doc, rng.integers(2, N_LABELS)] = True
+        tokens = list(rng.choice(noise, 8))
+        for label in np.flatnonzero(truth[doc]):
+            tokens += list(rng.choice(words[label], 5))
+        rng.shuffle(tokens)
+        texts.append(" ".join(tokens))
+    given = truth.copy()
+    zero = np.flatnonzero(truth[:, 0])
+    given[rng.choice(zero, int(share * len(zero)), replace=False), 1] = False
+    for doc in rng.choice(n_docs, int(wrong * n_docs), replace=False):
+        given[doc, rng.choice(np.flatnonzero(~truth[doc]))] = True
+    return texts, truth, given
+
+
+def review_as_truth(rows: list[dict], truth: np.ndarray, add_unshown: bool) -> list[dict]:
+    """The sample's rows decided by the truth, and rows added for missing labels not
+    shown (with ``add_unshown``)."""
+    decided, shown = [], {}
+    for row in rows:
+        label, doc = SPACE.id_of(row["label_uri"]), row["doc"]
+        true = bool(truth[doc, label])
+        decided.append({**row, "decision": "accept" if (row["kind"] == "wrong") != true
+                        else "reject"})
+        shown.setdefault(doc, (row, set()))[1].add(label)
+    if add_unshown:
+        for doc, (first, labels) in shown.items():
+            for label in np.flatnonzero(truth[doc]):
+                if int(label) not in labels:
+                    decided.append({**first, "decision": "accept", "kind": "missing",
+                                    "action": "add", "label_uri": SPACE.uri_of(int(label)),
+                                    "label_name": ""})
+    return decided
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=2000)
+    parser.add_argument("--sample", type=int, default=200)
+    parser.add_argument("--seeds", type=int, default=50)
+    parser.add_argument("--share", type=float, default=0.5,
+                        help="Share of label 0's documents left without label 1.")
+    parser.add_argument("--shown-only", action="store_true",
+                        help="The reviewer decides the rows shown and adds none.")
+    args = parser.parse_args()
+    texts, truth, given = habit_corpus(args.docs, share=args.share)
+    n_missing, n_wrong = int((truth & ~given).sum()), int((given & ~truth).sum())
+    started = time.perf_counter()
+    result = audit_corpus(texts, sp.csr_matrix(given), SPACE,
+                          options=AuditOptions(scores="knn", near_duplicates=False))
+    audited = time.perf_counter() - started
+    bounds = result.report["noise"]["bounds"] or result.report["noise"]["withheld_bounds"]
+    Y = sp.csr_matrix(given)
+    covered = {"missing": 0, "wrong": 0}
+    widths: dict[str, list] = {"missing": [], "wrong": []}
+    counts: dict[str, list] = {"missing": [], "wrong": []}
+    above_bound = 0
+    truth_of = {"missing": n_missing, "wrong": n_wrong}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "sample.csv"
+        for seed in range(args.seeds):
+            rows, record = draw_review_sample(result.issues, texts, Y, SPACE, args.sample,
+                                              seed=seed, topk=result.scores.topk)
+            write_review(review_as_truth(rows, truth, not args.shown_only), path)
+            estimate = estimate_from_sample(path, record, bounds=bounds)
+            above_bound += bool(estimate["bounds"]["missing_above_bound"])
+            for kind in ("missing", "wrong"):
+                low, high = estimate[kind]["corpus_interval"]
+                covered[kind] += low <= truth_of[kind] <= high
+                widths[kind].append(high - low)
+                counts[kind].append(estimate[kind]["corpus_count"])
+    print(json.dumps({
+        "n_docs": args.docs, "n_sample": args.sample, "n_seeds": args.seeds,
+        "reviewer": "decides the rows shown" if args.shown_only else
+        "decides the rows shown and adds the missing labels not shown",
+        "true_missing": n_missing, "true_wrong": n_wrong, "n_given": int(given.sum()),
+        "bound_est_missing": bounds["est_missing"], "bound_est_wrong": bounds["est_wrong"],
+        "coverage": {kind: covered[kind] / args.seeds for kind in covered},
+        "mean_estimate": {kind: round(float(np.mean(counts[kind])), 1) for kind in counts},
+        "mean_interval_width": {kind: round(float(np.mean(widths[kind])), 1)
+                                for kind in widths},
+        "seeds_missing_interval_above_bound": above_bound,
+        "audit_seconds": round(audited, 1)}, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
