@@ -276,3 +276,42 @@ def test_apply_review_takes_a_decided_sample(habit_audit, tmp_path):
     for entry in result.report["review_sample"]["docs"]:
         labels = {SPACE.id_of(key) for key in records[entry["doc"]].labels}
         assert labels == set(np.flatnonzero(truth[entry["doc"]]).tolist())
+
+
+def test_an_audit_drawing_no_sample_keeps_a_decided_one_readable(habit_audit, tmp_path):
+    """Every audit replaces report.json, which holds the record a sample is read with: an
+    audit run again into the folder without --review-sample left a decided sample that
+    estimate-noise could no longer read. It is refused as overwriting a decided review is;
+    a file of that name that is no review is not this audit's to judge."""
+    import dataclasses
+
+    _, truth, _, result = habit_audit
+    sample, _ = _decided(result, tmp_path, truth)
+    without = dataclasses.replace(result, sample=None)
+    with pytest.raises(DataError, match="sample.csv: .* already filled in; refusing to "
+                                        "overwrite it, or the report.json that holds the "
+                                        "record it is read with"):
+        without.write(tmp_path, html=False)
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "sample.csv").write_text("text,labels\nRain,weather\n", encoding="utf-8")
+    without.write(own, html=False)
+    assert (own / "sample.csv").read_text(encoding="utf-8") == "text,labels\nRain,weather\n"
+
+
+def test_a_jsonl_sample_is_read_as_the_csv_one(habit_audit, tmp_path):
+    _, truth, _, result = habit_audit
+    csv_sample, _ = _decided(result, tmp_path / "csv", truth)
+    result.write(tmp_path / "jsonl", html=False, review_format="jsonl")
+    sample = tmp_path / "jsonl" / "sample.jsonl"
+    with open(csv_sample, encoding="utf-8", newline="") as handle:
+        decisions = [row["decision"] for row in csv.DictReader(handle)]
+    rows = [json.loads(line) for line in sample.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(decisions) and all(row["decision"] is None for row in rows)
+    out = CliRunner().invoke(tagsmith_cli.cli, ["estimate-noise", str(sample)])
+    assert out.exit_code == 3 and f"{sample}:1: no decision" in out.output, out.output
+    sample.write_text("".join(json.dumps({**row, "decision": decision}) + "\n"
+                              for row, decision in zip(rows, decisions, strict=True)),
+                      encoding="utf-8")
+    record = result.report["review_sample"]
+    assert estimate_from_sample(sample, record) == estimate_from_sample(csv_sample, record)

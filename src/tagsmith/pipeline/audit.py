@@ -371,8 +371,10 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
     ``decision``, is not overwritten unless ``force``: the review would be lost. A
     review file that cannot be read to tell is not overwritten either, nor without
     ``force`` a ``report.json``, ``report.html`` or ``labels.csv`` that no audit wrote.
-    With ``sample`` (a random sample for review is drawn), its ``sample.<review_format>``
-    is checked as the review is.
+    A decided ``sample.csv`` or ``sample.jsonl`` (a random sample for review,
+    ``review_sample``) is not overwritten either, whether or not this audit draws one: the
+    ``report.json`` it replaces holds the record the sample is read with. ``sample``: this
+    audit draws one (its file is checked as the others are).
     """
     from tagsmith.data.textio import check_writable_dir, same_file
 
@@ -408,18 +410,28 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
                             f"{file_name}; refusing to overwrite it (move it away, write to "
                             "another output directory, or pass force=True to overwrite it; "
                             "CLI: --force)", path=target)
-    for stem in ("review", "sample") if sample else ("review",):
-        review = directory / f"{stem}.{review_format}"
+    # a decided sample is read with the record in report.json, which every audit
+    # replaces: one drawing no sample (or another) left the reviewer's work unreadable
+    for reviewed in (f"review.{review_format}", "sample.csv", "sample.jsonl"):
+        review = directory / reviewed
         if force or not review.is_file():
             continue
-        n_decided = _n_decisions(review)
+        writes = reviewed.startswith("review.") or sample and reviewed.endswith(review_format)
+        try:
+            n_decided = _n_decisions(review)
+        except DataError:
+            if writes:
+                raise
+            continue  # a file of the user's own that is no review: not this audit's to judge
         if n_decided:
-            then = ("apply it with tagsmith apply-review" if stem == "review" else
-                    "read it with tagsmith estimate-noise")
+            then = ("refusing to overwrite the reviewed file (apply it with tagsmith "
+                    "apply-review" if reviewed.startswith("review.") else
+                    "refusing to overwrite it, or the report.json that holds the record it is "
+                    "read with (read it first with tagsmith estimate-noise")
             raise DataError(f"{n_decided:,} review decision{'' if n_decided == 1 else 's'} "
-                            f"already filled in; refusing to overwrite the reviewed file ({then}, "
-                            "move it away, write to another output directory, or pass "
-                            "force=True to overwrite it; CLI: --force)", path=review)
+                            f"already filled in; {then}, move it away, write to another "
+                            "output directory, or pass force=True to overwrite it; CLI: "
+                            "--force)", path=review)
 
 
 #: how each file an audit writes (but its review, see :func:`check_output`) begins
