@@ -1661,6 +1661,50 @@ def test_suggest_replace_deprecated_counts_the_labels_k_cuts_short(
     assert 0 < expected and f"{expected} {said}" in caplog.text, caplog.text
 
 
+def test_suggest_replace_deprecated_counts_the_labels_passing_once_replaced(
+        cli_bundle, goemotions_small, tmp_path, caplog):
+    """The count of documents --k cuts short under --replace-deprecated is of the labels
+    passing once each retired one is replaced (or left out, having no replacement): the
+    test above, retiring one label, found the same count as comparing how many labels
+    pass with how many are listed, so nothing checked the replacing. With every label
+    but anger retired onto anger, a document lists anger alone and nothing passing is
+    left out (counting labels, the documents with 2 passing were); with every label but
+    4 retired without a replacement, those 4 alone are named."""
+    out, texts, clf, _ = _recall_bundle_cut_at_3(cli_bundle, goemotions_small, tmp_path)
+    uris, name_of = clf.label_space.uris, clf.label_space.name_of
+    anger = "urn:goemotions:anger"
+    every = clf.suggest(texts, k=clf.n_labels)  # the labels passing, best first
+
+    def suggest_with(vocab_rows: str) -> list[set[str]]:
+        vocab = tmp_path / "vocab.csv"
+        vocab.write_text("uri,label_en,deprecated,replaced_by\n" + vocab_rows)
+        caplog.clear()
+        result = run("suggest", out, "-k", "3", "--vocab", vocab, "--replace-deprecated",
+                     input="\n".join(texts) + "\n", quiet=False)
+        assert result.exit_code == 0, result.output
+        return [{s["uri"] for s in json.loads(line)["suggestions"]}
+                for line in result.stdout.splitlines()]
+
+    said = "below the --k 3 listed, left out"
+    onto_anger = "".join(f"{uri},{name_of(i)},{'false' if uri == anger else 'true'},"
+                         f"{'' if uri == anger else anger}\n" for i, uri in enumerate(uris))
+    listed = suggest_with(onto_anger)
+    assert all(shown <= {anger} for shown in listed)
+    assert sum(len(row) > 1 for row in every) > 0  # what counting labels counted
+    assert said not in caplog.text, caplog.text
+    kept = {s.uri for s in every[0][:4]}
+    assert len(kept) == 4
+    dropped = "".join(f"{uri},{name_of(i)},{'false' if uri in kept else 'true'},\n"
+                      for i, uri in enumerate(uris))
+    listed = suggest_with(dropped)
+    named = [{s.uri for s in row} & kept for row in every]
+    expected = sum(bool(names - shown) for names, shown in zip(named, listed, strict=True))
+    counted_labels = sum(len(row) > len(shown) for row, shown in zip(every, listed,
+                                                                       strict=True))
+    assert 0 < expected < counted_labels
+    assert f"{expected} of 40 documents have labels passing" in caplog.text, caplog.text
+
+
 @pytest.mark.parametrize("objective", [("--min-recall", "0.8"), ("--min-precision", "0.7")])
 def test_train_counts_the_labels_it_never_learnt_as_calibrate_does(goemotions_small, tmp_path,
                                                                    objective):
