@@ -258,6 +258,15 @@ class LLMConfigError(LLMError):
     point in going on with other documents."""
 
 
+class LLMRefusalError(LLMError):
+    """The model or the provider's safety system declined one document: the model's
+    refusal (OpenAI's ``message.refusal``, or an answer in prose saying it cannot help),
+    a content filter (``finish_reason`` "content_filter", an error coded
+    ``content_filter`` or ``content_policy_violation``), a moderation flag. Asking again
+    gets the same: that document is left unanswered, for a person to take, and the run
+    goes on. Counted apart from failed calls and malformed answers."""
+
+
 class LLMOutputError(LLMError):
     """An LLM answer that does not follow the requested format (broken JSON, wrong
     shape). The labeling engine counts these rather than stopping a run."""

@@ -604,9 +604,12 @@ def _failures(labeling: dict) -> str:
     naming only labels off the shortlist" where there are some)."""
     failed = labeling.get("n_failed_calls", 0)
     malformed = labeling.get("n_malformed_answers", 0)
+    refused = labeling.get("n_refused_calls", 0)
     off = labeling.get("n_off_shortlist_answers", 0)
     return (f"{failed:,} failed call{plural_s(failed)}, "
             f"{malformed:,} malformed answer{plural_s(malformed)}"
+            + (f", {refused:,} call{plural_s(refused)} refused by the model or a content "
+               "filter" if refused else "")
             + (f", {off:,} answer{plural_s(off)} naming only labels off the shortlist"
                if off else ""))
 
@@ -617,7 +620,8 @@ def _first_of_kind(labeling: dict) -> str:
     firsts = labeling.get("first_of_kind") or {}
     # "first malformed answer: malformed answer: ..." said it twice
     named = [f"{what}: {firsts[kind].removeprefix(what + ': ')}" for kind, what in (
-        ("failed", "failed call"), ("malformed", "malformed answer")) if firsts.get(kind)]
+        ("failed", "failed call"), ("malformed", "malformed answer"),
+        ("refused", "refusal")) if firsts.get(kind)]
     return "First " + "; first ".join(named) if named else ""
 
 
@@ -797,6 +801,14 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                               student_kept=bool(student))
         rows = result["rows"]
         labeling = result["summary"].get("labeling", {})
+        # the refused documents by their ids, for a person to take (positions meant
+        # nothing outside the run)
+        if labeling.get("refused_docs"):
+            labeling["refused_docs"] = [ids[i] for i in labeling["refused_docs"]]
+        human_labeling = result["summary"].get("human_labeling") or {}
+        if human_labeling.get("refused_docs"):  # its reader keeps no ids: its Nth document
+            human_labeling["refused_docs"] = [f"{human}#{i + 1}"
+                                              for i in human_labeling["refused_docs"]]
         if texts and not len(rows):  # every call failed: say why, keep any earlier output
             from tagsmith.exceptions import LLMError
 

@@ -55,7 +55,12 @@ from urllib.parse import urlsplit
 from tagsmith._params import check_int, check_number
 from tagsmith._plural import plural, plural_s
 from tagsmith.data.textio import LONE_SURROGATE
-from tagsmith.exceptions import InvalidParameterError, LLMConfigError, LLMError
+from tagsmith.exceptions import (
+    InvalidParameterError,
+    LLMConfigError,
+    LLMError,
+    LLMRefusalError,
+)
 from tagsmith.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -76,6 +81,12 @@ BAD_REQUEST_ERRORS = frozenset({
     "invalid_prompt", "invalid_value", "invalid_type", "missing_required_parameter",
     "unsupported_parameter", "unsupported_value", "request_too_large", "content_filter",
     "content_policy_violation"})
+#: the names an error object's ``code``, ``type`` or inner error's ``code`` gives a
+#: prompt a provider's content filter or safety system refused (Azure OpenAI's
+#: ``content_filter`` with ``ResponsibleAIPolicyViolation``, OpenAI's
+#: ``content_policy_violation``): that document alone, asking again getting the same
+CONTENT_FILTER_ERRORS = frozenset({"content_filter", "content_policy_violation",
+                                   "responsibleaipolicyviolation"})
 #: the names an error object's ``code`` or ``type`` gives a refused API key (OpenAI's
 #: ``invalid_api_key`` comes with the type ``invalid_request_error``)
 KEY_ERRORS = frozenset({"authentication_error", "permission_error", "invalid_api_key"})
@@ -429,8 +440,12 @@ class _Transient(Exception):
     def __init__(self, reason: str, retry_after: float | None = None,
                  billed: tuple[int, int, int, int, int] | None = None, refused: bool = False,
                  final: bool = False, config: str = "", unknown_host: str = "",
-                 untrusted: bool = False, no_tls: bool = False, speaks_tls: bool = False):
+                 untrusted: bool = False, no_tls: bool = False, speaks_tls: bool = False,
+                 declined: bool = False):
         super().__init__(reason)
+        #: the model or a content filter declined the document (a refusal, finish_reason
+        #: "content_filter", a moderation flag): an :class:`LLMRefusalError` when final
+        self.declined = declined
         self.retry_after = retry_after
         self.billed = billed
         #: the connection was refused: nothing listens at the address
@@ -737,7 +752,10 @@ class OpenAIChatClient:
                                          f"{self._config_hint(exc.config)}") from None
                 if exc.final:
                     self.usage.count("failed")
-                    raise LLMError(f"{self.shown_url}: {exc}") from None
+                    # a refusal is said apart from a failure: its document goes to a
+                    # person, and no retry, nor a working endpoint, would answer it
+                    raise (LLMRefusalError if exc.declined else LLMError)(
+                        f"{self.shown_url}: {exc}") from None
                 logger.debug("%s: try %d failed: %s", self.shown_url, attempt + 1, exc)
             except LLMError:  # refused for good (HTTP 400, 401, ...): not worth a retry
                 self.usage.count("failed")
@@ -1089,9 +1107,19 @@ class OpenAIChatClient:
             flagged = _moderation(error_object) if status == 403 else None
             if flagged:
                 # OpenRouter's: this one document is refused (it stopped the whole run
-                # as a refused key does); the others go on
-                raise LLMError(f"{self.shown_url}: HTTP {status} ({flagged}; asking "
-                               f"again cannot help): {self._snippet(raw)}")
+                # as a refused key does); the others go on. Its body quotes the
+                # flagged input, the document's text: not shown
+                raise LLMRefusalError(f"{self.shown_url}: HTTP {status} ({flagged}; asking "
+                                      f"again cannot help): {_error_said(error_object)}")
+            filtered = _content_filtered(error_object)
+            if filtered:
+                # Azure OpenAI's HTTP 400 content_filter, OpenAI's
+                # content_policy_violation: this document's prompt, not the request's
+                # form (counted as a failed call, though asking again gets the same)
+                raise LLMRefusalError(f"{self.shown_url}: HTTP {status} (the provider's "
+                                      f"content filter refused this document's prompt, "
+                                      f"{filtered}; asking again cannot help): "
+                                      f"{_error_said(error_object)}")
             hint = _too_long(error_object, end=")")
             if status in (401, 403):
                 hint = self._key_hint()
@@ -1441,8 +1469,9 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
         if isinstance(usage, dict) or processed:
             billed = _billing(usage, processed, written)
         why = _why_no_text(choice, message, secret) if isinstance(message, dict) else None
-        if why:
-            raise _Transient(why, billed=billed, final=True) from exc
+        if why and isinstance(message, dict):
+            raise _Transient(why, billed=billed, final=True,
+                             declined=_declined(choice, message)) from exc
         error = data.get("error") if isinstance(data, dict) else None
         if error and not data.get("choices"):
             # OpenRouter and gateways report an upstream failure so, with HTTP 200: a
@@ -1470,6 +1499,7 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
                 or ("code 404" if _error_status(error) == 404 else None))
             quota = None if key or model or flagged else _error_named(error, QUOTA_ERRORS)
             what = flagged or key or model or quota or _refused_by(error)
+            filtered = None if key or model or quota else _content_filtered(error)
             # nor for a request refused as it is (context_length_exceeded, a 400): the
             # model never read the prompt, estimated the larger for being too long, so
             # each one counted it; an error after the model began (text before it in a
@@ -1477,10 +1507,14 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             if what and not written and not isinstance(usage, dict):
                 billed = None
             what = f"{what}{_too_long(error, lead=': ')}" if what else what
+            # a moderation flag's metadata quotes the flagged input, the document: its
+            # message alone is shown
             raise _Transient(f"HTTP 200 reply that is an error"
                              f"{f' ({what})' if what else ''}: "
-                             f"{_snippet(str(said).encode(), secret=secret)}",
-                             billed=billed, final=bool(what),
+                             + (_error_said(error) if flagged else
+                                _snippet(str(said).encode(), secret=secret)),
+                             billed=billed, final=bool(what or filtered),
+                             declined=bool(flagged or filtered),
                              config="key" if key else "model" if model
                              else "quota" if quota else "") from exc
         if isinstance(data, dict) and data.get("choices") == []:
@@ -1494,6 +1528,15 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
     usage = data.get("usage")
     text = _valid_text(text)  # a reply may escape a lone surrogate too ("\\udc00")
     finish = choice.get("finish_reason")
+    if finish == "content_filter":
+        # the filter cut the answer (Azure OpenAI's): what came before the cut is no
+        # answer (its JSON broken, or labels chosen before the rest was withheld), and
+        # asking again gets the same. It was counted malformed, its text shown, and
+        # asked again on every rerun
+        raise _Transient("the server's content filter cut the answer short (finish_reason "
+                         f"'content_filter' after {len(text):,} characters, discarded)",
+                         billed=_billing(usage, _prompt_estimate(request),
+                                         estimate_tokens(text)), final=True, declined=True)
     if finish == "error":
         # the provider failed mid-answer, saying so by finish_reason alone (OpenRouter's
         # stream, no error object): the text so far is no answer (it was taken for one,
@@ -1556,6 +1599,60 @@ def _moderation(error: object) -> str | None:
     if isinstance(metadata, dict) and ("reasons" in metadata or "flagged_input" in metadata):
         return "the provider's moderation flagged this document's prompt"
     return None
+
+
+def _content_filtered(error: object) -> str | None:
+    """What says that the error object ``error`` is a content filter's refusal of the
+    prompt (:data:`CONTENT_FILTER_ERRORS` naming its ``code``, ``type`` or inner error's
+    ``code``, as Azure OpenAI's ``innererror`` gives ``ResponsibleAIPolicyViolation``);
+    None otherwise.
+
+    >>> _content_filtered({"code": "content_filter", "innererror": {"code": "x"}})
+    'code content_filter'
+    >>> _content_filtered({"innererror": {"code": "ResponsibleAIPolicyViolation"}})
+    'code ResponsibleAIPolicyViolation'
+    >>> _content_filtered({"code": "context_length_exceeded"})
+    """
+    if not isinstance(error, dict):
+        return None
+    inner = error.get("innererror")
+    for found in (error, inner if isinstance(inner, dict) else {}):
+        for key in ("code", "type"):
+            value = found.get(key)
+            if isinstance(value, str) and value.strip().lower() in CONTENT_FILTER_ERRORS:
+                return f"code {value.strip()}"
+    return None
+
+
+def _error_said(error: object) -> str:
+    """The ``message`` of the error object ``error`` alone, quoted and cut to 200
+    characters (its ``metadata``, such as OpenRouter's ``flagged_input``, and Azure's
+    filter results can quote the document, which a message must not carry).
+
+    >>> _error_said({"message": "Input was flagged", "metadata": {"flagged_input": "x"}})
+    "'Input was flagged'"
+    """
+    said = error.get("message") if isinstance(error, dict) else None
+    if not isinstance(said, str) or not said.strip():
+        return "(no message)"
+    said = " ".join(said.split())
+    return repr(said[:200] + ("..." if len(said) > 200 else ""))
+
+
+def _declined(choice: dict, message: dict) -> bool:
+    """Whether a chat completion's ``message`` (of ``choice``) without answer text is
+    the model's refusal or a content filter's (:func:`_why_no_text`'s first and third
+    reasons): the document is declined, not failed.
+
+    >>> _declined({}, {"refusal": "No."}), _declined({"finish_reason": "length"}, {})
+    (True, False)
+    """
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal.strip():
+        return True
+    if message.get("tool_calls") or message.get("function_call"):
+        return False
+    return choice.get("finish_reason") == "content_filter"
 
 
 def _error_object(raw: bytes) -> object:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -47,6 +48,7 @@ from tagsmith.exceptions import (
     InvalidParameterError,
     LLMError,
     LLMOutputError,
+    LLMRefusalError,
     RejectedItemsError,
 )
 from tagsmith.labeling import MAX_VOTES, prompts
@@ -142,6 +144,10 @@ class LabelingReport:
     n_calls: int = 0
     n_failed_calls: int = 0
     n_malformed_answers: int = 0
+    #: calls the model or a content filter declined (a refusal, in its field or in
+    #: prose; finish_reason "content_filter"; a content filter's or moderation's error):
+    #: neither failed calls nor malformed answers, their documents left unanswered
+    n_refused_calls: int = 0
     n_invalid_items: int = 0
     n_unknown_labels: int = 0
     unknown_labels: Counter[str] = field(default_factory=Counter)
@@ -168,8 +174,12 @@ class LabelingReport:
     first_error: str | None = None
     last_error: str | None = None
     #: the first message of each kind of unanswered call ("failed", "malformed",
-    #: "off_shortlist": the names it gave), for a message naming every kind
+    #: "refused", "off_shortlist": the names it gave), for a message naming every kind
     first_of_kind: dict[str, str] = field(default_factory=dict)
+    #: the documents (positions in the texts labelled) left unanswered because a vote
+    #: of theirs was refused and none answered, for a person to take; a copy sharing a
+    #: refused document's prompt is one of them
+    refused_docs: list[int] = field(default_factory=list)
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed every distinct unknown label
@@ -179,21 +189,25 @@ class LabelingReport:
         >>> report.unknown_labels.update(["Sports", "Sports", "Weather"])
         >>> report  # doctest: +NORMALIZE_WHITESPACE
         LabelingReport(n_docs=2, n_calls=2, n_failed_calls=0, n_malformed_answers=0,
-                       n_unknown_labels=3, n_distinct_unknown_labels=2)
+                       n_refused_calls=0, n_unknown_labels=3, n_distinct_unknown_labels=2)
         """
         return (f"LabelingReport(n_docs={self.n_docs}, n_calls={self.n_calls}, "
                 f"n_failed_calls={self.n_failed_calls}, "
                 f"n_malformed_answers={self.n_malformed_answers}, "
+                f"n_refused_calls={self.n_refused_calls}, "
                 f"n_unknown_labels={self.n_unknown_labels}, "
                 f"n_distinct_unknown_labels={len(self.unknown_labels)})")
 
     def error(self, message: str, kind: str = "failed") -> None:
         """Remember a failed call's or malformed answer's (``kind`` "malformed")
-        message."""
+        message; a refusal's (``kind`` "refused") as the first of its kind only, no
+        error."""
+        self.first_of_kind.setdefault(kind, message)
+        if kind == "refused":
+            return
         if self.first_error is None:
             self.first_error = message
         self.last_error = message
-        self.first_of_kind.setdefault(kind, message)
 
     def unanswered(self) -> list[str]:
         """Each kind of call that left its document unanswered, counted, with its first
@@ -211,6 +225,9 @@ class LabelingReport:
                                                        "failed calls")),
                 ("malformed", self.n_malformed_answers,
                  plural(self.n_malformed_answers, "malformed answer", "malformed answers")),
+                ("refused", self.n_refused_calls,
+                 plural(self.n_refused_calls, "call", "calls") + " refused by the model or "
+                 "a content filter"),
                 ("off_shortlist", self.n_off_shortlist_answers,
                  f"{plural(self.n_off_shortlist_answers, 'answer', 'answers')} named only "
                  f"labels off {plural(self.n_off_shortlist_answers, 'its', 'their')} "
@@ -248,6 +265,8 @@ class LabelingReport:
         return {"n_docs": self.n_docs, "n_calls": self.n_calls,
                 "n_failed_calls": self.n_failed_calls,
                 "n_malformed_answers": self.n_malformed_answers,
+                "n_refused_calls": self.n_refused_calls,
+                "refused_docs": sorted(self.refused_docs),
                 "n_invalid_items": self.n_invalid_items,
                 "n_unknown_labels": self.n_unknown_labels,
                 # names cut for the summary (the counts are of whole names)
@@ -441,7 +460,15 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 and _names_only_unoffered(exc, label_space, options.lang)
                 and _names_a_live_label(exc, label_space, options.lang))
 
+    refused_votes = np.zeros(len(texts), np.int32)
     for doc, answer in zip(owners, answers, strict=True):
+        if isinstance(answer, LLMRefusalError):
+            # declined, not failed: no retry nor working endpoint answers it, and its
+            # document goes to a person (it was one more "failed call")
+            report.n_refused_calls += 1
+            report.error(str(answer), "refused")
+            refused_votes[doc] += 1
+            continue
         if isinstance(answer, LLMError):
             report.n_failed_calls += 1  # counted once, as the call was made once
             report.error(str(answer))
@@ -462,6 +489,14 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 report.first_of_kind.setdefault("off_shortlist", "naming " + ", ".join(
                     repr(name[:MAX_NAME_SHOWN]) for name in named[:3])
                     + (", ..." if len(named) > 3 else ""))
+            elif (said := prose_refusal(answer.text, exc)) is not None:
+                # "I can't help with that": the model declined, no format problem (it
+                # was a malformed answer, its text, which may quote the document, shown)
+                report.n_refused_calls += 1
+                report.error(f'the model refused in prose, with no JSON object (it said '
+                             f'"{said}")', "refused")
+                refused_votes[doc] += 1
+                continue
             else:
                 report.n_malformed_answers += 1
                 # dropped from the cache already
@@ -499,6 +534,11 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     Y = _soft_matrix(sums, good_votes + off_votes, len(texts), len(label_space))
     answered = good_votes > 0
     off = ~answered & (off_votes > 0)
+    # a document no vote answered and some vote was refused, with the copies sharing
+    # its prompt: for a person to take (none was listed anywhere)
+    for doc in np.flatnonzero(~answered & (refused_votes > 0)).tolist():
+        report.refused_docs.extend([doc, *copies.get(doc, ())])
+    report.refused_docs.sort()
     # the warning said each such answer left its document unanswered, where another
     # vote answered it (the answer a vote for none of the labels offered)
     report.n_off_shortlist_votes = sum(bool(answered[doc]) for doc in off_answered)
@@ -507,6 +547,33 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                                                  options.lang)
     warn_rejections(report, desc)
     return LLMLabels(Y, answered, report, off)
+
+
+#: what an answer in prose declining the task says (hosted and local models alike: "I'm
+#: sorry, but I can't help with that", "I cannot assist with this request")
+_REFUSAL = re.compile(
+    r"\b(?:I\s*(?:can\s*not|can['\u2019]?t|cannot|won['\u2019]?t|will\s+not|am\s+(?:not\s+able|unable)"
+    r"|['\u2019]m\s+(?:not\s+able|unable))\s+(?:help|assist|comply|provide|label|classify"
+    r"|categori[sz]e|engage|do\s+that|process|continue|support)"
+    r"|I\s+must\s+(?:decline|refuse)|unable\s+to\s+(?:help|assist|comply))", re.IGNORECASE)
+
+
+def prose_refusal(text: str, exc: LLMOutputError) -> str | None:
+    """The words of ``text``, an answer that ``exc`` rejected, declining the task in
+    prose ("I'm sorry, but I can't help with that"); None where it holds a JSON
+    object or a brace at all (a broken answer, malformed), lists items, or says no
+    such words. Only the words matched are quoted: the rest of a refusal may quote the
+    document.
+
+    >>> from tagsmith.exceptions import LLMOutputError
+    >>> print(prose_refusal("I'm sorry, but I can't help with that.", LLMOutputError("x")))
+    I can't help
+    >>> prose_refusal('{"labels": [{"label": "x"', LLMOutputError("broken"))
+    """
+    if isinstance(exc, RejectedItemsError) or "{" in text:
+        return None
+    found = _REFUSAL.search(text[:2000])
+    return None if found is None else " ".join(found.group(0).split())
 
 
 def warn_rejections(report: LabelingReport, desc: str) -> None:
@@ -535,17 +602,24 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
     narrow = (f"; {off:,} {plural(off, 'answer', 'answers')} named only labels off "
               f"{plural(off, 'its', 'their')} document's shortlist ({fate}): the "
               f"shortlist is too narrow ({NARROW_SHORTLIST})" if off else "")
+    refused = report.n_refused_calls
+    n_left = len(report.refused_docs)
+    declined = (f"; {refused:,} {plural(refused, 'call', 'calls')} refused by the model or "
+                "a content filter (not retried; " + (
+                    f"{n_left:,} {plural(n_left, 'document', 'documents')} left unanswered, "
+                    "for a person: the JSON summary's refused_docs lists them)" if n_left
+                    else "another vote answered each document)") if refused else "")
     if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls \
-            or others or off:
+            or others or off or refused:
         unoffered = report.n_unoffered_labels
         logger.warning("%s: %s unknown label%s rejected%s, %s malformed answer%s, "
-                       "%s failed call%s%s%s", desc, f"{report.n_unknown_labels:,}",
+                       "%s failed call%s%s%s%s", desc, f"{report.n_unknown_labels:,}",
                        plural_s(report.n_unknown_labels),
                        f" ({unoffered:,} of them in the vocabulary but not offered: off "
                        "the shortlist, or deprecated)"
                        if unoffered else "", f"{report.n_malformed_answers:,}",
                        plural_s(report.n_malformed_answers), f"{report.n_failed_calls:,}",
-                       plural_s(report.n_failed_calls),
+                       plural_s(report.n_failed_calls), declined,
                        f"; also rejected: {' and '.join(others)}" if others else "", narrow)
 
 

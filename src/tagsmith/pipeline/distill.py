@@ -708,6 +708,8 @@ def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client: LLMClient
                                  desc=f"LLM labeling, round {next(rounds)}")
         if report is not None:
             report.merge(result.report)
+            # the refused documents as positions in the pool (the round's are in its batch)
+            report.refused_docs.extend(int(indices[doc]) for doc in result.report.refused_docs)
         Y = result.Y if reliability is None else reliability.soft_targets(result.Y)
         return Y, result.answered
 

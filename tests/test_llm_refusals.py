@@ -1,0 +1,160 @@
+"""Refusals: the model or a provider's safety system declining a document (a
+trust-and-safety team labelling user reports meets them on every run). Each is counted
+apart from failed calls and malformed answers, its document left unanswered and listed
+for a person, the run going on; no message quotes the document's text."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.exceptions import LLMError, LLMRefusalError
+from tagsmith.labeling.client import ChatRequest, OpenAIChatClient
+from tagsmith.labeling.labeler import LabelingOptions, label_documents
+from tagsmith.labeling.prompts import read_data_section
+from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
+
+from conftest import sport_vocab
+
+tagsmith_cli._register_commands()
+
+SPORT = json.dumps({"labels": [{"label": "sport", "confidence": 0.9}]})
+
+
+def completion(content, finish="stop", **message):
+    """A chat-completions reply body of one choice."""
+    return json.dumps({"choices": [{"index": 0, "finish_reason": finish, "message": {
+        "role": "assistant", "content": content, **message}}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 10}}).encode()
+
+
+def declining(body):
+    """A model and its provider as they meet user reports: each document's first word
+    says how this one is declined (the rest is answered "sport")."""
+    doc = read_data_section(user_prompt(body), "DOCUMENT")
+    kind = doc.split()[0]
+    if kind == "field":  # OpenAI's structured refusal
+        return Reply(raw=completion(None, refusal="I'm sorry, I can't help with that."))
+    if kind == "filtered":  # Azure OpenAI's filter on the output: nothing left
+        return Reply(raw=completion(None, "content_filter"))
+    if kind == "cut":  # the filter cut the answer: what came before is no answer
+        return Reply(raw=completion(SPORT, "content_filter"))
+    if kind == "azure":  # Azure OpenAI's filter on the prompt
+        return Reply(status=400, raw=json.dumps({"error": {
+            "message": "The response was filtered due to the prompt triggering Azure "
+                       "OpenAI's content management policy.", "param": "prompt",
+            "code": "content_filter", "status": 400, "innererror": {
+                "code": "ResponsibleAIPolicyViolation", "content_filter_result": {
+                    "violence": {"filtered": True, "severity": "medium"}}}}}).encode())
+    if kind == "policy":
+        return Reply(status=400, raw=json.dumps({"error": {
+            "message": "Your request was rejected as a result of our safety system.",
+            "type": "invalid_request_error", "code": "content_policy_violation"}}).encode())
+    if kind == "moderated":  # OpenRouter's moderation, quoting the flagged input
+        return Reply(status=403, raw=json.dumps({"error": {
+            "code": 403, "message": "Input was flagged for harassment", "metadata": {
+                "reasons": ["harassment"], "flagged_input": doc}}}).encode())
+    if kind == "prose":  # a local model's refusal, quoting the report
+        return f'I\'m sorry, but I can\'t help with labelling "{doc}".'
+    return SPORT
+
+
+DECLINED = ["field", "filtered", "cut", "azure", "policy", "moderated", "prose"]
+
+
+def reports(tmp_path):
+    """A report a line: one declined each way, then two the model answers; each holds
+    a phone number, as a report naming its harasser's may."""
+    lines = [f"{kind} report: user at 555-0199 keeps messaging me" for kind in DECLINED]
+    lines += ["plain report: sport talk at 555-0199", "another report: sport at 555-0199"]
+    docs = tmp_path / "reports.txt"
+    docs.write_text("".join(line + "\n" for line in lines))
+    return docs, lines
+
+
+def run_label(server, tmp_path, docs, *more):
+    return CliRunner().invoke(tagsmith_cli.cli, [
+        "label", str(docs), "--vocab", str(sport_vocab(tmp_path)), "-o",
+        str(tmp_path / "out.jsonl"), "--base-url", server.base_url, "--llm", "t",
+        "--max-retries", "2", "--cache", str(tmp_path / "c.sqlite"), *more])
+
+
+def test_refusals_are_counted_apart_their_documents_listed_and_the_run_goes_on(tmp_path):
+    # every refusal was "a failed call" (a prose one and a filter's cut answer "a
+    # malformed answer"), and no output named which documents were left unanswered
+    docs, lines = reports(tmp_path)
+    with LocalChatServer(declining) as server:
+        result = run_label(server, tmp_path, docs)
+        assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr.strip().splitlines()[-1])["labeling"]
+    assert summary["n_refused_calls"] == len(DECLINED)
+    assert summary["n_failed_calls"] == 0 and summary["n_malformed_answers"] == 0
+    assert summary["refused_docs"] == [f"{docs}:{i + 1}" for i in range(len(DECLINED))]
+    assert summary["first_error"] is None  # a refusal is no error of the endpoint's
+    # each asked once: asking again gets the same, each try paid for
+    assert len(server.requests) == len(lines)
+    written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [row["text"] for row in written] == lines[len(DECLINED):]  # none labelled "none"
+    assert "7 calls refused by the model or a content filter" in result.stderr
+    assert "7 documents left unanswered, for a person" in result.stderr
+
+
+def test_no_message_of_a_refusal_quotes_the_document(tmp_path):
+    # OpenRouter's moderation error quotes the flagged input, and a prose refusal may
+    # quote the report: both were shown whole in the warning and the JSON summary
+    docs, lines = reports(tmp_path)
+    with LocalChatServer(declining) as server:
+        result = run_label(server, tmp_path, docs)
+        assert result.exit_code == 0, result.output
+    assert "555-0199" not in result.stderr and "keeps messaging" not in result.stderr
+    firsts = json.loads(result.stderr.strip().splitlines()[-1])["labeling"]["first_of_kind"]
+    assert "refused" in firsts
+
+
+@pytest.mark.parametrize("kind, said", [
+    ("field", "the model refused to answer"),
+    ("filtered", "content filter withheld the answer"),
+    ("cut", "content filter cut the answer short"),
+    ("azure", "content filter refused this document's prompt, code content_filter"),
+    ("policy", "code content_policy_violation"),
+    ("moderated", "moderation flagged this document's prompt"),
+])
+def test_each_refusal_of_the_client_is_one_not_retried(kind, said):
+    # a filter's answer cut short, complete JSON before the cut, was taken as the answer
+    with LocalChatServer(declining) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=3, backoff_base=0.01)
+        request = ChatRequest("t", (
+            {"role": "user", "content": f'<<<DOCUMENT\n"{kind} x"\nDOCUMENT>>>'},))
+        with pytest.raises(LLMRefusalError, match=said):
+            client.complete(request)
+    assert len(server.requests) == 1
+
+
+def test_a_refused_vote_of_a_document_another_vote_answered_leaves_it_answered():
+    def voter(body):
+        return (Reply(raw=completion(None, refusal="I can't help with that."))
+                if body["seed"] == 0 else SPORT)
+
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_uris(["u:sport", "u:music"],
+                                 names={"u:sport": "sport", "u:music": "music"})
+    with LocalChatServer(voter) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0)
+        result = label_documents(["a match"], space, client,
+                                 LabelingOptions(votes=2, n_workers=1))
+    assert result.report.n_refused_calls == 1 and result.report.refused_docs == []
+    assert result.answered.tolist() == [True]
+    assert result.Y.toarray()[0].tolist() == pytest.approx([0.9, 0.0])
+
+
+def test_a_prose_answer_that_is_no_refusal_stays_malformed():
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_uris(["u:sport"], names={"u:sport": "sport"})
+    with LocalChatServer(lambda body: "The labels are sport and music.") as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0)
+        result = label_documents(["a match"], space, client)
+    assert result.report.n_malformed_answers == 1 and result.report.n_refused_calls == 0
+    assert isinstance(LLMRefusalError("x"), LLMError)  # caught wherever a failure is
