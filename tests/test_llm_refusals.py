@@ -158,3 +158,69 @@ def test_a_prose_answer_that_is_no_refusal_stays_malformed():
         result = label_documents(["a match"], space, client)
     assert result.report.n_malformed_answers == 1 and result.report.n_refused_calls == 0
     assert isinstance(LLMRefusalError("x"), LLMError)  # caught wherever a failure is
+
+
+def test_a_rerun_tells_the_refusals_from_the_cache_and_asks_again_only_when_told(tmp_path):
+    # every rerun asked each refused document again, paid for (and, at a hosted
+    # provider, one more flag on the account), and a prose refusal left the cache
+    docs, lines = reports(tmp_path)
+    with LocalChatServer(declining) as server:
+        first = run_label(server, tmp_path, docs)
+        assert first.exit_code == 0, first.output
+        assert len(server.requests) == len(lines)
+        again = run_label(server, tmp_path, docs)
+        assert again.exit_code == 0, again.output
+        assert len(server.requests) == len(lines)  # nothing asked: all from the cache
+        summary = json.loads(again.stderr.strip().splitlines()[-1])
+        assert summary["labeling"]["n_refused_calls"] == len(DECLINED)
+        assert summary["labeling"]["refused_docs"] == json.loads(
+            first.stderr.strip().splitlines()[-1])["labeling"]["refused_docs"]
+        assert summary["usage"]["requests"] == 0 and summary["usage"]["failed"] == 0
+        assert "--retry-refused asks again" in summary["labeling"]["first_of_kind"]["refused"]
+        retried = run_label(server, tmp_path, docs, "--retry-refused")
+        assert retried.exit_code == 0, retried.output
+        # the refused ones alone asked again, each once
+        assert len(server.requests) == len(lines) + len(DECLINED)
+        asked_again = [read_data_section(user_prompt(body), "DOCUMENT").split()[0]
+                       for body in server.requests[len(lines):]]
+        assert sorted(asked_again) == sorted(DECLINED)
+
+
+def test_a_refusal_answered_when_asked_again_is_labelled_and_told_no_more(tmp_path):
+    docs, lines = reports(tmp_path)
+    with LocalChatServer(declining) as server:
+        assert run_label(server, tmp_path, docs).exit_code == 0
+    with LocalChatServer(lambda body: SPORT) as server:  # a model that answers them all
+        retried = run_label(server, tmp_path, docs, "--retry-refused")
+        assert retried.exit_code == 0, retried.output
+        assert len(server.requests) == len(DECLINED)
+        again = run_label(server, tmp_path, docs)
+        assert again.exit_code == 0, again.output
+        assert len(server.requests) == len(DECLINED)
+    summary = json.loads(again.stderr.strip().splitlines()[-1])["labeling"]
+    assert summary["n_refused_calls"] == 0 and summary["refused_docs"] == []
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == len(lines)
+
+
+def test_the_cache_keeps_refusals_apart_from_answers(tmp_path):
+    import sqlite3
+
+    from tagsmith.exceptions import DataError
+    from tagsmith.labeling.cache import ResponseCache
+
+    asked = ChatRequest("m", ({"role": "user", "content": "a report"},))
+    path = tmp_path / "c.sqlite"
+    with sqlite3.connect(path) as older:  # a cache a tagsmith without refusals wrote
+        from tagsmith.labeling.cache import SCHEMA
+
+        older.execute(SCHEMA)
+    with ResponseCache(path) as cache:
+        cache.put_refusal(asked, "the model refused to answer")
+        assert cache.get(asked) is None and len(cache) == 0  # no answer
+        assert cache.get_refusal(asked) == "the model refused to answer"
+        assert cache.discard_refusal(asked) and cache.get_refusal(asked) is None
+    with sqlite3.connect(path) as edited:  # a refusals table of other columns is refused
+        edited.execute("DROP TABLE refusals")
+        edited.execute("CREATE TABLE refusals (key TEXT, reason TEXT)")
+    with pytest.raises(DataError, match="its refusals table has the columns key, reason"):
+        ResponseCache(path)

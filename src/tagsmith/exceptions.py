@@ -266,6 +266,9 @@ class LLMRefusalError(LLMError):
     gets the same: that document is left unanswered, for a person to take, and the run
     goes on. Counted apart from failed calls and malformed answers."""
 
+    #: told from the response cache, where an earlier run stored it (not asked again)
+    cached: bool = False
+
 
 class LLMOutputError(LLMError):
     """An LLM answer that does not follow the requested format (broken JSON, wrong

@@ -143,12 +143,13 @@ def _client(base_url, llm_model, api_key_env, api_key_header, cache, concurrency
     return client
 
 
-def _cached(client, cache):
-    """``client`` with the response cache ``cache`` (its file created now) in front."""
+def _cached(client, cache, keep_refusals: bool = False):
+    """``client`` with the response cache ``cache`` (its file created now) in front,
+    keeping refusals too where ``keep_refusals`` (``label``'s)."""
     from tagsmith.labeling.cache import ResponseCache
     from tagsmith.labeling.client import CachedClient
 
-    return CachedClient(client, ResponseCache(cache))
+    return CachedClient(client, ResponseCache(cache), keep_refusals=keep_refusals)
 
 
 def _stopped(client, cache: str, exc: BaseException, *,
@@ -698,11 +699,15 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               help="Language of label names.")
 @click.option("--force", is_flag=True, help="Replace an OUTPUT that label did not write "
               "(an earlier label output is replaced without it).")
+@click.option("--retry-refused", is_flag=True,
+              help="Ask again the documents the model or a content filter refused in an "
+              "earlier run (the response cache keeps refusals: a rerun tells them at no "
+              "cost).")
 @llm_options
 @click.pass_obj
 def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cache_dir,
           shortlist_k, votes, max_labels, use_case, human, limit, budget, strategy, rounds,
-          student, seed, lang, force, **llm):
+          student, seed, lang, force, retry_refused, **llm):
     from tagsmith.cli import refuse_unused
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.labeling.labeler import LabelingOptions
@@ -737,7 +742,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     options = LabelingOptions(max_labels=max_labels, votes=votes, use_case=use_case,
                               shortlist_k=shortlist_k, n_workers=llm["concurrency"],
                               show_progress=not obj["quiet"], lang=lang,
-                              max_tokens=max_tokens)
+                              max_tokens=max_tokens, retry_refused=retry_refused)
     options.validate()
     _check_output_file(output, "--output")
     _check_not_input("-o/--output", output, CORPUS=corpus, **{"--vocab": vocab, "--human": human})
@@ -792,7 +797,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k, not obj["quiet"],
         human_texts=human_data.texts if human_data else None, cache_dir=cache_dir,
         lang=lang)
-    client = _cached(inner, llm["cache"])  # every check passed: the cache file may appear
+    # every check passed: the cache file may appear
+    client = _cached(inner, llm["cache"], keep_refusals=True)
     try:
         result = label_corpus(texts, space, client, options, shortlist=shortlist,
                               human=(human_data.texts, human_data.Y) if human_data else None,

@@ -53,6 +53,20 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 #: the columns of the ``responses`` table, in order (:data:`SCHEMA`)
 COLUMNS = ("key", "model", "request", "text", "prompt_tokens", "completion_tokens", "created")
+#: the requests the model or a content filter refused (the message saying so), apart
+#: from the answers: a rerun is told the refusal without paying for it again, and never
+#: takes it for an answer. A tagsmith from before this table ignores it
+REFUSALS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS refusals (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+#: the columns of the ``refusals`` table, in order (:data:`REFUSALS_SCHEMA`)
+REFUSAL_COLUMNS = ("key", "model", "request", "reason", "created")
 #: seconds a cache waits for another process's write to end before giving up
 LOCK_TIMEOUT = 60.0
 #: seconds one try of a write waits for another process's lock before it looks again
@@ -129,19 +143,20 @@ def check_schema(connection: sqlite3.Connection) -> str | None:
     # names are matched as SQLite matches them (RESPONSES is the table read), and a
     # virtual table or a generated column (hidden from table_info) is no plain table
     rows = connection.execute("SELECT type, name, sql FROM sqlite_master WHERE type IN "
-                              "('view', 'trigger') OR name = 'responses' COLLATE NOCASE"
-                              ).fetchall()
+                              "('view', 'trigger') OR name = 'responses' COLLATE NOCASE "
+                              "OR name = 'refusals' COLLATE NOCASE").fetchall()
     running = sorted(f"{kind} {name!r}" for kind, name, _ in rows if kind != "table")
     if running:
         return f"it holds {', '.join(running[:3])}{', ...' if len(running) > 3 else ''}"
-    if not rows:
-        return None
-    if (rows[0][2] or "").upper().startswith("CREATE VIRTUAL"):
-        return f"its {rows[0][1]} table is a virtual table"
-    columns = tuple(row[1] for row in connection.execute("PRAGMA table_xinfo(responses)"))
-    if columns != COLUMNS:
-        return (f"its responses table has the columns {', '.join(columns)}, expected "
-                f"{', '.join(COLUMNS)}")
+    for _, name, sql in rows:
+        if (sql or "").upper().startswith("CREATE VIRTUAL"):
+            return f"its {name} table is a virtual table"
+        table = "refusals" if name.lower() == "refusals" else "responses"
+        expected = REFUSAL_COLUMNS if table == "refusals" else COLUMNS
+        columns = tuple(row[1] for row in connection.execute(f"PRAGMA table_xinfo({table})"))
+        if columns != expected:
+            return (f"its {table} table has the columns {', '.join(columns)}, expected "
+                    f"{', '.join(expected)}")
     return None
 
 
@@ -201,6 +216,7 @@ class ResponseCache:
                     raise error
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute(SCHEMA)
+                connection.execute(REFUSALS_SCHEMA)
                 connection.commit()
                 return
             except sqlite3.OperationalError as exc:
@@ -261,6 +277,26 @@ class ResponseCache:
                     (request.cache_key(), request.model,
                      json.dumps(request.payload(), sort_keys=True), response.text,
                      response.prompt_tokens, response.completion_tokens, time.time()))
+
+    def get_refusal(self, request: ChatRequest) -> str | None:
+        """The message of a refusal stored for ``request`` (:meth:`put_refusal`), or
+        ``None``."""
+        with self._errors():
+            row = self._connection().execute(
+                "SELECT reason FROM refusals WHERE key = ?", (request.cache_key(),)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_refusal(self, request: ChatRequest, reason: str) -> None:
+        """Store (or replace) that the model or a content filter refused ``request``,
+        saying ``reason``, and commit at once."""
+        self._write("INSERT OR REPLACE INTO refusals VALUES (?, ?, ?, ?, ?)",
+                    (request.cache_key(), request.model,
+                     json.dumps(request.payload(), sort_keys=True), reason, time.time()))
+
+    def discard_refusal(self, request: ChatRequest) -> bool:
+        """Delete the refusal stored for ``request``; returns whether there was one."""
+        return self._write("DELETE FROM refusals WHERE key = ?", (request.cache_key(),)) > 0
 
     def discard(self, request: ChatRequest) -> bool:
         """Delete the cached response to ``request`` (so the next run asks again);
@@ -455,6 +491,26 @@ def discard_cached(client: LLMClient, request: ChatRequest,
 
 
 
+def discard_refused(client: LLMClient, request: ChatRequest) -> bool:
+    """Delete the refusal of ``request`` that the response cache of ``client`` (a
+    :class:`~tagsmith.labeling.client.CachedClient` keeping refusals, or a wrapper of
+    one) holds, so that the next call asks again; ``False`` where none was deleted (no
+    cache, none stored, or the cache cannot be written: asked again, the refusal would
+    only be told again)."""
+    current: LLMClient | None = client
+    seen = 0
+    while current is not None and seen < 8:
+        cache = getattr(current, "cache", None)
+        discard = getattr(cache, "discard_refusal", None)
+        store = getattr(current, "store", None)
+        if callable(discard) and callable(store):
+            if getattr(current, "write_failed", False):
+                return False
+            return bool(store(functools.partial(discard, request)))
+        current, seen = getattr(current, "inner", None), seen + 1
+    return False
+
+
 class DropMalformed:
     """``inner`` (any :class:`~tagsmith.labeling.client.LLMClient`), deleting from the
     response cache each answer that fails its check as soon as it arrives.
@@ -474,18 +530,36 @@ class DropMalformed:
     ``dropped_keys`` holds the cache keys of the malformed answers returned that the
     cache no longer holds, so a run that stops does not count them among the answers
     kept (a rerun asks for them again).
+
+    ``retry_refused`` (None: not) asks again, once, each refusal the cache tells (an
+    :class:`~tagsmith.exceptions.LLMRefusalError` it kept, ``cached``), and each cached
+    answer for which it returns True (a refusal in prose, which the cache keeps as an
+    answer); a refusal or answer received then is kept as any other.
     """
 
-    def __init__(self, inner: LLMClient, checks: Mapping[str, Callable[[str], bool]]) -> None:
+    def __init__(self, inner: LLMClient, checks: Mapping[str, Callable[[str], bool]],
+                 retry_refused: Callable[[str], bool] | None = None) -> None:
         self.inner = inner  # abort() and the cache are found through it
         self.model = inner.model
         self.usage = inner.usage
         self._checks = checks
+        self._retry = retry_refused
         self.dropped_keys: set[str] = set()
         self._lock = threading.Lock()
 
     def complete(self, request: ChatRequest) -> ChatResponse:
-        response = self.inner.complete(request)
+        from tagsmith.exceptions import LLMRefusalError
+
+        try:
+            response = self.inner.complete(request)
+        except LLMRefusalError as exc:
+            if self._retry is None or not exc.cached or not discard_refused(self.inner,
+                                                                            request):
+                raise
+            response = self.inner.complete(request)  # asked again, as the user asked
+        if self._retry is not None and response.cached and self._retry(response.text) \
+                and discard_cached(self.inner, request, response):
+            response = self.inner.complete(request)
         key = request.cache_key()
         check = self._checks.get(key)
         if check is None or check(response.text):

@@ -103,6 +103,8 @@ RETRY_ERRORS = frozenset({
     "rate_limit_exceeded", "rate_limit_error", "server_error", "overloaded_error",
     "api_error", "timeout", "service_unavailable"})
 USER_AGENT = "tagsmith-llm-client"
+#: what the message of a refusal told from the response cache ends with
+CACHED_REFUSAL = " (kept in the response cache: --retry-refused asks again)"
 #: the longest per-request timeout accepted (a day), in seconds
 MAX_TIMEOUT = 86400.0
 #: the highest price per million tokens accepted (1,000 a token, in any currency): a
@@ -291,11 +293,14 @@ class Usage:
             self.reported_counts += reported_counts
 
     def count(self, what: str) -> None:
-        """Count a retry (``"retry"``), a request that failed for good (``"failed"``) or
-        one abandoned by an abort (``"interrupted"``)."""
+        """Count a retry (``"retry"``), a request that failed for good (``"failed"``),
+        one abandoned by an abort (``"interrupted"``) or a refusal told from the
+        response cache (``"cached"``)."""
         with self._lock:
             if what == "retry":
                 self.n_retries += 1
+            elif what == "cached":
+                self.n_cached += 1
             elif what == "interrupted":
                 self.n_interrupted += 1
             else:
@@ -2448,14 +2453,26 @@ class CachedClient:
     ([False, True], 1)
     """
 
-    def __init__(self, inner: LLMClient, cache: ResponseCache):
+    def __init__(self, inner: LLMClient, cache: ResponseCache, *,
+                 keep_refusals: bool = False):
         check_client("inner", inner)
         if not all(callable(getattr(cache, method, None)) for method in ("get", "put")):
             # a path given for the cache failed at the first call, as an AttributeError
             raise InvalidParameterError("cache", "a ResponseCache (ResponseCache(path))",
                                         type(cache).__name__)
+        from tagsmith._params import check_bool
+
         self.inner = inner
         self.cache = cache
+        #: whether a refusal (:class:`LLMRefusalError`) is stored, and told again on the
+        #: next call of its request without asking, ``cached`` (``label`` does: a rerun
+        #: paid for every refusal again, and asked a hosted model once more for each
+        #: document its safety system had flagged); :func:`~tagsmith.labeling.cache.
+        #: discard_refused` deletes one, to ask again
+        self.keep_refusals = check_bool("keep_refusals", keep_refusals)
+        self._refusals = self.keep_refusals and all(
+            callable(getattr(cache, method, None))
+            for method in ("get_refusal", "put_refusal", "discard_refusal"))
         self.model = inner.model
         self.usage = inner.usage
         #: whether a write to the cache failed (the run then answers without storing)
@@ -2512,7 +2529,18 @@ class CachedClient:
             with self._lock:
                 self._answered[request.cache_key()] = True
             return hit
-        response = self.inner.complete(request)
+        said = self.cache.get_refusal(request) if self._refusals else None
+        if said is not None:  # told again at no cost (it was asked, and paid for, anew)
+            self.usage.count("cached")
+            error = LLMRefusalError(said.removesuffix(CACHED_REFUSAL) + CACHED_REFUSAL)
+            error.cached = True
+            raise error
+        try:
+            response = self.inner.complete(request)
+        except LLMRefusalError as exc:
+            if self._refusals and not self.write_failed:
+                self.store(functools.partial(self.cache.put_refusal, request, str(exc)))
+            raise
 
         def put() -> bool:
             self.cache.put(request, response)

@@ -104,6 +104,9 @@ class LabelingOptions:
     show_progress: bool = False
     #: the output token limit each request asks for (``max_tokens``; None: the server's)
     max_tokens: int | None = None
+    #: ask again, once, the requests whose refusal the response cache keeps (an
+    #: earlier run's; the model's in prose too): a rerun tells them at no cost otherwise
+    retry_refused: bool = False
 
     def validate(self) -> None:
         """Refuse a bad field before any call; numpy numbers pass and are kept as plain
@@ -125,7 +128,8 @@ class LabelingOptions:
                                         "labels are for", self.use_case)
         if not isinstance(self.lang, str) or not self.lang:
             raise InvalidParameterError("lang", "a language tag such as 'en'", self.lang)
-        for name in ("with_descriptions", "with_broader", "add_ancestors", "show_progress"):
+        for name in ("with_descriptions", "with_broader", "add_ancestors", "show_progress",
+                     "retry_refused"):
             setattr(self, name, check_bool(name, getattr(self, name)))
 
 
@@ -440,7 +444,11 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                    max_labels=options.max_labels, label_space=label_space,
                    lang=options.lang)
                for doc, request in zip(owners, requests, strict=True)}
-    answers = complete_all(DropMalformed(client, checked), requests,
+    # a refusal the cache keeps is told again unless the user asks anew (a prose one is
+    # an answer the cache keeps: asked again then too)
+    asking = DropMalformed(client, checked,
+                           retry_refused=is_prose_refusal if options.retry_refused else None)
+    answers = complete_all(asking, requests,
                            n_workers=options.n_workers,
                            show_progress=options.show_progress, desc=desc)
     report = LabelingReport(n_docs=len(texts), n_calls=len(requests),
@@ -576,6 +584,12 @@ def prose_refusal(text: str, exc: LLMOutputError) -> str | None:
     return None if found is None else " ".join(found.group(0).split())
 
 
+def is_prose_refusal(text: str) -> bool:
+    """Whether the answer ``text`` declines the task in prose, with no JSON object
+    (:func:`prose_refusal`): a refusal, which the response cache keeps as an answer."""
+    return "{" not in text and _REFUSAL.search(text[:2000]) is not None
+
+
 def warn_rejections(report: LabelingReport, desc: str) -> None:
     """Warn of what ``report`` counts as rejected, malformed or failed (nothing when it
     counts none): '<desc>: 5 unknown labels rejected, 0 malformed answers, 0 failed
@@ -687,13 +701,16 @@ def _parses(text: str, resolver: LabelResolver, max_labels: int,
     ``label_space`` that was not offered (off the shortlist, or deprecated). The model
     answered the question, outside the labels shown: the document stays unanswered,
     but asking the same prompt again gets the same answer, paid for on every rerun
-    (only a wider shortlist, another prompt, can change it)."""
+    (only a wider shortlist, another prompt, can change it). A refusal in prose is kept
+    too (:func:`is_prose_refusal`; ``retry_refused`` asks it again)."""
     try:
         parse_label_answer(text, resolver, max_labels=max_labels)
     except RejectedItemsError as exc:
         return label_space is not None and _names_only_unoffered(exc, label_space, lang)
     except LLMOutputError:
-        return False
+        # a refusal in prose: asked again, the same prompt gets the same (each time paid
+        # for, and one more flag on the account at a hosted provider)
+        return is_prose_refusal(text)
     return True
 
 
