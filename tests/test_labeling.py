@@ -2510,3 +2510,25 @@ def test_cache_closes_the_connections_of_threads_that_ended(tmp_path):
         assert _open_files(tmp_path) == []
     finally:
         gc.enable()
+
+
+def test_an_answer_naming_a_labels_description_resolves_to_that_label():
+    # a model shown {"label": "Scam or fraud", "description": "Attempts to trick ..."}
+    # answered with the description: rejected as a made-up name, the report unanswered
+    # (10 of 150 user reports on the trust-and-safety walk)
+    space = LabelSpace([
+        Label("u:scam", {"en": "Scam or fraud"},
+              description={"en": "Attempts to trick users out of money"}),
+        Label("u:spam", {"en": "Spam"}, description={"en": "Unsolicited promotion"}),
+        Label("u:ads", {"en": "Ads"}, description={"en": "Unsolicited promotion"}),
+    ])
+    resolver = LabelResolver(space)
+    assert resolver.resolve("attempts to trick users  out of money") == 0
+    # a description two labels share names neither
+    assert resolver.resolve("Unsolicited promotion") is None
+    assert resolver.is_ambiguous("unsolicited promotion")
+    said = answer(("ATTEMPTS TO TRICK USERS OUT OF MONEY", 0.8))
+    result = label_documents(["send me your bank code"], space,
+                             ScriptedLLM(lambda request: said))
+    assert result.Y.toarray()[0].tolist() == pytest.approx([0.8, 0.0, 0.0])
+    assert result.report.n_malformed_answers == 0 and result.report.n_unknown_labels == 0

@@ -29,6 +29,7 @@ from tagsmith.data.labelspace import (
     code_breaks,
     code_key,
     grouping_breaks,
+    in_language,
 )
 from tagsmith.exceptions import LLMOutputError, RejectedItemsError
 
@@ -287,7 +288,8 @@ class LabelResolver:
     full-width "ｊｏｙ" is "joy"), so an exact match always wins over a folded one and
     a folded name two labels share is ambiguous too. So is a code (holding a digit and
     no space) that is one offered label's code (URI or notation) and another's name,
-    however it is written ("E11", "E-11"): it names both.
+    however it is written ("E11", "E-11"): it names both. A label's description (in
+    ``lang``, as the prompt shows it) resolves last, in any case or spacing.
 
     >>> space = LabelSpace.from_uris(["u:joy", "u:anger"], names={"u:joy": "joy",
     ...                                                        "u:anger": "anger"})
@@ -330,7 +332,12 @@ class LabelResolver:
         # notations last: a code (E11.9) of a vocabulary whose URIs are no codes
         notations = [(label_space[i].notation or "", i) for i in self.offered
                      if label_space[i].notation]
-        levels = (shown, uris, others, notations)
+        # descriptions last: the prompt shows each label's beside its name, and a model
+        # may answer with it ("Attempts to trick users out of money" for "Scam or
+        # fraud"), which was rejected as a made-up name, its document left unanswered
+        described = [(description, i) for i in self.offered
+                     if (description := in_language(label_space[i].description, lang))]
+        levels = (shown, uris, others, notations, described)
         self._index, self._ambiguous = _indexed(levels, normalise_name)
         self._folded, self._folded_ambiguous = _indexed(levels, fold_name)
         # the codes and names a code answered another way is matched by, indexed on the
