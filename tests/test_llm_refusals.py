@@ -224,3 +224,18 @@ def test_the_cache_keeps_refusals_apart_from_answers(tmp_path):
         edited.execute("CREATE TABLE refusals (key TEXT, reason TEXT)")
     with pytest.raises(DataError, match="its refusals table has the columns key, reason"):
         ResponseCache(path)
+
+
+def test_refusals_in_a_row_do_not_stop_the_run_as_an_endpoint_down(tmp_path):
+    # ten requests in a row that "failed" stopped the run, saying the endpoint was
+    # down: twelve self-harm reports in a row (a queue sorted by category) did
+    docs = tmp_path / "reports.txt"
+    docs.write_text("".join(f"azure report {i}\n" for i in range(12))
+                    + "plain report: sport\n")
+    with LocalChatServer(declining) as server:
+        result = run_label(server, tmp_path, docs, "--concurrency", "1")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr.strip().splitlines()[-1])["labeling"]
+    assert summary["n_refused_calls"] == 12 and len(summary["refused_docs"]) == 12
+    assert len(server.requests) == 13
+    assert (tmp_path / "out.jsonl").read_text().count("\n") == 1

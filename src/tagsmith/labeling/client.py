@@ -2120,9 +2120,11 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     endpoint refuses a request for a reason that applies to all
     (:class:`~tagsmith.exceptions.LLMConfigError`: bad key, wrong URL or model), or after
     ``max_consecutive_failures`` requests in a row failed for good (the endpoint is
-    down): answers received so far stay in the cache, so a rerun resumes (the message
-    says how many there are, and whether a cache keeps them, not counting the malformed
-    answers a :class:`~tagsmith.labeling.cache.DropMalformed` dropped). Ctrl-C cancels
+    down; a refusal, :class:`~tagsmith.exceptions.LLMRefusalError`, is no failure of
+    the endpoint's and counts as an answer does here): answers received so far stay in
+    the cache, so a rerun resumes (the message says how many there are, and whether a
+    cache keeps them, not counting the malformed answers a
+    :class:`~tagsmith.labeling.cache.DropMalformed` dropped). Ctrl-C cancels
     what has not started and abandons the requests in flight (the client's ``abort``),
     so the program stops at once rather than when a slow endpoint answers; the abandoned
     requests are counted as interrupted (``usage.n_interrupted``), not as failed, and
@@ -2167,6 +2169,13 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
         except LLMConfigError:
             stop.set()
             raise
+        except LLMRefusalError as exc:
+            # the endpoint answered: it declined this document. Ten reports in a row
+            # that its filter flagged (a queue sorted by category, or one report's
+            # votes) stopped the run as an endpoint that is down
+            results[index] = exc
+            with lock:
+                state["failures"] = 0
         except LLMError as exc:
             results[index] = exc
             with lock:
