@@ -100,6 +100,23 @@ def test_refusals_are_counted_apart_their_documents_listed_and_the_run_goes_on(t
     assert "7 documents left unanswered, for a person" in result.stderr
 
 
+def test_the_usage_counts_refusals_apart_from_failed_calls(tmp_path):
+    # the JSON usage said "failed": 6 beside the labeling's n_failed_calls 0, and the
+    # usage line of a run that failed "6 failed" for a run no call of which had failed
+    docs, lines = reports(tmp_path)
+    with LocalChatServer(declining) as server:
+        result = run_label(server, tmp_path, docs)
+        assert result.exit_code == 0, result.output
+        usage = json.loads(result.stderr.strip().splitlines()[-1])["usage"]
+        # a prose refusal is an answer received: the labeling counts it refused
+        assert (usage["failed"], usage["refused"]) == (0, len(DECLINED) - 1)
+        only = tmp_path / "only.txt"
+        only.write_text("azure report\npolicy report\n")
+        failed = run_label(server, tmp_path, only)
+    assert failed.exit_code == 6
+    assert "0 failed, 2 refused" in failed.stderr and "2 calls refused" in failed.stderr
+
+
 def test_no_message_of_a_refusal_quotes_the_document(tmp_path):
     # OpenRouter's moderation error quotes the flagged input, and a prose refusal may
     # quote the report: both were shown whole in the warning and the JSON summary

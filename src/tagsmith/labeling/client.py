@@ -253,6 +253,10 @@ class Usage:
     n_cached: int = 0
     n_retries: int = 0
     n_failed: int = 0
+    #: calls the model or a content filter refused (:class:`LLMRefusalError`): not
+    #: failures (the JSON usage's "failed" counted them, where the labeling's
+    #: n_failed_calls did not)
+    n_refused: int = 0
     #: calls abandoned by an abort (Ctrl-C): not failures, a rerun asks them again
     n_interrupted: int = 0
     prompt_tokens: int = 0
@@ -294,13 +298,16 @@ class Usage:
 
     def count(self, what: str) -> None:
         """Count a retry (``"retry"``), a request that failed for good (``"failed"``),
-        one abandoned by an abort (``"interrupted"``) or a refusal told from the
-        response cache (``"cached"``)."""
+        one abandoned by an abort (``"interrupted"``), one the model or a content filter
+        refused (``"refused"``) or a refusal told from the response cache
+        (``"cached"``)."""
         with self._lock:
             if what == "retry":
                 self.n_retries += 1
             elif what == "cached":
                 self.n_cached += 1
+            elif what == "refused":
+                self.n_refused += 1
             elif what == "interrupted":
                 self.n_interrupted += 1
             else:
@@ -323,6 +330,7 @@ class Usage:
         replies reported none), 0 where the endpoint reported every count."""
         return {"requests": self.n_requests, "cached": self.n_cached,
                 "retries": self.n_retries, "failed": self.n_failed,
+                "refused": self.n_refused,
                 "interrupted": self.n_interrupted, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
                 "estimated_prompt_tokens": self.estimated_prompt_tokens,
@@ -331,6 +339,8 @@ class Usage:
 
     def summary(self) -> str:
         interrupted = f", {self.n_interrupted:,} interrupted" if self.n_interrupted else ""
+        if self.n_refused:
+            interrupted = f", {self.n_refused:,} refused" + interrupted
         tokens = self.prompt_tokens + self.completion_tokens
         guessed = self.estimated_prompt_tokens + self.estimated_completion_tokens
         # an endpoint that reports no usage: its counts read as the server's own
@@ -756,14 +766,14 @@ class OpenAIChatClient:
                     raise LLMConfigError(f"{self.shown_url}: {exc}"
                                          f"{self._config_hint(exc.config)}") from None
                 if exc.final:
-                    self.usage.count("failed")
+                    self.usage.count("refused" if exc.declined else "failed")
                     # a refusal is said apart from a failure: its document goes to a
                     # person, and no retry, nor a working endpoint, would answer it
                     raise (LLMRefusalError if exc.declined else LLMError)(
                         f"{self.shown_url}: {exc}") from None
                 logger.debug("%s: try %d failed: %s", self.shown_url, attempt + 1, exc)
-            except LLMError:  # refused for good (HTTP 400, 401, ...): not worth a retry
-                self.usage.count("failed")
+            except LLMError as exc:  # refused for good (HTTP 400, 401, ...): not worth a retry
+                self.usage.count("refused" if isinstance(exc, LLMRefusalError) else "failed")
                 raise
         self.usage.count("failed")
         tries = self.max_retries + 1
