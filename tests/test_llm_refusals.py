@@ -256,3 +256,32 @@ def test_refusals_in_a_row_do_not_stop_the_run_as_an_endpoint_down(tmp_path):
     assert summary["n_refused_calls"] == 12 and len(summary["refused_docs"]) == 12
     assert len(server.requests) == 13
     assert (tmp_path / "out.jsonl").read_text().count("\n") == 1
+
+
+@pytest.mark.parametrize("said, refused", [
+    # JSON mode's refusals: the empty list was taken for "no label applies", the report
+    # trained as a negative of every label (self-harm too)
+    ('{"labels": [], "note": "I\'m sorry, but I can\'t help with this content."}', True),
+    ('{"error": "I cannot assist with that request."}', True),  # was malformed
+    ('{"refusal": "I must decline to label this."}', True),
+    # an answer that no label applies, explained, is one
+    ('{"labels": [], "note": "I cannot classify it as any of these."}', False),
+    ('{"labels": []}', False),
+])
+def test_a_refusal_in_json_is_no_answer_that_no_label_applies(said, refused, tmp_path):
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient
+
+    space = LabelSpace.from_uris(["u:sport"], names={"u:sport": "sport"})
+    with LocalChatServer(lambda body: said) as server:
+        for _ in range(2):  # the second run from the cache, which keeps the refusal
+            client = CachedClient(OpenAIChatClient(server.base_url, "t", max_retries=0),
+                                  ResponseCache(tmp_path / "c.sqlite"), keep_refusals=True)
+            with client:
+                result = label_documents(["a report"], space, client)
+            assert result.answered.tolist() == [not refused]
+            assert result.report.n_refused_calls == int(refused)
+            assert result.report.refused_docs == ([0] if refused else [])
+            assert result.report.n_malformed_answers == 0
+        assert len(server.requests) == 1

@@ -497,7 +497,8 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 report.first_of_kind.setdefault("off_shortlist", "naming " + ", ".join(
                     repr(name[:MAX_NAME_SHOWN]) for name in named[:3])
                     + (", ..." if len(named) > 3 else ""))
-            elif (said := prose_refusal(answer.text, exc)) is not None:
+            elif (said := prose_refusal(answer.text, exc)
+                  or json_refusal(answer.text)) is not None:
                 # "I can't help with that": the model declined, no format problem (it
                 # was a malformed answer, its text, which may quote the document, shown)
                 report.n_refused_calls += 1
@@ -514,6 +515,17 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
             report.count_rejected(exc)  # malformed, but what it named counts
             parsed = None  # every item rejected among the first document's labels
         else:
+            if not parsed.label_ids and not parsed.unknown and not parsed.ambiguous \
+                    and not parsed.n_invalid_items \
+                    and (said := json_refusal(answer.text)) is not None:
+                # {"labels": [], "note": "I can't help with this"}: JSON mode's refusal,
+                # no answer that no label applies (the report was trained as a
+                # negative of every label, self-harm included)
+                report.n_refused_calls += 1
+                report.error(f'the model refused, listing no label (it said "{said}")',
+                             "refused")
+                refused_votes[doc] += 1
+                continue
             report.count_rejected(parsed)
         for reader in (doc, *copies.get(doc, ())):
             own = resolvers[id(offered[reader])]
@@ -558,11 +570,12 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
 
 
 #: what an answer in prose declining the task says (hosted and local models alike: "I'm
-#: sorry, but I can't help with that", "I cannot assist with this request")
+#: sorry, but I can't help with that", "I cannot assist with this request"); not "I
+#: cannot classify it as any of them", which explains an answer that none applies
 _REFUSAL = re.compile(
     r"\b(?:I\s*(?:can\s*not|can['\u2019]?t|cannot|won['\u2019]?t|will\s+not|am\s+(?:not\s+able|unable)"
-    r"|['\u2019]m\s+(?:not\s+able|unable))\s+(?:help|assist|comply|provide|label|classify"
-    r"|categori[sz]e|engage|do\s+that|process|continue|support)"
+    r"|['\u2019]m\s+(?:not\s+able|unable))\s+(?:help|assist|comply|engage|do\s+that"
+    r"|process\s+(?:this|that)|continue|support)"
     r"|I\s+must\s+(?:decline|refuse)|unable\s+to\s+(?:help|assist|comply))", re.IGNORECASE)
 
 
@@ -584,10 +597,38 @@ def prose_refusal(text: str, exc: LLMOutputError) -> str | None:
     return None if found is None else " ".join(found.group(0).split())
 
 
+def json_refusal(text: str) -> str | None:
+    """The words declining the task in the JSON object the answer ``text`` holds, as a
+    model in JSON mode refuses: a string beside an empty or missing ``labels`` list
+    (``{"labels": [], "note": "I can't help with this"}``, ``{"error": "I cannot
+    assist with that"}``); None where the object lists labels, or says no such words.
+
+    >>> print(json_refusal('{"labels": [], "reason": "Sorry, I cannot assist with that."}'))
+    I cannot assist
+    >>> json_refusal('{"labels": [{"label": "x"}], "note": "I cannot help more"}')
+    """
+    from tagsmith.labeling.parsing import extract_json_object
+
+    try:
+        found = extract_json_object(text)
+    except LLMOutputError:
+        return None
+    if found.get("labels") not in (None, []):
+        return None
+    for key, value in found.items():
+        if key != "labels" and isinstance(value, str):
+            words = _REFUSAL.search(value[:2000])
+            if words is not None:
+                return " ".join(words.group(0).split())
+    return None
+
+
 def is_prose_refusal(text: str) -> bool:
-    """Whether the answer ``text`` declines the task in prose, with no JSON object
-    (:func:`prose_refusal`): a refusal, which the response cache keeps as an answer."""
-    return "{" not in text and _REFUSAL.search(text[:2000]) is not None
+    """Whether the answer ``text`` declines the task, in prose with no JSON object
+    (:func:`prose_refusal`) or in a JSON object listing no label (:func:`json_refusal`):
+    a refusal, which the response cache keeps as an answer."""
+    return (("{" not in text and _REFUSAL.search(text[:2000]) is not None)
+            or json_refusal(text) is not None)
 
 
 def warn_rejections(report: LabelingReport, desc: str) -> None:
