@@ -107,6 +107,7 @@ def test_eval_json_equals_brute_force_metrics_of_the_same_ranking(tiny):
     from tagsmith.pipeline.io import read_labelled
 
     printed = json.loads(run("eval", tiny / "model", tiny / "test.tsv", "--json"))
+    assert printed.pop("provenance")["corpus"] == str(tiny / "test.tsv")  # the last key
     clf = TextClassifier.load(tiny / "model")
     test = read_labelled(tiny / "test.tsv", clf.label_space)
     topk = clf.predict_topk(test.texts, clf.n_labels)  # small label space: every label
@@ -260,7 +261,17 @@ def _eval_output(caplog, *args):
     with caplog.at_level(logging.DEBUG, logger="tagsmith"):
         result = CliRunner().invoke(tagsmith_cli.cli, list(map(str, args)))
     assert result.exit_code == 0, result.output
-    return result.stdout, [(r.levelname, r.getMessage()) for r in caplog.records]
+    return _untimed(result.stdout), [(r.levelname, r.getMessage()) for r in caplog.records]
+
+
+def _untimed(stdout: str) -> str:
+    """eval's output less the time ``--json`` says it was evaluated at, which two runs
+    may not share."""
+    if not stdout.startswith("{"):
+        return stdout
+    report = json.loads(stdout)
+    assert report["provenance"].pop("evaluated")
+    return json.dumps(report)
 
 
 @pytest.mark.parametrize("calibration", [False, True])
@@ -390,7 +401,11 @@ def test_eval_reads_a_named_pipe_once(seen, tmp_path):
             with open(fifo, encoding="utf-8") as handle:
                 handle.read()
         writer.join()
-    assert got == run("eval", seen / "model", seen / "mixed.tsv", "--json")
+    got = json.loads(_untimed(got))
+    expected = json.loads(_untimed(run("eval", seen / "model", seen / "mixed.tsv", "--json")))
+    assert got["provenance"].pop("corpus") == str(fifo)
+    assert expected["provenance"].pop("corpus") == str(seen / "mixed.tsv")
+    assert got == expected  # the same documents: the same fingerprint
 
 
 def test_eval_of_a_folder_says_what_its_reader_says_once(seen, caplog, tmp_path):
@@ -435,3 +450,42 @@ def test_eval_says_once_that_an_old_bundle_cannot_be_checked_for_training_docume
                      "tagsmith); train it again with this version to have them checked")]
     _, records = _eval_output(caplog, "eval", seen / "model", corpus)
     assert not any("not checked" in message for _, message in records)
+
+
+def test_eval_json_says_which_bundle_measured_which_documents(tiny, tmp_path):
+    """Two saved eval --json reports could not be matched: nothing in them named the
+    bundle or the test set. ``provenance`` names both, with fingerprints: of the
+    bundle's files, its training data and label space, and of the corpus's documents
+    and gold labels by URI, so a bundle trained on a vocabulary with a label more
+    (ids shifted) reports the same corpus fingerprint for the same test set."""
+    from tagsmith.pipeline.compare import bundle_fingerprint
+
+    vocab = tmp_path / "vocab.tsv"  # a new label first, the others in reverse: every id moves
+    vocab.write_text("<urn:x:new>\tnew\n" + "".join(f"<urn:x:L{i}>\tL{i}\n"
+                                                   for i in reversed(range(10))))
+    run("train", tiny / "train.tsv", "--output", tmp_path / "later", "--vocab", vocab,
+        "--dev-fraction", "0.25", "--no-refit", *FAST)
+    first = json.loads(run("eval", tiny / "model", tiny / "test.tsv", "--json"))["provenance"]
+    later = json.loads(run("eval", tmp_path / "later", tiny / "test.tsv", "--json",
+                           "--threshold", "0.4"))["provenance"]
+    for report, bundle in ((first, tiny / "model"), (later, tmp_path / "later")):
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        assert report["bundle"] == str(bundle)
+        assert report["bundle_created"] == manifest["created"]
+        assert report["bundle_fingerprint"] == bundle_fingerprint(manifest)
+        assert report["training_data_fingerprint"] == manifest["training"]["data_fingerprint"]
+        assert report["label_space_fingerprint"] == manifest["label_space"]["fingerprint"]
+        assert report["corpus"] == str(tiny / "test.tsv")
+        assert report["evaluated"].endswith("+00:00") and report["vocab"] is None
+    assert (first["threshold"], later["threshold"]) == (None, 0.4)
+    assert first["bundle_fingerprint"] != later["bundle_fingerprint"]
+    assert first["label_space_fingerprint"] != later["label_space_fingerprint"]
+    assert first["corpus_fingerprint"] == later["corpus_fingerprint"]
+    # one gold label changed, or one text: another test set
+    lines = (tiny / "test.tsv").read_text().splitlines(keepends=True)
+    text, labels = lines[0].rstrip("\n").split("\t")
+    for changed in (f"{text}\t{labels} <urn:x:L9>\n", f"{text} more\t{labels}\n"):
+        other = tmp_path / "other.tsv"
+        other.write_text(changed + "".join(lines[1:]))
+        report = json.loads(run("eval", tiny / "model", other, "--json"))["provenance"]
+        assert report["corpus_fingerprint"] != first["corpus_fingerprint"]

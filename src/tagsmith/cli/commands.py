@@ -44,8 +44,11 @@ from tagsmith.models import available_models
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    import numpy as np
+
     from tagsmith.data.ids import FirstSeen
     from tagsmith.data.readers import NoTextColumnError
+    from tagsmith.pipeline.io import LabelledData
     from tagsmith.pipeline.train import TrainOptions
     from tagsmith.progress import _LogProgress, _NoProgress
 
@@ -1479,6 +1482,11 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     data = read_labelled(corpus, space, on_error=on_error,
                          unknown_labels=unknown_labels, vocabulary=named,
                          vocab_option=None, keep_texts=False)
+    if as_json:  # of the documents and gold labels as read, before any is left out:
+        # the same corpus gives the same fingerprint whichever bundle is evaluated
+        from tagsmith.pipeline.compare import corpus_fingerprint
+
+        corpus_print = corpus_fingerprint(_text_hashes(data), data.Y, space)
     if view is not None:  # VOCAB's labels the model does not know: left out, counted
         from tagsmith.cli.vocab_names import known_to_model, warn_name_clashes
 
@@ -1513,6 +1521,11 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     if per_label:
         metrics["per_label"] = rows
     if as_json:
+        from tagsmith.pipeline.compare import provenance
+
+        # which bundle measured which documents, so that saved reports can be matched
+        metrics["provenance"] = provenance(classifier, bundle, corpus, corpus_print,
+                                           vocab=vocab, threshold=threshold)
         print_json(metrics if report is None else {**metrics, "calibration": report})
         return
     metrics.pop("per_label", None)
@@ -1524,6 +1537,18 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         _print_per_label(rows or [], classifier.thresholds.min_labels)
     if report is not None:
         _print_confidence(report, classifier.n_labels)
+
+
+def _text_hashes(data: LabelledData) -> np.ndarray:
+    """Each text's hash (:func:`~tagsmith.data.texthash.hash_texts`), of the texts held
+    or of those hashed as they were streamed."""
+    from tagsmith.data.texthash import hash_texts
+
+    streamed = getattr(data, "streamed", None)
+    hashes = getattr(streamed, "hashes", None)
+    if hashes is not None:
+        return hashes
+    return hash_texts(data.texts if streamed is None else streamed)
 
 
 def _print_per_label(rows: list[dict], min_labels: int = 0) -> None:
