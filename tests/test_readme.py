@@ -457,7 +457,7 @@ COMMAND_SECTIONS = {
     "train": ["Command line", "Model families", "Confidence"],
     "calibrate": ["Command line", "Confidence"],
     "suggest": ["Command line", "Confidence"],
-    "eval": ["Command line", "Confidence", "Metrics"],
+    "eval": ["Command line", "Confidence", "Metrics", "Retraining and comparing models"],
     "shift": ["Command line", "Confidence"],
     "vocab": ["Command line"],
     "info": ["Command line", "Model bundles"],

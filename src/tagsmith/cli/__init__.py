@@ -1333,6 +1333,7 @@ _PATH_ROLES: dict[str, tuple[str, str]] = {
     "map_to": ("a vocabulary file (TSV, CSV or SKOS)", _READ),
     "bundle": ("a model bundle folder (from train)", _READ),
     "shortlist_bundle": ("a model bundle folder (from train)", _READ),
+    "baseline": ("a model bundle folder (from train)", _READ),
     "output": ("the file or folder written", _WRITTEN),
     "student": ("a model bundle folder to save", _WRITTEN),
     "skos": ("a Turtle file to write", _WRITTEN),

@@ -1446,13 +1446,20 @@ EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
               help="Also write per-label results to this TSV file (never an input): a "
               "row per label in the truth or the label sets, its <uri>, label, support, "
               "true/false positives, false negatives, precision, recall and F1.")
+@click.option("--baseline", callback=a_path,
+              help="Also compare with this bundle (last month's) on the same documents and "
+              "gold labels: P@1 and micro-F1 of both, their difference with a 95% paired "
+              "bootstrap interval, and each label's F1 (not with --calibration).")
 def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
-             reliability_k, reliability_png, vocab, per_label, results_file):
+             reliability_k, reliability_png, vocab, per_label, results_file, baseline):
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.evaluate import evaluate_classifier
     from tagsmith.pipeline.io import StreamedLabelledData, read_labelled
 
     refuse_unused("--calibration", calibration, "alphas", "reliability_k", "reliability_png")
+    if baseline and calibration:
+        raise click.UsageError("--baseline and --calibration cannot be combined: compare "
+                               "the reliability of each bundle with eval --calibration")
     from tagsmith.cli.confidence import check_png_output
 
     check_png_output(reliability_png, "--reliability-png",
@@ -1461,6 +1468,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
                      {"the corpus": corpus, "the bundle": bundle, "--vocab": vocab,
                       "--reliability-png": reliability_png}, suffix=None)
     classifier = TextClassifier.load(bundle)
+    base = TextClassifier.load(baseline) if baseline else None  # refused before the corpus
     if calibration and classifier.calibrator is None:
         # as suggest --sets: the library's refusal named 'bundle' and came once the
         # whole corpus had been read
@@ -1487,6 +1495,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         from tagsmith.pipeline.compare import corpus_fingerprint
 
         corpus_print = corpus_fingerprint(_text_hashes(data), data.Y, space)
+    gold = (data.Y, space)  # --baseline measures both bundles against every gold label
     if view is not None:  # VOCAB's labels the model does not know: left out, counted
         from tagsmith.cli.vocab_names import known_to_model, warn_name_clashes
 
@@ -1512,6 +1521,15 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
             classifier, texts, data.Y, threshold=threshold,
             alphas=alphas, reliability_k=reliability_k,
             png=reliability_png, source=corpus, per_label=rows_wanted)
+    elif base is not None:  # the bundle's top-k kept, for the comparison
+        from tagsmith.pipeline.evaluate import evaluate_topk, evaluation_k, overlap_checked
+
+        ks, k = evaluation_k(classifier, (1, 3, 5), threshold)
+        checked = overlap_checked(classifier, texts, corpus)
+        topk = classifier.predict_topk(checked, k)
+        metrics = evaluate_topk(classifier, data.Y, topk, ks=ks, threshold=threshold,
+                                per_label=rows_wanted)
+        comparison = _compare(classifier, topk, base, baseline, checked, gold, threshold)
     else:  # documents the bundle was trained on are warned of, naming the corpus
         metrics = evaluate_classifier(classifier, texts, data.Y, threshold=threshold,
                                       source=corpus, per_label=rows_wanted)
@@ -1526,6 +1544,8 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         # which bundle measured which documents, so that saved reports can be matched
         metrics["provenance"] = provenance(classifier, bundle, corpus, corpus_print,
                                            vocab=vocab, threshold=threshold)
+        if base is not None:
+            metrics["baseline"] = comparison
         print_json(metrics if report is None else {**metrics, "calibration": report})
         return
     metrics.pop("per_label", None)
@@ -1537,6 +1557,83 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         _print_per_label(rows or [], classifier.thresholds.min_labels)
     if report is not None:
         _print_confidence(report, classifier.n_labels)
+    if base is not None:
+        _print_comparison(comparison)
+
+
+def _compare(classifier, topk, base, baseline: str, texts, gold, threshold) -> dict:
+    """``eval --baseline``'s comparison: the baseline scores the same texts, and both
+    are measured against ``gold``, the corpus's labels as read (with ``--vocab``, those
+    the bundle does not know too: see compare_predictions)."""
+    from tagsmith.pipeline.compare import compare_predictions
+    from tagsmith.pipeline.evaluate import tuning_k
+
+    base_topk = base.predict_topk(texts, tuning_k(base.n_labels))
+    result = compare_predictions(
+        gold[0], gold[1], classifier.label_space, topk.indices[:, 0],
+        classifier.label_sets(topk, threshold),
+        base.label_space, base_topk.indices[:, 0], base.label_sets(base_topk, threshold))
+    manifest = base._loaded_manifest or base.manifest
+    from tagsmith.pipeline.compare import bundle_fingerprint
+
+    return {"bundle": baseline, "bundle_created": manifest.get("created"),
+            "bundle_fingerprint": bundle_fingerprint(manifest), **result}
+
+
+#: labels eval --baseline's table lists of those whose F1 moved beyond noise, each way
+COMPARED_LABELS_SHOWN = 20
+
+
+def _print_comparison(result: dict) -> None:
+    """eval --baseline's text: the two metrics, then the labels whose F1 moved beyond
+    noise (worst first), new and dropped labels, and the count of the others."""
+    pct = round(result["confidence"] * 100)
+    click.echo(f"\nagainst baseline {printable(result['bundle'])} on the same "
+               f"{result['n_docs']:,} documents (paired bootstrap over documents, "
+               f"{result['resamples']:,} resamples, {pct}% intervals):")
+    for key, m in result["metrics"].items():
+        low, high = m["interval"]
+        line = (f"  {key:<9} {m['baseline']:.4f} -> {m['bundle']:.4f}  "
+                f"{m['difference']:+.4f} [{low:+.4f}, {high:+.4f}]  {m['verdict']}")
+        if "n_docs_better" in m:
+            line += (f" (right where the baseline was wrong on {m['n_docs_better']:,} "
+                     f"documents, wrong where it was right on {m['n_docs_worse']:,})")
+        click.echo(line)
+    rows = result["per_label"]
+    moved = sorted((row for row in rows if row["verdict"] != "within noise"
+                    and row["in_bundle"] and row["in_baseline"]),
+                   key=lambda row: row["difference"])
+    worse = [row for row in moved if row["verdict"] == "worse"]
+    better = [row for row in moved if row["verdict"] == "better"][::-1]
+
+    def table(title: str, chosen: list[dict], total: int) -> None:
+        if not chosen:
+            return
+        more = f", the first {len(chosen)} of {total:,}" if total > len(chosen) else ""
+        click.echo(f"labels whose F1 {title} beyond noise{more}:")
+        width = max(len(printable(row["label"])) for row in chosen)
+        for row in chosen:
+            low, high = row["interval"]
+            click.echo(f"  {printable(row['label']):<{width}}  support {row['support']:>6,}  F1 "
+                       f"{row['baseline_f1']:.3f} -> {row['f1']:.3f}  "
+                       f"{row['difference']:+.3f} [{low:+.3f}, {high:+.3f}]")
+
+    table("fell", worse[:COMPARED_LABELS_SHOWN], len(worse))
+    table("rose", better[:COMPARED_LABELS_SHOWN], len(better))
+    quiet = sum(1 for row in rows if row["verdict"] == "within noise"
+                and row["in_bundle"] and row["in_baseline"])
+    click.echo(f"{quiet:,} other label{plural_s(quiet)} within noise (--json lists every "
+               "label)")
+    for flag, what, f1 in (("in_baseline", "new, not in the baseline", "f1"),
+                           ("in_bundle", "only in the baseline (its predictions of them "
+                            "count as wrong)", "baseline_f1")):
+        only = [row for row in rows if not row[flag]]
+        if only:
+            shown = ", ".join(f"{printable(row['label'])} (support {row['support']:,}, "
+                              f"F1 {row[f1]:.3f})" for row in only[:COMPARED_LABELS_SHOWN])
+            extra = f" and {len(only) - COMPARED_LABELS_SHOWN:,} more" if len(
+                only) > COMPARED_LABELS_SHOWN else ""
+            click.echo(f"labels {what}: {shown}{extra}")
 
 
 def _text_hashes(data: LabelledData) -> np.ndarray:

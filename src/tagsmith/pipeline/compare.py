@@ -81,3 +81,166 @@ def provenance(classifier: TextClassifier, bundle: str, corpus: str, corpus_prin
         "evaluated": datetime.now(UTC).isoformat(timespec="seconds"),
         "tagsmith_version": __version__,
     }
+
+
+#: resamples of the paired bootstrap of ``eval --baseline``
+BOOTSTRAP_RESAMPLES = 1000
+#: resamples drawn at a time (a dense resamples x documents weight matrix each)
+BOOTSTRAP_BATCH = 50
+#: the metrics ``eval --baseline`` compares document by document
+COMPARED_METRICS = ("p@1", "micro_f1")
+
+
+def _columns(space: LabelSpace, shared: dict[str, int], extra: list[str]) -> np.ndarray:
+    """Each of ``space``'s label ids as a column of the shared table: the gold labels'
+    own, else a column of its own past them (``extra``, grown as needed)."""
+    out = np.empty(len(space), dtype=np.int64)
+    for i in range(len(space)):
+        uri = space.uri_of(i)
+        if uri not in shared:
+            shared[uri] = len(shared)
+            extra.append(uri)
+        out[i] = shared[uri]
+    return out
+
+
+def _remap(matrix: sp.spmatrix, columns: np.ndarray, width: int) -> sp.csr_matrix:
+    m = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+    m.data[:] = 1.0
+    m.eliminate_zeros()
+    return sp.csr_matrix((m.data, columns[m.indices], m.indptr), shape=(m.shape[0], width))
+
+
+def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
+                        top1: np.ndarray,
+                        sets: sp.spmatrix, base_space: LabelSpace, base_top1: np.ndarray,
+                        base_sets: sp.spmatrix, *, resamples: int = BOOTSTRAP_RESAMPLES,
+                        seed: int = 0, confidence: float = 0.95) -> dict:
+    """A bundle's predictions against a baseline's on the same documents and gold labels.
+
+    ``Y`` (documents x ``gold``'s labels) is the truth for both; ``top1`` and ``sets``
+    are the bundle's best label per document (-1: none) and label sets in ``space``'s
+    ids, ``base_top1`` and ``base_sets`` the baseline's in ``base_space``'s, each
+    matched to the gold labels by URI: a gold label a model does not know is one it
+    misses, a label of its own the gold labels lack one it predicts wrongly.
+
+    P@1 and micro-F1 of each, their difference and its ``confidence`` interval by a
+    paired bootstrap over documents (``resamples`` draws of the documents with
+    replacement, ``seed``), and for P@1 the documents the bundle gets right and the
+    baseline wrong, and the reverse; then each label's F1 under both (``None`` for a
+    model without the label) with the interval of its difference, for the labels
+    true or predicted by either.
+    """
+    n = Y.shape[0]
+    shared = {gold.uri_of(i): i for i in range(len(gold))}
+    extra: list[str] = []
+    own = _columns(space, shared, extra)
+    base = _columns(base_space, shared, extra)
+    width = len(shared)
+    truth = _remap(Y, np.arange(Y.shape[1]), width)
+    both = {}
+    for name, cols, best, chosen in (("bundle", own, top1, sets),
+                                     ("baseline", base, base_top1, base_sets)):
+        best = np.asarray(best)
+        hit = np.zeros(n)
+        ok = best >= 0
+        rows = np.flatnonzero(ok)
+        hit[rows] = np.asarray(truth[rows, cols[best[rows]]]).ravel()
+        predicted = _remap(chosen, cols, width)
+        found = predicted.multiply(truth).tocsr()
+        both[name] = {"hit": hit, "predicted": predicted, "found": found}
+    n_true = np.asarray(truth.sum(axis=1)).ravel()
+
+    def micro(found: np.ndarray, predicted: np.ndarray, true: np.ndarray) -> np.ndarray:
+        total = predicted + true
+        return np.divide(2 * found, total, out=np.zeros_like(total), where=total > 0)
+
+    def label_f1(found, predicted, support):
+        total = predicted + support
+        return np.divide(2 * found, total, out=np.zeros_like(total, dtype=np.float64),
+                         where=total > 0)
+
+    per_doc = {name: (part["hit"], np.asarray(part["found"].sum(axis=1)).ravel(),
+                      np.asarray(part["predicted"].sum(axis=1)).ravel())
+               for name, part in both.items()}
+    support = np.asarray(truth.sum(axis=0)).ravel()
+    counts = {name: (np.asarray(part["found"].sum(axis=0)).ravel(),
+                     np.asarray(part["predicted"].sum(axis=0)).ravel())
+              for name, part in both.items()}
+    labels = np.flatnonzero(support + counts["bundle"][1] + counts["baseline"][1] > 0)
+    # the paired bootstrap: one weight per document per draw, the same for both models
+    rng = np.random.default_rng(seed)
+    drawn_metrics = np.empty((resamples, 2))
+    drawn_labels = np.empty((resamples, len(labels)), dtype=np.float32)
+    stack = sp.hstack([truth[:, labels]] + [both[name][part][:, labels]
+                                            for name in ("bundle", "baseline")
+                                            for part in ("found", "predicted")]).tocsc()
+    docs = np.column_stack([n_true] + [values for name in ("bundle", "baseline")
+                                       for values in per_doc[name]])
+    n_labels = len(labels)
+    for start in range(0, resamples, BOOTSTRAP_BATCH):
+        size = min(BOOTSTRAP_BATCH, resamples - start)
+        weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n)
+                            for _ in range(size)]).astype(np.float64)
+        d = weights @ docs  # (size, 7): true, then hit/found/predicted of each
+        p1 = (d[:, 1] - d[:, 4]) / n
+        f1 = (micro(d[:, 2], d[:, 3], d[:, 0]) - micro(d[:, 5], d[:, 6], d[:, 0]))
+        drawn_metrics[start:start + size] = np.column_stack([p1, f1])
+        if n_labels:
+            s = np.asarray((sp.csr_matrix(weights) @ stack).todense())
+            sup, parts = s[:, :n_labels], s[:, n_labels:]
+            fb, pb, fa, pa = (parts[:, j * n_labels:(j + 1) * n_labels] for j in range(4))
+            drawn_labels[start:start + size] = label_f1(fb, pb, sup) - label_f1(fa, pa, sup)
+    tail = (1 - confidence) / 2 * 100
+    bounds = np.percentile(drawn_metrics, [tail, 100 - tail], axis=0)
+    label_bounds = (np.percentile(drawn_labels, [tail, 100 - tail], axis=0) if n_labels
+                    else np.zeros((2, 0)))
+    metrics = {}
+    for j, key in enumerate(COMPARED_METRICS):
+        if key == "p@1":
+            values = {name: float(per_doc[name][0].sum() / n) for name in both}
+        else:
+            values = {name: float(micro(np.array(per_doc[name][1].sum()),
+                                        np.array(per_doc[name][2].sum()),
+                                        np.array(float(n_true.sum()))))
+                      for name in both}
+        low, high = float(bounds[0, j]), float(bounds[1, j])
+        metrics[key] = {"baseline": values["baseline"], "bundle": values["bundle"],
+                        "difference": values["bundle"] - values["baseline"],
+                        "interval": [low, high], "verdict": _verdict(low, high)}
+    gained = both["bundle"]["hit"] > both["baseline"]["hit"]
+    lost = both["bundle"]["hit"] < both["baseline"]["hit"]
+    metrics["p@1"].update(n_docs_better=int(gained.sum()), n_docs_worse=int(lost.sum()))
+    in_bundle = np.zeros(width, dtype=bool)
+    in_bundle[own] = True
+    in_baseline = np.zeros(width, dtype=bool)
+    in_baseline[base] = True
+    names = {}
+    for named in (base_space, gold, space):  # the bundle's names first, then the gold's
+        names.update({named.uri_of(i): named.name_of(i) for i in range(len(named))})
+    uris = list(shared)
+    label_rows = []
+    for j, col in enumerate(labels.tolist()):
+        f1 = {name: float(label_f1(counts[name][0][col], counts[name][1][col], support[col]))
+              for name in both}
+        f1_bundle = f1["bundle"] if in_bundle[col] else None
+        f1_base = f1["baseline"] if in_baseline[col] else None
+        low, high = float(label_bounds[0, j]), float(label_bounds[1, j])
+        label_rows.append({
+            "uri": uris[col], "label": names[uris[col]], "support": int(support[col]),
+            "in_bundle": bool(in_bundle[col]), "in_baseline": bool(in_baseline[col]),
+            "baseline_f1": f1_base, "f1": f1_bundle,
+            "difference": f1["bundle"] - f1["baseline"],
+            "interval": [low, high], "verdict": _verdict(low, high)})
+    return {"n_docs": n, "resamples": resamples, "seed": seed, "confidence": confidence,
+            "metrics": metrics, "per_label": label_rows}
+
+
+def _verdict(low: float, high: float) -> str:
+    """``better`` or ``worse`` where the interval of the difference leaves out 0,
+    ``within noise`` where it holds it."""
+    if low > 0:
+        return "better"
+    if high < 0:
+        return "worse"
+    return "within noise"

@@ -1,0 +1,164 @@
+"""`tagsmith eval BUNDLE CORPUS --baseline OLD`: two bundles on the same documents and
+gold labels, each figure checked against a count by hand."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+
+tagsmith_cli._register_commands()
+FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
+
+
+def run(*args, code=0):
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def write_corpus(path, n, rng, labels=range(8)):
+    """Documents whose words name their labels (some noisy)."""
+    with open(path, "w", encoding="utf-8") as out:
+        for _ in range(n):
+            chosen = rng.sample(list(labels), rng.choice([1, 1, 2, 3]))
+            words = [f"w{lab}{rng.choice('abc')}" for lab in chosen for _ in range(2)]
+            words += [f"noise{rng.randint(0, 40)}" for _ in range(4)]
+            rng.shuffle(words)
+            out.write(" ".join(words) + "\t" + " ".join(f"<urn:x:L{lab}>" for lab in chosen)
+                      + "\n")
+
+
+def vocab(path, uris):
+    path.write_text("".join(f"<{uri}>\t{uri.rsplit(':', 1)[1]}\n" for uri in uris))
+    return path
+
+
+@pytest.fixture(scope="module")
+def months(tmp_path_factory):
+    """Month 1: labels L0-L7 (L7 deprecated since, dropped from month 2), trained on
+    few documents; month 2: L0-L6 and L8, new, in another order, on many more."""
+    base = tmp_path_factory.mktemp("months")
+    rng = random.Random(5)
+    write_corpus(base / "m1.tsv", 40, rng, range(8))
+    write_corpus(base / "m2.tsv", 300, rng, [0, 1, 2, 3, 4, 5, 6, 8])
+    write_corpus(base / "test.tsv", 80, rng, [0, 1, 2, 3, 4, 5, 6, 8])
+    # the month-1 words of L7 in test documents: the old model predicts its label there
+    lines = (base / "test.tsv").read_text().splitlines()
+    lines[:10] = [line.replace("\t", " w7a w7b w7c\t", 1) for line in lines[:10]]
+    (base / "test.tsv").write_text("\n".join(lines) + "\n")
+    run("train", base / "m1.tsv", "-o", base / "A", "--dev-fraction", "0.25", "--no-refit",
+        "--vocab", vocab(base / "v1.tsv", [f"urn:x:L{i}" for i in range(8)]), *FAST)
+    run("train", base / "m2.tsv", "-o", base / "B", "--dev-fraction", "0.25", "--no-refit",
+        "--vocab", vocab(base / "v2.tsv", ["urn:x:L8", *(f"urn:x:L{i}"
+                                                        for i in reversed(range(7)))]), *FAST)
+    return base
+
+
+def by_hand(bundle, test, gold_space):
+    """P@1, the label sets' micro-F1 and each label's F1 of ``bundle`` against the
+    gold labels of ``test`` (read in ``gold_space``), every label by URI."""
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.io import read_labelled
+
+    clf = TextClassifier.load(bundle)
+    data = read_labelled(test, gold_space)
+    truth = [{gold_space.uri_of(j) for j in row.indices} for row in data.Y.tocsr()]
+    topk = clf.predict_topk(data.texts, clf.n_labels)
+    sets = clf.label_sets(topk)
+    top1 = [clf.label_space.uri_of(int(i)) for i in topk.indices[:, 0]]
+    predicted = [{clf.label_space.uri_of(j) for j in row.indices} for row in sets.tocsr()]
+    hits = [uri in gold for uri, gold in zip(top1, truth, strict=True)]
+    found = sum(len(p & g) for p, g in zip(predicted, truth, strict=True))
+    micro = 2 * found / (sum(map(len, predicted)) + sum(map(len, truth)))
+    f1 = {}
+    for uri in set().union(*truth, *predicted):
+        tp = sum(uri in p and uri in g for p, g in zip(predicted, truth, strict=True))
+        total = sum(uri in p for p in predicted) + sum(uri in g for g in truth)
+        f1[uri] = 2 * tp / total
+    return np.array(hits), micro, f1
+
+
+def test_eval_baseline_compares_two_bundles_on_the_same_gold_labels(months):
+    """A team retraining monthly compared last month's bundle with this one's by hand
+    (two evals, a script): eval --baseline measures both against the bundle's gold
+    labels, the baseline's labels matched by URI (a new label it lacks is one it misses,
+    a label of its own the bundle lacks one it predicts wrongly), with a paired bootstrap
+    interval of each difference."""
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    got = json.loads(run("eval", months / "B", months / "test.tsv", "--baseline",
+                         months / "A", "--json"))
+    alone = json.loads(run("eval", months / "B", months / "test.tsv", "--json"))
+    compared = got.pop("baseline")
+    assert got.pop("provenance")["corpus_fingerprint"] == alone.pop("provenance")[
+        "corpus_fingerprint"]
+    assert got == alone  # the bundle's own figures, as without --baseline
+    space = TextClassifier.load(months / "B").label_space
+    hits_b, micro_b, f1_b = by_hand(months / "B", months / "test.tsv", space)
+    hits_a, micro_a, f1_a = by_hand(months / "A", months / "test.tsv", space)
+    p1, f1 = compared["metrics"]["p@1"], compared["metrics"]["micro_f1"]
+    assert p1["bundle"] == pytest.approx(alone["p@1"]) == pytest.approx(hits_b.mean())
+    assert p1["baseline"] == pytest.approx(hits_a.mean())
+    assert f1["bundle"] == pytest.approx(alone["micro_f1"]) == pytest.approx(micro_b)
+    assert f1["baseline"] == pytest.approx(micro_a)
+    assert p1["n_docs_better"] == int((hits_b & ~hits_a).sum())
+    assert p1["n_docs_worse"] == int((hits_a & ~hits_b).sum())
+    # the month-2 model, trained on 7 times the documents, is better beyond noise
+    for m in (p1, f1):
+        assert m["difference"] == pytest.approx(m["bundle"] - m["baseline"])
+        assert 0 < m["interval"][0] <= m["difference"] <= m["interval"][1]
+        assert m["verdict"] == "better"
+    assert compared["bundle"] == str(months / "A") and compared["n_docs"] == 80
+    rows = {row["uri"]: row for row in compared["per_label"]}
+    new, old = rows.pop("urn:x:L8"), rows.pop("urn:x:L7")
+    assert (new["in_baseline"], new["baseline_f1"], new["f1"]) == (False, None,
+                                                                   pytest.approx(f1_b[
+                                                                       "urn:x:L8"]))
+    assert new["support"] > 0 and new["difference"] == pytest.approx(new["f1"])
+    # the deprecated label: the old model still predicts it, each time wrongly
+    assert (old["in_bundle"], old["f1"], old["support"], old["baseline_f1"]) == (
+        False, None, 0, 0.0)
+    assert "urn:x:L7" in f1_a
+    for uri, row in rows.items():
+        assert row["f1"] == pytest.approx(f1_b.get(uri, 0.0))
+        assert row["baseline_f1"] == pytest.approx(f1_a.get(uri, 0.0))
+        assert row["interval"][0] <= row["interval"][1]
+    # the other way round, the same differences, negated, and "worse"
+    back = json.loads(run("eval", months / "A", months / "test.tsv", "--baseline",
+                          months / "B", "--json", "--vocab", months / "v2.tsv"))["baseline"]
+    assert back["metrics"]["p@1"]["verdict"] == "worse"
+    for key, m in back["metrics"].items():
+        mine = compared["metrics"][key]
+        assert (m["bundle"], m["baseline"]) == (mine["baseline"], mine["bundle"])
+    assert back["metrics"]["p@1"]["n_docs_better"] == p1["n_docs_worse"]
+    assert back["metrics"]["p@1"]["n_docs_worse"] == p1["n_docs_better"]
+    back_rows = {row["uri"]: row for row in back["per_label"]}
+    assert (back_rows["urn:x:L8"]["in_bundle"], back_rows["urn:x:L8"]["f1"]) == (False, None)
+
+
+def test_eval_baseline_prints_what_moved(months):
+    text = run("eval", months / "B", months / "test.tsv", "--baseline", months / "A")
+    assert (f"against baseline {months / 'A'} on the same 80 documents (paired bootstrap "
+            "over documents, 1,000 resamples, 95% intervals):") in text
+    assert "  p@1 " in text and "  micro_f1 " in text and "better (right where the " in text
+    assert "labels new, not in the baseline: L8 (support " in text
+    assert ("labels only in the baseline (its predictions of them count as wrong): L7 "
+            "(support 0, F1 0.000)") in text
+    # a bundle against itself: nothing moved
+    same = run("eval", months / "B", months / "test.tsv", "--baseline", months / "B")
+    assert "+0.0000 [+0.0000, +0.0000]  within noise (right where the baseline was wrong " \
+           "on 0 documents, wrong where it was right on 0)" in same
+    assert "beyond noise" not in same
+
+
+def test_eval_baseline_is_refused_with_calibration(months):
+    out = run("eval", months / "B", months / "test.tsv", "--baseline", months / "A",
+              "--calibration", code=2)
+    assert "--baseline and --calibration cannot be combined" in out
+    out = run("eval", months / "B", months / "test.tsv", "--baseline", months / "nothing",
+              code=4)  # a missing baseline, as a missing bundle
+    assert str(months / "nothing") in out
