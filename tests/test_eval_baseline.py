@@ -162,3 +162,21 @@ def test_eval_baseline_is_refused_with_calibration(months):
     out = run("eval", months / "B", months / "test.tsv", "--baseline", months / "nothing",
               code=4)  # a missing baseline, as a missing bundle
     assert str(months / "nothing") in out
+
+
+def test_eval_of_an_old_bundle_on_a_test_set_with_a_new_label_says_the_way_out(months,
+                                                                               tmp_path):
+    """Last month's bundle on this month's test set stopped at the first label added
+    since, saying only that the bundle's vocabulary lacks it: --vocab (the updated
+    vocabulary) and --unknown-labels skip were in the README alone."""
+    out = run("eval", months / "A", months / "test.tsv", code=3)
+    assert (f"unknown label '<urn:x:L8>' (not in the vocabulary of the bundle {months / 'A'}); "
+            "a label added since the bundle was trained? give the updated vocabulary with "
+            "--vocab VOCAB to leave out the labels the model does not know, or "
+            "--unknown-labels skip") in out
+    run("eval", months / "A", months / "test.tsv", "--vocab", months / "v2.tsv")
+    # a label the given vocabulary lacks too: --vocab is no way out
+    odd = tmp_path / "odd.tsv"
+    odd.write_text("w1a w1b\t<urn:x:nowhere>\n")
+    out = run("eval", months / "A", odd, "--vocab", months / "v2.tsv", code=3)
+    assert "unknown label '<urn:x:nowhere>'" in out and "added since" not in out

@@ -154,18 +154,29 @@ class UnknownLabelError(DataError):
     """
 
     def __init__(self, label: str, *, path: str | Path | None = None, line: int | None = None,
-                 vocabulary: str = "the vocabulary", hint: str = ""):
+                 vocabulary: str = "the vocabulary", hint: str = "", advice: str = ""):
         self.label = label
         self.vocabulary = vocabulary
         self.hint = hint  # what the key is instead (LabelSpace.unknown_hint), or ""
+        self.advice = advice  # what the command offers for such a label, or ""
         where = (f"no URI, preferred name or notation of {vocabulary}): it is {hint}"
                  if hint else f"not in {vocabulary})")
-        super().__init__(f"unknown label {label!r} ({where}", path=path, line=line)
+        super().__init__(f"unknown label {label!r} ({where}{'; ' if advice else ''}{advice}",
+                         path=path, line=line)
 
     def in_vocabulary(self, vocabulary: str) -> UnknownLabelError:
         """The same error, naming the vocabulary that lacks the label."""
         return UnknownLabelError(self.label, path=self.path, line=self.line,
-                                 vocabulary=vocabulary, hint=self.hint)
+                                 vocabulary=vocabulary, hint=self.hint, advice=self.advice)
+
+    def advised(self, advice: str) -> UnknownLabelError:
+        """The same error, saying ``advice`` after it (a command's way out).
+
+        >>> str(UnknownLabelError("rice", path="t.tsv", line=2).advised("give --vocab"))
+        "t.tsv:2: unknown label 'rice' (not in the vocabulary); give --vocab"
+        """
+        return UnknownLabelError(self.label, path=self.path, line=self.line,
+                                 vocabulary=self.vocabulary, hint=self.hint, advice=advice)
 
 
 class AmbiguousLabelError(UnknownLabelError):

@@ -38,7 +38,12 @@ from tagsmith.cli import (
     warn_alpha_too_small,
     warn_unnamed_language,
 )
-from tagsmith.exceptions import DataError, InvalidParameterError
+from tagsmith.exceptions import (
+    AmbiguousLabelError,
+    DataError,
+    InvalidParameterError,
+    UnknownLabelError,
+)
 from tagsmith.models import available_models
 
 if TYPE_CHECKING:
@@ -1487,9 +1492,19 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         named = f"{vocab} nor {named}"
     # the texts are hashed as they are read (for the training-overlap check) and read
     # again a chunk at a time to be scored: holding them all took 15 MB per 100,000
-    data = read_labelled(corpus, space, on_error=on_error,
-                         unknown_labels=unknown_labels, vocabulary=named,
-                         vocab_option=None, keep_texts=False)
+    try:
+        data = read_labelled(corpus, space, on_error=on_error,
+                             unknown_labels=unknown_labels, vocabulary=named,
+                             vocab_option=None, keep_texts=False)
+    except UnknownLabelError as exc:
+        if vocab or exc.hint or isinstance(exc, AmbiguousLabelError):
+            raise
+        # a test set labelled with this month's vocabulary, evaluated with last month's
+        # bundle: the way out was in the README alone
+        raise exc.advised(
+            "a label added since the bundle was trained? give the updated vocabulary "
+            "with --vocab VOCAB to leave out the labels the model does not know, or "
+            "--unknown-labels skip") from None
     if as_json:  # of the documents and gold labels as read, before any is left out:
         # the same corpus gives the same fingerprint whichever bundle is evaluated
         from tagsmith.pipeline.compare import corpus_fingerprint
