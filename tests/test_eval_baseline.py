@@ -146,8 +146,11 @@ def test_eval_baseline_prints_what_moved(months):
             "over documents, 1,000 resamples, 95% intervals):") in text
     assert "  p@1 " in text and "  micro_f1 " in text and "better (right where the " in text
     assert "labels new, not in the baseline: L8 (support " in text
-    assert ("labels only in the baseline (its predictions of them count as wrong): L7 "
-            "(support 0, F1 0.000)") in text
+    assert "labels only in the baseline: L7 (support 0, F1 0.000)" in text
+    back = run("eval", months / "A", months / "test.tsv", "--baseline", months / "B",
+               "--vocab", months / "v2.tsv")
+    assert "labels new, not in the baseline: L7 (support 0, F1 0.000)" in back
+    assert "labels only in the baseline: L8 (support " in back
     # a bundle against itself: nothing moved
     same = run("eval", months / "B", months / "test.tsv", "--baseline", months / "B")
     assert "+0.0000 [+0.0000, +0.0000]  within noise (right where the baseline was wrong " \

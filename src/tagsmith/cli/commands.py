@@ -1640,8 +1640,7 @@ def _print_comparison(result: dict) -> None:
     click.echo(f"{quiet:,} other label{plural_s(quiet)} within noise (--json lists every "
                "label)")
     for flag, what, f1 in (("in_baseline", "new, not in the baseline", "f1"),
-                           ("in_bundle", "only in the baseline (its predictions of them "
-                            "count as wrong)", "baseline_f1")):
+                           ("in_bundle", "only in the baseline", "baseline_f1")):
         only = [row for row in rows if not row[flag]]
         if only:
             shown = ", ".join(f"{printable(row['label'])} (support {row['support']:,}, "
