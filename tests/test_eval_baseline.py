@@ -183,3 +183,25 @@ def test_eval_of_an_old_bundle_on_a_test_set_with_a_new_label_says_the_way_out(m
     odd.write_text("w1a w1b\t<urn:x:nowhere>\n")
     out = run("eval", months / "A", odd, "--vocab", months / "v2.tsv", code=3)
     assert "unknown label '<urn:x:nowhere>'" in out and "added since" not in out
+
+
+def test_eval_baseline_warns_of_test_documents_the_baseline_was_trained_on(months, tmp_path,
+                                                                           caplog):
+    """The bundle's training documents in CORPUS were warned of, the baseline's not: a
+    baseline trained on part of the test set looked better than it is, unsaid."""
+    import logging
+
+    corpus = tmp_path / "mixed.tsv"  # the test set and A's whole training corpus
+    corpus.write_text((months / "test.tsv").read_text() + (months / "m1.tsv").read_text())
+    # the documents A was fitted on: its corpus less the --dev-fraction held out
+    n_fit = json.loads((months / "A" / "manifest.json").read_text())["training"]["n_docs"]
+    assert n_fit == 30
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, list(map(str, [
+            "eval", months / "B", corpus, "--baseline", months / "A", "--unknown-labels",
+            "skip"])))  # L7, gone from B's vocabulary
+    assert result.exit_code == 0, result.output
+    messages = [r.getMessage() for r in caplog.records]
+    assert (f"{corpus}, for the baseline {months / 'A'}: 30 of its 120 documents are "
+            "documents the bundle was trained on") in " ".join(messages), messages
+    assert not any(m.startswith(f"{corpus}: ") and "trained on" in m for m in messages)

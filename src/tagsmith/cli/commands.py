@@ -1544,7 +1544,8 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         topk = classifier.predict_topk(checked, k)
         metrics = evaluate_topk(classifier, data.Y, topk, ks=ks, threshold=threshold,
                                 per_label=rows_wanted)
-        comparison = _compare(classifier, topk, base, baseline, checked, gold, threshold)
+        comparison = _compare(classifier, topk, base, baseline, checked, gold, threshold,
+                              corpus)
     else:  # documents the bundle was trained on are warned of, naming the corpus
         metrics = evaluate_classifier(classifier, texts, data.Y, threshold=threshold,
                                       source=corpus, per_label=rows_wanted)
@@ -1576,13 +1577,16 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         _print_comparison(comparison)
 
 
-def _compare(classifier, topk, base, baseline: str, texts, gold, threshold) -> dict:
+def _compare(classifier, topk, base, baseline: str, texts, gold, threshold,
+             corpus: str) -> dict:
     """``eval --baseline``'s comparison: the baseline scores the same texts, and both
     are measured against ``gold``, the corpus's labels as read (with ``--vocab``, those
     the bundle does not know too: see compare_predictions)."""
     from tagsmith.pipeline.compare import compare_predictions
-    from tagsmith.pipeline.evaluate import tuning_k
+    from tagsmith.pipeline.evaluate import tuning_k, warn_training_overlap
 
+    # a baseline trained on test documents is measured optimistically, as the bundle is
+    warn_training_overlap(base, texts, f"{corpus}, for the baseline {baseline}")
     base_topk = base.predict_topk(texts, tuning_k(base.n_labels))
     result = compare_predictions(
         gold[0], gold[1], classifier.label_space, topk.indices[:, 0],
