@@ -206,7 +206,9 @@ def test_eval_calibration_scores_the_corpus_once(calibrated, calibrated_bundle,
                                  (0.05, 0.1, 0.2), reliability_k=5 if options else None)
     expected = {**evaluate_classifier(clf, test.texts, test.Y, threshold=threshold),
                 "calibration": report}
-    assert json.loads(result.output) == json.loads(tagsmith_cli.json_text(expected))
+    got = json.loads(result.output)
+    assert got.pop("provenance")["bundle"] == str(calibrated_bundle)  # what was measured
+    assert got == json.loads(tagsmith_cli.json_text(expected))
 
 
 def test_calibrated_reliability_reads_the_calibrated_top_k(calibrated, data):
