@@ -630,6 +630,65 @@ def test_a_reset_by_a_server_that_speaks_no_tls_is_retried_still():
     assert not thread.is_alive()
 
 
+def test_an_abort_while_the_tls_probe_waits_for_its_handshake_returns_at_once():
+    # the TLS handshake that asks whether an http:// URL's server speaks HTTPS (after a
+    # reset before any reply) was made on a socket abort() did not know of: where the
+    # server answered it nothing, Ctrl-C waited the whole timeout for the probe to end
+    import socket
+    import struct
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    probing = threading.Event()
+    held = []
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            if not held:  # the request: something read, then reset
+                held.append(connection)
+                connection.recv(1)
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                      struct.pack("ii", 1, 0))
+                connection.close()
+                continue
+            held.append(connection)  # the probe: its handshake gets no answer
+            connection.recv(1, socket.MSG_PEEK)  # its hello sent: the probe waits
+            probing.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        # a timeout no machine comes near; the test waits a minute at most for the
+        # call to end, a bound that only a call waiting for the timeout hits
+        client = OpenAIChatClient(f"http://127.0.0.1:{listener.getsockname()[1]}/v1", "m",
+                                  timeout=300.0, max_retries=3, backoff_base=0.0)
+        errors: list[Exception] = []
+
+        def call():
+            try:
+                client.complete(request())
+            except Exception as exc:  # noqa: BLE001 - checked below
+                errors.append(exc)
+
+        worker = threading.Thread(target=call, daemon=True)
+        worker.start()
+        assert probing.wait(60)
+        client.abort()
+        worker.join(60)
+        assert not worker.is_alive()  # not the 300 s timeout
+        assert len(errors) == 1 and "abandoned" in str(errors[0]), errors
+        assert client.usage.n_interrupted == 1 and client.usage.n_retries == 0
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+        listener.close()
+        for connection in held[1:]:
+            connection.close()
+        thread.join(10)
+
+
 def test_a_refused_connection_after_a_reply_is_retried_as_a_restart():
     with LocalChatServer(lambda body: Reply("first", hang_up=True)) as server:
         client = client_for(server, max_retries=2)

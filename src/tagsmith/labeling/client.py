@@ -908,19 +908,36 @@ class OpenAIChatClient:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        host = self._parts.hostname or ""
+        host, port = self._parts.hostname or "", self._parts.port or 80
+        aborted: threading.Event | None = getattr(self._local, "aborted", None)
         try:
-            sock = self._open_socket((host, self._parts.port or 80), self.timeout)
+            plain = self._open_socket((host, port), self.timeout)
         except OSError:
             return False
+        try:  # the handshake waited for below, where abort() can end it
+            sock = context.wrap_socket(plain, server_hostname=host,
+                                       do_handshake_on_connect=False)
+        except OSError:
+            plain.close()
+            return False
+        # listed where abort() shuts sockets down: a server that answered the handshake
+        # nothing held Ctrl-C for the whole timeout
+        probe = http.client.HTTPConnection(host, port)
+        probe.sock = sock
+        with self._abort_lock:
+            self._open.add(probe)
         try:
-            with context.wrap_socket(sock, server_hostname=host):
-                return True
+            if aborted is not None and aborted.is_set():  # before it was listed
+                return False
+            sock.do_handshake()
+            return True
         except ssl.SSLError as exc:
             return "ALERT" in str(getattr(exc, "reason", "") or "")
         except OSError:  # reset, closed, timed out: no TLS (nor anything else) there
             return False
         finally:
+            with self._abort_lock:
+                self._open.discard(probe)
             sock.close()
 
     def _drop_connection(self) -> None:
