@@ -589,8 +589,10 @@ def test_an_http_url_of_an_https_server_before_any_reply_is_not_retried(tmp_path
         assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
         assert len(connections) == 2  # the request, then the handshake that tells
     finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
         listener.close()
         thread.join(10)
+    assert not thread.is_alive()
 
 
 def test_a_reset_by_a_server_that_speaks_no_tls_is_retried_still():
