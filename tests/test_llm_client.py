@@ -943,6 +943,43 @@ def test_bad_base_url():
         assert "s3c" not in str(error.value) and "[" in str(error.value)
 
 
+@pytest.mark.parametrize("url", [
+    "http://usr7:12/s3c9rt@127.0.0.2/v1", "http://usr7:ab/s3c9rt@127.0.0.2/v1",
+    "https://usr7:s3c?9rt@127.0.0.2/v1", "http://usr7:s3c#9rt@127.0.0.2:8000/v1",
+    "http://usr7:s3c@9r/t@127.0.0.2/v1?key=s3c9rt"])
+def test_a_base_url_password_holding_a_slash_is_refused_unshown(tmp_path, url):
+    """--base-url http://user:12/secret@127.0.0.2/v1: urllib ends the host at the '/',
+    so the client connected to host 'user', port 12, and every message showed
+    '/secret@127.0.0.2/v1' as the path (with letters after the ':', 'port ab'): now
+    refused up front, naming the option, saying to percent-encode, no part of the
+    password shown."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    with pytest.raises(InvalidParameterError, match="'base_url'.*percent-encoded") as error:
+        OpenAIChatClient(url, "m")
+    message = str(error.value)
+    assert "s3c" not in message and "9r" not in message and "usr7" not in message, message
+    assert "127.0.0.2" in message
+    tagsmith_cli._register_commands()
+    docs = tmp_path / "d.txt"
+    docs.write_text("a text\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "label", str(docs), "--vocab", "v.tsv", "-o", str(tmp_path / "o.jsonl"),
+        "--base-url", url, "--llm", "m"])
+    assert result.exit_code == 2 and "'--base-url'" in result.output, result.output
+    assert "percent-encode" in result.output and "s3c" not in result.output
+    # percent-encoded, it is the URL it says: host 127.0.0.2, the password kept
+    client = OpenAIChatClient("http://user:12%2Fs3cret@127.0.0.2/v1", "m")
+    assert (client._parts.hostname, client._parts.port) == ("127.0.0.2", None)
+    assert client.shown_url == "http://127.0.0.2/v1"
+    # no scheme: the URL was shown whole, password and all
+    with pytest.raises(InvalidParameterError, match="an http:// or https://") as error:
+        OpenAIChatClient("user:s3cret@llm.example.com/v1", "m")
+    assert "s3cret" not in str(error.value) and "llm.example.com/v1" in str(error.value)
+
+
 @pytest.mark.parametrize("name", ["sk-abc123verysecretkey", "Bearer x", "1KEY", "MY KEY"])
 def test_an_api_key_given_as_the_variable_name_is_refused_unshown(name):
     """--api-key-env sk-... (the key, not its variable) sent no key, and a 401 printed

@@ -536,6 +536,16 @@ class OpenAIChatClient:
         if not isinstance(base_url, str):  # a number: an AttributeError from urlsplit
             raise InvalidParameterError("base_url", "an http:// or https:// URL",
                                         type(base_url).__name__)
+        if _credentials_cut(base_url):
+            # user:12/secret@127.0.0.2: urllib ends the host at the "/", reading host
+            # "user" and port 12 (the request went there), and every message showed the
+            # rest of the password as the path; with letters after the ":" the port
+            # error showed them. The "got" is the URL after its last "@"
+            raise InvalidParameterError(
+                "base_url", "a URL whose credentials (user:password@) have any '/', '?' "
+                "or '#' in them percent-encoded (%2F, %3F, %23), else the host is read "
+                "from inside the password (an '@' of the path or query: write it %40)",
+                _unparsed_redact(base_url))
         try:
             parts = urlsplit(base_url)
         except ValueError:  # "Invalid IPv6 URL": a bracket unclosed, no address in them
@@ -1330,9 +1340,8 @@ def _proxy_for(scheme: str, host: str):
     if not url or proxy_bypass(host):
         return None
     full = url if "://" in url else f"http://{url}"
-    rest = full.split("://", 1)[1]
     why = ""
-    if "@" in rest and any(char in rest[:rest.rindex("@")] for char in "/?#"):
+    if _credentials_cut(full):
         # user:pa/ss@proxy:3128: urllib ends the host at the "/", reading host "user"
         # and port "pa" (or 12 of user:12/ss@..., a proxy it then connected to), the
         # rest of the password a path that messages showed
@@ -1360,6 +1369,19 @@ def _proxy_for(scheme: str, host: str):
             "to the proxy's URL (http://proxy.example.com:3128, http://[::1]:3128), or "
             "name the host in NO_PROXY to reach it without a proxy")
     return parts
+
+
+def _credentials_cut(url: str) -> bool:
+    """Whether a ``/``, ``?`` or ``#`` comes before the last ``@`` of ``url`` (after its
+    ``scheme://``): one inside its credentials, not percent-encoded, where urllib ends
+    the host, reading it (and the port) from inside the password.
+
+    >>> _credentials_cut("http://user:12/secret@127.0.0.2/v1"), _credentials_cut(
+    ...     "http://user:p%2Fss@proxy:3128"), _credentials_cut("http://u:p@ss@h/v1")
+    (True, False, False)
+    """
+    rest = url.split("://", 1)[-1]
+    return "@" in rest and any(char in rest[:rest.rindex("@")] for char in "/?#")
 
 
 def _proxy_source(scheme: str, url: str) -> str:
@@ -1400,16 +1422,22 @@ def _redact(url: str) -> str:
 
 def _unparsed_redact(url: str) -> str:
     """``url``, one :func:`urlsplit` refuses, without user:password nor query (either may
-    hold a secret): everything from ``//`` up to the last ``@`` (up to the first, a
-    password holding an ``@`` was shown in part; up to one before any ``/``, a password
-    holding a ``/``, ``?`` or ``#`` was shown whole or up to that character).
+    hold a secret): everything after ``scheme://`` (or from the start, where there is
+    none) up to the last ``@`` (up to the first, a password holding an ``@`` was shown
+    in part; up to one before any ``/``, a password holding a ``/``, ``?`` or ``#`` was
+    shown whole or up to that character; with no ``//``, ``user:secret@host/v1``
+    as a base URL, the whole URL was shown).
 
     >>> _unparsed_redact("http://user:p@ss@[::1/v1?key=abc")
     'http://[::1/v1'
     >>> _unparsed_redact("http://user:pa/s#s@proxy:3128")
     'http://proxy:3128'
+    >>> _unparsed_redact("user:s3cret@llm.example.com/v1")
+    'llm.example.com/v1'
     """
-    return re.split(r"[?#]", re.sub(r"(?<=//)[\s\S]*@", "", url, count=1))[0]
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url)
+    head = scheme.group() if scheme else ""
+    return head + re.split(r"[?#]", url[len(head):].rpartition("@")[2])[0]
 
 
 def _shown_location(location: str, limit: int = 200) -> str:
