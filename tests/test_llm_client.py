@@ -1033,6 +1033,32 @@ def test_plain_http_proxy_from_the_environment(monkeypatch):
     assert paths == ["http://llm.example.invalid/v1/chat/completions"]
 
 
+@pytest.mark.parametrize("password", ["s3cret", "s3c%20ret", "s3c ret"])
+def test_a_plain_http_proxy_never_gets_the_base_url_password(monkeypatch, password):
+    """Through a plain-HTTP proxy the request line was the base URL with its
+    user:password (and the Host header http.client takes from it): the password went
+    to the proxy, and one with a space failed each try with http.client's InvalidURL
+    quoting it in the message."""
+    seen = []
+    with LocalChatServer(lambda body: "via proxy") as proxy:
+        original = proxy._httpd.RequestHandlerClass.do_POST
+
+        def spy(handler):
+            seen.append((handler.path, handler.headers.get("Host")))
+            original(handler)
+
+        proxy._httpd.RequestHandlerClass.do_POST = spy
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy.base_url.rsplit("/v1", 1)[0])
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = OpenAIChatClient(f"http://usr7:{password}@llm.example.invalid:8080/v1", "m",
+                                  max_retries=0)
+        assert client.complete(request()).text == "via proxy"
+    assert seen == [("http://llm.example.invalid:8080/v1/chat/completions",
+                     "llm.example.invalid:8080")]
+
+
 def test_a_refused_key_stops_the_whole_batch_at_once():
     from tagsmith.exceptions import LLMConfigError
 

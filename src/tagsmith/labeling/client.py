@@ -1052,8 +1052,12 @@ class OpenAIChatClient:
                 connection.connect()
             if aborted is not None and aborted.is_set():
                 raise _Aborted()
-            # a plain-HTTP proxy wants the absolute URL in the request line
-            path = f"http://{self._parts.netloc}{self._path}" if getattr(
+            # a plain-HTTP proxy wants the absolute URL in the request line: without the
+            # base URL's user:password, which went to the proxy in it (and in the Host
+            # header http.client takes from it), and one with a space was refused by
+            # http.client quoting the URL, password and all, in the message
+            host_port = self._parts.netloc.rpartition("@")[2]
+            path = f"http://{host_port}{self._path}" if getattr(
                 self._local, "absolute", False) else self._path
             _time_left(connection, deadline)
             connection.request("POST", path, body=body, headers=self._headers())
