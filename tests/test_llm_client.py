@@ -1059,6 +1059,133 @@ def test_a_plain_http_proxy_never_gets_the_base_url_password(monkeypatch, passwo
                      "llm.example.invalid:8080")]
 
 
+@contextmanager
+def login_proxy(upstream, login: bytes):
+    """A proxy on 127.0.0.1 wanting Basic ``login`` (user:password) in
+    Proxy-Authorization, as squid with auth_param basic does: without it (or with
+    another) 407; with it a POST is forwarded to ``upstream`` (a LocalChatServer), and a
+    CONNECT answered 200 then closed (the header is what is tested). Yields the URL
+    base (http://127.0.0.1:PORT) and the (method, path, Proxy-Authorization) of each
+    request."""
+    import base64
+    import http.client
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list = []
+    wanted = "Basic " + base64.b64encode(login).decode()
+
+    class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.1, as squid answers (an HTTP/1.0 reply, which closes the connection,
+        # meets another defect of the client where its body comes after its headers)
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def _allowed(self) -> bool:
+            given = self.headers.get("Proxy-Authorization")
+            seen.append((self.command, self.path, given))
+            if given == wanted:
+                return True
+            body = b"<html>407 Proxy Authentication Required</html>"
+            self.send_response(407)
+            self.send_header("Proxy-Authenticate", 'Basic realm="proxy"')
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return False
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if not self._allowed():
+                return
+            port = int(upstream.base_url.split(":")[2].split("/")[0])
+            forward = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            forward.request("POST", "/v1/chat/completions", body=body,
+                            headers={"Content-Type": "application/json"})
+            reply = forward.getresponse()
+            raw = reply.read()
+            forward.close()
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def do_CONNECT(self):
+            if self._allowed():
+                self.send_response(200)
+                self.end_headers()
+            self.close_connection = True
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(10)
+
+
+def _proxy_env(monkeypatch, scheme: str, url: str) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY",
+                 "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(f"{scheme.upper()}_PROXY", url)
+
+
+def test_proxy_credentials_in_the_proxy_variable_are_sent(monkeypatch):
+    """HTTP_PROXY=http://user:pass@proxy:3128: the credentials were never sent (no
+    Proxy-Authorization), so a proxy wanting a login answered 407 to every request.
+    They now go as Basic credentials, percent-decoded, as curl and requests send them;
+    the base URL's own server never gets them."""
+    import base64
+
+    login = "usr7:p@ss/w:rd é".encode()
+    with LocalChatServer(lambda body: "via proxy") as upstream, \
+            login_proxy(upstream, login) as (proxy, seen):
+        host = proxy.split("//")[1]
+        _proxy_env(monkeypatch, "http", f"http://usr7:p%40ss%2Fw:rd%20%C3%A9@{host}")
+        client = OpenAIChatClient("http://llm.example.invalid/v1", "m", max_retries=0)
+        assert client.complete(request()).text == "via proxy"
+        assert seen == [("POST", "http://llm.example.invalid/v1/chat/completions",
+                         "Basic " + base64.b64encode(login).decode())]
+        # a CONNECT tunnel (https://) carries them on the CONNECT, not inside
+        seen.clear()
+        _proxy_env(monkeypatch, "https", f"http://usr7:p%40ss%2Fw:rd%20%C3%A9@{host}")
+        client = OpenAIChatClient("https://llm.example.invalid/v1", "m", max_retries=0)
+        with pytest.raises(LLMError):  # the tunnel closes once open: no TLS behind it
+            client.complete(request())
+        assert seen == [("CONNECT", "llm.example.invalid:443",
+                         "Basic " + base64.b64encode(login).decode())]
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize("login", ["", "usr7:wr0ng@"])
+def test_a_proxy_asking_for_a_login_stops_the_call_naming_its_variable(monkeypatch, scheme,
+                                                                        login):
+    """A 407 from the proxy (none or wrong credentials in HTTP(S)_PROXY) was an HTTP 407
+    failing each document alike (plain HTTP), or through a CONNECT tunnel an OSError
+    retried for each of them: now it stops the call at once, not retried (exit code 6),
+    naming the proxy and its variable, never the password."""
+    with LocalChatServer(lambda body: "via proxy") as upstream, \
+            login_proxy(upstream, b"usr7:r1ght") as (proxy, seen):
+        host = proxy.split("//")[1]
+        _proxy_env(monkeypatch, scheme, f"http://{login}{host}")
+        client = OpenAIChatClient(f"{scheme}://llm.example.invalid/v1", "m", max_retries=3,
+                                  backoff_base=0.0)
+        with pytest.raises(LLMConfigError) as caught:
+            client.complete(request())
+        assert len(seen) == 1 and upstream.requests == []
+    message = str(caught.value)
+    assert "407" in message and f"the proxy {proxy} ({scheme.upper()}_PROXY)" in message
+    assert ("refused the user name and password" if login else "wants a login") in message
+    assert "wr0ng" not in message and "usr7" not in message, message
+    assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
+
+
 def test_a_refused_key_stops_the_whole_batch_at_once():
     from tagsmith.exceptions import LLMConfigError
 

@@ -25,6 +25,7 @@ progress bar that shows calls, cache hits and cost.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import email.utils
 import errno
@@ -50,7 +51,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from tagsmith._params import check_int, check_number
 from tagsmith._plural import plural, plural_s
@@ -863,12 +864,16 @@ class OpenAIChatClient:
             proxy = _proxy_for(self._parts.scheme, host)
             target_host, target_port = (proxy.hostname or "", proxy.port) if proxy else \
                 (host, port)
+            # the proxy's user:password (HTTPS_PROXY=http://user:pass@proxy:3128) was
+            # never sent, and a proxy wanting a login answered every request 407
+            login = _proxy_authorization(proxy) if proxy is not None else ""
             if self._parts.scheme == "https":
                 connection = http.client.HTTPSConnection(
                     target_host, target_port, timeout=self.timeout,
                     context=ssl.create_default_context())
                 if proxy is not None:  # CONNECT tunnel through the proxy
-                    connection.set_tunnel(host, port)
+                    connection.set_tunnel(host, port, headers={
+                        "Proxy-Authorization": login} if login else None)
             else:
                 connection = http.client.HTTPConnection(target_host, target_port,
                                                         timeout=self.timeout)
@@ -880,6 +885,11 @@ class OpenAIChatClient:
             with self._abort_lock:
                 self._open.add(connection)
             self._local.absolute = proxy is not None and self._parts.scheme == "http"
+            #: the Proxy-Authorization a request through a plain-HTTP proxy carries
+            #: (a CONNECT carries it itself, the request inside the tunnel not)
+            self._local.proxy_login = login if self._local.absolute else ""
+            #: whether the proxy was sent a login (a 407 then refuses it)
+            self._local.proxy_login_sent = bool(login)
         return connection
 
     def _open_socket(self, address: tuple[str, int | None], timeout: float,
@@ -949,6 +959,23 @@ class OpenAIChatClient:
             with self._abort_lock:
                 self._open.discard(probe)
             sock.close()
+
+    def _proxy_login_refused(self) -> str:
+        """The message for a 407 from the proxy: naming it and its variable, and whether
+        a login was sent (the password never shown)."""
+        proxy, source = _proxy_named(self._parts.scheme, self._parts.hostname or "")
+        if not proxy:  # a proxy on the way that no variable names (a transparent one)
+            return (f"{self.shown_url}: HTTP 407 (Proxy Authentication Required) though "
+                    "no proxy is set for this host: a proxy on the way wants a login; "
+                    "not retried")
+        hint = (f"it refused the user name and password in {source}: are they right, "
+                "with any '/', '?', '#', '@' or '%' in them percent-encoded (%2F, %3F, "
+                "%23, %40, %25)?"
+                if getattr(self._local, "proxy_login_sent", False) else
+                f"it wants a login: give it in {source} as "
+                "http://USER:PASSWORD@host:port, percent-encoded")
+        return (f"{self.shown_url}: HTTP 407 (Proxy Authentication Required) from the "
+                f"proxy {proxy} ({source}); {hint}; not retried")
 
     def _drop_connection(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -1059,8 +1086,11 @@ class OpenAIChatClient:
             host_port = self._parts.netloc.rpartition("@")[2]
             path = f"http://{host_port}{self._path}" if getattr(
                 self._local, "absolute", False) else self._path
+            headers = self._headers()
+            if getattr(self._local, "proxy_login", ""):
+                headers["Proxy-Authorization"] = self._local.proxy_login
             _time_left(connection, deadline)
-            connection.request("POST", path, body=body, headers=self._headers())
+            connection.request("POST", path, body=body, headers=headers)
             _time_left(connection, deadline)
             reply = connection.getresponse()
             self.replied = True  # something listens there (a refusal later: a restart)
@@ -1095,6 +1125,10 @@ class OpenAIChatClient:
             self._drop_connection()
             if aborted is not None and aborted.is_set():
                 raise _Aborted() from exc
+            if str(exc).startswith("Tunnel connection failed: 407"):
+                # the proxy refused the CONNECT for want of a login: an OSError, retried
+                # for each document
+                raise LLMConfigError(self._proxy_login_refused()) from None
             if reused and isinstance(exc, _STALE_CONNECTION):
                 # closed by the server while idle: send again on a fresh connection, once
                 # and without counting a retry (the next failure is a real one)
@@ -1131,6 +1165,11 @@ class OpenAIChatClient:
                 # whether to ask again (a 502 compressed as br failed for good at once)
                 said = str(exc).removeprefix(f"{self.shown_url}: ")
                 raw = f"[body not read: {said}]".encode()
+        if status == 407:
+            # a proxy wanting a login (or refusing the one sent): each document failed
+            # alike with "HTTP 407" and the proxy's HTML page
+            self._drop_connection()
+            raise LLMConfigError(self._proxy_login_refused())
         if status == 429 and _quota_refused(raw):
             # OpenAI's insufficient_quota: a 429 no wait lifts; retried with backoff on
             # every document, none could succeed (nor was any billed)
@@ -1386,6 +1425,21 @@ def _credentials_cut(url: str) -> bool:
     """
     rest = url.split("://", 1)[-1]
     return "@" in rest and any(char in rest[:rest.rindex("@")] for char in "/?#")
+
+
+def _proxy_authorization(proxy) -> str:
+    """The ``Proxy-Authorization`` header for the proxy URL (split) ``proxy``: Basic
+    with its user name and password percent-decoded (to the bytes encoded), as curl and
+    requests send them; "" where it has neither.
+
+    >>> _proxy_authorization(urlsplit("http://user:p%40ss%2F@proxy:3128"))
+    'Basic dXNlcjpwQHNzLw=='
+    """
+    if "@" not in proxy.netloc:
+        return ""
+    login = unquote_to_bytes(proxy.username or "") + b":" \
+        + unquote_to_bytes(proxy.password or "")
+    return "Basic " + base64.b64encode(login).decode("ascii")
 
 
 def _proxy_source(scheme: str, url: str) -> str:
