@@ -691,6 +691,69 @@ def test_an_abort_while_the_tls_probe_waits_for_its_handshake_returns_at_once():
         thread.join(10)
 
 
+@contextmanager
+def raw_http_server(answer):
+    """A server on 127.0.0.1 that reads each request (headers and Content-Length body)
+    and then calls ``answer(connection)`` to write the reply as it likes, closing the
+    connection afterwards. Yields its base URL and the count of connections."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list = []
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            accepted.append(1)
+            with connection:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    piece = connection.recv(65536)
+                    if not piece:
+                        break
+                    data += piece
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = re.search(rb"(?i)content-length: *(\d+)", head)
+                while length and len(body) < int(length.group(1)):
+                    body += connection.recv(65536)
+                answer(connection)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1", accepted
+    finally:
+        listener.shutdown(2)  # wakes the accept() (close alone does not)
+        listener.close()
+        thread.join(10)
+
+
+@pytest.mark.parametrize("version, length", [("HTTP/1.1", True), ("HTTP/1.0", False)])
+def test_a_reply_that_closes_the_connection_is_read_whole(version, length):
+    """A reply that closes the connection (Connection: close, or HTTP/1.0 read to its
+    end) whose body came after its headers failed with EBADF ("Bad file descriptor"),
+    retried as a broken connection on every try: http.client closed the socket once
+    the headers were read, and the client's reader did not keep it open."""
+    body = json.dumps({"choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": "whole"}}]}).encode()
+
+    def answer(connection):
+        connection.sendall(f"{version} 200 OK\r\nConnection: close\r\nContent-Type: "
+                           "application/json\r\n".encode()
+                           + (b"Content-Length: %d\r\n" % len(body) if length else b"")
+                           + b"\r\n")
+        time.sleep(0.3)  # the body in a later segment, once the headers were read
+        connection.sendall(body)
+
+    with raw_http_server(answer) as (url, accepted):
+        client = OpenAIChatClient(url, "m", max_retries=2, backoff_base=0.0, timeout=10.0)
+        assert client.complete(request()).text == "whole"
+        assert client.usage.n_retries == 0 and len(accepted) == 1
+
+
 def test_a_refused_connection_after_a_reply_is_retried_as_a_restart():
     with LocalChatServer(lambda body: Reply("first", hang_up=True)) as server:
         client = client_for(server, max_retries=2)
@@ -1075,9 +1138,7 @@ def login_proxy(upstream, login: bytes):
     wanted = "Basic " + base64.b64encode(login).decode()
 
     class Handler(BaseHTTPRequestHandler):
-        # HTTP/1.1, as squid answers (an HTTP/1.0 reply, which closes the connection,
-        # meets another defect of the client where its body comes after its headers)
-        protocol_version = "HTTP/1.1"
+        protocol_version = "HTTP/1.1"  # as squid answers
 
         def log_message(self, *args):
             pass

@@ -1271,20 +1271,37 @@ def _time_left(connection: http.client.HTTPConnection, deadline: float) -> None:
         connection.sock.settimeout(left)
 
 
-class _DeadlineSocketIO(socket.SocketIO):
+class _DeadlineSocketIO(io.RawIOBase):
     """The raw reader of a socket that gives each read from it only the time left until
-    ``deadline`` (on :func:`time.monotonic`), or raises :class:`TimeoutError`."""
+    ``deadline`` (on :func:`time.monotonic`), or raises :class:`TimeoutError`.
+
+    It reads through the socket's own ``makefile`` reader, which the socket counts: a
+    reply that closes the connection (HTTP/1.0, ``Connection: close``) has
+    ``HTTPConnection`` close the socket once its headers are read, and the socket stays
+    open until its readers are closed. Made as a ``SocketIO`` of its own, uncounted, the
+    descriptor closed under it: a body not read yet failed with EBADF ("Bad file
+    descriptor", retried as a broken connection), each try alike."""
 
     def __init__(self, sock: socket.socket, deadline: float):
-        super().__init__(sock, "rb")
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)
         self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
 
     def readinto(self, b) -> int | None:
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("timed out")
-        self._sock.settimeout(left)  # type: ignore[attr-defined]
-        return super().readinto(b)
+        self._sock.settimeout(left)
+        return self._raw.readinto(b)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
 
 
 class _DeadlineResponse(http.client.HTTPResponse):
