@@ -754,6 +754,110 @@ def test_a_reply_that_closes_the_connection_is_read_whole(version, length):
         assert client.usage.n_retries == 0 and len(accepted) == 1
 
 
+NGINX_HTTPS_PORT = (b"<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS "
+                    b"port</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1>"
+                    b"</center>\r\n<center>The plain HTTP request was sent to HTTPS port"
+                    b"</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
+def test_an_http_url_of_a_port_of_https_answering_400_stops_at_once():
+    """http:// to a port of HTTPS that answers plain HTTP with a 400 (nginx: "The plain
+    HTTP request was sent to HTTPS port"; Go: "Client sent an HTTP request to an HTTPS
+    server", as HTTP/1.0 read to its end) failed each document with the 400, the scheme
+    never named: the call now stops at once (exit code 6) asking whether the scheme is
+    https://, and a batch stops with it."""
+    with LocalChatServer(lambda body: Reply(status=400, raw=NGINX_HTTPS_PORT, headers={
+            "Content-Type": "text/html"})) as server:
+        client = client_for(server, max_retries=3)
+        with pytest.raises(LLMConfigError, match=r"HTTP 400 \(the server says plain HTTP "
+                           r"reached its port of HTTPS.*is the URL's scheme https://\?"):
+            complete_all(client, [request(str(i)) for i in range(20)], n_workers=1)
+        assert len(server.requests) <= 2 and client.usage.n_retries == 0
+
+    def go(connection):
+        connection.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n"
+                           b"Client sent an HTTP request to an HTTPS server.\n")
+
+    with raw_http_server(go) as (url, accepted):
+        client = OpenAIChatClient(url, "m", max_retries=3, backoff_base=0.0, timeout=10.0)
+        with pytest.raises(LLMConfigError, match=r"HTTP 400 \(the server says plain HTTP "
+                           r"reached its port of HTTPS.*scheme https://\?.*Client sent"):
+            client.complete(request())
+        assert len(accepted) == 1 and client.usage.n_retries == 0
+
+
+def test_a_400_of_a_port_that_answers_tls_stops_at_once(tmp_path):
+    """A port of HTTPS answering plain HTTP with a 400 of other words (no JSON error):
+    a TLS handshake with it tells, before any HTTP 200; a server of plain HTTP whose
+    400 says the same is not probed into a config error (the 400 fails as before)."""
+    import shutil
+    import socket
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("makes its self-signed certificate with the openssl command")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    bad = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 11\r\n\r\nBad Request"
+
+    for speaks_tls in (True, False):
+        listener = socket.create_server(("127.0.0.1", 0))
+        handshakes: list = []
+
+        def serve(listener=listener, handshakes=handshakes, speaks_tls=speaks_tls):
+            while True:
+                try:
+                    connection, _ = listener.accept()
+                except OSError:  # closed: the test is over
+                    return
+                with connection:
+                    first = connection.recv(1, socket.MSG_PEEK)
+                    if first == b"\x16":  # a TLS ClientHello: the probe
+                        handshakes.append(1)
+                        if not speaks_tls:  # refused as a bad request, as nginx does
+                            connection.sendall(bad)
+                            continue
+                        try:
+                            context.wrap_socket(connection, server_side=True).close()
+                        except OSError:
+                            pass
+                        continue
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        piece = connection.recv(65536)
+                        if not piece:
+                            break
+                        data += piece
+                    connection.sendall(bad)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+            client = OpenAIChatClient(url, "m", max_retries=3, backoff_base=0.0,
+                                      timeout=10.0)
+            with pytest.raises(LLMError, match="HTTP 400") as caught:
+                client.complete(request())
+            assert isinstance(caught.value, LLMConfigError) is speaks_tls
+            if speaks_tls:
+                assert "it answers a TLS handshake" in str(caught.value)
+                assert "scheme https://?" in str(caught.value)
+            else:  # probed once a run: a second 400 is not
+                with pytest.raises(LLMError, match="HTTP 400") as caught:
+                    client.complete(request())
+                assert not isinstance(caught.value, LLMConfigError)
+            assert client.usage.n_retries == 0 and handshakes == [1]
+        finally:
+            listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+            thread.join(10)
+
+
 def test_a_refused_connection_after_a_reply_is_retried_as_a_restart():
     with LocalChatServer(lambda body: Reply("first", hang_up=True)) as server:
         client = client_for(server, max_retries=2)

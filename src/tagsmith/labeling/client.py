@@ -120,6 +120,10 @@ ABORT_POLL = 0.05
 #: how often, in seconds, a connection attempt looks whether abort() was called (the
 #: socket a connect is waiting on does not exist for abort() to shut down until then)
 CONNECT_POLL = 0.1
+#: seconds (at most the client's timeout) that the TLS handshake tried after an HTTP
+#: 400 to an ``http://`` URL waits: the server has just answered, and one of HTTPS
+#: answers a handshake at once, where one of plain HTTP may wait for a line end
+HTTPS_PROBE_TIMEOUT = 5.0
 #: the largest token count a reply's usage may report for one request (more is a broken
 #: count, estimated instead: SQLite cannot even store one from 2**63)
 MAX_REPORTED_TOKENS = 10**12
@@ -656,6 +660,13 @@ class OpenAIChatClient:
         #: whether the server (or the proxy) has replied to any request of this client:
         #: a refused connection before that is not retried (see :meth:`complete`)
         self.replied = False
+        #: whether any reply was an HTTP 200: a server of plain HTTP, so a later 400
+        #: is not probed for TLS (:meth:`_https_port`)
+        self._answered_ok = False
+        #: whether the server answered the TLS handshake a 400 had it tried; None: not
+        #: tried yet. Once a run (a server of plain HTTP given a handshake may wait
+        #: for the rest of a line, as long as the probe waits)
+        self._tls_after_400: bool | None = None
 
     def __repr__(self) -> str:
         return f"OpenAIChatClient({self.shown_url!r}, model={self.model!r})"
@@ -920,18 +931,20 @@ class OpenAIChatClient:
                 error = exc
         raise error or OSError(f"getaddrinfo found no address for {host}")
 
-    def _speaks_tls(self) -> bool:
+    def _speaks_tls(self, timeout: float | None = None) -> bool:
         """Whether the server at the base URL answers a TLS handshake (its certificate
         unchecked: nothing is sent over the connection, closed once the handshake ends),
         or a TLS alert (no protocol in common, a client certificate wanted): a server of
-        HTTPS. On a new connection, which abort() ends as it does any."""
+        HTTPS. On a new connection, which abort() ends as it does any, waiting ``timeout``
+        seconds at most (the client's by default)."""
+        timeout = self.timeout if timeout is None else min(timeout, self.timeout)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         host, port = self._parts.hostname or "", self._parts.port or 80
         aborted: threading.Event | None = getattr(self._local, "aborted", None)
         try:
-            plain = self._open_socket((host, port), self.timeout)
+            plain = self._open_socket((host, port), timeout)
         except OSError:
             return False
         try:  # the handshake waited for below, where abort() can end it
@@ -959,6 +972,25 @@ class OpenAIChatClient:
             with self._abort_lock:
                 self._open.discard(probe)
             sock.close()
+
+    def _https_port(self, raw: bytes) -> str:
+        """Why the HTTP 400 reply ``raw`` to an ``http://`` URL is a port of HTTPS
+        refusing plain HTTP, or "": its body says so (nginx's "The plain HTTP request was
+        sent to HTTPS port", Go's "Client sent an HTTP request to an HTTPS server",
+        Apache's "speaking plain HTTP to an SSL-enabled server port"), or, for a body
+        with no JSON error object before any HTTP 200 reply, straight to the server (a
+        proxy's is another's), the server answers a TLS handshake."""
+        head = raw[:4096].lower()
+        if any(said in head for said in _HTTPS_PORT_SAYS):
+            return "the server says plain HTTP reached its port of HTTPS"
+        if (not self._answered_ok and not getattr(self._local, "absolute", False)
+                and _error_object(raw) is None):
+            if self._tls_after_400 is None:
+                # the server has just answered: a TLS one answers a handshake at once
+                self._tls_after_400 = self._speaks_tls(timeout=HTTPS_PROBE_TIMEOUT)
+            if self._tls_after_400:
+                return "it answers a TLS handshake: a server of HTTPS"
+        return ""
 
     def _proxy_login_refused(self) -> str:
         """The message for a 407 from the proxy: naming it and its variable, and whether
@@ -1165,6 +1197,17 @@ class OpenAIChatClient:
                 # whether to ask again (a 502 compressed as br failed for good at once)
                 said = str(exc).removeprefix(f"{self.shown_url}: ")
                 raw = f"[body not read: {said}]".encode()
+        if status == 200:
+            self._answered_ok = True
+        if status == 400 and self._parts.scheme == "http":
+            said = self._https_port(raw)
+            if said:
+                # an http:// URL of a port of HTTPS that answers plain HTTP with a 400
+                # (nginx, Go, Apache) rather than a reset: each document failed with it,
+                # and the scheme was never named
+                raise LLMConfigError(
+                    f"{self.shown_url}: HTTP 400 ({said}; asking again cannot help: is the "
+                    f"URL's scheme https://?): {self._snippet(raw)}")
         if status == 407:
             # a proxy wanting a login (or refusing the one sent): each document failed
             # alike with "HTTP 407" and the proxy's HTML page
@@ -1223,6 +1266,12 @@ class OpenAIChatClient:
             raise error(f"{self.shown_url}: HTTP {status}{hint}: {self._snippet(raw)}")
         return _parse_completion(raw, request, secret=self._api_key())
 
+
+#: what the HTTP 400 reply of a port of HTTPS to plain HTTP says (lowercase): nginx's,
+#: Go's net/http, Apache's
+_HTTPS_PORT_SAYS = (b"the plain http request was sent to https port",
+                    b"client sent an http request to an https server",
+                    b"speaking plain http to an ssl-enabled server port")
 
 #: the headers every request sends or http.client writes itself (lowercase), which
 #: ``api_key_header`` may not name
