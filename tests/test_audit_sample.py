@@ -232,6 +232,27 @@ def test_a_sample_larger_than_the_corpus_is_refused_before_the_work(tmp_path):
     assert not (tmp_path / "a").exists()
 
 
+def test_the_printed_estimate_noise_command_runs_as_printed(tmp_path):
+    """The audit's closing line printed 'tagsmith estimate-noise DIR/sample.csv' with the
+    path bare: an output folder named with a space split it in two words in a shell (the
+    apply-review command beside it was quoted). It is quoted now, and runs as printed."""
+    import shlex
+
+    texts, _, given = habit_corpus(60)
+    corpus = _corpus_file(tmp_path / "c.tsv", texts, given)
+    out = tmp_path / "the audit"
+    result = CliRunner().invoke(tagsmith_cli.cli, ["audit", str(corpus), "-o", str(out),
+                                                   "--review-sample", "5", "--scores", "knn",
+                                                   "--no-html"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines()
+                if line.startswith("review sample: "))
+    argv = shlex.split(line.split("then run: ", 1)[1])
+    assert argv == ["tagsmith", "estimate-noise", str(out / "sample.csv")], argv
+    ran = CliRunner().invoke(tagsmith_cli.cli, argv[1:])
+    assert ran.exit_code == 3 and "sample.csv:2: no decision" in ran.output, ran.output
+
+
 def test_a_decided_sample_is_not_overwritten_and_a_report_without_one_is_named(
         habit_audit, tmp_path):
     _, truth, _, result = habit_audit

@@ -2191,6 +2191,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                    f"{printable(written['review'])} (accept or reject), then run: "
                    f"{printable(command)}")
     if "sample" in written:
+        from tagsmith._shell import shell_path
+
         sampled = report["review_sample"]
         click.echo(f"review sample: {sampled['n_sampled']:,} document"
                    f"{plural_s(sampled['n_sampled'])} drawn at random, "
@@ -2198,7 +2200,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                    f"{printable(written['sample'])}: decide every row (accept a given "
                    "label's row where it does not apply, another's where it does; add rows, "
                    "action add, for labels missing and not shown), then run: tagsmith "
-                   f"estimate-noise {printable(str(written['sample']))}")
+                   f"estimate-noise {printable(shell_path(written['sample']))}")
 
 
 def _decision_field(review: str) -> str:
