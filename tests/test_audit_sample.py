@@ -267,6 +267,27 @@ def test_a_decided_sample_is_not_overwritten_and_a_report_without_one_is_named(
     assert "report.json" in out.output and "holds no review sample" in out.output
 
 
+def test_a_jsonl_row_added_with_a_null_label_is_refused_not_counted(habit_audit, tmp_path):
+    """A row added by hand to a sample.jsonl with "label_uri": null (the label given by
+    name alone) was read as the label 'None' and counted as a missing label found: the
+    estimate rose by one. It is refused naming its line, as an empty CSV cell is."""
+    _, truth, _, result = habit_audit
+    csv_sample, _ = _decided(result, tmp_path / "csv", truth)
+    with open(csv_sample, encoding="utf-8", newline="") as handle:
+        decisions = [row["decision"] for row in csv.DictReader(handle)]
+    result.write(tmp_path / "jsonl", html=False, review_format="jsonl")
+    sample = tmp_path / "jsonl" / "sample.jsonl"
+    rows = [{**json.loads(line), "decision": decision} for line, decision in
+            zip(sample.read_text(encoding="utf-8").splitlines(), decisions, strict=True)]
+    added = {**rows[0], "decision": "accept", "kind": None, "action": "add",
+             "label_uri": None, "label_name": "L5"}
+    sample.write_text("".join(json.dumps(row) + "\n" for row in [*rows, added]),
+                      encoding="utf-8")
+    with pytest.raises(ReviewFormatError, match=f"sample.jsonl:{len(rows) + 1}: label_uri "
+                                                "is empty"):
+        estimate_from_sample(sample, result.report["review_sample"])
+
+
 def test_the_intervals():
     """Wilson's interval and the exact Poisson one, against their textbook values."""
     assert [round(x, 4) for x in wilson(5, 20)] == [0.1119, 0.4687]

@@ -215,7 +215,9 @@ def estimate_from_sample(path: str | Path, record: dict, *,
             raise ReviewFormatError(f"doc_key {key!r} is not that of document {doc} as "
                                     "audited: the sample is of another audit, or the row was "
                                     "edited", path=path, line=line)
-        uri = _uri_key(_unquoted(str(row["label_uri"]).strip(), csv_cells))
+        # a JSONL row's null was read as the label 'None', and counted as a missing one
+        uri = "" if row["label_uri"] is None else _uri_key(
+            _unquoted(str(row["label_uri"]).strip(), csv_cells))
         if not uri:
             raise ReviewFormatError("label_uri is empty (a row added by hand takes the "
                                     "label's URI)", path=path, line=line)
