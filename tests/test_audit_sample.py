@@ -288,6 +288,27 @@ def test_a_jsonl_row_added_with_a_null_label_is_refused_not_counted(habit_audit,
         estimate_from_sample(sample, result.report["review_sample"])
 
 
+def test_a_report_given_with_report_that_is_missing_is_named_as_given(habit_audit,
+                                                                       tmp_path):
+    """estimate-noise --report PATH, PATH missing, was refused as 'the audit's report.json
+    beside SAMPLE is needed (give its path with --report)': the report given was no
+    file beside the sample, and --report had been given. The path given is named alone;
+    without --report, the one beside the sample and the option are still told."""
+    _, truth, _, result = habit_audit
+    sample, _ = _decided(result, tmp_path, truth)
+    missing = tmp_path / "elsewhere" / "report.json"
+    out = CliRunner().invoke(tagsmith_cli.cli, ["estimate-noise", str(sample), "--report",
+                                                str(missing)])
+    assert out.exit_code == 3, out.output
+    assert f"{missing}: no such file: the audit's report.json is needed to read a review " \
+        "sample" in out.output and "beside" not in out.output, out.output
+    (tmp_path / "report.json").unlink()
+    out = CliRunner().invoke(tagsmith_cli.cli, ["estimate-noise", str(sample)])
+    assert out.exit_code == 3, out.output
+    assert f"beside {sample} is needed to read a review sample (give its path with " \
+        "--report)" in out.output, out.output
+
+
 def test_the_intervals():
     """Wilson's interval and the exact Poisson one, against their textbook values."""
     assert [round(x, 4) for x in wilson(5, 20)] == [0.1119, 0.4687]

@@ -330,9 +330,11 @@ def read_sample_record(report: str | Path, sample: str | Path | None = None
         with open(report, encoding="utf-8") as handle:
             data = json.load(handle)
     except FileNotFoundError:
-        where = f" beside {sample}" if sample is not None else ""
-        raise DataError(f"no such file: the audit's report.json{where} is needed to read "
-                        "a review sample (give its path with --report)", path=report) from None
+        where = (f" beside {sample} is needed to read a review sample (give its path with "
+                 "--report)" if sample is not None else
+                 " is needed to read a review sample")
+        raise DataError(f"no such file: the audit's report.json{where}",
+                        path=report) from None
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read the audit's report ({exc})", path=report) from None
     record = data.get("review_sample") if isinstance(data, dict) else None

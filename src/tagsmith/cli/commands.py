@@ -2312,7 +2312,8 @@ def estimate_noise(sample_file, report, as_json):
     from tagsmith.audit.sample import estimate_from_sample, read_sample_record
 
     report_path = Path(report) if report else Path(sample_file).parent / "report.json"
-    record, bounds = read_sample_record(report_path, sample_file)
+    # the report given with --report is no file 'beside SAMPLE' to be told of
+    record, bounds = read_sample_record(report_path, None if report else sample_file)
     result = estimate_from_sample(sample_file, record, bounds=bounds)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
