@@ -362,6 +362,30 @@ def test_an_audit_drawing_no_sample_keeps_a_decided_one_readable(habit_audit, tm
     assert (own / "sample.csv").read_text(encoding="utf-8") == "text,labels\nRain,weather\n"
 
 
+def test_a_jsonl_file_of_the_users_own_is_not_replaced_by_the_sample(habit_audit, tmp_path):
+    """A sample.jsonl of the user's own (a sample of a corpus) in the output folder was
+    replaced by the audit's sample without a word, where a sample.csv of the user's own
+    is refused: JSON lines hold no header to check, and it counted no decision. It is
+    refused as a file the audit did not write; an audit drawing no sample leaves it be."""
+    import dataclasses
+
+    _, _, _, result = habit_audit
+    own = '{"text": "Rain today", "labels": ["weather"]}\n'
+    (tmp_path / "sample.jsonl").write_text(own, encoding="utf-8")
+    with pytest.raises(DataError, match="sample.jsonl: is a file this audit did not write "
+                                        r"\(line 1 has no fields decision, kind, label_uri, "
+                                        r"doc, doc_key\)"):
+        result.write(tmp_path, html=False, review_format="jsonl")
+    assert (tmp_path / "sample.jsonl").read_text(encoding="utf-8") == own
+    dataclasses.replace(result, sample=None).write(tmp_path, html=False,
+                                                   review_format="jsonl")
+    assert (tmp_path / "sample.jsonl").read_text(encoding="utf-8") == own
+    result.write(tmp_path / "again", html=False, review_format="jsonl")
+    result.write(tmp_path / "again", html=False, review_format="jsonl")  # its own: replaced
+    result.write(tmp_path, html=False, review_format="jsonl", force=True)
+    assert (tmp_path / "sample.jsonl").read_text(encoding="utf-8") != own
+
+
 def test_a_jsonl_sample_is_read_as_the_csv_one(habit_audit, tmp_path):
     _, truth, _, result = habit_audit
     csv_sample, _ = _decided(result, tmp_path / "csv", truth)

@@ -432,6 +432,26 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
                             f"already filled in; {then}, move it away, write to another "
                             "output directory, or pass force=True to overwrite it; CLI: "
                             "--force)", path=review)
+        if writes and reviewed == "sample.jsonl" and (why := _not_a_review(review)):
+            # a CSV of the user's own fails its header check above; a JSONL one (a sample
+            # of a corpus, {"text": ..., "labels": ...}) counted no decision, and was
+            # replaced by the audit's sample without a word
+            raise DataError(f"is a file this audit did not write ({why}), where the audit "
+                            f"writes its {reviewed}; refusing to overwrite it (move it "
+                            "away, write to another output directory, or pass force=True to "
+                            "overwrite it; CLI: --force)", path=review)
+
+
+def _not_a_review(path: Path) -> str | None:
+    """Why the JSONL file ``path`` (read already by :func:`_n_decisions`) is no review
+    file: its first row lacks the review's fields; None where it is one, or is empty."""
+    from tagsmith.audit.review import REQUIRED, _review_records
+
+    for line, row in _review_records(path):
+        missing = [field for field in REQUIRED if field not in row]
+        return (f"line {line} has no field{plural_s(len(missing))} {', '.join(missing)}"
+                if missing else None)
+    return None
 
 
 #: how each file an audit writes (but its review, see :func:`check_output`) begins
