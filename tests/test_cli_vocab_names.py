@@ -466,6 +466,37 @@ def test_eval_vocab_per_label_names_the_labels_by_the_vocabularys_names(trained,
     assert "\n  athletics " in table.output and "\n  sport " not in table.output
 
 
+def test_the_advice_names_a_path_as_one_word_of_the_command(trained, tmp_path, caplog,
+                                                           monkeypatch):
+    """The commands the vocabulary warnings advise wrote VOCAB (and apply-review's
+    OUTPUT) unquoted: pasted, '--vocab my v2.csv' gave train the vocabulary 'my' and a
+    stray argument, and '-v2.csv' read as an option. Each is one word of the command."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    spaced = tmp_path / "my v2.csv"
+    spaced.write_text(V2)
+    (tmp_path / "-v2.csv").write_text(V2)
+    for vocab, word, meant in ((spaced, f"'{spaced}'", str(spaced)),
+                               ("-v2.csv", "./-v2.csv", "./-v2.csv")):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            result = loud("suggest", trained["bundle"], trained["docs"], "--vocab", vocab)
+        assert result.exit_code == 0, result.output
+        command = f"tagsmith train CORPUS --vocab {word} --output BUNDLE"
+        assert f"retrain ({command})" in caplog.text, caplog.text
+        assert shlex.split(command)[4] == meant  # pasted, the word meant
+    corpus, review = _food_corpus_and_athletics_review(tmp_path)
+    output = tmp_path / "new corpus.tsv"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("apply-review", corpus, review, "-o", output, "--bundle",
+                      trained["bundle"], "--vocab", spaced)
+    assert result.exit_code == 0, result.output
+    assert (f"train on the corrected corpus (tagsmith train '{output}' --vocab "
+            f"'{spaced}')") in caplog.text, caplog.text
+
+
 def test_a_distilled_bundle_is_told_to_label_and_distil_again_not_to_retrain(trained,
                                                                              tmp_path,
                                                                              caplog):

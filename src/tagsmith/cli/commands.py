@@ -2238,13 +2238,14 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
 
     space, classifier = _label_space_for(corpus, None if bundle else vocab, bundle, on_error)
     if vocab and bundle:  # as audit --bundle --vocab read it: VOCAB's names, same ids
+        from tagsmith._shell import shell_path
         from tagsmith.cli.vocab_names import read_bundle_vocab, review_space, warn_vocab_differs
 
         view = read_bundle_vocab(classifier, vocab, bundle)
         # what differs, as suggest, eval and audit warn of it (it was read silently)
         warn_vocab_differs(view, space, vocab, bundle, "en", "apply-review",
                            advice="train on the corrected corpus (tagsmith train "
-                                  f"{output} --vocab {vocab})")
+                                  f"{shell_path(output)} --vocab {shell_path(vocab)})")
         space = review_space(view, space)
     # a label space derived from the corpus lacks every label no document carries: "not
     # in the vocabulary" sent the reviewer looking in a vocabulary that was not given

@@ -86,6 +86,10 @@ def learn_advice(vocab: str, distilled: bool) -> str:
     for a bundle distilled from an LLM's labels (``distilled``), ``label`` with VOCAB and
     ``distill`` again. A support team's student was told to "retrain (tagsmith train
     CORPUS ...)", where it has no corpus of its new 'Gift card' intent."""
+    from tagsmith._shell import shell_path
+
+    # one word of the command pasted: 'my vocab.ttl' split in two ('no such file: my')
+    vocab = shell_path(vocab)
     if distilled:  # its labels came from an LLM: they must be asked for first
         return (f"label with it and distil again (tagsmith label CORPUS --vocab {vocab} "
                 f"--output LABELS, then tagsmith distill LABELS --vocab {vocab} --output "
