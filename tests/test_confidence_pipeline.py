@@ -182,6 +182,37 @@ def test_predict_topks_score_once_what_predict_topk_gives_apart(calibrated, data
         np.testing.assert_array_equal(a.scores, b.scores)
 
 
+def test_predict_topks_calibrate_each_width_once(calibrated, data, monkeypatch):
+    """Requests of one width (suggest --sets counting what --k cuts short,
+    --replace-deprecated's first round) calibrated the same scores once each, and
+    adjusted them for the label shift once each: once a width now, the same results."""
+    import copy
+
+    from tagsmith.pipeline.confidence import estimate_shift
+
+    shifted = copy.copy(calibrated)  # the fixture's classifier keeps no label shift
+    texts = data["test"].texts[:200]
+    shifted.label_shift = estimate_shift(shifted, data["test"].texts[200:600], min_count=0)
+    # widths 28 (the calibration width) thrice, 5 once; shifted at 28 twice
+    requests = [(3, True, True), (10, True, False), (28, True, True), (5, True, False, 5),
+                (5, False, False)]
+    apart = [shifted.predict_topks(texts, request)[0] for request in requests]
+    calls = {"apply": 0, "adjust": 0}
+    for part, name in ((shifted.calibrator, "apply"), (shifted.label_shift, "adjust")):
+        real = getattr(type(part), name)
+
+        def counted(self, *args, _real=real, _name=name, **kwargs):
+            calls[_name] += 1
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(type(part), name, counted)
+    together = shifted.predict_topks(texts, *requests)
+    assert calls == {"apply": 2, "adjust": 1}
+    for a, b in zip(apart, together, strict=True):
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_array_equal(a.scores, b.scores)
+
+
 @pytest.fixture(scope="module")
 def calibrated_bundle(calibrated, tmp_path_factory):
     return calibrated.save(tmp_path_factory.mktemp("calibrated") / "model")

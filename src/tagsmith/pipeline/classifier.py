@@ -267,11 +267,22 @@ class TextClassifier:
             raw = {width: widest.head(width) for width in widths}
         else:
             raw = {width: self.model.predict_topk(X, width) for width in widths}
+        # each width's probabilities (and shifted ones) once: two requests of one width
+        # (suggest --sets counting what --k cuts short, --replace-deprecated's first
+        # round) calibrated the same scores twice
+        probs: dict[int, TopK] = {}
+        shifted: dict[int, TopK] = {}
         out = []
         for k, calibrated, adjust_shift, width in requests:
             scores = raw[width]
             if calibrated and self.calibrator is not None:
-                scores = self.to_probabilities(scores, adjust_shift=adjust_shift)
+                if width not in probs:  # as to_probabilities, its steps kept apart
+                    probs[width] = self.calibrator.apply(scores)
+                scores = probs[width]
+                if adjust_shift and self.label_shift is not None:
+                    if width not in shifted:
+                        shifted[width] = self.label_shift.adjust(scores)
+                    scores = shifted[width]
             out.append(scores.head(k) if scores.k > k else scores)
         return out
 
