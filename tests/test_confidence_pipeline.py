@@ -1892,7 +1892,7 @@ def test_the_capped_warning_and_line_count_the_labels_of_a_capped_band(caplog):
     thresholds = never_untrained(
         tune_thresholds(sp.csr_matrix(y), TopK.from_scores(scores, 7), min_recall=0.7,
                         bands=bands, min_support=5),
-        np.array([False] * 6 + [True]))  # label 6: never learnt
+        np.array([False] * 6 + [True]), bands=bands)  # label 6: never learnt
     summary = thresholds.summary()
     assert summary["n_capped_shared_labels"] == 4
     names = [f"l{i}" for i in range(7)]

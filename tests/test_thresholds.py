@@ -623,6 +623,52 @@ def test_a_label_moved_onto_a_capped_global_threshold_is_counted_capped():
     assert not never_untrained(fine, first, fine.global_threshold).capped_shared.any()
 
 
+def test_labels_moved_off_a_capped_band_leave_it_unnamed(caplog):
+    """``never_untrained`` moved labels off their band (a calibration backs those the
+    model never learnt off to an infinite threshold) and left ``capped_bands`` as it
+    was: the capped warning named a band no label was on any more. The bands still
+    holding a label are named; where a moved label was on a capped band, the bands are
+    needed to tell."""
+    import logging
+
+    from tagsmith.calibration.bands import FrequencyBands
+    from tagsmith.calibration.thresholds import FROM_BAND, FROM_LABEL
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.confidence import never_untrained, warn_thin_thresholds
+
+    rng = np.random.default_rng(5)
+    n = 400
+    scores = rng.random((n, 6)).astype(np.float32)
+    y = np.zeros((n, 6), dtype=bool)
+    y[:, 0] = scores[:, 0] > 0.6  # plenty: its own threshold
+    y[:, 1] = scores[:, 1] > 0.6
+    for label in (2, 3, 4, 5):  # 2 positives each: bands 0-4 (2, 3) and 5-49 (4, 5),
+        y[rng.choice(n, 2, replace=False), label] = True  # each capped short of 0.7
+    bands = FrequencyBands(np.array([2, 2, 0, 0, 1, 1]), np.array([0, 5, 50, 10**9]))
+    tuned = tune_thresholds(sp.csr_matrix(y), TopK.from_scores(scores, 6), min_recall=0.7,
+                            bands=bands, min_support=3)
+    assert tuned.source.tolist() == [FROM_LABEL] * 2 + [FROM_BAND] * 4
+    assert tuned.capped_bands == ("0-4", "5-49")
+    untrained = np.isin(np.arange(6), [2, 3])  # band 0-4's labels
+    moved = never_untrained(tuned, untrained, bands=bands)
+    assert moved.capped_bands == ("5-49",)
+    assert moved.capped_shared.tolist() == [False] * 4 + [True] * 2
+    assert never_untrained(tuned, np.isin(np.arange(6), [2]), bands=bands).capped_bands \
+        == ("0-4", "5-49")  # label 3 is still on band 0-4
+    assert never_untrained(tuned, np.arange(6) >= 2, bands=bands).capped_bands == ()
+    with pytest.raises(ValueError, match="bands are needed"):
+        never_untrained(tuned, untrained)
+    # a label of its own moved: no band to recount
+    assert never_untrained(tuned, np.arange(6) == 0).capped_bands == ("0-4", "5-49")
+    names = [f"l{i}" for i in range(6)]
+    space = LabelSpace.from_uris([f"u:{n}" for n in names],
+                                 names={f"u:{n}": n for n in names})
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        warn_thin_thresholds(moved, space, "dev")
+    assert ("capped likewise at the pool's lowest held-out positive (band 5-49)"
+            in caplog.text), caplog.text
+
+
 def test_min_recall_summary_counts_unreachable_labels_only_where_there_are_any():
     """Freshly tuned recall thresholds never leave a label of its own never predicted
     (one of no held-out positive ranked backs off to its band's or the global

@@ -40,6 +40,7 @@ from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
 from tagsmith.calibration.thresholds import (
     FEW_POSITIVES,
+    FROM_BAND,
     FROM_GLOBAL,
     FROM_LABEL,
     Thresholds,
@@ -57,6 +58,7 @@ from tagsmith.pipeline.crossfit import CrossFitScores, HeldoutScores
 from tagsmith.topk import PAD, TopK, check_topk
 
 if TYPE_CHECKING:  # the classifier imports this module
+    from tagsmith.calibration.bands import FrequencyBands
     from tagsmith.calibration.shift import LabelShift
     from tagsmith.conformal.lpicp import PowersetSets
     from tagsmith.conformal.sets import LabelSets
@@ -597,7 +599,8 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
         # a label the model never learnt stays never predicted, as train leaves it: it
         # backed off to its band's threshold (or counted as one that cannot reach
         # min_precision)
-        thresholds = never_untrained(thresholds, classifier.label_counts == 0)
+        thresholds = never_untrained(thresholds, classifier.label_counts == 0,
+                                     bands=calibrator.bands)
         report["thresholds"] = thresholds.summary()
     classifier.calibrator = calibrator
     classifier.thresholds = thresholds
@@ -615,11 +618,14 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
 
 
 def never_untrained(thresholds: Thresholds, labels: np.ndarray,
-                    value: float = np.inf) -> Thresholds:
+                    value: float = np.inf, bands: FrequencyBands | None = None) -> Thresholds:
     """``thresholds`` with those of ``labels`` (a boolean mask) backed off to ``value``:
     by default one no score reaches, for labels the model had no positive of; given the
     global threshold, they are on it, and capped short of a recall target where it is
-    (``capped_shared``; they were counted as not capped).
+    (``capped_shared``; they were counted as not capped). ``capped_bands`` names the
+    capped bands some label is still on (the capped warning named a band whose labels
+    had all been moved off it): ``bands``, those the thresholds were tuned with, are
+    needed where a label moved was on one.
 
     Such a label's model gives every document the same low score, and held-out
     documents carrying it (a label of the dev corpus only, or of the held-out part
@@ -643,7 +649,27 @@ def never_untrained(thresholds: Thresholds, labels: np.ndarray,
         shared[labels] = (thresholds.capped_global
                           and float(value) == float(thresholds.global_threshold))
     return replace(thresholds, per_label=per_label, tuned_mask=tuned, source=source,
-                   capped=capped, capped_shared=shared)
+                   capped=capped, capped_shared=shared,
+                   capped_bands=_capped_bands_left(thresholds, labels, source, shared, bands))
+
+
+def _capped_bands_left(thresholds: Thresholds, labels: np.ndarray, source: np.ndarray | None,
+                       shared: np.ndarray | None,
+                       bands: FrequencyBands | None) -> tuple[str, ...]:
+    """The ``capped_bands`` of ``thresholds`` some label is still on once ``labels`` are
+    moved off theirs (``source`` and ``shared``: the labels' after the move)."""
+    named = thresholds.capped_bands
+    if (not named or thresholds.source is None or thresholds.capped_shared is None
+            or not (labels & (thresholds.source == FROM_BAND)
+                    & thresholds.capped_shared).any()):
+        return named  # no label moved off a capped band
+    if bands is None:
+        raise ValueError("never_untrained: bands are needed to tell which capped bands "
+                         f"({', '.join(named)}) keep labels once some are moved off them")
+    assert source is not None and shared is not None  # copies of the ones checked above
+    left = np.unique(bands.band_of[(source == FROM_BAND) & shared])
+    names = bands.names()
+    return tuple(names[b] for b in left.tolist() if names[b] in named)
 
 
 def without_labels(topk: TopK, labels: np.ndarray) -> TopK:

@@ -824,7 +824,9 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                                               **calibration_share_origin(
                                                   options, fingerprint, _corpus_name)}
         # thresholds tuned again, on probabilities: still none for an unlearnt label
-        classifier.thresholds = never_untrained(classifier.thresholds, label_counts == 0)
+        assert classifier.calibrator is not None  # calibrated just above
+        classifier.thresholds = never_untrained(classifier.thresholds, label_counts == 0,
+                                                bands=classifier.calibrator.bands)
         classifier.manifest["thresholds"] = classifier.thresholds.summary()
         if not replaced:
             # the thresholds shipped (the held-out documents, where the final model
@@ -903,7 +905,7 @@ def _tune_learnt(y_true, topk: TopK, untrained: np.ndarray, **tuning) -> Thresho
     the ``untrained`` labels (no training document) left out of the tuning and never
     suggested: the model cannot have learnt them."""
     return never_untrained(tune_thresholds(y_true, without_labels(topk, untrained),
-                                            **tuning), untrained)
+                                            **tuning), untrained, bands=tuning.get("bands"))
 
 
 def _named(Y: sp.csr_matrix) -> sp.csr_matrix:
