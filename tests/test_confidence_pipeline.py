@@ -1757,6 +1757,51 @@ def test_train_counts_the_labels_it_never_learnt_as_calibrate_does(goemotions_sm
     assert line.endswith(", 2 never predicted (no training document)"), line
 
 
+def test_train_min_recall_says_what_share_of_the_positives_it_tuned_on_it_can_reach(
+        goemotions_small, tmp_path):
+    """calibrate --min-recall says what share of the held-out positives it tuned on the
+    target can reach (recall_reach); train --min-recall said nothing of it. It does now,
+    of the documents the thresholds were tuned on: --dev's, where the calibration
+    tunes them again there (here every --dev positive of gratitude, a label the model
+    never learnt, is out of reach, where none of the calibration split is)."""
+    rows = goemotions_small["train"].read_text(encoding="utf-8").splitlines()
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("".join(row + "\n" for row in rows
+                              if "<urn:goemotions:gratitude>" not in row), encoding="utf-8")
+    dev_rows = goemotions_small["dev"].read_text(encoding="utf-8").splitlines()
+    total = sum(len(row.split("\t")[1].split()) for row in dev_rows)
+    never = sum("<urn:goemotions:gratitude>" in row for row in dev_rows)
+    assert never >= 0.01 * total  # material: said
+    args = ("train", corpus, "--vocab", goemotions_small["vocab"], "--dev",
+            goemotions_small["dev"], "--calibration-fraction", "0.3", "--min-recall", "0.8",
+            *FAST)
+    summary = json.loads(run(*args, "-o", tmp_path / "dev", "--json").stdout)
+    # 28 labels: every one ranked for every document (tuning_k), none out of the ranking
+    assert summary["recall_reach"] == {
+        "n_positives": total, "n_reachable": total - never, "n_never_learnt": never,
+        "n_unranked": 0, "k": 28, "share_reachable": round((total - never) / total, 6)}
+    text = run(*args, "-o", tmp_path / "dev-text")
+    assert text.exit_code == 0, text.output
+    assert (f"recall 0.8 is of the positives the thresholds can reach: {total - never:,} of "
+            f"the {total:,} held-out positives tuned on "
+            f"({100 * (total - never) / total:.1f}%); {never:,} are of labels never learnt, "
+            "missed at any threshold\n") in text.stdout, text.stdout
+    # without --dev, tuned on the calibration split, which holds no gratitude either
+    alone = ("train", corpus, "--vocab", goemotions_small["vocab"], "--calibration-fraction",
+             "0.3", "--min-recall", "0.8", *FAST)
+    reach = json.loads(run(*alone, "-o", tmp_path / "split", "--json").stdout)["recall_reach"]
+    calibration = TextClassifier.load(tmp_path / "split").manifest["calibration"]
+    assert calibration["thresholds_tuned_on"] == "conformal"
+    assert reach["n_positives"] > 0
+    assert (reach["n_never_learnt"], reach["n_unranked"], reach["share_reachable"]) == (
+        0, 0, 1.0)
+    assert "can reach" not in run(*alone, "-o", tmp_path / "split-text").stdout
+    # an F1 objective has no recall target to reach
+    assert "recall_reach" not in json.loads(run(
+        "train", corpus, "--vocab", goemotions_small["vocab"], "--calibration-fraction",
+        "0.3", "-o", tmp_path / "f1", "--json", *FAST).stdout)
+
+
 def test_train_with_dev_warns_of_the_thresholds_it_ships_alone(data, caplog):
     """train --dev D --calibration-fraction F tunes the thresholds again on D's
     probabilities: it warned of the calibration split's thresholds too, which it had

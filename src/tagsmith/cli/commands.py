@@ -193,6 +193,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
           calibration_method, calibrator_source, min_precision, min_recall, as_json, lang):
     from tagsmith.cli.confidence import (
         _n_unlearnt,
+        recall_reach_line,
         recall_thresholds_line,
         refuse_one_objective,
     )
@@ -339,6 +340,12 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         elif thresholds.get("objective") == "recall":
             click.echo(recall_thresholds_line(thresholds, "",
                                               classifier.n_labels - unlearnt) + also)
+            # the share of the positives it tuned on out of the target's reach, as
+            # calibrate --min-recall says it (said nowhere by train)
+            reach = recall_reach_line(calibration.get("recall_reach"),
+                                      thresholds["min_recall"])
+            if reach:
+                click.echo(reach)
 
 
 def _train_summary(model: str, output: str, n_labels: int, training: dict,
@@ -362,6 +369,10 @@ def _train_summary(model: str, output: str, n_labels: int, training: dict,
             "ece_raw": calibration["raw"]["ece"],
             "ece_calibrated": calibration["calibrated"]["ece"]},
         "thresholds": thresholds,
+        # with a recall target, what share of the held-out positives its thresholds
+        # were tuned on it can reach (as calibrate --json gives it)
+        **({"recall_reach": calibration["recall_reach"]}
+           if calibration and "recall_reach" in calibration else {}),
     }
 
 

@@ -970,10 +970,12 @@ def check_heldout(heldout: HeldoutScores) -> None:
 
 def _manifest_summary(report: dict) -> dict:
     calibrated = report["calibrated"]
+    # a recall target's reach on the documents its thresholds were tuned on (train says
+    # it as calibrate does, from here; train's --dev replaces it where it tunes them again)
     return {key: report[key] for key in ("calibrator_source", "n_calibrator_docs",
                                          "n_conformal_docs", "k", "seconds", "raw",
                                          "thresholds", "thresholds_tuned_on",
-                                         "conformal")} | {
+                                         "conformal", "recall_reach") if key in report} | {
         "method": report["options"]["method"],
         "calibrated": {key: calibrated[key] for key in ("ece", "brier", "top1_ece")}}
 

@@ -56,6 +56,7 @@ from tagsmith.pipeline.confidence import (
     calibrate_classifier,
     check_heldout_labels,
     never_untrained,
+    recall_reach,
     thresholds_documents,
     warn_thin_thresholds,
     without_labels,
@@ -971,10 +972,12 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
     if isinstance(classifier.manifest.get("calibration"), dict):
         # tuned on these held-out documents: 'conformal' or 'calibrator' (the split's
         # part, which tuned the thresholds these replace) named documents they never saw
+        reach = ({} if confidence.min_recall is None else
+                 {"recall_reach": recall_reach(dev_part_Y, topk, untrained)})
         classifier.manifest["calibration"] = {**classifier.manifest["calibration"],
                                               "thresholds": summary,
                                               "thresholds_source": source,
-                                              "thresholds_tuned_on": "heldout"}
+                                              "thresholds_tuned_on": "heldout", **reach}
     entry["metrics_before_calibration"] = entry["metrics"]
     entry["metrics"] = evaluate_topk(classifier, dev_part_Y, topk)
     entry["thresholds"] = CALIBRATED_HERE
