@@ -205,6 +205,22 @@ def test_leaking_documents_give_their_lines_and_their_training_documents_lines(a
     assert "<small>document" not in page
 
 
+def test_audit_takes_a_plain_list_of_labels_as_its_vocabulary(small_corpus, goemotions_small,
+                                                               tmp_path):
+    """audit --vocab labels.txt (Reuters-21578 ships its labels so, one a line) was
+    refused for its suffix; each line is a label's key, as the corpus names it."""
+    uris = load_vocabulary(goemotions_small["vocab"]).uris
+    listed = tmp_path / "labels.txt"
+    listed.write_text("".join(f"<{uri}>\n" for uri in uris), encoding="utf-8")
+    result = invoke("audit", small_corpus, "--vocab", listed, "-o", tmp_path / "out",
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["corpus"]["n_labels_in_space"] == len(uris)
+    assert report["labels"]["not_in_vocabulary"]["n_occurrences"] == 0
+    assert report["labels"]["not_in_vocabulary"]["vocabulary"] is not False
+
+
 def test_split_lines_must_match_the_splits(small_corpus, goemotions_small):
     data = read_audit_corpus(small_corpus, load_vocabulary(goemotions_small["vocab"]))
     options = AuditOptions(scores="knn", show_progress=False)

@@ -228,7 +228,7 @@ def test_vocab_command(goemotions_small):
 
 
 def test_a_vocabulary_of_unknown_suffix_is_told_what_a_cli_user_can_do(tmp_path):
-    odd = tmp_path / "vocab.txt"
+    odd = tmp_path / "vocab.lst"
     odd.write_text("<http://x/a>\ta\n", encoding="utf-8")
     result = run("vocab", odd)
     assert result.exit_code == 3 and str(odd) in result.output and "rename" in result.output

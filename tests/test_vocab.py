@@ -516,13 +516,13 @@ def test_csv_quote_left_open_is_an_error_naming_the_line_not_lost_concepts(tmp_p
 
 
 def test_unknown_suffix_and_missing_file(tmp_path):
-    odd = tmp_path / "vocab.txt"
+    odd = tmp_path / "vocab.lst"
     odd.write_text("<http://x/a>\ta\n", encoding="utf-8")
     with pytest.raises(UnsupportedFormatError) as err:
         load_vocabulary(odd)
     assert str(odd) in str(err.value) and ".tsv" in str(err.value) and ".ttl" in str(err.value)
     # every format load_vocabulary takes ('google' was left out) and how Google's is told
-    assert "format='tsv'|'csv'|'skos'|'google')" in str(err.value)
+    assert "format='tsv'|'csv'|'skos'|'google'|'list')" in str(err.value)
     assert "Google's product taxonomy, told by its first line '# Google_Product_Taxonomy_" \
         "Version:'" in str(err.value)
     assert load_vocabulary(odd, format="tsv").uris == ["http://x/a"]
@@ -1671,6 +1671,39 @@ def test_google_product_taxonomy_path_given_two_ids_refused_naming_both_lines(tm
     assert space.uris == ["1", "2", "4"] and space.name_of(1) == "A > B"
     assert space[2].broader == ["2"]
     assert "skipped 1 malformed or duplicate line (line 4)" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["labels.txt", "labels.TXT.gz"])
+def test_a_plain_list_of_labels_is_read_one_key_a_line(tmp_path, name):
+    """Reuters-21578's labels.txt (one label a line) was refused as "unknown vocabulary
+    format '.txt'"; each line is its label's key, with no name (as a TSV line with no
+    label column), blank and '#' lines skipped."""
+    path = tmp_path / name
+    data = b"acq\r\n\n# topics\nmoney-fx\n<http://x/c>\n  grain  \n"
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    space = load_vocabulary(path)
+    assert space.uris == ["acq", "money-fx", "http://x/c", "grain"]
+    assert space.names() == space.uris and all(not label.pref_labels for label in space)
+    assert load_vocabulary(path, format="list") == space
+
+
+@pytest.mark.parametrize("line, why", [
+    ("<http://x/a>\tapple", r"found a TAB in '<http://x/a>\\tapple': a <uri><TAB>label "
+                            r"vocabulary is read as TSV, name it \.tsv"),
+    ("crude oil", r"its key \(no spaces\), found 'crude oil': a label with a name of its "
+                  r"own is a <uri><TAB>name line of a \.tsv vocabulary"),
+    ("1 - Animals & Pet Supplies", r"found '1 - Animals & Pet Supplies'"),
+])
+def test_a_plain_list_refuses_a_line_that_is_no_key_naming_it(tmp_path, line, why):
+    """What the list reader can tell: a key holds no TAB (a TSV named .txt) and no space
+    (a name, a document's sentence, Google's taxonomy without its first line), so such a
+    line is refused naming file:line, not read as a label no corpus names."""
+    path = tmp_path / "labels.txt"
+    path.write_text(f"acq\n{line}\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"labels\.txt:2: a \.txt vocabulary is one "
+                                              r"label per line.*" + why):
+        load_vocabulary(path)
+    assert load_vocabulary(path, on_error="skip").uris == ["acq"]
 
 
 def test_google_product_taxonomy_without_ids_refused_naming_the_other_file(tmp_path):

@@ -1,6 +1,6 @@
 """Vocabulary files -> :class:`~tagsmith.data.labelspace.LabelSpace`.
 
-Three formats, detected from the file name, and a fourth by its first line (each may be
+Four formats, detected from the file name, and a fifth by its first line (each may be
 gzipped, ``.gz``). Language tags are read in lower case (``label_EN`` and ``"..."@en-GB``
 give ``en`` and ``en-gb``), as tags compare ignoring case.
 
@@ -43,6 +43,12 @@ give ``en`` and ``en-gb``), as tags compare ignoring case.
     a control character). rdflib parses a file in one call, with nothing to count: one
     of more than :data:`SKOS_ANNOUNCE_BYTES` (5 MB, inflated) is announced with an INFO
     log line before, and its triples and parse time logged after.
+``.txt`` -- a plain list of labels (Reuters-21578's ``labels.txt``): each line a label's
+    key (its URI, as a corpus names it; angle brackets optional), with no name, as a TSV
+    line with no label column; blank and ``#`` lines skipped. A line holding a TAB or a
+    space is malformed (a TSV named ``.txt``, a list of names, a document): see
+    :func:`_list_rows`. A line is a key, never its line number (GoEmotions' ``labels.txt``
+    names the ids its corpus uses by line number: a ``number<TAB>name`` TSV reads it).
 
 Google's product taxonomy (``taxonomy-with-ids.en-US.txt``), whatever its suffix, is
     told by its first line (:data:`GOOGLE_HEADER`): ``ID - Path > To > Category`` lines,
@@ -118,8 +124,8 @@ from tagsmith.exceptions import (
 logger = logging.getLogger("tagsmith")
 
 #: file suffix (before any ``.gz``) -> vocabulary format
-SUFFIXES = {".tsv": "tsv", ".csv": "csv", ".ttl": "skos", ".rdf": "skos", ".xml": "skos",
-            ".owl": "skos", ".nt": "skos", ".jsonld": "skos"}
+SUFFIXES = {".tsv": "tsv", ".csv": "csv", ".txt": "list", ".ttl": "skos", ".rdf": "skos",
+            ".xml": "skos", ".owl": "skos", ".nt": "skos", ".jsonld": "skos"}
 #: file suffix -> rdflib parser name
 RDF_FORMATS = {".ttl": "turtle", ".rdf": "xml", ".xml": "xml", ".owl": "xml", ".nt": "nt",
                ".jsonld": "json-ld"}
@@ -143,8 +149,8 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
                     on_error: str = "fail") -> LabelSpace:
     """Read a TSV, CSV or SKOS vocabulary file into a label space (see the module doc).
 
-    ``format`` (``"tsv"``, ``"csv"``, ``"skos"`` or ``"google"``) overrides detection
-    from the suffix (and from a Google product taxonomy's first line);
+    ``format`` (``"tsv"``, ``"csv"``, ``"skos"``, ``"google"`` or ``"list"``) overrides
+    detection from the suffix (and from a Google product taxonomy's first line);
     ``language`` is the language of TSV labels and of untagged literals; ``on_error`` is
     ``"fail"`` or ``"skip"`` for malformed TSV/CSV lines.
 
@@ -176,7 +182,8 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
         _refuse_label_problems(labels, path)
     else:
         rows = (_tsv_rows(path, language) if kind == "tsv" else _google_rows(path, language)
-                if kind == "google" else _csv_rows(path, language))
+                if kind == "google" else _list_rows(path) if kind == "list"
+                else _csv_rows(path, language))
         labels = _collect(rows, path, on_error)
     if not labels:  # a 0-label space only fails later, with no file name
         raise VocabularyError("no labels in the vocabulary" + (
@@ -230,7 +237,8 @@ def load_or_update(path: str | Path, previous: LabelSpace | None = None, *,
 
 
 def detect_format(path: str | Path) -> str:
-    """``"tsv"``, ``"csv"`` or ``"skos"`` from the file name (a ``.gz`` is looked through).
+    """``"tsv"``, ``"csv"``, ``"list"`` or ``"skos"`` from the file name (a ``.gz`` is
+    looked through).
 
     >>> detect_format("stw.ttl.gz"), detect_format("vocab.TSV")
     ('skos', 'tsv')
@@ -372,11 +380,40 @@ def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
                                 notation=notation or None)
 
 
+def _list_rows(path: Path) -> Iterator[Row]:
+    """A plain list of labels (``.txt``, Reuters-21578's ``labels.txt``): each line a
+    label's key, its URI, as a corpus names it, with no name (shown by its key, as a TSV
+    line with no label column is); blank lines and ``#`` lines skipped, as in a TSV. A
+    line is a key only where a TSV's first column could be one: a line holding a TAB (a
+    TSV vocabulary named ``.txt``) or a space (a name, a sentence of a document, an
+    ``ID - Category`` line) is malformed, naming the line, not read as a label no corpus
+    names. A line is its label's key, never its line number: a file mapping line numbers
+    to names (GoEmotions' ``labels.txt``) is a TSV of ``number<TAB>name`` lines."""
+    with _reading(path) as handle:
+        for number, raw in enumerate(handle, 1):
+            line = raw.rstrip("\r\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if "\t" in line:
+                yield number, (f"a .txt vocabulary is one label per line, found a TAB in "
+                               f"{line[:80]!r}: a <uri><TAB>label vocabulary is read as "
+                               "TSV, name it .tsv")
+                continue
+            key = strip_brackets(line.strip())
+            if not _valid_uri(key):
+                yield number, (f"a .txt vocabulary is one label per line, its key (no "
+                               f"spaces), found {line[:80]!r}: a label with a name of its "
+                               "own is a <uri><TAB>name line of a .tsv vocabulary"
+                               + _spaced_code_hint(key))
+                continue
+            yield number, Label(key)
+
+
 #: the first line of Google's product taxonomy files (``taxonomy-with-ids.en-US.txt``)
 GOOGLE_HEADER = "# Google_Product_Taxonomy_Version:"
 #: every ``format`` :func:`load_vocabulary` takes (the unknown-format message lists them:
 #: it left out ``'google'``)
-FORMATS = ("tsv", "csv", "skos", "google")
+FORMATS = ("tsv", "csv", "skos", "google", "list")
 _GOOGLE_LINE = re.compile(r"\s*(\d+)\s+-\s+(\S.*?)\s*")
 #: the start of an ``ID - Category`` line, which tells a renamed taxonomy from a TSV
 _GOOGLE_ID = re.compile(r"\s*\d+\s+-\s")
@@ -392,7 +429,7 @@ def _google_taxonomy(path: Path) -> bool:
         with _reading(path) as handle:
             if not next(handle, "").lstrip().startswith(GOOGLE_HEADER):
                 return False
-            if _suffix(path) not in SUFFIXES:
+            if SUFFIXES.get(_suffix(path)) in (None, "list"):  # published as .txt
                 return True
             first = next((line for line in handle
                           if line.strip() and not line.lstrip().startswith("#")), "")
