@@ -2403,6 +2403,70 @@ def test_review_rows_name_the_other_rows_of_their_document_and_text(tmp_path):
     assert rows[0]["related_rows"][-1] == f"and {len(rows) - 1 - MAX_RELATED} more"
 
 
+def test_list_cells_split_back_exactly_where_a_name_holds_their_separator(tmp_path):
+    """A label named 'Oil | gas' could not be split back out of ``given_names`` or
+    ``model_top`` (joined by ' | '), nor 'Bonds; notes' out of ``related_rows`` (joined
+    by '; '): such an entry is now written in double quotes, its own doubled, and
+    :func:`list_cell_entries` reads each cell back as the rows had it; the cells of
+    ordinary names are their plain joins, as before; apply-review reads such a review."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.audit.detect import find_label_issues
+    from tagsmith.audit.review import LIST_SEPARATORS, list_cell_entries, review_rows
+    from tagsmith.topk import TopK
+
+    names = ["Oil | gas", "Bonds; notes", 'the "big" one', "a |", "=sum", "plain"]
+    space = LabelSpace.from_uris([f"u:{i}" for i in range(6)],
+                                 names={f"u:{i}": name for i, name in enumerate(names)})
+    rng = np.random.default_rng(0)
+    truth = rng.random((200, 6)) < 0.4
+    scores = np.clip(truth * 0.7 + rng.random((200, 6)) * 0.3, 0, 1)
+    given = truth.copy()
+    given[:30, :2] = ~given[:30, :2]
+    texts = [f"doc {i % 150}" for i in range(200)]  # copies: related_rows across documents
+    topk = TopK.from_scores(scores, k=5)
+    rows = review_rows(find_label_issues(sp.csr_matrix(given), topk), texts,
+                       sp.csr_matrix(given), space, flagged_only=False, topk=topk)
+    for column, separator in LIST_SEPARATORS.items():  # the rows put them to the test
+        assert any(separator in entry for row in rows for entry in row[column]), column
+    path = _review(tmp_path, rows)
+    with open(path, newline="", encoding="utf-8") as file:
+        cells = list(csv.DictReader(file))
+    for row, cell in zip(rows, cells, strict=True):
+        for column in LIST_SEPARATORS:
+            assert list_cell_entries(cell[column], column) == row[column], (column, cell)
+    assert any('"Oil | gas"' in cell["given_names"] for cell in cells)
+    # ordinary names: the cells as they were written before, their plain joins
+    ordinary = LabelSpace.from_uris(space.uris, names={f"u:{i}": f"label {i}"
+                                                       for i in range(6)})
+    plain = review_rows(find_label_issues(sp.csr_matrix(given), topk), texts,
+                        sp.csr_matrix(given), ordinary, flagged_only=False, topk=topk)
+    with open(_review(tmp_path, plain), newline="", encoding="utf-8") as file:
+        for row, cell in zip(plain, csv.DictReader(file), strict=True):
+            for column, separator in LIST_SEPARATORS.items():
+                assert cell[column] == separator.join(row[column])
+    # apply-review reads the review whose cells hold quoted names
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"{text}\t" + " ".join(f"<u:{j}>" for j in np.flatnonzero(g))
+                              + "\n" for text, g in zip(texts, given, strict=True)),
+                      encoding="utf-8")
+    rows[0]["decision"] = "accept"
+    stats = apply_review(corpus, _review(tmp_path, rows), tmp_path / "out.tsv", space)
+    assert stats["n_added"] + stats["n_removed"] == 1
+
+
+def test_a_list_cell_that_is_no_list_is_refused_naming_its_column():
+    from tagsmith.audit.review import list_cell_entries
+
+    with pytest.raises(ReviewFormatError, match="model_top: a quote left open"):
+        list_cell_entries('"Oil | gas (0.5)', "model_top")
+    with pytest.raises(ReviewFormatError, match="related_rows: 'x' after a quoted entry"):
+        list_cell_entries('"#1 missing a; b"x', "related_rows")
+    with pytest.raises(InvalidParameterError, match="column"):
+        list_cell_entries("a", "text")
+
+
 def test_a_jsonl_review_holds_its_keys_in_the_csv_column_order(tmp_path):
     """``related_rows`` came after ``text`` in a JSONL review (added last), where the
     CSV has it before: every key now comes in :data:`COLUMNS`' order."""

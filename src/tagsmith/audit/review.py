@@ -394,6 +394,89 @@ def _key_cell(key: str) -> str:
     return "'" + key if _NUMBER_LIKE.fullmatch(key) else key
 
 
+#: a review CSV's list cells and what separates their entries (a JSONL review keeps lists)
+LIST_SEPARATORS = {"given_names": " | ", "model_top": " | ", "related_rows": "; "}
+
+
+def _list_entry(entry: str, separator: str) -> str:
+    """One entry of a list cell: as it is where the cell splits back at it (holds no
+    ``separator``, nor ends in the start of one, ``'a |'`` before ``' | '``; does not start
+    with ``"``, nor with ``'`` and a formula character, as :func:`spreadsheet_safe`
+    writes a cell; is not empty), else in double quotes with its own doubled, as a CSV cell is.
+
+    >>> _list_entry("a | b", " | "), _list_entry('say "hi"', " | "), _list_entry("x", "; ")
+    ('"a | b"', 'say "hi"', 'x')
+    >>> print(_list_entry("a |", " | "), _list_entry("'=x", " | "), _list_entry("", "; "))
+    "a |" "'=x" ""
+    """
+    if (entry and (entry + separator).find(separator) == len(entry)
+            and not entry.startswith('"')
+            and not (entry.startswith("'") and entry[1:].startswith(FORMULA_START))):
+        return entry
+    return '"' + entry.replace('"', '""') + '"'
+
+
+def _list_cell(entries: Sequence[str], separator: str) -> str:
+    """A review CSV's list cell: the entries joined by ``separator``, each written as
+    :func:`_list_entry` writes it, so that :func:`list_cell_entries` splits it back
+    exactly; a cell of entries holding neither the separator's mark (``|``, ``;``) nor a
+    quote is their plain join, as every cell was written before."""
+    joined = separator.join(entries)
+    if ('"' not in joined and "'" not in joined and "" not in entries
+            and joined.count(separator.strip()) == len(entries) - 1):
+        return joined
+    return separator.join(_list_entry(entry, separator) for entry in entries)
+
+
+def list_cell_entries(value: str, column: str) -> list[str]:
+    """The entries of a list cell of a review CSV (``given_names``, ``model_top``,
+    ``related_rows``; :data:`LIST_SEPARATORS`) as :func:`write_review` had them: split
+    at the separator, an entry in double quotes unquoted (a label name holding the
+    separator, ``'Oil | gas'``, is written so), and the ``'`` a spreadsheet-safe cell
+    starts with taken off. A cell that is not such a list (a quote left open, text after
+    a closing quote) raises :class:`~tagsmith.exceptions.ReviewFormatError` naming the
+    column.
+
+    >>> list_cell_entries('acq (0.5) | "Oil | gas (0.25)"', "model_top")
+    ['acq (0.5)', 'Oil | gas (0.25)']
+    >>> list_cell_entries("'-x | y", "given_names"), list_cell_entries("", "related_rows")
+    (['-x', 'y'], [])
+    """
+    separator = LIST_SEPARATORS.get(column)
+    if separator is None:
+        raise InvalidParameterError("column", f"one of {', '.join(LIST_SEPARATORS)}", column)
+    if value.startswith("'") and value[1:].startswith(FORMULA_START):
+        value = value[1:]
+    entries: list[str] = []
+    at = 0
+    while value:
+        if value.startswith('"', at):
+            end = at + 1
+            while True:
+                end = value.find('"', end)
+                if end < 0:
+                    raise ReviewFormatError(f"{column}: a quote left open in {value[at:][:80]!r}")
+                if not value.startswith('"', end + 1):
+                    break
+                end += 2
+            entries.append(value[at + 1:end].replace('""', '"'))
+            at = end + 1
+            if at == len(value):
+                break
+            if not value.startswith(separator, at):
+                raise ReviewFormatError(f"{column}: {value[at:][:80]!r} after a quoted entry, "
+                                        f"where {separator!r} or the end of the cell goes")
+            at += len(separator)
+        else:
+            end = value.find(separator, at)
+            if end < 0:
+                entries.append(value[at:])
+                break
+            entries.append(value[at:end])
+            at = end + len(separator)
+    return entries
+
+
 def write_review(rows: list[dict], path: str | Path) -> Path:
     """Write review rows as CSV or JSONL (by the suffix), atomically.
 
@@ -429,7 +512,8 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
             if uri_cell is None:
                 uri_cell = uri_cells[label_uri] = _read_back_cell(label_uri)
             threshold = row.get("threshold")
-            # related_rows needs no spreadsheet_safe: each of its entries starts "#"
+            # related_rows needs no spreadsheet_safe: each of its entries starts "#" (or
+            # '"#', quoted); a name holding its cell's separator is quoted (_list_cell)
             writer.writerow((
                 row.get("rank", ""), row.get("decision", ""), row.get("kind", ""),
                 row.get("action", ""), uri_cell, spreadsheet_safe(str(row["label_name"])),
@@ -438,9 +522,9 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
                 "" if row["line"] is None else row["line"],
                 _read_back_cell(str(row["doc_id"] or "")), _key_cell(row["doc_key"]),
                 spreadsheet_safe(" ".join(row["given_labels"])),
-                spreadsheet_safe(" | ".join(row["given_names"])),
-                spreadsheet_safe(" | ".join(row.get("model_top", []))),
-                "; ".join(row.get("related_rows", [])), spreadsheet_safe(str(row["text"]))))
+                spreadsheet_safe(_list_cell(row["given_names"], " | ")),
+                spreadsheet_safe(_list_cell(row.get("model_top", []), " | ")),
+                _list_cell(row.get("related_rows", []), "; "), spreadsheet_safe(str(row["text"]))))
     return path
 
 
