@@ -674,7 +674,7 @@ def main() -> None:
     if args.cleanlab or args.dataset == "goemotions":
         result.update(run_cleanlab(issues, Y_noisy, removed, added, work, runs))
     # how and where it ran, for RESULTS.md written later from this file (--from-json)
-    result["run"] = {"command": results_command(sys.argv[1:]),
+    result["run"] = {"command": results_command(sys.orig_argv),
                      "date": datetime.date.today().isoformat(), "machine": _machine()}
     (runs / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     if args.results_md:
@@ -694,11 +694,15 @@ def _cpu() -> str:
 
 
 def results_command(argv: list[str]) -> str:
-    """The command line as run (every option, shell-quoted), without ``--from-json``.
+    """The command line as the user ran it (``sys.orig_argv``: the interpreter as typed,
+    its options, the script and every option, shell-quoted), without ``--from-json``.
+    A wrapper around the process (``flock``, ``nice``, ``/usr/bin/time``) is not part
+    of it: it recorded ``flock /tmp/tagsmith-heavy.lock python benchmarks/audit.py`` and
+    ``--results-md`` whatever was run.
 
-    >>> print(results_command(["--dataset", "goemotions", "--audit-options", '{"k": 5}',
-    ...                        "--from-json", "r.json"]).split("audit.py ")[1])
-    --dataset goemotions --audit-options '{"k": 5}' --results-md
+    >>> print(results_command(["python", "benchmarks/audit.py", "--dataset", "goemotions",
+    ...                        "--audit-options", '{"k": 5}', "--from-json", "r.json"]))
+    python benchmarks/audit.py --dataset goemotions --audit-options '{"k": 5}'
     """
     import shlex
 
@@ -711,9 +715,7 @@ def results_command(argv: list[str]) -> str:
             skip = True
         elif not arg.startswith("--from-json="):
             kept.append(arg)
-    if "--results-md" not in kept:
-        kept.append("--results-md")
-    return "flock /tmp/tagsmith-heavy.lock python benchmarks/audit.py " + shlex.join(kept)
+    return shlex.join(kept)
 
 
 def _machine() -> str:
@@ -733,7 +735,7 @@ def write_results_md(result: dict, args, path: Path = HERE / "RESULTS.md") -> No
     if args.train_seeds > 1:  # its own section: the single-seed one keeps its notes
         title += f" ({args.train_seeds} training seeds, noise seed {args.seed})"
     lines = [title, "",
-             f"- **Command**: `{run.get('command') or results_command(sys.argv[1:])}`",
+             f"- **Command**: `{run.get('command') or results_command(sys.orig_argv)}`",
              f"- **Peer**: cleanlab {result['cleanlab_version']} (its own venv)"
              if "cleanlab_version" in result
              else f"- **Peer**: cleanlab not run: {result['cleanlab_error']}"

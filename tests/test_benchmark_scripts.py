@@ -179,6 +179,35 @@ def test_results_md_from_a_saved_result_gives_the_run_s_command_and_date(tmp_pat
     assert "| pr_auc | 0.5 |" in text
 
 
+def test_audit_records_the_command_line_the_user_ran(tmp_path, monkeypatch):
+    """``run.command`` (and RESULTS.md's **Command**) was always ``flock
+    /tmp/tagsmith-heavy.lock python benchmarks/audit.py ... --results-md``, a wrapper and
+    an option the user may never have given: it is now the process's own command line
+    (``sys.orig_argv``), less ``--from-json``."""
+    import argparse
+
+    audit = _benchmark("audit")
+    ran = [".venv/bin/python", "benchmarks/audit.py", "--dataset", "reuters21578",
+           "--top-n", "injected,flagged", "--audit-options", '{"k": 5}']
+    assert audit.results_command(ran) == (
+        ".venv/bin/python benchmarks/audit.py --dataset reuters21578 --top-n "
+        "injected,flagged --audit-options '{\"k\": 5}'")
+    # a result saved without its run's command gets this call's, as the user typed it
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n", encoding="utf-8")
+    result = {"cleanlab_error": "not installed", "n_injected_missing": 10,
+              "n_injected_wrong": 5, "audit_scores": {"source": "knn", "model": None},
+              "audit_options": {}, "train_model": ["linear", {}], "pr_auc": 0.5,
+              "p1_repaired_by_budget": {}}
+    args = argparse.Namespace(dataset="goemotions", train_seeds=1, missing_rate=0.1,
+                              wrong_rate=0.05, seed=0)
+    monkeypatch.setattr(sys, "orig_argv", ["python3", "benchmarks/audit.py", "--dataset",
+                                           "goemotions", "--from-json", "r.json"])
+    audit.write_results_md(result, args, results)
+    assert "- **Command**: `python3 benchmarks/audit.py --dataset goemotions`\n" in \
+        results.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("script", ["xmc.py", "audit.py", "confidence.py", "foundation.py",
                                     "llm.py", "xmc_tune.py"])
 def test_a_work_dir_that_cannot_be_created_is_named_not_a_traceback(script, tmp_path):
