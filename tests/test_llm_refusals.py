@@ -177,6 +177,26 @@ def test_a_prose_answer_that_is_no_refusal_stays_malformed():
     assert isinstance(LLMRefusalError("x"), LLMError)  # caught wherever a failure is
 
 
+@pytest.mark.parametrize("said", [
+    # "I'm not able to" and "I am not able to" were matched only without their "to",
+    # which no model writes: these refusals were malformed answers, asked again on
+    # every rerun, their text quoted in the warning
+    "I'm not able to help with that.",
+    "I\u2019m not able to assist with this request.",
+    "I am not able to help with this report.",
+    "I am unable to assist with that.",
+])
+def test_a_refusal_saying_it_is_not_able_to_help_is_one(said):
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_uris(["u:sport"], names={"u:sport": "sport"})
+    with LocalChatServer(lambda body: said) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0)
+        result = label_documents(["a report"], space, client)
+    assert result.report.n_refused_calls == 1 and result.report.n_malformed_answers == 0
+    assert result.report.refused_docs == [0]
+
+
 def test_a_rerun_tells_the_refusals_from_the_cache_and_asks_again_only_when_told(tmp_path):
     # every rerun asked each refused document again, paid for (and, at a hosted
     # provider, one more flag on the account), and a prose refusal left the cache

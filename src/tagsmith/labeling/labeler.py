@@ -570,11 +570,12 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
 
 
 #: what an answer in prose declining the task says (hosted and local models alike: "I'm
-#: sorry, but I can't help with that", "I cannot assist with this request"); not "I
-#: cannot classify it as any of them", which explains an answer that none applies
+#: sorry, but I can't help with that", "I cannot assist with this request", "I'm not
+#: able to help with that"); not "I cannot classify it as any of them", which explains
+#: an answer that none applies
 _REFUSAL = re.compile(
-    r"\b(?:I\s*(?:can\s*not|can['\u2019]?t|cannot|won['\u2019]?t|will\s+not|am\s+(?:not\s+able|unable)"
-    r"|['\u2019]m\s+(?:not\s+able|unable))\s+(?:help|assist|comply|engage|do\s+that"
+    r"\b(?:I\s*(?:can\s*not|can['\u2019]?t|cannot|won['\u2019]?t|will\s+not"
+    r"|(?:am|['\u2019]m)\s+(?:not\s+able|unable)\s+to)\s+(?:help|assist|comply|engage|do\s+that"
     r"|process\s+(?:this|that)|continue|support)"
     r"|I\s+must\s+(?:decline|refuse)|unable\s+to\s+(?:help|assist|comply))", re.IGNORECASE)
 
