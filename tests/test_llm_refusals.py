@@ -117,6 +117,20 @@ def test_the_usage_counts_refusals_apart_from_failed_calls(tmp_path):
     assert "0 failed, 2 refused" in failed.stderr and "2 calls refused" in failed.stderr
 
 
+def test_a_run_every_document_of_which_is_refused_names_them(tmp_path):
+    # the warning pointed at "the JSON summary's refused_docs", which a run that
+    # answered no document never prints: the documents for a person were named nowhere
+    only = tmp_path / "queue.txt"
+    only.write_text("azure report one\npolicy report two\nmoderated report three\n")
+    with LocalChatServer(declining) as server:
+        failed = run_label(server, tmp_path, only)
+    assert failed.exit_code == 6
+    error = failed.stderr[failed.stderr.index("error: "):]
+    assert "Refused, for a person to take: " in error
+    assert all(f"{only}:{line}" in error for line in (1, 2, 3))
+    assert "report one" not in error  # the ids, never the text
+
+
 def test_no_message_of_a_refusal_quotes_the_document(tmp_path):
     # OpenRouter's moderation error quotes the flagged input, and a prose refusal may
     # quote the report: both were shown whole in the warning and the JSON summary

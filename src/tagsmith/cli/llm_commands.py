@@ -837,6 +837,12 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                        "held only labels deprecated in the vocabulary")
             else:
                 why = "No error was reported"
+            # the refused documents, for a person: the warning pointed at the JSON
+            # summary's refused_docs, which a run that fails never prints
+            refused = [printable(str(doc)) for doc in labeling.get("refused_docs") or ()]
+            if refused:
+                why += (f". Refused, for a person to take: {', '.join(refused[:20])}"
+                        + (f", ... ({len(refused):,} in all)" if len(refused) > 20 else ""))
             # with a budget, the documents sent (not the whole pool)
             raise LLMError(f"the LLM answered {none_of(labeling.get('n_docs') or len(texts))}"
                            f" ({_failures(labeling)}); {output} was not written. {why}")
