@@ -131,6 +131,21 @@ def test_a_run_every_document_of_which_is_refused_names_them(tmp_path):
     assert "report one" not in error  # the ids, never the text
 
 
+def test_with_a_budget_a_refused_documents_copies_are_listed_too(tmp_path):
+    # active distillation never sends a copy (equal text, case and spacing aside): a
+    # report filed twice and refused was listed once, its copy neither labelled nor
+    # listed for a person (without a budget, a copy sharing its prompt is listed)
+    docs = tmp_path / "reports.txt"
+    docs.write_text("policy report one\nplain sport a\npolicy  report  ONE\n"
+                    "plain sport b\nplain sport c\n")
+    with LocalChatServer(declining) as server:
+        result = run_label(server, tmp_path, docs, "--budget", "4")
+        assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr.strip().splitlines()[-1])["labeling"]
+    assert summary["n_refused_calls"] == 1
+    assert summary["refused_docs"] == [f"{docs}:1", f"{docs}:3"]
+
+
 def test_no_message_of_a_refusal_quotes_the_document(tmp_path):
     # OpenRouter's moderation error quotes the flagged input, and a prose refusal may
     # quote the report: both were shown whole in the warning and the JSON summary

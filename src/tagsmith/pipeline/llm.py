@@ -35,7 +35,7 @@ from tagsmith.exceptions import (
 
 if TYPE_CHECKING:
     from tagsmith.labeling.client import CachedClient, LLMClient, OpenAIChatClient
-    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.labeling.labeler import LabelingOptions, LabelingReport
     from tagsmith.labeling.taxonomy import TaxonomyOptions
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.distill import ActiveOptions
@@ -1053,10 +1053,12 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     except NoTeacherAnswersError:
         # as without a budget: no row answered, the report says why (the CLI names
         # the last error and writes nothing)
+        _list_refused_copies(report, groups)
         summary["labeling"] = report.to_dict()
         return {"rows": np.zeros(0, np.int64),
                 "Y": sp.csr_matrix((0, len(label_space)), dtype=np.float32),
                 "summary": summary, "student": None}
+    _list_refused_copies(report, groups)
     summary["labeling"] = report.to_dict()
     if len(distilled.rounds) > 1:
         # each round's warning names its round: the run's totals were nowhere else but
@@ -1103,6 +1105,17 @@ def _distinct_non_blank(groups: np.ndarray, blank: np.ndarray) -> int:
     2
     """
     return int(np.unique(groups[~blank]).size)
+
+
+def _list_refused_copies(report: LabelingReport, groups: np.ndarray) -> None:
+    """Add to ``report.refused_docs`` (pool indices) the copies of each refused
+    document (the same id of ``groups``): active distillation never sends a copy, so a
+    refused report filed twice left its copy neither labelled nor listed for a person,
+    where without a budget a copy sharing its prompt is listed."""
+    if report.refused_docs:
+        copies, _ = _copies_of(groups, np.asarray(report.refused_docs, np.int64))
+        report.refused_docs.extend(copies.tolist())
+        report.refused_docs.sort()
 
 
 def _copies_of(groups: np.ndarray, sent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
