@@ -146,6 +146,23 @@ def test_with_a_budget_a_refused_documents_copies_are_listed_too(tmp_path):
     assert summary["refused_docs"] == [f"{docs}:1", f"{docs}:3"]
 
 
+def test_a_human_sample_every_document_of_which_is_refused_names_them(tmp_path):
+    # the warning pointed at the JSON summary's human_labeling.refused_docs, which a
+    # run stopped for want of any answer in the sample never prints
+    human = tmp_path / "human.tsv"
+    human.write_text("plain sport\t<u:sport>\nazure report one\t<u:sport>\n"
+                     "policy report two\t<u:music>\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("plain sport talk\n")
+    with LocalChatServer(lambda body: declining(body) if "report" in user_prompt(body)
+                         else "I cannot do much here") as server:
+        failed = run_label(server, tmp_path, docs, "--human", str(human))
+    assert failed.exit_code == 6, failed.output
+    error = failed.stderr[failed.stderr.index("error: "):]
+    assert "in the human sample" in error
+    assert "Refused, for a person to take: the sample's documents #2, #3" in error
+
+
 def test_no_message_of_a_refusal_quotes_the_document(tmp_path):
     # OpenRouter's moderation error quotes the flagged input, and a prose refusal may
     # quote the report: both were shown whole in the warning and the JSON summary

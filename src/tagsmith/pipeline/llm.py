@@ -1005,6 +1005,14 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                        "held only labels deprecated in the vocabulary")
             else:
                 why = "No error was reported"
+            refused = sample.report.refused_docs
+            if refused:
+                # for a person to take: the JSON summary's human_labeling.refused_docs,
+                # which the warning points at, is never printed when the run stops here
+                why += (". Refused, for a person to take: the sample's document"
+                        f"{plural_s(len(refused))} "
+                        + ", ".join(f"#{doc + 1}" for doc in refused[:20])
+                        + (f", ... ({len(refused):,} in all)" if len(refused) > 20 else ""))
             raise LLMError(f"the LLM answered {none_of(len(sample.answered))} "
                            "in the human sample, so its reliability cannot be estimated. "
                            + why)
