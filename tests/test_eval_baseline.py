@@ -205,3 +205,28 @@ def test_eval_baseline_warns_of_test_documents_the_baseline_was_trained_on(month
     assert (f"{corpus}, for the baseline {months / 'A'}: 30 of its 120 documents are "
             "documents the bundle was trained on") in " ".join(messages), messages
     assert not any(m.startswith(f"{corpus}: ") and "trained on" in m for m in messages)
+
+
+def test_eval_json_says_what_was_left_out_of_the_fingerprinted_corpus(months, tmp_path):
+    """The README said one test set has one corpus_fingerprint whichever bundle is
+    evaluated, but the way out the error offers, --unknown-labels skip, hashes the gold
+    labels left after the skip: another fingerprint, and nothing in provenance said
+    why. provenance counts the label occurrences and lines left out as read."""
+    def provenance(bundle, corpus, *options):
+        return json.loads(run("eval", bundle, corpus, "--json", *options))["provenance"]
+
+    new = provenance(months / "B", months / "test.tsv")
+    assert (new["n_unknown_labels_skipped"], new["n_lines_skipped"]) == (0, 0)
+    old = provenance(months / "A", months / "test.tsv", "--vocab", months / "v2.tsv")
+    assert old["corpus_fingerprint"] == new["corpus_fingerprint"]
+    assert old["n_unknown_labels_skipped"] == 0
+    n_new = (months / "test.tsv").read_text().count("<urn:x:L8>")
+    assert n_new > 0
+    skipped = provenance(months / "A", months / "test.tsv", "--unknown-labels", "skip")
+    assert skipped["corpus_fingerprint"] != new["corpus_fingerprint"]
+    assert skipped["n_unknown_labels_skipped"] == n_new
+    bad = tmp_path / "bad.tsv"  # a line of three columns, skipped
+    bad.write_text((months / "test.tsv").read_text() + "w1a\t<urn:x:L1>\textra\n")
+    lines = provenance(months / "B", bad, "--on-error", "skip")
+    assert (lines["n_lines_skipped"], lines["corpus_fingerprint"]) == (1, new[
+        "corpus_fingerprint"])

@@ -1569,8 +1569,11 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         from tagsmith.pipeline.compare import provenance
 
         # which bundle measured which documents, so that saved reports can be matched
-        metrics["provenance"] = provenance(classifier, bundle, corpus, corpus_print,
-                                           vocab=vocab, threshold=threshold)
+        read = data.report  # what --unknown-labels skip and --on-error skip left out
+        metrics["provenance"] = provenance(
+            classifier, bundle, corpus, corpus_print, vocab=vocab, threshold=threshold,
+            n_unknown_labels=getattr(read, "n_unknown_labels", 0),
+            n_skipped_lines=getattr(read, "n_skipped_lines", 0))
         if base is not None:
             metrics["baseline"] = comparison
         print_json(metrics if report is None else {**metrics, "calibration": report})

@@ -58,11 +58,14 @@ def bundle_fingerprint(manifest: dict) -> str | None:
 
 
 def provenance(classifier: TextClassifier, bundle: str, corpus: str, corpus_print: str,
-               *, vocab: str | None = None, threshold: float | None = None) -> dict:
+               *, vocab: str | None = None, threshold: float | None = None,
+               n_unknown_labels: int = 0, n_skipped_lines: int = 0) -> dict:
     """``eval --json``'s ``provenance``: the bundle (path, creation time, fingerprint of
     its files, of its training data and of its label space), the corpus (path and
-    :func:`corpus_fingerprint`), the options that change the figures, the time of the
-    evaluation and the tagsmith that made it."""
+    :func:`corpus_fingerprint`), what was left out of it as it was read (unknown label
+    occurrences and lines skipped by ``--unknown-labels skip`` and ``--on-error skip``:
+    the fingerprint is of what was kept), the options that change the figures, the time
+    of the evaluation and the tagsmith that made it."""
     from tagsmith import __version__
 
     manifest = classifier._loaded_manifest or classifier.manifest
@@ -76,6 +79,8 @@ def provenance(classifier: TextClassifier, bundle: str, corpus: str, corpus_prin
         "label_space_fingerprint": labels.get("fingerprint"),
         "corpus": corpus,
         "corpus_fingerprint": corpus_print,
+        "n_unknown_labels_skipped": n_unknown_labels,
+        "n_lines_skipped": n_skipped_lines,
         "vocab": vocab,
         "threshold": threshold,
         "evaluated": datetime.now(UTC).isoformat(timespec="seconds"),
