@@ -1250,6 +1250,36 @@ def test_a_code_of_two_labels_followed_by_a_third_labels_name_names_none():
     assert result.report.n_unknown_labels == 1 and result.report.n_ambiguous_labels == 0
 
 
+def test_a_code_of_two_labels_followed_by_unknown_words_does_not_scan_every_name():
+    """"E11 hypertension" (E11 one label's code and another's title, no offered name
+    beginning with "hypertension") split every name of every offered label on each
+    answer: 88 ms an answer at 40,002 labels. The names are now indexed by their first
+    words once, and an answer looks up its own; results are as before."""
+
+    class CountingNames(dict):
+        scans = 0
+
+        def items(self):
+            CountingNames.scans += 1
+            return super().items()
+
+    labels = [Label("E11", {"en": "Type 2 diabetes"}), Label("u:legacy", {"en": "E11"}),
+              Label("u:asthma", {"en": "Asthma"}, alt_labels={"en": ["Asthma bronchiale"]})]
+    labels += [Label(f"u:{i}", {"en": f"condition {i}"}) for i in range(200)]
+    resolver = LabelResolver(LabelSpace(labels))
+    assert resolver.resolve("E11 hypertension") is None
+    resolver._names_of = CountingNames(resolver._names_of)
+    for _ in range(3):
+        for name in ("E11 hypertension", "e-11: high blood pressure", "E11 condition 7x"):
+            assert resolver.resolve(name) is None, name
+            assert resolver.is_ambiguous(name), name
+        for name in ("E11 Asthma", "E11 asthma bronchiale", "E11 condition 7"):
+            assert resolver.resolve(name) is None, name
+            assert not resolver.is_ambiguous(name), name
+        assert resolver.resolve("E11 Type 2") == 0
+    assert CountingNames.scans == 0
+
+
 def test_a_code_that_is_also_another_labels_title_written_twice_stays_ambiguous():
     """"E11 E11" names the code twice, not a title after a code: it resolved to the
     legacy label titled E11, where E11 alone (one label's code, the other's title) is

@@ -350,6 +350,9 @@ class LabelResolver:
         #: the offered names that are written as codes are (:func:`_code_like`), indexed
         #: as codes: a code answered another way that is also one of them names both
         self._name_codes: dict[str, list[tuple[frozenset[int], int]]] = {}
+        #: the offered names by their first word (:meth:`_index_first_words`)
+        self._first_words: tuple[dict[str, set[int]], dict[tuple[str, str], list[
+            tuple[int, str]]]] | None = None
 
     def _index_codes(self) -> dict[str, list[tuple[frozenset[int], int]]]:
         """code_key -> (the digits it separates, its label) for each code (a URI or
@@ -468,11 +471,42 @@ class LabelResolver:
             known.split()[:len(words)] == words for known in self._names_of.get(label_id, ()))}
         if named or len(found_ids) <= 1:
             return named
-        if any(known.split()[:len(words)] == words
-               for label_id, names in self._names_of.items() if label_id not in found_ids
-               for known in names):
+        if self._another_name_begins(words, found_ids):
             return set()
         return found_ids
+
+    def _another_name_begins(self, words: list[str], found_ids: set[int]) -> bool:
+        """Whether ``words`` begin a name of an offered label not in ``found_ids``
+        (no words begin every name). Looked up by the first words: scanning every name
+        took 88 ms an answer at 40,002 labels (a whole vocabulary offered)."""
+        if not words:
+            return any(label_id not in found_ids for label_id in self._names_of)
+        by_first, by_two = self._index_first_words()
+        if len(words) == 1:
+            return any(label_id not in found_ids for label_id in by_first.get(words[0], ()))
+        return any(label_id not in found_ids and known.split()[:len(words)] == words
+                   for label_id, known in by_two.get((words[0], words[1]), ()))
+
+    def _index_first_words(self) -> tuple[dict[str, set[int]],
+                                          dict[tuple[str, str], list[tuple[int, str]]]]:
+        """(first word -> the labels with a name it begins; first two words -> (label,
+        name) for each name they begin) for the offered names of :meth:`_index_codes`,
+        built once, when a code of several is followed by words none of its labels'
+        names begins with."""
+        if self._first_words is None:
+            self._index_codes()  # fills _names_of
+            # built whole before it is set: answers may be resolved from threads
+            by_first: dict[str, set[int]] = {}
+            by_two: dict[tuple[str, str], list[tuple[int, str]]] = {}
+            for label_id, names in self._names_of.items():
+                for known in names:
+                    first = known.split(None, 2)
+                    if first:
+                        by_first.setdefault(first[0], set()).add(label_id)
+                    if len(first) > 1:
+                        by_two.setdefault((first[0], first[1]), []).append((label_id, known))
+            self._first_words = (by_first, by_two)
+        return self._first_words
 
     def _code_ids(self, folded: str, breaks: frozenset[int],
                   digits_alone: bool = False) -> set[int]:
