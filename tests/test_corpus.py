@@ -1276,6 +1276,15 @@ def test_skipped_unknown_labels_scan_the_notations_once(tmp_path):
     assert coded._name_index_of_notation("X") is None
 
 
+def test_the_old_name_of_the_first_hint_tries_still_imports():
+    """MAX_HINT_TRIES was renamed FIRST_HINT_TRIES when hints were looked for past the
+    first 20 distinct keys: code importing the old name failed with ImportError."""
+    from tagsmith.data.corpus import FIRST_HINT_TRIES, MAX_HINT_TRIES, hint_due
+
+    assert MAX_HINT_TRIES == FIRST_HINT_TRIES == 20
+    assert all(hint_due(n) for n in range(1, MAX_HINT_TRIES + 1))
+
+
 def test_skipped_unknown_labels_look_for_a_hint_no_more_once_done(tmp_path, monkeypatch):
     """Once a hint was found, and for a key hint_due passes over, a skipped key is not
     handed to look_for_hint (its line named) to be turned away: YSO lines against half

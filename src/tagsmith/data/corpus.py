@@ -79,6 +79,9 @@ MAX_EXAMPLES = 20
 #: how many distinct skipped unknown labels a report looks for a hint on first; after
 #: them, on those whose number among the distinct ones is a power of 2 (:func:`hint_due`)
 FIRST_HINT_TRIES = 20
+#: the name :data:`FIRST_HINT_TRIES` had before hints were looked for past the first 20
+#: distinct keys, kept for code that imports it (no longer a cap on the tries)
+MAX_HINT_TRIES = FIRST_HINT_TRIES
 
 
 def hint_due(n: int) -> bool:
