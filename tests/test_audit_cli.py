@@ -2548,3 +2548,34 @@ def test_the_share_of_unknown_labels_is_never_rounded_up_to_all(caplog):
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         _warn_mostly_unknown(data, 999, "c.tsv", "v.ttl")
     assert "999 of its 1,000 label occurrences (99%)" in caplog.text
+
+
+def test_an_audit_hands_a_skipped_key_to_look_for_hint_only_when_one_is_wanted(
+        tmp_path, monkeypatch):
+    """An audit read built "line N" for every skipped unknown key and handed it to
+    look_for_hint to be turned away (a key seen before, one hint_due passes over, any
+    once a hint was found): an audit of another vocabulary's corpus skips hundreds of
+    thousands. It now asks first, as Corpus does; the hint is the same."""
+    from tagsmith.data.corpus import FIRST_HINT_TRIES, ReadReport
+
+    calls = []
+    look = ReadReport.look_for_hint
+    monkeypatch.setattr(ReadReport, "look_for_hint",
+                        lambda self, key, *a, **k: calls.append(key) or look(self, key, *a, **k))
+    space = LabelSpace.from_uris([f"http://x/{i}" for i in range(5)])
+    corpus = tmp_path / "uris.tsv"
+    corpus.write_text("".join(f"t{i}\t<http://x/1> <http://y/{i}> <http://y/all>\n"
+                              for i in range(40)), encoding="utf-8")
+    data = read_audit_corpus(corpus, space)
+    assert data.Y.toarray()[:, 1].tolist() == [1] * 40
+    assert sum(data.unknown_labels.values()) == 80
+    # 41 distinct keys (http://y/0 to 39 and all): the first 20 tried, and the 32nd
+    assert len(calls) == FIRST_HINT_TRIES + 1
+    # a hint found (a name in another case): no call after it
+    calls.clear()
+    named = LabelSpace.from_uris(["http://x/0", "http://x/1"], names={"http://x/1": "Rain"})
+    corpus.write_text("".join(f"t{i}\train\n" for i in range(10)), encoding="utf-8")
+    data = read_audit_corpus(corpus, named)
+    assert calls == ["rain"]
+    assert data.unknown_hint is not None and "line 1's 'rain'" in data.unknown_hint
+
