@@ -27,40 +27,8 @@ import scipy.sparse as sp
 
 from tagsmith.audit.review import write_review
 from tagsmith.audit.sample import draw_review_sample, estimate_from_sample
-from tagsmith.data.labelspace import LabelSpace
 from tagsmith.pipeline.audit import AuditOptions, audit_corpus
-
-N_LABELS = 6
-SPACE = LabelSpace.from_uris([f"http://x/L{label}" for label in range(N_LABELS)])
-
-
-def habit_corpus(n_docs: int, seed: int = 0, share: float = 0.5, wrong: float = 0.03):
-    """As ``tests/test_audit_sample.py``'s: label 0 always comes with label 1, which the
-    given labels leave off ``share`` of label 0's documents; a random label is added
-    wrongly to ``wrong`` of the documents."""
-    rng = np.random.default_rng(seed)
-    words = [[f"w{label}x{i}" for i in range(30)] for label in range(N_LABELS)]
-    noise = [f"n{i}" for i in range(300)]
-    truth = np.zeros((n_docs, N_LABELS), bool)
-    texts = []
-    for doc in range(n_docs):
-        first = rng.integers(N_LABELS)
-        truth[doc, first] = True
-        if first == 0:
-            truth[doc, 1] = True
-        elif rng.random() < 0.3:
-            truth[doc, rng.integers(2, N_LABELS)] = True
-        tokens = list(rng.choice(noise, 8))
-        for label in np.flatnonzero(truth[doc]):
-            tokens += list(rng.choice(words[label], 5))
-        rng.shuffle(tokens)
-        texts.append(" ".join(tokens))
-    given = truth.copy()
-    zero = np.flatnonzero(truth[:, 0])
-    given[rng.choice(zero, int(share * len(zero)), replace=False), 1] = False
-    for doc in rng.choice(n_docs, int(wrong * n_docs), replace=False):
-        given[doc, rng.choice(np.flatnonzero(~truth[doc]))] = True
-    return texts, truth, given
+from tagsmith.testing.habit import SPACE, habit_corpus
 
 
 def review_as_truth(rows: list[dict], truth: np.ndarray, add_unshown: bool) -> list[dict]:

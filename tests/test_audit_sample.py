@@ -14,46 +14,11 @@ from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 from tagsmith.audit.sample import estimate_from_sample, poisson_interval, wilson
-from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import DataError, InvalidParameterError, ReviewFormatError
 from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+from tagsmith.testing.habit import SPACE, habit_corpus
 
 tagsmith_cli._register_commands()
-
-N_LABELS = 6
-SPACE = LabelSpace.from_uris([f"http://x/L{label}" for label in range(N_LABELS)])
-
-
-def habit_corpus(n_docs=400, seed=0, share=0.5, wrong=0.03):
-    """Texts of words drawn per true label; label 0 always comes with label 1 (as
-    ``dlr`` with ``money-fx``), and the given labels leave label 1 off ``share`` of
-    label 0's documents (a habit: one label left off another's documents), and a
-    random label is added wrongly to ``wrong`` of the documents. Returns the texts,
-    the true and the given labels (boolean arrays)."""
-    rng = np.random.default_rng(seed)
-    words = [[f"w{label}x{i}" for i in range(30)] for label in range(N_LABELS)]
-    noise = [f"n{i}" for i in range(300)]
-    truth = np.zeros((n_docs, N_LABELS), bool)
-    texts = []
-    for doc in range(n_docs):
-        first = rng.integers(N_LABELS)
-        truth[doc, first] = True
-        if first == 0:
-            truth[doc, 1] = True
-        elif rng.random() < 0.3:
-            truth[doc, rng.integers(2, N_LABELS)] = True
-        tokens = list(rng.choice(noise, 8))
-        for label in np.flatnonzero(truth[doc]):
-            tokens += list(rng.choice(words[label], 5))
-        rng.shuffle(tokens)
-        texts.append(" ".join(tokens))
-    given = truth.copy()
-    zero = np.flatnonzero(truth[:, 0])
-    given[rng.choice(zero, int(share * len(zero)), replace=False), 1] = False
-    for doc in rng.choice(n_docs, int(wrong * n_docs), replace=False):
-        given[doc, rng.choice(np.flatnonzero(~truth[doc]))] = True
-    return texts, truth, given
-
 
 def review_as_truth(path, truth, *, add_unshown=True):
     """Decide every row of the sample ``path`` (CSV) by the injected ``truth``, as a
