@@ -367,3 +367,154 @@ def test_a_jsonl_sample_is_read_as_the_csv_one(habit_audit, tmp_path):
                       encoding="utf-8")
     record = result.report["review_sample"]
     assert estimate_from_sample(sample, record) == estimate_from_sample(csv_sample, record)
+
+
+def _draw(result, texts, given, n, seed, flagged_docs=None):
+    from tagsmith.audit.sample import draw_review_sample
+
+    return draw_review_sample(result.issues, texts, sp.csr_matrix(given), SPACE, n, seed=seed,
+                              topk=result.scores.topk, flagged_docs=flagged_docs)
+
+
+def _n_flagged_pairs(record):
+    return sum(len(e["flagged_wrong"]) + len(e["flagged_missing"]) for e in record["docs"])
+
+
+def test_a_stratified_sample_reads_the_flagged_precision_a_uniform_one_missed(habit_audit,
+                                                                              tmp_path):
+    """A uniform sample of 40 documents may hold no flagged candidate (9 documents of 400
+    have one): their precision cannot be read from it. Drawing 5 of those documents
+    besides 40 of the others reads it, and each stratum weighted by its documents gives
+    intervals that cover the injected truth."""
+    from tagsmith.audit.review import write_review
+
+    texts, truth, given, result = habit_audit
+    seed = next(seed for seed in range(50)
+                if _n_flagged_pairs(_draw(result, texts, given, 40, seed)[1]) == 0)
+    rows, record = _draw(result, texts, given, 40, seed, flagged_docs=5)
+    with_flag = set(result.issues.doc[result.issues.flagged].tolist())
+    assert record["strata"] == [
+        {"name": "flagged", "population": len(with_flag), "n_sampled": 5,
+         "n_given": int(given[sorted(with_flag)].sum())},
+        {"name": "others", "population": 400 - len(with_flag), "n_sampled": 40,
+         "n_given": int(given.sum() - given[sorted(with_flag)].sum())}]
+    assert all((e["doc"] in with_flag) == (e["stratum"] == "flagged") for e in record["docs"])
+    sample = tmp_path / "sample.csv"
+    write_review(rows, sample)
+    review_as_truth(sample, truth)
+    estimate = estimate_from_sample(sample, record)
+    precision = estimate["audit"]["all"]["precision"]
+    flagged = [(e["doc"], SPACE.id_of(u)) for e in record["docs"]
+               for u in e["flagged_wrong"] + e["flagged_missing"]]
+    assert precision["n"] == len(flagged) > 0
+    assert precision["k"] == sum(truth[d, label] != given[d, label] for d, label in flagged)
+    for kind, true in (("missing", int((truth & ~given).sum())),
+                       ("wrong", int((given & ~truth).sum()))):
+        low, high = estimate[kind]["corpus_interval"]
+        assert low <= true <= high, (kind, low, true, high)
+    # each stratum weighted by its documents: the missing labels found per document
+    # of each, times its documents
+    by_stratum = {s["name"]: s for s in estimate["strata"]}
+    expected = sum(s["missing_found"] / s["n_sampled"] * s["population"]
+                   for s in by_stratum.values())
+    assert estimate["missing"]["corpus_count"] == pytest.approx(expected, abs=0.06)
+    # recall: the flagged errors confirmed over all errors, each a stratified total
+    recall = estimate["audit"]["all"]["recall"]
+    flagged_found = precision["k"] / 5 * by_stratum["flagged"]["population"]
+    errors = sum((s["missing_found"] + s["wrong_found"]) / s["n_sampled"] * s["population"]
+                 for s in by_stratum.values())
+    assert recall["share"] == pytest.approx(flagged_found / errors, abs=1e-6)
+    assert 0 <= recall["interval"][0] <= recall["share"] <= recall["interval"][1] <= 1
+
+
+def test_an_unstratified_sample_gives_the_uniform_figures(habit_audit, tmp_path):
+    """Without review_sample_flagged the documents are those a uniform draw of the seed
+    gives, one stratum of them all, and the estimates are Wilson's and Garwood's on the
+    counts, as a report written before strata were recorded is read."""
+    from tagsmith.audit.sample import _SALT
+
+    texts, truth, given, result = habit_audit
+    record = result.report["review_sample"]
+    assert record["strata"] == [{"name": "all", "population": 400, "n_sampled": 120,
+                                 "n_given": int(given.sum())}]
+    expected = np.sort(np.random.default_rng([3, _SALT]).choice(400, 120, replace=False))
+    assert [e["doc"] for e in record["docs"]] == expected.tolist()
+    sample = _write(result, tmp_path)
+    review_as_truth(sample, truth)
+    estimate = estimate_from_sample(sample, record)
+    wrong, missing = estimate["wrong"], estimate["missing"]
+    assert wrong["interval"] == [round(x, 6) for x in wilson(wrong["k"], wrong["n"])]
+    low, high = poisson_interval(missing["k"])
+    assert missing["corpus_interval"] == [round(low / 120 * 400, 1), round(high / 120 * 400, 1)]
+    assert "strata" not in estimate
+    older = {**record, "strata": None,
+             "docs": [{k: v for k, v in e.items() if k != "stratum"} for e in record["docs"]]}
+    del older["strata"]
+    assert estimate_from_sample(sample, older) == estimate
+
+
+def test_a_stratified_sample_is_refused_where_it_cannot_be_drawn(habit_audit, tmp_path):
+    """More flagged documents than the audit flagged, more others than there are, a
+    stratum of one, and --review-sample-flagged without --review-sample are refused
+    naming the parameter."""
+    texts, _, given, result = habit_audit
+    n_flagged = len(set(result.issues.doc[result.issues.flagged].tolist()))
+    with pytest.raises(InvalidParameterError,
+                       match=f"review_sample_flagged.*at most the {n_flagged} documents with "
+                             "a candidate the audit flagged"):
+        _draw(result, texts, given, 40, 0, flagged_docs=n_flagged + 1)
+    with pytest.raises(InvalidParameterError,
+                       match=f"review_sample.*at most the {400 - n_flagged} documents without"):
+        _draw(result, texts, given, 400 - n_flagged + 1, 0, flagged_docs=2)
+    with pytest.raises(InvalidParameterError, match="review_sample_flagged.*>= 2"):
+        _draw(result, texts, given, 40, 0, flagged_docs=1)
+    with pytest.raises(InvalidParameterError, match="review_sample_flagged.*given with "
+                                                    "review_sample"):
+        AuditOptions(review_sample_flagged=5).validate()
+    with pytest.raises(InvalidParameterError, match="review_sample.*>= 2 where the sample is "
+                                                    "stratified"):
+        AuditOptions(review_sample=1, review_sample_flagged=5).validate()
+    with pytest.raises(InvalidParameterError, match="review_sample.*40 documents.*with "
+                                                    "review_sample_flagged 5: 41 in all"):
+        audit_corpus(texts[:40], sp.csr_matrix(given[:40]), SPACE,
+                     options=AuditOptions(scores="knn", review_sample=36,
+                                          review_sample_flagged=5))
+    corpus = _corpus_file(tmp_path / "c.tsv", texts[:40], given[:40])
+    for extra, message in (
+            (["--review-sample-flagged", "5"], "--review-sample-flagged only applies with "
+                                               "--review-sample"),
+            (["--review-sample", "36", "--review-sample-flagged", "5"],
+             "41 documents (with --review-sample-flagged), more than the 40"),
+            (["--review-sample", "1", "--review-sample-flagged", "5"], "at least 2 where")):
+        out = CliRunner().invoke(tagsmith_cli.cli, ["-q", "audit", str(corpus), "-o",
+                                                    str(tmp_path / "a"), "--scores", "knn",
+                                                    "--no-html", *extra])
+        assert out.exit_code == 2, out.output
+        assert message in " ".join(out.output.split()), out.output
+        assert not (tmp_path / "a").exists()
+
+
+def test_the_command_line_draws_and_reads_a_stratified_sample(habit_audit, tmp_path):
+    """audit --review-sample-flagged records the strata in report.json and says them;
+    estimate-noise prints each stratum and names its stratified intervals."""
+    texts, truth, given, result = habit_audit
+    corpus = _corpus_file(tmp_path / "c.tsv", texts, given)
+    out = CliRunner().invoke(tagsmith_cli.cli, [
+        "audit", str(corpus), "-o", str(tmp_path / "a"), "--scores", "knn", "--no-html",
+        "--no-near-duplicates", "--min-probability", "0.2", "--seed", "3",
+        "--review-sample", "40", "--review-sample-flagged", "5"])
+    assert out.exit_code == 0, out.output
+    record = json.loads((tmp_path / "a" / "report.json").read_text(encoding="utf-8"))[
+        "review_sample"]
+    flagged, others = record["strata"]
+    assert (flagged["n_sampled"], others["n_sampled"]) == (5, 40)
+    assert flagged["population"] + others["population"] == 400
+    assert (f"45 documents drawn at random (5 of the {flagged['population']} with a flagged "
+            f"candidate, 40 of the {others['population']} others)") in out.output
+    review_as_truth(tmp_path / "a" / "sample.csv", truth)
+    out = CliRunner().invoke(tagsmith_cli.cli, ["estimate-noise",
+                                                str(tmp_path / "a" / "sample.csv")])
+    assert out.exit_code == 0, out.output
+    assert f"stratum flagged: 5 of its {flagged['population']} documents" in out.output
+    assert "stratified Wilson" in out.output and "normal, stratified design" in out.output
+    assert "strata weighted" in out.output

@@ -71,12 +71,17 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
                        space: LabelSpace, n: int, *, seed: int = 0,
                        topk: TopK | None = None, lang: str = "en",
                        lines: Sequence[int] | None = None,
-                       doc_ids: Sequence[str | None] | None = None
-                       ) -> tuple[list[dict], dict]:
+                       doc_ids: Sequence[str | None] | None = None,
+                       flagged_docs: int | None = None) -> tuple[list[dict], dict]:
     """Draw ``n`` documents uniformly at random (without replacement, seeded by
     ``seed``) and return the review rows that show each one's pairs, and the record
     :func:`estimate_from_sample` reads them back with (JSON-able: the report's
     ``review_sample``).
+
+    ``flagged_docs``: stratify, drawing ``n`` documents among those with no flagged pair
+    and ``flagged_docs`` among those with one (each uniformly, without replacement):
+    the record's ``strata`` holds each stratum's population and size, and its ``docs``
+    each document's stratum. Without, one stratum (``all``) of ``n`` documents.
 
     Each document's rows: one per given label (``kind`` wrong, ``action`` remove:
     accept it where the label does not apply), then one per label among the first
@@ -93,7 +98,15 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
             "review_sample", f"at most the corpus's {n_docs:,} document{plural_s(n_docs)} "
             "(a sample draws each document once)", n)
     rng = np.random.default_rng([int(seed), _SALT])
-    docs = np.sort(rng.choice(n_docs, size=int(n), replace=False)).tolist()
+    with_flag = np.zeros(n_docs, bool)
+    with_flag[issues.doc[issues.flagged]] = True
+    if flagged_docs is None:
+        docs = np.sort(rng.choice(n_docs, size=int(n), replace=False)).tolist()
+        strata = [{"name": "all", "population": n_docs, "n_sampled": len(docs),
+                   "n_given": int(Y.nnz)}]
+        stratum_of = dict.fromkeys(docs, "all")
+    else:
+        docs, strata, stratum_of = _stratified_draw(rng, with_flag, Y, int(n), flagged_docs)
     chosen = set(docs)
     flagged: dict[int, dict[str, list[int]]] = {d: {"wrong": [], "missing": []} for d in docs}
     where = np.flatnonzero(issues.flagged)
@@ -126,18 +139,54 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
                              "action": ACTIONS[kind], "label_uri": space.uri_of(label),
                              "label_name": space.name_of(label, lang), **common})
         record_docs.append({
-            "doc": d, "doc_key": key, "given": [space.uri_of(g) for g in given],
+            "doc": d, "stratum": stratum_of[d], "doc_key": key,
+            "given": [space.uri_of(g) for g in given],
             "shown_missing": [space.uri_of(t) for t in shown],
             "flagged_wrong": [space.uri_of(t) for t in flagged[d]["wrong"]],
             "flagged_missing": [space.uri_of(t) for t in flagged[d]["missing"]]})
     record = {
-        "design": "uniform over documents, without replacement",
+        "design": "uniform over documents, without replacement" if flagged_docs is None
+        else "stratified: the documents with a flagged pair, and the others, each drawn "
+        "uniformly without replacement",
         "seed": int(seed), "n_sampled": len(docs), "n_docs": n_docs, "n_given": int(Y.nnz),
+        "strata": strata,
         "n_rows": len(rows), "model_top": MODEL_TOP,
         "n_flagged": {"wrong": int((issues.flagged & (issues.kind == WRONG)).sum()),
                       "missing": int((issues.flagged & (issues.kind == MISSING)).sum())},
         "docs": record_docs}
     return rows, record
+
+
+def _stratified_draw(rng: np.random.Generator, with_flag: np.ndarray, Y: sp.csr_matrix,
+                     n: int, m: int) -> tuple[list[int], list[dict], dict[int, str]]:
+    """``n`` documents among those without a flagged pair and ``m`` among those with
+    one (``with_flag``): the documents drawn, sorted, the strata and each one's
+    stratum."""
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2:
+        raise InvalidParameterError(
+            "review_sample_flagged", "a number of documents >= 2 (a stratum's variance "
+            "needs two)", m)
+    if n < 2:
+        raise InvalidParameterError(
+            "review_sample", ">= 2 where the sample is stratified (review_sample_flagged; "
+            "a stratum's variance needs two)", n)
+    given_per_doc = np.diff(Y.indptr)
+    strata, docs, stratum_of = [], [], {}
+    for name, members, size, parameter in (
+            ("flagged", np.flatnonzero(with_flag), m, "review_sample_flagged"),
+            ("others", np.flatnonzero(~with_flag), n, "review_sample")):
+        if size > len(members):
+            what = "with" if name == "flagged" else "without"
+            raise InvalidParameterError(
+                parameter, f"at most the {len(members):,} document{plural_s(len(members))} "
+                f"{what} a candidate the audit flagged (a sample draws each document once)",
+                size)
+        drawn = rng.choice(members, size=size, replace=False).tolist()
+        docs += drawn
+        stratum_of.update(dict.fromkeys(drawn, name))
+        strata.append({"name": name, "population": int(len(members)), "n_sampled": size,
+                       "n_given": int(given_per_doc[members].sum())})
+    return sorted(docs), strata, stratum_of
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -148,7 +197,12 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     """
     if n == 0:
         return 0.0, 1.0
-    p = k / n
+    return wilson_at(k / n, n, z)
+
+
+def wilson_at(p: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``p`` estimated from ``n`` (an
+    effective sample size where the draw was not simple: a stratified Wilson)."""
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return max(0.0, centre - half), min(1.0, centre + half)
@@ -260,6 +314,8 @@ def estimate_from_sample(path: str | Path, record: dict, *,
                         f"no row decides label {uri!r} of document {entry['doc']} (a "
                         f"{kind} row the sample showed): every shown pair must be decided",
                         path=path)
+    if len(record.get("strata") or ()) > 1:
+        return _stratified_estimates(record, verdicts, added, bounds)
     return _estimates(record, verdicts, added, bounds)
 
 
@@ -305,13 +361,138 @@ def _estimates(record: dict, verdicts: dict, added: set, bounds: dict | None) ->
                     "(the given labels, the model's top labels and the audit's candidates) "
                     "or added: a missing label neither shown nor added is not counted"),
         "bounds": None}
-    if bounds:
-        est = bounds.get("est_missing")
-        result["bounds"] = {"est_wrong": bounds.get("est_wrong"), "est_missing": est,
-                            "withheld": bool(bounds.get("withheld")),
-                            "missing_above_bound": est is not None
-                            and missing_est["corpus_interval"][0] > est}
+    result["bounds"] = _beside_bounds(bounds, missing_est)
     return result
+
+
+def _beside_bounds(bounds: dict | None, missing_est: dict) -> dict | None:
+    """The audit's bounds, shown beside the estimates (None without)."""
+    if not bounds:
+        return None
+    est = bounds.get("est_missing")
+    return {"est_wrong": bounds.get("est_wrong"), "est_missing": est,
+            "withheld": bool(bounds.get("withheld")),
+            "missing_above_bound": est is not None and missing_est["corpus_interval"][0] > est}
+
+
+def _stratum_sums(values: dict[str, np.ndarray], strata: list[dict]
+                  ) -> tuple[float, float]:
+    """The stratified estimate of a corpus total, sum over strata of population x the
+    stratum's mean, and its design variance, sum of population^2 x (1 - n/population) x
+    the stratum's sample variance / n (``values``: per stratum, one value per document
+    drawn)."""
+    total = variance = 0.0
+    for stratum in strata:
+        y = values[stratum["name"]]
+        big_n, n = stratum["population"], len(y)
+        total += big_n * float(y.mean())
+        variance += big_n * big_n * (1 - n / big_n) * float(y.var(ddof=1)) / n
+    return total, variance
+
+
+def _design_proportion(y: dict[str, np.ndarray], x: dict[str, np.ndarray],
+                       strata: list[dict]) -> dict:
+    """A corpus proportion, total of ``y`` over total of ``x`` (each document's counts,
+    per stratum), as a stratified ratio estimate: its variance by linearisation (the
+    residuals y - R x), its interval Wilson's at the effective sample size R (1 - R) /
+    variance, at most the ``x`` counted in the sample (a design effect under 1 is not
+    taken)."""
+    k = int(sum(int(v.sum()) for v in y.values()))
+    n = int(sum(int(v.sum()) for v in x.values()))
+    total_y, _ = _stratum_sums(y, strata)
+    total_x, _ = _stratum_sums(x, strata)
+    if n == 0 or total_x <= 0:
+        return {"k": k, "n": n, "share": None, "interval": [0.0, 1.0], "n_effective": None}
+    ratio = total_y / total_x
+    _, variance = _stratum_sums({name: y[name] - ratio * x[name] for name in y}, strata)
+    variance /= total_x * total_x
+    n_eff = float(n) if variance <= 0 or not 0 < ratio < 1 else \
+        min(float(n), ratio * (1 - ratio) / variance)
+    low, high = wilson_at(ratio, n_eff)
+    return {"k": k, "n": n, "share": round(ratio, 6), "interval": [round(low, 6),
+                                                                 round(high, 6)],
+            "n_effective": round(n_eff, 1)}
+
+
+def _stratified_estimates(record: dict, verdicts: dict, added: set,
+                          bounds: dict | None) -> dict:
+    """:func:`_estimates` of a stratified sample: each stratum weighted by its population
+    (the number of documents in it)."""
+    strata = record["strata"]
+    names = [stratum["name"] for stratum in strata]
+    by_doc: dict[int, dict[str, int]] = {
+        entry["doc"]: dict.fromkeys(("wrong", "missing", "given", "flagged_wrong",
+                                     "flagged_missing", "confirmed_wrong",
+                                     "confirmed_missing"), 0) for entry in record["docs"]}
+    for (doc, _), (accept, _, kind) in verdicts.items():
+        by_doc[doc][kind] += bool(accept)
+    for entry in record["docs"]:
+        counts = by_doc[entry["doc"]]
+        counts["given"] = len(entry["given"])
+        for kind in ("wrong", "missing"):
+            pairs = [(entry["doc"], _uri_key(u)) for u in entry[f"flagged_{kind}"]]
+            counts[f"flagged_{kind}"] = len(pairs)
+            counts[f"confirmed_{kind}"] = sum(1 for pair in pairs if verdicts[pair][0])
+
+    def per_stratum(*columns: str) -> dict[str, np.ndarray]:
+        values: dict[str, list[int]] = {name: [] for name in names}
+        for entry in record["docs"]:
+            counts = by_doc[entry["doc"]]
+            values[entry["stratum"]].append(sum(counts[c] for c in columns))
+        return {name: np.asarray(v, float) for name, v in values.items()}
+
+    n, n_docs, n_given = record["n_sampled"], record["n_docs"], record["n_given"]
+    share = _design_proportion(per_stratum("wrong"), per_stratum("given"), strata)
+    wrong_est = {**share, "corpus_count": None if share["share"] is None
+                 else round(share["share"] * n_given, 1),
+                 "corpus_interval": [round(v * n_given, 1) for v in share["interval"]],
+                 "interval_method": "stratified Wilson: a ratio estimate over the strata "
+                                    "(each weighted by its documents), Wilson's interval at "
+                                    "its effective sample size (design variance by "
+                                    "linearisation, finite-population corrected)"}
+    missing_found = per_stratum("missing")
+    total, variance = _stratum_sums(missing_found, strata)
+    half = Z95 * math.sqrt(variance)
+    missing_est = {"k": int(sum(int(v.sum()) for v in missing_found.values())),
+                   "n_docs": n, "n_added_by_reviewer": len(added),
+                   "per_doc": round(total / n_docs, 6),
+                   "per_doc_interval": [round(max(0.0, total - half) / n_docs, 6),
+                                        round((total + half) / n_docs, 6)],
+                   "corpus_count": round(total, 1),
+                   "corpus_interval": [round(max(0.0, total - half), 1),
+                                       round(total + half, 1)],
+                   "interval_method": "normal, on the stratified total (each stratum's "
+                                      "documents x its mean found per document) with its "
+                                      "design variance, finite-population corrected"}
+    audit: dict = {}
+    for kind, columns in (("wrong", ("wrong",)), ("missing", ("missing",)),
+                          ("all", ("wrong", "missing"))):
+        flags = ("flagged_wrong", "flagged_missing") if kind == "all" else (f"flagged_{kind}",)
+        confirmed = tuple(f.replace("flagged", "confirmed") for f in flags)
+        # the flagged pairs all lie in the flagged stratum: its precision is theirs
+        k = int(sum(by_doc[e["doc"]][c] for e in record["docs"] for c in confirmed))
+        n_pairs = int(sum(by_doc[e["doc"]][f] for e in record["docs"] for f in flags))
+        audit[kind] = {"precision": _proportion(k, n_pairs),
+                       "recall": _design_proportion(per_stratum(*confirmed),
+                                                    per_stratum(*columns), strata)}
+    shown = []
+    for stratum in strata:
+        docs = [e for e in record["docs"] if e["stratum"] == stratum["name"]]
+        shown.append({**stratum, "given_in_sample": sum(len(e["given"]) for e in docs),
+                      "wrong_found": sum(by_doc[e["doc"]]["wrong"] for e in docs),
+                      "missing_found": sum(by_doc[e["doc"]]["missing"] for e in docs)})
+    return {
+        "n_sampled": n, "n_docs": n_docs, "n_given": n_given, "seed": record["seed"],
+        "design": record["design"], "strata": shown,
+        "given_in_sample": sum(len(e["given"]) for e in record["docs"]),
+        "n_rows_decided": len(verdicts),
+        "wrong": wrong_est, "missing": missing_est, "audit": audit,
+        "assumes": ("the reviewer is right; the documents were drawn uniformly at random "
+                    "within each stratum; missing labels are those the reviewer accepted "
+                    "among the rows shown (the given labels, the model's top labels and the "
+                    "audit's candidates) or added: a missing label neither shown nor added "
+                    "is not counted"),
+        "bounds": _beside_bounds(bounds, missing_est)}
 
 
 def read_sample_record(report: str | Path, sample: str | Path | None = None

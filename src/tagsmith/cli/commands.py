@@ -1971,6 +1971,12 @@ not in the vocabulary are counted in the report, not fatal.
               "ranked) for exhaustive review, every given label and the model's top "
               "labels of each, as OUTPUT/sample.csv (or .jsonl); decided, tagsmith "
               "estimate-noise reads it.")
+@click.option("--review-sample-flagged", type=click.IntRange(min=2), default=None,
+              metavar="M",
+              help="Stratify the sample: draw M documents among those with a flagged "
+              "candidate, and --review-sample's N among the others (N + M in all); "
+              "estimate-noise weights each stratum by its documents, and reads the "
+              "flagged candidates' precision from the M.")
 @click.option("--min-probability", type=click.FloatRange(0, 1, min_open=True), default=0.5,
               callback=finite_number(0, 1, min_open=True),  # FloatRange lets NaN through
               show_default=True, help="Flag candidates at least this likely to be errors.")
@@ -2003,7 +2009,8 @@ not in the vocabulary are counted in the report, not fatal.
 @click.pass_obj
 def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, cooccurrence, splits,
           review_format,
-          max_review, review_sample, min_probability, near_duplicate_threshold, no_near_duplicates,
+          max_review, review_sample, review_sample_flagged, min_probability,
+          near_duplicate_threshold, no_near_duplicates,
           no_evidence, every_doc_labelled, calibration_folds, no_html, no_plots, on_error, seed,
           lang, force):
     from tagsmith.pipeline.audit import (
@@ -2023,6 +2030,12 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     refuse_unused("--scores knn (or auto)", scores in ("knn", "auto"), "cooccurrence")
     refuse_unused("near-duplicate search (not with --no-near-duplicates)",
                   not no_near_duplicates, "near_duplicate_threshold")
+    refuse_unused("--review-sample (the documents drawn among those with no flagged "
+                  "candidate)", review_sample is not None, "review_sample_flagged")
+    if review_sample_flagged is not None and review_sample < 2:
+        raise click.BadParameter("at least 2 where the sample is stratified "
+                                 "(--review-sample-flagged): a stratum's variance needs two",
+                                 param_hint="--review-sample")
     params = _parse_params(param, "--param")
     # None where not given: scores auto warns of a --folds it does not use (not the default)
     options = AuditOptions(scores=scores, model=model,
@@ -2033,6 +2046,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                            cooccurrence=cooccurrence,
                            min_probability=min_probability, max_review=max_review,
                            review_sample=review_sample,
+                           review_sample_flagged=review_sample_flagged,
                            near_duplicates=not no_near_duplicates, evidence=not no_evidence,
                            every_doc_labelled={"auto": None, "yes": True,
                                                "no": False}[every_doc_labelled],
@@ -2089,11 +2103,13 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     for name, split in split_data.items():
         check_split_corpus(split, name=name, path=paths[name])
     other = {name: split.texts for name, split in split_data.items()}
-    if review_sample is not None and review_sample > len(data.texts):
+    drawn = (review_sample or 0) + (review_sample_flagged or 0)
+    if drawn > len(data.texts):
         raise click.BadParameter(
-            f"{review_sample:,} documents, more than the {len(data.texts):,} of "
-            f"{printable(corpus)}: a sample draws each document once",
-            param_hint="--review-sample")
+            f"{drawn:,} documents"
+            + ("" if review_sample_flagged is None else " (with --review-sample-flagged)")
+            + f", more than the {len(data.texts):,} of {printable(corpus)}: a sample draws "
+            "each document once", param_hint="--review-sample")
     result = audit_corpus(data.texts, data.Y, space, options=options, classifier=classifier,
                           splits=other, unknown_labels=data.unknown_labels, lines=data.lines,
                           doc_ids=data.doc_ids, source=corpus,
@@ -2208,8 +2224,13 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         from tagsmith._shell import shell_path
 
         sampled = report["review_sample"]
+        strata = sampled.get("strata") or []
+        among = "" if len(strata) < 2 else " (" + ", ".join(
+            f"{s['n_sampled']:,} of the {s['population']:,} "
+            + ("with a flagged candidate" if s["name"] == "flagged" else "others")
+            for s in strata) + ")"
         click.echo(f"review sample: {sampled['n_sampled']:,} document"
-                   f"{plural_s(sampled['n_sampled'])} drawn at random, "
+                   f"{plural_s(sampled['n_sampled'])} drawn at random{among}, "
                    f"{sampled['n_rows']:,} row{plural_s(sampled['n_rows'])} in "
                    f"{printable(written['sample'])}: decide every row (accept a given "
                    "label's row where it does not apply, another's where it does; add rows, "
@@ -2348,11 +2369,18 @@ def _estimate_lines(result: dict) -> list[str]:
              f"{result['seed']}), {result['given_in_sample']:,} given label"
              f"{plural_s(result['given_in_sample'])}, {result['n_rows_decided']:,} pairs "
              "decided"]
+    strata = result.get("strata")
+    for stratum in strata or ():
+        lines.append(f"  stratum {stratum['name']}: {stratum['n_sampled']:,} of its "
+                     f"{stratum['population']:,} document{plural_s(stratum['population'])}, "
+                     f"{stratum['wrong_found']:,} wrong and {stratum['missing_found']:,} "
+                     "missing found")
     low, high = wrong["interval"]
     lines.append(
         f"wrong labels: {wrong['k']:,} of {wrong['n']:,} given"
         + ("" if wrong["share"] is None else
-           f" ({pct(wrong['share'])}, 95% interval {pct(low)} to {pct(high)}, Wilson): about "
+           f" ({pct(wrong['share'])}{', strata weighted' if strata else ''}, 95% interval "
+           f"{pct(low)} to {pct(high)}, {'stratified ' if strata else ''}Wilson): about "
            f"{wrong['corpus_count']:,.0f} ({wrong['corpus_interval'][0]:,.0f} to "
            f"{wrong['corpus_interval'][1]:,.0f}) of the corpus's {result['n_given']:,}"))
     low, high = missing["corpus_interval"]
@@ -2360,8 +2388,8 @@ def _estimate_lines(result: dict) -> list[str]:
     lines.append(
         f"missing labels: {missing['k']:,} found ({added:,} added by the reviewer), "
         f"{missing['per_doc']:.4f} a document: about {missing['corpus_count']:,.0f} in the "
-        f"corpus's {n_docs:,} documents (95% interval {low:,.0f} to {high:,.0f}, exact "
-        "Poisson)")
+        f"corpus's {n_docs:,} documents (95% interval {low:,.0f} to {high:,.0f}, "
+        + ("normal, stratified design variance)" if strata else "exact Poisson)"))
     bounds = result["bounds"]
     if bounds and bounds["est_missing"] is not None:
         lines.append(("the audit's bounds (withheld as not informative) read "
@@ -2383,7 +2411,8 @@ def _estimate_lines(result: dict) -> list[str]:
             parts.append("none flagged in the sample")
         if rec["n"]:
             parts.append(f"{rec['k']:,} of {rec['n']:,} errors found were flagged (recall "
-                         f"{pct(rec['share'])}, {pct(rec['interval'][0])} to "
+                         f"{pct(rec['share'])}{', strata weighted' if strata else ''}, "
+                         f"{pct(rec['interval'][0])} to "
                          f"{pct(rec['interval'][1])})")
         lines.append(f"audit's candidates ({what}): " + "; ".join(parts))
     lines.append(f"assumes: {result['assumes']}")

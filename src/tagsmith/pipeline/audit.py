@@ -141,6 +141,9 @@ class AuditOptions:
     #: documents drawn at random for exhaustive review (:mod:`tagsmith.audit.sample`;
     #: ``AuditResult.sample``, the report's ``review_sample``); None: none
     review_sample: int | None = None
+    #: stratify the sample: draw this many documents among those with a flagged pair,
+    #: and ``review_sample`` among the others; None: ``review_sample`` uniformly
+    review_sample_flagged: int | None = None
     seed: int | None = None  # None: 0, not given
     lang: str = "en"
     show_progress: bool = False
@@ -189,6 +192,19 @@ class AuditOptions:
                                     numpy=True)
         self.review_sample = check_int("review_sample", self.review_sample, 1,
                                        allow_none=True, numpy=True)
+        self.review_sample_flagged = check_int(
+            "review_sample_flagged", self.review_sample_flagged, 2, allow_none=True,
+            numpy=True)
+        if self.review_sample_flagged is not None:
+            if self.review_sample is None:
+                raise InvalidParameterError(
+                    "review_sample_flagged", "given with review_sample (the documents to "
+                    "draw among those with no flagged pair)", self.review_sample_flagged)
+            if self.review_sample < 2:
+                raise InvalidParameterError(
+                    "review_sample", ">= 2 where the sample is stratified "
+                    "(review_sample_flagged; a stratum's variance needs two)",
+                    self.review_sample)
         self.k = check_int("k", self.k, 1, allow_none=True, numpy=True)
         self.cooccurrence = check_cooccurrence(self.cooccurrence)
         self.calibration_folds = check_calibration_folds(self.calibration_folds)
@@ -840,12 +856,15 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
     # a one-hot DataFrame's columns, or its rows against the texts', in another order
     check_label_table(Y, label_space, "Y", texts=texts)
     texts = _as_list(texts, "texts")  # a bare str was audited one character per document
-    if options.review_sample is not None and options.review_sample > len(texts):
+    drawn = (options.review_sample or 0) + (options.review_sample_flagged or 0)
+    if drawn > len(texts):
         # before the work, not after it
         raise InvalidParameterError(
             "review_sample", f"at most the corpus's {len(texts):,} "
-            f"document{plural_s(len(texts))} (a sample draws each document once)",
-            options.review_sample)
+            f"document{plural_s(len(texts))} (a sample draws each document once)"
+            + ("" if options.review_sample_flagged is None else
+               f"; with review_sample_flagged {options.review_sample_flagged:,}: "
+               f"{drawn:,} in all"), options.review_sample)
     # NaN, 2 or -1 were audited as given labels; strings, None or 3-D were scipy errors
     Y = check_label_values(Y, "Y", soft_ok=True)
     if Y.shape != (len(texts), len(label_space)):
@@ -996,7 +1015,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
 
             sample, sample_record = draw_review_sample(
                 issues, texts, Y, label_space, options.review_sample, seed=options.seed or 0,
-                topk=scores.topk, lang=options.lang, lines=lines, doc_ids=doc_ids)
+                topk=scores.topk, lang=options.lang, lines=lines, doc_ids=doc_ids,
+                flagged_docs=options.review_sample_flagged)
         lang = options.lang
         quality = _scores_quality(Y, scores)
         noise = _withhold_bounds(health.noise_section(issues, label_space, lang=lang), quality)
