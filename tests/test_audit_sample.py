@@ -518,3 +518,25 @@ def test_the_command_line_draws_and_reads_a_stratified_sample(habit_audit, tmp_p
     assert f"stratum flagged: 5 of its {flagged['population']} documents" in out.output
     assert "stratified Wilson" in out.output and "normal, stratified design" in out.output
     assert "strata weighted" in out.output
+
+
+def test_a_sample_of_the_other_format_left_by_an_earlier_audit_is_named(habit_audit,
+                                                                        tmp_path, caplog):
+    """An audit writing sample.csv into a folder holding the sample.jsonl of an earlier
+    one left it beside the new report.json, whose record estimate-noise would read it
+    with, without a word (a review.jsonl was named so); it is named, and kept."""
+    import logging
+
+    _, _, _, result = habit_audit
+    result.write(tmp_path, html=False, review_format="jsonl")
+    before = (tmp_path / "sample.jsonl").read_text(encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result.write(tmp_path, html=False)
+    warnings = [r.getMessage() for r in caplog.records
+                if r.getMessage().startswith(str(tmp_path / "sample.jsonl"))]
+    assert warnings == [f"{tmp_path / 'sample.jsonl'} is left from an earlier audit (with no "
+                        "review decision filled in) beside this audit's sample.csv; "
+                        "report.json now holds this one's record, with which estimate-noise "
+                        "would read the earlier sample too (it may not agree with it); it "
+                        "was not removed: move it away"]
+    assert (tmp_path / "sample.jsonl").read_text(encoding="utf-8") == before

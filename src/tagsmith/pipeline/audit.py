@@ -335,6 +335,8 @@ class AuditResult:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         _warn_other_review(directory, review_format)
+        if self.sample is not None:
+            _warn_other_review(directory, review_format, stem="sample")
         return paths
 
     def _write_labels(self, path: Path) -> Path:
@@ -527,12 +529,13 @@ def _remove_created(folder: Path, created: Path | None) -> None:
             return
 
 
-def _warn_other_review(directory: Path, review_format: str) -> None:
+def _warn_other_review(directory: Path, review_format: str, stem: str = "review") -> None:
     """Warn of a review file of the other format in ``directory``, left by an earlier
     audit (``--review-format csv`` after ``jsonl``, or the other way round): it stood
     beside the new report without a word. It is not removed: it may hold a reviewer's
-    decisions."""
-    other = directory / ("review.jsonl" if review_format == "csv" else "review.csv")
+    decisions. ``stem`` ``sample``: the random sample for review (``review_sample``),
+    whose record the new report.json replaced."""
+    other = directory / (f"{stem}.jsonl" if review_format == "csv" else f"{stem}.csv")
     if not other.is_file():
         return
     try:
@@ -542,6 +545,13 @@ def _warn_other_review(directory: Path, review_format: str) -> None:
     else:
         held = (f"with {n_decided:,} review decision{plural_s(n_decided)} filled in"
                 if n_decided else "with no review decision filled in")
+    if stem == "sample":
+        logger.warning("%s is left from an earlier audit (%s) beside this audit's "
+                       "sample.%s; report.json now holds this one's record, with which "
+                       "estimate-noise would read the earlier sample too (it may not agree "
+                       "with it); it was not removed: move it away", other, held,
+                       review_format)
+        return
     logger.warning("%s is left from an earlier audit (%s) beside this audit's "
                    "review.%s, which may not agree with it; it was not removed: apply-review "
                    "the one you reviewed and move the other away", other, held,
