@@ -281,6 +281,27 @@ def test_the_intervals():
     assert [round(x, 3) for x in poisson_interval(0)] == [0.0, 3.689]
 
 
+def test_the_stratified_missing_count_interval_is_fay_and_feuer_s():
+    """A stratified sample's missing count: the normal interval on its design variance
+    covered the truth in 42 of 50 samples where few labels were missing (63 of 2,000
+    documents', 170 + 30 drawn); the gamma interval of Fay and Feuer (1997) in 50. With
+    one stratum it is Garwood's, scaled; against a value computed by hand otherwise."""
+    from tagsmith.audit.sample import weighted_poisson_interval
+
+    for k in (0, 1, 10):
+        assert weighted_poisson_interval([4.0], [k]) == pytest.approx(
+            [4 * x for x in poisson_interval(k)])
+    # weights 1 and 10, counts 5 and 3: total 35, variance 305; the lower end the
+    # gamma quantile of shape 35^2/305 and scale 305/35, the upper of shape
+    # 45^2/405 and scale 405/45
+    from scipy.stats import gamma
+
+    low, high = weighted_poisson_interval([1.0, 10.0], [5, 3])
+    assert low == pytest.approx(gamma.ppf(0.025, 35 * 35 / 305, scale=305 / 35))
+    assert high == pytest.approx(gamma.ppf(0.975, 45 * 45 / 405, scale=405 / 45))
+    assert 0 < low < 35 < high
+
+
 def _corpus_file(path, texts, given):
     path.write_text("".join(f"{text}\t" + " ".join(f"<{SPACE.uri_of(int(label))}>"
                                                     for label in np.flatnonzero(row)) + "\n"
@@ -516,7 +537,7 @@ def test_the_command_line_draws_and_reads_a_stratified_sample(habit_audit, tmp_p
                                                 str(tmp_path / "a" / "sample.csv")])
     assert out.exit_code == 0, out.output
     assert f"stratum flagged: 5 of its {flagged['population']} documents" in out.output
-    assert "stratified Wilson" in out.output and "normal, stratified design" in out.output
+    assert "stratified Wilson" in out.output and "Fay-Feuer gamma, strata weighted" in out.output
     assert "strata weighted" in out.output
 
 

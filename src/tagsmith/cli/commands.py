@@ -2389,7 +2389,7 @@ def _estimate_lines(result: dict) -> list[str]:
         f"missing labels: {missing['k']:,} found ({added:,} added by the reviewer), "
         f"{missing['per_doc']:.4f} a document: about {missing['corpus_count']:,.0f} in the "
         f"corpus's {n_docs:,} documents (95% interval {low:,.0f} to {high:,.0f}, "
-        + ("normal, stratified design variance)" if strata else "exact Poisson)"))
+        + ("Fay-Feuer gamma, strata weighted)" if strata else "exact Poisson)"))
     bounds = result["bounds"]
     if bounds and bounds["est_missing"] is not None:
         lines.append(("the audit's bounds (withheld as not informative) read "
