@@ -7,8 +7,12 @@ audited once (kNN scores), then ``--seeds`` samples of ``--sample`` documents ar
 simulated reviewer who knows the injected truth (and adds the missing labels not shown,
 or not with ``--shown-only``), and read back by
 :func:`tagsmith.audit.sample.estimate_from_sample`. Prints, as JSON, the share of
-samples whose 95% interval covers the true count of missing and of wrong labels, the
-mean interval, and the audit's bound beside them. Needs no dataset.
+samples whose 95% interval covers the true count of missing and of wrong labels, and the
+true precision and recall of the audit's flagged candidates (of the samples that read
+them), the mean estimate and interval, and the audit's bound beside them. ``--flagged
+M`` stratifies each sample as ``audit --review-sample-flagged M`` does (with
+``--min-probability 0.2``: at 0.5 the audit of this corpus flags nothing). Needs no
+dataset.
 
     PYTHONPATH=src python benchmarks/audit_review_sample.py --docs 2000 --sample 200 --seeds 50
 """
@@ -52,7 +56,8 @@ def review_as_truth(rows: list[dict], truth: np.ndarray, add_unshown: bool) -> l
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--sample", type=int, default=200)
     parser.add_argument("--seeds", type=int, default=50)
@@ -60,12 +65,18 @@ def main() -> None:
                         help="Share of label 0's documents left without label 1.")
     parser.add_argument("--shown-only", action="store_true",
                         help="The reviewer decides the rows shown and adds none.")
+    parser.add_argument("--min-probability", type=float, default=0.5,
+                        help="The audit's --min-probability (which candidates it flags).")
+    parser.add_argument("--flagged", type=int, default=None, metavar="M",
+                        help="Stratify (audit --review-sample-flagged M): M documents among "
+                        "those with a flagged candidate besides --sample among the others.")
     args = parser.parse_args()
     texts, truth, given = habit_corpus(args.docs, share=args.share)
     n_missing, n_wrong = int((truth & ~given).sum()), int((given & ~truth).sum())
     started = time.perf_counter()
     result = audit_corpus(texts, sp.csr_matrix(given), SPACE,
-                          options=AuditOptions(scores="knn", near_duplicates=False))
+                          options=AuditOptions(scores="knn", near_duplicates=False,
+                                               min_probability=args.min_probability))
     audited = time.perf_counter() - started
     bounds = result.report["noise"]["bounds"] or result.report["noise"]["withheld_bounds"]
     Y = sp.csr_matrix(given)
@@ -74,11 +85,22 @@ def main() -> None:
     counts: dict[str, list] = {"missing": [], "wrong": []}
     above_bound = 0
     truth_of = {"missing": n_missing, "wrong": n_wrong}
+    # the flagged candidates' true precision and recall (all kinds together)
+    where = np.flatnonzero(result.issues.flagged)
+    flagged_true = int(sum(truth[d, label] != given[d, label] for d, label in zip(
+        result.issues.doc[where].tolist(), result.issues.label[where].tolist(), strict=True)))
+    truth_of["precision"] = flagged_true / len(where) if len(where) else None
+    truth_of["recall"] = flagged_true / (n_missing + n_wrong)
+    for kind in ("precision", "recall"):
+        covered[kind], widths[kind], counts[kind] = 0, [], []
+    read = {"precision": 0, "recall": 0}
+    flagged_pairs = []
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "sample.csv"
         for seed in range(args.seeds):
             rows, record = draw_review_sample(result.issues, texts, Y, SPACE, args.sample,
-                                              seed=seed, topk=result.scores.topk)
+                                              seed=seed, topk=result.scores.topk,
+                                              flagged_docs=args.flagged)
             write_review(review_as_truth(rows, truth, not args.shown_only), path)
             estimate = estimate_from_sample(path, record, bounds=bounds)
             above_bound += bool(estimate["bounds"]["missing_above_bound"])
@@ -87,16 +109,37 @@ def main() -> None:
                 covered[kind] += low <= truth_of[kind] <= high
                 widths[kind].append(high - low)
                 counts[kind].append(estimate[kind]["corpus_count"])
+            flagged_pairs.append(estimate["audit"]["all"]["precision"]["n"])
+            for kind in ("precision", "recall"):
+                measured = estimate["audit"]["all"][kind]
+                if measured["share"] is None or truth_of[kind] is None:
+                    continue
+                read[kind] += 1
+                low, high = measured["interval"]
+                covered[kind] += low <= truth_of[kind] <= high
+                widths[kind].append(high - low)
+                counts[kind].append(measured["share"])
     print(json.dumps({
         "n_docs": args.docs, "n_sample": args.sample, "n_seeds": args.seeds,
+        "n_sample_flagged": args.flagged, "min_probability": args.min_probability,
+        "n_docs_with_flagged": len(set(result.issues.doc[where].tolist())),
+        "n_flagged_pairs": len(where), "mean_flagged_pairs_in_sample":
+        round(float(np.mean(flagged_pairs)), 1),
+        "seeds_without_flagged_pair": sum(1 for n in flagged_pairs if n == 0),
+        "true_precision": None if truth_of["precision"] is None
+        else round(truth_of["precision"], 4),
+        "true_recall": round(truth_of["recall"], 4),
+        "seeds_reading": read,
         "reviewer": "decides the rows shown" if args.shown_only else
         "decides the rows shown and adds the missing labels not shown",
         "true_missing": n_missing, "true_wrong": n_wrong, "n_given": int(given.sum()),
         "bound_est_missing": bounds["est_missing"], "bound_est_wrong": bounds["est_wrong"],
-        "coverage": {kind: covered[kind] / args.seeds for kind in covered},
-        "mean_estimate": {kind: round(float(np.mean(counts[kind])), 1) for kind in counts},
-        "mean_interval_width": {kind: round(float(np.mean(widths[kind])), 1)
-                                for kind in widths},
+        "coverage": {kind: f"{covered[kind]}/{read.get(kind, args.seeds)}"
+                     for kind in covered},
+        "mean_estimate": {kind: round(float(np.mean(counts[kind])), 3) if counts[kind]
+                          else None for kind in counts},
+        "mean_interval_width": {kind: round(float(np.mean(widths[kind])), 3)
+                                if widths[kind] else None for kind in widths},
         "seeds_missing_interval_above_bound": above_bound,
         "audit_seconds": round(audited, 1)}, indent=1))
 
