@@ -1147,6 +1147,26 @@ def test_a_base_url_password_holding_a_slash_is_refused_unshown(tmp_path, url):
     assert "s3cret" not in str(error.value) and "llm.example.com/v1" in str(error.value)
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.2/v1?contact=ops@example.org",
+                                 "http://127.0.0.2:abc/v1/team@example.org"])
+def test_a_refused_base_url_with_an_at_in_its_path_or_query_shows_no_other_host(monkeypatch,
+                                                                                url):
+    """An '@' of the path or query is refused as a password's '/' (write it %40), and the
+    message showed what follows it as the URL: 'got http://example.org', a host the user
+    never wrote. What is hidden is shown hidden; so for a proxy variable."""
+    with pytest.raises(InvalidParameterError, match="'base_url'.*%40") as error:
+        OpenAIChatClient(url, "m")
+    message = str(error.value)
+    assert "'http://***@example.org'" in message and "'http://example.org'" not in message
+    assert "127.0.0.2" not in message and "ops" not in message and "team" not in message
+    for other in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://user:se/cret@proxy.example.com:3128")
+    with pytest.raises(LLMConfigError) as caught:
+        OpenAIChatClient("http://127.0.0.2:9/v1", "m", max_retries=0).complete(request())
+    assert "HTTP_PROXY, http://***@proxy.example.com:3128, has" in str(caught.value)
+
+
 @pytest.mark.parametrize("name", ["sk-abc123verysecretkey", "Bearer x", "1KEY", "MY KEY"])
 def test_an_api_key_given_as_the_variable_name_is_refused_unshown(name):
     """--api-key-env sk-... (the key, not its variable) sent no key, and a 401 printed

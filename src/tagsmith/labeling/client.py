@@ -1550,18 +1550,24 @@ def _unparsed_redact(url: str) -> str:
     none) up to the last ``@`` (up to the first, a password holding an ``@`` was shown
     in part; up to one before any ``/``, a password holding a ``/``, ``?`` or ``#`` was
     shown whole or up to that character; with no ``//``, ``user:secret@host/v1``
-    as a base URL, the whole URL was shown).
+    as a base URL, the whole URL was shown). What was cut is shown as ``***@``: the
+    last ``@`` may be one of the path or query (``http://host/v1?to=ops@example.org``,
+    refused as :func:`_credentials_cut`), and what follows it, shown alone, read as
+    the URL of another host (``http://example.org``).
 
     >>> _unparsed_redact("http://user:p@ss@[::1/v1?key=abc")
-    'http://[::1/v1'
+    'http://***@[::1/v1'
     >>> _unparsed_redact("http://user:pa/s#s@proxy:3128")
-    'http://proxy:3128'
+    'http://***@proxy:3128'
     >>> _unparsed_redact("user:s3cret@llm.example.com/v1")
-    'llm.example.com/v1'
+    '***@llm.example.com/v1'
+    >>> _unparsed_redact("http://host:abc/v1?e=a@b.org"), _unparsed_redact("http://[::1")
+    ('http://***@b.org', 'http://[::1')
     """
     scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url)
     head = scheme.group() if scheme else ""
-    return head + re.split(r"[?#]", url[len(head):].rpartition("@")[2])[0]
+    _, at, rest = url[len(head):].rpartition("@")
+    return head + ("***@" if at else "") + re.split(r"[?#]", rest)[0]
 
 
 def _shown_location(location: str, limit: int = 200) -> str:
