@@ -858,6 +858,50 @@ def test_a_400_of_a_port_that_answers_tls_stops_at_once(tmp_path):
             thread.join(10)
 
 
+def test_an_abort_while_a_reply_that_closes_the_connection_sends_its_body_returns_at_once():
+    """Ctrl-C while a reply that closes the connection (Connection: close, HTTP/1.0)
+    sent its body slowly waited the whole timeout: http.client lets go of the socket
+    once such a reply's headers are read, and abort() shut down the sockets its
+    connections held, none. The test waits a minute at most for the call to end, a
+    bound only a call waiting for its 300 s timeout reaches."""
+    headers_sent, release = threading.Event(), threading.Event()
+
+    def answer(connection):
+        connection.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: "
+                           b"application/json\r\nContent-Length: 100\r\n\r\n{\"cho")
+        headers_sent.set()
+        release.wait(120)  # the rest of the body never comes while the test runs
+
+    with raw_http_server(answer) as (url, accepted):
+        client = OpenAIChatClient(url, "m", max_retries=3, timeout=300.0)
+        errors: list[Exception] = []
+
+        def call():
+            try:
+                client.complete(request())
+            except LLMError as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        try:
+            assert headers_sent.wait(60)
+            # the reply's headers are read once http.client has let go of the socket
+            start = time.monotonic()
+            while not any(connection.sock is None for connection in list(client._open)) \
+                    and time.monotonic() - start < 60:
+                time.sleep(0.01)
+            client.abort()
+            thread.join(60)
+            assert not thread.is_alive(), "the call waited for its timeout"
+        finally:
+            release.set()
+            thread.join(60)
+        assert len(errors) == 1 and "interrupted" in str(errors[0]), errors
+        assert (client.usage.n_interrupted, client.usage.n_retries) == (1, 0)
+        assert len(accepted) == 1  # not sent again
+
+
 def test_a_refused_connection_after_a_reply_is_retried_as_a_restart():
     with LocalChatServer(lambda body: Reply("first", hang_up=True)) as server:
         client = client_for(server, max_retries=2)

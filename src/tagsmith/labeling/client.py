@@ -992,6 +992,23 @@ class OpenAIChatClient:
                 return "it answers a TLS handshake: a server of HTTPS"
         return ""
 
+    def _hold_for_abort(self, connection: http.client.HTTPConnection,
+                        reply: http.client.HTTPResponse) -> http.client.HTTPConnection | None:
+        """Where ``reply`` closes the connection (``Connection: close``, HTTP/1.0),
+        http.client lets go of the socket once its headers are read, and the reply reads
+        its body from it alone: a connection holding that socket, listed where abort()
+        finds it (it found none, and Ctrl-C waited the whole timeout for a slow body),
+        for the caller to remove once the body is read; None where ``connection``
+        keeps its socket."""
+        sock = getattr(reply, "sock", None)
+        if connection.sock is not None or sock is None:
+            return None
+        held = http.client.HTTPConnection(self._parts.hostname or "", self._parts.port)
+        held.sock = sock
+        with self._abort_lock:
+            self._open.add(held)
+        return held
+
     def _proxy_login_refused(self) -> str:
         """The message for a 407 from the proxy: naming it and its variable, and whether
         a login was sent (the password never shown)."""
@@ -1126,7 +1143,19 @@ class OpenAIChatClient:
             _time_left(connection, deadline)
             reply = connection.getresponse()
             self.replied = True  # something listens there (a refusal later: a restart)
-            status, raw = reply.status, _read_body(reply, connection, deadline)
+            held = self._hold_for_abort(connection, reply)
+            try:
+                watch = aborted if held is not None else None
+                if watch is not None and watch.is_set():
+                    raise _Aborted()  # abort() looked before the socket was listed
+                status, raw = reply.status, _read_body(reply, connection, deadline)
+                if watch is not None and watch.is_set():
+                    # shut down by abort(): a body read to the connection's end is cut
+                    raise _Aborted()
+            finally:
+                if held is not None:
+                    with self._abort_lock:
+                        self._open.discard(held)
             retry_after = _retry_after(reply.getheader("Retry-After"))
             location = reply.getheader("Location", "")
             encoding = reply.getheader("Content-Encoding", "").strip().lower()
@@ -1360,6 +1389,9 @@ class _DeadlineResponse(http.client.HTTPResponse):
 
     def __init__(self, sock: socket.socket, *args, deadline: float, **kwargs):
         super().__init__(sock, *args, **kwargs)
+        #: the socket read from, which abort() shuts down where the connection has let
+        #: go of it (a reply that closes the connection)
+        self.sock = sock
         self.fp.close()  # the plain reader made above: unread, and holds a socket ref
         self.fp = io.BufferedReader(_DeadlineSocketIO(sock, deadline))
 
