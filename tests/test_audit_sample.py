@@ -561,3 +561,30 @@ def test_a_sample_of_the_other_format_left_by_an_earlier_audit_is_named(habit_au
                         "would read the earlier sample too (it may not agree with it); it "
                         "was not removed: move it away"]
     assert (tmp_path / "sample.jsonl").read_text(encoding="utf-8") == before
+
+
+def test_a_review_jsonl_of_the_users_own_is_not_replaced_by_the_queue(habit_audit, tmp_path):
+    """A review.jsonl of the user's own (a JSONL corpus named so) in the output folder was
+    replaced by the audit's review queue without a word, where a review.csv of the user's
+    own is refused by its header check. It is refused as a file the audit did not write;
+    the audit's own earlier queue is replaced, and --force replaces the user's file."""
+    import dataclasses
+
+    _, _, _, result = habit_audit
+    queue = dataclasses.replace(result, sample=None)
+    own = '{"text": "Rain today", "labels": ["weather"]}\n'
+    (tmp_path / "review.jsonl").write_text(own, encoding="utf-8")
+    with pytest.raises(DataError, match="review.jsonl: is a file this audit did not write "
+                                        r"\(line 1 has no fields decision, kind, label_uri, "
+                                        r"doc, doc_key\)"):
+        queue.write(tmp_path, html=False, review_format="jsonl")
+    assert (tmp_path / "review.jsonl").read_text(encoding="utf-8") == own
+    (tmp_path / "review.csv").write_text("text,labels\nRain,weather\n", encoding="utf-8")
+    with pytest.raises(DataError, match="review.csv: could not check it for review "
+                                        "decisions .*missing columns"):
+        queue.write(tmp_path, html=False)
+    queue.write(tmp_path / "again", html=False, review_format="jsonl")
+    assert (tmp_path / "again" / "review.jsonl").stat().st_size > 0
+    queue.write(tmp_path / "again", html=False, review_format="jsonl")  # its own: replaced
+    queue.write(tmp_path, html=False, review_format="jsonl", force=True)
+    assert (tmp_path / "review.jsonl").read_text(encoding="utf-8") != own

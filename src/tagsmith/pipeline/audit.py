@@ -391,8 +391,11 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
     ``force`` a ``report.json``, ``report.html`` or ``labels.csv`` that no audit wrote.
     A decided ``sample.csv`` or ``sample.jsonl`` (a random sample for review,
     ``review_sample``) is not overwritten either, whether or not this audit draws one: the
-    ``report.json`` it replaces holds the record the sample is read with. ``sample``: this
-    audit draws one (its file is checked as the others are).
+    ``report.json`` it replaces holds the record the sample is read with. Nor without
+    ``force`` is a ``review.jsonl`` or ``sample.jsonl`` this audit writes that is no review
+    file (its first row lacks the review's fields: a JSONL file of the user's own), as a
+    CSV one of the user's own fails its header check. ``sample``: this audit draws one
+    (its file is checked as the others are).
     """
     from tagsmith.data.textio import check_writable_dir, same_file
 
@@ -450,10 +453,11 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
                             f"already filled in; {then}, move it away, write to another "
                             "output directory, or pass force=True to overwrite it; CLI: "
                             "--force)", path=review)
-        if writes and reviewed == "sample.jsonl" and (why := _not_a_review(review)):
+        if writes and reviewed.endswith(".jsonl") and (why := _not_a_review(review)):
             # a CSV of the user's own fails its header check above; a JSONL one (a sample
-            # of a corpus, {"text": ..., "labels": ...}) counted no decision, and was
-            # replaced by the audit's sample without a word
+            # of a corpus, {"text": ..., "labels": ...}, named sample.jsonl or
+            # review.jsonl) counted no decision, and was replaced by the audit's sample or
+            # review queue without a word
             raise DataError(f"is a file this audit did not write ({why}), where the audit "
                             f"writes its {reviewed}; refusing to overwrite it (move it "
                             "away, write to another output directory, or pass force=True to "
