@@ -2745,3 +2745,22 @@ def test_the_review_files_are_written_as_before_byte_for_byte(tmp_path, hashes):
     # no row (nothing flagged): no given label to gather, no group to form
     assert review_rows(issues, texts, Y, space, limit=0, topk=topk) == []
     assert review_rows(issues, texts, Y, space, limit=0) == []
+
+
+def test_a_jsonl_null_reads_as_an_empty_cell(tmp_path, corpus):
+    """A JSONL review row's "label_uri": null (a row added by hand, the label named in
+    label_name alone) was refused as "unknown label 'None'", where an empty CSV cell is
+    told as empty, with the URI its label_name names. A null reads as an empty cell:
+    so does a null decision (undecided), kind (the action tells it) and doc_id (any)."""
+    rows = [{**_row(2, "missing", "http://x/snow", "Snowfall in the hills"), "kind": None},
+            {**_row(1, "wrong", "http://x/rain", "Bright sun and heat"), "decision": None}]
+    review = tmp_path / "review.jsonl"
+    review.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    stats = apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
+    assert stats["n_added"] == 1 and stats["review_undecided"] == 1
+    rows[0]["label_uri"] = None
+    review.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    with pytest.raises(ReviewFormatError, match=re.escape(
+            f"{review}:1: label_uri is empty; label_name 'snow' is a name of the label of "
+            "URI 'http://x/snow'")):
+        apply_review(corpus, review, tmp_path / "again.tsv", SPACE)

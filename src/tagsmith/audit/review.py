@@ -881,7 +881,8 @@ def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int,
     """The document number and label id a review row decides about (``csv_cells``:
     the row is a CSV's, its label URI written by :func:`_read_back_cell`)."""
     doc = _doc_number(row, path, line)
-    cell = str(row["label_uri"]).strip()
+    # a JSONL row's null is an empty cell: it was read as the label 'None', "unknown"
+    cell = "" if row["label_uri"] is None else str(row["label_uri"]).strip()
     uri = _unquoted(cell, csv_cells)
     if not uri.strip("<>").strip():  # a row added by hand, the label typed by name alone
         raise ReviewFormatError("label_uri is empty" + _empty_uri_hint(row, space, csv_cells),
