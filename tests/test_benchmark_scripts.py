@@ -1126,3 +1126,26 @@ def test_knn_group_timing_prints_both_paths_and_their_ratio():
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "knn_group_timing.py"),
                            "--runs", "0"], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 2 and "argument --runs: must be at least 1, got 0" in done.stderr
+
+
+def test_audit_review_sample_says_whether_the_bounds_it_compares_with_were_withheld():
+    """audit_review_sample.py fell back to the audit's withheld bounds (not informative)
+    without a word: its seeds_missing_interval_above_bound read as a normal bound's. It
+    reads the bounds as estimate-noise does (audit_bounds: withheld ones marked) and
+    prints bounds_withheld and the audit's bounds_note."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "audit_review_sample.py"),
+                           "--docs", "300", "--sample", "30", "--seeds", "1"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = json.loads(done.stdout)
+    assert printed["bounds_withheld"] is False and printed["bounds_note"] is None
+    from tagsmith.audit.sample import audit_bounds
+
+    bounds = {"est_wrong": 1.0, "est_missing": 2.0, "wrong_rate": 0.9, "missing_rate": 0.1}
+    assert audit_bounds({"noise": {"bounds": bounds}}) == bounds
+    assert audit_bounds({"noise": {"bounds": None, "withheld_bounds": bounds,
+                                   "bounds_note": "not informative"}}) == \
+        {**bounds, "withheld": True}
+    assert audit_bounds({"noise": {"bounds": None}}) is None

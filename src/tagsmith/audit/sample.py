@@ -546,8 +546,16 @@ def read_sample_record(report: str | Path, sample: str | Path | None = None
         raise DataError("holds no review sample: the audit that wrote it drew none (audit "
                         "--review-sample N), or was run again without it since the sample "
                         "was drawn", path=report)
-    noise = data.get("noise") or {}
+    return record, audit_bounds(data)
+
+
+def audit_bounds(report: dict) -> dict | None:
+    """The bounds of an audit's report (``report.json`` read, or ``AuditResult.report``)
+    that :func:`estimate_from_sample` shows beside its estimates: ``noise.bounds``, or
+    where the audit withheld them (not informative) ``noise.withheld_bounds`` marked
+    ``withheld``; None without either."""
+    noise = report.get("noise") or {}
     if noise.get("bounds"):
-        return record, noise["bounds"]
+        return noise["bounds"]
     withheld = noise.get("withheld_bounds")
-    return record, {**withheld, "withheld": True} if withheld else None
+    return {**withheld, "withheld": True} if withheld else None
