@@ -6,6 +6,7 @@ found. A sample drawn at random and reviewed in full measures such a habit."""
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -588,3 +589,38 @@ def test_a_review_jsonl_of_the_users_own_is_not_replaced_by_the_queue(habit_audi
     queue.write(tmp_path / "again", html=False, review_format="jsonl")  # its own: replaced
     queue.write(tmp_path, html=False, review_format="jsonl", force=True)
     assert (tmp_path / "review.jsonl").read_text(encoding="utf-8") != own
+
+
+def test_a_label_added_by_hand_that_the_audit_did_not_know_is_refused(habit_audit, tmp_path):
+    """estimate-noise counted a row a reviewer added with a misspelt or unknown label URI
+    as a missing label found: the sample's record held no list of the audit's labels.
+    It keeps them (their URIs' common prefix and the rests: small), and such a row is
+    refused naming the file and line, with the nearest URI where one is close."""
+    texts, truth, given, result = habit_audit
+    labels = result.report["review_sample"]["label_space"]
+    assert labels == {"n_labels": N_LABELS, "uri_prefix": "http://x/L",
+                      "uri_suffixes": [str(label) for label in range(N_LABELS)]}
+    sample, rows = _decided(result, tmp_path, truth)
+    header, first = rows[0], rows[1]
+    doc = int(first[header.index("doc")])
+    lacking = next(label for label in range(N_LABELS) if not given[doc, label]
+                   and SPACE.uri_of(label) not in
+                   {row[header.index("label_uri")] for row in rows[1:]
+                    if int(row[header.index("doc")]) == doc})
+    added = dict(zip(header, first, strict=True)) | {
+        "decision": "accept", "kind": "missing", "action": "add",
+        "label_uri": f"http://x/L{lacking}", "label_name": ""}
+    _rewrite(sample, [*rows, [added[column] for column in header]])
+    found = estimate_from_sample(sample, result.report["review_sample"])["missing"]
+    assert found["n_added_by_reviewer"] == 1
+    added["label_uri"] = f"http://x/l{lacking}x"  # misspelt
+    _rewrite(sample, [*rows, [added[column] for column in header]])
+    with pytest.raises(ReviewFormatError, match=re.escape(
+            f"sample.csv:{len(rows) + 1}: label 'http://x/l{lacking}x' is no label of the "
+            f"audit (none of the {N_LABELS} its report.json's review_sample records)")
+            + f".*did you mean 'http://x/L{lacking}'"):
+        estimate_from_sample(sample, result.report["review_sample"])
+    # a report written before the record kept the labels: not checked, as before
+    older = {key: value for key, value in result.report["review_sample"].items()
+             if key != "label_space"}
+    assert estimate_from_sample(sample, older)["missing"]["n_added_by_reviewer"] == 1

@@ -153,7 +153,7 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
         "n_rows": len(rows), "model_top": MODEL_TOP,
         "n_flagged": {"wrong": int((issues.flagged & (issues.kind == WRONG)).sum()),
                       "missing": int((issues.flagged & (issues.kind == MISSING)).sum())},
-        "docs": record_docs}
+        "docs": record_docs, "label_space": _space_record(space)}
     return rows, record
 
 
@@ -187,6 +187,39 @@ def _stratified_draw(rng: np.random.Generator, with_flag: np.ndarray, Y: sp.csr_
         strata.append({"name": name, "population": int(len(members)), "n_sampled": size,
                        "n_given": int(given_per_doc[members].sum())})
     return sorted(docs), strata, stratum_of
+
+
+def _space_record(space: LabelSpace) -> dict:
+    """The audit's labels, as the sample's record keeps them (``label_space``): their
+    URIs' common prefix and each one's rest, so that :func:`estimate_from_sample` can
+    refuse a label a reviewer added that is none of them (a misspelt URI was counted as
+    a missing label found). The prefix keeps it small: YSO's 27,754 URIs (``.../yso/p``
+    and a number) take 240 kB of JSON, where in full they take 1 MB."""
+    import os
+
+    uris = [_uri_key(label.uri) for label in space]
+    prefix = os.path.commonprefix(uris) if len(uris) > 1 else ""
+    return {"n_labels": len(uris), "uri_prefix": prefix,
+            "uri_suffixes": [uri[len(prefix):] for uri in uris]}
+
+
+def _unknown_label(uri: str, labels: dict) -> str:
+    """Why ``uri`` is no label of the audit whose labels the sample's record keeps
+    (``labels``: its ``label_space``), with the nearest URI where one is close."""
+    import difflib
+
+    prefix = labels["uri_prefix"]
+    known = [prefix + suffix for suffix in labels["uri_suffixes"]]
+    folded = [k for k in known if k.casefold() == uri.casefold()]
+    if folded or not prefix or not uri.startswith(prefix):
+        near = folded or difflib.get_close_matches(uri, known, n=1, cutoff=0.8)
+    else:  # the rests alone: seconds faster over 25,000 labels
+        near = [prefix + rest for rest in difflib.get_close_matches(
+            uri[len(prefix):], labels["uri_suffixes"], n=1, cutoff=0.6)]
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    return (f"label {uri!r} is no label of the audit (none of the {labels['n_labels']:,} "
+            "its report.json's review_sample records): a label added by hand must be one "
+            f"the audit knew, by its URI, or it counts as a missing label found{hint}")
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -264,6 +297,10 @@ def estimate_from_sample(path: str | Path, record: dict, *,
     path = Path(path)
     csv_cells = review_format(path) == "csv"
     docs = {entry["doc"]: entry for entry in record["docs"]}
+    # a report of an audit before the record kept the labels: added labels not checked
+    labels = record.get("label_space")
+    known = None if labels is None else {labels["uri_prefix"] + suffix
+                                         for suffix in labels["uri_suffixes"]}
     verdicts: dict[tuple[int, str], tuple[bool, int, str]] = {}  # accepted?, line, kind
     added: set[tuple[int, str]] = set()
     for line, row in _review_records(path):
@@ -326,6 +363,8 @@ def estimate_from_sample(path: str | Path, record: dict, *,
         if kind == "missing" and uri not in {_uri_key(u) for u in entry["shown_missing"]}:
             if not accept:
                 continue  # a label added by hand and rejected says nothing
+            if labels is not None and known is not None and uri not in known:
+                raise ReviewFormatError(_unknown_label(uri, labels), path=path, line=line)
             added.add((doc, uri))
     # every shown pair decided: a row deleted would leave a given label uncounted
     for entry in record["docs"]:
