@@ -17,7 +17,7 @@ import tagsmith.cli as tagsmith_cli
 from tagsmith.audit.sample import estimate_from_sample, poisson_interval, wilson
 from tagsmith.exceptions import DataError, InvalidParameterError, ReviewFormatError
 from tagsmith.pipeline.audit import AuditOptions, audit_corpus
-from tagsmith.testing.habit import SPACE, habit_corpus
+from tagsmith.testing.habit import N_LABELS, SPACE, habit_corpus
 
 tagsmith_cli._register_commands()
 
