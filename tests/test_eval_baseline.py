@@ -154,7 +154,7 @@ def test_eval_baseline_prints_what_moved(months):
     # a bundle against itself: nothing moved
     same = run("eval", months / "B", months / "test.tsv", "--baseline", months / "B")
     assert "+0.0000 [+0.0000, +0.0000]  within noise (right where the baseline was wrong " \
-           "on 0 documents, wrong where it was right on 0)" in same
+           "on 0 documents, wrong where it was right on 0; sign test p = 1)" in same
     assert "beyond noise" not in same
 
 
@@ -230,3 +230,65 @@ def test_eval_json_says_what_was_left_out_of_the_fingerprinted_corpus(months, tm
     lines = provenance(months / "B", bad, "--on-error", "skip")
     assert (lines["n_lines_skipped"], lines["corpus_fingerprint"]) == (1, new[
         "corpus_fingerprint"])
+
+
+def compared(n_docs, bundle_right, baseline_right):
+    """compare_predictions of documents each with the gold label a, a bundle and a
+    baseline each predicting (top 1 and label set) a on the documents given, b else."""
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.compare import compare_predictions
+
+    space = LabelSpace.from_uris(["x:a", "x:b"])
+    gold = sp.csr_matrix(np.column_stack([np.ones(n_docs), np.zeros(n_docs)]))
+
+    def predicted(right):
+        top1 = np.array([0 if i in right else 1 for i in range(n_docs)])
+        return top1, sp.csr_matrix(np.eye(2)[top1])
+
+    return compare_predictions(gold, space, space, *predicted(bundle_right), space,
+                               *predicted(baseline_right))["metrics"]
+
+
+@pytest.mark.parametrize(("n_docs", "differing", "p_value"), [(1, 1, 1.0), (2, 2, 0.5),
+                                                              (20, 4, 0.125)])
+def test_eval_baseline_verdict_on_few_differing_documents_is_not_better(n_docs, differing,
+                                                                        p_value):
+    """The percentile bootstrap called a bundle right on 1 document where the baseline
+    was wrong 'better', interval [+1, +1], and 4 of 20 all one way 'better' [+0.05,
+    +0.40] where the exact sign test gives p = 0.125: P@1's verdict is the sign test's,
+    micro-F1's 'too few documents' below 6 differing documents."""
+    got = compared(n_docs, range(n_docs), range(differing, n_docs))
+    p1, f1 = got["p@1"], got["micro_f1"]
+    assert p1["difference"] == pytest.approx(differing / n_docs)
+    assert (p1["n_docs_better"], p1["n_docs_worse"]) == (differing, 0)
+    assert (p1["test"], p1["p_value"], p1["verdict"]) == ("sign", pytest.approx(p_value),
+                                                          "within noise")
+    assert p1["interval"][0] > 0  # the bootstrap's interval, shown as it was
+    assert (f1["test"], f1["n_docs_differing"], f1["min_docs_differing"]) == (
+        "bootstrap", differing, 6)
+    assert f1["verdict"] == "too few documents"
+
+
+def test_eval_baseline_verdict_on_many_differing_documents():
+    """Enough documents one way: the sign test and the bootstrap both say so."""
+    got = compared(60, range(60), range(8, 60))  # 8 of 60: p = 2 / 2**8
+    assert got["p@1"]["p_value"] == pytest.approx(2 / 2 ** 8)
+    assert got["p@1"]["verdict"] == got["micro_f1"]["verdict"] == "better"
+    back = compared(60, range(8, 60), range(60))
+    assert back["p@1"]["verdict"] == back["micro_f1"]["verdict"] == "worse"
+    mixed = compared(60, range(0, 56), range(4, 60))  # 4 one way, 4 the other
+    assert (mixed["p@1"]["p_value"], mixed["p@1"]["verdict"]) == (1.0, "within noise")
+
+
+def test_eval_baseline_text_counts_one_document_as_one(months, tmp_path):
+    """'on the same 1 documents', 'on 1 documents'."""
+    one = tmp_path / "one.tsv"  # L8, new: B gets it right, A cannot
+    one.write_text("w8a w8b w8c w8a\t<urn:x:L8>\n")
+    text = run("eval", months / "B", one, "--baseline", months / "A")
+    assert "on the same 1 document (paired bootstrap" in text
+    assert ("within noise (right where the baseline was wrong on 1 document, wrong where "
+            "it was right on 0; sign test p = 1)") in text
+    assert "too few documents (the label sets differ on 1 document, fewer than 6)" in text
+    assert "1 documents" not in text

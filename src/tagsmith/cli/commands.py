@@ -1621,16 +1621,24 @@ def _print_comparison(result: dict) -> None:
     """eval --baseline's text: the two metrics, then the labels whose F1 moved beyond
     noise (worst first), new and dropped labels, and the count of the others."""
     pct = round(result["confidence"] * 100)
+    n_docs = result["n_docs"]
     click.echo(f"\nagainst baseline {printable(result['bundle'])} on the same "
-               f"{result['n_docs']:,} documents (paired bootstrap over documents, "
+               f"{n_docs:,} document{plural_s(n_docs)} (paired bootstrap over documents, "
                f"{result['resamples']:,} resamples, {pct}% intervals):")
     for key, m in result["metrics"].items():
         low, high = m["interval"]
         line = (f"  {key:<9} {m['baseline']:.4f} -> {m['bundle']:.4f}  "
                 f"{m['difference']:+.4f} [{low:+.4f}, {high:+.4f}]  {m['verdict']}")
         if "n_docs_better" in m:
-            line += (f" (right where the baseline was wrong on {m['n_docs_better']:,} "
-                     f"documents, wrong where it was right on {m['n_docs_worse']:,})")
+            better = m["n_docs_better"]
+            line += (f" (right where the baseline was wrong on {better:,} "
+                     f"document{plural_s(better)}, wrong where it was right on "
+                     f"{m['n_docs_worse']:,}; sign test p = {m['p_value']:.3g})")
+        elif 0 < m.get("n_docs_differing", 0) < m.get("min_docs_differing", 0):
+            differing = m["n_docs_differing"]
+            line += (f" (the label sets differ on {differing:,} "
+                     f"document{plural_s(differing)}, fewer than "
+                     f"{m['min_docs_differing']:,})")
         click.echo(line)
     rows = result["per_label"]
     moved = sorted((row for row in rows if row["verdict"] != "within noise"

@@ -94,6 +94,14 @@ BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_BATCH = 50
 #: the metrics ``eval --baseline`` compares document by document
 COMPARED_METRICS = ("p@1", "micro_f1")
+#: documents on which the two bundles' label sets must differ (in what micro-F1 counts
+#: of them: labels right, labels predicted) for a micro-F1 verdict: on fewer, even all
+#: one way, no two-sided paired test at 5% tells them apart (the sign test's least
+#: p-value on 5 is 2/32 = 0.0625, on 6 it is 0.031), where the percentile bootstrap
+#: leaves 0 out from 4 (a draw holds none of 4 of n documents with odds near e^-4)
+MIN_DOCS_DIFFERING = 6
+#: the micro-F1 verdict on fewer than MIN_DOCS_DIFFERING differing documents
+TOO_FEW = "too few documents"
 
 
 def _columns(space: LabelSpace, shared: dict[str, int], extra: list[str]) -> np.ndarray:
@@ -132,7 +140,10 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     P@1 and micro-F1 of each, their difference and its ``confidence`` interval by a
     paired bootstrap over documents (``resamples`` draws of the documents with
     replacement, ``seed``), and for P@1 the documents the bundle gets right and the
-    baseline wrong, and the reverse; then each label's F1 under both (``None`` for a
+    baseline wrong, and the reverse. P@1's verdict is the exact sign test on those
+    documents at ``1 - confidence`` (``test``, ``p_value``), micro-F1's the interval's
+    where the two differ on none or at least MIN_DOCS_DIFFERING documents, else TOO_FEW;
+    then each label's F1 under both (``None`` for a
     model without the label) with the interval of its difference, for the labels
     true or predicted by either.
     """
@@ -215,7 +226,22 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
                         "interval": [low, high], "verdict": _verdict(low, high)}
     gained = both["bundle"]["hit"] > both["baseline"]["hit"]
     lost = both["bundle"]["hit"] < both["baseline"]["hit"]
-    metrics["p@1"].update(n_docs_better=int(gained.sum()), n_docs_worse=int(lost.sum()))
+    n_better, n_worse = int(gained.sum()), int(lost.sum())
+    # P@1 is right or wrong per document: its verdict is the exact sign test (McNemar's)
+    # on the documents only one bundle gets right; the percentile bootstrap called 1 of
+    # 1 'better' with [+1, +1], and 4 of 20 with p = 0.125
+    p_value = sign_test(n_better, n_worse)
+    metrics["p@1"].update(n_docs_better=n_better, n_docs_worse=n_worse, test="sign",
+                          p_value=p_value,
+                          verdict=_tested(n_better - n_worse, p_value, 1 - confidence))
+    # micro-F1 is not: its verdict is the bootstrap's where enough documents differ
+    differ = np.flatnonzero((per_doc["bundle"][1] != per_doc["baseline"][1])
+                            | (per_doc["bundle"][2] != per_doc["baseline"][2]))
+    f1_metric = metrics["micro_f1"]
+    f1_metric.update(test="bootstrap", n_docs_differing=len(differ),
+                     min_docs_differing=MIN_DOCS_DIFFERING)
+    if 0 < len(differ) < MIN_DOCS_DIFFERING:  # none: the same on every document
+        f1_metric["verdict"] = TOO_FEW
     in_bundle = np.zeros(width, dtype=bool)
     in_bundle[own] = True
     in_baseline = np.zeros(width, dtype=bool)
@@ -239,6 +265,30 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
             "interval": [low, high], "verdict": _verdict(low, high)})
     return {"n_docs": n, "resamples": resamples, "seed": seed, "confidence": confidence,
             "metrics": metrics, "per_label": label_rows}
+
+
+def sign_test(n_better: int, n_worse: int) -> float:
+    """The exact two-sided sign test's p-value (McNemar's exact test) of ``n_better``
+    documents one way and ``n_worse`` the other: twice the binomial tail of the fewer
+    under even odds, at most 1 (1 where none differ).
+
+    >>> sign_test(4, 0), sign_test(1, 0), sign_test(0, 0)
+    (0.125, 1.0, 1.0)
+    """
+    from scipy.stats import binom
+
+    n = n_better + n_worse
+    if n == 0:
+        return 1.0
+    return float(min(1.0, 2 * binom.cdf(min(n_better, n_worse), n, 0.5)))
+
+
+def _tested(difference: int, p_value: float, level: float) -> str:
+    """``better`` or ``worse`` (by the sign of ``difference``) where ``p_value`` is
+    below ``level``, ``within noise`` where it is not."""
+    if p_value >= level or difference == 0:
+        return "within noise"
+    return "better" if difference > 0 else "worse"
 
 
 def _verdict(low: float, high: float) -> str:
