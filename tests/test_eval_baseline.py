@@ -196,10 +196,11 @@ def test_eval_baseline_warns_of_test_documents_the_baseline_was_trained_on(month
     # the documents A was fitted on: its corpus less the --dev-fraction held out
     n_fit = json.loads((months / "A" / "manifest.json").read_text())["training"]["n_docs"]
     assert n_fit == 30
+    every = vocab(tmp_path / "every.tsv", [f"urn:x:L{i}" for i in range(9)])
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         result = CliRunner().invoke(tagsmith_cli.cli, list(map(str, [
-            "eval", months / "B", corpus, "--baseline", months / "A", "--unknown-labels",
-            "skip"])))  # L7, gone from B's vocabulary
+            "eval", months / "B", corpus, "--baseline", months / "A", "--vocab",
+            every])))  # L7, gone from B's vocabulary
     assert result.exit_code == 0, result.output
     messages = [r.getMessage() for r in caplog.records]
     assert (f"{corpus}, for the baseline {months / 'A'}: 30 of its 120 documents are "
@@ -292,3 +293,21 @@ def test_eval_baseline_text_counts_one_document_as_one(months, tmp_path):
             "it was right on 0; sign test p = 1)") in text
     assert "too few documents (the label sets differ on 1 document, fewer than 6)" in text
     assert "1 documents" not in text
+
+
+def test_eval_baseline_is_refused_with_unknown_labels_skip(months):
+    """eval OLD --baseline NEW --unknown-labels skip left NEW's new label out of the
+    gold labels before either bundle was measured: NEW's right predictions of it
+    counted as wrong. Refused, pointing to --vocab, which keeps it."""
+    out = run("eval", months / "A", months / "test.tsv", "--baseline", months / "B",
+              "--unknown-labels", "skip", code=2)
+    assert "--baseline and --unknown-labels skip cannot be combined" in out
+    assert "--vocab VOCAB, which keeps them" in out
+    # the way out an unknown label's error offers is --vocab alone
+    out = run("eval", months / "A", months / "test.tsv", "--baseline", months / "B", code=3)
+    assert out.rstrip().endswith("--vocab VOCAB to leave out the labels the model does "
+                                 "not know"), out
+    kept = json.loads(run("eval", months / "A", months / "test.tsv", "--baseline",
+                          months / "B", "--vocab", months / "v2.tsv", "--json"))
+    rows = {row["uri"]: row for row in kept["baseline"]["per_label"]}
+    assert rows["urn:x:L8"]["support"] > 0 and rows["urn:x:L8"]["baseline_f1"] > 0

@@ -1465,7 +1465,8 @@ EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
 @click.option("--baseline", callback=a_path,
               help="Also compare with this bundle (last month's) on the same documents and "
               "gold labels: P@1 and micro-F1 of both, their difference with a 95% paired "
-              "bootstrap interval, and each label's F1 (not with --calibration).")
+              "bootstrap interval, and each label's F1 (not with --calibration or "
+              "--unknown-labels skip).")
 def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
              reliability_k, reliability_png, vocab, per_label, results_file, baseline):
     from tagsmith.pipeline.classifier import TextClassifier
@@ -1476,6 +1477,13 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     if baseline and calibration:
         raise click.UsageError("--baseline and --calibration cannot be combined: compare "
                                "the reliability of each bundle with eval --calibration")
+    if baseline and unknown_labels == "skip":  # the skipped gold labels: both bundles'
+        # misses, the baseline's right predictions of those it knows counted wrong
+        raise click.UsageError(
+            "--baseline and --unknown-labels skip cannot be combined: the gold labels the "
+            "bundle does not know would be left out for both bundles, and the baseline's "
+            "right predictions of them counted as wrong; give the vocabulary the corpus is "
+            "labelled with, --vocab VOCAB, which keeps them")
     from tagsmith.cli.confidence import check_png_output
 
     check_png_output(reliability_png, "--reliability-png",
@@ -1512,10 +1520,10 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
             raise
         # a test set labelled with this month's vocabulary, evaluated with last month's
         # bundle: the way out was in the README alone
-        raise exc.advised(
+        raise exc.advised(  # --baseline refuses --unknown-labels skip
             "a label added since the bundle was trained? give the updated vocabulary "
-            "with --vocab VOCAB to leave out the labels the model does not know, or "
-            "--unknown-labels skip") from None
+            "with --vocab VOCAB to leave out the labels the model does not know"
+            + ("" if baseline else ", or --unknown-labels skip")) from None
     if as_json:  # of the documents and gold labels as read, before any is left out:
         # the same corpus gives the same fingerprint whichever bundle is evaluated
         from tagsmith.pipeline.compare import corpus_fingerprint
