@@ -303,6 +303,73 @@ def test_the_stratified_missing_count_interval_is_fay_and_feuer_s():
     assert 0 < low < 35 < high
 
 
+
+def test_the_stratified_estimates_against_a_hand_computation(tmp_path):
+    """Two strata of known populations (10 documents, 2 drawn; 100, 4 drawn), decided
+    by hand: the wrong share is the ratio of the stratified totals, its interval
+    Wilson's at the effective sample size of the linearised, finite-population
+    corrected design variance; the missing count Fay and Feuer's gamma interval. The
+    batch's own tests passed with that variance quartered and uncorrected."""
+    from scipy.stats import gamma
+
+    from tagsmith.audit.review import COLUMNS, doc_key, write_review
+    from tagsmith.audit.sample import wilson_at
+
+    def uri(name):
+        return f"http://x/{name}"
+
+    # doc: stratum, given labels (those judged wrong), labels shown as missing (those
+    # accepted), flagged wrong, flagged missing
+    plan = {0: ("flagged", "ab", "a", "c", "c", "a", "c"),
+            1: ("flagged", "a", "", "c", "c", "", ""),
+            2: ("others", "a", "", "", "", "", ""),
+            3: ("others", "ab", "b", "d", "", "", ""),
+            4: ("others", "b", "", "c", "c", "", ""),
+            5: ("others", "abc", "", "", "", "", "")}
+    docs, rows = [], []
+    for doc, (stratum, given, wrong, shown, missing, f_wrong, f_missing) in plan.items():
+        key = doc_key(f"text {doc}")
+        docs.append({"doc": doc, "stratum": stratum, "doc_key": key,
+                     "given": [uri(g) for g in given], "shown_missing": [uri(t) for t in shown],
+                     "flagged_wrong": [uri(t) for t in f_wrong],
+                     "flagged_missing": [uri(t) for t in f_missing]})
+        for kind, labels, accepted in (("wrong", given, wrong), ("missing", shown, missing)):
+            for label in labels:
+                rows.append({**dict.fromkeys(COLUMNS, None), "rank": len(rows) + 1,
+                             "decision": "accept" if label in accepted else "reject",
+                             "kind": kind, "action": "remove" if kind == "wrong" else "add",
+                             "label_uri": uri(label), "label_name": label, "doc": doc,
+                             "doc_key": key, "given_labels": [], "given_names": [],
+                             "model_top": [], "related_rows": [], "text": f"text {doc}"})
+    record = {"design": "stratified", "seed": 0, "n_sampled": 6, "n_docs": 110,
+              "n_given": 200, "strata": [
+                  {"name": "flagged", "population": 10, "n_sampled": 2, "n_given": 15},
+                  {"name": "others", "population": 100, "n_sampled": 4, "n_given": 185}],
+              "docs": docs}
+    sample = write_review(rows, tmp_path / "sample.csv")
+    estimate = estimate_from_sample(sample, record)
+    # wrong per document: flagged 1, 0 of 2, 1 given; others 0, 1, 0, 0 of 1, 2, 1, 3.
+    # Totals: 10 x 1/2 + 100 x 1/4 = 30 wrong of 10 x 3/2 + 100 x 7/4 = 190 given, R = 3/19.
+    # Residuals y - R x: flagged 13/19, -3/19 (variance 128/361); others -3/19, 13/19,
+    # -3/19, -9/19 (variance 89/361). Design variance of the total of residuals:
+    # 10^2 (1 - 2/10) 128/361 / 2 + 100^2 (1 - 4/100) 89/361 / 4 = 218,720/361; of R,
+    # that over 190^2; effective size R (1 - R) / it = 1,732,800 / 218,720 = 7.92.
+    wrong = estimate["wrong"]
+    assert (wrong["k"], wrong["n"], wrong["share"]) == (2, 10, round(3 / 19, 6))
+    n_eff = 1_732_800 / 218_720
+    assert wrong["n_effective"] == round(n_eff, 1)
+    assert wrong["interval"] == pytest.approx(wilson_at(3 / 19, n_eff), abs=1e-6)
+    # missing found: flagged 1, 1 (weight 10/2 = 5); others 0, 0, 1, 0 (weight 100/4 = 25):
+    # total 35, variance 5^2 x 2 + 25^2 x 1 = 675, the largest weight 25
+    missing = estimate["missing"]
+    assert missing["corpus_count"] == 35.0
+    assert missing["corpus_interval"] == pytest.approx(
+        [gamma.ppf(0.025, 35 ** 2 / 675, scale=675 / 35),
+         gamma.ppf(0.975, 60 ** 2 / 1300, scale=1300 / 60)], abs=0.05)
+    # both flagged pairs (document 0's a, wrong, and c, missing) confirmed
+    assert estimate["audit"]["all"]["precision"]["k"] == 2
+    assert estimate["audit"]["all"]["precision"]["n"] == 2
+
 def _corpus_file(path, texts, given):
     path.write_text("".join(f"{text}\t" + " ".join(f"<{SPACE.uri_of(int(label))}>"
                                                     for label in np.flatnonzero(row)) + "\n"
