@@ -93,6 +93,7 @@ def test_eval_baseline_compares_two_bundles_on_the_same_gold_labels(months):
     got = json.loads(run("eval", months / "B", months / "test.tsv", "--baseline",
                          months / "A", "--json"))
     alone = json.loads(run("eval", months / "B", months / "test.tsv", "--json"))
+    assert list(got)[-2:] == ["provenance", "baseline"]  # README: baseline after provenance
     compared = got.pop("baseline")
     assert got.pop("provenance")["corpus_fingerprint"] == alone.pop("provenance")[
         "corpus_fingerprint"]
