@@ -1706,6 +1706,26 @@ def test_a_plain_list_refuses_a_line_that_is_no_key_naming_it(tmp_path, line, wh
     assert load_vocabulary(path, on_error="skip").uris == ["acq"]
 
 
+@pytest.mark.parametrize("data", [
+    "uri,label\r\nhttp://x/a,Apple\r\nhttp://x/b,Pear\r\n",
+    "\ufeffsep=;\n\"URI\";label_en\nhttp://x/a;Apple\n",
+])
+def test_a_plain_list_refuses_a_csv_vocabulary_named_txt(tmp_path, data):
+    """A CSV vocabulary saved as .txt was read as a list of keys, its header 'uri,label'
+    and each 'http://x/a,Apple' a label no corpus names (no space in them to refuse);
+    its header is told and the file refused naming it and the suffix to give."""
+    path = tmp_path / "vocab.txt"
+    path.write_text(data, encoding="utf-8")
+    for on_error in ("fail", "skip"):
+        with pytest.raises(VocabularyError, match=r"vocab\.txt:\d: a \.txt vocabulary is one "
+                           r"label per line, found .*(uri|URI).*, the header of a CSV vocabulary: "
+                           r"name it \.csv"):
+            load_vocabulary(path, on_error=on_error)
+    csv_path = tmp_path / "vocab.csv"
+    csv_path.write_text(data, encoding="utf-8")
+    assert load_vocabulary(csv_path).uris[0] == "http://x/a"
+
+
 def test_google_product_taxonomy_without_ids_refused_naming_the_other_file(tmp_path):
     path = tmp_path / "taxonomy.en-US.txt"
     path.write_text("# Google_Product_Taxonomy_Version: 2021-09-21\nAnimals & Pet Supplies\n")

@@ -380,6 +380,11 @@ def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
                                 notation=notation or None)
 
 
+#: the header of a CSV vocabulary (a ``uri`` column first, comma or semicolon separated),
+#: which a plain list (``.txt``) refuses rather than read its lines as keys
+_CSV_VOCAB_HEADER = re.compile(r'\s*"?uri"?\s*[,;]', re.IGNORECASE)
+
+
 def _list_rows(path: Path) -> Iterator[Row]:
     """A plain list of labels (``.txt``, Reuters-21578's ``labels.txt``): each line a
     label's key, its URI, as a corpus names it, with no name (shown by its key, as a TSV
@@ -389,11 +394,19 @@ def _list_rows(path: Path) -> Iterator[Row]:
     ``ID - Category`` line) is malformed, naming the line, not read as a label no corpus
     names. A line is its label's key, never its line number: a file mapping line numbers
     to names (GoEmotions' ``labels.txt``) is a TSV of ``number<TAB>name`` lines."""
+    first = True
     with _reading(path) as handle:
         for number, raw in enumerate(handle, 1):
             line = raw.rstrip("\r\n")
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
+            if first and _CSV_VOCAB_HEADER.match(line):
+                # a CSV vocabulary named .txt: its header and '<uri>,name' lines hold no
+                # space where the names are one word, and each was read as a label's key
+                raise VocabularyError(
+                    f"a .txt vocabulary is one label per line, found {line[:80]!r}, the "
+                    "header of a CSV vocabulary: name it .csv", path=path, line=number)
+            first = first and line.strip().lower().startswith("sep=")  # Excel's line
             if "\t" in line:
                 yield number, (f"a .txt vocabulary is one label per line, found a TAB in "
                                f"{line[:80]!r}: a <uri><TAB>label vocabulary is read as "
