@@ -1693,6 +1693,11 @@ def test_a_plain_list_of_labels_is_read_one_key_a_line(tmp_path, name):
     ("crude oil", r"its key \(no spaces\), found 'crude oil': a label with a name of its "
                   r"own is a <uri><TAB>name line of a \.tsv vocabulary"),
     ("1 - Animals & Pet Supplies", r"found '1 - Animals & Pet Supplies'"),
+    # Google's taxonomy without its first line was told that header before .txt was read
+    # as a list (the suffix refused), then only to write a .tsv
+    ("3237 - Animals & Pet Supplies > Live Animals",
+     r"an 'ID - Category' line is Google's product taxonomy's, told by its first line "
+     r"'# Google_Product_Taxonomy_Version:', missing here: put that line back"),
 ])
 def test_a_plain_list_refuses_a_line_that_is_no_key_naming_it(tmp_path, line, why):
     """What the list reader can tell: a key holds no TAB (a TSV named .txt) and no space

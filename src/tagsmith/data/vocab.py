@@ -417,7 +417,8 @@ def _list_rows(path: Path) -> Iterator[Row]:
                 yield number, (f"a .txt vocabulary is one label per line, its key (no "
                                f"spaces), found {line[:80]!r}: a label with a name of its "
                                "own is a <uri><TAB>name line of a .tsv vocabulary"
-                               + _spaced_code_hint(key))
+                               + (_GOOGLE_NO_HEADER if _GOOGLE_ID.match(line)
+                                  else _spaced_code_hint(key)))
                 continue
             yield number, Label(key)
 
@@ -430,6 +431,10 @@ FORMATS = ("tsv", "csv", "skos", "google", "list")
 _GOOGLE_LINE = re.compile(r"\s*(\d+)\s+-\s+(\S.*?)\s*")
 #: the start of an ``ID - Category`` line, which tells a renamed taxonomy from a TSV
 _GOOGLE_ID = re.compile(r"\s*\d+\s+-\s")
+#: what a plain list's ``ID - Category`` line is told: Google's taxonomy lacking its header
+_GOOGLE_NO_HEADER = (f"; an 'ID - Category' line is Google's product taxonomy's, told by its "
+                     f"first line {GOOGLE_HEADER!r}, missing here: put that line back (from "
+                     "Python, load_vocabulary also takes format='google')")
 
 
 def _google_taxonomy(path: Path) -> bool:
