@@ -351,3 +351,36 @@ def test_a_refusal_in_json_is_no_answer_that_no_label_applies(said, refused, tmp
             assert result.report.refused_docs == ([0] if refused else [])
             assert result.report.n_malformed_answers == 0
         assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("refusal, quoted", [
+    ('I can\'t help label "{doc}": it names a person.', "I can't help"),
+    ('Declined: "{doc}".', None),  # no refusing words to quote: nothing of it is
+])
+def test_the_models_own_refusal_is_quoted_by_its_refusing_words_alone(refusal, quoted,
+                                                                     tmp_path):
+    # OpenAI's message.refusal was quoted whole (its first 200 characters): one echoing
+    # the report put its phone number in the warning, first_of_kind.refused and the
+    # cache's refusals table
+    import sqlite3
+
+    def echoing(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        return Reply(raw=completion(None, refusal=refusal.format(doc=doc)))
+
+    docs = tmp_path / "reports.txt"
+    docs.write_text("user at 555-0199 keeps messaging me\nplain sport at 555-0199\n")
+    with LocalChatServer(lambda body: echoing(body) if "messaging" in user_prompt(body)
+                         else SPORT) as server:
+        result = run_label(server, tmp_path, docs)
+        assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr.strip().splitlines()[-1])["labeling"]
+    assert summary["n_refused_calls"] == 1
+    said = summary["first_of_kind"]["refused"]
+    assert "the model refused to answer" in said
+    assert (f'it said "{quoted}"' in said) if quoted else "said" not in said
+    with sqlite3.connect(tmp_path / "c.sqlite") as cache:
+        kept = [reason for (reason,) in cache.execute("SELECT reason FROM refusals")]
+    assert len(kept) == 1
+    for shown in (result.stderr, *kept):
+        assert "555-0199" not in shown and "messaging" not in shown

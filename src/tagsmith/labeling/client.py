@@ -62,6 +62,7 @@ from tagsmith.exceptions import (
     LLMError,
     LLMRefusalError,
 )
+from tagsmith.labeling.refusals import refusal_words
 from tagsmith.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -1690,7 +1691,7 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
         billed = None
         if isinstance(usage, dict) or processed:
             billed = _billing(usage, processed, written)
-        why = _why_no_text(choice, message, secret) if isinstance(message, dict) else None
+        why = _why_no_text(choice, message) if isinstance(message, dict) else None
         if why and isinstance(message, dict):
             raise _Transient(why, billed=billed, final=True,
                              declined=_declined(choice, message)) from exc
@@ -2096,23 +2097,27 @@ def _names(text: str, name: str, messages: Sequence[dict]) -> bool:
     return name in text
 
 
-def _why_no_text(choice: dict, message: dict, secret: str = "") -> str | None:
+def _why_no_text(choice: dict, message: dict) -> str | None:
     """Why a chat completion's ``message`` (of ``choice``) holds no answer text, where
     asking again would get the same: the model refused (``refusal``), answered with a
     tool call (vLLM's or a gateway's tool parser took a JSON answer for one), a content
     filter withheld it, the model reached its output token limit first
     (``finish_reason`` "length": a reasoning model's thinking can take it all), it
     holds only the model's reasoning, or the model ended its turn without writing
-    anything (``finish_reason`` "stop"); None otherwise. ``secret`` (the API key) is masked
-    in a refusal's text, as :func:`_snippet` masks it.
+    anything (``finish_reason`` "stop"); None otherwise. Of a refusal only the words
+    that refuse are quoted (:func:`~tagsmith.labeling.refusals.refusal_words`): the rest
+    may echo the document, a phone number from a user's report (it was quoted whole, its
+    first 200 characters, ``secret``, the API key, masked in it).
 
+    >>> print(_why_no_text({}, {"content": None, "refusal": "I can't help with 'Al, 555-0199'."}))
+    the model refused to answer (it said "I can't help")
     >>> _why_no_text({"finish_reason": "stop"}, {"content": None, "refusal": "No."})
-    "the model refused to answer: 'No.'"
+    'the model refused to answer'
     """
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal.strip():
-        said = _snippet(" ".join(refusal.split()).encode(), secret=secret)
-        return f"the model refused to answer: {said!r}"
+        words = refusal_words(refusal)
+        return "the model refused to answer" + (f' (it said "{words}")' if words else "")
     if message.get("tool_calls") or message.get("function_call"):
         return ("the model answered with a tool call, not text (none was offered: does "
                 "the server turn JSON answers into tool calls?)")

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -62,6 +61,7 @@ from tagsmith.labeling.client import (
     complete_all,
 )
 from tagsmith.labeling.parsing import LabelResolver, ParsedLabels, parse_label_answer
+from tagsmith.labeling.refusals import refusal_words
 from tagsmith.topk import TopK
 
 logger = logging.getLogger("tagsmith")
@@ -569,17 +569,6 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     return LLMLabels(Y, answered, report, off)
 
 
-#: what an answer in prose declining the task says (hosted and local models alike: "I'm
-#: sorry, but I can't help with that", "I cannot assist with this request", "I'm not
-#: able to help with that"); not "I cannot classify it as any of them", which explains
-#: an answer that none applies
-_REFUSAL = re.compile(
-    r"\b(?:I\s*(?:can\s*not|can['\u2019]?t|cannot|won['\u2019]?t|will\s+not"
-    r"|(?:am|['\u2019]m)\s+(?:not\s+able|unable)\s+to)\s+(?:help|assist|comply|engage|do\s+that"
-    r"|process\s+(?:this|that)|continue|support)"
-    r"|I\s+must\s+(?:decline|refuse)|unable\s+to\s+(?:help|assist|comply))", re.IGNORECASE)
-
-
 def prose_refusal(text: str, exc: LLMOutputError) -> str | None:
     """The words of ``text``, an answer that ``exc`` rejected, declining the task in
     prose ("I'm sorry, but I can't help with that"); None where it holds a JSON
@@ -594,8 +583,7 @@ def prose_refusal(text: str, exc: LLMOutputError) -> str | None:
     """
     if isinstance(exc, RejectedItemsError) or "{" in text:
         return None
-    found = _REFUSAL.search(text[:2000])
-    return None if found is None else " ".join(found.group(0).split())
+    return refusal_words(text)
 
 
 def json_refusal(text: str) -> str | None:
@@ -618,9 +606,9 @@ def json_refusal(text: str) -> str | None:
         return None
     for key, value in found.items():
         if key != "labels" and isinstance(value, str):
-            words = _REFUSAL.search(value[:2000])
+            words = refusal_words(value)
             if words is not None:
-                return " ".join(words.group(0).split())
+                return words
     return None
 
 
@@ -628,7 +616,7 @@ def is_prose_refusal(text: str) -> bool:
     """Whether the answer ``text`` declines the task, in prose with no JSON object
     (:func:`prose_refusal`) or in a JSON object listing no label (:func:`json_refusal`):
     a refusal, which the response cache keeps as an answer."""
-    return (("{" not in text and _REFUSAL.search(text[:2000]) is not None)
+    return (("{" not in text and refusal_words(text) is not None)
             or json_refusal(text) is not None)
 
 
