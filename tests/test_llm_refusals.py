@@ -384,3 +384,20 @@ def test_the_models_own_refusal_is_quoted_by_its_refusing_words_alone(refusal, q
     assert len(kept) == 1
     for shown in (result.stderr, *kept):
         assert "555-0199" not in shown and "messaging" not in shown
+
+
+def test_a_refusal_asked_again_with_retry_refused_is_counted_once(tmp_path):
+    # each refusal the cache told and --retry-refused asked again counted twice in the
+    # usage: as cached and as the new call (3 documents read "cached: 3" beside 2 calls)
+    docs = tmp_path / "reports.txt"
+    docs.write_text("policy report one\nprose report two\nplain sport three\n")
+    with LocalChatServer(declining) as server:
+        assert run_label(server, tmp_path, docs).exit_code == 0
+        retried = run_label(server, tmp_path, docs, "--retry-refused")
+        assert retried.exit_code == 0, retried.output
+        assert len(server.requests) == 3 + 2
+    usage = json.loads(retried.stderr.strip().splitlines()[-1])["usage"]
+    # the answered one from the cache; the prose refusal a reply received, the
+    # content_policy_violation a refusal
+    assert (usage["cached"], usage["requests"], usage["refused"]) == (1, 1, 1)
+

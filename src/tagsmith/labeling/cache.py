@@ -534,7 +534,8 @@ class DropMalformed:
     ``retry_refused`` (None: not) asks again, once, each refusal the cache tells (an
     :class:`~tagsmith.exceptions.LLMRefusalError` it kept, ``cached``), and each cached
     answer for which it returns True (a refusal in prose, which the cache keeps as an
-    answer); a refusal or answer received then is kept as any other.
+    answer); a refusal or answer received then is kept as any other, and counted in
+    the usage in place of the cache hit it replaces.
     """
 
     def __init__(self, inner: LLMClient, checks: Mapping[str, Callable[[str], bool]],
@@ -547,6 +548,13 @@ class DropMalformed:
         self.dropped_keys: set[str] = set()
         self._lock = threading.Lock()
 
+    def _uncount_cached(self) -> None:
+        """Take back the cache hit of a refusal asked again (``retry_refused``): it was
+        counted both cached and as the new call."""
+        uncount = getattr(self.usage, "uncount_cached", None)
+        if callable(uncount):
+            uncount()
+
     def complete(self, request: ChatRequest) -> ChatResponse:
         from tagsmith.exceptions import LLMRefusalError
 
@@ -556,9 +564,11 @@ class DropMalformed:
             if self._retry is None or not exc.cached or not discard_refused(self.inner,
                                                                             request):
                 raise
+            self._uncount_cached()  # the call asked again is counted, not the hit too
             response = self.inner.complete(request)  # asked again, as the user asked
         if self._retry is not None and response.cached and self._retry(response.text) \
                 and discard_cached(self.inner, request, response):
+            self._uncount_cached()
             response = self.inner.complete(request)
         key = request.cache_key()
         check = self._checks.get(key)

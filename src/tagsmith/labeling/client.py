@@ -319,6 +319,14 @@ class Usage:
             else:
                 self.n_failed += 1
 
+    def uncount_cached(self) -> None:
+        """Take back one cache hit (a refusal, or an answer, told from the response
+        cache), the request having been asked again (``label --retry-refused``): the
+        new call is counted, the hit it replaced was counted as well (3 documents read
+        "cached: 3" beside the 2 calls asked again)."""
+        with self._lock:
+            self.n_cached = max(0, self.n_cached - 1)
+
     @property
     def cost(self) -> float:
         return (self.prompt_tokens * self.price_prompt
