@@ -401,3 +401,23 @@ def test_a_refusal_asked_again_with_retry_refused_is_counted_once(tmp_path):
     # content_policy_violation a refusal
     assert (usage["cached"], usage["requests"], usage["refused"]) == (1, 1, 1)
 
+
+def test_the_warning_says_which_refusals_retry_refused_asked_again(tmp_path):
+    # the warning said "(not retried; ...)" of the refusals --retry-refused had just
+    # asked again
+    docs = tmp_path / "reports.txt"
+    docs.write_text("policy report one\nprose report two\nplain sport three\n")
+    with LocalChatServer(declining) as server:
+        first = run_label(server, tmp_path, docs)
+        assert first.exit_code == 0 and "refused by the model or a content filter (not " \
+            "retried; 2 documents" in first.stderr
+        retried = run_label(server, tmp_path, docs, "--retry-refused")
+        assert retried.exit_code == 0, retried.output
+        assert "2 calls refused by the model or a content filter (asked again with " \
+            "--retry-refused, refused again; 2 documents" in retried.stderr
+        docs.write_text("policy report one\nazure report new\nplain sport three\n")
+        mixed = run_label(server, tmp_path, docs, "--retry-refused")
+        assert mixed.exit_code == 0, mixed.output
+    assert "2 calls refused by the model or a content filter (1 of them asked again " \
+        "with --retry-refused, refused again, the rest not retried; 2 documents" \
+        in mixed.stderr

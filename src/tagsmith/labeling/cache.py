@@ -546,6 +546,9 @@ class DropMalformed:
         self._checks = checks
         self._retry = retry_refused
         self.dropped_keys: set[str] = set()
+        #: the cache keys of the requests whose kept refusal was asked again
+        #: (``retry_refused``), for a message saying what happened to each refusal
+        self.retried_keys: set[str] = set()
         self._lock = threading.Lock()
 
     def _uncount_cached(self) -> None:
@@ -565,10 +568,14 @@ class DropMalformed:
                                                                             request):
                 raise
             self._uncount_cached()  # the call asked again is counted, not the hit too
+            with self._lock:
+                self.retried_keys.add(request.cache_key())
             response = self.inner.complete(request)  # asked again, as the user asked
         if self._retry is not None and response.cached and self._retry(response.text) \
                 and discard_cached(self.inner, request, response):
             self._uncount_cached()
+            with self._lock:
+                self.retried_keys.add(request.cache_key())
             response = self.inner.complete(request)
         key = request.cache_key()
         check = self._checks.get(key)

@@ -152,6 +152,9 @@ class LabelingReport:
     #: prose; finish_reason "content_filter"; a content filter's or moderation's error):
     #: neither failed calls nor malformed answers, their documents left unanswered
     n_refused_calls: int = 0
+    #: of them, those of requests whose refusal the response cache kept and
+    #: ``retry_refused`` asked again, refused again (the warning said "not retried")
+    n_refused_again: int = 0
     n_invalid_items: int = 0
     n_unknown_labels: int = 0
     unknown_labels: Counter[str] = field(default_factory=Counter)
@@ -469,11 +472,14 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 and _names_a_live_label(exc, label_space, options.lang))
 
     refused_votes = np.zeros(len(texts), np.int32)
-    for doc, answer in zip(owners, answers, strict=True):
+    for doc, request, answer in zip(owners, requests, answers, strict=True):
+        # asked again with retry_refused: its refusal is said to be so
+        again = int(request.cache_key() in asking.retried_keys)
         if isinstance(answer, LLMRefusalError):
             # declined, not failed: no retry nor working endpoint answers it, and its
             # document goes to a person (it was one more "failed call")
             report.n_refused_calls += 1
+            report.n_refused_again += again
             report.error(str(answer), "refused")
             refused_votes[doc] += 1
             continue
@@ -502,6 +508,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 # "I can't help with that": the model declined, no format problem (it
                 # was a malformed answer, its text, which may quote the document, shown)
                 report.n_refused_calls += 1
+                report.n_refused_again += again
                 report.error(f'the model refused in prose, with no JSON object (it said '
                              f'"{said}")', "refused")
                 refused_votes[doc] += 1
@@ -522,6 +529,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 # no answer that no label applies (the report was trained as a
                 # negative of every label, self-harm included)
                 report.n_refused_calls += 1
+                report.n_refused_again += again
                 report.error(f'the model refused, listing no label (it said "{said}")',
                              "refused")
                 refused_votes[doc] += 1
@@ -648,8 +656,14 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
               f"shortlist is too narrow ({NARROW_SHORTLIST})" if off else "")
     refused = report.n_refused_calls
     n_left = len(report.refused_docs)
+    # --retry-refused asked the cache's refusals again: "not retried" said of them too
+    again = min(report.n_refused_again, refused)
+    retried = ("not retried" if not again else
+               "asked again with --retry-refused, refused again" if again == refused else
+               f"{again:,} of them asked again with --retry-refused, refused again, the "
+               f"rest not retried")
     declined = (f"; {refused:,} {plural(refused, 'call', 'calls')} refused by the model or "
-                "a content filter (not retried; " + (
+                f"a content filter ({retried}; " + (
                     f"{n_left:,} {plural(n_left, 'document', 'documents')} left unanswered, "
                     "for a person: the JSON summary's refused_docs lists them)" if n_left
                     else "another vote answered each document)") if refused else "")
