@@ -421,3 +421,50 @@ def test_the_warning_says_which_refusals_retry_refused_asked_again(tmp_path):
     assert "2 calls refused by the model or a content filter (1 of them asked again " \
         "with --retry-refused, refused again, the rest not retried; 2 documents" \
         in mixed.stderr
+
+
+REFUSALS = [
+    "I'm sorry, but I can't help with that.",
+    "I cannot assist with this request.",
+    "I'm not able to help with that.",
+    "I won't engage with this content.",
+    "I must decline to label this.",
+    "I'm unable to assist with requests involving self-harm.",
+    "Sorry, I can't support this request.",
+    "I cannot comply with that request.",
+    "I will not process this content.",
+    "I can't continue with this.",
+    "I can\u2019t help with this.",
+    "I cannot support that.",
+    "I can't support requests like this one.",
+    "Sorry, I can't help.",
+    "I'm sorry, I can't help, but a counsellor can.",
+]
+#: answers that no label applies, explained in words close to a refusal's: each counted
+#: a refusal, the document left for a person where it had been answered
+NONE_APPLIES = [
+    "I cannot help but note that none of these labels apply.",
+    "I can't help but notice the text is about the weather; no label fits.",
+    "I can not help but conclude that no label applies.",
+    "I can't support any of these labels: the text is about cooking.",
+    "I cannot support assigning any label here.",
+    "I can't support the sport label from this text alone.",
+    "I am unable to support either label with this evidence.",
+    "I can't support labelling this as sport or music.",
+    "I'm unable to support a label: the report is about billing.",
+    "None of the labels apply.",
+    "I cannot classify it as any of them.",
+    "I couldn't find a label that fits.",
+]
+
+
+@pytest.mark.parametrize("note, refused", [(note, True) for note in REFUSALS]
+                         + [(note, False) for note in NONE_APPLIES])
+def test_the_refusal_words_tell_a_refusal_from_a_note_that_none_applies(note, refused):
+    # "I cannot help but note none apply" and "I can't support any of these labels"
+    # counted as refusals: {"labels": [], "note": ...} of an honest "none applies" was
+    # one, its document left unanswered
+    from tagsmith.labeling.labeler import is_prose_refusal, json_refusal
+
+    assert (json_refusal(json.dumps({"labels": [], "note": note})) is not None) == refused
+    assert is_prose_refusal(note) == refused

@@ -11,12 +11,20 @@ import re
 #: what an answer declining the task says (hosted and local models alike: "I'm sorry,
 #: but I can't help with that", "I cannot assist with this request", "I'm not able to
 #: help with that"); not "I cannot classify it as any of them", which explains an
-#: answer that none applies
+#: answer that none applies, nor "I cannot help but note none applies" nor "I can't
+#: support any of these labels" (support only of a request, a task, content, or "this"
+#: / "that" ending the sentence): in ``{"labels": [], "note": ...}`` these made an
+#: honest "none applies" a refusal
+_HELP = r"(?:help|assist)\b(?!\s+but\b)"
+_SUPPORT = (r"support\s+(?:(?:this|that|such|your|these|those)\s+(?:kinds?\s+of\s+)?"
+            r"(?:requests?|tasks?|content|material)\b|(?:this|that)\s*(?:[.!;]|$)"
+            r"|(?:requests?|content)\b)")
 REFUSAL = re.compile(
     r"\b(?:I\s*(?:can\s*not|can['\u2019]?t|cannot|won['\u2019]?t|will\s+not"
-    r"|(?:am|['\u2019]m)\s+(?:not\s+able|unable)\s+to)\s+(?:help|assist|comply|engage|do\s+that"
-    r"|process\s+(?:this|that)|continue|support)"
-    r"|I\s+must\s+(?:decline|refuse)|unable\s+to\s+(?:help|assist|comply))", re.IGNORECASE)
+    r"|(?:am|['\u2019]m)\s+(?:not\s+able|unable)\s+to)\s+(?:" + _HELP
+    + r"|comply|engage|do\s+that|process\s+(?:this|that)|continue|" + _SUPPORT + r")"
+    r"|I\s+must\s+(?:decline|refuse)|unable\s+to\s+(?:" + _HELP + r"|comply))",
+    re.IGNORECASE)
 
 #: how much of a text is searched for them (a refusal says so at its start)
 SEARCHED = 2000
