@@ -468,3 +468,20 @@ def test_the_refusal_words_tell_a_refusal_from_a_note_that_none_applies(note, re
 
     assert (json_refusal(json.dumps({"labels": [], "note": note})) is not None) == refused
     assert is_prose_refusal(note) == refused
+
+
+def test_the_progress_line_says_the_refused_calls_apart_from_the_answered(tmp_path,
+                                                                         caplog):
+    # "2/2 calls (100%) answered 2 cached 0" was said of two prose refusals, and "answered
+    # 0" of two refused by a filter, the refusals named nowhere in the line
+    docs = tmp_path / "reports.txt"
+    docs.write_text("policy report one\nprose report two\nplain sport three\n")
+    lines = []
+    with LocalChatServer(declining) as server:
+        for _ in range(2):  # the second told from the cache: cached
+            caplog.clear()
+            result = run_label(server, tmp_path, docs)
+            assert result.exit_code == 0, result.output
+            lines.append([line for line in caplog.messages if "calls (" in line])
+    assert lines == [["LLM labeling: 3/3 calls (100%) answered 1 refused 2 cached 0"],
+                     ["LLM labeling: 3/3 calls (100%) answered 0 cached 3"]]

@@ -2342,7 +2342,8 @@ def _prompt_estimate(request: ChatRequest) -> int:
 
 def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_workers: int = 4,
                  show_progress: bool = False, desc: str = "LLM calls",
-                 max_consecutive_failures: int = 10) -> list[ChatResponse | LLMError]:
+                 max_consecutive_failures: int = 10,
+                 refused: Callable[[str], bool] | None = None) -> list[ChatResponse | LLMError]:
     """Answer every request (in order) on ``n_workers`` threads.
 
     A request that fails for good gives its :class:`LLMError` in its slot instead of
@@ -2360,7 +2361,10 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     requests are counted as interrupted (``usage.n_interrupted``), not as failed, and
     the answers received before stay in the cache, so a rerun resumes.
     The progress bar shows the calls made, cache hits and the cost of these requests
-    (not of earlier ones the client made).
+    (not of earlier ones the client made), and the calls refused apart from those
+    answered: a refusal (:class:`~tagsmith.exceptions.LLMRefusalError`) and a reply whose
+    text ``refused`` says declines the task (a refusal in prose), not told from the cache
+    ("2/2 calls (100%) answered 2" was said of two refusals).
 
     >>> llm = ScriptedLLM(lambda request: request.messages[-1]["content"].upper())
     >>> asked = [ChatRequest("m", ({"role": "user", "content": text},)) for text in "abc"]
@@ -2373,7 +2377,7 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     max_consecutive_failures = check_int("max_consecutive_failures",
                                          max_consecutive_failures, 1, numpy=True)
     results: list[ChatResponse | LLMError | None] = [None] * len(requests)
-    state = {"failures": 0, "running": 0}
+    state = {"failures": 0, "running": 0, "refused": 0, "prose": 0}
     stop = threading.Event()  # set on the first stopping failure: no new request is sent
     lock = threading.Lock()
     idle = threading.Condition(lock)  # notified whenever a call in flight ends
@@ -2393,9 +2397,13 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
 
     def call(index: int) -> int:
         try:
-            results[index] = client.complete(requests[index])
+            response = results[index] = client.complete(requests[index])
+            prose = (refused is not None and not response.cached
+                     and refused(response.text))
             with lock:
                 state["failures"] = 0
+                state["prose"] += prose
+                state["refused"] += prose
         except LLMConfigError:
             stop.set()
             raise
@@ -2406,6 +2414,7 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
             results[index] = exc
             with lock:
                 state["failures"] = 0
+                state["refused"] += not exc.cached
         except LLMError as exc:
             results[index] = exc
             with lock:
@@ -2442,8 +2451,12 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                 # "answered", as the usage line: "calls" after the bar's own count of
                 # calls ("193/193 calls (100%) calls 83 cached 110") read as a second total
                 # no cost where no price was given: 'cost 0.0000' read as free
-                bar.set_postfix_str(f"answered {usage.n_requests - start[0]:,} "
-                                    f"cached {usage.n_cached - start[1]:,}"
+                # a refusal is said apart: "2/2 calls (100%) answered 2" of two refusals
+                with lock:
+                    n_refused, n_prose = state["refused"], state["prose"]
+                bar.set_postfix_str(f"answered {usage.n_requests - start[0] - n_prose:,} "
+                                    + (f"refused {n_refused:,} " if n_refused else "")
+                                    + f"cached {usage.n_cached - start[1]:,}"
                                     + (f" cost {usage.cost - start[2]:.4f}" if usage.priced
                                        else ""), refresh=False)
     except BaseException as exc:

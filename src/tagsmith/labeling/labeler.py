@@ -453,7 +453,8 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                            retry_refused=is_prose_refusal if options.retry_refused else None)
     answers = complete_all(asking, requests,
                            n_workers=options.n_workers,
-                           show_progress=options.show_progress, desc=desc)
+                           show_progress=options.show_progress, desc=desc,
+                           refused=is_prose_refusal)
     report = LabelingReport(n_docs=len(texts), n_calls=len(requests),
                             n_duplicate_docs=sum(map(len, copies.values())),
                             n_blank_docs=blank)
