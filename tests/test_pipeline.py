@@ -163,6 +163,35 @@ def test_training_without_any_positive_label_is_refused(caplog):
     assert "1 of 3 labels has no positive training document" in caplog.text
 
 
+def test_labels_without_a_positive_document_are_named_and_the_bar_agrees(caplog, monkeypatch):
+    # distill warned "1 of 9 labels has no positive training document" naming none (the
+    # teacher had refused every self-harm report), and the same run logged "training
+    # labels: 9/9 labels (100%)", as if each were learnt
+    from tagsmith import progress
+    from tagsmith.data.labelspace import Label, LabelSpace
+
+    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False, raising=False)
+    caplog.set_level("INFO", logger="tagsmith")
+    space = LabelSpace([Label(f"u:{i}", {"en": f"topic {i}"}) for i in range(7)]
+                       + [Label("u:harm", {"en": "self-harm"})])
+    Y = sp.csr_matrix(np.eye(8)[[0, 1, 2, 3, 4, 5, 0, 1]])  # no topic 6 nor self-harm
+    texts = [f"text about subject {i} here" for i in range(8)]
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES,
+                           show_progress=True)
+    train_classifier(texts, Y, space, options=options)
+    assert ("2 of 8 labels have no positive training document and will never be "
+            "predicted: 'topic 6', 'self-harm'") in caplog.text, caplog.text
+    bars = [r.getMessage() for r in caplog.records
+            if r.getMessage().startswith("training labels: ")]
+    assert bars and bars[-1] == ("training labels: 8/8 labels (100%) 2 of them with no "
+                                 "positive document, never predicted"), bars
+    many = LabelSpace([Label(f"u:{i}", {"en": f"t{i}"}) for i in range(9)])
+    caplog.clear()
+    train_classifier(texts[:2], sp.csr_matrix(np.eye(9)[[0, 1]]), many, options=options)
+    assert ("will never be predicted: 't2', 't3', 't4', 't5', 't6', and 2 more"
+            in caplog.text), caplog.text
+
+
 def test_training_on_deprecated_labels_is_warned_about(caplog):
     # a retired concept the corpus still carries was learnt and suggested without a word,
     # though zero-shot and LLM labeling never offer one

@@ -157,11 +157,18 @@ class LinearOVR(BaseModel):
         parts = []
         pool = ThreadPoolExecutor(max_workers=self._n_threads())
         try:
+            # a label with no positive document is fitted too, as one never to predict:
+            # "9/9 labels" beside the warning that 1 of 9 has none read as a contradiction
+            n_empty = n_labels - int(np.count_nonzero(np.bincount(
+                label_ids[targets > 0], minlength=n_labels)))
             with progress_bar(total=n_labels, desc="training labels", unit="label",
                               enabled=self.show_progress) as bar:
                 for _, out in pool.map(work, tasks):
                     parts.append(out)
                     bar.update(len(out[3]))
+                    if n_empty:
+                        bar.set_postfix_str(f"{n_empty:,} of them with no positive "
+                                            "document, never predicted", refresh=False)
         except BaseException:
             # Ctrl-C or a failed task: drop the queued ones instead of finishing them
             pool.shutdown(wait=False, cancel_futures=True)
