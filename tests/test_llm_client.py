@@ -482,15 +482,40 @@ def test_a_host_name_that_does_not_resolve_before_any_reply_is_not_retried(
     assert (client.usage.n_retries, client.usage.n_failed, len(asked)) == (0, 1, 1)
 
 
-def test_a_certificate_not_trusted_before_any_reply_is_not_retried(tmp_path):
-    # an endpoint whose certificate the machine does not trust (a self-signed one, a
-    # proxy inspecting TLS): "CERTIFICATE_VERIFY_FAILED" was retried as a passing
-    # failure, 63 retries and 91 s before label said so, with no word of what to do
-    import shutil
+@contextmanager
+def socket_server(handle):
+    """A server on 127.0.0.1 whose thread accepts each connection and calls
+    ``handle(connection)`` with it, one at a time, until the test ends (the listener shut
+    down, the thread ended). Yields its ``http://`` base URL."""
     import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            handle(connection)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+        listener.close()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def self_signed_tls(tmp_path):
+    """A TLS server context with a certificate for 127.0.0.1 that no machine trusts
+    (made by the openssl command: the test is skipped without it)."""
+    import shutil
     import ssl
     import subprocess
-    import threading
 
     if shutil.which("openssl") is None:
         pytest.skip("makes its self-signed certificate with the openssl command")
@@ -500,34 +525,47 @@ def test_a_certificate_not_trusted_before_any_reply_is_not_retried(tmp_path):
                    check=True, capture_output=True)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    listener = socket.create_server(("127.0.0.1", 0))
-    handshakes = []
+    return context
 
-    def serve():
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:  # closed: the test is over
-                return
-            handshakes.append(1)
-            try:
-                context.wrap_socket(connection, server_side=True).close()
-            except OSError:  # the client refused the certificate (ssl.SSLError too)
-                connection.close()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        url = f"https://127.0.0.1:{listener.getsockname()[1]}/v1"
+def tls_handshakes(context, accepted: list):
+    """A :func:`socket_server` handler that counts each connection in ``accepted`` and
+    answers it a TLS handshake (``context``'s), closing it after: one the client refuses
+    (a certificate not trusted, plain HTTP sent) is closed as well."""
+    def handle(connection):
+        accepted.append(1)
+        try:
+            context.wrap_socket(connection, server_side=True).close()
+        except OSError:  # refused by the client, or plain HTTP ("HTTP_REQUEST")
+            connection.close()
+
+    return handle
+
+
+def reset_after_reading(connection):
+    """A :func:`socket_server` handler: something read, then the connection reset
+    (SO_LINGER 0: RST on close)."""
+    import socket
+    import struct
+
+    connection.recv(1)
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
+
+
+def test_a_certificate_not_trusted_before_any_reply_is_not_retried(tmp_path):
+    # an endpoint whose certificate the machine does not trust (a self-signed one, a
+    # proxy inspecting TLS): "CERTIFICATE_VERIFY_FAILED" was retried as a passing
+    # failure, 63 retries and 91 s before label said so, with no word of what to do
+    handshakes: list = []
+    with socket_server(tls_handshakes(self_signed_tls(tmp_path), handshakes)) as url:
+        url = url.replace("http://", "https://")
         client = OpenAIChatClient(url, "m", max_retries=3, backoff_base=0.01, timeout=10.0)
         with pytest.raises(LLMConfigError, match="CERTIFICATE_VERIFY_FAILED.*its certificate "
                            "is not trusted.*not retried.*SSL_CERT_FILE"):
             client.complete(request())
         assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
         assert len(handshakes) == 1
-    finally:
-        listener.close()
-        thread.join(10)
 
 
 def test_an_https_url_of_a_plain_http_server_before_any_reply_is_not_retried():
@@ -549,87 +587,26 @@ def test_an_http_url_of_an_https_server_before_any_reply_is_not_retried(tmp_path
     # server resets the plain request ("Connection reset by peer"), which was retried as
     # a passing failure for about 90 s, with no word of the scheme. A TLS handshake with
     # it now tells, and the call stops at once
-    import shutil
-    import socket
-    import ssl
-    import subprocess
-    import threading
-
-    if shutil.which("openssl") is None:
-        pytest.skip("makes its self-signed certificate with the openssl command")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"],
-                   check=True, capture_output=True)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    listener = socket.create_server(("127.0.0.1", 0))
-    connections = []
-
-    def serve():
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:  # closed: the test is over
-                return
-            connections.append(1)
-            try:  # plain HTTP fails the handshake ("HTTP_REQUEST"); the probe's passes
-                context.wrap_socket(connection, server_side=True).close()
-            except OSError:
-                connection.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    connections: list = []
+    with socket_server(tls_handshakes(self_signed_tls(tmp_path), connections)) as url:
         client = OpenAIChatClient(url, "m", max_retries=3, backoff_base=0.01, timeout=10.0)
         with pytest.raises(LLMConfigError, match=r"it answers a TLS handshake.*not "
                            r"retried \(a server of HTTPS.*is the URL's scheme https://"):
             client.complete(request())
         assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
         assert len(connections) == 2  # the request, then the handshake that tells
-    finally:
-        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
-        listener.close()
-        thread.join(10)
-    assert not thread.is_alive()
 
 
 def test_a_reset_by_a_server_that_speaks_no_tls_is_retried_still():
     # a server of plain HTTP (or nothing) that resets connections is asked again, as
     # before: only one that answers a TLS handshake stops the call
-    import socket
-    import struct
-    import threading
-
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve():
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:  # closed: the test is over
-                return
-            connection.recv(1)  # something sent, then reset (SO_LINGER 0: RST on close)
-            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                  struct.pack("ii", 1, 0))
-            connection.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    with socket_server(reset_after_reading) as url:
         client = OpenAIChatClient(url, "m", max_retries=2, backoff_base=0.0, timeout=10.0)
         with pytest.raises(LLMError, match="no answer after 3 tries.*ConnectionReset") \
                 as caught:
             client.complete(request())
         assert not isinstance(caught.value, LLMConfigError)
         assert (client.usage.n_retries, client.usage.n_failed) == (2, 1)
-    finally:
-        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
-        listener.close()
-        thread.join(10)
-    assert not thread.is_alive()
 
 
 def test_an_abort_while_the_tls_probe_waits_for_its_handshake_returns_at_once():
@@ -637,58 +614,44 @@ def test_an_abort_while_the_tls_probe_waits_for_its_handshake_returns_at_once():
     # reset before any reply) was made on a socket abort() did not know of: where the
     # server answered it nothing, Ctrl-C waited the whole timeout for the probe to end
     import socket
-    import struct
 
-    listener = socket.create_server(("127.0.0.1", 0))
     probing = threading.Event()
     held = []
 
-    def serve():
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:  # closed: the test is over
-                return
-            if not held:  # the request: something read, then reset
-                held.append(connection)
-                connection.recv(1)
-                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                      struct.pack("ii", 1, 0))
-                connection.close()
-                continue
-            held.append(connection)  # the probe: its handshake gets no answer
-            connection.recv(1, socket.MSG_PEEK)  # its hello sent: the probe waits
-            probing.set()
+    def handle(connection):
+        if not held:  # the request: something read, then reset
+            held.append(connection)
+            reset_after_reading(connection)
+            return
+        held.append(connection)  # the probe: its handshake gets no answer
+        connection.recv(1, socket.MSG_PEEK)  # its hello sent: the probe waits
+        probing.set()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
     try:
-        # a timeout no machine comes near; the test waits a minute at most for the
-        # call to end, a bound that only a call waiting for the timeout hits
-        client = OpenAIChatClient(f"http://127.0.0.1:{listener.getsockname()[1]}/v1", "m",
-                                  timeout=300.0, max_retries=3, backoff_base=0.0)
-        errors: list[Exception] = []
+        with socket_server(handle) as url:
+            # a timeout no machine comes near; the test waits a minute at most for the
+            # call to end, a bound that only a call waiting for the timeout hits
+            client = OpenAIChatClient(url, "m", timeout=300.0, max_retries=3,
+                                      backoff_base=0.0)
+            errors: list[Exception] = []
 
-        def call():
-            try:
-                client.complete(request())
-            except Exception as exc:  # noqa: BLE001 - checked below
-                errors.append(exc)
+            def call():
+                try:
+                    client.complete(request())
+                except Exception as exc:  # noqa: BLE001 - checked below
+                    errors.append(exc)
 
-        worker = threading.Thread(target=call, daemon=True)
-        worker.start()
-        assert probing.wait(60)
-        client.abort()
-        worker.join(60)
-        assert not worker.is_alive()  # not the 300 s timeout
-        assert len(errors) == 1 and "abandoned" in str(errors[0]), errors
-        assert client.usage.n_interrupted == 1 and client.usage.n_retries == 0
+            worker = threading.Thread(target=call, daemon=True)
+            worker.start()
+            assert probing.wait(60)
+            client.abort()
+            worker.join(60)
+            assert not worker.is_alive()  # not the 300 s timeout
+            assert len(errors) == 1 and "abandoned" in str(errors[0]), errors
+            assert client.usage.n_interrupted == 1 and client.usage.n_retries == 0
     finally:
-        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
-        listener.close()
         for connection in held[1:]:
             connection.close()
-        thread.join(10)
 
 
 @contextmanager
@@ -696,39 +659,25 @@ def raw_http_server(answer):
     """A server on 127.0.0.1 that reads each request (headers and Content-Length body)
     and then calls ``answer(connection)`` to write the reply as it likes, closing the
     connection afterwards. Yields its base URL and the count of connections."""
-    import socket
-
-    listener = socket.create_server(("127.0.0.1", 0))
     accepted: list = []
 
-    def serve():
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:  # closed: the test is over
-                return
-            accepted.append(1)
-            with connection:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    piece = connection.recv(65536)
-                    if not piece:
-                        break
-                    data += piece
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = re.search(rb"(?i)content-length: *(\d+)", head)
-                while length and len(body) < int(length.group(1)):
-                    body += connection.recv(65536)
-                answer(connection)
+    def handle(connection):
+        accepted.append(1)
+        with connection:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                piece = connection.recv(65536)
+                if not piece:
+                    break
+                data += piece
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            while length and len(body) < int(length.group(1)):
+                body += connection.recv(65536)
+            answer(connection)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1", accepted
-    finally:
-        listener.shutdown(2)  # wakes the accept() (close alone does not)
-        listener.close()
-        thread.join(10)
+    with socket_server(handle) as url:
+        yield url, accepted
 
 
 @pytest.mark.parametrize("version, length", [("HTTP/1.1", True), ("HTTP/1.0", False)])
@@ -790,55 +739,36 @@ def test_a_400_of_a_port_that_answers_tls_stops_at_once(tmp_path):
     """A port of HTTPS answering plain HTTP with a 400 of other words (no JSON error):
     a TLS handshake with it tells, before any HTTP 200; a server of plain HTTP whose
     400 says the same is not probed into a config error (the 400 fails as before)."""
-    import shutil
     import socket
-    import ssl
-    import subprocess
 
-    if shutil.which("openssl") is None:
-        pytest.skip("makes its self-signed certificate with the openssl command")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"],
-                   check=True, capture_output=True)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context = self_signed_tls(tmp_path)
     bad = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 11\r\n\r\nBad Request"
 
     for speaks_tls in (True, False):
-        listener = socket.create_server(("127.0.0.1", 0))
         handshakes: list = []
 
-        def serve(listener=listener, handshakes=handshakes, speaks_tls=speaks_tls):
-            while True:
-                try:
-                    connection, _ = listener.accept()
-                except OSError:  # closed: the test is over
+        def handle(connection, handshakes=handshakes, speaks_tls=speaks_tls):
+            with connection:
+                first = connection.recv(1, socket.MSG_PEEK)
+                if first == b"\x16":  # a TLS ClientHello: the probe
+                    handshakes.append(1)
+                    if not speaks_tls:  # refused as a bad request, as nginx does
+                        connection.sendall(bad)
+                        return
+                    try:
+                        context.wrap_socket(connection, server_side=True).close()
+                    except OSError:
+                        pass
                     return
-                with connection:
-                    first = connection.recv(1, socket.MSG_PEEK)
-                    if first == b"\x16":  # a TLS ClientHello: the probe
-                        handshakes.append(1)
-                        if not speaks_tls:  # refused as a bad request, as nginx does
-                            connection.sendall(bad)
-                            continue
-                        try:
-                            context.wrap_socket(connection, server_side=True).close()
-                        except OSError:
-                            pass
-                        continue
-                    data = b""
-                    while b"\r\n\r\n" not in data:
-                        piece = connection.recv(65536)
-                        if not piece:
-                            break
-                        data += piece
-                    connection.sendall(bad)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    piece = connection.recv(65536)
+                    if not piece:
+                        break
+                    data += piece
+                connection.sendall(bad)
 
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        try:
-            url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        with socket_server(handle) as url:
             client = OpenAIChatClient(url, "m", max_retries=3, backoff_base=0.0,
                                       timeout=10.0)
             with pytest.raises(LLMError, match="HTTP 400") as caught:
@@ -852,10 +782,6 @@ def test_a_400_of_a_port_that_answers_tls_stops_at_once(tmp_path):
                     client.complete(request())
                 assert not isinstance(caught.value, LLMConfigError)
             assert client.usage.n_retries == 0 and handshakes == [1]
-        finally:
-            listener.shutdown(socket.SHUT_RDWR)
-            listener.close()
-            thread.join(10)
 
 
 def test_an_abort_while_a_reply_that_closes_the_connection_sends_its_body_returns_at_once():
