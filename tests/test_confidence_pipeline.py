@@ -148,11 +148,11 @@ def test_a_smaller_k_gives_the_first_labels_of_a_larger_one(calibrated, data):
                                                    1).indices)
 
 
-def count_scoring(monkeypatch, classifier) -> dict:
-    """Calls of the classifier's featurizer and model (counted on their classes, so a
-    loaded copy counts too); the real methods run."""
-    calls = {"transform": 0, "predict_topk": 0}
-    for part, name in ((classifier.featurizer, "transform"), (classifier.model, "predict_topk")):
+def count_calls(monkeypatch, *methods: tuple[object, str]) -> dict:
+    """Calls of each (object, method name) of ``methods``, counted by name on the
+    object's class (so a loaded copy counts too); the real methods run."""
+    calls = dict.fromkeys((name for _, name in methods), 0)
+    for part, name in methods:
         real = getattr(type(part), name)
 
         def counted(self, *args, _real=real, _name=name, **kwargs):
@@ -161,6 +161,12 @@ def count_scoring(monkeypatch, classifier) -> dict:
 
         monkeypatch.setattr(type(part), name, counted)
     return calls
+
+
+def count_scoring(monkeypatch, classifier) -> dict:
+    """Calls of the classifier's featurizer and model (:func:`count_calls`)."""
+    return count_calls(monkeypatch, (classifier.featurizer, "transform"),
+                       (classifier.model, "predict_topk"))
 
 
 @pytest.mark.parametrize("nested", [True, False])
@@ -197,15 +203,8 @@ def test_predict_topks_calibrate_each_width_once(calibrated, data, monkeypatch):
     requests = [(3, True, True), (10, True, False), (28, True, True), (5, True, False, 5),
                 (5, False, False)]
     apart = [shifted.predict_topks(texts, request)[0] for request in requests]
-    calls = {"apply": 0, "adjust": 0}
-    for part, name in ((shifted.calibrator, "apply"), (shifted.label_shift, "adjust")):
-        real = getattr(type(part), name)
-
-        def counted(self, *args, _real=real, _name=name, **kwargs):
-            calls[_name] += 1
-            return _real(self, *args, **kwargs)
-
-        monkeypatch.setattr(type(part), name, counted)
+    calls = count_calls(monkeypatch, (shifted.calibrator, "apply"),
+                        (shifted.label_shift, "adjust"))
     together = shifted.predict_topks(texts, *requests)
     assert calls == {"apply": 2, "adjust": 1}
     for a, b in zip(apart, together, strict=True):
