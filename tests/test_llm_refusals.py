@@ -192,6 +192,8 @@ def test_each_refusal_of_the_client_is_one_not_retried(kind, said):
         with pytest.raises(LLMRefusalError, match=said):
             client.complete(request)
     assert len(server.requests) == 1
+    # counted as refused, not failed (the Azure 400's comment said failed)
+    assert (client.usage.n_refused, client.usage.n_failed) == (1, 0)
 
 
 def test_a_refused_vote_of_a_document_another_vote_answered_leaves_it_answered():

@@ -1281,7 +1281,8 @@ class OpenAIChatClient:
             if filtered:
                 # Azure OpenAI's HTTP 400 content_filter, OpenAI's
                 # content_policy_violation: this document's prompt, not the request's
-                # form (counted as a failed call, though asking again gets the same)
+                # form (it was counted as a failed call, though asking again gets the
+                # same: a refusal now, usage.n_refused)
                 raise LLMRefusalError(f"{self.shown_url}: HTTP {status} (the provider's "
                                       f"content filter refused this document's prompt, "
                                       f"{filtered}; asking again cannot help): "
