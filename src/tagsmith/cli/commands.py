@@ -2368,7 +2368,7 @@ def estimate_noise(sample_file, report, as_json):
     record, bounds = read_sample_record(report_path, None if report else sample_file)
     result = estimate_from_sample(sample_file, record, bounds=bounds)
     if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False))
+        print_json(result)
         return
     for line in _estimate_lines(result):
         click.echo(line)
