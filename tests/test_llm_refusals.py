@@ -441,6 +441,7 @@ REFUSALS = [
     "I can't support requests like this one.",
     "Sorry, I can't help.",
     "I'm sorry, I can't help, but a counsellor can.",
+    "I can't help labelling this report.",
 ]
 #: answers that no label applies, explained in words close to a refusal's: each counted
 #: a refusal, the document left for a person where it had been answered
@@ -457,6 +458,10 @@ NONE_APPLIES = [
     "None of the labels apply.",
     "I cannot classify it as any of them.",
     "I couldn't find a label that fits.",
+    # the same idiom with a gerund: each was a refusal
+    "I can't help noticing the text is about billing; no label fits.",
+    "I cannot help thinking none of these labels apply.",
+    "I can\u2019t help feeling that no label fits here.",
 ]
 
 

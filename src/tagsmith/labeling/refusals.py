@@ -14,8 +14,11 @@ import re
 #: answer that none applies, nor "I cannot help but note none applies" nor "I can't
 #: support any of these labels" (support only of a request, a task, content, or "this"
 #: / "that" ending the sentence): in ``{"labels": [], "note": ...}`` these made an
-#: honest "none applies" a refusal
-_HELP = r"(?:help|assist)\b(?!\s+but\b)"
+#: honest "none applies" a refusal; nor the same idiom with a gerund, "I can't help
+#: noticing it is about billing" (a refusal only of the task's own verbs: "I can't help
+#: labelling this")
+_HELP = (r"(?:help|assist)\b(?!\s+but\b)(?!\s+(?!(?:label+ing|classifying|categori[sz]ing"
+         r"|tagging|processing|analy[sz]ing)\b)[a-z]+ing\b)")
 _SUPPORT = (r"support\s+(?:(?:this|that|such|your|these|those)\s+(?:kinds?\s+of\s+)?"
             r"(?:requests?|tasks?|content|material)\b|(?:this|that)\s*(?:[.!;]|$)"
             r"|(?:requests?|content)\b)")
