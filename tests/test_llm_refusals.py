@@ -442,6 +442,15 @@ REFUSALS = [
     "Sorry, I can't help.",
     "I'm sorry, I can't help, but a counsellor can.",
     "I can't help labelling this report.",
+    # hosted models' other words for it: each was a malformed answer
+    "I'm unable to fulfill this request.",
+    "I cannot fulfil that request.",
+    "I won't be able to help with this.",
+    "I'm not going to help with that.",
+    "I have to decline this request.",
+    "I'm sorry, I can't provide that.",
+    "I'm not able to provide assistance with this request.",
+    "I cannot complete this task.",
 ]
 #: answers that no label applies, explained in words close to a refusal's: each counted
 #: a refusal, the document left for a person where it had been answered
@@ -462,6 +471,8 @@ NONE_APPLIES = [
     "I can't help noticing the text is about billing; no label fits.",
     "I cannot help thinking none of these labels apply.",
     "I can\u2019t help feeling that no label fits here.",
+    "I can't provide a label: none of them fits.",
+    "I cannot provide any label for a text about cooking.",
 ]
 
 

@@ -22,12 +22,20 @@ _HELP = (r"(?:help|assist)\b(?!\s+but\b)(?!\s+(?!(?:label+ing|classifying|catego
 _SUPPORT = (r"support\s+(?:(?:this|that|such|your|these|those)\s+(?:kinds?\s+of\s+)?"
             r"(?:requests?|tasks?|content|material)\b|(?:this|that)\s*(?:[.!;]|$)"
             r"|(?:requests?|content)\b)")
+#: the task declined in the words hosted models also use ("I cannot fulfill this
+#: request", "I can't provide that.", "I cannot complete this task"), each left an
+#: unanswered document counted a malformed answer: not "I can't provide a label",
+#: which explains that none applies
+_DECLINED = (r"|fulfill?\s+(?:this|that|your)\s+request|complete\s+(?:this|that)\s+"
+             r"(?:task|request)|provide\s+(?:assistance|help)\b"
+             r"|provide\s+(?:this|that)\s*(?:[.!;]|$)")
 REFUSAL = re.compile(
-    r"\b(?:I\s*(?:can\s*not|can['\u2019]?t|cannot|won['\u2019]?t|will\s+not"
-    r"|(?:am|['\u2019]m)\s+(?:not\s+able|unable)\s+to)\s+(?:" + _HELP
-    + r"|comply|engage|do\s+that|process\s+(?:this|that)|continue|" + _SUPPORT + r")"
-    r"|I\s+must\s+(?:decline|refuse)|unable\s+to\s+(?:" + _HELP + r"|comply))",
-    re.IGNORECASE)
+    r"\b(?:I\s*(?:can\s*not|can['\u2019]?t|cannot|won['\u2019]?t(?:\s+be\s+able\s+to)?"
+    r"|will\s+not|(?:am|['\u2019]m)\s+(?:not\s+able|unable|not\s+going)\s+to)\s+(?:"
+    + _HELP + r"|comply|engage|do\s+that|process\s+(?:this|that)|continue|" + _SUPPORT
+    + _DECLINED + r")"
+    r"|I\s+(?:must|have\s+to)\s+(?:decline|refuse)|unable\s+to\s+(?:" + _HELP
+    + r"|comply))", re.IGNORECASE)
 
 #: how much of a text is searched for them (a refusal says so at its start)
 SEARCHED = 2000
