@@ -192,6 +192,24 @@ def test_labels_without_a_positive_document_are_named_and_the_bar_agrees(caplog,
             in caplog.text), caplog.text
 
 
+def test_the_labels_named_without_a_positive_document_are_live_ones_first(caplog):
+    # the warning named the first five by index: on a vocabulary retiring many labels
+    # (STW: 1,151 of 6,934) they were deprecated ones, never offered, and the live label
+    # the teacher never gave ('self-harm') was hidden in "and 1 more"
+    from tagsmith.data.labelspace import Label
+
+    caplog.set_level("WARNING", logger="tagsmith")
+    space = LabelSpace([Label(f"u:old{i}", {"en": f"old {i}"}, deprecated=True)
+                        for i in range(6)]
+                       + [Label("u:a", {"en": "sport"}), Label("u:harm", {"en": "self-harm"})])
+    Y = sp.csr_matrix(np.eye(8)[[6, 6, 6, 6]])
+    texts = [f"text about subject {i} here" for i in range(4)]
+    train_classifier(texts, Y, space, options=TrainOptions(dev_fraction=0.0,
+                                                           featurizer_params=FAST_FEATURES))
+    assert ("never offer): 'self-harm', 'old 0', 'old 1', 'old 2', 'old 3', "
+            "and 2 more") in caplog.text, caplog.text
+
+
 def test_training_on_deprecated_labels_is_warned_about(caplog):
     # a retired concept the corpus still carries was learnt and suggested without a word,
     # though zero-shot and LLM labeling never offer one

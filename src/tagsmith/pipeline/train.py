@@ -853,8 +853,9 @@ def _check_positives(Y: sp.csr_matrix, deprecated: np.ndarray | None = None,
     which counts apart those ``deprecated`` (the label space's mask): distill on STW's
     SKOS said 6,934 of its 7,394 labels had none, 1,151 of them deprecated, which LLM
     labeling never offers, without a word of them. The warning names the first
-    ``shown`` of them (of ``label_space``), quoted, and counts the rest: "1 of 9 labels"
-    named none, where the teacher had refused every self-harm report."""
+    ``shown`` of them (of ``label_space``), quoted, those not deprecated first, and counts
+    the rest: "1 of 9 labels" named none, where the teacher had refused every self-harm
+    report."""
     if Y.shape[0] == 0:
         raise DataError("no training documents: the corpus is empty")
     support = np.bincount(Y.indices[Y.data != 0], minlength=Y.shape[1])
@@ -873,6 +874,10 @@ def _check_positives(Y: sp.csr_matrix, deprecated: np.ndarray | None = None,
         named = ""
         if label_space is not None:
             missing = np.flatnonzero(support == 0)
+            if deprecated is not None:
+                # live labels first: the deprecated are never offered, and by index the
+                # first five of a vocabulary retiring many hid the one left untaught
+                missing = missing[np.argsort(deprecated[missing], kind="stable")]
             named = ": " + ", ".join(repr(label_space.name_of(int(i)))
                                      for i in missing[:shown]) + (
                 f", and {n_missing - shown:,} more" if n_missing > shown else "")
