@@ -312,3 +312,56 @@ def test_eval_baseline_is_refused_with_unknown_labels_skip(months):
                           months / "B", "--vocab", months / "v2.tsv", "--json"))
     rows = {row["uri"]: row for row in kept["baseline"]["per_label"]}
     assert rows["urn:x:L8"]["support"] > 0 and rows["urn:x:L8"]["baseline_f1"] > 0
+
+
+@pytest.mark.parametrize("differing", [2, 4, 5])
+def test_eval_baseline_label_verdict_on_few_differing_documents_is_too_few(differing):
+    """A label whose predictions differ on 4 or 5 of 20 documents, all one way, was
+    listed as its F1 risen beyond noise: the percentile bootstrap's interval left 0 out
+    (on 2 or 3 a draw without them is too likely for that). Its verdict is 'too few
+    documents' below 6 differing documents, as micro-F1's."""
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.compare import compare_predictions
+
+    space = LabelSpace.from_uris(["x:a", "x:b"])
+    gold = sp.csr_matrix(np.column_stack([np.ones(20), np.zeros(20)]))
+
+    def predicted(right):
+        top1 = np.array([0 if i in right else 1 for i in range(20)])
+        return top1, sp.csr_matrix(np.eye(2)[top1])
+
+    rows = {row["uri"]: row for row in compare_predictions(
+        gold, space, space, *predicted(range(20)), space,
+        *predicted(range(differing, 20)))["per_label"]}
+    a = rows["x:a"]
+    assert a["difference"] > 0 and a["n_docs_differing"] == differing
+    if differing >= 4:
+        assert a["interval"][0] > 0  # the bootstrap's interval, shown as it was
+    assert a["verdict"] == rows["x:b"]["verdict"] == "too few documents"
+    many = {row["uri"]: row for row in compare_predictions(
+        gold, space, space, *predicted(range(20)), space, *predicted(range(8, 20)))[
+        "per_label"]}
+    assert many["x:a"]["n_docs_differing"] == 8
+    assert many["x:a"]["verdict"] == "better"  # 8 of 20: the interval's
+
+
+def test_eval_baseline_text_counts_labels_on_too_few_documents_with_the_others(months):
+    """B against A on the test set: two labels' predictions differ on 4 and 5 documents,
+    all one way, and were listed under 'labels whose F1 rose beyond noise'."""
+    report = json.loads(run("eval", months / "B", months / "test.tsv", "--baseline",
+                            months / "A", "--json"))["baseline"]
+    shared = [row for row in report["per_label"] if row["in_bundle"] and row["in_baseline"]]
+    few = [row for row in shared if 0 < row["n_docs_differing"] < 6]
+    assert few and all(row["verdict"] == "too few documents" for row in few)
+    assert any(row["interval"][0] > 0 for row in few)  # the bootstrap left 0 out
+    assert all(row["verdict"] != "too few documents" for row in report["per_label"]
+               if row["n_docs_differing"] == 0 or row["n_docs_differing"] >= 6)
+    quiet = sum(row["verdict"] == "within noise" for row in shared)
+    text = run("eval", months / "B", months / "test.tsv", "--baseline", months / "A")
+    moved = text.split("labels whose F1", 1)[1].split(" other label", 1)[0]
+    assert not any(f"  {row['label']}  support" in moved for row in few)
+    assert (f"{quiet + len(few)} other labels within noise or on too few documents "
+            f"({len(few)} whose predictions by the two bundles differ on fewer than 6 "
+            "documents; --json lists every label)") in text

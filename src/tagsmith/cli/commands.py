@@ -1669,10 +1669,18 @@ def _print_comparison(result: dict) -> None:
 
     table("fell", worse[:COMPARED_LABELS_SHOWN], len(worse))
     table("rose", better[:COMPARED_LABELS_SHOWN], len(better))
-    quiet = sum(1 for row in rows if row["verdict"] == "within noise"
-                and row["in_bundle"] and row["in_baseline"])
-    click.echo(f"{quiet:,} other label{plural_s(quiet)} within noise (--json lists every "
-               "label)")
+    shared = [row for row in rows if row["in_bundle"] and row["in_baseline"]]
+    quiet = sum(1 for row in shared if row["verdict"] == "within noise")
+    # a label whose predictions differ on 1 to 5 documents: counted with the others
+    few = sum(1 for row in shared if row["verdict"] == "too few documents")
+    if few:
+        least = result["metrics"]["micro_f1"]["min_docs_differing"]
+        click.echo(f"{quiet + few:,} other label{plural_s(quiet + few)} within noise or on "
+                   f"too few documents ({few:,} whose predictions by the two bundles "
+                   f"differ on fewer than {least:,} documents; --json lists every label)")
+    else:
+        click.echo(f"{quiet:,} other label{plural_s(quiet)} within noise (--json lists "
+                   "every label)")
     for flag, what, f1 in (("in_baseline", "new, not in the baseline", "f1"),
                            ("in_bundle", "only in the baseline", "baseline_f1")):
         only = [row for row in rows if not row[flag]]

@@ -100,7 +100,8 @@ COMPARED_METRICS = ("p@1", "micro_f1")
 #: p-value on 5 is 2/32 = 0.0625, on 6 it is 0.031), where the percentile bootstrap
 #: leaves 0 out from 4 (a draw holds none of 4 of n documents with odds near e^-4)
 MIN_DOCS_DIFFERING = 6
-#: the micro-F1 verdict on fewer than MIN_DOCS_DIFFERING differing documents
+#: the verdict of micro-F1, and of a label's F1, on fewer than MIN_DOCS_DIFFERING
+#: differing documents
 TOO_FEW = "too few documents"
 
 
@@ -145,7 +146,9 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     where the two differ on none or at least MIN_DOCS_DIFFERING documents, else TOO_FEW;
     then each label's F1 under both (``None`` for a
     model without the label) with the interval of its difference, for the labels
-    true or predicted by either.
+    true or predicted by either, and the documents where the two's predictions of it
+    differ (``n_docs_differing``): the label's verdict is the interval's where they
+    differ on none or at least MIN_DOCS_DIFFERING, else TOO_FEW, as micro-F1's.
     """
     n = Y.shape[0]
     shared = {gold.uri_of(i): i for i in range(len(gold))}
@@ -184,6 +187,10 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
                      np.asarray(part["predicted"].sum(axis=0)).ravel())
               for name, part in both.items()}
     labels = np.flatnonzero(support + counts["bundle"][1] + counts["baseline"][1] > 0)
+    # per label, the documents where one bundle predicts it and the other does not
+    label_differs = np.bincount(
+        (both["bundle"]["predicted"] != both["baseline"]["predicted"]).tocsr().indices,
+        minlength=width)
     # the paired bootstrap: one weight per document per draw, the same for both models
     rng = np.random.default_rng(seed)
     drawn_metrics = np.empty((resamples, 2))
@@ -257,12 +264,17 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
         f1_bundle = f1["bundle"] if in_bundle[col] else None
         f1_base = f1["baseline"] if in_baseline[col] else None
         low, high = float(label_bounds[0, j]), float(label_bounds[1, j])
+        n_differing = int(label_differs[col])
+        # as micro-F1's: 2 of 2 documents one way left 0 out of the bootstrap's interval
+        verdict = (TOO_FEW if 0 < n_differing < MIN_DOCS_DIFFERING
+                   else _verdict(low, high))
         label_rows.append({
             "uri": uris[col], "label": names[uris[col]], "support": int(support[col]),
             "in_bundle": bool(in_bundle[col]), "in_baseline": bool(in_baseline[col]),
             "baseline_f1": f1_base, "f1": f1_bundle,
             "difference": f1["bundle"] - f1["baseline"],
-            "interval": [low, high], "verdict": _verdict(low, high)})
+            "interval": [low, high], "verdict": verdict,
+            "n_docs_differing": n_differing})
     return {"n_docs": n, "resamples": resamples, "seed": seed, "confidence": confidence,
             "metrics": metrics, "per_label": label_rows}
 
