@@ -304,28 +304,16 @@ def test_the_stratified_missing_count_interval_is_fay_and_feuer_s():
 
 
 
-def test_the_stratified_estimates_against_a_hand_computation(tmp_path):
-    """Two strata of known populations (10 documents, 2 drawn; 100, 4 drawn), decided
-    by hand: the wrong share is the ratio of the stratified totals, its interval
-    Wilson's at the effective sample size of the linearised, finite-population
-    corrected design variance; the missing count Fay and Feuer's gamma interval. The
-    batch's own tests passed with that variance quartered and uncorrected."""
-    from scipy.stats import gamma
-
+def _hand_sample(tmp_path, plan):
+    """A sample decided by hand, and its record: two strata of known populations
+    (flagged: 10 documents, 2 drawn; others: 100, 4 drawn); ``plan`` maps each document
+    to its stratum, given labels (those judged wrong), labels shown as missing (those
+    accepted), flagged wrong and flagged missing, each a string of one-letter labels."""
     from tagsmith.audit.review import COLUMNS, doc_key, write_review
-    from tagsmith.audit.sample import wilson_at
 
     def uri(name):
         return f"http://x/{name}"
 
-    # doc: stratum, given labels (those judged wrong), labels shown as missing (those
-    # accepted), flagged wrong, flagged missing
-    plan = {0: ("flagged", "ab", "a", "c", "c", "a", "c"),
-            1: ("flagged", "a", "", "c", "c", "", ""),
-            2: ("others", "a", "", "", "", "", ""),
-            3: ("others", "ab", "b", "d", "", "", ""),
-            4: ("others", "b", "", "c", "c", "", ""),
-            5: ("others", "abc", "", "", "", "", "")}
     docs, rows = [], []
     for doc, (stratum, given, wrong, shown, missing, f_wrong, f_missing) in plan.items():
         key = doc_key(f"text {doc}")
@@ -346,8 +334,28 @@ def test_the_stratified_estimates_against_a_hand_computation(tmp_path):
                   {"name": "flagged", "population": 10, "n_sampled": 2, "n_given": 15},
                   {"name": "others", "population": 100, "n_sampled": 4, "n_given": 185}],
               "docs": docs}
-    sample = write_review(rows, tmp_path / "sample.csv")
-    estimate = estimate_from_sample(sample, record)
+    return write_review(rows, tmp_path / "sample.csv"), record
+
+
+def test_the_stratified_estimates_against_a_hand_computation(tmp_path):
+    """Two strata of known populations (10 documents, 2 drawn; 100, 4 drawn), decided
+    by hand: the wrong share is the ratio of the stratified totals, its interval
+    Wilson's at the effective sample size of the linearised, finite-population
+    corrected design variance; the missing count Fay and Feuer's gamma interval. The
+    batch's own tests passed with that variance quartered and uncorrected."""
+    from scipy.stats import gamma
+
+    from tagsmith.audit.sample import wilson_at
+
+    # doc: stratum, given labels (those judged wrong), labels shown as missing (those
+    # accepted), flagged wrong, flagged missing
+    plan = {0: ("flagged", "ab", "a", "c", "c", "a", "c"),
+            1: ("flagged", "a", "", "c", "c", "", ""),
+            2: ("others", "a", "", "", "", "", ""),
+            3: ("others", "ab", "b", "d", "", "", ""),
+            4: ("others", "b", "", "c", "c", "", ""),
+            5: ("others", "abc", "", "", "", "", "")}
+    estimate = estimate_from_sample(*_hand_sample(tmp_path, plan))
     # wrong per document: flagged 1, 0 of 2, 1 given; others 0, 1, 0, 0 of 1, 2, 1, 3.
     # Totals: 10 x 1/2 + 100 x 1/4 = 30 wrong of 10 x 3/2 + 100 x 7/4 = 190 given, R = 3/19.
     # Residuals y - R x: flagged 13/19, -3/19 (variance 128/361); others -3/19, 13/19,
@@ -369,6 +377,34 @@ def test_the_stratified_estimates_against_a_hand_computation(tmp_path):
     # both flagged pairs (document 0's a, wrong, and c, missing) confirmed
     assert estimate["audit"]["all"]["precision"]["k"] == 2
     assert estimate["audit"]["all"]["precision"]["n"] == 2
+
+
+def test_a_stratified_read_of_none_counts_a_heavily_weighted_stratum_as_fewer(tmp_path):
+    """At 0% the linearised variance is 0, and the effective sample size was the plain
+    count: 10 given labels read none wrong at Wilson's 0% to 27.75% though 7 of them
+    stood for 25 documents each and 3 for 5. Now Kish's size of the units counted,
+    (sum w)^2 / sum w^2: 190^2 / 4,450 = 8.11. The recall likewise: 2 errors found,
+    neither flagged, one of weight 5, one of 25: 30^2 / 650 = 1.38, not 2."""
+    from tagsmith.audit.sample import wilson_at
+
+    plan = {0: ("flagged", "ab", "", "cd", "c", "", "d"),
+            1: ("flagged", "a", "", "", "", "", ""),
+            2: ("others", "a", "", "", "", "", ""),
+            3: ("others", "ab", "", "d", "d", "", ""),
+            4: ("others", "b", "", "", "", "", ""),
+            5: ("others", "abc", "", "", "", "", "")}
+    estimate = estimate_from_sample(*_hand_sample(tmp_path, plan))
+    wrong = estimate["wrong"]
+    assert (wrong["k"], wrong["n"], wrong["share"]) == (0, 10, 0.0)
+    n_eff = 190 ** 2 / (3 * 5 ** 2 + 7 * 25 ** 2)
+    assert wrong["n_effective"] == round(n_eff, 1) == 8.1
+    assert wrong["interval"] == pytest.approx(wilson_at(0.0, n_eff), abs=1e-6)
+    assert wrong["interval"][1] > wilson(0, 10)[1] + 0.04
+    recall = estimate["audit"]["missing"]["recall"]
+    assert (recall["k"], recall["n"], recall["share"]) == (0, 2, 0.0)
+    n_eff = 30 ** 2 / (5 ** 2 + 25 ** 2)
+    assert recall["n_effective"] == round(n_eff, 1)
+    assert recall["interval"] == pytest.approx(wilson_at(0.0, n_eff), abs=1e-6)
 
 def _corpus_file(path, texts, given):
     path.write_text("".join(f"{text}\t" + " ".join(f"<{SPACE.uri_of(int(label))}>"

@@ -455,13 +455,35 @@ def _stratum_sums(values: dict[str, np.ndarray], strata: list[dict]
     return total, variance
 
 
+def _kish_size(x: dict[str, np.ndarray], strata: list[dict]) -> float:
+    """Kish's effective sample size, (sum w)^2 / sum w^2, of the units counted in ``x``
+    (per stratum, one count per document drawn), each weighted by its stratum's
+    population over the documents drawn from it: their count where the weights are
+    equal, fewer where they differ (0 without units).
+
+    >>> strata = [{"name": "a", "population": 10}, {"name": "b", "population": 100}]
+    >>> round(_kish_size({"a": np.array([2.0, 1.0]), "b": np.array([3.0, 0.0])}, strata), 3)
+    3.594
+    """
+    total = squares = 0.0
+    for stratum in strata:
+        counts = x[stratum["name"]]
+        if len(counts) == 0:
+            continue
+        weight, units = stratum["population"] / len(counts), float(counts.sum())
+        total += weight * units
+        squares += weight * weight * units
+    return total * total / squares if squares > 0 else 0.0
+
+
 def _design_proportion(y: dict[str, np.ndarray], x: dict[str, np.ndarray],
                        strata: list[dict]) -> dict:
     """A corpus proportion, total of ``y`` over total of ``x`` (each document's counts,
     per stratum), as a stratified ratio estimate: its variance by linearisation (the
     residuals y - R x), its interval Wilson's at the effective sample size R (1 - R) /
     variance, at most the ``x`` counted in the sample (a design effect under 1 is not
-    taken)."""
+    taken). At a read of 0% or 100% that variance is 0, and the effective size is
+    Kish's over the units counted in ``x`` (:func:`_kish_size`)."""
     k = int(sum(int(v.sum()) for v in y.values()))
     n = int(sum(int(v.sum()) for v in x.values()))
     total_y, _ = _stratum_sums(y, strata)
@@ -471,8 +493,13 @@ def _design_proportion(y: dict[str, np.ndarray], x: dict[str, np.ndarray],
     ratio = total_y / total_x
     _, variance = _stratum_sums({name: y[name] - ratio * x[name] for name in y}, strata)
     variance /= total_x * total_x
-    n_eff = float(n) if variance <= 0 or not 0 < ratio < 1 else \
-        min(float(n), ratio * (1 - ratio) / variance)
+    if variance <= 0 or not 0 < ratio < 1:
+        # the linearised variance is 0 at a read of 0% or 100%: Kish's effective size of
+        # the units counted in ``x``, each weighted by its stratum's documents per
+        # document drawn, so that a heavily weighted stratum does not count as many
+        n_eff = _kish_size(x, strata)
+    else:
+        n_eff = min(float(n), ratio * (1 - ratio) / variance)
     low, high = wilson_at(ratio, n_eff)
     return {"k": k, "n": n, "share": round(ratio, 6), "interval": [round(low, 6),
                                                                  round(high, 6)],
