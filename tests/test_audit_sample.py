@@ -727,3 +727,29 @@ def test_a_label_added_by_hand_that_the_audit_did_not_know_is_refused(habit_audi
     older = {key: value for key, value in result.report["review_sample"].items()
              if key != "label_space"}
     assert estimate_from_sample(sample, older)["missing"]["n_added_by_reviewer"] == 1
+
+
+@pytest.mark.parametrize("est_wrong, est_missing", [("NaN", 33.0), (None, "NaN")])
+def test_a_report_whose_bound_is_nan_or_null_reads_n_a(habit_audit, tmp_path, est_wrong,
+                                                        est_missing):
+    """A report.json whose bounds hold "NaN" (how tagsmith writes a NaN to JSON) or null
+    crashed estimate-noise (a str formatted as a number, or compared with one); the
+    figure now reads n/a, the other as it is, and --json gives null."""
+    texts, truth, given, result = habit_audit
+    sample = _write(result, tmp_path)
+    review_as_truth(sample, truth)
+    report = tmp_path / "report.json"
+    data = json.loads(report.read_text(encoding="utf-8"))
+    data["noise"]["bounds"].update(est_wrong=est_wrong, est_missing=est_missing)
+    report.write_text(json.dumps(data), encoding="utf-8")
+    text = CliRunner().invoke(tagsmith_cli.cli, ["estimate-noise", str(sample)])
+    assert text.exit_code == 0, text.output
+    line = next(line for line in text.output.splitlines() if "the audit's bounds" in line)
+    shown = "at most n/a wrong and 33.0 missing" if est_missing == 33.0 else \
+        "at most n/a wrong and n/a missing"
+    assert shown in line
+    out = CliRunner().invoke(tagsmith_cli.cli, ["estimate-noise", str(sample), "--json"])
+    assert out.exit_code == 0, out.output
+    bounds = json.loads(out.output)["bounds"]
+    assert bounds["est_wrong"] is None
+    assert bounds["est_missing"] == (33.0 if est_missing == 33.0 else None)

@@ -434,10 +434,22 @@ def _beside_bounds(bounds: dict | None, missing_est: dict) -> dict | None:
     """The audit's bounds, shown beside the estimates (None without)."""
     if not bounds:
         return None
-    est = bounds.get("est_missing")
-    return {"est_wrong": bounds.get("est_wrong"), "est_missing": est,
+    est = _bound_figure(bounds.get("est_missing"))
+    return {"est_wrong": _bound_figure(bounds.get("est_wrong")), "est_missing": est,
             "withheld": bool(bounds.get("withheld")),
             "missing_above_bound": est is not None and missing_est["corpus_interval"][0] > est}
+
+
+def _bound_figure(value: object) -> float | None:
+    """A bound's count as a finite number, or None where the report holds none (null,
+    ``"NaN"`` as tagsmith writes a NaN to JSON, or a NaN read back).
+
+    >>> _bound_figure(161.9), _bound_figure("NaN"), _bound_figure(float("nan")), _bound_figure(None)
+    (161.9, None, None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _stratum_sums(values: dict[str, np.ndarray], strata: list[dict]

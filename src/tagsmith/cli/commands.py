@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 import sys
 from contextlib import AbstractContextManager
@@ -2415,15 +2416,23 @@ def _estimate_lines(result: dict) -> list[str]:
         f"corpus's {n_docs:,} documents (95% interval {low:,.0f} to {high:,.0f}, "
         + ("Fay-Feuer gamma, strata weighted)" if strata else "exact Poisson)"))
     bounds = result["bounds"]
-    if bounds and bounds["est_missing"] is not None:
+
+    def bound(value: object) -> str:
+        # a report.json may hold null or "NaN" (how tagsmith writes a NaN) for a bound
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            return "n/a"
+        return f"{value:,.1f}"
+
+    if bounds:
         lines.append(("the audit's bounds (withheld as not informative) read "
-                      if bounds["withheld"] else "the audit's bounds read ")
-                     + f"at most {bounds['est_wrong']:,.1f} wrong and "
-                     f"{bounds['est_missing']:,.1f} missing"
+                      if bounds.get("withheld") else "the audit's bounds read ")
+                     + f"at most {bound(bounds.get('est_wrong'))} wrong and "
+                     f"{bound(bounds.get('est_missing'))} missing"
                      + ("; the missing count's interval lies above that bound: labels go "
                         "missing other than at random here (by habit), which the bound does "
                         "not count"
-                        if bounds["missing_above_bound"] else ""))
+                        if bounds.get("missing_above_bound") else ""))
     for kind, what in (("wrong", "wrong"), ("missing", "missing"), ("all", "all")):
         prec, rec = audit[kind]["precision"], audit[kind]["recall"]
         parts = []
