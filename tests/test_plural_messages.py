@@ -354,3 +354,25 @@ def test_rejection_warning_writes_every_count_with_thousands_separators(caplog):
     assert said.startswith("LLM labeling: 1,200 unknown labels rejected"), said
     assert "also rejected: 1,300 invalid items (" in said, said
     assert " and 1,500 ambiguous names; 1,400 answers named only labels off" in said, said
+
+
+def test_warnings_naming_untaught_labels_clip_long_names(caplog):
+    """train's and distill's warnings of labels without a positive document printed five
+    2,000-character names whole (10,000 characters of one log line): each name is cut
+    to a bounded length with an ellipsis, a short one kept as it is spelt."""
+    from tagsmith._plural import NAME_LIMIT
+    from tagsmith.pipeline.distill import _warn_untaught
+    from tagsmith.pipeline.train import _check_positives
+
+    space = LabelSpace([Label("u:kept", {"en": "kept  as is"})]
+                       + [Label(f"u:{i}", {"en": f"{i}" + "x" * 2000}) for i in range(5)]
+                       + [Label("u:taught", {"en": "taught"})])
+    Y = sp.csr_matrix(np.eye(1, 7, 6))
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        _check_positives(Y, space.deprecated_mask, space)
+        _warn_untaught(Y, space)
+    for said in _warnings(caplog):
+        assert len(said) < 5 * (NAME_LIMIT + 4) + 400, said
+        assert "'kept  as is', '0xxx" in said, said
+        assert "x…', '1xxx" in said and "and 1 more" in said, said
+    assert len(_warnings(caplog)) == 2

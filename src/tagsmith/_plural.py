@@ -1,4 +1,5 @@
-"""The one plural helper of messages and log lines ("1 document", "2 documents")."""
+"""The one plural helper of messages and log lines ("1 document", "2 documents"), and
+the one clipping of long texts and names quoted in them."""
 
 from __future__ import annotations
 
@@ -31,3 +32,21 @@ def none_of(n: int, noun: str = "document") -> str:
     ('no document of the 1', 'none of the 5 documents', 'none of the 0 documents')
     """
     return plural(n, f"no {noun} of the {n}", f"none of the {n} {noun}s")
+
+
+#: the characters of a label name quoted in a warning at most (:func:`clip`)
+NAME_LIMIT = 80
+
+
+def clip(text: str, limit: int = 240, *, collapse: bool = True) -> str:
+    """``text`` cut to at most ``limit`` characters with an ellipsis, its runs of
+    whitespace made one space unless not ``collapse`` (a label name, quoted as it is
+    spelt): a document or label name quoted in a message or report (warnings printed
+    five 2,000-character label names whole).
+
+    >>> clip("a  long\\nname", 12), clip("x" * 12, 10), clip("a  b", collapse=False)
+    ('a long name', 'xxxxxxxxx…', 'a  b')
+    """
+    if collapse:
+        text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._plural import clip
 from tagsmith.data.labelspace import LabelSpace
 
 if TYPE_CHECKING:
@@ -275,7 +276,7 @@ def duplicates_section(dups: Duplicates, texts: Sequence[str], Y: sp.csr_matrix,
                else {}),
             "exact": bool(dups.exact[p]),
             "cosine": round(float(dups.cosine[p]), 4),
-            "text_a": _clip(texts[i]), "text_b": _clip(texts[j]),
+            "text_a": clip(texts[i]), "text_b": clip(texts[j]),
             "only_a": [_label_ref(space, c, lang) for c in sorted(labels_i - labels_j)],
             "only_b": [_label_ref(space, c, lang) for c in sorted(labels_j - labels_i)],
         })
@@ -301,19 +302,14 @@ def leakage_section(results: dict, train_texts: Sequence[str], other_texts: dict
             nearest = int(result["nearest_train"][i])
             examples.append({"doc": int(i),
                              **({"line": int(lines[i])} if lines is not None else {}),
-                             "text": _clip(texts[i]),
+                             "text": clip(texts[i]),
                              "exact": bool(result["exact_mask"][i]),
                              "cosine": round(float(result["cosine"][i]), 4),
                              "train_doc": nearest,
                              **({"train_line": int(train_lines[nearest])}
                                 if train_lines is not None and nearest >= 0 else {}),
-                             "train_text": _clip(train_texts[nearest]) if nearest >= 0
+                             "train_text": clip(train_texts[nearest]) if nearest >= 0
                              else None})
         out[name] = {key: value for key, value in result.items()
                      if not isinstance(value, np.ndarray)} | {"examples": examples}
     return out
-
-
-def _clip(text: str, limit: int = 240) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -28,7 +28,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_fraction, check_int, check_number, check_options
-from tagsmith._plural import none_of, plural, plural_s
+from tagsmith._plural import NAME_LIMIT, clip, none_of, plural, plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace, check_label_space, check_label_table
@@ -516,7 +516,8 @@ def _warn_untaught(Y_teacher: sp.csr_matrix, label_space: LabelSpace, shown: int
     if not len(untaught):
         return
     n = len(untaught)
-    named = ", ".join(repr(label_space.name_of(int(i))) for i in untaught[:shown])
+    named = ", ".join(repr(clip(label_space.name_of(int(i)), NAME_LIMIT, collapse=False))
+                      for i in untaught[:shown])
     more = f", and {n - shown:,} more" if n > shown else ""
     never = (" and the student will never predict %s" if student_kept else
              "; a model trained on these labels will never predict %s")
