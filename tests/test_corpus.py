@@ -2982,3 +2982,32 @@ def test_a_skip_looks_for_a_hint_on_a_bounded_sample_of_distinct_keys():
         assert report.n_hint_tries == tries
         hint = "line 3's 'Billing': part of 'Billing issue'"
         assert (hint in report.summary()) == found
+
+
+def test_line_numbers_against_a_plain_list_get_a_hint_when_every_key_is_one(tmp_path):
+    """GoEmotions' labels.txt given as a plain-list vocabulary, its corpus naming the
+    emotions by line number (0..27), was refused with "unknown label '27'" and no word of
+    why: a key that is a whole number below the list's length, where every unknown key
+    is one, now says it may be a line number and how to convert the list."""
+    from tagsmith.data.labelspace import Label
+    from tagsmith.data.vocab import load_vocabulary
+
+    listed = write(tmp_path / "labels.txt", "admiration\namusement\nanger\n")
+    space = load_vocabulary(listed)
+    path = write(tmp_path / "dev.tsv", "nice\t0 2\nhm\t1\n")
+    with pytest.raises(UnknownLabelError, match=r"unknown label '0' \(.*: it is a whole "
+                                                r"number below the vocabulary's 3 labels: "
+                                                r"a line number from 0.*NR-1.*GoEmotions"):
+        list(Corpus(path, space))
+    skipped = Corpus(path, space, unknown_labels="skip")
+    list(skipped)
+    assert "line 1's '0': a whole number below the vocabulary's 3 labels" \
+        in skipped.report.summary()
+    # a key past the list's length, a name, or one of a vocabulary with notations is no
+    # line number of it
+    for text in ("nice\t3\n", "nice\t0 joy\n"):
+        mixed = Corpus(write(tmp_path / "m.tsv", text), space, unknown_labels="skip")
+        list(mixed)
+        assert "whole number" not in mixed.report.summary(), mixed.report.summary()
+    noted = LabelSpace([Label("urn:a", {"en": "a"}, notation="A"), Label("urn:b")])
+    assert noted.unknown_hint("1") == "" and space.unknown_hint("3") == ""

@@ -33,6 +33,7 @@ from tagsmith._params import check_choice, check_int
 from tagsmith._plural import plural, plural_s
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import (
+    LINE_NUMBER_HINT,
     LabelSpace,
     code_key,
     control_char,
@@ -137,6 +138,14 @@ class ReadReport:
     unknown_hint: str | None = None
     #: the distinct unknown keys a hint was looked for (:func:`hint_due`)
     n_hint_tries: int = 0
+    #: the distinct unknown keys that are whole numbers, and the largest of them: a
+    #: hint that the keys are line numbers is said only where every one is, below the
+    #: vocabulary's number of labels (:attr:`line_number_limit`)
+    n_whole_unknown: int = 0
+    max_whole_unknown: int = -1
+    #: the number of labels of the vocabulary whose hint said a key may be a line
+    #: number (LabelSpace.line_number_hint), or None
+    line_number_limit: int | None = None
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed every distinct unknown label
@@ -176,6 +185,13 @@ class ReadReport:
         """Count one dropped occurrence of an unknown (or ambiguous) label."""
         self.n_unknown_labels += 1
         self.unknown_labels[key] += 1
+        if self.unknown_labels[key] == 1:
+            whole = key.strip()
+            if whole.isascii() and whole.isdigit():
+                self.n_whole_unknown += 1
+                # a number too long to be a line number is no smaller than any limit
+                self.max_whole_unknown = max(self.max_whole_unknown,
+                                             int(whole) if len(whole) < 19 else 2 ** 63)
         self.n_ambiguous_labels += ambiguous
 
     def hint_wanted(self, key: str) -> bool:
@@ -203,6 +219,18 @@ class ReadReport:
             hint = label_space.split_hint(record.labels, key)
         if hint:
             self.unknown_hint = f"{where}'s {key!r}: {hint}" if where else f"{key!r}: {hint}"
+            if hint.startswith(LINE_NUMBER_HINT):
+                self.line_number_limit = len(label_space)
+
+    def shown_hint(self) -> str | None:
+        """:attr:`unknown_hint`, but a hint that the keys are line numbers only where
+        every distinct unknown key is a whole number below the vocabulary's size (a
+        corpus of names with one stray '3' is no corpus of line numbers)."""
+        if self.line_number_limit is not None and not (
+                self.n_whole_unknown == len(self.unknown_labels)
+                and self.max_whole_unknown < self.line_number_limit):
+            return None
+        return self.unknown_hint
 
     def add_doc(self, doc: Document) -> None:
         """Count a document that was yielded."""
@@ -219,7 +247,7 @@ class ReadReport:
             parts.append(f"{self.n_unknown_labels:,} unknown label occurrence"
                          f"{plural_s(self.n_unknown_labels)} skipped ({len(self.unknown_labels):,} "
                          f"distinct, most often {key!r} x{count}"
-                         + (f"; {self.unknown_hint})" if self.unknown_hint else ")"))
+                         + (f"; {self.shown_hint()})" if self.shown_hint() else ")"))
             if self.n_ambiguous_labels:
                 parts[-1] += (f", {self.n_ambiguous_labels:,} of them ambiguous names (write "
                               "their <uri>)")

@@ -34,6 +34,11 @@ from tagsmith.exceptions import (
 T = TypeVar("T")
 
 
+#: how :meth:`LabelSpace.line_number_hint` begins (a report drops it unless every
+#: unknown key is such a number)
+LINE_NUMBER_HINT = "a whole number below the vocabulary's"
+
+
 @dataclass
 class Label:
     """Everything known about one label; only ``uri`` is required."""
@@ -548,7 +553,28 @@ class LabelSpace(Sequence[Label]):
             return (f"in another case or spacing, the preferred name of {len(cased)} "
                     "concepts (names match exactly), " + self._candidates(cased.items())
                     + "; write the name or URI of the one meant")
-        return self._leaf_hint(key)
+        return self._leaf_hint(key) or self.line_number_hint(key)
+
+    def line_number_hint(self, key: str) -> str:
+        """For an unknown whole number ``key`` below the number of labels, of a
+        vocabulary without notations (a plain list): that it may be a line number, as
+        GoEmotions' corpus names the lines of its ``labels.txt`` from 0, and the
+        conversion to a vocabulary naming them by notation; ``""`` otherwise.
+
+        >>> space = LabelSpace.from_uris(["admiration", "amusement"])
+        >>> space.line_number_hint("1")[:60], space.line_number_hint("2")
+        ("a whole number below the vocabulary's 2 labels: a line numbe", '')
+        """
+        key = key.strip()
+        n = len(self._labels)
+        if not (key.isascii() and key.isdigit()) or len(key) > len(str(n)) \
+                or int(key) >= n or any(label.notation for label in self._labels):
+            return ""
+        return (f"{LINE_NUMBER_HINT} {n:,} label{'' if n == 1 else 's'}: a line number "
+                "from 0, as GoEmotions' corpus names the lines of its labels.txt? A plain "
+                "list's line is a key, never its number: convert the list to a TSV "
+                "naming each line by its number as notation, awk '{print \"<urn:x:\" $0 "
+                "\">\\t\" $0 \"\\t\" NR-1}' labels.txt > vocab.tsv (README: GoEmotions)")
 
     def _leaf_hint(self, key: str) -> str:
         """:meth:`unknown_hint` for a category path's last step ``key``; ``""`` where it

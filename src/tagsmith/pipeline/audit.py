@@ -1436,4 +1436,4 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
                        _UniqueIds(doc_ids),
                        report.unknown_labels, report.n_skipped_lines,
                        list(report.skipped_lines), on_error, report.n_missing_files,
-                       report.unknown_hint)
+                       report.shown_hint())
