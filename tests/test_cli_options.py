@@ -912,3 +912,21 @@ def test_calibrate_min_recall_says_what_it_replaces_and_its_back_off():
     recall = help_text.split("--min-recall FLOAT", 1)[1].split(" --", 1)[0]
     assert "instead of F-beta" in recall, recall
     assert "band" in recall, recall
+
+
+def test_every_help_naming_vocabulary_formats_names_the_plain_list_and_googles():
+    """--vocab's help said "(TSV, CSV or SKOS)" in train, suggest, eval, audit, the
+    vocab command and the LLM commands, though a .txt plain list and Google's product
+    taxonomy are read too: every help naming the formats names them all, one wording."""
+    every = "TSV, CSV, SKOS, a .txt list or Google's product taxonomy"
+    named = []
+    for name, command in sorted(COMMANDS.items()):
+        helps = [(name, command.help or ""), (name, command.short_help or "")] + [
+            (f"{name} {param.opts[0]}", getattr(param, "help", None) or "")
+            for param in command.params]
+        for where, text in helps:
+            if "TSV, CSV" in text:  # a list of the formats (not shift's "a SKOS ...")
+                named.append(where)
+                assert every in text, (where, text)
+    assert {"train --vocab", "vocab", "taxonomy --map-to"} <= set(named), named
+    assert len(named) >= 8, named

@@ -1319,6 +1319,10 @@ _ANY_PATH = ("a file or folder name", _READ)
 #: the commands whose CORPUS may be a text file with one document per line (unlabelled):
 #: ``train -`` was told so of its CORPUS, which takes labels
 _TEXT_CORPUS_COMMANDS = frozenset({"taxonomy", "label"})
+#: the vocabulary formats every --vocab (and ``vocab``, ``--map-to``) reads, as their
+#: help names them: it named TSV, CSV and SKOS alone, not the .txt list nor Google's
+VOCAB_FORMATS = "TSV, CSV, SKOS, a .txt list or Google's product taxonomy"
+
 _PATH_ROLES: dict[str, tuple[str, str]] = {
     "corpus": ("a corpus file (or a text file with one document per line); save the "
                "documents to a file and give its name", _READ),
@@ -1329,8 +1333,8 @@ _PATH_ROLES: dict[str, tuple[str, str]] = {
     "review": ("the review file (from audit)", _READ),
     "sample_file": ("the reviewed sample file (from audit --review-sample)", _READ),
     "report": ("the audit's report.json", _READ),
-    "vocab": ("a vocabulary file (TSV, CSV or SKOS)", _READ),
-    "map_to": ("a vocabulary file (TSV, CSV or SKOS)", _READ),
+    "vocab": (f"a vocabulary file ({VOCAB_FORMATS})", _READ),
+    "map_to": (f"a vocabulary file ({VOCAB_FORMATS})", _READ),
     "bundle": ("a model bundle folder (from train)", _READ),
     "shortlist_bundle": ("a model bundle folder (from train)", _READ),
     "baseline": ("a model bundle folder (from train)", _READ),

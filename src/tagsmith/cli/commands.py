@@ -24,6 +24,7 @@ from tagsmith.audit import (
     MAX_CALIBRATION_FOLDS,
 )
 from tagsmith.cli import (
+    VOCAB_FORMATS,
     a_path,
     cli,
     finite_number,
@@ -142,7 +143,7 @@ files with .tsv/.key label files) into a bundle."""
 @click.option("-o", "--output", required=True, callback=a_path,
               help="Directory to write the model bundle to.")
 @click.option("--vocab", callback=a_path,
-              help="Vocabulary (TSV, CSV or SKOS); default: derived from the corpus.")
+              help=f"Vocabulary ({VOCAB_FORMATS}); default: derived from the corpus.")
 @click.option("--model", type=click.Choice(available_models()), default="linear",
               show_default=True, help="Model family.")
 @click.option("--dev", callback=a_path, help="Labelled corpus for tuning thresholds.")
@@ -1185,7 +1186,7 @@ refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
               help="With --sets: abstain when the best label's probability (LP-ICP: the best "
               "label set's credibility) is below this.")
 @click.option("--vocab", callback=a_path,
-              help="Name the bundle's labels as this vocabulary (TSV, CSV or SKOS) does, "
+              help=f"Name the bundle's labels as this vocabulary ({VOCAB_FORMATS}) does, "
               "matched by URI: a thesaurus updated since training; what differs is warned "
               "of once.")
 @click.option("--replace-deprecated", is_flag=True,
@@ -1452,7 +1453,7 @@ EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
               help="With --calibration: write a reliability diagram to "
               "this .png file (never an input).")
 @click.option("--vocab", callback=a_path,
-              help="The corpus's labels are this vocabulary's (TSV, CSV or SKOS; a "
+              help=f"The corpus's labels are this vocabulary's ({VOCAB_FORMATS}; a "
               "thesaurus updated since training), matched to the bundle's by URI: its names "
               "read, the bundle's too; its labels the model does not know are left out "
               "(counted in a warning), as is what differs.")
@@ -1791,10 +1792,10 @@ def _print_confidence(report: dict, n_labels: int) -> None:
 
 
 #: the help of ``tagsmith vocab``
-VOCAB_HELP = """Inspect a vocabulary file (TSV, CSV or SKOS)."""
+VOCAB_HELP = f"Inspect a vocabulary file ({VOCAB_FORMATS})."
 
 
-@cli.command(short_help="Inspect a vocabulary file (TSV, CSV or SKOS).", help=VOCAB_HELP)
+@cli.command(short_help=VOCAB_HELP, help=VOCAB_HELP)
 @click.argument("vocab", callback=a_path)
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of the names shown.")
@@ -1959,7 +1960,7 @@ not in the vocabulary are counted in the report, not fatal.
 @click.option("-o", "--output", required=True, callback=a_path,
               help="Directory for the report and review queue.")
 @click.option("--vocab", callback=a_path,
-              help="Vocabulary (TSV, CSV or SKOS); default: the bundle's, or derived "
+              help=f"Vocabulary ({VOCAB_FORMATS}); default: the bundle's, or derived "
               "from the corpus. With --bundle: the bundle's updated since training, its "
               "names shown for the bundle's labels (matched by URI; what differs is warned "
               "of once).")

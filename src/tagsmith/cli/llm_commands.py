@@ -11,6 +11,7 @@ import click
 
 from tagsmith._plural import none_of, plural, plural_s
 from tagsmith.cli import (
+    VOCAB_FORMATS,
     LaterStopsIgnored,
     a_cache_dir,
     a_path,
@@ -434,7 +435,7 @@ CORPUS is any corpus file (labels ignored) or a text file with one document per 
               help="Prefix of the label URIs: each label's URI is it followed by a slug of "
               "its name.")
 @click.option("--map-to", callback=a_path,
-              help="Existing vocabulary (TSV, CSV or SKOS) to map the generated "
+              help=f"Existing vocabulary ({VOCAB_FORMATS}) to map the generated "
               "labels onto: each label's best match is printed, in the JSON summary's "
               "mapping, in the CSV's closematch column and as --skos skos:closeMatch (a "
               ".tsv output keeps none).")
@@ -654,7 +655,7 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
 @cli.command(short_help="Label CORPUS with an LLM: soft labels as JSONL.", help=LABEL_HELP)
 @click.argument("corpus", callback=a_path)
 @click.option("--vocab", required=True, callback=a_path,
-              help="Label set (TSV, CSV or SKOS), e.g. from taxonomy.")
+              help=f"Label set ({VOCAB_FORMATS}), e.g. from taxonomy.")
 @click.option("-o", "--output", required=True, callback=a_path,
               help="JSONL of soft labels to write (named "
               ".jsonl or .ndjson, optionally .gz: readers go by the suffix).")
