@@ -929,4 +929,6 @@ def test_every_help_naming_vocabulary_formats_names_the_plain_list_and_googles()
                 named.append(where)
                 assert every in text, (where, text)
     assert {"train --vocab", "vocab", "taxonomy --map-to"} <= set(named), named
-    assert len(named) >= 8, named
+    # the vocab command's short_help names no format: the command list shows each command's
+    # short_help uncut, at most 50 characters (test_cli's command-list test)
+    assert len(named) >= 7, named

@@ -1795,7 +1795,7 @@ def _print_confidence(report: dict, n_labels: int) -> None:
 VOCAB_HELP = f"Inspect a vocabulary file ({VOCAB_FORMATS})."
 
 
-@cli.command(short_help=VOCAB_HELP, help=VOCAB_HELP)
+@cli.command(short_help="Inspect a vocabulary file.", help=VOCAB_HELP)
 @click.argument("vocab", callback=a_path)
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of the names shown.")
