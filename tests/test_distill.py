@@ -1290,13 +1290,11 @@ def test_label_corpus_gives_no_labels_to_the_copies_of_a_document_not_answered()
     np.testing.assert_array_equal(Y[4:], Y[[rows.index(i - 8) for i in rows[4:]]])
 
 
-def test_label_corpus_says_when_the_budget_is_more_than_the_documents(tmp_path, caplog):
-    """--budget 500 on 12 documents spent 12 calls and said nothing: the summary's budget
-    was 12, as if that had been asked for."""
+
+def _sport_music_teacher():
+    """Two labels, twelve texts alternating between them, and a teacher that answers
+    each document's own label: the set-up of the label_corpus tests below."""
     from tagsmith.data.labelspace import LabelSpace
-    from tagsmith.labeling.client import OpenAIChatClient
-    from tagsmith.labeling.labeler import LabelingOptions
-    from tagsmith.pipeline.llm import label_corpus
 
     space = LabelSpace.from_uris(["u:sport", "u:music"],
                                  names={"u:sport": "sport", "u:music": "music"})
@@ -1306,6 +1304,17 @@ def test_label_corpus_says_when_the_budget_is_more_than_the_documents(tmp_path, 
         doc = read_data_section(user_prompt(body), "DOCUMENT")
         name = "sport" if "sport" in doc else "music"
         return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    return space, texts, teacher
+
+def test_label_corpus_says_when_the_budget_is_more_than_the_documents(tmp_path, caplog):
+    """--budget 500 on 12 documents spent 12 calls and said nothing: the summary's budget
+    was 12, as if that had been asked for."""
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.llm import label_corpus
+
+    space, texts, teacher = _sport_music_teacher()
 
     with LocalChatServer(teacher) as server, caplog.at_level("WARNING", logger="tagsmith"):
         client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
@@ -2348,20 +2357,12 @@ def test_the_active_student_records_the_texts_it_was_taught(data, tmp_path):
 def test_label_corpus_with_a_budget_records_the_students_taught_texts(tmp_path):
     """The student of `label --budget --student` recorded no training texts: `calibrate
     --data` said it was "saved by an older tagsmith"; from the hashes label_corpus has."""
-    from tagsmith.data.labelspace import LabelSpace
     from tagsmith.labeling.client import OpenAIChatClient
     from tagsmith.labeling.labeler import LabelingOptions
     from tagsmith.pipeline.llm import label_corpus
     from tagsmith.pipeline.train import text_hashes
 
-    space = LabelSpace.from_uris(["u:sport", "u:music"],
-                                 names={"u:sport": "sport", "u:music": "music"})
-    texts = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(12)]
-
-    def teacher(body):
-        doc = read_data_section(user_prompt(body), "DOCUMENT")
-        name = "sport" if "sport" in doc else "music"
-        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+    space, texts, teacher = _sport_music_teacher()
     with LocalChatServer(teacher) as server:
         client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
         result = label_corpus(texts, space, client, LabelingOptions(n_workers=2),
