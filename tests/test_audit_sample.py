@@ -578,19 +578,102 @@ def test_an_unstratified_sample_gives_the_uniform_figures(habit_audit, tmp_path)
     assert estimate_from_sample(sample, older) == estimate
 
 
-def test_a_stratified_sample_is_refused_where_it_cannot_be_drawn(habit_audit, tmp_path):
-    """More flagged documents than the audit flagged, more others than there are, a
-    stratum of one, and --review-sample-flagged without --review-sample are refused
-    naming the parameter."""
+def test_a_stratum_asked_for_more_documents_than_it_holds_is_drawn_whole(
+        habit_audit, tmp_path, caplog):
+    """More flagged documents than the audit flagged was refused only after the whole
+    audit (the number is known once it has scored: 8 minutes on Reuters), and the audit
+    was lost. The stratum is now drawn whole, with a warning naming how many, and read
+    with no sampling error; so is an others stratum too small; with no flagged document
+    at all the sample is the uniform one."""
+    import dataclasses
+    import logging
+
+    from tagsmith.audit.review import write_review
+
+    texts, truth, given, result = habit_audit
+    with_flag = sorted(set(result.issues.doc[result.issues.flagged].tolist()))
+    n_flagged = len(with_flag)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        rows, record = _draw(result, texts, given, 40, 0, flagged_docs=n_flagged + 5)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"review_sample_flagged {n_flagged + 5}: only {n_flagged} documents have a "
+        f"candidate the audit flagged; all of them were drawn (that stratum is read in "
+        f"full), {n_flagged + 40} in all"]
+    flagged, others = record["strata"]
+    assert (flagged["n_sampled"], flagged["n_requested"], others["n_sampled"]) == (
+        n_flagged, n_flagged + 5, 40)
+    assert [e["doc"] for e in record["docs"] if e["stratum"] == "flagged"] == with_flag
+    sample = tmp_path / "sample.csv"
+    write_review(rows, sample)
+    review_as_truth(sample, truth)
+    estimate = estimate_from_sample(sample, record)
+    # the flagged stratum read whole: its precision is the truth's, and every interval
+    # is a number (a stratum of its whole population has no variance, not NaN)
+    pairs = [(d, label) for d, label, f in zip(result.issues.doc.tolist(),
+                                                result.issues.label.tolist(),
+                                                result.issues.flagged.tolist(), strict=True) if f]
+    precision = estimate["audit"]["all"]["precision"]
+    assert precision["n"] == len(pairs)
+    assert precision["k"] == sum(truth[d, label] != given[d, label] for d, label in pairs)
+    for kind in ("wrong", "missing"):
+        assert all(np.isfinite(estimate[kind]["corpus_interval"]))
+    warnings: list[str] = []
+    _, record = _draw_with(result, texts, given, 400 - n_flagged + 1, 2, warnings)
+    assert warnings == [f"review_sample {400 - n_flagged + 1}: only {400 - n_flagged} "
+                        "documents have no candidate the audit flagged; all of them were "
+                        f"drawn (that stratum is read in full), {400 - n_flagged + 2} in all"]
+    assert [s["n_sampled"] for s in record["strata"]] == [2, 400 - n_flagged]
+    assert record["n_sampled"] == 400 - n_flagged + 2
+    unflagged = dataclasses.replace(result.issues,
+                                    flagged=np.zeros_like(result.issues.flagged))
+    warnings = []
+    _, record = _draw_with(result, texts, given, 40, 5, warnings, issues=unflagged)
+    assert warnings == ["review_sample_flagged 5: no document has a candidate the audit "
+                        "flagged; the sample is review_sample's 40 documents drawn "
+                        "uniformly over the corpus, unstratified"]
+    assert record["strata"] == [{"name": "all", "population": 400, "n_sampled": 40,
+                                 "n_given": int(given.sum())}]
+
+
+def _draw_with(result, texts, given, n, flagged_docs, warnings, issues=None):
+    from tagsmith.audit.sample import draw_review_sample
+
+    return draw_review_sample(issues or result.issues, texts, sp.csr_matrix(given), SPACE, n,
+                              topk=result.scores.topk, flagged_docs=flagged_docs,
+                              warnings=warnings)
+
+
+def test_the_command_line_keeps_an_audit_asked_for_too_many_flagged_documents(
+        habit_audit, tmp_path, caplog):
+    """audit --review-sample-flagged over the documents with a flagged candidate exited 2
+    after the whole audit, writing nothing; it now writes the audit, the sample holding
+    every such document, and says so in a warning naming the option and in report.json's
+    warnings."""
+    import logging
+
     texts, _, given, result = habit_audit
     n_flagged = len(set(result.issues.doc[result.issues.flagged].tolist()))
-    with pytest.raises(InvalidParameterError,
-                       match=f"review_sample_flagged.*at most the {n_flagged} documents with "
-                             "a candidate the audit flagged"):
-        _draw(result, texts, given, 40, 0, flagged_docs=n_flagged + 1)
-    with pytest.raises(InvalidParameterError,
-                       match=f"review_sample.*at most the {400 - n_flagged} documents without"):
-        _draw(result, texts, given, 400 - n_flagged + 1, 0, flagged_docs=2)
+    corpus = _corpus_file(tmp_path / "c.tsv", texts, given)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        out = CliRunner().invoke(tagsmith_cli.cli, [
+            "audit", str(corpus), "-o", str(tmp_path / "a"), "--scores", "knn", "--no-html",
+            "--no-near-duplicates", "--min-probability", "0.2", "--seed", "3",
+            "--review-sample", "40", "--review-sample-flagged", "100"])
+    assert out.exit_code == 0, out.output
+    message = (f"--review-sample-flagged 100: only {n_flagged} documents have a candidate "
+               "the audit flagged; all of them were drawn")
+    assert any(r.getMessage().startswith(message) for r in caplog.records), caplog.text
+    report = json.loads((tmp_path / "a" / "report.json").read_text(encoding="utf-8"))
+    assert any(w.startswith(f"review_sample_flagged 100: only {n_flagged} documents")
+               for w in report["warnings"])
+    assert report["review_sample"]["strata"][0]["n_sampled"] == n_flagged
+    assert (tmp_path / "a" / "sample.csv").is_file()
+
+
+def test_a_stratified_sample_is_refused_where_it_cannot_be_drawn(habit_audit, tmp_path):
+    """A stratum of one, --review-sample-flagged without --review-sample, and more
+    documents than the corpus holds are refused naming the parameter, before the work."""
+    texts, _, given, result = habit_audit
     with pytest.raises(InvalidParameterError, match="review_sample_flagged.*>= 2"):
         _draw(result, texts, given, 40, 0, flagged_docs=1)
     with pytest.raises(InvalidParameterError, match="review_sample_flagged.*given with "

@@ -25,6 +25,7 @@ reviewer accepted among the rows shown or added.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
     from tagsmith.data.labelspace import LabelSpace
     from tagsmith.topk import TopK
 
+logger = logging.getLogger("tagsmith")
+
 #: the z of a two-sided 95% interval
 Z95 = 1.959963984540054
 #: mixed into the sample's seed, so that the documents drawn do not follow the audit's
@@ -76,7 +79,8 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
                        topk: TopK | None = None, lang: str = "en",
                        lines: Sequence[int] | None = None,
                        doc_ids: Sequence[str | None] | None = None,
-                       flagged_docs: int | None = None) -> tuple[list[dict], dict]:
+                       flagged_docs: int | None = None,
+                       warnings: list[str] | None = None) -> tuple[list[dict], dict]:
     """Draw ``n`` documents uniformly at random (without replacement, seeded by
     ``seed``) and return the review rows that show each one's pairs, and the record
     :func:`estimate_from_sample` reads them back with (JSON-able: the report's
@@ -85,7 +89,11 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
     ``flagged_docs``: stratify, drawing ``n`` documents among those with no flagged pair
     and ``flagged_docs`` among those with one (each uniformly, without replacement):
     the record's ``strata`` holds each stratum's population and size, and its ``docs``
-    each document's stratum. Without, one stratum (``all``) of ``n`` documents.
+    each document's stratum. Without, one stratum (``all``) of ``n`` documents. A
+    stratum asked for more documents than it holds (known only once the audit has
+    flagged its candidates) takes them all, and a warning says so (logged, and appended
+    to ``warnings``): refused, the whole audit before it was lost. Where no document has
+    a flagged pair the sample is ``n`` documents drawn uniformly, one stratum.
 
     Each document's rows: one per given label (``kind`` wrong, ``action`` remove:
     accept it where the label does not apply), then one per label among the first
@@ -104,13 +112,19 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
     rng = np.random.default_rng([int(seed), _SALT])
     with_flag = np.zeros(n_docs, bool)
     with_flag[issues.doc[issues.flagged]] = True
+    if flagged_docs is not None and not with_flag.any():
+        _warn(warnings, "review_sample_flagged %d: no document has a candidate the audit "
+              "flagged; the sample is review_sample's %d documents drawn uniformly over "
+              "the corpus, unstratified", flagged_docs, n)
+        flagged_docs = None
     if flagged_docs is None:
         docs = np.sort(rng.choice(n_docs, size=int(n), replace=False)).tolist()
         strata = [{"name": "all", "population": n_docs, "n_sampled": len(docs),
                    "n_given": int(Y.nnz)}]
         stratum_of = dict.fromkeys(docs, "all")
     else:
-        docs, strata, stratum_of = _stratified_draw(rng, with_flag, Y, int(n), flagged_docs)
+        docs, strata, stratum_of = _stratified_draw(rng, with_flag, Y, int(n), flagged_docs,
+                                                    warnings)
     chosen = set(docs)
     flagged: dict[int, dict[str, list[int]]] = {d: {"wrong": [], "missing": []} for d in docs}
     where = np.flatnonzero(issues.flagged)
@@ -161,11 +175,23 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
     return rows, record
 
 
+def _warn(warnings: list[str] | None, template: str, *values: object) -> None:
+    """Log a warning naming the parameters ``review_sample`` and
+    ``review_sample_flagged`` (the command line reads its options), and append it to
+    ``warnings``."""
+    logger.warning(template, *values,
+                   extra={"parameters": ("review_sample_flagged", "review_sample")})
+    if warnings is not None:
+        warnings.append(template % values)
+
+
 def _stratified_draw(rng: np.random.Generator, with_flag: np.ndarray, Y: sp.csr_matrix,
-                     n: int, m: int) -> tuple[list[int], list[dict], dict[int, str]]:
+                     n: int, m: int, warnings: list[str] | None = None
+                     ) -> tuple[list[int], list[dict], dict[int, str]]:
     """``n`` documents among those without a flagged pair and ``m`` among those with
     one (``with_flag``): the documents drawn, sorted, the strata and each one's
-    stratum."""
+    stratum. A stratum that holds fewer documents than asked is drawn whole (its
+    ``n_requested`` recorded), with a warning (see :func:`draw_review_sample`)."""
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2:
         raise InvalidParameterError(
             "review_sample_flagged", "a number of documents >= 2 (a stratum's variance "
@@ -179,17 +205,23 @@ def _stratified_draw(rng: np.random.Generator, with_flag: np.ndarray, Y: sp.csr_
     for name, members, size, parameter in (
             ("flagged", np.flatnonzero(with_flag), m, "review_sample_flagged"),
             ("others", np.flatnonzero(~with_flag), n, "review_sample")):
+        requested = size
         if size > len(members):
-            what = "with" if name == "flagged" else "without"
-            raise InvalidParameterError(
-                parameter, f"at most the {len(members):,} document{plural_s(len(members))} "
-                f"{what} a candidate the audit flagged (a sample draws each document once)",
-                size)
+            # the documents with a flagged pair are known only after the scoring (8
+            # minutes on Reuters): refusing here threw the whole audit away
+            size = len(members)
+            # the name in the template: the command line renames it there only
+            _warn(warnings, parameter + " %d: only %d document%s %s candidate the audit "
+                  "flagged; all of them were drawn (that stratum is read in full), %d in all",
+                  requested, size, plural_s(size),
+                  ("has" if size == 1 else "have") + (" a" if name == "flagged" else " no"),
+                  size + (n if name == "flagged" else m))
         drawn = rng.choice(members, size=size, replace=False).tolist()
         docs += drawn
         stratum_of.update(dict.fromkeys(drawn, name))
         strata.append({"name": name, "population": int(len(members)), "n_sampled": size,
-                       "n_given": int(given_per_doc[members].sum())})
+                       "n_given": int(given_per_doc[members].sum()),
+                       **({"n_requested": requested} if requested != size else {})})
     return sorted(docs), strata, stratum_of
 
 
@@ -463,7 +495,8 @@ def _stratum_sums(values: dict[str, np.ndarray], strata: list[dict]
         y = values[stratum["name"]]
         big_n, n = stratum["population"], len(y)
         total += big_n * float(y.mean())
-        variance += big_n * big_n * (1 - n / big_n) * float(y.var(ddof=1)) / n
+        if n < big_n:  # a stratum drawn whole (fewer documents than asked): no variance
+            variance += big_n * big_n * (1 - n / big_n) * float(y.var(ddof=1)) / n
     return total, variance
 
 

@@ -2000,7 +2000,8 @@ not in the vocabulary are counted in the report, not fatal.
 @click.option("--review-sample-flagged", type=click.IntRange(min=2), default=None,
               metavar="M",
               help="Stratify the sample: draw M documents among those with a flagged "
-              "candidate, and --review-sample's N among the others (N + M in all); "
+              "candidate (all of them, with a warning, where fewer have one), and "
+              "--review-sample's N among the others (N + M in all); "
               "estimate-noise weights each stratum by its documents, and reads the "
               "flagged candidates' precision from the M.")
 @click.option("--min-probability", type=click.FloatRange(0, 1, min_open=True), default=0.5,

@@ -1030,7 +1030,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
             sample, sample_record = draw_review_sample(
                 issues, texts, Y, label_space, options.review_sample, seed=options.seed or 0,
                 topk=scores.topk, lang=options.lang, lines=lines, doc_ids=doc_ids,
-                flagged_docs=options.review_sample_flagged)
+                flagged_docs=options.review_sample_flagged, warnings=warnings)
         lang = options.lang
         quality = _scores_quality(Y, scores)
         noise = _withhold_bounds(health.noise_section(issues, label_space, lang=lang), quality)
