@@ -452,6 +452,32 @@ def test_an_audit_drawing_no_sample_keeps_a_decided_one_readable(habit_audit, tm
     assert (own / "sample.csv").read_text(encoding="utf-8") == "text,labels\nRain,weather\n"
 
 
+@pytest.mark.parametrize("review_format", ["csv", "jsonl"])
+def test_an_audit_drawing_no_sample_removes_an_undecided_one(habit_audit, tmp_path, caplog,
+                                                             review_format):
+    """An audit run again into the folder without --review-sample left an earlier one's
+    undecided sample beside its report.json, which holds no record of it, without a
+    word: a reviewer then decided a sample nothing could read. It is removed (moved out
+    with the staging folder, as a stale report.html is), with a warning naming it."""
+    import dataclasses
+    import logging
+
+    _, _, _, result = habit_audit
+    result.write(tmp_path, html=False, review_format=review_format)
+    sample = tmp_path / f"sample.{review_format}"
+    assert sample.is_file()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        dataclasses.replace(result, sample=None).write(tmp_path, html=False,
+                                                       review_format=review_format)
+    assert not sample.exists()
+    assert [r.getMessage() for r in caplog.records if str(sample) in r.getMessage()] == [
+        f"removed {sample}, the undecided review sample of an earlier audit: this audit "
+        "drew none (review_sample), and its report.json holds no record to read that "
+        "sample with"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "labels.csv", "report.json", f"review.{review_format}"]
+
+
 def test_a_jsonl_file_of_the_users_own_is_not_replaced_by_the_sample(habit_audit, tmp_path):
     """A sample.jsonl of the user's own (a sample of a corpus) in the output folder was
     replaced by the audit's sample without a word, where a sample.csv of the user's own

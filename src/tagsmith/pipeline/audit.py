@@ -263,6 +263,9 @@ class AuditResult:
         ``keep`` (the audit's inputs; see :func:`check_output`). Without ``html``, a
         ``report.html`` an earlier audit wrote there is removed (it would disagree with the new
         ``report.json``); a file of that name the audit did not write is left alone.
+        An audit drawing no sample likewise removes an undecided ``sample.csv`` or
+        ``sample.jsonl`` of an earlier one (the new ``report.json`` holds no record to
+        read it with), with a warning.
         """
         from tagsmith.audit.report import is_report_html, render_html, write_json
         from tagsmith.audit.review import write_review
@@ -301,6 +304,9 @@ class AuditResult:
                             f"({exc.strerror or exc})", path=directory) from exc
         names = output_names(review_format=review_format, html=html,
                              sample=self.sample is not None)
+        # an undecided sample of an earlier audit, which the new report.json holds no
+        # record of: left, it was decided by a reviewer and then could not be read
+        stale_samples = [] if self.sample is not None else _stale_samples(directory)
         try:
             write_json(self.report, staging / names["report_json"])
             write_review(self.review, staging / names["review"])
@@ -318,6 +324,9 @@ class AuditResult:
                     # moved into the staging folder (deleted with it) before the new files
                     # move in, so the folder never holds a new report.json with an old page
                     os.replace(directory / "report.html", staging / "stale-report.html")
+                for stale_sample in stale_samples:
+                    if stale_sample.is_file():  # still there: moved out with the staging
+                        os.replace(stale_sample, staging / f"stale-{stale_sample.name}")
                 paths = {}
                 for key, name in names.items():
                     os.replace(staging / name, directory / name)
@@ -337,6 +346,11 @@ class AuditResult:
         _warn_other_review(directory, review_format)
         if self.sample is not None:
             _warn_other_review(directory, review_format, stem="sample")
+        for stale_sample in stale_samples:
+            logger.warning("removed %s, the undecided review sample of an earlier audit: "
+                           "this audit drew none (review_sample), and its report.json holds "
+                           "no record to read that sample with", stale_sample,
+                           extra={"parameters": ("review_sample",)})
         return paths
 
     def _write_labels(self, path: Path) -> Path:
@@ -462,6 +476,25 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
                             f"writes its {reviewed}; refusing to overwrite it (move it "
                             "away, write to another output directory, or pass force=True to "
                             "overwrite it; CLI: --force)", path=review)
+
+
+def _stale_samples(directory: Path) -> list[Path]:
+    """The ``sample.csv`` and ``sample.jsonl`` in ``directory`` that an audit drawing no
+    sample removes: review files (as :func:`check_output` reads them) with no decision
+    filled in. A decided one is refused by :func:`check_output` (or kept, with
+    ``force``), and a file of the user's own that is no review file is left alone."""
+    stale = []
+    for name in ("sample.csv", "sample.jsonl"):
+        path = directory / name
+        if path.is_symlink() or not path.is_file() or not path.stat().st_size:
+            continue
+        try:
+            if _n_decisions(path) or (name.endswith(".jsonl") and _not_a_review(path)):
+                continue
+        except DataError:
+            continue
+        stale.append(path)
+    return stale
 
 
 def _not_a_review(path: Path) -> str | None:
