@@ -383,8 +383,11 @@ def test_a_stratified_read_of_none_counts_a_heavily_weighted_stratum_as_fewer(tm
     """At 0% the linearised variance is 0, and the effective sample size was the plain
     count: 10 given labels read none wrong at Wilson's 0% to 27.75% though 7 of them
     stood for 25 documents each and 3 for 5. Now Kish's size of the units counted,
-    (sum w)^2 / sum w^2: 190^2 / 4,450 = 8.11. The recall likewise: 2 errors found,
-    neither flagged, one of weight 5, one of 25: 30^2 / 650 = 1.38, not 2."""
+    (sum w)^2 / sum w^2: 190^2 / 4,450 = 8.11. The recall, 2 errors found, neither
+    flagged, one of weight 5, one of 25, takes Fay's ratio interval (see
+    test_a_stratified_recall_of_all_counts_the_errors_the_others_may_hold)."""
+    from scipy.stats import f
+
     from tagsmith.audit.sample import wilson_at
 
     plan = {0: ("flagged", "ab", "", "cd", "c", "", "d"),
@@ -402,9 +405,40 @@ def test_a_stratified_read_of_none_counts_a_heavily_weighted_stratum_as_fewer(tm
     assert wrong["interval"][1] > wilson(0, 10)[1] + 0.04
     recall = estimate["audit"]["missing"]["recall"]
     assert (recall["k"], recall["n"], recall["share"]) == (0, 2, 0.0)
-    n_eff = 30 ** 2 / (5 ** 2 + 25 ** 2)
-    assert recall["n_effective"] == round(n_eff, 1)
-    assert recall["interval"] == pytest.approx(wilson_at(0.0, n_eff), abs=1e-6)
+    # flagged found 0 (weight 5, the largest the flagged stratum has); not flagged 5 x 1
+    # + 25 x 1 = 30, variance 650: the odds' upper end 5 / 30 x F(0.975; 2, 2 x 900 / 650)
+    odds = 5 / 30 * f.ppf(0.975, 2, 2 * 900 / 650)
+    assert recall["interval"] == pytest.approx([0.0, odds / (1 + odds)], abs=1e-6)
+
+
+def test_a_stratified_recall_of_all_counts_the_errors_the_others_may_hold(tmp_path):
+    """Every error found flagged, all in the flagged stratum (weight 5 a document drawn)
+    and none in the others (weight 25): the stratified Wilson read 3 of 3 as 43.85% to
+    100%, Kish's size of the 3 errors counted, as if the others stratum could hold no
+    error unseen. Fay's gamma interval on the ratio of the flagged errors' total to the
+    others' gives that stratum its weight: the odds' lower end 15 / (0 + 25) x
+    F(0.025; 2 x 3, 2 x 1). With equal weights the interval is Clopper-Pearson's."""
+    from scipy.stats import beta, f
+
+    plan = {0: ("flagged", "ab", "a", "c", "c", "a", "c"),
+            1: ("flagged", "a", "", "c", "c", "", "c"),
+            2: ("others", "a", "", "", "", "", ""),
+            3: ("others", "ab", "", "d", "", "", ""),
+            4: ("others", "b", "", "c", "", "", ""),
+            5: ("others", "abc", "", "", "", "", "")}
+    estimate = estimate_from_sample(*_hand_sample(tmp_path, plan))
+    recall = estimate["audit"]["all"]["recall"]
+    assert (recall["k"], recall["n"], recall["share"]) == (3, 3, 1.0)
+    odds = 15 / 25 * f.ppf(0.025, 6, 2)
+    assert recall["interval"] == pytest.approx([odds / (1 + odds), 1.0], abs=1e-6)
+    assert recall["interval"][0] < 0.08 < wilson(3, 3)[0]
+    from tagsmith.audit.sample import weighted_poisson_ratio_interval
+
+    for k, m in ((3, 0), (3, 1), (0, 4), (5, 7)):
+        low, high = weighted_poisson_ratio_interval([2.0], [k], [2.0], [m])
+        assert low / (1 + low) == pytest.approx(beta.ppf(0.025, k, m + 1) if k else 0.0)
+        assert (high / (1 + high) if m else 1.0) == pytest.approx(
+            beta.ppf(0.975, k + 1, m) if m else 1.0)
 
 def _corpus_file(path, texts, given):
     path.write_text("".join(f"{text}\t" + " ".join(f"<{SPACE.uri_of(int(label))}>"
