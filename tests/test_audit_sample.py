@@ -614,9 +614,12 @@ def test_a_stratified_sample_reads_the_flagged_precision_a_uniform_one_missed(ha
 
 def test_an_unstratified_sample_gives_the_uniform_figures(habit_audit, tmp_path):
     """Without review_sample_flagged the documents are those a uniform draw of the seed
-    gives, one stratum of them all, and the estimates are Wilson's and Garwood's on the
-    counts, as a report written before strata were recorded is read."""
-    from tagsmith.audit.sample import _SALT
+    gives, one stratum of them all, and the estimates are Garwood's on the missing count
+    and, on the wrong share, Wilson's at the effective sample size of the ratio over the
+    documents drawn, as a report written before strata were recorded is read. The given
+    labels were taken as independent, where a stratified sample took each document's as
+    a cluster (they are decided together): one effective size, clusters, for both."""
+    from tagsmith.audit.sample import _SALT, wilson_at
 
     texts, truth, given, result = habit_audit
     record = result.report["review_sample"]
@@ -628,7 +631,19 @@ def test_an_unstratified_sample_gives_the_uniform_figures(habit_audit, tmp_path)
     review_as_truth(sample, truth)
     estimate = estimate_from_sample(sample, record)
     wrong, missing = estimate["wrong"], estimate["missing"]
-    assert wrong["interval"] == [round(x, 6) for x in wilson(wrong["k"], wrong["n"])]
+    # each document's given labels (x) and those wrong (y): the ratio R of their sums,
+    # its variance that of the residuals y - R x over 120 of 400, over the total given
+    x = np.array([given[e["doc"]].sum() for e in record["docs"]], float)
+    y = np.array([(given[e["doc"]] & ~truth[e["doc"]]).sum() for e in record["docs"]], float)
+    ratio = y.sum() / x.sum()
+    variance = (400 ** 2 * (1 - 120 / 400) * np.var(y - ratio * x, ddof=1) / 120
+                / (400 * x.mean()) ** 2)
+    n_eff = min(x.sum(), ratio * (1 - ratio) / variance)
+    assert (wrong["k"], wrong["n"]) == (int(y.sum()), int(x.sum()))
+    assert 0 < ratio < 1 and wrong["n_effective"] == round(n_eff, 1)
+    assert wrong["interval"] == pytest.approx(wilson_at(ratio, n_eff), abs=1e-6)
+    assert wrong["interval"][1] - wrong["interval"][0] >= np.subtract(
+        *wilson(wrong["k"], wrong["n"])[::-1]) - 1e-6
     low, high = poisson_interval(missing["k"])
     assert missing["corpus_interval"] == [round(low / 120 * 400, 1), round(high / 120 * 400, 1)]
     assert "strata" not in estimate

@@ -492,11 +492,23 @@ def _estimates(record: dict, verdicts: dict, added: set, bounds: dict | None) ->
     given_in_sample = sum(len(e["given"]) for e in record["docs"])
     wrong = sum(1 for accept, _, kind in verdicts.values() if accept and kind == "wrong")
     missing = sum(1 for accept, _, kind in verdicts.values() if accept and kind == "missing")
-    share = _proportion(wrong, given_in_sample)
+    # a document's labels are decided together, by one reviewer reading one text: the
+    # given labels are clusters of documents, as a stratified sample reads them (they
+    # were taken as independent, the interval too narrow where errors come in clusters)
+    by_doc: dict[int, list[int]] = {e["doc"]: [len(e["given"]), 0] for e in record["docs"]}
+    for (doc, _), (accept, _, kind) in verdicts.items():
+        by_doc[doc][1] += bool(accept) and kind == "wrong"
+    counts = np.asarray(list(by_doc.values()), float).reshape(-1, 2)
+    share = _design_proportion({"all": counts[:, 1]}, {"all": counts[:, 0]},
+                               [{"name": "all", "population": n_docs, "n_sampled": n}])
     wrong_est = {**share, "corpus_count": round(share["share"] * n_given, 1)
                  if share["share"] is not None else None,
                  "corpus_interval": [round(x * n_given, 1) for x in share["interval"]],
-                 "interval_method": "Wilson, the sample's given labels taken as independent"}
+                 "interval_method": "Wilson's at the effective sample size of a ratio "
+                                    "estimate over the documents drawn (each one's given "
+                                    "labels a cluster; design variance by linearisation, "
+                                    "finite-population corrected), at most the given labels "
+                                    "counted"}
     low, high = poisson_interval(missing)
     per_doc = missing / n
     missing_est = {"k": missing, "n_docs": n, "n_added_by_reviewer": len(added),
@@ -566,7 +578,9 @@ def _stratum_sums(values: dict[str, np.ndarray], strata: list[dict]
         y = values[stratum["name"]]
         big_n, n = stratum["population"], len(y)
         total += big_n * float(y.mean())
-        if n < big_n:  # a stratum drawn whole (fewer documents than asked): no variance
+        # a stratum drawn whole (fewer documents than asked) has no variance; one of a
+        # single document drawn (a uniform sample of one) none that it can tell
+        if 1 < n < big_n:
             variance += big_n * big_n * (1 - n / big_n) * float(y.var(ddof=1)) / n
     return total, variance
 
@@ -602,6 +616,8 @@ def _design_proportion(y: dict[str, np.ndarray], x: dict[str, np.ndarray],
     Kish's over the units counted in ``x`` (:func:`_kish_size`)."""
     k = int(sum(int(v.sum()) for v in y.values()))
     n = int(sum(int(v.sum()) for v in x.values()))
+    if n == 0:
+        return {"k": k, "n": n, "share": None, "interval": [0.0, 1.0], "n_effective": None}
     total_y, _ = _stratum_sums(y, strata)
     total_x, _ = _stratum_sums(x, strata)
     if n == 0 or total_x <= 0:
