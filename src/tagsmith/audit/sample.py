@@ -11,13 +11,16 @@ rows of a review file (:data:`tagsmith.audit.review.COLUMNS`, so ``apply-review`
 it too): accepting a given label's row says it is wrong, accepting another's says it is
 missing; a reviewer may add rows (``action`` ``add``) for labels missing that were not
 shown. :func:`estimate_from_sample` reads the decisions back into estimates with 95%
-intervals: the share of given labels that are wrong (Wilson), the missing labels per
-document (an exact Poisson interval on the count found), both scaled to the corpus, and
-the precision and recall of the audit's flagged candidates (Wilson). A stratified sample
-(``flagged_docs``: the documents with a flagged pair drawn apart from the others) weights
-each stratum by its documents: the shares and the recall take a stratified Wilson
-interval (:func:`wilson_at` at the effective sample size), the missing count Fay and
-Feuer's gamma interval (:func:`weighted_poisson_interval`).
+intervals: the share of given labels that are wrong (Wilson's at the effective sample
+size of a ratio over the documents drawn, each one's labels a cluster), the missing
+labels per document (an exact Poisson interval on the count found), both scaled to the
+corpus, and the precision and recall of the audit's flagged candidates (Wilson). A
+stratified sample (``flagged_docs``: the documents with a flagged pair drawn apart from
+the others) weights each stratum by its documents: the wrong share takes a stratified
+Wilson interval (:func:`wilson_at` at the effective sample size), the recall Fay's
+gamma interval on the ratio of the flagged errors to the others
+(:func:`weighted_poisson_ratio_interval`), the missing count Fay and Feuer's gamma
+interval (:func:`weighted_poisson_interval`).
 
 The estimates assume the reviewer is right, and count as missing only the labels the
 reviewer accepted among the rows shown or added.
