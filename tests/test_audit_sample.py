@@ -465,7 +465,8 @@ def test_apply_review_takes_a_decided_sample(habit_audit, tmp_path):
         assert labels == set(np.flatnonzero(truth[entry["doc"]]).tolist())
 
 
-def test_an_audit_drawing_no_sample_keeps_a_decided_one_readable(habit_audit, tmp_path):
+def test_an_audit_drawing_no_sample_keeps_a_decided_one_readable(habit_audit, tmp_path,
+                                                                  caplog):
     """Every audit replaces report.json, which holds the record a sample is read with: an
     audit run again into the folder without --review-sample left a decided sample that
     estimate-noise could no longer read. It is refused as overwriting a decided review is;
@@ -479,6 +480,15 @@ def test_an_audit_drawing_no_sample_keeps_a_decided_one_readable(habit_audit, tm
                                         "overwrite it, or the report.json that holds the "
                                         "record it is read with"):
         without.write(tmp_path, html=False)
+    # with force the decided sample is kept (a reviewer's work), and named: its record
+    # went with the report.json replaced (it stood there without a word)
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        without.write(tmp_path, html=False, force=True)
+    assert (tmp_path / "sample.csv").is_file()
+    assert any(r.getMessage().startswith(f"{tmp_path / 'sample.csv'} (") and
+               "can no longer be read" in r.getMessage() for r in caplog.records), caplog.text
     own = tmp_path / "own"
     own.mkdir()
     (own / "sample.csv").write_text("text,labels\nRain,weather\n", encoding="utf-8")

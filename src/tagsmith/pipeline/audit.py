@@ -351,6 +351,8 @@ class AuditResult:
                            "this audit drew none (review_sample), and its report.json holds "
                            "no record to read that sample with", stale_sample,
                            extra={"parameters": ("review_sample",)})
+        if self.sample is None and force:
+            _warn_decided_sample_kept(directory)
         return paths
 
     def _write_labels(self, path: Path) -> Path:
@@ -495,6 +497,22 @@ def _stale_samples(directory: Path) -> list[Path]:
             continue
         stale.append(path)
     return stale
+
+
+def _warn_decided_sample_kept(directory: Path) -> None:
+    """Warn of a decided ``sample.csv`` or ``sample.jsonl`` in ``directory`` that an
+    audit drawing no sample wrote beside with ``force`` (without, it is refused): kept,
+    as a reviewer's work is, but its record went with the report.json replaced."""
+    for name in ("sample.csv", "sample.jsonl"):
+        path = directory / name
+        try:
+            n_decided = _n_decisions(path) if path.is_file() else 0
+        except DataError:
+            continue
+        if n_decided:
+            logger.warning("%s (%d review decision%s filled in) was kept, but the report.json "
+                           "replaced held the record estimate-noise reads it with: it can no "
+                           "longer be read", path, n_decided, plural_s(n_decided))
 
 
 def _not_a_review(path: Path) -> str | None:
