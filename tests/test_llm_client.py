@@ -1318,13 +1318,15 @@ def test_proxy_credentials_in_the_proxy_variable_are_sent(monkeypatch):
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-@pytest.mark.parametrize("login", ["", "usr7:wr0ng@"])
+@pytest.mark.parametrize("login", ["", "usr7:wr0ng@", "@", ":@"])
 def test_a_proxy_asking_for_a_login_stops_the_call_naming_its_variable(monkeypatch, scheme,
                                                                         login):
     """A 407 from the proxy (none or wrong credentials in HTTP(S)_PROXY) was an HTTP 407
     failing each document alike (plain HTTP), or through a CONNECT tunnel an OSError
     retried for each of them: now it stops the call at once, not retried (exit code 6),
-    naming the proxy and its variable, never the password."""
+    naming the proxy and its variable, never the password. An empty login
+    (http://@proxy:3128) is none: it went as 'Basic Og==', the message saying the
+    proxy refused it."""
     with LocalChatServer(lambda body: "via proxy") as upstream, \
             login_proxy(upstream, b"usr7:r1ght") as (proxy, seen):
         host = proxy.split("//")[1]
@@ -1334,9 +1336,11 @@ def test_a_proxy_asking_for_a_login_stops_the_call_naming_its_variable(monkeypat
         with pytest.raises(LLMConfigError) as caught:
             client.complete(request())
         assert len(seen) == 1 and upstream.requests == []
+    sent = "usr7" in login
+    assert (seen[0][2] is not None) == sent, seen
     message = str(caught.value)
     assert "407" in message and f"the proxy {proxy} ({scheme.upper()}_PROXY)" in message
-    assert ("refused the user name and password" if login else "wants a login") in message
+    assert ("refused the user name and password" if sent else "wants a login") in message
     assert "wr0ng" not in message and "usr7" not in message, message
     assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
 

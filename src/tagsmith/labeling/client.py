@@ -1538,12 +1538,18 @@ def _credentials_cut(url: str) -> bool:
 def _proxy_authorization(proxy) -> str:
     """The ``Proxy-Authorization`` header for the proxy URL (split) ``proxy``: Basic
     with its user name and password percent-decoded (to the bytes encoded), as curl and
-    requests send them; "" where it has neither.
+    requests send them; "" where it has neither (``http://@proxy:3128`` and
+    ``http://:@proxy:3128`` sent an empty login, ``Basic Og==``, which a proxy
+    wanting none may refuse, and one wanting a login answered "refused" rather than
+    "wants a login").
 
     >>> _proxy_authorization(urlsplit("http://user:p%40ss%2F@proxy:3128"))
     'Basic dXNlcjpwQHNzLw=='
+    >>> _proxy_authorization(urlsplit("http://@proxy:3128")), _proxy_authorization(
+    ...     urlsplit("http://:@proxy:3128"))
+    ('', '')
     """
-    if "@" not in proxy.netloc:
+    if "@" not in proxy.netloc or not (proxy.username or proxy.password):
         return ""
     login = unquote_to_bytes(proxy.username or "") + b":" \
         + unquote_to_bytes(proxy.password or "")
