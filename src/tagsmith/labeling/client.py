@@ -558,7 +558,8 @@ class OpenAIChatClient:
             raise InvalidParameterError(
                 "base_url", "a URL whose credentials (user:password@) have any '/', '?' "
                 "or '#' in them percent-encoded (%2F, %3F, %23), else the host is read "
-                "from inside the password (an '@' of the path or query: write it %40)",
+                "from inside the password (an '@' of the path, or of a query with a '/' "
+                "after it: write it %40)",
                 _unparsed_redact(base_url))
         try:
             parts = urlsplit(base_url)
@@ -568,7 +569,8 @@ class OpenAIChatClient:
                 "base_url", "a URL whose host, if in brackets, is an IPv6 address "
                 "(http://[::1]:8000/v1)", _unparsed_redact(str(base_url))) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidParameterError("base_url", "an http:// or https:// URL",
+            raise InvalidParameterError("base_url", "an http:// or https:// URL with a "
+                                        "host (http://HOST:PORT/v1)",
                                         _unparsed_redact(str(base_url)))
         try:
             parts.port  # noqa: B018 - urllib checks the port only when it is read
@@ -1527,12 +1529,30 @@ def _credentials_cut(url: str) -> bool:
     ``scheme://``): one inside its credentials, not percent-encoded, where urllib ends
     the host, reading it (and the port) from inside the password.
 
+    Only a URL with ``scheme://`` has credentials: ``http:/user:secret@host/v1`` (one
+    slash) has no host, and is refused as no http:// URL, not as a password to encode.
+    An ``@`` in the query of a URL with a path, none before the ``?`` and no ``/`` after
+    the last ``@`` (``http://host/v1?user=me@x.com``), is the query's: a password would
+    have to hold an unencoded ``/`` and then ``?`` to look so, the host after it having
+    no path. An ``@`` in the path (``http://host:12/v1/me@x``) stays refused: it reads
+    as ``user:12/secret@host/v1`` does (write it ``%40``).
+
     >>> _credentials_cut("http://user:12/secret@127.0.0.2/v1"), _credentials_cut(
     ...     "http://user:p%2Fss@proxy:3128"), _credentials_cut("http://u:p@ss@h/v1")
     (True, False, False)
+    >>> _credentials_cut("http:/user:12/secret@host/v1"), _credentials_cut(
+    ...     "http://host/v1?user=me@x.com"), _credentials_cut("http://u:12/s?t@host/v1")
+    (False, False, True)
     """
-    rest = url.split("://", 1)[-1]
-    return "@" in rest and any(char in rest[:rest.rindex("@")] for char in "/?#")
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url)
+    if scheme is None:
+        return False
+    rest = url[scheme.end():]
+    if "@" not in rest or not any(char in rest[:rest.rindex("@")] for char in "/?#"):
+        return False
+    before, question, query = rest.partition("?")
+    return not (question and "/" in before and "@" not in before and "#" not in rest
+                and "/" not in query[query.rindex("@"):])
 
 
 def _proxy_authorization(proxy) -> str:
@@ -1599,9 +1619,10 @@ def _unparsed_redact(url: str) -> str:
     in part; up to one before any ``/``, a password holding a ``/``, ``?`` or ``#`` was
     shown whole or up to that character; with no ``//``, ``user:secret@host/v1``
     as a base URL, the whole URL was shown). What was cut is shown as ``***@``: the
-    last ``@`` may be one of the path or query (``http://host/v1?to=ops@example.org``,
-    refused as :func:`_credentials_cut`), and what follows it, shown alone, read as
-    the URL of another host (``http://example.org``).
+    last ``@`` may be one of the path (``http://host:12/v1/ops@example.org``, refused
+    as :func:`_credentials_cut`), and what follows it, shown alone, read as the URL of
+    another host (``http://example.org``). ``http:/`` (a slash left out) is kept as
+    the scheme: what the user wrote wrong stays in view.
 
     >>> _unparsed_redact("http://user:p@ss@[::1/v1?key=abc")
     'http://***@[::1/v1'
@@ -1609,10 +1630,12 @@ def _unparsed_redact(url: str) -> str:
     'http://***@proxy:3128'
     >>> _unparsed_redact("user:s3cret@llm.example.com/v1")
     '***@llm.example.com/v1'
+    >>> _unparsed_redact("http:/user:s3cret@llm.example.com/v1")
+    'http:/***@llm.example.com/v1'
     >>> _unparsed_redact("http://host:abc/v1?e=a@b.org"), _unparsed_redact("http://[::1")
     ('http://***@b.org', 'http://[::1')
     """
-    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url)
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/+", url)  # http:/ too (a slash left out)
     head = scheme.group() if scheme else ""
     _, at, rest = url[len(head):].rpartition("@")
     return head + ("***@" if at else "") + re.split(r"[?#]", rest)[0]
