@@ -1380,6 +1380,90 @@ def test_a_proxy_asking_for_a_login_stops_the_call_naming_its_variable(monkeypat
     assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
 
 
+@contextmanager
+def answering_proxy(status: bytes, body: bytes, content_type: bytes = b"text/html"):
+    """A proxy on 127.0.0.1 answering every request and CONNECT with ``status`` (its
+    connection kept open, as squid keeps it), then waiting for the client to close it.
+    Yields its URL base (http://127.0.0.1:PORT), the request line of each request, and
+    an event set once the client has closed its last connection."""
+    lines: list = []
+    closed = threading.Event()
+
+    def handle(connection):
+        closed.clear()
+        with connection:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                piece = connection.recv(65536)
+                if not piece:
+                    break
+                head += piece
+            lines.append(head.split(b"\r\n")[0].decode())
+            connection.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: " + content_type
+                               + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            while connection.recv(65536):  # a request body, then the client's close
+                pass
+        closed.set()
+
+    with socket_server(handle) as url:
+        yield url.rsplit("/v1", 1)[0], lines, closed
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_proxy_refusing_the_host_stops_the_call_naming_the_proxy_not_the_key(monkeypatch,
+                                                                                scheme):
+    """A proxy whose access rules forbid the host answers 403 (squid's ERR_ACCESS_DENIED
+    page): to a CONNECT it was an OSError retried as a passing failure on every try, and
+    through a plain-HTTP proxy it got the hint of a bad API key. It now stops the call
+    at once, not retried (exit code 6), naming the proxy and its variable and saying
+    that the proxy refused; the proxy's connection is closed with the error still held."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-s3cret")
+    with answering_proxy(b"403 Forbidden", b"<html>ERR_ACCESS_DENIED</html>") \
+            as (proxy, lines, closed):
+        _proxy_env(monkeypatch, scheme, proxy)
+        client = OpenAIChatClient(f"{scheme}://llm.example.invalid/v1", "m", max_retries=3,
+                                  backoff_base=0.0)
+        with pytest.raises(LLMConfigError) as caught:
+            client.complete(request())
+        assert closed.wait(60)  # not left open until the error is dropped
+        assert len(lines) == 1 and lines[0].startswith(
+            "CONNECT llm.example.invalid:443" if scheme == "https" else "POST http://")
+    message = str(caught.value)
+    assert "HTTP 403" in message and f"the proxy {proxy} ({scheme.upper()}_PROXY)" in message
+    assert "the proxy refused" in message and "not of the API key" in message, message
+    assert "OPENAI_API_KEY" not in message and "s3cret" not in message
+    assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
+
+
+def test_an_api_error_403_through_a_plain_proxy_still_says_the_key():
+    """A 403 the API itself answers (a JSON error) through a plain-HTTP proxy still asks
+    whether the key is right: only a proxy's own page (no JSON) is the proxy's."""
+    with answering_proxy(b"403 Forbidden", b'{"error": {"message": "bad key"}}',
+                         b"application/json") as (proxy, lines, closed):
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            _proxy_env(monkeypatch, "http", proxy)
+            monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+            with OpenAIChatClient("http://llm.example.invalid/v1", "m",
+                                  max_retries=0) as client, \
+                    pytest.raises(LLMConfigError, match=r"HTTP 403 \(\$OPENAI_API_KEY is "
+                                  "not set") as caught:
+                client.complete(request())
+    assert "the proxy" not in str(caught.value)
+
+
+def test_a_proxy_answering_a_connect_with_a_server_error_is_still_retried(monkeypatch):
+    """A proxy's 502 to a CONNECT (the host unreachable for now) is a passing failure,
+    asked again as before; only a 4xx refusal stops the call."""
+    with answering_proxy(b"502 Bad Gateway", b"<html>down</html>") as (proxy, lines, _):
+        _proxy_env(monkeypatch, "https", proxy)
+        client = OpenAIChatClient("https://llm.example.invalid/v1", "m", max_retries=2,
+                                  backoff_base=0.0)
+        with pytest.raises(LLMError, match="no answer after 3 tries.*502") as caught:
+            client.complete(request())
+        assert not isinstance(caught.value, LLMConfigError)
+        assert len(lines) == 3 and client.usage.n_retries == 2
+
+
 def test_a_refused_key_stops_the_whole_batch_at_once():
     from tagsmith.exceptions import LLMConfigError
 

@@ -1037,6 +1037,16 @@ class OpenAIChatClient:
         return (f"{self.shown_url}: HTTP 407 (Proxy Authentication Required) from the "
                 f"proxy {proxy} ({source}); {hint}; not retried")
 
+    def _proxy_refused(self, said: str, what: str) -> str:
+        """The message for a proxy refusing ``what`` (the CONNECT, the request) with
+        ``said`` (its status): naming the proxy and its variable, not the API key."""
+        proxy, source = _proxy_named(self._parts.scheme, self._parts.hostname or "")
+        return (f"{self.shown_url}: {said} from the proxy {proxy} ({source}): the proxy "
+                f"refused {what}, as its access rules may forbid the host (a refusal of "
+                f"the proxy's, not of the API key; asking again cannot help): is {source} "
+                "the proxy for this host? NO_PROXY names the hosts reached without it; "
+                "not retried")
+
     def _drop_connection(self) -> None:
         connection = getattr(self._local, "connection", None)
         if connection is not None:
@@ -1197,10 +1207,19 @@ class OpenAIChatClient:
             self._drop_connection()
             if aborted is not None and aborted.is_set():
                 raise _Aborted() from exc
-            if str(exc).startswith("Tunnel connection failed: 407"):
+            tunnel = re.match(r"Tunnel connection failed: (\d{3})(.*)", str(exc))
+            if tunnel and tunnel.group(1) == "407":
                 # the proxy refused the CONNECT for want of a login: an OSError, retried
                 # for each document
                 raise LLMConfigError(self._proxy_login_refused()) from None
+            if tunnel and tunnel.group(1).startswith("4") \
+                    and int(tunnel.group(1)) not in RETRY_STATUSES:
+                # the proxy refused the CONNECT (403: its access rules forbid the host):
+                # an OSError retried as a passing failure, every try alike
+                raise LLMConfigError(self._proxy_refused(
+                    f"HTTP {tunnel.group(1)}{tunnel.group(2).rstrip()}",
+                    "the CONNECT (the tunnel to "
+                    f"{self._parts.hostname}:{self._parts.port or 443})")) from None
             if reused and isinstance(exc, _STALE_CONNECTION):
                 # closed by the server while idle: send again on a fresh connection, once
                 # and without counting a retry (the next failure is a real one)
@@ -1253,6 +1272,12 @@ class OpenAIChatClient:
             # alike with "HTTP 407" and the proxy's HTML page
             self._drop_connection()
             raise LLMConfigError(self._proxy_login_refused())
+        if status == 403 and getattr(self._local, "absolute", False) and not _is_json(raw):
+            # a plain-HTTP proxy's own refusal (squid's ERR_ACCESS_DENIED page: its access
+            # rules forbid the host), no API's JSON error: it got the hint of a bad key
+            self._drop_connection()
+            raise LLMConfigError(self._proxy_refused(
+                f"HTTP 403 ({self._snippet(raw)})", "the request"))
         if status == 429 and _quota_refused(raw):
             # OpenAI's insufficient_quota: a 429 no wait lifts; retried with backoff on
             # every document, none could succeed (nor was any billed)
@@ -1923,6 +1948,19 @@ def _error_object(raw: bytes) -> object:
     except (ValueError, RecursionError):
         return None
     return data.get("error") if isinstance(data, dict) else None
+
+
+def _is_json(raw: bytes) -> bool:
+    """Whether the reply body ``raw`` is JSON (an API's error, not a proxy's HTML page).
+
+    >>> _is_json(b'{"error": "forbidden"}'), _is_json(b"<html>Access Denied</html>")
+    (True, False)
+    """
+    try:
+        _json_reply(raw)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _key_refused(error: object) -> str | None:
