@@ -1464,6 +1464,32 @@ def test_a_proxy_answering_a_connect_with_a_server_error_is_still_retried(monkey
         assert len(lines) == 3 and client.usage.n_retries == 2
 
 
+@pytest.mark.parametrize("variable", [None, "HTTP_PROXY"])
+def test_a_407_from_a_proxy_no_variable_names_says_how_to_give_its_login(monkeypatch,
+                                                                         variable):
+    """A 407 from a proxy on the way that no variable names (a transparent one, or one
+    NO_PROXY sends the host past) said that a proxy wants a login, and not how to give
+    it: the message now says to give the user name and password with the proxy's
+    address in the variable for the scheme, and names a variable set but not used."""
+    with answering_proxy(b"407 Proxy Authentication Required", b"<html>login</html>") \
+            as (proxy, lines, closed):
+        _proxy_env(monkeypatch, "http", "http://usr7:s3cret@proxy.example.invalid:3128")
+        if variable is None:
+            monkeypatch.delenv("HTTP_PROXY")
+        # a loopback host goes direct: the proxy answering is on the way, unnamed
+        client = OpenAIChatClient(proxy + "/v1", "m", max_retries=3, backoff_base=0.0)
+        with pytest.raises(LLMConfigError) as caught:
+            client.complete(request())
+        assert closed.wait(60) and len(lines) == 1
+    message = str(caught.value)
+    assert "HTTP 407" in message and "asks for credentials" in message, message
+    assert "give them with its address as HTTP_PROXY=http://USER:PASSWORD@PROXY:PORT" \
+        in message
+    assert ("HTTP_PROXY is set, but this host goes direct" in message) == bool(variable)
+    assert "s3cret" not in message and "usr7" not in message
+    assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
+
+
 def test_a_refused_key_stops_the_whole_batch_at_once():
     from tagsmith.exceptions import LLMConfigError
 

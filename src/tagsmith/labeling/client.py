@@ -1025,9 +1025,19 @@ class OpenAIChatClient:
         a login was sent (the password never shown)."""
         proxy, source = _proxy_named(self._parts.scheme, self._parts.hostname or "")
         if not proxy:  # a proxy on the way that no variable names (a transparent one)
+            # it said so, and no more: not how to give the login it wants
+            from urllib.request import getproxies
+
+            variable = f"{self._parts.scheme.upper()}_PROXY"
+            direct = (f" ({_proxy_source(self._parts.scheme, getproxies()[self._parts.scheme])}"
+                      " is set, but this host goes direct: NO_PROXY lists it, or it is a "
+                      "loopback one)" if getproxies().get(self._parts.scheme) else "")
             return (f"{self.shown_url}: HTTP 407 (Proxy Authentication Required) though "
-                    "no proxy is set for this host: a proxy on the way wants a login; "
-                    "not retried")
+                    f"no proxy is set for this host{direct}: a proxy on the way (a "
+                    "transparent one) asks for credentials, a user name and password on "
+                    f"it; give them with its address as {variable}=http://USER:PASSWORD@"
+                    "PROXY:PORT (percent-encoded; your network's administrator knows the "
+                    "proxy); not retried")
         hint = (f"it refused the user name and password in {source}: are they right, "
                 "with any '/', '?', '#', '@' or '%' in them percent-encoded (%2F, %3F, "
                 "%23, %40, %25)?"
