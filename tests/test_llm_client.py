@@ -688,17 +688,28 @@ def test_a_reply_that_closes_the_connection_is_read_whole(version, length):
     the headers were read, and the client's reader did not keep it open."""
     body = json.dumps({"choices": [{"index": 0, "finish_reason": "stop", "message": {
         "role": "assistant", "content": "whole"}}]}).encode()
+    headers_read = threading.Event()
+
+    class HeadersSeen(OpenAIChatClient):
+        # the first thing the client does once getresponse() has read the headers (and
+        # http.client has let go of the socket): the body is sent only after it, however
+        # slow the machine (a 0.3 s sleep let a slow one read both at once, and pass
+        # without the fix)
+        def _hold_for_abort(self, connection, reply):
+            held = super()._hold_for_abort(connection, reply)
+            headers_read.set()
+            return held
 
     def answer(connection):
         connection.sendall(f"{version} 200 OK\r\nConnection: close\r\nContent-Type: "
                            "application/json\r\n".encode()
                            + (b"Content-Length: %d\r\n" % len(body) if length else b"")
                            + b"\r\n")
-        time.sleep(0.3)  # the body in a later segment, once the headers were read
+        headers_read.wait(60)  # the body in a later segment, once the headers were read
         connection.sendall(body)
 
     with raw_http_server(answer) as (url, accepted):
-        client = OpenAIChatClient(url, "m", max_retries=2, backoff_base=0.0, timeout=10.0)
+        client = HeadersSeen(url, "m", max_retries=2, backoff_base=0.0, timeout=60.0)
         assert client.complete(request()).text == "whole"
         assert client.usage.n_retries == 0 and len(accepted) == 1
 
