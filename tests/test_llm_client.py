@@ -1475,6 +1475,23 @@ def test_a_proxy_answering_a_connect_with_a_server_error_is_still_retried(monkey
         assert len(lines) == 3 and client.usage.n_retries == 2
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_proxys_connection_is_closed_after_its_407_with_the_error_still_held(monkeypatch,
+                                                                               scheme):
+    """After a 407 (to a CONNECT or a request) from a proxy that keeps its connection
+    open, the client closes it at once, not when the error (and any reply its context
+    refers to) is dropped: a guard, found closed on Python 3.11 (http.client closes the
+    CONNECT's reply and socket; the client drops a plain request's connection)."""
+    with answering_proxy(b"407 Proxy Authentication Required", b"<html>login</html>") \
+            as (proxy, lines, closed):
+        _proxy_env(monkeypatch, scheme, proxy)
+        client = OpenAIChatClient(f"{scheme}://llm.example.invalid/v1", "m", max_retries=3)
+        with pytest.raises(LLMConfigError, match="407") as caught:
+            client.complete(request())
+        assert closed.wait(60), caught.value  # the error held: closed all the same
+        assert len(lines) == 1
+
+
 @pytest.mark.parametrize("variable", [None, "HTTP_PROXY"])
 def test_a_407_from_a_proxy_no_variable_names_says_how_to_give_its_login(monkeypatch,
                                                                          variable):
