@@ -558,8 +558,7 @@ class OpenAIChatClient:
             raise InvalidParameterError(
                 "base_url", "a URL whose credentials (user:password@) have any '/', '?' "
                 "or '#' in them percent-encoded (%2F, %3F, %23), else the host is read "
-                "from inside the password (an '@' of the path, or of a query with a '/' "
-                "after it: write it %40)",
+                "from inside the password (an '@' of the path or query: write it %40)",
                 _unparsed_redact(base_url))
         try:
             parts = urlsplit(base_url)
@@ -1566,28 +1565,23 @@ def _credentials_cut(url: str) -> bool:
 
     Only a URL with ``scheme://`` has credentials: ``http:/user:secret@host/v1`` (one
     slash) has no host, and is refused as no http:// URL, not as a password to encode.
-    An ``@`` in the query of a URL with a path, none before the ``?`` and no ``/`` after
-    the last ``@`` (``http://host/v1?user=me@x.com``), is the query's: a password would
-    have to hold an unencoded ``/`` and then ``?`` to look so, the host after it having
-    no path. An ``@`` in the path (``http://host:12/v1/me@x``) stays refused: it reads
-    as ``user:12/secret@host/v1`` does (write it ``%40``).
+    An ``@`` in the path or query (``http://host/v1?user=me@x.com``) stays refused: a
+    password holding an unencoded ``/`` and ``?`` reads exactly so
+    (``http://user:1/a?b@host`` is host ``user``, port 1, and a message would show
+    ``1/a``), and ``%40`` keeps every password unshown.
 
     >>> _credentials_cut("http://user:12/secret@127.0.0.2/v1"), _credentials_cut(
     ...     "http://user:p%2Fss@proxy:3128"), _credentials_cut("http://u:p@ss@h/v1")
     (True, False, False)
     >>> _credentials_cut("http:/user:12/secret@host/v1"), _credentials_cut(
     ...     "http://host/v1?user=me@x.com"), _credentials_cut("http://u:12/s?t@host/v1")
-    (False, False, True)
+    (False, True, True)
     """
     scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url)
     if scheme is None:
         return False
     rest = url[scheme.end():]
-    if "@" not in rest or not any(char in rest[:rest.rindex("@")] for char in "/?#"):
-        return False
-    before, question, query = rest.partition("?")
-    return not (question and "/" in before and "@" not in before and "#" not in rest
-                and "/" not in query[query.rindex("@"):])
+    return "@" in rest and any(char in rest[:rest.rindex("@")] for char in "/?#")
 
 
 def _proxy_authorization(proxy) -> str:
