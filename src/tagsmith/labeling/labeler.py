@@ -504,8 +504,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 report.first_of_kind.setdefault("off_shortlist", "naming " + ", ".join(
                     repr(name[:MAX_NAME_SHOWN]) for name in named[:3])
                     + (", ..." if len(named) > 3 else ""))
-            elif (said := prose_refusal(answer.text, exc)
-                  or json_refusal(answer.text)) is not None:
+            elif (said := answer_refusal(answer.text, exc)) is not None:
                 # "I can't help with that": the model declined, no format problem (it
                 # was a malformed answer, its text, which may quote the document, shown)
                 report.n_refused_calls += 1
@@ -578,7 +577,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     return LLMLabels(Y, answered, report, off)
 
 
-def prose_refusal(text: str, exc: LLMOutputError) -> str | None:
+def prose_refusal(text: str, exc: LLMOutputError | None = None) -> str | None:
     """The words of ``text``, an answer that ``exc`` rejected, declining the task in
     prose ("I'm sorry, but I can't help with that"); None where it holds a JSON
     object or a brace at all (a broken answer, malformed), lists items, or says no
@@ -621,12 +620,17 @@ def json_refusal(text: str) -> str | None:
     return None
 
 
+def answer_refusal(text: str, exc: LLMOutputError | None = None) -> str | None:
+    """The words of the answer ``text`` declining the task, in prose with no JSON
+    object (:func:`prose_refusal`; none where ``exc`` rejected its items) or in a JSON
+    object listing no label (:func:`json_refusal`); None where it says none."""
+    return prose_refusal(text, exc) or json_refusal(text)
+
+
 def is_prose_refusal(text: str) -> bool:
-    """Whether the answer ``text`` declines the task, in prose with no JSON object
-    (:func:`prose_refusal`) or in a JSON object listing no label (:func:`json_refusal`):
-    a refusal, which the response cache keeps as an answer."""
-    return (("{" not in text and refusal_words(text) is not None)
-            or json_refusal(text) is not None)
+    """Whether the answer ``text`` declines the task (:func:`answer_refusal`): a
+    refusal, which the response cache keeps as an answer."""
+    return answer_refusal(text) is not None
 
 
 def warn_rejections(report: LabelingReport, desc: str) -> None:
