@@ -423,6 +423,12 @@ def test_the_warning_says_which_refusals_retry_refused_asked_again(tmp_path):
     assert "2 calls refused by the model or a content filter (1 of them asked again " \
         "with --retry-refused, refused again, the rest not retried; 2 documents" \
         in mixed.stderr
+    # the JSON summary counted the refusals but not those asked again, which the
+    # warning alone said
+    again = [json.loads(run.stderr.strip().splitlines()[-1])["labeling"]
+             for run in (first, retried, mixed)]
+    assert [(summary["n_refused_calls"], summary["n_refused_again"])
+            for summary in again] == [(2, 0), (2, 2), (2, 1)]
 
 
 REFUSALS = [

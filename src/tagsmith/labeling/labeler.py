@@ -273,6 +273,7 @@ class LabelingReport:
                 "n_failed_calls": self.n_failed_calls,
                 "n_malformed_answers": self.n_malformed_answers,
                 "n_refused_calls": self.n_refused_calls,
+                "n_refused_again": self.n_refused_again,
                 "refused_docs": sorted(self.refused_docs),
                 "n_invalid_items": self.n_invalid_items,
                 "n_unknown_labels": self.n_unknown_labels,
