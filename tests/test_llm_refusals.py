@@ -457,6 +457,10 @@ REFUSALS = [
     "I'm sorry, I can't provide that.",
     "I'm not able to provide assistance with this request.",
     "I cannot complete this task.",
+    # the model's own words beside a quotation or an aside naming a speaker
+    '"I can\'t help with that."',
+    "I'm sorry, but as the platform's policy states, I can't help with this.",
+    'I can\'t help with "the user says they are unable to help it".',
 ]
 #: answers that no label applies, explained in words close to a refusal's: each counted
 #: a refusal, the document left for a person where it had been answered
@@ -480,10 +484,21 @@ NONE_APPLIES = [
     "I can't provide a label: none of them fits.",
     "I cannot provide any label for a text about cooking.",
 ]
+#: notes that report the document's own first-person words, quoted or in reported
+#: speech: each was a refusal, the document left for a person
+QUOTED_NOTES = [
+    "The text quotes a customer: 'I can't assist my mother anymore'; no label fits.",
+    "The text quotes a customer: \u2018I can\u2019t assist my mother anymore\u2019.",
+    'The writer says "I cannot help it" about their spending; none applies.',
+    "The report quotes \u201cI won't comply with the court order\u201d: none fits.",
+    "The user says they are unable to help it; no label fits.",
+    "The customer writes: I can't assist my mother anymore. No label applies.",
+    "She said that I cannot help her, the report claims; none of the labels fits.",
+]
 
 
 @pytest.mark.parametrize("note, refused", [(note, True) for note in REFUSALS]
-                         + [(note, False) for note in NONE_APPLIES])
+                         + [(note, False) for note in NONE_APPLIES + QUOTED_NOTES])
 def test_the_refusal_words_tell_a_refusal_from_a_note_that_none_applies(note, refused):
     # "I cannot help but note none apply" and "I can't support any of these labels"
     # counted as refusals: {"labels": [], "note": ...} of an honest "none applies" was
@@ -492,6 +507,23 @@ def test_the_refusal_words_tell_a_refusal_from_a_note_that_none_applies(note, re
 
     assert (json_refusal(json.dumps({"labels": [], "note": note})) is not None) == refused
     assert is_prose_refusal(note) == refused
+
+
+def test_a_note_quoting_the_documents_own_refusing_words_answers_none_applies():
+    # "The text quotes a customer: 'I can't assist my mother anymore'" beside an empty
+    # labels list was a refusal: the document left unanswered, for a person, where the
+    # model had answered that no label applies
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_uris(["u:sport"], names={"u:sport": "sport"})
+    notes = [json.dumps({"labels": [], "note": note}) for note in QUOTED_NOTES]
+    with LocalChatServer(lambda body: notes[int(read_data_section(
+            user_prompt(body), "DOCUMENT").split()[1])]) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0)
+        result = label_documents([f"report {i}" for i in range(len(notes))], space,
+                                 client, LabelingOptions(n_workers=1))
+    assert result.report.n_refused_calls == 0 and result.report.refused_docs == []
+    assert result.answered.all() and result.report.n_docs_without_labels == len(notes)
 
 
 def test_the_progress_line_says_the_refused_calls_apart_from_the_answered(tmp_path,

@@ -40,14 +40,57 @@ REFUSAL = re.compile(
 #: how much of a text is searched for them (a refusal says so at its start)
 SEARCHED = 2000
 
+#: a quotation: in double quotes (straight, curly, low-9 as German opens them, guillemets
+#: either way) or single ones (straight or curly), an apostrophe within a word ("can't",
+#: "I’m") not ending it. A note quoting the document's own words ("The text quotes a
+#: customer: 'I can't assist my mother anymore'") was a refusal
+_QUOTED = re.compile(
+    r'"[^"]*"|“[^”]*”|„[^“”]*[“”]'
+    r"|«[^»]*»|»[^«]*«"
+    r"|(?<!\w)'(?:[^']|(?<=\w)'(?=\w))*'(?!\w)"
+    r"|‘(?:[^’]|(?<=\w)’(?=\w))*’(?!\w)")
+#: reported speech: a verb of saying, then the words said, at most a pronoun and a form
+#: of "be" before them ("the user says they are unable to help it", "the customer
+#: writes: I can't assist my mother anymore", "she said that I cannot help her"), the
+#: speaker's words reported, no refusal of the model's
+_REPORTED = re.compile(
+    r"\b(?:says|said|writes|wrote|reads|states|stated|quotes|quoted|reports|reported"
+    r"|claims|claimed|complains|complained|explains|explained|mentions|mentioned"
+    r"|adds|added|insists|insisted|admits|admitted)\b\s*[:,]?\s*(?:that\s+)?"
+    r"(?:(?:he|she|they|we|you|it|I)\s+(?:(?:is|are|was|were)\s+)?)?$", re.IGNORECASE)
+
+
+def _quotations(text: str) -> list[tuple[int, int]]:
+    """The spans of ``text`` in quotation marks, but for one opening the text: a
+    model may put its whole answer in quotes."""
+    lead = len(text) - len(text.lstrip())
+    return [found.span() for found in _QUOTED.finditer(text) if found.start() != lead]
+
 
 def refusal_words(text: str) -> str | None:
     """The words of ``text`` that decline the task, whitespace made single spaces; None
-    where it says none.
+    where it says none. Words in quotation marks, or reported after a verb of saying,
+    are a speaker's (the document's), not the model's.
 
     >>> print(refusal_words('I\\'m sorry, but I can\\'t  help with "user at 555-0199".'))
     I can't help
     >>> refusal_words("None of the labels applies.")
+    >>> refusal_words("The text quotes a customer: 'I can't assist my mother anymore'")
+    >>> refusal_words("The user says they are unable to help it; no label fits.")
     """
-    found = REFUSAL.search(text[:SEARCHED])
-    return None if found is None else " ".join(found.group(0).split())
+    head = text[:SEARCHED]
+    quoted = None
+    for found in REFUSAL.finditer(head):
+        if quoted is None:
+            quoted = _quotations(head)
+        start = found.start()
+        if any(begin < start < end for begin, end in quoted):
+            continue
+        sentence = re.split(r"[.!?\n]", head[:start])[-1]
+        said = _REPORTED.search(sentence)
+        # "as the policy states, I can't help": the model's own words, after an aside
+        if said and not re.search(r"\bas\b", re.split(r"[,;:]", sentence[:said.start()])[-1],
+                                  re.IGNORECASE):
+            continue
+        return " ".join(found.group(0).split())
+    return None
