@@ -245,6 +245,24 @@ def test_a_refusal_saying_it_is_not_able_to_help_is_one(said):
     assert result.report.refused_docs == [0]
 
 
+@pytest.mark.parametrize("said", [
+    # a model refusing in the corpus's language: a malformed answer, asked again on
+    # every rerun, its text (which may echo the report) quoted in the warning
+    "Ich kann dabei nicht helfen.", "Je ne peux pas vous aider.",
+    "No puedo ayudar con eso.", "En voi auttaa tässä.", "Jag kan inte hjälpa till.",
+])
+def test_a_refusal_in_another_language_is_one(said):
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_uris(["u:sport"], names={"u:sport": "sport"})
+    with LocalChatServer(lambda body: said) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0)
+        result = label_documents(["a report"], space, client)
+    assert result.report.n_refused_calls == 1 and result.report.n_malformed_answers == 0
+    quoted = result.report.first_of_kind["refused"].split('(it said "')[1]
+    assert said.startswith(quoted.removesuffix('")'))  # its refusing words
+
+
 def test_a_rerun_tells_the_refusals_from_the_cache_and_asks_again_only_when_told(tmp_path):
     # every rerun asked each refused document again, paid for (and, at a hosted
     # provider, one more flag on the account), and a prose refusal left the cache
@@ -484,6 +502,39 @@ NONE_APPLIES = [
     "I can't provide a label: none of them fits.",
     "I cannot provide any label for a text about cooking.",
 ]
+#: refusals in the other languages tagsmith's users label in: each was a malformed
+#: answer (in prose), or an answer that no label applies (beside an empty labels list)
+OTHER_REFUSALS = [
+    "Ich kann dabei nicht helfen.",
+    "Es tut mir leid, aber dabei kann ich Ihnen leider nicht helfen.",
+    "Ich kann diese Anfrage nicht bearbeiten.",
+    "Je ne peux pas vous aider avec cela.",
+    "Désolé, je ne peux pas répondre à cette demande.",
+    "Je ne suis pas en mesure d'aider.",
+    "Lo siento, no puedo ayudar con eso.",
+    "No puedo cumplir con esta solicitud.",
+    "En voi auttaa tässä.",
+    "Valitettavasti en pysty auttamaan tämän kanssa.",
+    "En voi käsitellä tätä pyyntöä.",
+    "Jag kan inte hjälpa till med det.",
+    "Det kan jag tyvärr inte hjälpa till med.",
+    "Jag måste avböja.",
+]
+#: their answers that no label applies, and the "can't help but" idiom
+OTHER_NONE_APPLIES = [
+    "Ich kann kein Label zuordnen: der Text handelt vom Wetter.",
+    "Ich kann das Label Sport nicht unterstützen.",
+    "Je ne peux pas attribuer d'étiquette à ce texte.",
+    "Je ne peux pas m'empêcher de noter qu'aucune étiquette ne convient.",
+    "No puedo asignar ninguna etiqueta.",
+    "No puedo evitar notar que ninguna etiqueta aplica.",
+    "En voi antaa tunnistetta tälle tekstille.",
+    "En voi olla huomaamatta, että mikään ei sovi.",
+    "Jag kan inte tilldela någon etikett.",
+    "Jag kan inte låta bli att notera att ingen etikett passar.",
+    "Der Kunde schreibt: 'Ich kann meiner Mutter nicht mehr helfen'.",
+    'Asiakas kirjoittaa: "En voi auttaa äitiäni enää".',
+]
 #: notes that report the document's own first-person words, quoted or in reported
 #: speech: each was a refusal, the document left for a person
 QUOTED_NOTES = [
@@ -497,8 +548,9 @@ QUOTED_NOTES = [
 ]
 
 
-@pytest.mark.parametrize("note, refused", [(note, True) for note in REFUSALS]
-                         + [(note, False) for note in NONE_APPLIES + QUOTED_NOTES])
+@pytest.mark.parametrize("note, refused", [(note, True) for note in REFUSALS + OTHER_REFUSALS]
+                         + [(note, False) for note in NONE_APPLIES + QUOTED_NOTES
+                            + OTHER_NONE_APPLIES])
 def test_the_refusal_words_tell_a_refusal_from_a_note_that_none_applies(note, refused):
     # "I cannot help but note none apply" and "I can't support any of these labels"
     # counted as refusals: {"labels": [], "note": ...} of an honest "none applies" was

@@ -29,13 +29,56 @@ _SUPPORT = (r"support\s+(?:(?:this|that|such|your|these|those)\s+(?:kinds?\s+of\
 _DECLINED = (r"|fulfill?\s+(?:this|that|your)\s+request|complete\s+(?:this|that)\s+"
              r"(?:task|request)|provide\s+(?:assistance|help)\b"
              r"|provide\s+(?:this|that)\s*(?:[.!;]|$)")
+#: the same openings in the other languages tagsmith's users label in (German, French,
+#: Spanish, Finnish, Swedish), each a refusal to help or of the request, not one to
+#: give a label ("Ich kann kein Label zuordnen", "Je ne peux pas attribuer d'étiquette",
+#: "No puedo asignar ninguna etiqueta", "En voi antaa tunnistetta", "Jag kan inte
+#: tilldela någon etikett": none applies) nor the idiom "can't help but" ("Je ne peux
+#: pas m'empêcher de", "No puedo evitar", "En voi olla huomaamatta", "Jag kan inte låta
+#: bli att"): each was a malformed answer, or a "none applies" of an empty labels list
+_OTHER_LANGUAGES = (
+    # German: "Ich kann dabei leider nicht helfen", "Dabei kann ich Ihnen nicht helfen",
+    # "Ich kann diese Anfrage nicht bearbeiten", "Ich muss das ablehnen"
+    r"\b(?:ich\s+kann|kann\s+ich)\s+(?:\w+\s+){0,3}?nicht\s+(?:helfen|behilflich"
+    r"|weiterhelfen)\b",
+    r"\bich\s+kann\s+(?:diese[nm]?\s+(?:Anfrage|Auftrag|Aufgabe|Inhalt)|das|dies)\s+"
+    r"(?:leider\s+)?nicht\s+(?:bearbeiten|erfüllen|ausführen|nachkommen)",
+    r"\bich\s+muss\s+(?:das\s+|dies\s+|diese\s+Anfrage\s+)?ablehnen",
+    # French: "Je ne peux pas vous aider", "Je ne peux pas répondre à cette demande",
+    # "Je ne suis pas en mesure d'aider", "Je dois refuser"
+    r"\bje\s+ne\s+(?:peux|pourrai)\s+pas\s+(?:vous\s+|t['\u2019]\s*)?(?:aider|assister)\b",
+    r"\bje\s+ne\s+suis\s+pas\s+en\s+mesure\s+(?:d['\u2019]\s*|de\s+(?:vous\s+|t['\u2019]\s*))"
+    r"(?:aider|assister)\b",
+    r"\bje\s+ne\s+(?:peux|pourrai)\s+pas\s+(?:répondre\s+à|traiter|donner\s+suite\s+à"
+    r"|satisfaire)\s+(?:cette|votre|ta)\s+(?:demande|requête)",
+    r"\bje\s+dois\s+(?:refuser|décliner)",
+    # Spanish: "No puedo ayudar con eso", "No puedo ayudarte", "No puedo cumplir con
+    # esta solicitud", "Debo negarme"
+    r"\bno\s+(?:puedo|podré|me\s+es\s+posible|estoy\s+en\s+condiciones\s+de)\s+"
+    r"(?:ayudar|asistir)(?:te|le|les|lo|la)?\b",
+    r"\bno\s+puedo\s+(?:cumplir\s+con|procesar|completar|atender)\s+(?:esta|esa|tu|su)"
+    r"\s+(?:solicitud|petición|tarea)",
+    r"\bdebo\s+(?:negarme|rechazar)",
+    # Finnish: "En voi auttaa tässä", "Valitettavasti en pysty auttamaan", "En voi
+    # käsitellä tätä pyyntöä", "Minun täytyy kieltäytyä"
+    r"\ben\s+(?:voi|pysty|kykene)\s+(?:\w+\s+)?(?:auttaa|auttamaan|avustaa|avustamaan)\b",
+    r"\ben\s+(?:voi|pysty)\s+(?:käsittelemään|käsitellä|täyttämään|täyttää|toteuttamaan"
+    r"|toteuttaa)\s+(?:tätä|tuota)\s+(?:pyyntöä|tehtävää)",
+    r"\btäytyy\s+kieltäytyä",
+    # Swedish: "Jag kan inte hjälpa till med det", "Det kan jag tyvärr inte hjälpa till
+    # med", "Jag kan inte tillmötesgå denna begäran", "Jag måste avböja"
+    r"\b(?:jag\s+kan|kan\s+jag)\s+(?:tyvärr\s+)?(?:inte|ej)\s+(?:\w+\s+)?(?:hjälpa|bistå)\b",
+    r"\bjag\s+kan\s+(?:tyvärr\s+)?(?:inte|ej)\s+(?:tillmötesgå|uppfylla|behandla|utföra)"
+    r"\s+(?:denna|den\s+här|din|detta)\s+(?:begäran|förfrågan|uppgift)",
+    r"\bjag\s+måste\s+(?:avböja|vägra|tacka\s+nej)",
+)
 REFUSAL = re.compile(
     r"\b(?:I\s*(?:can\s*not|can['\u2019]?t|cannot|won['\u2019]?t(?:\s+be\s+able\s+to)?"
     r"|will\s+not|(?:am|['\u2019]m)\s+(?:not\s+able|unable|not\s+going)\s+to)\s+(?:"
     + _HELP + r"|comply|engage|do\s+that|process\s+(?:this|that)|continue|" + _SUPPORT
     + _DECLINED + r")"
     r"|I\s+(?:must|have\s+to)\s+(?:decline|refuse)|unable\s+to\s+(?:" + _HELP
-    + r"|comply))", re.IGNORECASE)
+    + r"|comply))" + r"|(?:" + "|".join(_OTHER_LANGUAGES) + r")", re.IGNORECASE)
 
 #: how much of a text is searched for them (a refusal says so at its start)
 SEARCHED = 2000
