@@ -108,13 +108,15 @@ def test_the_usage_counts_refusals_apart_from_failed_calls(tmp_path):
         result = run_label(server, tmp_path, docs)
         assert result.exit_code == 0, result.output
         usage = json.loads(result.stderr.strip().splitlines()[-1])["usage"]
-        # a prose refusal is an answer received: the labeling counts it refused
-        assert (usage["failed"], usage["refused"]) == (0, len(DECLINED) - 1)
+        # a prose refusal too: it was an answered call in the usage ("refused": 6,
+        # "requests": 3) where the labeling and the progress line counted it refused
+        assert (usage["failed"], usage["refused"], usage["requests"]) == (0, len(DECLINED), 2)
         only = tmp_path / "only.txt"
         only.write_text("azure report\npolicy report\n")
         failed = run_label(server, tmp_path, only)
     assert failed.exit_code == 6
-    assert "0 failed, 2 refused" in failed.stderr and "2 calls refused" in failed.stderr
+    assert "0 failed, 2 refused (billed)" in failed.stderr \
+        and "2 calls refused" in failed.stderr
 
 
 def test_a_run_every_document_of_which_is_refused_names_them(tmp_path):
@@ -417,9 +419,9 @@ def test_a_refusal_asked_again_with_retry_refused_is_counted_once(tmp_path):
         assert retried.exit_code == 0, retried.output
         assert len(server.requests) == 3 + 2
     usage = json.loads(retried.stderr.strip().splitlines()[-1])["usage"]
-    # the answered one from the cache; the prose refusal a reply received, the
-    # content_policy_violation a refusal
-    assert (usage["cached"], usage["requests"], usage["refused"]) == (1, 1, 1)
+    # the answered one from the cache; the prose refusal and the
+    # content_policy_violation refusals (the prose one was an answered call)
+    assert (usage["cached"], usage["requests"], usage["refused"]) == (1, 0, 2)
 
 
 def test_the_warning_says_which_refusals_retry_refused_asked_again(tmp_path):
@@ -584,12 +586,17 @@ def test_the_progress_line_says_the_refused_calls_apart_from_the_answered(tmp_pa
     # 0" of two refused by a filter, the refusals named nowhere in the line
     docs = tmp_path / "reports.txt"
     docs.write_text("policy report one\nprose report two\nplain sport three\n")
-    lines = []
+    lines, usages = [], []
     with LocalChatServer(declining) as server:
         for _ in range(2):  # the second told from the cache: cached
             caplog.clear()
             result = run_label(server, tmp_path, docs)
             assert result.exit_code == 0, result.output
             lines.append([line for line in caplog.messages if "calls (" in line])
+            usage = json.loads(result.stderr.strip().splitlines()[-1])["usage"]
+            usages.append((usage["requests"], usage["refused"], usage["cached"]))
     assert lines == [["LLM labeling: 3/3 calls (100%) answered 1 refused 2 cached 0"],
                      ["LLM labeling: 3/3 calls (100%) answered 0 cached 3"]]
+    # the usage agrees: it said 2 requests answered, 1 refused, of the first run,
+    # counting the prose refusal answered
+    assert usages == [(1, 2, 0), (0, 0, 3)]

@@ -259,9 +259,10 @@ class Usage:
     n_cached: int = 0
     n_retries: int = 0
     n_failed: int = 0
-    #: calls the model or a content filter refused (:class:`LLMRefusalError`): not
-    #: failures (the JSON usage's "failed" counted them, where the labeling's
-    #: n_failed_calls did not)
+    #: calls the model or a content filter refused (:class:`LLMRefusalError`, or an
+    #: answer declining in prose: :meth:`count_prose_refusal`): not failures (the JSON
+    #: usage's "failed" counted them, where the labeling's n_failed_calls did not), nor
+    #: answered calls (``n_requests``); their replies' tokens are counted, as billed
     n_refused: int = 0
     #: calls abandoned by an abort (Ctrl-C): not failures, a rerun asks them again
     n_interrupted: int = 0
@@ -319,6 +320,14 @@ class Usage:
             else:
                 self.n_failed += 1
 
+    def count_prose_refusal(self) -> None:
+        """Count an answer received (:meth:`add`) as refused instead: its text declines
+        the task in prose (or in a JSON object listing nothing), a refusal as the
+        model's own ``message.refusal`` is. Its tokens stay counted: it was billed."""
+        with self._lock:
+            self.n_requests = max(0, self.n_requests - 1)
+            self.n_refused += 1
+
     def uncount_cached(self) -> None:
         """Take back one cache hit (a refusal, or an answer, told from the response
         cache), the request having been asked again (``label --retry-refused``): the
@@ -353,8 +362,8 @@ class Usage:
 
     def summary(self) -> str:
         interrupted = f", {self.n_interrupted:,} interrupted" if self.n_interrupted else ""
-        if self.n_refused:
-            interrupted = f", {self.n_refused:,} refused" + interrupted
+        if self.n_refused:  # a refusal is a reply, billed: its tokens are counted below
+            interrupted = f", {self.n_refused:,} refused (billed)" + interrupted
         tokens = self.prompt_tokens + self.completion_tokens
         guessed = self.estimated_prompt_tokens + self.estimated_completion_tokens
         # an endpoint that reports no usage: its counts read as the server's own
@@ -2472,9 +2481,15 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
             response = results[index] = client.complete(requests[index])
             prose = (refused is not None and not response.cached
                      and refused(response.text))
+            # not an answered call in the usage either, but a refused one (the usage
+            # line said "1 answered call" of it, the progress line "refused 1"); a
+            # client's own usage without the method keeps it answered: the bar says so
+            recount = getattr(client.usage, "count_prose_refusal", None) if prose else None
+            if recount is not None:
+                recount()
             with lock:
                 state["failures"] = 0
-                state["prose"] += prose
+                state["prose"] += prose and recount is None
                 state["refused"] += prose
         except LLMConfigError:
             stop.set()
