@@ -988,7 +988,8 @@ def test_a_document_cannot_write_the_summary_of_another_in_its_batch(caplog, inj
     summaries = read_data_section(generation, "DATA")
     assert sorted(summaries) == sorted(HOSTILE_BATCH)  # the victim keeps its text
     assert taxonomy.summaries == {"n_docs": 3, "n_calls": 1, "n_failed_calls": 0,
-                                  "n_malformed_answers": 0, "n_unknown_ids": 1,
+                                  "n_malformed_answers": 0, "n_refused_calls": 0,
+                                  "n_unknown_ids": 1,
                                   "n_duplicate_ids": 1, "n_invalid_items": 0,
                                   "n_missing": 1, "n_cut": 0}
     # it read "1 for documents not in their batch, 1 for documents given twice"
@@ -2241,3 +2242,94 @@ def test_run_taxonomy_refuses_an_output_it_cannot_write_naming_csv_or_tsv(tmp_pa
     with pytest.raises(InvalidParameterError, match=r"output.*a \.csv or \.tsv path") as info:
         run_taxonomy(["a text"], None, TaxonomyOptions(), tmp_path / name)
     assert "Google" not in str(info.value) and "load_vocabulary" not in str(info.value)
+
+
+def _refusing_taxonomist():
+    """A model and provider refusing some summary batches (Azure's content filter, in
+    prose, in JSON listing no summary), the update (OpenAI's message.refusal) and the
+    review (in prose); the rest answered by the scripted taxonomist."""
+    llm = ScriptedTaxonomist(break_first=False, break_update=False)
+
+    def refusal_field():
+        return Reply(raw=json.dumps({"choices": [{"index": 0, "finish_reason": "stop",
+                                                  "message": {"role": "assistant",
+                                                              "content": None,
+                                                              "refusal": "I can't help."}}],
+                                     "usage": {"prompt_tokens": 50,
+                                               "completion_tokens": 5}}).encode())
+
+    def behaviour(body):
+        prompt = user_prompt(body)
+        if "<<<DOCUMENTS" in prompt:
+            first = read_data_section(prompt, "DOCUMENTS")[0]["id"]
+            if first == "d1":
+                return Reply(status=400, raw=json.dumps({"error": {
+                    "message": "The response was filtered.", "code": "content_filter",
+                    "status": 400}}).encode())
+            if first == "d11":
+                return "I'm sorry, but I can't help with that."
+            if first == "d21":
+                return '{"summaries": [], "note": "I cannot assist with that request."}'
+        if prompt.startswith("# Context\nGoal: improve"):
+            return refusal_field()
+        if prompt.startswith("# Context\nReview"):
+            return "I'm sorry, but I can't help with that."
+        return llm(body)
+
+    return llm, behaviour
+
+
+def test_cli_taxonomy_counts_refusals_apart_and_a_rerun_asks_them_again(tmp_path):
+    # a summary batch refused was a failed call (in prose, a malformed answer), a
+    # refused update or review ended the run (in prose: a repair request, paid, then a
+    # rejected step), and no count said the model had refused anything
+    llm, behaviour = _refusing_taxonomist()
+    args = ["taxonomy", str(SAMPLE), "--use-case", "route newswire stories",
+            "-o", str(tmp_path / "t.csv"), "--sample", "40", "--minibatch", "20",
+            "--cache", str(tmp_path / "c.sqlite"), "--llm", "m", "--max-retries", "1"]
+    with LocalChatServer(behaviour) as server:
+        runs = []
+        for _ in range(2):  # the refusals are not kept: the rerun asks them again
+            before = len(server.requests)
+            result = CliRunner().invoke(tagsmith_cli.cli,
+                                        [*args, "--base-url", server.base_url])
+            assert result.exit_code == 0, result.output
+            runs.append((result, len(server.requests) - before))
+    first, again = runs
+    report = json.loads(first[0].stderr.strip().splitlines()[-1])
+    summaries = report["summaries"]
+    assert (summaries["n_refused_calls"], summaries["n_failed_calls"],
+            summaries["n_malformed_answers"]) == (3, 0, 0)
+    assert (report["refused_steps"], report["rejected_steps"], report["n_refused_calls"],
+            report["repaired_answers"]) == (2, 0, 5, 0)
+    # the usage agrees: each refusal refused (billed), none answered nor failed
+    usage = report["usage"]
+    assert (usage["refused"], usage["failed"], usage["requests"]) == (5, 0, 2)
+    assert "0 failed, 5 refused (billed)" in first[0].stderr
+    assert "2 steps refused by the model or a content filter (previous table kept)" \
+        in first[0].stderr
+    assert "3 summary batches refused by the model or a content filter" in first[0].stderr
+    assert "repair" not in llm.kinds  # asking again gets the same
+    assert first[1] == 7 and again[1] == 5  # the answers cached, the refusals asked again
+    assert len(load_vocabulary(tmp_path / "t.csv")) > 0
+
+
+def test_a_refused_first_table_ends_the_run_saying_it_was_refused():
+    # it ended as any failed call, with a repair request paid first where in prose
+    def behaviour(body):
+        prompt = user_prompt(body)
+        if prompt.startswith("# Context\nGoal: build"):
+            return "Es tut mir leid, aber dabei kann ich nicht helfen."
+        return ScriptedTaxonomist(break_first=False)(body)
+
+    options = TaxonomyOptions(use_case="route newswire stories", sample_size=20,
+                              summarise=False)
+    from tagsmith.exceptions import LLMRefusalError
+
+    with LocalChatServer(behaviour) as server:
+        client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+        with pytest.raises(LLMRefusalError, match="first label set from minibatch 1 was "
+                           "refused by the model in prose.*a rerun asks again"):
+            generate_taxonomy(texts(), client, options)
+        assert len(server.requests) == 1
+    assert (client.usage.n_refused, client.usage.n_requests) == (1, 0)

@@ -584,8 +584,11 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     cleaned = {key: value for key, value in report["cleaned"].items() if value}
     if not obj["quiet"]:
         repaired, rejected = report["repaired_answers"], report["rejected_steps"]
+        refused = report["refused_steps"]
         click.echo(f"changes: {repaired} answer{plural_s(repaired)} sent back for repair, "
                    f"{rejected} step{plural_s(rejected)} rejected (previous table kept), "
+                   + (f"{refused} step{plural_s(refused)} refused by the model or a content "
+                      "filter (previous table kept), " if refused else "") +
                    "cleaned: " + (", ".join(f"{value} {key.replace('_', ' ')}"
                                             for key, value in cleaned.items()) or "nothing")
                    + f"; ratings {report['ratings']}"
@@ -631,6 +634,7 @@ def _summary_changes(counts: dict) -> str:
     """What the summary step rejected, for the taxonomy's "changes:" line ('' if nothing)."""
     n_malformed = counts.get("n_malformed_answers", 0)
     unknown, twice = counts.get("n_unknown_ids", 0), counts.get("n_duplicate_ids", 0)
+    refused = counts.get("n_refused_calls", 0)
     parts = [f"{counts[key]:,} {what}" for key, what in (
         ("n_unknown_ids", plural(unknown, "for a document not in its batch",
                                  "for documents not in their batch")),
@@ -639,7 +643,10 @@ def _summary_changes(counts: dict) -> str:
         ("n_invalid_items", "invalid"),
         ("n_malformed_answers", f"malformed answer{plural_s(n_malformed)}"))
         if counts.get(key)]
-    return "; summaries rejected: " + ", ".join(parts) if parts else ""
+    # a batch refused was "a failed call" (or, in prose, "a malformed answer")
+    said = (f"; {refused:,} summary {plural(refused, 'batch', 'batches')} refused by the "
+            "model or a content filter" if refused else "")
+    return ("; summaries rejected: " + ", ".join(parts) if parts else "") + said
 
 
 #: the help of ``tagsmith label``

@@ -44,7 +44,12 @@ from tagsmith.data.csvlimits import FORMULA_START
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.data.vocab import MAX_NAME_CHARS
-from tagsmith.exceptions import InvalidParameterError, LLMError, LLMOutputError
+from tagsmith.exceptions import (
+    InvalidParameterError,
+    LLMError,
+    LLMOutputError,
+    LLMRefusalError,
+)
 from tagsmith.labeling import prompts
 from tagsmith.labeling.cache import DropMalformed, discard_cached
 from tagsmith.labeling.client import (
@@ -56,7 +61,13 @@ from tagsmith.labeling.client import (
     check_temperature,
     complete_all,
 )
-from tagsmith.labeling.parsing import fold_name, parse_summaries, parse_taxonomy_answer
+from tagsmith.labeling.labeler import answer_refusal
+from tagsmith.labeling.parsing import (
+    extract_json_object,
+    fold_name,
+    parse_summaries,
+    parse_taxonomy_answer,
+)
 from tagsmith.progress import progress_bar
 
 logger = logging.getLogger("tagsmith")
@@ -127,6 +138,14 @@ class Taxonomy:
     #: ratings missing from a used answer's rating field or outside 1-10 (not in ``ratings``)
     n_invalid_ratings: int = 0
     rejected_steps: int = 0
+    #: table steps (the first table, an update, the review) the model or a content
+    #: filter refused (:class:`~tagsmith.exceptions.LLMRefusalError`, or an answer
+    #: declining in prose): an update or review keeps the table before it, apart from
+    #: ``rejected_steps``; not asked again (no repair request: the same would come)
+    refused_steps: int = 0
+    #: the calls refused, of the table steps and the summary batches
+    #: (``summaries["n_refused_calls"]``) together, as ``label`` counts them
+    n_refused_calls: int = 0
     repaired_answers: int = 0
     cleaned: dict = field(default_factory=dict)
     #: what was wrong with the last unusable table answer (empty when none was)
@@ -453,8 +472,16 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     with progress_bar(total=len(batches) + options.review, desc="label set", unit="step",
                       enabled=options.show_progress) as bar:
         first = prompts.generate_prompt(batches[0], options.use_case, *limits)
+        refused: list[str] = []  # what refused the step (its message), where one did
         labels = _ask_table(client, first, options, taxonomy,
-                            "first label set from minibatch 1", strict=False)
+                            "first label set from minibatch 1", strict=False,
+                            refused=refused)
+        if labels is None and refused:
+            # nothing to update or review: the run ends, naming the refusal
+            raise LLMRefusalError("taxonomy generation: the first label set from "
+                                  f"minibatch 1 was {refused[0]} (its answers are not "
+                                  "kept in the response cache: a rerun asks again; "
+                                  "another --seed or --sample draws other documents)")
         if labels is None:
             raise LLMError("taxonomy generation: the model never produced a usable first "
                            "label set from minibatch 1 (nor after a repair request; its "
@@ -467,9 +494,14 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
         _step_done(bar, client)
         for number, batch in enumerate(batches[1:], 2):
             update = prompts.update_prompt(_table(labels), batch, options.use_case, *limits)
+            refused.clear()
             revised = _ask_table(client, update, options, taxonomy,
-                                 f"update with minibatch {number}", strict=True)
-            if revised is None:
+                                 f"update with minibatch {number}", strict=True,
+                                 refused=refused)
+            if refused:
+                logger.warning("taxonomy update with minibatch %d %s: keeping the "
+                               "previous table", number, refused[0])
+            elif revised is None:
                 taxonomy.rejected_steps += 1
                 logger.warning("taxonomy update with minibatch %d rejected (%s): keeping "
                                "the previous table", number,
@@ -479,15 +511,21 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
             _step_done(bar, client)
         if options.review:
             review = prompts.review_prompt(_table(labels), options.use_case, *limits)
-            revised = _ask_table(client, review, options, taxonomy, "review", strict=False)
+            refused.clear()
+            revised = _ask_table(client, review, options, taxonomy, "review", strict=False,
+                                 refused=refused)
             if revised is not None:
                 labels = _clean(revised, options, taxonomy, changed, "review")
+            elif refused:
+                logger.warning("taxonomy review %s: keeping the table before it",
+                               refused[0])
             else:
                 taxonomy.rejected_steps += 1
                 logger.warning("taxonomy review rejected (%s): keeping the table before it",
                                "; ".join(taxonomy.last_problems[:5]))
             _step_done(bar, client)
     taxonomy.labels = labels
+    taxonomy.n_refused_calls += taxonomy.summaries.get("n_refused_calls", 0)
     assert not check_taxonomy(labels, *limits)
     taxonomy.suspect_labels = suspect_labels(
         [name for name, _ in labels], docs,
@@ -595,8 +633,8 @@ def _warn_dropped(changed: dict[str, set], names: list[str], options: TaxonomyOp
 
 
 def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyOptions,
-               taxonomy: Taxonomy, step: str, *, strict: bool
-               ) -> list[tuple[str, str]] | None:
+               taxonomy: Taxonomy, step: str, *, strict: bool,
+               refused: list[str] | None = None) -> list[tuple[str, str]] | None:
     """One table from the model, with one repair round; ``None`` if neither answer is
     usable. A usable answer parses and obeys the limits, or (unless ``strict``, as for
     an update, which is rejected then) still leaves some label once cleaned by
@@ -607,17 +645,30 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
     step is dropped from the response cache: a rerun asks the model again instead of
     replaying the same failure for free (a table whose every name broke the limits
     failed every rerun at no cost, forever).
+
+    A refusal (the model's or a content filter's, :class:`LLMRefusalError`, or an
+    answer declining in prose) is no failure: the step is refused, counted in
+    ``taxonomy.refused_steps`` and ``n_refused_calls``, with no repair request (asking
+    again gets the same, paid for); ``None`` is returned and what refused it appended
+    to ``refused``. It is not kept in the response cache: taxonomy has no
+    ``--retry-refused``, and a rerun (another sample) may be answered.
     """
     limits = (options.max_labels, options.name_words, options.description_words)
     asked: list[tuple[ChatRequest, ChatResponse]] = []
     labels: list[tuple[str, str]] | None = None
     n_broken = 0  # the requirements the first answer broke
+    declined = False  # the step refused: no repair, nothing used
     for attempt in range(2):
         request = ChatRequest(model=client.model, messages=messages,
                               temperature=options.temperature, json_mode=True,
                               max_tokens=options.max_tokens)
         try:
             response = client.complete(request)
+        except LLMRefusalError as exc:  # declined: no failure of the endpoint's
+            declined = True
+            _refused_step(taxonomy, refused, f"refused by the model or a content filter "
+                          f"({exc})")
+            break
         except LLMError as exc:  # the endpoint's message alone did not say which step
             raise type(exc)(f"taxonomy {step}"
                             + (" (repair request)" if attempt else "") + f": {exc}") from exc
@@ -632,6 +683,16 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
             labels = parse_taxonomy_answer(answer)
             problems = check_taxonomy(labels, *limits)
         except LLMOutputError as exc:
+            said = answer_refusal(answer, exc)
+            if said is not None:  # "I can't help with that": no table to repair
+                if not response.cached:  # a refused call in the usage, as label's is
+                    recount = getattr(client.usage, "count_prose_refusal", None)
+                    if recount is not None:
+                        recount()
+                declined = True
+                _refused_step(taxonomy, refused, "refused by the model in prose, with no "
+                              f'table (it said "{said}")')
+                break
             labels, problems = None, [f"{exc}{response.cut_note()}"]
         if not problems:
             _record_rating(answer, taxonomy)  # only a table used rates it
@@ -644,16 +705,27 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
                 logger.info("taxonomy answer broke %d requirement%s; asking again",
                             n_broken, plural_s(n_broken))
             messages = prompts.repair_prompt(messages, answer, problems)
-    if labels is not None and not strict and clean_taxonomy(labels, options)[0]:
+    if labels is not None and not strict and not declined \
+            and clean_taxonomy(labels, options)[0]:
         _record_rating(answer, taxonomy)
         return labels  # still out of limits: the caller cleans it
-    if labels is not None and not strict:
+    if labels is not None and not strict and not declined:
         taxonomy.last_problems.insert(0, "no label left within the limits")
     # nothing usable: a rerun asks again instead of replaying these answers (an answer a
     # usable repair was built on stays cached, so a rerun replays the repair too)
     for request, response in asked:
         discard_cached(client, request, response)
     return None
+
+
+def _refused_step(taxonomy: Taxonomy, refused: list[str] | None, message: str) -> None:
+    """Count a table step refused (its message in ``refused``, and in
+    ``taxonomy.last_problems``)."""
+    taxonomy.refused_steps += 1
+    taxonomy.n_refused_calls += 1
+    taxonomy.last_problems = [message]
+    if refused is not None:
+        refused.append(message)
 
 
 def _record_rating(answer: str, taxonomy: Taxonomy) -> None:
@@ -710,12 +782,28 @@ class _Counted:
 
 
 def _parses(text: str, ids: list[str]) -> bool:
-    """Whether ``text`` is a summary answer for the batch of ``ids`` (not malformed)."""
+    """Whether ``text`` is a summary answer for the batch of ``ids`` (not malformed),
+    and no refusal (:func:`_declines`): a refusal is not kept in the response cache."""
+    if _declines(text):
+        return False
     try:
         parse_summaries(text, ids)
     except LLMOutputError:
         return False
     return True
+
+
+def _declines(text: str) -> bool:
+    """Whether the summary answer ``text`` declines the task: the refusal words of
+    :func:`~tagsmith.labeling.labeler.answer_refusal` in prose, or in a JSON object
+    listing no summary (``{"summaries": [], "note": "I can't help with this"}``)."""
+    if answer_refusal(text) is None:
+        return False
+    try:
+        found = extract_json_object(text)
+    except LLMOutputError:
+        return True
+    return not found.get("summaries")
 
 
 def _summaries(n: int) -> str:
@@ -753,19 +841,27 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
         checked = DropMalformed(client, {
             request.cache_key(): functools.partial(_parses, ids=[ids[i] for i in batch])
             for batch, request in zip(batches, requests, strict=True)})
+        # a refusal in prose is counted refused in the usage, as label's is
         answers = complete_all(_Counted(checked, bar), requests, n_workers=options.n_workers,
-                               show_progress=False)
+                               show_progress=False, refused=_declines)
     # a summary, as a text standing in for one, gets at most 3x the words asked for: a
     # model that ignores the limit (or obeys a document telling it to repeat itself)
     # put its whole answer into a generation prompt, at any length
     most = options.summary_words * 3
     summaries = [" ".join(doc.split()[:most]) for doc in docs]
-    counts = dict.fromkeys(("n_failed_calls", "n_malformed_answers", "n_unknown_ids",
+    counts = dict.fromkeys(("n_failed_calls", "n_malformed_answers", "n_refused_calls",
+                            "n_unknown_ids",
                             "n_duplicate_ids", "n_invalid_items", "n_missing", "n_cut"), 0)
     for batch, answer in zip(batches, answers, strict=True):
         found: dict[str, str] = {}
-        if isinstance(answer, LLMError):
+        if isinstance(answer, LLMRefusalError):  # declined: no failed call
+            counts["n_refused_calls"] += 1
+        elif isinstance(answer, LLMError):
             counts["n_failed_calls"] += 1
+        elif _declines(answer.text):  # dropped from the cache already (as malformed)
+            # in prose it was "a malformed answer"; in JSON listing none, an answer
+            # missing every summary
+            counts["n_refused_calls"] += 1
         else:
             try:
                 parsed = parse_summaries(answer.text, [ids[i] for i in batch])
@@ -792,6 +888,12 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
                               "documents not in their batch"),
                        f"{twice:,}", plural(twice, "a document", "documents"),
                        plural(twice, "its", "their"))
+    if counts["n_refused_calls"]:
+        refused = counts["n_refused_calls"]
+        logger.warning("%s summary %s refused by the model or a content filter (not "
+                       "retried nor kept in the response cache: %s documents' texts are "
+                       "used)", f"{refused:,}", plural(refused, "batch", "batches"),
+                       plural(refused, "its", "their"))
     if counts["n_missing"]:
         logger.warning("%s of %s %s missing, malformed or rejected: %s used",
                        f"{counts['n_missing']:,}", f"{len(docs):,}", _summaries(len(docs)),

@@ -127,6 +127,8 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
               "n_blank_docs": taxonomy.n_blank_docs,
               "summaries": taxonomy.summaries,
               "rejected_steps": taxonomy.rejected_steps,
+              "refused_steps": taxonomy.refused_steps,
+              "n_refused_calls": taxonomy.n_refused_calls,
               "repaired_answers": taxonomy.repaired_answers, "cleaned": taxonomy.cleaned,
               "suspect_labels": taxonomy.suspect_labels,
               "usage": client.usage.to_dict()}
