@@ -1687,6 +1687,16 @@ def test_a_plain_list_of_labels_is_read_one_key_a_line(tmp_path, name):
     assert load_vocabulary(path, format="list") == space
 
 
+def test_a_plain_list_of_hashtags_keeps_them_as_labels(tmp_path):
+    """A list of hashtags ('#fashion') lost every label: each line beginning with '#'
+    was skipped as a comment. A comment is '#' then a space, nothing or another sign;
+    '#' then a letter, a digit or '_' is a label's key."""
+    path = tmp_path / "tags.txt"
+    path.write_text("# hashtags we tag posts with\n#fashion\n#\n## food\n#2024\n"
+                    "#---\n  #_x\ntravel\n", encoding="utf-8")
+    assert load_vocabulary(path).uris == ["#fashion", "#2024", "#_x", "travel"]
+
+
 @pytest.mark.parametrize("line, why", [
     ("<http://x/a>\tapple", r"found a TAB in '<http://x/a>\\tapple': a <uri><TAB>label "
                             r"vocabulary is read as TSV, name it \.tsv"),

@@ -45,7 +45,8 @@ give ``en`` and ``en-gb``), as tags compare ignoring case.
     log line before, and its triples and parse time logged after.
 ``.txt`` -- a plain list of labels (Reuters-21578's ``labels.txt``): each line a label's
     key (its URI, as a corpus names it; angle brackets optional), with no name, as a TSV
-    line with no label column; blank and ``#`` lines skipped. A line holding a TAB or a
+    line with no label column; blank lines and ``# `` comments skipped (``#`` then a
+    space, nothing or a sign: ``#fashion``, a hashtag, is a key). A line holding a TAB or a
     space is malformed (a TSV named ``.txt``, a list of names, a document): see
     :func:`_list_rows`. A line is a key, never its line number (GoEmotions' ``labels.txt``
     names the ids its corpus uses by line number: a ``number<TAB>name`` TSV reads it).
@@ -385,10 +386,27 @@ def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
 _CSV_VOCAB_HEADER = re.compile(r'\s*"?uri"?\s*[,;]', re.IGNORECASE)
 
 
+def _list_comment(line: str) -> bool:
+    """Whether a plain list's line is a comment: ``#`` followed by a space, by nothing
+    or by another sign (``# topics``, ``#``, ``##``, ``#---``); ``#`` followed by a
+    letter, a digit or ``_`` is a hashtag, a label's key (a list of hashtags lost every
+    label, read as comments).
+
+    >>> [_list_comment(s) for s in ("# topics", "  #", "##", "#fashion", "#2024", "#_x")]
+    [True, True, True, False, False, False]
+    """
+    text = line.lstrip()
+    if not text.startswith("#"):
+        return False
+    after = text[1:2]
+    return not (after.isalnum() or after == "_")
+
+
 def _list_rows(path: Path) -> Iterator[Row]:
     """A plain list of labels (``.txt``, Reuters-21578's ``labels.txt``): each line a
     label's key, its URI, as a corpus names it, with no name (shown by its key, as a TSV
-    line with no label column is); blank lines and ``#`` lines skipped, as in a TSV. A
+    line with no label column is); blank lines and ``#`` comments skipped (see
+    :func:`_list_comment`: ``#fashion``, a hashtag, is a label's key). A
     line is a key only where a TSV's first column could be one: a line holding a TAB (a
     TSV vocabulary named ``.txt``) or a space (a name, a sentence of a document, an
     ``ID - Category`` line) is malformed, naming the line, not read as a label no corpus
@@ -398,7 +416,7 @@ def _list_rows(path: Path) -> Iterator[Row]:
     with _reading(path) as handle:
         for number, raw in enumerate(handle, 1):
             line = raw.rstrip("\r\n")
-            if not line.strip() or line.lstrip().startswith("#"):
+            if not line.strip() or _list_comment(line):
                 continue
             if first and _CSV_VOCAB_HEADER.match(line):
                 # a CSV vocabulary named .txt: its header and '<uri>,name' lines hold no
