@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -863,6 +864,41 @@ def test_a_vocabulary_matching_no_label_or_a_corpus_without_labels_is_a_clear_er
     result = invoke("audit", unlabelled, "--vocab", vocab, "-o", out, "--scores", "knn")
     assert result.exit_code == 3 and "no document has a label" in result.output
     assert str(unlabelled) in result.output and not out.exists()
+
+
+def test_a_corpus_of_numbered_labels_with_a_list_of_words_is_told_the_mismatch(tmp_path):
+    """A list vocabulary of words given for a corpus whose labels are numbers was told
+    only "none of its 4 label occurrences are in words.txt (most often '5' x2)"; the
+    error names the mismatch with an example of each side (and the line-number hint
+    where the numbers are below the list's length), as audit_corpus's does."""
+    vocab = tmp_path / "words.txt"
+    vocab.write_text("joy\nanger\nfear\n", encoding="utf-8")
+    corpus = tmp_path / "nums.tsv"
+    corpus.write_text("I am happy\t5\nso angry\t12 5\nscared\t17\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", out, "--scores", "knn")
+    assert result.exit_code == 3, result.output
+    assert (f"{corpus}: none of its 4 label occurrences are in {vocab}: the corpus's "
+            "labels look like numbers ('5', '12'), the vocabulary's keys are words ('joy', "
+            "'anger'): a corpus naming its labels by number needs a vocabulary holding "
+            "those numbers") in " ".join(result.output.split())
+    corpus.write_text("I am happy\t0\nso angry\t1 2\nscared\t2\n", encoding="utf-8")
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", out, "--scores", "knn")
+    assert result.exit_code == 3 and not out.exists()
+    assert re.search(r"look like numbers \('2', '0'\).*line 1's '0': a whole number below "
+                     r"the vocabulary's 3 labels", " ".join(result.output.split()))
+    # the other way round: a corpus of words, a list of numbers
+    corpus.write_text("I am happy\tjoy\n", encoding="utf-8")
+    vocab.write_text("0\n1\n", encoding="utf-8")
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", out, "--scores", "knn")
+    assert result.exit_code == 3
+    assert ("the corpus's labels are words ('joy'), the vocabulary's keys look like "
+            "numbers ('0', '1')") in " ".join(result.output.split())
+    with pytest.raises(DataError, match=r"Y has no label; the corpus's labels look like "
+                                        r"numbers \('7'\), the vocabulary's keys are words"):
+        audit_corpus(["a text"], sp.csr_matrix((1, 2), dtype=bool),
+                     LabelSpace.from_uris(["joy", "anger"]), unknown_labels=Counter(["7"]),
+                     options=AuditOptions(scores="knn", show_progress=False))
 
 
 @pytest.fixture(scope="module")

@@ -2124,7 +2124,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         if vocab and bundle:
             warn_name_clashes(space, corpus, vocab, bundle, lang)
     check_audit_corpus(data, corpus=corpus,
-                       vocab=vocab or (bundle_vocabulary(bundle) if bundle else None))
+                       vocab=vocab or (bundle_vocabulary(bundle) if bundle else None),
+                       label_space=space)
     split_data = {name: read_audit_corpus(path, space, on_error=on_error)
                   for name, path in paths.items()}
     for name, split in split_data.items():

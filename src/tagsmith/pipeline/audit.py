@@ -983,9 +983,10 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                 else "the one label occurrence is not")
         n_docs = len(texts)
         if n_unknown:
+            mismatch = number_mismatch(unknown_labels or Counter(), label_space)
             raise DataError(f"{none} in the label space (unknown_labels), so Y has no "
-                            "label; is label_space the vocabulary of this corpus?",
-                            path=source)
+                            "label; " + (mismatch or "is label_space the vocabulary of "
+                                         "this corpus?"), path=source)
         raise DataError(f"no document has a label: Y ({n_docs:,} x {len(label_space):,}) "
                         f"has no nonzero entry for any of the {n_docs:,} "
                         f"document{plural_s(n_docs)}; an audit needs labels: give Y a "
@@ -1367,9 +1368,13 @@ def check_split_corpus(data: AuditCorpus, *, name: str, path: str | Path) -> Non
 
 
 def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
-                       vocab: str | Path | None = None) -> None:
+                       vocab: str | Path | None = None,
+                       label_space: LabelSpace | DerivingLabels | None = None) -> None:
     """Fail with a :class:`DataError` naming the files when ``data`` (read from
-    ``corpus`` with the labels of ``vocab``) has no document or no label to audit."""
+    ``corpus`` with the labels of ``vocab``, ``label_space``) has no document or no label
+    to audit; where none of its labels is known and they are numbers and the
+    vocabulary's keys words (or the other way), the error says so
+    (:func:`number_mismatch`)."""
     if not data.texts:
         raise _no_documents(data, corpus, "no documents to audit")
     # a folder whose documents have no label file beside them, or a CSV column named
@@ -1396,9 +1401,63 @@ def check_audit_corpus(data: AuditCorpus, *, corpus: str | Path,
         key, count = data.unknown_labels.most_common(1)[0]
         none = (f"none of its {n_unknown:,} label occurrences are" if n_unknown > 1
                 else "its one label occurrence is not")
+        mismatch = number_mismatch(data.unknown_labels, label_space)
+        if mismatch:
+            raise DataError(f"{none} in {vocab or 'the vocabulary'}: {mismatch}"
+                            + (f"; {data.unknown_hint}" if data.unknown_hint else ""),
+                            path=corpus)
         raise DataError(f"{none} in {vocab or 'the vocabulary'} (most often {key!r} "
                         f"x{count:,}); is it the vocabulary of this corpus?", path=corpus)
     raise DataError(unlabelled, path=corpus)
+
+
+def _whole_number(key: str) -> bool:
+    key = key.strip()
+    if key.startswith("<") and key.endswith(">"):
+        key = key[1:-1].strip()
+    return key.isascii() and key.isdigit()
+
+
+def number_mismatch(unknown: Counter, label_space: object) -> str:
+    """Where none of a corpus's labels is in ``label_space``: that its labels (the
+    distinct ``unknown`` keys) are all whole numbers where no key or notation of the
+    vocabulary is one, or the other way round, with two examples of each side; ``""``
+    otherwise. A list of words given for a corpus of numbered labels was told only that
+    none of its label occurrences were in it.
+
+    >>> words = LabelSpace.from_uris(["joy", "anger", "fear"])
+    >>> number_mismatch(Counter({"5": 2, "12": 1}), words)[:82]
+    "the corpus's labels look like numbers ('5', '12'), the vocabulary's keys are words"
+    >>> number_mismatch(Counter({"5": 2, "joy ish": 1}), words)
+    ''
+    >>> number_mismatch(Counter({"joie": 1}), LabelSpace.from_uris(["1", "2"]))[:60]
+    "the corpus's labels are words ('joie'), the vocabulary's key"
+    """
+    from tagsmith._plural import NAME_LIMIT, clip
+
+    if not unknown or not isinstance(label_space, LabelSpace) or not len(label_space):
+        return ""
+
+    def shown(keys: Sequence[str]) -> str:
+        return ", ".join(repr(clip(key, NAME_LIMIT)) for key in keys)
+
+    corpus_keys = [key for key, _ in unknown.most_common(2)]
+    vocab_keys = [label.uri for label, _ in zip(label_space, range(2), strict=False)]
+    numbered = [_whole_number(key) for key in unknown]
+    vocab_numbered = [_whole_number(label.uri)
+                      or (label.notation is not None and _whole_number(label.notation))
+                      for label in label_space]
+    if all(numbered) and not any(vocab_numbered):
+        return (f"the corpus's labels look like numbers ({shown(corpus_keys)}), the "
+                f"vocabulary's keys are words ({shown(vocab_keys)}): a corpus naming its "
+                "labels by number needs a vocabulary holding those numbers, as keys or "
+                "as notations (a TSV's third column)")
+    if not any(numbered) and all(vocab_numbered):
+        return (f"the corpus's labels are words ({shown(corpus_keys)}), the "
+                f"vocabulary's keys look like numbers ({shown(vocab_keys)}): a corpus "
+                "naming its labels by name needs a vocabulary giving those names (a "
+                "TSV's second column)")
+    return ""
 
 
 def _warn_mostly_unknown(data: AuditCorpus, n_unknown: int, corpus: str | Path,
