@@ -3011,3 +3011,23 @@ def test_line_numbers_against_a_plain_list_get_a_hint_when_every_key_is_one(tmp_
         assert "whole number" not in mixed.report.summary(), mixed.report.summary()
     noted = LabelSpace([Label("urn:a", {"en": "a"}, notation="A"), Label("urn:b")])
     assert noted.unknown_hint("1") == "" and space.unknown_hint("3") == ""
+
+
+@pytest.mark.parametrize("name, command", [
+    ("my emotions.txt", "NR-1}' 'PATH' > vocab.tsv"),
+    ("my emotions.txt.gz", "as notation, zcat 'PATH' | awk '{print"),
+])
+def test_the_line_number_hint_converts_the_list_it_was_given(tmp_path, name, command):
+    """The hint's awk line named 'labels.txt' whatever the list was called: it names the
+    list read, quoted for the shell (and through zcat where gzipped)."""
+    from tagsmith.data.vocab import load_vocabulary
+
+    listed = tmp_path / name
+    data = b"admiration\namusement\nanger\n"
+    listed.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    path = write(tmp_path / "dev.tsv", "nice\t0 2\n")
+    with pytest.raises(UnknownLabelError) as caught:
+        list(Corpus(path, load_vocabulary(listed)))
+    message = str(caught.value)
+    assert command.replace("PATH", str(listed)) in message, message
+    assert " labels.txt >" not in message

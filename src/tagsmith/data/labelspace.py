@@ -328,9 +328,13 @@ class LabelSpace(Sequence[Label]):
     (2, 1, 'http://x/a')
     """
 
-    def __init__(self, labels: Iterable[Label], *, name: str | None = None):
+    def __init__(self, labels: Iterable[Label], *, name: str | None = None,
+                 source: str | None = None):
         self._labels: list[Label] = list(labels)
         self.name = name
+        #: the file the labels were read from (load_vocabulary's), for the commands a
+        #: message advises running on it; no part of the space (equality, to_dict)
+        self.source = source
         self._by_uri: dict[str, int] = {}
         for i, label in enumerate(self._labels):
             if not label.uri:
@@ -564,17 +568,33 @@ class LabelSpace(Sequence[Label]):
         >>> space = LabelSpace.from_uris(["admiration", "amusement"])
         >>> space.line_number_hint("1")[:60], space.line_number_hint("2")
         ("a whole number below the vocabulary's 2 labels: a line numbe", '')
+
+        The conversion names the file the list was read from (:attr:`source`), quoted
+        for the shell, read through ``zcat`` where gzipped (``labels.txt`` where the
+        space was read from none):
+
+        >>> for source in ("my labels.txt", "l.txt.gz"):
+        ...     hint = LabelSpace(space, source=source).line_number_hint("1")
+        ...     print(hint.partition("notation, ")[2].partition(" (README")[0])
+        awk '{print "<urn:x:" $0 ">\\t" $0 "\\t" NR-1}' 'my labels.txt' > vocab.tsv
+        zcat l.txt.gz | awk '{print "<urn:x:" $0 ">\\t" $0 "\\t" NR-1}' > vocab.tsv
         """
         key = key.strip()
         n = len(self._labels)
         if not (key.isascii() and key.isdigit()) or len(key) > len(str(n)) \
                 or int(key) >= n or any(label.notation for label in self._labels):
             return ""
+        from tagsmith._shell import shell_path
+
+        awk = "awk '{print \"<urn:x:\" $0 \">\\t\" $0 \"\\t\" NR-1}'"
+        source = self.source or "labels.txt"
+        command = (f"zcat {shell_path(source)} | {awk}" if source.lower().endswith(".gz")
+                   else f"{awk} {shell_path(source)}")
         return (f"{LINE_NUMBER_HINT} {n:,} label{'' if n == 1 else 's'}: a line number "
                 "from 0, as GoEmotions' corpus names the lines of its labels.txt? A plain "
                 "list's line is a key, never its number: convert the list to a TSV "
-                "naming each line by its number as notation, awk '{print \"<urn:x:\" $0 "
-                "\">\\t\" $0 \"\\t\" NR-1}' labels.txt > vocab.tsv (README: GoEmotions)")
+                f"naming each line by its number as notation, {command} > vocab.tsv "
+                "(README: GoEmotions)")
 
     def _leaf_hint(self, key: str) -> str:
         """:meth:`unknown_hint` for a category path's last step ``key``; ``""`` where it

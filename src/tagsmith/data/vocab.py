@@ -190,7 +190,7 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
         raise VocabularyError("no labels in the vocabulary" + (
             " (no skos:Concept found)" if kind == "skos" else ""), path=path)
     _warn_character_references(labels, path)
-    return LabelSpace(labels, name=_stem(path))
+    return LabelSpace(labels, name=_stem(path), source=str(path))
 
 
 #: an HTML character reference: a named one (``&amp;``) or a numeric one (``&#38;``,
