@@ -1008,6 +1008,29 @@ def test_an_unknown_label_in_eval_or_calibrate_names_the_bundles_vocabulary(
         assert expected in result.output, result.output
 
 
+def test_calibrate_with_a_label_added_since_training_says_the_way_out(
+        bundle, goemotions_small, tmp_path):
+    """calibrate --data with a label added since the bundle was trained (calibrate has no
+    --vocab) said only "unknown label 'cocoa' (not in the vocabulary of the bundle)": it
+    now says the bundle must be retrained to know it, or --unknown-labels skip, which
+    then calibrates on the labels the bundle knows."""
+    lines = goemotions_small["test"].read_text().splitlines(keepends=True)
+    corpus = tmp_path / "cocoa.tsv"
+    corpus.write_text("".join(lines[:60]) + "I love hot chocolate\tcocoa\n")
+    out = tmp_path / "calibrated"
+    result = run("calibrate", bundle, "--data", corpus, "-o", out)
+    assert result.exit_code == 3, result.output
+    assert (f"{corpus}:61: unknown label 'cocoa' (not in the vocabulary of the bundle "
+            f"{bundle}); a label added since the bundle was trained? the bundle knows only "
+            "the labels it was trained with: retrain it (tagsmith train --vocab VOCAB) to "
+            "calibrate that label too, or give --unknown-labels skip") \
+        in " ".join(result.output.split()), result.output
+    assert not out.exists()
+    result = run("calibrate", bundle, "--data", corpus, "-o", out, "--unknown-labels", "skip")
+    assert result.exit_code == 0, result.output
+    assert (out / "manifest.json").exists()
+
+
 def test_an_unknown_label_in_train_names_the_vocab_file(goemotions_small, tmp_path):
     """train --vocab V.tsv: an unknown label in CORPUS or --dev said "(not in the
     vocabulary)", not which file; eval and calibrate name the bundle's."""

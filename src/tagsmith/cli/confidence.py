@@ -411,12 +411,25 @@ def _candidates(k: int, n_labels: int) -> str:
 
 def _heldout_corpus(classifier, bundle, data, k, on_error, unknown_labels,
                     heldout_from_corpus):
+    from tagsmith.exceptions import AmbiguousLabelError, UnknownLabelError
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.train import data_fingerprint
 
-    corpus = read_labelled(data, classifier.label_space, on_error=on_error,
-                           unknown_labels=unknown_labels, vocabulary=bundle_vocabulary(bundle),
-                           vocab_option=None)  # the bundle holds it: no --vocab here
+    try:
+        corpus = read_labelled(data, classifier.label_space, on_error=on_error,
+                               unknown_labels=unknown_labels,
+                               vocabulary=bundle_vocabulary(bundle),
+                               vocab_option=None)  # the bundle holds it: no --vocab here
+    except UnknownLabelError as exc:
+        if exc.hint or isinstance(exc, AmbiguousLabelError):
+            raise  # what the key is instead (a name in another case) says more
+        # a held-out set labelled with this month's vocabulary, calibrating last month's
+        # bundle: the bare error said nothing of why or of the way out
+        raise exc.advised(
+            "a label added since the bundle was trained? the bundle knows only the labels "
+            "it was trained with: retrain it (tagsmith train --vocab VOCAB) to calibrate "
+            "that label too, or give --unknown-labels skip to calibrate on the labels it "
+            "knows, leaving that one out") from None
     # blank texts alone: the calibrator was fitted on the scores of no words
     corpus.require_text(data, "calibrate on", "--data")
     # heldout_from_corpus refuses shuffled copies and subsets by per-text hashes; bundles
