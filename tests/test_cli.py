@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zlib
@@ -2470,6 +2471,40 @@ def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemo
         r"thresholds: (\d+) labels? own, (\d+) from their band, (\d+) global \(0\.\d+\)",
         result.output).groups())
     assert own + band + rest == 28 and "the rest" not in result.output
+
+
+def test_train_records_the_names_of_its_files_for_info(goemotions_small, tmp_path):
+    """info gave the training corpus's and the vocabulary's fingerprints alone, naming
+    neither file: train records their names (and --dev's) as provenance, shown by info
+    beside the fingerprints; the model does not depend on them."""
+    corpus, vocab = tmp_path / "tickets 2024.tsv", tmp_path / "intents.tsv"
+    shutil.copyfile(goemotions_small["test"], corpus)
+    shutil.copyfile(goemotions_small["vocab"], vocab)
+    trained = tmp_path / "trained"
+    result = run("train", corpus, "-o", trained, "--vocab", vocab, "--dev",
+                 goemotions_small["dev"], *FAST)
+    assert result.exit_code == 0, result.output
+    result = run("info", trained)
+    assert result.exit_code == 0, result.output
+    assert '"data": "tickets 2024.tsv"' in result.output
+    assert '"vocab": "intents.tsv"' in result.output and '"dev": "dev.tsv"' in result.output
+    manifest = json.loads(run("info", trained, "--json").output)
+    renamed, vocab_renamed = tmp_path / "other.tsv", tmp_path / "v2.tsv"
+    corpus.rename(renamed)
+    vocab.rename(vocab_renamed)
+    again = tmp_path / "again"
+    result = run("train", renamed, "-o", again, "--vocab", vocab_renamed, "--dev",
+                 goemotions_small["dev"], *FAST)
+    assert result.exit_code == 0, result.output
+    other = json.loads(run("info", again, "--json").output)
+    assert (other["training"]["data"], other["training"]["vocab"]) == ("other.tsv", "v2.tsv")
+    assert other["training"]["data_fingerprint"] == manifest["training"]["data_fingerprint"]
+    # the model's files are the same whatever the files were called
+    assert other["files"]["model.npz"] == manifest["files"]["model.npz"]
+    result = run("train", renamed, "-o", tmp_path / "derived", *FAST)
+    assert result.exit_code == 0, result.output
+    derived = json.loads(run("info", tmp_path / "derived", "--json").output)["training"]
+    assert derived["data"] == "other.tsv" and "vocab" not in derived and "dev" not in derived
 
 
 def test_calibrate_records_the_corpus_it_fitted_on_for_info(bundle, goemotions_small,

@@ -270,6 +270,15 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             "calibration_fraction", "a share setting aside documents that the calibrator / "
             f"conformal split (half each) can divide: {exc.expected}; --calibrator-source "
             "same fits both on all of them", calibration_fraction) from None
+    # the files' names, as provenance (info shows them beside their fingerprints): info
+    # gave fingerprints alone, naming neither the corpus nor the vocabulary; the bundle
+    # never reads them again, and a renamed file changes nothing
+    names = {"data": os.path.basename(os.path.normpath(corpus))}
+    if dev:
+        names["dev"] = os.path.basename(os.path.normpath(dev))
+    if vocab:
+        names["vocab"] = os.path.basename(os.path.normpath(vocab))
+    classifier.manifest["training"] = {**names, **classifier.manifest["training"]}
     classifier.save(output)
     if classifier.conformal is not None:  # as calibrate warns of its --alpha
         # the bundle's alpha: suggest --sets would answer every label
