@@ -271,6 +271,27 @@ def test_training_on_deprecated_labels_names_their_replacements(caplog):
             "(<u:b> -> <u:a> ('apple'))" in caplog.text), caplog.text
 
 
+def test_the_deprecated_labels_warning_clips_long_names_and_uris(caplog):
+    """The warning of deprecated labels in use printed their URIs and their replacements'
+    names whole: a 2,000-character name (a description pasted as a label) flooded the
+    line. Each is clipped, names at 80 characters and URIs at 240, as the warning of
+    labels without a training document clips names; short ones read as before."""
+    caplog.set_level("WARNING", logger="tagsmith")
+    from tagsmith.data.labelspace import Label, LabelSpace
+
+    name, old = "apple " * 400, "u:" + "b" * 1000
+    space = LabelSpace([Label("u:a", {"en": name}),
+                        Label(old, deprecated=True, replaced_by=["u:a"])])
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [0, 1]]))
+    train_classifier(["good day", "bad day", "odd day"], Y, space, options=options)
+    clipped_uri = old[:239] + "…"
+    assert (f"(<{clipped_uri}>, in 2 documents): the model learns and suggests it like any "
+            f"other label; relabel with the vocabulary's replacements (<{clipped_uri}> -> "
+            f"<u:a> ({name[:79] + '…'!r}))") in caplog.text, caplog.text
+    assert old not in caplog.text and name.strip() not in caplog.text
+
+
 def test_training_on_an_empty_corpus_says_so():
     # it was refused, but as "none of the 0 training documents carries a label"
     from tagsmith.exceptions import DataError

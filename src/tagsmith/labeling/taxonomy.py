@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tagsmith._params import check_bool, check_int, check_options
-from tagsmith._plural import plural, plural_s
+from tagsmith._plural import NAME_LIMIT, clip, plural, plural_s
 from tagsmith.data.csvlimits import FORMULA_START
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.data.textio import LONE_SURROGATE
@@ -166,7 +166,7 @@ class Taxonomy:
         ...          ratings=[8, 9], rejected_steps=1)
         Taxonomy(n_labels=40, use_case='support tickets', n_ratings=2, rejected_steps=1)
         """
-        use_case = self.use_case if len(self.use_case) <= 40 else self.use_case[:39] + "…"
+        use_case = clip(self.use_case, 40, collapse=False)
         return (f"Taxonomy(n_labels={len(self.labels)}, use_case={use_case!r}, "
                 f"n_ratings={len(self.ratings)}, rejected_steps={self.rejected_steps})")
 
@@ -534,7 +534,8 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     for suspect in taxonomy.suspect_labels:
         logger.warning("label %r is named in document %s, which reads as an instruction to "
                        "the model (%r): a document may have put it in the taxonomy; check "
-                       "it before use", suspect["name"], suspect["document"], suspect["text"])
+                       "it before use", clip(suspect["name"], NAME_LIMIT, collapse=False),
+                       suspect["document"], suspect["text"])
     return taxonomy
 
 
@@ -577,9 +578,8 @@ def suspect_labels(names: list[str], docs: list[str], numbers: list[str]) -> lis
         for index, folded, found in spans:
             if any(pattern.search(folded, max(0, start - _INSTRUCTION_REACH),
                                   end + _INSTRUCTION_REACH) for start, end in found):
-                text = " ".join(docs[index].split())
                 out.append({"name": name, "document": numbers[index],
-                            "text": text if len(text) <= _QUOTED else text[:_QUOTED - 1] + "…"})
+                            "text": clip(docs[index], _QUOTED)})
                 break
     return out
 

@@ -39,7 +39,7 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith._params import check_bool, check_choice, check_int, check_number, check_options
-from tagsmith._plural import plural_s
+from tagsmith._plural import clip, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT
 from tagsmith.audit.detect import (
@@ -1292,7 +1292,7 @@ def _short(row: dict, space: LabelSpace, lang: str) -> dict:
     ``given_names_langs``; ``None``: the URI)."""
     text = " ".join(row["text"].split())
     # said, so the page can say its texts are not the whole ones the queue holds
-    return {**row, "text": text if len(text) <= 200 else text[:199] + "…",
+    return {**row, "text": clip(text, 200),
             "text_shortened": len(text) > 200,
             "label_name_lang": space.name_and_language(space.id_of(row["label_uri"]), lang)[1],
             "given_names_langs": [space.name_and_language(space.id_of(uri), lang)[1]
@@ -1433,7 +1433,7 @@ def number_mismatch(unknown: Counter, label_space: object) -> str:
     >>> number_mismatch(Counter({"joie": 1}), LabelSpace.from_uris(["1", "2"]))[:60]
     "the corpus's labels are words ('joie'), the vocabulary's key"
     """
-    from tagsmith._plural import NAME_LIMIT, clip
+    from tagsmith._plural import NAME_LIMIT
 
     if not unknown or not isinstance(label_space, LabelSpace) or not len(label_space):
         return ""

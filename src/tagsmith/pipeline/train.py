@@ -911,7 +911,8 @@ def _warn_deprecated_in_use(Y: sp.csr_matrix, label_space: LabelSpace) -> None:
                    "documents (%s<%s>, in %s document%s): the model learns and "
                    "suggests %s like any other label%s", f"{len(used):,}", plural_s(len(used)),
                    plural(len(used), "is", "are"), "most often " if len(used) > 1 else "",
-                   label_space.uri_of(top), f"{n_docs:,}", plural_s(n_docs),
+                   clip(label_space.uri_of(top), collapse=False), f"{n_docs:,}",
+                   plural_s(n_docs),
                    plural(len(used), "it", "them"),
                    f"; relabel with the vocabulary's replacements ({replaced})"
                    if replaced else "")
