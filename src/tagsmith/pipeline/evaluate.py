@@ -15,6 +15,7 @@ from tagsmith.topk import TopK
 
 if TYPE_CHECKING:
     from tagsmith.data.corpus import StreamedTexts
+    from tagsmith.data.labelspace import LabelSpace
     from tagsmith.pipeline.classifier import TextClassifier
 
 logger = logging.getLogger("tagsmith")
@@ -47,34 +48,60 @@ def evaluate_topk(classifier: TextClassifier, Y: LabelMatrix, topk: TopK, *,
                   threshold: float | None = None, per_label: bool = False) -> dict:
     """Ranking metrics from ``topk`` and set metrics from the classifier's thresholds;
     with ``per_label``, also ``per_label`` (:func:`per_label_report`)."""
-    from tagsmith.metrics import evaluate
-
     check_label_table(Y, classifier.label_space, "Y")
     y_pred = classifier.label_sets(topk, threshold)
-    report: dict = evaluate(Y, topk, y_pred, ks=tuple(ks),
-                            propensity=propensities_for(classifier))
-    if per_label:
-        forced = None
-        if threshold is None and classifier.thresholds.min_labels:
-            import scipy.sparse as sp
+    forced = None
+    if per_label and threshold is None and classifier.thresholds.min_labels:
+        import scipy.sparse as sp
 
-            # each document's best labels, predicted below their thresholds
-            passed = topk.label_sets(classifier.thresholds.per_label,
-                                     max_labels=classifier.thresholds.max_labels)
-            extra = sp.csr_matrix(y_pred, dtype=np.int8) - passed.astype(np.int8)
-            forced = np.bincount(extra.indices[extra.data > 0], minlength=topk.n_labels)
-        report["per_label"] = per_label_report(classifier, Y, y_pred, threshold, forced)
+        # each document's best labels, predicted below their thresholds
+        passed = topk.label_sets(classifier.thresholds.per_label,
+                                 max_labels=classifier.thresholds.max_labels)
+        extra = sp.csr_matrix(y_pred, dtype=np.int8) - passed.astype(np.int8)
+        forced = np.bincount(extra.indices[extra.data > 0], minlength=topk.n_labels)
+    thresholds = (classifier.thresholds.per_label if threshold is None
+                  else np.full(classifier.n_labels, threshold))
+    return evaluate_label_sets(Y, topk, y_pred, classifier.label_space, thresholds, ks=ks,
+                               propensity=propensities_for(classifier),
+                               per_label=per_label, forced=forced)
+
+
+def evaluate_label_sets(Y: LabelMatrix, topk: TopK, y_pred: LabelMatrix, space: LabelSpace,
+                        thresholds: np.ndarray | None, *, ks: Sequence[int] = DEFAULT_KS,
+                        propensity: np.ndarray | None = None, per_label: bool = False,
+                        forced: np.ndarray | None = None) -> dict:
+    """``eval``'s report of any scorer (a bundle, zero-shot, a blend of both): ranking
+    metrics from ``topk``, set metrics from ``y_pred`` (its label sets), and with
+    ``per_label`` each label's figures (:func:`label_rows`; ``thresholds``, one per
+    label, are what they report as the labels' thresholds: None where the sets are no
+    threshold's, ``zeroshot --eval``'s best label of each document)."""
+    from tagsmith.metrics import evaluate
+
+    report: dict = evaluate(Y, topk, y_pred, ks=tuple(ks), propensity=propensity)
+    if per_label:
+        report["per_label"] = label_rows(space, Y, y_pred, thresholds, forced)
     return report
 
 
 def per_label_report(classifier: TextClassifier, Y: LabelMatrix, y_pred: LabelMatrix,
                      threshold: float | None = None,
                      forced: np.ndarray | None = None) -> list[dict]:
+    """Each label's figures at the classifier's operating point (its tuned thresholds,
+    or ``threshold`` when given): :func:`label_rows`."""
+    thresholds = (classifier.thresholds.per_label if threshold is None
+                  else np.full(classifier.n_labels, threshold))
+    return label_rows(classifier.label_space, Y, y_pred, thresholds, forced)
+
+
+def label_rows(space: LabelSpace, Y: LabelMatrix, y_pred: LabelMatrix,
+               thresholds: np.ndarray | None, forced: np.ndarray | None = None
+               ) -> list[dict]:
     """Each label's figures at the operating point, for the labels true or predicted in
     ``Y`` or ``y_pred`` (those macro-F1 averages over), in label-id order: ``uri``,
-    ``label``, ``threshold`` (the label's tuned one, or ``threshold`` when given; None
-    where it is infinite: no score reaches it, the label is never predicted), ``reachable``
-    (False for such a threshold),
+    ``label``, ``threshold`` (``thresholds``' entry, one per label of ``space``; None
+    where it is infinite: no score reaches it, the label is never predicted; None too,
+    with ``reachable`` true, where ``thresholds`` is None: sets no threshold made),
+    ``reachable`` (False for such a threshold),
     ``support`` (documents carrying it), ``predicted``, ``true_positives``,
     ``precision`` and ``recall`` (``None`` where nothing was predicted, or no document
     carries it: no ratio, not a measured 0), each with its 95% Wilson interval
@@ -89,18 +116,17 @@ def per_label_report(classifier: TextClassifier, Y: LabelMatrix, y_pred: LabelMa
     tp, predicted, support = per_label_counts(Y, y_pred)
     p_low, p_high = wilson_interval(tp, predicted)
     r_low, r_high = wilson_interval(tp, support)
-    thresholds = (classifier.thresholds.per_label if threshold is None
-                  else np.full(classifier.n_labels, threshold))
-    space = classifier.label_space
     rows = []
     for i in np.flatnonzero((predicted + support) > 0).tolist():
+        finite = thresholds is None or bool(np.isfinite(thresholds[i]))
         rows.append({
             "uri": space.uri_of(i), "label": space.name_of(i),
             # an infinite threshold (never predicted) is no number JSON holds: null,
             # with "reachable" saying why (it was the string "Infinity" in a column of
             # numbers)
-            "threshold": float(thresholds[i]) if np.isfinite(thresholds[i]) else None,
-            "reachable": bool(np.isfinite(thresholds[i])), "support": int(support[i]),
+            "threshold": (float(thresholds[i]) if thresholds is not None and finite
+                          else None),
+            "reachable": finite, "support": int(support[i]),
             "predicted": int(predicted[i]), "true_positives": int(tp[i]),
             "precision": float(tp[i] / predicted[i]) if predicted[i] else None,
             "precision_interval": ([float(p_low[i]), float(p_high[i])] if predicted[i]
