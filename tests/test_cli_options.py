@@ -500,7 +500,7 @@ def test_label_votes_says_its_range_in_the_help():
 #: the str options that name no file or folder (values, names, URLs, templates)
 NOT_PATHS = {"param", "feature_param", "use_case", "base_url", "llm_model", "api_key_env",
              "api_key_header",
-             "base_uri", "template", "cooccurrence", "lang", "splits"}
+             "base_uri", "template", "cooccurrence", "lang", "splits", "weights"}
 
 
 def test_every_file_or_folder_option_has_a_path_callback():

@@ -1598,16 +1598,21 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         print_json(metrics if report is None else {**metrics, "calibration": report})
         return
     metrics.pop("per_label", None)
-    width = max(len(key) for key in metrics)
-    for key, value in metrics.items():
-        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-        click.echo(f"{printable(key):<{width}}  {printable(shown)}")
+    print_metrics(metrics)
     if per_label:
         _print_per_label(rows or [], classifier.thresholds.min_labels)
     if report is not None:
         _print_confidence(report, classifier.n_labels)
     if base is not None:
         _print_comparison(comparison)
+
+
+def print_metrics(metrics: dict) -> None:
+    """eval's text: a metric a line, its name then its value (4 decimals)."""
+    width = max(len(key) for key in metrics)
+    for key, value in metrics.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        click.echo(f"{printable(key):<{width}}  {printable(shown)}")
 
 
 def _compare(classifier, topk, base, baseline: str, texts, gold, threshold,
@@ -1731,8 +1736,10 @@ def _print_per_label(rows: list[dict], min_labels: int = 0) -> None:
     click.echo(f"  {'label':<{width}} {'support':>7} {'predicted':>9} {'threshold':>9}  "
                f"{'precision':<21}  recall")
     for name, row in zip(names, rows, strict=True):
-        # None: an infinite threshold, never reached (JSON null, "reachable" false)
-        shown = "inf" if row["threshold"] is None else f"{row['threshold']:.4f}"
+        # None: an infinite threshold, never reached (JSON null, "reachable" false), or
+        # no threshold: zeroshot --eval's best label of each document
+        shown = ("inf" if not row["reachable"] else "best" if row["threshold"] is None
+                 else f"{row['threshold']:.4f}")
         click.echo(f"  {name:<{width}} {row['support']:>7} {row['predicted']:>9} "
                    f"{shown:>9}  "
                    f"{ratio(row['precision'], row['precision_interval']):<21}  "

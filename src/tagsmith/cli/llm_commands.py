@@ -1300,6 +1300,187 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
                        f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
 
 
+def _weights(value: str) -> tuple[float, ...]:
+    """``zeroshot --weight``: one number in [0, 1], or several comma-separated
+    (``--eval``'s rows), each finite; a weight given twice is refused."""
+    import math
+
+    weights = []
+    for part in value.split(","):
+        try:
+            weight = float(part)
+        except ValueError:
+            weight = math.nan
+        if not math.isfinite(weight) or not 0.0 <= weight <= 1.0:
+            raise click.BadParameter(f"expected a number in [0, 1], or several separated "
+                                     f"by commas, got {part.strip()!r}"
+                                     + (f" in {value!r}" if "," in value else ""),
+                                     param_hint="'--weight'")
+        if weight in weights:
+            raise click.BadParameter(f"{weight:g} is given twice in {value!r}",
+                                     param_hint="'--weight'")
+        weights.append(weight)
+    return tuple(weights)
+
+
+def _check_eval_arguments(files: tuple[str, ...]) -> None:
+    """``zeroshot --eval``: one CORPUS among FILES, and none of the options of
+    suggestions."""
+    from tagsmith.cli import given_on_command_line
+    from tagsmith.cli.commands import refuse_stdin
+
+    given = [option for name, option in (("k", "--k"), ("fmt", "--format"),
+                                         ("whole_file", "--whole-file"))
+             if given_on_command_line(name)]
+    if given:
+        raise click.UsageError(f"{' and '.join(given)} cannot be combined with --eval: "
+                               "it measures each document's candidates as eval does "
+                               "(P@1, P@3, P@5, and the label sets)")
+    if len(files) != 1:
+        raise click.UsageError("--eval takes one labelled CORPUS after VOCAB, got "
+                               + ("none" if not files else f"{len(files)}: "
+                                  + ", ".join(files)))
+    refuse_stdin(files[0], "CORPUS")
+
+
+def _read_gold(corpus: str, vocab: str, vocab_space, space, on_error: str,
+               unknown_labels: str):
+    """``zeroshot --eval``'s CORPUS read as eval reads one, against the labels of VOCAB
+    (``vocab_space``; a label of the corpus it lacks is refused, or left out with
+    ``--unknown-labels skip``), its label table moved to the ids of ``space`` (VOCAB
+    merged with a --bundle's labels)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.exceptions import AmbiguousLabelError, UnknownLabelError
+    from tagsmith.pipeline.io import read_labelled
+
+    try:
+        data = read_labelled(corpus, vocab_space, on_error=on_error,
+                             unknown_labels=unknown_labels,
+                             vocabulary=f"the vocabulary {vocab}",
+                             vocab_option=_ZEROSHOT_VOCAB)
+    except UnknownLabelError as exc:
+        if exc.hint or isinstance(exc, AmbiguousLabelError):
+            raise
+        # as eval advises it: zero-shot suggests VOCAB's labels alone, so a gold label
+        # outside it can only be missed
+        raise exc.advised("give the vocabulary the corpus is labelled with as VOCAB, or "
+                          "--unknown-labels skip to leave out the labels VOCAB lacks") \
+            from None
+    data.require_labels(corpus, vocab).require_text(corpus, "evaluate on")
+    if space is not vocab_space:  # VOCAB's ids in the space merged with the bundle's
+        ids = np.array([space.lookup(uri) for uri in vocab_space.uris], dtype=np.int64)
+        move = sp.csr_matrix((np.ones(len(ids), data.Y.dtype), (np.arange(len(ids)), ids)),
+                             shape=(len(vocab_space), len(space)))
+        data.Y = sp.csr_matrix(data.Y @ move)
+    return data
+
+
+def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: bool,
+                       as_json: bool, corpus: str, vocab: str, bundle: str | None,
+                       background, *, known, width: int, model_k: int,
+                       replacements) -> None:
+    """``zeroshot --eval``: every document of ``gold`` embedded and scored once (and by
+    the bundle once), then eval's metrics (:func:`evaluate_label_sets`) of the zero-shot
+    ranking, or of its blend at each of ``weights``; the label sets are each document's
+    best label (:func:`label_sets_by_margin`), or the labels of a score (as printed) of
+    at least ``threshold``."""
+    import numpy as np
+
+    from tagsmith.cli.commands import (
+        SCORE_DECIMALS,
+        _print_per_label,
+        _text_hashes,
+        print_metrics,
+    )
+    from tagsmith.pipeline.compare import corpus_fingerprint
+    from tagsmith.pipeline.evaluate import evaluate_label_sets, warn_training_overlap
+    from tagsmith.topk import TopK
+    from tagsmith.zeroshot.scorer import blend_topk, label_sets_by_margin
+
+    space = scorer.label_space
+    texts = gold.texts
+    propensity = None
+    if classifier is not None:
+        # documents the bundle was trained on, warned of as eval warns of them
+        warn_training_overlap(classifier, texts, corpus)
+        if classifier.n_train_docs:  # as eval's psp@k, a label new to the bundle unseen
+            import scipy.sparse as sp
+
+            from tagsmith.metrics import propensities
+
+            counts = np.zeros(len(space))
+            counts[:classifier.n_labels] = classifier.label_counts
+            propensity = propensities(sp.csr_matrix(counts[None, :]),
+                                      n_docs=classifier.n_train_docs)
+    zeroshot_topk = scorer.predict_topk(texts, width)
+    model_topk = None if classifier is None else classifier.predict_topk(texts, model_k)
+    thresholds = None if threshold is None else np.full(len(space), threshold)
+    corpus_print = corpus_fingerprint(_text_hashes(gold), gold.Y, space)
+    read = gold.report
+    runs = []
+    for weight in (weights if classifier is not None else (None,)):
+        topk = zeroshot_topk
+        if model_topk is not None and weight is not None:
+            topk = blend_topk(model_topk, zeroshot_topk, weight=weight, k=width,
+                              known_labels=known, exclude=space.deprecated_mask,
+                              model_space=classifier.label_space, zeroshot_space=space,
+                              replacements=replacements)
+        if threshold is None:
+            y_pred = label_sets_by_margin(topk)
+        else:  # the score as zeroshot prints it, as zeroshot --threshold compares it
+            shown = TopK._trusted(topk.indices, np.round(topk.scores.astype(np.float64),
+                                                         SCORE_DECIMALS), topk.n_labels)
+            y_pred = shown.label_sets(threshold)
+        metrics = evaluate_label_sets(gold.Y, topk, y_pred, space, thresholds,
+                                      propensity=propensity, per_label=per_label)
+        runs.append((weight, metrics))
+    if as_json:
+        from datetime import UTC, datetime
+
+        from tagsmith import __version__
+
+        for weight, metrics in runs:
+            print_json({**metrics, "provenance": {
+                "vocab": vocab, "bundle": bundle, "weight": weight,
+                "background": list(background) or None, "corpus": corpus,
+                "corpus_fingerprint": corpus_print,
+                "n_unknown_labels_skipped": getattr(read, "n_unknown_labels", 0),
+                "n_lines_skipped": getattr(read, "n_skipped_lines", 0),
+                "threshold": threshold,
+                "evaluated": datetime.now(UTC).isoformat(timespec="seconds"),
+                "tagsmith_version": __version__}})
+        return
+    if len(runs) == 1:
+        weight, metrics = runs[0]
+        if weight is not None:
+            click.echo(f"weight {weight:g}")
+        rows = metrics.pop("per_label", None)
+        print_metrics(metrics)
+        if per_label:
+            _print_per_label(rows or [])
+        return
+    columns = [key for key in runs[0][1] if key in WEIGHT_TABLE_METRICS]
+    widths = [max(6, len(key)) for key in columns]
+    click.echo("  ".join(["weight", *(f"{key:>{width}}"
+                                      for key, width in zip(columns, widths, strict=True))]))
+    for weight, metrics in runs:
+        click.echo("  ".join([f"{weight:<6g}", *(f"{metrics[key]:>{width}.4f}" for key, width
+                                                 in zip(columns, widths, strict=True))]))
+    n_docs = runs[0][1]["n_docs"]
+    click.echo(f"({n_docs:,} document{plural_s(n_docs)}; --json: every metric, a weight a line)")
+    if per_label:
+        for weight, metrics in runs:
+            click.echo(f"\nweight {weight:g}:", nl=False)
+            _print_per_label(metrics["per_label"] or [])
+
+
+#: the columns of zeroshot --eval's table of several --weight
+WEIGHT_TABLE_METRICS = ("p@1", "p@3", "p@5", "lrap", "micro_f1", "macro_f1",
+                        "samples_f1", "micro_precision", "micro_recall")
+
+
 #: what zeroshot's refusal of a vocabulary given as documents names
 _ZEROSHOT_VOCAB = "VOCAB, the first argument"
 
@@ -1323,6 +1504,9 @@ With --background, each label's score is lowered by half its mean similarity to
 its nearest background documents, so generic labels stop winning everywhere
 (+0.7 to +1.2 points of P@1 from names only on GoEmotions, Reuters and YSO test;
 benchmarks/RESULTS.md).
+With --eval, FILES is one labelled CORPUS, and eval's figures are printed instead:
+of zero-shot, or of its blend with --bundle at each --weight (0,0.25,0.5: a row
+each), to choose a weight.
 """
 
 
@@ -1341,10 +1525,11 @@ benchmarks/RESULTS.md).
               "x model + weight x zero-shot, matched by URI; labels of VOCAB the bundle "
               "never trained on have model score 0, labels not in VOCAB are never "
               "suggested; a bundle that shares no label with VOCAB is refused.")
-@click.option("--weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              callback=finite_number(0, 1),  # FloatRange lets NaN through
+@click.option("--weight", "weights", default="0.5", show_default=True, metavar="W[,W...]",
+              callback=lambda ctx, param, value: _weights(value),
               help="Zero-shot share of the blended score: 0 the model alone, 1 zero-shot "
-              "alone.")
+              "alone. With --eval, several comma-separated (0,0.25,0.5): one row of "
+              "figures each, the documents embedded and scored once.")
 @click.option("--index", type=click.Choice(["auto", "exact", "hnsw"]), default="auto",
               show_default=True, help="Label search (hnsw: approximate, for huge vocabularies).")
 @click.option("--template", default="{}", show_default=True,
@@ -1374,9 +1559,23 @@ benchmarks/RESULTS.md).
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of the label names encoded and shown (and of a TSV "
               "vocabulary's names).")
+@click.option("--eval", "eval_corpus", is_flag=True,
+              help="Evaluate instead of suggesting: FILES is one labelled CORPUS (as eval "
+              "reads it, labelled with VOCAB's labels), and the figures of eval are "
+              "printed, the label sets each document's best label, or the labels "
+              "scoring at least --threshold.")
+@click.option("--json", "as_json", is_flag=True,
+              help="With --eval: one JSON object a --weight, as eval --json's.")
+@click.option("--per-label", is_flag=True, help="With --eval: also each label's support, "
+              "precision and recall, as eval --per-label.")
+@click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
+              help="With --eval: " + ON_ERROR_HELP)
+@click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
+              help="With --eval: " + UNKNOWN_LABELS_HELP)
 @click.pass_obj
-def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, cache_dir, fmt,
-             whole_file, background, background_sample, hubness_neighbors, lang):
+def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, cache_dir, fmt,
+             whole_file, background, background_sample, hubness_neighbors, lang, eval_corpus,
+             as_json, per_label, on_error, unknown_labels):
     import numpy as np
 
     from tagsmith.cli import refuse_unused
@@ -1389,7 +1588,14 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         check_index_available,
     )
 
-    refuse_unused("--bundle", bool(bundle), "weight")
+    refuse_unused("--bundle", bool(bundle), "weights")
+    refuse_unused("--eval", eval_corpus, "as_json", "per_label", "on_error", "unknown_labels")
+    if eval_corpus:
+        _check_eval_arguments(files)
+    elif len(weights) > 1:
+        raise click.BadParameter("several weights only apply with --eval (one blend "
+                                 "suggests)", param_hint="'--weight'")
+    weight = weights[0]
     refuse_unused("--background", bool(background), "background_sample", "hubness_neighbors")
     if bundle and threshold is not None and not 0.0 <= threshold <= 1.0:
         # a blended score is in [0, 1]: above 1 no document would get a suggestion
@@ -1410,7 +1616,8 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         cache_dir = _check_cache_dir(cache_dir)
     # before the encoder and bundle load; a vocabulary given as the documents or the
     # background is refused, naming the argument that takes one
-    check_document_files(files, whole_file, vocab_option=_ZEROSHOT_VOCAB)
+    if not eval_corpus:  # a corpus is checked as it is read, as eval reads it
+        check_document_files(files, whole_file, vocab_option=_ZEROSHOT_VOCAB)
     check_document_files(tuple(background), vocab_option=_ZEROSHOT_VOCAB)
     classifier = None
     if bundle:
@@ -1418,6 +1625,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
 
         classifier = TextClassifier.load(bundle)
     space = load_vocabulary(vocab, language=lang)
+    vocab_space = space  # of VOCAB alone: the labels of a corpus to evaluate on
     if classifier is not None:
         _warn_vocab_changed(classifier, space, vocab, bundle, lang, weight)
         space = classifier.label_space.updated(space)
@@ -1431,6 +1639,10 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
                               "deprecated label: mark the labels to suggest as not "
                               "deprecated", path=vocab)
     known, model_k, width, replacements = None, k, k, {}
+    if eval_corpus:  # eval's candidates: every label (the top 100 of a larger vocabulary)
+        from tagsmith.pipeline.evaluate import tuning_k
+
+        model_k = width = tuning_k(len(space))
     if classifier is not None:  # labels with training documents; new ones go zero-shot
         known = np.zeros(len(space), bool)
         known[:classifier.n_labels] = classifier.label_counts > 0
@@ -1441,7 +1653,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
         # both sides offer the same candidates whatever k: the zero-shot distribution
         # was over its top k alone and the model's scores outside its top k were
         # dropped, so --k decided the ranking (--k 1 was not the first of --k 2)
-        width = min(len(space), max(k, BLEND_CANDIDATES))
+        width = min(len(space), max(width, BLEND_CANDIDATES))
         # the model's top k of its own labels may hold labels it cannot suggest here
         # (not in VOCAB, or never trained on): ask for that many more, so that it still
         # gives its k best of the others (at --weight 0 a document got fewer, or none)
@@ -1471,6 +1683,9 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
                               "a letter or digit): zero-shot matches documents to label "
                               "names; give the labels names (a TSV vocabulary's second "
                               "column)", path=vocab)
+    gold = None
+    if eval_corpus:  # read and checked before the encoder loads (seconds)
+        gold = _read_gold(files[0], vocab, vocab_space, space, on_error, unknown_labels)
     stdin = None
     if background and reads_stdin(tuple(background)) and reads_stdin(files):
         stdin = read_stdin_bytes()  # both read stdin, which can be read only once
@@ -1510,6 +1725,11 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weight, index, template, c
                                 show_progress=not obj["quiet"])
     if background_texts is not None:
         scorer.fit_background(background_texts, neighbors=hubness_neighbors)
+    if gold is not None:
+        _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label, as_json,
+                           files[0], vocab, bundle, background, known=known, width=width,
+                           model_k=model_k, replacements=replacements)
+        return
     # one bar over all documents: a bar per batch of 256 ended at 100% (in a log: a line
     # "embedding: 256/256 text (100%)" a batch) and never said how far the input was
     scorer.show_progress = False

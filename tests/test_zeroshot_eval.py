@@ -1,0 +1,171 @@
+"""zeroshot --eval: eval's figures of zero-shot, and of its blend with a bundle at each
+--weight, on a labelled corpus (the packaged encoder; a tiny corpus and bundle)."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.data.labelspace import Label, LabelSpace
+
+from conftest import FAST_FEATURES
+
+tagsmith_cli._register_commands()
+pytest.importorskip("sentence_transformers")
+
+VOCAB = "uri,label_en\nu:sport,sport\nu:food,food\nu:music,music\n"
+#: each text's obvious label is sport, food, music, music; the last is labelled sport
+#: on purpose, so that the figures are no row of ones
+CORPUS = ("The team won the final\t<u:sport>\n"
+          "I baked bread and a cake\t<u:food>\n"
+          "The band played a song\t<u:music>\n"
+          "The orchestra played a symphony\t<u:sport>\n")
+
+
+def _files(tmp_path, corpus=CORPUS, vocab=VOCAB):
+    (tmp_path / "v.csv").write_text(vocab)
+    (tmp_path / "c.tsv").write_text(corpus)
+    return str(tmp_path / "v.csv"), str(tmp_path / "c.tsv")
+
+
+def _run(tmp_path, *args):
+    return CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "zeroshot", *args, "--cache-dir", str(tmp_path / "cache")])
+
+
+def _bundle(path, names=("sport", "food")):
+    """A small TF-IDF bundle of labels u:NAME (no music: a label new to it)."""
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    examples = [("the team won the match", 0), ("a marathon race and a runner", 0),
+                ("bread and soup for dinner", 1), ("cooking pasta with tomato", 1)]
+    examples = [(text, label) for text, label in examples if label < len(names)]
+    space = LabelSpace([Label(f"u:{name}", {"en": name}) for name in names])
+    Y = np.zeros((len(examples), len(names)), np.float32)
+    Y[np.arange(len(examples)), [label for _, label in examples]] = 1
+    classifier = train_classifier([text for text, _ in examples] * 5,
+                                  sp.csr_matrix(np.tile(Y, (5, 1))), space,
+                                  options=TrainOptions(dev_fraction=0.0,
+                                                       featurizer_params=FAST_FEATURES))
+    classifier.save(path)
+    return classifier
+
+
+def test_zeroshot_eval_gives_evals_figures_of_each_documents_best_label(tmp_path):
+    """A user could suggest with zeroshot but not measure it on a labelled corpus. By
+    hand: the best labels are sport, food, music, music against sport, food, music,
+    sport: 3 of 4 right at P@1; micro-F1 3/4; F1 of sport 2/3 (1 of 2 found), food 1,
+    music 2/3 (1 of 2 predicted right), macro 7/9."""
+    vocab, corpus = _files(tmp_path)
+    result = _run(tmp_path, vocab, corpus, "--eval", "--json", "--per-label")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["p@1"] == pytest.approx(0.75)
+    assert report["micro_f1"] == pytest.approx(0.75)
+    assert report["macro_f1"] == pytest.approx(7 / 9)
+    assert report["n_docs"] == 4
+    rows = {row["label"]: row for row in report["per_label"]}
+    assert {name: (row["support"], row["predicted"], row["true_positives"])
+            for name, row in rows.items()} == {
+        "sport": (2, 1, 1), "food": (1, 1, 1), "music": (1, 2, 1)}
+    assert rows["sport"]["threshold"] is None and rows["sport"]["reachable"]
+    assert report["provenance"]["vocab"] == vocab and report["provenance"]["bundle"] is None
+    # the text: eval's lines, and the per-label table says the sets are no threshold's
+    result = _run(tmp_path, vocab, corpus, "--eval", "--per-label")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "micro_f1               0.7500" in lines
+    assert any(line.split()[:4] == ["music", "1", "2", "best"] for line in lines)
+    # a cosine no document reaches: no label predicted, nothing right
+    result = _run(tmp_path, vocab, corpus, "--eval", "--json", "--threshold", "1")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["micro_f1"] == 0.0 and report["p@1"] == pytest.approx(0.75)
+
+
+def test_zeroshot_eval_blend_gives_a_row_per_weight(tmp_path):
+    """--weight 0,1 with a bundle: weight 0 is the model alone (music, which it never
+    trained on, never predicted), weight 1 zero-shot alone (its figures without the
+    bundle); the documents are embedded once for both."""
+    vocab, corpus = _files(tmp_path)
+    classifier = _bundle(tmp_path / "b")
+    result = _run(tmp_path, vocab, corpus, "--eval", "--json", "--per-label",
+                  "--bundle", str(tmp_path / "b"), "--weight", "0,1")
+    assert result.exit_code == 0, result.output
+    model, zeroshot = (json.loads(line) for line in result.stdout.splitlines())
+    assert (model["provenance"]["weight"], zeroshot["provenance"]["weight"]) == (0, 1)
+    assert "u:music" not in {row["uri"] for row in model["per_label"] if row["predicted"]}
+    # the model's best label of each document, scored by hand
+    texts = [line.split("\t")[0] for line in CORPUS.splitlines()]
+    best = [classifier.label_space.name_of(int(ids[0]))
+            for ids, _ in classifier.predict_topk(texts, 2).rows()]
+    right = sum(label == gold for label, gold in zip(best, ["sport", "food", "music",
+                                                            "sport"], strict=True))
+    assert model["p@1"] == pytest.approx(right / 4)
+    assert model["micro_f1"] == pytest.approx(right / 4)  # one label each, both sides
+    alone = json.loads(_run(tmp_path, vocab, corpus, "--eval", "--json").stdout)
+    for key in ("p@1", "p@3", "micro_f1", "macro_f1", "n_docs"):
+        assert zeroshot[key] == pytest.approx(alone[key]), key
+    # the text: a table, a row a weight
+    result = _run(tmp_path, vocab, corpus, "--eval", "--bundle", str(tmp_path / "b"),
+                  "--weight", "0,0.5,1")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["weight", "p@1"]
+    assert [line.split()[0] for line in lines[1:4]] == ["0", "0.5", "1"]
+    assert float(lines[3].split()[1]) == pytest.approx(alone["p@1"])
+
+
+def test_zeroshot_eval_refuses_a_gold_label_vocab_lacks_as_eval_does(tmp_path):
+    """A corpus label VOCAB lacks (here one the bundle knows, u:old) is refused naming
+    the corpus line and the way out; --unknown-labels skip leaves it out, counted."""
+    vocab, corpus = _files(tmp_path, CORPUS + "an old story\t<u:old>\n")
+    _bundle(tmp_path / "b", ("sport", "food", "old"))
+    for extra in ([], ["--bundle", str(tmp_path / "b"), "--weight", "0.5"]):
+        result = _run(tmp_path, vocab, corpus, "--eval", "--json", *extra)
+        assert result.exit_code == 3 and result.stdout == "", result.output
+        assert f"{corpus}:5" in result.stderr and "u:old" in result.stderr
+        assert "--unknown-labels skip" in result.stderr
+        result = _run(tmp_path, vocab, corpus, "--eval", "--json", "--unknown-labels",
+                      "skip", *extra)
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert report["provenance"]["n_unknown_labels_skipped"] == 1
+        assert report["n_docs"] == 5 and report["n_docs_without_labels"] == 1
+
+
+def test_zeroshot_eval_reads_the_corpus_as_eval_does(tmp_path):
+    vocab, corpus = _files(tmp_path, CORPUS + "a line without its tab\tu:sport\tmore\n")
+    result = _run(tmp_path, vocab, corpus, "--eval")
+    assert result.exit_code == 3 and f"{corpus}:5" in result.stderr, result.output
+    result = _run(tmp_path, vocab, corpus, "--eval", "--json", "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["provenance"]["n_lines_skipped"] == 1 and report["n_docs"] == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--eval"], "--eval takes one labelled CORPUS after VOCAB, got none"),
+    (["c.tsv", "c.tsv", "--eval"], "--eval takes one labelled CORPUS after VOCAB, got 2"),
+    (["c.tsv", "--eval", "--k", "3"], "--k cannot be combined with --eval"),
+    (["c.tsv", "--eval", "--format", "tsv"], "--format cannot be combined with --eval"),
+    (["c.tsv", "--json"], "--json only applies with --eval"),
+    (["c.tsv", "--per-label"], "--per-label only applies with --eval"),
+    (["c.tsv", "--unknown-labels", "skip"], "--unknown-labels only applies with --eval"),
+    (["c.tsv", "--bundle", "b", "--weight", "0,0.5"],
+     "several weights only apply with --eval"),
+    (["c.tsv", "--eval", "--bundle", "b", "--weight", "0,1.5"],
+     "expected a number in [0, 1], or several separated by commas, got '1.5' in '0,1.5'"),
+    (["c.tsv", "--eval", "--bundle", "b", "--weight", "nan"], "got 'nan'"),
+    (["c.tsv", "--eval", "--bundle", "b", "--weight", "0.5,.5"], "0.5 is given twice"),
+])
+def test_zeroshot_eval_options_are_refused_naming_them(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    _files(tmp_path)
+    (tmp_path / "b").mkdir()
+    result = CliRunner().invoke(tagsmith_cli.cli, ["zeroshot", "v.csv", *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split()), result.stderr
