@@ -2365,3 +2365,33 @@ def test_a_refused_first_table_ends_the_run_saying_it_was_refused():
             generate_taxonomy(texts(), client, options)
         assert len(server.requests) == 1
     assert (client.usage.n_refused, client.usage.n_requests) == (1, 0)
+
+
+def test_generate_taxonomy_with_a_cache_keeping_refusals_asks_them_again(tmp_path):
+    # from Python, a CachedClient(keep_refusals=True) (as label's) kept taxonomy's
+    # refusals: the rerun was told each from the cache, counted a refused step or batch
+    # whose message named --retry-refused, an option taxonomy lacks, and never asked again
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient
+
+    llm, behaviour = _refusing_taxonomist()
+    options = TaxonomyOptions(use_case="route newswire stories", sample_size=40,
+                              minibatch_size=20, n_workers=1, show_progress=False)
+    cache = tmp_path / "c.sqlite"
+    with LocalChatServer(behaviour) as server:
+        runs = []
+        for _ in range(2):
+            before = len(server.requests)
+            with CachedClient(OpenAIChatClient(server.base_url, "m", max_retries=0),
+                              ResponseCache(cache), keep_refusals=True) as client:
+                taxonomy = generate_taxonomy(texts(), client, options)
+            runs.append((taxonomy, client.usage, len(server.requests) - before))
+    (first, _, asked), (again, usage, asked_again) = runs
+    assert (first.refused_steps, first.summaries["n_refused_calls"]) == (2, 3)
+    assert (again.refused_steps, again.summaries["n_refused_calls"]) == (2, 3)
+    assert asked == 7 and asked_again == 5  # the refusals asked again, as the CLI does
+    assert (usage.n_cached, usage.n_refused, usage.n_requests) == (2, 5, 0)
+    assert not any("--retry-refused" in problem for problem in again.last_problems)
+    with ResponseCache(cache) as kept:  # none kept, as the README says
+        assert kept._connection().execute("SELECT COUNT(*) FROM refusals").fetchone() \
+            == (0,)

@@ -51,7 +51,7 @@ from tagsmith.exceptions import (
     LLMRefusalError,
 )
 from tagsmith.labeling import prompts
-from tagsmith.labeling.cache import DropMalformed, discard_cached
+from tagsmith.labeling.cache import DropMalformed, discard_cached, discard_refused
 from tagsmith.labeling.client import (
     ChatRequest,
     ChatResponse,
@@ -442,6 +442,7 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     from tagsmith.features.tfidf import _as_list
 
     check_client("client", client)
+    client = _keeping_no_refusals(client)
     texts = _as_list(texts)  # a pandas Series was "ambiguous" in `not texts`
     if doc_ids is not None:  # a number failed in len() as a TypeError
         doc_ids = _as_list(doc_ids, "doc_ids")
@@ -756,6 +757,49 @@ def _step_done(bar, client: LLMClient) -> None:
     bar.set_postfix_str(f"calls {usage.n_requests:,} cached {usage.n_cached:,}"
                         + (f" cost {usage.cost:.4f}" if usage.priced else ""), refresh=False)
     bar.update(1)
+
+
+def _keeping_no_refusals(client: LLMClient) -> LLMClient:
+    """``client``, or where a response cache it answers from keeps refusals
+    (``CachedClient(..., keep_refusals=True)``, as ``label``'s does), ``client`` made to
+    keep none (:class:`_NoKeptRefusals`)."""
+    current: object = client
+    seen = 0
+    while current is not None and seen < 10:
+        if getattr(current, "keep_refusals", False) is True:
+            return _NoKeptRefusals(client)
+        current, seen = getattr(current, "inner", None), seen + 1
+    return client
+
+
+class _NoKeptRefusals:
+    """``inner``, whose response cache keeps refusals, keeping none for taxonomy, as the
+    CLI's cache does not: a refusal told from the cache is deleted and asked again
+    (counted as the call it is, not as cached too), and one received is deleted once
+    raised. A cache keeping them (``generate_taxonomy`` given label's client) told each
+    refused step again on every run, its message naming ``--retry-refused``, an option
+    of ``label``'s that taxonomy lacks, and never asked again."""
+
+    def __init__(self, inner: LLMClient):
+        self.inner = inner  # the cache, abort() and the answers' tally are found through it
+        self.model = inner.model
+        self.usage = inner.usage
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        try:
+            return self.inner.complete(request)
+        except LLMRefusalError as exc:
+            deleted = discard_refused(self.inner, request)
+            if not (exc.cached and deleted):
+                raise
+        uncount = getattr(self.usage, "uncount_cached", None)
+        if callable(uncount):  # the call asked again is counted, not the hit too
+            uncount()
+        try:
+            return self.inner.complete(request)
+        except LLMRefusalError:
+            discard_refused(self.inner, request)
+            raise
 
 
 class _Counted:
