@@ -554,6 +554,72 @@ def test_a_stopped_run_whose_kept_answers_were_all_dropped_says_the_others(
             f"response cache {cache}: a rerun asks for them again") in said, said
 
 
+def _stopped_after(tmp_path, capsys, replies, *, keep_refusals, declines, dropped_as):
+    """The closing lines of a run stopped by Ctrl-C once ``replies`` came, asked as
+    label (keeping refusals, a prose one kept as an answer) or taxonomy (keeping none:
+    ``declines`` answers dropped as they come) asks them."""
+    from tagsmith.cli.llm_commands import _stopped
+    from tagsmith.labeling.cache import DropMalformed, ResponseCache
+    from tagsmith.labeling.client import CachedClient, ChatRequest, ScriptedLLM, complete_all
+
+    cache = tmp_path / "c.sqlite"
+    requests = [ChatRequest("m", ({"role": "user", "content": reply},)) for reply in replies]
+    client = CachedClient(ScriptedLLM(lambda request: request.messages[0]["content"]),
+                          ResponseCache(cache), keep_refusals=keep_refusals)
+    checks = {} if keep_refusals else {
+        request.cache_key(): (lambda text: not declines(text)) for request in requests}
+    complete_all(DropMalformed(client, checks), requests, n_workers=1, refused=declines)
+    _stopped(client, str(cache), KeyboardInterrupt(), dropped_as=dropped_as,
+             refusals_kept=keep_refusals)  # as label and taxonomy call it
+    return client, " ".join(capsys.readouterr().err.split()), cache
+
+
+def test_a_stopped_label_run_of_prose_refusals_alone_says_how_to_resume(tmp_path):
+    # the refusals were no longer answered calls in the usage, and the run said nothing
+    # of resuming, though the cache keeps them and a rerun is told them at no cost
+    def refusing(body):
+        return Reply("I'm sorry, but I can't help with that.", delay=0.15)
+
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
+    corpus.write_text("".join(f"sport item {i}\n" for i in range(40)))
+    cache = tmp_path / "c.sqlite"
+    with LocalChatServer(refusing) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tagsmith", "label", str(corpus), "--vocab", str(vocab),
+             "-o", str(tmp_path / "o.jsonl"), "--base-url", server.base_url, "--llm", "t",
+             "--concurrency", "2", "--cache", str(cache)],
+            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_interruptible)
+        wait_for_cached_rows(cache, process, 3)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    lines = stderr.strip().splitlines()
+    assert lines[-2:] == [("to resume, run the same command again: the answers received "
+                           f"so far are kept in the response cache {cache} and are not "
+                           "paid for again"), "interrupted"], lines
+    assert re.match(r"LLM usage: 0 answered calls, 0 cached, 0 retries, 0 failed, \d+ "
+                    r"refused \(billed\)", lines[-3]), lines
+
+
+def test_a_stopped_taxonomy_run_does_not_call_its_dropped_refusals_malformed(tmp_path,
+                                                                           capsys):
+    # a refusal dropped from the cache (taxonomy keeps none), no longer an answered call
+    # in the usage, made the one answer kept "the answer received ... malformed or
+    # rejected and ... not kept"
+    from tagsmith.labeling.taxonomy import _declines
+
+    client, said, cache = _stopped_after(
+        tmp_path, capsys, ['{"summaries": [{"id": "d1", "summary": "a"}]}',
+                           "I'm sorry, but I can't help with that."],
+        keep_refusals=False, declines=_declines, dropped_as="malformed or rejected")
+    assert (client.usage.n_requests, client.usage.n_refused, client.n_dropped) == (1, 1, 1)
+    assert said.endswith(f"to resume, run the same command again: the answers received so "
+                         f"far are kept in the response cache {cache} and are not paid "
+                         "for again, but for 1 refused one, dropped from it: a rerun asks "
+                         "for it again"), said
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(),
                     reason="fills the pipe through /proc/self/fd (Linux)")
 def test_kill_ends_a_stopped_run_whose_closing_lines_wait_on_its_stderr(tmp_path):

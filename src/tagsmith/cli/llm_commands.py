@@ -154,7 +154,7 @@ def _cached(client, cache, keep_refusals: bool = False):
 
 
 def _stopped(client, cache: str, exc: BaseException, *,
-             dropped_as: str = "malformed") -> None:
+             dropped_as: str = "malformed", refusals_kept: bool = False) -> None:
     """What a run that failed or was stopped spent, and, stopped by Ctrl-C or
     ``kill`` (``exc`` a KeyboardInterrupt), how to resume: the user saw only the usage
     and "interrupted", not that the answers were kept nor what to do with them.
@@ -173,7 +173,9 @@ def _stopped(client, cache: str, exc: BaseException, *,
 
     ``dropped_as``: what the answers dropped from the cache were (label's, malformed;
     taxonomy's, "malformed or rejected": a step whose answers broke its requirements
-    even once repaired drops them too)."""
+    even once repaired drops them too). ``refusals_kept``: whether the response cache
+    keeps the refusals (label's does, a prose one as an answer; taxonomy's keeps none,
+    dropping a prose one as it comes)."""
     from tagsmith.cli import Terminated
 
     interrupted = isinstance(exc, KeyboardInterrupt)
@@ -182,11 +184,12 @@ def _stopped(client, cache: str, exc: BaseException, *,
     leave = ("stop it again (kill or Ctrl-C)" if isinstance(exc, Terminated)
              else "Ctrl-C again" if interrupted else "Ctrl-C")
     with LaterStopsIgnored() as stops:
-        _say_stopped(client, cache, exc, leave, stops, dropped_as)
+        _say_stopped(client, cache, exc, leave, stops, dropped_as, refusals_kept)
 
 
 def _say_stopped(client, cache: str, exc: BaseException, leave: str,
-                 stops: LaterStopsIgnored, dropped_as: str = "malformed") -> None:
+                 stops: LaterStopsIgnored, dropped_as: str = "malformed",
+                 refusals_kept: bool = False) -> None:
     """:func:`_stopped` within its :class:`LaterStopsIgnored`."""
     from tagsmith.exceptions import TagsmithError
 
@@ -206,7 +209,14 @@ def _say_stopped(client, cache: str, exc: BaseException, leave: str,
             else f"{type(exc).__name__}: {exc}"
         click.secho(f"error: {printable(message, keep_layout=True)}", fg="red", err=True)
         raise stop from exc
-    if not interrupted or not (client.usage.n_requests or client.usage.n_cached):
+    usage = client.usage
+    # the refusals received, not answered calls in the usage: label's cache keeps them
+    # (a run stopped after prose refusals alone said nothing of resuming); taxonomy's
+    # keeps none, and drops a prose one as it comes (counted in n_dropped: it made the
+    # answers kept "malformed or rejected", not kept)
+    refused = getattr(usage, "n_refused", 0)
+    kept_refusals = refused if refusals_kept else 0
+    if not interrupted or not (usage.n_requests or usage.n_cached or kept_refusals):
         return  # (stopped before any answer came: there is nothing to resume from)
     if getattr(client, "write_failed", False):  # a warning said why, when it happened
         click.echo("to resume, run the same command again: the response cache could not "
@@ -216,8 +226,14 @@ def _say_stopped(client, cache: str, exc: BaseException, leave: str,
     # (beside a lost one, "the answers received so far are kept" claimed it kept too;
     # and so it claimed the malformed ones, dropped from the cache as they came)
     dropped = getattr(client, "n_dropped", 0)
-    if dropped and dropped >= client.usage.n_requests - unsaved \
-            and not client.usage.n_cached:
+    refused_dropped = 0 if refusals_kept else min(getattr(usage, "n_prose_refused", 0),
+                                                  dropped)
+    malformed = dropped - refused_dropped
+    if refused_dropped:  # "malformed or rejected" -> "malformed, rejected or refused"
+        dropped_as = (", ".join(dropped_as.rsplit(" or ", 1)) + " or refused"
+                      if malformed else "refused")
+    if dropped and malformed >= usage.n_requests + kept_refusals - unsaved \
+            and not usage.n_cached:
         # (beside lost ones, "the answers received were malformed" counted them too)
         answers = ("other " if unsaved else "") + plural(dropped, "answer", "answers")
         click.echo(f"to resume, run the same command again: the {answers} received "
@@ -908,7 +924,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             click.echo(f"labelled {written:,} of {len(texts):,} document{plural_s(len(texts))} "
                        f"-> {printable(output)}")
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
-        _stopped(client, llm["cache"], exc)
+        _stopped(client, llm["cache"], exc, refusals_kept=True)
         raise
     # the warnings said (or, under -q, not said) on the way: -q hid them all
     print_json({**summary, "warnings": obj.get("warnings", [])}, err=True)

@@ -264,6 +264,10 @@ class Usage:
     #: usage's "failed" counted them, where the labeling's n_failed_calls did not), nor
     #: answered calls (``n_requests``); their replies' tokens are counted, as billed
     n_refused: int = 0
+    #: the part of ``n_refused`` declining in prose (:meth:`count_prose_refusal`): an
+    #: answer the response cache stored (label keeps it; taxonomy drops it, counted in
+    #: its ``n_dropped``), not in the JSON usage
+    n_prose_refused: int = 0
     #: calls abandoned by an abort (Ctrl-C): not failures, a rerun asks them again
     n_interrupted: int = 0
     prompt_tokens: int = 0
@@ -327,6 +331,7 @@ class Usage:
         with self._lock:
             self.n_requests = max(0, self.n_requests - 1)
             self.n_refused += 1
+            self.n_prose_refused += 1
 
     def uncount_cached(self) -> None:
         """Take back one cache hit (a refusal, or an answer, told from the response
