@@ -481,6 +481,10 @@ REFUSALS = [
     '"I can\'t help with that."',
     "I'm sorry, but as the platform's policy states, I can't help with this.",
     'I can\'t help with "the user says they are unable to help it".',
+    # an apology, or the model's rules, saying the refusal: taken for reported speech
+    "I'm sorry, but the content policy says I can't help with that.",
+    "OpenAI's usage policy states I can't help with that.",
+    "Unfortunately, the platform's guidance says I cannot assist with this request.",
 ]
 #: answers that no label applies, explained in words close to a refusal's: each counted
 #: a refusal, the document left for a person where it had been answered

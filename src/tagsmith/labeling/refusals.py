@@ -102,6 +102,15 @@ _REPORTED = re.compile(
     r"|adds|added|insists|insisted|admits|admitted)\b\s*[:,]?\s*(?:that\s+)?"
     r"(?:(?:he|she|they|we|you|it|I)\s+(?:(?:is|are|was|were)\s+)?)?$", re.IGNORECASE)
 
+#: before a verb of saying, what makes the words said the model's own: an apology, or
+#: its rules speaking ("I'm sorry, but the content policy says I can't help with
+#: that", "OpenAI's usage policy states I can't help with that"), which were taken for
+#: a document's words reported: a malformed answer in prose, and beside an empty labels
+#: list an answer that no label applies
+_OWN_RULES = re.compile(
+    r"\b(?:sorry|apologi[sz]e|unfortunately|polic(?:y|ies)|guidelines?|rules"
+    r"|instructions|content\s+filter|safety\s+(?:system|filter)s?)\b", re.IGNORECASE)
+
 
 def _quotations(text: str) -> list[tuple[int, int]]:
     """The spans of ``text`` in quotation marks, but for one opening the text: a
@@ -131,8 +140,11 @@ def refusal_words(text: str) -> str | None:
             continue
         sentence = re.split(r"[.!?\n]", head[:start])[-1]
         said = _REPORTED.search(sentence)
-        # "as the policy states, I can't help": the model's own words, after an aside
-        if said and not re.search(r"\bas\b", re.split(r"[,;:]", sentence[:said.start()])[-1],
+        # "as the policy states, I can't help", "I'm sorry, but the content policy
+        # says I can't help": the model's own words, after an aside, an apology or
+        # its rules as the speaker
+        if said and not _OWN_RULES.search(sentence[:said.start()]) \
+                and not re.search(r"\bas\b", re.split(r"[,;:]", sentence[:said.start()])[-1],
                                   re.IGNORECASE):
             continue
         return " ".join(found.group(0).split())
