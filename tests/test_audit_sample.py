@@ -720,6 +720,43 @@ def test_a_stratum_asked_for_more_documents_than_it_holds_is_drawn_whole(
                                  "n_given": int(given.sum())}]
 
 
+def test_a_stratified_sample_where_every_document_is_flagged_is_drawn_and_read(
+        habit_audit, tmp_path):
+    """Every document with a candidate the audit flagged (a small corpus, a low
+    --min-probability): the others stratum was drawn empty, 0 of 0 documents, the audit
+    written with it, and estimate-noise then failed on it with ZeroDivisionError. The
+    flagged stratum is the corpus: the sample is review_sample_flagged's documents drawn
+    uniformly, with a warning, and it reads as a uniform sample does."""
+    import dataclasses
+
+    from tagsmith.audit.review import write_review
+
+    texts, truth, given, result = habit_audit
+    # one flagged candidate a document: its first given label, as wrong
+    assert given.any(axis=1).all()
+    every = dataclasses.replace(
+        result.issues, doc=np.arange(400, dtype=np.int32),
+        label=given.argmax(axis=1).astype(np.int32), kind=np.ones(400, np.int8),
+        probability=np.full(400, 0.9, np.float32), score=np.full(400, 0.1, np.float32),
+        flagged=np.ones(400, bool))
+    warnings: list[str] = []
+    rows, record = _draw_with(result, texts, given, 40, 6, warnings, issues=every)
+    assert warnings == ["review_sample 40: every document has a candidate the audit "
+                        "flagged; the sample is review_sample_flagged's 6 documents drawn "
+                        "uniformly over the corpus, unstratified"]
+    assert record["strata"] == [{"name": "all", "population": 400, "n_sampled": 6,
+                                 "n_given": int(given.sum())}]
+    sample = tmp_path / "sample.csv"
+    write_review(rows, sample)
+    review_as_truth(sample, truth)
+    estimate = estimate_from_sample(sample, record)
+    assert estimate["missing"]["n_docs"] == 6
+    for kind in ("wrong", "missing"):
+        assert all(np.isfinite(estimate[kind]["corpus_interval"]))
+    with pytest.raises(InvalidParameterError, match="review_sample_flagged.*>= 2"):
+        _draw_with(result, texts, given, 40, 1, [], issues=every)
+
+
 def _draw_with(result, texts, given, n, flagged_docs, warnings, issues=None):
     from tagsmith.audit.sample import draw_review_sample
 

@@ -96,7 +96,8 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
     stratum asked for more documents than it holds (known only once the audit has
     flagged its candidates) takes them all, and a warning says so (logged, and appended
     to ``warnings``): refused, the whole audit before it was lost. Where no document has
-    a flagged pair the sample is ``n`` documents drawn uniformly, one stratum.
+    a flagged pair the sample is ``n`` documents drawn uniformly, one stratum; where
+    every document has one, ``flagged_docs`` documents drawn uniformly, one stratum.
 
     Each document's rows: one per given label (``kind`` wrong, ``action`` remove:
     accept it where the label does not apply), then one per label among the first
@@ -112,6 +113,8 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
         raise InvalidParameterError(
             "review_sample", f"at most the corpus's {n_docs:,} document{plural_s(n_docs)} "
             "(a sample draws each document once)", n)
+    if flagged_docs is not None:
+        _check_flagged_docs(flagged_docs)
     rng = np.random.default_rng([int(seed), _SALT])
     with_flag = np.zeros(n_docs, bool)
     with_flag[issues.doc[issues.flagged]] = True
@@ -120,6 +123,13 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
               "flagged; the sample is review_sample's %d documents drawn uniformly over "
               "the corpus, unstratified", flagged_docs, n)
         flagged_docs = None
+    elif flagged_docs is not None and with_flag.all():
+        # the others stratum is empty, the flagged one the corpus: drawn as an empty
+        # stratum (0 of 0 documents), estimate-noise divided by its 0 documents drawn
+        _warn(warnings, "review_sample %d: every document has a candidate the audit "
+              "flagged; the sample is review_sample_flagged's %d documents drawn "
+              "uniformly over the corpus, unstratified", n, flagged_docs)
+        n, flagged_docs = min(int(flagged_docs), n_docs), None
     if flagged_docs is None:
         docs = np.sort(rng.choice(n_docs, size=int(n), replace=False)).tolist()
         strata = [{"name": "all", "population": n_docs, "n_sampled": len(docs),
@@ -188,6 +198,14 @@ def _warn(warnings: list[str] | None, template: str, *values: object) -> None:
         warnings.append(template % values)
 
 
+def _check_flagged_docs(m: object) -> None:
+    """Refuse a ``review_sample_flagged`` that is no number of documents >= 2."""
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2:
+        raise InvalidParameterError(
+            "review_sample_flagged", "a number of documents >= 2 (a stratum's variance "
+            "needs two)", m)
+
+
 def _stratified_draw(rng: np.random.Generator, with_flag: np.ndarray, Y: sp.csr_matrix,
                      n: int, m: int, warnings: list[str] | None = None
                      ) -> tuple[list[int], list[dict], dict[int, str]]:
@@ -195,10 +213,7 @@ def _stratified_draw(rng: np.random.Generator, with_flag: np.ndarray, Y: sp.csr_
     one (``with_flag``): the documents drawn, sorted, the strata and each one's
     stratum. A stratum that holds fewer documents than asked is drawn whole (its
     ``n_requested`` recorded), with a warning (see :func:`draw_review_sample`)."""
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2:
-        raise InvalidParameterError(
-            "review_sample_flagged", "a number of documents >= 2 (a stratum's variance "
-            "needs two)", m)
+    _check_flagged_docs(m)
     if n < 2:
         raise InvalidParameterError(
             "review_sample", ">= 2 where the sample is stratified (review_sample_flagged; "
