@@ -432,6 +432,10 @@ def test_a_stratified_recall_of_all_counts_the_errors_the_others_may_hold(tmp_pa
     odds = 15 / 25 * f.ppf(0.025, 6, 2)
     assert recall["interval"] == pytest.approx([odds / (1 + odds), 1.0], abs=1e-6)
     assert recall["interval"][0] < 0.08 < wilson(3, 3)[0]
+    # --json keeps the keys the stratified Wilson gave the recall: n_effective (null now,
+    # the interval no Wilson's) was dropped
+    assert {"k", "n", "share", "interval", "n_effective"} <= set(recall)
+    assert recall["n_effective"] is None
     from tagsmith.audit.sample import weighted_poisson_ratio_interval
 
     for k, m in ((3, 0), (3, 1), (0, 4), (5, 7)):

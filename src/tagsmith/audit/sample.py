@@ -380,7 +380,7 @@ def _stratified_recall(found: dict[str, np.ndarray], flagged: dict[str, np.ndarr
     k = int(sum(int(v.sum()) for v in flagged.values()))
     n = int(sum(int(v.sum()) for v in found.values()))
     if n == 0:
-        return {"k": k, "n": n, "share": None, "interval": [0.0, 1.0],
+        return {"k": k, "n": n, "share": None, "interval": [0.0, 1.0], "n_effective": None,
                 "interval_method": _RECALL_METHOD}
     total_flagged, _ = _stratum_sums(flagged, strata)
     total_found, _ = _stratum_sums(found, strata)
@@ -393,7 +393,8 @@ def _stratified_recall(found: dict[str, np.ndarray], flagged: dict[str, np.ndarr
     return {"k": k, "n": n, "share": round(total_flagged / total_found, 6),
             "interval": [round(low / (1 + low), 6),
                          1.0 if math.isinf(high) else round(high / (1 + high), 6)],
-            "interval_method": _RECALL_METHOD}
+            # kept in --json, where the stratified Wilson put it (null: no Wilson's now)
+            "n_effective": None, "interval_method": _RECALL_METHOD}
 
 
 _RECALL_METHOD = ("Fay's gamma interval on the ratio of the flagged errors' stratified total "
