@@ -526,6 +526,51 @@ def test_an_audit_drawing_no_sample_removes_an_undecided_one(habit_audit, tmp_pa
         "labels.csv", "report.json", f"review.{review_format}"]
 
 
+def test_a_sample_decided_while_an_audit_drawing_none_writes_is_kept(habit_audit, tmp_path,
+                                                                     caplog):
+    """An audit drawing no sample chose the undecided samples to remove before writing
+    its files, and removed them under the folder's lock without looking again: a sample
+    a reviewer decided meanwhile (the audit's files take a while to write on a large
+    corpus) was deleted with their decisions. It is checked again under the lock, kept,
+    and named in a warning. The test holds the folder's lock while the audit waits on it
+    with its files written, and decides the sample then."""
+    import dataclasses
+    import logging
+    import threading
+    import time
+
+    from tagsmith.audit.review import count_decisions
+    from tagsmith.store.bundle import _folder_lock
+
+    _, truth, _, result = habit_audit
+    result.write(tmp_path, html=False)
+    sample = tmp_path / "sample.csv"
+    failed: list[BaseException] = []
+
+    def write():
+        try:
+            dataclasses.replace(result, sample=None).write(tmp_path, html=False)
+        except BaseException as exc:  # reported below, in the test's thread
+            failed.append(exc)
+
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        with _folder_lock(tmp_path):
+            writer = threading.Thread(target=write)
+            writer.start()
+            # its files written in its staging folder, the audit waits on the lock
+            deadline = time.monotonic() + 300
+            while not list(tmp_path.glob(".audit-*/labels.csv")) and writer.is_alive() \
+                    and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert writer.is_alive() and list(tmp_path.glob(".audit-*/labels.csv")), failed
+            review_as_truth(sample, truth)  # the reviewer decides the sample meanwhile
+        writer.join()
+    assert not failed, failed
+    assert sample.is_file() and count_decisions(sample) > 0
+    assert any(r.getMessage().startswith(f"{sample} (") and "can no longer be read"
+               in r.getMessage() for r in caplog.records), caplog.text
+
+
 def test_a_jsonl_file_of_the_users_own_is_not_replaced_by_the_sample(habit_audit, tmp_path):
     """A sample.jsonl of the user's own (a sample of a corpus) in the output folder was
     replaced by the audit's sample without a word, where a sample.csv of the user's own

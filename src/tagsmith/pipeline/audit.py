@@ -324,9 +324,12 @@ class AuditResult:
                     # moved into the staging folder (deleted with it) before the new files
                     # move in, so the folder never holds a new report.json with an old page
                     os.replace(directory / "report.html", staging / "stale-report.html")
-                for stale_sample in stale_samples:
-                    if stale_sample.is_file():  # still there: moved out with the staging
-                        os.replace(stale_sample, staging / f"stale-{stale_sample.name}")
+                if stale_samples:
+                    # looked at again under the lock: a reviewer may have decided one
+                    # while the files were written (it was removed, decisions and all)
+                    stale_samples = _stale_samples(directory)
+                for stale_sample in stale_samples:  # moved out with the staging folder
+                    os.replace(stale_sample, staging / f"stale-{stale_sample.name}")
                 paths = {}
                 for key, name in names.items():
                     os.replace(staging / name, directory / name)
@@ -351,7 +354,7 @@ class AuditResult:
                            "this audit drew none (review_sample), and its report.json holds "
                            "no record to read that sample with", stale_sample,
                            extra={"parameters": ("review_sample",)})
-        if self.sample is None and force:
+        if self.sample is None:  # with force, or decided while the files were written
             _warn_decided_sample_kept(directory)
         return paths
 
@@ -501,8 +504,9 @@ def _stale_samples(directory: Path) -> list[Path]:
 
 def _warn_decided_sample_kept(directory: Path) -> None:
     """Warn of a decided ``sample.csv`` or ``sample.jsonl`` in ``directory`` that an
-    audit drawing no sample wrote beside with ``force`` (without, it is refused): kept,
-    as a reviewer's work is, but its record went with the report.json replaced."""
+    audit drawing no sample wrote beside with ``force`` (without, it is refused), or
+    that was decided while the audit wrote its files: kept, as a reviewer's work is, but
+    its record went with the report.json replaced."""
     for name in ("sample.csv", "sample.jsonl"):
         path = directory / name
         try:
