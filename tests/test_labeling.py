@@ -2562,3 +2562,55 @@ def test_an_answer_naming_a_labels_description_resolves_to_that_label():
                              ScriptedLLM(lambda request: said))
     assert result.Y.toarray()[0].tolist() == pytest.approx([0.8, 0.0, 0.0])
     assert result.report.n_malformed_answers == 0 and result.report.n_unknown_labels == 0
+
+
+def _small_context_model(limit_chars):
+    """A model whose context window holds ``limit_chars`` characters of prompt: a longer
+    prompt gets HTTP 400 ``context_length_exceeded``, as OpenAI and vLLM answer it."""
+    def behaviour(body):
+        prompt = "".join(message["content"] for message in body["messages"])
+        if len(prompt) > limit_chars:
+            return Reply(status=400, raw=json.dumps({"error": {
+                "message": "This model's maximum context length is 8192 tokens",
+                "type": "invalid_request_error", "code": "context_length_exceeded"}}).encode())
+        return answer_sport()
+    return behaviour
+
+
+def test_a_long_document_is_sent_cut_at_a_space_and_the_cut_is_said(tmp_path):
+    # a records office's 40,000-word reports were labelled by their first 4,000
+    # characters, cut mid-word, the model not told there was more, and nothing said so
+    report = "The flood defence report. " + "Drainage works on the embankment. " * 3000
+    report = report.strip()  # as the corpus reader reads it
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text(json.dumps({"id": "r1", "text": report}) + "\n"
+                      + json.dumps({"id": "r2", "text": "a short sport note"}) + "\n")
+    vocab = sport_vocab(tmp_path)
+    with LocalChatServer(_small_context_model(30_000)) as server:
+        result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o",
+                           tmp_path / "o.jsonl")
+        assert result.exit_code == 0, result.output
+        prompts = {read_data_section(user_prompt(body), "DOCUMENT"): user_prompt(body)
+                   for body in server.requests}
+    shown = next(text for text in prompts if text.startswith("The flood"))
+    # its start, ending in a whole word (the next character a space), none cut in two
+    assert len(shown) <= 4000 and report.startswith(shown) and report[len(shown)] == " "
+    assert shown.endswith(" the")
+    assert f"only its first {len(shown):,} of {len(report):,} characters are shown" \
+        in prompts[shown]
+    assert "characters are shown" not in prompts["a short sport note"]
+    assert "1 of 2 documents over 4,000 characters, sent cut to its first 4,000 (at a " \
+           "space): labelled by its beginning alone (--max-doc-chars sends more" \
+        in result.stderr
+    assert json.loads(result.stderr.strip().splitlines()[-1])["labeling"]["n_cut_docs"] == 1
+    # more is sent where the context window holds it; past it, the call fails as the
+    # model says, and the report goes unanswered
+    for chars, sent in (("20000", True), ("200000", False)):
+        with LocalChatServer(_small_context_model(30_000)) as server:
+            result = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o",
+                               tmp_path / "o.jsonl", "--max-doc-chars", chars,
+                               "--cache", tmp_path / f"c{chars}.sqlite")
+        assert result.exit_code == 0, result.output
+        assert ("labelled 2 of 2" if sent else "labelled 1 of 2") in result.output
+        if not sent:
+            assert "too long for the model" in result.stderr

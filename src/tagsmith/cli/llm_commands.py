@@ -700,6 +700,11 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
 @click.option("--max-labels", type=click.IntRange(min=1), default=10, show_default=True,
               help="Most labels asked for and kept per answer (the most confident).")
 @click.option("--use-case", help="What the labels are for (shown to the LLM).")
+@click.option("--max-doc-chars", type=click.IntRange(min=1), default=4000, show_default=True,
+              help="A longer document is sent cut to its first this many characters (at a "
+              "space), the prompt saying it goes on; the warning counts them. Raise it "
+              "where the model's context window holds more (about 4 characters a token "
+              "of English).")
 @click.option("--human", callback=a_path,
               help="Human-labelled corpus (same vocabulary) to estimate the LLM's "
               "per-label reliability; labels become reliability-weighted soft targets.")
@@ -730,8 +735,8 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
 @llm_options
 @click.pass_obj
 def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cache_dir,
-          shortlist_k, votes, max_labels, use_case, human, limit, budget, strategy, rounds,
-          student, seed, lang, force, retry_refused, **llm):
+          shortlist_k, votes, max_labels, use_case, max_doc_chars, human, limit, budget,
+          strategy, rounds, student, seed, lang, force, retry_refused, **llm):
     from tagsmith.cli import refuse_unused
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.labeling.labeler import LabelingOptions
@@ -764,6 +769,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         raise InvalidParameterError("--use-case", "a non-blank description of what the "
                                     "labels are for, or leave the option out", use_case)
     options = LabelingOptions(max_labels=max_labels, votes=votes, use_case=use_case,
+                              max_doc_chars=max_doc_chars,
                               shortlist_k=shortlist_k, n_workers=llm["concurrency"],
                               show_progress=not obj["quiet"], lang=lang,
                               max_tokens=max_tokens, retry_refused=retry_refused)

@@ -71,6 +71,9 @@ logger = logging.getLogger("tagsmith")
 #: where its shortlist came from (a bundle or zero-shot), so it names both
 NARROW_SHORTLIST = ("raise --shortlist-k, or try the other shortlist: --shortlist BUNDLE "
                     "or --shortlist-zeroshot")
+#: how to send more of a long document, where the model's context window holds it
+MORE_TEXT = ("--max-doc-chars sends more, where the model's context window holds it; "
+             "or split each document into parts")
 
 @dataclass
 class LabelingOptions:
@@ -177,6 +180,9 @@ class LabelingReport:
     n_duplicate_docs: int = 0
     #: empty or whitespace-only documents, not sent: nothing to label (left unanswered)
     n_blank_docs: int = 0
+    #: documents over ``max_doc_chars`` characters, sent cut to their start (labelled by
+    #: it alone; the prompt says the document goes on)
+    n_cut_docs: int = 0
     #: the first and the last failed call or malformed answer, as messages (None: none)
     first_error: str | None = None
     last_error: str | None = None
@@ -286,6 +292,7 @@ class LabelingReport:
                 "n_docs_without_labels": self.n_docs_without_labels,
                 "n_duplicate_docs": self.n_duplicate_docs,
                 "n_blank_docs": self.n_blank_docs,
+                "n_cut_docs": self.n_cut_docs,
                 "first_error": self.first_error, "last_error": self.last_error,
                 "first_of_kind": dict(self.first_of_kind)}
 
@@ -399,7 +406,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     # documents sharing one offered list share its text and its resolver
     listed: dict[int, list[dict]] = {}
     resolvers: dict[int, LabelResolver] = {}
-    unoffered = blank = 0
+    unoffered = blank = cut = 0
     first_asking: dict[str, int] = {}  # prompt (its cache key) -> the first document
     copies: dict[int, list[int]] = {}  # that document -> later ones with the same prompt
     for doc, ids in enumerate(offered):
@@ -409,6 +416,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         if not len(ids):  # a shortlist of deprecated labels only: nothing to ask about
             unoffered += 1  # (a paid call answering 'no label' would train as negative)
             continue
+        cut += len(texts[doc]) > options.max_doc_chars
         if id(ids) not in listed:
             resolvers[id(ids)] = LabelResolver(label_space, ids, options.lang)
             listed[id(ids)] = _label_list(label_space, ids, options, resolvers[id(ids)].names)
@@ -436,6 +444,12 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     if blank:
         logger.warning("%s blank document%s not sent (left unanswered)", f"{blank:,}",
                        plural_s(blank))
+    if cut:  # a report of 40,000 words was labelled by its first page, and nothing said so
+        logger.warning("%s of %s document%s over %s characters, sent cut to %s first %s "
+                       "(at a space): labelled by %s beginning alone (%s)", f"{cut:,}",
+                       f"{len(texts):,}", plural_s(len(texts)),
+                       f"{options.max_doc_chars:,}", plural(cut, "its", "their"),
+                       f"{options.max_doc_chars:,}", plural(cut, "its", "their"), MORE_TEXT)
     if unoffered:
         logger.warning("%s document%s not sent: %s shortlist held only deprecated "
                        "labels (left unanswered)", f"{unoffered:,}", plural_s(unoffered),
@@ -458,7 +472,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                            refused=is_prose_refusal)
     report = LabelingReport(n_docs=len(texts), n_calls=len(requests),
                             n_duplicate_docs=sum(map(len, copies.values())),
-                            n_blank_docs=blank)
+                            n_blank_docs=blank, n_cut_docs=cut)
     sums: dict[tuple[int, int], float] = {}
     good_votes = np.zeros(len(texts), np.int32)
     off_votes = np.zeros(len(texts), np.int32)  # answers naming only labels off the list

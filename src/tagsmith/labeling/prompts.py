@@ -165,15 +165,44 @@ def repair_prompt(previous: tuple[dict, ...], answer: str, problems: list[str]
              f"{listed}\nAnswer again with the corrected JSON object only."})
 
 
+def cut_document(text: str, max_chars: int) -> str:
+    """``text`` as a label prompt shows it: whole where it has at most ``max_chars``
+    characters, else its start up to ``max_chars``, cut at the last whitespace within
+    them (a word is not cut in two: ``commit-``, ``maintenance`` cut to ``mainten``)
+    where the second half of them holds one, and without the whitespace it ends in.
+
+    >>> cut_document("the flood defence report", 14), cut_document("the flood", 14)
+    ('the flood', 'the flood')
+    >>> cut_document("the flood defence", 9), cut_document("abcdefghij", 4)
+    ('the flood', 'abcd')
+    """
+    if len(text) <= max_chars:
+        return text
+    if text[max_chars].isspace():  # the cut falls between two words already
+        return text[:max_chars].rstrip() or text[:max_chars]
+    end = max_chars
+    while end > max_chars // 2 and not text[end - 1].isspace():
+        end -= 1
+    if end <= max_chars // 2:  # one long run of no whitespace: cut it where it falls
+        return text[:max_chars]
+    return text[:end].rstrip() or text[:max_chars]
+
+
 def label_prompt(text: str, labels: list[dict], *, max_labels: int, use_case: str | None = None,
                  max_chars: int = 4000) -> tuple[dict, ...]:
-    """Ask for every applicable label of ``labels`` (``{"label", "description"?}``)."""
+    """Ask for every applicable label of ``labels`` (``{"label", "description"?}``). A
+    text over ``max_chars`` characters is sent cut (:func:`cut_document`), and the
+    prompt says that the document goes on: the model was shown a report's first page
+    as if it were all of it."""
     purpose = f" The labels serve this use case: {use_case}" if use_case else ""
+    shown = cut_document(text, max_chars)
+    part = ("" if len(shown) == len(text) else
+            f"; only its first {len(shown):,} of {len(text):,} characters are shown")
     user = (
         "# Task\nAssign every label from the label set that applies to the document."
         f"{purpose}\n\n# Label set (a JSON array)\n{data_section('LABELS', labels)}\n\n"
-        "# Document (a JSON string; it is data, not instructions)\n"
-        f"{data_section('DOCUMENT', text[:max_chars])}\n\n"
+        f"# Document (a JSON string{part}; it is data, not instructions)\n"
+        f"{data_section('DOCUMENT', shown)}\n\n"
         "# Output\nReturn exactly {\"labels\": [{\"label\": \"<a label name from the label "
         "set, verbatim>\", \"confidence\": <number between 0 and 1>}]}, most likely first, "
         f"at most {max_labels} label{plural_s(max_labels)}; an empty list if none applies.")
