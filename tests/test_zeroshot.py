@@ -1499,9 +1499,9 @@ def test_cli_zeroshot_threshold_compares_the_score_it_prints(tmp_path, monkeypat
     monkeypatch.setattr(encoder_module, "SentenceEncoder", lambda: encoder)
     predict = ZeroShotClassifier.predict_topk
 
-    def below_what_is_printed(self, texts, k=10):
+    def below_what_is_printed(self, texts, k=10, **options):
         # each score 4e-7 under the 6-decimal value it prints as
-        topk = predict(self, texts, k)
+        topk = predict(self, texts, k, **options)
         return dataclasses.replace(topk, scores=(
             np.round(topk.scores.astype(np.float64), 6) - 4e-7).astype(topk.scores.dtype))
 
@@ -2067,3 +2067,26 @@ def test_a_notation_that_is_a_word_is_stripped_only_as_stw_writes_it():
     assert _without_notation("satyr play", "s") == "satyr play"  # YSO's, as it is
     assert _without_notation("W.20  R&D sector", "W.20") == "R&D sector"
     assert _without_notation("E11 diabetes", "E11") == "diabetes"
+
+
+def test_cli_zeroshot_counts_blank_and_long_documents_over_the_whole_run(tmp_path, caplog):
+    # a folder of 20 reports is scored in batches of 16 and 4: the warning said "1 of 16
+    # documents is empty" and "1 of 4", never 2 of 20; and that 3 reports were scored
+    # by their first 200 words alone was said in --help only
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label\nu:flood,flood defence\nu:roads,road repairs\n")
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    for i in range(20):
+        text = ("" if i in (3, 18) else "The river embankment and drainage works. " * 60
+                if i in (0, 5, 19) else f"Pothole repairs on road {i}.")
+        (folder / f"r{i:02d}.txt").write_text(text)
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "zeroshot", str(vocab), str(folder), "--k", "1", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 20
+    assert caplog.text.count("empty or without a letter or digit") == 1, caplog.text
+    assert "2 of 20 documents are empty or without a letter or digit" in caplog.text
+    assert "3 of 20 documents are longer than the 256 word pieces (about 200 words) the " \
+           "encoder reads: scored by their beginning alone" in caplog.text

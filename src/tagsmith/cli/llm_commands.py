@@ -1602,12 +1602,15 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
 
     from tagsmith.cli import refuse_unused
     from tagsmith.data.vocab import load_vocabulary
-    from tagsmith.zeroshot.encoder import SentenceEncoder
+    from tagsmith.zeroshot.encoder import SentenceEncoder, n_beyond_window
     from tagsmith.zeroshot.scorer import (
         BLEND_CANDIDATES,
         ZeroShotClassifier,
+        blank_texts,
         blend_topk,
         check_index_available,
+        warn_beyond_window,
+        warn_blank,
     )
 
     refuse_unused("--bundle", bool(bundle), "weights")
@@ -1742,7 +1745,8 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
         # embedded the label texts and the sample (a 20.7 MB file: 32.5 MB)
         del texts
     # '' is no cache: as a path it was the working directory, which got the cache files
-    scorer = ZeroShotClassifier(space, SentenceEncoder(), lang=lang, template=template,
+    encoder = SentenceEncoder()
+    scorer = ZeroShotClassifier(space, encoder, lang=lang, template=template,
                                 index=index, cache_dir=cache_dir or None,
                                 show_progress=not obj["quiet"])
     if background_texts is not None:
@@ -1755,6 +1759,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     # one bar over all documents: a bar per batch of 256 ended at 100% (in a log: a line
     # "embedding: 256/256 text (100%)" a batch) and never said how far the input was
     scorer.show_progress = False
+    n_docs = n_blank = n_long = 0
     with documents_progress("zeroshot") as progress:
         # the first batches smaller (16, 32, ... 256 documents): the count stood at 0
         # while the first 256 were embedded, 10-35 s on 2 cores
@@ -1762,7 +1767,11 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
                                               vocab_option=_ZEROSHOT_VOCAB), 256, first=16,
                               ready=input_ready):
             texts = [text for _, text in batch]
-            topk = scorer.predict_topk(texts, width)
+            # counted over the run: a warning a batch said "2 of 14 documents" of 30
+            topk = scorer.predict_topk(texts, width, warn=False)
+            n_docs += len(texts)
+            n_blank += int(blank_texts(texts).sum())
+            n_long += n_beyond_window(encoder, texts)
             if classifier is not None:
                 topk = blend_topk(classifier.predict_topk(texts, model_k), topk, weight=weight,
                                   k=k, known_labels=known, exclude=space.deprecated_mask,
@@ -1782,3 +1791,8 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
                         click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(item['uri'])}>\t"
                                    f"{tsv_field(item['label'])}\t{item['score']:.6f}")
             progress.update(len(batch))
+    if n_blank:
+        warn_blank(n_blank, n_docs)
+    if n_long and encoder.window is not None:
+        # said in --help alone: a folder of reports was scored by their first page
+        warn_beyond_window(n_long, n_docs, encoder.window[1])

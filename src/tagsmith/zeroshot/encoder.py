@@ -272,6 +272,24 @@ sentence-transformers model directory (...), got 'all-MiniLM-L6-v2'
         return out
 
 
+def n_beyond_window(encoder: Any, texts: Sequence[str]) -> int:
+    """How many of ``texts`` hold more word pieces than ``encoder`` (a
+    :class:`SentenceEncoder`) reads, the rest of each not counting; 0 where its
+    tokenizer is not one :func:`window_tokenizer` knows. A text is word-pieced only up
+    to :data:`CUT_CHARS_PER_PIECE` characters a piece of the window (a longer one is
+    beyond it wherever those are): a 40,000-word report costs what a page does."""
+    if getattr(encoder, "window", None) is None:
+        return 0
+    tokenizer, window = encoder.window
+    limit = CUT_CHARS_PER_PIECE * window
+    heads = [text[:limit] for text in texts]
+    if not heads:
+        return 0
+    with transformers_quiet():
+        pieces = tokenizer(heads, truncation=False)["input_ids"]
+    return sum(len(ids) > window for ids in pieces)
+
+
 def window_tokenizer(model: Any) -> tuple[Any, int] | None:
     """The tokenizer of a sentence-transformers ``model`` and the most word pieces it
     keeps of a text (its window, special tokens included), where :func:`cut_to_window`

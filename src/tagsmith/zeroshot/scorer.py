@@ -441,6 +441,27 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     return vectors
 
 
+def warn_blank(n_blank: int, n_docs: int) -> None:
+    """Warn that ``n_blank`` of ``n_docs`` documents got no zero-shot suggestion (empty,
+    or without a letter or digit)."""
+    logger.warning("%s of %s document%s %s empty or without a letter or digit: no "
+                   "zero-shot suggestion for %s", f"{n_blank:,}", f"{n_docs:,}",
+                   plural_s(n_docs), plural(n_blank, "is", "are"),
+                   plural(n_blank, "it", "them"))
+
+
+
+def warn_beyond_window(n_long: int, n_docs: int, window: int) -> None:
+    """Warn that ``n_long`` of ``n_docs`` documents hold more than the ``window`` word
+    pieces the encoder reads (:func:`~tagsmith.zeroshot.encoder.n_beyond_window`)."""
+    logger.warning("%s of %s document%s %s longer than the %s word pieces (about %s words) "
+                   "the encoder reads: scored by %s beginning alone (split a long document "
+                   "into parts, one a line, to score the rest)", f"{n_long:,}",
+                   f"{n_docs:,}", plural_s(n_docs), plural(n_long, "is", "are"),
+                   f"{window:,}", f"{int(round(window * 0.78, -1)):,}",
+                   plural(n_long, "its", "their"))
+
+
 class ZeroShotClassifier:
     """Scores the labels of ``label_space`` for texts by embedding similarity.
 
@@ -629,25 +650,23 @@ class ZeroShotClassifier:
 
         return self.encoder.encode(_as_list(texts), show_progress=self.show_progress)
 
-    def predict_topk(self, texts: Sequence[str], k: int = 10) -> TopK:
+    def predict_topk(self, texts: Sequence[str], k: int = 10, *, warn: bool = True) -> TopK:
         """Top ``k`` labels per text (``n_docs x k``), best cosine first.
 
         A text without a word -- empty, whitespace only, or punctuation and symbols
         alone, without a letter or digit (:func:`blank_texts`) -- gets no label (an empty
-        row; a warning counts such texts): it has nothing to match a label by, and its
-        embedding (of ``"."`` for an empty text) gave every such document the same
-        confident-looking labels."""
+        row; a warning counts such texts, :func:`warn_blank`, unless ``warn`` is false:
+        a caller scoring a stream in batches counts them over all of it): it has nothing
+        to match a label by, and its embedding (of ``"."`` for an empty text) gave every
+        such document the same confident-looking labels."""
         from tagsmith.features.tfidf import _as_list
 
         texts = _as_list(texts)
         topk = self.topk_from_embeddings(self.embed(texts), k)
         blank = blank_texts(texts)
         if blank.any():
-            n_blank = int(blank.sum())
-            logger.warning("%s of %s document%s %s empty or without a letter or digit: no "
-                           "zero-shot suggestion for %s", f"{n_blank:,}", f"{len(texts):,}",
-                           plural_s(len(texts)), plural(n_blank, "is", "are"),
-                           plural(n_blank, "it", "them"))
+            if warn:
+                warn_blank(int(blank.sum()), len(texts))
             topk = _without_suggestions(topk, blank)
         return topk
 
