@@ -4017,3 +4017,35 @@ def test_min_precision_outside_0_1_is_one_usage_error(command, value, option):
     assert result.exit_code == 2, result.output
     assert (f"Invalid value for '{option}': expected a number in (0, 1), got "
             in result.output), result.output
+
+
+def test_suggest_counts_empty_documents_of_a_folder_and_empty_records_left_out(
+        bundle, tmp_path, caplog):
+    # a records office's export: an empty file of a folder got the model's labels for
+    # no text (its priors) as if they were the document's, and a JSONL or CSV record
+    # with an empty text got no output line; 30 documents in, 28 lines out, no word
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in (("a", "I love this so much"), ("b", ""), ("c", " \n\t "),
+                       ("d", "thank you")):
+        (folder / f"{name}.txt").write_text(text)
+    records = tmp_path / "docs.jsonl"
+    records.write_text('{"id": "a", "text": "I love this"}\n{"id": "b", "text": ""}\n'
+                       '{"id": "c", "text": "  "}\n')
+    table = tmp_path / "docs.csv"
+    table.write_text('id,text\na,I love this\nb,""\n')
+    for source, lines, said in (
+            (folder, 4, "2 of 4 documents are empty: their suggestions are what the model "
+                        "scores for a text without features"),
+            (records, 1, f"{records}: 2 records with an empty text left out (no output "
+                         "for them)"),
+            (table, 1, f"{table}: 1 record with an empty text left out (no output for "
+                       "it)")):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            result = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(bundle),
+                                                           str(source), "--format", "jsonl"])
+        assert result.exit_code == 0, result.output
+        assert len(result.stdout.splitlines()) == lines
+        assert said in caplog.text, caplog.text
+

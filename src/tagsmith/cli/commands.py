@@ -873,7 +873,9 @@ def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None, *,
     the corpus reader (labels and other fields ignored; a malformed record fails naming
     ``file:line``). The id is the record's ``id``, else its ``document_id`` (Annif's
     CSV and JSON Lines corpora name their documents so: they were named by line), else
-    ``file:line`` of its first line. A record with an empty text is left out, as a blank line is.
+    ``file:line`` of its first line. A record with an empty text is left out, as a blank
+    line is, and a warning once the file is read counts such records: 120 records gave
+    118 answers without a word.
 
     With ``ids`` (each id met so far and its ``file:line``, updated), an ``id`` given
     twice, in this file or an earlier one, fails naming both places: two outputs under
@@ -885,9 +887,11 @@ def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None, *,
     bundle holds it), not only as a corpus without a text column."""
     from tagsmith.data.readers import NoTextColumnError, read_records
 
+    n_empty = 0
     try:
         for record in read_records(name, fmt):
             if not record.text.strip():
+                n_empty += 1
                 continue
             here = f"{name}:{record.line}"
             annif_id = None if record.doc_id else _annif_document_id(record, fmt == "csv")
@@ -898,6 +902,9 @@ def _record_documents(name: str, fmt: str, ids: FirstSeen[str] | None = None, *,
             yield doc_id, record.text
     except NoTextColumnError as exc:
         refuse_csv_vocabulary(exc, name, vocab_option)
+    if n_empty:
+        warn(f"{printable(name)}: {n_empty:,} record{plural_s(n_empty)} with an empty text "
+             f"left out (no output for {plural(n_empty, 'it', 'them')})")
 
 
 def _annif_document_id(record, strip: bool = False) -> str | None:
@@ -1239,7 +1246,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         too_small = conformal.alpha_too_small(set_alpha, set_method)
         if too_small:
             warn(f"--alpha: {too_small} ({printable(bundle)})")
-    n_docs = cut_short = 0
+    n_docs = cut_short = n_empty = 0
     with documents_progress("suggest") as progress:
         for batch in _batches(_read_documents(files, whole_file, checked=True), 512,
                               ready=input_ready):
@@ -1247,9 +1254,15 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
                                         alpha, set_method, max_set_size, min_confidence,
                                         renamed)
             n_docs += len(batch)
+            n_empty += sum(not text.strip() for _, text in batch)
             progress.update(len(batch))
     if cut_short:
         _warn_cut_short(classifier, cut_short, n_docs, k)
+    if n_empty:  # an empty file of a folder got 'Internal audit 0.45', without a word
+        warn(f"{n_empty:,} of {n_docs:,} document{plural_s(n_docs)} "
+             f"{plural(n_empty, 'is', 'are')} empty: {plural(n_empty, 'its', 'their')} "
+             "suggestions are what the model scores for a text without features (about "
+             "its label priors), not labels of a text")
 
 
 def _warn_cut_short(classifier, cut_short: int, n_docs: int, k: int) -> None:
