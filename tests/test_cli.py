@@ -4049,3 +4049,15 @@ def test_suggest_counts_empty_documents_of_a_folder_and_empty_records_left_out(
         assert len(result.stdout.splitlines()) == lines
         assert said in caplog.text, caplog.text
 
+
+def test_suggest_whole_file_not_utf8_names_the_byte_and_the_encoding(bundle, tmp_path):
+    # a --whole-file report with a Latin-1 byte was "report.txt:4: not valid UTF-8
+    # (invalid continuation byte at byte 7)", where a corpus line names the byte and
+    # shows the line as cp1252
+    report = tmp_path / "report.txt"
+    report.write_bytes(b"Minutes\n\nThe flood works.\nthe caf\xe9 lease\n")
+    result = run("suggest", bundle, "--whole-file", report)
+    assert result.exit_code == 3
+    assert f"{report}:4: not valid UTF-8 (byte 0xe9: invalid continuation byte at byte 7); " \
+           "it reads as cp1252 text (Windows-1252): 'the café lease'; save the file as " \
+           "UTF-8" in " ".join(result.output.split()), result.output

@@ -2306,7 +2306,9 @@ def test_a_folder_reports_malformed_files_and_files_gone_missing_apart(tmp_path,
     assert (report.n_skipped_lines, report.n_missing_files) == (3, 2)
     assert report.summary() == (
         "docs: 0 documents; 1 malformed line skipped (first at line 1: a.txt: not valid "
-        "UTF-8 (unexpected end of data at byte 3)); 2 files skipped that went missing "
+        "UTF-8 in line 1 (byte 0xe9: unexpected end of data at byte 3); it reads as cp1252 "
+        "text (Windows-1252): 'café'; save the file as UTF-8); 2 files skipped that went "
+        "missing "
         "(first: document 3, c.txt: deleted after the folder was listed)")
 
 
@@ -2426,8 +2428,9 @@ def test_a_label_file_that_is_not_utf8_is_named_not_its_document(tmp_path, sidec
     (docs / f"a{sidecar}").write_bytes(b"caf\xe9\n")
     (docs / "b.txt").write_text("other text", encoding="utf-8")
     (docs / f"b{sidecar}").write_text(f"<{U}a>\n", encoding="utf-8")
-    says = (f"a.txt: its label file a{sidecar} is not valid UTF-8 (invalid continuation "
-            "byte at byte 3)")
+    says = (f"a.txt: its label file a{sidecar} is not valid UTF-8 in line 1 (byte 0xe9: "
+            "invalid continuation byte at byte 3); it reads as cp1252 text (Windows-1252): "
+            "'café'; save the file as UTF-8")
     with pytest.raises(CorpusFormatError) as caught:
         list(read_directory(docs))
     assert str(caught.value) == f"{docs}:1: {says}"
@@ -3031,3 +3034,16 @@ def test_the_line_number_hint_converts_the_list_it_was_given(tmp_path, name, com
     message = str(caught.value)
     assert command.replace("PATH", str(listed)) in message, message
     assert " labels.txt >" not in message
+def test_a_folder_document_that_is_not_utf8_is_named_with_its_line_and_byte(tmp_path):
+    """A Latin-1 byte deep in a long report of a folder was "not valid UTF-8 (invalid
+    continuation byte at byte 5019)": no line to look at, no byte, no word of the
+    encoding, where a corpus file's line names all three."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "report.txt").write_bytes(b"Minutes\n\nThe flood works.\nthe caf\xe9 lease\n")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_directory(docs))
+    assert str(caught.value) == (
+        f"{docs}:1: report.txt: not valid UTF-8 in line 4 (byte 0xe9: invalid continuation "
+        "byte at byte 7); it reads as cp1252 text (Windows-1252): 'the café lease'; save "
+        "the file as UTF-8")

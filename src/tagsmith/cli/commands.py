@@ -1115,9 +1115,10 @@ def _decode_utf8(raw: bytes, name: str) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line_start = raw.rfind(b"\n", 0, exc.start) + 1
-        raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start - line_start})",
-                        path=name, line=raw.count(b"\n", 0, exc.start) + 1) from None
+        from tagsmith.data.readers import not_utf8_in_text
+
+        number, reason = not_utf8_in_text(raw, exc)  # the byte, and the line as cp1252
+        raise DataError(reason, path=name, line=number) from None
     return text.removeprefix("\ufeff")
 
 

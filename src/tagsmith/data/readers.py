@@ -844,7 +844,35 @@ def decode_line(raw: bytes, number: int) -> str:
     return text.removeprefix("\ufeff") if number == 1 else text
 
 
-def not_utf8_reason(raw: bytes, exc: UnicodeDecodeError) -> str:
+def not_utf8_in_text(raw: bytes, exc: UnicodeDecodeError) -> tuple[int, str]:
+    """(line number, reason) of the first byte of ``raw``, a whole text file (a
+    folder's document, a ``--whole-file`` file), that is no UTF-8 (``exc``: its decoding
+    error): :func:`not_utf8_reason` of its line, without the spreadsheet's advice. A
+    Latin-1 byte in a 40,000-word report was "not valid UTF-8 (invalid continuation byte
+    at byte 5019)": no line, no byte, no hint of the encoding.
+
+    >>> raw = b"one\\ntwo caf\\xe9\\n"
+    >>> try:
+    ...     raw.decode("utf-8")
+    ... except UnicodeDecodeError as exc:
+    ...     number, reason = not_utf8_in_text(raw, exc)
+    >>> print(number, reason)
+    2 not valid UTF-8 (byte 0xe9: invalid continuation byte at byte 7); it reads as cp1252 \
+text (Windows-1252): 'two café'; save the file as UTF-8
+    """
+    start = raw.rfind(b"\n", 0, exc.start) + 1
+    end = raw.find(b"\n", exc.start)
+    line = raw[start:len(raw) if end < 0 else end]
+    number = raw.count(b"\n", 0, exc.start) + 1
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as inner:
+        inner.reason = exc.reason  # "invalid continuation byte", not "unexpected end"
+        return number, not_utf8_reason(line, inner, spreadsheet=False)
+    return number, f"not valid UTF-8 ({exc.reason} at byte {exc.start - start})"
+
+
+def not_utf8_reason(raw: bytes, exc: UnicodeDecodeError, *, spreadsheet: bool = True) -> str:
     """Why the line ``raw`` is no UTF-8 (``exc``: its decoding error): the byte, where,
     and what to do. A spreadsheet's plain "CSV" is cp1252 (an 'é' is the byte 0xe9),
     where its "CSV UTF-8" is read as it is: that is said only where the line reads as
@@ -887,6 +915,8 @@ UTF-8 or cp1252 (a binary file?): give a UTF-8 text file
     latin1 = any(c in _LATIN1_ONLY for c in text)
     encoding = ("Latin-1/cp1252 text (ISO-8859-1 or Windows-1252" if latin1
                 else "cp1252 text (Windows-1252")
+    if not spreadsheet:  # a text file of its own: no spreadsheet wrote it
+        return f"{where}; it reads as {encoding}): {shown!r}; save the file as UTF-8"
     return (f"{where}; it reads as {encoding}, as a spreadsheet's plain \"CSV\" is): "
             f"{shown!r}; save the file as UTF-8 (a spreadsheet's \"CSV UTF-8\")")
 
@@ -2144,7 +2174,8 @@ def _read_utf8(path: Path, what: str | None = None) -> str:
     except UnicodeDecodeError as exc:
         # a label file's bad byte was reported as the document's ("a.txt: not valid
         # UTF-8"), whose own bytes were fine: the file to fix is named
-        bad = f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+        number, reason = not_utf8_in_text(raw, exc)
+        bad = reason.replace("not valid UTF-8 (", f"not valid UTF-8 in line {number} (", 1)
         raise _Malformed(f"{what} is {bad}" if what else bad) from exc
 
 
