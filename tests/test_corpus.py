@@ -3034,6 +3034,8 @@ def test_the_line_number_hint_converts_the_list_it_was_given(tmp_path, name, com
     message = str(caught.value)
     assert command.replace("PATH", str(listed)) in message, message
     assert " labels.txt >" not in message
+
+
 def test_a_folder_document_that_is_not_utf8_is_named_with_its_line_and_byte(tmp_path):
     """A Latin-1 byte deep in a long report of a folder was "not valid UTF-8 (invalid
     continuation byte at byte 5019)": no line to look at, no byte, no word of the
