@@ -4061,3 +4061,30 @@ def test_suggest_whole_file_not_utf8_names_the_byte_and_the_encoding(bundle, tmp
     assert f"{report}:4: not valid UTF-8 (byte 0xe9: invalid continuation byte at byte 7); " \
            "it reads as cp1252 text (Windows-1252): 'the café lease'; save the file as " \
            "UTF-8" in " ".join(result.output.split()), result.output
+
+
+def test_eval_vocab_line_number_hint_converts_the_list_given(tmp_path):
+    """The line-number hint's conversion named the list read (LabelSpace.source), but a
+    space merged with --vocab (LabelSpace.updated, eval's gold space) lost it: the
+    command fell back to 'labels.txt', a file the user did not have."""
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.data.vocab import load_vocabulary
+
+    listed = tmp_path / "my emotions.txt"
+    listed.write_text("joy\nanger\nfear\n", encoding="utf-8")
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("".join(f"{word} day {i}\t{label}\n" for i in range(8)
+                              for word, label in (("happy", "joy"), ("mad", "anger"),
+                                                  ("scared", "fear"))), encoding="utf-8")
+    space = load_vocabulary(listed)
+    assert LabelSpace.from_uris(["joy"]).updated(space).source == str(listed)
+    trained = tmp_path / "model"
+    result = run("train", corpus, "-o", trained, "--vocab", listed, *FAST)
+    assert result.exit_code == 0, result.output
+    numbered = tmp_path / "numbered.tsv"
+    numbered.write_text("happy day\t0\n", encoding="utf-8")
+    result = run("eval", trained, numbered, "--vocab", listed)
+    assert result.exit_code == 3, result.output
+    said = " ".join(result.output.split())
+    assert "a whole number below the vocabulary's 3 labels" in said, said
+    assert f"NR-1}}' '{listed}' > vocab.tsv" in said, said

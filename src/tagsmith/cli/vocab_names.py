@@ -73,7 +73,7 @@ def read_bundle_vocab(classifier: TextClassifier, vocab: str, bundle: str,
                                     f"{bundle} (matched by URI; none is shared)", vocab)
     n = len(trained)
     merged = trained.updated(space)
-    shown = LabelSpace(list(merged)[:n], name=merged.name)
+    shown = LabelSpace(list(merged)[:n], name=merged.name, source=merged.source)
     retired = {i for i in range(n) if merged[i].deprecated}
     replacements = {i: ids for i, ids in merged.replacements().items() if i < n}
     return BundleVocab(merged, shown, n, set(space.uris), retired, replacements,
@@ -233,7 +233,8 @@ def review_space(view: BundleVocab, trained: LabelSpace) -> LabelSpace:
 
     labels = [label if label.uri in view.in_vocab else trained[i]
               for i, label in enumerate(view.shown)]
-    return _with_bundle_names(LabelSpace(labels, name=view.shown.name), trained)
+    return _with_bundle_names(LabelSpace(labels, name=view.shown.name,
+                                          source=view.shown.source), trained)
 
 
 def bundle_space(view: BundleVocab, trained: LabelSpace) -> LabelSpace:
@@ -266,7 +267,7 @@ def _with_bundle_names(space: LabelSpace, trained: LabelSpace) -> LabelSpace:
                     self.clashes[key.strip()] = (found, before)
             return found
 
-    read = _VocabThenBundle(list(space), name=space.name)
+    read = _VocabThenBundle(list(space), name=space.name, source=space.source)
     read.clashes = {}
     return read
 

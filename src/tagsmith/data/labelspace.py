@@ -1073,7 +1073,9 @@ class LabelSpace(Sequence[Label]):
                 kept.deprecated = True
                 merged.append(kept)
         merged.extend(label for label in new if label.uri not in self._by_uri)
-        return LabelSpace(merged, name=new.name or self.name)
+        # the file read last, for the line-number hint's command (it named labels.txt)
+        return LabelSpace(merged, name=new.name or self.name,
+                          source=new.source or self.source)
 
     def subset_mask(self, uris: Iterable[str]) -> np.ndarray:
         """Boolean mask over ids for the given URIs; unknown URIs raise a clear error."""
