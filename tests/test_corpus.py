@@ -3049,3 +3049,19 @@ def test_a_folder_document_that_is_not_utf8_is_named_with_its_line_and_byte(tmp_
         f"{docs}:1: report.txt: not valid UTF-8 in line 4 (byte 0xe9: invalid continuation "
         "byte at byte 7); it reads as cp1252 text (Windows-1252): 'the café lease'; save "
         "the file as UTF-8")
+
+
+def test_the_line_number_hint_never_converts_a_tsv_over_itself(tmp_path):
+    """A TSV vocabulary without notations named vocab.tsv had the hint advise
+    "awk '...' vocab.tsv > vocab.tsv": the shell empties the vocabulary before awk reads
+    it (and awk read its 'joy<TAB>Joy' lines whole as keys); the hint names the file
+    read only where it is a plain list."""
+    from tagsmith.data.vocab import load_vocabulary
+
+    vocab = write(tmp_path / "vocab.tsv", "joy\tJoy\nanger\tAnger\nfear\tFear\n")
+    path = write(tmp_path / "dev.tsv", "nice\t0 2\n")
+    with pytest.raises(UnknownLabelError) as caught:
+        list(Corpus(path, load_vocabulary(vocab)))
+    message = str(caught.value)
+    assert "NR-1}' labels.txt > vocab.tsv" in message, message
+    assert str(vocab) not in message.partition("as notation,")[2], message

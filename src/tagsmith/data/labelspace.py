@@ -578,6 +578,9 @@ class LabelSpace(Sequence[Label]):
         ...     print(hint.partition("notation, ")[2].partition(" (README")[0])
         awk '{print "<urn:x:" $0 ">\\t" $0 "\\t" NR-1}' 'my labels.txt' > vocab.tsv
         zcat l.txt.gz | awk '{print "<urn:x:" $0 ">\\t" $0 "\\t" NR-1}' > vocab.tsv
+
+        A space read from another kind of file (a TSV, ``vocab.tsv``) is no list the
+        line converts (nor a file to write over): the hint names ``labels.txt``.
         """
         key = key.strip()
         n = len(self._labels)
@@ -587,7 +590,11 @@ class LabelSpace(Sequence[Label]):
         from tagsmith._shell import shell_path
 
         awk = "awk '{print \"<urn:x:\" $0 \">\\t\" $0 \"\\t\" NR-1}'"
-        source = self.source or "labels.txt"
+        # the file read where it is a plain list (.txt): the awk line reads each line
+        # whole as a key, so a TSV's line became '<urn:x:joy<TAB>Joy>', and one named
+        # vocab.tsv was emptied by its own '> vocab.tsv' before awk read it
+        source = self.source if self.source and self.source.lower().endswith(
+            (".txt", ".txt.gz")) else "labels.txt"
         command = (f"zcat {shell_path(source)} | {awk}" if source.lower().endswith(".gz")
                    else f"{awk} {shell_path(source)}")
         return (f"{LINE_NUMBER_HINT} {n:,} label{'' if n == 1 else 's'}: a line number "
