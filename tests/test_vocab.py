@@ -1982,3 +1982,13 @@ def test_names_holding_html_character_references_are_warned_about(tmp_path, capl
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         load_vocabulary(plain)
     assert "character references" not in caplog.text
+
+
+def test_a_plain_list_keeps_its_hash_comments_that_hold_a_space(tmp_path):
+    """Since hashtags are keys ('#fashion'), a list whose comment had no space after the
+    '#' ('#Labels from the 2024 taxonomy'), read whole before, was refused at that line
+    as a label with a name; no key holds a space, so such a line is a comment."""
+    path = tmp_path / "labels.txt"
+    path.write_text("#Labels from the 2024 taxonomy\r\n#fashion\r\njoy\r\n#TODO\tcheck\r\n",
+                    encoding="utf-8")
+    assert load_vocabulary(path).uris == ["#fashion", "joy"]

@@ -46,7 +46,8 @@ give ``en`` and ``en-gb``), as tags compare ignoring case.
 ``.txt`` -- a plain list of labels (Reuters-21578's ``labels.txt``): each line a label's
     key (its URI, as a corpus names it; angle brackets optional), with no name, as a TSV
     line with no label column; blank lines and ``# `` comments skipped (``#`` then a
-    space, nothing or a sign: ``#fashion``, a hashtag, is a key). A line holding a TAB or a
+    space, nothing or a sign, or a ``#`` line holding a space: ``#fashion``, a hashtag,
+    is a key). A line holding a TAB or a
     space is malformed (a TSV named ``.txt``, a list of names, a document): see
     :func:`_list_rows`. A line is a key, never its line number (GoEmotions' ``labels.txt``
     names the ids its corpus uses by line number: a ``number<TAB>name`` TSV reads it).
@@ -394,12 +395,19 @@ def _list_comment(line: str) -> bool:
 
     >>> [_list_comment(s) for s in ("# topics", "  #", "##", "#fashion", "#2024", "#_x")]
     [True, True, True, False, False, False]
+
+    A ``#`` line holding a space or TAB inside it is a comment too, ``#Labels from
+    2024``: no key holds one (such a list, read whole before hashtags were keys, was
+    refused at that line as a label with a name):
+
+    >>> _list_comment("#Labels from 2024"), _list_comment("#fashion  ")
+    (True, False)
     """
-    text = line.lstrip()
+    text = line.strip()
     if not text.startswith("#"):
         return False
     after = text[1:2]
-    return not (after.isalnum() or after == "_")
+    return not (after.isalnum() or after == "_") or len(text.split()) > 1
 
 
 def _list_rows(path: Path) -> Iterator[Row]:
