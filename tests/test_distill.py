@@ -499,6 +499,10 @@ def test_cli_distill_keeps_what_the_student_was_distilled_from(tmp_path):
         distillation = TextClassifier.load(out).manifest["distillation"]
         assert {key: distillation.get(key) for key in ("labels_file", "human_file")} == \
             {"labels_file": None, "human_file": None, **expected}
+        # training names its files as train's bundle does (a distilled one named none)
+        training = TextClassifier.load(out).manifest["training"]
+        assert (training.get("data"), training.get("vocab")) == ("soft.jsonl", vocab.name)
+        assert "dev" not in training and "data_fingerprint" in training
 
 
 def test_cli_distill_json_is_one_object_on_stdout_as_train_json(tmp_path):
@@ -698,6 +702,10 @@ def test_cli_label_with_a_budget_saves_labels_and_student(goemotions_small, tmp_
         assert len(server.requests) == 200  # exactly the budget was spent
     assert len(labels.read_text().splitlines()) == 200
     assert TextClassifier.load(student).n_labels == len(space)
+    # the student names the files it learnt from, as train's bundle does (it named none)
+    training = TextClassifier.load(student).manifest["training"]
+    assert (training.get("data"), training.get("vocab")) == (
+        goemotions_small["train"].name, goemotions_small["vocab"].name)
     summary = json.loads(result.stderr.strip().splitlines()[-1])
     assert summary["active"]["budget"] == 200 and summary["usage"]["requests"] == 200
     # it read "labelled 200 of 600 documents", as if 400 had been asked and failed

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
     from tagsmith.data.ids import FirstSeen
     from tagsmith.data.readers import NoTextColumnError
+    from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.io import LabelledData
     from tagsmith.pipeline.train import TrainOptions
     from tagsmith.progress import _LogProgress, _NoProgress
@@ -136,6 +137,19 @@ _TRAIN_CONFORMAL_SHARE = ("the conformal share %g (train's fixed split of what "
 #: the help of ``tagsmith train``
 TRAIN_HELP = """Train a model on CORPUS (.tsv, .csv, .jsonl, optionally .gz, or a folder of .txt
 files with .tsv/.key label files) into a bundle."""
+
+
+def record_training_files(classifier: TextClassifier, *, data: str, vocab: str | None = None,
+                          dev: str | None = None) -> None:
+    """Name in ``classifier``'s manifest the files it was trained from, as provenance
+    (``training.data``, ``.vocab``, ``.dev``: their base names, which info shows beside
+    the fingerprints; never read again, a renamed file changes nothing): train, distill
+    and label --budget --student (whose bundles named none) alike."""
+    # normpath: a folder given as docs/ had the base name "", naming no corpus
+    names = {key: os.path.basename(os.path.normpath(path))
+             for key, path in (("data", data), ("dev", dev), ("vocab", vocab)) if path}
+    # an active student (label --budget --student) has no training section of its own
+    classifier.manifest["training"] = {**names, **(classifier.manifest.get("training") or {})}
 
 
 @cli.command(short_help="Train a model on CORPUS into a bundle.", help=TRAIN_HELP)
@@ -270,15 +284,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             "calibration_fraction", "a share setting aside documents that the calibrator / "
             f"conformal split (half each) can divide: {exc.expected}; --calibrator-source "
             "same fits both on all of them", calibration_fraction) from None
-    # the files' names, as provenance (info shows them beside their fingerprints): info
-    # gave fingerprints alone, naming neither the corpus nor the vocabulary; the bundle
-    # never reads them again, and a renamed file changes nothing
-    names = {"data": os.path.basename(os.path.normpath(corpus))}
-    if dev:
-        names["dev"] = os.path.basename(os.path.normpath(dev))
-    if vocab:
-        names["vocab"] = os.path.basename(os.path.normpath(vocab))
-    classifier.manifest["training"] = {**names, **classifier.manifest["training"]}
+    record_training_files(classifier, data=corpus, vocab=vocab, dev=dev)
     classifier.save(output)
     if classifier.conformal is not None:  # as calibrate warns of its --alpha
         # the bundle's alpha: suggest --sets would answer every label

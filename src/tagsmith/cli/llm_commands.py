@@ -38,6 +38,7 @@ from tagsmith.cli.commands import (
     input_ready,
     read_stdin_bytes,
     reads_stdin,
+    record_training_files,
     refuse_csv_vocabulary,
     shown_score,
     validate_naming_params,
@@ -894,6 +895,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         n_copies = result["summary"].get("active", {}).get("n_copies_labelled", 0)
         answered = written - n_copies
         if student:
+            # the documents and vocabulary it learnt from, as train's bundle names them
+            record_training_files(result["student"], data=corpus, vocab=vocab)
             result["student"].save(student)
             click.echo(f"student distilled from {answered:,} document{plural_s(answered)} "
                        f"-> {printable(student)}")
@@ -1290,6 +1293,9 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     classifier.manifest["distillation"].update(
         {"labels_file": os.path.basename(os.path.normpath(labels)),
          **({"human_file": os.path.basename(os.path.normpath(human))} if human else {})})
+    # training.data and .vocab, as train's bundle names its files (a distilled one named
+    # none there)
+    record_training_files(classifier, data=labels, vocab=vocab)
     classifier.save(output)
     # how many documents each figure is on: 0.75 on 4 held-out documents says little
     heldout = classifier.manifest["metrics"].get("heldout") or {}
