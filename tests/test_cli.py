@@ -1030,6 +1030,14 @@ def test_calibrate_with_a_label_added_since_training_says_the_way_out(
     result = run("calibrate", bundle, "--data", corpus, "-o", out, "--unknown-labels", "skip")
     assert result.exit_code == 0, result.output
     assert (out / "manifest.json").exists()
+    # the document whose one label was unknown stays in, with no label (a negative of
+    # each), as eval --unknown-labels skip keeps it (README)
+    calibration = json.loads(run("info", out, "--json").output)["calibration"]
+    assert calibration["n_calibrator_docs"] + calibration["n_conformal_docs"] == 61
+    result = run("eval", bundle, corpus, "--unknown-labels", "skip", "--json")
+    assert result.exit_code == 0, result.output
+    evaluated = json.loads(result.stdout)
+    assert (evaluated["n_docs"], evaluated["n_docs_without_labels"]) == (61, 1)
 
 
 def test_an_unknown_label_in_train_names_the_vocab_file(goemotions_small, tmp_path):
