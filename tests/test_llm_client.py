@@ -1370,9 +1370,11 @@ def test_a_proxy_asking_for_a_login_stops_the_call_naming_its_variable(monkeypat
 
 
 @contextmanager
-def answering_proxy(status: bytes, body: bytes, content_type: bytes = b"text/html"):
+def answering_proxy(status: bytes, body: bytes, content_type: bytes = b"text/html",
+                    headers: bytes = b""):
     """A proxy on 127.0.0.1 answering every request and CONNECT with ``status`` (its
-    connection kept open, as squid keeps it), then waiting for the client to close it.
+    connection kept open, as squid keeps it), then waiting for the client to close it;
+    ``headers`` (whole lines, each ending in CRLF) go with it.
     Yields its URL base (http://127.0.0.1:PORT), the request line of each request, and
     an event set once the client has closed its last connection."""
     lines: list = []
@@ -1389,7 +1391,8 @@ def answering_proxy(status: bytes, body: bytes, content_type: bytes = b"text/htm
                 head += piece
             lines.append(head.split(b"\r\n")[0].decode())
             connection.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: " + content_type
-                               + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                               + b"\r\n" + headers
+                               + b"Content-Length: %d\r\n\r\n" % len(body) + body)
             while connection.recv(65536):  # a request body, then the client's close
                 pass
         closed.set()
@@ -1407,7 +1410,9 @@ def test_a_proxy_refusing_the_host_stops_the_call_naming_the_proxy_not_the_key(m
     at once, not retried (exit code 6), naming the proxy and its variable and saying
     that the proxy refused; the proxy's connection is closed with the error still held."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-s3cret")
-    with answering_proxy(b"403 Forbidden", b"<html>ERR_ACCESS_DENIED</html>") \
+    with answering_proxy(b"403 Forbidden", b"<html>ERR_ACCESS_DENIED</html>",
+                         headers=b"Server: squid/5.7\r\n"
+                         b"X-Squid-Error: ERR_ACCESS_DENIED 0\r\n") \
             as (proxy, lines, closed):
         _proxy_env(monkeypatch, scheme, proxy)
         client = OpenAIChatClient(f"{scheme}://llm.example.invalid/v1", "m", max_retries=3,
@@ -1422,6 +1427,54 @@ def test_a_proxy_refusing_the_host_stops_the_call_naming_the_proxy_not_the_key(m
     assert "the proxy refused" in message and "not of the API key" in message, message
     assert "OPENAI_API_KEY" not in message and "s3cret" not in message
     assert (client.usage.n_retries, client.usage.n_failed) == (0, 1)
+
+
+@pytest.mark.parametrize("headers", [
+    b"X-Squid-Error: ERR_ACCESS_DENIED 0\r\n", b"Proxy-Agent: corp-gw/2\r\n",
+    b"Server: squid/6.1\r\n",
+    b'Proxy-Status: corpgw; error=http_request_denied; details="rule 7"\r\n'])
+def test_each_header_of_a_proxys_own_reply_blames_the_proxy(monkeypatch, headers):
+    """Each header that only a proxy's own reply carries makes a plain proxy's
+    403 its refusal, the header quoted in the message."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-s3cret")
+    with answering_proxy(b"403 Forbidden", b"", headers=headers) as (proxy, _, _closed):
+        _proxy_env(monkeypatch, "http", proxy)
+        with OpenAIChatClient("http://llm.example.invalid/v1", "m", max_retries=0) \
+                as client, pytest.raises(LLMConfigError) as caught:
+            client.complete(request())
+    message = str(caught.value)
+    assert "the proxy refused the request" in message, message
+    assert headers.split(b":")[0].decode() + ":" in message, message
+
+
+@pytest.mark.parametrize("body, headers", [
+    (b"<html><center>nginx</center>403 Forbidden</html>",
+     b"Server: nginx\r\nVia: 1.1 squid-gw (squid/6.1)\r\n"),
+    (b"", b""),
+    (b"<html>Access denied by the WAF</html>",
+     b"Proxy-Status: corpgw; received-status=403\r\n")])
+def test_a_passed_on_403_through_a_plain_proxy_names_both_key_and_access_rule(
+        monkeypatch, body, headers):
+    """Through a plain-HTTP proxy, any 403 with no JSON body was the proxy's refusal,
+    'not of the API key': the API's own firewall or nginx page passed on (a Via header
+    says only that it went through the proxy), or an empty body, too. Where no header
+    shows the proxy made it, the message says it may be the key or an access rule,
+    naming both, and still stops the call."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-s3cret")
+    with answering_proxy(b"403 Forbidden", body, headers=headers) as (proxy, lines, _):
+        _proxy_env(monkeypatch, "http", proxy)
+        client = OpenAIChatClient("http://llm.example.invalid/v1", "m", max_retries=3,
+                                  backoff_base=0.0)
+        with pytest.raises(LLMConfigError) as caught:
+            client.complete(request())
+        client.close()
+    message = str(caught.value)
+    assert "not of the API key" not in message
+    assert "the proxy refused the request" not in message
+    assert f"HTTP 403 through the proxy {proxy} (HTTP_PROXY)" in message, message
+    assert "is the API key in $OPENAI_API_KEY right?" in message, message
+    assert "an access rule may forbid the host" in message, message
+    assert "s3cret" not in message and len(lines) == 1
 
 
 def test_an_api_error_403_through_a_plain_proxy_still_says_the_key():

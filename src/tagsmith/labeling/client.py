@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from tagsmith._params import check_int, check_number
-from tagsmith._plural import plural, plural_s
+from tagsmith._plural import clip, plural, plural_s
 from tagsmith.data.textio import LONE_SURROGATE
 from tagsmith.exceptions import (
     InvalidParameterError,
@@ -1070,6 +1070,19 @@ class OpenAIChatClient:
                 "the proxy for this host? NO_PROXY names the hosts reached without it; "
                 "not retried")
 
+    def _proxy_or_key_refused(self, raw: bytes) -> str:
+        """The message for a 403 with no JSON body through a plain-HTTP proxy whose
+        headers do not show the proxy made it: the API's host (its key check, its
+        firewall) or the proxy may have refused, and the message names both."""
+        proxy, source = _proxy_named(self._parts.scheme, self._parts.hostname or "")
+        key = self._key_hint().strip()[1:-1]  # without its parentheses
+        return (f"{self.shown_url}: HTTP 403 through the proxy {proxy} ({source}), whose "
+                "reply does not say whether the API's host or the proxy refused: the API "
+                f"key may be refused ({key}), or an access rule may forbid the host (the "
+                f"proxy's: is {source} the proxy for this host? NO_PROXY names the hosts "
+                "reached without it; or a firewall's in front of the API); not retried: "
+                f"{self._snippet(raw)}")
+
     def _drop_connection(self) -> None:
         connection = getattr(self._local, "connection", None)
         if connection is not None:
@@ -1201,6 +1214,7 @@ class OpenAIChatClient:
                     with self._abort_lock:
                         self._open.discard(held)
             retry_after = _retry_after(reply.getheader("Retry-After"))
+            proxy_made = _proxy_made(reply)
             location = reply.getheader("Location", "")
             encoding = reply.getheader("Content-Encoding", "").strip().lower()
             if reply.getheader("Connection", "").lower() == "close":
@@ -1296,11 +1310,16 @@ class OpenAIChatClient:
             self._drop_connection()
             raise LLMConfigError(self._proxy_login_refused())
         if status == 403 and getattr(self._local, "absolute", False) and not _is_json(raw):
-            # a plain-HTTP proxy's own refusal (squid's ERR_ACCESS_DENIED page: its access
-            # rules forbid the host), no API's JSON error: it got the hint of a bad key
-            self._drop_connection()
-            raise LLMConfigError(self._proxy_refused(
-                f"HTTP 403 ({self._snippet(raw)})", "the request"))
+            if proxy_made:
+                # a plain-HTTP proxy's own refusal (squid's ERR_ACCESS_DENIED page: its
+                # access rules forbid the host), no API's JSON error: it got the hint of
+                # a bad key
+                self._drop_connection()
+                raise LLMConfigError(self._proxy_refused(
+                    f"HTTP 403 ({proxy_made}; {self._snippet(raw)})", "the request"))
+            # no header says the proxy made it: the API's own firewall or nginx page
+            # passed through (or an empty body) was blamed on the proxy, "not the key"
+            raise LLMConfigError(self._proxy_or_key_refused(raw))
         if status == 429 and _quota_refused(raw):
             # OpenAI's insufficient_quota: a 429 no wait lifts; retried with backoff on
             # every document, none could succeed (nor was any billed)
@@ -1966,6 +1985,29 @@ def _error_object(raw: bytes) -> object:
     except (ValueError, RecursionError):
         return None
     return data.get("error") if isinstance(data, dict) else None
+
+
+#: the Server header of a proxy's own reply (a reply it passes on keeps the API's)
+_PROXY_SERVER = re.compile(r"\s*(squid|tinyproxy|privoxy)\b", re.IGNORECASE)
+
+
+def _proxy_made(reply: http.client.HTTPResponse) -> str:
+    """Which header of ``reply`` shows that a proxy made it rather than passing on the
+    API's ("" where none does): ``X-Squid-Error``, ``Proxy-Agent``, a ``Server`` naming
+    squid, tinyproxy or privoxy, or a ``Proxy-Status`` giving an ``error`` (RFC 9209;
+    one giving only ``received-status`` is passed on). ``Via`` is not one: a proxy adds
+    it to the replies it passes on too."""
+    for name in ("X-Squid-Error", "Proxy-Agent"):
+        value = reply.getheader(name)
+        if value is not None:
+            return f"{name}: {clip(value, 80)}"
+    server = reply.getheader("Server", "")
+    if _PROXY_SERVER.match(server):
+        return f"Server: {clip(server, 80)}"
+    status = reply.getheader("Proxy-Status", "")
+    if re.search(r";\s*error\s*=", status):
+        return f"Proxy-Status: {clip(status, 80)}"
+    return ""
 
 
 def _is_json(raw: bytes) -> bool:
