@@ -485,6 +485,12 @@ REFUSALS = [
     "I'm sorry, but the content policy says I can't help with that.",
     "OpenAI's usage policy states I can't help with that.",
     "Unfortunately, the platform's guidance says I cannot assist with this request.",
+    # the model itself the speaker: taken for reported speech
+    "I said I can't help with that.",
+    "No, I've already explained that I cannot assist with this request.",
+    # a straight quote left open, "closed" by a plural's possessive: taken for a quotation
+    "The text is about threats. 'I can't help with leaking users' data.",
+    "The text is about threats. \u2018I can\u2019t help with leaking users\u2019 data.",
 ]
 #: answers that no label applies, explained in words close to a refusal's: each counted
 #: a refusal, the document left for a person where it had been answered
@@ -551,6 +557,10 @@ QUOTED_NOTES = [
     "The user says they are unable to help it; no label fits.",
     "The customer writes: I can't assist my mother anymore. No label applies.",
     "She said that I cannot help her, the report claims; none of the labels fits.",
+    "The customer writes: I said I can't help anymore. No label applies.",
+    "The text reads, I said I cannot help her; none fits.",
+    "The text quotes a customer: 'I can't assist my sons' she said; no label fits.",
+    "The text quotes a customer: 'I can't assist my parents' friends'; no label fits.",
 ]
 
 

@@ -83,24 +83,39 @@ REFUSAL = re.compile(
 #: how much of a text is searched for them (a refusal says so at its start)
 SEARCHED = 2000
 
+#: after a plural's possessive apostrophe ("users' data"), the noun it qualifies: a
+#: lowercase word, but not one that follows a closing quote ("'... my sons' she said")
+_NOUN = (r"\s+(?!(?:said|says|she|he|they|it|we|and|or|but|is|was|are|were|in|on|at"
+         r"|to|as|for|from|of|with|which|that|the|an?)\b)[a-z]")
 #: a quotation: in double quotes (straight, curly, low-9 as German opens them, guillemets
 #: either way) or single ones (straight or curly), an apostrophe within a word ("can't",
-#: "I’m") not ending it. A note quoting the document's own words ("The text quotes a
-#: customer: 'I can't assist my mother anymore'") was a refusal
+#: "I’m") or a plural's possessive ("users' data") not ending it. A note quoting the
+#: document's own words ("The text quotes a customer: 'I can't assist my mother
+#: anymore'") was a refusal; and a straight quote left open before a refusal was closed
+#: by a possessive ("threats. 'I can't help with leaking users' data"), hiding it
 _QUOTED = re.compile(
     r'"[^"]*"|“[^”]*”|„[^“”]*[“”]'
     r"|«[^»]*»|»[^«]*«"
-    r"|(?<!\w)'(?:[^']|(?<=\w)'(?=\w))*'(?!\w)"
-    r"|‘(?:[^’]|(?<=\w)’(?=\w))*’(?!\w)")
+    + "".join(rf"|{opening}(?:[^{close}]|(?<=\w){close}(?=\w)|(?<=s){close}(?={_NOUN}))*"
+              rf"(?:(?<!s){close}|{close}(?!{_NOUN}))(?!\w)"
+              for opening, close in ((r"(?<!\w)'", "'"), ("‘", "’"))))
 #: reported speech: a verb of saying, then the words said, at most a pronoun and a form
 #: of "be" before them ("the user says they are unable to help it", "the customer
 #: writes: I can't assist my mother anymore", "she said that I cannot help her"), the
 #: speaker's words reported, no refusal of the model's
+_SAYING = (r"\b(?:says|said|writes|wrote|reads|states|stated|quotes|quoted|reports"
+           r"|reported|claims|claimed|complains|complained|explains|explained|mentions"
+           r"|mentioned|adds|added|insists|insisted|admits|admitted)\b")
 _REPORTED = re.compile(
-    r"\b(?:says|said|writes|wrote|reads|states|stated|quotes|quoted|reports|reported"
-    r"|claims|claimed|complains|complained|explains|explained|mentions|mentioned"
-    r"|adds|added|insists|insisted|admits|admitted)\b\s*[:,]?\s*(?:that\s+)?"
+    _SAYING + r"\s*[:,]?\s*(?:that\s+)?"
     r"(?:(?:he|she|they|we|you|it|I)\s+(?:(?:is|are|was|were)\s+)?)?$", re.IGNORECASE)
+#: before a verb of saying, the model itself as its speaker, opening the sentence or
+#: a clause of it ("I said I can't help with that.", "No, I've already said I cannot
+#: assist"), where no colon nor earlier verb of saying makes it the document's words
+#: ("The customer writes: I said I can't help"): it was reported speech, no refusal
+_FIRST_PERSON = re.compile(
+    r"\s*(?:(?:and|but|so|again|well|also)\s+)?I(?:['\u2019]ve|\s+have|\s+had)?"
+    r"(?:\s+(?:already|just|previously|also|clearly|repeatedly))?\s*", re.IGNORECASE)
 
 #: before a verb of saying, what makes the words said the model's own: an apology, or
 #: its rules speaking ("I'm sorry, but the content policy says I can't help with
@@ -145,7 +160,23 @@ def refusal_words(text: str) -> str | None:
         # its rules as the speaker
         if said and not _OWN_RULES.search(sentence[:said.start()]) \
                 and not re.search(r"\bas\b", re.split(r"[,;:]", sentence[:said.start()])[-1],
-                                  re.IGNORECASE):
+                                  re.IGNORECASE) \
+                and not _own_speech(sentence[:said.start()]):
             continue
         return " ".join(found.group(0).split())
     return None
+
+
+def _own_speech(before: str) -> bool:
+    """Whether ``before``, a sentence up to a verb of saying, makes the model its
+    speaker: "I" opening it or a clause of it, no colon nor earlier verb of saying
+    before (the document's words then, reported).
+
+    >>> _own_speech("I "), _own_speech("No, I've already "), _own_speech("She ")
+    (True, True, False)
+    >>> _own_speech("The customer writes: I "), _own_speech("The text reads, I ")
+    (False, False)
+    """
+    if ":" in before or re.search(_SAYING, before, re.IGNORECASE):
+        return False
+    return _FIRST_PERSON.fullmatch(re.split(r"[,;]", before)[-1]) is not None
