@@ -2395,3 +2395,38 @@ def test_generate_taxonomy_with_a_cache_keeping_refusals_asks_them_again(tmp_pat
     with ResponseCache(cache) as kept:  # none kept, as the README says
         assert kept._connection().execute("SELECT COUNT(*) FROM refusals").fetchone() \
             == (0,)
+
+
+def test_refused_summaries_are_counted_once_and_the_bar_agrees_with_the_usage(caplog,
+                                                                             monkeypatch):
+    # a refused batch's documents were counted again in "N of M summaries missing,
+    # malformed or rejected", right after the warning saying they were refused; and
+    # the "summarising" bar counted a prose refusal an answered call until complete_all
+    # recounted it: its last line showed one call more than the usage
+    import tagsmith.progress as progress
+
+    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False, raising=False)
+
+    def behaviour(body):
+        prompt = user_prompt(body)
+        if "<<<DOCUMENTS" in prompt:
+            ids = [doc["id"] for doc in read_data_section(prompt, "DOCUMENTS")]
+            if ids[0] == "d5":  # the last batch, refused in prose
+                return "I'm sorry, but I can't help with that."
+            return json.dumps({"summaries": [{"id": i, "summary": f"about {i}"}
+                                             for i in ids if i != "d4"]})
+        return json.dumps({"labels": [{"name": "Tickets", "description": "All of them."}]})
+
+    options = TaxonomyOptions(use_case="tickets", review=False, summary_batch=2,
+                              n_workers=1, show_progress=True)
+    with LocalChatServer(behaviour) as server, caplog.at_level("INFO", logger="tagsmith"):
+        client = OpenAIChatClient(server.base_url, "m")
+        taxonomy = generate_taxonomy([f"late parcel {i}" for i in range(6)], client, options)
+    assert taxonomy.summaries["n_refused_calls"] == 1 and taxonomy.summaries["n_missing"] == 3
+    assert ("1 summary batch refused by the model or a content filter (not retried nor "
+            "kept in the response cache: the texts of its 2 documents are used)") \
+        in caplog.text
+    assert ("1 of 6 summaries missing, malformed or rejected (besides the 2 refused): its "
+            "text is used") in caplog.text
+    bars = [r.getMessage() for r in caplog.records if r.getMessage().startswith("summarising")]
+    assert bars[-1] == "summarising: 3/3 batches (100%) calls 2 cached 0", bars

@@ -33,7 +33,7 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -803,18 +803,30 @@ class _NoKeptRefusals:
 
 
 class _Counted:
-    """``client`` that moves a progress bar by one per request answered or failed."""
+    """``client`` that moves a progress bar by one per request answered or failed.
 
-    def __init__(self, inner: LLMClient, bar):
+    An answer ``refused`` says declines the task (not from the cache) is counted
+    refused in the usage (``count_prose_refusal``) before the bar shows the calls: the
+    bar's "calls N" counted it answered until :func:`complete_all` recounted it, and
+    its last line could show one call more than the usage."""
+
+    def __init__(self, inner: LLMClient, bar, refused: Callable[[str], bool] | None = None):
         self.inner = inner
         self.model = inner.model
         self.usage = inner.usage
         self._bar = bar
+        self._refused = refused
         self._lock = threading.Lock()
 
     def complete(self, request: ChatRequest):
         try:
-            return self.inner.complete(request)
+            response = self.inner.complete(request)
+            if self._refused is not None and not response.cached \
+                    and self._refused(response.text):
+                recount = getattr(self.usage, "count_prose_refusal", None)
+                if recount is not None:
+                    recount()
+            return response
         finally:
             with self._lock:
                 self._bar.update(1)
@@ -885,9 +897,11 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
         checked = DropMalformed(client, {
             request.cache_key(): functools.partial(_parses, ids=[ids[i] for i in batch])
             for batch, request in zip(batches, requests, strict=True)})
-        # a refusal in prose is counted refused in the usage, as label's is
-        answers = complete_all(_Counted(checked, bar), requests, n_workers=options.n_workers,
-                               show_progress=False, refused=_declines)
+        # a refusal in prose is counted refused in the usage, as label's is: by
+        # _Counted, before its bar shows the calls (complete_all's own count of it
+        # serves only its bar, not shown)
+        answers = complete_all(_Counted(checked, bar, refused=_declines), requests,
+                               n_workers=options.n_workers, show_progress=False)
     # a summary, as a text standing in for one, gets at most 3x the words asked for: a
     # model that ignores the limit (or obeys a document telling it to repeat itself)
     # put its whole answer into a generation prompt, at any length
@@ -896,16 +910,19 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
     counts = dict.fromkeys(("n_failed_calls", "n_malformed_answers", "n_refused_calls",
                             "n_unknown_ids",
                             "n_duplicate_ids", "n_invalid_items", "n_missing", "n_cut"), 0)
+    refused_docs = 0  # the documents of refused batches, told apart in the warnings
     for batch, answer in zip(batches, answers, strict=True):
         found: dict[str, str] = {}
         if isinstance(answer, LLMRefusalError):  # declined: no failed call
             counts["n_refused_calls"] += 1
+            refused_docs += len(batch)
         elif isinstance(answer, LLMError):
             counts["n_failed_calls"] += 1
         elif _declines(answer.text):  # dropped from the cache already (as malformed)
             # in prose it was "a malformed answer"; in JSON listing none, an answer
             # missing every summary
             counts["n_refused_calls"] += 1
+            refused_docs += len(batch)
         else:
             try:
                 parsed = parse_summaries(answer.text, [ids[i] for i in batch])
@@ -935,13 +952,20 @@ def _summarise(docs: list[str], client: LLMClient, options: TaxonomyOptions,
     if counts["n_refused_calls"]:
         refused = counts["n_refused_calls"]
         logger.warning("%s summary %s refused by the model or a content filter (not "
-                       "retried nor kept in the response cache: %s documents' texts are "
+                       "retried nor kept in the response cache: %s of %s %s %s %s "
                        "used)", f"{refused:,}", plural(refused, "batch", "batches"),
-                       plural(refused, "its", "their"))
-    if counts["n_missing"]:
-        logger.warning("%s of %s %s missing, malformed or rejected: %s used",
-                       f"{counts['n_missing']:,}", f"{len(docs):,}", _summaries(len(docs)),
-                       "its text is" if counts["n_missing"] == 1 else "their texts are")
+                       plural(refused_docs, "the text", "the texts"),
+                       plural(refused, "its", "their"), f"{refused_docs:,}",
+                       plural(refused_docs, "document", "documents"),
+                       plural(refused_docs, "is", "are"))
+    # each document counted once, under its cause: a refused batch's were counted here
+    # too, right after the warning saying they were refused
+    missing = counts["n_missing"] - refused_docs
+    if missing:
+        logger.warning("%s of %s %s missing, malformed or rejected%s: %s used",
+                       f"{missing:,}", f"{len(docs):,}", _summaries(len(docs)),
+                       f" (besides the {refused_docs:,} refused)" if refused_docs else "",
+                       "its text is" if missing == 1 else "their texts are")
     if counts["n_cut"]:
         logger.warning("%s of %s %s over %d word%s (3x summary_words): cut",
                        f"{counts['n_cut']:,}", f"{len(docs):,}", _summaries(len(docs)), most,
