@@ -36,8 +36,9 @@ def _run(tmp_path, *args):
         "-q", "zeroshot", *args, "--cache-dir", str(tmp_path / "cache")])
 
 
-def _bundle(path, names=("sport", "food")):
-    """A small TF-IDF bundle of labels u:NAME (no music: a label new to it)."""
+def _bundle(path, names=("sport", "food"), **options):
+    """A small TF-IDF bundle of labels u:NAME (no music: a label new to it), trained
+    with the TrainOptions ``options``."""
     from tagsmith.pipeline.train import TrainOptions, train_classifier
 
     examples = [("the team won the match", 0), ("a marathon race and a runner", 0),
@@ -49,7 +50,8 @@ def _bundle(path, names=("sport", "food")):
     classifier = train_classifier([text for text, _ in examples] * 5,
                                   sp.csr_matrix(np.tile(Y, (5, 1))), space,
                                   options=TrainOptions(dev_fraction=0.0,
-                                                       featurizer_params=FAST_FEATURES))
+                                                       featurizer_params=FAST_FEATURES,
+                                                       **options))
     classifier.save(path)
     return classifier
 
@@ -119,6 +121,84 @@ def test_zeroshot_eval_blend_gives_a_row_per_weight(tmp_path):
     assert float(lines[3].split()[1]) == pytest.approx(alone["p@1"])
 
 
+#: a dev corpus for --tune-on: other texts than CORPUS's, each labelled as it reads
+DEV = ("The players scored a goal\t<u:sport>\n"
+       "A runner won the race\t<u:sport>\n"
+       "Soup and bread for dinner\t<u:food>\n"
+       "She cooked pasta with tomato\t<u:food>\n"
+       "The choir sang a hymn\t<u:music>\n"
+       "A guitar solo in the song\t<u:music>\n")
+
+
+def test_zeroshot_eval_tune_on_tunes_each_blends_thresholds_as_train_does(tmp_path):
+    """The blend's rows took each document's best label while eval uses the bundle's
+    tuned thresholds, so a blend could not be compared with the model alone. --tune-on
+    DEV tunes per-label thresholds on DEV's blended scores at each weight with train's
+    code and the bundle's objective (here its beta 0.5, min_support 1), and CORPUS's
+    sets are the labels passing them. At weight 0 the blend is the model's scores, so
+    the thresholds are tune_thresholds' of the bundle's scores of DEV."""
+    from tagsmith.calibration.thresholds import tune_thresholds
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.pipeline.io import read_labelled
+    from tagsmith.topk import TopK
+    from tagsmith.zeroshot.scorer import blend_topk
+
+    vocab, corpus = _files(tmp_path)
+    (tmp_path / "dev.tsv").write_text(DEV)
+    classifier = _bundle(tmp_path / "b", beta=0.5, min_support=1)
+    result = _run(tmp_path, vocab, corpus, "--eval", "--json", "--per-label",
+                  "--bundle", str(tmp_path / "b"), "--weight", "0,0.5",
+                  "--tune-on", str(tmp_path / "dev.tsv"))
+    assert result.exit_code == 0, result.output
+    model, blend = (json.loads(line) for line in result.stdout.splitlines())
+    assert model["provenance"]["tune_on"] == str(tmp_path / "dev.tsv")
+    assert model["provenance"]["n_tune_docs"] == 6
+    # the expected thresholds: the bundle's scores of DEV (music, new to it, at 0)
+    space = classifier.label_space.updated(load_vocabulary(vocab))
+    dev = read_labelled(str(tmp_path / "dev.tsv"), space)
+    known = np.array([True, True, False])
+
+    def at_weight_0(texts):
+        return blend_topk(classifier.predict_topk(texts, 2),
+                          TopK.from_scores(np.zeros((len(texts), 3)), k=3), weight=0.0,
+                          k=3, known_labels=known)
+
+    tuned = tune_thresholds(dev.Y, at_weight_0(dev.texts), beta=0.5, min_support=1)
+    rows = {row["uri"]: row for row in model["per_label"]}
+    for uri in ("u:sport", "u:food"):
+        assert rows[uri]["threshold"] == pytest.approx(
+            float(tuned.per_label[space.lookup(uri)]), abs=1e-6), uri
+    texts = [line.split("\t")[0] for line in CORPUS.splitlines()]
+    expected = tuned.label_sets(at_weight_0(texts))
+    predicted = np.asarray(expected.sum(axis=0)).ravel()
+    assert {uri: row["predicted"] for uri, row in rows.items()} == {
+        uri: int(predicted[space.lookup(uri)]) for uri in rows}
+    # the blend's thresholds are tuned on its own scores: numbers, not 'best'
+    assert all(row["threshold"] is not None for row in blend["per_label"])
+
+
+def test_zeroshot_eval_tune_on_takes_the_sets_devs_labels_call_for(tmp_path):
+    """Zero-shot alone, tuned on a DEV of CORPUS's texts each carrying every label:
+    the best F1 there is every label of every document, so every label of CORPUS is
+    predicted (each document's best label alone gave 4 predictions); the per-label
+    table shows the thresholds."""
+    vocab, corpus = _files(tmp_path)
+    (tmp_path / "dev.tsv").write_text("".join(
+        line.split("\t")[0] + "\t<u:sport> <u:food> <u:music>\n"
+        for line in (CORPUS + DEV).splitlines()))
+    result = _run(tmp_path, vocab, corpus, "--eval", "--per-label",
+                  "--tune-on", str(tmp_path / "dev.tsv"))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("thresholds tuned per label on ")
+    rows = {line.split()[0]: line.split() for line in lines
+            if line.split()[:1] in (["sport"], ["food"], ["music"])}
+    assert {name: row[2] for name, row in rows.items()} == {
+        "sport": "4", "food": "4", "music": "4"}
+    assert all(row[3] != "best" for row in rows.values())
+    assert "micro_recall           1.0000" in lines
+
+
 def test_zeroshot_eval_refuses_a_gold_label_vocab_lacks_as_eval_does(tmp_path):
     """A corpus label VOCAB lacks (here one the bundle knows, u:old) is refused naming
     the corpus line and the way out; --unknown-labels skip leaves it out, counted."""
@@ -155,6 +235,9 @@ def test_zeroshot_eval_reads_the_corpus_as_eval_does(tmp_path):
     (["c.tsv", "--json"], "--json only applies with --eval"),
     (["c.tsv", "--per-label"], "--per-label only applies with --eval"),
     (["c.tsv", "--unknown-labels", "skip"], "--unknown-labels only applies with --eval"),
+    (["c.tsv", "--tune-on", "c.tsv"], "--tune-on only applies with --eval"),
+    (["c.tsv", "--eval", "--tune-on", "c.tsv", "--threshold", "0.3"],
+     "--tune-on and --threshold cannot be combined"),
     (["c.tsv", "--bundle", "b", "--weight", "0,0.5"],
      "several weights only apply with --eval"),
     (["c.tsv", "--eval", "--bundle", "b", "--weight", "0,1.5"],

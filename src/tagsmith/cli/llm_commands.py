@@ -1405,17 +1405,43 @@ def _read_gold(corpus: str, vocab: str, vocab_space, space, on_error: str,
     return data
 
 
+def _tuning_objective(classifier) -> dict:
+    """``zeroshot --eval --tune-on``'s objective, :func:`tune_thresholds`' keywords:
+    the bundle's, as train tuned its thresholds (its F-beta, or the precision or recall
+    its calibrated thresholds were tuned for, and its ``min_support`` and
+    ``max_labels``); train's defaults without a bundle."""
+    from tagsmith.pipeline.train import TrainOptions
+
+    defaults = TrainOptions()
+    if classifier is None:
+        return {"beta": defaults.beta, "min_support": defaults.min_support}
+    thresholds = classifier.thresholds
+    options = classifier.manifest.get("training", {}).get("options", {})
+    objective = {"min_support": int(options.get("min_support", defaults.min_support)),
+                 "max_labels": thresholds.max_labels}
+    if thresholds.min_precision is not None:
+        return {**objective, "min_precision": thresholds.min_precision}
+    if thresholds.min_recall is not None:
+        return {**objective, "min_recall": thresholds.min_recall}
+    beta = thresholds.beta if thresholds.beta is not None else options.get("beta")
+    return {**objective, "beta": float(beta if beta is not None else defaults.beta)}
+
+
 def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: bool,
                        as_json: bool, corpus: str, vocab: str, bundle: str | None,
                        background, *, known, width: int, model_k: int,
-                       replacements) -> None:
+                       replacements, dev=None, tune_on: str | None = None) -> None:
     """``zeroshot --eval``: every document of ``gold`` embedded and scored once (and by
     the bundle once), then eval's metrics (:func:`evaluate_label_sets`) of the zero-shot
     ranking, or of its blend at each of ``weights``; the label sets are each document's
     best label (:func:`label_sets_by_margin`), or the labels of a score (as printed) of
-    at least ``threshold``."""
+    at least ``threshold``, or with ``dev`` (the labelled corpus ``tune_on``, scored
+    alike) the labels passing per-label thresholds tuned on ``dev``'s scores at each
+    weight as train tunes a bundle's (:func:`tune_thresholds`, the bundle's
+    objective)."""
     import numpy as np
 
+    from tagsmith.calibration.thresholds import tune_thresholds
     from tagsmith.cli.commands import (
         SCORE_DECIMALS,
         _print_per_label,
@@ -1423,7 +1449,11 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
         print_metrics,
     )
     from tagsmith.pipeline.compare import corpus_fingerprint
-    from tagsmith.pipeline.evaluate import evaluate_label_sets, warn_training_overlap
+    from tagsmith.pipeline.evaluate import (
+        evaluate_label_sets,
+        forced_below,
+        warn_training_overlap,
+    )
     from tagsmith.topk import TopK
     from tagsmith.zeroshot.scorer import blend_topk, label_sets_by_margin
 
@@ -1442,27 +1472,44 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
             counts[:classifier.n_labels] = classifier.label_counts
             propensity = propensities(sp.csr_matrix(counts[None, :]),
                                       n_docs=classifier.n_train_docs)
-    zeroshot_topk = scorer.predict_topk(texts, width)
-    model_topk = None if classifier is None else classifier.predict_topk(texts, model_k)
+
+    def scored(texts):
+        """A function of a weight: the texts' zero-shot ranking, or its blend at it."""
+        zeroshot_topk = scorer.predict_topk(texts, width)
+        if classifier is None:
+            return lambda weight: zeroshot_topk
+        model_topk = classifier.predict_topk(texts, model_k)
+        return lambda weight: blend_topk(
+            model_topk, zeroshot_topk, weight=weight, k=width, known_labels=known,
+            exclude=space.deprecated_mask, model_space=classifier.label_space,
+            zeroshot_space=space, replacements=replacements)
+
+    scores = scored(texts)
+    dev_scores = None if dev is None else scored(dev.texts)
+    objective = None if dev is None else _tuning_objective(classifier)
     thresholds = None if threshold is None else np.full(len(space), threshold)
     corpus_print = corpus_fingerprint(_text_hashes(gold), gold.Y, space)
     read = gold.report
     runs = []
+    min_labels = {}  # a weight's tuned min_labels, for the per-label table's note
     for weight in (weights if classifier is not None else (None,)):
-        topk = zeroshot_topk
-        if model_topk is not None and weight is not None:
-            topk = blend_topk(model_topk, zeroshot_topk, weight=weight, k=width,
-                              known_labels=known, exclude=space.deprecated_mask,
-                              model_space=classifier.label_space, zeroshot_space=space,
-                              replacements=replacements)
-        if threshold is None:
+        topk = scores(weight)
+        forced = None
+        if dev_scores is not None:  # thresholds tuned on DEV's scores at this weight
+            tuned = tune_thresholds(dev.Y, dev_scores(weight), **(objective or {}))
+            y_pred = tuned.label_sets(topk)
+            thresholds = tuned.per_label
+            forced = forced_below(tuned, topk, y_pred) if per_label else None
+            min_labels[weight] = tuned.min_labels
+        elif threshold is None:
             y_pred = label_sets_by_margin(topk)
         else:  # the score as zeroshot prints it, as zeroshot --threshold compares it
             shown = TopK._trusted(topk.indices, np.round(topk.scores.astype(np.float64),
                                                          SCORE_DECIMALS), topk.n_labels)
             y_pred = shown.label_sets(threshold)
         metrics = evaluate_label_sets(gold.Y, topk, y_pred, space, thresholds,
-                                      propensity=propensity, per_label=per_label)
+                                      propensity=propensity, per_label=per_label,
+                                      forced=forced)
         runs.append((weight, metrics))
     if as_json:
         from datetime import UTC, datetime
@@ -1476,10 +1523,15 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
                 "corpus_fingerprint": corpus_print,
                 "n_unknown_labels_skipped": getattr(read, "n_unknown_labels", 0),
                 "n_lines_skipped": getattr(read, "n_skipped_lines", 0),
-                "threshold": threshold,
+                "threshold": threshold, "tune_on": tune_on,
+                "n_tune_docs": None if dev is None else len(dev.texts),
                 "evaluated": datetime.now(UTC).isoformat(timespec="seconds"),
                 "tagsmith_version": __version__}})
         return
+    if dev is not None:
+        click.echo(f"thresholds tuned per label on {printable(tune_on or '')} "
+                   f"({len(dev.texts):,} document{plural_s(len(dev.texts))}) at each "
+                   f"weight, as train tunes them")
     if len(runs) == 1:
         weight, metrics = runs[0]
         if weight is not None:
@@ -1487,7 +1539,7 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
         rows = metrics.pop("per_label", None)
         print_metrics(metrics)
         if per_label:
-            _print_per_label(rows or [])
+            _print_per_label(rows or [], min_labels.get(weight, 0))
         return
     columns = [key for key in runs[0][1] if key in WEIGHT_TABLE_METRICS]
     widths = [max(6, len(key)) for key in columns]
@@ -1501,7 +1553,7 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
     if per_label:
         for weight, metrics in runs:
             click.echo(f"\nweight {weight:g}:", nl=False)
-            _print_per_label(metrics["per_label"] or [])
+            _print_per_label(metrics["per_label"] or [], min_labels.get(weight, 0))
 
 
 #: the columns of zeroshot --eval's table of several --weight
@@ -1592,6 +1644,10 @@ each), to choose a weight.
               "reads it, labelled with VOCAB's labels), and the figures of eval are "
               "printed, the label sets each document's best label, or the labels "
               "scoring at least --threshold.")
+@click.option("--tune-on", callback=a_path, metavar="DEV",
+              help="With --eval: a labelled corpus (read as CORPUS) whose scores at each "
+              "--weight tune per-label thresholds as train tunes a bundle's (its "
+              "objective), the label sets of CORPUS then those passing them.")
 @click.option("--json", "as_json", is_flag=True,
               help="With --eval: one JSON object a --weight, as eval --json's.")
 @click.option("--per-label", is_flag=True, help="With --eval: also each label's support, "
@@ -1603,7 +1659,7 @@ each), to choose a weight.
 @click.pass_obj
 def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, cache_dir, fmt,
              whole_file, background, background_sample, hubness_neighbors, lang, eval_corpus,
-             as_json, per_label, on_error, unknown_labels):
+             tune_on, as_json, per_label, on_error, unknown_labels):
     import numpy as np
 
     from tagsmith.cli import refuse_unused
@@ -1620,9 +1676,14 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     )
 
     refuse_unused("--bundle", bool(bundle), "weights")
-    refuse_unused("--eval", eval_corpus, "as_json", "per_label", "on_error", "unknown_labels")
+    refuse_unused("--eval", eval_corpus, "tune_on", "as_json", "per_label", "on_error",
+                  "unknown_labels")
     if eval_corpus:
         _check_eval_arguments(files)
+        if tune_on is not None and threshold is not None:
+            raise click.UsageError("--tune-on and --threshold cannot be combined: the "
+                                   "label sets are those of thresholds tuned on DEV, or "
+                                   "of the one given")
     elif len(weights) > 1:
         raise click.BadParameter("several weights only apply with --eval (one blend "
                                  "suggests)", param_hint="'--weight'")
@@ -1717,6 +1778,9 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     gold = None
     if eval_corpus:  # read and checked before the encoder loads (seconds)
         gold = _read_gold(files[0], vocab, vocab_space, space, on_error, unknown_labels)
+    dev = None
+    if tune_on is not None:  # read alike, before the encoder loads
+        dev = _read_gold(tune_on, vocab, vocab_space, space, on_error, unknown_labels)
     stdin = None
     if background and reads_stdin(tuple(background)) and reads_stdin(files):
         stdin = read_stdin_bytes()  # both read stdin, which can be read only once
@@ -1760,7 +1824,8 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     if gold is not None:
         _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label, as_json,
                            files[0], vocab, bundle, background, known=known, width=width,
-                           model_k=model_k, replacements=replacements)
+                           model_k=model_k, replacements=replacements, dev=dev,
+                           tune_on=tune_on)
         return
     # one bar over all documents: a bar per batch of 256 ended at 100% (in a log: a line
     # "embedding: 256/256 text (100%)" a batch) and never said how far the input was

@@ -14,6 +14,7 @@ from tagsmith.data.labelspace import check_label_table
 from tagsmith.topk import TopK
 
 if TYPE_CHECKING:
+    from tagsmith.calibration.thresholds import Thresholds
     from tagsmith.data.corpus import StreamedTexts
     from tagsmith.data.labelspace import LabelSpace
     from tagsmith.pipeline.classifier import TextClassifier
@@ -51,19 +52,28 @@ def evaluate_topk(classifier: TextClassifier, Y: LabelMatrix, topk: TopK, *,
     check_label_table(Y, classifier.label_space, "Y")
     y_pred = classifier.label_sets(topk, threshold)
     forced = None
-    if per_label and threshold is None and classifier.thresholds.min_labels:
-        import scipy.sparse as sp
-
-        # each document's best labels, predicted below their thresholds
-        passed = topk.label_sets(classifier.thresholds.per_label,
-                                 max_labels=classifier.thresholds.max_labels)
-        extra = sp.csr_matrix(y_pred, dtype=np.int8) - passed.astype(np.int8)
-        forced = np.bincount(extra.indices[extra.data > 0], minlength=topk.n_labels)
+    if per_label and threshold is None:
+        forced = forced_below(classifier.thresholds, topk, y_pred)
     thresholds = (classifier.thresholds.per_label if threshold is None
                   else np.full(classifier.n_labels, threshold))
     return evaluate_label_sets(Y, topk, y_pred, classifier.label_space, thresholds, ks=ks,
                                propensity=propensities_for(classifier),
                                per_label=per_label, forced=forced)
+
+
+def forced_below(thresholds: Thresholds, topk: TopK, y_pred: LabelMatrix
+                 ) -> np.ndarray | None:
+    """Each label's predictions in ``y_pred`` (``thresholds``' sets of ``topk``) that
+    ``thresholds.min_labels`` forced in below the label's threshold (a document's best
+    labels), as :func:`label_rows`' ``forced`` counts them; None where it forces none."""
+    if not thresholds.min_labels:
+        return None
+    import scipy.sparse as sp
+
+    # each document's best labels, predicted below their thresholds
+    passed = topk.label_sets(thresholds.per_label, max_labels=thresholds.max_labels)
+    extra = sp.csr_matrix(y_pred, dtype=np.int8) - passed.astype(np.int8)
+    return np.bincount(extra.indices[extra.data > 0], minlength=topk.n_labels)
 
 
 def evaluate_label_sets(Y: LabelMatrix, topk: TopK, y_pred: LabelMatrix, space: LabelSpace,
