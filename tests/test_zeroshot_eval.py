@@ -99,6 +99,16 @@ def test_zeroshot_eval_blend_gives_a_row_per_weight(tmp_path):
     assert result.exit_code == 0, result.output
     model, zeroshot = (json.loads(line) for line in result.stdout.splitlines())
     assert (model["provenance"]["weight"], zeroshot["provenance"]["weight"]) == (0, 1)
+    # the bundle named as eval --json names it: a path alone matched no saved bundle
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.compare import bundle_fingerprint
+
+    manifest = TextClassifier.load(tmp_path / "b")._loaded_manifest
+    assert model["provenance"]["bundle_fingerprint"] == bundle_fingerprint(manifest)
+    assert model["provenance"]["training_data_fingerprint"] == (
+        manifest["training"]["data_fingerprint"])
+    assert model["provenance"]["label_space_fingerprint"] == (
+        manifest["label_space"]["fingerprint"])
     assert "u:music" not in {row["uri"] for row in model["per_label"] if row["predicted"]}
     # the model's best label of each document, scored by hand
     texts = [line.split("\t")[0] for line in CORPUS.splitlines()]

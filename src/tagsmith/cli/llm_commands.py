@@ -1515,18 +1515,27 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
         from datetime import UTC, datetime
 
         from tagsmith import __version__
+        from tagsmith.pipeline.compare import provenance
 
+        skipped = {"n_unknown_labels": getattr(read, "n_unknown_labels", 0),
+                   "n_skipped_lines": getattr(read, "n_skipped_lines", 0)}
+        if classifier is not None:  # eval's, naming the bundle as it does (its
+            # fingerprints, of its data and labels: a path alone matched no saved bundle)
+            common = provenance(classifier, bundle or "", corpus, corpus_print,
+                                vocab=vocab, threshold=threshold, **skipped)
+        else:
+            common = {
+                "vocab": vocab, "bundle": None, "corpus": corpus,
+                "corpus_fingerprint": corpus_print,
+                "n_unknown_labels_skipped": skipped["n_unknown_labels"],
+                "n_lines_skipped": skipped["n_skipped_lines"], "threshold": threshold,
+                "evaluated": datetime.now(UTC).isoformat(timespec="seconds"),
+                "tagsmith_version": __version__}
         for weight, metrics in runs:
             print_json({**metrics, "provenance": {
-                "vocab": vocab, "bundle": bundle, "weight": weight,
-                "background": list(background) or None, "corpus": corpus,
-                "corpus_fingerprint": corpus_print,
-                "n_unknown_labels_skipped": getattr(read, "n_unknown_labels", 0),
-                "n_lines_skipped": getattr(read, "n_skipped_lines", 0),
-                "threshold": threshold, "tune_on": tune_on,
-                "n_tune_docs": None if dev is None else len(dev.texts),
-                "evaluated": datetime.now(UTC).isoformat(timespec="seconds"),
-                "tagsmith_version": __version__}})
+                **common, "weight": weight, "background": list(background) or None,
+                "tune_on": tune_on,
+                "n_tune_docs": None if dev is None else len(dev.texts)}})
         return
     if dev is not None:
         click.echo(f"thresholds tuned per label on {printable(tune_on or '')} "
