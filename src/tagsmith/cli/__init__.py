@@ -1328,6 +1328,7 @@ _PATH_ROLES: dict[str, tuple[str, str]] = {
                "documents to a file and give its name", _READ),
     "labels": ("a file (the JSONL `tagsmith label` wrote)", _READ),
     "dev": ("a labelled corpus file", _READ),
+    "tune_on": ("a labelled corpus file", _READ),
     "data": ("a labelled corpus file", _READ),
     "human": ("a human-labelled corpus file", _READ),
     "review": ("the review file (from audit)", _READ),
