@@ -1280,6 +1280,160 @@ def test_a_code_of_two_labels_followed_by_unknown_words_does_not_scan_every_name
     assert CountingNames.scans == 0
 
 
+def test_a_first_code_answer_normalises_only_the_names_of_the_labels_it_finds(monkeypatch):
+    """The first code-like answer of a whole-vocabulary resolver ("E119") normalised
+    every name of every offered label to index them: 5-6 s at 40,002 labels and 200,006
+    names. A label's names are now normalised when that label is a code's (for the
+    name after the code), and the first words' index only where it is looked up."""
+    import tagsmith.labeling.parsing as parsing
+
+    calls = []
+
+    def counted(name):
+        calls.append(name)
+        return normalise_name(name)
+
+    normalise_name = parsing.normalise_name
+    labels = [Label("E11.9", {"en": "Type 2 diabetes"}, alt_labels={"en": ["T2D"]}),
+              Label("u:legacy", {"en": "E11"})]
+    labels += [Label(f"u:{i}", {"en": f"condition {i}"}, alt_labels={"en": [f"c{i}"]})
+               for i in range(2000)]
+    resolver = LabelResolver(LabelSpace(labels))
+    monkeypatch.setattr(parsing, "normalise_name", counted)
+    assert [resolver.resolve(name) for name in ("E119", "e-11.9", "E11.9 Type 2",
+                                                  "E11.9 type 2 diabetes", "c17")] \
+        == [0, 0, 0, 0, 19]
+    assert resolver.resolve("E11.9 Asthma") is None
+    assert len(calls) < 50, len(calls)
+
+
+def _lines_run_in_parsing(call):
+    """How many lines of tagsmith.labeling.parsing ``call()`` runs: the work an answer
+    takes, counted, not timed."""
+    import sys
+
+    import tagsmith.labeling.parsing as parsing
+
+    lines = 0
+
+    def trace(frame, event, arg):
+        nonlocal lines
+        if frame.f_code.co_filename != parsing.__file__:
+            return None
+        if event == "line":
+            lines += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        result = call()
+    finally:
+        sys.settrace(None)
+    return result, lines
+
+
+def test_a_code_of_two_labels_then_words_thousands_of_names_begin_with_checks_few():
+    """"E11 history of nowhere" (E11 one label's code and another's title) checked
+    every name beginning "history of" (3,000 here) on each answer; only the names that
+    begin with all its words are looked at now, sorted, and the answer stays ambiguous."""
+    labels = [Label("E11", {"en": "Type 2 diabetes"}), Label("u:legacy", {"en": "E11"})]
+    labels += [Label(f"u:{i}", {"en": f"History of place {i}"}) for i in range(3000)]
+    resolver = LabelResolver(LabelSpace(labels))
+    assert resolver.is_ambiguous("E11 history of elsewhere")  # builds the indexes
+    found, lines = _lines_run_in_parsing(lambda: resolver.resolve("E11 history of nowhere"))
+    assert found is None and resolver.is_ambiguous("E11 history of nowhere")
+    assert lines < 600, lines
+    assert resolver.resolve("E11 history of place 7") is None
+    assert not resolver.is_ambiguous("E11 history of place 7")
+
+
+def test_the_indexed_name_and_code_lookups_agree_with_scanning_every_name():
+    """The resolver's lazily built indexes (the names of a code's labels, the sorted
+    names an answer's words are looked up in, code-like names found by a search for a
+    digit) resolve a few thousand answers as scanning every name did, on a generated
+    vocabulary of codes, code-like titles, names beginning alike, odd spaces, case,
+    combining marks and digits that are no ASCII digits (the scanning resolver is that
+    of 8a3a18ea, before the indexes)."""
+    import random
+
+    from tagsmith.labeling import parsing
+
+    class Scanning(LabelResolver):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.every_name = [(parsing.normalise_name(name), label_id)
+                               for name, label_id in self._code_sources[1]]
+
+        def _names_of_label(self, label_id):
+            return [name for name, i in self.every_name if i == label_id]
+
+        def _another_name_begins(self, words, found_ids):
+            return any(label_id not in found_ids and name.split()[:len(words)] == words
+                       for name, label_id in self.every_name)
+
+    rng = random.Random(7)
+    starts = ["history of", "History  of", "history\u00a0of the", "Käsityö", "Ka\u0308sityo\u0308",
+              "art", "art\x01", "e11", "CO\u2082", "x\u00b2", "\uff2a\uff4f\uff59", "type 2",
+              "history-of", "h\u0131story"]
+    labels = [Label("E11", {"en": "Type 2 diabetes"}), Label("u:legacy", {"en": "E11"}),
+              Label("u:co2", {"en": "CO\u2082"}), Label("E-11", {"en": "history of E"}),
+              Label("541511", {"en": "Custom computer programming"}),
+              Label("u:541 511", {"en": "541 511"}), Label("N\u00b2", {"en": "art\x01 x"})]
+    for i in range(400):
+        start = rng.choice(starts)
+        tail = rng.choice(["", " place", f" {i}", " place " + str(i % 7), "\t" + str(i)])
+        notation = (f"E{10 + i % 20}.{i % 9}" if i % 3 == 0 else f"N{i % 50}"
+                    if i % 5 == 0 else None)
+        labels.append(Label(f"u:{i}", {"en": start + tail}, notation=notation,
+                            alt_labels={"en": [rng.choice(starts) + f" alt {i % 11}"]}))
+    space = LabelSpace(labels)
+    offered_sets = [None, sorted(rng.sample(range(len(space)), 150))]
+    codes = ["E11", "e-11", "E11.9", "E119", "E12.3", "e1 2.3", "N7", "n-7", "541 511",
+             "541-511", "CO2", "\uff25\uff11\uff11", "N\u00b2", "u:17"]
+    codes += [label.notation for label in labels if label.notation][:80]
+    answers = [f"{label.notation or label.uri} {' '.join(name.split()[:2])}"
+               for label in labels[7::3] for name in [label.pref_labels["en"]]]
+    for _ in range(1500):
+        code = rng.choice(codes)
+        words = " ".join(rng.choice(starts).split()[:rng.randint(0, 3)])
+        answers.append(rng.choice([code, f"{code} {words}", f"{code}: {words} place",
+                                   f"{code} {rng.choice(starts)} {rng.randint(0, 9)}",
+                                   rng.choice(starts), f"{code} zzz"]))
+    for offered in offered_sets:
+        fast, scanning = LabelResolver(space, offered), Scanning(space, offered)
+        got = [(fast.resolve(a), fast.is_ambiguous(a)) for a in answers]
+        assert got == [(scanning.resolve(a), scanning.is_ambiguous(a)) for a in answers]
+        assert len({r for r, _ in got}) > 20 and sum(amb for _, amb in got) > 50
+        for _ in range(500):
+            words = parsing.normalise_name(
+                f"{rng.choice(starts)} {rng.choice(['', 'place', 'alt', '3'])}").split()
+            words = words[:rng.randint(0, len(words))]
+            found = set(rng.sample(fast.offered, 2))
+            assert fast._another_name_begins(words, found) \
+                == scanning._another_name_begins(words, found), words
+
+
+def test_digits_and_spaces_of_code_like_names_are_read_as_str_methods_read_them():
+    """The resolver finds names written as codes by a search for an ASCII digit where
+    the name is ASCII, and for a space by ``\\s``: each character of Unicode is read as
+    str.isdigit and str.isspace read it (superscript "²" is a digit, no ``\\d``)."""
+    from tagsmith.data.labelspace import code_breaks, code_key
+    from tagsmith.labeling.parsing import _SPACE, _code_like, _has_digit
+
+    every = [chr(point) for point in range(0x110000)]
+    assert [char for char in every if _has_digit(char)] \
+        == [char for char in every if char.isdigit()]
+    assert _SPACE.findall("".join(every)) == [char for char in every if char.isspace()]
+    assert [_code_like(f"1{char}1") for char in " \u00a0\u3000\u00b2x"] \
+        == [False, False, False, True, True]
+    for code in ("E11.9", "e-1 1/9", "H04L 9/32", "1,2", "A1B2", "p1000", "ab", "9 9 9",
+                 "http://zbw.eu/stw/descriptor/10000-1", "1-2-3", "a1--2b3", " 1 2,3 ",
+                 "31-33", "x 1.2.3 y 4"):
+        slow_key = "".join(char for char in code.casefold() if char.isalnum())
+        assert code_key(code) == slow_key
+        assert code_breaks(code) == code_breaks(code + "\u00e9")  # walked, not searched
+
+
 def test_a_code_that_is_also_another_labels_title_written_twice_stays_ambiguous():
     """"E11 E11" names the code twice, not a title after a code: it resolved to the
     legacy label titled E11, where E11 alone (one label's code, the other's title) is

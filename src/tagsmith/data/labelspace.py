@@ -109,7 +109,15 @@ def _shown(value: object) -> str:
 def code_key(code: str) -> str:
     """A code compared ignoring case and punctuation: ``E11.9``, ``e11.9`` and ``E119``
     give ``e119``, ``H04L 9/32`` gives ``h04l932``."""
+    if code.isascii():  # one substitution (a resolver keys every URI of a vocabulary)
+        return _ASCII_NOT_ALNUM.sub("", code).lower()
     return "".join(char for char in code.casefold() if char.isalnum())
+
+
+#: what is no letter or digit in ASCII text (where :meth:`str.isalnum` is this)
+_ASCII_NOT_ALNUM = re.compile("[^0-9A-Za-z]+")
+#: a digit and what separates it from the next digit, in ASCII text
+_ASCII_BROKEN_DIGITS = re.compile("[0-9][^0-9A-Za-z]+(?=[0-9])")
 
 
 def code_breaks(code: str) -> frozenset[int]:
@@ -121,6 +129,9 @@ def code_breaks(code: str) -> frozenset[int]:
     >>> sorted(code_breaks("1, 2")), sorted(code_breaks("E11.9")), code_breaks("H04L 9")
     ([1], [3], frozenset())
     """
+    if code.isascii():  # searched, not walked (a resolver keys every URI with a digit)
+        return frozenset(len(_ASCII_NOT_ALNUM.sub("", code[:match.end()]))
+                         for match in _ASCII_BROKEN_DIGITS.finditer(code))
     breaks = set()
     kept = 0
     previous = ""  # the last letter or digit kept, and whether something came between

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -312,6 +313,7 @@ class LabelResolver:
         ids = range(len(label_space)) if offered is None else offered
         self.offered = sorted(set(int(i) for i in ids))
         self._space = label_space
+        self._lang = lang
         self.names = display_names(label_space, self.offered, lang)
         shown: list[tuple[str, int]] = []
         uris: list[tuple[str, int]] = []
@@ -320,11 +322,7 @@ class LabelResolver:
             label = label_space[label_id]
             shown.append((self.names[label_id], label_id))
             uris.append((label.uri, label_id))
-            names = [label_space.name_of(label_id, lang)]
-            names += [name for name in label.pref_labels.values()]
-            for alternatives in label.alt_labels.values():
-                names += alternatives
-            others += [(name, label_id) for name in names]
+            others += [(name, label_id) for name in self._other_names(label_id)]
         #: a URI as written resolves before URIs compared case-insensitively (URIs are
         #: case-sensitive), but after the names shown
         self._exact_uris = {label_space[i].uri: i for i in self.offered}
@@ -346,35 +344,57 @@ class LabelResolver:
         # that are mostly names found above
         self._code_sources = (uris + notations, shown + others)
         self._codes: dict[str, list[tuple[frozenset[int], int]]] | None = None
+        #: each label's names, normalised, as a code's label is asked for them
+        #: (:meth:`_names_of_label`): normalising all 200,000 names of a whole
+        #: vocabulary on its first code-like answer took seconds
         self._names_of: dict[int, list[str]] = {}
         #: the offered names that are written as codes are (:func:`_code_like`), indexed
         #: as codes: a code answered another way that is also one of them names both
         self._name_codes: dict[str, list[tuple[frozenset[int], int]]] = {}
-        #: the offered names by their first word (:meth:`_index_first_words`)
-        self._first_words: tuple[dict[str, set[int]], dict[tuple[str, str], list[
-            tuple[int, str]]]] | None = None
+        #: (normalised name, label) for every offered name, sorted
+        #: (:meth:`_index_name_starts`)
+        self._sorted_names: list[tuple[str, int]] | None = None
+
+    def _other_names(self, label_id: int) -> list[str]:
+        """A label's names other than the one it was shown with: its name in the
+        resolver's language, its preferred and its alternative labels."""
+        label = self._space[label_id]
+        names = [self._space.name_of(label_id, self._lang)]
+        names += [name for name in label.pref_labels.values()]
+        for alternatives in label.alt_labels.values():
+            names += alternatives
+        return names
+
+    def _names_of_label(self, label_id: int) -> list[str]:
+        """An offered label's names (shown name first), normalised; computed when first
+        asked for (a code's label, for the name that follows the code)."""
+        names = self._names_of.get(label_id)
+        if names is None:
+            names = [normalise_name(name) for name in
+                     [self.names[label_id], *self._other_names(label_id)]]
+            self._names_of[label_id] = names  # the same list whichever thread sets it
+        return names
 
     def _index_codes(self) -> dict[str, list[tuple[frozenset[int], int]]]:
         """code_key -> (the digits it separates, its label) for each code (a URI or
         notation holding a digit: ICD-10's E11.9, NAICS 541511), as a model may write
-        one, in another case or without its punctuation (E119); and each offered label's
-        names, for a code followed by (the start of) its name. Built once, when asked."""
+        one, in another case or without its punctuation (E119); and the offered names
+        written as codes are, indexed the same way. Built once, when asked, looking only
+        at names with a digit (:func:`_has_digit`): testing each character of every name
+        took 5-6 s at 40,002 labels and 200,006 names."""
         if self._codes is None:
             # built whole before either is set: answers may be resolved from threads
             codes, names = self._code_sources
             indexed: dict[str, list[tuple[frozenset[int], int]]] = {}
             for code, label_id in codes:
-                if any(char.isdigit() for char in code):
+                if _has_digit(code):
                     indexed.setdefault(code_key(code), []).append(
                         (code_breaks(code), label_id))
-            names_of: dict[int, list[str]] = {}
             name_codes: dict[str, list[tuple[frozenset[int], int]]] = {}
             for name, label_id in names:
-                names_of.setdefault(label_id, []).append(normalise_name(name))
                 if _code_like(name):
                     name_codes.setdefault(code_key(name), []).append(
                         (code_breaks(name), label_id))
-            self._names_of = names_of
             self._name_codes = name_codes
             self._codes = indexed
         return self._codes
@@ -422,7 +442,7 @@ class LabelResolver:
 
     def _coded(self, name: str) -> set[int]:
         """The offered labels :meth:`_code` finds ``name`` to be (several: ambiguous)."""
-        if not any(char.isdigit() for char in name):
+        if not _has_digit(name):
             return set()
         # the answer's punctuation between two digits must be its code's ("1,2" is no
         # writing of 12, nor "11, 21" of NAICS 1121: two codes answered together)
@@ -468,7 +488,7 @@ class LabelResolver:
             # legacy label titled E11 was taken for the one whose title follows
             return found_ids
         named = {label_id for label_id in found_ids if any(
-            known.split()[:len(words)] == words for known in self._names_of.get(label_id, ()))}
+            known.split()[:len(words)] == words for known in self._names_of_label(label_id))}
         if named or len(found_ids) <= 1:
             return named
         if self._another_name_begins(words, found_ids):
@@ -477,36 +497,35 @@ class LabelResolver:
 
     def _another_name_begins(self, words: list[str], found_ids: set[int]) -> bool:
         """Whether ``words`` begin a name of an offered label not in ``found_ids``
-        (no words begin every name). Looked up by the first words: scanning every name
-        took 88 ms an answer at 40,002 labels (a whole vocabulary offered)."""
+        (no words begin every name). Looked up in the sorted names: scanning every name
+        took 88 ms an answer at 40,002 labels (a whole vocabulary offered), and those
+        sharing the answer's first two words (thousands where names begin alike) were
+        all checked; now only the names that begin with ``words`` are, and of them no
+        more than those of ``found_ids`` before the answer is known."""
         if not words:
-            return any(label_id not in found_ids for label_id in self._names_of)
-        by_first, by_two = self._index_first_words()
-        if len(words) == 1:
-            return any(label_id not in found_ids for label_id in by_first.get(words[0], ()))
-        return any(label_id not in found_ids and known.split()[:len(words)] == words
-                   for label_id, known in by_two.get((words[0], words[1]), ()))
+            return any(label_id not in found_ids for label_id in self.offered)
+        names = self._index_name_starts()
+        start = " ".join(words)  # a normalised name's words are split by one space
+        for prefix, exact in ((start, True), (start + " ", False)):
+            at = bisect_left(names, (prefix,))
+            while at < len(names):
+                known, label_id = names[at]
+                if known != prefix if exact else not known.startswith(prefix):
+                    break
+                if label_id not in found_ids:
+                    return True
+                at += 1
+        return False
 
-    def _index_first_words(self) -> tuple[dict[str, set[int]],
-                                          dict[tuple[str, str], list[tuple[int, str]]]]:
-        """(first word -> the labels with a name it begins; first two words -> (label,
-        name) for each name they begin) for the offered names of :meth:`_index_codes`,
-        built once, when a code of several is followed by words none of its labels'
-        names begins with."""
-        if self._first_words is None:
-            self._index_codes()  # fills _names_of
+    def _index_name_starts(self) -> list[tuple[str, int]]:
+        """(normalised name, label) for every offered name, sorted, so the names that
+        begin with some words lie together; built once, when a code of several is
+        followed by words none of its labels' names begins with."""
+        if self._sorted_names is None:
             # built whole before it is set: answers may be resolved from threads
-            by_first: dict[str, set[int]] = {}
-            by_two: dict[tuple[str, str], list[tuple[int, str]]] = {}
-            for label_id, names in self._names_of.items():
-                for known in names:
-                    first = known.split(None, 2)
-                    if first:
-                        by_first.setdefault(first[0], set()).add(label_id)
-                    if len(first) > 1:
-                        by_two.setdefault((first[0], first[1]), []).append((label_id, known))
-            self._first_words = (by_first, by_two)
-        return self._first_words
+            self._sorted_names = sorted(
+                (normalise_name(name), label_id) for name, label_id in self._code_sources[1])
+        return self._sorted_names
 
     def _code_ids(self, folded: str, breaks: frozenset[int],
                   digits_alone: bool = False) -> set[int]:
@@ -557,8 +576,25 @@ def _split_groups(name: str) -> list[str]:
 def _code_like(name: str) -> bool:
     """Whether ``name`` is written as a code is: a digit in it, no space ("E11",
     "541511", "H04L9/32"; not "name 3" nor "Type 2 diabetes")."""
-    return any(char.isdigit() for char in name) and not any(
-        char.isspace() for char in name.strip())
+    return _has_digit(name) and _SPACE.search(name.strip()) is None
+
+
+_ASCII_DIGIT = re.compile("[0-9]")
+#: a space: ``\s`` matches exactly the characters :meth:`str.isspace` holds to be
+_SPACE = re.compile(r"\s")
+
+
+def _has_digit(text: str) -> bool:
+    """Whether a character of ``text`` is a digit (:meth:`str.isdigit`: also "²" and
+    "①", which regular expressions' ``\\d`` is not): one search where ``text`` is
+    ASCII, the one case where the digits are 0-9, else each character tried.
+
+    >>> _has_digit("E11.9"), _has_digit("CO\u2082"), _has_digit("joy")
+    (True, True, False)
+    """
+    if text.isascii():
+        return _ASCII_DIGIT.search(text) is not None
+    return any(char.isdigit() for char in text)
 
 
 def _bracketed(name: str) -> bool:
