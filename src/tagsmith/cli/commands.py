@@ -1587,15 +1587,25 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
             alphas=alphas, reliability_k=reliability_k,
             png=reliability_png, source=corpus, per_label=rows_wanted)
     elif base is not None:  # the bundle's top-k kept, for the comparison
-        from tagsmith.pipeline.evaluate import evaluate_topk, evaluation_k, overlap_checked
+        from tagsmith.pipeline.classifier import predict_topk_pair
+        from tagsmith.pipeline.evaluate import (
+            evaluate_topk,
+            evaluation_k,
+            overlap_checked,
+            tuning_k,
+            warn_training_overlap,
+        )
 
         ks, k = evaluation_k(classifier, (1, 3, 5), threshold)
         checked = overlap_checked(classifier, texts, corpus)
-        topk = classifier.predict_topk(checked, k)
+        # a baseline trained on test documents is measured optimistically, as the bundle is
+        warn_training_overlap(base, checked, f"{corpus}, for the baseline {baseline}")
+        # the texts featurized once where both bundles' featurizer files are the same
+        topk, base_topk = predict_topk_pair(classifier, base, checked, k,
+                                            tuning_k(base.n_labels))
         metrics = evaluate_topk(classifier, data.Y, topk, ks=ks, threshold=threshold,
                                 per_label=rows_wanted)
-        comparison = _compare(classifier, topk, base, baseline, checked, gold, threshold,
-                              corpus)
+        comparison = _compare(classifier, topk, base, base_topk, baseline, gold, threshold)
     else:  # documents the bundle was trained on are warned of, naming the corpus
         metrics = evaluate_classifier(classifier, texts, data.Y, threshold=threshold,
                                       source=corpus, per_label=rows_wanted)
@@ -1635,17 +1645,12 @@ def print_metrics(metrics: dict) -> None:
         click.echo(f"{printable(key):<{width}}  {printable(shown)}")
 
 
-def _compare(classifier, topk, base, baseline: str, texts, gold, threshold,
-             corpus: str) -> dict:
-    """``eval --baseline``'s comparison: the baseline scores the same texts, and both
-    are measured against ``gold``, the corpus's labels as read (with ``--vocab``, those
-    the bundle does not know too: see compare_predictions)."""
+def _compare(classifier, topk, base, base_topk, baseline: str, gold, threshold) -> dict:
+    """``eval --baseline``'s comparison: the baseline's top-k of the same texts and the
+    bundle's, measured against ``gold``, the corpus's labels as read (with ``--vocab``,
+    those the bundle does not know too: see compare_predictions)."""
     from tagsmith.pipeline.compare import compare_predictions
-    from tagsmith.pipeline.evaluate import tuning_k, warn_training_overlap
 
-    # a baseline trained on test documents is measured optimistically, as the bundle is
-    warn_training_overlap(base, texts, f"{corpus}, for the baseline {baseline}")
-    base_topk = base.predict_topk(texts, tuning_k(base.n_labels))
     result = compare_predictions(
         gold[0], gold[1], classifier.label_space, topk.indices[:, 0],
         classifier.label_sets(topk, threshold),

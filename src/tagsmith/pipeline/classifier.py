@@ -209,34 +209,14 @@ class TextClassifier:
         """
         from tagsmith.data.corpus import StreamedTexts
 
-        held: Sequence[str] | None = None
-        chunks: Iterator[Sequence[str]]
-        if isinstance(texts, StreamedTexts):  # read again from their corpus, a chunk at a time
-            n_docs, chunks = len(texts), texts.chunks(PREDICT_CHUNK)
-        else:
-            # a DataFrame was scored as the one document "text" (its column names)
-            held = _as_list(texts)
-            n_docs = len(held)
-            chunks = (held[start:start + PREDICT_CHUNK]
-                      for start in range(0, n_docs, PREDICT_CHUNK))
         if not requests:
+            if not isinstance(texts, StreamedTexts):
+                _as_list(texts)  # what it refuses, refused with no request too
             return []
         requests = tuple(self._check_request(request) for request in requests)
-        if not n_docs:
-            return self._predict_topks([], requests)
-        if held is not None and (not self.show_progress or n_docs <= PREDICT_CHUNK):
-            return self._predict_topks(held, requests)
-        # each chunk's rows go straight into arrays for all texts (stacking the chunks'
-        # results at the end held them twice); texts read again from their corpus
-        # (StreamedTexts) are held a chunk at a time
-        fills = [RowFill(n_docs, self.n_labels) for _ in requests]
-        with progress_bar(total=n_docs, desc="predicting", unit="doc",
-                          enabled=self.show_progress and n_docs > PREDICT_CHUNK) as bar:
-            for chunk in chunks:
-                for fill, part in zip(fills, self._predict_topks(chunk, requests), strict=True):
-                    fill.add(part)
-                bar.update(len(chunk))
-        return [fill.result() for fill in fills]
+        return _scored_in_chunks(texts, [self.n_labels] * len(requests),
+                                 lambda chunk: self._predict_topks(chunk, requests),
+                                 self.show_progress)
 
     def _check_request(self, request) -> tuple[int, bool, bool, int]:
         """A :meth:`predict_topks` request as ``(k, calibrated, adjust_shift, width)``."""
@@ -260,7 +240,10 @@ class TextClassifier:
         return max(k, int(self.calibrator.k))
 
     def _predict_topks(self, texts: Sequence[str], requests) -> list[TopK]:
-        X = self.featurizer.transform(texts)
+        return self._topks_of_features(self.featurizer.transform(texts), requests)
+
+    def _topks_of_features(self, X, requests) -> list[TopK]:
+        """:meth:`_predict_topks` of texts this classifier's featurizer gave ``X``."""
         widths = sorted({width for *_, width in requests})
         if NESTED_TOPK in self.model.capabilities:
             widest = self.model.predict_topk(X, widths[-1])
@@ -576,6 +559,90 @@ class TextClassifier:
         # save expects to find still there (see :meth:`save`)
         classifier._loaded_manifest = copy.deepcopy(bundle.manifest)
         return classifier
+
+
+
+def _scored_in_chunks(texts: Iterable[str] | StreamedTexts, n_labels: list[int],
+                      score, show_progress: bool) -> list[TopK]:
+    """``score(texts)`` (a list of TopKs, one per entry of ``n_labels``, over that many
+    labels), in chunks under a progress bar with ``show_progress`` (the same result)
+    and for texts read again from their corpus (:class:`StreamedTexts`), which are read
+    a chunk at a time."""
+    from tagsmith.data.corpus import StreamedTexts
+
+    held: Sequence[str] | None = None
+    chunks: Iterator[Sequence[str]]
+    if isinstance(texts, StreamedTexts):  # read again from their corpus, a chunk at a time
+        n_docs, chunks = len(texts), texts.chunks(PREDICT_CHUNK)
+    else:
+        # a DataFrame was scored as the one document "text" (its column names)
+        held = _as_list(texts)
+        n_docs = len(held)
+        chunks = (held[start:start + PREDICT_CHUNK]
+                  for start in range(0, n_docs, PREDICT_CHUNK))
+    if not n_docs:
+        return score([])
+    if held is not None and (not show_progress or n_docs <= PREDICT_CHUNK):
+        return score(held)
+    # each chunk's rows go straight into arrays for all texts (stacking the chunks'
+    # results at the end held them twice); texts read again from their corpus
+    # (StreamedTexts) are held a chunk at a time
+    fills = [RowFill(n_docs, n) for n in n_labels]
+    with progress_bar(total=n_docs, desc="predicting", unit="doc",
+                      enabled=show_progress and n_docs > PREDICT_CHUNK) as bar:
+        for chunk in chunks:
+            for fill, part in zip(fills, score(chunk), strict=True):
+                fill.add(part)
+            bar.update(len(chunk))
+    return [fill.result() for fill in fills]
+
+
+def same_featurizer(first: TextClassifier, second: TextClassifier) -> bool:
+    """Whether two loaded bundles' featurizers are the same: their ``featurizer.json``
+    (parameters and vocabulary) is one file, by the checksums their manifests record
+    (verified when each was loaded), and their whole states, that file's and the
+    arrays of ``featurizer.npz`` (which differs as a file with the time it was
+    written), are equal. A bundle and its calibrated copy, or two models trained on one
+    featurization, share theirs; bundles trained on other documents, or a classifier not
+    loaded from a bundle (nothing recorded), do not."""
+    recorded = []
+    for classifier in (first, second):
+        files = classifier._loaded_manifest.get("files")
+        recorded.append(files.get(FEATURIZER_META) if isinstance(files, dict) else None)
+    if recorded[0] is None or recorded[0] != recorded[1] \
+            or type(first.featurizer) is not type(second.featurizer):
+        return False
+    (meta, arrays), (other_meta, other_arrays) = (
+        first.featurizer.to_state(), second.featurizer.to_state())
+    return meta == other_meta and arrays.keys() == other_arrays.keys() and all(
+        np.asarray(array).dtype == np.asarray(other_arrays[name]).dtype
+        and np.array_equal(array, other_arrays[name]) for name, array in arrays.items())
+
+
+def predict_topk_pair(first: TextClassifier, second: TextClassifier,
+                      texts: Iterable[str] | StreamedTexts, k_first: int, k_second: int
+                      ) -> tuple[TopK, TopK]:
+    """``first.predict_topk(texts, k_first)`` and ``second.predict_topk(texts,
+    k_second)`` (the same results), the texts featurized once where the bundles'
+    featurizers are the same files (:func:`same_featurizer`), else by each. Under
+    ``first``'s progress bar."""
+    from tagsmith.data.corpus import StreamedTexts
+
+    if not same_featurizer(first, second):
+        if not isinstance(texts, StreamedTexts):
+            texts = _as_list(texts)  # read twice
+        return first.predict_topk(texts, k_first), second.predict_topk(texts, k_second)
+    requests = ((first._check_request((k_first, True, True)),),
+                (second._check_request((k_second, True, True)),))
+
+    def score(chunk: Sequence[str]) -> list[TopK]:
+        X = first.featurizer.transform(chunk)
+        return [*first._topks_of_features(X, requests[0]),
+                *second._topks_of_features(X, requests[1])]
+
+    both = _scored_in_chunks(texts, [first.n_labels, second.n_labels], score,
+                             first.show_progress)
+    return both[0], both[1]
 
 
 @contextmanager
