@@ -224,6 +224,24 @@ def test_evaluate_classifier_warns_of_training_documents(seen, caplog):
                for w in warnings)
 
 
+def test_one_training_document_is_warned_of_in_the_singular(seen, caplog):
+    """One training document among the evaluated was "1 of its 2 documents is a document
+    the bundle was trained on: the figures are optimistic for them"."""
+    import logging
+
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.evaluate import warn_training_overlap
+
+    classifier = TextClassifier.load(seen / "model")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert warn_training_overlap(classifier, ["doc0 w0a w0b", "doc200 w2a w2b"],
+                                     "docs.tsv") == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "docs.tsv: 1 of its 2 documents is a document the bundle was trained on: the "
+        "figures are optimistic for it (evaluate on documents it never saw for a fair "
+        "estimate)"]
+
+
 def test_evaluate_classifier_reads_texts_given_as_an_iterator(seen, caplog):
     """The training-overlap check took ``len`` of the texts and read them before the
     scoring did: a generator of texts, scored as any other before the check, failed with

@@ -210,10 +210,11 @@ def warn_training_overlap(classifier: TextClassifier, texts: Sequence[str] | Str
         n_seen = int(in_training(classifier.train_hashes, texts).sum())
     if n_seen:
         logger.warning("%s: %s of its %s document%s %s the bundle was trained on: the "
-                       "figures are optimistic for them (evaluate on documents it never "
+                       "figures are optimistic for %s (evaluate on documents it never "
                        "saw for a fair estimate)", source, f"{n_seen:,}", f"{len(texts):,}",
                        plural_s(len(texts)),
-                       plural(n_seen, "is a document", "are documents"))
+                       plural(n_seen, "is a document", "are documents"),
+                       plural(n_seen, "it", "them"))
     return n_seen
 
 
