@@ -2818,6 +2818,27 @@ def test_latin1_text_with_a_byte_cp1252_lacks_is_no_binary_file(tmp_path, line, 
         list(read_tsv(path))
 
 
+@pytest.mark.parametrize("line, shown", [
+    (b"Page 3\x0cThe caf\xe9 lease", "'Page 3\\x0cThe café lease'"),  # a scan's form feed
+    (b"the caf\xe9 bell\x07 rang", "'the café bell\\x07 rang'"),
+])
+def test_a_text_line_with_a_control_character_is_no_binary_file(tmp_path, line, shown):
+    """An OCR line holding a form feed (or a BEL) beside a Latin-1 byte was called "no
+    text in UTF-8 or cp1252 (a binary file?)": its letters outnumber its control
+    characters, so it is said to read as cp1252 text, shown; control bytes alone, or a
+    NUL, are no text still."""
+    path = tmp_path / "l.tsv"
+    path.write_bytes(line + b"\tx\n")
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_tsv(path))
+    assert "it reads as cp1252 text (Windows-1252, as a spreadsheet's plain \"CSV\" is): " \
+           f"{shown[:-1]}" in str(info.value), str(info.value)
+    for binary in (b"\x01\x02\x03\x04\xe9a", b"MZ\x90\x00\x03\x00\xe9\xe9\xe9"):
+        path.write_bytes(binary + b"\n")
+        with pytest.raises(CorpusFormatError, match=r"\(a binary file\?\)"):
+            list(read_tsv(path))
+
+
 def test_a_utf16_file_with_no_byte_order_mark_is_told_so(tmp_path):
     """A UTF-16 file with no byte-order mark was called "no text in UTF-8 or cp1252 (a
     binary file?)": it is named UTF-16 text, its line shown, little- or big-endian,

@@ -879,7 +879,8 @@ def not_utf8_reason(raw: bytes, exc: UnicodeDecodeError, *, spreadsheet: bool = 
     cp1252 text (no control character), shown so; any other bytes (a binary file) were
     called a spreadsheet's too. A byte cp1252 leaves undefined (0x81, 0x8d, 0x8f, 0x90,
     0x9d: a Latin-1 file's C1 control) or a DOS end-of-file Ctrl-Z (0x1a) in a line
-    whose rest is text is Latin-1/cp1252 text still: it was called "a binary file?".
+    whose rest is text is Latin-1/cp1252 text still: it was called "a binary file?"; so
+    is a line with a control character among its letters (a scan's form feed).
 
     >>> def reason(raw):
     ...     try:
@@ -905,10 +906,12 @@ UTF-8 or cp1252 (a binary file?): give a UTF-8 text file
                 f"{wide[:60]!r}; save the file as UTF-8")
     # one character a byte: cp1252's, Latin-1's (a C1 control) where cp1252 has none
     text = raw.decode("latin-1").translate(_CP1252).rstrip("\r\n")
-    # a Latin-1 C1 control or a Ctrl-Z: text where the line's letters outnumber them
-    odd = sum(c in _LATIN1_ONLY or c == "\x1a" for c in text)
-    if any(ord(c) < 32 and c not in "\t\r\n\x1a" or c == "\x7f" for c in text) \
-            or odd and odd >= sum(c.isalpha() for c in text):
+    # a control character (a scan's form feed, a BEL), a Latin-1 C1 control or a
+    # Ctrl-Z: text where the line's letters outnumber them (an OCR line's form feed
+    # beside an 'é' called the line "a binary file?"); a NUL is never text
+    odd = sum(c in _LATIN1_ONLY or ord(c) < 32 and c not in "\t\r\n" or c == "\x7f"
+              for c in text)
+    if "\x00" in text or odd and odd >= sum(c.isalpha() for c in text):
         return (f"{where}; the line is no text in UTF-8 or cp1252 (a binary file?): give "
                 "a UTF-8 text file")
     shown = text[max(0, exc.start - 30):exc.start + 30]  # one byte a character
