@@ -1406,6 +1406,27 @@ def test_blank_documents_are_left_out_of_the_taxonomy_sample(summarise):
         generate_taxonomy(["", " \n"], OpenAIChatClient(server.base_url, "m"), options)
 
 
+def test_long_sampled_documents_are_cut_at_a_space_and_counted(caplog):
+    # a sampled report was shown as its first 2,000 characters cut mid-word
+    # ('embankme'), and nothing said how many were cut; label cuts at a space and counts
+    report = "The flood defence report. " + "Drainage works on the embankment. " * 200
+    texts = [report, "a short note on roads", report.replace("flood", "storm")]
+    options = TaxonomyOptions(use_case="tickets", summary_words=10, review=False,
+                              summarise=False)
+    with caplog.at_level("WARNING", logger="tagsmith"), \
+            LocalChatServer(ScriptedTaxonomist(break_first=False)) as server:
+        taxonomy = generate_taxonomy(texts, OpenAIChatClient(server.base_url, "m"), options)
+    sent = [text for body in server.requests if "<<<DATA" in user_prompt(body)
+            for text in read_data_section(user_prompt(body), "DATA")]
+    assert sorted(sent, key=len)[0] == "a short note on roads"
+    for shown in sorted(sent, key=len)[1:]:  # a whole word last: a space follows it
+        source = next(text for text in texts if text.startswith(shown))
+        assert len(shown) <= 2000 and source[len(shown)] == " ", shown[-20:]
+    assert taxonomy.n_cut_docs == 2
+    assert "2 of the 3 sampled documents over 2,000 characters, shown to the model cut " \
+           "to their first 2,000 (at a space)" in caplog.text, caplog.text
+
+
 def test_taxonomy_outputs_restore_the_copy_a_run_killed_mid_swap_kept_aside(tmp_path, caplog):
     # a run killed mid-swap left 't.csv' only as its copy kept aside ('.t.csv.*.old'):
     # the next run deleted that copy as stale, so when its own write then failed the

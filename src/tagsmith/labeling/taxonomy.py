@@ -154,6 +154,9 @@ class Taxonomy:
     summaries: dict = field(default_factory=dict)
     #: blank documents (empty or whitespace only, as sent) left out of the sample
     n_blank_docs: int = 0
+    #: sampled documents over ``max_doc_chars`` characters, shown cut to their start (at
+    #: a space, as ``label`` cuts them: :func:`~tagsmith.labeling.prompts.cut_document`)
+    n_cut_docs: int = 0
     #: labels a document of the sample asks for in words that read as an instruction to
     #: the model (``{"name", "document", "text"}``, the document's id, or its number
     #: in the texts given, from 1): see :func:`suspect_labels`
@@ -457,12 +460,21 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
                                     f"{len(texts):,} blank (empty or whitespace only)")
     rng = np.random.default_rng(options.seed)
     sample = rng.permutation(len(with_text))[:options.sample_size]
-    docs = [texts[with_text[i]][:options.max_doc_chars] for i in sample]
+    # cut at a space as label cuts them: a cut mid-word ('embankme') said nothing of it
+    docs = [prompts.cut_document(texts[with_text[i]], options.max_doc_chars) for i in sample]
     taxonomy = Taxonomy(labels=[], use_case=options.use_case,
-                        n_blank_docs=len(texts) - len(with_text))
+                        n_blank_docs=len(texts) - len(with_text),
+                        n_cut_docs=sum(len(texts[with_text[i]]) > options.max_doc_chars
+                                       for i in sample))
     if taxonomy.n_blank_docs:
         logger.warning("%s blank document%s left out of the taxonomy sample",
                        f"{taxonomy.n_blank_docs:,}", plural_s(taxonomy.n_blank_docs))
+    if taxonomy.n_cut_docs:
+        cut = taxonomy.n_cut_docs
+        logger.warning("%s of the %s sampled document%s over %s characters, shown to "
+                       "the model cut to %s first %s (at a space)", f"{cut:,}",
+                       f"{len(docs):,}", plural_s(len(docs)), f"{options.max_doc_chars:,}",
+                       plural(cut, "its", "their"), f"{options.max_doc_chars:,}")
     summaries = _summarise(docs, client, options, taxonomy) if options.summarise else docs
     order = rng.permutation(len(summaries))
     batches = [[summaries[i] for i in order[start:start + options.minibatch_size]]

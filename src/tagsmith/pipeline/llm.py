@@ -124,7 +124,7 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     _write_together(writes)
     report = {"n_labels": len(space), "ratings": taxonomy.ratings,
               "n_invalid_ratings": taxonomy.n_invalid_ratings,
-              "n_blank_docs": taxonomy.n_blank_docs,
+              "n_blank_docs": taxonomy.n_blank_docs, "n_cut_docs": taxonomy.n_cut_docs,
               "summaries": taxonomy.summaries,
               "rejected_steps": taxonomy.rejected_steps,
               "refused_steps": taxonomy.refused_steps,
