@@ -2170,8 +2170,8 @@ def test_apply_review_refuses_a_corpus_with_no_documents(content, goemotions_sma
     bad_review.write_text("x,y\n1,2\n", encoding="utf-8")
     skip = ("--on-error", "skip") if content.strip() else ()
     # the skipped line's reason is said (-q hid the warning that said it)
-    skipped = (" (1 malformed line skipped; first at line 1: empty text)" if content.strip()
-               else "")
+    skipped = (" (1 malformed line skipped; first at line 1: empty text (nothing before "
+               "the tab" if content.strip() else "")
     for given in (review, bad_review):
         result = run("apply-review", corpus, given, "-o", tmp_path / "new.tsv",
                      "--vocab", goemotions_small["vocab"], *skip)

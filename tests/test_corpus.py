@@ -364,6 +364,20 @@ def test_uri_columns_after_several_labels_are_warned_about(tmp_path, caplog):
         warned[0].replace(str(path), str(urns)).replace("2 lines have", "1 line has")]
 
 
+#: a TSV line with nothing before its tab, as the reader refuses it
+EMPTY_TSV = ("empty text (nothing before the tab: a TSV line cannot hold an empty document, "
+             "a CSV or JSONL record can; --on-error skip leaves such lines out)")
+
+
+def test_a_tsv_line_with_an_empty_text_says_why_and_what_to_do(tmp_path):
+    # 'file:76: empty text', where a CSV or JSONL record with an empty text is read as
+    # an empty document: the message said neither why nor how to go on
+    path = write(tmp_path / "c.tsv", "good one\t<urn:e:joy>\n \t<urn:e:joy>\n")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_tsv(path))
+    assert str(caught.value) == f"{path}:2: {EMPTY_TSV}"
+
+
 def test_malformed_lines_skipped_and_counted(tmp_path, caplog):
     corpus = Corpus(tsv_with_problems(tmp_path), SPACE, on_error="skip")
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
@@ -371,7 +385,7 @@ def test_malformed_lines_skipped_and_counted(tmp_path, caplog):
     report = corpus.report
     assert report.n_skipped_lines == 2
     assert report.skipped_lines == [(3, "expected 1 or 2 tab-separated columns, found 3"),
-                                    (4, "empty text")]
+                                    (4, EMPTY_TSV)]
     assert "2 malformed lines skipped (first at line 3" in report.summary()
     assert any("malformed" in r.getMessage() for r in caplog.records)
 

@@ -1018,6 +1018,12 @@ def _line_records(path: Path, parse: Callable[[str, int], Record | None],
 _TRAILING_URIS = re.compile(r"(?:^|\s)<[A-Za-z][A-Za-z0-9+.-]*:[^\s<>]*>$")
 
 
+#: why a TSV line with nothing before its tab is malformed, and what to do
+EMPTY_TSV_TEXT = ("empty text (nothing before the tab: a TSV line cannot hold an empty "
+                  "document, a CSV or JSONL record can; --on-error skip leaves such lines "
+                  "out)")
+
+
 def _tsv_records(path: Path, on_error) -> Iterator[Record]:
     source = str(path)
     suspicious: list[int] = []  # line numbers of unlabelled lines that end in <uri> tokens
@@ -1051,8 +1057,8 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
             raise _Malformed(f"expected 1 or 2 tab-separated columns, found "
                              f"{len(columns)}{lml}")
         text = columns[0].strip()
-        if not text:
-            raise _Malformed("empty text")
+        if not text:  # the message said neither why nor what to do (CSV, JSONL keep one)
+            raise _Malformed(EMPTY_TSV_TEXT)
         labels = tuple(columns[1].split()) if len(columns) == 2 else ()
         if ">" in labels:  # a category path's step: its words were read as labels
             raise _Malformed(f"the labels column holds a category path "
