@@ -183,6 +183,33 @@ def test_review_csv_opens_as_a_spreadsheet_would_read_it(tmp_path):
     assert read["text"] == rows[0]["text"] and read["decision"] == ""
 
 
+def test_a_long_text_is_cut_below_a_spreadsheet_cell_and_the_review_still_applies(
+        tmp_path):
+    # a report's 130,028 characters went into one review.csv cell: Excel holds 32,767,
+    # so a reviewer's spreadsheet cut the text or broke the row; the cell is cut short
+    # of that with a marker, the decision still applies (doc_key names the document),
+    # and JSONL keeps the whole text
+    report = ("Flood defence \U0001f30a minutes. " + "The embankment works go on. " * 4600).strip()
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"text": report, "labels": ["http://x/rain"]}) + "\n",
+                      encoding="utf-8")
+    rows = [_row(0, "missing", "http://x/snow", report)]
+    path = _review(tmp_path, rows)
+    with open(path, newline="", encoding="utf-8") as handle:
+        (read,) = list(csv.DictReader(handle))
+    cell = read["text"]
+    assert len(cell.encode("utf-16-le")) // 2 < 32_767 and len(report) > 128_000
+    kept = cell[:cell.index(" [... ")]
+    assert report.startswith(kept)
+    assert cell.endswith(f" [... {len(report) - len(kept):,} more characters cut: a "
+                         "spreadsheet cell holds 32,767; review.jsonl (audit "
+                         "--review-format jsonl) keeps the whole text]")
+    fixed = tmp_path / "fixed.jsonl"
+    apply_review(corpus, path, fixed, SPACE)
+    assert [r.labels for r in read_records(fixed)] == [("http://x/rain", "http://x/snow")]
+    assert json.loads(_review(tmp_path, rows, "jsonl").read_text("utf-8"))["text"] == report
+
+
 def test_write_records_round_trips_each_format(tmp_path):
     records = [Record("One", ("<http://x/a>", "b c"), "d1", 1, "s", {"lang": "en"}),
                Record("Two", (), None, 2, "s", {"lang": "fi"})]

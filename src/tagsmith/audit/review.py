@@ -46,6 +46,7 @@ from tagsmith.data.csvlimits import (
     header_delimiter,
     next_csv_row,
     spreadsheet_safe,
+    spreadsheet_text,
 )
 from tagsmith.data.ids import FirstSeen
 from tagsmith.data.labelspace import LabelSpace
@@ -511,6 +512,8 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
         # quotes a text's lone \r, which the reader (as a spreadsheet) takes as a row end
         writer = csv_writer(out)
         writer.writerow(COLUMNS)
+        whole = (f"{path.stem}.jsonl (audit --review-format jsonl) keeps the whole text"
+                 if path.stem in ("review", "sample") else "JSONL keeps the whole text")
         # a label's URI cell worked out once (the rows repeat a few thousand labels), and a
         # document's id cell (a document has several rows)
         uri_cells: dict[str, str] = {}
@@ -541,7 +544,10 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
                 spreadsheet_safe(" ".join(row["given_labels"])),
                 spreadsheet_safe(_list_cell(row["given_names"], " | ")),
                 spreadsheet_safe(_list_cell(row.get("model_top", []), " | ")),
-                _list_cell(row.get("related_rows", []), "; "), spreadsheet_safe(str(row["text"]))))
+                _list_cell(row.get("related_rows", []), "; "),
+                # a report's 130,028 characters in one cell: Excel holds 32,767 (the
+                # text is never read back: doc_key names the document)
+                spreadsheet_safe(spreadsheet_text(str(row["text"]), whole))))
     return path
 
 

@@ -257,6 +257,39 @@ def csv_dict_writer(out: SupportsWrite, fieldnames: Sequence[str], **kw: Any
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+#: the most characters a spreadsheet cell holds (Excel's limit, counted in UTF-16 code
+#: units: a character past U+FFFF is two); a longer cell is cut short or breaks its row
+SPREADSHEET_CELL_LIMIT = 32_767
+
+
+def spreadsheet_text(value: str, whole: str = "the JSONL output keeps the whole text",
+                     limit: int = SPREADSHEET_CELL_LIMIT) -> str:
+    """``value`` to be a text cell of a CSV for a spreadsheet: whole where it fits a
+    cell (``limit`` UTF-16 code units, the leading ``'`` :func:`spreadsheet_safe` may
+    add included), else its start, cut short of the limit, and a marker saying how many
+    characters were cut and where the whole is (``whole``). A document's text of
+    130,028 characters in one cell was cut (or broke the row) where Excel opened it.
+
+    >>> spreadsheet_text("short")
+    'short'
+    >>> cell = spreadsheet_text("flood " * 20_000, "see x")
+    >>> len(cell) < SPREADSHEET_CELL_LIMIT, cell[cell.index(" [..."):]
+    (True, ' [... 87,308 more characters cut: a spreadsheet cell holds 32,767; see x]')
+    >>> len(spreadsheet_text("\U0001f30a" * 20_000).encode("utf-16-le")) // 2 < 32_767
+    True
+    """
+    if len(value) <= limit // 2 or len(value.encode("utf-16-le")) // 2 < limit:
+        return value
+    units = len(value.encode("utf-16-le")) // 2
+    marker = (f" [... {{:,}} more characters cut: a spreadsheet cell holds {limit:,}; "
+              f"{whole}]")
+    # room for the marker, the count in it at its widest, and a leading "'"
+    room = max(0, limit - len(marker.format(units)) - 1)
+    # a character past U+FFFF takes two units: a half of one left over is dropped
+    kept = value.encode("utf-16-le")[:room * 2].decode("utf-16-le", "ignore").rstrip()
+    return kept + marker.format(len(value) - len(kept))
+
+
 def spreadsheet_safe(value: str) -> str:
     """A free-text cell a spreadsheet shows as text, never runs as a formula (OWASP's
     CSV injection advice: prefix such cells with ``'``).
