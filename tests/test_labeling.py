@@ -2768,3 +2768,22 @@ def test_a_long_document_is_sent_cut_at_a_space_and_the_cut_is_said(tmp_path):
         assert ("labelled 2 of 2" if sent else "labelled 1 of 2") in result.output
         if not sent:
             assert "too long for the model" in result.stderr
+
+
+def test_each_round_of_active_labeling_names_itself_in_the_cut_warning(caplog):
+    # label --budget labels a batch a round: the cut warning counted each batch's
+    # documents unnamed ('1 of 2 documents over 4,000 characters'), and two rounds of
+    # equal counts said it word for word, which the CLI shows once
+    from tagsmith.pipeline.distill import llm_teacher
+
+    report = "The flood defence report. " + "Drainage works on the embankment. " * 200
+    texts = [report, "football tonight", report + " again", "the cup final"]
+    llm = ScriptedLLM(lambda request: '{"labels": [{"label": "sport", "confidence": 0.9}]}')
+    teach = llm_teacher(texts, SPACE, llm, LabelingOptions(n_workers=1))
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        teach(np.array([0, 1]))
+        teach(np.array([2, 3]))
+    said = [r.getMessage() for r in caplog.records if "characters, sent cut" in r.getMessage()]
+    assert [message.split(":")[0] for message in said] == [
+        "LLM labeling, round 1", "LLM labeling, round 2"], said
+    assert all("1 of 2 documents over 4,000 characters" in message for message in said)
