@@ -9,6 +9,7 @@ and nothing of the repository's tests, benchmarks or data.
 """
 
 import ast
+import functools
 import os
 import re
 import shutil
@@ -48,23 +49,30 @@ def _declared() -> tuple[set[str], set[str]]:
     return core, core | extras
 
 
+def _imports(node: ast.AST, top: bool):
+    """(import statement, at module level?) below ``node``, in one pass over its
+    statements (imports are statements: expressions hold none): a function's imports run
+    when it is called, ``if TYPE_CHECKING:`` ones never run."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.Import | ast.ImportFrom):
+            yield child, top
+        elif isinstance(child, ast.stmt | ast.excepthandler | ast.match_case):
+            runs_on_import = top and not (
+                isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) or (
+                    isinstance(child, ast.If) and isinstance(child.test, ast.Name)
+                    and child.test.id == "TYPE_CHECKING"))
+            yield from _imports(child, runs_on_import)
+
+
 def _third_party_imports() -> dict[str, list[tuple[str, bool]]]:
     """Top-level module -> [(file:line, imported at module level?)] for src/tagsmith."""
     found: dict[str, list[tuple[str, bool]]] = {}
     for path in sorted(SRC.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        top_level = {id(node) for node in ast.walk(tree)
-                     if isinstance(node, ast.Import | ast.ImportFrom)}
-        for block in ast.walk(tree):
-            # a function's imports run when it is called; `if TYPE_CHECKING:` ones never run
-            if isinstance(block, ast.FunctionDef | ast.AsyncFunctionDef) or (
-                    isinstance(block, ast.If) and isinstance(block.test, ast.Name)
-                    and block.test.id == "TYPE_CHECKING"):
-                top_level -= {id(node) for node in ast.walk(block)}
-        for node in ast.walk(tree):
+        for node, top in _imports(tree, True):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            elif node.level == 0 and node.module:
                 names = [node.module]
             else:
                 continue
@@ -73,12 +81,19 @@ def _third_party_imports() -> dict[str, list[tuple[str, bool]]]:
                 if module in sys.stdlib_module_names or module == "tagsmith":
                     continue
                 where = f"{path.relative_to(ROOT)}:{node.lineno}"
-                found.setdefault(module, []).append((where, id(node) in top_level))
+                found.setdefault(module, []).append((where, top))
     return found
 
 
+@functools.cache
+def _packages_distributions() -> dict[str, list[str]]:
+    """importlib's map of modules to distributions: it reads every installed
+    distribution's file list, a second or more each time it is asked."""
+    return metadata.packages_distributions()
+
+
 def _distributions(module: str) -> set[str]:
-    dists = metadata.packages_distributions().get(module)
+    dists = _packages_distributions().get(module)
     if not dists:
         pytest.fail(f"{module} is imported by src/ but not installed with the test extras")
     return {_norm(dist) for dist in dists}
