@@ -335,6 +335,27 @@ def _cli_exit(path, tmp_path):
     return done.returncode, done.stderr
 
 
+def _cli_here(capsys, *args):
+    """``tagsmith ARGS`` in this process, for a refusal that was a Python exception
+    (a traceback, exit code 1) rather than a crash: (exit code, stdout, stderr). An
+    exception that escapes the command fails the test as the traceback would have."""
+    import tagsmith.cli as tagsmith_cli
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        tagsmith_cli.main(list(map(str, args)))
+    out, err = capsys.readouterr()
+    return exited.value.code, out, err
+
+
+def _suggest_here(capsys, path, tmp_path):
+    """:func:`_cli_exit` in this process: (exit code, stderr)."""
+    doc = tmp_path / "doc.txt"
+    doc.write_text("good fine\nbad poor\n")
+    code, _, err = _cli_here(capsys, "suggest", path, doc)
+    return code, err
+
+
 def _set(key, index, value):
     def edit(arrays):
         array = arrays[key].copy()
@@ -932,12 +953,10 @@ def test_a_manifest_section_of_another_shape_is_a_bundle_error(small_bundles, tm
                                             ("metrics", 3), ("calibration", [])])
 def test_info_refuses_a_manifest_section_of_another_shape_as_load_does(small_bundles,
                                                                      tmp_path, section,
-                                                                     value):
+                                                                     value, capsys):
     """'tagsmith info' printed such a manifest and exited 0, calling a bundle sound that
     every other command refuses (exit 4, "'metrics' is not an object")."""
     import shutil
-    import subprocess
-    import sys
 
     path = tmp_path / "b"
     shutil.copytree(small_bundles["linear"], path)
@@ -945,12 +964,11 @@ def test_info_refuses_a_manifest_section_of_another_shape_as_load_does(small_bun
     manifest[section] = value
     (path / "manifest.json").write_text(json.dumps(manifest))
     for extra in ([], ["--json"]):
-        done = subprocess.run([sys.executable, "-m", "tagsmith", "info", str(path), *extra],
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 4, done.stdout
-        assert f"manifest.json: '{section}' is not an object" in done.stderr
-        assert str(path) in done.stderr and "Traceback" not in done.stderr
-        assert done.stdout == ""
+        code, stdout, stderr = _cli_here(capsys, "info", path, *extra)
+        assert code == 4, stdout
+        assert f"manifest.json: '{section}' is not an object" in stderr
+        assert str(path) in stderr and "Traceback" not in stderr
+        assert stdout == ""
 
 
 def test_a_manifest_too_large_to_be_one_is_refused_unread(tmp_path, monkeypatch):
@@ -1368,11 +1386,11 @@ def test_crafted_calibration_split_is_exit_code_4_in_calibrate(confidence_bundle
                                          (CRAFTED_CONFORMAL, "2d-n-docs"),
                                          (CRAFTED_SHIFT, "2d-priors")])
 def test_crafted_confidence_state_is_exit_code_4_in_the_cli(confidence_bundles, tmp_path,
-                                                            cases, case):
+                                                            cases, case, capsys):
     """It was exit code 1 with a traceback, on the first text of suggest (--sets)."""
     family, name, edit, message = cases[case]
     path = _crafted(confidence_bundles, tmp_path, family, name, edit)
-    code, stderr = _cli_exit(path, tmp_path)
+    code, stderr = _suggest_here(capsys, path, tmp_path)
     assert code == 4 and "Traceback" not in stderr, stderr
     assert str(path) in stderr and re.search(message, stderr), stderr
 
@@ -1443,7 +1461,7 @@ def test_training_text_hashes_of_another_type_are_refused_on_load(confidence_bun
 @pytest.mark.parametrize("family, key", [("linear", "n_features"), ("knn", "n_labels"),
                                          ("knn", "n_docs")])
 def test_a_count_beyond_int64_in_model_json_is_a_bundle_error(small_bundles, tmp_path, family,
-                                                              key):
+                                                              key, capsys):
     """A count no matrix can have (``"n_features": 10**30``, which JSON holds) escaped load
     as scipy's or numpy's OverflowError: exit code 1 and a traceback, not 4."""
     import shutil
@@ -1461,7 +1479,7 @@ def test_a_count_beyond_int64_in_model_json_is_a_bundle_error(small_bundles, tmp
     with pytest.raises(BundleError, match="damaged") as info:
         TextClassifier.load(path)
     assert str(path) in str(info.value)
-    code, stderr = _cli_exit(path, tmp_path)
+    code, stderr = _suggest_here(capsys, path, tmp_path)
     assert code == 4, stderr
 
 
