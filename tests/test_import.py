@@ -412,17 +412,29 @@ def small_bundle(goemotions_small, tmp_path_factory):
 
 def _loaded_by(args: list[str]) -> list[str]:
     """The modules of :data:`NOT_FOR_PREDICTION` a CLI run of ``args`` imports."""
+    return _loaded_by_each([args])[0]
+
+
+def _loaded_by_each(runs: list[list[str]]) -> list[list[str]]:
+    """:func:`_loaded_by` of each of ``runs``, run in turn in one fresh interpreter (one
+    start and one import of the CLI, not one each): the modules present after each run,
+    so that a module a run imports shows from that run on, a run that imports none of
+    them finds none unless one before it did (and that one is reported first)."""
     code = (
         "import sys, tagsmith.cli as cli\n"
         "cli._register_commands()\n"
-        f"try:\n    cli.main({args!r})\nexcept SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
-        f"print('LOADED:' + ','.join(m for m in {NOT_FOR_PREDICTION!r} if m in sys.modules))\n"
+        f"for args in {[[str(arg) for arg in args] for args in runs]!r}:\n"
+        "    try:\n        cli.main(args)\n    except SystemExit as exc:\n"
+        "        assert not exc.code, (args, exc.code)\n"
+        "    print('LOADED:' + ','.join(m for m in "
+        f"{NOT_FOR_PREDICTION!r} if m in sys.modules), flush=True)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    loaded = out.stdout.rsplit("LOADED:", 1)[1].strip()
-    return loaded.split(",") if loaded else []
+    loaded = [line.removeprefix("LOADED:").strip() for line in out.stdout.splitlines()
+              if line.startswith("LOADED:")]
+    assert len(loaded) == len(runs), out.stdout
+    return [names.split(",") if names else [] for names in loaded]
 
 
 def test_suggest_imports_no_training_or_plotting_library(small_bundle, tmp_path):
@@ -449,9 +461,10 @@ def test_a_calibrated_bundle_predicts_without_numba(calibrated_bundle, goemotion
     bundle = calibrated_bundle
     docs = tmp_path / "docs.txt"
     docs.write_text("Thanks a lot, you are great!\nThis is so sad.\n")
-    assert _loaded_by(["-q", "suggest", str(bundle), str(docs), "--sets"]) == []
-    assert _loaded_by(["-q", "eval", str(bundle), str(goemotions_small["test"]),
-                       "--json"]) == []
+    runs = [["-q", "suggest", str(bundle), str(docs), "--sets"],
+            ["-q", "eval", str(bundle), str(goemotions_small["test"]), "--json"]]
+    for args, loaded in zip(runs, _loaded_by_each(runs), strict=True):
+        assert loaded == [], args
 
 
 def test_info_and_shift_import_no_training_or_plotting_library(calibrated_bundle,
@@ -464,9 +477,11 @@ def test_info_and_shift_import_no_training_or_plotting_library(calibrated_bundle
     bundle = tmp_path / "model"
     shutil.copytree(calibrated_bundle, bundle)
     test = str(goemotions_small["test"])
-    for args in (["info", bundle], ["info", bundle, "--json"],
-                 ["shift", bundle, test, "--min-count", "5"],
-                 ["shift", bundle, test, "--min-count", "5", "--method", "bbse", "--json"],
-                 ["shift", bundle, test, "--min-count", "5", "--save"],
-                 ["info", bundle], ["shift", bundle, "--clear"]):
-        assert _loaded_by(["-q", *map(str, args)]) == [], args
+    runs = [["-q", *map(str, args)] for args in (
+        ["info", bundle], ["info", bundle, "--json"],
+        ["shift", bundle, test, "--min-count", "5"],
+        ["shift", bundle, test, "--min-count", "5", "--method", "bbse", "--json"],
+        ["shift", bundle, test, "--min-count", "5", "--save"],
+        ["info", bundle], ["shift", bundle, "--clear"])]
+    for args, loaded in zip(runs, _loaded_by_each(runs), strict=True):
+        assert loaded == [], args
