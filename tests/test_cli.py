@@ -313,11 +313,10 @@ def test_train_and_info_print_one_json_object_with_json(goemotions_small, tmp_pa
     """train and info had no --json while eval and vocab did: a script got "No such
     option" (info's indented manifest, and train's summary only as prose)."""
     out = tmp_path / "model"
-    result = subprocess.run(
-        [sys.executable, "-m", "tagsmith", "-q", "train", str(goemotions_small["train"]),
-         "--vocab", str(goemotions_small["vocab"]), "-o", str(out), *FAST,
-         "--calibration-fraction", "0.2", "--json"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    # in this process: what is checked is stdout, which CliRunner keeps apart
+    result = run("train", goemotions_small["train"], "--vocab", goemotions_small["vocab"],
+                 "-o", out, *FAST, "--calibration-fraction", "0.2", "--json")
+    assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 1
     summary = json.loads(result.stdout)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -335,9 +334,8 @@ def test_train_and_info_print_one_json_object_with_json(goemotions_small, tmp_pa
                 "-o", tmp_path / "plain", *FAST, "--dev", goemotions_small["dev"], "--json")
     assert plain.exit_code == 0, plain.output
     assert json.loads(plain.output)["calibration"] is None
-    result = subprocess.run([sys.executable, "-m", "tagsmith", "info", str(out), "--json"],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    result = CliRunner().invoke(tagsmith_cli.cli, ["info", str(out), "--json"])
+    assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 1
     assert json.loads(result.stdout) == manifest
 
