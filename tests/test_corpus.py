@@ -3035,7 +3035,7 @@ def test_line_numbers_against_a_plain_list_get_a_hint_when_every_key_is_one(tmp_
     path = write(tmp_path / "dev.tsv", "nice\t0 2\nhm\t1\n")
     with pytest.raises(UnknownLabelError, match=r"unknown label '0' \(.*: it is a whole "
                                                 r"number below the vocabulary's 3 labels: "
-                                                r"a line number from 0.*NR-1.*GoEmotions"):
+                                                r"a line number from 0.*n\+\+}.*GoEmotions"):
         list(Corpus(path, space))
     skipped = Corpus(path, space, unknown_labels="skip")
     list(skipped)
@@ -3052,8 +3052,8 @@ def test_line_numbers_against_a_plain_list_get_a_hint_when_every_key_is_one(tmp_
 
 
 @pytest.mark.parametrize("name, command", [
-    ("my emotions.txt", "NR-1}' 'PATH' > vocab.tsv"),
-    ("my emotions.txt.gz", "as notation, zcat 'PATH' | awk '{print"),
+    ("my emotions.txt", "n++}' 'PATH' > vocab.tsv"),
+    ("my emotions.txt.gz", "not counted), zcat 'PATH' | awk 'NR == 1 {"),
 ])
 def test_the_line_number_hint_converts_the_list_it_was_given(tmp_path, name, command):
     """The hint's awk line named 'labels.txt' whatever the list was called: it names the
@@ -3069,6 +3069,46 @@ def test_the_line_number_hint_converts_the_list_it_was_given(tmp_path, name, com
     message = str(caught.value)
     assert command.replace("PATH", str(listed)) in message, message
     assert " labels.txt >" not in message
+
+
+@pytest.mark.skipif(shutil.which("awk") is None, reason="the hint's command needs awk")
+@pytest.mark.parametrize("data", [
+    # a Windows list: awk kept each line's CR, and the TSV it wrote was refused ("a
+    # carriage return (CR) inside the line")
+    b"admiration\r\namusement\r\nanger\r\n",
+    # comments and blank lines, which the reader skips: NR-1 counted them, so every
+    # label after '# emotions' was numbered one off ('0' read as amusement)
+    b"# emotions\n\nadmiration\n#Labels from 2024\n\n  \namusement\n##\n#---\n"
+    b"#\nanger\n",
+    # both, a byte-order mark first (Notepad), and a hashtag and a <uri>, which are keys
+    b"\xef\xbb\xbf# emotions\r\n\r\nadmiration\r\n#fashion\r\n<amusement>\r\n"
+    b"# x\r\n#\xc3\xa9t\xc3\xa9\r\nanger\r\n",
+], ids=["crlf", "comments", "bom-crlf-hashtags"])
+def test_the_line_number_hint_command_numbers_labels_as_the_list_reader(tmp_path, data):
+    """The hint's awk command, run for real on the list it names, writes a TSV that
+    reads, each label's notation its number as the list reader numbers it: the corpus
+    of those numbers reads as the labels meant."""
+    import subprocess
+
+    from tagsmith.data.vocab import load_vocabulary
+
+    listed = tmp_path / "my emotions.txt"
+    listed.write_bytes(data)
+    space = load_vocabulary(listed)
+    keys = space.uris
+    corpus = write(tmp_path / "dev.tsv", "".join(f"doc {i}\t{i}\n" for i in range(len(keys))))
+    with pytest.raises(UnknownLabelError) as caught:
+        list(Corpus(corpus, space))
+    message = str(caught.value)
+    command = message[message.index("awk '"):message.index(" > vocab.tsv (README")]
+    subprocess.run(command + " > vocab.tsv", shell=True, cwd=tmp_path, check=True)
+    subprocess.run(command, shell=True, cwd=tmp_path, check=True)
+    converted = load_vocabulary(tmp_path / "vocab.tsv")
+    assert converted.names() == keys
+    assert [label.notation for label in converted] == [str(i) for i in range(len(keys))]
+    docs = list(Corpus(corpus, converted))
+    assert [converted.names()[doc.label_ids[0]] for doc in docs] == keys
+    assert [doc.label_ids for doc in docs] == [(i,) for i in range(len(keys))]
 
 
 def test_a_folder_document_that_is_not_utf8_is_named_with_its_line_and_byte(tmp_path):
@@ -3098,5 +3138,5 @@ def test_the_line_number_hint_never_converts_a_tsv_over_itself(tmp_path):
     with pytest.raises(UnknownLabelError) as caught:
         list(Corpus(path, load_vocabulary(vocab)))
     message = str(caught.value)
-    assert "NR-1}' labels.txt > vocab.tsv" in message, message
+    assert "n++}' labels.txt > vocab.tsv" in message, message
     assert str(vocab) not in message.partition("as notation,")[2], message

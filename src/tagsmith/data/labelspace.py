@@ -37,6 +37,17 @@ T = TypeVar("T")
 #: how :meth:`LabelSpace.line_number_hint` begins (a report drops it unless every
 #: unknown key is such a number)
 LINE_NUMBER_HINT = "a whole number below the vocabulary's"
+#: the awk program of the line-number hint's conversion: a plain list (``.txt``) to a
+#: TSV naming each label ``<urn:x:KEY><TAB>KEY<TAB>N``, N its number from 0 as the list
+#: reader counts labels: a UTF-8 byte-order mark and a line's CR (Windows) dropped, blank
+#: lines and comments (``#`` then nothing, a sign or a space, or a ``#`` line of several
+#: words; ``#fashion`` and ``#été`` are keys, as vocab._list_comment tells them) skipped,
+#: a key's angle brackets dropped. ``NR-1`` numbered every line: a ``# comment`` first
+#: shifted every label by one, and a CRLF list gave a TSV refused for its CRs.
+LIST_TO_TSV_AWK = (
+    r'NR == 1 {sub(/^\357\273\277/, "")} {sub(/\r$/, "")} '
+    r'!NF || /^[ \t]*#/ && (NF > 1 || !/^[ \t]*#([A-Za-z0-9_]|[^\001-\177])/) {next} '
+    r'{sub(/^</, "", $1); sub(/>$/, "", $1); print "<urn:x:" $1 ">\t" $1 "\t" n++}')
 
 
 @dataclass
@@ -586,9 +597,22 @@ class LabelSpace(Sequence[Label]):
 
         >>> for source in ("my labels.txt", "l.txt.gz"):
         ...     hint = LabelSpace(space, source=source).line_number_hint("1")
-        ...     print(hint.partition("notation, ")[2].partition(" (README")[0])
-        awk '{print "<urn:x:" $0 ">\\t" $0 "\\t" NR-1}' 'my labels.txt' > vocab.tsv
-        zcat l.txt.gz | awk '{print "<urn:x:" $0 ">\\t" $0 "\\t" NR-1}' > vocab.tsv
+        ...     command = hint.partition("not counted), ")[2].partition(" (README")[0]
+        ...     print(command[:18], "...", command.partition("n++}' ")[2] or "|")
+        awk 'NR == 1 {sub( ... 'my labels.txt' > vocab.tsv
+        zcat l.txt.gz | aw ... > vocab.tsv
+        >>> print(*hint.partition("| awk '")[2].partition("' > ")[0].split("} "), sep="}\\n")
+        NR == 1 {sub(/^\\357\\273\\277/, "")}
+        {sub(/\\r$/, "")}
+        !NF || /^[ \\t]*#/ && (NF > 1 || !/^[ \\t]*#([A-Za-z0-9_]|[^\\001-\\177])/) {next}
+        {sub(/^</, "", $1); sub(/>$/, "", $1); print "<urn:x:" $1 ">\\t" $1 "\\t" n++}
+
+        The command numbers the labels as the list reader reads them, from 0: it drops a
+        UTF-8 byte-order mark and each line's CR (a Windows file: the TSV reader refuses
+        a CR inside a line), skips the lines the reader skips (blank, and comments as
+        :func:`~tagsmith.data.vocab._list_comment` tells them) and drops a key's angle
+        brackets (:data:`LIST_TO_TSV_AWK`). It numbered the file's lines (``NR-1``), a list with
+        a ``# comment`` first shifting every label by one.
 
         A space read from another kind of file (a TSV, ``vocab.tsv``) is no list the
         line converts (nor a file to write over): the hint names ``labels.txt``.
@@ -600,7 +624,7 @@ class LabelSpace(Sequence[Label]):
             return ""
         from tagsmith._shell import shell_path
 
-        awk = "awk '{print \"<urn:x:\" $0 \">\\t\" $0 \"\\t\" NR-1}'"
+        awk = f"awk '{LIST_TO_TSV_AWK}'"
         # the file read where it is a plain list (.txt): the awk line reads each line
         # whole as a key, so a TSV's line became '<urn:x:joy<TAB>Joy>', and one named
         # vocab.tsv was emptied by its own '> vocab.tsv' before awk read it
@@ -611,7 +635,8 @@ class LabelSpace(Sequence[Label]):
         return (f"{LINE_NUMBER_HINT} {n:,} label{'' if n == 1 else 's'}: a line number "
                 "from 0, as GoEmotions' corpus names the lines of its labels.txt? A plain "
                 "list's line is a key, never its number: convert the list to a TSV "
-                f"naming each line by its number as notation, {command} > vocab.tsv "
+                "naming each label by its number as notation (blank and comment lines "
+                f"not counted), {command} > vocab.tsv "
                 "(README: GoEmotions)")
 
     def _leaf_hint(self, key: str) -> str:
