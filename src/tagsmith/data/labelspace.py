@@ -277,6 +277,8 @@ def find_cycle(parents: dict[str, list[str]], rank: dict[str, int]) -> list[str]
 
     Depth first without recursion, linear in the links: a deep hierarchy cannot
     overflow the stack and a large one is not walked twice."""
+    if not any(parents.values()):  # no link (a plain list, a flat vocabulary): no walk
+        return None
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     for start in parents:
         if state.get(start):
@@ -332,6 +334,8 @@ def replacement_cycle_message(cycle: list[str]) -> str:
 def broader_cycle(labels: Sequence[Label]) -> list[str] | None:
     """A ``broader`` cycle among ``labels`` (its URIs, starting at the earliest label),
     or None; links to URIs outside ``labels`` are no part of any cycle."""
+    if not any(label.broader for label in labels):  # a flat vocabulary, a plain list
+        return None
     rank = {label.uri: i for i, label in enumerate(labels)}
     return find_cycle({label.uri: [p for p in label.broader if p in rank] for label in labels},
                       rank)

@@ -1328,11 +1328,16 @@ def label_problem(label: Label) -> str | None:
         return (f"URI {label.uri[:80]!r} holds whitespace or one of <>\", which no URI "
                 "may")
     fields = [("URI", label.uri), ("notation", label.notation or "")]
-    fields += [(f"label_{lang}", name) for lang, name in label.pref_labels.items()]
-    fields += [(f"altlabel_{lang}", name) for lang, names in label.alt_labels.items()
-               for name in names]
-    for field, value in [*fields, *((f"description_{lang}", text)
-                                    for lang, text in label.description.items())]:
+    # each list built only where the label has such fields: a plain list's label has
+    # none, and building empty ones was a third of the time of reading such a list
+    if label.pref_labels:
+        fields += [(f"label_{lang}", name) for lang, name in label.pref_labels.items()]
+    if label.alt_labels:
+        fields += [(f"altlabel_{lang}", name) for lang, names in label.alt_labels.items()
+                   for name in names]
+    texts = fields if not label.description else fields + [
+        (f"description_{lang}", text) for lang, text in label.description.items()]
+    for field, value in texts:
         # Turtle, N-Triples and JSON-LD may escape half of a surrogate pair ("\uD83D");
         # such a string is no Unicode text: `tagsmith vocab` failed printing it and
         # `train` saving the bundle, after the whole training, with a bare traceback
@@ -1367,8 +1372,15 @@ def _stem(path: Path) -> str:
     return Path(name).stem
 
 
+#: what no URI holds: whitespace (``\s`` is exactly what ``str.isspace`` says is, every
+#: Unicode space) and ``<>"``
+_NOT_IN_URI = re.compile(r'[\s<>"]')
+
+
 def _valid_uri(uri: str) -> bool:
-    return bool(uri) and not any(c.isspace() or c in '<>"' for c in uri)
+    # one regex search: a test of each character in Python was half the time of
+    # reading a plain list (200,000 labels)
+    return bool(uri) and _NOT_IN_URI.search(uri) is None
 
 
 def _spaced_code_hint(uri: str) -> str:
