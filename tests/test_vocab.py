@@ -1721,6 +1721,44 @@ def test_a_plain_list_refuses_a_line_that_is_no_key_naming_it(tmp_path, line, wh
     assert load_vocabulary(path, on_error="skip").uris == ["acq"]
 
 
+def test_a_tsv_warns_of_skipped_hash_lines_that_look_like_label_rows(tmp_path, caplog):
+    """A TSV vocabulary skips every '#' line, so '#fashion<TAB>Fashion' was dropped with
+    no word (a file of only such lines failed "no labels in the vocabulary" and nothing
+    else), while a .txt list keeps '#fashion'. Skipping stays (a header '#id<TAB>name' is
+    one); such lines are warned about once, counted, the first named, with the way out:
+    the key in angle brackets."""
+    path = tmp_path / "tags.tsv"
+    path.write_text("#id\tname\n<#fashion>\tFashion\n# a comment\tx\n#beauty\tBeauty\n"
+                    "##\tx\n#a b\tc\n#travel\tTravel\n#only-a-key\n#x\ty\tz\textra\n",
+                    encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path)
+    assert space.uris == ["#fashion"] and space.names() == ["Fashion"]
+    warned = [r.getMessage() for r in caplog.records if "starting with '#'" in r.getMessage()]
+    assert warned == [f"{path}:4: skipped 2 lines starting with '#' that look like label "
+                      "rows (line 4: '#beauty\\tBeauty'): a TSV vocabulary's '#' line is a "
+                      "comment; to keep a label whose key begins with '#', write the key in "
+                      "angle brackets, <#fashion><TAB>Fashion"], warned
+    # the way out reads them
+    fixed = tmp_path / "fixed.tsv"
+    fixed.write_text("<#beauty>\tBeauty\n<#travel>\tTravel\n", encoding="utf-8")
+    assert load_vocabulary(fixed).uris == ["#beauty", "#travel"]
+    # a header alone before label rows, and comments, are no label rows: no warning
+    caplog.clear()
+    headed = tmp_path / "headed.tsv"
+    headed.write_text("#id\tname\n# uri\tlabel\nacq\tAcquisitions\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        assert load_vocabulary(headed).uris == ["acq"]
+    assert not caplog.records, caplog.records
+    # a file of such lines alone: the error says why, -q hiding the warning
+    hashed = tmp_path / "hashed.tsv"
+    hashed.write_text("#fashion\tFashion\n#beauty\tBeauty\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=r"hashed\.tsv: no labels in the vocabulary; "
+                                              r"skipped 2 lines starting with '#' that look "
+                                              r"like label rows \(line 1: "):
+        load_vocabulary(hashed)
+
+
 @pytest.mark.parametrize("space", ["\xa0", "\u2009", "\u3000", "\u2028", "\u1680"])
 def test_a_key_holding_any_unicode_space_is_refused_by_every_reader(tmp_path, space):
     """The URI check tested each character with str.isspace; it is one regex search now

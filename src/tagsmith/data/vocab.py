@@ -7,8 +7,10 @@ give ``en`` and ``en-gb``), as tags compare ignoring case.
 ``.tsv`` -- Annif's TSV vocabulary: one ``<uri><TAB>label`` per line, in the language
     given by ``language``. Angle brackets and the label are optional; a third column, if
     present, is the notation; further columns are ignored. Blank lines and lines starting
-    with ``#`` are skipped. A carriage return inside a line (not ending it) is an error:
-    lines end at LF or CR LF (at CR only in a file with no LF, an old Mac one).
+    with ``#`` are skipped (those that look like label rows, ``#fashion<TAB>Fashion``,
+    warned about once: :func:`_warn_hash_rows`; ``<#fashion>`` keeps one). A carriage
+    return inside a line (not ending it) is an error: lines end at LF or CR LF (at CR
+    only in a file with no LF, an old Mac one).
 ``.csv`` -- Annif's CSV vocabulary: a header row naming a ``uri`` column and
     ``label_xx`` columns (one per language), optionally ``notation``, ``broader``
     (space-separated URIs), ``altlabel_xx`` (several separated by ``|``),
@@ -179,17 +181,20 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     if problem is not None:
         raise VocabularyError(problem, path=path)
     kind = format or ("google" if _google_taxonomy(path) else detect_format(path))
+    said: list[str] = []  # why a TSV's '#' lines were skipped, for an error of no labels
     if kind == "skos":
         labels = _read_skos(path, language)
         _refuse_label_problems(labels, path)
     else:
-        rows = (_tsv_rows(path, language) if kind == "tsv" else _google_rows(path, language)
+        rows = (_tsv_rows(path, language, said) if kind == "tsv"
+                else _google_rows(path, language)
                 if kind == "google" else _list_rows(path) if kind == "list"
                 else _csv_rows(path, language))
         labels = _collect(rows, path, on_error)
     if not labels:  # a 0-label space only fails later, with no file name
         raise VocabularyError("no labels in the vocabulary" + (
-            " (no skos:Concept found)" if kind == "skos" else ""), path=path)
+            " (no skos:Concept found)" if kind == "skos" else "") + "".join(
+            f"; {text}" for text in said), path=path)
     _warn_character_references(labels, path)
     return LabelSpace(labels, name=_stem(path), source=str(path))
 
@@ -360,12 +365,31 @@ def _checked_close_matches(space: LabelSpace, close_matches: Mapping[str, str] |
 
 
 # -- TSV and CSV ------------------------------------------------------------------------------
-def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
+def _tsv_rows(path: Path, language: str, said: list[str] | None = None) -> Iterator[Row]:
+    """The rows of a TSV vocabulary; blank lines and ``#`` lines skipped, those that
+    look like label rows warned about once (:func:`_warn_hash_rows`; the warning is
+    appended to ``said``, for an error of no labels: ``-q`` hides a warning)."""
+    label_fields: set[int] = set()  # the numbers of fields of the label rows
+    # a skipped '#' line that looks like a label row, by its number of fields: (count,
+    # first line number, first line)
+    hashed: dict[int, list] = {}
+    content = False  # whether a line before this one held anything (a header's place)
+    header = None  # a first line '#id<TAB>name': a header, unless no line is a label's
     with _reading(path) as handle:
         for number, raw in enumerate(handle, 1):
             line = raw.rstrip("\r\n")
-            if not line.strip() or line.lstrip().startswith("#"):
+            if not line.strip():
                 continue
+            if line.lstrip().startswith("#"):
+                if _hash_row(line):
+                    if content:
+                        seen = hashed.setdefault(line.count("\t") + 1, [0, number, line])
+                        seen[0] += 1
+                    else:
+                        header = (line.count("\t") + 1, number, line)
+                content = True
+                continue
+            content = True
             if "\r" in line:  # a TSV cell has no quoting to hold one, as a CSV cell has
                 yield number, ("a carriage return (CR) inside the line, not at its end; "
                                "remove it (a TSV name cannot hold a line break)")
@@ -378,8 +402,51 @@ def _tsv_rows(path: Path, language: str) -> Iterator[Row]:
                 continue
             name = cols[1].strip() if len(cols) > 1 else ""
             notation = cols[2].strip() if len(cols) > 2 else ""
+            label_fields.add(len(cols))
             yield number, Label(uri, pref_labels={language: name} if name else {},
                                 notation=notation or None)
+    if header is not None and not label_fields:  # '#a<TAB>A' lines alone: no header
+        fields, number, line = header
+        seen = hashed.setdefault(fields, [0, number, line])
+        seen[0], seen[1], seen[2] = seen[0] + 1, number, line
+    warned = _warn_hash_rows(path, hashed, label_fields)
+    if warned and said is not None:
+        said.append(warned)
+
+
+def _hash_row(line: str) -> bool:
+    """Whether a TSV vocabulary's ``#`` line looks like a label row: its first field a
+    key (``#fashion``: ``#`` then a letter, a digit or ``_``, as a plain list's hashtag,
+    no space in it) followed by a TAB.
+
+    >>> [_hash_row(s) for s in ("#fashion\\tFashion", "# id\\tname", "##\\tx", "#a b\\tc")]
+    [True, False, False, False]
+    """
+    key, tab, _ = line.strip().partition("\t")
+    after = key[1:2]
+    return bool(tab) and (after.isalnum() or after == "_") and _valid_uri(key)
+
+
+def _warn_hash_rows(path: Path, hashed: dict[int, list], label_fields: set[int]) -> str:
+    """One warning for the skipped ``#`` lines of a TSV vocabulary that look like label
+    rows (:func:`_hash_row`, as many fields as a label row, or any where there is none),
+    counted, the first named: ``#fashion<TAB>Fashion`` was dropped with no word (a file
+    of such lines failed with "no labels in the vocabulary"), while a plain list keeps
+    ``#fashion``. A ``#`` line is still skipped, as a header (``#id<TAB>name``) is one:
+    the first line holding anything is never counted, a header's place."""
+    found = [seen for fields, seen in hashed.items()
+             if fields in label_fields or not label_fields]
+    if not found:
+        return ""
+    count = sum(seen[0] for seen in found)
+    _, line, text = min(found, key=lambda seen: seen[1])
+    said = (f"skipped {plural(count, '1 line', f'{count:,} lines')} starting with '#' that "
+            f"{plural(count, 'looks like a label row', 'look like label rows')} (line "
+            f"{line}: {text[:80]!r}): a TSV vocabulary's '#' line is a comment; to keep a "
+            "label whose key begins with '#', write the key in angle brackets, "
+            "<#fashion><TAB>Fashion")
+    logger.warning("%s:%d: %s", path, line, said)
+    return said
 
 
 #: the header of a CSV vocabulary (a ``uri`` column first, comma or semicolon separated),
