@@ -1044,3 +1044,106 @@ def _within_budget(label: np.ndarray, kind: np.ndarray, budget: np.ndarray) -> n
     out = np.empty(n, dtype=bool)
     out[order] = within
     return out
+
+
+def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
+    """In a single-label corpus, each flagged candidate completed to a move, its two
+    rows next to each other.
+
+    A corpus is single-label when every labelled document has exactly one label (a
+    product catalogue, one category each; ``Y``'s rows hold at most one label). There a
+    document's true label that is missing means its one given label is wrong, and a
+    wrong given label means some other is missing: a product put on category A that
+    belongs on B is one error, where the pairs below flagged at most one of its two
+    halves, or both far apart in the queue. Here, for each such document with a flagged
+    candidate:
+
+    * a flagged *missing* B also flags the given label A as *wrong*, at a probability
+      at least B's (B true implies A wrong), where A is among the candidates (its
+      posterior at least the ``keep_probability`` of :func:`find_label_issues`);
+    * a flagged *wrong* A also flags the document's most probable *missing* candidate,
+      if it has one, at its own probability (the best other label, not implied);
+
+    and the flagged candidates of one document are ranked together, at the place of
+    its best one, the *wrong* row first (remove A, then add B). The order of the
+    candidates that are not flagged is kept. Another corpus is returned as it is.
+    ``details["single_label"]`` records what was done: ``False``, or the counts
+    ``n_wrong_added``, ``n_missing_added`` (candidates flagged as companions) and
+    ``n_unpaired`` (flagged candidates of a single-label document left without one).
+
+    >>> Y = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0]]))
+    >>> base = dict(n_given=np.array([1, 1, 0]), band=np.zeros(3, int),
+    ...             threshold=np.zeros(3), wrong_rate=np.zeros(3), missing_rate=np.zeros(3),
+    ...             est_wrong=np.zeros(3), est_missing=np.zeros(3),
+    ...             doc_quality=np.ones(2, np.float32), n_docs=2, n_labels=3)
+    >>> issues = LabelIssues(doc=np.array([0, 1, 0]), label=np.array([2, 2, 0]),
+    ...                      kind=np.array([MISSING, MISSING, WRONG], np.int8),
+    ...                      probability=np.array([0.9, 0.1, 0.3], np.float32),
+    ...                      score=np.array([0.8, 0.1, 0.2], np.float32),
+    ...                      flagged=np.array([True, False, False]), **base)
+    >>> paired = pair_single_label(issues, Y)
+    >>> paired.doc.tolist(), paired.label.tolist(), paired.flagged.tolist()
+    ([0, 0, 1], [0, 2, 2], [True, True, False])
+    >>> [round(p, 2) for p in paired.probability.tolist()]
+    [0.9, 0.9, 0.1]
+    >>> paired.details["single_label"]
+    {'n_wrong_added': 1, 'n_missing_added': 0, 'n_unpaired': 0}
+    """
+    Y = sp.csr_matrix(Y)
+    per_doc = np.diff(Y.indptr)
+    if per_doc.size == 0 or per_doc.max(initial=0) != 1:
+        details = dict(issues.details, single_label=False)
+        return LabelIssues(**{**_issue_fields(issues), "details": details})
+    doc = np.asarray(issues.doc)
+    kind = np.asarray(issues.kind)
+    flagged = np.asarray(issues.flagged).copy()
+    probability = np.asarray(issues.probability).copy()
+    wrong_at: dict[int, int] = {}  # a single-label document has one wrong candidate
+    best_missing_at: dict[int, int] = {}  # candidates come best first
+    for i, (d, k) in enumerate(zip(doc.tolist(), kind.tolist(), strict=True)):
+        if k == WRONG:
+            wrong_at.setdefault(d, i)
+        else:
+            best_missing_at.setdefault(d, i)
+    n_wrong_added = n_missing_added = n_unpaired = 0
+    for i in np.flatnonzero(issues.flagged).tolist():
+        d = int(doc[i])
+        if per_doc[d] != 1:
+            continue  # a document given no label: nothing to move from
+        partner = (wrong_at if kind[i] == MISSING else best_missing_at).get(d)
+        if partner is None:
+            n_unpaired += 1
+            continue
+        if kind[i] == MISSING:
+            probability[partner] = max(probability[partner], probability[i])
+        if not flagged[partner]:
+            flagged[partner] = True
+            if kind[i] == MISSING:
+                n_wrong_added += 1
+            else:
+                n_missing_added += 1
+    # the flagged candidates of a document together, at its best one's place, wrong
+    # first; every other candidate keeps its place among them
+    position = np.arange(len(doc), dtype=np.int64)
+    at = np.flatnonzero(flagged)
+    first: dict[int, int] = {}
+    for i, d in zip(at.tolist(), doc[at].tolist(), strict=True):
+        first.setdefault(d, i)
+    key = position.copy()
+    key[at] = [first[d] for d in doc[at].tolist()]
+    second = np.zeros(len(doc), dtype=np.int8)
+    second[at] = kind[at] == MISSING
+    order = np.lexsort((position, second, key))
+    fields = _issue_fields(issues)
+    for name in ("doc", "label", "kind", "score"):
+        fields[name] = np.asarray(fields[name])[order]
+    fields["probability"] = probability[order]
+    fields["flagged"] = flagged[order]
+    fields["details"] = dict(issues.details, single_label={
+        "n_wrong_added": n_wrong_added, "n_missing_added": n_missing_added,
+        "n_unpaired": n_unpaired})
+    return LabelIssues(**fields)
+
+
+def _issue_fields(issues: LabelIssues) -> dict:
+    return {name: getattr(issues, name) for name in LabelIssues.__dataclass_fields__}

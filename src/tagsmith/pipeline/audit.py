@@ -47,6 +47,7 @@ from tagsmith.audit.detect import (
     check_calibration_folds,
     check_label_issue_options,
     find_label_issues,
+    pair_single_label,
 )
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
 from tagsmith.audit.scores import AuditScores, check_cooccurrence, check_source
@@ -1059,6 +1060,10 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                                    cooccurrence_counts=counts,
                                    groups=groups, blank=hashes == dup.EMPTY_HASH,
                                    show_progress=options.show_progress)
+        # a single-label corpus (a catalogue, one category each): a flagged missing
+        # category implies the given one wrong, and the reverse; one move, two rows
+        # side by side
+        issues = pair_single_label(issues, Y)
         del counts
         step("issues")
         leakage = {}

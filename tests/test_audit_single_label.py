@@ -1,0 +1,159 @@
+"""Single-label collections (a product catalogue, one category each): a swap is one
+error, shown as its two halves side by side and applied by accepting both."""
+
+import csv
+import json
+import random
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.audit.detect import MISSING, WRONG, find_label_issues, pair_single_label
+from tagsmith.topk import TopK
+
+tagsmith_cli._register_commands()
+
+
+def invoke(*args):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+
+
+def _catalogue(tmp_path, n_products=600, n_swapped=40, seed=3):
+    """A Google-format taxonomy of 2 top categories x 2 parents x 3 leaves and a CSV
+    catalogue of products, one leaf each, titles from per-leaf word pools beside
+    generic words; ``n_swapped`` products put on another leaf. Returns the paths and
+    ``{id: (given, true)}`` of the swapped products."""
+    rng = random.Random(seed)
+
+    def word():
+        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(7))
+
+    lines, leaves, next_id = ["# Google_Product_Taxonomy_Version: 2021-09-21"], [], 100
+    for top in ("Home & Garden", "Electronics"):
+        next_id += 1
+        lines.append(f"{next_id} - {top}")
+        for p in range(2):
+            next_id += 1
+            parent = f"{top} > Group {p}"
+            lines.append(f"{next_id} - {parent}")
+            for leaf in range(3):
+                next_id += 1
+                lines.append(f"{next_id} - {parent} > Leaf {leaf}")
+                leaves.append(str(next_id))
+    taxonomy = tmp_path / "taxonomy-with-ids.en-US.txt"
+    taxonomy.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pools = {leaf: [word() for _ in range(8)] for leaf in leaves}
+    generic = [word() for _ in range(30)]
+    swapped = {}
+    with open(tmp_path / "catalogue.csv", "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["id", "text", "labels"])
+        for i in range(n_products):
+            true = leaves[i % len(leaves)]
+            words = rng.choices(pools[true], k=6) + rng.choices(generic, k=6)
+            rng.shuffle(words)
+            given = true
+            if i < n_swapped:
+                given = rng.choice([leaf for leaf in leaves if leaf != true])
+                swapped[f"P{i}"] = (given, true)
+            out.writerow([f"P{i}", " ".join(words), given])
+    return tmp_path / "catalogue.csv", taxonomy, swapped
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory):
+    base = tmp_path_factory.mktemp("catalogue")
+    corpus, taxonomy, swapped = _catalogue(base)
+    result = invoke("audit", corpus, "--vocab", taxonomy, "-o", base / "audit",
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    with open(base / "audit" / "review.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return base, corpus, taxonomy, swapped, rows
+
+
+def test_a_swapped_category_is_one_move_whose_two_rows_sit_together(audited):
+    """On a catalogue with one category a product, a product put on leaf A that
+    belongs on B showed as a row adding B and, where at all, a row removing A dozens
+    of ranks away (a synthetic catalogue of 3,030 products: both halves for 13 of 150
+    swaps, none adjacent): a reviewer accepting "add B" alone left the product on two
+    categories. Now each flagged product has both rows, remove A then add B, next to
+    each other."""
+    _, _, _, swapped, rows = audited
+    by_doc: dict[str, list[dict]] = {}
+    for row in rows:
+        by_doc.setdefault(row["doc_id"], []).append(row)
+    found = [doc for doc in swapped if doc in by_doc]
+    assert len(found) >= len(swapped) // 5
+    for doc in found:
+        given, true = swapped[doc]
+        kinds = [(r["kind"], r["label_uri"]) for r in by_doc[doc]]
+        assert kinds[:2] == [("wrong", given), ("missing", true)], (doc, kinds)
+        ranks = [int(r["rank"]) for r in by_doc[doc]]
+        assert ranks == list(range(ranks[0], ranks[0] + len(ranks))), (doc, ranks)
+
+
+def test_accepting_a_swaps_two_rows_moves_the_product(audited, tmp_path):
+    """The review accepted as the audit wrote it (every row) gives each swapped
+    product flagged its true leaf alone, where accepting the add alone gave it two."""
+    base, corpus, taxonomy, swapped, rows = audited
+    review = tmp_path / "review.csv"
+    with open(review, "w", newline="", encoding="utf-8") as f:
+        out = csv.DictWriter(f, fieldnames=list(rows[0]))
+        out.writeheader()
+        for row in rows:
+            out.writerow({**row, "decision": "accept"})
+    fixed = tmp_path / "fixed.csv"
+    result = invoke("apply-review", corpus, review, "-o", fixed, "--vocab", taxonomy)
+    assert result.exit_code == 0, result.output
+    with open(fixed, newline="", encoding="utf-8") as f:
+        labels = {r["id"]: r["labels"] for r in csv.DictReader(f)}
+    moved = {r["doc_id"] for r in rows}
+    assert all(len(labels[doc].split()) == 1 for doc in labels), "a product on two"
+    assert sum(labels[doc] == swapped[doc][1] for doc in swapped if doc in moved) \
+        >= len(swapped) // 5
+
+
+def test_the_report_records_the_pairing(audited):
+    base, *_ = audited
+    report = json.loads((base / "audit" / "report.json").read_text(encoding="utf-8"))
+    assert report["corpus"]["cardinality"] == 1
+    paired = report["noise"]["method"]["single_label"]
+    assert paired["n_wrong_added"] + paired["n_missing_added"] > 0
+
+
+def test_a_multi_label_corpus_is_left_as_it_was():
+    rng = np.random.default_rng(0)
+    truth = rng.random((400, 4)) < 0.4
+    truth[truth.sum(1) == 0, 0] = True
+    scores = np.clip(truth * 0.8 + rng.random((400, 4)) * 0.2, 0, 1)
+    given = truth.copy()
+    given[:30, 1] = ~given[:30, 1]
+    issues = find_label_issues(sp.csr_matrix(given), TopK.from_scores(scores, k=4))
+    paired = pair_single_label(issues, sp.csr_matrix(given))
+    assert paired.details["single_label"] is False
+    for name in ("doc", "label", "kind", "probability", "flagged"):
+        assert np.array_equal(getattr(paired, name), getattr(issues, name))
+
+
+def test_a_document_given_no_label_is_not_paired():
+    """In a single-label corpus a document with no category has nothing to move from:
+    its flagged missing candidate stays alone."""
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 0], [0, 1]]))
+    from tagsmith.audit.detect import LabelIssues
+
+    issues = LabelIssues(
+        doc=np.array([1, 2]), label=np.array([0, 1]),
+        kind=np.array([MISSING, WRONG], np.int8),
+        probability=np.array([0.9, 0.2], np.float32), score=np.array([0.9, 0.2], np.float32),
+        flagged=np.array([True, False]), n_given=np.array([1, 1]), band=np.zeros(2, int),
+        threshold=np.zeros(2), wrong_rate=np.zeros(2), missing_rate=np.zeros(2),
+        est_wrong=np.zeros(2), est_missing=np.zeros(2), doc_quality=np.ones(3, np.float32),
+        n_docs=3, n_labels=2)
+    paired = pair_single_label(issues, Y)
+    assert paired.flagged.tolist() == [True, False]
+    assert paired.details["single_label"] == {"n_wrong_added": 0, "n_missing_added": 0,
+                                              "n_unpaired": 0}
