@@ -21,17 +21,19 @@ def invoke(*args):
     return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
 
 
-def _catalogue(tmp_path, n_products=600, n_swapped=40, seed=3):
+def _catalogue(tmp_path, n_products=600, n_swapped=40, n_on_parent=7, seed=3):
     """A Google-format taxonomy of 2 top categories x 2 parents x 3 leaves and a CSV
     catalogue of products, one leaf each, titles from per-leaf word pools beside
-    generic words; ``n_swapped`` products put on another leaf. Returns the paths and
-    ``{id: (given, true)}`` of the swapped products."""
+    generic words; ``n_swapped`` products put on another leaf, the next
+    ``n_on_parent`` on their leaf's parent. Returns the paths and ``{id: (given,
+    true)}`` of the swapped products."""
     rng = random.Random(seed)
 
     def word():
         return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(7))
 
     lines, leaves, next_id = ["# Google_Product_Taxonomy_Version: 2021-09-21"], [], 100
+    parent_of = {}
     for top in ("Home & Garden", "Electronics"):
         next_id += 1
         lines.append(f"{next_id} - {top}")
@@ -39,8 +41,10 @@ def _catalogue(tmp_path, n_products=600, n_swapped=40, seed=3):
             next_id += 1
             parent = f"{top} > Group {p}"
             lines.append(f"{next_id} - {parent}")
+            parent_id = str(next_id)
             for leaf in range(3):
                 next_id += 1
+                parent_of[str(next_id)] = parent_id
                 lines.append(f"{next_id} - {parent} > Leaf {leaf}")
                 leaves.append(str(next_id))
     taxonomy = tmp_path / "taxonomy-with-ids.en-US.txt"
@@ -59,6 +63,8 @@ def _catalogue(tmp_path, n_products=600, n_swapped=40, seed=3):
             if i < n_swapped:
                 given = rng.choice([leaf for leaf in leaves if leaf != true])
                 swapped[f"P{i}"] = (given, true)
+            elif i < n_swapped + n_on_parent:
+                given = parent_of[true]
             out.writerow([f"P{i}", " ".join(words), given])
     return tmp_path / "catalogue.csv", taxonomy, swapped
 
@@ -70,6 +76,7 @@ def audited(tmp_path_factory):
     result = invoke("audit", corpus, "--vocab", taxonomy, "-o", base / "audit",
                     "--scores", "knn", "--no-html")
     assert result.exit_code == 0, result.output
+    (base / "output.txt").write_text(result.output, encoding="utf-8")
     with open(base / "audit" / "review.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return base, corpus, taxonomy, swapped, rows
@@ -157,3 +164,29 @@ def test_a_document_given_no_label_is_not_paired():
     assert paired.flagged.tolist() == [True, False]
     assert paired.details["single_label"] == {"n_wrong_added": 0, "n_missing_added": 0,
                                               "n_unpaired": 0}
+
+
+def test_products_on_a_parent_category_are_counted_and_listed(audited):
+    """Products put on a parent category rather than a leaf were reported only where
+    the scores flagged them (9 of 60 on a synthetic catalogue, crossfit scores): now
+    the report counts the documents on a label with narrower labels, lists those
+    labels, and the command names them in a single-label collection."""
+    base, *_ = audited
+    labels = json.loads((base / "audit" / "report.json").read_text(encoding="utf-8"))["labels"]
+    assert labels["n_docs_on_labels_with_narrower"] == 7
+    assert sum(r["count"] for r in labels["with_narrower_in_use"]) == 7
+    assert all(r["n_narrower"] == 3 and " > Group " in r["name"]
+               for r in labels["with_narrower_in_use"])
+    assert labels["n_with_narrower_in_use"] == len(labels["with_narrower_in_use"])
+    assert "on a label that has narrower labels (not a leaf): 7 documents" in (
+        base / "output.txt").read_text(encoding="utf-8")
+
+
+def test_a_flat_label_space_has_no_label_with_narrower_ones():
+    from tagsmith.audit.health import labels_section
+    from tagsmith.data.labelspace import LabelSpace
+
+    section = labels_section(sp.csr_matrix(np.eye(3, dtype=bool)),
+                             LabelSpace.from_uris(["u:a", "u:b", "u:c"]))
+    assert section["n_docs_on_labels_with_narrower"] == 0
+    assert section["with_narrower_in_use"] == []

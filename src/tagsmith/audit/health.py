@@ -117,6 +117,16 @@ def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
     unused = np.flatnonzero(~used & ~deprecated)
     rare = np.flatnonzero(used & (counts < RARE_BELOW))
     deprecated_used = np.flatnonzero(used & deprecated)
+    # labels in use with narrower labels in the vocabulary (a catalogue's product put on
+    # a parent category, not a leaf), most used first
+    narrower = _narrower_counts(space, n_labels)
+    with_narrower = np.flatnonzero(used & (narrower > 0))
+    with_narrower = with_narrower[np.argsort(-counts[with_narrower], kind="stable")]
+    on_with_narrower = np.zeros(n_labels, bool)
+    on_with_narrower[with_narrower] = True
+    n_docs_with_narrower = int(np.count_nonzero(np.bincount(
+        np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))[on_with_narrower[Y.indices]],
+        minlength=Y.shape[0])))
     return {
         "n_used": int(used.sum()), "n_unused": int(len(unused)), "n_rare": int(len(rare)),
         "rare_below": RARE_BELOW, "n_deprecated_in_use": int(len(deprecated_used)),
@@ -136,12 +146,28 @@ def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
                                "replaced_by": [_label_ref(space, j, lang)
                                                for j in space.replacement_ids(int(i))]}
                               for i in deprecated_used[:MAX_EXAMPLES]],
+        "n_with_narrower_in_use": int(len(with_narrower)),
+        "n_docs_on_labels_with_narrower": n_docs_with_narrower,
+        "with_narrower_in_use": [{**_label_ref(space, i, lang), "count": int(counts[i]),
+                                  "n_narrower": int(narrower[i])}
+                                 for i in with_narrower[:MAX_EXAMPLES]],
         # without ``unknown`` no key was checked against a vocabulary: the page then
         # said "Labels missing from the vocabulary: 0 occurrences" of one never given
         "not_in_vocabulary": unknown or {"vocabulary": False, "n_occurrences": 0,
                                          "n_distinct": 0, "examples": []},
         "rank_frequency": {"rank": ranks.tolist(), "count": sorted_counts[ranks - 1].tolist()},
     }
+
+
+def _narrower_counts(space: LabelSpace, n_labels: int) -> np.ndarray:
+    """How many narrower labels of the space each label has (0 for a space of another
+    size: a label space derived from the corpus, which has no hierarchy)."""
+    counts = np.zeros(n_labels, np.int64)
+    if len(space) != n_labels:
+        return counts
+    for label_id in range(n_labels):
+        counts[label_id] = len(space.narrower_ids(label_id))
+    return counts
 
 
 def _gini(sorted_desc: np.ndarray) -> float:

@@ -407,6 +407,18 @@ def _labels_html(labels: dict) -> str:
             [[_label(r), r.get("count", 0)]
              + [", ".join(_label(x) for x in r.get("replaced_by", [])) or "—"] * replaced
              for r in labels[key]], {1}) + _more(labels[total], len(labels[key]), what))
+    # a report written before these were counted has none
+    if labels.get("with_narrower_in_use"):
+        parts.append(
+            "<h3>Labels in use that have narrower labels</h3><p>"
+            f'{_count(labels["n_docs_on_labels_with_narrower"], "document")} carry one: '
+            "each may belong on a narrower label (in a catalogue with one category a "
+            "product, a product on a parent category rather than a leaf).</p>" + _table(
+                ["label", "documents", "narrower labels"],
+                [[_label(r), r["count"], r["n_narrower"]]
+                 for r in labels["with_narrower_in_use"]], {1, 2})
+            + _more(labels["n_with_narrower_in_use"], len(labels["with_narrower_in_use"]),
+                    "label"))
     unknown = labels["not_in_vocabulary"]
     # none: "0 occurrences of 0 distinct keys named none (such as <>)" said it in riddles
     if unknown.get("vocabulary", True) and not unknown["n_occurrences"]:

@@ -2234,6 +2234,15 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                   + f"{dups['n_near_pairs']:,} near")
                + f" pair{plural_s(last)}{not_searched}, {dups['n_conflicting_pairs']:,} with "
                "conflicting labels")
+    labels = report["labels"]
+    on_parent = labels.get("n_docs_on_labels_with_narrower", 0)
+    # one label a document, a catalogue: one on a parent category belongs on a leaf (a
+    # thesaurus's documents given a broad concept beside narrow ones are no such case)
+    if on_parent and report["corpus"]["labels_per_doc"]["max"] == 1:
+        n_parents = labels["n_with_narrower_in_use"]
+        click.echo(f"on a label that has narrower labels (not a leaf): {on_parent:,} "
+                   f"document{plural_s(on_parent)}, {n_parents:,} label{plural_s(n_parents)} "
+                   "(the report's labels section lists them)")
     for name, leak in report["leakage"].items():
         last = leak["n_exact"] if not_searched else leak["n_near"]
         click.echo(f"leakage into {printable(name)}: {leak['n_exact']:,} exact"
