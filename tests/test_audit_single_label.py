@@ -124,12 +124,21 @@ def test_accepting_a_swaps_two_rows_moves_the_product(audited, tmp_path):
         >= len(swapped) // 5
 
 
-def test_the_report_records_the_pairing(audited):
-    base, *_ = audited
+def test_the_report_and_the_command_say_how_to_read_a_move(audited, tmp_path):
+    """report.json counts the rows flagged as a move's other half, and the command's
+    flagged line and the page say that a document's two rows are one move."""
+    base, corpus, taxonomy, *_ = audited
     report = json.loads((base / "audit" / "report.json").read_text(encoding="utf-8"))
     assert report["corpus"]["cardinality"] == 1
     paired = report["noise"]["method"]["single_label"]
     assert paired["n_wrong_added"] + paired["n_missing_added"] > 0
+    assert "missing rows are one move, adjacent in the queue; accept both" in (
+        base / "output.txt").read_text(encoding="utf-8")
+    result = invoke("audit", corpus, "--vocab", taxonomy, "-o", tmp_path / "audit",
+                    "--scores", "knn", "--no-plots")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
+    assert "are one move, two adjacent rows of the review queue" in page
 
 
 def test_a_multi_label_corpus_is_left_as_it_was():

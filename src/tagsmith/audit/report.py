@@ -581,6 +581,26 @@ def _queue_html(noise: dict, max_review: int | None) -> str:
     return f" The review queue holds the {_num(max_review)} most likely of them (--max-review)."
 
 
+def _moves_html(noise: dict) -> str:
+    """In a single-label collection, that a wrong and a missing row of one document are
+    one move (nothing otherwise, and for a report written before the pairing).
+
+    >>> _moves_html({"method": {"single_label": {"n_wrong_added": 2, "n_missing_added": 1,
+    ...                                          "n_unpaired": 0}}})[:60]
+    ' Every labelled document has one label: a flagged wrong labe'
+    >>> _moves_html({"method": {"single_label": False}}), _moves_html({})
+    ('', '')
+    """
+    paired = (noise.get("method") or {}).get("single_label")
+    if not isinstance(paired, dict):
+        return ""
+    return (" Every labelled document has one label: a flagged wrong label and a flagged "
+            "missing one of a document are one move, two adjacent rows of the review queue "
+            "(wrong first); accept both to move it "
+            f'({_num(paired["n_wrong_added"] + paired["n_missing_added"])} of the rows were '
+            "flagged as the other half of such a move).")
+
+
 def _noise_html(noise: dict, candidates: list[dict], scores: dict,
                 max_review: int | None = None) -> str:
     parts = [f'<p>Estimated {_estimate(noise["est_wrong"])} wrong labels '
@@ -589,7 +609,7 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict,
              f'of true labels). Flagged for review: {_num(noise["n_flagged_wrong"])} wrong, '
              f'{_num(noise["n_flagged_missing"])} missing, in '
              f'{_count(noise["n_docs_with_flagged"], "document")}.'
-             f'{_queue_html(noise, max_review)}</p>'
+             f'{_queue_html(noise, max_review)}{_moves_html(noise)}</p>'
              '<p class="muted">These are confident-learning estimates: they count the pairs '
              "the out-of-sample scores confidently disagree with, so a weak scorer inflates "
              f'them (here P@1 against the given labels is {_score(scores, "p@1_vs_given")}, '

@@ -2222,8 +2222,13 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     capped = ("" if max_review is None or max_review >= n_flagged else
               " (the review queue is empty: --max-review 0)" if max_review == 0 else
               f" (the review queue holds the {max_review:,} most likely: --max-review)")
+    # one label a document: a document's wrong and missing rows are one move
+    moves = (" (one label a document: a document's wrong and missing rows are one move, "
+             "adjacent in the queue; accept both)"
+             if isinstance((noise.get("method") or {}).get("single_label"), dict)
+             and n_flagged else "")
     click.echo(f"flagged {noise['n_flagged_wrong']:,} wrong and "
-               f"{noise['n_flagged_missing']:,} missing{capped}")
+               f"{noise['n_flagged_missing']:,} missing{capped}{moves}")
     # without the search a near count of 0 says nothing
     not_searched = " (near duplicates not looked for)" if no_near_duplicates else ""
     # the noun agrees with the count next to it: "1 exact and 1 near pairs" read wrongly
