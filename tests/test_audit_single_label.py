@@ -199,3 +199,25 @@ def test_a_flat_label_space_has_no_label_with_narrower_ones():
                              LabelSpace.from_uris(["u:a", "u:b", "u:c"]))
     assert section["n_docs_on_labels_with_narrower"] == 0
     assert section["with_narrower_in_use"] == []
+
+
+def test_max_review_does_not_cut_a_move_in_two(audited, tmp_path):
+    """--max-review N kept the first N rows, so a cut between a product's wrong and
+    missing rows left the queue's last row "remove A" without its "add B". The half
+    within the limit is now left out with the other, and the command and page say
+    the queue holds fewer rows."""
+    base, corpus, taxonomy, _, rows = audited
+    cut = next(i for i in range(2, len(rows))
+               if rows[i]["doc_id"] == rows[i - 1]["doc_id"])  # between a move's rows
+    result = invoke("audit", corpus, "--vocab", taxonomy, "-o", tmp_path / "audit",
+                    "--scores", "knn", "--no-plots", "--max-review", cut)
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "audit" / "review.csv", newline="", encoding="utf-8") as f:
+        kept = list(csv.DictReader(f))
+    assert [r["doc_id"] for r in kept] == [r["doc_id"] for r in rows[:cut - 1]]
+    assert (f"the review queue holds the {cut - 1:,} most likely: --max-review {cut:,}, "
+            "less the half of a move it would cut in two") in result.output
+    report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
+    assert report["noise"]["n_review_rows"] == cut - 1
+    page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
+    assert f"holds the {cut - 1:,} most likely of them (--max-review {cut:,}, less" in page

@@ -578,6 +578,10 @@ def _queue_html(noise: dict, max_review: int | None) -> str:
         return ""
     if max_review == 0:
         return " The review queue is empty (--max-review 0)."
+    rows = noise.get("n_review_rows", max_review)  # a report written before has none
+    if rows < max_review:
+        return (f" The review queue holds the {_num(rows)} most likely of them (--max-review "
+                f"{_num(max_review)}, less the half of a move it would cut in two).")
     return f" The review queue holds the {_num(max_review)} most likely of them (--max-review)."
 
 

@@ -128,7 +128,13 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
     """
     chosen = np.flatnonzero(issues.flagged) if flagged_only else np.arange(len(issues))
     if limit is not None:
-        chosen = chosen[:limit]
+        every, chosen = chosen, chosen[:limit]
+        # a single-label document's move, its wrong and missing rows side by side, is
+        # not cut in two: the half within the limit is left out with the other
+        if isinstance(issues.details.get("single_label"), dict) and 0 < limit < len(every):
+            cut = issues.doc[every[limit]]
+            while len(chosen) and issues.doc[chosen[-1]] == cut:
+                chosen = chosen[:-1]
     # the candidates' arrays as Python numbers at once: a NumPy scalar a row (six of
     # them, and round() and float() of each) took most of the review's time
     docs = np.asarray(issues.doc)[chosen].tolist()

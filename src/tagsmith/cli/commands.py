@@ -2221,7 +2221,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     # every flagged candidate is in it
     capped = ("" if max_review is None or max_review >= n_flagged else
               " (the review queue is empty: --max-review 0)" if max_review == 0 else
-              f" (the review queue holds the {max_review:,} most likely: --max-review)")
+              f" (the review queue holds the {max_review:,} most likely: --max-review)"
+              if len(result.review) >= max_review else
+              f" (the review queue holds the {len(result.review):,} most likely: "
+              f"--max-review {max_review:,}, less the half of a move it would cut in two)")
     # one label a document: a document's wrong and missing rows are one move
     moves = (" (one label a document: a document's wrong and missing rows are one move, "
              "adjacent in the queue; accept both)"

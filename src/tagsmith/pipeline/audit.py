@@ -1095,6 +1095,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         lang = options.lang
         quality = _scores_quality(Y, scores)
         noise = _withhold_bounds(health.noise_section(issues, label_space, lang=lang), quality)
+        # --max-review's rows, fewer where a single-label move would be cut in two
+        noise["n_review_rows"] = len(review)
         report = {
             "meta": {"tagsmith_version": __version__, "lang": lang, "corpus": source,
                      "read": read or {},
