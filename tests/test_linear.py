@@ -222,8 +222,10 @@ def test_the_solver_counts_unconverged_labels():
     from tagsmith.models._solver import LOSS_CODES, train_block
 
     X, Y = _unconverging_problem()
+    # float32 features as LinearOVR.fit passes them (check_features): float64 ones had
+    # numba compile a second version of the solver for this test alone
     for max_iter, tol, expected in ((1, 1e-6, 2), (10_000, 0.1, 0)):
-        out = train_block(X.data, X.indices, X.indptr.astype(np.int64),
+        out = train_block(X.data.astype(np.float32), X.indices, X.indptr.astype(np.int64),
                           np.arange(80, dtype=np.int64), Y.indptr.astype(np.int64),
                           Y.indices.astype(np.int32), Y.data.astype(np.float64),
                           np.ones(80), 3, 0, 3, 1.0, 1.0, LOSS_CODES["squared_hinge"], tol,
