@@ -247,11 +247,22 @@ def _csls_reference(scorer, docs, background, neighbors):
     return best
 
 
+@pytest.fixture(scope="module")
+def csls_vectors(encoder, goemotions_dev):
+    """The embeddings of the CSLS test's documents and background, made once for both
+    indexes (read-only: no test may change what the other reads)."""
+    _, texts, _ = goemotions_dev
+    docs, background = encoder.encode(texts[:100]), encoder.encode(texts[100:300])
+    docs.flags.writeable = background.flags.writeable = False
+    return docs, background
+
+
 @pytest.mark.parametrize("index", ["exact", "hnsw"])
-def test_background_hubness_correction_ranks_by_csls(encoder, goemotions_dev, index):
+def test_background_hubness_correction_ranks_by_csls(encoder, goemotions_dev, csls_vectors,
+                                                     index):
     pytest.importorskip("hnswlib")
     space, texts, _ = goemotions_dev
-    docs, background = encoder.encode(texts[:100]), encoder.encode(texts[100:300])
+    docs, background = csls_vectors
     scorer = ZeroShotClassifier(space, encoder, index=index)
     plain = scorer.topk_from_embeddings(docs, 5)
     assert scorer.fit_background(vectors=background, neighbors=10) is scorer
