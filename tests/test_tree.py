@@ -482,8 +482,10 @@ def test_serial_twins_give_what_the_parallel_kernels_give():
     x = (X.data, X.indices, X.indptr.astype(np.int64))
     max_children = int(np.diff(model.node_slot_ptr_).max())
     results = []
+    # the output dtypes LabelTree._predict_tree passes (int32 labels, float32 scores):
+    # int64 and float64 had numba compile both kernels again for this test alone
     for kernel in (beam_search, SERIAL_TWINS[beam_search]):
-        out = np.zeros((40, 5), np.int64), np.zeros((40, 5))
+        out = np.zeros((40, 5), np.int32), np.zeros((40, 5), np.float32)
         kernel(*x, *arrays, max_children, 4, 5, 0, *out)
         results.append(out)
     beam = np.zeros((40, 1), np.int32), np.zeros((40, 1))
