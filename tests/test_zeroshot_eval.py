@@ -131,6 +131,22 @@ def test_zeroshot_eval_blend_gives_a_row_per_weight(tmp_path):
     assert float(lines[3].split()[1]) == pytest.approx(alone["p@1"])
 
 
+def test_zeroshot_eval_weight_table_keeps_its_columns_for_a_long_weight(tmp_path):
+    """The weight column was 6 characters wide: --weight 0.33333 pushed its row's
+    figures a place right of their headers."""
+    vocab, corpus = _files(tmp_path)
+    _bundle(tmp_path / "b")
+    result = _run(tmp_path, vocab, corpus, "--eval", "--bundle", str(tmp_path / "b"),
+                  "--weight", "0,0.33333,1")
+    assert result.exit_code == 0, result.output
+    header, *rows = result.stdout.splitlines()[:4]
+    assert [row.split()[0] for row in rows] == ["0", "0.33333", "1"]
+    end = header.index("p@1") + len("p@1")  # each figure ends under its header
+    for row in rows:
+        assert row[end - 6:end] == row.split()[1], row
+        assert len(row) == len(header), row
+
+
 #: a dev corpus for --tune-on: other texts than CORPUS's, each labelled as it reads
 DEV = ("The players scored a goal\t<u:sport>\n"
        "A runner won the race\t<u:sport>\n"

@@ -1552,11 +1552,14 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
         return
     columns = [key for key in runs[0][1] if key in WEIGHT_TABLE_METRICS]
     widths = [max(6, len(key)) for key in columns]
-    click.echo("  ".join(["weight", *(f"{key:>{width}}"
-                                      for key, width in zip(columns, widths, strict=True))]))
+    # as wide as the longest weight: --weight 0.33333 pushed its row out of line
+    first = max(len("weight"), *(len(f"{weight:g}") for weight, _ in runs))
+    click.echo("  ".join([f"{'weight':<{first}}", *(
+        f"{key:>{width}}" for key, width in zip(columns, widths, strict=True))]))
     for weight, metrics in runs:
-        click.echo("  ".join([f"{weight:<6g}", *(f"{metrics[key]:>{width}.4f}" for key, width
-                                                 in zip(columns, widths, strict=True))]))
+        click.echo("  ".join([f"{weight:<{first}g}", *(
+            f"{metrics[key]:>{width}.4f}" for key, width in zip(columns, widths,
+                                                                 strict=True))]))
     n_docs = runs[0][1]["n_docs"]
     click.echo(f"({n_docs:,} document{plural_s(n_docs)}; --json: every metric, a weight a line)")
     if per_label:
