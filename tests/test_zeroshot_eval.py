@@ -203,6 +203,43 @@ def test_zeroshot_eval_tune_on_tunes_each_blends_thresholds_as_train_does(tmp_pa
     assert all(row["threshold"] is not None for row in blend["per_label"])
 
 
+def test_zeroshot_eval_tune_on_warns_of_devs_documents_of_corpus_or_training(tmp_path,
+                                                                           caplog):
+    """Nothing warned when DEV held CORPUS's documents or the bundle's training ones:
+    thresholds tuned on them made the figures optimistic without a word, where eval
+    warns of CORPUS's. Both are counted by eval's rule (case and spaces aside); a DEV
+    sharing neither draws no warning."""
+    vocab, corpus = _files(tmp_path)
+    _bundle(tmp_path / "b")
+    dev = tmp_path / "dev.tsv"
+    dev.write_text("THE TEAM WON THE FINAL\t<u:sport>\n"  # CORPUS's first, upper case
+                   "the  team won the match\t<u:sport>\n"  # a training text
+                   "bread and soup for dinner\t<u:food>\n" + DEV)
+
+    def warned():
+        import logging
+
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):  # no -q: it hides them
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "zeroshot", vocab, corpus, "--eval", "--bundle", str(tmp_path / "b"),
+                "--weight", "0,1", "--tune-on", str(dev), "--cache-dir",
+                str(tmp_path / "cache")])
+        assert result.exit_code == 0, result.output
+        return [record.getMessage() for record in caplog.records
+                if "--tune-on" in record.getMessage()]
+
+    assert warned() == [
+        f"{dev} (--tune-on): 2 of its 9 documents are documents the bundle was trained "
+        "on: thresholds tuned on them make the figures optimistic (tune on documents "
+        "neither the bundle nor CORPUS holds for a fair estimate)",
+        f"{dev} (--tune-on): 1 of its 9 documents is a document of CORPUS {corpus}: "
+        "thresholds tuned on them make the figures optimistic (tune on documents neither "
+        "the bundle nor CORPUS holds for a fair estimate)"]
+    dev.write_text(DEV)
+    assert warned() == []
+
+
 def test_zeroshot_eval_tune_on_takes_the_sets_devs_labels_call_for(tmp_path):
     """Zero-shot alone, tuned on a DEV of CORPUS's texts each carrying every label:
     the best F1 there is every label of every document, so every label of CORPUS is

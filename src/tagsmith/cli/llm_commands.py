@@ -1427,6 +1427,37 @@ def _tuning_objective(classifier) -> dict:
     return {**objective, "beta": float(beta if beta is not None else defaults.beta)}
 
 
+def _warn_tuning_overlap(classifier, dev, corpus_hashes, tune_on: str, corpus: str) -> None:
+    """``zeroshot --eval --tune-on DEV``: DEV's documents the bundle was trained on, and
+    those of CORPUS, warned of (eval's rule for CORPUS, :func:`in_training`: whitespace
+    collapsed, case folded): thresholds tuned on the documents the figures are
+    measured on, or on training documents, make the figures optimistic."""
+    import logging
+
+    import numpy as np
+
+    from tagsmith.cli.commands import _text_hashes
+    from tagsmith.data.texthash import BLANK_HASH, in_training
+
+    hashes = _text_hashes(dev)
+    n = len(hashes)
+    train_hashes = None if classifier is None else classifier.train_hashes
+    shared = [(train_hashes, "the bundle was trained on"),
+              (np.unique(corpus_hashes[corpus_hashes != BLANK_HASH]),
+               f"of CORPUS {printable(corpus)}")]
+    for known, what in shared:
+        if known is None or not n:  # no bundle, or one keeping no training texts
+            continue  # (the check of CORPUS said so)
+        n_seen = int(in_training(known, dev.texts, hashes=hashes).sum())
+        if n_seen:
+            logging.getLogger("tagsmith").warning(
+                "%s (--tune-on): %s of its %s document%s %s %s: thresholds tuned on them "
+                "make the figures optimistic (tune on documents neither the bundle nor "
+                "CORPUS holds for a fair estimate)", printable(tune_on), f"{n_seen:,}",
+                f"{n:,}", plural_s(n), plural(n_seen, "is a document", "are documents"),
+                what)
+
+
 def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: bool,
                        as_json: bool, corpus: str, vocab: str, bundle: str | None,
                        background, *, known, width: int, model_k: int,
@@ -1473,6 +1504,10 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
             propensity = propensities(sp.csr_matrix(counts[None, :]),
                                       n_docs=classifier.n_train_docs)
 
+    corpus_hashes = _text_hashes(gold)
+    if dev is not None:
+        _warn_tuning_overlap(classifier, dev, corpus_hashes, tune_on or "", corpus)
+
     def scored(texts):
         """A function of a weight: the texts' zero-shot ranking, or its blend at it."""
         zeroshot_topk = scorer.predict_topk(texts, width)
@@ -1488,7 +1523,7 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
     dev_scores = None if dev is None else scored(dev.texts)
     objective = None if dev is None else _tuning_objective(classifier)
     thresholds = None if threshold is None else np.full(len(space), threshold)
-    corpus_print = corpus_fingerprint(_text_hashes(gold), gold.Y, space)
+    corpus_print = corpus_fingerprint(corpus_hashes, gold.Y, space)
     read = gold.report
     runs = []
     min_labels = {}  # a weight's tuned min_labels, for the per-label table's note
