@@ -240,6 +240,33 @@ def test_zeroshot_eval_tune_on_warns_of_devs_documents_of_corpus_or_training(tmp
     assert warned() == []
 
 
+def test_zeroshot_eval_tune_on_names_labels_the_bundle_never_learnt_at_weight_0(tmp_path):
+    """At weight 0 (the model alone) music, which the bundle never trained on, has no
+    score; DEV's music documents tuned it onto the global threshold, never reached,
+    shown as a number and said nowhere. As train tunes them, it is left out of the
+    tuning and never predicted (an infinite threshold: JSON null, unreachable), and the
+    text names the count in train's words; at weight 0.5 zero-shot scores it, tuned."""
+    vocab, corpus = _files(tmp_path)
+    (tmp_path / "dev.tsv").write_text(DEV)
+    _bundle(tmp_path / "b")
+    args = [vocab, corpus, "--eval", "--per-label", "--bundle", str(tmp_path / "b"),
+            "--tune-on", str(tmp_path / "dev.tsv")]
+    result = _run(tmp_path, *args, "--json", "--weight", "0,0.5")
+    assert result.exit_code == 0, result.output
+    model, blend = (json.loads(line) for line in result.stdout.splitlines())
+    music = {row["uri"]: row for row in model["per_label"]}["u:music"]
+    assert (music["threshold"], music["reachable"], music["predicted"]) == (None, False, 0)
+    music = {row["uri"]: row for row in blend["per_label"]}["u:music"]
+    assert music["reachable"] and music["threshold"] is not None
+    result = _run(tmp_path, *args, "--weight", "0")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].endswith(
+        "at each weight, as train tunes them; at weight 0, 1 label never predicted (no "
+        "training document)")
+    assert [line.split()[3] for line in result.stdout.splitlines()
+            if line.split()[:1] == ["music"]] == ["inf"]
+
+
 def test_zeroshot_eval_tune_on_takes_the_sets_devs_labels_call_for(tmp_path):
     """Zero-shot alone, tuned on a DEV of CORPUS's texts each carrying every label:
     the best F1 there is every label of every document, so every label of CORPUS is

@@ -1485,6 +1485,7 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
         forced_below,
         warn_training_overlap,
     )
+    from tagsmith.pipeline.train import _tune_learnt
     from tagsmith.topk import TopK
     from tagsmith.zeroshot.scorer import blend_topk, label_sets_by_margin
 
@@ -1527,10 +1528,24 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
     read = gold.report
     runs = []
     min_labels = {}  # a weight's tuned min_labels, for the per-label table's note
+    untrained = None  # at weight 0 (the model alone), the labels with no model score
+    if classifier is not None and known is not None:
+        untrained = ~known
+        for ids in replacements.values():  # the model's scores passed on make them known
+            untrained[list(ids)] = False
     for weight in (weights if classifier is not None else (None,)):
         topk = scores(weight)
         forced = None
-        if dev_scores is not None:  # thresholds tuned on DEV's scores at this weight
+        if dev_scores is not None and untrained is not None and weight == 0:
+            # as train tunes the thresholds of labels the model never learnt: left out
+            # of the tuning and never predicted (they backed off to the global
+            # threshold, a score of 0 never reaching it, without a word)
+            tuned = _tune_learnt(dev.Y, dev_scores(weight), untrained, **(objective or {}))
+            y_pred = tuned.label_sets(topk)
+            thresholds = tuned.per_label
+            forced = forced_below(tuned, topk, y_pred) if per_label else None
+            min_labels[weight] = tuned.min_labels
+        elif dev_scores is not None:  # thresholds tuned on DEV's scores at this weight
             tuned = tune_thresholds(dev.Y, dev_scores(weight), **(objective or {}))
             y_pred = tuned.label_sets(topk)
             thresholds = tuned.per_label
@@ -1573,9 +1588,14 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
                 "n_tune_docs": None if dev is None else len(dev.texts)}})
         return
     if dev is not None:
+        # the labels never predicted at weight 0, in train's words
+        never = 0 if untrained is None or 0 not in min_labels else int(
+            np.count_nonzero(untrained & ~space.deprecated_mask))
+        also = (f"; at weight 0, {never:,} label{plural_s(never)} never predicted (no "
+                "training document)" if never else "")
         click.echo(f"thresholds tuned per label on {printable(tune_on or '')} "
                    f"({len(dev.texts):,} document{plural_s(len(dev.texts))}) at each "
-                   f"weight, as train tunes them")
+                   f"weight, as train tunes them{also}")
     if len(runs) == 1:
         weight, metrics = runs[0]
         if weight is not None:
