@@ -577,3 +577,50 @@ def test_materialised_sets_have_sorted_column_indices(tail_label):
         expected = [row[:3] + [1] for row in expected]
     assert sets.to_csr().indices.tolist() == csr.indices.tolist()
     assert csr.toarray().astype(int).tolist() == expected
+
+
+@pytest.mark.parametrize("mondrian", [False, True])
+def test_an_excluded_label_is_in_no_set_and_out_of_the_calibration(mondrian):
+    """A label the model never learnt scores every document the same (0.026 on a walk);
+    its held-out positives pulled the threshold below that score, and it was in every
+    set (70 of 70). Excluded, it is in none, listed or from the tail, and the
+    thresholds are those fitted without its positives: the guarantee is of the others."""
+    rng = np.random.default_rng(3)
+    n = 300
+    scores = rng.random((n, 4)).astype(np.float32)
+    scores[:, 3] = 0.026  # never learnt: the same score for every document
+    y = sp.lil_matrix((n, 4), dtype=bool)
+    for i in range(n):
+        y[i, int(np.argmax(scores[i, :3]))] = True
+        if i % 4 == 0:
+            y[i, 3] = True
+    y = y.tocsr()
+    probs = TopK.from_scores(scores, 3)
+    tail = np.array([0.01, 0.01, 0.01, 0.026])  # unlisted u:3 scores its constant
+    bands = FrequencyBands.from_counts(np.array([50, 40, 30, 0]), 2) if mondrian else None
+    left_in = fit_recall_control(y, probs, tail=tail, bands=bands)
+    assert left_in.predict(probs, 0.1).to_csr()[:, 3].nnz == n  # the defect: every set
+    exclude = np.array([False, False, False, True])
+    crc = fit_recall_control(y, probs, tail=tail, bands=bands, exclude=exclude)
+    sets = crc.predict(probs, 0.1)
+    assert sets.to_csr()[:, 3].nnz == 0 and not sets.tail_in[3]
+    without = y.tolil()
+    without[:, 3] = False
+    reference = fit_recall_control(without.tocsr(), probs, tail=tail, bands=bands)
+    np.testing.assert_array_equal(crc.thresholds(0.1), reference.thresholds(0.1))
+    # recall of the labels not excluded meets the target on these documents
+    assert np.nanmean(sets.recall(without.tocsr())) >= 0.9 - 1e-9
+    again = RecallControl.from_state(*crc.to_state())
+    np.testing.assert_array_equal(again.excluded, exclude)
+    assert again.predict(probs, 0.1).to_csr()[:, 3].nnz == 0
+    # saved without it (bundles calibrated before): none excluded
+    meta, arrays = left_in.to_state()
+    assert "excluded" not in arrays and RecallControl.from_state(meta, arrays).excluded is None
+    meta, arrays = crc.to_state()
+    with pytest.raises(ValueError, match="excluded is not one boolean per label"):
+        RecallControl.from_state(meta, {**arrays, "excluded": np.zeros(3, bool)})
+    with pytest.raises(InvalidParameterError, match="parameter 'exclude'"):
+        fit_recall_control(y, probs, exclude=np.zeros(3, bool))
+    with pytest.raises(InvalidParameterError, match="not excluded"):
+        fit_recall_control(y.multiply(sp.csr_matrix(exclude)).tocsr(), probs,
+                           exclude=exclude)  # only the excluded label's positives

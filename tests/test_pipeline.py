@@ -1275,3 +1275,58 @@ def test_the_fit_and_the_refit_analyse_the_texts_once_to_the_same_model(goemotio
     for key, array in arrays.items():
         assert array.dtype == their_arrays[key].dtype, key
         assert array.tobytes() == their_arrays[key].tobytes(), key
+
+
+def test_a_label_never_trained_is_in_no_conformal_set_and_said_so(tmp_path, caplog):
+    """u:c has no training document: its model scores every text the same, and the
+    held-out documents carrying it pulled the conformal thresholds below that score, so
+    it was in every recall and mondrian set (70 of 70 on a walk), noise to a moderator.
+    It is in none now, calibrate and suggest --sets name it once, and a bundle
+    calibrated before says to calibrate again."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    from tagsmith.pipeline.confidence import (
+        ConfidenceOptions,
+        calibrate_classifier,
+        heldout_from_corpus,
+        untrained_out_of_sets,
+    )
+
+    space, texts, Y = _untrained_label_data()
+    clf = train_classifier(texts, Y, space, options=TrainOptions(featurizer_params=FAST_FEATURES,
+                                                                 dev_fraction=0.0))
+    rows = [[1, 0, 0] if i % 2 else [0, 1, 0] for i in range(80)]
+    for i in range(0, 80, 3):
+        rows[i][2] = 1
+    heldout = heldout_from_corpus(clf, [f"{text} again {i}" for i, text in
+                                        enumerate(texts * 2)],
+                                  sp.csr_matrix(np.array(rows)), k=3, source="held out")
+    report = calibrate_classifier(clf, heldout, options=ConfidenceOptions(min_support=1))
+    assert report["conformal"]["n_untrained_labels"] == 1
+    for method in ("recall", "mondrian"):
+        sets = clf.predict_sets(texts, alpha=0.1, method=method)
+        assert sets.to_csr()[:, 2].nnz == 0, method
+        assert sets.to_csr()[:, :2].nnz >= len(texts)  # the learnt labels are there
+    assert untrained_out_of_sets(clf) == (
+        "1 label never trained (no training document: 'u:c') cannot be in a recall or "
+        "mondrian set; its coverage is not guaranteed (the sets' guarantee is of the "
+        "labels the model learnt)")
+    clf.save(tmp_path / "model")
+    again = TextClassifier.load(tmp_path / "model")
+    assert again.predict_sets(texts, alpha=0.1).to_csr()[:, 2].nnz == 0
+    tagsmith_cli._register_commands()
+    docs = tmp_path / "docs.txt"
+    docs.write_text("\n".join(texts[:5]) + "\n", encoding="utf-8")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(tmp_path / "model"),
+                                                       str(docs), "--sets"])
+    assert result.exit_code == 0, result.output
+    assert caplog.text.count("cannot be in a recall or mondrian set") == 1, caplog.text
+    assert "u:c" not in result.stdout
+    # calibrated before they were left out: every set held it, and the warning says so
+    assert again.conformal is not None
+    again.conformal.recall.excluded = None
+    assert "run tagsmith calibrate again to leave it out of the sets" in \
+        untrained_out_of_sets(again)

@@ -213,7 +213,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         recall_thresholds_line,
         refuse_one_objective,
     )
-    from tagsmith.pipeline.confidence import ConfidenceOptions
+    from tagsmith.pipeline.confidence import ConfidenceOptions, untrained_out_of_sets
 
     refuse_unused("--calibration-fraction", calibration_fraction > 0, "calibration_method",
                   "calibrator_source", "min_precision", "min_recall")
@@ -290,6 +290,9 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         # the bundle's alpha: suggest --sets would answer every label
         warn_alpha_too_small(classifier.conformal, [classifier.conformal.alpha],
                              "--calibration-fraction")
+        out_of_sets = untrained_out_of_sets(classifier)
+        if out_of_sets:  # as calibrate says it
+            warn(out_of_sets)
     heldout = classifier.manifest["metrics"].get("heldout")
     training = classifier.manifest["training"]
     aside = training.get("n_calibration_docs") or 0
@@ -1253,6 +1256,11 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         too_small = conformal.alpha_too_small(set_alpha, set_method)
         if too_small:
             warn(f"--alpha: {too_small} ({printable(bundle)})")
+        from tagsmith.pipeline.confidence import untrained_out_of_sets
+
+        out_of_sets = "" if set_method == "lpicp" else untrained_out_of_sets(classifier)
+        if out_of_sets:  # once, not per batch
+            warn(f"{out_of_sets} ({printable(bundle)})")
     n_docs = cut_short = n_empty = 0
     with documents_progress("suggest") as progress:
         for batch in _batches(_read_documents(files, whole_file, checked=True), 512,

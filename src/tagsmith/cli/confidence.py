@@ -125,6 +125,7 @@ def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_
         ConfidenceOptions,
         calibrate_classifier,
         heldout_from_corpus,
+        untrained_out_of_sets,
     )
 
     refuse_unused("--calibrator-source split", calibrator_source == "split",
@@ -192,6 +193,9 @@ def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_
     # the bundle's default alpha: suggest --sets would answer every label (lpicp's groups
     # all hold every document)
     warn_alpha_too_small(conformal, [alpha], "--alpha")
+    out_of_sets = untrained_out_of_sets(classifier)
+    if out_of_sets:  # once, here and in suggest --sets: in every set, it was noise
+        warn(out_of_sets)
     from tagsmith.data.textio import same_file
 
     # -o BUNDLE (or another name of it) is a save in place too: it was written as a new

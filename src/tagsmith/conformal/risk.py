@@ -20,6 +20,14 @@ probability, which is honest but large (a flag says so). Without tail
 probabilities (``tail=None``) an unlisted label scores ``-inf`` and enters only
 when the set must be the whole label space.
 
+Excluded labels (``exclude``, a boolean mask: labels the model was never trained on,
+whose score is the same for every document): they are in no set, and their true labels
+are left out of the calibration, so the guarantee is then of the labels not excluded,
+``E[ 1 - |Y' ∩ C(X)| / |Y'| ] <= alpha`` with ``Y'`` a document's true labels less the
+excluded ones, over documents with such a label; an excluded label's true labels are
+all missed. Left in, such a label's constant score joined every set whenever the
+threshold fell below it: noise in each set, saying nothing of the document.
+
 Mondrian variant (``bands``): each frequency band gets its own threshold, fitted on
 the documents with a true label in that band with the loss restricted to the
 band's labels, so the recall guarantee holds *within every band*: rare labels are
@@ -43,6 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 from tagsmith._plural import plural_s
 from tagsmith._typing import LabelMatrix
@@ -77,7 +86,9 @@ class RecallControl:
     |Y_i ∩ g|``), and ``n_docs[g]`` calibration documents with a true label in ``g``.
     ``tail`` (``(n_labels,)``) scores unlisted labels; ``band_of`` maps labels to
     groups (``None``: one group). ``k`` is the calibration top-k width: predict with
-    exactly that many candidates (the model's top ``k``, calibrated).
+    exactly that many candidates (the model's top ``k``, calibrated). ``excluded``
+    (bool, ``(n_labels,)``, or None: none) marks labels in no set, left out of the
+    calibration (see the module docstring).
     """
 
     indptr: np.ndarray
@@ -88,6 +99,12 @@ class RecallControl:
     k: int
     band_of: np.ndarray | None = None
     mean_true_labels: float = 1.0
+    excluded: np.ndarray | None = None
+
+    @property
+    def n_excluded(self) -> int:
+        """How many labels are in no set (:attr:`excluded`)."""
+        return 0 if self.excluded is None else int(np.count_nonzero(self.excluded))
 
     @property
     def n_labels(self) -> int:
@@ -145,6 +162,9 @@ class RecallControl:
         in_set = valid & (topk.scores >= entry_thr)
         # unlisted labels above their group's threshold join from the tail
         tail_in = self.tail >= thresholds[group]
+        if self.excluded is not None:  # never trained: in no set, listed or not
+            in_set &= ~self.excluded[safe]
+            tail_in &= ~self.excluded
         listed_tail_in = (valid & tail_in[safe]).sum(axis=1)
         size = in_set.sum(axis=1) + int(tail_in.sum()) - listed_tail_in
         limit = self.default_max_set_size() if max_set_size is None else int(max_set_size)
@@ -186,6 +206,8 @@ class RecallControl:
                   "tail": self.tail}
         if self.band_of is not None:
             arrays["band_of"] = self.band_of.astype(np.int16)
+        if self.excluded is not None and self.excluded.any():
+            arrays["excluded"] = self.excluded.astype(bool)
         return meta, arrays
 
     @classmethod
@@ -238,6 +260,13 @@ class RecallControl:
                   arrays["band_of"] if meta.get("mondrian") else None,
                   check_number(f"{part} mean_true_labels", meta.get("mean_true_labels", 1.0),
                                0, finite=True))
+        if "excluded" in arrays:  # absent in bundles calibrated before it was kept
+            excluded = np.asarray(arrays["excluded"])
+            if excluded.shape != (out.n_labels,) or excluded.dtype != np.bool_:
+                raise ValueError(f"{part} excluded is not one boolean per label "
+                                 f"({out.n_labels}): dtype {excluded.dtype}, shape "
+                                 f"{excluded.shape}")
+            out.excluded = excluded
         if out.band_of is not None:
             out.band_of = check_ids(f"{part} band_of", out.band_of, out.n_groups,
                                     shape=(out.n_labels,), dtype=np.int16)
@@ -268,19 +297,37 @@ def _crc_threshold(scores: np.ndarray, weights: np.ndarray, n: int, alpha: float
 
 def fit_recall_control(y_true: LabelMatrix, topk: TopK, *,
                        tail: npt.ArrayLike | None = None,
-                       bands: FrequencyBands | None = None) -> RecallControl:
+                       bands: FrequencyBands | None = None,
+                       exclude: npt.ArrayLike | None = None) -> RecallControl:
     """Fit CRC on calibration documents: ``topk`` holds their calibrated probabilities.
 
     ``y_true`` (n_docs x n_labels) are their labels; documents without a true label
     carry no loss and are left out (the guarantee is for documents with labels), so
     at least one document must have a label.
     ``tail`` (``(n_labels,)``) scores labels outside a document's top-k (default
-    ``-inf``); ``bands`` gives the Mondrian variant. The calibration documents must
+    ``-inf``); ``bands`` gives the Mondrian variant; ``exclude`` (a boolean mask over
+    the labels) the labels in no set, whose true labels are left out of the calibration
+    (a document whose every true label is excluded carries no loss). The calibration documents must
     be unseen by the model *and* by whatever produced the probabilities (e.g. fit
     the calibrator on other held-out data).
     """
+    excluded = None
+    if exclude is not None:
+        excluded = np.asarray(exclude)
+        if excluded.shape != (topk.n_labels,) or excluded.dtype != np.bool_:
+            raise InvalidParameterError("exclude", f"a boolean mask of shape ({topk.n_labels},)",
+                                        f"dtype {excluded.dtype}, shape {excluded.shape}")
+        if excluded.any():
+            y_true = _without_columns(y_true, excluded)
+        else:
+            excluded = None
     entries = collect_entries(y_true, topk)
     check_fit_documents(entries.n_docs, "a recall control")
+    if entries.y.nnz == 0 and excluded is not None:
+        raise InvalidParameterError(
+            "y_true", "the labels of at least one held-out document with a true label not "
+            "excluded (labels never trained are in no set and carry no loss)",
+            f"{entries.n_docs} document{plural_s(entries.n_docs)}, none with such a label")
     if entries.y.nnz == 0:
         # every document is left out (no loss without a true label): the thresholds were
         # then -inf at every alpha and every set the whole label space, silently
@@ -317,4 +364,15 @@ def fit_recall_control(y_true: LabelMatrix, topk: TopK, *,
     labelled = np.diff(entries.y.indptr) > 0
     mean_true = float(np.diff(entries.y.indptr)[labelled].mean()) if labelled.any() else 1.0
     return RecallControl(indptr, true_scores[order], weights[order], n_docs.astype(np.int64),
-                         tail_arr, topk.k, band_of, mean_true)
+                         tail_arr, topk.k, band_of, mean_true, excluded)
+
+
+def _without_columns(y_true: LabelMatrix, columns: np.ndarray) -> sp.csr_matrix:
+    """``y_true`` as a sparse matrix with the true labels of ``columns`` (a boolean
+    mask) removed; anything else is left for :func:`collect_entries` to check."""
+    matrix = sp.csr_matrix(y_true, copy=True)
+    if matrix.shape[1] != columns.size:
+        return matrix  # refused by collect_entries, naming the shapes
+    matrix.data[columns[matrix.indices]] = 0
+    matrix.eliminate_zeros()
+    return matrix

@@ -191,7 +191,12 @@ class ConformalModel:
             counts = np.diff(part.indptr)
         else:
             counts = np.asarray(part.n_docs)
-            empty = int(np.count_nonzero(counts == 0))
+            # a band of labels never trained alone has no document and no set member
+            in_sets = np.ones(counts.size, bool)
+            if part.excluded is not None and part.band_of is not None:
+                in_sets = np.bincount(part.band_of[~part.excluded].astype(np.int64),
+                                      minlength=counts.size) > 0
+            empty = int(np.count_nonzero((counts == 0) & in_sets))
             if empty and method == "mondrian":
                 # no threshold at any alpha: each such band's labels join every set; left
                 # out of the count below, this said nothing (calibrated on documents of
@@ -482,16 +487,29 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
                                      bands=calibrator.bands)
     reach = (None if options.min_recall is None
              else recall_reach(tuning_Y, tuning_probs, untrained))
-    if sp.csr_matrix(conformal_part.Y).count_nonzero() == 0:
+    conformal_Y = sp.csr_matrix(conformal_part.Y)
+    if conformal_Y.count_nonzero() == 0:
         raise DataError(f"none of the {len(conformal_part):,} held-out documents "
                         f"({heldout.source}) set aside for the conformal sets carries a "
                         "label, so the sets could only be every label; give more labelled "
                         "held-out documents (or another --conformal-fraction)")
-    recall = fit_recall_control(conformal_part.Y, probs, tail=calibrator.tail)
+    # a label the model never learnt scores every document the same: in every set once
+    # the threshold fell below that score (GoEmotions walk: 70 of 70), it is in none,
+    # and its positives are left out of the calibration (the guarantee is then of the
+    # labels the model learnt)
+    exclude = untrained if untrained.any() else None
+    if exclude is not None and conformal_Y[:, ~untrained].count_nonzero() == 0:
+        raise DataError(f"none of the {len(conformal_part):,} held-out documents "
+                        f"({heldout.source}) set aside for the conformal sets carries a "
+                        "label the model was trained on (labels without a training "
+                        "document are in no set), so the sets could only be every label; "
+                        "give held-out documents of the labels it learnt")
+    recall = fit_recall_control(conformal_part.Y, probs, tail=calibrator.tail,
+                                exclude=exclude)
     mondrian = None
     if calibrator.bands.n_bands > 1:
         mondrian = fit_recall_control(conformal_part.Y, probs, tail=calibrator.tail,
-                                      bands=calibrator.bands)
+                                      bands=calibrator.bands, exclude=exclude)
     use_lpicp = options.lpicp
     full = probs.k >= probs.n_labels and bool(probs.valid.all())
     if use_lpicp is None:
@@ -512,7 +530,9 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
                 "top1_ece": round(raw_report.top1_ece, 6)} if raw_report else None,
         "calibrated": cal_report.to_dict(), "thresholds": thresholds.summary(),
         "thresholds_tuned_on": thresholds_docs,
-        "conformal": {"methods": conformal.methods(), "alpha": options.alpha},
+        "conformal": {"methods": conformal.methods(), "alpha": options.alpha,
+                      # labels never trained: in no recall or mondrian set
+                      "n_untrained_labels": int(np.count_nonzero(untrained))},
     }
     if reach is not None:
         report["recall_reach"] = reach
@@ -651,6 +671,38 @@ def never_untrained(thresholds: Thresholds, labels: np.ndarray,
     return replace(thresholds, per_label=per_label, tuned_mask=tuned, source=source,
                    capped=capped, capped_shared=shared,
                    capped_bands=_capped_bands_left(thresholds, labels, source, shared, bands))
+
+
+def untrained_out_of_sets(classifier: TextClassifier, shown: int = 5) -> str:
+    """What the recall and mondrian sets of ``classifier`` say of the labels it has no
+    training document of, for ``calibrate`` and ``suggest --sets``: '' where there is
+    none (or no calibration). Calibrated now, such labels are in no set and outside the
+    guarantee; calibrated before they were left out, each joins every set whose
+    threshold falls below its constant probability, and calibrating again leaves them
+    out.
+
+    A label without a training document scores every document the same: in every set
+    (70 of 70 on a walk), it was noise to a moderator and said nothing of the document.
+    """
+    conformal = classifier.conformal
+    if conformal is None or not classifier.n_train_docs:
+        return ""
+    untrained = np.flatnonzero(classifier.label_counts == 0)
+    if not untrained.size:
+        return ""
+    n = int(untrained.size)
+    names = ", ".join(repr(classifier.label_space.name_of(int(i))) for i in untrained[:shown])
+    names += f", and {n - shown:,} more" if n > shown else ""
+    if conformal.recall.excluded is None:  # calibrated before they were left out
+        return (f"{n:,} label{plural_s(n)} without a training document ({names}) "
+                f"{plural(n, 'is', 'are')} scored the same for every document, and the "
+                "conformal sets were calibrated with "
+                f"{plural(n, 'it', 'them')} in: {plural(n, 'it joins', 'each joins')} every "
+                "recall or mondrian set whose threshold is below that score; run tagsmith "
+                f"calibrate again to leave {plural(n, 'it', 'them')} out of the sets")
+    return (f"{n:,} label{plural_s(n)} never trained (no training document: {names}) "
+            f"cannot be in a recall or mondrian set; {plural(n, 'its', 'their')} coverage "
+            "is not guaranteed (the sets' guarantee is of the labels the model learnt)")
 
 
 def _capped_bands_left(thresholds: Thresholds, labels: np.ndarray, source: np.ndarray | None,
