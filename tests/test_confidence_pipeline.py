@@ -1517,10 +1517,13 @@ def test_calibrate_min_recall_says_what_share_of_the_positives_it_can_reach(
                      "n_unranked": total - ranked, "k": 3,
                      "share_reachable": round(ranked / total, 6)}
     assert ranked < 0.95 * total
+    # the documents counted, by name (train --json names them alike)
+    assert report["thresholds_source"] == f"{goemotions_small['dev']}, its conformal part"
     text = run(*args)
     assert text.exit_code == 0, text.output
     assert (f"recall 0.9 is of the positives the thresholds can reach: {ranked:,} of the "
-            f"{total:,} held-out positives tuned on ({100 * ranked / total:.1f}%); "
+            f"{total:,} held-out positives tuned on ({100 * ranked / total:.1f}%; "
+            f"{report['thresholds_source']}); "
             f"{total - ranked:,} are of labels ranked outside each document's top 3 "
             "candidates, missed at any threshold\n") in text.stdout, text.stdout
     every = ("calibrate", cli_bundle, "--data", goemotions_small["dev"], "--min-recall",
@@ -1779,18 +1782,30 @@ def test_train_min_recall_says_what_share_of_the_positives_it_tuned_on_it_can_re
     assert summary["recall_reach"] == {
         "n_positives": total, "n_reachable": total - never, "n_never_learnt": never,
         "n_unranked": 0, "k": 28, "share_reachable": round((total - never) / total, 6)}
+    # the documents counted, named as calibrate --json names them (train had none)
+    documents = summary["calibration"]["thresholds_source"]
+    assert summary["calibration"]["thresholds_tuned_on"] == "heldout"
+    assert documents == TextClassifier.load(tmp_path / "dev").manifest["calibration"][
+        "thresholds_source"] == "dev corpus", documents
     text = run(*args, "-o", tmp_path / "dev-text")
     assert text.exit_code == 0, text.output
     assert (f"recall 0.8 is of the positives the thresholds can reach: {total - never:,} of "
             f"the {total:,} held-out positives tuned on "
-            f"({100 * (total - never) / total:.1f}%); {never:,} are of labels never learnt, "
-            "missed at any threshold\n") in text.stdout, text.stdout
+            f"({100 * (total - never) / total:.1f}%; {documents}); {never:,} are of labels "
+            "never learnt, missed at any threshold\n") in text.stdout, text.stdout
     # without --dev, tuned on the calibration split, which holds no gratitude either
     alone = ("train", corpus, "--vocab", goemotions_small["vocab"], "--calibration-fraction",
              "0.3", "--min-recall", "0.8", *FAST)
-    reach = json.loads(run(*alone, "-o", tmp_path / "split", "--json").stdout)["recall_reach"]
+    split = json.loads(run(*alone, "-o", tmp_path / "split", "--json").stdout)
+    reach = split["recall_reach"]
     calibration = TextClassifier.load(tmp_path / "split").manifest["calibration"]
     assert calibration["thresholds_tuned_on"] == "conformal"
+    assert split["calibration"]["thresholds_source"] == (
+        "0.3 of the training data set aside (seed 0), its conformal part")
+    # calibrate --json names them alike, and its line as train's does
+    again = json.loads(run("calibrate", tmp_path / "split", "-o", tmp_path / "again",
+                           "--min-recall", "0.8", "--json").stdout)
+    assert again["thresholds_source"] == split["calibration"]["thresholds_source"]
     assert reach["n_positives"] > 0
     assert (reach["n_never_learnt"], reach["n_unranked"], reach["share_reachable"]) == (
         0, 0, 1.0)

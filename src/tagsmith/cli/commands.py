@@ -320,7 +320,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                  f"{plural_s(few_heldout)}: too few for its figures to measure the model")
         # with the warnings of the run, which -q hid (as taxonomy's and label's summaries)
         print_json({**_train_summary(model, output, len(label_space), training, heldout,
-                                     calibration, classifier.manifest["thresholds"]),
+                                     calibration, classifier.manifest["thresholds"],
+                                     _thresholds_source(classifier) if calibration else None),
                     "warnings": obj.get("warnings") or []})
         return
     click.echo(f"trained {model} on {n_docs:,} document{plural_s(n_docs)}"
@@ -361,16 +362,32 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             click.echo(recall_thresholds_line(thresholds, "",
                                               classifier.n_labels - unlearnt) + also)
             # the share of the positives it tuned on out of the target's reach, as
-            # calibrate --min-recall says it (said nowhere by train)
+            # calibrate --min-recall says it (said nowhere by train), of the documents
+            # named as calibrate names them
             reach = recall_reach_line(calibration.get("recall_reach"),
-                                      thresholds["min_recall"])
+                                      thresholds["min_recall"],
+                                      _thresholds_source(classifier))
             if reach:
                 click.echo(reach)
 
 
+def _thresholds_source(classifier) -> str:
+    """The documents a trained bundle's calibrated thresholds were tuned on, by name: the
+    held-out documents where train tuned them again there (the manifest's
+    ``thresholds_source``), else the part of the set-aside ones (as calibrate names
+    them: :func:`~tagsmith.pipeline.confidence.thresholds_documents`)."""
+    from tagsmith.pipeline.confidence import thresholds_documents
+
+    calibration = classifier.manifest.get("calibration") or {}
+    if "thresholds_source" in calibration:
+        return str(calibration["thresholds_source"])
+    source = classifier.heldout.source if classifier.heldout is not None else ""
+    return thresholds_documents(calibration, source)
+
+
 def _train_summary(model: str, output: str, n_labels: int, training: dict,
                    heldout: dict | None, calibration: dict | None,
-                   thresholds: dict) -> dict:
+                   thresholds: dict, thresholds_source: str | None = None) -> dict:
     """What ``train`` prints at the end, as keys (``train --json``): the held-out
     metrics (every one ``eval --json`` has) and the calibration are ``None`` when
     there were none; ``thresholds``, the manifest's (their objective, and with a
@@ -387,7 +404,10 @@ def _train_summary(model: str, output: str, n_labels: int, training: dict,
             "n_calibrator_docs": calibration["n_calibrator_docs"],
             "n_conformal_docs": calibration["n_conformal_docs"],
             "ece_raw": calibration["raw"]["ece"],
-            "ece_calibrated": calibration["calibrated"]["ece"]},
+            "ece_calibrated": calibration["calibrated"]["ece"],
+            # the documents the thresholds were tuned on, as calibrate --json has them
+            "thresholds_tuned_on": calibration.get("thresholds_tuned_on"),
+            "thresholds_source": thresholds_source},
         "thresholds": thresholds,
         # with a recall target, what share of the held-out positives its thresholds
         # were tuned on it can reach (as calibrate --json gives it)

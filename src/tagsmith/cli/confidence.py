@@ -246,7 +246,8 @@ def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_
                 else "the calibrator's own documents")
         click.echo(recall_thresholds_line(thr, f" (tuned on {docs})",
                                           classifier.n_labels - unlearnt) + also)
-        reach = recall_reach_line(report.get("recall_reach"), thr["min_recall"])
+        reach = recall_reach_line(report.get("recall_reach"), thr["min_recall"],
+                                  report["thresholds_source"])
         if reach:
             click.echo(reach)
     else:
@@ -306,17 +307,19 @@ def recall_thresholds_line(thr: dict, tuned_on: str = "", n_labels: int | None =
             + (f", {never:,} never predicted (no held-out positive ranked)" if never else ""))
 
 
-def recall_reach_line(reach: dict | None, min_recall: float) -> str:
+def recall_reach_line(reach: dict | None, min_recall: float, documents: str = "") -> str:
     """What share of the held-out positives a recall target can reach (calibrate's
     ``recall_reach``), said where the rest is material (at least
     :data:`~tagsmith.pipeline.confidence.MATERIAL_UNREACHABLE` of them): '' otherwise.
+    ``documents`` names the documents counted (their ``thresholds_source``), as calibrate
+    and train both say them: train's line named none.
 
     >>> print(recall_reach_line({"n_positives": 23679, "n_reachable": 5968,
     ...     "n_never_learnt": 3031, "n_unranked": 14680, "k": 50,
-    ...     "share_reachable": 0.252037}, 0.5))  # doctest: +NORMALIZE_WHITESPACE
+    ...     "share_reachable": 0.252037}, 0.5, "dev.tsv"))  # doctest: +NORMALIZE_WHITESPACE
     recall 0.5 is of the positives the thresholds can reach: 5,968 of the 23,679 held-out
-    positives tuned on (25.2%); 3,031 are of labels never learnt and 14,680 of labels
-    ranked outside each document's top 50 candidates, missed at any threshold
+    positives tuned on (25.2%; dev.tsv); 3,031 are of labels never learnt and 14,680 of
+    labels ranked outside each document's top 50 candidates, missed at any threshold
     >>> recall_reach_line({"n_positives": 100, "n_reachable": 100, "n_never_learnt": 0,
     ...     "n_unranked": 0, "k": 28, "share_reachable": 1.0}, 0.9)
     ''
@@ -338,7 +341,8 @@ def recall_reach_line(reach: dict | None, min_recall: float) -> str:
                      f"{k:,} candidate{plural_s(k)}")
     return (f"recall {min_recall:g} is of the positives the thresholds can reach: "
             f"{reachable:,} of the {total:,} held-out positive{plural_s(total)} tuned on "
-            f"({100 * reachable / total:.1f}%); {' and '.join(parts)}, missed at any "
+            f"({100 * reachable / total:.1f}%{'; ' + documents if documents else ''}); "
+            f"{' and '.join(parts)}, missed at any "
             "threshold")
 
 

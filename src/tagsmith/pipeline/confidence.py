@@ -615,6 +615,9 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
         heldout, options=options, label_counts=counts, crossfit=classifier.crossfit,
         crossfit_Y=crossfit_Y, _conformal_share=_conformal_share,
         _thresholds_replaced=_thresholds_replaced)
+    # the documents the thresholds were tuned on, by name (calibrate --json, and its
+    # recall-reach line), as train names them
+    report["thresholds_source"] = thresholds_documents(report, heldout.source)
     if counts is not None:
         # a label the model never learnt stays never predicted, as train leaves it: it
         # backed off to its band's threshold (or counted as one that cannot reach
