@@ -2049,3 +2049,31 @@ def test_replacements_are_saved_and_a_bundle_saved_before_them_loads(tmp_path):
     older = TextClassifier.load(path).label_space
     assert older.replacements() == {} and older[2].deprecated
     assert older.fingerprint == loaded.fingerprint
+
+
+def test_calibrated_thresholds_keep_each_labels_band_and_older_bundles_load_without(
+        small_bundles, tmp_path):
+    """A calibrated bundle's thresholds record each label's frequency band (band_of in
+    thresholds.npz, their names in thresholds.json): never_untrained needed the bands
+    passed to tell which capped bands keep labels, and raised without them. A bundle
+    saved before they were kept (neither there) loads and predicts alike, without
+    them; a crafted band_of is refused as a damaged bundle."""
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    clf = TextClassifier.load(small_bundles["linear"])
+    assert clf.calibrator is not None and clf.thresholds.band_of is not None
+    np.testing.assert_array_equal(clf.thresholds.band_of, clf.calibrator.bands.band_of)
+    assert clf.thresholds.band_names == tuple(clf.calibrator.bands.names())
+    older = _tamper(small_bundles["linear"], tmp_path / "older", "thresholds.npz",
+                    lambda arrays: arrays.pop("band_of"))
+    _json_edit("thresholds.json", lambda meta: {k: v for k, v in meta.items()
+                                                if k != "band_names"})(older)
+    loaded = TextClassifier.load(older)
+    assert loaded.thresholds.band_of is None and loaded.thresholds.band_names == ()
+    np.testing.assert_array_equal(loaded.thresholds.per_label, clf.thresholds.per_label)
+    assert (loaded.label_sets(loaded.predict_topk(_CORPUS, 3))
+            != clf.label_sets(clf.predict_topk(_CORPUS, 3))).nnz == 0
+    crafted = _tamper(small_bundles["linear"], tmp_path / "crafted", "thresholds.npz",
+                      _replace("band_of", np.full(clf.n_labels, 99, np.int16)))
+    with pytest.raises(BundleError, match="thresholds band_of"):
+        TextClassifier.load(crafted)

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -656,8 +658,27 @@ def test_labels_moved_off_a_capped_band_leave_it_unnamed(caplog):
     assert never_untrained(tuned, np.isin(np.arange(6), [2]), bands=bands).capped_bands \
         == ("0-4", "5-49")  # label 3 is still on band 0-4
     assert never_untrained(tuned, np.arange(6) >= 2, bands=bands).capped_bands == ()
+    # the thresholds record each label's band, saved in a bundle: no bands= needed
+    # (it raised without them here)
+    assert tuned.band_of.tolist() == bands.band_of.tolist()
+    assert tuned.band_names == tuple(bands.names())
+    assert never_untrained(tuned, untrained).capped_bands == ("5-49",)
+    loaded = Thresholds.from_state(*tuned.to_state())
+    assert loaded.band_of.tolist() == bands.band_of.tolist()
+    assert loaded.band_names == tuned.band_names
+    # saved before the bands were kept: loads without them, and then they are needed
+    meta, arrays = tuned.to_state()
+    older = Thresholds.from_state({k: v for k, v in meta.items() if k != "band_names"},
+                                  {k: v for k, v in arrays.items() if k != "band_of"})
+    assert older.band_of is None and older.band_names == ()
+    older = replace(tuned, band_of=None, band_names=())
     with pytest.raises(ValueError, match="bands are needed"):
-        never_untrained(tuned, untrained)
+        never_untrained(older, untrained)
+    for bad_meta, bad_band in (({**meta, "band_names": ["0-4"]}, arrays["band_of"]),
+                               ({**meta, "band_names": "0-4"}, arrays["band_of"]),
+                               (meta, arrays["band_of"][:3])):
+        with pytest.raises(ValueError, match="band"):
+            Thresholds.from_state(bad_meta, {**arrays, "band_of": bad_band})
     # a label of its own moved: no band to recount
     assert never_untrained(tuned, np.arange(6) == 0).capped_bands == ("0-4", "5-49")
     names = [f"l{i}" for i in range(6)]

@@ -67,7 +67,12 @@ class Thresholds:
     labels on their band's or the global threshold where that one is capped likewise
     (the pooled positives reach it at no cut), ``capped_bands`` the names of such bands,
     and ``capped_global`` (with ``min_recall`` alone, not stored) whether the global
-    threshold is capped so, whichever labels are on it.
+    threshold is capped so, whichever labels are on it. ``band_of`` (int16,
+    ``(n_labels,)``, or None where they were tuned without bands, or loaded from a
+    bundle saved before it was kept) the frequency band of each label, named by
+    ``band_names``, as :func:`tune_thresholds` was given them: stored, so that moving
+    labels off a capped band (:func:`~tagsmith.pipeline.confidence.never_untrained`)
+    can tell which bands keep labels without the bands themselves.
     """
 
     per_label: np.ndarray
@@ -87,6 +92,8 @@ class Thresholds:
     capped_shared: np.ndarray | None = None
     capped_bands: tuple[str, ...] = ()
     capped_global: bool = False
+    band_of: np.ndarray | None = None
+    band_names: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.source is None:
@@ -161,17 +168,21 @@ class Thresholds:
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         assert self.source is not None
-        meta = {"global_threshold": float(self.global_threshold), "min_labels": self.min_labels,
-                "max_labels": self.max_labels}
+        meta: dict = {"global_threshold": float(self.global_threshold),
+                      "min_labels": self.min_labels, "max_labels": self.max_labels}
         if self.min_precision is not None:
             meta["min_precision"] = self.min_precision
         elif self.min_recall is not None:
             meta["min_recall"] = self.min_recall
         elif self.beta is not None:
             meta["beta"] = self.beta
-        return meta, {"per_label": self.per_label.astype(np.float32),
-                      "tuned_mask": self.tuned_mask.astype(bool),
-                      "source": self.source.astype(np.int8)}
+        arrays = {"per_label": self.per_label.astype(np.float32),
+                  "tuned_mask": self.tuned_mask.astype(bool),
+                  "source": self.source.astype(np.int8)}
+        if self.band_of is not None:  # each label's band, named (a bundle before: none)
+            arrays["band_of"] = self.band_of.astype(np.int16)
+            meta["band_names"] = list(self.band_names)
+        return meta, arrays
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> Thresholds:
@@ -229,11 +240,22 @@ class Thresholds:
         if beta is not None and (isinstance(beta, bool) or not isinstance(beta, int | float)
                                  or not beta > 0):
             raise ValueError(f"thresholds beta is {beta!r}, not a number above 0")
+        band_of, band_names = None, ()
+        if "band_of" in arrays:  # absent in bundles saved before it was kept
+            names = meta.get("band_names")
+            if not isinstance(names, list) or not names \
+                    or not all(isinstance(name, str) for name in names):
+                raise ValueError(f"thresholds band_names is {names!r}, not the names of "
+                                 "the bands of band_of")
+            band_of = check_ids("thresholds band_of", arrays["band_of"], len(names),
+                                shape=tuned_mask.shape, dtype=np.int16)
+            band_names = tuple(names)
         return cls(per_label.astype(np.float32), float(global_threshold), tuned_mask,
                    min_labels, max_labels, source,
                    beta=None if beta is None else float(beta),
                    min_precision=None if min_precision is None else float(min_precision),
-                   min_recall=None if min_recall is None else float(min_recall))
+                   min_recall=None if min_recall is None else float(min_recall),
+                   band_of=band_of, band_names=band_names)
 
     @classmethod
     def constant(cls, n_labels: int, value: float = 0.5) -> Thresholds:
@@ -385,10 +407,11 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
     # y_true is checked: as a label set once (not re-checked and re-copied per use)
     labels = as_label_matrix(y_true)
     if min_precision is not None:
-        return _precision_thresholds(labels, topk, hits, min_precision, max_labels)
+        return _with_bands(_precision_thresholds(labels, topk, hits, min_precision,
+                                                 max_labels), bands)
     if min_recall is not None:
-        return _recall_thresholds(labels, topk, hits, min_recall, max_labels, min_support,
-                                  bands)
+        return _with_bands(_recall_thresholds(labels, topk, hits, min_recall, max_labels,
+                                              min_support, bands), bands)
     global_thr = _global_threshold(topk, hits, int(labels.nnz), checked_beta)
     per_label = np.full(topk.n_labels, global_thr, dtype=np.float32)
     support = np.bincount(labels.indices, minlength=topk.n_labels)
@@ -412,7 +435,15 @@ def tune_thresholds(y_true: LabelMatrix, topk: TopK, *, beta: float = 1.0, min_s
                         support=support.astype(np.int64), beta=float(checked_beta))
     if tune_min_labels:
         result.min_labels = _best_min_labels(labels, topk, per_label, checked_beta)
-    return result
+    return _with_bands(result, bands)
+
+
+def _with_bands(thresholds: Thresholds, bands: FrequencyBands | None) -> Thresholds:
+    """``thresholds`` recording each label's band of ``bands`` (if any), named."""
+    if bands is not None:
+        thresholds.band_of = bands.band_of.astype(np.int16, copy=True)
+        thresholds.band_names = tuple(bands.names())
+    return thresholds
 
 
 def check_min_precision(min_precision: float | None, beta: float = 1.0) -> float | None:

@@ -647,8 +647,9 @@ def never_untrained(thresholds: Thresholds, labels: np.ndarray,
     global threshold, they are on it, and capped short of a recall target where it is
     (``capped_shared``; they were counted as not capped). ``capped_bands`` names the
     capped bands some label is still on (the capped warning named a band whose labels
-    had all been moved off it): ``bands``, those the thresholds were tuned with, are
-    needed where a label moved was on one.
+    had all been moved off it), by the bands the thresholds record
+    (:attr:`Thresholds.band_of`), else ``bands``, those they were tuned with, needed
+    then where a label moved was on one.
 
     Such a label's model gives every document the same low score, and held-out
     documents carrying it (a label of the dev corpus only, or of the held-out part
@@ -718,12 +719,15 @@ def _capped_bands_left(thresholds: Thresholds, labels: np.ndarray, source: np.nd
             or not (labels & (thresholds.source == FROM_BAND)
                     & thresholds.capped_shared).any()):
         return named  # no label moved off a capped band
-    if bands is None:
+    if thresholds.band_of is not None:  # recorded by tune_thresholds
+        band_of, names = thresholds.band_of, list(thresholds.band_names)
+    elif bands is not None:
+        band_of, names = bands.band_of, bands.names()
+    else:
         raise ValueError("never_untrained: bands are needed to tell which capped bands "
                          f"({', '.join(named)}) keep labels once some are moved off them")
     assert source is not None and shared is not None  # copies of the ones checked above
-    left = np.unique(bands.band_of[(source == FROM_BAND) & shared])
-    names = bands.names()
+    left = np.unique(band_of[(source == FROM_BAND) & shared])
     return tuple(names[b] for b in left.tolist() if names[b] in named)
 
 
