@@ -1995,3 +1995,31 @@ def test_one_label_from_its_band_is_said_in_the_singular(capsys):
         {"min_recall": .9, "n_tuned_labels": 2, "n_band_labels": 2}, n_labels=4)
     _print_fbeta_thresholds({"n_tuned_labels": 2, "n_band_labels": 1, "global": 0.5}, 3)
     assert "1 from its band" in capsys.readouterr().out
+
+
+def test_recall_reach_counts_the_positives_below_the_max_labels_cap_as_out_of_reach():
+    """A set holds no label ranked below --max-labels (label_sets cuts there), but the
+    reach counted every positive among the k candidates scored as reachable: 4 of 4
+    here, where no threshold catches more than 2. Counted out of reach now, and the
+    line says the cap did it."""
+    from tagsmith.calibration.thresholds import Thresholds
+    from tagsmith.cli.confidence import recall_reach_line
+    from tagsmith.pipeline.confidence import recall_reach
+    from tagsmith.topk import TopK
+
+    topk = TopK.from_scores(np.array([[0.9, 0.5, 0.1], [0.2, 0.8, 0.7]]), 3)
+    Y = sp.csr_matrix(np.array([[1, 0, 1], [1, 1, 0]]))
+    untrained = np.zeros(3, bool)
+    assert recall_reach(Y, topk, untrained)["n_reachable"] == 4
+    reach = recall_reach(Y, topk, untrained, max_labels=1)
+    assert reach == {"n_positives": 4, "n_reachable": 2, "n_never_learnt": 0,
+                     "n_unranked": 2, "k": 3, "share_reachable": 0.5, "max_labels": 1}
+    # the most any thresholds catch under the cap: every label passing
+    every = Thresholds.constant(3, 0.0)
+    every.max_labels = 1
+    assert Y.multiply(every.label_sets(topk)).count_nonzero() == reach["n_reachable"]
+    assert "max_labels" not in recall_reach(Y, topk, untrained, max_labels=3)
+    assert recall_reach_line(reach, 0.9, "dev.tsv").endswith(
+        "2 of the 4 held-out positives tuned on (50.0%; dev.tsv); 2 are of labels ranked "
+        "outside each document's top 1 candidate (the --max-labels cap, of 3 scored), "
+        "missed at any threshold")

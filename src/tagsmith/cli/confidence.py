@@ -335,10 +335,13 @@ def recall_reach_line(reach: dict | None, min_recall: float, documents: str = ""
     parts = ([f"{never:,} {plural(never, 'is', 'are')} of labels never learnt"]
              if never else [])
     if unranked:
-        k = reach["k"]
+        k = reach.get("max_labels") or reach["k"]
         verb = "" if never else f" {plural(unranked, 'is', 'are')}"
         parts.append(f"{unranked:,}{verb} of labels ranked outside each document's top "
-                     f"{k:,} candidate{plural_s(k)}")
+                     f"{k:,} candidate{plural_s(k)}"
+                     # the cap keeps no label ranked below it: those counted too
+                     + (f" (the --max-labels cap, of {reach['k']:,} scored)"
+                        if reach.get("max_labels") else ""))
     return (f"recall {min_recall:g} is of the positives the thresholds can reach: "
             f"{reachable:,} of the {total:,} held-out positive{plural_s(total)} tuned on "
             f"({100 * reachable / total:.1f}%{'; ' + documents if documents else ''}); "

@@ -486,7 +486,7 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
                                      min_support=options.min_support,
                                      bands=calibrator.bands)
     reach = (None if options.min_recall is None
-             else recall_reach(tuning_Y, tuning_probs, untrained))
+             else recall_reach(tuning_Y, tuning_probs, untrained, options.max_labels))
     conformal_Y = sp.csr_matrix(conformal_part.Y)
     if conformal_Y.count_nonzero() == 0:
         raise DataError(f"none of the {len(conformal_part):,} held-out documents "
@@ -552,13 +552,16 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
 MATERIAL_UNREACHABLE = 0.01
 
 
-def recall_reach(Y: LabelMatrix, topk: TopK, untrained: np.ndarray) -> dict:
+def recall_reach(Y: LabelMatrix, topk: TopK, untrained: np.ndarray,
+                 max_labels: int | None = None) -> dict:
     """What share of the held-out positives (``Y``, scored as ``topk``) a recall
     target's thresholds can catch: ``n_positives``, of which ``n_reachable`` are of
     labels the model learnt ranked among the ``k`` candidates scored,
     ``n_never_learnt`` of labels it never learnt (``untrained``, a boolean mask:
     never predicted) and ``n_unranked`` of learnt labels ranked outside them (missed at
-    any threshold); ``share_reachable`` the first share (1.0 with no positive).
+    any threshold); ``share_reachable`` the first share (1.0 with no positive). With
+    ``max_labels`` below ``k`` (a set holds only labels ranked within it), positives
+    ranked below it count as unranked too, and the dict says ``max_labels``.
 
     Each label's recall counts its positives outside the candidates as misses, but
     calibrate said nothing of how many there were: on yso-finna-en 74.8% of the test
@@ -574,13 +577,18 @@ def recall_reach(Y: LabelMatrix, topk: TopK, untrained: np.ndarray) -> dict:
     from tagsmith.metrics.sets import as_label_matrix
 
     labels = as_label_matrix(Y)
+    width = int(topk.k)
+    cap = int(max_labels) if max_labels is not None and max_labels < width else None
+    if cap is not None:  # label_sets keeps no label ranked below the cap
+        topk = topk.head(cap)
     n_positives = int(labels.nnz)
     per_label = np.bincount(labels.indices, minlength=topk.n_labels)
     never = int(per_label[untrained].sum())
     reachable = int(topk_hits(labels, without_labels(topk, untrained)).sum())
     return {"n_positives": n_positives, "n_reachable": reachable, "n_never_learnt": never,
-            "n_unranked": n_positives - never - reachable, "k": int(topk.k),
-            "share_reachable": round(reachable / n_positives, 6) if n_positives else 1.0}
+            "n_unranked": n_positives - never - reachable, "k": width,
+            "share_reachable": round(reachable / n_positives, 6) if n_positives else 1.0,
+            **({"max_labels": cap} if cap is not None else {})}
 
 
 def _unit_scores(topk: TopK) -> TopK:

@@ -990,7 +990,8 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
         # tuned on these held-out documents: 'conformal' or 'calibrator' (the split's
         # part, which tuned the thresholds these replace) named documents they never saw
         reach = ({} if confidence.min_recall is None else
-                 {"recall_reach": recall_reach(dev_part_Y, topk, untrained)})
+                 {"recall_reach": recall_reach(dev_part_Y, topk, untrained,
+                                               confidence.max_labels)})
         classifier.manifest["calibration"] = {**classifier.manifest["calibration"],
                                               "thresholds": summary,
                                               "thresholds_source": source,
