@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
-from tagsmith.audit.detect import MISSING, WRONG, find_label_issues, pair_single_label
+from tagsmith.audit.detect import find_label_issues, pair_single_label
 from tagsmith.topk import TopK
 
 tagsmith_cli._register_commands()
@@ -155,24 +155,29 @@ def test_a_multi_label_corpus_is_left_as_it_was():
         assert np.array_equal(getattr(paired, name), getattr(issues, name))
 
 
-def test_a_document_given_no_label_is_not_paired():
-    """In a single-label corpus a document with no category has nothing to move from:
-    its flagged missing candidate stays alone."""
-    Y = sp.csr_matrix(np.array([[1, 0], [0, 0], [0, 1]]))
-    from tagsmith.audit.detect import LabelIssues
+def test_a_corpus_with_optional_labels_is_not_single_label():
+    """A corpus whose documents have one label or none (labels optional, the truth
+    multi-label: each document kept only its first label) was taken for a catalogue:
+    a flagged missing label made the given one flagged wrong, though it is true (3
+    true labels flagged wrong here). A document given no label makes the corpus no
+    single-label one, and its audit is left as it was."""
+    from tagsmith.audit.detect import is_single_label
 
-    issues = LabelIssues(
-        doc=np.array([1, 2]), label=np.array([0, 1]),
-        kind=np.array([MISSING, WRONG], np.int8),
-        probability=np.array([0.9, 0.2], np.float32), score=np.array([0.9, 0.2], np.float32),
-        flagged=np.array([True, False]), n_given=np.array([1, 1]), band=np.zeros(2, int),
-        threshold=np.zeros(2), wrong_rate=np.zeros(2), missing_rate=np.zeros(2),
-        est_wrong=np.zeros(2), est_missing=np.zeros(2), doc_quality=np.ones(3, np.float32),
-        n_docs=3, n_labels=2)
-    paired = pair_single_label(issues, Y)
-    assert paired.flagged.tolist() == [True, False]
-    assert paired.details["single_label"] == {"n_wrong_added": 0, "n_missing_added": 0,
-                                              "n_unpaired": 0}
+    rng = np.random.default_rng(0)
+    truth = rng.random((400, 4)) < 0.4
+    scores = np.clip(truth * 0.8 + rng.random((400, 4)) * 0.2, 0, 1)
+    given = np.zeros_like(truth)
+    for d in np.flatnonzero(truth.any(1)):
+        given[d, np.flatnonzero(truth[d])[0]] = True
+    assert 0 < (given.sum(1) == 0).sum() < 100 and given.sum(1).max() == 1
+    issues = find_label_issues(sp.csr_matrix(given), TopK.from_scores(scores, k=4))
+    assert issues.flagged.any()
+    paired = pair_single_label(issues, sp.csr_matrix(given))
+    assert paired.details["single_label"] is False
+    for name in ("doc", "label", "kind", "probability", "flagged"):
+        assert np.array_equal(getattr(paired, name), getattr(issues, name))
+    # every document given one: single-label
+    assert is_single_label(sp.csr_matrix(given[given.any(1)]))
 
 
 def test_products_on_a_parent_category_are_counted_and_listed(audited):
@@ -221,3 +226,21 @@ def test_max_review_does_not_cut_a_move_in_two(audited, tmp_path):
     assert report["noise"]["n_review_rows"] == cut - 1
     page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
     assert f"holds the {cut - 1:,} most likely of them (--max-review {cut:,}, less" in page
+
+
+def test_a_catalogue_with_a_product_given_no_category_is_no_single_label_one(tmp_path):
+    """The command's line on products on a parent category is for a single-label
+    collection: it was printed for a corpus with a document given no label too, which
+    the audit now leaves unpaired as one with optional labels."""
+    corpus, taxonomy, _ = _catalogue(tmp_path, n_products=120, n_swapped=0)
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    lines[-1] = lines[-1].rsplit(",", 1)[0] + ","  # the last product given no category
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke("audit", corpus, "--vocab", taxonomy, "-o", tmp_path / "audit",
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
+    assert report["corpus"]["n_docs_without_labels"] == 1
+    assert report["labels"]["n_docs_on_labels_with_narrower"] == 7
+    assert report["noise"]["method"]["single_label"] is False
+    assert "on a label that has narrower labels" not in result.output

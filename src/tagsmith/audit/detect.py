@@ -1050,8 +1050,11 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
     """In a single-label corpus, each flagged candidate completed to a move, its two
     rows next to each other.
 
-    A corpus is single-label when every labelled document has exactly one label (a
-    product catalogue, one category each; ``Y``'s rows hold at most one label). There a
+    A corpus is single-label when every document has exactly one label (a product
+    catalogue, one category each; each of ``Y``'s rows holds one label): one with a
+    document given none is not, as one with a document given two is not (a corpus whose
+    labels are optional, most documents given one, is no catalogue, and there a missing
+    label implies nothing about the given one: :func:`is_single_label`). There a
     document's true label that is missing means its one given label is wrong, and a
     wrong given label means some other is missing: a product put on category A that
     belongs on B is one error, where the pairs below flagged at most one of its two
@@ -1090,8 +1093,7 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
     {'n_wrong_added': 1, 'n_missing_added': 0, 'n_unpaired': 0}
     """
     Y = sp.csr_matrix(Y)
-    per_doc = np.diff(Y.indptr)
-    if per_doc.size == 0 or per_doc.max(initial=0) != 1:
+    if not is_single_label(Y):
         details = dict(issues.details, single_label=False)
         return LabelIssues(**{**_issue_fields(issues), "details": details})
     doc = np.asarray(issues.doc)
@@ -1108,8 +1110,6 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
     n_wrong_added = n_missing_added = n_unpaired = 0
     for i in np.flatnonzero(issues.flagged).tolist():
         d = int(doc[i])
-        if per_doc[d] != 1:
-            continue  # a document given no label: nothing to move from
         partner = (wrong_at if kind[i] == MISSING else best_missing_at).get(d)
         if partner is None:
             n_unpaired += 1
@@ -1143,6 +1143,20 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
         "n_wrong_added": n_wrong_added, "n_missing_added": n_missing_added,
         "n_unpaired": n_unpaired})
     return LabelIssues(**fields)
+
+
+def is_single_label(Y: LabelMatrix) -> bool:
+    """Whether every document of ``Y`` has exactly one label (and there is one): the
+    corpora :func:`pair_single_label` pairs. A document given no label makes a corpus
+    with optional labels, most documents given one, not a single-label one: there a
+    flagged missing label was made to flag the given one wrong, a true label.
+
+    >>> [is_single_label(sp.csr_matrix(np.array(rows))) for rows in
+    ...  ([[1, 0], [0, 1]], [[1, 0], [0, 0]], [[1, 1], [0, 1]], np.zeros((0, 2)))]
+    [True, False, False, False]
+    """
+    per_doc = np.diff(sp.csr_matrix(Y).indptr)
+    return bool(per_doc.size) and bool((per_doc == 1).all())
 
 
 def _issue_fields(issues: LabelIssues) -> dict:

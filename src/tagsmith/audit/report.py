@@ -591,14 +591,14 @@ def _moves_html(noise: dict) -> str:
 
     >>> _moves_html({"method": {"single_label": {"n_wrong_added": 2, "n_missing_added": 1,
     ...                                          "n_unpaired": 0}}})[:60]
-    ' Every labelled document has one label: a flagged wrong labe'
+    ' Every document has one label: a flagged wrong label and a f'
     >>> _moves_html({"method": {"single_label": False}}), _moves_html({})
     ('', '')
     """
     paired = (noise.get("method") or {}).get("single_label")
     if not isinstance(paired, dict):
         return ""
-    return (" Every labelled document has one label: a flagged wrong label and a flagged "
+    return (" Every document has one label: a flagged wrong label and a flagged "
             "missing one of a document are one move, two adjacent rows of the review queue "
             "(wrong first); accept both to move it "
             f'({_num(paired["n_wrong_added"] + paired["n_missing_added"])} of the rows were '

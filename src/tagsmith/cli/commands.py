@@ -2273,8 +2273,11 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     labels = report["labels"]
     on_parent = labels.get("n_docs_on_labels_with_narrower", 0)
     # one label a document, a catalogue: one on a parent category belongs on a leaf (a
-    # thesaurus's documents given a broad concept beside narrow ones are no such case)
-    if on_parent and report["corpus"]["labels_per_doc"]["max"] == 1:
+    # thesaurus's documents given a broad concept beside narrow ones are no such case,
+    # nor a corpus with optional labels, a document given none: detect.is_single_label)
+    corpus_section = report["corpus"]
+    if (on_parent and corpus_section["labels_per_doc"]["max"] == 1
+            and not corpus_section["n_docs_without_labels"]):
         n_parents = labels["n_with_narrower_in_use"]
         click.echo(f"on a label that has narrower labels (not a leaf): {on_parent:,} "
                    f"document{plural_s(on_parent)}, {n_parents:,} label{plural_s(n_parents)} "
