@@ -2077,3 +2077,38 @@ def test_calibrated_thresholds_keep_each_labels_band_and_older_bundles_load_with
                       _replace("band_of", np.full(clf.n_labels, 99, np.int16)))
     with pytest.raises(BundleError, match="thresholds band_of"):
         TextClassifier.load(crafted)
+
+
+def test_equal_arrays_make_the_same_npz_bytes_wherever_they_are_written(tmp_path, monkeypatch):
+    """numpy.savez left each member's date and system to zipfile, and a Windows Python
+    marks a member as written on Windows: the same arrays saved there made another
+    file, and another checksum in the manifest, so a user could not tell two bundles of
+    one model apart from two models by their files. Every member is now dated
+    1980-01-01 and marked as written on Unix, in the order the arrays were given."""
+    import sys
+    import zipfile
+
+    arrays = {"b": np.arange(5, dtype=np.int32), "a": np.linspace(0.0, 1.0, 4)}
+
+    def save(name):
+        writer = BundleWriter(tmp_path / name)
+        writer.add_json("meta.json", {"k": 1})
+        writer.add_arrays("part.npz", arrays)
+        return writer.commit()
+
+    here = save("here")
+    with monkeypatch.context() as patched:
+        patched.setattr(sys, "platform", "win32")  # zipfile's default system: Windows
+        there = save("there")
+    assert (here / "part.npz").read_bytes() == (there / "part.npz").read_bytes()
+    recorded = [json.loads((b / "manifest.json").read_text())["files"] for b in (here, there)]
+    assert recorded[0] == recorded[1]
+    with zipfile.ZipFile(there / "part.npz") as archive:
+        assert [(m.filename, m.date_time, m.create_system, m.compress_type)
+                for m in archive.infolist()] == [
+            (f"{key}.npy", (1980, 1, 1, 0, 0, 0), 3, zipfile.ZIP_STORED) for key in "ba"]
+    with Bundle(there) as bundle:
+        loaded = bundle.read_arrays("part.npz", keys=("a", "b"))
+    assert list(loaded) == ["b", "a"]
+    for key, array in arrays.items():
+        assert loaded[key].dtype == array.dtype and np.array_equal(loaded[key], array)

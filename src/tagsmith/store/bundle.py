@@ -130,7 +130,7 @@ class BundleWriter:
             for name, arrays in self._arrays.items():
                 # straight to the file: an in-memory archive would hold the model twice
                 with open(staging / name, "wb") as handle:
-                    np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy stub quirk
+                    _write_npz(handle, arrays)
                     handle.flush()
                     os.fsync(handle.fileno())
                 checksums[name] = _sha256(staging / name)
@@ -699,6 +699,41 @@ def _json_bytes(obj: object) -> bytes:
     from tagsmith._json import dumps
 
     return dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+#: the time every ``.npz`` member carries: the earliest a zip entry can hold, a constant,
+#: so that equal arrays make an equal file (see :func:`_write_npz`)
+NPZ_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _write_npz(handle: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
+    """``arrays`` as an uncompressed ``.npz`` (what :func:`numpy.savez` writes, and
+    :func:`numpy.load` reads) whose bytes depend on the arrays alone: members in the
+    order given (each part's ``to_state`` fixes it), each dated :data:`NPZ_DATE_TIME`
+    and marked as written on Unix, no pickle. :func:`numpy.savez` left the date and the
+    system to :mod:`zipfile`: Python 3.11-3.13 date such members 1980, a Windows Python
+    marks them as written there, and neither is promised, so equal models could give
+    other files, and other checksums in the manifest. On Unix the bytes are those
+    ``numpy.savez`` writes there (a bundle saved again keeps its checksums).
+
+    >>> import io
+    >>> first, second = io.BytesIO(), io.BytesIO()
+    >>> for out in (first, second):
+    ...     _write_npz(out, {"b": np.arange(3), "a": np.ones(2)})
+    >>> first.getvalue() == second.getvalue()
+    True
+    >>> np.load(io.BytesIO(first.getvalue()), allow_pickle=False)["b"]
+    array([0, 1, 2])
+    """
+    with zipfile.ZipFile(handle, mode="w", compression=zipfile.ZIP_STORED,
+                         allowZip64=True) as archive:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=NPZ_DATE_TIME)
+            info.create_system = 3  # Unix, wherever it is written
+            info.external_attr = 0o600 << 16  # read-write for the owner, as numpy's
+            # force_zip64 as numpy.savez: a member's size is not known before
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def _write_bytes(path: Path, payload: bytes) -> str:
