@@ -189,6 +189,34 @@ def test_train_stores_crossfit_in_the_bundle(goemotions_small, tmp_path):
         TrainOptions(crossfit_folds=1).validate()
 
 
+def test_the_crossfit_time_is_the_manifests_and_older_bundles_keep_theirs(goemotions_small,
+                                                                         tmp_path):
+    """crossfit.json held the seconds the cross-fit took, so two trainings of one model
+    wrote two crossfit.json files (and checksums); the time is the manifest's
+    (metrics.crossfit.seconds) alone, and a loaded bundle has it from there. A bundle
+    written before, whose crossfit.json holds seconds, loads them as it did."""
+    import hashlib
+    import json
+
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    options = TrainOptions(featurizer_params=FAST_FEATURES, dev_fraction=0.0,
+                           crossfit_folds=2)
+    clf = train_classifier(train.texts[:300], train.Y[:300], space, options=options)
+    path = clf.save(tmp_path / "bundle")
+    assert "seconds" not in json.loads((path / "crossfit.json").read_text())
+    recorded = clf.manifest["metrics"]["crossfit"]["seconds"]
+    assert recorded == round(clf.crossfit.seconds, 3) > 0
+    assert TextClassifier.load(path).crossfit.seconds == recorded
+    meta = json.loads((path / "crossfit.json").read_text())  # as written before
+    (path / "crossfit.json").write_text(json.dumps({**meta, "seconds": 12.5}))
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["crossfit.json"] = hashlib.sha256(
+        (path / "crossfit.json").read_bytes()).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert TextClassifier.load(path).crossfit.seconds == 12.5
+
+
 @pytest.mark.parametrize("k", [0, -1, 2.5, "3"])
 def test_a_bad_k_is_refused_naming_it(k):
     X = sp.csr_matrix(np.tile(np.eye(3), (4, 1)))

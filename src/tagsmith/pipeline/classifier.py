@@ -522,8 +522,9 @@ class TextClassifier:
             thresholds = Thresholds.from_state(bundle.read_json(THRESHOLDS_META),
                                                bundle.read_arrays(THRESHOLDS_ARRAYS))
             stats = bundle.read_arrays(STATS_ARRAYS)
-            crossfit = (CrossFitScores.from_state(bundle.read_json(CROSSFIT_META),
-                                                  bundle.read_arrays(CROSSFIT_ARRAYS))
+            crossfit = (CrossFitScores.from_state(
+                bundle.read_json(CROSSFIT_META), bundle.read_arrays(CROSSFIT_ARRAYS),
+                seconds=bundle.manifest.get("metrics", {}).get("crossfit", {}).get("seconds"))
                         if bundle.has(CROSSFIT_META) else None)
             parts = _load_confidence(bundle)
             train_hashes = (_check_train_hashes(

@@ -115,18 +115,23 @@ class CrossFitScores:
                 f"model={self.model!r}, seed={self.seed})")
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        # no seconds: crossfit.json held the time the cross-fit took, so two trainings
+        # of one model wrote two files; the manifest records it (metrics.crossfit), and
+        # :meth:`from_state` is given it from there
         meta = {"n_folds": self.n_folds, "seed": self.seed, "model": self.model,
-                "params": self.params, "n_labels": self.topk.n_labels,
-                "seconds": round(self.seconds, 3)}
+                "params": self.params, "n_labels": self.topk.n_labels}
         if self.grouped:  # recorded only then: bundles of duplicate-free corpora unchanged
             meta["grouped"] = True
         return meta, {"indices": self.topk.indices, "scores": self.topk.scores,
                       "fold": self.fold.astype(np.int16)}
 
     @classmethod
-    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> CrossFitScores:
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray], *,
+                   seconds: object = None) -> CrossFitScores:
         """The scores ``to_state`` saved; a :class:`ValueError` naming the field of any
-        other state (a bundle loads it as a damaged bundle).
+        other state (a bundle loads it as a damaged bundle). ``seconds``: the time the
+        cross-fit took, as the bundle's manifest records it (``metrics.crossfit``);
+        ``meta``'s own, in bundles written before it was left out, comes first.
 
         The fields were converted as they came: ``int()`` read an ``n_labels`` of 2.7 as
         2 and one of ``"3"`` as 3, ``dict()`` made a list of pairs a dict, ``str()`` a
@@ -142,7 +147,8 @@ class CrossFitScores:
         if not isinstance(params, dict):
             raise InvalidParameterError("crossfit.params", "an object of model parameters",
                                         params)
-        seconds = check_number("crossfit.seconds", meta.get("seconds", 0.0), 0, finite=True)
+        seconds = check_number("crossfit.seconds", meta.get(
+            "seconds", 0.0 if seconds is None else seconds), 0, finite=True)
         grouped = meta.get("grouped", False)  # absent in older bundles: not grouped
         if not isinstance(grouped, bool):
             raise InvalidParameterError("crossfit.grouped", "true or false", grouped)
