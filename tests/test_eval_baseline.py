@@ -370,7 +370,8 @@ def test_eval_baseline_text_counts_labels_on_too_few_documents_with_the_others(m
 @pytest.fixture(scope="module")
 def calibrated(months):
     """Month 2's bundle calibrated into a copy: the same featurizer (parameters,
-    vocabulary, idf), its featurizer.npz written again at another time."""
+    vocabulary, idf), its featurizer.npz written again at another time (the same
+    bytes)."""
     rng = random.Random(11)
     write_corpus(months / "held.tsv", 120, rng, [0, 1, 2, 3, 4, 5, 6, 8])
     run("calibrate", months / "B", "--data", months / "held.tsv", "-o", months / "Bc")
@@ -443,3 +444,41 @@ def test_a_pair_of_predictions_featurized_once_is_each_bundles_own(months, calib
                           strict=True):
         assert np.array_equal(got.indices, alone.indices)
         assert np.array_equal(got.scores, alone.scores)
+
+
+def test_the_same_featurizer_is_told_by_the_checksums_and_older_bytes_by_the_arrays(
+        months, calibrated, tmp_path, monkeypatch):
+    """A bundle and its calibrated copy record one featurizer.npz checksum (equal arrays
+    are written as equal bytes): the featurizer is the same by the checksums alone, no
+    state rebuilt and compared. A bundle written before, whose featurizer.npz holds the
+    same arrays as other bytes (numpy.savez on Windows marked its members as written
+    there), is still found the same, by its arrays."""
+    import hashlib
+    import shutil
+    import sys
+
+    from tagsmith.features.tfidf import TfidfFeaturizer
+    from tagsmith.pipeline.classifier import TextClassifier, same_featurizer
+
+    files = [json.loads((bundle / "manifest.json").read_text())["files"]
+             for bundle in (calibrated, months / "B")]
+    assert files[0]["featurizer.npz"] == files[1]["featurizer.npz"]
+    new, old = TextClassifier.load(calibrated), TextClassifier.load(months / "B")
+    states = []
+    to_state = TfidfFeaturizer.to_state
+    monkeypatch.setattr(TfidfFeaturizer, "to_state",
+                        lambda self: (states.append(self), to_state(self))[1])
+    assert same_featurizer(new, old) and states == []
+    older = tmp_path / "older"  # B as numpy.savez wrote it on Windows
+    shutil.copytree(months / "B", older)
+    with np.load(older / "featurizer.npz", allow_pickle=False) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    with monkeypatch.context() as patched:
+        patched.setattr(sys, "platform", "win32")
+        np.savez(older / "featurizer.npz", **arrays)
+    manifest = json.loads((older / "manifest.json").read_text())
+    manifest["files"]["featurizer.npz"] = hashlib.sha256(
+        (older / "featurizer.npz").read_bytes()).hexdigest()
+    assert manifest["files"]["featurizer.npz"] != files[1]["featurizer.npz"]
+    (older / "manifest.json").write_text(json.dumps(manifest))
+    assert same_featurizer(new, TextClassifier.load(older)) and len(states) == 2

@@ -601,18 +601,25 @@ def _scored_in_chunks(texts: Iterable[str] | StreamedTexts, n_labels: list[int],
 def same_featurizer(first: TextClassifier, second: TextClassifier) -> bool:
     """Whether two loaded bundles' featurizers are the same: their ``featurizer.json``
     (parameters and vocabulary) is one file, by the checksums their manifests record
-    (verified when each was loaded), and their whole states, that file's and the
-    arrays of ``featurizer.npz`` (which differs as a file with the time it was
-    written), are equal. A bundle and its calibrated copy, or two models trained on one
-    featurization, share theirs; bundles trained on other documents, or a classifier not
-    loaded from a bundle (nothing recorded), do not."""
+    (verified when each was loaded), and so is their ``featurizer.npz`` (the idf
+    arrays), which tagsmith writes as the same bytes for the same arrays. Where only
+    the ``.npz`` checksums differ, the arrays are compared: bundles written before
+    that (with ``numpy.savez``, which left the members' date and system to
+    :mod:`zipfile`) may hold the same arrays as other bytes, one written on Windows
+    (its members marked as written there) or under a Python that dates them. A bundle
+    and its calibrated copy, or two models trained on one featurization, share theirs;
+    bundles trained on other documents, or a classifier not loaded from a bundle
+    (nothing recorded), do not."""
     recorded = []
     for classifier in (first, second):
         files = classifier._loaded_manifest.get("files")
-        recorded.append(files.get(FEATURIZER_META) if isinstance(files, dict) else None)
-    if recorded[0] is None or recorded[0] != recorded[1] \
+        recorded.append((files.get(FEATURIZER_META), files.get(FEATURIZER_ARRAYS))
+                        if isinstance(files, dict) else (None, None))
+    if recorded[0][0] is None or recorded[0][0] != recorded[1][0] \
             or type(first.featurizer) is not type(second.featurizer):
         return False
+    if recorded[0][1] is not None and recorded[0][1] == recorded[1][1]:
+        return True  # the same files: the same featurizer, no arrays to compare
     (meta, arrays), (other_meta, other_arrays) = (
         first.featurizer.to_state(), second.featurizer.to_state())
     return meta == other_meta and arrays.keys() == other_arrays.keys() and all(
