@@ -2101,3 +2101,26 @@ def test_cli_zeroshot_counts_blank_and_long_documents_over_the_whole_run(tmp_pat
     assert "2 of 20 documents are empty or without a letter or digit" in caplog.text
     assert "3 of 20 documents are longer than the 256 word pieces (about 200 words) the " \
            "encoder reads: scored by their beginning alone" in caplog.text
+
+
+def test_cli_zeroshot_bundle_says_only_the_zero_shot_part_read_a_long_documents_start(
+        tmp_path, caplog):
+    """With --bundle, long documents were said to be "scored by their beginning alone",
+    but the bundle's TF-IDF model reads the whole text: only the zero-shot part of the
+    blend reads the beginning, and the warning now says so."""
+    _save_small_bundle(tmp_path / "b", ["flood", "roads"], [
+        ("river embankment and drainage works", 0), ("pothole repairs on the road", 1)])
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:flood,flood\nu:roads,roads\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("The river embankment and drainage works. " * 60
+                    + "\nPothole repairs on the road.\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "zeroshot", str(vocab), str(docs), "--k", "1", "--cache-dir", str(tmp_path),
+            "--bundle", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    assert "1 of 2 documents is longer than the 256 word pieces (about 200 words) the " \
+           "encoder reads: the zero-shot part of the scores read its beginning alone, " \
+           "the bundle's model the whole text" in caplog.text, caplog.text
+    assert "scored by its beginning alone" not in caplog.text

@@ -1933,4 +1933,4 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
         warn_blank(n_blank, n_docs)
     if n_long and encoder.window is not None:
         # said in --help alone: a folder of reports was scored by their first page
-        warn_beyond_window(n_long, n_docs, encoder.window[1])
+        warn_beyond_window(n_long, n_docs, encoder.window[1], blended=classifier is not None)

@@ -450,13 +450,17 @@ def warn_blank(n_blank: int, n_docs: int) -> None:
                    plural(n_blank, "it", "them"))
 
 
-
-def warn_beyond_window(n_long: int, n_docs: int, window: int) -> None:
+def warn_beyond_window(n_long: int, n_docs: int, window: int, *,
+                       blended: bool = False) -> None:
     """Warn that ``n_long`` of ``n_docs`` documents hold more than the ``window`` word
-    pieces the encoder reads (:func:`~tagsmith.zeroshot.encoder.n_beyond_window`)."""
+    pieces the encoder reads (:func:`~tagsmith.zeroshot.encoder.n_beyond_window`).
+    ``blended``: the scores were blended with a bundle's (``zeroshot --bundle``), whose
+    model reads the whole text; only the zero-shot part is the beginning's."""
+    scored = ("the zero-shot part of the scores read %s beginning alone, the bundle's "
+              "model the whole text" if blended else "scored by %s beginning alone")
     logger.warning("%s of %s document%s %s longer than the %s word pieces (about %s words) "
-                   "the encoder reads: scored by %s beginning alone (split a long document "
-                   "into parts, one a line, to score the rest)", f"{n_long:,}",
+                   "the encoder reads: " + scored + " (split a long document into parts, "
+                   "one a line, to score the rest)", f"{n_long:,}",
                    f"{n_docs:,}", plural_s(n_docs), plural(n_long, "is", "are"),
                    f"{window:,}", f"{int(round(window * 0.78, -1)):,}",
                    plural(n_long, "its", "their"))
