@@ -2787,3 +2787,27 @@ def test_each_round_of_active_labeling_names_itself_in_the_cut_warning(caplog):
     assert [message.split(":")[0] for message in said] == [
         "LLM labeling, round 1", "LLM labeling, round 2"], said
     assert all("1 of 2 documents over 4,000 characters" in message for message in said)
+
+
+def test_cli_label_refusing_an_empty_tsv_text_names_no_option_label_lacks(tmp_path):
+    """A TSV line with nothing before its tab was refused telling the user to pass
+    --on-error skip, which label (its corpus and --human) has not: it now says what the
+    user can do there; train, which has the option, still names it."""
+    vocab = sport_vocab(tmp_path)
+    good = tmp_path / "good.tsv"
+    good.write_text("sport one\t<u:sport>\n")
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("sport one\t<u:sport>\n\t<u:sport>\n")
+    for args in ((bad,), (good, "--human", bad)):
+        with LocalChatServer(teacher) as server:
+            result = run_label(server, tmp_path, *args, "--vocab", vocab, "-o",
+                               tmp_path / "o.jsonl")
+            assert not server.requests
+        assert result.exit_code == 3, result.output
+        assert f"{bad}:2: empty text (nothing before the tab" in result.output, result.output
+        assert "give such a line a text or delete it" in result.output, result.output
+        assert "--on-error" not in result.output, result.output
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "train", str(bad), "--vocab",
+                                                   str(vocab), "-o", str(tmp_path / "b")])
+    assert result.exit_code == 3, result.output
+    assert "--on-error skip leaves such lines out" in result.output, result.output

@@ -366,6 +366,8 @@ class _TagsmithGroup(click.Group):
                 where = message[:len(message) - len(exc.reason)]
                 message = where + as_options(self.get_command(ctx, ctx.invoked_subcommand),
                                              exc.reason, exc.parameters)
+            if isinstance(exc, DataError) and ctx.invoked_subcommand:
+                message = _skip_hint_of(self.get_command(ctx, ctx.invoked_subcommand), message)
             _say_closing(f"error: {printable(message, keep_layout=True)}", fg="red")
             ctx.exit(exc.exit_code)
         except Terminated as stop:
@@ -667,6 +669,18 @@ class _OptionNames(logging.Filter):
         # /data/on_error/c.tsv) are the user's own and are not renamed
         record.msg = as_options(self.command, str(record.msg), names)
         return True
+
+
+def _skip_hint_of(command: click.Command | None, message: str) -> str:
+    """``message`` with the readers' advice to skip malformed lines with ``--on-error
+    skip`` where ``command`` has that option, else with advice it can follow: label
+    (its corpus and ``--human``) and taxonomy were told of an option they refuse."""
+    from tagsmith.data.readers import NO_SKIP_HINT, SKIP_HINT
+
+    if SKIP_HINT not in message or any(
+            param.name == "on_error" for param in getattr(command, "params", ())):
+        return message
+    return message.replace(SKIP_HINT, NO_SKIP_HINT)
 
 
 def as_options(command: click.Command | None, text: str, names: Iterable[str]) -> str:

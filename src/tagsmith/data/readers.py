@@ -1018,10 +1018,14 @@ def _line_records(path: Path, parse: Callable[[str, int], Record | None],
 _TRAILING_URIS = re.compile(r"(?:^|\s)<[A-Za-z][A-Za-z0-9+.-]*:[^\s<>]*>$")
 
 
+#: what a command with ``--on-error`` can do with a malformed line; the command line
+#: says :data:`NO_SKIP_HINT` instead in a command that has no such option (label,
+#: taxonomy), where it named an option the command refused
+SKIP_HINT = "--on-error skip leaves such lines out"
+NO_SKIP_HINT = "give such a line a text or delete it"
 #: why a TSV line with nothing before its tab is malformed, and what to do
 EMPTY_TSV_TEXT = ("empty text (nothing before the tab: a TSV line cannot hold an empty "
-                  "document, a CSV or JSONL record can; --on-error skip leaves such lines "
-                  "out)")
+                  f"document, a CSV or JSONL record can; {SKIP_HINT})")
 
 
 def _tsv_records(path: Path, on_error) -> Iterator[Record]:
