@@ -1468,14 +1468,17 @@ def test_a_passed_on_403_through_a_plain_proxy_names_both_key_and_access_rule(
     'not of the API key': the API's own firewall or nginx page passed on (a Via header
     says only that it went through the proxy), or an empty body, too. Where no header
     shows the proxy made it, the message says it may be the key or an access rule,
-    naming both, and still stops the call."""
+    naming both, and still stops the call; the proxy's connection (kept open by it) is
+    closed at once, as after the proxy's own 403, not left open until the client is."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-s3cret")
-    with answering_proxy(b"403 Forbidden", body, headers=headers) as (proxy, lines, _):
+    with answering_proxy(b"403 Forbidden", body, headers=headers) \
+            as (proxy, lines, closed):
         _proxy_env(monkeypatch, "http", proxy)
         client = OpenAIChatClient("http://llm.example.invalid/v1", "m", max_retries=3,
                                   backoff_base=0.0)
         with pytest.raises(LLMConfigError) as caught:
             client.complete(request())
+        assert closed.wait(60), caught.value  # the client still open: closed all the same
         client.close()
     message = str(caught.value)
     assert "not of the API key" not in message

@@ -1318,7 +1318,9 @@ class OpenAIChatClient:
                 raise LLMConfigError(self._proxy_refused(
                     f"HTTP 403 ({proxy_made}; {self._snippet(raw)})", "the request"))
             # no header says the proxy made it: the API's own firewall or nginx page
-            # passed through (or an empty body) was blamed on the proxy, "not the key"
+            # passed through (or an empty body) was blamed on the proxy, "not the key";
+            # the call stops, so the proxy's connection is closed now, as above
+            self._drop_connection()
             raise LLMConfigError(self._proxy_or_key_refused(raw))
         if status == 429 and _quota_refused(raw):
             # OpenAI's insufficient_quota: a 429 no wait lifts; retried with backoff on
