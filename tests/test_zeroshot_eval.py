@@ -267,6 +267,24 @@ def test_zeroshot_eval_tune_on_names_labels_the_bundle_never_learnt_at_weight_0(
             if line.split()[:1] == ["music"]] == ["inf"]
 
 
+def test_zeroshot_eval_tune_on_json_counts_labels_never_learnt_without_per_label(tmp_path):
+    """Without --per-label, zeroshot --eval --tune-on --json said nowhere that music, which
+    the bundle never trained on, is never predicted at weight 0 (only the per-label rows
+    and the text did): each weight's object counts such labels in
+    n_never_learnt_labels, beside n_labels_evaluated; 0 where zero-shot scores them."""
+    vocab, corpus = _files(tmp_path)
+    (tmp_path / "dev.tsv").write_text(DEV)
+    _bundle(tmp_path / "b")
+    result = _run(tmp_path, vocab, corpus, "--eval", "--bundle", str(tmp_path / "b"),
+                  "--tune-on", str(tmp_path / "dev.tsv"), "--json", "--weight", "0,0.5")
+    assert result.exit_code == 0, result.output
+    model, blend = (json.loads(line) for line in result.stdout.splitlines())
+    assert "per_label" not in model
+    assert (model["n_never_learnt_labels"], blend["n_never_learnt_labels"]) == (1, 0)
+    assert list(model)[list(model).index("n_labels_evaluated") + 1] == \
+        "n_never_learnt_labels"
+
+
 def test_zeroshot_eval_tune_on_takes_the_sets_devs_labels_call_for(tmp_path):
     """Zero-shot alone, tuned on a DEV of CORPUS's texts each carrying every label:
     the best F1 there is every label of every document, so every label of CORPUS is

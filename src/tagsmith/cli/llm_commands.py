@@ -1561,6 +1561,9 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
                                       propensity=propensity, per_label=per_label,
                                       forced=forced)
         runs.append((weight, metrics))
+    # the labels never predicted at weight 0, in train's words
+    never = 0 if untrained is None or 0 not in min_labels else int(
+        np.count_nonzero(untrained & ~space.deprecated_mask))
     if as_json:
         from datetime import UTC, datetime
 
@@ -1582,15 +1585,17 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
                 "evaluated": datetime.now(UTC).isoformat(timespec="seconds"),
                 "tagsmith_version": __version__}
         for weight, metrics in runs:
+            if dev is not None:  # beside the counts: only the per-label rows said it
+                rows = metrics.pop("per_label", None)
+                metrics["n_never_learnt_labels"] = never if weight == 0 else 0
+                if rows is not None:
+                    metrics["per_label"] = rows
             print_json({**metrics, "provenance": {
                 **common, "weight": weight, "background": list(background) or None,
                 "tune_on": tune_on,
                 "n_tune_docs": None if dev is None else len(dev.texts)}})
         return
     if dev is not None:
-        # the labels never predicted at weight 0, in train's words
-        never = 0 if untrained is None or 0 not in min_labels else int(
-            np.count_nonzero(untrained & ~space.deprecated_mask))
         also = (f"; at weight 0, {never:,} label{plural_s(never)} never predicted (no "
                 "training document)" if never else "")
         click.echo(f"thresholds tuned per label on {printable(tune_on or '')} "
