@@ -624,3 +624,22 @@ def test_an_excluded_label_is_in_no_set_and_out_of_the_calibration(mondrian):
     with pytest.raises(InvalidParameterError, match="not excluded"):
         fit_recall_control(y.multiply(sp.csr_matrix(exclude)).tocsr(), probs,
                            exclude=exclude)  # only the excluded label's positives
+
+
+@pytest.mark.parametrize("y_true, expected", [
+    (np.zeros((6, 4, 1)), "2-D label matrix"),
+    ([[0, 1], [1]], "sparse or dense 2-D label matrix"),
+    (np.array([[0, 1, 0, 2]] * 6), "labels 0 or 1"),
+    (np.array([[0, 1, 0, np.nan]] * 6), "labels 0 or 1"),
+    (np.array([[0, 1, 0, -1]] * 6), "labels 0 or 1"),
+])
+def test_excluding_labels_checks_y_true_as_without(y_true, expected):
+    """With exclude, y_true went through scipy alone before the package's check: a 3-D
+    or ragged one raised scipy's ValueError naming nothing, and a 2, NaN or -1 of the
+    excluded label was dropped unchecked (the same y_true was refused without exclude).
+    Refused alike either way now, naming y_true."""
+    probs = TopK.from_scores(np.random.default_rng(0).random((6, 4)), 3)
+    exclude = np.array([False, False, False, True])
+    for mask in (None, exclude):
+        with pytest.raises(InvalidParameterError, match=f"parameter 'y_true'.*{expected}"):
+            fit_recall_control(y_true, probs, exclude=mask)

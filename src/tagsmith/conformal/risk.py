@@ -55,7 +55,7 @@ import scipy.sparse as sp
 
 from tagsmith._plural import plural_s
 from tagsmith._typing import LabelMatrix
-from tagsmith.calibration._entries import check_fit_documents, collect_entries
+from tagsmith.calibration._entries import check_fit_documents, check_labels, collect_entries
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.conformal.sets import LabelSets
 from tagsmith.exceptions import InvalidParameterError
@@ -318,7 +318,7 @@ def fit_recall_control(y_true: LabelMatrix, topk: TopK, *,
             raise InvalidParameterError("exclude", f"a boolean mask of shape ({topk.n_labels},)",
                                         f"dtype {excluded.dtype}, shape {excluded.shape}")
         if excluded.any():
-            y_true = _without_columns(y_true, excluded)
+            y_true = _without_columns(y_true, excluded, topk)
         else:
             excluded = None
     entries = collect_entries(y_true, topk)
@@ -367,12 +367,13 @@ def fit_recall_control(y_true: LabelMatrix, topk: TopK, *,
                          tail_arr, topk.k, band_of, mean_true, excluded)
 
 
-def _without_columns(y_true: LabelMatrix, columns: np.ndarray) -> sp.csr_matrix:
-    """``y_true`` as a sparse matrix with the true labels of ``columns`` (a boolean
-    mask) removed; anything else is left for :func:`collect_entries` to check."""
-    matrix = sp.csr_matrix(y_true, copy=True)
-    if matrix.shape[1] != columns.size:
-        return matrix  # refused by collect_entries, naming the shapes
-    matrix.data[columns[matrix.indices]] = 0
+def _without_columns(y_true: LabelMatrix, columns: np.ndarray, topk: TopK) -> sp.csr_matrix:
+    """``y_true``, checked as :func:`collect_entries` checks it (a 2-D matrix of labels 0
+    or 1 of ``topk``'s shape: an error naming ``y_true``), as a sparse matrix with the
+    true labels of ``columns`` (a boolean mask) removed. Converted by scipy alone, a
+    ragged or 3-D ``y_true`` raised scipy's error naming no parameter, and a NaN, 2 or
+    -1 of an excluded label was dropped unchecked."""
+    matrix = check_labels(y_true, topk)  # a checked copy: changed here alone
+    matrix.data[columns[matrix.indices]] = False
     matrix.eliminate_zeros()
     return matrix
