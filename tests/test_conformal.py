@@ -643,3 +643,35 @@ def test_excluding_labels_checks_y_true_as_without(y_true, expected):
     for mask in (None, exclude):
         with pytest.raises(InvalidParameterError, match=f"parameter 'y_true'.*{expected}"):
             fit_recall_control(y_true, probs, exclude=mask)
+
+
+def test_a_band_of_excluded_labels_alone_is_not_warned_of_as_without_documents():
+    """A frequency band holding only labels never trained (excluded: in no set) has no
+    calibration document once their positives are left out. Its labels are in no set,
+    so it is not the band 'every mondrian set holds every label of' that the warning
+    says; a band of labels the model learnt without documents still is."""
+    from tagsmith.pipeline.confidence import ConformalModel
+
+    rng = np.random.default_rng(1)
+    scores = rng.random((200, 4))
+    scores[:, 0] = 0.02  # never trained: one score for every document
+    y = rng.random((200, 4)) < 0.4
+    y[:, 1] |= ~y.any(axis=1)
+    probs = TopK.from_scores(scores, 4)
+    bands = FrequencyBands(np.array([0, 1, 1, 1]), np.array([0, 1, 10 ** 9]))
+    exclude = np.array([True, False, False, False])
+    recall = fit_recall_control(sp.csr_matrix(y), probs, exclude=exclude)
+    mondrian = fit_recall_control(sp.csr_matrix(y), probs, bands=bands, exclude=exclude)
+    assert mondrian.n_docs.tolist()[0] == 0  # the excluded band: no document
+    assert mondrian.predict(probs, 0.1).to_csr()[:, 0].nnz == 0
+    model = ConformalModel(recall, mondrian, None, alpha=0.1, n_docs=200)
+    assert model.alpha_too_small(0.1, "mondrian") is None
+    # a band of a learnt label with no document is still said
+    y_no_band0 = y.copy()
+    y_no_band0[:, 0] = False
+    y_no_band0[:, 1] |= ~y_no_band0.any(axis=1)
+    learnt = fit_recall_control(sp.csr_matrix(y_no_band0), probs, bands=bands,
+                                exclude=np.array([False, False, False, True]))
+    model = ConformalModel(recall, learnt, None, alpha=0.1, n_docs=200)
+    assert "1 of the 2 frequency bands has no conformal document" in \
+        model.alpha_too_small(0.1, "mondrian")
