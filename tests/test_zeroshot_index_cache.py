@@ -252,9 +252,9 @@ def test_cli_zeroshot_counts_documents_after_a_small_first_batch(tmp_path, monke
     sizes = []
     predict = ZeroShotClassifier.predict_topk
 
-    def recording(self, texts, k=10):
+    def recording(self, texts, k=10, **options):
         sizes.append(len(texts))
-        return predict(self, texts, k)
+        return predict(self, texts, k, **options)
 
     monkeypatch.setattr(ZeroShotClassifier, "predict_topk", recording)
     vocab = tmp_path / "v.csv"
