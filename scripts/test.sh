@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 .venv/bin/ruff check --no-cache src tests benchmarks examples
 .venv/bin/mypy src/tagsmith
-.venv/bin/python -m pytest "$@"
+# one worker per core (a file's tests stay on one worker, so its module fixtures are
+# built once); pass -n 0 to run in one process
+.venv/bin/python -m pytest -n auto --dist loadfile "$@"
