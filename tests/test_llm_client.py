@@ -597,6 +597,22 @@ def test_an_http_url_of_an_https_server_before_any_reply_is_not_retried(tmp_path
         assert len(connections) == 2  # the request, then the handshake that tells
 
 
+def _complete_in_thread(client):
+    """Start ``client.complete(request())`` in a daemon thread; returns the thread and
+    the list its exception (if any) is appended to, for tests that abort the call."""
+    errors: list[Exception] = []
+
+    def call():
+        try:
+            client.complete(request())
+        except Exception as exc:  # noqa: BLE001 - the tests check it
+            errors.append(exc)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    return worker, errors
+
+
 def test_a_reset_by_a_server_that_speaks_no_tls_is_retried_still():
     # a server of plain HTTP (or nothing) that resets connections is asked again, as
     # before: only one that answers a TLS handshake stops the call
@@ -633,16 +649,7 @@ def test_an_abort_while_the_tls_probe_waits_for_its_handshake_returns_at_once():
             # call to end, a bound that only a call waiting for the timeout hits
             client = OpenAIChatClient(url, "m", timeout=300.0, max_retries=3,
                                       backoff_base=0.0)
-            errors: list[Exception] = []
-
-            def call():
-                try:
-                    client.complete(request())
-                except Exception as exc:  # noqa: BLE001 - checked below
-                    errors.append(exc)
-
-            worker = threading.Thread(target=call, daemon=True)
-            worker.start()
+            worker, errors = _complete_in_thread(client)
             assert probing.wait(60)
             client.abort()
             worker.join(60)
@@ -2504,16 +2511,7 @@ def test_an_abort_while_the_connection_attempt_hangs_returns_at_once():
         # call to end, a bound that only a call waiting for the timeout hits
         client = OpenAIChatClient(f"http://127.0.0.1:{address[1]}/v1", "m", timeout=300.0,
                                   max_retries=3)
-        errors: list[Exception] = []
-
-        def call():
-            try:
-                client.complete(request())
-            except Exception as exc:  # noqa: BLE001 - checked below
-                errors.append(exc)
-
-        worker = threading.Thread(target=call, daemon=True)
-        worker.start()
+        worker, errors = _complete_in_thread(client)
         time.sleep(0.5)  # the connect is waiting
         client.abort()
         worker.join(60)
