@@ -1100,13 +1100,11 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
     kind = np.asarray(issues.kind)
     flagged = np.asarray(issues.flagged).copy()
     probability = np.asarray(issues.probability).copy()
-    wrong_at: dict[int, int] = {}  # a single-label document has one wrong candidate
-    best_missing_at: dict[int, int] = {}  # candidates come best first
-    for i, (d, k) in enumerate(zip(doc.tolist(), kind.tolist(), strict=True)):
-        if k == WRONG:
-            wrong_at.setdefault(d, i)
-        else:
-            best_missing_at.setdefault(d, i)
+    # each document's first candidate of a kind (np.unique's first index): its one
+    # wrong candidate (a single-label document has one), its best missing one
+    # (candidates come best first); a Python loop over every candidate before
+    wrong_at, best_missing_at = (_first_at(doc, kind == WRONG),
+                                 _first_at(doc, kind != WRONG))
     n_wrong_added = n_missing_added = n_unpaired = 0
     for i in np.flatnonzero(issues.flagged).tolist():
         d = int(doc[i])
@@ -1157,6 +1155,13 @@ def is_single_label(Y: LabelMatrix) -> bool:
     """
     per_doc = np.diff(sp.csr_matrix(Y).indptr)
     return bool(per_doc.size) and bool((per_doc == 1).all())
+
+
+def _first_at(doc: np.ndarray, where: np.ndarray) -> dict[int, int]:
+    """Each document's first position among those ``where`` is true."""
+    at = np.flatnonzero(where)
+    docs, first = np.unique(doc[at], return_index=True)
+    return dict(zip(docs.tolist(), at[first].tolist(), strict=True))
 
 
 def _issue_fields(issues: LabelIssues) -> dict:
