@@ -1303,7 +1303,7 @@ def _short(row: dict, space: LabelSpace, lang: str) -> dict:
     ``given_names_langs``; ``None``: the URI)."""
     text = " ".join(row["text"].split())
     # said, so the page can say its texts are not the whole ones the queue holds
-    return {**row, "text": clip(text, 200),
+    return {**row, "text": clip(text, 200, collapse=False),  # collapsed above
             "text_shortened": len(text) > 200,
             "label_name_lang": space.name_and_language(space.id_of(row["label_uri"]), lang)[1],
             "given_names_langs": [space.name_and_language(space.id_of(uri), lang)[1]
