@@ -278,15 +278,18 @@ def spreadsheet_text(value: str, whole: str = "the JSONL output keeps the whole 
     >>> len(spreadsheet_text("\U0001f30a" * 20_000).encode("utf-16-le")) // 2 < 32_767
     True
     """
-    if len(value) <= limit // 2 or len(value.encode("utf-16-le")) // 2 < limit:
+    if len(value) <= limit // 2:
         return value
-    units = len(value.encode("utf-16-le")) // 2
+    encoded = value.encode("utf-16-le")  # once: a document's text may be long
+    units = len(encoded) // 2
+    if units < limit:
+        return value
     marker = (f" [... {{:,}} more characters cut: a spreadsheet cell holds {limit:,}; "
               f"{whole}]")
     # room for the marker, the count in it at its widest, and a leading "'"
     room = max(0, limit - len(marker.format(units)) - 1)
     # a character past U+FFFF takes two units: a half of one left over is dropped
-    kept = value.encode("utf-16-le")[:room * 2].decode("utf-16-le", "ignore").rstrip()
+    kept = encoded[:room * 2].decode("utf-16-le", "ignore").rstrip()
     return kept + marker.format(len(value) - len(kept))
 
 
