@@ -1042,9 +1042,10 @@ class OpenAIChatClient:
             from urllib.request import getproxies
 
             variable = f"{self._parts.scheme.upper()}_PROXY"
-            direct = (f" ({_proxy_source(self._parts.scheme, getproxies()[self._parts.scheme])}"
+            set_proxy = getproxies().get(self._parts.scheme)  # the environment read once
+            direct = (f" ({_proxy_source(self._parts.scheme, set_proxy)}"
                       " is set, but this host goes direct: NO_PROXY lists it, or it is a "
-                      "loopback one)" if getproxies().get(self._parts.scheme) else "")
+                      "loopback one)" if set_proxy else "")
             return (f"{self.shown_url}: HTTP 407 (Proxy Authentication Required) though "
                     f"no proxy is set for this host{direct}: a proxy on the way (a "
                     "transparent one) asks for credentials, a user name and password on "
