@@ -468,6 +468,10 @@ REFUSALS = [
     "Sorry, I can't help.",
     "I'm sorry, I can't help, but a counsellor can.",
     "I can't help labelling this report.",
+    # a word ending in -ing that is no gerund: taken for "I can't help noticing"
+    "I cannot assist regarding this request.",
+    "I can't help concerning that.",
+    "I'm unable to help during this conversation with that request.",
     # hosted models' other words for it: each was a malformed answer
     "I'm unable to fulfill this request.",
     "I cannot fulfil that request.",

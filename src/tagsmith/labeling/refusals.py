@@ -16,9 +16,11 @@ import re
 #: / "that" ending the sentence): in ``{"labels": [], "note": ...}`` these made an
 #: honest "none applies" a refusal; nor the same idiom with a gerund, "I can't help
 #: noticing it is about billing" (a refusal only of the task's own verbs: "I can't help
-#: labelling this")
+#: labelling this"), nor of a word ending in -ing that is no gerund ("I cannot assist
+#: regarding this request", "I can't help concerning that": refusals)
 _HELP = (r"(?:help|assist)\b(?!\s+but\b)(?!\s+(?!(?:label+ing|classifying|categori[sz]ing"
-         r"|tagging|processing|analy[sz]ing)\b)[a-z]+ing\b)")
+         r"|tagging|processing|analy[sz]ing|regarding|concerning|involving|including"
+         r"|during|anything|something|everything)\b)[a-z]+ing\b)")
 _SUPPORT = (r"support\s+(?:(?:this|that|such|your|these|those)\s+(?:kinds?\s+of\s+)?"
             r"(?:requests?|tasks?|content|material)\b|(?:this|that)\s*(?:[.!;]|$)"
             r"|(?:requests?|content)\b)")
