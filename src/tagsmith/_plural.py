@@ -1,7 +1,13 @@
-"""The one plural helper of messages and log lines ("1 document", "2 documents"), and
-the one clipping of long texts and names quoted in them."""
+"""The one plural helper of messages and log lines ("1 document", "2 documents"), the
+one clipping of long texts and names quoted in them, and the one list of names cut at a
+few with "and N more"."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol, TypeVar
+
+_T_co = TypeVar("_T_co", covariant=True)
 
 
 def plural_s(n: int) -> str:
@@ -50,3 +56,30 @@ def clip(text: str, limit: int = 240, *, collapse: bool = True) -> str:
     if collapse:
         text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Cut(Protocol[_T_co]):
+    """What :func:`and_more` lists: a list, a tuple or a NumPy array (its length and its
+    first items by a slice)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, cut: slice, /) -> Iterable[_T_co]: ...
+
+
+def and_more(items: _Cut[_T_co], most: int, say: Callable[[_T_co], str] = str, *,
+           sep: str = ", ", serial: bool = True) -> str:
+    """The first ``most`` of ``items``, each as ``say`` writes it, joined by ``sep``, and
+    how many more there are: "and N more" after ``sep`` (", and 3 more", "; and 3 more")
+    where ``serial``, else after a space (" and 3 more"). A message naming many labels
+    names a few and counts the rest.
+
+    >>> and_more(["a", "b", "c"], 2), and_more(["a", "b"], 2, repr), and_more([], 2)
+    ('a, b, and 1 more', "'a', 'b'", '')
+    >>> and_more(range(1, 1006), 2, sep="; "), and_more("abc", 1, serial=False)
+    ('1; 2; and 1,003 more', 'a and 2 more')
+    """
+    shown = sep.join(say(item) for item in items[:most])
+    if len(items) <= most:
+        return shown
+    return shown + (sep if serial else " ") + f"and {len(items) - most:,} more"

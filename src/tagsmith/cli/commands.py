@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from tagsmith._params import MAX_FOLDS
-from tagsmith._plural import plural, plural_s
+from tagsmith._plural import and_more, plural, plural_s
 from tagsmith.audit import CALIBRATION_FOLDS as AUDIT_CALIBRATION_FOLDS
 from tagsmith.audit import (
     COOCCURRENCE_GRID,
@@ -1754,11 +1754,12 @@ def _print_comparison(result: dict) -> None:
                            ("in_bundle", "only in the baseline", "baseline_f1")):
         only = [row for row in rows if not row[flag]]
         if only:
-            shown = ", ".join(f"{printable(row['label'])} (support {row['support']:,}, "
-                              f"F1 {row[f1]:.3f})" for row in only[:COMPARED_LABELS_SHOWN])
-            extra = f" and {len(only) - COMPARED_LABELS_SHOWN:,} more" if len(
-                only) > COMPARED_LABELS_SHOWN else ""
-            click.echo(f"labels {what}: {shown}{extra}")
+            def said(row: dict, f1: str = f1) -> str:
+                return (f"{printable(row['label'])} (support {row['support']:,}, "
+                        f"F1 {row[f1]:.3f})")
+
+            shown = and_more(only, COMPARED_LABELS_SHOWN, said, serial=False)
+            click.echo(f"labels {what}: {shown}")
 
 
 def _text_hashes(data: LabelledData) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from tagsmith._plural import none_of, plural, plural_s
+from tagsmith._plural import and_more, none_of, plural, plural_s
 from tagsmith.cli import (
     VOCAB_FORMATS,
     LaterStopsIgnored,
@@ -1064,7 +1064,8 @@ def _bundle_space(classifier, space, vocab: str):
                and not label.deprecated and label.uri not in taking]
     if missing:
         are = plural(len(missing), "is", "are")
-        warn(f"{len(missing):,} label{plural_s(len(missing))} of {vocab} ({_listed(missing)}) "
+        warn(f"{len(missing):,} label{plural_s(len(missing))} of {vocab} "
+             f"({and_more(missing, 5, repr, serial=False)}) "
              f"{are} not in the --shortlist bundle and {are} never offered to the LLM")
     # the bundle's labels VOCAB removed or deprecated (a thesaurus update): never offered
     gone = [trained.name_of(i) for i, label in enumerate(trained)
@@ -1073,22 +1074,16 @@ def _bundle_space(classifier, space, vocab: str):
                and not label.deprecated and space[space.id_of(label.uri)].deprecated]
     deprecated = [trained.name_of(i) for i in retired]
     if gone or deprecated:
-        said = [f"{len(gone):,} of the bundle's labels not in {vocab} ({_listed(gone)})"] \
-            if gone else []
-        said += [f"{len(deprecated):,} it deprecates ({_listed(deprecated)})"] \
-            if deprecated else []
+        said = [f"{len(gone):,} of the bundle's labels not in {vocab} "
+                f"({and_more(gone, 5, repr, serial=False)})"] if gone else []
+        said += [f"{len(deprecated):,} it deprecates "
+                 f"({and_more(deprecated, 5, repr, serial=False)})"] if deprecated else []
         # what VOCAB offers instead (dct:isReplacedBy): offered where shortlisted
         replaced = space.replaced_as(space.id_of(trained.uri_of(i)) for i in retired)
         warn(f"{' and '.join(said)} {plural(len(gone) + len(deprecated), 'is', 'are')} never "
              "offered to the LLM" + (f"; what {vocab} uses instead (dct:isReplacedBy): "
                                      f"{replaced}" if replaced else ""))
     return merged
-
-
-def _listed(names: list[str], most: int = 5) -> str:
-    """The first ``most`` names, quoted, and how many more."""
-    shown = ", ".join(repr(name) for name in names[:most])
-    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
 
 
 def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
@@ -1137,21 +1132,21 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
             renamed.append(f"{name!r} -> {space.name_of(now, lang)!r}")
     parts = []
     if new:
-        parts.append(f"{len(new):,} new label{plural_s(len(new))} ({_listed(new)}) "
+        parts.append(f"{len(new):,} new label{plural_s(len(new))} "
+                     f"({and_more(new, 5, repr, serial=False)}) "
                      f"{'ranks' if len(new) == 1 else 'rank'} on {weight:g} x "
                      f"{plural(len(new), 'its', 'their')} zero-shot score alone (a higher "
                      "--weight favours new labels)")
     if gone or deprecated:
         said = [f"{len(gone):,} trained label{plural_s(len(gone))} not in it "
-                f"({_listed(gone)})"] if gone else []
-        said += [f"{len(deprecated):,} it deprecates ({_listed(deprecated)})"] \
-            if deprecated else []
+                f"({and_more(gone, 5, repr, serial=False)})"] if gone else []
+        said += [f"{len(deprecated):,} it deprecates "
+                 f"({and_more(deprecated, 5, repr, serial=False)})"] if deprecated else []
         one = len(gone) + len(deprecated) == 1
         parts.append(f"{' and '.join(said)} {plural(int(one), 'is', 'are')} never suggested"
                      + (" (it names no replacement, dct:isReplacedBy)" if deprecated else ""))
     if replaced:
-        shown = ", ".join(replaced[:5]) + (f" and {len(replaced) - 5:,} more"
-                                           if len(replaced) > 5 else "")
+        shown = and_more(replaced, 5, serial=False)
         one = len(replaced) == 1
         parts.append(f"{len(replaced):,} trained label{plural_s(len(replaced))} it deprecates "
                      f"with a replacement (dct:isReplacedBy: {shown}) "
@@ -1160,8 +1155,7 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
                      f"{plural(int(one), 'its', 'their')} replacement{plural_s(len(replaced))} "
                      "(each, where higher than its own)")
     if renamed:
-        shown = ", ".join(renamed[:5]) + (f" and {len(renamed) - 5:,} more"
-                                          if len(renamed) > 5 else "")
+        shown = and_more(renamed, 5, serial=False)
         parts.append(f"{len(renamed):,} renamed label{plural_s(len(renamed))} "
                      f"{plural(len(renamed), 'is', 'are')} shown with "
                      f"{plural(len(renamed), 'its', 'their')} new name{plural_s(len(renamed))}"

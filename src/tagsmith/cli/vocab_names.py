@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tagsmith._plural import plural, plural_s
+from tagsmith._plural import and_more, plural, plural_s
 from tagsmith.cli import warn
 
 if TYPE_CHECKING:
@@ -99,12 +99,6 @@ def learn_advice(vocab: str, distilled: bool) -> str:
     return f"retrain (tagsmith train CORPUS --vocab {vocab} --output BUNDLE)"
 
 
-def _listed(names: list[str], most: int = 5) -> str:
-    """The first ``most`` names, quoted, and how many more."""
-    shown = ", ".join(repr(name) for name in names[:most])
-    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
-
-
 def _renamed(before: dict[str, str], after: dict[str, str], lang: str) -> bool:
     """Whether a label's preferred names changed: in ``lang`` where both have one, else
     in a language both have (a name only gained or lost in ``lang``, a translation,
@@ -172,21 +166,20 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
                         f"name{plural_s(len(renamed))}" if command == "suggest" else
                         f"{plural(len(renamed), 'is', 'are')} "
                         + ("shown with the new name and " if command == "audit" else "")
-                        + "read in the corpus by either name") + f" ({', '.join(renamed[:5])}"
-                     + (f" and {len(renamed) - 5:,} more)" if len(renamed) > 5 else ")"))
+                        + "read in the corpus by either name")
+                     + f" ({and_more(renamed, 5, serial=False)})")
     if taken:
         parts.append(f"{len(taken):,} renamed label{plural_s(len(taken))} "
                      f"{plural(len(taken), 'is', 'are')} "
                      + ("shown with the new name and " if command == "audit" else "")
                      + f"read in the corpus by {plural(len(taken), 'its', 'their')} new "
                      f"name alone: {vocab} gives {plural(len(taken), 'its', 'their')} old "
-                     f"one to another label, which it is read as ({'; '.join(taken[:5])}"
-                     + (f" and {len(taken) - 5:,} more)" if len(taken) > 5 else ")"))
+                     f"one to another label, which it is read as "
+                     f"({and_more(taken, 5, sep='; ', serial=False)})")
     one = len(replaced) == 1
     if replaced:
         said = (f"{len(replaced):,} of the bundle's labels it deprecates with a replacement "
-                f"(dct:isReplacedBy: {', '.join(replaced[:5])}"
-                + (f" and {len(replaced) - 5:,} more)" if len(replaced) > 5 else ")"))
+                f"(dct:isReplacedBy: {and_more(replaced, 5, serial=False)})")
         if command != "suggest":
             parts.append(f"{said} {plural(int(one), 'is', 'are')} {done} as without "
                          "--vocab (a document labelled with a replacement instead does not "
@@ -203,9 +196,9 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
                          "instead)")
     if gone or deprecated:
         said_ = [f"{len(gone):,} of the bundle's labels not in it "
-                 f"({_listed(gone)})"] if gone else []
+                 f"({and_more(gone, 5, repr, serial=False)})"] if gone else []
         said_ += [f"{len(deprecated):,} it deprecates with no replacement "
-                  f"({_listed(deprecated)})"] if deprecated else []
+                  f"({and_more(deprecated, 5, repr, serial=False)})"] if deprecated else []
         are = plural(len(gone) + len(deprecated), "is", "are")
         if command != "suggest":
             parts.append(f"{' and '.join(said_)} {are} {done} as without --vocab")
@@ -214,7 +207,8 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
                          + ("never suggested" if replace else "still suggested")
                          + (" (the bundle's name shown)" if gone and not replace else ""))
     if new:
-        parts.append(f"{len(new):,} new label{plural_s(len(new))} ({_listed(new)}) "
+        parts.append(f"{len(new):,} new label{plural_s(len(new))} "
+                     f"({and_more(new, 5, repr, serial=False)}) "
                      f"{plural(len(new), 'is', 'are')} unknown to the model and never "
                      + ("suggested" if command == "suggest" else "predicted"))
     if parts:
@@ -286,7 +280,7 @@ def warn_name_clashes(space: LabelSpace, corpus: str, vocab: str, bundle: str,
             for key, (now, was) in list(clashes.items())]
     warn(f"{corpus}: {len(said):,} label name{plural_s(len(said))} that {vocab} gives to "
          f"another label than {bundle} did {plural(len(said), 'is', 'are')} read as {vocab}'s: "
-         f"{'; '.join(said[:5])}" + (f" and {len(said) - 5:,} more" if len(said) > 5 else "")
+         f"{and_more(said, 5, sep='; ', serial=False)}"
          + "; a corpus written before the update meant the bundle's: write its URI")
 
 
@@ -335,8 +329,7 @@ def known_to_model(Y: sp.csr_matrix, view: BundleVocab, corpus: str,
         why = "new since training" + (
             f", but for {len(retired):,} distinct it deprecates with a replacement the model "
             "knows, not read in "
-            f"{plural(len(retired), 'its', 'their')} place: {', '.join(retired[:5])}"
-            + (f" and {len(retired) - 5:,} more" if len(retired) > 5 else "")
+            f"{plural(len(retired), 'its', 'their')} place: {and_more(retired, 5, serial=False)}"
             if retired else "")
         warn(f"{corpus}: {total:,} gold label{plural_s(total)} ({distinct:,} "
              f"distinct, most often {view.merged.name_of(n + top)!r} x{int(per_label[top]):,}) "

@@ -22,7 +22,7 @@ from typing import TypeVar, cast
 
 import numpy as np
 
-from tagsmith._plural import NAME_LIMIT, clip, plural_s
+from tagsmith._plural import NAME_LIMIT, and_more, clip, plural_s
 from tagsmith.exceptions import (
     AmbiguousLabelError,
     InvalidParameterError,
@@ -991,11 +991,14 @@ class LabelSpace(Sequence[Label]):
         """
         table = self.replacements()  # once: a walk per label was quadratic in a chain
         found = [(int(i), table[int(i)]) for i in label_ids if int(i) in table]
-        shown = "; ".join(f"<{clip(self.uri_of(i), collapse=False)}> -> " + ", ".join(
-            f"<{clip(self.uri_of(j), collapse=False)}> "
-            f"({clip(self.name_of(j, lang), NAME_LIMIT, collapse=False)!r})" for j in ids)
-            for i, ids in found[:most])
-        return shown + (f"; and {len(found) - most:,} more" if len(found) > most else "")
+
+        def said(old_new: tuple[int, list[int]]) -> str:
+            old, new = old_new
+            return f"<{clip(self.uri_of(old), collapse=False)}> -> " + ", ".join(
+                f"<{clip(self.uri_of(j), collapse=False)}> "
+                f"({clip(self.name_of(j, lang), NAME_LIMIT, collapse=False)!r})" for j in new)
+
+        return and_more(found, most, said, sep="; ")
 
     def replacements(self) -> dict[int, list[int]]:
         """:meth:`replacement_ids` of every deprecated label that has some.

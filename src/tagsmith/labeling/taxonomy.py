@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tagsmith._params import check_bool, check_int, check_options
-from tagsmith._plural import NAME_LIMIT, clip, plural, plural_s
+from tagsmith._plural import NAME_LIMIT, and_more, clip, plural, plural_s
 from tagsmith.data.csvlimits import FORMULA_START
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.data.textio import LONE_SURROGATE
@@ -633,12 +633,11 @@ def _warn_dropped(changed: dict[str, set], names: list[str], options: TaxonomyOp
         dropped = sorted(changed.get(key, ()), key=lambda label: (first[label[0]], label[1]))
         if dropped:
             # a name cut at 80 characters says so: it read as the whole name
-            quoted = ", ".join(repr(name[:80]) + ("..." if len(name) > 80 else "")
-                               for name, _ in dropped[:shown])
-            more = f", and {len(dropped) - shown:,} more" if len(dropped) > shown else ""
+            quoted = and_more(dropped, shown, lambda label: repr(label[0][:80])
+                              + ("..." if len(label[0]) > 80 else ""))
             parts.append(f"{len(dropped):,} " + what.format(
                 s=plural_s(len(dropped)), it=plural(len(dropped), "it", "them")) + " (%s)")
-            args.append(quoted + more)
+            args.append(quoted)
     if parts:
         n = sum(len(changed.get(key, ())) for key, _ in kinds)
         logger.warning(f"%s: {n:,} label{plural_s(n)} dropped to keep the limits: "

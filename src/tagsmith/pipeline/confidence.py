@@ -34,7 +34,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number, check_options
-from tagsmith._plural import plural, plural_s
+from tagsmith._plural import and_more, plural, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
@@ -703,8 +703,7 @@ def untrained_out_of_sets(classifier: TextClassifier, shown: int = 5) -> str:
     if not untrained.size:
         return ""
     n = int(untrained.size)
-    names = ", ".join(repr(classifier.label_space.name_of(int(i))) for i in untrained[:shown])
-    names += f", and {n - shown:,} more" if n > shown else ""
+    names = and_more(untrained, shown, lambda i: repr(classifier.label_space.name_of(int(i))))
     if conformal.recall.excluded is None:  # calibrated before they were left out
         return (f"{n:,} label{plural_s(n)} without a training document ({names}) "
                 f"{plural(n, 'is', 'are')} scored the same for every document, and the "
@@ -823,11 +822,9 @@ def warn_thin_thresholds(thresholds: Thresholds, label_space: LabelSpace, source
                            thresholds=plural(n, "threshold", "thresholds"),
                            use=plural(n, "uses", "use"))
         labels = labels[np.argsort(support[labels], kind="stable")]
-        named = ", ".join(f"{label_space.name_of(int(i))} {int(support[i])}"
-                          for i in labels[:shown])
-        more = f", and {len(labels) - shown:,} more" if len(labels) > shown else ""
-        parts.append(f"{len(labels):,} label{plural_s(len(labels))} {what} "
-                     f"({named}{more})")
+        named = and_more(labels, shown,
+                         lambda i: f"{label_space.name_of(int(i))} {int(support[i])}")
+        parts.append(f"{len(labels):,} label{plural_s(len(labels))} {what} ({named})")
     if parts:
         logger.warning("thresholds on few held-out positives (%s): %s; eval --per-label "
                        "gives each label's precision and recall with intervals", source,
@@ -875,8 +872,7 @@ def _nearest_named(labels: np.ndarray, best: np.ndarray | None, support: np.ndar
             return f"{name} ({no_bound(n_pos)})"
         return f"{name} {best[i]:.3f} ({n_pos:,} positive{plural_s(n_pos)})"
 
-    named = ", ".join(said(int(i)) for i in order[:shown])
-    return named + (f", and {len(order) - shown:,} more" if len(order) > shown else "")
+    return and_more(order, shown, lambda i: said(int(i)))
 
 
 def _warn_capped(thresholds: Thresholds, label_space: LabelSpace, source: str,
@@ -959,16 +955,14 @@ def _warn_broad(thresholds: Thresholds, label_space: LabelSpace, source: str,
     if not len(broad):
         return
     order = broad[np.argsort(-coverage[broad], kind="stable")]
-    named = ", ".join(f"{label_space.name_of(int(i))} {coverage[i]:.0%}"
-                      for i in order[:shown])
-    more = f", and {len(order) - shown:,} more" if len(order) > shown else ""
+    named = and_more(order, shown, lambda i: f"{label_space.name_of(int(i))} {coverage[i]:.0%}")
     n = len(broad)
     logger.warning("%s label%s %s predicted for at least %s of the held-out documents (%s) "
                    "by %s threshold%s for recall %g: the recall comes from predicting %s "
-                   "for most documents, a review of them sees nearly all (%s%s)", f"{n:,}",
+                   "for most documents, a review of them sees nearly all (%s)", f"{n:,}",
                    plural_s(n), plural(n, "is", "are"), f"{BROAD_SHARE:.0%}", source,
                    plural(n, "its", "their"), plural_s(n), thresholds.min_recall,
-                   plural(n, "it", "them"), named, more,
+                   plural(n, "it", "them"), named,
                    extra={"parameters": ("min_recall",)})
 
 

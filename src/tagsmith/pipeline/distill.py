@@ -28,7 +28,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_choice, check_fraction, check_int, check_number, check_options
-from tagsmith._plural import NAME_LIMIT, clip, none_of, plural, plural_s
+from tagsmith._plural import NAME_LIMIT, and_more, clip, none_of, plural, plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data.labelspace import LabelSpace, check_label_space, check_label_table
@@ -516,17 +516,16 @@ def _warn_untaught(Y_teacher: sp.csr_matrix, label_space: LabelSpace, shown: int
     if not len(untaught):
         return
     n = len(untaught)
-    named = ", ".join(repr(clip(label_space.name_of(int(i)), NAME_LIMIT, collapse=False))
-                      for i in untaught[:shown])
-    more = f", and {n - shown:,} more" if n > shown else ""
+    named = and_more(untaught, shown, lambda i: repr(clip(label_space.name_of(int(i)),
+                                                          NAME_LIMIT, collapse=False)))
     never = (" and the student will never predict %s" if student_kept else
              "; a model trained on these labels will never predict %s")
     logger.warning("active distillation: %s of %s label%s %s no positive training document "
-                   "(the teacher gave %s to none of the %s document%s it labelled: %s%s)"
+                   "(the teacher gave %s to none of the %s document%s it labelled: %s)"
                    + never, f"{n:,}", f"{len(label_space):,}",
                    plural_s(len(label_space)), plural(n, "has", "have"),
                    plural(n, "it", "them"), f"{Y_teacher.shape[0]:,}",
-                   plural_s(Y_teacher.shape[0]), named, more, plural(n, "it", "them"))
+                   plural_s(Y_teacher.shape[0]), named, plural(n, "it", "them"))
 
 
 def _usable_budget(budget: int, n_pool: int, n_blank: int, n_copies: int = 0) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_int
-from tagsmith._plural import none_of, plural, plural_s
+from tagsmith._plural import and_more, none_of, plural, plural_s
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer, json_line
 from tagsmith.exceptions import (
@@ -470,19 +470,17 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
         logger.warning("%s", report.summary())
     if blank_lines:
         in_files = corpus.format == "dir"
-        shown = ", ".join(str(where) for where in blank_lines[:_SHOWN_LINES])
-        more = (f" and {len(blank_lines) - _SHOWN_LINES:,} more"
-                if len(blank_lines) > _SHOWN_LINES else "")
+        shown = and_more(blank_lines, _SHOWN_LINES, serial=False)
         if not texts:
             raise CorpusFormatError(f"every document has a blank text (empty or whitespace "
                                     f"only; {'file' if in_files else 'line'}"
-                                    f"{plural_s(len(blank_lines))} {shown}{more}): "
+                                    f"{plural_s(len(blank_lines))} {shown}): "
                                     "nothing to train on", path=path)
         logger.warning("%s: %s document%s with a blank text (empty or whitespace only) "
-                       "skipped, %s%s %s%s: the teacher saw no text, there is nothing "
+                       "skipped, %s%s %s: the teacher saw no text, there is nothing "
                        "to learn its labels from", path, f"{len(blank_lines):,}",
                        plural_s(len(blank_lines)), "in file" if in_files else "at line",
-                       plural_s(len(blank_lines)), shown, more)
+                       plural_s(len(blank_lines)), shown)
     if not texts:
         raise CorpusFormatError("no documents in the file", path=path)
     # a vocabulary given as LABELS: distill trained a model on its URIs, each its own name
@@ -560,17 +558,14 @@ def _not_repeated(path: str | Path, doc_ids: Sequence[str | None],
     left_out = np.flatnonzero(~keep)
     if not len(left_out):
         return None
-    shown = ", ".join(str(lines[row]) for row in left_out[:_SHOWN_LINES])
-    more = (f" and {len(left_out) - _SHOWN_LINES:,} more"
-            if len(left_out) > _SHOWN_LINES else "")
+    shown = and_more(left_out, _SHOWN_LINES, lambda row: str(lines[row]), serial=False)
     other = (f"; {n_other:,} of them with other labels or scores than that line, which are "
              "not learnt" if n_other else "")
     logger.warning("%s: %s line%s repeat%s the id and text (case and spacing aside) of an "
-                   "earlier line, left out (at line%s %s%s): a document labelled twice "
+                   "earlier line, left out (at line%s %s): a document labelled twice "
                    "(label outputs concatenated?) is learnt once, from its first line, not "
                    "as two teacher votes%s", path, f"{len(left_out):,}", plural_s(len(left_out)),
-                   "" if len(left_out) != 1 else "s", plural_s(len(left_out)), shown, more,
-                   other)
+                   "" if len(left_out) != 1 else "s", plural_s(len(left_out)), shown, other)
     return keep
 
 
@@ -583,14 +578,17 @@ def _warn_ids_of_other_texts(path: str | Path, by_id: dict[str, list[int]],
     shared = [(doc_id, rows) for doc_id, rows in by_id.items() if len(rows) > 1]
     if not shared:
         return
-    shown = "; ".join(f"{doc_id!r} at lines {', '.join(str(lines[row]) for row in rows[:4])}"
-                      f"{', ...' if len(rows) > 4 else ''}"
-                      for doc_id, rows in shared[:_SHOWN_IDS])
-    more = f"; and {len(shared) - _SHOWN_IDS:,} more" if len(shared) > _SHOWN_IDS else ""
-    logger.warning("%s: %s id%s %s given to lines of other texts (%s%s), each learnt as "
+
+    def said(id_rows: tuple[str, list[int]]) -> str:
+        doc_id, rows = id_rows
+        return (f"{doc_id!r} at lines {', '.join(str(lines[row]) for row in rows[:4])}"
+                f"{', ...' if len(rows) > 4 else ''}")
+
+    shown = and_more(shared, _SHOWN_IDS, said, sep="; ")
+    logger.warning("%s: %s id%s %s given to lines of other texts (%s), each learnt as "
                    "its own document: label outputs of corpora with the same document "
                    "names concatenated? An id names one document", path, f"{len(shared):,}",
-                   plural_s(len(shared)), "is" if len(shared) == 1 else "are", shown, more)
+                   plural_s(len(shared)), "is" if len(shared) == 1 else "are", shown)
 
 
 def _not_copies(path: str | Path, doc_ids: Sequence[str | None],
@@ -656,13 +654,12 @@ def _not_copies(path: str | Path, doc_ids: Sequence[str | None],
             orphans[source] = row
     n_left_out = int(np.count_nonzero(~keep))
     if orphans:
-        shown = ", ".join(str(lines[row]) for row in list(orphans.values())[:_SHOWN_LINES])
-        more = (f" and {len(orphans) - _SHOWN_LINES:,} more"
-                if len(orphans) > _SHOWN_LINES else "")
+        shown = and_more(list(orphans.values()), _SHOWN_LINES, lambda row: str(lines[row]),
+                         serial=False)
         logger.warning("%s: %s line%s marked 'copy_of' an id that no unmarked line has, "
-                       "kept (at line%s %s%s): the text they copy is nowhere else in the "
+                       "kept (at line%s %s): the text they copy is nowhere else in the "
                        "file", path, f"{len(orphans):,}", plural_s(len(orphans)),
-                       plural_s(len(orphans)), shown, more)
+                       plural_s(len(orphans)), shown)
     if n_left_out:
         logger.info("%s: %s copy line%s (marked 'copy_of': equal text, case and spacing "
                     "aside, to a document in the file) left out of training: each text is "

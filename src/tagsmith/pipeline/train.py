@@ -32,7 +32,7 @@ from tagsmith._params import (
     check_options,
     check_param_names,
 )
-from tagsmith._plural import NAME_LIMIT, clip, plural, plural_s
+from tagsmith._plural import NAME_LIMIT, and_more, clip, plural, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.audit.duplicates import groups_of_hashes  # also named here, where it was first
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
@@ -878,10 +878,8 @@ def _check_positives(Y: sp.csr_matrix, deprecated: np.ndarray | None = None,
                 # live labels first: the deprecated are never offered, and by index the
                 # first five of a vocabulary retiring many hid the one left untaught
                 missing = missing[np.argsort(deprecated[missing], kind="stable")]
-            named = ": " + ", ".join(repr(clip(label_space.name_of(int(i)), NAME_LIMIT,
-                                                  collapse=False))
-                                     for i in missing[:shown]) + (
-                f", and {n_missing - shown:,} more" if n_missing > shown else "")
+            named = ": " + and_more(missing, shown, lambda i: repr(clip(
+                label_space.name_of(int(i)), NAME_LIMIT, collapse=False)))
         logger.warning("%s of %s label%s %s no positive training document and will never "
                        "be predicted%s%s", f"{n_missing:,}", f"{Y.shape[1]:,}",
                        plural_s(Y.shape[1]), plural(n_missing, "has", "have"), retired,
