@@ -64,8 +64,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tagsmith")
 
-#: the z of a two-sided 95% interval
-Z95 = 1.959963984540054
 #: mixed into the sample's seed, so that the documents drawn do not follow the audit's
 #: folds, which the same seed draws
 _SALT = 0x5A3B1E
@@ -276,23 +274,31 @@ def _unknown_label(uri: str, labels: dict) -> str:
             f"the audit knew, by its URI, or it counts as a missing label found{hint}")
 
 
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion ``k / n`` (``(0, 1)`` where ``n`` is 0).
+def wilson(k: float, n: float) -> tuple[float, float]:
+    """The 95% Wilson score interval of ``k`` successes in ``n`` trials (``(0, 1)`` where
+    ``n`` is 0), by :func:`tagsmith.metrics.sets.wilson_interval`, the package's one
+    Wilson interval.
 
     >>> [round(x, 4) for x in wilson(0, 10)]
     [0.0, 0.2775]
     """
     if n == 0:
         return 0.0, 1.0
-    return wilson_at(k / n, n, z)
+    # imported here: scipy.special, which the report needs and importing the module not
+    from tagsmith.metrics.sets import wilson_interval
+
+    low, high = wilson_interval(k, n)
+    return float(low), float(high)
 
 
-def wilson_at(p: float, n: float, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion ``p`` estimated from ``n`` (an
-    effective sample size where the draw was not simple: a stratified Wilson)."""
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+def wilson_at(p: float, n: float) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion ``p`` estimated from ``n`` (an
+    effective sample size where the draw was not simple: a stratified Wilson).
+
+    >>> [round(x, 4) for x in wilson_at(0.25, 20)]
+    [0.1119, 0.4687]
+    """
+    return wilson(p * n, n)
 
 
 def poisson_interval(k: int, level: float = 0.95) -> tuple[float, float]:
