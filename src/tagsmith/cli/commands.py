@@ -1631,9 +1631,13 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         # the texts featurized once where both bundles' featurizer files are the same
         topk, base_topk = predict_topk_pair(classifier, base, checked, k,
                                             tuning_k(base.n_labels))
+        # the bundle's label sets, built once for its metrics and the comparison (each
+        # built its own of the whole corpus)
+        sets = classifier.label_sets(topk, threshold)
         metrics = evaluate_topk(classifier, data.Y, topk, ks=ks, threshold=threshold,
-                                per_label=rows_wanted)
-        comparison = _compare(classifier, topk, base, base_topk, baseline, gold, threshold)
+                                per_label=rows_wanted, y_pred=sets)
+        comparison = _compare(classifier, topk, sets, base, base_topk, baseline, gold,
+                              threshold)
     else:  # documents the bundle was trained on are warned of, naming the corpus
         metrics = evaluate_classifier(classifier, texts, data.Y, threshold=threshold,
                                       source=corpus, per_label=rows_wanted)
@@ -1673,15 +1677,16 @@ def print_metrics(metrics: dict) -> None:
         click.echo(f"{printable(key):<{width}}  {printable(shown)}")
 
 
-def _compare(classifier, topk, base, base_topk, baseline: str, gold, threshold) -> dict:
+def _compare(classifier, topk, sets, base, base_topk, baseline: str, gold,
+             threshold) -> dict:
     """``eval --baseline``'s comparison: the baseline's top-k of the same texts and the
-    bundle's, measured against ``gold``, the corpus's labels as read (with ``--vocab``,
-    those the bundle does not know too: see compare_predictions)."""
+    bundle's (``sets``: its label sets), measured against ``gold``, the corpus's labels
+    as read (with ``--vocab``, those the bundle does not know too: see
+    compare_predictions)."""
     from tagsmith.pipeline.compare import compare_predictions
 
     result = compare_predictions(
-        gold[0], gold[1], classifier.label_space, topk.indices[:, 0],
-        classifier.label_sets(topk, threshold),
+        gold[0], gold[1], classifier.label_space, topk.indices[:, 0], sets,
         base.label_space, base_topk.indices[:, 0], base.label_sets(base_topk, threshold))
     manifest = base._loaded_manifest or base.manifest
     from tagsmith.pipeline.compare import bundle_fingerprint

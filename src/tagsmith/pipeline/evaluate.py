@@ -46,11 +46,15 @@ def propensities_for(classifier: TextClassifier) -> np.ndarray | None:
 
 def evaluate_topk(classifier: TextClassifier, Y: LabelMatrix, topk: TopK, *,
                   ks: Sequence[int] = DEFAULT_KS,
-                  threshold: float | None = None, per_label: bool = False) -> dict:
+                  threshold: float | None = None, per_label: bool = False,
+                  y_pred: LabelMatrix | None = None) -> dict:
     """Ranking metrics from ``topk`` and set metrics from the classifier's thresholds;
-    with ``per_label``, also ``per_label`` (:func:`per_label_report`)."""
+    with ``per_label``, also ``per_label`` (:func:`per_label_report`). ``y_pred``: the
+    label sets of ``topk`` (``classifier.label_sets(topk, threshold)``) where the caller
+    has them already (``eval --baseline`` compares them too)."""
     check_label_table(Y, classifier.label_space, "Y")
-    y_pred = classifier.label_sets(topk, threshold)
+    if y_pred is None:
+        y_pred = classifier.label_sets(topk, threshold)
     forced = None
     if per_label and threshold is None:
         forced = forced_below(classifier.thresholds, topk, y_pred)
