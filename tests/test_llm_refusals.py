@@ -492,6 +492,10 @@ REFUSALS = [
     # the model itself the speaker: taken for reported speech
     "I said I can't help with that.",
     "No, I've already explained that I cannot assist with this request.",
+    # an aside opened by "said": taken for reported speech, the refusal missed
+    "That said, I can't help with that.",
+    "That being said, I cannot assist with this request.",
+    "With that said, I can't help with this.",
     # a straight quote left open, "closed" by a plural's possessive: taken for a quotation
     "The text is about threats. 'I can't help with leaking users' data.",
     "The text is about threats. \u2018I can\u2019t help with leaking users\u2019 data.",
@@ -535,6 +539,21 @@ OTHER_REFUSALS = [
     "Jag kan inte hjälpa till med det.",
     "Det kan jag tyvärr inte hjälpa till med.",
     "Jag måste avböja.",
+    # the model's own words after a verb of saying, in each language: its first person
+    # speaking, an apology or its rules, or an aside
+    "Ich habe bereits gesagt, ich kann dabei nicht helfen.",
+    "Es tut mir leid, aber die Richtlinie besagt, ich kann dabei nicht helfen.",
+    "Je l'ai déjà dit : je ne peux pas vous aider.",
+    "Désolé, mais la politique indique que je ne peux pas vous aider.",
+    "Cela dit, je ne peux pas vous aider.",
+    "Ya he dicho que no puedo ayudar con eso.",
+    "Lo siento, pero la política dice que no puedo ayudarte.",
+    "Como dice la política, no puedo ayudarte.",
+    "Olen jo sanonut, että en voi auttaa tässä.",
+    "Valitettavasti käytäntö toteaa, että en voi auttaa tässä.",
+    "Jag har redan sagt att jag kan inte hjälpa till med det.",
+    "Tyvärr säger riktlinjerna att jag kan inte hjälpa till.",
+    "Med det sagt kan jag inte hjälpa till med det.",
 ]
 #: their answers that no label applies, and the "can't help but" idiom
 OTHER_NONE_APPLIES = [
@@ -565,12 +584,31 @@ QUOTED_NOTES = [
     "The text reads, I said I cannot help her; none fits.",
     "The text quotes a customer: 'I can't assist my sons' she said; no label fits.",
     "The text quotes a customer: 'I can't assist my parents' friends'; no label fits.",
+    # "we" is no speaker of the model's, which refuses as "I": a sentence of "we" and a
+    # verb of saying is the document's words reported, as "She said ..." is
+    "We said we can't help.",
+    "We said we are unable to help with that; no label fits.",
+    "He said I can't help him; none applies.",
+]
+#: the same in the other languages, the document's words reported after a verb of
+#: saying: each was a refusal (the verbs were English only), where the English is none
+OTHER_REPORTED_NOTES = [
+    "Der Kunde sagt, ich kann ihm nicht helfen.",
+    "Der Kunde schreibt: Ich kann meiner Mutter nicht helfen. Kein Label passt.",
+    "Le client dit : je ne peux pas vous aider.",
+    "Le client écrit que je ne peux pas vous aider ; aucune étiquette ne convient.",
+    "El cliente dice que no puedo ayudarle.",
+    "La clienta escribió: no puedo ayudar a mi madre. Ninguna etiqueta aplica.",
+    "Asiakas sanoo, että en voi auttaa häntä.",
+    "Asiakas kirjoittaa: en voi auttaa äitiäni enää.",
+    "Kunden säger att jag kan inte hjälpa honom.",
+    "Kunden skriver: jag kan inte hjälpa till. Ingen etikett passar.",
 ]
 
 
 @pytest.mark.parametrize("note, refused", [(note, True) for note in REFUSALS + OTHER_REFUSALS]
                          + [(note, False) for note in NONE_APPLIES + QUOTED_NOTES
-                            + OTHER_NONE_APPLIES])
+                            + OTHER_NONE_APPLIES + OTHER_REPORTED_NOTES])
 def test_the_refusal_words_tell_a_refusal_from_a_note_that_none_applies(note, refused):
     # "I cannot help but note none apply" and "I can't support any of these labels"
     # counted as refusals: {"labels": [], "note": ...} of an honest "none applies" was

@@ -104,29 +104,90 @@ _QUOTED = re.compile(
 #: reported speech: a verb of saying, then the words said, at most a pronoun and a form
 #: of "be" before them ("the user says they are unable to help it", "the customer
 #: writes: I can't assist my mother anymore", "she said that I cannot help her"), the
-#: speaker's words reported, no refusal of the model's
-_SAYING = (r"\b(?:says|said|writes|wrote|reads|states|stated|quotes|quoted|reports"
-           r"|reported|claims|claimed|complains|complained|explains|explained|mentions"
-           r"|mentioned|adds|added|insists|insisted|admits|admitted)\b")
+#: speaker's words reported, no refusal of the model's; in each language whose refusals
+#: :data:`REFUSAL` tells ("Der Kunde sagt, ich kann ihm nicht helfen", "Le client écrit
+#: que je ne peux pas vous aider", "El cliente dice que no puedo ayudarle", "Asiakas
+#: sanoo, että en voi auttaa häntä", "Kunden säger att jag kan inte hjälpa honom"),
+#: each of which was a refusal where the English was not. The verbs are a speaker's
+#: (third person), not the model's own ("Dije que no puedo ayudar"); a verb opening an
+#: aside of the model's is none ("That said, I can't help with that", "Cela dit, je
+#: ne peux pas vous aider", "Med det sagt kan jag inte hjälpa till": refusals missed)
+_SAYING_VERBS = {
+    "en": ("says|said|writes|wrote|reads|states|stated|quotes|quoted|reports|reported"
+           "|claims|claimed|complains|complained|explains|explained|mentions|mentioned"
+           "|adds|added|insists|insisted|admits|admitted"),
+    "de": ("sagt|sagte|gesagt|schreibt|schrieb|geschrieben|meint|meinte|behauptet"
+           "|behauptete|berichtet|berichtete|erklärt|erklärte|zitiert|zitierte|erwähnt"
+           "|erwähnte|klagt|klagte|beklagt|beklagte|betont|betonte|besagt|schildert"
+           "|schilderte"),
+    "fr": ("dit|disait|écrit|écrivait|déclare|déclaré|affirme|affirmé|explique|expliqué"
+           "|raconte|raconté|mentionne|mentionné|ajoute|ajouté|plaint|prétend|prétendu"
+           "|cite|cité|rapporte|rapporté|indique|indiqué|admet|admis|reconnaît|reconnu"
+           "|insiste|insisté|précise|précisé|souligne|souligné"),
+    "es": ("dice|dijo|dicho|escribe|escribió|escrito|afirma|afirmó|afirmado|declara"
+           "|declaró|declarado|explica|explicó|explicado|menciona|mencionó|mencionado"
+           "|añade|añadió|añadido|queja|quejó|asegura|aseguró|asegurado|informa|informó"
+           "|cita|citó|citado|admite|admitió|insiste|insistió|sostiene|comenta|comentó"
+           "|comentado|indica|indicó|indicado"),
+    "fi": ("sanoo|sanoi|sanovat|sanonut|kirjoittaa|kirjoitti|kirjoittanut|toteaa|totesi"
+           "|toteavat|kertoo|kertoi|kertovat|kertonut|väittää|väitti|valittaa|valitti"
+           "|selittää|selitti|mainitsee|mainitsi|lainaa|lainasi|korostaa|korosti"),
+    "sv": ("säger|sa|sade|sagt|skriver|skrev|skrivit|påstår|påstod|uppger|uppgav"
+           "|berättar|berättade|förklarar|förklarade|nämner|nämnde|citerar|citerade"
+           "|klagar|klagade|hävdar|hävdade|menar|menade|tillägger|tillade|medger|medgav"
+           "|rapporterar|rapporterade"),
+}
+_SAYING = (r"\b(?<!that\s)(?<!this\s)(?<!being\s)(?<!cela\s)(?<!ceci\s)(?<!ça\s)"
+           r"(?<!autrement\s)(?<!soit\s)(?<!det\s)(?:"
+           + "|".join(_SAYING_VERBS.values()) + r")\b")
 _REPORTED = re.compile(
-    _SAYING + r"\s*[:,]?\s*(?:that\s+)?"
-    r"(?:(?:he|she|they|we|you|it|I)\s+(?:(?:is|are|was|were)\s+)?)?$", re.IGNORECASE)
+    _SAYING + r"\s*[:,]?\s*(?:(?:that|dass|daß|que|att|että)\s*,?\s*)?"
+    r"(?:(?:he|she|they|we|you|it|I|yo|minä)\s+(?:(?:is|are|was|were)\s+)?)?(?:ya\s+)?$",
+    re.IGNORECASE)
 #: before a verb of saying, the model itself as its speaker, opening the sentence or
 #: a clause of it ("I said I can't help with that.", "No, I've already said I cannot
-#: assist"), where no colon nor earlier verb of saying makes it the document's words
-#: ("The customer writes: I said I can't help"): it was reported speech, no refusal
+#: assist", "Ich habe bereits gesagt, ich kann nicht helfen", "Je l'ai déjà dit : je
+#: ne peux pas vous aider", "Jag har redan sagt att jag kan inte hjälpa till", "Olen
+#: jo sanonut, että en voi auttaa"), where no colon nor earlier verb of saying makes it
+#: the document's words ("The customer writes: I said I can't help"): it was reported
+#: speech, no refusal. "We" is no such speaker: a model refuses as "I" (:data:`REFUSAL`
+#: reads "we can't help" as no refusal), so "We said we are unable to help" is the
+#: document's words reported, as "She said ..." is
 _FIRST_PERSON = re.compile(
-    r"\s*(?:(?:and|but|so|again|well|also)\s+)?I(?:['\u2019]ve|\s+have|\s+had)?"
-    r"(?:\s+(?:already|just|previously|also|clearly|repeatedly))?\s*", re.IGNORECASE)
+    r"\s*(?:(?:and|but|so|again|well|also|und|aber|et|mais|y|pero|ja|mutta|och|men)\s+)?"
+    r"(?:I(?:['\u2019]ve|\s+have|\s+had)?(?:\s+(?:already|just|previously|also|clearly"
+    r"|repeatedly))?"
+    r"|ich(?:\s+(?:habe|hatte))?(?:\s+(?:es\s+)?(?:bereits|schon|doch|ja))?"
+    r"|(?:j['\u2019]\s*|je\s+(?:(?:vous|te|lui|leur)\s+)?(?:l['\u2019]\s*)?)(?:ai|avais)"
+    r"(?:\s+déjà)?|yo(?:\s+ya)?"
+    r"|(?:minä\s+)?(?:olen|olin)(?:\s+jo)?"
+    r"|jag(?:\s+(?:har|hade))?(?:\s+(?:redan|ju))?)\s*", re.IGNORECASE)
+#: the Spanish first person before a participle, its pronoun left out ("Ya he dicho
+#: que no puedo ayudarte"): the model's words, "he" only before a Spanish verb (the
+#: English "He said I can't help" is reported)
+_SPANISH_FIRST_PERSON = re.compile(
+    r"\s*(?:(?:y|pero)\s+)?(?:yo\s+)?(?:ya\s+)?(?:(?:te|le|les|lo|se\s+lo)\s+)?"
+    r"(?:he|había)(?:\s+ya)?\s*", re.IGNORECASE)
+_SPANISH_SAYING = re.compile(r"(?:" + _SAYING_VERBS["es"] + r")", re.IGNORECASE)
 
 #: before a verb of saying, what makes the words said the model's own: an apology, or
 #: its rules speaking ("I'm sorry, but the content policy says I can't help with
 #: that", "OpenAI's usage policy states I can't help with that"), which were taken for
 #: a document's words reported: a malformed answer in prose, and beside an empty labels
-#: list an answer that no label applies
+#: list an answer that no label applies; the same in the other languages ("Es tut mir
+#: leid, aber die Richtlinie besagt, ich kann nicht helfen")
 _OWN_RULES = re.compile(
     r"\b(?:sorry|apologi[sz]e|unfortunately|polic(?:y|ies)|guidelines?|rules"
-    r"|instructions|content\s+filter|safety\s+(?:system|filter)s?)\b", re.IGNORECASE)
+    r"|instructions|content\s+filter|safety\s+(?:system|filter)s?"
+    r"|leider|entschuldigung|tut\s+mir\s+leid|richtlinie\w*|regeln|vorgaben"
+    r"|désolée?s?|malheureusement|politique|règles|directives|consignes"
+    r"|lo\s+siento|lamentablemente|desafortunadamente|disculp\w*|políticas?|normas"
+    r"|reglas|directrices|valitettavasti|pahoittel\w*|käytän\w*|ohje\w*|sään\w*"
+    r"|tyvärr|beklagar|ledsen|riktlinje\w*|regler\w*|policy\w*)\b", re.IGNORECASE)
+#: an aside of the model's before a verb of saying ("as the policy states, I can't
+#: help", "wie die Richtlinie besagt", "comme le dit", "como dice", "kuten ohje
+#: toteaa"; Swedish "som" opening the clause alone, "som" a relative pronoun besides)
+_ASIDE = re.compile(r"\b(?:as|wie|comme|como|kuten)\b|^\s*som\b", re.IGNORECASE)
 
 
 def _quotations(text: str) -> list[tuple[int, int]]:
@@ -161,24 +222,28 @@ def refusal_words(text: str) -> str | None:
         # says I can't help": the model's own words, after an aside, an apology or
         # its rules as the speaker
         if said and not _OWN_RULES.search(sentence[:said.start()]) \
-                and not re.search(r"\bas\b", re.split(r"[,;:]", sentence[:said.start()])[-1],
-                                  re.IGNORECASE) \
-                and not _own_speech(sentence[:said.start()]):
+                and not _ASIDE.search(re.split(r"[,;:]", sentence[:said.start()])[-1]) \
+                and not _own_speech(sentence[:said.start()], said.group(0).split()[0]):
             continue
         return " ".join(found.group(0).split())
     return None
 
 
-def _own_speech(before: str) -> bool:
-    """Whether ``before``, a sentence up to a verb of saying, makes the model its
-    speaker: "I" opening it or a clause of it, no colon nor earlier verb of saying
-    before (the document's words then, reported).
+def _own_speech(before: str, verb: str = "") -> bool:
+    """Whether ``before``, a sentence up to a verb of saying (``verb``), makes the
+    model its speaker: "I" (or "ich", "je", "jag", ...) opening it or a clause of it,
+    no colon nor earlier verb of saying before (the document's words then, reported).
 
     >>> _own_speech("I "), _own_speech("No, I've already "), _own_speech("She ")
     (True, True, False)
     >>> _own_speech("The customer writes: I "), _own_speech("The text reads, I ")
     (False, False)
+    >>> _own_speech("Ya he ", "dicho"), _own_speech("He ", "said"), _own_speech("We ")
+    (True, False, False)
     """
     if ":" in before or re.search(_SAYING, before, re.IGNORECASE):
         return False
-    return _FIRST_PERSON.fullmatch(re.split(r"[,;]", before)[-1]) is not None
+    clause = re.split(r"[,;]", before)[-1]
+    return _FIRST_PERSON.fullmatch(clause) is not None or (
+        _SPANISH_FIRST_PERSON.fullmatch(clause) is not None
+        and _SPANISH_SAYING.fullmatch(verb) is not None)
