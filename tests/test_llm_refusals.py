@@ -499,6 +499,7 @@ REFUSALS = [
     # a straight quote left open, "closed" by a plural's possessive: taken for a quotation
     "The text is about threats. 'I can't help with leaking users' data.",
     "The text is about threats. \u2018I can\u2019t help with leaking users\u2019 data.",
+    "The text is about threats. 'I can't help with leaking users' personal data.",
 ]
 #: answers that no label applies, explained in words close to a refusal's: each counted
 #: a refusal, the document left for a person where it had been answered
@@ -584,6 +585,12 @@ QUOTED_NOTES = [
     "The text reads, I said I cannot help her; none fits.",
     "The text quotes a customer: 'I can't assist my sons' she said; no label fits.",
     "The text quotes a customer: 'I can't assist my parents' friends'; no label fits.",
+    # a plural's possessive, then one closing the quote before an adverb: the quote was
+    # left open to the end, its refusing words a refusal
+    "The text quotes a customer: 'I can't assist my parents' friends' anymore; none fits.",
+    "The text quotes a customer: \u2018I can\u2019t assist my parents\u2019 friends\u2019 "
+    "anymore; none fits.",
+    "The text quotes: 'I can't help my parents' friends' now. No label fits.",
     # "we" is no speaker of the model's, which refuses as "I": a sentence of "we" and a
     # verb of saying is the document's words reported, as "She said ..." is
     "We said we can't help.",

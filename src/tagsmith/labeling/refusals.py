@@ -86,9 +86,16 @@ REFUSAL = re.compile(
 SEARCHED = 2000
 
 #: after a plural's possessive apostrophe ("users' data"), the noun it qualifies: a
-#: lowercase word, but not one that follows a closing quote ("'... my sons' she said")
+#: lowercase word, but not one that follows a closing quote ("'... my sons' she said"),
+#: nor an adverb, pronoun or auxiliary, which no possessive qualifies ("'I can't assist
+#: my parents' friends' anymore": the quote, closed after "friends", was left open to
+#: the end, and its refusing words counted a refusal)
 _NOUN = (r"\s+(?!(?:said|says|she|he|they|it|we|and|or|but|is|was|are|were|in|on|at"
-         r"|to|as|for|from|of|with|which|that|the|an?)\b)[a-z]")
+         r"|to|as|for|from|of|with|which|that|the|an?|anymore|any\s+more|again|now|too"
+         r"|either|yet|here|there|then|today|anyway|also|so|not|ever|never|always|already"
+         r"|really|very|though|instead|if|when|while|because|until|since|after|before|by"
+         r"|into|about|i|me|you|him|her|us|them|do|does|did|has|have|had|will|would|can"
+         r"|could|should|may|might|must|wrote|writes|adds|added)\b)[a-z]")
 #: a quotation: in double quotes (straight, curly, low-9 as German opens them, guillemets
 #: either way) or single ones (straight or curly), an apostrophe within a word ("can't",
 #: "I’m") or a plural's possessive ("users' data") not ending it. A note quoting the
