@@ -4093,4 +4093,4 @@ def test_eval_vocab_line_number_hint_converts_the_list_given(tmp_path):
     assert result.exit_code == 3, result.output
     said = " ".join(result.output.split())
     assert "a whole number below the vocabulary's 3 labels" in said, said
-    assert f"n++}}' '{listed}' > vocab.tsv" in said, said
+    assert f"n++}}}}}}' '{listed}' > vocab.tsv" in said, said

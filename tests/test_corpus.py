@@ -3052,7 +3052,7 @@ def test_line_numbers_against_a_plain_list_get_a_hint_when_every_key_is_one(tmp_
 
 
 @pytest.mark.parametrize("name, command", [
-    ("my emotions.txt", "n++}' 'PATH' > vocab.tsv"),
+    ("my emotions.txt", "n++}}}' 'PATH' > vocab.tsv"),
     ("my emotions.txt.gz", "not counted), zcat 'PATH' | awk 'NR == 1 {"),
 ])
 def test_the_line_number_hint_converts_the_list_it_was_given(tmp_path, name, command):
@@ -3083,7 +3083,9 @@ def test_the_line_number_hint_converts_the_list_it_was_given(tmp_path, name, com
     # both, a byte-order mark first (Notepad), and a hashtag and a <uri>, which are keys
     b"\xef\xbb\xbf# emotions\r\n\r\nadmiration\r\n#fashion\r\n<amusement>\r\n"
     b"# x\r\n#\xc3\xa9t\xc3\xa9\r\nanger\r\n",
-], ids=["crlf", "comments", "bom-crlf-hashtags"])
+    # an old Mac list, each line ended by CR alone: one line to awk, every key one label
+    b"# emotions\radmiration\ramusement\r\r#fashion\ranger\r",
+], ids=["crlf", "comments", "bom-crlf-hashtags", "cr-only"])
 def test_the_line_number_hint_command_numbers_labels_as_the_list_reader(tmp_path, data):
     """The hint's awk command, run for real on the list it names, writes a TSV that
     reads, each label's notation its number as the list reader numbers it: the corpus
@@ -3138,5 +3140,5 @@ def test_the_line_number_hint_never_converts_a_tsv_over_itself(tmp_path):
     with pytest.raises(UnknownLabelError) as caught:
         list(Corpus(path, load_vocabulary(vocab)))
     message = str(caught.value)
-    assert "n++}' labels.txt > vocab.tsv" in message, message
+    assert "n++}}}' labels.txt > vocab.tsv" in message, message
     assert str(vocab) not in message.partition("as notation,")[2], message

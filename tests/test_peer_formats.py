@@ -476,7 +476,10 @@ def test_goemotions_converted_as_advised_reads_the_emotions(tmp_path):
         pytest.skip("no awk")
     raw = tmp_path / "train.tsv"
     raw.write_text(GOEMOTIONS)
-    (tmp_path / "emotions.txt").write_text("".join(f"e{i}\n" for i in range(28)))
+    # a copy of emotions.txt with a comment first and Windows line ends: NR-1 numbered
+    # the comment, every emotion one off, and kept each CR in the key
+    (tmp_path / "emotions.txt").write_bytes(
+        b"# GoEmotions' 28 emotions\r\n\r\n" + "".join(f"e{i}\r\n" for i in range(28)).encode())
     from tagsmith.data.readers import GOEMOTIONS_ADVICE
     commands = [part.split(" > ")[0] for part in
                 GOEMOTIONS_ADVICE.split("convert it with ")[1].split(", and give")[0:1]]

@@ -39,15 +39,29 @@ T = TypeVar("T")
 LINE_NUMBER_HINT = "a whole number below the vocabulary's"
 #: the awk program of the line-number hint's conversion: a plain list (``.txt``) to a
 #: TSV naming each label ``<urn:x:KEY><TAB>KEY<TAB>N``, N its number from 0 as the list
-#: reader counts labels: a UTF-8 byte-order mark and a line's CR (Windows) dropped, blank
-#: lines and comments (``#`` then nothing, a sign or a space, or a ``#`` line of several
-#: words; ``#fashion`` and ``#été`` are keys, as vocab._list_comment tells them) skipped,
-#: a key's angle brackets dropped. ``NR-1`` numbered every line: a ``# comment`` first
-#: shifted every label by one, and a CRLF list gave a TSV refused for its CRs.
+#: reader counts labels: a UTF-8 byte-order mark dropped, a line split at each CR as
+#: well as at LF (a Windows file's CR LF, an old Mac file's CR alone), blank lines and
+#: comments (``#`` then nothing, a sign or a space, or a ``#`` line of several words;
+#: ``#fashion`` and ``#été`` are keys, as vocab._list_comment tells them) skipped, a
+#: key's angle brackets dropped. ``NR-1`` numbered every line: a ``# comment`` first
+#: shifted every label by one, and a CRLF list gave a TSV refused for its CRs; a list
+#: whose lines end in CR alone, one line to awk, became one label of every key. Only
+#: POSIX awk (a regular-expression ``RS`` is no POSIX awk's): ``split`` at CR, then at blanks.
 LIST_TO_TSV_AWK = (
-    r'NR == 1 {sub(/^\357\273\277/, "")} {sub(/\r$/, "")} '
-    r'!NF || /^[ \t]*#/ && (NF > 1 || !/^[ \t]*#([A-Za-z0-9_]|[^\001-\177])/) {next} '
-    r'{sub(/^</, "", $1); sub(/>$/, "", $1); print "<urn:x:" $1 ">\t" $1 "\t" n++}')
+    r'NR == 1 {sub(/^\357\273\277/, "")} '
+    r'{k = split($0, lines, "\r"); for (i = 1; i <= k; i++) {m = split(lines[i], f); '
+    r'if (m && (f[1] !~ /^#/ || m == 1 && f[1] ~ /^#([A-Za-z0-9_]|[^\001-\177])/)) '
+    r'{sub(/^</, "", f[1]); sub(/>$/, "", f[1]); print "<urn:x:" f[1] ">\t" f[1] "\t" n++}}}')
+
+
+def list_to_tsv_awk(scheme: str) -> str:
+    """:data:`LIST_TO_TSV_AWK` naming each label ``<SCHEME KEY>`` (GoEmotions' advice:
+    ``urn:goemotions:``).
+
+    >>> print(list_to_tsv_awk("urn:g:").partition("print ")[2])
+    "<urn:g:" f[1] ">\\t" f[1] "\\t" n++}}}
+    """
+    return LIST_TO_TSV_AWK.replace('"<urn:x:"', f'"<{scheme}"')
 
 
 @dataclass
@@ -602,18 +616,24 @@ class LabelSpace(Sequence[Label]):
         >>> for source in ("my labels.txt", "l.txt.gz"):
         ...     hint = LabelSpace(space, source=source).line_number_hint("1")
         ...     command = hint.partition("not counted), ")[2].partition(" (README")[0]
-        ...     print(command[:18], "...", command.partition("n++}' ")[2] or "|")
+        ...     print(command[:18], "...", command.partition("n++}}}' ")[2] or "|")
         awk 'NR == 1 {sub( ... 'my labels.txt' > vocab.tsv
         zcat l.txt.gz | aw ... > vocab.tsv
-        >>> print(*hint.partition("| awk '")[2].partition("' > ")[0].split("} "), sep="}\\n")
-        NR == 1 {sub(/^\\357\\273\\277/, "")}
-        {sub(/\\r$/, "")}
-        !NF || /^[ \\t]*#/ && (NF > 1 || !/^[ \\t]*#([A-Za-z0-9_]|[^\\001-\\177])/) {next}
-        {sub(/^</, "", $1); sub(/>$/, "", $1); print "<urn:x:" $1 ">\\t" $1 "\\t" n++}
+        >>> program = hint.partition("| awk '")[2].partition("' > ")[0]
+        >>> print(program.replace("; ", ";\\n").replace(")) {", "))\\n{"))
+        NR == 1 {sub(/^\\357\\273\\277/, "")} {k = split($0, lines, "\\r");
+        for (i = 1;
+        i <= k;
+        i++) {m = split(lines[i], f);
+        if (m && (f[1] !~ /^#/ || m == 1 && f[1] ~ /^#([A-Za-z0-9_]|[^\\001-\\177])/))
+        {sub(/^</, "", f[1]);
+        sub(/>$/, "", f[1]);
+        print "<urn:x:" f[1] ">\\t" f[1] "\\t" n++}}}
 
         The command numbers the labels as the list reader reads them, from 0: it drops a
-        UTF-8 byte-order mark and each line's CR (a Windows file: the TSV reader refuses
-        a CR inside a line), skips the lines the reader skips (blank, and comments as
+        UTF-8 byte-order mark, splits lines at CR as well as LF (a Windows file's CR LF: the
+        TSV reader refuses a CR inside a line; an old Mac file's lone CR, one line to awk),
+        skips the lines the reader skips (blank, and comments as
         :func:`~tagsmith.data.vocab._list_comment` tells them) and drops a key's angle
         brackets (:data:`LIST_TO_TSV_AWK`). It numbered the file's lines (``NR-1``), a list with
         a ``# comment`` first shifting every label by one.

@@ -75,6 +75,7 @@ from tagsmith._params import check_choice
 from tagsmith._plural import plural, plural_s
 from tagsmith._shell import shell_path
 from tagsmith.data.csvlimits import blank_header_error, csv_delimiter, next_csv_row
+from tagsmith.data.labelspace import list_to_tsv_awk
 from tagsmith.data.textio import LONE_SURROGATE, check_may_look_into, reachable_kind
 from tagsmith.exceptions import (
     CorpusFormatError,
@@ -226,14 +227,16 @@ VOCABULARY_ADVICE = ("this looks like a vocabulary (Annif's <URI><TAB>LABEL<TAB>
                      "not a corpus: pass it as --vocab (a corpus line is TEXT, a tab, then "
                      "its labels)")
 #: GoEmotions' raw TSV as published (``TEXT<TAB>4,27<TAB>eebbqej``), and the commands
-#: converting it (its ids a vocabulary's notations: the ids read as the emotions' names)
+#: converting it (its ids a vocabulary's notations: the ids read as the emotions' names;
+#: emotions.txt numbered as the list reader numbers it, :data:`LIST_TO_TSV_AWK`, where
+#: ``NR-1`` counted a comment or blank line and kept a CRLF copy's CRs)
 GOEMOTIONS_ADVICE = (
     "this looks like GoEmotions' raw TSV: TEXT<TAB>LABEL IDS<TAB>COMMENT ID, numeric label "
     "ids in column 2 (comma-separated; the lines of its emotions.txt, from 0) and a "
     "comment id in column 3, where tagsmith's TSV is TEXT<TAB>LABELS: convert it with "
     "awk -F'\\t' -v OFS='\\t' '{gsub(/,/, \" \", $2); print $1, $2}' train.tsv > "
     "train-tagsmith.tsv, and give --vocab vocab.tsv naming the ids (notation column 3): "
-    "awk '{print \"<urn:goemotions:\" $0 \">\\t\" $0 \"\\t\" NR-1}' emotions.txt > vocab.tsv")
+    f"awk '{list_to_tsv_awk('urn:goemotions:')}' emotions.txt > vocab.tsv")
 #: column 2 of GoEmotions' raw TSV: numeric label ids, comma-separated (``4,27``), each
 #: one of its 28 emotions' (0-27: ``2020`` is no such id, a year)
 _NUMERIC_IDS = re.compile(r"(?:[0-9]|1[0-9]|2[0-7])(?:,(?:[0-9]|1[0-9]|2[0-7]))*")
