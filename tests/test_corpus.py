@@ -3102,6 +3102,7 @@ def test_the_line_number_hint_command_numbers_labels_as_the_list_reader(tmp_path
     with pytest.raises(UnknownLabelError) as caught:
         list(Corpus(corpus, space))
     message = str(caught.value)
+    assert "but awk" not in message, message  # no line it misreads
     command = message[message.index("awk '"):message.index(" > vocab.tsv (README")]
     subprocess.run(command + " > vocab.tsv", shell=True, cwd=tmp_path, check=True)
     subprocess.run(command, shell=True, cwd=tmp_path, check=True)
@@ -3111,6 +3112,60 @@ def test_the_line_number_hint_command_numbers_labels_as_the_list_reader(tmp_path
     docs = list(Corpus(corpus, converted))
     assert [converted.names()[doc.label_ids[0]] for doc in docs] == keys
     assert [doc.label_ids for doc in docs] == [(i,) for i in range(len(keys))]
+
+
+#: the awks a hint's command is run with: awk, and mawk and gawk where installed
+AWKS = sorted({name for name in ("awk", "mawk", "gawk") if shutil.which(name)})
+
+
+@pytest.mark.skipif(not AWKS, reason="the hint's command needs awk")
+@pytest.mark.parametrize("data, said", [
+    # a rule of box-drawing signs, '#' and a no-break space: comments to the reader, keys
+    # to awk (mawk has no Unicode classes), every label after each numbered one off
+    ("#════════\nadmiration\n#\u00a0emotions\namusement\nanger\n".encode(),
+     "reads lines 1 ('#════════'), 3 ('#\\xa0emotions') as labels, which the list "
+     "reader skips"),
+    # lines blank to the reader, or a comment after an ideographic space
+    ("admiration\n\u00a0\namusement\n\u3000# x\n\u2003\nanger\n".encode(),
+     "reads lines 2 ('\\xa0'), 4 ('\\u3000# x'), 5 ('\\u2003') as labels"),
+    # a key after a no-break space: the reader drops it, awk keeps it in the key
+    ("admiration\n\u00a0amusement\nanger\n".encode(),
+     "keeps the Unicode spaces around the keys of line 2 ('\\xa0amusement')"),
+    # a CR-only list with such a comment: its lines numbered as the reader numbers them
+    ("admiration\r#\u2014\u2014\ramusement\ranger\r".encode(),
+     "reads line 2 ('#\u2014\u2014') as a label"),
+], ids=["rule-nbsp", "unicode-blank", "nbsp-key", "cr-only-dash"])
+def test_the_line_number_hint_says_which_lines_its_awk_misreads(tmp_path, data, said):
+    """A list with a line such as '#═══' or '#' and a no-break space (comments to the
+    list reader) was converted by the hint's command numbering every label after it one
+    off, with no word of it: awk, which knows no Unicode letters or spaces, reads it as
+    a key. The hint names each such line; run with each awk, the command does what it
+    says."""
+    import subprocess
+
+    from tagsmith.data.vocab import load_vocabulary
+
+    listed = tmp_path / "my emotions.txt"
+    listed.write_bytes(data)
+    space = load_vocabulary(listed)
+    assert space.uris == ["admiration", "amusement", "anger"]
+    corpus = write(tmp_path / "dev.tsv", "doc\t0\n")
+    with pytest.raises(UnknownLabelError) as caught:
+        list(Corpus(corpus, space))
+    message = str(caught.value)
+    assert "; but awk knows no Unicode letters nor spaces: this command " + said in message, \
+        message
+    command = message[message.index("awk '"):message.index(" > vocab.tsv (README")]
+    from tagsmith.data.labelspace import awk_list_labels
+
+    printed = [key for _, _, key in awk_list_labels(data)]
+    assert printed != space.uris
+    for awk in AWKS:
+        out = subprocess.run(awk + command.removeprefix("awk"), shell=True, cwd=tmp_path,
+                             check=True, capture_output=True).stdout.decode()
+        rows = [row.split("\t") for row in out.splitlines()]
+        assert [key for _, key, _ in rows] == printed, awk
+        assert [number for _, _, number in rows] == [str(i) for i in range(len(printed))]
 
 
 def test_a_folder_document_that_is_not_utf8_is_named_with_its_line_and_byte(tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zlib
 from collections.abc import Iterable, Iterator, KeysView, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
@@ -62,6 +63,44 @@ def list_to_tsv_awk(scheme: str) -> str:
     "<urn:g:" f[1] ">\\t" f[1] "\\t" n++}}}
     """
     return LIST_TO_TSV_AWK.replace('"<urn:x:"', f'"<{scheme}"')
+
+
+def _lines_shown(lines: list[tuple[int, bytes]]) -> str:
+    """``lines`` (numbered) in a message: ``line 3 ('#═══')``, the first three shown.
+
+    >>> _lines_shown([(1, b"#x"), (3, b"#y\\r")]), _lines_shown([(n, b"#") for n in range(5)])
+    ("lines 1 ('#x'), 3 ('#y')", "lines 0 ('#'), 1 ('#'), 2 ('#') and 2 more")
+    """
+    texts = [clip(line.decode("utf-8", "replace").strip("\r"), 40, collapse=False)
+             for _, line in lines[:3]]
+    shown = ", ".join(f"{number} ({text!r})"
+                      for (number, _), text in zip(lines, texts, strict=False))
+    more = f" and {len(lines) - 3:,} more" if len(lines) > 3 else ""
+    return f"line{'s' if len(lines) > 1 else ''} {shown}{more}"
+
+
+def awk_list_labels(data: bytes) -> Iterator[tuple[int, bytes, str]]:
+    """What :data:`LIST_TO_TSV_AWK` prints of a plain list's bytes ``data``, each label
+    as ``(line, text, key)``: the number of its line as the list reader counts lines
+    (at LF where the file has one, else at CR), that line's bytes and the key printed.
+    awk reads bytes, its blanks a space or TAB and its letters ASCII alone (mawk has no
+    Unicode classes), where the reader strips Unicode spaces and tells Unicode letters:
+    ``#═══`` or ``#`` and a no-break space is a comment to the reader, a key to awk.
+
+    >>> [key for _, _, key in awk_list_labels("# a\\r\\njoy\\r\\n#═══\\n#été\\n".encode())]
+    ['joy', '#═══', '#été']
+    """
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    for number, line in enumerate(data.split(b"\n") if b"\n" in data
+                                  else data.split(b"\r"), 1):
+        for part in line.split(b"\r"):
+            fields = re.split(rb"[ \t]+", part.strip(b" \t"))
+            first = fields[0]
+            if not first or first.startswith(b"#") and (
+                    len(fields) > 1 or not re.match(rb"#(?:[A-Za-z0-9_]|[^\x01-\x7f])", first)):
+                continue
+            first = re.sub(rb">$", b"", re.sub(rb"^<", b"", first))
+            yield number, line, first.decode("utf-8", "replace")
 
 
 @dataclass
@@ -398,6 +437,9 @@ class LabelSpace(Sequence[Label]):
         self._fingerprint: str | None = None
         # whether labels are named by category paths (:meth:`_named_by_paths`), once found
         self._paths: bool | None = None
+        # what the line-number hint's command reads otherwise than the list reader did
+        # (:meth:`_awk_misreading`), once found
+        self._awk_note: str | None = None
         # notation -> the ids of the labels of that notation (:meth:`_name_index_of_notation`)
         self._notations: dict[str, list[int]] | None = None
 
@@ -640,6 +682,10 @@ class LabelSpace(Sequence[Label]):
 
         A space read from another kind of file (a TSV, ``vocab.tsv``) is no list the
         line converts (nor a file to write over): the hint names ``labels.txt``.
+
+        awk knows no Unicode letters nor spaces: where the list holds a line the reader
+        skips and awk reads as a key (``#═══``, ``#`` and a no-break space), the hint
+        names it, to delete first (:meth:`_awk_misreading`).
         """
         key = key.strip()
         n = len(self._labels)
@@ -661,7 +707,60 @@ class LabelSpace(Sequence[Label]):
                 "list's line is a key, never its number: convert the list to a TSV "
                 "naming each label by its number as notation (blank and comment lines "
                 f"not counted), {command} > vocab.tsv "
-                "(README: GoEmotions)")
+                "(README: GoEmotions)"
+                + (self._awk_misreading(source) if source == self.source else ""))
+
+    def _awk_misreading(self, source: str) -> str:
+        """For :meth:`line_number_hint`, where its command, run on the list ``source``
+        (read again), numbers its labels otherwise than the list reader numbered this
+        space's: which line awk misreads and what to do; ``""`` where it reads them all
+        as the reader did, or ``source`` cannot be read (now). awk knows no Unicode
+        letters nor spaces (:func:`awk_list_labels`): the command cannot tell ``#═══``
+        (a comment) from ``#été`` (a key), and numbered every label after it one off,
+        with no word of it."""
+        note = self._awk_note
+        if note is not None:
+            return note
+        from tagsmith.data.readers import open_binary  # readers imports this module
+        from tagsmith.exceptions import DataError
+
+        note = ""
+        try:
+            with open_binary(source, VocabularyError) as handle:
+                data = handle.read()
+        except (OSError, EOFError, zlib.error, DataError):
+            data = None
+        keys = [label.uri for label in self._labels]
+        extra: list[tuple[int, bytes]] = []  # lines the reader skipped, awk printed
+        spaced: list[tuple[int, bytes]] = []  # keys awk printed with Unicode spaces
+        read = 0  # the reader's labels matched
+        for number, line, key in awk_list_labels(data) if data is not None else ():
+            if read < len(keys) and key == keys[read]:
+                read += 1
+            elif read < len(keys) and key.strip() == keys[read]:
+                spaced.append((number, line))
+                read += 1
+            else:
+                extra.append((number, line))
+        said = []
+        if extra:
+            said.append(f"reads {_lines_shown(extra)} as "
+                        + ("labels, which the list reader skips (comments or blank lines "
+                           "to it): delete them first, or every label after each"
+                           if len(extra) > 1 else
+                           "a label, which the list reader skips (a comment or a blank "
+                           "line to it): delete it first, or every label after it")
+                        + " is numbered one off")
+        if spaced:
+            said.append(f"keeps the Unicode spaces around the keys of {_lines_shown(spaced)}"
+                        ", which the list reader drops: delete them first")
+        if data is not None and read < len(keys):
+            said.append(f"reads {read:,} of the {len(keys):,} labels the list reader "
+                        "read: check the numbers it writes")
+        note = ("; but awk knows no Unicode letters nor spaces: this command "
+                + "; and it ".join(said)) if said else ""
+        self._awk_note = note
+        return note
 
     def _leaf_hint(self, key: str) -> str:
         """:meth:`unknown_hint` for a category path's last step ``key``; ``""`` where it
