@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import sys
+from collections import Counter
 from contextlib import AbstractContextManager
 from itertools import islice
 from typing import TYPE_CHECKING, NoReturn
@@ -1790,6 +1791,12 @@ def _print_per_label(rows: list[dict], min_labels: int = 0) -> None:
         return f"{value:.3f} [{interval[0]:.3f}-{interval[1]:.3f}]"
 
     names = [printable(row["label"]) for row in rows]
+    # a name that several rows share (a code list names a level and its only sublevel
+    # alike: 151010 and 15101010 'Aerospace & Defense') is followed by each one's URI,
+    # which told the rows apart nowhere in the table
+    shared = {name for name, count in Counter(names).items() if count > 1}
+    names = [f"{name} <{printable(row['uri'])}>" if name in shared else name
+             for name, row in zip(names, rows, strict=True)]
     width = max([len("label"), *map(len, names)])
     click.echo("\nper label (95% Wilson intervals):")
     click.echo(f"  {'label':<{width}} {'support':>7} {'predicted':>9} {'threshold':>9}  "

@@ -1,0 +1,60 @@
+"""A financial-data team's numeric sector code list (GICS-like, plainly synthetic): codes
+of four levels by prefix, some with a leading zero (``0510``), a level named as its only
+sublevel (``151010`` and ``15101010`` 'Aerospace & Defense'), and the files a team keeps."""
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+
+tagsmith_cli._register_commands()
+FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
+#: code, name, parent code
+CODES = [("05", "Energy", ""), ("0510", "Energy Equipment", "05"),
+         ("051010", "Drilling", "0510"), ("05101010", "Offshore Drilling", "051010"),
+         ("15", "Industrials", ""), ("1510", "Capital Goods", "15"),
+         ("151010", "Aerospace & Defense", "1510"),
+         ("15101010", "Aerospace & Defense", "151010"),
+         ("151020", "Machinery", "1510"), ("15102010", "Farm Machinery", "151020")]
+TEXTS = {"05101010": "OFS (NYSE: OFS) offshore rig dayrate jackup fleet revenue $1,234.5m",
+         "15101010": "AER (NYSE: AER) aircraft defense contracts backlog avionics (12.3)",
+         "15102010": "TRC (NYSE: TRC) tractors combines dealers farm equipment 4.5%"}
+
+
+def run(*args):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def sectors(tmp_path_factory):
+    base = tmp_path_factory.mktemp("codes")
+    vocab = base / "sectors.csv"
+    vocab.write_text("uri,label,broader\n"
+                     + "".join(f"{code},{name},{parent}\n" for code, name, parent in CODES))
+    corpus = base / "train.csv"
+    corpus.write_text("id,text,labels\n" + "".join(
+        f"F{i}-{code},\"{text} q{i}\",{code}\n"
+        for i in range(6) for code, text in TEXTS.items()))
+    bundle = base / "model"
+    result = run("train", corpus, "-o", bundle, "--vocab", vocab, "--dev-fraction", "0",
+                 *FAST)
+    assert result.exit_code == 0, result.output
+    return {"base": base, "vocab": vocab, "corpus": corpus, "bundle": bundle}
+
+
+def test_eval_per_label_tells_apart_two_codes_of_one_name(sectors, tmp_path):
+    """The table named both 151010 and 15101010 'Aerospace & Defense', two rows no
+    reader could tell apart; each now shows its code, with its leading zero, while a name
+    of one row stays as it was."""
+    corpus = tmp_path / "test.csv"
+    corpus.write_text("id,text,labels\n"
+                      f"T1,\"{TEXTS['15101010']}\",15101010\n"
+                      f"T2,\"AER aircraft defense\",151010\n"
+                      f"T3,\"{TEXTS['05101010']}\",05101010\n")
+    result = run("eval", sectors["bundle"], corpus, "--per-label")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\n  Aerospace & Defense <151010>\s+1\s", result.output)
+    assert re.search(r"\n  Aerospace & Defense <15101010>\s+1\s", result.output)
+    assert re.search(r"\n  Offshore Drilling\s+1\s", result.output)
