@@ -58,3 +58,26 @@ def test_eval_per_label_tells_apart_two_codes_of_one_name(sectors, tmp_path):
     assert re.search(r"\n  Aerospace & Defense <151010>\s+1\s", result.output)
     assert re.search(r"\n  Aerospace & Defense <15101010>\s+1\s", result.output)
     assert re.search(r"\n  Offshore Drilling\s+1\s", result.output)
+
+
+def test_review_csv_keeps_the_leading_zero_of_a_documents_one_given_code(tmp_path):
+    """A filing coded 051020 alone had the given_labels cell 051020 bare, which a
+    spreadsheet opening review.csv shows (and saves) as 51020, while the label_uri cell
+    beside it was protected; now it is '051020 as well, and a cell of several codes,
+    text to a spreadsheet, stays bare."""
+    import csv
+
+    from tagsmith.audit.review import doc_key, write_review
+
+    rows = [{"rank": rank, "decision": "", "kind": "missing", "action": "add",
+             "label_uri": "05102020", "label_name": "Exploration & Production",
+             "probability": 0.9, "model_score": 0.8, "doc": rank, "line": rank + 1,
+             "doc_id": f"F{rank}", "doc_key": doc_key(text), "given_labels": given,
+             "given_names": ["Oil & Gas Producers"] * len(given), "text": text}
+            for rank, (given, text) in enumerate(
+                [(["051020"], "EXP (NYSE: EXP) acreage reserves (12.3)"),
+                 (["051020", "30101020"], "EXP regional bank $1,234.5m")], start=1)]
+    path = write_review(rows, tmp_path / "review.csv")
+    with open(path, newline="", encoding="utf-8") as f:
+        cells = [(row["label_uri"], row["given_labels"]) for row in csv.DictReader(f)]
+    assert cells == [("'05102020", "'051020"), ("'05102020", "051020 30101020")]

@@ -547,7 +547,9 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
                 "" if threshold is None else threshold, row.get("doc", ""),
                 "" if row["line"] is None else row["line"],
                 id_cell, _key_cell(row["doc_key"]),
-                spreadsheet_safe(" ".join(row["given_labels"])),
+                # a document of one code, 051020, showed the reviewer 51020 (never read
+                # back: given for the reviewer's eyes, so protected as label_uri is)
+                _read_back_cell(" ".join(row["given_labels"])),
                 spreadsheet_safe(_list_cell(row["given_names"], " | ")),
                 spreadsheet_safe(_list_cell(row.get("model_top", []), " | ")),
                 _list_cell(row.get("related_rows", []), "; "),
