@@ -81,3 +81,60 @@ def test_review_csv_keeps_the_leading_zero_of_a_documents_one_given_code(tmp_pat
     with open(path, newline="", encoding="utf-8") as f:
         cells = [(row["label_uri"], row["given_labels"]) for row in csv.DictReader(f)]
     assert cells == [("'05102020", "'051020"), ("'05102020", "051020 30101020")]
+
+
+def _review_of(tmp_path, corpus_rows, decisions):
+    """The corpus of ``corpus_rows`` (id, text, codes) and an accepted review of
+    ``decisions`` (document number, kind, code)."""
+    from tagsmith.audit.review import doc_key, write_review
+
+    corpus = tmp_path / "filings.csv"
+    corpus.write_text("id,text,labels\n" + "".join(
+        f"{doc_id},\"{text}\",{'|'.join(codes)}\n" for doc_id, text, codes in corpus_rows))
+    rows = [{"rank": rank, "decision": "accept", "kind": kind,
+             "action": "add" if kind == "missing" else "remove", "label_uri": code,
+             "label_name": "", "probability": 0.9, "model_score": 0.8, "doc": doc,
+             "line": doc + 2, "doc_id": corpus_rows[doc][0],
+             "doc_key": doc_key(corpus_rows[doc][1]), "given_labels": corpus_rows[doc][2],
+             "given_names": [], "text": corpus_rows[doc][1]}
+            for rank, (doc, kind, code) in enumerate(decisions, start=1)]
+    return corpus, write_review(rows, tmp_path / "review.csv")
+
+
+def test_apply_review_says_an_added_leaf_sits_beside_the_parent_code_kept(sectors, tmp_path,
+                                                                          caplog):
+    """A filing coded at its industry, 151010, where the audit proposed the leaf
+    15101010: accepting the row wrote both codes, without a word, and a team's sector
+    counts then counted it twice. apply-review now says so, naming the document, both
+    codes and how to take the parent off; a leaf added beside an unrelated code, or with
+    the parent taken off by an accepted row, is not warned of."""
+    import logging
+
+    filings = [("F1", "AER (NYSE: AER) aircraft defense backlog $1,234.5m", ["151010"]),
+               ("F2", "OFS (NYSE: OFS) offshore rig dayrate (12.3)", ["05101010"]),
+               ("F3", "TRC (NYSE: TRC) tractors and avionics 4.5%", ["15102010"])]
+    corpus, review = _review_of(tmp_path, filings,
+                                [(0, "missing", "15101010"), (2, "missing", "15101010")])
+    out = tmp_path / "fixed.csv"
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "apply-review", str(corpus), str(review), "-o", str(out), "--vocab",
+            str(sectors["vocab"])])
+    assert result.exit_code == 0, result.output
+    assert "F1,\"AER (NYSE: AER) aircraft defense backlog $1,234.5m\",151010 15101010" \
+        in out.read_text()
+    assert ("1 document carries a label an accepted row added beside a broader label it "
+            "already had (first: id 'F1', 15101010 ('Aerospace & Defense') added under "
+            "151010 ('Aerospace & Defense'))") in caplog.text, caplog.text
+    assert "kind wrong, action remove" in caplog.text
+    caplog.clear()
+    corpus, review = _review_of(tmp_path, filings, [(0, "missing", "15101010"),
+                                                    (0, "wrong", "151010"),
+                                                    (2, "missing", "15101010")])
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "apply-review", str(corpus), str(review), "-o", str(tmp_path / "fixed2.csv"),
+            "--vocab", str(sectors["vocab"])])
+    assert result.exit_code == 0, result.output
+    assert "2 labels added, 1 removed" in result.output
+    assert "beside a broader label" not in caplog.text

@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -1279,6 +1279,12 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     # accepted row): train, distill and the audit warn of them, this wrote them silently
     deprecated = space.deprecated_mask
     in_use: Counter[int] = Counter()
+    # the documents an accepted row gave a label beside a broader one they keep (a
+    # filing coded 301020 gaining 30102010): how many, and the first's (record, added,
+    # broader)
+    hierarchy = space.has_hierarchy
+    n_beside_broader = [0]
+    beside_broader: list[tuple[Any, int, int]] = []
 
     def changed_records():
         style: list[str] = []  # the key style of the last labelled record, for new keys
@@ -1316,6 +1322,11 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                 if record.label_joiner is None and joiner:
                     # a label added to a cell of one: separated as the cells before it
                     record = dataclasses.replace(record, label_joiner=joiner)
+                pair = _added_beside_broader(record, todo, space) if hierarchy else None
+                if pair is not None:
+                    n_beside_broader[0] += 1
+                    if not beside_broader:
+                        beside_broader.append((record, *pair))
             if deprecated.any() and record.labels:
                 ids = {_resolve(space, key) for key in record.labels}
                 in_use.update(i for i in ids if i is not None and deprecated[i])
@@ -1380,6 +1391,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                        plural(n, "it was", "they were"))
     if in_use:
         _warn_deprecated_written(in_use, space, output, space_name)
+    if beside_broader:
+        record, added, broader = beside_broader[0]
+        _warn_beside_broader(n_beside_broader[0], record, added, broader, space, output)
     # the audit left them out, saying so; kept here, but not silently
     for keys, what in ((unknown, "not in"), (ambiguous, "naming several labels of")):
         if not keys:
@@ -1412,6 +1426,50 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                        output, "; ".join(examples),
                        extra={"parameters": ("on_error",)})  # the CLI: --on-error
     return stats
+
+
+def _added_beside_broader(record, decisions: Sequence[Decision],
+                          space: LabelSpace) -> tuple[int, int] | None:
+    """``(added, broader)``: a label an accepted ``missing`` row of ``decisions`` added
+    to ``record`` and a broader label of it (its parent, or further up) that the record
+    carries too, or None."""
+    ids = {_resolve(space, key) for key in record.labels} - {None}
+    for decision in decisions:
+        if decision.kind != "missing" or decision.label_id not in ids:
+            continue
+        seen: set[int] = set()
+        above = space.broader_ids(decision.label_id)
+        while above:
+            label_id = above.pop()
+            if label_id in ids:
+                return decision.label_id, label_id
+            if label_id not in seen:
+                seen.add(label_id)
+                above.extend(space.broader_ids(label_id))
+    return None
+
+
+def _warn_beside_broader(n: int, record, added: int, broader: int, space: LabelSpace,
+                         output: Path) -> None:
+    """Warn that ``n`` documents written to ``output`` carry a label an accepted row
+    added and a broader label of it (the first: ``record``, ``added`` under ``broader``):
+    accepting the row adds the label, it takes none off."""
+    where = f"id {record.doc_id!r}" if record.doc_id else f"line {record.line}"
+
+    def named(label_id: int) -> str:
+        name = space.name_of(label_id)
+        uri = space.uri_of(label_id)
+        return uri if name == uri else f"{uri} ({name!r})"
+
+    logger.warning("%s: %s document%s %s a label an accepted row added beside a broader "
+                   "label %s already had (first: %s, %s added under %s), both written: "
+                   "where the new label refines the broader one (a document coded at a "
+                   "parent level where a leaf exists), take the broader one off: add a row "
+                   "for it to the review (kind wrong, action remove, decision accept, the "
+                   "doc, doc_id and doc_key cells copied from the document's row) and apply "
+                   "the review again", output, f"{n:,}", plural_s(n),
+                   plural(n, "carries", "carry"), plural(n, "it", "they"), where,
+                   named(added), named(broader))
 
 
 def _warn_deprecated_written(in_use: Counter[int], space: LabelSpace, output: Path,
