@@ -138,3 +138,39 @@ def test_apply_review_says_an_added_leaf_sits_beside_the_parent_code_kept(sector
     assert result.exit_code == 0, result.output
     assert "2 labels added, 1 removed" in result.output
     assert "beside a broader label" not in caplog.text
+
+
+def test_vocab_option_says_a_spreadsheet_dropped_the_codes_leading_zeros(sectors, tmp_path,
+                                                                          caplog):
+    """eval --vocab (and suggest --vocab) of the code list saved from a spreadsheet,
+    05101010 now 5101010: the warning listed 'Offshore Drilling' among the bundle's
+    labels not in it and again among its new labels, the codes nowhere, so the team could
+    not see what differed. It now says which codes lost their leading zero and why."""
+    import logging
+
+    lost = tmp_path / "sectors_from_excel.csv"
+    lost.write_text("uri,label,broader\n" + "".join(
+        f"{int(code)},{name},{int(parent) if parent else ''}\n"
+        for code, name, parent in CODES))
+    corpus = tmp_path / "test.csv"
+    corpus.write_text(f"id,text,labels\nT1,\"{TEXTS['05101010']}\",05101010\n"
+                      f"T2,\"{TEXTS['15101010']}\",15101010\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text(TEXTS["05101010"] + "\n")
+    for args in (("eval", sectors["bundle"], corpus), ("suggest", sectors["bundle"], docs)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            result = CliRunner().invoke(tagsmith_cli.cli, [*map(str, args), "--vocab",
+                                                           str(lost)])
+        assert result.exit_code == 0, result.output
+        assert ("4 of its labels are codes of the bundle without their leading zero (<5> "
+                "for <05>, <510> for <0510>, <51010> for <051010>, <5101010> for "
+                "<05101010>): a spreadsheet saving") in caplog.text, caplog.text
+        assert "format its code columns as text" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, ["eval", str(sectors["bundle"]),
+                                                       str(corpus), "--vocab",
+                                                       str(sectors["vocab"])])
+    assert result.exit_code == 0, result.output
+    assert "leading zero" not in caplog.text

@@ -112,6 +112,17 @@ def _renamed(before: dict[str, str], after: dict[str, str], lang: str) -> bool:
     return any(before[tag] != after[tag] for tag in shared) if shared else True
 
 
+def _zeros_dropped(merged: LabelSpace, view: BundleVocab, n: int) -> list[tuple[str, str]]:
+    """``(bundle's code, VOCAB's code)`` of each of the bundle's labels VOCAB lacks whose
+    code, digits alone, VOCAB has without its leading zeros (``05102020``, ``5102020``)."""
+    gone = {uri.lstrip("0"): uri for uri in (merged.uri_of(i) for i in range(n))
+            if uri not in view.in_vocab and uri.isdigit() and uri.startswith("0")}
+    if not gone:
+        return []
+    return [(gone[uri], uri) for uri in (merged.uri_of(j) for j in range(n, len(merged)))
+            if uri.isdigit() and uri in gone]
+
+
 def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundle: str,
                        lang: str, command: str, replace: bool = False,
                        advice: str | None = None) -> None:
@@ -159,6 +170,17 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
            if not merged[j].deprecated and j not in taking]
     done = {"audit": "audited", "apply-review": "read and written"}.get(command, "evaluated")
     parts = []
+    zeros = _zeros_dropped(merged, view, n)
+    if zeros:
+        # a finance team's sector codes saved by a spreadsheet as numbers: 05 and 5 read
+        # as a label removed and a new one of one name ('Energy' gone, 'Energy' new)
+        parts.append(f"{len(zeros):,} of its label{plural_s(len(zeros))} "
+                     f"{plural(len(zeros), 'is a code', 'are codes')} of the bundle "
+                     f"without {plural(len(zeros), 'its', 'their')} leading zero ("
+                     + ", ".join(f"<{now}> for <{was}>" for was, now in zeros[:5])
+                     + (f" and {len(zeros) - 5:,} more" if len(zeros) > 5 else "")
+                     + f"): a spreadsheet saving {vocab}'s codes as numbers drops it; format "
+                     "its code columns as text and save it again")
     if renamed:
         parts.append(f"{len(renamed):,} renamed label{plural_s(len(renamed))} "
                      + (f"{plural(len(renamed), 'is', 'are')} shown with "
