@@ -174,3 +174,18 @@ def test_vocab_option_says_a_spreadsheet_dropped_the_codes_leading_zeros(sectors
                                                        str(sectors["vocab"])])
     assert result.exit_code == 0, result.output
     assert "leading zero" not in caplog.text
+
+
+def test_audit_labels_csv_keeps_the_leading_zero_of_a_code(sectors, tmp_path):
+    """labels.csv wrote the uri cell 05101010 bare, which a spreadsheet shows and saves
+    as 5101010 (review.csv's label_uri was protected); it is '05101010 now, and a code
+    a spreadsheet keeps, 15101010, stays bare."""
+    import csv
+
+    out = tmp_path / "audit"
+    result = run("audit", sectors["corpus"], "-o", out, "--vocab", sectors["vocab"],
+                 "--scores", "knn", "--no-plots")
+    assert result.exit_code == 0, result.output
+    with open(out / "labels.csv", newline="", encoding="utf-8") as f:
+        uris = {row["uri"] for row in csv.DictReader(f)}
+    assert {"'05101010", "15101010", "15102010"} <= uris, uris

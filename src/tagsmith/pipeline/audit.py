@@ -363,6 +363,7 @@ class AuditResult:
         """Per-label noise estimates of every label that is used or flagged."""
 
         from tagsmith.audit.detect import MISSING, WRONG
+        from tagsmith.audit.review import _read_back_cell
         from tagsmith.data.csvlimits import spreadsheet_safe
         from tagsmith.data.textio import atomic_text_writer
 
@@ -376,7 +377,9 @@ class AuditResult:
             writer = csv_writer(out)  # a label name may hold a lone \r
             writer.writerow(LABEL_COLUMNS)
             for i in np.flatnonzero((issues.n_given > 0) | (wrong > 0) | (missing > 0)):
-                writer.writerow([int(i), spreadsheet_safe(space.uri_of(int(i))),
+                # a code a spreadsheet saves as another number, 051010 as 51010, gets
+                # a ' as review.csv's label_uri does (a finance team's sector codes)
+                writer.writerow([int(i), _read_back_cell(space.uri_of(int(i))),
                                  spreadsheet_safe(space.name_of(int(i),
                                                                 self.report["meta"]["lang"])),
                                  int(issues.n_given[i]), int(issues.band[i]),
