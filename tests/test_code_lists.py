@@ -189,3 +189,29 @@ def test_audit_labels_csv_keeps_the_leading_zero_of_a_code(sectors, tmp_path):
     with open(out / "labels.csv", newline="", encoding="utf-8") as f:
         uris = {row["uri"] for row in csv.DictReader(f)}
     assert {"'05101010", "15101010", "15102010"} <= uris, uris
+
+
+def test_eval_baseline_tells_apart_two_codes_of_one_name(sectors, tmp_path):
+    """eval --baseline listed the labels whose F1 rose by name alone: 151010 and
+    15101010 read as one label twice; each now shows its code."""
+    texts = {**TEXTS, "151010": "AER (NYSE: AER) aircraft defense"}
+
+    def corpus(name, codes, n, tag):
+        path = tmp_path / name
+        path.write_text("id,text,labels\n" + "".join(
+            f"{tag}{i}-{code},\"{texts[code]} {tag}{i}\",{code}\n"
+            for i in range(n) for code in codes))
+        return path
+
+    bundles = {}
+    for name, codes in (("new", list(texts)), ("base", ["05101010", "15102010"])):
+        bundles[name] = tmp_path / name
+        result = run("train", corpus(f"{name}.csv", codes, 6, "q"), "-o", bundles[name],
+                     "--vocab", sectors["vocab"], "--dev-fraction", "0", *FAST)
+        assert result.exit_code == 0, result.output
+    result = run("eval", bundles["new"], corpus("test.csv", list(texts), 12, "z"),
+                 "--baseline", bundles["base"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\n  Aerospace & Defense <15101010>\s+support\s+12\s", result.output)
+    assert re.search(r"\n  Aerospace & Defense <151010>\s+support\s+12\s", result.output)
+    assert re.search(r"\n  Farm Machinery\s+support", result.output), result.output

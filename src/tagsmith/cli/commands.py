@@ -1724,6 +1724,8 @@ def _print_comparison(result: dict) -> None:
                      f"{m['min_docs_differing']:,})")
         click.echo(line)
     rows = result["per_label"]
+    # names shared among all the compared labels, one of them in a table or not
+    named = {id(row): name for row, name in zip(rows, _row_names(rows), strict=True)}
     moved = sorted((row for row in rows if row["verdict"] != "within noise"
                     and row["in_bundle"] and row["in_baseline"]),
                    key=lambda row: row["difference"])
@@ -1735,10 +1737,10 @@ def _print_comparison(result: dict) -> None:
             return
         more = f", the first {len(chosen)} of {total:,}" if total > len(chosen) else ""
         click.echo(f"labels whose F1 {title} beyond noise{more}:")
-        width = max(len(printable(row["label"])) for row in chosen)
+        width = max(len(named[id(row)]) for row in chosen)
         for row in chosen:
             low, high = row["interval"]
-            click.echo(f"  {printable(row['label']):<{width}}  support {row['support']:>6,}  F1 "
+            click.echo(f"  {named[id(row)]:<{width}}  support {row['support']:>6,}  F1 "
                        f"{row['baseline_f1']:.3f} -> {row['f1']:.3f}  "
                        f"{row['difference']:+.3f} [{low:+.3f}, {high:+.3f}]")
 
@@ -1761,7 +1763,7 @@ def _print_comparison(result: dict) -> None:
         only = [row for row in rows if not row[flag]]
         if only:
             def said(row: dict, f1: str = f1) -> str:
-                return (f"{printable(row['label'])} (support {row['support']:,}, "
+                return (f"{named[id(row)]} (support {row['support']:,}, "
                         f"F1 {row[f1]:.3f})")
 
             shown = and_more(only, COMPARED_LABELS_SHOWN, said, serial=False)
@@ -1780,6 +1782,17 @@ def _text_hashes(data: LabelledData) -> np.ndarray:
     return hash_texts(data.texts if streamed is None else streamed)
 
 
+def _row_names(rows: list[dict]) -> list[str]:
+    """Each row's label name as a table shows it, printable; a name several of ``rows``
+    share (a code list names a level and its only sublevel alike: 151010 and 15101010
+    'Aerospace & Defense') followed by each one's URI, which told the rows apart nowhere
+    in the table."""
+    names = [printable(row["label"]) for row in rows]
+    shared = {name for name, count in Counter(names).items() if count > 1}
+    return [f"{name} <{printable(row['uri'])}>" if name in shared else name
+            for name, row in zip(names, rows, strict=True)]
+
+
 def _print_per_label(rows: list[dict], min_labels: int = 0) -> None:
     """eval --per-label's table: a label's precision and recall with their intervals
     ("-" where there is no ratio: nothing predicted, or no document carries it), and
@@ -1790,13 +1803,7 @@ def _print_per_label(rows: list[dict], min_labels: int = 0) -> None:
             return "-"
         return f"{value:.3f} [{interval[0]:.3f}-{interval[1]:.3f}]"
 
-    names = [printable(row["label"]) for row in rows]
-    # a name that several rows share (a code list names a level and its only sublevel
-    # alike: 151010 and 15101010 'Aerospace & Defense') is followed by each one's URI,
-    # which told the rows apart nowhere in the table
-    shared = {name for name, count in Counter(names).items() if count > 1}
-    names = [f"{name} <{printable(row['uri'])}>" if name in shared else name
-             for name, row in zip(names, rows, strict=True)]
+    names = _row_names(rows)
     width = max([len("label"), *map(len, names)])
     click.echo("\nper label (95% Wilson intervals):")
     click.echo(f"  {'label':<{width}} {'support':>7} {'predicted':>9} {'threshold':>9}  "
