@@ -74,6 +74,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -91,6 +92,9 @@ from tagsmith.models.base import check_groups
 from tagsmith.models.splits import folds_in_order
 from tagsmith.progress import progress_bar
 from tagsmith.topk import TopK
+
+if TYPE_CHECKING:
+    from tagsmith.data.labelspace import LabelSpace
 
 MISSING, WRONG = 0, 1
 KINDS = ("missing", "wrong")
@@ -1155,6 +1159,200 @@ def is_single_label(Y: LabelMatrix) -> bool:
     """
     per_doc = np.diff(sp.csr_matrix(Y).indptr)
     return bool(per_doc.size) and bool((per_doc == 1).all())
+
+
+#: the largest share of the labelled documents that may give a label beside one of its
+#: broader labels for a corpus to be read as coded at the most specific level (ICD-10
+#: coding, a catalogue's leaves): there a broader label given where a narrower one is
+#: missing is the narrower one's misplaced half (:func:`pair_broader`)
+MAX_BROADER_BESIDE_SHARE = 0.01
+
+#: the least share of the labelled documents given two labels or more for a corpus's
+#: never giving a label beside a broader one to say something of its coding (a corpus
+#: of one label a document or none, optional categories, never does so trivially)
+MIN_SEVERAL_LABELS_SHARE = 0.5
+
+
+def ancestor_matrix(space: LabelSpace, n_labels: int) -> sp.csr_matrix | None:
+    """An ``(n_labels, n_labels)`` 0/1 CSR whose row ``c`` marks ``c``'s ancestors in
+    ``space`` (its broader labels, theirs, and so on); None where the space has no
+    hierarchy or is not the label space of ``n_labels`` (one derived from a corpus).
+
+    >>> from tagsmith.data.labelspace import Label, LabelSpace
+    >>> space = LabelSpace([Label("E"), Label("E11", broader=["E"]),
+    ...                     Label("E11.9", broader=["E11"])])
+    >>> ancestor_matrix(space, 3).toarray().tolist()
+    [[0, 0, 0], [1, 0, 0], [1, 1, 0]]
+    """
+    if len(space) != n_labels or not space.has_hierarchy:
+        return None
+    ancestors: dict[int, frozenset[int]] = {}
+    for start in range(n_labels):
+        stack = [start]
+        while stack:  # each label's parents' sets before its own (the space is acyclic)
+            node = stack[-1]
+            if node in ancestors:
+                stack.pop()
+                continue
+            parents = space.broader_ids(node)
+            pending = [p for p in parents if p not in ancestors]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            ancestors[node] = frozenset(parents).union(*(ancestors[p] for p in parents))
+    rows = np.repeat(np.arange(n_labels), [len(ancestors[c]) for c in range(n_labels)])
+    cols = [a for c in range(n_labels) for a in sorted(ancestors[c])]
+    return sp.csr_matrix((np.ones(len(cols), np.int8), (rows, np.asarray(cols, np.int64))),
+                         shape=(n_labels, n_labels))
+
+
+def docs_with_broader_beside(Y: LabelMatrix, ancestors: sp.csr_matrix) -> int:
+    """How many documents of ``Y`` are given a label and one of its ancestors together
+    (``ancestors``: :func:`ancestor_matrix`)."""
+    Y = sp.csr_matrix(Y, dtype=np.int64)
+    beside = (Y @ ancestors.astype(np.int64)).multiply(Y)
+    return int(np.count_nonzero(np.diff(sp.csr_matrix(beside).indptr)))
+
+
+def pair_broader(issues: LabelIssues, Y: LabelMatrix, space: LabelSpace) -> LabelIssues:
+    """In a multi-label corpus coded at the most specific level, a broader label given
+    where a narrower one is missing made one move, its two rows next to each other.
+
+    A corpus is so coded where its vocabulary has a hierarchy, at least
+    :data:`MIN_SEVERAL_LABELS_SHARE` of its labelled documents are given two labels or
+    more, and at most :data:`MAX_BROADER_BESIDE_SHARE` of them give a label beside one of
+    its ancestors (ICD-10 coding: a coder gives ``E11.9``, never ``E11`` beside it).
+    There a document given ``I48`` whose true code is ``I48.91`` is one error, where
+    the audit flagged at most one of its halves (``add I48.91``, whose acceptance left
+    the document on both codes, as the corpus never is). Here, for each such document:
+
+    * a flagged *missing* B also flags each given ancestor A of B as *wrong*, at a
+      probability at least B's (B given makes A redundant); where A is no candidate
+      (its posterior below the ``keep_probability`` of :func:`find_label_issues`: the
+      scores found it as right as B) it is added as one, its ``score`` NaN;
+    * a flagged *wrong* A also flags the document's most probable *missing* candidate
+      among A's descendants, if it has one, at its own probability (the narrower code
+      A may have stood for, not implied);
+
+    and the *wrong* row is put right before its *missing* one (remove A, then add B),
+    at the place of the better of the two. A single-label corpus (paired by
+    :func:`pair_single_label` already) and any other corpus are returned as they are.
+    ``details["broader_moves"]`` records what was done: ``False``, or the counts
+    ``n_wrong_added``, ``n_missing_added``, ``n_moves`` (pairs placed together) and
+    ``n_unpaired`` (flagged *wrong* labels with narrower labels, none of them a
+    candidate), with ``n_docs_broader_beside`` (documents giving a label beside an
+    ancestor of it).
+
+    >>> from tagsmith.data.labelspace import Label, LabelSpace
+    >>> space = LabelSpace([Label("I48"), Label("I48.0", broader=["I48"]),
+    ...                     Label("I48.91", broader=["I48"]), Label("I10")])
+    >>> Y = sp.csr_matrix(np.array([[1, 0, 0, 1], [0, 1, 0, 1]]))
+    >>> base = dict(n_given=np.array([1, 1, 0, 2]), band=np.zeros(4, int),
+    ...             threshold=np.zeros(4), wrong_rate=np.zeros(4), missing_rate=np.zeros(4),
+    ...             est_wrong=np.zeros(4), est_missing=np.zeros(4),
+    ...             doc_quality=np.ones(2, np.float32), n_docs=2, n_labels=4)
+    >>> issues = LabelIssues(doc=np.array([0, 1, 0]), label=np.array([2, 3, 0]),
+    ...                      kind=np.array([MISSING, WRONG, WRONG], np.int8),
+    ...                      probability=np.array([0.8, 0.2, 0.3], np.float32),
+    ...                      score=np.array([0.9, 0.1, 0.2], np.float32),
+    ...                      flagged=np.array([True, False, False]), **base)
+    >>> paired = pair_broader(issues, Y, space)
+    >>> paired.doc.tolist(), paired.label.tolist(), paired.flagged.tolist()
+    ([0, 0, 1], [0, 2, 3], [True, True, False])
+    >>> [round(p, 2) for p in paired.probability.tolist()]
+    [0.8, 0.8, 0.2]
+    >>> paired.details["broader_moves"]["n_moves"]
+    1
+    """
+    Y = sp.csr_matrix(Y)
+    ancestors = (None if isinstance(issues.details.get("single_label"), dict)
+                 else ancestor_matrix(space, Y.shape[1]))
+    n_beside = 0 if ancestors is None else docs_with_broader_beside(Y, ancestors)
+    per_doc = np.diff(Y.indptr)
+    n_labelled = int(np.count_nonzero(per_doc))
+    n_several = int(np.count_nonzero(per_doc > 1))
+    if (ancestors is None or not n_labelled or n_several < MIN_SEVERAL_LABELS_SHARE * n_labelled
+            or n_beside > MAX_BROADER_BESIDE_SHARE * n_labelled):
+        details = dict(issues.details, broader_moves=False)
+        return LabelIssues(**{**_issue_fields(issues), "details": details})
+    fields = _issue_fields(issues)
+    doc, label, kind = (np.asarray(fields[name]) for name in ("doc", "label", "kind"))
+    # the candidates of the documents with a flagged one, by (document, label, kind):
+    # candidates come best first, so a document's first is its best of a kind
+    docs = np.unique(doc[np.asarray(issues.flagged)])
+    near = np.flatnonzero(np.isin(doc, docs))
+    at = {(d, c, k): int(i) for i, d, c, k in zip(
+        near.tolist(), doc[near].tolist(), label[near].tolist(), kind[near].tolist(),
+        strict=True)}
+    given = {d: set(Y.indices[Y.indptr[d]:Y.indptr[d + 1]].tolist()) for d in docs.tolist()}
+
+    def up(c: int) -> list[int]:
+        return ancestors.indices[ancestors.indptr[c]:ancestors.indptr[c + 1]].tolist()
+
+    # a given ancestor of a flagged missing label that the scores found right (its error
+    # posterior below keep_probability: as likely as its narrower label, given or not)
+    # is redundant all the same: it becomes a candidate of no score
+    added = [(d, a) for i in np.flatnonzero(issues.flagged).tolist() if kind[i] == MISSING
+             for d in (int(doc[i]),) for a in up(int(label[i]))
+             if a in given[d] and (d, a, WRONG) not in at]
+    added = list(dict.fromkeys(added))
+    for n, (d, a) in enumerate(added):
+        at[(d, a, WRONG)] = len(doc) + n
+    n_added = len(added)
+    doc = np.concatenate((doc, np.asarray([d for d, _ in added], doc.dtype)))
+    label = np.concatenate((label, np.asarray([a for _, a in added], label.dtype)))
+    kind = np.concatenate((kind, np.full(n_added, WRONG, kind.dtype)))
+    score = np.concatenate((np.asarray(fields["score"]),
+                            np.full(n_added, np.nan, np.asarray(fields["score"]).dtype)))
+    probability = np.concatenate((np.asarray(fields["probability"]),
+                                  np.zeros(n_added, np.asarray(fields["probability"]).dtype)))
+    flagged = np.concatenate((np.asarray(fields["flagged"]), np.zeros(n_added, bool)))
+    descendants = sp.csr_matrix(ancestors.T)
+    n_wrong_added = n_missing_added = n_unpaired = 0
+    partner_of: dict[int, int] = {}  # a wrong row -> the missing row it goes before
+    for i in np.flatnonzero(issues.flagged).tolist():
+        d, c = int(doc[i]), int(label[i])
+        partners: list[int | None]
+        if kind[i] == MISSING:
+            partners = [at[(d, a, WRONG)] for a in up(c) if a in given[d]]
+        else:
+            down = descendants.indices[descendants.indptr[c]:descendants.indptr[c + 1]]
+            found = [j for b in down.tolist() if (j := at.get((d, b, MISSING))) is not None]
+            partners = [min(found)] if found else ([None] if len(down) else [])
+        for j in partners:
+            if j is None:
+                n_unpaired += 1
+                continue
+            if kind[i] == MISSING:
+                probability[j] = max(probability[j], probability[i])
+            if not flagged[j]:
+                flagged[j] = True
+                if kind[i] == MISSING:
+                    n_wrong_added += 1
+                else:
+                    n_missing_added += 1
+            wrong, missing = (j, i) if kind[i] == MISSING else (i, j)
+            partner_of.setdefault(wrong, missing)
+    # each pair at its better row's place, the wrong row first; a missing row taken by
+    # two wrong ones (two ancestors given) keeps them both before it
+    wrongs_of: dict[int, list[int]] = {}
+    for wrong, missing in partner_of.items():
+        wrongs_of.setdefault(missing, []).append(wrong)
+    position = np.arange(len(doc), dtype=np.int64)
+    key = position.copy()
+    second = np.zeros(len(doc), dtype=np.int8)
+    for missing, wrongs in wrongs_of.items():
+        key[[missing, *wrongs]] = min(missing, *wrongs)
+        second[missing] = 1
+    order = np.lexsort((position, second, key))
+    for name, values in (("doc", doc), ("label", label), ("kind", kind), ("score", score),
+                         ("probability", probability), ("flagged", flagged)):
+        fields[name] = values[order]
+    fields["details"] = dict(issues.details, broader_moves={
+        "n_wrong_added": n_wrong_added, "n_missing_added": n_missing_added,
+        "n_moves": len(wrongs_of), "n_unpaired": n_unpaired, "n_docs_broader_beside": n_beside})
+    return LabelIssues(**fields)
 
 
 def _first_at(doc: np.ndarray, where: np.ndarray) -> dict[int, int]:

@@ -586,16 +586,27 @@ def _queue_html(noise: dict, max_review: int | None) -> str:
 
 
 def _moves_html(noise: dict) -> str:
-    """In a single-label collection, that a wrong and a missing row of one document are
-    one move (nothing otherwise, and for a report written before the pairing).
+    """In a single-label collection, or one coded at the most specific level, that a
+    wrong and a missing row of one document are one move (nothing otherwise, and for a
+    report written before the pairing).
 
     >>> _moves_html({"method": {"single_label": {"n_wrong_added": 2, "n_missing_added": 1,
     ...                                          "n_unpaired": 0}}})[:60]
     ' Every document has one label: a flagged wrong label and a f'
     >>> _moves_html({"method": {"single_label": False}}), _moves_html({})
     ('', '')
+    >>> _moves_html({"method": {"single_label": False, "broader_moves": {"n_moves": 2}}})[:52]
+    ' The corpus is coded at the most specific level (no '
     """
     paired = (noise.get("method") or {}).get("single_label")
+    broader = (noise.get("method") or {}).get("broader_moves")
+    if isinstance(broader, dict) and broader.get("n_moves"):
+        return (" The corpus is coded at the most specific level (no document is given a "
+                "label beside a broader one of it): a broader label given where a narrower "
+                "one is flagged missing is one move, two adjacent rows of the review queue "
+                "(wrong first); accept both to replace it, as accepting the narrower one "
+                f'alone leaves the document on both ({_num(broader["n_moves"])} such '
+                f'move{"s" if broader["n_moves"] != 1 else ""}).')
     if not isinstance(paired, dict):
         return ""
     return (" Every document has one label: a flagged wrong label and a flagged "

@@ -129,9 +129,12 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
     chosen = np.flatnonzero(issues.flagged) if flagged_only else np.arange(len(issues))
     if limit is not None:
         every, chosen = chosen, chosen[:limit]
-        # a single-label document's move, its wrong and missing rows side by side, is
-        # not cut in two: the half within the limit is left out with the other
-        if isinstance(issues.details.get("single_label"), dict) and 0 < limit < len(every):
+        # a move (a single-label document's, or a broader label given for a narrower
+        # one), its wrong and missing rows side by side, is not cut in two: the half
+        # within the limit is left out with the other
+        paired = (isinstance(issues.details.get("single_label"), dict)
+                  or isinstance(issues.details.get("broader_moves"), dict))
+        if paired and 0 < limit < len(every):
             cut = issues.doc[every[limit]]
             while len(chosen) and issues.doc[chosen[-1]] == cut:
                 chosen = chosen[:-1]
@@ -186,7 +189,9 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
             "action": ACTIONS[KINDS[kind]],
             "label_uri": uris[label], "label_name": names[label],
             "probability": round(probability, 6),
-            "model_score": round(score, 6),
+            # a broader label paired with its narrower one that the scores found right
+            # (detect.pair_broader) has no score
+            "model_score": round(score, 6) if math.isfinite(score) else None,
             # the label's self-confidence threshold, which model_score is judged against
             # (a missing candidate mostly scores above it, a wrong one below): without it
             # a reviewer saw a score of 0.95 and could not tell whether that was high for

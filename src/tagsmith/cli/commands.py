@@ -2278,6 +2278,13 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
              "adjacent in the queue; accept both)"
              if isinstance((noise.get("method") or {}).get("single_label"), dict)
              and n_flagged else "")
+    # coded at the most specific level (ICD-10): a broader code for a narrower one
+    broader = (noise.get("method") or {}).get("broader_moves")
+    n_moves = broader.get("n_moves", 0) if isinstance(broader, dict) else 0
+    if n_moves and not moves:
+        moves = (f" ({n_moves:,} of them a broader label given for a narrower one missing: "
+                 "one move, its wrong and missing rows adjacent in the queue; accept both "
+                 "to replace it)")
     click.echo(f"flagged {noise['n_flagged_wrong']:,} wrong and "
                f"{noise['n_flagged_missing']:,} missing{capped}{moves}")
     # without the search a near count of 0 says nothing
@@ -2296,8 +2303,11 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     # thesaurus's documents given a broad concept beside narrow ones are no such case,
     # nor a corpus with optional labels, a document given none: detect.is_single_label)
     corpus_section = report["corpus"]
-    if (on_parent and corpus_section["labels_per_doc"]["max"] == 1
-            and not corpus_section["n_docs_without_labels"]):
+    # nor one coded at the most specific level, no label given beside a broader one
+    # (ICD-10: a document on E11 belongs on one of its subcodes)
+    if on_parent and ((corpus_section["labels_per_doc"]["max"] == 1
+                       and not corpus_section["n_docs_without_labels"])
+                      or isinstance(broader, dict)):
         n_parents = labels["n_with_narrower_in_use"]
         click.echo(f"on a label that has narrower labels (not a leaf): {on_parent:,} "
                    f"document{plural_s(on_parent)}, {n_parents:,} label{plural_s(n_parents)} "

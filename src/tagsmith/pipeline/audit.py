@@ -47,6 +47,7 @@ from tagsmith.audit.detect import (
     check_calibration_folds,
     check_label_issue_options,
     find_label_issues,
+    pair_broader,
     pair_single_label,
 )
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
@@ -1067,6 +1068,9 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         # category implies the given one wrong, and the reverse; one move, two rows
         # side by side
         issues = pair_single_label(issues, Y)
+        # a corpus coded at the most specific level (ICD-10): a broader code given where
+        # a narrower one is missing is one move too (remove E11, add E11.9)
+        issues = pair_broader(issues, Y, label_space)
         del counts
         step("issues")
         leakage = {}

@@ -1,0 +1,219 @@
+"""Corpora coded at the most specific level (ICD-10 style: a document given E11.9,
+never E11 beside it): a broader code given where a narrower one belongs is one move,
+its wrong and missing rows side by side, applied by accepting both."""
+
+import csv
+import json
+import random
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.audit.detect import MISSING, WRONG, LabelIssues, pair_broader
+from tagsmith.data.labelspace import Label, LabelSpace
+
+tagsmith_cli._register_commands()
+
+
+def invoke(*args):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+
+
+def _coded(tmp_path, n_docs=480, n_on_parent=40, beside=0, seed=5):
+    """A CSV vocabulary of 4 categories x 3 subcodes (``C1`` > ``C1.0`` ...) under one
+    chapter, and a CSV corpus whose documents each carry 2 or 3 subcodes of different
+    categories, their texts drawn from per-subcode word pools beside generic words.
+    The first ``n_on_parent`` documents are given their first code's category in its
+    place; the next ``beside`` are given it beside the code (a thesaurus's habit).
+    Returns the paths and ``{id: (category, subcode)}`` of the documents on a parent."""
+    rng = random.Random(seed)
+
+    def word():
+        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(7))
+
+    rows, leaves, parent_of = [("CH", "Synthetic chapter", "")], [], {}
+    for c in range(1, 5):
+        rows.append((f"C{c}", f"Synthetic category {c}", "CH"))
+        for s in range(3):
+            code = f"C{c}.{s}"
+            rows.append((code, f"Synthetic category {c} subtype {s}", f"C{c}"))
+            leaves.append(code)
+            parent_of[code] = f"C{c}"
+    vocab = tmp_path / "codes.csv"
+    with open(vocab, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["uri", "label_en", "broader"])
+        out.writerows(rows)
+    pools = {leaf: [word() for _ in range(6)] for leaf in leaves}
+    generic = [word() for _ in range(40)]
+    on_parent = {}
+    with open(tmp_path / "coded.csv", "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["id", "text", "labels"])
+        for i in range(n_docs):
+            categories = rng.sample(range(1, 5), rng.choice([2, 3]))
+            codes = [f"C{c}.{rng.randrange(3)}" for c in categories]
+            words = [w for code in codes for w in rng.choices(pools[code], k=4)]
+            words += rng.choices(generic, k=5)
+            rng.shuffle(words)
+            given = list(codes)
+            if i < n_on_parent:
+                given[0] = parent_of[codes[0]]
+                on_parent[f"D{i}"] = (given[0], codes[0])
+            elif i < n_on_parent + beside:
+                given.append(parent_of[codes[0]])
+            out.writerow([f"D{i}", " ".join(words), "|".join(given)])
+    return tmp_path / "coded.csv", vocab, on_parent
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory):
+    base = tmp_path_factory.mktemp("coded")
+    corpus, vocab, on_parent = _coded(base)
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", base / "audit", "--no-html")
+    assert result.exit_code == 0, result.output
+    with open(base / "audit" / "review.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return base, corpus, vocab, on_parent, rows, result.output
+
+
+def test_a_parent_code_for_a_subcode_is_one_move_whose_rows_sit_together(audited):
+    """A document coded E11 whose text says E11.9 showed as a lone row adding E11.9
+    (accepted, the document held both codes, as no document of the corpus does); the
+    E11 it stood in for was in no row. Now the queue removes the parent code and adds
+    the subcode in two adjacent rows naming each other."""
+    _, _, _, on_parent, rows, output = audited
+    by_doc: dict[str, list[dict]] = {}
+    for row in rows:
+        by_doc.setdefault(row["doc_id"], []).append(row)
+    found = [doc for doc in on_parent if doc in by_doc]
+    assert len(found) >= len(on_parent) // 4, (len(found), output)
+    for doc in found:
+        parent, code = on_parent[doc]
+        kinds = [(r["kind"], r["label_uri"]) for r in by_doc[doc]]
+        at = kinds.index(("missing", code))
+        assert at > 0 and kinds[at - 1] == ("wrong", parent), (doc, kinds)
+        wrong, missing = by_doc[doc][at - 1], by_doc[doc][at]
+        assert int(missing["rank"]) == int(wrong["rank"]) + 1
+        assert float(wrong["probability"]) >= float(missing["probability"])
+        assert f"#{missing['rank']} missing" in wrong["related_rows"]
+        assert f"#{wrong['rank']} wrong" in missing["related_rows"]
+    assert "a broader label given for a narrower one missing: one move" in output
+    assert f"on a label that has narrower labels (not a leaf): {len(on_parent)} documents" \
+        in output
+
+
+def test_accepting_both_rows_replaces_the_parent_code(audited, tmp_path):
+    """Every row accepted: each document of a flagged move holds the subcode alone,
+    never it beside its parent."""
+    base, corpus, vocab, on_parent, rows, _ = audited
+    review = tmp_path / "review.csv"
+    with open(review, "w", newline="", encoding="utf-8") as f:
+        out = csv.DictWriter(f, fieldnames=list(rows[0]))
+        out.writeheader()
+        for row in rows:
+            out.writerow({**row, "decision": "accept"})
+    fixed = tmp_path / "fixed.csv"
+    result = invoke("apply-review", corpus, review, "-o", fixed, "--vocab", vocab)
+    assert result.exit_code == 0, result.output
+    with open(fixed, newline="", encoding="utf-8") as f:
+        labels = {r["id"]: r["labels"].split("|") for r in csv.DictReader(f)}
+    moved = [doc for doc in on_parent if doc in {r["doc_id"] for r in rows}]
+    assert moved
+    for doc in moved:
+        parent, code = on_parent[doc]
+        assert code in labels[doc] and parent not in labels[doc], (doc, labels[doc])
+
+
+def test_the_report_counts_the_moves(audited, tmp_path):
+    base, corpus, vocab, *_ = audited
+    report = json.loads((base / "audit" / "report.json").read_text(encoding="utf-8"))
+    moves = report["noise"]["method"]["broader_moves"]
+    assert moves["n_moves"] > 0 and moves["n_wrong_added"] > 0
+    assert moves["n_docs_broader_beside"] == 0
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit", "--no-plots")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
+    assert "a broader label given where a narrower one is flagged missing is one move" in page
+
+
+def test_a_corpus_giving_broad_labels_beside_narrow_ones_is_not_paired(tmp_path):
+    """A thesaurus's documents may carry a broad concept beside a narrow one: where
+    over 1% of the documents do, a missing narrower label says nothing of its given
+    broader one, and nothing is paired nor said of labels that are not leaves."""
+    corpus, vocab, _ = _coded(tmp_path, n_docs=240, n_on_parent=20, beside=12)
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit", "--no-html")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
+    assert report["noise"]["method"]["broader_moves"] is False
+    assert "one move" not in result.output
+    assert "not a leaf" not in result.output
+
+
+def _issues(doc, label, kind, probability, flagged, n_docs, n_labels):
+    return LabelIssues(
+        doc=np.array(doc), label=np.array(label), kind=np.array(kind, np.int8),
+        probability=np.array(probability, np.float32),
+        score=np.zeros(len(doc), np.float32), flagged=np.array(flagged),
+        n_given=np.ones(n_labels, int), band=np.zeros(n_labels, int),
+        threshold=np.zeros(n_labels), wrong_rate=np.zeros(n_labels),
+        missing_rate=np.zeros(n_labels), est_wrong=np.zeros(n_labels),
+        est_missing=np.zeros(n_labels), doc_quality=np.ones(n_docs, np.float32),
+        n_docs=n_docs, n_labels=n_labels)
+
+
+def test_pairing_follows_the_hierarchy_both_ways():
+    """Labels: E (chapter) > E11 > E11.9, E11.65; I10. A flagged missing E11.9 pairs
+    with the given ancestor E11 (not with I10), which is added as a candidate of no
+    score where the scores found it right; a flagged wrong E11 pairs with its best
+    missing descendant, or with none where none is a candidate (unpaired); a wrong
+    leaf pairs with nothing."""
+    space = LabelSpace([Label("E"), Label("E11", broader=["E"]),
+                        Label("E11.9", broader=["E11"]), Label("E11.65", broader=["E11"]),
+                        Label("I10")])
+    Y = sp.csr_matrix(np.array([[0, 1, 0, 0, 1],    # E11 for E11.9: missing flagged
+                                [0, 1, 0, 0, 1],    # E11 flagged wrong
+                                [0, 0, 0, 1, 1],    # I10 flagged wrong (a leaf)
+                                [0, 1, 0, 0, 0],    # E11, not a candidate
+                                [0, 1, 0, 0, 0]]))  # E11 flagged wrong, nothing missing
+    issues = _issues(
+        doc=[0, 1, 2, 3, 4, 0, 1, 1, 0],
+        label=[2, 1, 4, 2, 1, 4, 3, 2, 1],
+        kind=[MISSING, WRONG, WRONG, MISSING, WRONG, WRONG, MISSING, MISSING, WRONG],
+        probability=[0.9, 0.8, 0.7, 0.6, 0.5, 0.05, 0.04, 0.03, 0.02],
+        flagged=[True, True, True, True, True, False, False, False, False],
+        n_docs=5, n_labels=5)
+    paired = pair_broader(issues, Y, space)
+    rows = list(zip(paired.doc.tolist(), paired.label.tolist(), paired.kind.tolist(),
+                    paired.flagged.tolist(), strict=True))
+    flagged = [row[:3] for row in rows if row[3]]
+    assert flagged == [(0, 1, WRONG), (0, 2, MISSING), (1, 1, WRONG), (1, 3, MISSING),
+                       (2, 4, WRONG), (3, 1, WRONG), (3, 2, MISSING), (4, 1, WRONG)]
+    assert len(paired) == len(issues) + 1
+    assert paired.probability[0] == pytest.approx(0.9)
+    assert paired.probability[3] == pytest.approx(0.04)  # its own probability
+    assert paired.probability[5] == pytest.approx(0.6)   # the added one: its partner's
+    assert np.isnan(paired.score[5]) and not np.isnan(paired.score[[0, 1, 2, 3, 4, 6]]).any()
+    assert paired.details["broader_moves"] == {
+        "n_wrong_added": 2, "n_missing_added": 1, "n_moves": 3, "n_unpaired": 1,
+        "n_docs_broader_beside": 0}
+
+
+def test_no_hierarchy_or_a_single_label_corpus_is_left_as_it_was():
+    flat = LabelSpace.from_uris(["a", "b"])
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]]))
+    issues = _issues([0], [1], [MISSING], [0.9], [True], 2, 2)
+    assert pair_broader(issues, Y, flat).details["broader_moves"] is False
+    tree = LabelSpace([Label("a"), Label("b", broader=["a"])])
+    single = _issues([0], [1], [MISSING], [0.9], [True], 2, 2)
+    single.details["single_label"] = {"n_wrong_added": 0}
+    paired = pair_broader(single, Y, tree)
+    assert paired.details["broader_moves"] is False
+    assert paired.flagged.tolist() == [True]
+    # one label a document or none (optional categories): never giving a label beside
+    # a broader one says nothing of how the corpus is coded
+    optional = sp.csr_matrix(np.array([[1, 0], [0, 0]]))
+    assert pair_broader(issues, optional, tree).details["broader_moves"] is False
