@@ -1225,8 +1225,9 @@ refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
               help="With --sets: allowed miss rate (default: the bundle's, usually 0.1).")
 @click.option("--set-method", type=click.Choice(["recall", "mondrian", "lpicp"]),
               default="recall", show_default=True,
-              help="recall: >= 1-alpha of a document's labels on average; mondrian: the same "
-              "within each frequency band; lpicp: the whole label set with prob. 1-alpha.")
+              help="recall: >= 1-alpha of the true labels, averaged over documents (marginal: "
+              "a document's own set may miss more); mondrian: the same within each "
+              "frequency band; lpicp: the whole label set, for 1-alpha of documents.")
 @click.option("--max-set-size", type=click.IntRange(min=1), default=None,
               help="With --sets: larger sets abstain (default: the bundle's).")
 @click.option("--min-confidence", type=float, callback=finite_number(0, 1), default=0.0,
