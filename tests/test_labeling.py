@@ -1165,6 +1165,40 @@ def test_a_code_answered_as_coders_write_it_resolves_to_its_label():
     assert result.report.n_unknown_labels == 1
 
 
+def test_a_name_answered_with_its_code_in_brackets_resolves_to_its_label():
+    """A model that knows ICD-10 answered a name with the code after it, "Essential
+    (primary) hypertension (I10)", as coders write them: rejected as an unknown label
+    (the code then the name resolved), the document left unlabelled where it was its
+    only label. It resolves as the code then the name does: to the code's label where
+    the name is that label's (or begins it), to none beside another label's name or
+    with a code no label has."""
+    space = LabelSpace([
+        Label("E11", {"en": "Type 2 diabetes mellitus"}),
+        Label("E11.9", {"en": "Type 2 diabetes mellitus without complications"},
+              broader=["E11"]),
+        Label("I10", {"en": "Essential (primary) hypertension"}),
+        Label("N18.3", {"en": "Chronic kidney disease, stage 3 (moderate)"}),
+        Label("J45", {"en": "Asthma"})])
+    resolver = LabelResolver(space)
+    for name, label_id in (("Type 2 diabetes mellitus without complications (E11.9)", 1),
+                           ("Type 2 diabetes mellitus without complications (E119)", 1),
+                           ("Essential (primary) hypertension (I10)", 2),
+                           ("essential (primary) hypertension [I10]", 2),
+                           ("Chronic kidney disease, stage 3 (moderate) (N18.3)", 3),
+                           ("Chronic kidney disease, stage 3 (moderate)", 3),
+                           ("Asthma (J45)", 4)):
+        assert resolver.resolve(name) == label_id, name
+        assert not resolver.is_ambiguous(name), name
+    for name in ("Asthma (E11.9)", "Essential (primary) hypertension (Z99.9)",
+                 "Type 2 diabetes mellitus without complications (diet)"):
+        assert resolver.resolve(name) is None, name
+    with LocalChatServer(lambda body: answer(("Essential (primary) hypertension (I10)", 0.9),
+                                             ("Asthma (E11.9)", 0.5))) as server:
+        result = label_documents(["pressure"], space, client(server))
+    assert result.Y.toarray()[0].tolist() == pytest.approx([0, 0, 0.9, 0, 0])
+    assert result.report.n_unknown_labels == 1
+
+
 def test_codes_answered_together_are_not_the_code_their_digits_make():
     """Two numeric codes answered in one item ("1,2", NAICS sectors "11, 21") lost their
     separator to the code comparison, which ignores punctuation, and resolved to the

@@ -441,7 +441,17 @@ class LabelResolver:
         return (found_ids.pop() if found_ids else None), False
 
     def _coded(self, name: str) -> set[int]:
-        """The offered labels :meth:`_code` finds ``name`` to be (several: ambiguous)."""
+        """The offered labels :meth:`_code` finds ``name`` to be (several: ambiguous);
+        a name then its code in brackets, "Type 2 diabetes mellitus (E11.9)", as the
+        code then the name."""
+        found_ids = self._code_first(name)
+        after = None if found_ids else _CODE_AFTER.fullmatch(name.strip())
+        if after is not None and _has_digit(after["code"]):
+            return self._code_first(f"{after['code']} {after['name']}")
+        return found_ids
+
+    def _code_first(self, name: str) -> set[int]:
+        """:meth:`_coded` of a code, or a code then its label's name or first words."""
         if not _has_digit(name):
             return set()
         # the answer's punctuation between two digits must be its code's ("1,2" is no
@@ -561,6 +571,10 @@ class LabelResolver:
             return self._also_a_code(name, self._folded[folded], fold_name)
         return self._code(name)[1]
 
+
+#: a name then a code in brackets, "Essential (primary) hypertension (I10)", as a model
+#: writes a label's code after it
+_CODE_AFTER = re.compile(r"(?P<name>.*\S)\s*[(\[](?P<code>[^()\[\]\s]+)[)\]]")
 
 #: a word of digits, or of digits so grouped (a code's word after its first)
 _GROUP = re.compile(rf"\d+(?:{GROUP_SEPARATOR}\d+)*")
