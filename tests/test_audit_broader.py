@@ -140,6 +140,22 @@ def test_the_report_counts_the_moves(audited, tmp_path):
     assert "a broader label given where a narrower one is flagged missing is one move" in page
 
 
+def test_max_review_does_not_cut_a_move_in_two(audited, tmp_path):
+    """A --max-review ending between a move's wrong row and its missing one leaves
+    both out, as a single-label collection's move is: a reviewer given the "remove
+    E11" half alone took the code off and never saw the subcode to add."""
+    base, corpus, vocab, _, rows, _ = audited
+    cut = next(int(row["rank"]) for row in rows if row["kind"] == "wrong"
+               and int(row["rank"]) > 1 and any(f"#{int(row['rank']) + 1} missing" in entry
+                       for entry in row["related_rows"].split("; ")))
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit", "--no-html",
+                    "--max-review", cut)
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "audit" / "review.csv", newline="", encoding="utf-8") as f:
+        kept = list(csv.DictReader(f))
+    assert [r["rank"] for r in kept] == [str(rank) for rank in range(1, cut)]
+
+
 def test_a_corpus_giving_broad_labels_beside_narrow_ones_is_not_paired(tmp_path):
     """A thesaurus's documents may carry a broad concept beside a narrow one: where
     over 1% of the documents do, a missing narrower label says nothing of its given
