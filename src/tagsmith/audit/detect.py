@@ -1211,8 +1211,16 @@ def docs_with_broader_beside(Y: LabelMatrix, ancestors: sp.csr_matrix) -> int:
     """How many documents of ``Y`` are given a label and one of its ancestors together
     (``ancestors``: :func:`ancestor_matrix`)."""
     Y = sp.csr_matrix(Y, dtype=np.int64)
-    beside = (Y @ ancestors.astype(np.int64)).multiply(Y)
-    return int(np.count_nonzero(np.diff(sp.csr_matrix(beside).indptr)))
+    ancestors = ancestors.astype(np.int64)
+    n = 0
+    # by blocks of documents: the product holds every given label's ancestors (18
+    # million entries for 590,000 documents of 5 STW descriptors, in 1.3 s)
+    for start in range(0, Y.shape[0], 50_000):
+        block = Y[start:start + 50_000]
+        beside = sp.csr_matrix((block @ ancestors).multiply(block))
+        beside.eliminate_zeros()
+        n += int(np.count_nonzero(np.diff(beside.indptr)))
+    return n
 
 
 def pair_broader(issues: LabelIssues, Y: LabelMatrix, space: LabelSpace) -> LabelIssues:
