@@ -228,19 +228,45 @@ def test_max_review_does_not_cut_a_move_in_two(audited, tmp_path):
     assert f"holds the {cut - 1:,} most likely of them (--max-review {cut:,}, less" in page
 
 
-def test_a_catalogue_with_a_product_given_no_category_is_no_single_label_one(tmp_path):
-    """The command's line on products on a parent category is for a single-label
-    collection: it was printed for a corpus with a document given no label too, which
-    the audit now leaves unpaired as one with optional labels."""
-    corpus, taxonomy, _ = _catalogue(tmp_path, n_products=120, n_swapped=0)
+def test_a_catalogue_with_a_product_given_no_category_is_still_paired(tmp_path):
+    """A catalogue with one product not yet categorised was taken for a corpus with
+    optional labels: none of its moves was paired, and the line on products on a parent
+    category was left out. A document or two (at most 1%) given no label are now taken
+    as not yet labelled: the moves are paired, and the command, report.json and the
+    page say how many documents had no label."""
+    corpus, taxonomy, _ = _catalogue(tmp_path, n_products=240, n_swapped=16)
     lines = corpus.read_text(encoding="utf-8").splitlines()
     lines[-1] = lines[-1].rsplit(",", 1)[0] + ","  # the last product given no category
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke("audit", corpus, "--vocab", taxonomy, "-o", tmp_path / "audit",
+                    "--scores", "knn", "--no-plots")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
+    assert report["corpus"]["n_docs_without_labels"] == 1
+    assert report["labels"]["n_docs_on_labels_with_narrower"] == 7
+    paired = report["noise"]["method"]["single_label"]
+    assert paired["n_docs_without_labels"] == 1
+    assert paired["n_wrong_added"] + paired["n_missing_added"] > 0
+    assert ("one label a document, 1 given none and taken as not yet labelled: a "
+            "document's wrong and missing rows are one move") in result.output
+    assert "on a label that has narrower labels (not a leaf): 7 documents" in result.output
+    page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
+    assert "Every document given a label has one (1 document has none, taken as not yet " \
+        "labelled" in page
+
+
+def test_a_catalogue_with_many_products_given_no_category_is_no_single_label_one(tmp_path):
+    """More than 1% of the documents given no label: a corpus with optional labels,
+    left unpaired, and no line on products on a parent category."""
+    corpus, taxonomy, _ = _catalogue(tmp_path, n_products=120, n_swapped=0)
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    for i in (-1, -2):  # 2 of 120 products given no category
+        lines[i] = lines[i].rsplit(",", 1)[0] + ","
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = invoke("audit", corpus, "--vocab", taxonomy, "-o", tmp_path / "audit",
                     "--scores", "knn", "--no-html")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
-    assert report["corpus"]["n_docs_without_labels"] == 1
-    assert report["labels"]["n_docs_on_labels_with_narrower"] == 7
+    assert report["corpus"]["n_docs_without_labels"] == 2
     assert report["noise"]["method"]["single_label"] is False
     assert "on a label that has narrower labels" not in result.output

@@ -1054,11 +1054,13 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
     """In a single-label corpus, each flagged candidate completed to a move, its two
     rows next to each other.
 
-    A corpus is single-label when every document has exactly one label (a product
-    catalogue, one category each; each of ``Y``'s rows holds one label): one with a
-    document given none is not, as one with a document given two is not (a corpus whose
-    labels are optional, most documents given one, is no catalogue, and there a missing
-    label implies nothing about the given one: :func:`is_single_label`). There a
+    A corpus is single-label when every document given a label has exactly one (a
+    product catalogue, one category each), and at most :data:`MAX_UNLABELLED_SHARE` of
+    its documents (at least one) are given none: uncategorised products, whose flagged
+    missing rows stand alone (:func:`is_single_label`). One with a document given two
+    is not, nor one where more documents have no label (a corpus whose labels are
+    optional, most documents given one, is no catalogue, and there a missing label
+    implies nothing about the given one). There a
     document's true label that is missing means its one given label is wrong, and a
     wrong given label means some other is missing: a product put on category A that
     belongs on B is one error, where the pairs below flagged at most one of its two
@@ -1075,8 +1077,10 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
     its best one, the *wrong* row first (remove A, then add B). The order of the
     candidates that are not flagged is kept. Another corpus is returned as it is.
     ``details["single_label"]`` records what was done: ``False``, or the counts
-    ``n_wrong_added``, ``n_missing_added`` (candidates flagged as companions) and
-    ``n_unpaired`` (flagged candidates of a single-label document left without one).
+    ``n_wrong_added``, ``n_missing_added`` (candidates flagged as companions),
+    ``n_unpaired`` (flagged candidates of a labelled document left without one) and
+    ``n_docs_without_labels`` (the documents given no label the corpus was taken to
+    hold all the same).
 
     >>> Y = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0]]))
     >>> base = dict(n_given=np.array([1, 1, 0]), band=np.zeros(3, int),
@@ -1094,12 +1098,13 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
     >>> [round(p, 2) for p in paired.probability.tolist()]
     [0.9, 0.9, 0.1]
     >>> paired.details["single_label"]
-    {'n_wrong_added': 1, 'n_missing_added': 0, 'n_unpaired': 0}
+    {'n_wrong_added': 1, 'n_missing_added': 0, 'n_unpaired': 0, 'n_docs_without_labels': 0}
     """
     Y = sp.csr_matrix(Y)
     if not is_single_label(Y):
         details = dict(issues.details, single_label=False)
         return LabelIssues(**{**_issue_fields(issues), "details": details})
+    unlabelled = np.diff(Y.indptr) == 0
     doc = np.asarray(issues.doc)
     kind = np.asarray(issues.kind)
     flagged = np.asarray(issues.flagged).copy()
@@ -1114,7 +1119,8 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
         d = int(doc[i])
         partner = (wrong_at if kind[i] == MISSING else best_missing_at).get(d)
         if partner is None:
-            n_unpaired += 1
+            # an uncategorised product's missing row has no wrong half to pair
+            n_unpaired += not unlabelled[d]
             continue
         if kind[i] == MISSING:
             probability[partner] = max(probability[partner], probability[i])
@@ -1143,22 +1149,34 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
     fields["flagged"] = flagged[order]
     fields["details"] = dict(issues.details, single_label={
         "n_wrong_added": n_wrong_added, "n_missing_added": n_missing_added,
-        "n_unpaired": n_unpaired})
+        "n_unpaired": n_unpaired, "n_docs_without_labels": int(unlabelled.sum())})
     return LabelIssues(**fields)
 
 
+#: the share of a single-label collection's documents that may be given no label (a
+#: catalogue's uncategorised products; at least one document whatever the size): a
+#: corpus with more is one with optional labels (:func:`is_single_label`)
+MAX_UNLABELLED_SHARE = 0.01
+
+
 def is_single_label(Y: LabelMatrix) -> bool:
-    """Whether every document of ``Y`` has exactly one label (and there is one): the
-    corpora :func:`pair_single_label` pairs. A document given no label makes a corpus
-    with optional labels, most documents given one, not a single-label one: there a
-    flagged missing label was made to flag the given one wrong, a true label.
+    """Whether every document of ``Y`` given a label has exactly one, and at most
+    :data:`MAX_UNLABELLED_SHARE` of them (at least one document) none: the corpora
+    :func:`pair_single_label` pairs. A catalogue with a product or two not yet
+    categorised is one (its pairing was lost whole to one such product); more
+    documents given no label make a corpus with optional labels, most documents given
+    one, not a single-label one: there a flagged missing label was made to flag the
+    given one wrong, a true label.
 
     >>> [is_single_label(sp.csr_matrix(np.array(rows))) for rows in
-    ...  ([[1, 0], [0, 1]], [[1, 0], [0, 0]], [[1, 1], [0, 1]], np.zeros((0, 2)))]
-    [True, False, False, False]
+    ...  ([[1, 0], [0, 1]], [[1, 0], [0, 0]], [[1, 1], [0, 1]], np.zeros((0, 2)),
+    ...   [[1, 0]] * 99 + [[0, 0]], [[1, 0]] * 98 + [[0, 0]] * 2, [[1, 0]] * 198 + [[0, 0]] * 2)]
+    [True, True, False, False, True, False, True]
     """
     per_doc = np.diff(sp.csr_matrix(Y).indptr)
-    return bool(per_doc.size) and bool((per_doc == 1).all())
+    n_unlabelled = int(np.count_nonzero(per_doc == 0))
+    return (n_unlabelled < per_doc.size and bool((per_doc <= 1).all())
+            and n_unlabelled <= max(1, int(MAX_UNLABELLED_SHARE * per_doc.size)))
 
 
 #: the largest share of the labelled documents that may give a label beside one of its

@@ -588,11 +588,15 @@ def _queue_html(noise: dict, max_review: int | None) -> str:
 def _moves_html(noise: dict) -> str:
     """In a single-label collection, or one coded at the most specific level, that a
     wrong and a missing row of one document are one move (nothing otherwise, and for a
-    report written before the pairing).
+    report written before the pairing), and how many documents given no label a
+    single-label one was taken to hold all the same.
 
     >>> _moves_html({"method": {"single_label": {"n_wrong_added": 2, "n_missing_added": 1,
     ...                                          "n_unpaired": 0}}})[:60]
     ' Every document has one label: a flagged wrong label and a f'
+    >>> _moves_html({"method": {"single_label": {"n_wrong_added": 2, "n_missing_added": 1,
+    ...              "n_unpaired": 0, "n_docs_without_labels": 1}}})[:70]
+    ' Every document given a label has one (1 document has none, taken as n'
     >>> _moves_html({"method": {"single_label": False}}), _moves_html({})
     ('', '')
     >>> _moves_html({"method": {"single_label": False, "broader_moves": {"n_moves": 2}}})[:52]
@@ -609,7 +613,13 @@ def _moves_html(noise: dict) -> str:
                 f'move{"s" if broader["n_moves"] != 1 else ""}).')
     if not isinstance(paired, dict):
         return ""
-    return (" Every document has one label: a flagged wrong label and a flagged "
+    # a report written before documents given no label were tolerated has no count
+    n_unlabelled = paired.get("n_docs_without_labels", 0)
+    every = ("Every document has one label" if not n_unlabelled else
+             f"Every document given a label has one ({_count(n_unlabelled, 'document')} "
+             f"{'has' if n_unlabelled == 1 else 'have'} none, taken as not yet labelled: "
+             "a flagged missing row of one stands alone)")
+    return (f" {every}: a flagged wrong label and a flagged "
             "missing one of a document are one move, two adjacent rows of the review queue "
             "(wrong first); accept both to move it "
             f'({_num(paired["n_wrong_added"] + paired["n_missing_added"])} of the rows were '

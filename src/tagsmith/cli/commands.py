@@ -2275,10 +2275,14 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
               f" (the review queue holds the {len(result.review):,} most likely: "
               f"--max-review {max_review:,}, less the half of a move it would cut in two)")
     # one label a document: a document's wrong and missing rows are one move
-    moves = (" (one label a document: a document's wrong and missing rows are one move, "
-             "adjacent in the queue; accept both)"
-             if isinstance((noise.get("method") or {}).get("single_label"), dict)
-             and n_flagged else "")
+    paired = (noise.get("method") or {}).get("single_label")
+    single_label = isinstance(paired, dict)
+    n_unlabelled = paired.get("n_docs_without_labels", 0) if isinstance(paired, dict) else 0
+    moves = (" (one label a document"
+             + (f", {n_unlabelled:,} given none and taken as not yet labelled"
+                if n_unlabelled else "")
+             + ": a document's wrong and missing rows are one move, adjacent in the queue; "
+             "accept both)" if single_label and n_flagged else "")
     # coded at the most specific level (ICD-10): a broader code for a narrower one
     broader = (noise.get("method") or {}).get("broader_moves")
     n_moves = broader.get("n_moves", 0) if isinstance(broader, dict) else 0
@@ -2302,13 +2306,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     on_parent = labels.get("n_docs_on_labels_with_narrower", 0)
     # one label a document, a catalogue: one on a parent category belongs on a leaf (a
     # thesaurus's documents given a broad concept beside narrow ones are no such case,
-    # nor a corpus with optional labels, a document given none: detect.is_single_label)
-    corpus_section = report["corpus"]
+    # nor a corpus with optional labels: the audit's own reading, detect.is_single_label;
     # nor one coded at the most specific level, no label given beside a broader one
     # (ICD-10: a document on E11 belongs on one of its subcodes)
-    if on_parent and ((corpus_section["labels_per_doc"]["max"] == 1
-                       and not corpus_section["n_docs_without_labels"])
-                      or isinstance(broader, dict)):
+    if on_parent and (single_label or isinstance(broader, dict)):
         n_parents = labels["n_with_narrower_in_use"]
         click.echo(f"on a label that has narrower labels (not a leaf): {on_parent:,} "
                    f"document{plural_s(on_parent)}, {n_parents:,} label{plural_s(n_parents)} "
