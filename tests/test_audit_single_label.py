@@ -270,3 +270,67 @@ def test_a_catalogue_with_many_products_given_no_category_is_no_single_label_one
     assert report["corpus"]["n_docs_without_labels"] == 2
     assert report["noise"]["method"]["single_label"] is False
     assert "on a label that has narrower labels" not in result.output
+
+
+def test_single_label_yes_refuses_a_multi_label_corpus_naming_its_documents(tmp_path):
+    """Single-label mode was detected, with no way to force or refuse it: --single-label
+    yes on a corpus whose documents carry two labels is refused before the work, naming
+    the option and the documents."""
+    corpus, taxonomy, _ = _catalogue(tmp_path, n_products=60, n_swapped=0)
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    for i in (3, 9):  # P2 and P8 given a second category
+        lines[i] = lines[i] + " " + lines[i + 1].rsplit(",", 1)[1]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke("audit", corpus, "--vocab", taxonomy, "-o", tmp_path / "audit",
+                    "--scores", "knn", "--no-html", "--single-label", "yes")
+    assert result.exit_code == 3, result.output
+    assert ("--single-label: one label a document was asked for, but 2 documents are "
+            "given two or more (line 4 ('P2'), 2 labels; line 10 ('P8'), 2 labels): a "
+            "multi-label corpus; audit it without --single-label") in result.output
+    assert not (tmp_path / "audit").exists()
+
+
+def test_single_label_yes_and_no_override_the_detection(tmp_path):
+    """--single-label yes pairs a catalogue with more products given no category than
+    auto takes (3 of 120); no leaves a catalogue unpaired, without the line on products
+    on a parent category."""
+    corpus, taxonomy, _ = _catalogue(tmp_path, n_products=120, n_swapped=6)
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    for i in (-1, -2, -3):
+        lines[i] = lines[i].rsplit(",", 1)[0] + ","
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for choice, out in (("auto", "a"), ("yes", "y")):
+        result = invoke("audit", corpus, "--vocab", taxonomy, "-o", tmp_path / out,
+                        "--scores", "knn", "--no-html", "--single-label", choice)
+        assert result.exit_code == 0, result.output
+        report = json.loads((tmp_path / out / "report.json").read_text(encoding="utf-8"))
+        paired = report["noise"]["method"]["single_label"]
+        assert report["meta"]["options"]["single_label"] is {"auto": None, "yes": True}[choice]
+        if choice == "auto":
+            assert paired is False
+        else:
+            assert paired["n_docs_without_labels"] == 3
+            assert "on a label that has narrower labels (not a leaf): 7" in result.output
+    corpus, taxonomy, _ = _catalogue(tmp_path, n_products=120, n_swapped=6)
+    result = invoke("audit", corpus, "--vocab", taxonomy, "-o", tmp_path / "n",
+                    "--scores", "knn", "--no-html", "--single-label", "no")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "n" / "report.json").read_text(encoding="utf-8"))
+    assert report["noise"]["method"]["single_label"] is False
+    assert report["meta"]["options"]["single_label"] is False
+    assert "on a label that has narrower labels" not in result.output
+    assert "are one move" not in result.output
+
+
+def test_single_label_is_checked_in_the_python_api():
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.audit import AuditOptions
+
+    with pytest.raises(InvalidParameterError, match="single_label"):
+        AuditOptions(single_label="no").validate()
+    given = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1]], bool))
+    scores = np.array([[0.9, 0.1, 0.8], [0.1, 0.9, 0.1], [0.2, 0.1, 0.9]])
+    issues = find_label_issues(given, TopK.from_scores(scores, k=3))
+    with pytest.raises(InvalidParameterError, match=r"Y's rows 0\)"):
+        pair_single_label(issues, given, single_label=True)
+    assert pair_single_label(issues, given, single_label=False).details["single_label"] is False

@@ -424,6 +424,14 @@ def check_every_doc_labelled(value: object) -> None:
                                     "the corpus)", value)
 
 
+def check_single_label(value: object) -> None:
+    """``single_label`` must be True, False or None (a string such as "no" would
+    otherwise read as true)."""
+    if value is not None and not isinstance(value, bool | np.bool_):
+        raise InvalidParameterError("single_label", "True, False or None (decide from the "
+                                    "corpus)", value)
+
+
 def few_texts(per_doc: np.ndarray, groups: np.ndarray | None,
               calibration_folds: int, *, blank: npt.ArrayLike | None = None,
               bounds: bool = True) -> dict:
@@ -1050,7 +1058,8 @@ def _within_budget(label: np.ndarray, kind: np.ndarray, budget: np.ndarray) -> n
     return out
 
 
-def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
+def pair_single_label(issues: LabelIssues, Y: LabelMatrix, *,
+                      single_label: bool | None = None) -> LabelIssues:
     """In a single-label corpus, each flagged candidate completed to a move, its two
     rows next to each other.
 
@@ -1076,6 +1085,9 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
     and the flagged candidates of one document are ranked together, at the place of
     its best one, the *wrong* row first (remove A, then add B). The order of the
     candidates that are not flagged is kept. Another corpus is returned as it is.
+    ``single_label``: None decides from ``Y`` (:func:`is_single_label`); True pairs
+    whatever the number of documents given no label, and refuses a ``Y`` with a
+    document given two labels or more; False leaves ``issues`` unpaired.
     ``details["single_label"]`` records what was done: ``False``, or the counts
     ``n_wrong_added``, ``n_missing_added`` (candidates flagged as companions),
     ``n_unpaired`` (flagged candidates of a labelled document left without one) and
@@ -1100,8 +1112,16 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix) -> LabelIssues:
     >>> paired.details["single_label"]
     {'n_wrong_added': 1, 'n_missing_added': 0, 'n_unpaired': 0, 'n_docs_without_labels': 0}
     """
+    check_single_label(single_label)
     Y = sp.csr_matrix(Y)
-    if not is_single_label(Y):
+    if single_label:
+        over = np.flatnonzero(np.diff(Y.indptr) > 1)
+        if len(over):
+            raise InvalidParameterError(
+                "single_label", "False or None where a document is given two labels or "
+                f"more ({len(over):,} are: Y's rows {', '.join(map(str, over[:5].tolist()))}"
+                + (", ..." if len(over) > 5 else "") + ")", single_label)
+    if not (is_single_label(Y) if single_label is None else single_label):
         details = dict(issues.details, single_label=False)
         return LabelIssues(**{**_issue_fields(issues), "details": details})
     unlabelled = np.diff(Y.indptr) == 0

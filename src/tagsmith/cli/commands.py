@@ -2107,6 +2107,11 @@ not in the vocabulary are counted in the report, not fatal.
 @click.option("--every-doc-labelled", type=click.Choice(["auto", "yes", "no"]), default="auto",
               show_default=True, help="Whether a document given no label is missing one "
               "(auto: yes when at least 80% of the documents carry labels).")
+@click.option("--single-label", type=click.Choice(["auto", "yes", "no"]), default="auto",
+              show_default=True, help="Whether every document has one label (a catalogue): "
+              "a document's wrong and missing rows are then one move, paired side by side "
+              "(auto: yes when every document given a label has one and at most 1% of "
+              "them have none; yes refuses a document given two).")
 @click.option("--calibration-folds", type=click.IntRange(1, MAX_CALIBRATION_FOLDS),
               default=AUDIT_CALIBRATION_FOLDS, show_default=True,
               help="Cross-fit the calibration of the scores over this many folds of "
@@ -2128,8 +2133,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
           review_format,
           max_review, review_sample, review_sample_flagged, min_probability,
           near_duplicate_threshold, no_near_duplicates,
-          no_evidence, every_doc_labelled, calibration_folds, no_html, no_plots, on_error, seed,
-          lang, force):
+          no_evidence, every_doc_labelled, single_label, calibration_folds, no_html, no_plots,
+          on_error, seed, lang, force):
     from tagsmith.pipeline.audit import (
         AuditOptions,
         audit_corpus,
@@ -2167,6 +2172,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                            near_duplicates=not no_near_duplicates, evidence=not no_evidence,
                            every_doc_labelled={"auto": None, "yes": True,
                                                "no": False}[every_doc_labelled],
+                           single_label={"auto": None, "yes": True, "no": False}[single_label],
                            calibration_folds=calibration_folds,
                            near_duplicate_threshold=near_duplicate_threshold,
                            show_progress=not obj["quiet"])
@@ -2276,13 +2282,13 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
               f"--max-review {max_review:,}, less the half of a move it would cut in two)")
     # one label a document: a document's wrong and missing rows are one move
     paired = (noise.get("method") or {}).get("single_label")
-    single_label = isinstance(paired, dict)
+    moved = isinstance(paired, dict)  # the audit read one label a document
     n_unlabelled = paired.get("n_docs_without_labels", 0) if isinstance(paired, dict) else 0
     moves = (" (one label a document"
              + (f", {n_unlabelled:,} given none and taken as not yet labelled"
                 if n_unlabelled else "")
              + ": a document's wrong and missing rows are one move, adjacent in the queue; "
-             "accept both)" if single_label and n_flagged else "")
+             "accept both)" if moved and n_flagged else "")
     # coded at the most specific level (ICD-10): a broader code for a narrower one
     broader = (noise.get("method") or {}).get("broader_moves")
     n_moves = broader.get("n_moves", 0) if isinstance(broader, dict) else 0
@@ -2306,10 +2312,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     on_parent = labels.get("n_docs_on_labels_with_narrower", 0)
     # one label a document, a catalogue: one on a parent category belongs on a leaf (a
     # thesaurus's documents given a broad concept beside narrow ones are no such case,
-    # nor a corpus with optional labels: the audit's own reading, detect.is_single_label;
+    # nor a corpus with optional labels: the audit's own reading, detect.is_moved;
     # nor one coded at the most specific level, no label given beside a broader one
     # (ICD-10: a document on E11 belongs on one of its subcodes)
-    if on_parent and (single_label or isinstance(broader, dict)):
+    if on_parent and (moved or isinstance(broader, dict)):
         n_parents = labels["n_with_narrower_in_use"]
         click.echo(f"on a label that has narrower labels (not a leaf): {on_parent:,} "
                    f"document{plural_s(on_parent)}, {n_parents:,} label{plural_s(n_parents)} "

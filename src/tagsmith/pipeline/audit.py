@@ -46,6 +46,7 @@ from tagsmith.audit.detect import (
     LabelIssues,
     check_calibration_folds,
     check_label_issue_options,
+    check_single_label,
     find_label_issues,
     pair_broader,
     pair_single_label,
@@ -136,6 +137,10 @@ class AuditOptions:
     prior_strength: float = 20.0
     rates: str = "global"
     every_doc_labelled: bool | None = None
+    #: whether every document has one label (a catalogue), its wrong and missing rows
+    #: then paired as one move (:func:`tagsmith.audit.detect.pair_single_label`); None
+    #: decides from the corpus, True refuses a document given two labels
+    single_label: bool | None = None
     calibration_folds: int = CALIBRATION_FOLDS
     near_duplicates: bool = True
     near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
@@ -216,6 +221,7 @@ class AuditOptions:
         check_label_issue_options(self.prior_strength, self.min_probability,
                                   self.max_missing_per_doc, self.rates,
                                   self.every_doc_labelled)
+        check_single_label(self.single_label)
         self.prior_strength = float(self.prior_strength)
         self.min_probability = float(self.min_probability)
         self.max_missing_per_doc = int(self.max_missing_per_doc)
@@ -888,6 +894,27 @@ def issue_options(options: AuditOptions) -> dict:
             "seed": 0 if options.seed is None else options.seed}  # None: not validated
 
 
+def _refuse_multi_labelled(Y: sp.csr_matrix, lines: Sequence[int] | None,
+                           doc_ids: Sequence[str | None] | None, source: str | None) -> None:
+    """Refuse ``single_label`` True where a document is given two labels or more, naming
+    the first of them (before the work, not after it)."""
+    over = np.flatnonzero(np.diff(Y.indptr) > 1)
+    if not len(over):
+        return
+    where = []
+    for d in over[:5].tolist():
+        at = f"line {lines[d]}" if lines is not None else f"document {d}"
+        doc_id = None if doc_ids is None else doc_ids[d]
+        where.append(at + ("" if doc_id is None else f" ({clip(doc_id, 40)!r})")
+                     + f", {int(Y.indptr[d + 1] - Y.indptr[d])} labels")
+    more = f"; and {len(over) - 5:,} more" if len(over) > 5 else ""
+    n = len(over)
+    raise DataError(f"single_label: one label a document was asked for, but {n:,} "
+                    f"document{plural_s(n)} {'is' if n == 1 else 'are'} given two or more "
+                    f"({'; '.join(where)}{more}): a multi-label corpus; audit it without "
+                    "single_label", path=source, parameters=("single_label",))
+
+
 def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, *,
                  options: AuditOptions | None = None,
                  classifier: TextClassifier | None = None,
@@ -1002,6 +1029,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                         "nonzero entry at each document's labels (row i for texts[i], "
                         "column j for label_space's label j)", path=source)
     _refuse_all_blank(texts, source)
+    if options.single_label:
+        _refuse_multi_labelled(Y, lines, doc_ids, source)
     for name, other in (splits or {}).items():
         if not len(other):
             # the Python API's parameter named: the CLI refuses an empty --split file
@@ -1067,7 +1096,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         # a single-label corpus (a catalogue, one category each): a flagged missing
         # category implies the given one wrong, and the reverse; one move, two rows
         # side by side
-        issues = pair_single_label(issues, Y)
+        issues = pair_single_label(issues, Y, single_label=options.single_label)
         # a corpus coded at the most specific level (ICD-10): a broader code given where
         # a narrower one is missing is one move too (remove E11, add E11.9)
         issues = pair_broader(issues, Y, label_space)
