@@ -226,6 +226,33 @@ def test_max_review_does_not_cut_a_move_in_two(audited, tmp_path):
     assert report["noise"]["n_review_rows"] == cut - 1
     page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
     assert f"holds the {cut - 1:,} most likely of them (--max-review {cut:,}, less" in page
+    # the table shows the whole queue: not "the first 3 of the 4 rows" of a queue of 3
+    assert "Top review candidates</h3>" in page
+
+
+def test_max_review_never_empties_a_queue_that_has_candidates(audited, tmp_path):
+    """--max-review 1 on a catalogue whose first move is two rows left the queue empty:
+    the half within the limit was left out with the other. The first move is now kept
+    whole, the queue holding more rows than the limit, and the command and page say
+    so."""
+    base, corpus, taxonomy, _, rows = audited
+    n_first = next(i for i, r in enumerate(rows) if r["doc_id"] != rows[0]["doc_id"])
+    assert n_first == 2, rows[:3]  # remove A, add B
+    result = invoke("audit", corpus, "--vocab", taxonomy, "-o", tmp_path / "audit",
+                    "--scores", "knn", "--no-plots", "--max-review", 1)
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "audit" / "review.csv", newline="", encoding="utf-8") as f:
+        kept = list(csv.DictReader(f))
+    assert [(r["doc_id"], r["kind"]) for r in kept] == [
+        (r["doc_id"], r["kind"]) for r in rows[:2]]
+    assert ("the review queue holds the 2 most likely: --max-review 1, raised to keep its "
+            "first move whole") in result.output
+    report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
+    assert report["noise"]["n_review_rows"] == 2
+    page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
+    assert "holds the 2 most likely of them (--max-review 1, raised to keep its first " \
+        "move whole)" in page
+    assert "Top review candidates</h3>" in page  # not "the first 2 of the 1 rows"
 
 
 def test_a_catalogue_with_a_product_given_no_category_is_still_paired(tmp_path):

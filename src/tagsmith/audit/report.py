@@ -571,6 +571,8 @@ def _queue_html(noise: dict, max_review: int | None) -> str:
     ' The review queue holds the 1 most likely of them (--max-review).'
     >>> _queue_html({"n_flagged_missing": 2, "n_flagged_wrong": 3}, 0)
     ' The review queue is empty (--max-review 0).'
+    >>> _queue_html({"n_flagged_missing": 2, "n_flagged_wrong": 3, "n_review_rows": 2}, 1)[:65]
+    ' The review queue holds the 2 most likely of them (--max-review 1'
     >>> _queue_html({"n_flagged_missing": 2, "n_flagged_wrong": 3}, 5)
     ''
     """
@@ -579,6 +581,9 @@ def _queue_html(noise: dict, max_review: int | None) -> str:
     if max_review == 0:
         return " The review queue is empty (--max-review 0)."
     rows = noise.get("n_review_rows", max_review)  # a report written before has none
+    if rows > max_review:
+        return (f" The review queue holds the {_num(rows)} most likely of them (--max-review "
+                f"{_num(max_review)}, raised to keep its first move whole).")
     if rows < max_review:
         return (f" The review queue holds the {_num(rows)} most likely of them (--max-review "
                 f"{_num(max_review)}, less the half of a move it would cut in two).")
@@ -756,10 +761,14 @@ def _shown_of(noise: dict, max_review: int | None, shown: int) -> str:
     ' (the first 50 of the 105 rows of the review queue)'
     >>> _shown_of({"n_flagged_missing": 99, "n_flagged_wrong": 6}, 20, 20)
     ''
+    >>> _shown_of({"n_flagged_missing": 99, "n_flagged_wrong": 6, "n_review_rows": 3}, 4, 3)
+    ''
     """
     queue = noise["n_flagged_missing"] + noise["n_flagged_wrong"]
     if max_review is not None:
-        queue = min(queue, max_review)
+        # the queue's own rows where counted: a single-label move kept whole or left out
+        # makes them more or fewer than --max-review
+        queue = noise.get("n_review_rows", min(queue, max_review))
     if shown >= queue:
         return ""
     return f" (the first {_num(shown)} of the {_num(queue)} rows of the review queue)"

@@ -120,7 +120,9 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
 
     ``issues``: :class:`~tagsmith.audit.detect.LabelIssues`; ``texts`` and ``Y`` (the
     given labels, CSR) of the audited corpus; ``lines``/``doc_ids``: where each
-    document is in its file. ``limit`` caps the number of rows. ``topk``: the
+    document is in its file. ``limit`` caps the number of rows (in a single-label
+    corpus, a move it would cut in two is left out whole, but for the first, kept whole
+    above the limit). ``topk``: the
     out-of-sample scores the audit ranked by, whose first :data:`MODEL_TOP` labels of
     each document fill ``model_top`` (empty without). ``hashes``: the audit's
     :func:`~tagsmith.audit.duplicates.text_hashes` of ``texts``, which tell the copies
@@ -131,13 +133,17 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
         every, chosen = chosen, chosen[:limit]
         # a move (a single-label document's, or a broader label given for a narrower
         # one), its wrong and missing rows side by side, is not cut in two: the half
-        # within the limit is left out with the other
+        # within the limit is left out with the other, unless that is the first move,
+        # kept whole (a limit of 1 emptied the queue)
         paired = (isinstance(issues.details.get("single_label"), dict)
                   or isinstance(issues.details.get("broader_moves"), dict))
         if paired and 0 < limit < len(every):
             cut = issues.doc[every[limit]]
             while len(chosen) and issues.doc[chosen[-1]] == cut:
                 chosen = chosen[:-1]
+            if not len(chosen):
+                first = np.asarray(issues.doc)[every] != issues.doc[every[0]]
+                chosen = every[:int(np.argmax(first)) if first.any() else len(every)]
     # the candidates' arrays as Python numbers at once: a NumPy scalar a row (six of
     # them, and round() and float() of each) took most of the review's time
     docs = np.asarray(issues.doc)[chosen].tolist()

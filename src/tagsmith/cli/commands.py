@@ -2277,7 +2277,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     capped = ("" if max_review is None or max_review >= n_flagged else
               " (the review queue is empty: --max-review 0)" if max_review == 0 else
               f" (the review queue holds the {max_review:,} most likely: --max-review)"
-              if len(result.review) >= max_review else
+              if len(result.review) == max_review else
+              f" (the review queue holds the {len(result.review):,} most likely: "
+              f"--max-review {max_review:,}, raised to keep its first move whole)"
+              if len(result.review) > max_review else
               f" (the review queue holds the {len(result.review):,} most likely: "
               f"--max-review {max_review:,}, less the half of a move it would cut in two)")
     # one label a document: a document's wrong and missing rows are one move
@@ -2312,7 +2315,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     on_parent = labels.get("n_docs_on_labels_with_narrower", 0)
     # one label a document, a catalogue: one on a parent category belongs on a leaf (a
     # thesaurus's documents given a broad concept beside narrow ones are no such case,
-    # nor a corpus with optional labels: the audit's own reading, detect.is_moved;
+    # nor a corpus with optional labels: the audit's own reading, detect.is_single_label;
     # nor one coded at the most specific level, no label given beside a broader one
     # (ICD-10: a document on E11 belongs on one of its subcodes)
     if on_parent and (moved or isinstance(broader, dict)):
