@@ -139,6 +139,7 @@ def test_the_report_and_the_command_say_how_to_read_a_move(audited, tmp_path):
     assert result.exit_code == 0, result.output
     page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
     assert "are one move, two adjacent rows of the review queue" in page
+    assert "<h3>Labels in use that have narrower labels</h3><p>7 documents carry one" in page
 
 
 def test_a_multi_label_corpus_is_left_as_it_was():
@@ -361,3 +362,35 @@ def test_single_label_is_checked_in_the_python_api():
     with pytest.raises(InvalidParameterError, match=r"Y's rows 0\)"):
         pair_single_label(issues, given, single_label=True)
     assert pair_single_label(issues, given, single_label=False).details["single_label"] is False
+
+
+def test_a_multi_label_corpus_with_a_hierarchy_gets_no_parent_category_section(tmp_path):
+    """The page listed the labels in use that have narrower ones for any corpus with a
+    hierarchy, "each may belong on a narrower label", where a multi-label corpus (a
+    thesaurus's documents given a broad concept beside narrow ones) gives them by
+    design: every broad concept in use was listed. The section is now the single-label
+    collection's, as the command's line is; report.json keeps the counts."""
+    corpus, taxonomy, _ = _catalogue(tmp_path, n_products=120, n_swapped=0, n_on_parent=0)
+    parent = {}
+    for line in taxonomy.read_text(encoding="utf-8").splitlines()[1:]:
+        label_id, path = line.split(" - ", 1)
+        parent[path] = label_id
+    leaf_parent = {}
+    for line in taxonomy.read_text(encoding="utf-8").splitlines()[1:]:
+        label_id, path = line.split(" - ", 1)
+        if " > Leaf " in path:
+            leaf_parent[label_id] = parent[path.rsplit(" > ", 1)[0]]
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    for i in range(1, len(lines), 4):  # a quarter of the products on the leaf's parent too
+        leaf = lines[i].rsplit(",", 1)[1]
+        lines[i] += " " + leaf_parent[leaf]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke("audit", corpus, "--vocab", taxonomy, "-o", tmp_path / "audit",
+                    "--scores", "knn", "--no-plots")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
+    assert report["labels"]["n_docs_on_labels_with_narrower"] == 30
+    assert report["noise"]["method"]["single_label"] is False
+    page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
+    assert "Labels in use that have narrower labels" not in page
+    assert "Most frequent</h3>" in page

@@ -376,7 +376,11 @@ def _more(total: int | None, shown: int, what: str) -> str:
     return f'<p class="muted">… and {_count(total - shown, "more " + what)}.</p>'
 
 
-def _labels_html(labels: dict) -> str:
+def _labels_html(labels: dict, single_label: bool = False) -> str:
+    """The labels section; ``single_label``: the audit read one label a document (a
+    catalogue), where a label with narrower ones in use is a product on a parent
+    category, listed; elsewhere (a thesaurus's documents given a broad concept beside
+    narrow ones) it is no error, and the list was every broad concept in use."""
     top = _top_share(labels, 1)
     # one label in the top 10% is the one label of the top 1%: its share again
     top_tenth = ("and it is the top 10% of labels too"
@@ -408,12 +412,12 @@ def _labels_html(labels: dict) -> str:
              + [", ".join(_label(x) for x in r.get("replaced_by", [])) or "—"] * replaced
              for r in labels[key]], {1}) + _more(labels[total], len(labels[key]), what))
     # a report written before these were counted has none
-    if labels.get("with_narrower_in_use"):
+    if single_label and labels.get("with_narrower_in_use"):
         parts.append(
             "<h3>Labels in use that have narrower labels</h3><p>"
             f'{_count(labels["n_docs_on_labels_with_narrower"], "document")} carry one: '
-            "each may belong on a narrower label (in a catalogue with one category a "
-            "product, a product on a parent category rather than a leaf).</p>" + _table(
+            "each may belong on a narrower label (a product on a parent category rather "
+            "than a leaf, a code where one of its subcodes belongs).</p>" + _table(
                 ["label", "documents", "narrower labels"],
                 [[_label(r), r["count"], r["n_narrower"]]
                  for r in labels["with_narrower_in_use"]], {1, 2})
@@ -928,7 +932,12 @@ def render_html(report: dict, *, plots: bool = True) -> str:
                  + _corpus_html(report["corpus"])
                  + _read_html(report.get("meta", {}).get("read", {}))
                  + (_plots(report) if plots else ""))]
-    sections.append(("Labels", _labels_html(report["labels"])))
+    method = (report.get("noise") or {}).get("method") or {}
+    # a catalogue, or a corpus coded at the most specific level (ICD-10): a label with
+    # narrower ones in use may belong on a narrower one
+    leafward = (isinstance(method.get("single_label"), dict)
+                or isinstance(method.get("broader_moves"), dict))
+    sections.append(("Labels", _labels_html(report["labels"], leafward)))
     sections.append(("Co-occurrence", _cooccurrence_html(report["cooccurrence"])))
     if report.get("noise"):
         max_review = report.get("meta", {}).get("options", {}).get("max_review")
