@@ -394,3 +394,44 @@ def test_a_multi_label_corpus_with_a_hierarchy_gets_no_parent_category_section(t
     page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
     assert "Labels in use that have narrower labels" not in page
     assert "Most frequent</h3>" in page
+
+
+def test_a_single_label_documents_quality_counts_its_move_once():
+    """A document's quality multiplied its label's chance of being right by each other
+    label's of not being missing: in a single-label corpus those are one move seen from
+    two sides, counted twice (a move 0.3 likely from both read 0.49, below 0.5). It is
+    now the probability that its one label is right, the move counted once, and never
+    above one minus any of its rows' probabilities."""
+    rng = np.random.default_rng(1)
+    n, k = 600, 4
+    truth = rng.integers(0, k, n)
+    scores = rng.random((n, k)) * 0.6
+    scores[np.arange(n), truth] += 0.4
+    given = truth.copy()
+    given[:60] = (truth[:60] + rng.integers(1, k, 60)) % k
+    Y = sp.csr_matrix((np.ones(n, bool), (np.arange(n), given)), shape=(n, k))
+    issues = find_label_issues(Y, TopK.from_scores(scores, k=k))
+    paired = pair_single_label(issues, Y)
+    assert isinstance(paired.details["single_label"], dict)
+    quality = paired.doc_quality
+    for d, p in zip(paired.doc.tolist(), paired.probability.tolist(), strict=True):
+        assert quality[d] <= 1 - p + 1e-6, (d, quality[d], p)
+    # every pair is a candidate here (none below 0.001), so each side reads whole: the
+    # label's chance of being right, and no other label's being missing; the quality is
+    # the smaller, where the product counted the move on both
+    assert len(issues) == n * k
+    rows: dict[int, dict[int, list[float]]] = {}
+    for d, kind, p in zip(issues.doc.tolist(), issues.kind.tolist(),
+                          issues.probability.tolist(), strict=True):
+        rows.setdefault(d, {0: [], 1: []})[kind].append(p)
+    checked = 0
+    for d, by_kind in rows.items():
+        right = 1 - by_kind[1][0]
+        none_missing = float(np.prod([1 - p for p in by_kind[0]]))
+        once, twice = min(right, none_missing), right * none_missing
+        assert issues.doc_quality[d] == pytest.approx(twice, abs=1e-4)  # before pairing
+        assert quality[d] == pytest.approx(once, abs=1e-4), (d, by_kind)
+        checked += once - twice > 0.05
+    assert checked >= 50
+    # fewer documents read as more likely wrong than not
+    assert (quality < 0.5).sum() < (issues.doc_quality < 0.5).sum()

@@ -142,7 +142,9 @@ class LabelIssues:
     NaN for unused labels), ``wrong_rate`` (estimated fraction of its given labels that
     are wrong), ``missing_rate`` (estimated fraction of its true labels that are
     missing), ``est_wrong`` and ``est_missing`` (counts). ``doc_quality`` (shape
-    ``(n_docs,)``): probability that all of a document's labels are right. ``details``
+    ``(n_docs,)``): probability that all of a document's labels are right (in a
+    single-label corpus :func:`pair_single_label` pairs, that its one label is right:
+    a move counted once). ``details``
     records how the probabilities were estimated (JSON-able).
     """
 
@@ -1084,10 +1086,13 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix, *,
 
     and the flagged candidates of one document are ranked together, at the place of
     its best one, the *wrong* row first (remove A, then add B). The order of the
-    candidates that are not flagged is kept. Another corpus is returned as it is.
-    ``single_label``: None decides from ``Y`` (:func:`is_single_label`); True pairs
-    whatever the number of documents given no label, and refuses a ``Y`` with a
-    document given two labels or more; False leaves ``issues`` unpaired.
+    candidates that are not flagged is kept. A labelled document's ``doc_quality`` is
+    the probability that its one label is right, its move counted once (the smaller of
+    the wrong and missing sides' estimates, where :func:`find_label_issues` multiplied
+    them). Another corpus is returned as it is. ``single_label``: None decides from
+    ``Y`` (:func:`is_single_label`); True pairs whatever the number of documents given
+    no label, and refuses a ``Y`` with a document given two labels or more; False
+    leaves ``issues`` unpaired.
     ``details["single_label"]`` records what was done: ``False``, or the counts
     ``n_wrong_added``, ``n_missing_added`` (candidates flagged as companions),
     ``n_unpaired`` (flagged candidates of a labelled document left without one) and
@@ -1167,10 +1172,45 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix, *,
         fields[name] = np.asarray(fields[name])[order]
     fields["probability"] = probability[order]
     fields["flagged"] = flagged[order]
+    fields["doc_quality"] = _single_label_quality(issues, unlabelled)
     fields["details"] = dict(issues.details, single_label={
         "n_wrong_added": n_wrong_added, "n_missing_added": n_missing_added,
         "n_unpaired": n_unpaired, "n_docs_without_labels": int(unlabelled.sum())})
     return LabelIssues(**fields)
+
+
+def _single_label_quality(issues: LabelIssues, unlabelled: np.ndarray) -> np.ndarray:
+    """Each labelled document's quality read with one label a document: the
+    probability that its one label A is right, ``min(1 - P(A wrong), prod(1 - P(B
+    missing)))``, where :func:`find_label_issues` multiplies the two. Here A wrong and
+    some B missing are one event, a move, estimated from either side: the product
+    counted it twice (a move 0.3 likely from both sides read 0.49, below 0.5, where its
+    label is right at 0.7 and neither row is flagged). The missing side's product is
+    the quality over 1 - P(A wrong), every pair counted (candidates below
+    ``keep_probability`` too); a document given no label keeps its quality.
+
+    >>> Y = sp.csr_matrix(np.array([[1, 0], [0, 1]]))
+    >>> issues = LabelIssues(doc=np.array([0, 0]), label=np.array([0, 1]),
+    ...     kind=np.array([WRONG, MISSING], np.int8), probability=np.array([0.3, 0.3]),
+    ...     score=np.zeros(2), flagged=np.zeros(2, bool), n_given=np.ones(2),
+    ...     band=np.zeros(2, int), threshold=np.zeros(2), wrong_rate=np.zeros(2),
+    ...     missing_rate=np.zeros(2), est_wrong=np.zeros(2), est_missing=np.zeros(2),
+    ...     doc_quality=np.array([0.49, 1.0], np.float32), n_docs=2, n_labels=2)
+    >>> [round(q, 2) for q in _single_label_quality(issues, np.zeros(2, bool)).tolist()]
+    [0.7, 1.0]
+    """
+    quality = np.asarray(issues.doc_quality, dtype=np.float64).copy()
+    kind = np.asarray(issues.kind)
+    wrong = np.zeros(len(quality))  # a label not among the candidates: below 0.001
+    at = kind == WRONG
+    # as find_label_issues' product took it (1 - 1e-7 at most), before any pairing
+    wrong[np.asarray(issues.doc)[at]] = np.minimum(np.asarray(issues.probability)[at],
+                                                   1 - 1e-7)
+    right = 1.0 - wrong
+    labelled = ~unlabelled
+    quality[labelled] = np.minimum(right[labelled],
+                                   np.minimum(quality[labelled] / right[labelled], 1.0))
+    return quality.astype(np.float32)
 
 
 #: the share of a single-label collection's documents that may be given no label (a
