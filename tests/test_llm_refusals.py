@@ -496,6 +496,10 @@ REFUSALS = [
     "That said, I can't help with that.",
     "That being said, I cannot assist with this request.",
     "With that said, I can't help with this.",
+    # "said that" closing the aside, a comma after it: taken for "she said that, ..."
+    # (reported speech), the refusal missed
+    "Having said that, I can't help with that.",
+    "Now that I've said that, I cannot assist with this request.",
     # a straight quote left open, "closed" by a plural's possessive: taken for a quotation
     "The text is about threats. 'I can't help with leaking users' data.",
     "The text is about threats. \u2018I can\u2019t help with leaking users\u2019 data.",
@@ -555,6 +559,8 @@ OTHER_REFUSALS = [
     "Jag har redan sagt att jag kan inte hjälpa till med det.",
     "Tyvärr säger riktlinjerna att jag kan inte hjälpa till.",
     "Med det sagt kan jag inte hjälpa till med det.",
+    "Cela étant dit, je ne peux pas vous aider.",
+    "Ceci étant dit, je ne peux pas vous aider.",
 ]
 #: their answers that no label applies, and the "can't help but" idiom
 OTHER_NONE_APPLIES = [

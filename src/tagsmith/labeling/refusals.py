@@ -118,7 +118,9 @@ _QUOTED = re.compile(
 #: each of which was a refusal where the English was not. The verbs are a speaker's
 #: (third person), not the model's own ("Dije que no puedo ayudar"); a verb opening an
 #: aside of the model's is none ("That said, I can't help with that", "Cela dit, je
-#: ne peux pas vous aider", "Med det sagt kan jag inte hjälpa till": refusals missed)
+#: ne peux pas vous aider", "Med det sagt kan jag inte hjälpa till": refusals missed),
+#: nor is "said that" followed by a comma, an aside closing ("Having said that, I can't
+#: help with that"), nor "Cela étant dit, je ne peux pas ..."
 _SAYING_VERBS = {
     "en": ("says|said|writes|wrote|reads|states|stated|quotes|quoted|reports|reported"
            "|claims|claimed|complains|complained|explains|explained|mentions|mentioned"
@@ -145,10 +147,10 @@ _SAYING_VERBS = {
            "|rapporterar|rapporterade"),
 }
 _SAYING = (r"\b(?<!that\s)(?<!this\s)(?<!being\s)(?<!cela\s)(?<!ceci\s)(?<!ça\s)"
-           r"(?<!autrement\s)(?<!soit\s)(?<!det\s)(?:"
+           r"(?<!autrement\s)(?<!soit\s)(?<!étant\s)(?<!det\s)(?:"
            + "|".join(_SAYING_VERBS.values()) + r")\b")
 _REPORTED = re.compile(
-    _SAYING + r"\s*[:,]?\s*(?:(?:that|dass|daß|que|att|että)\s*,?\s*)?"
+    _SAYING + r"\s*[:,]?\s*(?:that\s+|(?:dass|daß|que|att|että)\s*,?\s*)?"
     r"(?:(?:he|she|they|we|you|it|I|yo|minä)\s+(?:(?:is|are|was|were)\s+)?)?(?:ya\s+)?$",
     re.IGNORECASE)
 #: before a verb of saying, the model itself as its speaker, opening the sentence or
