@@ -3,6 +3,7 @@ gold labels, each figure checked against a count by hand."""
 
 import json
 import random
+import re
 
 import numpy as np
 import pytest
@@ -484,3 +485,43 @@ def test_the_same_featurizer_is_told_by_the_checksums_and_older_bytes_by_the_arr
     assert manifest["files"]["featurizer.npz"] != files[1]["featurizer.npz"]
     (older / "manifest.json").write_text(json.dumps(manifest))
     assert same_featurizer(new, TextClassifier.load(older)) and len(states) == 2
+
+
+@pytest.mark.parametrize(("name", "value", "shown"), [
+    ("top1", np.zeros(3, dtype=int), "shape (3,)"),
+    ("base_top1", np.zeros(4), "dtype float64"),
+    ("top1", np.array([0, 1, 2, 0]), "values in [0, 2]"),
+    ("sets", "matrix", "shape (3, 2)"),
+    ("base_sets", "matrix", "shape (4, 3)"),
+    ("Y", "matrix", "shape (4, 3)"),
+    ("resamples", 0, "0"),
+    ("seed", -1, "-1"),
+    ("confidence", 95, "95"),
+    ("confidence", 1.0, "1.0"),
+])
+def test_compare_predictions_refuses_mismatched_predictions_and_bad_settings(
+        name, value, shown):
+    """A researcher comparing two models from Python met a top1 of the first documents
+    alone read as wrong on the rest (P@1 far below the truth, no error), and
+    resamples=0 or confidence=95 failing inside numpy; each is now refused naming the
+    parameter and what it was."""
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.compare import compare_predictions
+
+    space = LabelSpace.from_uris(["x:a", "x:b"])
+    top1 = np.array([0, 1, 0, 1])
+    args = {"Y": sp.csr_matrix(np.eye(2)[top1]), "top1": top1,
+            "sets": sp.csr_matrix(np.eye(2)[top1]), "base_top1": top1,
+            "base_sets": sp.csr_matrix(np.eye(2)[top1]), "resamples": 20}
+    assert compare_predictions(args["Y"], space, space, args["top1"], args["sets"], space,
+                               args["base_top1"], args["base_sets"],
+                               resamples=20)["metrics"]["p@1"]["bundle"] == 1.0
+    if isinstance(value, str):  # a matrix of the wrong shape
+        value = sp.csr_matrix(np.ones((3, 2) if name == "sets" else (4, 3)))
+    args[name] = value
+    with pytest.raises(InvalidParameterError, match=rf"parameter '{name}' .*{re.escape(shown)}"):
+        compare_predictions(args.pop("Y"), space, space, args.pop("top1"), args.pop("sets"),
+                            space, args.pop("base_top1"), args.pop("base_sets"), **args)

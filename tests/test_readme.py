@@ -78,6 +78,12 @@ SNIPPETS = {
         "continues": "api",
         "needs": [],
     },
+    "compare": {
+        "marker": "result = compare_predictions(",
+        "paths": {"examples/goemotions/test.tsv.gz": "test"},
+        "continues": "api",
+        "needs": [],
+    },
     "audit": {
         "marker": "result = audit_corpus(",
         "paths": {
@@ -180,6 +186,20 @@ def test_confidence_snippet(data, namespaces):
     assert ns["clf"].label_shift is not None
     from tagsmith.pipeline.classifier import TextClassifier
     assert TextClassifier.load(data["bundle"]).label_shift is not None
+
+
+def test_compare_snippet(data, namespaces):
+    if "api" not in namespaces:
+        _run("api", data, namespaces)
+    ns = _run("compare", data, namespaces)
+    result, test = ns["result"], ns["test"]
+    assert result["n_docs"] == len(test.texts)
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+
+    for name, key in (("b", "bundle"), ("a", "baseline")):  # evaluate_classifier's figures
+        metrics = evaluate_classifier(ns[name], test.texts, test.Y, source=None)
+        for metric in ("p@1", "micro_f1"):
+            assert result["metrics"][metric][key] == pytest.approx(metrics[metric])
 
 
 def test_audit_snippet(data, namespaces):

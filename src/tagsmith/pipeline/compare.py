@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._params import check_int, check_number
+from tagsmith.exceptions import InvalidParameterError
+
 if TYPE_CHECKING:
     from tagsmith.data.labelspace import LabelSpace
     from tagsmith.pipeline.classifier import TextClassifier
@@ -125,6 +128,33 @@ def _remap(matrix: sp.spmatrix, columns: np.ndarray, width: int) -> sp.csr_matri
     return sp.csr_matrix((m.data, columns[m.indices], m.indptr), shape=(m.shape[0], width))
 
 
+def _check_compared(name: str, matrix: object, n_docs: int | None, space: LabelSpace) -> int:
+    """``matrix``'s documents, where it is a matrix of ``n_docs`` rows (any, for None)
+    and a column per label of ``space``; else an InvalidParameterError naming it."""
+    shape = getattr(matrix, "shape", None)
+    rows = "" if n_docs is None else f"{n_docs:,} rows (one per document of Y) and "
+    expected = f"a matrix of {rows}{len(space):,} columns (one per label)"
+    if shape is None or len(shape) != 2 or (n_docs is not None and shape[0] != n_docs) \
+            or shape[1] != len(space):
+        raise InvalidParameterError(name, expected, f"shape {shape}" if shape is not None
+                                    else type(matrix).__name__)
+    return int(shape[0])
+
+
+def _check_top1(name: str, top1: object, n_docs: int, n_labels: int) -> None:
+    """Refuse ``top1`` unless it is one label id (-1: none) per document."""
+    values = np.asarray(top1)
+    expected = (f"{n_docs:,} integer label ids (one per document of Y, -1 for none) "
+                f"in [-1, {n_labels})")
+    if values.ndim != 1 or len(values) != n_docs:
+        raise InvalidParameterError(name, expected, f"shape {values.shape}")
+    if len(values) and (values.dtype.kind not in "iu" or values.min() < -1
+                        or values.max() >= n_labels):
+        got = (f"dtype {values.dtype}" if values.dtype.kind not in "iu"
+               else f"values in [{values.min()}, {values.max()}]")
+        raise InvalidParameterError(name, expected, got)
+
+
 def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
                         top1: np.ndarray,
                         sets: sp.spmatrix, base_space: LabelSpace, base_top1: np.ndarray,
@@ -149,8 +179,25 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     true or predicted by either, and the documents where the two's predictions of it
     differ (``n_docs_differing``): the label's verdict is the interval's where they
     differ on none or at least MIN_DOCS_DIFFERING, else TOO_FEW, as micro-F1's.
+
+    A predictions' length or width other than ``Y``'s documents and its space's labels,
+    ``resamples`` below 1, a negative ``seed`` or a ``confidence`` outside (0, 1) is an
+    :class:`~tagsmith.exceptions.InvalidParameterError` naming the parameter: a
+    ``top1`` of too few documents was read as wrong on the rest, and ``confidence=95``
+    failed inside numpy.
     """
-    n = Y.shape[0]
+    resamples = check_int("resamples", resamples, 1, numpy=True)
+    seed = check_int("seed", seed, 0, numpy=True)
+    confidence = check_number("confidence", confidence, 0, strict=True, numpy=True,
+                              maximum=1)
+    if confidence == 1:
+        raise InvalidParameterError("confidence", "a number in (0, 1)", confidence)
+    n = _check_compared("Y", Y, None, gold)
+    for best_name, best_value, sets_name, sets_value, named in (
+            ("top1", top1, "sets", sets, space),
+            ("base_top1", base_top1, "base_sets", base_sets, base_space)):
+        _check_top1(best_name, best_value, n, len(named))
+        _check_compared(sets_name, sets_value, n, named)
     shared = {gold.uri_of(i): i for i in range(len(gold))}
     extra: list[str] = []
     own = _columns(space, shared, extra)
