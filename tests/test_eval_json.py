@@ -507,3 +507,20 @@ def test_eval_json_says_which_bundle_measured_which_documents(tiny, tmp_path):
         other.write_text(changed + "".join(lines[1:]))
         report = json.loads(run("eval", tiny / "model", other, "--json"))["provenance"]
         assert report["corpus_fingerprint"] != first["corpus_fingerprint"]
+
+
+def test_help_on_evaluate_classifier_says_what_it_returns():
+    """help(evaluate_classifier) said 'Predict texts and score against Y' and nothing of
+    the dict it returns or of ks and threshold; every parameter is now named, and each
+    key of what it returns."""
+    import inspect
+
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+
+    doc = evaluate_classifier.__doc__
+    assert not [name for name in inspect.signature(evaluate_classifier).parameters
+                if f"``{name}``" not in doc]
+    keys = ["p@k", "r@k", "ndcg@k", "f1@k", "psp@k", "lrap", "micro_f1", "macro_f1",
+            "samples_f1", "micro_precision", "micro_recall", "n_docs",
+            "n_docs_without_labels", "n_labels_evaluated"]
+    assert "Returns" in doc and not [key for key in keys if f"``{key}``" not in doc]

@@ -166,6 +166,20 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     nothing, for a caller that checked already. ``texts`` may be
     :class:`~tagsmith.data.corpus.StreamedTexts` (their hashes checked, the texts read
     again a chunk at a time to be scored).
+
+    ``classifier``: a trained or loaded :class:`TextClassifier`; ``Y``: the gold
+    labels, documents x labels (column ``j`` the label
+    ``classifier.label_space.uri_of(j)``); ``ks``: the k of the ranking metrics;
+    ``threshold``: one threshold for every label's set metrics (None: the tuned ones).
+    Returns a dict of plain Python numbers (``json.dumps`` takes it): ``p@k``,
+    ``r@k``, ``ndcg@k``, ``f1@k`` and ``psp@k`` for each k of ``ks`` (``psp@k``
+    propensity-scored from the training label counts, left out for a bundle that
+    records none), then ``lrap``, ``micro_f1``, ``macro_f1``, ``samples_f1``,
+    ``micro_precision``, ``micro_recall``, ``n_docs``, ``n_docs_without_labels`` and
+    ``n_labels_evaluated`` (README "Metrics" gives their conventions); with
+    ``per_label``, ``per_label``: a list of one dict per label. A bad ``ks``,
+    ``threshold`` or ``Y`` is an :class:`~tagsmith.exceptions.InvalidParameterError`
+    naming it.
     """
     ks, k = evaluation_k(classifier, ks, threshold)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)  # before any scoring

@@ -86,7 +86,34 @@ UNTUNED_THRESHOLD = 0.5
 
 @dataclass
 class TrainOptions:
-    """How to train; every field has a sane default."""
+    """How to train; every field has a sane default.
+
+    ``model``: the model family, one of :func:`tagsmith.models.available_models`
+    (``linear``, ``tree``, ``knn``, ``dense_knn``, ``ensemble``); ``model_params``: its
+    parameters, as :func:`tagsmith.models.make_model` takes them (``random_state`` and
+    ``show_progress`` default to ``seed`` and ``show_progress`` below).
+    ``featurizer``: ``tfidf``, ``embedding`` (sentence embeddings) or ``views``
+    (several named featurizers: ``featurizer_params`` maps each view's name to
+    ``{"kind": ..., **its params}``); ``featurizer_params``: the featurizer's parameters.
+    ``dev_fraction``: without ``dev_texts``, the share of the documents held out to tune
+    the thresholds on (0: none, every threshold stays 0.5); ``refit``: refit the model
+    on every document after tuning on that share (False keeps the model that never saw
+    it). ``seed``: seeds the held-out splits, the cross-fitting folds and the model's
+    ``random_state``: one seed, one model, to the bit. ``beta``: the thresholds maximise
+    each label's F-beta on the held-out documents; ``min_support``: a label with fewer
+    held-out positives takes the global threshold. ``crossfit_folds``: folds for
+    out-of-fold scores of the training documents, stored in the bundle for ``audit``
+    and ``calibrate`` (0: none, else 2 or more); ``crossfit_k``: their top-k width
+    (default :func:`tagsmith.pipeline.crossfit.default_k`). ``calibration_fraction``:
+    the share of the documents set aside (never trained on) to calibrate the model
+    (0: none); ``calibration_k``: the top-k width of that split's scores (default:
+    every label up to 100, else 50); ``confidence``: how to calibrate on it
+    (:class:`~tagsmith.pipeline.confidence.ConfidenceOptions`; None: its defaults; other
+    than those, refused without a split). ``show_progress``: progress bars on stderr.
+
+    A field out of range is an :class:`~tagsmith.exceptions.InvalidParameterError`
+    naming it, raised by :meth:`validate` (which :func:`train_classifier` calls).
+    """
 
     model: str = "linear"
     model_params: dict = field(default_factory=dict)
@@ -572,6 +599,19 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                      _corpus_name: str | None = None,
                      _text_hashes: np.ndarray | None = None) -> TextClassifier:
     """Train a :class:`TextClassifier` on ``texts`` with labels ``Y`` (n_docs x n_labels).
+
+    ``texts``: one str per document; ``Y``: their labels, a documents x labels 0/1
+    matrix (scipy sparse, NumPy, or a one-hot DataFrame), column ``j`` the label
+    ``label_space.uri_of(j)``; ``label_space``: the labels, saved with the model.
+    ``dev_texts`` and ``dev_Y``: documents to tune the thresholds on (given together;
+    without them ``options.dev_fraction`` of ``texts`` is held out), ``dev_name`` and
+    ``dev_source`` name them in warnings. ``options``: :class:`TrainOptions` (None: its
+    defaults). Returns the fitted classifier, its thresholds tuned and its manifest
+    (``save`` writes it) recording the options and held-out metrics. A parameter
+    refused is an :class:`~tagsmith.exceptions.InvalidParameterError` naming it (a
+    ``Y`` of another shape, a bare str as ``texts``, a field of ``options``); a corpus
+    that cannot be trained on (no labelled document) a
+    :class:`~tagsmith.exceptions.DataError`.
 
     ``_conformal_share`` (private, for ``tagsmith train``): how warnings about the
     calibrator / conformal split of the documents ``options.calibration_fraction`` sets
