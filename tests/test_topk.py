@@ -500,3 +500,17 @@ def test_row_fill_refuses_wrong_parts():
         fill.add(part)  # more rows than sized for
     with pytest.raises(InvalidParameterError, match="at least one TopK added, got 'none'"):
         RowFill(0, n_labels=2).result()  # nothing added: its 0 rows are not the fault
+
+
+def test_asarray_of_a_topk_says_which_array_to_take():
+    """np.asarray(topk), or a scikit-learn metric given a TopK, read its documents as
+    nested sequences and failed with 'the requested array would exceed the maximum
+    number of dimension of 64'; it is a TypeError naming .indices, .scores, .to_csr()."""
+    from sklearn.metrics import f1_score
+
+    topk = TopK.from_scores(np.array([[0.1, 0.9, 0.4], [0.7, 0.2, 0.3]]), k=2)
+    with pytest.raises(TypeError, match=r"\.indices or \.scores .*\.to_csr\(\)"):
+        np.asarray(topk)
+    with pytest.raises(TypeError, match=r"\.to_csr\(\)"):
+        f1_score(np.eye(3)[:2], topk, average="micro")
+    assert np.asarray(topk.to_csr().toarray()).shape == (2, 3)

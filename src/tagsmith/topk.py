@@ -188,6 +188,21 @@ class TopK:
     def __len__(self) -> int:
         return self.indices.shape[0]
 
+    def __array__(self, dtype=None, copy=None):
+        """Refused, saying which array to take: ``np.asarray(topk)`` (and scikit-learn's
+        metrics given a TopK) read it as nested documents, one a row, and failed with
+        "the requested array would exceed the maximum number of dimension of 64".
+
+        >>> np.asarray(TopK.from_scores(np.array([[0.1, 0.9]]), k=1))
+        Traceback (most recent call last):
+        ...
+        TypeError: a TopK is no array: take .indices or .scores (documents x k, best \
+first) or .to_csr() (documents x labels, scores of the top k, 0 elsewhere)
+        """
+        raise TypeError("a TopK is no array: take .indices or .scores (documents x k, best "
+                        "first) or .to_csr() (documents x labels, scores of the top k, 0 "
+                        "elsewhere)")
+
     def __repr__(self) -> str:
         """One line, as a user checks it at a prompt: the dataclass repr printed both
         arrays of the batch.
