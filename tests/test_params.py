@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from tagsmith._params import check_options
 from tagsmith.calibration.thresholds import tune_thresholds
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.labeling.client import OpenAIChatClient
@@ -310,3 +311,29 @@ def test_train_classifier_refuses_a_label_space_that_is_not_a_labelspace():
         with pytest.raises(InvalidParameterError, match=r"parameter 'label_space' must be a "
                                                         r"LabelSpace .*, got '(list|dict)'"):
             train_classifier(["good day", "bad day"], np.array([[1, 0], [0, 1]]), space)
+
+
+def test_options_refused_show_an_options_object_the_user_can_write():
+    """options={"seed": 1} to train_classifier was refused saying to write
+    'TrainOptions(k=...)', a field TrainOptions has not (TypeError when copied); a dict
+    is now shown made into the class, anything else with the class's first field."""
+    import dataclasses
+    import re
+
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.audit import AuditOptions
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    with pytest.raises(InvalidParameterError, match=re.escape(
+            "must be a TrainOptions (TrainOptions(**options) of the dict's settings)")):
+        train_classifier(["a", "b"], sp.csr_matrix(np.eye(2)), space, options={"seed": 1})
+    settings = {"seed": 1}
+    assert TrainOptions(**settings).seed == 1  # the call the message shows
+    for cls in (TrainOptions, ConfidenceOptions, AuditOptions):
+        with pytest.raises(InvalidParameterError) as caught:
+            check_options("options", [], cls)
+        field = re.search(rf"\({cls.__name__}\((\w+)=\.\.\.\)\)", str(caught.value)).group(1)
+        assert field in {f.name for f in dataclasses.fields(cls)}

@@ -249,29 +249,41 @@ def check_options(name: str, value: object, cls: type[_T]) -> _T:
     ``'dict' object has no attribute 'validate'``, and an empty one was silently taken
     for the defaults).
 
-    >>> class DemoOptions:
-    ...     pass
+    The example of the message is one the user can write: a dict made into the class
+    (``cls(**options)``), else the class's first field (``TrainOptions(model=...)``); it
+    read ``TrainOptions(k=...)``, a field no such class has.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class DemoOptions:
+    ...     scores: str = "auto"
     >>> type(check_options("options", None, DemoOptions)).__name__
     'DemoOptions'
     >>> try:
-    ...     check_options("options", {"k": 3}, DemoOptions)
+    ...     check_options("options", {"scores": "knn"}, DemoOptions)
     ... except InvalidParameterError as exc:
-    ...     print(exc)
-    parameter 'options' must be a DemoOptions (DemoOptions(k=...)) or None, got 'dict'
-    >>> class AuditOptions:
-    ...     pass
+    ...     print(exc.expected)
+    a DemoOptions (DemoOptions(**options) of the dict's settings) or None
+    >>> @dataclass
+    ... class AuditOptions:
+    ...     scores: str = "auto"
     >>> try:
     ...     check_options("options", [], AuditOptions)
     ... except InvalidParameterError as exc:
     ...     print(exc)
-    parameter 'options' must be an AuditOptions (AuditOptions(k=...)) or None, got 'list'
+    parameter 'options' must be an AuditOptions (AuditOptions(scores=...)) or None, got 'list'
     """
     if value is None:
         return cls()
     if not isinstance(value, cls):
         article = "an" if cls.__name__[:1] in "AEIOU" else "a"
-        raise InvalidParameterError(name, f"{article} {cls.__name__} ({cls.__name__}(k=...)) "
-                                          "or None", type(value).__name__)
+        if isinstance(value, dict):
+            example = f"{cls.__name__}(**{name}) of the dict's settings"
+        else:
+            fields = list(getattr(cls, "__dataclass_fields__", None) or ())
+            example = f"{cls.__name__}({fields[0]}=...)" if fields else f"{cls.__name__}()"
+        raise InvalidParameterError(name, f"{article} {cls.__name__} ({example}) or None",
+                                    type(value).__name__)
     return value
 
 
