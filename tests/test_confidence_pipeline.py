@@ -1,6 +1,7 @@
 """Calibration, conformal sets and label shift through TextClassifier, bundles and the CLI."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -2023,3 +2024,33 @@ def test_recall_reach_counts_the_positives_below_the_max_labels_cap_as_out_of_re
         "2 of the 4 held-out positives tuned on (50.0%; dev.tsv); 2 are of labels ranked "
         "outside each document's top 1 candidate (the --max-labels cap, of 3 scored), "
         "missed at any threshold")
+
+
+@pytest.mark.parametrize(("call", "name", "shown"), [
+    ("confidence", "alphas[1]", "1.5"),
+    ("confidence", "alphas", "0.1"),
+    ("confidence", "Y", "shape (10, "),
+    ("evaluate", "Y", "shape (50, 27)"),
+])
+def test_evaluation_refuses_bad_alphas_and_labels_naming_them_before_scoring(
+        calibrated, data, monkeypatch, call, name, shown):
+    """A researcher's evaluate_confidence(clf, texts, Y, alphas=[0.1, 1.5]) scored every
+    text and then was refused as 'alpha'; a Y of other rows or columns than the texts
+    and labels was refused after scoring as 'y_true', a parameter neither function
+    has. Each is now refused first, naming the caller's parameter."""
+    texts, Y = data["test"].texts[:50], data["test"].Y[:50]
+    kwargs: dict = {}
+    if name.startswith("alphas"):
+        kwargs["alphas"] = [0.1, 1.5] if name == "alphas[1]" else 0.1
+    elif call == "confidence":
+        Y = Y[:10]
+    else:
+        Y = Y[:, :-1]
+    calls = count_scoring(monkeypatch, calibrated)
+    with pytest.raises(InvalidParameterError, match=rf"parameter '{re.escape(name)}' .*"
+                                                    rf"got '?{re.escape(shown)}"):
+        if call == "confidence":
+            evaluate_confidence(calibrated, texts, Y, **kwargs)
+        else:
+            evaluate_classifier(calibrated, texts, Y, source=None)
+    assert calls == {"transform": 0, "predict_topk": 0}

@@ -1075,6 +1075,26 @@ def heldout_from_corpus(classifier: TextClassifier, texts: Iterable[str], Y: Lab
                          groups_of_hashes(hashes, BLANK_HASH))
 
 
+def _check_alphas(alphas: object) -> list[float]:
+    """``alphas`` as a list of miss rates in (0, 1), each refused naming its position:
+    one out of range was refused as ``alpha`` once every text had been scored, and a
+    bare number failed as no iterable.
+
+    >>> _check_alphas((0.05, 0.1))
+    [0.05, 0.1]
+    >>> for bad in (0.1, [0.1, 1.5]):
+    ...     try:
+    ...         _check_alphas(bad)
+    ...     except InvalidParameterError as exc:
+    ...         print(exc)
+    parameter 'alphas' must be a sequence of numbers in (0, 1), got 0.1
+    parameter 'alphas[1]' must be a number in (0, 1), got 1.5
+    """
+    if isinstance(alphas, str | bytes | dict) or not isinstance(alphas, Iterable):
+        raise InvalidParameterError("alphas", "a sequence of numbers in (0, 1)", alphas)
+    return [check_alpha(alpha, f"alphas[{i}]") for i, alpha in enumerate(alphas)]
+
+
 def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y: LabelMatrix, *,
                         alphas: Iterable[float] = (0.05, 0.1, 0.2),
                         reliability_k: int | None = None,
@@ -1089,9 +1109,15 @@ def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     ``predict_topk`` gives them without label shift) for the calibrated ones. Sets
     are reported per alpha and method (recall: mean recall and set size; LP-ICP:
     coverage and number of label sets). ``png`` writes a reliability diagram.
+    ``alphas``, ``reliability_k`` and the shape of ``Y`` are checked before any text
+    is scored (an :class:`~tagsmith.exceptions.InvalidParameterError` naming them).
     """
+    from tagsmith.pipeline.evaluate import check_label_shape
+
+    alphas = _check_alphas(alphas)
     k, reliability_k = _confidence_k(classifier, reliability_k)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)
+    check_label_shape(Y, texts, classifier.n_labels)
     raw = classifier.predict_topk(texts, k, calibrated=False)
     return _confidence_report(classifier, raw, Y, k, alphas=alphas, reliability_k=reliability_k,
                               png=png)

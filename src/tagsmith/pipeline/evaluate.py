@@ -26,6 +26,35 @@ FULL_RANKING_LIMIT = 1000
 DEFAULT_KS = (1, 3, 5)
 
 
+def check_label_shape(Y: object, texts: object, n_labels: int, name: str = "Y") -> None:
+    """Refuse a label matrix ``Y`` (anything with a 2-D ``shape``) of other than one row
+    per text of ``texts`` (where they have a length) and ``n_labels`` columns, naming
+    ``name``, before any text is scored: the metrics refused it after scoring every
+    text, naming their own ``y_true``. A ``Y`` without a shape is left to them.
+
+    >>> import scipy.sparse as sp
+    >>> try:
+    ...     check_label_shape(sp.csr_matrix((2, 3)), ["a", "b", "c"], 3)
+    ... except ValueError as exc:
+    ...     print(exc)  # doctest: +NORMALIZE_WHITESPACE
+    parameter 'Y' must be a label matrix of 3 rows (one per text) and 3 columns (one
+    per label of the classifier), got 'shape (2, 3)'
+    """
+    from collections.abc import Sized
+
+    from tagsmith.exceptions import InvalidParameterError
+
+    shape = getattr(Y, "shape", None)
+    if not isinstance(shape, tuple) or len(shape) != 2:
+        return
+    n_docs = len(texts) if isinstance(texts, Sized) and not isinstance(texts, str) else None
+    if shape[1] != n_labels or (n_docs is not None and shape[0] != n_docs):
+        rows = "" if n_docs is None else f"{n_docs:,} row{plural_s(n_docs)} (one per text) and "
+        raise InvalidParameterError(
+            name, f"a label matrix of {rows}{n_labels:,} column{plural_s(n_labels)} (one per "
+            "label of the classifier)", f"shape {shape}")
+
+
 def tuning_k(n_labels: int) -> int:
     """How many candidates per document to score when tuning or evaluating."""
     return n_labels if n_labels <= FULL_RANKING_LIMIT else 100
@@ -183,6 +212,7 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     """
     ks, k = evaluation_k(classifier, ks, threshold)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)  # before any scoring
+    check_label_shape(Y, texts, classifier.n_labels)
     if source is not None:
         texts = overlap_checked(classifier, texts, source)
     return evaluate_topk(classifier, Y, classifier.predict_topk(texts, k), ks=ks,
