@@ -2054,3 +2054,11 @@ def test_evaluation_refuses_bad_alphas_and_labels_naming_them_before_scoring(
         else:
             evaluate_classifier(calibrated, texts, Y, source=None)
     assert calls == {"transform": 0, "predict_topk": 0}
+
+
+@pytest.mark.parametrize("texts", [[], iter([])])
+def test_label_shift_of_no_documents_names_texts(calibrated, texts):
+    """estimate_shift(clf, []) was refused as "parameter 'topk' must be at least one
+    document", a parameter the caller never passed; it names texts."""
+    with pytest.raises(InvalidParameterError, match="parameter 'texts' must be at least one"):
+        estimate_shift(calibrated, texts)

@@ -1249,6 +1249,8 @@ def estimate_shift(classifier: TextClassifier, texts: Iterable[str], *, method: 
     if source_width is not None and source_width != width:
         requests.append((source_width, True, False, source_width))
     probs, *at_source_width = classifier.predict_topks(texts, *requests)
+    if not len(probs):  # refused below as 'topk', a parameter the caller never passed
+        raise InvalidParameterError("texts", "at least one document", "none")
     source_y = source_topk = None
     if method == "bbse" and heldout is not None:
         # every stored document, also those the calibrator was fitted on: there its
