@@ -86,7 +86,31 @@ SET_METHODS = ("recall", "mondrian", "lpicp")
 
 @dataclass
 class ConfidenceOptions:
-    """How to calibrate; every field has a sane default."""
+    """How to calibrate; every field has a sane default.
+
+    ``method``: the calibrator, ``isotonic``, ``platt`` or ``temperature``
+    (:func:`tagsmith.calibration.scaling.fit_calibrator`); ``n_bands``: the label
+    frequency bands a rare label's calibrator, threshold and Mondrian sets back off to;
+    ``shrinkage``: the weight, in held-out entries, of the band's fit in each label's.
+    ``calibrator_source``: where the calibrator is fitted, ``split`` (one part of the
+    held-out documents, the conformal statistics on the other: an exact guarantee),
+    ``same`` (all of them for both: an approximate one), ``crossfit`` (the training
+    documents' out-of-fold scores; needs ``crossfit_folds`` and a calibration split) or
+    ``auto`` (``split``); ``conformal_fraction``: the share of the held-out documents for the
+    conformal part, in (0, 1); ``seed``: seeds that split. ``alpha``: the miss rate in
+    (0, 1) the conformal sets are calibrated for (``predict_sets``'s default);
+    ``lpicp``: fit label-powerset sets too (None: for label spaces up to 100 labels);
+    ``max_set_size``: sets larger abstain (None: 3 times the calibration documents'
+    mean number of true labels, at least 3). ``beta``: the re-tuned
+    thresholds maximise each label's F-beta on the calibrated probabilities, or reach
+    ``min_precision`` or ``min_recall`` instead (one of the three); ``min_support``: a
+    label with fewer held-out positives backs off to its band's threshold, then the
+    global one; ``max_labels``: most labels a document's thresholded set keeps (None:
+    no cap).
+
+    A field out of range is an :class:`~tagsmith.exceptions.InvalidParameterError`
+    naming it, raised by :meth:`validate`.
+    """
 
     method: str = "isotonic"
     n_bands: int = 4
