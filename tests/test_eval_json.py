@@ -524,3 +524,28 @@ def test_help_on_evaluate_classifier_says_what_it_returns():
             "samples_f1", "micro_precision", "micro_recall", "n_docs",
             "n_docs_without_labels", "n_labels_evaluated"]
     assert "Returns" in doc and not [key for key in keys if f"``{key}``" not in doc]
+
+
+@pytest.mark.parametrize("bad", [2, np.nan])
+def test_evaluate_classifier_refuses_labels_other_than_0_or_1(bad):
+    """evaluate_classifier counted any nonzero entry of Y as a true label: a gold
+    matrix with NaN for missing values (a pandas table's gaps) or a 2 was measured
+    without a word, every NaN a label the model failed to find. It is refused naming Y
+    and the first such entry."""
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    space = LabelSpace.from_uris(["u:pos", "u:neg"])
+    texts = ["good fine great", "bad awful poor"] * 10
+    Y = np.array([[1, 0], [0, 1]] * 10, dtype=float)
+    clf = train_classifier(texts, sp.csr_matrix(Y), space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params={"char_ngrams": None, "min_df": 1}))
+    assert evaluate_classifier(clf, texts, Y, source=None)["p@1"] == 1.0
+    Y[3, 0] = bad
+    with pytest.raises(InvalidParameterError, match=r"parameter 'Y' must be labels 0 or 1.*"
+                                                    r"document 3, label 0"):
+        evaluate_classifier(clf, texts, Y, source=None)

@@ -207,12 +207,17 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     ``micro_precision``, ``micro_recall``, ``n_docs``, ``n_docs_without_labels`` and
     ``n_labels_evaluated`` (README "Metrics" gives their conventions); with
     ``per_label``, ``per_label``: a list of one dict per label. A bad ``ks``,
-    ``threshold`` or ``Y`` is an :class:`~tagsmith.exceptions.InvalidParameterError`
-    naming it.
+    ``threshold`` or ``Y`` (of another shape, or holding a value other than 0 or 1:
+    NaN, 2) is an :class:`~tagsmith.exceptions.InvalidParameterError` naming it.
     """
     ks, k = evaluation_k(classifier, ks, threshold)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)  # before any scoring
     check_label_shape(Y, texts, classifier.n_labels)
+    from tagsmith.metrics.sets import check_label_values
+
+    # the metrics count any nonzero as a true label: a NaN or a 2 measured a label
+    # nobody gave (a table with missing values read every gap as a hit to find)
+    Y = check_label_values(Y, "Y")
     if source is not None:
         texts = overlap_checked(classifier, texts, source)
     return evaluate_topk(classifier, Y, classifier.predict_topk(texts, k), ks=ks,
