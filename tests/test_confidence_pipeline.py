@@ -2073,3 +2073,22 @@ def test_help_on_confidence_options_says_what_each_field_does():
     doc = ConfidenceOptions.__doc__
     assert not [f.name for f in dataclasses.fields(ConfidenceOptions)
                 if f"``{f.name}``" not in doc]
+
+
+@pytest.mark.parametrize("call", ["heldout", "evaluate"])
+def test_calibration_labels_other_than_0_or_1_are_refused_naming_y_before_scoring(
+        calibrated, data, monkeypatch, call):
+    """heldout_from_corpus kept a NaN of a gold table's gap as a true label to calibrate
+    on; evaluate_confidence refused it after scoring every text, as 'y_true'. Both refuse
+    it first, naming Y and the entry."""
+    texts = data["test"].texts[:50]
+    Y = data["test"].Y[:50].toarray().astype(float)
+    Y[7, 2] = np.nan
+    calls = count_scoring(monkeypatch, calibrated)
+    with pytest.raises(InvalidParameterError,
+                       match=r"parameter 'Y' must be labels 0 or 1.*document 7, label 2"):
+        if call == "heldout":
+            heldout_from_corpus(calibrated, texts, Y)
+        else:
+            evaluate_confidence(calibrated, texts, Y)
+    assert calls == {"transform": 0, "predict_topk": 0}

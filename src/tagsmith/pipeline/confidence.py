@@ -1077,12 +1077,18 @@ def heldout_from_corpus(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     """
     from tagsmith.data.texthash import BLANK_HASH, hash_texts
     from tagsmith.features.tfidf import _as_list
+    from tagsmith.metrics.sets import check_label_values
     from tagsmith.pipeline.crossfit import default_k
+    from tagsmith.pipeline.evaluate import check_label_shape
     from tagsmith.pipeline.train import check_overlap, groups_of_hashes
 
     k = default_k(classifier.n_labels) if k is None else check_int("k", k, 1, numpy=True)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)
     texts = _as_list(texts)
+    # before any text is scored, as evaluate_classifier checks them: a NaN (a table's
+    # gap) was kept as a true label to calibrate on
+    check_label_shape(Y, texts, classifier.n_labels)
+    Y = check_label_values(Y, "Y")
     hashes = hash_texts(texts)  # once, for the overlap check and the groups
     if classifier.train_hashes is None and texts:
         # a bundle saved before it kept its training texts' hashes: a subset of its own
@@ -1142,6 +1148,9 @@ def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     k, reliability_k = _confidence_k(classifier, reliability_k)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)
     check_label_shape(Y, texts, classifier.n_labels)
+    from tagsmith.metrics.sets import check_label_values
+
+    Y = check_label_values(Y, "Y")  # refused after every text was scored, as 'y_true'
     raw = classifier.predict_topk(texts, k, calibrated=False)
     return _confidence_report(classifier, raw, Y, k, alphas=alphas, reliability_k=reliability_k,
                               png=png)
