@@ -2013,6 +2013,32 @@ def test_zeroshot_warns_that_its_encoder_reads_english_only(tmp_path, caplog, la
             in caplog.text
 
 
+def test_the_english_encoder_warning_says_of_how_many_labels_the_english_names_are(caplog):
+    """A EUROVOC-style thesaurus named in en/de/fr/pl, some concepts lacking English
+    (named in Polish or German alone): ``zeroshot --lang de`` said "89 labels of the
+    vocabulary have English names", leaving its user to guess whether that was most of
+    them. It says of how many (the deprecated, never offered, left out), and that
+    ``--lang en`` encodes the rest by their names in other languages."""
+    space = LabelSpace([
+        Label("http://eurovoc.europa.eu/1622", {"en": "data protection", "de": "Datenschutz"}),
+        Label("http://eurovoc.europa.eu/1631", {"en": "road transport",
+                                                "de": "Stra\u00dfenverkehr"}),
+        Label("http://eurovoc.europa.eu/4001", {"pl": "so\u0142ectwo"}),
+        Label("http://eurovoc.europa.eu/5002", {"en": "data processing",
+                                                "de": "Datenverarbeitung"}, deprecated=True,
+              replaced_by=["http://eurovoc.europa.eu/1622"])])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        tagsmith_cli.warn_english_encoder(space, "de")
+    assert ("; 2 of the vocabulary's 3 labels (deprecated ones left out) have English "
+            "names: --lang en encodes them, and the other 1 by its name in another "
+            "language") in caplog.text, caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        tagsmith_cli.warn_english_encoder(LabelSpace(list(space)[:2]), "de")
+    assert "; all 2 labels of the vocabulary have English names: --lang en encodes them" \
+        in caplog.text, caplog.text
+
+
 def test_label_shortlist_zeroshot_warns_that_its_encoder_reads_english_only(tmp_path, caplog):
     """``label --shortlist-zeroshot --lang de`` shortlisted by STW's German names with
     the English-only encoder, saying nothing; a vocabulary with no English names is

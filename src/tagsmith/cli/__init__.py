@@ -1448,8 +1448,8 @@ def warn_english_encoder(space: LabelSpace, lang: str) -> None:
     ones left out) are named in it: the packaged encoder that ``zeroshot`` and ``label
     --shortlist-zeroshot`` match them with was trained on English, and on other
     languages is little better than chance (README), where ``--lang de`` over STW's
-    German names said nothing. The warning says how many labels have English names
-    (``--lang en`` encodes those), else to label a sample with an LLM. A ``lang`` no
+    German names said nothing. The warning says how many of the labels have English
+    names (``--lang en`` encodes those), else to label a sample with an LLM. A ``lang`` no
     label is named in falls back to other names, which :func:`warn_unnamed_language`
     says instead."""
     from tagsmith._plural import plural
@@ -1461,12 +1461,24 @@ def warn_english_encoder(space: LabelSpace, lang: str) -> None:
     if not any(in_language(label.pref_labels, lang) for label in live):
         return
     n_english = sum(1 for label in live if in_language(label.pref_labels, "en"))
-    named = plural(n_english, "label of the vocabulary has an English name: --lang en "
-                   "encodes it", "labels of the vocabulary have English names: --lang en "
-                   "encodes them")
-    instead = (f"{n_english:,} {named}" if n_english else
-               "the vocabulary has no English names: label a sample with an LLM (tagsmith "
-               "label) and train on it")
+    # of how many: "89 labels have English names" left a EUROVOC-style thesaurus's user
+    # to guess whether that was most of them or a few
+    n_other = len(live) - n_english
+    if not n_english:
+        instead = ("the vocabulary has no English names: label a sample with an LLM "
+                   "(tagsmith label) and train on it")
+    elif not n_other:
+        instead = (f"all {n_english:,} labels of the vocabulary have English names: "
+                   "--lang en encodes them" if n_english > 1 else
+                   "its 1 label has an English name: --lang en encodes it")
+    else:
+        deprecated = " (deprecated ones left out)" if len(live) < len(space) else ""
+        instead = (f"{n_english:,} of the vocabulary's {len(live):,} labels{deprecated} "
+                   + plural(n_english, "has an English name: --lang en encodes it",
+                            "have English names: --lang en encodes them")
+                   + f", and the other {n_other:,} by "
+                   + plural(n_other, "its name in another language",
+                            "their names in other languages"))
     logging.getLogger("tagsmith").warning(
         "--lang %s: the zero-shot encoder (all-MiniLM-L6-v2) was trained on English: it "
         "matches label names in %r to documents little better than chance (P@1 0.31 on a "
