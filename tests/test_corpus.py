@@ -3051,6 +3051,44 @@ def test_line_numbers_against_a_plain_list_get_a_hint_when_every_key_is_one(tmp_
     assert noted.unknown_hint("1") == "" and space.unknown_hint("3") == ""
 
 
+def test_a_eurovoc_id_without_its_uri_names_the_uri_it_ends(tmp_path):
+    """An EU-law corpus gives EUROVOC concepts by their ids (``1622``, as MultiEURLEX
+    does) where the SKOS thesaurus names them by URI (``http://eurovoc.europa.eu/1622``):
+    it was refused as "unknown label '1622'" with no word of what to write. The error,
+    and the count of labels skipped, now name the URI it ends; an id several concepts'
+    URIs end with names each of them."""
+    pytest.importorskip("rdflib")
+    from tagsmith.data.vocab import load_vocabulary
+
+    skos = write(tmp_path / "ev.ttl", """@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+<http://eurovoc.europa.eu/1622> a skos:Concept ; skos:prefLabel "data protection"@en ,
+    "protection des donn\u00e9es"@fr .
+<http://eurovoc.europa.eu/3002> a skos:Concept ; skos:prefLabel "Fu\u00dfg\u00e4nger"@de .
+<http://eurovoc.europa.eu/100141#7> a skos:Concept ; skos:prefLabel "LAW"@en .
+<http://example.org/other/7> a skos:Concept ; skos:prefLabel "seven"@en .
+""")
+    space = load_vocabulary(skos)
+    path = write(tmp_path / "eurlex.tsv", "Datenschutz und Fu\u00dfg\u00e4nger\t1622 3002\n"
+                                          "Texte juridique\t<http://eurovoc.europa.eu/1622>\n")
+    with pytest.raises(UnknownLabelError, match=re.escape(
+            "unknown label '1622' (") + ".*" + re.escape(
+            "it is the end of the URI <http://eurovoc.europa.eu/1622> ('data protection'); "
+            "write <http://eurovoc.europa.eu/1622>")):
+        list(Corpus(path, space))
+    skipped = Corpus(path, space, unknown_labels="skip")
+    list(skipped)
+    assert ("line 1's '1622': the end of the URI <http://eurovoc.europa.eu/1622> "
+            "('data protection')") in skipped.report.summary()
+    assert space.unknown_hint("3002") == ("the end of the URI <http://eurovoc.europa.eu/3002>"
+                                          " ('Fu\u00dfg\u00e4nger'); write "
+                                          "<http://eurovoc.europa.eu/3002>")
+    assert space.unknown_hint("7") == (
+        "the end of 2 concepts' URIs, <http://eurovoc.europa.eu/100141#7> ('LAW'), "
+        "<http://example.org/other/7> ('seven'); write the URI of the one meant")
+    # a part of an id, or a URI's path, is no end of one
+    assert space.unknown_hint("162") == "" and space.unknown_hint("eurovoc.europa.eu/1622") == ""
+
+
 @pytest.mark.parametrize("name, command", [
     ("my emotions.txt", "n++}}}' 'PATH' > vocab.tsv"),
     ("my emotions.txt.gz", "not counted), zcat 'PATH' | awk 'NR == 1 {"),

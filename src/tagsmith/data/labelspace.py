@@ -639,7 +639,7 @@ class LabelSpace(Sequence[Label]):
             return (f"in another case or spacing, the preferred name of {len(cased)} "
                     "concepts (names match exactly), " + self._candidates(cased.items())
                     + "; write the name or URI of the one meant")
-        return self._leaf_hint(key) or self.line_number_hint(key)
+        return self._leaf_hint(key) or self._uri_end_hint(key) or self.line_number_hint(key)
 
     def line_number_hint(self, key: str) -> str:
         """For an unknown whole number ``key`` below the number of labels, of a
@@ -781,6 +781,33 @@ class LabelSpace(Sequence[Label]):
             return (f"the last step of {len(leaves)} category paths, "
                     + self._candidates(leaves.items())
                     + "; write the path or URI of the one meant")
+        return ""
+
+    def _uri_end_hint(self, key: str) -> str:
+        """:meth:`unknown_hint` for the last segment of concepts' URIs, after their last
+        ``/`` or ``#``: a EUROVOC id, ``1622`` of ``http://eurovoc.europa.eu/1622``, as
+        EU-law corpora give concepts (MultiEURLEX), was an unknown label said with no
+        hint; ``""`` for none.
+
+        >>> space = LabelSpace([Label("http://eurovoc.europa.eu/1622",
+        ...                           pref_labels={"en": "data protection"})])
+        >>> space.unknown_hint("1622")
+        "the end of the URI <http://eurovoc.europa.eu/1622> ('data protection'); write <http://eurovoc.europa.eu/1622>"
+        >>> space.unknown_hint("eurovoc.europa.eu/1622"), space.unknown_hint("162")
+        ('', '')
+        """
+        if not key or any(char in key for char in "/#") or any(
+                char.isspace() for char in key):
+            return ""
+        ends = {i: self.name_of(i) for i, label in enumerate(self._labels)
+                if re.split("[/#]", label.uri)[-1] == key and label.uri != key}
+        if len(ends) == 1:
+            (i, name), = ends.items()
+            return (f"the end of the URI <{self.uri_of(i)}> ({name!r}); write "
+                    f"<{self.uri_of(i)}>")
+        if ends:
+            return (f"the end of {len(ends)} concepts' URIs, " + self._candidates(ends.items())
+                    + "; write the URI of the one meant")
         return ""
 
     def _named_by_paths(self) -> bool:
