@@ -525,3 +525,38 @@ def test_compare_predictions_refuses_mismatched_predictions_and_bad_settings(
     with pytest.raises(InvalidParameterError, match=rf"parameter '{name}' .*{re.escape(shown)}"):
         compare_predictions(args.pop("Y"), space, space, args.pop("top1"), args.pop("sets"),
                             space, args.pop("base_top1"), args.pop("base_sets"), **args)
+def test_eval_names_labels_in_lang(tmp_path, caplog):
+    """A German team trained on a thesaurus named in en/de (``train --vocab --lang de``,
+    ``suggest --lang de``), then read ``eval --per-label``, ``--results-file`` and
+    ``--baseline``'s labels in English, eval having no ``--lang``. They are named in
+    ``--lang`` (a label without a name in it falling back as in suggest), and a
+    ``--lang`` no label is named in is warned about."""
+    rng = random.Random(3)
+    names = [("road transport", "Stra\u00dfenverkehr"), ("pedestrian", "Fu\u00dfg\u00e4nger"),
+             ("customs duties", "Z\u00f6lle"), ("co-determination", "")]
+    voc = tmp_path / "ev.csv"
+    voc.write_text("uri,label_en,label_de\n" + "".join(
+        f"urn:x:L{i},{en},{de}\n" for i, (en, de) in enumerate(names)), encoding="utf-8")
+    write_corpus(tmp_path / "train.tsv", 80, rng, labels=range(4))
+    write_corpus(tmp_path / "test.tsv", 30, rng, labels=range(4))
+    run("train", tmp_path / "train.tsv", "--vocab", voc, "-o", tmp_path / "B", *FAST)
+    got = json.loads(run("eval", tmp_path / "B", tmp_path / "test.tsv", "--per-label",
+                         "--json", "--lang", "de", "--results-file", tmp_path / "r.tsv",
+                         "--baseline", tmp_path / "B"))
+    german = {f"urn:x:L{i}": de or en for i, (en, de) in enumerate(names)}
+    assert {row["uri"]: row["label"] for row in got["per_label"]} == german
+    assert {row["uri"]: row["label"] for row in got["baseline"]["per_label"]} == german
+    rows = (tmp_path / "r.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    assert {row.split("\t")[0]: row.split("\t")[1] for row in rows} == {
+        f"<{uri}>": name for uri, name in german.items()}
+    text = run("eval", tmp_path / "B", tmp_path / "test.tsv", "--per-label", "--lang", "de")
+    assert "Stra\u00dfenverkehr" in text and "road transport" not in text
+    english = json.loads(run("eval", tmp_path / "B", tmp_path / "test.tsv", "--per-label",
+                             "--json"))
+    assert [row["label"] for row in english["per_label"]] == [en for en, _ in names]
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "eval", str(tmp_path / "B"), str(tmp_path / "test.tsv"), "--per-label",
+            "--lang", "fi"])
+    assert result.exit_code == 0, result.output
+    assert "no label has a name in language 'fi' (--lang)" in caplog.text

@@ -1528,8 +1528,11 @@ EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
               "gold labels: P@1 and micro-F1 of both, their difference with a 95% paired "
               "bootstrap interval, and each label's F1 (not with --calibration or "
               "--unknown-labels skip).")
+@click.option("--lang", default="en", show_default=True, callback=language_code,
+              help="Language of label names (--per-label, --results-file, --baseline's "
+              "labels, --vocab's warnings).")
 def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
-             reliability_k, reliability_png, vocab, per_label, results_file, baseline):
+             reliability_k, reliability_png, vocab, per_label, results_file, baseline, lang):
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.evaluate import evaluate_classifier
     from tagsmith.pipeline.io import StreamedLabelledData, read_labelled
@@ -1566,8 +1569,8 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     if vocab:
         from tagsmith.cli.vocab_names import gold_space, read_bundle_vocab, warn_vocab_differs
 
-        view = read_bundle_vocab(classifier, vocab, bundle)
-        warn_vocab_differs(view, space, vocab, bundle, "en", "eval")
+        view = read_bundle_vocab(classifier, vocab, bundle, lang)
+        warn_vocab_differs(view, space, vocab, bundle, lang, "eval")
         space = gold_space(view, space)
         named = f"{vocab} nor {named}"
     # the texts are hashed as they are read (for the training-overlap check) and read
@@ -1594,11 +1597,13 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     if view is not None:  # VOCAB's labels the model does not know: left out, counted
         from tagsmith.cli.vocab_names import known_to_model, warn_name_clashes
 
-        warn_name_clashes(space, corpus, vocab, bundle)
+        warn_name_clashes(space, corpus, vocab, bundle, lang)
         data.Y = known_to_model(data.Y, view, corpus, vocab)
         # --per-label names the labels as VOCAB does (same ids and URIs), as suggest
         # --vocab shows them: a row of 'athletics' read 'sport', the name it replaced
         classifier.label_space = view.shown
+    if lang != "en" and (per_label or results_file or baseline or vocab):
+        warn_unnamed_language(classifier.label_space, lang)  # a mistyped --lang, as suggest
     data.require_labels(corpus, named).require_text(
         corpus, "evaluate on")  # every figure measured nothing
     # a named pipe cannot be read twice: its texts are held
@@ -1639,11 +1644,15 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         metrics = evaluate_topk(classifier, data.Y, topk, ks=ks, threshold=threshold,
                                 per_label=rows_wanted, y_pred=sets)
         comparison = _compare(classifier, topk, sets, base, base_topk, baseline, gold,
-                              threshold)
+                              threshold, lang)
     else:  # documents the bundle was trained on are warned of, naming the corpus
         metrics = evaluate_classifier(classifier, texts, data.Y, threshold=threshold,
                                       source=corpus, per_label=rows_wanted)
     rows = metrics.pop("per_label", None)
+    if rows is not None:  # in --lang: a German team's table read in English, no option
+        shown = classifier.label_space
+        for row in rows:
+            row["label"] = shown.name_of(shown.id_of(row["uri"]), lang)
     if results_file:
         _write_label_results(results_file, rows or [])
     if per_label:
@@ -1680,7 +1689,7 @@ def print_metrics(metrics: dict) -> None:
 
 
 def _compare(classifier, topk, sets, base, base_topk, baseline: str, gold,
-             threshold) -> dict:
+             threshold, lang: str = "en") -> dict:
     """``eval --baseline``'s comparison: the baseline's top-k of the same texts and the
     bundle's (``sets``: its label sets), measured against ``gold``, the corpus's labels
     as read (with ``--vocab``, those the bundle does not know too: see
@@ -1689,7 +1698,8 @@ def _compare(classifier, topk, sets, base, base_topk, baseline: str, gold,
 
     result = compare_predictions(
         gold[0], gold[1], classifier.label_space, topk.indices[:, 0], sets,
-        base.label_space, base_topk.indices[:, 0], base.label_sets(base_topk, threshold))
+        base.label_space, base_topk.indices[:, 0], base.label_sets(base_topk, threshold),
+        lang=lang)
     manifest = base._loaded_manifest or base.manifest
     from tagsmith.pipeline.compare import bundle_fingerprint
 

@@ -159,7 +159,7 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
                         top1: np.ndarray,
                         sets: sp.spmatrix, base_space: LabelSpace, base_top1: np.ndarray,
                         base_sets: sp.spmatrix, *, resamples: int = BOOTSTRAP_RESAMPLES,
-                        seed: int = 0, confidence: float = 0.95) -> dict:
+                        seed: int = 0, confidence: float = 0.95, lang: str = "en") -> dict:
     """A bundle's predictions against a baseline's on the same documents and gold labels.
 
     ``Y`` (documents x ``gold``'s labels) is the truth for both; ``top1`` and ``sets``
@@ -178,7 +178,8 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     model without the label) with the interval of its difference, for the labels
     true or predicted by either, and the documents where the two's predictions of it
     differ (``n_docs_differing``): the label's verdict is the interval's where they
-    differ on none or at least MIN_DOCS_DIFFERING, else TOO_FEW, as micro-F1's.
+    differ on none or at least MIN_DOCS_DIFFERING, else TOO_FEW, as micro-F1's. Labels
+    are named in ``lang`` (:meth:`~tagsmith.data.labelspace.LabelSpace.name_of`).
 
     A predictions' length or width other than ``Y``'s documents and its space's labels,
     ``resamples`` below 1, a negative ``seed`` or a ``confidence`` outside (0, 1) is an
@@ -302,7 +303,7 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     in_baseline[base] = True
     names = {}
     for named in (base_space, gold, space):  # the bundle's names first, then the gold's
-        names.update({named.uri_of(i): named.name_of(i) for i in range(len(named))})
+        names.update({named.uri_of(i): named.name_of(i, lang) for i in range(len(named))})
     uris = list(shared)
     label_rows = []
     for j, col in enumerate(labels.tolist()):
