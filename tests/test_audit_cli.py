@@ -1605,7 +1605,10 @@ def test_a_name_that_is_the_uri_is_marked_as_in_no_known_language():
     space = LabelSpace([Label("u:a", {"fi": "omena", "en-GB": "apple"}), Label("u:b")])
     assert [space.name_and_language(i, "en") for i in range(2)] == \
         [("apple", "en-GB"), ("u:b", None)]
-    assert space.name_and_language(0, "sv") == ("omena", "fi")  # any language: the first
+    # English (a variant of it) before another language, then the first
+    assert space.name_and_language(0, "sv") == ("apple", "en-GB")
+    assert LabelSpace([Label("u:c", {"fi": "omena", "de": "Apfel"})]).name_and_language(
+        0, "sv") == ("omena", "fi")
     Y = sp.csr_matrix(np.array([[1, 1], [1, 0], [0, 1]], bool))
     report = {"corpus": corpus_section(["a", "b", "c"], Y),
               "labels": labels_section(Y, space, lang="en"),

@@ -686,8 +686,8 @@ def test_vocab_and_shift_warn_of_a_language_no_label_is_named_in(bundle, caplog)
         result = run("vocab", ROOT / "tests" / "data" / "stw-slice.ttl", "--lang", "fr",
                      "--show", "1", quiet=False)
     assert result.exit_code == 0, result.output
-    assert "no label has a name in language 'fr' (--lang): each label's first name is " \
-        "shown instead (languages 'de', 'en')" in caplog.text
+    assert "no label has a name in language 'fr' (--lang): each label's English name, else " \
+        "its first, is shown instead (languages 'de', 'en')" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         result = run("shift", bundle, "--lang", "fr", "--min-count", "0",

@@ -919,7 +919,29 @@ def test_language_tags_ignore_case_and_names_fall_back_to_a_variant(tmp_path):
     assert space.languages == ["de", "en-gb"]
     assert space[0].alt_labels == {"en": ["pome"]}  # untagged: the language asked for
     assert space.names("en") == ["Apple"] and space.names("en-US") == ["Apple"]
-    assert space.names("DE") == ["Apfel"] and space.names("fi") == ["Apfel"]
+    # a language it lacks falls back to English (a variant of it), not the file's first
+    assert space.names("DE") == ["Apfel"] and space.names("fi") == ["Apple"]
+
+
+@needs_rdflib
+def test_a_concept_lacking_the_language_falls_back_to_english_not_the_files_first(tmp_path):
+    """A EUROVOC-style thesaurus named in en/de/fr/pl, a concept lacking German and
+    named in Polish first: ``vocab``, ``suggest``, ``audit`` and ``eval`` with ``--lang
+    de`` showed a German team its Polish name, whichever language the file gave first.
+    English comes first (the default ``--lang``), then the file's first name; a concept
+    named in Polish alone keeps its Polish name, tagged so."""
+    ttl = tmp_path / "ev.ttl"
+    ttl.write_text(SKOS_HEAD + (
+        '<http://eurovoc.europa.eu/9001> a skos:Concept ; skos:prefLabel "dumping cenowy"@pl, '
+        '"price dumping"@en, "dumping des prix"@fr .\n'
+        '<http://eurovoc.europa.eu/9002> a skos:Concept ; skos:prefLabel "so\u0142ectwo"@pl .\n'
+        '<http://eurovoc.europa.eu/9003> a skos:Concept ; skos:prefLabel "Preisdumping"@de .\n'),
+        encoding="utf-8")
+    space = load_vocabulary(ttl)
+    assert space[0].pref_labels["pl"] == "dumping cenowy"
+    assert space.names("de") == ["price dumping", "so\u0142ectwo", "Preisdumping"]
+    assert [space.name_and_language(i, "de")[1] for i in range(3)] == ["en", "pl", "de"]
+    assert space.names("fr") == ["dumping des prix", "so\u0142ectwo", "Preisdumping"]
 
 
 @needs_rdflib

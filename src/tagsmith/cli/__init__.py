@@ -1435,10 +1435,12 @@ def warn_unnamed_language(space: LabelSpace, lang: str, option: str = "--lang") 
         return
     if len(languages) == 1:
         instead = f"names in {languages[0]!r} are shown instead"
-    else:  # LabelSpace.name_of: a label's first name
+    else:  # LabelSpace.name_of: a label's English name, else its first
         shown = ", ".join(map(repr, languages[:10])) + (", ..." if len(languages) > 10
                                                          else "")
-        instead = f"each label's first name is shown instead (languages {shown})"
+        which = "English name, else its first," if "en" in {
+            tag.lower().split("-")[0] for tag in languages} else "first name"
+        instead = f"each label's {which} is shown instead (languages {shown})"
     logging.getLogger("tagsmith").warning("no label has a name in language %r (%s): %s",
                                           lang, option, instead)
 

@@ -1046,11 +1046,21 @@ class LabelSpace(Sequence[Label]):
     def name_of(self, label_id: int, lang: str = "en") -> str:
         """Preferred name in ``lang``, else in a variant of it (:func:`in_language`: tags
         compare ignoring case; ``en-GB`` falls back to ``en``, ``en`` to ``en-GB``), else
-        in any language, else the URI.
+        in English (the default ``--lang``), else in the first language it has, else the
+        URI.
 
         >>> space = LabelSpace([Label("u:a", {"de": "Apfel", "en-GB": "apple"})])
         >>> space.name_of(0, "en"), space.name_of(0, "DE"), space.name_of(0, "fi")
-        ('apple', 'Apfel', 'Apfel')
+        ('apple', 'Apfel', 'apple')
+
+        A EUROVOC-style concept named in Polish first, then English and French, is shown
+        under ``--lang de`` by its English name, not by whichever the file gave first:
+
+        >>> space = LabelSpace([Label("u:b", {"pl": "dumping cenowy", "en": "price dumping",
+        ...                                   "fr": "dumping des prix"}),
+        ...                     Label("u:c", {"pl": "so\u0142ectwo"})])
+        >>> space.name_of(0, "de"), space.name_of(1, "de")
+        ('price dumping', 'sołectwo')
         """
         return self.name_and_language(label_id, lang)[0]
 
@@ -1061,13 +1071,16 @@ class LabelSpace(Sequence[Label]):
 
         >>> space = LabelSpace([Label("u:a", {"de": "Apfel", "en-GB": "apple"}), Label("u:b")])
         >>> space.name_and_language(0, "en"), space.name_and_language(0, "fi")
-        (('apple', 'en-GB'), ('Apfel', 'de'))
+        (('apple', 'en-GB'), ('apple', 'en-GB'))
         >>> space.name_and_language(1, "en")
         ('u:b', None)
         """
         label = self._label(label_id)
         names = label.pref_labels
         tag = language_in(names, lang)
+        if tag is None:  # English before another: a concept named in pl, en and fr was
+            # shown under --lang de in Polish, the file's first, to a German team
+            tag = language_in(names, "en")
         if tag is None:
             tag = next(iter(names), None)  # any language: the first name
         return (label.uri, None) if tag is None else (names[tag], tag)
