@@ -2039,6 +2039,27 @@ def test_the_english_encoder_warning_says_of_how_many_labels_the_english_names_a
         in caplog.text, caplog.text
 
 
+def test_a_concept_lacking_lang_is_embedded_by_its_english_name(tmp_path):
+    """A EUROVOC-style concept lacking German, named in Polish first, then English:
+    ``zeroshot --lang de`` embedded its Polish name (the file's first) with the
+    English-trained encoder while ``suggest``/``vocab`` show its English one. English
+    comes before the file's first name, as ``LabelSpace.name_of`` shows it."""
+    pytest.importorskip("rdflib")
+    ttl = tmp_path / "ev.ttl"
+    ttl.write_text(
+        "@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+        '<http://eurovoc.europa.eu/9001> a skos:Concept ; skos:prefLabel "dumping cenowy"@pl ,'
+        ' "price dumping"@en .\n'
+        '<http://eurovoc.europa.eu/9002> a skos:Concept ; skos:prefLabel "so\u0142ectwo"@pl .\n'
+        '<http://eurovoc.europa.eu/9003> a skos:Concept ; skos:prefLabel "Preisdumping"@de .\n',
+        encoding="utf-8")
+    from tagsmith.zeroshot.scorer import label_texts
+
+    texts, owners = label_texts(load_vocabulary(ttl), lang="de")
+    assert texts == ["price dumping", "so\u0142ectwo", "Preisdumping"]
+    assert owners.tolist() == [0, 1, 2]
+
+
 def test_label_shortlist_zeroshot_warns_that_its_encoder_reads_english_only(tmp_path, caplog):
     """``label --shortlist-zeroshot --lang de`` shortlisted by STW's German names with
     the English-only encoder, saying nothing; a vocabulary with no English names is

@@ -74,19 +74,27 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     """(texts, owner label id per text) for every non-deprecated label.
 
     A label's name is its preferred name in ``lang`` (or a variant of it, as
-    :meth:`LabelSpace.name_of` finds it: ``en-GB`` falls back to ``en``), else in another
-    language; its alternative labels and description are those in ``lang`` or a variant
-    of it. A label without any name, alternative label or description (a blank one, of
-    spaces alone, counts as none, as does one without a letter or digit, such as
-    ``"?"`` or ``"--"``) has no text to embed and is left out with a warning (embedding
-    its URI would rank it by the look of the URI; the encoder gave punctuation alone
-    confident-looking similarities to documents that have nothing to do with it).
+    :meth:`LabelSpace.name_of` finds it: ``en-GB`` falls back to ``en``), else in
+    English, else in another language; its alternative labels and description are those
+    in ``lang`` or a variant of it. A label without any name, alternative label or
+    description (a blank one, of spaces alone, counts as none, as does one without a
+    letter or digit, such as ``"?"`` or ``"--"``) has no text to embed and is left out
+    with a warning (embedding its URI would rank it by the look of the URI; the encoder
+    gave punctuation alone confident-looking similarities to documents that have nothing
+    to do with it).
 
     >>> from tagsmith.data.labelspace import Label
     >>> space = LabelSpace([Label("u:a", {"en": "cats"}, {"en": ["felines"]},
     ...                           description={"en": "small pets"})])
     >>> label_texts(space)
     (['cats', 'felines', 'cats: small pets'], array([0, 0, 0], dtype=int32))
+
+    A concept lacking ``lang`` is embedded by its English name, whatever the order of
+    its names (EUROVOC-style: Polish first):
+
+    >>> label_texts(LabelSpace([Label("u:b", {"pl": "dumping cenowy", "en": "price dumping"}),
+    ...                         Label("u:c", {"de": "Preisdumping"})]), lang="de")[0]
+    ['price dumping', 'Preisdumping']
     """
     texts, owners, languages, nameless = _label_texts(
         label_space, lang=lang, template=template, use_alt_labels=use_alt_labels,
@@ -126,7 +134,10 @@ def _label_texts(label_space: LabelSpace, *, lang: str, template: str,
         # a blank name, or one of punctuation alone, is no name: the encoder embeds a
         # blank text as '.', and '?' as a vector near every short document
         own = _text(in_language(label.pref_labels, lang))
-        name = own or next((other for other in label.pref_labels.values() if _text(other)), "")
+        # else English, as LabelSpace.name_of shows it (and the encoder reads), before
+        # the file's first name: a concept named in pl, en and fr got its Polish name
+        name = own or _text(in_language(label.pref_labels, "en")) or next(
+            (other for other in label.pref_labels.values() if _text(other)), "")
         name = _without_notation(name, label.notation)
         names = [name] if name else []
         if use_alt_labels:
