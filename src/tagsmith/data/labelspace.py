@@ -71,12 +71,11 @@ def _lines_shown(lines: list[tuple[int, bytes]]) -> str:
     >>> _lines_shown([(1, b"#x"), (3, b"#y\\r")]), _lines_shown([(n, b"#") for n in range(5)])
     ("lines 1 ('#x'), 3 ('#y')", "lines 0 ('#'), 1 ('#'), 2 ('#') and 2 more")
     """
-    texts = [clip(line.decode("utf-8", "replace").strip("\r"), 40, collapse=False)
-             for _, line in lines[:3]]
-    shown = ", ".join(f"{number} ({text!r})"
-                      for (number, _), text in zip(lines, texts, strict=False))
-    more = f" and {len(lines) - 3:,} more" if len(lines) > 3 else ""
-    return f"line{'s' if len(lines) > 1 else ''} {shown}{more}"
+    def say(numbered: tuple[int, bytes]) -> str:
+        text = clip(numbered[1].decode("utf-8", "replace").strip("\r"), 40, collapse=False)
+        return f"{numbered[0]} ({text!r})"
+
+    return f"line{'s' if len(lines) > 1 else ''} {and_more(lines, 3, say, serial=False)}"
 
 
 def awk_list_labels(data: bytes) -> Iterator[tuple[int, bytes, str]]:
