@@ -3168,11 +3168,22 @@ AWKS = sorted({name for name in ("awk", "mawk", "gawk") if shutil.which(name)})
      "reads lines 2 ('\\xa0'), 4 ('\\u3000# x'), 5 ('\\u2003') as labels"),
     # a key after a no-break space: the reader drops it, awk keeps it in the key
     ("admiration\n\u00a0amusement\nanger\n".encode(),
-     "keeps the Unicode spaces around the keys of line 2 ('\\xa0amusement')"),
+     "keeps the spaces awk does not split at (any but space and TAB) around the keys of "
+     "line 2 ('\\xa0amusement')"),
+    # an ASCII vertical tab before a key, no Unicode space: it was called one
+    (b"admiration\n\x0bamusement\nanger\n",
+     "keeps the spaces awk does not split at (any but space and TAB) around the keys of "
+     "line 2 ('\\x0bamusement')"),
     # a CR-only list with such a comment: its lines numbered as the reader numbers them
     ("admiration\r#\u2014\u2014\ramusement\ranger\r".encode(),
-     "reads line 2 ('#\u2014\u2014') as a label"),
-], ids=["rule-nbsp", "unicode-blank", "nbsp-key", "cr-only-dash"])
+     "reads line 2 ('#\u2014\u2014') as a label, which the list reader skips (a "
+     "comment or a blank line to it"),
+    # a repeated key and a line with a space, skipped under on_error="skip": they were
+    # called comments or blank lines to the reader
+    (b"admiration\namusement\namusement\nsome name\nanger\n",
+     "reads lines 3 ('amusement'), 4 ('some name') as labels, which the list reader "
+     "skipped as malformed or duplicate (--on-error skip): mend or delete them first"),
+], ids=["rule-nbsp", "unicode-blank", "nbsp-key", "vt-key", "cr-only-dash", "skipped"])
 def test_the_line_number_hint_says_which_lines_its_awk_misreads(tmp_path, data, said):
     """A list with a line such as '#═══' or '#' and a no-break space (comments to the
     list reader) was converted by the hint's command numbering every label after it one
@@ -3185,14 +3196,14 @@ def test_the_line_number_hint_says_which_lines_its_awk_misreads(tmp_path, data, 
 
     listed = tmp_path / "my emotions.txt"
     listed.write_bytes(data)
-    space = load_vocabulary(listed)
+    space = load_vocabulary(listed, on_error="skip")
     assert space.uris == ["admiration", "amusement", "anger"]
     corpus = write(tmp_path / "dev.tsv", "doc\t0\n")
     with pytest.raises(UnknownLabelError) as caught:
         list(Corpus(corpus, space))
     message = str(caught.value)
-    assert "; but awk knows no Unicode letters nor spaces: this command " + said in message, \
-        message
+    assert "; but this command numbers the labels otherwise than the list reader: it " \
+        + said in message, message
     command = message[message.index("awk '"):message.index(" > vocab.tsv (README")]
     from tagsmith.data.labelspace import awk_list_labels
 
@@ -3201,7 +3212,8 @@ def test_the_line_number_hint_says_which_lines_its_awk_misreads(tmp_path, data, 
     for awk in AWKS:
         out = subprocess.run(awk + command.removeprefix("awk"), shell=True, cwd=tmp_path,
                              check=True, capture_output=True).stdout.decode()
-        rows = [row.split("\t") for row in out.splitlines()]
+        # split at LF alone: splitlines() splits at a vertical tab too
+        rows = [row.split("\t") for row in out.removesuffix("\n").split("\n")]
         assert [key for _, key, _ in rows] == printed, awk
         assert [number for _, _, number in rows] == [str(i) for i in range(len(printed))]
 

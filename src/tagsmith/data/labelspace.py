@@ -741,22 +741,44 @@ class LabelSpace(Sequence[Label]):
                 read += 1
             else:
                 extra.append((number, line))
+        from tagsmith.data.vocab import _list_comment
+
+        # a line blank or a comment to the reader (awk knows no Unicode letters nor
+        # spaces but space and TAB), or one it read and skipped under on_error="skip"
+        # (malformed, or a key repeated): each said for what it is
+        blank = [(number, line) for number, line in extra
+                 if not (text := line.decode("utf-8", "replace").strip("\r")).strip()
+                 or _list_comment(text)]
+        skipped = [numbered for numbered in extra if numbered not in blank]
         said = []
-        if extra:
-            said.append(f"reads {_lines_shown(extra)} as "
+        if blank:
+            said.append(f"reads {_lines_shown(blank)} as "
                         + ("labels, which the list reader skips (comments or blank lines "
-                           "to it): delete them first, or every label after each"
-                           if len(extra) > 1 else
+                           "to it; awk knows no Unicode letters nor spaces): delete them "
+                           "first, or every label after each"
+                           if len(blank) > 1 else
                            "a label, which the list reader skips (a comment or a blank "
-                           "line to it): delete it first, or every label after it")
+                           "line to it; awk knows no Unicode letters nor spaces): delete "
+                           "it first, or every label after it")
+                        + " is numbered one off")
+        if skipped:
+            said.append(f"reads {_lines_shown(skipped)} as "
+                        + ("labels, which the list reader skipped as malformed or "
+                           "duplicate (--on-error skip): mend or delete them first, or "
+                           "every label after each"
+                           if len(skipped) > 1 else
+                           "a label, which the list reader skipped as malformed or "
+                           "duplicate (--on-error skip): mend or delete it first, or "
+                           "every label after it")
                         + " is numbered one off")
         if spaced:
-            said.append(f"keeps the Unicode spaces around the keys of {_lines_shown(spaced)}"
+            said.append(f"keeps the spaces awk does not split at (any but space and TAB) "
+                        f"around the keys of {_lines_shown(spaced)}"
                         ", which the list reader drops: delete them first")
         if data is not None and read < len(keys):
             said.append(f"reads {read:,} of the {len(keys):,} labels the list reader "
                         "read: check the numbers it writes")
-        note = ("; but awk knows no Unicode letters nor spaces: this command "
+        note = ("; but this command numbers the labels otherwise than the list reader: it "
                 + "; and it ".join(said)) if said else ""
         self._awk_note = note
         return note
