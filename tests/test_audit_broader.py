@@ -233,3 +233,36 @@ def test_no_hierarchy_or_a_single_label_corpus_is_left_as_it_was():
     # a broader one says nothing of how the corpus is coded
     optional = sp.csr_matrix(np.array([[1, 0], [0, 0]]))
     assert pair_broader(issues, optional, tree).details["broader_moves"] is False
+
+
+def test_max_review_cuts_a_coded_corpus_only_inside_a_move():
+    """In a corpus coded at the most specific level a document has rows that are no
+    move: two codes flagged missing, neither under a code it is given. --max-review 1
+    there kept both rows, "raised to keep its first move whole", and a limit ending
+    between them dropped the first, "less the half of a move": any two rows of one
+    document were taken for a move. Now only a broader label and the narrower one
+    after it are kept or left out together."""
+    from tagsmith.audit.review import review_rows
+
+    space = LabelSpace([Label("I48"), Label("I48.0", broader=["I48"]),
+                        Label("I48.91", broader=["I48"]), Label("I10"), Label("J45")])
+    Y = sp.csr_matrix(np.array([[1, 0, 0, 0, 1],    # I48 given where I48.91 belongs
+                                [0, 0, 0, 1, 1],    # two codes missing, no move
+                                [0, 1, 0, 1, 0]]))
+    issues = _issues(doc=[1, 1, 0, 2], label=[1, 2, 2, 3],
+                     kind=[MISSING, MISSING, MISSING, WRONG],
+                     probability=[0.95, 0.9, 0.8, 0.7], flagged=[True] * 4,
+                     n_docs=3, n_labels=5)
+    paired = pair_broader(issues, Y, space)
+    assert paired.details["broader_moves"]["n_moves"] == 1
+    texts = ["af", "hypertension asthma", "af hypertension"]
+
+    def queue(limit):
+        rows = review_rows(paired, texts, Y, space, limit=limit)
+        return [(row["doc"], row["kind"], row["label_uri"]) for row in rows]
+
+    assert queue(1) == [(1, "missing", "I48.0")]
+    assert queue(2) == [(1, "missing", "I48.0"), (1, "missing", "I48.91")]
+    # a limit between a move's rows still leaves both out
+    assert queue(3) == queue(2)
+    assert queue(4) == queue(2) + [(0, "wrong", "I48"), (0, "missing", "I48.91")]

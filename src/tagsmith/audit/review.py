@@ -102,6 +102,36 @@ REJECT = frozenset({"reject", "rejected", "no", "n", "0", "0.0", "false"})
 _DECISIONS = ACCEPT | REJECT
 
 
+def _one_move(issues: LabelIssues, rows: np.ndarray, space: LabelSpace):
+    """For :func:`review_rows`' limit: a test of whether the candidates ``rows[p]`` and
+    ``rows[p + 1]`` are of one move. In a single-label corpus every flagged row of a
+    document is (ranked together); in one coded at the most specific level
+    (:func:`~tagsmith.audit.detect.pair_broader`) a wrong broader label and the
+    narrower missing one after it are (any wrong ancestor between them too), where two
+    other rows of a document are not."""
+    doc = np.asarray(issues.doc)[rows]
+    if not isinstance(issues.details.get("broader_moves"), dict):
+        return lambda p: bool(doc[p] == doc[p + 1])
+    from tagsmith.audit.detect import MISSING, WRONG, ancestor_matrix
+
+    kind = np.asarray(issues.kind)[rows]
+    label = np.asarray(issues.label)[rows]
+    ancestors = ancestor_matrix(space, issues.n_labels)
+
+    def together(p: int) -> bool:
+        if ancestors is None or doc[p] != doc[p + 1] or kind[p] != WRONG:
+            return False
+        m = p + 1  # the missing row after the wrong ones
+        while m < len(rows) and doc[m] == doc[p] and kind[m] == WRONG:
+            m += 1
+        if m == len(rows) or doc[m] != doc[p] or kind[m] != MISSING:
+            return False
+        above = ancestors.indices[ancestors.indptr[label[m]]:ancestors.indptr[label[m] + 1]]
+        return bool(np.isin(label[p:m], above).all())
+
+    return together
+
+
 def doc_key(text: str) -> str:
     """A short fingerprint of a document's text (first 16 hex digits of SHA-256).
 
@@ -121,8 +151,9 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
     ``issues``: :class:`~tagsmith.audit.detect.LabelIssues`; ``texts`` and ``Y`` (the
     given labels, CSR) of the audited corpus; ``lines``/``doc_ids``: where each
     document is in its file. ``limit`` caps the number of rows (in a single-label
-    corpus, a move it would cut in two is left out whole, but for the first, kept whole
-    above the limit). ``topk``: the
+    corpus, or one coded at the most specific level, a move it would cut in two is left
+    out whole, but for the first, kept whole above the limit: :func:`_one_move`).
+    ``topk``: the
     out-of-sample scores the audit ranked by, whose first :data:`MODEL_TOP` labels of
     each document fill ``model_top`` (empty without). ``hashes``: the audit's
     :func:`~tagsmith.audit.duplicates.text_hashes` of ``texts``, which tell the copies
@@ -138,12 +169,15 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
         paired = (isinstance(issues.details.get("single_label"), dict)
                   or isinstance(issues.details.get("broader_moves"), dict))
         if paired and 0 < limit < len(every):
-            cut = issues.doc[every[limit]]
-            while len(chosen) and issues.doc[chosen[-1]] == cut:
-                chosen = chosen[:-1]
-            if not len(chosen):
-                first = np.asarray(issues.doc)[every] != issues.doc[every[0]]
-                chosen = every[:int(np.argmax(first)) if first.any() else len(every)]
+            together = _one_move(issues, every, space)
+            start = limit
+            while start and together(start - 1):
+                start -= 1
+            if not start:
+                while start + 1 < len(every) and together(start):
+                    start += 1
+                start += 1
+            chosen = every[:start]
     # the candidates' arrays as Python numbers at once: a NumPy scalar a row (six of
     # them, and round() and float() of each) took most of the review's time
     docs = np.asarray(issues.doc)[chosen].tolist()
