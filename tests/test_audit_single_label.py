@@ -435,3 +435,17 @@ def test_a_single_label_documents_quality_counts_its_move_once():
     assert checked >= 50
     # fewer documents read as more likely wrong than not
     assert (quality < 0.5).sum() < (issues.doc_quality < 0.5).sum()
+
+
+def test_single_label_yes_names_five_documents_given_two_and_counts_the_rest():
+    """The refusal names the first five documents given two labels or more and counts
+    the others ("; and 2 more"), as every message naming many things does."""
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.audit import _refuse_multi_labelled
+
+    Y = sp.csr_matrix(np.array([[1, 1]] * 7 + [[1, 0]]))
+    with pytest.raises(DataError) as caught:
+        _refuse_multi_labelled(Y, list(range(2, 10)), None, "c.csv")
+    assert ("but 7 documents are given two or more (line 2, 2 labels; line 3, 2 labels; "
+            "line 4, 2 labels; line 5, 2 labels; line 6, 2 labels; and 2 more): a "
+            "multi-label corpus") in str(caught.value)

@@ -177,8 +177,8 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
         parts.append(f"{len(zeros):,} of its label{plural_s(len(zeros))} "
                      f"{plural(len(zeros), 'is a code', 'are codes')} of the bundle "
                      f"without {plural(len(zeros), 'its', 'their')} leading zero ("
-                     + ", ".join(f"<{now}> for <{was}>" for was, now in zeros[:5])
-                     + (f" and {len(zeros) - 5:,} more" if len(zeros) > 5 else "")
+                     + and_more(zeros, 5, lambda pair: f"<{pair[1]}> for <{pair[0]}>",
+                                serial=False)
                      + f"): a spreadsheet saving {vocab}'s codes as numbers drops it; format "
                      "its code columns as text and save it again")
     if renamed:

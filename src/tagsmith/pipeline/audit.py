@@ -39,7 +39,7 @@ import scipy.sparse as sp
 
 from tagsmith import __version__
 from tagsmith._params import check_bool, check_choice, check_int, check_number, check_options
-from tagsmith._plural import clip, plural_s
+from tagsmith._plural import and_more, clip, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT
 from tagsmith.audit.detect import (
@@ -901,18 +901,18 @@ def _refuse_multi_labelled(Y: sp.csr_matrix, lines: Sequence[int] | None,
     over = np.flatnonzero(np.diff(Y.indptr) > 1)
     if not len(over):
         return
-    where = []
-    for d in over[:5].tolist():
+    def where(d: int) -> str:
         at = f"line {lines[d]}" if lines is not None else f"document {d}"
         doc_id = None if doc_ids is None else doc_ids[d]
-        where.append(at + ("" if doc_id is None else f" ({clip(doc_id, 40)!r})")
-                     + f", {int(Y.indptr[d + 1] - Y.indptr[d])} labels")
-    more = f"; and {len(over) - 5:,} more" if len(over) > 5 else ""
+        return (at + ("" if doc_id is None else f" ({clip(doc_id, 40)!r})")
+                + f", {int(Y.indptr[d + 1] - Y.indptr[d])} labels")
+
     n = len(over)
     raise DataError(f"single_label: one label a document was asked for, but {n:,} "
                     f"document{plural_s(n)} {'is' if n == 1 else 'are'} given two or more "
-                    f"({'; '.join(where)}{more}): a multi-label corpus; audit it without "
-                    "single_label", path=source, parameters=("single_label",))
+                    f"({and_more(over.tolist(), 5, where, sep='; ')}): a multi-label "
+                    "corpus; audit it without single_label", path=source,
+                    parameters=("single_label",))
 
 
 def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, *,
