@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +17,13 @@ import scipy.sparse as sp
 
 from tagsmith._typing import LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
+from tagsmith.metrics.hierarchy import (
+    ancestor_closure,
+    closure_if_hierarchical,
+    hierarchical_scores,
+    parent_matrix,
+    scores_with_closure,
+)
 from tagsmith.metrics.ranking import (
     _check_k,
     _checked_labels,
@@ -61,15 +69,21 @@ from tagsmith.metrics.sets import (
 )
 from tagsmith.topk import TopK, block_rows
 
+if TYPE_CHECKING:
+    from tagsmith.data.labelspace import LabelSpace
+
 __all__ = [
+    "ancestor_closure",
     "as_label_matrix",
     "evaluate",
     "f1_at_k",
     "f1_macro",
     "f1_micro",
     "f1_samples",
+    "hierarchical_scores",
     "lrap",
     "ndcg_at_k",
+    "parent_matrix",
     "per_label_counts",
     "per_label_f1",
     "precision_at_k",
@@ -92,7 +106,9 @@ def _check_ks(ks) -> tuple[int, ...]:
 
 def evaluate(y_true: LabelMatrix, topk: TopK, y_pred: LabelMatrix | None = None,
              ks: Sequence[int] = (1, 3, 5),
-             propensity: npt.ArrayLike | None = None) -> dict[str, float]:
+             propensity: npt.ArrayLike | None = None,
+             hierarchy: LabelSpace | sp.spmatrix | sp.sparray | None = None
+             ) -> dict[str, float]:
     """The standard report: ranking metrics at each ``k`` plus, optionally, set metrics.
 
     Keys, in this order: ``p@k``, ``r@k``, ``ndcg@k``, ``f1@k`` for every ``k`` in
@@ -100,7 +116,10 @@ def evaluate(y_true: LabelMatrix, topk: TopK, y_pred: LabelMatrix | None = None,
     ``(n_labels,)``) is given; ``lrap`` (a lower bound unless ``topk`` covers all
     labels); with ``y_pred`` (label sets shaped like ``y_true``) ``micro_f1``,
     ``macro_f1`` (over labels present in ``y_true`` or ``y_pred``), ``samples_f1``
-    (``zero_division=0``), ``micro_precision`` and ``micro_recall``; finally
+    (``zero_division=0``), ``micro_precision`` and ``micro_recall``, and where
+    ``hierarchy`` (a label space, or a parent matrix: :func:`hierarchical_scores`) gives
+    some label a parent, ``hierarchical_precision``, ``hierarchical_recall`` and
+    ``hierarchical_f1`` (absent without one: they would repeat the flat ones); finally
     ``n_docs``, ``n_docs_without_labels`` and ``n_labels_evaluated`` (ints: documents,
     documents with no true label, which count 0 in P@k, nDCG@k and F1@k but are left
     out of R@k, and labels present in ``y_true`` or ``y_pred``). See the individual
@@ -138,6 +157,11 @@ def evaluate(y_true: LabelMatrix, topk: TopK, y_pred: LabelMatrix | None = None,
         report["samples_f1"] = _samples(counts, 0.0)
         report["micro_precision"] = _precision_micro(counts)
         report["micro_recall"] = _recall_micro(counts)
+        closure = (None if hierarchy is None
+                   else closure_if_hierarchical(hierarchy, topk.n_labels))
+        if closure is not None:
+            report.update(scores_with_closure(
+                as_label_matrix(y, "y_true"), as_label_matrix(y_pred, "y_pred"), closure))
     report["n_docs"] = int(y.shape[0])
     # what P@k means: these documents count 0 in it, while R@k leaves them out
     report["n_docs_without_labels"] = int(np.count_nonzero(rows.n_true == 0))
