@@ -549,3 +549,77 @@ def test_evaluate_classifier_refuses_labels_other_than_0_or_1(bad):
     with pytest.raises(InvalidParameterError, match=r"parameter 'Y' must be labels 0 or 1.*"
                                                     r"document 3, label 0"):
         evaluate_classifier(clf, texts, Y, source=None)
+# ---------------------------------------------------------------- hierarchical metrics
+
+
+HIER_KEYS = ["hierarchical_precision", "hierarchical_recall", "hierarchical_f1"]
+
+
+def hier_vocab(path):
+    """L0..L9 of the tiny corpus as a CSV vocabulary with a polyhierarchy: L1..L3 under
+    L0, L4 and L5 under L1, L5 under L2 too; L6..L9 flat."""
+    broader = {1: "urn:x:L0", 2: "urn:x:L0", 3: "urn:x:L0", 4: "urn:x:L1",
+               5: "urn:x:L1 urn:x:L2"}
+    path.write_text("uri,label_en,broader\n" + "".join(
+        f"urn:x:L{i},L{i},{broader.get(i, '')}\n" for i in range(10)))
+    return path
+
+
+def test_eval_reports_hierarchical_metrics_where_the_bundle_has_a_hierarchy(tiny, tmp_path):
+    """eval measured a thesaurus-labelled corpus with flat metrics only: a broader label
+    suggested for its narrower gold label counted as wrong as any other. A bundle whose
+    vocabulary has broader links now reports hierarchical precision, recall and F1
+    (each set augmented with its labels' ancestors), in eval --json after the flat set
+    metrics, in its text, in train --json's and the manifest's held-out metrics."""
+    from tagsmith.metrics import hierarchical_scores
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.io import read_labelled
+
+    vocab = hier_vocab(tmp_path / "hier.csv")
+    trained = json.loads(run("train", tiny / "train.tsv", "--output", tmp_path / "hier",
+                             "--vocab", vocab, "--dev-fraction", "0.25", "--no-refit",
+                             "--json", *FAST))
+    manifest = json.loads((tmp_path / "hier" / "manifest.json").read_text())
+    for held_out in (trained["heldout"]["metrics"], manifest["metrics"]["heldout"]["metrics"]):
+        assert set(HIER_KEYS) <= set(held_out), held_out
+    printed = json.loads(run("eval", tmp_path / "hier", tiny / "test.tsv", "--json"))
+    keys = list(printed)
+    at = keys.index("micro_recall") + 1
+    assert keys[at:at + 3] == HIER_KEYS
+    clf = TextClassifier.load(tmp_path / "hier")
+    test = read_labelled(tiny / "test.tsv", clf.label_space)
+    sets = clf.label_sets(clf.predict_topk(test.texts, clf.n_labels), None)
+    expected = hierarchical_scores(test.Y, sets, clf.label_space)
+    assert {key: printed[key] for key in HIER_KEYS} == expected
+    # the ancestors add shared labels: more credit than the flat figures give
+    assert expected["hierarchical_recall"] > printed["micro_recall"]
+    text = run("eval", tmp_path / "hier", tiny / "test.tsv").splitlines()
+    assert any(line.split() == ["hierarchical_f1", f"{expected['hierarchical_f1']:.4f}"]
+               for line in text), text
+    # eval --baseline: the bundle's metrics keep them beside the comparison
+    compared = json.loads(run("eval", tmp_path / "hier", tiny / "test.tsv", "--json",
+                              "--baseline", tiny / "model"))
+    assert {key: compared[key] for key in HIER_KEYS} == expected
+    assert "baseline" in compared
+
+
+def test_eval_vocab_with_a_hierarchy_gives_a_flat_bundle_hierarchical_metrics(tiny, tmp_path):
+    """eval --vocab VOCAB names the labels as VOCAB does: its broader links are the
+    hierarchy the metrics augment the sets with, where the bundle's vocabulary had none
+    (a flat bundle's eval --json has no hierarchical key: the brute-force test above)."""
+    from tagsmith.metrics import hierarchical_scores
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.io import read_labelled
+
+    vocab = hier_vocab(tmp_path / "hier.csv")
+    printed = json.loads(run("eval", tiny / "model", tiny / "test.tsv", "--json",
+                             "--vocab", vocab))
+    clf = TextClassifier.load(tiny / "model")
+    test = read_labelled(tiny / "test.tsv", clf.label_space)
+    sets = clf.label_sets(clf.predict_topk(test.texts, clf.n_labels), None)
+    from tagsmith.data.vocab import load_vocabulary
+
+    expected = hierarchical_scores(test.Y, sets, load_vocabulary(vocab))
+    assert {key: printed[key] for key in HIER_KEYS} == expected
+    flat = json.loads(run("eval", tiny / "model", tiny / "test.tsv", "--json"))
+    assert not set(HIER_KEYS) & set(flat)

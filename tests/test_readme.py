@@ -730,8 +730,13 @@ def test_every_key_of_the_eval_json_metrics_is_named_in_metrics():
     from tagsmith.topk import TopK
 
     topk = TopK.from_scores([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], k=3)
+    from tagsmith.data.labelspace import Label, LabelSpace
+
+    # a vocabulary with a hierarchy: its hierarchical metrics too
+    space = LabelSpace([Label("u:a"), Label("u:b", broader=["u:a"]), Label("u:c")])
     report = evaluate([[1, 0, 1], [0, 1, 0]], topk, topk.label_sets(0.5),
-                      propensity=np.full(3, 0.5))
+                      propensity=np.full(3, 0.5), hierarchy=space)
+    assert "hierarchical_f1" in report
     section = _prose().split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
     missing = sorted({re.sub(r"@\d+$", "@k", key) for key in report}
                      - set(re.findall(r"`([^`]+)`", section)))

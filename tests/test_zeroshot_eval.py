@@ -360,3 +360,23 @@ def test_zeroshot_eval_options_are_refused_naming_them(tmp_path, monkeypatch, ar
     result = CliRunner().invoke(tagsmith_cli.cli, ["zeroshot", "v.csv", *args])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.stderr.split()), result.stderr
+
+
+def test_zeroshot_eval_reports_hierarchical_metrics_of_a_vocabulary_with_broader_links(
+        tmp_path):
+    """zeroshot --eval gives eval's figures, the hierarchical ones too where VOCAB has a
+    hierarchy. By hand, music under sport (a link for the arithmetic): the best labels
+    sport, food, music, music against sport, food, music, sport; augmented, the sets
+    share 1 + 1 + 2 + 1 labels of 6 predicted and 5 true: hP 5/6, hR 1, hF1 10/11,
+    where the flat micro-F1 is 3/4."""
+    vocab, corpus = _files(tmp_path, vocab="uri,label_en,broader\nu:sport,sport,\n"
+                                           "u:food,food,\nu:music,music,u:sport\n")
+    result = _run(tmp_path, vocab, corpus, "--eval", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["p@1"] == pytest.approx(0.75) and report["micro_f1"] == pytest.approx(0.75)
+    assert report["hierarchical_precision"] == pytest.approx(5 / 6)
+    assert report["hierarchical_recall"] == 1.0
+    assert report["hierarchical_f1"] == pytest.approx(10 / 11)
+    flat = _run(tmp_path, *_files(tmp_path), "--eval", "--json")
+    assert "hierarchical_f1" not in json.loads(flat.stdout)

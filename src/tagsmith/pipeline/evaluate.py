@@ -114,13 +114,15 @@ def evaluate_label_sets(Y: LabelMatrix, topk: TopK, y_pred: LabelMatrix, space: 
                         propensity: np.ndarray | None = None, per_label: bool = False,
                         forced: np.ndarray | None = None) -> dict:
     """``eval``'s report of any scorer (a bundle, zero-shot, a blend of both): ranking
-    metrics from ``topk``, set metrics from ``y_pred`` (its label sets), and with
+    metrics from ``topk``, set metrics from ``y_pred`` (its label sets), hierarchical
+    precision, recall and F1 where ``space`` has a hierarchy, and with
     ``per_label`` each label's figures (:func:`label_rows`; ``thresholds``, one per
     label, are what they report as the labels' thresholds: None where the sets are no
     threshold's, ``zeroshot --eval``'s best label of each document)."""
     from tagsmith.metrics import evaluate
 
-    report: dict = evaluate(Y, topk, y_pred, ks=tuple(ks), propensity=propensity)
+    report: dict = evaluate(Y, topk, y_pred, ks=tuple(ks), propensity=propensity,
+                            hierarchy=space)
     if per_label:
         report["per_label"] = label_rows(space, Y, y_pred, thresholds, forced)
     return report
