@@ -549,6 +549,8 @@ def test_evaluate_classifier_refuses_labels_other_than_0_or_1(bad):
     with pytest.raises(InvalidParameterError, match=r"parameter 'Y' must be labels 0 or 1.*"
                                                     r"document 3, label 0"):
         evaluate_classifier(clf, texts, Y, source=None)
+
+
 # ---------------------------------------------------------------- hierarchical metrics
 
 
