@@ -2092,3 +2092,20 @@ def test_calibration_labels_other_than_0_or_1_are_refused_naming_y_before_scorin
         else:
             evaluate_confidence(calibrated, texts, Y)
     assert calls == {"transform": 0, "predict_topk": 0}
+
+
+@pytest.mark.parametrize("call", ["heldout", "evaluate"])
+def test_calibration_labels_as_a_list_of_another_shape_are_refused_naming_y(
+        calibrated, data, monkeypatch, call):
+    """A Y given as a list of lists, of fewer rows than the texts, passed the shape check
+    (it has no .shape) and was refused after every text had been scored, as 'y_true'.
+    It is refused first, naming Y and its shape."""
+    texts = data["test"].texts[:50]
+    Y = data["test"].Y[:10].toarray().tolist()
+    calls = count_scoring(monkeypatch, calibrated)
+    with pytest.raises(InvalidParameterError, match=r"parameter 'Y' .*got 'shape \(10, "):
+        if call == "heldout":
+            heldout_from_corpus(calibrated, texts, Y)
+        else:
+            evaluate_confidence(calibrated, texts, Y)
+    assert calls == {"transform": 0, "predict_topk": 0}

@@ -625,3 +625,26 @@ def test_eval_vocab_with_a_hierarchy_gives_a_flat_bundle_hierarchical_metrics(ti
     assert {key: printed[key] for key in HIER_KEYS} == expected
     flat = json.loads(run("eval", tiny / "model", tiny / "test.tsv", "--json"))
     assert not set(HIER_KEYS) & set(flat)
+
+
+@pytest.mark.parametrize("rows", [slice(0, 5), slice(None)])
+def test_evaluate_classifier_refuses_a_list_y_of_another_shape_naming_y(rows):
+    """Y as a list of lists (no .shape) of other rows or columns than the texts and
+    labels was refused after every text had been scored, as 'y_true', a parameter
+    evaluate_classifier has not; it names Y and the shape, as for a matrix."""
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    space = LabelSpace.from_uris(["u:pos", "u:neg"])
+    texts = ["good fine great", "bad awful poor"] * 10
+    Y = np.array([[1, 0], [0, 1]] * 10)
+    clf = train_classifier(texts, sp.csr_matrix(Y), space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params={"char_ngrams": None, "min_df": 1}))
+    bad = Y[rows] if rows.stop else Y[:, :1]
+    with pytest.raises(InvalidParameterError,
+                       match=rf"parameter 'Y' .*got 'shape \({len(bad)}, {bad.shape[1]}\)"):
+        evaluate_classifier(clf, texts, bad.tolist(), source=None)

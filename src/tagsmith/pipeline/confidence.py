@@ -1087,8 +1087,8 @@ def heldout_from_corpus(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     texts = _as_list(texts)
     # before any text is scored, as evaluate_classifier checks them: a NaN (a table's
     # gap) was kept as a true label to calibrate on
-    check_label_shape(Y, texts, classifier.n_labels)
     Y = check_label_values(Y, "Y")
+    check_label_shape(Y, texts, classifier.n_labels)  # a list of lists has a shape as CSR
     hashes = hash_texts(texts)  # once, for the overlap check and the groups
     if classifier.train_hashes is None and texts:
         # a bundle saved before it kept its training texts' hashes: a subset of its own
@@ -1147,10 +1147,10 @@ def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     alphas = _check_alphas(alphas)
     k, reliability_k = _confidence_k(classifier, reliability_k)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)
-    check_label_shape(Y, texts, classifier.n_labels)
     from tagsmith.metrics.sets import check_label_values
 
     Y = check_label_values(Y, "Y")  # refused after every text was scored, as 'y_true'
+    check_label_shape(Y, texts, classifier.n_labels)  # a list of lists has a shape as CSR
     raw = classifier.predict_topk(texts, k, calibrated=False)
     return _confidence_report(classifier, raw, Y, k, alphas=alphas, reliability_k=reliability_k,
                               png=png)

@@ -214,12 +214,14 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     """
     ks, k = evaluation_k(classifier, ks, threshold)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)  # before any scoring
-    check_label_shape(Y, texts, classifier.n_labels)
     from tagsmith.metrics.sets import check_label_values
 
     # the metrics count any nonzero as a true label: a NaN or a 2 measured a label
     # nobody gave (a table with missing values read every gap as a hit to find)
     Y = check_label_values(Y, "Y")
+    # on the CSR made of it: a list of lists, which has no shape, was refused after
+    # every text had been scored, as 'y_true'
+    check_label_shape(Y, texts, classifier.n_labels)
     if source is not None:
         texts = overlap_checked(classifier, texts, source)
     return evaluate_topk(classifier, Y, classifier.predict_topk(texts, k), ks=ks,
