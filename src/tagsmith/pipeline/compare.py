@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int, check_number
+from tagsmith._params import check_int
+from tagsmith.conformal.risk import check_alpha
 from tagsmith.exceptions import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -189,10 +190,9 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     """
     resamples = check_int("resamples", resamples, 1, numpy=True)
     seed = check_int("seed", seed, 0, numpy=True)
-    confidence = check_number("confidence", confidence, 0, strict=True, numpy=True,
-                              maximum=1)
-    if confidence == 1:
-        raise InvalidParameterError("confidence", "a number in (0, 1)", confidence)
+    # as every rate in (0, 1) is checked: a check_number to 1 refused 95 as "a number in
+    # (0, 1]", and then 1 itself
+    confidence = check_alpha(confidence, "confidence")
     n = _check_compared("Y", Y, None, gold)
     for best_name, best_value, sets_name, sets_value, named in (
             ("top1", top1, "sets", sets, space),
