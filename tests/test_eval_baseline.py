@@ -593,3 +593,20 @@ def test_compare_predictions_says_confidence_is_in_the_open_interval(value):
                             confidence=value)
     assert caught.value.name == "confidence"
     assert caught.value.expected == "a number in (0, 1)"
+
+
+def test_compare_predictions_refuses_a_float_top1_of_no_documents_naming_it():
+    """With no documents the batch skipped top1's dtype check: an empty float top1 (as
+    np.array([]) gives) failed inside numpy indexing ('arrays used as indices must be
+    of integer...'); it is refused naming top1 and its dtype, as for any length."""
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.compare import compare_predictions
+
+    space = LabelSpace.from_uris(["x:a", "x:b"])
+    none = sp.csr_matrix((0, 2))
+    with pytest.raises(InvalidParameterError, match=r"parameter 'top1' .*dtype float64"):
+        compare_predictions(none, space, space, np.array([]), none, space,
+                            np.zeros(0, dtype=int), none, resamples=20)

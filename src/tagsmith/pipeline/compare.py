@@ -149,8 +149,9 @@ def _check_top1(name: str, top1: object, n_docs: int, n_labels: int) -> None:
                 f"in [-1, {n_labels})")
     if values.ndim != 1 or len(values) != n_docs:
         raise InvalidParameterError(name, expected, f"shape {values.shape}")
-    if len(values) and (values.dtype.kind not in "iu" or values.min() < -1
-                        or values.max() >= n_labels):
+    # the dtype even of no documents: an empty float top1 failed inside numpy indexing
+    if values.dtype.kind not in "iu" or (len(values) and (values.min() < -1
+                                                         or values.max() >= n_labels)):
         got = (f"dtype {values.dtype}" if values.dtype.kind not in "iu"
                else f"values in [{values.min()}, {values.max()}]")
         raise InvalidParameterError(name, expected, got)
