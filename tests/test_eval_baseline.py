@@ -256,8 +256,6 @@ def compared(n_docs, bundle_right, baseline_right):
 
 @pytest.mark.parametrize(("n_docs", "differing", "p_value"), [(1, 1, 1.0), (2, 2, 0.5),
                                                               (20, 4, 0.125)])
-
-
 def test_eval_baseline_verdict_on_few_differing_documents_is_not_better(n_docs, differing,
                                                                         p_value):
     """The percentile bootstrap called a bundle right on 1 document where the baseline
@@ -318,8 +316,6 @@ def test_eval_baseline_is_refused_with_unknown_labels_skip(months):
 
 
 @pytest.mark.parametrize("differing", [2, 4, 5])
-
-
 def test_eval_baseline_label_verdict_on_few_differing_documents_is_too_few(differing):
     """A label whose predictions differ on 4 or 5 of 20 documents, all one way, was
     listed as its F1 risen beyond noise: the percentile bootstrap's interval left 0 out
@@ -432,8 +428,6 @@ def test_eval_baseline_featurizes_twice_where_the_featurizers_differ(months, mon
 
 
 @pytest.mark.parametrize("chunk", [16, 1000])
-
-
 def test_a_pair_of_predictions_featurized_once_is_each_bundles_own(months, calibrated,
                                                                    monkeypatch, chunk):
     """predict_topk_pair (one featurization for two bundles with the same featurizer)
@@ -505,8 +499,6 @@ def test_the_same_featurizer_is_told_by_the_checksums_and_older_bytes_by_the_arr
     ("confidence", 95, "95"),
     ("confidence", 1.0, "1.0"),
 ])
-
-
 def test_compare_predictions_refuses_mismatched_predictions_and_bad_settings(
         name, value, shown):
     """A researcher comparing two models from Python met a top1 of the first documents
@@ -573,8 +565,6 @@ def test_eval_names_labels_in_lang(tmp_path, caplog):
 
 
 @pytest.mark.parametrize("value", [95, float("nan"), 1.0, 0])
-
-
 def test_compare_predictions_says_confidence_is_in_the_open_interval(value):
     """compare_predictions(..., confidence=95) was refused as "a number in (0, 1]", so a
     researcher who then passed 1 was refused again, as "(0, 1)"; every bad confidence is
