@@ -675,3 +675,56 @@ def test_a_band_of_excluded_labels_alone_is_not_warned_of_as_without_documents()
     model = ConformalModel(recall, learnt, None, alpha=0.1, n_docs=200)
     assert "1 of the 2 frequency bands has no conformal document" in \
         model.alpha_too_small(0.1, "mondrian")
+
+
+@pytest.mark.parametrize("per_band", [False, True])
+def test_an_excluded_label_is_in_no_lpicp_set_and_counts_in_no_nonconformity(per_band):
+    """LP-ICP counted a never-trained label (one probability for every document, 0.4
+    here) in the whole label set: its held-out positives raised every calibration score
+    by 0.6, and a flip of it fitted most budgets, so it was a possible label of nearly
+    every document, saying nothing of it. Excluded, it is in no label set, and the sets are
+    those of an LP-ICP fitted on the other labels alone (brute force on them): the
+    guarantee is of the true label set less the excluded label, as for recall sets."""
+    rng = np.random.default_rng(5)
+    n, n_labels = 400, 5
+    probs = rng.beta(0.5, 0.5, (n, n_labels))
+    probs[:, 4] = 0.4  # never trained
+    y = sp.csr_matrix(rng.random(probs.shape) < probs)
+    topk = TopK.from_scores(probs, n_labels)
+    bands = (FrequencyBands(np.array([0, 1, 0, 1, 1]), np.array([0, 1, 10 ** 9]))
+             if per_band else None)
+    left_in = fit_powerset_icp(y[:300], topk[:300], bands=bands).predict(topk[300:], 0.1)
+    assert left_in.possible[:, 4].mean() > 0.9  # the defect: a possible label of nearly all
+    exclude = np.array([False] * 4 + [True])
+    icp = fit_powerset_icp(y[:300], topk[:300], bands=bands, exclude=exclude)
+    sets = icp.predict(topk[300:], 0.1)
+    assert not (sets.possible[:, 4].any() or sets.certain[:, 4].any()
+                or sets.predicted[:, 4].any())
+    assert all(4 not in labels for i in range(len(sets)) for labels in sets.label_sets(i))
+    # the same as an LP-ICP of the four other labels (band of label 4 kept, if any)
+    four = TopK.from_scores(probs[:, :4], 4)
+    reference = fit_powerset_icp(y[:300, :4], four[:300], bands=None if bands is None else
+                                 FrequencyBands(np.array([0, 1, 0, 1]), bands.edges))
+    expected = reference.predict(four[300:], 0.1)
+    np.testing.assert_allclose(icp.scores, reference.scores)
+    for name in ("possible", "certain", "predicted"):
+        np.testing.assert_array_equal(getattr(sets, name)[:, :4], getattr(expected, name))
+    np.testing.assert_array_equal(sets.n_sets, expected.n_sets)
+    np.testing.assert_allclose(sets.credibility, expected.credibility)
+    np.testing.assert_allclose(sets.confidence, expected.confidence)
+    # coverage reads the true label set less the excluded label
+    np.testing.assert_array_equal(sets.covers(y[300:]), expected.covers(y[300:, :4]))
+    if not per_band:  # and the sets are exact (brute force over the kept labels)
+        for i in range(20):
+            brute = brute_force_sets(icp.scores, sets.probabilities[i, :4], 0.1)
+            assert sets.n_sets[i] == len(brute)
+    again = PowersetICP.from_state(*icp.to_state())
+    np.testing.assert_array_equal(again.excluded, exclude)
+    assert not again.predict(topk[300:], 0.1).possible[:, 4].any()
+    meta, arrays = fit_powerset_icp(y[:300], topk[:300]).to_state()
+    assert "excluded" not in arrays and PowersetICP.from_state(meta, arrays).excluded is None
+    meta, arrays = icp.to_state()
+    with pytest.raises(ValueError, match="LP-ICP excluded is not one boolean per label"):
+        PowersetICP.from_state(meta, {**arrays, "excluded": np.zeros(3, bool)})
+    with pytest.raises(InvalidParameterError, match="parameter 'exclude'"):
+        fit_powerset_icp(y[:300], topk[:300], exclude=np.zeros(3, bool))

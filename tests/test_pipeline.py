@@ -1315,10 +1315,14 @@ def test_a_label_never_trained_is_in_no_conformal_set_and_said_so(tmp_path, capl
         sets = clf.predict_sets(texts, alpha=0.1, method=method)
         assert sets.to_csr()[:, 2].nnz == 0, method
         assert sets.to_csr()[:, :2].nnz >= len(texts)  # the learnt labels are there
+    # LP-ICP counted it in the whole label set: a possible label of every document
+    powerset = clf.predict_sets(texts, alpha=0.1, method="lpicp")
+    assert not powerset.possible[:, 2].any() and powerset.possible[:, :2].any()
     assert untrained_out_of_sets(clf) == (
-        "1 label never trained (no training document: 'u:c') cannot be in a recall or "
-        "mondrian set; its coverage is not guaranteed (the sets' guarantee is of the "
-        "labels the model learnt)")
+        "1 label never trained (no training document: 'u:c') cannot be in any recall, "
+        "mondrian or lpicp set; its coverage is not guaranteed (the sets' guarantee is of "
+        "the labels the model learnt)")
+    assert "cannot be in any lpicp set" in untrained_out_of_sets(clf, method="lpicp")
     clf.save(tmp_path / "model")
     again = TextClassifier.load(tmp_path / "model")
     assert again.predict_sets(texts, alpha=0.1).to_csr()[:, 2].nnz == 0
@@ -1330,10 +1334,25 @@ def test_a_label_never_trained_is_in_no_conformal_set_and_said_so(tmp_path, capl
         result = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(tmp_path / "model"),
                                                        str(docs), "--sets"])
     assert result.exit_code == 0, result.output
-    assert caplog.text.count("cannot be in a recall or mondrian set") == 1, caplog.text
+    assert caplog.text.count("cannot be in any recall set") == 1, caplog.text
+    assert "u:c" not in result.stdout
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(tmp_path / "model"),
+                                                       str(docs), "--sets", "--set-method",
+                                                       "lpicp"])
+    assert result.exit_code == 0, result.output
+    assert caplog.text.count("cannot be in any lpicp set") == 1, caplog.text
     assert "u:c" not in result.stdout
     # calibrated before they were left out: every set held it, and the warning says so
     assert again.conformal is not None
     again.conformal.recall.excluded = None
     assert "run tagsmith calibrate again to leave it out of the sets" in \
         untrained_out_of_sets(again)
+    # lpicp sets calibrated before (the recall ones leaving it out): said for lpicp alone
+    again = TextClassifier.load(tmp_path / "model")
+    assert again.conformal is not None and again.conformal.lpicp is not None
+    again.conformal.lpicp.excluded = None
+    assert untrained_out_of_sets(again, method="recall").startswith("1 label never trained")
+    assert "it counts in the whole label set the lpicp sets cover; run tagsmith calibrate " \
+        "again" in untrained_out_of_sets(again, method="lpicp")

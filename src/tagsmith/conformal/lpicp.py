@@ -23,6 +23,14 @@ of the label set is covered with probability ``1 - epsilon`` (rare labels get th
 own guarantee; the whole set is covered with probability at least ``1 - B epsilon``
 for ``B`` bands). The prediction set is the product of the bands' sets.
 
+Excluded labels (``exclude``, a boolean mask: labels the model was never trained on,
+whose probability is the same for every document) are in no label set and count in no
+nonconformity: the guarantee is then that the true label set *less the excluded labels*
+is in the prediction set with probability at least ``1 - epsilon``, as the recall sets
+leave them out (:mod:`tagsmith.conformal.risk`). Counted, such a label's positives
+raised every calibration score by ``1 - o_l`` and its constant probability said nothing
+of the document.
+
 Needs every label's probability (``topk.k == n_labels``): it is meant for small
 label spaces; use recall control (:mod:`tagsmith.conformal.risk`) for large ones.
 
@@ -45,6 +53,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 
 from tagsmith._plural import plural_s
 from tagsmith._typing import LabelMatrix
@@ -93,7 +102,9 @@ class PowersetSets:
     (the smallest over bands); ``confidence`` one minus the second largest p-value;
     ``empty`` documents whose prediction set is empty (nothing is typical enough);
     ``abstain`` those empty, with more than ``max_set_size`` possible labels or, if
-    given, more than ``max_sets`` label sets.
+    given, more than ``max_sets`` label sets. Labels the calibrator excluded
+    (:attr:`PowersetICP.excluded`) are in no label set, and :meth:`covers` reads the
+    true label set without them.
     """
 
     icp: PowersetICP
@@ -136,7 +147,8 @@ class PowersetSets:
         return self.n_sets
 
     def covers(self, y_true: LabelMatrix) -> np.ndarray:
-        """Per document: is its true label set in its prediction set?"""
+        """Per document: is its true label set (less the excluded labels, which count in
+        no nonconformity) in its prediction set?"""
         y = as_label_matrix(y_true)
         if y.shape != self.predicted.shape:
             raise InvalidParameterError("y_true", f"a label matrix of shape "
@@ -150,11 +162,12 @@ class PowersetSets:
         if self.empty[i]:
             return []
         group_of = self.icp.group_of()
+        kept = self.icp.kept()
         # the cheapest combinations over the bands, one band at a time: the `limit`
         # cheapest of a sum of costs only need the `limit` cheapest of each part
         combos: list[tuple[float, tuple[int, ...]]] = [(0.0, ())]
         for g in range(self.icp.n_groups):
-            labels = np.flatnonzero(group_of == g)
+            labels = np.flatnonzero((group_of == g) & kept)
             costs = np.abs(1.0 - 2.0 * self.probabilities[i, labels])
             options = _flip_sets(labels, costs, self.budget[i, g], limit)
             combos = sorted(((spent + cost, flips + more) for spent, flips in combos
@@ -259,6 +272,17 @@ class PowersetICP:
     n_labels: int
     band_of: np.ndarray | None = None
     mean_true_labels: float = 1.0
+    excluded: np.ndarray | None = None  # (n_labels,) bool: in no set, counted nowhere
+
+    @property
+    def n_excluded(self) -> int:
+        """How many labels are in no label set (:attr:`excluded`)."""
+        return 0 if self.excluded is None else int(np.count_nonzero(self.excluded))
+
+    def kept(self) -> np.ndarray:
+        """``(n_labels,)`` bool: the labels not excluded."""
+        return (np.ones(self.n_labels, bool) if self.excluded is None
+                else ~self.excluded.astype(bool))
 
     @property
     def n_groups(self) -> int:
@@ -279,6 +303,7 @@ class PowersetICP:
     def _one_hot(self) -> np.ndarray:
         onehot = np.zeros((self.n_labels, self.n_groups))
         onehot[np.arange(self.n_labels), self.group_of()] = 1.0
+        onehot[~self.kept()] = 0.0  # an excluded label counts in no nonconformity
         return onehot
 
     def nonconformity(self, probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -327,7 +352,8 @@ class PowersetICP:
                                         f"{topk.n_labels} label{plural_s(topk.n_labels)}")
         epsilon = check_alpha(epsilon, "epsilon")
         o = dense_probabilities(topk)
-        predicted = o >= 0.5
+        kept = self.kept()
+        predicted = (o >= 0.5) & kept[None, :]
         costs = np.abs(1.0 - 2.0 * o)
         best_scores = self.nonconformity(o, predicted)
         thresholds = self.thresholds(epsilon)
@@ -335,12 +361,12 @@ class PowersetICP:
         group = self.group_of()
         label_budget = budget[:, group]
         empty = np.any(budget < 0, axis=1)
-        flippable = (costs <= label_budget) & ~empty[:, None]
+        flippable = (costs <= label_budget) & ~empty[:, None] & kept[None, :]
         certain = predicted & ~flippable & ~empty[:, None]
         possible = (predicted | flippable) & ~empty[:, None]
         n_sets = np.ones(len(topk), dtype=np.int64)
         for g in range(self.n_groups):
-            members = np.flatnonzero(group == g)
+            members = np.flatnonzero((group == g) & kept)
             sorted_costs = np.sort(costs[:, members], axis=1)
             counts = _count_within()(sorted_costs, np.minimum(budget[:, g], 1e300), count_cap)
             n_sets = np.minimum(n_sets * counts, count_cap)
@@ -349,7 +375,7 @@ class PowersetICP:
         p_best = self.p_values(best_scores)
         cheapest = np.full((len(topk), self.n_groups), np.inf)
         for g in range(self.n_groups):
-            members = np.flatnonzero(group == g)
+            members = np.flatnonzero((group == g) & kept)
             if members.size:
                 cheapest[:, g] = costs[:, members].min(axis=1)
         # a set's p-value is its smallest over the bands; the runner-up to Ŷ flips the
@@ -357,7 +383,8 @@ class PowersetICP:
         p_second = self.p_values(best_scores + cheapest)
         for g in range(self.n_groups if self.n_groups > 1 else 0):
             p_second[:, g] = np.minimum(p_second[:, g], np.delete(p_best, g, axis=1).min(axis=1))
-        p_second[:, np.bincount(group, minlength=self.n_groups) == 0] = 0.0  # no label to flip
+        no_flip = np.bincount(group[kept], minlength=self.n_groups) == 0  # no label to flip
+        p_second[:, no_flip] = 0.0
         credibility = p_best.min(axis=1)
         confidence = 1.0 - p_second.max(axis=1)
         limit = self.default_max_set_size() if max_set_size is None else int(max_set_size)
@@ -374,6 +401,8 @@ class PowersetICP:
         arrays = {"indptr": self.indptr.astype(np.int64), "scores": self.scores}
         if self.band_of is not None:
             arrays["band_of"] = self.band_of.astype(np.int16)
+        if self.excluded is not None and self.excluded.any():
+            arrays["excluded"] = self.excluded.astype(bool)
         return meta, arrays
 
     @classmethod
@@ -403,17 +432,40 @@ class PowersetICP:
                                     shape=(out.n_labels,), dtype=np.int16)
         elif out.n_groups != 1:
             raise ValueError(f"LP-ICP without bands has {out.n_groups} groups, expected 1")
+        if "excluded" in arrays:  # absent in bundles calibrated before it was kept
+            excluded = np.asarray(arrays["excluded"])
+            if excluded.shape != (out.n_labels,) or excluded.dtype != np.bool_:
+                raise ValueError(f"LP-ICP excluded is not one boolean per label "
+                                 f"({out.n_labels}): dtype {excluded.dtype}, shape "
+                                 f"{excluded.shape}")
+            out.excluded = excluded
         return out
 
 
 def fit_powerset_icp(y_true: LabelMatrix, topk: TopK, *,
-                     bands: FrequencyBands | None = None) -> PowersetICP:
+                     bands: FrequencyBands | None = None,
+                     exclude: npt.ArrayLike | None = None) -> PowersetICP:
     """Calibration scores of the true label sets of held-out documents.
 
     ``topk`` holds their calibrated probabilities for every label; ``y_true`` their
     labels. The documents must be unseen by the model and by the calibrator.
+    ``exclude`` (a boolean mask over the labels, as
+    :func:`~tagsmith.conformal.risk.fit_recall_control`'s): labels in no label set,
+    counted in no nonconformity (see the module docstring).
     """
     y = check_labels(y_true, topk)
+    excluded = None
+    if exclude is not None:
+        excluded = np.asarray(exclude)
+        if excluded.shape != (topk.n_labels,) or excluded.dtype != np.bool_:
+            raise InvalidParameterError("exclude", f"a boolean mask of shape ({topk.n_labels},)",
+                                        f"dtype {excluded.dtype}, shape {excluded.shape}")
+        if excluded.any():
+            y = y.copy()
+            y.data[excluded[y.indices]] = False
+            y.eliminate_zeros()
+        else:
+            excluded = None
     check_fit_documents(y.shape[0], "a powerset ICP")
     band_of = None
     if bands is not None:
@@ -422,7 +474,8 @@ def fit_powerset_icp(y_true: LabelMatrix, topk: TopK, *,
                                                  f"label{plural_s(topk.n_labels)}",
                                         f"{bands.n_labels} label{plural_s(bands.n_labels)}")
         band_of = bands.band_of
-    icp = PowersetICP(np.zeros(2, np.int64), np.zeros(0), topk.n_labels, band_of)
+    icp = PowersetICP(np.zeros(2, np.int64), np.zeros(0), topk.n_labels, band_of,
+                      excluded=excluded)
     n_groups = 1 if band_of is None else bands.n_bands  # type: ignore[union-attr]
     icp.indptr = np.zeros(n_groups + 1, np.int64)
     scores = icp.nonconformity(dense_probabilities(topk), y.toarray())

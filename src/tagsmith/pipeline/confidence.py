@@ -538,7 +538,9 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
     full = probs.k >= probs.n_labels and bool(probs.valid.all())
     if use_lpicp is None:
         use_lpicp = full and probs.n_labels <= LPICP_MAX_LABELS
-    lpicp = fit_powerset_icp(conformal_part.Y, probs) if use_lpicp else None
+    # as the recall sets: a never-trained label's positives raised every calibration
+    # score by about 1, and its constant probability said nothing of the document
+    lpicp = fit_powerset_icp(conformal_part.Y, probs, exclude=exclude) if use_lpicp else None
     conformal = ConformalModel(recall, mondrian, lpicp, options.alpha, options.max_set_size,
                                len(conformal_part))
     seconds = time.perf_counter() - started
@@ -555,7 +557,7 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
         "calibrated": cal_report.to_dict(), "thresholds": thresholds.summary(),
         "thresholds_tuned_on": thresholds_docs,
         "conformal": {"methods": conformal.methods(), "alpha": options.alpha,
-                      # labels never trained: in no recall or mondrian set
+                      # labels never trained: in no conformal set (recall, mondrian, lpicp)
                       "n_untrained_labels": int(np.count_nonzero(untrained))},
     }
     if reach is not None:
@@ -709,13 +711,15 @@ def never_untrained(thresholds: Thresholds, labels: np.ndarray,
                    capped_bands=_capped_bands_left(thresholds, labels, source, shared, bands))
 
 
-def untrained_out_of_sets(classifier: TextClassifier, shown: int = 5) -> str:
-    """What the recall and mondrian sets of ``classifier`` say of the labels it has no
-    training document of, for ``calibrate`` and ``suggest --sets``: '' where there is
-    none (or no calibration). Calibrated now, such labels are in no set and outside the
-    guarantee; calibrated before they were left out, each joins every set whose
-    threshold falls below its constant probability, and calibrating again leaves them
-    out.
+def untrained_out_of_sets(classifier: TextClassifier, shown: int = 5,
+                          method: str | None = None) -> str:
+    """What the conformal sets of ``classifier`` (those of ``method``; ``None``: every
+    method it was calibrated for) say of the labels it has no training document of, for
+    ``calibrate``, ``train`` and ``suggest --sets``: '' where there is none (or no
+    calibration). Calibrated now, such labels are in no set and outside the guarantee;
+    calibrated before they were left out, each joins every recall or mondrian set whose
+    threshold falls below its constant probability, or counts in the whole label set of
+    the lpicp sets, and calibrating again leaves them out.
 
     A label without a training document scores every document the same: in every set
     (70 of 70 on a walk), it was noise to a moderator and said nothing of the document.
@@ -728,15 +732,29 @@ def untrained_out_of_sets(classifier: TextClassifier, shown: int = 5) -> str:
         return ""
     n = int(untrained.size)
     names = and_more(untrained, shown, lambda i: repr(classifier.label_space.name_of(int(i))))
-    if conformal.recall.excluded is None:  # calibrated before they were left out
+    methods = conformal.methods() if method is None else [method]
+    parts: dict[str, RecallControl | PowersetICP | None] = {
+        "recall": conformal.recall, "mondrian": conformal.mondrian, "lpicp": conformal.lpicp}
+    stale = [name for name in methods
+             if (part := parts[name]) is not None and part.excluded is None]
+    if stale:  # calibrated before they were left out
+        effects = []
+        if set(stale) & {"recall", "mondrian"}:
+            effects.append(f"{plural(n, 'it joins', 'each joins')} every "
+                           f"{' or '.join(m for m in stale if m != 'lpicp')} set whose "
+                           "threshold is below that score")
+        if "lpicp" in stale:
+            effects.append(f"{plural(n, 'it counts', 'each counts')} in the whole label set "
+                           "the lpicp sets cover")
         return (f"{n:,} label{plural_s(n)} without a training document ({names}) "
                 f"{plural(n, 'is', 'are')} scored the same for every document, and the "
                 "conformal sets were calibrated with "
-                f"{plural(n, 'it', 'them')} in: {plural(n, 'it joins', 'each joins')} every "
-                "recall or mondrian set whose threshold is below that score; run tagsmith "
+                f"{plural(n, 'it', 'them')} in: {'; '.join(effects)}; run tagsmith "
                 f"calibrate again to leave {plural(n, 'it', 'them')} out of the sets")
+    kinds = (methods[0] if len(methods) == 1
+             else f"{', '.join(methods[:-1])} or {methods[-1]}")
     return (f"{n:,} label{plural_s(n)} never trained (no training document: {names}) "
-            f"cannot be in a recall or mondrian set; {plural(n, 'its', 'their')} coverage "
+            f"cannot be in any {kinds} set; {plural(n, 'its', 'their')} coverage "
             "is not guaranteed (the sets' guarantee is of the labels the model learnt)")
 
 
