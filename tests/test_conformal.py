@@ -728,3 +728,35 @@ def test_an_excluded_label_is_in_no_lpicp_set_and_counts_in_no_nonconformity(per
         PowersetICP.from_state(meta, {**arrays, "excluded": np.zeros(3, bool)})
     with pytest.raises(InvalidParameterError, match="parameter 'exclude'"):
         fit_powerset_icp(y[:300], topk[:300], exclude=np.zeros(3, bool))
+
+
+def test_set_summaries_leave_the_excluded_labels_positives_out_and_count_them():
+    """eval --calibration's recall_mean counted every true label of a never-trained
+    label (in no set) as a miss, so it read below 1 - alpha where the guarantee, of the
+    labels the model learnt, held: it is now the recall of those, as lpicp's coverage,
+    and n_untrained_positives says how many true labels were left out."""
+    rng = np.random.default_rng(3)
+    n = 300
+    scores = rng.random((n, 4))
+    scores[:, 3] = 0.026
+    y = rng.random((n, 4)) < 0.3
+    y[:, 0] |= ~y[:, :3].any(axis=1)  # every document a learnt label
+    exclude = np.array([False, False, False, True])
+    without = y & ~exclude
+    recall_sets = fit_recall_control(sp.csr_matrix(y), TopK.from_scores(scores, 3),
+                                     exclude=exclude).predict(TopK.from_scores(scores, 3), 0.1)
+    summary = recall_sets.summary(sp.csr_matrix(y))
+    assert summary["n_untrained_positives"] == int(y[:, 3].sum()) > 0
+    assert summary["recall_mean"] == pytest.approx(
+        np.mean(recall_sets.recall(sp.csr_matrix(without))))
+    assert summary["recall_mean"] >= 0.9 - 1e-9  # the guarantee, on its documents
+    counted = np.mean([(recall_sets.to_csr()[i].toarray()[0] & y[i]).sum() / y[i].sum()
+                       for i in range(n)])
+    assert counted < summary["recall_mean"]  # every true u:3 counted a miss before
+    assert fit_recall_control(sp.csr_matrix(without), TopK.from_scores(scores, 3)).predict(
+        TopK.from_scores(scores, 3), 0.1).summary(sp.csr_matrix(y))["n_untrained_positives"] == 0
+    full = TopK.from_scores(scores, 4)
+    powerset = fit_powerset_icp(sp.csr_matrix(y), full, exclude=exclude).predict(full, 0.1)
+    summary = powerset.summary(sp.csr_matrix(y))
+    assert summary["n_untrained_positives"] == int(y[:, 3].sum())
+    assert summary["coverage"] == pytest.approx(powerset.covers(sp.csr_matrix(without)).mean())

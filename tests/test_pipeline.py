@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -1344,6 +1346,26 @@ def test_a_label_never_trained_is_in_no_conformal_set_and_said_so(tmp_path, capl
     assert result.exit_code == 0, result.output
     assert caplog.text.count("cannot be in any lpicp set") == 1, caplog.text
     assert "u:c" not in result.stdout
+    # eval --calibration: recall and coverage of the labels it learnt, saying how many
+    # true labels of u:c they leave out (each was counted a miss)
+    corpus = tmp_path / "corpus.tsv"
+    uris = ["<u:a>", "<u:b>", "<u:c>"]
+    corpus.write_text("".join(
+        f"{text} once more {i}\t"
+        + " ".join(uri for uri, on in zip(uris, row, strict=True) if on) + "\n"
+        for i, (text, row) in enumerate(zip(texts * 2, rows, strict=True))), encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["eval", str(tmp_path / "model"),
+                                                   str(corpus), "--calibration", "--json"])
+    assert result.exit_code == 0, result.output
+    sets = json.loads(result.stdout)["calibration"]["sets"]["alpha=0.1"]
+    n_uc = sum(row[2] for row in rows)
+    assert {method: summary["n_untrained_positives"] for method, summary in sets.items()} \
+        == {"recall": n_uc, "mondrian": n_uc, "lpicp": n_uc}
+    result = CliRunner().invoke(tagsmith_cli.cli, ["eval", str(tmp_path / "model"),
+                                                   str(corpus), "--calibration"])
+    assert result.exit_code == 0, result.output
+    assert (f"recall and coverage leave out the {n_uc} true labels of labels never trained "
+            "(in no set, outside the guarantee; the model misses every one)") in result.output
     # calibrated before they were left out: every set held it, and the warning says so
     assert again.conformal is not None
     again.conformal.recall.excluded = None

@@ -1887,6 +1887,15 @@ def _print_confidence(report: dict, n_labels: int) -> None:
                            f"{summary['set_size_mean']:.2f} (median "
                            f"{summary['set_size_median']:g})  abstain "
                            f"{summary['abstain_rate']:.3f}")
+    untrained = max((summary.get("n_untrained_positives", 0) for methods in
+                     report["sets"].values() for summary in methods.values()), default=0)
+    if untrained:  # recall_mean read as every true label's, 1 - alpha missed for these
+        measures = ("recall and coverage" if any("lpicp" in methods for methods in
+                                                 report["sets"].values()) else "recall")
+        verb = "leaves" if measures == "recall" else "leave"
+        click.echo(f"{measures} {verb} out the {untrained:,} true "
+                   f"label{plural_s(untrained)} of labels never trained (in no set, "
+                   "outside the guarantee; the model misses every one)")
     if "reliability_png" in report:
         click.echo(f"reliability diagram -> {printable(report['reliability_png'])}")
 

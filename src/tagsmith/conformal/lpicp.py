@@ -181,9 +181,10 @@ class PowersetSets:
 
     def summary(self, y_true: LabelMatrix | None = None) -> dict:
         """Mean and median number of label sets, labels possible and certain, empty and
-        abstain rates and, with labels, coverage. ``alpha`` is ``epsilon`` under the
-        name the other methods' summaries give it (``epsilon`` kept for the readers of
-        the summaries written before)."""
+        abstain rates and, with labels, coverage (of the true label sets less the excluded
+        labels; ``n_untrained_positives`` counts their true labels). ``alpha`` is
+        ``epsilon`` under the name the other methods' summaries give it (``epsilon`` kept
+        for the readers of the summaries written before)."""
         out = {"alpha": self.epsilon, "epsilon": self.epsilon, "n_docs": len(self),
                "n_sets_mean": float(self.n_sets.mean()) if len(self) else 0.0,
                "n_sets_median": float(np.median(self.n_sets)) if len(self) else 0.0,
@@ -195,6 +196,10 @@ class PowersetSets:
                "abstain_rate": float(self.abstain.mean()) if len(self) else 0.0}
         if y_true is not None:
             out["coverage"] = float(self.covers(y_true).mean()) if len(self) else 0.0
+            excluded = self.icp.excluded
+            out["n_untrained_positives"] = (
+                0 if excluded is None
+                else int(as_label_matrix(y_true)[:, np.flatnonzero(excluded)].nnz))
         return out
 
 

@@ -172,7 +172,8 @@ class RecallControl:
         abstain = (size > limit) | (best < min_confidence)
         return LabelSets(topk, in_set, tail_in, size.astype(np.int64), abstain,
                          alpha=check_alpha(alpha), method="mondrian" if self.mondrian
-                         else "recall", thresholds=thresholds, group_of=group)
+                         else "recall", thresholds=thresholds, group_of=group,
+                         excluded=self.excluded)
 
     def check_width(self, topk: TopK, name: str = "topk") -> None:
         """Refuse a ``topk`` whose width is not the calibration width :attr:`k`.

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._typing import LabelMatrix
-from tagsmith.calibration._entries import collect_entries
+from tagsmith.calibration._entries import check_labels, collect_entries
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
@@ -38,7 +38,9 @@ class LabelSets:
     (``(n_labels,)`` bool) the labels that join every set from the tail when not
     listed; ``size`` (``(n,)``) counts both; ``abstain`` (``(n,)`` bool) flags
     documents whose set is too large or too uncertain. ``thresholds`` and
-    ``group_of`` record the per-group thresholds used.
+    ``group_of`` record the per-group thresholds used; ``excluded`` (``(n_labels,)``
+    bool, or None) the labels the calibration left out (never trained: in no set), whose
+    true labels :meth:`recall` and :meth:`summary` leave out as the guarantee does.
     """
 
     topk: TopK
@@ -50,6 +52,7 @@ class LabelSets:
     method: str
     thresholds: np.ndarray | None = None
     group_of: np.ndarray | None = None
+    excluded: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.topk)
@@ -153,7 +156,12 @@ class LabelSets:
         return sp.csr_matrix(out.astype(bool))
 
     def recall(self, y_true: LabelMatrix) -> np.ndarray:
-        """Per document, the share of its true labels in its set (NaN without labels)."""
+        """Per document, the share of its true labels in its set (NaN without labels),
+        the true labels of :attr:`excluded` labels left out (the guarantee's recall: they
+        are in no set, and counted they were misses of every document carrying them)."""
+        return self._recall(self._learnt(y_true)[0])
+
+    def _recall(self, y_true: LabelMatrix) -> np.ndarray:
         entries = collect_entries(y_true, self.topk)
         cols = entries.true_col
         rows = entries.true_row
@@ -166,8 +174,21 @@ class LabelSets:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(n_true > 0, hits / n_true, np.nan)
 
+    def _learnt(self, y_true: LabelMatrix) -> tuple[LabelMatrix, int]:
+        """``y_true`` less the true labels of :attr:`excluded` labels, and how many
+        were left out."""
+        if self.excluded is None or not self.excluded.any():
+            return y_true, 0
+        y = check_labels(y_true, self.topk).copy()
+        dropped = self.excluded[y.indices]
+        y.data[dropped] = False
+        y.eliminate_zeros()
+        return y, int(np.count_nonzero(dropped))
+
     def summary(self, y_true: LabelMatrix | None = None) -> dict:
-        """Mean and distribution of set sizes, abstain rate and, with labels, recall."""
+        """Mean and distribution of set sizes, abstain rate and, with labels, recall
+        (of the labels not :attr:`excluded`, over the ``n_labelled_docs`` documents with
+        such a true label; ``n_untrained_positives`` counts the true labels left out)."""
         out = {"alpha": self.alpha, "method": self.method, "n_docs": len(self),
                "set_size_mean": float(self.size.mean()) if len(self) else 0.0,
                "set_size_median": float(np.median(self.size)) if len(self) else 0.0,
@@ -176,8 +197,10 @@ class LabelSets:
                "abstain_rate": float(self.abstain.mean()) if len(self) else 0.0,
                "tail_labels": int(self.tail_in.sum())}
         if y_true is not None:
-            recall = self.recall(y_true)
+            learnt, dropped = self._learnt(y_true)
+            recall = self._recall(learnt)
             labelled = ~np.isnan(recall)
             out["recall_mean"] = float(recall[labelled].mean()) if labelled.any() else None
             out["n_labelled_docs"] = int(labelled.sum())
+            out["n_untrained_positives"] = dropped
         return out
