@@ -1783,11 +1783,12 @@ def test_train_min_recall_says_what_share_of_the_positives_it_tuned_on_it_can_re
     assert summary["recall_reach"] == {
         "n_positives": total, "n_reachable": total - never, "n_never_learnt": never,
         "n_unranked": 0, "k": 28, "share_reachable": round((total - never) / total, 6)}
-    # the documents counted, named as calibrate --json names them (train had none)
+    # the documents counted, named as calibrate --json names them (train had none): by
+    # --dev's file, as calibrate names its --data ('dev corpus' named no file)
     documents = summary["calibration"]["thresholds_source"]
     assert summary["calibration"]["thresholds_tuned_on"] == "heldout"
     assert documents == TextClassifier.load(tmp_path / "dev").manifest["calibration"][
-        "thresholds_source"] == "dev corpus", documents
+        "thresholds_source"] == str(goemotions_small["dev"]), documents
     text = run(*args, "-o", tmp_path / "dev-text")
     assert text.exit_code == 0, text.output
     assert (f"recall 0.8 is of the positives the thresholds can reach: {total - never:,} of "
@@ -1834,7 +1835,12 @@ def test_train_with_dev_warns_of_the_thresholds_it_ships_alone(data, caplog):
               if r.getMessage().startswith("thresholds on few held-out positives")]
     source = clf.manifest["calibration"]["thresholds_source"]
     assert len(warned) == 1 and f"positives ({source})" in warned[0], warned
-    assert source.startswith("dev corpus")
+    assert source == "dev.tsv"  # the file, as calibrate names its --data
+    # without a name (a library caller's dev_texts) it reads as before
+    unnamed = train_classifier(data["train"].texts, data["train"].Y, data["space"],
+                               options=options, dev_texts=data["dev"].texts,
+                               dev_Y=data["dev"].Y)
+    assert unnamed.manifest["calibration"]["thresholds_source"] == "dev corpus"
 
 
 @pytest.mark.parametrize("objective", [{"min_recall": 0.9}, {"min_precision": 0.7}])

@@ -594,7 +594,7 @@ def _warn_featureless(X, texts: Sequence[str], stage: str) -> None:
 def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, *,
                      dev_texts: Sequence[str] | None = None,
                      dev_Y: LabelMatrix | None = None, options: TrainOptions | None = None,
-                     dev_name: str = "dev_texts", dev_source: str = "the dev corpus",
+                     dev_name: str = "dev_texts", dev_source: str | None = None,
                      _conformal_share: str = CONFORMAL_SHARE,
                      _corpus_name: str | None = None,
                      _text_hashes: np.ndarray | None = None) -> TextClassifier:
@@ -605,7 +605,10 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     ``label_space.uri_of(j)``; ``label_space``: the labels, saved with the model.
     ``dev_texts`` and ``dev_Y``: documents to tune the thresholds on (given together;
     without them ``options.dev_fraction`` of ``texts`` is held out), ``dev_name`` and
-    ``dev_source`` name them in warnings. ``options``: :class:`TrainOptions` (None: its
+    ``dev_source`` name them in messages, as a parameter and as a file (``tagsmith
+    train`` passes ``--dev`` and its path); ``dev_source`` is also recorded as the
+    calibration's ``thresholds_source`` where the thresholds are tuned again on them
+    ("dev corpus" without it). ``options``: :class:`TrainOptions` (None: its
     defaults). Returns the fitted classifier, its thresholds tuned and its manifest
     (``save`` writes it) recording the options and held-out metrics. A parameter
     refused is an :class:`~tagsmith.exceptions.InvalidParameterError` naming it (a
@@ -739,7 +742,8 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                 parameters=("crossfit_folds", "seed"))
     train_hashes = np.unique(hashes)
     if dev_texts is not None:  # a dev corpus that is (mostly) training data tunes nothing
-        check_overlap(train_hashes, dev_texts, name=dev_name, source=dev_source)
+        check_overlap(train_hashes, dev_texts, name=dev_name,
+                      source=dev_source or "the dev corpus")
     heldout = _heldout(texts, Y, dev_texts, dev_Y, options, groups)
     report: dict = {}
     n_final = len(texts)  # documents the final model is fitted on
@@ -879,7 +883,8 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         if heldout is not None:
             # calibration rewrote the manifest: the held-out entry is its copy now
             _heldout_after_calibration(classifier, heldout, dev_raw,
-                                       classifier.manifest["metrics"]["heldout"], options)
+                                       classifier.manifest["metrics"]["heldout"], options,
+                                       dev_source)
         classifier.manifest["training"]["seconds"] = round(time.perf_counter() - started, 3)
     for part, params in _featurizer_parts(featurizer, options.featurizer_params):
         if hasattr(part, "show_progress") and "show_progress" not in params:
@@ -986,7 +991,8 @@ def _label_counts(Y, n_labels: int) -> np.ndarray:
 
 
 def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | None,
-                               entry: dict, options: TrainOptions) -> None:
+                               entry: dict, options: TrainOptions,
+                               dev_source: str | None = None) -> None:
     """Calibration replaced the thresholds the held-out metrics were counted with.
 
     Where the final model never trained on the held-out documents (a dev corpus, or no
@@ -998,6 +1004,10 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
     (a refit), the thresholds stay those of the calibration split and the figures
     those of the model fitted before the refit, and say so.
 
+    ``dev_source`` names the dev corpus's file (``train --dev FILE``) in the manifest's
+    ``thresholds_source`` and the warning of thin thresholds, as ``calibrate`` names its
+    ``--data``: both read "dev corpus", naming no file.
+
     The final model is then the one that scored them for tuning: its ``raw`` scores are
     calibrated as :meth:`TextClassifier.predict_topk` would, not computed again (unless
     the calibrator reads more candidates than were kept).
@@ -1005,6 +1015,8 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
     fit_idx, dev_part_texts, dev_part_Y, source = heldout
     if fit_idx is not None and options.refit:
         return  # calibrate_classifier noted that the thresholds were replaced
+    if fit_idx is None and dev_source:  # the dev corpus, by its file's name
+        source = dev_source
     k = tuning_k(classifier.n_labels)
     width = k if classifier.calibrator is None else max(k, int(classifier.calibrator.k))
     if raw is not None and classifier.calibrator is not None and raw.k >= width:
