@@ -504,6 +504,15 @@ REFUSALS = [
     "The text is about threats. 'I can't help with leaking users' data.",
     "The text is about threats. \u2018I can\u2019t help with leaking users\u2019 data.",
     "The text is about threats. 'I can't help with leaking users' personal data.",
+    # a bare "unable to help": the model, "we", no subject, or the model by name
+    "We are unable to help with that.",
+    "Sorry, unable to help with that.",
+    "Unfortunately, unable to assist with this request.",
+    "The request is harmful; unable to help.",
+    "I was unable to help with that request.",
+    "I remain unable to help with this.",
+    "This assistant is unable to help with that request.",
+    "They're unable to help with the move; unable to comply with this request.",
 ]
 #: answers that no label applies, explained in words close to a refusal's: each counted
 #: a refusal, the document left for a person where it had been answered
@@ -603,6 +612,19 @@ QUOTED_NOTES = [
     "We said we are unable to help with that; no label fits.",
     "He said I can't help him; none applies.",
 ]
+#: notes saying someone in the document is unable to help: a third person, a form of
+#: "be", then the words a bare "unable to help" refusal has; each was a refusal, the
+#: document left for a person
+SOMEONE_ELSE_UNABLE = [
+    "The customer is unable to help with the move; no label fits.",
+    "They are unable to help with the move; none applies.",
+    "The landlord was still unable to help; no label fits.",
+    "She's unable to assist her mother; none applies.",
+    "My neighbours are unable to comply with the order; no label fits.",
+    "The agency has been unable to help them; none fits.",
+    "They\u2019ve been unable to help; no label applies.",
+    "The writer seems unable to help it. None of the labels fits.",
+]
 #: the same in the other languages, the document's words reported after a verb of
 #: saying: each was a refusal (the verbs were English only), where the English is none
 OTHER_REPORTED_NOTES = [
@@ -621,7 +643,8 @@ OTHER_REPORTED_NOTES = [
 
 @pytest.mark.parametrize("note, refused", [(note, True) for note in REFUSALS + OTHER_REFUSALS]
                          + [(note, False) for note in NONE_APPLIES + QUOTED_NOTES
-                            + OTHER_NONE_APPLIES + OTHER_REPORTED_NOTES])
+                            + OTHER_NONE_APPLIES + OTHER_REPORTED_NOTES
+                            + SOMEONE_ELSE_UNABLE])
 def test_the_refusal_words_tell_a_refusal_from_a_note_that_none_applies(note, refused):
     # "I cannot help but note none apply" and "I can't support any of these labels"
     # counted as refusals: {"labels": [], "note": ...} of an honest "none applies" was

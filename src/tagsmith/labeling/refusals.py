@@ -197,6 +197,18 @@ _OWN_RULES = re.compile(
 #: help", "wie die Richtlinie besagt", "comme le dit", "como dice", "kuten ohje
 #: toteaa"; Swedish "som" opening the clause alone, "som" a relative pronoun besides)
 _ASIDE = re.compile(r"\b(?:as|wie|comme|como|kuten)\b|^\s*som\b", re.IGNORECASE)
+#: before a bare "unable to help" (or "assist", "comply"), someone else its subject, a
+#: third person and a form of "be" ("The customer is unable to help with the move; no
+#: label fits", "they're still unable to assist her"), which says what the document
+#: tells, no refusal of the model's: it was one, the document left for a person. The
+#: model refuses as "I" or "we", without a subject ("Sorry, unable to help with
+#: that"), or naming itself ("This assistant is unable to help"): refusals still
+_SOMEONE_ELSE_UNABLE = re.compile(
+    r"(?<!\w)(?!(?:I|we|you|assistant|model|AI|system|bot|chatbot)\b)\w+"
+    r"(?:\s+(?:is|are|was|were|(?:has|have|had)\s+been|(?:will|would)\s+be|remains?"
+    r"|remained|seems?|seemed|appears?|appeared|feels?|felt|becomes?|became)"
+    r"|['\u2019](?:s|re|ve\s+been))\s+(?:(?:still|also|now|just|again|often|sometimes|\w+ly)\s+)?$",
+    re.IGNORECASE)
 
 
 def _quotations(text: str) -> list[tuple[int, int]]:
@@ -216,6 +228,9 @@ def refusal_words(text: str) -> str | None:
     >>> refusal_words("None of the labels applies.")
     >>> refusal_words("The text quotes a customer: 'I can't assist my mother anymore'")
     >>> refusal_words("The user says they are unable to help it; no label fits.")
+    >>> refusal_words("The customer is unable to help with the move; no label fits.")
+    >>> refusal_words("Sorry, unable to help with that.")
+    'unable to help'
     """
     head = text[:SEARCHED]
     quoted = None
@@ -234,6 +249,8 @@ def refusal_words(text: str) -> str | None:
                 and not _ASIDE.search(re.split(r"[,;:]", sentence[:said.start()])[-1]) \
                 and not _own_speech(sentence[:said.start()], said.group(0).split()[0]):
             continue
+        if found.group(0)[:6].lower() == "unable" and _SOMEONE_ELSE_UNABLE.search(sentence):
+            continue  # "The customer is unable to help": the document's, not the model's
         return " ".join(found.group(0).split())
     return None
 
