@@ -376,3 +376,21 @@ def test_warnings_naming_untaught_labels_clip_long_names(caplog):
         assert "'kept  as is', '0xxx" in said, said
         assert "x…', '1xxx" in said and "and 1 more" in said, said
     assert len(_warnings(caplog)) == 2
+
+
+def test_a_shared_name_and_a_hint_count_a_thousand_more_with_a_separator():
+    """A name 1,005 concepts share said 'and 1000 more' (and '1005 concepts'), where
+    every other list of names says 'and 1,000 more' (and_more): the same now."""
+    from tagsmith.exceptions import AmbiguousLabelError
+
+    space = LabelSpace([Label(f"u:{i}", {"en": "Bank"}, {"en": ["Ufer"]})
+                        for i in range(1005)])
+    with pytest.raises(AmbiguousLabelError) as raised:
+        space.lookup("Bank")
+    assert "1,005 concepts have it (<u:0>, <u:1>, <u:2>, <u:3>, <u:4> and 1,000 more)" \
+        in str(raised.value), str(raised.value)
+    hint = space.unknown_hint("Ufer")  # an alternative label of every one of them
+    assert hint.startswith("an alternative label of 1,005 concepts, <u:0> ('Bank'), "), hint
+    assert "<u:4> ('Bank') and 1,000 more; write the URI of the one meant" in hint, hint
+    cased = space.unknown_hint("bank")  # another case of every one's preferred name
+    assert "preferred name of 1,005 concepts" in cased and "and 1,000 more;" in cased, cased

@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tagsmith._plural import and_more
+
 if TYPE_CHECKING:
     import numpy as np
     import scipy.sparse as sp
@@ -191,11 +193,11 @@ class AmbiguousLabelError(UnknownLabelError):
                  line: int | None = None):
         self.label = label
         self.candidates = list(candidates)
-        shown = ", ".join(f"<{uri}>" for uri in self.candidates[:5])
-        more = f" and {len(self.candidates) - 5} more" if len(self.candidates) > 5 else ""
-        DataError.__init__(self, f"label name {label!r} is ambiguous: {len(self.candidates)} "
-                           f"concepts have it ({shown}{more}); write the one meant as its "
-                           "<uri>", path=path, line=line)
+        # "and 1,000 more" as every other list of names (and_more), not "and 1000 more"
+        shown = and_more(self.candidates, 5, lambda uri: f"<{uri}>", serial=False)
+        DataError.__init__(self, f"label name {label!r} is ambiguous: "
+                           f"{len(self.candidates):,} concepts have it ({shown}); write the "
+                           "one meant as its <uri>", path=path, line=line)
 
     def located(self, path: str | Path | None, line: int | None) -> AmbiguousLabelError:
         """The same error, placed at ``path:line``."""

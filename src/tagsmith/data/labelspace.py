@@ -621,7 +621,7 @@ class LabelSpace(Sequence[Label]):
             return (f"an alternative label of <{self.uri_of(i)}> ({self.name_of(i)!r}); "
                     f"write <{self.uri_of(i)}>")
         if alt:  # naming the first alone had the user write it, maybe the wrong one
-            return (f"an alternative label of {len(alt)} concepts, "
+            return (f"an alternative label of {len(alt):,} concepts, "
                     + self._candidates([(i, self.name_of(i)) for i in alt])
                     + "; write the URI of the one meant")
         cased: dict[int, str] = {}  # concept -> its first preferred name that matches
@@ -635,7 +635,7 @@ class LabelSpace(Sequence[Label]):
                     "another case or spacing (names match exactly); write "
                     f"{name!r} or <{self.uri_of(i)}>")
         if cased:
-            return (f"in another case or spacing, the preferred name of {len(cased)} "
+            return (f"in another case or spacing, the preferred name of {len(cased):,} "
                     "concepts (names match exactly), " + self._candidates(cased.items())
                     + "; write the name or URI of the one meant")
         return self._leaf_hint(key) or self._uri_end_hint(key) or self.line_number_hint(key)
@@ -799,7 +799,7 @@ class LabelSpace(Sequence[Label]):
             return (f"the last step of the category path {name!r} of <{self.uri_of(i)}>; "
                     f"write the path or <{self.uri_of(i)}>")
         if leaves:
-            return (f"the last step of {len(leaves)} category paths, "
+            return (f"the last step of {len(leaves):,} category paths, "
                     + self._candidates(leaves.items())
                     + "; write the path or URI of the one meant")
         return ""
@@ -943,7 +943,7 @@ class LabelSpace(Sequence[Label]):
                     return f"the code <{uri}> {how}; write {uri}"
                 return f"the code {written!r} of <{uri}> {how}; write <{uri}>"
             if matches:
-                return (f"{how.partition(' (')[0]}, the code of {len(matches)} concepts, "
+                return (f"{how.partition(' (')[0]}, the code of {len(matches):,} concepts, "
                         + self._candidates((i, self.name_of(i)) for i in matches)
                         + "; write the URI of the one meant")
         return ""
@@ -1034,11 +1034,9 @@ class LabelSpace(Sequence[Label]):
     def _candidates(self, found) -> str:
         """``<uri> ('name')`` of each (id, name) of ``found``, the first
         :attr:`HINT_CANDIDATES` of them."""
-        found = list(found)
-        shown = ", ".join(f"<{self.uri_of(i)}> ({name!r})"
-                          for i, name in found[:self.HINT_CANDIDATES])
-        more = len(found) - self.HINT_CANDIDATES
-        return shown + (f" and {more} more" if more > 0 else "")
+        # "and 1,000 more" as every other list of names, not "and 1000 more"
+        return and_more(list(found), self.HINT_CANDIDATES,
+                        lambda item: f"<{self.uri_of(item[0])}> ({item[1]!r})", serial=False)
 
     def _build_name_index(self) -> tuple[dict[str, int], dict[str, list[int]]]:
         """(name or notation -> id, ambiguous name -> the ids that share it)."""
