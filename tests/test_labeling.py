@@ -2787,8 +2787,8 @@ def test_a_long_document_is_sent_cut_at_a_space_and_the_cut_is_said(tmp_path):
     assert f"only its first {len(shown):,} of {len(report):,} characters are shown" \
         in prompts[shown]
     assert "characters are shown" not in prompts["a short sport note"]
-    assert "1 of 2 documents over 4,000 characters, sent cut to its first 4,000 (at a " \
-           "space): labelled by its beginning alone (--max-doc-chars sends more" \
+    assert "1 of 2 documents over 4,000 characters, sent cut to its first 4,000 (between " \
+           "words): labelled by its beginning alone (--max-doc-chars sends more" \
         in result.stderr
     assert json.loads(result.stderr.strip().splitlines()[-1])["labeling"]["n_cut_docs"] == 1
     # more is sent where the context window holds it; past it, the call fails as the
@@ -2802,6 +2802,27 @@ def test_a_long_document_is_sent_cut_at_a_space_and_the_cut_is_said(tmp_path):
         assert ("labelled 2 of 2" if sent else "labelled 1 of 2") in result.output
         if not sent:
             assert "too long for the model" in result.stderr
+
+
+def test_a_long_text_without_spaces_is_cut_at_the_limit_not_at_its_last_space():
+    # a Chinese report of two paragraphs was sent cut at the line break between them,
+    # 2,100 of the 4,000 characters asked for: the walk back to a space cut away all
+    # between (Chinese and Japanese put no space between words)
+    from tagsmith.labeling.prompts import cut_document, label_prompt
+
+    report = "洪水防御报告。" * 300 + "\n" + "排水工程在堤坝上进行。" * 300
+    shown = cut_document(report, 4000)
+    assert len(shown) == 4000 and report.startswith(shown)
+    user = label_prompt(report, [{"label": "flood"}], max_labels=3)[-1]["content"]
+    assert read_data_section(user, "DOCUMENT") == shown
+    assert "only its first 4,000 of 5,401 characters are shown" in user
+    # a Latin word beside Chinese text is still not cut in two
+    mixed = "洪水防御报告" * 10 + "embankment"
+    assert cut_document(mixed, 65) == "洪水防御报告" * 10
+    # Japanese kana alike; text with spaces as before
+    kana = "こうずいのほうこくしょ" * 10
+    assert cut_document("あ " + kana, 50) == ("あ " + kana)[:50]
+    assert cut_document("the flood defence report", 14) == "the flood"
 
 
 def test_each_round_of_active_labeling_names_itself_in_the_cut_warning(caplog):

@@ -1424,7 +1424,7 @@ def test_long_sampled_documents_are_cut_at_a_space_and_counted(caplog):
         assert len(shown) <= 2000 and source[len(shown)] == " ", shown[-20:]
     assert taxonomy.n_cut_docs == 2
     assert "2 of the 3 sampled documents over 2,000 characters, shown to the model cut " \
-           "to their first 2,000 (at a space)" in caplog.text, caplog.text
+           "to their first 2,000 (between words)" in caplog.text, caplog.text
 
 
 def test_taxonomy_outputs_restore_the_copy_a_run_killed_mid_swap_kept_aside(tmp_path, caplog):

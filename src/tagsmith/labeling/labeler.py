@@ -448,7 +448,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         # named by its pass: label --budget's rounds each said it of their batch, and
         # two rounds of equal counts word for word, which the CLI shows once
         logger.warning("%s: %s of %s document%s over %s characters, sent cut to %s first %s "
-                       "(at a space): labelled by %s beginning alone (%s)", desc, f"{cut:,}",
+                       "(between words): labelled by %s beginning alone (%s)", desc, f"{cut:,}",
                        f"{len(texts):,}", plural_s(len(texts)),
                        f"{options.max_doc_chars:,}", plural(cut, "its", "their"),
                        f"{options.max_doc_chars:,}", plural(cut, "its", "their"), MORE_TEXT)

@@ -16,6 +16,7 @@ DOCUMENT>>>
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from tagsmith._plural import plural_s
@@ -165,23 +166,45 @@ def repair_prompt(previous: tuple[dict, ...], answer: str, problems: list[str]
              f"{listed}\nAnswer again with the corrected JSON object only."})
 
 
+#: characters of the scripts written without spaces between words (Chinese, Japanese
+#: kana, Thai, Lao, Khmer, Myanmar) and the CJK punctuation and full-width forms: a
+#: text may be cut before or after any of them without cutting a word in two
+_UNSPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u2e80-\u2fdf"
+                       "\u3000-\u30ff\u3100-\u312f\u3190-\u31ff\u3400-\u4dbf"
+                       "\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+                       "\U00020000-\U0003134f]")
+
+
+def _between_words(text: str, end: int) -> bool:
+    """Whether a cut of ``text`` before ``text[end]`` falls between two words: at
+    whitespace, or beside a character of a script written without spaces (each such
+    character a word of its own, as BERT's tokenizer reads Chinese)."""
+    before, after = text[end - 1], text[end]
+    return before.isspace() or after.isspace() or _UNSPACED.match(before) is not None \
+        or _UNSPACED.match(after) is not None
+
+
 def cut_document(text: str, max_chars: int) -> str:
     """``text`` as a label prompt shows it: whole where it has at most ``max_chars``
-    characters, else its start up to ``max_chars``, cut at the last whitespace within
-    them (a word is not cut in two: ``commit-``, ``maintenance`` cut to ``mainten``)
-    where the second half of them holds one, and without the whitespace it ends in.
+    characters, else its start up to ``max_chars``, cut at the last boundary between
+    words within them (a word is not cut in two: ``commit-``, ``maintenance`` cut to
+    ``mainten``) where the second half of them holds one, and without the whitespace it
+    ends in. A boundary is whitespace, or one beside a character of a script written
+    without spaces (Chinese, Japanese, Thai...): a Chinese text is cut at ``max_chars``
+    itself, where the last space or line break of one (between two paragraphs, or
+    beside a Latin word) cut up to half of it away.
 
     >>> cut_document("the flood defence report", 14), cut_document("the flood", 14)
     ('the flood', 'the flood')
     >>> cut_document("the flood defence", 9), cut_document("abcdefghij", 4)
     ('the flood', 'abcd')
+    >>> cut_document("洪水防御报告 排水工程在堤坝上进行", 12)
+    '洪水防御报告 排水工程在'
     """
     if len(text) <= max_chars:
         return text
-    if text[max_chars].isspace():  # the cut falls between two words already
-        return text[:max_chars].rstrip() or text[:max_chars]
     end = max_chars
-    while end > max_chars // 2 and not text[end - 1].isspace():
+    while end > max_chars // 2 and not _between_words(text, end):
         end -= 1
     if end <= max_chars // 2:  # one long run of no whitespace: cut it where it falls
         return text[:max_chars]

@@ -460,7 +460,7 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
                                     f"{len(texts):,} blank (empty or whitespace only)")
     rng = np.random.default_rng(options.seed)
     sample = rng.permutation(len(with_text))[:options.sample_size]
-    # cut at a space as label cuts them: a cut mid-word ('embankme') said nothing of it
+    # cut between words as label cuts them: a cut mid-word ('embankme') said nothing of it
     docs = [prompts.cut_document(texts[with_text[i]], options.max_doc_chars) for i in sample]
     taxonomy = Taxonomy(labels=[], use_case=options.use_case,
                         n_blank_docs=len(texts) - len(with_text),
@@ -472,7 +472,7 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     if taxonomy.n_cut_docs:
         cut = taxonomy.n_cut_docs
         logger.warning("%s of the %s sampled document%s over %s characters, shown to "
-                       "the model cut to %s first %s (at a space)", f"{cut:,}",
+                       "the model cut to %s first %s (between words)", f"{cut:,}",
                        f"{len(docs):,}", plural_s(len(docs)), f"{options.max_doc_chars:,}",
                        plural(cut, "its", "their"), f"{options.max_doc_chars:,}")
     summaries = _summarise(docs, client, options, taxonomy) if options.summarise else docs
