@@ -229,15 +229,35 @@ def test_zeroshot_eval_tune_on_warns_of_devs_documents_of_corpus_or_training(tmp
         return [record.getMessage() for record in caplog.records
                 if "--tune-on" in record.getMessage()]
 
-    assert warned() == [
-        f"{dev} (--tune-on): 2 of its 9 documents are documents the bundle was trained "
-        "on: thresholds tuned on them make the figures optimistic (tune on documents "
-        "neither the bundle nor CORPUS holds for a fair estimate)",
+    assert warned() == [  # the bundle's training documents in train --dev's words
+        f"{dev}: 2 of its 9 documents are also training documents (--tune-on); held-out "
+        "results are optimistic",
         f"{dev} (--tune-on): 1 of its 9 documents is a document of CORPUS {corpus}: "
         "thresholds tuned on them make the figures optimistic (tune on documents neither "
         "the bundle nor CORPUS holds for a fair estimate)"]
     dev.write_text(DEV)
     assert warned() == []
+
+
+def test_zeroshot_eval_tune_on_refuses_a_dev_mostly_of_training_documents(tmp_path):
+    """train --dev refuses a DEV of half or more training documents (it tunes nothing);
+    zeroshot --eval --tune-on only warned of one, and reported the figures of thresholds
+    tuned on the bundle's own training texts. Now refused alike, before the encoder
+    loads: no figure, the file and the count named."""
+    vocab, corpus = _files(tmp_path)
+    _bundle(tmp_path / "b")
+    dev = tmp_path / "dev.tsv"
+    dev.write_text("the team won the match\t<u:sport>\n"  # training texts, 2 of 4
+                   "Cooking pasta with  tomato\t<u:food>\n"
+                   "The choir sang a hymn\t<u:music>\n"
+                   "A guitar solo in the song\t<u:music>\n")
+    result = _run(tmp_path, vocab, corpus, "--eval", "--bundle", str(tmp_path / "b"),
+                  "--tune-on", str(dev))
+    assert result.exit_code == 2, result.output
+    assert "'--tune-on'" in result.output and "not trained on" in result.output
+    assert f"{dev} (2 of its 4 documents are training documents)" in result.output
+    assert "micro_f1" not in result.output
+    assert not (tmp_path / "cache").exists()  # refused before any embedding
 
 
 def test_zeroshot_eval_tune_on_names_labels_the_bundle_never_learnt_at_weight_0(tmp_path):

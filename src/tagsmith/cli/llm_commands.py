@@ -1421,11 +1421,12 @@ def _tuning_objective(classifier) -> dict:
     return {**objective, "beta": float(beta if beta is not None else defaults.beta)}
 
 
-def _warn_tuning_overlap(classifier, dev, corpus_hashes, tune_on: str, corpus: str) -> None:
-    """``zeroshot --eval --tune-on DEV``: DEV's documents the bundle was trained on, and
-    those of CORPUS, warned of (eval's rule for CORPUS, :func:`in_training`: whitespace
-    collapsed, case folded): thresholds tuned on the documents the figures are
-    measured on, or on training documents, make the figures optimistic."""
+def _warn_tuning_overlap(dev, corpus_hashes, tune_on: str, corpus: str) -> None:
+    """``zeroshot --eval --tune-on DEV``: DEV's documents of CORPUS warned of (eval's rule
+    for CORPUS, :func:`in_training`: whitespace collapsed, case folded): thresholds tuned
+    on the documents the figures are measured on make the figures optimistic. (Those the
+    bundle was trained on are train --dev's check's, :func:`check_overlap`, as DEV is
+    read.)"""
     import logging
 
     import numpy as np
@@ -1435,21 +1436,17 @@ def _warn_tuning_overlap(classifier, dev, corpus_hashes, tune_on: str, corpus: s
 
     hashes = _text_hashes(dev)
     n = len(hashes)
-    train_hashes = None if classifier is None else classifier.train_hashes
-    shared = [(train_hashes, "the bundle was trained on"),
-              (np.unique(corpus_hashes[corpus_hashes != BLANK_HASH]),
-               f"of CORPUS {printable(corpus)}")]
-    for known, what in shared:
-        if known is None or not n:  # no bundle, or one keeping no training texts
-            continue  # (the check of CORPUS said so)
-        n_seen = int(in_training(known, dev.texts, hashes=hashes).sum())
-        if n_seen:
-            logging.getLogger("tagsmith").warning(
-                "%s (--tune-on): %s of its %s document%s %s %s: thresholds tuned on them "
-                "make the figures optimistic (tune on documents neither the bundle nor "
-                "CORPUS holds for a fair estimate)", printable(tune_on), f"{n_seen:,}",
-                f"{n:,}", plural_s(n), plural(n_seen, "is a document", "are documents"),
-                what)
+    if not n:
+        return
+    known = np.unique(corpus_hashes[corpus_hashes != BLANK_HASH])
+    n_seen = int(in_training(known, dev.texts, hashes=hashes).sum())
+    if n_seen:
+        logging.getLogger("tagsmith").warning(
+            "%s (--tune-on): %s of its %s document%s %s of CORPUS %s: thresholds tuned on "
+            "them make the figures optimistic (tune on documents neither the bundle nor "
+            "CORPUS holds for a fair estimate)", printable(tune_on), f"{n_seen:,}",
+            f"{n:,}", plural_s(n), plural(n_seen, "is a document", "are documents"),
+            printable(corpus))
 
 
 def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: bool,
@@ -1501,7 +1498,7 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
 
     corpus_hashes = _text_hashes(gold)
     if dev is not None:
-        _warn_tuning_overlap(classifier, dev, corpus_hashes, tune_on or "", corpus)
+        _warn_tuning_overlap(dev, corpus_hashes, tune_on or "", corpus)
 
     def scored(texts):
         """A function of a weight: the texts' zero-shot ranking, or its blend at it."""
@@ -1847,6 +1844,14 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     dev = None
     if tune_on is not None:  # read alike, before the encoder loads
         dev = _read_gold(tune_on, vocab, vocab_space, space, on_error, unknown_labels)
+        if classifier is not None:
+            from tagsmith.pipeline.train import check_overlap
+
+            # train --dev's rule: a DEV of at least half the bundle's training documents
+            # tunes nothing and is refused (it was warned of alone, and the figures tuned
+            # on it reported), one of fewer warned of
+            check_overlap(classifier.train_hashes, dev.texts, name="--tune-on",
+                          source=printable(tune_on))
     stdin = None
     if background and reads_stdin(tuple(background)) and reads_stdin(files):
         stdin = read_stdin_bytes()  # both read stdin, which can be read only once
