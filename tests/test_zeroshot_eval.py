@@ -131,6 +131,44 @@ def test_zeroshot_eval_blend_gives_a_row_per_weight(tmp_path):
     assert float(lines[3].split()[1]) == pytest.approx(alone["p@1"])
 
 
+def test_zeroshot_eval_streams_its_corpus_in_chunks_with_the_same_figures(tmp_path,
+                                                                          monkeypatch,
+                                                                          caplog):
+    """zeroshot --eval held every text of CORPUS and every embedding at once, where
+    eval reads its corpus again a chunk at a time. Scored EVAL_CHUNK documents at a
+    time (here 2, so 5 documents take 3 chunks), every figure is the one of a single
+    chunk, with a bundle's blend too, and the blank document is counted in one warning
+    over the whole corpus (a warning a chunk would say '1 of 1 document')."""
+    import logging
+
+    import tagsmith.cli.llm_commands as llm_commands
+
+    vocab, corpus = _files(tmp_path, CORPUS + "?!\t<u:food>\n")
+    _bundle(tmp_path / "b")
+    args = (vocab, corpus, "--eval", "--json", "--per-label", "--bundle",
+            str(tmp_path / "b"), "--weight", "0,0.5,1")
+
+    def figures():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "zeroshot", *args, "--cache-dir", str(tmp_path / "cache")])
+        assert result.exit_code == 0, result.output
+        runs = [json.loads(line) for line in result.stdout.splitlines()]
+        for run in runs:
+            del run["provenance"]["evaluated"]  # the time of the run
+        blank = [record.getMessage() for record in caplog.records
+                 if "without a letter or digit" in record.getMessage()]
+        return runs, blank
+
+    whole, blank = figures()
+    assert [run["n_docs"] for run in whole] == [5, 5, 5]
+    assert blank == ["1 of 5 documents is empty or without a letter or digit: no "
+                     "zero-shot suggestion for it"]
+    monkeypatch.setattr(llm_commands, "EVAL_CHUNK", 2)
+    assert figures() == (whole, blank)
+
+
 def test_zeroshot_eval_weight_table_keeps_its_columns_for_a_long_weight(tmp_path):
     """The weight column was 6 characters wide: --weight 0.33333 pushed its row's
     figures a place right of their headers."""

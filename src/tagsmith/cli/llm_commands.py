@@ -1366,11 +1366,13 @@ def _check_eval_arguments(files: tuple[str, ...]) -> None:
 
 
 def _read_gold(corpus: str, vocab: str, vocab_space, space, on_error: str,
-               unknown_labels: str):
+               unknown_labels: str, *, keep_texts: bool = True):
     """``zeroshot --eval``'s CORPUS read as eval reads one, against the labels of VOCAB
     (``vocab_space``; a label of the corpus it lacks is refused, or left out with
     ``--unknown-labels skip``), its label table moved to the ids of ``space`` (VOCAB
-    merged with a --bundle's labels)."""
+    merged with a --bundle's labels). ``keep_texts=False``: each text's hash kept
+    instead, the texts read again a chunk at a time to be scored, as eval reads its
+    corpus (:func:`~tagsmith.pipeline.io.read_labelled`)."""
     import numpy as np
     import scipy.sparse as sp
 
@@ -1381,7 +1383,7 @@ def _read_gold(corpus: str, vocab: str, vocab_space, space, on_error: str,
         data = read_labelled(corpus, vocab_space, on_error=on_error,
                              unknown_labels=unknown_labels,
                              vocabulary=f"the vocabulary {vocab}",
-                             vocab_option=_ZEROSHOT_VOCAB)
+                             vocab_option=_ZEROSHOT_VOCAB, keep_texts=keep_texts)
     except UnknownLabelError as exc:
         if exc.hint or isinstance(exc, AmbiguousLabelError):
             raise
@@ -1449,6 +1451,41 @@ def _warn_tuning_overlap(dev, corpus_hashes, tune_on: str, corpus: str) -> None:
             printable(corpus))
 
 
+#: documents zeroshot --eval embeds and scores at a time (12 MB of embeddings)
+EVAL_CHUNK = 8192
+
+
+def _zeroshot_in_chunks(scorer, texts, k: int):
+    """``scorer.predict_topk(texts, k)`` a chunk of :data:`EVAL_CHUNK` documents at a
+    time (``texts`` a list, or :class:`~tagsmith.data.corpus.StreamedTexts` read again
+    from their corpus), under one progress bar: the same top-k, and one warning counting
+    the blank documents of all of them, without holding every embedding at once."""
+    from tagsmith.data.corpus import StreamedTexts
+    from tagsmith.progress import progress_bar
+    from tagsmith.topk import RowFill
+    from tagsmith.zeroshot.scorer import blank_texts, warn_blank
+
+    n_docs = len(texts)
+    if not n_docs:
+        return scorer.predict_topk([], k)
+    chunks = texts.chunks(EVAL_CHUNK) if isinstance(texts, StreamedTexts) else (
+        texts[start:start + EVAL_CHUNK] for start in range(0, n_docs, EVAL_CHUNK))
+    fill = RowFill(n_docs, scorer.n_labels)
+    n_blank = 0
+    show, scorer.show_progress = scorer.show_progress, False
+    try:
+        with progress_bar(total=n_docs, desc="embedding", unit="text", enabled=show) as bar:
+            for chunk in chunks:
+                fill.add(scorer.predict_topk(chunk, k, warn=False))
+                n_blank += int(blank_texts(chunk).sum())
+                bar.update(len(chunk))
+    finally:
+        scorer.show_progress = show
+    if n_blank:
+        warn_blank(n_blank, n_docs)
+    return fill.result()
+
+
 def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: bool,
                        as_json: bool, corpus: str, vocab: str, bundle: str | None,
                        background, *, known, width: int, model_k: int,
@@ -1476,12 +1513,14 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
         forced_below,
         warn_training_overlap,
     )
+    from tagsmith.pipeline.io import StreamedLabelledData
     from tagsmith.pipeline.train import _tune_learnt
     from tagsmith.topk import TopK
     from tagsmith.zeroshot.scorer import blend_topk, label_sets_by_margin
 
     space = scorer.label_space
-    texts = gold.texts
+    # a named pipe cannot be read twice: its texts are held
+    texts = gold.streamed if isinstance(gold, StreamedLabelledData) else gold.texts
     propensity = None
     if classifier is not None:
         # documents the bundle was trained on, warned of as eval warns of them
@@ -1502,7 +1541,7 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
 
     def scored(texts):
         """A function of a weight: the texts' zero-shot ranking, or its blend at it."""
-        zeroshot_topk = scorer.predict_topk(texts, width)
+        zeroshot_topk = _zeroshot_in_chunks(scorer, texts, width)
         if classifier is None:
             return lambda weight: zeroshot_topk
         model_topk = classifier.predict_topk(texts, model_k)
@@ -1840,7 +1879,11 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
                               "column)", path=vocab)
     gold = None
     if eval_corpus:  # read and checked before the encoder loads (seconds)
-        gold = _read_gold(files[0], vocab, vocab_space, space, on_error, unknown_labels)
+        # its texts read again a chunk at a time to be scored, as eval streams its
+        # corpus: every text and embedding was held (15 MB of text and 150 MB of
+        # embeddings per 100,000 documents)
+        gold = _read_gold(files[0], vocab, vocab_space, space, on_error, unknown_labels,
+                          keep_texts=False)
     dev = None
     if tune_on is not None:  # read alike, before the encoder loads
         dev = _read_gold(tune_on, vocab, vocab_space, space, on_error, unknown_labels)
