@@ -487,3 +487,62 @@ def test_info_and_shift_import_no_training_or_plotting_library(calibrated_bundle
         ["info", bundle], ["shift", bundle, "--clear"])]
     for args, loaded in zip(runs, _loaded_by_each(runs), strict=True):
         assert loaded == [], args
+
+
+#: the entry points ``tagsmith`` exports, by the module that defines them (which README
+#: and older code import from: both ways must keep working and give the same object)
+TOP_LEVEL = {
+    "tagsmith.data.vocab": ["load_vocabulary"],
+    "tagsmith.pipeline.io": ["read_labelled"],
+    "tagsmith.data.labelspace": ["LabelSpace"],
+    "tagsmith.data.document": ["Document"],
+    "tagsmith.topk": ["TopK"],
+    "tagsmith.pipeline.train": ["TrainOptions", "train_classifier"],
+    "tagsmith.pipeline.classifier": ["TextClassifier"],
+    "tagsmith.pipeline.evaluate": ["evaluate_classifier"],
+    "tagsmith.pipeline.compare": ["compare_predictions"],
+    "tagsmith.pipeline.confidence": ["ConfidenceOptions", "calibrate_classifier",
+                                     "heldout_from_corpus", "evaluate_confidence",
+                                     "estimate_shift"],
+    "tagsmith.pipeline.audit": ["AuditOptions", "audit_corpus", "read_audit_corpus"],
+    "tagsmith.pipeline.distill": ["distill_classifier", "active_distill", "ActiveOptions"],
+    "tagsmith.zeroshot.scorer": ["ZeroShotClassifier"],
+    "tagsmith.exceptions": ["TagsmithError", "InvalidParameterError", "DataError"],
+}
+
+
+def test_the_entry_points_are_exported_by_the_package_and_its_docstring_names_them():
+    """``tagsmith`` exported four names: train_classifier, evaluate_classifier,
+    compare_predictions, the options classes and audit_corpus needed deep imports, and
+    help(tagsmith) pointed to none of them. Each is importable from ``tagsmith`` (the
+    same object as from its module, whose import keeps working), listed by ``__all__``
+    and dir(), and named with its module in the package's docstring."""
+    import importlib
+
+    import tagsmith
+
+    names = [name for names in TOP_LEVEL.values() for name in names]
+    assert sorted(set(tagsmith.__all__) - {"__version__"}) == sorted(names) \
+        == sorted(tagsmith._EXPORTS)
+    assert set(names) <= set(dir(tagsmith))
+    namespace: dict = {}
+    exec(f"from tagsmith import {', '.join(names)}", namespace)
+    for module_name, defined in TOP_LEVEL.items():
+        module = importlib.import_module(module_name)
+        for name in defined:
+            assert namespace[name] is getattr(module, name) is getattr(tagsmith, name)
+            assert f":{'class' if isinstance(namespace[name], type) else 'func'}:`{name}`" \
+                in (tagsmith.__doc__ or ""), name
+        assert f"``{module_name}``" in (tagsmith.__doc__ or "") or \
+            f"``{module_name.rsplit('.', 1)[0]}``" in (tagsmith.__doc__ or ""), module_name
+    with pytest.raises(AttributeError, match="no attribute 'train_clasifier'"):
+        tagsmith.train_clasifier  # noqa: B018
+
+
+def test_importing_the_package_alone_imports_no_heavy_module_nor_the_pipeline():
+    """The exports are lazy: ``import tagsmith`` loads none of the modules behind them."""
+    code = ("import sys, tagsmith\n"
+            "print('LOADED:' + ','.join(m for m in sys.modules if m.split('.')[0] in\n"
+            f"      {[*HEAVY, 'numpy']!r} or m.startswith('tagsmith.')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.rsplit("LOADED:", 1)[1].strip() == ""
