@@ -103,6 +103,14 @@ def short_texts(rng, n):
     return texts
 
 
+def undocumented_fields(cls) -> list[str]:
+    """The fields of the dataclass ``cls`` its docstring does not name (````name````):
+    help() shows the docstring, not the ``#:`` comments beside the fields."""
+    import dataclasses
+
+    return [f.name for f in dataclasses.fields(cls) if f"``{f.name}``" not in cls.__doc__]
+
+
 #: word features only, so tests train in about a second
 FAST_FEATURES = {"char_ngrams": None, "min_df": 1}
 

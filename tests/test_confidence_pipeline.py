@@ -2074,11 +2074,9 @@ def test_help_on_confidence_options_says_what_each_field_does():
     """help(ConfidenceOptions) said 'every field has a sane default' over a bare list
     (n_bands, shrinkage, calibrator_source, lpicp, max_labels: nothing said); each
     field is now named in its docstring."""
-    import dataclasses
+    from conftest import undocumented_fields
 
-    doc = ConfidenceOptions.__doc__
-    assert not [f.name for f in dataclasses.fields(ConfidenceOptions)
-                if f"``{f.name}``" not in doc]
+    assert undocumented_fields(ConfidenceOptions) == []
 
 
 @pytest.mark.parametrize("call", ["heldout", "evaluate"])

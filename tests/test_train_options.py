@@ -571,12 +571,11 @@ def test_help_on_train_options_and_train_classifier_says_what_each_parameter_doe
     a list of names (seed, beta, refit, min_support, ... said nothing), and
     help(train_classifier) described its private parameters alone; each public field
     and parameter is now named in its docstring, with what it does."""
-    import dataclasses
     import inspect
 
-    fields = [f.name for f in dataclasses.fields(TrainOptions)]
-    undocumented = [name for name in fields if f"``{name}``" not in TrainOptions.__doc__]
-    assert not undocumented, undocumented
+    from conftest import undocumented_fields
+
+    assert undocumented_fields(TrainOptions) == []
     public = [name for name in inspect.signature(train_classifier).parameters
               if not name.startswith("_")]
     undocumented = [name for name in public if f"``{name}``" not in train_classifier.__doc__]

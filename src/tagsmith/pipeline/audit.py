@@ -118,9 +118,40 @@ class AuditOptions:
     else 50). ``n_folds`` (default 5) and ``seed`` (default 0): ``None`` is the default,
     resolved by :meth:`validate`, which records which of them were given
     (:meth:`was_given`): scores ``'auto'`` warns where it does not use the folds given.
-    The rest is passed to :func:`tagsmith.audit.detect.find_label_issues` or
-    controls duplicates, the review queue (``max_review`` rows, all flagged by
-    default) and progress.
+    ``featurizer_params``: the TF-IDF features' parameters
+    (:class:`~tagsmith.features.tfidf.TfidfFeaturizer`) where no bundle is given (a
+    bundle's own featurizer is used otherwise); ``None``: the defaults, word n-grams
+    only above ``WORD_ONLY_ABOVE`` (100,000) documents.
+
+    Passed to :func:`tagsmith.audit.detect.find_label_issues` (its module docstring
+    gives the steps): ``evidence`` (stack the calibrated scores with label-centroid
+    similarity, label co-occurrence and label frequency; ``False``: the calibrated scores
+    alone); ``max_missing_per_doc``: a document's best top-k labels not given that are
+    its missing candidates; ``min_probability``: the posterior error probability a pair
+    must reach to be flagged (in (0, 1]; lower flags more, less surely);
+    ``prior_strength``: the pseudo-documents a label's noise rates are shrunk with
+    toward its frequency band's (>= 0; higher trusts a rare label's own counts less);
+    ``rates``: the level of the noise rates the posteriors use, ``global`` (pooled, the
+    best ranking on our benchmarks), ``band`` or ``label``; ``every_doc_labelled``:
+    whether every document should carry a label, so that one given none is missing
+    one (``None``: decided from the corpus); ``calibration_folds``: the folds the
+    scores' calibration is cross-fitted over (1: in-sample). ``single_label``: whether
+    every document has one label (a catalogue), its wrong and missing rows then paired
+    as one move (:func:`tagsmith.audit.detect.pair_single_label`); ``None`` decides from
+    the corpus, ``True`` refuses a document given two labels.
+
+    Duplicates: ``near_duplicates`` (``False``: exact duplicates only) and
+    ``near_duplicate_threshold``, the TF-IDF cosine in (0, 1] at which two texts are
+    near duplicates (less a 1e-4 slack for float32 rounding), in the corpus and, for
+    leakage, across the splits given. The review queue: ``max_review`` rows (``None``:
+    every flagged pair); ``review_sample`` documents drawn at random for exhaustive
+    review (:mod:`tagsmith.audit.sample`; ``AuditResult.sample``, the report's
+    ``review_sample``; ``None``: none), stratified where ``review_sample_flagged`` is
+    given (that many among the documents with a flagged pair, ``review_sample`` among
+    the others). ``lang``: the language of the label names in the review queue, the
+    sample and the report (a label with no name in it shows one in another language,
+    else its URI: :meth:`~tagsmith.data.labelspace.LabelSpace.name_of`).
+    ``show_progress``: progress bars on stderr.
     """
 
     scores: str = "auto"
