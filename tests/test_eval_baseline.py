@@ -600,3 +600,31 @@ def test_compare_predictions_refuses_a_float_top1_of_no_documents_naming_it():
     with pytest.raises(InvalidParameterError, match=r"parameter 'top1' .*dtype float64"):
         compare_predictions(none, space, space, np.array([]), none, space,
                             np.zeros(0, dtype=int), none, resamples=20)
+
+
+@pytest.mark.parametrize(("name", "bad", "shown"), [
+    ("Y", np.nan, "nan at document 1, label 0"),
+    ("sets", 2.0, "2 at document 1, label 0"),
+    ("base_sets", -1.0, "-1 at document 1, label 0"),
+])
+def test_compare_predictions_refuses_labels_other_than_0_or_1(name, bad, shown):
+    """compare_predictions counted any nonzero entry of Y and the sets as a label: a
+    gold table's NaN gap was a true label both models missed (P@1 and micro-F1 measured
+    low without a word), a 2 in the sets a label predicted. Each is refused naming the
+    parameter and the first such entry, as evaluate_classifier refuses its Y."""
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.compare import compare_predictions
+
+    space = LabelSpace.from_uris(["x:a", "x:b"])
+    top1 = np.array([0, 1, 0, 1])
+    args = {name: np.eye(2)[top1] for name in ("Y", "sets", "base_sets")}
+    args[name] = args[name].copy()
+    args[name][1, 0] = bad
+    with pytest.raises(InvalidParameterError,
+                       match=rf"parameter '{name}' must be labels 0 or 1 .*{re.escape(shown)}"):
+        compare_predictions(sp.csr_matrix(args["Y"]), space, space, top1,
+                            sp.csr_matrix(args["sets"]), space, top1,
+                            sp.csr_matrix(args["base_sets"]), resamples=20)

@@ -1,6 +1,7 @@
 """tagsmith.metrics against slow dense reference loops and against scikit-learn."""
 
 import math
+import re
 import tracemalloc
 
 import numpy as np
@@ -322,7 +323,9 @@ def test_ndcg_and_lrap_equal_sklearn(seed):
 def test_input_formats_agree():
     Y = np.array([[1, 0, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1]])
     topk = TopK.from_scores(np.arange(12, dtype=np.float32).reshape(3, 4), 3)
-    with_explicit = sp.csr_matrix((np.array([2.0, 0.0, 0.5, 1, 1, 1, 1]),
+    # an explicit 0 stored is no label (values other than 0 or 1 are refused: see
+    # test_evaluate_refuses_labels_other_than_0_or_1)
+    with_explicit = sp.csr_matrix((np.array([1.0, 0.0, 1.0, 1, 1, 1, 1]),
                                    np.array([0, 1, 2, 0, 1, 2, 3]), [0, 3, 3, 7]), shape=(3, 4))
     duplicated = sp.coo_matrix((np.ones(8), ([0, 0, 0, 2, 2, 2, 2, 2],
                                              [0, 2, 2, 0, 1, 2, 3, 3])), shape=(3, 4))
@@ -759,3 +762,26 @@ def test_wilson_interval_of_no_trials_is_nan_and_bad_counts_are_refused():
                                           ([1], [2], 1.0), ([1], [2], 0.0)):
         with pytest.raises(InvalidParameterError):
             wilson_interval(successes, trials, confidence=confidence)
+
+
+@pytest.mark.parametrize(("name", "bad", "shown"), [
+    ("y_true", np.nan, "nan at document 2, label 1"),
+    ("y_true", 2, "2 at document 2, label 1"),
+    ("y_pred", 0.5, "0.5 at document 2, label 1"),
+])
+def test_evaluate_refuses_labels_other_than_0_or_1(name, bad, shown):
+    """tagsmith.metrics.evaluate counted any nonzero entry as a label, as the pipeline's
+    evaluate_classifier no longer does: a gold matrix with NaN gaps (a pandas table's)
+    scored each gap a true label the ranking missed, a 2 or a 0.5 a label too. Each is
+    refused naming the parameter and its first such entry; 0/1 and booleans pass."""
+    rng = np.random.default_rng(4)
+    y_true = (rng.random((6, 3)) < 0.5).astype(float)
+    topk = TopK.from_scores(rng.random((6, 3)), 3)
+    y_pred = topk.label_sets(0.5).toarray().astype(float)
+    evaluate(y_true, topk, y_pred)  # 0/1 floats
+    evaluate(y_true.astype(bool), topk, y_pred.astype(bool))
+    given = {"y_true": y_true, "y_pred": y_pred}
+    given[name][2, 1] = bad
+    with pytest.raises(InvalidParameterError,
+                       match=rf"parameter '{name}' must be labels 0 or 1 .*{re.escape(shown)}"):
+        evaluate(given["y_true"], topk, given["y_pred"])

@@ -58,6 +58,7 @@ from tagsmith.metrics.sets import (
     _recall_micro,
     _samples,
     as_label_matrix,
+    check_label_values,
     f1_macro,
     f1_micro,
     f1_samples,
@@ -123,7 +124,9 @@ def evaluate(y_true: LabelMatrix, topk: TopK, y_pred: LabelMatrix | None = None,
     ``n_docs``, ``n_docs_without_labels`` and ``n_labels_evaluated`` (ints: documents,
     documents with no true label, which count 0 in P@k, nDCG@k and F1@k but are left
     out of R@k, and labels present in ``y_true`` or ``y_pred``). See the individual
-    functions for conventions.
+    functions for conventions. A ``y_true`` or ``y_pred`` holding a value other than 0
+    or 1 (NaN, 2, 0.5) is an :class:`~tagsmith.exceptions.InvalidParameterError` naming
+    it, its first such entry and where it is (pass ``y != 0`` for soft labels).
 
     >>> topk = TopK.from_scores([[0.9, 0.1, 0.5], [0.2, 0.8, 0.3]], k=3)
     >>> report = evaluate([[1, 0, 1], [0, 1, 0]], topk, topk.label_sets(0.5), ks=(1,))
@@ -133,7 +136,11 @@ def evaluate(y_true: LabelMatrix, topk: TopK, y_pred: LabelMatrix | None = None,
      'n_docs': 2, 'n_docs_without_labels': 0, 'n_labels_evaluated': 3}
     """
     ks = _check_ks(ks)
-    y = _checked_labels(y_true, topk)
+    # the metrics count any nonzero entry as a label: a NaN (a table's gap) or a 2 was
+    # measured as a true or predicted label nobody gave (the check: ~1% of the time)
+    y = _checked_labels(check_label_values(y_true, "y_true"), topk)
+    if y_pred is not None:
+        y_pred = check_label_values(y_pred, "y_pred")
     inv_p = None if propensity is None else _inverse_propensities(propensity, topk.n_labels,
                                                                   "propensity")
     rows = _RowMetrics(y, topk, ks, inv_p)

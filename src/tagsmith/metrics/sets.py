@@ -78,7 +78,8 @@ def check_label_values(y_true: LabelMatrix, name: str = "y_true", *, soft_ok: bo
     parameter 'y_true' must be labels 0 or 1 (or true/false), got '1 other value, e.g.
     0.5 at document 0, label 1 (counted from 0)'
     """
-    y = _to_csr(y_true, name)
+    y = _entries_as_csr(y_true) if isinstance(y_true, sp.coo_matrix | sp.coo_array) \
+        and y_true.ndim == 2 else _to_csr(y_true, name)
     if y.dtype.kind not in "biuf":
         raise InvalidParameterError(name, "a numeric or boolean label matrix",
                                     f"dtype {y.dtype}")
@@ -99,6 +100,16 @@ def check_label_values(y_true: LabelMatrix, name: str = "y_true", *, soft_ok: bo
             f"{data[first]:g} {_entry_position(y, first)}")
     merge_duplicate_labels(y)
     return y
+
+
+def _entries_as_csr(coo: sp.coo_matrix | sp.coo_array) -> sp.csr_matrix:
+    """A COO matrix's stored entries as a CSR matrix, each kept: scipy's conversion sums
+    a pair stored twice, and a label stored twice (1 + 1) was refused as a 2."""
+    row, col = np.asarray(coo.row), np.asarray(coo.col)
+    order = np.lexsort((col, row))
+    indptr = np.zeros(coo.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=coo.shape[0]), out=indptr[1:])
+    return sp.csr_matrix((np.asarray(coo.data)[order], col[order], indptr), shape=coo.shape)
 
 
 def _entry_position(y: sp.csr_matrix, entry: int) -> str:

@@ -184,6 +184,7 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     are named in ``lang`` (:meth:`~tagsmith.data.labelspace.LabelSpace.name_of`).
 
     A predictions' length or width other than ``Y``'s documents and its space's labels,
+    a ``Y``, ``sets`` or ``base_sets`` holding a value other than 0 or 1 (NaN, 2),
     ``resamples`` below 1, a negative ``seed`` or a ``confidence`` outside (0, 1) is an
     :class:`~tagsmith.exceptions.InvalidParameterError` naming the parameter: a
     ``top1`` of too few documents was read as wrong on the rest, and ``confidence=95``
@@ -200,6 +201,12 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
             ("base_top1", base_top1, "base_sets", base_sets, base_space)):
         _check_top1(best_name, best_value, n, len(named))
         _check_compared(sets_name, sets_value, n, named)
+    from tagsmith.metrics.sets import check_label_values
+
+    # each counted any nonzero entry as a label: a NaN of a gold table's gap was a true
+    # label both models missed, a 2 in the sets one they predicted
+    Y, sets, base_sets = (check_label_values(value, name) for name, value in
+                          (("Y", Y), ("sets", sets), ("base_sets", base_sets)))
     shared = {gold.uri_of(i): i for i in range(len(gold))}
     extra: list[str] = []
     own = _columns(space, shared, extra)
