@@ -2039,6 +2039,27 @@ def test_the_english_encoder_warning_says_of_how_many_labels_the_english_names_a
         in caplog.text, caplog.text
 
 
+def test_the_english_encoder_warning_says_deprecated_labels_are_left_out_when_all_are_named(
+        caplog):
+    """Every live label named in English but a deprecated one not: the warning said "all
+    2 labels of the vocabulary" of a vocabulary of 3, and "its 1 label" of one of 2,
+    where the other branch says the deprecated are left out."""
+    live = [Label("http://eurovoc.europa.eu/1622", {"en": "data protection",
+                                                    "de": "Datenschutz"}),
+            Label("http://eurovoc.europa.eu/1631", {"en": "road transport",
+                                                    "de": "Stra\u00dfenverkehr"})]
+    old = Label("http://eurovoc.europa.eu/4001", {"pl": "so\u0142ectwo"}, deprecated=True)
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        tagsmith_cli.warn_english_encoder(LabelSpace([*live, old]), "de")
+        tagsmith_cli.warn_english_encoder(LabelSpace([live[0], old]), "de")
+        tagsmith_cli.warn_english_encoder(LabelSpace(live), "de")
+    assert ("; all 2 labels of the vocabulary (deprecated ones left out) have English "
+            "names: --lang en encodes them") in caplog.text, caplog.text
+    assert ("; its 1 label (deprecated ones left out) has an English name: --lang en "
+            "encodes it") in caplog.text, caplog.text
+    assert "; all 2 labels of the vocabulary have English names" in caplog.text
+
+
 def test_a_concept_lacking_lang_is_embedded_by_its_english_name(tmp_path):
     """A EUROVOC-style concept lacking German, named in Polish first, then English:
     ``zeroshot --lang de`` embedded its Polish name (the file's first) with the

@@ -1466,15 +1466,16 @@ def warn_english_encoder(space: LabelSpace, lang: str) -> None:
     # of how many: "89 labels have English names" left a EUROVOC-style thesaurus's user
     # to guess whether that was most of them or a few
     n_other = len(live) - n_english
+    # "all 2 labels of the vocabulary" of a vocabulary of 3, one deprecated, read as false
+    deprecated = " (deprecated ones left out)" if len(live) < len(space) else ""
     if not n_english:
         instead = ("the vocabulary has no English names: label a sample with an LLM "
                    "(tagsmith label) and train on it")
     elif not n_other:
-        instead = (f"all {n_english:,} labels of the vocabulary have English names: "
-                   "--lang en encodes them" if n_english > 1 else
-                   "its 1 label has an English name: --lang en encodes it")
+        instead = (f"all {n_english:,} labels of the vocabulary{deprecated} have English "
+                   "names: --lang en encodes them" if n_english > 1 else
+                   f"its 1 label{deprecated} has an English name: --lang en encodes it")
     else:
-        deprecated = " (deprecated ones left out)" if len(live) < len(space) else ""
         instead = (f"{n_english:,} of the vocabulary's {len(live):,} labels{deprecated} "
                    + plural(n_english, "has an English name: --lang en encodes it",
                             "have English names: --lang en encodes them")
