@@ -2113,3 +2113,31 @@ def test_calibration_labels_as_a_list_of_another_shape_are_refused_naming_y(
         else:
             evaluate_confidence(calibrated, texts, Y)
     assert calls == {"transform": 0, "predict_topk": 0}
+def test_suggest_sets_counts_the_documents_that_abstain_and_why(calibrated_cli_bundle,
+                                                                goemotions_small, tmp_path):
+    """suggest --sets printed no count of the sets that abstain ("send to a human"): a
+    finance walk read every set to learn that all of them did, and not why."""
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(goemotions_small["test"].read_text().splitlines(True)[:50]))
+    result = run("suggest", calibrated_cli_bundle, docs, "--sets", "--max-set-size", "25",
+                 "--min-confidence", "0.5", quiet=False)
+    assert result.exit_code == 0, result.output
+    sets = [json.loads(line)["set"] for line in result.stdout.splitlines()]  # stdout: JSON
+    n_abstain = sum(s["abstain"] for s in sets)
+    large = sum("too_large" in s["abstain_reasons"] for s in sets)
+    unsure = sum("low_confidence" in s["abstain_reasons"] for s in sets)
+    assert large == sum(s["size"] > 25 for s in sets)
+    assert all(bool(s["abstain_reasons"]) == s["abstain"] for s in sets)
+    assert 0 < large < n_abstain and 0 < unsure  # both reasons are met on these documents
+    assert (f"{n_abstain} of 50 documents ({n_abstain / 50:.1%}) abstain (send to a human): "
+            f"{large} with a set too large (more than 25 labels, --max-set-size), "
+            f"{unsure} with confidence below --min-confidence 0.5") in result.stderr
+    tsv = run("suggest", calibrated_cli_bundle, docs, "--sets", "--format", "tsv",
+              "--set-method", "lpicp", quiet=False)
+    assert tsv.exit_code == 0, tsv.output
+    flags = {row.split("\t")[0]: row.split("\t")[5] for row in tsv.stdout.splitlines()}
+    n_lpicp = sum(flag == "abstain" for flag in flags.values())
+    assert f"{n_lpicp} of 50 documents" in tsv.stderr and "abstain" not in tsv.stdout.replace(
+        "\tabstain", "")
+    quiet = run("suggest", calibrated_cli_bundle, docs, "--sets")  # -q: errors only
+    assert quiet.exit_code == 0 and "send to a human" not in quiet.stderr

@@ -1284,12 +1284,13 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         if out_of_sets:  # once, not per batch
             warn(f"{out_of_sets} ({printable(bundle)})")
     n_docs = cut_short = n_empty = 0
+    abstained: Counter[str] = Counter()
     with documents_progress("suggest") as progress:
         for batch in _batches(_read_documents(files, whole_file, checked=True), 512,
                               ready=input_ready):
             cut_short += _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt,
                                         alpha, set_method, max_set_size, min_confidence,
-                                        renamed)
+                                        renamed, abstained)
             n_docs += len(batch)
             n_empty += sum(not text.strip() for _, text in batch)
             progress.update(len(batch))
@@ -1300,6 +1301,37 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
              f"{plural(n_empty, 'is', 'are')} empty: {plural(n_empty, 'its', 'their')} "
              "suggestions are what the model scores for a text without features (about "
              "its label priors), not labels of a text")
+    if sets and n_docs and classifier.conformal is not None:  # --sets refused it else
+        _say_abstained(abstained, n_docs, min_confidence,
+                       classifier.conformal.set_size_limit(set_method, max_set_size))
+
+
+#: how suggest --sets' summary names each reason a set abstains for (DocumentSet's)
+ABSTAIN_REASONS = {"too_large": "with a set too large (more than {limit:,} labels, "
+                                "--max-set-size)",
+                   "low_confidence": "with confidence below --min-confidence "
+                                     "{min_confidence:g}",
+                   "empty": "with an empty set (no label set typical enough)"}
+
+
+def _say_abstained(abstained: Counter[str], n_docs: int, min_confidence: float,
+                   limit: int) -> None:
+    """suggest --sets' last line, on stderr (stdout is the sets; not with -q): how many
+    of the ``n_docs`` documents abstain (to send to a human) and why. Nothing counted
+    them: a finance walk read 200 sets to learn that all of them abstained."""
+    n_abstain = abstained["abstain"]
+    line = (f"{n_abstain:,} of {n_docs:,} document{plural_s(n_docs)} "
+            f"({n_abstain / n_docs:.1%}) abstain{plural(n_abstain, 's', '')} "
+            "(send to a human)")
+    if n_abstain:
+        reasons = [f"{abstained[key]:,} "
+                   f"{words.format(min_confidence=min_confidence, limit=limit)}"
+                   for key, words in ABSTAIN_REASONS.items() if abstained[key]]
+        line += ": " + ", ".join(reasons)
+        if sum(abstained[key] for key in ABSTAIN_REASONS) > n_abstain:
+            line += " (a document may have more than one reason)"
+    if not (click.get_current_context().find_root().obj or {}).get("quiet"):
+        click.echo(line, err=True)
 
 
 def _warn_cut_short(classifier, cut_short: int, n_docs: int, k: int) -> None:
@@ -1347,10 +1379,12 @@ def _count_cut_short(classifier, wide, results, replacing=None) -> int:
 
 
 def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
-                   max_set_size, min_confidence, replacing=None) -> int:
+                   max_set_size, min_confidence, replacing=None,
+                   abstained: Counter[str] | None = None) -> int:
     """Write the answers for one batch of ``(doc_id, text)`` pairs (see :func:`suggest`);
     ``replacing``: ``--replace-deprecated``'s
-    :class:`~tagsmith.cli.vocab_names.BundleVocab`. Returns how many of the documents
+    :class:`~tagsmith.cli.vocab_names.BundleVocab`; ``abstained`` (with ``sets``) counts
+    the abstaining sets (``"abstain"``) and each of their reasons. Returns how many of the documents
     have labels passing the tuned thresholds below the ``k`` listed, among the
     candidates they were tuned on (:func:`_probed_width`), for thresholds tuned for a
     recall (``--min-recall``; 0 otherwise, with a ``threshold``, which keeps the best
@@ -1401,6 +1435,8 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
         results = [[s for s in suggestions if shown_score(s.score) >= shown_threshold]
                    for suggestions in results]
     for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
+        if doc_set is not None and doc_set.abstain and abstained is not None:
+            abstained.update(("abstain", *doc_set.abstain_reasons))
         if fmt == "json":
             line = {"doc": doc_id, "suggestions": [s.to_dict() for s in suggestions]}
             if doc_set is not None:

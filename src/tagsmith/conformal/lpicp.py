@@ -102,7 +102,9 @@ class PowersetSets:
     (the smallest over bands); ``confidence`` one minus the second largest p-value;
     ``empty`` documents whose prediction set is empty (nothing is typical enough);
     ``abstain`` those empty, with more than ``max_set_size`` possible labels or, if
-    given, more than ``max_sets`` label sets. Labels the calibrator excluded
+    given, more than ``max_sets`` label sets (``too_large`` marks these two), or (set by
+    :meth:`~tagsmith.pipeline.confidence.ConformalModel.predict`) whose credibility is
+    below a ``min_confidence`` (``unsure``). Labels the calibrator excluded
     (:attr:`PowersetICP.excluded`) are in no label set, and :meth:`covers` reads the
     true label set without them.
     """
@@ -120,6 +122,8 @@ class PowersetSets:
     abstain: np.ndarray
     epsilon: float
     budget: np.ndarray  # (n, n_groups) flip budget per band
+    too_large: np.ndarray | None = None
+    unsure: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.predicted.shape[0])
@@ -393,12 +397,13 @@ class PowersetICP:
         credibility = p_best.min(axis=1)
         confidence = 1.0 - p_second.max(axis=1)
         limit = self.default_max_set_size() if max_set_size is None else int(max_set_size)
-        abstain = empty | (possible.sum(axis=1) > limit)
+        too_large = possible.sum(axis=1) > limit
         if max_sets is not None:
-            abstain |= n_sets > max_sets
+            too_large |= n_sets > max_sets
         return PowersetSets(self, o, predicted & ~empty[:, None], certain, possible, n_sets,
-                            capped, credibility, confidence, empty, np.asarray(abstain, bool),
-                            epsilon, budget)
+                            capped, credibility, confidence, empty,
+                            np.asarray(empty | too_large, bool), epsilon, budget,
+                            too_large=too_large, unsure=np.zeros(len(topk), bool))
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {"n_labels": self.n_labels, "per_band": self.band_of is not None,

@@ -169,11 +169,11 @@ class RecallControl:
         size = in_set.sum(axis=1) + int(tail_in.sum()) - listed_tail_in
         limit = self.default_max_set_size() if max_set_size is None else int(max_set_size)
         best = np.where(valid[:, 0], topk.scores[:, 0], 0.0) if topk.k else np.zeros(len(topk))
-        abstain = (size > limit) | (best < min_confidence)
-        return LabelSets(topk, in_set, tail_in, size.astype(np.int64), abstain,
+        too_large, unsure = size > limit, best < min_confidence
+        return LabelSets(topk, in_set, tail_in, size.astype(np.int64), too_large | unsure,
                          alpha=check_alpha(alpha), method="mondrian" if self.mondrian
                          else "recall", thresholds=thresholds, group_of=group,
-                         excluded=self.excluded)
+                         excluded=self.excluded, too_large=too_large, unsure=unsure)
 
     def check_width(self, topk: TopK, name: str = "topk") -> None:
         """Refuse a ``topk`` whose width is not the calibration width :attr:`k`.

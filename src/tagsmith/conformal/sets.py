@@ -37,7 +37,9 @@ class LabelSets:
     ``in_set`` (``n x k`` bool) marks listed candidates in the set; ``tail_in``
     (``(n_labels,)`` bool) the labels that join every set from the tail when not
     listed; ``size`` (``(n,)``) counts both; ``abstain`` (``(n,)`` bool) flags
-    documents whose set is too large or too uncertain. ``thresholds`` and
+    documents whose set is too large or too uncertain: ``too_large`` and ``unsure``
+    (``(n,)`` bool, when known) say which of the two, for the count of abstentions
+    and their reasons that ``suggest --sets`` prints. ``thresholds`` and
     ``group_of`` record the per-group thresholds used; ``excluded`` (``(n_labels,)``
     bool, or None) the labels the calibration left out (never trained: in no set), whose
     true labels :meth:`recall` and :meth:`summary` leave out as the guarantee does.
@@ -53,6 +55,8 @@ class LabelSets:
     thresholds: np.ndarray | None = None
     group_of: np.ndarray | None = None
     excluded: np.ndarray | None = None
+    too_large: np.ndarray | None = None
+    unsure: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.topk)

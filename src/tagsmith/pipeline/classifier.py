@@ -88,7 +88,10 @@ class DocumentSet:
 
     For LP-ICP the members are the labels in some label set of the prediction set
     (``extra`` adds the number of label sets, the labels in all of them, credibility
-    and confidence).
+    and confidence). ``abstain_reasons`` says why an abstaining set abstains (empty
+    otherwise): ``"too_large"`` (more labels, or LP-ICP label sets, than the limit),
+    ``"low_confidence"`` (below ``min_confidence``), ``"empty"`` (LP-ICP: no label set
+    typical enough).
     """
 
     labels: list[Suggestion]
@@ -97,13 +100,24 @@ class DocumentSet:
     alpha: float
     method: str
     extra: dict
+    abstain_reasons: tuple[str, ...] = ()
 
     def to_dict(self, max_members: int = 100) -> dict:
         return {"alpha": self.alpha, "method": self.method, "size": self.size,
-                "abstain": self.abstain,
+                "abstain": self.abstain, "abstain_reasons": list(self.abstain_reasons),
                 "labels": [s.to_dict() for s in self.labels[:max_members]],
                 "truncated": len(self.labels) > max_members or self.size > len(self.labels),
                 **self.extra}
+
+
+def _abstain_reasons(sets, i: int) -> tuple[str, ...]:
+    """Why document ``i`` of ``sets`` (:class:`LabelSets` or :class:`PowersetSets`)
+    abstains, as :class:`DocumentSet` names the reasons; ``()`` when it does not."""
+    if not sets.abstain[i]:
+        return ()
+    marks = (("empty", getattr(sets, "empty", None)), ("too_large", sets.too_large),
+             ("low_confidence", sets.unsure))
+    return tuple(name for name, mask in marks if mask is not None and bool(mask[i]))
 
 
 class TextClassifier:
@@ -441,7 +455,7 @@ class TextClassifier:
             size = len(ids) if method == "lpicp" else int(sets.size[i])
             out.append(DocumentSet(members, size, bool(sets.abstain[i]),
                                    float(sets.epsilon if method == "lpicp" else sets.alpha),
-                                   method, extra))
+                                   method, extra, _abstain_reasons(sets, i)))
         return out
 
     # -- persistence -------------------------------------------------------------------------

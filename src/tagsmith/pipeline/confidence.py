@@ -249,6 +249,17 @@ class ConformalModel:
                 f"{method} set is {whole}; calibrate on at least {needed_text} such documents, "
                 f"or use an alpha of at least {smallest:.4f}")
 
+    def set_size_limit(self, method: str = "recall", max_set_size: int | None = None) -> int:
+        """The set size above which a ``method`` set abstains: ``max_set_size``, else
+        the calibrated one, else the method's default (3 x the calibration documents'
+        mean number of true labels, at least 3)."""
+        if max_set_size is not None:
+            return int(max_set_size)
+        if self.max_set_size is not None:
+            return int(self.max_set_size)
+        part = {"recall": self.recall, "mondrian": self.mondrian, "lpicp": self.lpicp}[method]
+        return (self.recall if part is None else part).default_max_set_size()
+
     def check_options(self, alpha: float | None, max_set_size: int | None,
                       min_confidence: float, method: str = "recall"
                       ) -> tuple[float, int | None, float]:
@@ -284,7 +295,8 @@ class ConformalModel:
         if method == "lpicp" and self.lpicp is not None:
             sets = self.lpicp.predict(probabilities, alpha, max_set_size=limit)
             if min_confidence > 0:  # LP-ICP's own measure: the best label set's p-value
-                sets.abstain |= sets.credibility < min_confidence
+                sets.unsure = sets.credibility < min_confidence
+                sets.abstain |= sets.unsure
             return sets
         raise AssertionError(f"unreachable: {method!r} passed check_options")
 
