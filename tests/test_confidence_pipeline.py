@@ -2141,3 +2141,29 @@ def test_suggest_sets_counts_the_documents_that_abstain_and_why(calibrated_cli_b
         "\tabstain", "")
     quiet = run("suggest", calibrated_cli_bundle, docs, "--sets")  # -q: errors only
     assert quiet.exit_code == 0 and "send to a human" not in quiet.stderr
+
+
+def test_calibrate_says_plainly_when_no_label_can_be_suggested(calibrated_cli_bundle,
+                                                               goemotions_small, tmp_path,
+                                                               caplog):
+    """calibrate --min-precision 0.9 on 90 conformal documents left every suggestion
+    empty (no label reached the target), and neither its warning nor its summary said
+    that nothing would be suggested."""
+    out = tmp_path / "strict"
+    result = run("calibrate", calibrated_cli_bundle, "--min-precision", "0.9", "-o", out,
+                 quiet=False)
+    assert result.exit_code == 0, result.output
+    assert "28 never predicted" in result.stdout
+    assert "no label can ever be suggested: suggestions will be empty" in result.stdout
+    # logged, as every warning (pytest's handler on the root has it, not stderr)
+    assert "no label can ever be suggested (28 of 28 never predicted): every suggestion " \
+        "at the tuned thresholds (suggest without --threshold) will be empty" in caplog.text
+    texts = goemotions_small["test"].read_text().splitlines()[:20]
+    suggested = run("suggest", out, input="\n".join(t.split("\t")[0] for t in texts) + "\n")
+    assert all(json.loads(line)["suggestions"] == [] for line in suggested.stdout.splitlines())
+    caplog.clear()
+    looser = run("calibrate", calibrated_cli_bundle, "--min-precision", "0.5", "-o",
+                 tmp_path / "looser", quiet=False)
+    assert looser.exit_code == 0, looser.output
+    assert "no label can ever be suggested" not in looser.stdout + caplog.text
+    assert "of the 28 labels can never be suggested" in caplog.text

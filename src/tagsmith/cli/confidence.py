@@ -238,9 +238,11 @@ def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_
         own = thr["n_tuned_labels"] - never
         docs = ("the conformal documents" if report["thresholds_tuned_on"] == "conformal"
                 else "the calibrator's own documents")
+        nothing = ("; no label can ever be suggested: suggestions will be empty"
+                   if not _n_predictable(classifier.thresholds) else "")
         click.echo(f"thresholds for precision {thr['min_precision']:g} (tuned on {docs}): "
                    f"{own:,} label{plural_s(own)} with one, {never:,} never predicted (no "
-                   f"threshold reaches it){also}")
+                   f"threshold reaches it){also}{nothing}")
     elif thr.get("objective") == "recall":
         docs = ("the conformal documents" if report["thresholds_tuned_on"] == "conformal"
                 else "the calibrator's own documents")
@@ -374,6 +376,13 @@ def _n_global(thr: dict, n_labels: int | None) -> int:
     if n_labels is None:
         return 0
     return n_labels - thr["n_tuned_labels"] - thr.get("n_band_labels", 0)
+
+
+def _n_predictable(thresholds) -> int:
+    """Labels the thresholds can predict (a finite threshold)."""
+    import numpy as np
+
+    return int(np.count_nonzero(~np.isposinf(np.asarray(thresholds.per_label))))
 
 
 def _n_unlearnt(thresholds) -> int:
