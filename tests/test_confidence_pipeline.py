@@ -475,7 +475,8 @@ def test_cli_calibrate_eval_suggest_and_shift(cli_bundle, goemotions_small, tmp_
     unsure = run("suggest", cli_bundle, "--sets", "--min-confidence", "1", "--format", "json",
                  input="Thank you so much!\nugh\n")
     assert all(json.loads(line)["set"]["abstain"] for line in unsure.output.splitlines())
-    shifted = run("shift", cli_bundle, goemotions_small["test"], "--json", "--save")
+    shifted = run("shift", cli_bundle, goemotions_small["test"], "--json", "--save",
+                  "--save-unsupported")  # every estimate here is unsupported
     assert shifted.exit_code == 0, shifted.output
     assert json.loads(shifted.stdout)["total_variation"] >= 0  # stderr: a warning
     assert TextClassifier.load(cli_bundle).label_shift is not None
@@ -712,7 +713,8 @@ def test_recalibrating_says_it_drops_the_stored_label_shift(calibrated_cli_bundl
     shutil.copytree(calibrated_cli_bundle, bundle)
     docs = tmp_path / "docs.txt"
     docs.write_text(goemotions_small["test"].read_text())
-    assert run("shift", bundle, docs, "--min-count", "5", "--save").exit_code == 0
+    assert run("shift", bundle, docs, "--min-count", "5", "--save",
+               "--save-unsupported").exit_code == 0
     assert (bundle / "label_shift.json").exists()
     result = run("calibrate", bundle, "--json", quiet=False)
     assert result.exit_code == 0, result.output
@@ -722,7 +724,8 @@ def test_recalibrating_says_it_drops_the_stored_label_shift(calibrated_cli_bundl
         in caplog.text and "shift --save again" in caplog.text
     assert not (bundle / "label_shift.json").exists()
     # -q is errors only: the warning was printed all the same
-    assert run("shift", bundle, docs, "--min-count", "5", "--save").exit_code == 0
+    assert run("shift", bundle, docs, "--min-count", "5", "--save",
+               "--save-unsupported").exit_code == 0
     caplog.clear()
     result = run("calibrate", bundle, "--json")
     assert result.exit_code == 0 and not result.stderr, result.output
@@ -1042,7 +1045,8 @@ def test_shift_clear_honours_json_and_says_when_there_was_nothing(calibrated_cli
     assert "no label shift stored" in run("shift", bundle, "--clear").stdout
     docs = tmp_path / "docs.txt"
     docs.write_text(goemotions_small["test"].read_text())
-    assert run("shift", bundle, docs, "--min-count", "5", "--save").exit_code == 0
+    assert run("shift", bundle, docs, "--min-count", "5", "--save",
+               "--save-unsupported").exit_code == 0
     removed = run("shift", bundle, "--clear", "--json")
     assert removed.exit_code == 0, removed.output
     assert json.loads(removed.stdout) == {"bundle": str(bundle), "label_shift_removed": True}
@@ -2167,3 +2171,61 @@ def test_calibrate_says_plainly_when_no_label_can_be_suggested(calibrated_cli_bu
     assert looser.exit_code == 0, looser.output
     assert "no label can ever be suggested" not in looser.stdout + caplog.text
     assert "of the 28 labels can never be suggested" in caplog.text
+
+
+def test_shift_save_keeps_unsupported_labels_at_their_calibration_share(
+        calibrated_cli_bundle, goemotions_small, tmp_path):
+    """shift --save applied every estimate, those it had just called indistinguishable
+    from no shift ('unsupported', on 90 calibration documents) included, and said only
+    'probabilities are now adjusted to this shift'."""
+    import shutil
+
+    bundle = tmp_path / "model"
+    shutil.copytree(calibrated_cli_bundle, bundle)
+    docs = tmp_path / "docs.txt"
+    lines = goemotions_small["test"].read_text().splitlines()
+    docs.write_text("".join(line.split("\t")[0] + "\n" for line in lines))
+    before = (bundle / "manifest.json").read_text()
+    refused = run("shift", bundle, docs, "--min-count", "5", "--save")
+    assert refused.exit_code == 2, refused.output  # every estimated label is unsupported
+    assert f"--save has nothing supported to save, so {bundle} is left as it was" \
+        in refused.output and "--save-unsupported" in refused.output
+    assert (bundle / "manifest.json").read_text() == before
+    assert TextClassifier.load(bundle).label_shift is None
+    forced = run("shift", bundle, docs, "--min-count", "5", "--save", "--save-unsupported",
+                 "--json")
+    assert forced.exit_code == 0, forced.output
+    report = json.loads(forced.stdout)
+    assert report["saved_unsupported"] == report["n_labels_unsupported"] > 0
+    stored = TextClassifier.load(bundle).label_shift
+    assert stored.total_variation() == pytest.approx(report["total_variation"], abs=1e-6)
+    # 3,000 calibration documents, and documents of two emotions over-represented: some
+    # labels' change is supported, the others' is not
+    more = tmp_path / "more"
+    assert run("calibrate", bundle, "--data", goemotions_small["train"], "-o",
+               more).exit_code == 0
+    shifted = tmp_path / "shifted.txt"
+    picked = [line.split("\t")[0] + "\n" for line in lines
+              if "gratitude" in line or "admiration" in line]
+    shifted.write_text("".join(picked * 3) + docs.read_text())
+    saved = run("shift", more, shifted, "--min-count", "5", "--save", "--json")
+    assert saved.exit_code == 0, saved.output
+    report = json.loads(saved.stdout)
+    n_unsupported = report["n_labels_unsupported"]
+    assert 0 < n_unsupported < report["n_labels_estimated"]
+    assert report["saved_labels"] == report["n_labels_estimated"] - n_unsupported
+    assert report["saved_unsupported"] == 0
+    stored = TextClassifier.load(more).label_shift
+    assert stored.total_variation() == pytest.approx(report["total_variation_supported"],
+                                                     abs=1e-6)
+    assert report["total_variation_saved"] == report["total_variation_supported"] \
+        < report["total_variation"]
+    assert int(np.count_nonzero(stored.target_prior != stored.source_prior)) \
+        == report["saved_labels"]
+    said = run("shift", more, shifted, "--min-count", "5", "--save")
+    assert said.exit_code == 0, said.output
+    assert (f"the estimates of {report['saved_labels']} labels (total variation "
+            f"{report['total_variation_supported']:.4f}); the {n_unsupported} unsupported "
+            "labels keep their calibration share (--save-unsupported applies them)") \
+        in said.stdout
+    assert run("shift", more, shifted, "--save-unsupported").exit_code == 2  # not alone

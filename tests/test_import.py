@@ -483,7 +483,7 @@ def test_info_and_shift_import_no_training_or_plotting_library(calibrated_bundle
         ["info", bundle], ["info", bundle, "--json"],
         ["shift", bundle, test, "--min-count", "5"],
         ["shift", bundle, test, "--min-count", "5", "--method", "bbse", "--json"],
-        ["shift", bundle, test, "--min-count", "5", "--save"],
+        ["shift", bundle, test, "--min-count", "5", "--save", "--save-unsupported"],
         ["info", bundle], ["shift", bundle, "--clear"])]
     for args, loaded in zip(runs, _loaded_by_each(runs), strict=True):
         assert loaded == [], args

@@ -80,7 +80,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -214,6 +214,19 @@ class LabelShift:
             change = np.abs(self.target_prior - self.source_prior)
             out = out | (self._estimated() & ~(change > SUPPORT_Z * self.standard_error))
         return out
+
+    def without_unsupported(self) -> LabelShift:
+        """This shift with every :attr:`unsupported` label back at its source prior (the
+        shift ``report``'s ``total_variation_supported``): what ``shift --save`` stores
+        unless told to apply such labels too.
+
+        >>> shift = LabelShift("em", np.array([0.1, 0.2]), np.array([0.3, 0.25]), n_docs=90,
+        ...                    standard_error=np.array([0.01, 0.05]))
+        >>> shift.without_unsupported().target_prior.tolist()
+        [0.3, 0.2]
+        """
+        return replace(self, target_prior=np.where(self.unsupported, self.source_prior,
+                                                   self.target_prior))
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed both priors and every mask.

@@ -555,6 +555,12 @@ def _warn_unsupported(report: dict) -> None:
          f"without them the shift is {report['total_variation_supported']:.4f}")
 
 
+def _support_z() -> float:
+    from tagsmith.calibration.shift import SUPPORT_Z
+
+    return SUPPORT_Z
+
+
 def _unsupported_mark(row: dict) -> str:
     """What shift prints after a listed label the evidence does not support (JSON
     ``"supported": false``): its standard error, and its expected calibration positives
@@ -603,7 +609,8 @@ Only labels with at least --min-count expected occurrences in FILES are
 re-estimated; the report says how many, and --save is refused when none is.
 A listed label that moved within 2 standard errors, or was estimated on fewer than
 20 expected calibration positives or negatives, is marked unsupported, with a
-warning that gives the shift without such labels.
+warning that gives the shift without such labels; --save keeps such labels at
+their calibration share (--save-unsupported applies them too) and says what it saved.
 """
 
 
@@ -616,7 +623,11 @@ warning that gives the shift without such labels.
 @click.option("--whole-file", is_flag=True, help="Each FILE (or stdin) is one document, not "
               "one per line (refused for a .csv or .jsonl corpus).")
 @click.option("--save", is_flag=True, help="Store the shift in BUNDLE: suggestions and "
-              "thresholded sets then use the adjusted probabilities.")
+              "thresholded sets then use the adjusted probabilities. Labels marked "
+              "unsupported keep their calibration share (refused when every estimated "
+              "label is unsupported).")
+@click.option("--save-unsupported", is_flag=True,
+              help="With --save: apply the unsupported labels' estimates too.")
 @click.option("--clear", is_flag=True, help="Remove a stored shift from BUNDLE and exit.")
 @click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
               help="Labels with the largest change to list.")
@@ -628,7 +639,8 @@ warning that gives the shift without such labels.
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of the label names in the report.")
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
-def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, as_json):
+def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top, min_count,
+          lang, as_json):
     from tagsmith.cli import refuse_unused
     from tagsmith.cli.commands import _read_documents
     from tagsmith.pipeline.classifier import TextClassifier
@@ -639,6 +651,7 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
     # --clear removes the stored shift and estimates nothing
     refuse_unused("an estimate (not with --clear)", not clear, "files", "method", "whole_file",
                   "top", "min_count", "lang")
+    refuse_unused("--save", save, "save_unsupported")
     classifier = TextClassifier.load(bundle)
     if save or clear:  # saved in place: a bundle the writer would refuse (a file of its
         # own beside the model, a read-only folder) is refused before the estimate, as
@@ -704,10 +717,25 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
              f"shift covers only {estimated.n_estimated} label{plural_s(estimated.n_estimated)} "
              f"(more documents{lower} would cover more)")
     _warn_unsupported(report)
+    n_unsupported = report["n_labels_unsupported"]
+    skipped = 0 if save_unsupported else n_unsupported
+    if save and skipped and skipped >= estimated.n_estimated:
+        # a shift of 60 calibration documents that the report had just called
+        # indistinguishable from none was saved, and every probability moved by it
+        raise click.UsageError(
+            f"--save has nothing supported to save, so {printable(bundle)} is left as it "
+            f"was: the change of {plural(skipped, 'the only label', f'all {skipped:,} labels')}"
+            f" estimated is unsupported (within {_support_z():g} standard errors, or on too "
+            "few calibration positives or negatives: not told from no shift). Calibrate on "
+            "more documents, or add --save-unsupported to apply the estimates anyway.")
     if save:
-        classifier.label_shift = estimated
+        saved = estimated if save_unsupported else estimated.without_unsupported()
+        classifier.label_shift = saved
         classifier.save(bundle, in_place=True)
         report["saved"] = str(bundle)
+        report["saved_labels"] = estimated.n_estimated - skipped
+        report["saved_unsupported"] = n_unsupported if save_unsupported else 0
+        report["total_variation_saved"] = round(saved.total_variation(), 6)
     if as_json:
         print_json(report)
         return
@@ -721,4 +749,15 @@ def shift(bundle, files, method, whole_file, save, clear, top, min_count, lang, 
         click.echo(f"  {row['source_prior']:.4f} -> {row['target_prior']:.4f}  "
                    f"{printable(row['label'])}{_unsupported_mark(row)}")
     if save:
-        click.echo(f"saved in {printable(bundle)}: probabilities are now adjusted to this shift")
+        n_saved = report["saved_labels"]
+        applied = (f"the estimates of {n_saved:,} label{plural_s(n_saved)} (total variation "
+                   f"{report['total_variation_saved']:.4f})")
+        if save_unsupported and n_unsupported:
+            applied += (f", {n_unsupported:,} of {plural(n_unsupported, 'it', 'them')} "
+                        "unsupported (--save-unsupported)")
+        elif skipped:
+            applied += (f"; the {skipped:,} unsupported label{plural_s(skipped)} "
+                        f"{plural(skipped, 'keeps its', 'keep their')} calibration share "
+                        "(--save-unsupported applies them)")
+        click.echo(f"saved in {printable(bundle)}: probabilities are now adjusted to "
+                   f"{applied}")
