@@ -2991,8 +2991,11 @@ def test_train_warns_of_a_calibration_share_above_half_and_a_held_out_check_on_f
     caplog.clear()
     result = _train_with_share(goemotions_small, tmp_path / "half", "0.5")
     assert result.exit_code == 0, result.output
+    # (nor are this weak model's sets, too wide to use: that warning is of the sets)
     assert [line for line in _warned(caplog).splitlines()
-            if not line.startswith("thresholds on few held-out positives")] == [], caplog.text
+            if not line.startswith(("thresholds on few held-out positives",
+                                    "at alpha 0.1 the conformal sets are too wide"))] == [], \
+        caplog.text
     assert "too few" not in result.output
 
 

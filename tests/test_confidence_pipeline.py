@@ -2229,3 +2229,39 @@ def test_shift_save_keeps_unsupported_labels_at_their_calibration_share(
             "labels keep their calibration share (--save-unsupported applies them)") \
         in said.stdout
     assert run("shift", more, shifted, "--save-unsupported").exit_code == 2  # not alone
+
+
+def test_calibrate_warns_when_the_sets_it_fits_are_too_wide_to_use(calibrated_cli_bundle,
+                                                                   goemotions_small, tmp_path,
+                                                                   caplog):
+    """A clinical-coding walk calibrated on a small corpus: every lpicp set was the whole
+    label space and every document abstained (mondrian sets held 31 of 77 codes), and
+    nothing said so before suggest."""
+    result = run("calibrate", calibrated_cli_bundle, "-o", tmp_path / "wide", "--json",
+                 quiet=False)
+    assert result.exit_code == 0, result.output
+    own = json.loads(result.stdout)["conformal"]["sets_on_conformal_documents"]
+    assert set(own) == {"recall", "mondrian", "lpicp"}
+    assert own["lpicp"]["set_size_mean"] > 20 and own["lpicp"]["too_large_rate"] == 1.0
+    # logged, as every warning (pytest's handler on the root has it, not stderr)
+    warned = [r.getMessage() for r in caplog.records if "too wide to use" in r.getMessage()]
+    assert len(warned) == 1, warned  # once, naming every method
+    assert warned[0].startswith("at --alpha 0.1 the conformal sets are too wide to use: on "
+                                "the 90 conformal documents themselves, of 28 labels, ")
+    assert f"lpicp sets hold {own['lpicp']['set_size_mean']:.1f} on average (90 of 90 " \
+        "above the 4 that abstain as too large)" in warned[0]
+    assert "with only 90 calibration documents with a true label" in warned[0]
+    assert "a larger share than --conformal-fraction 0.5" in warned[0]
+    assert "Use a larger --alpha, another set method" in warned[0]
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(line.split("\t")[0] + "\n" for line in
+                            goemotions_small["test"].read_text().splitlines()[:20]))
+    said = run("suggest", tmp_path / "wide", docs, "--sets", "--set-method", "lpicp",
+               quiet=False)
+    assert "20 of 20 documents (100.0%) abstain" in said.stderr
+    assert "most sets are too large: try a larger --alpha" in said.stderr
+    caplog.clear()
+    loose = run("calibrate", calibrated_cli_bundle, "-o", tmp_path / "loose", "--alpha",
+                "0.6", quiet=False)
+    assert loose.exit_code == 0, loose.output
+    assert "too wide to use" not in caplog.text

@@ -48,7 +48,7 @@ from tagsmith.calibration.thresholds import (
     check_min_recall,
     tune_thresholds,
 )
-from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
+from tagsmith.conformal.lpicp import PowersetICP, PowersetSets, fit_powerset_icp
 from tagsmith.conformal.risk import RecallControl, check_alpha, fit_recall_control
 from tagsmith.data.labelspace import check_label_table
 from tagsmith.exceptions import DataError, InvalidParameterError
@@ -60,7 +60,6 @@ from tagsmith.topk import PAD, TopK, check_topk
 if TYPE_CHECKING:  # the classifier imports this module
     from tagsmith.calibration.bands import FrequencyBands
     from tagsmith.calibration.shift import LabelShift
-    from tagsmith.conformal.lpicp import PowersetSets
     from tagsmith.conformal.sets import LabelSets
     from tagsmith.data.corpus import StreamedTexts
     from tagsmith.data.labelspace import LabelSpace
@@ -555,6 +554,7 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
     lpicp = fit_powerset_icp(conformal_part.Y, probs, exclude=exclude) if use_lpicp else None
     conformal = ConformalModel(recall, mondrian, lpicp, options.alpha, options.max_set_size,
                                len(conformal_part))
+    own_sets = _warn_wide_sets(conformal, probs, options, conformal_share, how)
     seconds = time.perf_counter() - started
     raw_report = reliability_report(conformal_part.Y, _unit_scores(conformal_part.topk))
     cal_report = reliability_report(conformal_part.Y, probs, bands=calibrator.bands,
@@ -570,7 +570,9 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
         "thresholds_tuned_on": thresholds_docs,
         "conformal": {"methods": conformal.methods(), "alpha": options.alpha,
                       # labels never trained: in no conformal set (recall, mondrian, lpicp)
-                      "n_untrained_labels": int(np.count_nonzero(untrained))},
+                      "n_untrained_labels": int(np.count_nonzero(untrained)),
+                      # each method's sets at alpha on the conformal documents themselves
+                      "sets_on_conformal_documents": own_sets},
     }
     if reach is not None:
         report["recall_reach"] = reach
@@ -583,6 +585,65 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
                  "in-sample: the calibrator's own documents" if how == "same"
                  else "held-out part", seconds)
     return calibrator, thresholds, conformal, report
+
+
+#: a method whose sets at the calibrated alpha abstain as too large on at least this
+#: share of the conformal documents themselves is warned of (its sets are too wide to use)
+WIDE_SETS_SHARE = 0.5
+#: below this many conformal documents with a true label per unit of alpha (100 at alpha
+#: 0.1; in the smallest band for mondrian), that warning names the few documents as a cause
+FEW_SET_DOCS = 10
+
+
+def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceOptions,
+                    conformal_share: str, how: str) -> dict:
+    """Each method's sets at ``options.alpha`` on the conformal documents (``probs``)
+    themselves: ``{method: {"set_size_mean", "too_large_rate"}}``; one warning names the
+    methods whose sets abstain as too large on :data:`WIDE_SETS_SHARE` of them or more.
+    A clinical-coding walk calibrated 77 codes on 30 conformal documents: every
+    ``lpicp`` set was the whole label space, and every document abstained, without a
+    word until suggest; its ``mondrian`` sets held 31 labels each."""
+    out: dict = {}
+    wide = []
+    for method in conformal.methods():
+        sets = conformal.predict(probs, method=method)
+        sizes = (sets.possible.sum(axis=1) if isinstance(sets, PowersetSets) else sets.size)
+        too_large = sets.too_large if sets.too_large is not None else sets.abstain
+        out[method] = {"set_size_mean": round(float(np.mean(sizes)), 3) if len(sizes) else 0.0,
+                       "too_large_rate": round(float(np.mean(too_large)), 4)
+                       if len(sizes) else 0.0}
+        if len(sizes) and out[method]["too_large_rate"] >= WIDE_SETS_SHARE:
+            limit = conformal.set_size_limit(method)
+            wide.append(f"{method} sets hold {out[method]['set_size_mean']:.1f} on average "
+                        f"({int(np.count_nonzero(too_large)):,} of {len(sizes):,} above the "
+                        f"{limit:,} that abstain as too large)")
+    if not wide:
+        return out
+    counts = np.asarray(conformal.recall.n_docs).ravel()
+    n_min, where = int(counts.sum()), ""
+    if conformal.mondrian is not None:
+        per_band = np.asarray(conformal.mondrian.n_docs)
+        n_min, where = int(per_band[per_band > 0].min()), " in the smallest frequency band"
+    # few documents make the threshold more cautious; a weak model's scores alone do it
+    # too (1,500 conformal documents of a model trained on 420 gave such sets), so that
+    # is said as a cause only where the documents are few for this alpha
+    few = (f"; with only {int(counts.sum()):,} calibration documents with a true label "
+           f"({n_min:,}{where}) the threshold is more cautious still"
+           if n_min < FEW_SET_DOCS / options.alpha else "")
+    # the share named as the caller names it (train: its own words), its value an argument
+    more, values = ((", more conformal documents (a larger share than " + conformal_share
+                     + ", or more held-out documents)", (options.conformal_fraction,))
+                    if how == "split" else (", more held-out documents", ()))
+    if not few:  # more of them would barely narrow the sets
+        more, values = "", ()
+    logger.warning("at alpha %g the conformal sets are too wide to use: on the %s conformal "
+                   "documents themselves, of %s labels, %s. To keep its promise a set must "
+                   "reach down to where the model ranks the true labels, and it ranks many "
+                   "low%s. Use a larger alpha, another set method (suggest --sets "
+                   "--set-method)" + more + ", or a better-trained model", options.alpha,
+                   f"{len(probs):,}", f"{probs.n_labels:,}", "; ".join(wide), few, *values,
+                   extra={"parameters": ("alpha", "conformal_fraction")})
+    return out
 
 
 #: the share of the held-out positives out of a recall target's reach (labels never
