@@ -2117,6 +2117,8 @@ def test_calibration_labels_as_a_list_of_another_shape_are_refused_naming_y(
         else:
             evaluate_confidence(calibrated, texts, Y)
     assert calls == {"transform": 0, "predict_topk": 0}
+
+
 def test_suggest_sets_counts_the_documents_that_abstain_and_why(calibrated_cli_bundle,
                                                                 goemotions_small, tmp_path):
     """suggest --sets printed no count of the sets that abstain ("send to a human"): a
