@@ -1264,25 +1264,13 @@ def ancestor_matrix(space: LabelSpace, n_labels: int) -> sp.csr_matrix | None:
     """
     if len(space) != n_labels or not space.has_hierarchy:
         return None
-    ancestors: dict[int, frozenset[int]] = {}
-    for start in range(n_labels):
-        stack = [start]
-        while stack:  # each label's parents' sets before its own (the space is acyclic)
-            node = stack[-1]
-            if node in ancestors:
-                stack.pop()
-                continue
-            parents = space.broader_ids(node)
-            pending = [p for p in parents if p not in ancestors]
-            if pending:
-                stack.extend(pending)
-                continue
-            stack.pop()
-            ancestors[node] = frozenset(parents).union(*(ancestors[p] for p in parents))
-    rows = np.repeat(np.arange(n_labels), [len(ancestors[c]) for c in range(n_labels)])
-    cols = [a for c in range(n_labels) for a in sorted(ancestors[c])]
-    return sp.csr_matrix((np.ones(len(cols), np.int8), (rows, np.asarray(cols, np.int64))),
-                         shape=(n_labels, n_labels))
+    from tagsmith.metrics.hierarchy import ancestor_closure, parent_matrix
+
+    # the reflexive closure by sparse products, less each label itself
+    closure = ancestor_closure(parent_matrix(space))
+    closure.setdiag(0)
+    closure.eliminate_zeros()
+    return sp.csr_matrix(closure, dtype=np.int8)
 
 
 def docs_with_broader_beside(Y: LabelMatrix, ancestors: sp.csr_matrix) -> int:
