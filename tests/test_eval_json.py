@@ -648,3 +648,39 @@ def test_evaluate_classifier_refuses_a_list_y_of_another_shape_naming_y(rows):
     with pytest.raises(InvalidParameterError,
                        match=rf"parameter 'Y' .*got 'shape \({len(bad)}, {bad.shape[1]}\)"):
         evaluate_classifier(clf, texts, bad.tolist(), source=None)
+
+
+def test_eval_vocab_keeps_ancestors_reached_through_a_label_only_vocab_has(tiny, tmp_path):
+    """eval --vocab VOCAB dropped a broader link to a label VOCAB has and the bundle
+    lacks, and with it that label's own ancestors: L4 under a new G under L0 lost L0.
+    The closure is now built over VOCAB's labels, then the bundle's kept: L4's
+    augmented set holds L0, as a direct L4 -> L0 link would give it."""
+    import scipy.sparse as sp
+
+    from tagsmith.metrics import hierarchical_scores
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.io import read_labelled
+
+    broader = {1: "urn:x:L0", 4: "urn:x:G"}
+    vocab = tmp_path / "through.csv"
+    vocab.write_text("uri,label_en,broader\n" + "".join(
+        f"urn:x:L{i},L{i},{broader.get(i, '')}\n" for i in range(10))
+        + "urn:x:G,G,urn:x:L0\n")
+    printed = json.loads(run("eval", tiny / "model", tiny / "test.tsv", "--json",
+                             "--vocab", vocab))
+    clf = TextClassifier.load(tiny / "model")
+    test = read_labelled(tiny / "test.tsv", clf.label_space)
+    sets = clf.label_sets(clf.predict_topk(test.texts, clf.n_labels), None)
+    ids = [clf.label_space.id_of(f"urn:x:L{i}") for i in (1, 4, 0, 0)]
+    parents = sp.csr_matrix(([1, 1], (ids[:2], ids[2:])), shape=(10, 10))
+    expected = hierarchical_scores(test.Y, sets, parents)
+    assert {key: printed[key] for key in HIER_KEYS} == expected
+    # L4 is in the test set: its lost ancestor changed the figures
+    assert expected != hierarchical_scores(test.Y, sets, _without_row(parents, ids[1]))
+
+
+def _without_row(matrix, row):
+    """``matrix`` with row ``row`` emptied (a label's parent link dropped)."""
+    kept = matrix.tolil()
+    kept.rows[row], kept.data[row] = [], []
+    return kept.tocsr()

@@ -14,7 +14,7 @@ from tagsmith.cli import warn
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
-    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.data.labelspace import Label, LabelSpace
     from tagsmith.pipeline.classifier import Suggestion, TextClassifier
 
 
@@ -25,11 +25,13 @@ class BundleVocab:
     ``merged``: the bundle's ids with VOCAB's labels (names, deprecation, replacements;
     a bundle label VOCAB lacks kept under the bundle's name as a deprecated slot), VOCAB's
     labels the bundle lacks appended; ``shown``: its first ``n_labels`` (the bundle's
-    ids, VOCAB's names); ``retired``: the bundle's ids VOCAB deprecates or lacks;
-    ``replacements``: those of them VOCAB replaces (dct:isReplacedBy), as ids of
-    ``merged``; ``in_vocab``: VOCAB's URIs; ``distilled``: whether the bundle was
-    distilled from an LLM's labels (its manifest's ``distillation``), which
-    :func:`learn_advice` tells how to learn VOCAB's changes."""
+    ids, VOCAB's names, a broader link through VOCAB's new labels kept as the bundle's
+    labels it reaches: :func:`_bundle_broader`); ``retired``: the bundle's ids VOCAB
+    deprecates or lacks; ``replacements``: those of them VOCAB replaces
+    (dct:isReplacedBy), as ids of ``merged``; ``in_vocab``: VOCAB's URIs;
+    ``distilled``: whether the bundle was distilled from an LLM's labels (its
+    manifest's ``distillation``), which :func:`learn_advice` tells how to learn VOCAB's
+    changes."""
 
     merged: LabelSpace
     shown: LabelSpace
@@ -73,11 +75,38 @@ def read_bundle_vocab(classifier: TextClassifier, vocab: str, bundle: str,
                                     f"{bundle} (matched by URI; none is shared)", vocab)
     n = len(trained)
     merged = trained.updated(space)
-    shown = LabelSpace(list(merged)[:n], name=merged.name, source=merged.source)
+    shown = LabelSpace(_bundle_broader(merged, n), name=merged.name, source=merged.source)
     retired = {i for i in range(n) if merged[i].deprecated}
     replacements = {i: ids for i, ids in merged.replacements().items() if i < n}
     return BundleVocab(merged, shown, n, set(space.uris), retired, replacements,
                        "distillation" in classifier.manifest)
+
+
+def _bundle_broader(merged: LabelSpace, n: int) -> list[Label]:
+    """The first ``n`` labels of ``merged`` (the bundle's), each broader link to a label
+    only VOCAB has replaced by the bundle's labels reached through it: ``shown`` keeps
+    no label past ``n``, and a link to one dropped its own ancestors (``G`` new, ``L4``
+    under ``G`` under ``L0``: ``L4`` is under ``L0``), which ``eval --vocab``'s
+    hierarchical metrics augment the sets with."""
+    from dataclasses import replace
+
+    labels = list(merged)[:n]
+    if len(merged) == n or not merged.has_hierarchy:
+        return labels
+    for i, label in enumerate(labels):
+        parents = merged.broader_ids(i)
+        if all(p < n for p in parents):
+            continue
+        kept = [p for p in parents if p < n]
+        stack, seen = [p for p in parents if p >= n], set()
+        while stack:  # through VOCAB's labels to the nearest of the bundle's
+            q = stack.pop()
+            if q not in seen:
+                seen.add(q)
+                for r in merged.broader_ids(q):
+                    (kept if r < n else stack).append(r)
+        labels[i] = replace(label, broader=[merged.uri_of(p) for p in dict.fromkeys(kept)])
+    return labels
 
 
 def learn_advice(vocab: str, distilled: bool) -> str:
