@@ -521,7 +521,7 @@ def test_help_on_evaluate_classifier_says_what_it_returns():
     assert not [name for name in inspect.signature(evaluate_classifier).parameters
                 if f"``{name}``" not in doc]
     keys = ["p@k", "r@k", "ndcg@k", "f1@k", "psp@k", "lrap", "micro_f1", "macro_f1",
-            "samples_f1", "micro_precision", "micro_recall", "n_docs",
+            "samples_f1", "micro_precision", "micro_recall", *HIER_KEYS, "n_docs",
             "n_docs_without_labels", "n_labels_evaluated"]
     assert "Returns" in doc and not [key for key in keys if f"``{key}``" not in doc]
 

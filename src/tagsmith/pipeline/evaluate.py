@@ -206,11 +206,14 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     ``r@k``, ``ndcg@k``, ``f1@k`` and ``psp@k`` for each k of ``ks`` (``psp@k``
     propensity-scored from the training label counts, left out for a bundle that
     records none), then ``lrap``, ``micro_f1``, ``macro_f1``, ``samples_f1``,
-    ``micro_precision``, ``micro_recall``, ``n_docs``, ``n_docs_without_labels`` and
-    ``n_labels_evaluated`` (README "Metrics" gives their conventions); with
-    ``per_label``, ``per_label``: a list of one dict per label. A bad ``ks``,
-    ``threshold`` or ``Y`` (of another shape, or holding a value other than 0 or 1:
-    NaN, 2) is an :class:`~tagsmith.exceptions.InvalidParameterError` naming it.
+    ``micro_precision``, ``micro_recall``, where the label space has a hierarchy (some
+    label a broader one) ``hierarchical_precision``, ``hierarchical_recall`` and
+    ``hierarchical_f1`` (each set augmented with its labels' ancestors), then
+    ``n_docs``, ``n_docs_without_labels`` and ``n_labels_evaluated`` (README "Metrics"
+    gives their conventions); with ``per_label``, ``per_label``: a list of one dict per
+    label. A bad ``ks``, ``threshold`` or ``Y`` (of another shape, or holding a value
+    other than 0 or 1: NaN, 2) is an :class:`~tagsmith.exceptions.InvalidParameterError`
+    naming it.
     """
     ks, k = evaluation_k(classifier, ks, threshold)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)  # before any scoring
