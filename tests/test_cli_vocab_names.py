@@ -533,3 +533,18 @@ def test_a_distilled_bundle_is_told_to_label_and_distil_again_not_to_retrain(tra
     assert result.exit_code == 3, result.output
     assert ("which the model cannot predict; label with it and distil again (tagsmith "
             f"label CORPUS --vocab {v2}") in result.output, result.output
+
+
+def test_zeros_warning_matches_every_code_that_loses_its_leading_zeros():
+    """--vocab's leading-zeros warning matched codes by lstrip('0'): the bundle's 00,
+    saved by a spreadsheet as 0, became an empty key and went unnamed, and 05 and 005
+    (both saved as 5) took one key, the one read last alone named. Each is named."""
+    from tagsmith.cli.vocab_names import BundleVocab, _zeros_dropped
+    from tagsmith.data.labelspace import Label, LabelSpace
+
+    bundle = ["00", "05", "005", "7"]
+    vocab = ["0", "5", "7"]
+    merged = LabelSpace([Label(code) for code in [*bundle, "0", "5"]])
+    view = BundleVocab(merged, LabelSpace([Label(code) for code in bundle]), len(bundle),
+                       set(vocab))
+    assert _zeros_dropped(merged, view, len(bundle)) == [(["00"], "0"), (["05", "005"], "5")]

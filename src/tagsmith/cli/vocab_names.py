@@ -141,11 +141,15 @@ def _renamed(before: dict[str, str], after: dict[str, str], lang: str) -> bool:
     return any(before[tag] != after[tag] for tag in shared) if shared else True
 
 
-def _zeros_dropped(merged: LabelSpace, view: BundleVocab, n: int) -> list[tuple[str, str]]:
-    """``(bundle's code, VOCAB's code)`` of each of the bundle's labels VOCAB lacks whose
-    code, digits alone, VOCAB has without its leading zeros (``05102020``, ``5102020``)."""
-    gone = {uri.lstrip("0"): uri for uri in (merged.uri_of(i) for i in range(n))
-            if uri not in view.in_vocab and uri.isdigit() and uri.startswith("0")}
+def _zeros_dropped(merged: LabelSpace, view: BundleVocab, n: int
+                   ) -> list[tuple[list[str], str]]:
+    """``(bundle's codes, VOCAB's code)`` of each of VOCAB's new labels that is, digits
+    alone, the code of bundle labels VOCAB lacks without their leading zeros
+    (``05102020``, ``5102020``): ``00`` is ``0``, and ``05`` and ``005`` are both ``5``."""
+    gone: dict[str, list[str]] = {}
+    for uri in (merged.uri_of(i) for i in range(n)):
+        if uri not in view.in_vocab and uri.isdigit() and uri.startswith("0"):
+            gone.setdefault(uri.lstrip("0") or "0", []).append(uri)
     if not gone:
         return []
     return [(gone[uri], uri) for uri in (merged.uri_of(j) for j in range(n, len(merged)))
@@ -206,8 +210,8 @@ def warn_vocab_differs(view: BundleVocab, trained: LabelSpace, vocab: str, bundl
         parts.append(f"{len(zeros):,} of its label{plural_s(len(zeros))} "
                      f"{plural(len(zeros), 'is a code', 'are codes')} of the bundle "
                      f"without {plural(len(zeros), 'its', 'their')} leading zero ("
-                     + and_more(zeros, 5, lambda pair: f"<{pair[1]}> for <{pair[0]}>",
-                                serial=False)
+                     + and_more(zeros, 5, lambda pair: f"<{pair[1]}> for "
+                                + " or ".join(f"<{was}>" for was in pair[0]), serial=False)
                      + f"): a spreadsheet saving {vocab}'s codes as numbers drops it; format "
                      "its code columns as text and save it again")
     if renamed:
