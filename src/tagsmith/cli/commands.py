@@ -2354,9 +2354,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     broader = (noise.get("method") or {}).get("broader_moves")
     n_moves = broader.get("n_moves", 0) if isinstance(broader, dict) else 0
     if n_moves and not moves:
-        moves = (f" ({n_moves:,} of them a broader label given for a narrower one missing: "
-                 "one move, its wrong and missing rows adjacent in the queue; accept both "
-                 "to replace it)")
+        moves = (f" ({n_moves:,} move{plural_s(n_moves)} among them, each a broader label "
+                 "given for a narrower one missing: its wrong and missing rows adjacent in "
+                 "the queue; accept both to replace it)")
     click.echo(f"flagged {noise['n_flagged_wrong']:,} wrong and "
                f"{noise['n_flagged_missing']:,} missing{capped}{moves}")
     # without the search a near count of 0 says nothing
