@@ -378,9 +378,11 @@ def _more(total: int | None, shown: int, what: str) -> str:
 
 def _labels_html(labels: dict, single_label: bool = False) -> str:
     """The labels section; ``single_label``: the audit read one label a document (a
-    catalogue), where a label with narrower ones in use is a product on a parent
-    category, listed; elsewhere (a thesaurus's documents given a broad concept beside
-    narrow ones) it is no error, and the list was every broad concept in use."""
+    catalogue) or a corpus coded at the most specific level (ICD-10, its
+    ``broader_moves``), where a label with narrower ones in use is a product on a parent
+    category or a code where a subcode belongs, listed; elsewhere (a thesaurus's
+    documents given a broad concept beside narrow ones) it is no error, and the list was
+    every broad concept in use."""
     top = _top_share(labels, 1)
     # one label in the top 10% is the one label of the top 1%: its share again
     top_tenth = ("and it is the top 10% of labels too"
