@@ -314,8 +314,19 @@ def test_single_label_yes_refuses_a_multi_label_corpus_naming_its_documents(tmp_
     assert result.exit_code == 3, result.output
     assert ("--single-label: one label a document was asked for, but 2 documents are "
             "given two or more (line 4 ('P2'), 2 labels; line 10 ('P8'), 2 labels): a "
-            "multi-label corpus; audit it without --single-label") in result.output
+            "multi-label corpus; audit it with --single-label auto or no") in result.output
     assert not (tmp_path / "audit").exists()
+    # it said "audit it without --single-label", whose default (auto) or no it meant; the
+    # Python API says its own values
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus, read_audit_corpus
+
+    space = load_vocabulary(taxonomy)
+    data = read_audit_corpus(corpus, space)
+    with pytest.raises(DataError, match=r"multi-label corpus; audit it with single_label "
+                                        r"None \(detected\) or False$"):
+        audit_corpus(data.texts, data.Y, space, options=AuditOptions(single_label=True))
 
 
 def test_single_label_yes_and_no_override_the_detection(tmp_path):

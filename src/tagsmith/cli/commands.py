@@ -2194,6 +2194,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
           no_evidence, every_doc_labelled, single_label, calibration_folds, no_html, no_plots,
           on_error, seed, lang, force):
     from tagsmith.pipeline.audit import (
+        MULTI_LABELLED_ADVICE,
         AuditOptions,
         audit_corpus,
         check_audit_corpus,
@@ -2292,13 +2293,23 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
             + ("" if review_sample_flagged is None else " (with --review-sample-flagged)")
             + f", more than the {len(data.texts):,} of {printable(corpus)}: a sample draws "
             "each document once", param_hint="--review-sample")
-    result = audit_corpus(data.texts, data.Y, space, options=options, classifier=classifier,
-                          splits=other, unknown_labels=data.unknown_labels, lines=data.lines,
-                          doc_ids=data.doc_ids, source=corpus,
-                          split_lines={name: split.lines for name, split in split_data.items()},
-                          vocabulary=not derived,
-                          read=read_summary({corpus: data, **{paths[name]: split for name, split
-                                                              in split_data.items()}}, on_error))
+    try:
+        result = audit_corpus(
+            data.texts, data.Y, space, options=options, classifier=classifier, splits=other,
+            unknown_labels=data.unknown_labels, lines=data.lines, doc_ids=data.doc_ids,
+            source=corpus,
+            split_lines={name: split.lines for name, split in split_data.items()},
+            vocabulary=not derived,
+            read=read_summary({corpus: data, **{paths[name]: split for name, split
+                                                in split_data.items()}}, on_error))
+    except DataError as exc:
+        if MULTI_LABELLED_ADVICE not in exc.reason:
+            raise
+        # --single-label yes on a multi-label corpus: the option's own values, not the
+        # Python API's None and False
+        raise DataError(exc.reason.replace(MULTI_LABELLED_ADVICE,
+                                           "audit it with single_label auto or no"),
+                        path=exc.path, line=exc.line, parameters=exc.parameters) from None
     written = result.write(output, html=not no_html, plots=not no_plots,
                            review_format=review_format, force=force, keep=inputs)
     report = result.report

@@ -925,6 +925,11 @@ def issue_options(options: AuditOptions) -> dict:
             "seed": 0 if options.seed is None else options.seed}  # None: not validated
 
 
+#: how a multi-labelled corpus refused under ``single_label=True`` is audited (the CLI
+#: says it in its own values: ``--single-label auto`` or ``no``)
+MULTI_LABELLED_ADVICE = "audit it with single_label None (detected) or False"
+
+
 def _refuse_multi_labelled(Y: sp.csr_matrix, lines: Sequence[int] | None,
                            doc_ids: Sequence[str | None] | None, source: str | None) -> None:
     """Refuse ``single_label`` True where a document is given two labels or more, naming
@@ -942,7 +947,7 @@ def _refuse_multi_labelled(Y: sp.csr_matrix, lines: Sequence[int] | None,
     raise DataError(f"single_label: one label a document was asked for, but {n:,} "
                     f"document{plural_s(n)} {'is' if n == 1 else 'are'} given two or more "
                     f"({and_more(over.tolist(), 5, where, sep='; ')}): a multi-label "
-                    "corpus; audit it without single_label", path=source,
+                    f"corpus; {MULTI_LABELLED_ADVICE}", path=source,
                     parameters=("single_label",))
 
 
