@@ -746,10 +746,12 @@ class LabelSpace(Sequence[Label]):
         # a line blank or a comment to the reader (awk knows no Unicode letters nor
         # spaces but space and TAB), or one it read and skipped under on_error="skip"
         # (malformed, or a key repeated): each said for what it is
-        blank = [(number, line) for number, line in extra
-                 if not (text := line.decode("utf-8", "replace").strip("\r")).strip()
-                 or _list_comment(text)]
-        skipped = [numbered for numbered in extra if numbered not in blank]
+        blank: list[tuple[int, bytes]] = []
+        skipped: list[tuple[int, bytes]] = []
+        for number, line in extra:  # one pass: a membership test a line was quadratic
+            text = line.decode("utf-8", "replace").strip("\r")
+            (blank if not text.strip() or _list_comment(text) else skipped).append(
+                (number, line))
         said = []
         if blank:
             said.append(f"reads {_lines_shown(blank)} as "
