@@ -68,6 +68,18 @@ def test_a_cycle_is_refused_naming_its_labels_not_looped_on(edges):
         hierarchical_scores(sp.csr_matrix((1, 4)), sp.csr_matrix((1, 4)), parents)
 
 
+def test_a_long_cycle_names_ten_labels_and_counts_the_rest_as_every_message_does():
+    """ancestor_closure wrote its own "and N more" (1002, no thousands separator) where
+    the package's _plural.and_more counts the rest of every list it names: 1,002."""
+    n = 1012
+    parents = sp.csr_matrix((np.ones(n), (np.arange(n), (np.arange(n) + 1) % n)),
+                            shape=(n, n))
+    with pytest.raises(InvalidParameterError) as info:
+        ancestor_closure(parents)
+    assert ("a cycle through labels 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 1,002 more (ids "
+            "counted from 0)") in str(info.value)
+
+
 def test_a_hierarchy_of_another_size_is_refused_naming_the_parameter():
     with pytest.raises(InvalidParameterError, match="'hierarchy'.*4 labels"):
         hierarchical_scores([[1, 0]], [[1, 0]], LabelSpace.from_uris(list("abcd")))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, TypeAlias, cast
 import numpy as np
 import scipy.sparse as sp
 
+from tagsmith._plural import and_more
 from tagsmith._typing import LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics.sets import _safe_div, as_label_matrix
@@ -98,11 +99,10 @@ def ancestor_closure(parents: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
     # c reaches itself through one of its parents: a cycle
     looped = np.flatnonzero((direct @ closure).diagonal())
     if len(looped):
-        shown = ", ".join(str(int(i)) for i in looped[:10])
-        more = f" and {len(looped) - 10} more" if len(looped) > 10 else ""
         raise InvalidParameterError(
             "parents", "an acyclic hierarchy (no label its own ancestor)",
-            f"a cycle through labels {shown}{more} (ids counted from 0)")
+            f"a cycle through labels {and_more(looped.tolist(), 10, serial=False)} "
+            "(ids counted from 0)")
     closure.sort_indices()
     return closure
 
