@@ -2451,3 +2451,60 @@ def test_refused_summaries_are_counted_once_and_the_bar_agrees_with_the_usage(ca
             "text is used") in caplog.text
     bars = [r.getMessage() for r in caplog.records if r.getMessage().startswith("summarising")]
     assert bars[-1] == "summarising: 3/3 batches (100%) calls 2 cached 0", bars
+
+
+#: the table prompts' requirement that the names and descriptions be in German
+IN_GERMAN = "in the language whose BCP 47 tag is 'de'"
+
+
+#: digests of the table and summary prompts as they were before --lang: English's
+#: prompts, and so the response cache keys of every earlier run, must stay as they are
+_ENGLISH_PROMPTS = {"summarise": "6d5a69626b24cfc5", "generate": "a2737cf8e1ac1982",
+                    "update": "823d6ceb2a79f536", "review": "04c9c347a90434c3"}
+
+
+def test_english_prompts_are_those_of_before_lang():
+    import hashlib
+
+    from tagsmith.labeling import prompts
+
+    def digest(messages):
+        return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16]
+
+    table = [{"name": "Refunds", "description": "Money back."}]
+    made = {"summarise": prompts.summarise_prompt([{"id": "1", "text": "t"}], "tickets", 20),
+            "generate": prompts.generate_prompt(["s"], "tickets", 25, 5, 30, lang="en"),
+            "update": prompts.update_prompt(table, ["s"], "tickets", 25, 5, 30, lang="en"),
+            "review": prompts.review_prompt(table, "tickets", 25, 5, 30, lang="en")}
+    assert {kind: digest(messages) for kind, messages in made.items()} == _ENGLISH_PROMPTS
+    german = prompts.review_prompt(table, "tickets", 25, 5, 30, lang="de")
+    assert IN_GERMAN in german[1]["content"]
+
+
+def test_run_taxonomy_lang_names_the_tsv_and_the_label_space(tmp_path):
+    """run_taxonomy(lang="de") wrote a TSV of empty names (it looked for English ones),
+    and asked the model in English; generate_taxonomy's table now carries its language,
+    so to_label_space() tags it so without being told again."""
+    from tagsmith.labeling.client import ScriptedLLM
+    from tagsmith.pipeline.llm import run_taxonomy
+
+    asked = []
+
+    def llm(request):
+        asked.append(request.messages[-1]["content"])
+        return taxonomy_table(("Mietrecht", "Miete."))
+
+    out = tmp_path / "t.tsv"
+    options = TaxonomyOptions(use_case="Urteile", summarise=False)
+    space, _ = run_taxonomy(["ein Urteil"], ScriptedLLM(llm), options, out, lang="de")
+    assert out.read_text(encoding="utf-8").split("\t")[1].strip() == "Mietrecht"
+    assert space[0].pref_labels == {"de": "Mietrecht"}
+    assert asked and all(IN_GERMAN in prompt for prompt in asked)
+    taxonomy = generate_taxonomy(["ein Urteil"], ScriptedLLM(llm),
+                                 TaxonomyOptions(use_case="Urteile", summarise=False,
+                                                 lang="de"))
+    assert taxonomy.to_label_space()[0].pref_labels == {"de": "Mietrecht"}
+    with pytest.raises(InvalidParameterError, match="parameter 'lang'"):
+        run_taxonomy(["ein Urteil"], ScriptedLLM(llm),
+                     TaxonomyOptions(use_case="Urteile", summarise=False, lang="pl"),
+                     tmp_path / "u.csv", lang="de")

@@ -79,9 +79,13 @@ def summarise_prompt(docs: list[dict], use_case: str, summary_words: int) -> tup
     return _messages(SYSTEM_TAXONOMY, user)
 
 
-def _requirements(max_labels: int, name_words: int, description_words: int) -> str:
+def _requirements(max_labels: int, name_words: int, description_words: int,
+                  lang: str = "en") -> str:
     # "1 label", "1 word" only at 1: the text (and so the response cache keys) of every
-    # other limit stays as it was
+    # other limit stays as it was; so does English's (no line for the language)
+    in_language = "" if lang == "en" else (
+        f"- Write every name and description in the language whose BCP 47 tag is {lang!r}, "
+        "whatever the language of the data.\n")
     return (
         "# Requirements\n"
         f"- At most {max_labels} label{plural_s(max_labels)}; each name at most {name_words} "
@@ -90,7 +94,8 @@ def _requirements(max_labels: int, name_words: int, description_words: int) -> s
         "- Labels do not overlap or contradict each other; names are specific (no phrase "
         "common to all labels) and no two names are the same.\n"
         "- Name and description together let anyone classify a new document accurately "
-        "and without ambiguity; the labels cover the data well and serve the use case.\n")
+        "and without ambiguity; the labels cover the data well and serve the use case.\n"
+        + in_language)
 
 
 def _output_format(with_review: bool) -> str:
@@ -101,19 +106,20 @@ def _output_format(with_review: bool) -> str:
 
 
 def generate_prompt(summaries: list[str], use_case: str, max_labels: int, name_words: int,
-                    description_words: int) -> tuple[dict, ...]:
+                    description_words: int, lang: str = "en") -> tuple[dict, ...]:
     """Create a first label set from a minibatch of summaries."""
     user = (
         f"# Context\nGoal: build a label set that classifies the data for this use case: "
         f"{use_case}\n\n# Data (a JSON array of document summaries)\n"
         f"{data_section('DATA', summaries)}\n\n"
-        f"{_requirements(max_labels, name_words, description_words)}\n"
+        f"{_requirements(max_labels, name_words, description_words, lang)}\n"
         f"{_output_format(False)}")
     return _messages(SYSTEM_TAXONOMY, user)
 
 
 def update_prompt(current: list[dict], summaries: list[str], use_case: str, max_labels: int,
-                  name_words: int, description_words: int) -> tuple[dict, ...]:
+                  name_words: int, description_words: int, lang: str = "en"
+                  ) -> tuple[dict, ...]:
     """Evaluate the current label set on a new minibatch and output a revised one."""
     user = (
         f"# Context\nGoal: improve a label set that classifies the data for this use case: "
@@ -122,19 +128,19 @@ def update_prompt(current: list[dict], summaries: list[str], use_case: str, max_
         "label set.\n\n# Current label set (JSON)\n"
         f"{data_section('LABELS', current)}\n\n# New data (a JSON array of summaries)\n"
         f"{data_section('DATA', summaries)}\n\n"
-        f"{_requirements(max_labels, name_words, description_words)}\n"
+        f"{_requirements(max_labels, name_words, description_words, lang)}\n"
         f"{_output_format(True)}")
     return _messages(SYSTEM_TAXONOMY, user)
 
 
 def review_prompt(current: list[dict], use_case: str, max_labels: int, name_words: int,
-                  description_words: int) -> tuple[dict, ...]:
+                  description_words: int, lang: str = "en") -> tuple[dict, ...]:
     """Final review of the label set against the requirements."""
     user = (
         f"# Context\nReview this label set for the use case: {use_case}\nCheck it against "
         "every requirement, fix what breaks one, and output the final label set.\n\n"
         f"# Label set (JSON)\n{data_section('LABELS', current)}\n\n"
-        f"{_requirements(max_labels, name_words, description_words)}\n"
+        f"{_requirements(max_labels, name_words, description_words, lang)}\n"
         f"{_output_format(True)}")
     return _messages(SYSTEM_TAXONOMY, user)
 

@@ -106,6 +106,10 @@ class TaxonomyOptions:
     show_progress: bool = False
     #: the output token limit each request asks for (``max_tokens``; None: the server's)
     max_tokens: int | None = None
+    #: the language tag the names and descriptions are asked in (the table prompts say
+    #: it, but for English, whose prompts and cache keys are as they were) and written
+    #: with (:meth:`Taxonomy.to_label_space`, :func:`~tagsmith.pipeline.llm.run_taxonomy`)
+    lang: str = "en"
 
     def validate(self) -> None:
         """Refuse a bad field before any call; numpy numbers pass and are kept as plain
@@ -124,6 +128,17 @@ class TaxonomyOptions:
                                         self.use_case)
         for name in ("summarise", "review", "show_progress"):
             setattr(self, name, check_bool(name, getattr(self, name)))
+        # written as the CSV's label_<lang> column and SKOS's @lang: a tag that RDF
+        # cannot hold ("en us", "pt_BR") failed the --skos file once the LLM was paid
+        if not isinstance(self.lang, str) or not LANGUAGE_TAG.fullmatch(self.lang):
+            raise InvalidParameterError(
+                "lang", "a language tag such as 'en' or 'pt-BR' (letters and digits in "
+                "groups of 1 to 8, joined by '-', letters first)", self.lang)
+
+
+#: a language tag as RDF holds one (BCP 47's shape): what :attr:`TaxonomyOptions.lang`
+#: may be
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 
 
 @dataclass
@@ -161,6 +176,8 @@ class Taxonomy:
     #: the model (``{"name", "document", "text"}``, the document's id, or its number
     #: in the texts given, from 1): see :func:`suspect_labels`
     suspect_labels: list[dict] = field(default_factory=list)
+    #: the language tag the names and descriptions were asked in (``TaxonomyOptions.lang``)
+    lang: str = "en"
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed every name and description.
@@ -173,9 +190,12 @@ class Taxonomy:
         return (f"Taxonomy(n_labels={len(self.labels)}, use_case={use_case!r}, "
                 f"n_ratings={len(self.ratings)}, rejected_steps={self.rejected_steps})")
 
-    def to_label_space(self, base_uri: str = "urn:tagsmith:taxonomy:", lang: str = "en",
+    def to_label_space(self, base_uri: str = "urn:tagsmith:taxonomy:", lang: str | None = None,
                        name: str | None = "taxonomy") -> LabelSpace:
-        """A label space: one label per entry, URI ``base_uri + slug(name)``."""
+        """A label space: one label per entry, URI ``base_uri + slug(name)``, its name and
+        description in ``lang`` (``None``: :attr:`lang`, the language they were asked in;
+        a German table was named in English by default)."""
+        lang = self.lang if lang is None else lang
         labels, used = [], set()
         for label_name, description in self.labels:
             slug = slugify(label_name)
@@ -462,7 +482,7 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     sample = rng.permutation(len(with_text))[:options.sample_size]
     # cut between words as label cuts them: a cut mid-word ('embankme') said nothing of it
     docs = [prompts.cut_document(texts[with_text[i]], options.max_doc_chars) for i in sample]
-    taxonomy = Taxonomy(labels=[], use_case=options.use_case,
+    taxonomy = Taxonomy(labels=[], use_case=options.use_case, lang=options.lang,
                         n_blank_docs=len(texts) - len(with_text),
                         n_cut_docs=sum(len(texts[with_text[i]]) > options.max_doc_chars
                                        for i in sample))
@@ -484,7 +504,8 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
     # model's time in all, which ran with no progress and no cost shown until the end
     with progress_bar(total=len(batches) + options.review, desc="label set", unit="step",
                       enabled=options.show_progress) as bar:
-        first = prompts.generate_prompt(batches[0], options.use_case, *limits)
+        first = prompts.generate_prompt(batches[0], options.use_case, *limits,
+                                        lang=options.lang)
         refused: list[str] = []  # what refused the step (its message), where one did
         labels = _ask_table(client, first, options, taxonomy,
                             "first label set from minibatch 1", strict=False,
@@ -506,7 +527,8 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
                         "first label set from minibatch 1")
         _step_done(bar, client)
         for number, batch in enumerate(batches[1:], 2):
-            update = prompts.update_prompt(_table(labels), batch, options.use_case, *limits)
+            update = prompts.update_prompt(_table(labels), batch, options.use_case, *limits,
+                                           lang=options.lang)
             refused.clear()
             revised = _ask_table(client, update, options, taxonomy,
                                  f"update with minibatch {number}", strict=True,
@@ -523,7 +545,8 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
                 labels = revised
             _step_done(bar, client)
         if options.review:
-            review = prompts.review_prompt(_table(labels), options.use_case, *limits)
+            review = prompts.review_prompt(_table(labels), options.use_case, *limits,
+                                           lang=options.lang)
             refused.clear()
             revised = _ask_table(client, review, options, taxonomy, "review", strict=False,
                                  refused=refused)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int
+from tagsmith._params import check_int, check_options
 from tagsmith._plural import and_more, none_of, plural, plural_s
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer, json_line
@@ -59,7 +59,7 @@ def make_client(base_url: str, model: str, *, cache: str | Path | None,
 def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptions,
                  output: str | Path, *,
                  skos: str | Path | None = None, base_uri: str = "urn:tagsmith:taxonomy:",
-                 lang: str = "en", map_to: LabelSpace | None = None,
+                 lang: str | None = None, map_to: LabelSpace | None = None,
                  encoder: Encoder | None = None, cache_dir: str | Path | None = None,
                  min_similarity: float = 0.5, doc_ids: Sequence[str] | None = None
                  ) -> tuple[LabelSpace, dict]:
@@ -74,6 +74,13 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     ``skos:closeMatch`` in SKOS (the match is by similarity, no claim the two are the
     same concept) and a ``closematch`` column in CSV, which the vocabulary reader
     ignores (a TSV holds names only: the matches are in the report alone).
+
+    ``lang`` (``None``: ``options.lang``) is the language the LLM is asked to write the
+    names and descriptions in, the tag they are written with (the CSV's ``label_<lang>``
+    column, SKOS's ``@lang``, the TSV's names) and the language of ``map_to``'s names
+    they are matched on (each falling back as :meth:`~LabelSpace.name_of` does). It
+    was the tag alone: German names were asked for in English, and a TSV output of a
+    taxonomy tagged ``de`` held no names.
     """
     from tagsmith.data.vocab import (
         SUFFIXES,
@@ -82,8 +89,18 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
         save_vocabulary_skos,
         save_vocabulary_tsv,
     )
-    from tagsmith.labeling.taxonomy import generate_taxonomy
+    from tagsmith.labeling.taxonomy import TaxonomyOptions, generate_taxonomy
 
+    options = check_options("options", options, TaxonomyOptions)
+    if lang is not None and lang != options.lang:
+        if options.lang != "en":  # two languages asked for: which one was meant?
+            raise InvalidParameterError("lang", f"None or options.lang ({options.lang!r})",
+                                        lang)
+        import dataclasses
+
+        options = dataclasses.replace(options, lang=lang)
+    options.validate()  # the language too, before the LLM is paid
+    lang = options.lang
     # not vocab.detect_format's refusal: it speaks of files read (Google's taxonomy told by its
     # first line, load_vocabulary's format=), where this one is to be written
     kind = SUFFIXES.get(_suffix(Path(output)))
@@ -117,7 +134,7 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     # were written, so a failure leaves no output half done
     writes = [(Path(output), lambda path: save_vocabulary_csv(space, path,
                                                               close_matches=matches)
-               if kind == "csv" else save_vocabulary_tsv(space, path))]
+               if kind == "csv" else save_vocabulary_tsv(space, path, language=lang))]
     if skos is not None:
         writes.append((Path(skos), lambda path: save_vocabulary_skos(
             space, path, title=f"Taxonomy for: {options.use_case}", close_matches=matches)))
@@ -832,7 +849,6 @@ def _shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: Labe
 def _offered_matrix(shortlist: TopK, shape: tuple[int, int], label_space: LabelSpace,
                     options: LabelingOptions | None) -> sp.csr_matrix:
     """The labels ``shortlist`` offered the LLM, as a boolean ``shape`` matrix."""
-    from tagsmith._params import check_options
     from tagsmith.labeling import labeler
 
     options = check_options("options", options, labeler.LabelingOptions)
