@@ -2457,6 +2457,54 @@ def test_refused_summaries_are_counted_once_and_the_bar_agrees_with_the_usage(ca
 IN_GERMAN = "in the language whose BCP 47 tag is 'de'"
 
 
+def test_cli_taxonomy_lang_asks_writes_and_maps_in_that_language(tmp_path):
+    """A legal publisher's German team ran taxonomy without a --lang: the LLM was asked
+    in English, the names were written as English (label_en, @en) and --map-to compared
+    them with the thesaurus's English names, so nothing matched. --lang de asks for
+    German, tags the files de and maps on the vocabulary's German names, falling back
+    to a concept's English name where it has no German one."""
+    rdflib = pytest.importorskip("rdflib")
+    from rdflib.namespace import SKOS
+
+    german = taxonomy_table(("Mietrecht", "Streit um Miete und Wohnung."),
+                            ("Arbeitsrecht", "Kündigung und Lohn."),
+                            ("Compliance", "Regeln im Unternehmen einhalten."))
+    asked = []
+
+    def llm(body):
+        asked.append(user_prompt(body))
+        return german
+
+    target = tmp_path / "thesaurus.csv"
+    target.write_text("uri,label_en,label_de\nt:rent,Tenancy law,Mietrecht\n"
+                      "t:labour,Labour law,Arbeitsrecht\nt:comp,Compliance,\n",
+                      encoding="utf-8")
+    csv_path, ttl_path = tmp_path / "t.csv", tmp_path / "t.ttl"
+    args = _tickets_taxonomy(tmp_path, csv_path, "--skos", str(ttl_path), "--lang", "de",
+                             "--map-to", str(target))
+    with LocalChatServer(llm) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert asked and all(IN_GERMAN in prompt for prompt in asked)  # generate and review
+    header = csv_path.read_text(encoding="utf-8").splitlines()[0]
+    assert "label_de" in header and "description_de" in header and "_en" not in header
+    graph = rdflib.Graph().parse(ttl_path, format="turtle")
+    names = {(str(o), o.language) for o in graph.objects(None, SKOS.prefLabel)}
+    assert names == {("Mietrecht", "de"), ("Arbeitsrecht", "de"), ("Compliance", "de")}
+    assert {o.language for o in graph.objects(None, SKOS.definition)} == {"de"}
+    mapping = json.loads(result.stderr.strip().splitlines()[-1])["mapping"]
+    assert [(m["label"], m["match_uri"], m["match_label"], m["similarity"])
+            for m in mapping] == [("Mietrecht", "t:rent", "Mietrecht", 1.0),
+                                  ("Arbeitsrecht", "t:labour", "Arbeitsrecht", 1.0),
+                                  ("Compliance", "t:comp", "Compliance", 1.0)]
+    assert "map 'Mietrecht' -> 'Mietrecht' (1.00)" in result.stdout
+    assert "  Mietrecht: Streit um Miete und Wohnung." in result.stdout  # not "Mietrecht: "
+    space = load_vocabulary(csv_path, language="de")
+    assert [space.name_of(i, "de") for i in range(len(space))] == [
+        "Mietrecht", "Arbeitsrecht", "Compliance"]
+    assert load_vocabulary(ttl_path, language="de") == space
+
+
 #: digests of the table and summary prompts as they were before --lang: English's
 #: prompts, and so the response cache keys of every earlier run, must stay as they are
 _ENGLISH_PROMPTS = {"summarise": "6d5a69626b24cfc5", "generate": "a2737cf8e1ac1982",
@@ -2479,6 +2527,42 @@ def test_english_prompts_are_those_of_before_lang():
     assert {kind: digest(messages) for kind, messages in made.items()} == _ENGLISH_PROMPTS
     german = prompts.review_prompt(table, "tickets", 25, 5, 30, lang="de")
     assert IN_GERMAN in german[1]["content"]
+
+
+def test_cli_taxonomy_default_lang_reruns_from_the_cache_and_another_asks_again(tmp_path):
+    """A rerun with --lang en answers from the entries a run without it cached (no
+    request); --lang de is another prompt, so another cache key: it asks again."""
+    table = taxonomy_table(("Refunds", "Money back."), ("Shipping", "Parcels."))
+    args = _tickets_taxonomy(tmp_path, tmp_path / "t.csv")
+    with LocalChatServer(lambda body: table) as server:
+        first = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+        assert first.exit_code == 0, first.output
+        paid = len(server.requests)
+        assert paid and not any(IN_GERMAN in user_prompt(b) for b in server.requests)
+        again = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url,
+                                                      "--lang", "en"])
+        assert again.exit_code == 0, again.output
+        assert len(server.requests) == paid
+        assert "label_en" in (tmp_path / "t.csv").read_text(encoding="utf-8")
+        german = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url,
+                                                       "--lang", "de"])
+        assert german.exit_code == 0, german.output
+        assert len(server.requests) == 2 * paid
+        assert all(IN_GERMAN in user_prompt(b) for b in server.requests[paid:])
+
+
+@pytest.mark.parametrize("lang", ["pt_BR", "en us", "de-", "1de"])
+def test_cli_taxonomy_refuses_a_lang_no_file_can_tag_before_any_call(tmp_path, lang):
+    """--lang pt_BR passed the shared non-empty check, and the --skos file refused
+    the tag once the LLM had been paid."""
+    args = _tickets_taxonomy(tmp_path, tmp_path / "t.csv", "--lang", lang)
+    with LocalChatServer(lambda body: taxonomy_table(("A", "b."))) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+        assert not server.requests
+    assert result.exit_code == 2, result.output
+    assert "option '--lang' must be a language tag such as 'en' or 'pt-BR'" in result.output
+    assert repr(lang) in result.output
+    assert not (tmp_path / "t.csv").exists()
 
 
 def test_run_taxonomy_lang_names_the_tsv_and_the_label_space(tmp_path):
@@ -2508,3 +2592,19 @@ def test_run_taxonomy_lang_names_the_tsv_and_the_label_space(tmp_path):
         run_taxonomy(["ein Urteil"], ScriptedLLM(llm),
                      TaxonomyOptions(use_case="Urteile", summarise=False, lang="pl"),
                      tmp_path / "u.csv", lang="de")
+
+
+def test_cli_taxonomy_lang_maps_onto_an_english_vocabulary_by_its_names_and_warns(
+        tmp_path, caplog):
+    """--lang de --map-to a thesaurus named in English alone: its English names are
+    matched (the package's fallback), and a warning says no concept is named in 'de'."""
+    table = taxonomy_table(("Compliance", "Regeln im Unternehmen einhalten."))
+    target = tmp_path / "thesaurus.tsv"
+    target.write_text("<t:comp>\tCompliance\n", encoding="utf-8")
+    args = _tickets_taxonomy(tmp_path, tmp_path / "t.csv", "--lang", "de", "--map-to",
+                             str(target))
+    with LocalChatServer(lambda body: table) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert "map 'Compliance' -> 'Compliance' (1.00)" in result.stdout
+    assert "no label has a name in language 'de'" in caplog.text

@@ -478,11 +478,15 @@ CORPUS is any corpus file (labels ignored) or a text file with one document per 
               "cache); not --cache, the LLM's response cache.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the --sample drawn and of the order of the minibatches.")
+@click.option("--lang", default="en", show_default=True, callback=language_code,
+              help="Language tag of the label names and descriptions: the LLM is asked "
+              "to write them in it, the files tag them with it (label_de, @de) and "
+              "--map-to matches them on the vocabulary's names in it.")
 @llm_options
 @click.pass_obj
 def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, description_words,
              sample, minibatch, no_summaries, base_uri, map_to, map_by, min_similarity,
-             cache_dir, seed, **llm):
+             cache_dir, seed, lang, **llm):
     from tagsmith.cli import refuse_unused
     from tagsmith.labeling.taxonomy import TaxonomyOptions
     from tagsmith.pipeline.llm import run_taxonomy
@@ -493,7 +497,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                               description_words=description_words, sample_size=sample,
                               minibatch_size=minibatch, summarise=not no_summaries, seed=seed,
                               n_workers=llm["concurrency"], show_progress=not obj["quiet"],
-                              max_tokens=llm.pop("max_tokens"))
+                              max_tokens=llm.pop("max_tokens"), lang=lang)
     options.validate()
     inner = _client(**llm)  # before the corpus is read
     _check_output_file(output, "--output")
@@ -570,7 +574,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         space, report = run_taxonomy(texts, client, options, output, skos=skos,
                                      base_uri=base_uri, map_to=target, encoder=encoder,
                                      cache_dir=(cache_dir or None) if encoder else None,
-                                     min_similarity=min_similarity, doc_ids=ids)
+                                     min_similarity=min_similarity, doc_ids=ids,
+                                     lang=lang)
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
         _stopped(client, llm["cache"], exc, dropped_as="malformed or rejected")
         raise
@@ -579,14 +584,14 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     click.echo(f"taxonomy of {len(space):,} label{plural_s(len(space))} -> {printable(output)}"
                + (f" and {printable(skos)}" if skos else ""))
     for i in range(len(space)):
-        description = space[i].description.get("en", "")
-        click.echo(f"  {printable(space.name_of(i))}: {printable(description)}")
+        description = space[i].description.get(lang, "")  # "" under --lang de
+        click.echo(f"  {printable(space.name_of(i, lang))}: {printable(description)}")
     if target is not None:
         # in the JSON summary too (the lines below were the mapping's only record, for a
         # reader to parse back out of prose), and in the files written
         # a name several labels of --map-to share (ICD-10's J18 and J18.9, "Pneumonia,
         # unspecified organism") named no one of them: its URI is shown beside it
-        names = Counter(" ".join(target.name_of(i).split()).casefold()
+        names = Counter(" ".join(target.name_of(i, lang).split()).casefold()
                         for i in range(len(target)))
         for match in report["mapping"]:
             shown = _shown_similarity(match["similarity"], min_similarity,
