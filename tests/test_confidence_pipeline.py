@@ -2267,3 +2267,18 @@ def test_calibrate_warns_when_the_sets_it_fits_are_too_wide_to_use(calibrated_cl
                 "0.6", quiet=False)
     assert loose.exit_code == 0, loose.output
     assert "too wide to use" not in caplog.text
+
+
+def test_the_wide_sets_warning_of_one_band_counts_its_documents_once(calibrated_cli_bundle,
+                                                                      tmp_path, caplog):
+    """With one frequency band (no mondrian sets) the warning said "with only 90
+    calibration documents with a true label (90) the threshold ...": the smallest
+    band's count, in parentheses, repeated the whole count with nothing to tell it by."""
+    result = run("calibrate", calibrated_cli_bundle, "-o", tmp_path / "one", "--bands", "1",
+                 quiet=False)
+    assert result.exit_code == 0, result.output
+    warned = [r.getMessage() for r in caplog.records if "too wide to use" in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert "mondrian" not in warned[0]
+    assert ("; with only 90 calibration documents with a true label the threshold is more "
+            "cautious still.") in warned[0], warned[0]

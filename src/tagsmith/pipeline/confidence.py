@@ -627,8 +627,11 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
     # few documents make the threshold more cautious; a weak model's scores alone do it
     # too (1,500 conformal documents of a model trained on 420 gave such sets), so that
     # is said as a cause only where the documents are few for this alpha
-    few = (f"; with only {int(counts.sum()):,} calibration documents with a true label "
-           f"({n_min:,}{where}) the threshold is more cautious still"
+    # the smallest band's count only where there are bands: "90 ... (90)" of one band
+    # repeated the whole count with nothing to tell it by
+    smallest = f" ({n_min:,}{where})" if where else ""
+    few = (f"; with only {int(counts.sum()):,} calibration documents with a true "
+           f"label{smallest} the threshold is more cautious still"
            if n_min < FEW_SET_DOCS / options.alpha else "")
     # the share named as the caller names it (train: its own words), its value an argument
     more, values = ((", more conformal documents (a larger share than " + conformal_share
