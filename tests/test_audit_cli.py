@@ -386,6 +386,26 @@ def test_scores_bundle_without_stored_scores_names_the_value_refused_and_what_to
                                 "without a bundle (--bundle), got 'bundle'")
 
 
+def test_featurizer_params_given_with_a_bundle_are_refused_not_ignored(goemotions_small):
+    # the bundle's own featurizer made the features: the parameters were dropped silently
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    texts, Y = data.texts[:200], data.Y[:200]
+    classifier = train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1}))
+    options = AuditOptions(scores="knn", near_duplicates=False, evidence=False,
+                           featurizer_params={"min_df": 2})
+    with pytest.raises(InvalidParameterError) as error:
+        audit_corpus(texts, Y, space, classifier=classifier, options=options)
+    assert error.value.name == "featurizer_params"
+    assert "with a bundle" in str(error.value) and "{'min_df': 2}" in str(error.value)
+    # without them, or without the bundle, the audit runs
+    options.featurizer_params = None
+    assert audit_corpus(texts, Y, space, classifier=classifier, options=options).scores
+    options.featurizer_params = FAST_FEATURES
+    assert audit_corpus(texts, Y, space, options=options).scores.source == "knn"
+
+
 def test_model_params_given_with_a_bundle_are_used_by_the_cross_fit(goemotions_small):
     space = load_vocabulary(goemotions_small["vocab"])
     data = read_labelled(goemotions_small["train"], space)
@@ -455,7 +475,8 @@ def test_a_multi_view_bundle_can_be_audited(goemotions_small):
     for source in ("crossfit", "knn"):
         result = audit_corpus(texts, Y, space, classifier=classifier,
                               splits={"dev": texts[:5] + ["something else entirely"]},
-                              options=AuditOptions(scores=source, n_folds=2))
+                              options=AuditOptions(scores=source, n_folds=2,
+                                                   featurizer_params=FAST_FEATURES))
         assert result.scores.source == source and len(result.scores.topk) == 400
         assert result.report["leakage"]["dev"]["n_exact"] == 5
 

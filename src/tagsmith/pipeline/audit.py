@@ -120,7 +120,9 @@ class AuditOptions:
     (:meth:`was_given`): scores ``'auto'`` warns where it does not use the folds given.
     ``featurizer_params``: the TF-IDF features' parameters
     (:class:`~tagsmith.features.tfidf.TfidfFeaturizer`) where no bundle is given (a
-    bundle's own featurizer is used otherwise); ``None``: the defaults, word n-grams
+    bundle's own featurizer is used otherwise, and parameters given with it are refused,
+    not ignored; a multi-view bundle's neighbour search and label evidence use TF-IDF
+    features built with them); ``None``: the defaults, word n-grams
     only above ``WORD_ONLY_ABOVE`` (100,000) documents.
 
     Passed to :func:`tagsmith.audit.detect.find_label_issues` (its module docstring
@@ -845,6 +847,22 @@ def check_score_params(options: AuditOptions,
         check_model_params(*_crossfit_model(options, classifier))
 
 
+def _check_featurizer_params(options: AuditOptions,
+                             classifier: TextClassifier | None = None) -> None:
+    """Refuse ``options.featurizer_params`` with a bundle whose own featurizer makes every
+    feature the audit uses: they were ignored without a word. A multi-view bundle's
+    features are its views, so the neighbour search and the label evidence build TF-IDF
+    features of their own, with these parameters."""
+    if classifier is None or options.featurizer_params is None:
+        return
+    from tagsmith.features.views import MultiViewFeaturizer
+
+    if not isinstance(classifier.featurizer, MultiViewFeaturizer):
+        raise InvalidParameterError(
+            "featurizer_params", "None with a bundle (its own featurizer makes the "
+            "features; the parameters would be ignored)", options.featurizer_params)
+
+
 def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, space,
             cooccurrence_counts: tuple | None = None, groups: np.ndarray | None = None,
             folds: Callable[[], np.ndarray] | None = None):
@@ -987,6 +1005,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
     options = check_options("options", options, AuditOptions)
     options.validate()
     check_score_params(options, classifier)  # before the features are built
+    _check_featurizer_params(options, classifier)
     if not isinstance(label_space, LabelSpace):
         raise InvalidParameterError("label_space", "a tagsmith LabelSpace",
                                     type(label_space).__name__)
