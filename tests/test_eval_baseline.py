@@ -602,6 +602,32 @@ def test_compare_predictions_refuses_a_float_top1_of_no_documents_naming_it():
                             np.zeros(0, dtype=int), none, resamples=20)
 
 
+def test_compare_predictions_of_no_documents_gives_figures_of_zero_as_evaluate_does():
+    """With no documents P@1 was 0/0: two RuntimeWarnings and NaN figures (a NaN
+    interval in the JSON); they are 0.0 as evaluate_classifier's figures of no
+    documents are, a difference of 0.0 within noise, with no warning."""
+    import warnings
+
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.compare import compare_predictions
+
+    space = LabelSpace.from_uris(["x:a", "x:b"])
+    none = sp.csr_matrix((0, 2))
+    nothing = np.zeros(0, dtype=int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = compare_predictions(none, space, space, nothing, none, space, nothing, none,
+                                     resamples=20)
+    assert result["n_docs"] == 0 and result["per_label"] == []
+    for key in ("p@1", "micro_f1"):
+        figures = result["metrics"][key]
+        assert (figures["bundle"], figures["baseline"], figures["difference"],
+                figures["interval"], figures["verdict"]) == (
+            0.0, 0.0, 0.0, [0.0, 0.0], "within noise")
+
+
 @pytest.mark.parametrize(("name", "bad", "shown"), [
     ("Y", np.nan, "nan at document 1, label 0"),
     ("sets", 2.0, "2 at document 1, label 0"),

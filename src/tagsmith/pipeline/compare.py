@@ -188,7 +188,9 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     ``resamples`` below 1, a negative ``seed`` or a ``confidence`` outside (0, 1) is an
     :class:`~tagsmith.exceptions.InvalidParameterError` naming the parameter: a
     ``top1`` of too few documents was read as wrong on the rest, and ``confidence=95``
-    failed inside numpy.
+    failed inside numpy. No documents at all are figures of 0.0 (as
+    :func:`~tagsmith.pipeline.evaluate.evaluate_classifier` gives them), a difference of
+    0.0 within noise and no label rows.
     """
     resamples = check_int("resamples", resamples, 1, numpy=True)
     seed = check_int("seed", seed, 0, numpy=True)
@@ -262,7 +264,7 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
         weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n)
                             for _ in range(size)]).astype(np.float64)
         d = weights @ docs  # (size, 7): true, then hit/found/predicted of each
-        p1 = (d[:, 1] - d[:, 4]) / n
+        p1 = (d[:, 1] - d[:, 4]) / max(n, 1)  # no documents: 0, as evaluate's figures
         f1 = (micro(d[:, 2], d[:, 3], d[:, 0]) - micro(d[:, 5], d[:, 6], d[:, 0]))
         drawn_metrics[start:start + size] = np.column_stack([p1, f1])
         if n_labels:
@@ -277,7 +279,7 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     metrics = {}
     for j, key in enumerate(COMPARED_METRICS):
         if key == "p@1":
-            values = {name: float(per_doc[name][0].sum() / n) for name in both}
+            values = {name: float(per_doc[name][0].sum() / max(n, 1)) for name in both}
         else:
             values = {name: float(micro(np.array(per_doc[name][1].sum()),
                                         np.array(per_doc[name][2].sum()),
