@@ -225,6 +225,31 @@ def test_pairing_follows_the_hierarchy_both_ways():
         "n_docs_broader_beside": 0}
 
 
+def test_a_move_counts_once_in_the_documents_quality():
+    """doc_quality, the probability that all of a document's labels are right,
+    multiplied 1 - P(E11 wrong) by 1 - P(E11.9 missing): one move seen from two sides
+    counted twice (0.7 x 0.4 = 0.28 where the code is right at 0.4 at worst). It keeps
+    the smaller side, times the document's other labels'; a given E11 the scores found
+    right (added to the move) changes nothing; a document with no move keeps its own."""
+    import dataclasses
+
+    space = LabelSpace([Label("E"), Label("E11", broader=["E"]),
+                        Label("E11.9", broader=["E11"]), Label("I10")])
+    Y = sp.csr_matrix(np.array([[0, 1, 0, 1],     # E11 for E11.9, I10
+                                [0, 0, 1, 1],     # no move
+                                [0, 1, 0, 1]]))   # E11 for E11.9, E11 no candidate
+    issues = _issues(
+        doc=[0, 0, 0, 1, 2], label=[2, 1, 3, 3, 2],
+        kind=[MISSING, WRONG, WRONG, WRONG, MISSING],
+        probability=[0.6, 0.3, 0.1, 0.2, 0.6],
+        flagged=[True, False, False, False, True], n_docs=3, n_labels=4)
+    issues = dataclasses.replace(issues, doc_quality=np.array(
+        [0.4 * 0.7 * 0.9, 0.8, 0.4], np.float32))
+    paired = pair_broader(issues, Y, space)
+    assert paired.details["broader_moves"]["n_moves"] == 2
+    np.testing.assert_allclose(paired.doc_quality, [0.4 * 0.9, 0.8, 0.4], rtol=1e-6)
+
+
 def test_no_hierarchy_or_a_single_label_corpus_is_left_as_it_was():
     flat = LabelSpace.from_uris(["a", "b"])
     Y = sp.csr_matrix(np.array([[1, 0], [0, 1]]))

@@ -144,7 +144,8 @@ class LabelIssues:
     missing), ``est_wrong`` and ``est_missing`` (counts). ``doc_quality`` (shape
     ``(n_docs,)``): probability that all of a document's labels are right (in a
     single-label corpus :func:`pair_single_label` pairs, that its one label is right:
-    a move counted once). ``details``
+    a move counted once; so is a broader label's move :func:`pair_broader` pairs).
+    ``details``
     records how the probabilities were estimated (JSON-able).
     """
 
@@ -1310,8 +1311,11 @@ def pair_broader(issues: LabelIssues, Y: LabelMatrix, space: LabelSpace) -> Labe
       A may have stood for, not implied);
 
     and the *wrong* row is put right before its *missing* one (remove A, then add B),
-    at the place of the better of the two. A single-label corpus (paired by
-    :func:`pair_single_label` already) and any other corpus are returned as they are.
+    at the place of the better of the two. The document's ``doc_quality`` counts each
+    such move once (the smaller of its sides' ``1 - P(error)``, where
+    :func:`find_label_issues` multiplied them: :func:`_broader_quality`). A
+    single-label corpus (paired by :func:`pair_single_label` already) and any other
+    corpus are returned as they are.
     ``details["broader_moves"]`` records what was done: ``False``, or the counts
     ``n_wrong_added``, ``n_missing_added``, ``n_moves`` (pairs placed together) and
     ``n_unpaired`` (flagged *wrong* labels with narrower labels, none of them a
@@ -1423,10 +1427,43 @@ def pair_broader(issues: LabelIssues, Y: LabelMatrix, space: LabelSpace) -> Labe
     for name, values in (("doc", doc), ("label", label), ("kind", kind), ("score", score),
                          ("probability", probability), ("flagged", flagged)):
         fields[name] = values[order]
+    fields["doc_quality"] = _broader_quality(issues, wrongs_of, doc)
     fields["details"] = dict(issues.details, broader_moves={
         "n_wrong_added": n_wrong_added, "n_missing_added": n_missing_added,
         "n_moves": len(wrongs_of), "n_unpaired": n_unpaired, "n_docs_broader_beside": n_beside})
     return LabelIssues(**fields)
+
+
+def _broader_quality(issues: LabelIssues, wrongs_of: dict[int, list[int]],
+                     doc: np.ndarray) -> np.ndarray:
+    """Each document's quality with each move :func:`pair_broader` placed (a missing
+    row and the wrong rows before it) counted once: the product of
+    :func:`find_label_issues` multiplied ``1 - P(A wrong)`` by ``1 - P(B missing)``,
+    one error seen from two sides, and now keeps the smaller of them, as
+    :func:`_single_label_quality` does for a single-label corpus. A row
+    :func:`pair_broader` added (a given ancestor the scores found right, its posterior
+    below ``keep_probability``) counts as right. ``wrongs_of`` maps each missing row to
+    its wrong rows, rows of ``doc`` (``issues``' rows, then the added ones).
+
+    >>> base = dict(score=np.zeros(2), n_given=np.ones(3), band=np.zeros(3, int),
+    ...     threshold=np.zeros(3), wrong_rate=np.zeros(3), missing_rate=np.zeros(3),
+    ...     est_wrong=np.zeros(3), est_missing=np.zeros(3), n_docs=2, n_labels=3)
+    >>> issues = LabelIssues(doc=np.array([0, 0]), label=np.array([0, 1]),
+    ...     kind=np.array([WRONG, MISSING], np.int8), probability=np.array([0.3, 0.6]),
+    ...     flagged=np.array([False, True]), doc_quality=np.array([0.28, 1.0], np.float32),
+    ...     **base)
+    >>> [round(q, 2) for q in _broader_quality(issues, {1: [0]}, issues.doc).tolist()]
+    [0.4, 1.0]
+    """
+    quality = np.asarray(issues.doc_quality, dtype=np.float64).copy()
+    # before pair_broader raised a wrong row to its partner's; 1 - 1e-7 at most, as the
+    # product took them
+    original = np.minimum(np.asarray(issues.probability, dtype=np.float64), 1 - 1e-7)
+    for missing, wrongs in wrongs_of.items():
+        right = [1.0 - original[i] if i < len(original) else 1.0 for i in (missing, *wrongs)]
+        d = int(doc[missing])
+        quality[d] = min(quality[d] / float(np.prod(right)) * min(right), 1.0)
+    return quality.astype(np.float32)
 
 
 def _first_at(doc: np.ndarray, where: np.ndarray) -> dict[int, int]:
