@@ -2233,6 +2233,21 @@ def test_shift_save_keeps_unsupported_labels_at_their_calibration_share(
     assert run("shift", more, shifted, "--save-unsupported").exit_code == 2  # not alone
 
 
+def test_train_s_wide_sets_warning_names_the_commands_that_take_alpha(goemotions_small,
+                                                                      tmp_path, caplog):
+    """train --calibration-fraction warned 'at alpha 0.1 ... Use a larger alpha', and
+    train has no --alpha: the warning names the commands that take it."""
+    result = run("train", goemotions_small["dev"], "--output", tmp_path / "model", "--vocab",
+                 goemotions_small["vocab"], "--dev-fraction", "0", "--calibration-fraction",
+                 "0.3", *FAST, quiet=False)
+    assert result.exit_code == 0, result.output
+    warned = [r.getMessage() for r in caplog.records if "too wide to use" in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert warned[0].startswith("at alpha 0.1 the conformal sets are too wide to use")
+    assert ("Use a larger alpha (calibrate --alpha for the bundle's sets, suggest --sets "
+            "--alpha for one run's)") in warned[0]
+
+
 def test_calibrate_warns_when_the_sets_it_fits_are_too_wide_to_use(calibrated_cli_bundle,
                                                                    goemotions_small, tmp_path,
                                                                    caplog):
@@ -2254,7 +2269,8 @@ def test_calibrate_warns_when_the_sets_it_fits_are_too_wide_to_use(calibrated_cl
         "above the 4 that abstain as too large)" in warned[0]
     assert "with only 90 calibration documents with a true label" in warned[0]
     assert "a larger share than --conformal-fraction 0.5" in warned[0]
-    assert "Use a larger --alpha, another set method" in warned[0]
+    assert ("Use a larger --alpha (calibrate --alpha for the bundle's sets, suggest --sets "
+            "--alpha for one run's), another set method") in warned[0]
     docs = tmp_path / "docs.txt"
     docs.write_text("".join(line.split("\t")[0] + "\n" for line in
                             goemotions_small["test"].read_text().splitlines()[:20]))

@@ -633,7 +633,8 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
     few = (f"; with only {int(counts.sum()):,} calibration documents with a true "
            f"label{smallest} the threshold is more cautious still"
            if n_min < FEW_SET_DOCS / options.alpha else "")
-    # the share named as the caller names it (train: its own words), its value an argument
+    # the share named as the caller names it (train: its own words), its value an
+    # argument; alpha with the commands that take it, as train has no --alpha
     more, values = ((", more conformal documents (a larger share than " + conformal_share
                      + ", or more held-out documents)", (options.conformal_fraction,))
                     if how == "split" else (", more held-out documents", ()))
@@ -642,8 +643,10 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
     logger.warning("at alpha %g the conformal sets are too wide to use: on the %s conformal "
                    "documents themselves, of %s labels, %s. To keep its promise a set must "
                    "reach down to where the model ranks the true labels, and it ranks many "
-                   "low%s. Use a larger alpha, another set method (suggest --sets "
-                   "--set-method)" + more + ", or a better-trained model", options.alpha,
+                   "low%s. Use a larger alpha (calibrate --alpha for the bundle's sets, "
+                   "suggest --sets --alpha for one run's), another set method "
+                   "(suggest --sets --set-method)" + more + ", or a better-trained "
+                   "model", options.alpha,
                    f"{len(probs):,}", f"{probs.n_labels:,}", "; ".join(wide), few, *values,
                    extra={"parameters": ("alpha", "conformal_fraction")})
     return out
