@@ -2066,6 +2066,29 @@ def test_evaluation_refuses_bad_alphas_and_labels_naming_them_before_scoring(
     assert calls == {"transform": 0, "predict_topk": 0}
 
 
+@pytest.mark.parametrize("call", ["confidence", "both", "evaluate"])
+def test_a_y_of_other_rows_than_an_iterator_of_texts_is_refused_naming_y_before_scoring(
+        calibrated, data, monkeypatch, call):
+    """evaluate_confidence(clf, (t for t in texts), Y) with a Y of fewer rows scored every
+    text and was then refused as 'y_true', a parameter it does not have (so were
+    evaluate_with_confidence and evaluate_classifier): the texts are counted first, and
+    Y is refused naming it, before any scoring."""
+    from tagsmith.pipeline.confidence import evaluate_with_confidence
+
+    texts = iter(data["test"].texts[:50])
+    Y = data["test"].Y[:10]
+    calls = count_scoring(monkeypatch, calibrated)
+    with pytest.raises(InvalidParameterError,
+                       match=r"parameter 'Y' .*50 rows \(one per text\).*got 'shape \(10, "):
+        if call == "confidence":
+            evaluate_confidence(calibrated, texts, Y)
+        elif call == "both":
+            evaluate_with_confidence(calibrated, texts, Y, source=None)
+        else:
+            evaluate_classifier(calibrated, texts, Y, source=None)
+    assert calls == {"transform": 0, "predict_topk": 0}
+
+
 @pytest.mark.parametrize("texts", [[], iter([])])
 def test_label_shift_of_no_documents_names_texts(calibrated, texts):
     """estimate_shift(clf, []) was refused as "parameter 'topk' must be at least one

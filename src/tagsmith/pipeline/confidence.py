@@ -1250,7 +1250,7 @@ def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     ``alphas``, ``reliability_k`` and the shape of ``Y`` are checked before any text
     is scored (an :class:`~tagsmith.exceptions.InvalidParameterError` naming them).
     """
-    from tagsmith.pipeline.evaluate import check_label_shape
+    from tagsmith.pipeline.evaluate import check_label_shape, held_texts
 
     alphas = _check_alphas(alphas)
     k, reliability_k = _confidence_k(classifier, reliability_k)
@@ -1258,8 +1258,11 @@ def evaluate_confidence(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     from tagsmith.metrics.sets import check_label_values
 
     Y = check_label_values(Y, "Y")  # refused after every text was scored, as 'y_true'
-    check_label_shape(Y, texts, classifier.n_labels)  # a list of lists has a shape as CSR
-    raw = classifier.predict_topk(texts, k, calibrated=False)
+    # an iterator's texts counted (scoring lists them anyway): a Y of other rows was
+    # refused after scoring, as 'y_true'
+    held = held_texts(texts)
+    check_label_shape(Y, held, classifier.n_labels)  # a list of lists has a shape as CSR
+    raw = classifier.predict_topk(held, k, calibrated=False)
     return _confidence_report(classifier, raw, Y, k, alphas=alphas, reliability_k=reliability_k,
                               png=png)
 
@@ -1277,14 +1280,20 @@ def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str] | 
     (``None``: not checked); ``per_label`` as :func:`evaluate_classifier`'s."""
     from tagsmith.pipeline.evaluate import (
         DEFAULT_KS,
+        check_label_shape,
         evaluate_topk,
         evaluation_k,
+        held_texts,
         overlap_checked,
     )
 
     ks, k = evaluation_k(classifier, DEFAULT_KS, threshold)
     raw_k, reliability_k = _confidence_k(classifier, reliability_k)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)
+    # a Y of other rows or columns than the texts and labels was refused after every
+    # text had been scored, as 'y_true' (an iterator's texts counted first)
+    texts = held_texts(texts)
+    check_label_shape(Y, texts, classifier.n_labels)
     if source is not None:
         texts = overlap_checked(classifier, texts, source)
     topk, raw = classifier.predict_topks(texts, (k, True, True), (raw_k, False, False))

@@ -55,6 +55,17 @@ def check_label_shape(Y: object, texts: object, n_labels: int, name: str = "Y") 
             "label of the classifier)", f"shape {shape}")
 
 
+def held_texts(texts: Iterable[str] | StreamedTexts) -> Sequence[str] | StreamedTexts:
+    """``texts`` as a list (an iterator's read once, as scoring reads them anyway), or as
+    they are where read again from their corpus (``StreamedTexts``, which have a
+    length): a ``Y`` of other rows than an iterator's texts was refused only after every
+    text had been scored, as ``y_true``, where :func:`check_label_shape` can count them."""
+    from tagsmith.data.corpus import StreamedTexts
+    from tagsmith.features.tfidf import _as_list
+
+    return texts if isinstance(texts, StreamedTexts) else _as_list(texts)
+
+
 def tuning_k(n_labels: int) -> int:
     """How many candidates per document to score when tuning or evaluating."""
     return n_labels if n_labels <= FULL_RANKING_LIMIT else 100
@@ -222,6 +233,7 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     # the metrics count any nonzero as a true label: a NaN or a 2 measured a label
     # nobody gave (a table with missing values read every gap as a hit to find)
     Y = check_label_values(Y, "Y")
+    texts = held_texts(texts)  # an iterator's counted
     # on the CSR made of it: a list of lists, which has no shape, was refused after
     # every text had been scored, as 'y_true'
     check_label_shape(Y, texts, classifier.n_labels)
