@@ -21,6 +21,7 @@ from tagsmith.metrics.hierarchy import (
     ancestor_closure,
     closure_if_hierarchical,
     hierarchical_scores,
+    most_specific,
     parent_matrix,
     scores_with_closure,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "f1_samples",
     "hierarchical_scores",
     "lrap",
+    "most_specific",
     "ndcg_at_k",
     "parent_matrix",
     "per_label_counts",

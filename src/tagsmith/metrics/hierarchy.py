@@ -33,7 +33,7 @@ from tagsmith.metrics.sets import _safe_div, as_label_matrix
 if TYPE_CHECKING:
     from tagsmith.data.labelspace import LabelSpace
 
-__all__ = ["ancestor_closure", "hierarchical_scores", "parent_matrix"]
+__all__ = ["ancestor_closure", "hierarchical_scores", "most_specific", "parent_matrix"]
 
 #: a label space (its ``broader`` links) or a parent matrix (row ``c`` marks ``c``'s parents)
 Hierarchy: TypeAlias = "LabelSpace | sp.spmatrix | sp.sparray"
@@ -195,3 +195,56 @@ def scores_with_closure(y_true: sp.csr_matrix, y_pred: sp.csr_matrix,
                         closure: sp.csr_matrix) -> dict[str, float]:
     """:func:`hierarchical_scores` of canonical label matrices and a closure made once."""
     return _scores(*hierarchical_counts(y_true, y_pred, closure))
+
+
+def most_specific_with_closure(y_pred: sp.csr_matrix, closure: sp.csr_matrix
+                               ) -> sp.csr_matrix:
+    """:func:`most_specific` of a canonical boolean CSR label matrix and a closure made
+    once (:func:`ancestor_closure`): a label is dropped from a row where the row's
+    labels, through ``closure`` less its diagonal, reach it as a strict ancestor."""
+    strict = _binary(closure - sp.identity(closure.shape[0], np.int32, format="csr"))
+    kept = []
+    for start in range(0, y_pred.shape[0], BLOCK_DOCS):
+        y = sp.csr_matrix(y_pred[start:start + BLOCK_DOCS], dtype=np.int32)
+        # (y @ strict)[d, a] > 0: some label of document d has a as a strict ancestor
+        covered = _binary(y @ strict)
+        block = (y - y.multiply(covered)).astype(bool)
+        block.eliminate_zeros()
+        kept.append(block)
+    out = sp.csr_matrix(sp.vstack(kept, format="csr") if kept
+                        else sp.csr_matrix(y_pred.shape, dtype=bool))
+    out.sort_indices()
+    return out
+
+
+def most_specific(y_pred: LabelMatrix, hierarchy: Hierarchy) -> sp.csr_matrix:
+    """Each document's predicted labels less every label one of whose descendants (its
+    narrower labels, theirs, and so on; in a polyhierarchy through any parent) is
+    predicted too: the most specific labels alone, as teams coding at the most specific
+    level (ICD-10, GICS) code. ``y_pred``: a label matrix (documents x labels);
+    ``hierarchy``: a :class:`~tagsmith.data.labelspace.LabelSpace` or a parent matrix
+    (:func:`parent_matrix`). Returns a boolean CSR of ``y_pred``'s shape. A hierarchy
+    in which no label has a parent (a flat label space) is refused with
+    :class:`InvalidParameterError` naming ``hierarchy``: the option would change nothing.
+
+    >>> from tagsmith.data.labelspace import Label, LabelSpace
+    >>> space = LabelSpace([Label("E"), Label("E11", broader=["E"]),
+    ...                     Label("E11.9", broader=["E11"]), Label("I")])
+    >>> most_specific([[1, 1, 1, 0], [1, 1, 0, 1]], space).toarray().astype(int).tolist()
+    [[0, 0, 1, 0], [0, 1, 0, 1]]
+    """
+    y = as_label_matrix(y_pred, "y_pred")
+    return most_specific_with_closure(y, most_specific_closure(hierarchy, y.shape[1]))
+
+
+def most_specific_closure(hierarchy: Hierarchy, n_labels: int) -> sp.csr_matrix:
+    """The :func:`ancestor_closure` of ``hierarchy`` (of ``n_labels`` labels) for
+    :func:`most_specific_with_closure`, made once; a hierarchy in which no label has a
+    parent is refused with :class:`InvalidParameterError` naming ``hierarchy``."""
+    parents = _parents_of(hierarchy, n_labels)
+    if not parents.nnz:
+        raise InvalidParameterError(
+            "hierarchy", "a label space with a hierarchy (some label with a broader one) "
+            "to keep the most specific labels of", f"a flat label space of {n_labels:,} "
+            "labels (no label has a broader one)")
+    return ancestor_closure(parents)
