@@ -1,14 +1,23 @@
-"""The most specific labels alone (`tagsmith.metrics.most_specific`): finance
-(GICS-like) and clinical-coding (ICD-10) walks got a code with one of its ancestors
-(`202010` beside `20201030`), where such teams code at the most specific level."""
+"""The most specific labels alone (`tagsmith.metrics.most_specific`, `suggest
+--most-specific`, `eval --most-specific`): finance (GICS-like) and clinical-coding
+(ICD-10) walks got a code with one of its ancestors (`202010` beside `20201030`), where
+such teams code at the most specific level."""
+
+import json
+import random
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from click.testing import CliRunner
 
+import tagsmith.cli as tagsmith_cli
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import ancestor_closure, most_specific, parent_matrix
+
+tagsmith_cli._register_commands()
+FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
 
 
 def rows(matrix):
@@ -98,3 +107,116 @@ def test_equals_a_naive_per_document_reference_on_random_dags(seed):
     assert rows(got) == _naive(y, parents)
     assert ancestor_closure(sp.csr_matrix(parents)).shape == (n, n)
 
+def run(*args, code=0):
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    """A bundle over diamond()'s labels (R, A, B, C under A and B, D), one over the same
+    labels without hierarchy, and a test corpus of four documents."""
+    base = tmp_path_factory.mktemp("mostspecific")
+    rng = random.Random(3)
+    names = "RABCD"
+    with open(base / "train.tsv", "w", encoding="utf-8") as out:
+        for _ in range(120):
+            labels = rng.sample(range(5), rng.choice([1, 1, 2]))
+            words = [f"w{names[i]}{rng.choice('xyz')}" for i in labels for _ in range(2)]
+            out.write(" ".join(words) + "\t"
+                      + " ".join(f"<u:{names[i]}>" for i in labels) + "\n")
+    broader = {"A": "u:R", "B": "u:R", "C": "u:A u:B"}
+    (base / "hier.csv").write_text("uri,label_en,broader\n" + "".join(
+        f"u:{c},{c},{broader.get(c, '')}\n" for c in names))
+    (base / "flat.csv").write_text("uri,label_en\n" + "".join(f"u:{c},{c}\n" for c in names))
+    # gold: {C}, {A}, {D}, {R, A}
+    (base / "test.tsv").write_text("wCx wCy\t<u:C>\nwAx\t<u:A>\nwDz\t<u:D>\n"
+                                   "wRx wAy\t<u:R> <u:A>\n")
+    for name in ("hier", "flat"):
+        run("train", base / "train.tsv", "--output", base / name, "--vocab",
+            base / f"{name}.csv", "--dev-fraction", "0.25", "--no-refit", *FAST)
+    return base
+
+
+def test_eval_most_specific_figures_equal_a_hand_computed_case(bundles):
+    """At --threshold 0 every label is predicted for every document; the most specific
+    of them are the leaves C and D. Gold {C}, {A}, {D}, {R, A}: flat TP 2 of 8 predicted
+    and 5 true; augmented, each P' is all 5 labels and the T' are {C, A, B, R}, {A, R},
+    {D}, {R, A}: 9 shared of 20 predicted and 9 true."""
+    base = json.loads(run("eval", bundles / "hier", bundles / "test.tsv", "--json",
+                          "--threshold", 0))
+    got = json.loads(run("eval", bundles / "hier", bundles / "test.tsv", "--json",
+                         "--threshold", 0, "--most-specific"))
+    assert got["micro_precision"] == pytest.approx(2 / 8)
+    assert got["micro_recall"] == pytest.approx(2 / 5)
+    assert got["micro_f1"] == pytest.approx(4 / 13)
+    assert got["hierarchical_precision"] == pytest.approx(9 / 20)
+    assert got["hierarchical_recall"] == pytest.approx(1.0)
+    assert got["hierarchical_f1"] == pytest.approx(18 / 29)
+    # without it: all 5 labels each, 5 of 20 right, every gold label found
+    assert base["micro_precision"] == pytest.approx(5 / 20)
+    assert base["micro_recall"] == pytest.approx(1.0)
+    # the ranking metrics are the ranking's: unchanged
+    assert got["p@1"] == base["p@1"] and got["lrap"] == base["lrap"]
+    text = run("eval", bundles / "hier", bundles / "test.tsv", "--threshold", 0,
+               "--most-specific").splitlines()
+    assert ["micro_f1", f"{4 / 13:.4f}"] in [line.split() for line in text]
+
+
+def test_eval_most_specific_at_the_tuned_thresholds_is_the_librarys(bundles):
+    from tagsmith.metrics import evaluate
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.io import read_labelled
+
+    got = json.loads(run("eval", bundles / "hier", bundles / "test.tsv", "--json",
+                         "--most-specific"))
+    clf = TextClassifier.load(bundles / "hier")
+    test = read_labelled(bundles / "test.tsv", clf.label_space)
+    topk = clf.predict_topk(test.texts, clf.n_labels)
+    sets = most_specific(clf.label_sets(topk), clf.label_space)
+    expected = evaluate(test.Y, topk, sets, hierarchy=clf.label_space)
+    for key in ("micro_f1", "micro_precision", "macro_f1", "hierarchical_f1"):
+        assert got[key] == pytest.approx(expected[key]), key
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "tsv"])
+def test_suggest_most_specific_lists_the_leaves_alone_in_every_format(bundles, fmt):
+    args = ["suggest", bundles / "hier", bundles / "test.tsv", "--threshold", 0,
+            "--format", fmt]
+
+    def labels(output):
+        if fmt == "tsv":
+            per_doc: dict[str, list[str]] = {}
+            for line in output.splitlines():
+                doc, uri, *_ = line.split("\t")
+                per_doc.setdefault(doc, []).append(uri.strip("<>"))
+            return list(per_doc.values())
+        return [[s["uri"] for s in json.loads(line)["suggestions"]]
+                for line in output.splitlines()]
+
+    everything = labels(run(*args))
+    specific = labels(run(*args, "--most-specific"))
+    assert len(specific) == len(everything) == 4
+    for all_of_them, kept in zip(everything, specific, strict=True):
+        assert sorted(all_of_them) == ["u:A", "u:B", "u:C", "u:D", "u:R"]
+        # the ranking's order kept, less R, A and B (C's ancestors)
+        assert kept == [u for u in all_of_them if u in ("u:C", "u:D")]
+
+
+def test_a_flat_bundle_refuses_most_specific_naming_the_option_and_bundle(bundles):
+    for command in (["suggest", bundles / "flat", bundles / "test.tsv"],
+                    ["eval", bundles / "flat", bundles / "test.tsv"]):
+        out = run(*command, "--most-specific", code=2)
+        assert "--most-specific" in out and "has_hierarchy no" in out, out
+        assert str(bundles / "flat") in out, out
+
+
+def test_most_specific_with_sets_calibration_or_baseline_is_refused(bundles):
+    out = run("suggest", bundles / "hier", bundles / "test.tsv", "--sets",
+              "--most-specific", code=2)
+    assert "--most-specific and --sets cannot be combined" in out
+    for other in (["--calibration"], ["--baseline", bundles / "flat"]):
+        out = run("eval", bundles / "hier", bundles / "test.tsv", "--most-specific", *other,
+                  code=2)
+        assert f"--most-specific and {other[0]} cannot be combined" in out

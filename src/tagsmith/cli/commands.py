@@ -53,8 +53,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     import numpy as np
+    import scipy.sparse as sp
 
     from tagsmith.data.ids import FirstSeen
+    from tagsmith.data.labelspace import LabelSpace
     from tagsmith.data.readers import NoTextColumnError
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.io import LabelledData
@@ -1181,6 +1183,13 @@ def _batches(iterable, size: int, first: int | None = None, ready=None):
         step = min(2 * step, size)
 
 
+#: the help of ``--most-specific`` (suggest and eval)
+MOST_SPECIFIC_HELP = ("Drop from each document's label set every label one of whose "
+                      "narrower labels (at any depth, through any broader label) is in it "
+                      "too: the most specific codes alone. Needs a vocabulary with a "
+                      "hierarchy")
+
+
 #: the help of ``tagsmith suggest``
 SUGGEST_HELP = """Suggest labels for documents in FILES (one per line; '-' or none: stdin).
 
@@ -1242,9 +1251,19 @@ refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
               "(dct:isReplacedBy) on its score instead of it; one it deprecates with no "
               "replacement, or lacks, is not suggested (default: suggested, as the model "
               "learnt them).")
+@click.option("--most-specific", is_flag=True, help=MOST_SPECIFIC_HELP
+              + "; not with --sets (a conformal set's guarantee is over all its members).")
 def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set_method,
-            max_set_size, min_confidence, vocab, replace_deprecated):
+            max_set_size, min_confidence, vocab, replace_deprecated, most_specific):
     from tagsmith.pipeline.classifier import TextClassifier
+
+    if most_specific and sets:
+        # a set's guarantee (1-alpha of the true labels in it) counts its broader
+        # members: dropping them would break it
+        raise click.UsageError(
+            "--most-specific and --sets cannot be combined: a conformal set's guarantee "
+            "holds for the set as made, its broader labels included; use --most-specific "
+            "with the ranked suggestions")
 
     refuse_unused("--sets", sets, "alpha", "set_method", "max_set_size", "min_confidence")
     # the TSV rows of --sets list the set members alone: no ranking is cut or thresholded
@@ -1266,6 +1285,9 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         classifier.label_space = renamed.shown
         if not replace_deprecated:
             renamed = None
+    # with --vocab, VOCAB's hierarchy (the thesaurus coded with now), as eval's
+    closure = (most_specific_closure(classifier.label_space, bundle, vocab)
+               if most_specific else None)
     warn_unnamed_language(classifier.label_space, lang)
     if sets:
         conformal = classifier.conformal
@@ -1290,7 +1312,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
                               ready=input_ready):
             cut_short += _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt,
                                         alpha, set_method, max_set_size, min_confidence,
-                                        renamed, abstained)
+                                        renamed, abstained, closure)
             n_docs += len(batch)
             n_empty += sum(not text.strip() for _, text in batch)
             progress.update(len(batch))
@@ -1383,11 +1405,14 @@ def _count_cut_short(classifier, wide, results, replacing=None) -> int:
 
 def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
                    max_set_size, min_confidence, replacing=None,
-                   abstained: Counter[str] | None = None) -> int:
+                   abstained: Counter[str] | None = None, closure=None) -> int:
     """Write the answers for one batch of ``(doc_id, text)`` pairs (see :func:`suggest`);
     ``replacing``: ``--replace-deprecated``'s
     :class:`~tagsmith.cli.vocab_names.BundleVocab`; ``abstained`` (with ``sets``) counts
-    the abstaining sets (``"abstain"``) and each of their reasons. Returns how many of the documents
+    the abstaining sets (``"abstain"``) and each of their reasons; ``closure``
+    (``--most-specific``, not with ``sets``): the ancestor closure by which each
+    document's suggestions lose the labels one of whose descendants is suggested too
+    (:func:`most_specific_closure`). Returns how many of the documents
     have labels passing the tuned thresholds below the ``k`` listed, among the
     candidates they were tuned on (:func:`_probed_width`), for thresholds tuned for a
     recall (``--min-recall``; 0 otherwise, with a ``threshold``, which keeps the best
@@ -1437,6 +1462,9 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
     if shown_threshold is not None and results is not none and replacing is None:
         results = [[s for s in suggestions if shown_score(s.score) >= shown_threshold]
                    for suggestions in results]
+    if closure is not None and results is not none:  # after every other cut: of the
+        # suggestions shown, those a narrower one shown makes redundant
+        results = _most_specific_suggestions(results, closure, classifier.n_labels)
     for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
         if doc_set is not None and doc_set.abstain and abstained is not None:
             abstained.update(("abstain", *doc_set.abstain_reasons))
@@ -1464,6 +1492,49 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
                 click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(s.uri)}>\t"
                            f"{tsv_field(s.label)}\t{s.score:.6f}")
     return cut_short
+
+
+def most_specific_closure(space: LabelSpace, bundle: str,
+                          vocab: str | None = None) -> sp.csr_matrix:
+    """``--most-specific``'s ancestor closure of ``space`` (the bundle's label space, or
+    with ``--vocab`` VOCAB's view of it, whose hierarchy the hierarchical metrics use),
+    made once (:func:`tagsmith.metrics.hierarchy.most_specific_closure`); a label space
+    without hierarchy is refused naming the option and the bundle (or VOCAB), before any
+    document is read."""
+    from tagsmith.metrics.hierarchy import most_specific_closure as closure_of
+
+    try:
+        return closure_of(space, len(space))
+    except InvalidParameterError as exc:
+        if exc.name != "hierarchy":
+            raise
+        whose = f"the bundle {bundle}" if vocab is None else f"--vocab {vocab}"
+        raise InvalidParameterError(
+            "--most-specific", "used with a vocabulary that has a hierarchy (some label "
+            "with a broader one)", f"{whose}, whose {len(space):,} labels have no broader "
+            "label (has_hierarchy no)") from None
+
+
+def _most_specific_suggestions(results, closure, n_labels: int):
+    """Each document's ``results`` (its suggestions) less those one of whose descendants
+    is among them, in their order (:func:`~tagsmith.metrics.hierarchy.most_specific_with_closure`
+    on the batch's label matrix: one sparse product, no loop over label pairs)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.metrics.hierarchy import most_specific_with_closure
+
+    indptr = np.cumsum([0, *(len(r) for r in results)])
+    ids = np.fromiter((s.label_id for r in results for s in r), np.int64, count=indptr[-1])
+    chosen = sp.csr_matrix((np.ones(len(ids), bool), ids, indptr),
+                           shape=(len(results), n_labels))
+    chosen.sum_duplicates()
+    kept = most_specific_with_closure(chosen, closure)
+    out = []
+    for row, suggestions in enumerate(results):
+        keep = set(kept.indices[kept.indptr[row]:kept.indptr[row + 1]].tolist())
+        out.append([s for s in suggestions if s.label_id in keep])
+    return out
 
 
 def _probed_width(classifier) -> int:
@@ -1570,8 +1641,12 @@ EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of label names (--per-label, --results-file, --baseline's "
               "labels, --vocab's warnings).")
+@click.option("--most-specific", is_flag=True, help=MOST_SPECIFIC_HELP + "; as suggest "
+              "--most-specific, before the set and hierarchical metrics are measured (the "
+              "ranking metrics are the ranking's); not with --calibration or --baseline.")
 def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
-             reliability_k, reliability_png, vocab, per_label, results_file, baseline, lang):
+             reliability_k, reliability_png, vocab, per_label, results_file, baseline, lang,
+             most_specific):
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.evaluate import evaluate_classifier
     from tagsmith.pipeline.io import StreamedLabelledData, read_labelled
@@ -1594,6 +1669,11 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     check_png_output(results_file, "--results-file",
                      {"the corpus": corpus, "the bundle": bundle, "--vocab": vocab,
                       "--reliability-png": reliability_png}, suffix=None)
+    for other, given in (("--calibration", calibration), ("--baseline", baseline)):
+        if most_specific and given:
+            raise click.UsageError(f"--most-specific and {other} cannot be combined: "
+                                   "measure the most specific labels with eval "
+                                   "--most-specific alone")
     classifier = TextClassifier.load(bundle)
     base = TextClassifier.load(baseline) if baseline else None  # refused before the corpus
     if calibration and classifier.calibrator is None:
@@ -1612,6 +1692,9 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         warn_vocab_differs(view, space, vocab, bundle, lang, "eval")
         space = gold_space(view, space)
         named = f"{vocab} nor {named}"
+    if most_specific:  # a flat label space refused before the corpus is read
+        most_specific_closure(classifier.label_space if view is None else view.shown,
+                              bundle, vocab)
     # the texts are hashed as they are read (for the training-overlap check) and read
     # again a chunk at a time to be scored: holding them all took 15 MB per 100,000
     try:
@@ -1686,7 +1769,8 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
                               threshold, lang)
     else:  # documents the bundle was trained on are warned of, naming the corpus
         metrics = evaluate_classifier(classifier, texts, data.Y, threshold=threshold,
-                                      source=corpus, per_label=rows_wanted)
+                                      source=corpus, per_label=rows_wanted,
+                                      most_specific=most_specific)
     rows = metrics.pop("per_label", None)
     if rows is not None:  # in --lang: a German team's table read in English, no option
         shown = classifier.label_space

@@ -198,7 +198,8 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
                         Y: LabelMatrix, *,
                         ks: Sequence[int] = DEFAULT_KS,
                         threshold: float | None = None,
-                        source: str | None = "texts", per_label: bool = False) -> dict:
+                        source: str | None = "texts", per_label: bool = False,
+                        most_specific: bool = False) -> dict:
     """Predict ``texts`` and score against ``Y`` (n_docs x n_labels sparse).
 
     ``ks`` and ``threshold`` are checked before any text is scored; ``per_label``
@@ -225,6 +226,10 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     label. A bad ``ks``, ``threshold`` or ``Y`` (of another shape, or holding a value
     other than 0 or 1: NaN, 2) is an :class:`~tagsmith.exceptions.InvalidParameterError`
     naming it.
+    ``most_specific`` drops from each predicted label set every label one of whose
+    descendants is predicted too (:func:`tagsmith.metrics.most_specific`) before the set
+    metrics are measured (the ranking metrics are the ranking's); a label space without
+    hierarchy is refused, naming ``hierarchy``, before any text is scored.
     """
     ks, k = evaluation_k(classifier, ks, threshold)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)  # before any scoring
@@ -237,10 +242,21 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     # on the CSR made of it: a list of lists, which has no shape, was refused after
     # every text had been scored, as 'y_true'
     check_label_shape(Y, texts, classifier.n_labels)
+    closure = None
+    if most_specific:  # a flat label space refused before any text is scored
+        from tagsmith.metrics.hierarchy import most_specific_closure
+
+        closure = most_specific_closure(classifier.label_space, classifier.n_labels)
     if source is not None:
         texts = overlap_checked(classifier, texts, source)
-    return evaluate_topk(classifier, Y, classifier.predict_topk(texts, k), ks=ks,
-                         threshold=threshold, per_label=per_label)
+    topk = classifier.predict_topk(texts, k)
+    y_pred = None
+    if closure is not None:
+        from tagsmith.metrics.hierarchy import most_specific_with_closure
+
+        y_pred = most_specific_with_closure(classifier.label_sets(topk, threshold), closure)
+    return evaluate_topk(classifier, Y, topk, ks=ks, threshold=threshold,
+                         per_label=per_label, y_pred=y_pred)
 
 
 def overlap_checked(classifier: TextClassifier, texts: Iterable[str] | StreamedTexts,
