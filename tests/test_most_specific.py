@@ -157,8 +157,11 @@ def test_eval_most_specific_figures_equal_a_hand_computed_case(bundles):
     # without it: all 5 labels each, 5 of 20 right, every gold label found
     assert base["micro_precision"] == pytest.approx(5 / 20)
     assert base["micro_recall"] == pytest.approx(1.0)
-    # the ranking metrics are the ranking's: unchanged
+    # the ranking metrics are the ranking's, and the augmented sets are the same (every
+    # label dropped is an ancestor of one kept): both unchanged
     assert got["p@1"] == base["p@1"] and got["lrap"] == base["lrap"]
+    for key in ("hierarchical_precision", "hierarchical_recall", "hierarchical_f1"):
+        assert got[key] == base[key], key
     text = run("eval", bundles / "hier", bundles / "test.tsv", "--threshold", 0,
                "--most-specific").splitlines()
     assert ["micro_f1", f"{4 / 13:.4f}"] in [line.split() for line in text]

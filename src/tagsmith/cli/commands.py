@@ -1642,8 +1642,9 @@ EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
               help="Language of label names (--per-label, --results-file, --baseline's "
               "labels, --vocab's warnings).")
 @click.option("--most-specific", is_flag=True, help=MOST_SPECIFIC_HELP + "; as suggest "
-              "--most-specific, before the set and hierarchical metrics are measured (the "
-              "ranking metrics are the ranking's); not with --calibration or --baseline.")
+              "--most-specific, before the set metrics are measured (the ranking and "
+              "hierarchical metrics are unchanged by it); not with --calibration or "
+              "--baseline.")
 def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
              reliability_k, reliability_png, vocab, per_label, results_file, baseline, lang,
              most_specific):

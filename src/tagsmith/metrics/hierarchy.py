@@ -223,7 +223,9 @@ def most_specific(y_pred: LabelMatrix, hierarchy: Hierarchy) -> sp.csr_matrix:
     predicted too: the most specific labels alone, as teams coding at the most specific
     level (ICD-10, GICS) code. ``y_pred``: a label matrix (documents x labels);
     ``hierarchy``: a :class:`~tagsmith.data.labelspace.LabelSpace` or a parent matrix
-    (:func:`parent_matrix`). Returns a boolean CSR of ``y_pred``'s shape. A hierarchy
+    (:func:`parent_matrix`). Returns a boolean CSR of ``y_pred``'s shape. Each label
+    dropped is an ancestor of one kept: the sets augmented with their ancestors, and so
+    :func:`hierarchical_scores`, are unchanged by it (flat figures are not). A hierarchy
     in which no label has a parent (a flat label space) is refused with
     :class:`InvalidParameterError` naming ``hierarchy``: the option would change nothing.
 

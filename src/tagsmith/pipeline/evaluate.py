@@ -228,7 +228,8 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     naming it.
     ``most_specific`` drops from each predicted label set every label one of whose
     descendants is predicted too (:func:`tagsmith.metrics.most_specific`) before the set
-    metrics are measured (the ranking metrics are the ranking's); a label space without
+    metrics are measured (the ranking metrics, and the hierarchical ones, whose augmented
+    sets it leaves as they were, are unchanged); a label space without
     hierarchy is refused, naming ``hierarchy``, before any text is scored.
     """
     ks, k = evaluation_k(classifier, ks, threshold)
