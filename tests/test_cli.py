@@ -4101,3 +4101,13 @@ def test_eval_vocab_line_number_hint_converts_the_list_given(tmp_path):
     said = " ".join(result.output.split())
     assert "a whole number below the vocabulary's 3 labels" in said, said
     assert f"n++}}}}}}' '{listed}' > vocab.tsv" in said, said
+
+
+def test_suggest_help_says_a_never_trained_label_is_in_no_set():
+    """--set-method's help said "lpicp: the whole label set, for 1-alpha of documents",
+    where a label never trained is in no set of any method and outside the guarantee
+    (README says so): the help now says it too."""
+    help_text = " ".join(run("suggest", "--help").output.split())
+    assert "lpicp: the whole label set, for 1-alpha of documents. A label never trained " \
+           "(no training document) is in no set of any method, outside these guarantees " \
+           "(lpicp: the label set less such labels)." in help_text, help_text

@@ -1236,7 +1236,9 @@ refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
               default="recall", show_default=True,
               help="recall: >= 1-alpha of the true labels, averaged over documents (marginal: "
               "a document's own set may miss more); mondrian: the same within each "
-              "frequency band; lpicp: the whole label set, for 1-alpha of documents.")
+              "frequency band; lpicp: the whole label set, for 1-alpha of documents. A "
+              "label never trained (no training document) is in no set of any method, "
+              "outside these guarantees (lpicp: the label set less such labels).")
 @click.option("--max-set-size", type=click.IntRange(min=1), default=None,
               help="With --sets: larger sets abstain (default: the bundle's).")
 @click.option("--min-confidence", type=float, callback=finite_number(0, 1), default=0.0,
