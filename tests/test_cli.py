@@ -40,7 +40,7 @@ def bundle(goemotions_small, tmp_path_factory):
     result = run("train", goemotions_small["train"], "--output", out, "--vocab",
                  goemotions_small["vocab"], "--dev", goemotions_small["dev"], *FAST)
     assert result.exit_code == 0, result.output
-    assert "held-out (dev corpus" in result.output
+    assert f"held-out ({goemotions_small['dev']}, " in result.output
     return out
 
 
@@ -2461,7 +2461,7 @@ def test_train_and_calibrate_summaries_group_thousands_as_the_other_counts(goemo
                  "--calibration-fraction", "0.7", *FAST)
     assert result.exit_code == 0, result.output
     assert "trained linear on 900 documents (2,100 more set aside" in result.output
-    assert "held-out (dev corpus, 3,000 docs)" in result.output
+    assert f"held-out ({train}, 3,000 docs)" in result.output
     assert "on 1,050 set-aside documents, conformal sets on 1,050 documents:" in result.output
     # said once, on stdout: an INFO line on stderr said it again ('... in 0.6 s')
     assert result.output.count("calibrated (isotonic) on") == 1, result.output

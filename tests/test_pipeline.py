@@ -669,6 +669,10 @@ def test_train_options_and_dev_data_are_checked():
     clf = train_classifier(texts, Y, space, dev_texts=["good", "bad"], dev_Y=Y[:2],
                            options=options)
     assert clf.manifest["metrics"]["heldout"]["source"] == "dev corpus"
+    # train --dev FILE's file, as the thresholds' source names it ('dev corpus' named none)
+    clf = train_classifier(texts, Y, space, dev_texts=["good", "bad"], dev_Y=Y[:2],
+                           options=options, dev_source="dev.tsv")
+    assert clf.manifest["metrics"]["heldout"]["source"] == "dev.tsv"
 
 
 def test_a_featurizer_without_features_is_a_clear_error():

@@ -45,7 +45,7 @@ def test_train_with_dev_and_a_calibration_split_tunes_the_thresholds_on_dev(
     split_only = TextClassifier.load(tmp_path / "recalibrated").thresholds
     assert not np.allclose(split_only.per_label, clf.thresholds.per_label)
     heldout = clf.manifest["metrics"]["heldout"]
-    assert heldout["source"] == "dev corpus"
+    assert heldout["source"] == str(goemotions_small["dev"])  # --dev, as given
     assert heldout["thresholds"] == "calibrated_here"
     # the file, as calibrate names its --data ("dev corpus" named none)
     assert clf.manifest["calibration"]["thresholds_source"] == str(goemotions_small["dev"])

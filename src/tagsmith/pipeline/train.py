@@ -607,8 +607,9 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     without them ``options.dev_fraction`` of ``texts`` is held out), ``dev_name`` and
     ``dev_source`` name them in messages, as a parameter and as a file (``tagsmith
     train`` passes ``--dev`` and its path); ``dev_source`` is also recorded as the
-    calibration's ``thresholds_source`` where the thresholds are tuned again on them
-    ("dev corpus" without it). ``options``: :class:`TrainOptions` (None: its
+    held-out metrics' ``source`` (``metrics.heldout``) and the calibration's
+    ``thresholds_source`` where the thresholds are tuned again on them ("dev corpus"
+    without it). ``options``: :class:`TrainOptions` (None: its
     defaults). Returns the fitted classifier, its thresholds tuned and its manifest
     (``save`` writes it) recording the options and held-out metrics. A parameter
     refused is an :class:`~tagsmith.exceptions.InvalidParameterError` naming it (a
@@ -744,7 +745,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     if dev_texts is not None:  # a dev corpus that is (mostly) training data tunes nothing
         check_overlap(train_hashes, dev_texts, name=dev_name,
                       source=dev_source or "the dev corpus")
-    heldout = _heldout(texts, Y, dev_texts, dev_Y, options, groups)
+    heldout = _heldout(texts, Y, dev_texts, dev_Y, options, groups, dev_source)
     report: dict = {}
     n_final = len(texts)  # documents the final model is fitted on
     label_counts = None  # theirs: counted once, by the held-out fit when it is the final one
@@ -883,8 +884,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         if heldout is not None:
             # calibration rewrote the manifest: the held-out entry is its copy now
             _heldout_after_calibration(classifier, heldout, dev_raw,
-                                       classifier.manifest["metrics"]["heldout"], options,
-                                       dev_source)
+                                       classifier.manifest["metrics"]["heldout"], options)
         classifier.manifest["training"]["seconds"] = round(time.perf_counter() - started, 3)
     for part, params in _featurizer_parts(featurizer, options.featurizer_params):
         if hasattr(part, "show_progress") and "show_progress" not in params:
@@ -991,8 +991,7 @@ def _label_counts(Y, n_labels: int) -> np.ndarray:
 
 
 def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | None,
-                               entry: dict, options: TrainOptions,
-                               dev_source: str | None = None) -> None:
+                               entry: dict, options: TrainOptions) -> None:
     """Calibration replaced the thresholds the held-out metrics were counted with.
 
     Where the final model never trained on the held-out documents (a dev corpus, or no
@@ -1004,9 +1003,9 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
     (a refit), the thresholds stay those of the calibration split and the figures
     those of the model fitted before the refit, and say so.
 
-    ``dev_source`` names the dev corpus's file (``train --dev FILE``) in the manifest's
-    ``thresholds_source`` and the warning of thin thresholds, as ``calibrate`` names its
-    ``--data``: both read "dev corpus", naming no file.
+    The held-out ``source`` names the dev corpus's file (``train --dev FILE``,
+    :func:`_heldout`) in the manifest's ``thresholds_source`` and the warning of thin
+    thresholds, as ``calibrate`` names its ``--data``.
 
     The final model is then the one that scored them for tuning: its ``raw`` scores are
     calibrated as :meth:`TextClassifier.predict_topk` would, not computed again (unless
@@ -1015,8 +1014,6 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
     fit_idx, dev_part_texts, dev_part_Y, source = heldout
     if fit_idx is not None and options.refit:
         return  # calibrate_classifier noted that the thresholds were replaced
-    if fit_idx is None and dev_source:  # the dev corpus, by its file's name
-        source = dev_source
     k = tuning_k(classifier.n_labels)
     width = k if classifier.calibrator is None else max(k, int(classifier.calibrator.k))
     if raw is not None and classifier.calibrator is not None and raw.k >= width:
@@ -1127,11 +1124,13 @@ def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace,
 
 
 def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions,
-             groups: np.ndarray | None = None):
+             groups: np.ndarray | None = None, dev_source: str | None = None):
     """(fit indices or None, dev texts, dev labels, source) or None for no tuning.
 
     ``groups`` (:func:`duplicate_groups` of ``texts``) keeps equal texts on one side of
-    a ``dev_fraction`` split."""
+    a ``dev_fraction`` split. ``dev_source`` (``train --dev``'s file) is the source of
+    ``dev_texts`` ("dev corpus" without it): the manifest's ``metrics.heldout.source``
+    and train's "held-out (...)" line named no file where the thresholds' source did."""
     if dev_texts is not None:
         dev_texts = _as_list(dev_texts, "dev_texts")
         if not dev_texts:  # thresholds "tuned" on nothing, P@1 0.0 recorded as measured
@@ -1147,7 +1146,7 @@ def _heldout(texts, Y, dev_texts, dev_Y, options: TrainOptions,
             raise InvalidParameterError("dev_Y", "labels 0 or 1",
                                         f"{other.size} other value{plural_s(other.size)}, "
                                         f"e.g. {other[0]:g}")
-        return None, dev_texts, dev_Y, "dev corpus"
+        return None, dev_texts, dev_Y, dev_source or "dev corpus"
     n_dev = int(round(len(texts) * options.dev_fraction))
     if options.dev_fraction == 0:
         return None
