@@ -438,3 +438,36 @@ def test_zeroshot_eval_reports_hierarchical_metrics_of_a_vocabulary_with_broader
     assert report["hierarchical_f1"] == pytest.approx(10 / 11)
     flat = _run(tmp_path, *_files(tmp_path), "--eval", "--json")
     assert "hierarchical_f1" not in json.loads(flat.stdout)
+
+
+def test_zeroshot_eval_counts_corpus_documents_longer_than_the_encoder_reads(tmp_path,
+                                                                             caplog):
+    """zeroshot warns that a document longer than the encoder's 256 word pieces is
+    scored by its start alone; zeroshot --eval scores CORPUS the same way, and its
+    figures are of those starts, but said nothing. It now counts them once, in
+    zeroshot's words (DEV's, tuned on, not counted again)."""
+    import logging
+
+    def run(*args):  # no -q: it hides the warnings
+        return CliRunner().invoke(tagsmith_cli.cli, [
+            "zeroshot", *args, "--cache-dir", str(tmp_path / "cache")])
+
+    long = "The river embankment and drainage works. " * 60  # over 256 word pieces
+    vocab, corpus = _files(tmp_path, corpus=CORPUS + f"{long}\t<u:food>\n")
+    (tmp_path / "dev.tsv").write_text(DEV + f"{long}\t<u:sport>\n")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = run(vocab, corpus, "--eval", "--json")
+    assert result.exit_code == 0, result.output
+    assert "1 of 5 documents is longer than the 256 word pieces (about 200 words) the " \
+           "encoder reads: scored by its beginning alone" in caplog.text, caplog.text
+    _bundle(tmp_path / "b")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = run(vocab, corpus, "--eval", "--json", "--bundle",
+                      str(tmp_path / "b"), "--weight", "0,0.5", "--tune-on",
+                      str(tmp_path / "dev.tsv"))
+    assert result.exit_code == 0, result.output
+    assert caplog.text.count("longer than the 256 word pieces") == 1, caplog.text
+    assert "1 of 5 documents is longer than the 256 word pieces (about 200 words) the " \
+           "encoder reads: the zero-shot part of the scores read its beginning alone, " \
+           "the bundle's model the whole text" in caplog.text, caplog.text

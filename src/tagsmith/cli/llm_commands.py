@@ -1460,15 +1460,20 @@ def _warn_tuning_overlap(dev, corpus_hashes, tune_on: str, corpus: str) -> None:
 EVAL_CHUNK = 8192
 
 
-def _zeroshot_in_chunks(scorer, texts, k: int):
+def _zeroshot_in_chunks(scorer, texts, k: int, *, blended: bool | None = None):
     """``scorer.predict_topk(texts, k)`` a chunk of :data:`EVAL_CHUNK` documents at a
     time (``texts`` a list, or :class:`~tagsmith.data.corpus.StreamedTexts` read again
     from their corpus), under one progress bar: the same top-k, and one warning counting
-    the blank documents of all of them, without holding every embedding at once."""
+    the blank documents of all of them, without holding every embedding at once.
+    ``blended`` not None: one warning too counting the documents longer than the
+    encoder's window, scored by their start alone, as ``zeroshot`` counts them
+    (:func:`~tagsmith.zeroshot.scorer.warn_beyond_window`; ``blended``: with a bundle's
+    scores)."""
     from tagsmith.data.corpus import StreamedTexts
     from tagsmith.progress import progress_bar
     from tagsmith.topk import RowFill
-    from tagsmith.zeroshot.scorer import blank_texts, warn_blank
+    from tagsmith.zeroshot.encoder import n_beyond_window
+    from tagsmith.zeroshot.scorer import blank_texts, warn_beyond_window, warn_blank
 
     n_docs = len(texts)
     if not n_docs:
@@ -1476,18 +1481,24 @@ def _zeroshot_in_chunks(scorer, texts, k: int):
     chunks = texts.chunks(EVAL_CHUNK) if isinstance(texts, StreamedTexts) else (
         texts[start:start + EVAL_CHUNK] for start in range(0, n_docs, EVAL_CHUNK))
     fill = RowFill(n_docs, scorer.n_labels)
-    n_blank = 0
+    n_blank = n_long = 0
     show, scorer.show_progress = scorer.show_progress, False
     try:
         with progress_bar(total=n_docs, desc="embedding", unit="text", enabled=show) as bar:
             for chunk in chunks:
                 fill.add(scorer.predict_topk(chunk, k, warn=False))
                 n_blank += int(blank_texts(chunk).sum())
+                if blended is not None:
+                    n_long += n_beyond_window(scorer.encoder, chunk)
                 bar.update(len(chunk))
     finally:
         scorer.show_progress = show
     if n_blank:
         warn_blank(n_blank, n_docs)
+    window = getattr(scorer.encoder, "window", None)
+    if n_long and window is not None:
+        # as zeroshot says it: the figures measured the scores of their start alone
+        warn_beyond_window(n_long, n_docs, window[1], blended=bool(blended))
     return fill.result()
 
 
@@ -1544,9 +1555,12 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
     if dev is not None:
         _warn_tuning_overlap(dev, corpus_hashes, tune_on or "", corpus)
 
-    def scored(texts):
-        """A function of a weight: the texts' zero-shot ranking, or its blend at it."""
-        zeroshot_topk = _zeroshot_in_chunks(scorer, texts, width)
+    def scored(texts, long_warned: bool = False):
+        """A function of a weight: the texts' zero-shot ranking, or its blend at it.
+        ``long_warned``: the documents longer than the encoder reads counted in a warning
+        (CORPUS's, once: the figures are of their start's scores)."""
+        zeroshot_topk = _zeroshot_in_chunks(
+            scorer, texts, width, blended=(classifier is not None) if long_warned else None)
         if classifier is None:
             return lambda weight: zeroshot_topk
         model_topk = classifier.predict_topk(texts, model_k)
@@ -1555,7 +1569,7 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
             exclude=space.deprecated_mask, model_space=classifier.label_space,
             zeroshot_space=space, replacements=replacements)
 
-    scores = scored(texts)
+    scores = scored(texts, long_warned=True)
     dev_scores = None if dev is None else scored(dev.texts)
     objective = None if dev is None else _tuning_objective(classifier)
     thresholds = None if threshold is None else np.full(len(space), threshold)
