@@ -1382,3 +1382,11 @@ def test_a_label_never_trained_is_in_no_conformal_set_and_said_so(tmp_path, capl
     assert untrained_out_of_sets(again, method="recall").startswith("1 label never trained")
     assert "it counts in the whole label set the lpicp sets cover; run tagsmith calibrate " \
         "again" in untrained_out_of_sets(again, method="lpicp")
+    # such a bundle's eval --calibration: lpicp's coverage counted u:c's true labels (its
+    # sets calibrated with it), and the line said "recall and coverage leave out"
+    again.save(tmp_path / "old_lpicp")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["eval", str(tmp_path / "old_lpicp"),
+                                                   str(corpus), "--calibration"])
+    assert result.exit_code == 0, result.output
+    assert (f"recall leaves out the {n_uc} true labels of labels never trained "
+            "(in no set, outside the guarantee; the model misses every one)") in result.output
