@@ -513,6 +513,10 @@ REFUSALS = [
     "I remain unable to help with this.",
     "This assistant is unable to help with that request.",
     "They're unable to help with the move; unable to comply with this request.",
+    # the model by its product name after an apology: the batch read the name as
+    # someone else's and the refusal as the document's words
+    "Sorry, ChatGPT is unable to help with that.",
+    "Apologies, but Claude is unable to assist with this request.",
 ]
 #: answers that no label applies, explained in words close to a refusal's: each counted
 #: a refusal, the document left for a person where it had been answered

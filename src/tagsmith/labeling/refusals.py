@@ -209,6 +209,10 @@ _SOMEONE_ELSE_UNABLE = re.compile(
     r"|remained|seems?|seemed|appears?|appeared|feels?|felt|becomes?|became)"
     r"|['\u2019](?:s|re|ve\s+been))\s+(?:(?:still|also|now|just|again|often|sometimes|\w+ly)\s+)?$",
     re.IGNORECASE)
+#: an apology to the reader opening the sentence of such an "unable to help": the model
+#: speaks, naming itself ("Sorry, ChatGPT is unable to help with that", "Apologies, but
+#: Claude is unable to assist"), no note of what the document tells
+_APOLOGY = re.compile(r"\b(?:sorry|apologies|I\s+apologi[sz]e)\b", re.IGNORECASE)
 
 
 def _quotations(text: str) -> list[tuple[int, int]]:
@@ -249,7 +253,8 @@ def refusal_words(text: str) -> str | None:
                 and not _ASIDE.search(re.split(r"[,;:]", sentence[:said.start()])[-1]) \
                 and not _own_speech(sentence[:said.start()], said.group(0).split()[0]):
             continue
-        if found.group(0)[:6].lower() == "unable" and _SOMEONE_ELSE_UNABLE.search(sentence):
+        if found.group(0)[:6].lower() == "unable" and _SOMEONE_ELSE_UNABLE.search(sentence) \
+                and not _APOLOGY.search(sentence):
             continue  # "The customer is unable to help": the document's, not the model's
         return " ".join(found.group(0).split())
     return None
