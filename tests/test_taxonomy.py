@@ -2599,8 +2599,8 @@ def test_cli_taxonomy_lang_maps_onto_an_english_vocabulary_by_its_names_and_warn
     """--lang de --map-to a thesaurus named in English alone: its English names are
     matched (the package's fallback), and a warning says no concept is named in 'de'."""
     table = taxonomy_table(("Compliance", "Regeln im Unternehmen einhalten."))
-    target = tmp_path / "thesaurus.tsv"
-    target.write_text("<t:comp>\tCompliance\n", encoding="utf-8")
+    target = tmp_path / "thesaurus.csv"  # a TSV's names are read in --lang
+    target.write_text("uri,label_en\nt:comp,Compliance\n", encoding="utf-8")
     args = _tickets_taxonomy(tmp_path, tmp_path / "t.csv", "--lang", "de", "--map-to",
                              str(target))
     with LocalChatServer(lambda body: table) as server:
@@ -2608,3 +2608,20 @@ def test_cli_taxonomy_lang_maps_onto_an_english_vocabulary_by_its_names_and_warn
     assert result.exit_code == 0, result.output
     assert "map 'Compliance' -> 'Compliance' (1.00)" in result.stdout
     assert "no label has a name in language 'de'" in caplog.text
+
+
+def test_cli_taxonomy_map_to_tsv_is_read_in_lang(tmp_path, caplog):
+    """--map-to VOCAB.tsv --lang de read the TSV's names (a TSV has no language tag) as
+    English, as label and zeroshot do not: a German thesaurus was warned to have no
+    name in 'de', and matched by its "English" names. It is read in --lang now."""
+    table = taxonomy_table(("Mietrecht", "Miete."))
+    target = tmp_path / "thesaurus.tsv"
+    target.write_text("<t:rent>\tMietrecht\n", encoding="utf-8")
+    args = _tickets_taxonomy(tmp_path, tmp_path / "t.csv", "--lang", "de", "--map-to",
+                             str(target))
+    with LocalChatServer(lambda body: table) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert "map 'Mietrecht' -> 'Mietrecht' (1.00)" in result.stdout
+    assert "no label has a name in language" not in caplog.text
+

@@ -552,7 +552,9 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     if map_to:
         from tagsmith.data.vocab import load_vocabulary
 
-        target = load_vocabulary(map_to)
+        # TSV names (no language tag) are in --lang, as label and zeroshot read VOCAB:
+        # a German TSV under --lang de was read as English and warned it had no German
+        target = load_vocabulary(map_to, language=lang)
         if len(target) and target.deprecated_mask.all():
             # nothing to match onto: refused before any call, as zeroshot refuses it
             from tagsmith.exceptions import VocabularyError
