@@ -2625,3 +2625,30 @@ def test_cli_taxonomy_map_to_tsv_is_read_in_lang(tmp_path, caplog):
     assert "map 'Mietrecht' -> 'Mietrecht' (1.00)" in result.stdout
     assert "no label has a name in language" not in caplog.text
 
+
+
+def test_cli_taxonomy_map_by_meaning_warns_of_the_english_encoder_once(tmp_path, caplog):
+    """--map-by meaning --lang de embedded German names with the English-only encoder
+    without a word, where zeroshot --lang de warns: it warns now, once, before any call."""
+    pytest.importorskip("sentence_transformers")
+    table = taxonomy_table(("Zoll", "Abgaben auf Importe."))
+    target = tmp_path / "thesaurus.csv"
+    target.write_text("uri,label_en,label_de\nt:tariffs,Tariffs,Zoll\nt:money,Money,Geld\n",
+                      encoding="utf-8")
+    said = "--lang de: the zero-shot encoder (all-MiniLM-L6-v2) was trained on English"
+    before = []
+
+    def llm(body):
+        before.append(said in caplog.text)
+        return table
+
+    args = _tickets_taxonomy(tmp_path, tmp_path / "t.csv", "--lang", "de", "--map-to",
+                             str(target), "--map-by", "meaning", "--cache-dir",
+                             str(tmp_path / "emb"))
+    with caplog.at_level("WARNING", logger="tagsmith"), LocalChatServer(llm) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert before and before[0], caplog.text
+    assert caplog.text.count(said) == 1, caplog.text
+    assert "2 labels of the vocabulary have English names: --lang en encodes them" \
+        in caplog.text

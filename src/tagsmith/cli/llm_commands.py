@@ -570,6 +570,9 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
 
         if cache_dir:
             cache_dir = _check_cache_dir(cache_dir)
+        # as zeroshot does: the packaged encoder matches German names little better than
+        # chance, and --lang de said nothing of it
+        warn_english_encoder(target, lang)
         encoder = SentenceEncoder(feature="taxonomy --map-by meaning")
     client = _cached(inner, llm["cache"])  # every check passed: the cache file may appear
     try:
