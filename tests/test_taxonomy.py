@@ -2626,6 +2626,53 @@ def test_cli_taxonomy_map_to_tsv_is_read_in_lang(tmp_path, caplog):
     assert "no label has a name in language" not in caplog.text
 
 
+def test_cli_taxonomy_warns_of_a_vocab_unnamed_in_lang_before_any_call_and_once(
+        tmp_path, caplog):
+    """--lang de --map-to a thesaurus named in English alone warned so only at mapping
+    time, once the LLM had been paid (label and zeroshot warn up front): now before the
+    first request, and once (not again when the mapping reads the names)."""
+    table = taxonomy_table(("Compliance", "Regeln im Unternehmen einhalten."))
+    target = tmp_path / "thesaurus.csv"  # a TSV's names are read in --lang
+    target.write_text("uri,label_en\nt:comp,Compliance\n", encoding="utf-8")
+    said = "no label has a name in language 'de'"
+    warned_first = []
+
+    def llm(body):
+        warned_first.append(said in caplog.text)
+        return table
+
+    args = _tickets_taxonomy(tmp_path, tmp_path / "t.csv", "--lang", "de", "--map-to",
+                             str(target))
+    with LocalChatServer(llm) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert warned_first and warned_first[0], caplog.text
+    assert caplog.text.count(said) == 1, caplog.text
+    warnings = json.loads(result.stderr.strip().splitlines()[-1])["warnings"]
+    assert sum(said in warning for warning in warnings) == 1, warnings
+
+
+def test_run_taxonomy_warns_of_a_vocab_unnamed_in_lang_once(tmp_path, caplog):
+    """The library said it at mapping time alone; now up front, and not again."""
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.labeling.client import ScriptedLLM
+    from tagsmith.pipeline.llm import run_taxonomy
+
+    said = "no label has a name in language 'de'"
+    before = []
+
+    def llm(request):
+        before.append(said in caplog.text)
+        return taxonomy_table(("Compliance", "Regeln."))
+
+    target = LabelSpace([Label("t:comp", {"en": "Compliance"})])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        run_taxonomy(["ein Urteil"], ScriptedLLM(llm),
+                     TaxonomyOptions(use_case="Urteile", summarise=False), tmp_path / "t.csv",
+                     lang="de", map_to=target)
+    assert before and before[0]
+    assert caplog.text.count(said) == 1, caplog.text
+
 
 def test_cli_taxonomy_map_by_meaning_warns_of_the_english_encoder_once(tmp_path, caplog):
     """--map-by meaning --lang de embedded German names with the English-only encoder

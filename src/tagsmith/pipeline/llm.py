@@ -120,11 +120,21 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
             "map_to", "a vocabulary with a label that is not deprecated (a deprecated "
             "label is never a match)",
             f"{len(map_to)} label{plural_s(len(map_to))}, every one deprecated")
+    # a map_to named in no concept in lang (an English thesaurus under lang="de") was
+    # said only at mapping time, once the LLM had been paid; said now, and not again then
+    said = None if map_to is None else _warn_unnamed_target(map_to, lang)
     taxonomy = generate_taxonomy(list(texts), client, options, doc_ids=doc_ids)
     space = taxonomy.to_label_space(base_uri, lang)
-    mapping = None if map_to is None else map_to_vocabulary(
-        space, map_to, encoder=encoder, cache_dir=cache_dir, min_similarity=min_similarity,
-        lang=lang, show_progress=options.show_progress)  # by meaning, minutes of silence otherwise
+    if said is not None:
+        logger.addFilter(said)
+    try:
+        mapping = None if map_to is None else map_to_vocabulary(
+            space, map_to, encoder=encoder, cache_dir=cache_dir,
+            min_similarity=min_similarity, lang=lang,
+            show_progress=options.show_progress)  # by meaning, minutes of silence otherwise
+    finally:
+        if said is not None:
+            logger.removeFilter(said)
     # None without map_to: the CSV has no closematch column then; with it, the column
     # is there even where no label matched (empty), so its shape does not hang on data
     matches = None if mapping is None else {
@@ -152,6 +162,33 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     if mapping is not None:
         report["mapping"] = mapping
     return space, report
+
+
+class _Said(logging.Filter):
+    """Drops a warning that says ``message`` again (it was said already)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno != logging.WARNING or record.getMessage() != self.message
+
+
+def _warn_unnamed_target(map_to: LabelSpace, lang: str) -> _Said | None:
+    """Warn, as the mapping would, when no live label of ``map_to`` is named in
+    ``lang`` (each is matched by its English name, else its first); the filter that
+    keeps the mapping from saying it again, or None when nothing was said."""
+    from tagsmith.data.labelspace import unnamed_in
+    from tagsmith.zeroshot.scorer import unnamed_warning
+
+    languages = unnamed_in((label for label, dead in zip(map_to, map_to.deprecated_mask,
+                                                          strict=True) if not dead), lang)
+    if not languages:
+        return None
+    message = unnamed_warning(lang, languages)
+    logger.warning("%s", message)
+    return _Said(message)
 
 
 def check_turtle_path(path: str | Path, name: str) -> None:

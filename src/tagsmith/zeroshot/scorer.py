@@ -100,16 +100,22 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
         label_space, lang=lang, template=template, use_alt_labels=use_alt_labels,
         use_descriptions=use_descriptions)
     if languages:  # a mistyped --lang, or a vocabulary in other languages
-        logger.warning("no label has a name in language %r: names in %s are used instead, "
-                       "and alternative labels and descriptions (read in %r or a variant of it "
-                       "only) are not",
-                       lang, ", ".join(map(repr, languages[:10])), lang)
+        logger.warning("%s", unnamed_warning(lang, languages))
     if nameless:
         logger.warning("%s label%s without a name, alternative label or description (with "
                        "a letter or digit) %s never suggested zero-shot, e.g. %s",
                        f"{len(nameless):,}", plural_s(len(nameless)),
                        plural(len(nameless), "is", "are"), ", ".join(nameless[:3]))
     return texts, owners
+
+
+def unnamed_warning(lang: str, languages: Sequence[str]) -> str:
+    """What :func:`label_texts` warns when no label is named in ``lang`` and the names
+    in ``languages`` (:func:`~tagsmith.data.labelspace.unnamed_in`) are used instead;
+    ``taxonomy --map-to`` says it before the LLM is paid, in the same words."""
+    return (f"no label has a name in language {lang!r}: names in "
+            f"{', '.join(map(repr, languages[:10]))} are used instead, and alternative "
+            f"labels and descriptions (read in {lang!r} or a variant of it only) are not")
 
 
 def _label_texts(label_space: LabelSpace, *, lang: str, template: str,
