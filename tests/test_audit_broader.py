@@ -147,6 +147,42 @@ def test_the_report_counts_the_moves(audited, tmp_path):
     assert "a broader label given where a narrower one is flagged missing is one move" in page
 
 
+def test_the_documents_on_a_parent_code_are_listed_beside_the_count(audited):
+    """The audit counted the documents given a code that has subcodes (41 on a clinical
+    corpus) and named only the codes: 36 of the 41 had no review row, and a coder could
+    not find them. report.json now lists the first of them as the review queue names
+    documents, the page shows them, and the command says where they are."""
+    from tagsmith.audit.report import render_html
+
+    base, _, _, on_parent, rows, output = audited
+    report = json.loads((base / "audit" / "report.json").read_text(encoding="utf-8"))
+    labels = report["labels"]
+    # the keys of earlier reports are kept
+    assert labels["n_docs_on_labels_with_narrower"] == len(on_parent) == 40
+    assert labels["n_with_narrower_in_use"] == len(labels["with_narrower_in_use"]) > 0
+    docs = labels["docs_on_labels_with_narrower"]
+    assert len(docs) == 20  # capped as the other example lists, the count the total
+    assert [d["doc_id"] for d in docs] == [f"D{i}" for i in range(20)]
+    for d in docs:
+        assert d["doc"] == int(d["doc_id"][1:])
+        assert d["line"] == d["doc"] + 2  # the CSV's header is line 1
+        assert [x["uri"] for x in d["labels"]] == [on_parent[d["doc_id"]][0]]
+    # named as the review queue names a document
+    listed = {d["doc_id"]: d for d in docs}
+    row = next(r for r in rows if r["doc_id"] in listed)
+    assert str(listed[row["doc_id"]]["line"]) == row["line"]
+    assert str(listed[row["doc_id"]]["doc"]) == row["doc"]
+    assert ("report.json's labels section lists the labels, with_narrower_in_use, and the "
+            "first 20 documents, docs_on_labels_with_narrower;") in output
+    assert "report.html" not in output.split("not a leaf")[1].splitlines()[0]  # --no-html
+    page = render_html(report, plots=False)
+    section = page.split("Labels in use that have narrower labels")[1].split("<h2>")[0]
+    assert "Documents on them (first)" in section
+    assert "<td>D0</td>" in section and "<td>D19</td>" in section
+    assert "<td>D20</td>" not in section
+    assert "… and 20 more documents." in section
+
+
 def test_max_review_does_not_cut_a_move_in_two(audited, tmp_path):
     """A --max-review ending between a move's wrong row and its missing one leaves
     both out, as a single-label collection's move is: a reviewer given the "remove
@@ -174,6 +210,9 @@ def test_a_corpus_giving_broad_labels_beside_narrow_ones_is_not_paired(tmp_path)
     assert report["noise"]["method"]["broader_moves"] is False
     assert "one move" not in result.output
     assert "not a leaf" not in result.output
+    # the documents on a broad concept are no error here: counted, not listed
+    assert report["labels"]["n_docs_on_labels_with_narrower"] > 0
+    assert report["labels"]["docs_on_labels_with_narrower"] == []
 
 
 def _issues(doc, label, kind, probability, flagged, n_docs, n_labels):

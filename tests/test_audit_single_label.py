@@ -197,6 +197,29 @@ def test_products_on_a_parent_category_are_counted_and_listed(audited):
         base / "output.txt").read_text(encoding="utf-8")
 
 
+def test_products_on_a_parent_category_are_listed_by_document(audited):
+    """The catalogue's 7 products on a parent category were counted, their categories
+    listed, and the products named nowhere but where the scores flagged them: now
+    report.json and the page list them, and the command says where."""
+    from tagsmith.audit.report import render_html
+
+    base, *_ = audited
+    report = json.loads((base / "audit" / "report.json").read_text(encoding="utf-8"))
+    docs = report["labels"]["docs_on_labels_with_narrower"]
+    # products P40 to P46 (after the 40 swapped ones), on lines 42 to 48
+    assert [(d["doc"], d["line"], d["doc_id"]) for d in docs] == [
+        (i, i + 2, f"P{i}") for i in range(40, 47)]
+    assert all(len(d["labels"]) == 1 and " > Group " in d["labels"][0]["name"]
+               for d in docs)
+    assert ("report.json's labels section lists the labels, with_narrower_in_use, and the "
+            "documents, docs_on_labels_with_narrower; the review queue names only those "
+            "the scores flagged)") in (base / "output.txt").read_text(encoding="utf-8")
+    section = render_html(report, plots=False).split(
+        "Labels in use that have narrower labels")[1].split("<h2>")[0]
+    assert "<td>P40</td>" in section and "<td>P46</td>" in section
+    assert "more documents" not in section
+
+
 def test_a_flat_label_space_has_no_label_with_narrower_ones():
     from tagsmith.audit.health import labels_section
     from tagsmith.data.labelspace import LabelSpace
@@ -404,6 +427,8 @@ def test_a_multi_label_corpus_with_a_hierarchy_gets_no_parent_category_section(t
     assert report["noise"]["method"]["single_label"] is False
     page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
     assert "Labels in use that have narrower labels" not in page
+    assert report["labels"]["docs_on_labels_with_narrower"] == []
+    assert "Documents on them" not in page
     assert "Most frequent</h3>" in page
 
 

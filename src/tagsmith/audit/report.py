@@ -425,6 +425,17 @@ def _labels_html(labels: dict, single_label: bool = False) -> str:
                  for r in labels["with_narrower_in_use"]], {1, 2})
             + _more(labels["n_with_narrower_in_use"], len(labels["with_narrower_in_use"]),
                     "label"))
+        # the documents themselves: no review row names those the scores did not flag
+        # (a report written before they were listed has none)
+        docs = labels.get("docs_on_labels_with_narrower") or []
+        if docs:
+            parts.append("<h4>Documents on them (first)</h4>" + _table(
+                ["doc", "id", "label"],
+                [[_e(r["doc"]) + ("" if r.get("line") is None else
+                                  f'<br><small>line {_e(r["line"])}</small>'),
+                  "—" if r.get("doc_id") is None else _e(r["doc_id"]),
+                  ", ".join(_label(x) for x in r["labels"])] for r in docs])
+                + _more(labels["n_docs_on_labels_with_narrower"], len(docs), "document"))
     unknown = labels["not_in_vocabulary"]
     # none: "0 occurrences of 0 distinct keys named none (such as <>)" said it in riddles
     if unknown.get("vocabulary", True) and not unknown["n_occurrences"]:

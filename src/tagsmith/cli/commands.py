@@ -2145,6 +2145,18 @@ def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_erro
     return resolve_label_space([corpus], None, on_error=on_error), None
 
 
+def _where_docs_on_parents(labels: dict, html: bool) -> str:
+    """Where the audit lists the documents given a label that has narrower labels: the
+    labels and the first documents in report.json (and the page), none in the queue."""
+    n_docs = labels["n_docs_on_labels_with_narrower"]
+    listed = len(labels.get("docs_on_labels_with_narrower") or [])
+    first = "the" if listed >= n_docs else f"the first {listed:,}"
+    page = " and report.html's Labels section" if html else ""
+    return (f" (report.json's labels section lists the labels, with_narrower_in_use, and "
+            f"{first} documents, docs_on_labels_with_narrower{page}; the review "
+            "queue names only those the scores flagged)")
+
+
 def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
     splits: dict[str, str] = {}
     for pair in pairs:
@@ -2482,8 +2494,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     if on_parent and (moved or isinstance(broader, dict)):
         n_parents = labels["n_with_narrower_in_use"]
         click.echo(f"on a label that has narrower labels (not a leaf): {on_parent:,} "
-                   f"document{plural_s(on_parent)}, {n_parents:,} label{plural_s(n_parents)} "
-                   "(the report's labels section lists them)")
+                   f"document{plural_s(on_parent)}, {n_parents:,} label{plural_s(n_parents)}"
+                   # where: the count alone sent a coder looking for documents that no
+                   # review row names (the scores flagged 5 of an ICD corpus's 41)
+                   + _where_docs_on_parents(labels, not no_html))
     for name, leak in report["leakage"].items():
         last = leak["n_exact"] if not_searched else leak["n_near"]
         click.echo(f"leakage into {printable(name)}: {leak['n_exact']:,} exact"

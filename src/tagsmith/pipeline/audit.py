@@ -1196,8 +1196,15 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                      "options": {k: v for k, v in asdict(options).items()
                                  if k != "show_progress"}},
             "corpus": health.corpus_section(texts, Y),
-            "labels": health.labels_section(Y, label_space, lang=lang,
-                                            unknown=_unknown(unknown_labels, vocabulary)),
+            "labels": health.labels_section(
+                Y, label_space, lang=lang, unknown=_unknown(unknown_labels, vocabulary),
+                # where a label with narrower ones is one put where a narrower one belongs
+                # (the page's section and the command's line say so): a catalogue, or a
+                # corpus coded at the most specific level
+                list_docs_on_parents=(isinstance(issues.details.get("single_label"), dict)
+                                      or isinstance(issues.details.get("broader_moves"),
+                                                    dict)),
+                lines=lines, doc_ids=doc_ids),
             "cooccurrence": health.cooccurrence_section(Y, label_space, lang=lang),
             "noise": noise,
             "duplicates": health.duplicates_section(
