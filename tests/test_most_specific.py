@@ -223,3 +223,24 @@ def test_most_specific_with_sets_calibration_or_baseline_is_refused(bundles):
         out = run("eval", bundles / "hier", bundles / "test.tsv", "--most-specific", *other,
                   code=2)
         assert f"--most-specific and {other[0]} cannot be combined" in out
+
+
+def test_suggest_most_specific_keeps_a_replacement_the_bundle_lacks(bundles, tmp_path):
+    """With --vocab --replace-deprecated a deprecated label is suggested as its
+    replacement, which may be a label new in VOCAB (its id past the bundle's labels):
+    --most-specific dropped it without a word (D deprecated for E, a new leaf under R,
+    left C alone). It is kept, and R, E's parent, goes."""
+    vocab = tmp_path / "v2.csv"
+    vocab.write_text("uri,label_en,broader,deprecated,replaced_by\n"
+                     "u:R,R,,,\nu:A,A,u:R,,\nu:B,B,u:R,,\nu:C,C,u:A u:B,,\n"
+                     "u:D,D,,true,u:E\nu:E,E,u:R,,\n")
+    args = ["suggest", bundles / "hier", bundles / "test.tsv", "--threshold", 0, "--vocab",
+            vocab, "--replace-deprecated"]
+    everything = [[s["uri"] for s in json.loads(line)["suggestions"]]
+                  for line in run(*args).splitlines()]
+    specific = [[s["uri"] for s in json.loads(line)["suggestions"]]
+                for line in run(*args, "--most-specific").splitlines()]
+    assert len(specific) == len(everything) == 4
+    for all_of_them, kept in zip(everything, specific, strict=True):
+        assert sorted(all_of_them) == ["u:A", "u:B", "u:C", "u:E", "u:R"]
+        assert kept == [u for u in all_of_them if u in ("u:C", "u:E")]

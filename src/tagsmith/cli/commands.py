@@ -1287,8 +1287,11 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         classifier.label_space = renamed.shown
         if not replace_deprecated:
             renamed = None
-    # with --vocab, VOCAB's hierarchy (the thesaurus coded with now), as eval's
-    closure = (most_specific_closure(classifier.label_space, bundle, vocab)
+    # with --vocab, VOCAB's hierarchy (the thesaurus coded with now), as eval's; with
+    # --replace-deprecated all of VOCAB's labels, as a replacement may be one the bundle
+    # lacks (it was dropped without a word, its id past the bundle's labels)
+    closure = (most_specific_closure(classifier.label_space if renamed is None
+                                     else renamed.merged, bundle, vocab)
                if most_specific else None)
     warn_unnamed_language(classifier.label_space, lang)
     if sets:
@@ -1466,7 +1469,7 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
                    for suggestions in results]
     if closure is not None and results is not none:  # after every other cut: of the
         # suggestions shown, those a narrower one shown makes redundant
-        results = _most_specific_suggestions(results, closure, classifier.n_labels)
+        results = _most_specific_suggestions(results, closure)
     for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
         if doc_set is not None and doc_set.abstain and abstained is not None:
             abstained.update(("abstain", *doc_set.abstain_reasons))
@@ -1517,10 +1520,12 @@ def most_specific_closure(space: LabelSpace, bundle: str,
             "label (has_hierarchy no)") from None
 
 
-def _most_specific_suggestions(results, closure, n_labels: int):
+def _most_specific_suggestions(results, closure):
     """Each document's ``results`` (its suggestions) less those one of whose descendants
-    is among them, in their order (:func:`~tagsmith.metrics.hierarchy.most_specific_with_closure`
-    on the batch's label matrix: one sparse product, no loop over label pairs)."""
+    is among them, in their order (label ids of ``closure``'s label space: with
+    ``--replace-deprecated``, VOCAB's, whose new labels follow the bundle's):
+    :func:`~tagsmith.metrics.hierarchy.most_specific_with_closure` on the batch's label
+    matrix, one sparse product, no loop over label pairs."""
     import numpy as np
     import scipy.sparse as sp
 
@@ -1529,7 +1534,7 @@ def _most_specific_suggestions(results, closure, n_labels: int):
     indptr = np.cumsum([0, *(len(r) for r in results)])
     ids = np.fromiter((s.label_id for r in results for s in r), np.int64, count=indptr[-1])
     chosen = sp.csr_matrix((np.ones(len(ids), bool), ids, indptr),
-                           shape=(len(results), n_labels))
+                           shape=(len(results), closure.shape[0]))
     chosen.sum_duplicates()
     kept = most_specific_with_closure(chosen, closure)
     out = []
