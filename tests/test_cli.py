@@ -3348,6 +3348,32 @@ def test_train_and_distill_warn_of_a_lang_no_label_is_named_in(tmp_path, command
         assert ("no label has a name in language 'sv'" in caplog.text) == warned, caplog.text
 
 
+EN_DE_VOCAB = ("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+               "<u:sport> a skos:Concept ; skos:prefLabel \"sport\"@en, \"Sport\"@de .\n"
+               "<u:music> a skos:Concept ; skos:prefLabel \"music\"@en, \"Musik\"@de .\n"
+               "<u:law> a skos:Concept ; skos:prefLabel \"law\"@en, \"Recht\"@de .\n")
+
+
+@pytest.mark.parametrize("command", ["train", "distill"])
+def test_train_and_distill_warnings_name_labels_in_lang(tmp_path, command, caplog):
+    # a legal publisher's German team ran train and distill --lang de over a vocabulary
+    # named in English and German: the warning of a label no document carries named it
+    # 'law', in English, whatever --lang said; without --lang it stays English
+    vocab = tmp_path / "v.ttl"
+    vocab.write_text(EN_DE_VOCAB)
+    data = _lang_data(command, tmp_path, [("football match", "u:sport"),
+                                          ("piano concert", "u:music")] * 4)
+    for lang, name, other in [("de", "'Recht'", "'law'"), (None, "'law'", "'Recht'")]:
+        caplog.clear()
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            command, str(data), "--vocab", str(vocab), "-o", str(tmp_path / f"m-{lang}"),
+            "--dev-fraction", "0", *(["--lang", lang] if lang else [])])
+        assert result.exit_code == 0, result.output
+        assert ("1 of 3 labels has no positive training document and will never be "
+                f"predicted: {name}") in caplog.text, caplog.text
+        assert other not in caplog.text
+
+
 def test_a_file_size_limit_while_saving_a_bundle_is_one_line_and_keeps_the_good_one(
         goemotions_small, tmp_path):
     # 'ulimit -f' (or a file system's largest file) makes a write fail with EFBIG, as a

@@ -272,7 +272,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             dev_Y=dev_data.Y if dev_data else None, dev_name="--dev", dev_source=str(dev),
             _conformal_share=_TRAIN_CONFORMAL_SHARE,
             # the share of CORPUS set aside for calibration, named in its manifest entry
-            _corpus_name=os.path.basename(os.path.normpath(corpus)))
+            _corpus_name=os.path.basename(os.path.normpath(corpus)),
+            lang=lang)  # its warnings name labels as --lang does (they were English)
     except DataError as exc:
         if exc.path is not None or "crossfit_folds" not in exc.parameters:
             raise
@@ -293,7 +294,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         # the bundle's alpha: suggest --sets would answer every label
         warn_alpha_too_small(classifier.conformal, [classifier.conformal.alpha],
                              "--calibration-fraction")
-        out_of_sets = untrained_out_of_sets(classifier)
+        out_of_sets = untrained_out_of_sets(classifier, lang=lang)
         if out_of_sets:  # as calibrate says it
             warn(out_of_sets)
     heldout = classifier.manifest["metrics"].get("heldout")

@@ -1291,7 +1291,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
         texts, Y, space, options=options,
         human_texts=human_data.texts if human_data else None,
         human_Y=human_data.Y if human_data else None, human_name="--human",
-        human_source=str(human))
+        human_source=str(human), lang=lang)  # warnings name labels in --lang
     # what info can say the student was distilled from, as calibrate keeps its --data's
     # base name (normpath: a folder given as docs/ has the base name "")
     classifier.manifest["distillation"].update(

@@ -707,7 +707,7 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
                          crossfit_Y: LabelMatrix | None = None,
                          _conformal_share: str = CONFORMAL_SHARE,
                          _warn_thresholds: bool = True,
-                         _thresholds_replaced: bool = False) -> dict:
+                         _thresholds_replaced: bool = False, lang: str = "en") -> dict:
     """Fit calibration and conformal sets on ``heldout`` and attach them to ``classifier``
     (``_conformal_share`` and ``_thresholds_replaced``, private: see
     :func:`fit_confidence`; ``_warn_thresholds``, private, False for ``train``, which
@@ -715,7 +715,8 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
 
     Replaces the classifier's thresholds by ones tuned on calibrated probabilities,
     keeps ``heldout`` in it (saved in its bundle) and records the report in its
-    manifest. Returns the report.
+    manifest. Returns the report. ``lang``: the language its warnings name labels in
+    (:meth:`~tagsmith.data.labelspace.LabelSpace.name_of`; ``calibrate --lang``).
     """
     if heldout.topk.n_labels != classifier.n_labels:
         raise InvalidParameterError("heldout", f"scores over {classifier.n_labels} "
@@ -742,7 +743,7 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
     classifier.thresholds = thresholds
     if _warn_thresholds:
         warn_thin_thresholds(thresholds, classifier.label_space,
-                             thresholds_documents(report, heldout.source))
+                             thresholds_documents(report, heldout.source), lang=lang)
     classifier.conformal = conformal
     classifier.heldout = heldout
     classifier.label_shift = None  # estimated for the old probabilities
@@ -791,7 +792,7 @@ def never_untrained(thresholds: Thresholds, labels: np.ndarray,
 
 
 def untrained_out_of_sets(classifier: TextClassifier, shown: int = 5,
-                          method: str | None = None) -> str:
+                          method: str | None = None, lang: str = "en") -> str:
     """What the conformal sets of ``classifier`` (those of ``method``; ``None``: every
     method it was calibrated for) say of the labels it has no training document of, for
     ``calibrate``, ``train`` and ``suggest --sets``: '' where there is none (or no
@@ -810,7 +811,8 @@ def untrained_out_of_sets(classifier: TextClassifier, shown: int = 5,
     if not untrained.size:
         return ""
     n = int(untrained.size)
-    names = and_more(untrained, shown, lambda i: repr(classifier.label_space.name_of(int(i))))
+    names = and_more(untrained, shown,
+                     lambda i: repr(classifier.label_space.name_of(int(i), lang)))
     methods = conformal.methods() if method is None else [method]
     parts: dict[str, RecallControl | PowersetICP | None] = {
         "recall": conformal.recall, "mondrian": conformal.mondrian, "lpicp": conformal.lpicp}
@@ -904,23 +906,25 @@ def thresholds_documents(report: dict, source: str) -> str:
 
 
 def warn_thin_thresholds(thresholds: Thresholds, label_space: LabelSpace, source: str,
-                         shown: int = 5) -> None:
+                         shown: int = 5, lang: str = "en") -> None:
     """Warn of labels whose thresholds rest on few held-out positives (``source`` names
     those documents): their own thresholds tuned on fewer than :data:`~tagsmith.
     calibration.thresholds.FEW_POSITIVES`, and those with some positives but too few for
     a threshold of their own (their band's or the global one). Each group is counted and
     its ``shown`` labels with the fewest named with their counts. A rare label's
-    threshold from 5 positives, or its band's from 4, was taken without a word."""
+    threshold from 5 positives, or its band's from 4, was taken without a word. Labels
+    are named in ``lang`` (:meth:`~tagsmith.data.labelspace.LabelSpace.name_of`: a
+    team's ``--lang de`` read them in English)."""
     support = thresholds.support
     if support is None or thresholds.source is None:
         return
     if thresholds.min_precision is not None:
-        _warn_unreachable(thresholds, label_space, source, shown)
+        _warn_unreachable(thresholds, label_space, source, shown, lang)
         return
     recall = thresholds.min_recall is not None
     if recall:
-        _warn_capped(thresholds, label_space, source, shown)
-        _warn_broad(thresholds, label_space, source, shown)
+        _warn_capped(thresholds, label_space, source, shown, lang)
+        _warn_broad(thresholds, label_space, source, shown, lang)
     own = thresholds.source == FROM_LABEL
     # a label never predicted (one the model never learnt: an infinite threshold) has
     # no precision or recall to be rough, nor a band's threshold
@@ -944,7 +948,7 @@ def warn_thin_thresholds(thresholds: Thresholds, label_space: LabelSpace, source
                            use=plural(n, "uses", "use"))
         labels = labels[np.argsort(support[labels], kind="stable")]
         named = and_more(labels, shown,
-                         lambda i: f"{label_space.name_of(int(i))} {int(support[i])}")
+                         lambda i: f"{label_space.name_of(int(i), lang)} {int(support[i])}")
         parts.append(f"{len(labels):,} label{plural_s(len(labels))} {what} ({named})")
     if parts:
         logger.warning("thresholds on few held-out positives (%s): %s; eval --per-label "
@@ -953,7 +957,7 @@ def warn_thin_thresholds(thresholds: Thresholds, label_space: LabelSpace, source
 
 
 def _warn_unreachable(thresholds: Thresholds, label_space: LabelSpace, source: str,
-                      shown: int = 5) -> None:
+                      shown: int = 5, lang: str = "en") -> None:
     """Warn, once, of the labels ``min_precision`` thresholds never predict: no cut of
     their held-out documents (``source``) reaches the precision by the lower end of its
     Wilson interval. Counted, the ``shown`` nearest to it named with their best lower
@@ -966,7 +970,7 @@ def _warn_unreachable(thresholds: Thresholds, label_space: LabelSpace, source: s
     if not len(never):
         return
     named = _nearest_named(never, thresholds.best_precision, support, label_space, shown,
-                           lambda n_pos: "no held-out entry")
+                           lambda n_pos: "no held-out entry", lang)
     n = len(never)
     # every label never predicted (these, and any never trained): a clinical-coding
     # walk's --min-precision 0.9 on 60 documents left every suggestion empty, and the
@@ -989,7 +993,7 @@ def _warn_unreachable(thresholds: Thresholds, label_space: LabelSpace, source: s
 
 def _nearest_named(labels: np.ndarray, best: np.ndarray | None, support: np.ndarray,
                    label_space: LabelSpace, shown: int,
-                   no_bound: Callable[[int], str]) -> str:
+                   no_bound: Callable[[int], str], lang: str = "en") -> str:
     """The ``shown`` of ``labels`` nearest to a precision's or recall's target, highest
     ``best`` lower bound first, each named with it and its held-out positives (or
     ``no_bound(positives)`` where its bound is NaN), and a count of the rest, as
@@ -999,7 +1003,7 @@ def _nearest_named(labels: np.ndarray, best: np.ndarray | None, support: np.ndar
     order = labels[np.argsort(-np.nan_to_num(best[labels], nan=-1.0), kind="stable")]
 
     def said(i: int) -> str:
-        name, n_pos = label_space.name_of(i), int(support[i])
+        name, n_pos = label_space.name_of(i, lang), int(support[i])
         if np.isnan(best[i]):
             return f"{name} ({no_bound(n_pos)})"
         return f"{name} {best[i]:.3f} ({n_pos:,} positive{plural_s(n_pos)})"
@@ -1008,7 +1012,7 @@ def _nearest_named(labels: np.ndarray, best: np.ndarray | None, support: np.ndar
 
 
 def _warn_capped(thresholds: Thresholds, label_space: LabelSpace, source: str,
-                 shown: int = 5) -> None:
+                 shown: int = 5, lang: str = "en") -> None:
     """Warn, once, of the labels ``min_recall`` thresholds cannot hold it for: no cut of
     their held-out documents (``source``) reaches the recall by the lower end of its
     Wilson interval, which would take a threshold of 0 (the label for every document):
@@ -1044,7 +1048,7 @@ def _warn_capped(thresholds: Thresholds, label_space: LabelSpace, source: str,
         return
     named = _nearest_named(short, thresholds.best_recall, support, label_space, shown,
                            lambda n_pos: "no held-out positive ranked"
-                           + ("" if n_pos else ", none at all"))
+                           + ("" if n_pos else ", none at all"), lang)
     n, n_never = len(short), int(np.count_nonzero(never))
     left = (f" ({n_never:,} with no held-out positive ranked: never predicted)"
             if n_never else "")
@@ -1074,7 +1078,7 @@ BROAD_SHARE = 0.5
 
 
 def _warn_broad(thresholds: Thresholds, label_space: LabelSpace, source: str,
-                shown: int = 5) -> None:
+                shown: int = 5, lang: str = "en") -> None:
     """Warn of the labels whose ``min_recall`` thresholds pass at least
     :data:`BROAD_SHARE` of their held-out documents (``source``): the recall holds, or
     comes nearest, only by predicting the label for most documents (GoEmotions at
@@ -1087,7 +1091,8 @@ def _warn_broad(thresholds: Thresholds, label_space: LabelSpace, source: str,
     if not len(broad):
         return
     order = broad[np.argsort(-coverage[broad], kind="stable")]
-    named = and_more(order, shown, lambda i: f"{label_space.name_of(int(i))} {coverage[i]:.0%}")
+    named = and_more(order, shown,
+                     lambda i: f"{label_space.name_of(int(i), lang)} {coverage[i]:.0%}")
     n = len(broad)
     logger.warning("%s label%s %s predicted for at least %s of the held-out documents (%s) "
                    "by %s threshold%s for recall %g: the recall comes from predicting %s "

@@ -68,7 +68,7 @@ def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: L
                        human_texts: Sequence[str] | None = None,
                        human_Y: LabelMatrix | None = None,
                        human_name: str = "human_texts",
-                       human_source: str = "the human sample"
+                       human_source: str = "the human sample", lang: str = "en"
                        ) -> tuple[TextClassifier, dict]:
     """Train on soft targets; report teacher agreement (held out) and human accuracy.
 
@@ -82,6 +82,8 @@ def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: L
     :func:`~tagsmith.pipeline.train.check_overlap`). A human sample naming no label
     (``human_Y`` all zeros, nothing to measure accuracy against) is refused before
     training, as :class:`~tagsmith.exceptions.InvalidParameterError` naming ``human_Y``.
+    ``lang``: the language the training's warnings name labels in (``distill --lang``),
+    as :func:`~tagsmith.pipeline.train.train_classifier` takes it.
 
     >>> space = LabelSpace.from_uris(["u:sport", "u:music"],
     ...                              names={"u:sport": "sport", "u:music": "music"})
@@ -115,7 +117,7 @@ def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: L
         hashes = hash_texts(texts)
         check_overlap(np.unique(hashes), human[0], name=human_name, source=human_source)
     classifier = train_classifier(texts, Y_soft, label_space, options=options,
-                                  _text_hashes=hashes)
+                                  _text_hashes=hashes, lang=lang)
     heldout = classifier.manifest["metrics"].get("heldout")
     report: dict = {"n_docs": len(texts), "n_soft_targets": int(Y_soft.nnz),
                     "teacher_agreement": heldout["metrics"] if heldout else None}

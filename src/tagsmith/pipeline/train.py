@@ -597,7 +597,8 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                      dev_name: str = "dev_texts", dev_source: str | None = None,
                      _conformal_share: str = CONFORMAL_SHARE,
                      _corpus_name: str | None = None,
-                     _text_hashes: np.ndarray | None = None) -> TextClassifier:
+                     _text_hashes: np.ndarray | None = None,
+                     lang: str = "en") -> TextClassifier:
     """Train a :class:`TextClassifier` on ``texts`` with labels ``Y`` (n_docs x n_labels).
 
     ``texts``: one str per document; ``Y``: their labels, a documents x labels 0/1
@@ -610,8 +611,11 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     held-out metrics' ``source`` (``metrics.heldout``) and the calibration's
     ``thresholds_source`` where the thresholds are tuned again on them ("dev corpus"
     without it). ``options``: :class:`TrainOptions` (None: its
-    defaults). Returns the fitted classifier, its thresholds tuned and its manifest
-    (``save`` writes it) recording the options and held-out metrics. A parameter
+    defaults). ``lang``: the language its warnings name labels in (``train --lang``;
+    :meth:`~tagsmith.data.labelspace.LabelSpace.name_of`, English by default: a German
+    team's labels were named in English). Returns the fitted classifier, its
+    thresholds tuned and its manifest (``save`` writes it) recording the options and
+    held-out metrics. A parameter
     refused is an :class:`~tagsmith.exceptions.InvalidParameterError` naming it (a
     ``Y`` of another shape, a bare str as ``texts``, a field of ``options``); a corpus
     that cannot be trained on (no labelled document) a
@@ -662,7 +666,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     Y = as_float32_csr(Y, "Y", "a 2-D label matrix (documents x labels)")
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
-    _check_positives(Y, label_space.deprecated_mask, label_space)
+    _check_positives(Y, label_space.deprecated_mask, label_space, lang=lang)
     _warn_deprecated_in_use(Y, label_space)
     started = time.perf_counter()
     fingerprint = data_fingerprint(texts, Y)
@@ -863,7 +867,7 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         # saw them (a dev corpus, or no refit: _heldout_after_calibration)
         replaced = heldout is not None and not (heldout[0] is not None and options.refit)
         _calibrate(classifier, calibration, _named(Y) if crossfit is not None else None,
-                   options, conformal_share, replaced)
+                   options, conformal_share, replaced, lang=lang)
         # what the calibration was fitted on: the entry named nothing here, while a
         # calibration on a --data corpus names it (tagsmith info shows either)
         classifier.manifest["calibration"] = {**classifier.manifest["calibration"],
@@ -880,11 +884,12 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
             # these, where the replaced ones were warned of too
             assert classifier.heldout is not None
             warn_thin_thresholds(classifier.thresholds, label_space, thresholds_documents(
-                classifier.manifest["calibration"], classifier.heldout.source))
+                classifier.manifest["calibration"], classifier.heldout.source), lang=lang)
         if heldout is not None:
             # calibration rewrote the manifest: the held-out entry is its copy now
             _heldout_after_calibration(classifier, heldout, dev_raw,
-                                       classifier.manifest["metrics"]["heldout"], options)
+                                       classifier.manifest["metrics"]["heldout"], options,
+                                       lang=lang)
         classifier.manifest["training"]["seconds"] = round(time.perf_counter() - started, 3)
     for part, params in _featurizer_parts(featurizer, options.featurizer_params):
         if hasattr(part, "show_progress") and "show_progress" not in params:
@@ -893,14 +898,15 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
 
 
 def _check_positives(Y: sp.csr_matrix, deprecated: np.ndarray | None = None,
-                     label_space: LabelSpace | None = None, shown: int = 5) -> None:
+                     label_space: LabelSpace | None = None, shown: int = 5,
+                     lang: str = "en") -> None:
     """No positive label at all is an error; labels without one are worth a warning,
     which counts apart those ``deprecated`` (the label space's mask): distill on STW's
     SKOS said 6,934 of its 7,394 labels had none, 1,151 of them deprecated, which LLM
     labeling never offers, without a word of them. The warning names the first
     ``shown`` of them (of ``label_space``), quoted, those not deprecated first, and counts
     the rest: "1 of 9 labels" named none, where the teacher had refused every self-harm
-    report."""
+    report. The names are in ``lang``, as :meth:`LabelSpace.name_of` gives them."""
     if Y.shape[0] == 0:
         raise DataError("no training documents: the corpus is empty")
     support = np.bincount(Y.indices[Y.data != 0], minlength=Y.shape[1])
@@ -924,7 +930,7 @@ def _check_positives(Y: sp.csr_matrix, deprecated: np.ndarray | None = None,
                 # first five of a vocabulary retiring many hid the one left untaught
                 missing = missing[np.argsort(deprecated[missing], kind="stable")]
             named = ": " + and_more(missing, shown, lambda i: repr(clip(
-                label_space.name_of(int(i)), NAME_LIMIT, collapse=False)))
+                label_space.name_of(int(i), lang), NAME_LIMIT, collapse=False)))
         logger.warning("%s of %s label%s %s no positive training document and will never "
                        "be predicted%s%s", f"{n_missing:,}", f"{Y.shape[1]:,}",
                        plural_s(Y.shape[1]), plural(n_missing, "has", "have"), retired,
@@ -991,7 +997,8 @@ def _label_counts(Y, n_labels: int) -> np.ndarray:
 
 
 def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | None,
-                               entry: dict, options: TrainOptions) -> None:
+                               entry: dict, options: TrainOptions,
+                               lang: str = "en") -> None:
     """Calibration replaced the thresholds the held-out metrics were counted with.
 
     Where the final model never trained on the held-out documents (a dev corpus, or no
@@ -1030,7 +1037,8 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
         min_precision=confidence.min_precision, min_recall=confidence.min_recall)
     if classifier.calibrator is not None:  # what calibrate_classifier warns of, for the
         # thresholds it tuned and these replace
-        warn_thin_thresholds(classifier.thresholds, classifier.label_space, source)
+        warn_thin_thresholds(classifier.thresholds, classifier.label_space, source,
+                             lang=lang)
     summary = classifier.thresholds.summary()
     classifier.manifest["thresholds"] = summary
     if isinstance(classifier.manifest.get("calibration"), dict):
@@ -1049,7 +1057,7 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
 
 
 def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: TrainOptions,
-               conformal_share: str, thresholds_replaced: bool = False):
+               conformal_share: str, thresholds_replaced: bool = False, lang: str = "en"):
     """Score the set-aside documents with the final model and calibrate on them
     (``thresholds_replaced``: the held-out documents tune the thresholds again)."""
     cal_texts, cal_Y, cal_rows, cal_groups = calibration
@@ -1065,7 +1073,8 @@ def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: Tra
     heldout = HeldoutScores(topk, cal_Y, cal_rows, _calibration_source(options), cal_groups)
     calibrate_classifier(classifier, heldout, options=_confidence_options(options),
                          crossfit_Y=crossfit_Y, _conformal_share=conformal_share,
-                         _warn_thresholds=False, _thresholds_replaced=thresholds_replaced)
+                         _warn_thresholds=False, _thresholds_replaced=thresholds_replaced,
+                         lang=lang)
 
 
 def _confidence_options(options: TrainOptions) -> ConfidenceOptions:
