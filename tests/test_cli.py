@@ -3374,6 +3374,37 @@ def test_train_and_distill_warnings_name_labels_in_lang(tmp_path, command, caplo
         assert other not in caplog.text
 
 
+def test_calibrate_and_train_calibration_warnings_name_labels_in_lang(tmp_path, caplog):
+    # calibrate had no --lang: its warning of a label never trained, out of every
+    # conformal set, named 'law' to a German team; train --calibration-fraction --lang de
+    # said the same in English. With --lang de both say 'Recht'; without, 'law' as before
+    vocab = tmp_path / "v.ttl"
+    vocab.write_text(EN_DE_VOCAB)
+    rows = [("football match goal", "u:sport"), ("piano concert violin", "u:music")]
+    data = tmp_path / "data.tsv"
+    data.write_text("".join(f"{text} {i}\t{label}\n" for i in range(20)
+                            for text, label in rows))
+    held = tmp_path / "held.tsv"
+    held.write_text("".join(f"{text} x{i}\t{label}\n" for i in range(10)
+                            for text, label in rows))
+    never = "1 label never trained (no training document: {})"
+    for lang, name, other in [("de", "'Recht'", "'law'"), (None, "'law'", "'Recht'")]:
+        flag = ["--lang", lang] if lang else []
+        caplog.clear()
+        bundle = tmp_path / f"m-{lang}"
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "train", str(data), "--vocab", str(vocab), "-o", str(bundle),
+            "--calibration-fraction", "0.5", *flag])
+        assert result.exit_code == 0, result.output
+        assert never.format(name) in caplog.text, caplog.text
+        caplog.clear()
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "calibrate", str(bundle), "--data", str(held), *flag])
+        assert result.exit_code == 0, result.output
+        assert never.format(name) in caplog.text, caplog.text
+        assert other not in caplog.text
+
+
 def test_a_file_size_limit_while_saving_a_bundle_is_one_line_and_keeps_the_good_one(
         goemotions_small, tmp_path):
     # 'ulimit -f' (or a file system's largest file) makes a write fail with EFBIG, as a

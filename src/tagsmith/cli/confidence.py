@@ -115,10 +115,12 @@ of them the calibrator did not see.
               help=ON_ERROR_HELP)
 @click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
               help=UNKNOWN_LABELS_HELP)
+@click.option("--lang", default="en", show_default=True, callback=language_code,
+              help="Language of the label names in warnings.")
 @click.pass_obj
 def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_source,
               conformal_fraction, alpha, max_set_size, lpicp, beta, min_precision, min_recall,
-              max_labels, k, seed, reliability_png, as_json, on_error, unknown_labels):
+              max_labels, k, seed, reliability_png, as_json, on_error, unknown_labels, lang):
     from tagsmith.cli import refuse_unused
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.confidence import (
@@ -164,6 +166,8 @@ def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_
 
         check_bundle_target(bundle, in_place=True)
     classifier.show_progress = True  # -q turns every bar off
+    if lang != "en":  # a mistyped --lang, as suggest and shift warn of it
+        warn_unnamed_language(classifier.label_space, lang)
     # where the calibration came from: the manifest named no corpus, only its counts
     # (n_calibrator_docs, n_conformal_docs), so info could not say what it was fitted on
     previous = classifier.manifest.get("calibration") or {}
@@ -186,14 +190,15 @@ def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_
         raise click.UsageError(f"{printable(bundle)} stores no calibration split: give "
                                f"--data, a labelled corpus the model was not trained on{keep}")
     had_shift = classifier.label_shift is not None
-    report = calibrate_classifier(classifier, heldout, options=options)
+    # its warnings name labels in --lang (a German team read them in English)
+    report = calibrate_classifier(classifier, heldout, options=options, lang=lang)
     classifier.manifest["calibration"] = {**classifier.manifest["calibration"], **origin}
     conformal = classifier.conformal
     assert conformal is not None  # calibrate_classifier has just fitted it
     # the bundle's default alpha: suggest --sets would answer every label (lpicp's groups
     # all hold every document)
     warn_alpha_too_small(conformal, [alpha], "--alpha")
-    out_of_sets = untrained_out_of_sets(classifier)
+    out_of_sets = untrained_out_of_sets(classifier, lang=lang)
     if out_of_sets:  # once, here and in suggest --sets: in every set, it was noise
         warn(out_of_sets)
     from tagsmith.data.textio import same_file
