@@ -3403,6 +3403,13 @@ def test_calibrate_and_train_calibration_warnings_name_labels_in_lang(tmp_path, 
         assert result.exit_code == 0, result.output
         assert never.format(name) in caplog.text, caplog.text
         assert other not in caplog.text
+        assert "no label has a name in language" not in caplog.text
+    # a mistyped --lang is warned of, as suggest and shift warn of it
+    caplog.clear()
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "calibrate", str(tmp_path / "m-de"), "--data", str(held), "--lang", "sv"])
+    assert result.exit_code == 0, result.output
+    assert "no label has a name in language 'sv'" in caplog.text, caplog.text
 
 
 def test_a_file_size_limit_while_saving_a_bundle_is_one_line_and_keeps_the_good_one(
