@@ -13,6 +13,7 @@ from tagsmith.metrics import (
     ancestor_closure,
     evaluate,
     hierarchical_scores,
+    most_specific,
     parent_matrix,
     precision_micro,
     recall_micro,
@@ -64,8 +65,11 @@ def test_a_cycle_is_refused_naming_its_labels_not_looped_on(edges):
         ancestor_closure(parents)
     on_cycle = sorted({*rows, *cols})
     assert f"a cycle through labels {', '.join(map(str, on_cycle))} " in str(info.value)
-    with pytest.raises(InvalidParameterError, match="cycle"):
+    # named as the caller's parameter: 'parents' is no argument of these
+    with pytest.raises(InvalidParameterError, match="'hierarchy'.*cycle"):
         hierarchical_scores(sp.csr_matrix((1, 4)), sp.csr_matrix((1, 4)), parents)
+    with pytest.raises(InvalidParameterError, match="'hierarchy'.*cycle"):
+        most_specific(sp.csr_matrix((1, 4)), parents)
 
 
 def test_a_long_cycle_names_ten_labels_and_counts_the_rest_as_every_message_does():

@@ -71,21 +71,23 @@ def _binary(m: sp.spmatrix) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(m.nnz, np.int32), m.indices, m.indptr), shape=m.shape)
 
 
-def ancestor_closure(parents: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
+def ancestor_closure(parents: sp.spmatrix | sp.sparray, name: str = "parents"
+                     ) -> sp.csr_matrix:
     """The reflexive transitive closure of ``parents`` (row ``c`` marks ``c``'s
     parents, :func:`parent_matrix`): row ``c`` marks ``c`` itself and all its ancestors.
 
     Found by squaring: ``A <- A @ A`` from ``A = I + parents`` until no entry is added,
     ``log2`` of the depth products. A cycle (a label its own ancestor) raises
-    :class:`InvalidParameterError` naming the labels on it (ids counted from 0): the
-    augmented sets would be the same for every label on it.
+    :class:`InvalidParameterError` naming ``name`` (the caller's parameter) and the
+    labels on it (ids counted from 0): the augmented sets would be the same for every
+    label on it.
 
     >>> parents = sp.csr_matrix([[0, 0, 0], [1, 0, 0], [0, 1, 0]])
     >>> ancestor_closure(parents).toarray().tolist()
     [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
     """
     if not sp.issparse(parents) or parents.ndim != 2 or parents.shape[0] != parents.shape[1]:
-        raise InvalidParameterError("parents", "a square sparse matrix (n_labels x n_labels)",
+        raise InvalidParameterError(name, "a square sparse matrix (n_labels x n_labels)",
                                     getattr(parents, "shape", type(parents).__name__))
     n = parents.shape[0]
     direct = _binary(parents)
@@ -100,7 +102,7 @@ def ancestor_closure(parents: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
     looped = np.flatnonzero((direct @ closure).diagonal())
     if len(looped):
         raise InvalidParameterError(
-            "parents", "an acyclic hierarchy (no label its own ancestor)",
+            name, "an acyclic hierarchy (no label its own ancestor)",
             f"a cycle through labels {and_more(looped.tolist(), 10, serial=False)} "
             "(ids counted from 0)")
     closure.sort_indices()
@@ -180,7 +182,7 @@ def _parents_of(hierarchy: Hierarchy, n_labels: int) -> sp.csr_matrix:
 
 
 def _closure_of(hierarchy: Hierarchy, n_labels: int) -> sp.csr_matrix:
-    return ancestor_closure(_parents_of(hierarchy, n_labels))
+    return ancestor_closure(_parents_of(hierarchy, n_labels), "hierarchy")
 
 
 def closure_if_hierarchical(hierarchy: Hierarchy, n_labels: int) -> sp.csr_matrix | None:
@@ -188,7 +190,7 @@ def closure_if_hierarchical(hierarchy: Hierarchy, n_labels: int) -> sp.csr_matri
     ``n_labels`` labels), or None where no label has a parent (the hierarchical scores
     would repeat the flat ones)."""
     parents = _parents_of(hierarchy, n_labels)
-    return ancestor_closure(parents) if parents.nnz else None
+    return ancestor_closure(parents, "hierarchy") if parents.nnz else None
 
 
 def scores_with_closure(y_true: sp.csr_matrix, y_pred: sp.csr_matrix,
@@ -249,4 +251,4 @@ def most_specific_closure(hierarchy: Hierarchy, n_labels: int) -> sp.csr_matrix:
             "hierarchy", "a label space with a hierarchy (some label with a broader one) "
             "to keep the most specific labels of", f"a flat label space of {n_labels:,} "
             "labels (no label has a broader one)")
-    return ancestor_closure(parents)
+    return ancestor_closure(parents, "hierarchy")
