@@ -396,6 +396,12 @@ def test_single_label_is_checked_in_the_python_api():
     with pytest.raises(InvalidParameterError, match=r"Y's rows 0\)"):
         pair_single_label(issues, given, single_label=True)
     assert pair_single_label(issues, given, single_label=False).details["single_label"] is False
+    # more than five: five named and the rest counted, as the package's other lists
+    # are (it said "..." and no count)
+    many = sp.csr_matrix(np.ones((7, 3), bool))
+    issues = find_label_issues(many, TopK.from_scores(np.full((7, 3), 0.5), k=3))
+    with pytest.raises(InvalidParameterError, match=r"7 are: Y's rows 0, 1, 2, 3, 4, and 2 more\)"):
+        pair_single_label(issues, many, single_label=True)
 
 
 def test_a_multi_label_corpus_with_a_hierarchy_gets_no_parent_category_section(tmp_path):

@@ -81,7 +81,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number
-from tagsmith._plural import plural_s
+from tagsmith._plural import and_more, plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.audit import CALIBRATION_FOLDS, MAX_CALIBRATION_FOLDS
 from tagsmith.audit.calibrate import PairIndex, calibrate_scores
@@ -1125,8 +1125,8 @@ def pair_single_label(issues: LabelIssues, Y: LabelMatrix, *,
         if len(over):
             raise InvalidParameterError(
                 "single_label", "False or None where a document is given two labels or "
-                f"more ({len(over):,} are: Y's rows {', '.join(map(str, over[:5].tolist()))}"
-                + (", ..." if len(over) > 5 else "") + ")", single_label)
+                f"more ({len(over):,} are: Y's rows {and_more(over.tolist(), 5)})",
+                single_label)
     if not (is_single_label(Y) if single_label is None else single_label):
         details = dict(issues.details, single_label=False)
         return LabelIssues(**{**_issue_fields(issues), "details": details})
