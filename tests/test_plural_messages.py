@@ -394,3 +394,13 @@ def test_a_shared_name_and_a_hint_count_a_thousand_more_with_a_separator():
     assert "<u:4> ('Bank') and 1,000 more; write the URI of the one meant" in hint, hint
     cased = space.unknown_hint("bank")  # another case of every one's preferred name
     assert "preferred name of 1,005 concepts" in cased and "and 1,000 more;" in cased, cased
+
+
+def test_a_uri_end_many_concepts_share_is_counted_with_a_separator():
+    """'1622', the end of 1,005 concepts' URIs, was hinted as 'the end of 1005 concepts'
+    URIs', where the hint's other counts (and its 'and 1,000 more') have a separator."""
+    space = LabelSpace([Label(f"http://v{i}.example/1622", {"en": f"c{i}"})
+                        for i in range(1005)])
+    hint = space.unknown_hint("1622")
+    assert hint.startswith("the end of 1,005 concepts' URIs, "), hint
+    assert "and 1,000 more; write the URI of the one meant" in hint, hint

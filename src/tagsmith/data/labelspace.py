@@ -829,7 +829,7 @@ class LabelSpace(Sequence[Label]):
             return (f"the end of the URI <{self.uri_of(i)}> ({name!r}); write "
                     f"<{self.uri_of(i)}>")
         if ends:
-            return (f"the end of {len(ends)} concepts' URIs, " + self._candidates(ends.items())
+            return (f"the end of {len(ends):,} concepts' URIs, " + self._candidates(ends.items())
                     + "; write the URI of the one meant")
         return ""
 
