@@ -2289,7 +2289,7 @@ def test_calibrate_warns_when_the_sets_it_fits_are_too_wide_to_use(calibrated_cl
     assert warned[0].startswith("at --alpha 0.1 the conformal sets are too wide to use: on "
                                 "the 90 conformal documents themselves, of 28 labels, ")
     assert f"lpicp sets hold {own['lpicp']['set_size_mean']:.1f} on average (90 of 90 " \
-        "above the 4 that abstain as too large)" in warned[0]
+        "larger than 4 labels, --max-set-size, so they abstain)" in warned[0]
     assert "with only 90 calibration documents with a true label" in warned[0]
     assert "a larger share than --conformal-fraction 0.5" in warned[0]
     assert ("Use a larger --alpha (calibrate --alpha for the bundle's sets, suggest --sets "

@@ -614,9 +614,12 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
                        if len(sizes) else 0.0}
         if len(sizes) and out[method]["too_large_rate"] >= WIDE_SETS_SHARE:
             limit = conformal.set_size_limit(method)
+            # "(90 of 90 above the 4 that abstain as too large)" read as if 4 sets
+            # abstained: 4 is the size limit, the 90 sets past it the ones abstaining
             wide.append(f"{method} sets hold {out[method]['set_size_mean']:.1f} on average "
-                        f"({int(np.count_nonzero(too_large)):,} of {len(sizes):,} above the "
-                        f"{limit:,} that abstain as too large)")
+                        f"({int(np.count_nonzero(too_large)):,} of {len(sizes):,} larger "
+                        f"than {limit:,} label{plural_s(limit)}, max_set_size, so they "
+                        "abstain)")
     if not wide:
         return out
     counts = np.asarray(conformal.recall.n_docs).ravel()
@@ -641,14 +644,17 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
     if not few:  # more of them would barely narrow the sets
         more, values = "", ()
     logger.warning("at alpha %g the conformal sets are too wide to use: on the %s conformal "
-                   "documents themselves, of %s labels, %s. To keep its promise a set must "
+                   # the methods' words in the template, not an argument: the CLI
+                   # names max_set_size as its option only there (a '%' in them escaped)
+                   "documents themselves, of %s labels, " + "; ".join(wide).replace("%", "%%")
+                   + ". To keep its promise a set must "
                    "reach down to where the model ranks the true labels, and it ranks many "
                    "low%s. Use a larger alpha (calibrate --alpha for the bundle's sets, "
                    "suggest --sets --alpha for one run's), another set method "
                    "(suggest --sets --set-method)" + more + ", or a better-trained "
                    "model", options.alpha,
-                   f"{len(probs):,}", f"{probs.n_labels:,}", "; ".join(wide), few, *values,
-                   extra={"parameters": ("alpha", "conformal_fraction")})
+                   f"{len(probs):,}", f"{probs.n_labels:,}", few, *values,
+                   extra={"parameters": ("alpha", "conformal_fraction", "max_set_size")})
     return out
 
 
