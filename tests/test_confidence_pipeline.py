@@ -2269,6 +2269,16 @@ def test_train_s_wide_sets_warning_names_the_commands_that_take_alpha(goemotions
     assert warned[0].startswith("at alpha 0.1 the conformal sets are too wide to use")
     assert ("Use a larger alpha (calibrate --alpha for the bundle's sets, suggest --sets "
             "--alpha for one run's)") in warned[0]
+    # where more conformal documents come from, train's share in its own words: read
+    # "(a larger share than the conformal share 0.5 (train's fixed split ...), or more
+    # held-out documents)", parentheses in parentheses
+    assert ("or a better-trained model. More conformal documents come from more held-out "
+            "documents or a larger share than the conformal share 0.5 (train's fixed split "
+            "of what --calibration-fraction set aside") in warned[0], warned[0]
+    depth = 0
+    for char in warned[0]:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        assert depth <= 1, warned[0]
 
 
 def test_calibrate_warns_when_the_sets_it_fits_are_too_wide_to_use(calibrated_cli_bundle,

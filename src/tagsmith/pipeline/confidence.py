@@ -637,12 +637,15 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
            f"label{smallest} the threshold is more cautious still"
            if n_min < FEW_SET_DOCS / options.alpha else "")
     # the share named as the caller names it (train: its own words), its value an
-    # argument; alpha with the commands that take it, as train has no --alpha
-    more, values = ((", more conformal documents (a larger share than " + conformal_share
-                     + ", or more held-out documents)", (options.conformal_fraction,))
-                    if how == "split" else (", more held-out documents", ()))
+    # argument; alpha with the commands that take it, as train has no --alpha. Where
+    # more conformal documents come from, a sentence of its own: in the list's
+    # parentheses train's words, in parentheses themselves, nested three deep
+    more, values, source = ((", more conformal documents", (options.conformal_fraction,),
+                             ". More conformal documents come from more held-out documents "
+                             "or a larger share than " + conformal_share)
+                            if how == "split" else (", more held-out documents", (), ""))
     if not few:  # more of them would barely narrow the sets
-        more, values = "", ()
+        more, values, source = "", (), ""
     logger.warning("at alpha %g the conformal sets are too wide to use: on the %s conformal "
                    # the methods' words in the template, not an argument: the CLI
                    # names max_set_size as its option only there (a '%' in them escaped)
@@ -652,7 +655,7 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
                    "low%s. Use a larger alpha (calibrate --alpha for the bundle's sets, "
                    "suggest --sets --alpha for one run's), another set method "
                    "(suggest --sets --set-method)" + more + ", or a better-trained "
-                   "model", options.alpha,
+                   "model" + source, options.alpha,
                    f"{len(probs):,}", f"{probs.n_labels:,}", few, *values,
                    extra={"parameters": ("alpha", "conformal_fraction", "max_set_size")})
     return out
