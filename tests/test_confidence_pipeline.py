@@ -2,6 +2,7 @@
 
 import json
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -2310,7 +2311,7 @@ def test_calibrate_warns_when_the_sets_it_fits_are_too_wide_to_use(calibrated_cl
     said = run("suggest", tmp_path / "wide", docs, "--sets", "--set-method", "lpicp",
                quiet=False)
     assert "20 of 20 documents (100.0%) abstain" in said.stderr
-    assert "most sets are too large: try a larger --alpha" in said.stderr
+    assert "half the sets or more are too large: try a larger --alpha" in said.stderr
     caplog.clear()
     loose = run("calibrate", calibrated_cli_bundle, "-o", tmp_path / "loose", "--alpha",
                 "0.6", quiet=False)
@@ -2331,3 +2332,20 @@ def test_the_wide_sets_warning_of_one_band_counts_its_documents_once(calibrated_
     assert "mondrian" not in warned[0]
     assert ("; with only 90 calibration documents with a true label the threshold is more "
             "cautious still.") in warned[0], warned[0]
+
+
+@pytest.mark.parametrize("too_large, said", [(2, True), (1, False)])
+def test_suggest_sets_summary_says_half_where_half_the_sets_are_too_large(capsys, too_large,
+                                                                          said):
+    """suggest --sets' summary said "most sets are too large" of 2 sets of 4: its
+    condition is half or more, and the words now say that."""
+    import click
+
+    from tagsmith.cli.commands import _say_abstained
+
+    with click.Context(click.Command("suggest")):
+        _say_abstained(Counter(abstain=too_large, too_large=too_large), 4, 0.0, 5)
+    line = capsys.readouterr().err
+    assert line.startswith(f"{too_large} of 4 documents")
+    assert ("; half the sets or more are too large: try a larger --alpha" in line) is said
+    assert "most sets" not in line

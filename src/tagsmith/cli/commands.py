@@ -1358,8 +1358,10 @@ def _say_abstained(abstained: Counter[str], n_docs: int, min_confidence: float,
         line += ": " + ", ".join(reasons)
         if sum(abstained[key] for key in ABSTAIN_REASONS) > n_abstain:
             line += " (a document may have more than one reason)"
-        if abstained["too_large"] * 2 >= n_docs:  # the sets, not the documents: say so
-            line += ("; most sets are too large: try a larger --alpha, another "
+        # the sets, not the documents: say so. From exactly half, where "most sets"
+        # said more than the count did
+        if abstained["too_large"] * 2 >= n_docs:
+            line += ("; half the sets or more are too large: try a larger --alpha, another "
                      "--set-method, or a larger --max-set-size")
     if not (click.get_current_context().find_root().obj or {}).get("quiet"):
         click.echo(line, err=True)
