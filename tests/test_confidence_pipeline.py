@@ -2216,6 +2216,9 @@ def test_shift_save_keeps_unsupported_labels_at_their_calibration_share(
     assert refused.exit_code == 2, refused.output  # every estimated label is unsupported
     assert f"--save has nothing supported to save, so {bundle} is left as it was" \
         in refused.output and "--save-unsupported" in refused.output
+    # not only the calibration documents: a tiny shift, or few documents in FILES, too
+    assert ("The shift may be genuinely tiny, or too few documents measured it: calibrate "
+            "on more documents or give more in FILES") in " ".join(refused.output.split())
     assert (bundle / "manifest.json").read_text() == before
     assert TextClassifier.load(bundle).label_shift is None
     forced = run("shift", bundle, docs, "--min-count", "5", "--save", "--save-unsupported",

@@ -726,13 +726,17 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
     skipped = 0 if save_unsupported else n_unsupported
     if save and skipped and skipped >= estimated.n_estimated:
         # a shift of 60 calibration documents that the report had just called
-        # indistinguishable from none was saved, and every probability moved by it
+        # indistinguishable from none was saved, and every probability moved by it.
+        # Its remedy named only the calibration documents: a tiny shift, or few
+        # documents in FILES, gives unsupported estimates as well
         raise click.UsageError(
             f"--save has nothing supported to save, so {printable(bundle)} is left as it "
             f"was: the change of {plural(skipped, 'the only label', f'all {skipped:,} labels')}"
             f" estimated is unsupported (within {_support_z():g} standard errors, or on too "
-            "few calibration positives or negatives: not told from no shift). Calibrate on "
-            "more documents, or add --save-unsupported to apply the estimates anyway.")
+            "few calibration positives or negatives: not told from no shift). The shift "
+            "may be genuinely tiny, or too few documents measured it: calibrate on more "
+            "documents or give more in FILES, or add --save-unsupported to apply the "
+            "estimates anyway.")
     if save:
         saved = estimated if save_unsupported else estimated.without_unsupported()
         classifier.label_shift = saved
