@@ -919,7 +919,10 @@ def test_a_language_no_label_is_named_in_is_warned_about(caplog):
     with caplog.at_level("WARNING", logger="tagsmith"):
         texts, _ = label_texts(space, lang="fr")  # a mistyped or absent language
     assert texts == ["cats", "dogs"]
-    assert "no label has a name in language 'fr'" in caplog.text and "'en'" in caplog.text
+    # English first, as the CLI's warning says: "names in 'de', 'en' are used" did not
+    assert ("no label has a name in language 'fr': each label's English name, else its "
+            "first, is used instead (languages 'de', 'en'), and alternative labels and "
+            "descriptions (read in 'fr' or a variant of it only) are not") in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="tagsmith"):
         label_texts(space, lang="de")  # one label named in it: a partial vocabulary

@@ -1428,21 +1428,14 @@ def warn_unnamed_language(space: LabelSpace, lang: str, option: str = "--lang") 
     """Log one warning when labels of ``space`` have names but none in ``lang`` (nor a
     variant of it): each name then falls back to another language, and a mistyped or
     absent ``--lang fr`` went unnoticed."""
-    from tagsmith.data.labelspace import unnamed_in
+    from tagsmith.data.labelspace import names_instead, unnamed_in
 
     languages = unnamed_in(space, lang)
     if not languages:
         return
-    if len(languages) == 1:
-        instead = f"names in {languages[0]!r} are shown instead"
-    else:  # LabelSpace.name_of: a label's English name, else its first
-        shown = ", ".join(map(repr, languages[:10])) + (", ..." if len(languages) > 10
-                                                         else "")
-        which = "English name, else its first," if "en" in {
-            tag.lower().split("-")[0] for tag in languages} else "first name"
-        instead = f"each label's {which} is shown instead (languages {shown})"
+    # LabelSpace.name_of: a label's English name, else its first
     logging.getLogger("tagsmith").warning("no label has a name in language %r (%s): %s",
-                                          lang, option, instead)
+                                          lang, option, names_instead(languages))
 
 
 def warn_english_encoder(space: LabelSpace, lang: str) -> None:

@@ -315,6 +315,26 @@ def unnamed_in(labels: Iterable[Label], lang: str) -> list[str]:
     return sorted({code for names in named for code in names})
 
 
+def names_instead(languages: list[str], done: str = "shown") -> str:
+    """How the names of labels named in ``languages`` (:func:`unnamed_in`'s, none in the
+    language asked) stand in for it, ``done`` (shown, used) instead: a label's English
+    name, else its first (as :meth:`LabelSpace.name_of` and the zero-shot label texts
+    pick it). One wording for the CLI's and the zero-shot scorer's warnings: the
+    scorer's said "names in 'de', 'en', 'pl' are used instead", as if in that order.
+
+    >>> names_instead(["en"])
+    "names in 'en' are shown instead"
+    >>> names_instead(["de", "en-GB", "pl"], "used")
+    "each label's English name, else its first, is used instead (languages 'de', 'en-GB', 'pl')"
+    """
+    if len(languages) == 1:
+        return f"names in {languages[0]!r} are {done} instead"
+    shown = ", ".join(map(repr, languages[:10])) + (", ..." if len(languages) > 10 else "")
+    which = ("English name, else its first," if "en" in {
+        tag.lower().split("-")[0] for tag in languages} else "first name")
+    return f"each label's {which} is {done} instead (languages {shown})"
+
+
 def language_in(values: Mapping[str, object], lang: str) -> str | None:
     """The language tag of the value :func:`in_language` picks, as ``values`` spells it.
 

@@ -40,7 +40,7 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_number
 from tagsmith._plural import plural, plural_s
-from tagsmith.data.labelspace import LabelSpace, in_language, unnamed_in
+from tagsmith.data.labelspace import LabelSpace, in_language, names_instead, unnamed_in
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import PAD, TopK, _check_k, check_topk
 from tagsmith.zeroshot.index import (
@@ -113,9 +113,11 @@ def unnamed_warning(lang: str, languages: Sequence[str]) -> str:
     """What :func:`label_texts` warns when no label is named in ``lang`` and the names
     in ``languages`` (:func:`~tagsmith.data.labelspace.unnamed_in`) are used instead;
     ``taxonomy --map-to`` says it before the LLM is paid, in the same words."""
-    return (f"no label has a name in language {lang!r}: names in "
-            f"{', '.join(map(repr, languages[:10]))} are used instead, and alternative "
-            f"labels and descriptions (read in {lang!r} or a variant of it only) are not")
+    # in the CLI's words: "names in 'de', 'en', 'pl' are used" did not say English
+    # comes first
+    return (f"no label has a name in language {lang!r}: "
+            f"{names_instead(list(languages), 'used')}, and alternative labels and "
+            f"descriptions (read in {lang!r} or a variant of it only) are not")
 
 
 def _label_texts(label_space: LabelSpace, *, lang: str, template: str,
