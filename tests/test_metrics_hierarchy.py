@@ -20,6 +20,8 @@ from tagsmith.metrics import (
 )
 from tagsmith.topk import TopK
 
+from conftest import ROOT
+
 HIER_KEYS = ["hierarchical_precision", "hierarchical_recall", "hierarchical_f1"]
 
 
@@ -54,6 +56,22 @@ def test_a_predicted_parent_of_a_true_leaf_earns_partial_credit():
     assert scores["hierarchical_f1"] == 10 / 11
     assert precision_micro(y_true, y_pred) == 0.5  # flat: the parent counted wrong
     assert recall_micro(y_true, y_pred) == 0.5
+
+
+def test_the_readme_s_partial_credit_example_holds_for_the_hierarchy_it_states():
+    """README gave "E11 for a gold E11.9: precision 1, recall 2/3", which holds only
+    where E11 has one ancestor: it now names the chapter E, and the figures are these."""
+    prose = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert ("(`E11` for a gold `E11.9`, under a chapter `E` and nothing above it: "
+            "precision 1, recall 2/3)") in prose
+    space = LabelSpace([Label("E"), Label("E11", broader=["E"]),
+                        Label("E11.9", broader=["E11"])])
+    scores = hierarchical_scores([[0, 0, 1]], [[0, 1, 0]], space)
+    assert scores["hierarchical_precision"] == 1.0
+    assert scores["hierarchical_recall"] == pytest.approx(2 / 3, abs=1e-15)
+    # with no chapter, E11 alone: recall 1/2, not the README's 2/3
+    bare = LabelSpace([Label("E11"), Label("E11.9", broader=["E11"])])
+    assert hierarchical_scores([[0, 1]], [[1, 0]], bare)["hierarchical_recall"] == 0.5
 
 
 @pytest.mark.parametrize("edges", [[(0, 1), (1, 2), (2, 0)], [(1, 1)]],
