@@ -138,8 +138,9 @@ def test_the_report_counts_the_moves(audited, tmp_path):
     # 60 rows, "30 of them": the moves are counted as moves
     output = audited[-1]
     n = moves["n_moves"]
-    assert (f"missing ({n:,} move{'s' if n > 1 else ''} among them, each a broader label "
-            "given for a narrower one missing") in output, output
+    words = ("1 move among them, a broader" if n == 1
+             else f"{n:,} moves among them, each a broader")
+    assert (f"missing ({words} label given for a narrower one missing") in output, output
     assert "of them a broader label" not in output
     result = invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit", "--no-plots")
     assert result.exit_code == 0, result.output
@@ -181,6 +182,19 @@ def test_the_documents_on_a_parent_code_are_listed_beside_the_count(audited):
     assert "<td>D0</td>" in section and "<td>D19</td>" in section
     assert "<td>D20</td>" not in section
     assert "… and 20 more documents." in section
+
+
+@pytest.mark.parametrize("n_moves, words", [
+    (1, " (1 move among them, a broader label given for a narrower one missing: "),
+    (2, " (2 moves among them, each a broader label given for a narrower one missing: "),
+    (1200, " (1,200 moves among them, each a broader label given for a narrower one ")])
+def test_the_moves_line_agrees_with_one_move(n_moves, words):
+    """audit's line read "1 move among them, each a broader label ..." of one move."""
+    from tagsmith.cli.commands import _broader_moves_words
+
+    said = _broader_moves_words(n_moves)
+    assert said.startswith(words), said
+    assert said.endswith("; accept both to replace it)")
 
 
 def test_max_review_does_not_cut_a_move_in_two(audited, tmp_path):

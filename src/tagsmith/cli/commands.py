@@ -2215,6 +2215,20 @@ not in the vocabulary are counted in the report, not fatal.
 """
 
 
+def _broader_moves_words(n_moves: int) -> str:
+    """audit's words, after its flagged counts, for ``n_moves`` broader-for-narrower
+    moves: "1 move among them, each ..." read of a single move.
+
+    >>> _broader_moves_words(1)[:60]
+    ' (1 move among them, a broader label given for a narrower on'
+    >>> _broader_moves_words(3)[:50]
+    ' (3 moves among them, each a broader label given f'
+    """
+    return (f" ({n_moves:,} {plural(n_moves, 'move among them, a', 'moves among them, each a')}"
+            " broader label given for a narrower one missing: its wrong and missing rows "
+            "adjacent in the queue; accept both to replace it)")
+
+
 @cli.command(short_help="Audit CORPUS: label errors, duplicates, leaks.", help=AUDIT_HELP)
 @click.argument("corpus", callback=a_path)
 @click.option("-o", "--output", required=True, callback=a_path,
@@ -2477,9 +2491,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     broader = (noise.get("method") or {}).get("broader_moves")
     n_moves = broader.get("n_moves", 0) if isinstance(broader, dict) else 0
     if n_moves and not moves:
-        moves = (f" ({n_moves:,} move{plural_s(n_moves)} among them, each a broader label "
-                 "given for a narrower one missing: its wrong and missing rows adjacent in "
-                 "the queue; accept both to replace it)")
+        moves = _broader_moves_words(n_moves)
     click.echo(f"flagged {noise['n_flagged_wrong']:,} wrong and "
                f"{noise['n_flagged_missing']:,} missing{capped}{moves}")
     # without the search a near count of 0 says nothing
