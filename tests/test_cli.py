@@ -3410,6 +3410,18 @@ def test_calibrate_and_train_calibration_warnings_name_labels_in_lang(tmp_path, 
         "calibrate", str(tmp_path / "m-de"), "--data", str(held), "--lang", "sv"])
     assert result.exit_code == 0, result.output
     assert "no label has a name in language 'sv'" in caplog.text, caplog.text
+    # suggest --sets --lang de named it 'law' too, where train and calibrate said 'Recht'
+    docs = tmp_path / "docs.txt"
+    docs.write_text("football match\n")
+    for lang, name, other in [("de", "'Recht'", "'law'"), (None, "'law'", "'Recht'")]:
+        caplog.clear()
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "suggest", str(tmp_path / "m-de"), str(docs), "--sets",
+            *(["--lang", lang] if lang else [])])
+        assert result.exit_code == 0, result.output
+        warned = caplog.text + result.stderr
+        assert never.format(name) in warned, warned
+        assert other not in warned
 
 
 def test_a_file_size_limit_while_saving_a_bundle_is_one_line_and_keeps_the_good_one(

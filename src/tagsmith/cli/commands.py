@@ -1308,7 +1308,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
             warn(f"--alpha: {too_small} ({printable(bundle)})")
         from tagsmith.pipeline.confidence import untrained_out_of_sets
 
-        out_of_sets = untrained_out_of_sets(classifier, method=set_method)
+        out_of_sets = untrained_out_of_sets(classifier, method=set_method, lang=lang)
         if out_of_sets:  # once, not per batch
             warn(f"{out_of_sets} ({printable(bundle)})")
     n_docs = cut_short = n_empty = 0
