@@ -2279,6 +2279,11 @@ def test_train_s_wide_sets_warning_names_the_commands_that_take_alpha(goemotions
     assert ("or a better-trained model. More conformal documents come from more held-out "
             "documents or a larger share than the conformal share 0.5 (train's fixed split "
             "of what --calibration-fraction set aside") in warned[0], warned[0]
+    # the set-size limit in train's words too: "max_set_size" named a parameter train
+    # has no option for
+    assert "max_set_size" not in warned[0] and "--max-set-size, so" not in warned[0]
+    assert ("labels, train's default limit, which tagsmith calibrate --max-set-size sets "
+            "otherwise, so they abstain)") in warned[0], warned[0]
     depth = 0
     for char in warned[0]:
         depth += {"(": 1, ")": -1}.get(char, 0)

@@ -135,6 +135,10 @@ FEW_HELDOUT_CHECK_DOCS = 30
 _TRAIN_CONFORMAL_SHARE = ("the conformal share %g (train's fixed split of what "
                           "--calibration-fraction set aside; tagsmith calibrate "
                           "--conformal-fraction splits it otherwise)")
+#: nor a ``--max-set-size``: its warning of too-wide sets names the limit so, not as
+#: ``max_set_size`` (no parentheses: it sits in a parenthesis of that warning)
+_TRAIN_SET_SIZE_LIMIT = ("train's default limit, which tagsmith calibrate --max-set-size "
+                         "sets otherwise")
 
 
 #: the help of ``tagsmith train``
@@ -270,7 +274,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             data.texts, data.Y, label_space, options=options,
             dev_texts=dev_data.texts if dev_data else None,
             dev_Y=dev_data.Y if dev_data else None, dev_name="--dev", dev_source=str(dev),
-            _conformal_share=_TRAIN_CONFORMAL_SHARE,
+            _conformal_share=_TRAIN_CONFORMAL_SHARE, _set_size_limit=_TRAIN_SET_SIZE_LIMIT,
             # the share of CORPUS set aside for calibration, named in its manifest entry
             _corpus_name=os.path.basename(os.path.normpath(corpus)),
             lang=lang)  # its warnings name labels as --lang does (they were English)

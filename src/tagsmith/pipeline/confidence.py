@@ -445,6 +445,7 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
                    crossfit_Y: LabelMatrix | None = None,
                    _conformal_share: str = CONFORMAL_SHARE,
                    _thresholds_replaced: bool = False,
+                   _set_size_limit: str = "max_set_size",
                    ) -> tuple[Calibrator, Thresholds, ConformalModel, dict]:
     """Calibrator, thresholds, conformal model and a report from held-out scores.
 
@@ -455,6 +456,8 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
     ``_thresholds_replaced`` (private, for ``tagsmith train --dev``, which tunes them
     again on its held-out documents): no warning that a precision's or recall's
     thresholds are tuned on the calibrator's own documents, as they are not shipped.
+    ``_set_size_limit`` (private, for ``tagsmith train``, which has no option for it):
+    how the warning of too-wide sets names ``options.max_set_size``.
     Returns ``(calibrator, thresholds, conformal, report)``.
 
     >>> rng = np.random.default_rng(0)
@@ -554,7 +557,8 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
     lpicp = fit_powerset_icp(conformal_part.Y, probs, exclude=exclude) if use_lpicp else None
     conformal = ConformalModel(recall, mondrian, lpicp, options.alpha, options.max_set_size,
                                len(conformal_part))
-    own_sets = _warn_wide_sets(conformal, probs, options, conformal_share, how)
+    own_sets = _warn_wide_sets(conformal, probs, options, conformal_share, how,
+                               _set_size_limit)
     seconds = time.perf_counter() - started
     raw_report = reliability_report(conformal_part.Y, _unit_scores(conformal_part.topk))
     cal_report = reliability_report(conformal_part.Y, probs, bands=calibrator.bands,
@@ -596,13 +600,15 @@ FEW_SET_DOCS = 10
 
 
 def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceOptions,
-                    conformal_share: str, how: str) -> dict:
+                    conformal_share: str, how: str,
+                    set_size_limit: str = "max_set_size") -> dict:
     """Each method's sets at ``options.alpha`` on the conformal documents (``probs``)
     themselves: ``{method: {"set_size_mean", "too_large_rate"}}``; one warning names the
     methods whose sets abstain as too large on :data:`WIDE_SETS_SHARE` of them or more.
     A clinical-coding walk calibrated 77 codes on 30 conformal documents: every
     ``lpicp`` set was the whole label space, and every document abstained, without a
-    word until suggest; its ``mondrian`` sets held 31 labels each."""
+    word until suggest; its ``mondrian`` sets held 31 labels each. ``set_size_limit``
+    names the limit (train, which has no ``--max-set-size``, in its own words)."""
     out: dict = {}
     wide = []
     for method in conformal.methods():
@@ -618,7 +624,7 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
             # abstained: 4 is the size limit, the 90 sets past it the ones abstaining
             wide.append(f"{method} sets hold {out[method]['set_size_mean']:.1f} on average "
                         f"({int(np.count_nonzero(too_large)):,} of {len(sizes):,} larger "
-                        f"than {limit:,} label{plural_s(limit)}, max_set_size, so they "
+                        f"than {limit:,} label{plural_s(limit)}, {set_size_limit}, so they "
                         "abstain)")
     if not wide:
         return out
@@ -716,9 +722,10 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
                          crossfit_Y: LabelMatrix | None = None,
                          _conformal_share: str = CONFORMAL_SHARE,
                          _warn_thresholds: bool = True,
-                         _thresholds_replaced: bool = False, lang: str = "en") -> dict:
+                         _thresholds_replaced: bool = False, lang: str = "en",
+                         _set_size_limit: str = "max_set_size") -> dict:
     """Fit calibration and conformal sets on ``heldout`` and attach them to ``classifier``
-    (``_conformal_share`` and ``_thresholds_replaced``, private: see
+    (``_conformal_share``, ``_thresholds_replaced`` and ``_set_size_limit``, private: see
     :func:`fit_confidence`; ``_warn_thresholds``, private, False for ``train``, which
     warns of the thresholds it ships: see :func:`warn_thin_thresholds`).
 
@@ -737,7 +744,7 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
     calibrator, thresholds, conformal, report = fit_confidence(
         heldout, options=options, label_counts=counts, crossfit=classifier.crossfit,
         crossfit_Y=crossfit_Y, _conformal_share=_conformal_share,
-        _thresholds_replaced=_thresholds_replaced)
+        _thresholds_replaced=_thresholds_replaced, _set_size_limit=_set_size_limit)
     # the documents the thresholds were tuned on, by name (calibrate --json, and its
     # recall-reach line), as train names them
     report["thresholds_source"] = thresholds_documents(report, heldout.source)

@@ -598,7 +598,8 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                      _conformal_share: str = CONFORMAL_SHARE,
                      _corpus_name: str | None = None,
                      _text_hashes: np.ndarray | None = None,
-                     lang: str = "en") -> TextClassifier:
+                     lang: str = "en",
+                     _set_size_limit: str = "max_set_size") -> TextClassifier:
     """Train a :class:`TextClassifier` on ``texts`` with labels ``Y`` (n_docs x n_labels).
 
     ``texts``: one str per document; ``Y``: their labels, a documents x labels 0/1
@@ -624,6 +625,8 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
     ``_conformal_share`` (private, for ``tagsmith train``): how warnings about the
     calibrator / conformal split of the documents ``options.calibration_fraction`` sets
     aside name the share (see :func:`~tagsmith.pipeline.confidence.fit_confidence`).
+    ``_set_size_limit`` (private, for ``tagsmith train``, which has no
+    ``--max-set-size``): how the warning of too-wide sets names the set-size limit.
     ``_corpus_name`` (private, for ``tagsmith train``): the training corpus's name, which
     the manifest's ``calibration`` entry gives as the origin of that share
     (:func:`calibration_share_origin`; "the training data" without it).
@@ -867,7 +870,8 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
         # saw them (a dev corpus, or no refit: _heldout_after_calibration)
         replaced = heldout is not None and not (heldout[0] is not None and options.refit)
         _calibrate(classifier, calibration, _named(Y) if crossfit is not None else None,
-                   options, conformal_share, replaced, lang=lang)
+                   options, conformal_share, replaced, lang=lang,
+                   set_size_limit=_set_size_limit)
         # what the calibration was fitted on: the entry named nothing here, while a
         # calibration on a --data corpus names it (tagsmith info shows either)
         classifier.manifest["calibration"] = {**classifier.manifest["calibration"],
@@ -1057,7 +1061,8 @@ def _heldout_after_calibration(classifier: TextClassifier, heldout, raw: TopK | 
 
 
 def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: TrainOptions,
-               conformal_share: str, thresholds_replaced: bool = False, lang: str = "en"):
+               conformal_share: str, thresholds_replaced: bool = False, lang: str = "en",
+               set_size_limit: str = "max_set_size"):
     """Score the set-aside documents with the final model and calibrate on them
     (``thresholds_replaced``: the held-out documents tune the thresholds again)."""
     cal_texts, cal_Y, cal_rows, cal_groups = calibration
@@ -1074,7 +1079,7 @@ def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: Tra
     calibrate_classifier(classifier, heldout, options=_confidence_options(options),
                          crossfit_Y=crossfit_Y, _conformal_share=conformal_share,
                          _warn_thresholds=False, _thresholds_replaced=thresholds_replaced,
-                         lang=lang)
+                         lang=lang, _set_size_limit=set_size_limit)
 
 
 def _confidence_options(options: TrainOptions) -> ConfidenceOptions:
