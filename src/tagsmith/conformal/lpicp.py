@@ -59,7 +59,7 @@ from tagsmith._plural import plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.calibration._entries import check_fit_documents, check_labels
 from tagsmith.calibration.bands import FrequencyBands
-from tagsmith.conformal.risk import check_alpha
+from tagsmith.conformal.risk import check_alpha, saved_excluded
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import as_label_matrix
 from tagsmith.topk import TopK
@@ -442,13 +442,7 @@ class PowersetICP:
                                     shape=(out.n_labels,), dtype=np.int16)
         elif out.n_groups != 1:
             raise ValueError(f"LP-ICP without bands has {out.n_groups} groups, expected 1")
-        if "excluded" in arrays:  # absent in bundles calibrated before it was kept
-            excluded = np.asarray(arrays["excluded"])
-            if excluded.shape != (out.n_labels,) or excluded.dtype != np.bool_:
-                raise ValueError(f"LP-ICP excluded is not one boolean per label "
-                                 f"({out.n_labels}): dtype {excluded.dtype}, shape "
-                                 f"{excluded.shape}")
-            out.excluded = excluded
+        out.excluded = saved_excluded(arrays, out.n_labels, "LP-ICP")
         return out
 
 

@@ -261,13 +261,7 @@ class RecallControl:
                   arrays["band_of"] if meta.get("mondrian") else None,
                   check_number(f"{part} mean_true_labels", meta.get("mean_true_labels", 1.0),
                                0, finite=True))
-        if "excluded" in arrays:  # absent in bundles calibrated before it was kept
-            excluded = np.asarray(arrays["excluded"])
-            if excluded.shape != (out.n_labels,) or excluded.dtype != np.bool_:
-                raise ValueError(f"{part} excluded is not one boolean per label "
-                                 f"({out.n_labels}): dtype {excluded.dtype}, shape "
-                                 f"{excluded.shape}")
-            out.excluded = excluded
+        out.excluded = saved_excluded(arrays, out.n_labels, part)
         if out.band_of is not None:
             out.band_of = check_ids(f"{part} band_of", out.band_of, out.n_groups,
                                     shape=(out.n_labels,), dtype=np.int16)
@@ -378,3 +372,16 @@ def _without_columns(y_true: LabelMatrix, columns: np.ndarray, topk: TopK) -> sp
     matrix.data[columns[matrix.indices]] = False
     matrix.eliminate_zeros()
     return matrix
+
+
+def saved_excluded(arrays, n_labels: int, part: str) -> np.ndarray | None:
+    """The never-trained labels a saved calibrator (``part``: its name in errors) left
+    out of its sets, checked to be one boolean per label; None for one saved before
+    they were kept."""
+    if "excluded" not in arrays:  # absent in bundles calibrated before it was kept
+        return None
+    excluded = np.asarray(arrays["excluded"])
+    if excluded.shape != (n_labels,) or excluded.dtype != np.bool_:
+        raise ValueError(f"{part} excluded is not one boolean per label ({n_labels}): "
+                         f"dtype {excluded.dtype}, shape {excluded.shape}")
+    return excluded
