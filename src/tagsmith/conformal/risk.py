@@ -374,7 +374,8 @@ def _without_columns(y_true: LabelMatrix, columns: np.ndarray, topk: TopK) -> sp
     return matrix
 
 
-def saved_excluded(arrays, n_labels: int, part: str) -> np.ndarray | None:
+def saved_excluded(arrays: dict[str, np.ndarray], n_labels: int, part: str
+                   ) -> np.ndarray | None:
     """The never-trained labels a saved calibrator (``part``: its name in errors) left
     out of its sets, checked to be one boolean per label; None for one saved before
     they were kept."""
