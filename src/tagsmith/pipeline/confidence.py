@@ -619,15 +619,26 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
                        "too_large_rate": round(float(np.mean(too_large)), 4)
                        if len(sizes) else 0.0}
         if len(sizes) and out[method]["too_large_rate"] >= WIDE_SETS_SHARE:
-            limit = conformal.set_size_limit(method)
-            # "(90 of 90 above the 4 that abstain as too large)" read as if 4 sets
-            # abstained: 4 is the size limit, the 90 sets past it the ones abstaining
-            wide.append(f"{method} sets hold {out[method]['set_size_mean']:.1f} on average "
-                        f"({int(np.count_nonzero(too_large)):,} of {len(sizes):,} larger "
-                        f"than {limit:,} label{plural_s(limit)}, {set_size_limit}, so they "
-                        "abstain)")
+            wide.append((method, out[method]["set_size_mean"],
+                         int(np.count_nonzero(too_large)), len(sizes),
+                         conformal.set_size_limit(method)))
     if not wide:
         return out
+    # "(90 of 90 above the 4 that abstain as too large)" read as if 4 sets abstained: 4
+    # is the size limit, the 90 sets past it the ones abstaining; the limit said once
+    # where the methods share it (the demo's line said it three times over)
+    limits = {limit for *_, limit in wide}
+
+    def larger(limit: int) -> str:
+        return f"larger than {limit:,} label{plural_s(limit)}"
+
+    shared = (f"sets {larger(next(iter(limits)))} ({set_size_limit}) abstain: "
+              if len(limits) == 1 else "")
+    said = shared + "; ".join(
+        f"{method} sets hold {mean:.1f} on average ({n_large:,} of {n:,} "
+        + ("too large)" if shared else
+           f"{larger(limit)}, {set_size_limit}, so they abstain)")
+        for method, mean, n_large, n, limit in wide)
     counts = np.asarray(conformal.recall.n_docs).ravel()
     n_min, where = int(counts.sum()), ""
     if conformal.mondrian is not None:
@@ -655,7 +666,7 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
     logger.warning("at alpha %g the conformal sets are too wide to use: on the %s conformal "
                    # the methods' words in the template, not an argument: the CLI
                    # names max_set_size as its option only there (a '%' in them escaped)
-                   "documents themselves, of %s labels, " + "; ".join(wide).replace("%", "%%")
+                   "documents themselves, of %s labels, " + said.replace("%", "%%")
                    + ". To keep its promise a set must "
                    "reach down to where the model ranks the true labels, and it ranks many "
                    "low%s. Use a larger alpha (calibrate --alpha for the bundle's sets, "
