@@ -59,7 +59,8 @@ from tagsmith._plural import plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.calibration._entries import check_fit_documents, check_labels
 from tagsmith.calibration.bands import FrequencyBands
-from tagsmith.conformal.risk import check_alpha, saved_excluded
+from tagsmith.conformal.risk import check_alpha, check_exclude, saved_excluded
+from tagsmith.conformal.sets import without_labels
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import as_label_matrix
 from tagsmith.topk import TopK
@@ -457,19 +458,9 @@ def fit_powerset_icp(y_true: LabelMatrix, topk: TopK, *,
     :func:`~tagsmith.conformal.risk.fit_recall_control`'s): labels in no label set,
     counted in no nonconformity (see the module docstring).
     """
-    y = check_labels(y_true, topk)
-    excluded = None
-    if exclude is not None:
-        excluded = np.asarray(exclude)
-        if excluded.shape != (topk.n_labels,) or excluded.dtype != np.bool_:
-            raise InvalidParameterError("exclude", f"a boolean mask of shape ({topk.n_labels},)",
-                                        f"dtype {excluded.dtype}, shape {excluded.shape}")
-        if excluded.any():
-            y = y.copy()
-            y.data[excluded[y.indices]] = False
-            y.eliminate_zeros()
-        else:
-            excluded = None
+    excluded = check_exclude(exclude, topk)
+    y = (check_labels(y_true, topk) if excluded is None
+         else without_labels(y_true, excluded, topk))
     check_fit_documents(y.shape[0], "a powerset ICP")
     band_of = None
     if bands is not None:

@@ -51,13 +51,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
 from tagsmith._plural import plural_s
 from tagsmith._typing import LabelMatrix
-from tagsmith.calibration._entries import check_fit_documents, check_labels, collect_entries
+from tagsmith.calibration._entries import check_fit_documents, collect_entries
 from tagsmith.calibration.bands import FrequencyBands
-from tagsmith.conformal.sets import LabelSets
+from tagsmith.conformal.sets import LabelSets, without_labels
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
@@ -306,16 +305,9 @@ def fit_recall_control(y_true: LabelMatrix, topk: TopK, *,
     be unseen by the model *and* by whatever produced the probabilities (e.g. fit
     the calibrator on other held-out data).
     """
-    excluded = None
-    if exclude is not None:
-        excluded = np.asarray(exclude)
-        if excluded.shape != (topk.n_labels,) or excluded.dtype != np.bool_:
-            raise InvalidParameterError("exclude", f"a boolean mask of shape ({topk.n_labels},)",
-                                        f"dtype {excluded.dtype}, shape {excluded.shape}")
-        if excluded.any():
-            y_true = _without_columns(y_true, excluded, topk)
-        else:
-            excluded = None
+    excluded = check_exclude(exclude, topk)
+    if excluded is not None:
+        y_true = without_labels(y_true, excluded, topk)
     entries = collect_entries(y_true, topk)
     check_fit_documents(entries.n_docs, "a recall control")
     if entries.y.nnz == 0 and excluded is not None:
@@ -362,16 +354,17 @@ def fit_recall_control(y_true: LabelMatrix, topk: TopK, *,
                          tail_arr, topk.k, band_of, mean_true, excluded)
 
 
-def _without_columns(y_true: LabelMatrix, columns: np.ndarray, topk: TopK) -> sp.csr_matrix:
-    """``y_true``, checked as :func:`collect_entries` checks it (a 2-D matrix of labels 0
-    or 1 of ``topk``'s shape: an error naming ``y_true``), as a sparse matrix with the
-    true labels of ``columns`` (a boolean mask) removed. Converted by scipy alone, a
-    ragged or 3-D ``y_true`` raised scipy's error naming no parameter, and a NaN, 2 or
-    -1 of an excluded label was dropped unchecked."""
-    matrix = check_labels(y_true, topk)  # a checked copy: changed here alone
-    matrix.data[columns[matrix.indices]] = False
-    matrix.eliminate_zeros()
-    return matrix
+def check_exclude(exclude: npt.ArrayLike | None, topk: TopK) -> np.ndarray | None:
+    """``exclude`` (the labels never trained) checked to be one boolean per label of
+    ``topk``, an error naming ``exclude`` otherwise; None where it is None or excludes
+    none. One check for the recall sets and LP-ICP, each of which wrote it."""
+    if exclude is None:
+        return None
+    excluded = np.asarray(exclude)
+    if excluded.shape != (topk.n_labels,) or excluded.dtype != np.bool_:
+        raise InvalidParameterError("exclude", f"a boolean mask of shape ({topk.n_labels},)",
+                                    f"dtype {excluded.dtype}, shape {excluded.shape}")
+    return excluded if excluded.any() else None
 
 
 def saved_excluded(arrays: dict[str, np.ndarray], n_labels: int, part: str

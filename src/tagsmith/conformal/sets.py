@@ -183,11 +183,8 @@ class LabelSets:
         were left out."""
         if self.excluded is None or not self.excluded.any():
             return y_true, 0
-        y = check_labels(y_true, self.topk).copy()
-        dropped = self.excluded[y.indices]
-        y.data[dropped] = False
-        y.eliminate_zeros()
-        return y, int(np.count_nonzero(dropped))
+        y = without_labels(y_true, self.excluded, self.topk)
+        return y, check_labels(y_true, self.topk).nnz - y.nnz
 
     def summary(self, y_true: LabelMatrix | None = None) -> dict:
         """Mean and distribution of set sizes, abstain rate and, with labels, recall
@@ -208,3 +205,15 @@ class LabelSets:
             out["n_labelled_docs"] = int(labelled.sum())
             out["n_untrained_positives"] = dropped
         return out
+
+
+def without_labels(y_true: LabelMatrix, labels: np.ndarray, topk: TopK) -> sp.csr_matrix:
+    """``y_true``, checked as :func:`~tagsmith.calibration._entries.collect_entries`
+    checks it (a 2-D matrix of labels 0 or 1 of ``topk``'s shape: an error naming
+    ``y_true``), as a sparse matrix with the true labels of ``labels`` (a boolean mask:
+    the labels never trained, in no conformal set) removed. One for the recall sets,
+    LP-ICP and :class:`LabelSets`' recall, each of which wrote it."""
+    matrix = check_labels(y_true, topk).copy()  # the caller's matrix left as it was
+    matrix.data[labels[matrix.indices]] = False
+    matrix.eliminate_zeros()
+    return matrix
