@@ -1995,6 +1995,20 @@ def _write_label_results(path: str, rows: list[dict]) -> None:
                       f"{row['recall'] or 0.0:.4f}\t{row['f1']:.4f}\n")
 
 
+def _band_recalls(rows: list[dict]) -> str:
+    """One line of a set method's recall per frequency band, for ``eval --calibration``:
+    ``recall by band (train count): 0-45 0.5000 (40 docs), 46-90 0.8500 (38 docs)``.
+
+    >>> _band_recalls([{"band": "0-45", "n_docs": 40, "recall_mean": 0.5},
+    ...                {"band": "46+", "n_docs": 0, "recall_mean": None}])
+    'recall by band (train count): 0-45 0.5000 (40 docs), 46+ - (0 docs)'
+    """
+    parts = [f"{printable(row['band'])} "
+             f"{'-' if row['recall_mean'] is None else format(row['recall_mean'], '.4f')} "
+             f"({row['n_docs']:,} doc{plural_s(row['n_docs'])})" for row in rows]
+    return "recall by band (train count): " + ", ".join(parts)
+
+
 def _print_confidence(report: dict, n_labels: int) -> None:
     from tagsmith.cli.confidence import _band_table, _candidates, _floor_part
 
@@ -2025,6 +2039,8 @@ def _print_confidence(report: dict, n_labels: int) -> None:
                            f"{summary['set_size_mean']:.2f} (median "
                            f"{summary['set_size_median']:g})  abstain "
                            f"{summary['abstain_rate']:.3f}")
+                if len(summary.get("recall_by_band") or []) > 1:
+                    click.echo("  " + _band_recalls(summary["recall_by_band"]))
     untrained = max((summary.get("n_untrained_positives", 0) for methods in
                      report["sets"].values() for summary in methods.values()), default=0)
     if untrained:  # recall_mean read as every true label's, 1 - alpha missed for these

