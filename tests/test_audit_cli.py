@@ -131,6 +131,24 @@ def test_audit_writes_report_review_and_label_table(audited):
         assert len(list(csv.DictReader(handle))) == 28
 
 
+def test_labels_csv_says_how_much_of_a_rare_labels_rates_are_its_bands(audited):
+    """A moderation team read a rate beside a label of 3 posts as that label's own: the
+    rates back off to the label's band with prior_strength (20) pseudo-documents, and no
+    column said how far. own_share is the weight of the label's own pairs."""
+    report = json.loads((audited / "report.json").read_text(encoding="utf-8"))
+    prior = report["meta"]["options"]["prior_strength"]
+    assert prior == 20.0
+    with open(audited / "labels.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    shares = {row["uri"]: float(row["own_share"]) for row in rows}
+    for row in rows:
+        n = int(row["n_given"])
+        assert shares[row["uri"]] == pytest.approx(n / (n + prior), abs=5e-4)
+    # the slice's long tail: some label takes most of its rates from its band, the most
+    # frequent mostly its own
+    assert min(shares.values()) < 0.5 < max(shares.values())
+
+
 @pytest.mark.parametrize(("option", "default", "value", "expected", "bad_values", "refused"), [
     # every document of the GoEmotions slice carries a label: auto reads "yes"
     ("every_doc_labelled", True, "no", False, ("maybe",), "no"),

@@ -93,7 +93,7 @@ N_FOLDS = 5
 
 LABEL_COLUMNS = ("id", "uri", "name", "n_given", "band", "threshold", "est_wrong",
                  "est_missing", "wrong_rate", "missing_rate", "n_flagged_wrong",
-                 "n_flagged_missing")
+                 "n_flagged_missing", "own_share")
 
 
 @dataclass
@@ -413,6 +413,12 @@ class AuditResult:
         wrong = np.bincount(issues.label[flagged & (issues.kind == WRONG)], minlength=n_labels)
         missing = np.bincount(issues.label[flagged & (issues.kind == MISSING)],
                               minlength=n_labels)
+        # the weight of the label's own pairs in its rates, the rest its band's (step 4 of
+        # tagsmith.audit.detect): a rate of a label of 3 documents was its band's, and
+        # nothing in the row said so
+        prior = float(self.report["meta"]["options"]["prior_strength"])
+        own = np.divide(issues.n_given, issues.n_given + prior,
+                        out=np.ones(n_labels), where=(issues.n_given + prior) > 0)
         with atomic_text_writer(path) as out:
             writer = csv_writer(out)  # a label name may hold a lone \r
             writer.writerow(LABEL_COLUMNS)
@@ -426,7 +432,7 @@ class AuditResult:
                                  _round(issues.threshold[i]), _round(issues.est_wrong[i], 3),
                                  _round(issues.est_missing[i], 3),
                                  _round(issues.wrong_rate[i]), _round(issues.missing_rate[i]),
-                                 int(wrong[i]), int(missing[i])])
+                                 int(wrong[i]), int(missing[i]), _round(own[i], 3)])
         return path
 
 
