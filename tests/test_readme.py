@@ -95,6 +95,12 @@ SNIPPETS = {
         # result.write renders report.html with plots: the [report] extra
         "needs": ["matplotlib"],
     },
+    "helpdesk": {
+        "marker": "def ticket_text(",
+        "paths": {"export.csv": "helpdesk_export", "tickets.csv": "helpdesk_tickets"},
+        "continues": None,
+        "needs": [],
+    },
 }
 
 
@@ -110,6 +116,8 @@ def data(tmp_path_factory):
         "audit_train": _slice(GOEMOTIONS / "train.tsv.gz", base / "audit-train.tsv", 600),
         "bundle": base / "runs" / "goemotions",
         "audit_dir": base / "audit",
+        "helpdesk_export": base / "export.csv",
+        "helpdesk_tickets": base / "tickets.csv",
     }
 
 
@@ -261,6 +269,36 @@ def _code_commands(text: str | None = None) -> list[tuple[str, str]]:
     """(command, rest of the line) of every ``tagsmith COMMAND`` in the shell code blocks
     of the README (or of ``text``)."""
     return [found for body in _blocks(SHELL, text) for found in _command_lines(body)]
+
+
+#: a helpdesk's export as one writes it: HTML bodies, a quoted reply, a signature, a
+#: German reply header, an empty body
+HELPDESK_EXPORT = (
+    "id,subject,body,created_at\r\n"
+    "T1,Charged twice,\"Hello,<br>I was charged twice for #123 &amp; want a refund \U0001f621"
+    "<br><br>On Mon, Mar 4, 2024 at 10:12 AM Support &lt;help@shop.example&gt; wrote:<br>"
+    "&gt; For billing questions see our refund policy.<br>\",2024-03-01\r\n"
+    "T2,Re: Login,\"<p>I can't log in.</p>--<br>Jane Doe<br>ACME &amp; Co\",2024-03-02\r\n"
+    "T3,Lieferung,\"Wo ist mein Paket?<br>Am 3. März 2024 schrieb Support:<br>"
+    "&gt; Danke\",2024-03-03\r\n"
+    "T4,Where is my order,,2024-03-04\r\n")
+
+
+def test_helpdesk_snippet(data, namespaces):
+    """The recipe turns a helpdesk's export into a corpus every command reads: the
+    subject and the body's own lines, without HTML, the quoted reply or the signature."""
+    from tagsmith.data.readers import read_csv
+
+    data["helpdesk_export"].write_text(HELPDESK_EXPORT, encoding="utf-8")
+    _run("helpdesk", data, namespaces)
+    records = list(read_csv(data["helpdesk_tickets"]))
+    assert [r.doc_id for r in records] == ["T1", "T2", "T3", "T4"]
+    assert [r.text for r in records] == [
+        "Charged twice\nHello,\nI was charged twice for #123 & want a refund \U0001f621",
+        "Re: Login\nI can't log in.",
+        "Lieferung\nWo ist mein Paket?",
+        "Where is my order"]
+    assert records[0].metadata == {"created_at": "2024-03-01"}
 
 
 def test_commands_are_read_from_every_shell_block_and_prompt_line():
