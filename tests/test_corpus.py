@@ -2453,6 +2453,28 @@ def test_a_label_file_that_is_not_utf8_is_named_not_its_document(tmp_path, sidec
     assert corpus.report.skipped_lines == [(1, says)]
 
 
+def test_a_helpdesk_export_is_told_which_columns_hold_the_text(tmp_path):
+    """A helpdesk's export (id, subject, body, created_at) was refused as no header,
+    "the first line must be a header naming the columns", its header shown: the
+    message names the columns that hold the text and what to do with them."""
+    path = tmp_path / "tickets.csv"
+    path.write_text("id,subject,body,created_at\n1,Refund,\"Hi<br>charged twice\",2024\n",
+                    encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_csv(path))
+    assert str(caught.value) == (
+        f"{path}:1: no 'text' column in the header; found columns: 'id', 'subject', "
+        "'body', 'created_at'; the documents' text seems to be in 'subject', 'body': "
+        "write a copy whose 'text' column joins them (README, \"Recipe: tickets from a "
+        "helpdesk export\", shows how), or rename the one column that holds it 'text'")
+    path.write_text("Ticket ID,Description,Status\n1,help,open\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_csv(path))
+    assert str(caught.value).endswith(
+        "found columns: 'Ticket ID', 'Description', 'Status'; the documents' text seems "
+        "to be in 'Description': rename that column 'text'")
+
+
 def test_a_csv_corpus_with_no_header_row_is_told_to_start_with_one(tmp_path):
     """A CSV of documents with no header row was refused as "no 'text' column in the
     header; found columns: 'a doc about rain', 'weather'": its first line is shown, and

@@ -1852,6 +1852,16 @@ def _warn_numbers_split(path: Path, numbers: list[tuple[int, str, tuple[str, ...
                    cell, ", ".join(map(repr, labels)))
 
 
+#: column names (lower case, spaces as ``_``) that hold a document's text in exports
+#: of helpdesks, CRMs and surveys: a header of no ``text`` column naming some of them
+#: is told which, where it was told that a header must come first
+TEXT_LIKE_COLUMNS = frozenset((
+    "subject", "body", "description", "message", "content", "comment", "comments",
+    "title", "summary", "question", "answer", "review", "note", "notes", "details",
+    "ticket", "ticket_body", "ticket_subject", "issue", "feedback", "response",
+    "html_body", "plain_body", "text_body", "email_body", "abstract"))
+
+
 class NoTextColumnError(CorpusFormatError):
     """A CSV corpus whose header names no ``text`` column; ``columns``: the header's
     names, stripped and lower-case (``uri`` among them: a CSV vocabulary's header, which
@@ -1864,8 +1874,20 @@ class NoTextColumnError(CorpusFormatError):
                  first_line: str | None = None) -> None:
         found = ", ".join(repr(name) for name in columns) or "none"
         self.columns = [name.lower() for name in columns]
+        texts = [name for name in columns
+                 if name.strip().lower().replace(" ", "_") in TEXT_LIKE_COLUMNS]
         if "uri" in self.columns:
             more = " (a 'uri' column and no 'text': a CSV vocabulary's header, not a corpus's)"
+        elif len(texts) == 1:
+            # a helpdesk, CRM or survey export: its header is a header, which the
+            # message below told to come first
+            more = (f"; the documents' text seems to be in {texts[0]!r}: rename that "
+                    "column 'text'")
+        elif texts:
+            more = (f"; the documents' text seems to be in "
+                    f"{', '.join(repr(name) for name in texts)}: write a copy whose "
+                    "'text' column joins them (README, \"Recipe: tickets from a helpdesk "
+                    "export\", shows how), or rename the one column that holds it 'text'")
         elif first_line is not None:
             shown = first_line.rstrip("\r\n")
             shown = shown if len(shown) <= 200 else shown[:200] + "..."
