@@ -2173,6 +2173,33 @@ def test_suggest_sets_counts_the_documents_that_abstain_and_why(calibrated_cli_b
     assert quiet.exit_code == 0 and "send to a human" not in quiet.stderr
 
 
+def test_suggest_sets_counts_the_empty_sets_that_do_not_abstain(calibrated_cli_bundle,
+                                                                goemotions_small, tmp_path):
+    """A recall set of no label does not abstain, and the last line counted only the
+    sets that do: a support team routing tickets by the sets read "1 of 20 documents
+    abstains" and lost a ticket whose set was empty (no queue, and no person). The line
+    counts them apart, saying that they name no label."""
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(goemotions_small["test"].read_text().splitlines(True)[:50]))
+    result = run("suggest", calibrated_cli_bundle, docs, "--sets", "--alpha", "0.6",
+                 quiet=False)
+    assert result.exit_code == 0, result.output
+    sets = [json.loads(line)["set"] for line in result.stdout.splitlines()]
+    n_abstain = sum(s["abstain"] for s in sets)
+    empty = sum(s["size"] == 0 and not s["abstain"] for s in sets)
+    assert empty > 1  # at this alpha some sets hold no label and do not abstain
+    assert (f"{n_abstain} of 50 documents ({n_abstain / 50:.1%}) abstain (send to a "
+            f"human)") in result.stderr
+    assert (f"; {empty} more have an empty set (no label reaches the set's threshold) and "
+            "do not abstain: a set of size 0 names no label, so send them to a human too "
+            "(a smaller --alpha makes sets reach further down)") in result.stderr
+    full = run("suggest", calibrated_cli_bundle, docs, "--sets", "--alpha", "0.05",
+               quiet=False)
+    assert full.exit_code == 0, full.output
+    assert all(json.loads(line)["set"]["size"] for line in full.stdout.splitlines())
+    assert "empty set" not in full.stderr
+
+
 def test_calibrate_says_plainly_when_no_label_can_be_suggested(calibrated_cli_bundle,
                                                                goemotions_small, tmp_path,
                                                                caplog):

@@ -1367,6 +1367,15 @@ def _say_abstained(abstained: Counter[str], n_docs: int, min_confidence: float,
         if abstained["too_large"] * 2 >= n_docs:
             line += ("; half the sets or more are too large: try a larger --alpha, another "
                      "--set-method, or a larger --max-set-size")
+    empty = abstained["empty_kept"]
+    if empty:
+        # a recall or mondrian set of no label does not abstain: a support team routing
+        # by the sets read "1 of 20 abstain" and lost the ticket whose set was empty
+        line += (f"; {empty:,} more {plural(empty, 'has', 'have')} an empty set (no label "
+                 "reaches the set's threshold) and do" + plural(empty, "es", "")
+                 + " not abstain: a set of size 0 names no label, so send "
+                 + plural(empty, "it", "them") + " to a human too (a smaller --alpha "
+                 "makes sets reach further down)")
     if not (click.get_current_context().find_root().obj or {}).get("quiet"):
         click.echo(line, err=True)
 
@@ -1480,6 +1489,8 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
     for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
         if doc_set is not None and doc_set.abstain and abstained is not None:
             abstained.update(("abstain", *doc_set.abstain_reasons))
+        elif doc_set is not None and doc_set.size == 0 and abstained is not None:
+            abstained["empty_kept"] += 1  # names no label, yet goes to no person
         if fmt == "json":
             line = {"doc": doc_id, "suggestions": [s.to_dict() for s in suggestions]}
             if doc_set is not None:
