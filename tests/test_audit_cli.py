@@ -2101,7 +2101,8 @@ def test_the_command_says_what_a_label_of_the_vocabulary_it_lacks_is_instead(
                      result.output).group(1)
     assert re.fullmatch(r"; line \d+'s '(great|joy)': part of 'great joy', the label "
                         r"<urn:goemotions:joy> \('great joy'\), read as 2 labels as the cell "
-                        r"is split at its spaces; write <urn:goemotions:joy> in its place",
+                        r"is split at its spaces; write <urn:goemotions:joy> in its place, or end "
+                        r"the cell with '\|' \('great joy\|', one label\)",
                         said), said
 
 

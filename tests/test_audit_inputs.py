@@ -261,7 +261,8 @@ def test_unknown_labels_skipped_say_what_the_first_such_key_is_instead(tmp_path,
     assert ("2 unknown label occurrences skipped (2 distinct, most often 'Refund' x1; "
             "line 3's 'Refund': part of 'Refund request', the label <u:ref> "
             "('Refund request'), read as 2 labels as the cell is split at its spaces; "
-            "write <u:ref> in its place)") in caplog.text
+            "write <u:ref> in its place, or end the cell with '|' ('Refund request|', "
+            "one label))") in caplog.text
     caplog.clear()
     path.write_text("text,labels\ncharged twice,u:bill\nrefund please,refund request|\n")
     with caplog.at_level("WARNING", logger="tagsmith"):

@@ -1101,13 +1101,21 @@ def test_unknown_label_that_is_a_code_written_another_way_names_the_code(tmp_pat
              "split at its spaces; write the codes alone"),
             ("H04L 9/32", "it is part of 'H04L 9/32', the label <H04L9/32> ('Authentication "
                           "schemes'), read as 2 labels as the cell is split at its spaces; "
-                          "write <H04L9/32> in its place")):
+                          "write <H04L9/32> in its place, or end the cell with '|' "
+                          "('H04L 9/32|', one label)")):
         path = write(tmp_path / "codes.csv", f"text,labels\nnote,{cell}\n")
         with pytest.raises(UnknownLabelError) as info:
             list(Corpus(path, space))
         key = info.value.label
         assert str(info.value) == (f"{path}:2: unknown label {key!r} (no URI, preferred "
                                    f"name or notation of the vocabulary): {shown}")
+    # in a TSV, where a '|' ending the labels splits nothing, or where the label is part
+    # of the cell, no '|' is offered
+    for path in (write(tmp_path / "codes.tsv", "note\tH04L 9/32\n"),
+                 write(tmp_path / "codes.csv", "text,labels\nnote,H04L 9/32 E11.9\n")):
+        with pytest.raises(UnknownLabelError) as info:
+            list(Corpus(path, space))
+        assert str(info.value).endswith("write <H04L9/32> in its place"), str(info.value)
     path = write(tmp_path / "codes.tsv", "note\tE11.9 Type 2\n")
     with pytest.raises(UnknownLabelError, match="a word of the name of <E11.9>"):
         list(Corpus(path, space))

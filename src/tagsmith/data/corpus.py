@@ -203,20 +203,21 @@ class ReadReport:
             and hint_due(len(self.unknown_labels))
 
     def look_for_hint(self, key: str, record: Record, label_space: object, *,
-                      split: bool, where: str | None) -> None:
+                      split: bool, where: str | None, csv_cell: bool = False) -> None:
         """After :meth:`add_unknown`: the first hint a skipped key gets (what the error
         of ``unknown_labels="fail"`` says it is instead), for the summary, looked for
         on a bounded sample of the distinct keys, :func:`hint_due`'s (a hint scans the
         vocabulary). A support team's CSV of one intent a cell, "Billing issue", was
         read as 'Billing' and 'issue', and the skip said only how many such keys were
         dropped. ``split``: whether the labels cell was split at its spaces (no JSONL);
-        ``where``: ``"line N"`` or the folder's file."""
+        ``where``: ``"line N"`` or the folder's file; ``csv_cell``: a CSV's labels cell
+        (:meth:`LabelSpace.split_hint`)."""
         if not self.hint_wanted(key) or not isinstance(label_space, LabelSpace):
             return
         self.n_hint_tries += 1
         hint = label_space.unknown_hint(key)
         if not hint and split:
-            hint = label_space.split_hint(record.labels, key)
+            hint = label_space.split_hint(record.labels, key, csv_cell=csv_cell)
         if hint:
             self.unknown_hint = f"{where}'s {key!r}: {hint}" if where else f"{key!r}: {hint}"
             if hint.startswith(LINE_NUMBER_HINT):
@@ -412,6 +413,7 @@ class Corpus:
                     # 199,136 in 100,000 lines)
                     report.look_for_hint(key, record, self.label_space,
                                          split=self.format not in ("jsonl", "dir"),
+                                         csv_cell=self.format == "csv",
                                          where=(record.source if self.format == "dir"
                                                 else f"line {record.line}"))
             else:
@@ -422,7 +424,8 @@ class Corpus:
                         and self.format not in ("jsonl", "dir"):
                     # a cell split at its spaces: an IPC code 'H04L 9/32', a code's title
                     # (a folder's label file has a label a line, split at no space)
-                    hint = space.split_hint(record.labels, key)
+                    hint = space.split_hint(record.labels, key,
+                                            csv_cell=self.format == "csv")
                 raise UnknownLabelError(key, path=record.source, line=line, hint=hint)
         return Document(record.text, tuple(dict.fromkeys(ids)), record.doc_id, record.metadata)
 

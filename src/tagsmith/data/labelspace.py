@@ -973,13 +973,14 @@ class LabelSpace(Sequence[Label]):
     #: the most words :meth:`split_hint` joins (a code's title runs to a dozen)
     SPLIT_HINT_WORDS = 16
 
-    def split_hint(self, keys: Sequence[str], key: str) -> str:
+    def split_hint(self, keys: Sequence[str], key: str, *, csv_cell: bool = False) -> str:
         """For an unknown ``key`` among the ``keys`` of a labels cell read split at its
         spaces (a CSV cell of no ``|``, ``;`` or ``,``, a TSV line's labels): what the
         words around it are together, where they are a label (an IPC code ``H04L 9/32``
         read as ``H04L`` and ``9/32``) or a code followed by the start of its name
         (``E11.9 Type 2 diabetes``, each word of the title read as a label); ``""``
-        for neither.
+        for neither. With ``csv_cell`` (a CSV's labels cell) a label that is the whole
+        cell is also told to end the cell with ``|``, which a CSV reads as one label.
 
         >>> space = LabelSpace([Label("E11.9", {"en": "Type 2 diabetes"}),
         ...                     Label("H04L9/32", {"en": "Authentication"},
@@ -1029,10 +1030,14 @@ class LabelSpace(Sequence[Label]):
                         return (f"part of {joined!r}, read as {end - start} labels as the "
                                 f"cell is split at its spaces, {leaf}")
                 if found is not None:
+                    # a support team's CSV of one intent a cell, 'Returns and
+                    # exchanges', was told to write a URI; a '|' ending it is enough
+                    whole = (f", or end the cell with '|' ({joined + '|'!r}, one label)"
+                             if csv_cell and start == 0 and end == len(keys) else "")
                     return (f"part of {joined!r}, the label <{self.uri_of(found)}> "
                             f"({self.name_of(found)!r}), read as {end - start} labels as "
                             "the cell is split at its spaces; write "
-                            f"<{self.uri_of(found)}> in its place")
+                            f"<{self.uri_of(found)}> in its place{whole}")
         return ""
 
     def _name_index_of_notation(self, key: str) -> int | None:

@@ -1645,6 +1645,7 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
                     # as Corpus does: an audit of another vocabulary's corpus skips
                     # hundreds of thousands
                     report.look_for_hint(key, record, label_space, split=split,
+                                         csv_cell=form == "csv",
                                          where=record.source if folder
                                          else f"line {record.line}")
             else:
