@@ -1298,6 +1298,37 @@ def test_skipped_unknown_labels_scan_the_notations_once(tmp_path):
     assert coded._name_index_of_notation("X") is None
 
 
+def test_unknown_keys_split_the_uris_once_for_their_ends():
+    """The hint for a URI's last segment ('1622' of a EUROVOC URI) split every label's
+    URI for each key it was asked about: a corpus read skipping unknown labels asks for
+    up to 20 keys' hints. The ends are indexed once per vocabulary."""
+    from tagsmith.data.labelspace import Label
+
+    class Counted(Label):
+        @property
+        def uri(self):
+            reads.append(1)
+            return self._uri
+
+        @uri.setter
+        def uri(self, value):
+            self._uri = value
+
+    reads: list[int] = []
+    space = LabelSpace([Counted(f"http://x/{i}", pref_labels={"en": f"n{i}"})
+                        for i in range(50)] + [Counted("http://y#7"), Counted("plain")])
+    reads.clear()
+    hints = [space._uri_end_hint(key) for key in [f"z{i}" for i in range(20)] + ["7"]]
+    assert hints[:20] == [""] * 20
+    assert hints[20] == ("the end of 2 concepts' URIs, <http://x/7> ('n7'), <http://y#7> "
+                         "('http://y#7'); write the URI of the one meant")
+    # each URI read twice for the index, and those the hint names: about 110;
+    # splitting them all for each key made it about 1,100
+    assert len(reads) < 3 * len(space)
+    assert space._uri_end_hint("plain") == ""  # a whole URI is no end of one
+    assert space._uri_end_hint("x") == ""
+
+
 def test_the_old_name_of_the_first_hint_tries_still_imports():
     """MAX_HINT_TRIES was renamed FIRST_HINT_TRIES when hints were looked for past the
     first 20 distinct keys: code importing the old name failed with ImportError."""

@@ -461,6 +461,8 @@ class LabelSpace(Sequence[Label]):
         self._awk_note: str | None = None
         # notation -> the ids of the labels of that notation (:meth:`_name_index_of_notation`)
         self._notations: dict[str, list[int]] | None = None
+        # a URI's last segment -> the ids of the labels whose URIs end so (:meth:`_uri_end_hint`)
+        self._uri_ends: dict[str, list[int]] | None = None
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -842,8 +844,17 @@ class LabelSpace(Sequence[Label]):
         if not key or any(char in key for char in "/#") or any(
                 char.isspace() for char in key):
             return ""
-        ends = {i: self.name_of(i) for i, label in enumerate(self._labels)
-                if re.split("[/#]", label.uri)[-1] == key and label.uri != key}
+        by_end = self._uri_ends
+        if by_end is None:
+            # indexed once, as names and notations are: a corpus read skipping unknown
+            # labels asks for up to 20 keys' hints, each splitting every URI again
+            by_end = {}
+            for i, label in enumerate(self._labels):
+                end = re.split("[/#]", label.uri)[-1]
+                if end != label.uri:
+                    by_end.setdefault(end, []).append(i)
+            self._uri_ends = by_end
+        ends = {i: self.name_of(i) for i in by_end.get(key, ())}
         if len(ends) == 1:
             (i, name), = ends.items()
             return (f"the end of the URI <{self.uri_of(i)}> ({name!r}); write "
