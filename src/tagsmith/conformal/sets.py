@@ -184,8 +184,7 @@ class LabelSets:
         were left out."""
         if self.excluded is None or not self.excluded.any():
             return y_true, 0
-        y = without_labels(y_true, self.excluded, self.topk)
-        return y, check_labels(y_true, self.topk).nnz - y.nnz
+        return counted_without_labels(y_true, self.excluded, self.topk)
 
     def summary(self, y_true: LabelMatrix | None = None, *,
                 bands: FrequencyBands | None = None) -> dict:
@@ -250,7 +249,15 @@ def without_labels(y_true: LabelMatrix, labels: np.ndarray, topk: TopK) -> sp.cs
     ``y_true``), as a sparse matrix with the true labels of ``labels`` (a boolean mask:
     the labels never trained, in no conformal set) removed. One for the recall sets,
     LP-ICP and :class:`LabelSets`' recall, each of which wrote it."""
+    return counted_without_labels(y_true, labels, topk)[0]
+
+
+def counted_without_labels(y_true: LabelMatrix, labels: np.ndarray, topk: TopK
+                           ) -> tuple[sp.csr_matrix, int]:
+    """:func:`without_labels`, and how many true labels it removed: :class:`LabelSets`'
+    summary counts them, and checked ``y_true`` a second time to do so."""
     matrix = check_labels(y_true, topk).copy()  # the caller's matrix left as it was
-    matrix.data[labels[matrix.indices]] = False
+    removed = labels[matrix.indices]  # the checked matrix stores no zero
+    matrix.data[removed] = False
     matrix.eliminate_zeros()
-    return matrix
+    return matrix, int(np.count_nonzero(removed))
