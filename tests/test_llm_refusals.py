@@ -517,6 +517,21 @@ REFUSALS = [
     # someone else's and the refusal as the document's words
     "Sorry, ChatGPT is unable to help with that.",
     "Apologies, but Claude is unable to assist with this request.",
+    # the model by its product name with no apology, or the apology a sentence of its
+    # own before: each read as someone else's words, a note
+    "Unfortunately, ChatGPT is unable to help.",
+    "Unfortunately, GPT-4o is unable to assist with this request.",
+    "I'm sorry. This service is unable to help with that.",
+    "I apologize! The tool is unable to assist with this request.",
+    # a word of another language's verbs of saying that is also English ("dice",
+    # "cite", "plaint"), or an English one that is also a noun ("claims", "states"),
+    # before an English refusal: read as reported speech, the refusal missed
+    "Roll the dice, I can't help with gambling.",
+    "Whatever sources you cite, I can't help with that.",
+    "Whatever the plaint, I cannot assist with this request.",
+    "About insurance claims, I can't help with that.",
+    "Under the laws of several states, I cannot assist with this request.",
+    "Despite the news reports, I can't help with that.",
 ]
 #: answers that no label applies, explained in words close to a refusal's: each counted
 #: a refusal, the document left for a person where it had been answered
@@ -628,6 +643,12 @@ SOMEONE_ELSE_UNABLE = [
     "The agency has been unable to help them; none fits.",
     "They\u2019ve been unable to help; no label applies.",
     "The writer seems unable to help it. None of the labels fits.",
+    # someone named before a comma, or "you" (the document's words to its reader):
+    # each was a refusal
+    "The customer, unable to help her mother, asks about billing; no label fits.",
+    "My landlord, unable to help, sent me here; none applies.",
+    "You are unable to help with the move, the letter says; no label fits.",
+    "You're unable to assist them, it reads. None of the labels fits.",
 ]
 #: the same in the other languages, the document's words reported after a verb of
 #: saying: each was a refusal (the verbs were English only), where the English is none

@@ -38,42 +38,54 @@ _DECLINED = (r"|fulfill?\s+(?:this|that|your)\s+request|complete\s+(?:this|that)
 #: tilldela någon etikett": none applies) nor the idiom "can't help but" ("Je ne peux
 #: pas m'empêcher de", "No puedo evitar", "En voi olla huomaamatta", "Jag kan inte låta
 #: bli att"): each was a malformed answer, or a "none applies" of an empty labels list
-_OTHER_LANGUAGES = (
-    # German: "Ich kann dabei leider nicht helfen", "Dabei kann ich Ihnen nicht helfen",
-    # "Ich kann diese Anfrage nicht bearbeiten", "Ich muss das ablehnen"
-    r"\b(?:ich\s+kann|kann\s+ich)\s+(?:\w+\s+){0,3}?nicht\s+(?:helfen|behilflich"
-    r"|weiterhelfen)\b",
-    r"\bich\s+kann\s+(?:diese[nm]?\s+(?:Anfrage|Auftrag|Aufgabe|Inhalt)|das|dies)\s+"
-    r"(?:leider\s+)?nicht\s+(?:bearbeiten|erfüllen|ausführen|nachkommen)",
-    r"\bich\s+muss\s+(?:das\s+|dies\s+|diese\s+Anfrage\s+)?ablehnen",
-    # French: "Je ne peux pas vous aider", "Je ne peux pas répondre à cette demande",
-    # "Je ne suis pas en mesure d'aider", "Je dois refuser"
-    r"\bje\s+ne\s+(?:peux|pourrai)\s+pas\s+(?:vous\s+|t['\u2019]\s*)?(?:aider|assister)\b",
-    r"\bje\s+ne\s+suis\s+pas\s+en\s+mesure\s+(?:d['\u2019]\s*|de\s+(?:vous\s+|t['\u2019]\s*))"
-    r"(?:aider|assister)\b",
-    r"\bje\s+ne\s+(?:peux|pourrai)\s+pas\s+(?:répondre\s+à|traiter|donner\s+suite\s+à"
-    r"|satisfaire)\s+(?:cette|votre|ta)\s+(?:demande|requête)",
-    r"\bje\s+dois\s+(?:refuser|décliner)",
-    # Spanish: "No puedo ayudar con eso", "No puedo ayudarte", "No puedo cumplir con
-    # esta solicitud", "Debo negarme"
-    r"\bno\s+(?:puedo|podré|me\s+es\s+posible|estoy\s+en\s+condiciones\s+de)\s+"
-    r"(?:ayudar|asistir)(?:te|le|les|lo|la)?\b",
-    r"\bno\s+puedo\s+(?:cumplir\s+con|procesar|completar|atender)\s+(?:esta|esa|tu|su)"
-    r"\s+(?:solicitud|petición|tarea)",
-    r"\bdebo\s+(?:negarme|rechazar)",
-    # Finnish: "En voi auttaa tässä", "Valitettavasti en pysty auttamaan", "En voi
-    # käsitellä tätä pyyntöä", "Minun täytyy kieltäytyä"
-    r"\ben\s+(?:voi|pysty|kykene)\s+(?:\w+\s+)?(?:auttaa|auttamaan|avustaa|avustamaan)\b",
-    r"\ben\s+(?:voi|pysty)\s+(?:käsittelemään|käsitellä|täyttämään|täyttää|toteuttamaan"
-    r"|toteuttaa)\s+(?:tätä|tuota)\s+(?:pyyntöä|tehtävää)",
-    r"\btäytyy\s+kieltäytyä",
-    # Swedish: "Jag kan inte hjälpa till med det", "Det kan jag tyvärr inte hjälpa till
-    # med", "Jag kan inte tillmötesgå denna begäran", "Jag måste avböja"
-    r"\b(?:jag\s+kan|kan\s+jag)\s+(?:tyvärr\s+)?(?:inte|ej)\s+(?:\w+\s+)?(?:hjälpa|bistå)\b",
-    r"\bjag\s+kan\s+(?:tyvärr\s+)?(?:inte|ej)\s+(?:tillmötesgå|uppfylla|behandla|utföra)"
-    r"\s+(?:denna|den\s+här|din|detta)\s+(?:begäran|förfrågan|uppgift)",
-    r"\bjag\s+måste\s+(?:avböja|vägra|tacka\s+nej)",
-)
+_OTHER_LANGUAGE_REFUSALS = {
+    "de": (
+        # German: "Ich kann dabei leider nicht helfen", "Dabei kann ich Ihnen nicht helfen",
+        # "Ich kann diese Anfrage nicht bearbeiten", "Ich muss das ablehnen"
+        r"\b(?:ich\s+kann|kann\s+ich)\s+(?:\w+\s+){0,3}?nicht\s+(?:helfen|behilflich"
+        r"|weiterhelfen)\b",
+        r"\bich\s+kann\s+(?:diese[nm]?\s+(?:Anfrage|Auftrag|Aufgabe|Inhalt)|das|dies)\s+"
+        r"(?:leider\s+)?nicht\s+(?:bearbeiten|erfüllen|ausführen|nachkommen)",
+        r"\bich\s+muss\s+(?:das\s+|dies\s+|diese\s+Anfrage\s+)?ablehnen",
+    ),
+    "fr": (
+        # French: "Je ne peux pas vous aider", "Je ne peux pas répondre à cette demande",
+        # "Je ne suis pas en mesure d'aider", "Je dois refuser"
+        r"\bje\s+ne\s+(?:peux|pourrai)\s+pas\s+(?:vous\s+|t['\u2019]\s*)?(?:aider|assister)\b",
+        r"\bje\s+ne\s+suis\s+pas\s+en\s+mesure\s+(?:d['\u2019]\s*|de\s+(?:vous\s+|t['\u2019]\s*))"
+        r"(?:aider|assister)\b",
+        r"\bje\s+ne\s+(?:peux|pourrai)\s+pas\s+(?:répondre\s+à|traiter|donner\s+suite\s+à"
+        r"|satisfaire)\s+(?:cette|votre|ta)\s+(?:demande|requête)",
+        r"\bje\s+dois\s+(?:refuser|décliner)",
+    ),
+    "es": (
+        # Spanish: "No puedo ayudar con eso", "No puedo ayudarte", "No puedo cumplir con
+        # esta solicitud", "Debo negarme"
+        r"\bno\s+(?:puedo|podré|me\s+es\s+posible|estoy\s+en\s+condiciones\s+de)\s+"
+        r"(?:ayudar|asistir)(?:te|le|les|lo|la)?\b",
+        r"\bno\s+puedo\s+(?:cumplir\s+con|procesar|completar|atender)\s+(?:esta|esa|tu|su)"
+        r"\s+(?:solicitud|petición|tarea)",
+        r"\bdebo\s+(?:negarme|rechazar)",
+    ),
+    "fi": (
+        # Finnish: "En voi auttaa tässä", "Valitettavasti en pysty auttamaan", "En voi
+        # käsitellä tätä pyyntöä", "Minun täytyy kieltäytyä"
+        r"\ben\s+(?:voi|pysty|kykene)\s+(?:\w+\s+)?(?:auttaa|auttamaan|avustaa|avustamaan)\b",
+        r"\ben\s+(?:voi|pysty)\s+(?:käsittelemään|käsitellä|täyttämään|täyttää|toteuttamaan"
+        r"|toteuttaa)\s+(?:tätä|tuota)\s+(?:pyyntöä|tehtävää)",
+        r"\btäytyy\s+kieltäytyä",
+    ),
+    "sv": (
+        # Swedish: "Jag kan inte hjälpa till med det", "Det kan jag tyvärr inte hjälpa till
+        # med", "Jag kan inte tillmötesgå denna begäran", "Jag måste avböja"
+        r"\b(?:jag\s+kan|kan\s+jag)\s+(?:tyvärr\s+)?(?:inte|ej)\s+(?:\w+\s+)?(?:hjälpa|bistå)\b",
+        r"\bjag\s+kan\s+(?:tyvärr\s+)?(?:inte|ej)\s+(?:tillmötesgå|uppfylla|behandla|utföra)"
+        r"\s+(?:denna|den\s+här|din|detta)\s+(?:begäran|förfrågan|uppgift)",
+        r"\bjag\s+måste\s+(?:avböja|vägra|tacka\s+nej)",
+    ),
+}
+_OTHER_LANGUAGES = tuple(pattern for patterns in _OTHER_LANGUAGE_REFUSALS.values()
+                         for pattern in patterns)
 REFUSAL = re.compile(
     r"\b(?:I\s*(?:can\s*not|can['\u2019]?t|cannot|won['\u2019]?t(?:\s+be\s+able\s+to)?"
     r"|will\s+not|(?:am|['\u2019]m)\s+(?:not\s+able|unable|not\s+going)\s+to)\s+(?:"
@@ -121,10 +133,14 @@ _QUOTED = re.compile(
 #: ne peux pas vous aider", "Med det sagt kan jag inte hjälpa till": refusals missed),
 #: nor is "said that" followed by a comma, an aside closing ("Having said that, I can't
 #: help with that"), nor "Cela étant dit, je ne peux pas ..."
+#: Each language's verbs count only before a refusal in that language (English ones
+#: before any: a note in English quotes a French customer): "dice", "cite", "dit" and
+#: "plaint" are English words too ("Roll the dice, I can't help with gambling",
+#: "Whatever sources you cite, I can't help with that": refusals missed)
 _SAYING_VERBS = {
-    "en": ("says|said|writes|wrote|reads|states|stated|quotes|quoted|reports|reported"
-           "|claims|claimed|complains|complained|explains|explained|mentions|mentioned"
-           "|adds|added|insists|insisted|admits|admitted"),
+    "en": ("says|said|writes|wrote|reads|stated|quoted|reported|claimed|complains"
+           "|complained|explains|explained|mentioned|adds|added|insists|insisted|admits"
+           "|admitted"),
     "de": ("sagt|sagte|gesagt|schreibt|schrieb|geschrieben|meint|meinte|behauptet"
            "|behauptete|berichtet|berichtete|erklärt|erklärte|zitiert|zitierte|erwähnt"
            "|erwähnte|klagt|klagte|beklagt|beklagte|betont|betonte|besagt|schildert"
@@ -146,13 +162,25 @@ _SAYING_VERBS = {
            "|klagar|klagade|hävdar|hävdade|menar|menade|tillägger|tillade|medger|medgav"
            "|rapporterar|rapporterade"),
 }
-_SAYING = (r"\b(?<!that\s)(?<!this\s)(?<!being\s)(?<!cela\s)(?<!ceci\s)(?<!ça\s)"
-           r"(?<!autrement\s)(?<!soit\s)(?<!étant\s)(?<!det\s)(?:"
-           + "|".join(_SAYING_VERBS.values()) + r")\b")
-_REPORTED = re.compile(
-    _SAYING + r"\s*[:,]?\s*(?:that\s+|(?:dass|daß|que|att|että)\s*,?\s*)?"
-    r"(?:(?:he|she|they|we|you|it|I|yo|minä)\s+(?:(?:is|are|was|were)\s+)?)?(?:ya\s+)?$",
-    re.IGNORECASE)
+#: English verbs of saying that are also plural nouns ("About insurance claims, I can't
+#: help with that", "Under the laws of several states, ...", "Despite the news reports,
+#: ...": refusals missed): verbs only where no comma alone follows them ("The customer
+#: states: ...", "... reports that ...", "... claims I can't help")
+_SAYING_NOUNS = "states|quotes|reports|claims|mentions"
+_SAYING_OPENING = (r"\b(?<!that\s)(?<!this\s)(?<!being\s)(?<!cela\s)(?<!ceci\s)(?<!ça\s)"
+                   r"(?<!autrement\s)(?<!soit\s)(?<!étant\s)(?<!det\s)")
+_SAYING = (_SAYING_OPENING + r"(?:" + "|".join(_SAYING_VERBS.values()) + "|" + _SAYING_NOUNS
+           + r")\b")
+_REPORTED_WORDS = (r"\s*(?:that\s+|(?:dass|daß|que|att|että)\s*,?\s*)?"
+                   r"(?:(?:he|she|they|we|you|it|I|yo|minä)\s+(?:(?:is|are|was|were)\s+)?)?"
+                   r"(?:ya\s+)?$")
+#: reported speech before a refusal in each language (:func:`_refusal_language`)
+_REPORTED = {
+    language: re.compile(
+        _SAYING_OPENING + r"(?:(?:" + _SAYING_VERBS["en"]
+        + ("" if language == "en" else "|" + _SAYING_VERBS[language])
+        + r")\b\s*[:,]?|(?:" + _SAYING_NOUNS + r")\b\s*:?)" + _REPORTED_WORDS, re.IGNORECASE)
+    for language in _SAYING_VERBS}
 #: before a verb of saying, the model itself as its speaker, opening the sentence or
 #: a clause of it ("I said I can't help with that.", "No, I've already said I cannot
 #: assist", "Ich habe bereits gesagt, ich kann nicht helfen", "Je l'ai déjà dit : je
@@ -202,17 +230,44 @@ _ASIDE = re.compile(r"\b(?:as|wie|comme|como|kuten)\b|^\s*som\b", re.IGNORECASE)
 #: label fits", "they're still unable to assist her"), which says what the document
 #: tells, no refusal of the model's: it was one, the document left for a person. The
 #: model refuses as "I" or "we", without a subject ("Sorry, unable to help with
-#: that"), or naming itself ("This assistant is unable to help"): refusals still
+#: that"), or naming itself ("This assistant is unable to help", "Unfortunately,
+#: ChatGPT is unable to help", "GPT-4o is unable to assist"): refusals still. "You"
+#: is the document's words to its reader ("You are unable to help with the move, the
+#: letter says"), as is someone named before a comma ("The customer, unable to help
+#: her mother, asks about billing")
+_MODEL_NAMES = (r"I|we|assistant|model|AI|system|bot|chatbot|ChatGPT|GPT|Claude|Gemini"
+                r"|Bard|Copilot|Llama|Mistral|Mixtral|Qwen|Grok|DeepSeek|Gemma")
 _SOMEONE_ELSE_UNABLE = re.compile(
-    r"(?<!\w)(?!(?:I|we|you|assistant|model|AI|system|bot|chatbot)\b)\w+"
+    r"(?<![\w-])(?!(?:" + _MODEL_NAMES + r")\b)[\w-]+"
     r"(?:\s+(?:is|are|was|were|(?:has|have|had)\s+been|(?:will|would)\s+be|remains?"
     r"|remained|seems?|seemed|appears?|appeared|feels?|felt|becomes?|became)"
-    r"|['\u2019](?:s|re|ve\s+been))\s+(?:(?:still|also|now|just|again|often|sometimes|\w+ly)\s+)?$",
+    r"|['\u2019](?:s|re|ve\s+been))\s+(?:(?:still|also|now|just|again|often|sometimes|\w+ly)\s+)?$"
+    r"|(?:^|[;:])\s*(?:the|an?|this|that|these|those|my|our|your|his|her|their|its)\s+"
+    r"(?:(?!(?:is|are|was|were)\b)\w+\s+)?(?!(?:is|are|was|were|" + _MODEL_NAMES
+    + r")\b)\w+\s*,\s*$",
     re.IGNORECASE)
 #: an apology to the reader opening the sentence of such an "unable to help": the model
 #: speaks, naming itself ("Sorry, ChatGPT is unable to help with that", "Apologies, but
 #: Claude is unable to assist"), no note of what the document tells
 _APOLOGY = re.compile(r"\b(?:sorry|apologies|I\s+apologi[sz]e)\b", re.IGNORECASE)
+#: a sentence that is an apology alone, before such an "unable to help" ("I'm sorry.
+#: This service is unable to help with that."): the model speaks, as in one sentence
+_APOLOGY_ALONE = re.compile(
+    r"\s*(?:(?:I(?:['\u2019]m|\s+am)\s+)?(?:(?:so|very|really|truly|terribly)\s+)?sorry"
+    r"|(?:my\s+)?apologies|I\s+(?:do\s+|must\s+)?apologi[sz]e)\s*", re.IGNORECASE)
+
+
+def _refusal_language(words: str) -> str:
+    """The language of the refusing ``words`` (:data:`REFUSAL`'s match): ``"en"``, or
+    that of the other languages' patterns matching them.
+
+    >>> _refusal_language("I can't help"), _refusal_language("je ne peux pas vous aider")
+    ('en', 'fr')
+    """
+    for language, patterns in _OTHER_LANGUAGE_REFUSALS.items():
+        if any(re.fullmatch(pattern, words, re.IGNORECASE) for pattern in patterns):
+            return language
+    return "en"
 
 
 def _quotations(text: str) -> list[tuple[int, int]]:
@@ -244,8 +299,8 @@ def refusal_words(text: str) -> str | None:
         start = found.start()
         if any(begin < start < end for begin, end in quoted):
             continue
-        sentence = re.split(r"[.!?\n]", head[:start])[-1]
-        said = _REPORTED.search(sentence)
+        *before, sentence = re.split(r"[.!?\n]", head[:start])
+        said = _REPORTED[_refusal_language(found.group(0))].search(sentence)
         # "as the policy states, I can't help", "I'm sorry, but the content policy
         # says I can't help": the model's own words, after an aside, an apology or
         # its rules as the speaker
@@ -254,7 +309,8 @@ def refusal_words(text: str) -> str | None:
                 and not _own_speech(sentence[:said.start()], said.group(0).split()[0]):
             continue
         if found.group(0)[:6].lower() == "unable" and _SOMEONE_ELSE_UNABLE.search(sentence) \
-                and not _APOLOGY.search(sentence):
+                and not _APOLOGY.search(sentence) \
+                and not (before and _APOLOGY_ALONE.fullmatch(before[-1])):
             continue  # "The customer is unable to help": the document's, not the model's
         return " ".join(found.group(0).split())
     return None
