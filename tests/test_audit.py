@@ -704,6 +704,20 @@ def test_find_label_issues_accepts_soft_and_boolean_labels():
         assert find_label_issues(Y, _T2, X=np.eye(2)).n_docs == 2
 
 
+def test_the_given_labels_p_at_1_takes_soft_labels_as_given():
+    """The metrics refuse labels other than 0 or 1 (a 0.5 was counted a whole label);
+    an audit's soft labels are given labels on purpose, their nonzero entries, for the
+    P@1 that chooses the co-occurrence weight as before."""
+    from tagsmith.audit.scores import choose_cooccurrence, given_p_at_1
+
+    topk = TopK.from_scores([[0.9, 0.1, 0.0]] * 3, k=2)
+    soft = np.array([[0.5, 0, 0], [0.8, 0.3, 0], [0, 1.0, 0]])
+    assert given_p_at_1(soft, topk) == given_p_at_1(soft != 0, topk) == 0.6667
+    weight, _, details = choose_cooccurrence(topk, sp.csr_matrix(soft), grid=[0, 1])
+    assert details["p@1_vs_given"] == choose_cooccurrence(
+        topk, sp.csr_matrix(soft != 0), grid=[0, 1])[2]["p@1_vs_given"]
+
+
 @pytest.mark.parametrize("Y, seed, name", [
     (np.array([[np.nan, 0], [0, 1]]), 0, "Y"),      # went through as a label
     (np.array([[2.0, 0], [0, 1]]), 0, "Y"),

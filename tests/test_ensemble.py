@@ -363,6 +363,22 @@ class _Proposes:
         return self.topk
 
 
+def test_tuning_on_soft_targets_ranks_against_their_labels():
+    """The ranking metrics refuse labels other than 0 or 1 (a 0.5 was counted a whole
+    label); an ensemble of soft-target members tunes on its held-out soft targets,
+    whose labels are their nonzero entries, as before: the same choice as on those."""
+    from tagsmith.models._ensemble_tuning import tune_combination
+    from tagsmith.topk import TopK
+
+    rng = np.random.default_rng(5)
+    n_docs, n_labels = 40, 6
+    truth = rng.integers(0, n_labels, n_docs)
+    soft = sp.csr_matrix((rng.uniform(0.2, 0.9, n_docs), (np.arange(n_docs), truth)),
+                         shape=(n_docs, n_labels))
+    topks = [TopK.from_scores(rng.random((n_docs, n_labels)), 3) for _ in range(2)]
+    assert tune_combination(topks, soft) == tune_combination(topks, soft != 0)
+
+
 @pytest.mark.parametrize("n_members", [2, 6])  # the whole grid; coordinate ascent
 def test_tuning_scores_the_candidates_prediction_ranks(n_members):
     """A label every member proposes with a score of 0 (a kNN with no neighbour votes

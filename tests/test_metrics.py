@@ -764,6 +764,61 @@ def test_wilson_interval_of_no_trials_is_nan_and_bad_counts_are_refused():
             wilson_interval(successes, trials, confidence=confidence)
 
 
+def _ranking_metrics():
+    from tagsmith.metrics import topk_hits
+
+    return [("precision_at_k", lambda y, t: precision_at_k(y, t, 2)),
+            ("recall_at_k", lambda y, t: recall_at_k(y, t, 2)),
+            ("ndcg_at_k", lambda y, t: ndcg_at_k(y, t, 2)),
+            ("f1_at_k", lambda y, t: f1_at_k(y, t, 2)),
+            ("psp_at_k", lambda y, t: psp_at_k(y, t, 2, [0.5, 0.5, 0.5])),
+            ("lrap", lrap), ("topk_hits", topk_hits)]
+
+
+def _set_metrics():
+    from tagsmith.metrics import hierarchical_scores, per_label_counts
+
+    return [("precision_micro", precision_micro), ("recall_micro", recall_micro),
+            ("f1_micro", f1_micro), ("f1_macro", f1_macro), ("f1_samples", f1_samples),
+            ("per_label_f1", per_label_f1), ("per_label_counts", per_label_counts),
+            ("hierarchical_scores",
+             lambda y, p: hierarchical_scores(y, p, sp.csr_matrix(([1], ([1], [0])),
+                                                                 shape=(3, 3))))]
+
+
+@pytest.mark.parametrize("bad", [np.nan, 2.0, 0.5, -1.0])
+def test_each_metric_refuses_labels_other_than_0_or_1_as_evaluate_does(bad):
+    """evaluate refuses a NaN, a 2 or a 0.5 in y_true or y_pred; precision_at_k,
+    per_label_f1 and the other metric functions counted any nonzero entry as a label
+    (a table's NaN gap a true label the ranking missed, a 0.5 a whole label), so one
+    call of each on the same matrices gave another figure than evaluate's or none.
+    Each refuses it naming the parameter and its first such entry; 0/1 and booleans
+    pass."""
+    rng = np.random.default_rng(4)
+    y_true = (rng.random((6, 3)) < 0.5).astype(float)
+    topk = TopK.from_scores(rng.random((6, 3)), 3)
+    y_pred = topk.label_sets(0.5).toarray().astype(float)
+    wrong = y_true.copy()
+    wrong[2, 1] = bad
+    shown = re.escape(f"{bad:g} at document 2, label 1")
+    for name, metric in _ranking_metrics():
+        metric(y_true, topk)
+        metric(sp.csr_matrix(y_true.astype(bool)), topk)
+        for labels in (wrong, sp.csr_matrix(wrong)):
+            with pytest.raises(InvalidParameterError,
+                               match=rf"parameter 'y_true' must be labels 0 or 1 .*{shown}"):
+                metric(labels, topk)
+                pytest.fail(f"{name} took {bad}")
+    for name, metric in _set_metrics():
+        metric(y_true, y_pred)
+        metric(y_true.astype(bool), y_pred.astype(bool))
+        for first, second, refused in ((wrong, y_pred, "y_true"), (y_true, wrong, "y_pred")):
+            with pytest.raises(InvalidParameterError,
+                               match=rf"parameter '{refused}' must be labels 0 or 1 .*{shown}"):
+                metric(first, second)
+                pytest.fail(f"{name} took {bad} in {refused}")
+
+
 @pytest.mark.parametrize(("name", "bad", "shown"), [
     ("y_true", np.nan, "nan at document 2, label 1"),
     ("y_true", 2, "2 at document 2, label 1"),

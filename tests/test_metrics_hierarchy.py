@@ -163,8 +163,9 @@ def test_blocks_of_documents_add_up_to_the_whole(monkeypatch):
     import tagsmith.metrics.hierarchy as hierarchy
 
     rng = np.random.default_rng(3)
-    y_true = sp.random(101, 5, density=0.3, random_state=rng, format="csr")
-    y_pred = sp.random(101, 5, density=0.3, random_state=rng, format="csr")
+    # labels 0 or 1, as the metrics take them (random values were counted as labels)
+    y_true = sp.random(101, 5, density=0.3, random_state=rng, format="csr") != 0
+    y_pred = sp.random(101, 5, density=0.3, random_state=rng, format="csr") != 0
     whole = hierarchical_scores(y_true, y_pred, diamond())
     monkeypatch.setattr(hierarchy, "BLOCK_DOCS", 7)
     assert hierarchical_scores(y_true, y_pred, diamond()) == whole

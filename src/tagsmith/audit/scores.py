@@ -73,9 +73,11 @@ def given_p_at_1(Y: LabelMatrix, topk: TopK) -> float:
     >>> given_p_at_1([[1, 0], [1, 0], [0, 1]], TopK.from_scores([[0.9, 0.1]] * 3, k=1))
     0.6667
     """
-    from tagsmith.metrics import precision_at_k
+    from tagsmith.metrics import as_label_matrix, precision_at_k
 
-    return round(precision_at_k(Y, topk, 1), 4)
+    # an audit's soft labels (0.5) are given labels: nonzero is one, as before the
+    # metrics refused other values than 0 or 1
+    return round(precision_at_k(as_label_matrix(Y, "Y"), topk, 1), 4)
 
 
 def check_cooccurrence(value: object) -> float | str:
@@ -157,8 +159,9 @@ def _blended_p_at_1(topk: TopK, Y: sp.csr_matrix, weight: float, kernel_counts: 
     :data:`_P1_BLOCK` documents at a time (the kernel scores each document alone, so
     every block's rows are those of the whole blend); ``kernel_counts`` from
     :func:`_kernel_counts`."""
-    from tagsmith.metrics import precision_at_k
+    from tagsmith.metrics import as_label_matrix, precision_at_k
 
+    Y = as_label_matrix(Y, "Y")  # soft labels given labels, as given_p_at_1 takes them
     n_docs, hits = len(topk), 0
     for start in range(0, n_docs, _P1_BLOCK):
         end = min(start + _P1_BLOCK, n_docs)

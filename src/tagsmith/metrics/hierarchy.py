@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from tagsmith._plural import and_more
 from tagsmith._typing import LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.metrics.sets import _safe_div, as_label_matrix
+from tagsmith.metrics.sets import _safe_div, as_label_matrix, check_label_values
 
 if TYPE_CHECKING:
     from tagsmith.data.labelspace import LabelSpace
@@ -154,8 +154,9 @@ def hierarchical_scores(y_true: LabelMatrix, y_pred: LabelMatrix,
     {'hierarchical_precision': 1.0, 'hierarchical_recall': 0.6666666666666666,
      'hierarchical_f1': 0.8}
     """
-    t = as_label_matrix(y_true, "y_true")
-    p = as_label_matrix(y_pred, "y_pred")
+    # labels 0 or 1, as evaluate takes them: a NaN gap or a 0.5 was counted a label
+    t = as_label_matrix(check_label_values(y_true, "y_true"), "y_true", copy=False)
+    p = as_label_matrix(check_label_values(y_pred, "y_pred"), "y_pred", copy=False)
     if p.shape != t.shape:
         raise InvalidParameterError("y_pred", f"a label matrix of shape {t.shape} "
                                     "(like y_true)", f"shape {p.shape}")

@@ -34,7 +34,7 @@ from tagsmith._params import check_int, check_number
 from tagsmith._plural import plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
-from tagsmith.metrics.sets import _safe_div, _to_csr, as_label_matrix
+from tagsmith.metrics.sets import _safe_div, _to_csr, as_label_matrix, check_label_values
 from tagsmith.topk import TopK
 
 __all__ = [
@@ -86,7 +86,14 @@ def topk_hits(y_true: LabelMatrix, topk: TopK) -> np.ndarray:
     >>> topk_hits([[1, 1, 0]], topk).tolist()
     [[True, False]]
     """
-    return _ranked(y_true, topk).hits
+    return _ranked(_strict(y_true), topk).hits
+
+
+def _strict(y_true: LabelMatrix) -> sp.csr_matrix:
+    """``y_true`` once its values are labels 0 or 1, as :func:`~tagsmith.metrics.evaluate`
+    takes them (an error naming ``y_true`` otherwise): each public metric counted any
+    nonzero entry as a label, a NaN gap, a 2 or a 0.5 a true label nobody gave."""
+    return check_label_values(y_true, "y_true")
 
 
 def _ranked(y_true, topk: TopK, k_max: int | None = None) -> _Ranked:
@@ -259,7 +266,7 @@ def precision_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
     0.5
     """
     k = _check_k(k)
-    return _precision(_ranked(y_true, topk, k), k)
+    return _precision(_ranked(_strict(y_true), topk, k), k)
 
 
 def recall_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
@@ -272,7 +279,7 @@ def recall_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
     0.6666666666666666
     """
     k = _check_k(k)
-    return _recall(_ranked(y_true, topk, k), k)
+    return _recall(_ranked(_strict(y_true), topk, k), k)
 
 
 def ndcg_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
@@ -293,7 +300,7 @@ def ndcg_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
     0.8155
     """
     k = _check_k(k)
-    return _ndcg(_ranked(y_true, topk, k), k)
+    return _ndcg(_ranked(_strict(y_true), topk, k), k)
 
 
 def f1_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
@@ -307,7 +314,7 @@ def f1_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
     0.3333333333333333
     """
     k = _check_k(k)
-    return _f1(_ranked(y_true, topk, k), k)
+    return _f1(_ranked(_strict(y_true), topk, k), k)
 
 
 def psp_at_k(y_true: LabelMatrix, topk: TopK, k: int,
@@ -326,7 +333,7 @@ def psp_at_k(y_true: LabelMatrix, topk: TopK, k: int,
     0.6
     """
     k = _check_k(k)
-    r = _ranked(y_true, topk, k)
+    r = _ranked(_strict(y_true), topk, k)
     return _psp(r, k, _inverse_propensities(propensities, r.n_labels))
 
 
@@ -346,7 +353,7 @@ def lrap(y_true: LabelMatrix, topk: TopK) -> float:
     >>> lrap([[0, 1, 1], [0, 1, 0]], topk)
     0.7916666666666666
     """
-    return _lrap(_ranked(y_true, topk))
+    return _lrap(_ranked(_strict(y_true), topk))
 
 
 def propensities(y_train: LabelMatrix, A: float = 0.55, B: float = 1.5, *,

@@ -239,6 +239,14 @@ def _counts(y_true, y_pred) -> _Counts:
                    per_doc(tp), per_doc(y_pred), per_doc(y_true))
 
 
+def _strict_counts(y_true, y_pred) -> _Counts:
+    """:func:`_counts` once both matrices' values are labels 0 or 1, as
+    :func:`~tagsmith.metrics.evaluate` takes them (an error naming ``y_true`` or
+    ``y_pred`` otherwise): each public metric counted any nonzero entry as a label, a
+    NaN gap, a 2 or a 0.5 a label nobody gave."""
+    return _counts(check_label_values(y_true, "y_true"), check_label_values(y_pred, "y_pred"))
+
+
 def _precision_micro(c: _Counts) -> float:
     return float(_safe_div(c.tp_label.sum(), c.pred_label.sum()))
 
@@ -257,7 +265,7 @@ def precision_micro(y_true: LabelMatrix, y_pred: LabelMatrix) -> float:
     >>> precision_micro([[1, 0, 1], [0, 1, 0]], [[1, 1, 0], [0, 1, 0]])
     0.6666666666666666
     """
-    return _precision_micro(_counts(y_true, y_pred))
+    return _precision_micro(_strict_counts(y_true, y_pred))
 
 
 def recall_micro(y_true: LabelMatrix, y_pred: LabelMatrix) -> float:
@@ -266,7 +274,7 @@ def recall_micro(y_true: LabelMatrix, y_pred: LabelMatrix) -> float:
     >>> recall_micro([[1, 0, 1], [0, 1, 0]], [[1, 1, 0], [0, 1, 0]])
     0.6666666666666666
     """
-    return _recall_micro(_counts(y_true, y_pred))
+    return _recall_micro(_strict_counts(y_true, y_pred))
 
 
 def f1_micro(y_true: LabelMatrix, y_pred: LabelMatrix) -> float:
@@ -277,7 +285,7 @@ def f1_micro(y_true: LabelMatrix, y_pred: LabelMatrix) -> float:
     >>> f1_micro([[1, 0, 1], [0, 1, 0]], [[1, 1, 0], [0, 1, 0]])
     0.6666666666666666
     """
-    return _f1_micro(_counts(y_true, y_pred))
+    return _f1_micro(_strict_counts(y_true, y_pred))
 
 
 def per_label_f1(y_true: LabelMatrix, y_pred: LabelMatrix
@@ -293,7 +301,7 @@ def per_label_f1(y_true: LabelMatrix, y_pred: LabelMatrix
     >>> p.tolist(), r.tolist(), f.round(3).tolist(), s.tolist()
     ([1.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.667, 0.667, 0.0], [2, 1, 1])
     """
-    c = _counts(y_true, y_pred)
+    c = _strict_counts(y_true, y_pred)
     return (_safe_div(c.tp_label, c.pred_label), _safe_div(c.tp_label, c.true_label),
             _safe_div(2 * c.tp_label, c.pred_label + c.true_label), c.true_label)
 
@@ -346,7 +354,7 @@ def per_label_counts(y_true: LabelMatrix, y_pred: LabelMatrix
     >>> [c.tolist() for c in per_label_counts([[1, 0, 1], [1, 1, 0]], [[1, 1, 0], [0, 1, 0]])]
     [[1, 1, 0], [1, 2, 0], [2, 1, 1]]
     """
-    c = _counts(y_true, y_pred)
+    c = _strict_counts(y_true, y_pred)
     return c.tp_label, c.pred_label, c.true_label
 
 
@@ -372,7 +380,7 @@ def f1_macro(y_true: LabelMatrix, y_pred: LabelMatrix, labels: str = "present") 
     >>> f1_macro(y_true, y_pred), f1_macro(y_true, y_pred, labels="all")
     (0.3333333333333333, 0.2222222222222222)
     """
-    return _macro(_counts(y_true, y_pred), labels)
+    return _macro(_strict_counts(y_true, y_pred), labels)
 
 
 def _samples(c: _Counts, zero_division: float) -> float:
@@ -399,7 +407,7 @@ def f1_samples(y_true: LabelMatrix, y_pred: LabelMatrix, zero_division: float = 
     ...     [[1, 0], [0, 0]], [[1, 1], [0, 0]], zero_division=1.0)
     (0.3333333333333333, 0.8333333333333333)
     """
-    return _samples(_counts(y_true, y_pred), _check_zero_division(zero_division))
+    return _samples(_strict_counts(y_true, y_pred), _check_zero_division(zero_division))
 
 
 def _check_zero_division(value) -> float:

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from tagsmith.metrics import ndcg_at_k, precision_at_k
+from tagsmith.metrics import as_label_matrix, ndcg_at_k, precision_at_k
 from tagsmith.metrics.ranking import _ndcg_rows, _precision_rows, _ranked
 from tagsmith.models.base import scaled_weights
 from tagsmith.topk import PAD, TopK
@@ -135,7 +135,9 @@ class _Candidates:
     matrices built from scratch. Shared by the grid search and the coordinate ascent."""
 
     def __init__(self, scores: list[sp.csr_matrix], Y, powers, sample_weight=None) -> None:
-        self.Y = Y
+        # soft targets' labels are their nonzero entries, as the ranking metrics took
+        # them before refusing values other than 0 or 1
+        self.Y = as_label_matrix(Y, "Y")
         # equal weights are no weights: the unweighted means, to the bit
         weight = None if sample_weight is None else np.asarray(sample_weight, np.float64)
         self.weight = None if weight is None or np.all(weight == weight[:1]) else weight
