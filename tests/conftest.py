@@ -249,3 +249,48 @@ def refuse_stat_below(monkeypatch, locked: Path) -> None:
 
     monkeypatch.setattr(os, "stat", refusing(os.stat))
     monkeypatch.setattr(os, "lstat", refusing(os.lstat))
+
+
+def accept_every_row(rows: list[dict], review: Path) -> Path:
+    """``review``: the audit's review ``rows`` written back as a review CSV, every row's
+    decision ``accept`` (the review accepted as the audit wrote it)."""
+    import csv
+
+    with open(review, "w", newline="", encoding="utf-8") as f:
+        out = csv.DictWriter(f, fieldnames=list(rows[0]))
+        out.writeheader()
+        for row in rows:
+            out.writerow({**row, "decision": "accept"})
+    return review
+
+
+def apply_review(corpus: Path, review: Path, vocab: Path, fixed: Path) -> dict[str, str]:
+    """``apply-review corpus review -o fixed --vocab vocab`` run (asserted to succeed);
+    the fixed CSV corpus's ``labels`` cell by document ``id``."""
+    import csv
+
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    tagsmith_cli._register_commands()
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "apply-review", str(corpus),
+                                                   str(review), "-o", str(fixed),
+                                                   "--vocab", str(vocab)])
+    assert result.exit_code == 0, result.output
+    with open(fixed, newline="", encoding="utf-8") as f:
+        return {r["id"]: r["labels"] for r in csv.DictReader(f)}
+
+
+def through_npz(cls, meta: dict, arrays: dict):
+    """``cls.from_state`` of a model's ``to_state`` ``(meta, arrays)``, the arrays
+    written to an ``.npz`` and read back without pickle, as a bundle stores them."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as archive:
+        return cls.from_state(meta, {key: archive[key] for key in archive.files})

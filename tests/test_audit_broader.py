@@ -15,6 +15,8 @@ import tagsmith.cli as tagsmith_cli
 from tagsmith.audit.detect import MISSING, WRONG, LabelIssues, pair_broader
 from tagsmith.data.labelspace import Label, LabelSpace
 
+from conftest import accept_every_row, apply_review
+
 tagsmith_cli._register_commands()
 
 
@@ -110,17 +112,9 @@ def test_accepting_both_rows_replaces_the_parent_code(audited, tmp_path):
     """Every row accepted: each document of a flagged move holds the subcode alone,
     never it beside its parent."""
     base, corpus, vocab, on_parent, rows, _ = audited
-    review = tmp_path / "review.csv"
-    with open(review, "w", newline="", encoding="utf-8") as f:
-        out = csv.DictWriter(f, fieldnames=list(rows[0]))
-        out.writeheader()
-        for row in rows:
-            out.writerow({**row, "decision": "accept"})
-    fixed = tmp_path / "fixed.csv"
-    result = invoke("apply-review", corpus, review, "-o", fixed, "--vocab", vocab)
-    assert result.exit_code == 0, result.output
-    with open(fixed, newline="", encoding="utf-8") as f:
-        labels = {r["id"]: r["labels"].split("|") for r in csv.DictReader(f)}
+    review = accept_every_row(rows, tmp_path / "review.csv")
+    labels = {doc: cell.split("|") for doc, cell in
+              apply_review(corpus, review, vocab, tmp_path / "fixed.csv").items()}
     moved = [doc for doc in on_parent if doc in {r["doc_id"] for r in rows}]
     assert moved
     for doc in moved:

@@ -14,6 +14,8 @@ import tagsmith.cli as tagsmith_cli
 from tagsmith.audit.detect import find_label_issues, pair_single_label
 from tagsmith.topk import TopK
 
+from conftest import accept_every_row, apply_review
+
 tagsmith_cli._register_commands()
 
 
@@ -107,17 +109,8 @@ def test_accepting_a_swaps_two_rows_moves_the_product(audited, tmp_path):
     """The review accepted as the audit wrote it (every row) gives each swapped
     product flagged its true leaf alone, where accepting the add alone gave it two."""
     base, corpus, taxonomy, swapped, rows = audited
-    review = tmp_path / "review.csv"
-    with open(review, "w", newline="", encoding="utf-8") as f:
-        out = csv.DictWriter(f, fieldnames=list(rows[0]))
-        out.writeheader()
-        for row in rows:
-            out.writerow({**row, "decision": "accept"})
-    fixed = tmp_path / "fixed.csv"
-    result = invoke("apply-review", corpus, review, "-o", fixed, "--vocab", taxonomy)
-    assert result.exit_code == 0, result.output
-    with open(fixed, newline="", encoding="utf-8") as f:
-        labels = {r["id"]: r["labels"] for r in csv.DictReader(f)}
+    review = accept_every_row(rows, tmp_path / "review.csv")
+    labels = apply_review(corpus, review, taxonomy, tmp_path / "fixed.csv")
     moved = {r["doc_id"] for r in rows}
     assert all(len(labels[doc].split()) == 1 for doc in labels), "a product on two"
     assert sum(labels[doc] == swapped[doc][1] for doc in swapped if doc in moved) \

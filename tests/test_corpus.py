@@ -1265,23 +1265,29 @@ def test_skipped_unknown_labels_scan_the_names_for_paths_once(tmp_path):
         "the last step of the category path 'Pets > Dog Beds' of <2>; write the path or <2>")
 
 
+def _counting_label(field: str, reads: list[int]) -> type:
+    """A :class:`Label` class whose ``field`` appends to ``reads`` each time it is read:
+    how often the label space scans that field."""
+    from tagsmith.data.labelspace import Label
+
+    def read(self):
+        reads.append(1)
+        return self.__dict__["_" + field]
+
+    def write(self, value):
+        self.__dict__["_" + field] = value
+
+    return type("Counted", (Label,), {field: property(read, write)})
+
+
 def test_skipped_unknown_labels_scan_the_notations_once(tmp_path):
     """split_hint looks each key before an unknown one up as a notation (a code
     followed by its title?), and scanned every label's notation for each: reading
     YSO lines of unknown URIs against half of YSO, for 20 keys' hints. Once is enough."""
     from tagsmith.data.labelspace import Label
 
-    class Counted(Label):
-        @property
-        def notation(self):
-            reads.append(1)
-            return self._notation
-
-        @notation.setter
-        def notation(self, value):
-            self._notation = value
-
     reads: list[int] = []
+    Counted = _counting_label("notation", reads)
     space = LabelSpace([Counted(f"http://x/{i}", notation=f"N{i}") for i in range(50)])
     lines = "".join(f"t{i}\t<http://z/{i}> <http://y/{i}> <http://x/1>\n"
                     for i in range(30))
@@ -1302,19 +1308,8 @@ def test_unknown_keys_split_the_uris_once_for_their_ends():
     """The hint for a URI's last segment ('1622' of a EUROVOC URI) split every label's
     URI for each key it was asked about: a corpus read skipping unknown labels asks for
     up to 20 keys' hints. The ends are indexed once per vocabulary."""
-    from tagsmith.data.labelspace import Label
-
-    class Counted(Label):
-        @property
-        def uri(self):
-            reads.append(1)
-            return self._uri
-
-        @uri.setter
-        def uri(self, value):
-            self._uri = value
-
     reads: list[int] = []
+    Counted = _counting_label("uri", reads)
     space = LabelSpace([Counted(f"http://x/{i}", pref_labels={"en": f"n{i}"})
                         for i in range(50)] + [Counted("http://y#7"), Counted("plain")])
     reads.clear()

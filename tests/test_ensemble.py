@@ -1,6 +1,5 @@
 """The score-level ensemble: its combination rule, state, validation and pipeline use."""
 
-import io
 import logging
 import re
 
@@ -23,7 +22,7 @@ from tagsmith.pipeline.io import read_labelled
 from tagsmith.pipeline.train import TrainOptions, train_classifier
 from tagsmith.testing.conformance import make_problem
 
-from conftest import FAST_FEATURES
+from conftest import FAST_FEATURES, through_npz
 
 MEMBERS = [["linear", {"C": 2.0}], ["knn", {"n_neighbors": 5}]]
 
@@ -86,11 +85,7 @@ def test_state_roundtrip_nests_members(problem):
     meta, arrays = ensemble.to_state()
     assert [entry["model"] for entry in meta["members"]] == ["linear", "knn"]
     assert {key.split(".", 1)[0] for key in arrays} == {"m0", "m1"}
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)  # type: ignore[arg-type]
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as archive:
-        restored = EnsembleModel.from_state(meta, {key: archive[key] for key in archive.files})
+    restored = through_npz(EnsembleModel, meta, arrays)
     before, after = ensemble.predict_topk(X_test, 6), restored.predict_topk(X_test, 6)
     np.testing.assert_array_equal(before.indices, after.indices)
     np.testing.assert_array_equal(before.scores, after.scores)

@@ -1,6 +1,5 @@
 """The nearest-neighbour model against a brute-force dense reference, and its options."""
 
-import io
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.models.knn import KNNModel
 from tagsmith.pipeline.io import read_labelled
 
-from conftest import FAST_FEATURES
+from conftest import FAST_FEATURES, through_npz
 
 
 def _random_problem(n_docs=300, n_features=40, n_labels=12, n_queries=40, seed=0):
@@ -248,11 +247,7 @@ def test_state_roundtrip_gives_identical_predictions(goemotions):
     weights = np.linspace(0.0, 2.0, X.shape[0])
     model = KNNModel(max_features_per_doc=20, n_jobs=1).fit(X, Y, sample_weight=weights)
     meta, arrays = model.to_state()
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)  # type: ignore[arg-type]
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as archive:
-        restored = KNNModel.from_state(meta, {key: archive[key] for key in archive.files})
+    restored = through_npz(KNNModel, meta, arrays)
     before, after = model.predict_topk(X_test, 10), restored.predict_topk(X_test, 10)
     np.testing.assert_array_equal(before.indices, after.indices)
     np.testing.assert_array_equal(before.scores, after.scores)
