@@ -67,8 +67,13 @@ def test_a_flat_label_space_is_refused_naming_the_hierarchy():
     with pytest.raises(InvalidParameterError, match=r"parameter 'hierarchy' must be a label "
                        r"space with a hierarchy.*flat label space of 2 labels"):
         most_specific([[1, 1]], flat)
-    with pytest.raises(InvalidParameterError, match="parameter 'hierarchy'"):
+    # the labels' width is y_pred's (the parameter given): y_true, which most_specific
+    # has not, was named
+    with pytest.raises(InvalidParameterError, match=r"parameter 'hierarchy' must be a "
+                       r"label space of 3 labels \(y_pred's columns\), got '5 labels'"):
         most_specific([[1, 1, 0]], icd_chain())  # 3 columns, 5 labels
+    with pytest.raises(InvalidParameterError, match=r"a 3 x 3 matrix \(y_pred's columns\)"):
+        most_specific([[1, 1, 0]], parent_matrix(icd_chain()))
 
 
 def _naive(y, parents):

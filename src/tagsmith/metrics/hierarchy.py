@@ -163,14 +163,16 @@ def hierarchical_scores(y_true: LabelMatrix, y_pred: LabelMatrix,
     return _scores(*hierarchical_counts(t, p, _closure_of(hierarchy, t.shape[1])))
 
 
-def _parents_of(hierarchy: Hierarchy, n_labels: int) -> sp.csr_matrix:
+def _parents_of(hierarchy: Hierarchy, n_labels: int,
+                labels_of: str = "y_true") -> sp.csr_matrix:
     """``hierarchy`` (a label space or a parent matrix) as a parent matrix, checked to
-    be one of ``n_labels`` labels."""
+    be one of ``n_labels`` labels (the columns of the caller's parameter ``labels_of``,
+    named in the refusal)."""
     if sp.issparse(hierarchy):
         matrix = cast("sp.spmatrix", hierarchy)
         if matrix.shape != (n_labels, n_labels):
             raise InvalidParameterError("hierarchy", f"a {n_labels} x {n_labels} matrix "
-                                        "(y_true's columns)", f"shape {matrix.shape}")
+                                        f"({labels_of}'s columns)", f"shape {matrix.shape}")
         return _binary(matrix)
     if not hasattr(hierarchy, "broader_ids"):
         raise InvalidParameterError("hierarchy", "a LabelSpace or a sparse parent matrix",
@@ -178,7 +180,7 @@ def _parents_of(hierarchy: Hierarchy, n_labels: int) -> sp.csr_matrix:
     space = cast("LabelSpace", hierarchy)
     if len(space) != n_labels:
         raise InvalidParameterError("hierarchy", f"a label space of {n_labels} labels "
-                                    "(y_true's columns)", f"{len(space)} labels")
+                                    f"({labels_of}'s columns)", f"{len(space)} labels")
     return parent_matrix(space)
 
 
@@ -242,11 +244,14 @@ def most_specific(y_pred: LabelMatrix, hierarchy: Hierarchy) -> sp.csr_matrix:
     return most_specific_with_closure(y, most_specific_closure(hierarchy, y.shape[1]))
 
 
-def most_specific_closure(hierarchy: Hierarchy, n_labels: int) -> sp.csr_matrix:
-    """The :func:`ancestor_closure` of ``hierarchy`` (of ``n_labels`` labels) for
-    :func:`most_specific_with_closure`, made once; a hierarchy in which no label has a
-    parent is refused with :class:`InvalidParameterError` naming ``hierarchy``."""
-    parents = _parents_of(hierarchy, n_labels)
+def most_specific_closure(hierarchy: Hierarchy, n_labels: int,
+                          labels_of: str = "y_pred") -> sp.csr_matrix:
+    """The :func:`ancestor_closure` of ``hierarchy`` (of ``n_labels`` labels: the
+    columns of the caller's parameter ``labels_of``, named where ``hierarchy`` has
+    another number) for :func:`most_specific_with_closure`, made once; a hierarchy in
+    which no label has a parent is refused with :class:`InvalidParameterError` naming
+    ``hierarchy``."""
+    parents = _parents_of(hierarchy, n_labels, labels_of)
     if not parents.nnz:
         raise InvalidParameterError(
             "hierarchy", "a label space with a hierarchy (some label with a broader one) "
