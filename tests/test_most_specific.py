@@ -249,3 +249,36 @@ def test_suggest_most_specific_keeps_a_replacement_the_bundle_lacks(bundles, tmp
     for all_of_them, kept in zip(everything, specific, strict=True):
         assert sorted(all_of_them) == ["u:A", "u:B", "u:C", "u:E", "u:R"]
         assert kept == [u for u in all_of_them if u in ("u:C", "u:E")]
+
+
+def test_evaluate_classifier_uses_a_closure_made_once_by_the_caller(bundles):
+    """eval --most-specific makes the ancestor closure to refuse a flat space before the
+    corpus is read, and evaluate_classifier made it again: it now takes the caller's.
+    Given one, its figures are those it makes itself; one of another width, or one
+    without most_specific, is refused naming 'closure' before any text is scored."""
+    from tagsmith.metrics.hierarchy import most_specific_closure
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+    from tagsmith.pipeline.io import read_labelled
+
+    clf = TextClassifier.load(bundles / "hier")
+    test = read_labelled(bundles / "test.tsv", clf.label_space)
+    closure = most_specific_closure(clf.label_space, clf.n_labels)
+    made_here = evaluate_classifier(clf, test.texts, test.Y, threshold=0.0,
+                                    most_specific=True)
+    given = evaluate_classifier(clf, test.texts, test.Y, threshold=0.0,
+                                most_specific=True, closure=closure)
+    assert given == made_here
+    assert given["micro_precision"] == pytest.approx(2 / 8)  # the leaves C and D alone
+    # a closure of another hierarchy is used as given: R > A > C alone (B and D free),
+    # so at threshold 0 B, C and D are kept
+    chain = sp.csr_matrix(([1, 1], ([1, 3], [0, 1])), shape=(5, 5))
+    other = evaluate_classifier(clf, test.texts, test.Y, threshold=0.0,
+                                most_specific=True, closure=ancestor_closure(chain))
+    assert other["micro_precision"] == pytest.approx(2 / 12)
+    with pytest.raises(InvalidParameterError, match=r"parameter 'closure' must be a 5 x 5"):
+        evaluate_classifier(clf, ["never scored"], sp.csr_matrix((1, 5)),
+                            most_specific=True, closure=closure[:3, :3])
+    with pytest.raises(InvalidParameterError, match=r"parameter 'closure' must be None "
+                       r"unless most_specific"):
+        evaluate_classifier(clf, ["never scored"], sp.csr_matrix((1, 5)), closure=closure)

@@ -1718,9 +1718,10 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         warn_vocab_differs(view, space, vocab, bundle, lang, "eval")
         space = gold_space(view, space)
         named = f"{vocab} nor {named}"
-    if most_specific:  # a flat label space refused before the corpus is read
-        most_specific_closure(classifier.label_space if view is None else view.shown,
-                              bundle, vocab)
+    # a flat label space refused before the corpus is read; the closure made here is
+    # the one the trimming uses (VOCAB's view is the classifier's label space by then)
+    closure = (most_specific_closure(classifier.label_space if view is None else view.shown,
+                                     bundle, vocab) if most_specific else None)
     # the texts are hashed as they are read (for the training-overlap check) and read
     # again a chunk at a time to be scored: holding them all took 15 MB per 100,000
     try:
@@ -1796,7 +1797,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     else:  # documents the bundle was trained on are warned of, naming the corpus
         metrics = evaluate_classifier(classifier, texts, data.Y, threshold=threshold,
                                       source=corpus, per_label=rows_wanted,
-                                      most_specific=most_specific)
+                                      most_specific=most_specific, closure=closure)
     rows = metrics.pop("per_label", None)
     if rows is not None:  # in --lang: a German team's table read in English, no option
         shown = classifier.label_space

@@ -14,6 +14,8 @@ from tagsmith.data.labelspace import check_label_table
 from tagsmith.topk import TopK
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
+
     from tagsmith.calibration.thresholds import Thresholds
     from tagsmith.data.corpus import StreamedTexts
     from tagsmith.data.labelspace import LabelSpace
@@ -199,7 +201,8 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
                         ks: Sequence[int] = DEFAULT_KS,
                         threshold: float | None = None,
                         source: str | None = "texts", per_label: bool = False,
-                        most_specific: bool = False) -> dict:
+                        most_specific: bool = False,
+                        closure: sp.csr_matrix | None = None) -> dict:
     """Predict ``texts`` and score against ``Y`` (n_docs x n_labels sparse).
 
     ``ks`` and ``threshold`` are checked before any text is scored; ``per_label``
@@ -230,7 +233,11 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     descendants is predicted too (:func:`tagsmith.metrics.most_specific`) before the set
     metrics are measured (the ranking metrics, and the hierarchical ones, whose augmented
     sets it leaves as they were, are unchanged); a label space without
-    hierarchy is refused, naming ``hierarchy``, before any text is scored.
+    hierarchy is refused, naming ``hierarchy``, before any text is scored. ``closure``
+    (with ``most_specific`` alone): the label space's ancestor closure, made by the
+    caller already (:func:`tagsmith.metrics.hierarchy.most_specific_closure`, as ``eval
+    --most-specific`` makes it to refuse a flat space before the corpus is read), used
+    as it is; None: made here.
     """
     ks, k = evaluation_k(classifier, ks, threshold)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)  # before any scoring
@@ -243,8 +250,18 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     # on the CSR made of it: a list of lists, which has no shape, was refused after
     # every text had been scored, as 'y_true'
     check_label_shape(Y, texts, classifier.n_labels)
-    closure = None
-    if most_specific:  # a flat label space refused before any text is scored
+    if closure is not None:
+        from tagsmith.exceptions import InvalidParameterError
+
+        if not most_specific:
+            raise InvalidParameterError("closure", "None unless most_specific=True (the "
+                                        "closure is most_specific's)", "a closure")
+        n = classifier.n_labels
+        if getattr(closure, "shape", None) != (n, n):
+            raise InvalidParameterError(
+                "closure", f"a {n} x {n} ancestor closure (the classifier's labels)",
+                f"shape {getattr(closure, 'shape', type(closure).__name__)}")
+    elif most_specific:  # a flat label space refused before any text is scored
         from tagsmith.metrics.hierarchy import most_specific_closure
 
         closure = most_specific_closure(classifier.label_space, classifier.n_labels)
