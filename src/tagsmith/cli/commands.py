@@ -1295,9 +1295,12 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     # with --vocab, VOCAB's hierarchy (the thesaurus coded with now), as eval's; with
     # --replace-deprecated all of VOCAB's labels, as a replacement may be one the bundle
     # lacks (it was dropped without a word, its id past the bundle's labels)
-    closure = (most_specific_closure(classifier.label_space if renamed is None
-                                     else renamed.merged, bundle, vocab)
-               if most_specific else None)
+    strict = None
+    if most_specific:  # the closure less its diagonal made once, not per batch
+        from tagsmith.metrics.hierarchy import strict_ancestors
+
+        strict = strict_ancestors(most_specific_closure(
+            classifier.label_space if renamed is None else renamed.merged, bundle, vocab))
     warn_unnamed_language(classifier.label_space, lang)
     if sets:
         conformal = classifier.conformal
@@ -1322,7 +1325,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
                               ready=input_ready):
             cut_short += _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt,
                                         alpha, set_method, max_set_size, min_confidence,
-                                        renamed, abstained, closure)
+                                        renamed, abstained, strict)
             n_docs += len(batch)
             n_empty += sum(not text.strip() for _, text in batch)
             progress.update(len(batch))
@@ -1426,14 +1429,16 @@ def _count_cut_short(classifier, wide, results, replacing=None) -> int:
 
 def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
                    max_set_size, min_confidence, replacing=None,
-                   abstained: Counter[str] | None = None, closure=None) -> int:
+                   abstained: Counter[str] | None = None, strict=None) -> int:
     """Write the answers for one batch of ``(doc_id, text)`` pairs (see :func:`suggest`);
     ``replacing``: ``--replace-deprecated``'s
     :class:`~tagsmith.cli.vocab_names.BundleVocab`; ``abstained`` (with ``sets``) counts
-    the abstaining sets (``"abstain"``) and each of their reasons; ``closure``
-    (``--most-specific``, not with ``sets``): the ancestor closure by which each
-    document's suggestions lose the labels one of whose descendants is suggested too
-    (:func:`most_specific_closure`). Returns how many of the documents
+    the abstaining sets (``"abstain"``) and each of their reasons; ``strict``
+    (``--most-specific``, not with ``sets``): the strict ancestors (the ancestor closure
+    of :func:`most_specific_closure` less its diagonal,
+    :func:`~tagsmith.metrics.hierarchy.strict_ancestors`, made once) by which each
+    document's suggestions lose the labels one of whose descendants is suggested too.
+    Returns how many of the documents
     have labels passing the tuned thresholds below the ``k`` listed, among the
     candidates they were tuned on (:func:`_probed_width`), for thresholds tuned for a
     recall (``--min-recall``; 0 otherwise, with a ``threshold``, which keeps the best
@@ -1483,9 +1488,9 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
     if shown_threshold is not None and results is not none and replacing is None:
         results = [[s for s in suggestions if shown_score(s.score) >= shown_threshold]
                    for suggestions in results]
-    if closure is not None and results is not none:  # after every other cut: of the
+    if strict is not None and results is not none:  # after every other cut: of the
         # suggestions shown, those a narrower one shown makes redundant
-        results = _most_specific_suggestions(results, closure)
+        results = _most_specific_suggestions(results, strict)
     for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
         if doc_set is not None and doc_set.abstain and abstained is not None:
             abstained.update(("abstain", *doc_set.abstain_reasons))
@@ -1538,23 +1543,24 @@ def most_specific_closure(space: LabelSpace, bundle: str,
             "label (has_hierarchy no)") from None
 
 
-def _most_specific_suggestions(results, closure):
+def _most_specific_suggestions(results, strict):
     """Each document's ``results`` (its suggestions) less those one of whose descendants
-    is among them, in their order (label ids of ``closure``'s label space: with
+    is among them, in their order (label ids of ``strict``'s label space: with
     ``--replace-deprecated``, VOCAB's, whose new labels follow the bundle's):
-    :func:`~tagsmith.metrics.hierarchy.most_specific_with_closure` on the batch's label
-    matrix, one sparse product, no loop over label pairs."""
+    :func:`~tagsmith.metrics.hierarchy.without_ancestors` of the batch's label matrix
+    and ``strict`` (:func:`~tagsmith.metrics.hierarchy.strict_ancestors`, made once),
+    one sparse product, no loop over label pairs."""
     import numpy as np
     import scipy.sparse as sp
 
-    from tagsmith.metrics.hierarchy import most_specific_with_closure
+    from tagsmith.metrics.hierarchy import without_ancestors
 
     indptr = np.cumsum([0, *(len(r) for r in results)])
     ids = np.fromiter((s.label_id for r in results for s in r), np.int64, count=indptr[-1])
     chosen = sp.csr_matrix((np.ones(len(ids), bool), ids, indptr),
-                           shape=(len(results), closure.shape[0]))
+                           shape=(len(results), strict.shape[0]))
     chosen.sum_duplicates()
-    kept = most_specific_with_closure(chosen, closure)
+    kept = without_ancestors(chosen, strict)
     out = []
     for row, suggestions in enumerate(results):
         keep = set(kept.indices[kept.indptr[row]:kept.indptr[row + 1]].tolist())

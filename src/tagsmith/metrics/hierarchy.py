@@ -206,8 +206,27 @@ def most_specific_with_closure(y_pred: sp.csr_matrix, closure: sp.csr_matrix
                                ) -> sp.csr_matrix:
     """:func:`most_specific` of a canonical boolean CSR label matrix and a closure made
     once (:func:`ancestor_closure`): a label is dropped from a row where the row's
-    labels, through ``closure`` less its diagonal, reach it as a strict ancestor."""
-    strict = _binary(closure - sp.identity(closure.shape[0], np.int32, format="csr"))
+    labels, through ``closure`` less its diagonal, reach it as a strict ancestor. A
+    caller trimming many batches with one closure makes :func:`strict_ancestors` once
+    and calls :func:`without_ancestors`."""
+    return without_ancestors(y_pred, strict_ancestors(closure))
+
+
+def strict_ancestors(closure: sp.csr_matrix) -> sp.csr_matrix:
+    """``closure`` (:func:`ancestor_closure`) less its diagonal: row ``c`` marks ``c``'s
+    ancestors, not ``c``; what :func:`without_ancestors` takes, made once.
+
+    >>> closure = ancestor_closure(sp.csr_matrix([[0, 0], [1, 0]]))
+    >>> strict_ancestors(closure).toarray().tolist()
+    [[0, 0], [1, 0]]
+    """
+    return _binary(closure - sp.identity(closure.shape[0], np.int32, format="csr"))
+
+
+def without_ancestors(y_pred: sp.csr_matrix, strict: sp.csr_matrix) -> sp.csr_matrix:
+    """:func:`most_specific_with_closure` of ``strict`` (:func:`strict_ancestors` of the
+    closure, made once): each row of ``y_pred`` less the labels its labels reach as
+    strict ancestors."""
     kept = []
     for start in range(0, y_pred.shape[0], BLOCK_DOCS):
         y = sp.csr_matrix(y_pred[start:start + BLOCK_DOCS], dtype=np.int32)
