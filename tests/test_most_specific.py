@@ -282,3 +282,26 @@ def test_evaluate_classifier_uses_a_closure_made_once_by_the_caller(bundles):
     with pytest.raises(InvalidParameterError, match=r"parameter 'closure' must be None "
                        r"unless most_specific"):
         evaluate_classifier(clf, ["never scored"], sp.csr_matrix((1, 5)), closure=closure)
+
+
+def test_suggest_most_specific_trims_the_labels_listed_alone(bundles):
+    """A narrower label below the top --k does not remove its ancestor (README: the
+    ancestor would vanish with nothing shown in its place): each document's --k 1 is
+    kept whole, and at --k 2 a label goes only where the other one listed is below it."""
+    args = ["suggest", bundles / "hier", bundles / "test.tsv", "--threshold", 0]
+
+    def uris(output):
+        return [[s["uri"] for s in json.loads(line)["suggestions"]]
+                for line in output.splitlines()]
+
+    top1 = uris(run(*args, "-k", 1))
+    # a broader label (R, A or B) ranks first for some document, though C (under each)
+    # is a candidate of every document at --threshold 0: it stays
+    assert any(row[0] in ("u:R", "u:A", "u:B") for row in top1), top1
+    assert uris(run(*args, "-k", 1, "--most-specific")) == top1
+    ancestors = {"u:A": {"u:R"}, "u:B": {"u:R"}, "u:C": {"u:A", "u:B", "u:R"}}
+    top2 = uris(run(*args, "-k", 2))
+    for listed, kept in zip(top2, uris(run(*args, "-k", 2, "--most-specific")),
+                            strict=True):
+        covered = set().union(*(ancestors.get(u, set()) for u in listed))
+        assert kept == [u for u in listed if u not in covered]
