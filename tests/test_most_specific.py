@@ -305,3 +305,48 @@ def test_suggest_most_specific_trims_the_labels_listed_alone(bundles):
                             strict=True):
         covered = set().union(*(ancestors.get(u, set()) for u in listed))
         assert kept == [u for u in listed if u not in covered]
+
+
+@pytest.mark.parametrize("fmt", ["json", "tsv"])
+def test_zeroshot_most_specific_drops_a_listed_label_whose_narrower_one_is_listed(tmp_path,
+                                                                                  fmt):
+    """zeroshot had no --most-specific: a team coding at the most specific level got
+    'food' beside 'baking' (food's narrower label) with no way to drop it."""
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en,broader\nu:food,food,\nu:baking,baking bread and cakes,"
+                     "u:food\nu:sport,sport,\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("I baked bread and a cake\nThe team won the final\n")
+    args = ["zeroshot", vocab, docs, "--cache-dir", tmp_path, "--format", fmt]
+
+    def uris(output):
+        per_doc: dict[str, list[str]] = {}
+        for line in output.splitlines():
+            if fmt == "tsv":
+                doc, uri, *_ = line.split("\t")
+                per_doc.setdefault(doc, []).append(uri.strip("<>"))
+            else:
+                row = json.loads(line)
+                per_doc[row["doc"]] = [s["uri"] for s in row["suggestions"]]
+        return list(per_doc.values())
+
+    everything = uris(run(*args, "--k", 3))
+    specific = uris(run(*args, "--k", 3, "--most-specific"))
+    assert len(everything) == len(specific) == 2
+    for all_of_them, kept in zip(everything, specific, strict=True):
+        assert sorted(all_of_them) == ["u:baking", "u:food", "u:sport"]
+        assert kept == [u for u in all_of_them if u != "u:food"]  # in the ranking's order
+
+
+def test_zeroshot_most_specific_refuses_a_flat_vocab_and_eval(tmp_path):
+    flat = tmp_path / "flat.csv"
+    flat.write_text("uri,label_en\nu:food,food\nu:sport,sport\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("I baked bread\n")
+    out = run("zeroshot", flat, docs, "--cache-dir", tmp_path, "--most-specific", code=2)
+    assert "--most-specific" in out and f"VOCAB {flat}" in out, out
+    assert "has_hierarchy no" in out, out
+    gold = tmp_path / "gold.tsv"
+    gold.write_text("I baked bread\t<u:food>\n")
+    out = run("zeroshot", flat, gold, "--eval", "--most-specific", code=2)
+    assert "--most-specific and --eval cannot be combined" in out, out

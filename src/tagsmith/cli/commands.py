@@ -1522,10 +1522,11 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
     return cut_short
 
 
-def most_specific_closure(space: LabelSpace, bundle: str,
+def most_specific_closure(space: LabelSpace, bundle: str | None,
                           vocab: str | None = None) -> sp.csr_matrix:
     """``--most-specific``'s ancestor closure of ``space`` (the bundle's label space, or
-    with ``--vocab`` VOCAB's view of it, whose hierarchy the hierarchical metrics use),
+    with ``--vocab`` VOCAB's view of it, whose hierarchy the hierarchical metrics use;
+    zeroshot's VOCAB, ``bundle`` None),
     made once (:func:`tagsmith.metrics.hierarchy.most_specific_closure`); a label space
     without hierarchy is refused naming the option and the bundle (or VOCAB), before any
     document is read."""
@@ -1536,7 +1537,8 @@ def most_specific_closure(space: LabelSpace, bundle: str,
     except InvalidParameterError as exc:
         if exc.name != "hierarchy":
             raise
-        whose = f"the bundle {bundle}" if vocab is None else f"--vocab {vocab}"
+        whose = (f"the bundle {bundle}" if vocab is None
+                 else f"VOCAB {vocab}" if bundle is None else f"--vocab {vocab}")
         raise InvalidParameterError(
             "--most-specific", "used with a vocabulary that has a hierarchy (some label "
             "with a broader one)", f"{whose}, whose {len(space):,} labels have no broader "
@@ -1547,6 +1549,15 @@ def _most_specific_suggestions(results, strict):
     """Each document's ``results`` (its suggestions) less those one of whose descendants
     is among them, in their order (label ids of ``strict``'s label space: with
     ``--replace-deprecated``, VOCAB's, whose new labels follow the bundle's):
+    :func:`most_specific_ids` of their label ids."""
+    kept = most_specific_ids([[s.label_id for s in r] for r in results], strict)
+    return [[s for s in suggestions if s.label_id in keep]
+            for suggestions, keep in zip(results, kept, strict=True)]
+
+
+def most_specific_ids(label_ids, strict) -> list[set[int]]:
+    """Of each document's ``label_ids`` (a list of label ids a document, as listed: by
+    suggest, by zeroshot), those no other of its ids has as a strict ancestor:
     :func:`~tagsmith.metrics.hierarchy.without_ancestors` of the batch's label matrix
     and ``strict`` (:func:`~tagsmith.metrics.hierarchy.strict_ancestors`, made once),
     one sparse product, no loop over label pairs."""
@@ -1555,17 +1566,14 @@ def _most_specific_suggestions(results, strict):
 
     from tagsmith.metrics.hierarchy import without_ancestors
 
-    indptr = np.cumsum([0, *(len(r) for r in results)])
-    ids = np.fromiter((s.label_id for r in results for s in r), np.int64, count=indptr[-1])
+    indptr = np.cumsum([0, *(len(r) for r in label_ids)])
+    ids = np.fromiter((i for r in label_ids for i in r), np.int64, count=indptr[-1])
     chosen = sp.csr_matrix((np.ones(len(ids), bool), ids, indptr),
-                           shape=(len(results), strict.shape[0]))
+                           shape=(len(label_ids), strict.shape[0]))
     chosen.sum_duplicates()
     kept = without_ancestors(chosen, strict)
-    out = []
-    for row, suggestions in enumerate(results):
-        keep = set(kept.indices[kept.indptr[row]:kept.indptr[row + 1]].tolist())
-        out.append([s for s in suggestions if s.label_id in keep])
-    return out
+    return [set(kept.indices[kept.indptr[row]:kept.indptr[row + 1]].tolist())
+            for row in range(len(label_ids))]
 
 
 def _probed_width(classifier) -> int:

@@ -28,6 +28,7 @@ from tagsmith.cli import (
 )
 from tagsmith.cli.commands import (
     ERROR_POLICY,
+    MOST_SPECIFIC_HELP,
     ON_ERROR_HELP,
     UNKNOWN_LABELS_HELP,
     _batches,
@@ -36,6 +37,8 @@ from tagsmith.cli.commands import (
     check_document_files,
     documents_progress,
     input_ready,
+    most_specific_closure,
+    most_specific_ids,
     read_stdin_bytes,
     reads_stdin,
     record_training_files,
@@ -1782,10 +1785,14 @@ each), to choose a weight.
               help="With --eval: " + ON_ERROR_HELP)
 @click.option("--unknown-labels", type=ERROR_POLICY, default="fail", show_default=True,
               help="With --eval: " + UNKNOWN_LABELS_HELP)
+@click.option("--most-specific", is_flag=True, help=MOST_SPECIFIC_HELP
+              + " (VOCAB's; with --bundle, VOCAB's over the bundle's), as suggest "
+              "--most-specific: of the suggestions listed, after --k and --threshold; not "
+              "with --eval.")
 @click.pass_obj
 def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, cache_dir, fmt,
              whole_file, background, background_sample, hubness_neighbors, lang, eval_corpus,
-             tune_on, as_json, per_label, on_error, unknown_labels):
+             tune_on, as_json, per_label, on_error, unknown_labels, most_specific):
     import numpy as np
 
     from tagsmith.cli import refuse_unused
@@ -1804,6 +1811,10 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     refuse_unused("--bundle", bool(bundle), "weights")
     refuse_unused("--eval", eval_corpus, "tune_on", "as_json", "per_label", "on_error",
                   "unknown_labels")
+    if eval_corpus and most_specific:
+        raise click.UsageError("--most-specific and --eval cannot be combined: measure "
+                               "the most specific labels of a bundle with eval "
+                               "--most-specific")
     if eval_corpus:
         _check_eval_arguments(files)
         if tune_on is not None and threshold is not None:
@@ -1856,6 +1867,12 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
         raise VocabularyError("every label is deprecated, and zero-shot never suggests a "
                               "deprecated label: mark the labels to suggest as not "
                               "deprecated", path=vocab)
+    strict = None
+    if most_specific:  # a flat vocabulary refused before the encoder loads (seconds);
+        # the closure less its diagonal made once, not per batch
+        from tagsmith.metrics.hierarchy import strict_ancestors
+
+        strict = strict_ancestors(most_specific_closure(space, None, vocab))
     known, model_k, width, replacements = None, k, k, {}
     if eval_corpus:  # eval's candidates: every label (the top 100 of a larger vocabulary)
         from tagsmith.pipeline.evaluate import tuning_k
@@ -1986,13 +2003,18 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
                                   k=k, known_labels=known, exclude=space.deprecated_mask,
                                   model_space=classifier.label_space, zeroshot_space=space,
                                   replacements=replacements)
-            for (doc_id, _), (ids, scores) in zip(batch, topk.rows(), strict=True):
-                # the threshold compares the score printed: 0.4999996, printed 0.5, was
-                # dropped at --threshold 0.5
-                items = [{"uri": space.uri_of(int(i)), "label": space.name_of(int(i), lang),
-                          "score": shown_score(s)}
-                         for i, s in zip(ids, scores, strict=True)
-                         if threshold is None or shown_score(s) >= threshold]
+            # the threshold compares the score printed: 0.4999996, printed 0.5, was
+            # dropped at --threshold 0.5
+            listed = [[(int(i), shown_score(s)) for i, s in zip(ids, scores, strict=True)
+                       if threshold is None or shown_score(s) >= threshold]
+                      for ids, scores in topk.rows()]
+            if strict is not None:  # after --k and --threshold, as suggest's
+                kept = most_specific_ids([[i for i, _ in row] for row in listed], strict)
+                listed = [[(i, s) for i, s in row if i in keep]
+                          for row, keep in zip(listed, kept, strict=True)]
+            for (doc_id, _), row in zip(batch, listed, strict=True):
+                items = [{"uri": space.uri_of(i), "label": space.name_of(i, lang),
+                          "score": s} for i, s in row]
                 if fmt == "json":
                     print_json({"doc": doc_id, "suggestions": items})
                 else:
