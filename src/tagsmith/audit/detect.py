@@ -1344,14 +1344,18 @@ def pair_broader(issues: LabelIssues, Y: LabelMatrix, space: LabelSpace) -> Labe
     1
     """
     Y = sp.csr_matrix(Y)
-    ancestors = (None if isinstance(issues.details.get("single_label"), dict)
-                 else ancestor_matrix(space, Y.shape[1]))
-    n_beside = 0 if ancestors is None else docs_with_broader_beside(Y, ancestors)
     per_doc = np.diff(Y.indptr)
     n_labelled = int(np.count_nonzero(per_doc))
     n_several = int(np.count_nonzero(per_doc > 1))
-    if (ancestors is None or not n_labelled or n_several < MIN_SEVERAL_LABELS_SHARE * n_labelled
-            or n_beside > MAX_BROADER_BESIDE_SHARE * n_labelled):
+    # the cheap tests first: the ancestor closure and the product over every document
+    # (docs_with_broader_beside) ran for every corpus with a hierarchy, a mostly
+    # single-labelled one (most thesaurus-indexed collections) included
+    ancestors = None
+    if (not isinstance(issues.details.get("single_label"), dict) and n_labelled
+            and n_several >= MIN_SEVERAL_LABELS_SHARE * n_labelled):
+        ancestors = ancestor_matrix(space, Y.shape[1])
+    n_beside = 0 if ancestors is None else docs_with_broader_beside(Y, ancestors)
+    if ancestors is None or n_beside > MAX_BROADER_BESIDE_SHARE * n_labelled:
         details = dict(issues.details, broader_moves=False)
         return LabelIssues(**{**_issue_fields(issues), "details": details})
     fields = _issue_fields(issues)
