@@ -112,22 +112,35 @@ def _one_move(issues: LabelIssues, rows: np.ndarray, space: LabelSpace):
     doc = np.asarray(issues.doc)[rows]
     if not isinstance(issues.details.get("broader_moves"), dict):
         return lambda p: bool(doc[p] == doc[p + 1])
-    from tagsmith.audit.detect import MISSING, WRONG, ancestor_matrix
+    from tagsmith.audit.detect import MISSING, WRONG
 
     kind = np.asarray(issues.kind)[rows]
     label = np.asarray(issues.label)[rows]
-    ancestors = ancestor_matrix(space, issues.n_labels)
+    # the ancestors of the few labels the limit's rows name, walked up the space's
+    # broader links: the whole ancestor matrix, which pair_broader built already, was
+    # built again for the handful of rows around the cut
+    known = len(space) == issues.n_labels
+
+    def above(c: int) -> set[int]:
+        seen: set[int] = set()
+        todo = space.broader_ids(c)
+        while todo:
+            a = todo.pop()
+            if a not in seen:
+                seen.add(a)
+                todo.extend(space.broader_ids(a))
+        seen.discard(c)  # a label is no ancestor of itself (a cycle)
+        return seen
 
     def together(p: int) -> bool:
-        if ancestors is None or doc[p] != doc[p + 1] or kind[p] != WRONG:
+        if not known or doc[p] != doc[p + 1] or kind[p] != WRONG:
             return False
         m = p + 1  # the missing row after the wrong ones
         while m < len(rows) and doc[m] == doc[p] and kind[m] == WRONG:
             m += 1
         if m == len(rows) or doc[m] != doc[p] or kind[m] != MISSING:
             return False
-        above = ancestors.indices[ancestors.indptr[label[m]]:ancestors.indptr[label[m] + 1]]
-        return bool(np.isin(label[p:m], above).all())
+        return set(label[p:m].tolist()) <= above(int(label[m]))
 
     return together
 
