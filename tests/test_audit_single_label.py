@@ -327,10 +327,14 @@ def test_single_label_yes_refuses_a_multi_label_corpus_naming_its_documents(tmp_
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = invoke("audit", corpus, "--vocab", taxonomy, "-o", tmp_path / "audit",
                     "--scores", "knn", "--no-html", "--single-label", "yes")
-    assert result.exit_code == 3, result.output
-    assert ("--single-label: one label a document was asked for, but 2 documents are "
+    # a usage error about the option (exit code 2, as README's exit codes say of a bad
+    # parameter), not bad input data (3, which it was)
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "Invalid value for --single-label: " in said, result.output
+    assert (f"{corpus}: one label a document was asked for, but 2 documents are "
             "given two or more (line 4 ('P2'), 2 labels; line 10 ('P8'), 2 labels): a "
-            "multi-label corpus; audit it with --single-label auto or no") in result.output
+            "multi-label corpus; audit it with --single-label auto or no") in said
     assert not (tmp_path / "audit").exists()
     # it said "audit it without --single-label", whose default (auto) or no it meant; the
     # Python API says its own values

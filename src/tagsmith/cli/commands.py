@@ -2477,11 +2477,14 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     except DataError as exc:
         if MULTI_LABELLED_ADVICE not in exc.reason:
             raise
-        # --single-label yes on a multi-label corpus: the option's own values, not the
-        # Python API's None and False
-        raise DataError(exc.reason.replace(MULTI_LABELLED_ADVICE,
-                                           "audit it with single_label auto or no"),
-                        path=exc.path, line=exc.line, parameters=exc.parameters) from None
+        # --single-label yes on a multi-label corpus: a usage error about the option
+        # (exit code 2, as for every option that does not fit its input; it was 3, a
+        # corpus that could not be read), in the option's own values, not the Python
+        # API's None and False
+        reason = exc.reason.removeprefix("single_label: ").replace(
+            MULTI_LABELLED_ADVICE, "audit it with --single-label auto or no")
+        where = "" if exc.path is None else f"{printable(exc.path)}: "
+        raise click.BadParameter(where + reason, param_hint="--single-label") from None
     written = result.write(output, html=not no_html, plots=not no_plots,
                            review_format=review_format, force=force, keep=inputs)
     report = result.report
