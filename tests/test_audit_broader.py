@@ -345,3 +345,38 @@ def test_max_review_cuts_a_coded_corpus_only_inside_a_move():
     # a limit between a move's rows still leaves both out
     assert queue(3) == queue(2)
     assert queue(4) == queue(2) + [(0, "wrong", "I48"), (0, "missing", "I48.91")]
+
+
+def test_max_review_keeps_the_queue_at_most_one_row_over():
+    """A code given with two of its ancestors (E and E11 given, E11.9 missing) is a
+    move of three rows, which --max-review 1 kept whole as the first move: two rows
+    over the limit. A first move that would put the queue more than one row over is
+    now left out whole, as a move the limit cuts is, and the queue is the next move
+    that fits; one row over, it is kept whole as before."""
+    from tagsmith.audit.review import review_rows
+
+    space = LabelSpace([Label("E"), Label("E11", broader=["E"]),
+                        Label("E11.9", broader=["E11"]), Label("E11.65", broader=["E11"]),
+                        Label("I10"), Label("J45"), Label("I48"),
+                        Label("I48.91", broader=["I48"])])
+    Y = sp.csr_matrix(np.array([[1, 1, 0, 0, 1, 0, 0, 0],     # E and E11 for E11.9
+                                [0, 0, 0, 0, 0, 1, 1, 0]]     # I48 for I48.91
+                               + [[0, 0, 0, 1, 1, 0, 0, 0]] * 118))
+    issues = _issues(doc=[0, 1, 2], label=[2, 7, 5], kind=[MISSING] * 3,
+                     probability=[0.95, 0.9, 0.8], flagged=[True] * 3,
+                     n_docs=120, n_labels=8)
+    paired = pair_broader(issues, Y, space)
+    assert paired.details["broader_moves"]["n_moves"] == 2
+    texts = ["diabetes"] * 120
+
+    def queue(limit):
+        rows = review_rows(paired, texts, Y, space, limit=limit)
+        return [(row["doc"], row["kind"], row["label_uri"]) for row in rows]
+
+    first = [(0, "wrong", "E"), (0, "wrong", "E11"), (0, "missing", "E11.9")]
+    second = [(1, "wrong", "I48"), (1, "missing", "I48.91")]
+    assert queue(None) == first + second + [(2, "missing", "J45")]
+    assert queue(1) == second  # was the three rows of the first move
+    assert queue(2) == first  # one row over: kept whole
+    assert queue(3) == first
+    assert queue(4) == first  # the second move left out whole

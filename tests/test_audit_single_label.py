@@ -488,3 +488,36 @@ def test_single_label_yes_names_five_documents_given_two_and_counts_the_rest():
     assert ("but 7 documents are given two or more (line 2, 2 labels; line 3, 2 labels; "
             "line 4, 2 labels; line 5, 2 labels; line 6, 2 labels; and 2 more): a "
             "multi-label corpus") in str(caught.value)
+
+
+def test_max_review_keeps_a_single_label_queue_at_most_one_row_over():
+    """A product whose given category A is flagged wrong with two categories flagged
+    missing has three rows, wrong A, missing B, missing C: --max-review 1 kept them all
+    as its first move, two rows over the limit. The wrong row and the first missing
+    one are a whole move: the queue now holds those two, one row over."""
+    from tagsmith.audit.detect import MISSING, WRONG, LabelIssues
+    from tagsmith.audit.review import review_rows
+    from tagsmith.data.labelspace import Label, LabelSpace
+
+    space = LabelSpace([Label("A"), Label("B"), Label("C"), Label("D")])
+    Y = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]))
+    n = 4
+    issues = LabelIssues(
+        doc=np.array([0, 0, 1, 0]), label=np.array([1, 2, 0, 0]),
+        kind=np.array([MISSING, MISSING, MISSING, WRONG], np.int8),
+        probability=np.array([0.9, 0.85, 0.8, 0.1], np.float32),
+        score=np.zeros(4, np.float32), flagged=np.array([True, True, True, False]),
+        n_given=np.ones(n, int), band=np.zeros(n, int), threshold=np.zeros(n),
+        wrong_rate=np.zeros(n), missing_rate=np.zeros(n), est_wrong=np.zeros(n),
+        est_missing=np.zeros(n), doc_quality=np.ones(3, np.float32), n_docs=3, n_labels=n)
+    paired = pair_single_label(issues, Y)
+    texts = ["lamp", "chair", "desk"]
+
+    def queue(limit):
+        rows = review_rows(paired, texts, Y, space, limit=limit)
+        return [(row["doc"], row["kind"], row["label_uri"]) for row in rows]
+
+    assert queue(None)[:3] == [(0, "wrong", "A"), (0, "missing", "B"), (0, "missing", "C")]
+    assert queue(1) == queue(None)[:2]  # was all three rows
+    assert queue(2) == queue(None)[:3]  # one row over
+    assert queue(3) == queue(None)[:3]

@@ -145,6 +145,48 @@ def _one_move(issues: LabelIssues, rows: np.ndarray, space: LabelSpace):
     return together
 
 
+def _cut(every: np.ndarray, limit: int, together, single: bool) -> np.ndarray:
+    """The rows of ``every`` a queue of ``limit`` rows keeps (``0 < limit <
+    len(every)``), a move (``together``: :func:`_one_move`) never cut in two: one the
+    limit would cut is left out whole, but for the first move, kept whole where that
+    holds at most one row more than ``limit``. The queue is never more than one row
+    over: it held a single-label document's every flagged row (``wrong A``, then
+    ``missing B``, ``missing C``...: at ``--max-review 1``, three rows or more) and a
+    code given with two of its ancestors (``wrong E``, ``wrong E11``, ``missing
+    E11.9``) whole. A single-label document's rows are cut after ``limit + 1`` (the
+    wrong row and each missing one after it make a move: ``limit + 1 >= 2`` rows are
+    whole moves); a longer move of a coded corpus is left out whole, the queue taken
+    from the rows after it as from the first (empty where no move after it fits).
+
+    >>> rows = np.arange(5)
+    >>> _cut(rows, 1, lambda p: p < 2, True).tolist()  # one document's 3 rows, then 2
+    [0, 1]
+    >>> _cut(rows, 1, lambda p: p in (0, 1, 3), False).tolist()  # E, E11, E11.9; then 2
+    [3, 4]
+    >>> _cut(rows, 2, lambda p: p < 2, False).tolist(), _cut(rows, 3, lambda p: p == 2,
+    ...                                                       False).tolist()
+    ([0, 1, 2], [0, 1])
+    """
+    skip = 0  # the rows of leading moves left out whole, too long to keep
+    while skip < len(every):
+        start = skip + limit
+        if start >= len(every):
+            return every[skip:]
+        while start > skip and together(start - 1):
+            start -= 1
+        if start > skip:
+            return every[skip:start]
+        end = skip + 1  # the limit cuts the first move: where it ends
+        while end < len(every) and together(end - 1):
+            end += 1
+        if end - skip <= limit + 1:
+            return every[skip:end]
+        if single:
+            return every[skip:skip + limit + 1]
+        skip = end
+    return every[:0]
+
+
 def doc_key(text: str) -> str:
     """A short fingerprint of a document's text (first 16 hex digits of SHA-256).
 
@@ -165,7 +207,8 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
     given labels, CSR) of the audited corpus; ``lines``/``doc_ids``: where each
     document is in its file. ``limit`` caps the number of rows (in a single-label
     corpus, or one coded at the most specific level, a move it would cut in two is left
-    out whole, but for the first, kept whole above the limit: :func:`_one_move`).
+    out whole, but for the first, kept whole where that is one row above the limit at
+    most: :func:`_cut`).
     ``topk``: the
     out-of-sample scores the audit ranked by, whose first :data:`MODEL_TOP` labels of
     each document fill ``model_top`` (empty without). ``hashes``: the audit's
@@ -179,18 +222,10 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
         # one), its wrong and missing rows side by side, is not cut in two: the half
         # within the limit is left out with the other, unless that is the first move,
         # kept whole (a limit of 1 emptied the queue)
-        paired = (isinstance(issues.details.get("single_label"), dict)
-                  or isinstance(issues.details.get("broader_moves"), dict))
+        single = isinstance(issues.details.get("single_label"), dict)
+        paired = single or isinstance(issues.details.get("broader_moves"), dict)
         if paired and 0 < limit < len(every):
-            together = _one_move(issues, every, space)
-            start = limit
-            while start and together(start - 1):
-                start -= 1
-            if not start:
-                while start + 1 < len(every) and together(start):
-                    start += 1
-                start += 1
-            chosen = every[:start]
+            chosen = _cut(every, limit, _one_move(issues, every, space), single)
     # the candidates' arrays as Python numbers at once: a NumPy scalar a row (six of
     # them, and round() and float() of each) took most of the review's time
     docs = np.asarray(issues.doc)[chosen].tolist()
