@@ -178,6 +178,45 @@ def test_the_documents_on_a_parent_code_are_listed_beside_the_count(audited):
     assert "… and 20 more documents." in section
 
 
+def test_every_document_on_a_parent_code_is_in_a_table_with_its_review_rows(audited):
+    """report.json listed only the first 20 of the 40 documents given a code that has
+    subcodes, and none of them said whether the review queue had a row of it (most have
+    none: the scores flag few). docs_on_parent_labels.csv now lists every one, a row
+    per such code with its subcodes and the document's review rows, and report.json's
+    and the page's lists say the review rows too."""
+    from tagsmith.audit.report import render_html
+
+    base, _, _, on_parent, rows, output = audited
+    with open(base / "audit" / "docs_on_parent_labels.csv", newline="",
+              encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0]) == ["doc", "line", "doc_id", "label_uri", "label_name",
+                              "narrower_uris", "review_rows"]
+    assert [r["doc_id"] for r in table] == [f"D{i}" for i in range(40)]  # all, in order
+    ranks = {}
+    for row in rows:
+        ranks.setdefault(row["doc_id"], []).append(row["rank"])
+    for r in table:
+        code, subcode = on_parent[r["doc_id"]]
+        assert r["label_uri"] == code and r["label_name"] == f"Synthetic category {code[1:]}"
+        assert r["narrower_uris"].split("; ") == [f"{code}.{s}" for s in range(3)]
+        assert subcode in r["narrower_uris"].split("; ")
+        assert r["line"] == str(int(r["doc"]) + 2) and r["doc"] == r["doc_id"][1:]
+        assert r["review_rows"] == "; ".join(ranks.get(r["doc_id"], []))
+    # some are in the queue and some are not: the column tells them apart
+    assert any(r["review_rows"] for r in table) and not all(r["review_rows"] for r in table)
+    report = json.loads((base / "audit" / "report.json").read_text(encoding="utf-8"))
+    docs = report["labels"]["docs_on_labels_with_narrower"]
+    assert [[str(rank) for rank in d["review_rows"]] for d in docs] == [
+        ranks.get(f"D{i}", []) for i in range(20)]
+    assert ("the review queue names only those the scores flagged; "
+            f"{base / 'audit' / 'docs_on_parent_labels.csv'} lists all 40, each with its "
+            "review rows)") in " ".join(output.split())
+    page = render_html(report, plots=False)
+    section = page.split("Documents on them (first)")[1].split("</table>")[0]
+    assert "<th>review rows</th>" in section and "<td>none</td>" in section
+
+
 @pytest.mark.parametrize("n_moves, words", [
     (1, " (1 move among them, a broader label given for a narrower one missing: "),
     (2, " (2 moves among them, each a broader label given for a narrower one missing: "),
@@ -380,3 +419,34 @@ def test_max_review_keeps_the_queue_at_most_one_row_over():
     assert queue(2) == first  # one row over: kept whole
     assert queue(3) == first
     assert queue(4) == first  # the second move left out whole
+
+
+def test_a_docs_on_parent_labels_table_is_replaced_or_removed_only_if_an_audit_wrote_it(
+        audited, tmp_path):
+    """docs_on_parent_labels.csv of an earlier audit (a coded corpus) is removed by an
+    audit that lists no such documents (a thesaurus corpus), as it would disagree with
+    the new report.json; a file of the user's own of that name is left alone there,
+    and refused, not overwritten, by an audit that writes the table."""
+    import shutil
+
+    base = audited[0]
+    corpus, vocab, _ = _coded(tmp_path, n_docs=240, n_on_parent=20, beside=12)
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    shutil.copy(base / "audit" / "docs_on_parent_labels.csv", earlier)
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", earlier, "--no-html")
+    assert result.exit_code == 0, result.output
+    assert not (earlier / "docs_on_parent_labels.csv").exists()
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "docs_on_parent_labels.csv").write_text("my,notes\n", encoding="utf-8")
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", own, "--no-html")
+    assert result.exit_code == 0, result.output
+    assert (own / "docs_on_parent_labels.csv").read_text(encoding="utf-8") == "my,notes\n"
+    (tmp_path / "coded").mkdir()
+    coded, coded_vocab, _ = _coded(tmp_path / "coded", n_docs=240, n_on_parent=20)
+    result = invoke("audit", coded, "--vocab", coded_vocab, "-o", own, "--no-html")
+    assert result.exit_code == 3, result.output
+    assert "docs_on_parent_labels.csv: is a file this audit did not write" in " ".join(
+        result.output.split())
+    assert (own / "docs_on_parent_labels.csv").read_text(encoding="utf-8") == "my,notes\n"

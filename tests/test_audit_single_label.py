@@ -206,7 +206,15 @@ def test_products_on_a_parent_category_are_listed_by_document(audited):
                for d in docs)
     assert ("report.json's labels section lists the labels, with_narrower_in_use, and the "
             "documents, docs_on_labels_with_narrower; the review queue names only those "
-            "the scores flagged)") in (base / "output.txt").read_text(encoding="utf-8")
+            "the scores flagged; ") in (base / "output.txt").read_text(encoding="utf-8")
+    # every one in docs_on_parent_labels.csv too, whether the queue has a row of it or not
+    with open(base / "audit" / "docs_on_parent_labels.csv", newline="",
+              encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    assert [r["doc_id"] for r in table] == [f"P{i}" for i in range(40, 47)]
+    assert [r["review_rows"] for r in table] == ["; ".join(map(str, d["review_rows"]))
+                                                 for d in docs]
+    assert all(len(r["narrower_uris"].split("; ")) == 3 for r in table)
     section = render_html(report, plots=False).split(
         "Labels in use that have narrower labels")[1].split("<h2>")[0]
     assert "<td>P40</td>" in section and "<td>P46</td>" in section

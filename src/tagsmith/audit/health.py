@@ -92,17 +92,53 @@ def top_label_count(n_used: int, percent: int) -> int:
     return max(1, -(-n_used * percent // 100))
 
 
+def docs_on_parent_labels(Y: sp.csr_matrix, space: LabelSpace, *,
+                          lines: Sequence[int] | None = None,
+                          doc_ids: Sequence[str | None] | None = None,
+                          review_rows: Mapping[int, Sequence[int]] | None = None,
+                          limit: int | None = None) -> list[dict]:
+    """The documents of ``Y`` given a label that has narrower labels in ``space``, in
+    corpus order (the first ``limit``; None: all), each named as the review queue names
+    it (``doc``, ``line``, ``doc_id`` from ``lines`` and ``doc_ids``), with ``labels``
+    (the ids of those of its labels, ascending) and ``review_rows`` (the ranks of the
+    review queue's rows of the document, from ``review_rows``, which maps a document to
+    them: none, where the scores flagged nothing, or the queue was cut before it).
+
+    >>> from tagsmith.data.labelspace import Label
+    >>> space = LabelSpace([Label("E"), Label("E11", broader=["E"]), Label("I10")])
+    >>> Y = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 1], [0, 0, 1]]))
+    >>> docs_on_parent_labels(Y, space, review_rows={1: [4, 5]})
+    [{'doc': 1, 'line': None, 'doc_id': None, 'labels': [0], 'review_rows': [4, 5]}]
+    """
+    n_labels = Y.shape[1]
+    on_parent = _narrower_counts(space, n_labels) > 0
+    per_doc = np.bincount(np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))[
+        on_parent[Y.indices]], minlength=Y.shape[0])
+    review_rows = review_rows or {}
+    docs = []
+    for doc in np.flatnonzero(per_doc)[:limit].tolist():
+        given = Y.indices[Y.indptr[doc]:Y.indptr[doc + 1]]
+        docs.append({"doc": doc, "line": None if lines is None else int(lines[doc]),
+                     "doc_id": None if doc_ids is None else doc_ids[doc],
+                     "labels": sorted(given[on_parent[given]].tolist()),
+                     "review_rows": list(review_rows.get(doc, ()))})
+    return docs
+
+
 def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
                    unknown: dict | None = None, list_docs_on_parents: bool = False,
                    lines: Sequence[int] | None = None,
-                   doc_ids: Sequence[str | None] | None = None) -> dict:
+                   doc_ids: Sequence[str | None] | None = None,
+                   review_rows: Mapping[int, Sequence[int]] | None = None) -> dict:
     """Label frequencies: long tail, unused, rare, deprecated and unknown labels.
     ``unknown``: the label keys the reader dropped (``vocabulary``: whether they were
     checked against a vocabulary); without it, none were, as without a vocabulary.
     ``list_docs_on_parents``: list the first documents given a label that has narrower
     ones (a catalogue's product on a parent category, a code where a subcode belongs),
     each named as the review queue names it (``doc``, ``line``, ``doc_id`` from
-    ``lines`` and ``doc_ids``); elsewhere (a thesaurus) the list is empty."""
+    ``lines`` and ``doc_ids``) with the ranks of its review rows (``review_rows``: a
+    document's ranks, :func:`docs_on_parent_labels`); elsewhere (a thesaurus) the list
+    is empty."""
     n_labels = Y.shape[1]
     counts = np.bincount(Y.indices, minlength=n_labels)
     order = np.argsort(-counts, kind="stable")
@@ -138,13 +174,11 @@ def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
     # unable to find 36 of its 41 (no review row names a document the scores did not flag)
     docs_on_parent: list[dict] = []
     if list_docs_on_parents:
-        for doc in np.flatnonzero(per_doc_on_parent)[:MAX_EXAMPLES].tolist():
-            given = Y.indices[Y.indptr[doc]:Y.indptr[doc + 1]]
-            docs_on_parent.append({
-                "doc": doc, "line": None if lines is None else int(lines[doc]),
-                "doc_id": None if doc_ids is None else doc_ids[doc],
-                "labels": [_label_ref(space, i, lang)
-                           for i in sorted(given[on_with_narrower[given]].tolist())]})
+        # whether each has a review row too: one that has none is found nowhere else
+        docs_on_parent = [
+            {**doc, "labels": [_label_ref(space, i, lang) for i in doc["labels"]]}
+            for doc in docs_on_parent_labels(Y, space, lines=lines, doc_ids=doc_ids,
+                                             review_rows=review_rows, limit=MAX_EXAMPLES)]
     return {
         "n_used": int(used.sum()), "n_unused": int(len(unused)), "n_rare": int(len(rare)),
         "rare_below": RARE_BELOW, "n_deprecated_in_use": int(len(deprecated_used)),

@@ -429,12 +429,16 @@ def _labels_html(labels: dict, single_label: bool = False) -> str:
         # (a report written before they were listed has none)
         docs = labels.get("docs_on_labels_with_narrower") or []
         if docs:
+            # whether each is in the review queue (a report written before has no ranks)
+            ranked = all("review_rows" in r for r in docs)
             parts.append("<h4>Documents on them (first)</h4>" + _table(
-                ["doc", "id", "label"],
+                ["doc", "id", "label"] + (["review rows"] if ranked else []),
                 [[_e(r["doc"]) + ("" if r.get("line") is None else
                                   f'<br><small>line {_e(r["line"])}</small>'),
                   "—" if r.get("doc_id") is None else _e(r["doc_id"]),
-                  ", ".join(_label(x) for x in r["labels"])] for r in docs])
+                  ", ".join(_label(x) for x in r["labels"])]
+                 + ([", ".join(f"#{_e(rank)}" for rank in r["review_rows"]) or "none"]
+                    if ranked else []) for r in docs])
                 + _more(labels["n_docs_on_labels_with_narrower"], len(docs), "document"))
     unknown = labels["not_in_vocabulary"]
     # none: "0 occurrences of 0 distinct keys named none (such as <>)" said it in riddles

@@ -51,6 +51,7 @@ from tagsmith.models import available_models
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+    from pathlib import Path
 
     import numpy as np
     import scipy.sparse as sp
@@ -2199,16 +2200,19 @@ def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_erro
     return resolve_label_space([corpus], None, on_error=on_error), None
 
 
-def _where_docs_on_parents(labels: dict, html: bool) -> str:
+def _where_docs_on_parents(labels: dict, html: bool, table: Path | None = None) -> str:
     """Where the audit lists the documents given a label that has narrower labels: the
-    labels and the first documents in report.json (and the page), none in the queue."""
+    labels and the first documents in report.json (and the page), none in the queue;
+    every one in ``table`` (docs_on_parent_labels.csv), where written."""
     n_docs = labels["n_docs_on_labels_with_narrower"]
     listed = len(labels.get("docs_on_labels_with_narrower") or [])
     first = "the" if listed >= n_docs else f"the first {listed:,}"
     page = " and report.html's Labels section" if html else ""
+    every = ("" if table is None else f"; {printable(table)} lists "
+             f"{'it' if n_docs == 1 else f'all {n_docs:,}'}, each with its review rows")
     return (f" (report.json's labels section lists the labels, with_narrower_in_use, and "
             f"{first} documents, docs_on_labels_with_narrower{page}; the review "
-            "queue names only those the scores flagged)")
+            f"queue names only those the scores flagged{every})")
 
 
 def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -2566,7 +2570,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                    f"document{plural_s(on_parent)}, {n_parents:,} label{plural_s(n_parents)}"
                    # where: the count alone sent a coder looking for documents that no
                    # review row names (the scores flagged 5 of an ICD corpus's 41)
-                   + _where_docs_on_parents(labels, not no_html))
+                   + _where_docs_on_parents(labels, not no_html,
+                                            written.get("docs_on_parents")))
     for name, leak in report["leakage"].items():
         last = leak["n_exact"] if not_searched else leak["n_near"]
         click.echo(f"leakage into {printable(name)}: {leak['n_exact']:,} exact"

@@ -286,6 +286,11 @@ class AuditResult:
     label_space: LabelSpace
     #: the rows of the random sample for exhaustive review (``review_sample``), or None
     sample: list[dict] | None = None
+    #: every document given a label that has narrower labels, where the audit lists them
+    #: (a single-label collection, a corpus coded at the most specific level; None
+    #: elsewhere), as :func:`~tagsmith.audit.health.docs_on_parent_labels` gives them:
+    #: ``docs_on_parent_labels.csv``
+    docs_on_parents: list[dict] | None = None
 
     def __repr__(self) -> str:
         # one line at a prompt: the dataclass repr printed every review row, the whole
@@ -297,7 +302,10 @@ class AuditResult:
               review_format: str = "csv", force: bool = False,
               keep: Sequence[str | Path] = ()) -> dict[str, Path]:
         """Write ``report.json``, ``report.html``, ``review.<csv|jsonl>`` and
-        ``labels.csv`` into ``directory`` (created); returns the paths.
+        ``labels.csv`` into ``directory`` (created), and :data:`DOCS_ON_PARENTS` where
+        the audit lists the documents on a label with narrower labels
+        (``docs_on_parents``; else one an earlier audit wrote there is removed); returns
+        the paths.
 
         A review file there that already holds decisions is not overwritten unless
         ``force``, nor another of these files that no audit wrote, nor ever a file in
@@ -315,8 +323,9 @@ class AuditResult:
 
         review_format = check_choice("review_format", review_format, ("csv", "jsonl"))
         directory = Path(directory)
+        listed = self.docs_on_parents is not None
         check_output(directory, review_format=review_format, force=force, html=html,
-                     keep=keep, sample=self.sample is not None)
+                     keep=keep, sample=self.sample is not None, docs_on_parents=listed)
         # everything is built before anything is written (a plot that fails must not leave
         # a half-written folder), then written to a staging folder and moved in at once
         page = render_html(self.report, plots=plots) if html else None
@@ -344,7 +353,7 @@ class AuditResult:
             raise DataError(f"cannot create a folder in it to write the audit in "
                             f"({exc.strerror or exc})", path=directory) from exc
         names = output_names(review_format=review_format, html=html,
-                             sample=self.sample is not None)
+                             sample=self.sample is not None, docs_on_parents=listed)
         # an undecided sample of an earlier audit, which the new report.json holds no
         # record of: left, it was decided by a reviewer and then could not be read
         stale_samples = [] if self.sample is not None else _stale_samples(directory)
@@ -354,6 +363,8 @@ class AuditResult:
             if self.sample is not None:
                 write_review(self.sample, staging / names["sample"])
             self._write_labels(staging / names["labels"])
+            if listed:
+                self._write_docs_on_parents(staging / names["docs_on_parents"])
             if page is not None:
                 with atomic_text_writer(staging / names["report_html"]) as out:
                     out.write(page)
@@ -365,6 +376,12 @@ class AuditResult:
                     # moved into the staging folder (deleted with it) before the new files
                     # move in, so the folder never holds a new report.json with an old page
                     os.replace(directory / "report.html", staging / "stale-report.html")
+                if not listed and _replaceable(directory / DOCS_ON_PARENTS, DOCS_ON_PARENTS) \
+                        and (directory / DOCS_ON_PARENTS).is_file():
+                    # an earlier audit's (a catalogue's), whose documents this one does
+                    # not list: it would disagree with the new report.json; one of the
+                    # user's own is left alone
+                    os.replace(directory / DOCS_ON_PARENTS, staging / f"stale-{DOCS_ON_PARENTS}")
                 if stale_samples:
                     # looked at again under the lock: a reviewer may have decided one
                     # while the files were written (it was removed, decisions and all)
@@ -398,6 +415,34 @@ class AuditResult:
         if self.sample is None:  # with force, or decided while the files were written
             _warn_decided_sample_kept(directory)
         return paths
+
+    def _write_docs_on_parents(self, path: Path) -> Path:
+        """Every document given a label that has narrower labels, a row for each such
+        label (:data:`DOCS_ON_PARENTS_COLUMNS`): report.json lists the first 20."""
+        from tagsmith.audit.review import _read_back_cell
+        from tagsmith.data.csvlimits import spreadsheet_safe
+        from tagsmith.data.textio import atomic_text_writer
+
+        space, lang = self.label_space, self.report["meta"]["lang"]
+        # each label's cells once: the rows repeat a few labels
+        cells: dict[int, tuple[str, str, str]] = {}
+        with atomic_text_writer(path) as out:
+            writer = csv_writer(out)
+            writer.writerow(DOCS_ON_PARENTS_COLUMNS)
+            for doc in self.docs_on_parents or ():
+                doc_id = _read_back_cell(str(doc["doc_id"] or ""))
+                line = "" if doc["line"] is None else doc["line"]
+                review = "; ".join(map(str, doc["review_rows"]))
+                for label in doc["labels"]:
+                    cell = cells.get(label)
+                    if cell is None:
+                        cell = cells[label] = (
+                            _read_back_cell(space.uri_of(label)),
+                            spreadsheet_safe(space.name_of(label, lang)),
+                            "; ".join(_read_back_cell(space.uri_of(narrower))
+                                      for narrower in space.narrower_ids(label)))
+                    writer.writerow([doc["doc"], line, doc_id, *cell, review])
+        return path
 
     def _write_labels(self, path: Path) -> Path:
         """Per-label noise estimates of every label that is used or flagged."""
@@ -436,17 +481,29 @@ class AuditResult:
         return path
 
 
+#: the file of the documents given a label that has narrower labels (all of them:
+#: report.json lists the first 20), where the audit lists them
+DOCS_ON_PARENTS = "docs_on_parent_labels.csv"
+
+#: its columns: a document as the review queue names it, one of its labels that has
+#: narrower ones, those narrower labels, and the ranks of the document's review rows
+DOCS_ON_PARENTS_COLUMNS = ("doc", "line", "doc_id", "label_uri", "label_name",
+                           "narrower_uris", "review_rows")
+
+
 def output_names(*, review_format: str = "csv", html: bool = True,
-                 sample: bool = False) -> dict[str, str]:
+                 sample: bool = False, docs_on_parents: bool = False) -> dict[str, str]:
     """The files :meth:`AuditResult.write` puts in its folder, by key."""
     return {"report_json": "report.json", "review": f"review.{review_format}",
             "labels": "labels.csv"} | ({"report_html": "report.html"} if html else {}) \
-        | ({"sample": f"sample.{review_format}"} if sample else {})
+        | ({"sample": f"sample.{review_format}"} if sample else {}) \
+        | ({"docs_on_parents": DOCS_ON_PARENTS} if docs_on_parents else {})
 
 
 def check_output(directory: str | Path, *, review_format: str = "csv", force: bool = False,
                  name: str | None = None, html: bool = True,
-                 keep: Sequence[str | Path] = (), sample: bool = False) -> None:
+                 keep: Sequence[str | Path] = (), sample: bool = False,
+                 docs_on_parents: bool = False) -> None:
     """Fail before an audit whose output could not or must not be written.
 
     ``directory`` must be a writable directory or not exist yet (a :class:`DataError`
@@ -464,7 +521,8 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
     ``force`` is a ``review.jsonl`` or ``sample.jsonl`` this audit writes that is no review
     file (its first row lacks the review's fields: a JSONL file of the user's own), as a
     CSV one of the user's own fails its header check. ``sample``: this audit draws one
-    (its file is checked as the others are).
+    (its file is checked as the others are); ``docs_on_parents``: it lists the documents
+    given a label that has narrower labels (:data:`DOCS_ON_PARENTS`, checked so too).
     """
     from tagsmith.data.textio import check_writable_dir, same_file
 
@@ -476,8 +534,8 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
         prefix = f"{name}: " if name else ""
         raise DataError(f"{prefix}is a symbolic link to {os.readlink(directory)}, which does "
                         "not exist: create that folder, or remove the link", path=directory)
-    for file_name in output_names(review_format=review_format, html=html,
-                                  sample=sample).values():
+    for file_name in output_names(review_format=review_format, html=html, sample=sample,
+                                  docs_on_parents=docs_on_parents).values():
         target = directory / file_name
         # found only when the files moved in one by one, after the whole audit: a new
         # report.json beside the old page and label table, and an IsADirectoryError
@@ -586,6 +644,8 @@ _AUDIT_FILE_STARTS = {
     "report.json": re.compile(rb'\A\{\s*"meta":\s*\{\s*"tagsmith_version":'),
     # its first columns: a table of an audit that had more or fewer columns after them
     "labels.csv": re.compile(rb"\A" + ",".join(LABEL_COLUMNS[:4]).encode("ascii") + b","),
+    DOCS_ON_PARENTS: re.compile(rb"\A" + ",".join(DOCS_ON_PARENTS_COLUMNS[:4]).encode("ascii")
+                                + b","),
 }
 
 
@@ -1194,6 +1254,22 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         noise = _withhold_bounds(health.noise_section(issues, label_space, lang=lang), quality)
         # --max-review's rows, fewer where a single-label move would be cut in two
         noise["n_review_rows"] = len(review)
+        # where a label with narrower ones is one put where a narrower one belongs
+        # (the page's section and the command's line say so): a catalogue, or a
+        # corpus coded at the most specific level
+        on_parents = (isinstance(issues.details.get("single_label"), dict)
+                      or isinstance(issues.details.get("broader_moves"), dict))
+        # each document's review rows, by rank: whether a document on such a label is
+        # in the queue at all (most are not: the scores flagged few of them)
+        ranks: dict[int, list[int]] = {}
+        for row in review:
+            ranks.setdefault(row["doc"], []).append(row["rank"])
+        # every such document, for docs_on_parent_labels.csv: report.json lists the
+        # first 20, and a coder looked for the rest by hand (none in a flat vocabulary,
+        # no table)
+        docs_on_parents = (health.docs_on_parent_labels(Y, label_space, lines=lines,
+                                                        doc_ids=doc_ids, review_rows=ranks)
+                           if on_parents and label_space.has_hierarchy else None)
         report = {
             "meta": {"tagsmith_version": __version__, "lang": lang, "corpus": source,
                      "read": read or {},
@@ -1204,13 +1280,8 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
             "corpus": health.corpus_section(texts, Y),
             "labels": health.labels_section(
                 Y, label_space, lang=lang, unknown=_unknown(unknown_labels, vocabulary),
-                # where a label with narrower ones is one put where a narrower one belongs
-                # (the page's section and the command's line say so): a catalogue, or a
-                # corpus coded at the most specific level
-                list_docs_on_parents=(isinstance(issues.details.get("single_label"), dict)
-                                      or isinstance(issues.details.get("broader_moves"),
-                                                    dict)),
-                lines=lines, doc_ids=doc_ids),
+                list_docs_on_parents=on_parents, lines=lines, doc_ids=doc_ids,
+                review_rows=ranks),
             "cooccurrence": health.cooccurrence_section(Y, label_space, lang=lang),
             "noise": noise,
             "duplicates": health.duplicates_section(
@@ -1233,7 +1304,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                     noise["bounds_note"]):
         if warning:
             logger.warning("audit%s: %s", f" of {source}" if source else "", warning)
-    return AuditResult(issues, report, review, scores, label_space, sample)
+    return AuditResult(issues, report, review, scores, label_space, sample, docs_on_parents)
 
 
 def _warn_ungrouped_folds(crossfit, groups: np.ndarray, warnings: list[str]) -> None:
