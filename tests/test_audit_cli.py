@@ -1718,13 +1718,14 @@ def test_a_jsonl_review_is_told_of_its_decision_key_not_a_column(small_corpus, g
 
     out = tmp_path / "audit"
     result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o", out,
-                    "--scores", "knn", "--no-html", "--review-format", "jsonl")
+                    "--scores", "knn", "--no-html", "--review-format", "jsonl", "--lang", "fi")
     assert result.exit_code == 0, result.output
     review = out / "review.jsonl"
     line = next(line for line in result.output.splitlines() if line.startswith("next: "))
     assert line.startswith(f"next: fill in the decision key of each line of {review} "
                            "(accept or reject), then run: tagsmith apply-review ")
     argv = shlex.split(line.split("then run: ", 1)[1])
+    assert argv[-2:] == ["--lang", "fi"]  # its warnings name labels as the review does
     argv[argv.index("NEW_CORPUS")] = str(tmp_path / "new.tsv")
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         assert run_cli(argv[1:]) == 0

@@ -2793,3 +2793,43 @@ def test_a_jsonl_null_reads_as_an_empty_cell(tmp_path, corpus):
             f"{review}:1: label_uri is empty; label_name 'snow' is a name of the label of "
             "URI 'http://x/snow'")):
         apply_review(corpus, review, tmp_path / "again.tsv", SPACE)
+
+
+def test_apply_review_lang_names_labels_in_that_language(tmp_path, caplog):
+    """apply-review had no --lang: a German team's audit (audit --lang de) wrote its
+    review in German, and apply-review's warnings and refusals named the labels in
+    English ('law' where the review read 'Recht')."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    vocab = tmp_path / "vocab.csv"
+    vocab.write_text("uri,label_en,label_de,broader\n"
+                     "http://x/law,law,Recht,\n"
+                     "http://x/rent,rent law,Mietrecht,http://x/law\n", encoding="utf-8")
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("Ein Urteil zur Miete\t<http://x/law>\n", encoding="utf-8")
+    row = {**_row(0, "missing", "http://x/rent", "Ein Urteil zur Miete"),
+           "label_name": "Mietrecht"}
+    review = _review(tmp_path, [row])
+    tagsmith_cli._register_commands()
+
+    def apply(*lang):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            return CliRunner().invoke(tagsmith_cli.cli, [
+                "apply-review", str(corpus), str(review), "-o", str(tmp_path / "new.tsv"),
+                "--vocab", str(vocab), "--force", *lang])
+
+    result = apply("--lang", "de")
+    assert result.exit_code == 0, result.output
+    assert ("(first: line 1, http://x/rent ('Mietrecht') added under http://x/law "
+            "('Recht'))") in caplog.text, caplog.text
+    result = apply()  # without --lang: English, as before
+    assert result.exit_code == 0, result.output
+    assert "http://x/rent ('rent law') added under http://x/law ('law')" in caplog.text
+    # a label_name that is no name of the row's label: refused, naming it in --lang
+    write_review([{**row, "label_name": "Recht"}], review)
+    result = apply("--lang", "de")
+    assert result.exit_code != 0
+    assert "'http://x/rent' ('Mietrecht')" in result.output, result.output

@@ -203,8 +203,8 @@ LANG_COMMANDS = sorted(name for name, command in COMMANDS.items()
 
 
 def test_lang_commands_are_the_expected_ones():
-    assert LANG_COMMANDS == ["audit", "calibrate", "distill", "eval", "label", "shift",
-                             "suggest", "taxonomy", "train", "vocab", "zeroshot"]
+    assert LANG_COMMANDS == ["apply-review", "audit", "calibrate", "distill", "eval", "label",
+                             "shift", "suggest", "taxonomy", "train", "vocab", "zeroshot"]
 
 
 @pytest.mark.parametrize("command", LANG_COMMANDS)

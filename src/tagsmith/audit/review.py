@@ -891,8 +891,8 @@ def count_decisions(path: str | Path) -> int:
     return n_decided or (0 if found is None else found[1])
 
 
-def read_decisions(path: str | Path, space: LabelSpace, *, space_name: str = "the vocabulary"
-                   ) -> tuple[list[Decision], dict]:
+def read_decisions(path: str | Path, space: LabelSpace, *, space_name: str = "the vocabulary",
+                   lang: str = "en") -> tuple[list[Decision], dict]:
     """The accepted corrections of a review file, and counts of every decision:
     ``accepted`` counts candidates (document and label), ``repeated`` the rows that
     accept a candidate an earlier row accepted already (applied once).
@@ -900,14 +900,15 @@ def read_decisions(path: str | Path, space: LabelSpace, *, space_name: str = "th
     Raises :class:`ReviewFormatError` naming the file and line of a malformed row, and
     of a row that decides a candidate an earlier row decided the other way (accepted
     once and rejected once: which one the reviewer meant is not for us to guess).
-    ``space_name`` says where ``space`` came from, in the message for a label not in it.
+    ``space_name`` says where ``space`` came from, in the message for a label not in it;
+    ``lang``: the language its messages name labels in.
     """
-    decisions, _, counts = _read_decisions(Path(path), space, space_name)
+    decisions, _, counts = _read_decisions(Path(path), space, space_name, lang)
     return decisions, counts
 
 
-def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabulary"
-                    ) -> tuple[list[Decision], list[Decision], dict]:
+def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabulary",
+                    lang: str = "en") -> tuple[list[Decision], list[Decision], dict]:
     """:func:`read_decisions`, and the rows repeating an earlier acceptance as
     decisions of their own (applied once, but each checked against its document)."""
     accepted: dict[tuple[int, int], Decision] = {}
@@ -955,7 +956,7 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
                                     "to do the opposite, reject this row", path=path,
                                     line=line)
         doc, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
-        _check_label_name(row, space, label_id, path, line, csv_cells)
+        _check_label_name(row, space, label_id, path, line, csv_cells, lang)
         key = _read_key(row["doc_key"], path, line, doc)
         _check_verdict(verdicts, (doc, label_id), True, row, path, line)
         previous = accepted.get((doc, label_id))
@@ -1029,13 +1030,13 @@ def _doc_number(row: dict, path: Path, line: int) -> int:
 
 
 def _check_label_name(row: dict, space: LabelSpace, label_id: int, path: Path, line: int,
-                      csv_cells: bool) -> None:
+                      csv_cells: bool, lang: str = "en") -> None:
     """Refuse an accepted row whose ``label_name`` cell is no name of the label its
     ``label_uri`` names: one of the two was edited (the name, the column a reviewer
     reads, was ignored and the URI's label written; a URI edited beside the name
     wrote a label the row never showed). A blank or absent cell is not checked; any
     language's preferred or alternative name, the notation or the URI matches, case
-    and spacing aside."""
+    and spacing aside. The refusal names the label in ``lang``."""
     written = row.get("label_name")
     if written is None or not str(written).strip():
         return
@@ -1053,7 +1054,7 @@ def _check_label_name(row: dict, space: LabelSpace, label_id: int, path: Path, l
                    "was edited, edit both, or reject this row")
         raise ReviewFormatError(
             f"label_name {written!r} is not a name of the label of label_uri "
-            f"{row['label_uri']!r} ({space.name_of(label_id)!r}): {why}", path=path,
+            f"{row['label_uri']!r} ({space.name_of(label_id, lang)!r}): {why}", path=path,
             line=line)
 
 
@@ -1294,7 +1295,7 @@ def _check_corpus_first(source, corpus: Path) -> None:
 def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                  space: LabelSpace, *, on_error: str = "fail", format: str | None = None,
                  overwrite: bool = False, keep: Sequence[str | Path] = (),
-                 space_name: str = "the vocabulary") -> dict:
+                 space_name: str = "the vocabulary", lang: str = "en") -> dict:
     """Write ``corpus`` with the review's accepted corrections to the new file ``output``.
 
     A corpus file written in its own format is copied line for line, the lines of the
@@ -1309,10 +1310,13 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     ``on_error="skip"`` (they are not written: a warning says so; ``n_missing_files`` of
     them a folder's files deleted after it was listed), and the review's
     decisions. ``space_name`` says where ``space`` came from (a label not in it is
-    reported as not in ``space_name``). An id two documents of the corpus share is
-    refused where an accepted decision names either of them (:class:`DataError`), and
-    otherwise written as it is with one warning. A corpus whose every text is a lone
-    ``<URI>`` (a vocabulary) is refused, as the audit refuses it
+    reported as not in ``space_name``); ``lang``: the language its warnings and errors
+    name labels in (a label without a name in it falls back as
+    :meth:`~tagsmith.data.labelspace.LabelSpace.name_of` picks one). An id two
+    documents of the corpus share is refused where an accepted decision names either of
+    them (:class:`DataError`), and otherwise written as it is with one warning. A
+    corpus whose every text is a lone ``<URI>`` (a vocabulary) is refused, as the audit
+    refuses it
     (:func:`~tagsmith.data.readers.check_not_a_vocabulary`), before the review is read
     (a file or folder; a pipe as it is read); no output file appears. So is a corpus
     with no document (:func:`~tagsmith.data.readers.no_documents`), as train, eval and
@@ -1347,7 +1351,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         # the corpus before the review, as every command checks its corpus first: a
         # vocabulary given as the corpus with a malformed review was told about the review
         _check_corpus_first(source, corpus)
-    decisions, repeated, counts = _read_decisions(review, space, space_name)
+    decisions, repeated, counts = _read_decisions(review, space, space_name, lang)
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
              "n_already_applied": 0, "n_skipped_lines": 0, "n_missing_files": 0,
              **{f"review_{k}": v for k, v in counts.items()}}
@@ -1486,7 +1490,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         _warn_deprecated_written(in_use, space, output, space_name)
     if beside_broader:
         record, added, broader = beside_broader[0]
-        _warn_beside_broader(n_beside_broader[0], record, added, broader, space, output)
+        _warn_beside_broader(n_beside_broader[0], record, added, broader, space, output,
+                             lang)
     # the audit left them out, saying so; kept here, but not silently
     for keys, what in ((unknown, "not in"), (ambiguous, "naming several labels of")):
         if not keys:
@@ -1543,14 +1548,14 @@ def _added_beside_broader(record, decisions: Sequence[Decision],
 
 
 def _warn_beside_broader(n: int, record, added: int, broader: int, space: LabelSpace,
-                         output: Path) -> None:
+                         output: Path, lang: str = "en") -> None:
     """Warn that ``n`` documents written to ``output`` carry a label an accepted row
     added and a broader label of it (the first: ``record``, ``added`` under ``broader``):
-    accepting the row adds the label, it takes none off."""
+    accepting the row adds the label, it takes none off. Labels are named in ``lang``."""
     where = f"id {record.doc_id!r}" if record.doc_id else f"line {record.line}"
 
     def named(label_id: int) -> str:
-        name = space.name_of(label_id)
+        name = space.name_of(label_id, lang)
         uri = space.uri_of(label_id)
         return uri if name == uri else f"{uri} ({name!r})"
 

@@ -2622,6 +2622,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                  (("--vocab", vocab), ("--bundle", bundle)) if value]
         if on_error == "skip":
             given.append("--on-error skip")
+        if lang != "en":  # its warnings name labels as the review does
+            given.append(f"--lang {shell_path(lang)}")
         command = " ".join(["tagsmith apply-review", shell_path(corpus),
                             shell_path(written["review"]), "-o NEW_CORPUS", *given])
         click.echo(f"next: fill in {_decision_field(str(written['review']))} of "
@@ -2674,7 +2676,9 @@ def _decision_field(review: str) -> str:
               help="As given to the audit (document numbers count the documents read).")
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (it may never be "
               "CORPUS, REVIEW or the vocabulary).")
-def apply_review_command(corpus, review, output, vocab, bundle, on_error, force):
+@click.option("--lang", default="en", show_default=True, callback=language_code,
+              help="Language of label names in its warnings (as given to the audit).")
+def apply_review_command(corpus, review, output, vocab, bundle, on_error, force, lang):
     """Write CORPUS with the accepted corrections of REVIEW (the help: ``help=``)."""
     from tagsmith.audit.review import apply_review
 
@@ -2683,12 +2687,13 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
         from tagsmith._shell import shell_path
         from tagsmith.cli.vocab_names import read_bundle_vocab, review_space, warn_vocab_differs
 
-        view = read_bundle_vocab(classifier, vocab, bundle)
+        view = read_bundle_vocab(classifier, vocab, bundle, lang)
         # what differs, as suggest, eval and audit warn of it (it was read silently)
-        warn_vocab_differs(view, space, vocab, bundle, "en", "apply-review",
+        warn_vocab_differs(view, space, vocab, bundle, lang, "apply-review",
                            advice="train on the corrected corpus (tagsmith train "
                                   f"{shell_path(output)} --vocab {shell_path(vocab)})")
         space = review_space(view, space)
+    warn_unnamed_language(space, lang)  # a mistyped --lang, as audit and suggest
     # a label space derived from the corpus lacks every label no document carries: "not
     # in the vocabulary" sent the reviewer looking in a vocabulary that was not given
     # with both, VOCAB's: its names, its deprecations (the bundle's vocabulary had none)
@@ -2697,7 +2702,8 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force)
                   f"the labels {printable(corpus)} uses; no --vocab or --bundle was given: "
                   "give the audit's")
     stats = apply_review(corpus, review, output, space, on_error=on_error, overwrite=force,
-                         keep=[p for p in (vocab, bundle) if p], space_name=space_name)
+                         keep=[p for p in (vocab, bundle) if p], space_name=space_name,
+                         lang=lang)
     click.echo(f"wrote {stats['n_docs']:,} document{plural_s(stats['n_docs'])} to "
                f"{printable(output)}: {stats['n_added']:,} label{plural_s(stats['n_added'])} "
                f"added, {stats['n_removed']:,} removed in {stats['n_docs_changed']:,} "
