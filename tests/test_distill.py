@@ -143,6 +143,24 @@ def test_label_with_a_budget_warns_of_labels_never_given_as_it_keeps_a_student(
                 "; a model trained on these labels will never predict it")) in said, said
 
 
+def test_label_with_a_budget_names_labels_never_given_in_lang(tmp_path):
+    """label --budget --lang de offered the LLM the German names, but its warning of
+    labels the teacher never gave named them in English ('art' for 'Kunst')."""
+    docs, _ = sport_corpus(tmp_path, 20)
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en,label_de\nu:sport,sport,Sport\nu:art,art,Kunst\n")
+    args = ["label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--budget", "6", "--rounds", "2", "--llm", "t", "--lang", "de",
+            "--cache", str(tmp_path / "c.sqlite")]
+    with LocalChatServer(lambda body: json.dumps(
+            {"labels": [{"label": "Sport", "confidence": 0.9}]})) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+        assert "Kunst" in user_prompt(server.requests[0])  # the names the LLM was offered
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert "none of the 6 documents it labelled: 'Kunst')" in said, said
+
+
 def test_batch_scope_adversary_runs(data):
     space, train, _ = data
     result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.2), ActiveOptions(

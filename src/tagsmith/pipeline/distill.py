@@ -352,7 +352,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
                    featurizer: TfidfFeaturizer | None = None,
                    text_groups: npt.ArrayLike | None = None,
                    student_kept: bool = True,
-                   _text_hashes: np.ndarray | None = None) -> ActiveResult:
+                   _text_hashes: np.ndarray | None = None,
+                   lang: str = "en") -> ActiveResult:
     """Spend ``options.budget`` teacher calls on the pool and distil a student.
 
     ``teacher(indices)`` labels pool documents (e.g. :func:`llm_teacher`). ``X_pool``
@@ -370,7 +371,9 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     of the same groups), when the caller has them, spares hashing every text again; a
     caller passing them vouches for them (they are checked for shape and type only).
     ``student_kept``: whether the caller keeps the student (``label --budget`` without
-    ``--student`` does not), which the warning of labels never taught says.
+    ``--student`` does not), which the warning of labels never taught says, naming them
+    in ``lang`` (``label --lang``; a label without a name in it falls back as
+    :meth:`~tagsmith.data.labelspace.LabelSpace.name_of` picks one).
     ``_text_hashes`` (private): the pool's texts' hashes (``hash_texts``), one per
     document, where the caller has them: the student records those it was taught, as
     ``train`` records its own, and they spare hashing those texts again.
@@ -487,7 +490,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         raise NoTeacherAnswersError(
             f"the teacher answered {none_of(int(labelled.sum()))} it was sent "
             "(every call failed or every answer was malformed): no student to train")
-    _warn_untaught(Y_teacher, label_space, student_kept=student_kept)
+    _warn_untaught(Y_teacher, label_space, student_kept=student_kept, lang=lang)
     # no groups for the thresholds' folds either: the documents taught are distinct texts
     # (no copy is a candidate), so their folds are the same with or without them
     thresholds = _student_thresholds(X_pool[selected], Y_teacher, options, n_labels,
@@ -505,20 +508,20 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
 
 
 def _warn_untaught(Y_teacher: sp.csr_matrix, label_space: LabelSpace, shown: int = 5, *,
-                   student_kept: bool = True) -> None:
+                   student_kept: bool = True, lang: str = "en") -> None:
     """Warn of the labels (not deprecated: never offered) the teacher gave no document
     taught: the student never predicts them. ``distill`` and ``train`` warn of them on
     the same file, where a budgeted student of 30 tickets left out a support team's
     'Gift card' and other intents without a word. Without ``student_kept`` (``label
     --budget`` without ``--student``: none is written) the warning is of a model
     trained on the labels. The names are quoted, as the taxonomy's warnings quote
-    theirs: one holding a comma read as two."""
+    theirs: one holding a comma read as two; in ``lang``."""
     support = np.bincount(Y_teacher.indices[Y_teacher.data != 0], minlength=len(label_space))
     untaught = np.flatnonzero((support == 0) & ~label_space.deprecated_mask)
     if not len(untaught):
         return
     n = len(untaught)
-    named = and_more(untaught, shown, lambda i: repr(clip(label_space.name_of(int(i)),
+    named = and_more(untaught, shown, lambda i: repr(clip(label_space.name_of(int(i), lang),
                                                           NAME_LIMIT, collapse=False)))
     never = (" and the student will never predict %s" if student_kept else
              "; a model trained on these labels will never predict %s")

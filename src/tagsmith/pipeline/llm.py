@@ -1109,7 +1109,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     try:
         distilled = active_distill(list(texts), label_space, teacher, active,
                                    text_groups=groups, student_kept=student_kept,
-                                   _text_hashes=hashes)
+                                   _text_hashes=hashes,
+                                   # its warnings name labels as the prompts do
+                                   lang=options.lang if options is not None else "en")
     except NoTeacherAnswersError:
         # as without a budget: no row answered, the report says why (the CLI names
         # the last error and writes nothing)
