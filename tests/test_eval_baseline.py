@@ -564,6 +564,48 @@ def test_eval_names_labels_in_lang(tmp_path, caplog):
     assert "no label has a name in language 'fi' (--lang)" in caplog.text
 
 
+def test_evaluate_classifier_names_per_label_rows_in_lang(tmp_path):
+    """evaluate_classifier(per_label=True) took no lang: a Python caller's rows were
+    named in English, and eval renamed them itself. It names them in ``lang`` (as
+    evaluate_with_confidence and evaluate_topk do), English by default."""
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.confidence import evaluate_with_confidence
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+
+    rng = random.Random(4)
+    voc = tmp_path / "ev.csv"
+    voc.write_text("uri,label_en,label_de\nurn:x:L0,road transport,Stra\u00dfenverkehr\n"
+                   "urn:x:L1,customs duties,Z\u00f6lle\nurn:x:L2,pedestrian,\n",
+                   encoding="utf-8")
+    write_corpus(tmp_path / "train.tsv", 60, rng, labels=range(3))
+    run("train", tmp_path / "train.tsv", "--vocab", voc, "-o", tmp_path / "B", *FAST,
+        "--calibration-fraction", "0.3")
+    classifier = TextClassifier.load(tmp_path / "B")
+    texts = ["w0a w0b noise1", "w1a w1c noise2"]
+    assert classifier.label_space.uris == ["urn:x:L0", "urn:x:L1", "urn:x:L2"]
+    Y = sp.csr_matrix(np.eye(2, 3, dtype=np.int8))  # each text's own label
+    # rows for the labels true or predicted: L0 and L1 at least
+    german = {"urn:x:L0": "Stra\u00dfenverkehr", "urn:x:L1": "Z\u00f6lle",
+              "urn:x:L2": "pedestrian"}  # no German name: English, as suggest shows it
+    english = {"urn:x:L0": "road transport", "urn:x:L1": "customs duties",
+               "urn:x:L2": "pedestrian"}
+    for lang, names in (("de", german), ("en", english)):
+        rows = evaluate_classifier(classifier, texts, Y, per_label=True, source=None,
+                                   lang=lang)["per_label"]
+        assert {row["uri"]: row["label"] for row in rows} == \
+            {row["uri"]: names[row["uri"]] for row in rows}
+        assert {"urn:x:L0", "urn:x:L1"} <= {row["uri"] for row in rows}
+    default = evaluate_classifier(classifier, texts, Y, per_label=True, source=None)
+    assert {row["label"] for row in default["per_label"]} <= set(english.values())
+    rows = evaluate_with_confidence(classifier, texts, Y, source=None, per_label=True,
+                                    lang="de")[0]["per_label"]
+    assert {row["uri"]: row["label"] for row in rows} == \
+        {row["uri"]: german[row["uri"]] for row in rows}
+    assert "urn:x:L0" in {row["uri"] for row in rows}
+
+
 @pytest.mark.parametrize("value", [95, float("nan"), 1.0, 0])
 def test_compare_predictions_says_confidence_is_in_the_open_interval(value):
     """compare_predictions(..., confidence=95) was refused as "a number in (0, 1]", so a

@@ -1784,7 +1784,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         metrics, report = evaluate_with_confidence(
             classifier, texts, data.Y, threshold=threshold,
             alphas=alphas, reliability_k=reliability_k,
-            png=reliability_png, source=corpus, per_label=rows_wanted)
+            png=reliability_png, source=corpus, per_label=rows_wanted, lang=lang)
     elif base is not None:  # the bundle's top-k kept, for the comparison
         from tagsmith.pipeline.classifier import predict_topk_pair
         from tagsmith.pipeline.evaluate import (
@@ -1806,18 +1806,15 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         # built its own of the whole corpus)
         sets = classifier.label_sets(topk, threshold)
         metrics = evaluate_topk(classifier, data.Y, topk, ks=ks, threshold=threshold,
-                                per_label=rows_wanted, y_pred=sets)
+                                per_label=rows_wanted, y_pred=sets, lang=lang)
         comparison = _compare(classifier, topk, sets, base, base_topk, baseline, gold,
                               threshold, lang)
     else:  # documents the bundle was trained on are warned of, naming the corpus
         metrics = evaluate_classifier(classifier, texts, data.Y, threshold=threshold,
                                       source=corpus, per_label=rows_wanted,
-                                      most_specific=most_specific, closure=closure)
-    rows = metrics.pop("per_label", None)
-    if rows is not None:  # in --lang: a German team's table read in English, no option
-        shown = classifier.label_space
-        for row in rows:
-            row["label"] = shown.name_of(shown.id_of(row["uri"]), lang)
+                                      most_specific=most_specific, closure=closure,
+                                      lang=lang)
+    rows = metrics.pop("per_label", None)  # named in --lang by the library
     if results_file:
         _write_label_results(results_file, rows or [])
     if per_label:

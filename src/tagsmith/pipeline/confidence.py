@@ -1305,11 +1305,11 @@ def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str] | 
                              reliability_k: int | None = None,
                              png: str | os.PathLike[str] | None = None,
                              source: str | None = "texts",
-                             per_label: bool = False) -> tuple[dict, dict]:
+                             per_label: bool = False, lang: str = "en") -> tuple[dict, dict]:
     """``(evaluate_classifier(...), evaluate_confidence(...))`` of the same labelled
     documents (the same results), featurized and scored once for both; training
     documents among them draw :func:`evaluate_classifier`'s warning naming ``source``
-    (``None``: not checked); ``per_label`` as :func:`evaluate_classifier`'s."""
+    (``None``: not checked); ``per_label`` and ``lang`` as :func:`evaluate_classifier`'s."""
     from tagsmith.pipeline.evaluate import (
         DEFAULT_KS,
         check_label_shape,
@@ -1330,7 +1330,7 @@ def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str] | 
         texts = overlap_checked(classifier, texts, source)
     topk, raw = classifier.predict_topks(texts, (k, True, True), (raw_k, False, False))
     return (evaluate_topk(classifier, Y, topk, ks=ks, threshold=threshold,
-                          per_label=per_label),
+                          per_label=per_label, lang=lang),
             _confidence_report(classifier, raw, Y, raw_k, alphas=alphas,
                                reliability_k=reliability_k, png=png))
 

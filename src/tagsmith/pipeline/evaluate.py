@@ -89,9 +89,10 @@ def propensities_for(classifier: TextClassifier) -> np.ndarray | None:
 def evaluate_topk(classifier: TextClassifier, Y: LabelMatrix, topk: TopK, *,
                   ks: Sequence[int] = DEFAULT_KS,
                   threshold: float | None = None, per_label: bool = False,
-                  y_pred: LabelMatrix | None = None) -> dict:
+                  y_pred: LabelMatrix | None = None, lang: str = "en") -> dict:
     """Ranking metrics from ``topk`` and set metrics from the classifier's thresholds;
-    with ``per_label``, also ``per_label`` (:func:`per_label_report`). ``y_pred``: the
+    with ``per_label``, also ``per_label`` (:func:`per_label_report`; labels named in
+    ``lang``). ``y_pred``: the
     label sets of ``topk`` (``classifier.label_sets(topk, threshold)``) where the caller
     has them already (``eval --baseline`` compares them too)."""
     check_label_table(Y, classifier.label_space, "Y")
@@ -104,7 +105,7 @@ def evaluate_topk(classifier: TextClassifier, Y: LabelMatrix, topk: TopK, *,
                   else np.full(classifier.n_labels, threshold))
     return evaluate_label_sets(Y, topk, y_pred, classifier.label_space, thresholds, ks=ks,
                                propensity=propensities_for(classifier),
-                               per_label=per_label, forced=forced)
+                               per_label=per_label, forced=forced, lang=lang)
 
 
 def forced_below(thresholds: Thresholds, topk: TopK, y_pred: LabelMatrix
@@ -125,38 +126,41 @@ def forced_below(thresholds: Thresholds, topk: TopK, y_pred: LabelMatrix
 def evaluate_label_sets(Y: LabelMatrix, topk: TopK, y_pred: LabelMatrix, space: LabelSpace,
                         thresholds: np.ndarray | None, *, ks: Sequence[int] = DEFAULT_KS,
                         propensity: np.ndarray | None = None, per_label: bool = False,
-                        forced: np.ndarray | None = None) -> dict:
+                        forced: np.ndarray | None = None, lang: str = "en") -> dict:
     """``eval``'s report of any scorer (a bundle, zero-shot, a blend of both): ranking
     metrics from ``topk``, set metrics from ``y_pred`` (its label sets), hierarchical
     precision, recall and F1 where ``space`` has a hierarchy, and with
     ``per_label`` each label's figures (:func:`label_rows`; ``thresholds``, one per
     label, are what they report as the labels' thresholds: None where the sets are no
-    threshold's, ``zeroshot --eval``'s best label of each document)."""
+    threshold's, ``zeroshot --eval``'s best label of each document; labels named in
+    ``lang``)."""
     from tagsmith.metrics import evaluate
 
     report: dict = evaluate(Y, topk, y_pred, ks=tuple(ks), propensity=propensity,
                             hierarchy=space)
     if per_label:
-        report["per_label"] = label_rows(space, Y, y_pred, thresholds, forced)
+        report["per_label"] = label_rows(space, Y, y_pred, thresholds, forced, lang)
     return report
 
 
 def per_label_report(classifier: TextClassifier, Y: LabelMatrix, y_pred: LabelMatrix,
                      threshold: float | None = None,
-                     forced: np.ndarray | None = None) -> list[dict]:
+                     forced: np.ndarray | None = None, lang: str = "en") -> list[dict]:
     """Each label's figures at the classifier's operating point (its tuned thresholds,
-    or ``threshold`` when given): :func:`label_rows`."""
+    or ``threshold`` when given): :func:`label_rows`, labels named in ``lang``."""
     thresholds = (classifier.thresholds.per_label if threshold is None
                   else np.full(classifier.n_labels, threshold))
-    return label_rows(classifier.label_space, Y, y_pred, thresholds, forced)
+    return label_rows(classifier.label_space, Y, y_pred, thresholds, forced, lang)
 
 
 def label_rows(space: LabelSpace, Y: LabelMatrix, y_pred: LabelMatrix,
-               thresholds: np.ndarray | None, forced: np.ndarray | None = None
-               ) -> list[dict]:
+               thresholds: np.ndarray | None, forced: np.ndarray | None = None,
+               lang: str = "en") -> list[dict]:
     """Each label's figures at the operating point, for the labels true or predicted in
     ``Y`` or ``y_pred`` (those macro-F1 averages over), in label-id order: ``uri``,
-    ``label``, ``threshold`` (``thresholds``' entry, one per label of ``space``; None
+    ``label`` (its name in ``lang``, else as
+    :meth:`~tagsmith.data.labelspace.LabelSpace.name_of` falls back), ``threshold``
+    (``thresholds``' entry, one per label of ``space``; None
     where it is infinite: no score reaches it, the label is never predicted; None too,
     with ``reachable`` true, where ``thresholds`` is None: sets no threshold made),
     ``reachable`` (False for such a threshold),
@@ -178,7 +182,7 @@ def label_rows(space: LabelSpace, Y: LabelMatrix, y_pred: LabelMatrix,
     for i in np.flatnonzero((predicted + support) > 0).tolist():
         finite = thresholds is None or bool(np.isfinite(thresholds[i]))
         rows.append({
-            "uri": space.uri_of(i), "label": space.name_of(i),
+            "uri": space.uri_of(i), "label": space.name_of(i, lang),
             # an infinite threshold (never predicted) is no number JSON holds: null,
             # with "reachable" saying why (it was the string "Infinity" in a column of
             # numbers)
@@ -202,7 +206,7 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
                         threshold: float | None = None,
                         source: str | None = "texts", per_label: bool = False,
                         most_specific: bool = False,
-                        closure: sp.csr_matrix | None = None) -> dict:
+                        closure: sp.csr_matrix | None = None, lang: str = "en") -> dict:
     """Predict ``texts`` and score against ``Y`` (n_docs x n_labels sparse).
 
     ``ks`` and ``threshold`` are checked before any text is scored; ``per_label``
@@ -226,9 +230,10 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     ``hierarchical_f1`` (each set augmented with its labels' ancestors), then
     ``n_docs``, ``n_docs_without_labels`` and ``n_labels_evaluated`` (README "Metrics"
     gives their conventions); with ``per_label``, ``per_label``: a list of one dict per
-    label. A bad ``ks``, ``threshold`` or ``Y`` (of another shape, or holding a value
-    other than 0 or 1: NaN, 2) is an :class:`~tagsmith.exceptions.InvalidParameterError`
-    naming it.
+    label, named in ``lang`` (a language tag; a label without a name in it falls back
+    as :meth:`~tagsmith.data.labelspace.LabelSpace.name_of` picks one). A bad ``ks``,
+    ``threshold`` or ``Y`` (of another shape, or holding a value other than 0 or 1:
+    NaN, 2) is an :class:`~tagsmith.exceptions.InvalidParameterError` naming it.
     ``most_specific`` drops from each predicted label set every label one of whose
     descendants is predicted too (:func:`tagsmith.metrics.most_specific`) before the set
     metrics are measured (the ranking metrics, and the hierarchical ones, whose augmented
@@ -274,7 +279,7 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
 
         y_pred = most_specific_with_closure(classifier.label_sets(topk, threshold), closure)
     return evaluate_topk(classifier, Y, topk, ks=ks, threshold=threshold,
-                         per_label=per_label, y_pred=y_pred)
+                         per_label=per_label, y_pred=y_pred, lang=lang)
 
 
 def overlap_checked(classifier: TextClassifier, texts: Iterable[str] | StreamedTexts,
