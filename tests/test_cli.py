@@ -3374,6 +3374,39 @@ def test_train_and_distill_warnings_name_labels_in_lang(tmp_path, command, caplo
         assert other not in caplog.text
 
 
+@pytest.mark.parametrize("command", ["calibrate", "eval", "suggest"])
+def test_a_bundle_named_in_no_english_is_warned_of_under_the_default_lang(tmp_path, command,
+                                                                           caplog):
+    # calibrate and eval warned of a --lang no label is named in only for a --lang other
+    # than en, where suggest always did: a bundle named in German alone, run without
+    # --lang, named its labels in German with a word from suggest alone
+    vocab = tmp_path / "v.ttl"
+    vocab.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+                     "<u:sport> a skos:Concept ; skos:prefLabel \"Sport\"@de .\n"
+                     "<u:music> a skos:Concept ; skos:prefLabel \"Musik\"@de .\n")
+    rows = [("football match goal", "u:sport"), ("piano concert violin", "u:music")]
+    data = tmp_path / "data.tsv"
+    data.write_text("".join(f"{text} {i}\t{label}\n" for i in range(20)
+                            for text, label in rows))
+    bundle = tmp_path / "m"
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "train", str(data), "--vocab", str(vocab), "-o", str(bundle), "--lang", "de",
+        "--calibration-fraction", "0.5"])
+    assert result.exit_code == 0, result.output
+    held = tmp_path / "held.tsv"
+    held.write_text("".join(f"{text} x{i}\t{label}\n" for i in range(10)
+                            for text, label in rows))
+    args = {"calibrate": ["--data", str(held)], "eval": [str(held), "--per-label"],
+            "suggest": [str(held)]}[command]
+    for lang, warned in [(None, True), ("de", False)]:
+        caplog.clear()
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            command, str(bundle), *args, *(["--lang", lang] if lang else [])])
+        assert result.exit_code == 0, result.output
+        assert ("no label has a name in language 'en' (--lang): names in 'de' are shown "
+                "instead" in caplog.text) == warned, caplog.text
+
+
 def test_calibrate_and_train_calibration_warnings_name_labels_in_lang(tmp_path, caplog):
     # calibrate had no --lang: its warning of a label never trained, out of every
     # conformal set, named 'law' to a German team; train --calibration-fraction --lang de

@@ -1427,7 +1427,10 @@ def warn_alpha_too_small(conformal: ConformalModel, alphas: Sequence[float],
 def warn_unnamed_language(space: LabelSpace, lang: str, option: str = "--lang") -> None:
     """Log one warning when labels of ``space`` have names but none in ``lang`` (nor a
     variant of it): each name then falls back to another language, and a mistyped or
-    absent ``--lang fr`` went unnoticed."""
+    absent ``--lang fr`` went unnoticed. Every command that names labels calls it for
+    any ``--lang``, the default ``en`` too (``calibrate`` and ``eval`` skipped ``en``,
+    so a bundle named in Finnish alone was shown in Finnish without a word where
+    ``suggest`` said so)."""
     from tagsmith.data.labelspace import names_instead, unnamed_in
 
     languages = unnamed_in(space, lang)

@@ -1766,8 +1766,9 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         # --per-label names the labels as VOCAB does (same ids and URIs), as suggest
         # --vocab shows them: a row of 'athletics' read 'sport', the name it replaced
         classifier.label_space = view.shown
-    if lang != "en" and (per_label or results_file or baseline or vocab):
-        warn_unnamed_language(classifier.label_space, lang)  # a mistyped --lang, as suggest
+    if per_label or results_file or baseline or vocab:  # where labels are named: as
+        # suggest, under the default en too (a bundle named in Finnish alone)
+        warn_unnamed_language(classifier.label_space, lang)
     data.require_labels(corpus, named).require_text(
         corpus, "evaluate on")  # every figure measured nothing
     # a named pipe cannot be read twice: its texts are held

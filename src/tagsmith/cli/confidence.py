@@ -166,8 +166,8 @@ def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_
 
         check_bundle_target(bundle, in_place=True)
     classifier.show_progress = True  # -q turns every bar off
-    if lang != "en":  # a mistyped --lang, as suggest and shift warn of it
-        warn_unnamed_language(classifier.label_space, lang)
+    # a mistyped --lang, or labels named in none under the default en, as suggest warns
+    warn_unnamed_language(classifier.label_space, lang)
     # where the calibration came from: the manifest named no corpus, only its counts
     # (n_calibrator_docs, n_conformal_docs), so info could not say what it was fitted on
     previous = classifier.manifest.get("calibration") or {}
