@@ -214,8 +214,41 @@ def test_an_empty_lang_is_refused_by_every_command(command, files):
     any file is read (the bundle here does not exist)."""
     result = run(command, *_fill(BASE[command], files), "--lang", "")
     _assert_names_the_flag(result, "--lang", "lang")
-    assert "option '--lang' must be a language code (a non-empty str), got ''" \
-        in result.output
+    assert "option '--lang' must be a language tag such as 'en' or 'pt-BR'" in result.output
+    assert "got ''" in result.output
+
+
+@pytest.mark.parametrize("command", LANG_COMMANDS)
+def test_a_malformed_lang_is_refused_by_every_command(command, files):
+    """--lang "en us" or pt_BR (no tag a vocabulary file can hold) was taken by every
+    command but taxonomy, each name falling back to another language; one check refuses
+    it everywhere, before any file is read, naming --lang."""
+    for lang in ("en us", "pt_BR"):
+        result = run(command, *_fill(BASE[command], files), "--lang", lang)
+        _assert_names_the_flag(result, "--lang", "lang")
+        assert f"option '--lang' must be a language tag such as 'en' or 'pt-BR' " \
+            f"(letters and digits in groups of 1 to 8, joined by '-', letters first), " \
+            f"got {lang!r}" in result.output, result.output
+
+
+def test_lang_is_read_in_bcp47_case():
+    """--lang EN asked the taxonomy's LLM with other prompts, under other cache keys,
+    than --lang en; every --lang is now read in one case, as the library reads it."""
+    import click
+
+    from tagsmith.cli import language_code
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.labeling.taxonomy import TaxonomyOptions
+    from tagsmith.pipeline.audit import AuditOptions
+
+    param = click.Option(["--lang"])
+    assert [language_code(None, param, value) for value in ("EN", "pt-br", "zh-hant-tw")] \
+        == ["en", "pt-BR", "zh-Hant-TW"]
+    taxonomy, labeling = TaxonomyOptions(use_case="x", lang="EN"), LabelingOptions(lang="PT-br")
+    audit = AuditOptions(lang="De-at")
+    for options in (taxonomy, labeling, audit):  # as the functions taking them validate
+        options.validate()
+    assert (taxonomy.lang, labeling.lang, audit.lang) == ("en", "pt-BR", "de-AT")
 
 
 def test_flags_for_names_the_command_lacks_stay_as_they_are():

@@ -1,12 +1,14 @@
 """Parameter checks: keyword-only hyper-parameters (list them, reject unknown names
 clearly) and the checks every estimator and option class shares (:func:`check_int`,
-:func:`check_number`, :func:`check_fraction`, :func:`check_bool`, :func:`check_choice`)."""
+:func:`check_number`, :func:`check_fraction`, :func:`check_bool`, :func:`check_choice`,
+:func:`check_language`)."""
 
 from __future__ import annotations
 
 import inspect
 import math
 import numbers
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Literal, TypeGuard, TypeVar, overload
@@ -345,3 +347,46 @@ def check_choice(name: str, value: object, choices: Iterable[str | None], *,
         return str(value)  # a str subclass (np.str_) as a plain str
     expected = describe_choices(choices)
     raise InvalidParameterError(name, f"{expected} ({note})" if note else expected, value)
+
+
+#: a language tag as RDF holds one (BCP 47's shape): what every ``lang`` (``--lang``)
+#: may be
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+LANGUAGE_TAG_EXPECTED = ("a language tag such as 'en' or 'pt-BR' (letters and digits in "
+                         "groups of 1 to 8, joined by '-', letters first)")
+
+
+def check_language(name: str, value: object) -> str:
+    """``value``, a language tag, in BCP 47's case (language lower, region upper,
+    script title case: ``pt-BR``, ``zh-Hant-TW``; after a singleton such as ``x``, all
+    lower), else :class:`InvalidParameterError` naming ``name``. The one check of every
+    ``--lang``: ``--lang EN`` changed the taxonomy prompt and its cache key, and
+    ``en us`` or ``pt_BR`` (no tag a file can hold) was taken outside ``taxonomy``.
+
+    >>> check_language("lang", "EN"), check_language("lang", "pt-br")
+    ('en', 'pt-BR')
+    >>> check_language("lang", "zh-hant-tw"), check_language("lang", "de-CH-x-PHONEBK")
+    ('zh-Hant-TW', 'de-CH-x-phonebk')
+    >>> try:
+    ...     check_language("lang", "pt_BR")
+    ... except InvalidParameterError as exc:
+    ...     print(exc)
+    parameter 'lang' must be a language tag such as 'en' or 'pt-BR' (letters and digits \
+in groups of 1 to 8, joined by '-', letters first), got 'pt_BR'
+    """
+    if not isinstance(value, str) or not LANGUAGE_TAG.fullmatch(value):
+        raise InvalidParameterError(name, LANGUAGE_TAG_EXPECTED, value)
+    first, *rest = value.split("-")
+    parts = [first.lower()]
+    singleton = len(first) == 1  # x-..., i-...: private use, all lower case
+    for part in rest:
+        singleton = singleton or len(part) == 1
+        if singleton:
+            parts.append(part.lower())
+        elif len(part) == 2 and part.isalpha():
+            parts.append(part.upper())
+        elif len(part) == 4 and part.isalpha():
+            parts.append(part.title())
+        else:
+            parts.append(part.lower())
+    return "-".join(parts)

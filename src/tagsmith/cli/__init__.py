@@ -1274,12 +1274,16 @@ def finite_number(minimum: float | None = None, maximum: float | None = None,
 
 def language_code(ctx: click.Context, param: click.Parameter, value: str | None
                   ) -> str | None:
-    """A click callback for every ``--lang``: a non-empty language code, refused before
-    any work in the audit's wording (``suggest --lang ""`` was taken, and each name fell
-    back to another language, while ``audit`` refused it)."""
-    if value is not None and (not isinstance(value, str) or not value):
-        raise InvalidParameterError("lang", "a language code (a non-empty str)", value)
-    return value
+    """A click callback for every ``--lang``: a language tag in BCP 47's case
+    (:func:`~tagsmith._params.check_language`: ``EN`` is ``en``, ``pt-br`` ``pt-BR``),
+    else refused before any work naming ``--lang`` (``suggest --lang ""`` was taken, and
+    each name fell back to another language; ``en us`` and ``pt_BR`` were taken
+    outside ``taxonomy``; ``--lang EN`` changed the taxonomy prompts and cache keys)."""
+    if value is None:
+        return value
+    from tagsmith._params import check_language
+
+    return check_language("lang", value)
 
 
 def json_lines_as_json(ctx: click.Context, param: click.Parameter, value: str | None

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_bool, check_int, check_options
+from tagsmith._params import check_bool, check_int, check_language, check_options
 from tagsmith._plural import plural, plural_s
 from tagsmith.data.labelspace import LabelSpace, check_label_space, in_language
 from tagsmith.exceptions import (
@@ -129,8 +129,8 @@ class LabelingOptions:
                                           or not self.use_case.strip()):
             raise InvalidParameterError("use_case", "None or a description of what the "
                                         "labels are for", self.use_case)
-        if not isinstance(self.lang, str) or not self.lang:
-            raise InvalidParameterError("lang", "a language tag such as 'en'", self.lang)
+        # one case: the prompts and their cache keys are those of "en" for "EN"
+        self.lang = check_language("lang", self.lang)
         for name in ("with_descriptions", "with_broader", "add_ancestors", "show_progress",
                      "retry_refused"):
             setattr(self, name, check_bool(name, getattr(self, name)))

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tagsmith._params import check_bool, check_int, check_options
+from tagsmith._params import check_bool, check_int, check_language, check_options
 from tagsmith._plural import NAME_LIMIT, and_more, clip, plural, plural_s
 from tagsmith.data.csvlimits import FORMULA_START
 from tagsmith.data.labelspace import Label, LabelSpace
@@ -130,15 +130,8 @@ class TaxonomyOptions:
             setattr(self, name, check_bool(name, getattr(self, name)))
         # written as the CSV's label_<lang> column and SKOS's @lang: a tag that RDF
         # cannot hold ("en us", "pt_BR") failed the --skos file once the LLM was paid
-        if not isinstance(self.lang, str) or not LANGUAGE_TAG.fullmatch(self.lang):
-            raise InvalidParameterError(
-                "lang", "a language tag such as 'en' or 'pt-BR' (letters and digits in "
-                "groups of 1 to 8, joined by '-', letters first)", self.lang)
-
-
-#: a language tag as RDF holds one (BCP 47's shape): what :attr:`TaxonomyOptions.lang`
-#: may be
-LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+        # in one case: "EN" asked with other prompts, under other cache keys, than "en"
+        self.lang = check_language("lang", self.lang)
 
 
 @dataclass

@@ -38,7 +38,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith import __version__
-from tagsmith._params import check_bool, check_choice, check_int, check_number, check_options
+from tagsmith._params import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_language,
+    check_number,
+    check_options,
+)
 from tagsmith._plural import and_more, clip, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT
@@ -261,8 +268,7 @@ class AuditOptions:
         # "no" was read as True, lang=None as no language at all
         for name in ("evidence", "near_duplicates", "show_progress"):
             setattr(self, name, check_bool(name, getattr(self, name)))
-        if not isinstance(self.lang, str) or not self.lang:
-            raise InvalidParameterError("lang", "a language code (a non-empty str)", self.lang)
+        self.lang = check_language("lang", self.lang)  # every --lang's one check
         if self.model is not None:  # else refused only after the features were built
             from tagsmith.models import available_models
 

@@ -92,6 +92,10 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     from tagsmith.labeling.taxonomy import TaxonomyOptions, generate_taxonomy
 
     options = check_options("options", options, TaxonomyOptions)
+    if lang is not None:  # "DE" is options.lang "de"
+        from tagsmith._params import check_language
+
+        lang = check_language("lang", lang)
     if lang is not None and lang != options.lang:
         if options.lang != "en":  # two languages asked for: which one was meant?
             raise InvalidParameterError("lang", f"None or options.lang ({options.lang!r})",

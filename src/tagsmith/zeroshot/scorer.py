@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_bool, check_choice, check_int, check_number
+from tagsmith._params import check_bool, check_choice, check_int, check_language, check_number
 from tagsmith._plural import plural, plural_s
 from tagsmith.data.labelspace import LabelSpace, in_language, names_instead, unnamed_in
 from tagsmith.exceptions import InvalidParameterError
@@ -127,9 +127,8 @@ def _label_texts(label_space: LabelSpace, *, lang: str, template: str,
     names used instead of ``lang``'s, the URIs of the labels without a text)."""
     _check_label_space(label_space)
     _check_template(template)
-    if not isinstance(lang, str) or not lang:
-        # None or 5 matched no language and fell back to other names with a warning
-        raise InvalidParameterError("lang", "a language code (a non-empty str)", lang)
+    # None or 5 matched no language and fell back to other names with a warning
+    lang = check_language("lang", lang)
     use_alt_labels = check_bool("use_alt_labels", use_alt_labels)
     use_descriptions = check_bool("use_descriptions", use_descriptions)
     texts: list[str] = []
