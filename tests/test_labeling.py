@@ -2525,6 +2525,28 @@ def test_label_shortlist_bundle_names_the_labels_vocab_adds_or_drops(caplog):
         "(dct:isReplacedBy): <u:food> -> <u:meal> ('meal')" in caplog.text, caplog.text
 
 
+def test_label_shortlist_bundle_names_the_labels_it_never_offers_in_lang(caplog):
+    """label --shortlist BUNDLE --lang de offered the LLM VOCAB's German names, but
+    named the labels never offered (VOCAB's new ones, the bundle's dropped ones) and
+    VOCAB's replacements in English."""
+    from tagsmith.cli.llm_commands import _bundle_space
+
+    classifier = _sport_food_old_bundle()
+    vocab = LabelSpace([Label("u:sport", {"en": "sport", "de": "Sport"}),
+                        Label("u:food", {"en": "food", "de": "Essen"}, deprecated=True,
+                              replaced_by=["u:meal"]),
+                        Label("u:meal", {"en": "meal", "de": "Mahlzeit"}),
+                        Label("u:new", {"en": "weather", "de": "Wetter"})])
+    for lang, said in (("de", ["'Wetter'", "'Mahlzeit'"]), ("en", ["'weather'", "'meal'"])):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            _bundle_space(classifier, vocab, "v.csv", lang)
+        assert f"1 label of v.csv ({said[0]}) is not in the --shortlist bundle" \
+            in caplog.text, caplog.text
+        assert f"<u:food> -> <u:meal> ({said[1]})" in caplog.text, caplog.text
+        assert "not in v.csv ('old')" in caplog.text  # the bundle's, named in English alone
+
+
 def test_label_shortlist_bundle_gives_a_deprecated_labels_score_to_its_replacement(caplog):
     """label --shortlist BUNDLE dropped a trained label VOCAB deprecates, its model
     score with it, where zeroshot --bundle passes the score on to the replacement

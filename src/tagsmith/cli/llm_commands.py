@@ -818,7 +818,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         from tagsmith.pipeline.classifier import TextClassifier
 
         shortlist_bundle = TextClassifier.load(shortlist_bundle)
-        space = _bundle_space(shortlist_bundle, space, vocab)
+        space = _bundle_space(shortlist_bundle, space, vocab, lang)
         _warn_untrained_shortlist(shortlist_bundle, space, vocab)
     if not (shortlist_bundle or shortlist_zeroshot) \
             and len(space) > options.full_list_up_to:
@@ -1055,11 +1055,12 @@ def _trained_replacements(classifier, space) -> dict[int, list[int]]:
             if label_id < classifier.n_labels and classifier.label_counts[label_id] > 0}
 
 
-def _bundle_space(classifier, space, vocab: str):
+def _bundle_space(classifier, space, vocab: str, lang: str = "en"):
     """VOCAB's label space with the bundle's ids: labels matched by URI (a SKOS export
     lists the labels of its CSV in another order), the bundle's labels that VOCAB lacks
     kept as deprecated slots (never offered), VOCAB's labels that the bundle lacks
-    appended (never shortlisted: warned about)."""
+    appended (never shortlisted: warned about, naming them in ``lang``, as the prompts
+    show them)."""
     from tagsmith.exceptions import InvalidParameterError
 
     trained = classifier.label_space
@@ -1073,7 +1074,8 @@ def _bundle_space(classifier, space, vocab: str):
     # a replacement of a trained label is shortlisted on its model score (_shortlists)
     taking = {merged.uri_of(j) for ids in _trained_replacements(classifier, merged).values()
               for j in ids}
-    missing = [space.name_of(i) for i, label in enumerate(space) if label.uri not in trained
+    missing = [space.name_of(i, lang) for i, label in enumerate(space)
+               if label.uri not in trained
                and not label.deprecated and label.uri not in taking]
     if missing:
         are = plural(len(missing), "is", "are")
@@ -1081,18 +1083,19 @@ def _bundle_space(classifier, space, vocab: str):
              f"({and_more(missing, 5, repr, serial=False)}) "
              f"{are} not in the --shortlist bundle and {are} never offered to the LLM")
     # the bundle's labels VOCAB removed or deprecated (a thesaurus update): never offered
-    gone = [trained.name_of(i) for i, label in enumerate(trained)
+    gone = [trained.name_of(i, lang) for i, label in enumerate(trained)
             if label.uri not in space and not label.deprecated]
     retired = [i for i, label in enumerate(trained) if label.uri in space
                and not label.deprecated and space[space.id_of(label.uri)].deprecated]
-    deprecated = [trained.name_of(i) for i in retired]
+    deprecated = [trained.name_of(i, lang) for i in retired]
     if gone or deprecated:
         said = [f"{len(gone):,} of the bundle's labels not in {vocab} "
                 f"({and_more(gone, 5, repr, serial=False)})"] if gone else []
         said += [f"{len(deprecated):,} it deprecates "
                  f"({and_more(deprecated, 5, repr, serial=False)})"] if deprecated else []
         # what VOCAB offers instead (dct:isReplacedBy): offered where shortlisted
-        replaced = space.replaced_as(space.id_of(trained.uri_of(i)) for i in retired)
+        replaced = space.replaced_as((space.id_of(trained.uri_of(i)) for i in retired),
+                                     lang=lang)
         warn(f"{' and '.join(said)} {plural(len(gone) + len(deprecated), 'is', 'are')} never "
              "offered to the LLM" + (f"; what {vocab} uses instead (dct:isReplacedBy): "
                                      f"{replaced}" if replaced else ""))
