@@ -532,6 +532,11 @@ REFUSALS = [
     "About insurance claims, I can't help with that.",
     "Under the laws of several states, I cannot assist with this request.",
     "Despite the news reports, I can't help with that.",
+    # an opening phrase before a comma that no comma after closes, no aside naming
+    # someone: read as "The customer, unable to help her mother, ...", a note
+    "That said, unable to help with that.",
+    "This time, unable to assist with this request.",
+    "That being said, unable to assist with this request.",
 ]
 #: answers that no label applies, explained in words close to a refusal's: each counted
 #: a refusal, the document left for a person where it had been answered

@@ -241,8 +241,15 @@ _SOMEONE_ELSE_UNABLE = re.compile(
     r"(?<![\w-])(?!(?:" + _MODEL_NAMES + r")\b)[\w-]+"
     r"(?:\s+(?:is|are|was|were|(?:has|have|had)\s+been|(?:will|would)\s+be|remains?"
     r"|remained|seems?|seemed|appears?|appeared|feels?|felt|becomes?|became)"
-    r"|['\u2019](?:s|re|ve\s+been))\s+(?:(?:still|also|now|just|again|often|sometimes|\w+ly)\s+)?$"
-    r"|(?:^|[;:])\s*(?:the|an?|this|that|these|those|my|our|your|his|her|their|its)\s+"
+    r"|['\u2019](?:s|re|ve\s+been))\s+(?:(?:still|also|now|just|again|often|sometimes|\w+ly)\s+)?$",
+    re.IGNORECASE)
+#: someone named before a comma, opening an aside that a comma closes after the "unable
+#: to help" ("The customer, unable to help her mother, asks about billing"): the
+#: document's words. An opening phrase before a comma with none after ("That said,
+#: unable to help with that.", "This time, unable to assist with this request.") is the
+#: model's refusal: read as such an aside, it was a note that no label applies
+_NAMED_BEFORE_COMMA = re.compile(
+    r"(?:^|[;:])\s*(?:the|an?|this|that|these|those|my|our|your|his|her|their|its)\s+"
     r"(?:(?!(?:is|are|was|were)\b)\w+\s+)?(?!(?:is|are|was|were|" + _MODEL_NAMES
     + r")\b)\w+\s*,\s*$",
     re.IGNORECASE)
@@ -308,7 +315,10 @@ def refusal_words(text: str) -> str | None:
                 and not _ASIDE.search(re.split(r"[,;:]", sentence[:said.start()])[-1]) \
                 and not _own_speech(sentence[:said.start()], said.group(0).split()[0]):
             continue
-        if found.group(0)[:6].lower() == "unable" and _SOMEONE_ELSE_UNABLE.search(sentence) \
+        if found.group(0)[:6].lower() == "unable" and (
+                _SOMEONE_ELSE_UNABLE.search(sentence)
+                or (_NAMED_BEFORE_COMMA.search(sentence)
+                    and "," in re.split(r"[.!?\n]", head[found.end():])[0])) \
                 and not _APOLOGY.search(sentence) \
                 and not (before and _APOLOGY_ALONE.fullmatch(before[-1])):
             continue  # "The customer is unable to help": the document's, not the model's
