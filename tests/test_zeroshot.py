@@ -929,6 +929,43 @@ def test_a_language_no_label_is_named_in_is_warned_about(caplog):
     assert "no label has a name" not in caplog.text
 
 
+def test_labels_unnamed_in_the_language_among_named_ones_are_warned_about(caplog):
+    """A thesaurus's new concepts named in Finnish and Swedish before they are
+    translated (YSO), zero-shot in English: each was embedded by its Finnish name,
+    which the English encoder matches poorly, and nothing said so: another language
+    than --lang was warned about only where no label at all has a name in it."""
+    from tagsmith.zeroshot.scorer import label_texts
+
+    space = LabelSpace([
+        Label("http://www.yso.fi/onto/yso/p10", {"fi": "ympäristötietoisuus",
+                                                 "en": "environmental awareness"}),
+        Label("http://www.yso.fi/onto/yso/p3000", {"fi": "saunominen", "sv": "bastubadande"},
+              {"fi": ["saunassa käynti"]}),
+        Label("http://www.yso.fi/onto/yso/p4000", {"fi": "vanha"}, deprecated=True),
+        Label("http://www.yso.fi/onto/yso/p5000", {"sv": "återvinning", "en-GB": "recycling"}),
+    ])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        texts, owners = label_texts(space, lang="en")
+    assert texts == ["environmental awareness", "saunominen", "recycling"]
+    assert owners.tolist() == [0, 1, 3]
+    assert ("1 label has no name in language 'en' (e.g. <http://www.yso.fi/onto/yso/p3000> "
+            "'saunominen' (fi)): it is embedded by its name in another language (English, "
+            "else the first); alternative labels and descriptions are read in 'en' or a "
+            "variant of it only") in caplog.text
+    assert "no label has a name" not in caplog.text  # some are: not that warning
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        texts, _ = label_texts(space, lang="fi")
+    assert texts == ["ympäristötietoisuus", "saunominen", "saunassa käynti", "recycling"]
+    # the deprecated concept, never embedded, is not counted
+    assert ("1 label has no name in language 'fi' (e.g. <http://www.yso.fi/onto/yso/p5000> "
+            "'recycling' (en-GB)): it is embedded by its name in another language") in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        label_texts(LabelSpace([Label("u:a", {"en": "cats"}), Label("u:b", {"en": "dogs"})]))
+    assert "no name in language" not in caplog.text
+
+
 def test_a_regional_language_tag_falls_back_to_the_vocabularys_language(caplog):
     """lang="en-GB" over an English vocabulary (or "en" over a British one): the English
     names, alternative labels and descriptions, as LabelSpace.name_of finds them, and

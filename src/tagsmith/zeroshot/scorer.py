@@ -40,7 +40,13 @@ import scipy.sparse as sp
 
 from tagsmith._params import check_bool, check_choice, check_int, check_language, check_number
 from tagsmith._plural import plural, plural_s
-from tagsmith.data.labelspace import LabelSpace, in_language, names_instead, unnamed_in
+from tagsmith.data.labelspace import (
+    LabelSpace,
+    in_language,
+    language_in,
+    names_instead,
+    unnamed_in,
+)
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import PAD, TopK, _check_k, check_topk
 from tagsmith.zeroshot.index import (
@@ -96,11 +102,23 @@ def label_texts(label_space: LabelSpace, *, lang: str = "en", template: str = "{
     ...                         Label("u:c", {"de": "Preisdumping"})]), lang="de")[0]
     ['price dumping', 'Preisdumping']
     """
-    texts, owners, languages, nameless = _label_texts(
+    texts, owners, languages, nameless, borrowed = _label_texts(
         label_space, lang=lang, template=template, use_alt_labels=use_alt_labels,
         use_descriptions=use_descriptions)
     if languages:  # a mistyped --lang, or a vocabulary in other languages
         logger.warning("%s", unnamed_warning(lang, languages))
+    elif borrowed:
+        # some labels unnamed in lang (a thesaurus's new concepts, named in Finnish before
+        # they are translated): embedded by a name in another language, which an English
+        # encoder matches poorly to English documents, and none said so
+        logger.warning(
+            "%s label%s %s no name in language %r (e.g. %s): %s embedded by %s name in "
+            "another language (English, else the first); alternative labels and "
+            "descriptions are read in %r or a variant of it only", f"{len(borrowed):,}",
+            plural_s(len(borrowed)), plural(len(borrowed), "has", "have"), lang,
+            ", ".join(f"<{uri}> {name!r} ({tag})" for uri, name, tag in borrowed[:3]),
+            plural(len(borrowed), "it is", "they are"),
+            plural(len(borrowed), "its", "their"), lang)
     if nameless:
         logger.warning("%s label%s without a name, alternative label or description (with "
                        "a letter or digit) %s never suggested zero-shot, e.g. %s",
@@ -122,9 +140,12 @@ def unnamed_warning(lang: str, languages: Sequence[str]) -> str:
 
 def _label_texts(label_space: LabelSpace, *, lang: str, template: str,
                  use_alt_labels: bool, use_descriptions: bool
-                 ) -> tuple[list[str], np.ndarray, list[str], list[str]]:
+                 ) -> tuple[list[str], np.ndarray, list[str], list[str],
+                            list[tuple[str, str, str]]]:
     """:func:`label_texts`, warning of nothing: (texts, owners, the languages of the
-    names used instead of ``lang``'s, the URIs of the labels without a text)."""
+    names used instead of ``lang``'s when no label is named in it, the URIs of the
+    labels without a text, and (URI, name, language tag) of each label embedded by a
+    name in another language than ``lang``)."""
     _check_label_space(label_space)
     _check_template(template)
     # None or 5 matched no language and fell back to other names with a warning
@@ -135,6 +156,7 @@ def _label_texts(label_space: LabelSpace, *, lang: str, template: str,
     owners: list[int] = []
     deprecated = label_space.deprecated_mask
     nameless: list[str] = []
+    borrowed: list[tuple[str, str, str]] = []
     for label_id, label in enumerate(label_space):
         if deprecated[label_id]:
             continue
@@ -143,9 +165,14 @@ def _label_texts(label_space: LabelSpace, *, lang: str, template: str,
         own = _text(in_language(label.pref_labels, lang))
         # else English, as LabelSpace.name_of shows it (and the encoder reads), before
         # the file's first name: a concept named in pl, en and fr got its Polish name
-        name = own or _text(in_language(label.pref_labels, "en")) or next(
-            (other for other in label.pref_labels.values() if _text(other)), "")
+        tag = None if own else (language_in(label.pref_labels, "en") if _text(
+            in_language(label.pref_labels, "en")) else next(
+            (other_tag for other_tag, other in label.pref_labels.items() if _text(other)),
+            None))
+        name = own or ("" if tag is None else label.pref_labels[tag])
         name = _without_notation(name, label.notation)
+        if tag is not None and name:
+            borrowed.append((label.uri, name, tag))
         names = [name] if name else []
         if use_alt_labels:
             alts = in_language(label.alt_labels, lang) or []
@@ -160,7 +187,7 @@ def _label_texts(label_space: LabelSpace, *, lang: str, template: str,
         owners += [label_id] * len(dict.fromkeys(names))
     languages = unnamed_in((label for label_id, label in enumerate(label_space)
                             if not deprecated[label_id]), lang)
-    return texts, np.asarray(owners, dtype=np.int32), languages, nameless
+    return texts, np.asarray(owners, dtype=np.int32), languages, nameless, borrowed
 
 
 def check_index_available(label_space: LabelSpace, index: str = "auto", *, lang: str = "en",
