@@ -976,3 +976,27 @@ def test_every_help_naming_vocabulary_formats_names_the_plain_list_and_googles()
     # the vocab command's short_help names no format: the command list shows each command's
     # short_help uncut, at most 50 characters (test_cli's command-list test)
     assert len(named) >= 7, named
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in COMMANDS.items()
+                                        if any(p.name == "base_url" for p in c.params)))
+@pytest.mark.parametrize("option, variable", [("--base-url", "TAGSMITH_LLM_BASE_URL"),
+                                              ("--llm", "TAGSMITH_LLM_MODEL")])
+def test_a_missing_llm_option_names_its_environment_variable(name, option, variable, tmp_path):
+    """Without the variables exported, label said only "Missing option '--base-url'": a
+    user following README's `export TAGSMITH_LLM_BASE_URL=...` in another shell was not
+    told which variable would do. The error and --help now name it, for every command
+    that calls an LLM."""
+    command = COMMANDS[name]
+    given = {"--base-url": "http://127.0.0.1:9/v1", "--llm": "m"}
+    args = [str(tmp_path / "corpus.txt")]
+    for param in command.params:
+        if isinstance(param, click.Option) and param.required and param.opts[0] not in given:
+            args += [param.opts[0], str(tmp_path / "x.jsonl")]
+    args += [a for o, v in given.items() if o != option for a in (o, v)]
+    result = CliRunner(env={"TAGSMITH_LLM_BASE_URL": None, "TAGSMITH_LLM_MODEL": None}).invoke(
+        tagsmith_cli.cli, ["-q", name, *args])
+    assert result.exit_code == 2, result.output
+    assert f"Missing option '{option}' (env var: '{variable}')" in result.output
+    help_text = " ".join(run(name, "--help").output.split())
+    assert f"[env var: {variable}; required]" in help_text

@@ -77,22 +77,40 @@ def _embedding_cache() -> str:
 EMBEDDING_CACHE = _embedding_cache()
 
 
+class _EnvOption(click.Option):
+    """An option that may come from an environment variable and says so in --help
+    (``show_envvar``) and when it is missing: "Missing option '--base-url' (env var:
+    'TAGSMITH_LLM_BASE_URL')". A user who had not exported the variables was told only
+    "Missing option '--base-url'". click 8.2 and later add the variable to the error
+    themselves; 8.1 (still allowed) does not, so it is added here where it is absent."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("show_envvar", True)
+        super().__init__(*args, **kwargs)
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        hint = super().get_error_hint(ctx)
+        if isinstance(self.envvar, str) and self.envvar not in hint:
+            hint += f" (env var: '{self.envvar}')"
+        return hint
+
+
 def llm_options(func: _Command) -> _Command:
     """The options every command that calls an LLM shares."""
     options = [
-        click.option("--base-url", envvar="TAGSMITH_LLM_BASE_URL", required=True,
-                     help="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 "
-                     "(env TAGSMITH_LLM_BASE_URL)."),
-        click.option("--llm", "llm_model", envvar="TAGSMITH_LLM_MODEL", required=True,
-                     help="Model name sent to the endpoint (env TAGSMITH_LLM_MODEL)."),
+        click.option("--base-url", cls=_EnvOption, envvar="TAGSMITH_LLM_BASE_URL",
+                     required=True,
+                     help="OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1."),
+        click.option("--llm", "llm_model", cls=_EnvOption, envvar="TAGSMITH_LLM_MODEL",
+                     required=True, help="Model name sent to the endpoint."),
         click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
                      help="Environment variable holding the API key (none sent if unset)."),
-        click.option("--api-key-header", envvar="TAGSMITH_LLM_API_KEY_HEADER", default=None,
-                     metavar="NAME",
+        click.option("--api-key-header", cls=_EnvOption,
+                     envvar="TAGSMITH_LLM_API_KEY_HEADER", default=None, metavar="NAME",
                      help="HTTP header the API key is sent in, as it is, e.g. "
                      "Ocp-Apim-Subscription-Key for an Azure API Management gateway "
-                     "(env TAGSMITH_LLM_API_KEY_HEADER; default: a bearer token, or "
-                     "Azure OpenAI's api-key header on its hosts)."),
+                     "(default: a bearer token, or Azure OpenAI's api-key header on its "
+                     "hosts)."),
         click.option("--cache", default=DEFAULT_LLM_CACHE, show_default=True,
                      callback=a_path,
                      help="SQLite response cache: reruns and resumed runs cost nothing."),
