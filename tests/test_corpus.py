@@ -2509,6 +2509,31 @@ def test_a_helpdesk_export_is_told_which_columns_hold_the_text(tmp_path):
         "to be in 'Description': rename that column 'text'")
 
 
+@pytest.mark.parametrize("header, texts", [
+    ("Ticket-Nr,Betreff,Nachricht,Erstellt", "'Betreff', 'Nachricht'"),
+    ("id,Sujet,Corps,date", "'Sujet', 'Corps'"),
+    ("id,Asunto,Cuerpo,Mensaje", "'Asunto', 'Cuerpo', 'Mensaje'"),
+    ("id,Otsikko,Viesti", "'Otsikko', 'Viesti'"),
+    ("id,Ämne,Meddelande", "'Ämne', 'Meddelande'"),
+])
+def test_an_export_in_another_language_is_told_which_columns_hold_the_text(
+        tmp_path, header, texts):
+    """The columns that seem to hold the text were English names only: a German
+    helpdesk's "Betreff,Nachricht" export was told that its first line must be a
+    header, as a file with no header is; French, Spanish, Finnish and Swedish names
+    are known too, matched whatever their case."""
+    path = tmp_path / "tickets.csv"
+    path.write_text(f"{header}\n1,a,b,c\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_csv(path))
+    assert f"the documents' text seems to be in {texts}: write a copy" in str(caught.value)
+    path.write_text("Nr,Beschreibung,Status\n1,Hilfe,offen\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_csv(path))
+    assert str(caught.value).endswith(
+        "the documents' text seems to be in 'Beschreibung': rename that column 'text'")
+
+
 def test_a_csv_corpus_with_no_header_row_is_told_to_start_with_one(tmp_path):
     """A CSV of documents with no header row was refused as "no 'text' column in the
     header; found columns: 'a doc about rain', 'weather'": its first line is shown, and

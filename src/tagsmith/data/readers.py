@@ -1859,7 +1859,24 @@ TEXT_LIKE_COLUMNS = frozenset((
     "subject", "body", "description", "message", "content", "comment", "comments",
     "title", "summary", "question", "answer", "review", "note", "notes", "details",
     "ticket", "ticket_body", "ticket_subject", "issue", "feedback", "response",
-    "html_body", "plain_body", "text_body", "email_body", "abstract"))
+    "html_body", "plain_body", "text_body", "email_body", "abstract",
+    # the same in the languages of the exports tagsmith's users send (a German
+    # helpdesk's "Betreff,Nachricht" was told to put a header first)
+    # German
+    "betreff", "nachricht", "inhalt", "beschreibung", "kommentar", "titel",
+    "zusammenfassung", "frage", "antwort", "notiz", "bemerkung",
+    # French
+    "texte", "sujet", "objet", "corps", "contenu", "commentaire", "titre", "résumé",
+    "réponse", "remarque",
+    # Spanish
+    "texto", "asunto", "cuerpo", "mensaje", "contenido", "descripción", "descripcion",
+    "comentario", "título", "titulo", "resumen", "pregunta", "respuesta", "nota",
+    # Finnish
+    "teksti", "otsikko", "viesti", "aihe", "sisältö", "kuvaus", "kommentti",
+    "tiivistelmä", "kysymys", "vastaus", "palaute",
+    # Swedish
+    "ämne", "meddelande", "innehåll", "beskrivning", "kommentar", "rubrik",
+    "sammanfattning", "fråga", "svar", "brödtext"))
 
 
 class NoTextColumnError(CorpusFormatError):
