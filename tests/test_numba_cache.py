@@ -62,3 +62,48 @@ def test_a_read_only_installation_without_a_writable_cache_still_imports(tmp_pat
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "loaded"
     assert "numba cannot cache tagsmith's compiled kernels" in result.stderr
+
+
+def _function_of(module: str):
+    """A new function of ``module``: numba compiles it on its first call."""
+    namespace: dict = {"__name__": module}
+    exec(compile("def add_one(x):\n    return x + 1\n", "<no file>", "exec"), namespace)
+    return namespace["add_one"]
+
+
+def test_compiling_the_kernels_is_said_once(caplog, monkeypatch):
+    # a support team's first `label --budget` paused 36 s between two rounds, with
+    # nothing said: numba compiling the kernels on their first use
+    from tagsmith.progress import compiles_said
+
+    monkeypatch.setitem(_numba._WARNED, "compiling", False)
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        # a library caller, not the command line: nothing said
+        assert _numba.njit()(_function_of("tagsmith.library"))(1) == 2
+        with compiles_said():
+            assert _numba.njit()(_function_of("elsewhere"))(1) == 2  # not tagsmith's
+            assert not caplog.records
+            assert _numba.njit()(_function_of("tagsmith.kernels"))(1) == 2
+            assert _numba.njit()(_function_of("tagsmith.others"))(1.5) == 2.5
+    said = [r.getMessage() for r in caplog.records if r.name == "tagsmith._numba"]
+    assert said == ["compiling tagsmith's fast kernels (numba; it can take half a minute): "
+                    "the first run only, later runs load them from the cache"]
+
+
+def test_kernels_loaded_from_the_cache_are_not_said_to_be_compiled(tmp_path):
+    script = "\n".join([
+        "import logging, numpy as np",
+        "logging.basicConfig(level=logging.INFO)",
+        "from tagsmith.calibration._isotonic import _interp",
+        "from tagsmith.progress import compiles_said",
+        "out = np.zeros(1)",
+        "with compiles_said():",
+        "    _interp(np.array([0, 2]), np.array([0.0, 1.0]), np.array([0.0, 1.0]),",
+        "            np.zeros(1, np.int64), np.array([0.5]), out)",
+        "print(out[0])"])
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env=env, cwd=tmp_path) for _ in range(2)]
+    assert [run.stdout.strip() for run in runs] == ["0.5", "0.5"], runs[0].stderr
+    assert runs[0].stderr.count("compiling tagsmith's fast kernels") == 1
+    assert "compiling" not in runs[1].stderr

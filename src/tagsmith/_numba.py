@@ -9,6 +9,13 @@ installation run by a user without a writable home), numba refused the decorator
 itself: importing tagsmith's model or calibration modules failed with "RuntimeError:
 cannot cache function ...: no locator available". :func:`njit` then compiles without
 the cache, as numba does without ``cache=True``, and says so once.
+
+The first compile of the kernels is long (a support team's first ``label --budget``
+paused 36 s between its labeling round and the first distillation round, with nothing
+said): where a tagsmith kernel is compiled rather than loaded from the cache, one line
+(INFO, on stderr) says so, once a process, in a command-line run
+(:func:`tagsmith.progress.compiles_said`). numba fires its ``numba:compile`` event
+only on a cache miss, so a run that finds its kernels cached says nothing.
 """
 
 from __future__ import annotations
@@ -18,10 +25,36 @@ from collections.abc import Callable
 from typing import Any
 
 import numba
+import numba.core.event
 
 _logger = logging.getLogger(__name__)
 #: whether the warning about the missing cache was given in this process
-_WARNED = {"no_cache": False}
+_WARNED = {"no_cache": False, "compiling": False}
+
+
+class _CompileNotice(numba.core.event.Listener):
+    """Says once a process that tagsmith's kernels are being compiled (numba's
+    ``numba:compile`` event: a kernel not found in the cache)."""
+
+    def on_start(self, event: Any) -> None:
+        from tagsmith import progress
+
+        if _WARNED["compiling"] or not progress._compiles_said:
+            return
+        func = getattr((event.data or {}).get("dispatcher"), "py_func", None)
+        if not str(getattr(func, "__module__", None)).startswith("tagsmith."):
+            return
+        _WARNED["compiling"] = True
+        _logger.info("compiling tagsmith's fast kernels (numba; it can take half a minute): "
+                     "%s", "again in each run, as they cannot be cached here"
+                     if _WARNED["no_cache"] else
+                     "the first run only, later runs load them from the cache")
+
+    def on_end(self, event: Any) -> None:
+        pass
+
+
+numba.core.event.register("numba:compile", _CompileNotice())
 
 
 def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:

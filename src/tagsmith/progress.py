@@ -154,6 +154,24 @@ def silenced(flag: bool = True) -> Iterator[None]:
         silence(previous)
 
 
+#: set by the CLI for the length of a command: tagsmith._numba says once that the
+#: kernels are being compiled (a first run's long silent pause); a library caller, who
+#: asked for no such line, is told nothing
+_compiles_said = False
+
+
+@contextmanager
+def compiles_said(flag: bool = True) -> Iterator[None]:
+    """Inside the ``with`` block, the first compile of tagsmith's kernels in the process
+    is said on the ``tagsmith._numba`` logger (INFO); as it was before afterwards."""
+    global _compiles_said
+    previous, _compiles_said = _compiles_said, bool(flag)
+    try:
+        yield
+    finally:
+        _compiles_said = previous
+
+
 @contextmanager
 def progress_set(settings: Sequence[tuple[Any, bool]]) -> Iterator[None]:
     """Each ``(part, flag)``'s ``part.show_progress`` set to ``flag`` inside the ``with``

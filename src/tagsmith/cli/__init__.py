@@ -931,6 +931,8 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     # also the bars a loaded bundle's models would draw; for this command alone (set for
     # good, main(["-q", ...]) in process silenced the caller's bars from then on)
     ctx.with_resource(progress.silenced(quiet))
+    # numba compiling the kernels on a first run: 36 s of silence between two rounds
+    ctx.with_resource(progress.compiles_said())
     ctx.obj = {"quiet": quiet, "warnings": warnings}
 
 
