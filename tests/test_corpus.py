@@ -2499,14 +2499,16 @@ def test_a_helpdesk_export_is_told_which_columns_hold_the_text(tmp_path):
     assert str(caught.value) == (
         f"{path}:1: no 'text' column in the header; found columns: 'id', 'subject', "
         "'body', 'created_at'; the documents' text seems to be in 'subject', 'body': "
-        "write a copy whose 'text' column joins them (README, \"Recipe: tickets from a "
-        "helpdesk export\", shows how), or rename the one column that holds it 'text'")
+        "read them joined with text_columns subject,body (README, \"Recipe: tickets from "
+        "a helpdesk export\", also cleans them), or rename the one column that holds it "
+        "'text'")
     path.write_text("Ticket ID,Description,Status\n1,help,open\n", encoding="utf-8")
     with pytest.raises(CorpusFormatError) as caught:
         list(read_csv(path))
     assert str(caught.value).endswith(
         "found columns: 'Ticket ID', 'Description', 'Status'; the documents' text seems "
-        "to be in 'Description': rename that column 'text'")
+        "to be in 'Description': read it with text_columns Description, or rename that "
+        "column 'text'")
 
 
 @pytest.mark.parametrize("header, texts", [
@@ -2545,7 +2547,8 @@ def test_a_csv_corpus_with_no_header_row_is_told_to_start_with_one(tmp_path):
     assert str(caught.value) == (
         f"{path}:1: no 'text' column in the header; found columns: 'a doc about rain', "
         "'weather'; the first line must be a header naming the columns ('text', optionally "
-        "'labels' and 'id'), then a document a line; line 1 reads 'a doc about rain,weather'")
+        "'labels' and 'id'; or others, the text's named with text_columns), then a "
+        "document a line; line 1 reads 'a doc about rain,weather'")
     path.write_text("sep=;\ntext;labels;TEXT\na;b;c\n", encoding="utf-8")
     with pytest.raises(CorpusFormatError, match=re.escape(f"{path}:2: columns 1 ('text') "
                                                           "and 3 ('TEXT')")):
@@ -2557,7 +2560,8 @@ def test_a_csv_corpus_with_no_header_row_is_told_to_start_with_one(tmp_path):
         list(read_csv(path))
     assert str(caught.value).endswith(
         "the line after the sep= line must be a header naming the columns ('text', "
-        "optionally 'labels' and 'id'), then a document a line; line 2 reads "
+        "optionally 'labels' and 'id'; or others, the text's named with text_columns), then "
+        "a document a line; line 2 reads "
         "'a doc about rain;weather'")
 
 

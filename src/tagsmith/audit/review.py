@@ -1292,11 +1292,28 @@ def _check_corpus_first(source, corpus: Path) -> None:
     check_not_a_vocabulary(uris, corpus)
 
 
+def text_columns_checked(columns: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """``columns``, refused where they join a ``text`` column with others: apply-review
+    would write that column back holding them joined."""
+    if columns is not None and len(columns) > 1 and "text" in (c.lower() for c in columns):
+        raise InvalidParameterError(
+            "text_columns", "columns other than 'text', or 'text' alone: apply-review "
+            "writes the columns back as they were, and 'text' would hold them joined",
+            ",".join(columns))
+    return columns
+
+
 def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                  space: LabelSpace, *, on_error: str = "fail", format: str | None = None,
                  overwrite: bool = False, keep: Sequence[str | Path] = (),
-                 space_name: str = "the vocabulary", lang: str = "en") -> dict:
+                 space_name: str = "the vocabulary", lang: str = "en",
+                 text_columns: str | Sequence[str] | None = None) -> dict:
     """Write ``corpus`` with the review's accepted corrections to the new file ``output``.
+
+    ``text_columns``: the CSV columns or JSONL keys the audit read the text from
+    (:func:`~tagsmith.data.readers.read_records`), which the review's texts are checked
+    against; they are written back as they were (no ``text`` column is added), so they
+    may not join a ``text`` column of the corpus with others.
 
     A corpus file written in its own format is copied line for line, the lines of the
     documents an accepted row changed written in their own style
@@ -1322,6 +1339,18 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     with no document (:func:`~tagsmith.data.readers.no_documents`), as train, eval and
     the audit refuse it.
     """
+    from tagsmith.data.readers import (
+        current_text_columns,
+        reading_text_columns,
+        text_column_names,
+    )
+
+    if text_columns is not None:  # read so by every reader of this call
+        with reading_text_columns(text_columns_checked(text_column_names(text_columns))):
+            return apply_review(corpus, review, output, space, on_error=on_error,
+                                format=format, overwrite=overwrite, keep=keep,
+                                space_name=space_name)
+    text_columns_checked(current_text_columns())
     from tagsmith.data.corpus import Corpus
     from tagsmith.data.writers import (
         header_fields,

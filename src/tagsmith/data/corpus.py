@@ -19,7 +19,7 @@ import re
 import threading
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -53,6 +53,7 @@ from tagsmith.data.readers import (
     read_records,
     read_tsv,
     split_label_cell,
+    text_column_names,
     unencodable,
 )
 from tagsmith.data.textio import atomic_text_writer, reachable_kind
@@ -295,7 +296,10 @@ class Corpus:
 
     def __init__(self, path: str | Path, label_space: LabelSpace | DerivingLabels, *,
                  format: str | None = None, on_error: str = "fail",
-                 unknown_labels: str = "fail"):
+                 unknown_labels: str = "fail",
+                 text_columns: str | Sequence[str] | None = None):
+        # the CSV columns or JSONL keys holding the text (read_records's), None: 'text'
+        self.text_columns = text_column_names(text_columns)
         self.on_error = _check_policy("on_error", on_error)
         self.unknown_labels = _check_policy("unknown_labels", unknown_labels)
         self.path: Path | None = Path(path)
@@ -315,6 +319,7 @@ class Corpus:
         corpus.on_error = corpus.unknown_labels = "fail"
         corpus.path, corpus.format, corpus.label_space = None, "memory", label_space
         corpus.report = None
+        corpus.text_columns = None
         corpus._documents = list(docs)
         n = len(label_space)
         for doc in corpus._documents:
@@ -389,7 +394,8 @@ class Corpus:
                     for number, doc in enumerate(self._documents, 1))
         on_error = report.skip_line if self.on_error == "skip" else "fail"
         assert self.path is not None  # a corpus has either documents or a path
-        return read_records(self.path, self.format, on_error=on_error, layout=layout)
+        return read_records(self.path, self.format, on_error=on_error, layout=layout,
+                            text_columns=self.text_columns)
 
     def _resolve(self, record: Record, report: ReadReport) -> Document:
         ids = []
@@ -432,26 +438,30 @@ class Corpus:
 
 def open_corpus(path: str | Path, label_space: LabelSpace | None = None, *,
                 format: str | None = None, on_error: str = "fail",
-                unknown_labels: str = "fail") -> tuple[Corpus, LabelSpace]:
+                unknown_labels: str = "fail",
+                text_columns: str | Sequence[str] | None = None) -> tuple[Corpus, LabelSpace]:
     """A :class:`Corpus` over ``path`` and its label space (derived from it when ``None``).
 
-    ``format``, ``on_error`` and ``unknown_labels`` go to :class:`Corpus`.
+    ``format``, ``on_error``, ``unknown_labels`` and ``text_columns`` go to :class:`Corpus`.
     """
     if label_space is None:
-        label_space = derive_label_space(path, format=format, on_error=on_error)
+        label_space = derive_label_space(path, format=format, on_error=on_error,
+                                         text_columns=text_columns)
     return Corpus(path, label_space, format=format, on_error=on_error,
-                  unknown_labels=unknown_labels), label_space
+                  unknown_labels=unknown_labels, text_columns=text_columns), label_space
 
 
 def derive_label_space(path_or_paths: str | Path | Iterable[str | Path], *,
                        format: str | None = None, on_error: str = "fail",
-                       min_count: int = 1) -> LabelSpace:
+                       min_count: int = 1,
+                       text_columns: str | Sequence[str] | None = None) -> LabelSpace:
     """The label space of every label used in the corpora, URIs sorted.
 
     One streaming pass per corpus. ``<uri>`` keys give the URI, bare keys are used as
     URIs as they are. URIs are sorted so that the same corpus always gives the same
     ids whatever its line order; labels in fewer than ``min_count`` documents are
-    left out.
+    left out. ``text_columns`` as :func:`~tagsmith.data.readers.read_records`'s (a
+    column it names but the file lacks is an error here too).
     """
     if isinstance(path_or_paths, str | os.PathLike):
         paths = [path_or_paths]
@@ -465,7 +475,7 @@ def derive_label_space(path_or_paths: str | Path | Iterable[str | Path], *,
     for path in paths:
         report = ReadReport(source=str(path))
         policy = report.skip_line if on_error == "skip" else "fail"
-        for record in read_records(path, format, on_error=policy):
+        for record in read_records(path, format, on_error=policy, text_columns=text_columns):
             report.n_docs += 1
             counts.update({uri for uri in map(strip_brackets, record.labels)
                            if _derivable(uri)})

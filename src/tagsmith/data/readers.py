@@ -145,7 +145,10 @@ class Record:
 
 
 class _Malformed(Exception):
-    """A line cannot be read; ``args[0]`` is the reason."""
+    """A line cannot be read; ``args[0]`` is the reason, ``parameters`` the library
+    parameters it names (:class:`~tagsmith.exceptions.DataError`'s)."""
+
+    parameters: tuple[str, ...] = ()
 
 
 class _Gone(_Malformed):
@@ -245,16 +248,29 @@ _REDDIT_ID = re.compile(r"[0-9a-z]{6,8}")
 
 
 def read_records(path: str | Path, format: str | None = None, *,
-                 on_error: ErrorPolicy = "fail", layout: bool = False) -> Iterator[Record]:
+                 on_error: ErrorPolicy = "fail", layout: bool = False,
+                 text_columns: str | Sequence[str] | None = None) -> Iterator[Record]:
     """Stream the records of a corpus in any supported format (detected when ``None``).
 
     ``layout`` works out how each record was written, for a corpus rewritten as it
     was (apply-review): a CSV labels cell's joiner (:attr:`Record.label_joiner`), a
     JSONL object's key order (:attr:`Record.key_order`); without it both are None,
-    which reads a CSV or JSONL corpus with 6 to 8% less CPU."""
+    which reads a CSV or JSONL corpus with 6 to 8% less CPU. ``text_columns``: the CSV
+    columns or JSONL keys holding the text, in order (:func:`text_column_names`;
+    default: ``text``, or those :func:`reading_text_columns` names); a TSV corpus or a
+    folder refuses them."""
     fmt = detect_format(path) if format is None else _check_format(format)
-    if layout and fmt in ("csv", "jsonl"):
-        return (read_csv if fmt == "csv" else read_jsonl)(path, on_error=on_error, layout=True)
+    columns = _text_columns_given(text_columns)
+    if columns is not None and fmt in ("tsv", "dir"):
+        what = "a TSV line's text is its first field" if fmt == "tsv" else \
+            "a folder's texts are its .txt files"
+        raise CorpusFormatError(f"text_columns {','.join(columns)} names columns of a CSV "
+                                f"or JSONL corpus; {what}: leave text_columns out",
+                                path=path, parameters=("text_columns",))
+    if fmt == "csv":
+        return read_csv(path, on_error=on_error, layout=layout, text_columns=columns)
+    if fmt == "jsonl":
+        return read_jsonl(path, on_error=on_error, layout=layout, text_columns=columns)
     return _READERS[fmt](path, on_error=on_error)
 
 
@@ -272,19 +288,118 @@ def read_tsv(path: str | Path, *, on_error: ErrorPolicy = "fail") -> Iterator[Re
 
 
 def read_jsonl(path: str | Path, *, on_error: ErrorPolicy = "fail",
-               layout: bool = False) -> Iterator[Record]:
+               layout: bool = False,
+               text_columns: str | Sequence[str] | None = None) -> Iterator[Record]:
     """Stream a JSONL corpus (``{"id": ..., "text": ..., "labels": [...]}`` per line);
-    ``layout`` as :func:`read_records`'s (:attr:`Record.key_order`)."""
+    ``layout`` and ``text_columns`` (keys) as :func:`read_records`'s
+    (:attr:`Record.key_order`)."""
     path = _check_file(path)
-    return _jsonl_records(path, _error_handler(on_error), layout)
+    return _jsonl_records(path, _error_handler(on_error), layout,
+                          _text_columns_given(text_columns))
 
 
 def read_csv(path: str | Path, *, on_error: ErrorPolicy = "fail",
-             layout: bool = False) -> Iterator[Record]:
+             layout: bool = False,
+             text_columns: str | Sequence[str] | None = None) -> Iterator[Record]:
     """Stream a CSV corpus with a header row (``text`` required, ``labels``, ``id``);
-    ``layout`` as :func:`read_records`'s (:attr:`Record.label_joiner`)."""
+    ``layout`` and ``text_columns`` as :func:`read_records`'s
+    (:attr:`Record.label_joiner`)."""
     path = _check_file(path)
-    return _csv_records(path, _error_handler(on_error), layout)
+    return _csv_records(path, _error_handler(on_error), layout,
+                        _text_columns_given(text_columns))
+
+
+# -- the columns holding the text (--text-column) -------------------------------------------
+#: what a document's text columns are joined with, in their order (an empty one left out)
+TEXT_COLUMNS_JOINER = "\n\n"
+#: the text columns :func:`reading_text_columns` names, for the readers called without any
+_ambient_text_columns: tuple[str, ...] | None = None
+
+
+def text_column_names(columns: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """The text columns ``columns`` names: a name, a comma-separated list of names, or
+    a sequence of them (each may be a comma list); None for none. An empty name is an
+    :class:`InvalidParameterError`.
+
+    >>> text_column_names("subject, body"), text_column_names(["subject", "body,subject"])
+    (('subject', 'body'), ('subject', 'body'))
+    >>> text_column_names("text"), text_column_names(()) is None
+    (('text',), True)
+    """
+    if columns is None:
+        return None
+    given = [columns] if isinstance(columns, str) else list(columns)
+    names: list[str] = []
+    for item in given:
+        if not isinstance(item, str):
+            raise InvalidParameterError("text_columns", "column names (strings)", item)
+        for name in item.split(","):
+            if not name.strip():
+                raise InvalidParameterError("text_columns", "non-empty column names",
+                                            ",".join(map(str, given)))
+            if name.strip() not in names:
+                names.append(name.strip())
+    return tuple(names) or None
+
+
+def _text_columns_given(columns: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """The text columns a reader reads: ``columns`` (:func:`text_column_names`), or where
+    None those :func:`reading_text_columns` names; None for ``text`` (the default)."""
+    names = _ambient_text_columns if columns is None else text_column_names(columns)
+    if names is None or [name.lower() for name in names] == ["text"]:
+        return None
+    return names
+
+
+def current_text_columns() -> tuple[str, ...] | None:
+    """The text columns :func:`reading_text_columns` names now (None: ``text``)."""
+    return _text_columns_given(None)
+
+
+def refuse_text_columns(path: str | Path, what: str) -> None:
+    """Refuse, naming ``path``, text columns named by :func:`reading_text_columns` for
+    an input read whole as text, not as a CSV or JSONL corpus (``what`` says how: "a
+    plain text file, a document a line")."""
+    if _text_columns_given(None) is not None:
+        raise CorpusFormatError(f"text_columns names columns of a CSV or JSONL corpus, and "
+                                f"this is {what}: leave text_columns out, or give the "
+                                "documents as a .csv or .jsonl corpus", path=path,
+                                parameters=("text_columns",))
+
+
+@contextlib.contextmanager
+def reading_text_columns(columns: str | Sequence[str] | None) -> Iterator[None]:
+    """Within it, every corpus read without ``text_columns`` reads its text from
+    ``columns`` (:func:`text_column_names`): the command line's ``--text-column``, given
+    once to a command and so to every reader it calls. Not for threads of their own:
+    it holds for the process while the block runs."""
+    global _ambient_text_columns
+    was, _ambient_text_columns = _ambient_text_columns, text_column_names(columns)
+    try:
+        yield
+    finally:
+        _ambient_text_columns = was
+
+
+def _joined_text(values: Iterable[str]) -> str:
+    """The text of a document's text columns' ``values``, in order, each stripped and an
+    empty one left out (:data:`TEXT_COLUMNS_JOINER` between them).
+
+    >>> _joined_text([" Refund ", "", "Card charged twice "])
+    'Refund\n\nCard charged twice'
+    """
+    return TEXT_COLUMNS_JOINER.join(value for value in map(str.strip, values) if value)
+
+
+def _missing_text_columns(missing: Sequence[str], found: Sequence[str], columns: Sequence[str],
+                          path: Path, what: str, line: int | None = 1) -> CorpusFormatError:
+    """The error of a corpus lacking text columns named (``what``: "column", "key")."""
+    shown = ", ".join(repr(name) for name in found) or "none"
+    return CorpusFormatError(
+        f"no {what} {', '.join(repr(name) for name in missing)} in the "
+        f"{'header' if what == 'column' else 'object'}, which text_columns "
+        f"{','.join(columns)} names; found {what}s: {shown}", path=path, line=line,
+        parameters=("text_columns",))
 
 
 def read_directory(path: str | Path, *, on_error: ErrorPolicy = "fail") -> Iterator[Record]:
@@ -1010,7 +1125,8 @@ def _line_records(path: Path, parse: Callable[[str, int], Record | None],
                 reason = (reason.split(";")[0] if cut_char else reason) + (
                     "; it is the file's last line and has no line end: the file was cut "
                     "short (written or copied in part?)")
-            on_error(CorpusFormatError(reason, path=path, line=number))
+            on_error(CorpusFormatError(reason, path=path, line=number,
+                                       parameters=getattr(exc, "parameters", ())))
             continue
         if record is not None:
             yield record
@@ -1264,7 +1380,8 @@ def _modified(path: Path) -> int:
 
 
 # -- JSONL --------------------------------------------------------------------------------------
-def _jsonl_records(path: Path, on_error, layout: bool = False) -> Iterator[Record]:
+def _jsonl_records(path: Path, on_error, layout: bool = False,
+                   text_columns: tuple[str, ...] | None = None) -> Iterator[Record]:
     source = str(path)
     orders: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per order met
 
@@ -1288,7 +1405,8 @@ def _jsonl_records(path: Path, on_error, layout: bool = False) -> Iterator[Recor
             # and fails only when written (the audit's review.csv, a TSV, a bundle)
             raise _Malformed("a string holds a lone surrogate escape (\\udXXX, half of a "
                              "character cut in two): not valid Unicode")
-        text = obj.get("text")
+        text = obj.get("text") if text_columns is None else \
+            _json_text(obj, text_columns, path)
         if (text is None and "labels" not in obj
                 and ("subjects" in obj or "document_id" in obj)):
             # Annif's schema lets a document go without text (its metadata alone): its
@@ -1317,6 +1435,39 @@ def _jsonl_records(path: Path, on_error, layout: bool = False) -> Iterator[Recor
                       else None, key_order=key_order)
 
     return _line_records(path, parse, on_error)
+
+
+def _json_text(obj: dict, columns: tuple[str, ...], path: Path) -> str:
+    """The text of a JSONL object read with ``text_columns``: its keys ``columns`` joined
+    (:func:`_joined_text`; null reads as empty). The keys stay in the metadata, so a
+    corpus rewritten keeps them."""
+    error = None
+    if "text" in obj and "text" not in columns:
+        error = _missing_text_columns_text(columns, path, None).reason
+    elif missing := [name for name in columns if name not in obj]:
+        error = _missing_text_columns(missing, list(obj), columns, path, "key").reason
+    elif wrong := [name for name in columns if not isinstance(obj[name], str | None)]:
+        error = (f"{wrong[0]!r} (text_columns) must be a string, found "
+                 f"{type(obj[wrong[0]]).__name__}")
+    if error is not None:
+        malformed = _Malformed(error)
+        malformed.parameters = ("text_columns",)
+        raise malformed
+    values = []
+    for name in columns:
+        value = obj[name]
+        values.append(value or "")
+    return _joined_text(values)
+
+
+def _missing_text_columns_text(columns: Sequence[str], path: Path,
+                               line: int | None) -> CorpusFormatError:
+    """A corpus with a ``text`` column (key) of its own that ``columns`` leaves out: which
+    text is meant cannot be told, and a corpus rewritten would lose one."""
+    return CorpusFormatError(f"the corpus has a 'text' column of its own, which "
+                             f"text_columns {','.join(columns)} leaves out: name 'text' "
+                             "among them too, or leave text_columns out",
+                             path=path, line=line, parameters=("text_columns",))
 
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -1635,7 +1786,7 @@ def corpus_layout(path: str | Path, fmt: str) -> CorpusLayout:
     if fmt != "csv":
         return CorpusLayout(",", None, None, head.startswith(b"\xef\xbb\xbf"), newline)
     first = rows[0][0]  # the sep= line or the header, of one line as the reader reads it
-    delimiter, is_sep = csv_delimiter(first, "text")
+    delimiter, is_sep = csv_delimiter(first, _text_column(_ambient_text_columns))
     sep_line = first.rstrip("\r\n") if is_sep else None
     header: list[str] | None = None
     try:
@@ -1678,7 +1829,8 @@ def line_end_throughout(path: str | Path, fmt: str, newline: str) -> str:
             texts = remembered(lines)
             if fmt == "csv":
                 first = next(texts, None)
-                delimiter = "," if first is None else csv_delimiter(first, "text")[0]
+                delimiter = "," if first is None else \
+                    csv_delimiter(first, _text_column(_ambient_text_columns))[0]
                 rows: Iterator[object] = csv.reader(
                     itertools.chain(() if first is None else (first,), texts),
                     delimiter=delimiter, strict=True)
@@ -1728,7 +1880,8 @@ def _head_rows(head: bytes, whole: bool, quoted: bool) -> list[tuple[str, str]] 
     return rows
 
 
-def _csv_records(path: Path, on_error, layout: bool = False) -> Iterator[Record]:
+def _csv_records(path: Path, on_error, layout: bool = False,
+                 text_columns: tuple[str, ...] | None = None) -> Iterator[Record]:
     refusal = feature_file_error(path)  # its header said "no 'text' column: '3 5 2'"
     if refusal is not None:
         raise refusal
@@ -1736,7 +1889,7 @@ def _csv_records(path: Path, on_error, layout: bool = False) -> Iterator[Record]
     first = next(lines, None)
     # a spreadsheet's "CSV" where the decimal mark is a comma is ';'-separated, with
     # Excel's "sep=;" line before the header when the file was meant for Excel
-    delimiter, sep_line = csv_delimiter(first, "text")
+    delimiter, sep_line = csv_delimiter(first, _text_column(text_columns))
     # strict: a quote left open would otherwise swallow every later line into one
     # field, silently, up to the next quote or the end of the file
     last = [""]  # the line the reader read last: does a row of empty cells quote one?
@@ -1756,7 +1909,10 @@ def _csv_records(path: Path, on_error, layout: bool = False) -> Iterator[Record]
                                  first=2 if sep_line else 1)
     # named by its first line, as a row is, and shown so: a header-less file's first
     # document quoted over two lines showed the half on the second ('world",a')
-    columns = _csv_columns(header, path, header_line, head[header_line - 1])
+    columns = _csv_columns(header, path, header_line, head[header_line - 1], text_columns)
+    # the text's columns, in order, where text_columns names them
+    texts = None if text_columns is None else _csv_text_indexes(header, text_columns, path,
+                                                                header_line)
     # columns read into no field: the unnamed ones after the first (metadata '')
     unread = tuple(sorted(set(range(len(header))) - set(columns.values())))
     source = str(path)
@@ -1779,7 +1935,7 @@ def _csv_records(path: Path, on_error, layout: bool = False) -> Iterator[Record]
             continue
         try:
             yield _csv_record(row, columns, len(header), start, source, unread, numbers,
-                              named, beside, layout)
+                              named, beside, layout, texts)
         except _Malformed as exc:
             on_error(CorpusFormatError(exc.args[0], path=path, line=start))
 
@@ -1898,34 +2054,66 @@ class NoTextColumnError(CorpusFormatError):
         elif len(texts) == 1:
             # a helpdesk, CRM or survey export: its header is a header, which the
             # message below told to come first
-            more = (f"; the documents' text seems to be in {texts[0]!r}: rename that "
-                    "column 'text'")
+            more = (f"; the documents' text seems to be in {texts[0]!r}: read it with "
+                    f"text_columns {texts[0]}, or rename that column 'text'")
         elif texts:
             more = (f"; the documents' text seems to be in "
-                    f"{', '.join(repr(name) for name in texts)}: write a copy whose "
-                    "'text' column joins them (README, \"Recipe: tickets from a helpdesk "
-                    "export\", shows how), or rename the one column that holds it 'text'")
+                    f"{', '.join(repr(name) for name in texts)}: read them joined with "
+                    f"text_columns {','.join(texts)} (README, \"Recipe: tickets from a "
+                    "helpdesk export\", also cleans them), or rename the one column that "
+                    "holds it 'text'")
         elif first_line is not None:
             shown = first_line.rstrip("\r\n")
             shown = shown if len(shown) <= 200 else shown[:200] + "..."
             # below Excel's sep= line the header is line 2, not the first
             where = "the first line" if line == 1 else "the line after the sep= line"
             more = (f"; {where} must be a header naming the columns ('text', "
-                    "optionally 'labels' and 'id'), then a document a line; line "
+                    "optionally 'labels' and 'id'; or others, the text's named with "
+                    "text_columns), then a document a line; line "
                     f"{line} reads {shown!r}")
         else:
             more = ""
         super().__init__(f"no 'text' column in the header; found columns: {found}{more}",
-                         path=path, line=line)
+                         path=path, line=line, parameters=("text_columns",))
+
+
+def _text_column(text_columns: Sequence[str] | None) -> str:
+    """The column a CSV header's delimiter is told by: ``text``, or the first text column."""
+    return "text" if not text_columns else text_columns[0].lower()
+
+
+def _csv_text_indexes(header: list[str], text_columns: tuple[str, ...], path: Path,
+                      line: int) -> tuple[int, ...]:
+    """The positions of ``text_columns`` in a CSV ``header`` (a name as written, else in
+    any case); a name it lacks is an error naming the columns it has."""
+    names = [name.strip() for name in header]
+    lowered = [name.lower() for name in names]
+    found: list[int] = []
+    missing: list[str] = []
+    for name in text_columns:
+        i = names.index(name) if name in names else \
+            lowered.index(name.lower()) if name.lower() in lowered else None
+        if i is None:
+            missing.append(name)
+        else:
+            found.append(i)
+    if missing:
+        raise _missing_text_columns(missing, [name for name in names if name], text_columns,
+                                    path, "column", line)
+    if "text" in lowered and not any(lowered[i] == "text" for i in found):
+        raise _missing_text_columns_text(text_columns, path, line)
+    return tuple(found)
 
 
 def _csv_columns(header: list[str], path: Path, line: int = 1,
-                 first_line: str | None = None) -> dict[str, int]:
+                 first_line: str | None = None,
+                 text_columns: tuple[str, ...] | None = None) -> dict[str, int]:
     """The columns of a corpus's ``header`` (on ``line``: 2 below a ``sep=`` line;
-    ``first_line``, the line as read, for the error of a file with no header row)."""
+    ``first_line``, the line as read, for the error of a file with no header row);
+    ``text_columns``: the columns holding the text, where it is no ``text`` column."""
     names = [name.strip() for name in header]
     lowered = [name.lower() for name in names]
-    if "text" not in lowered:
+    if "text" not in lowered and text_columns is None:
         raise NoTextColumnError(names, path, line, first_line)
     columns: dict[str, int] = {}
     for i, name in enumerate(names):
@@ -1945,12 +2133,13 @@ def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
                 numbers: list[tuple[int, str, tuple[str, ...]]] | None = None,
                 named: list[tuple[int, str, str]] | None = None,
                 beside: list[tuple[int, str, tuple[str, ...]]] | None = None,
-                layout: bool = False) -> Record:
+                layout: bool = False, texts: tuple[int, ...] | None = None) -> Record:
     """The record of a CSV ``row``; a labels cell split at a comma between numbers is
     added to ``numbers`` (its line, the cell and its labels), one read as a ``<uri>``
     and its name to ``named`` (its line, the cell and the URI), one of ``<uri>``s
     whose text beside a `` > `` was dropped to ``beside`` (its line, cell and labels).
-    Its :attr:`Record.label_joiner` is worked out only with ``layout``."""
+    Its :attr:`Record.label_joiner` is worked out only with ``layout``; ``texts``: the
+    columns its text is joined from (:func:`_joined_text`), where not ``text``'s."""
     if len(row) != width:
         raise _Malformed(f"expected {width} column{plural_s(width)} as in the header, "
                          f"found {len(row)}")
@@ -1976,7 +2165,9 @@ def _csv_record(row: list[str], columns: dict[str, int], width: int, line: int,
             joiner = _label_joiner(cell, labels)
     doc_id = (row[columns["id"]].strip() or None) if "id" in columns else None
     metadata = {name: row[i] for name, i in columns.items() if name not in ("text", "labels", "id")}
-    return Record(row[columns["text"]].strip(), labels, doc_id, line, source,
+    text = row[columns["text"]].strip() if texts is None else \
+        _joined_text([row[i] for i in texts])
+    return Record(text, labels, doc_id, line, source,
                   MappingProxyType(metadata) if metadata else _EMPTY, label_joiner=joiner)
 
 

@@ -166,7 +166,8 @@ def jsonl_object(record: Record) -> dict[str, object]:
     """The JSON object a JSONL corpus holds ``record`` as: ``id`` (an integer where it
     was read as one), ``text``, ``labels`` and the metadata, in the order the keys were
     read (:attr:`~tagsmith.data.readers.Record.key_order`), no ``labels`` where the
-    object had none and gained none, an ``id`` read as ``null`` kept so."""
+    object had none and gained none, an ``id`` read as ``null`` kept so, no ``text``
+    where the object had none (its text read from other keys, ``text_columns``)."""
     doc_id = record.int_id if record.int_id is not None else record.doc_id
     obj: dict[str, object] = {"id": doc_id} if doc_id is not None else {}
     obj.update({"text": record.text, "labels": list(record.labels), **dict(record.metadata)})
@@ -175,6 +176,8 @@ def jsonl_object(record: Record) -> dict[str, object]:
             del obj["labels"]  # none given, none written
         if doc_id is None and "id" in record.key_order:
             obj["id"] = None  # read as null (a key the reader lists): kept
+        if "text" not in record.key_order:  # its text read from other keys (text_columns):
+            del obj["text"]  # they are written back as they were, and no 'text' is added
         obj = {**{k: obj.pop(k) for k in record.key_order if k in obj}, **obj}
     return obj
 

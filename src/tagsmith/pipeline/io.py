@@ -180,7 +180,8 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
                   on_error: str = "fail", unknown_labels: str = "fail",
                   vocabulary: str | None = None,
                   vocab_option: str | None = "--vocab",
-                  keep_texts: bool = True) -> LabelledData:
+                  keep_texts: bool = True,
+                  text_columns: str | Sequence[str] | None = None) -> LabelledData:
     """Stream a corpus file once into texts and a label matrix over ``label_space``.
 
     A file with no documents (empty, or every line skipped) is a :class:`DataError`
@@ -192,11 +193,14 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
     whose bundle holds it). ``keep_texts=False`` keeps each text's hash instead of the
     text (a :class:`StreamedLabelledData`, whose texts are read again a chunk at a time
     for scoring): ``eval`` held every text until it returned. A corpus that cannot be
-    read twice (a named pipe) keeps its texts all the same.
+    read twice (a named pipe) keeps its texts all the same. ``text_columns``: the CSV
+    columns or JSONL keys holding the text, joined in order
+    (:func:`~tagsmith.data.readers.read_records`; default ``text``).
     """
     from tagsmith.data.corpus import Corpus, collect, collect_hashed, label_columns
 
-    corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels)
+    corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels,
+                    text_columns=text_columns)
     # a second read of a named pipe waits for a writer that never comes
     keep_texts = keep_texts or not (Path(path).is_file() or Path(path).is_dir())
     repeated = _RepeatedIds()

@@ -460,7 +460,9 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     from tagsmith.data.corpus import Corpus, ReadReport
     from tagsmith.data.readers import check_not_a_vocabulary
 
-    corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels)
+    # label's output holds a 'text' key: --text-column names the columns of other inputs
+    corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels,
+                    text_columns="text")
     report = ReadReport(source=str(path))
     texts: list[str] = []
     rows: list[int] = []

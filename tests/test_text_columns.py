@@ -1,0 +1,216 @@
+"""--text-column / ``text_columns``: a CSV or JSONL corpus naming the columns (keys) that
+hold its documents' text, as a helpdesk export (``id,subject,body,created_at``) does."""
+
+import json
+
+import pytest
+
+from tagsmith.audit.review import apply_review, doc_key, write_review
+from tagsmith.data.corpus import Corpus, derive_label_space, open_corpus
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.readers import (
+    current_text_columns,
+    read_csv,
+    read_jsonl,
+    read_records,
+    reading_text_columns,
+)
+from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
+from tagsmith.pipeline.io import read_labelled
+
+EXPORT = ("id,subject,body,created_at,labels\n"
+          'T1,Refund please,"I was charged twice.\nPlease help.",2024-03-01,billing\n'
+          "T2,Login broken,,2024-03-02,access\n"
+          "T3,,Cannot reset my password,2024-03-03,access\n"
+          "T4,Invoice copy,Where is my invoice,2024-03-04,billing\n")
+TEXTS = ["Refund please\n\nI was charged twice.\nPlease help.", "Login broken",
+         "Cannot reset my password", "Invoice copy\n\nWhere is my invoice"]
+TICKETS = [{"id": "T1", "subject": "Refund please", "body": "I was charged twice.\nPlease help.",
+            "labels": ["billing"]},
+           {"id": "T2", "subject": "Login broken", "body": None, "labels": ["access"]},
+           {"id": "T3", "subject": "", "body": "Cannot reset my password", "labels": ["access"]},
+           {"id": "T4", "subject": "Invoice copy", "body": "Where is my invoice",
+            "labels": ["billing"]}]
+
+
+@pytest.fixture()
+def export(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text(EXPORT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def export_jsonl(tmp_path):
+    path = tmp_path / "export.jsonl"
+    path.write_text("".join(json.dumps(t) + "\n" for t in TICKETS), encoding="utf-8")
+    return path
+
+
+# -- the readers ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("columns", ["subject,body", ["subject", "body"], ("subject", " body")])
+def test_csv_text_is_joined_from_the_columns_in_order_an_empty_cell_left_out(export, columns):
+    records = list(read_csv(export, text_columns=columns))
+    assert [r.text for r in records] == TEXTS
+    # the columns stay the record's own, as read (apply-review writes them back)
+    assert records[0].metadata == {"subject": "Refund please",
+                                   "body": "I was charged twice.\nPlease help.",
+                                   "created_at": "2024-03-01"}
+    assert [r.labels for r in records] == [("billing",), ("access",), ("access",), ("billing",)]
+    assert [r.text for r in read_csv(export, text_columns="body, subject")][0] == \
+        "I was charged twice.\nPlease help.\n\nRefund please"
+
+
+def test_jsonl_text_is_joined_from_the_keys_null_read_as_empty(export_jsonl):
+    records = list(read_jsonl(export_jsonl, text_columns=["subject", "body"]))
+    assert [r.text for r in records] == TEXTS
+    assert records[1].metadata == {"subject": "Login broken", "body": None}
+    assert [r.doc_id for r in read_records(export_jsonl, text_columns="subject,body")] == \
+        ["T1", "T2", "T3", "T4"]
+
+
+def test_one_column_that_is_not_named_text(export):
+    assert [r.text for r in read_records(export, text_columns="subject")] == \
+        ["Refund please", "Login broken", "", "Invoice copy"]
+
+
+def test_corpus_open_corpus_derive_and_read_labelled_take_the_columns(export, export_jsonl):
+    for path in (export, export_jsonl):
+        space = derive_label_space(path, text_columns="subject,body")
+        assert space.uris == ["access", "billing"]
+        corpus, _ = open_corpus(path, text_columns=["subject", "body"])
+        assert [doc.text for doc in corpus] == TEXTS
+        assert list(Corpus(path, space, text_columns="subject,body").texts()) == TEXTS
+        data = read_labelled(path, space, text_columns="subject,body")
+        assert data.texts == TEXTS and data.Y.toarray().tolist() == [[0, 1], [1, 0], [1, 0],
+                                                                      [0, 1]]
+
+
+def test_the_default_reads_text_and_text_alone_is_the_default(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("text,labels\nRain,a\n", encoding="utf-8")
+    assert [r.text for r in read_records(path, text_columns="TEXT")] == ["Rain"]
+    assert [r.text for r in read_records(path)] == ["Rain"]
+
+
+def test_the_ambient_columns_hold_within_the_block_alone(export):
+    with reading_text_columns(["subject", "body"]):
+        assert current_text_columns() == ("subject", "body")
+        assert [r.text for r in read_records(export)] == TEXTS
+    assert current_text_columns() is None
+    with pytest.raises(CorpusFormatError, match="no 'text' column"):
+        list(read_records(export))
+
+
+# -- errors -----------------------------------------------------------------------------------
+def test_a_missing_column_names_the_file_the_parameter_and_the_columns(export):
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_records(export, text_columns="subject,bdy"))
+    assert str(caught.value) == (
+        f"{export}:1: no column 'bdy' in the header, which text_columns subject,bdy names; "
+        "found columns: 'id', 'subject', 'body', 'created_at', 'labels'")
+    assert caught.value.parameters == ("text_columns",)
+
+
+def test_a_missing_key_is_a_malformed_line_naming_the_keys_there(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"subject": "a", "body": "b"}\n{"subject": "c"}\n'
+                    '{"subject": "d", "body": 3}\n', encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_records(path, text_columns="subject,body"))
+    assert str(caught.value) == (f"{path}:2: no key 'body' in the object, which text_columns "
+                                 "subject,body names; found keys: 'subject'")
+    assert caught.value.parameters == ("text_columns",)
+    skipped = []
+    records = list(read_records(path, text_columns="subject,body", on_error=skipped.append))
+    assert [r.text for r in records] == ["a\n\nb"]
+    assert [(e.line, e.reason) for e in skipped][1] == (
+        3, "'body' (text_columns) must be a string, found int")
+
+
+@pytest.mark.parametrize("name, content", [
+    ("c.csv", "id,text,subject\n1,Body,Subj\n"),
+    ("c.jsonl", '{"text": "Body", "subject": "Subj"}\n')])
+def test_a_text_column_of_its_own_left_out_is_refused(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(CorpusFormatError, match="has a 'text' column of its own, which "
+                       "text_columns subject leaves out"):
+        list(read_records(path, text_columns="subject"))
+    # named with the others, it is read as one of them
+    assert [r.text for r in read_records(path, text_columns="subject,text")] == ["Subj\n\nBody"]
+
+
+def test_tsv_and_folders_refuse_the_columns(tmp_path):
+    tsv = tmp_path / "c.tsv"
+    tsv.write_text("Rain\t<u:1>\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError, match="a TSV line's text is its first field"):
+        read_records(tsv, text_columns="subject")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Rain", encoding="utf-8")
+    with pytest.raises(CorpusFormatError, match="a folder's texts are its .txt files"):
+        read_records(folder, text_columns="subject")
+    assert [r.text for r in read_records(tsv, text_columns="text")] == ["Rain"]
+
+
+@pytest.mark.parametrize("columns", ["subject,,body", ["subject", ""], [3]])
+def test_an_empty_or_odd_column_name_is_refused(export, columns):
+    with pytest.raises(InvalidParameterError, match="text_columns"):
+        read_records(export, text_columns=columns)
+
+
+def test_no_text_column_error_names_the_parameter(tmp_path, export):
+    with pytest.raises(CorpusFormatError, match=r"read them joined with text_columns "
+                       r"subject,body \(README"):
+        list(read_records(export))
+    one = tmp_path / "one.csv"
+    one.write_text("id,description\n1,Printer jammed\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError, match="read it with text_columns description, or "
+                       "rename that column 'text'"):
+        list(read_records(one))
+    other = tmp_path / "other.csv"
+    other.write_text("id,blurb\n1,Printer jammed\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError, match="or others, the text's named with "
+                       "text_columns"):
+        list(read_records(other))
+
+
+SPACE = LabelSpace.from_uris(["access", "billing"])
+
+
+def _review(tmp_path, doc, text, uri="billing"):
+    path = tmp_path / "review.csv"
+    write_review([{"rank": 1, "decision": "accept", "kind": "missing", "action": "add",
+                   "label_uri": uri, "label_name": "", "probability": 0.9,
+                   "model_score": 0.1, "doc": doc, "line": doc + 2, "doc_id": None,
+                   "doc_key": doc_key(text), "given_labels": [], "given_names": [],
+                   "text": text}], path)
+    return path
+
+
+def test_apply_review_writes_the_columns_back_untouched(tmp_path, export, export_jsonl):
+    review = _review(tmp_path, 1, TEXTS[1])
+    out = tmp_path / "fixed.csv"
+    apply_review(export, review, out, SPACE, text_columns="subject,body")
+    lines = EXPORT.splitlines(keepends=True)
+    assert out.read_text(encoding="utf-8") == "".join(
+        [*lines[:3], "T2,Login broken,,2024-03-02,access billing\n", *lines[4:]])
+    # the API, a JSONL corpus: no 'text' key is added, the keys are as they were
+    stats = apply_review(export_jsonl, review, tmp_path / "fixed.jsonl", SPACE,
+                         text_columns=["subject", "body"])
+    assert stats["n_added"] == 1
+    written = [json.loads(line) for line in (tmp_path / "fixed.jsonl").read_text().splitlines()]
+    assert written[1] == {**TICKETS[1], "labels": ["access", "billing"]}
+    assert written[0] == TICKETS[0] and "text" not in written[2]
+    # read without the columns, the review's text is not the document's
+    with pytest.raises(CorpusFormatError):
+        apply_review(export, review, tmp_path / "again.csv", SPACE)
+
+
+def test_apply_review_refuses_text_joined_with_other_columns(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("id,subject,text,labels\n1,Subj,Body,access\n", encoding="utf-8")
+    review = _review(tmp_path, 0, "Subj\n\nBody")
+    with pytest.raises(InvalidParameterError, match="'text' would hold them joined"):
+        apply_review(path, review, tmp_path / "out.csv", SPACE, text_columns="subject,text")
