@@ -544,7 +544,8 @@ def test_suggest_set_method_says_the_guarantee_is_marginal():
 #: the str options that name no file or folder (values, names, URLs, templates)
 NOT_PATHS = {"param", "feature_param", "use_case", "base_url", "llm_model", "api_key_env",
              "api_key_header",
-             "base_uri", "template", "cooccurrence", "lang", "splits", "weights"}
+             "base_uri", "template", "cooccurrence", "lang", "splits", "weights",
+             "text_columns"}
 
 
 def test_every_file_or_folder_option_has_a_path_callback():

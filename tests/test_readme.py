@@ -96,7 +96,7 @@ SNIPPETS = {
         "needs": ["matplotlib"],
     },
     "helpdesk": {
-        "marker": "def ticket_text(",
+        "marker": "def clean_body(",
         "paths": {"export.csv": "helpdesk_export", "tickets.csv": "helpdesk_tickets"},
         "continues": None,
         "needs": [],
@@ -285,20 +285,26 @@ HELPDESK_EXPORT = (
 
 
 def test_helpdesk_snippet(data, namespaces):
-    """The recipe turns a helpdesk's export into a corpus every command reads: the
-    subject and the body's own lines, without HTML, the quoted reply or the signature."""
+    """The recipe turns a helpdesk's export into a corpus every command reads with
+    --text-column subject,body: the subject and the body's own lines, without HTML, the
+    quoted reply or the signature."""
     from tagsmith.data.readers import read_csv
 
     data["helpdesk_export"].write_text(HELPDESK_EXPORT, encoding="utf-8")
     _run("helpdesk", data, namespaces)
-    records = list(read_csv(data["helpdesk_tickets"]))
+    records = list(read_csv(data["helpdesk_tickets"], text_columns="subject,body"))
     assert [r.doc_id for r in records] == ["T1", "T2", "T3", "T4"]
     assert [r.text for r in records] == [
-        "Charged twice\nHello,\nI was charged twice for #123 & want a refund \U0001f621",
-        "Re: Login\nI can't log in.",
-        "Lieferung\nWo ist mein Paket?",
+        "Charged twice\n\nHello,\nI was charged twice for #123 & want a refund \U0001f621",
+        "Re: Login\n\nI can't log in.",
+        "Lieferung\n\nWo ist mein Paket?",
         "Where is my order"]
-    assert records[0].metadata == {"created_at": "2024-03-01"}
+    assert records[0].metadata == {
+        "subject": "Charged twice", "created_at": "2024-03-01",
+        "body": "Hello,\nI was charged twice for #123 & want a refund \U0001f621"}
+    # the export as it is reads the same way, uncleaned
+    raw = list(read_csv(data["helpdesk_export"], text_columns=["subject", "body"]))
+    assert raw[3].text == "Where is my order" and "&gt;" in raw[0].text
 
 
 def test_commands_are_read_from_every_shell_block_and_prompt_line():

@@ -4,7 +4,9 @@ hold its documents' text, as a helpdesk export (``id,subject,body,created_at``) 
 import json
 
 import pytest
+from click.testing import CliRunner
 
+import tagsmith.cli as tagsmith_cli
 from tagsmith.audit.review import apply_review, doc_key, write_review
 from tagsmith.data.corpus import Corpus, derive_label_space, open_corpus
 from tagsmith.data.labelspace import LabelSpace
@@ -16,7 +18,11 @@ from tagsmith.data.readers import (
     reading_text_columns,
 )
 from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
+from tagsmith.labeling.prompts import read_data_section
 from tagsmith.pipeline.io import read_labelled
+from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
+
+tagsmith_cli._register_commands()
 
 EXPORT = ("id,subject,body,created_at,labels\n"
           'T1,Refund please,"I was charged twice.\nPlease help.",2024-03-01,billing\n'
@@ -45,6 +51,10 @@ def export_jsonl(tmp_path):
     path = tmp_path / "export.jsonl"
     path.write_text("".join(json.dumps(t) + "\n" for t in TICKETS), encoding="utf-8")
     return path
+
+
+def run(*args):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
 
 
 # -- the readers ---------------------------------------------------------------------------------
@@ -176,6 +186,80 @@ def test_no_text_column_error_names_the_parameter(tmp_path, export):
         list(read_records(other))
 
 
+# -- the command line ---------------------------------------------------------------------------
+def test_every_command_reading_a_corpus_has_the_option():
+    for name in tagsmith_cli.TEXT_COLUMN_COMMANDS:
+        result = CliRunner().invoke(tagsmith_cli.cli, [name, "--help"], terminal_width=200)
+        assert "--text-column NAME" in result.output, name
+    for name in ("vocab", "info"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [name, "--help"], terminal_width=200)
+        assert "--text-column" not in result.output
+
+
+def test_cli_errors_name_the_option(tmp_path, export):
+    result = run("train", export, "-o", tmp_path / "m")
+    assert result.exit_code == 3
+    assert "read them joined with --text-column subject,body" in result.output
+    result = run("train", export, "-o", tmp_path / "m", "--text-column", "subject",
+                 "--text-column", "bdy")
+    assert result.exit_code == 3
+    assert ("no column 'bdy' in the header, which --text-column subject,bdy names; found "
+            "columns: 'id', 'subject', 'body', 'created_at', 'labels'") in result.output
+    tsv = tmp_path / "c.tsv"
+    tsv.write_text("Rain\t<u:1>\n", encoding="utf-8")
+    result = run("audit", tsv, "-o", tmp_path / "audit", "--text-column", "subject")
+    assert result.exit_code == 3 and "leave --text-column out" in result.output
+    result = run("train", export, "-o", tmp_path / "m", "--text-column", "subject,,body")
+    assert result.exit_code == 2 and "--text-column" in result.output
+    assert current_text_columns() is None  # the command's alone
+
+
+FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
+
+
+def test_cli_train_eval_suggest_on_the_export(tmp_path, export, export_jsonl):
+    out = tmp_path / "model"
+    result = run("train", export, "-o", out, "--text-column", "subject",
+                 "--text-column", "body", *FAST)
+    assert result.exit_code == 0, result.output
+    result = run("eval", out, export_jsonl, "--text-column", "subject,body")
+    assert result.exit_code == 0, result.output
+    result = run("suggest", out, export, "--text-column", "subject,body")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["doc"] for line in result.output.splitlines()] == \
+        ["T1", "T2", "T3", "T4"]
+    # a plain text file is read whole as text: the option is refused for it
+    plain = tmp_path / "docs.txt"
+    plain.write_text("Refund please\n", encoding="utf-8")
+    result = run("suggest", out, plain, "--text-column", "subject")
+    assert result.exit_code == 3
+    assert "this is a plain text file, read as a document a line: leave --text-column " \
+        "out" in result.output
+
+
+def _teacher(seen):
+    def answer(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        seen.append(doc)
+        name = "billing" if ("Refund" in doc or "invoice" in doc) else "access"
+        return Reply(json.dumps({"labels": [{"label": name, "confidence": 0.9}]}))
+    return answer
+
+
+def test_cli_label_sends_the_joined_text(tmp_path, export):
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:billing>\tbilling\n<u:access>\taccess\n", encoding="utf-8")
+    seen: list[str] = []
+    out = tmp_path / "labels.jsonl"
+    with LocalChatServer(_teacher(seen)) as server:
+        result = run("label", export, "--vocab", vocab, "-o", out, "--base-url",
+                     server.base_url, "--llm", "t", "--text-column", "subject,body",
+                     "--cache", tmp_path / "cache.sqlite")
+    assert result.exit_code == 0, result.output
+    assert sorted(seen) == sorted(TEXTS)
+    assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == TEXTS
+
+
 SPACE = LabelSpace.from_uris(["access", "billing"])
 
 
@@ -192,7 +276,8 @@ def _review(tmp_path, doc, text, uri="billing"):
 def test_apply_review_writes_the_columns_back_untouched(tmp_path, export, export_jsonl):
     review = _review(tmp_path, 1, TEXTS[1])
     out = tmp_path / "fixed.csv"
-    apply_review(export, review, out, SPACE, text_columns="subject,body")
+    result = run("apply-review", export, review, "-o", out, "--text-column", "subject,body")
+    assert result.exit_code == 0, result.output
     lines = EXPORT.splitlines(keepends=True)
     assert out.read_text(encoding="utf-8") == "".join(
         [*lines[:3], "T2,Login broken,,2024-03-02,access billing\n", *lines[4:]])
@@ -214,3 +299,8 @@ def test_apply_review_refuses_text_joined_with_other_columns(tmp_path):
     review = _review(tmp_path, 0, "Subj\n\nBody")
     with pytest.raises(InvalidParameterError, match="'text' would hold them joined"):
         apply_review(path, review, tmp_path / "out.csv", SPACE, text_columns="subject,text")
+    result = run("apply-review", path, review, "-o", tmp_path / "out.csv", "--text-column",
+                 "subject,text")
+    assert result.exit_code == 2
+    assert "option '--text-column' must be columns other than 'text'" in result.output
+    assert not (tmp_path / "out.csv").exists()

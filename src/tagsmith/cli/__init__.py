@@ -943,6 +943,47 @@ def _register_commands() -> None:
         llm_commands,
     )
 
+    for name in TEXT_COLUMN_COMMANDS:
+        command = cli.commands[name]
+        if not any(param.name == "text_columns" for param in command.params):
+            command.params.append(_text_column_option())
+
+
+#: the commands reading a corpus or documents from CSV or JSONL, which --text-column
+#: (one option, given to the readers once: :func:`_text_column_option`) tells where the
+#: text is
+TEXT_COLUMN_COMMANDS = ("train", "suggest", "eval", "audit", "apply-review", "calibrate",
+                        "shift", "taxonomy", "label", "distill", "zeroshot")
+
+
+def _reading_text_columns(ctx: click.Context, param: click.Parameter,
+                          value: tuple[str, ...]) -> None:
+    """--text-column's callback: every corpus the command reads without naming its text
+    columns reads them from ``value`` till the command ends."""
+    if value:
+        from tagsmith.data.readers import reading_text_columns, text_column_names
+        from tagsmith.exceptions import InvalidParameterError
+
+        try:
+            text_column_names(value)
+        except InvalidParameterError as exc:
+            raise click.BadParameter(f"a column name, not {','.join(value)!r} (a comma list "
+                                     "with an empty name)", ctx, param) from exc
+        ctx.with_resource(reading_text_columns(value))
+
+
+def _text_column_option() -> click.Option:
+    return click.Option(
+        ["--text-column", "text_columns"], multiple=True, metavar="NAME",
+        callback=_reading_text_columns, expose_value=False,
+        help="The column of a CSV corpus (key of a JSONL one) holding the documents' "
+        "text, instead of 'text'; repeat it or give a comma list (--text-column "
+        "subject --text-column body) to join several in that order, a blank line "
+        "between them and an empty cell left out. The columns are kept as they are "
+        "(apply-review writes them back untouched). Applies to every CSV or JSONL "
+        "corpus the command reads (a TSV corpus, a folder or a plain text file "
+        "refuses it); default: 'text'.")
+
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Called in process (``tagsmith.cli.main([...])``), it

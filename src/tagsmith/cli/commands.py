@@ -723,7 +723,19 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
                                not whole_file and record_format(name))) for name in files)
                        or ("-" in files and "stdin" in files)):
         made = ids
+    from tagsmith.data.readers import refuse_text_columns
+
     for name in files:
+        # --text-column names a CSV or JSONL corpus's columns: refused for any other input
+        if name == "-":
+            refuse_text_columns("stdin", "read as text, a document "
+                                + ("in all" if whole_file else "a line"))
+        elif Path(name).is_dir():
+            refuse_text_columns(name, "a folder of .txt documents")
+        elif whole_file or record_format(name) is None:
+            refuse_text_columns(name, "a plain text file, read as "
+                                + ("one document (--whole-file)" if whole_file
+                                   else "a document a line"))
         if name == "-":
             documents = _stdin_documents(whole_file, stdin)
             if whole_file:  # no name to tell a SKOS vocabulary by: its first lines tell
@@ -2678,8 +2690,10 @@ def _decision_field(review: str) -> str:
               help="Language of label names in its warnings (as given to the audit).")
 def apply_review_command(corpus, review, output, vocab, bundle, on_error, force, lang):
     """Write CORPUS with the accepted corrections of REVIEW (the help: ``help=``)."""
-    from tagsmith.audit.review import apply_review
+    from tagsmith.audit.review import apply_review, text_columns_checked
+    from tagsmith.data.readers import current_text_columns
 
+    text_columns_checked(current_text_columns())  # before the corpus is read for its labels
     space, classifier = _label_space_for(corpus, None if bundle else vocab, bundle, on_error)
     if vocab and bundle:  # as audit --bundle --vocab read it: VOCAB's names, same ids
         from tagsmith._shell import shell_path
