@@ -350,3 +350,21 @@ def test_zeroshot_most_specific_refuses_a_flat_vocab_and_eval(tmp_path):
     gold.write_text("I baked bread\t<u:food>\n")
     out = run("zeroshot", flat, gold, "--eval", "--most-specific", code=2)
     assert "--most-specific and --eval cannot be combined" in out, out
+
+
+def test_evaluate_classifier_refuses_a_closure_without_its_diagonal(bundles):
+    """closure= took any matrix of the right shape: one less its diagonal (the strict
+    ancestors, as the audit's ancestor_matrix gives them) made every label its own
+    strict ancestor, and every set came out empty, every set metric 0, without a word.
+    It is refused naming 'closure' before any text is scored."""
+    from tagsmith.metrics.hierarchy import most_specific_closure, strict_ancestors
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+
+    clf = TextClassifier.load(bundles / "hier")
+    strict = strict_ancestors(most_specific_closure(clf.label_space, clf.n_labels))
+    with pytest.raises(InvalidParameterError, match=r"parameter 'closure' must be a "
+                       r"reflexive ancestor closure.*'5 of 5 labels with no 1 on the "
+                       r"diagonal'"):
+        evaluate_classifier(clf, ["never scored"], sp.csr_matrix((1, 5)),
+                            most_specific=True, closure=strict)

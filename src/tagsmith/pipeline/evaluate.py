@@ -266,6 +266,15 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
             raise InvalidParameterError(
                 "closure", f"a {n} x {n} ancestor closure (the classifier's labels)",
                 f"shape {getattr(closure, 'shape', type(closure).__name__)}")
+        # each label its own ancestor, as ancestor_closure makes it: a closure less its
+        # diagonal (the audit's ancestor_matrix) made every label its own strict
+        # ancestor, and every set came out empty, every set metric 0, without a word
+        missing = int(n - np.count_nonzero(closure.diagonal()))
+        if missing:
+            raise InvalidParameterError(
+                "closure", "a reflexive ancestor closure, each label its own ancestor "
+                "(tagsmith.metrics.hierarchy.most_specific_closure)",
+                f"{missing:,} of {n:,} labels with no 1 on the diagonal")
     elif most_specific:  # a flat label space refused before any text is scored
         from tagsmith.metrics.hierarchy import most_specific_closure
 
