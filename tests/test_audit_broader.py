@@ -450,3 +450,25 @@ def test_a_docs_on_parent_labels_table_is_replaced_or_removed_only_if_an_audit_w
     assert "docs_on_parent_labels.csv: is a file this audit did not write" in " ".join(
         result.output.split())
     assert (own / "docs_on_parent_labels.csv").read_text(encoding="utf-8") == "my,notes\n"
+
+
+def test_docs_on_parent_labels_splits_back_a_narrower_uri_holding_the_separator(tmp_path):
+    """narrower_uris joined the URIs with '; ' bare: a category path's step holding it
+    ('Toys; Games > Puzzles') made one URI read as two. It is quoted, as the review's
+    list cells are, and the cell splits back into the URIs it lists."""
+    from tagsmith.audit.health import docs_on_parent_labels
+    from tagsmith.audit.review import list_cell_entries
+    from tagsmith.pipeline.audit import AuditResult
+
+    space = LabelSpace([Label("Toys"), Label("Toys > Puzzles; Games", broader=["Toys"]),
+                        Label("Toys > Dolls", broader=["Toys"])])
+    Y = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0]]))
+    docs = docs_on_parent_labels(Y, space, doc_ids=["A", "B"], review_rows={0: [3]})
+    result = AuditResult(None, {"meta": {"lang": "en"}}, [], None, space,
+                         docs_on_parents=docs)
+    path = result._write_docs_on_parents(tmp_path / "docs_on_parent_labels.csv")
+    with open(path, newline="", encoding="utf-8") as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["doc_id"], row["label_uri"], row["review_rows"]) == ("A", "Toys", "3")
+    assert list_cell_entries(row["narrower_uris"], "related_rows") == [
+        "Toys > Puzzles; Games", "Toys > Dolls"]

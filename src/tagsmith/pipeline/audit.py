@@ -425,7 +425,7 @@ class AuditResult:
     def _write_docs_on_parents(self, path: Path) -> Path:
         """Every document given a label that has narrower labels, a row for each such
         label (:data:`DOCS_ON_PARENTS_COLUMNS`): report.json lists the first 20."""
-        from tagsmith.audit.review import _read_back_cell
+        from tagsmith.audit.review import _list_cell, _read_back_cell
         from tagsmith.data.csvlimits import spreadsheet_safe
         from tagsmith.data.textio import atomic_text_writer
 
@@ -445,8 +445,12 @@ class AuditResult:
                         cell = cells[label] = (
                             _read_back_cell(space.uri_of(label)),
                             spreadsheet_safe(space.name_of(label, lang)),
-                            "; ".join(_read_back_cell(space.uri_of(narrower))
-                                      for narrower in space.narrower_ids(label)))
+                            # a URI holding "; " (a category path's step, "Toys; Games")
+                            # quoted, as the review's list cells are: joined bare, the
+                            # cell could not be split back into its URIs
+                            _read_back_cell(_list_cell(
+                                [space.uri_of(narrower)
+                                 for narrower in space.narrower_ids(label)], "; ")))
                     writer.writerow([doc["doc"], line, doc_id, *cell, review])
         return path
 
