@@ -50,7 +50,7 @@ from tagsmith.exceptions import (
 from tagsmith.models import available_models
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
 
     import numpy as np
@@ -1568,7 +1568,8 @@ def _most_specific_suggestions(results, strict):
             for suggestions, keep in zip(results, kept, strict=True)]
 
 
-def most_specific_ids(label_ids, strict) -> list[set[int]]:
+def most_specific_ids(label_ids: Sequence[Sequence[int]],
+                      strict: sp.csr_matrix) -> list[set[int]]:
     """Of each document's ``label_ids`` (a list of label ids a document, as listed: by
     suggest, by zeroshot), those no other of its ids has as a strict ancestor:
     :func:`~tagsmith.metrics.hierarchy.without_ancestors` of the batch's label matrix
