@@ -471,3 +471,20 @@ def test_zeroshot_eval_counts_corpus_documents_longer_than_the_encoder_reads(tmp
     assert "1 of 5 documents is longer than the 256 word pieces (about 200 words) the " \
            "encoder reads: the zero-shot part of the scores read its beginning alone, " \
            "the bundle's model the whole text" in caplog.text, caplog.text
+
+
+def test_zeroshot_eval_per_label_rows_are_named_in_lang(tmp_path):
+    """zeroshot --eval --per-label --lang de named its rows in English (eval's were in
+    --lang): the label texts were German, the table's names 'sport', 'food', 'music'."""
+    vocab, corpus = _files(tmp_path, vocab=(
+        "uri,label_en,label_de\nu:sport,sport,Sport\nu:food,food,Essen\n"
+        "u:music,music,Musik\n"))
+    result = _run(tmp_path, vocab, corpus, "--eval", "--json", "--per-label",
+                  "--lang", "de")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {row["label"] for row in report["per_label"]} == {"Sport", "Essen", "Musik"}
+    result = _run(tmp_path, vocab, corpus, "--eval", "--per-label", "--lang", "de")
+    assert result.exit_code == 0, result.output
+    names = {line.split()[0] for line in result.stdout.splitlines() if line.split()}
+    assert {"Essen", "Musik"} <= names and "food" not in names

@@ -1534,7 +1534,8 @@ def _zeroshot_in_chunks(scorer, texts, k: int, *, blended: bool | None = None):
 def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: bool,
                        as_json: bool, corpus: str, vocab: str, bundle: str | None,
                        background, *, known, width: int, model_k: int,
-                       replacements, dev=None, tune_on: str | None = None) -> None:
+                       replacements, dev=None, tune_on: str | None = None,
+                       lang: str = "en") -> None:
     """``zeroshot --eval``: every document of ``gold`` embedded and scored once (and by
     the bundle once), then eval's metrics (:func:`evaluate_label_sets`) of the zero-shot
     ranking, or of its blend at each of ``weights``; the label sets are each document's
@@ -1542,7 +1543,7 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
     at least ``threshold``, or with ``dev`` (the labelled corpus ``tune_on``, scored
     alike) the labels passing per-label thresholds tuned on ``dev``'s scores at each
     weight as train tunes a bundle's (:func:`tune_thresholds`, the bundle's
-    objective)."""
+    objective). The per-label rows name labels in ``lang`` (``--lang``), as eval's do."""
     import numpy as np
 
     from tagsmith.calibration.thresholds import tune_thresholds
@@ -1637,7 +1638,7 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
             y_pred = shown.label_sets(threshold)
         metrics = evaluate_label_sets(gold.Y, topk, y_pred, space, thresholds,
                                       propensity=propensity, per_label=per_label,
-                                      forced=forced)
+                                      forced=forced, lang=lang)
         runs.append((weight, metrics))
     # the labels never predicted at weight 0, in train's words
     never = 0 if untrained is None or 0 not in min_labels else int(
@@ -2001,7 +2002,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
         _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label, as_json,
                            files[0], vocab, bundle, background, known=known, width=width,
                            model_k=model_k, replacements=replacements, dev=dev,
-                           tune_on=tune_on)
+                           tune_on=tune_on, lang=lang)
         return
     # one bar over all documents: a bar per batch of 256 ended at 100% (in a log: a line
     # "embedding: 256/256 text (100%)" a batch) and never said how far the input was
