@@ -279,12 +279,8 @@ class ConformalModel:
                 method: str = "recall", max_set_size: int | None = None,
                 min_confidence: float = 0.0) -> LabelSets | PowersetSets:
         """Sets for calibrated ``probabilities`` (k = :attr:`k` candidates per document)."""
-        alpha, max_set_size, min_confidence = self.check_options(alpha, max_set_size,
-                                                                 min_confidence, method)
-        limit = self.max_set_size if max_set_size is None else max_set_size
-        check_topk(probabilities, "probabilities")
-        # another width voids the guarantee of every method (LP-ICP needs every label)
-        self.recall.check_width(probabilities, "probabilities")
+        alpha, limit, min_confidence = self._checked(probabilities, alpha, max_set_size,
+                                                     min_confidence, method)
         if method == "recall":
             return self.recall.predict(probabilities, alpha, max_set_size=limit,
                                        min_confidence=min_confidence)
@@ -298,6 +294,34 @@ class ConformalModel:
                 sets.abstain |= sets.unsure
             return sets
         raise AssertionError(f"unreachable: {method!r} passed check_options")
+
+    def set_sizes(self, probabilities: TopK, *, alpha: float | None = None,
+                  method: str = "recall", max_set_size: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """``(set size, too_large)`` per document of :meth:`predict`'s sets (an LP-ICP
+        set's size: its possible labels), checked as predict checks. LP-ICP's without
+        predict's count of each document's label sets, which nothing here reads (seconds
+        on a weak model's thousands of documents)."""
+        if method != "lpicp" or self.lpicp is None:
+            sets = self.predict(probabilities, alpha=alpha, method=method,
+                                max_set_size=max_set_size)
+            too_large = sets.too_large if sets.too_large is not None else sets.abstain
+            sizes = sets.possible.sum(axis=1) if isinstance(sets, PowersetSets) else sets.size
+            return np.asarray(sizes), np.asarray(too_large, bool)
+        alpha, limit, _ = self._checked(probabilities, alpha, max_set_size, 0.0, method)
+        return self.lpicp.set_sizes(probabilities, alpha, max_set_size=limit)
+
+    def _checked(self, probabilities: TopK, alpha: float | None, max_set_size: int | None,
+                 min_confidence: float, method: str) -> tuple[float, int | None, float]:
+        """:meth:`check_options` and ``probabilities`` checked, the size limit resolved
+        (the calibrated one where ``max_set_size`` is None)."""
+        alpha, max_set_size, min_confidence = self.check_options(alpha, max_set_size,
+                                                                 min_confidence, method)
+        limit = self.max_set_size if max_set_size is None else max_set_size
+        check_topk(probabilities, "probabilities")
+        # another width voids the guarantee of every method (LP-ICP needs every label)
+        self.recall.check_width(probabilities, "probabilities")
+        return alpha, limit, min_confidence
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta: dict = {"alpha": self.alpha, "max_set_size": self.max_set_size,
@@ -612,9 +636,7 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
     out: dict = {}
     wide = []
     for method in conformal.methods():
-        sets = conformal.predict(probs, method=method)
-        sizes = (sets.possible.sum(axis=1) if isinstance(sets, PowersetSets) else sets.size)
-        too_large = sets.too_large if sets.too_large is not None else sets.abstain
+        sizes, too_large = conformal.set_sizes(probs, method=method)
         out[method] = {"set_size_mean": round(float(np.mean(sizes)), 3) if len(sizes) else 0.0,
                        "too_large_rate": round(float(np.mean(too_large)), 4)
                        if len(sizes) else 0.0}
