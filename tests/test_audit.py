@@ -644,6 +644,7 @@ def test_bad_inputs_are_clear_errors():
     ("calibration_min_positives", None), ("calibration_min_positives", -3),
     ("n_background", 1.5), ("n_background", -5),
     ("n_threads", "2"), ("n_threads", -1),
+    ("band_budget_below", -1), ("band_budget_below", 1.5),
 ])
 def test_find_label_issues_names_every_bad_option(name, bad):
     rng = np.random.default_rng(0)
@@ -1015,3 +1016,61 @@ def test_the_missing_bound_says_which_tail_it_rests_on():
     assert abs(tail["n_not_given"] - above) <= 0.02 * above + 1
     # the bound is the tail's ratio, the count's upper limit over the given's lower one
     assert bounds["missing_rate"] > 0.98 * 0.1
+
+
+def _long_tail(seed: int = 0):
+    """Documents of one or two labels over a long tail (6 labels of 150 to 40 documents,
+    12 of 12 to 4), each label with 5 words of its own among 30 filler words; a third
+    of the rare labels' given pairs are wrong (a rare label put on a document of
+    another label), as a rushed moderator picks one off a long list. Returns the
+    features, the given labels and the (document, label) pairs given wrongly."""
+    rng = np.random.default_rng(seed)
+    counts = [150, 120, 90, 70, 50, 40] + [12, 11, 10, 9, 8, 8, 7, 6, 6, 5, 5, 4]
+    n_labels, n_filler = len(counts), 30
+    owner = np.concatenate([np.full(c, label) for label, c in enumerate(counts)])
+    rng.shuffle(owner)
+    n_docs = len(owner)
+    true = np.zeros((n_docs, n_labels), bool)
+    true[np.arange(n_docs), owner] = True
+    second = rng.random(n_docs) < 0.3  # a second, frequent label on some documents
+    true[np.flatnonzero(second), rng.integers(0, 6, int(second.sum()))] = True
+    X = np.zeros((n_docs, n_labels * 5 + n_filler))
+    for d in range(n_docs):
+        for label in np.flatnonzero(true[d]):
+            X[d, label * 5 + rng.choice(5, 3, replace=False)] += 1
+        X[d, n_labels * 5 + rng.choice(n_filler, 6, replace=False)] += 1
+    given = true.copy()
+    rare = np.arange(6, n_labels)
+    wrong = []
+    for label in rare:  # about one wrong given pair for every two right ones
+        others = np.flatnonzero(~true[:, label])
+        for d in rng.choice(others, max(1, counts[label] // 2), replace=False):
+            given[d, label] = True
+            wrong.append((int(d), int(label)))
+    return sp.csr_matrix(X), sp.csr_matrix(given), set(wrong)
+
+
+def test_rare_labels_wrong_pairs_are_flagged_by_their_band():
+    """A label of a few given documents had its wrong pairs ranked well but never flagged
+    (its estimated wrong count under a half, its posterior far below min_probability);
+    with band_budget_below its band's estimated count is flagged by rank, mostly real
+    errors, and labels of more documents keep their flags."""
+    X, Y, wrong = _long_tail()
+    n_given = np.asarray(Y.sum(axis=0)).ravel()
+    topk = KNNModel(n_neighbors=15).fit(X, Y).leave_one_out_topk(X, 10)
+    before = find_label_issues(Y, topk, X=X)
+    after = find_label_issues(Y, topk, X=X, band_budget_below=20)
+    rare = n_given[before.label] < 20
+
+    def flagged_rare_wrong(issues):
+        pick = issues.flagged & rare & (issues.kind == WRONG)
+        return list(zip(issues.doc[pick].tolist(), issues.label[pick].tolist(), strict=True))
+
+    assert len(flagged_rare_wrong(before)) <= 2  # 1 of the 43 wrong pairs
+    found = flagged_rare_wrong(after)
+    assert len(found) >= 20  # 35, 29 of them wrong
+    assert np.mean([pair in wrong for pair in found]) >= 0.75
+    # labels of 20 documents and more, and the missing kind, are as they were
+    np.testing.assert_array_equal(after.flagged[~rare | (after.kind == MISSING)],
+                                  before.flagged[~rare | (before.kind == MISSING)])
+    assert after.details["band_budget"]["n_flagged_wrong"] == len(found)

@@ -2361,6 +2361,11 @@ def _broader_moves_words(n_moves: int) -> str:
               default=AUDIT_CALIBRATION_FOLDS, show_default=True,
               help="Cross-fit the calibration of the scores over this many folds of "
               "documents, so no pair's probability depends on its own label (1: in-sample).")
+@click.option("--band-budget-below", type=click.IntRange(min=0), default=0, metavar="N",
+              show_default=True,
+              help="Labels given to fewer than N documents (e.g. 20) get wrong flags by "
+              "frequency band: the band's estimated wrong count, most probable first "
+              "across its labels, whatever --min-probability (0: off).")
 @click.option("--no-html", is_flag=True, help="Write the JSON report only.")
 @click.option("--no-plots", is_flag=True, help="HTML report without plots (no matplotlib).")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
@@ -2378,8 +2383,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
           review_format,
           max_review, review_sample, review_sample_flagged, min_probability,
           near_duplicate_threshold, no_near_duplicates,
-          no_evidence, every_doc_labelled, single_label, calibration_folds, no_html, no_plots,
-          on_error, seed, lang, force):
+          no_evidence, every_doc_labelled, single_label, calibration_folds, band_budget_below,
+          no_html, no_plots, on_error, seed, lang, force):
     from tagsmith.pipeline.audit import (
         MULTI_LABELLED_ADVICE,
         AuditOptions,
@@ -2420,6 +2425,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                                                "no": False}[every_doc_labelled],
                            single_label={"auto": None, "yes": True, "no": False}[single_label],
                            calibration_folds=calibration_folds,
+                           band_budget_below=band_budget_below,
                            near_duplicate_threshold=near_duplicate_threshold,
                            show_progress=not obj["quiet"])
     options.validate()

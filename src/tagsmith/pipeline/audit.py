@@ -144,7 +144,11 @@ class AuditOptions:
     best ranking on our benchmarks), ``band`` or ``label``; ``every_doc_labelled``:
     whether every document should carry a label, so that one given none is missing
     one (``None``: decided from the corpus); ``calibration_folds``: the folds the
-    scores' calibration is cross-fitted over (1: in-sample). ``single_label``: whether
+    scores' calibration is cross-fitted over (1: in-sample); ``band_budget_below``:
+    labels with fewer given documents than this (0: none) have their *wrong* flags
+    pruned by frequency band, the band's estimated wrong count flagged by rank across
+    them whatever ``min_probability`` (a label of a few documents never reaches it).
+    ``single_label``: whether
     every document has one label (a catalogue), its wrong and missing rows then paired
     as one move (:func:`tagsmith.audit.detect.pair_single_label`); ``None`` decides from
     the corpus, ``True`` refuses a document given two labels.
@@ -182,6 +186,9 @@ class AuditOptions:
     #: decides from the corpus, True refuses a document given two labels
     single_label: bool | None = None
     calibration_folds: int = CALIBRATION_FOLDS
+    #: labels with fewer given documents than this have their wrong flags pruned by
+    #: frequency band (step 6b of :mod:`tagsmith.audit.detect`); 0: off
+    band_budget_below: int = 0
     near_duplicates: bool = True
     near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
     max_review: int | None = None
@@ -255,6 +262,8 @@ class AuditOptions:
         self.k = check_int("k", self.k, 1, allow_none=True, numpy=True)
         self.cooccurrence = check_cooccurrence(self.cooccurrence)
         self.calibration_folds = check_calibration_folds(self.calibration_folds)
+        self.band_budget_below = check_int("band_budget_below", self.band_budget_below, 0,
+                                           numpy=True)
         # it seeds the folds and the label-issue sampling: -1 failed inside numpy
         self.seed = check_int("seed", self.seed, 0, numpy=True)
         # find_label_issues' own options, checked here too: it runs after the scores
@@ -1016,6 +1025,7 @@ def issue_options(options: AuditOptions) -> dict:
             "min_probability": options.min_probability, "rates": options.rates,
             "every_doc_labelled": options.every_doc_labelled,
             "calibration_folds": options.calibration_folds,
+            "band_budget_below": options.band_budget_below,
             "seed": 0 if options.seed is None else options.seed}  # None: not validated
 
 
