@@ -153,6 +153,7 @@ def test_labels_csv_says_how_much_of_a_rare_labels_rates_are_its_bands(audited):
     # every document of the GoEmotions slice carries a label: auto reads "yes"
     ("every_doc_labelled", True, "no", False, ("maybe",), "no"),
     ("calibration_folds", CALIBRATION_FOLDS, "3", 3, ("0", "101", "two"), 0),
+    ("band_budget_below", 0, "20", 20, ("-1", "two"), -1),
 ])
 def test_noise_method_options_can_be_set_from_the_cli(audited, corpus_with_problems, option,
                                                       default, value, expected, bad_values,

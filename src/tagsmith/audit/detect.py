@@ -728,6 +728,7 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
         # (5 documents, 100 folds asked for: 5; one document: an in-sample fit)
         details.update({"rates": rates, "calibration_folds": int(folds.max(initial=0)) + 1,
                         "calibration_folds_requested": calibration_folds,
+                        "band_budget_below": band_budget_below,
                         "n_missing_candidates": len(cand),
                         "mixture_bounds": bounds,
                         # the fit the bounds read (its coefficients, per regime, beside the
@@ -768,9 +769,8 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
                                   band_budget_below)
             rare = (n_given < band_budget_below)[issues["label"]] & (issues["kind"] == WRONG)
             flagged = np.where(rare, by_band, flagged)
-            details["band_budget"] = {"below": band_budget_below,
-                                      "n_labels": int(np.count_nonzero(
-                                          (n_given > 0) & (n_given < band_budget_below))),
+            n_rare_labels = np.count_nonzero((n_given > 0) & (n_given < band_budget_below))
+            details["band_budget"] = {"n_labels": int(n_rare_labels),
                                       "n_flagged_wrong": int(np.count_nonzero(by_band))}
         if bounds is not None:
             likely = flagged & (issues["probability"] >= LIKELY_ERROR)
