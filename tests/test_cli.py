@@ -2905,11 +2905,23 @@ def test_an_alpha_too_small_for_the_conformal_documents_is_warned_about(bundle,
     out = tmp_path / "calibrated"
     cli = tagsmith_cli.cli
     result = CliRunner().invoke(cli, ["calibrate", str(bundle), "--data", str(few), "-o",
-                                      str(out), "--alpha", "0.01"])
+                                      str(out), "--alpha", "0.01", "--json"])
     assert result.exit_code == 0, result.output
-    assert ("--alpha: alpha 0.01 is below 1/(n + 1) = " in caplog.text
-            and "every recall set is every label; calibrate on at least 99 such documents"
-            in caplog.text), caplog.text
+    # these sets are too wide to use as well: that warning says the figures, and they
+    # are said once (a support team's 40 tickets read the same 4 documents and the same
+    # remedies in two warnings); the --json summary's warnings are those said
+    warned = _warned(caplog).splitlines()
+    assert json.loads(result.stdout)["warnings"] == warned
+    wide = [line for line in warned if "too wide to use" in line]
+    assert len(wide) == 1, warned
+    assert ("with only 20 calibration documents with a true label (4 in the smallest "
+            "frequency band) the threshold is more cautious still, and --alpha 0.01 is "
+            "below 1/(n + 1) = 0.0476 for those 20 and 0.2000 for those 4: every recall set "
+            "is every label, every mondrian set every label of its band. Use an --alpha of "
+            "at least 0.2000 (calibrate --alpha") in wide[0], wide[0]
+    assert ("at least 99 conformal documents with a true label in the smallest frequency "
+            "band, or a better-trained model") in wide[0], wide[0]
+    assert not [line for line in warned if "1/(n + 1)" in line and line is not wide[0]]
     docs = tmp_path / "docs.txt"
     docs.write_text("Thank you so much!\nWhat a mess.\n")
     caplog.clear()
@@ -2936,6 +2948,31 @@ def test_an_alpha_too_small_for_the_conformal_documents_is_warned_about(bundle,
     assert "alpha=0.01 recall   recall 1.0000  set size 28.00" in result.output, result.output
 
 
+def test_the_alpha_check_leaves_out_only_what_the_wide_sets_warning_said(caplog):
+    """calibrate and train leave their alpha's figures to the warning of sets too wide
+    to use where it fired (it says them): at that alpha only, not at another (eval's),
+    and not where it did not fire."""
+    import scipy.sparse as sp
+
+    from tagsmith.conformal.risk import fit_recall_control
+    from tagsmith.pipeline.confidence import ConformalModel
+    from tagsmith.topk import TopK
+
+    scores = np.random.default_rng(0).random((6, 3))
+    recall = fit_recall_control(sp.csr_matrix(scores > 0.5), TopK.from_scores(scores, 3))
+    model = ConformalModel(recall, None, None, alpha=0.1, n_docs=6)
+    for calibration, alphas, said in [(None, [0.1], 1), ({"too_wide_warned": False}, [0.1], 1),
+                                      ({"too_wide_warned": True}, [0.1], 0),
+                                      ({"too_wide_warned": True}, [0.1, 0.01], 1)]:
+        caplog.clear()
+        tagsmith_cli.warn_alpha_too_small(model, alphas, "--alpha", calibration)
+        lines = _warned(caplog).splitlines()
+        assert len(lines) == said, (calibration, alphas, lines)
+        if said:
+            assert lines[0].startswith(f"--alpha: alpha {alphas[-1]:g} is below 1/(n + 1) = "
+                                       "0.1429 for the n = 6 conformal documents"), lines
+
+
 def _warned(caplog) -> str:
     """The messages of the tagsmith warnings ``caplog`` holds, one a line (a command's
     warnings are logged: pytest's handler on the root logger has them, not stderr)."""
@@ -2959,9 +2996,19 @@ def test_train_warns_when_its_conformal_documents_cannot_meet_the_default_alpha(
     out = tmp_path / "model"
     result = _train_with_share(goemotions_small, out, "0.004")
     assert result.exit_code == 0, result.output
-    assert ("--calibration-fraction: alpha 0.1 is below 1/(n + 1) = 0.1429 for the "
-            "n = 6 conformal documents" in caplog.text), caplog.text
-    assert "every recall set is every label" in caplog.text, caplog.text
+    # said once, by the warning of sets too wide to use (these are), with its figures
+    warned = _warned(caplog).splitlines()
+    wide = [line for line in warned if "too wide to use" in line]
+    assert len(wide) == 1, warned
+    assert ("with only 6 calibration documents with a true label (3 in the smallest "
+            "frequency band) the threshold is more cautious still, and alpha 0.1 is below "
+            "1/(n + 1) = 0.1429 for those 6: every recall set is every label. Use an alpha "
+            "of at least 0.1429 (calibrate --alpha") in wide[0], wide[0]
+    assert "at least 9 conformal documents with a true label, or a better" in wide[0]
+    assert "--calibration-fraction: alpha 0.1 is below" not in caplog.text, caplog.text
+    # a band without documents, which no alpha helps, is still said on its own
+    assert ("--calibration-fraction: 2 of the 4 frequency bands have no conformal "
+            "document with a true label" in caplog.text), caplog.text
     caplog.clear()
     result = _train_with_share(goemotions_small, tmp_path / "enough", "0.1")
     assert result.exit_code == 0 and "is below" not in caplog.text, caplog.text

@@ -1459,13 +1459,23 @@ def warn(message: str) -> None:
 
 
 def warn_alpha_too_small(conformal: ConformalModel, alphas: Sequence[float],
-                         option: str) -> None:
+                         option: str, calibration: dict | None = None) -> None:
     """Warn, naming ``option``, of each alpha in ``alphas`` below what the conformal
     documents of ``conformal`` allow for the recall or mondrian sets (every such set is
     then every label, or its whole band): calibrate, train and eval alike (LP-ICP's
-    sets are left out, as they are from every one of them)."""
+    sets are left out, as they are from every one of them).
+
+    ``calibration``: the report of the calibration just fitted (its ``conformal``
+    part), where its warning of sets too wide to use fired: that warning said the
+    figures of the calibrated alpha (its smallest alpha, the documents it needs), and
+    they are not said twice (a support team's 40 tickets read the same 4 documents
+    and the same remedies in two warnings). A band without documents is still said."""
+    said = calibration is not None and bool(calibration.get("too_wide_warned"))
     for alpha in alphas:
         for set_method in ("recall", "mondrian"):
+            if (said and alpha == conformal.alpha
+                    and conformal.alpha_floor(alpha, set_method) is not None):
+                continue
             too_small = conformal.alpha_too_small(alpha, set_method)
             if too_small:
                 warn(f"{option}: {too_small}")

@@ -297,8 +297,10 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     classifier.save(output)
     if classifier.conformal is not None:  # as calibrate warns of its --alpha
         # the bundle's alpha: suggest --sets would answer every label
+        # (not where the warning of too-wide sets has said it)
         warn_alpha_too_small(classifier.conformal, [classifier.conformal.alpha],
-                             "--calibration-fraction")
+                             "--calibration-fraction",
+                             (classifier.manifest.get("calibration") or {}).get("conformal"))
         out_of_sets = untrained_out_of_sets(classifier, lang=lang)
         if out_of_sets:  # as calibrate says it
             warn(out_of_sets)

@@ -197,7 +197,8 @@ def calibrate(obj, bundle, data, output, method, n_bands, shrinkage, calibrator_
     assert conformal is not None  # calibrate_classifier has just fitted it
     # the bundle's default alpha: suggest --sets would answer every label (lpicp's groups
     # all hold every document)
-    warn_alpha_too_small(conformal, [alpha], "--alpha")
+    # not where the warning of too-wide sets has said it
+    warn_alpha_too_small(conformal, [alpha], "--alpha", report["conformal"])
     out_of_sets = untrained_out_of_sets(classifier, lang=lang)
     if out_of_sets:  # once, here and in suggest --sets: in every set, it was noise
         warn(out_of_sets)

@@ -156,6 +156,20 @@ class ConfidenceOptions:
             self.lpicp = check_bool("lpicp", self.lpicp)
 
 
+@dataclass(frozen=True)
+class AlphaFloor:
+    """Why every ``method`` set at an alpha is everything (:meth:`ConformalModel.alpha_floor`):
+    ``n`` calibration documents with a true label (in the smallest band or group where
+    ``banded``), so no alpha below ``smallest = 1 / (n + 1)`` is met; ``needed_text``:
+    how many such documents the alpha needs (``"99"``, ``"1e+300"``)."""
+
+    method: str
+    n: int
+    smallest: float
+    needed_text: str
+    banded: bool
+
+
 @dataclass
 class ConformalModel:
     """The conformal statistics a bundle keeps: any alpha can be asked for later."""
@@ -207,6 +221,25 @@ class ConformalModel:
         >>> remedy.split("; ")[1].split(",")[0]
         'calibrate on at least 99 such documents'
         """
+        floor = self._alpha_floor(alpha, method)
+        if floor is None or isinstance(floor, str):
+            return floor
+        whole = "every label" if method != "mondrian" else "every label of its band"
+        docs = (f"the n = {floor.n} conformal document{plural_s(floor.n)} with a true label"
+                + (" in the smallest band" if floor.banded else ""))
+        return (f"alpha {alpha:g} is below 1/(n + 1) = {floor.smallest:.4f} for {docs}: every "
+                f"{method} set is {whole}; calibrate on at least {floor.needed_text} such "
+                f"documents, or use an alpha of at least {floor.smallest:.4f}")
+
+    def alpha_floor(self, alpha: float, method: str = "recall") -> AlphaFloor | None:
+        """The figures of :meth:`alpha_too_small` where ``alpha`` is below ``1 / (n +
+        1)`` for the ``method`` sets, else ``None`` (a ``mondrian`` band without
+        documents, which no alpha helps, is ``None`` too): the warning of too-wide sets
+        carries them, and the CLI then does not say them again."""
+        floor = self._alpha_floor(alpha, method)
+        return None if isinstance(floor, str) else floor
+
+    def _alpha_floor(self, alpha: float, method: str) -> AlphaFloor | str | None:
         part = {"recall": self.recall, "mondrian": self.mondrian, "lpicp": self.lpicp}.get(method)
         if part is None:
             return None
@@ -241,12 +274,7 @@ class ConformalModel:
         needed = int(np.ceil(1.0 / alpha * (1 - 1e-12))) - 1
         # alpha 1e-300 asked for a number of documents of 300 digits
         needed_text = str(needed) if needed < 10 ** 12 else f"{needed:.3g}"
-        whole = "every label" if method != "mondrian" else "every label of its band"
-        docs = (f"the n = {n} conformal document{plural_s(n)} with a true label"
-                + (" in the smallest band" if counts.size > 1 else ""))
-        return (f"alpha {alpha:g} is below 1/(n + 1) = {smallest:.4f} for {docs}: every "
-                f"{method} set is {whole}; calibrate on at least {needed_text} such documents, "
-                f"or use an alpha of at least {smallest:.4f}")
+        return AlphaFloor(method, n, smallest, needed_text, counts.size > 1)
 
     def set_size_limit(self, method: str = "recall", max_set_size: int | None = None) -> int:
         """The set size above which a ``method`` set abstains: ``max_set_size``, else
@@ -581,8 +609,8 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
     lpicp = fit_powerset_icp(conformal_part.Y, probs, exclude=exclude) if use_lpicp else None
     conformal = ConformalModel(recall, mondrian, lpicp, options.alpha, options.max_set_size,
                                len(conformal_part))
-    own_sets = _warn_wide_sets(conformal, probs, options, conformal_share, how,
-                               _set_size_limit)
+    own_sets, wide_warned = _warn_wide_sets(conformal, probs, options, conformal_share, how,
+                                            _set_size_limit)
     seconds = time.perf_counter() - started
     raw_report = reliability_report(conformal_part.Y, _unit_scores(conformal_part.topk))
     cal_report = reliability_report(conformal_part.Y, probs, bands=calibrator.bands,
@@ -600,7 +628,11 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
                       # labels never trained: in no conformal set (recall, mondrian, lpicp)
                       "n_untrained_labels": int(np.count_nonzero(untrained)),
                       # each method's sets at alpha on the conformal documents themselves
-                      "sets_on_conformal_documents": own_sets},
+                      "sets_on_conformal_documents": own_sets,
+                      # warned of as too wide to use at alpha: that warning says the
+                      # alpha_floor of the recall and mondrian sets, which the CLI's
+                      # alpha check then leaves out (warn_alpha_too_small)
+                      "too_wide_warned": wide_warned},
     }
     if reach is not None:
         report["recall_reach"] = reach
@@ -625,10 +657,14 @@ FEW_SET_DOCS = 10
 
 def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceOptions,
                     conformal_share: str, how: str,
-                    set_size_limit: str = "max_set_size") -> dict:
+                    set_size_limit: str = "max_set_size") -> tuple[dict, bool]:
     """Each method's sets at ``options.alpha`` on the conformal documents (``probs``)
     themselves: ``{method: {"set_size_mean", "too_large_rate"}}``; one warning names the
-    methods whose sets abstain as too large on :data:`WIDE_SETS_SHARE` of them or more.
+    methods whose sets abstain as too large on :data:`WIDE_SETS_SHARE` of them or more,
+    and whether it did. Where ``options.alpha`` is below what the documents allow the
+    recall or mondrian sets (:meth:`ConformalModel.alpha_floor`), it says that too, with
+    the figures: the smallest alpha, the documents needed (the CLI said them again in a
+    warning of its own, of the same documents with the same remedies).
     A clinical-coding walk calibrated 77 codes on 30 conformal documents: every
     ``lpicp`` set was the whole label space, and every document abstained, without a
     word until suggest; its ``mondrian`` sets held 31 labels each. ``set_size_limit``
@@ -645,7 +681,7 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
                          int(np.count_nonzero(too_large)), len(sizes),
                          conformal.set_size_limit(method)))
     if not wide:
-        return out
+        return out, False
     # "(90 of 90 above the 4 that abstain as too large)" read as if 4 sets abstained: 4
     # is the size limit, the 90 sets past it the ones abstaining; the limit said once
     # where the methods share it (the demo's line said it three times over)
@@ -675,6 +711,20 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
     few = (f"; with only {int(counts.sum()):,} calibration documents with a true "
            f"label{smallest} the threshold is more cautious still"
            if n_min < FEW_SET_DOCS / options.alpha else "")
+    # every recall (mondrian) set is every label (of its band) at this alpha: said here,
+    # with its figures, as the cause it is, not in a second warning of the same documents
+    floors = [floor for method in ("recall", "mondrian")
+              if (floor := conformal.alpha_floor(options.alpha, method)) is not None]
+    if floors:  # few then holds too: n_min < 1/alpha - 1
+        # "those 4": the smallest band's count said just before (the recall sets' n
+        # the whole count)
+        below = " and ".join(f"{floor.smallest:.4f} for those {floor.n:,}"
+                             for floor in floors)
+        every = ", ".join(f"every {floor.method} set "
+                          + ("is " if i == 0 else "")
+                          + ("every label of its band" if floor.method == "mondrian"
+                             else "every label") for i, floor in enumerate(floors))
+        few += f", and alpha {options.alpha:g} is below 1/(n + 1) = {below}: {every}"
     # the share named as the caller names it (train: its own words), its value an
     # argument; alpha with the commands that take it, as train has no --alpha. Where
     # more conformal documents come from, a sentence of its own: in the list's
@@ -685,19 +735,27 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
                             if how == "split" else (", more held-out documents", (), ""))
     if not few:  # more of them would barely narrow the sets
         more, values, source = "", (), ""
+    use = "a larger alpha"
+    if floors:  # how large, how many
+        use = f"an alpha of at least {max(floor.smallest for floor in floors):.4f}"
+        banded = " in the smallest frequency band" if any(f.banded for f in floors) else ""
+        more = (f", at least {floors[0].needed_text} "
+                + ("conformal" if how == "split" else "held-out")
+                + f" documents with a true label{banded}")
     logger.warning("at alpha %g the conformal sets are too wide to use: on the %s conformal "
                    # the methods' words in the template, not an argument: the CLI
                    # names max_set_size as its option only there (a '%' in them escaped)
                    "documents themselves, of %s labels, " + said.replace("%", "%%")
                    + ". To keep its promise a set must "
                    "reach down to where the model ranks the true labels, and it ranks many "
-                   "low%s. Use a larger alpha (calibrate --alpha for the bundle's sets, "
-                   "suggest --sets --alpha for one run's), another set method "
-                   "(suggest --sets --set-method)" + more + ", or a better-trained "
-                   "model" + source, options.alpha,
-                   f"{len(probs):,}", f"{probs.n_labels:,}", few, *values,
+                   # the few documents in the template: its alpha is an option's name
+                   "low" + few.replace("%", "%%") + ". Use " + use + " (calibrate "
+                   "--alpha for the bundle's sets, suggest --sets --alpha for one run's), "
+                   "another set method (suggest --sets --set-method)"
+                   + more.replace("%", "%%") + ", or a better-trained model" + source,
+                   options.alpha, f"{len(probs):,}", f"{probs.n_labels:,}", *values,
                    extra={"parameters": ("alpha", "conformal_fraction", "max_set_size")})
-    return out
+    return out, True
 
 
 #: the share of the held-out positives out of a recall target's reach (labels never
