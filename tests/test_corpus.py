@@ -2528,12 +2528,14 @@ def test_an_export_in_another_language_is_told_which_columns_hold_the_text(
     path.write_text(f"{header}\n1,a,b,c\n", encoding="utf-8")
     with pytest.raises(CorpusFormatError) as caught:
         list(read_csv(path))
-    assert f"the documents' text seems to be in {texts}: write a copy" in str(caught.value)
+    assert f"the documents' text seems to be in {texts}: read them joined with " \
+        "text_columns" in str(caught.value)
     path.write_text("Nr,Beschreibung,Status\n1,Hilfe,offen\n", encoding="utf-8")
     with pytest.raises(CorpusFormatError) as caught:
         list(read_csv(path))
     assert str(caught.value).endswith(
-        "the documents' text seems to be in 'Beschreibung': rename that column 'text'")
+        "the documents' text seems to be in 'Beschreibung': read it with text_columns "
+        "Beschreibung, or rename that column 'text'")
 
 
 def test_a_csv_corpus_with_no_header_row_is_told_to_start_with_one(tmp_path):
