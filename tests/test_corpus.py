@@ -2538,6 +2538,27 @@ def test_an_export_in_another_language_is_told_which_columns_hold_the_text(
         "Beschreibung, or rename that column 'text'")
 
 
+@pytest.mark.parametrize("header, row, texts", [
+    ("Ticket-Nr;Betreff;Nachricht;Erstellt", "1;Drucker;rain;2024", "'Betreff', 'Nachricht'"),
+    ("id\tSujet\tCorps", "1\tImprimante\train", "'Sujet', 'Corps'"),
+    ("id;subject;body", "1;Printer;rain", "'subject', 'body'"),
+])
+def test_a_semicolon_separated_export_is_told_which_columns_hold_the_text(
+        tmp_path, header, row, texts):
+    """A German (French, Swedish...) Excel saves "CSV" ';'-separated: its helpdesk
+    export 'Ticket-Nr;Betreff;Nachricht' was read as one column of that name and told
+    that its first line must be a header, the advice on the text's columns reaching
+    comma-separated exports only; and the columns it names read the file."""
+    path = tmp_path / "tickets.csv"
+    path.write_text(f"{header}\r\n{row}\r\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_csv(path))
+    assert f"the documents' text seems to be in {texts}: read them joined" in str(caught.value)
+    assert "must be a header" not in str(caught.value)
+    named = [name.strip("'") for name in texts.split(", ")]
+    assert [r.text.split()[-1] for r in read_csv(path, text_columns=named)] == ["rain"]
+
+
 def test_a_csv_corpus_with_no_header_row_is_told_to_start_with_one(tmp_path):
     """A CSV of documents with no header row was refused as "no 'text' column in the
     header; found columns: 'a doc about rain', 'weather'": its first line is shown, and

@@ -74,7 +74,12 @@ from typing import IO, NamedTuple
 from tagsmith._params import check_choice
 from tagsmith._plural import plural, plural_s
 from tagsmith._shell import shell_path
-from tagsmith.data.csvlimits import blank_header_error, csv_delimiter, next_csv_row
+from tagsmith.data.csvlimits import (
+    blank_header_error,
+    csv_delimiter,
+    header_delimiter,
+    next_csv_row,
+)
 from tagsmith.data.labelspace import list_to_tsv_awk
 from tagsmith.data.textio import LONE_SURROGATE, check_may_look_into, reachable_kind
 from tagsmith.exceptions import (
@@ -1890,6 +1895,13 @@ def _csv_records(path: Path, on_error, layout: bool = False,
     # a spreadsheet's "CSV" where the decimal mark is a comma is ';'-separated, with
     # Excel's "sep=;" line before the header when the file was meant for Excel
     delimiter, sep_line = csv_delimiter(first, _text_column(text_columns))
+    if text_columns is None and not sep_line and first is not None \
+            and delimiter == "," and "text" not in _header_names(first, ","):
+        # no delimiter gives a 'text' column: refused below, its columns and the ones
+        # that seem to hold the text told under the delimiter naming the most of those
+        # (a German Excel export, ';'-separated, 'Nr;Betreff;Nachricht', was told its
+        # first line must be a header, with no word of Betreff or Nachricht)
+        delimiter = header_delimiter(first, TEXT_LIKE_COLUMNS)
     # strict: a quote left open would otherwise swallow every later line into one
     # field, silently, up to the next quote or the end of the file
     last = [""]  # the line the reader read last: does a row of empty cells quote one?
@@ -2075,6 +2087,12 @@ class NoTextColumnError(CorpusFormatError):
             more = ""
         super().__init__(f"no 'text' column in the header; found columns: {found}{more}",
                          path=path, line=line, parameters=("text_columns",))
+
+
+def _header_names(line: str, delimiter: str) -> set[str]:
+    """The names, stripped and lower-case, of the header ``line`` read with ``delimiter``."""
+    return {name.strip().lower()
+            for name in next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])}
 
 
 def _text_column(text_columns: Sequence[str] | None) -> str:
