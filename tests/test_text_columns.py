@@ -304,3 +304,25 @@ def test_apply_review_refuses_text_joined_with_other_columns(tmp_path):
     assert result.exit_code == 2
     assert "option '--text-column' must be columns other than 'text'" in result.output
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_apply_review_text_columns_keeps_lang(tmp_path, caplog):
+    """apply_review(text_columns=, lang=) dropped lang when it read the columns: a German
+    team's export applied with --text-column and --lang de was warned of its labels by
+    their English names ('law' where the review read 'Recht')."""
+    from tagsmith.data.vocab import load_vocabulary
+
+    vocab = tmp_path / "vocab.csv"
+    vocab.write_text("uri,label_en,label_de,broader\n"
+                     "http://x/law,law,Recht,\n"
+                     "http://x/rent,rent law,Mietrecht,http://x/law\n", encoding="utf-8")
+    space = load_vocabulary(vocab, language="de")
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("id,subject,body,labels\nT1,Miete,Ein Urteil,<http://x/law>\n",
+                      encoding="utf-8")
+    review = _review(tmp_path, 0, "Miete\n\nEin Urteil", uri="http://x/rent")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        apply_review(corpus, review, tmp_path / "new.csv", space, lang="de",
+                     text_columns="subject,body")
+    assert "http://x/rent ('Mietrecht') added under http://x/law ('Recht')" in caplog.text, \
+        caplog.text

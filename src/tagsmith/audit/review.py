@@ -1349,7 +1349,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         with reading_text_columns(text_columns_checked(text_column_names(text_columns))):
             return apply_review(corpus, review, output, space, on_error=on_error,
                                 format=format, overwrite=overwrite, keep=keep,
-                                space_name=space_name)
+                                space_name=space_name, lang=lang)
     text_columns_checked(current_text_columns())
     from tagsmith.data.corpus import Corpus
     from tagsmith.data.writers import (
