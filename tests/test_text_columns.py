@@ -326,3 +326,22 @@ def test_apply_review_text_columns_keeps_lang(tmp_path, caplog):
                      text_columns="subject,body")
     assert "http://x/rent ('Mietrecht') added under http://x/law ('Recht')" in caplog.text, \
         caplog.text
+
+
+def test_a_run_refused_while_parsing_leaves_no_columns_behind(tmp_path, export):
+    """--text-column's callback set the readers' columns when parsed, to be set back when
+    the command's context closed; a run refused after it (a missing argument, a bad
+    --model) never closed it, so every later run and read in the process (CliRunner,
+    tagsmith.cli.main in process, the library) read subject,body."""
+    plain = tmp_path / "plain.csv"
+    plain.write_text("id,text,labels\n1,hello world,a\n", encoding="utf-8")
+    assert run("train", "--text-column", "subject,body").exit_code == 2
+    result = run("train", "--text-column", "subject,body", export, "-o", tmp_path / "m",
+                 "--model", "nonsense")
+    assert result.exit_code == 2 and "--model" in result.output
+    assert current_text_columns() is None
+    assert [r.text for r in read_csv(plain)] == ["hello world"]
+    # a run that parses reads the columns and sets them back
+    result = run("train", "--text-column", "subject,body", export, "-o", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert current_text_columns() is None

@@ -17,6 +17,7 @@ to read missing, damaged or incompatible;
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import re
 import sys
@@ -947,6 +948,7 @@ def _register_commands() -> None:
         command = cli.commands[name]
         if not any(param.name == "text_columns" for param in command.params):
             command.params.append(_text_column_option())
+            command.callback = _within_text_columns(command.callback)
 
 
 #: the commands reading a corpus or documents from CSV or JSONL, which --text-column
@@ -956,20 +958,44 @@ TEXT_COLUMN_COMMANDS = ("train", "suggest", "eval", "audit", "apply-review", "ca
                         "shift", "taxonomy", "label", "distill", "zeroshot")
 
 
+#: where --text-column's callback leaves its columns for the command's run (ctx.meta)
+_TEXT_COLUMNS_META = "tagsmith.text_columns"
+
+
 def _reading_text_columns(ctx: click.Context, param: click.Parameter,
                           value: tuple[str, ...]) -> None:
-    """--text-column's callback: every corpus the command reads without naming its text
-    columns reads them from ``value`` till the command ends."""
+    """--text-column's callback: checks the names and leaves them for the command's run
+    (:func:`_within_text_columns`). It sets no reader state itself: a later option or
+    argument refused while parsing would leave it set for the rest of the process (a
+    context that fails to parse is never closed)."""
     if value:
-        from tagsmith.data.readers import reading_text_columns, text_column_names
+        from tagsmith.data.readers import text_column_names
         from tagsmith.exceptions import InvalidParameterError
 
         try:
-            text_column_names(value)
+            ctx.meta[_TEXT_COLUMNS_META] = text_column_names(value)
         except InvalidParameterError as exc:
             raise click.BadParameter(f"a column name, not {','.join(value)!r} (a comma list "
                                      "with an empty name)", ctx, param) from exc
-        ctx.with_resource(reading_text_columns(value))
+
+
+def _within_text_columns(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
+    """``callback`` run with every corpus it reads without naming its text columns read
+    from --text-column's (``reading_text_columns``), set back however it ends."""
+    if callback is None:
+        return None
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        columns = click.get_current_context().meta.get(_TEXT_COLUMNS_META)
+        if columns is None:
+            return callback(*args, **kwargs)
+        from tagsmith.data.readers import reading_text_columns
+
+        with reading_text_columns(columns):
+            return callback(*args, **kwargs)
+
+    return run
 
 
 def _text_column_option() -> click.Option:
