@@ -317,6 +317,38 @@ def test_annif_subjects_separated_by_tabs_read_as_annif_reads_them(tmp_path):
         list(read_tsv(bad))
 
 
+def test_labels_joined_by_comma_or_bar_in_a_tsv_are_warned_about(tmp_path, caplog):
+    # GoEmotions written with its labels joined as a CSV cell joins them was read as
+    # 221 labels such as 'admiration|amusement', one a line, without a word, and the
+    # audit took it for a single-label catalogue: a TSV separates labels by spaces
+    path = write(tmp_path / "c.tsv", "I love it\tjoy\nSo sad\tsadness\nWow\tjoy|surprise\n"
+                 "Oh\tsurprise\nHope so\tsadness,joy\nAgain\tjoy|surprise\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert [r.labels for r in read_tsv(path)][2] == ("joy|surprise",)  # read as before
+        list(read_tsv(path))  # the same file read again: no second warning
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1, warned
+    assert warned[0].startswith(
+        f"{path}: 2 label tokens join labels of the file by ',' or '|', each read as one "
+        "label (first: line 3, 'joy|surprise', where 'joy' and 'surprise' are labels of "
+        "the file on their own): a TSV corpus separates a line's labels by spaces; write "
+        "'joy surprise'"), warned[0]
+    if shutil.which("awk"):  # the advice's command, run, gives the labels apart
+        command = warned[0].split("itself: ")[1].rsplit(")", 1)[0]
+        import subprocess
+        subprocess.run(command, shell=True, cwd=tmp_path, check=True)
+        assert [r.labels for r in read_tsv(tmp_path / "fixed.tsv")][2:5] == [
+            ("joy", "surprise"), ("surprise",), ("sadness", "joy")]
+    caplog.clear()
+    # a URI or a name that merely holds a comma or a bar, its parts no labels of the
+    # file, is no join: not warned of
+    plain = write(tmp_path / "p.tsv", "Rain\t<http://x/a,b> Washington, D.C.\n"
+                  "Snow\tb a|c\nHail\ta\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        list(read_tsv(plain))
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
 def test_uri_columns_after_several_labels_are_warned_about(tmp_path, caplog):
     # a native corpus's stray third column (a source URL), refused before Annif's
     # TAB-separated subjects were read, became each document's label without a word

@@ -1161,6 +1161,10 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
     # as Annif reads them, more labels, though no Annif corpus writes them so, and a
     # native line's stray third column (a source URL) is so read as a label
     stray: list[int] = []
+    # every label token read, and each one holding ',' or '|' with its first line: labels
+    # joined as a CSV cell joins them ('desire,optimism'), each read as one label
+    seen: set[str] = set()
+    joined: dict[str, int] = {}
 
     def parse(line: str, number: int) -> Record | None:
         if not line.strip():
@@ -1194,6 +1198,12 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
                              "whitespace-separated labels ('>' one of them): give the "
                              "category by its id or <uri>, or write a CSV or JSONL corpus, "
                              "which read a path as one label")
+        if labels:
+            seen.update(labels)
+            if "," in columns[1] or "|" in columns[1]:
+                for token in labels:
+                    if ("," in token or "|" in token) and token not in joined:
+                        joined[token] = number
         if labels and not labelled:
             labelled.append(number)
             if _swapped_columns(text, labels):
@@ -1212,6 +1222,7 @@ def _tsv_records(path: Path, on_error) -> Iterator[Record]:
     def records() -> Iterator[Record]:
         yield from _line_records(path, parse, on_error)
         _warn_stray_uri_columns(path, stray)
+        _warn_joined_labels(path, joined, seen)
         if not suspicious:
             return
         key = (source, _modified(path), len(suspicious), suspicious[0])
@@ -1245,6 +1256,39 @@ def _warn_stray_uri_columns(path: Path, stray: list[int]) -> None:
                    "such a column is no label (a source URL), keep the text and labels "
                    "alone (cut -f1,2)", path, f"{n:,}", plural_s(n), plural(n, "has", "have"),
                    stray[0])
+
+
+#: what joins labels into one TSV token, as a CSV cell or a spreadsheet joins them
+_LABEL_JOINERS = re.compile(r"[,|]")
+
+
+def _warn_joined_labels(path: Path, joined: dict[str, int], seen: set[str]) -> None:
+    """Warn once a TSV is read (once for the same unchanged file) of its label tokens
+    ``joined`` (token -> first line) that join by ``,`` or ``|`` labels ``seen`` on
+    their own in the file (``desire,optimism`` beside ``desire`` and ``optimism``):
+    a TSV separates a line's labels by whitespace, so each was read as one label,
+    silently (GoEmotions written so gave 221 such labels, and the audit took the corpus
+    for a single-label catalogue). A token whose parts are not all labels of the file
+    (a URI or a name holding a comma, ``<http://x/a,b>``, ``Washington, D.C.``) is no
+    such join."""
+    found = []
+    for token, line in joined.items():
+        parts = [part for part in _LABEL_JOINERS.split(token) if part]
+        if len(parts) > 1 and all(part in seen for part in parts):
+            found.append((line, token, parts))
+    if not _first_warning("joined", path, sorted(found)):
+        return
+    line, token, parts = min(found)
+    n = len(found)
+    logger.warning(
+        "%s: %s label token%s join%s labels of the file by ',' or '|', each read as one "
+        "label (first: line %d, %r, where %s %s labels of the file on their own): a TSV "
+        "corpus separates a line's labels by spaces; write %r (where no label holds ',' "
+        "or '|' itself: awk -F'\\t' -v OFS='\\t' '{gsub(/[,|]/, \" \", $2); print}' %s > "
+        "fixed.tsv)", path, f"{n:,}", plural_s(n), plural(n, "s", ""), line, token,
+        " and ".join(repr(part) for part in parts), plural(len(parts), "is", "are"),
+        " ".join(parts), shell_path(path))
+
 
 #: jq's list of an Annif JSON document's ``subjects`` as tagsmith's ``labels``: a
 #: ``<uri>``, else the label; ``[]?``: a document without subjects, which Annif's schema
