@@ -2385,6 +2385,69 @@ def test_calibrate_s_wide_sets_check_counts_no_lpicp_label_sets(calibrated_cli_b
         conformal.set_sizes(probs, method="lpicp", max_set_size=0)
 
 
+def test_suggest_s_lpicp_text_rows_count_no_label_sets(calibrated_cli_bundle, calibrated,
+                                                       goemotions_small, tmp_path):
+    """suggest --sets --set-method lpicp counted every document's label sets (up to a
+    million each: 21 s of a weak model's 2,000 documents) for its text rows, which show
+    the possible labels and no count. The text rows count none; JSON's n_label_sets is
+    predict's count, as before."""
+    from tagsmith.conformal import lpicp
+
+    docs = tmp_path / "docs.txt"
+    lines = goemotions_small["test"].read_text().splitlines(True)[:40]
+    docs.write_text("".join(lines))
+    counted = lpicp._count_within.cache_info()
+    tsv = run("suggest", calibrated_cli_bundle, docs, "--sets", "--set-method", "lpicp",
+              "--format", "tsv")
+    assert tsv.exit_code == 0, tsv.output
+    assert lpicp._count_within.cache_info() == counted  # no label set counted
+    assert len({row.split("\t")[0] for row in tsv.stdout.splitlines()}) == 40
+    as_json = run("suggest", calibrated_cli_bundle, docs, "--sets", "--set-method", "lpicp")
+    assert as_json.exit_code == 0, as_json.output
+    assert lpicp._count_within.cache_info() != counted  # JSON shows the count
+    sets = [json.loads(line)["set"] for line in as_json.stdout.splitlines()]
+    clf = TextClassifier.load(calibrated_cli_bundle)
+    texts = [line.rstrip("\n").split("\t")[0] for line in lines]
+    expected = clf.predict_sets(texts, method="lpicp")
+    assert [s["n_label_sets"] for s in sets] == expected.n_sets.tolist()
+    assert not expected.capped.any() and all("n_label_sets_capped" not in s for s in sets)
+    # the same documents' TSV sizes are the JSON ones
+    sizes = {row.split("\t")[0]: int(row.split("\t")[4]) for row in tsv.stdout.splitlines()}
+    assert list(sizes.values()) == [s["size"] for s in sets]
+
+
+def test_lpicp_n_label_sets_says_where_it_is_a_lower_bound(calibrated, data):
+    """suggest's JSON printed n_label_sets 1000000 for every document of a weak model:
+    the count's cap, a lower bound, read as exact. A capped count now comes with
+    "n_label_sets_capped": true; an exact one as before, without the key. predict counts
+    the label sets when they are first read (or for max_sets), not before."""
+    from tagsmith.conformal import lpicp
+
+    icp = calibrated.conformal.lpicp
+    probs = calibrated.predict_topk(data["test"].texts[:200], 28)
+    counted = lpicp._count_within.cache_info()
+    sets = icp.predict(probs, 0.1, count_cap=40)
+    assert lpicp._count_within.cache_info() == counted  # nothing read the count yet
+    full = icp.predict(probs, 0.1).n_sets
+    assert lpicp._count_within.cache_info() != counted
+    np.testing.assert_array_equal(sets.n_sets, np.minimum(full, 40))
+    np.testing.assert_array_equal(sets.capped, full >= 40)
+    assert 0 < sets.capped.sum() < len(sets)  # both kinds are met
+    documents = calibrated._document_sets(sets, "lpicp", "en", 100)
+    for doc, n, capped in zip(documents, sets.n_sets, sets.capped, strict=True):
+        assert doc.extra["n_label_sets"] == n
+        assert doc.extra.get("n_label_sets_capped") is (True if capped else None)
+        keys = list(doc.to_dict())
+        assert keys[keys.index("n_label_sets") + 1] == (
+            "n_label_sets_capped" if capped else "certain")
+    uncounted = calibrated._document_sets(sets, "lpicp", "en", 100, count=False)
+    assert all("n_label_sets" not in d.extra and "certain" in d.extra for d in uncounted)
+    # max_sets reads the count: its too-large flags are those of the full count
+    limited = icp.predict(probs, 0.1, max_sets=10)
+    np.testing.assert_array_equal(limited.too_large,
+                                  icp.predict(probs, 0.1).too_large | (full > 10))
+
+
 def test_the_wide_sets_warning_of_one_band_counts_its_documents_once(calibrated_cli_bundle,
                                                                       tmp_path, caplog):
     """With one frequency band (no mondrian sets) the warning said "with only 90

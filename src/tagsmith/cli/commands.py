@@ -1499,7 +1499,10 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
         if counts:
             cut_short = _count_cut_short(classifier, wide[0], results)
     else:  # the text rows of --sets list the sets alone: no ranking to score for them
-        results, label_sets = none, classifier.suggest_sets(texts, **set_options)
+        # nor LP-ICP's count of each set's label sets, which they do not show (seconds on
+        # a weak model's documents, every one capped at a million)
+        results, label_sets = none, classifier._suggest_sets(texts, count=False,
+                                                             **set_options)
     if shown_threshold is not None and results is not none and replacing is None:
         results = [[s for s in suggestions if shown_score(s.score) >= shown_threshold]
                    for suggestions in results]

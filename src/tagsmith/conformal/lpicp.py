@@ -49,7 +49,7 @@ from __future__ import annotations
 import functools
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, cast
 
 import numpy as np
@@ -99,7 +99,9 @@ class PowersetSets:
 
     ``predicted`` is the most credible set ``Ŷ``; ``certain`` the labels in every set
     of the prediction set; ``possible`` those in some set; ``n_sets`` the number of
-    label sets (a lower bound where ``capped``); ``credibility`` the p-value of ``Ŷ``
+    label sets (a lower bound where ``capped``: ``count_cap`` or more), counted on first
+    read (a weak model's thousands of documents took seconds to count, paid by outputs
+    that show none); ``credibility`` the p-value of ``Ŷ``
     (the smallest over bands); ``confidence`` one minus the second largest p-value;
     ``empty`` documents whose prediction set is empty (nothing is typical enough);
     ``abstain`` those empty, with more than ``max_set_size`` possible labels or, if
@@ -115,8 +117,6 @@ class PowersetSets:
     predicted: np.ndarray
     certain: np.ndarray
     possible: np.ndarray
-    n_sets: np.ndarray
-    capped: np.ndarray
     credibility: np.ndarray
     confidence: np.ndarray
     empty: np.ndarray
@@ -125,6 +125,23 @@ class PowersetSets:
     budget: np.ndarray  # (n, n_groups) flip budget per band
     too_large: np.ndarray | None = None
     unsure: np.ndarray | None = None
+    count_cap: int = COUNT_CAP
+    _counted: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def n_sets(self) -> np.ndarray:
+        """``(n,)`` label sets per document (0 where empty), at most ``count_cap``
+        (:attr:`capped` there: a lower bound), counted on first read."""
+        if self._counted is None:
+            self._counted = self.icp._count_sets(self.probabilities, self.budget, self.empty,
+                                                 self.count_cap)
+        return self._counted
+
+    @property
+    def capped(self) -> np.ndarray:
+        """``(n,)`` bool: documents whose :attr:`n_sets` stopped at ``count_cap`` (a
+        lower bound of their label sets)."""
+        return self.n_sets >= self.count_cap
 
     def __len__(self) -> int:
         return int(self.predicted.shape[0])
@@ -375,14 +392,6 @@ class PowersetICP:
                                                  flips.best_scores, flips.budget)
         empty, certain, possible = flips.empty, flips.certain, flips.possible
         group, kept = self.group_of(), self.kept()
-        n_sets = np.ones(len(topk), dtype=np.int64)
-        for g in range(self.n_groups):
-            members = np.flatnonzero((group == g) & kept)
-            sorted_costs = np.sort(costs[:, members], axis=1)
-            counts = _count_within()(sorted_costs, np.minimum(budget[:, g], 1e300), count_cap)
-            n_sets = np.minimum(n_sets * counts, count_cap)
-        n_sets[empty] = 0
-        capped = n_sets >= count_cap
         p_best = self.p_values(best_scores)
         cheapest = np.full((len(topk), self.n_groups), np.inf)
         for g in range(self.n_groups):
@@ -399,12 +408,30 @@ class PowersetICP:
         credibility = p_best.min(axis=1)
         confidence = 1.0 - p_second.max(axis=1)
         too_large = self._too_large(possible, max_set_size)
-        if max_sets is not None:
-            too_large |= n_sets > max_sets
-        return PowersetSets(self, o, predicted & ~empty[:, None], certain, possible, n_sets,
-                            capped, credibility, confidence, empty,
-                            np.asarray(empty | too_large, bool), epsilon, budget,
-                            too_large=too_large, unsure=np.zeros(len(topk), bool))
+        sets = PowersetSets(self, o, predicted & ~empty[:, None], certain, possible,
+                            credibility, confidence, empty, np.asarray(empty, bool), epsilon,
+                            budget, too_large=too_large, unsure=np.zeros(len(topk), bool),
+                            count_cap=int(count_cap))
+        if max_sets is not None:  # the one flag that needs the count
+            too_large |= sets.n_sets > max_sets
+        sets.abstain = np.asarray(empty | too_large, bool)
+        return sets
+
+    def _count_sets(self, o: np.ndarray, budget: np.ndarray, empty: np.ndarray,
+                    count_cap: int) -> np.ndarray:
+        """:attr:`PowersetSets.n_sets`: per document the label sets of its flips within
+        its bands' ``budget`` (a product over the bands), capped at ``count_cap``; 0 where
+        ``empty``."""
+        group, kept = self.group_of(), self.kept()
+        costs = np.abs(1.0 - 2.0 * o)
+        n_sets = np.ones(o.shape[0], dtype=np.int64)
+        for g in range(self.n_groups):
+            members = np.flatnonzero((group == g) & kept)
+            sorted_costs = np.sort(costs[:, members], axis=1)
+            counts = _count_within()(sorted_costs, np.minimum(budget[:, g], 1e300), count_cap)
+            n_sets = np.minimum(n_sets * counts, count_cap)
+        n_sets[empty] = 0
+        return n_sets
 
     def set_sizes(self, topk: TopK, epsilon: float, *,
                   max_set_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -390,10 +390,20 @@ class TextClassifier:
         At most ``max_members`` members are listed per document (``size`` is exact);
         label names are in ``lang``, as :meth:`suggest` names them.
         """
+        return self._suggest_sets(texts, alpha=alpha, method=method, lang=lang,
+                                  max_set_size=max_set_size, min_confidence=min_confidence,
+                                  max_members=max_members)
+
+    def _suggest_sets(self, texts: Sequence[str], *, alpha: float | None, method: str,
+                      lang: str, max_set_size: int | None, min_confidence: float,
+                      max_members: int, count: bool = True) -> list[DocumentSet]:
+        """:meth:`suggest_sets`; ``count=False``: an LP-ICP set's ``extra`` without
+        ``n_label_sets`` (suggest's text rows, which show none), its label sets never
+        counted."""
         max_members = _check_max_members(max_members)
         sets = self.predict_sets(texts, alpha=alpha, method=method, max_set_size=max_set_size,
                                  min_confidence=min_confidence)
-        return self._document_sets(sets, method, lang, max_members)
+        return self._document_sets(sets, method, lang, max_members, count=count)
 
     def suggest_with_sets(self, texts: Sequence[str], *, k: int = 10,
                           threshold: float | None = None, lang: str = "en",
@@ -427,24 +437,35 @@ class TextClassifier:
                 self._document_sets(self._conformal().predict(probs, **options), method, lang,
                                     max_members), extra)
 
-    def _document_sets(self, sets, method: str, lang: str,
-                       max_members: int) -> list[DocumentSet]:
+    def _document_sets(self, sets, method: str, lang: str, max_members: int,
+                       count: bool = True) -> list[DocumentSet]:
+        """Each document's :class:`DocumentSet` of ``sets``. An LP-ICP one's ``extra``
+        has ``n_label_sets`` (and, where that stopped at the count's cap, a lower bound,
+        ``n_label_sets_capped``: True) unless ``count`` is False: the count is most of
+        the time of a weak model's sets (every document capped at a million)."""
         ranked = None
         if method != "lpicp":
             # every member's probability, then the best max_members (labels() lists the
             # top-k members and then the tail ones by id: cut, it kept the lowest ids)
             ranked = sets.ranked_members(self.tail_probability(adjust_shift=False),
                                          max_members)
+        counted = capped = None
+        if method == "lpicp" and count:
+            counted, capped = sets.n_sets, sets.capped
         out = []
         for i in range(len(sets)):
             if method == "lpicp":
                 ids = np.flatnonzero(sets.possible[i])
                 probs = sets.probabilities[i, ids]
-                extra = {"n_label_sets": int(sets.n_sets[i]),
-                         "certain": [self.label_space.uri_of(int(j))
-                                     for j in np.flatnonzero(sets.certain[i])],
-                         "credibility": round(float(sets.credibility[i]), 6),
-                         "confidence": round(float(sets.confidence[i]), 6)}
+                extra: dict = {}
+                if counted is not None and capped is not None:
+                    extra["n_label_sets"] = int(counted[i])
+                    if capped[i]:  # printed as the cap alone, it read as exact
+                        extra["n_label_sets_capped"] = True
+                extra |= {"certain": [self.label_space.uri_of(int(j))
+                                      for j in np.flatnonzero(sets.certain[i])],
+                          "credibility": round(float(sets.credibility[i]), 6),
+                          "confidence": round(float(sets.confidence[i]), 6)}
             else:
                 assert ranked is not None
                 ids, probs = ranked[i]
