@@ -49,7 +49,7 @@ def tiny(tmp_path_factory):
     return base
 
 
-def ref_report(Y, ranking, P, inv_p):
+def ref_report(Y, ranking, P, inv_p, ks=(1, 3, 5)):
     n = len(Y)
     n_true = [sum(row) for row in Y]
     out = {}
@@ -60,21 +60,21 @@ def ref_report(Y, ranking, P, inv_p):
     def hits(i, k):
         return sum(1 for lab in ranking[i][:k] if Y[i][lab])
 
-    for k in (1, 3, 5):
+    for k in ks:
         out[f"p@{k}"] = mean([hits(i, k) / k for i in range(n)])
-    for k in (1, 3, 5):
+    for k in ks:
         out[f"r@{k}"] = mean([hits(i, k) / n_true[i] for i in range(n) if n_true[i]])
-    for k in (1, 3, 5):
+    for k in ks:
         per_doc = []
         for i in range(n):
             dcg = sum(1 / math.log2(r + 2) for r, lab in enumerate(ranking[i][:k]) if Y[i][lab])
             idcg = sum(1 / math.log2(r + 2) for r in range(min(k, n_true[i])))
             per_doc.append(dcg / idcg if idcg else 0.0)
         out[f"ndcg@{k}"] = mean(per_doc)
-    for k in (1, 3, 5):
+    for k in ks:
         out[f"f1@{k}"] = mean([2 * hits(i, k) / (len(ranking[i][:k]) + n_true[i])
                                if n_true[i] else 0.0 for i in range(n)])
-    for k in (1, 3, 5):
+    for k in ks:
         gained = sum(inv_p[lab] for i in range(n) for lab in ranking[i][:k] if Y[i][lab])
         best = sum(sum(sorted((inv_p[lab] for lab in range(len(Y[i])) if Y[i][lab]),
                               reverse=True)[:k]) for i in range(n))
@@ -139,6 +139,41 @@ def test_eval_json_equals_brute_force_metrics_of_the_same_ranking(tiny):
     np.testing.assert_allclose(1 / propensity, inv_p, rtol=1e-12)
     assert printed == json.loads(json.dumps(evaluate(
         test.Y, topk, clf.label_sets(topk, None), propensity=propensity)))
+
+
+def test_eval_k_chooses_the_ranking_metrics_k_as_annif_compares_at_10(tiny):
+    """Annif users compare NDCG@10 and P@10: eval --k gives them (comma-separated or
+    repeated), equal to brute-force metrics of the same ranking; no --k prints what it
+    printed, byte for byte, and a bad --k is refused naming it."""
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.evaluate import propensities_for
+    from tagsmith.pipeline.io import read_labelled
+
+    clf = TextClassifier.load(tiny / "model")
+    test = read_labelled(tiny / "test.tsv", clf.label_space)
+    topk = clf.predict_topk(test.texts, clf.n_labels)
+    Y = (test.Y.toarray() != 0).tolist()
+    P = (clf.label_sets(topk, None).toarray() != 0).tolist()
+    ranking = [[int(lab) for lab in row if lab >= 0] for row in topk.indices]
+    inv_p = (1 / propensities_for(clf)).tolist()
+    for args, ks in ((["--k", "1,3,5,10"], (1, 3, 5, 10)), (["--k", "2", "--k", "10,2"], (2, 10))):
+        printed = json.loads(run("eval", tiny / "model", tiny / "test.tsv", "--json", *args))
+        printed.pop("provenance")
+        expected = ref_report(Y, ranking, P, inv_p, ks)
+        assert list(printed) == list(expected), args
+        for key, value in expected.items():
+            assert printed[key] == pytest.approx(value, rel=1e-9, abs=1e-12), (args, key)
+    assert 0 < printed["ndcg@10"] < 1 and printed["p@10"] < printed["p@2"]
+    text = run("eval", tiny / "model", tiny / "test.tsv", "--k", "1,3,5,10")
+    assert "ndcg@10" in text and "p@10" in text
+    assert (run("eval", tiny / "model", tiny / "test.tsv")
+            == run("eval", tiny / "model", tiny / "test.tsv", "--k", "1,3,5"))
+    for bad in ("0", "1,,3", "ten", "-1", "3.5"):
+        result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "eval", str(tiny / "model"),
+                                                       str(tiny / "test.tsv"), "--k", bad])
+        assert result.exit_code == 2, (bad, result.output)
+        assert "Invalid value for '--k'" in result.output, result.output
+        assert repr(bad) in result.output and "whole numbers >= 1" in result.output
 
 
 # ---------------------------------------------------------------- training documents

@@ -1283,6 +1283,30 @@ def miss_rate(ctx: click.Context, param: click.Parameter,
     return value
 
 
+def ranking_ks(ctx: click.Context, param: click.Parameter,
+               value: tuple[str, ...]) -> tuple[int, ...]:
+    """A click callback for ``eval --k`` (repeatable, each a comma-separated list):
+    the k of the ranking metrics, in the order given, each once; ``()`` where none is
+    given (the caller's default). A value other than whole numbers >= 1 is refused
+    naming the option before the bundle is loaded.
+
+    >>> ranking_ks(None, None, ("1,3,5", "10", "5"))
+    (1, 3, 5, 10)
+    """
+    ks: list[int] = []
+    for given in value:
+        for part in given.split(","):
+            text = part.strip()
+            k = int(text) if text.isascii() and text.isdigit() else 0
+            if k < 1:
+                raise click.BadParameter(
+                    f"expected whole numbers >= 1, comma-separated or the option repeated "
+                    f"(--k 1,3,5,10), got {given!r}", ctx=ctx, param=param)
+            if k not in ks:
+                ks.append(k)
+    return tuple(ks)
+
+
 def _limit(value: float) -> str:
     """A bound as ``--help`` writes it: a whole number in digits (``1000000000``, where
     ``:g`` wrote ``1e+09`` of the one ``--help`` and README said in digits), else ``:g``.

@@ -35,6 +35,7 @@ from tagsmith.cli import (
     miss_rate,
     print_json,
     printable,
+    ranking_ks,
     refuse_unused,
     tsv_field,
     warn,
@@ -1703,13 +1704,18 @@ EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
               "--most-specific, before the set metrics are measured (the ranking and "
               "hierarchical metrics are unchanged by it); not with --calibration or "
               "--baseline.")
+@click.option("--k", "ks", multiple=True, metavar="K[,K...]", callback=ranking_ks,
+              help="The k of the ranking metrics (p@K, r@K, ndcg@K, f1@K, psp@K): whole "
+              "numbers >= 1, comma-separated or the option repeated (--k 1,3,5,10 adds "
+              "ndcg@10, Annif's NDCG@10); default 1,3,5.")
 def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
              reliability_k, reliability_png, vocab, per_label, results_file, baseline, lang,
-             most_specific):
+             most_specific, ks):
     from tagsmith.pipeline.classifier import TextClassifier
-    from tagsmith.pipeline.evaluate import evaluate_classifier
+    from tagsmith.pipeline.evaluate import DEFAULT_KS, evaluate_classifier
     from tagsmith.pipeline.io import StreamedLabelledData, read_labelled
 
+    ks = ks or DEFAULT_KS
     refuse_unused("--calibration", calibration, "alphas", "reliability_k", "reliability_png")
     if baseline and calibration:
         raise click.UsageError("--baseline and --calibration cannot be combined: compare "
@@ -1803,7 +1809,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         metrics, report = evaluate_with_confidence(
             classifier, texts, data.Y, threshold=threshold,
             alphas=alphas, reliability_k=reliability_k,
-            png=reliability_png, source=corpus, per_label=rows_wanted, lang=lang)
+            png=reliability_png, source=corpus, per_label=rows_wanted, lang=lang, ks=ks)
     elif base is not None:  # the bundle's top-k kept, for the comparison
         from tagsmith.pipeline.classifier import predict_topk_pair
         from tagsmith.pipeline.evaluate import (
@@ -1814,7 +1820,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
             warn_training_overlap,
         )
 
-        ks, k = evaluation_k(classifier, (1, 3, 5), threshold)
+        ks, k = evaluation_k(classifier, ks, threshold)
         checked = overlap_checked(classifier, texts, corpus)
         # a baseline trained on test documents is measured optimistically, as the bundle is
         warn_training_overlap(base, checked, f"{corpus}, for the baseline {baseline}")
@@ -1829,7 +1835,7 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         comparison = _compare(classifier, topk, sets, base, base_topk, baseline, gold,
                               threshold, lang)
     else:  # documents the bundle was trained on are warned of, naming the corpus
-        metrics = evaluate_classifier(classifier, texts, data.Y, threshold=threshold,
+        metrics = evaluate_classifier(classifier, texts, data.Y, ks=ks, threshold=threshold,
                                       source=corpus, per_label=rows_wanted,
                                       most_specific=most_specific, closure=closure,
                                       lang=lang)

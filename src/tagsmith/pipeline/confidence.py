@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -1385,11 +1385,13 @@ def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str] | 
                              reliability_k: int | None = None,
                              png: str | os.PathLike[str] | None = None,
                              source: str | None = "texts",
-                             per_label: bool = False, lang: str = "en") -> tuple[dict, dict]:
+                             per_label: bool = False, lang: str = "en",
+                             ks: Sequence[int] | None = None) -> tuple[dict, dict]:
     """``(evaluate_classifier(...), evaluate_confidence(...))`` of the same labelled
     documents (the same results), featurized and scored once for both; training
     documents among them draw :func:`evaluate_classifier`'s warning naming ``source``
-    (``None``: not checked); ``per_label`` and ``lang`` as :func:`evaluate_classifier`'s."""
+    (``None``: not checked); ``per_label``, ``lang`` and ``ks`` (None: its default, 1, 3
+    and 5) as :func:`evaluate_classifier`'s."""
     from tagsmith.pipeline.evaluate import (
         DEFAULT_KS,
         check_label_shape,
@@ -1399,7 +1401,7 @@ def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str] | 
         overlap_checked,
     )
 
-    ks, k = evaluation_k(classifier, DEFAULT_KS, threshold)
+    ks, k = evaluation_k(classifier, DEFAULT_KS if ks is None else ks, threshold)
     raw_k, reliability_k = _confidence_k(classifier, reliability_k)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)
     # a Y of other rows or columns than the texts and labels was refused after every
