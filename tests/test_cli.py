@@ -2695,6 +2695,63 @@ def test_suggest_threshold_compares_the_score_it_prints(bundle, goemotions_small
     assert scores("--threshold", repr(cut), fmt="tsv") == [s for row in kept for s in row]
 
 
+def test_suggest_prints_a_tree_bundles_small_scores_to_6_significant_digits(tmp_path):
+    """A tree bundle's scores are mostly far below 0.001 (a YSO bundle's median top score
+    was 0.00076); printed to 6 decimals they kept 2 or 3 significant digits, so labels
+    the model ranks apart printed as ties and Annif's metrics recomputed from the output
+    differed from eval's. Below 0.001 TSV and JSON now keep 6 significant digits; from
+    0.001 up a score prints as it did (6 decimals), and --threshold compares what is
+    printed."""
+    import gzip
+    from itertools import islice
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    corpus = ROOT / "tests" / "data" / "yso-sample.tsv.gz"
+    out = tmp_path / "tree"
+    result = run("train", corpus, "--output", out, "--model", "tree", "--no-refit",
+                 "-p", "leaf_size=20", "-p", "branching=4", "-p", "n_trees=1", *FAST)
+    assert result.exit_code == 0, result.output
+    docs = tmp_path / "docs.txt"
+    with gzip.open(corpus, "rt", encoding="utf-8") as lines:
+        heads = [line.split("\t")[0] for line in islice(lines, 20)]
+    docs.write_text("".join(head + "\n" for head in heads), encoding="utf-8")
+    texts = docs.read_text(encoding="utf-8").splitlines()
+    unrounded = [[s.score for s in row] for row in
+                 TextClassifier.load(out).suggest(texts, k=60, threshold=0.0)]
+
+    def printed(*options, fmt="tsv"):
+        result = run("suggest", out, docs, "--k", "60", "--format", fmt, *options)
+        assert result.exit_code == 0, result.output
+        if fmt == "tsv":
+            rows: dict = {}
+            for line in result.stdout.splitlines():
+                rows.setdefault(line.split("\t")[0], []).append(line.split("\t")[3])
+            return list(rows.values())
+        return [[s["score"] for s in json.loads(line)["suggestions"]]
+                for line in result.stdout.splitlines()]
+
+    tsv, as_json = printed("--threshold", "0"), printed("--threshold", "0", fmt="json")
+    assert len(tsv) == len(as_json) == len(unrounded) == 20
+    small = 0
+    for row, json_row, scores in zip(tsv, as_json, unrounded, strict=True):
+        assert len(row) == len(json_row) == len(scores) == 60
+        for text, value, score in zip(row, json_row, scores, strict=True):
+            assert float(text) == value  # TSV and JSON agree
+            if score >= 0.001:  # as ever, byte for byte
+                assert text == f"{score:.6f}" and value == round(score, 6)
+            else:
+                small += 1
+                assert value == pytest.approx(score, rel=5e-6, abs=0), (text, score)
+        # no two labels the model scores apart print as a tie
+        assert len(set(row)) == len(set(scores)), row
+    assert small > 200  # most of a tree's 60 best are below 0.001
+    cut = float(sorted(tsv[0])[len(tsv[0]) // 2])
+    assert cut < 0.001
+    kept = printed("--threshold", repr(cut), fmt="json")
+    assert kept == [[s for s in row if s >= cut] for row in as_json]
+
+
 def test_every_command_reading_a_corpus_says_what_its_error_policies_do():
     """train explained --on-error and --unknown-labels; eval and calibrate listed them
     with no help at all; distill had neither."""

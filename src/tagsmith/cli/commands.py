@@ -17,6 +17,7 @@ import click
 
 from tagsmith._params import MAX_FOLDS
 from tagsmith._plural import and_more, plural, plural_s
+from tagsmith._score import SCORE_DECIMALS, score_text, shown_score
 from tagsmith.audit import CALIBRATION_FOLDS as AUDIT_CALIBRATION_FOLDS
 from tagsmith.audit import (
     COOCCURRENCE_GRID,
@@ -432,16 +433,6 @@ def _train_summary(model: str, output: str, n_labels: int, training: dict,
 SET_MEMBERS_LISTED = 100
 #: suggest --sets --format tsv: the label column of the one row of an empty set
 EMPTY_SET_MARKER = "(empty set)"
-#: decimals of a score as suggest and zeroshot print it (JSON and TSV alike)
-SCORE_DECIMALS = 6
-
-
-def shown_score(score: float) -> float:
-    """``score`` as suggest and zeroshot print it: ``--threshold`` compares this, so a
-    score printed as 0.500000 is kept at ``--threshold 0.5`` even where it was 0.4999996."""
-    return round(float(score), SCORE_DECIMALS)
-
-
 def _text_column(line: str, name: str, number: int) -> str:
     """The text of line ``number`` of ``name``: everything before the first TAB (labels
     may follow). A line with nothing but blanks before its TAB and something after it
@@ -1526,7 +1517,7 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
             listed = doc_set.labels[:SET_MEMBERS_LISTED]
             for s in listed:
                 click.echo(f"{doc}\t<{tsv_field(s.uri)}>\t{tsv_field(s.label)}\t"
-                           f"{s.score:.6f}\t{doc_set.size}\t{flag}")
+                           f"{score_text(s.score)}\t{doc_set.size}\t{flag}")
             if not listed:  # an empty set (alpha near 1, or an LP-ICP abstention)
                 # has no member to carry its size and flag: without a row of its
                 # own the document vanished from the output, abstention and all
@@ -1537,7 +1528,7 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
         else:
             for s in suggestions:
                 click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(s.uri)}>\t"
-                           f"{tsv_field(s.label)}\t{s.score:.6f}")
+                           f"{tsv_field(s.label)}\t{score_text(s.score)}")
     return cut_short
 
 

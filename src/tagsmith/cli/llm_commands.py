@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from tagsmith._plural import and_more, none_of, plural, plural_s
+from tagsmith._score import score_text, shown_score
 from tagsmith.cli import (
     VOCAB_FORMATS,
     LaterStopsIgnored,
@@ -43,7 +44,6 @@ from tagsmith.cli.commands import (
     reads_stdin,
     record_training_files,
     refuse_csv_vocabulary,
-    shown_score,
     validate_naming_params,
 )
 from tagsmith.labeling import MAX_VOTES
@@ -1546,9 +1546,9 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
     objective). The per-label rows name labels in ``lang`` (``--lang``), as eval's do."""
     import numpy as np
 
+    from tagsmith._score import shown_scores
     from tagsmith.calibration.thresholds import tune_thresholds
     from tagsmith.cli.commands import (
-        SCORE_DECIMALS,
         _print_per_label,
         _text_hashes,
         print_metrics,
@@ -1633,8 +1633,7 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
         elif threshold is None:
             y_pred = label_sets_by_margin(topk)
         else:  # the score as zeroshot prints it, as zeroshot --threshold compares it
-            shown = TopK._trusted(topk.indices, np.round(topk.scores.astype(np.float64),
-                                                         SCORE_DECIMALS), topk.n_labels)
+            shown = TopK._trusted(topk.indices, shown_scores(topk.scores), topk.n_labels)
             y_pred = shown.label_sets(threshold)
         metrics = evaluate_label_sets(gold.Y, topk, y_pred, space, thresholds,
                                       propensity=propensity, per_label=per_label,
@@ -2040,9 +2039,9 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
                 if fmt == "json":
                     print_json({"doc": doc_id, "suggestions": items})
                 else:
-                    for item in items:
+                    for item, (_, s) in zip(items, row, strict=True):
                         click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(item['uri'])}>\t"
-                                   f"{tsv_field(item['label'])}\t{item['score']:.6f}")
+                                   f"{tsv_field(item['label'])}\t{score_text(s)}")
             progress.update(len(batch))
     if n_blank:
         warn_blank(n_blank, n_docs)

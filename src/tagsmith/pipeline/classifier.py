@@ -79,7 +79,10 @@ class Suggestion:
     score: float
 
     def to_dict(self) -> dict:
-        return {"uri": self.uri, "label": self.label, "score": round(self.score, 6)}
+        from tagsmith._score import shown_score
+
+        # 6 decimals, 6 significant digits below 0.001 (a tree bundle's scores)
+        return {"uri": self.uri, "label": self.label, "score": shown_score(self.score)}
 
 
 @dataclass
