@@ -668,7 +668,9 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict,
              "Compare labels and bands with them rather than reading them as the true noise "
              "level; the review queue is ranked by the probability of each pair being an "
              "error.</p>" + _bounds_html(noise.get("bounds"), noise) + _signal_html(scores)
-             + _signal_html(noise) + _quality_html(noise.get("doc_quality"))]
+             + _signal_html(noise)
+             + _signal_html({"warning": noise.get("rare_labels_note")})
+             + _quality_html(noise.get("doc_quality"))]
     parts.append("<h3>By label frequency</h3>" + _table(
         ["documents per label", "labels", "given", "est. wrong rate", "est. missing rate",
          "flagged wrong", "flagged missing"],
