@@ -1034,3 +1034,47 @@ def test_a_fit_stopped_in_its_last_warning_leaves_one_whole_fit(monkeypatch):
     after, expected = model.predict_topk(X[:20], 3), whole.predict_topk(X[:20], 3)
     np.testing.assert_array_equal(after.indices, expected.indices)
     np.testing.assert_array_equal(after.scores, expected.scores)
+
+
+def _leaves_of(model: LabelTree) -> dict[int, int]:
+    """Label -> the node of its leaf in a fitted tree."""
+    ptr = model.node_slot_ptr_
+    return {int(label): node for node in range(len(ptr) - 1)
+            for label, is_label in zip(model.slot_target_[ptr[node]:ptr[node + 1]],
+                                       model.slot_is_label_[ptr[node]:ptr[node + 1]],
+                                       strict=True) if is_label}
+
+
+def test_a_refit_reuses_the_clustering_and_places_the_labels_it_learns(caplog):
+    # train's refit on all documents clustered the labels again (70 s of 306 s at
+    # 27,754 labels); it takes the held-out fit's tree, and a label that fit saw no
+    # document of goes to the leaf of the labels most like it, not where chance put it
+    X, Y = _clustered_problem()
+    part = Y.tolil()
+    part[:, 7] = 0  # label 7's documents were all held out
+    first = LabelTree(branching=2, leaf_size=4, n_jobs=1).fit(X, part.tocsr())
+    place = np.zeros(Y.shape[1], bool)
+    place[7] = True
+    with caplog.at_level("INFO", logger="tagsmith"):
+        refit = LabelTree(branching=2, leaf_size=4, n_jobs=1).fit(X, Y, clustering_of=first,
+                                                                  place=place)
+    messages = [record.getMessage() for record in caplog.records]
+    assert not any("clustering 60 labels" in message for message in messages)
+    assert any("reused; 1 label it saw no document of moved" in message for message in messages)
+    before, after = _leaves_of(first), _leaves_of(refit)
+    assert {label: node for label, node in before.items() if label != 7} == \
+        {label: node for label, node in after.items() if label != 7}
+    # label 7's leaf is the one whose other labels' mean representation is nearest its own
+    reps = refit._label_representations(X, Y, None).toarray()
+    leaves = {node for node in after.values()}
+
+    def nearness(node):
+        mates = [label for label, at in after.items() if at == node and label != 7]
+        centroid = reps[mates].sum(axis=0)
+        return float(reps[7] @ centroid / np.linalg.norm(centroid))
+
+    assert nearness(after[7]) == pytest.approx(max(nearness(node) for node in leaves))
+    assert nearness(after[7]) > nearness(before[7])
+    assert refit.predict_topk(X[Y[:, 7].nonzero()[0][:20]], 3).indices[:, 0].tolist().count(7) > 0
+    with pytest.raises(InvalidParameterError, match="clustering_of"):
+        LabelTree(n_jobs=1).fit(X[:, :], Y[:, :10], clustering_of=first)

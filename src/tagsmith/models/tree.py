@@ -37,6 +37,7 @@ import numbers
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -199,12 +200,22 @@ class LabelTree(BaseModel):
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: FeatureMatrix, Y: LabelMatrix, sample_weight: npt.ArrayLike | None = None, *,
-            label_features: FeatureMatrix | None = None) -> LabelTree:
+            label_features: FeatureMatrix | None = None,
+            clustering_of: LabelTree | None = None,
+            place: np.ndarray | None = None) -> LabelTree:
         """Fit on features ``X`` (docs x features) and targets ``Y`` (docs x labels).
 
         ``label_features`` (labels x features, e.g. the featurized label names) joins
         the label representations used to build the tree when ``label_feature_weight``
         is above 0.
+
+        ``clustering_of``, a fitted tree over the same labels, gives its trees' shape
+        (which labels share a leaf, how leaves group): the labels are not clustered
+        again (``train``'s refit on all documents reuses the held-out fit's, its
+        longest single step at 25k labels). ``place`` (a mask over the labels): those
+        the tree given saw no document of, each moved to the leaf whose labels' mean
+        representation here is nearest its own (one with no document here either,
+        or none near, stays where it was).
         """
         self._validate_params()
         X = check_features(X)
@@ -218,14 +229,27 @@ class LabelTree(BaseModel):
                 raise InvalidParameterError("label_features", f"{n_labels} row{plural_s(n_labels)} "
                                             "(one per label)",
                                             label_features.shape[0])
-        reps = self._label_representations(
-            X, Y if weights is None else sp.csr_matrix(sp.diags(weights) @ Y), label_features)
+        if clustering_of is not None:
+            if getattr(clustering_of, "n_labels_", None) != n_labels:
+                raise InvalidParameterError("clustering_of", f"a fitted label tree over "
+                                            f"{n_labels} label{plural_s(n_labels)}",
+                                            getattr(clustering_of, "n_labels_", "unfitted"))
+            if place is not None and np.shape(place) != (n_labels,):
+                raise InvalidParameterError("place", f"a mask over the {n_labels} labels",
+                                            np.shape(place))
+        reps = None  # a reused clustering needs them only to place labels
+        if clustering_of is None or (place is not None and np.any(place)):
+            reps = self._label_representations(
+                X, Y if weights is None else sp.csr_matrix(sp.diags(weights) @ Y),
+                label_features)
         trees = []
         # a label space that fits in one leaf gives the same flat model whatever the seed
         branchings = _per_tree(self.branching, "branching")
         leaf_sizes = _per_tree(self.leaf_size, "leaf_size")
         negative_beams = _per_tree(self.negative_beam, "negative_beam")
         n_trees = 1 if n_labels <= min(leaf_sizes) else self.n_trees
+        if clustering_of is not None:
+            n_trees = len(clustering_of.trees_)  # its trees, with their own shapes
         n_classifiers = n_unconverged = 0
         # each tree is trained into the per-tree attributes (node_slot_ptr_, ...): a fit
         # stopped part-way (Ctrl-C, an error) left a model fitted before predicting
@@ -233,22 +257,16 @@ class LabelTree(BaseModel):
         try:
             for tree in range(n_trees):
                 started = time.perf_counter()
-                # the clustering is one call with no progress of its own (about 30 s for
-                # yso-finna-en's 27,754 labels on a busy 2-core machine): said before it
-                # starts, a log without a terminal was silent from "fitting tree" on
-                logger.info("label tree %d: clustering %s label%s ...", tree, f"{n_labels:,}",
-                            plural_s(n_labels))
-                nodes, node_labels = build_tree(reps, branching=branchings[tree % len(branchings)],
-                                                leaf_size=leaf_sizes[tree % len(leaf_sizes)],
-                                                max_depth=self.max_depth,
-                                                n_iter=self.cluster_iter,
-                                                balance=self.cluster_balance,
-                                                seed=self.random_state + 1_000 * tree,
-                                                n_threads=self._n_threads())
-                logger.info("label tree %d: %s label%s in %s node%s, depth %d (%.1f s)", tree,
-                            f"{n_labels:,}", plural_s(n_labels), f"{len(nodes):,}",
-                            plural_s(len(nodes)),
-                            _depth(nodes), time.perf_counter() - started)
+                if clustering_of is not None:
+                    nodes, node_labels, moved = _reused_tree(clustering_of.trees_[tree], reps,
+                                                             place)
+                    logger.info("label tree %d: the clustering of the fit before, reused; "
+                                "%s label%s it saw no document of moved to their nearest "
+                                "leaf (%.1f s)", tree, f"{moved:,}", plural_s(moved),
+                                time.perf_counter() - started)
+                else:
+                    nodes, node_labels = self._cluster(cast(sp.csr_matrix, reps), tree,
+                                                       branchings, leaf_sizes)
                 self._build_structure(nodes)
                 n_unconverged += self._train_nodes(X, Y, weights, nodes, node_labels,
                                                    negative_beams[tree % len(negative_beams)])
@@ -262,7 +280,7 @@ class LabelTree(BaseModel):
         del reps
         # the fit is whole: set before the warning below, where a Ctrl-C left the new
         # tree's attributes under the old trees_ and n_labels_
-        self.trees_ = trees
+        self.trees_: list[dict[str, np.ndarray]] = trees
         self._use_tree(0)
         self.n_features_ = X.shape[1]
         self.n_labels_ = n_labels
@@ -278,6 +296,28 @@ class LabelTree(BaseModel):
                        "a converged model", self.max_iter, self.tol, n_unconverged,
                        n_classifiers, plural_s(n_classifiers))
         return self
+
+    def _cluster(self, reps: sp.csr_matrix, tree: int, branchings: list,
+                 leaf_sizes: list) -> tuple[list, list[np.ndarray]]:
+        """Tree ``tree``'s nodes and their labels, clustered from ``reps``."""
+        started = time.perf_counter()
+        n_labels = reps.shape[0]
+        # the clustering is one call with no progress of its own (about 30 s for
+        # yso-finna-en's 27,754 labels on a busy 2-core machine): said before it
+        # starts, a log without a terminal was silent from "fitting tree" on
+        logger.info("label tree %d: clustering %s label%s ...", tree, f"{n_labels:,}",
+                    plural_s(n_labels))
+        nodes, node_labels = build_tree(reps, branching=branchings[tree % len(branchings)],
+                                        leaf_size=leaf_sizes[tree % len(leaf_sizes)],
+                                        max_depth=self.max_depth,
+                                        n_iter=self.cluster_iter,
+                                        balance=self.cluster_balance,
+                                        seed=self.random_state + 1_000 * tree,
+                                        n_threads=self._n_threads())
+        logger.info("label tree %d: %s label%s in %s node%s, depth %d (%.1f s)", tree,
+                    f"{n_labels:,}", plural_s(n_labels), f"{len(nodes):,}",
+                    plural_s(len(nodes)), _depth(nodes), time.perf_counter() - started)
+        return nodes, node_labels
 
     def _restore_fitted_tree(self) -> None:
         """The per-tree attributes as the last completed fit left them (tree 0), or none
@@ -909,6 +949,55 @@ def build_tree(reps: sp.csr_matrix, *, branching: int, leaf_size: int, max_depth
                     frontier.append((len(nodes) - 1, depth + 1))
                 nodes[node] = (False, np.array(children, np.int32))
     return nodes, node_labels
+
+
+def _reused_tree(arrays: dict, reps: sp.csr_matrix | None,
+                 place: np.ndarray | None) -> tuple[list, list[np.ndarray], int]:
+    """The ``nodes`` and ``node_labels`` (as :func:`build_tree` returns them) of a fitted
+    tree's arrays, with the labels in ``place`` that have a representation in ``reps``
+    moved to the leaf of the most similar mean representation of the labels staying;
+    a leaf that would be left empty keeps them. Also: how many labels moved."""
+    ptr, target, is_label = (arrays["node_slot_ptr_"], arrays["slot_target_"],
+                             arrays["slot_is_label_"])
+    nodes: list = []
+    for lo, hi in zip(ptr[:-1], ptr[1:], strict=True):
+        nodes.append((bool(hi > lo and is_label[lo]), np.asarray(target[lo:hi], np.int32)))
+    moved = 0
+    if reps is not None and place is not None and np.any(place):
+        n_labels = reps.shape[0]
+        leaves = np.array([i for i, (leaf, _) in enumerate(nodes) if leaf], np.int64)
+        leaf_of = np.full(n_labels, -1, np.int64)
+        for j, node in enumerate(leaves):
+            leaf_of[nodes[node][1]] = j
+        moving = np.asarray(place, bool) & (np.diff(reps.indptr) > 0) & (leaf_of >= 0)
+        staying = (leaf_of >= 0) & ~moving
+        kept = np.bincount(leaf_of[staying], minlength=len(leaves))
+        moving &= kept[np.maximum(leaf_of, 0)] > 0  # a leaf of movers alone keeps them
+        staying = (leaf_of >= 0) & ~moving
+        if moving.any():
+            rows = np.flatnonzero(staying)
+            members = sp.csr_matrix((np.ones(len(rows), np.float32), (leaf_of[rows], rows)),
+                                    shape=(len(leaves), n_labels))
+            centroids = _normalize_rows(sp.csr_matrix(members @ reps))
+            movers = np.flatnonzero(moving)
+            similarity = np.asarray((reps[movers] @ centroids.T).todense())
+            best = similarity.argmax(axis=1)
+            near = (similarity[np.arange(len(movers)), best] > 0) & (best != leaf_of[movers])
+            movers, best = movers[near], best[near]
+            if len(movers):
+                changed = np.unique(np.concatenate([leaf_of[movers], best]))
+                leaf_of[movers] = best
+                order = np.argsort(leaf_of, kind="stable")
+                bounds = np.searchsorted(leaf_of[order], [changed, changed + 1])
+                for j, lo, hi in zip(changed, *bounds, strict=True):
+                    nodes[leaves[j]] = (True, order[lo:hi].astype(np.int32))
+                moved = len(movers)
+    node_labels: list[np.ndarray] = [np.empty(0, np.int64)] * len(nodes)
+    for node in range(len(nodes) - 1, -1, -1):  # a child's id is above its parent's
+        leaf, children = nodes[node]
+        node_labels[node] = (children.astype(np.int64) if leaf else
+                             np.concatenate([node_labels[child] for child in children]))
+    return nodes, node_labels, moved
 
 
 def _split_rounds(n_labels: int, leaf_size: int, splits: int) -> int:
