@@ -1390,3 +1390,21 @@ def test_a_label_never_trained_is_in_no_conformal_set_and_said_so(tmp_path, capl
     assert result.exit_code == 0, result.output
     assert (f"recall leaves out the {n_uc} true labels of labels never trained "
             "(in no set, outside the guarantee; the model misses every one)") in result.output
+
+
+def test_a_tree_refit_clusters_the_labels_once(goemotions_small, caplog):
+    # train --model tree clustered the labels for the held-out fit and again for the
+    # refit on all documents (70 s each at 27,754 labels): the refit takes the first
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model="tree",
+                           model_params={"n_jobs": 1, "leaf_size": 4, "branching": 2},
+                           dev_fraction=0.2)
+    with caplog.at_level("INFO", logger="tagsmith"):
+        clf = train_classifier(train.texts[:600], train.Y[:600], space, options=options)
+    messages = [record.getMessage() for record in caplog.records]
+    clusterings = [m for m in messages if m.startswith("label tree 0: clustering ")]
+    reused = [m for m in messages if "the clustering of the fit before, reused" in m]
+    assert (len(clusterings), len(reused)) == (1, 1)
+    assert clf.manifest["metrics"]["heldout"]["model"] == "before_refit"
+    assert clf.n_train_docs == 600

@@ -421,7 +421,8 @@ def _analyzed(texts: list[str], options: TrainOptions, unspaced: bool | None,
 
 def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | None = None,
          previous=None, groups: np.ndarray | None = None, unspaced: bool | None = None,
-         analyzed: AnalyzedTexts | None = None, rows: np.ndarray | None = None):
+         analyzed: AnalyzedTexts | None = None, rows: np.ndarray | None = None,
+         clustering_of=None, place: np.ndarray | None = None):
     """Featurizer and model fitted on ``texts``; ``groups`` (:func:`duplicate_groups` of
     them) goes to a model that draws a split of its own (:func:`~tagsmith.models.base.
     takes_groups`: the ensemble's ``weights="auto"``), to keep equal texts on one side.
@@ -429,7 +430,10 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
     whole training corpus, not on ``texts``, a part of it). ``analyzed`` (:func:`_analyzed`
     of a corpus whose texts ``rows`` are ``texts``, None: all of them) gives TF-IDF its
     counts, the texts not analysed again; the fit on all of them (``rows`` None) empties
-    it once its features are made."""
+    it once its features are made. ``clustering_of``, the held-out fit's model: a label
+    tree takes its clustering (the labels are clustered once, on the documents fitted
+    on before the held-out ones are scored), ``place`` the labels it saw no document
+    of (:meth:`~tagsmith.models.tree.LabelTree.fit`)."""
     started = time.perf_counter()
     logger.info("%s: features for %s document%s", stage, f"{len(texts):,}",
                 plural_s(len(texts)))
@@ -473,6 +477,10 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
         extra["label_features"] = label_features
     if groups is not None and takes_groups(model):
         extra["groups"] = groups
+    if clustering_of is not None:
+        from tagsmith.models.tree import LabelTree
+        if isinstance(model, LabelTree) and isinstance(clustering_of, LabelTree):
+            extra["clustering_of"], extra["place"] = clustering_of, place
     cast(Any, model).fit(X, Y, **extra)
     return featurizer, model, time.perf_counter() - started, X
 
@@ -805,15 +813,18 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
                              "model": "before_refit" if refit else "final",
                              "thresholds": TUNED_HERE}
         if refit:
-            featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
-                                                         "refit on all data", label_space,
-                                                         previous=featurizer, groups=groups,
-                                                         unspaced=unspaced, analyzed=analyzed)
-            del analyzed
             # a label the held-out fit never saw was not tuned (its threshold says
             # never); the refitted model learnt it from the held-out documents: it
             # backs off to the global threshold, as a label with too few positives
             learnt = (fit_counts == 0) & (_label_counts(Y, len(label_space)) > 0)
+            # a label tree keeps the held-out fit's clustering (70 s of 306 s at 27,754
+            # labels, 20,000 documents), the labels learnt here put in their nearest leaf
+            featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
+                                                         "refit on all data", label_space,
+                                                         previous=featurizer, groups=groups,
+                                                         unspaced=unspaced, analyzed=analyzed,
+                                                         clustering_of=model, place=learnt)
+            del analyzed
             thresholds = never_untrained(thresholds, learnt, thresholds.global_threshold)
         else:  # the final model is this one: its counts and size are its data's
             label_counts, n_final = fit_counts, len(fit_texts)
