@@ -13,7 +13,7 @@ import copy
 import inspect
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from tagsmith.data.corpus import StreamedTexts
     from tagsmith.models.base import BaseModel
     from tagsmith.pipeline.confidence import ConformalModel
+    from tagsmith.pipeline.explain import Evidence, Explainer
 
 LABEL_SPACE_FILE = "label_space.json"
 FEATURIZER_META, FEATURIZER_ARRAYS = "featurizer.json", "featurizer.npz"
@@ -71,18 +72,23 @@ PREDICT_CHUNK = 8192
 
 @dataclass(frozen=True)
 class Suggestion:
-    """One suggested label for one document."""
+    """One suggested label for one document; ``evidence``: the terms of the document
+    supporting it, when asked for (:meth:`TextClassifier.explain`), else None."""
 
     label_id: int
     uri: str
     label: str
     score: float
+    evidence: tuple[Evidence, ...] | None = None
 
     def to_dict(self) -> dict:
         from tagsmith._score import shown_score
 
         # 6 decimals, 6 significant digits below 0.001 (a tree bundle's scores)
-        return {"uri": self.uri, "label": self.label, "score": shown_score(self.score)}
+        out: dict = {"uri": self.uri, "label": self.label, "score": shown_score(self.score)}
+        if self.evidence is not None:
+            out["evidence"] = [e.to_dict() for e in self.evidence]
+        return out
 
 
 @dataclass
@@ -358,17 +364,54 @@ class TextClassifier:
         return topk.label_sets(cast(float, _check_threshold(threshold)))  # not None here
 
     def suggest(self, texts: Sequence[str], *, k: int = 10, threshold: float | None = None,
-                lang: str = "en") -> list[list[Suggestion]]:
+                lang: str = "en", explain: int | None = None) -> list[list[Suggestion]]:
         """Ranked suggestions per text (scores are probabilities once calibrated).
 
         ``threshold=None`` keeps the labels that pass the tuned per-label thresholds
         (so a document may get none); a number in [0, 1] keeps top-k labels scoring at
         least it (``0`` keeps all ``k``; NaN, infinity and numbers outside [0, 1] are
         refused: scores are in [0, 1]). Label names are in ``lang`` (else as
-        :meth:`~tagsmith.data.labelspace.LabelSpace.name_of` falls back).
+        :meth:`~tagsmith.data.labelspace.LabelSpace.name_of` falls back). ``explain``:
+        each suggestion's ``evidence``, up to this many terms (:meth:`explain`).
         """
         _check_threshold(threshold)
-        return self._suggestions(self.predict_topk(texts, k), threshold, lang)
+        if explain is not None:  # refused before any scoring
+            from tagsmith.pipeline.explain import check_terms
+
+            check_terms(explain)
+            self._explainer()
+        texts = _as_list(texts)
+        results = self._suggestions(self.predict_topk(texts, k), threshold, lang)
+        return results if explain is None else self.explain(texts, results, explain)
+
+    def _explainer(self) -> Explainer:
+        """The :class:`~tagsmith.pipeline.explain.Explainer` of this classifier, made on
+        first use (refused for a model or featurizer it cannot explain)."""
+        from tagsmith.pipeline.explain import Explainer
+
+        made = getattr(self, "_made_explainer", None)
+        # remade when the featurizer or model was swapped since
+        if made is None or made[0] is not self.featurizer or made[1] is not self.model:
+            made = self._made_explainer = (self.featurizer, self.model,
+                                           Explainer(self.featurizer, self.model))
+        return made[2]
+
+    def explain(self, texts: Sequence[str], suggestions: Sequence[Sequence[Suggestion]],
+                n_terms: int = 5) -> list[list[Suggestion]]:
+        """``suggestions`` (per text of ``texts``, as :meth:`suggest` made them) with
+        their ``evidence``: the ``n_terms`` terms of the text that contribute most to
+        the label's margin, largest first, positive contributions only. Exact for the
+        linear model over TF-IDF features; other models and featurizers are refused
+        (:class:`~tagsmith.exceptions.InvalidParameterError` naming them)."""
+        texts = _as_list(texts)
+        if len(texts) != len(suggestions):
+            raise InvalidParameterError("suggestions", f"one list per text ({len(texts)})",
+                                        f"{len(suggestions)} lists")
+        found = self._explainer().explain(
+            texts, [[s.label_id for s in row] for row in suggestions], n_terms)
+        return [[replace(s, evidence=tuple(evidence)) for s, evidence in
+                 zip(row, per_label, strict=True)]
+                for row, per_label in zip(suggestions, found, strict=True)]
 
     def _suggestions(self, topk: TopK, threshold: float | None,
                      lang: str) -> list[list[Suggestion]]:

@@ -1,0 +1,91 @@
+"""TextClassifier.explain: the terms supporting a suggested label."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.pipeline.classifier import TextClassifier
+from tagsmith.pipeline.explain import Evidence
+from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+tagsmith_cli._register_commands()
+FILLER = "the a order item shipping today thanks hello customer please".split()
+DOCS = "please refund my order\nI forgot my password again\n"
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)], input=input)
+
+
+def corpus(n=120):
+    """Billing documents all say "refund", login ones "password"; the rest is filler
+    both share: those two words drive the labels."""
+    rng = np.random.default_rng(0)
+    texts, rows = [], []
+    for i in range(n):
+        words = " ".join(rng.choice(FILLER, 6))
+        texts.append(f"{words} {'refund' if i % 2 == 0 else 'password'}")
+        rows.append([1, 0] if i % 2 == 0 else [0, 1])
+    return texts, sp.csr_matrix(np.array(rows))
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    texts, Y = corpus()
+    space = LabelSpace.from_uris(["u:billing", "u:login"])
+    out = {}
+    for model, params in (("linear", {}), ("knn", {"n_neighbors": 5})):
+        clf = train_classifier(texts, Y, space, options=TrainOptions(
+            model=model, model_params=params, featurizer_params={"min_df": 1}))
+        out[model] = clf.save(tmp_path_factory.mktemp(model) / "bundle")
+    return out
+
+
+def test_top_evidence_is_the_word_that_drives_the_label(bundles):
+    clf = TextClassifier.load(bundles["linear"])
+    results = clf.suggest(DOCS.splitlines(), k=1, threshold=0, explain=3)
+    (billing,), (login,) = results
+    assert billing.uri == "u:billing" and login.uri == "u:login"
+    assert billing.evidence[0].term == "refund" and billing.evidence[0].kind == "word"
+    assert login.evidence[0].term == "password"
+    for s in (billing, login):
+        assert 1 <= len(s.evidence) <= 3
+        weights = [e.weight for e in s.evidence]
+        assert weights == sorted(weights, reverse=True) and min(weights) > 0
+    # the weights are the exact contributions x_j * w_j to the margin
+    X = clf.featurizer.transform(["please refund my order"])
+    column = clf.model.coef_[:, 0].toarray().ravel()
+    contributions = X.toarray().ravel() * column
+    assert billing.evidence[0].weight == pytest.approx(contributions.max(), rel=1e-5)
+    # without explain: no evidence, and to_dict as before
+    plain = clf.suggest(DOCS.splitlines(), k=1, threshold=0)
+    assert plain[0][0].evidence is None and "evidence" not in plain[0][0].to_dict()
+    assert plain[0][0].score == billing.score
+
+
+def test_char_ngrams_are_named_readably(bundles):
+    clf = TextClassifier.load(bundles["linear"])
+    (login,), = clf.suggest(["passwor"], k=1, threshold=0, explain=20)  # no whole word
+    chars = [e for e in login.evidence if e.kind == "char"]
+    assert chars and all(e.term.strip() for e in chars)
+    assert any(e.term.startswith(" ") for e in chars)  # a word's start kept as a space
+    shown = [e.shown() for e in chars]
+    assert all(t.startswith("\u2039") and " (" in t for t in shown)
+    assert any(t.startswith("\u2039\u2423") for t in shown)
+    # a word and the same letters as a character n-gram read apart
+    assert Evidence("sorry", "word", 0.5).shown() == "sorry (0.5000)"
+    assert Evidence("sorry", "char", 0.5).shown() == "\u2039sorry\u203a (0.5000)"
+
+
+def test_explain_refuses_other_models_and_bad_counts(bundles):
+    knn = TextClassifier.load(bundles["knn"])
+    with pytest.raises(InvalidParameterError, match="'knn' model"):
+        knn.suggest(["refund"], k=1, threshold=0, explain=3)
+    linear = TextClassifier.load(bundles["linear"])
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(InvalidParameterError, match="explain"):
+            linear.suggest(["refund"], k=1, threshold=0, explain=bad)
