@@ -1,4 +1,6 @@
-"""TextClassifier.explain: the terms supporting a suggested label."""
+"""suggest --explain and TextClassifier.explain: the terms supporting a suggested label."""
+
+import json
 
 import numpy as np
 import pytest
@@ -89,3 +91,56 @@ def test_explain_refuses_other_models_and_bad_counts(bundles):
     for bad in (0, -1, 2.5, True):
         with pytest.raises(InvalidParameterError, match="explain"):
             linear.suggest(["refund"], k=1, threshold=0, explain=bad)
+
+
+def test_cli_json_and_tsv_shapes(bundles, tmp_path):
+    bundle = bundles["linear"]
+    plain = run("suggest", bundle, "--k", "1", "--threshold", "0", input=DOCS)
+    assert plain.exit_code == 0, plain.output
+    explained = run("suggest", bundle, "--k", "1", "--threshold", "0", "--explain",
+                    input=DOCS)
+    assert explained.exit_code == 0, explained.output
+    lines = [json.loads(line) for line in explained.output.splitlines()]
+    first = lines[0]["suggestions"][0]
+    assert first["evidence"][0]["term"] == "refund"
+    assert set(first["evidence"][0]) == {"term", "kind", "weight"}
+    assert 1 <= len(first["evidence"]) <= 5  # the default
+    # the rest of each line is as without the option
+    for line, before in zip(lines, plain.output.splitlines(), strict=True):
+        for s in line["suggestions"]:
+            del s["evidence"]
+        assert line == json.loads(before)
+    assert "evidence" not in plain.output
+    two = run("suggest", bundle, "--k", "1", "--threshold", "0", "--explain=2", input=DOCS)
+    assert all(len(json.loads(line)["suggestions"][0]["evidence"]) <= 2
+               for line in two.output.splitlines())
+    plain_tsv = run("suggest", bundle, "--k", "1", "--threshold", "0", "--format", "tsv",
+                    input=DOCS)
+    tsv = run("suggest", bundle, "--k", "1", "--threshold", "0", "--format", "tsv",
+              "--explain", "2", input=DOCS)
+    assert tsv.exit_code == 0, tsv.output
+    rows = [row.split("\t") for row in tsv.output.splitlines()]
+    assert all(len(row) == 5 for row in rows)
+    assert [row[:4] for row in rows] == [row.split("\t")
+                                         for row in plain_tsv.output.splitlines()]
+    assert rows[0][4].startswith("refund (") and rows[1][4].startswith("password (")
+
+
+def test_cli_refusals(bundles):
+    knn = run("suggest", bundles["knn"], "--explain", input=DOCS)
+    assert knn.exit_code == 2 and "--explain" in knn.output and "'knn' model" in knn.output
+    assert "{" not in knn.output  # refused before any document was answered
+    zero = run("suggest", bundles["linear"], "--explain", "0", input=DOCS)
+    assert zero.exit_code == 2 and "--explain" in zero.output
+    sets = run("suggest", bundles["linear"], "--sets", "--format", "tsv", "--explain",
+               input=DOCS)
+    assert sets.exit_code == 2 and "--sets --format tsv" in sets.output
+
+
+def test_cli_file_right_after_the_option_is_said_to_be_read_as_n(bundles, tmp_path):
+    docs = tmp_path / "docs.txt"
+    docs.write_text(DOCS)
+    taken = run("suggest", bundles["linear"], "--explain", docs)
+    assert taken.exit_code == 2 and "--explain=N" in taken.output
+    after = run("suggest", bundles["linear"], docs, "--threshold", "0", "--explain")
+    assert after.exit_code == 0 and '"evidence"' in after.output

@@ -1202,6 +1202,21 @@ MOST_SPECIFIC_HELP = ("Drop from each document's label set every label one of wh
                       "hierarchy")
 
 
+class _ExplainTerms(click.IntRange):
+    """``suggest --explain``'s optional N: a word that is no number after it (a FILE
+    the option took as its N) is refused saying how to write the option."""
+
+    def convert(self, value, param, ctx):
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            if isinstance(value, str) and not value.lstrip("+-").isdigit():
+                self.fail(f"{value!r} is not a number of terms: --explain takes an "
+                          "optional N, so a FILE right after it is read as N; write "
+                          "--explain=N or put --explain after the FILES", param, ctx)
+            raise exc
+
+
 #: the help of ``tagsmith suggest``
 SUGGEST_HELP = """Suggest labels for documents in FILES (one per line; '-' or none: stdin).
 
@@ -1267,8 +1282,16 @@ refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
               "learnt them).")
 @click.option("--most-specific", is_flag=True, help=MOST_SPECIFIC_HELP
               + "; not with --sets (a conformal set's guarantee is over all its members).")
+@click.option("--explain", type=_ExplainTerms(min=1), is_flag=False, flag_value=5,
+              default=None, metavar="[N]",
+              help="Per suggested label, the N terms of the document contributing most to "
+              "its score (default 5): JSON 'evidence' (term, kind word or char, weight: "
+              "its share of the label's margin), TSV an extra column. A linear-model "
+              "bundle over TF-IDF features only. Before FILES, write --explain=N or "
+              "--explain N (a FILE right after it is read as N).")
 def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set_method,
-            max_set_size, min_confidence, vocab, replace_deprecated, most_specific):
+            max_set_size, min_confidence, vocab, replace_deprecated, most_specific,
+            explain):
     from tagsmith.pipeline.classifier import TextClassifier
 
     if most_specific and sets:
@@ -1287,8 +1310,15 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
     # a conformal set's guarantee is over the model's own labels
     refuse_unused("ranked suggestions alone (not with --sets)", not sets,
                   "replace_deprecated")
+    _refuse_explain(explain, sets, fmt, replace_deprecated)
     check_document_files(files, whole_file, vocab_option="--vocab" if vocab else None)
     classifier = TextClassifier.load(bundle)
+    if explain is not None:
+        try:  # before any document is read
+            classifier._explainer()
+        except InvalidParameterError as exc:
+            raise click.UsageError(f"--explain: {exc.expected}; {printable(bundle)} is "
+                                   f"{exc.got}") from None
     renamed = None
     if vocab:  # VOCAB's names for the bundle's labels (same ids and URIs)
         from tagsmith.cli.vocab_names import read_bundle_vocab, warn_vocab_differs
@@ -1332,7 +1362,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
                               ready=input_ready):
             cut_short += _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt,
                                         alpha, set_method, max_set_size, min_confidence,
-                                        renamed, abstained, strict)
+                                        renamed, abstained, strict, explain)
             n_docs += len(batch)
             n_empty += sum(not text.strip() for _, text in batch)
             progress.update(len(batch))
@@ -1354,6 +1384,20 @@ ABSTAIN_REASONS = {"too_large": "with a set too large (more than {limit:,} label
                    "low_confidence": "with confidence below --min-confidence "
                                      "{min_confidence:g}",
                    "empty": "with an empty set (no label set typical enough)"}
+
+
+def _refuse_explain(explain, sets, fmt, replace_deprecated) -> None:
+    """``suggest --explain`` explains the ranked suggestions: refused where none is
+    printed (``--sets --format tsv``) and with ``--replace-deprecated`` (a replacement
+    label is not one the model scored)."""
+    if explain is None:
+        return
+    if sets and fmt == "tsv":
+        raise click.UsageError("--explain explains the ranked suggestions, which "
+                               "--sets --format tsv does not print (--format json does)")
+    if replace_deprecated:
+        raise click.UsageError("--explain and --replace-deprecated cannot be combined: a "
+                               "replacement label is not one the model scored")
 
 
 def _say_abstained(abstained: Counter[str], n_docs: int, min_confidence: float,
@@ -1436,7 +1480,8 @@ def _count_cut_short(classifier, wide, results, replacing=None) -> int:
 
 def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_method,
                    max_set_size, min_confidence, replacing=None,
-                   abstained: Counter[str] | None = None, strict=None) -> int:
+                   abstained: Counter[str] | None = None, strict=None,
+                   explain: int | None = None) -> int:
     """Write the answers for one batch of ``(doc_id, text)`` pairs (see :func:`suggest`);
     ``replacing``: ``--replace-deprecated``'s
     :class:`~tagsmith.cli.vocab_names.BundleVocab`; ``abstained`` (with ``sets``) counts
@@ -1501,6 +1546,8 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
     if strict is not None and results is not none:  # after every other cut: of the
         # suggestions shown, those a narrower one shown makes redundant
         results = _most_specific_suggestions(results, strict)
+    if explain is not None and results is not none:  # of the suggestions shown
+        results = classifier.explain(texts, results, explain)
     for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
         if doc_set is not None and doc_set.abstain and abstained is not None:
             abstained.update(("abstain", *doc_set.abstain_reasons))
@@ -1527,8 +1574,10 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
                            f"listed\t\t{doc_set.size}\t{flag}")
         else:
             for s in suggestions:
+                evidence = "" if s.evidence is None else \
+                    "\t" + tsv_field("; ".join(e.shown() for e in s.evidence))
                 click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(s.uri)}>\t"
-                           f"{tsv_field(s.label)}\t{score_text(s.score)}")
+                           f"{tsv_field(s.label)}	{score_text(s.score)}{evidence}")
     return cut_short
 
 
