@@ -1577,7 +1577,7 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
                 evidence = "" if s.evidence is None else \
                     "\t" + tsv_field("; ".join(e.shown() for e in s.evidence))
                 click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(s.uri)}>\t"
-                           f"{tsv_field(s.label)}	{score_text(s.score)}{evidence}")
+                           f"{tsv_field(s.label)}\t{score_text(s.score)}{evidence}")
     return cut_short
 
 
