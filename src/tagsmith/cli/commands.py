@@ -1234,6 +1234,62 @@ refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
 """
 
 
+def label_list(ctx: click.Context, param: click.Parameter,
+               values: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    """A click callback for ``suggest``'s ``--only``, ``--exclude`` and ``--under``
+    (repeatable): each value a FILE (one label a line; blank lines and lines starting
+    with ``#`` skipped) or labels separated by commas, as ``(key, where)`` pairs
+    (``where``: ``FILE:LINE`` for a key read from a file, else None), so an unknown
+    label is named with its line."""
+    keys: list[tuple[str, str | None]] = []
+    for value in values:
+        if os.path.isfile(value):
+            try:
+                with open(value, encoding="utf-8-sig") as lines:
+                    for number, line in enumerate(lines, 1):
+                        key = line.strip()
+                        if key and not key.startswith("#"):
+                            keys.append((key, f"{value}:{number}"))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise click.BadParameter(f"cannot read {printable(value)}: {exc}",
+                                         param=param) from None
+            continue
+        parts = [part.strip() for part in value.split(",")]
+        if not all(parts):
+            raise click.BadParameter(
+                f"{value!r} is no file, nor labels separated by commas (a label is "
+                "empty): give a FILE of labels (one a line) or URI,URI,...", param=param)
+        keys += [(part, None) for part in parts]
+    return keys
+
+
+def restrict_suggestions(classifier: TextClassifier, only: list[tuple[str, str | None]],
+                         exclude: list[tuple[str, str | None]],
+                         under: list[tuple[str, str | None]]) -> TextClassifier:
+    """``classifier`` restricted to the labels ``suggest``'s ``--only``, ``--exclude``
+    and ``--under`` allow (:meth:`TextClassifier.restricted`; ``(key, where)`` pairs of
+    :func:`label_list`), a refusal naming the option, the label and where a FILE has it."""
+    where = {key: origin for key, origin in (*only, *exclude, *under) if origin}
+    try:
+        return classifier.restricted(only=[key for key, _ in only] or None,
+                                     exclude=[key for key, _ in exclude] or None,
+                                     under=[key for key, _ in under] or None)
+    except InvalidParameterError as exc:
+        names = exc.name.split(" and ")
+        if not set(names) <= {"only", "exclude", "under"}:
+            raise
+        got = exc.got
+        if isinstance(got, str) and got in where:
+            got = f"{got} ({where[got]})"
+        raise InvalidParameterError(" and ".join(f"--{name}" for name in names),
+                                    exc.expected, got) from None
+
+
+#: the help of ``--only``, ``--exclude`` and ``--under`` (each: FILE or LABEL,LABEL,...)
+LABEL_LIST_HELP = ("a FILE of labels (one a line, # comments) or labels separated by commas "
+                   "(a URI, <URI>, a preferred name or a notation); repeatable")
+
+
 @cli.command(short_help="Suggest labels for documents with BUNDLE.", help=SUGGEST_HELP)
 @click.argument("bundle", callback=a_path)
 @click.argument("files", nargs=-1, callback=a_path)
@@ -1289,10 +1345,29 @@ refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
               "its share of the label's margin), TSV an extra column. A linear-model "
               "bundle over TF-IDF features only. Before FILES, write --explain=N or "
               "--explain N (a FILE right after it is read as N).")
+@click.option("--only", multiple=True, callback=label_list, metavar="FILE|LABEL,...",
+              help="Suggest only these labels (each document gets its --k best of them): "
+              + LABEL_LIST_HELP + ".")
+@click.option("--exclude", multiple=True, callback=label_list, metavar="FILE|LABEL,...",
+              help="Never suggest these labels: " + LABEL_LIST_HELP + ".")
+@click.option("--under", multiple=True, callback=label_list, metavar="FILE|LABEL,...",
+              help="Suggest only labels in these branches of the hierarchy (each label "
+              "and its narrower ones, at any depth): " + LABEL_LIST_HELP + ". With --only "
+              "and --exclude: a label in both --only and a branch, not excluded. Not with "
+              "--sets or --replace-deprecated.")
 def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set_method,
             max_set_size, min_confidence, vocab, replace_deprecated, most_specific,
-            explain):
+            explain, only, exclude, under):
     from tagsmith.pipeline.classifier import TextClassifier
+
+    if (only or exclude or under) and (sets or replace_deprecated):
+        # a set cut to some labels loses its guarantee; a replacement may be any label
+        raise click.UsageError(
+            "--only, --exclude and --under cannot be combined with "
+            + ("--sets: a conformal set's guarantee holds for the set as made, over every "
+               "label; restrict the ranked suggestions" if sets else
+               "--replace-deprecated: a replacement is a label of VOCAB the bundle may "
+               "lack, outside the labels allowed"))
 
     if most_specific and sets:
         # a set's guarantee (1-alpha of the true labels in it) counts its broader
@@ -1329,6 +1404,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         classifier.label_space = renamed.shown
         if not replace_deprecated:
             renamed = None
+    classifier = restrict_suggestions(classifier, only, exclude, under)
     # with --vocab, VOCAB's hierarchy (the thesaurus coded with now), as eval's; with
     # --replace-deprecated all of VOCAB's labels, as a replacement may be one the bundle
     # lacks (it was dropped without a word, its id past the bundle's labels)

@@ -178,6 +178,9 @@ class TextClassifier:
         #: a progress bar over :meth:`predict_topk` calls on more than
         #: :data:`PREDICT_CHUNK` texts (the CLI turns it on; never stored in a bundle)
         self.show_progress = False
+        #: the labels a restricted copy (:meth:`restricted`) may suggest, a boolean mask;
+        #: None: every label
+        self.allowed: np.ndarray | None = None
 
     @property
     def n_labels(self) -> int:
@@ -265,8 +268,90 @@ class TextClassifier:
     def _predict_topks(self, texts: Sequence[str], requests) -> list[TopK]:
         return self._topks_of_features(self.featurizer.transform(texts), requests)
 
+    def restricted(self, *, only: Iterable[str] | str | None = None,
+                   exclude: Iterable[str] | str | None = None,
+                   under: Iterable[str] | str | None = None) -> TextClassifier:
+        """A copy of this classifier that suggests only the labels allowed: those of
+        ``only`` (when given), in a branch of ``under`` (when given: each label and its
+        descendants; needs a hierarchy), and not in ``exclude``; each label a URI,
+        ``<URI>``, a preferred name in any language or a notation (as a corpus names
+        labels). An unknown label, or a restriction allowing none, is refused naming
+        the parameter. Its :meth:`predict_topk` (and so :meth:`suggest`) gives each
+        text the ``k`` best allowed labels of this classifier's ranking (the first
+        ``k`` allowed of its top ``k'`` for a ``k'`` that holds ``k`` of them, or of
+        every label), ranked and scored as here, before any threshold; its conformal
+        sets are refused (a set restricted after the fact loses its guarantee).
+        A copy restricted again allows what both restrictions allow. Without any of the
+        three, this classifier itself.
+        """
+        from tagsmith.pipeline.restrict import allowed_labels
+
+        allowed = allowed_labels(self.label_space, only=only, exclude=exclude, under=under)
+        if allowed is None:
+            return self
+        if self.allowed is not None:
+            allowed &= self.allowed
+            if not allowed.any():
+                raise InvalidParameterError("only/exclude/under", "a restriction allowing "
+                                            "some of the labels this classifier allows",
+                                            "one that allows none of them")
+        out = copy.copy(self)
+        out.allowed = allowed
+        return out
+
     def _topks_of_features(self, X, requests) -> list[TopK]:
         """:meth:`_predict_topks` of texts this classifier's featurizer gave ``X``."""
+        if self.allowed is not None:
+            return [self._allowed_topk(X, request) for request in requests]
+        return self._unrestricted_topks(X, requests)
+
+    def _allowed_topk(self, X, request: tuple[int, bool, bool, int]) -> TopK:
+        """The ``k`` best allowed labels (:attr:`allowed`) of ``request``'s ranking of
+        each row of ``X``: the allowed ones of the top ``k'``, ``k'`` grown (4 times
+        at a time) for the rows whose top ``k'`` holds fewer than ``k`` of them, until
+        it does, the model lists no more candidates, or ``k'`` is every label."""
+        allowed = cast(np.ndarray, self.allowed)
+        k, calibrated, adjust_shift, width = request
+        from tagsmith.features.views import Views
+
+        # a multi-view featurizer's Views, or one matrix
+        n_docs, rows_of = (X.n_docs, X.take) if isinstance(X, Views) \
+            else (X.shape[0], X.__getitem__)
+        n_labels = self.n_labels
+        n_allowed = int(allowed.sum())
+        want = min(k, n_allowed)
+        indices = np.full((n_docs, k), -1, dtype=np.int32)
+        scores = np.full((n_docs, k), -np.inf, dtype=np.float32)
+        # k + the labels denied holds k allowed ones for sure; a short allow list
+        # (a branch) is reached sooner by the share of labels it allows
+        wide = max(1, min(n_labels, k + (n_labels - n_allowed),
+                          max(2 * k, -(-want * n_labels // n_allowed))))
+        pending = np.arange(n_docs)
+        while pending.size:
+            # the first round scores every row: X as it is
+            topk = self._unrestricted_topks(
+                X if pending.size == n_docs else rows_of(pending),
+                [(wide, calibrated, adjust_shift, max(width, wide))])[0]
+            ids = topk.indices
+            keep = (ids >= 0) & allowed[np.maximum(ids, 0)]
+            done = ((keep.sum(axis=1) >= want) | (ids[:, -1] < 0)
+                    | (topk.k >= n_labels))
+            # each done row's allowed candidates, in rank order (a stable sort of the
+            # kept ones first), then padding
+            order = np.argsort(~keep[done], axis=1, kind="stable")[:, :k]
+            rows = pending[done]
+            picked = np.take_along_axis(keep[done], order, axis=1)
+            got_ids = np.take_along_axis(ids[done], order, axis=1)
+            got_scores = np.take_along_axis(topk.scores[done], order, axis=1)
+            n = order.shape[1]
+            indices[rows, :n] = np.where(picked, got_ids, -1)
+            scores[rows, :n] = np.where(picked, got_scores, -np.inf)
+            pending = pending[~done]
+            wide = min(n_labels, 4 * wide)
+        return TopK._trusted(indices, scores, n_labels)
+
+    def _unrestricted_topks(self, X, requests) -> list[TopK]:
+        """:meth:`_topks_of_features` of every label."""
         widths = sorted({width for *_, width in requests})
         if NESTED_TOPK in self.model.capabilities:
             widest = self.model.predict_topk(X, widths[-1])
@@ -335,7 +420,15 @@ class TextClassifier:
         return self._conformal().predict(probs, **options)
 
     def _conformal(self) -> ConformalModel:
-        """The conformal statistics, or an error saying the model is not calibrated."""
+        """The conformal statistics, or an error saying the model is not calibrated (or
+        is a :meth:`restricted` copy)."""
+        if self.allowed is not None:
+            # a set cut to the allowed labels keeps no guarantee: 1-alpha of the true
+            # labels are in the set as made, not in what a restriction leaves of it
+            raise InvalidParameterError(
+                "only/exclude/under", "left out of conformal sets (a set restricted to "
+                "some labels loses its guarantee): use the ranked suggestions",
+                "a restricted classifier")
         require_calibrated(self, "conformal sets", conformal=True)
         assert self.conformal is not None  # checked just above
         return self.conformal
@@ -364,7 +457,10 @@ class TextClassifier:
         return topk.label_sets(cast(float, _check_threshold(threshold)))  # not None here
 
     def suggest(self, texts: Sequence[str], *, k: int = 10, threshold: float | None = None,
-                lang: str = "en", explain: int | None = None) -> list[list[Suggestion]]:
+                lang: str = "en", explain: int | None = None,
+                only: Iterable[str] | str | None = None,
+                exclude: Iterable[str] | str | None = None,
+                under: Iterable[str] | str | None = None) -> list[list[Suggestion]]:
         """Ranked suggestions per text (scores are probabilities once calibrated).
 
         ``threshold=None`` keeps the labels that pass the tuned per-label thresholds
@@ -373,16 +469,21 @@ class TextClassifier:
         refused: scores are in [0, 1]). Label names are in ``lang`` (else as
         :meth:`~tagsmith.data.labelspace.LabelSpace.name_of` falls back). ``explain``:
         each suggestion's ``evidence``, up to this many terms (:meth:`explain`).
+
+        ``only``, ``exclude`` and ``under`` restrict the labels suggested, before the
+        top ``k`` and the thresholds (each text gets its ``k`` best allowed labels):
+        see :meth:`restricted`.
         """
         _check_threshold(threshold)
+        classifier = self.restricted(only=only, exclude=exclude, under=under)
         if explain is not None:  # refused before any scoring
             from tagsmith.pipeline.explain import check_terms
 
             check_terms(explain)
-            self._explainer()
+            classifier._explainer()
         texts = _as_list(texts)
-        results = self._suggestions(self.predict_topk(texts, k), threshold, lang)
-        return results if explain is None else self.explain(texts, results, explain)
+        results = classifier._suggestions(classifier.predict_topk(texts, k), threshold, lang)
+        return results if explain is None else classifier.explain(texts, results, explain)
 
     def _explainer(self) -> Explainer:
         """The :class:`~tagsmith.pipeline.explain.Explainer` of this classifier, made on

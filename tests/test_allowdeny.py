@@ -1,0 +1,174 @@
+"""Allow and deny lists and hierarchy branches per request (`suggest --only`,
+`--exclude`, `--under`; `TextClassifier.suggest(only=, exclude=, under=)`): a
+subject-indexing team suggests from one collection's subjects, less those it never
+uses, or from one branch of its thesaurus, and still gets its k best labels."""
+
+import json
+import random
+
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.pipeline.classifier import TextClassifier
+
+tagsmith_cli._register_commands()
+FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
+#: a tree: R; A, B, C under R; A1..A3 under A, B1..B3 under B, C1..C3 under C
+BROADER = {"A": "R", "B": "R", "C": "R",
+           **{f"{p}{i}": p for p in "ABC" for i in (1, 2, 3)}}
+NAMES = ["R", "A", "B", "C"] + [f"{p}{i}" for p in "ABC" for i in (1, 2, 3)]
+
+
+def run(*args, code=0):
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    """A bundle over the tree's 13 labels, the same without hierarchy, and 6 documents."""
+    base = tmp_path_factory.mktemp("allowdeny")
+    rng = random.Random(5)
+    with open(base / "train.tsv", "w", encoding="utf-8") as out:
+        for _ in range(300):
+            labels = rng.sample(NAMES, rng.choice([1, 2, 3]))
+            words = [f"w{name}{rng.choice('xyz')}" for name in labels for _ in range(2)]
+            words += [f"n{rng.randrange(30)}" for _ in range(3)]
+            out.write(" ".join(words) + "\t" + " ".join(f"<u:{n}>" for n in labels) + "\n")
+    (base / "hier.csv").write_text("uri,label_en,broader\n" + "".join(
+        f"u:{n},name {n},{'u:' + BROADER[n] if n in BROADER else ''}\n" for n in NAMES))
+    (base / "flat.csv").write_text("uri,label_en\n" + "".join(f"u:{n},name {n}\n"
+                                                              for n in NAMES))
+    (base / "docs.txt").write_text("wAx wA1y n3\nwB2x wBy wRz\nwC3x n1 n2\nwA2y wB1x\n"
+                                   "n5 n6 n7\nwRx wCy wC1z\n")
+    for name in ("hier", "flat"):
+        run("train", base / "train.tsv", "--output", base / name, "--vocab",
+            base / f"{name}.csv", "--dev-fraction", "0.25", "--no-refit", *FAST)
+    return base
+
+
+def uris(output, fmt="json"):
+    """Each document's suggested URIs, in order."""
+    if fmt == "tsv":
+        per_doc: dict[str, list[str]] = {}
+        for line in output.splitlines():
+            doc, uri, *_ = line.split("\t")
+            per_doc.setdefault(doc, []).append(uri.strip("<>"))
+        return per_doc
+    return {json.loads(line)["doc"]: [s["uri"] for s in json.loads(line)["suggestions"]]
+            for line in output.splitlines()}
+
+
+def everything(bundles, fmt="json"):
+    """Every label of each document, ranked (the reference the options filter)."""
+    return uris(run("suggest", bundles / "hier", bundles / "docs.txt", "--threshold", 0,
+                    "--k", 13, "--format", fmt), fmt)
+
+
+BRANCH_A = {"u:A", "u:A1", "u:A2", "u:A3"}
+
+
+@pytest.mark.parametrize("fmt", ["json", "tsv"])
+@pytest.mark.parametrize("options, allowed", [
+    (["--only", "u:A1,<u:B2>,name C3"], {"u:A1", "u:B2", "u:C3"}),
+    (["--exclude", "u:R", "--exclude", "u:A,u:B"], set(NAMES) - {"R", "A", "B"}),
+    (["--under", "u:A"], BRANCH_A),
+    (["--under", "u:A", "--under", "u:C3"], BRANCH_A | {"u:C3"}),
+    (["--under", "u:A", "--exclude", "u:A", "--only", "u:A1,u:A2,u:B1"], {"u:A1", "u:A2"}),
+])
+def test_each_option_keeps_the_k_best_allowed_labels_of_the_ranking(bundles, fmt, options,
+                                                                    allowed):
+    allowed = {u if u.startswith("u:") else f"u:{u}" for u in allowed}
+    ranked = everything(bundles, fmt)
+    for k in (1, 3):
+        got = uris(run("suggest", bundles / "hier", bundles / "docs.txt", "--threshold", 0,
+                       "--k", k, "--format", fmt, *options), fmt)
+        assert list(got) == list(ranked)  # every document answered, in order
+        for doc, labels in ranked.items():
+            # the k best allowed ones, in the ranking's order, however far down they are
+            assert got[doc] == [u for u in labels if u in allowed][:k], (doc, options)
+
+
+def test_scores_are_the_unrestricted_ones_and_thresholds_apply_after(bundles):
+    """The allowed labels keep their scores; the tuned thresholds cut the allowed
+    labels as they cut them without the options."""
+    args = ["suggest", bundles / "hier", bundles / "docs.txt", "--k", 13]
+    full = [json.loads(line) for line in run(*args, "--threshold", 0).splitlines()]
+    got = [json.loads(line) for line in run(*args, "--threshold", 0, "--exclude",
+                                            "u:R").splitlines()]
+    for before, after in zip(full, got, strict=True):
+        assert after["suggestions"] == [s for s in before["suggestions"]
+                                        if s["uri"] != "u:R"]
+    tuned = uris(run(*args))
+    tuned_exclude = uris(run(*args, "--exclude", "u:R"))
+    for doc, labels in tuned.items():
+        assert tuned_exclude[doc] == [u for u in labels if u != "u:R"]
+
+
+def test_the_library_gives_the_same_and_a_document_still_gets_k_labels(bundles):
+    clf = TextClassifier.load(bundles / "hier")
+    texts = (bundles / "docs.txt").read_text().splitlines()
+    full = clf.suggest(texts, k=13, threshold=0)
+    for k in (1, 2, 4):
+        # a deny list of each document's top 5 labels: the k after them
+        top = {s.uri for s in full[0][:5]}
+        got = clf.suggest(texts, k=k, threshold=0, exclude=sorted(top))
+        for before, after in zip(full, got, strict=True):
+            assert len(after) == k
+            assert after == [s for s in before if s.uri not in top][:k]
+    branch = clf.suggest(texts, k=13, threshold=0, under="name B")
+    assert [{s.uri for s in row} for row in branch] == [{"u:B", "u:B1", "u:B2", "u:B3"}] * 6
+    # the predict_topk of a restricted copy pads where fewer labels are allowed than k
+    topk = clf.restricted(only=["u:A", "u:B"]).predict_topk(texts, 3)
+    assert topk.indices.shape == (6, 3) and (topk.indices[:, 2] == -1).all()
+    assert clf.restricted() is clf
+    with pytest.raises(InvalidParameterError, match="parameter 'only'.*'u:nope'"):
+        clf.suggest(texts, only=["u:nope"])
+    with pytest.raises(InvalidParameterError, match="loses its guarantee"):
+        clf.restricted(exclude="u:R").suggest_sets(texts)
+
+
+def test_most_specific_applies_to_the_allowed_labels(bundles):
+    got = uris(run("suggest", bundles / "hier", bundles / "docs.txt", "--threshold", 0,
+                   "--k", 13, "--under", "u:A", "--most-specific"))
+    assert all(labels == [u for u in labels if u != "u:A"] and "u:A" not in labels
+               and len(labels) == 3 for labels in got.values())
+
+
+def test_labels_from_a_file_and_errors_name_the_option_the_label_and_the_line(bundles,
+                                                                              tmp_path):
+    listed = tmp_path / "allowed.txt"
+    listed.write_text("# our collection\nu:A1\n\n<u:B2>\nu:Bogus\n")
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", "--only", listed, code=2)
+    assert "'--only'" in out and f"u:Bogus ({listed}:5)" in out, out
+    listed.write_text("# our collection\nu:A1\n\n<u:B2>\n")
+    got = uris(run("suggest", bundles / "hier", bundles / "docs.txt", "--threshold", 0,
+                   "--only", listed))
+    assert all(sorted(labels) == ["u:A1", "u:B2"] for labels in got.values())
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", "--exclude", "u:A,u:Q",
+              code=2)
+    assert "'--exclude'" in out and "'u:Q'" in out and "13 labels" in out, out
+    # a name in another case: the label space's hint says which label it is
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", "--under", "NAME a",
+              code=2)
+    assert "'--under'" in out and "u:A" in out, out
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", "--only", "u:A,",
+              code=2)
+    assert "--only" in out and "a label is empty" in out, out
+    out = run("suggest", bundles / "flat", bundles / "docs.txt", "--under", "u:A", code=2)
+    assert "'--under'" in out and "hierarchy" in out, out
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", "--only", "u:A",
+              "--exclude", "u:A", code=2)
+    assert "'--only and --exclude'" in out and "allows none" in out, out
+
+
+def test_sets_and_replace_deprecated_are_refused_with_the_options(bundles):
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", "--sets", "--only", "u:A",
+              code=2)
+    assert "cannot be combined with --sets" in out and "guarantee" in out, out
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", "--vocab",
+              bundles / "hier.csv", "--replace-deprecated", "--exclude", "u:A", code=2)
+    assert "cannot be combined with --replace-deprecated" in out, out
