@@ -279,7 +279,8 @@ class TextClassifier:
         the parameter. Its :meth:`predict_topk` (and so :meth:`suggest`) gives each
         text the ``k`` best allowed labels of this classifier's ranking (the first
         ``k`` allowed of its top ``k'`` for a ``k'`` that holds ``k`` of them, or of
-        every label), ranked and scored as here, before any threshold; its conformal
+        all the model ranks: a tree model's beam reaches some leaves' labels alone),
+        ranked and scored as here, before any threshold; its conformal
         sets are refused (a set restricted after the fact loses its guarantee).
         A copy restricted again allows what both restrictions allow. Without any of the
         three, this classifier itself.
