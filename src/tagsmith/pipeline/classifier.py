@@ -335,8 +335,8 @@ class TextClassifier:
                 [(wide, calibrated, adjust_shift, max(width, wide))])[0]
             ids = topk.indices
             keep = (ids >= 0) & allowed[np.maximum(ids, 0)]
-            done = ((keep.sum(axis=1) >= want) | (ids[:, -1] < 0)
-                    | (topk.k >= n_labels))
+            # asked for every label: done, whatever width the model gave back
+            done = (keep.sum(axis=1) >= want) | (ids[:, -1] < 0) | (wide >= n_labels)
             # each done row's allowed candidates, in rank order (a stable sort of the
             # kept ones first), then padding
             order = np.argsort(~keep[done], axis=1, kind="stable")[:, :k]
