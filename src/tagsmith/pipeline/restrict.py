@@ -55,8 +55,8 @@ def resolve_label(space: LabelSpace, key: str, name: str) -> int:
     if found is None:
         hint = space.unknown_hint(key)
         raise InvalidParameterError(
-            name, f"{LABEL_KEY}; none of its {len(space):,} labels is it"
-            + (f" ({hint})" if hint else ""), key)
+            name, f"one of the {len(space):,} labels of the label space (a URI, <URI>, a "
+            "preferred name or a notation" + (f"; {hint}" if hint else "") + ")", key)
     return found
 
 
