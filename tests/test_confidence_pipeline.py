@@ -1615,6 +1615,31 @@ def test_suggest_warns_when_k_cuts_labels_passing_their_thresholds(cli_bundle, m
         assert "below the --k" not in caplog.text
 
 
+def test_suggest_exclude_counts_the_allowed_labels_k_cuts_short(cli_bundle, goemotions_small,
+                                                                tmp_path, caplog):
+    """With --exclude, suggest's --k warning counts the documents whose allowed labels
+    passing their thresholds reach below the --k listed, from the restricted ranking: a
+    denied label is never listed, so counting it would ask for a larger --k that lists
+    nothing more."""
+    out, texts, clf, _ = _recall_bundle_cut_at_3(cli_bundle, goemotions_small, tmp_path)
+    denied = [clf.label_space.uri_of(int(i)) for i in np.argsort(-clf.label_counts)[:5]]
+    restricted = clf.restricted(exclude=denied)
+    cut = sum(len(every) > len(listed) for every, listed in zip(
+        restricted.suggest(texts, k=clf.n_labels), restricted.suggest(texts, k=3),
+        strict=True))
+    assert 0 < cut
+    caplog.clear()
+    result = run("suggest", out, "-k", "3", "--exclude", ",".join(denied),
+                 input="\n".join(texts) + "\n", quiet=False)
+    assert result.exit_code == 0, result.output
+    listed = [[s["uri"] for s in json.loads(line)["suggestions"]]
+              for line in result.stdout.splitlines()]
+    assert listed == [[s.uri for s in row] for row in restricted.suggest(texts, k=3)]
+    assert not {uri for row in listed for uri in row} & set(denied)
+    assert (f"{cut} of 40 documents have labels passing the bundle's thresholds (for "
+            "recall 0.9) below the --k 3 listed, left out") in caplog.text
+
+
 def test_suggest_sets_json_warns_when_k_cuts_labels_passing_their_thresholds(
         cli_bundle, goemotions_small, tmp_path, caplog, monkeypatch):
     """suggest --sets --format json lists each document's ranking beside its set, cut by
