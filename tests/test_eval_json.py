@@ -719,3 +719,13 @@ def _without_row(matrix, row):
     kept = matrix.tolil()
     kept.rows[row], kept.data[row] = [], []
     return kept.tocsr()
+
+
+def test_eval_k_of_more_digits_than_python_reads_is_refused_naming_it(tiny):
+    """A --k of 5,000 digits passed the digit check and then broke int() (Python reads
+    at most 4,300 digits): a traceback, where any other bad --k is refused naming it."""
+    huge = "9" * 5000
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "eval", str(tiny / "model"),
+                                                   str(tiny / "test.tsv"), "--k", f"1,{huge}"])
+    assert result.exit_code == 2, (result.exception, result.output[-300:])
+    assert "Invalid value for '--k'" in result.output and "whole numbers >= 1" in result.output

@@ -1297,7 +1297,10 @@ def ranking_ks(ctx: click.Context, param: click.Parameter,
     for given in value:
         for part in given.split(","):
             text = part.strip()
-            k = int(text) if text.isascii() and text.isdigit() else 0
+            try:
+                k = int(text) if text.isascii() and text.isdigit() else 0
+            except ValueError:  # more digits than int() reads (4,300): a traceback
+                k = 0
             if k < 1:
                 raise click.BadParameter(
                     f"expected whole numbers >= 1, comma-separated or the option repeated "
