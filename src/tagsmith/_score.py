@@ -45,7 +45,10 @@ def score_text(score: float) -> str:
     >>> score_text(0.0009999996), score_text(0.0), score_text(3.14159265e-7)
     ('0.001000', '0.000000', '3.14159e-07')
     """
-    value = shown_score(score)
+    value = float(score)
+    if value == 0 or abs(value) >= SMALL_SCORE:  # most rows: formatted once, no rounding
+        return f"{value:.{SCORE_DECIMALS}f}"    # first (the same digits: both round once)
+    value = shown_score(value)
     if value == 0 or abs(value) >= SMALL_SCORE:
         return f"{value:.{SCORE_DECIMALS}f}"
     return f"{value:.{SCORE_DIGITS}g}"
