@@ -345,3 +345,45 @@ def test_a_run_refused_while_parsing_leaves_no_columns_behind(tmp_path, export):
     result = run("train", "--text-column", "subject,body", export, "-o", tmp_path / "m")
     assert result.exit_code == 0, result.output
     assert current_text_columns() is None
+
+
+# -- a file of the other kind: read by its 'text' ------------------------------------------------
+@pytest.mark.parametrize("name, content", [
+    ("c.csv", "id,text,labels\n1,Hello there,billing\n2,Bye,access\n"),
+    ("c.csv", "id;text;labels\r\n1;Hello there;billing\r\n2;Bye;access\r\n"),
+    ("c.jsonl", '{"id": "1", "text": "Hello there", "labels": ["billing"]}\n'
+                '{"id": "2", "text": "Bye", "labels": ["access"]}\n')])
+def test_a_file_with_none_of_the_columns_is_read_by_its_text(tmp_path, caplog, name, content):
+    path = tmp_path / name
+    path.write_bytes(content.encode())
+    with caplog.at_level("INFO", logger="tagsmith"):
+        records = list(read_records(path, text_columns="subject,body"))
+    assert [(r.doc_id, r.text, r.labels) for r in records] == \
+        [("1", "Hello there", ("billing",)), ("2", "Bye", ("access",))]
+    said = [r.getMessage() for r in caplog.records if "is read from its 'text'" in r.getMessage()]
+    assert len(said) == 1 and str(path) in said[0] and "'subject', 'body'" in said[0]
+
+
+@pytest.mark.parametrize("name, content", [
+    ("c.csv", "id,text,subject\n1,Body,Subj\n"),
+    ("c.jsonl", '{"text": "Body", "subject": "Subj"}\n')])
+def test_a_file_with_some_of_the_columns_and_text_is_still_refused(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(CorpusFormatError, match="body"):
+        list(read_records(path, text_columns="subject,body"))
+
+
+def test_cli_label_reads_the_export_by_its_columns_and_human_by_its_text(tmp_path, export):
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:billing>\tbilling\n<u:access>\taccess\n", encoding="utf-8")
+    human = tmp_path / "human.jsonl"  # the intents recipe's: {"id", "text", "labels"}
+    human.write_text(json.dumps({"id": "H1", "text": "Refund my card",
+                                 "labels": ["billing"]}) + "\n", encoding="utf-8")
+    seen: list[str] = []
+    with LocalChatServer(_teacher(seen)) as server:
+        result = run("label", export, "--vocab", vocab, "-o", tmp_path / "labels.jsonl",
+                     "--human", human, "--base-url", server.base_url, "--llm", "t",
+                     "--text-column", "subject,body", "--cache", tmp_path / "cache.sqlite")
+    assert result.exit_code == 0, result.output
+    assert sorted(seen) == sorted([*TEXTS, "Refund my card"])

@@ -1458,6 +1458,7 @@ def _jsonl_records(path: Path, on_error, layout: bool = False,
                    text_columns: tuple[str, ...] | None = None) -> Iterator[Record]:
     source = str(path)
     orders: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per order met
+    told: list[bool] = []  # whether an object read by its 'text' was said (once a file)
 
     def parse(line: str, number: int) -> Record | None:
         if not line.strip():
@@ -1480,7 +1481,7 @@ def _jsonl_records(path: Path, on_error, layout: bool = False,
             raise _Malformed("a string holds a lone surrogate escape (\\udXXX, half of a "
                              "character cut in two): not valid Unicode")
         text = obj.get("text") if text_columns is None else \
-            _json_text(obj, text_columns, path)
+            _json_text(obj, text_columns, path, told)
         if (text is None and "labels" not in obj
                 and ("subjects" in obj or "document_id" in obj)):
             # Annif's schema lets a document go without text (its metadata alone): its
@@ -1511,11 +1512,18 @@ def _jsonl_records(path: Path, on_error, layout: bool = False,
     return _line_records(path, parse, on_error)
 
 
-def _json_text(obj: dict, columns: tuple[str, ...], path: Path) -> str:
+def _json_text(obj: dict, columns: tuple[str, ...], path: Path,
+               told: list[bool] | None = None) -> object:
     """The text of a JSONL object read with ``text_columns``: its keys ``columns`` joined
     (:func:`_joined_text`; null reads as empty). The keys stay in the metadata, so a
-    corpus rewritten keeps them."""
+    corpus rewritten keeps them. An object with none of them and a ``text`` key is read
+    by its ``text`` (said once a file: ``told``)."""
     error = None
+    if "text" in obj and not any(name in obj for name in columns):
+        if told is not None and not told:
+            _read_by_its_text(path, columns, "key")
+            told.append(True)
+        return obj["text"]
     if "text" in obj and "text" not in columns:
         error = _missing_text_columns_text(columns, path, None).reason
     elif missing := [name for name in columns if name not in obj]:
@@ -1532,6 +1540,15 @@ def _json_text(obj: dict, columns: tuple[str, ...], path: Path) -> str:
         value = obj[name]
         values.append(value or "")
     return _joined_text(values)
+
+
+def _read_by_its_text(path: Path, columns: Sequence[str], what: str) -> None:
+    """Say (at INFO) that the corpus ``path``, having none of the text ``columns`` and a
+    ``text`` column (``what``: "column", "key") of its own, is read by its ``text``: one
+    command's ``--text-column`` names the columns of the export it reads, and the other
+    files it reads (``label --human``, ``eval`` of a second corpus) are tagsmith's own."""
+    logger.info("%s: none of the %ss %s that text_columns names: its text is read from "
+                "its 'text' %s", path, what, ", ".join(repr(name) for name in columns), what)
 
 
 def _missing_text_columns_text(columns: Sequence[str], path: Path,
@@ -1860,7 +1877,7 @@ def corpus_layout(path: str | Path, fmt: str) -> CorpusLayout:
     if fmt != "csv":
         return CorpusLayout(",", None, None, head.startswith(b"\xef\xbb\xbf"), newline)
     first = rows[0][0]  # the sep= line or the header, of one line as the reader reads it
-    delimiter, is_sep = csv_delimiter(first, _text_column(_ambient_text_columns))
+    delimiter, is_sep = _csv_delimiter(first, _text_columns_given(None))
     sep_line = first.rstrip("\r\n") if is_sep else None
     header: list[str] | None = None
     try:
@@ -1904,7 +1921,7 @@ def line_end_throughout(path: str | Path, fmt: str, newline: str) -> str:
             if fmt == "csv":
                 first = next(texts, None)
                 delimiter = "," if first is None else \
-                    csv_delimiter(first, _text_column(_ambient_text_columns))[0]
+                    _csv_delimiter(first, _text_columns_given(None))[0]
                 rows: Iterator[object] = csv.reader(
                     itertools.chain(() if first is None else (first,), texts),
                     delimiter=delimiter, strict=True)
@@ -1963,7 +1980,7 @@ def _csv_records(path: Path, on_error, layout: bool = False,
     first = next(lines, None)
     # a spreadsheet's "CSV" where the decimal mark is a comma is ';'-separated, with
     # Excel's "sep=;" line before the header when the file was meant for Excel
-    delimiter, sep_line = csv_delimiter(first, _text_column(text_columns))
+    delimiter, sep_line = _csv_delimiter(first, text_columns)
     if text_columns is None and not sep_line and first is not None \
             and delimiter == "," and "text" not in _header_names(first, ","):
         # no delimiter gives a 'text' column: refused below, its columns and the ones
@@ -2164,15 +2181,25 @@ def _header_names(line: str, delimiter: str) -> set[str]:
             for name in next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])}
 
 
-def _text_column(text_columns: Sequence[str] | None) -> str:
-    """The column a CSV header's delimiter is told by: ``text``, or the first text column."""
-    return "text" if not text_columns else text_columns[0].lower()
+def _csv_delimiter(first: str | None, text_columns: Sequence[str] | None) -> tuple[str, bool]:
+    """:func:`csv_delimiter` of a CSV corpus whose first line is ``first``, read with
+    ``text_columns``: told by its ``text`` column, or where the columns are named, by
+    the delimiter naming the most of them and ``text`` (a file of none of them is read
+    by its ``text``: :func:`_csv_text_indexes`)."""
+    if not text_columns:
+        return csv_delimiter(first, "text")
+    delimiter, is_sep = csv_delimiter(first, text_columns[0].lower())
+    if is_sep or first is None:
+        return delimiter, is_sep
+    return header_delimiter(first, frozenset({"text", *(c.lower() for c in text_columns)})), \
+        False
 
 
 def _csv_text_indexes(header: list[str], text_columns: tuple[str, ...], path: Path,
-                      line: int) -> tuple[int, ...]:
+                      line: int) -> tuple[int, ...] | None:
     """The positions of ``text_columns`` in a CSV ``header`` (a name as written, else in
-    any case); a name it lacks is an error naming the columns it has."""
+    any case); a name it lacks is an error naming the columns it has, but for a header
+    with none of them and a ``text`` column: None, its text read from ``text``."""
     names = [name.strip() for name in header]
     lowered = [name.lower() for name in names]
     found: list[int] = []
@@ -2184,6 +2211,9 @@ def _csv_text_indexes(header: list[str], text_columns: tuple[str, ...], path: Pa
             missing.append(name)
         else:
             found.append(i)
+    if not found and "text" in lowered:  # a file of the other kind: read by its 'text'
+        _read_by_its_text(path, text_columns, "column")
+        return None
     if missing:
         raise _missing_text_columns(missing, [name for name in names if name], text_columns,
                                     path, "column", line)
