@@ -11,6 +11,7 @@ from tagsmith.audit.review import apply_review, doc_key, write_review
 from tagsmith.data.corpus import Corpus, derive_label_space, open_corpus
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.readers import (
+    corpus_layout,
     current_text_columns,
     read_csv,
     read_jsonl,
@@ -387,3 +388,14 @@ def test_cli_label_reads_the_export_by_its_columns_and_human_by_its_text(tmp_pat
                      "--text-column", "subject,body", "--cache", tmp_path / "cache.sqlite")
     assert result.exit_code == 0, result.output
     assert sorted(seen) == sorted([*TEXTS, "Refund my card"])
+
+
+def test_the_layout_of_a_semicolon_export_is_told_by_the_columns(tmp_path):
+    # a German Excel export: ';'-separated, CRLF rows, a body's lines LF inside quotes
+    path = tmp_path / "export.csv"
+    path.write_bytes(b'id;subject;body\r\nT1;Refund;"Charged twice.\nPlease help."\r\n'
+                     b"T2;Login;Broken\r\n")
+    with reading_text_columns("subject,body"):
+        layout = corpus_layout(path, "csv")
+    assert (layout.delimiter, layout.header, layout.newline) == \
+        (";", ["id", "subject", "body"], "\r\n")

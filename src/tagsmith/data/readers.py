@@ -1957,8 +1957,9 @@ def _head_rows(head: bytes, whole: bool, quoted: bool) -> list[tuple[str, str]] 
             consumed[0] += 1
             yield text
 
-    # a quote opens a cell only at its start: the delimiter the reader reads with
-    delimiter = csv_delimiter(texts[0], "text")[0] if texts else ","
+    # a quote opens a cell only at its start: the delimiter the reader reads with, told
+    # by the text columns it reads (a ';' export of no 'text' was split at commas)
+    delimiter = _csv_delimiter(texts[0], _text_columns_given(None))[0] if texts else ","
     reader = csv.reader(counted(), delimiter=delimiter, strict=True)
     done = 0
     try:
