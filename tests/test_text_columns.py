@@ -399,3 +399,22 @@ def test_the_layout_of_a_semicolon_export_is_told_by_the_columns(tmp_path):
         layout = corpus_layout(path, "csv")
     assert (layout.delimiter, layout.header, layout.newline) == \
         (";", ["id", "subject", "body"], "\r\n")
+
+
+@pytest.mark.parametrize("header, hint", [
+    ("Nr,Ticket-Body,Created\n", "'Ticket-Body': read it with text_columns Ticket-Body"),
+    ("Nr;E-Mail-Text;Erstellt\n", "'E-Mail-Text': read it with text_columns E-Mail-Text"),
+    ("Nr,A\u0308mne,Meddelande\n", "'A\u0308mne', 'Meddelande': read them joined")])
+def test_the_hint_finds_names_with_dashes_and_decomposed_letters(tmp_path, header, hint):
+    path = tmp_path / "export.csv"
+    path.write_text(header + header.replace("Nr", "1").replace("Created", "x"), encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_records(path))
+    assert hint in str(caught.value)
+
+
+def test_a_decomposed_header_matches_the_composed_name_given(tmp_path):
+    path = tmp_path / "export.csv"  # macOS: 'Ämne' as 'A' and a combining diaeresis
+    path.write_text("Nr;A\u0308mne;Meddelande\r\n1;Faktura;Var \u00e4r den\r\n", encoding="utf-8")
+    assert [r.text for r in read_records(path, text_columns="\u00c4mne,Meddelande")] == \
+        ["Faktura\n\nVar \u00e4r den"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -189,9 +189,11 @@ def csv_delimiter(first_line: str | None, column: str) -> tuple[str, bool]:
     return header_delimiter(first_line, frozenset({column})), False
 
 
-def header_delimiter(header: str | None, columns: frozenset[str]) -> str:
+def header_delimiter(header: str | None, columns: frozenset[str],
+                     key: Callable[[str], str] | None = None) -> str:
     """Of ``,``, ``;`` and tab, the delimiter under which the header line ``header``
-    names the most of ``columns`` (lower-case names), a comma on a tie or where none
+    names the most of ``columns`` (lower-case names; a header's name as ``key`` gives
+    it, by default stripped and lower-case), a comma on a tie or where none
     names any: the corpus and vocabulary readers (one column each, through
     :func:`csv_delimiter`) and the review reader (its required columns) alike.
 
@@ -204,7 +206,7 @@ def header_delimiter(header: str | None, columns: frozenset[str]) -> str:
         return ","
 
     def named(delimiter: str) -> int:
-        names = {name.strip().lower()
+        names = {name.strip().lower() if key is None else key(name)
                  for name in next(csv.reader([header.rstrip("\r\n")],
                                              delimiter=delimiter), [])}
         return len(names & columns)

@@ -64,6 +64,7 @@ import math
 import os
 import re
 import stat
+import unicodedata
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1988,7 +1989,7 @@ def _csv_records(path: Path, on_error, layout: bool = False,
         # that seem to hold the text told under the delimiter naming the most of those
         # (a German Excel export, ';'-separated, 'Nr;Betreff;Nachricht', was told its
         # first line must be a header, with no word of Betreff or Nachricht)
-        delimiter = header_delimiter(first, TEXT_LIKE_COLUMNS)
+        delimiter = header_delimiter(first, TEXT_LIKE_COLUMNS, _text_like_key)
     # strict: a quote left open would otherwise swallow every later line into one
     # field, silently, up to the next quote or the end of the file
     last = [""]  # the line the reader read last: does a row of empty cells quote one?
@@ -2114,7 +2115,8 @@ TEXT_LIKE_COLUMNS = frozenset((
     "subject", "body", "description", "message", "content", "comment", "comments",
     "title", "summary", "question", "answer", "review", "note", "notes", "details",
     "ticket", "ticket_body", "ticket_subject", "issue", "feedback", "response",
-    "html_body", "plain_body", "text_body", "email_body", "abstract",
+    "html_body", "plain_body", "text_body", "email_body", "abstract", "email_text",
+    "e_mail_text", "e_mail_body",
     # the same in the languages of the exports tagsmith's users send (a German
     # helpdesk's "Betreff,Nachricht" was told to put a header first)
     # German
@@ -2134,6 +2136,18 @@ TEXT_LIKE_COLUMNS = frozenset((
     "sammanfattning", "fråga", "svar", "brödtext"))
 
 
+def _header_name(name: str) -> str:
+    """A header's column ``name`` as the text columns are matched by: NFC (macOS writes
+    ``Ämne`` as ``A`` and a combining diaeresis), stripped and lower-case."""
+    return unicodedata.normalize("NFC", name).strip().lower()
+
+
+def _text_like_key(name: str) -> str:
+    """A header's column ``name`` as :data:`TEXT_LIKE_COLUMNS` holds it: :func:`_header_name`,
+    a space or ``-`` as ``_`` (``Ticket-Body``, ``Ticket Body``: ``ticket_body``)."""
+    return _header_name(name).replace("-", "_").replace(" ", "_")
+
+
 class NoTextColumnError(CorpusFormatError):
     """A CSV corpus whose header names no ``text`` column; ``columns``: the header's
     names, stripped and lower-case (``uri`` among them: a CSV vocabulary's header, which
@@ -2147,7 +2161,7 @@ class NoTextColumnError(CorpusFormatError):
         found = ", ".join(repr(name) for name in columns) or "none"
         self.columns = [name.lower() for name in columns]
         texts = [name for name in columns
-                 if name.strip().lower().replace(" ", "_") in TEXT_LIKE_COLUMNS]
+                 if _text_like_key(name) in TEXT_LIKE_COLUMNS]
         if "uri" in self.columns:
             more = " (a 'uri' column and no 'text': a CSV vocabulary's header, not a corpus's)"
         elif len(texts) == 1:
@@ -2192,8 +2206,8 @@ def _csv_delimiter(first: str | None, text_columns: Sequence[str] | None) -> tup
     delimiter, is_sep = csv_delimiter(first, text_columns[0].lower())
     if is_sep or first is None:
         return delimiter, is_sep
-    return header_delimiter(first, frozenset({"text", *(c.lower() for c in text_columns)})), \
-        False
+    return header_delimiter(first, frozenset({"text", *map(_header_name, text_columns)}),
+                            _header_name), False
 
 
 def _csv_text_indexes(header: list[str], text_columns: tuple[str, ...], path: Path,
@@ -2201,15 +2215,16 @@ def _csv_text_indexes(header: list[str], text_columns: tuple[str, ...], path: Pa
     """The positions of ``text_columns`` in a CSV ``header`` (a name as written, else in
     any case); a name it lacks is an error naming the columns it has, but for a header
     with none of them and a ``text`` column: None, its text read from ``text``."""
-    names = [name.strip() for name in header]
+    names = [unicodedata.normalize("NFC", name.strip()) for name in header]
     lowered = [name.lower() for name in names]
     found: list[int] = []
     missing: list[str] = []
-    for name in text_columns:
+    for given in text_columns:
+        name = unicodedata.normalize("NFC", given)
         i = names.index(name) if name in names else \
             lowered.index(name.lower()) if name.lower() in lowered else None
         if i is None:
-            missing.append(name)
+            missing.append(given)
         else:
             found.append(i)
     if not found and "text" in lowered:  # a file of the other kind: read by its 'text'
