@@ -418,3 +418,14 @@ def test_a_decomposed_header_matches_the_composed_name_given(tmp_path):
     path.write_text("Nr;A\u0308mne;Meddelande\r\n1;Faktura;Var \u00e4r den\r\n", encoding="utf-8")
     assert [r.text for r in read_records(path, text_columns="\u00c4mne,Meddelande")] == \
         ["Faktura\n\nVar \u00e4r den"]
+
+
+def test_the_help_says_which_files_the_option_reads():
+    def help_of(name):
+        result = CliRunner().invoke(tagsmith_cli.cli, [name, "--help"], terminal_width=2000)
+        return " ".join(result.output.split())
+    # distill's LABELS file (label's output) is read by its 'text' whatever the option says
+    assert "reads (not LABELS, label's output, read by its 'text'): one with none" in \
+        help_of("distill")
+    assert "the command reads: one with none of these columns and a 'text' of its own is " \
+        "read by its 'text'" in help_of("eval")

@@ -947,7 +947,7 @@ def _register_commands() -> None:
     for name in TEXT_COLUMN_COMMANDS:
         command = cli.commands[name]
         if not any(param.name == "text_columns" for param in command.params):
-            command.params.append(_text_column_option())
+            command.params.append(_text_column_option(name))
             command.callback = _within_text_columns(command.callback)
 
 
@@ -998,7 +998,9 @@ def _within_text_columns(callback: Callable[..., Any] | None) -> Callable[..., A
     return run
 
 
-def _text_column_option() -> click.Option:
+def _text_column_option(command: str) -> click.Option:
+    # distill's LABELS file is label's output, which holds a 'text' key: read by it always
+    labels = " (not LABELS, label's output, read by its 'text')" if command == "distill" else ""
     return click.Option(
         ["--text-column", "text_columns"], multiple=True, metavar="NAME",
         callback=_reading_text_columns, expose_value=False,
@@ -1007,8 +1009,9 @@ def _text_column_option() -> click.Option:
         "subject --text-column body) to join several in that order, a blank line "
         "between them and an empty cell left out. The columns are kept as they are "
         "(apply-review writes them back untouched). Applies to every CSV or JSONL "
-        "corpus the command reads (a TSV corpus, a folder or a plain text file "
-        "refuses it); default: 'text'.")
+        f"corpus the command reads{labels}: one with none of these columns and a "
+        "'text' of its own is read by its 'text' (a TSV corpus, a folder or a plain "
+        "text file refuses the option); default: 'text'.")
 
 
 def main(argv: list[str] | None = None) -> None:
