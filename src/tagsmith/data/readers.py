@@ -1548,7 +1548,8 @@ def _read_by_its_text(path: Path, columns: Sequence[str], what: str) -> None:
     ``text`` column (``what``: "column", "key") of its own, is read by its ``text``: one
     command's ``--text-column`` names the columns of the export it reads, and the other
     files it reads (``label --human``, ``eval`` of a second corpus) are tagsmith's own."""
-    logger.info("%s: none of the %ss %s that text_columns names: its text is read from "
+    # no parameter named: the command line's is --text-column, the API's text_columns
+    logger.info("%s: none of the %ss %s named to hold the text: its text is read from "
                 "its 'text' %s", path, what, ", ".join(repr(name) for name in columns), what)
 
 
