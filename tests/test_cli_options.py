@@ -545,7 +545,9 @@ def test_suggest_set_method_says_the_guarantee_is_marginal():
 NOT_PATHS = {"param", "feature_param", "use_case", "base_url", "llm_model", "api_key_env",
              "api_key_header",
              "base_uri", "template", "cooccurrence", "lang", "splits", "weights",
-             "text_columns"}
+             "text_columns", "ks",
+             # labels or a FILE of labels: '-' is no file there, so an unknown label
+             "only", "exclude", "under"}
 
 
 def test_every_file_or_folder_option_has_a_path_callback():

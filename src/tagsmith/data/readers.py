@@ -388,7 +388,7 @@ def reading_text_columns(columns: str | Sequence[str] | None) -> Iterator[None]:
 
 
 def _joined_text(values: Iterable[str]) -> str:
-    """The text of a document's text columns' ``values``, in order, each stripped and an
+    r"""The text of a document's text columns' ``values``, in order, each stripped and an
     empty one left out (:data:`TEXT_COLUMNS_JOINER` between them).
 
     >>> _joined_text([" Refund ", "", "Card charged twice "])
