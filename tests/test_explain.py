@@ -144,3 +144,25 @@ def test_cli_file_right_after_the_option_is_said_to_be_read_as_n(bundles, tmp_pa
     assert taken.exit_code == 2 and "--explain=N" in taken.output
     after = run("suggest", bundles["linear"], docs, "--threshold", "0", "--explain")
     assert after.exit_code == 0 and '"evidence"' in after.output
+
+
+def test_suggest_takes_texts_read_again_from_their_corpus(bundles):
+    # the batch made suggest list its texts first (for explain), which refused the
+    # texts eval reads again from their corpus a chunk at a time (StreamedTexts, no
+    # __iter__) that predict_topk and suggest took before
+    from tagsmith.data.corpus import StreamedTexts
+    from tagsmith.data.texthash import hash_texts
+
+    texts = DOCS.splitlines()
+
+    class Rereadable:
+        source = "docs.tsv"
+
+        def texts(self):
+            yield from texts
+
+    clf = TextClassifier.load(bundles["linear"])
+    streamed = StreamedTexts(Rereadable(), hash_texts(texts))
+    assert clf.suggest(streamed, k=1, threshold=0) == clf.suggest(texts, k=1, threshold=0)
+    assert clf.suggest(streamed, k=1, threshold=0, explain=2) == \
+        clf.suggest(texts, k=1, threshold=0, explain=2)

@@ -457,8 +457,9 @@ class TextClassifier:
             return self.thresholds.label_sets(topk)
         return topk.label_sets(cast(float, _check_threshold(threshold)))  # not None here
 
-    def suggest(self, texts: Sequence[str], *, k: int = 10, threshold: float | None = None,
-                lang: str = "en", explain: int | None = None,
+    def suggest(self, texts: Sequence[str] | StreamedTexts, *, k: int = 10,
+                threshold: float | None = None, lang: str = "en",
+                explain: int | None = None,
                 only: Iterable[str] | str | None = None,
                 exclude: Iterable[str] | str | None = None,
                 under: Iterable[str] | str | None = None) -> list[list[Suggestion]]:
@@ -482,9 +483,16 @@ class TextClassifier:
 
             check_terms(explain)
             classifier._explainer()
-        texts = _as_list(texts)
+        else:  # texts read again from their corpus (StreamedTexts) stay a chunk at a time
+            return classifier._suggestions(classifier.predict_topk(texts, k), threshold,
+                                           lang)
+        from tagsmith.data.corpus import StreamedTexts
+
+        # read twice (scored, then explained): held
+        texts = ([text for chunk in texts.chunks() for text in chunk]
+                 if isinstance(texts, StreamedTexts) else _as_list(texts))
         results = classifier._suggestions(classifier.predict_topk(texts, k), threshold, lang)
-        return results if explain is None else classifier.explain(texts, results, explain)
+        return classifier.explain(texts, results, explain)
 
     def _explainer(self) -> Explainer:
         """The :class:`~tagsmith.pipeline.explain.Explainer` of this classifier, made on
