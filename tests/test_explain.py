@@ -166,3 +166,12 @@ def test_suggest_takes_texts_read_again_from_their_corpus(bundles):
     assert clf.suggest(streamed, k=1, threshold=0) == clf.suggest(texts, k=1, threshold=0)
     assert clf.suggest(streamed, k=1, threshold=0, explain=2) == \
         clf.suggest(texts, k=1, threshold=0, explain=2)
+
+
+def test_a_small_positive_contribution_is_not_shown_as_zero():
+    # the batch printed weights to 4 decimals in TSV and 6 in JSON: a term listed
+    # as support (positive contributions only) read "(0.0000)" or weighed 0.0
+    assert Evidence("so", "char", 3.2e-5).shown() == "\u2039so\u203a (3.2e-05)"
+    assert Evidence("refund", "word", 0.28534).shown() == "refund (0.2853)"
+    assert Evidence("so", "char", 3.21234567e-7).to_dict()["weight"] == 3.21235e-7
+    assert Evidence("refund", "word", 0.2853456789).to_dict()["weight"] == 0.285346

@@ -45,7 +45,11 @@ class Evidence:
     weight: float
 
     def to_dict(self) -> dict:
-        return {"term": self.term, "kind": self.kind, "weight": round(self.weight, 6)}
+        from tagsmith._score import shown_score
+
+        # as a score is shown: 6 significant digits below 0.001 (6 decimals printed a
+        # positive contribution below 5e-7 as 0.0)
+        return {"term": self.term, "kind": self.kind, "weight": shown_score(self.weight)}
 
     def shown(self) -> str:
         """The term for a reader: a character n-gram between ``‹`` and ``›``, ``␣`` for
@@ -53,7 +57,10 @@ class Evidence:
         alike otherwise)."""
         term = f"\u2039{self.term.replace(' ', chr(0x2423))}\u203a" if self.kind == "char" \
             else self.term
-        return f"{term} ({self.weight:.4f})"
+        # 4 decimals, 2 significant digits below 0.0001 (a positive contribution read
+        # "(0.0000)", as if it supported nothing)
+        weight = f"{self.weight:.4f}" if abs(self.weight) >= 0.0001 else f"{self.weight:.2g}"
+        return f"{term} ({weight})"
 
 
 def check_terms(n_terms: object) -> int:
