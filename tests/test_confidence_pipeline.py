@@ -1677,6 +1677,39 @@ def test_suggest_sets_json_warns_when_k_cuts_labels_passing_their_thresholds(
         assert "below the --k" not in caplog.text
 
 
+def test_suggest_explain_featurizes_each_batch_once_where_k_cuts_short(
+        cli_bundle, goemotions_small, tmp_path, capsys):
+    """suggest --explain on a --min-recall bundle (its ranking and the count of labels
+    --k cuts short from one scoring), with and without --sets --format json: the
+    explanation featurized each batch again; it reads the features scoring made, the
+    evidence what it was."""
+    from tagsmith.cli.commands import _suggest_batch
+    from tagsmith.features.tfidf import TfidfFeaturizer
+
+    class CountingTfidf(TfidfFeaturizer):
+        calls = 0
+
+        def transform(self, texts):
+            self.calls += 1
+            return super().transform(texts)
+
+    out, texts, clf, cut = _recall_bundle_cut_at_3(cli_bundle, goemotions_small, tmp_path)
+    capsys.readouterr()
+    featurizer = clf.featurizer = CountingTfidf.from_state(*clf.featurizer.to_state())
+    batch = list(enumerate(texts))
+    for sets in (False, True):
+        before = featurizer.calls
+        assert _suggest_batch(clf, batch, 3, None, "en", sets, "json", None, "recall", None,
+                              0.0, explain=2) == cut
+        assert featurizer.calls == before + 1, sets
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        expected = TextClassifier.load(out)
+        explained = expected.explain(texts, expected.suggest(texts, k=3), 2)
+        assert [line["suggestions"] for line in lines] == [
+            [s.to_dict() for s in row] for row in explained]
+        assert any(s["evidence"] for line in lines for s in line["suggestions"])
+
+
 def test_suggest_replace_deprecated_counts_the_labels_k_cuts_short(
         cli_bundle, goemotions_small, tmp_path, caplog, monkeypatch):
     """suggest --vocab V --replace-deprecated lists a ranking cut by --k as suggest's

@@ -8,8 +8,10 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
+from tagsmith.cli.commands import _suggest_batch
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import InvalidParameterError
+from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.pipeline.explain import Evidence
 from tagsmith.pipeline.train import TrainOptions, train_classifier
@@ -175,3 +177,58 @@ def test_a_small_positive_contribution_is_not_shown_as_zero():
     assert Evidence("refund", "word", 0.28534).shown() == "refund (0.2853)"
     assert Evidence("so", "char", 3.21234567e-7).to_dict()["weight"] == 3.21235e-7
     assert Evidence("refund", "word", 0.2853456789).to_dict()["weight"] == 0.285346
+
+
+class CountingTfidf(TfidfFeaturizer):
+    """The bundle's own TF-IDF featurizer, counting the batches it featurizes."""
+
+    calls = 0
+
+    def transform(self, texts):
+        self.calls += 1
+        return super().transform(texts)
+
+
+def counting(clf):
+    clf.featurizer = CountingTfidf.from_state(*clf.featurizer.to_state())
+    return clf.featurizer
+
+
+def test_explained_suggestions_featurize_each_batch_once(bundles, capsys):
+    clf = TextClassifier.load(bundles["linear"])
+    texts = DOCS.splitlines()
+    reference = clf.suggest(texts, k=2, threshold=0, explain=3)
+    featurizer = counting(clf)
+    # scoring's features explained: the same evidence, one featurizing
+    assert clf.suggest(texts, k=2, threshold=0, explain=3) == reference
+    assert featurizer.calls == 1
+    # explain() alone featurizes the texts itself, or reads the features given
+    plain = clf.suggest(texts, k=2, threshold=0)
+    assert clf.explain(texts, plain, 3) == reference and featurizer.calls == 3
+    given = clf.explain(texts, plain, 3, features=clf.featurizer.transform(texts))
+    assert given == reference and featurizer.calls == 4
+    with pytest.raises(InvalidParameterError, match="features"):
+        clf.explain(texts, plain, 3, features=clf.featurizer.transform(texts[:1]))
+    # suggest's batches: one featurizing each, with and without --explain
+    batch = list(enumerate(texts))
+    for explain in (None, 2):
+        before = featurizer.calls
+        _suggest_batch(clf, batch, 2, 0.0, "en", False, "json", None, "recall", None, 0.0,
+                       explain=explain)
+        assert featurizer.calls == before + 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [s["evidence"][0]["term"] for s in lines[2]["suggestions"][:1]] == ["refund"]
+    assert all("evidence" not in s for line in lines[:2] for s in line["suggestions"])
+
+
+def test_explained_suggestions_under_a_progress_bar_read_every_chunk(bundles, monkeypatch):
+    import tagsmith.pipeline.classifier as classifier_module
+
+    clf = TextClassifier.load(bundles["linear"])
+    texts = DOCS.splitlines() * 5
+    reference = clf.suggest(texts, k=2, threshold=0, explain=3)
+    featurizer = counting(clf)
+    clf.show_progress = True
+    monkeypatch.setattr(classifier_module, "PREDICT_CHUNK", 4)  # chunks of 4, 4 and 2
+    assert clf.suggest(texts, k=2, threshold=0, explain=3) == reference
+    assert featurizer.calls == 3

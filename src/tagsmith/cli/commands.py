@@ -1583,6 +1583,8 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
                    "max_set_size": max_set_size, "min_confidence": min_confidence,
                    "max_members": SET_MEMBERS_LISTED}
     cut_short = 0
+    # with --explain, the features scoring made, explained without featurizing again
+    kept: list | None = None if explain is None else []
     if replacing is not None:  # not with --sets
         # its rankings are cut by --k as well: counted as any other (they were never)
         width = (_probed_width(classifier) if _counts_cut_short(classifier, k, threshold)
@@ -1595,10 +1597,13 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
     elif not sets and _counts_cut_short(classifier, k, threshold):
         # the ranking and the count from one featurizing and scoring of the batch (a
         # second, at the wider width, took as long again)
-        topk, wide = classifier.predict_topks(texts, (k, True, True),
-                                              (_probed_width(classifier), True, True))
+        topk, wide = classifier._predict_topks_kept(
+            texts, ((k, True, True), (_probed_width(classifier), True, True)), kept)
         results, label_sets = classifier._suggestions(topk, threshold, lang), none
         cut_short = _count_cut_short(classifier, wide, results)
+    elif not sets and kept is not None:
+        topk = classifier._predict_topks_kept(texts, ((k, True, True),), kept)[0]
+        results, label_sets = classifier._suggestions(topk, threshold, lang), none
     elif not sets:
         results, label_sets = classifier.suggest(texts, k=k, threshold=threshold,
                                                  lang=lang), none
@@ -1608,7 +1613,7 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
         counts = _counts_cut_short(classifier, k, threshold)
         results, label_sets, wide = classifier._suggest_with_sets(
             texts, *([(_probed_width(classifier), True, True)] if counts else []), k=k,
-            threshold=threshold, **set_options)
+            threshold=threshold, kept=kept, **set_options)
         if counts:
             cut_short = _count_cut_short(classifier, wide[0], results)
     else:  # the text rows of --sets list the sets alone: no ranking to score for them
@@ -1623,7 +1628,10 @@ def _suggest_batch(classifier, batch, k, threshold, lang, sets, fmt, alpha, set_
         # suggestions shown, those a narrower one shown makes redundant
         results = _most_specific_suggestions(results, strict)
     if explain is not None and results is not none:  # of the suggestions shown
-        results = classifier.explain(texts, results, explain)
+        from tagsmith.pipeline.classifier import _stacked
+
+        results = classifier.explain(texts, results, explain,
+                                     features=_stacked(kept) if kept else None)
     for (doc_id, _), suggestions, doc_set in zip(batch, results, label_sets, strict=True):
         if doc_set is not None and doc_set.abstain and abstained is not None:
             abstained.update(("abstain", *doc_set.abstain_reasons))

@@ -233,6 +233,13 @@ class TextClassifier:
         sets and label-shift estimation read probabilities over the candidates their
         statistics were fitted on.
         """
+        return self._predict_topks_kept(texts, requests, None)
+
+    def _predict_topks_kept(self, texts: Iterable[str] | StreamedTexts, requests,
+                            kept: list | None) -> list[TopK]:
+        """:meth:`predict_topks`; with a list ``kept``, each chunk's feature matrix is
+        appended to it, for :meth:`explain` to read (featurizing the texts again took
+        as long as scoring them)."""
         from tagsmith.data.corpus import StreamedTexts
 
         if not requests:
@@ -241,7 +248,7 @@ class TextClassifier:
             return []
         requests = tuple(self._check_request(request) for request in requests)
         return _scored_in_chunks(texts, [self.n_labels] * len(requests),
-                                 lambda chunk: self._predict_topks(chunk, requests),
+                                 lambda chunk: self._predict_topks(chunk, requests, kept),
                                  self.show_progress)
 
     def _check_request(self, request) -> tuple[int, bool, bool, int]:
@@ -265,8 +272,12 @@ class TextClassifier:
             return k
         return max(k, int(self.calibrator.k))
 
-    def _predict_topks(self, texts: Sequence[str], requests) -> list[TopK]:
-        return self._topks_of_features(self.featurizer.transform(texts), requests)
+    def _predict_topks(self, texts: Sequence[str], requests,
+                       kept: list | None = None) -> list[TopK]:
+        X = self.featurizer.transform(texts)
+        if kept is not None:
+            kept.append(X)
+        return self._topks_of_features(X, requests)
 
     def restricted(self, *, only: Iterable[str] | str | None = None,
                    exclude: Iterable[str] | str | None = None,
@@ -491,8 +502,10 @@ class TextClassifier:
         # read twice (scored, then explained): held
         texts = ([text for chunk in texts.chunks() for text in chunk]
                  if isinstance(texts, StreamedTexts) else _as_list(texts))
-        results = classifier._suggestions(classifier.predict_topk(texts, k), threshold, lang)
-        return classifier.explain(texts, results, explain)
+        kept: list = []  # the features scoring made, explained without a second featurizing
+        topk = classifier._predict_topks_kept(texts, ((k, True, True),), kept)[0]
+        return classifier.explain(texts, classifier._suggestions(topk, threshold, lang),
+                                  explain, features=_stacked(kept))
 
     def _explainer(self) -> Explainer:
         """The :class:`~tagsmith.pipeline.explain.Explainer` of this classifier, made on
@@ -507,18 +520,22 @@ class TextClassifier:
         return made[2]
 
     def explain(self, texts: Sequence[str], suggestions: Sequence[Sequence[Suggestion]],
-                n_terms: int = 5) -> list[list[Suggestion]]:
+                n_terms: int = 5, *, features: sp.spmatrix | None = None
+                ) -> list[list[Suggestion]]:
         """``suggestions`` (per text of ``texts``, as :meth:`suggest` made them) with
         their ``evidence``: the ``n_terms`` terms of the text that contribute most to
         the label's margin, largest first, positive contributions only. Exact for the
         linear model over TF-IDF features; other models and featurizers are refused
-        (:class:`~tagsmith.exceptions.InvalidParameterError` naming them)."""
+        (:class:`~tagsmith.exceptions.InvalidParameterError` naming them).
+        ``features``: the texts' feature matrix from this classifier's featurizer, if
+        already made (one row per text); ``None``: the texts are featurized here."""
         texts = _as_list(texts)
         if len(texts) != len(suggestions):
             raise InvalidParameterError("suggestions", f"one list per text ({len(texts)})",
                                         f"{len(suggestions)} lists")
         found = self._explainer().explain(
-            texts, [[s.label_id for s in row] for row in suggestions], n_terms)
+            texts, [[s.label_id for s in row] for row in suggestions], n_terms,
+            features=features)
         return [[replace(s, evidence=tuple(evidence)) for s, evidence in
                  zip(row, per_label, strict=True)]
                 for row, per_label in zip(suggestions, found, strict=True)]
@@ -579,16 +596,16 @@ class TextClassifier:
                            k: int = 10, threshold: float | None = None, lang: str = "en",
                            alpha: float | None = None, method: str = "recall",
                            max_set_size: int | None = None, min_confidence: float = 0.0,
-                           max_members: int = 1000
+                           max_members: int = 1000, kept: list | None = None
                            ) -> tuple[list[list[Suggestion]], list[DocumentSet], list[TopK]]:
         """:meth:`suggest_with_sets`, and the :meth:`predict_topks` of ``requests`` from
         the same scoring (suggest's count of the labels --k cut short scored each batch
-        a second time for them)."""
+        a second time for them); ``kept``: as :meth:`_predict_topks_kept`."""
         _check_threshold(threshold)
         max_members = _check_max_members(max_members)
         options = self._set_options(alpha, method, max_set_size, min_confidence)
-        topk, probs, *extra = self.predict_topks(texts, (k, True, True), self._set_request(),
-                                                 *requests)
+        topk, probs, *extra = self._predict_topks_kept(
+            texts, ((k, True, True), self._set_request(), *requests), kept)
         return (self._suggestions(topk, threshold, lang),
                 self._document_sets(self._conformal().predict(probs, **options), method, lang,
                                     max_members), extra)
@@ -752,6 +769,12 @@ class TextClassifier:
         classifier._loaded_manifest = copy.deepcopy(bundle.manifest)
         return classifier
 
+
+
+def _stacked(kept: list):
+    """The one feature matrix of the chunks' ``kept`` by :meth:`TextClassifier._predict_topks`
+    (one chunk unless scored under a progress bar)."""
+    return kept[0] if len(kept) == 1 else sp.vstack(kept, format="csr")
 
 
 def _scored_in_chunks(texts: Iterable[str] | StreamedTexts, n_labels: list[int],

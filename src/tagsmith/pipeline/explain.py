@@ -103,12 +103,23 @@ class Explainer:
         self.weights = weights.tocsr() if sp.issparse(weights) else weights
 
     def explain(self, texts: Sequence[str], label_ids: Sequence[Sequence[int]],
-                n_terms: int = DEFAULT_TERMS) -> list[list[list[Evidence]]]:
+                n_terms: int = DEFAULT_TERMS, *, features: sp.spmatrix | None = None
+                ) -> list[list[list[Evidence]]]:
         """Per text, per label id of ``label_ids`` (its suggested labels), the
         ``n_terms`` features of the text contributing most to the label's margin,
-        largest first; only those contributing a positive amount (support)."""
+        largest first; only those contributing a positive amount (support).
+        ``features``: the texts' matrix from the featurizer, if scoring made it already
+        (else the texts are featurized here)."""
         n_terms = check_terms(n_terms)
-        X = self.featurizer.transform(texts)
+        if features is None:
+            X = self.featurizer.transform(texts)
+        else:
+            X = sp.csr_matrix(features)
+            expected = (len(texts), len(self.terms))
+            if X.shape != expected:
+                raise InvalidParameterError(
+                    "features", f"the texts' feature matrix, {expected[0]} x {expected[1]}",
+                    f"{X.shape[0]} x {X.shape[1]}")
         out: list[list[list[Evidence]]] = []
         for row, labels in enumerate(label_ids):
             start, end = X.indptr[row], X.indptr[row + 1]
