@@ -173,3 +173,13 @@ def test_sets_and_replace_deprecated_are_refused_with_the_options(bundles):
     out = run("suggest", bundles / "hier", bundles / "docs.txt", "--vocab",
               bundles / "hier.csv", "--replace-deprecated", "--exclude", "u:A", code=2)
     assert "cannot be combined with --replace-deprecated" in out, out
+
+
+@pytest.mark.parametrize("option", ["--only", "--exclude", "--under"])
+def test_a_file_listing_no_label_is_refused_naming_it(bundles, tmp_path, option):
+    # an allow list not filled in yet (comments alone) dropped the option: every label
+    # was suggested, without a word
+    listed = tmp_path / "allowed.txt"
+    listed.write_text("# our collection, to be filled in\n\n")
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", option, listed, code=2)
+    assert f"'{option}'" in out and str(listed) in out and "no label" in out, out

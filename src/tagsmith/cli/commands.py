@@ -1238,12 +1238,13 @@ def label_list(ctx: click.Context, param: click.Parameter,
                values: tuple[str, ...]) -> list[tuple[str, str | None]]:
     """A click callback for ``suggest``'s ``--only``, ``--exclude`` and ``--under``
     (repeatable): each value a FILE (one label a line; blank lines and lines starting
-    with ``#`` skipped) or labels separated by commas, as ``(key, where)`` pairs
-    (``where``: ``FILE:LINE`` for a key read from a file, else None), so an unknown
-    label is named with its line."""
+    with ``#`` skipped; a FILE with none is refused) or labels separated by commas, as
+    ``(key, where)`` pairs (``where``: ``FILE:LINE`` for a key read from a file, else
+    None), so an unknown label is named with its line."""
     keys: list[tuple[str, str | None]] = []
     for value in values:
         if os.path.isfile(value):
+            listed = len(keys)
             try:
                 with open(value, encoding="utf-8-sig") as lines:
                     for number, line in enumerate(lines, 1):
@@ -1253,6 +1254,10 @@ def label_list(ctx: click.Context, param: click.Parameter,
             except (OSError, UnicodeDecodeError) as exc:
                 raise click.BadParameter(f"cannot read {printable(value)}: {exc}",
                                          param=param) from None
+            if len(keys) == listed:  # dropped, it restricted nothing: every label came
+                raise click.BadParameter(  # back, as if the option were not given
+                    f"{printable(value)} lists no label (blank lines and # comments "
+                    "alone): give a FILE of labels, one a line", param=param)
             continue
         parts = [part.strip() for part in value.split(",")]
         if not all(parts):
