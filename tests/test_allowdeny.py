@@ -183,3 +183,24 @@ def test_a_file_listing_no_label_is_refused_naming_it(bundles, tmp_path, option)
     listed.write_text("# our collection, to be filled in\n\n")
     out = run("suggest", bundles / "hier", bundles / "docs.txt", option, listed, code=2)
     assert f"'{option}'" in out and str(listed) in out and "no label" in out, out
+
+
+def test_explain_with_a_restriction_explains_the_allowed_labels_and_keeps_the_explainer(
+        bundles):
+    # the hand-merge of --explain: a restricted copy explained its suggestions, but made
+    # its Explainer anew on every call (the bundle's term list and weights), never kept
+    clf = TextClassifier.load(bundles / "hier")
+    texts = ["wAx wA1y n3", "wC3x n1 n2"]
+    got = clf.suggest(texts, k=2, threshold=0, only=["u:A1", "name C3"], explain=2)
+    assert [[s.uri for s in row] for row in got] == [["u:A1", "u:C3"], ["u:C3", "u:A1"]]
+    assert [e.term for e in got[0][0].evidence] == ["wa1y"]
+    assert [e.term for e in got[1][0].evidence][:1] == ["wc3x"]
+    made = getattr(clf, "_made_explainer", None)
+    assert made is not None
+    clf.suggest(texts, k=2, only=["u:A1"], explain=2)
+    assert clf._made_explainer is made
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", "--threshold", 0, "--k", 2,
+              "--only", "u:A1,name C3", "--explain", 2)
+    first = json.loads(out.splitlines()[0])["suggestions"]
+    assert [s["uri"] for s in first] == ["u:A1", "u:C3"]
+    assert [e["term"] for e in first[0]["evidence"]] == ["wa1y"]

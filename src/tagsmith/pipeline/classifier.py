@@ -488,13 +488,16 @@ class TextClassifier:
         see :meth:`restricted`.
         """
         _check_threshold(threshold)
-        classifier = self.restricted(only=only, exclude=exclude, under=under)
         if explain is not None:  # refused before any scoring
             from tagsmith.pipeline.explain import check_terms
 
             check_terms(explain)
-            classifier._explainer()
-        else:  # texts read again from their corpus (StreamedTexts) stay a chunk at a time
+            # made (and kept) here, so the restricted copy below shares it: made on the
+            # copy, it was made again on every call
+            self._explainer()
+        classifier = self.restricted(only=only, exclude=exclude, under=under)
+        if explain is None:  # texts read again from their corpus (StreamedTexts) stay
+            # a chunk at a time
             return classifier._suggestions(classifier.predict_topk(texts, k), threshold,
                                            lang)
         from tagsmith.data.corpus import StreamedTexts
