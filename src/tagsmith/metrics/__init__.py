@@ -140,7 +140,7 @@ def evaluate(y_true: LabelMatrix, topk: TopK, y_pred: LabelMatrix | None = None,
     ks = _check_ks(ks)
     # the metrics count any nonzero entry as a label: a NaN (a table's gap) or a 2 was
     # measured as a true or predicted label nobody gave (the check: ~1% of the time)
-    y = _checked_labels(check_label_values(y_true, "y_true"), topk)
+    y = _checked_labels(check_label_values(y_true, "y_true"), topk, copy=False)
     if y_pred is not None:
         y_pred = check_label_values(y_pred, "y_pred")
     inv_p = None if propensity is None else _inverse_propensities(propensity, topk.n_labels,

@@ -86,7 +86,7 @@ def topk_hits(y_true: LabelMatrix, topk: TopK) -> np.ndarray:
     >>> topk_hits([[1, 1, 0]], topk).tolist()
     [[True, False]]
     """
-    return _ranked(_strict(y_true), topk).hits
+    return _ranked(_strict(y_true), topk, copy=False).hits
 
 
 def _strict(y_true: LabelMatrix) -> sp.csr_matrix:
@@ -96,8 +96,9 @@ def _strict(y_true: LabelMatrix) -> sp.csr_matrix:
     return check_label_values(y_true, "y_true")
 
 
-def _ranked(y_true, topk: TopK, k_max: int | None = None) -> _Ranked:
-    y = _checked_labels(y_true, topk)
+def _ranked(y_true, topk: TopK, k_max: int | None = None, *, copy: bool = True) -> _Ranked:
+    """``copy=False``: ``y_true`` is :func:`_strict`'s own copy, not copied again."""
+    y = _checked_labels(y_true, topk, copy=copy)
     indices = topk.indices if k_max is None else topk.indices[:, :k_max]
     return _ranked_rows(y, indices, topk.n_labels)
 
@@ -108,12 +109,13 @@ def _ranked_rows(y: sp.csr_matrix, indices: np.ndarray, n_labels: int) -> _Ranke
                    np.diff(y.indptr).astype(np.int64), y, n_labels)
 
 
-def _checked_labels(y_true, topk: TopK) -> sp.csr_matrix:
+def _checked_labels(y_true, topk: TopK, *, copy: bool = True) -> sp.csr_matrix:
     """``y_true`` as a canonical boolean CSR copy, once it has a row per ``topk`` document
-    and a column per label."""
+    and a column per label; ``copy=False``: ``y_true`` is a CSR copy the caller made for
+    this (:func:`check_label_values`'), taken over as :func:`as_label_matrix` does."""
     if not isinstance(topk, TopK):
         raise InvalidParameterError("topk", "a tagsmith.topk.TopK", type(topk).__name__)
-    y = as_label_matrix(y_true, "y_true")
+    y = as_label_matrix(y_true, "y_true", copy=copy)
     if y.shape[0] != len(topk):
         raise InvalidParameterError("y_true", f"{len(topk)} row{plural_s(len(topk))} (one per topk "
                                     "document)", f"{y.shape[0]} row{plural_s(y.shape[0])}")
@@ -266,7 +268,7 @@ def precision_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
     0.5
     """
     k = _check_k(k)
-    return _precision(_ranked(_strict(y_true), topk, k), k)
+    return _precision(_ranked(_strict(y_true), topk, k, copy=False), k)
 
 
 def recall_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
@@ -279,7 +281,7 @@ def recall_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
     0.6666666666666666
     """
     k = _check_k(k)
-    return _recall(_ranked(_strict(y_true), topk, k), k)
+    return _recall(_ranked(_strict(y_true), topk, k, copy=False), k)
 
 
 def ndcg_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
@@ -300,7 +302,7 @@ def ndcg_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
     0.8155
     """
     k = _check_k(k)
-    return _ndcg(_ranked(_strict(y_true), topk, k), k)
+    return _ndcg(_ranked(_strict(y_true), topk, k, copy=False), k)
 
 
 def f1_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
@@ -314,7 +316,7 @@ def f1_at_k(y_true: LabelMatrix, topk: TopK, k: int) -> float:
     0.3333333333333333
     """
     k = _check_k(k)
-    return _f1(_ranked(_strict(y_true), topk, k), k)
+    return _f1(_ranked(_strict(y_true), topk, k, copy=False), k)
 
 
 def psp_at_k(y_true: LabelMatrix, topk: TopK, k: int,
@@ -333,7 +335,7 @@ def psp_at_k(y_true: LabelMatrix, topk: TopK, k: int,
     0.6
     """
     k = _check_k(k)
-    r = _ranked(_strict(y_true), topk, k)
+    r = _ranked(_strict(y_true), topk, k, copy=False)
     return _psp(r, k, _inverse_propensities(propensities, r.n_labels))
 
 
@@ -353,7 +355,7 @@ def lrap(y_true: LabelMatrix, topk: TopK) -> float:
     >>> lrap([[0, 1, 1], [0, 1, 0]], topk)
     0.7916666666666666
     """
-    return _lrap(_ranked(_strict(y_true), topk))
+    return _lrap(_ranked(_strict(y_true), topk, copy=False))
 
 
 def propensities(y_train: LabelMatrix, A: float = 0.55, B: float = 1.5, *,

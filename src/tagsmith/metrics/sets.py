@@ -219,9 +219,11 @@ class _Counts:
         return (self.pred_label + self.true_label) > 0
 
 
-def _counts(y_true, y_pred) -> _Counts:
-    y_true = as_label_matrix(y_true, "y_true")
-    y_pred = as_label_matrix(y_pred, "y_pred")
+def _counts(y_true, y_pred, *, copy: bool = True) -> _Counts:
+    """``copy=False``: both are CSR copies the caller made for this (as
+    :func:`as_label_matrix` takes them), not copied once more."""
+    y_true = as_label_matrix(y_true, "y_true", copy=copy)
+    y_pred = as_label_matrix(y_pred, "y_pred", copy=copy)
     if y_pred.shape != y_true.shape:
         raise InvalidParameterError("y_pred", f"a label matrix of shape {y_true.shape} "
                                     "(like y_true)", f"shape {y_pred.shape}")
@@ -244,7 +246,8 @@ def _strict_counts(y_true, y_pred) -> _Counts:
     :func:`~tagsmith.metrics.evaluate` takes them (an error naming ``y_true`` or
     ``y_pred`` otherwise): each public metric counted any nonzero entry as a label, a
     NaN gap, a 2 or a 0.5 a label nobody gave."""
-    return _counts(check_label_values(y_true, "y_true"), check_label_values(y_pred, "y_pred"))
+    return _counts(check_label_values(y_true, "y_true"), check_label_values(y_pred, "y_pred"),
+                   copy=False)  # the checks' own copies
 
 
 def _precision_micro(c: _Counts) -> float:
