@@ -720,13 +720,16 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
     from tagsmith.data.readers import refuse_text_columns
 
     for name in files:
+        # told once a file: record_format reads the head of a file of no corpus suffix
+        is_dir = name != "-" and Path(name).is_dir()
+        fmt = None if name == "-" or is_dir or whole_file else record_format(name)
         # --text-column names a CSV or JSONL corpus's columns: refused for any other input
         if name == "-":
             refuse_text_columns("stdin", "read as text, a document "
                                 + ("in all" if whole_file else "a line"))
-        elif Path(name).is_dir():
+        elif is_dir:
             refuse_text_columns(name, "a folder of .txt documents")
-        elif whole_file or record_format(name) is None:
+        elif fmt is None:
             refuse_text_columns(name, "a plain text file, read as "
                                 + ("one document (--whole-file)" if whole_file
                                    else "a document a line"))
@@ -736,13 +739,13 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
                 documents = _refusing_skos_text(documents, "stdin", vocab_option)
             else:  # read once: held while each is a lone URI, then let go
                 documents = _refusing_a_vocabulary(documents, "stdin", vocab_option)
-        elif Path(name).is_dir():
+        elif is_dir:
             for where, doc_id, text in _folder_documents(name, warn=warn):
                 if made is not None:  # named by the file, not by the shared stem
                     _claim_id(made, doc_id, where)
                 yield doc_id, text
             continue
-        elif (fmt := None if whole_file else record_format(name)) is not None:
+        elif fmt is not None:
             documents = _record_documents(name, fmt, ids if unique_ids else None,
                                           vocab_option=vocab_option)
             if not Path(name).is_file():  # a pipe: read once
