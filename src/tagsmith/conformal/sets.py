@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._typing import LabelMatrix
-from tagsmith.calibration._entries import check_labels, collect_entries
+from tagsmith.calibration._entries import Entries, check_labels, collect_entries
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
@@ -167,6 +167,15 @@ class LabelSets:
         return self._recall(self._learnt(y_true)[0])
 
     def _recall(self, y_true: LabelMatrix) -> np.ndarray:
+        entries, rows, caught = self._caught(y_true)
+        n_true = np.diff(entries.y.indptr)
+        hits = np.bincount(rows, weights=caught, minlength=len(self.topk))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n_true > 0, hits / n_true, np.nan)
+
+    def _caught(self, y_true: LabelMatrix) -> tuple[Entries, np.ndarray, np.ndarray]:
+        """``y_true``'s :func:`collect_entries`, and per true label (in its CSR order)
+        its document and whether the set holds it."""
         entries = collect_entries(y_true, self.topk)
         cols = entries.true_col
         rows = entries.true_row
@@ -174,10 +183,7 @@ class LabelSets:
         caught = np.zeros(cols.size, dtype=bool)
         caught[inside] = self.in_set[rows[inside], cols[inside]]
         caught[~inside] = self.tail_in[entries.y.indices[~inside]]
-        n_true = np.diff(entries.y.indptr)
-        hits = np.bincount(rows, weights=caught, minlength=len(self.topk))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(n_true > 0, hits / n_true, np.nan)
+        return entries, rows, caught
 
     def _learnt(self, y_true: LabelMatrix) -> tuple[LabelMatrix, int]:
         """``y_true`` less the true labels of :attr:`excluded` labels, and how many
@@ -231,15 +237,22 @@ class LabelSets:
         if bands.n_labels != self.topk.n_labels:
             raise InvalidParameterError("bands", f"bands over the sets' {self.topk.n_labels} "
                                         "labels", f"bands over {bands.n_labels}")
-        learnt, _ = self._learnt(y_true)
+        # one pass over the true labels, counted per (document, band): each band's
+        # labels were checked, collected and looked up again, once per band
+        entries, docs, caught = self._caught(self._learnt(y_true)[0])
+        n_bands = bands.n_bands
+        cell = docs * n_bands + np.asarray(bands.band_of)[entries.y.indices]
+        n_true = np.bincount(cell, minlength=len(self) * n_bands).reshape(-1, n_bands)
+        hits = np.bincount(cell, weights=caught,
+                           minlength=len(self) * n_bands).reshape(-1, n_bands)
         rows = []
         for band, (name, size) in enumerate(zip(bands.names(), bands.sizes().tolist(),
-                                                      strict=True)):
-            recall = self._recall(without_labels(learnt, bands.band_of != band, self.topk))
-            labelled = ~np.isnan(recall)
+                                                strict=True)):
+            labelled = n_true[:, band] > 0
             rows.append({"band": name, "n_labels": int(size), "n_docs": int(labelled.sum()),
-                         "recall_mean": float(recall[labelled].mean()) if labelled.any()
-                         else None})
+                         "recall_mean": float((hits[labelled, band]
+                                               / n_true[labelled, band]).mean())
+                         if labelled.any() else None})
         return rows
 
 
