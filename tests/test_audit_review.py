@@ -2833,3 +2833,22 @@ def test_apply_review_lang_names_labels_in_that_language(tmp_path, caplog):
     result = apply("--lang", "de")
     assert result.exit_code != 0
     assert "'http://x/rent' ('Mietrecht')" in result.output, result.output
+
+
+def test_apply_review_and_read_decisions_refuse_a_bad_lang(tmp_path):
+    """apply_review(lang=None) applied a clean review without a word, and failed with an
+    AttributeError only where a refused row's message named its label: the parameter is
+    checked first, naming it, and nothing is written."""
+    vocab = LabelSpace.from_uris(["http://x/law", "http://x/rent"])
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("A ruling on rent\t<http://x/law>\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(0, "missing", "http://x/rent", "A ruling on rent")])
+    output = tmp_path / "new.tsv"
+    for lang in (None, "", "pt_BR"):
+        with pytest.raises(InvalidParameterError, match="'lang'"):
+            apply_review(corpus, review, output, vocab, lang=lang)  # type: ignore[arg-type]
+        with pytest.raises(InvalidParameterError, match="'lang'"):
+            read_decisions(review, vocab, lang=lang)  # type: ignore[arg-type]
+    assert not output.exists()
+    # a good one is taken in BCP 47's case
+    assert apply_review(corpus, review, output, vocab, lang="EN")["n_added"] == 1

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tagsmith._params import check_language
 from tagsmith._plural import plural, plural_s
 from tagsmith.audit import DECISION_VALUES
 from tagsmith.audit.detect import KINDS
@@ -903,7 +904,8 @@ def read_decisions(path: str | Path, space: LabelSpace, *, space_name: str = "th
     ``space_name`` says where ``space`` came from, in the message for a label not in it;
     ``lang``: the language its messages name labels in.
     """
-    decisions, _, counts = _read_decisions(Path(path), space, space_name, lang)
+    decisions, _, counts = _read_decisions(Path(path), space, space_name,
+                                           check_language("lang", lang))
     return decisions, counts
 
 
@@ -1345,6 +1347,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         text_column_names,
     )
 
+    # checked first: a bad one surfaced only inside the message of a refused row
+    lang = check_language("lang", lang)
     if text_columns is not None:  # read so by every reader of this call
         with reading_text_columns(text_columns_checked(text_column_names(text_columns))):
             return apply_review(corpus, review, output, space, on_error=on_error,
