@@ -85,6 +85,13 @@ def test_one_column_that_is_not_named_text(export):
         ["Refund please", "Login broken", "", "Invoice copy"]
 
 
+def test_a_column_named_twice_in_two_cases_is_read_once(export):
+    # 'Subject' matched the column 'subject' in any case after 'subject' had: the
+    # subject was joined into each text twice
+    assert [r.text for r in read_records(export, text_columns="subject,Subject,body")] == \
+        TEXTS
+
+
 def test_corpus_open_corpus_derive_and_read_labelled_take_the_columns(export, export_jsonl):
     for path in (export, export_jsonl):
         space = derive_label_space(path, text_columns="subject,body")

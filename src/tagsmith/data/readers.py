@@ -2226,7 +2226,7 @@ def _csv_text_indexes(header: list[str], text_columns: tuple[str, ...], path: Pa
             lowered.index(name.lower()) if name.lower() in lowered else None
         if i is None:
             missing.append(given)
-        else:
+        elif i not in found:  # 'subject,Subject': one column, its text read once
             found.append(i)
     if not found and "text" in lowered:  # a file of the other kind: read by its 'text'
         _read_by_its_text(path, text_columns, "column")
