@@ -92,6 +92,16 @@ def test_a_column_named_twice_in_two_cases_is_read_once(export):
         TEXTS
 
 
+def test_text_named_explicitly_holds_within_the_ambient_columns(tmp_path):
+    # label's output under --text-column subject,body keeps those keys beside 'text':
+    # read_records(text_columns="text") fell back to the command's columns and refused it
+    path = tmp_path / "labelled.jsonl"
+    path.write_text(json.dumps({"id": "1", "text": "S\n\nB", "subject": "S", "body": "B",
+                                "labels": ["a"]}) + "\n", encoding="utf-8")
+    with reading_text_columns("subject,body"):
+        assert [r.text for r in read_records(path, text_columns="text")] == ["S\n\nB"]
+
+
 def test_corpus_open_corpus_derive_and_read_labelled_take_the_columns(export, export_jsonl):
     for path in (export, export_jsonl):
         space = derive_label_space(path, text_columns="subject,body")

@@ -273,10 +273,12 @@ def read_records(path: str | Path, format: str | None = None, *,
         raise CorpusFormatError(f"text_columns {','.join(columns)} names columns of a CSV "
                                 f"or JSONL corpus; {what}: leave text_columns out",
                                 path=path, parameters=("text_columns",))
+    # None would read the columns reading_text_columns names: ("text",) reads 'text'
+    named = columns or ("text",)
     if fmt == "csv":
-        return read_csv(path, on_error=on_error, layout=layout, text_columns=columns)
+        return read_csv(path, on_error=on_error, layout=layout, text_columns=named)
     if fmt == "jsonl":
-        return read_jsonl(path, on_error=on_error, layout=layout, text_columns=columns)
+        return read_jsonl(path, on_error=on_error, layout=layout, text_columns=named)
     return _READERS[fmt](path, on_error=on_error)
 
 
