@@ -2248,7 +2248,8 @@ def test_suggest_sets_counts_the_empty_sets_that_do_not_abstain(calibrated_cli_b
     assert empty > 1  # at this alpha some sets hold no label and do not abstain
     assert (f"{n_abstain} of 50 documents ({n_abstain / 50:.1%}) abstain (send to a "
             f"human)") in result.stderr
-    assert (f"; {empty} more have an empty set (no label reaches the set's threshold) and "
+    more = " more" if n_abstain else ""  # none abstains here: "0 ...; 6 have"
+    assert (f"; {empty}{more} have an empty set (no label reaches the set's threshold) and "
             "do not abstain: a set of size 0 names no label, so send them to a human too "
             "(a smaller --alpha makes sets reach further down)") in result.stderr
     full = run("suggest", calibrated_cli_bundle, docs, "--sets", "--alpha", "0.05",
@@ -2256,6 +2257,24 @@ def test_suggest_sets_counts_the_empty_sets_that_do_not_abstain(calibrated_cli_b
     assert full.exit_code == 0, full.output
     assert all(json.loads(line)["set"]["size"] for line in full.stdout.splitlines())
     assert "empty set" not in full.stderr
+
+
+def test_the_empty_sets_are_no_more_after_no_document_abstains(capsys):
+    """With no document abstaining the line read "0 of 20 documents (0.0%) abstain (send
+    to a human); 1 more has an empty set": "more" than none."""
+    from collections import Counter
+
+    import click
+
+    from tagsmith.cli.commands import _say_abstained
+
+    with click.Context(click.Command("suggest"), obj={}):
+        _say_abstained(Counter(empty_kept=1), 20, 0.5, 4)
+        _say_abstained(Counter(abstain=2, low_confidence=2, empty_kept=3), 20, 0.5, 4)
+    none, some = capsys.readouterr().err.splitlines()
+    assert none.startswith("0 of 20 documents (0.0%) abstain (send to a human); 1 has an "
+                           "empty set (no label reaches"), none
+    assert "; 3 more have an empty set" in some, some
 
 
 def test_calibrate_says_plainly_when_no_label_can_be_suggested(calibrated_cli_bundle,

@@ -1509,7 +1509,9 @@ def _say_abstained(abstained: Counter[str], n_docs: int, min_confidence: float,
     if empty:
         # a recall or mondrian set of no label does not abstain: a support team routing
         # by the sets read "1 of 20 abstain" and lost the ticket whose set was empty
-        line += (f"; {empty:,} more {plural(empty, 'has', 'have')} an empty set (no label "
+        # "0 of 20 documents abstain; 1 more has ..." read as if one had abstained
+        line += (f"; {empty:,}{' more' if n_abstain else ''} "
+                 f"{plural(empty, 'has', 'have')} an empty set (no label "
                  "reaches the set's threshold) and do" + plural(empty, "es", "")
                  + " not abstain: a set of size 0 names no label, so send "
                  + plural(empty, "it", "them") + " to a human too (a smaller --alpha "
