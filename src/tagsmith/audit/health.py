@@ -109,7 +109,15 @@ def docs_on_parent_labels(Y: sp.csr_matrix, space: LabelSpace, *,
     >>> Y = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 1], [0, 0, 1]]))
     >>> docs_on_parent_labels(Y, space, review_rows={1: [4, 5]})
     [{'doc': 1, 'line': None, 'doc_id': None, 'labels': [0], 'review_rows': [4, 5]}]
+    >>> docs_on_parent_labels(Y, space, limit=-1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tagsmith.exceptions.InvalidParameterError: parameter 'limit' must be None or ..., got -1
     """
+    from tagsmith._params import check_int
+
+    # a negative limit dropped the last documents as a slice does
+    limit = check_int("limit", limit, 0, allow_none=True)
     n_labels = Y.shape[1]
     on_parent = _narrower_counts(space, n_labels) > 0
     per_doc = np.bincount(np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))[
