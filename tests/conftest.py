@@ -294,3 +294,14 @@ def through_npz(cls, meta: dict, arrays: dict):
     buffer.seek(0)
     with np.load(buffer, allow_pickle=False) as archive:
         return cls.from_state(meta, {key: archive[key] for key in archive.files})
+
+
+def run_quiet(*args, code: int = 0) -> str:
+    """``tagsmith -q ARGS`` in process; its output, after checking its exit ``code``."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+    assert result.exit_code == code, result.output
+    return result.output

@@ -7,11 +7,12 @@ import json
 import random
 
 import pytest
-from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.pipeline.classifier import TextClassifier
+
+from conftest import run_quiet
 
 tagsmith_cli._register_commands()
 FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
@@ -22,9 +23,7 @@ NAMES = ["R", "A", "B", "C"] + [f"{p}{i}" for p in "ABC" for i in (1, 2, 3)]
 
 
 def run(*args, code=0):
-    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
-    assert result.exit_code == code, result.output
-    return result.output
+    return run_quiet(*args, code=code)
 
 
 @pytest.fixture(scope="module")

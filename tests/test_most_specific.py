@@ -9,12 +9,13 @@ import random
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.metrics import ancestor_closure, most_specific, parent_matrix
+
+from conftest import run_quiet
 
 tagsmith_cli._register_commands()
 FAST = ["--feature-param", "char_ngrams=null", "--feature-param", "min_df=1"]
@@ -113,9 +114,7 @@ def test_equals_a_naive_per_document_reference_on_random_dags(seed):
     assert ancestor_closure(sp.csr_matrix(parents)).shape == (n, n)
 
 def run(*args, code=0):
-    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
-    assert result.exit_code == code, result.output
-    return result.output
+    return run_quiet(*args, code=code)
 
 
 @pytest.fixture(scope="module")
