@@ -6,11 +6,16 @@ uses, or from one branch of its thesaurus, and still gets its k best labels."""
 import json
 import random
 
+import numpy as np
 import pytest
 
 import tagsmith.cli as tagsmith_cli
+from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError
+from tagsmith.features.tfidf import TfidfFeaturizer
+from tagsmith.models.base import BaseModel
 from tagsmith.pipeline.classifier import TextClassifier
+from tagsmith.topk import TopK
 
 from conftest import run_quiet
 
@@ -203,3 +208,53 @@ def test_explain_with_a_restriction_explains_the_allowed_labels_and_keeps_the_ex
     first = json.loads(out.splitlines()[0])["suggestions"]
     assert [s["uri"] for s in first] == ["u:A1", "u:C3"]
     assert [e["term"] for e in first[0]["evidence"]] == ["wa1y"]
+
+
+class _ShortRanking(BaseModel):
+    """A third-party family's model that ranks the labels in id order (label 0 best,
+    whatever the text) and gives back at most ``n_labels - 1`` columns, unpadded, however
+    many are asked for; it records each width asked and refuses a 20th call (a widening
+    that never stopped)."""
+
+    name = "short-ranking"
+
+    def __init__(self):
+        self.n_labels_ = 100
+        self.asked: list[int] = []
+
+    def predict_topk(self, X, k):
+        self.asked.append(k)
+        assert len(self.asked) < 20, f"the widening never stopped: asked {self.asked}"
+        width = min(k, self.n_labels_ - 1)
+        ids = np.tile(np.arange(width, dtype=np.int32), (X.shape[0], 1))
+        return TopK(ids, -ids.astype(np.float32), self.n_labels_)
+
+
+def _short_ranking_classifier():
+    texts = ["one text", "another text"]
+    featurizer = TfidfFeaturizer(word_ngrams=(1, 1), char_ngrams=None, min_df=1).fit(texts)
+    model = _ShortRanking()
+    model.n_features_ = featurizer.n_features
+    space = LabelSpace([Label(f"u:{i}") for i in range(model.n_labels_)])
+    return TextClassifier(space, featurizer, model), model, texts
+
+
+def test_the_widening_stops_once_k_allowed_labels_are_ranked_or_every_label_was_asked():
+    """The widening's stop rule (commit 5d2b2bdc): rows whose ranking holds ``k`` allowed
+    labels stop there; a model that gives back fewer columns than asked stops once every
+    label was asked for, with the allowed labels it ranks."""
+    clf, model, texts = _short_ranking_classifier()
+    # the 30 best labels denied: the allowed ones sit from rank 31 down; k 2 of 70
+    # allowed asks 4 (the share allowed), then 16, then 64, which holds them
+    got = clf.restricted(exclude=[f"u:{i}" for i in range(30)]).predict_topk(texts, 2)
+    assert got.indices.tolist() == [[30, 31]] * 2
+    assert model.asked == [4, 16, 64]
+    # label 99 is allowed, and the model never ranks it: every label is asked for, once
+    model.asked.clear()
+    got = clf.restricted(only=["u:99"]).predict_topk(texts, 1)
+    assert got.indices.tolist() == [[-1]] * 2
+    assert model.asked == [100]
+    model.asked.clear()
+    got = clf.restricted(only=["u:98", "u:99"]).predict_topk(texts, 2)
+    assert got.indices.tolist() == [[98, -1]] * 2
+    assert model.asked == [100]
