@@ -258,3 +258,19 @@ def test_the_widening_stops_once_k_allowed_labels_are_ranked_or_every_label_was_
     got = clf.restricted(only=["u:98", "u:99"]).predict_topk(texts, 2)
     assert got.indices.tolist() == [[98, -1]] * 2
     assert model.asked == [100]
+
+
+@pytest.mark.parametrize("option", ["--only", "--exclude", "--under"])
+def test_a_mistyped_file_name_is_refused_as_no_such_file(bundles, tmp_path, option):
+    # a lone value that is no file was refused as an unknown label alone: 'got
+    # allowd.txt', which read as if the file's labels were wrong
+    (tmp_path / "allowed.txt").write_text("u:A1\n")
+    typo = tmp_path / "allowd.txt"
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", option, typo, code=2)
+    assert f"'{option}' must be a FILE of labels" in out, out
+    assert f"{typo} (no such file, nor such a label)" in out, out
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", option, tmp_path, code=2)
+    assert f"{tmp_path} (a folder, not a FILE, nor such a label)" in out, out
+    # labels separated by commas are labels: no file is spoken of
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", option, "u:A,u:Q", code=2)
+    assert "got 'u:Q'" in out and "FILE" not in out, out

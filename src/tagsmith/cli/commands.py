@@ -1237,13 +1237,20 @@ refused, as is a SKOS vocabulary (.ttl...) or a CSV one (a 'uri' column, no
 """
 
 
+#: what :func:`label_list` says of a lone value of ``--only``, ``--exclude`` or ``--under``
+#: that is no file (indexed by whether it is a folder), should it be no label either
+NOT_A_FILE = ("no such file", "a folder, not a FILE")
+
+
 def label_list(ctx: click.Context, param: click.Parameter,
                values: tuple[str, ...]) -> list[tuple[str, str | None]]:
     """A click callback for ``suggest``'s ``--only``, ``--exclude`` and ``--under``
     (repeatable): each value a FILE (one label a line; blank lines and lines starting
     with ``#`` skipped; a FILE with none is refused) or labels separated by commas, as
     ``(key, where)`` pairs (``where``: ``FILE:LINE`` for a key read from a file, else
-    None), so an unknown label is named with its line."""
+    None; for a lone value that is no file, what it is as a file: a mistyped FILE
+    was refused as an unknown label alone), so an unknown label is named with its
+    line."""
     keys: list[tuple[str, str | None]] = []
     for value in values:
         if os.path.isfile(value):
@@ -1267,6 +1274,9 @@ def label_list(ctx: click.Context, param: click.Parameter,
             raise click.BadParameter(
                 f"{value!r} is no file, nor labels separated by commas (a label is "
                 "empty): give a FILE of labels (one a line) or URI,URI,...", param=param)
+        if len(parts) == 1:  # a FILE's name mistyped read as one label: said as a file too
+            keys.append((parts[0], NOT_A_FILE[os.path.isdir(value)]))
+            continue
         keys += [(part, None) for part in parts]
     return keys
 
@@ -1286,11 +1296,16 @@ def restrict_suggestions(classifier: TextClassifier, only: list[tuple[str, str |
         names = exc.name.split(" and ")
         if not set(names) <= {"only", "exclude", "under"}:
             raise
-        got = exc.got
-        if isinstance(got, str) and got in where:
-            got = f"{got} ({where[got]})"
+        got, expected = exc.got, exc.expected
+        origin = where.get(got) if isinstance(got, str) else None
+        if origin in NOT_A_FILE:
+            # a lone value, no label and no file: a FILE's name mistyped, most likely
+            expected = f"a FILE of labels (one a line) or {expected}"
+            got = f"{got} ({origin}, nor such a label)"
+        elif origin:
+            got = f"{got} ({origin})"
         raise InvalidParameterError(" and ".join(f"--{name}" for name in names),
-                                    exc.expected, got) from None
+                                    expected, got) from None
 
 
 #: the help of ``--only``, ``--exclude`` and ``--under`` (each: FILE or LABEL,LABEL,...)
