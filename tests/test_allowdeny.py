@@ -274,3 +274,17 @@ def test_a_mistyped_file_name_is_refused_as_no_such_file(bundles, tmp_path, opti
     # labels separated by commas are labels: no file is spoken of
     out = run("suggest", bundles / "hier", bundles / "docs.txt", option, "u:A,u:Q", code=2)
     assert "got 'u:Q'" in out and "FILE" not in out, out
+
+
+def test_an_unknown_label_listed_in_two_files_names_both(bundles, tmp_path):
+    # the error named the last file alone: the first file kept the label after a fix
+    first, second = tmp_path / "ours.txt", tmp_path / "theirs.txt"
+    first.write_text("u:A1\nu:Bogus\n")
+    second.write_text("# theirs\nu:Bogus\n")
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", "--only", first,
+              "--only", second, code=2)
+    assert f"u:Bogus ({first}:2, {second}:2)" in out, out
+    # a file of another option listing the label is not where this option has it
+    out = run("suggest", bundles / "hier", bundles / "docs.txt", "--only", first,
+              "--exclude", second, code=2)
+    assert "'--only'" in out and f"u:Bogus ({first}:2)" in out, out

@@ -1287,7 +1287,12 @@ def restrict_suggestions(classifier: TextClassifier, only: list[tuple[str, str |
     """``classifier`` restricted to the labels ``suggest``'s ``--only``, ``--exclude``
     and ``--under`` allow (:meth:`TextClassifier.restricted`; ``(key, where)`` pairs of
     :func:`label_list`), a refusal naming the option, the label and where a FILE has it."""
-    where = {key: origin for key, origin in (*only, *exclude, *under) if origin}
+    # each option's keys and where each was given (a label listed in two FILEs: both)
+    where: dict[str, dict[str, list[str]]] = {}
+    for name, keys in (("only", only), ("exclude", exclude), ("under", under)):
+        for key, origin in keys:
+            if origin:
+                where.setdefault(name, {}).setdefault(key, []).append(origin)
     try:
         return classifier.restricted(only=[key for key, _ in only] or None,
                                      exclude=[key for key, _ in exclude] or None,
@@ -1297,13 +1302,14 @@ def restrict_suggestions(classifier: TextClassifier, only: list[tuple[str, str |
         if not set(names) <= {"only", "exclude", "under"}:
             raise
         got, expected = exc.got, exc.expected
-        origin = where.get(got) if isinstance(got, str) else None
-        if origin in NOT_A_FILE:
+        origins = where.get(names[0], {}).get(got, []) if isinstance(got, str) else []
+        lines = [origin for origin in origins if origin not in NOT_A_FILE]
+        if lines:
+            got = f"{got} ({', '.join(dict.fromkeys(lines))})"
+        elif origins:
             # a lone value, no label and no file: a FILE's name mistyped, most likely
             expected = f"a FILE of labels (one a line) or {expected}"
-            got = f"{got} ({origin}, nor such a label)"
-        elif origin:
-            got = f"{got} ({origin})"
+            got = f"{got} ({origins[0]}, nor such a label)"
         raise InvalidParameterError(" and ".join(f"--{name}" for name in names),
                                     expected, got) from None
 
