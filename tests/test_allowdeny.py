@@ -13,7 +13,7 @@ import tagsmith.cli as tagsmith_cli
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer
-from tagsmith.models.base import BaseModel
+from tagsmith.models.base import NESTED_TOPK, BaseModel
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.topk import TopK
 
@@ -217,6 +217,7 @@ class _ShortRanking(BaseModel):
     that never stopped)."""
 
     name = "short-ranking"
+    capabilities = frozenset({NESTED_TOPK})
 
     def __init__(self):
         self.n_labels_ = 100
@@ -288,3 +289,30 @@ def test_an_unknown_label_listed_in_two_files_names_both(bundles, tmp_path):
     out = run("suggest", bundles / "hier", bundles / "docs.txt", "--only", first,
               "--exclude", second, code=2)
     assert "'--only'" in out and f"u:Bogus ({first}:2)" in out, out
+
+
+def test_two_requests_of_a_restricted_copy_are_scored_together(bundles):
+    """suggest's ranking and a --min-recall bundle's count of the labels --k cut short
+    (two requests of one batch) were each widened on their own: the model scored every
+    text twice. Each round now scores the rows still widened once for both, with the
+    results of one request at a time."""
+    clf, model, texts = _short_ranking_classifier()
+    restricted = clf.restricted(exclude=[f"u:{i}" for i in range(30)])
+    one = restricted.predict_topk(texts, 2)
+    other = restricted.predict_topk(texts, 10)
+    model.asked.clear()
+    both = restricted.predict_topks(texts, (2, True, True), (10, True, True))
+    assert [t.indices.tolist() for t in both] == [one.indices.tolist(),
+                                                   other.indices.tolist()]
+    # k 2 asks 4, 16, 64 and k 10 asks 20, 80: the first two rounds scored at once
+    assert model.asked == [20, 80, 64]
+    real = TextClassifier.load(bundles / "hier")
+    texts = (bundles / "docs.txt").read_text().splitlines()
+    for options in ({"exclude": ["u:R", "u:A", "u:B"]}, {"under": ["u:C"]}):
+        copy = real.restricted(**options)
+        requests = ((1, True, True), (5, True, True), (3, False, False, 4))
+        together = copy.predict_topks(texts, *requests)
+        for request, got in zip(requests, together, strict=True):
+            alone = copy.predict_topks(texts, request)[0]
+            assert got.indices.tolist() == alone.indices.tolist()
+            assert got.scores.tolist() == alone.scores.tolist()

@@ -314,16 +314,19 @@ class TextClassifier:
     def _topks_of_features(self, X, requests) -> list[TopK]:
         """:meth:`_predict_topks` of texts this classifier's featurizer gave ``X``."""
         if self.allowed is not None:
-            return [self._allowed_topk(X, request) for request in requests]
+            return self._allowed_topks(X, requests)
         return self._unrestricted_topks(X, requests)
 
-    def _allowed_topk(self, X, request: tuple[int, bool, bool, int]) -> TopK:
-        """The ``k`` best allowed labels (:attr:`allowed`) of ``request``'s ranking of
-        each row of ``X``: the allowed ones of the top ``k'``, ``k'`` grown (4 times
-        at a time) for the rows whose top ``k'`` holds fewer than ``k`` of them, until
-        it does, the model lists no more candidates, or ``k'`` is every label."""
+    def _allowed_topks(self, X, requests) -> list[TopK]:
+        """For each request, the ``k`` best allowed labels (:attr:`allowed`) of its
+        ranking of each row of ``X``: the allowed ones of the top ``k'``, ``k'`` grown
+        (4 times at a time) for the rows whose top ``k'`` holds fewer than ``k`` of them,
+        until it does, the model lists no more candidates, or ``k'`` is every label.
+        Each round scores the rows some request still widens once, for every request
+        (suggest's ranking and a recall's count of what ``--k`` cut short were scored
+        once each), and each request reads its own rows: the same results as one
+        request at a time."""
         allowed = cast(np.ndarray, self.allowed)
-        k, calibrated, adjust_shift, width = request
         from tagsmith.features.views import Views
 
         # a multi-view featurizer's Views, or one matrix
@@ -331,36 +334,49 @@ class TextClassifier:
             else (X.shape[0], X.__getitem__)
         n_labels = self.n_labels
         n_allowed = int(allowed.sum())
-        want = min(k, n_allowed)
-        indices = np.full((n_docs, k), -1, dtype=np.int32)
-        scores = np.full((n_docs, k), -np.inf, dtype=np.float32)
-        # k + the labels denied holds k allowed ones for sure; a short allow list
-        # (a branch) is reached sooner by the share of labels it allows
-        wide = max(1, min(n_labels, k + (n_labels - n_allowed),
-                          max(2 * k, -(-want * n_labels // n_allowed))))
-        pending = np.arange(n_docs)
-        while pending.size:
+        wants, wides, pendings, outs = [], [], [], []
+        for k, *_ in requests:
+            want = min(k, n_allowed)
+            wants.append(want)
+            # k + the labels denied holds k allowed ones for sure; a short allow list
+            # (a branch) is reached sooner by the share of labels it allows
+            wides.append(max(1, min(n_labels, k + (n_labels - n_allowed),
+                                    max(2 * k, -(-want * n_labels // n_allowed)))))
+            pendings.append(np.arange(n_docs))
+            outs.append((np.full((n_docs, k), -1, dtype=np.int32),
+                         np.full((n_docs, k), -np.inf, dtype=np.float32)))
+        while True:
+            active = [i for i, pending in enumerate(pendings) if pending.size]
+            if not active:
+                break
+            rows = np.unique(np.concatenate([pendings[i] for i in active]))
             # the first round scores every row: X as it is
-            topk = self._unrestricted_topks(
-                X if pending.size == n_docs else rows_of(pending),
-                [(wide, calibrated, adjust_shift, max(width, wide))])[0]
-            ids = topk.indices
-            keep = (ids >= 0) & allowed[np.maximum(ids, 0)]
-            # asked for every label: done, whatever width the model gave back
-            done = (keep.sum(axis=1) >= want) | (ids[:, -1] < 0) | (wide >= n_labels)
-            # each done row's allowed candidates, in rank order (a stable sort of the
-            # kept ones first), then padding
-            order = np.argsort(~keep[done], axis=1, kind="stable")[:, :k]
-            rows = pending[done]
-            picked = np.take_along_axis(keep[done], order, axis=1)
-            got_ids = np.take_along_axis(ids[done], order, axis=1)
-            got_scores = np.take_along_axis(topk.scores[done], order, axis=1)
-            n = order.shape[1]
-            indices[rows, :n] = np.where(picked, got_ids, -1)
-            scores[rows, :n] = np.where(picked, got_scores, -np.inf)
-            pending = pending[~done]
-            wide = min(n_labels, 4 * wide)
-        return TopK._trusted(indices, scores, n_labels)
+            topks = self._unrestricted_topks(
+                X if rows.size == n_docs else rows_of(rows),
+                [(wides[i], requests[i][1], requests[i][2], max(requests[i][3], wides[i]))
+                 for i in active])
+            for i, topk in zip(active, topks, strict=True):
+                k, pending, wide = requests[i][0], pendings[i], wides[i]
+                at = np.searchsorted(rows, pending)  # this request's rows among those scored
+                ids, row_scores = topk.indices[at], topk.scores[at]
+                keep = (ids >= 0) & allowed[np.maximum(ids, 0)]
+                # asked for every label: done, whatever width the model gave back
+                done = ((keep.sum(axis=1) >= wants[i]) | (ids[:, -1] < 0)
+                        | (wide >= n_labels))
+                # each done row's allowed candidates, in rank order (a stable sort of the
+                # kept ones first), then padding
+                order = np.argsort(~keep[done], axis=1, kind="stable")[:, :k]
+                finished = pending[done]
+                picked = np.take_along_axis(keep[done], order, axis=1)
+                got_ids = np.take_along_axis(ids[done], order, axis=1)
+                got_scores = np.take_along_axis(row_scores[done], order, axis=1)
+                n = order.shape[1]
+                indices, scores = outs[i]
+                indices[finished, :n] = np.where(picked, got_ids, -1)
+                scores[finished, :n] = np.where(picked, got_scores, -np.inf)
+                pendings[i] = pending[~done]
+                wides[i] = min(n_labels, 4 * wide)
+        return [TopK._trusted(indices, scores, n_labels) for indices, scores in outs]
 
     def _unrestricted_topks(self, X, requests) -> list[TopK]:
         """:meth:`_topks_of_features` of every label."""
