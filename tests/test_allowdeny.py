@@ -13,7 +13,8 @@ import tagsmith.cli as tagsmith_cli
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer
-from tagsmith.models.base import NESTED_TOPK, BaseModel
+from tagsmith.models.base import COLUMN_TOPK, NESTED_TOPK, BaseModel
+from tagsmith.models.linear import LinearOVR
 from tagsmith.pipeline.classifier import TextClassifier
 from tagsmith.topk import TopK
 
@@ -316,3 +317,47 @@ def test_two_requests_of_a_restricted_copy_are_scored_together(bundles):
             alone = copy.predict_topks(texts, request)[0]
             assert got.indices.tolist() == alone.indices.tolist()
             assert got.scores.tolist() == alone.scores.tolist()
+
+
+class _Counted(LinearOVR):
+    """The linear model, each width it is asked to rank every label for recorded."""
+
+    def predict_topk(self, X, k):
+        self.asked = [*getattr(self, "asked", []), k]
+        return super().predict_topk(X, k)
+
+
+class _Widened(_Counted):
+    """The same, without scoring some labels alone: the widening rounds rank them."""
+
+    capabilities = LinearOVR.capabilities - {COLUMN_TOPK}
+
+
+def test_a_linear_model_scores_the_allowed_labels_alone_with_the_widening_results(bundles):
+    """A short --only list on a linear bundle asked for every label's score in widening
+    rounds (2-4 times an unrestricted call); its raw scores rank the allowed labels from
+    their own columns, with the same labels, order and scores."""
+    clf = TextClassifier.load(bundles / "hier")
+    assert isinstance(clf.model, LinearOVR) and clf.calibrator is None
+    texts = (bundles / "docs.txt").read_text().splitlines() * 3
+    for options in ({"only": ["u:A1", "u:C3"]}, {"under": "u:B"},
+                    {"exclude": ["u:R", "u:A", "u:B", "u:C"]}, {"only": ["u:B2"]}):
+        restricted = clf.restricted(**options)
+        got = {}
+        for kind in (_Counted, _Widened):
+            clf.model.__class__ = kind
+            clf.model.asked = []
+            got[kind] = [restricted.predict_topks(texts, *requests) for requests in
+                         (((1, True, True),), ((3, True, True), (5, False, False, 6)))]
+            asked = clf.model.asked
+            clf.model.__class__ = LinearOVR
+            if kind is _Counted:
+                assert asked == [], options  # the model ranked no label outside them
+        for alone, widened in zip(got[_Counted], got[_Widened], strict=True):
+            for a, b in zip(alone, widened, strict=True):
+                assert a.indices.tolist() == b.indices.tolist(), options
+                assert a.scores.tolist() == b.scores.tolist(), options
+    features = clf.featurizer.transform(texts[:2])
+    for labels in ([3, 1], [], [0, 13]):
+        with pytest.raises(InvalidParameterError, match="parameter 'labels'"):
+            clf.model.predict_topk_among(features, 1, labels)

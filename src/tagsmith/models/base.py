@@ -35,6 +35,11 @@ NEW_LABELS = "new_labels"
 #: ``predict_topk(X, k).head(j)`` is exactly ``predict_topk(X, j)`` for every ``j <= k``
 #: (ties included), so one scoring at the widest k serves several widths
 NESTED_TOPK = "nested_topk"
+#: ``predict_topk_among(X, k, labels)`` (``labels``: ascending label ids) is exactly the
+#: first ``k`` of ``labels`` in ``predict_topk(X, n_labels)``'s ranking, padded to ``k``,
+#: with their scores, from those labels' scores alone (an allow list's labels are
+#: scored, not every label)
+COLUMN_TOPK = "column_topk"
 
 
 def takes_groups(model: BaseModel) -> bool:

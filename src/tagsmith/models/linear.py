@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +25,9 @@ import scipy.sparse as sp
 from tagsmith._params import check_choice, check_int, check_number
 from tagsmith._plural import plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
+from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models.base import (
+    COLUMN_TOPK,
     NESTED_TOPK,
     SAMPLE_WEIGHT,
     SOFT_TARGETS,
@@ -81,7 +84,7 @@ class LinearOVR(BaseModel):
     """
 
     name = "linear"
-    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS, NESTED_TOPK})
+    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS, NESTED_TOPK, COLUMN_TOPK})
 
     def __init__(self, *, loss: str = "squared_hinge", C: float = 1.0, tol: float = 0.1,
                  max_iter: int = 100, prune_threshold: float = 1e-4, n_jobs: int | None = None,
@@ -219,6 +222,45 @@ class LinearOVR(BaseModel):
         if not parts:
             return TopK.from_scores(np.zeros((0, self.n_labels_), np.float32), k)
         return TopK.concatenate(parts)
+
+    def predict_topk_among(self, X: FeatureMatrix, k: int, labels: npt.ArrayLike) -> TopK:
+        """The ``k`` best of ``labels`` (ascending label ids) per document, scored as
+        :meth:`predict_topk` scores them (each label's score is its own column's, ties
+        to the lower id as there) from their weights alone: a restricted suggest's short
+        allow list asked for every label's score, in widening rounds, to rank a few.
+        Rows with fewer than ``k`` such labels are padded."""
+        self._check_fitted()
+        X = check_features(X, n_features=self.n_features_)
+        k = check_int("k", k, 1, numpy=True)
+        labels = np.asarray(labels, dtype=np.int64)
+        if (labels.ndim != 1 or not labels.size or labels[0] < 0
+                or labels[-1] >= self.n_labels_ or (np.diff(labels) <= 0).any()):
+            raise InvalidParameterError("labels", "ascending label ids, distinct, in "
+                                        f"[0, {self.n_labels_})", labels)
+        weights, intercept = self._column_weights(labels)
+        n_docs = X.shape[0]
+        indices = np.full((n_docs, k), -1, dtype=np.int32)
+        scores = np.full((n_docs, k), -np.inf, dtype=np.float32)
+        batch = max(1, 2 ** 24 // labels.size)
+        for start in range(0, n_docs, batch):
+            margins = X[start:start + batch] @ weights
+            margins = margins.toarray() if sp.issparse(margins) else np.asarray(margins)
+            part = TopK.from_scores(sigmoid((margins + intercept).astype(np.float32)), k)
+            rows = slice(start, start + part.indices.shape[0])
+            indices[rows, :part.k] = labels[part.indices]
+            scores[rows, :part.k] = part.scores
+        return TopK._trusted(indices, scores, self.n_labels_)
+
+    def _column_weights(self, labels: np.ndarray) -> tuple[Any, np.ndarray]:
+        """The weights and intercepts of ``labels`` (:meth:`_prediction_weights`' columns),
+        kept for the next call with the same labels (a restricted suggest's every batch)."""
+        key = labels.tobytes()
+        kept = getattr(self, "_kept_columns", None)
+        if kept is None or kept[0] != key or kept[1] is not self.coef_:
+            weights = self._prediction_weights()
+            kept = self._kept_columns = (key, self.coef_, weights[:, labels],
+                                         self.intercept_[labels])
+        return kept[2], kept[3]
 
     def _prediction_weights(self):
         if self.n_features_ * self.n_labels_ > DENSE_WEIGHTS_LIMIT:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,7 +30,7 @@ from tagsmith.exceptions import BundleError, DataError, InvalidParameterError
 from tagsmith.features.tfidf import _as_list
 from tagsmith.features.views import featurizer_from_state
 from tagsmith.models import get_model_class
-from tagsmith.models.base import NESTED_TOPK
+from tagsmith.models.base import COLUMN_TOPK, NESTED_TOPK
 from tagsmith.pipeline.crossfit import (
     CROSSFIT_ARRAYS,
     CROSSFIT_META,
@@ -334,8 +334,19 @@ class TextClassifier:
             else (X.shape[0], X.__getitem__)
         n_labels = self.n_labels
         n_allowed = int(allowed.sum())
-        wants, wides, pendings, outs = [], [], [], []
-        for k, *_ in requests:
+        wants, wides, pendings = [], [], []
+        outs: list[tuple[np.ndarray, np.ndarray] | None] = []
+        columns = COLUMN_TOPK in self.model.capabilities
+        for k, calibrated, *_ in requests:
+            if columns and not (calibrated and self.calibrator is not None):
+                # raw scores: the allowed labels' own columns rank them as every label's
+                # do; probabilities are ranked among the model's top candidates, which
+                # only every label's scores say
+                outs.append(None)
+                pendings.append(np.arange(0))
+                wants.append(0)
+                wides.append(0)
+                continue
             want = min(k, n_allowed)
             wants.append(want)
             # k + the labels denied holds k allowed ones for sure; a short allow list
@@ -371,12 +382,17 @@ class TextClassifier:
                 got_ids = np.take_along_axis(ids[done], order, axis=1)
                 got_scores = np.take_along_axis(row_scores[done], order, axis=1)
                 n = order.shape[1]
-                indices, scores = outs[i]
+                indices, scores = cast(tuple[np.ndarray, np.ndarray], outs[i])
                 indices[finished, :n] = np.where(picked, got_ids, -1)
                 scores[finished, :n] = np.where(picked, got_scores, -np.inf)
                 pendings[i] = pending[~done]
                 wides[i] = min(n_labels, 4 * wide)
-        return [TopK._trusted(indices, scores, n_labels) for indices, scores in outs]
+        allowed_ids = np.flatnonzero(allowed)
+        # a COLUMN_TOPK model's (no method of BaseModel)
+        among = cast(Callable[..., TopK], getattr(self.model, "predict_topk_among", None))
+        return [among(X, request[0], allowed_ids) if out is None
+                else TopK._trusted(out[0], out[1], n_labels)
+                for request, out in zip(requests, outs, strict=True)]
 
     def _unrestricted_topks(self, X, requests) -> list[TopK]:
         """:meth:`_topks_of_features` of every label."""
