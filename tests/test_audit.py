@@ -1018,12 +1018,14 @@ def test_the_missing_bound_says_which_tail_it_rests_on():
     assert bounds["missing_rate"] > 0.98 * 0.1
 
 
-def _long_tail(seed: int = 0):
+def _long_tail(seed: int = 0, *, wrong_every: int = 2, misled: bool = False):
     """Documents of one or two labels over a long tail (6 labels of 150 to 40 documents,
     12 of 12 to 4), each label with 5 words of its own among 30 filler words; a third
     of the rare labels' given pairs are wrong (a rare label put on a document of
-    another label), as a rushed moderator picks one off a long list. Returns the
-    features, the given labels and the (document, label) pairs given wrongly."""
+    another label), as a rushed moderator picks one off a long list (``wrong_every``
+    1: a half). ``misled``: each wrong label's document holds one of its words, as a
+    moderator misled by a keyword. Returns the features, the given labels and the
+    (document, label) pairs given wrongly."""
     rng = np.random.default_rng(seed)
     counts = [150, 120, 90, 70, 50, 40] + [12, 11, 10, 9, 8, 8, 7, 6, 6, 5, 5, 4]
     n_labels, n_filler = len(counts), 30
@@ -1044,9 +1046,11 @@ def _long_tail(seed: int = 0):
     wrong = []
     for label in rare:  # about one wrong given pair for every two right ones
         others = np.flatnonzero(~true[:, label])
-        for d in rng.choice(others, max(1, counts[label] // 2), replace=False):
+        for d in rng.choice(others, max(1, counts[label] // wrong_every), replace=False):
             given[d, label] = True
             wrong.append((int(d), int(label)))
+            if misled:
+                X[d, label * 5 + rng.integers(5)] += 1
     return sp.csr_matrix(X), sp.csr_matrix(given), set(wrong)
 
 
@@ -1068,9 +1072,26 @@ def test_rare_labels_wrong_pairs_are_flagged_by_their_band():
 
     assert len(flagged_rare_wrong(before)) <= 2  # 1 of the 43 wrong pairs
     found = flagged_rare_wrong(after)
-    assert len(found) >= 20  # 35, 29 of them wrong
+    assert len(found) >= 20  # 36, 29 of them wrong
     assert np.mean([pair in wrong for pair in found]) >= 0.75
     # labels of 20 documents and more, and the missing kind, are as they were
     np.testing.assert_array_equal(after.flagged[~rare | (after.kind == MISSING)],
                                   before.flagged[~rare | (before.kind == MISSING)])
     assert after.details["band_budget"]["n_flagged_wrong"] == len(found)
+
+
+def test_rare_bands_count_the_given_pairs_that_look_not_given():
+    """A band's wrong count was confident learning's, a given pair at most its label's
+    mean over the pairs not given, near 0 for a rare label: a wrong pair with a word of
+    its label scores a little above it, and half the rare labels' pairs being wrong, 36
+    were flagged (28 wrong). The count is now of the given pairs at most the band's 95%
+    quantile of its pairs not given (its lower limit): 44 flagged, 36 wrong."""
+    X, Y, wrong = _long_tail(wrong_every=1, misled=True)
+    n_given = np.asarray(Y.sum(axis=0)).ravel()
+    topk = KNNModel(n_neighbors=15).fit(X, Y).leave_one_out_topk(X, 10)
+    issues = find_label_issues(Y, topk, X=X, band_budget_below=20)
+    pick = issues.flagged & (n_given[issues.label] < 20) & (issues.kind == WRONG)
+    found = set(zip(issues.doc[pick].tolist(), issues.label[pick].tolist(), strict=True))
+    assert len(found & wrong) >= 33  # of 91 wrong pairs
+    assert len(found & wrong) >= 0.75 * len(found)
+    assert issues.details["band_budget"]["estimate"] == "not_given_quantile"

@@ -68,12 +68,19 @@ runs at any label-space size:
    few given documents has an estimated wrong count under one half (nothing flagged) and
    a posterior far below ``min_probability`` (its ``rho_minus`` scales with its given
    count), though its given pairs rank well (on a synthetic long tail, 59 wrong of 204
-   given pairs on labels of at most 15 documents: AUC 0.98). For the labels with fewer
-   than ``band_budget_below`` given documents, the *wrong* flags come from their
-   frequency band instead: the band's estimated wrong count over those labels (rounded
-   half up) is flagged, most probable first across them, without ``min_probability``,
-   as confident learning's own pruning flags a class's estimated count by rank. Missing
-   candidates keep step 6 (a model that saw a label a few times proposes it poorly).
+   given pairs on labels of at most 15 documents: AUC 0.98). For the labels with 2 to
+   ``band_budget_below - 1`` given documents (a label given once has no other document
+   to be scored from), the *wrong* flags come from their frequency band instead: the
+   band's estimated wrong count over those labels (rounded half up) is flagged, most
+   probable first across them, without ``min_probability``, as confident learning's own
+   pruning flags a class's estimated count by rank. That count is not step 3's (a given
+   pair at most its label's *mean* over its pairs not given, near 0 for a rare label: 10
+   of the 59 there): a wrong pair looks like a pair not given of its label, so the
+   band's given pairs at most the 95% quantile of its pairs not given are counted, the
+   count's one-sided 95% lower limit over 0.95 (:func:`_band_wrong_budget`; it flags 20
+   there, 17 of them wrong; without the evidence, which draws the pairs not given, the labels'
+   step 4 counts). Missing candidates keep step 6 (a model that saw a label a few times
+   proposes it poorly).
 7. **Document quality**: the probability that all of a document's labels are right,
    ``prod (1 - P(error))`` over its given labels and missing candidates.
 """
@@ -134,6 +141,10 @@ LIKELY_ERROR = 0.5
 #: calibrated on the other folds' texts, and a tail of the bounds needs
 #: ``BOUND_MIN_PAIRS`` given pairs; copies of one text are one piece of evidence there
 MIN_TEXTS_PER_FOLD = BOUND_MIN_PAIRS
+#: step 6b: a rare label's given pair counts toward its band's wrong count when its
+#: probability is at most this quantile of the band's pairs not given (the one-sided 95%
+#: of :func:`_count_limit`, whose lower limit the count then takes)
+BAND_NOT_GIVEN_QUANTILE = 0.95
 #: pairs binned at a time by :func:`mixture_bounds` (tens of millions at 10^4+ labels)
 _BOUND_CHUNK = 1 << 20
 #: pairs whose posterior is computed at a time
@@ -710,6 +721,11 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
         threshold, est_wrong_raw, est_missing_raw = _confident_counts(
             n, n_given, pos, pos_p, cand, cand_p, back, back_p, rest)
         levels = _noise_rates(n_given, band, est_wrong_raw, est_missing_raw, prior_strength)
+        # step 6b's counts read the pairs not given, which the candidates and the
+        # background stand for only where a background was drawn (with the evidence)
+        band_budget = _band_wrong_budget(n_given, band, band_budget_below, pos.labels, pos_p,
+                                         [(cand, cand_p), (back, back_p)]) \
+            if band_budget_below and len(back) else None
         wrong_rate, missing_per_given = levels["label"]
         rho_plus, rho_minus = _flip_rates(n, n_given, *levels[rates])
         wrong_prob = _posterior(pos_p, pos.labels, rho_plus, rho_minus, given=True)
@@ -766,12 +782,17 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
             issues["label"], issues["kind"], np.stack([est_missing, est_wrong]))
         if band_budget_below:
             by_band = _band_flags(issues["label"], issues["kind"], n_given, band, est_wrong,
-                                  band_budget_below)
-            rare = (n_given < band_budget_below)[issues["label"]] & (issues["kind"] == WRONG)
+                                  band_budget_below, band_budget)
+            rare = _band_rare(n_given, band_budget_below)[issues["label"]] \
+                & (issues["kind"] == WRONG)
             flagged = np.where(rare, by_band, flagged)
-            n_rare_labels = np.count_nonzero((n_given > 0) & (n_given < band_budget_below))
-            details["band_budget"] = {"n_labels": int(n_rare_labels),
-                                      "n_flagged_wrong": int(np.count_nonzero(by_band))}
+            details["band_budget"] = {
+                "n_labels": int(np.count_nonzero(_band_rare(n_given, band_budget_below))),
+                "n_flagged_wrong": int(np.count_nonzero(by_band)),
+                # what the bands' wrong counts came from (step 6b): the pairs not given,
+                # or, without the evidence's background sample, the labels' noise rates
+                "estimate": "not_given_quantile" if band_budget is not None
+                else "noise_rates"}
         if bounds is not None:
             likely = flagged & (issues["probability"] >= LIKELY_ERROR)
             details["mixture_bounds"] = floor_bounds(
@@ -1084,26 +1105,85 @@ def _within_budget(label: np.ndarray, kind: np.ndarray, budget: np.ndarray) -> n
     return out
 
 
+def _band_rare(n_given: np.ndarray, below: int) -> np.ndarray:
+    """The labels step 6b prunes by band: 2 to ``below - 1`` given documents (a label
+    given once has no other document to be scored from, so its score carries no
+    evidence for or against its pair; it keeps step 6)."""
+    return (n_given >= 2) & (n_given < below)
+
+
+def _band_wrong_budget(n_given: np.ndarray, band: np.ndarray, below: int,
+                       pos_labels: np.ndarray, pos_p: np.ndarray,
+                       not_given: list[tuple[PairSet, np.ndarray]]) -> np.ndarray:
+    """Step 6b's estimated wrong count per frequency band (shape ``(max band + 1,)``)
+    over the labels of :func:`_band_rare`, from the probabilities of their given pairs
+    (``pos_labels``, ``pos_p``) and of pair sets that together stand for their pairs not
+    given (the candidates and the weighted background, as for :func:`mixture_bounds`).
+
+    A wrong pair looks like a pair not given of its label, so a band's given pairs at
+    or below the ``BAND_NOT_GIVEN_QUANTILE`` quantile ``q`` of its pairs not given
+    count about that share of its wrong ones: the count's one-sided 95% lower limit
+    (a right pair scored as low, as a label the scorer cannot learn has, counts too:
+    the limit keeps one or two such from being read as errors) over that share. Per
+    label the counts were too few to estimate anything; confident learning's (a given
+    pair at most the label's *mean* over its pairs not given, near 0 for a rare label)
+    counted 10 of 59 wrong pairs on a synthetic long tail.
+
+    >>> labels = np.zeros(1000, np.int32)
+    >>> back = PairSet(labels, labels, np.zeros(1000, bool), np.zeros(1000, np.float32),
+    ...                np.zeros(1000, np.float32), np.ones(1000, np.float32))
+    >>> pos_p = np.r_[np.full(12, 0.01), np.full(30, 0.9)]   # 12 of 42 look not given
+    >>> _band_wrong_budget(np.array([42]), np.array([1]), 50, np.zeros(42, int), pos_p,
+    ...                    [(back, np.linspace(0.0, 0.05, 1000))]).round(1).tolist()
+    [0.0, 7.3]
+    """
+    rare = _band_rare(n_given, below)
+    budget = np.zeros(int(band.max(initial=0)) + 1)
+    for b in np.unique(band[rare]):
+        mine = rare & (band == b)
+        p_parts, w_parts = [], []
+        for pairs, p in not_given:
+            pick = mine[pairs.labels]
+            p_parts.append(np.asarray(p)[pick])
+            w_parts.append(pairs.weight[pick].astype(np.float64))
+        neg_p, neg_w = np.concatenate(p_parts), np.concatenate(w_parts)
+        if len(neg_p) == 0:
+            continue
+        order = np.argsort(neg_p, kind="stable")
+        cum = np.cumsum(neg_w[order])
+        at = min(int(np.searchsorted(cum, BAND_NOT_GIVEN_QUANTILE * cum[-1])), len(order) - 1)
+        count = float(np.count_nonzero(pos_p[mine[pos_labels]] <= neg_p[order[at]]))
+        low = _count_limit(np.array([count]), np.array([count]), -1)[0]
+        budget[b] = low / BAND_NOT_GIVEN_QUANTILE
+    return budget
+
+
 def _band_flags(label: np.ndarray, kind: np.ndarray, n_given: np.ndarray, band: np.ndarray,
-                est_wrong: np.ndarray, below: int) -> np.ndarray:
-    """Step 6b: for the labels with fewer than ``below`` given documents, each frequency
-    band's estimated wrong count over them (rounded half up) flags its *wrong*
-    candidates most probable first (``label``, ``kind``: the candidates in ranking
-    order), whatever their posterior.
+                est_wrong: np.ndarray, below: int,
+                budget: np.ndarray | None = None) -> np.ndarray:
+    """Step 6b: for the labels of :func:`_band_rare`, each frequency band's estimated
+    wrong count over them (``budget`` per band, from :func:`_band_wrong_budget`; without
+    it, the sum of their ``est_wrong``), rounded half up, flags its *wrong* candidates
+    most probable first (``label``, ``kind``: the candidates in ranking order), whatever
+    their posterior.
 
     >>> _band_flags(np.array([0, 1, 0, 2, 1]), np.array([WRONG] * 4 + [MISSING], np.int8),
     ...             np.array([3, 2, 50]), np.array([2, 2, 6]), np.array([0.3, 0.4, 5.0]), 20
     ...             ).tolist()
     [True, False, False, False, False]
+    >>> _band_flags(np.array([0, 1, 0, 2, 1]), np.array([WRONG] * 4 + [MISSING], np.int8),
+    ...             np.array([3, 2, 50]), np.array([2, 2, 6]), np.array([0.3, 0.4, 5.0]), 20,
+    ...             np.r_[0.0, 0.0, 2.6, np.zeros(4)]).tolist()
+    [True, True, True, False, False]
     """
-    rare = (n_given > 0) & (n_given < below)
+    rare = _band_rare(n_given, below)
     group = np.where(rare, band, -1)
-    budget = np.zeros((2, int(band.max(initial=0)) + 1))
-    budget[WRONG] = np.bincount(band[rare], weights=est_wrong[rare],
-                                minlength=budget.shape[1])
+    table = np.zeros((2, int(band.max(initial=0)) + 1))
+    table[WRONG] = np.bincount(band[rare], weights=est_wrong[rare],
+                               minlength=table.shape[1]) if budget is None else budget
     mine = rare[label] & (kind == WRONG)
     out = np.zeros(len(label), dtype=bool)
-    out[mine] = _within_budget(group[label[mine]], kind[mine], budget)
+    out[mine] = _within_budget(group[label[mine]], kind[mine], table)
     return out
 
 

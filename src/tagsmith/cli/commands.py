@@ -2529,7 +2529,7 @@ def _broader_moves_words(n_moves: int) -> str:
               "documents, so no pair's probability depends on its own label (1: in-sample).")
 @click.option("--band-budget-below", type=click.IntRange(min=0), default=0, metavar="N",
               show_default=True,
-              help="Labels given to fewer than N documents (e.g. 20) get wrong flags by "
+              help="Labels given to 2 to N-1 documents (N: 20, say) get wrong flags by "
               "frequency band: the band's estimated wrong count, most probable first "
               "across its labels, whatever --min-probability (0: off).")
 @click.option("--no-html", is_flag=True, help="Write the JSON report only.")

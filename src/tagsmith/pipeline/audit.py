@@ -148,7 +148,7 @@ class AuditOptions:
     whether every document should carry a label, so that one given none is missing
     one (``None``: decided from the corpus); ``calibration_folds``: the folds the
     scores' calibration is cross-fitted over (1: in-sample); ``band_budget_below``:
-    labels with fewer given documents than this (0: none) have their *wrong* flags
+    labels given to 2 or more documents, fewer than this (0: none), have their *wrong* flags
     pruned by frequency band, the band's estimated wrong count flagged by rank across
     them whatever ``min_probability`` (a label of a few documents never reaches it).
     ``single_label``: whether
