@@ -2,6 +2,7 @@
 hold its documents' text, as a helpdesk export (``id,subject,body,created_at``) does."""
 
 import json
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -128,6 +129,36 @@ def test_the_ambient_columns_hold_within_the_block_alone(export):
     assert current_text_columns() is None
     with pytest.raises(CorpusFormatError, match="no 'text' column"):
         list(read_records(export))
+
+
+def test_threads_each_read_with_their_own_columns(tmp_path, export):
+    """The columns reading_text_columns names were a module global: a library user
+    reading two corpora in two threads, each in its own block, read with the other's."""
+    other = tmp_path / "other.csv"
+    other.write_text("nr,title,labels\n1,Hello there,a\n", encoding="utf-8")
+    inside, read = threading.Barrier(2), threading.Barrier(2)
+    seen: dict[str, object] = {}
+
+    def reader(name, path, columns):
+        try:
+            with reading_text_columns(columns):
+                inside.wait(timeout=60)  # both blocks entered before either reads
+                seen[name] = (current_text_columns(), [r.text for r in read_records(path)])
+                read.wait(timeout=60)  # neither block left before both have read
+        except Exception as exc:  # noqa: BLE001 (told below, in the test's thread)
+            seen[name] = exc
+            inside.abort()
+            read.abort()
+
+    threads = [threading.Thread(target=reader, args=("export", export, "subject,body")),
+               threading.Thread(target=reader, args=("other", other, "title"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"export": (("subject", "body"), TEXTS),
+                    "other": (("title",), ["Hello there"])}
+    assert current_text_columns() is None
 
 
 # -- errors -----------------------------------------------------------------------------------

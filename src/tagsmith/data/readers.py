@@ -53,6 +53,7 @@ raise.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
 import errno
 import gzip
@@ -320,8 +321,11 @@ def read_csv(path: str | Path, *, on_error: ErrorPolicy = "fail",
 # -- the columns holding the text (--text-column) -------------------------------------------
 #: what a document's text columns are joined with, in their order (an empty one left out)
 TEXT_COLUMNS_JOINER = "\n\n"
-#: the text columns :func:`reading_text_columns` names, for the readers called without any
-_ambient_text_columns: tuple[str, ...] | None = None
+#: the text columns :func:`reading_text_columns` names, for the readers called without any:
+#: a context variable, each thread (and asyncio task) its own, where a module global had
+#: two threads reading with different columns each read the other's
+_ambient_text_columns: contextvars.ContextVar[tuple[str, ...] | None] = \
+    contextvars.ContextVar("tagsmith_text_columns", default=None)
 
 
 def text_column_names(columns: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -353,7 +357,7 @@ def text_column_names(columns: str | Sequence[str] | None) -> tuple[str, ...] | 
 def _text_columns_given(columns: str | Sequence[str] | None) -> tuple[str, ...] | None:
     """The text columns a reader reads: ``columns`` (:func:`text_column_names`), or where
     None those :func:`reading_text_columns` names; None for ``text`` (the default)."""
-    names = _ambient_text_columns if columns is None else text_column_names(columns)
+    names = _ambient_text_columns.get() if columns is None else text_column_names(columns)
     if names is None or [name.lower() for name in names] == ["text"]:
         return None
     return names
@@ -379,14 +383,15 @@ def refuse_text_columns(path: str | Path, what: str) -> None:
 def reading_text_columns(columns: str | Sequence[str] | None) -> Iterator[None]:
     """Within it, every corpus read without ``text_columns`` reads its text from
     ``columns`` (:func:`text_column_names`): the command line's ``--text-column``, given
-    once to a command and so to every reader it calls. Not for threads of their own:
-    it holds for the process while the block runs."""
-    global _ambient_text_columns
-    was, _ambient_text_columns = _ambient_text_columns, text_column_names(columns)
+    once to a command and so to every reader it calls. It holds in the thread (or
+    asyncio task) that enters it, while the block runs: another thread reads with its
+    own columns, and a thread started within the block does not see these (run it in
+    ``contextvars.copy_context()`` for that)."""
+    token = _ambient_text_columns.set(text_column_names(columns))
     try:
         yield
     finally:
-        _ambient_text_columns = was
+        _ambient_text_columns.reset(token)
 
 
 def _joined_text(values: Iterable[str]) -> str:
