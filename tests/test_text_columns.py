@@ -290,6 +290,68 @@ def test_cli_train_eval_suggest_on_the_export(tmp_path, export, export_jsonl):
         "out" in result.output
 
 
+def test_a_bundle_reads_documents_from_the_columns_it_was_trained_on(tmp_path, export,
+                                                                     export_jsonl, caplog):
+    """A bundle trained with --text-column subject,body did not keep it: suggest, eval
+    and calibrate on the same export refused it ("no 'text' column") unless given the
+    option again. The manifest records the columns, the default of every command reading
+    documents with the bundle; the option given wins."""
+    out = tmp_path / "model"
+    result = run("train", export, "-o", out, "--text-column", "subject,body", *FAST)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["training"]["text_columns"] == ["subject", "body"]
+    assert '"text_columns": [' in run("info", out).output
+    with caplog.at_level("INFO", logger="tagsmith"):  # said at INFO: not under -q
+        result = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(out), str(export)])
+    assert result.exit_code == 0, result.output
+    said = [r.getMessage() for r in caplog.records if "as the bundle" in r.getMessage()]
+    assert len(said) == 1 and "from 'subject', 'body', as the bundle" in said[0]
+    assert [json.loads(line)["doc"] for line in result.output.splitlines()] == \
+        ["T1", "T2", "T3", "T4"]
+    checked = tmp_path / "checked.csv"  # other tickets of the export's columns
+    checked.write_text("id,subject,body,labels\n" + "".join(
+        f"C{i},{subject} {i},{body},{label}\n" for i in range(6) for subject, body, label in
+        (("Refund", "charged twice", "billing"), ("Login", "cannot sign in", "access"))),
+        encoding="utf-8")
+    for args in (("eval", out, export_jsonl), ("calibrate", out, "--data", checked),
+                 ("shift", out, export)):
+        result = run(*args)
+        assert result.exit_code == 0, (args, result.output)
+    assert current_text_columns() is None
+    # a default: a plain text file is read as it is, not refused as for the option
+    plain = tmp_path / "docs.txt"
+    plain.write_text("Refund please\n", encoding="utf-8")
+    assert run("suggest", out, plain).exit_code == 0
+    # a file of 'text' beside some of the columns: refused, naming where they came from;
+    # the option given reads it
+    both = tmp_path / "both.csv"
+    both.write_text("id,text,subject,body\nB1,Refund my card,Refund,Card\n", encoding="utf-8")
+    result = run("suggest", out, both)
+    assert result.exit_code == 3
+    assert "the columns the bundle" in result.output and "--text-column text" in result.output
+    result = run("suggest", out, both, "--text-column", "text")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_bundle_trained_on_text_names_no_columns(tmp_path):
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("id,text,labels\n1,Refund please,billing\n2,Login broken,access\n"
+                      "3,Where is my invoice,billing\n4,Reset password,access\n",
+                      encoding="utf-8")
+    out = tmp_path / "model"
+    assert run("train", corpus, "-o", out, *FAST).exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert "text_columns" not in manifest["training"]
+    assert run("suggest", out, corpus).exit_code == 0
+    # a manifest's field that names no columns is refused, naming the bundle
+    manifest["training"]["text_columns"] = "subject"
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    result = run("suggest", out, corpus)
+    assert result.exit_code != 0
+    assert "training.text_columns is not a list of column names" in result.output
+
+
 def _teacher(seen):
     def answer(body):
         doc = read_data_section(user_prompt(body), "DOCUMENT")

@@ -981,13 +981,22 @@ def _reading_text_columns(ctx: click.Context, param: click.Parameter,
 
 def _within_text_columns(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
     """``callback`` run with every corpus it reads without naming its text columns read
-    from --text-column's (``reading_text_columns``), set back however it ends."""
+    from --text-column's (``reading_text_columns``), set back however it ends; without
+    the option, a command's BUNDLE (or --bundle) trained with it reads the documents
+    from the columns its manifest records (``training.text_columns``), said at INFO."""
     if callback is None:
         return None
 
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
         columns = click.get_current_context().meta.get(_TEXT_COLUMNS_META)
+        bundle = kwargs.get("bundle")
+        if columns is None and isinstance(bundle, str):
+            from tagsmith.store.bundle import recorded_text_columns
+
+            recorded = recorded_text_columns(bundle)
+            if recorded is not None:
+                return _with_bundle_columns(callback, bundle, recorded, args, kwargs)
         if columns is None:
             return callback(*args, **kwargs)
         from tagsmith.data.readers import reading_text_columns
@@ -996,6 +1005,31 @@ def _within_text_columns(callback: Callable[..., Any] | None) -> Callable[..., A
             return callback(*args, **kwargs)
 
     return run
+
+
+def _with_bundle_columns(callback: Callable[..., Any], bundle: str, columns: tuple[str, ...],
+                         args: tuple, kwargs: dict) -> Any:
+    """``callback`` run reading each CSV or JSONL corpus from the text ``columns`` that
+    ``bundle`` was trained on, a default (a TSV corpus, a folder or a plain text file is
+    read as it is); an error about them names where they came from."""
+    from tagsmith.data.readers import reading_text_columns
+    from tagsmith.exceptions import CorpusFormatError
+
+    named = ",".join(columns)
+    logging.getLogger("tagsmith").info(
+        "reading the documents' text of a CSV or JSONL corpus from %s, as the bundle %s "
+        "was trained (--text-column %s); --text-column names others ('text' reads "
+        "'text')", ", ".join(map(repr, columns)), bundle, named)
+    try:
+        with reading_text_columns(columns, default=True):
+            return callback(*args, **kwargs)
+    except CorpusFormatError as exc:
+        if type(exc) is not CorpusFormatError or "text_columns" not in exc.parameters:
+            raise
+        raise CorpusFormatError(
+            f"{exc.reason} (the columns the bundle {bundle} was trained on; give "
+            "--text-column to read others, --text-column text to read 'text')",
+            path=exc.path, line=exc.line, parameters=exc.parameters) from None
 
 
 def _text_column_option(command: str) -> click.Option:

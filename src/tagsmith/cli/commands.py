@@ -154,10 +154,18 @@ def record_training_files(classifier: TextClassifier, *, data: str, vocab: str |
     """Name in ``classifier``'s manifest the files it was trained from, as provenance
     (``training.data``, ``.vocab``, ``.dev``: their base names, which info shows beside
     the fingerprints; never read again, a renamed file changes nothing): train, distill
-    and label --budget --student (whose bundles named none) alike."""
+    and label --budget --student (whose bundles named none) alike. The --text-column
+    columns the documents were read from go to ``training.text_columns``: the commands
+    reading documents with the bundle read them so too, where given none of their own."""
+    from tagsmith.data.readers import current_text_columns
+
     # normpath: a folder given as docs/ had the base name "", naming no corpus
-    names = {key: os.path.basename(os.path.normpath(path))
-             for key, path in (("data", data), ("dev", dev), ("vocab", vocab)) if path}
+    names: dict[str, object] = {
+        key: os.path.basename(os.path.normpath(path))
+        for key, path in (("data", data), ("dev", dev), ("vocab", vocab)) if path}
+    columns = current_text_columns()
+    if columns is not None:
+        names["text_columns"] = list(columns)
     # an active student (label --budget --student) has no training section of its own
     classifier.manifest["training"] = {**names, **(classifier.manifest.get("training") or {})}
 

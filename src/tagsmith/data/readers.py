@@ -268,6 +268,9 @@ def read_records(path: str | Path, format: str | None = None, *,
     folder refuses them."""
     fmt = detect_format(path) if format is None else _check_format(format)
     columns = _text_columns_given(text_columns)
+    if columns is not None and fmt in ("tsv", "dir") and text_columns is None \
+            and _ambient_columns_default.get():
+        columns = None  # a bundle's columns: the default of a CSV or JSONL corpus alone
     if columns is not None and fmt in ("tsv", "dir"):
         what = "a TSV line's text is its first field" if fmt == "tsv" else \
             "a folder's texts are its .txt files"
@@ -326,6 +329,10 @@ TEXT_COLUMNS_JOINER = "\n\n"
 #: two threads reading with different columns each read the other's
 _ambient_text_columns: contextvars.ContextVar[tuple[str, ...] | None] = \
     contextvars.ContextVar("tagsmith_text_columns", default=None)
+#: whether those columns are a default (a bundle's, :func:`reading_text_columns`'s
+#: ``default``), which a TSV corpus, a folder or a plain text file reads without
+_ambient_columns_default: contextvars.ContextVar[bool] = \
+    contextvars.ContextVar("tagsmith_text_columns_default", default=False)
 
 
 def text_column_names(columns: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -372,7 +379,7 @@ def refuse_text_columns(path: str | Path, what: str) -> None:
     """Refuse, naming ``path``, text columns named by :func:`reading_text_columns` for
     an input read whole as text, not as a CSV or JSONL corpus (``what`` says how: "a
     plain text file, a document a line")."""
-    if _text_columns_given(None) is not None:
+    if _text_columns_given(None) is not None and not _ambient_columns_default.get():
         raise CorpusFormatError(f"text_columns names columns of a CSV or JSONL corpus, and "
                                 f"this is {what}: leave text_columns out, or give the "
                                 "documents as a .csv or .jsonl corpus", path=path,
@@ -380,17 +387,22 @@ def refuse_text_columns(path: str | Path, what: str) -> None:
 
 
 @contextlib.contextmanager
-def reading_text_columns(columns: str | Sequence[str] | None) -> Iterator[None]:
+def reading_text_columns(columns: str | Sequence[str] | None, *,
+                         default: bool = False) -> Iterator[None]:
     """Within it, every corpus read without ``text_columns`` reads its text from
     ``columns`` (:func:`text_column_names`): the command line's ``--text-column``, given
     once to a command and so to every reader it calls. It holds in the thread (or
     asyncio task) that enters it, while the block runs: another thread reads with its
     own columns, and a thread started within the block does not see these (run it in
-    ``contextvars.copy_context()`` for that)."""
+    ``contextvars.copy_context()`` for that). ``default``: the columns are a default
+    (those a bundle was trained on), read where a corpus is CSV or JSONL; a TSV corpus,
+    a folder or a plain text file is read as without them, not refused."""
     token = _ambient_text_columns.set(text_column_names(columns))
+    default_token = _ambient_columns_default.set(default)
     try:
         yield
     finally:
+        _ambient_columns_default.reset(default_token)
         _ambient_text_columns.reset(token)
 
 

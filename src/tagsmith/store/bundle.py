@@ -328,6 +328,27 @@ def is_bundle(path: str | Path) -> bool:
     return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
 
 
+def recorded_text_columns(path: str | Path) -> tuple[str, ...] | None:
+    """The text columns the bundle ``path`` was trained on (``training.text_columns``
+    of its manifest: the command line's ``--text-column``), None where it names none (a
+    bundle read from ``text``, or saved before the field) or where ``path`` is no
+    readable bundle, which loading it then says. A field that is no list of column
+    names is a BundleError naming the bundle."""
+    try:
+        manifest = _load_manifest(Path(path))
+    except (BundleError, OSError):
+        return None
+    training = manifest.get("training") if isinstance(manifest, dict) else None
+    if not isinstance(training, dict) or training.get("text_columns") is None:
+        return None
+    columns = training["text_columns"]
+    if not isinstance(columns, list) or not columns or \
+            not all(isinstance(name, str) and name.strip() for name in columns):
+        raise BundleError(f"{MANIFEST}: training.text_columns is not a list of column "
+                          f"names: {columns!r}", path=path)
+    return tuple(columns)
+
+
 def check_pointers(name: str, indptr: npt.ArrayLike, *, length: int | None = None,
                    end: int | None = None) -> np.ndarray:
     """``indptr`` as int64 when it is a 1-D integer array of offsets: starting at 0,
