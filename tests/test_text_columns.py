@@ -93,6 +93,31 @@ def test_a_column_named_twice_in_two_cases_is_read_once(export):
         TEXTS
 
 
+def test_a_name_holding_a_comma_is_quoted_as_in_a_csv_cell(tmp_path):
+    # every name was split at its commas: a column 'Subject, short' could not be named
+    path = tmp_path / "export.csv"
+    path.write_text('id,"Subject, short",body,labels\nT1,Refund,Charged twice,billing\n'
+                    "T2,Login,Cannot sign in,access\nT3,Invoice,Where is it,billing\n"
+                    "T4,Password,Reset fails,access\n", encoding="utf-8")
+    for columns in ('"Subject, short",body', ['"Subject, short"', "body"]):
+        assert [r.text for r in read_records(path, text_columns=columns)][0] == \
+            "Refund\n\nCharged twice"
+    with pytest.raises(CorpusFormatError) as caught:  # the error names it quoted so
+        list(read_records(path, text_columns='"Subject, short",bdy'))
+    assert 'text_columns "Subject, short",bdy names' in str(caught.value)
+    with pytest.raises(InvalidParameterError, match="its quotes closed"):
+        read_records(path, text_columns='"Subject, short,body')
+    result = run("train", path, "-o", tmp_path / "m", "--text-column", '"Subject, short"',
+                 "--text-column", "body", *FAST)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["training"]["text_columns"] == ["Subject, short", "body"]
+    result = run("suggest", tmp_path / "m", path)  # the bundle's columns: one, not two
+    assert result.exit_code == 0, result.output
+    result = run("train", path, "-o", tmp_path / "m", "--text-column", '"Subject, short')
+    assert result.exit_code == 2 and "its quotes closed" in result.output
+
+
 def test_text_named_explicitly_holds_within_the_ambient_columns(tmp_path):
     # label's output under --text-column subject,body keeps those keys beside 'text':
     # read_records(text_columns="text") fell back to the command's columns and refused it

@@ -1297,11 +1297,13 @@ def _check_corpus_first(source, corpus: Path) -> None:
 def text_columns_checked(columns: tuple[str, ...] | None) -> tuple[str, ...] | None:
     """``columns``, refused where they join a ``text`` column with others: apply-review
     would write that column back holding them joined."""
+    from tagsmith.data.readers import shown_text_columns
+
     if columns is not None and len(columns) > 1 and "text" in (c.lower() for c in columns):
         raise InvalidParameterError(
             "text_columns", "columns other than 'text', or 'text' alone: apply-review "
             "writes the columns back as they were, and 'text' would hold them joined",
-            ",".join(columns))
+            shown_text_columns(columns))
     return columns
 
 

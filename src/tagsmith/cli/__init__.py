@@ -975,8 +975,8 @@ def _reading_text_columns(ctx: click.Context, param: click.Parameter,
         try:
             ctx.meta[_TEXT_COLUMNS_META] = text_column_names(value)
         except InvalidParameterError as exc:
-            raise click.BadParameter(f"a column name, not {','.join(value)!r} (a comma list "
-                                     "with an empty name)", ctx, param) from exc
+            raise click.BadParameter(f"{exc.expected}, not {','.join(value)!r}", ctx,
+                                     param) from exc
 
 
 def _within_text_columns(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
@@ -1012,10 +1012,10 @@ def _with_bundle_columns(callback: Callable[..., Any], bundle: str, columns: tup
     """``callback`` run reading each CSV or JSONL corpus from the text ``columns`` that
     ``bundle`` was trained on, a default (a TSV corpus, a folder or a plain text file is
     read as it is); an error about them names where they came from."""
-    from tagsmith.data.readers import reading_text_columns
+    from tagsmith.data.readers import reading_text_columns, shown_text_columns
     from tagsmith.exceptions import CorpusFormatError
 
-    named = ",".join(columns)
+    named = shown_text_columns(columns)
     logging.getLogger("tagsmith").info(
         "reading the documents' text of a CSV or JSONL corpus from %s, as the bundle %s "
         "was trained (--text-column %s); --text-column names others ('text' reads "
@@ -1041,7 +1041,8 @@ def _text_column_option(command: str) -> click.Option:
         help="The column of a CSV corpus (key of a JSONL one) holding the documents' "
         "text, instead of 'text'; repeat it or give a comma list (--text-column "
         "subject --text-column body) to join several in that order, a blank line "
-        "between them and an empty cell left out. The columns are kept as they are "
+        "between them and an empty cell left out; a name holding a comma is quoted as "
+        "a CSV cell is ('\"Subject, short\",body'). The columns are kept as they are "
         "(apply-review writes them back untouched). Applies to every CSV or JSONL "
         f"corpus the command reads{labels}: one with none of these columns and a "
         "'text' of its own is read by its 'text' (a TSV corpus, a folder or a plain "

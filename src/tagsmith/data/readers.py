@@ -274,8 +274,8 @@ def read_records(path: str | Path, format: str | None = None, *,
     if columns is not None and fmt in ("tsv", "dir"):
         what = "a TSV line's text is its first field" if fmt == "tsv" else \
             "a folder's texts are its .txt files"
-        raise CorpusFormatError(f"text_columns {','.join(columns)} names columns of a CSV "
-                                f"or JSONL corpus; {what}: leave text_columns out",
+        raise CorpusFormatError(f"text_columns {shown_text_columns(columns)} names columns "
+                                f"of a CSV or JSONL corpus; {what}: leave text_columns out",
                                 path=path, parameters=("text_columns",))
     # None would read the columns reading_text_columns names: ("text",) reads 'text'
     named = columns or ("text",)
@@ -335,30 +335,64 @@ _ambient_columns_default: contextvars.ContextVar[bool] = \
     contextvars.ContextVar("tagsmith_text_columns_default", default=False)
 
 
+class _ColumnNames(tuple):
+    """Text columns already read from a comma list (:func:`text_column_names`): read
+    again as they are, not split anew ('Subject, short' would split at its comma)."""
+
+
+def named_text_columns(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` as text columns, each one column whatever it holds (a comma too): the
+    columns a bundle recorded, as :func:`text_column_names` read them."""
+    if not names or not all(isinstance(name, str) and name.strip() for name in names):
+        raise InvalidParameterError("text_columns", "non-empty column names", names)
+    return _ColumnNames(dict.fromkeys(name.strip() for name in names))
+
+
 def text_column_names(columns: str | Sequence[str] | None) -> tuple[str, ...] | None:
     """The text columns ``columns`` names: a name, a comma-separated list of names, or
-    a sequence of them (each may be a comma list); None for none. An empty name is an
-    :class:`InvalidParameterError`.
+    a sequence of them (each may be a comma list); None for none. A name holding a comma
+    is quoted as a CSV cell is, ``"Subject, short",body`` (a ``"`` in it doubled); an
+    empty name or a quote left open is an :class:`InvalidParameterError`.
 
     >>> text_column_names("subject, body"), text_column_names(["subject", "body,subject"])
     (('subject', 'body'), ('subject', 'body'))
+    >>> text_column_names('"Subject, short", body'), text_column_names(["a,b", '"c,d"'])
+    (('Subject, short', 'body'), ('a', 'b', 'c,d'))
     >>> text_column_names("text"), text_column_names(()) is None
     (('text',), True)
     """
-    if columns is None:
-        return None
+    if columns is None or isinstance(columns, _ColumnNames):
+        return columns
     given = [columns] if isinstance(columns, str) else list(columns)
     names: list[str] = []
     for item in given:
         if not isinstance(item, str):
             raise InvalidParameterError("text_columns", "column names (strings)", item)
-        for name in item.split(","):
+        try:  # a CSV row: a name holding a comma quoted; strict: a quote left open
+            cells = next(csv.reader([item], skipinitialspace=True, strict=True), [])
+        except csv.Error:
+            raise InvalidParameterError(
+                "text_columns", 'column names, a name holding a comma quoted ("a,b"), '
+                "its quotes closed", item) from None
+        for name in cells or [""]:
             if not name.strip():
                 raise InvalidParameterError("text_columns", "non-empty column names",
                                             ",".join(map(str, given)))
             if name.strip() not in names:
                 names.append(name.strip())
-    return tuple(names) or None
+    return _ColumnNames(names) or None
+
+
+def shown_text_columns(columns: Sequence[str]) -> str:
+    """``columns`` as ``text_columns`` (``--text-column``) takes them: a comma list, a
+    name holding a comma or a quote quoted as a CSV cell is.
+
+    >>> shown_text_columns(["subject", "body"]), shown_text_columns(["Subject, short", "x"])
+    ('subject,body', '"Subject, short",x')
+    """
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(columns)
+    return out.getvalue()
 
 
 def _text_columns_given(columns: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -423,7 +457,7 @@ def _missing_text_columns(missing: Sequence[str], found: Sequence[str], columns:
     return CorpusFormatError(
         f"no {what} {', '.join(repr(name) for name in missing)} in the "
         f"{'header' if what == 'column' else 'object'}, which text_columns "
-        f"{','.join(columns)} names; found {what}s: {shown}", path=path, line=line,
+        f"{shown_text_columns(columns)} names; found {what}s: {shown}", path=path, line=line,
         parameters=("text_columns",))
 
 
@@ -1577,8 +1611,8 @@ def _missing_text_columns_text(columns: Sequence[str], path: Path,
     """A corpus with a ``text`` column (key) of its own that ``columns`` leaves out: which
     text is meant cannot be told, and a corpus rewritten would lose one."""
     return CorpusFormatError(f"the corpus has a 'text' column of its own, which "
-                             f"text_columns {','.join(columns)} leaves out: name 'text' "
-                             "among them too, or leave text_columns out",
+                             f"text_columns {shown_text_columns(columns)} leaves out: name "
+                             "'text' among them too, or leave text_columns out",
                              path=path, line=line, parameters=("text_columns",))
 
 

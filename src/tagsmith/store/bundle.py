@@ -346,7 +346,9 @@ def recorded_text_columns(path: str | Path) -> tuple[str, ...] | None:
             not all(isinstance(name, str) and name.strip() for name in columns):
         raise BundleError(f"{MANIFEST}: training.text_columns is not a list of column "
                           f"names: {columns!r}", path=path)
-    return tuple(columns)
+    from tagsmith.data.readers import named_text_columns
+
+    return named_text_columns(columns)  # each one column: a name may hold a comma
 
 
 def check_pointers(name: str, indptr: npt.ArrayLike, *, length: int | None = None,
