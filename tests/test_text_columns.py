@@ -147,6 +147,34 @@ def test_the_default_reads_text_and_text_alone_is_the_default(tmp_path):
     assert [r.text for r in read_records(path)] == ["Rain"]
 
 
+def test_text_in_another_case_is_matched_as_the_file_matches_names(tmp_path):
+    """'Text' counted as the default, 'text': a JSONL corpus of a key 'Text' given
+    --text-column Text was refused, "missing 'text'". A name is matched as the file
+    matches its own: a CSV header in any case, a JSONL object's keys as written."""
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text("".join(json.dumps({"id": str(i), "Text": text, "labels": [label]}) + "\n"
+                             for i, (text, label) in enumerate([
+                                 ("Rain", "a"), ("Snow", "b"), ("Rain again", "a"),
+                                 ("Snow again", "b")])), encoding="utf-8")
+    assert [r.text for r in read_records(jsonl, text_columns="Text")][0] == "Rain"
+    with pytest.raises(CorpusFormatError, match="missing 'text'"):
+        list(read_records(jsonl))
+    csv_path = tmp_path / "c.csv"  # a CSV's 'Text' column is its text column, read so
+    csv_path.write_text("id,Text,labels\n1,Rain,a\n", encoding="utf-8")
+    for columns in ("Text", "text", "TEXT", None):
+        assert [r.text for r in read_records(csv_path, text_columns=columns)] == ["Rain"]
+    # a JSONL 'text' key is no 'TEXT': read by its text, as a file of none of the keys is
+    lower = tmp_path / "lower.jsonl"
+    lower.write_text(json.dumps({"id": "1", "text": "Rain"}) + "\n", encoding="utf-8")
+    assert [r.text for r in read_records(lower, text_columns="TEXT")] == ["Rain"]
+    # nor is 'Text' refused by a TSV corpus, whose text is no column, as 'text' is not
+    tsv = tmp_path / "c.tsv"
+    tsv.write_text("Rain\ta\n", encoding="utf-8")
+    assert [r.text for r in read_records(tsv, text_columns="Text")] == ["Rain"]
+    result = run("train", jsonl, "-o", tmp_path / "m", "--text-column", "Text", *FAST)
+    assert result.exit_code == 0, result.output
+
+
 def test_the_ambient_columns_hold_within_the_block_alone(export):
     with reading_text_columns(["subject", "body"]):
         assert current_text_columns() == ("subject", "body")

@@ -268,8 +268,8 @@ def read_records(path: str | Path, format: str | None = None, *,
     folder refuses them."""
     fmt = detect_format(path) if format is None else _check_format(format)
     columns = _text_columns_given(text_columns)
-    if columns is not None and fmt in ("tsv", "dir") and text_columns is None \
-            and _ambient_columns_default.get():
+    if columns is not None and fmt in ("tsv", "dir") and (_text_alone(columns) or (
+            text_columns is None and _ambient_columns_default.get())):
         columns = None  # a bundle's columns: the default of a CSV or JSONL corpus alone
     if columns is not None and fmt in ("tsv", "dir"):
         what = "a TSV line's text is its first field" if fmt == "tsv" else \
@@ -397,11 +397,20 @@ def shown_text_columns(columns: Sequence[str]) -> str:
 
 def _text_columns_given(columns: str | Sequence[str] | None) -> tuple[str, ...] | None:
     """The text columns a reader reads: ``columns`` (:func:`text_column_names`), or where
-    None those :func:`reading_text_columns` names; None for ``text`` (the default)."""
+    None those :func:`reading_text_columns` names; None for ``text`` (the default).
+    ``Text`` is no default: a CSV header matches it in any case (its ``text`` column
+    however written, as the default reads it), a JSONL object as written (its key
+    ``Text``, which the default, ``text``, left unread: "missing 'text'")."""
     names = _ambient_text_columns.get() if columns is None else text_column_names(columns)
-    if names is None or [name.lower() for name in names] == ["text"]:
+    if names is None or tuple(names) == ("text",):
         return None
     return names
+
+
+def _text_alone(names: Sequence[str]) -> bool:
+    """Whether ``names`` is ``text`` in any case: no columns to a TSV corpus, a folder
+    or a plain text file, whose text is no column (not refused)."""
+    return [name.lower() for name in names] == ["text"]
 
 
 def current_text_columns() -> tuple[str, ...] | None:
@@ -413,7 +422,8 @@ def refuse_text_columns(path: str | Path, what: str) -> None:
     """Refuse, naming ``path``, text columns named by :func:`reading_text_columns` for
     an input read whole as text, not as a CSV or JSONL corpus (``what`` says how: "a
     plain text file, a document a line")."""
-    if _text_columns_given(None) is not None and not _ambient_columns_default.get():
+    columns = _text_columns_given(None)
+    if columns is not None and not _text_alone(columns) and not _ambient_columns_default.get():
         raise CorpusFormatError(f"text_columns names columns of a CSV or JSONL corpus, and "
                                 f"this is {what}: leave text_columns out, or give the "
                                 "documents as a .csv or .jsonl corpus", path=path,
