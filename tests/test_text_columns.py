@@ -387,6 +387,23 @@ def test_a_bundle_reads_documents_from_the_columns_it_was_trained_on(tmp_path, e
     assert result.exit_code == 0, result.output
 
 
+def test_distill_records_the_columns_its_human_sample_was_read_from(tmp_path, export):
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:billing>\tbilling\n<u:access>\taccess\n", encoding="utf-8")
+    labels = tmp_path / "labels.jsonl"  # label's output: read by its 'text'
+    labels.write_text("".join(json.dumps(
+        {"id": f"L{i}", "text": text, "labels": [label], "scores": [0.9]}) + "\n"
+        for i, (text, label) in enumerate([("Refund my card", "u:billing"),
+                                           ("Cannot log in", "u:access")] * 3)),
+        encoding="utf-8")
+    out = tmp_path / "student"
+    result = run("distill", labels, "--vocab", vocab, "-o", out, "--dev-fraction", "0",
+                 "--human", export, "--text-column", "subject,body")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["training"]["text_columns"] == ["subject", "body"]
+
+
 def test_a_bundle_trained_on_text_names_no_columns(tmp_path):
     corpus = tmp_path / "c.csv"
     corpus.write_text("id,text,labels\n1,Refund please,billing\n2,Login broken,access\n"
