@@ -118,10 +118,8 @@ def docs_on_parent_labels(Y: sp.csr_matrix, space: LabelSpace, *,
 
     # a negative limit dropped the last documents as a slice does
     limit = check_int("limit", limit, 0, allow_none=True)
-    n_labels = Y.shape[1]
-    on_parent = _narrower_counts(space, n_labels) > 0
-    per_doc = np.bincount(np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))[
-        on_parent[Y.indices]], minlength=Y.shape[0])
+    on_parent = _narrower_counts(space, Y.shape[1]) > 0
+    per_doc = _per_doc_on(Y, on_parent)
     review_rows = review_rows or {}
     docs = []
     for doc in np.flatnonzero(per_doc)[:limit].tolist():
@@ -134,19 +132,16 @@ def docs_on_parent_labels(Y: sp.csr_matrix, space: LabelSpace, *,
 
 
 def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
-                   unknown: dict | None = None, list_docs_on_parents: bool = False,
-                   lines: Sequence[int] | None = None,
-                   doc_ids: Sequence[str | None] | None = None,
-                   review_rows: Mapping[int, Sequence[int]] | None = None) -> dict:
+                   unknown: dict | None = None,
+                   docs_on_parents: Sequence[dict] | None = None) -> dict:
     """Label frequencies: long tail, unused, rare, deprecated and unknown labels.
     ``unknown``: the label keys the reader dropped (``vocabulary``: whether they were
     checked against a vocabulary); without it, none were, as without a vocabulary.
-    ``list_docs_on_parents``: list the first documents given a label that has narrower
-    ones (a catalogue's product on a parent category, a code where a subcode belongs),
-    each named as the review queue names it (``doc``, ``line``, ``doc_id`` from
-    ``lines`` and ``doc_ids``) with the ranks of its review rows (``review_rows``: a
-    document's ranks, :func:`docs_on_parent_labels`); elsewhere (a thesaurus) the list
-    is empty."""
+    ``docs_on_parents``: the documents given a label that has narrower ones (a
+    catalogue's product on a parent category, a code where a subcode belongs), as
+    :func:`docs_on_parent_labels` gives them (the caller writes all of them to a
+    table too: found once, not twice); the section lists the first ones, their labels
+    named. None (a thesaurus, where such a label is no mistake): the list is empty."""
     n_labels = Y.shape[1]
     counts = np.bincount(Y.indices, minlength=n_labels)
     order = np.argsort(-counts, kind="stable")
@@ -172,21 +167,13 @@ def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
     narrower = _narrower_counts(space, n_labels)
     with_narrower = np.flatnonzero(used & (narrower > 0))
     with_narrower = with_narrower[np.argsort(-counts[with_narrower], kind="stable")]
-    on_with_narrower = np.zeros(n_labels, bool)
-    on_with_narrower[with_narrower] = True
-    per_doc_on_parent = np.bincount(
-        np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))[on_with_narrower[Y.indices]],
-        minlength=Y.shape[0])
-    n_docs_with_narrower = int(np.count_nonzero(per_doc_on_parent))
+    n_docs_with_narrower = int(np.count_nonzero(_per_doc_on(Y, narrower > 0)))
     # the documents themselves: the count alone left a coder of an ICD-coded corpus
-    # unable to find 36 of its 41 (no review row names a document the scores did not flag)
-    docs_on_parent: list[dict] = []
-    if list_docs_on_parents:
-        # whether each has a review row too: one that has none is found nowhere else
-        docs_on_parent = [
-            {**doc, "labels": [_label_ref(space, i, lang) for i in doc["labels"]]}
-            for doc in docs_on_parent_labels(Y, space, lines=lines, doc_ids=doc_ids,
-                                             review_rows=review_rows, limit=MAX_EXAMPLES)]
+    # unable to find 36 of its 41 (no review row names a document the scores did not
+    # flag); with whether each has a review row too: one that has none is found
+    # nowhere else
+    docs_on_parent = [{**doc, "labels": [_label_ref(space, i, lang) for i in doc["labels"]]}
+                      for doc in (docs_on_parents or ())[:MAX_EXAMPLES]]
     return {
         "n_used": int(used.sum()), "n_unused": int(len(unused)), "n_rare": int(len(rare)),
         "rare_below": RARE_BELOW, "n_deprecated_in_use": int(len(deprecated_used)),
@@ -218,6 +205,13 @@ def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
                                          "n_distinct": 0, "examples": []},
         "rank_frequency": {"rank": ranks.tolist(), "count": sorted_counts[ranks - 1].tolist()},
     }
+
+
+def _per_doc_on(Y: sp.csr_matrix, on: np.ndarray) -> np.ndarray:
+    """How many of each document's labels are ones ``on`` (a mask over the labels)
+    marks."""
+    return np.bincount(np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))[on[Y.indices]],
+                       minlength=Y.shape[0])
 
 
 def _narrower_counts(space: LabelSpace, n_labels: int) -> np.ndarray:

@@ -1305,8 +1305,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
             "corpus": health.corpus_section(texts, Y),
             "labels": health.labels_section(
                 Y, label_space, lang=lang, unknown=_unknown(unknown_labels, vocabulary),
-                list_docs_on_parents=on_parents, lines=lines, doc_ids=doc_ids,
-                review_rows=ranks),
+                docs_on_parents=docs_on_parents),
             "cooccurrence": health.cooccurrence_section(Y, label_space, lang=lang),
             "noise": noise,
             "duplicates": health.duplicates_section(
