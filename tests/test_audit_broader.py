@@ -472,3 +472,21 @@ def test_docs_on_parent_labels_splits_back_a_narrower_uri_holding_the_separator(
     assert (row["doc_id"], row["label_uri"], row["review_rows"]) == ("A", "Toys", "3")
     assert list_cell_entries(row["narrower_uris"], "related_rows") == [
         "Toys > Puzzles; Games", "Toys > Dolls"]
+
+
+@pytest.mark.parametrize("name", ["lines", "doc_ids"])
+@pytest.mark.parametrize("length", [1, 3])
+def test_docs_on_parent_labels_refuses_lines_or_ids_not_one_per_document(name, length):
+    """lines and doc_ids of another length than Y's rows were taken: a longer list named
+    each document by another's line or id, a shorter one failed with an IndexError (or
+    not at all, where the documents on parent labels came first). Refused, naming it."""
+    from tagsmith.audit.health import docs_on_parent_labels
+    from tagsmith.exceptions import InvalidParameterError
+
+    space = LabelSpace([Label("E"), Label("E11", broader=["E"])])
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]]))
+    values = list(range(length)) if name == "lines" else [f"d{i}" for i in range(length)]
+    with pytest.raises(InvalidParameterError,
+                       match=rf"'{name}' must be one per row of Y \(2\) or None, "
+                             rf"got '{length} of them'"):
+        docs_on_parent_labels(Y, space, **{name: values})

@@ -115,9 +115,17 @@ def docs_on_parent_labels(Y: sp.csr_matrix, space: LabelSpace, *,
     tagsmith.exceptions.InvalidParameterError: parameter 'limit' must be None or ..., got -1
     """
     from tagsmith._params import check_int
+    from tagsmith.exceptions import InvalidParameterError
 
     # a negative limit dropped the last documents as a slice does
     limit = check_int("limit", limit, 0, allow_none=True)
+    # one of each per row of Y: a list of another length named each document by another
+    # one's line or id (longer), or failed with an IndexError (shorter)
+    for name, values in (("lines", lines), ("doc_ids", doc_ids)):
+        if values is not None and len(values) != Y.shape[0]:
+            raise InvalidParameterError(
+                name, f"one per row of Y ({Y.shape[0]}) or None",
+                f"{len(values)} of them")
     on_parent = _narrower_counts(space, Y.shape[1]) > 0
     per_doc = _per_doc_on(Y, on_parent)
     review_rows = review_rows or {}
