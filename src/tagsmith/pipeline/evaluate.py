@@ -139,7 +139,9 @@ def evaluate_label_sets(Y: LabelMatrix, topk: TopK, y_pred: LabelMatrix, space: 
     report: dict = evaluate(Y, topk, y_pred, ks=tuple(ks), propensity=propensity,
                             hierarchy=space)
     if per_label:
-        report["per_label"] = label_rows(space, Y, y_pred, thresholds, forced, lang)
+        # evaluate() checked Y's and y_pred's values: counted here without a second check
+        report["per_label"] = label_rows(space, Y, y_pred, thresholds, forced, lang,
+                                         checked=True)
     return report
 
 
@@ -155,7 +157,7 @@ def per_label_report(classifier: TextClassifier, Y: LabelMatrix, y_pred: LabelMa
 
 def label_rows(space: LabelSpace, Y: LabelMatrix, y_pred: LabelMatrix,
                thresholds: np.ndarray | None, forced: np.ndarray | None = None,
-               lang: str = "en") -> list[dict]:
+               lang: str = "en", *, checked: bool = False) -> list[dict]:
     """Each label's figures at the operating point, for the labels true or predicted in
     ``Y`` or ``y_pred`` (those macro-F1 averages over), in label-id order: ``uri``,
     ``label`` (its name in ``lang``, else as
@@ -171,11 +173,19 @@ def label_rows(space: LabelSpace, Y: LabelMatrix, y_pred: LabelMatrix,
     ``f1``, and ``forced``: of ``predicted``, those below the label's threshold, each
     document's best labels that ``min_labels`` forces in (``forced``, per label; None:
     0). A rare label's figures rest on a handful of documents: the interval says
-    how little they pin down (3 of 3 found is a recall of 0.44 to 1).
+    how little they pin down (3 of 3 found is a recall of 0.44 to 1). ``Y`` and
+    ``y_pred`` hold labels 0 or 1 (an error naming ``y_true`` or ``y_pred`` otherwise);
+    ``checked``: the caller checked that already (:func:`tagsmith.metrics.evaluate`
+    did), they are counted as they are.
     """
     from tagsmith.metrics import per_label_counts, wilson_interval
+    from tagsmith.metrics.sets import _counts
 
-    tp, predicted, support = per_label_counts(Y, y_pred)
+    if checked:
+        counts = _counts(Y, y_pred)
+        tp, predicted, support = counts.tp_label, counts.pred_label, counts.true_label
+    else:
+        tp, predicted, support = per_label_counts(Y, y_pred)
     p_low, p_high = wilson_interval(tp, predicted)
     r_low, r_high = wilson_interval(tp, support)
     rows = []
