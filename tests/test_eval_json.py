@@ -729,3 +729,50 @@ def test_eval_k_of_more_digits_than_python_reads_is_refused_naming_it(tiny):
                                                    str(tiny / "test.tsv"), "--k", f"1,{huge}"])
     assert result.exit_code == 2, (result.exception, result.output[-300:])
     assert "Invalid value for '--k'" in result.output and "whole numbers >= 1" in result.output
+
+
+@pytest.mark.parametrize("lang", ["", "en us", "pt_BR", None])
+def test_the_evaluate_functions_refuse_a_lang_that_is_no_language_tag(lang):
+    """The library's evaluate functions took any lang: "" (or "pt_BR") named every
+    label of the per-label figures by the fallback's name without a word, where --lang
+    refuses it. Each refuses it as --lang does, naming 'lang' (evaluate_classifier and
+    evaluate_with_confidence before any text is scored); a tag is taken in any case."""
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.confidence import evaluate_with_confidence
+    from tagsmith.pipeline.evaluate import (
+        evaluate_classifier,
+        evaluate_label_sets,
+        evaluate_topk,
+        per_label_report,
+    )
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    space = LabelSpace([Label("u:pos", {"en": "positive", "de": "positiv"}),
+                        Label("u:neg", {"en": "negative", "de": "negativ"})])
+    texts = ["good fine great", "bad awful poor"] * 10
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 10))
+    clf = train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params={"char_ngrams": None, "min_df": 1}))
+    topk = clf.predict_topk(texts, 2)
+    y_pred = clf.label_sets(topk)
+    unread = iter(texts)  # scored, it would be used up
+    calls = {
+        "evaluate_classifier": lambda lang: evaluate_classifier(
+            clf, unread, Y, source=None, per_label=True, lang=lang),
+        "evaluate_with_confidence": lambda lang: evaluate_with_confidence(
+            clf, unread, Y, source=None, per_label=True, lang=lang),
+        "evaluate_topk": lambda lang: evaluate_topk(clf, Y, topk, per_label=True, lang=lang),
+        "evaluate_label_sets": lambda lang: evaluate_label_sets(
+            Y, topk, y_pred, space, None, per_label=True, lang=lang),
+        "per_label_report": lambda lang: per_label_report(clf, Y, y_pred, lang=lang)}
+    for name, call in calls.items():
+        with pytest.raises(InvalidParameterError, match=r"parameter 'lang' must be a "
+                                                        r"language tag"):
+            call(lang)
+        assert next(unread) == "good fine great", name  # nothing was scored
+        unread = iter(texts)
+    report = evaluate_topk(clf, Y, topk, per_label=True, lang="DE")
+    assert {row["label"] for row in report["per_label"]} == {"positiv", "negativ"}

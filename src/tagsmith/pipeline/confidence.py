@@ -33,7 +33,14 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from tagsmith._params import check_bool, check_choice, check_int, check_number, check_options
+from tagsmith._params import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_language,
+    check_number,
+    check_options,
+)
 from tagsmith._plural import and_more, plural, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.calibration.reliability import reliability_report
@@ -1402,6 +1409,7 @@ def evaluate_with_confidence(classifier: TextClassifier, texts: Iterable[str] | 
     )
 
     ks, k = evaluation_k(classifier, DEFAULT_KS if ks is None else ks, threshold)
+    lang = check_language("lang", lang)  # before any text is scored
     raw_k, reliability_k = _confidence_k(classifier, reliability_k)
     check_label_table(Y, classifier.label_space, "Y", texts=texts)
     # a Y of other rows or columns than the texts and labels was refused after every

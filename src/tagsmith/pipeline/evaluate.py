@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tagsmith._params import check_language
 from tagsmith._plural import plural, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.data.labelspace import check_label_table
@@ -95,6 +96,7 @@ def evaluate_topk(classifier: TextClassifier, Y: LabelMatrix, topk: TopK, *,
     ``lang``). ``y_pred``: the
     label sets of ``topk`` (``classifier.label_sets(topk, threshold)``) where the caller
     has them already (``eval --baseline`` compares them too)."""
+    lang = check_language("lang", lang)
     check_label_table(Y, classifier.label_space, "Y")
     if y_pred is None:
         y_pred = classifier.label_sets(topk, threshold)
@@ -133,9 +135,11 @@ def evaluate_label_sets(Y: LabelMatrix, topk: TopK, y_pred: LabelMatrix, space: 
     ``per_label`` each label's figures (:func:`label_rows`; ``thresholds``, one per
     label, are what they report as the labels' thresholds: None where the sets are no
     threshold's, ``zeroshot --eval``'s best label of each document; labels named in
-    ``lang``)."""
+    ``lang``, a language tag: another value is refused, naming it)."""
     from tagsmith.metrics import evaluate
 
+    # "" or "en us" named every label as no --lang can (the fallback's first name)
+    lang = check_language("lang", lang)
     report: dict = evaluate(Y, topk, y_pred, ks=tuple(ks), propensity=propensity,
                             hierarchy=space)
     if per_label:
@@ -150,6 +154,7 @@ def per_label_report(classifier: TextClassifier, Y: LabelMatrix, y_pred: LabelMa
                      forced: np.ndarray | None = None, lang: str = "en") -> list[dict]:
     """Each label's figures at the classifier's operating point (its tuned thresholds,
     or ``threshold`` when given): :func:`label_rows`, labels named in ``lang``."""
+    lang = check_language("lang", lang)
     thresholds = (classifier.thresholds.per_label if threshold is None
                   else np.full(classifier.n_labels, threshold))
     return label_rows(classifier.label_space, Y, y_pred, thresholds, forced, lang)
@@ -255,6 +260,7 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     as it is; None: made here.
     """
     ks, k = evaluation_k(classifier, ks, threshold)
+    lang = check_language("lang", lang)  # as --lang is: "" fell back without a word
     check_label_table(Y, classifier.label_space, "Y", texts=texts)  # before any scoring
     from tagsmith.metrics.sets import check_label_values
 
