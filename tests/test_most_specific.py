@@ -269,12 +269,6 @@ def test_evaluate_classifier_uses_a_closure_made_once_by_the_caller(bundles):
                                 most_specific=True, closure=closure)
     assert given == made_here
     assert given["micro_precision"] == pytest.approx(2 / 8)  # the leaves C and D alone
-    # a closure of another hierarchy is used as given: R > A > C alone (B and D free),
-    # so at threshold 0 B, C and D are kept
-    chain = sp.csr_matrix(([1, 1], ([1, 3], [0, 1])), shape=(5, 5))
-    other = evaluate_classifier(clf, test.texts, test.Y, threshold=0.0,
-                                most_specific=True, closure=ancestor_closure(chain))
-    assert other["micro_precision"] == pytest.approx(2 / 12)
     with pytest.raises(InvalidParameterError, match=r"parameter 'closure' must be a 5 x 5"):
         evaluate_classifier(clf, ["never scored"], sp.csr_matrix((1, 5)),
                             most_specific=True, closure=closure[:3, :3])
@@ -367,3 +361,42 @@ def test_evaluate_classifier_refuses_a_closure_without_its_diagonal(bundles):
                        r"diagonal'"):
         evaluate_classifier(clf, ["never scored"], sp.csr_matrix((1, 5)),
                             most_specific=True, closure=strict)
+
+
+@pytest.mark.parametrize("case", ["another hierarchy", "one link short", "dense", "flat"])
+def test_evaluate_classifier_refuses_a_closure_not_of_its_label_space(bundles, case):
+    """closure= took any sparse matrix of the right shape with its diagonal: the
+    closure of another hierarchy of the same width (R > A > C alone, B and D free)
+    trimmed each set by that hierarchy's ancestors (micro precision 2/12 where the
+    bundle's own gives 2/8), and a dense array was used as a matrix, where a dense
+    hierarchy is refused. Each is refused naming 'closure' (a flat label space, whose
+    closure is the identity, naming 'hierarchy', as without a closure); the label
+    space's own closure is taken (test_evaluate_classifier_uses_a_closure_made_once_by_
+    the_caller)."""
+    from tagsmith.metrics.hierarchy import most_specific_closure
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+
+    clf = TextClassifier.load(bundles / "hier")
+    own = most_specific_closure(clf.label_space, clf.n_labels)
+    if case == "another hierarchy":
+        chain = sp.csr_matrix(([1, 1], ([1, 3], [0, 1])), shape=(5, 5))
+        closure, match = ancestor_closure(chain), (
+            r"'closure' must be the ancestor closure of the label space.*entries that "
+            r"differ, e.g. label 2 with label 0 as an ancestor, which the closure leaves")
+    elif case == "one link short":  # C (3) with B (2) as an ancestor left out
+        closure = sp.lil_matrix(own)
+        closure[3, 2] = 0
+        closure, match = sp.csr_matrix(closure), (
+            r"'1 entry that differs, e.g. label 3 with label 2 as an ancestor, which the "
+            r"closure leaves out'")
+    elif case == "dense":
+        closure, match = own.toarray(), (r"'closure' must be a sparse 5 x 5 ancestor "
+                                         r"closure.*got 'a dense ndarray'")
+    else:
+        clf.label_space = LabelSpace.from_uris(clf.label_space.uris)
+        closure, match = sp.identity(5, format="csr"), (r"'hierarchy' must be a label "
+                                                        r"space with a hierarchy")
+    with pytest.raises(InvalidParameterError, match=match):
+        evaluate_classifier(clf, ["never scored"], sp.csr_matrix((1, 5)),
+                            most_specific=True, closure=closure)

@@ -272,8 +272,80 @@ def most_specific_closure(hierarchy: Hierarchy, n_labels: int,
     ``hierarchy``."""
     parents = _parents_of(hierarchy, n_labels, labels_of)
     if not parents.nnz:
-        raise InvalidParameterError(
-            "hierarchy", "a label space with a hierarchy (some label with a broader one) "
-            "to keep the most specific labels of", f"a flat label space of {n_labels:,} "
-            "labels (no label has a broader one)")
+        raise _flat(n_labels)
     return ancestor_closure(parents, "hierarchy")
+
+
+def _flat(n_labels: int) -> InvalidParameterError:
+    """The refusal of a flat hierarchy where the most specific labels are asked for:
+    the option would change nothing."""
+    return InvalidParameterError(
+        "hierarchy", "a label space with a hierarchy (some label with a broader one) "
+        "to keep the most specific labels of", f"a flat label space of {n_labels:,} "
+        "labels (no label has a broader one)")
+
+
+def check_closure(closure: object, hierarchy: Hierarchy, n_labels: int,
+                  name: str = "closure") -> sp.csr_matrix:
+    """``closure``, a closure made by the caller (:func:`most_specific_closure` of
+    ``hierarchy``, of ``n_labels`` labels), as a 0/1 CSR once it is that closure, else
+    :class:`InvalidParameterError` naming ``name``: a dense array (refused, as a dense
+    ``hierarchy`` is: ``sp.csr_matrix(closure)`` of one), one of another shape, one
+    less its diagonal (the strict ancestors), or the closure of another hierarchy of
+    the same width (checked with one product: the closure ``C`` of a hierarchy whose
+    parent matrix is ``P`` is the one matrix with ``C = I + P @ C``). A flat
+    ``hierarchy`` is refused as :func:`most_specific_closure` refuses it.
+
+    >>> from tagsmith.data.labelspace import Label, LabelSpace
+    >>> space = LabelSpace([Label("E"), Label("E11", broader=["E"]), Label("I")])
+    >>> check_closure(most_specific_closure(space, 3), space, 3).toarray().tolist()
+    [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
+    >>> chain = sp.csr_matrix(([1, 1], ([1, 2], [0, 1])), shape=(3, 3))
+    >>> try:
+    ...     check_closure(ancestor_closure(chain), space, 3)
+    ... except InvalidParameterError as exc:
+    ...     print(exc)  # doctest: +NORMALIZE_WHITESPACE
+    parameter 'closure' must be the ancestor closure of the label space (of its broader
+    labels: most_specific_closure(label_space, n_labels)), got '2 entries that differ,
+    e.g. label 2 with label 0 as an ancestor, which the label space does not make it'
+    """
+    if not sp.issparse(closure):
+        raise InvalidParameterError(
+            name, f"a sparse {n_labels} x {n_labels} ancestor closure (as "
+            "most_specific_closure makes it; sp.csr_matrix(closure) of a dense one)",
+            f"a dense {type(closure).__name__}")
+    matrix = cast("sp.spmatrix", closure)
+    if matrix.shape != (n_labels, n_labels):
+        raise InvalidParameterError(
+            name, f"a {n_labels} x {n_labels} ancestor closure (the classifier's labels)",
+            f"shape {matrix.shape}")
+    # each label its own ancestor, as ancestor_closure makes it: a closure less its
+    # diagonal (the audit's ancestor_matrix) made every label its own strict ancestor,
+    # and every set came out empty, every set metric 0, without a word
+    missing = int(n_labels - np.count_nonzero(matrix.diagonal()))
+    if missing:
+        raise InvalidParameterError(
+            name, "a reflexive ancestor closure, each label its own ancestor "
+            "(tagsmith.metrics.hierarchy.most_specific_closure)",
+            f"{missing:,} of {n_labels:,} labels with no 1 on the diagonal")
+    parents = _parents_of(hierarchy, n_labels)
+    if not parents.nnz:
+        raise _flat(n_labels)
+    given = _binary(matrix)
+    # a closure of another hierarchy of the same width trimmed each set by another
+    # hierarchy's ancestors, without a word
+    made = _binary(sp.identity(n_labels, np.int32, format="csr") + parents @ given)
+    differ = sp.coo_matrix(given - made)
+    differ.eliminate_zeros()
+    if differ.nnz:
+        first = int(np.lexsort((differ.col, differ.row))[0])
+        label, ancestor = int(differ.row[first]), int(differ.col[first])
+        how = ("which the label space does not make it" if differ.data[first] > 0
+               else "which the closure leaves out")
+        raise InvalidParameterError(
+            name, "the ancestor closure of the label space (of its broader labels: "
+            "most_specific_closure(label_space, n_labels))",
+            f"{differ.nnz:,} entr{'y' if differ.nnz == 1 else 'ies'} that differ"
+            f"{'s' if differ.nnz == 1 else ''}, e.g. label {label} with label {ancestor} "
+            f"as an ancestor, {how}")
+    return given

@@ -256,8 +256,10 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
     hierarchy is refused, naming ``hierarchy``, before any text is scored. ``closure``
     (with ``most_specific`` alone): the label space's ancestor closure, made by the
     caller already (:func:`tagsmith.metrics.hierarchy.most_specific_closure`, as ``eval
-    --most-specific`` makes it to refuse a flat space before the corpus is read), used
-    as it is; None: made here.
+    --most-specific`` makes it to refuse a flat space before the corpus is read),
+    checked to be the closure of the classifier's label space (a sparse matrix: a dense
+    one is refused, as is one of another hierarchy;
+    :func:`tagsmith.metrics.hierarchy.check_closure`) and used; None: made here.
     """
     ks, k = evaluation_k(classifier, ks, threshold)
     lang = check_language("lang", lang)  # as --lang is: "" fell back without a word
@@ -277,20 +279,11 @@ def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | Strea
         if not most_specific:
             raise InvalidParameterError("closure", "None unless most_specific=True (the "
                                         "closure is most_specific's)", "a closure")
-        n = classifier.n_labels
-        if getattr(closure, "shape", None) != (n, n):
-            raise InvalidParameterError(
-                "closure", f"a {n} x {n} ancestor closure (the classifier's labels)",
-                f"shape {getattr(closure, 'shape', type(closure).__name__)}")
-        # each label its own ancestor, as ancestor_closure makes it: a closure less its
-        # diagonal (the audit's ancestor_matrix) made every label its own strict
-        # ancestor, and every set came out empty, every set metric 0, without a word
-        missing = int(n - np.count_nonzero(closure.diagonal()))
-        if missing:
-            raise InvalidParameterError(
-                "closure", "a reflexive ancestor closure, each label its own ancestor "
-                "(tagsmith.metrics.hierarchy.most_specific_closure)",
-                f"{missing:,} of {n:,} labels with no 1 on the diagonal")
+        from tagsmith.metrics.hierarchy import check_closure
+
+        # the classifier's hierarchy's, checked with one product (a dense one, or one
+        # of another hierarchy of the same width, was used as given)
+        closure = check_closure(closure, classifier.label_space, classifier.n_labels)
     elif most_specific:  # a flat label space refused before any text is scored
         from tagsmith.metrics.hierarchy import most_specific_closure
 
