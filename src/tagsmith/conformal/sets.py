@@ -167,7 +167,11 @@ class LabelSets:
         return self._recall(self._learnt(y_true)[0])
 
     def _recall(self, y_true: LabelMatrix) -> np.ndarray:
-        entries, rows, caught = self._caught(y_true)
+        return self._recall_of(*self._caught(y_true))
+
+    def _recall_of(self, entries: Entries, rows: np.ndarray, caught: np.ndarray
+                   ) -> np.ndarray:
+        """:meth:`_recall` of :meth:`_caught`'s tuple."""
         n_true = np.diff(entries.y.indptr)
         hits = np.bincount(rows, weights=caught, minlength=len(self.topk))
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -207,13 +211,17 @@ class LabelSets:
                "tail_labels": int(self.tail_in.sum())}
         if y_true is not None:
             learnt, dropped = self._learnt(y_true)
-            recall = self._recall(learnt)
+            # the learnt labels checked, collected and looked up once for both recalls
+            # (recall_by_band left the excluded labels out and collected them again)
+            caught = self._caught(learnt)
+            recall = self._recall_of(*caught)
             labelled = ~np.isnan(recall)
             out["recall_mean"] = float(recall[labelled].mean()) if labelled.any() else None
             out["n_labelled_docs"] = int(labelled.sum())
             out["n_untrained_positives"] = dropped
             if bands is not None:
-                out["recall_by_band"] = self.recall_by_band(learnt, bands)
+                self._check_bands(bands)
+                out["recall_by_band"] = self._recall_by_band(caught, bands)
         return out
 
     def recall_by_band(self, y_true: LabelMatrix, bands: FrequencyBands) -> list[dict]:
@@ -234,12 +242,21 @@ class LabelSets:
         ...  for row in sets.recall_by_band(y, bands)]
         [('0-9', 2, 0.5), ('10+', 2, 1.0)]
         """
+        self._check_bands(bands)
+        return self._recall_by_band(self._caught(self._learnt(y_true)[0]), bands)
+
+    def _check_bands(self, bands: FrequencyBands) -> None:
         if bands.n_labels != self.topk.n_labels:
             raise InvalidParameterError("bands", f"bands over the sets' {self.topk.n_labels} "
                                         "labels", f"bands over {bands.n_labels}")
+
+    def _recall_by_band(self, caught_labels: tuple[Entries, np.ndarray, np.ndarray],
+                        bands: FrequencyBands) -> list[dict]:
+        """:meth:`recall_by_band` of :meth:`_caught`'s tuple of the learnt labels (and
+        ``bands`` checked)."""
         # one pass over the true labels, counted per (document, band): each band's
         # labels were checked, collected and looked up again, once per band
-        entries, docs, caught = self._caught(self._learnt(y_true)[0])
+        entries, docs, caught = caught_labels
         n_bands = bands.n_bands
         cell = docs * n_bands + np.asarray(bands.band_of)[entries.y.indices]
         n_true = np.bincount(cell, minlength=len(self) * n_bands).reshape(-1, n_bands)
