@@ -4327,3 +4327,41 @@ def test_suggest_help_says_a_never_trained_label_is_in_no_set():
     assert "lpicp: the whole label set, for 1-alpha of documents. A label never trained " \
            "(no training document) is in no set of any method, outside these guarantees " \
            "(lpicp: the label set less such labels)." in help_text, help_text
+
+
+#: the paths opened while an audit hook below records them (None: not recording), each
+#: with whether the opening was the reading of a plain text file (_file_documents)
+_OPENED: list[tuple[str, bool]] | None = None
+
+
+def _record_open(event, args):
+    if event == "open" and _OPENED is not None and isinstance(args[0], str | bytes | Path):
+        frame, reading = sys._getframe(1), False
+        while frame is not None and not reading:
+            reading, frame = frame.f_code.co_name == "_file_documents", frame.f_back
+        _OPENED.append((os.fsdecode(args[0]), reading))
+
+
+def test_a_text_file_among_corpora_is_opened_only_to_be_read(tmp_path):
+    """Reading a .txt file beside a JSON Lines corpus (ids told apart: the duplicate-id
+    check), each file's kind was told twice, and telling a .txt by its suffix asked the
+    corpus readers, whose refusal of a file of no corpus suffix read its head twice, to
+    say which peer tool's format it is in, a message thrown away: the .txt was opened
+    eight times to be read (twice) once. It is opened where it is read alone; the
+    documents and ids are as before."""
+    global _OPENED
+    from tagsmith.cli.commands import _read_documents
+
+    sys.addaudithook(_record_open)  # a hook cannot be removed: it records while _OPENED
+    text = tmp_path / "docs.txt"
+    text.write_text("so sad\n\nso happy\n")
+    records = tmp_path / "more.jsonl"
+    records.write_text(json.dumps({"id": "r1", "text": "angry"}) + "\n")
+    _OPENED = []
+    try:
+        documents = list(_read_documents((str(text), str(records)), False, checked=True))
+        opened = [reading for path, reading in _OPENED if path == str(text)]
+    finally:
+        _OPENED = None
+    assert documents == [(f"{text}:1", "so sad"), (f"{text}:3", "so happy"), ("r1", "angry")]
+    assert opened and all(opened), opened  # one False an opening to tell it, not read it

@@ -581,14 +581,19 @@ RECORD_FORMATS = ("csv", "jsonl")
 def record_format(name: str) -> str | None:
     """``"csv"`` or ``"jsonl"`` when ``name`` is a corpus file of that format by its
     suffix (``.csv``, ``.jsonl``, ``.ndjson``, each optionally ``.gz``), as the corpus
-    readers tell it; None for any other file (read one document per line)."""
-    from tagsmith.data.readers import detect_format
+    readers tell it; None for any other file (read one document per line), and for a
+    folder. The file is not opened: a .txt input was opened twice more per call, by
+    the corpus readers' refusal of a file of no corpus suffix, its message dropped."""
+    from tagsmith.data.readers import suffix_format
+    from tagsmith.data.textio import reachable_kind
     from tagsmith.exceptions import DataError
 
     try:
-        fmt = detect_format(name)
-    except DataError:  # no corpus suffix (or no such file)
+        if reachable_kind(name) == "a folder":
+            return None
+    except DataError:  # cannot be looked at: refused where it is read
         return None
+    fmt = suffix_format(name)
     return fmt if fmt in RECORD_FORMATS else None
 
 
@@ -721,16 +726,18 @@ def _documents(files: tuple[str, ...], whole_file: bool, stdin: bytes | None = N
     # (d1/a.txt and d2/a.txt are both 'a'; 'x:3.txt' is 'x:3'): a long text file alone
     # keeps no id per line
     made: FirstSeen[str] | None = None
-    if unique_ids and (any(name != "-" and (Path(name).is_dir() or (
-                               not whole_file and record_format(name))) for name in files)
+    # each file told once, for this and for its reading (a folder, or a record format)
+    kinds = []
+    for name in files:
+        is_dir = name != "-" and Path(name).is_dir()
+        kinds.append((name, is_dir, None if name == "-" or is_dir or whole_file
+                      else record_format(name)))
+    if unique_ids and (any(is_dir or fmt for _, is_dir, fmt in kinds)
                        or ("-" in files and "stdin" in files)):
         made = ids
     from tagsmith.data.readers import refuse_text_columns
 
-    for name in files:
-        # told once a file: record_format reads the head of a file of no corpus suffix
-        is_dir = name != "-" and Path(name).is_dir()
-        fmt = None if name == "-" or is_dir or whole_file else record_format(name)
+    for name, is_dir, fmt in kinds:
         # --text-column names a CSV or JSONL corpus's columns: refused for any other input
         if name == "-":
             refuse_text_columns("stdin", "read as text, a document "

@@ -181,16 +181,29 @@ def detect_format(path: str | Path) -> str:
     # not is_dir(): a path that cannot be looked at raised a PermissionError (3.11)
     if reachable_kind(path) == "a folder":
         return "dir"
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes.pop()
-    if suffixes and suffixes[-1] in _SUFFIXES:
-        return _SUFFIXES[suffixes[-1]]
+    fmt = suffix_format(path)
+    if fmt is not None:
+        return fmt
     if not path.exists():
         raise CorpusFormatError("file not found", path=path)
     accepted = ", ".join(sorted(_SUFFIXES)) + " (each optionally .gz) or a directory"
     raise UnsupportedFormatError(f"cannot tell the corpus format; expected {accepted}"
                                  f"{_peer_format_hint(path)}", path=path)
+
+
+def suffix_format(path: str | Path) -> str | None:
+    """The corpus format ``path``'s suffix names (optionally followed by ``.gz``), as
+    :func:`detect_format` tells a file by it: ``"tsv"``, ``"csv"`` or ``"jsonl"``; None
+    for another suffix, with the file left unread (detect_format's refusal reads its
+    head, to say which peer tool's format it is in).
+
+    >>> suffix_format("a.CSV.gz"), suffix_format("docs.txt"), suffix_format("notes")
+    ('csv', None, None)
+    """
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    return _SUFFIXES.get(suffixes[-1]) if suffixes else None
 
 
 def _peer_format_hint(path: Path) -> str:
