@@ -206,12 +206,22 @@ def header_delimiter(header: str | None, columns: frozenset[str],
         return ","
 
     def named(delimiter: str) -> int:
-        names = {name.strip().lower() if key is None else key(name)
-                 for name in next(csv.reader([header.rstrip("\r\n")],
-                                             delimiter=delimiter), [])}
-        return len(names & columns)
+        return len(header_names(header, delimiter, key) & columns)
 
     return max((",", ";", "\t"), key=named)  # max keeps the first of equals: a comma
+
+
+def header_names(header: str, delimiter: str, key: Callable[[str], str] | None = None
+                 ) -> set[str]:
+    """The names of the header line ``header`` read with ``delimiter``, each as ``key``
+    gives it (by default stripped and lower-case): :func:`header_delimiter`'s, and the
+    corpus reader's own look at a header.
+
+    >>> sorted(header_names(" Text ;ID", ";")), sorted(header_names("a,B", ",", str))
+    (['id', 'text'], ['B', 'a'])
+    """
+    return {name.strip().lower() if key is None else key(name)
+            for name in next(csv.reader([header.rstrip("\r\n")], delimiter=delimiter), [])}
 
 
 class _LineFeedRows:

@@ -80,6 +80,7 @@ from tagsmith.data.csvlimits import (
     blank_header_error,
     csv_delimiter,
     header_delimiter,
+    header_names,
     next_csv_row,
 )
 from tagsmith.data.labelspace import list_to_tsv_awk
@@ -2061,7 +2062,7 @@ def _csv_records(path: Path, on_error, layout: bool = False,
     # Excel's "sep=;" line before the header when the file was meant for Excel
     delimiter, sep_line = _csv_delimiter(first, text_columns)
     if text_columns is None and not sep_line and first is not None \
-            and delimiter == "," and "text" not in _header_names(first, ","):
+            and delimiter == "," and "text" not in header_names(first, ","):
         # no delimiter gives a 'text' column: refused below, its columns and the ones
         # that seem to hold the text told under the delimiter naming the most of those
         # (a German Excel export, ';'-separated, 'Nr;Betreff;Nachricht', was told its
@@ -2265,12 +2266,6 @@ class NoTextColumnError(CorpusFormatError):
             more = ""
         super().__init__(f"no 'text' column in the header; found columns: {found}{more}",
                          path=path, line=line, parameters=("text_columns",))
-
-
-def _header_names(line: str, delimiter: str) -> set[str]:
-    """The names, stripped and lower-case, of the header ``line`` read with ``delimiter``."""
-    return {name.strip().lower()
-            for name in next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])}
 
 
 def _csv_delimiter(first: str | None, text_columns: Sequence[str] | None) -> tuple[str, bool]:
