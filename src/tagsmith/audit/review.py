@@ -503,9 +503,10 @@ def _key_cell(key: str) -> str:
 
 
 #: a review CSV's list cells and what separates their entries (a JSONL review keeps lists)
-LIST_SEPARATORS = {"given_names": " | ", "model_top": " | ", "related_rows": "; "}
+LIST_SEPARATORS = {"given_labels": " ", "given_names": " | ", "model_top": " | ",
+                   "related_rows": "; "}
 #: the character every separator holds: a cell holding it once a separator has none inside
-_LIST_MARKS = {" | ": "|", "; ": ";"}
+_LIST_MARKS = {" ": " ", " | ": "|", "; ": ";"}
 
 
 def _list_entry(entry: str, separator: str) -> str:
@@ -541,23 +542,28 @@ def _list_cell(entries: Sequence[str], separator: str) -> str:
 
 
 def list_cell_entries(value: str, column: str) -> list[str]:
-    """The entries of a list cell of a review CSV (``given_names``, ``model_top``,
-    ``related_rows``; :data:`LIST_SEPARATORS`) as :func:`write_review` had them: split
-    at the separator, an entry in double quotes unquoted (a label name holding the
-    separator, ``'Oil | gas'``, is written so), and the ``'`` a spreadsheet-safe cell
-    starts with taken off. A cell that is not such a list (a quote left open, text after
-    a closing quote) raises :class:`~tagsmith.exceptions.ReviewFormatError` naming the
-    column.
+    """The entries of a list cell of a review CSV (``given_labels``, ``given_names``,
+    ``model_top``, ``related_rows``; :data:`LIST_SEPARATORS`) as :func:`write_review` had
+    them: split at the separator, an entry in double quotes unquoted (a label name
+    holding the separator, ``'Oil | gas'``, a URI holding a space, is written so), and
+    the ``'`` a spreadsheet-safe cell starts with taken off (of ``given_labels``, the
+    one ``label_uri`` gets too: ``'051020``). A cell that is not such a list (a quote
+    left open, text after a closing quote) raises
+    :class:`~tagsmith.exceptions.ReviewFormatError` naming the column.
 
     >>> list_cell_entries('acq (0.5) | "Oil | gas (0.25)"', "model_top")
     ['acq (0.5)', 'Oil | gas (0.25)']
     >>> list_cell_entries("'-x | y", "given_names"), list_cell_entries("", "related_rows")
     (['-x', 'y'], [])
+    >>> list_cell_entries('"Toys > Dolls" 3237', "given_labels")
+    ['Toys > Dolls', '3237']
     """
     separator = LIST_SEPARATORS.get(column)
     if separator is None:
         raise InvalidParameterError("column", f"one of {', '.join(LIST_SEPARATORS)}", column)
-    if value.startswith("'") and value[1:].startswith(FORMULA_START):
+    if column == "given_labels":  # written as label_uri is (_read_back_cell)
+        value = _unquoted(value)
+    elif value.startswith("'") and value[1:].startswith(FORMULA_START):
         value = value[1:]
     entries: list[str] = []
     at = 0
@@ -643,7 +649,10 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
                 id_cell, _key_cell(row["doc_key"]),
                 # a document of one code, 051020, showed the reviewer 51020 (never read
                 # back: given for the reviewer's eyes, so protected as label_uri is)
-                _read_back_cell(" ".join(row["given_labels"])),
+                # URIs joined by spaces, as a TSV corpus lists them; one holding a space
+                # (a category path of a catalogue without ids, 'Toys > Dolls') in double
+                # quotes, so the cell splits back (list_cell_entries)
+                _read_back_cell(_list_cell(row["given_labels"], " ")),
                 spreadsheet_safe(_list_cell(row["given_names"], " | ")),
                 spreadsheet_safe(_list_cell(row.get("model_top", []), " | ")),
                 _list_cell(row.get("related_rows", []), "; "),
