@@ -940,16 +940,44 @@ def _check_positives(Y: sp.csr_matrix, deprecated: np.ndarray | None = None,
         named = ""
         if label_space is not None:
             missing = np.flatnonzero(support == 0)
+            broader = _broader_of_taught(label_space, support)
+            n_broader = int(broader[missing].sum())
+            if n_broader:
+                # a product catalogue coded at its leaves: 2,954 of 17,217 labels "never
+                # predicted", the first five named its roots and branches, and the 734
+                # leaves truly without a product hid among the 2,220 broader categories
+                which = ("it is" if n_missing == 1 else "all" if n_missing == n_broader
+                         else f"{n_broader:,} of them")
+                retired += (f" ({which} broader than labels that have documents, which a "
+                            "corpus coded at the most specific level never carries)")
+            rank = broader[missing].astype(np.int8)
             if deprecated is not None:
                 # live labels first: the deprecated are never offered, and by index the
                 # first five of a vocabulary retiring many hid the one left untaught
-                missing = missing[np.argsort(deprecated[missing], kind="stable")]
+                rank = rank + 2 * deprecated[missing]
+            missing = missing[np.argsort(rank, kind="stable")]
             named = ": " + and_more(missing, shown, lambda i: repr(clip(
                 label_space.name_of(int(i), lang), NAME_LIMIT, collapse=False)))
         logger.warning("%s of %s label%s %s no positive training document and will never "
                        "be predicted%s%s", f"{n_missing:,}", f"{Y.shape[1]:,}",
                        plural_s(Y.shape[1]), plural(n_missing, "has", "have"), retired,
                        named)
+
+
+def _broader_of_taught(label_space: LabelSpace, support: np.ndarray) -> np.ndarray:
+    """Mask of the labels with a narrower label, at any depth, that some training
+    document carries (``support`` > 0): the broader categories of a corpus coded at its
+    leaves. All False without a hierarchy."""
+    mask = np.zeros(len(support), dtype=bool)
+    if not label_space.has_hierarchy:
+        return mask
+    todo = [int(i) for i in np.flatnonzero(support > 0)]
+    while todo:
+        for parent in label_space.broader_ids(todo.pop()):
+            if not mask[parent]:
+                mask[parent] = True
+                todo.append(parent)
+    return mask
 
 
 def _warn_deprecated_in_use(Y: sp.csr_matrix, label_space: LabelSpace) -> None:
