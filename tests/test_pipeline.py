@@ -926,6 +926,37 @@ def _untrained_label_data():
     return space, texts, Y
 
 
+def test_labels_out_of_the_sets_name_the_leaves_before_the_broader_categories():
+    """calibrate and suggest --sets on a catalogue coded at the leaves of a 17,217-label
+    product taxonomy said "2,954 labels never trained (no training document: " and named
+    five roots and branches, which no product carries, hiding the leaves without one."""
+    from tagsmith.data.labelspace import Label
+    from tagsmith.pipeline.confidence import (
+        ConfidenceOptions,
+        calibrate_classifier,
+        heldout_from_corpus,
+        untrained_out_of_sets,
+    )
+
+    space = LabelSpace([Label("u:toys", {"en": "Toys"}),
+                        Label("u:a", {"en": "Toys > Good"}, broader=["u:toys"]),
+                        Label("u:b", {"en": "Toys > Bad"}, broader=["u:toys"]),
+                        Label("u:c", {"en": "Toys > Odd"}, broader=["u:toys"])])
+    _, texts, Y = _untrained_label_data()
+    Y = sp.hstack([sp.csr_matrix((Y.shape[0], 1)), Y]).tocsr()
+    clf = train_classifier(texts, Y, space, options=TrainOptions(featurizer_params=FAST_FEATURES,
+                                                                 dev_fraction=0.0))
+    rows = [[0, 1, 0, 0] if i % 2 else [0, 0, 1, 0] for i in range(80)]
+    heldout = heldout_from_corpus(clf, [f"{text} again {i}" for i, text in
+                                        enumerate(texts * 2)],
+                                  sp.csr_matrix(np.array(rows)), k=3, source="held out")
+    calibrate_classifier(clf, heldout, options=ConfidenceOptions(min_support=1))
+    assert untrained_out_of_sets(clf, method="recall") == (
+        "2 labels never trained (no training document: 'Toys > Odd', 'Toys'; 1 of them "
+        "broader than labels that have documents) cannot be in any recall set; their "
+        "coverage is not guaranteed (the sets' guarantee is of the labels the model learnt)")
+
+
 @pytest.mark.parametrize("calibrated", [False, True])
 def test_a_label_only_the_dev_corpus_carries_is_never_suggested(calibrated, caplog):
     # a label of the dev corpus alone (a label space derived from train and dev) has no

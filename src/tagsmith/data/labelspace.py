@@ -1273,6 +1273,19 @@ class LabelSpace(Sequence[Label]):
             self._narrower = cached
         return cached
 
+    def broader_of(self, ids: Iterable[int]) -> np.ndarray:
+        """Boolean mask over the labels: those broader, at any depth, than some label
+        of ``ids`` (the broader categories of a corpus coded at those labels); all False
+        without a hierarchy."""
+        mask = np.zeros(len(self), dtype=bool)
+        todo = [int(i) for i in ids]
+        while todo:
+            for parent in self.broader_ids(todo.pop()):
+                if not mask[parent]:
+                    mask[parent] = True
+                    todo.append(parent)
+        return mask
+
     def broader_cycle(self) -> list[str] | None:
         """:func:`broader_cycle` of the labels, searched once: while no label's
         ``broader`` list has changed since it was found acyclic (labels are mutable),

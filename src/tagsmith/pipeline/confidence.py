@@ -925,8 +925,17 @@ def untrained_out_of_sets(classifier: TextClassifier, shown: int = 5,
     if not untrained.size:
         return ""
     n = int(untrained.size)
+    # the broader categories of a catalogue coded at its leaves last, counted apart:
+    # the five named were its roots and branches, hiding the leaves without a product
+    broader = classifier.label_space.broader_of(np.flatnonzero(classifier.label_counts))
+    untrained = untrained[np.argsort(broader[untrained], kind="stable")]
+    n_broader = int(broader[untrained].sum())
     names = and_more(untrained, shown,
                      lambda i: repr(classifier.label_space.name_of(int(i), lang)))
+    if n_broader:
+        which = ("it is" if n == 1 else "all" if n == n_broader
+                 else f"{n_broader:,} of them")
+        names += f"; {which} broader than labels that have documents"
     methods = conformal.methods() if method is None else [method]
     parts: dict[str, RecallControl | PowersetICP | None] = {
         "recall": conformal.recall, "mondrian": conformal.mondrian, "lpicp": conformal.lpicp}

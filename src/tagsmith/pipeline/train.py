@@ -940,7 +940,7 @@ def _check_positives(Y: sp.csr_matrix, deprecated: np.ndarray | None = None,
         named = ""
         if label_space is not None:
             missing = np.flatnonzero(support == 0)
-            broader = _broader_of_taught(label_space, support)
+            broader = label_space.broader_of(np.flatnonzero(support > 0))
             n_broader = int(broader[missing].sum())
             if n_broader:
                 # a product catalogue coded at its leaves: 2,954 of 17,217 labels "never
@@ -962,22 +962,6 @@ def _check_positives(Y: sp.csr_matrix, deprecated: np.ndarray | None = None,
                        "be predicted%s%s", f"{n_missing:,}", f"{Y.shape[1]:,}",
                        plural_s(Y.shape[1]), plural(n_missing, "has", "have"), retired,
                        named)
-
-
-def _broader_of_taught(label_space: LabelSpace, support: np.ndarray) -> np.ndarray:
-    """Mask of the labels with a narrower label, at any depth, that some training
-    document carries (``support`` > 0): the broader categories of a corpus coded at its
-    leaves. All False without a hierarchy."""
-    mask = np.zeros(len(support), dtype=bool)
-    if not label_space.has_hierarchy:
-        return mask
-    todo = [int(i) for i in np.flatnonzero(support > 0)]
-    while todo:
-        for parent in label_space.broader_ids(todo.pop()):
-            if not mask[parent]:
-                mask[parent] = True
-                todo.append(parent)
-    return mask
 
 
 def _warn_deprecated_in_use(Y: sp.csr_matrix, label_space: LabelSpace) -> None:
