@@ -1676,6 +1676,21 @@ def test_google_product_taxonomy_read_with_its_hierarchy(tmp_path, caplog, name)
     assert "8: 1 category whose parent path is not in the file has no broader" in caplog.text
 
 
+def test_google_product_taxonomy_orphan_warning_names_the_missing_parent(tmp_path, caplog):
+    # a '>' inside a category's name ('1:18 > Scale', a scale model) split it into steps,
+    # and the warning said "1 category whose parent path is not in the file has no
+    # broader label", not which parent: the name that broke was left to be found
+    path = tmp_path / "taxonomy-with-ids.en-US.txt"
+    path.write_text("# Google_Product_Taxonomy_Version: 2021-09-21\n1 - Toys\n"
+                    "2 - Toys > Cars\n3 - Toys > Cars > 1:18 > Scale\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        space = load_vocabulary(path)
+    assert space[2].broader == []
+    assert ("4: 1 category whose parent path is not in the file has no broader label (the "
+            "first's parent 'Toys > Cars > 1:18': a copy trimmed of it, or a '>' inside a "
+            "category's name, which splits the name into steps)") in caplog.text, caplog.text
+
+
 def test_google_product_taxonomy_path_given_two_ids_refused_naming_both_lines(tmp_path,
                                                                             caplog):
     """Two ids of one path were both read without a word, the children given the first

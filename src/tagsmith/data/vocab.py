@@ -96,7 +96,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from tagsmith._params import check_choice
-from tagsmith._plural import plural, plural_s
+from tagsmith._plural import NAME_LIMIT, clip, plural, plural_s
 from tagsmith.data.csvlimits import (
     blank_header_error,
     csv_delimiter,
@@ -587,7 +587,7 @@ def _google_rows(path: Path, language: str) -> Iterator[Row]:
             ids.setdefault(name, uri)
             lines.setdefault(name, number)
             rows.append((number, Label(uri, pref_labels={language: name})))
-    orphans: list[int] = []
+    orphans: list[tuple[int, str]] = []
     for number, label in rows:
         if isinstance(label, Label):
             name = label.pref_labels[language]
@@ -595,12 +595,19 @@ def _google_rows(path: Path, language: str) -> Iterator[Row]:
             if sep and parent in ids:
                 label.broader = [ids[parent]]
             elif sep:
-                orphans.append(number)
+                orphans.append((number, parent))
         yield number, label
     if orphans:
+        # the first one's missing parent named: a '>' inside a category's name ('Toys >
+        # Cars > 1:18 > Scale') splits it into two steps, the step before it taken for a
+        # parent the file never has, and the warning said only "1 category"
+        number, parent = orphans[0]
         logger.warning("%s:%d: %s categor%s whose parent path is not in the file ha%s no "
-                       "broader label", path, orphans[0], f"{len(orphans):,}",
-                       plural(len(orphans), "y", "ies"), plural(len(orphans), "s", "ve"))
+                       "broader label (the first's parent %r: a copy trimmed of it, or a "
+                       "'>' inside a category's name, which splits the name into steps)",
+                       path, number, f"{len(orphans):,}",
+                       plural(len(orphans), "y", "ies"), plural(len(orphans), "s", "ve"),
+                       clip(parent, NAME_LIMIT, collapse=False))
 
 
 def _csv_rows(path: Path, language: str) -> Iterator[Row]:
