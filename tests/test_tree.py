@@ -1,6 +1,8 @@
 """The compiled linear solver and the label tree."""
 
 import json
+import re
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -1051,10 +1053,11 @@ def test_a_refit_reuses_the_clustering_and_places_the_labels_it_learns(caplog):
     # document of goes to the leaf of the labels most like it, not where chance put it
     X, Y = _clustered_problem()
     part = Y.tolil()
-    part[:, 7] = 0  # label 7's documents were all held out
+    # label 0's documents were all held out (label 7's nearest leaf is full: it stays)
+    part[:, 0] = 0
     first = LabelTree(branching=2, leaf_size=4, n_jobs=1).fit(X, part.tocsr())
     place = np.zeros(Y.shape[1], bool)
-    place[7] = True
+    place[0] = True
     with caplog.at_level("INFO", logger="tagsmith"):
         refit = LabelTree(branching=2, leaf_size=4, n_jobs=1).fit(X, Y, clustering_of=first,
                                                                   place=place)
@@ -1062,19 +1065,48 @@ def test_a_refit_reuses_the_clustering_and_places_the_labels_it_learns(caplog):
     assert not any("clustering 60 labels" in message for message in messages)
     assert any("reused; 1 label it saw no document of moved" in message for message in messages)
     before, after = _leaves_of(first), _leaves_of(refit)
-    assert {label: node for label, node in before.items() if label != 7} == \
-        {label: node for label, node in after.items() if label != 7}
-    # label 7's leaf is the one whose other labels' mean representation is nearest its own
+    assert {label: node for label, node in before.items() if label != 0} == \
+        {label: node for label, node in after.items() if label != 0}
+    # label 0's leaf is the one whose other labels' mean representation is nearest its own
     reps = refit._label_representations(X, Y, None).toarray()
     leaves = {node for node in after.values()}
 
     def nearness(node):
-        mates = [label for label, at in after.items() if at == node and label != 7]
+        mates = [label for label, at in after.items() if at == node and label != 0]
         centroid = reps[mates].sum(axis=0)
-        return float(reps[7] @ centroid / np.linalg.norm(centroid))
+        return float(reps[0] @ centroid / np.linalg.norm(centroid))
 
-    assert nearness(after[7]) == pytest.approx(max(nearness(node) for node in leaves))
-    assert nearness(after[7]) > nearness(before[7])
-    assert refit.predict_topk(X[Y[:, 7].nonzero()[0][:20]], 3).indices[:, 0].tolist().count(7) > 0
+    # among the leaves with room: one holding leaf_size labels takes no more (see
+    # the test below)
+    sizes = Counter(before.values())
+    room = {node for node in leaves if sizes[node] < 4 or node == before[0]}
+    assert nearness(after[0]) == pytest.approx(max(nearness(node) for node in room))
+    assert nearness(after[0]) > nearness(before[0])
+    assert refit.predict_topk(X[Y[:, 0].nonzero()[0][:20]], 3).indices[:, 0].tolist().count(0) > 0
     with pytest.raises(InvalidParameterError, match="clustering_of"):
         LabelTree(n_jobs=1).fit(X[:, :], Y[:, :10], clustering_of=first)
+
+
+def test_a_refit_placing_labels_keeps_leaf_size_a_maximum(caplog):
+    # README promises leaf_size as the most labels per leaf; the refit moved each label
+    # the held-out fit never saw into its nearest leaf whether or not it was full, and
+    # leaves of 4 grew to 5
+    X, Y = _clustered_problem()
+    unseen = [7, 8, 9, 10, 11, 12]
+    part = Y.tolil()
+    part[:, unseen] = 0
+    first = LabelTree(branching=2, leaf_size=4, n_jobs=1).fit(X, part.tocsr())
+    place = np.zeros(Y.shape[1], bool)
+    place[unseen] = True
+    with caplog.at_level("INFO", logger="tagsmith"):
+        refit = LabelTree(branching=2, leaf_size=4, n_jobs=1).fit(X, Y, clustering_of=first,
+                                                                  place=place)
+    # labels did move (the nearest leaf is often not the one chance gave them)
+    moved = [int(found.group(1)) for record in caplog.records
+             if (found := re.search(r"reused; (\d+) labels? it saw no document of moved",
+                                    record.getMessage()))]
+    assert moved and moved[0] > 0
+    after = _leaves_of(refit)
+    assert sorted(after) == list(range(Y.shape[1]))
+    assert max(Counter(after.values()).values()) <= 4
+    assert max(Counter(_leaves_of(first).values()).values()) == 4  # full leaves there were

@@ -214,8 +214,9 @@ class LabelTree(BaseModel):
         again (``train``'s refit on all documents reuses the held-out fit's, its
         longest single step at 25k labels). ``place`` (a mask over the labels): those
         the tree given saw no document of, each moved to the leaf whose labels' mean
-        representation here is nearest its own (one with no document here either,
-        or none near, stays where it was).
+        representation here is nearest its own among the leaves holding fewer than
+        ``leaf_size`` labels, so no leaf grows past it (one with no document here
+        either, or none nearer than its own leaf, stays where it was).
         """
         self._validate_params()
         X = check_features(X)
@@ -258,8 +259,9 @@ class LabelTree(BaseModel):
             for tree in range(n_trees):
                 started = time.perf_counter()
                 if clustering_of is not None:
-                    nodes, node_labels, moved = _reused_tree(clustering_of.trees_[tree], reps,
-                                                             place)
+                    nodes, node_labels, moved = _reused_tree(
+                        clustering_of.trees_[tree], reps, place,
+                        leaf_sizes[tree % len(leaf_sizes)])
                     logger.info("label tree %d: the clustering of the fit before, reused; "
                                 "%s label%s it saw no document of moved to their nearest "
                                 "leaf (%.1f s)", tree, f"{moved:,}", plural_s(moved),
@@ -952,11 +954,13 @@ def build_tree(reps: sp.csr_matrix, *, branching: int, leaf_size: int, max_depth
 
 
 def _reused_tree(arrays: dict, reps: sp.csr_matrix | None,
-                 place: np.ndarray | None) -> tuple[list, list[np.ndarray], int]:
+                 place: np.ndarray | None,
+                 leaf_size: int) -> tuple[list, list[np.ndarray], int]:
     """The ``nodes`` and ``node_labels`` (as :func:`build_tree` returns them) of a fitted
     tree's arrays, with the labels in ``place`` that have a representation in ``reps``
-    moved to the leaf of the most similar mean representation of the labels staying;
-    a leaf that would be left empty keeps them. Also: how many labels moved."""
+    moved to the leaf of the most similar mean representation of the labels staying
+    among the leaves with room (fewer than ``leaf_size`` labels); a leaf that would be
+    left empty keeps them. Also: how many labels moved."""
     ptr, target, is_label = (arrays["node_slot_ptr_"], arrays["slot_target_"],
                              arrays["slot_is_label_"])
     nodes: list = []
@@ -981,12 +985,27 @@ def _reused_tree(arrays: dict, reps: sp.csr_matrix | None,
             centroids = _normalize_rows(sp.csr_matrix(members @ reps))
             movers = np.flatnonzero(moving)
             similarity = np.asarray((reps[movers] @ centroids.T).todense())
-            best = similarity.argmax(axis=1)
-            near = (similarity[np.arange(len(movers)), best] > 0) & (best != leaf_of[movers])
-            movers, best = movers[near], best[near]
+            # a leaf takes movers only while it holds fewer than leaf_size labels (or
+            # than it held, where max_depth left it larger): the nearest leaf filled up
+            # grew past leaf_size, which README promises as a maximum. The surest
+            # movers choose first; one whose leaves with room are no nearer than its
+            # own stays (a mover leaving frees its place, so no leaf ever overflows)
+            size = np.bincount(leaf_of[leaf_of >= 0], minlength=len(leaves))
+            capacity = np.maximum(size, int(leaf_size))
+            old_leaf = leaf_of.copy()
+            for i in np.argsort(-similarity.max(axis=1), kind="stable"):
+                own = leaf_of[movers[i]]
+                for j in np.argsort(-similarity[i], kind="stable"):
+                    if j == own or similarity[i, j] <= 0:
+                        break
+                    if size[j] < capacity[j]:
+                        size[j] += 1
+                        size[own] -= 1
+                        leaf_of[movers[i]] = j
+                        break
+            movers = movers[leaf_of[movers] != old_leaf[movers]]
             if len(movers):
-                changed = np.unique(np.concatenate([leaf_of[movers], best]))
-                leaf_of[movers] = best
+                changed = np.unique(np.concatenate([old_leaf[movers], leaf_of[movers]]))
                 order = np.argsort(leaf_of, kind="stable")
                 bounds = np.searchsorted(leaf_of[order], [changed, changed + 1])
                 for j, lo, hi in zip(changed, *bounds, strict=True):
