@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import numbers
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING, TypeGuard, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -372,11 +372,24 @@ class EnsembleModel(BaseModel):
 
     def _fit_members(self, X, Y, weights, specs, views, label_features=None, groups=None
                      ) -> list[BaseModel]:
+        from tagsmith.models.tree import LabelTree
+
         members = []
+        # tree members whose clustering parameters agree, on the same view, cluster the
+        # labels alike: the first one's clustering is taken by the others (the same
+        # models; clustering is the longest single step of a tree's fit, 30-70 s at
+        # 27,754 labels, and each member clustered again)
+        clustered: dict[tuple, LabelTree] = {}
         for position, ((name, params), view) in enumerate(zip(specs, views, strict=True)):
             member = self._make_member(name, params)
             member_X = self._view_of(X, view, position)
-            extra = {}
+            extra: dict = {}
+            key = None
+            if isinstance(member, LabelTree):
+                member._validate_params()  # checked already; the values as fit keeps them
+                key = (view, member._clustering_key())
+                if key in clustered:
+                    extra["clustering_of"] = clustered[key]
             if label_features is not None and member.uses_label_features():
                 extra["label_features"] = self._view_of(label_features, view, position)
             if groups is not None and takes_groups(member):  # a nested ensemble
@@ -389,6 +402,8 @@ class EnsembleModel(BaseModel):
                                    name)
                 member.fit(member_X, Y, **extra)
             members.append(member)
+            if key is not None:
+                clustered.setdefault(key, cast(LabelTree, member))
         return members
 
     def _tune(self, X, Y, weights, specs, views, label_features=None, groups=None) -> dict:

@@ -299,6 +299,19 @@ class LabelTree(BaseModel):
                        n_classifiers, plural_s(n_classifiers))
         return self
 
+    def _clustering_key(self) -> tuple:
+        """The parameters that decide the clustering (with the features, targets, sample
+        weights and label-name features it is clustered from): two trees of equal keys
+        fitted on the same data cluster the labels alike, so the second may take the
+        first's (``fit(..., clustering_of=first)``) and train exactly the same model.
+        Call after ``_validate_params`` (the values plain, lists as given)."""
+        def plain(value):
+            return tuple(value) if isinstance(value, list | tuple) else value
+
+        return (self.n_trees, plain(self.branching), plain(self.leaf_size), self.max_depth,
+                self.max_rep_features, self.label_feature_weight, self.cluster_iter,
+                self.cluster_balance, self.random_state)
+
     def _cluster(self, reps: sp.csr_matrix, tree: int, branchings: list,
                  leaf_sizes: list) -> tuple[list, list[np.ndarray]]:
         """Tree ``tree``'s nodes and their labels, clustered from ``reps``."""
