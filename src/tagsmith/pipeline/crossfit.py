@@ -268,7 +268,11 @@ def cross_fit_topk(X: FeatureMatrix | Views, Y: LabelMatrix, model: str,
     ``n_folds``, ``seed`` and ``groups``, where the caller drew them already (for
     :func:`fold_of_every_labelled`'s check); they are not drawn again.
     Each fold model sees ``(n_folds - 1) / n_folds`` of the documents, so the whole
-    costs about ``n_folds - 1`` full trainings.
+    costs about ``n_folds - 1`` full trainings. A label tree's fold model clusters the
+    labels anew, from the other folds' documents (and ``label_features`` where its
+    ``label_feature_weight`` is above 0), never reusing a clustering of all documents
+    (as ``train``'s refit does): that one is built from the fold's own documents, and
+    their out-of-fold scores would come from a tree shaped by their labels.
     """
     n_folds = check_n_folds("n_folds", n_folds)  # a plain int: it is stored in bundles
     seed = check_seed(seed)  # so is the seed
