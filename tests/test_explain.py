@@ -232,3 +232,56 @@ def test_explained_suggestions_under_a_progress_bar_read_every_chunk(bundles, mo
     monkeypatch.setattr(classifier_module, "PREDICT_CHUNK", 4)  # chunks of 4, 4 and 2
     assert clf.suggest(texts, k=2, threshold=0, explain=3) == reference
     assert featurizer.calls == 3
+
+
+def text_by_text(explainer, X, label_ids, n_terms):
+    """Explainer.explain as it was written, one text and one label at a time: a stable
+    sort of the row's contributions, the first n_terms, the positive ones."""
+    out = []
+    for row, labels in enumerate(label_ids):
+        features = X.indices[X.indptr[row]:X.indptr[row + 1]]
+        values = X.data[X.indptr[row]:X.indptr[row + 1]]
+        weights = explainer.weights
+        per_label = []
+        for label in labels:
+            column = np.array([float(weights[f, label]) for f in features])
+            column = column * values.astype(np.float64)
+            best = np.argsort(-column, kind="stable")[:n_terms]
+            per_label.append([Evidence(explainer.terms[int(features[j])],
+                                       explainer.kinds[int(features[j])], float(column[j]))
+                              for j in best if column[j] > 0])
+        out.append(per_label)
+    return out
+
+
+@pytest.mark.parametrize("sparse_weights", [False, True])
+def test_texts_explained_at_once_as_one_at_a_time(bundles, monkeypatch, sparse_weights):
+    """Every text's evidence is gathered and sorted at once, in blocks of texts of about
+    as many features: the same terms, weights and order as text by text, ties (equal
+    contributions) in the row's order, for any number of terms, in small blocks too,
+    with texts of no feature or no label."""
+    import tagsmith.pipeline.explain as explain_module
+
+    clf = TextClassifier.load(bundles["linear"])
+    explainer = clf._explainer()
+    rng = np.random.default_rng(1)
+    texts = [" ".join(rng.choice(FILLER + ["refund", "password"], n))
+             for n in rng.integers(0, 30, 40)] + ["", "zzzz qqqq"]
+    X = clf.featurizer.transform(texts)
+    label_ids = [rng.permutation(2)[:n].tolist() for n in rng.integers(0, 3, len(texts))]
+    label_ids[0] = [1, 0]
+    # weights of one decimal on features all of value 1: many contributions are equal
+    weights = np.round(np.asarray(explainer.weights, np.float64), 1)
+    explainer.weights = sp.csr_matrix(weights) if sparse_weights else weights
+    X.data[:] = 1.0
+    ties = 0
+    for n_terms in (1, 3, 200):
+        expected = text_by_text(explainer, X, label_ids, n_terms)
+        ties += sum(len({e.weight for e in ev}) < len(ev) for row in expected for ev in row)
+        assert explainer.explain(texts, label_ids, n_terms, features=X) == expected
+        monkeypatch.setattr(explain_module, "EXPLAIN_BLOCK", 7)  # a few texts a block
+        assert explainer.explain(texts, label_ids, n_terms, features=X) == expected
+        monkeypatch.undo()
+    assert ties  # equal contributions were there to order
+    with pytest.raises(InvalidParameterError, match="label_ids"):
+        explainer.explain(texts, label_ids[1:], 3, features=X)
