@@ -285,3 +285,41 @@ def test_texts_explained_at_once_as_one_at_a_time(bundles, monkeypatch, sparse_w
     assert ties  # equal contributions were there to order
     with pytest.raises(InvalidParameterError, match="label_ids"):
         explainer.explain(texts, label_ids[1:], 3, features=X)
+
+
+def test_explained_texts_read_again_from_their_corpus_are_held_a_chunk_at_a_time(
+        bundles, monkeypatch):
+    """suggest(explain=...) of texts read again from their corpus (eval's StreamedTexts)
+    read all of them into one list and featurized them at once (the corpus and all its
+    features held); it now scores and explains them a chunk at a time, as suggest
+    without explain does: the same suggestions and evidence."""
+    import tagsmith.pipeline.classifier as classifier_module
+    from tagsmith.data.corpus import StreamedTexts
+    from tagsmith.data.texthash import hash_texts
+
+    texts = DOCS.splitlines() * 5
+
+    class Rereadable:
+        source = "docs.tsv"
+
+        def texts(self):
+            yield from texts
+
+    clf = TextClassifier.load(bundles["linear"])
+    reference = clf.suggest(texts, k=2, threshold=0, explain=3)
+    featurizer = counting(clf)
+    sizes = []
+    transform = featurizer.transform
+
+    def recording(batch):
+        sizes.append(len(batch))
+        return transform(batch)
+
+    featurizer.transform = recording
+    monkeypatch.setattr(classifier_module, "PREDICT_CHUNK", 4)
+    streamed = StreamedTexts(Rereadable(), hash_texts(texts))
+    for progress in (False, True):
+        clf.show_progress = progress
+        sizes.clear()
+        assert clf.suggest(streamed, k=2, threshold=0, explain=3) == reference
+        assert sizes == [4, 4, 2]  # one featurizing per chunk, none of all ten

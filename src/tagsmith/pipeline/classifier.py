@@ -534,13 +534,27 @@ class TextClassifier:
                                            lang)
         from tagsmith.data.corpus import StreamedTexts
 
-        # read twice (scored, then explained): held
-        texts = ([text for chunk in texts.chunks() for text in chunk]
-                 if isinstance(texts, StreamedTexts) else _as_list(texts))
-        kept: list = []  # the features scoring made, explained without a second featurizing
-        topk = classifier._predict_topks_kept(texts, ((k, True, True),), kept)[0]
-        return classifier.explain(texts, classifier._suggestions(topk, threshold, lang),
-                                  explain, features=_stacked(kept))
+        if isinstance(texts, StreamedTexts):  # read again from their corpus: scored and
+            # explained a chunk at a time, as without explain (the corpus and all its
+            # features were held); each text's suggestions and evidence are its own
+            out: list[list[Suggestion]] = []
+            with progress_bar(total=len(texts), desc="predicting", unit="doc",
+                              enabled=self.show_progress
+                              and len(texts) > PREDICT_CHUNK) as bar:
+                for chunk in texts.chunks(PREDICT_CHUNK):
+                    out.extend(classifier._explained(chunk, k, threshold, lang, explain))
+                    bar.update(len(chunk))
+            return out
+        return classifier._explained(_as_list(texts), k, threshold, lang, explain)
+
+    def _explained(self, texts: list[str], k: int, threshold: float | None, lang: str,
+                   explain: int) -> list[list[Suggestion]]:
+        """:meth:`suggest` of ``texts`` with ``explain`` terms of evidence, the features
+        scoring made explained without a second featurizing."""
+        kept: list = []
+        topk = self._predict_topks_kept(texts, ((k, True, True),), kept)[0]
+        return self.explain(texts, self._suggestions(topk, threshold, lang), explain,
+                            features=_stacked(kept))
 
     def _explainer(self) -> Explainer:
         """The :class:`~tagsmith.pipeline.explain.Explainer` of this classifier, made on
