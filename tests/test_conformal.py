@@ -797,3 +797,47 @@ def test_lpicp_set_sizes_agree_with_predict_without_counting_the_label_sets(per_
         icp.set_sizes(topk[400:], 1.5)
     with pytest.raises(InvalidParameterError, match="small label spaces"):
         icp.set_sizes(TopK.from_scores(probs, 3), 0.1)
+
+
+def depth_first_count(costs, budget, cap):
+    """LP-ICP's count of label sets as it was written: one step per subset of the
+    ascending flip costs whose sum fits the budget, stopping at the cap."""
+    if budget < 0:
+        return 0
+    count, stack = 1, [(0, budget)]
+    while stack and count < cap:
+        start, left = stack.pop()
+        for i in range(start, len(costs)):
+            if costs[i] > left:
+                break
+            count += 1
+            if count >= cap:
+                break
+            stack.append((i + 1, left - costs[i]))
+    return min(count, cap)
+
+
+def test_lpicp_counts_by_meet_in_the_middle_as_one_subset_at_a_time():
+    """The count of label sets is made by meet in the middle over the 32 cheapest
+    flips (a weak model's documents took a million steps each to reach the cap): the
+    same counts, capped, as the depth-first count, with sums exactly at the budget
+    (binary fractions), more flips than 32 (a lower bound short of the cap, counted on
+    depth first), an empty budget and every cap from none reached to all."""
+    from tagsmith.conformal._lpicp_kernels import count_within
+
+    rng = np.random.default_rng(3)
+    rows, budgets = [], []
+    for n_flips, scale in ((28, 0.05), (28, 0.2), (40, 0.3), (40, 0.02), (12, 0.25),
+                           (34, 0.125), (0, 1.0)):
+        costs = np.full(44, 2.0)  # past any budget: never flipped
+        costs[:n_flips] = np.round(rng.random(n_flips) * scale * 8) / 8 + scale / 8
+        rows.append(np.sort(costs))
+        budgets.append(np.round(scale * 8 * rng.integers(2, 6)) / 8)
+    budgets += [-0.5]
+    rows.append(rows[0])
+    costs, budgets = np.array(rows), np.array(budgets)
+    for cap in (1, 40, 5_000, 200_000):
+        expected = [depth_first_count(list(c), b, cap) for c, b in
+                    zip(costs, budgets, strict=True)]
+        assert count_within(costs, budgets, cap).tolist() == expected
+    assert len(set(expected)) > 4 and expected[-1] == 0

@@ -256,38 +256,12 @@ def _flip_sets(labels: np.ndarray, costs: np.ndarray, budget: float,
 
 @functools.cache
 def _count_within() -> Callable[..., np.ndarray]:
-    """:func:`_count_within_loop` compiled, on first use: a calibrated bundle loads (and
-    its ``--sets`` of the other methods are made) without numba's 0.8 s import."""
-    from tagsmith._numba import njit
+    """:func:`tagsmith.conformal._lpicp_kernels.count_within` (compiled), imported on
+    first use: a calibrated bundle loads (and its ``--sets`` of the other methods are
+    made) without numba's 0.8 s import."""
+    from tagsmith.conformal._lpicp_kernels import count_within
 
-    return cast(Callable[..., np.ndarray], njit(cache=True)(_count_within_loop))
-
-
-def _count_within_loop(costs, budgets, cap):  # pragma: no cover - compiled
-    """Per row: subsets of the (ascending) costs whose sum fits the budget, capped."""
-    n, m = costs.shape
-    out = np.zeros(n, np.int64)
-    idx = np.empty(m + 1, np.int64)
-    rem = np.empty(m + 1)
-    for r in range(n):
-        if budgets[r] < 0:
-            continue
-        count = 1  # no flip: Ŷ itself
-        top = 0
-        idx[0] = 0
-        rem[0] = budgets[r]
-        while top >= 0 and count < cap:
-            i = idx[top]
-            if i >= m or costs[r, i] > rem[top]:
-                top -= 1
-                continue
-            count += 1
-            idx[top] = i + 1
-            top += 1
-            idx[top] = i + 1
-            rem[top] = rem[top - 1] - costs[r, i]
-        out[r] = min(count, cap)
-    return out
+    return cast(Callable[..., np.ndarray], count_within)
 
 
 class _Flips(NamedTuple):
