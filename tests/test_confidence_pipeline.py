@@ -1312,6 +1312,35 @@ def test_eval_prints_the_tails_counts_with_the_floors_separators(capsys):
         in capsys.readouterr().out
 
 
+def test_eval_calibration_says_where_the_label_set_counts_are_a_lower_bound(
+        calibrated, data, capsys):
+    """eval --calibration's n_sets_mean (and median) averaged counts that stopped at the
+    cap (1,000,000) as if exact. The summary now has n_sets_capped (documents whose
+    count stopped there) and n_sets_cap, and the text says where the mean is a lower
+    bound; where no count stopped, no line."""
+    from tagsmith.cli.commands import _print_confidence
+
+    icp = calibrated.conformal.lpicp
+    probs = calibrated.predict_topk(data["test"].texts[:200], 28)
+    capped = icp.predict(probs, 0.1, count_cap=40)
+    summary = capped.summary()
+    assert summary["n_sets_capped"] == int(capped.capped.sum()) > 0
+    assert summary["n_sets_cap"] == 40
+    exact = icp.predict(probs, 0.1).summary()
+    assert exact["n_sets_capped"] == 0 and exact["n_sets_cap"] == 1_000_000
+    assert exact["n_sets_mean"] > summary["n_sets_mean"]  # the capped one: a lower bound
+    unit = {"ece": 0.1, "brier": 0.1, "top1_ece": 0.1}
+    for sets, said in ((summary, f"label sets: a lower bound, "
+                                 f"{summary['n_sets_capped']} of 200 documents' counts "
+                                 "stopped at 40"), (exact, None)):
+        _print_confidence({"k": 28, "calibration_k": 28, "raw": unit,
+                           "calibrated": {**unit, "bands": []},
+                           "sets": {"0.1": {"lpicp": {**sets, "coverage": 0.9}}}}, 28)
+        out = capsys.readouterr().out
+        assert "0.1 lpicp" in out
+        assert (said in out) if said else ("lower bound" not in out)
+
+
 def test_training_names_the_corpus_its_calibration_share_came_from(data):
     """The calibration entry's origin was written twice: by train_classifier (naming
     "the training data") and again by 'tagsmith train' (naming its corpus). One writer

@@ -202,7 +202,9 @@ class PowersetSets:
         return out
 
     def summary(self, y_true: LabelMatrix | None = None) -> dict:
-        """Mean and median number of label sets, labels possible and certain, empty and
+        """Mean and median number of label sets (``n_sets_capped`` documents' counts
+        stopped at ``n_sets_cap``: where any did, both are lower bounds), labels
+        possible and certain, empty and
         abstain rates and, with labels, coverage (of the true label sets less the excluded
         labels; ``n_untrained_positives`` counts their true labels). ``alpha`` is
         ``epsilon`` under the name the other methods' summaries give it (``epsilon`` kept
@@ -210,6 +212,10 @@ class PowersetSets:
         out = {"alpha": self.epsilon, "epsilon": self.epsilon, "n_docs": len(self),
                "n_sets_mean": float(self.n_sets.mean()) if len(self) else 0.0,
                "n_sets_median": float(np.median(self.n_sets)) if len(self) else 0.0,
+               # the documents whose count stopped at the cap: where any did, the mean
+               # and median are lower bounds (they read as exact without a word)
+               "n_sets_capped": int(np.count_nonzero(self.capped)),
+               "n_sets_cap": int(self.count_cap),
                "possible_labels_mean": float(self.possible.sum(axis=1).mean()) if len(self)
                else 0.0,
                "certain_labels_mean": float(self.certain.sum(axis=1).mean()) if len(self)
