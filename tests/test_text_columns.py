@@ -404,6 +404,21 @@ def test_distill_records_the_columns_its_human_sample_was_read_from(tmp_path, ex
     assert manifest["training"]["text_columns"] == ["subject", "body"]
 
 
+@pytest.mark.parametrize("command", ["suggest", "eval", "calibrate", "shift", "audit",
+                                     "apply-review", "zeroshot"])
+def test_help_of_a_command_reading_with_a_bundle_names_its_columns_the_default(command):
+    # --help said "default: 'text'" where the bundle's recorded columns are the default
+    text = " ".join(run(command, "--help").output.split())
+    assert "default: the columns the bundle was trained on" in text
+    assert "default: 'text'." not in text
+
+
+def test_help_of_a_command_with_no_bundle_names_text_the_default():
+    for command in ("train", "taxonomy", "label", "distill"):
+        text = " ".join(run(command, "--help").output.split())
+        assert "default: 'text'." in text and "the bundle was trained on" not in text
+
+
 def test_a_bundle_trained_on_text_names_no_columns(tmp_path):
     corpus = tmp_path / "c.csv"
     corpus.write_text("id,text,labels\n1,Refund please,billing\n2,Login broken,access\n"

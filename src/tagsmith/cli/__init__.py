@@ -947,7 +947,8 @@ def _register_commands() -> None:
     for name in TEXT_COLUMN_COMMANDS:
         command = cli.commands[name]
         if not any(param.name == "text_columns" for param in command.params):
-            command.params.append(_text_column_option(name))
+            bundle = any(param.name == "bundle" for param in command.params)
+            command.params.append(_text_column_option(name, bundle=bundle))
             command.callback = _within_text_columns(command.callback)
 
 
@@ -1032,9 +1033,13 @@ def _with_bundle_columns(callback: Callable[..., Any], bundle: str, columns: tup
             path=exc.path, line=exc.line, parameters=exc.parameters) from None
 
 
-def _text_column_option(command: str) -> click.Option:
+def _text_column_option(command: str, *, bundle: bool = False) -> click.Option:
     # distill's LABELS file is label's output, which holds a 'text' key: read by it always
     labels = " (not LABELS, label's output, read by its 'text')" if command == "distill" else ""
+    # a command reading with a bundle reads by default the columns it was trained on
+    # (_within_text_columns): "default: 'text'" alone sent a user to give them again
+    default = ("the columns the bundle was trained on (info's training.text_columns), "
+               "else 'text'") if bundle else "'text'"
     return click.Option(
         ["--text-column", "text_columns"], multiple=True, metavar="NAME",
         callback=_reading_text_columns, expose_value=False,
@@ -1046,7 +1051,7 @@ def _text_column_option(command: str) -> click.Option:
         "(apply-review writes them back untouched). Applies to every CSV or JSONL "
         f"corpus the command reads{labels}: one with none of these columns and a "
         "'text' of its own is read by its 'text' (a TSV corpus, a folder or a plain "
-        "text file refuses the option); default: 'text'.")
+        f"text file refuses the option); default: {default}.")
 
 
 def main(argv: list[str] | None = None) -> None:
