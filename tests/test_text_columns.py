@@ -419,6 +419,28 @@ def test_help_of_a_command_with_no_bundle_names_text_the_default():
         assert "default: 'text'." in text and "the bundle was trained on" not in text
 
 
+def test_a_library_user_reads_with_the_columns_a_bundle_recorded(tmp_path):
+    """README: in Python a loaded bundle reads no columns itself; its recorded ones,
+    given as recorded_text_columns returns them, read a name holding a comma as one
+    column, where the manifest's list given as it is splits it."""
+    from tagsmith import TextClassifier, read_labelled
+    from tagsmith.store.bundle import recorded_text_columns
+
+    path = tmp_path / "export.csv"
+    path.write_text('id,"Subject, short",body,labels\n' + "".join(
+        f"T{i},Refund {i},Charged twice,billing\nL{i},Login {i},Cannot sign in,access\n"
+        for i in range(4)), encoding="utf-8")
+    out = tmp_path / "m"
+    result = run("train", path, "-o", out, "--text-column", '"Subject, short",body', *FAST)
+    assert result.exit_code == 0, result.output
+    clf = TextClassifier.load(out)
+    data = read_labelled(path, clf.label_space, text_columns=recorded_text_columns(out))
+    assert list(data.texts)[:2] == ["Refund 0\n\nCharged twice", "Login 0\n\nCannot sign in"]
+    with pytest.raises(CorpusFormatError, match="no column 'Subject', 'short'"):
+        read_labelled(path, clf.label_space,
+                      text_columns=clf.manifest["training"]["text_columns"])
+
+
 def test_a_bundle_trained_on_text_names_no_columns(tmp_path):
     corpus = tmp_path / "c.csv"
     corpus.write_text("id,text,labels\n1,Refund please,billing\n2,Login broken,access\n"
