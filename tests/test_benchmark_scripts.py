@@ -1149,3 +1149,73 @@ def test_audit_review_sample_says_whether_the_bounds_it_compares_with_were_withh
                                    "bounds_note": "not informative"}}) == \
         {**bounds, "withheld": True}
     assert audit_bounds({"noise": {"bounds": None}}) is None
+
+
+def test_provenance_names_the_commit_tagsmith_s_folder_and_versions():
+    """A benchmark's JSON gave no commit nor package versions: RESULTS.md added them by
+    hand (torch, sentence-transformers) or not at all, and a reader could not tell which
+    code a figure came from."""
+    import importlib.metadata
+
+    xmc = _benchmark("xmc")
+    record = xmc.provenance(["numpy", "no-such-package-for-tagsmith"])
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert record["commit"] in (head, f"{head}+dirty")
+    assert record["versions"] == {"python": sys.version.split()[0],
+                                  "numpy": importlib.metadata.version("numpy"),
+                                  "no-such-package-for-tagsmith": None}
+    import tagsmith
+
+    assert record["tagsmith_from"] == os.path.dirname(tagsmith.__file__)
+
+
+def test_llm_json_and_audit_results_md_record_the_commit_and_versions(tmp_path):
+    """llm.py's JSON said machine and date only, not the command, commit nor versions
+    (torch, sentence-transformers); audit.py's RESULTS.md section had no commit."""
+    import argparse
+    import gzip
+    import random
+
+    base = tmp_path / "data" / "reuters21578"
+    base.mkdir(parents=True)
+    (base / "labels.txt").write_text("acq\ngrain\n", encoding="utf-8")
+    words = ("shares bid merger stake company wheat corn harvest tonnes export price "
+             "bank offer crop").split()
+    rng = random.Random(0)
+    for name, n in (("modapte-train", 700), ("modapte-test", 10)):  # 300 go to dev
+        with gzip.open(base / f"{name}.jsonl.gz", "wt", encoding="utf-8") as handle:
+            handle.writelines(json.dumps({"id": i, "text": " ".join(rng.choices(words, k=12)),
+                                          "labels": [("acq", "grain")[i % 2]]}) + "\n"
+                              for i in range(n))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "llm.py"), "--dataset",
+                           "reuters21578", "--skip", "zeroshot,active", "--data-dir",
+                           str(tmp_path / "data"), "--work-dir", str(tmp_path / "work")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "taxonomy_valid" in result
+    assert result["command"].endswith("--dataset reuters21578 --skip zeroshot,active "
+                                      f"--data-dir {tmp_path / 'data'} --work-dir "
+                                      f"{tmp_path / 'work'}")
+    assert result["commit"] and result["versions"]["python"] == sys.version.split()[0]
+    assert set(result["versions"]) >= {"numpy", "torch", "sentence-transformers"}
+
+    audit = _benchmark("audit")
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n", encoding="utf-8")
+    saved = {"run": {"command": "python benchmarks/audit.py --dataset goemotions",
+                     "date": "2026-01-02", "machine": "m", "commit": "abc123",
+                     "versions": {"python": "3.11.7", "numpy": "2.4.0", "scikit-learn": None}},
+             "cleanlab_error": "not installed", "n_injected_missing": 10,
+             "n_injected_wrong": 5, "audit_scores": {"source": "crossfit", "model": "linear"},
+             "audit_options": {}, "train_model": ["linear", {}], "pr_auc": 0.5,
+             "p1_repaired_by_budget": {}}
+    args = argparse.Namespace(dataset="goemotions", train_seeds=1, missing_rate=0.1,
+                              wrong_rate=0.05, seed=0)
+    audit.write_results_md(saved, args, results)
+    text = results.read_text(encoding="utf-8")
+    assert "- **Commit**: abc123\n" in text
+    assert "- **Versions**: python 3.11.7, numpy 2.4.0\n" in text
