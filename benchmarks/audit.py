@@ -549,12 +549,23 @@ def check_run_options(parser: argparse.ArgumentParser, args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=sorted(TRAIN))
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
-    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "audit")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--missing-rate", type=float, default=0.10)
-    parser.add_argument("--wrong-rate", type=float, default=0.05)
+    parser.add_argument("--dataset", required=True, choices=sorted(TRAIN),
+                        help="the dataset, a folder of that name under --data-dir")
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets",
+                        help="folder holding the datasets' folders (default: "
+                        "../shared/datasets)")
+    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "audit",
+                        help="where the corpora, trainings and results go, under "
+                        "<dataset>/ (default: benchmarks/work/audit)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the injected noise, the audit and the first training "
+                        "(default: %(default)s)")
+    parser.add_argument("--missing-rate", type=float, default=0.10,
+                        help="share of the given training labels removed (default: "
+                        "%(default)s)")
+    parser.add_argument("--wrong-rate", type=float, default=0.05,
+                        help="wrong labels added, as a share of the given ones (default: "
+                        "%(default)s)")
     parser.add_argument("--top-n", default="injected",
                         help="Candidates a simulated reviewer looks at: injected (as many as "
                         "injected errors), <k>xinjected (k times as many, 2xinjected say), "
@@ -572,7 +583,8 @@ def main() -> None:
                         help="Train every corpus with this many training seeds (--seed, "
                         "--seed + 1, ...) and report mean P@1: one seed moves yso-finna-en's "
                         "P@1 by about 0.2 points, as much as the noise costs.")
-    parser.add_argument("--results-md", action="store_true")
+    parser.add_argument("--results-md", action="store_true",
+                        help="also write this dataset's section of benchmarks/RESULTS.md")
     parser.add_argument("--from-json", type=Path, default=None,
                         help="Only write RESULTS.md from a saved result (runs/result.json).")
     args = parser.parse_args()

@@ -257,20 +257,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True,
-                        choices=["goemotions", "reuters21578", "yso-finna-en"])
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
-    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "llm")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--budgets", default="500,1000,2000")
-    parser.add_argument("--easy-error", type=float, default=0.1)
-    parser.add_argument("--hard-error", type=float, default=0.5)
+                        choices=["goemotions", "reuters21578", "yso-finna-en"],
+                        help="the dataset, a folder of that name under --data-dir")
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets",
+                        help="folder holding the datasets' folders (default: "
+                        "../shared/datasets)")
+    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "llm",
+                        help="where caches and result.json go, under <dataset>/ (default: "
+                        "benchmarks/work/llm)")
+    parser.add_argument("--seeds", type=int, default=5,
+                        help="active distillation: seeds 0 .. N-1 per budget and strategy, "
+                        "figures their median (default: %(default)s)")
+    parser.add_argument("--budgets", default="500,1000,2000",
+                        help="active distillation: comma-separated teacher budgets in "
+                        "documents (default: %(default)s)")
+    parser.add_argument("--easy-error", type=float, default=0.1,
+                        help="the simulated teacher's error rate on easy documents "
+                        "(default: %(default)s)")
+    parser.add_argument("--hard-error", type=float, default=0.5,
+                        help="the simulated teacher's error rate on hard documents "
+                        "(default: %(default)s)")
     parser.add_argument("--hardness", default="disagree", choices=["disagree", "ambiguous"],
                         help="hard documents: where a cross-fitted model's best label is "
                         "wrong, or also where its two best scores are closest (lowest 25%%)")
-    parser.add_argument("--index", default="auto", choices=["auto", "exact", "hnsw"])
+    parser.add_argument("--index", default="auto", choices=["auto", "exact", "hnsw"],
+                        help="zero-shot label search: auto is exact up to 200,000 label "
+                        "texts, HNSW above (default: %(default)s)")
     parser.add_argument("--compare-hnsw", action="store_true",
                         help="also time an HNSW index against exact label search")
-    parser.add_argument("--zeroshot-max-docs", type=int, default=None)
+    parser.add_argument("--zeroshot-max-docs", type=int, default=None,
+                        help="zero-shot on the first N test documents only (default: all)")
     parser.add_argument("--zeroshot-background", type=int, default=5000,
                         help="training texts (labels unused) for the hubness-corrected "
                         "zero-shot figures; 0 skips them")

@@ -1219,3 +1219,18 @@ def test_llm_json_and_audit_results_md_record_the_commit_and_versions(tmp_path):
     text = results.read_text(encoding="utf-8")
     assert "- **Commit**: abc123\n" in text
     assert "- **Versions**: python 3.11.7, numpy 2.4.0\n" in text
+
+
+@pytest.mark.parametrize("script", ["audit.py", "llm.py"])
+def test_every_option_of_the_walked_benchmarks_says_what_it_does(script):
+    """``--help`` of audit.py and llm.py listed ``--seed SEED``, ``--missing-rate``,
+    ``--budgets``, ``--easy-error``, ``--data-dir`` ... with no word on what they set or
+    their defaults: a reader reproducing RESULTS.md had to read the source."""
+    import ast
+
+    tree = ast.parse((ROOT / "benchmarks" / script).read_text(encoding="utf-8"))
+    bare = [call.args[0].value for call in ast.walk(tree)
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "add_argument"
+            and not any(k.arg == "help" for k in call.keywords)]
+    assert bare == []
