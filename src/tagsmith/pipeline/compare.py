@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int
+from tagsmith._params import check_int, check_language
 from tagsmith.conformal.risk import check_alpha
 from tagsmith.exceptions import InvalidParameterError
 
@@ -181,7 +181,8 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     true or predicted by either, and the documents where the two's predictions of it
     differ (``n_docs_differing``): the label's verdict is the interval's where they
     differ on none or at least MIN_DOCS_DIFFERING, else TOO_FEW, as micro-F1's. Labels
-    are named in ``lang`` (:meth:`~tagsmith.data.labelspace.LabelSpace.name_of`).
+    are named in ``lang`` (:meth:`~tagsmith.data.labelspace.LabelSpace.name_of`), a
+    language tag: another value, "" or "pt_BR", is refused naming it, as ``--lang`` is.
 
     A predictions' length or width other than ``Y``'s documents and its space's labels,
     a ``Y``, ``sets`` or ``base_sets`` holding a value other than 0 or 1 (NaN, 2),
@@ -197,6 +198,9 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     # as every rate in (0, 1) is checked: a check_number to 1 refused 95 as "a number in
     # (0, 1]", and then 1 itself
     confidence = check_alpha(confidence, "confidence")
+    # as the evaluate functions check it: "" or "pt_BR" named each label by the
+    # fallback's name without a word, where --lang refuses them
+    lang = check_language("lang", lang)
     n = _check_compared("Y", Y, None, gold)
     for best_name, best_value, sets_name, sets_value, named in (
             ("top1", top1, "sets", sets, space),
