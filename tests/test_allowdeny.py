@@ -351,7 +351,7 @@ def test_a_linear_model_scores_the_allowed_labels_alone_with_the_widening_result
                          (((1, True, True),), ((3, True, True), (5, False, False, 6)))]
             asked = clf.model.asked
             clf.model.__class__ = LinearOVR
-            if kind is _Counted:
+            if kind is _Counted and 2 * restricted.allowed.sum() <= clf.n_labels:
                 assert asked == [], options  # the model ranked no label outside them
         for alone, widened in zip(got[_Counted], got[_Widened], strict=True):
             for a, b in zip(alone, widened, strict=True):
@@ -361,3 +361,22 @@ def test_a_linear_model_scores_the_allowed_labels_alone_with_the_widening_result
     for labels in ([3, 1], [], [0, 13]):
         with pytest.raises(InvalidParameterError, match="parameter 'labels'"):
             clf.model.predict_topk_among(features, 1, labels)
+
+
+def test_a_linear_model_keeps_no_copy_of_its_weights_for_most_labels_allowed(bundles):
+    """--exclude of a few labels allowed nearly every label, and the column path copied
+    (and kept on the model) nearly every weight for a ranking that one widening round,
+    k + the labels denied wide, gives from the weights as they are."""
+    clf = TextClassifier.load(bundles / "hier")
+    assert isinstance(clf.model, LinearOVR) and clf.calibrator is None
+    texts = (bundles / "docs.txt").read_text().splitlines()
+    restricted = clf.restricted(exclude=["u:A1"])
+    got = restricted.predict_topks(texts, (3, False, False))[0]
+    assert getattr(clf.model, "_kept_columns", None) is None
+    ranked = clf.predict_topks(texts, (clf.n_labels, False, False))[0]
+    denied = int(np.flatnonzero(~restricted.allowed)[0])
+    for row, want in zip(got.indices.tolist(), ranked.indices.tolist(), strict=True):
+        assert row == [label for label in want if label != denied][:3]
+    short = clf.restricted(only=["u:A1", "u:C3"]).predict_topks(texts, (1, False, False))[0]
+    assert getattr(clf.model, "_kept_columns", None) is not None  # a short list: its columns
+    assert short.indices.shape == (len(texts), 1)
