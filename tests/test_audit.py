@@ -1095,6 +1095,7 @@ def test_rare_bands_count_the_given_pairs_that_look_not_given():
     assert len(found & wrong) >= 33  # of 91 wrong pairs
     assert len(found & wrong) >= 0.75 * len(found)
     assert issues.details["band_budget"]["estimate"] == "not_given_quantile"
-    # without the evidence no pairs not given are drawn: the labels' own counts, as before
+    # without the evidence no pairs not given are drawn: the band's labels' own step 4
+    # counts (labels given once are left to the per-label rule on both paths)
     issues = find_label_issues(Y, topk, evidence=False, band_budget_below=20)
     assert issues.details["band_budget"]["estimate"] == "noise_rates"
