@@ -52,7 +52,29 @@ def test_one_closing_count_when_the_last_update_already_logged_it(log_lines, mon
     with progress.progress_bar(total=2, desc="step", unit="doc") as bar:
         bar.update(1)
         bar.update(1)
-    assert log_lines() == ["step: 1/2 docs (50%)", "step: 2/2 docs (100%)"]
+    assert log_lines() == ["step: 1/2 docs (50%, about 1 min left)", "step: 2/2 docs (100%)"]
+
+
+def test_log_lines_say_about_how_long_is_left(log_lines, monkeypatch):
+    # off a terminal, a linear model at 17k labels logged "576/17,217 labels (3%)" 2.5
+    # minutes in and nothing said it had an hour to go; the time left is now read from
+    # the rate so far (each clock reading 60 s after the last: 60 s for 1 of 201 labels),
+    # never on the closing count, nor for steps, which are not alike in size
+    monkeypatch.setattr(progress, "time", _SlowClock())
+    with progress.progress_bar(total=201, desc="training labels", unit="label") as bar:
+        bar.update(1)
+        bar.set_postfix_str("3 of them with no positive document")
+        bar.update(99)
+        bar.update(101)
+    with progress.progress_bar(total=7, desc="issues", unit="step") as bar:
+        bar.update(1)
+    assert log_lines() == [
+        "training labels: 1/201 labels (1%, about 3.3 h left)",
+        # 120 s for 100 labels, 101 to go
+        "training labels: 100/201 labels (50%, about 2 min left) 3 of them with no "
+        "positive document",
+        "training labels: 201/201 labels (100%) 3 of them with no positive document",
+        "issues: 1/7 steps (14%)"]
 
 
 def test_featurizing_logs_one_full_count_per_block(log_lines, monkeypatch):
@@ -74,7 +96,7 @@ def test_the_percentage_says_100_only_when_all_is_done(log_lines, monkeypatch):
     with progress.progress_bar(total=32803, desc="predicting", unit="doc") as bar:
         bar.update(32768)
         bar.update(35)
-    assert log_lines() == ["predicting: 32,768/32,803 docs (99%)",
+    assert log_lines() == ["predicting: 32,768/32,803 docs (99%, about 1 s left)",
                            "predicting: 32,803/32,803 docs (100%)"]
 
 
@@ -298,7 +320,7 @@ def test_counts_are_written_with_thousands_separators(log_lines, monkeypatch):
         bar.update(3800)
     with progress.progress_bar(total=None, desc="suggest", unit="doc") as bar:
         bar.update(12345)
-    assert log_lines() == ["LLM labeling: 1,200/5,000 calls (24%)",
+    assert log_lines() == ["LLM labeling: 1,200/5,000 calls (24%, about 3 min left)",
                            "LLM labeling: 5,000/5,000 calls (100%)", "suggest: 12,345 docs"]
 
 

@@ -17,13 +17,19 @@ logger = logging.getLogger("tagsmith")
 class _LogProgress:
     """Logs ``desc: done/total (pct%)`` at most every ``every`` seconds and at the end,
     the counts with thousands separators as every other message writes them (it read
-    "LLM labeling: 1200/5000 calls")."""
+    "LLM labeling: 1200/5000 calls").
+
+    A line of a count not yet complete also says about how long is left, at the rate so
+    far (``(3%, about 1.1 h left)``): off a terminal, a linear model at 17k labels logged
+    "576/17,217 labels (3%)" 2.5 minutes in, and nothing said it had an hour to go, as the
+    terminal's bar does. Steps (``unit="step"``) are not alike in size, so their lines
+    give no estimate."""
 
     def __init__(self, total: int | None, desc: str, unit: str, every: float = 10.0):
         self.total, self.desc, self.unit, self.every = total, desc, unit, every
         self.done = 0
         self.postfix = ""
-        self._last = time.monotonic()
+        self._last = self._start = time.monotonic()
         self._logged: tuple[int, str] | None = None  # the count and postfix last logged
 
     def set_postfix_str(self, text: str, refresh: bool = False) -> None:
@@ -34,14 +40,18 @@ class _LogProgress:
         now = time.monotonic()
         if now - self._last >= self.every:
             self._last = now
-            self._log()
+            self._log(now)
 
-    def _log(self) -> None:
+    def _log(self, now: float | None = None) -> None:
         self._logged = (self.done, self.postfix)
         if self.total:
-            logger.info("%s: %s/%s %s (%d%%)%s", self.desc, f"{self.done:,}",
+            left = ""
+            if now is not None and self.unit != "step" and 0 < self.done < self.total:
+                seconds = (now - self._start) * (self.total - self.done) / self.done
+                left = f", about {_duration(seconds)} left"
+            logger.info("%s: %s/%s %s (%d%%%s)%s", self.desc, f"{self.done:,}",
                         f"{self.total:,}", _units(self.unit, self.total),
-                        _percent(self.done, self.total), self._suffix())
+                        _percent(self.done, self.total), left, self._suffix())
         else:
             logger.info("%s: %s %s%s", self.desc, f"{self.done:,}",
                         _units(self.unit, self.done), self._suffix())
@@ -76,6 +86,20 @@ def _percent(done: int, total: int) -> int:
     if done <= 0:
         return 0
     return min(99, max(1, round(100 * done / total)))
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` as a progress line's time left: whole seconds under a minute, whole
+    minutes under an hour, else hours to one decimal.
+
+    >>> _duration(0.2), _duration(42.4), _duration(190), _duration(4300)
+    ('1 s', '42 s', '3 min', '1.2 h')
+    """
+    if seconds < 59.5:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 3570:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _units(unit: str, n: int) -> str:
