@@ -1339,6 +1339,12 @@ def test_eval_calibration_says_where_the_label_set_counts_are_a_lower_bound(
         out = capsys.readouterr().out
         assert "0.1 lpicp" in out
         assert (said in out) if said else ("lower bound" not in out)
+    # one document: "1 of 1 document's count", not "1 of 1 document' counts"
+    one = {**summary, "n_docs": 1, "n_sets_capped": 1}
+    _print_confidence({"k": 28, "calibration_k": 28, "raw": unit,
+                       "calibrated": {**unit, "bands": []},
+                       "sets": {"0.1": {"lpicp": {**one, "coverage": 0.9}}}}, 28)
+    assert "a lower bound, 1 of 1 document's count stopped at 40" in capsys.readouterr().out
 
 
 def test_training_names_the_corpus_its_calibration_share_came_from(data):

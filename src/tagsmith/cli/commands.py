@@ -2255,9 +2255,11 @@ def _print_confidence(report: dict, n_labels: int) -> None:
                            f"{summary['abstain_rate']:.3f}")
                 capped = summary.get("n_sets_capped", 0)
                 if capped:  # the mean read as exact where counts stopped at the cap
+                    whose = plural(summary["n_docs"], "document's", "documents'")
                     click.echo(f"  label sets: a lower bound, {capped:,} of "
-                               f"{summary['n_docs']:,} document{plural_s(summary['n_docs'])}"
-                               f"' counts stopped at {summary['n_sets_cap']:,}")
+                               f"{summary['n_docs']:,} {whose} "
+                               f"{plural(capped, 'count', 'counts')} stopped at "
+                               f"{summary['n_sets_cap']:,}")
             else:
                 click.echo(f"{alpha} {method:<8} recall {summary['recall_mean']:.4f}  set size "
                            f"{summary['set_size_mean']:.2f} (median "
