@@ -819,3 +819,56 @@ def test_tree_members_clustered_alike_cluster_the_labels_once(caplog):
         alone = make_model("tree", **params).fit(X, Y)
         for name in ("node_slot_ptr_", "slot_target_", "entry_val_", "slot_bias_"):
             np.testing.assert_array_equal(getattr(member, name), getattr(alone, name))
+
+
+def test_a_refit_and_weights_auto_reuse_the_tree_members_clustering(caplog):
+    # train's refit of an ensemble clustered each tree member again (the tree's own
+    # refit did not), and weights="auto"'s final fit again after its tuning fit: each
+    # clustering 30-70 s at 27,754 labels. Member i takes clustering_of's member i's
+    X, Y = make_problem(n_docs=300, n_features=60, n_labels=24, seed=5)
+    members = [["tree", {"branching": 2, "leaf_size": 4, "n_jobs": 1}],
+               ["tree", {"branching": 2, "leaf_size": 6, "n_jobs": 1}], ["knn", {}]]
+    # weights="auto": the tuning fit clusters, the final fit on all documents reuses it
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        auto = EnsembleModel(members=members, weights="auto", n_jobs=1).fit(X, Y)
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("clustering 24 labels" in message for message in messages) == 2
+    assert sum("clustering of the fit before, reused" in message for message in messages) == 2
+    assert auto.predict_topk(X[:5], 3).indices.shape == (5, 3)
+    first = EnsembleModel(members=members, n_jobs=1).fit(X[:200], Y[:200])
+    place = np.asarray(Y[:200].sum(axis=0)).ravel() == 0
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        refit = EnsembleModel(members=members, n_jobs=1).fit(X, Y, clustering_of=first,
+                                                             place=place)
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("clustering 24 labels" in message for message in messages) == 0
+    assert sum("clustering of the fit before, reused" in message for message in messages) == 2
+    # each tree member is the tree refitted alone on its member's clustering
+    for position in (0, 1):
+        alone = make_model("tree", **members[position][1]).fit(
+            X, Y, clustering_of=first.members_[position], place=place)
+        for name in ("node_slot_ptr_", "slot_target_", "entry_val_", "slot_bias_"):
+            np.testing.assert_array_equal(getattr(refit.members_[position], name),
+                                          getattr(alone, name))
+    # a refit of weights="auto" on a held-out fit: no clustering at all
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        EnsembleModel(members=members, weights="auto", n_jobs=1).fit(
+            X, Y, clustering_of=first, place=place)
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("clustering 24 labels" in message for message in messages) == 0
+
+
+def test_clustering_of_another_ensemble_is_refused_by_name():
+    X, Y = make_problem(n_docs=120, n_features=40, n_labels=12, seed=2)
+    tree = ["tree", {"branching": 2, "leaf_size": 4, "n_jobs": 1}]
+    first = EnsembleModel(members=[tree, ["knn", {}]], n_jobs=1).fit(X, Y)
+    with pytest.raises(InvalidParameterError, match="clustering_of.*2 members"):
+        EnsembleModel(members=[tree], n_jobs=1).fit(X, Y, clustering_of=first)
+    other = ["tree", {"branching": 2, "leaf_size": 6, "n_jobs": 1}]
+    with pytest.raises(InvalidParameterError, match="member 0 is a 'tree' clustered"):
+        EnsembleModel(members=[other, ["knn", {}]], n_jobs=1).fit(X, Y, clustering_of=first)
+    with pytest.raises(InvalidParameterError, match="place"):
+        EnsembleModel(members=[tree, ["knn", {}]], n_jobs=1).fit(X, Y, clustering_of=first,
+                                                                 place=np.ones(3, bool))

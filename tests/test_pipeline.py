@@ -1470,3 +1470,23 @@ def test_a_tree_refit_clusters_the_labels_once(goemotions_small, caplog):
     assert (len(clusterings), len(reused)) == (1, 1)
     assert clf.manifest["metrics"]["heldout"]["model"] == "before_refit"
     assert clf.n_train_docs == 600
+
+
+def test_an_ensemble_refit_clusters_its_tree_members_once(goemotions_small, caplog):
+    # train --model ensemble's refit clustered each tree member again (a tree's own
+    # refit did not): each member takes its held-out fit's member's clustering
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    tree = {"n_jobs": 1, "branching": 2}
+    members = [["tree", {**tree, "leaf_size": 4}], ["tree", {**tree, "leaf_size": 6}],
+               ["knn", {}]]
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model="ensemble",
+                           model_params={"members": members, "n_jobs": 1},
+                           dev_fraction=0.2)
+    with caplog.at_level("INFO", logger="tagsmith"):
+        clf = train_classifier(train.texts[:600], train.Y[:600], space, options=options)
+    messages = [record.getMessage() for record in caplog.records]
+    clusterings = [m for m in messages if m.startswith("label tree 0: clustering ")]
+    reused = [m for m in messages if "the clustering of the fit before, reused" in m]
+    assert (len(clusterings), len(reused)) == (2, 2)
+    assert clf.manifest["metrics"]["heldout"]["model"] == "before_refit"

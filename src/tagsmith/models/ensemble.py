@@ -330,7 +330,9 @@ class EnsembleModel(BaseModel):
     def fit(self, X: FeatureMatrix | Views, Y: LabelMatrix,
             sample_weight: npt.ArrayLike | None = None, *,
             label_features: FeatureMatrix | Views | None = None,
-            groups: npt.ArrayLike | None = None) -> EnsembleModel:
+            groups: npt.ArrayLike | None = None,
+            clustering_of: EnsembleModel | None = None,
+            place: np.ndarray | None = None) -> EnsembleModel:
         """Fit every member on ``X`` (n_docs x n_features) and ``Y`` (n_docs x n_labels).
 
         ``sample_weight`` goes to the members that accept sample weights;
@@ -342,6 +344,14 @@ class EnsembleModel(BaseModel):
         of the ``weights="auto"`` tuning split: the members see features, not texts, and
         a document whose copy they were fitted on favoured the member that memorises.
         Without it, or with no id shared, the split is the same.
+
+        ``clustering_of``, a fitted ensemble of the same members over the same labels,
+        gives each tree member (and nested ensemble) its member's clustering, as
+        :meth:`~tagsmith.models.tree.LabelTree.fit` takes a tree's, ``place`` (a mask
+        over the labels) those it saw no document of (``train``'s refit on all
+        documents reuses the held-out fit's). ``weights="auto"``'s final fit on all the
+        documents reuses its tuning fit's clustering, the labels only the tuning
+        documents carry placed alike.
         """
         from tagsmith.features.views import Views
 
@@ -356,9 +366,16 @@ class EnsembleModel(BaseModel):
         check_weighted_targets(Y, weights)
         if groups is not None:
             groups = check_groups(groups, n_docs)
+        reuse = None
+        if clustering_of is not None:
+            reuse = self._reused_members(clustering_of, specs, views, Y.shape[1])
+            if place is not None and np.shape(place) != (Y.shape[1],):
+                raise InvalidParameterError("place", f"a mask over the {Y.shape[1]} labels",
+                                            np.shape(place))
         tuned = None
         if isinstance(self.weights, str):  # "auto": the only string validation lets by
-            tuned = self._tune(X, Y, weights, specs, views, label_features, groups)
+            tuned, reuse, place = self._tune(X, Y, weights, specs, views, label_features,
+                                             groups, reuse, place)
         elif self.tune_fraction != DEFAULT_TUNE_FRACTION:
             # a warning, not an error: bundles store every parameter, so one saved with
             # fixed weights and a tune_fraction must still load and refit (the audit's
@@ -366,11 +383,48 @@ class EnsembleModel(BaseModel):
             logger.warning("ensemble tune_fraction %s has no effect: it only applies with "
                            "weights='auto' (weights are %s)", self.tune_fraction,
                            "equal" if self.weights is None else list(self.weights))
-        members = self._fit_members(X, Y, weights, specs, views, label_features, groups)
+        members = self._fit_members(X, Y, weights, specs, views, label_features, groups,
+                                    reuse, place)
         self._set_members(members, None if isinstance(X, Views) else X.shape[1], tuned)
         return self
 
-    def _fit_members(self, X, Y, weights, specs, views, label_features=None, groups=None
+    def _reused_members(self, clustering_of, specs, views, n_labels: int) -> list:
+        """``clustering_of``'s members, checked: a fitted ensemble whose tree members (and
+        nested ensembles) stand where this one's do, on the same views, trees clustered
+        with the same parameters (:meth:`~tagsmith.models.tree.LabelTree._clustering_key`),
+        over ``n_labels`` labels."""
+        from tagsmith.models.tree import LabelTree
+
+        previous = getattr(clustering_of, "members_", None)
+        if not isinstance(clustering_of, EnsembleModel) or previous is None \
+                or len(previous) != len(specs):
+            raise InvalidParameterError("clustering_of", f"a fitted ensemble of {len(specs)} "
+                                        f"member{plural_s(len(specs))}",
+                                        type(clustering_of).__name__ if previous is None
+                                        else f"{len(previous)} members")
+        for position, ((name, params), view) in enumerate(zip(specs, views, strict=True)):
+            member = self._make_member(name, params)
+            old = previous[position]
+            if isinstance(member, LabelTree):
+                member._validate_params()
+                alike = (isinstance(old, LabelTree) and clustering_of.views_[position] == view
+                         and old._clustering_key() == member._clustering_key())
+            elif isinstance(member, EnsembleModel):
+                alike = isinstance(old, EnsembleModel)
+            else:
+                continue
+            if not alike:
+                raise InvalidParameterError("clustering_of", f"an ensemble whose member "
+                                            f"{position} is a {name!r} clustered as this "
+                                            "one's (the same parameters and view)",
+                                            type(old).__name__)
+            if getattr(old, "n_labels_", n_labels) != n_labels:
+                raise InvalidParameterError("clustering_of", f"an ensemble over {n_labels} "
+                                            f"label{plural_s(n_labels)}", old.n_labels_)
+        return list(previous)
+
+    def _fit_members(self, X, Y, weights, specs, views, label_features=None, groups=None,
+                     reuse: list | None = None, place: np.ndarray | None = None
                      ) -> list[BaseModel]:
         from tagsmith.models.tree import LabelTree
 
@@ -388,8 +442,12 @@ class EnsembleModel(BaseModel):
             if isinstance(member, LabelTree):
                 member._validate_params()  # checked already; the values as fit keeps them
                 key = (view, member._clustering_key())
-                if key in clustered:
+                if key in clustered:  # placed already, where reuse had labels to place
                     extra["clustering_of"] = clustered[key]
+                elif reuse is not None:
+                    extra["clustering_of"], extra["place"] = reuse[position], place
+            elif reuse is not None and isinstance(member, EnsembleModel):
+                extra["clustering_of"], extra["place"] = reuse[position], place
             if label_features is not None and member.uses_label_features():
                 extra["label_features"] = self._view_of(label_features, view, position)
             if groups is not None and takes_groups(member):  # a nested ensemble
@@ -406,28 +464,44 @@ class EnsembleModel(BaseModel):
                 clustered.setdefault(key, cast(LabelTree, member))
         return members
 
-    def _tune(self, X, Y, weights, specs, views, label_features=None, groups=None) -> dict:
-        """Weights and powers chosen on held-out documents (see ``weights="auto"``)."""
+    def _tune(self, X, Y, weights, specs, views, label_features=None, groups=None,
+              reuse: list | None = None, place: np.ndarray | None = None
+              ) -> tuple[dict, list | None, np.ndarray | None]:
+        """Weights and powers chosen on held-out documents (see ``weights="auto"``);
+        with them, what the final fit on all documents reuses: the tuning members'
+        clustering (their trees without their weights), and the labels to place, those
+        the tuning fit saw no document of (of those ``place`` names, where the tuning
+        fit reused ``reuse``'s clustering: the others were clustered from documents)."""
         from tagsmith.features.views import Views
         from tagsmith.models._ensemble_tuning import tune_combination
+        from tagsmith.models.tree import LabelTree
 
         rest, hold = self._tuning_split(Y.shape[0], weights, groups)
         rows_of = X.take if isinstance(X, Views) else X.__getitem__
         members = self._fit_members(rows_of(rest), Y[rest],
                                     None if weights is None else weights[rest], specs, views,
-                                    label_features, None if groups is None else groups[rest])
+                                    label_features, None if groups is None else groups[rest],
+                                    reuse, place)
         held_X = rows_of(hold)
         k_member = DEFAULT_K_MEMBER if self.k_member is None else self.k_member
         topks = [member.predict_topk(self._view_of(held_X, view, position), k_member)
                  for position, (member, view) in enumerate(zip(members, views, strict=True))]
+        # the final fit clusters no label again (each clustering is 30-70 s at 27,754
+        # labels): the trees' shapes kept, their weights freed as before
+        shapes = [member._clustering_only() if isinstance(member, LabelTree) else member
+                  if isinstance(member, EnsembleModel) else None for member in members]
         del members
+        rest_Y = Y[rest] if weights is None else sp.diags(weights[rest]) @ Y[rest]
+        unseen = np.asarray(abs(rest_Y).sum(axis=0)).ravel() == 0
+        if reuse is not None:  # the others kept reuse's place, clustered from documents
+            unseen &= np.zeros(len(unseen), bool) if place is None else np.asarray(place, bool)
         result = tune_combination(topks, Y[hold],
                                   powers=None if self.powers is None else self._powers(len(specs)),
                                   sample_weight=None if weights is None else weights[hold])
         logger.info("ensemble weights %s, powers %s: P@1 %.4f, nDCG@5 %.4f on %s held-out "
                     "documents", result["weights"], result["powers"], result["p@1"],
                     result["ndcg@5"], f"{len(hold):,}")
-        return result
+        return result, shapes, unseen
 
     def _tuning_split(self, n_rows: int, weights: np.ndarray | None,
                       groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

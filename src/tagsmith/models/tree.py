@@ -299,6 +299,17 @@ class LabelTree(BaseModel):
                        n_classifiers, plural_s(n_classifiers))
         return self
 
+    def _clustering_only(self) -> LabelTree:
+        """A tree holding only this fitted one's clustering (which labels share a leaf,
+        how leaves group: what ``fit(..., clustering_of=)`` reads), not its weights: the
+        ensemble's ``weights="auto"`` keeps its tuning fit's clustering for the final fit
+        without the tuning models' weights."""
+        self._check_fitted()
+        shell = LabelTree(**self.get_params())
+        shell.trees_ = [{name: tree[name] for name in _SHAPE_ARRAYS} for tree in self.trees_]
+        shell.n_labels_ = self.n_labels_
+        return shell
+
     def _clustering_key(self) -> tuple:
         """The parameters that decide the clustering (with the features, targets, sample
         weights and label-name features it is clustered from): two trees of equal keys
@@ -964,6 +975,10 @@ def build_tree(reps: sp.csr_matrix, *, branching: int, leaf_size: int, max_depth
                     frontier.append((len(nodes) - 1, depth + 1))
                 nodes[node] = (False, np.array(children, np.int32))
     return nodes, node_labels
+
+
+#: the arrays of a fitted tree that :func:`_reused_tree` reads: its shape, not its weights
+_SHAPE_ARRAYS = ("node_slot_ptr_", "slot_target_", "slot_is_label_")
 
 
 def _reused_tree(arrays: dict, reps: sp.csr_matrix | None,

@@ -431,9 +431,9 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
     of a corpus whose texts ``rows`` are ``texts``, None: all of them) gives TF-IDF its
     counts, the texts not analysed again; the fit on all of them (``rows`` None) empties
     it once its features are made. ``clustering_of``, the held-out fit's model: a label
-    tree takes its clustering (the labels are clustered once, on the documents fitted
-    on before the held-out ones are scored), ``place`` the labels it saw no document
-    of (:meth:`~tagsmith.models.tree.LabelTree.fit`)."""
+    tree (or an ensemble's tree members) takes its clustering (the labels are clustered
+    once, on the documents fitted on before the held-out ones are scored), ``place`` the
+    labels it saw no document of (:meth:`~tagsmith.models.tree.LabelTree.fit`)."""
     started = time.perf_counter()
     logger.info("%s: features for %s document%s", stage, f"{len(texts):,}",
                 plural_s(len(texts)))
@@ -478,8 +478,11 @@ def _fit(texts, Y, options: TrainOptions, stage: str, label_space: LabelSpace | 
     if groups is not None and takes_groups(model):
         extra["groups"] = groups
     if clustering_of is not None:
+        from tagsmith.models.ensemble import EnsembleModel
         from tagsmith.models.tree import LabelTree
-        if isinstance(model, LabelTree) and isinstance(clustering_of, LabelTree):
+        # an ensemble hands each tree member its held-out fit's member's clustering
+        if any(isinstance(model, kind) and isinstance(clustering_of, kind)
+               for kind in (LabelTree, EnsembleModel)):
             extra["clustering_of"], extra["place"] = clustering_of, place
     cast(Any, model).fit(X, Y, **extra)
     return featurizer, model, time.perf_counter() - started, X
@@ -817,8 +820,9 @@ def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpa
             # never); the refitted model learnt it from the held-out documents: it
             # backs off to the global threshold, as a label with too few positives
             learnt = (fit_counts == 0) & (_label_counts(Y, len(label_space)) > 0)
-            # a label tree keeps the held-out fit's clustering (70 s of 306 s at 27,754
-            # labels, 20,000 documents), the labels learnt here put in their nearest leaf
+            # a label tree (an ensemble's tree members) keeps the held-out fit's
+            # clustering (70 s of 306 s at 27,754 labels, 20,000 documents), the labels
+            # learnt here put in their nearest leaf
             featurizer, model, fit_seconds, X_all = _fit(texts, Y, options,
                                                          "refit on all data", label_space,
                                                          previous=featurizer, groups=groups,
