@@ -2,6 +2,8 @@
 hold its documents' text, as a helpdesk export (``id,subject,body,created_at``) does."""
 
 import json
+import re
+import shlex
 import threading
 
 import pytest
@@ -104,7 +106,7 @@ def test_a_name_holding_a_comma_is_quoted_as_in_a_csv_cell(tmp_path):
             "Refund\n\nCharged twice"
     with pytest.raises(CorpusFormatError) as caught:  # the error names it quoted so
         list(read_records(path, text_columns='"Subject, short",bdy'))
-    assert 'text_columns "Subject, short",bdy names' in str(caught.value)
+    assert 'text_columns \'"Subject, short",bdy\' names' in str(caught.value)
     with pytest.raises(InvalidParameterError, match="its quotes closed"):
         read_records(path, text_columns='"Subject, short,body')
     result = run("train", path, "-o", tmp_path / "m", "--text-column", '"Subject, short"',
@@ -640,3 +642,31 @@ def test_the_help_says_which_files_the_option_reads():
         help_of("distill")
     assert "the command reads: one with none of these columns and a 'text' of its own is " \
         "read by its 'text'" in help_of("eval")
+
+
+def test_messages_show_the_columns_quoted_for_a_shell(tmp_path, caplog):
+    """The INFO line and the errors showed --text-column "Subject, short",body: pasted
+    into a shell, its quotes vanished and the name split into three. They show the value
+    shell-quoted, which the shell hands back as it was."""
+    path = tmp_path / "export.csv"
+    path.write_text('id,"Subject, short",body,labels\nT1,Refund,Charged twice,billing\n'
+                    "T2,Login,Cannot sign in,access\n", encoding="utf-8")
+    result = run("train", path, "-o", tmp_path / "m", "--text-column", '"Subject, short",bdy')
+    assert result.exit_code == 3
+    shown = re.search(r"which --text-column (.+?) names", result.output)
+    assert shown is not None, result.output
+    assert shlex.split(shown.group(1)) == ['"Subject, short",bdy']
+    result = run("train", path, "-o", tmp_path / "m", "--text-column", '"Subject, short",body',
+                 *FAST)
+    assert result.exit_code == 0, result.output
+    with caplog.at_level("INFO", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(tmp_path / "m"), str(path)])
+    assert result.exit_code == 0, result.output
+    said = [r.getMessage() for r in caplog.records if "as the bundle" in r.getMessage()]
+    shown = re.search(r"\(--text-column (.+?)\);", said[0])
+    assert shown is not None and shlex.split(shown.group(1)) == ['"Subject, short",body']
+    hinted = tmp_path / "hinted.csv"  # the hint names a column holding a space
+    hinted.write_text("Nr,Ticket Body\n1,Printer jammed\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_records(hinted))
+    assert "read it with text_columns 'Ticket Body', or" in str(caught.value)

@@ -1013,10 +1013,10 @@ def _with_bundle_columns(callback: Callable[..., Any], bundle: str, columns: tup
     """``callback`` run reading each CSV or JSONL corpus from the text ``columns`` that
     ``bundle`` was trained on, a default (a TSV corpus, a folder or a plain text file is
     read as it is); an error about them names where they came from."""
-    from tagsmith.data.readers import reading_text_columns, shown_text_columns
+    from tagsmith.data.readers import pasted_text_columns, reading_text_columns
     from tagsmith.exceptions import CorpusFormatError
 
-    named = shown_text_columns(columns)
+    named = pasted_text_columns(columns)  # as pasted into a shell
     logging.getLogger("tagsmith").info(
         "reading the documents' text of a CSV or JSONL corpus from %s, as the bundle %s "
         "was trained (--text-column %s); --text-column names others ('text' reads "

@@ -288,7 +288,7 @@ def read_records(path: str | Path, format: str | None = None, *,
     if columns is not None and fmt in ("tsv", "dir"):
         what = "a TSV line's text is its first field" if fmt == "tsv" else \
             "a folder's texts are its .txt files"
-        raise CorpusFormatError(f"text_columns {shown_text_columns(columns)} names columns "
+        raise CorpusFormatError(f"text_columns {pasted_text_columns(columns)} names columns "
                                 f"of a CSV or JSONL corpus; {what}: leave text_columns out",
                                 path=path, parameters=("text_columns",))
     # None would read the columns reading_text_columns names: ("text",) reads 'text'
@@ -409,6 +409,19 @@ def shown_text_columns(columns: Sequence[str]) -> str:
     return out.getvalue()
 
 
+def pasted_text_columns(columns: Sequence[str]) -> str:
+    """:func:`shown_text_columns` quoted for a shell, as a message shows the value of
+    ``--text-column`` to be pasted: ``"Subject, short",body`` pasted bare lost its
+    quotes to the shell and split into three names.
+
+    >>> pasted_text_columns(["subject", "body"]), pasted_text_columns(["Subject, short", "x"])
+    ('subject,body', '\\'"Subject, short",x\\'')
+    """
+    import shlex  # messages alone
+
+    return shlex.quote(shown_text_columns(columns))
+
+
 def _text_columns_given(columns: str | Sequence[str] | None) -> tuple[str, ...] | None:
     """The text columns a reader reads: ``columns`` (:func:`text_column_names`), or where
     None those :func:`reading_text_columns` names; None for ``text`` (the default).
@@ -481,7 +494,7 @@ def _missing_text_columns(missing: Sequence[str], found: Sequence[str], columns:
     return CorpusFormatError(
         f"no {what} {', '.join(repr(name) for name in missing)} in the "
         f"{'header' if what == 'column' else 'object'}, which text_columns "
-        f"{shown_text_columns(columns)} names; found {what}s: {shown}", path=path, line=line,
+        f"{pasted_text_columns(columns)} names; found {what}s: {shown}", path=path, line=line,
         parameters=("text_columns",))
 
 
@@ -1635,7 +1648,7 @@ def _missing_text_columns_text(columns: Sequence[str], path: Path,
     """A corpus with a ``text`` column (key) of its own that ``columns`` leaves out: which
     text is meant cannot be told, and a corpus rewritten would lose one."""
     return CorpusFormatError(f"the corpus has a 'text' column of its own, which "
-                             f"text_columns {shown_text_columns(columns)} leaves out: name "
+                             f"text_columns {pasted_text_columns(columns)} leaves out: name "
                              "'text' among them too, or leave text_columns out",
                              path=path, line=line, parameters=("text_columns",))
 
@@ -2246,12 +2259,13 @@ class NoTextColumnError(CorpusFormatError):
             # a helpdesk, CRM or survey export: its header is a header, which the
             # message below told to come first
             more = (f"; the documents' text seems to be in {texts[0]!r}: read it with "
-                    f"text_columns {texts[0]}, or rename that column 'text'")
+                    f"text_columns {pasted_text_columns(texts[:1])}, or rename that column "
+                    "'text'")
         elif texts:
             more = (f"; the documents' text seems to be in "
                     f"{', '.join(repr(name) for name in texts)}: read them joined with "
-                    f"text_columns {','.join(texts)} (README, \"Recipe: tickets from a "
-                    "helpdesk export\", also cleans them), or rename the one column that "
+                    f"text_columns {pasted_text_columns(texts)} (README, \"Recipe: tickets "
+                    "from a helpdesk export\", also cleans them), or rename the one column that "
                     "holds it 'text'")
         elif first_line is not None:
             shown = first_line.rstrip("\r\n")
