@@ -20,6 +20,7 @@ from tagsmith.data.readers import (
     read_jsonl,
     read_records,
     reading_text_columns,
+    text_column_names,
 )
 from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
 from tagsmith.labeling.prompts import read_data_section
@@ -292,6 +293,23 @@ def test_no_text_column_error_names_the_parameter(tmp_path, export):
     with pytest.raises(CorpusFormatError, match="or others, the text's named with "
                        "text_columns"):
         list(read_records(other))
+
+
+@pytest.mark.parametrize("value, names", [('"a,b" , c', ("a,b", "c")), (' "x" ', ("x",)),
+                                          ('" a ""b"" "  ,d', ('a "b"', "d"))])
+def test_spaces_around_a_quoted_name_are_left_out(value, names):
+    # a space after a closing quote was refused with "its quotes closed", which they were
+    assert text_column_names(value) == names
+
+
+@pytest.mark.parametrize("value, said", [
+    ('"a"b', "'b' follows the quoted '\"a\"'"),
+    ('"a,b" c', "'c' follows the quoted '\"a,b\"'"),
+    ('x,"a,b', "the quote opening '\"a,b' is left open")])
+def test_a_name_after_a_closing_quote_or_a_quote_left_open_is_told_exactly(value, said):
+    with pytest.raises(InvalidParameterError) as caught:
+        text_column_names(value)
+    assert said in str(caught.value)
 
 
 # -- the command line ---------------------------------------------------------------------------

@@ -382,19 +382,57 @@ def text_column_names(columns: str | Sequence[str] | None) -> tuple[str, ...] | 
     for item in given:
         if not isinstance(item, str):
             raise InvalidParameterError("text_columns", "column names (strings)", item)
-        try:  # a CSV row: a name holding a comma quoted; strict: a quote left open
-            cells = next(csv.reader([item], skipinitialspace=True, strict=True), [])
-        except csv.Error:
-            raise InvalidParameterError(
-                "text_columns", 'column names, a name holding a comma quoted ("a,b"), '
-                "its quotes closed", item) from None
-        for name in cells or [""]:
+        for name in _column_cells(item):
             if not name.strip():
                 raise InvalidParameterError("text_columns", "non-empty column names",
                                             ",".join(map(str, given)))
             if name.strip() not in names:
                 names.append(name.strip())
     return _ColumnNames(names) or None
+
+
+def _column_cells(item: str) -> list[str]:
+    """The names of one ``text_columns`` value, read as a CSV row: a name holding a comma
+    quoted (``"a,b"``, a ``"`` in it doubled), spaces around a name left out, quoted or
+    not (``"a,b" , c``), as every name is stripped; a quote left open, or text after a
+    closing quote other than spaces and a comma, is an :class:`InvalidParameterError`
+    saying which.
+
+    >>> _column_cells('"a,b" , c'), _column_cells(' "a""b" '), _column_cells('x,')
+    (['a,b', 'c'], ['a"b'], ['x', ''])
+    """
+    cells: list[str] = []
+    at = 0
+    while True:
+        while at < len(item) and item[at].isspace():
+            at += 1
+        if not item.startswith('"', at):  # a name as it is, up to a comma (a " in it kept)
+            end = item.find(",", at)
+            cells.append(item[at:] if end < 0 else item[at:end])
+            if end < 0:
+                return cells
+            at = end + 1
+            continue
+        start, close = at, at + 1
+        while (close := item.find('"', close)) >= 0 and item.startswith('""', close):
+            close += 2
+        if close < 0:
+            raise InvalidParameterError(
+                "text_columns", 'column names, a name holding a comma quoted ("a,b"), '
+                f"its quotes closed: the quote opening {item[at:at + 20]!r} is left open",
+                item)
+        cells.append(item[at + 1:close].replace('""', '"'))
+        at = close + 1
+        while at < len(item) and item[at].isspace():
+            at += 1
+        if at == len(item):
+            return cells
+        if item[at] != ",":
+            raise InvalidParameterError(
+                "text_columns", 'column names, a name holding a comma quoted ("a,b"), '
+                f"a comma after its closing quote: {item[at]!r} follows the quoted "
+                f"{item[start:close + 1]!r}", item)
+        at += 1
 
 
 def shown_text_columns(columns: Sequence[str]) -> str:
