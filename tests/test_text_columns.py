@@ -548,6 +548,26 @@ def test_apply_review_refuses_text_joined_with_other_columns(tmp_path):
     assert not (tmp_path / "out.csv").exists()
 
 
+def test_apply_review_refusing_a_bundles_columns_names_the_bundle(tmp_path):
+    """A bundle trained with --text-column text,subject gave apply-review --bundle
+    columns it refuses; the refusal read as if the user had given the option, with no
+    word of the bundle, as the other commands' errors about its columns have."""
+    path = tmp_path / "c.csv"
+    path.write_text("id,subject,text,labels\n" + "".join(
+        f"{i},Subj {i},{body},{label}\n" for i in range(4) for body, label in
+        (("Refund my card", "billing"), ("Cannot log in", "access"))), encoding="utf-8")
+    result = run("train", path, "-o", tmp_path / "m", "--text-column", "text,subject", *FAST)
+    assert result.exit_code == 0, result.output
+    review = _review(tmp_path, 0, "Refund my card\n\nSubj 0")
+    result = run("apply-review", path, review, "-o", tmp_path / "out.csv", "--bundle",
+                 tmp_path / "m")
+    assert result.exit_code == 2
+    assert "'text' would hold them joined" in result.output
+    assert f"the columns the bundle {tmp_path / 'm'} was trained on" in \
+        " ".join(result.output.split())
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_apply_review_text_columns_keeps_lang(tmp_path, caplog):
     """apply_review(text_columns=, lang=) dropped lang when it read the columns: a German
     team's export applied with --text-column and --lang de was warned of its labels by

@@ -1014,23 +1014,29 @@ def _with_bundle_columns(callback: Callable[..., Any], bundle: str, columns: tup
     ``bundle`` was trained on, a default (a TSV corpus, a folder or a plain text file is
     read as it is); an error about them names where they came from."""
     from tagsmith.data.readers import pasted_text_columns, reading_text_columns
-    from tagsmith.exceptions import CorpusFormatError
+    from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
 
     named = pasted_text_columns(columns)  # as pasted into a shell
     logging.getLogger("tagsmith").info(
         "reading the documents' text of a CSV or JSONL corpus from %s, as the bundle %s "
         "was trained (--text-column %s); --text-column names others ('text' reads "
         "'text')", ", ".join(map(repr, columns)), bundle, named)
+    # what an error about them adds: the user gave no --text-column
+    note = (f"the columns the bundle {bundle} was trained on; give --text-column to read "
+            "others, --text-column text to read 'text'")
     try:
         with reading_text_columns(columns, default=True):
             return callback(*args, **kwargs)
     except CorpusFormatError as exc:
         if type(exc) is not CorpusFormatError or "text_columns" not in exc.parameters:
             raise
-        raise CorpusFormatError(
-            f"{exc.reason} (the columns the bundle {bundle} was trained on; give "
-            "--text-column to read others, --text-column text to read 'text')",
-            path=exc.path, line=exc.line, parameters=exc.parameters) from None
+        raise CorpusFormatError(f"{exc.reason} ({note})", path=exc.path, line=exc.line,
+                                parameters=exc.parameters) from None
+    except InvalidParameterError as exc:  # apply-review refusing 'text' beside others
+        if type(exc) is not InvalidParameterError or exc.name != "text_columns" or \
+                exc.owner is not None:
+            raise
+        raise InvalidParameterError(exc.name, f"{exc.expected} ({note})", exc.got) from None
 
 
 def _text_column_option(command: str, *, bundle: bool = False) -> click.Option:
