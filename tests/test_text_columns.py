@@ -708,3 +708,15 @@ def test_messages_show_the_columns_quoted_for_a_shell(tmp_path, caplog):
     with pytest.raises(CorpusFormatError) as caught:
         list(read_records(hinted))
     assert "read it with text_columns 'Ticket Body', or" in str(caught.value)
+
+
+def test_a_decomposed_jsonl_key_matches_the_composed_name_given(tmp_path):
+    """A CSV header 'Ämne' in NFD (macOS) matched --text-column Ämne; a JSONL key did
+    not ("missing"). Keys are matched as headers are: NFC, the case as written."""
+    path = tmp_path / "export.jsonl"
+    path.write_text(json.dumps({"id": "1", "A\u0308mne": "Faktura", "Meddelande": "Var",
+                                "labels": ["billing"]}) + "\n", encoding="utf-8")
+    records = list(read_records(path, text_columns="\u00c4mne,Meddelande"))
+    assert [r.text for r in records] == ["Faktura\n\nVar"]
+    with pytest.raises(CorpusFormatError, match="no key 'meddelande'"):
+        list(read_records(path, text_columns="\u00c4mne,meddelande"))  # case as written

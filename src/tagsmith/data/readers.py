@@ -1648,16 +1648,17 @@ def _json_text(obj: dict, columns: tuple[str, ...], path: Path,
     corpus rewritten keeps them. An object with none of them and a ``text`` key is read
     by its ``text`` (said once a file: ``told``)."""
     error = None
-    if "text" in obj and not any(name in obj for name in columns):
+    keys = _json_keys(obj, columns)
+    if "text" in obj and not any(keys):
         if told is not None and not told:
             _read_by_its_text(path, columns, "key")
             told.append(True)
         return obj["text"]
-    if "text" in obj and "text" not in columns:
+    if "text" in obj and "text" not in keys:
         error = _missing_text_columns_text(columns, path, None).reason
-    elif missing := [name for name in columns if name not in obj]:
+    elif missing := [name for name, key in zip(columns, keys, strict=True) if key is None]:
         error = _missing_text_columns(missing, list(obj), columns, path, "key").reason
-    elif wrong := [name for name in columns if not isinstance(obj[name], str | None)]:
+    elif wrong := [key for key in keys if not isinstance(obj[key], str | None)]:
         error = (f"{wrong[0]!r} (text_columns) must be a string, found "
                  f"{type(obj[wrong[0]]).__name__}")
     if error is not None:
@@ -1665,10 +1666,27 @@ def _json_text(obj: dict, columns: tuple[str, ...], path: Path,
         malformed.parameters = ("text_columns",)
         raise malformed
     values = []
-    for name in columns:
-        value = obj[name]
+    for key in keys:
+        value = obj[key]
         values.append(value or "")
     return _joined_text(values)
+
+
+def _json_keys(obj: dict, columns: tuple[str, ...]) -> list:
+    """The key of ``obj`` each of the text ``columns`` names (None where it has none):
+    as written, else the key equal to it in NFC, as a CSV header's names are matched
+    (macOS writes ``Ämne`` as ``A`` and a combining diaeresis); the case as written.
+
+    >>> keys = _json_keys({"A\u0308mne": "x", "body": "y"}, ("\u00c4mne", "body", "Body"))
+    >>> keys == ["A\u0308mne", "body", None]
+    True
+    """
+    keys = [name if name in obj else None for name in columns]
+    if None in keys:  # an object's keys normalised only where a name is not one of them
+        normal = {unicodedata.normalize("NFC", key): key for key in obj}
+        keys = [normal.get(unicodedata.normalize("NFC", name)) if key is None else key
+                for name, key in zip(columns, keys, strict=True)]
+    return keys
 
 
 def _read_by_its_text(path: Path, columns: Sequence[str], what: str) -> None:
