@@ -720,3 +720,19 @@ def test_a_decomposed_jsonl_key_matches_the_composed_name_given(tmp_path):
     assert [r.text for r in records] == ["Faktura\n\nVar"]
     with pytest.raises(CorpusFormatError, match="no key 'meddelande'"):
         list(read_records(path, text_columns="\u00c4mne,meddelande"))  # case as written
+
+
+@pytest.mark.parametrize("obj, hint", [
+    ({"id": "1", "Text": "Refund"}, "seems to be in 'Text': read it with --text-column Text, "
+     "or rename that key 'text'"),
+    ({"id": "1", "subject": "Refund", "Body": "Card"}, "seems to be in 'subject', 'Body': "
+     "read them joined with --text-column subject,Body")])
+def test_a_jsonl_object_missing_text_is_told_the_keys_that_seem_to_hold_it(tmp_path, obj, hint):
+    # the CSV error named the columns that seem to hold the text; the JSONL one did not
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(obj) + "\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_records(path))
+    assert "missing 'text'; the documents' text seems to be in" in str(caught.value)
+    result = run("train", path, "-o", tmp_path / "m")
+    assert result.exit_code == 3 and hint in " ".join(result.output.split()), result.output

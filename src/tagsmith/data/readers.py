@@ -1620,9 +1620,13 @@ def _jsonl_records(path: Path, on_error, layout: bool = False,
                              "allows; tagsmith reads 'subjects' as metadata): write the "
                              "corpus as tagsmith's, each subject a 'labels' key: "
                              f"{annif_jsonl_command(path)}")
+        if text is None:  # its text under another key, as a CSV header's is told
+            hint = text_columns_hint(list(obj), "key")
+            missing = _Malformed(f"missing 'text'{hint}")
+            missing.parameters = ("text_columns",) if hint else ()
+            raise missing
         if not isinstance(text, str):
-            raise _Malformed("missing 'text'" if text is None else
-                             f"'text' must be a string, found {type(text).__name__}")
+            raise _Malformed(f"'text' must be a string, found {type(text).__name__}")
         metadata = {k: v for k, v in obj.items() if k not in ("text", "labels", "id")}
         raw_id = obj.get("id")
         labels = _json_labels(obj.get("labels"))
@@ -2295,6 +2299,28 @@ def _text_like_key(name: str) -> str:
     return _header_name(name).replace("-", "_").replace(" ", "_")
 
 
+def text_columns_hint(names: Sequence[str], what: str) -> str:
+    """The advice of a CSV header (``what``: "column") or a JSONL object ("key") with no
+    ``text``, naming its ``names`` that seem to hold the text: ``text`` in another case
+    (a JSONL key ``Text``), else those of :data:`TEXT_LIKE_COLUMNS`; "" for none.
+
+    >>> text_columns_hint(["id", "Text", "body"], "key").split(": ")[1]
+    "read it with text_columns Text, or rename that key 'text'"
+    """
+    texts = [name for name in names if _header_name(name) == "text"] or \
+        [name for name in names if _text_like_key(name) in TEXT_LIKE_COLUMNS]
+    if len(texts) == 1:
+        return (f"; the documents' text seems to be in {texts[0]!r}: read it with "
+                f"text_columns {pasted_text_columns(texts)}, or rename that {what} 'text'")
+    if texts:
+        return (f"; the documents' text seems to be in "
+                f"{', '.join(repr(name) for name in texts)}: read them joined with "
+                f"text_columns {pasted_text_columns(texts)} (README, \"Recipe: tickets "
+                f"from a helpdesk export\", also cleans them), or rename the one {what} "
+                "that holds it 'text'")
+    return ""
+
+
 class NoTextColumnError(CorpusFormatError):
     """A CSV corpus whose header names no ``text`` column; ``columns``: the header's
     names, stripped and lower-case (``uri`` among them: a CSV vocabulary's header, which
@@ -2307,22 +2333,13 @@ class NoTextColumnError(CorpusFormatError):
                  first_line: str | None = None) -> None:
         found = ", ".join(repr(name) for name in columns) or "none"
         self.columns = [name.lower() for name in columns]
-        texts = [name for name in columns
-                 if _text_like_key(name) in TEXT_LIKE_COLUMNS]
+        # a helpdesk, CRM or survey export: its header is a header, which the message
+        # below told to come first
+        hint = text_columns_hint(columns, "column")
         if "uri" in self.columns:
             more = " (a 'uri' column and no 'text': a CSV vocabulary's header, not a corpus's)"
-        elif len(texts) == 1:
-            # a helpdesk, CRM or survey export: its header is a header, which the
-            # message below told to come first
-            more = (f"; the documents' text seems to be in {texts[0]!r}: read it with "
-                    f"text_columns {pasted_text_columns(texts[:1])}, or rename that column "
-                    "'text'")
-        elif texts:
-            more = (f"; the documents' text seems to be in "
-                    f"{', '.join(repr(name) for name in texts)}: read them joined with "
-                    f"text_columns {pasted_text_columns(texts)} (README, \"Recipe: tickets "
-                    "from a helpdesk export\", also cleans them), or rename the one column that "
-                    "holds it 'text'")
+        elif hint:
+            more = hint
         elif first_line is not None:
             shown = first_line.rstrip("\r\n")
             shown = shown if len(shown) <= 200 else shown[:200] + "..."
