@@ -736,3 +736,34 @@ def test_a_jsonl_object_missing_text_is_told_the_keys_that_seem_to_hold_it(tmp_p
     assert "missing 'text'; the documents' text seems to be in" in str(caught.value)
     result = run("train", path, "-o", tmp_path / "m")
     assert result.exit_code == 3 and hint in " ".join(result.output.split()), result.output
+
+
+def test_the_bundles_columns_are_said_only_where_a_csv_or_jsonl_corpus_is_read(
+        tmp_path, export, caplog):
+    """The INFO line naming the bundle's columns was logged where only a TSV file, a
+    folder or stdin was read, which the columns leave alone: now once a CSV or JSONL
+    corpus is read, once however many are."""
+    out = tmp_path / "model"
+    result = run("train", export, "-o", out, "--text-column", "subject,body", *FAST)
+    assert result.exit_code == 0, result.output
+    tsv = tmp_path / "docs.tsv"
+    tsv.write_text("Refund please\tbilling\n", encoding="utf-8")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Cannot log in\n", encoding="utf-8")
+
+    def said(*args, stdin=None):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="tagsmith"):
+            result = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(out), *map(str, args)],
+                                        input=stdin)
+        assert result.exit_code == 0, result.output
+        return sum("as the bundle" in r.getMessage() for r in caplog.records)
+
+    assert said(tsv) == 0
+    assert said(folder) == 0
+    assert said("-", stdin="Refund please\n") == 0
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"id": "X1", "subject": "Login", "body": "Fails"}) + "\n",
+                     encoding="utf-8")
+    assert said(tsv, export, other) == 1

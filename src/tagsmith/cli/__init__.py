@@ -1016,16 +1016,18 @@ def _with_bundle_columns(callback: Callable[..., Any], bundle: str, columns: tup
     from tagsmith.data.readers import pasted_text_columns, reading_text_columns
     from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
 
-    named = pasted_text_columns(columns)  # as pasted into a shell
-    logging.getLogger("tagsmith").info(
-        "reading the documents' text of a CSV or JSONL corpus from %s, as the bundle %s "
-        "was trained (--text-column %s); --text-column names others ('text' reads "
-        "'text')", ", ".join(map(repr, columns)), bundle, named)
+    def said() -> None:  # once a CSV or JSONL corpus is read: not for a TSV, folder, stdin
+        logging.getLogger("tagsmith").info(
+            "reading the documents' text of a CSV or JSONL corpus from %s, as the bundle "
+            "%s was trained (--text-column %s); --text-column names others ('text' reads "
+            "'text')", ", ".join(map(repr, columns)), bundle,
+            pasted_text_columns(columns))  # as pasted into a shell
+
     # what an error about them adds: the user gave no --text-column
     note = (f"the columns the bundle {bundle} was trained on; give --text-column to read "
             "others, --text-column text to read 'text'")
     try:
-        with reading_text_columns(columns, default=True):
+        with reading_text_columns(columns, default=True, said=said):
             return callback(*args, **kwargs)
     except CorpusFormatError as exc:
         if type(exc) is not CorpusFormatError or "text_columns" not in exc.parameters:

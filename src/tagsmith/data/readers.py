@@ -291,6 +291,8 @@ def read_records(path: str | Path, format: str | None = None, *,
         raise CorpusFormatError(f"text_columns {pasted_text_columns(columns)} names columns "
                                 f"of a CSV or JSONL corpus; {what}: leave text_columns out",
                                 path=path, parameters=("text_columns",))
+    if text_columns is None and fmt in ("csv", "jsonl"):
+        _say_ambient_columns()
     # None would read the columns reading_text_columns names: ("text",) reads 'text'
     named = columns or ("text",)
     if fmt == "csv":
@@ -320,6 +322,8 @@ def read_jsonl(path: str | Path, *, on_error: ErrorPolicy = "fail",
     ``layout`` and ``text_columns`` (keys) as :func:`read_records`'s
     (:attr:`Record.key_order`)."""
     path = _check_file(path)
+    if text_columns is None:
+        _say_ambient_columns()
     return _jsonl_records(path, _error_handler(on_error), layout,
                           _text_columns_given(text_columns))
 
@@ -331,6 +335,8 @@ def read_csv(path: str | Path, *, on_error: ErrorPolicy = "fail",
     ``layout`` and ``text_columns`` as :func:`read_records`'s
     (:attr:`Record.label_joiner`)."""
     path = _check_file(path)
+    if text_columns is None:
+        _say_ambient_columns()
     return _csv_records(path, _error_handler(on_error), layout,
                         _text_columns_given(text_columns))
 
@@ -347,6 +353,21 @@ _ambient_text_columns: contextvars.ContextVar[tuple[str, ...] | None] = \
 #: ``default``), which a TSV corpus, a folder or a plain text file reads without
 _ambient_columns_default: contextvars.ContextVar[bool] = \
     contextvars.ContextVar("tagsmith_text_columns_default", default=False)
+
+
+#: what :func:`reading_text_columns` was given to say once a CSV or JSONL corpus is read
+#: with its columns (``said``), shared by the block's readers: emptied when said
+_ambient_columns_said: contextvars.ContextVar[list[Callable[[], None]] | None] = \
+    contextvars.ContextVar("tagsmith_text_columns_said", default=None)
+
+
+def _say_ambient_columns() -> None:
+    """Say, the first time in a :func:`reading_text_columns` block, that a CSV or JSONL
+    corpus is read with its columns (its ``said``): a bundle's INFO line was logged
+    where only a TSV corpus, a folder or stdin was read, which its columns leave alone."""
+    pending = _ambient_columns_said.get()
+    if pending:
+        pending.pop()()
 
 
 class _ColumnNames(tuple):
@@ -496,8 +517,8 @@ def refuse_text_columns(path: str | Path, what: str) -> None:
 
 
 @contextlib.contextmanager
-def reading_text_columns(columns: str | Sequence[str] | None, *,
-                         default: bool = False) -> Iterator[None]:
+def reading_text_columns(columns: str | Sequence[str] | None, *, default: bool = False,
+                         said: Callable[[], None] | None = None) -> Iterator[None]:
     """Within it, every corpus read without ``text_columns`` reads its text from
     ``columns`` (:func:`text_column_names`): the command line's ``--text-column``, given
     once to a command and so to every reader it calls. It holds in the thread (or
@@ -505,12 +526,16 @@ def reading_text_columns(columns: str | Sequence[str] | None, *,
     own columns, and a thread started within the block does not see these (run it in
     ``contextvars.copy_context()`` for that). ``default``: the columns are a default
     (those a bundle was trained on), read where a corpus is CSV or JSONL; a TSV corpus,
-    a folder or a plain text file is read as without them, not refused."""
+    a folder or a plain text file is read as without them, not refused. ``said``: called
+    once, when the block first reads a CSV or JSONL corpus with these columns (the INFO
+    line naming a bundle's), never where it reads none."""
     token = _ambient_text_columns.set(text_column_names(columns))
     default_token = _ambient_columns_default.set(default)
+    said_token = _ambient_columns_said.set(None if said is None else [said])
     try:
         yield
     finally:
+        _ambient_columns_said.reset(said_token)
         _ambient_columns_default.reset(default_token)
         _ambient_text_columns.reset(token)
 
