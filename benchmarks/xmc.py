@@ -211,7 +211,8 @@ def positive_ints(parser, option: str, value: str) -> list[int]:
 
 def provenance(packages: list[str]) -> dict:
     """What a reader needs, besides the command, to rerun a figure: the commit of this
-    checkout (``+dirty`` where tracked files differ from it; None outside git), the
+    checkout (``+dirty`` where tracked files differ from it; None outside git, also in a
+    copy of the folder inside another repository), the
     folder tagsmith is imported from (an editable install can point at another
     checkout than the benchmark's) and the versions of Python and ``packages`` (None
     where one is not installed). A benchmark's JSON gave neither commit nor versions,
@@ -221,13 +222,17 @@ def provenance(packages: list[str]) -> dict:
 
     commit = None
     try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
-                              capture_output=True, text=True, timeout=60)
-        if head.returncode == 0:
+        # HEAD of the checkout whose top is ROOT: git looks up from ROOT, so a copy
+        # without .git (an sdist unpacked, a folder copied) inside another repository
+        # recorded that repository's commit, as if it had made the figure
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--show-toplevel",
+                               "HEAD"], capture_output=True, text=True, timeout=60)
+        top, _, sha = head.stdout.strip().partition("\n")
+        if head.returncode == 0 and Path(top).resolve() == ROOT.resolve():
             changed = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
                                       "--untracked-files=no"],
                                      capture_output=True, text=True, timeout=60)
-            commit = head.stdout.strip() + ("+dirty" if changed.stdout.strip() else "")
+            commit = sha.strip() + ("+dirty" if changed.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):  # no git on the machine
         pass
     spec = importlib.util.find_spec("tagsmith")

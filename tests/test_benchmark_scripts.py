@@ -1234,3 +1234,26 @@ def test_every_option_of_the_walked_benchmarks_says_what_it_does(script):
             and call.func.attr == "add_argument"
             and not any(k.arg == "help" for k in call.keywords)]
     assert bare == []
+
+
+def test_provenance_gives_no_commit_for_a_copy_inside_another_repository(tmp_path):
+    """git looks for a repository upwards from the benchmarks' folder: a copy of the
+    checkout without .git (an sdist unpacked, a folder copied) inside another repository
+    recorded that repository's commit as the one that made its figures."""
+    import importlib.util
+    import shutil
+
+    outer = tmp_path / "outer"
+    (outer / "tagsmith-copy" / "benchmarks").mkdir(parents=True)
+    git = ["git", "-C", str(outer), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "outer"], check=True)
+    copied = outer / "tagsmith-copy" / "benchmarks" / "xmc.py"
+    shutil.copyfile(ROOT / "benchmarks" / "xmc.py", copied)
+    spec = importlib.util.spec_from_file_location("xmc_copied_for_provenance", copied)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.provenance([])["commit"] is None
+    # the checkout itself still names its own commit
+    assert _benchmark("xmc").provenance([])["commit"]
