@@ -70,11 +70,37 @@ def test_log_lines_say_about_how_long_is_left(log_lines, monkeypatch):
         bar.update(1)
     assert log_lines() == [
         "training labels: 1/201 labels (1%, about 3.3 h left)",
-        # 120 s for 100 labels, 101 to go
-        "training labels: 100/201 labels (50%, about 2 min left) 3 of them with no "
+        # 60 s for the 99 labels since the line before, 101 to go
+        "training labels: 100/201 labels (50%, about 1 min left) 3 of them with no "
         "positive document",
         "training labels: 201/201 labels (100%) 3 of them with no positive document",
         "issues: 1/7 steps (14%)"]
+
+
+class _SetClock:
+    """``time.monotonic`` for the progress log: what the test sets ``now`` to."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_the_time_left_is_read_from_the_rate_since_the_line_before(log_lines, monkeypatch):
+    # a resumed LLM run replays its cached calls in a moment, then calls one every 10 s:
+    # at the rate since the start, its lines said "about 2 s left" for 16 minutes of work
+    clock = _SetClock()
+    monkeypatch.setattr(progress, "time", clock)
+    with progress.progress_bar(total=200, desc="LLM labeling", unit="call") as bar:
+        clock.now = 0.5
+        bar.update(100)  # the cached ones
+        for step in range(1, 3):
+            clock.now = 0.5 + 10 * step
+            bar.update(1)
+    # the first line cannot tell the cached ones apart; the next reads the 10 s per call
+    assert log_lines() == ["LLM labeling: 101/200 calls (50%, about 10 s left)",
+                           "LLM labeling: 102/200 calls (51%, about 16 min left)"]
 
 
 def test_featurizing_logs_one_full_count_per_block(log_lines, monkeypatch):

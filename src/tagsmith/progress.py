@@ -19,17 +19,20 @@ class _LogProgress:
     the counts with thousands separators as every other message writes them (it read
     "LLM labeling: 1200/5000 calls").
 
-    A line of a count not yet complete also says about how long is left, at the rate so
-    far (``(3%, about 1.1 h left)``): off a terminal, a linear model at 17k labels logged
-    "576/17,217 labels (3%)" 2.5 minutes in, and nothing said it had an hour to go, as the
-    terminal's bar does. Steps (``unit="step"``) are not alike in size, so their lines
-    give no estimate."""
+    A line of a count not yet complete also says about how long is left, at the rate
+    since the line before (the first: since the start) (``(3%, about 1.1 h left)``): off
+    a terminal, a linear model at 17k labels logged "576/17,217 labels (3%)" 2.5 minutes
+    in, and nothing said it had an hour to go, as the terminal's bar does. The rate since
+    the start told a resumed LLM run, its first 4,000 of 5,000 calls cached in a second,
+    "about 3 s left" for minutes on end. Steps (``unit="step"``) are not alike in size,
+    so their lines give no estimate."""
 
     def __init__(self, total: int | None, desc: str, unit: str, every: float = 10.0):
         self.total, self.desc, self.unit, self.every = total, desc, unit, every
         self.done = 0
         self.postfix = ""
-        self._last = self._start = time.monotonic()
+        self._last = time.monotonic()
+        self._since = (self._last, 0)  # the time and count of the line before (the start)
         self._logged: tuple[int, str] | None = None  # the count and postfix last logged
 
     def set_postfix_str(self, text: str, refresh: bool = False) -> None:
@@ -46,9 +49,13 @@ class _LogProgress:
         self._logged = (self.done, self.postfix)
         if self.total:
             left = ""
-            if now is not None and self.unit != "step" and 0 < self.done < self.total:
-                seconds = (now - self._start) * (self.total - self.done) / self.done
+            then, before = self._since
+            if (now is not None and self.unit != "step" and 0 < self.done < self.total
+                    and self.done > before):
+                seconds = (now - then) * (self.total - self.done) / (self.done - before)
                 left = f", about {_duration(seconds)} left"
+            if now is not None:
+                self._since = (now, self.done)
             logger.info("%s: %s/%s %s (%d%%%s)%s", self.desc, f"{self.done:,}",
                         f"{self.total:,}", _units(self.unit, self.total),
                         _percent(self.done, self.total), left, self._suffix())
