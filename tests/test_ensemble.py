@@ -872,3 +872,30 @@ def test_clustering_of_another_ensemble_is_refused_by_name():
     with pytest.raises(InvalidParameterError, match="place"):
         EnsembleModel(members=[tree, ["knn", {}]], n_jobs=1).fit(X, Y, clustering_of=first,
                                                                  place=np.ones(3, bool))
+
+
+def test_weights_auto_keeps_no_nested_ensembles_weights_for_its_final_fit():
+    # weights="auto" kept its tuning fit's nested ensembles whole for the final fit on
+    # all documents (their trees' weights, their kNN members' documents), where a tree
+    # member kept its clustering alone: the final fit's peak memory held a second model
+    X, Y = make_problem(n_docs=200, n_features=40, n_labels=16, seed=3)
+    tree = ["tree", {"branching": 2, "leaf_size": 4, "n_jobs": 1}]
+    members = [["ensemble", {"members": [tree, ["knn", {}]], "n_jobs": 1}], tree,
+               ["knn", {}]]
+    model = EnsembleModel(members=members, weights="auto", n_jobs=1)
+    specs, views = model._validate_params(), model._member_views()
+    _, shapes, _ = model._tune(X, Y.tocsr(), None, specs, views)
+    nested, shell, knn = shapes
+    assert knn is None and nested.members_[1] is None
+    for kept in (nested.members_[0], shell):
+        assert sorted(kept.trees_[0]) == ["node_slot_ptr_", "slot_is_label_", "slot_target_"]
+        assert not hasattr(kept, "entry_val_")
+    # a nested ensemble refitted on its shell is the one refitted on it whole
+    inner = members[0][1]
+    whole = EnsembleModel(**inner).fit(X[:150], Y[:150])
+    place = np.asarray(Y[:150].sum(axis=0)).ravel() == 0
+    refits = [EnsembleModel(**inner).fit(X, Y, clustering_of=of, place=place)
+              for of in (whole, whole._clustering_only())]
+    for name in ("node_slot_ptr_", "slot_target_", "entry_val_"):
+        np.testing.assert_array_equal(getattr(refits[0].members_[0], name),
+                                      getattr(refits[1].members_[0], name))

@@ -388,6 +388,23 @@ class EnsembleModel(BaseModel):
         self._set_members(members, None if isinstance(X, Views) else X.shape[1], tuned)
         return self
 
+    def _clustering_only(self) -> EnsembleModel:
+        """An ensemble holding only what ``fit(..., clustering_of=)`` reads of this fitted
+        one: its tree members' clustering
+        (:meth:`~tagsmith.models.tree.LabelTree._clustering_only`), its nested ensembles'
+        alike, its views and label count; no member's weights (any other member: None).
+        ``weights="auto"`` keeps it, not its tuning fit, for the final fit."""
+        from tagsmith.models.tree import LabelTree
+
+        self._check_fitted()
+        shell = EnsembleModel(**self.get_params())
+        shell.members_ = cast(list, [member._clustering_only()
+                                     if isinstance(member, LabelTree | EnsembleModel)
+                                     else None for member in self.members_])
+        shell.views_ = list(self.views_)
+        shell.n_labels_ = self.n_labels_
+        return shell
+
     def _reused_members(self, clustering_of, specs, views, n_labels: int) -> list:
         """``clustering_of``'s members, checked: a fitted ensemble whose tree members (and
         nested ensembles) stand where this one's do, on the same views, trees clustered
@@ -488,8 +505,8 @@ class EnsembleModel(BaseModel):
                  for position, (member, view) in enumerate(zip(members, views, strict=True))]
         # the final fit clusters no label again (each clustering is 30-70 s at 27,754
         # labels): the trees' shapes kept, their weights freed as before
-        shapes = [member._clustering_only() if isinstance(member, LabelTree) else member
-                  if isinstance(member, EnsembleModel) else None for member in members]
+        shapes = [member._clustering_only() if isinstance(member, LabelTree | EnsembleModel)
+                  else None for member in members]
         del members
         rest_Y = Y[rest] if weights is None else sp.diags(weights[rest]) @ Y[rest]
         unseen = np.asarray(abs(rest_Y).sum(axis=0)).ravel() == 0
