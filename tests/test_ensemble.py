@@ -872,6 +872,10 @@ def test_clustering_of_another_ensemble_is_refused_by_name():
     with pytest.raises(InvalidParameterError, match="place"):
         EnsembleModel(members=[tree, ["knn", {}]], n_jobs=1).fit(X, Y, clustering_of=first,
                                                                  place=np.ones(3, bool))
+    # an unfitted ensemble read "must be a fitted ensemble ..., got 'EnsembleModel'"
+    with pytest.raises(InvalidParameterError, match="got 'an unfitted EnsembleModel'"):
+        EnsembleModel(members=[tree, ["knn", {}]], n_jobs=1).fit(
+            X, Y, clustering_of=EnsembleModel(members=[tree, ["knn", {}]]))
 
 
 def test_weights_auto_keeps_no_nested_ensembles_weights_for_its_final_fit():

@@ -417,7 +417,10 @@ class EnsembleModel(BaseModel):
                 or len(previous) != len(specs):
             raise InvalidParameterError("clustering_of", f"a fitted ensemble of {len(specs)} "
                                         f"member{plural_s(len(specs))}",
-                                        type(clustering_of).__name__ if previous is None
+                                        f"an unfitted {type(clustering_of).__name__}"
+                                        if isinstance(clustering_of, EnsembleModel)
+                                        and previous is None
+                                        else type(clustering_of).__name__ if previous is None
                                         else f"{len(previous)} members")
         for position, ((name, params), view) in enumerate(zip(specs, views, strict=True)):
             member = self._make_member(name, params)
