@@ -27,8 +27,11 @@ What it does, with tagsmith's Python API on the shared datasets:
 5. ``fit_seconds``: calibrator + thresholds + conformal fitting (one split), given the
    scores; scoring the calibration split is reported apart (``scoring_seconds``).
 
-Ends by printing one JSON object with every figure. Work files go under
-``benchmarks/work/confidence/`` (git-ignored).
+Ends by printing one JSON object with every figure and how it ran: ``machine``,
+``date``, ``commit`` (of this checkout, ``+dirty`` with uncommitted changes),
+``tagsmith_from`` (the folder tagsmith was imported from) and ``versions`` (Python,
+numpy, scipy, scikit-learn). Work files go under ``benchmarks/work/confidence/``
+(git-ignored).
 """
 
 from __future__ import annotations
@@ -168,23 +171,39 @@ def shifted_resample(Y: sp.csr_matrix, seed: int, strength: float = 1.0) -> np.n
 def main() -> None:  # noqa: C901 - one linear script
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=list(SETTINGS))
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
-    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "confidence")
-    parser.add_argument("--splits", type=int, default=20)
+    parser.add_argument("--dataset", required=True, choices=list(SETTINGS),
+                        help="the dataset, a folder of that name under --data-dir")
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets",
+                        help="folder holding the datasets' folders (default: "
+                        "../shared/datasets)")
+    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "confidence",
+                        help="where converted data and MAPIE's virtual environment go "
+                        "(default: benchmarks/work/confidence)")
+    parser.add_argument("--splits", type=int, default=20,
+                        help="random calibration / test halves of the pooled evaluation "
+                        "documents; the conformal figures are means and minimums over "
+                        "them (default: %(default)s)")
     parser.add_argument("--method", default="isotonic",
-                        choices=["isotonic", "platt", "temperature"])
-    parser.add_argument("--shrinkage", type=float, default=30.0)
-    parser.add_argument("--no-mapie", action="store_true")
+                        choices=["isotonic", "platt", "temperature"],
+                        help="the calibrator fitted on the calibration split (default: "
+                        "%(default)s)")
+    parser.add_argument("--shrinkage", type=float, default=30.0,
+                        help="the calibrator's prior strength: larger, and rare labels "
+                        "lean more on their frequency band (default: %(default)s)")
+    parser.add_argument("--no-mapie", action="store_true",
+                        help="skip MAPIE, the peer run on small label spaces in its own "
+                        "virtual environment (default: run it)")
     parser.add_argument("--mapie-grid-step", type=float, default=0.01,
                         help="Spacing of MAPIE's thresholds (its default grid: 0.01).")
     parser.add_argument("--k", type=int, default=None,
                         help="Candidates per document (default: every label up to 100, "
                         "else 100).")
     parser.add_argument("--model-param", action="append", default=[],
-                        help="KEY=VALUE (JSON) for the model, e.g. beam_width=30.")
+                        help="KEY=VALUE (JSON) for the model, e.g. beam_width=30; repeatable "
+                        "(default: the dataset's own parameters).")
     parser.add_argument("--max-train-docs", type=int, default=None,
-                        help="Development only: train on a seeded sample of N documents.")
+                        help="Development only: train on a seeded sample of N documents "
+                        "(default: all).")
     args = parser.parse_args()
     if args.splits < 1:  # 0 failed after the work (a median or a minimum of nothing)
         parser.error(f"--splits must be 1 or more, not {args.splits}")
@@ -228,7 +247,7 @@ def main() -> None:  # noqa: C901 - one linear script
         parser.error(f"--model-param: {error}")
     if args.k is not None:
         settings["k"] = args.k
-    from xmc import make_data_work_dir
+    from xmc import make_data_work_dir, provenance
 
     # only goemotions' conversion is kept in the work folder; the others read the data
     work = make_data_work_dir(args.dataset, args.data_dir, args.work_dir / args.dataset,
@@ -444,6 +463,7 @@ def main() -> None:  # noqa: C901 - one linear script
     out["machine"] = f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, " \
                      f"Python {platform.python_version()}"
     out["date"] = datetime.date.today().isoformat()
+    out.update(provenance(["numpy", "scipy", "scikit-learn"]))
     print(json.dumps(out))
 
 

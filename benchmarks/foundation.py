@@ -8,7 +8,10 @@ For each run it calls ``tagsmith train`` and ``tagsmith eval --json`` under
 scikit-learn's metrics on the same predictions, and runs a scikit-learn peer
 (TF-IDF + one-vs-rest LinearSVC, decision threshold 0) on the same split. Reuters
 uses a dev split carved out of train (``--dev-fraction 0.1``); GoEmotions its
-official dev split. Ends by printing one JSON line per system (medians over runs).
+official dev split. Ends by printing one JSON line per system (medians over runs),
+each with the ``commit`` of this checkout (``+dirty`` with uncommitted changes), the
+folder tagsmith was imported from (``tagsmith_from``) and the ``versions`` of Python,
+numpy, scipy and scikit-learn.
 Each run's bundle and its train/eval logs go under ``benchmarks/work/foundation/<dataset>/``
 (``--work-dir``; git-ignored).
 """
@@ -153,14 +156,21 @@ def median_of(runs: list[dict], key: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=["reuters21578", "goemotions"])
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "foundation")
+    parser.add_argument("--dataset", required=True, choices=["reuters21578", "goemotions"],
+                        help="the dataset, a folder of that name under --data-dir")
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets",
+                        help="folder holding the datasets' folders (default: "
+                        "../shared/datasets)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="trainings and evaluations through the CLI, figures their "
+                        "median (default: %(default)s)")
+    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "foundation",
+                        help="where each run's bundle and train/eval logs go, under "
+                        "<dataset>/ (default: benchmarks/work/foundation)")
     args = parser.parse_args()
     if args.runs < 1:  # 0 failed after the work (a median or a minimum of nothing)
         parser.error(f"--runs must be 1 or more, not {args.runs}")
-    from xmc import make_data_work_dir
+    from xmc import make_data_work_dir, provenance
 
     # every run reads the dataset (goemotions is converted again)
     work = make_data_work_dir(args.dataset, args.data_dir, args.work_dir / args.dataset,
@@ -181,8 +191,9 @@ def main() -> None:
     peer = {"system": "scikit-learn OvR LinearSVC (margin > 0)", "dataset": args.dataset,
             **{k: round(v, 4) for k, v in peer_run["metrics"].items()},
             "train_wall_s": round(peer_run["train_s"], 1)}
+    ran = provenance(["numpy", "scipy", "scikit-learn"])
     for line in (tagsmith, peer):
-        print(json.dumps(line))
+        print(json.dumps({**line, **ran}))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,10 @@ Steps:
    preprocessing. Each run writes its top-10 predictions for every test document.
 3. Compute every metric here, identically for all systems, with ``tagsmith.metrics``
    (P@k, nDCG@k, PSP@k with Jain et al. propensities A=0.55, B=1.5 from the training
-   label counts), and print one JSON line per system (medians over runs).
+   label counts), and print one JSON line per system (medians over runs), each with
+   the ``commit`` of this checkout (``+dirty`` with uncommitted changes), the folder
+   tagsmith was imported from (``tagsmith_from``) and the ``versions`` of Python, numpy,
+   scipy and scikit-learn (``--results-md`` writes both into its section).
 
 A system that fails (install, crash, ``--peer-timeout``) gets an ``"error"`` and the
 harness goes on. ``--max-train-docs N`` trains on the first N training documents, or
@@ -806,12 +809,17 @@ def write_results_md(lines: list[dict], args, meta: dict, command: str,
             f"| {line['runs']} |")
     versions = ", ".join(f"{line['system']} {line['version']}" for line in lines
                          if line.get("version"))
+    ran = next((line for line in lines if line.get("versions")), {})
     sizes = meta["sizes"]
     section = "\n".join([
         title, "",
         f"- **Command**: `{command}`",
         f"- **Machine**: {machine()}",
         f"- **Date**: {datetime.date.today().isoformat()}",
+        *([f"- **Commit**: {ran['commit']}"] if ran.get("commit") else []),
+        *(["- **Versions**: " + ", ".join(f"{name} {version}" for name, version
+                                           in ran["versions"].items() if version)]
+          if ran.get("versions") else []),
         f"- **Split**: {sizes['train']:,} train / {sizes['dev']:,} dev / {sizes['test']:,} "
         f"test documents, {meta['n_labels']:,} labels ({meta['n_labels_in_train']:,} seen in "
         f"train)",
@@ -850,17 +858,24 @@ def choose(requested: str | None, known: dict, dataset: str, what: str) -> list[
 def main() -> None:
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
+    parser.add_argument("--dataset", required=True, choices=DATASETS,
+                        help="the dataset, a folder of that name under --data-dir")
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets",
+                        help="folder holding the datasets' folders (default: "
+                        "../shared/datasets)")
     parser.add_argument("--systems", help="comma-separated tagsmith systems "
                         f"({', '.join(TAGSMITH_SYSTEMS)}); default: all registered; "
                         "'' for none")
     parser.add_argument("--peers", help=f"comma-separated peers ({', '.join(PEERS)}); "
                         "default: all; '' for none")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "xmc")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of each system, figures their median (default: "
+                        "%(default)s)")
+    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "xmc",
+                        help="where the cached features, peers' virtual environments and "
+                        "predictions go, under <dataset>/ (default: benchmarks/work/xmc)")
     parser.add_argument("--max-train-docs", type=int, default=None,
-                        help="train on the first N training documents (a slice)")
+                        help="train on the first N training documents (a slice; default: all)")
     parser.add_argument("--slice", choices=["first", "random"], default="first",
                         help="with --max-train-docs: the first N documents (default) or a "
                         "seeded random sample of N (yso-finna-en's file is sorted by label)")
@@ -872,7 +887,7 @@ def main() -> None:
                         help="split to evaluate on: dev for tuning, test (default) for figures")
     parser.add_argument("--results-tag", default="",
                         help="suffix of the RESULTS.md section title, so that runs of other "
-                        "systems or run counts get their own section")
+                        "systems or run counts get their own section (default: none)")
     parser.add_argument("--results-md", action="store_true",
                         help="write the section of benchmarks/RESULTS.md (never for a slice)")
     args = parser.parse_args()
@@ -908,7 +923,8 @@ def main() -> None:
     del Y_train
     common = {"n_train": meta["sizes"]["train"], "eval_split": args.eval_split,
               "n_test": meta["sizes"][args.eval_split],
-              "n_labels": meta["n_labels"], "features": meta["feature_set"]}
+              "n_labels": meta["n_labels"], "features": meta["feature_set"],
+              **provenance(["numpy", "scipy", "scikit-learn"])}
     if args.max_train_docs is not None:
         how = "first" if args.slice == "first" else "a random sample of"
         common["slice"] = f"{how} {args.max_train_docs} training documents"

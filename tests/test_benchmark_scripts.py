@@ -1221,7 +1221,8 @@ def test_llm_json_and_audit_results_md_record_the_commit_and_versions(tmp_path):
     assert "- **Versions**: python 3.11.7, numpy 2.4.0\n" in text
 
 
-@pytest.mark.parametrize("script", ["audit.py", "llm.py"])
+@pytest.mark.parametrize("script", ["audit.py", "llm.py", "xmc.py", "confidence.py",
+                                    "foundation.py"])
 def test_every_option_of_the_walked_benchmarks_says_what_it_does(script):
     """``--help`` of audit.py and llm.py listed ``--seed SEED``, ``--missing-rate``,
     ``--budgets``, ``--easy-error``, ``--data-dir`` ... with no word on what they set or
@@ -1257,3 +1258,91 @@ def test_provenance_gives_no_commit_for_a_copy_inside_another_repository(tmp_pat
     assert module.provenance([])["commit"] is None
     # the checkout itself still names its own commit
     assert _benchmark("xmc").provenance([])["commit"]
+
+
+@pytest.mark.parametrize("script", ["xmc.py", "confidence.py", "foundation.py"])
+def test_every_option_with_a_default_says_it(script):
+    """``--help`` of xmc.py, confidence.py and foundation.py listed ``--runs RUNS``,
+    ``--splits SPLITS``, ``--shrinkage SHRINKAGE``, ``--work-dir`` ... bare: how many runs a
+    figure is the median of, and where the work went, were only in the source."""
+    import ast
+
+    tree = ast.parse((ROOT / "benchmarks" / script).read_text(encoding="utf-8"))
+    silent = []
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "add_argument"):
+            continue
+        keywords = {keyword.arg: keyword.value for keyword in call.keywords}
+        if "default" in keywords and "default" not in ast.unparse(keywords.get("help",
+                                                                            ast.Constant(""))):
+            silent.append(call.args[0].value)
+    assert silent == []
+
+
+def _tiny_reuters(base, n_train: int, n_test: int) -> None:
+    """A Reuters-format dataset folder of two labels and ``n_train`` / ``n_test`` texts."""
+    import gzip
+    import random
+
+    base.mkdir(parents=True)
+    (base / "labels.txt").write_text("acq\ngrain\n", encoding="utf-8")
+    words = ("shares bid merger stake company wheat corn harvest tonnes export price "
+             "bank offer crop").split()
+    rng = random.Random(0)
+    for name, n in (("modapte-train", n_train), ("modapte-test", n_test)):
+        with gzip.open(base / f"{name}.jsonl.gz", "wt", encoding="utf-8") as handle:
+            handle.writelines(json.dumps({"id": i, "text": " ".join(rng.choices(words, k=12)),
+                                          "labels": [("acq", "grain")[i % 2]]}) + "\n"
+                              for i in range(n))
+
+
+@pytest.mark.parametrize(("script", "args"), [
+    ("xmc.py", ["--runs", "1", "--systems", "tagsmith-linear", "--peers", ""]),
+    ("confidence.py", ["--splits", "1", "--no-mapie"]),
+    ("foundation.py", ["--runs", "1"]),
+], ids=["xmc", "confidence", "foundation"])
+def test_xmc_confidence_and_foundation_json_record_the_commit_and_versions(script, args,
+                                                                          tmp_path):
+    """Their JSON gave the machine and date at most, never the commit or the package
+    versions: a reader reproducing RESULTS.md could not tell which code a figure came
+    from (audit.py and llm.py record them)."""
+    _tiny_reuters(tmp_path / "data" / "reuters21578", 200, 40)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--dataset",
+                           "reuters21578", *args, "--data-dir", str(tmp_path / "data"),
+                           "--work-dir", str(tmp_path / "work")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines and all("p@1" in line for line in lines)
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    import tagsmith
+
+    for line in lines:
+        assert line["commit"] in (head, f"{head}+dirty")
+        assert line["tagsmith_from"] == os.path.dirname(tagsmith.__file__)
+        assert line["versions"]["python"] == sys.version.split()[0]
+        assert set(line["versions"]) == {"python", "numpy", "scipy", "scikit-learn"}
+
+
+def test_xmc_results_md_section_gives_the_commit_and_versions(tmp_path):
+    """xmc.py's RESULTS.md section gave the command, machine and date, not the commit."""
+    import argparse
+
+    xmc = _benchmark("xmc")
+    results = tmp_path / "RESULTS.md"
+    line = {"system": "tagsmith-linear", "p@1": 0.5, "p@3": 0.3, "p@5": 0.2, "ndcg@5": 0.8,
+            "psp@5": 1.0, "train_seconds": 1.0, "predict_docs_per_second": 100.0,
+            "peak_rss_mb": 10, "runs": 1, "commit": "abc123",
+            "versions": {"python": "3.11.7", "numpy": "2.4.0", "scipy": None}}
+    meta = {"sizes": {"train": 10, "dev": 0, "test": 5}, "n_labels": 2,
+            "n_labels_in_train": 2, "feature_params": {}, "n_features": 3,
+            "nnz_per_doc": {"train": 1.0}}
+    xmc.write_results_md([line], argparse.Namespace(dataset="reuters21578", results_tag=""),
+                         meta, "python benchmarks/xmc.py --dataset reuters21578", results)
+    text = results.read_text(encoding="utf-8")
+    assert "- **Commit**: abc123\n" in text
+    assert "- **Versions**: python 3.11.7, numpy 2.4.0\n" in text
