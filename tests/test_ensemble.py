@@ -860,6 +860,45 @@ def test_a_refit_and_weights_auto_reuse_the_tree_members_clustering(caplog):
     assert sum("clustering 24 labels" in message for message in messages) == 0
 
 
+def test_a_refit_of_an_ensemble_places_the_labels_its_first_fit_saw_no_document_of(caplog):
+    # the refit test above has every label in its first fit (place all False), so it
+    # never checked that the ensemble hands ``place`` to its tree members: here labels
+    # 0-3 have documents only after the first 200, and the refit moves them to a leaf
+    X, Y = make_problem(n_docs=300, n_features=60, n_labels=24, seed=5)
+    Y = sp.lil_matrix(Y)
+    for label in range(4):
+        Y[:200, label] = 0
+        Y[250 + 10 * label:255 + 10 * label, label] = 1
+    Y = Y.tocsr()
+    members = [["tree", {"branching": 2, "leaf_size": 4, "n_jobs": 1}],
+               ["tree", {"branching": 2, "leaf_size": 6, "n_jobs": 1}], ["knn", {}]]
+    first = EnsembleModel(members=members, n_jobs=1).fit(X[:200], Y[:200])
+    place = np.asarray(Y[:200].sum(axis=0)).ravel() == 0
+    assert place.sum() == 4
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        refit = EnsembleModel(members=members, n_jobs=1).fit(X, Y, clustering_of=first,
+                                                             place=place)
+    messages = [record.getMessage() for record in caplog.records]
+    assert not any("clustering 24 labels" in message for message in messages)
+    moved = [int(m.group(1)) for message in messages
+             if (m := re.search(r"reused; (\d+) labels? it saw no document of", message))]
+    # the first tree moves a label; the second keeps them in their leaf of movers alone
+    assert len(moved) == 2 and moved[0] > 0
+    names = ("node_slot_ptr_", "slot_target_", "entry_val_", "slot_bias_")
+    for position in (0, 1):
+        alone = make_model("tree", **members[position][1]).fit(
+            X, Y, clustering_of=first.members_[position], place=place)
+        unplaced = make_model("tree", **members[position][1]).fit(
+            X, Y, clustering_of=first.members_[position])
+        # placing changed the first tree, so equality below covers the placement
+        changed = any(not np.array_equal(getattr(alone, name), getattr(unplaced, name))
+                      for name in names)
+        assert changed == (position == 0)
+        for name in names:
+            np.testing.assert_array_equal(getattr(refit.members_[position], name),
+                                          getattr(alone, name))
+
+
 def test_clustering_of_another_ensemble_is_refused_by_name():
     X, Y = make_problem(n_docs=120, n_features=40, n_labels=12, seed=2)
     tree = ["tree", {"branching": 2, "leaf_size": 4, "n_jobs": 1}]
