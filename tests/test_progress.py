@@ -77,6 +77,13 @@ def test_log_lines_say_about_how_long_is_left(log_lines, monkeypatch):
         "issues: 1/7 steps (14%)"]
 
 
+def test_a_long_time_left_is_said_in_days(log_lines, monkeypatch):
+    # 48 h or more read "about 2777.8 h left": no days, no thousands separator
+    monkeypatch.setattr(progress, "time", _SlowClock())
+    with progress.progress_bar(total=166_609, desc="LLM labeling", unit="call") as bar:
+        bar.update(1)  # 60 s for 1 call, 166,608 to go: 9,996,480 s
+    assert log_lines()[0] == "LLM labeling: 1/166,609 calls (1%, about 115.7 days left)"
+
 class _SetClock:
     """``time.monotonic`` for the progress log: what the test sets ``now`` to."""
 

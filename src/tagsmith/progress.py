@@ -97,16 +97,22 @@ def _percent(done: int, total: int) -> int:
 
 def _duration(seconds: float) -> str:
     """``seconds`` as a progress line's time left: whole seconds under a minute, whole
-    minutes under an hour, else hours to one decimal.
+    minutes under an hour, hours to one decimal under 48 h, else days to one decimal,
+    with thousands separators (a long LLM run's "about 2777.8 h left" read as no
+    duration at all).
 
     >>> _duration(0.2), _duration(42.4), _duration(190), _duration(4300)
     ('1 s', '42 s', '3 min', '1.2 h')
+    >>> _duration(47.9 * 3600), _duration(48 * 3600), _duration(10**7), _duration(10**9)
+    ('47.9 h', '2.0 days', '115.7 days', '11,574.1 days')
     """
     if seconds < 59.5:
         return f"{max(1, round(seconds))} s"
     if seconds < 3570:
         return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
+    if seconds < 47.95 * 3600:  # what would print as "48.0 h" is 2.0 days
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.1f} days"
 
 
 def _units(unit: str, n: int) -> str:
