@@ -323,3 +323,34 @@ def test_explained_texts_read_again_from_their_corpus_are_held_a_chunk_at_a_time
         sizes.clear()
         assert clf.suggest(streamed, k=2, threshold=0, explain=3) == reference
         assert sizes == [4, 4, 2]  # one featurizing per chunk, none of all ten
+
+
+@pytest.mark.parametrize("block", [1 << 20, 150, 7])
+def test_sparse_weights_of_many_labels_explained_as_one_at_a_time(bundles, monkeypatch,
+                                                                  block):
+    """Sparse weights over many labels: the weights stored in the texts' features' rows
+    are scattered to the (text, label) pairs asking for them, through a table of every
+    label per text or, for a wider block, a sorted list of the pairs; a label asked
+    twice, or rows holding more weights than the pairs ask for, are looked up pair by
+    pair. All give what text by text gives."""
+    import tagsmith.pipeline.explain as explain_module
+
+    clf = TextClassifier.load(bundles["linear"])
+    explainer = clf._explainer()
+    rng = np.random.default_rng(7)
+    n_features, n_labels = len(explainer.terms), 60
+    weights = sp.random(n_features, n_labels, density=0.08, format="csr", random_state=3)
+    weights.data = np.round(weights.data - 0.5, 1)  # explicit zeros and equal weights too
+    explainer.weights = weights
+    texts = [" ".join(rng.choice(FILLER + ["refund", "password"], n))
+             for n in rng.integers(0, 40, 60)] + ["", "zzzz qqqq"]
+    X = clf.featurizer.transform(texts)
+    X.data[:] = 1.0
+    label_ids = [rng.choice(n_labels, n, replace=False).tolist()
+                 for n in rng.integers(0, 16, len(texts))]
+    label_ids[3] = [5, 9, 5]  # a label twice
+    label_ids[4] = [2]  # one label: rows fuller than the pairs
+    monkeypatch.setattr(explain_module, "EXPLAIN_BLOCK", block)
+    for n_terms in (1, 4, 200):
+        expected = text_by_text(explainer, X, label_ids, n_terms)
+        assert explainer.explain(texts, label_ids, n_terms, features=X) == expected

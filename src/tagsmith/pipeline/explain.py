@@ -170,9 +170,7 @@ class Explainer:
         has = column[None, :] < n_labels[:, None]  # (rows, most)
         labels = flat[np.where(has, label_start[rows][:, None] + column[None, :], 0)]
         if sp.issparse(self.weights):
-            pairs = np.broadcast_arrays(features[:, None, :], labels[:, :, None])
-            weights = np.asarray(self.weights[pairs[0].ravel(), pairs[1].ravel()]
-                                 ).reshape(rows.size, most, width)
+            weights = self._sparse_weights(features, real, labels, has)
         else:
             weights = self.weights[features[:, None, :], labels[:, :, None]]
         # (rows, labels, width): 0 past a text's features (and they sort after its own)
@@ -185,3 +183,45 @@ class Explainer:
                 rows[r].tolist(), c.tolist(), features[r, best[r, c, j]].tolist(),
                 picked[r, c, j].tolist(), strict=True):
             out[row][label].append(Evidence(terms[feature], kinds[feature], weight))
+
+    def _sparse_weights(self, features: np.ndarray, real: np.ndarray, labels: np.ndarray,
+                        has: np.ndarray) -> np.ndarray:
+        """``self.weights[features, labels]`` of sparse weights as a (texts, labels,
+        features) array, 0 where a text has no such feature or label: the weights stored
+        in the texts' features' rows scattered to the (text, label) pairs asking for them,
+        where those rows hold no more entries than the pairs (looking up each pair in its
+        row, as ``W[rows, cols]`` does, cost a quarter more than the old per-text loop
+        with 2,000 labels, k 50 and 400 features a text); else each pair looked up."""
+        W = self.weights
+        n_rows, width = features.shape
+        most = labels.shape[1]
+        starts = W.indptr[features].astype(np.int64)
+        counts = np.where(real, W.indptr[features + 1] - starts, 0).ravel()
+        total = int(counts.sum())
+        keys = (np.arange(n_rows, dtype=np.int64)[:, None] * W.shape[1] + labels)[has]
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        if total > n_rows * most * width or not W.has_canonical_format \
+                or bool(np.any(sorted_keys[1:] == sorted_keys[:-1])):
+            # a label twice for a text, or rows fuller than the pairs: each pair looked up
+            looked = np.broadcast_arrays(features[:, None, :], labels[:, :, None])
+            return np.asarray(W[looked[0].ravel(), looked[1].ravel()]
+                              ).reshape(n_rows, most, width)
+        slot = np.repeat(np.arange(n_rows * width, dtype=np.int64), counts)
+        first = np.cumsum(counts) - counts
+        at = np.repeat(starts.ravel() - first, counts) + np.arange(total, dtype=np.int64)
+        wanted = slot // width * W.shape[1] + W.indices[at]
+        pairs = np.flatnonzero(has.ravel())
+        if n_rows * W.shape[1] <= EXPLAIN_BLOCK:  # (text, label) -> pair, at once
+            pair_of = np.full(n_rows * W.shape[1], -1, np.int64)
+            pair_of[keys] = pairs
+            pair = pair_of[wanted]
+            hit = pair >= 0
+            pair = pair[hit]
+        else:
+            found = np.minimum(np.searchsorted(sorted_keys, wanted), max(0, keys.size - 1))
+            hit = sorted_keys[found] == wanted if keys.size else np.zeros(total, bool)
+            pair = pairs[order[found[hit]]]
+        weights = np.zeros((n_rows * most, width), W.dtype)
+        weights[pair, slot[hit] % width] = W.data[at[hit]]
+        return weights.reshape(n_rows, most, width)
