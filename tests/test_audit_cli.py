@@ -2715,3 +2715,51 @@ def test_audit_warns_when_most_given_labels_are_too_rare_for_its_scores_to_judge
     assert "given labels" not in " ".join(result.output.split()), result.output
     report = json.loads((tmp_path / "out2" / "report.json").read_text(encoding="utf-8"))
     assert report["noise"]["rare_labels_note"] is None
+
+
+def _head_label_corpus():
+    """80 "parts" documents whose 4 own words are in all 80 (above a max_posting of
+    40) and whose 3 rarer words each are shared with 7 documents of 28 other labels
+    only: the capped search finds its candidates among those and stops, as the largest
+    category of a 36,000-product catalogue did (its words in 850-900 documents)."""
+    rare = [f"r{i}" for i in range(240)]
+    others: list[list[str]] = [[] for _ in range(560)]
+    for i, word in enumerate(rare):
+        for j in range(7):
+            others[(i * 7 + j) % 560].append(word)
+    texts = ["gear bolt nut shaft " + " ".join(rare[3 * i:3 * i + 3]) for i in range(80)]
+    labels = [0] * 80
+    for d in range(560):
+        label = 1 + d % 28
+        texts.append(" ".join(f"w{label}x{j}" for j in range(10)) + " " + " ".join(others[d]))
+        labels.append(label)
+    Y = sp.csr_matrix((np.ones(len(labels)), (np.arange(len(labels)), labels)))
+    space = LabelSpace([Label("u:parts", {"en": "Parts"})]
+                       + [Label(f"u:{i}", {"en": f"other {i}"}) for i in range(1, 29)])
+    return texts, Y, space
+
+
+def test_audit_warns_of_a_label_its_knn_search_cap_leaves_without_neighbours(caplog):
+    """The largest category of a catalogue walk had its documents flagged wrong at
+    probability 1.0 with model score 0 and no hint why: its own words were held by
+    more documents than max_posting, so the kNN search skipped them. The audit now
+    names the label, its documents, its scores both ways and the parameter."""
+    texts, Y, space = _head_label_corpus()
+    options = AuditOptions(scores="knn", knn_params={"n_neighbors": 5, "max_posting": 40},
+                           featurizer_params=FAST_FEATURES, seed=0)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = audit_corpus(texts, Y, space, options=options)
+    assert [c.label for c in result.scores.capped] == [0]
+    assert result.scores.capped[0].capped < 0.2 < 0.9 < result.scores.capped[0].exact
+    warned = [w for w in result.report["warnings"] if "max_posting" in w]
+    assert len(warned) == 1
+    assert "'Parts' (80 documents: mean own score 0.00, 1.00 with max_posting=80)" in warned[0]
+    assert "max_posting=40 documents" in warned[0]
+    assert "--scores knn -p max_posting=80" in warned[0]
+    assert any("'Parts' (80 documents" in r.getMessage() for r in caplog.records
+               if r.levelno == logging.WARNING)
+    # searched exactly up to the label's size, the label keeps its neighbours: no warning
+    options.knn_params = {"n_neighbors": 5, "max_posting": 80}
+    result = audit_corpus(texts, Y, space, options=options)
+    assert result.scores.capped == []
+    assert not [w for w in result.report["warnings"] if "max_posting" in w]

@@ -47,6 +47,7 @@ from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models._knn_kernels import (
     NO_GROUPS,
     NOTHING_LEFT_OUT,
+    VOTE_MIN_SIM,
     has_repeated_column_kernel,
     neighbors_kernel,
     prune_rows_kernel,
@@ -599,6 +600,59 @@ class KNNModel(BaseModel):
         left_out = (internal, *self._target_arrays, self._vote_weight)
         return self._vote_without(X.shape[0], k, params.power, left_out, n_neighbors,
                                   return_neighbors, search_without_self)
+
+    def own_label_scores(self, X: FeatureMatrix, rows: npt.ArrayLike, labels: npt.ArrayLike,
+                         *, max_posting: int | None = None) -> np.ndarray:
+        """The leave-one-out score of label ``labels[i]`` for training row ``rows[i]`` of
+        ``X`` (the matrix given to ``fit``), voted as in :meth:`predict_topk` by the row's
+        ``n_neighbors`` most similar documents other than itself; ``max_posting`` (when
+        above the model's own) searches with that cap instead. The two tell whether
+        the cap costs a label its own documents' neighbours
+        (:func:`tagsmith.audit.scores.capped_labels` checks a sample of the labels held
+        by more documents than the cap, each with a cap of its size).
+
+        >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+        >>> Y = np.array([[1, 0], [1, 0], [0, 1], [0, 1]])
+        >>> KNNModel(n_neighbors=1).fit(X, Y).own_label_scores(X, [0, 2], [0, 0]).tolist()
+        [1.0, 0.0]
+        """
+        self._check_fitted()
+        params = self._checked_params()
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        # the sampled rows alone: checking all of X again cost more than their search
+        picked = sp.csr_matrix(X)[rows] if sp.issparse(X) else np.asarray(X)[rows]
+        # each row's place in the index, -1 where it was not indexed (sample weight 0)
+        internal = np.full(max(int(rows.max(initial=-1)), int(self.row_ids_.max(initial=-1)))
+                           + 1, -1, np.int64)
+        internal[self.row_ids_] = np.arange(len(self.row_ids_))
+        own = internal[rows]
+        cap = params.max_posting
+        if cap is not None and max_posting is not None:
+            cap = max(cap, check_int("max_posting", max_posting, 1, numpy=True))
+        search, n_frequent = self._search_plan(params.n_neighbors + 1, cap)
+        queries = self._queries(picked)
+        docs = np.empty((len(rows), search), np.int32)
+        sims = np.empty((len(rows), search), np.float32)
+
+        def work(begin: int, end: int) -> int:
+            docs[begin:end], sims[begin:end] = self._neighbors(queries[begin:end], search,
+                                                               n_frequent)
+            return end - begin
+
+        self._run_blocks(len(rows), work)
+        keep = (docs >= 0) & (docs != own[:, None]) & (sims > VOTE_MIN_SIM)
+        keep &= np.cumsum(keep, axis=1) <= params.n_neighbors
+        near = np.where(keep, docs, 0)
+        largest = np.where(keep, sims, 0).max(axis=1, initial=0.0).astype(np.float64)
+        # divided by the largest first: the same ratios, no underflow at a large power
+        ratio = np.where(keep, sims, 0) / np.where(largest > 0, largest, 1.0)[:, None]
+        strength = np.where(keep, ratio ** params.power * self._vote_weight[near], 0.0)
+        given = np.asarray(self.targets_[near.ravel(), np.repeat(labels, search)],
+                           dtype=np.float64).reshape(near.shape)
+        total = strength.sum(axis=1)
+        return np.divide((strength * given).sum(axis=1), total, out=np.zeros(len(rows)),
+                         where=total > 0)
 
     @staticmethod
     def _loo_groups(groups: npt.ArrayLike | None, n_rows: int) -> np.ndarray | None:

@@ -1226,6 +1226,7 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
                          groups=groups if source_name != "bundle" else None, folds=folds)
         if source_name == "bundle" and classifier is not None:
             _warn_ungrouped_folds(classifier.crossfit, groups, warnings)
+        _warn_capped_labels(scores, label_space, options.lang, warnings)
         del model_X
         step("scores")
         # every near pair, from the features (the kNN scores' neighbours miss some)
@@ -1329,6 +1330,31 @@ def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, 
         if warning:
             logger.warning("audit%s: %s", f" of {source}" if source else "", warning)
     return AuditResult(issues, report, review, scores, label_space, sample, docs_on_parents)
+
+
+def _warn_capped_labels(scores, label_space, lang: str, warnings: list[str]) -> None:
+    """Warn of the labels whose documents the kNN search's ``max_posting`` left with
+    neighbours of other labels (:func:`tagsmith.audit.scores.capped_labels`): the audit
+    flagged dozens of a catalogue's largest category ``wrong`` at probability 1.0 with
+    no hint why. The warning names them, their scores both ways and the parameter that
+    mends it; it is appended to ``warnings`` (the report's) too."""
+    if not scores.capped:
+        return
+    named = "; ".join(
+        f"{label_space.name_of(c.label, lang)!r} ({c.n_docs:,} documents: mean own score "
+        f"{c.capped:.2f}, {c.exact:.2f} with max_posting={c.n_docs})" for c in scores.capped[:5])
+    more = len(scores.capped) - 5
+    if more > 0:
+        named += f" and {more:,} more"
+    largest = max(c.n_docs for c in scores.capped)
+    cap = scores.details.get("params", {}).get("max_posting")
+    template = (f"scores 'knn': the neighbour search reads words held by more than "
+                f"max_posting={cap} documents only until it has found its candidates, "
+                "and the documents of %s got neighbours of other labels, so the audit "
+                "may flag them wrong falsely; audit again with --scores knn -p "
+                f"max_posting={largest} (or above; slower) to score them fully")
+    logger.warning(template, named)
+    warnings.append(template % named)
 
 
 def _warn_ungrouped_folds(crossfit, groups: np.ndarray, warnings: list[str]) -> None:
