@@ -3414,3 +3414,18 @@ def test_the_line_number_hint_never_converts_a_tsv_over_itself(tmp_path):
     message = str(caught.value)
     assert "n++}}}' labels.txt > vocab.tsv" in message, message
     assert str(vocab) not in message.partition("as notation,")[2], message
+
+
+def test_output_format_never_looks_at_the_working_folder(tmp_path, monkeypatch):
+    """The output format was told by detect_format of a made-up 'x.csv' in the working
+    folder: a folder there named so made every .csv output "a document directory",
+    refused; the suffix alone tells it now."""
+    from tagsmith.data.writers import output_format
+
+    for name in ("x.csv", "x.jsonl", "x.tsv"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert [output_format(tmp_path / "out" / name) for name in
+            ("a.csv", "b.JSONL.gz", "c.ndjson", "d.tsv")] == ["csv", "jsonl", "jsonl", "tsv"]
+    with pytest.raises(UnsupportedFormatError, match="cannot tell the output format"):
+        output_format("notes.txt")

@@ -30,8 +30,8 @@ from tagsmith.data.readers import (
     Record,
     _check_format,
     _raw_lines,
-    detect_format,
     split_label_cell,
+    suffix_format,
     unencodable,
 )
 from tagsmith.data.textio import atomic_binary_writer, atomic_text_writer, json_line
@@ -54,11 +54,11 @@ def output_format(path: str | Path, format: str | None = None) -> str:
 
 
 def _format_from_suffix(path: str | Path) -> str:
-    suffixes = [s.lower() for s in Path(path).suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes.pop()
-    if suffixes and suffixes[-1] in (".tsv", ".csv", ".jsonl", ".ndjson"):
-        return detect_format(Path("x" + suffixes[-1]))
+    # the readers' suffix_format, the file unread: detect_format of a made-up 'x.csv'
+    # looked in the working folder, and a folder there named so refused every .csv output
+    fmt = suffix_format(path)
+    if fmt is not None:
+        return fmt
     raise UnsupportedFormatError("cannot tell the output format; expected a name ending in "
                                  ".tsv, .csv or .jsonl (each optionally .gz)", path=path)
 
