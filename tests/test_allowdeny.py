@@ -380,3 +380,20 @@ def test_a_linear_model_keeps_no_copy_of_its_weights_for_most_labels_allowed(bun
     short = clf.restricted(only=["u:A1", "u:C3"]).predict_topks(texts, (1, False, False))[0]
     assert getattr(clf.model, "_kept_columns", None) is not None  # a short list: its columns
     assert short.indices.shape == (len(texts), 1)
+
+
+def test_an_ambiguous_lone_label_is_not_called_no_label():
+    # a lone value that is no file but names two labels was refused as "no such file,
+    # nor such a label": it is a label, ambiguous, as the error's expected part says
+    from tagsmith.cli.commands import label_list, restrict_suggestions
+
+    clf, _, _ = _short_ranking_classifier()
+    clf.label_space = LabelSpace([Label("u:1", pref_labels={"en": "twin"}),
+                                  Label("u:2", pref_labels={"en": "twin"})]
+                                 + [Label(f"u:{i}") for i in range(3, 100)])
+    only = label_list(None, None, ("twin",))
+    with pytest.raises(InvalidParameterError) as caught:
+        restrict_suggestions(clf, only, [], [])
+    message = str(caught.value)
+    assert "twin" in message and "u:1" in message, message
+    assert "nor such a label" not in message and "FILE" not in message, message

@@ -1321,12 +1321,23 @@ def restrict_suggestions(classifier: TextClassifier, only: list[tuple[str, str |
         lines = [origin for origin in origins if origin not in NOT_A_FILE]
         if lines:
             got = f"{got} ({', '.join(dict.fromkeys(lines))})"
-        elif origins:
+        elif origins and _unknown_label(classifier, str(got)):
             # a lone value, no label and no file: a FILE's name mistyped, most likely
+            # (an ambiguous label's refusal is its own: it names the labels meant)
             expected = f"a FILE of labels (one a line) or {expected}"
             got = f"{got} ({origins[0]}, nor such a label)"
         raise InvalidParameterError(" and ".join(f"--{name}" for name in names),
                                     expected, got) from None
+
+
+def _unknown_label(classifier: TextClassifier, key: str) -> bool:
+    """Whether ``key`` names no label of ``classifier`` (an ambiguous name names some)."""
+    from tagsmith.exceptions import AmbiguousLabelError
+
+    try:
+        return classifier.label_space.lookup(key) is None
+    except AmbiguousLabelError:
+        return False
 
 
 #: the help of ``--only``, ``--exclude`` and ``--under`` (each: FILE or LABEL,LABEL,...)
