@@ -943,3 +943,17 @@ def test_a_fit_stopped_while_indexing_leaves_the_model_fitted_before(family, mon
     after = model.predict_topk(X[:20], 3)
     np.testing.assert_array_equal(after.indices, before.indices)
     np.testing.assert_array_equal(after.scores, before.scores)
+
+
+def test_own_label_scores_refuses_rows_and_labels_out_of_range():
+    """A negative row scored the last row (numpy's wrap), a label out of range or two
+    lists of other lengths failed inside the vote; each now names its parameter."""
+    X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    Y = np.array([[1, 0], [1, 0], [0, 1], [0, 1]])
+    model = KNNModel(n_neighbors=1).fit(X, Y)
+    assert model.own_label_scores(X, [0, 2], [0, 1]).tolist() == [1.0, 1.0]
+    for rows, labels, name in (([-1], [0], "'rows'"), ([4], [0], "'rows'"),
+                               ([0, 1], [0], "'labels'"), ([0], [2], "'labels'"),
+                               ([0], [-1], "'labels'")):
+        with pytest.raises(InvalidParameterError, match=name):
+            model.own_label_scores(X, rows, labels)

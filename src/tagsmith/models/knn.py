@@ -620,6 +620,19 @@ class KNNModel(BaseModel):
         params = self._checked_params()
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        # a negative row named the last rows (numpy's wrap), a label out of range or
+        # lists of two lengths failed deep in the vote with an IndexError or a reshape
+        n_rows = X.shape[0]
+        if len(rows) and (rows.min() < 0 or rows.max() >= n_rows):
+            raise InvalidParameterError("rows", f"row numbers of X, 0 to {n_rows - 1}",
+                                        int(rows.min() if rows.min() < 0 else rows.max()))
+        if len(labels) != len(rows):
+            raise InvalidParameterError("labels", f"one per row of rows ({len(rows)})",
+                                        f"{len(labels)} of them")
+        if len(labels) and (labels.min() < 0 or labels.max() >= self.n_labels_):
+            raise InvalidParameterError(
+                "labels", f"label ids, 0 to {self.n_labels_ - 1}",
+                int(labels.min() if labels.min() < 0 else labels.max()))
         # the sampled rows alone: checking all of X again cost more than their search
         picked = sp.csr_matrix(X)[rows] if sp.issparse(X) else np.asarray(X)[rows]
         # each row's place in the index, -1 where it was not indexed (sample weight 0)
