@@ -748,6 +748,8 @@ def write_results_md(result: dict, args, path: Path = HERE / "RESULTS.md") -> No
     written later with ``--from-json``; a result saved before they were recorded gets
     this call's.
     """
+    from xmc import provenance_lines
+
     run = result.get("run", {})
     title = f"## Label audit (issue 5): {args.dataset}"
     if args.train_seeds > 1:  # its own section: the single-seed one keeps its notes
@@ -761,10 +763,7 @@ def write_results_md(result: dict, args, path: Path = HERE / "RESULTS.md") -> No
              else "- **Peer**: none (cleanlab needs scores for every label)",
              f"- **Machine**: {run.get('machine') or _machine()}",
              f"- **Date**: {run.get('date') or datetime.date.today().isoformat()}",
-             *([f"- **Commit**: {run['commit']}"] if run.get("commit") else []),
-             *(["- **Versions**: " + ", ".join(f"{name} {version}" for name, version
-                                                in run["versions"].items() if version)]
-               if run.get("versions") else []),
+             *provenance_lines(run),
              f"- **Noise**: {100 * args.missing_rate:g}% of the given training labels removed "
              f"({result['n_injected_missing']:,}), {100 * args.wrong_rate:g}% wrong ones added "
              f"({result['n_injected_wrong']:,}; labels drawn by frequency), seed {args.seed}",

@@ -212,6 +212,19 @@ def positive_ints(parser, option: str, value: str) -> list[int]:
     return numbers
 
 
+def provenance_lines(ran: dict) -> list[str]:
+    """RESULTS.md's **Commit** and **Versions** lines of a :func:`provenance` record
+    (each left out where it has none), as every ``--results-md`` writes them.
+
+    >>> provenance_lines({"commit": "abc", "versions": {"python": "3.11", "hnswlib": None}})
+    ['- **Commit**: abc', '- **Versions**: python 3.11']
+    """
+    return ([f"- **Commit**: {ran['commit']}"] if ran.get("commit") else []) + (
+        ["- **Versions**: " + ", ".join(f"{name} {version}" for name, version
+                                        in ran["versions"].items() if version)]
+        if ran.get("versions") else [])
+
+
 def provenance(packages: list[str]) -> dict:
     """What a reader needs, besides the command, to rerun a figure: the commit of this
     checkout (``+dirty`` where tracked files differ from it; None outside git, also in a
@@ -816,10 +829,7 @@ def write_results_md(lines: list[dict], args, meta: dict, command: str,
         f"- **Command**: `{command}`",
         f"- **Machine**: {machine()}",
         f"- **Date**: {datetime.date.today().isoformat()}",
-        *([f"- **Commit**: {ran['commit']}"] if ran.get("commit") else []),
-        *(["- **Versions**: " + ", ".join(f"{name} {version}" for name, version
-                                           in ran["versions"].items() if version)]
-          if ran.get("versions") else []),
+        *provenance_lines(ran),
         f"- **Split**: {sizes['train']:,} train / {sizes['dev']:,} dev / {sizes['test']:,} "
         f"test documents, {meta['n_labels']:,} labels ({meta['n_labels_in_train']:,} seen in "
         f"train)",
