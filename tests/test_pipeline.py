@@ -1454,39 +1454,30 @@ def test_a_label_never_trained_is_in_no_conformal_set_and_said_so(tmp_path, capl
             "(in no set, outside the guarantee; the model misses every one)") in result.output
 
 
-def test_a_tree_refit_clusters_the_labels_once(goemotions_small, caplog):
+_TREE = {"n_jobs": 1, "branching": 2}
+
+
+@pytest.mark.parametrize(("model", "model_params", "n_trees"), [
     # train --model tree clustered the labels for the held-out fit and again for the
     # refit on all documents (70 s each at 27,754 labels): the refit takes the first
-    space = load_vocabulary(goemotions_small["vocab"])
-    train = read_labelled(goemotions_small["train"], space)
-    options = TrainOptions(featurizer_params=FAST_FEATURES, model="tree",
-                           model_params={"n_jobs": 1, "leaf_size": 4, "branching": 2},
-                           dev_fraction=0.2)
-    with caplog.at_level("INFO", logger="tagsmith"):
-        clf = train_classifier(train.texts[:600], train.Y[:600], space, options=options)
-    messages = [record.getMessage() for record in caplog.records]
-    clusterings = [m for m in messages if m.startswith("label tree 0: clustering ")]
-    reused = [m for m in messages if "the clustering of the fit before, reused" in m]
-    assert (len(clusterings), len(reused)) == (1, 1)
-    assert clf.manifest["metrics"]["heldout"]["model"] == "before_refit"
-    assert clf.n_train_docs == 600
-
-
-def test_an_ensemble_refit_clusters_its_tree_members_once(goemotions_small, caplog):
+    ("tree", {**_TREE, "leaf_size": 4}, 1),
     # train --model ensemble's refit clustered each tree member again (a tree's own
     # refit did not): each member takes its held-out fit's member's clustering
+    ("ensemble", {"members": [["tree", {**_TREE, "leaf_size": 4}],
+                              ["tree", {**_TREE, "leaf_size": 6}], ["knn", {}]],
+                  "n_jobs": 1}, 2),
+], ids=["tree", "ensemble"])
+def test_a_refit_clusters_the_labels_once(goemotions_small, caplog, model, model_params,
+                                          n_trees):
     space = load_vocabulary(goemotions_small["vocab"])
     train = read_labelled(goemotions_small["train"], space)
-    tree = {"n_jobs": 1, "branching": 2}
-    members = [["tree", {**tree, "leaf_size": 4}], ["tree", {**tree, "leaf_size": 6}],
-               ["knn", {}]]
-    options = TrainOptions(featurizer_params=FAST_FEATURES, model="ensemble",
-                           model_params={"members": members, "n_jobs": 1},
-                           dev_fraction=0.2)
+    options = TrainOptions(featurizer_params=FAST_FEATURES, model=model,
+                           model_params=model_params, dev_fraction=0.2)
     with caplog.at_level("INFO", logger="tagsmith"):
         clf = train_classifier(train.texts[:600], train.Y[:600], space, options=options)
     messages = [record.getMessage() for record in caplog.records]
     clusterings = [m for m in messages if m.startswith("label tree 0: clustering ")]
     reused = [m for m in messages if "the clustering of the fit before, reused" in m]
-    assert (len(clusterings), len(reused)) == (2, 2)
+    assert (len(clusterings), len(reused)) == (n_trees, n_trees)
     assert clf.manifest["metrics"]["heldout"]["model"] == "before_refit"
+    assert clf.n_train_docs == 600
