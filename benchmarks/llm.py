@@ -151,7 +151,7 @@ def auto_hnsw_rows(space, index: str) -> int:
 def zeroshot(space, test, args, work: Path, train_texts: list[str]) -> dict:
     from tagsmith.metrics import evaluate
     from tagsmith.zeroshot.encoder import SentenceEncoder
-    from tagsmith.zeroshot.scorer import ZeroShotClassifier, label_sets_by_margin
+    from tagsmith.zeroshot.scorer import ZeroShotClassifier, blank_texts, label_sets_by_margin
 
     texts, Y = test
     if args.zeroshot_max_docs:
@@ -178,6 +178,9 @@ def zeroshot(space, test, args, work: Path, train_texts: list[str]) -> dict:
         log(f"zero-shot: hubness from {len(background):,} background texts, "
             f"{scorer.index.kind} label search")  # index built inside the timing
         csls["zeroshot_background_docs"] = len(background)
+        # fit_background leaves out the blank ones (63a6deda): those it read
+        csls["zeroshot_background_docs_used"] = len(background) - int(
+            np.count_nonzero(blank_texts(background)))
         csls["zeroshot_background_seconds"] = time.perf_counter() - started
         started = time.perf_counter()
         corrected = scorer.topk_from_embeddings(vectors, 10)
@@ -395,8 +398,12 @@ def markdown(result: dict) -> str:
                   f"{result['zeroshot_seconds_per_1000']:.2f} | "
                   f"{result['zeroshot_search_seconds_per_1000']:.3f} |", ""]
         if "zeroshot_csls_p@1" in result:
-            lines += [f"with the hubness correction ({result['zeroshot_background_docs']:,} "
-                      f"background texts, {result['zeroshot_background_seconds']:.1f} s): "
+            used = result.get("zeroshot_background_docs_used",
+                              result["zeroshot_background_docs"])
+            drawn = result["zeroshot_background_docs"]
+            blank = "" if used == drawn else f" of {drawn:,} drawn, {drawn - used:,} blank"
+            lines += [f"with the hubness correction ({used:,} background texts{blank}, "
+                      f"{result['zeroshot_background_seconds']:.1f} s): "
                       f"P@1 {result['zeroshot_csls_p@1']:.4f}, P@5 "
                       f"{result['zeroshot_csls_p@5']:.4f}, macro-F1 "
                       f"{result['zeroshot_csls_macro_f1']:.4f}, micro-F1 "

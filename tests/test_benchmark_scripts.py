@@ -1346,3 +1346,24 @@ def test_xmc_results_md_section_gives_the_commit_and_versions(tmp_path):
     text = results.read_text(encoding="utf-8")
     assert "- **Commit**: abc123\n" in text
     assert "- **Versions**: python 3.11.7, numpy 2.4.0\n" in text
+
+
+def test_llm_says_how_many_background_texts_the_hubness_correction_read():
+    """``zeroshot_background_docs`` counted the 5,000 texts drawn where the correction
+    read 4,970 (blank ones left out since 63a6deda): it hid why a rerun's CSLS line
+    differed from the one of record. The texts read are recorded and shown beside it;
+    a result of before (no such key) reads as it did."""
+    llm = _benchmark("llm")
+    result = {"zeroshot_docs": 3019, "zeroshot_label_texts": 90, "zeroshot_index": "exact",
+              "zeroshot_p@1": 0.2249, "zeroshot_p@5": 0.1077, "zeroshot_macro_f1": 0.2646,
+              "zeroshot_micro_f1": 0.2008, "zeroshot_seconds_per_1000": 23.3,
+              "zeroshot_search_seconds_per_1000": 0.1, "zeroshot_csls_p@1": 0.2329,
+              "zeroshot_csls_p@5": 0.1043, "zeroshot_csls_macro_f1": 0.2733,
+              "zeroshot_csls_micro_f1": 0.2079, "zeroshot_background_docs": 5000,
+              "zeroshot_background_seconds": 150.8, "zeroshot_csls_seconds_per_1000": 23.4}
+    before = llm.markdown(result)
+    assert "with the hubness correction (5,000 background texts, 150.8 s)" in before
+    shown = llm.markdown({**result, "zeroshot_background_docs_used": 4970})
+    assert ("with the hubness correction (4,970 background texts of 5,000 drawn, 30 "
+            "blank, 150.8 s)") in shown
+    assert llm.markdown({**result, "zeroshot_background_docs_used": 5000}) == before
