@@ -255,6 +255,21 @@ def text_by_text(explainer, X, label_ids, n_terms):
 
 
 @pytest.mark.parametrize("sparse_weights", [False, True])
+def test_label_ids_outside_the_models_labels_are_refused(bundles, sparse_weights):
+    """A negative label id explained the model's last label (numpy's wrap), one past
+    the labels failed with an IndexError; both are refused naming ``label_ids``."""
+    clf = TextClassifier.load(bundles["linear"])
+    explainer = clf._explainer()
+    if sparse_weights:
+        explainer.weights = sp.csr_matrix(explainer.weights)
+    texts = ["please refund my order", "reset my password"]
+    assert [len(row) for row in explainer.explain(texts, [[0], [1]], 3)] == [1, 1]
+    for bad in ([[-1], [1]], [[0], [2]], [[0, 1], [1, -2]]):
+        with pytest.raises(InvalidParameterError, match="label_ids"):
+            explainer.explain(texts, bad, 3)
+
+
+@pytest.mark.parametrize("sparse_weights", [False, True])
 def test_texts_explained_at_once_as_one_at_a_time(bundles, monkeypatch, sparse_weights):
     """Every text's evidence is gathered and sorted at once, in blocks of texts of about
     as many features: the same terms, weights and order as text by text, ties (equal

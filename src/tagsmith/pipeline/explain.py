@@ -132,6 +132,13 @@ class Explainer:
         n_labels = np.fromiter((len(ids) for ids in label_ids), np.int64, len(label_ids))
         flat = np.fromiter((int(i) for ids in label_ids for i in ids), np.int64,
                            int(n_labels.sum()))
+        # a negative id explained the last labels (numpy's wrap), one too large failed
+        # deep in the gathering with an IndexError
+        n_model = self.weights.shape[1]
+        if flat.size and (flat.min() < 0 or flat.max() >= n_model):
+            raise InvalidParameterError(
+                "label_ids", f"label ids of the model, 0 to {n_model - 1}",
+                int(flat.min() if flat.min() < 0 else flat.max()))
         label_start = np.concatenate([[0], np.cumsum(n_labels)])
         lengths = np.diff(X.indptr).astype(np.int64)
         out: list[list[list[Evidence]]] = [[[] for _ in range(int(n))] for n in n_labels]
