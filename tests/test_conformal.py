@@ -10,6 +10,7 @@ from scipy import stats
 from tagsmith.calibration.bands import FrequencyBands
 from tagsmith.conformal.lpicp import PowersetICP, fit_powerset_icp
 from tagsmith.conformal.risk import RecallControl, fit_recall_control
+from tagsmith.conformal.sets import LabelSets
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import TopK
 
@@ -841,3 +842,24 @@ def test_lpicp_counts_by_meet_in_the_middle_as_one_subset_at_a_time():
                     zip(costs, budgets, strict=True)]
         assert count_within(costs, budgets, cap).tolist() == expected
     assert len(set(expected)) > 4 and expected[-1] == 0
+
+
+def test_summary_refuses_bands_over_other_labels_before_reading_the_labels():
+    """``summary(y, bands=...)`` with bands over other labels than the sets' is refused
+    naming ``bands``, and before the recall is computed from ``y`` (it was checked
+    after: the work was lost, and a ``y`` that could not be read was named first)."""
+    probs = TopK.from_scores(np.array([[0.9, 0.4, 0.1], [0.8, 0.1, 0.6]]), k=3)
+    sets = LabelSets(probs, probs.scores >= 0.5, np.zeros(3, bool), np.array([1, 2]),
+                     np.array([False, False]), alpha=0.1, method="recall")
+    y = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1]]))
+    good = FrequencyBands(np.array([1, 0, 0]), np.array([0, 10, 100]))
+    rows = sets.summary(y, bands=good)["recall_by_band"]
+    assert [(row["band"], row["recall_mean"]) for row in rows] == [("0-9", 0.5), ("10+", 1.0)]
+    wrong = FrequencyBands(np.array([1, 0]), np.array([0, 10, 100]))
+    with pytest.raises(InvalidParameterError, match="'bands'.*3 labels.*bands over 2"):
+        sets.summary(y, bands=wrong)
+    # labels of another shape are not read: the bands are refused first
+    with pytest.raises(InvalidParameterError, match="'bands'"):
+        sets.summary(sp.csr_matrix(np.ones((2, 5))), bands=wrong)
+    # without labels the bands are not used (no recall by band), as before
+    assert "recall_by_band" not in sets.summary(bands=wrong)

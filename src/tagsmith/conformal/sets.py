@@ -202,6 +202,9 @@ class LabelSets:
         (of the labels not :attr:`excluded`, over the ``n_labelled_docs`` documents with
         such a true label; ``n_untrained_positives`` counts the true labels left out).
         With ``bands`` too, ``recall_by_band``: :meth:`recall_by_band`'s rows."""
+        if y_true is not None and bands is not None:
+            # checked before the recall is computed (it was checked after, the work lost)
+            self._check_bands(bands)
         out = {"alpha": self.alpha, "method": self.method, "n_docs": len(self),
                "set_size_mean": float(self.size.mean()) if len(self) else 0.0,
                "set_size_median": float(np.median(self.size)) if len(self) else 0.0,
@@ -220,7 +223,6 @@ class LabelSets:
             out["n_labelled_docs"] = int(labelled.sum())
             out["n_untrained_positives"] = dropped
             if bands is not None:
-                self._check_bands(bands)
                 out["recall_by_band"] = self._recall_by_band(caught, bands)
         return out
 
