@@ -547,16 +547,12 @@ def check_run_options(parser: argparse.ArgumentParser, args) -> None:
 
 
 def main() -> None:
+    from xmc import dataset_arguments
+
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=sorted(TRAIN),
-                        help="the dataset, a folder of that name under --data-dir")
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets",
-                        help="folder holding the datasets' folders (default: "
-                        "../shared/datasets)")
-    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "audit",
-                        help="where the corpora, trainings and results go, under "
-                        "<dataset>/ (default: benchmarks/work/audit)")
+    dataset_arguments(parser, sorted(TRAIN), "audit",
+                      "where the corpora, trainings and results go, under <dataset>/")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the injected noise, the audit and the first training "
                         "(default: %(default)s)")

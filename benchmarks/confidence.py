@@ -169,16 +169,12 @@ def shifted_resample(Y: sp.csr_matrix, seed: int, strength: float = 1.0) -> np.n
 
 # -- main --------------------------------------------------------------------------------------
 def main() -> None:  # noqa: C901 - one linear script
+    from xmc import dataset_arguments
+
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=list(SETTINGS),
-                        help="the dataset, a folder of that name under --data-dir")
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets",
-                        help="folder holding the datasets' folders (default: "
-                        "../shared/datasets)")
-    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "confidence",
-                        help="where converted data and MAPIE's virtual environment go "
-                        "(default: benchmarks/work/confidence)")
+    dataset_arguments(parser, list(SETTINGS), "confidence",
+                      "where converted data and MAPIE's virtual environment go")
     parser.add_argument("--splits", type=int, default=20,
                         help="random calibration / test halves of the pooled evaluation "
                         "documents; the conformal figures are means and minimums over "

@@ -154,19 +154,15 @@ def median_of(runs: list[dict], key: str) -> float:
 
 
 def main() -> None:
+    from xmc import dataset_arguments
+
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=["reuters21578", "goemotions"],
-                        help="the dataset, a folder of that name under --data-dir")
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets",
-                        help="folder holding the datasets' folders (default: "
-                        "../shared/datasets)")
+    dataset_arguments(parser, ["reuters21578", "goemotions"], "foundation",
+                      "where each run's bundle and train/eval logs go, under <dataset>/")
     parser.add_argument("--runs", type=int, default=3,
                         help="trainings and evaluations through the CLI, figures their "
                         "median (default: %(default)s)")
-    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "foundation",
-                        help="where each run's bundle and train/eval logs go, under "
-                        "<dataset>/ (default: benchmarks/work/foundation)")
     args = parser.parse_args()
     if args.runs < 1:  # 0 failed after the work (a median or a minimum of nothing)
         parser.error(f"--runs must be 1 or more, not {args.runs}")

@@ -257,17 +257,12 @@ def taxonomy_check(train_texts, work: Path) -> dict:
 
 
 def main() -> None:
+    from xmc import dataset_arguments
+
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True,
-                        choices=["goemotions", "reuters21578", "yso-finna-en"],
-                        help="the dataset, a folder of that name under --data-dir")
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets",
-                        help="folder holding the datasets' folders (default: "
-                        "../shared/datasets)")
-    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "llm",
-                        help="where caches and result.json go, under <dataset>/ (default: "
-                        "benchmarks/work/llm)")
+    dataset_arguments(parser, ["goemotions", "reuters21578", "yso-finna-en"], "llm",
+                      "where caches and result.json go, under <dataset>/")
     parser.add_argument("--seeds", type=int, default=5,
                         help="active distillation: seeds 0 .. N-1 per budget and strategy, "
                         "figures their median (default: %(default)s)")

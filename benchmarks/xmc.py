@@ -865,14 +865,25 @@ def choose(requested: str | None, known: dict, dataset: str, what: str) -> list[
     return names
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=DATASETS,
+def dataset_arguments(parser, choices, work: str, work_help: str) -> None:
+    """``--dataset``, ``--data-dir`` and ``--work-dir`` as every benchmark takes them
+    (``work``: the work folder's name under benchmarks/work; ``work_help``: what goes
+    there)."""
+    parser.add_argument("--dataset", required=True, choices=choices,
                         help="the dataset, a folder of that name under --data-dir")
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets",
                         help="folder holding the datasets' folders (default: "
                         "../shared/datasets)")
+    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / work,
+                        help=f"{work_help} (default: benchmarks/work/{work})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    dataset_arguments(parser, DATASETS, "xmc",
+                      "where the cached features, peers' virtual environments and "
+                      "predictions go, under <dataset>/")
     parser.add_argument("--systems", help="comma-separated tagsmith systems "
                         f"({', '.join(TAGSMITH_SYSTEMS)}); default: all registered; "
                         "'' for none")
@@ -881,9 +892,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3,
                         help="runs of each system, figures their median (default: "
                         "%(default)s)")
-    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "xmc",
-                        help="where the cached features, peers' virtual environments and "
-                        "predictions go, under <dataset>/ (default: benchmarks/work/xmc)")
     parser.add_argument("--max-train-docs", type=int, default=None,
                         help="train on the first N training documents (a slice; default: all)")
     parser.add_argument("--slice", choices=["first", "random"], default="first",
