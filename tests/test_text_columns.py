@@ -434,9 +434,11 @@ def test_help_of_a_command_reading_with_a_bundle_names_its_columns_the_default(c
 
 
 def test_help_of_a_command_with_no_bundle_names_text_the_default():
-    for command in ("train", "taxonomy", "label", "distill"):
+    for command in ("train", "taxonomy", "distill"):
         text = " ".join(run(command, "--help").output.split())
         assert "default: 'text'." in text and "the bundle was trained on" not in text
+    text = " ".join(run("label", "--help").output.split())
+    assert "default: the columns the bundle given to --shortlist was trained on" in text
 
 
 def test_a_library_user_reads_with_the_columns_a_bundle_recorded(tmp_path):
@@ -624,6 +626,34 @@ def test_a_file_with_none_of_the_columns_is_read_by_its_text(tmp_path, caplog, n
         [("1", "Hello there", ("billing",)), ("2", "Bye", ("access",))]
     said = [r.getMessage() for r in caplog.records if "is read from its 'text'" in r.getMessage()]
     assert len(said) == 1 and str(path) in said[0] and "'subject', 'body'" in said[0]
+
+
+def test_label_shortlist_reads_the_export_by_the_columns_the_bundle_was_trained_on(
+        tmp_path, export, caplog):
+    """label --shortlist BUNDLE read the export by 'text' ("no 'text' column") where the
+    bundle had been trained on its subject and body: it reads them, as suggest does,
+    said at INFO; the option given wins."""
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:billing>\tbilling\n<u:access>\taccess\n", encoding="utf-8")
+    model = tmp_path / "model"
+    result = run("train", export, "--vocab", vocab, "-o", model, "--text-column",
+                 "subject,body", "--dev-fraction", "0", *FAST)
+    assert result.exit_code == 0, result.output
+    seen: list[str] = []
+    with LocalChatServer(_teacher(seen)) as server, caplog.at_level("INFO", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(export), "--vocab", str(vocab), "-o", str(tmp_path / "l.jsonl"),
+            "--shortlist", str(model), "--base-url", server.base_url, "--llm", "t",
+            "--cache", str(tmp_path / "cache.sqlite")])
+        assert result.exit_code == 0, result.output
+        assert sorted(seen) == sorted(TEXTS)
+        assert any("as the bundle" in r.getMessage() for r in caplog.records)
+        result = run("label", export, "--vocab", vocab, "-o", tmp_path / "l2.jsonl",
+                     "--shortlist", model, "--base-url", server.base_url, "--llm", "t",
+                     "--cache", tmp_path / "cache.sqlite", "--text-column", "subject")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["text"] for line in (tmp_path / "l2.jsonl").open()] == \
+        ["Refund please", "Login broken", "Invoice copy"]  # T3 blank: not asked
 
 
 def test_cli_label_reads_the_export_by_its_columns_and_human_by_its_text(tmp_path, export):

@@ -947,7 +947,9 @@ def _register_commands() -> None:
     for name in TEXT_COLUMN_COMMANDS:
         command = cli.commands[name]
         if not any(param.name == "text_columns" for param in command.params):
-            bundle = any(param.name == "bundle" for param in command.params)
+            bundle = next((param.opts[0] if param.name == "shortlist_bundle" else "BUNDLE"
+                           for param in command.params
+                           if param.name in _BUNDLE_PARAMETERS), None)
             command.params.append(_text_column_option(name, bundle=bundle))
             command.callback = _within_text_columns(command.callback)
 
@@ -959,6 +961,10 @@ TEXT_COLUMN_COMMANDS = ("train", "suggest", "eval", "audit", "apply-review", "ca
                         "shift", "taxonomy", "label", "distill", "zeroshot")
 
 
+#: a command's parameters naming a bundle whose recorded text columns are the default of
+#: --text-column: BUNDLE (or --bundle), label's --shortlist (it read the export by 'text'
+#: where the bundle had been trained on its columns)
+_BUNDLE_PARAMETERS = ("bundle", "shortlist_bundle")
 #: where --text-column's callback leaves its columns for the command's run (ctx.meta)
 _TEXT_COLUMNS_META = "tagsmith.text_columns"
 
@@ -983,16 +989,18 @@ def _reading_text_columns(ctx: click.Context, param: click.Parameter,
 def _within_text_columns(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
     """``callback`` run with every corpus it reads without naming its text columns read
     from --text-column's (``reading_text_columns``), set back however it ends; without
-    the option, a command's BUNDLE (or --bundle) trained with it reads the documents
-    from the columns its manifest records (``training.text_columns``), said at INFO."""
+    the option, a command's BUNDLE (or --bundle, label's --shortlist) trained with it
+    reads the documents from the columns its manifest records (``training.text_columns``),
+    said at INFO."""
     if callback is None:
         return None
 
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
         columns = click.get_current_context().meta.get(_TEXT_COLUMNS_META)
-        bundle = kwargs.get("bundle")
-        if columns is None and isinstance(bundle, str):
+        bundle = next((kwargs[name] for name in _BUNDLE_PARAMETERS
+                       if isinstance(kwargs.get(name), str)), None)
+        if columns is None and bundle is not None:
             from tagsmith.store.bundle import recorded_text_columns
 
             recorded = recorded_text_columns(bundle)
@@ -1041,13 +1049,15 @@ def _with_bundle_columns(callback: Callable[..., Any], bundle: str, columns: tup
         raise InvalidParameterError(exc.name, f"{exc.expected} ({note})", exc.got) from None
 
 
-def _text_column_option(command: str, *, bundle: bool = False) -> click.Option:
+def _text_column_option(command: str, *, bundle: str | None = None) -> click.Option:
     # distill's LABELS file is label's output, which holds a 'text' key: read by it always
     labels = " (not LABELS, label's output, read by its 'text')" if command == "distill" else ""
     # a command reading with a bundle reads by default the columns it was trained on
     # (_within_text_columns): "default: 'text'" alone sent a user to give them again
-    default = ("the columns the bundle was trained on (info's training.text_columns), "
-               "else 'text'") if bundle else "'text'"
+    # (``bundle``: how the help names it, BUNDLE or --shortlist)
+    default = (f"the columns the bundle{' given to ' + bundle if bundle != 'BUNDLE' else ''} "
+               "was trained on (info's training.text_columns), else 'text'") if bundle \
+        else "'text'"
     return click.Option(
         ["--text-column", "text_columns"], multiple=True, metavar="NAME",
         callback=_reading_text_columns, expose_value=False,
