@@ -22,7 +22,7 @@ from tagsmith.data.readers import (
     reading_text_columns,
     text_column_names,
 )
-from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
+from tagsmith.exceptions import BundleError, CorpusFormatError, InvalidParameterError
 from tagsmith.labeling.prompts import read_data_section
 from tagsmith.pipeline.io import read_labelled
 from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
@@ -442,9 +442,10 @@ def test_help_of_a_command_with_no_bundle_names_text_the_default():
 
 
 def test_a_library_user_reads_with_the_columns_a_bundle_recorded(tmp_path):
-    """README: in Python a loaded bundle reads no columns itself; its recorded ones,
-    given as recorded_text_columns returns them, read a name holding a comma as one
-    column, where the manifest's list given as it is splits it."""
+    """README: in Python a loaded bundle reads no columns itself; its text_columns,
+    given to the reader, read a name holding a comma as one column (a Python caller had
+    to find recorded_text_columns), where the manifest's list given as it is splits it;
+    recorded_text_columns names them without loading it."""
     from tagsmith import TextClassifier, read_labelled
     from tagsmith.store.bundle import recorded_text_columns
 
@@ -456,11 +457,45 @@ def test_a_library_user_reads_with_the_columns_a_bundle_recorded(tmp_path):
     result = run("train", path, "-o", out, "--text-column", '"Subject, short",body', *FAST)
     assert result.exit_code == 0, result.output
     clf = TextClassifier.load(out)
-    data = read_labelled(path, clf.label_space, text_columns=recorded_text_columns(out))
+    assert clf.text_columns == ("Subject, short", "body") == recorded_text_columns(out)
+    data = read_labelled(path, clf.label_space, text_columns=clf.text_columns)
     assert list(data.texts)[:2] == ["Refund 0\n\nCharged twice", "Login 0\n\nCannot sign in"]
     with pytest.raises(CorpusFormatError, match="no column 'Subject', 'short'"):
         read_labelled(path, clf.label_space,
                       text_columns=clf.manifest["training"]["text_columns"])
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest["training"]["text_columns"] = "Subject, short"  # damaged: told on loading
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError, match="training.text_columns is not a list"):
+        TextClassifier.load(out)
+
+
+def test_the_manifest_read_for_the_columns_is_not_read_again_by_the_load(tmp_path, export):
+    """The command line read a bundle's manifest for its columns, then read it once
+    more to load the bundle. The load takes the bytes read for the columns where the
+    file is the one read; a manifest replaced meanwhile (a save renames a new one in) is
+    read anew."""
+    from tagsmith import TextClassifier
+    from tagsmith.store import bundle as bundle_module
+    from tagsmith.store.bundle import recorded_text_columns
+
+    out = tmp_path / "model"
+    result = run("train", export, "-o", out, "--text-column", "subject,body", *FAST)
+    assert result.exit_code == 0, result.output
+    manifest_path = out / "manifest.json"
+    assert recorded_text_columns(out) == ("subject", "body")
+    kept = bundle_module._manifest_read.get()
+    assert kept is not None and kept[1] == manifest_path.read_bytes()
+    # the kept bytes, told apart from the file's, are what the load reads
+    marked = kept[1].replace(b'"subject"', b'"Subject"', 1)
+    bundle_module._manifest_read.set((kept[0], marked))
+    assert TextClassifier.load(out).text_columns == ("Subject", "body")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["training"]["text_columns"] = ["body"]
+    (tmp_path / "new.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (tmp_path / "new.json").replace(manifest_path)
+    assert TextClassifier.load(out).text_columns == ("body",)
+    bundle_module._manifest_read.set(None)
 
 
 def test_a_bundle_trained_on_text_names_no_columns(tmp_path):

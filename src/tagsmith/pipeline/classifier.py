@@ -40,7 +40,7 @@ from tagsmith.pipeline.crossfit import (
     HeldoutScores,
 )
 from tagsmith.progress import progress_bar, progress_set
-from tagsmith.store.bundle import Bundle, BundleWriter
+from tagsmith.store.bundle import Bundle, BundleWriter, manifest_text_columns
 from tagsmith.topk import RowFill, TopK
 
 if TYPE_CHECKING:
@@ -186,6 +186,15 @@ class TextClassifier:
     def n_labels(self) -> int:
         """Size of the label space the model predicts over."""
         return len(self.label_space)
+
+    @property
+    def text_columns(self) -> tuple[str, ...] | None:
+        """The CSV columns (JSONL keys) the bundle's documents were read from, in order
+        (its manifest's ``training.text_columns``: ``--text-column`` given to ``train``),
+        as the readers' ``text_columns=`` takes them, a name holding a comma one column;
+        None: ``text``. A loaded bundle reads no columns by itself: give them to the
+        reader, ``read_labelled(path, clf.label_space, text_columns=clf.text_columns)``."""
+        return manifest_text_columns(self.manifest, "the classifier's manifest")
 
     @property
     def is_calibrated(self) -> bool:
@@ -769,6 +778,7 @@ class TextClassifier:
     @classmethod
     def _from_bundle(cls, bundle: Bundle, path: str | Path) -> TextClassifier:
         check_manifest_sections(bundle.manifest, path)
+        manifest_text_columns(bundle.manifest, path)  # a damaged field: told on loading
         try:
             try:
                 label_space = LabelSpace.from_dict(bundle.read_json(LABEL_SPACE_FILE))
