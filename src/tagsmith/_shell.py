@@ -3,7 +3,29 @@
 from __future__ import annotations
 
 import shlex
+import unicodedata
 from pathlib import PurePath
+
+
+def shell_word(text: str) -> str:
+    """``text`` as one word of a shell command a message shows, quoted only where the
+    shell needs it: a name of letters in any script (``ämne``, its ``ä`` composed or
+    decomposed, ``件名``), digits and ``@%+=:,./-_`` is shown bare, where
+    :func:`shlex.quote` quoted every non-ASCII name.
+
+    >>> [shell_word(t) for t in ("ämne,body", "Ticket Body", "", "a*")]
+    ['ämne,body', "'Ticket Body'", "''", "'a*'"]
+    >>> shell_word("A\u0308mne") == "A\u0308mne"
+    True
+    """
+    if text and all(ch.isalnum() or ch in _BARE or unicodedata.category(ch).startswith("M")
+                    for ch in text):
+        return text
+    return shlex.quote(text)
+
+
+#: the characters besides letters and digits a shell word holds unquoted (shlex's)
+_BARE = frozenset("@%+=:,./-_")
 
 
 def shell_path(path: str | PurePath) -> str:

@@ -976,14 +976,18 @@ def _reading_text_columns(ctx: click.Context, param: click.Parameter,
     argument refused while parsing would leave it set for the rest of the process (a
     context that fails to parse is never closed)."""
     if value:
-        from tagsmith.data.readers import text_column_names
+        from tagsmith.data.readers import typed_text_columns
         from tagsmith.exceptions import InvalidParameterError
 
-        try:
-            ctx.meta[_TEXT_COLUMNS_META] = text_column_names(value)
-        except InvalidParameterError as exc:
-            raise click.BadParameter(f"{exc.expected}, not {','.join(value)!r}", ctx,
-                                     param) from exc
+        for typed in value:  # the value refused, as typed (its repr doubled a backslash)
+            try:
+                typed_text_columns((typed,))
+            except InvalidParameterError as exc:
+                from tagsmith._shell import shell_word
+
+                raise click.BadParameter(f"{exc.expected}, not --text-column "
+                                         f"{shell_word(typed)}", ctx, param) from exc
+        ctx.meta[_TEXT_COLUMNS_META] = typed_text_columns(value)
 
 
 def _within_text_columns(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
@@ -1021,7 +1025,11 @@ def _with_bundle_columns(callback: Callable[..., Any], bundle: str, columns: tup
     """``callback`` run reading each CSV or JSONL corpus from the text ``columns`` that
     ``bundle`` was trained on, a default (a TSV corpus, a folder or a plain text file is
     read as it is); an error about them names where they came from."""
-    from tagsmith.data.readers import pasted_text_columns, reading_text_columns
+    from tagsmith.data.readers import (
+        _saying_columns_read,
+        pasted_text_columns,
+        reading_text_columns,
+    )
     from tagsmith.exceptions import CorpusFormatError, InvalidParameterError
 
     def said() -> None:  # once a CSV or JSONL corpus is read: not for a TSV, folder, stdin
@@ -1035,7 +1043,7 @@ def _with_bundle_columns(callback: Callable[..., Any], bundle: str, columns: tup
     note = (f"the columns the bundle {bundle} was trained on; give --text-column to read "
             "others, --text-column text to read 'text'")
     try:
-        with reading_text_columns(columns, default=True, said=said):
+        with reading_text_columns(columns, default=True), _saying_columns_read(said):
             return callback(*args, **kwargs)
     except CorpusFormatError as exc:
         if type(exc) is not CorpusFormatError or "text_columns" not in exc.parameters:

@@ -355,15 +355,16 @@ _ambient_columns_default: contextvars.ContextVar[bool] = \
     contextvars.ContextVar("tagsmith_text_columns_default", default=False)
 
 
-#: what :func:`reading_text_columns` was given to say once a CSV or JSONL corpus is read
-#: with its columns (``said``), shared by the block's readers: emptied when said
+#: what to say once a CSV or JSONL corpus is read with the columns of a
+#: :func:`reading_text_columns` block (:func:`_saying_columns_read`), shared by the
+#: block's readers: emptied when said
 _ambient_columns_said: contextvars.ContextVar[list[Callable[[], None]] | None] = \
     contextvars.ContextVar("tagsmith_text_columns_said", default=None)
 
 
 def _say_ambient_columns() -> None:
     """Say, the first time in a :func:`reading_text_columns` block, that a CSV or JSONL
-    corpus is read with its columns (its ``said``): a bundle's INFO line was logged
+    corpus is read with its columns (:func:`_saying_columns_read`): a bundle's INFO line was logged
     where only a TSV corpus, a folder or stdin was read, which its columns leave alone."""
     pending = _ambient_columns_said.get()
     if pending:
@@ -384,32 +385,39 @@ def named_text_columns(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def text_column_names(columns: str | Sequence[str] | None) -> tuple[str, ...] | None:
-    """The text columns ``columns`` names: a name, a comma-separated list of names, or
-    a sequence of them (each may be a comma list); None for none. A name holding a comma
-    is quoted as a CSV cell is, ``"Subject, short",body`` (a ``"`` in it doubled); an
-    empty name or a quote left open is an :class:`InvalidParameterError`.
+    """The text columns ``columns`` names: a string is a comma-separated list of names as
+    typed (a name holding a comma quoted as a CSV cell is, ``"Subject, short",body``, a
+    ``"`` in it doubled), a sequence holds the names, each one column whatever it holds
+    (a comma too: ``["Subject, short", "body"]``); None for none. An empty name or a
+    quote left open is an :class:`InvalidParameterError`.
 
-    >>> text_column_names("subject, body"), text_column_names(["subject", "body,subject"])
+    >>> text_column_names("subject, body"), text_column_names(["subject", " body", "subject"])
     (('subject', 'body'), ('subject', 'body'))
-    >>> text_column_names('"Subject, short", body'), text_column_names(["a,b", '"c,d"'])
-    (('Subject, short', 'body'), ('a', 'b', 'c,d'))
+    >>> text_column_names('"Subject, short", body'), text_column_names(["a,b", '"c"'])
+    (('Subject, short', 'body'), ('a,b', '"c"'))
     >>> text_column_names("text"), text_column_names(()) is None
     (('text',), True)
     """
     if columns is None or isinstance(columns, _ColumnNames):
         return columns
-    given = [columns] if isinstance(columns, str) else list(columns)
+    given = _column_cells(columns) if isinstance(columns, str) else list(columns)
     names: list[str] = []
-    for item in given:
-        if not isinstance(item, str):
-            raise InvalidParameterError("text_columns", "column names (strings)", item)
-        for name in _column_cells(item):
-            if not name.strip():
-                raise InvalidParameterError("text_columns", "non-empty column names",
-                                            ",".join(map(str, given)))
-            if name.strip() not in names:
-                names.append(name.strip())
+    for name in given:
+        if not isinstance(name, str):
+            raise InvalidParameterError("text_columns", "column names (strings)", name)
+        if not name.strip():
+            raise InvalidParameterError("text_columns", "non-empty column names", columns)
+        if name.strip() not in names:
+            names.append(name.strip())
     return _ColumnNames(names) or None
+
+
+def typed_text_columns(values: Sequence[str]) -> tuple[str, ...] | None:
+    """The text columns named by ``values`` as typed, each a comma list
+    (:func:`text_column_names` of a string): the values of --text-column given once or
+    more (``--text-column subject --text-column '"Body, long",notes'``)."""
+    return text_column_names([name for value in values
+                              for name in text_column_names(value) or ()])
 
 
 def _column_cells(item: str) -> list[str]:
@@ -475,10 +483,12 @@ def pasted_text_columns(columns: Sequence[str]) -> str:
 
     >>> pasted_text_columns(["subject", "body"]), pasted_text_columns(["Subject, short", "x"])
     ('subject,body', '\\'"Subject, short",x\\'')
+    >>> pasted_text_columns(["\u00e4mne", "Meddelande"])  # quoted only where a shell needs it
+    'ämne,Meddelande'
     """
-    import shlex  # messages alone
+    from tagsmith._shell import shell_word  # messages alone
 
-    return shlex.quote(shown_text_columns(columns))
+    return shell_word(shown_text_columns(columns))
 
 
 def _text_columns_given(columns: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -517,8 +527,8 @@ def refuse_text_columns(path: str | Path, what: str) -> None:
 
 
 @contextlib.contextmanager
-def reading_text_columns(columns: str | Sequence[str] | None, *, default: bool = False,
-                         said: Callable[[], None] | None = None) -> Iterator[None]:
+def reading_text_columns(columns: str | Sequence[str] | None, *,
+                         default: bool = False) -> Iterator[None]:
     """Within it, every corpus read without ``text_columns`` reads its text from
     ``columns`` (:func:`text_column_names`): the command line's ``--text-column``, given
     once to a command and so to every reader it calls. It holds in the thread (or
@@ -526,18 +536,28 @@ def reading_text_columns(columns: str | Sequence[str] | None, *, default: bool =
     own columns, and a thread started within the block does not see these (run it in
     ``contextvars.copy_context()`` for that). ``default``: the columns are a default
     (those a bundle was trained on), read where a corpus is CSV or JSONL; a TSV corpus,
-    a folder or a plain text file is read as without them, not refused. ``said``: called
-    once, when the block first reads a CSV or JSONL corpus with these columns (the INFO
-    line naming a bundle's), never where it reads none."""
+    a folder or a plain text file is read as without them, not refused."""
     token = _ambient_text_columns.set(text_column_names(columns))
     default_token = _ambient_columns_default.set(default)
-    said_token = _ambient_columns_said.set(None if said is None else [said])
+    said_token = _ambient_columns_said.set(None)  # not the say of a block around it
     try:
         yield
     finally:
         _ambient_columns_said.reset(said_token)
         _ambient_columns_default.reset(default_token)
         _ambient_text_columns.reset(token)
+
+
+@contextlib.contextmanager
+def _saying_columns_read(said: Callable[[], None]) -> Iterator[None]:
+    """Within a :func:`reading_text_columns` block, ``said`` called once, when the block
+    first reads a CSV or JSONL corpus with its columns (the command line's INFO line
+    naming a bundle's), never where it reads none: a TSV corpus, a folder or stdin."""
+    token = _ambient_columns_said.set([said])
+    try:
+        yield
+    finally:
+        _ambient_columns_said.reset(token)
 
 
 def _joined_text(values: Iterable[str]) -> str:
@@ -1711,10 +1731,23 @@ def _json_keys(obj: dict, columns: tuple[str, ...]) -> list:
     True
     """
     keys = [name if name in obj else None for name in columns]
-    if None in keys:  # an object's keys normalised only where a name is not one of them
-        normal = {unicodedata.normalize("NFC", key): key for key in obj}
-        keys = [normal.get(unicodedata.normalize("NFC", name)) if key is None else key
-                for name, key in zip(columns, keys, strict=True)]
+    # an object's keys normalised only where a name is not one of them, or where a key
+    # may be another's twin in NFC (none is, all ASCII): the twin was left unread silently
+    if None in keys or not "".join(obj).isascii():
+        normal: dict[str, list[str]] = {}
+        for key in obj:
+            normal.setdefault(unicodedata.normalize("NFC", key), []).append(key)
+        for name in columns:
+            if len(twins := normal.get(unicodedata.normalize("NFC", name), ())) > 1:
+                malformed = _Malformed(
+                    f"the keys {', '.join(f'{key!r} (written {ascii(key)})' for key in twins)}"
+                    f" are one name in Unicode NFC (composed and decomposed), the key "
+                    f"{name!r} text_columns names: which holds the text cannot be told; "
+                    "keep one of them")
+                malformed.parameters = ("text_columns",)
+                raise malformed
+        keys = [normal[nfc][0] if key is None and (nfc := unicodedata.normalize("NFC", name))
+                in normal else key for name, key in zip(columns, keys, strict=True)]
     return keys
 
 
