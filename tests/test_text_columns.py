@@ -527,34 +527,6 @@ def test_a_library_user_reads_with_the_columns_a_bundle_recorded(tmp_path):
         TextClassifier.load(out)
 
 
-def test_the_manifest_read_for_the_columns_is_not_read_again_by_the_load(tmp_path, export):
-    """The command line read a bundle's manifest for its columns, then read it once
-    more to load the bundle. The load takes the bytes read for the columns where the
-    file is the one read; a manifest replaced meanwhile (a save renames a new one in) is
-    read anew."""
-    from tagsmith import TextClassifier
-    from tagsmith.store import bundle as bundle_module
-    from tagsmith.store.bundle import recorded_text_columns
-
-    out = tmp_path / "model"
-    result = run("train", export, "-o", out, "--text-column", "subject,body", *FAST)
-    assert result.exit_code == 0, result.output
-    manifest_path = out / "manifest.json"
-    assert recorded_text_columns(out) == ("subject", "body")
-    kept = bundle_module._manifest_read.get()
-    assert kept is not None and kept[1] == manifest_path.read_bytes()
-    # the kept bytes, told apart from the file's, are what the load reads
-    marked = kept[1].replace(b'"subject"', b'"Subject"', 1)
-    bundle_module._manifest_read.set((kept[0], marked))
-    assert TextClassifier.load(out).text_columns == ("Subject", "body")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    manifest["training"]["text_columns"] = ["body"]
-    (tmp_path / "new.json").write_text(json.dumps(manifest), encoding="utf-8")
-    (tmp_path / "new.json").replace(manifest_path)
-    assert TextClassifier.load(out).text_columns == ("body",)
-    bundle_module._manifest_read.set(None)
-
-
 def test_a_bundle_trained_on_text_names_no_columns(tmp_path):
     corpus = tmp_path / "c.csv"
     corpus.write_text("id,text,labels\n1,Refund please,billing\n2,Login broken,access\n"

@@ -26,7 +26,6 @@ loading the missing target names it and how to put it back.
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import io
 import json
@@ -334,12 +333,11 @@ def recorded_text_columns(path: str | Path) -> tuple[str, ...] | None:
     of its manifest: the command line's ``--text-column``), None where it names none (a
     bundle read from ``text``, or saved before the field) or where ``path`` is no
     readable bundle, which loading it then says. A field that is no list of column
-    names is a BundleError naming the bundle. The manifest is read once: loading the
-    bundle just after takes the bytes read here, unless its file has changed since. A
+    names is a BundleError naming the bundle. A
     bundle loaded names them as :attr:`TextClassifier.text_columns
     <tagsmith.pipeline.classifier.TextClassifier.text_columns>`."""
     try:
-        manifest = _load_manifest(Path(path), keep=True)
+        manifest = _load_manifest(Path(path))
     except (BundleError, OSError):
         return None
     return manifest_text_columns(manifest, path)
@@ -589,37 +587,15 @@ def _open_regular(path: Path, name: str, bundle: Path) -> BinaryIO:
     return handle
 
 
-#: the bytes of the manifest :func:`recorded_text_columns` read last in this thread (or
-#: asyncio task), with the identity of its file (:func:`_file_identity`): the command's
-#: load of the bundle just after reads the same file, and takes them rather than read it
-#: once more; a manifest replaced meanwhile (a save renames a new one in) is read anew
-_manifest_read: contextvars.ContextVar[tuple[tuple[int, ...], bytes] | None] = \
-    contextvars.ContextVar("tagsmith_manifest_read", default=None)
-
-
-def _file_identity(handle: BinaryIO) -> tuple[int, ...]:
-    """Which file ``handle`` reads, as it is now: its device, inode, size and times."""
-    st = os.fstat(handle.fileno())
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-
-def _load_manifest(bundle: Path, *, keep: bool = False) -> object:
+def _load_manifest(bundle: Path) -> object:
     """The JSON of ``bundle``'s :data:`MANIFEST`, a regular file of at most
     :data:`MAX_MANIFEST_BYTES`; else a BundleError naming the bundle. Every reader of a
     manifest goes through it: a huge file there was read whole and parsed (300 MB: 1.2 GB
-    of memory), by :func:`is_bundle` and :func:`check_bundle_target` too. ``keep``: its
-    bytes kept for the next reader of the same file (:data:`_manifest_read`)."""
+    of memory), by :func:`is_bundle` and :func:`check_bundle_target` too."""
     with _open_regular(bundle / MANIFEST, MANIFEST, bundle) as handle:
-        identity = _file_identity(handle)
-        kept = _manifest_read.get()
-        if kept is not None and kept[0] == identity:
-            data = kept[1]
-        else:
-            # parsed as read, not read again: a second read() had no cap (a file growing
-            # meanwhile) and read the manifest twice
-            data = handle.read(MAX_MANIFEST_BYTES + 1)
-    if keep and len(data) <= MAX_MANIFEST_BYTES:
-        _manifest_read.set((identity, data))
+        # parsed as read, not read again: a second read() had no cap (a file growing
+        # meanwhile) and read the manifest twice
+        data = handle.read(MAX_MANIFEST_BYTES + 1)
     if len(data) > MAX_MANIFEST_BYTES:
         raise BundleError(f"{MANIFEST} is too large for a bundle manifest (more "
                           f"than {byte_size(MAX_MANIFEST_BYTES)})", path=bundle)
