@@ -546,7 +546,9 @@ def check_run_options(parser: argparse.ArgumentParser, args) -> None:
         parser.error(f"--audit-options: {error}")
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     from xmc import dataset_arguments
 
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
@@ -565,24 +567,36 @@ def main() -> None:
     parser.add_argument("--top-n", default="injected",
                         help="Candidates a simulated reviewer looks at: injected (as many as "
                         "injected errors), <k>xinjected (k times as many, 2xinjected say), "
-                        "flagged or a number; comma-separated for several.")
+                        "flagged or a number; comma-separated for several, the first the headline "
+                        "(default: %(default)s).")
     parser.add_argument("--review-kind", choices=["all", "missing", "wrong"], default="all",
                         help="Candidates the simulated reviewer reads: the audit's whole "
-                        "ranking (default) or only its missing or wrong candidates, in the "
-                        "audit's order (--top-n flagged: the flagged candidates of that kind).")
-    parser.add_argument("--audit-options", default="{}", help="JSON AuditOptions overrides.")
+                        "ranking (all) or only its missing or wrong candidates, in the "
+                        "audit's order (--top-n flagged: the flagged candidates of that kind; "
+                        "default: %(default)s).")
+    parser.add_argument("--audit-options", default="{}", help="JSON AuditOptions overrides, e.g. "
+                        "'{\"k\": 50}' (default: %(default)s, the dataset's own options).")
     parser.add_argument("--max-train-docs", type=int, default=None,
-                        help="A seeded random slice of train (development only).")
+                        help="A seeded random slice of N training documents (development "
+                        "only; default: all).")
     parser.add_argument("--cleanlab", action="store_true", help="Also run cleanlab (default: "
                         "on GoEmotions only; needs scores for every label).")
     parser.add_argument("--train-seeds", type=int, default=1,
                         help="Train every corpus with this many training seeds (--seed, "
                         "--seed + 1, ...) and report mean P@1: one seed moves yso-finna-en's "
-                        "P@1 by about 0.2 points, as much as the noise costs.")
+                        "P@1 by about 0.2 points, as much as the noise costs (default: "
+                        "%(default)s).")
     parser.add_argument("--results-md", action="store_true",
-                        help="also write this dataset's section of benchmarks/RESULTS.md")
+                        help="also write this dataset's section of benchmarks/RESULTS.md "
+                        "(default: off)")
     parser.add_argument("--from-json", type=Path, default=None,
-                        help="Only write RESULTS.md from a saved result (runs/result.json).")
+                        help="Only write RESULTS.md from a saved result (runs/result.json; "
+                        "default: none, run the benchmark).")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     if args.train_seeds < 1:
         parser.error(f"--train-seeds must be 1 or more, not {args.train_seeds}")

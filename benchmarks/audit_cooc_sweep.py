@@ -77,6 +77,19 @@ def sweep(texts, Y: sp.csr_matrix, weights: list[float], options=None):
         yield weight, topk, issues, time.perf_counter() - started
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True,
+                        help="A data folder benchmarks/audit.py prepared (data-<key>).")
+    parser.add_argument("--weights", default="0,0.1,0.3,1,3",
+                        help="co-occurrence weights to compare, comma-separated numbers >= 0 "
+                        "(default: %(default)s)")
+    return parser
+
+
 def main() -> None:
     from audit import load_truth, score_audit
 
@@ -84,11 +97,7 @@ def main() -> None:
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.audit import read_audit_corpus
 
-    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True,
-                        help="A data folder benchmarks/audit.py prepared (data-<key>).")
-    parser.add_argument("--weights", default="0,0.1,0.3,1,3")
+    parser = build_parser()
     args = parser.parse_args()
     missing = [name for name in ("vocab.tsv", "train-noisy.tsv.gz", "truth.npz")
                if not (args.data / name).is_file()]

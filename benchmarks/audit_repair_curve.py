@@ -101,6 +101,19 @@ def first_training_seed(command: str) -> int:
     return int(found.group(1)) if found else 0
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True,
+                        help="A data folder of a finished benchmarks/audit.py run (data-<key>).")
+    parser.add_argument("--top-n", required=True,
+                        help="Review budgets, comma-separated, as audit.py's --top-n: "
+                        "injected, <k>xinjected, flagged or numbers.")
+    return parser
+
+
 def main() -> None:
     from audit import (
         TRAIN,
@@ -115,13 +128,7 @@ def main() -> None:
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.io import read_labelled
 
-    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True,
-                        help="A data folder of a finished benchmarks/audit.py run (data-<key>).")
-    parser.add_argument("--top-n", required=True,
-                        help="Review budgets, comma-separated, as audit.py's --top-n: "
-                        "injected, <k>xinjected, flagged or numbers.")
+    parser = build_parser()
     args = parser.parse_args()
     try:  # audit.py's --top-n spellings, checked before any file is read
         names = parse_top_n(args.top_n)

@@ -57,21 +57,35 @@ def review_as_truth(rows: list[dict], truth: np.ndarray, add_unshown: bool) -> l
     return decided
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--docs", type=int, default=2000)
-    parser.add_argument("--sample", type=int, default=200)
-    parser.add_argument("--seeds", type=int, default=50)
+    parser.add_argument("--docs", type=int, default=2000,
+                        help="documents of the synthetic corpus (default: %(default)s)")
+    parser.add_argument("--sample", type=int, default=200,
+                        help="documents per review sample (default: %(default)s)")
+    parser.add_argument("--seeds", type=int, default=50,
+                        help="review samples drawn, seeds 0 to N-1 (default: %(default)s)")
     parser.add_argument("--share", type=float, default=0.5,
-                        help="Share of label 0's documents left without label 1.")
+                        help="Share of label 0's documents left without label 1 "
+                        "(default: %(default)s).")
     parser.add_argument("--shown-only", action="store_true",
-                        help="The reviewer decides the rows shown and adds none.")
+                        help="The reviewer decides the rows shown and adds none "
+                        "(default: off, adds the missing labels not shown too).")
     parser.add_argument("--min-probability", type=float, default=0.5,
-                        help="The audit's --min-probability (which candidates it flags).")
+                        help="The audit's --min-probability (which candidates it flags; "
+                        "default: %(default)s).")
     parser.add_argument("--flagged", type=int, default=None, metavar="M",
                         help="Stratify (audit --review-sample-flagged M): M documents among "
-                        "those with a flagged candidate besides --sample among the others.")
+                        "those with a flagged candidate besides --sample among the others "
+                        "(default: no stratification).")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     texts, truth, given = habit_corpus(args.docs, share=args.share)
     n_missing, n_wrong = int((truth & ~given).sum()), int((given & ~truth).sum())

@@ -100,25 +100,47 @@ def audit(args) -> None:
     print(json.dumps(summary))
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="step", required=True)
-    t = sub.add_parser("train")
-    a = sub.add_parser("audit")
-    for p in (t, a):
-        p.add_argument("--corpus", required=True)
-        p.add_argument("--vocab", required=True)
-        p.add_argument("--seed", type=int, default=0)
-    t.add_argument("--dev", required=True)
-    t.add_argument("--test", required=True)
-    t.add_argument("--model", required=True)
-    t.add_argument("--params", type=json_object, default={})
-    t.add_argument("--features", type=json_object, default={})
-    t.add_argument("--out", required=True)
-    a.add_argument("--split", action="append", default=[])
-    a.add_argument("--options", type=json_object, default={})
-    a.add_argument("--out-dir", required=True)
+    t = sub.add_parser("train", help="fit a classifier and score it on the test split")
+    a = sub.add_parser("audit", help="run the label audit and write its outputs")
+    for p, what in ((t, "train on"), (a, "audit")):
+        p.add_argument("--corpus", required=True,
+                       help=f"the labelled corpus (TSV) to {what}")
+        p.add_argument("--vocab", required=True, help="the label vocabulary (vocab.tsv)")
+    t.add_argument("--seed", type=int, default=0,
+                   help="the training seed (default: %(default)s)")
+    # the audit's own seed is AuditOptions' "seed", in --options
+    a.add_argument("--seed", type=int, default=0,
+                   help="not read by the audit step (its seed is \"seed\" in --options); "
+                   "accepted as train takes it (default: %(default)s)")
+    t.add_argument("--dev", required=True,
+                   help="the dev corpus the thresholds are tuned on, as tagsmith train --dev")
+    t.add_argument("--test", required=True,
+                   help="the (clean) test corpus P@1 and P@5 are measured on")
+    t.add_argument("--model", required=True, help="the model family (tree, linear, knn ...)")
+    t.add_argument("--params", type=json_object, default={},
+                   help="JSON model parameters (default: %(default)s, the family's own)")
+    t.add_argument("--features", type=json_object, default={},
+                   help="JSON featurizer parameters (default: %(default)s, the "
+                   "featurizer's own)")
+    t.add_argument("--out", required=True, help="the result JSON written (P@1, P@5, seconds)")
+    a.add_argument("--split", action="append", default=[], metavar="NAME=PATH",
+                   help="another split checked for leakage from the corpus, repeatable "
+                   "(default: none)")
+    a.add_argument("--options", type=json_object, default={},
+                   help="JSON AuditOptions (default: %(default)s, the audit's defaults)")
+    a.add_argument("--out-dir", required=True,
+                   help="folder the report, review queue, labels.csv and issues.npz go to")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     from tagsmith.exceptions import TagsmithError
 

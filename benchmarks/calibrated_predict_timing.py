@@ -24,17 +24,34 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=HERE.parent.parent / "shared"
-                        / "datasets")
-    parser.add_argument("--train-docs", type=int, default=200_000)
-    parser.add_argument("--test-docs", type=int, default=5000)
-    parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=3)
+                        / "datasets",
+                        help="folder holding yso-finna-en's folder (default: %(default)s)")
+    parser.add_argument("--train-docs", type=int, default=200_000,
+                        help="first training documents the model is trained on (default: "
+                        "%(default)s)")
+    parser.add_argument("--test-docs", type=int, default=5000,
+                        help="first test documents both ways are timed on (default: "
+                        "%(default)s)")
+    parser.add_argument("--k", type=int, default=10,
+                        help="labels per document asked for (default: %(default)s)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="timed runs of each way, figures their median (default: "
+                        "%(default)s)")
     parser.add_argument("--bundle", type=Path,
-                        default=HERE / "work" / "calibrated_predict" / "bundle")
+                        default=HERE / "work" / "calibrated_predict" / "bundle",
+                        help="the model bundle, trained into it when it does not exist "
+                        "(default: %(default)s)")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     # 0: a traceback, some after the work
     for option in ("--train-docs", "--test-docs", "--k", "--runs"):

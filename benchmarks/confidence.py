@@ -168,7 +168,9 @@ def shifted_resample(Y: sp.csr_matrix, seed: int, strength: float = 1.0) -> np.n
 
 
 # -- main --------------------------------------------------------------------------------------
-def main() -> None:  # noqa: C901 - one linear script
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     from xmc import dataset_arguments
 
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
@@ -190,7 +192,8 @@ def main() -> None:  # noqa: C901 - one linear script
                         help="skip MAPIE, the peer run on small label spaces in its own "
                         "virtual environment (default: run it)")
     parser.add_argument("--mapie-grid-step", type=float, default=0.01,
-                        help="Spacing of MAPIE's thresholds (its default grid: 0.01).")
+                        help="Spacing of MAPIE's thresholds (default: %(default)s, MAPIE's "
+                        "own grid).")
     parser.add_argument("--k", type=int, default=None,
                         help="Candidates per document (default: every label up to 100, "
                         "else 100).")
@@ -200,6 +203,11 @@ def main() -> None:  # noqa: C901 - one linear script
     parser.add_argument("--max-train-docs", type=int, default=None,
                         help="Development only: train on a seeded sample of N documents "
                         "(default: all).")
+    return parser
+
+
+def main() -> None:  # noqa: C901 - one linear script
+    parser = build_parser()
     args = parser.parse_args()
     if args.splits < 1:  # 0 failed after the work (a median or a minimum of nothing)
         parser.error(f"--splits must be 1 or more, not {args.splits}")

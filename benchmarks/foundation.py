@@ -153,7 +153,9 @@ def median_of(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     from xmc import dataset_arguments
 
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
@@ -163,6 +165,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3,
                         help="trainings and evaluations through the CLI, figures their "
                         "median (default: %(default)s)")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     if args.runs < 1:  # 0 failed after the work (a median or a minimum of nothing)
         parser.error(f"--runs must be 1 or more, not {args.runs}")

@@ -118,14 +118,27 @@ def only_applies(given: list[str]) -> str:
     return f"{names} only appl{'ies' if len(given) == 1 else 'y'}"
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", choices=["goemotions", "yso"])
+    parser.add_argument("dataset", choices=["goemotions", "yso"],
+                        help="goemotions (the bundled copy) or yso (yso-finna-en)")
     # None: not given (goemotions refuses them); yso's defaults are set below
-    parser.add_argument("--data-dir", type=Path, help="yso only (default: ../shared/datasets)")
-    parser.add_argument("--train-docs", type=int, help="yso only (default: 200000)")
-    parser.add_argument("--test-docs", type=int, help="yso only (default: 5000)")
+    parser.add_argument("--data-dir", type=Path, help="yso only: folder holding yso-finna-en's "
+                        f"folder (default: {YSO_DEFAULTS['--data-dir']})")
+    parser.add_argument("--train-docs", type=int,
+                        help="yso only: first training documents read (default: "
+                        f"{YSO_DEFAULTS['--train-docs']})")
+    parser.add_argument("--test-docs", type=int,
+                        help="yso only: first test documents read (default: "
+                        f"{YSO_DEFAULTS['--test-docs']})")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     given = [option for option in YSO_DEFAULTS
              if getattr(args, option[2:].replace("-", "_")) is not None]

@@ -46,15 +46,28 @@ def positive(value: str) -> int:
     return number
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # each at least 1: --runs 0 ended in statistics' "no median for empty data"
-    parser.add_argument("--single", type=positive, default=2000)
-    parser.add_argument("--copies", type=positive, default=8000)
-    parser.add_argument("--labels", type=positive, default=8000)
-    parser.add_argument("--k", type=positive, default=10)
-    parser.add_argument("--runs", type=positive, default=5)
+    parser.add_argument("--single", type=positive, default=2000,
+                        help="random documents without copies (default: %(default)s)")
+    parser.add_argument("--copies", type=positive, default=8000,
+                        help="copies of one more document, one group (default: %(default)s)")
+    parser.add_argument("--labels", type=positive, default=8000,
+                        help="labels the documents draw theirs from (default: %(default)s)")
+    parser.add_argument("--k", type=positive, default=10,
+                        help="neighbours' top-k asked for (default: %(default)s)")
+    parser.add_argument("--runs", type=positive, default=5,
+                        help="timed runs of both paths, figures their median (default: "
+                        "%(default)s)")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     model, X, groups = problem(args.single, args.copies, args.labels)
     model.leave_one_out_topk(X, args.k, groups=groups)  # compile the kernels first

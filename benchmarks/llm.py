@@ -256,7 +256,9 @@ def taxonomy_check(train_texts, work: Path) -> dict:
                      "unknown_rejected": labels.report.n_unknown_labels}}}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     from xmc import dataset_arguments
 
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
@@ -277,24 +279,34 @@ def main() -> None:
                         "(default: %(default)s)")
     parser.add_argument("--hardness", default="disagree", choices=["disagree", "ambiguous"],
                         help="hard documents: where a cross-fitted model's best label is "
-                        "wrong, or also where its two best scores are closest (lowest 25%%)")
+                        "wrong, or also where its two best scores are closest (lowest 25%%; "
+                        "default: %(default)s)")
     parser.add_argument("--index", default="auto", choices=["auto", "exact", "hnsw"],
                         help="zero-shot label search: auto is exact up to 200,000 label "
                         "texts, HNSW above (default: %(default)s)")
     parser.add_argument("--compare-hnsw", action="store_true",
-                        help="also time an HNSW index against exact label search")
+                        help="also time an HNSW index against exact label search "
+                        "(default: off)")
     parser.add_argument("--zeroshot-max-docs", type=int, default=None,
                         help="zero-shot on the first N test documents only (default: all)")
     parser.add_argument("--zeroshot-background", type=int, default=5000,
                         help="training texts (labels unused) for the hubness-corrected "
-                        "zero-shot figures; 0 skips them")
+                        "zero-shot figures; 0 skips them (default: %(default)s)")
     parser.add_argument("--strategies", default="robust,uncertainty,random,robust_pool_k",
-                        help="comma-separated selection strategies to compare")
+                        help="comma-separated selection strategies to compare (default: "
+                        "%(default)s)")
     parser.add_argument("--evaluate-on", default="test", choices=["test", "dev"],
                         help="dev: score students on held-out training documents instead "
                         "of the test split (GoEmotions dev minus the reliability sample; "
-                        "1,000 Reuters pool documents), for choosing methods")
-    parser.add_argument("--skip", default="", help="comma-separated: zeroshot,taxonomy,active")
+                        "1,000 Reuters pool documents), for choosing methods (default: "
+                        "%(default)s)")
+    parser.add_argument("--skip", default="", help="steps not run, comma-separated: zeroshot, "
+                        "taxonomy, active (default: none, run them all)")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     if args.seeds < 1:  # 0 failed after the work (a median or a minimum of nothing)
         parser.error(f"--seeds must be 1 or more, not {args.seeds}")

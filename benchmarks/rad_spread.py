@@ -22,17 +22,30 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="reuters21578",
-                        choices=["goemotions", "reuters21578"])
+                        choices=["goemotions", "reuters21578"],
+                        help="whose training pool the student learns from (default: "
+                        "%(default)s)")
     parser.add_argument("--data-dir", type=Path, default=HERE.parent.parent / "shared" /
-                        "datasets")
+                        "datasets",
+                        help="folder holding the datasets' folders (default: %(default)s)")
     parser.add_argument("--error-rate", type=float, default=0.146,
-                        help="The teacher's document error rate (Reuters disagree: 0.146).")
-    parser.add_argument("--batches", default="125,250,500")
-    parser.add_argument("--seed", type=int, default=0)
+                        help="The teacher's document error rate (default: %(default)s, "
+                        "Reuters' with --hardness disagree).")
+    parser.add_argument("--batches", default="125,250,500",
+                        help="batch sizes b, comma-separated (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the random first batch (default: %(default)s)")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     from xmc import positive_ints
 

@@ -22,13 +22,24 @@ HERE = Path(__file__).resolve().parent
 TRAIN = {"yso-finna-en": "clean-train.tsv.gz", "reuters21578": "modapte-train.jsonl.gz"}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="yso-finna-en", choices=sorted(TRAIN))
+    parser.add_argument("--dataset", default="yso-finna-en", choices=sorted(TRAIN),
+                        help="whose training split is read (default: %(default)s)")
     parser.add_argument("--data-dir", type=Path, default=HERE.parent.parent / "shared"
-                        / "datasets")
-    parser.add_argument("--runs", type=int, default=3)
+                        / "datasets",
+                        help="folder holding the datasets' folders (default: %(default)s)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="timed runs of each way, figures their median (default: "
+                        "%(default)s)")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     for option in ("--runs",):  # 0: a traceback, some after the work
         if (value := getattr(args, option[2:].replace("-", "_"))) < 1:

@@ -24,12 +24,23 @@ import scipy.sparse as sp
 HERE = Path(__file__).resolve().parent
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--features-dir", type=Path, default=None)
-    parser.add_argument("--docs", type=int, default=200_000)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--features-dir", type=Path, default=None,
+                        help="a feature cache of yso-finna-en (X_train.npz ...; default: "
+                        "the one benchmarks/xmc.py wrote under benchmarks/work/xmc)")
+    parser.add_argument("--docs", type=int, default=200_000,
+                        help="first training documents fitted on (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads of both fits (default: %(default)s)")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     for option in ("--docs", "--threads"):  # 0: a traceback, some after the work
         if (value := getattr(args, option[2:].replace("-", "_"))) < 1:

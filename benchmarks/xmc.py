@@ -873,12 +873,14 @@ def dataset_arguments(parser, choices, work: str, work_help: str) -> None:
                         help="the dataset, a folder of that name under --data-dir")
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets",
                         help="folder holding the datasets' folders (default: "
-                        "../shared/datasets)")
+                        "%(default)s)")
     parser.add_argument("--work-dir", type=Path, default=HERE / "work" / work,
-                        help=f"{work_help} (default: benchmarks/work/{work})")
+                        help=f"{work_help} (default: %(default)s)")
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     dataset_arguments(parser, DATASETS, "xmc",
@@ -895,19 +897,28 @@ def main() -> None:
     parser.add_argument("--max-train-docs", type=int, default=None,
                         help="train on the first N training documents (a slice; default: all)")
     parser.add_argument("--slice", choices=["first", "random"], default="first",
-                        help="with --max-train-docs: the first N documents (default) or a "
-                        "seeded random sample of N (yso-finna-en's file is sorted by label)")
+                        help="with --max-train-docs: the first N documents or a seeded "
+                        "random sample of N (yso-finna-en's file is sorted by label; "
+                        "default: %(default)s)")
     parser.add_argument("--features", choices=sorted(FEATURE_SETS),
-                        help="override the dataset's feature set")
+                        help="override the dataset's feature set (default: the one set "
+                        "for the dataset)")
     parser.add_argument("--peer-timeout", type=float, default=3600.0,
-                        help="seconds per peer subprocess (default 3600)")
+                        help="seconds per peer subprocess (default: %(default)s)")
     parser.add_argument("--eval-split", choices=["test", "dev"], default="test",
-                        help="split to evaluate on: dev for tuning, test (default) for figures")
+                        help="split to evaluate on: dev for tuning, test for figures "
+                        "(default: %(default)s)")
     parser.add_argument("--results-tag", default="",
                         help="suffix of the RESULTS.md section title, so that runs of other "
                         "systems or run counts get their own section (default: none)")
     parser.add_argument("--results-md", action="store_true",
-                        help="write the section of benchmarks/RESULTS.md (never for a slice)")
+                        help="write the section of benchmarks/RESULTS.md (never for a slice; "
+                        "default: off)")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     if args.runs < 1:  # 0 failed after the work (a median or a minimum of nothing)
         parser.error(f"--runs must be 1 or more, not {args.runs}")

@@ -179,14 +179,26 @@ RUNNERS = {"omikuji": (run_omikuji, "omikuji"), "pecos": (run_pecos, "libpecos")
            "libmultilabel": (run_libmultilabel, "libmultilabel")}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--family", required=True, choices=sorted(RUNNERS))
-    parser.add_argument("--params", default="{}")
-    parser.add_argument("--split", default="test", choices=["test", "dev"])
+    parser.add_argument("--features", type=Path, required=True,
+                        help="the feature cache benchmarks/xmc.py wrote (X_*.npz, Y_*.npz)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder predictions.npz and result.json are written to")
+    parser.add_argument("--family", required=True, choices=sorted(RUNNERS),
+                        help="the peer run")
+    parser.add_argument("--params", default="{}",
+                        help="JSON parameters of the model (default: %(default)s, its own)")
+    parser.add_argument("--split", default="test", choices=["test", "dev"],
+                        help="the split predicted (default: %(default)s)")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     run, dist = RUNNERS[args.family]
     result = run(args.features, json.loads(args.params), args.split)

@@ -46,17 +46,30 @@ def load_text_side(cache: Path):
     return space, featurizer
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--family", required=True)
-    parser.add_argument("--params", default="{}")
-    parser.add_argument("--split", default="test", choices=["test", "dev"])
+    parser.add_argument("--features", type=Path, required=True,
+                        help="the feature cache benchmarks/xmc.py wrote (X_*.npz, Y_*.npz)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder predictions.npz and result.json are written to")
+    parser.add_argument("--family", required=True,
+                        help="the tagsmith model family (tagsmith.models.make_model)")
+    parser.add_argument("--params", default="{}",
+                        help="JSON parameters of the model (default: %(default)s, its own)")
+    parser.add_argument("--split", default="test", choices=["test", "dev"],
+                        help="the split predicted (default: %(default)s)")
     parser.add_argument("--views", default=None,
                         help="JSON {view: {kind, params}}: extra feature views computed from "
-                        "the raw texts (timed as training) next to the cached TF-IDF 'tfidf'")
+                        "the raw texts (timed as training) next to the cached TF-IDF 'tfidf' "
+                        "(default: none)")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
 
     from tagsmith.models import make_model

@@ -69,19 +69,31 @@ def check_points(parser: argparse.ArgumentParser, args) -> list[dict]:
     return points
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=xmc.DATASETS)
-    parser.add_argument("--data-dir", type=Path, default=xmc.ROOT.parent / "shared" / "datasets")
-    parser.add_argument("--work-dir", type=Path, default=HERE / "work" / "xmc")
-    parser.add_argument("--family", required=True)
-    parser.add_argument("--params", default="{}", help="JSON parameters shared by all points")
-    parser.add_argument("--grid", default="{}", help="JSON {parameter: [values]}")
-    parser.add_argument("--features", choices=sorted(xmc.FEATURE_SETS))
+    xmc.dataset_arguments(parser, xmc.DATASETS, "xmc",
+                          "the feature cache shared with benchmarks/xmc.py, under <dataset>/")
+    parser.add_argument("--family", required=True,
+                        help="the tagsmith model family tuned (tagsmith.models.make_model)")
+    parser.add_argument("--params", default="{}",
+                        help="JSON parameters shared by all points (default: %(default)s)")
+    parser.add_argument("--grid", default="{}",
+                        help="JSON {parameter: [values]}, every combination a point "
+                        "(default: %(default)s, one point)")
+    parser.add_argument("--features", choices=sorted(xmc.FEATURE_SETS),
+                        help="override the dataset's feature set (default: the one set "
+                        "for the dataset)")
     parser.add_argument("--label-features", action="store_true",
                         help="pass the featurized label names to fit (for models with "
-                        "label_feature_weight > 0)")
+                        "label_feature_weight > 0; default: off)")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     points = check_points(parser, args)
     args.max_train_docs, args.slice = None, "first"
