@@ -701,9 +701,9 @@ def main() -> None:
     # how and where it ran, for RESULTS.md written later from this file (--from-json)
     from xmc import provenance
 
-    result["run"] = {"command": results_command(sys.orig_argv),
-                     "date": datetime.date.today().isoformat(), "machine": _machine(),
-                     **provenance(["numpy", "scipy", "scikit-learn"])}
+    result["run"] = {**provenance(["numpy", "scipy", "scikit-learn"]),
+                     "command": results_command(sys.orig_argv),
+                     "date": datetime.date.today().isoformat(), "machine": _machine()}
     (runs / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     if args.results_md:
         write_results_md(result, args)

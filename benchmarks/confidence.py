@@ -28,10 +28,10 @@ What it does, with tagsmith's Python API on the shared datasets:
    scores; scoring the calibration split is reported apart (``scoring_seconds``).
 
 Ends by printing one JSON object with every figure and how it ran: ``machine``,
-``date``, ``commit`` (of this checkout, ``+dirty`` with uncommitted changes),
-``tagsmith_from`` (the folder tagsmith was imported from) and ``versions`` (Python,
-numpy, scipy, scikit-learn). Work files go under ``benchmarks/work/confidence/``
-(git-ignored).
+``date``, ``command`` (the command line as run), ``commit`` (of this checkout,
+``+dirty`` with uncommitted changes), ``tagsmith_from`` (the folder tagsmith was
+imported from) and ``versions`` (Python, numpy, scipy, scikit-learn). Work files go
+under ``benchmarks/work/confidence/`` (git-ignored).
 """
 
 from __future__ import annotations

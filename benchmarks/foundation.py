@@ -9,9 +9,9 @@ scikit-learn's metrics on the same predictions, and runs a scikit-learn peer
 (TF-IDF + one-vs-rest LinearSVC, decision threshold 0) on the same split. Reuters
 uses a dev split carved out of train (``--dev-fraction 0.1``); GoEmotions its
 official dev split. Ends by printing one JSON line per system (medians over runs),
-each with the ``commit`` of this checkout (``+dirty`` with uncommitted changes), the
-folder tagsmith was imported from (``tagsmith_from``) and the ``versions`` of Python,
-numpy, scipy and scikit-learn.
+each with the ``command`` line as run, the ``commit`` of this checkout (``+dirty`` with
+uncommitted changes), the folder tagsmith was imported from (``tagsmith_from``) and the
+``versions`` of Python, numpy, scipy and scikit-learn.
 Each run's bundle and its train/eval logs go under ``benchmarks/work/foundation/<dataset>/``
 (``--work-dir``; git-ignored).
 """

@@ -50,7 +50,6 @@ import importlib.util
 import json
 import os
 import platform
-import shlex
 import sys
 import time
 from datetime import UTC, datetime
@@ -364,7 +363,6 @@ def main() -> None:
                     f"{platform.processor() or platform.machine()}, Python "
                     f"{platform.python_version()}",
                     "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-                    "command": shlex.join(sys.orig_argv),
                     **provenance(["numpy", "scipy", "scikit-learn", "torch",
                                   "sentence-transformers", DEFAULT_ENCODER, "hnswlib"]),
                     "evaluated_on": args.evaluate_on}

@@ -21,9 +21,10 @@ Steps:
 3. Compute every metric here, identically for all systems, with ``tagsmith.metrics``
    (P@k, nDCG@k, PSP@k with Jain et al. propensities A=0.55, B=1.5 from the training
    label counts), and print one JSON line per system (medians over runs), each with
-   the ``commit`` of this checkout (``+dirty`` with uncommitted changes), the folder
-   tagsmith was imported from (``tagsmith_from``) and the ``versions`` of Python, numpy,
-   scipy and scikit-learn (``--results-md`` writes both into its section).
+   the ``command`` line as run, the ``commit`` of this checkout (``+dirty`` with
+   uncommitted changes), the folder tagsmith was imported from (``tagsmith_from``) and
+   the ``versions`` of Python, numpy, scipy and scikit-learn (``--results-md`` writes the
+   last two into its section).
 
 A system that fails (install, crash, ``--peer-timeout``) gets an ``"error"`` and the
 harness goes on. ``--max-train-docs N`` trains on the first N training documents, or
@@ -226,8 +227,9 @@ def provenance_lines(ran: dict) -> list[str]:
 
 
 def provenance(packages: list[str]) -> dict:
-    """What a reader needs, besides the command, to rerun a figure: the commit of this
-    checkout (``+dirty`` where tracked files differ from it; None outside git, also in a
+    """What a reader needs to rerun a figure: the command line as run (``sys.orig_argv``,
+    shell-quoted: confidence.py's and foundation.py's JSON gave no command), the commit of
+    this checkout (``+dirty`` where tracked files differ from it; None outside git, also in a
     copy of the folder inside another repository), the
     folder tagsmith is imported from (an editable install can point at another
     checkout than the benchmark's) and the versions of Python and ``packages`` (None
@@ -258,7 +260,7 @@ def provenance(packages: list[str]) -> dict:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
-    return {"commit": commit,
+    return {"command": shlex.join(sys.orig_argv), "commit": commit,
             "tagsmith_from": str(Path(spec.origin).parent) if spec and spec.origin else None,
             "versions": versions}
 

@@ -1319,18 +1319,21 @@ def _tiny_reuters(base, n_train: int, n_test: int) -> None:
     ("confidence.py", ["--splits", "1", "--no-mapie"]),
     ("foundation.py", ["--runs", "1"]),
 ], ids=["xmc", "confidence", "foundation"])
-def test_xmc_confidence_and_foundation_json_record_the_commit_and_versions(script, args,
-                                                                          tmp_path):
+def test_xmc_confidence_and_foundation_json_record_the_command_commit_and_versions(
+        script, args, tmp_path):
     """Their JSON gave the machine and date at most, never the commit or the package
     versions: a reader reproducing RESULTS.md could not tell which code a figure came
-    from (audit.py and llm.py record them)."""
+    from (audit.py and llm.py record them). Nor the command: which options made a
+    figure was in the shell's history alone."""
+    import shlex
+
     _tiny_reuters(tmp_path / "data" / "reuters21578", 200, 40)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--dataset",
-                           "reuters21578", *args, "--data-dir", str(tmp_path / "data"),
-                           "--work-dir", str(tmp_path / "work")],
-                          capture_output=True, text=True, env=env, timeout=600)
+    command = [sys.executable, str(ROOT / "benchmarks" / script), "--dataset",
+               "reuters21578", *args, "--data-dir", str(tmp_path / "data"),
+               "--work-dir", str(tmp_path / "work")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert lines and all("p@1" in line for line in lines)
@@ -1343,6 +1346,7 @@ def test_xmc_confidence_and_foundation_json_record_the_commit_and_versions(scrip
         assert line["tagsmith_from"] == os.path.dirname(tagsmith.__file__)
         assert line["versions"]["python"] == sys.version.split()[0]
         assert set(line["versions"]) == {"python", "numpy", "scipy", "scikit-learn"}
+        assert line["command"] == shlex.join(command)  # "--peers ''" quoted as typed
 
 
 def test_xmc_results_md_section_gives_the_commit_and_versions(tmp_path):
