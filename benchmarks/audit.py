@@ -39,6 +39,14 @@ it ran: the command line, date, machine, commit of this checkout, the folder tag
 was imported from and the versions of Python, numpy, scipy and scikit-learn
 (``--results-md`` also writes the section ``## Label audit (issue 5): <dataset>`` of
 RESULTS.md, with them).
+
+``--skip train`` leaves out every training (steps 2 and 4: no P@1 figures, nor the
+audit's time and memory against a training), ``--skip cleanlab`` step 5; on data a run
+prepared (``data-<key>``, reused with the same ``--seed``, noise rates and
+``--max-train-docs``) ``--skip train`` runs the audit step alone. Such a run lists the
+steps in ``skipped_steps`` and saves its JSON as ``runs/result-skip-<steps>.json``,
+keeping a whole run's ``result.json``; RESULTS.md (``--results-md``, ``--from-json``)
+takes whole runs only.
 """
 
 from __future__ import annotations
@@ -423,6 +431,60 @@ def train_repairs(budgets: dict, Y_noisy, reviewed, reviewed_hits, texts, space,
     return repaired_runs
 
 
+def repair_figures(issues: dict, hits, removed, added, Y_noisy, train_noisy: dict,
+                   audit: dict, data_dir: Path, runs: Path, args) -> dict:
+    """The figures of the trainings (``--skip train`` leaves them out): the repaired
+    corpora of every ``--top-n`` budget trained, then the clean one; P@1 of each, the
+    share of the lost P@1 a repair recovers and the audit's time and memory against
+    the noisy training (``train_noisy``, trained before the audit)."""
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.pipeline.io import read_labelled
+
+    space = load_vocabulary(data_dir / "vocab.tsv")
+    texts = read_labelled(data_dir / "train-noisy.tsv.gz", space).texts
+    budgets, reviewed, reviewed_hits = review_budgets(issues, hits, args.top_n,
+                                                      args.review_kind,
+                                                      removed.nnz + added.nnz)
+    repaired_runs = train_repairs(budgets, Y_noisy, reviewed, reviewed_hits, texts, space,
+                                  data_dir, runs, args)
+    train_repaired = repaired_runs[args.top_n.split(",")[0]]
+    acceptance = {k: v for k, v in train_repaired.items()
+                  if k not in ("p1", "p1_runs", "train_seconds", "skipped")}
+    train_clean = run_train("clean", data_dir / "train-clean.tsv.gz", data_dir, runs, args)
+    lost = train_clean["p1"] - train_noisy["p1"]
+
+    def recovered(p1):
+        return round((p1 - train_noisy["p1"]) / lost, 3) if lost > 0 and p1 is not None \
+            else None
+
+    # every training in this run fits the same model on about the same data: their spread
+    # shows how much the shared machine moves a single timing
+    train_times = [train_noisy["train_seconds"], train_clean["train_seconds"],
+                   *[run["train_seconds"] for run in repaired_runs.values()
+                     if run["train_seconds"] is not None]]
+    return {
+        "train_seconds": train_noisy["train_seconds"],
+        "train_peak_rss_mb": train_noisy["peak_rss_mb"],
+        "audit_over_train_time": round(audit["audit_seconds"] / train_noisy["train_seconds"], 3),
+        "train_seconds_all_runs": train_times,
+        "train_seconds_median": float(np.median(train_times)),
+        "audit_over_train_memory": round(audit["peak_rss_mb"] / train_noisy["peak_rss_mb"], 3),
+        "p1_clean": train_clean["p1"], "p1_noisy": train_noisy["p1"],
+        "p1_repaired": train_repaired["p1"], "train_seeds": args.train_seeds,
+        **({"p1_clean_runs": train_clean["p1_runs"], "p1_noisy_runs": train_noisy["p1_runs"],
+            "p1_repaired_runs": train_repaired.get("p1_runs")} if args.train_seeds > 1
+           else {}),
+        "review_kind": args.review_kind,
+        "p1_recovered_fraction": recovered(train_repaired["p1"]),
+        **acceptance,
+        **({"p1_repaired_skipped": train_repaired["skipped"]} if "skipped" in train_repaired
+           else {}),
+        "p1_repaired_by_budget": {spec: {**run, "recovered_fraction": recovered(run["p1"])}
+                                  for spec, run in repaired_runs.items()},
+        "train_model": TRAIN[args.dataset][:2],
+    }
+
+
 def cleanlab_venv(work: Path) -> Path:
     """The python of cleanlab's virtual environment (``xmc.ensure_env``: installed when
     it does not import cleanlab); a ``RuntimeError`` naming the failed step."""
@@ -510,6 +572,25 @@ documents (--max-train-docs)
                      "give higher rates or more documents (--max-train-docs)")
 
 
+SKIPPABLE = ("train", "cleanlab")
+
+
+def check_skip(parser: argparse.ArgumentParser, args) -> set[str]:
+    """``--skip``'s steps, checked before any work: an unknown one (a typo would run the
+    step), a skipped step asked for (``--cleanlab``) and ``--results-md``, whose section
+    records a whole run, are refused."""
+    skip = {step.strip() for step in args.skip.split(",") if step.strip()}
+    if unknown := sorted(skip - set(SKIPPABLE)):
+        parser.error(f"--skip: unknown step {', '.join(unknown)}; choose from "
+                     f"{', '.join(SKIPPABLE)}")
+    if "cleanlab" in skip and args.cleanlab:
+        parser.error("--cleanlab and --skip cleanlab: choose one")
+    if skip and args.results_md:
+        parser.error(f"--results-md with --skip {','.join(sorted(skip))}: RESULTS.md records "
+                     "whole runs; drop --skip (or --results-md)")
+    return skip
+
+
 def check_run_options(parser: argparse.ArgumentParser, args) -> None:
     """Refuse bad noise rates and ``--audit-options`` before any work: the rates were
     read after the corpus (an InvalidParameterError traceback), the options only by the
@@ -592,6 +673,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--from-json", type=Path, default=None,
                         help="Only write RESULTS.md from a saved result (runs/result.json; "
                         "default: none, run the benchmark).")
+    parser.add_argument("--skip", default="",
+                        help="steps not run, comma-separated: train (the noisy, repaired and "
+                        "clean trainings: no P@1 figures), cleanlab (the peer); on data a "
+                        "run prepared, --skip train runs the audit step alone (default: "
+                        "none, run them all)")
     return parser
 
 
@@ -607,6 +693,7 @@ def main() -> None:
     except ValueError as error:
         parser.error(str(error))
     check_run_options(parser, args)
+    args.skip = check_skip(parser, args)
     if args.from_json is not None:
         try:  # a FileNotFoundError or JSONDecodeError traceback before
             saved = json.loads(args.from_json.read_text(encoding="utf-8"))
@@ -614,6 +701,10 @@ def main() -> None:
             reason = getattr(error, "strerror", None) or error
             parser.error(f"--from-json {args.from_json}: {reason} (give the runs/result.json "
                          "of a finished run)")
+        if isinstance(saved, dict) and saved.get("skipped_steps"):  # a KeyError before
+            parser.error(f"--from-json {args.from_json}: a run with --skip "
+                         f"{','.join(saved['skipped_steps'])}, not a whole one: RESULTS.md "
+                         "holds whole runs")
         write_results_md(saved, args)
         return
     from xmc import make_data_work_dir
@@ -626,55 +717,14 @@ def main() -> None:
     removed, added = load_truth(data_dir)
     Y_noisy = sp.load_npz(data_dir / "Y_noisy.npz").tocsr()
     check_noise_injected(removed.nnz, added.nnz, Y_noisy.nnz - added.nnz + removed.nnz, args)
-    train_noisy = run_train("noisy", data_dir / "train-noisy.tsv.gz", data_dir, runs, args)
+    train_noisy = None if "train" in args.skip else run_train(
+        "noisy", data_dir / "train-noisy.tsv.gz", data_dir, runs, args)
     audit = run_audit(data_dir, runs, args)
     issues = dict(np.load(runs / "audit" / "issues.npz"))
     figures, hits = score_audit(issues, removed, added)
-    from tagsmith.data.vocab import load_vocabulary
-    from tagsmith.pipeline.io import read_labelled
-
-    space = load_vocabulary(data_dir / "vocab.tsv")
-    texts = read_labelled(data_dir / "train-noisy.tsv.gz", space).texts
-    budgets, reviewed, reviewed_hits = review_budgets(issues, hits, args.top_n,
-                                                      args.review_kind,
-                                                      removed.nnz + added.nnz)
-    repaired_runs = train_repairs(budgets, Y_noisy, reviewed, reviewed_hits, texts, space,
-                                  data_dir, runs, args)
-    train_repaired = repaired_runs[args.top_n.split(",")[0]]
-    acceptance = {k: v for k, v in train_repaired.items()
-                  if k not in ("p1", "p1_runs", "train_seconds", "skipped")}
-    train_clean = run_train("clean", data_dir / "train-clean.tsv.gz", data_dir, runs, args)
-    lost = train_clean["p1"] - train_noisy["p1"]
-
-    def recovered(p1):
-        return round((p1 - train_noisy["p1"]) / lost, 3) if lost > 0 and p1 is not None \
-            else None
-
-    # every training in this run fits the same model on about the same data: their spread
-    # shows how much the shared machine moves a single timing
-    train_times = [train_noisy["train_seconds"], train_clean["train_seconds"],
-                   *[run["train_seconds"] for run in repaired_runs.values()
-                     if run["train_seconds"] is not None]]
     result = {
         "dataset": args.dataset, **figures,
-        "audit_seconds": audit["audit_seconds"], "train_seconds": train_noisy["train_seconds"],
-        "audit_peak_rss_mb": audit["peak_rss_mb"], "train_peak_rss_mb": train_noisy["peak_rss_mb"],
-        "audit_over_train_time": round(audit["audit_seconds"] / train_noisy["train_seconds"], 3),
-        "train_seconds_all_runs": train_times,
-        "train_seconds_median": float(np.median(train_times)),
-        "audit_over_train_memory": round(audit["peak_rss_mb"] / train_noisy["peak_rss_mb"], 3),
-        "p1_clean": train_clean["p1"], "p1_noisy": train_noisy["p1"],
-        "p1_repaired": train_repaired["p1"], "train_seeds": args.train_seeds,
-        **({"p1_clean_runs": train_clean["p1_runs"], "p1_noisy_runs": train_noisy["p1_runs"],
-            "p1_repaired_runs": train_repaired.get("p1_runs")} if args.train_seeds > 1
-           else {}),
-        "review_kind": args.review_kind,
-        "p1_recovered_fraction": recovered(train_repaired["p1"]),
-        **acceptance,
-        **({"p1_repaired_skipped": train_repaired["skipped"]} if "skipped" in train_repaired
-           else {}),
-        "p1_repaired_by_budget": {spec: {**run, "recovered_fraction": recovered(run["p1"])}
-                                  for spec, run in repaired_runs.items()},
+        "audit_seconds": audit["audit_seconds"], "audit_peak_rss_mb": audit["peak_rss_mb"],
         "n_injected_missing": int(removed.nnz), "n_injected_wrong": int(added.nnz),
         # the noise rates the audit reports against the injected ones (wrong per given
         # label of the noisy corpus, missing per label of the clean one); the corpus's
@@ -693,18 +743,25 @@ def main() -> None:
         "bounds_note": audit["noise"].get("bounds_note"),
         "audit_scores": audit["scores"], "audit_timing": audit["timing"],
         "audit_noise_estimates": audit["noise"], "duplicates": audit["duplicates"],
-        "leakage": audit["leakage"], "train_model": TRAIN[args.dataset][:2],
-        "audit_options": audit["options"],
+        "leakage": audit["leakage"], "audit_options": audit["options"],
     }
-    if args.cleanlab or args.dataset == "goemotions":
+    if train_noisy is not None:
+        result.update(repair_figures(issues, hits, removed, added, Y_noisy, train_noisy, audit,
+                                     data_dir, runs, args))
+    if "cleanlab" not in args.skip and (args.cleanlab or args.dataset == "goemotions"):
         result.update(run_cleanlab(issues, Y_noisy, removed, added, work, runs))
+    if args.skip:
+        result["skipped_steps"] = sorted(args.skip)
     # how and where it ran, for RESULTS.md written later from this file (--from-json)
     from xmc import provenance
 
     result["run"] = {**provenance(["numpy", "scipy", "scikit-learn"]),
                      "command": results_command(sys.orig_argv),
                      "date": datetime.date.today().isoformat(), "machine": _machine()}
-    (runs / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    # a run with --skip keeps the whole run's result.json (audit_repair_curve.py and
+    # --from-json read it) and writes its own beside it
+    name = f"result-skip-{'-'.join(sorted(args.skip))}.json" if args.skip else "result.json"
+    (runs / name).write_text(json.dumps(result, indent=1), encoding="utf-8")
     if args.results_md:
         write_results_md(result, args)
     print(json.dumps(result))

@@ -420,6 +420,46 @@ def test_xmc_tune_checks_family_params_and_grid_before_any_work(args, message, t
     assert not (tmp_path / "work").exists()
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--skip", "train,retrain"], "--skip: unknown step retrain; choose from train, cleanlab"),
+    (["--skip", "cleanlab", "--cleanlab"], "--cleanlab and --skip cleanlab: choose one"),
+    (["--skip", "train", "--results-md"], "--results-md with --skip train: RESULTS.md "
+     "records whole runs"),
+], ids=["unknown", "cleanlab-both", "results-md"])
+def test_audit_skip_refuses_a_step_it_does_not_know_or_cannot_honour(args, message, tmp_path):
+    """A mistyped step would have run it; --results-md would have written a RESULTS.md
+    section without the figures of the skipped step."""
+    done = _run("audit.py", ["--dataset", "goemotions", *args], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert message in done.stderr
+    assert not (tmp_path / "work").exists()
+
+
+def test_audit_skip_train_runs_the_audit_step_alone(tmp_path):
+    """audit.py could not run the audit step alone: checking the audit on prepared
+    yso-finna-en data meant a driver of its own, or the noisy, repaired and clean
+    trainings too. ``--skip train`` audits and scores the candidates, trains nothing and
+    keeps a whole run's runs/result.json (its figures in result-skip-train.json); a saved
+    result of it is refused by --from-json, which writes whole runs to RESULTS.md."""
+    _tiny_reuters(tmp_path / "data" / "reuters21578", 200, 40)
+    done = _run("audit.py", ["--dataset", "reuters21578", "--skip", "train"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["skipped_steps"] == ["train"]
+    assert {"pr_auc", "missing_recall", "audit_seconds", "n_injected_missing",
+            "audit_options"} <= set(result)
+    assert not {"p1_noisy", "p1_clean", "p1_repaired", "train_seconds"} & set(result)
+    assert "train linear" not in done.stderr
+    [runs] = (tmp_path / "work" / "reuters21578").glob("data-*/runs")
+    assert not list(runs.glob("train-*")) and not (runs / "result.json").exists()
+    saved = runs / "result-skip-train.json"
+    assert json.loads(saved.read_text(encoding="utf-8")) == result
+    refused = _run("audit.py", ["--dataset", "reuters21578", "--from-json", str(saved)],
+                   tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"--from-json {saved}: a run with --skip train, not a whole one" in refused.stderr
+
+
 def test_audit_from_json_names_a_missing_or_broken_result(tmp_path):
     """``--from-json`` with a mistyped path or a file that is not JSON ended in a
     FileNotFoundError or JSONDecodeError traceback."""
