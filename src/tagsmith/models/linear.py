@@ -216,19 +216,17 @@ class LinearOVR(BaseModel):
         """The ``k`` best labels per document (scores in [0, 1]), in batches of rows."""
         self._check_fitted()
         X = check_features(X, n_features=self.n_features_)
-        batch = max(1, 2 ** 24 // max(1, self.n_labels_))
-        parts = [TopK.from_scores(sigmoid(self.decision_function(X[start:start + batch])), k)
-                 for start in range(0, X.shape[0], batch)]
-        if not parts:
-            return TopK.from_scores(np.zeros((0, self.n_labels_), np.float32), k)
-        return TopK.concatenate(parts)
+        return self._topk_of(X, k, self._prediction_weights(), self.intercept_)
 
     def predict_topk_among(self, X: FeatureMatrix, k: int, labels: npt.ArrayLike) -> TopK:
         """The ``k`` best of ``labels`` (ascending label ids) per document, scored as
         :meth:`predict_topk` scores them (each label's score is its own column's, ties
         to the lower id as there) from their weights alone: a restricted suggest's short
         allow list asked for every label's score, in widening rounds, to rank a few.
-        Rows with fewer than ``k`` such labels are padded."""
+        Rows with fewer than ``k`` such labels are padded.
+
+        The labels' columns are copied for this call only: kept on the model, they held
+        up to half its weights again for as long as the model lived."""
         self._check_fitted()
         X = check_features(X, n_features=self.n_features_)
         k = check_int("k", k, 1, numpy=True)
@@ -237,30 +235,30 @@ class LinearOVR(BaseModel):
                 or labels[-1] >= self.n_labels_ or (np.diff(labels) <= 0).any()):
             raise InvalidParameterError("labels", "ascending label ids, distinct, in "
                                         f"[0, {self.n_labels_})", labels)
-        weights, intercept = self._column_weights(labels)
-        n_docs = X.shape[0]
-        indices = np.full((n_docs, k), -1, dtype=np.int32)
-        scores = np.full((n_docs, k), -np.inf, dtype=np.float32)
-        batch = max(1, 2 ** 24 // labels.size)
-        for start in range(0, n_docs, batch):
-            margins = X[start:start + batch] @ weights
-            margins = margins.toarray() if sp.issparse(margins) else np.asarray(margins)
-            part = TopK.from_scores(sigmoid((margins + intercept).astype(np.float32)), k)
-            rows = slice(start, start + part.indices.shape[0])
-            indices[rows, :part.k] = labels[part.indices]
-            scores[rows, :part.k] = part.scores
+        part = self._topk_of(X, k, self._prediction_weights()[:, labels],
+                             self.intercept_[labels])
+        indices = np.full((X.shape[0], k), -1, dtype=np.int32)
+        scores = np.full((X.shape[0], k), -np.inf, dtype=np.float32)
+        # the columns' ids back to label ids (ascending: ties still go to the lower id)
+        indices[:, :part.k] = np.where(part.valid, labels[np.maximum(part.indices, 0)], -1)
+        scores[:, :part.k] = part.scores
         return TopK._trusted(indices, scores, self.n_labels_)
 
-    def _column_weights(self, labels: np.ndarray) -> tuple[Any, np.ndarray]:
-        """The weights and intercepts of ``labels`` (:meth:`_prediction_weights`' columns),
-        kept for the next call with the same labels (a restricted suggest's every batch)."""
-        key = labels.tobytes()
-        kept = getattr(self, "_kept_columns", None)
-        if kept is None or kept[0] != key or kept[1] is not self.coef_:
-            weights = self._prediction_weights()
-            kept = self._kept_columns = (key, self.coef_, weights[:, labels],
-                                         self.intercept_[labels])
-        return kept[2], kept[3]
+    @staticmethod
+    def _topk_of(X: sp.csr_matrix, k: int, weights: Any, intercept: np.ndarray) -> TopK:
+        """The ``k`` best columns of ``sigmoid(X @ weights + intercept)`` per row (a TopK
+        over ``weights``' columns), in batches of rows of at most 2**24 scores."""
+        n_columns = weights.shape[1]
+        batch = max(1, 2 ** 24 // max(1, n_columns))
+        parts = []
+        for start in range(0, X.shape[0], batch):
+            margins = X[start:start + batch] @ weights
+            margins = margins.toarray() if sp.issparse(margins) else np.asarray(margins)
+            parts.append(TopK.from_scores(sigmoid((margins + intercept).astype(np.float32)),
+                                          k))
+        if not parts:
+            return TopK.from_scores(np.zeros((0, n_columns), np.float32), k)
+        return TopK.concatenate(parts)
 
     def _prediction_weights(self):
         if self.n_features_ * self.n_labels_ > DENSE_WEIGHTS_LIMIT:
