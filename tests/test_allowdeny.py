@@ -363,6 +363,48 @@ def test_a_linear_model_scores_the_allowed_labels_alone_with_the_widening_result
             clf.model.predict_topk_among(features, 1, labels)
 
 
+def test_a_calibrated_linear_model_scores_a_short_allow_list_alone_when_k_covers_it(
+        bundles, tmp_path):
+    """A calibrated linear bundle's short --only list (k at least the labels allowed)
+    asked for every label's score and calibrated every one of them, in a round k +
+    the labels denied wide, to keep the allowed ones; their own columns' scores
+    calibrated give the same labels, order and probabilities. With k below the labels
+    allowed, the model's top candidates still decide (widening rounds)."""
+    rng = random.Random(11)  # held-out documents written as the fixture's
+    with open(tmp_path / "held.tsv", "w", encoding="utf-8") as out:
+        for _ in range(150):
+            labels = rng.sample(NAMES, rng.choice([1, 2, 3]))
+            words = [f"w{name}{rng.choice('xyz')}" for name in labels for _ in range(2)]
+            out.write(" ".join(words + [f"n{rng.randrange(30)}"]) + "\t"
+                      + " ".join(f"<u:{n}>" for n in labels) + "\n")
+    run("calibrate", bundles / "hier", "--data", tmp_path / "held.tsv", "-o", tmp_path / "cal")
+    clf = TextClassifier.load(tmp_path / "cal")
+    assert isinstance(clf.model, LinearOVR) and clf.calibrator is not None
+    texts = (bundles / "docs.txt").read_text().splitlines() * 3
+    for options in ({"only": ["u:A1", "u:C3"]}, {"under": "u:B"}, {"only": ["u:B2"]},
+                    {"only": ["u:R", "u:A", "u:A2", "u:B3", "u:C", "u:C1"]}):
+        restricted = clf.restricted(**options)
+        n_allowed = int(restricted.allowed.sum())
+        batches = (((n_allowed, True, True),), ((n_allowed + 2, True, False),
+                                                 (n_allowed, False, False, 6)),
+                   ((max(1, n_allowed - 1), True, True),))
+        got = {}
+        for kind in (_Counted, _Widened):
+            clf.model.__class__ = kind
+            got[kind] = []
+            for requests in batches:
+                clf.model.asked = []
+                got[kind].append(restricted.predict_topks(texts, *requests))
+                if kind is _Counted and all(k >= n_allowed for k, *_ in requests):
+                    assert clf.model.asked == [], options  # no label outside them ranked
+            clf.model.__class__ = LinearOVR
+        for alone, widened in zip(got[_Counted], got[_Widened], strict=True):
+            for a, b in zip(alone, widened, strict=True):
+                assert a.indices.tolist() == b.indices.tolist(), options
+                assert a.scores.tolist() == b.scores.tolist(), options
+        assert got[_Counted][0][0].scores.max() > 0  # probabilities, not padding alone
+
+
 def test_a_linear_model_keeps_no_copy_of_its_weights_for_most_labels_allowed(bundles):
     """--exclude of a few labels allowed nearly every label, and the column path copied
     (and kept on the model) nearly every weight for a ranking that one widening round,

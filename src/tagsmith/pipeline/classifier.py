@@ -350,10 +350,12 @@ class TextClassifier:
         # for a round that k + the labels denied already ranks in one scoring
         columns = COLUMN_TOPK in self.model.capabilities and 2 * n_allowed <= n_labels
         for k, calibrated, *_ in requests:
-            if columns and not (calibrated and self.calibrator is not None):
+            if columns and (k >= n_allowed or not (calibrated and self.calibrator is not None)):
                 # raw scores: the allowed labels' own columns rank them as every label's
-                # do; probabilities are ranked among the model's top candidates, which
-                # only every label's scores say
+                # do. Probabilities are ranked among the model's top candidates, which
+                # only every label's scores say; but with k at least the labels allowed,
+                # the rounds' first width is every label, which holds all of them: their
+                # own columns' scores calibrated rank them as that round did
                 outs.append(None)
                 pendings.append(np.arange(0))
                 wants.append(0)
@@ -402,8 +404,10 @@ class TextClassifier:
         allowed_ids = np.flatnonzero(allowed)
         # a COLUMN_TOPK model's (no method of BaseModel)
         among = cast(Callable[..., TopK], getattr(self.model, "predict_topk_among", None))
-        return [among(X, request[0], allowed_ids) if out is None
-                else TopK._trusted(out[0], out[1], n_labels)
+        return [TopK._trusted(out[0], out[1], n_labels) if out is not None
+                else self.to_probabilities(among(X, request[0], allowed_ids),
+                                           adjust_shift=request[2]) if request[1]
+                else among(X, request[0], allowed_ids)
                 for request, out in zip(requests, outs, strict=True)]
 
     def _unrestricted_topks(self, X, requests) -> list[TopK]:
