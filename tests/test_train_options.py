@@ -584,3 +584,27 @@ def test_help_on_train_options_and_train_classifier_says_what_each_parameter_doe
     undocumented = [name for name in public if f"``{name}``" not in train_classifier.__doc__]
     assert not undocumented, undocumented
     assert "Returns" in train_classifier.__doc__
+
+
+@pytest.mark.parametrize("model, n_labels, warned", [
+    ("linear", 5_000, True), ("linear", 4_999, False), ("tree", 5_000, False)])
+def test_linear_at_thousands_of_labels_points_at_the_tree(caplog, model, n_labels, warned):
+    """17,000 labels trained linear for over an hour (its solver fits every label on
+    every document) with nothing saying --model tree is made for that; from 5,000 labels
+    on (measured: README's 'Model families'), training says so once."""
+    from tagsmith.data.labelspace import Label, LabelSpace
+
+    caplog.set_level("WARNING", logger="tagsmith")
+    space = LabelSpace([Label(f"u:{i}") for i in range(n_labels)])
+    rng = np.random.default_rng(0)
+    texts = [f"w{i % 7} w{i % 5} x{rng.integers(9)}" for i in range(40)]
+    Y = np.zeros((40, n_labels), np.float32)
+    Y[np.arange(40), np.arange(40) % 7] = 1
+    train_classifier(texts, Y, space, options=TrainOptions(
+        model=model, dev_fraction=0.0, featurizer_params={"char_ngrams": None, "min_df": 1}))
+    lines = [r.getMessage() for r in caplog.records if "--model tree" in r.getMessage()]
+    if warned:
+        assert len(lines) == 1, lines
+        assert f"at {n_labels:,} labels" in lines[0] and "'Model families'" in lines[0]
+    else:
+        assert lines == []
