@@ -378,9 +378,15 @@ def test_a_calibrated_linear_model_scores_a_short_allow_list_alone_when_k_covers
             out.write(" ".join(words + [f"n{rng.randrange(30)}"]) + "\t"
                       + " ".join(f"<u:{n}>" for n in labels) + "\n")
     run("calibrate", bundles / "hier", "--data", tmp_path / "held.tsv", "-o", tmp_path / "cal")
+    # a stored label shift too: the (k, True, True) requests' probabilities are adjusted
+    (tmp_path / "new.txt").write_text("wA1x wA1y\nwA1z wC3x\nwA1x wB2y\n" * 20)
+    run("shift", tmp_path / "cal", tmp_path / "new.txt", "--save", "--save-unsupported",
+        "--min-count", 0)
     clf = TextClassifier.load(tmp_path / "cal")
     assert isinstance(clf.model, LinearOVR) and clf.calibrator is not None
+    assert clf.label_shift is not None
     texts = (bundles / "docs.txt").read_text().splitlines() * 3
+    adjusted = 0
     for options in ({"only": ["u:A1", "u:C3"]}, {"under": "u:B"}, {"only": ["u:B2"]},
                     {"only": ["u:R", "u:A", "u:A2", "u:B3", "u:C", "u:C1"]}):
         restricted = clf.restricted(**options)
@@ -403,6 +409,11 @@ def test_a_calibrated_linear_model_scores_a_short_allow_list_alone_when_k_covers
                 assert a.indices.tolist() == b.indices.tolist(), options
                 assert a.scores.tolist() == b.scores.tolist(), options
         assert got[_Counted][0][0].scores.max() > 0  # probabilities, not padding alone
+        # the shift adjusted the one and not the other
+        adjusted += not np.array_equal(
+            np.sort(got[_Counted][0][0].scores, axis=1),
+            np.sort(got[_Counted][1][0].scores[:, :n_allowed], axis=1))
+    assert adjusted
 
 
 def test_a_linear_model_keeps_no_copy_of_its_weights_for_most_labels_allowed(bundles):
