@@ -957,3 +957,29 @@ def test_own_label_scores_refuses_rows_and_labels_out_of_range():
                                ([0], [-1], "'labels'")):
         with pytest.raises(InvalidParameterError, match=name):
             model.own_label_scores(X, rows, labels)
+
+
+def test_own_label_scores_refuses_another_matrix_of_the_same_shape():
+    """own_label_scores took any matrix with enough rows: the test set, or the features
+    of another run, was searched with "itself" dropped by row number, and the audit's
+    max_posting check (capped_labels) compared scores that were not leave-one-out. It
+    now refuses another matrix as leave_one_out_topk does; capped_labels checks once."""
+    from tagsmith.audit.scores import capped_labels
+
+    X, Y, _, _ = _random_problem(n_queries=1)
+    model = KNNModel(n_neighbors=5, max_posting=20, n_jobs=1).fit(X, Y)
+    rows, labels = [0, 1, 2], [0, 1, 2]
+    expected = model.own_label_scores(X, rows, labels)
+    np.testing.assert_array_equal(model.own_label_scores(X.toarray(), rows, labels), expected)
+    other = X[::-1]  # same shape, same entries, another row order
+    assert other.shape == X.shape
+    for matrix in (other, X * 2):
+        with pytest.raises(InvalidParameterError,
+                           match=r"'X'.*training matrix given to fit.*a different 300 x 40"):
+            model.own_label_scores(matrix, rows, labels)
+        with pytest.raises(InvalidParameterError, match="training matrix given to fit"):
+            capped_labels(model, matrix, Y)
+    assert max(np.diff(sp.csc_matrix(Y).indptr)) > 20  # capped_labels had labels to check
+    # a caller that checked this very X already may skip the check (it reads all of X)
+    np.testing.assert_array_equal(
+        model.own_label_scores(X, rows, labels, check_matrix=False), expected)

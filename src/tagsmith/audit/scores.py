@@ -343,7 +343,8 @@ def capped_labels(model: KNNModel, X: FeatureMatrix, Y: LabelMatrix, *,
     documents get neighbours of other labels: the audit flags them ``wrong`` at a
     high probability. A sample of each such label's documents (:data:`CAP_CHECK_DOCS`)
     is searched both ways; those whose mean score falls by :data:`CAP_CHECK_DROP` or
-    more are returned, largest first.
+    more are returned, largest first. ``X`` must be the matrix ``model`` was fitted on
+    (another one is refused, as by ``leave_one_out_topk``; checked once, not per label).
     """
     import numpy as np
     import scipy.sparse as sp
@@ -365,7 +366,8 @@ def capped_labels(model: KNNModel, X: FeatureMatrix, Y: LabelMatrix, *,
         docs = columns.indices[columns.indptr[label]:columns.indptr[label + 1]]
         rows.append(rng.choice(docs, min(per_label, len(docs)), replace=False))
         labels.append(np.full(len(rows[-1]), label))
-    # the capped search, all the labels' samples at once (the cap is the same for all)
+    # the capped search, all the labels' samples at once (the cap is the same for all);
+    # it checks that X is the training matrix, once: the searches below skip that
     capped = np.split(model.own_label_scores(X, np.concatenate(rows), np.concatenate(labels)),
                       np.cumsum([len(r) for r in rows])[:-1])
     found = []
@@ -373,8 +375,8 @@ def capped_labels(model: KNNModel, X: FeatureMatrix, Y: LabelMatrix, *,
         # the search the warning advises: a cap of the label's size (cheaper than exact
         # search, which read every posting list: 40 s for GoEmotions' 23 labels)
         low = float(scores.mean())
-        high = float(model.own_label_scores(X, row_ids, label_ids,
-                                            max_posting=int(counts[label])).mean())
+        high = float(model.own_label_scores(X, row_ids, label_ids, max_posting=int(counts[label]),
+                                            check_matrix=False).mean())
         if high - low >= CAP_CHECK_DROP:
             found.append(CappedLabel(label, int(counts[label]), round(low, 3), round(high, 3)))
     return found

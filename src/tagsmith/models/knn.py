@@ -566,16 +566,7 @@ class KNNModel(BaseModel):
         self._check_fitted()
         params = self._checked_params()
         k = _check_k(k, self.n_labels_)
-        X = check_features(X, n_features=self.n_features_)
-        if X.shape[0] <= (int(self.row_ids_.max()) if len(self.row_ids_) else -1):
-            raise InvalidParameterError("X", "the training matrix given to fit",
-                                        f"{X.shape[0]} row{plural_s(X.shape[0])}")
-        if self.train_fingerprint_ is not None \
-                and matrix_fingerprint(X) != self.train_fingerprint_:
-            raise InvalidParameterError(
-                "X", "the training matrix given to fit (same rows, order and values)",
-                f"a different {X.shape[0]} x {X.shape[1]} matrix of {X.nnz} "
-                f"{plural(X.nnz, 'entry', 'entries')}")
+        X = self._check_training_matrix(X)
         group_ids = self._loo_groups(groups, X.shape[0])
         X = self._queries(X)
         if group_ids is not None:
@@ -601,8 +592,27 @@ class KNNModel(BaseModel):
         return self._vote_without(X.shape[0], k, params.power, left_out, n_neighbors,
                                   return_neighbors, search_without_self)
 
+    def _check_training_matrix(self, X: FeatureMatrix) -> sp.csr_matrix:
+        """``X`` checked (:func:`check_features`) and refused unless it is the matrix
+        given to ``fit``: by the fingerprint ``fit`` keeps, or by the row count alone for
+        a model loaded from a bundle saved before it was kept. Another matrix (the test
+        set, other features) was searched against the training documents with "itself"
+        dropped by row number: scores that are not leave-one-out, without a word."""
+        X = check_features(X, n_features=self.n_features_)
+        if X.shape[0] <= (int(self.row_ids_.max()) if len(self.row_ids_) else -1):
+            raise InvalidParameterError("X", "the training matrix given to fit",
+                                        f"{X.shape[0]} row{plural_s(X.shape[0])}")
+        if self.train_fingerprint_ is not None \
+                and matrix_fingerprint(X) != self.train_fingerprint_:
+            raise InvalidParameterError(
+                "X", "the training matrix given to fit (same rows, order and values)",
+                f"a different {X.shape[0]} x {X.shape[1]} matrix of {X.nnz} "
+                f"{plural(X.nnz, 'entry', 'entries')}")
+        return X
+
     def own_label_scores(self, X: FeatureMatrix, rows: npt.ArrayLike, labels: npt.ArrayLike,
-                         *, max_posting: int | None = None) -> np.ndarray:
+                         *, max_posting: int | None = None,
+                         check_matrix: bool = True) -> np.ndarray:
         """The leave-one-out score of label ``labels[i]`` for training row ``rows[i]`` of
         ``X`` (the matrix given to ``fit``), voted as in :meth:`predict_topk` by the row's
         ``n_neighbors`` most similar documents other than itself; ``max_posting`` (when
@@ -611,6 +621,12 @@ class KNNModel(BaseModel):
         (:func:`tagsmith.audit.scores.capped_labels` checks a sample of the labels held
         by more documents than the cap, each with a cap of its size).
 
+        ``X`` is refused unless it is the training matrix, as by
+        :meth:`leave_one_out_topk`; ``check_matrix=False`` skips that check (it reads
+        all of ``X``) where the caller made it already on this very ``X``:
+        :func:`~tagsmith.audit.scores.capped_labels` checks it in its first call only,
+        not in each of its up to 34 calls.
+
         >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
         >>> Y = np.array([[1, 0], [1, 0], [0, 1], [0, 1]])
         >>> KNNModel(n_neighbors=1).fit(X, Y).own_label_scores(X, [0, 2], [0, 0]).tolist()
@@ -618,6 +634,8 @@ class KNNModel(BaseModel):
         """
         self._check_fitted()
         params = self._checked_params()
+        if check_matrix:
+            X = self._check_training_matrix(X)
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         # a negative row named the last rows (numpy's wrap), a label out of range or
@@ -633,7 +651,8 @@ class KNNModel(BaseModel):
             raise InvalidParameterError(
                 "labels", f"label ids, 0 to {self.n_labels_ - 1}",
                 int(labels.min() if labels.min() < 0 else labels.max()))
-        # the sampled rows alone: checking all of X again cost more than their search
+        # the sampled rows alone: checking all of X in each call cost more than their
+        # search (the training-matrix check above reads it once, where asked)
         picked = sp.csr_matrix(X)[rows] if sp.issparse(X) else np.asarray(X)[rows]
         # each row's place in the index, -1 where it was not indexed (sample weight 0)
         internal = np.full(max(int(rows.max(initial=-1)), int(self.row_ids_.max(initial=-1)))
