@@ -861,5 +861,20 @@ def test_summary_refuses_bands_over_other_labels_before_reading_the_labels():
     # labels of another shape are not read: the bands are refused first
     with pytest.raises(InvalidParameterError, match="'bands'"):
         sets.summary(sp.csr_matrix(np.ones((2, 5))), bands=wrong)
-    # without labels the bands are not used (no recall by band), as before
-    assert "recall_by_band" not in sets.summary(bands=wrong)
+    assert "recall_by_band" not in sets.summary()
+
+
+def test_summary_refuses_bands_without_labels():
+    """``summary(bands=...)`` without ``y_true`` ignored the bands without a word: a
+    caller who forgot the labels got no ``recall_by_band`` and no hint why. The docstring
+    and the README give ``recall_by_band`` with labels only; bands alone are refused."""
+    probs = TopK.from_scores(np.array([[0.9, 0.4, 0.1], [0.8, 0.1, 0.6]]), k=3)
+    sets = LabelSets(probs, probs.scores >= 0.5, np.zeros(3, bool), np.array([1, 2]),
+                     np.array([False, False]), alpha=0.1, method="recall")
+    good = FrequencyBands(np.array([1, 0, 0]), np.array([0, 10, 100]))
+    for bands in (good, FrequencyBands(np.array([1, 0]), np.array([0, 10, 100]))):
+        with pytest.raises(InvalidParameterError, match="'bands' must be given with y_true"):
+            sets.summary(bands=bands)
+    assert sets.summary() == sets.summary(None)
+    assert "recall_by_band" in sets.summary(sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1]])),
+                                            bands=good)

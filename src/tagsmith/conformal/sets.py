@@ -201,8 +201,15 @@ class LabelSets:
         """Mean and distribution of set sizes, abstain rate and, with labels, recall
         (of the labels not :attr:`excluded`, over the ``n_labelled_docs`` documents with
         such a true label; ``n_untrained_positives`` counts the true labels left out).
-        With ``bands`` too, ``recall_by_band``: :meth:`recall_by_band`'s rows."""
-        if y_true is not None and bands is not None:
+        With ``bands`` too, ``recall_by_band``: :meth:`recall_by_band`'s rows (``bands``
+        without labels are refused: there is no recall to split by band)."""
+        if bands is not None:
+            if y_true is None:
+                # they were ignored without a word: a caller who forgot y_true got a
+                # summary without recall_by_band and no hint why
+                raise InvalidParameterError(
+                    "bands", "given with y_true (recall_by_band is the recall of the true "
+                    "labels)", "bands without y_true")
             # checked before the recall is computed (it was checked after, the work lost)
             self._check_bands(bands)
         out = {"alpha": self.alpha, "method": self.method, "n_docs": len(self),
