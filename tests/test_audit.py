@@ -1099,3 +1099,31 @@ def test_rare_bands_count_the_given_pairs_that_look_not_given():
     # counts (labels given once are left to the per-label rule on both paths)
     issues = find_label_issues(Y, topk, evidence=False, band_budget_below=20)
     assert issues.details["band_budget"]["estimate"] == "noise_rates"
+
+
+def test_capped_labels_logs_what_it_checked_and_its_time(caplog):
+    """The audit's max_posting check said nothing of its cost or of what it looked at:
+    at yso-finna-en's scale no one could tell whether it ran. It logs, at debug level,
+    the labels over the cap, the documents searched, the labels named and its seconds."""
+    import logging
+
+    from tagsmith.audit.scores import capped_labels
+
+    rng = np.random.default_rng(0)
+    X = sp.random(200, 30, density=0.2, random_state=0, format="csr", dtype=np.float32)
+    Y = sp.csr_matrix(rng.random((200, 4)) < np.array([0.6, 0.3, 0.05, 0.05]),
+                      dtype=np.float32)
+    counts = np.diff(sp.csc_matrix(Y).indptr)
+    model = KNNModel(n_neighbors=5, max_posting=50, n_jobs=1).fit(X, Y)
+    assert counts.tolist() == [111, 60, 4, 6]
+    with caplog.at_level(logging.DEBUG, logger="tagsmith"):
+        capped_labels(model, X, Y)
+        capped_labels(KNNModel(n_neighbors=5, max_posting=120, n_jobs=1).fit(X, Y), X, Y)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("max_posting")]
+    assert len(said) == 2
+    # every document of both (up to 200 a label when the 1,000 are shared by 2)
+    assert said[0].startswith("max_posting check: 2 labels of more than 50 documents, 2 checked "
+                              "on 171 of their documents, ")
+    assert said[1].startswith("max_posting check: no label of more than 120 documents (the "
+                              "largest has 111), in ")
+    assert all(message.endswith(" s") for message in said)

@@ -345,6 +345,7 @@ def capped_labels(model: KNNModel, X: FeatureMatrix, Y: LabelMatrix, *,
     is searched both ways; those whose mean score falls by :data:`CAP_CHECK_DROP` or
     more are returned, largest first. ``X`` must be the matrix ``model`` was fitted on
     (another one is refused, as by ``leave_one_out_topk``; checked once, not per label).
+    Its time is logged at debug level.
     """
     import numpy as np
     import scipy.sparse as sp
@@ -352,11 +353,16 @@ def capped_labels(model: KNNModel, X: FeatureMatrix, Y: LabelMatrix, *,
     cap = model.max_posting
     if cap is None:
         return []
+    started = time.perf_counter()
     columns = sp.csc_matrix(Y)
     counts = np.diff(columns.indptr)
     over = [int(label) for label in np.argsort(-counts, kind="stable") if counts[label] > cap]
     if not over:
+        logger.debug("max_posting check: no label of more than %s documents (the largest has "
+                     "%s), in %.2f s", f"{cap:,}", f"{int(counts.max(initial=0)):,}",
+                     time.perf_counter() - started)
         return []
+    n_over = len(over)
     budget, least = CAP_CHECK_DOCS
     per_label = max(least, min(200, budget // len(over)))
     over = over[:max(1, budget // per_label)]
@@ -379,6 +385,11 @@ def capped_labels(model: KNNModel, X: FeatureMatrix, Y: LabelMatrix, *,
                                             check_matrix=False).mean())
         if high - low >= CAP_CHECK_DROP:
             found.append(CappedLabel(label, int(counts[label]), round(low, 3), round(high, 3)))
+    n_searched = sum(len(r) for r in rows)
+    logger.debug("max_posting check: %s label%s of more than %s documents, %s checked on %s "
+                 "of their documents, %s named, in %.2f s", f"{n_over:,}", plural_s(n_over),
+                 f"{cap:,}", f"{len(over):,}", f"{n_searched:,}", f"{len(found):,}",
+                 time.perf_counter() - started)
     return found
 
 
