@@ -2624,3 +2624,21 @@ def test_eval_calibration_gives_the_sets_recall_per_frequency_band(calibrated, c
         rows = report["sets"]["alpha=0.2"][method]["recall_by_band"]
         assert lines[at + 1] == "  recall by band (train count): " + ", ".join(
             f"{row['band']} {row['recall_mean']:.4f} ({row['n_docs']} docs)" for row in rows)
+
+
+def test_shift_json_names_each_listed_label_by_its_uri(calibrated_cli_bundle,
+                                                      goemotions_small, tmp_path):
+    """A trust-and-safety dashboard fed by a monthly `shift --json` had only `label_id`
+    (the label's place in this bundle, which a retrained bundle numbers anew) and
+    `label` (its name in --lang) to key a label by: each listed label now has its URI,
+    as suggest's and eval's JSON name labels."""
+    docs = tmp_path / "docs.txt"
+    lines = goemotions_small["test"].read_text().splitlines()
+    docs.write_text("".join(line.split("\t")[0] + "\n" for line in lines))
+    result = run("shift", calibrated_cli_bundle, docs, "--min-count", "5", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["largest_changes"]
+    space = TextClassifier.load(calibrated_cli_bundle).label_space
+    assert rows and [row["uri"] for row in rows] == [space[row["label_id"]].uri
+                                                     for row in rows]
+    assert all(list(row)[:3] == ["label_id", "uri", "label"] for row in rows)

@@ -686,6 +686,13 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
     estimated = estimate_shift(classifier, texts, method=method, min_count=min_count)
     # only the --top labels listed are named (every label was, in a Python loop)
     report = estimated.report(lambda i: classifier.label_space.name_of(i, lang), top=top)
+    # a dashboard fed by a monthly `shift --json` keys a label by its URI: label_id is its
+    # place in this bundle (a retrained one numbers its labels anew) and label its name
+    # in --lang, and neither row named the label as suggest and eval --json do
+    report["largest_changes"] = [
+        {"label_id": row["label_id"], "uri": classifier.label_space[row["label_id"]].uri,
+         **{key: value for key, value in row.items() if key != "label_id"}}
+        for row in report["largest_changes"]]
     n_sparse = estimated.n_frozen - estimated.n_flat
     these = ("this document" if estimated.n_docs == 1 else
              f"these {estimated.n_docs:,} document{plural_s(estimated.n_docs)}")
