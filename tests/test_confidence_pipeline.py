@@ -2642,3 +2642,35 @@ def test_shift_json_names_each_listed_label_by_its_uri(calibrated_cli_bundle,
     assert rows and [row["uri"] for row in rows] == [space[row["label_id"]].uri
                                                      for row in rows]
     assert all(list(row)[:3] == ["label_id", "uri", "label"] for row in rows)
+
+
+def test_suggest_sets_says_it_ignores_a_saved_label_shift(calibrated_cli_bundle,
+                                                          goemotions_small, tmp_path, caplog):
+    """After `shift --save`, suggest --sets used the calibration's label frequencies, as
+    documented, without a word: a trust-and-safety team saved a scam wave's shift and
+    read the sets as still holding 1 - alpha of the true labels (0.87 at alpha 0.1)."""
+    import shutil
+
+    bundle = tmp_path / "model"
+    shutil.copytree(calibrated_cli_bundle, bundle)
+    docs = tmp_path / "docs.txt"
+    lines = goemotions_small["test"].read_text().splitlines()
+    docs.write_text("".join(line.split("\t")[0] + "\n" for line in lines[:20]))
+    said = "holds a label shift (shift --save, total variation"
+    plain = run("suggest", bundle, docs, "--sets", quiet=False)
+    assert plain.exit_code == 0, plain.output
+    assert said not in caplog.text  # no shift, no word of one
+    assert run("shift", bundle, docs, "--min-count", "5", "--save",
+               "--save-unsupported").exit_code == 0
+    caplog.clear()
+    result = run("suggest", bundle, docs, "--sets", quiet=False)
+    assert result.exit_code == 0, result.output
+    stored = TextClassifier.load(bundle).label_shift
+    assert f"{bundle} {said} {stored.total_variation():.4f}), which --sets does not apply" \
+        in caplog.text and "calibrate --data" in caplog.text
+    assert caplog.text.count(said) == 1  # once, not per batch
+    assert [json.loads(line)["set"] for line in result.stdout.splitlines()] == \
+        [json.loads(line)["set"] for line in plain.stdout.splitlines()]
+    caplog.clear()  # the ranked suggestions apply it: no word of it
+    assert run("suggest", bundle, docs, quiet=False).exit_code == 0
+    assert said not in caplog.text

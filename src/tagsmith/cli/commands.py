@@ -1486,6 +1486,8 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         out_of_sets = untrained_out_of_sets(classifier, method=set_method, lang=lang)
         if out_of_sets:  # once, not per batch
             warn(f"{out_of_sets} ({printable(bundle)})")
+        if classifier.label_shift is not None:
+            _warn_sets_ignore_shift(classifier.label_shift, bundle)
     n_docs = cut_short = n_empty = 0
     abstained: Counter[str] = Counter()
     with documents_progress("suggest") as progress:
@@ -1515,6 +1517,20 @@ ABSTAIN_REASONS = {"too_large": "with a set too large (more than {limit:,} label
                    "low_confidence": "with confidence below --min-confidence "
                                      "{min_confidence:g}",
                    "empty": "with an empty set (no label set typical enough)"}
+
+
+def _warn_sets_ignore_shift(shift, bundle) -> None:
+    """suggest --sets on a bundle holding a saved label shift: the sets ignore it. A
+    trust-and-safety team saved month 3's shift (a scam wave) and read the sets as
+    keeping their 1 - alpha; they held 0.87 of the true labels at alpha 0.1, and nothing
+    said that the sets were of the calibration's label frequencies."""
+    warn(f"{printable(bundle)} holds a label shift (shift --save, total variation "
+         f"{shift.total_variation():.4f}), which --sets does not apply: the sets, and the "
+         "probabilities they list, are of the calibration's label frequencies, and their "
+         "guarantee (1 - alpha of a document's true labels, on average) is of documents "
+         "drawn as the calibration documents were, which the saved shift says these may "
+         "not be. Measure the sets on labelled documents of the new period (eval "
+         "--calibration) or calibrate on them (calibrate --data)")
 
 
 def _refuse_explain(explain, sets, fmt, replace_deprecated) -> None:
