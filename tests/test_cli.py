@@ -901,6 +901,30 @@ def test_empty_inputs_are_clear_errors_naming_the_file(bundle, goemotions_small,
     assert not (tmp_path / "m").exists()
 
 
+def test_suggest_of_no_documents_says_so_naming_the_files(bundle, tmp_path, caplog):
+    """An empty month's export gave a moderation job an empty result, exit 0, and only
+    the INFO line 'suggest: 0 docs' (shift refuses such files, exit code 3): a warning
+    names them now. Not refused: stdin may be empty by design in a pipeline."""
+    empty, blank = tmp_path / "empty.txt", tmp_path / "blank.txt"
+    empty.write_text("")
+    blank.write_text("\n \n")
+    for args, named in (([empty], f"{empty} (empty or blank)"),
+                        ([empty, blank], f"{empty}, {blank} (each empty or blank)"),
+                        ([], "stdin (empty or blank)")):
+        caplog.clear()
+        result = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(bundle),
+                                                       *map(str, args)], input="")
+        assert result.exit_code == 0 and result.stdout == "", result.output
+        assert f"no documents in {named}: nothing suggested" in caplog.text
+    caplog.clear()
+    one = tmp_path / "one.txt"
+    one.write_text("thanks so much\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(bundle), str(empty),
+                                                   str(one)])
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 1, result.output
+    assert "no documents" not in caplog.text
+
+
 def test_train_and_calibrate_check_the_output_before_reading_any_data(bundle, tmp_path):
     existing = tmp_path / "corpus.tsv"
     existing.write_text("keep me\t<urn:goemotions:joy>\n")

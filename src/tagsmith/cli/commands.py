@@ -1499,6 +1499,13 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
             n_docs += len(batch)
             n_empty += sum(not text.strip() for _, text in batch)
             progress.update(len(batch))
+    if not n_docs:
+        # an empty month's export gave a job an empty result, exit 0, and only the INFO
+        # line "suggest: 0 docs" (shift refuses such FILES, exit code 3); stdin may be
+        # empty by design in a pipeline, so a warning, not a refusal
+        read = [("stdin" if name == "-" else printable(name)) for name in files] or ["stdin"]
+        warn(f"no documents in {', '.join(read)} "
+             f"({'each ' if len(read) > 1 else ''}empty or blank): nothing suggested")
     if cut_short:
         _warn_cut_short(classifier, cut_short, n_docs, k)
     if n_empty:  # an empty file of a folder got 'Internal audit 0.45', without a word
