@@ -2674,3 +2674,37 @@ def test_suggest_sets_says_it_ignores_a_saved_label_shift(calibrated_cli_bundle,
     caplog.clear()  # the ranked suggestions apply it: no word of it
     assert run("suggest", bundle, docs, quiet=False).exit_code == 0
     assert said not in caplog.text
+
+
+def test_suggest_sets_empty_set_advice_knows_documents_may_rightly_carry_no_label(
+        calibrated_cli_bundle, goemotions_small, tmp_path):
+    """A moderation team, half of whose posts are benign (no label), read 'send them to
+    a human too' of every empty set: half its traffic. Where calibration documents
+    carried no label, the line says that an empty set is then also that answer."""
+    corpus = tmp_path / "posts.tsv"
+    lines = goemotions_small["dev"].read_text().splitlines()
+    # every other post benign: its text, a TAB and no label
+    corpus.write_text("".join((line.split("\t")[0] + "\t" if i % 2 else line) + "\n"
+                              for i, line in enumerate(lines)))
+    bundle = tmp_path / "model"
+    trained = run("train", corpus, "--output", bundle, "--vocab", goemotions_small["vocab"],
+                  "--dev-fraction", "0", "--calibration-fraction", "0.3", *FAST)
+    assert trained.exit_code == 0, trained.output
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(line.split("\t")[0] + "\n"
+                            for line in goemotions_small["test"].read_text().splitlines()[:50]))
+    conformal = TextClassifier.load(bundle).conformal
+    n_none = conformal.n_docs - int(conformal.recall.n_docs.sum())
+    assert 0 < n_none < conformal.n_docs
+    said = ("unless a document can rightly carry no label ({} of the sets' {} calibration "
+            "documents carried none): an empty set is then also that answer, which the sets "
+            "do not tell from a miss")
+    result = run("suggest", bundle, docs, "--sets", "--alpha", "0.9", quiet=False)
+    assert result.exit_code == 0, result.output
+    assert "have an empty set" in result.stderr
+    assert said.format(n_none, conformal.n_docs) in result.stderr
+    # every calibration document labelled (GoEmotions): the advice stands as it was
+    plain = run("suggest", calibrated_cli_bundle, docs, "--sets", "--alpha", "0.6",
+                quiet=False)
+    assert plain.exit_code == 0 and "have an empty set" in plain.stderr, plain.output
+    assert "rightly carry no label" not in plain.stderr

@@ -1514,8 +1514,12 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
              "suggestions are what the model scores for a text without features (about "
              "its label priors), not labels of a text")
     if sets and n_docs and classifier.conformal is not None:  # --sets refused it else
+        conformal = classifier.conformal
+        labelled = int(conformal.recall.n_docs.sum()) \
+            if conformal.recall is not None else conformal.n_docs
         _say_abstained(abstained, n_docs, min_confidence,
-                       classifier.conformal.set_size_limit(set_method, max_set_size))
+                       conformal.set_size_limit(set_method, max_set_size),
+                       unlabelled=(conformal.n_docs - labelled, conformal.n_docs))
 
 
 #: how suggest --sets' summary names each reason a set abstains for (DocumentSet's)
@@ -1555,7 +1559,7 @@ def _refuse_explain(explain, sets, fmt, replace_deprecated) -> None:
 
 
 def _say_abstained(abstained: Counter[str], n_docs: int, min_confidence: float,
-                   limit: int) -> None:
+                   limit: int, unlabelled: tuple[int, int] = (0, 0)) -> None:
     """suggest --sets' last line, on stderr (stdout is the sets; not with -q): how many
     of the ``n_docs`` documents abstain (to send to a human) and why. Nothing counted
     them: a finance walk read 200 sets to learn that all of them abstained."""
@@ -1586,6 +1590,15 @@ def _say_abstained(abstained: Counter[str], n_docs: int, min_confidence: float,
                  + " not abstain: a set of size 0 names no label, so send "
                  + plural(empty, "it", "them") + " to a human too (a smaller --alpha "
                  "makes sets reach further down)")
+        n_none, n_conformal = unlabelled
+        if n_none:
+            # a moderation team, half of whose posts are benign (no label), was told to
+            # send half its traffic to a person: an empty set is also the answer for a
+            # document that rightly has no label, of which the recall promise says nothing
+            line += (f", unless a document can rightly carry no label ({n_none:,} of the "
+                     f"sets' {n_conformal:,} calibration documents carried none): "
+                     "an empty set is then also that answer, which the sets do not tell "
+                     "from a miss")
     if not (click.get_current_context().find_root().obj or {}).get("quiet"):
         click.echo(line, err=True)
 
