@@ -303,6 +303,21 @@ def test_twin_keys_of_a_jsonl_object_in_nfc_are_refused_naming_the_line(tmp_path
     assert [r.text for r in read_records(path, text_columns="body")] == ["x", "y"]
 
 
+def test_twin_columns_of_a_csv_header_in_nfc_are_refused_naming_the_line(tmp_path):
+    """A header with 'Ämne' written both composed and decomposed, text_columns naming
+    it (either way): the first was read and the other left out silently, as a JSONL
+    object's twin keys were."""
+    path = tmp_path / "export.csv"
+    path.write_text("sep=;\nid;\u00c4mne;A\u0308mne;body\n1;Faktura;Rechnung;x\n",
+                    encoding="utf-8")
+    for name in ("\u00c4mne", "A\u0308mne"):
+        with pytest.raises(CorpusFormatError) as caught:
+            list(read_records(path, text_columns=[name, "body"]))
+        assert caught.value.line == 2 and str(path) in str(caught.value)
+        assert "'A\\u0308mne') of the header are one name in Unicode NFC" in str(caught.value)
+    assert [r.text for r in read_records(path, text_columns="body")] == ["x"]
+
+
 def test_jsonl_keys_in_nfc_are_not_normalised_on_every_line(tmp_path, monkeypatch):
     """The twin check normalised every key of every object where any key was not ASCII:
     an export keyed 'ämne', 'brödtext' (NFC, as almost every file writes them) read 20%

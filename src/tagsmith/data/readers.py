@@ -2442,6 +2442,13 @@ def _csv_text_indexes(header: list[str], text_columns: tuple[str, ...], path: Pa
     missing: list[str] = []
     for given in text_columns:
         name = unicodedata.normalize("NFC", given)
+        if names.count(name) > 1:  # the first was read, the other left out silently
+            twins = [header[i].strip() for i, other in enumerate(names) if other == name]
+            raise CorpusFormatError(
+                f"the columns {', '.join(f'{t!r} (written {ascii(t)})' for t in twins)} of "
+                f"the header are one name in Unicode NFC (composed and decomposed), the "
+                f"column {given!r} text_columns names: which holds the text cannot be "
+                "told; rename one of them", path=path, line=line, parameters=("text_columns",))
         i = names.index(name) if name in names else \
             lowered.index(name.lower()) if name.lower() in lowered else None
         if i is None:
