@@ -917,6 +917,18 @@ def test_clustering_of_another_ensemble_is_refused_by_name():
             X, Y, clustering_of=EnsembleModel(members=[tree, ["knn", {}]]))
 
 
+def test_place_without_clustering_of_is_refused_by_name():
+    # place only moves labels into a reused clustering: given alone it did nothing
+    X, Y = make_problem(n_docs=80, n_features=20, n_labels=6, seed=1)
+    tree = ["tree", {"branching": 2, "leaf_size": 4, "n_jobs": 1}]
+    with pytest.raises(InvalidParameterError, match="'place' must be given only with "
+                                                    "clustering_of"):
+        EnsembleModel(members=[tree], n_jobs=1).fit(X, Y, place=np.ones(6, bool))
+    with pytest.raises(InvalidParameterError, match="'place' must be given only with "
+                                                    "clustering_of"):
+        make_model("tree", **tree[1]).fit(X, Y, place=np.ones(6, bool))
+
+
 def test_weights_auto_keeps_no_nested_ensembles_weights_for_its_final_fit():
     # weights="auto" kept its tuning fit's nested ensembles whole for the final fit on
     # all documents (their trees' weights, their kNN members' documents), where a tree

@@ -349,7 +349,8 @@ class EnsembleModel(BaseModel):
         gives each tree member (and nested ensemble) its member's clustering, as
         :meth:`~tagsmith.models.tree.LabelTree.fit` takes a tree's, ``place`` (a mask
         over the labels) those it saw no document of (``train``'s refit on all
-        documents reuses the held-out fit's). ``weights="auto"``'s final fit on all the
+        documents reuses the held-out fit's; ``place`` without ``clustering_of`` is
+        refused). ``weights="auto"``'s final fit on all the
         documents reuses its tuning fit's clustering, the labels only the tuning
         documents carry placed alike.
         """
@@ -367,6 +368,12 @@ class EnsembleModel(BaseModel):
         if groups is not None:
             groups = check_groups(groups, n_docs)
         reuse = None
+        if place is not None and clustering_of is None:
+            # it places labels into a reused clustering: without one it did nothing,
+            # without a word
+            raise InvalidParameterError("place", "given only with clustering_of (the labels "
+                                        "to move into its members' clustering)",
+                                        f"a mask of {np.size(place)} and no clustering_of")
         if clustering_of is not None:
             reuse = self._reused_members(clustering_of, specs, views, Y.shape[1])
             if place is not None and np.shape(place) != (Y.shape[1],):

@@ -216,7 +216,8 @@ class LabelTree(BaseModel):
         the tree given saw no document of, each moved to the leaf whose labels' mean
         representation here is nearest its own among the leaves holding fewer than
         ``leaf_size`` labels, so no leaf grows past it (one with no document here
-        either, or none nearer than its own leaf, stays where it was).
+        either, or none nearer than its own leaf, stays where it was); given without
+        ``clustering_of``, it is refused.
         """
         self._validate_params()
         X = check_features(X)
@@ -230,6 +231,12 @@ class LabelTree(BaseModel):
                 raise InvalidParameterError("label_features", f"{n_labels} row{plural_s(n_labels)} "
                                             "(one per label)",
                                             label_features.shape[0])
+        if place is not None and clustering_of is None:
+            # it places labels into a reused clustering: without one it did nothing,
+            # without a word
+            raise InvalidParameterError("place", "given only with clustering_of (the labels "
+                                        "to move into its clustering)",
+                                        f"a mask of {np.size(place)} and no clustering_of")
         if clustering_of is not None:
             if getattr(clustering_of, "n_labels_", None) != n_labels:
                 raise InvalidParameterError("clustering_of", f"a fitted label tree over "
