@@ -929,6 +929,24 @@ def test_place_without_clustering_of_is_refused_by_name():
         make_model("tree", **tree[1]).fit(X, Y, place=np.ones(6, bool))
 
 
+@pytest.mark.parametrize("inner, expected", [
+    ([["tree", {"bogus": 1}]], r"^members\[1\]\.members\[0\] \(tree\): parameter 'bogus'"),
+    ([["knn", {"n_neighbors": 0}]],
+     r"^members\[1\]\.members\[0\] \(knn\): parameter 'n_neighbors'"),
+    ([["knn", {}], ["ensemble", {"members": [["knn", {"n_neighbors": 0}]]}]],
+     r"^members\[1\]\.members\[1\]\.members\[0\] \(knn\): parameter 'n_neighbors'"),
+    ([["nope", {}]], r"^parameter 'members\[1\]\.members\[0\]' must be a registered"),
+    ([["knn", {}, "words"]], r"^parameter 'members\[1\]\.members\[0\] view' must be"),
+])
+def test_a_nested_ensembles_errors_name_the_path_to_its_member(inner, expected):
+    # a nested ensemble's error named its own member, "members[1] (ensemble): parameter
+    # 'bogus'" or "members[0] view", which read as the outer one's first member
+    X, Y = make_problem(n_docs=60, n_features=20, n_labels=5, seed=1)
+    model = EnsembleModel(members=[["knn", {}], ["ensemble", {"members": inner}]], n_jobs=1)
+    with pytest.raises(InvalidParameterError, match=expected):
+        model.fit(X, Y)
+
+
 def test_weights_auto_keeps_no_nested_ensembles_weights_for_its_final_fit():
     # weights="auto" kept its tuning fit's nested ensembles whole for the final fit on
     # all documents (their trees' weights, their kNN members' documents), where a tree

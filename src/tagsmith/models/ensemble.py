@@ -195,8 +195,7 @@ class EnsembleModel(BaseModel):
             try:
                 validate()
             except InvalidParameterError as error:  # which member's value, as for unknown keys
-                raise InvalidParameterError(error.name, error.expected, error.got,
-                                            owner=f"members[{i}] ({name})") from None
+                raise _within_member(error, i, name) from None
             for key, value in params.items():
                 kept = value if old_seed and key == "random_state" else getattr(member, key)
                 if kept is not value:
@@ -480,12 +479,18 @@ class EnsembleModel(BaseModel):
             if groups is not None and takes_groups(member):  # a nested ensemble
                 extra["groups"] = groups
             if weights is not None and SAMPLE_WEIGHT in member.capabilities:
-                member.fit(member_X, Y, sample_weight=weights, **extra)
-            else:
-                if weights is not None:
-                    logger.warning("ensemble member %r has no sample weights: fitted without",
-                                   name)
+                extra["sample_weight"] = weights
+            elif weights is not None:
+                logger.warning("ensemble member %r has no sample weights: fitted without",
+                               name)
+            try:
                 member.fit(member_X, Y, **extra)
+            except InvalidParameterError as error:
+                if not isinstance(member, EnsembleModel):
+                    raise
+                # a nested ensemble's own error named its member, members[0], as if it
+                # were this one's: the path from here (members[1].members[0])
+                raise _within_member(error, position, name) from None
             members.append(member)
             if key is not None:
                 clustered.setdefault(key, cast(LabelTree, member))
@@ -762,3 +767,21 @@ def _plain_numbers(values) -> list:
     """Checked weights or powers as a list of plain numbers (ints kept ints)."""
     return [int(value) if isinstance(value, numbers.Integral) else float(value)
             for value in np.asarray(values).ravel().tolist()]
+
+
+def _within_member(error: InvalidParameterError, position: int,
+                   name: str) -> InvalidParameterError:
+    """``error``, raised by member ``position`` (a model ``name``), as this ensemble
+    reports it: a nested ensemble's member or its ``members`` named by the path from
+    here (``members[1].members[0] (tree)``, ``members[1].members[0] view``), any other
+    parameter owned by the member (``members[1] (ensemble)``)."""
+    here = f"members[{position}]"
+    if error.owner is not None and error.owner.startswith("members["):
+        path, owner = error.name, f"{here}.{error.owner}"
+    elif error.owner is None and (error.name == "members" or error.name.startswith("members[")):
+        path, owner = f"{here}.{error.name}", None
+    elif error.owner is None:
+        path, owner = error.name, f"{here} ({name})"
+    else:
+        path, owner = error.name, f"{here} ({name}): {error.owner}"
+    return InvalidParameterError(path, error.expected, error.got, owner=owner)
