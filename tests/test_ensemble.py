@@ -905,9 +905,6 @@ def test_clustering_of_another_ensemble_is_refused_by_name():
     first = EnsembleModel(members=[tree, ["knn", {}]], n_jobs=1).fit(X, Y)
     with pytest.raises(InvalidParameterError, match="clustering_of.*2 members"):
         EnsembleModel(members=[tree], n_jobs=1).fit(X, Y, clustering_of=first)
-    other = ["tree", {"branching": 2, "leaf_size": 6, "n_jobs": 1}]
-    with pytest.raises(InvalidParameterError, match="member 0 is a 'tree' clustered"):
-        EnsembleModel(members=[other, ["knn", {}]], n_jobs=1).fit(X, Y, clustering_of=first)
     with pytest.raises(InvalidParameterError, match="place"):
         EnsembleModel(members=[tree, ["knn", {}]], n_jobs=1).fit(X, Y, clustering_of=first,
                                                                  place=np.ones(3, bool))
@@ -915,6 +912,46 @@ def test_clustering_of_another_ensemble_is_refused_by_name():
     with pytest.raises(InvalidParameterError, match="got 'an unfitted EnsembleModel'"):
         EnsembleModel(members=[tree, ["knn", {}]], n_jobs=1).fit(
             X, Y, clustering_of=EnsembleModel(members=[tree, ["knn", {}]]))
+
+
+def test_a_refit_clusters_again_only_the_members_whose_clustering_settings_differ(caplog):
+    # from Python, a refit whose one tree member had another leaf_size than its
+    # counterpart in clustering_of was refused whole: that member alone is clustered
+    # again, with a warning naming it (by its path in a nested ensemble) and the setting
+    X, Y = make_problem(n_docs=200, n_features=40, n_labels=16, seed=3)
+    tree = ["tree", {"branching": 2, "leaf_size": 4, "n_jobs": 1}]
+    other = ["tree", {"branching": 2, "leaf_size": 6, "n_jobs": 1}]
+    first = EnsembleModel(members=[tree, tree, ["ensemble", {"members": [tree, tree]}]],
+                          n_jobs=1).fit(X[:150], Y[:150])
+    members = [tree, other, ["ensemble", {"members": [other, tree]}]]
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        refit = EnsembleModel(members=members, n_jobs=1).fit(X, Y, clustering_of=first)
+    messages = [record.getMessage() for record in caplog.records]
+    warned = [record.getMessage() for record in caplog.records
+              if record.levelno == logging.WARNING and "clustered again" in record.getMessage()]
+    assert len(warned) == 2
+    assert warned[0].startswith("ensemble members[1] (tree)")
+    assert warned[1].startswith("ensemble members[2].members[0] (tree)")
+    assert all("leaf_size 6 (clustering_of's member: 4)" in message for message in warned)
+    # leaf_size 6 clustered once (the nested ensemble clusters its own), 4 reused twice
+    assert sum("clustering 16 labels" in message for message in messages) == 2
+    assert sum("clustering of the fit before, reused" in message for message in messages) == 2
+    alone = make_model("tree", **other[1]).fit(X, Y)
+    for member in (refit.members_[1], refit.members_[2].members_[0]):
+        for name in ("node_slot_ptr_", "slot_target_", "entry_val_"):
+            np.testing.assert_array_equal(getattr(member, name), getattr(alone, name))
+    # a member that is no tree in clustering_of, or a nested one of other size, alike
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        EnsembleModel(members=[tree, ["ensemble", {"members": [tree]}], ["knn", {}]],
+                      n_jobs=1).fit(X, Y, clustering_of=EnsembleModel(
+                          members=[["knn", {}], ["ensemble", {"members": [tree, tree]}],
+                                   ["knn", {}]], n_jobs=1).fit(X[:150], Y[:150]))
+    warned = [record.getMessage() for record in caplog.records]
+    assert any("members[0] (tree)" in message and "a KNNModel, not a tree" in message
+               for message in warned)
+    assert any("members[1] (ensemble)" in message and "its 1 member where" in message
+               for message in warned)
 
 
 def test_place_without_clustering_of_is_refused_by_name():

@@ -103,6 +103,9 @@ class EnsembleModel(BaseModel):
     name = "ensemble"
     #: ``weights="auto"`` draws a tuning split of its own: equal texts stay on one side
     fit_takes_groups = True
+    #: where a nested ensemble stands in the one fitting it (``"members[1]."``), for the
+    #: warnings it logs; its errors get the path as they pass through (_within_member)
+    _path = ""
 
     def __init__(self, *, members: Sequence | None = None,
                  weights: Sequence[float] | str | None = None,
@@ -349,9 +352,12 @@ class EnsembleModel(BaseModel):
         :meth:`~tagsmith.models.tree.LabelTree.fit` takes a tree's, ``place`` (a mask
         over the labels) those it saw no document of (``train``'s refit on all
         documents reuses the held-out fit's; ``place`` without ``clustering_of`` is
-        refused). ``weights="auto"``'s final fit on all the
-        documents reuses its tuning fit's clustering, the labels only the tuning
-        documents carry placed alike.
+        refused). A tree member whose clustering parameters or view differ from its
+        counterpart's in ``clustering_of`` (a nested ensemble whose members do, or
+        whose number of members does) clusters its labels again, with a warning naming
+        the member (``members[1].members[0]`` in a nested one) and the parameters.
+        ``weights="auto"``'s final fit on all the documents reuses its tuning fit's
+        clustering, the labels only the tuning documents carry placed alike.
         """
         from tagsmith.features.views import Views
 
@@ -412,11 +418,15 @@ class EnsembleModel(BaseModel):
         return shell
 
     def _reused_members(self, clustering_of, specs, views, n_labels: int) -> list:
-        """``clustering_of``'s members, checked: a fitted ensemble whose tree members (and
-        nested ensembles) stand where this one's do, on the same views, trees clustered
-        with the same parameters (:meth:`~tagsmith.models.tree.LabelTree._clustering_key`),
-        over ``n_labels`` labels."""
-        from tagsmith.models.tree import LabelTree
+        """``clustering_of``'s members, checked: a fitted ensemble of as many members,
+        over ``n_labels`` labels. A tree member takes its counterpart's clustering where
+        that is a tree clustered with the same parameters
+        (:meth:`~tagsmith.models.tree.LabelTree._clustering_key`) on the same view, a
+        nested ensemble its counterpart where that is an ensemble of as many members;
+        any other one gets None (clustered again), with a warning naming it and what
+        differs: a refit from Python with one member's ``leaf_size`` changed was
+        refused whole, where only that member needs clustering again."""
+        from tagsmith.models.tree import CLUSTERING_PARAMS, LabelTree
 
         previous = getattr(clustering_of, "members_", None)
         if not isinstance(clustering_of, EnsembleModel) or previous is None \
@@ -428,26 +438,43 @@ class EnsembleModel(BaseModel):
                                         and previous is None
                                         else type(clustering_of).__name__ if previous is None
                                         else f"{len(previous)} members")
+        reused = list(previous)
         for position, ((name, params), view) in enumerate(zip(specs, views, strict=True)):
             member = self._make_member(name, params)
             old = previous[position]
-            if isinstance(member, LabelTree):
-                member._validate_params()
-                alike = (isinstance(old, LabelTree) and clustering_of.views_[position] == view
-                         and old._clustering_key() == member._clustering_key())
-            elif isinstance(member, EnsembleModel):
-                alike = isinstance(old, EnsembleModel)
-            else:
+            if not isinstance(member, LabelTree | EnsembleModel):
                 continue
-            if not alike:
-                raise InvalidParameterError("clustering_of", f"an ensemble whose member "
-                                            f"{position} is a {name!r} clustered as this "
-                                            "one's (the same parameters and view)",
-                                            type(old).__name__)
             if getattr(old, "n_labels_", n_labels) != n_labels:
                 raise InvalidParameterError("clustering_of", f"an ensemble over {n_labels} "
                                             f"label{plural_s(n_labels)}", old.n_labels_)
-        return list(previous)
+            old_view = clustering_of.views_[position]
+            if isinstance(member, LabelTree):
+                member._validate_params()
+                if not isinstance(old, LabelTree):
+                    why = f"clustering_of's member is {_a_model(old)}, not a tree"
+                elif old_view != view:
+                    why = f"its view {view!r} differs from clustering_of's member's {old_view!r}"
+                else:
+                    differ = [f"{setting} {new!r} (clustering_of's member: {was!r})"
+                              for setting, new, was in zip(CLUSTERING_PARAMS,
+                                                           member._clustering_key(),
+                                                           old._clustering_key(), strict=True)
+                              if new != was]
+                    why = "its " + ", ".join(differ) if differ else ""
+            elif not isinstance(old, EnsembleModel):
+                why = f"clustering_of's member is {_a_model(old)}, not an ensemble"
+            elif old_view != view:
+                why = f"its view {view!r} differs from clustering_of's member's {old_view!r}"
+            else:
+                count = len(member._member_specs())
+                why = "" if len(old.members_) == count else (
+                    f"its {count} member{plural_s(count)} where clustering_of's member has "
+                    f"{len(old.members_)}")
+            if why:
+                logger.warning("ensemble %smembers[%d] (%s): its labels clustered again, not "
+                               "taken from clustering_of: %s", self._path, position, name, why)
+                reused[position] = None
+        return reused
 
     def _fit_members(self, X, Y, weights, specs, views, label_features=None, groups=None,
                      reuse: list | None = None, place: np.ndarray | None = None
@@ -470,10 +497,12 @@ class EnsembleModel(BaseModel):
                 key = (view, member._clustering_key())
                 if key in clustered:  # placed already, where reuse had labels to place
                     extra["clustering_of"] = clustered[key]
-                elif reuse is not None:
+                elif reuse is not None and reuse[position] is not None:
                     extra["clustering_of"], extra["place"] = reuse[position], place
-            elif reuse is not None and isinstance(member, EnsembleModel):
-                extra["clustering_of"], extra["place"] = reuse[position], place
+            elif isinstance(member, EnsembleModel):
+                member._path = f"{self._path}members[{position}]."
+                if reuse is not None and reuse[position] is not None:
+                    extra["clustering_of"], extra["place"] = reuse[position], place
             if label_features is not None and member.uses_label_features():
                 extra["label_features"] = self._view_of(label_features, view, position)
             if groups is not None and takes_groups(member):  # a nested ensemble
@@ -785,3 +814,8 @@ def _within_member(error: InvalidParameterError, position: int,
     else:
         path, owner = error.name, f"{here} ({name}): {error.owner}"
     return InvalidParameterError(path, error.expected, error.got, owner=owner)
+
+
+def _a_model(model: object) -> str:
+    """``model`` as a warning names it: ``a LabelTree``, ``none`` (a shell's non-tree)."""
+    return "none" if model is None else f"a {type(model).__name__}"

@@ -326,9 +326,7 @@ class LabelTree(BaseModel):
         def plain(value):
             return tuple(value) if isinstance(value, list | tuple) else value
 
-        return (self.n_trees, plain(self.branching), plain(self.leaf_size), self.max_depth,
-                self.max_rep_features, self.label_feature_weight, self.cluster_iter,
-                self.cluster_balance, self.random_state)
+        return tuple(plain(getattr(self, name)) for name in CLUSTERING_PARAMS)
 
     def _cluster(self, reps: sp.csr_matrix, tree: int, branchings: list,
                  leaf_sizes: list) -> tuple[list, list[np.ndarray]]:
@@ -984,6 +982,9 @@ def build_tree(reps: sp.csr_matrix, *, branching: int, leaf_size: int, max_depth
     return nodes, node_labels
 
 
+#: the parameters that decide a tree's clustering, in :meth:`LabelTree._clustering_key`'s order
+CLUSTERING_PARAMS = ("n_trees", "branching", "leaf_size", "max_depth", "max_rep_features",
+                     "label_feature_weight", "cluster_iter", "cluster_balance", "random_state")
 #: the arrays of a fitted tree that :func:`_reused_tree` reads: its shape, not its weights
 _SHAPE_ARRAYS = ("node_slot_ptr_", "slot_target_", "slot_is_label_")
 
