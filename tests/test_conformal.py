@@ -844,6 +844,39 @@ def test_lpicp_counts_by_meet_in_the_middle_as_one_subset_at_a_time():
     assert len(set(expected)) > 4 and expected[-1] == 0
 
 
+def test_lpicp_counts_past_32_flips_as_one_subset_at_a_time():
+    """Past 32 flips that fit alone, the count visits only the subsets some flip
+    extends (where the 32 cheapest counted under the cap it went on depth first, a
+    step per subset up to a million): the same counts, capped, as the depth-first
+    count, for counts settled before the meet in the middle, by it at the cap, and
+    past it, short of the cap or at it."""
+    from tagsmith.conformal._lpicp_kernels import count_within
+
+    rng = np.random.default_rng(7)
+    cap = 300_000
+    rows = []
+    # (flips that fit alone, about how many fit together, how alike their costs are)
+    for n_flips, per, spread in ((40, 3, 1.0), (40, 64, 1.0), (60, 5, 1.0), (33, 2, 1.0),
+                                 (36, 12, 1.0), (100, 4, 0.1), (100, 3.6, 0.2)):
+        costs = np.full(110, 4.0)  # past any budget: never flipped
+        # binary fractions: sums exact, some exactly at the budget of 1
+        costs[:n_flips] = np.round((1 - spread / 2 + spread * rng.random(n_flips))
+                                   * 256 / per) / 256
+        rows.append(np.sort(costs))
+    costs, budgets = np.array(rows), np.ones(len(rows))
+    expected = [depth_first_count(list(c), b, cap) for c, b in
+                zip(costs, budgets, strict=True)]
+    assert count_within(costs, budgets, cap).tolist() == expected
+    # every way past 32 flips is taken: settled under 2^17, by the 32 cheapest at the
+    # cap, and counted on past them short of the cap and up to it
+    cheapest = count_within(np.ascontiguousarray(costs[:, :32]), budgets, cap)
+    counted = np.array(expected)
+    assert np.any(counted < 1 << 17)
+    assert np.any(cheapest >= cap)
+    assert np.any((cheapest < cap) & (counted >= cap))
+    assert np.any((cheapest < cap) & (counted > 1 << 17) & (counted < cap))
+
+
 def test_summary_refuses_bands_over_other_labels_before_reading_the_labels():
     """``summary(y, bands=...)`` with bands over other labels than the sets' is refused
     naming ``bands``, and before the recall is computed from ``y`` (it was checked

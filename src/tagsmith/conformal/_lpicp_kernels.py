@@ -22,9 +22,11 @@ def count_within(costs, budgets, cap):  # pragma: no cover - compiled
     counted by meet in the middle once a depth-first count passes ``2^ceil(p/2)``: the
     subset sums of each half of them (``2^(p/2)`` each, ascending), each sum of one half
     with the number of the other's that fit beside it. For ``k <= 32`` that is the
-    count; beyond, it counts the subsets of the ``p`` cheapest flips alone, so where it
-    reaches the cap the count does too, and else the depth-first count goes on to the
-    cap as before. The same counts (capped) as the depth-first count alone."""
+    count. Beyond, all ``k`` are counted visiting only the subsets some flip extends
+    (:func:`_count_by_extension`), up to ``2^ceil(p/2)`` first; past it, the
+    meet in the middle over the ``p`` cheapest (a lower bound) settles the rows whose
+    count reaches the cap, and the others are counted on to the cap. The same counts
+    (capped) as the depth-first count alone."""
     n, m = costs.shape
     out = np.zeros(n, np.int64)
     for r in range(n):
@@ -36,13 +38,55 @@ def count_within(costs, budgets, cap):  # pragma: no cover - compiled
             k += 1
         p = min(k, HALVES_MOST)
         limit = min(cap, 1 << ((p + 1) // 2))
-        count = _count_depth_first(costs[r], budget, limit)
-        if count >= limit and limit < cap:
-            count = _count_halves(costs[r, :p], budget, cap)
-            if count < cap and k > p:  # a lower bound short of the cap
-                count = _count_depth_first(costs[r], budget, cap)
+        if k > p:  # the count of the p cheapest is a lower bound: see above
+            count = _count_by_extension(costs[r, :k], budget, limit)
+            if count >= limit and limit < cap:
+                count = _count_halves(costs[r, :p], budget, cap)
+                if count < cap:  # short of the cap: all k counted
+                    count = _count_by_extension(costs[r, :k], budget, cap)
+        else:
+            count = _count_depth_first(costs[r], budget, limit)
+            if count >= limit and limit < cap:
+                count = _count_halves(costs[r, :p], budget, cap)
         out[r] = min(count, cap)
     return out
+
+
+@njit(cache=True)
+def _count_by_extension(costs, budget, cap):  # pragma: no cover - compiled
+    """Subsets of the (ascending) ``costs`` whose sum fits ``budget``, capped: the
+    depth-first count's subsets, each subset that some flip extends visited once.
+
+    At a subset (its next flip ``i``, budget left ``left``) the flips ``i..`` that fit
+    beside it are found at once (a binary search), each one more subset, and only the
+    first of them, those the next flip after still fits beside, are extended further
+    (fewer as the flips grow: once one is not, none after is). Past 32 flips, where the
+    32 cheapest counted fewer than ``cap``, the depth-first count took a step per
+    subset up to the cap (a million), where most subsets are extended by no flip
+    when only a few flips fit together. The same
+    arithmetic as the depth-first count (``left - cost``, ``cost > left``), so the
+    same counts."""
+    m = costs.size
+    count = 1  # no flip: Ŷ itself
+    stack_at = np.empty(m * (m + 1) // 2 + 1, np.int64)
+    stack_left = np.empty(m * (m + 1) // 2 + 1)
+    stack_at[0] = 0
+    stack_left[0] = budget
+    top = 0
+    while top >= 0 and count < cap:
+        i = stack_at[top]
+        left = stack_left[top]
+        top -= 1
+        end = i + np.searchsorted(costs[i:], left, side="right")
+        count += end - i
+        for j in range(i, end):
+            rest = left - costs[j]
+            if j + 1 >= m or costs[j + 1] > rest:
+                break
+            top += 1
+            stack_at[top] = j + 1
+            stack_left[top] = rest
+    return count
 
 
 @njit(cache=True)
