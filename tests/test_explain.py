@@ -369,3 +369,34 @@ def test_sparse_weights_of_many_labels_explained_as_one_at_a_time(bundles, monke
     for n_terms in (1, 4, 200):
         expected = text_by_text(explainer, X, label_ids, n_terms)
         assert explainer.explain(texts, label_ids, n_terms, features=X) == expected
+
+
+@pytest.mark.parametrize("sparse_weights", [False, True])
+def test_evidence_of_many_labels_a_text_is_handed_out_as_one_at_a_time(bundles,
+                                                                         monkeypatch,
+                                                                         sparse_weights):
+    """The evidence is built at once and handed out a (text, label) run at a time: with
+    up to 6 labels a text, some with no positive contribution between others that
+    have some, each (text, label) gets its own list, the same as text by text."""
+    import tagsmith.pipeline.explain as explain_module
+
+    clf = TextClassifier.load(bundles["linear"])
+    explainer = clf._explainer()
+    rng = np.random.default_rng(4)
+    texts = [" ".join(rng.choice(FILLER + ["refund", "password"], n))
+             for n in rng.integers(1, 25, 30)]
+    X = clf.featurizer.transform(texts)
+    weights = np.round(rng.normal(size=(len(explainer.terms), 8)), 1)
+    weights[:, 3] = -np.abs(weights[:, 3])  # label 3: no positive contribution
+    explainer.weights = sp.csr_matrix(weights) if sparse_weights else weights
+    label_ids = [rng.permutation(8)[:n].tolist() for n in rng.integers(0, 7, len(texts))]
+    label_ids[0] = [0, 3, 1, 3, 2]  # an empty one between others, a label twice
+    for n_terms in (1, 4):
+        expected = text_by_text(explainer, X, label_ids, n_terms)
+        for block in (explain_module.EXPLAIN_BLOCK, 50):
+            monkeypatch.setattr(explain_module, "EXPLAIN_BLOCK", block)
+            got = explainer.explain(texts, label_ids, n_terms, features=X)
+            assert got == expected
+            assert got[0][1] == [] and got[0][0] and got[0][2]
+            lists = [evidence for row in got for evidence in row]
+            assert len({id(evidence) for evidence in lists}) == len(lists)

@@ -36,7 +36,7 @@ DEFAULT_TERMS = 5
 EXPLAIN_BLOCK = 1 << 20
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """One term supporting a suggested label: ``term`` as the featurizer counts it
     (lowercased; a ``"char"`` n-gram keeps the spaces that mark a word boundary),
@@ -185,11 +185,22 @@ class Explainer:
         best = np.argsort(-contributions, axis=2, kind="stable")[:, :, :n_terms]
         picked = np.take_along_axis(contributions, best, axis=2)
         r, c, j = np.nonzero((picked > 0) & has[:, :, None])
+        if not r.size:
+            return
         terms, kinds = self.terms, self.kinds
-        for row, label, feature, weight in zip(
-                rows[r].tolist(), c.tolist(), features[r, best[r, c, j]].tolist(),
-                picked[r, c, j].tolist(), strict=True):
-            out[row][label].append(Evidence(terms[feature], kinds[feature], weight))
+        chosen = features[r, best[r, c, j]].tolist()
+        # built in one map, not one loop step each (building them was as long as the
+        # ranking: 271,000 took 0.45 s), then handed out a (text, label) at a time: the
+        # nonzero entries come text by text, label by label, each pair's in a run
+        evidence = list(map(Evidence, [terms[f] for f in chosen], [kinds[f] for f in chosen],
+                            picked[r, c, j].tolist()))
+        pair = r * most + c
+        bounds = np.flatnonzero(np.diff(pair)) + 1
+        starts = np.concatenate([[0], bounds]).tolist()
+        ends = np.concatenate([bounds, [pair.size]]).tolist()
+        for row, label, lo, hi in zip(rows[r[starts]].tolist(), c[starts].tolist(), starts,
+                                      ends, strict=True):
+            out[row][label] = evidence[lo:hi]
 
     def _sparse_weights(self, features: np.ndarray, real: np.ndarray, labels: np.ndarray,
                         has: np.ndarray) -> np.ndarray:
