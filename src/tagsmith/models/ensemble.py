@@ -552,6 +552,10 @@ class EnsembleModel(BaseModel):
         shapes = [member._clustering_only() if isinstance(member, LabelTree | EnsembleModel)
                   else None for member in members]
         del members
+        # weighted, where train's place counts documents (it has no sample weights, so
+        # the two agree there): a label whose documents all weigh 0 here was clustered
+        # from an empty representation (the tree weighs Y as its classifiers do), so its
+        # leaf says nothing of it and the final fit, where it may weigh more, places it
         rest_Y = Y[rest] if weights is None else sp.diags(weights[rest]) @ Y[rest]
         unseen = np.asarray(abs(rest_Y).sum(axis=0)).ravel() == 0
         if reuse is not None:  # the others kept reuse's place, clustered from documents
