@@ -68,8 +68,10 @@ def _count_by_extension(costs, budget, cap):  # pragma: no cover - compiled
     same counts."""
     m = costs.size
     count = 1  # no flip: Ŷ itself
-    stack_at = np.empty(m * (m + 1) // 2 + 1, np.int64)
-    stack_left = np.empty(m * (m + 1) // 2 + 1)
+    # at most m waiting: the flips they start at rise from the bottom up (a subset
+    # extended is the top one, its extensions start past it), each below m
+    stack_at = np.empty(m + 1, np.int64)
+    stack_left = np.empty(m + 1)
     stack_at[0] = 0
     stack_left[0] = budget
     top = 0
