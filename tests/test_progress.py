@@ -190,6 +190,29 @@ def test_a_dumb_terminal_gets_the_log_lines(log_lines, monkeypatch, term):
         os.close(leader)
 
 
+@pytest.mark.parametrize("seconds_left, shown", [(10**7, "<115.7 days,"),
+                                                   (48 * 3600, "<2.0 days,"),
+                                                   (47 * 3600, "<47:00:00,"),
+                                                   (90, "<01:30,")])
+def test_a_bars_time_left_past_48_hours_reads_in_days(monkeypatch, seconds_left, shown):
+    # tqdm's clock counted the hours on: a long LLM run's bar said "<2777:46:40", where
+    # its log line said "about 115.7 days left"
+    import os
+
+    leader, stderr = _pty_stderr(monkeypatch, 120)
+    try:
+        with progress.progress_bar(total=10 + seconds_left, desc="LLM labeling",
+                                   unit="call") as bar:
+            assert not isinstance(bar, progress._LogProgress)
+            line = bar.format_meter(**{**bar.format_dict, "n": 10, "elapsed": 10.0,
+                                       "rate": 1.0})
+        assert shown in line, line
+        assert line.startswith("LLM labeling:") and "1.00call/s" in line, line
+    finally:
+        stderr.close()
+        os.close(leader)
+
+
 _BARS_AND_A_LOG_LINE = """
 import logging, sys
 from tagsmith.progress import progress_bar

@@ -317,6 +317,42 @@ def _logs_above_bars(bar: Any) -> Iterator[None]:
             _restore_streams()
 
 
+#: a bar's time left past this many seconds reads in days (:func:`_duration`)
+_BAR_DAYS_FROM = 47.95 * 3600
+
+_BAR_CLASS: Any = None
+
+
+def _bar_class() -> Any:
+    """tqdm's bar (``tqdm.auto``'s: a notebook's where there is one) with its time left
+    read as the log lines read it once it is 48 hours or more: tqdm's clock counted the
+    hours on, and a long LLM run's bar said ``[00:03<2777:46:40, ...]``, where its log
+    line said "about 115.7 days left". Under 48 hours the bar's clock stays."""
+    global _BAR_CLASS
+    if _BAR_CLASS is None:
+        from tqdm.auto import tqdm
+
+        class _Bar(tqdm):
+            @staticmethod
+            def format_meter(n: float, total: float | None, elapsed: float,
+                             rate: float | None = None, bar_format: str | None = None,
+                             initial: float = 0, **kwargs: Any) -> str:
+                if rate is None and elapsed:
+                    rate = (n - initial) / elapsed
+                if rate and total and n < total \
+                        and (total - n) / rate >= _BAR_DAYS_FROM:
+                    right = ("| {n_fmt}/{total_fmt} [{elapsed}<"
+                             + _duration((total - n) / rate) + ", {rate_fmt}{postfix}]")
+                    bar_format = ("{l_bar}{bar}" + right if bar_format is None
+                                  else bar_format.replace("{r_bar}", right))
+                return tqdm.format_meter(n, total, elapsed, rate=rate,
+                                         bar_format=bar_format, initial=initial,
+                                         **kwargs)
+
+        _BAR_CLASS = _Bar
+    return _BAR_CLASS
+
+
 @contextmanager
 def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: bool = True
                  ) -> Iterator[_NoProgress | _LogProgress]:
@@ -329,10 +365,8 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: boo
     if not enabled or _silenced:
         bar = _NoProgress()
     elif sys.stderr.isatty() and not _zero_width_terminal() and not _dumb_terminal():
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc=desc, unit=unit, leave=False,
-                   dynamic_ncols=True)
+        bar = _bar_class()(total=total, desc=desc, unit=unit, leave=False,
+                           dynamic_ncols=True)
     else:
         bar = _LogProgress(total, desc, unit)
     above = _logs_above_bars(bar) if not isinstance(bar, (_NoProgress, _LogProgress)) \
