@@ -884,7 +884,7 @@ def test_directory_files_ending_txt_in_another_case_are_warned_about(tmp_path, c
     (tmp_path / "d.tsv").write_text("", encoding="utf-8")
     with caplog.at_level("WARNING", logger="tagsmith"):
         assert [r.text for r in read_directory(tmp_path)] == ["read"]
-    warned = [r.getMessage() for r in caplog.records]
+    warned = [r.getMessage() for r in caplog.records if "another case" in r.getMessage()]
     assert len(warned) == 1 and "2 files ending" in warned[0] and "rename them" in warned[0]
     assert "'b.TXT'" in warned[0] and "'c.Txt'" in warned[0]
 
@@ -960,6 +960,34 @@ def test_a_folder_corpus_vocabulary_or_json_ld_is_no_annif_json_document(tmp_pat
     with caplog.at_level("WARNING", logger="tagsmith"):
         assert [r.text for r in read_directory(tmp_path)] == ["Rain"]
     assert ".json files, Annif's JSON document corpus" in caplog.text
+
+
+def test_corpus_files_beside_a_folders_documents_are_warned_about(tmp_path, caplog):
+    # suggest B data/goemotions tagged its labels.txt as the one document 'labels' and
+    # said nothing of the train.tsv.gz, dev.tsv.gz and test.tsv.gz beside it
+    (tmp_path / "a.txt").write_text("Rain\n", encoding="utf-8")
+    (tmp_path / "a.tsv").write_text(f"<{U}a>\tapple\n", encoding="utf-8")  # a sidecar
+    for name in ("train.tsv", "dev.tsv.gz", "notes.csv", "more.jsonl", "old.txt.gz"):
+        (tmp_path / name).write_bytes(b"x\n")
+    (tmp_path / ".hidden.csv").write_bytes(b"x\n")
+    (tmp_path / "README.md").write_bytes(b"x\n")
+    for read in (lambda: [r.text for r in read_directory(tmp_path)],
+                 lambda: [path.name for path in directory_files(tmp_path)]):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            assert len(read()) == 1
+        warned = [r.getMessage() for r in caplog.records]
+        assert warned == [
+            f"{tmp_path}: 1 .txt file read as one document, not the 5 files beside it "
+            "(dev.tsv.gz, more.jsonl, notes.csv, old.txt.gz, ...): a folder's documents are "
+            "its .txt files, each read whole; give a file by its path to read a document a "
+            "line (a CSV or JSONL corpus a record)"], warned
+    for name in ("train.tsv", "dev.tsv.gz", "notes.csv", "more.jsonl", "old.txt.gz"):
+        (tmp_path / name).unlink()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert [r.labels for r in read_directory(tmp_path)] == [(f"<{U}a>",)]
+    assert caplog.records == []
 
 
 def test_directory_sidecars_in_another_case_are_warned_about_once_per_read(tmp_path, caplog):

@@ -2559,9 +2559,10 @@ def directory_files(path: str | Path, *, warn: bool = True) -> list[Path]:
     warning for files ending in ``.txt``, ``.tsv`` or ``.key`` in another case, which
     are not read (off for a caller that only checks the folder before reading it)."""
     path = Path(path)
-    files, _, jsons = _list_documents(path)
+    files, sidecars, jsons = _list_documents(path)
     if warn:
         _warn_other_case(path)
+        _warn_unread_corpora(path, files, sidecars)
         _warn_json_documents(path, files, _annif_json_count(path, jsons))
     return files
 
@@ -2608,6 +2609,39 @@ def _annif_json_count(path: Path, jsons: list[str], sample: int = 20) -> int:
         if _ANNIF_JSON_START.match(head.removeprefix(b"\xef\xbb\xbf")):
             return len(jsons)
     return 0
+
+
+#: the names of files a document folder's reader leaves unread that are corpora or
+#: documents a line themselves (and so is a ``.tsv`` beside no ``.txt``: no label sidecar)
+_UNREAD_CORPUS = re.compile(r"\.(?:tsv|csv|jsonl|ndjson|txt)\.gz$|\.(?:csv|jsonl|ndjson)$")
+
+
+def _warn_unread_corpora(path: Path, files: list[Path],
+                         sidecars: dict[str, os.DirEntry]) -> None:
+    """One warning naming the corpus files (TSV, CSV, JSONL, each perhaps ``.gz``) beside
+    the folder's ``.txt`` documents, which are not read. ``suggest B data/goemotions``
+    tagged its ``labels.txt`` as the one document ``labels`` and said nothing of the
+    ``train.tsv.gz``, ``dev.tsv.gz`` and ``test.tsv.gz`` beside it."""
+    if not files:
+        return
+    stems = {txt.name[:-4] for txt in files}
+    # told by their names alone, none stat'ed: a sidecar of no document may be a link
+    # into a folder the user may not look into (its PermissionError ended the reading)
+    unread = [name for name in sidecars if name.endswith(".tsv") and name[:-4] not in stems]
+    with os.scandir(path) as entries:
+        unread += [entry.name for entry in entries if not entry.name.startswith(".")
+                   and _UNREAD_CORPUS.search(entry.name)]
+    if not unread:
+        return
+    unread.sort()
+    count, n_docs = len(unread), len(files)
+    logger.warning("%s: %s .txt file%s read as %s, not the %s file%s beside %s (%s%s): a "
+                   "folder's documents are its .txt files, each read whole; give a file "
+                   "by its path to read a document a line (a CSV or JSONL corpus a record)",
+                   path, f"{n_docs:,}", plural_s(n_docs),
+                   plural(n_docs, "one document", f"{n_docs:,} documents"), f"{count:,}",
+                   plural_s(count), plural(n_docs, "it", "them"), ", ".join(unread[:4]),
+                   ", ..." if count > 4 else "")
 
 
 def _warn_json_documents(path: Path, files: list[Path], n_json: int) -> None:
@@ -2694,6 +2728,7 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
     if not files and n_json:  # was "no documents in the corpus"
         raise CorpusFormatError(annif_json_folder(path, n_json), path=path)
     _warn_json_documents(path, files, n_json)
+    _warn_unread_corpora(path, files, sidecars)
     escaped: dict[str, str] = {}  # the ids holding a '\\' and their files' names
     for index, txt in enumerate(files, 1):
         doc_id = document_id(txt)
