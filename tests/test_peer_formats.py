@@ -146,6 +146,28 @@ def test_annif_csv_and_jsonl_corpora_name_the_column_to_rename(tmp_path, vocab):
         assert result.exit_code == 3 and told in result.output, result.output
 
 
+@pytest.mark.parametrize("name", ["export.tsv", "export.tsv.gz"])
+def test_a_csv_file_named_tsv_is_told_to_be_renamed(tmp_path, vocab, name):
+    # a spreadsheet's CSV export saved as .tsv was read as TSV, every line a text with no
+    # label: refused saying only how a TSV line and a CSV corpus give labels
+    import gzip
+
+    content = ("id,text,labels\n" + "".join(
+        f"{d},{t}," + " ".join(f"<http://ex.org/{k}>" for k in ks) + "\n"
+        for d, t, ks in docs())).encode()
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(content) if name.endswith(".gz") else content)
+    result = run("train", path, "-o", tmp_path / "m", "--vocab", vocab)
+    assert result.exit_code == 3, result.output
+    said = " ".join(result.output.split())
+    assert "its first line, 'id,text,labels', is a CSV header" in said, said
+    command = said[said.index("mv "):]
+    subprocess.run(command, shell=True, check=True)
+    renamed = tmp_path / name.replace(".tsv", ".csv")
+    result = run("train", renamed, "-o", tmp_path / "m", "--vocab", vocab, *FAST)
+    assert result.exit_code == 0, result.output
+
+
 def test_an_annif_jsonl_document_without_text_is_told_with_the_conversion(tmp_path, vocab):
     # Annif's schema lets a document go without text (its metadata alone): its corpus
     # was refused "FILE:LINE: missing 'text'", not told Annif's nor how to convert it

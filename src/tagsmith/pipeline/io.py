@@ -152,12 +152,31 @@ def _annif_layout(path: str | Path) -> str:
         return ("; this is Annif's CSV corpus, whose 'subject_uris' column tagsmith reads "
                 "as metadata: rename it 'labels' (and 'document_id' 'id'): "
                 + (f"gzip -dc {name} | {sed}" if gz else f"{sed} {name}") + " > corpus.csv")
+    if fmt == "tsv" and _csv_header(lines[0]):
+        # a spreadsheet's CSV export named .tsv: read as TSV, its lines were texts with no
+        # labels, and the error said only how a TSV and a CSV corpus give labels
+        cut = str(path).lower().rfind(".tsv")
+        renamed = shell_path(str(path)[:cut] + ".csv" + str(path)[cut + 4:])
+        return (f"; its first line, {lines[0][:80]!r}, is a CSV header (comma-separated, "
+                f"no TAB): name the file .csv to read it as a CSV corpus: mv {name} {renamed}")
     if fmt == "jsonl" and _annif_subjects(path):
         return ("; this is Annif's JSON Lines corpus, whose 'subjects' list tagsmith reads "
                 "as metadata: write each subject as a 'labels' key, its <uri> or label: "
                 + annif_jsonl_command(path))
     return ""
 
+
+
+def _csv_header(line: str) -> bool:
+    r"""Whether ``line``, a file's first, is a CSV corpus's header: no TAB, and a
+    comma-separated column named ``text`` (quoted or not, in any case).
+
+    >>> _csv_header('id,"Text",labels'), _csv_header("text,labels\tx"), _csv_header("A text")
+    (True, False, False)
+    """
+    if "\t" in line or "," not in line:
+        return False
+    return any(cell.strip().strip('"').strip().lower() == "text" for cell in line.split(","))
 
 
 def _annif_subjects(path: str | Path, n: int = 20) -> bool:
