@@ -269,8 +269,17 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
 
     check_bundle_target(output)  # and on an output the bundle cannot be written to
     paths = [corpus] + ([dev] if dev else [])
-    label_space, read = read_labelled_corpora(paths, vocab, on_error=on_error,
-                                              unknown_labels=unknown_labels, language=lang)
+    try:
+        label_space, read = read_labelled_corpora(paths, vocab, on_error=on_error,
+                                                  unknown_labels=unknown_labels,
+                                                  language=lang)
+    except UnknownLabelError as exc:
+        if exc.hint or isinstance(exc, AmbiguousLabelError):
+            raise  # what the key is instead (a name in another case) says more
+        # a newcomer's corpus naming a label the vocabulary lacks: eval and calibrate
+        # said the way out, train did not (the option was in --help alone)
+        raise exc.advised("correct it, add it to the vocabulary, or give --unknown-labels "
+                          "skip to leave out such labels (counted)") from None
     if vocab:  # as label, vocab and zeroshot do: a mistyped --lang went unnoticed
         warn_unnamed_language(label_space, lang)
     # the vocabulary named, or none given: the labels are the corpora's own
