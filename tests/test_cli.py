@@ -211,6 +211,26 @@ def test_unknown_label_is_reported_with_line(goemotions_small, tmp_path):
     assert result.exit_code == 3 and f"{bad}:2" in result.output and "nope" in result.output
 
 
+def test_a_text_given_in_place_of_a_file_is_told_to_be_piped_in(bundle, tmp_path,
+                                                                 monkeypatch):
+    # a newcomer's `tagsmith suggest B "I love it"` said only "I love it: file not found"
+    monkeypatch.chdir(tmp_path)
+    for command in ("suggest", "shift"):
+        result = run(command, bundle, "I love it")
+        assert result.exit_code == 3, result.output
+        said = " ".join(result.output.split())
+        assert (f"I love it: file not found; FILES are files of documents (or - for stdin): "
+                f"to give the text itself, pipe it in: echo 'I love it' | tagsmith {command} "
+                f"{bundle}") in said, said
+    # a file's name stays a missing file, told no more
+    for name in ("my notes.txt", "docs"):
+        result = run("suggest", bundle, name)
+        assert result.exit_code == 3 and "pipe it in" not in result.output, result.output
+    # the advice, followed, answers the text
+    result = run("suggest", bundle, input="I love it\n")
+    assert result.exit_code == 0 and '"doc": "stdin:1"' in result.output, result.output
+
+
 def test_documented_exit_codes(tmp_path, goemotions_small):
     assert run("eval", tmp_path / "no-bundle", goemotions_small["test"]).exit_code == 4
     missing = run("train", tmp_path / "missing.tsv", "--output", tmp_path / "m")

@@ -651,6 +651,34 @@ def _waiting(stream):
     return io.BufferedReader(_CountingReader(stream), 1 << 16)
 
 
+def _text_given_as_file(name: str) -> str:
+    """The way to tag ``name``, a FILES argument no file has, where it reads as a text
+    rather than a file's name (words, no folder, no file suffix), else ``""``: a
+    newcomer's ``tagsmith suggest B "I love it"`` said only "I love it: file not found".
+
+    >>> _text_given_as_file("notes.txt"), _text_given_as_file("docs/my notes.txt")
+    ('', '')
+    """
+    import re
+    import shlex
+
+    from tagsmith._shell import shell_path
+
+    if not re.search(r"\s", name.strip()) or os.sep in name \
+            or re.fullmatch(r"\.[A-Za-z0-9]{1,6}", os.path.splitext(name)[1]):
+        return ""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or name not in (ctx.params.get("files") or ()):  # not --background's
+        return ""
+    # the command as given up to FILES: its first argument (a bundle, a vocabulary)
+    first = next((param for param in ctx.command.params
+                  if isinstance(param, click.Argument) and param.name != "files"), None)
+    value = ctx.params.get(first.name) if first is not None and first.name else None
+    command = f"tagsmith {ctx.info_name}" + (f" {shell_path(str(value))}" if value else "")
+    return (f"; FILES are files of documents (or - for stdin): to give the text itself, "
+            f"pipe it in: echo {shlex.quote(name)} | {command}")
+
+
 def _check_input_file(name: str) -> None:
     from pathlib import Path
 
@@ -659,7 +687,7 @@ def _check_input_file(name: str) -> None:
     path = Path(name)
     kind = reachable_kind(name)  # not exists(): a PermissionError of its own (3.11)
     if kind == "missing":
-        raise DataError("file not found", path=name)
+        raise DataError("file not found" + _text_given_as_file(name), path=name)
     if kind == "a folder":
         _check_document_folder(name)
         return
