@@ -491,6 +491,21 @@ def test_goemotions_raw_tsv_advice_converts_the_file_given(tmp_path, name):
         assert [r.labels for r in read_tsv(output)] == [("27",), ("4", "27"), ("2",)]
 
 
+def test_the_advice_names_a_file_of_non_ascii_letters_bare(tmp_path, monkeypatch):
+    """A corpus named känslor.tsv was shown quoted in the advice ('känslor.tsv'), as
+    shlex.quote quotes every non-ASCII name, though a shell needs no quotes there."""
+    monkeypatch.chdir(tmp_path)
+    Path("k\u00e4nslor.tsv").write_text(GOEMOTIONS, encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as info:
+        list(read_tsv(Path("k\u00e4nslor.tsv")))
+    command = str(info.value).split("convert it with ")[1].split(", and give")[0]
+    assert command.endswith(" k\u00e4nslor.tsv > k\u00e4nslor-tagsmith.tsv"), command
+    if shutil.which("awk"):
+        subprocess.run(command, shell=True, check=True)
+        assert [r.labels for r in read_tsv(Path("k\u00e4nslor-tagsmith.tsv"))] == \
+            [("27",), ("4", "27"), ("2",)]
+
+
 def test_goemotions_converted_as_advised_reads_the_emotions(tmp_path):
     # the advice's awk commands, run: the ids read as the emotions named by vocab.tsv
     awk = shutil.which("awk")

@@ -31,10 +31,14 @@ _BARE = frozenset("@%+=:,./-_")
 def shell_path(path: str | PurePath) -> str:
     """``path`` as one word of a shell command a message advises: quoted where the shell
     would split or expand it, and ``./``-prefixed where it begins with ``-``, which the
-    command would take for an option (``zcat -dev.tsv.gz`` reads no file named so).
+    command would take for an option (``zcat -dev.tsv.gz`` reads no file named so). A
+    name of letters in any script is shown bare (:func:`shell_word`), where
+    :func:`shlex.quote` quoted ``'ämne.csv'``.
 
     >>> [shell_path(p) for p in ("my docs.tsv", "-dev.tsv.gz", "/data/-x", "-a b")]
     ["'my docs.tsv'", './-dev.tsv.gz', '/data/-x', "'./-a b'"]
+    >>> [shell_path(p) for p in ("data/\u00e4mne.csv", "-\u00e4mne.csv", "\u00e4 b.csv")]
+    ['data/ämne.csv', './-ämne.csv', "'ä b.csv'"]
     """
     name = str(path)
-    return shlex.quote("./" + name if name.startswith("-") else name)
+    return shell_word("./" + name if name.startswith("-") else name)
