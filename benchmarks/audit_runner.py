@@ -3,20 +3,24 @@
     python benchmarks/audit_runner.py train --corpus C --vocab V --dev D --test T \\
         --model tree --params '{"n_trees": 3}' --features '{}' --out result.json
     python benchmarks/audit_runner.py audit --corpus C --vocab V --split dev=D --split test=T \\
-        --options '{"scores": "knn"}' --out-dir DIR
+        --options '{"scores": "knn"}' --seed 0 --out-dir DIR [-v]
 
 ``train`` fits a classifier like ``tagsmith train --dev`` (featurizer + model, thresholds
 tuned on dev), times it without the data reading, and writes the P@1/P@5 of its top-10
 predictions on the (clean) test split. ``audit`` runs the label audit like ``tagsmith
 audit`` (same function, same outputs: report.json, report.html with plots, review.csv,
 labels.csv), times it without the data reading, and adds ``issues.npz`` (every candidate
-with its kind, probability and flag, and the out-of-sample top-k) for the harness.
+with its kind, probability and flag, and the out-of-sample top-k) for the harness. Its
+``--seed`` is the audit's (``"seed"`` of ``--options``, which it may not contradict).
+``-v`` logs tagsmith's debug messages to stderr (the audit's step times among them).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import sys
 import time
 from pathlib import Path
 
@@ -64,8 +68,14 @@ def audit(args) -> None:
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.audit import AuditOptions, audit_corpus, read_audit_corpus
 
+    given = args.options.get("seed")
+    if args.seed is not None and given is not None and given != args.seed:
+        # --seed was accepted and ignored: the audit ran on the seed of --options (or 0)
+        raise SystemExit(f"audit_runner.py audit: --seed {args.seed} and --options' "
+                         f"\"seed\" {given!r} contradict each other: give the seed once")
+    seeded = args.options if args.seed is None else {**args.options, "seed": args.seed}
     try:  # an unknown field was a TypeError traceback after the data reading
-        options = AuditOptions(**args.options)
+        options = AuditOptions(**seeded)
     except TypeError as error:
         raise SystemExit(f"--options: {error}") from None
     space = load_vocabulary(args.vocab)
@@ -114,10 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--vocab", required=True, help="the label vocabulary (vocab.tsv)")
     t.add_argument("--seed", type=int, default=0,
                    help="the training seed (default: %(default)s)")
-    # the audit's own seed is AuditOptions' "seed", in --options
-    a.add_argument("--seed", type=int, default=0,
-                   help="not read by the audit step (its seed is \"seed\" in --options); "
-                   "accepted as train takes it (default: %(default)s)")
+    # accepted and ignored before: the audit's seed was "seed" in --options alone
+    a.add_argument("--seed", type=int, default=None,
+                   help="the audit's seed (its folds and sampling: AuditOptions' \"seed\", "
+                   "which --options may also give, not a different one; default: --options' "
+                   "\"seed\", else the audit's own, 0)")
+    for p in (t, a):
+        p.add_argument("-v", "--verbose", action="store_true",
+                       help="log tagsmith's debug messages to stderr, the audit's step times "
+                       "among them (default: warnings alone)")
     t.add_argument("--dev", required=True,
                    help="the dev corpus the thresholds are tuned on, as tagsmith train --dev")
     t.add_argument("--test", required=True,
@@ -144,6 +159,10 @@ def main() -> None:
     args = parser.parse_args()
     from tagsmith.exceptions import TagsmithError
 
+    if args.verbose:  # without it, tagsmith's warnings alone reach stderr (logging's own)
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                            stream=sys.stderr)
+        logging.getLogger("tagsmith").setLevel(logging.DEBUG)
     try:
         {"train": train, "audit": audit}[args.step](args)
     except TagsmithError as error:  # a missing or bad file or parameter: a traceback before
