@@ -983,3 +983,32 @@ def test_own_label_scores_refuses_another_matrix_of_the_same_shape():
     # a caller that checked this very X already may skip the check (it reads all of X)
     np.testing.assert_array_equal(
         model.own_label_scores(X, rows, labels, check_matrix=False), expected)
+
+
+def test_the_audits_knn_scores_fingerprint_x_once_after_fit(monkeypatch):
+    """With labels over max_posting, knn_scores had X fingerprinted by
+    leave_one_out_topk and again by capped_labels' first search (~1 s at yso-finna-en's
+    scale): capped_labels is told it was checked. Called alone, it still refuses
+    another matrix."""
+    import tagsmith.models.knn as knn_module
+    from tagsmith.audit.scores import capped_labels, knn_scores
+
+    X, Y, _, _ = _random_problem(n_queries=1)
+    Y = sp.csr_matrix((Y.toarray() > 0).astype(np.float32))
+    params = {"n_neighbors": 5, "max_posting": 20, "n_jobs": 1}
+    assert max(np.diff(sp.csc_matrix(Y).indptr)) > 20  # labels over the cap to check
+    fingerprinted = []
+    real = knn_module.matrix_fingerprint
+
+    def counted(matrix):  # the real fingerprint, its calls counted
+        fingerprinted.append(matrix.shape)
+        return real(matrix)
+
+    monkeypatch.setattr(knn_module, "matrix_fingerprint", counted)
+    scores = knn_scores(X, Y, k=5, params=params)
+    assert len(fingerprinted) == 2  # fit's, then leave_one_out_topk's check: no third
+    monkeypatch.undo()
+    model = KNNModel(**params).fit(X, Y)
+    assert scores.capped == capped_labels(model, X, Y)  # the same labels found
+    with pytest.raises(InvalidParameterError, match="training matrix given to fit"):
+        capped_labels(model, X[::-1], Y)

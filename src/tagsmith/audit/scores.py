@@ -318,8 +318,10 @@ def knn_scores(X: FeatureMatrix, Y: LabelMatrix, *, k: int, params: dict | None 
     details = {"model": "knn", "params": shown, "cooccurrence": float(weight)}
     if auto:
         details["cooccurrence_auto"] = auto
+    # leave_one_out_topk refused X unless it is the training matrix: capped_labels
+    # need not read all of it again for that (~1 s at yso-finna-en's scale)
     return AuditScores(topk, "knn", details, seconds=seconds,
-                       capped=capped_labels(model, X, Y))
+                       capped=capped_labels(model, X, Y, checked=True))
 
 
 class CappedLabel(NamedTuple):
@@ -334,7 +336,7 @@ class CappedLabel(NamedTuple):
 
 
 def capped_labels(model: KNNModel, X: FeatureMatrix, Y: LabelMatrix, *,
-                  seed: int = 0) -> list[CappedLabel]:
+                  seed: int = 0, checked: bool = False) -> list[CappedLabel]:
     """The labels given to more documents than ``model.max_posting`` whose own
     documents score much lower by the capped search than by the exact one.
 
@@ -345,7 +347,9 @@ def capped_labels(model: KNNModel, X: FeatureMatrix, Y: LabelMatrix, *,
     is searched both ways; those whose mean score falls by :data:`CAP_CHECK_DROP` or
     more are returned, largest first. ``X`` must be the matrix ``model`` was fitted on
     (another one is refused, as by ``leave_one_out_topk``; checked once, not per label).
-    Its time is logged at debug level.
+    ``checked``: the caller had ``model`` check this very ``X`` already (its
+    ``leave_one_out_topk``, as :func:`knn_scores` does), which is then not read again
+    for it (the check fingerprints all of ``X``). Its time is logged at debug level.
     """
     import numpy as np
     import scipy.sparse as sp
@@ -373,8 +377,10 @@ def capped_labels(model: KNNModel, X: FeatureMatrix, Y: LabelMatrix, *,
         rows.append(rng.choice(docs, min(per_label, len(docs)), replace=False))
         labels.append(np.full(len(rows[-1]), label))
     # the capped search, all the labels' samples at once (the cap is the same for all);
-    # it checks that X is the training matrix, once: the searches below skip that
-    capped = np.split(model.own_label_scores(X, np.concatenate(rows), np.concatenate(labels)),
+    # it checks that X is the training matrix, once (unless the caller did): the searches
+    # below skip that
+    capped = np.split(model.own_label_scores(X, np.concatenate(rows), np.concatenate(labels),
+                                             check_matrix=not checked),
                       np.cumsum([len(r) for r in rows])[:-1])
     found = []
     for label, row_ids, label_ids, scores in zip(over, rows, labels, capped, strict=True):

@@ -625,7 +625,8 @@ class KNNModel(BaseModel):
         :meth:`leave_one_out_topk`; ``check_matrix=False`` skips that check (it reads
         all of ``X``) where the caller made it already on this very ``X``:
         :func:`~tagsmith.audit.scores.capped_labels` checks it in its first call only,
-        not in each of its up to 34 calls.
+        not in each of its up to 34 calls (and in none after :meth:`leave_one_out_topk`
+        checked it, in the audit's kNN scores).
 
         >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
         >>> Y = np.array([[1, 0], [1, 0], [0, 1], [0, 1]])
