@@ -318,6 +318,20 @@ def test_twin_columns_of_a_csv_header_in_nfc_are_refused_naming_the_line(tmp_pat
     assert [r.text for r in read_records(path, text_columns="body")] == ["x"]
 
 
+def test_columns_of_a_csv_header_differing_only_in_case_are_refused(tmp_path):
+    """'Subject' and 'subject' in one header, text_columns naming 'SUBJECT' (neither as
+    written): the first was read and the other left out silently. Refused naming the
+    line; a name given as written still picks its own column."""
+    path = tmp_path / "export.csv"
+    path.write_text("Nr,Subject,subject,body\n1,Invoice,reminder,x\n", encoding="utf-8")
+    with pytest.raises(CorpusFormatError) as caught:
+        list(read_records(path, text_columns="SUBJECT"))
+    assert caught.value.line == 1 and str(path) in str(caught.value)
+    assert "'Subject', 'subject' of the header differ only in case" in str(caught.value)
+    assert [r.text for r in read_records(path, text_columns="subject")] == ["reminder"]
+    assert [r.text for r in read_records(path, text_columns="Subject")] == ["Invoice"]
+
+
 def test_jsonl_keys_in_nfc_are_not_normalised_on_every_line(tmp_path, monkeypatch):
     """The twin check normalised every key of every object where any key was not ASCII:
     an export keyed 'ämne', 'brödtext' (NFC, as almost every file writes them) read 20%

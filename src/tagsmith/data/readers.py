@@ -2449,6 +2449,15 @@ def _csv_text_indexes(header: list[str], text_columns: tuple[str, ...], path: Pa
                 f"the header are one name in Unicode NFC (composed and decomposed), the "
                 f"column {given!r} text_columns names: which holds the text cannot be "
                 "told; rename one of them", path=path, line=line, parameters=("text_columns",))
+        if name not in names and lowered.count(name.lower()) > 1:
+            # 'Subject,subject' and SUBJECT: the first was read, the other left out silently
+            cases = [header[i].strip() for i, other in enumerate(lowered)
+                     if other == name.lower()]
+            raise CorpusFormatError(
+                f"the columns {', '.join(repr(c) for c in cases)} of the header differ only "
+                f"in case, and the column {given!r} text_columns names is neither as "
+                "written: which holds the text cannot be told; give one as written",
+                path=path, line=line, parameters=("text_columns",))
         i = names.index(name) if name in names else \
             lowered.index(name.lower()) if name.lower() in lowered else None
         if i is None:
