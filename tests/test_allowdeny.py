@@ -15,7 +15,7 @@ from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer
 from tagsmith.models.base import COLUMN_TOPK, NESTED_TOPK, BaseModel
 from tagsmith.models.linear import LinearOVR
-from tagsmith.pipeline.classifier import TextClassifier
+from tagsmith.pipeline.classifier import PREDICT_CHUNK, TextClassifier
 from tagsmith.topk import TopK
 
 from conftest import run_quiet
@@ -477,3 +477,41 @@ def test_an_ambiguous_lone_label_is_not_called_no_label():
     message = str(caught.value)
     assert "twin" in message and "u:1" in message, message
     assert "nor such a label" not in message and "FILE" not in message, message
+
+
+class _CopiesCounted(LinearOVR):
+    """The linear model, each read of its weights (a copy of some columns follows each
+    in predict_topk_among) recorded."""
+
+    def _prediction_weights(self):
+        self.reads = getattr(self, "reads", 0) + 1
+        return super()._prediction_weights()
+
+
+def test_a_short_allow_list_copies_its_columns_once_per_call(bundles):
+    """A restricted suggest on a linear bundle copied the allowed labels' weight columns
+    (up to half the weights) for every chunk of 8,192 texts, and again for suggest
+    --sets' recall count: once per call now, with the same results."""
+    clf = TextClassifier.load(bundles / "hier")
+    texts = (bundles / "docs.txt").read_text().splitlines()
+    texts = texts * (PREDICT_CHUNK // len(texts) + 2)  # two chunks under a progress bar
+    restricted = clf.restricted(only=["u:A1", "u:C3"])
+    requests = ((1, False, False), (2, False, False))
+    expected = [restricted.predict_topks(texts, request)[0] for request in requests]
+    clf.model.__class__ = _CopiesCounted
+    try:
+        restricted.show_progress = True
+        got = restricted.predict_topks(texts, *requests)
+        assert clf.model.reads == 1  # 4 before: 2 chunks, 2 requests each
+    finally:
+        clf.model.__class__ = LinearOVR
+    for a, b in zip(expected, got, strict=True):
+        assert a.indices.tolist() == b.indices.tolist()
+        assert a.scores.tolist() == b.scores.tolist()
+    columns: dict = {}  # a caller's own dict: filled once, read thereafter
+    features = clf.featurizer.transform(texts[:5])
+    first = clf.model.predict_topk_among(features, 1, [0, 2], columns=columns)
+    kept = list(columns.values())
+    again = clf.model.predict_topk_among(features, 1, [0, 2], columns=columns)
+    assert len(kept) == 1 and list(columns.values())[0] is kept[0]
+    assert first.indices.tolist() == again.indices.tolist()

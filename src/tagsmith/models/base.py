@@ -38,7 +38,8 @@ NESTED_TOPK = "nested_topk"
 #: ``predict_topk_among(X, k, labels)`` (``labels``: ascending label ids) is exactly the
 #: first ``k`` of ``labels`` in ``predict_topk(X, n_labels)``'s ranking, padded to ``k``,
 #: with their scores, from those labels' scores alone (an allow list's labels are
-#: scored, not every label)
+#: scored, not every label); a keyword ``columns`` (a dict, or None) keeps what it
+#: copies of those labels' weights for the caller's next call with the same labels
 COLUMN_TOPK = "column_topk"
 
 

@@ -218,7 +218,8 @@ class LinearOVR(BaseModel):
         X = check_features(X, n_features=self.n_features_)
         return self._topk_of(X, k, self._prediction_weights(), self.intercept_)
 
-    def predict_topk_among(self, X: FeatureMatrix, k: int, labels: npt.ArrayLike) -> TopK:
+    def predict_topk_among(self, X: FeatureMatrix, k: int, labels: npt.ArrayLike, *,
+                           columns: dict | None = None) -> TopK:
         """The ``k`` best of ``labels`` (ascending label ids) per document, scored as
         :meth:`predict_topk` scores them (each label's score is its own column's, ties
         to the lower id as there) from their weights alone: a restricted suggest's short
@@ -226,7 +227,10 @@ class LinearOVR(BaseModel):
         Rows with fewer than ``k`` such labels are padded.
 
         The labels' columns are copied for this call only: kept on the model, they held
-        up to half its weights again for as long as the model lived."""
+        up to half its weights again for as long as the model lived. A caller scoring
+        many chunks with the same labels passes one dict ``columns`` to every call of
+        its own call (a restricted suggest's chunks of 8,192 texts, and its recall
+        count's scoring): the copy is made once into it and read from it thereafter."""
         self._check_fitted()
         X = check_features(X, n_features=self.n_features_)
         k = check_int("k", k, 1, numpy=True)
@@ -235,8 +239,13 @@ class LinearOVR(BaseModel):
                 or labels[-1] >= self.n_labels_ or (np.diff(labels) <= 0).any()):
             raise InvalidParameterError("labels", "ascending label ids, distinct, in "
                                         f"[0, {self.n_labels_})", labels)
-        part = self._topk_of(X, k, self._prediction_weights()[:, labels],
-                             self.intercept_[labels])
+        key = labels.tobytes()
+        kept = None if columns is None else columns.get(key)
+        if kept is None:
+            kept = (self._prediction_weights()[:, labels], self.intercept_[labels])
+            if columns is not None:
+                columns[key] = kept
+        part = self._topk_of(X, k, *kept)
         indices = np.full((X.shape[0], k), -1, dtype=np.int32)
         scores = np.full((X.shape[0], k), -np.inf, dtype=np.float32)
         # the columns' ids back to label ids (ascending: ties still go to the lower id)

@@ -256,8 +256,12 @@ class TextClassifier:
                 _as_list(texts)  # what it refuses, refused with no request too
             return []
         requests = tuple(self._check_request(request) for request in requests)
+        # a restricted linear model's allowed weight columns, copied once for this call
+        # (they were copied again for every chunk of texts, and for every request)
+        copies: dict = {}
         return _scored_in_chunks(texts, [self.n_labels] * len(requests),
-                                 lambda chunk: self._predict_topks(chunk, requests, kept),
+                                 lambda chunk: self._predict_topks(chunk, requests, kept,
+                                                                   copies),
                                  self.show_progress)
 
     def _check_request(self, request) -> tuple[int, bool, bool, int]:
@@ -282,11 +286,11 @@ class TextClassifier:
         return max(k, int(self.calibrator.k))
 
     def _predict_topks(self, texts: Sequence[str], requests,
-                       kept: list | None = None) -> list[TopK]:
+                       kept: list | None = None, copies: dict | None = None) -> list[TopK]:
         X = self.featurizer.transform(texts)
         if kept is not None:
             kept.append(X)
-        return self._topks_of_features(X, requests)
+        return self._topks_of_features(X, requests, copies)
 
     def restricted(self, *, only: Iterable[str] | str | None = None,
                    exclude: Iterable[str] | str | None = None,
@@ -320,13 +324,14 @@ class TextClassifier:
         out.allowed = allowed
         return out
 
-    def _topks_of_features(self, X, requests) -> list[TopK]:
-        """:meth:`_predict_topks` of texts this classifier's featurizer gave ``X``."""
+    def _topks_of_features(self, X, requests, copies: dict | None = None) -> list[TopK]:
+        """:meth:`_predict_topks` of texts this classifier's featurizer gave ``X``;
+        ``copies``: see :meth:`_allowed_topks`."""
         if self.allowed is not None:
-            return self._allowed_topks(X, requests)
+            return self._allowed_topks(X, requests, copies)
         return self._unrestricted_topks(X, requests)
 
-    def _allowed_topks(self, X, requests) -> list[TopK]:
+    def _allowed_topks(self, X, requests, copies: dict | None = None) -> list[TopK]:
         """For each request, the ``k`` best allowed labels (:attr:`allowed`) of its
         ranking of each row of ``X``: the allowed ones of the top ``k'``, ``k'`` grown
         (4 times at a time) for the rows whose top ``k'`` holds fewer than ``k`` of them,
@@ -334,8 +339,11 @@ class TextClassifier:
         Each round scores the rows some request still widens once, for every request
         (suggest's ranking and a recall's count of what ``--k`` cut short were scored
         once each), and each request reads its own rows: the same results as one
-        request at a time."""
+        request at a time. A column-scoring model copies the allowed labels' weights into
+        ``copies`` (a dict the caller keeps for one call over all its chunks; a new one
+        per ``X`` where none is given), once for all the requests."""
         allowed = cast(np.ndarray, self.allowed)
+        copies = {} if copies is None else copies
         from tagsmith.features.views import Views
 
         # a multi-view featurizer's Views, or one matrix
@@ -405,9 +413,9 @@ class TextClassifier:
         # a COLUMN_TOPK model's (no method of BaseModel)
         among = cast(Callable[..., TopK], getattr(self.model, "predict_topk_among", None))
         return [TopK._trusted(out[0], out[1], n_labels) if out is not None
-                else self.to_probabilities(among(X, request[0], allowed_ids),
+                else self.to_probabilities(among(X, request[0], allowed_ids, columns=copies),
                                            adjust_shift=request[2]) if request[1]
-                else among(X, request[0], allowed_ids)
+                else among(X, request[0], allowed_ids, columns=copies)
                 for request, out in zip(requests, outs, strict=True)]
 
     def _unrestricted_topks(self, X, requests) -> list[TopK]:
