@@ -853,6 +853,13 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
         thresholds = never_untrained(thresholds, classifier.label_counts == 0,
                                      bands=calibrator.bands)
         report["thresholds"] = thresholds.summary()
+    # the calibration documents' share of words the featurizer has no feature for, which
+    # shift compares new documents with: measured where the texts were at hand, kept
+    # from the manifest where the stored split is calibrated again (the same documents
+    # and featurizer)
+    unseen = heldout.unseen_words
+    if unseen is None and heldout is classifier.heldout:
+        unseen = (classifier.manifest.get("calibration") or {}).get("unseen_words")
     classifier.calibrator = calibrator
     classifier.thresholds = thresholds
     if _warn_thresholds:
@@ -863,7 +870,8 @@ def calibrate_classifier(classifier: TextClassifier, heldout: HeldoutScores, *,
     classifier.label_shift = None  # estimated for the old probabilities
     # the manifest describes the thresholds the bundle now holds, not the raw-score ones
     classifier.manifest = {**classifier.manifest, "thresholds": report["thresholds"],
-                           "calibration": _manifest_summary(report)}
+                           "calibration": _manifest_summary(report) | (
+                               {"unseen_words": unseen} if unseen is not None else {})}
     _mark_replaced_thresholds(classifier.manifest)
     return report
 
@@ -1313,6 +1321,7 @@ def heldout_from_corpus(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     """
     from tagsmith.data.texthash import BLANK_HASH, hash_texts
     from tagsmith.features.tfidf import _as_list
+    from tagsmith.features.unseen import recorded
     from tagsmith.metrics.sets import check_label_values
     from tagsmith.pipeline.crossfit import default_k
     from tagsmith.pipeline.evaluate import check_label_shape
@@ -1338,7 +1347,8 @@ def heldout_from_corpus(classifier: TextClassifier, texts: Iterable[str], Y: Lab
     topk = classifier.predict_topk(texts, k, calibrated=False)
     # equal texts (duplicate_groups) on one side of the calibrator / conformal split
     return HeldoutScores(topk, sp.csr_matrix(Y), np.arange(len(topk)), source,
-                         groups_of_hashes(hashes, BLANK_HASH))
+                         groups_of_hashes(hashes, BLANK_HASH),
+                         unseen_words=recorded(texts, classifier.featurizer))
 
 
 def _check_alphas(alphas: object) -> list[float]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -417,6 +417,10 @@ class HeldoutScores:
     rows: np.ndarray
     source: str
     groups: np.ndarray | None = None
+    #: the share of the documents' word tokens outside the featurizer's vocabulary, as
+    #: the manifest records it (:func:`tagsmith.features.unseen.recorded`), where the
+    #: texts were at hand; kept in the manifest, not with the split
+    unseen_words: dict | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         # one line at a prompt: the dataclass repr printed the top-k, the labels and

@@ -42,6 +42,7 @@ from tagsmith.data.texthash import in_training  # named here, where it was first
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.features.tfidf import AnalyzedTexts, TfidfFeaturizer, _as_list, holds_unspaced
+from tagsmith.features.unseen import recorded
 from tagsmith.features.views import make_featurizer
 from tagsmith.metrics.sets import sum_duplicates_wide
 from tagsmith.models import check_model_params, get_model_class, make_model
@@ -1123,7 +1124,8 @@ def _calibrate(classifier: TextClassifier, calibration, crossfit_Y, options: Tra
         topk = classifier.predict_topk(cal_texts, k, calibrated=False)
     # twins of the split on one side of its calibrator / conformal parts (and stored, so
     # that 'tagsmith calibrate BUNDLE' splits them alike)
-    heldout = HeldoutScores(topk, cal_Y, cal_rows, _calibration_source(options), cal_groups)
+    heldout = HeldoutScores(topk, cal_Y, cal_rows, _calibration_source(options), cal_groups,
+                            unseen_words=recorded(cal_texts, classifier.featurizer))
     calibrate_classifier(classifier, heldout, options=_confidence_options(options),
                          crossfit_Y=crossfit_Y, _conformal_share=conformal_share,
                          _warn_thresholds=False, _thresholds_replaced=thresholds_replaced,

@@ -1,0 +1,125 @@
+"""How many of some documents' words the featurizer has no feature for.
+
+A wave of new words (slang, a new product's name) is invisible to a TF-IDF model: the
+words have no column, so the documents score as if they were not there, and an
+estimate of label shift from the model's probabilities (``tagsmith shift``) cannot see
+what it does not score. The share of word tokens outside the vocabulary is that signal,
+measured on the calibration documents when a bundle is calibrated (recorded in its
+manifest) and on new documents by ``shift``.
+
+What "outside the vocabulary" means, per featurizer:
+
+- TF-IDF with word n-grams that include unigrams: a word token (the featurizer's own
+  preprocessing and token pattern) whose unigram is no term of the word block. Words
+  cut by ``min_df`` or ``max_word_features`` count as unseen: the model has no feature
+  for them either. Character n-grams of the same featurizer may still see part of such
+  a word; the measure is of the word view only.
+- TF-IDF without word unigrams (character n-grams alone, or word bigrams only): not
+  measured. A new word is partly seen through its character n-grams, and there is no
+  whole-word vocabulary to compare it with.
+- Sentence embeddings: not measured. Every word gets a vector, known or not.
+- Several views: the first TF-IDF view (by name) with word unigrams.
+
+>>> from tagsmith.features.tfidf import TfidfFeaturizer
+>>> feats = TfidfFeaturizer(char_ngrams=None, min_df=1).fit(["a cat", "a dog"])
+>>> found = unseen_words(feats, ["a cat and a rat"])
+>>> found.n_tokens, found.n_unseen, found.top(5)
+(5, 2, [('and', 1), ('rat', 1)])
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+#: what the measure counts (the manifest's and shift's ``view``)
+WORD_VIEW = "word unigrams"
+
+
+@dataclass
+class UnseenWords:
+    """Word tokens of ``n_docs`` documents: ``n_tokens`` in all, ``n_unseen`` of them
+    outside the vocabulary, ``counts`` of each unseen word; ``view`` names what was
+    compared (:data:`WORD_VIEW`, with the view's name among several)."""
+
+    n_docs: int
+    n_tokens: int
+    n_unseen: int
+    view: str
+    counts: Counter = field(default_factory=Counter, repr=False)
+
+    @property
+    def share(self) -> float:
+        """The share of word tokens outside the vocabulary (0 for no tokens)."""
+        return self.n_unseen / self.n_tokens if self.n_tokens else 0.0
+
+    def top(self, n: int) -> list[tuple[str, int]]:
+        """The ``n`` most frequent unseen words with their counts (ties: in code point
+        order, so that a report is the same on every run)."""
+        return sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))[:n]
+
+    def summary(self) -> dict[str, Any]:
+        """What a bundle's manifest records (JSON)."""
+        return {"measured": True, "view": self.view, "n_docs": self.n_docs,
+                "n_tokens": self.n_tokens, "n_unseen": self.n_unseen,
+                "share": round(self.share, 6)}
+
+
+def _word_view(featurizer: Any) -> tuple[Any, Any, str] | str:
+    """The TF-IDF featurizer, its word block holding unigrams and the view's name, or
+    why the featurizer has none (a sentence for the report)."""
+    kind = getattr(featurizer, "kind", None)
+    if kind == "views":
+        reasons = []
+        for name in sorted(featurizer.featurizers):
+            found = _word_view(featurizer.featurizers[name])
+            if not isinstance(found, str):
+                return found[0], found[1], f"{WORD_VIEW} of view {name!r}"
+            reasons.append(f"view {name!r}: {found}")
+        return "; ".join(reasons)
+    if kind == "embedding":
+        return "an embedding model has no vocabulary (every word gets a vector)"
+    if kind != "tfidf":
+        return f"a featurizer of kind {kind!r} has no word vocabulary"
+    for block in getattr(featurizer, "blocks_", []):
+        if block.analyzer == "word" and block.ngrams[0] == 1:
+            return featurizer, block, WORD_VIEW
+    return ("no word unigrams among the TF-IDF features (character n-grams see part of "
+            "a new word)")
+
+
+def unseen_words(featurizer: Any, texts: Iterable[str]) -> UnseenWords | str:
+    """The word tokens of ``texts`` outside ``featurizer``'s vocabulary
+    (:class:`UnseenWords`), or, where the featurizer has no word vocabulary, why it is
+    not measured (a sentence). Tokens are those the featurizer counts: its
+    preprocessing (lowercasing, Unicode normalisation) and its word token pattern."""
+    found = _word_view(featurizer)
+    if isinstance(found, str):
+        return found
+    tfidf, block, view = found
+    counter = block.counter(tfidf)
+    preprocess = counter.preprocessor
+    findall = re.compile(counter.token_pattern).findall
+    tokens: Counter = Counter()
+    n_docs = 0
+    for text in texts:
+        tokens.update(findall(preprocess(text)))
+        n_docs += 1
+    vocabulary = block.vocabulary()
+    unseen = Counter({word: count for word, count in tokens.items()
+                      if word not in vocabulary})
+    return UnseenWords(n_docs, sum(tokens.values()), sum(unseen.values()), view, unseen)
+
+
+def not_measured(reason: str) -> dict[str, Any]:
+    """The manifest's entry where the featurizer has no word vocabulary."""
+    return {"measured": False, "reason": reason}
+
+
+def recorded(texts: Iterable[str], featurizer: Any) -> dict[str, Any]:
+    """The manifest's entry for the calibration documents ``texts``."""
+    found = unseen_words(featurizer, texts)
+    return not_measured(found) if isinstance(found, str) else found.summary()
