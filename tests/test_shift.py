@@ -327,6 +327,7 @@ def test_the_shift_command_names_only_the_labels_it_shows(monkeypatch):
 
     class _Classifier:  # what the command reads of a loaded bundle
         label_space, n_labels, calibrator, show_progress = space, 5, object(), False
+        featurizer, manifest = None, {}  # no vocabulary: unseen words not measured
 
     monkeypatch.setattr("tagsmith.pipeline.classifier.TextClassifier.load",
                         staticmethod(lambda bundle: _Classifier()))

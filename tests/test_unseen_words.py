@@ -1,10 +1,11 @@
 """Words the featurizer has no feature for: recorded for the calibration documents when a
-bundle is calibrated.
+bundle is calibrated, and compared with new documents' by ``shift``.
 
 A trust-and-safety walk's month 3 brought a scam wave in new slang (2.7% of its tokens,
 unseen in training) and nothing in tagsmith said so: ``shift`` estimates label shift
 from the model's probabilities, which cannot see words the model has no feature for."""
 
+import json
 import random
 from pathlib import Path
 
@@ -109,3 +110,59 @@ def test_calibrating_again_keeps_or_measures_the_share(bundle, tmp_path):
     assert data.exit_code == 0, data.output
     entry = TextClassifier.load(tmp_path / "data").manifest["calibration"]["unseen_words"]
     assert entry["n_docs"] == 100 and entry["n_unseen"] == 200
+
+
+def test_shift_reports_new_words_and_warns_of_a_wave_of_them(bundle, tmp_path, caplog):
+    rng = random.Random(7)
+    quiet_month = tmp_path / "quiet.txt"
+    quiet_month.write_text("".join(text + "\n" for text, _ in posts(rng, 300)))
+    slang = ["zorp", "blatx", "quimble", "fnord"]
+    wave = tmp_path / "wave.txt"
+    wave.write_text("".join(text + "\n" for text, _ in posts(rng, 300, slang, 0.5)))
+    for month, warned in ((quiet_month, False), (wave, True)):
+        caplog.clear()
+        result = run("shift", bundle / "model", month, "--json", "--top", "3", quiet=False)
+        assert result.exit_code == 0, result.output
+        unseen = json.loads(result.stdout)["unseen_words"]
+        assert unseen["calibration_share"] == 0.0  # every calibration word was trained on
+        assert unseen["well_above_calibration"] is warned
+        assert ("words the model has no feature for" in caplog.text) is warned
+        if warned:
+            assert unseen["share"] > 0.1 and len(unseen["top"]) == 3
+            assert {row["word"] for row in unseen["top"]} <= set(slang)
+            assert "zorp (" in caplog.text and "fnord (" in caplog.text
+        else:
+            assert unseen["share"] == 0 and unseen["top"] == []
+    # a few documents with a new word or two are no wave: reported, not warned of
+    few = tmp_path / "few.txt"
+    few.write_text("sport1 zorp common1\nmusic2 fnord common3 zorp\n")
+    caplog.clear()
+    result = run("shift", bundle / "model", few, "--json", "--min-count", "0", quiet=False)
+    assert result.exit_code == 0, result.output
+    unseen = json.loads(result.stdout)["unseen_words"]
+    assert unseen["share"] == pytest.approx(3 / 7) and unseen["well_above_calibration"] is False
+    assert "no feature for" not in caplog.text
+    text = run("shift", bundle / "model", wave, "--top", "2")
+    assert text.exit_code == 0, text.output
+    line = next(row for row in text.stdout.splitlines() if row.startswith("words outside"))
+    assert "against 0.00% in the calibration documents; most frequent: " in line
+    assert line.count("(") == 2  # --top 2 words, each with its count
+
+
+def test_shift_on_a_bundle_that_recorded_no_share_says_so(bundle, tmp_path):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(bundle / "model", old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["calibration"]["unseen_words"]  # as a bundle saved before it was recorded
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    docs = tmp_path / "docs.txt"
+    docs.write_text("zorp sport1 common2\nmusic3 blat\n" * 30)
+    result = run("shift", old, docs, "--json")
+    assert result.exit_code == 0, result.output
+    unseen = json.loads(result.stdout)["unseen_words"]
+    assert unseen["calibration_share"] is None and unseen["well_above_calibration"] is None
+    assert unseen["n_unseen"] == 60
+    text = run("shift", old, docs)
+    assert text.exit_code == 0 and "none recorded for the calibration documents" in text.stdout

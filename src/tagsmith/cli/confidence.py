@@ -597,6 +597,70 @@ def _unsupported_mark(row: dict) -> str:
     return f"  unsupported (+-{row['standard_error']:.4f}{few})"
 
 
+#: shift warns of new words when FILES' share of word tokens outside the vocabulary is
+#: at least this many times the calibration documents' share ...
+UNSEEN_RATIO = 2.0
+#: ... and at least this much above it (a share, 0.01 = 1 percentage point). On the
+#: trust-and-safety walk (a bundle trained on month 1), month 2, with no new words,
+#: measured about the calibration share, and month 3's scam wave (2.7% of its tokens
+#: new slang) about 2.7 points above it; neither test alone would do: a ratio alone
+#: fires on a handful of tokens where the calibration share is near 0, a difference
+#: alone on a long-tailed corpus whose calibration share is already 10%
+UNSEEN_EXCESS = 0.01
+#: ... in at least this many unseen tokens: a few documents with a typo or a name
+#: (2 new words of 10, 20%) are no wave (month 3's were 2,624)
+UNSEEN_MIN_TOKENS = 20
+
+
+def _unseen_words_report(classifier, texts: list[str], top: int) -> dict:
+    """shift's ``unseen_words``: FILES' share of word tokens outside the featurizer's
+    vocabulary against the one recorded for the calibration documents, and the ``top``
+    unseen words by count; ``measured`` False (with the reason) for a featurizer with
+    no word vocabulary. Warns when the share is well above the recorded one
+    (:data:`UNSEEN_RATIO`, :data:`UNSEEN_EXCESS`, :data:`UNSEEN_MIN_TOKENS`)."""
+    from tagsmith.features.unseen import not_measured, unseen_words
+
+    found = unseen_words(classifier.featurizer, texts)
+    if isinstance(found, str):
+        return not_measured(found)
+    calibration = (classifier.manifest.get("calibration") or {}).get("unseen_words")
+    recorded = (calibration["share"] if isinstance(calibration, dict)
+                and calibration.get("measured") and isinstance(calibration.get("share"),
+                                                               (int, float)) else None)
+    report = {**found.summary(), "calibration_share": recorded,
+              "top": [{"word": word, "count": count} for word, count in found.top(top)]}
+    report["well_above_calibration"] = (
+        None if recorded is None else
+        found.share >= UNSEEN_RATIO * recorded and found.share - recorded >= UNSEEN_EXCESS
+        and found.n_unseen >= UNSEEN_MIN_TOKENS)
+    if report["well_above_calibration"]:
+        words = ", ".join(f"{printable(word)} ({count:,})" for word, count in found.top(5))
+        warn(f"{found.share:.1%} of the word tokens in FILES are words the model has no "
+             f"feature for, against {recorded:.1%} in its calibration documents: new "
+             f"words ({words}) that the shift estimate cannot see, so it may under-state "
+             "a shift they carry. Label some of these documents and train again with "
+             "them (calibrate --data alone gives the model no feature for the new words; "
+             "eval --calibration on them measures what they cost)")
+    return report
+
+
+def _unseen_words_line(unseen: dict) -> str:
+    """shift's line on the words outside the vocabulary."""
+    if not unseen["measured"]:
+        return f"words outside the vocabulary: not measured ({unseen['reason']})"
+    recorded = unseen["calibration_share"]
+    against = (f"{recorded:.2%} in the calibration documents" if recorded is not None else
+               "none recorded for the calibration documents (a bundle calibrated before "
+               "tagsmith recorded it: calibrate it again to record it)")
+    line = (f"words outside the vocabulary: {unseen['share']:.2%} of "
+            f"{unseen['n_tokens']:,} word token{plural_s(unseen['n_tokens'])}, against "
+            f"{against}")
+    if unseen["top"]:
+        line += "; most frequent: " + ", ".join(
+            f"{printable(row['word'])} ({row['count']:,})" for row in unseen["top"])
+    return line
+
+
 def _options_from(report):
     from tagsmith.pipeline.confidence import ConfidenceOptions
 
@@ -617,6 +681,10 @@ A listed label that moved within 2 standard errors, or was estimated on fewer th
 20 expected calibration positives or negatives, is marked unsupported, with a
 warning that gives the shift without such labels; --save keeps such labels at
 their calibration share (--save-unsupported applies them too) and says what it saved.
+The share of FILES' word tokens outside the model's word vocabulary is reported against
+the calibration documents' (recorded by train and calibrate), with the most frequent
+such words; a warning when it is at least twice that and 1 point above it (in 20
+unseen tokens or more).
 """
 
 
@@ -636,7 +704,8 @@ their calibration share (--save-unsupported applies them too) and says what it s
               help="With --save: apply the unsupported labels' estimates too.")
 @click.option("--clear", is_flag=True, help="Remove a stored shift from BUNDLE and exit.")
 @click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
-              help="Labels with the largest change to list.")
+              help="Labels with the largest change, and words outside the vocabulary, "
+              "to list.")
 @click.option("--min-count", type=float, callback=finite_number(0), default=50.0,
               show_default=True,
               help="Evidence a label needs to be re-estimated: its expected number of "
@@ -730,6 +799,8 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
              f"shift covers only {estimated.n_estimated} label{plural_s(estimated.n_estimated)} "
              f"(more documents{lower} would cover more)")
     _warn_unsupported(report)
+    unseen = _unseen_words_report(classifier, texts, top)
+    report["unseen_words"] = unseen
     n_unsupported = report["n_labels_unsupported"]
     skipped = 0 if save_unsupported else n_unsupported
     if save and skipped and skipped >= estimated.n_estimated:
@@ -765,6 +836,7 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
     for row in report["largest_changes"]:
         click.echo(f"  {row['source_prior']:.4f} -> {row['target_prior']:.4f}  "
                    f"{printable(row['label'])}{_unsupported_mark(row)}")
+    click.echo(_unseen_words_line(unseen))
     if save:
         n_saved = report["saved_labels"]
         applied = (f"the estimates of {n_saved:,} label{plural_s(n_saved)} (total variation "
