@@ -1247,12 +1247,50 @@ CRAFTED_SHIFT = {
                "'label-shift n_docs' must be an integer >= 1"),
     "converged": ("platt", "label_shift.json", lambda meta: meta.update(converged="no"),
                   "label-shift converged is 'no'"),
+    "estimated-at": ("platt", "label_shift.json",
+                     lambda meta: meta.update(estimated_at="last month"),
+                     "label-shift estimated_at is 'last month', not an ISO 8601 date"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CRAFTED_SHIFT))
 def test_crafted_label_shift_state_is_refused_on_load(confidence_bundles, tmp_path, case):
     _refused_on_load(confidence_bundles, tmp_path, case, CRAFTED_SHIFT)
+
+
+def test_info_shows_the_stored_label_shift_with_its_date_and_size(confidence_bundles,
+                                                                  small_bundles, tmp_path,
+                                                                  capsys):
+    """info printed the manifest alone, which says nothing of a shift saved by shift
+    --save, and label_shift.json recorded neither when it was estimated nor how large it
+    was: a team could not tell which month's shift a bundle applied. A bundle saved
+    before both were recorded loads, and info works its total variation out."""
+    from datetime import datetime, timedelta
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    path = confidence_bundles["platt"]
+    stored = TextClassifier.load(path).label_shift
+    code, stdout, _ = _cli_here(capsys, "info", path, "--json")
+    assert code == 0
+    shown = json.loads(stdout)["label_shift"]
+    assert shown["method"] == "em" and shown["n_docs"] == stored.n_docs
+    assert shown["total_variation"] == round(stored.total_variation(), 6) > 0
+    when = datetime.fromisoformat(shown["estimated_at"])
+    assert when.utcoffset() == timedelta(0) and shown["estimated_at"] == stored.estimated_at
+
+    def old(meta):
+        del meta["estimated_at"], meta["total_variation"]
+
+    older = _crafted(confidence_bundles, tmp_path, "platt", "label_shift.json", old)
+    assert TextClassifier.load(older).label_shift.estimated_at is None
+    code, stdout, _ = _cli_here(capsys, "info", older, "--json")
+    assert code == 0
+    shown = json.loads(stdout)["label_shift"]
+    assert "estimated_at" not in shown
+    assert shown["total_variation"] == round(stored.total_variation(), 6)
+    code, stdout, _ = _cli_here(capsys, "info", small_bundles["linear"])  # none stored
+    assert code == 0 and "label_shift" not in json.loads(stdout)
 
 
 #: crafted thresholds: these loaded, converted as they came: strings of digits parsed, a

@@ -81,6 +81,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -156,6 +157,9 @@ class LabelShift:
     flat: np.ndarray | None = None  # frozen labels whose probabilities did not vary
     source_docs: int | None = None  # calibration documents the source prior was measured on
     standard_error: np.ndarray | None = None  # first-order, per label (module docstring)
+    #: when it was estimated, ISO 8601 UTC to the second (None: a bundle saved before it
+    #: was recorded, or a shift built by hand)
+    estimated_at: str | None = None
 
     @property
     def n_labels(self) -> int:
@@ -376,8 +380,13 @@ class LabelShift:
                                                                   without), 6)}
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        # the date and the total variation (what is applied, of the labels saved) let
+        # `tagsmith info` say which shift a bundle holds; neither is read back but the date
         meta = {"method": self.method, "n_docs": self.n_docs, "iterations": self.iterations,
-                "converged": self.converged, "n_labels": self.n_labels}
+                "converged": self.converged, "n_labels": self.n_labels,
+                "total_variation": round(self.total_variation(), 6)}
+        if self.estimated_at is not None:
+            meta["estimated_at"] = self.estimated_at
         if self.min_count is not None:
             meta["min_count"] = self.min_count
         if self.source_docs is not None:
@@ -426,6 +435,13 @@ class LabelShift:
         converged = meta.get("converged", True)
         if not isinstance(converged, bool):
             raise ValueError(f"label-shift converged is {converged!r}, not true or false")
+        estimated_at = meta.get("estimated_at")  # absent in bundles saved before it
+        if estimated_at is not None:
+            try:
+                datetime.fromisoformat(estimated_at)
+            except (TypeError, ValueError):
+                raise ValueError(f"label-shift estimated_at is {estimated_at!r}, not an ISO "
+                                 "8601 date") from None
         return cls(meta["method"], source_prior, target_prior,
                    check_int("label-shift n_docs", meta["n_docs"], 1),
                    check_int("label-shift iterations", meta.get("iterations", 0), 0), converged,
@@ -434,7 +450,7 @@ class LabelShift:
                                 allow_none=True),
                    masks["flat"],
                    check_int("label-shift source_docs", meta.get("source_docs"), 1,
-                             allow_none=True), standard_error)
+                             allow_none=True), standard_error, estimated_at)
 
 
 def _probabilities(n_labels: int) -> str:
@@ -553,7 +569,8 @@ def estimate_label_shift(topk: TopK, *, source_prior: npt.ArrayLike,
     return LabelShift(method, prior, target, n_docs, iterations, converged, fallback, frozen,
                       min_count, flat, source_docs,
                       _standard_error(labels, p, absent, tail_arr, prior, target, n_docs,
-                                      source_docs))
+                                      source_docs),
+                      datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def _information(labels: np.ndarray, p: np.ndarray, absent: np.ndarray, tail: np.ndarray,

@@ -45,6 +45,7 @@ from tagsmith.cli import (
 )
 from tagsmith.exceptions import (
     AmbiguousLabelError,
+    BundleError,
     DataError,
     InvalidParameterError,
     UnknownLabelError,
@@ -2425,12 +2426,38 @@ INFO_HELP = """Show a model bundle's manifest (versions, fingerprints, held-out 
 @click.option("--json", "as_json", is_flag=True, help="The manifest as one JSON object on "
               "one line (default: indented).")
 def info(bundle, as_json):
-    from tagsmith.pipeline.classifier import check_manifest_sections
+    from tagsmith.pipeline.classifier import SHIFT_META, check_manifest_sections
     from tagsmith.store.bundle import Bundle
 
     with Bundle(bundle) as opened:
         check_manifest_sections(opened.manifest, bundle)  # what loading it would refuse
-        print_json(opened.manifest, indent=None if as_json else 2)
+        shown = opened.manifest
+        if opened.has(SHIFT_META):  # a saved shift was in no line info printed
+            shown = {**shown, "label_shift": _stored_shift(opened)}
+        print_json(shown, indent=None if as_json else 2)
+
+
+def _stored_shift(opened) -> dict:
+    """What ``info`` shows of the label shift ``shift --save`` stored: label_shift.json
+    (method, documents, ``estimated_at``, ``total_variation``...), the total variation
+    worked out of its priors for a bundle saved before it was recorded (the date then
+    unknown)."""
+    from tagsmith.pipeline.classifier import SHIFT_ARRAYS, SHIFT_META
+
+    meta = opened.read_json(SHIFT_META)
+    if not isinstance(meta, dict):
+        raise BundleError(f"{SHIFT_META} is not an object", path=opened.path)
+    if "total_variation" not in meta:
+        from tagsmith.calibration.shift import prior_distance
+
+        priors = opened.read_arrays(SHIFT_ARRAYS)
+        try:
+            meta["total_variation"] = round(prior_distance(priors["source_prior"],
+                                                           priors["target_prior"]), 6)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise BundleError(f"{SHIFT_ARRAYS}: incompatible or damaged contents "
+                              f"({type(exc).__name__}: {exc})", path=opened.path) from exc
+    return meta
 
 
 def not_calibrated(name: str, bundle: str) -> InvalidParameterError:
