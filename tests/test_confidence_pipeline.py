@@ -1299,6 +1299,40 @@ def test_shift_headline_leads_with_the_supported_shift(calibrated_cli_bundle, go
         f"({report['total_variation']:.4f} counting the {n} unsupported ones); "), first
 
 
+def test_eval_calibration_flags_sets_below_their_guarantee_only_where_documents_shifted(
+        calibrated, goemotions_small, tmp_path):
+    """A month of posts whose sets held 0.868 of the true labels at alpha 0.1 was shown
+    without a flag. Sets short of 1 - alpha by more than the documents evaluated allow
+    (a 95% binomial lower bound) are flagged now: here every third document reads as a
+    neutral one while keeping its labels; the unshifted documents draw no flag."""
+    bundle = calibrated.save(tmp_path / "bundle")
+    lines = goemotions_small["test"].read_text(encoding="utf-8").splitlines()
+    neutral = [line.split("\t")[0] for line in lines
+               if line.split("\t")[1] == "<urn:goemotions:neutral>"]
+    shifted = tmp_path / "shifted.tsv"
+    shifted.write_text("".join(
+        f"{neutral[i % len(neutral)]}\t{line.split(chr(9))[1]}\n" if i % 3 == 0 else line + "\n"
+        for i, line in enumerate(lines)), encoding="utf-8")
+    plain = json.loads(run("eval", bundle, goemotions_small["test"], "--calibration",
+                           "--json").stdout)["calibration"]["sets"]
+    wave = json.loads(run("eval", bundle, shifted, "--calibration",
+                          "--json").stdout)["calibration"]["sets"]
+    for sets in (plain, wave):
+        assert set(sets) == {"alpha=0.05", "alpha=0.1", "alpha=0.2"}
+    for methods in plain.values():
+        for summary in methods.values():
+            assert summary["below_guarantee"] is False, summary
+    recall = wave["alpha=0.1"]["recall"]
+    assert recall["below_guarantee"] is True
+    assert recall["recall_mean"] < recall["guarantee_lower_bound"] < 0.9
+    assert recall["guarantee_lower_bound"] == 0.88  # Binomial(600, 0.9)'s 5% quantile / 600
+    flag = ("below 1 - alpha = 0.9 by more than 600 labelled documents allow (95% lower "
+            "bound 0.8800): these documents are not covered as the calibration ones were")
+    assert flag in run("eval", bundle, shifted, "--calibration").stdout
+    assert "below 1 - alpha" not in run("eval", bundle, goemotions_small["test"],
+                                        "--calibration").stdout
+
+
 def test_shift_marks_a_label_of_one_calibration_positive_in_the_singular():
     """A listed label expected once among the calibration documents was printed
     'unsupported (+-0.0300, 1 calibration positives)'."""

@@ -2313,6 +2313,24 @@ def _band_recalls(rows: list[dict]) -> str:
     return "recall by band (train count): " + ", ".join(parts)
 
 
+def _below_guarantee(summary: dict, method: str) -> str:
+    """``eval --calibration``'s flag on sets whose recall (LP-ICP: coverage) falls short
+    of 1 - alpha by more than the documents evaluated allow: a month of posts whose
+    sets held 0.868 of the true labels at alpha 0.1 was shown without a word.
+
+    >>> _below_guarantee({"alpha": 0.1, "recall_mean": 0.868, "n_labelled_docs": 1500,
+    ...                   "guarantee_lower_bound": 0.887333}, "recall")[:90]
+    'below 1 - alpha = 0.9 by more than 1,500 labelled documents allow (95% lower bound 0.8873)'
+    """
+    n, what = ((summary["n_docs"], "document") if method == "lpicp"
+               else (summary["n_labelled_docs"], "labelled document"))
+    return (f"below 1 - alpha = {1 - summary['alpha']:g} by more than {n:,} {what}"
+            f"{plural_s(n)} allow (95% lower bound {summary['guarantee_lower_bound']:.4f}): "
+            "these documents are not covered as the calibration ones were (a label shift, "
+            "words the model never saw, or a calibration too small to hold); calibrate "
+            "--data on labelled documents like them refits the sets")
+
+
 def _print_confidence(report: dict, n_labels: int) -> None:
     from tagsmith.cli.confidence import _band_table, _candidates, _floor_part
 
@@ -2352,6 +2370,8 @@ def _print_confidence(report: dict, n_labels: int) -> None:
                            f"{summary['abstain_rate']:.3f}")
                 if len(summary.get("recall_by_band") or []) > 1:
                     click.echo("  " + _band_recalls(summary["recall_by_band"]))
+            if summary.get("below_guarantee"):
+                click.echo("  " + _below_guarantee(summary, method))
     untrained = max((summary.get("n_untrained_positives", 0) for methods in
                      report["sets"].values() for summary in methods.values()), default=0)
     if untrained:  # recall_mean read as every true label's, 1 - alpha missed for these

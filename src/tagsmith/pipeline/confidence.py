@@ -1489,12 +1489,55 @@ def _confidence_report(classifier, raw: TopK, Y, k: int, *, alphas, reliability_
                 # marginal recall sets' figure hid the rare bands' (0.61 against 0.79)
                 entry[method] = (sets.summary(Y) if method == "lpicp" else
                                  sets.summary(Y, bands=classifier.calibrator.bands))
+                entry[method] |= _guarantee_check(entry[method], alpha)
             out["sets"][_alpha_key(alpha, out["sets"])] = entry
     if png is not None:
         out["reliability_png"] = str(reliability_diagram(
             {"raw": raw_report, "calibrated": cal_report}, png,
             title=f"Reliability ({len(raw)} document{plural_s(len(raw))}, top {shown})"))
     return out
+
+
+#: the one-sided confidence of :func:`_guarantee_check`'s lower bound
+GUARANTEE_CONFIDENCE = 0.95
+
+
+def _guarantee_check(summary: dict, alpha: float) -> dict:
+    """``guarantee_lower_bound``: the least recall (LP-ICP: coverage) that ``summary``'s
+    documents allow at 95% where the sets hold 1 - ``alpha`` on them, and
+    ``below_guarantee``, whether the measured one falls short of it ({} where nothing
+    was measured). A month of posts whose sets held 0.868 of the true labels at alpha
+    0.1 was reported without a flag, and so would 0.899 of 30 documents be.
+
+    The bound is the 5% quantile of Binomial(n, 1 - alpha) over n: LP-ICP's coverage
+    counts documents whose whole label set is covered, each a Bernoulli trial; a
+    document's recall lies in [0, 1], and a variable in [0, 1] with mean m varies at
+    most as a Bernoulli of mean m does, so the mean recall of n documents spreads no
+    more than the binomial proportion. It allows for the documents evaluated, not for
+    the calibration's own draw (a small calibration's sets can fall short on every
+    document alike, and that is what the flag is for as well).
+
+    >>> _guarantee_check({"recall_mean": 0.868, "n_labelled_docs": 1500}, 0.1)
+    {'guarantee_lower_bound': 0.887333, 'below_guarantee': True}
+    >>> _guarantee_check({"recall_mean": 0.88, "n_labelled_docs": 100}, 0.1)
+    {'guarantee_lower_bound': 0.85, 'below_guarantee': False}
+    >>> _guarantee_check({"coverage": 0.5, "n_docs": 0}, 0.1)
+    {}
+    """
+    from scipy.special import bdtr
+
+    if "coverage" in summary:
+        measured, n = summary["coverage"], summary["n_docs"]
+    else:
+        measured, n = summary.get("recall_mean"), summary.get("n_labelled_docs", 0)
+    if measured is None or not n:
+        return {}
+    # the least count k with P(X <= k) >= 5%: fewer than k fall short of 1 - alpha
+    # with probability under 5% (documents of the guarantee's own distribution)
+    cdf = bdtr(np.arange(n + 1), n, 1.0 - float(alpha))
+    least = int(np.searchsorted(cdf, 1.0 - GUARANTEE_CONFIDENCE))
+    return {"guarantee_lower_bound": round(least / n, 6),
+            "below_guarantee": bool(measured * n < least - 1e-9)}
 
 
 def _alpha_key(alpha: float, taken: dict) -> str:
