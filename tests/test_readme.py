@@ -58,7 +58,7 @@ SNIPPETS = {
             "examples/goemotions/vocab.tsv": "vocab",
             "examples/goemotions/train.tsv.gz": "train",
             "examples/goemotions/dev.tsv.gz": "dev",
-            "runs/goemotions": "bundle",
+            "runs/api": "bundle",
         },
         "continues": None,
         "needs": [],
@@ -73,7 +73,7 @@ SNIPPETS = {
         "marker": "heldout = heldout_from_corpus(",
         "paths": {
             "examples/goemotions/test.tsv.gz": "test",
-            "runs/goemotions": "bundle",
+            "runs/api": "bundle",
         },
         "continues": "api",
         "needs": [],
@@ -159,6 +159,19 @@ def test_every_python_snippet_is_covered():
     covered = [name for name in SNIPPETS for code in blocks if SNIPPETS[name]["marker"] in code]
     assert len(blocks) == len(SNIPPETS) == len(covered), (
         "every Python snippet of README.md needs an entry in SNIPPETS")
+
+
+def test_no_python_snippet_saves_over_the_demos_bundle():
+    # the API snippet saved an uncalibrated model to runs/goemotions, the demo's
+    # calibrated bundle, after which the demo's `suggest --sets` on it was refused
+    demo = (ROOT / "scripts" / "demo.sh").read_text(encoding="utf-8")
+    outputs = re.findall(r"--output\s+(\S+)", demo)
+    assert outputs, "scripts/demo.sh writes no bundle with --output"
+    for code in _blocks("python"):
+        saved = re.findall(r"\.save\(\s*[\"']([^\"']+)[\"']", code)
+        assert not set(saved) & set(outputs), (
+            f"a README Python snippet saves to {sorted(set(saved) & set(outputs))}, the "
+            "bundle scripts/demo.sh trains and calibrates")
 
 
 def test_api_snippet(data, namespaces):
