@@ -658,6 +658,29 @@ def test_labels_given_per_document_as_names_say_how_to_binarize_them(trained):
                                                                              test.Y)
 
 
+def test_labels_given_per_document_as_ids_say_how_to_binarize_them(trained):
+    clf, test = trained
+    space = clf.label_space
+    ids = [row.indices.tolist() for row in test.Y]
+    assert len({len(row) for row in ids}) > 1  # some documents have more labels
+    first = np.array([row[0] if row else 0 for row in ids])  # scikit-learn's y
+    options = TrainOptions(dev_fraction=0.0, featurizer_params=FAST_FEATURES)
+    # a 1-D y was refused as "shape (1, 300)" by train and as a "1-D array" elsewhere,
+    # ragged lists of ids as "got 'list'": neither said what was given nor how to fix it
+    for labels in (first, first.tolist(), ids, np.array(ids, dtype=object)):
+        with pytest.raises(InvalidParameterError, match=r"'Y' must be a documents x labels "
+                           r"matrix of 0/1 .*not label ids per document.*"
+                           r"MultiLabelBinarizer\(classes=range\(len\(label_space\)\)\)"):
+            train_classifier(test.texts, labels, space, options=options)
+        with pytest.raises(InvalidParameterError, match="not label ids per document"):
+            evaluate_classifier(clf, test.texts, labels)
+    # binarized as the message says, they are a label matrix
+    from sklearn.preprocessing import MultiLabelBinarizer
+    Y = MultiLabelBinarizer(classes=range(len(space))).fit_transform(ids)
+    assert evaluate_classifier(clf, test.texts, Y) == evaluate_classifier(clf, test.texts,
+                                                                          test.Y)
+
+
 def test_an_empty_batch_gives_empty_results(trained):
     clf, _ = trained
     # scikit-learn's normalize refused 0 rows ("Found array with 0 sample(s)")

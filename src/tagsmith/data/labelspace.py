@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import re
 import zlib
 from collections.abc import Iterable, Iterator, KeysView, Mapping, Sequence, Set
@@ -1410,7 +1411,8 @@ def check_label_table(Y: object, label_space: LabelSpace, name: str = "Y", *,
     made in the other's order, with no index of its own). Label names or URIs per
     document instead of a matrix (a list or Series of lists, of ``;``-joined strings) are
     refused, saying how to binarize them (scipy read them as no matrix, naming no label
-    space). Any other ``Y`` passes.
+    space), and so are label ids per document (a 1-D array of one id each, scikit-learn's
+    ``y``, or lists of ids of unequal lengths). Any other ``Y`` passes.
 
     >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "apple", "u:b": "pear"})
     >>> class Table:
@@ -1431,6 +1433,13 @@ def check_label_table(Y: object, label_space: LabelSpace, name: str = "Y", *,
             "MultiLabelBinarizer(classes=label_space.uris).fit_transform(labels) "
             "(sklearn.preprocessing), each document's labels a list of URIs",
             f"a {type(Y).__name__} of {_shown(_first_keys(Y, 2))}, ...")
+    if _holds_label_ids(Y):
+        raise InvalidParameterError(
+            name, "a documents x labels matrix of 0/1 (column j is label j of "
+            "label_space.uris), not label ids per document: binarize them, e.g. "
+            "MultiLabelBinarizer(classes=range(len(label_space))).fit_transform(ids) "
+            "(sklearn.preprocessing), each document's ids a list ([[i] for i in y] for "
+            "one id each)", f"a {_described(Y)} of {_shown(_plain(_first_keys(Y, 2)))}, ...")
     columns = getattr(Y, "columns", None)
     if columns is None or isinstance(Y, np.ndarray):
         return
@@ -1543,6 +1552,37 @@ def _holds_label_keys(Y: object) -> bool:
                 isinstance(key, str) for key in row):
             return True
     return False
+
+
+def _holds_label_ids(Y: object) -> bool:
+    """Whether ``Y`` holds label ids per document rather than rows of a matrix: a 1-D
+    run of numbers (scikit-learn's ``y`` of one class per document: read as one row, it
+    was refused as a matrix of 1 row or as a "1-D array", saying nothing of label ids),
+    or rows that are lists, tuples or sets of numbers of unequal lengths (a ragged list
+    was refused as "got 'list'"), or any set. Equal-length rows of numbers are a matrix."""
+    rows = _first_keys(Y)
+    if not rows:
+        return False
+    if all(isinstance(row, numbers.Number) for row in rows):
+        return True
+    if not all(isinstance(row, list | tuple | set | frozenset | np.ndarray) for row in rows):
+        return False
+    if any(isinstance(row, set | frozenset) for row in rows):
+        return True
+    if not isinstance(Y, list | tuple):  # a Series or object array of lists: no matrix
+        return True
+    return len({len(row) for row in cast(Iterable, Y)}) > 1
+
+
+def _plain(rows: list) -> list:
+    """``rows`` with NumPy scalars and arrays as Python numbers and lists, as shown."""
+    return [row.tolist() if isinstance(row, np.generic | np.ndarray) else row for row in rows]
+
+
+def _described(Y: object) -> str:
+    """``Y``'s type, with ``dtype`` for an array (``ndarray``, ``Series``)."""
+    dtype = getattr(Y, "dtype", None)
+    return f"{type(Y).__name__} ({dtype})" if dtype is not None else type(Y).__name__
 
 
 def check_label_space(name: str, label_space: object) -> LabelSpace:
