@@ -1147,6 +1147,24 @@ def test_the_readme_confidence_functions_have_type_hints_on_every_parameter():
                     inspect.Parameter.empty, (name, parameter)
 
 
+def test_predict_sets_is_typed_by_its_method_for_a_user_s_type_checker():
+    """``clf.predict_sets(texts, alpha=0.1, method="recall").recall(Y)``, as README
+    writes it, was an error under mypy (``"PowersetSets" has no attribute "recall"``):
+    the return type was ``LabelSets | PowersetSets`` whatever the method."""
+    import inspect
+    import typing
+
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    returns = {}
+    for overload in typing.get_overloads(TextClassifier.predict_sets):
+        signature = inspect.signature(overload)
+        returns[signature.parameters["method"].annotation] = signature.return_annotation
+    assert returns == {"Literal['recall', 'mondrian']": "LabelSets",
+                       "Literal['lpicp']": "PowersetSets",
+                       "str": "LabelSets | PowersetSets"}
+
+
 def test_the_calibration_log_line_groups_thousands_as_the_summaries(caplog):
     # the INFO line said 'calibrated (isotonic) on 2171 documents' under a summary that
     # says '2,171 set-aside documents'

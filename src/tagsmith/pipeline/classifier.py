@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Literal, cast, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -464,6 +464,25 @@ class TextClassifier:
         if adjust_shift and self.label_shift is not None:
             tail = self.label_shift.adjust_tail(tail)
         return tail
+
+    # which class comes back is known from ``method`` where it is a literal: a user's
+    # ``sets.recall(Y)``, as README writes it, was refused by mypy ("PowersetSets" has no
+    # attribute "recall") for the default method's LabelSets
+    @overload
+    def predict_sets(self, texts: Sequence[str], *, alpha: float | None = None,
+                     method: Literal["recall", "mondrian"] = "recall",
+                     max_set_size: int | None = None,
+                     min_confidence: float = 0.0) -> LabelSets: ...
+
+    @overload
+    def predict_sets(self, texts: Sequence[str], *, alpha: float | None = None,
+                     method: Literal["lpicp"], max_set_size: int | None = None,
+                     min_confidence: float = 0.0) -> PowersetSets: ...
+
+    @overload
+    def predict_sets(self, texts: Sequence[str], *, alpha: float | None = None,
+                     method: str = "recall", max_set_size: int | None = None,
+                     min_confidence: float = 0.0) -> LabelSets | PowersetSets: ...
 
     def predict_sets(self, texts: Sequence[str], *, alpha: float | None = None,
                      method: str = "recall", max_set_size: int | None = None,
