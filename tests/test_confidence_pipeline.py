@@ -1165,6 +1165,28 @@ def test_predict_sets_is_typed_by_its_method_for_a_user_s_type_checker():
                        "str": "LabelSets | PowersetSets"}
 
 
+def test_the_texts_of_the_public_methods_are_typed_as_any_iterable_of_str():
+    """README says texts are any sequence or iterable of str, a NumPy array of str too,
+    and at run time they are; but ``suggest``, ``predict_sets``, ``explain``,
+    ``suggest_sets``, ``suggest_with_sets``, ``evaluate_classifier``, ``train_classifier``
+    and ``audit_corpus`` were typed ``Sequence[str]``, so mypy in a user's project
+    refused ``clf.suggest(np.array(...))`` (an ndarray is no Sequence) where
+    ``predict_topk`` took it."""
+    import inspect
+
+    from tagsmith.pipeline.audit import audit_corpus
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+    from tagsmith.pipeline.train import train_classifier
+
+    functions = [getattr(TextClassifier, name) for name in (
+        "predict_topk", "suggest", "predict_sets", "explain", "suggest_sets",
+        "suggest_with_sets")] + [evaluate_classifier, train_classifier, audit_corpus]
+    for function in functions:
+        annotation = inspect.signature(function).parameters["texts"].annotation
+        assert annotation.startswith("Iterable[str]"), (function.__name__, annotation)
+
+
 def test_the_calibration_log_line_groups_thousands_as_the_summaries(caplog):
     # the INFO line said 'calibrated (isotonic) on 2171 documents' under a summary that
     # says '2,171 set-aside documents'

@@ -29,7 +29,7 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import InitVar, asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -1058,7 +1058,7 @@ def _refuse_multi_labelled(Y: sp.csr_matrix, lines: Sequence[int] | None,
                     parameters=("single_label",))
 
 
-def audit_corpus(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, *,
+def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, *,
                  options: AuditOptions | None = None,
                  classifier: TextClassifier | None = None,
                  splits: Mapping[str, Sequence[str]] | None = None,

@@ -469,22 +469,22 @@ class TextClassifier:
     # ``sets.recall(Y)``, as README writes it, was refused by mypy ("PowersetSets" has no
     # attribute "recall") for the default method's LabelSets
     @overload
-    def predict_sets(self, texts: Sequence[str], *, alpha: float | None = None,
+    def predict_sets(self, texts: Iterable[str], *, alpha: float | None = None,
                      method: Literal["recall", "mondrian"] = "recall",
                      max_set_size: int | None = None,
                      min_confidence: float = 0.0) -> LabelSets: ...
 
     @overload
-    def predict_sets(self, texts: Sequence[str], *, alpha: float | None = None,
+    def predict_sets(self, texts: Iterable[str], *, alpha: float | None = None,
                      method: Literal["lpicp"], max_set_size: int | None = None,
                      min_confidence: float = 0.0) -> PowersetSets: ...
 
     @overload
-    def predict_sets(self, texts: Sequence[str], *, alpha: float | None = None,
+    def predict_sets(self, texts: Iterable[str], *, alpha: float | None = None,
                      method: str = "recall", max_set_size: int | None = None,
                      min_confidence: float = 0.0) -> LabelSets | PowersetSets: ...
 
-    def predict_sets(self, texts: Sequence[str], *, alpha: float | None = None,
+    def predict_sets(self, texts: Iterable[str], *, alpha: float | None = None,
                      method: str = "recall", max_set_size: int | None = None,
                      min_confidence: float = 0.0) -> LabelSets | PowersetSets:
         """Conformal label sets (``LabelSets``, or ``PowersetSets`` for ``"lpicp"``).
@@ -543,7 +543,7 @@ class TextClassifier:
             return self.thresholds.label_sets(topk)
         return topk.label_sets(cast(float, _check_threshold(threshold)))  # not None here
 
-    def suggest(self, texts: Sequence[str] | StreamedTexts, *, k: int = 10,
+    def suggest(self, texts: Iterable[str] | StreamedTexts, *, k: int = 10,
                 threshold: float | None = None, lang: str = "en",
                 explain: int | None = None,
                 only: Iterable[str] | str | None = None,
@@ -611,7 +611,7 @@ class TextClassifier:
                                            Explainer(self.featurizer, self.model))
         return made[2]
 
-    def explain(self, texts: Sequence[str], suggestions: Sequence[Sequence[Suggestion]],
+    def explain(self, texts: Iterable[str], suggestions: Sequence[Sequence[Suggestion]],
                 n_terms: int = 5, *, features: sp.spmatrix | None = None
                 ) -> list[list[Suggestion]]:
         """``suggestions`` (per text of ``texts``, as :meth:`suggest` made them) with
@@ -646,7 +646,7 @@ class TextClassifier:
         return Suggestion(label_id, self.label_space.uri_of(label_id),
                           self.label_space.name_of(label_id, lang), score)
 
-    def suggest_sets(self, texts: Sequence[str], *, alpha: float | None = None,
+    def suggest_sets(self, texts: Iterable[str], *, alpha: float | None = None,
                      method: str = "recall", lang: str = "en",
                      max_set_size: int | None = None, min_confidence: float = 0.0,
                      max_members: int = 1000) -> list[DocumentSet]:
@@ -659,7 +659,7 @@ class TextClassifier:
                                   max_set_size=max_set_size, min_confidence=min_confidence,
                                   max_members=max_members)
 
-    def _suggest_sets(self, texts: Sequence[str], *, alpha: float | None, method: str,
+    def _suggest_sets(self, texts: Iterable[str], *, alpha: float | None, method: str,
                       lang: str, max_set_size: int | None, min_confidence: float,
                       max_members: int, count: bool = True) -> list[DocumentSet]:
         """:meth:`suggest_sets`; ``count=False``: an LP-ICP set's ``extra`` without
@@ -670,7 +670,7 @@ class TextClassifier:
                                  min_confidence=min_confidence)
         return self._document_sets(sets, method, lang, max_members, count=count)
 
-    def suggest_with_sets(self, texts: Sequence[str], *, k: int = 10,
+    def suggest_with_sets(self, texts: Iterable[str], *, k: int = 10,
                           threshold: float | None = None, lang: str = "en",
                           alpha: float | None = None, method: str = "recall",
                           max_set_size: int | None = None, min_confidence: float = 0.0,
@@ -684,7 +684,7 @@ class TextClassifier:
             max_members=max_members)
         return suggestions, sets
 
-    def _suggest_with_sets(self, texts: Sequence[str], *requests: tuple[int, bool, bool],
+    def _suggest_with_sets(self, texts: Iterable[str], *requests: tuple[int, bool, bool],
                            k: int = 10, threshold: float | None = None, lang: str = "en",
                            alpha: float | None = None, method: str = "recall",
                            max_set_size: int | None = None, min_confidence: float = 0.0,

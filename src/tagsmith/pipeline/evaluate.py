@@ -215,7 +215,7 @@ def label_rows(space: LabelSpace, Y: LabelMatrix, y_pred: LabelMatrix,
     return rows
 
 
-def evaluate_classifier(classifier: TextClassifier, texts: Sequence[str] | StreamedTexts,
+def evaluate_classifier(classifier: TextClassifier, texts: Iterable[str] | StreamedTexts,
                         Y: LabelMatrix, *,
                         ks: Sequence[int] = DEFAULT_KS,
                         threshold: float | None = None,

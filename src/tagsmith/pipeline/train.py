@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
@@ -603,8 +603,8 @@ def _warn_featureless(X, texts: Sequence[str], stage: str) -> None:
                    plural_s(len(texts)), plural(rows.size, "has", "have"), why, shown)
 
 
-def train_classifier(texts: Sequence[str], Y: LabelMatrix, label_space: LabelSpace, *,
-                     dev_texts: Sequence[str] | None = None,
+def train_classifier(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, *,
+                     dev_texts: Iterable[str] | None = None,
                      dev_Y: LabelMatrix | None = None, options: TrainOptions | None = None,
                      dev_name: str = "dev_texts", dev_source: str | None = None,
                      _conformal_share: str = CONFORMAL_SHARE,
