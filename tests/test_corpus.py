@@ -990,6 +990,28 @@ def test_corpus_files_beside_a_folders_documents_are_warned_about(tmp_path, capl
     assert caplog.records == []
 
 
+def test_corpus_files_named_in_another_case_are_warned_about_as_corpora(tmp_path, caplog):
+    """A Windows export's train.CSV, X.TSV or DEV.TSV.GZ beside a folder's documents:
+    the CSV and the .GZ were left out without a word, and X.TSV was told to be renamed
+    as a sidecar in another case, which would not have it read (no X.txt). They are
+    named as the corpora not read; a.TSV beside a.txt is still a sidecar to rename."""
+    (tmp_path / "a.txt").write_text("Rain\n", encoding="utf-8")
+    for name in ("a.TSV", "train.CSV", "X.TSV", "DEV.TSV.GZ", "more.JsonL"):
+        (tmp_path / name).write_bytes(b"x\n")
+    for read in (lambda: [r.text for r in read_directory(tmp_path)],
+                 lambda: [path.name for path in directory_files(tmp_path)]):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            assert len(read()) == 1
+        warned = [r.getMessage() for r in caplog.records]
+        assert len(warned) == 2, warned
+        assert warned[0].startswith(f"{tmp_path}: 1 file ending in .txt, .tsv or .key in "
+                                    "another case not read ('a.TSV');"), warned
+        assert warned[1].startswith(f"{tmp_path}: 1 .txt file read as one document, not the "
+                                    "4 files beside it (DEV.TSV.GZ, X.TSV, more.JsonL, "
+                                    "train.CSV):"), warned
+
+
 def test_directory_sidecars_in_another_case_are_warned_about_once_per_read(tmp_path, caplog):
     # a sidecar 'a.Tsv' was left out without a word: its document read as unlabelled
     (tmp_path / "a.txt").write_text("read\n", encoding="utf-8")
@@ -1000,9 +1022,11 @@ def test_directory_sidecars_in_another_case_are_warned_about_once_per_read(tmp_p
     with caplog.at_level("WARNING", logger="tagsmith"):
         assert [r.labels for r in read_directory(tmp_path)] == [(), ()]
     warned = [r.getMessage() for r in caplog.records]
-    assert len(warned) == 1, warned
-    assert "5 files ending in .txt, .tsv or .key in another case not read " \
+    # e.tSV, beside no document, is named as a corpus not read, not told to be renamed
+    assert len(warned) == 2, warned
+    assert "4 files ending in .txt, .tsv or .key in another case not read " \
            "('a.Tsv', 'b.KEY', 'c.TXT', ...)" in warned[0]
+    assert "not the 1 file beside them (e.tSV)" in warned[1]
     caplog.clear()
     (tmp_path / "c.TXT").unlink()
     (tmp_path / "d.Txt").unlink()
