@@ -954,6 +954,33 @@ def test_a_refit_clusters_again_only_the_members_whose_clustering_settings_diffe
                for message in warned)
 
 
+@pytest.mark.parametrize("old_leaf_sizes, matching", [((4, 6), 0), ((6, 4), 1)])
+def test_twin_tree_members_take_the_one_matching_counterparts_clustering(caplog,
+                                                                         old_leaf_sizes,
+                                                                         matching):
+    """Two tree members of one view and settings share one clustering; where only one
+    counterpart in clustering_of matched them, the other was warned "clustered again"
+    and took its twin's reused clustering (untrue), or was clustered again and its twin
+    took that, its own matching counterpart left unused. Both take the matching one."""
+    X, Y = make_problem(n_docs=200, n_features=40, n_labels=16, seed=3)
+    old = [["tree", {"branching": 2, "leaf_size": size, "n_jobs": 1}]
+           for size in old_leaf_sizes]
+    tree = ["tree", {"branching": 2, "leaf_size": 4, "n_jobs": 1}]
+    first = EnsembleModel(members=old, n_jobs=1).fit(X[:150], Y[:150])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        refit = EnsembleModel(members=[tree, tree], n_jobs=1).fit(X, Y, clustering_of=first)
+    messages = [record.getMessage() for record in caplog.records]
+    assert not any("clustered again" in message for message in messages), messages
+    assert not any("clustering 16 labels" in message for message in messages), messages
+    assert sum(f"taken from clustering_of's members[{matching}]" in message
+               for message in messages) == 1, messages
+    alone = make_model("tree", **tree[1]).fit(X, Y, clustering_of=first.members_[matching])
+    for member in refit.members_:
+        for name in ("node_slot_ptr_", "slot_target_", "entry_val_"):
+            np.testing.assert_array_equal(getattr(member, name), getattr(alone, name))
+
+
 def test_place_without_clustering_of_is_refused_by_name():
     # place only moves labels into a reused clustering: given alone it did nothing
     X, Y = make_problem(n_docs=80, n_features=20, n_labels=6, seed=1)

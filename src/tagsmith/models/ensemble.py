@@ -355,7 +355,9 @@ class EnsembleModel(BaseModel):
         refused). A tree member whose clustering parameters or view differ from its
         counterpart's in ``clustering_of`` (a nested ensemble whose members do, or
         whose number of members does) clusters its labels again, with a warning naming
-        the member (``members[1].members[0]`` in a nested one) and the parameters.
+        the member (``members[1].members[0]`` in a nested one) and the parameters,
+        unless a tree member of its view and clustering parameters has a matching
+        counterpart: tree members alike share one clustering, and take that one.
         ``weights="auto"``'s final fit on all the documents reuses its tuning fit's
         clustering, the labels only the tuning documents carry placed alike.
         """
@@ -425,7 +427,11 @@ class EnsembleModel(BaseModel):
         nested ensemble its counterpart where that is an ensemble of as many members;
         any other one gets None (clustered again), with a warning naming it and what
         differs: a refit from Python with one member's ``leaf_size`` changed was
-        refused whole, where only that member needs clustering again."""
+        refused whole, where only that member needs clustering again. Tree members of
+        one view and clustering parameters share one clustering (:meth:`_fit_members`):
+        where one of them has a matching counterpart, each takes it, none clustered
+        again (one of them was warned "clustered again" and took its sibling's reused
+        clustering, or took its sibling's new one, its own counterpart left unused)."""
         from tagsmith.models.tree import CLUSTERING_PARAMS, LabelTree
 
         previous = getattr(clustering_of, "members_", None)
@@ -439,9 +445,13 @@ class EnsembleModel(BaseModel):
                                         else type(clustering_of).__name__ if previous is None
                                         else f"{len(previous)} members")
         reused = list(previous)
+        # the members to cluster again (position, name, why, their shared-clustering key)
+        differing: list[tuple[int, str, str, tuple | None]] = []
+        matching: dict[tuple, int] = {}  # a shared-clustering key: its first matching member
         for position, ((name, params), view) in enumerate(zip(specs, views, strict=True)):
             member = self._make_member(name, params)
             old = previous[position]
+            key = None
             if not isinstance(member, LabelTree | EnsembleModel):
                 continue
             if getattr(old, "n_labels_", n_labels) != n_labels:
@@ -450,6 +460,7 @@ class EnsembleModel(BaseModel):
             old_view = clustering_of.views_[position]
             if isinstance(member, LabelTree):
                 member._validate_params()
+                key = (view, member._clustering_key())
                 if not isinstance(old, LabelTree):
                     why = f"clustering_of's member is {_a_model(old)}, not a tree"
                 elif old_view != view:
@@ -471,9 +482,20 @@ class EnsembleModel(BaseModel):
                     f"its {count} member{plural_s(count)} where clustering_of's member has "
                     f"{len(old.members_)}")
             if why:
-                logger.warning("ensemble %smembers[%d] (%s): its labels clustered again, not "
-                               "taken from clustering_of: %s", self._path, position, name, why)
-                reused[position] = None
+                differing.append((position, name, why, key))
+            elif key is not None:
+                matching.setdefault(key, position)
+        for position, name, why, key in differing:
+            if key in matching:
+                logger.info("ensemble %smembers[%d] (%s): its labels' clustering taken from "
+                            "clustering_of's members[%d], of its view and clustering settings "
+                            "(not from its own counterpart: %s)", self._path, position, name,
+                            matching[key], why)
+                reused[position] = previous[matching[key]]
+                continue
+            logger.warning("ensemble %smembers[%d] (%s): its labels clustered again, not "
+                           "taken from clustering_of: %s", self._path, position, name, why)
+            reused[position] = None
         return reused
 
     def _fit_members(self, X, Y, weights, specs, views, label_features=None, groups=None,
