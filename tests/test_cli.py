@@ -936,6 +936,17 @@ def test_suggest_of_no_documents_says_so_naming_the_files(bundle, tmp_path, capl
                                                        *map(str, args)], input="")
         assert result.exit_code == 0 and result.stdout == "", result.output
         assert f"no documents in {named}: nothing suggested" in caplog.text
+    # a glob of thousands of empty files named each of them on one line: five are named
+    many = [tmp_path / f"e{i:02d}.txt" for i in range(12)]
+    for path in many:
+        path.write_text("")
+    caplog.clear()
+    result = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(bundle),
+                                                   *map(str, many)])
+    assert result.exit_code == 0 and result.stdout == "", result.output
+    named = ", ".join(map(str, many[:5]))
+    assert f"no documents in {named}, and 7 more (each empty or blank)" in caplog.text
+    assert str(many[5]) not in caplog.text
     caplog.clear()
     one = tmp_path / "one.txt"
     one.write_text("thanks so much\n")
@@ -3291,6 +3302,15 @@ def test_shift_of_no_document_names_the_input_read(bundle, tmp_path):
     result = run("shift", bundle, input="")
     assert result.exit_code == 3, result.output
     assert "stdin: no documents in FILES" in result.output, result.output
+    many = [tmp_path / f"e{i:02d}.txt" for i in range(12)]
+    for path in many:
+        path.write_text("")
+    result = run("shift", bundle, *many)
+    assert result.exit_code == 3, result.output
+    text = " ".join(result.output.split())
+    named = ", ".join(map(str, many[:5]))
+    assert f"({named}, and 7 more, each empty or blank)" in text, result.output
+    assert str(many[5]) not in text, result.output
 
 
 @pytest.mark.skipif(not Path("/proc/self/wchan").exists(),

@@ -1541,8 +1541,9 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         # an empty month's export gave a job an empty result, exit 0, and only the INFO
         # line "suggest: 0 docs" (shift refuses such FILES, exit code 3); stdin may be
         # empty by design in a pipeline, so a warning, not a refusal
+        # a glob of thousands of empty files named each on one line: a few are named
         read = [("stdin" if name == "-" else printable(name)) for name in files] or ["stdin"]
-        warn(f"no documents in {', '.join(read)} "
+        warn(f"no documents in {and_more(read, MOST_FILES_NAMED)} "
              f"({'each ' if len(read) > 1 else ''}empty or blank): nothing suggested")
     if cut_short:
         _warn_cut_short(classifier, cut_short, n_docs, k)
@@ -1558,6 +1559,10 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         _say_abstained(abstained, n_docs, min_confidence,
                        conformal.set_size_limit(set_method, max_set_size),
                        unlabelled=(conformal.n_docs - labelled, conformal.n_docs))
+
+
+#: most FILES a warning of suggest names (a glob may be thousands): it counts the rest
+MOST_FILES_NAMED = 5
 
 
 #: how suggest --sets' summary names each reason a set abstains for (DocumentSet's)

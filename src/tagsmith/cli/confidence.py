@@ -6,7 +6,7 @@ import os
 
 import click
 
-from tagsmith._plural import plural, plural_s
+from tagsmith._plural import and_more, plural, plural_s
 from tagsmith.cli import (
     a_path,
     cli,
@@ -22,6 +22,7 @@ from tagsmith.cli import (
 )
 from tagsmith.cli.commands import (
     ERROR_POLICY,
+    MOST_FILES_NAMED,
     ON_ERROR_HELP,
     UNKNOWN_LABELS_HELP,
     bundle_vocabulary,
@@ -769,7 +770,8 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
         if len(read) == 1:
             raise DataError("no documents in FILES: nothing to estimate a shift on",
                             path=read[0])
-        raise DataError(f"no documents in FILES ({', '.join(read)}, each empty or blank): "
+        raise DataError(f"no documents in FILES ({and_more(read, MOST_FILES_NAMED)}, "
+                        "each empty or blank): "
                         "nothing to estimate a shift on")
     if classifier.calibrator is None:  # the library's refusal named no bundle; after the
         # FILES, whose errors (not UTF-8, missing) come first as for every command
