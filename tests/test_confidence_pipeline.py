@@ -2788,14 +2788,58 @@ def test_suggest_sets_empty_set_advice_knows_documents_may_rightly_carry_no_labe
     n_none = conformal.n_docs - int(conformal.recall.n_docs.sum())
     assert 0 < n_none < conformal.n_docs
     said = ("unless a document can rightly carry no label ({} of the sets' {} calibration "
-            "documents carried none): an empty set is then also that answer, which the sets "
+            "documents carried {}): an empty set is then also that answer, which the sets "
             "do not tell from a miss")
+    # labels without a training document (rare ones, in 420) count a calibration
+    # document of theirs alone with those that carried none: the line says so
+    carried = ("none, or only labels never trained" if conformal.recall.n_excluded
+               else "none")
     result = run("suggest", bundle, docs, "--sets", "--alpha", "0.9", quiet=False)
     assert result.exit_code == 0, result.output
     assert "have an empty set" in result.stderr
-    assert said.format(n_none, conformal.n_docs) in result.stderr
+    assert said.format(n_none, conformal.n_docs, carried) in result.stderr
     # every calibration document labelled (GoEmotions): the advice stands as it was
     plain = run("suggest", calibrated_cli_bundle, docs, "--sets", "--alpha", "0.6",
                 quiet=False)
     assert plain.exit_code == 0 and "have an empty set" in plain.stderr, plain.output
     assert "rightly carry no label" not in plain.stderr
+
+
+def test_suggest_sets_empty_set_advice_counts_documents_of_untrained_labels_as_such(
+        goemotions_small, tmp_path):
+    """The empty-set advice counted a calibration document whose only labels the model
+    never trained on (left out of the sets' calibration) as one that "carried none":
+    every such document of a label new since training read as a benign one."""
+    # neutral never trained: stripped from every training document (those left with no
+    # label dropped), then calibrated on documents that carry it
+    neutral = "<urn:goemotions:neutral>"
+    corpus = tmp_path / "train.tsv"
+    kept = []
+    for line in goemotions_small["dev"].read_text().splitlines():
+        text, labels, *rest = line.split("\t")
+        labels = " ".join(label for label in labels.split() if label != neutral)
+        if labels:
+            kept.append("\t".join([text, labels, *rest]) + "\n")
+    corpus.write_text("".join(kept))
+    model = tmp_path / "model"
+    trained = run("train", corpus, "--output", model, "--vocab", goemotions_small["vocab"],
+                  "--dev-fraction", "0", *FAST)
+    assert trained.exit_code == 0, trained.output
+    bundle = tmp_path / "calibrated"
+    calibrated = run("calibrate", model, "--data", goemotions_small["test"], "-o", bundle)
+    assert calibrated.exit_code == 0, calibrated.output
+    conformal = TextClassifier.load(bundle).conformal
+    assert conformal.recall.n_excluded > 0
+    # every calibration document carries a label: those counted carry only neutral
+    n_none = conformal.n_docs - int(conformal.recall.n_docs.sum())
+    assert all(line.split("\t")[1].strip()
+               for line in goemotions_small["test"].read_text().splitlines())
+    assert 0 < n_none < conformal.n_docs
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(line.split("\t")[0] + "\n"
+                            for line in goemotions_small["test"].read_text().splitlines()[:50]))
+    result = run("suggest", bundle, docs, "--sets", "--alpha", "0.9", quiet=False)
+    assert result.exit_code == 0, result.output
+    assert "have an empty set" in result.stderr, result.output
+    assert (f"({n_none:,} of the sets' {conformal.n_docs:,} calibration documents carried "
+            "none, or only labels never trained): an empty set") in result.stderr

@@ -1556,9 +1556,13 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         conformal = classifier.conformal
         labelled = int(conformal.recall.n_docs.sum()) \
             if conformal.recall is not None else conformal.n_docs
+        # recall.n_docs counts the documents with a label the model learnt: one whose
+        # only labels it never trained on is counted with those that carried none
+        untrained = conformal.recall is not None and conformal.recall.n_excluded > 0
         _say_abstained(abstained, n_docs, min_confidence,
                        conformal.set_size_limit(set_method, max_set_size),
-                       unlabelled=(conformal.n_docs - labelled, conformal.n_docs))
+                       unlabelled=(conformal.n_docs - labelled, conformal.n_docs),
+                       untrained=untrained)
 
 
 #: most FILES a warning of suggest names (a glob may be thousands): it counts the rest
@@ -1602,7 +1606,8 @@ def _refuse_explain(explain, sets, fmt, replace_deprecated) -> None:
 
 
 def _say_abstained(abstained: Counter[str], n_docs: int, min_confidence: float,
-                   limit: int, unlabelled: tuple[int, int] = (0, 0)) -> None:
+                   limit: int, unlabelled: tuple[int, int] = (0, 0),
+                   untrained: bool = False) -> None:
     """suggest --sets' last line, on stderr (stdout is the sets; not with -q): how many
     of the ``n_docs`` documents abstain (to send to a human) and why. Nothing counted
     them: a finance walk read 200 sets to learn that all of them abstained."""
@@ -1634,12 +1639,14 @@ def _say_abstained(abstained: Counter[str], n_docs: int, min_confidence: float,
                  + plural(empty, "it", "them") + " to a human too (a smaller --alpha "
                  "makes sets reach further down)")
         n_none, n_conformal = unlabelled
-        if n_none:
+        if n_none > 0:
             # a moderation team, half of whose posts are benign (no label), was told to
             # send half its traffic to a person: an empty set is also the answer for a
             # document that rightly has no label, of which the recall promise says nothing
+            # (a document whose labels were all never trained is counted with them)
+            carried = "none, or only labels never trained" if untrained else "none"
             line += (f", unless a document can rightly carry no label ({n_none:,} of the "
-                     f"sets' {n_conformal:,} calibration documents carried none): "
+                     f"sets' {n_conformal:,} calibration documents carried {carried}): "
                      "an empty set is then also that answer, which the sets do not tell "
                      "from a miss")
     if not (click.get_current_context().find_root().obj or {}).get("quiet"):
