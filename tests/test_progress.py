@@ -407,3 +407,24 @@ def test_the_taxonomy_bar_counts_its_calls_with_thousands_separators():
     bar = Bar()
     _step_done(bar, ScriptedLLM(str, usage=Usage(n_requests=1200, n_cached=34000)))
     assert bar.postfix == "calls 1,200 cached 34,000"
+
+
+@pytest.mark.parametrize("total, elapsed, shown", [(20, 50 * 3600, "10/20 [2.1 days<"),
+                                                   (None, 50 * 3600, "10call [2.1 days, "),
+                                                   (20, 47 * 3600, "10/20 [47:00:00<")])
+def test_a_bars_elapsed_time_past_48_hours_reads_in_days(monkeypatch, total, elapsed, shown):
+    # the time left read in days past 48 h, and the time spent still counted the hours
+    # on ("[50:00:00<...", tqdm's clock), with or without a total
+    import os
+
+    leader, stderr = _pty_stderr(monkeypatch, 120)
+    try:
+        with progress.progress_bar(total=total, desc="LLM labeling", unit="call") as bar:
+            assert not isinstance(bar, progress._LogProgress)
+            line = bar.format_meter(**{**bar.format_dict, "n": 10,
+                                       "elapsed": float(elapsed)})
+        assert shown in line, line
+        assert line.startswith("LLM labeling:"), line
+    finally:
+        stderr.close()
+        os.close(leader)

@@ -317,7 +317,7 @@ def _logs_above_bars(bar: Any) -> Iterator[None]:
             _restore_streams()
 
 
-#: a bar's time left past this many seconds reads in days (:func:`_duration`)
+#: a bar's time left or elapsed past this many seconds reads in days (:func:`_duration`)
 _BAR_DAYS_FROM = 47.95 * 3600
 
 _BAR_CLASS: Any = None
@@ -325,9 +325,10 @@ _BAR_CLASS: Any = None
 
 def _bar_class() -> Any:
     """tqdm's bar (``tqdm.auto``'s: a notebook's where there is one) with its time left
-    read as the log lines read it once it is 48 hours or more: tqdm's clock counted the
-    hours on, and a long LLM run's bar said ``[00:03<2777:46:40, ...]``, where its log
-    line said "about 115.7 days left". Under 48 hours the bar's clock stays."""
+    and its time elapsed read as the log lines read them once 48 hours or more: tqdm's
+    clock counted the hours on, and a long LLM run's bar said ``[00:03<2777:46:40,
+    ...]``, where its log line said "about 115.7 days left" (and, days on, ``[50:00:00<
+    ...``). Under 48 hours the bar's clock stays."""
     global _BAR_CLASS
     if _BAR_CLASS is None:
         from tqdm.auto import tqdm
@@ -339,12 +340,25 @@ def _bar_class() -> Any:
                              initial: float = 0, **kwargs: Any) -> str:
                 if rate is None and elapsed:
                     rate = (n - initial) / elapsed
-                if rate and total and n < total \
-                        and (total - n) / rate >= _BAR_DAYS_FROM:
-                    right = ("| {n_fmt}/{total_fmt} [{elapsed}<"
-                             + _duration((total - n) / rate) + ", {rate_fmt}{postfix}]")
-                    bar_format = ("{l_bar}{bar}" + right if bar_format is None
-                                  else bar_format.replace("{r_bar}", right))
+                # tqdm's own test: a count past its total (by 0.5) has no bar, no time left
+                counting = bool(total and n < total + 0.5)
+                left_s = (total - n) / rate if rate and total and counting else 0.0
+                long_left = left_s >= _BAR_DAYS_FROM
+                long_spent = elapsed >= _BAR_DAYS_FROM
+                if long_left or long_spent:
+                    spent = _duration(elapsed) if long_spent else "{elapsed}"
+                    if counting:
+                        left = _duration(left_s) if long_left else "{remaining}"
+                        right = ("| {n_fmt}/{total_fmt} [" + spent + "<" + left
+                                 + ", {rate_fmt}{postfix}]")
+                        bar_format = ("{l_bar}{bar}" + right if bar_format is None
+                                      else bar_format.replace("{r_bar}", right))
+                    elif bar_format is None:  # tqdm's line of a bar without a total
+                        bar_format = (("{desc}: " if kwargs.get("prefix") else "")
+                                      + "{n_fmt}{unit} [" + spent
+                                      + ", {rate_fmt}{postfix}]")
+                    else:
+                        bar_format = bar_format.replace("{elapsed}", spent)
                 return tqdm.format_meter(n, total, elapsed, rate=rate,
                                          bar_format=bar_format, initial=initial,
                                          **kwargs)
