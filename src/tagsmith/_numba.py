@@ -48,7 +48,8 @@ class _CompileNotice(numba.core.event.Listener):
         _logger.info("compiling tagsmith's fast kernels (numba; it can take half a minute): "
                      "%s", "again in each run, as they cannot be cached here"
                      if _WARNED["no_cache"] else
-                     "the first run only, later runs load them from the cache")
+                     "once per kernel, in the first run that needs it (another command "
+                     "may compile others); later runs load them from the cache")
 
     def on_end(self, event: Any) -> None:
         pass
