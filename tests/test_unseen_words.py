@@ -166,3 +166,40 @@ def test_shift_on_a_bundle_that_recorded_no_share_says_so(bundle, tmp_path):
     assert unseen["n_unseen"] == 60
     text = run("shift", old, docs)
     assert text.exit_code == 0 and "none recorded for the calibration documents" in text.stdout
+
+
+def test_a_long_text_is_counted_a_chunk_at_a_time(monkeypatch):
+    """A text over STREAM_MIN_CHARS was preprocessed whole and every token of it listed
+    (a 20 MB text: 290 MB more, where the featurizer's transform took 9 MB): shift and
+    calibration now count it a chunk at a time, as the featurizer does, to the same
+    figures."""
+    import tracemalloc
+
+    from tagsmith.features import tfidf
+
+    rng = random.Random(5)
+    vocab = ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(4, 8)))
+             for _ in range(3000)]
+    feats = TfidfFeaturizer(char_ngrams=None, min_df=1).fit(
+        [" ".join(rng.choices(vocab[:2000], k=40)) for _ in range(100)])
+    text = " ".join(rng.choices(vocab, k=400_000)) + " \u00c4PFEL"  # about 2.6 MB
+    assert len(text) > 2_000_000
+
+    def peak():
+        tracemalloc.start()
+        try:
+            found = unseen_words(feats, [text, "a short one"])
+            return found, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 10**9)
+    whole, listed = peak()
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 100_000)
+    streamed, chunked = peak()
+    assert (streamed.n_tokens, streamed.n_unseen, streamed.counts) == \
+        (whole.n_tokens, whole.n_unseen, whole.counts)
+    assert streamed.n_tokens == 400_004 and streamed.counts["\u00e4pfel"] == 1
+    # the whole path holds the preprocessed copy and 400,000 token strings
+    assert chunked * 3 < listed, (chunked, listed)
+    assert chunked < 2 * len(text), (chunked, len(text))
