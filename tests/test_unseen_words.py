@@ -166,6 +166,20 @@ def test_shift_on_a_bundle_that_recorded_no_share_says_so(bundle, tmp_path):
     assert unseen["n_unseen"] == 60
     text = run("shift", old, docs)
     assert text.exit_code == 0 and "none recorded for the calibration documents" in text.stdout
+    # the advice was 'calibrate it again', which records nothing on the stored split (the
+    # bundle keeps no texts): the line names --data, which does
+    assert "calibrate --data" in text.stdout and "calibrate it again" not in text.stdout
+    stored = run("calibrate", old, "-o", tmp_path / "stored")
+    assert stored.exit_code == 0, stored.output
+    assert "unseen_words" not in TextClassifier.load(tmp_path / "stored").manifest["calibration"]
+    held = write_tsv(tmp_path / "held.tsv", posts(random.Random(4), 60))
+    data = run("calibrate", old, "--data", held, "-o", tmp_path / "data")
+    assert data.exit_code == 0, data.output
+    entry = TextClassifier.load(tmp_path / "data").manifest["calibration"]["unseen_words"]
+    assert entry["measured"] and entry["n_docs"] == 60
+    again = run("shift", tmp_path / "data", docs)
+    assert again.exit_code == 0 and "in the calibration documents" in again.stdout
+    assert "none recorded" not in again.stdout
 
 
 def test_a_long_text_is_counted_a_chunk_at_a_time(monkeypatch):

@@ -674,7 +674,9 @@ def _unseen_words_line(unseen: dict) -> str:
     recorded = unseen["calibration_share"]
     against = (f"{recorded:.2%} in the calibration documents" if recorded is not None else
                "none recorded for the calibration documents (a bundle calibrated before "
-               "tagsmith recorded it: calibrate it again to record it)")
+               "tagsmith recorded it: calibrate --data on labelled documents the model "
+               "never saw records it, as training it again does; its stored split keeps "
+               "no texts to measure)")
     line = (f"words outside the vocabulary: {unseen['share']:.2%} of "
             f"{unseen['n_tokens']:,} word token{plural_s(unseen['n_tokens'])}, against "
             f"{against}")
