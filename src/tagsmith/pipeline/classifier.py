@@ -353,9 +353,9 @@ class TextClassifier:
         n_allowed = int(allowed.sum())
         wants, wides, pendings = [], [], []
         outs: list[tuple[np.ndarray, np.ndarray] | None] = []
-        # the allowed labels' columns are copied and kept on the model: worth it for a
-        # short list; most labels allowed (--exclude a few) copied nearly every weight
-        # for a round that k + the labels denied already ranks in one scoring
+        # the allowed labels' columns are copied (once per call, into ``copies``): worth
+        # it for a short list; most labels allowed (--exclude a few) copied nearly every
+        # weight for a round that k + the labels denied already ranks in one scoring
         columns = COLUMN_TOPK in self.model.capabilities and 2 * n_allowed <= n_labels
         for k, calibrated, *_ in requests:
             if columns and (k >= n_allowed or not (calibrated and self.calibrator is not None)):
