@@ -2150,3 +2150,21 @@ def test_equal_arrays_make_the_same_npz_bytes_wherever_they_are_written(tmp_path
     assert list(loaded) == ["b", "a"]
     for key, array in arrays.items():
         assert loaded[key].dtype == array.dtype and np.array_equal(loaded[key], array)
+
+
+def test_info_refuses_a_damaged_older_label_shift_as_loading_does(confidence_bundles,
+                                                                  tmp_path, capsys):
+    """info worked an older bundle's shift size out of its priors without the loader's
+    checks: 2-D priors, which loading refuses as damaged, were shown with a total
+    variation as if sound."""
+    def old(meta):
+        del meta["estimated_at"], meta["total_variation"]
+
+    older = _crafted(confidence_bundles, tmp_path / "old", "platt", "label_shift.json", old)
+    damaged = _crafted({"platt": older}, tmp_path / "damaged", "platt", "label_shift.npz",
+                       lambda arrays: arrays.update({name: arrays[name][None, :] for name in
+                                                     ("source_prior", "target_prior")}))
+    code, stdout, stderr = _cli_here(capsys, "info", damaged, "--json")
+    assert code != 0 and stdout == ""
+    assert "label-shift source_prior has shape (1, 3), expected (3,)" in stderr
+    assert "label_shift.json, label_shift.npz" in stderr

@@ -2480,14 +2480,15 @@ def _stored_shift(opened) -> dict:
     if not isinstance(meta, dict):
         raise BundleError(f"{SHIFT_META} is not an object", path=opened.path)
     if "total_variation" not in meta:
-        from tagsmith.calibration.shift import prior_distance
+        from tagsmith.calibration.shift import LabelShift
 
-        priors = opened.read_arrays(SHIFT_ARRAYS)
+        # through the loader's checks: 2-D or NaN priors got a total variation here
+        # (or NaN), where loading the bundle refuses them as damaged
         try:
-            meta["total_variation"] = round(prior_distance(priors["source_prior"],
-                                                           priors["target_prior"]), 6)
+            meta["total_variation"] = round(LabelShift.from_state(
+                meta, opened.read_arrays(SHIFT_ARRAYS)).total_variation(), 6)
         except (KeyError, ValueError, TypeError) as exc:
-            raise BundleError(f"{SHIFT_ARRAYS}: incompatible or damaged contents "
+            raise BundleError(f"{SHIFT_META}, {SHIFT_ARRAYS}: incompatible or damaged contents "
                               f"({type(exc).__name__}: {exc})", path=opened.path) from exc
     return meta
 
