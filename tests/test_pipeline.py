@@ -681,6 +681,20 @@ def test_labels_given_per_document_as_ids_say_how_to_binarize_them(trained):
                                                                           test.Y)
 
 
+def test_one_document_s_row_given_1d_is_not_called_label_ids(trained):
+    clf, test = trained
+    row = test.Y[0].toarray().ravel()  # one document's 0/1 row, as Y[0] gives it
+    # it was refused as "label ids per document", advising [[i] for i in y]: its 0/1
+    # values binarized so are labels 0 and 1, not the document's labels
+    for given in (row, row.tolist(), row.astype(bool)):
+        with pytest.raises(InvalidParameterError, match=r"one document's row a matrix of "
+                           r"one row \(\[row\], or row.reshape\(1, -1\)\)") as caught:
+            evaluate_classifier(clf, test.texts[:1], given)
+        assert "label ids" not in str(caught.value)
+    assert evaluate_classifier(clf, test.texts[:1], [row]) == evaluate_classifier(
+        clf, test.texts[:1], test.Y[:1])
+
+
 def test_an_empty_batch_gives_empty_results(trained):
     clf, _ = trained
     # scikit-learn's normalize refused 0 rows ("Found array with 0 sample(s)")

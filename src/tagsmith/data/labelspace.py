@@ -1433,6 +1433,12 @@ def check_label_table(Y: object, label_space: LabelSpace, name: str = "Y", *,
             "MultiLabelBinarizer(classes=label_space.uris).fit_transform(labels) "
             "(sklearn.preprocessing), each document's labels a list of URIs",
             f"a {type(Y).__name__} of {_shown(_first_keys(Y, 2))}, ...")
+    if _is_one_row(Y, len(label_space)):
+        raise InvalidParameterError(
+            name, "a documents x labels matrix of 0/1, one document's row a matrix of one "
+            "row ([row], or row.reshape(1, -1))", f"a 1-D {_described(Y)} of "
+            f"{len(label_space):,} 0/1 values, one per label: "
+            f"{_shown(_plain(_first_keys(Y, 8)))}")
     if _holds_label_ids(Y):
         raise InvalidParameterError(
             name, "a documents x labels matrix of 0/1 (column j is label j of "
@@ -1572,6 +1578,17 @@ def _holds_label_ids(Y: object) -> bool:
     if not isinstance(Y, list | tuple):  # a Series or object array of lists: no matrix
         return True
     return len({len(row) for row in cast(Iterable, Y)}) > 1
+
+
+def _is_one_row(Y: object, n_labels: int) -> bool:
+    """Whether ``Y`` is one document's row given 1-D: as many 0/1 numbers as there are
+    labels (``Y[0]`` of a matrix). It was refused as label ids per document, advising
+    ``[[i] for i in y]``, which read its 0/1 values as the ids of labels 0 and 1."""
+    if getattr(Y, "ndim", 1) != 1 or hasattr(Y, "columns") or not n_labels:
+        return False
+    rows = _first_keys(Y, n_labels + 1)
+    return len(rows) == n_labels and all(
+        isinstance(value, numbers.Number | np.bool_) and value in (0, 1) for value in rows)
 
 
 def _plain(rows: list) -> list:
