@@ -2333,11 +2333,18 @@ def _below_guarantee(summary: dict, method: str) -> str:
     >>> _below_guarantee({"alpha": 0.1, "recall_mean": 0.868, "n_labelled_docs": 1500,
     ...                   "guarantee_lower_bound": 0.887333}, "recall")[:90]
     'below 1 - alpha = 0.9 by more than 1,500 labelled documents allow (95% lower bound 0.8873)'
+    >>> _below_guarantee({"alpha": 0.1, "coverage": 0.7, "n_docs": 900,
+    ...                   "guarantee_lower_bound": 0.87, "guarantee_n_calibration": 300},
+    ...                  "lpicp")[:79]
+    'below 1 - alpha = 0.9 by more than 900 documents and 300 calibration ones allow'
     """
     n, what = ((summary["n_docs"], "document") if method == "lpicp"
                else (summary["n_labelled_docs"], "labelled document"))
+    drawn = summary.get("guarantee_n_calibration", 0)
+    drawn = f" and {drawn:,} calibration ones" if drawn else ""
     return (f"below 1 - alpha = {1 - summary['alpha']:g} by more than {n:,} {what}"
-            f"{plural_s(n)} allow (95% lower bound {summary['guarantee_lower_bound']:.4f}): "
+            f"{plural_s(n)}{drawn} allow (95% lower bound "
+            f"{summary['guarantee_lower_bound']:.4f}): "
             "these documents are not covered as the calibration ones were (a label shift, "
             "words the model never saw, or a calibration too small to hold); calibrate "
             "--data on labelled documents like them refits the sets")

@@ -1489,7 +1489,11 @@ def _confidence_report(classifier, raw: TopK, Y, k: int, *, alphas, reliability_
                 # marginal recall sets' figure hid the rare bands' (0.61 against 0.79)
                 entry[method] = (sets.summary(Y) if method == "lpicp" else
                                  sets.summary(Y, bands=classifier.calibrator.bands))
-                entry[method] |= _guarantee_check(entry[method], alpha)
+                # the calibration's own draw: LP-ICP's documents, else those with a
+                # trained label (the recall control's, one group)
+                drawn = (conformal.n_docs if method == "lpicp"
+                         else int(conformal.recall.n_docs.sum()))
+                entry[method] |= _guarantee_check(entry[method], alpha, drawn)
             out["sets"][_alpha_key(alpha, out["sets"])] = entry
     if png is not None:
         out["reliability_png"] = str(reliability_diagram(
@@ -1502,7 +1506,7 @@ def _confidence_report(classifier, raw: TopK, Y, k: int, *, alphas, reliability_
 GUARANTEE_CONFIDENCE = 0.95
 
 
-def _guarantee_check(summary: dict, alpha: float) -> dict:
+def _guarantee_check(summary: dict, alpha: float, n_calibration: int = 0) -> dict:
     """``guarantee_lower_bound``: the least recall (LP-ICP: coverage) that ``summary``'s
     documents allow at 95% where the sets hold 1 - ``alpha`` on them, and
     ``below_guarantee``, whether the measured one falls short of it ({} where nothing
@@ -1513,12 +1517,21 @@ def _guarantee_check(summary: dict, alpha: float) -> dict:
     counts documents whose whole label set is covered, each a Bernoulli trial; a
     document's recall lies in [0, 1], and a variable in [0, 1] with mean m varies at
     most as a Bernoulli of mean m does, so the mean recall of n documents spreads no
-    more than the binomial proportion. It allows for the documents evaluated, not for
-    the calibration's own draw (a small calibration's sets can fall short on every
-    document alike, and that is what the flag is for as well).
+    more than the binomial proportion.
+
+    ``n_calibration``, the documents the sets were calibrated on (0: not known; else
+    returned as ``guarantee_n_calibration``), widens it for the calibration's own draw:
+    sets calibrated on n documents hold on new ones a share that itself varies by about
+    sqrt(alpha (1 - alpha) / (n + 2)) (the Beta law of a split-conformal coverage given
+    its calibration), and the two shortfalls add in quadrature. Without it, sound sets
+    on 5,427 unshifted GoEmotions documents calibrated on 2,170 would be flagged about
+    one time in five per method and alpha (estimated from the spreads: the calibration
+    draw alone 0.0064, the test documents 0.0041).
 
     >>> _guarantee_check({"recall_mean": 0.868, "n_labelled_docs": 1500}, 0.1)
     {'guarantee_lower_bound': 0.887333, 'below_guarantee': True}
+    >>> _guarantee_check({"recall_mean": 0.868, "n_labelled_docs": 1500}, 0.1, 143)
+    {'guarantee_lower_bound': 0.857108, 'below_guarantee': False, 'guarantee_n_calibration': 143}
     >>> _guarantee_check({"recall_mean": 0.88, "n_labelled_docs": 100}, 0.1)
     {'guarantee_lower_bound': 0.85, 'below_guarantee': False}
     >>> _guarantee_check({"coverage": 0.5, "n_docs": 0}, 0.1)
@@ -1536,8 +1549,19 @@ def _guarantee_check(summary: dict, alpha: float) -> dict:
     # with probability under 5% (documents of the guarantee's own distribution)
     cdf = bdtr(np.arange(n + 1), n, 1.0 - float(alpha))
     least = int(np.searchsorted(cdf, 1.0 - GUARANTEE_CONFIDENCE))
-    return {"guarantee_lower_bound": round(least / n, 6),
-            "below_guarantee": bool(measured * n < least - 1e-9)}
+    bound = least / n
+    if n_calibration > 0:
+        from scipy.stats import norm
+
+        short = (1.0 - float(alpha)) - bound
+        spread = float(norm.ppf(GUARANTEE_CONFIDENCE)) * np.sqrt(
+            float(alpha) * (1.0 - float(alpha)) / (n_calibration + 2))
+        bound = (1.0 - float(alpha)) - float(np.hypot(short, spread))
+    out = {"guarantee_lower_bound": round(bound, 6),
+           "below_guarantee": bool(measured < bound - 1e-9)}
+    if n_calibration > 0:
+        out["guarantee_n_calibration"] = int(n_calibration)
+    return out
 
 
 def _alpha_key(alpha: float, taken: dict) -> str:
