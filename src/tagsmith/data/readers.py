@@ -376,14 +376,6 @@ class _ColumnNames(tuple):
     again as they are, not split anew ('Subject, short' would split at its comma)."""
 
 
-def named_text_columns(names: Sequence[str]) -> tuple[str, ...]:
-    """``names`` as text columns, each one column whatever it holds (a comma too): the
-    columns a bundle recorded, as :func:`text_column_names` read them."""
-    if not names or not all(isinstance(name, str) and name.strip() for name in names):
-        raise InvalidParameterError("text_columns", "non-empty column names", names)
-    return _ColumnNames(dict.fromkeys(name.strip() for name in names))
-
-
 def text_column_names(columns: str | Sequence[str] | None) -> tuple[str, ...] | None:
     """The text columns ``columns`` names: a string is a comma-separated list of names as
     typed (a name holding a comma quoted as a CSV cell is, ``"Subject, short",body``, a

@@ -355,9 +355,11 @@ def manifest_text_columns(manifest: object, path: str | Path) -> tuple[str, ...]
             not all(isinstance(name, str) and name.strip() for name in columns):
         raise BundleError(f"{MANIFEST}: training.text_columns is not a list of column "
                           f"names: {columns!r}", path=path)
-    from tagsmith.data.readers import named_text_columns
+    from tagsmith.data.readers import text_column_names
 
-    return named_text_columns(columns)  # each one column: a name may hold a comma
+    # a list's names are each one column (a name may hold a comma), as text_column_names
+    # reads a sequence; the list was checked non-empty above
+    return text_column_names(columns)
 
 
 def check_pointers(name: str, indptr: npt.ArrayLike, *, length: int | None = None,
