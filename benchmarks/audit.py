@@ -578,13 +578,21 @@ SKIPPABLE = ("train", "cleanlab")
 def check_skip(parser: argparse.ArgumentParser, args) -> set[str]:
     """``--skip``'s steps, checked before any work: an unknown one (a typo would run the
     step), a skipped step asked for (``--cleanlab``) and ``--results-md``, whose section
-    records a whole run, are refused."""
+    records a whole run, are refused, and so are --train-seeds, --top-n and --review-kind
+    with ``--skip train`` (they set only the trainings it leaves out)."""
     skip = {step.strip() for step in args.skip.split(",") if step.strip()}
     if unknown := sorted(skip - set(SKIPPABLE)):
         parser.error(f"--skip: unknown step {', '.join(unknown)}; choose from "
                      f"{', '.join(SKIPPABLE)}")
     if "cleanlab" in skip and args.cleanlab:
         parser.error("--cleanlab and --skip cleanlab: choose one")
+    if "train" in skip:  # options of the trainings alone were accepted and had no effect
+        given = [f"{option} {value}" for option, value, default in (
+            ("--train-seeds", args.train_seeds, 1), ("--top-n", args.top_n, "injected"),
+            ("--review-kind", args.review_kind, "all")) if value != default]
+        if given:
+            parser.error(f"{', '.join(given)} and --skip train: they set the trainings "
+                         "--skip train leaves out; drop one")
     if skip and args.results_md:
         parser.error(f"--results-md with --skip {','.join(sorted(skip))}: RESULTS.md records "
                      "whole runs; drop --skip (or --results-md)")

@@ -425,10 +425,13 @@ def test_xmc_tune_checks_family_params_and_grid_before_any_work(args, message, t
     (["--skip", "cleanlab", "--cleanlab"], "--cleanlab and --skip cleanlab: choose one"),
     (["--skip", "train", "--results-md"], "--results-md with --skip train: RESULTS.md "
      "records whole runs"),
-], ids=["unknown", "cleanlab-both", "results-md"])
+    (["--skip", "train", "--train-seeds", "3", "--top-n", "2xinjected"],
+     "--train-seeds 3, --top-n 2xinjected and --skip train: they set the trainings"),
+], ids=["unknown", "cleanlab-both", "results-md", "train-options"])
 def test_audit_skip_refuses_a_step_it_does_not_know_or_cannot_honour(args, message, tmp_path):
     """A mistyped step would have run it; --results-md would have written a RESULTS.md
-    section without the figures of the skipped step."""
+    section without the figures of the skipped step; --train-seeds or --top-n with
+    --skip train were accepted and changed nothing."""
     done = _run("audit.py", ["--dataset", "goemotions", *args], tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert message in done.stderr
