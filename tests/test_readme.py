@@ -207,6 +207,11 @@ def test_confidence_snippet(data, namespaces):
     assert ns["clf"].label_shift is not None
     from tagsmith.pipeline.classifier import TextClassifier
     assert TextClassifier.load(data["bundle"]).label_shift is not None
+    # calibrated on dev's texts: their share is recorded, and the new texts' compared
+    words = ns["new_words"]
+    assert words["measured"] and isinstance(words["calibration_share"], float)
+    assert words["n_docs"] == n and len(words["top"]) <= 5
+    assert isinstance(words["well_above_calibration"], bool)
 
 
 def test_compare_snippet(data, namespaces):

@@ -311,6 +311,7 @@ def test_the_shift_command_names_only_the_labels_it_shows(monkeypatch):
 
     import tagsmith.cli as tagsmith_cli
     from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.pipeline.classifier import TextClassifier
 
     tagsmith_cli._register_commands()
 
@@ -328,6 +329,7 @@ def test_the_shift_command_names_only_the_labels_it_shows(monkeypatch):
     class _Classifier:  # what the command reads of a loaded bundle
         label_space, n_labels, calibrator, show_progress = space, 5, object(), False
         featurizer, manifest = None, {}  # no vocabulary: unseen words not measured
+        unseen_words = TextClassifier.unseen_words  # shift's report of them, as loaded
 
     monkeypatch.setattr("tagsmith.pipeline.classifier.TextClassifier.load",
                         staticmethod(lambda bundle: _Classifier()))

@@ -217,3 +217,24 @@ def test_a_long_text_is_counted_a_chunk_at_a_time(monkeypatch):
     # the whole path holds the preprocessed copy and 400,000 token strings
     assert chunked * 3 < listed, (chunked, listed)
     assert chunked < 2 * len(text), (chunked, len(text))
+
+
+def test_python_callers_get_the_report_shift_gives(bundle, tmp_path):
+    """``shift --json``'s ``unseen_words`` was the only way to the report: a Python
+    caller had ``estimate_shift`` (no word of it) or an undocumented function."""
+    from tagsmith.exceptions import InvalidParameterError
+
+    rows = posts(random.Random(11), 200, ["zorp", "blatx", "quimble"], 0.5)
+    wave = tmp_path / "wave.txt"
+    wave.write_text("".join(text + "\n" for text, _ in rows))
+    result = run("shift", bundle / "model", wave, "--json", "--top", "2")
+    assert result.exit_code == 0, result.output
+    clf = TextClassifier.load(bundle / "model")
+    report = clf.unseen_words([text for text, _ in rows], top=2)
+    assert report == json.loads(result.stdout)["unseen_words"]
+    assert report["well_above_calibration"] is True and len(report["top"]) == 2
+    assert clf.unseen_words(["sport1 common2"])["n_unseen"] == 0
+    with pytest.raises(InvalidParameterError, match="'texts'"):
+        clf.unseen_words("zorp sport1")  # one str: a document per character
+    with pytest.raises(InvalidParameterError, match="'top'"):
+        clf.unseen_words(["zorp"], top=-1)

@@ -620,49 +620,22 @@ def _unsupported_mark(row: dict) -> str:
     return f"  unsupported (+-{row['standard_error']:.4f}{few})"
 
 
-#: shift warns of new words when FILES' share of word tokens outside the vocabulary is
-#: at least this many times the calibration documents' share ...
-UNSEEN_RATIO = 2.0
-#: ... and at least this much above it (a share, 0.01 = 1 percentage point). On the
-#: trust-and-safety walk (a bundle trained on month 1), month 2, with no new words,
-#: measured about the calibration share, and month 3's scam wave (2.7% of its tokens
-#: new slang) about 2.7 points above it; neither test alone would do: a ratio alone
-#: fires on a handful of tokens where the calibration share is near 0, a difference
-#: alone on a long-tailed corpus whose calibration share is already 10%
-UNSEEN_EXCESS = 0.01
-#: ... in at least this many unseen tokens: a few documents with a typo or a name
-#: (2 new words of 10, 20%) are no wave (month 3's were 2,624)
-UNSEEN_MIN_TOKENS = 20
-
-
 def _unseen_words_report(classifier, texts: list[str], top: int) -> dict:
-    """shift's ``unseen_words``: FILES' share of word tokens outside the featurizer's
-    vocabulary against the one recorded for the calibration documents, and the ``top``
-    unseen words by count; ``measured`` False (with the reason) for a featurizer with
-    no word vocabulary. Warns when the share is well above the recorded one
-    (:data:`UNSEEN_RATIO`, :data:`UNSEEN_EXCESS`, :data:`UNSEEN_MIN_TOKENS`)."""
-    from tagsmith.features.unseen import not_measured, unseen_words
-
-    found = unseen_words(classifier.featurizer, texts)
-    if isinstance(found, str):
-        return not_measured(found)
-    calibration = (classifier.manifest.get("calibration") or {}).get("unseen_words")
-    recorded = (calibration["share"] if isinstance(calibration, dict)
-                and calibration.get("measured") and isinstance(calibration.get("share"),
-                                                               (int, float)) else None)
-    report = {**found.summary(), "calibration_share": recorded,
-              "top": [{"word": word, "count": count} for word, count in found.top(top)]}
-    report["well_above_calibration"] = (
-        None if recorded is None else
-        found.share >= UNSEEN_RATIO * recorded and found.share - recorded >= UNSEEN_EXCESS
-        and found.n_unseen >= UNSEEN_MIN_TOKENS)
-    if report["well_above_calibration"]:
-        words = ", ".join(f"{printable(word)} ({count:,})" for word, count in found.top(5))
-        warn(f"{found.share:.1%} of the word tokens in FILES are words the model has no "
-             f"feature for, against {recorded:.1%} in its calibration documents: new "
-             f"words ({words}) that the shift estimate cannot see, so it may under-state "
-             "a shift they carry. Label some of these documents and train again with "
-             "them (calibrate --data alone gives the model no feature for the new words; "
+    """shift's ``unseen_words``: :meth:`TextClassifier.unseen_words` (one implementation
+    for Python callers and the CLI), with a warning when FILES' share is well above the
+    calibration documents' (:func:`tagsmith.features.unseen.report`)."""
+    # the warning names 5 words whatever --top lists
+    report = classifier.unseen_words(texts, top=max(top, 5))
+    named = report.get("top", [])[:5]
+    if "top" in report:
+        report["top"] = report["top"][:top]
+    if report.get("well_above_calibration"):
+        words = ", ".join(f"{printable(row['word'])} ({row['count']:,})" for row in named)
+        warn(f"{report['share']:.1%} of the word tokens in FILES are words the model has no "
+             f"feature for, against {report['calibration_share']:.1%} in its calibration "
+             f"documents: new words ({words}) that the shift estimate cannot see, so it may "
+             "under-state a shift they carry. Label some of these documents and train again "
+             "with them (calibrate --data alone gives the model no feature for the new words; "
              "eval --calibration on them measures what they cost)")
     return report
 

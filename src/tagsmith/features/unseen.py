@@ -125,6 +125,53 @@ def unseen_words(featurizer: Any, texts: Iterable[str]) -> UnseenWords | str:
     return UnseenWords(n_docs, sum(tokens.values()), sum(unseen.values()), view, unseen)
 
 
+#: new documents' share is "well above" the calibration documents' when it is at least
+#: this many times the calibration share ...
+UNSEEN_RATIO = 2.0
+#: ... and at least this much above it (a share, 0.01 = 1 percentage point). On the
+#: trust-and-safety walk (a bundle trained on month 1), month 2, with no new words,
+#: measured about the calibration share, and month 3's scam wave (2.7% of its tokens
+#: new slang) about 2.7 points above it; neither test alone would do: a ratio alone
+#: fires on a handful of tokens where the calibration share is near 0, a difference
+#: alone on a long-tailed corpus whose calibration share is already 10%
+UNSEEN_EXCESS = 0.01
+#: ... in at least this many unseen tokens: a few documents with a typo or a name
+#: (2 new words of 10, 20%) are no wave (month 3's were 2,624)
+UNSEEN_MIN_TOKENS = 20
+
+
+def report(featurizer: Any, texts: Iterable[str], calibration: Any,
+           top: int = 10) -> dict[str, Any]:
+    """New documents' share of word tokens outside ``featurizer``'s vocabulary against
+    ``calibration``, the manifest's ``calibration.unseen_words`` entry (``None`` for a
+    bundle that recorded none), with the ``top`` unseen words by count: what
+    ``TextClassifier.unseen_words`` returns and ``shift --json`` holds under
+    ``unseen_words``. ``measured`` False (with the ``reason``) for a featurizer with no
+    word vocabulary; ``calibration_share`` and ``well_above_calibration`` ``None`` where
+    no share was recorded (:data:`UNSEEN_RATIO`, :data:`UNSEEN_EXCESS`,
+    :data:`UNSEEN_MIN_TOKENS`).
+
+    >>> from tagsmith.features.tfidf import TfidfFeaturizer
+    >>> feats = TfidfFeaturizer(char_ngrams=None, min_df=1).fit(["a cat", "a dog"])
+    >>> found = report(feats, ["a cat and a rat"], {"measured": True, "share": 0.0}, top=1)
+    >>> found["share"], found["top"], found["well_above_calibration"]
+    (0.4, [{'word': 'and', 'count': 1}], False)
+    """
+    found = unseen_words(featurizer, texts)
+    if isinstance(found, str):
+        return not_measured(found)
+    recorded = (calibration["share"] if isinstance(calibration, dict)
+                and calibration.get("measured") and isinstance(calibration.get("share"),
+                                                               (int, float)) else None)
+    result = {**found.summary(), "calibration_share": recorded,
+              "top": [{"word": word, "count": count} for word, count in found.top(top)]}
+    result["well_above_calibration"] = (
+        None if recorded is None else
+        found.share >= UNSEEN_RATIO * recorded and found.share - recorded >= UNSEEN_EXCESS
+        and found.n_unseen >= UNSEEN_MIN_TOKENS)
+    return result
+
+
 def not_measured(reason: str) -> dict[str, Any]:
     """The manifest's entry where the featurizer has no word vocabulary."""
     return {"measured": False, "reason": reason}

@@ -465,6 +465,29 @@ class TextClassifier:
             tail = self.label_shift.adjust_tail(tail)
         return tail
 
+    def unseen_words(self, texts: Iterable[str], *, top: int = 10) -> dict:
+        """How many of ``texts``' word tokens the model has no feature for, against the
+        calibration documents' share recorded in the manifest: the report ``tagsmith
+        shift --json`` holds under ``unseen_words``, from the same function
+        (:func:`tagsmith.features.unseen.report`).
+
+        Keys: ``measured``; where measured, ``view``, ``n_docs``, ``n_tokens``,
+        ``n_unseen``, ``share``, ``calibration_share`` (``None`` where calibration
+        recorded none: a bundle calibrated before it was recorded, or on scores whose
+        texts were not at hand), ``top`` (the ``top`` most frequent unseen words, each
+        ``{"word", "count"}``) and ``well_above_calibration`` (what ``shift`` warns of:
+        at least twice the calibration share, 1 point above it, in 20 unseen tokens or
+        more; ``None`` without a calibration share); where not (character n-grams alone,
+        sentence embeddings), ``reason``. A token is a word as the featurizer tokenizes
+        it (its lowercasing and token pattern), unseen if no term of its word unigrams.
+        """
+        from tagsmith.features.unseen import report
+
+        top = check_int("top", top, 0, numpy=True)
+        texts = _as_list(texts)
+        calibration = (self.manifest.get("calibration") or {}).get("unseen_words")
+        return report(self.featurizer, texts, calibration, top)
+
     # which class comes back is known from ``method`` where it is a literal: a user's
     # ``sets.recall(Y)``, as README writes it, was refused by mypy ("PowersetSets" has no
     # attribute "recall") for the default method's LabelSets
