@@ -238,3 +238,36 @@ def test_python_callers_get_the_report_shift_gives(bundle, tmp_path):
         clf.unseen_words("zorp sport1")  # one str: a document per character
     with pytest.raises(InvalidParameterError, match="'top'"):
         clf.unseen_words(["zorp"], top=-1)
+
+
+def test_knn_and_distilled_students_record_the_share():
+    """Every bundle kind calibrated on texts records the share: a kNN model's own
+    calibration split, and a student of ``label --student`` (``active_distill``, saved
+    uncalibrated) calibrated on labelled documents as ``calibrate --data`` does."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.confidence import calibrate_classifier, heldout_from_corpus
+    from tagsmith.pipeline.distill import ActiveOptions, active_distill
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    space = LabelSpace.from_uris([f"u:{n}" for n in LABELS])
+    rows = posts(random.Random(5), 200)
+    texts = [text for text, _ in rows]
+    Y = sp.csr_matrix([[float(n in labels) for n in LABELS] for _, labels in rows])
+    params = {"char_ngrams": None, "min_df": 1}
+    knn = train_classifier(texts, Y, space, options=TrainOptions(
+        model="knn", dev_fraction=0.0, calibration_fraction=0.3, featurizer_params=params))
+    entry = knn.manifest["calibration"]["unseen_words"]
+    assert entry == unseen_words(knn.featurizer, [texts[i] for i in knn.heldout.rows]).summary()
+    student = active_distill(texts, space, lambda idx: (Y[idx], np.ones(len(idx), bool)),
+                             options=ActiveOptions(budget=100, rounds=2,
+                                                   featurizer_params=params)).classifier
+    assert not student.is_calibrated and "calibration" not in student.manifest
+    held = posts(random.Random(3), 60, ["zorp", "blat"], 1.0)
+    held_Y = sp.csr_matrix([[float(n in labels) for n in LABELS] for _, labels in held])
+    calibrate_classifier(student, heldout_from_corpus(student, [t for t, _ in held], held_Y))
+    entry = student.manifest["calibration"]["unseen_words"]
+    assert entry["n_docs"] == 60 and entry["n_unseen"] == 120
+    assert student.unseen_words(["zorp sport1"])["calibration_share"] == entry["share"]
