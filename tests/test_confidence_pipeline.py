@@ -1322,21 +1322,49 @@ def test_shift_of_an_unshifted_sample_says_its_changes_are_unsupported(
     assert f"  {unsupported[0]['label']}  unsupported (+-" in shown.stdout
 
 
-def test_shift_headline_leads_with_the_supported_shift(calibrated_cli_bundle, goemotions_small):
+def test_shift_headline_leads_with_the_supported_shift(calibrated_cli_bundle, goemotions_small,
+                                                      tmp_path):
     """A month with no real shift led shift's first line with the total variation of
     every estimated label (0.205 on a trust-and-safety walk), unsupported moves of labels
     on under one calibration positive included; the supported 0.031 came only in a
-    warning. The first line now leads with the supported figure and names the other."""
-    docs = goemotions_small["test"]
+    warning. The first line now leads with the supported figure and names the other:
+    here documents most of which hold gratitude, a move the evidence supports, while
+    other labels' moves are not."""
+    lines = goemotions_small["test"].read_text(encoding="utf-8").splitlines(keepends=True)
+    grateful = [line for line in lines if "goemotions:gratitude>" in line]
+    docs = tmp_path / "grateful.tsv"
+    docs.write_text("".join(grateful + [line for line in lines if line not in grateful][:40]),
+                    encoding="utf-8")
     report = json.loads(run("shift", calibrated_cli_bundle, docs, "--min-count", "5",
                             "--json").stdout)
     n = report["n_labels_unsupported"]
-    assert n > 0 and report["total_variation_supported"] < report["total_variation"] / 2
+    assert 0 < n < report["n_labels_estimated"], report
+    assert 0 < report["total_variation_supported"] < report["total_variation"], report
     first = run("shift", calibrated_cli_bundle, docs, "--min-count", "5").stdout.splitlines()[0]
     assert first.startswith(
         f"em: {report['n_docs']:,} documents, estimated shift (total variation of label "
         f"frequencies) {report['total_variation_supported']:.4f} over the supported labels "
-        f"({report['total_variation']:.4f} counting the {n} unsupported ones); "), first
+        f"({report['total_variation']:.4f} counting the "
+        f"{'unsupported one' if n == 1 else f'{n} unsupported ones'}); "), first
+
+
+def test_shift_headline_of_no_supported_label_says_so(calibrated_cli_bundle, goemotions_small):
+    """On unshifted documents no estimated label's move is supported, and the first line
+    read "0.0000 over the supported labels (0.4387 counting the 25 unsupported ones)", a
+    figure over labels there were none of. It now says none is supported; the JSON keys
+    are as they were."""
+    docs = goemotions_small["test"]
+    report = json.loads(run("shift", calibrated_cli_bundle, docs, "--min-count", "5",
+                            "--json").stdout)
+    n = report["n_labels_unsupported"]
+    assert n == report["n_labels_estimated"] > 1, report
+    assert report["total_variation_supported"] == 0 < report["total_variation"], report
+    first = run("shift", calibrated_cli_bundle, docs, "--min-count", "5").stdout.splitlines()[0]
+    assert first.startswith(
+        f"em: {report['n_docs']:,} documents, estimated shift (total variation of label "
+        f"frequencies): no estimated label's move is supported ({report['total_variation']:.4f} "
+        f"counting the {n} unsupported ones); "), first
+    assert "over the supported labels" not in first
 
 
 def test_eval_calibration_flags_sets_below_their_guarantee_only_where_documents_shifted(

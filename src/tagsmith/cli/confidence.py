@@ -563,25 +563,35 @@ def _warn_unsupported(report: dict) -> None:
 
 
 def _headline_shift(report: dict) -> str:
-    """The shift shift's first line leads with: the supported labels' total variation
-    where some labels are unsupported, the total counting them second. A month with no
-    real shift led with 0.2050, moves of labels on under one calibration positive, and
-    the 0.0310 of the supported ones came only in a warning; each total is normalised
-    over its own label mix, so the supported one can even be the larger.
+    """What shift's first line gives after "(total variation of label frequencies)": the
+    supported labels' total variation where some labels are unsupported, the total
+    counting them second. A month with no real shift led with 0.2050, moves of labels on
+    under one calibration positive, and the 0.0310 of the supported ones came only in a
+    warning; each total is normalised over its own label mix, so the supported one can
+    even be the larger. Where no estimated label is supported (usual on unshifted
+    documents) the line read "0.0000 over the supported labels" of none: it says so.
 
     >>> _headline_shift({"total_variation": 0.205, "total_variation_supported": 0.031,
-    ...                  "n_labels_unsupported": 3})
-    '0.0310 over the supported labels (0.2050 counting the 3 unsupported ones)'
+    ...                  "n_labels_unsupported": 3, "n_labels_estimated": 5})
+    ' 0.0310 over the supported labels (0.2050 counting the 3 unsupported ones)'
     >>> _headline_shift({"total_variation": 0.205, "total_variation_supported": 0.205,
-    ...                  "n_labels_unsupported": 0})
-    '0.2050'
+    ...                  "n_labels_unsupported": 0, "n_labels_estimated": 5})
+    ' 0.2050'
+    >>> _headline_shift({"total_variation": 0.1513, "total_variation_supported": 0.0,
+    ...                  "n_labels_unsupported": 24, "n_labels_estimated": 24})
+    ": no estimated label's move is supported (0.1513 counting the 24 unsupported ones)"
+    >>> _headline_shift({"total_variation": 0.1513, "total_variation_supported": 0.0,
+    ...                  "n_labels_unsupported": 1, "n_labels_estimated": 1})
+    ": no estimated label's move is supported (0.1513 counting the unsupported one)"
     """
     n_unsupported = report.get("n_labels_unsupported", 0)
     if not n_unsupported:
-        return f"{report['total_variation']:.4f}"
-    return (f"{report['total_variation_supported']:.4f} over the supported labels "
-            f"({report['total_variation']:.4f} counting the "
-            f"{plural(n_unsupported, 'unsupported one', f'{n_unsupported:,} unsupported ones')})")
+        return f" {report['total_variation']:.4f}"
+    ones = plural(n_unsupported, "unsupported one", f"{n_unsupported:,} unsupported ones")
+    counting = f"({report['total_variation']:.4f} counting the {ones})"
+    if n_unsupported >= report.get("n_labels_estimated", n_unsupported + 1):
+        return f": no estimated label's move is supported {counting}"
+    return f" {report['total_variation_supported']:.4f} over the supported labels {counting}"
 
 
 def _support_z() -> float:
@@ -827,7 +837,7 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
         print_json(report)
         return
     click.echo(f"{method}: {report['n_docs']:,} document{plural_s(report['n_docs'])}, estimated "
-               f"shift (total variation of label frequencies) {_headline_shift(report)}; "
+               f"shift (total variation of label frequencies){_headline_shift(report)}; "
                f"labels per document {report['labels_per_doc_source']:.3f} -> "
                f"{report['labels_per_doc_target']:.3f}")
     if estimated.n_frozen:
