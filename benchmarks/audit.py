@@ -769,7 +769,7 @@ def main() -> None:
     # a run with --skip keeps the whole run's result.json (audit_repair_curve.py and
     # --from-json read it) and writes its own beside it
     name = f"result-skip-{'-'.join(sorted(args.skip))}.json" if args.skip else "result.json"
-    (runs / name).write_text(json.dumps(result, indent=1), encoding="utf-8")
+    _write_atomically(runs / name, json.dumps(result, indent=1))
     if args.results_md:
         write_results_md(result, args)
     print(json.dumps(result))
@@ -870,7 +870,17 @@ def write_results_md(result: dict, args, path: Path = HERE / "RESULTS.md") -> No
     section = "\n".join(lines) + "\n"
     pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    _write_atomically(path, text)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` only once it is fully written: a run dying mid-write
+    left a cut-off result.json (which --from-json and audit_repair_curve.py then read)
+    or RESULTS.md."""
+    from tagsmith.data.textio import atomic_text_writer
+
+    with atomic_text_writer(path) as out:
+        out.write(text)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,15 @@ def json_object(value: str) -> dict:
     return parsed
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` only once it is fully written: a step dying
+    mid-write left a cut-off result for benchmarks/audit.py to read."""
+    from tagsmith.data.textio import atomic_text_writer
+
+    with atomic_text_writer(path) as out:
+        out.write(text)
+
+
 def train(args) -> None:
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.metrics import precision_at_k
@@ -60,7 +69,7 @@ def train(args) -> None:
               "n_assignments": int(data.Y.nnz),
               "p1": round(precision_at_k(test.Y, topk, 1), 5),
               "p5": round(precision_at_k(test.Y, topk, 5), 5)}
-    Path(args.out).write_text(json.dumps(result), encoding="utf-8")
+    write_atomically(Path(args.out), json.dumps(result))
     print(json.dumps(result))
 
 
@@ -106,7 +115,7 @@ def audit(args) -> None:
                               if k.startswith("n_")},
                "leakage": {name: {k: v for k, v in leak.items() if k != "examples"}
                            for name, leak in result.report["leakage"].items()}}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    write_atomically(out / "summary.json", json.dumps(summary, indent=1))
     print(json.dumps(summary))
 
 

@@ -1460,3 +1460,78 @@ def test_llm_says_how_many_background_texts_the_hubness_correction_read():
     assert ("with the hubness correction (4,970 background texts of 5,000 drawn, 30 "
             "blank, 150.8 s)") in shown
     assert llm.markdown({**result, "zeroshot_background_docs_used": 5000}) == before
+
+
+def _toy_corpus(tmp_path):
+    """A vocabulary of 4 labels and train (80), dev and test (20 each) documents whose
+    words tell them apart."""
+    labels = [f"<http://ex.org/l{i}>" for i in range(4)]
+    words = [("apple", "pear", "fruit"), ("car", "road", "wheel"), ("rain", "cloud", "storm"),
+             ("song", "music", "band")]
+    (tmp_path / "vocab.tsv").write_text("".join(f"{uri}\tlabel {i}\n"
+                                                for i, uri in enumerate(labels)))
+    for name, first, n in (("train", 0, 80), ("dev", 80, 20), ("test", 100, 20)):
+        (tmp_path / f"{name}.tsv").write_text("".join(
+            " ".join(words[i % 4][(i + j) % 3] for j in range(6))
+            + f" doc{i}\t{labels[i % 4]}\n" for i in range(first, first + n)))
+
+
+def _limit_written_files_to_20_bytes():
+    """A child whose writes to a regular file fail past 20 bytes (EFBIG; Python ignores
+    SIGXFSZ): a write failing midway, as on a full disk, with no timing."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20, 20))
+
+
+def test_audit_runner_failing_mid_write_leaves_the_last_result_whole(tmp_path):
+    """``audit_runner.py train --out`` wrote its result with write_text: a step dying or
+    failing mid-write left a cut-off result.json where the last one had been, which
+    audit.py then read. The result is now written beside it and renamed once whole."""
+    _toy_corpus(tmp_path)
+    out = tmp_path / "result.json"
+    last = json.dumps({"train_seconds": 1.0, "n_docs": 80, "p1": 0.5, "p5": 0.2,
+                       "note": "x" * 200})
+    out.write_text(last, encoding="utf-8")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "audit_runner.py"),
+                           "train", "--corpus", str(tmp_path / "train.tsv"), "--vocab",
+                           str(tmp_path / "vocab.tsv"), "--dev", str(tmp_path / "dev.tsv"),
+                           "--test", str(tmp_path / "test.tsv"), "--model", "linear",
+                           "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=600,
+                          preexec_fn=_limit_written_files_to_20_bytes)
+    assert done.returncode != 0 and "File too large" in done.stderr, done.stderr[-2000:]
+    assert out.read_text(encoding="utf-8") == last
+
+
+def test_audit_results_md_failing_mid_write_leaves_the_file_whole(tmp_path):
+    """audit.py wrote result.json and RESULTS.md with write_text: a run dying or failing
+    mid-write left them cut off. Both are now written beside the file and renamed once
+    whole (RESULTS.md's section, as --from-json writes it, here)."""
+    results = tmp_path / "RESULTS.md"
+    last = "# Results\n\n" + "A line of an earlier benchmark.\n" * 20
+    results.write_text(last, encoding="utf-8")
+    result = {"run": {"command": "python benchmarks/audit.py --dataset goemotions",
+                      "date": "2026-01-02", "machine": "a machine of the run"},
+              "cleanlab_error": "not installed", "n_injected_missing": 10,
+              "n_injected_wrong": 5, "audit_scores": {"source": "crossfit", "model": "linear"},
+              "audit_options": {}, "train_model": ["linear", {}], "pr_auc": 0.5,
+              "p1_repaired_by_budget": {}}
+    (tmp_path / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    code = ("import argparse, json, sys\n"
+            f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
+            "import audit\n"
+            "args = argparse.Namespace(dataset='goemotions', train_seeds=1, missing_rate=0.1,"
+            " wrong_rate=0.05, seed=3)\n"
+            f"result = json.load(open({str(tmp_path / 'result.json')!r}))\n"
+            "import resource\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (20, 20))\n"
+            f"audit.write_results_md(result, args, audit.Path({str(results)!r}))\n")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode != 0 and "File too large" in done.stderr, done.stderr[-2000:]
+    assert results.read_text(encoding="utf-8") == last
