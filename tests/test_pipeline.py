@@ -695,6 +695,21 @@ def test_one_document_s_row_given_1d_is_not_called_label_ids(trained):
         clf, test.texts[:1], test.Y[:1])
 
 
+def test_one_document_s_probabilities_given_1d_are_not_called_label_ids(trained):
+    clf, test = trained
+    top = clf.predict_topk(test.texts[:1], k=clf.n_labels)
+    probabilities = np.zeros(clf.n_labels, dtype=np.float32)  # one document's, 1-D
+    probabilities[top.indices[0]] = top.scores[0]
+    # it was refused as "label ids per document", advising to binarize them as ids
+    for given in (probabilities, probabilities.tolist()):
+        with pytest.raises(InvalidParameterError, match=r"must be a 2-D documents x labels "
+                           r"matrix of 0/1 .*a 1-D run of non-integer numbers is no label "
+                           r"ids: .*thresholded first") as caught:
+            evaluate_classifier(clf, test.texts[:1], given)
+        assert "label ids per document" not in str(caught.value)
+        assert "MultiLabelBinarizer" not in str(caught.value)
+
+
 def test_an_empty_batch_gives_empty_results(trained):
     clf, _ = trained
     # scikit-learn's normalize refused 0 rows ("Found array with 0 sample(s)")

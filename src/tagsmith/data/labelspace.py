@@ -1412,7 +1412,8 @@ def check_label_table(Y: object, label_space: LabelSpace, name: str = "Y", *,
     document instead of a matrix (a list or Series of lists, of ``;``-joined strings) are
     refused, saying how to binarize them (scipy read them as no matrix, naming no label
     space), and so are label ids per document (a 1-D array of one id each, scikit-learn's
-    ``y``, or lists of ids of unequal lengths). Any other ``Y`` passes.
+    ``y``, or lists of ids of unequal lengths) and a 1-D run of non-integers (one
+    document's probabilities, which are no ids). Any other ``Y`` passes.
 
     >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "apple", "u:b": "pear"})
     >>> class Table:
@@ -1439,6 +1440,13 @@ def check_label_table(Y: object, label_space: LabelSpace, name: str = "Y", *,
             "row ([row], or row.reshape(1, -1))", f"a 1-D {_described(Y)} of "
             f"{len(label_space):,} 0/1 values, one per label: "
             f"{_shown(_plain(_first_keys(Y, 8)))}")
+    if _holds_scores(Y):
+        raise InvalidParameterError(
+            name, "a 2-D documents x labels matrix of 0/1 (column j is label j of "
+            "label_space.uris); a 1-D run of non-integer numbers is no label ids: scores "
+            "or probabilities are thresholded first, e.g. (P >= 0.5).astype(int), one row "
+            "per document ([row] for one document)",
+            f"a 1-D {_described(Y)} of {_shown_scores(Y)}")
     if _holds_label_ids(Y):
         raise InvalidParameterError(
             name, "a documents x labels matrix of 0/1 (column j is label j of "
@@ -1558,6 +1566,31 @@ def _holds_label_keys(Y: object) -> bool:
                 isinstance(key, str) for key in row):
             return True
     return False
+
+
+def _holds_scores(Y: object) -> bool:
+    """Whether ``Y`` is a 1-D run of numbers not all whole (one document's probabilities,
+    say): it was refused as "label ids per document", advising to binarize them as ids.
+
+    >>> _holds_scores([0.1, 0.9]), _holds_scores([0, 3]), _holds_scores([[0.5]])
+    (True, False, False)
+    """
+    rows = _first_keys(Y)
+    return bool(rows) and all(isinstance(row, numbers.Real) for row in rows) and any(
+        not float(row).is_integer() for row in rows)
+
+
+def _shown_scores(Y: object) -> str:
+    """The first 4 of 1-D ``Y``'s numbers, to 4 places (float32's 0.7 is
+    0.699999988079071), and "..." where it holds more.
+
+    >>> _shown_scores(np.array([0.1, 0.7], dtype=np.float32))
+    '[0.1, 0.7]'
+    >>> _shown_scores([0.1, 0.2, 0.3, 0.4, 0.5])
+    '[0.1, 0.2, 0.3, 0.4, ...]'
+    """
+    rows = [round(float(row), 4) for row in _first_keys(Y, 5)]
+    return "[" + ", ".join(map(str, rows[:4])) + (", ...]" if len(rows) > 4 else "]")
 
 
 def _holds_label_ids(Y: object) -> bool:
