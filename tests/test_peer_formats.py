@@ -168,6 +168,20 @@ def test_a_csv_file_named_tsv_is_told_to_be_renamed(tmp_path, vocab, name):
     assert result.exit_code == 0, result.output
 
 
+def test_a_tsv_whose_first_document_begins_text_comma_is_not_told_to_be_renamed(tmp_path,
+                                                                              vocab):
+    # any first line with a comma, no TAB and a cell "text" was a CSV header: a TSV with
+    # no labels whose first document began "Text, ..." was told to be renamed .csv
+    path = tmp_path / "notes.tsv"
+    path.write_text("Text, as the editor wrote it, comes first.\nA second note.\n",
+                    encoding="utf-8")
+    result = run("train", path, "-o", tmp_path / "m", "--vocab", vocab)
+    assert result.exit_code == 3, result.output
+    said = " ".join(result.output.split())
+    assert "a TSV line is TEXT, a TAB, then its labels" in said, said
+    assert "CSV header" not in said and "mv " not in said, said
+
+
 def test_an_annif_jsonl_document_without_text_is_told_with_the_conversion(tmp_path, vocab):
     # Annif's schema lets a document go without text (its metadata alone): its corpus
     # was refused "FILE:LINE: missing 'text'", not told Annif's nor how to convert it

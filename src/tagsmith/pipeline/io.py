@@ -140,7 +140,7 @@ def _annif_layout(path: str | Path) -> str:
         fmt = detect_format(path)
     except DataError:
         return ""
-    lines = first_lines(path, 1)
+    lines = first_lines(path, 2)
     if not lines:
         return ""
     # the command names the file itself, inflated first where it is a .gz (sed and jq
@@ -152,7 +152,7 @@ def _annif_layout(path: str | Path) -> str:
         return ("; this is Annif's CSV corpus, whose 'subject_uris' column tagsmith reads "
                 "as metadata: rename it 'labels' (and 'document_id' 'id'): "
                 + (f"gzip -dc {name} | {sed}" if gz else f"{sed} {name}") + " > corpus.csv")
-    if fmt == "tsv" and _csv_header(lines[0]):
+    if fmt == "tsv" and _csv_header(lines[0], lines[1] if len(lines) > 1 else None):
         # a spreadsheet's CSV export named .tsv: read as TSV, its lines were texts with no
         # labels, and the error said only how a TSV and a CSV corpus give labels
         cut = str(path).lower().rfind(".tsv")
@@ -167,16 +167,32 @@ def _annif_layout(path: str | Path) -> str:
 
 
 
-def _csv_header(line: str) -> bool:
-    r"""Whether ``line``, a file's first, is a CSV corpus's header: no TAB, and a
-    comma-separated column named ``text`` (quoted or not, in any case).
+def _csv_header(line: str, following: str | None = None) -> bool:
+    r"""Whether ``line``, a file's first, is a CSV corpus's header: no TAB, a
+    comma-separated column named ``text`` (quoted or not, in any case), and either a
+    ``labels`` or ``id`` column or a ``following`` line (the file's second) of as many
+    columns. A TSV whose first document, with no labels, began "Text, ..." was taken
+    for one and told to be renamed .csv.
 
-    >>> _csv_header('id,"Text",labels'), _csv_header("text,labels\tx"), _csv_header("A text")
+    >>> _csv_header('id,"Text",labels'), _csv_header("text,labels	x"), _csv_header("A text")
     (True, False, False)
+    >>> _csv_header("Text, then more words"), _csv_header("Text, then more words", "Next.")
+    (False, False)
+    >>> _csv_header("title,text", '"A title, long",its text')
+    True
     """
+    import csv
+
     if "\t" in line or "," not in line:
         return False
-    return any(cell.strip().strip('"').strip().lower() == "text" for cell in line.split(","))
+    cells = [cell.strip().strip('"').strip().lower() for cell in line.split(",")]
+    if "text" not in cells:
+        return False
+    if "labels" in cells or "id" in cells:
+        return True
+    if following is None or "\t" in following:
+        return False
+    return len(next(csv.reader([following]), [])) == len(next(csv.reader([line]), []))
 
 
 def _annif_subjects(path: str | Path, n: int = 20) -> bool:
