@@ -1529,7 +1529,9 @@ def test_calibration_warns_naming_labels_whose_thresholds_rest_on_few_positives(
     assert f"{clf.label_space.name_of(fewest)} {int(support[fewest])}" in text
     fewest = int(backed[np.argmin(support[backed])])
     assert f"{clf.label_space.name_of(fewest)} {int(support[fewest])}" in text
-    assert "eval --per-label" in text
+    # a Python caller is told the parameter (the CLI's eval --per-label: tests below)
+    assert "evaluate_classifier(..., per_label=True) gives each label's" in text
+    assert "eval --per-label" not in text
 
 
 def _fresh(data):
@@ -2581,6 +2583,11 @@ def test_calibrate_warns_when_the_sets_it_fits_are_too_wide_to_use(calibrated_cl
     assert "a larger share than --conformal-fraction 0.5" in warned[0]
     assert ("Use a larger --alpha (calibrate --alpha for the bundle's sets, suggest --sets "
             "--alpha for one run's), another set method") in warned[0]
+    # the command line's wording of a warning that names another command's option
+    assert [r.getMessage() for r in caplog.records
+            if r.getMessage().startswith("thresholds on few held-out positives")
+            and r.getMessage().endswith("; eval --per-label gives each label's precision "
+                                        "and recall with intervals")], caplog.text
     docs = tmp_path / "docs.txt"
     docs.write_text("".join(line.split("\t")[0] + "\n" for line in
                             goemotions_small["test"].read_text().splitlines()[:20]))
@@ -2593,6 +2600,33 @@ def test_calibrate_warns_when_the_sets_it_fits_are_too_wide_to_use(calibrated_cl
                 "0.6", quiet=False)
     assert loose.exit_code == 0, loose.output
     assert "too wide to use" not in caplog.text
+
+
+def test_the_wide_sets_warning_names_python_parameters_to_a_python_caller(
+        calibrated_cli_bundle, caplog):
+    """A notebook's calibrate_classifier warned of sets too wide to use and told it to
+    use "calibrate --alpha", "suggest --sets --alpha" and "--set-method": commands, not
+    the parameters it can pass. From Python it names ConfidenceOptions(alpha=...) and
+    predict_sets(alpha=..., method=...); the CLI's wording is the command line's (the
+    tests above pin it)."""
+    clf = TextClassifier.load(calibrated_cli_bundle)
+    assert clf.heldout is not None
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        calibrate_classifier(clf, clf.heldout)
+    warned = [r.getMessage() for r in caplog.records if "too wide to use" in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert warned[0].startswith("at alpha 0.1 the conformal sets are too wide to use")
+    assert ("Use a larger alpha (ConfidenceOptions(alpha=...) for the classifier's sets, "
+            "predict_sets(alpha=...) for one call's), another set method "
+            "(predict_sets(method=...))") in warned[0], warned[0]
+    assert "calibrate --alpha" not in warned[0] and "--set-method" not in warned[0]
+    assert "a larger share than conformal_fraction 0.5" in warned[0], warned[0]
+    # the advice of the thresholds on few positives too: eval's option from calibrate
+    few = [r.getMessage() for r in caplog.records
+           if r.getMessage().startswith("thresholds on few held-out positives")]
+    assert len(few) == 1, few
+    assert few[0].endswith("; evaluate_classifier(..., per_label=True) gives each label's "
+                           "precision and recall with intervals"), few[0]
 
 
 def test_calibrate_s_wide_sets_check_counts_no_lpicp_label_sets(calibrated_cli_bundle,

@@ -656,15 +656,26 @@ class _OptionNames(logging.Filter):
     record passes (the ``tagsmith`` logger's, the warning collector, the root's) for the
     length of one command, so Python callers keep the parameters' names: on the
     ``tagsmith`` logger it missed the records of its children (``tagsmith.store...``),
-    which a logger's filter never sees. Records of other loggers are left alone."""
+    which a logger's filter never sees. Records of other loggers are left alone.
+
+    A record whose advice names other commands (``calibrate --alpha`` from train, which
+    has no ``--alpha``) carries the command line's wording as ``extra={"cli_message":
+    ...}``, a template of the same arguments as its message, which names the Python
+    parameters (``ConfidenceOptions(alpha=...)``): that wording is swapped in here, and
+    its parameters then renamed as above."""
 
     def __init__(self, command: click.Command | None):
         super().__init__()
         self.command = command
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if not (record.name == "tagsmith" or record.name.startswith("tagsmith.")):
+            return True
+        cli_message = getattr(record, "cli_message", None)
+        if cli_message is not None:
+            record.msg = cli_message
         names = getattr(record, "parameters", None)
-        if not names or not (record.name == "tagsmith" or record.name.startswith("tagsmith.")):
+        if not names:
             return True
         # only the message's template: the values in its arguments (a corpus at
         # /data/on_error/c.tsv) are the user's own and are not renamed

@@ -749,19 +749,28 @@ def _warn_wide_sets(conformal: ConformalModel, probs: TopK, options: ConfidenceO
         more = (f", at least {floors[0].needed_text} "
                 + ("conformal" if how == "split" else "held-out")
                 + f" documents with a true label{banded}")
-    logger.warning("at alpha %g the conformal sets are too wide to use: on the %s conformal "
-                   # the methods' words in the template, not an argument: the CLI
-                   # names max_set_size as its option only there (a '%' in them escaped)
-                   "documents themselves, of %s labels, " + said.replace("%", "%%")
-                   + ". To keep its promise a set must "
-                   "reach down to where the model ranks the true labels, and it ranks many "
-                   # the few documents in the template: its alpha is an option's name
-                   "low" + few.replace("%", "%%") + ". Use " + use + " (calibrate "
-                   "--alpha for the bundle's sets, suggest --sets --alpha for one run's), "
-                   "another set method (suggest --sets --set-method)"
-                   + more.replace("%", "%%") + ", or a better-trained model" + source,
+    def worded(alphas: str, methods: str) -> str:
+        return ("at alpha %g the conformal sets are too wide to use: on the %s conformal "
+                # the methods' words in the template, not an argument: the CLI
+                # names max_set_size as its option only there (a '%' in them escaped)
+                "documents themselves, of %s labels, " + said.replace("%", "%%")
+                + ". To keep its promise a set must "
+                "reach down to where the model ranks the true labels, and it ranks many "
+                # the few documents in the template: its alpha is an option's name
+                "low" + few.replace("%", "%%") + ". Use " + use + " (" + alphas
+                + "), another set method (" + methods + ")"
+                + more.replace("%", "%%") + ", or a better-trained model" + source)
+
+    # alpha is an option of other commands than the one warning (train has none): a
+    # Python caller is told the parameters, the command line the commands that take it
+    logger.warning(worded("ConfidenceOptions(alpha=...) for the classifier's sets, "
+                          "predict_sets(alpha=...) for one call's",
+                          "predict_sets(method=...)"),
                    options.alpha, f"{len(probs):,}", f"{probs.n_labels:,}", *values,
-                   extra={"parameters": ("alpha", "conformal_fraction", "max_set_size")})
+                   extra={"parameters": ("alpha", "conformal_fraction", "max_set_size"),
+                          "cli_message": worded(
+                              "calibrate --alpha for the bundle's sets, suggest --sets "
+                              "--alpha for one run's", "suggest --sets --set-method")})
     return out, True
 
 
@@ -1082,9 +1091,13 @@ def warn_thin_thresholds(thresholds: Thresholds, label_space: LabelSpace, source
                          lambda i: f"{label_space.name_of(int(i), lang)} {int(support[i])}")
         parts.append(f"{len(labels):,} label{plural_s(len(labels))} {what} ({named})")
     if parts:
-        logger.warning("thresholds on few held-out positives (%s): %s; eval --per-label "
-                       "gives each label's precision and recall with intervals", source,
-                       "; ".join(parts))
+        # eval's option, given to calibrate and train too: a Python caller is told the
+        # parameter, the command line the command
+        told = "thresholds on few held-out positives (%s): %s; {} gives each label's " \
+            "precision and recall with intervals"
+        logger.warning(told.format("evaluate_classifier(..., per_label=True)"), source,
+                       "; ".join(parts),
+                       extra={"cli_message": told.format("eval --per-label")})
 
 
 def _warn_unreachable(thresholds: Thresholds, label_space: LabelSpace, source: str,
