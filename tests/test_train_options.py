@@ -602,9 +602,31 @@ def test_linear_at_thousands_of_labels_points_at_the_tree(caplog, model, n_label
     Y[np.arange(40), np.arange(40) % 7] = 1
     train_classifier(texts, Y, space, options=TrainOptions(
         model=model, dev_fraction=0.0, featurizer_params={"char_ngrams": None, "min_df": 1}))
-    lines = [r.getMessage() for r in caplog.records if "--model tree" in r.getMessage()]
+    # from Python, TrainOptions(model="tree") (train's --model tree: the test below)
+    lines = [r.getMessage() for r in caplog.records
+             if 'TrainOptions(model="tree") trains' in r.getMessage()]
     if warned:
         assert len(lines) == 1, lines
         assert f"at {n_labels:,} labels" in lines[0] and "'Model families'" in lines[0]
     else:
         assert lines == []
+
+
+def test_the_warning_of_linear_at_scale_names_the_option_as_its_caller_gives_it(caplog):
+    """train_classifier's warning of linear on a large label space told a Python caller
+    to use "--model tree", a flag: it names TrainOptions(model="tree"), and the command
+    line's wording, which train's filter swaps in, still names --model tree."""
+    from tagsmith.pipeline.train import LINEAR_MANY_LABELS, _warn_linear_at_scale
+
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        _warn_linear_at_scale("linear", LINEAR_MANY_LABELS)
+    [record] = [r for r in caplog.records if "fraction of the time" in r.getMessage()]
+    assert f"at {LINEAR_MANY_LABELS:,} labels" in record.getMessage()
+    assert ('; TrainOptions(model="tree") trains large label spaces in a fraction of the '
+            "time") in record.getMessage()
+    assert "--model" not in record.getMessage()
+    # as train prints it: the filter a command installs on its handlers swaps it in
+    assert tagsmith_cli._OptionNames(tagsmith_cli.cli.commands["train"]).filter(record)
+    assert "; --model tree trains large label spaces in a fraction of the time" \
+        in record.getMessage()
+    assert "TrainOptions" not in record.getMessage()

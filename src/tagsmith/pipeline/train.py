@@ -983,11 +983,13 @@ def _warn_linear_at_scale(model: str, n_labels: int) -> None:
     17,000 labels trained for over an hour with nothing pointing at ``--model tree``."""
     if model != "linear" or n_labels < LINEAR_MANY_LABELS:
         return
-    logger.warning("linear fits one classifier per label on every document: at %s labels "
-                   "its training grows long as documents grow (17,217 labels of 36,000 "
-                   "documents: over an hour on 2 cores); --model tree trains large label "
-                   "spaces in a fraction of the time (README: 'Model families')",
-                   f"{n_labels:,}")
+    told = ("linear fits one classifier per label on every document: at %s labels its "
+            "training grows long as documents grow (17,217 labels of 36,000 documents: "
+            "over an hour on 2 cores); {} trains large label spaces in a fraction of the "
+            "time (README: 'Model families')")
+    # a Python caller is told the option's field, the command line its flag
+    logger.warning(told.format("TrainOptions(model=\"tree\")"), f"{n_labels:,}",
+                   extra={"cli_message": told.format("--model tree")})
 
 
 def _warn_deprecated_in_use(Y: sp.csr_matrix, label_space: LabelSpace) -> None:
