@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import tagsmith.cli as tagsmith_cli
 from tagsmith.audit.review import (
     apply_review,
     doc_key,
@@ -1766,7 +1767,14 @@ def test_apply_review_says_it_writes_labels_the_vocabulary_lacks(tmp_path, corpu
         apply_review(corpus, review, tmp_path / "out.tsv", SPACE, space_name="v2.ttl")
     assert "unknown-key" in (tmp_path / "out.tsv").read_text()  # kept: never dropped
     assert f"{corpus}: 1 label occurrence not in v2.ttl (1 distinct, most often " \
-        "'unknown-key' x1) written as it was" in caplog.text
+        "'unknown-key' x1) written as it was: read_labelled with that vocabulary refuses " \
+        'it (read_labelled(..., unknown_labels="skip") leaves it out)' in caplog.text
+    # the command line's words, which apply-review's filter swaps in
+    tagsmith_cli._register_commands()
+    [record] = [r for r in caplog.records if "label occurrence" in r.getMessage()]
+    assert tagsmith_cli._OptionNames(tagsmith_cli.cli.commands["apply-review"]).filter(record)
+    assert record.getMessage().endswith(": train --vocab with that vocabulary refuses it "
+                                        "(--unknown-labels skip leaves it out)")
     caplog.clear()
     clean = tmp_path / "clean.tsv"
     clean.write_text(CORPUS.replace(" unknown-key", ""))

@@ -1542,12 +1542,16 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
             continue
         n, (key, count) = sum(keys.values()), keys.most_common(1)[0]
         fix = f"write {plural(n, 'its', 'their')} <uri>, or " if keys is ambiguous else ""
-        logger.warning("%s: %s label occurrence%s %s %s (%s distinct, most often %r x%s) "
-                       "written as %s: train --vocab with that vocabulary refuses %s "
-                       "(%s--unknown-labels skip leaves %s out)", corpus, f"{n:,}",
-                       plural_s(n), what, space_name, f"{len(keys):,}", key, f"{count:,}",
-                       plural(n, "it was", "they were"), plural(n, "it", "them"), fix,
-                       plural(n, "it", "them"))
+        # another command's options (train's): a Python caller is told read_labelled's
+        # parameter, the command line the command
+        told = ("%s: %s label occurrence%s %s %s (%s distinct, most often %r x%s) "
+                "written as %s: {} with that vocabulary refuses %s (%s{} leaves %s out)")
+        logger.warning(told.format("read_labelled", 'read_labelled(..., unknown_labels="skip")'),
+                       corpus, f"{n:,}", plural_s(n), what, space_name, f"{len(keys):,}",
+                       key, f"{count:,}", plural(n, "it was", "they were"),
+                       plural(n, "it", "them"), fix, plural(n, "it", "them"),
+                       extra={"cli_message": told.format("train --vocab",
+                                                         "--unknown-labels skip")})
     # a malformed line is no record, so it cannot be written: say so, not silently
     # a folder's file deleted after the listing is counted apart: no line of it was read
     stats["n_skipped_lines"] = report.n_skipped_lines
