@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import tagsmith.cli as tagsmith_cli
 from tagsmith.data.corpus import (
     Corpus,
     ReadReport,
@@ -2761,8 +2762,14 @@ def test_labels_of_one_code_written_several_ways_are_warned_about(tmp_path, capl
     assert warned == [f"{path}: 2 codes written several ways ('0111' and '111', 'E11.9' and "
                       "'E119' and 'e11.9'), read as separate labels: codes match exactly (in "
                       "case, punctuation and leading zeros, which a spreadsheet's number "
-                      "cell drops); write each one way, or give a vocabulary (--vocab), "
-                      "which names the code meant"]
+                      "cell drops); write each one way, or give a vocabulary "
+                      "(load_vocabulary), which names the code meant"]
+    # the command line's words, which a command's filter swaps in
+    tagsmith_cli._register_commands()
+    [record] = [r for r in caplog.records if "several ways" in r.getMessage()]
+    assert tagsmith_cli._OptionNames(tagsmith_cli.cli.commands["train"]).filter(record)
+    assert record.getMessage().endswith("or give a vocabulary (--vocab), which names the "
+                                        "code meant")
     caplog.clear()
     deriving = DerivingLabels()
     for key in ("I10", "i10", "E11"):

@@ -602,11 +602,14 @@ def warn_code_twins(uris: Iterable[str], source: str) -> None:
         n = len(twins)
         shown = ", ".join(" and ".join(map(repr, group)) for group in twins[:3]) \
             + (", ..." if n > 3 else "")
-        logger.warning("%s: %s code%s written several ways (%s), read as separate labels: "
-                       "codes match exactly (in case, punctuation and leading zeros, which "
-                       "a spreadsheet's number cell drops); write each one way, or give a "
-                       "vocabulary (--vocab), which names the code meant", source,
-                       f"{n:,}", plural_s(n), shown)
+        # the vocabulary as a Python caller gives it; the commands' --vocab on the
+        # command line (cli_message)
+        told = ("%s: %s code%s written several ways (%s), read as separate labels: codes "
+                "match exactly (in case, punctuation and leading zeros, which a "
+                "spreadsheet's number cell drops); write each one way, or give a "
+                "vocabulary ({}), which names the code meant")
+        logger.warning(told.format("load_vocabulary"), source, f"{n:,}", plural_s(n), shown,
+                       extra={"cli_message": told.format("--vocab")})
 
 
 def _derivable(uri: str) -> bool:
