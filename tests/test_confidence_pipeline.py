@@ -2453,7 +2453,19 @@ def test_calibrate_says_plainly_when_no_label_can_be_suggested(calibrated_cli_bu
     assert "no label can ever be suggested: suggestions will be empty" in result.stdout
     # logged, as every warning (pytest's handler on the root has it, not stderr)
     assert "no label can ever be suggested (28 of 28 never predicted): every suggestion " \
-        "at the tuned thresholds (suggest without --threshold) will be empty" in caplog.text
+        "at the tuned thresholds (suggest without --threshold) will be empty; give more " \
+        "held-out documents (calibrate --data), a lower --min-precision, or leave it out " \
+        "for F-beta thresholds" in caplog.text
+    # from Python: the parameters, not the commands' options
+    caplog.clear()
+    clf = TextClassifier.load(calibrated_cli_bundle)
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        calibrate_classifier(clf, clf.heldout, options=ConfidenceOptions(min_precision=0.9))
+    assert "no label can ever be suggested (28 of 28 never predicted): every suggestion " \
+        "at the tuned thresholds (suggest without threshold=...) will be empty; give more " \
+        "held-out documents, a lower min_precision, or leave it out for F-beta " \
+        "thresholds" in caplog.text
+    assert "--" not in caplog.text.split("no label can ever be suggested")[1].split("\n")[0]
     texts = goemotions_small["test"].read_text().splitlines()[:20]
     suggested = run("suggest", out, input="\n".join(t.split("\t")[0] for t in texts) + "\n")
     assert all(json.loads(line)["suggestions"] == [] for line in suggested.stdout.splitlines())

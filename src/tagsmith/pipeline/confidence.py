@@ -1121,18 +1121,27 @@ def _warn_unreachable(thresholds: Thresholds, label_space: LabelSpace, source: s
     # warning never said so
     n_labels = thresholds.per_label.size
     n_never = int(np.count_nonzero(np.isposinf(thresholds.per_label)))
-    outcome = (f"no label can ever be suggested ({n_never:,} of {n_labels:,} never "
-               "predicted): every suggestion at the tuned thresholds (suggest without "
-               "--threshold) will be empty; "
-               "give more held-out documents (calibrate --data), a lower --min-precision, "
-               "or leave it out for F-beta thresholds" if n_never >= n_labels else
-               f"{n_never:,} of the {n_labels:,} labels can never be suggested")
-    logger.warning("%s label%s cannot reach precision %g on the held-out documents (%s) at "
-                   "any threshold, by the lower end of %s 95%% Wilson interval, and %s never "
-                   "predicted by the thresholds; %s; best lower bound%s: %s", f"{n:,}",
-                   plural_s(n), thresholds.min_precision, source, plural(n, "its", "their"),
-                   plural(n, "is", "are"), outcome, plural_s(n), named,
-                   extra={"parameters": ("min_precision",)})
+    # suggest's and calibrate's options on the command line (cli_message), the
+    # parameters from Python
+    def outcome(suggest: str, data: str) -> str:
+        return (f"no label can ever be suggested ({n_never:,} of {n_labels:,} never "
+                f"predicted): every suggestion at the tuned thresholds ({suggest}) will be "
+                f"empty; give more held-out documents{data}, a lower min_precision, or "
+                "leave it out for F-beta thresholds" if n_never >= n_labels else
+                f"{n_never:,} of the {n_labels:,} labels can never be suggested")
+
+    def told(suggest: str, data: str) -> str:
+        return ("%s label%s cannot reach precision %g on the held-out documents (%s) at "
+                "any threshold, by the lower end of %s 95%% Wilson interval, and %s never "
+                "predicted by the thresholds; " + outcome(suggest, data).replace("%", "%%")
+                + "; best lower bound%s: %s")
+
+    logger.warning(told("suggest without threshold=...", ""), f"{n:,}", plural_s(n),
+                   thresholds.min_precision, source, plural(n, "its", "their"),
+                   plural(n, "is", "are"), plural_s(n), named,
+                   extra={"parameters": ("min_precision",),
+                          "cli_message": told("suggest without --threshold",
+                                              " (calibrate --data)")})
 
 
 def _nearest_named(labels: np.ndarray, best: np.ndarray | None, support: np.ndarray,
