@@ -1317,13 +1317,16 @@ def test_shift_of_an_unshifted_sample_says_its_changes_are_unsupported(
     n, of = report["n_labels_unsupported"], report["n_labels_estimated"]
     which = f"all {of}" if n == of else f"{n} of the {of}"  # not '25 of the 25'
     assert f"{which} labels estimated moved within 2 standard errors" in caplog.text
-    assert f"without them the shift is {report['total_variation_supported']:.4f}" \
-        in caplog.text
+    # every estimated label unsupported here: "without them the shift is 0.0000" was a
+    # figure over no label, as the first line's was
+    assert n == of and report["total_variation_supported"] == 0, report
+    assert "without them no estimated label is left to give a shift" in caplog.text
+    assert "without them the shift is" not in caplog.text
     assert f"  {unsupported[0]['label']}  unsupported (+-" in shown.stdout
 
 
 def test_shift_headline_leads_with_the_supported_shift(calibrated_cli_bundle, goemotions_small,
-                                                      tmp_path):
+                                                      tmp_path, caplog):
     """A month with no real shift led shift's first line with the total variation of
     every estimated label (0.205 on a trust-and-safety walk), unsupported moves of labels
     on under one calibration positive included; the supported 0.031 came only in a
@@ -1346,6 +1349,11 @@ def test_shift_headline_leads_with_the_supported_shift(calibrated_cli_bundle, go
         f"frequencies) {report['total_variation_supported']:.4f} over the supported labels "
         f"({report['total_variation']:.4f} counting the "
         f"{'unsupported one' if n == 1 else f'{n} unsupported ones'}); "), first
+    # its warning gives the figure without them where some are left
+    shown = run("shift", calibrated_cli_bundle, docs, "--min-count", "5", quiet=False)
+    assert shown.exit_code == 0, shown.output
+    assert f"without them the shift is {report['total_variation_supported']:.4f}" \
+        in caplog.text, caplog.text
 
 
 def test_shift_headline_of_no_supported_label_says_so(calibrated_cli_bundle, goemotions_small):

@@ -556,10 +556,15 @@ def _warn_unsupported(report: dict) -> None:
     which = (plural(n_estimated, "the only label", f"all {n_estimated:,} labels")
              if n_unsupported >= n_estimated
              else f"{n_unsupported:,} of the {n_estimated:,} labels")
+    # where every estimated label is unsupported, "without them the shift is 0.0000" was
+    # a figure over no label (as the first line's was): it says none is left
+    without = (f"without {plural(n_estimated, 'it', 'them')} no estimated label is left to "
+               "give a shift" if n_unsupported >= n_estimated else
+               f"without them the shift is {report['total_variation_supported']:.4f}")
     warn(f"{which} estimated "
          f"moved within {SUPPORT_Z:g} standard errors or on too few calibration "
          f"positives or negatives{few}: not told from no shift (marked 'unsupported' in the list); "
-         f"without them the shift is {report['total_variation_supported']:.4f}")
+         f"{without}")
 
 
 def _headline_shift(report: dict) -> str:
