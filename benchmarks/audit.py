@@ -876,11 +876,10 @@ def write_results_md(result: dict, args, path: Path = HERE / "RESULTS.md") -> No
 def _write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` only once it is fully written: a run dying mid-write
     left a cut-off result.json (which --from-json and audit_repair_curve.py then read)
-    or RESULTS.md."""
-    from tagsmith.data.textio import atomic_text_writer
+    or RESULTS.md. audit_runner.py's, which writes the steps' results alike."""
+    from audit_runner import write_atomically
 
-    with atomic_text_writer(path) as out:
-        out.write(text)
+    write_atomically(path, text)
 
 
 if __name__ == "__main__":
