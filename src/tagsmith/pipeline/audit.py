@@ -1340,12 +1340,10 @@ def _warn_capped_labels(scores, label_space, lang: str, warnings: list[str]) -> 
     mends it; it is appended to ``warnings`` (the report's) too."""
     if not scores.capped:
         return
-    named = "; ".join(
-        f"{label_space.name_of(c.label, lang)!r} ({c.n_docs:,} documents: mean own score "
-        f"{c.capped:.2f}, {c.exact:.2f} with max_posting={c.n_docs})" for c in scores.capped[:5])
-    more = len(scores.capped) - 5
-    if more > 0:
-        named += f" and {more:,} more"
+    named = and_more(scores.capped, 5,
+                     lambda c: f"{label_space.name_of(c.label, lang)!r} ({c.n_docs:,} documents: "
+                     f"mean own score {c.capped:.2f}, {c.exact:.2f} with max_posting={c.n_docs})",
+                     sep="; ", serial=False)
     largest = max(c.n_docs for c in scores.capped)
     cap = scores.details.get("params", {}).get("max_posting")
     template = (f"scores 'knn': the neighbour search reads words held by more than "
