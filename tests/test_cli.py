@@ -3311,6 +3311,13 @@ def test_shift_of_no_document_names_the_input_read(bundle, tmp_path):
     named = ", ".join(map(str, many[:5]))
     assert f"({named}, and 7 more, each empty or blank)" in text, result.output
     assert str(many[5]) not in text, result.output
+    # a file name holding a newline is written escaped, one message on one line
+    odd = tmp_path / "a\nb.txt"
+    odd.write_text("")
+    result = run("shift", bundle, empty, odd)
+    assert result.exit_code == 3, result.output
+    assert f"({empty}, {tmp_path}/a\\nb.txt, each empty or blank)" \
+        in " ".join(result.output.split()), result.output
 
 
 @pytest.mark.skipif(not Path("/proc/self/wchan").exists(),

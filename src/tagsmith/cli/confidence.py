@@ -760,7 +760,8 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
         if len(read) == 1:
             raise DataError("no documents in FILES: nothing to estimate a shift on",
                             path=read[0])
-        raise DataError(f"no documents in FILES ({and_more(read, MOST_FILES_NAMED)}, "
+        # each name as suggest's warning writes it: a newline in one split the message
+        raise DataError(f"no documents in FILES ({and_more(read, MOST_FILES_NAMED, printable)}, "
                         "each empty or blank): "
                         "nothing to estimate a shift on")
     if classifier.calibrator is None:  # the library's refusal named no bundle; after the
