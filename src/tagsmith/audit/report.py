@@ -597,18 +597,31 @@ def _queue_html(noise: dict, max_review: int | None) -> str:
     >>> _queue_html({"n_flagged_missing": 2, "n_flagged_wrong": 3}, 5)
     ''
     """
-    if max_review is None or max_review >= noise["n_flagged_missing"] + noise["n_flagged_wrong"]:
-        return ""
+    reviewed = noise.get("reviewed")
+    left_out = reviewed["n_left_out"] if reviewed else 0
+    said = ""
+    if reviewed:
+        said = (f" {_num(left_out)} of them {'was' if left_out == 1 else 'were'} decided in "
+                f"the earlier review{'' if len(reviewed['files']) == 1 else 's'} given "
+                "(--reviewed) and left out of the review queue"
+                + (f"; {_num(reviewed['n_not_applied'])} decided there the other way from "
+                   "the corpus are kept in it" if reviewed["n_not_applied"] else "") + ".")
+    flagged = noise["n_flagged_missing"] + noise["n_flagged_wrong"] - left_out
+    if max_review is None or max_review >= flagged:
+        return said
     if max_review == 0:
-        return " The review queue is empty (--max-review 0)."
+        return said + " The review queue is empty (--max-review 0)."
     rows = noise.get("n_review_rows", max_review)  # a report written before has none
     if rows > max_review:
-        return (f" The review queue holds the {_num(rows)} most likely of them (--max-review "
-                f"{_num(max_review)}, raised to keep its first move whole).")
+        return said + (f" The review queue holds the {_num(rows)} most likely of them "
+                       f"(--max-review {_num(max_review)}, raised to keep its first move "
+                       "whole).")
     if rows < max_review:
-        return (f" The review queue holds the {_num(rows)} most likely of them (--max-review "
-                f"{_num(max_review)}, less the half of a move it would cut in two).")
-    return f" The review queue holds the {_num(max_review)} most likely of them (--max-review)."
+        return said + (f" The review queue holds the {_num(rows)} most likely of them "
+                       f"(--max-review {_num(max_review)}, less the half of a move it would "
+                       "cut in two).")
+    return said + (f" The review queue holds the {_num(max_review)} most likely of them "
+                   "(--max-review).")
 
 
 def _moves_html(noise: dict) -> str:
@@ -788,6 +801,7 @@ def _shown_of(noise: dict, max_review: int | None, shown: int) -> str:
     ''
     """
     queue = noise["n_flagged_missing"] + noise["n_flagged_wrong"]
+    queue -= (noise.get("reviewed") or {}).get("n_left_out", 0)  # decided before: not in it
     if max_review is not None:
         # the queue's own rows where counted: a single-label move kept whole or left out
         # makes them more or fewer than --max-review

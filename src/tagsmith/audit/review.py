@@ -201,7 +201,8 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
                 *, lang: str = "en",
                 lines: Sequence[int] | None = None, doc_ids: Sequence[str | None] | None = None,
                 limit: int | None = None, flagged_only: bool = True,
-                topk: TopK | None = None, hashes: np.ndarray | None = None) -> list[dict]:
+                topk: TopK | None = None, hashes: np.ndarray | None = None,
+                exclude: np.ndarray | None = None) -> list[dict]:
     """Rows of the review queue, best candidate first (see :data:`COLUMNS`).
 
     ``issues``: :class:`~tagsmith.audit.detect.LabelIssues`; ``texts`` and ``Y`` (the
@@ -215,8 +216,12 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
     each document fill ``model_top`` (empty without). ``hashes``: the audit's
     :func:`~tagsmith.audit.duplicates.text_hashes` of ``texts``, which tell the copies
     of a text apart for ``related_rows`` (worked out for the rows' documents without).
+    ``exclude``: a boolean mask of candidates left out before ``limit`` is taken (those
+    an earlier review decided: :func:`reviewed_candidates`).
     """
     chosen = np.flatnonzero(issues.flagged) if flagged_only else np.arange(len(issues))
+    if exclude is not None:
+        chosen = chosen[~np.asarray(exclude, dtype=bool)[chosen]]
     if limit is not None:
         every, chosen = chosen, chosen[:limit]
         # a move (a single-label document's, or a broader label given for a narrower
@@ -992,6 +997,129 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
         raise ReviewFormatError(f"the decision column is empty, but {hint}", path=path,
                                 line=1 if csv_cells else None)
     return sorted(accepted.values(), key=lambda d: (d.doc, d.line)), repeated, counts
+
+
+@dataclass
+class ReviewedPairs:
+    """The (document, label) pairs earlier reviews decided, and what the reviewer said
+    of each: whether the label applies to the document (accepting a *missing* row or
+    rejecting a *wrong* one says it does; accepting a *wrong* row or rejecting a
+    *missing* one says it does not). A document is named by its ``doc_id`` where the
+    review has one, else by its text's fingerprint (``doc_key``): the ``doc`` number
+    shifts when documents are added before it or the corpus is reordered."""
+
+    #: ``(doc_id, label id)`` -> (the label applies?, ``file:line`` of the decision)
+    by_id: dict[tuple[str, int], tuple[bool, str]] = dataclasses.field(default_factory=dict)
+    #: ``(doc_key, label id)`` -> the same, for rows without a ``doc_id``
+    by_key: dict[tuple[str, int], tuple[bool, str]] = dataclasses.field(default_factory=dict)
+    #: the review files read, in order (a later file's decision of a pair replaces an
+    #: earlier one's)
+    files: list[str] = dataclasses.field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.by_id) + len(self.by_key)
+
+    def verdict(self, doc_id: str | None, key: str, label_id: int) -> bool | None:
+        """Whether the reviewer said ``label_id`` applies to the document (None: the
+        pair was not decided)."""
+        found = self.by_id.get((doc_id, label_id)) if doc_id else None
+        if found is None:
+            found = self.by_key.get((key, label_id))
+        return None if found is None else found[0]
+
+
+def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
+                  space_name: str = "the vocabulary") -> ReviewedPairs:
+    """The decided pairs of review files (``review.csv`` or ``.jsonl`` an audit wrote, a
+    person's decisions filled in), for an audit to leave out of its queue
+    (``audit --reviewed``). Undecided rows are skipped, and so are decided rows of a
+    label ``space`` does not have (no candidate can name it).
+
+    Raises :class:`ReviewFormatError` naming the file and line of a file that is not a
+    review (no ``decision``, ``kind``, ``label_uri``, ``doc`` or ``doc_key`` column), of
+    a malformed decided row, and of a row deciding a pair an earlier row of the same
+    file decided the other way."""
+    pairs = ReviewedPairs()
+    for each in paths:
+        path = Path(each)
+        csv_cells = review_format(path) == "csv"
+        verdicts: dict[tuple[str, str, int], tuple[bool, int]] = {}
+        for line, row in _review_records(path):
+            for column in REQUIRED:
+                if column not in row:
+                    raise ReviewFormatError(f"missing field {column!r}", path=path, line=line)
+            if not _decided(row["decision"]):
+                continue
+            decision = str(row["decision"]).strip().lower()
+            if decision not in _DECISIONS:
+                raise ReviewFormatError(f"decision must be {DECISION_VALUES}, or empty, "
+                                        f"found {row['decision']!r}", path=path, line=line)
+            kind = str(row["kind"] or "").strip().lower()
+            action = str(row.get("action") or "").strip().lower()
+            if not kind and action in KIND_OF_ACTION:
+                kind = KIND_OF_ACTION[action]
+            if kind not in KINDS:
+                raise ReviewFormatError(f"kind must be one of {', '.join(KINDS)}, found "
+                                        f"{kind!r}", path=path, line=line)
+            _doc_number(row, path, line)  # a row cut or shifted fails here, not skipped
+            try:
+                _, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
+            except ReviewFormatError:
+                if not str(row["label_uri"] or "").strip():
+                    raise
+                continue  # a label the vocabulary no longer has: no candidate names it
+            key = _read_key(row["doc_key"], path, line)
+            written_id = "" if row.get("doc_id") is None else str(row["doc_id"]).strip()
+            doc_id = _unquoted(written_id, csv_cells)
+            applies = (kind == "missing") == (decision in ACCEPT)
+            who = ("id", doc_id, label_id) if doc_id else ("key", key, label_id)
+            earlier = verdicts.setdefault(who, (applies, line))
+            if earlier[0] != applies:
+                raise ReviewFormatError(
+                    f"contradicts line {earlier[1]}, which says label "
+                    f"{str(row['label_uri']).strip()!r} "
+                    f"{'applies' if earlier[0] else 'does not apply'} to the same document "
+                    f"({'doc_id ' + repr(doc_id) if doc_id else 'doc_key ' + key}); "
+                    "decide it one way", path=path, line=line)
+            where = f"{path}:{line}"
+            if doc_id:
+                pairs.by_id[(doc_id, label_id)] = (applies, where)
+            else:
+                pairs.by_key[(key, label_id)] = (applies, where)
+        pairs.files.append(str(path))
+    return pairs
+
+
+def reviewed_candidates(pairs: ReviewedPairs, issues: LabelIssues, texts: Sequence[str],
+                        doc_ids: Sequence[str | None] | None = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Two boolean masks over ``issues``' candidates, flagged ones only: those an
+    earlier review decided and the corpus agrees with (a *wrong* candidate on a label
+    the reviewer said applies, a *missing* one on a label they said does not: asked
+    and answered), and those it decided the other way (an accepted fix the corpus does
+    not carry: the review was not applied to it, or was undone)."""
+    flagged = np.flatnonzero(issues.flagged)
+    decided = np.zeros(len(issues), dtype=bool)
+    undone = np.zeros(len(issues), dtype=bool)
+    if not len(pairs):
+        return decided, undone
+    docs = np.asarray(issues.doc)[flagged].tolist()
+    labels = np.asarray(issues.label)[flagged].tolist()
+    kinds = np.asarray(issues.kind)[flagged].tolist()
+    keys: dict[int, str] = {}
+    for at, doc, label, kind in zip(flagged.tolist(), docs, labels, kinds, strict=True):
+        key = keys.get(doc)
+        if key is None:
+            key = keys[doc] = doc_key(texts[doc])
+        applies = pairs.verdict(None if doc_ids is None else doc_ids[doc], key, label)
+        if applies is None:
+            continue
+        # a missing candidate is a label the document lacks, a wrong one one it has
+        if applies == (KINDS[kind] == "wrong"):
+            decided[at] = True
+        else:
+            undone[at] = True
+    return decided, undone
 
 
 def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int,

@@ -2705,6 +2705,10 @@ def _broader_moves_words(n_moves: int) -> str:
               help="Labels given to 2 to N-1 documents (N: 20, say) get wrong flags by "
               "frequency band: the band's estimated wrong count, most probable first "
               "across its labels, whatever --min-probability (0: off).")
+@click.option("--reviewed", "reviewed", multiple=True, metavar="REVIEW",
+              help="An earlier audit's review, decided (review.csv or .jsonl): its decided "
+              "pairs (document id, else text fingerprint, and label) are left out of the "
+              "review queue where the corpus agrees with the decision; repeatable.")
 @click.option("--no-html", is_flag=True, help="Write the JSON report only.")
 @click.option("--no-plots", is_flag=True, help="HTML report without plots (no matplotlib).")
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
@@ -2723,7 +2727,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
           max_review, review_sample, review_sample_flagged, min_probability,
           near_duplicate_threshold, no_near_duplicates,
           no_evidence, every_doc_labelled, single_label, calibration_folds, band_budget_below,
-          no_html, no_plots, on_error, seed, lang, force):
+          reviewed, no_html, no_plots, on_error, seed, lang, force):
     from tagsmith.pipeline.audit import (
         MULTI_LABELLED_ADVICE,
         AuditOptions,
@@ -2774,6 +2778,16 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         refuse_stdin(split_path, "--split", "NAME=PATH, PATH a corpus file")
         _refuse_corpus_as_split(corpus, name, split_path)
     # the audit's inputs are never replaced by its files (a vocabulary named labels.csv)
+    for review_path in reviewed:
+        refuse_stdin(review_path, "--reviewed", "a review file an audit wrote")
+        from tagsmith.audit.review import review_format as format_of
+
+        try:  # a corpus given by mistake (train.tsv) is named with the option
+            format_of(review_path)
+        except InvalidParameterError:
+            raise click.BadParameter(f"{printable(review_path)} is no review file: an audit "
+                                     "writes review.csv or review.jsonl",
+                                     param_hint="--reviewed") from None
     inputs = [corpus, *paths.values(), *([vocab] if vocab else [])]
     check_output(output, review_format=review_format, force=force, name="-o/--output",
                  html=not no_html, keep=inputs, sample=review_sample is not None)
@@ -2819,6 +2833,12 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         check_split_corpus(split, name=name, path=paths[name])
     other = {name: split.texts for name, split in split_data.items()}
     drawn = (review_sample or 0) + (review_sample_flagged or 0)
+    decided = None
+    if reviewed:  # before the work: a file that is no review fails naming its line
+        from tagsmith.audit.review import read_reviewed
+
+        decided = read_reviewed(reviewed, space, space_name=(
+            "the corpus's labels" if derived else f"{printable(vocab or bundle)}"))
     if drawn > len(data.texts):
         raise click.BadParameter(
             f"{drawn:,} documents"
@@ -2831,7 +2851,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
             unknown_labels=data.unknown_labels, lines=data.lines, doc_ids=data.doc_ids,
             source=corpus,
             split_lines={name: split.lines for name, split in split_data.items()},
-            vocabulary=not derived,
+            vocabulary=not derived, reviewed=decided,
             read=read_summary({corpus: data, **{paths[name]: split for name, split
                                                 in split_data.items()}}, on_error))
     except DataError as exc:
@@ -2876,9 +2896,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         if warning:
             click.echo(f"warning: {warning}")
     n_flagged = noise["n_flagged_wrong"] + noise["n_flagged_missing"]
+    left_out = noise.get("reviewed", {}).get("n_left_out", 0)
     # the queue may hold fewer rows than were flagged: say so, not let the count suggest
     # every flagged candidate is in it
-    capped = ("" if max_review is None or max_review >= n_flagged else
+    capped = ("" if max_review is None or max_review >= n_flagged - left_out else
               " (the review queue is empty: --max-review 0)" if max_review == 0 else
               f" (the review queue holds the {max_review:,} most likely: --max-review)"
               if len(result.review) == max_review else
@@ -2903,6 +2924,15 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         moves = _broader_moves_words(n_moves)
     click.echo(f"flagged {noise['n_flagged_wrong']:,} wrong and "
                f"{noise['n_flagged_missing']:,} missing{capped}{moves}")
+    if "reviewed" in noise:
+        section = noise["reviewed"]
+        n_files = len(section["files"])
+        click.echo(f"left out of the review queue: {left_out:,} flagged candidate"
+                   f"{plural_s(left_out)} decided in the earlier review{plural_s(n_files)} "
+                   f"(--reviewed: {section['n_decided_pairs']:,} decided pair"
+                   f"{plural_s(section['n_decided_pairs'])})"
+                   + (f"; {section['n_not_applied']:,} kept, decided there the other way "
+                      "from this corpus" if section["n_not_applied"] else ""))
     # without the search a near count of 0 says nothing
     not_searched = " (near duplicates not looked for)" if no_near_duplicates else ""
     # the noun agrees with the count next to it: "1 exact and 1 near pairs" read wrongly

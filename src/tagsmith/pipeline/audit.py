@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import InitVar, asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -71,6 +71,7 @@ from tagsmith.progress import _percent, progress_bar
 from tagsmith.store.staging import make_staging, remove_staging, stale_staging
 
 if TYPE_CHECKING:  # the classifier is imported only when one is given
+    from tagsmith.audit.review import ReviewedPairs
     from tagsmith.pipeline.classifier import TextClassifier
 
 logger = logging.getLogger("tagsmith")
@@ -1058,6 +1059,38 @@ def _refuse_multi_labelled(Y: sp.csr_matrix, lines: Sequence[int] | None,
                     parameters=("single_label",))
 
 
+def _reviewed_section(reviewed: ReviewedPairs, issues, decided: np.ndarray,
+                      undone: np.ndarray, space: LabelSpace, lang: str, texts: Sequence[str],
+                      doc_ids: Sequence[str | None] | None, lines: Sequence[int] | None,
+                      warnings: list[str]) -> dict:
+    """The report's ``noise.reviewed``: the review files read, the pairs they decided,
+    the flagged candidates left out as decided, and those kept as decided the other way
+    (an accepted fix the corpus lacks, or a label changed since), warned of with the
+    first one."""
+    from tagsmith._plural import plural_s
+
+    section: dict[str, Any] = {"files": list(reviewed.files), "n_decided_pairs": len(reviewed),
+                               "n_left_out": int(decided.sum()),
+                               "n_not_applied": int(undone.sum())}
+    if section["n_not_applied"]:
+        first = int(np.flatnonzero(undone)[0])
+        doc, label = int(issues.doc[first]), int(issues.label[first])
+        kind = ("missing", "wrong")[int(issues.kind[first])]
+        where = (f"document {doc}" + ("" if lines is None else f", line {lines[doc]}")
+                 + ("" if doc_ids is None or not doc_ids[doc] else f", id {doc_ids[doc]!r}"))
+        n = section["n_not_applied"]
+        message = (f"{n:,} flagged candidate{plural_s(n)} an earlier review (--reviewed) "
+                   "decided the other way from the corpus (a fix accepted there that the "
+                   "corpus does not carry, or a label changed since), kept in the review queue "
+                   f"(first: {kind} {space.uri_of(label)} ({space.name_of(label, lang)}), "
+                   f"{where}): apply that review to this corpus with apply-review, or "
+                   "decide the rows again")
+        section["warning"] = message
+        warnings.append(message)
+        logger.warning(message)
+    return section
+
+
 def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, *,
                  options: AuditOptions | None = None,
                  classifier: TextClassifier | None = None,
@@ -1066,7 +1099,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                  doc_ids: Sequence[str | None] | None = None,
                  source: str | None = None, read: dict | None = None,
                  split_lines: Mapping[str, Sequence[int]] | None = None,
-                 vocabulary: bool = True) -> AuditResult:
+                 vocabulary: bool = True,
+                 reviewed: ReviewedPairs | None = None) -> AuditResult:
     """Audit ``texts`` with labels ``Y`` (``n_docs x n_labels``) over ``label_space``.
 
     ``classifier`` (a :class:`~tagsmith.pipeline.classifier.TextClassifier`) lends its
@@ -1082,12 +1116,17 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
     ``vocabulary`` False: ``label_space`` was derived from the corpus, so
     ``unknown_labels`` are keys that name no label (``<>``), not keys a vocabulary lacks
     (``labels.not_in_vocabulary.vocabulary`` in the report).
+    ``reviewed`` (:func:`~tagsmith.audit.review.read_reviewed`): the pairs earlier
+    reviews decided; a flagged candidate on one, where the corpus agrees with the
+    decision, is left out of the review queue (counted in the report's
+    ``noise.reviewed``), one it disagrees with (an accepted fix the corpus does not carry)
+    is kept, and warned of.
     The warnings the audit gives of its own choices (scores ``'auto'`` not using the
     ``n_folds`` given) are logged and listed in the report's ``warnings``.
     """
     from tagsmith.audit import duplicates as dup
     from tagsmith.audit import health
-    from tagsmith.audit.review import review_rows
+    from tagsmith.audit.review import review_rows, reviewed_candidates
     from tagsmith.features.tfidf import _as_list
     from tagsmith.metrics.sets import check_label_values
 
@@ -1262,9 +1301,12 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                                              {k: list(v) for k, v in splits.items()},
                                              train_lines=lines, other_lines=split_lines)
             step("leakage")
+        decided = undone = None
+        if reviewed is not None:
+            decided, undone = reviewed_candidates(reviewed, issues, texts, doc_ids)
         review = review_rows(issues, texts, Y, label_space, lang=options.lang, lines=lines,
                              doc_ids=doc_ids, limit=options.max_review, topk=scores.topk,
-                             hashes=hashes)
+                             hashes=hashes, exclude=decided)
         sample = None
         if options.review_sample is not None:
             from tagsmith.audit.sample import draw_review_sample
@@ -1280,6 +1322,10 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                                                       noise["label_min_support"])
         # --max-review's rows, fewer where a single-label move would be cut in two
         noise["n_review_rows"] = len(review)
+        if reviewed is not None and decided is not None and undone is not None:
+            noise["reviewed"] = _reviewed_section(reviewed, issues, decided, undone,
+                                                  label_space, lang, texts, doc_ids, lines,
+                                                  warnings)
         # where a label with narrower ones is one put where a narrower one belongs
         # (the page's section and the command's line say so): a catalogue, or a
         # corpus coded at the most specific level

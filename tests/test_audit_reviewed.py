@@ -1,0 +1,193 @@
+"""`tagsmith audit --reviewed`: a team auditing its corpus again does not meet the pairs
+it decided last time at the top of the new queue."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.audit.detect import LabelIssues
+from tagsmith.audit.review import doc_key, read_reviewed, reviewed_candidates
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.exceptions import ReviewFormatError
+
+tagsmith_cli._register_commands()
+
+
+def invoke(*args):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+
+
+def read_rows(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_rows(path, rows, **options):
+    with open(path, "w", newline="", encoding=options.pop("encoding", "utf-8")) as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), **options)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def pairs(rows):
+    return {(row["doc_key"].lstrip("'"), row["label_uri"]) for row in rows}
+
+
+@pytest.fixture(scope="module")
+def month1(goemotions_small, tmp_path_factory):
+    """Month 1: 300 documents audited, the first 12 rows of the queue rejected (the
+    reviewer says the labels are right) and written to a review of their own."""
+    base = tmp_path_factory.mktemp("reviewed")
+    corpus = base / "month1.tsv"
+    lines = goemotions_small["train"].read_text(encoding="utf-8").splitlines()
+    corpus.write_text("\n".join(lines[:300]) + "\n", encoding="utf-8")
+    result = invoke("audit", corpus, "--vocab", goemotions_small["vocab"], "-o", base / "a1",
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    rows = read_rows(base / "a1" / "review.csv")
+    assert len(rows) > 20
+    for row in rows[:12]:
+        row["decision"] = "reject"
+    review = base / "a1-decided.csv"
+    write_rows(review, rows)
+    # month 2: 100 new documents before the old ones (every old doc number shifts)
+    month2 = base / "month2.tsv"
+    month2.write_text("\n".join(lines[300:400] + lines[:300]) + "\n", encoding="utf-8")
+    return {"base": base, "corpus": corpus, "review": review, "rejected": rows[:12],
+            "month2": month2, "vocab": goemotions_small["vocab"]}
+
+
+def audit2(month1, out, *more):
+    result = invoke("audit", month1["month2"], "--vocab", month1["vocab"], "-o",
+                    month1["base"] / out, "--scores", "knn", "--no-html", *more)
+    assert result.exit_code == 0, result.output
+    return result, read_rows(month1["base"] / out / "review.csv")
+
+
+def test_pairs_decided_in_an_earlier_review_are_left_out_of_the_new_queue(month1):
+    _, plain = audit2(month1, "a2")
+    again = pairs(plain) & pairs(month1["rejected"])
+    assert again  # what a team met: last month's rejections back in this month's queue
+    result, rows = audit2(month1, "a2-reviewed", "--reviewed", month1["review"])
+    assert not pairs(rows) & pairs(month1["rejected"])
+    # every other row is kept, in the same order
+    assert [(r["doc_key"], r["label_uri"]) for r in rows] == [
+        (r["doc_key"], r["label_uri"]) for r in plain
+        if (r["doc_key"].lstrip("'"), r["label_uri"]) not in again]
+    section = json.loads((month1["base"] / "a2-reviewed" / "report.json").read_text())[
+        "noise"]["reviewed"]
+    assert section == {"files": [str(month1["review"])], "n_decided_pairs": 12,
+                       "n_left_out": len(again), "n_not_applied": 0}
+    assert (f"left out of the review queue: {len(again)} flagged candidate"
+            in result.output)
+
+
+def test_max_review_is_filled_with_undecided_rows(month1):
+    _, rows = audit2(month1, "a2-capped", "--reviewed", month1["review"], "--max-review",
+                     "10")
+    assert len(rows) == 10 and not pairs(rows) & pairs(month1["rejected"])
+
+
+def test_a_review_saved_by_a_spreadsheet_is_read_as_the_audits(month1):
+    """CRLF, a byte-order mark, `;` between cells and a column of the reviewer's own."""
+    rows = read_rows(month1["review"])
+    for row in rows:
+        row["Notes"] = "seen"
+    edited = month1["base"] / "a1-excel.csv"
+    write_rows(edited, rows, encoding="utf-8-sig", delimiter=";", lineterminator="\r\n")
+    _, plain = audit2(month1, "a2-excel-plain")
+    _, kept = audit2(month1, "a2-excel", "--reviewed", edited)
+    assert not pairs(kept) & pairs(month1["rejected"])
+    assert len(kept) < len(plain)
+
+
+def test_an_accepted_fix_the_corpus_lacks_stays_in_the_queue_with_a_warning(month1):
+    rows = read_rows(month1["review"])
+    _, plain = audit2(month1, "a2-plain")
+    shared = pairs(plain) & pairs(month1["rejected"])
+    for row in rows[:12]:  # accepted, and the review never applied
+        row["decision"] = "accept"
+    accepted = month1["base"] / "a1-accepted.csv"
+    write_rows(accepted, rows)
+    result, kept = audit2(month1, "a2-unapplied", "--reviewed", accepted)
+    assert pairs(kept) & pairs(month1["rejected"]) == shared
+    report = json.loads((month1["base"] / "a2-unapplied" / "report.json").read_text())
+    assert report["noise"]["reviewed"]["n_not_applied"] == len(shared)
+    assert any("apply that review to this corpus" in w for w in report["warnings"])
+    assert f"{len(shared)} kept, decided there the other way from this corpus" in result.output
+
+
+def test_a_file_that_is_no_review_is_refused_naming_it(month1):
+    result = invoke("audit", month1["month2"], "--vocab", month1["vocab"], "-o",
+                    month1["base"] / "a2-bad", "--scores", "knn", "--no-html",
+                    "--reviewed", month1["corpus"])
+    assert result.exit_code == 2
+    assert f"{month1['corpus']} is no review file" in result.output, result.output
+    assert "--reviewed" in result.output
+    # a corpus saved as CSV: no review's columns, named at its header line
+    corpus_csv = month1["base"] / "corpus.csv"
+    corpus_csv.write_text("text,labels\nhello,urn:goemotions:joy\n", encoding="utf-8")
+    result = invoke("audit", month1["month2"], "--vocab", month1["vocab"], "-o",
+                    month1["base"] / "a2-bad", "--scores", "knn", "--no-html",
+                    "--reviewed", corpus_csv)
+    assert result.exit_code == 3
+    assert f"{corpus_csv}:1" in result.output and "missing column" in result.output
+    assert not (month1["base"] / "a2-bad" / "review.csv").exists()
+    rows = read_rows(month1["review"])
+    rows[3]["doc_key"] = "not a key"
+    bad = month1["base"] / "a1-badkey.csv"
+    write_rows(bad, rows)
+    result = invoke("audit", month1["month2"], "--vocab", month1["vocab"], "-o",
+                    month1["base"] / "a2-bad", "--scores", "knn", "--no-html",
+                    "--reviewed", bad)
+    assert result.exit_code == 3 and f"{bad}:5" in result.output, result.output
+    result = invoke("audit", month1["month2"], "--vocab", month1["vocab"], "-o",
+                    month1["base"] / "a2-bad", "--reviewed", "-")
+    assert result.exit_code == 2 and "--reviewed" in result.output
+
+
+def _issues(docs, labels, kinds):
+    n = len(docs)
+    zeros = np.zeros(n)
+    return LabelIssues(doc=np.array(docs), label=np.array(labels), kind=np.array(kinds),
+                       probability=zeros, score=zeros, flagged=np.ones(n, bool),
+                       n_given=np.zeros(2), band=np.zeros(2), threshold=np.zeros(2),
+                       wrong_rate=np.zeros(2), missing_rate=np.zeros(2),
+                       est_wrong=np.zeros(2), est_missing=np.zeros(2),
+                       doc_quality=np.zeros(n), n_docs=3, n_labels=2)
+
+
+def test_a_document_with_an_id_is_named_by_it_not_by_its_text(tmp_path):
+    """Two documents of one text ("Thank you!") and ids of their own: a decision on one
+    says nothing of the other; a text edited since keeps its id's decision."""
+    space = LabelSpace.from_uris(["urn:a", "urn:b"])
+    review = tmp_path / "review.csv"
+    review.write_text(
+        "rank,decision,kind,action,label_uri,doc,doc_id,doc_key\n"
+        f"1,reject,wrong,remove,urn:a,0,d1,{doc_key('Thank you!')}\n"
+        f"2,reject,missing,add,urn:b,1,,{doc_key('no id here')}\n", encoding="utf-8")
+    pairs_ = read_reviewed([review], space)
+    texts = ["Thank you!", "Thank you!", "no id here", "Thank you, edited"]
+    issues = _issues([0, 1, 2, 3, 2], [0, 0, 1, 0, 1], [1, 1, 0, 1, 1])
+    decided, undone = reviewed_candidates(pairs_, issues, texts, ["d2", "d3", None, "d1"])
+    # d2 and d3 share d1's old text, undecided; d1 (edited) decided; the missing b
+    # rejected on the id-less text is decided, a wrong b on it says the reviewer was
+    # contradicted (the label was added anyway): kept
+    assert decided.tolist() == [False, False, True, True, False]
+    assert undone.tolist() == [False, False, False, False, True]
+
+
+def test_a_review_contradicting_itself_is_refused_naming_both_lines(tmp_path):
+    space = LabelSpace.from_uris(["urn:a"])
+    key = doc_key("x")
+    review = tmp_path / "review.csv"
+    review.write_text("rank,decision,kind,label_uri,doc,doc_key\n"
+                      f"1,reject,wrong,urn:a,0,{key}\n"
+                      f"2,accept,wrong,urn:a,0,{key}\n", encoding="utf-8")
+    with pytest.raises(ReviewFormatError, match="contradicts line 2") as info:
+        read_reviewed([review], space)
+    assert f"{review}:3" in str(info.value)
