@@ -150,6 +150,20 @@ def test_a_file_that_is_no_review_is_refused_naming_it(month1):
     assert result.exit_code == 2 and "--reviewed" in result.output
 
 
+def test_an_audit_into_the_folder_of_the_review_it_was_given_does_not_replace_it(month1):
+    """Audited into last month's folder with --force, the decisions the audit had just
+    read were overwritten by an undecided queue: month 3 had nothing to give."""
+    folder = month1["base"] / "same"
+    folder.mkdir()
+    review = folder / "review.csv"
+    review.write_bytes(month1["review"].read_bytes())
+    result = invoke("audit", month1["month2"], "--vocab", month1["vocab"], "-o", folder,
+                    "--scores", "knn", "--no-html", "--reviewed", review, "--force")
+    assert result.exit_code == 3, result.output
+    assert "is an input of this audit" in result.output
+    assert review.read_bytes() == month1["review"].read_bytes()
+
+
 def _issues(docs, labels, kinds):
     n = len(docs)
     zeros = np.zeros(n)

@@ -2788,7 +2788,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
             raise click.BadParameter(f"{printable(review_path)} is no review file: an audit "
                                      "writes review.csv or review.jsonl",
                                      param_hint="--reviewed") from None
-    inputs = [corpus, *paths.values(), *([vocab] if vocab else [])]
+    # an earlier review given as --reviewed is an input too: even with --force, the audit
+    # into last month's folder does not replace the decisions next month's audit needs
+    inputs = [corpus, *paths.values(), *([vocab] if vocab else []), *reviewed]
     check_output(output, review_format=review_format, force=force, name="-o/--output",
                  html=not no_html, keep=inputs, sample=review_sample is not None)
     if not no_html and not no_plots:
