@@ -164,6 +164,23 @@ def test_an_audit_into_the_folder_of_the_review_it_was_given_does_not_replace_it
     assert review.read_bytes() == month1["review"].read_bytes()
 
 
+def test_no_next_step_is_printed_when_every_flagged_candidate_was_decided(month1):
+    """Every row decided: the audit of the same corpus has an empty queue, and told the
+    reviewer to fill in its decision column and apply it anyway."""
+    rows = read_rows(month1["review"])
+    for row in rows:
+        row["decision"] = "reject"
+    every = month1["base"] / "a1-every.csv"
+    write_rows(every, rows)
+    result = invoke("audit", month1["corpus"], "--vocab", month1["vocab"], "-o",
+                    month1["base"] / "a1-again", "--scores", "knn", "--no-html",
+                    "--reviewed", every)
+    assert result.exit_code == 0, result.output
+    assert read_rows(month1["base"] / "a1-again" / "review.csv") == []
+    assert f"left out of the review queue: {len(rows)} flagged" in result.output
+    assert "next: fill in" not in result.output
+
+
 def _issues(docs, labels, kinds):
     n = len(docs)
     zeros = np.zeros(n)

@@ -3001,7 +3001,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                    "--on-error skip too")
     for key, path in written.items():
         click.echo(f"{key}: {printable(path)}")
-    n_rows = noise["n_flagged_wrong"] + noise["n_flagged_missing"]
+    # the queue's own rows: every flagged candidate decided before (--reviewed) leaves
+    # none to fill in
+    n_rows = len(result.review)
     if "review" in written and n_rows and max_review != 0:
         # the step after an audit is not in its output: say how to apply the review
         from tagsmith._shell import shell_path
