@@ -2396,3 +2396,57 @@ def test_label_corpus_with_a_budget_records_the_students_taught_texts(tmp_path):
     taught = [texts[i] for i in result["rows"]]
     assert len(taught) == 8
     assert result["student"].train_hashes.tolist() == text_hashes(taught).tolist()
+
+
+def test_label_budget_labelled_continues_an_earlier_day_without_asking_it_again(
+        goemotions_small, tmp_path):
+    # a team spending 500 calls a day: README's way to continue (a larger --budget on
+    # day 2) chose anew and paid 970 calls for --budget 1000, and there was no way to
+    # tell day 2 which tickets day 1 had labelled. --labelled DAY1 spends the new budget
+    # on new documents only, and the student learns from both days
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    truth = {text.strip(): [space.name_of(int(i)) for i in row.indices]
+             for text, row in zip(data.texts, data.Y, strict=True)}
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT").strip()
+        return json.dumps({"labels": [{"label": n, "confidence": 0.8}
+                                      for n in truth.get(doc, ["neutral"])]})
+
+    day1, day2, student = tmp_path / "day1.jsonl", tmp_path / "day2.jsonl", tmp_path / "s"
+    common = ["-q", "label", str(goemotions_small["train"]), "--vocab",
+              str(goemotions_small["vocab"]), "--rounds", "2", "--llm", "sim",
+              "--cache", str(tmp_path / "c.sqlite")]
+    with LocalChatServer(teacher) as server:
+        first = CliRunner().invoke(tagsmith_cli.cli, [
+            *common, "-o", str(day1), "--budget", "100", "--base-url", server.base_url])
+        assert first.exit_code == 0, first.output
+        asked_day1 = len(server.requests)
+        second = CliRunner().invoke(tagsmith_cli.cli, [
+            *common, "-o", str(day2), "--budget", "100", "--labelled", str(day1),
+            "--student", str(student), "--base-url", server.base_url])
+        assert second.exit_code == 0, second.output
+        asked_day2 = len(server.requests) - asked_day1
+    assert asked_day2 == 100  # the whole new budget paid, for new documents
+    texts1 = {json.loads(line)["text"].strip().lower() for line in day1.open()}
+    texts2 = [json.loads(line)["text"].strip().lower() for line in day2.open()
+              if "copy_of" not in json.loads(line)]
+    assert len(texts2) == 100 and not texts1 & set(texts2)
+    assert TextClassifier.load(student).n_train_docs == 200
+    summary = json.loads(second.stderr.strip().splitlines()[-1])
+    assert summary["active"]["n_labelled_before"] == 100
+    assert "student distilled from 200 documents (100 labelled before, by --labelled)" \
+        in second.stdout, second.stdout
+
+
+def test_label_labelled_refuses_to_write_over_the_labels_it_continues(goemotions_small,
+                                                                     tmp_path):
+    day1 = tmp_path / "day1.jsonl"
+    day1.write_text('{"id": "a", "text": "thanks a lot", "labels": ["gratitude"]}\n')
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "label", str(goemotions_small["train"]), "--vocab", str(goemotions_small["vocab"]),
+        "-o", str(day1), "--budget", "5", "--labelled", str(day1), "--llm", "sim",
+        "--base-url", "http://127.0.0.1:9/v1", "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 2 and "must differ from --labelled" in result.output
+    assert day1.read_text().count("\n") == 1

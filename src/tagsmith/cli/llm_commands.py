@@ -746,6 +746,11 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               "student model is distilled (active distillation); copies of a document "
               "labelled (equal text, case and spacing aside) are never sent and get its "
               "labels, their lines marked \"copy_of\": its id.")
+@click.option("--labelled", "labelled_files", multiple=True, callback=a_path,
+              metavar="FILE",
+              help="With --budget: an earlier run's OUTPUT (repeat it for several): its "
+              "documents are never sent again and the student learns from them from the "
+              "first round; the budget buys new documents only, and OUTPUT holds those.")
 @click.option("--strategy", type=click.Choice(["robust", "uncertainty", "random"]),
               default="robust", show_default=True, help="How --budget documents are chosen.")
 @click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True,
@@ -768,14 +773,16 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
 @click.pass_obj
 def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cache_dir,
           shortlist_k, votes, max_labels, use_case, max_doc_chars, human, limit, budget,
-          strategy, rounds, student, seed, lang, force, retry_refused, **llm):
+          labelled_files, strategy, rounds, student, seed, lang, force, retry_refused,
+          **llm):
     from tagsmith.cli import refuse_unused
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.labeling.labeler import LabelingOptions
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.llm import label_corpus, write_soft_labels
 
-    refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed")
+    refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed",
+                  "labelled_files")
     # without a shortlist every label is offered: its width would be silently ignored,
     # and with both shortlists the bundle's was used and the zero-shot one never built
     if shortlist_bundle and shortlist_zeroshot:
@@ -808,6 +815,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     options.validate()
     _check_output_file(output, "--output")
     _check_not_input("-o/--output", output, CORPUS=corpus, **{"--vocab": vocab, "--human": human})
+    for earlier in labelled_files:  # replacing day 1's labels with day 2's lost day 1's
+        _check_not_input("-o/--output", output, **{"--labelled": earlier})
     if student:
         from pathlib import Path
 
@@ -855,6 +864,16 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                 "whitespace only): nothing to ask the LLM about; give a larger --limit",
                 param_hint="--limit")
     human_data = read_labelled(human, space) if human else None
+    labelled = None
+    if labelled_files:  # an earlier day's labels: read before any call is paid for
+        import scipy.sparse as sp
+
+        from tagsmith.pipeline.llm import read_soft_labels
+
+        parts = [read_soft_labels(path, space, vocabulary=f"the vocabulary {vocab}")
+                 for path in labelled_files]
+        labelled = ([text for part in parts for text in part[0]],
+                    sp.vstack([part[1] for part in parts]).tocsr())
     shortlist, human_shortlist = _shortlists(
         texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k, not obj["quiet"],
         human_texts=human_data.texts if human_data else None, cache_dir=cache_dir,
@@ -866,7 +885,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                               human=(human_data.texts, human_data.Y) if human_data else None,
                               human_shortlist=human_shortlist,
                               budget=budget, strategy=strategy, rounds=rounds, seed=seed,
-                              student_kept=bool(student))
+                              student_kept=bool(student), labelled=labelled)
         rows = result["rows"]
         labeling = result["summary"].get("labeling", {})
         # the refused documents by their ids, for a person to take (positions meant
@@ -929,8 +948,12 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             # the documents and vocabulary it learnt from, as train's bundle names them
             record_training_files(result["student"], data=corpus, vocab=vocab)
             result["student"].save(student)
-            click.echo(f"student distilled from {answered:,} document{plural_s(answered)} "
-                       f"-> {printable(student)}")
+            before = result["summary"].get("active", {}).get("n_labelled_before", 0)
+            # with --labelled it learnt the earlier runs' documents too
+            taught = answered + before
+            click.echo(f"student distilled from {taught:,} document{plural_s(taught)}"
+                       + (f" ({before:,} labelled before, by --labelled)" if before else "")
+                       + f" -> {printable(student)}")
         on_human = result["summary"].get("student") or {}
         if on_human.get("human_accuracy"):  # held out: the sample is not in the pool
             n, metrics = on_human["n_docs"], on_human["human_accuracy"]

@@ -353,7 +353,9 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
                    text_groups: npt.ArrayLike | None = None,
                    student_kept: bool = True,
                    _text_hashes: np.ndarray | None = None,
-                   lang: str = "en") -> ActiveResult:
+                   lang: str = "en",
+                   labelled_before: tuple[npt.ArrayLike, sp.csr_matrix] | None = None
+                   ) -> ActiveResult:
     """Spend ``options.budget`` teacher calls on the pool and distil a student.
 
     ``teacher(indices)`` labels pool documents (e.g. :func:`llm_teacher`). ``X_pool``
@@ -374,6 +376,11 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     ``--student`` does not), which the warning of labels never taught says, naming them
     in ``lang`` (``label --lang``; a label without a name in it falls back as
     :meth:`~tagsmith.data.labelspace.LabelSpace.name_of` picks one).
+    ``labelled_before``: ``(indices, Y)``, pool documents the teacher labelled in an
+    earlier run and their targets (``label --budget --labelled``): none of them, nor a
+    copy of one, is sent again; the student learns from them from the first round on
+    (which is chosen by ``options.strategy``, not at random), and the budget is spent on
+    new documents only. ``selected`` and ``Y_teacher`` hold the new documents alone.
     ``_text_hashes`` (private): the pool's texts' hashes (``hash_texts``), one per
     document, where the caller has them: the student records those it was taught, as
     ``train`` records its own, and they spare hashing those texts again.
@@ -434,11 +441,35 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     picked: list[np.ndarray] = []
     history: list[dict] = []
     model = None
+    before = np.zeros(0, np.int64)
+    Y_before = sp.csr_matrix((0, n_labels), dtype=np.float32)
+    if labelled_before is not None:
+        before = np.asarray(labelled_before[0], np.int64).reshape(-1)
+        Y_before = sp.csr_matrix(labelled_before[1], dtype=np.float32)
+        if Y_before.shape != (len(before), n_labels) or (
+                len(before) and (before.min() < 0 or before.max() >= n_pool)):
+            raise InvalidParameterError(
+                "labelled_before", f"(pool indices, targets of shape ({len(before)}, "
+                f"{n_labels}))", f"{len(before)} indices, targets of shape {Y_before.shape}")
+        # a document labelled before, and every copy of it, is never sent again
+        labelled |= np.isin(text_groups, np.asarray(text_groups)[before])
+        if len(before):
+            model = _fit_student(X_pool[before], Y_before, options, label_features)
+
+    def taught(selected: np.ndarray, Y_teacher: sp.csr_matrix):
+        if not len(before):
+            return selected, Y_teacher
+        return (np.concatenate([before, selected]),
+                sp.vstack([Y_before, Y_teacher]).tocsr())
+
     for number, size in enumerate(round_sizes(budget, options.rounds,
                                               options.initial_fraction)):
         started = time.perf_counter()
         candidates = np.flatnonzero(~labelled & ~blank & ~copy)
-        if model is None or number == 0:
+        if not len(candidates):  # every document is labelled already
+            break
+        size = min(size, len(candidates))
+        if model is None or (number == 0 and not len(before)):
             chosen = np.sort(rng.choice(candidates, size=min(size, len(candidates)),
                                         replace=False))
             n_mistakes = 0.0
@@ -475,7 +506,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         if len(selected):  # a round the teacher answered none of (the endpoint was
             # down a while) failed as "'Y' must be the targets of at least one
             # document"; with nothing to learn from yet, the next round picks at random
-            model = _fit_student(X_pool[selected], Y_teacher, options, label_features)
+            rows_taught, Y_taught = taught(selected, Y_teacher)
+            model = _fit_student(X_pool[rows_taught], Y_taught, options, label_features)
         else:
             logger.warning("active distillation round %d: the teacher answered %s sent",
                            number, none_of(len(chosen)))
@@ -484,26 +516,32 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
                         "seconds": round(time.perf_counter() - started, 3)})
         logger.info("active distillation round %d: %s asked, %s labelled so far", number,
                     f"{len(chosen):,}", f"{len(selected):,}")
-    selected = np.concatenate(picked)
-    Y_teacher = sp.vstack(rows).tocsr()
+    selected = np.concatenate(picked) if picked else np.zeros(0, np.int64)
+    Y_teacher = (sp.vstack(rows).tocsr() if rows
+                 else sp.csr_matrix((0, n_labels), dtype=np.float32))
     if model is None:
         raise NoTeacherAnswersError(
             f"the teacher answered {none_of(int(labelled.sum()))} it was sent "
             "(every call failed or every answer was malformed): no student to train")
-    _warn_untaught(Y_teacher, label_space, student_kept=student_kept, lang=lang)
+    # the student learnt the documents labelled before too (labelled_before)
+    rows_taught, Y_taught = taught(selected, Y_teacher)
+    _warn_untaught(Y_taught, label_space, student_kept=student_kept, lang=lang)
     # no groups for the thresholds' folds either: the documents taught are distinct texts
     # (no copy is a candidate), so their folds are the same with or without them
-    thresholds = _student_thresholds(X_pool[selected], Y_teacher, options, n_labels,
+    thresholds = _student_thresholds(X_pool[rows_taught], Y_taught, options, n_labels,
                                      label_features)
     # the texts taught, as train records its own, for calibrate --data's check (without
     # them, a student just written was said to be "saved by an older tagsmith")
-    taught = (text_hashes([pool_texts[int(i)] for i in selected]) if _text_hashes is None
-              else np.unique(np.asarray(_text_hashes)[selected]))
+    hashes_taught = (text_hashes([pool_texts[int(i)] for i in rows_taught])
+                     if _text_hashes is None
+                     else np.unique(np.asarray(_text_hashes)[rows_taught]))
     classifier = TextClassifier(label_space, featurizer, model, thresholds,
-                                label_counts=np.bincount(Y_teacher.indices, minlength=n_labels),
-                                n_train_docs=len(selected), train_hashes=taught,
+                                label_counts=np.bincount(Y_taught.indices, minlength=n_labels),
+                                n_train_docs=len(rows_taught), train_hashes=hashes_taught,
                                 manifest={"distillation": distillation_record(
                                     options.strategy, options.budget, budget, history)})
+    if len(before):
+        classifier.manifest["distillation"]["n_labelled_before"] = int(len(before))
     return ActiveResult(classifier, selected, Y_teacher, history)
 
 

@@ -961,7 +961,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                  human: tuple[Sequence[str], sp.csr_matrix] | None = None,
                  human_shortlist: TopK | None = None, budget: int | None = None,
                  strategy: str = "robust", rounds: int = 4, seed: int = 0,
-                 student_kept: bool = True) -> dict:
+                 student_kept: bool = True,
+                 labelled: tuple[Sequence[str], sp.csr_matrix] | None = None) -> dict:
     """Label documents with the LLM: all of them, or a budget chosen by active selection.
 
     ``human`` (texts, labels) is a human-labelled sample: the LLM labels it too, its
@@ -990,6 +991,12 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     ``labeling.n_blank_docs`` counting them) and nothing is sent, not even ``human``;
     so with no ``texts``, as without a budget. ``student_kept``: whether the caller
     keeps the student (see :func:`~tagsmith.pipeline.distill.active_distill`).
+    ``labelled`` (texts, targets; with a budget): documents the teacher labelled in
+    earlier runs (``label --budget --labelled``, their outputs). Those of ``texts`` (equal
+    text, case and spacing aside) and their copies are never sent; the student learns
+    from them from the first round; the budget buys new documents only, and ``rows`` are
+    the new ones (the summary's ``active.n_labelled_before`` counts those found in
+    ``texts``, ``active.n_labelled_not_in_pool`` the others, which are not learnt).
     """
     from tagsmith.labeling.labeler import LabelingReport, label_documents, warn_rejections
     from tagsmith.labeling.reliability import estimate_reliability
@@ -1016,6 +1023,15 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         n_usable = len(texts)
         if not all_blank:
             n_usable = _distinct_non_blank(groups, hashes == BLANK_HASH)  # one at least
+        if labelled is not None:  # the pool's documents labelled in earlier runs
+            before, Y_before, n_not_in_pool = _labelled_in_pool(labelled, hashes,
+                                                               len(label_space))
+            if not all_blank:  # what is left to send
+                n_usable = max(n_usable - len(before), 0)
+            if n_not_in_pool:  # another corpus's labels, or a corpus edited since
+                logger.warning("%s of the documents labelled before %s not in the corpus "
+                               "to label: they are not learnt", f"{n_not_in_pool:,}",
+                               plural(n_not_in_pool, "is", "are"))
         if budget > n_usable and not all_blank:  # the selection can spend no more: say so
             # cut once, to what active distillation sends (no blank text, no copy): a cut
             # to len(texts) here made it cut again, warning of a 'budget=' never asked,
@@ -1023,6 +1039,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             logger.warning("%s", budget_cut_message(budget, len(texts), n_usable,
                                                     "to label"))
         # (no text: the other options checked as for a pool of one)
+        if labelled is not None and n_usable == 0 and not all_blank:
+            raise InvalidParameterError(
+                "labelled", "earlier labels leaving some document of the pool unlabelled",
+                f"labels for all {len(before):,} distinct documents of the pool")
         active = ActiveOptions(budget=min(budget, max(n_usable, 1)), strategy=strategy,
                                rounds=rounds, seed=seed)
         active.validate(max(len(texts), 1), len(label_space))
@@ -1117,7 +1137,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                                    text_groups=groups, student_kept=student_kept,
                                    _text_hashes=hashes,
                                    # its warnings name labels as the prompts do
-                                   lang=options.lang if options is not None else "en")
+                                   lang=options.lang if options is not None else "en",
+                                   labelled_before=None if labelled is None
+                                   else (before, Y_before))
     except NoTeacherAnswersError:
         # as without a budget: no row answered, the report says why (the CLI names
         # the last error and writes nothing)
@@ -1134,6 +1156,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         warn_rejections(report, f"LLM labeling, all {len(distilled.rounds)} rounds")
     # the budget spent: blank documents and copies in the pool cut the one asked for
     summary["active"] = dict(distilled.classifier.manifest["distillation"])
+    if labelled is not None:
+        summary["active"]["n_labelled_before"] = int(len(before))
+        summary["active"]["n_labelled_not_in_pool"] = n_not_in_pool
     if budget is not None and active.budget < budget:  # the record had the capped one
         # the student's record too: it held the capped budget as the one asked for
         distilled.classifier.manifest["distillation"]["budget_requested"] = budget
@@ -1152,7 +1177,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         Y = sp.vstack([Y, Y[sources]]).tocsr()
     if human is not None:  # how good the student is, where human labels say (issue 6)
         summary["student"] = _student_on_human(
-            distilled.classifier, hashes[distilled.selected], human[0], Y_human)
+            distilled.classifier, hashes[distilled.selected if labelled is None else
+                                         np.concatenate([before, distilled.selected])],
+            human[0], Y_human)
         record = summary["student"]
         # distillation.human_accuracy holds the metrics, as distill_classifier records
         # them (it held this whole record, so its "p@1" was one level deeper here than
@@ -1162,6 +1189,35 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             human_n_taught_left_out=record["n_taught_left_out"])
     return {"rows": rows, "Y": Y, "summary": summary, "student": distilled.classifier,
             "copy_of": copy_of}
+
+
+def _labelled_in_pool(labelled: tuple[Sequence[str], sp.csr_matrix], hashes: np.ndarray,
+                      n_labels: int) -> tuple[np.ndarray, sp.csr_matrix, int]:
+    """The pool documents (their text ``hashes``) labelled in earlier runs: the first
+    pool document of each text of ``labelled`` (texts, targets; equal texts, case and
+    spacing aside; a text given twice learnt from its first line), those targets, and
+    how many of ``labelled``'s texts the pool does not hold."""
+    from tagsmith.data.texthash import hash_texts
+
+    texts, Y = labelled
+    Y = sp.csr_matrix(Y, dtype=np.float32)
+    if Y.shape != (len(texts), n_labels):
+        raise InvalidParameterError("labelled", f"targets of shape ({len(texts)}, "
+                                    f"{n_labels}) for its texts", Y.shape)
+    first: dict = {}
+    for row, key in enumerate(hashes.tolist()):
+        first.setdefault(key, row)
+    rows, where, seen = [], [], set()
+    n_not_in_pool = 0
+    for line, key in enumerate(hash_texts(list(texts)).tolist()):
+        found = first.get(key)
+        if found is None:
+            n_not_in_pool += 1
+        elif found not in seen:
+            seen.add(found)
+            rows.append(found)
+            where.append(line)
+    return (np.asarray(rows, np.int64), Y[np.asarray(where, np.int64)], n_not_in_pool)
 
 
 def _distinct_non_blank(groups: np.ndarray, blank: np.ndarray) -> int:
