@@ -2122,6 +2122,30 @@ def test_human_sample_reliability_reports_the_recall_end_to_end(tmp_path):
     assert whole["summary"]["reliability"]["end_to_end_recall"] == 0.5
 
 
+def test_human_sample_reliability_is_shown_per_label_with_its_counts(tmp_path, caplog):
+    # the summary gave the teacher's micro figures alone: a team could not see which of
+    # its labels the LLM gets wrong, nor on how many documents each figure rests
+    from tagsmith.pipeline.llm import label_corpus
+
+    # each answered by its first word: the music document read as sport, politics right
+    human = ["sport a", "sport b", "sport c", "politics d"]
+    truth = sp.csr_matrix([[1.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    with LocalChatServer(off_shortlist_teacher) as running, \
+            caplog.at_level("INFO", logger="tagsmith"):
+        result = label_corpus(["sport x"], SPACE, client(running, tmp_path),
+                              LabelingOptions(n_workers=1), human=(human, truth))
+    labels = {row["label"]: row for row in result["summary"]["reliability"]["labels"]}
+    assert [row["uri"] for row in result["summary"]["reliability"]["labels"]] == [
+        "u:sport", "u:music", "u:politics"]
+    counts = {name: (row["n_human"], row["n_named"], row["n_right"])
+              for name, row in labels.items()}
+    assert counts == {"sport": (2, 3, 2), "music": (1, 0, 0), "politics": (1, 1, 1)}
+    assert labels["sport"]["precision"] < labels["politics"]["precision"]
+    assert labels["music"]["recall"] < labels["politics"]["recall"]
+    assert "the LLM's least precise labels on the human sample: 'sport' " in caplog.text
+    assert "(2 of 3 named right)" in caplog.text
+
+
 def test_an_answer_naming_only_deprecated_labels_is_no_shortlist_miss(tmp_path, caplog):
     # with a shortlist offering every live label, an answer naming a deprecated one was
     # counted "off the shortlist" and told to raise --shortlist-k, which never offers it

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import check_int, check_options
-from tagsmith._plural import and_more, none_of, plural, plural_s
+from tagsmith._plural import NAME_LIMIT, and_more, clip, none_of, plural, plural_s
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer, json_line
 from tagsmith.exceptions import (
@@ -1100,7 +1100,11 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         n_off = 0 if off is None else int(np.count_nonzero(off))
         summary["reliability"] = {**reliability.to_dict(),
                                   "n_left_out": int(len(sample.answered) - len(answered)),
-                                  "n_left_out_off_shortlist": n_off}
+                                  "n_left_out_off_shortlist": n_off,
+                                  "labels": _reliability_per_label(
+                                      reliability, sample.Y[answered], Y_human[answered],
+                                      label_space,
+                                      options.lang if options is not None else "en")}
         _warn_thin_reliability(len(answered), len(sample.answered), n_off)
         offered = None
         if human_shortlist is not None:
@@ -1189,6 +1193,35 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             human_n_taught_left_out=record["n_taught_left_out"])
     return {"rows": rows, "Y": Y, "summary": summary, "student": distilled.classifier,
             "copy_of": copy_of}
+
+
+def _reliability_per_label(reliability, Y_llm: sp.csr_matrix, Y_human: sp.csr_matrix,
+                           label_space: LabelSpace, lang: str) -> list[dict]:
+    """Each label's reliability on the human sample, with its counts: ``n_human`` (the
+    documents people gave it), ``n_named`` (those the LLM named it for), ``n_right``
+    (both); ``precision`` and ``recall`` are the estimates the soft targets and robust
+    selection use (shrunk toward the overall figures where the counts are few). The
+    summary showed the micro figures alone, so a team could not see which labels its
+    teacher gets wrong. Logged (info) are the five least precise labels it named."""
+    named = sp.csr_matrix(Y_llm) > 0
+    truth = sp.csr_matrix(Y_human) > 0
+    n_right = np.asarray(named.multiply(truth).sum(axis=0)).ravel()
+    n_named = np.asarray(named.sum(axis=0)).ravel()
+    n_human = np.asarray(truth.sum(axis=0)).ravel()
+    uris = label_space.uris
+    rows: list[dict[str, Any]] = [{"label": label_space.name_of(i, lang), "uri": uris[i],
+             "precision": round(float(reliability.precision[i]), 4),
+             "recall": round(float(reliability.recall[i]), 4),
+             "n_human": int(n_human[i]), "n_named": int(n_named[i]),
+             "n_right": int(n_right[i])} for i in range(len(label_space))]
+    worst = sorted((row for row in rows if row["n_named"]), key=lambda row: row["precision"])
+    if worst:
+        logger.info("the LLM's least precise labels on the human sample: %s (all in the "
+                    "summary's reliability.labels)", "; ".join(
+                        f"{clip(row['label'], NAME_LIMIT, collapse=False)!r} "
+                        f"{row['precision']:.2f} ({row['n_right']:,} of {row['n_named']:,} "
+                        "named right)" for row in worst[:5]))
+    return rows
 
 
 def _labelled_in_pool(labelled: tuple[Sequence[str], sp.csr_matrix], hashes: np.ndarray,
