@@ -2755,11 +2755,36 @@ def test_audit_warns_of_a_label_its_knn_search_cap_leaves_without_neighbours(cap
     assert len(warned) == 1
     assert "'Parts' (80 documents: mean own score 0.00, 1.00 with max_posting=80)" in warned[0]
     assert "max_posting=40 documents" in warned[0]
-    assert "--scores knn -p max_posting=80" in warned[0]
-    assert any("'Parts' (80 documents" in r.getMessage() for r in caplog.records
-               if r.levelno == logging.WARNING)
+    # a Python caller is told the options' fields: it was "--scores knn -p max_posting=80"
+    fix = "audit again with AuditOptions(scores=\"knn\", knn_params={\"max_posting\": 80})"
+    assert fix in warned[0] and "--" not in warned[0]
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+              and "'Parts' (80 documents" in r.getMessage()]
+    assert len(logged) == 1 and fix in logged[0] and "--" not in logged[0]
     # searched exactly up to the label's size, the label keeps its neighbours: no warning
     options.knn_params = {"n_neighbors": 5, "max_posting": 80}
     result = audit_corpus(texts, Y, space, options=options)
     assert result.scores.capped == []
     assert not [w for w in result.report["warnings"] if "max_posting" in w]
+
+
+def test_audit_tells_its_command_line_the_flags_that_lift_the_knn_search_cap(tmp_path, caplog):
+    """The warning of a label the kNN search's cap left without neighbours names audit's
+    own flags on the command line (a Python caller is told AuditOptions' fields)."""
+    texts, Y, space = _head_label_corpus()
+    corpus = tmp_path / "head.tsv"
+    corpus.write_text("".join(f"{text}\t<{space.uri_of(int(Y[i].indices[0]))}>\n"
+                              for i, text in enumerate(texts)), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        # not -q: its warnings are logged and shown
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "audit", str(corpus), "-o", str(tmp_path / "out"), "--scores", "knn",
+            "-p", "n_neighbors=5", "-p", "max_posting=40", "--seed", "0", "--no-html",
+            "--no-plots"])
+    assert result.exit_code == 0, result.output
+    logged = [r.getMessage() for r in caplog.records if "max_posting=40 documents" in
+              r.getMessage()]
+    assert len(logged) == 1, logged
+    assert "'u:parts' (80 documents" in logged[0]
+    assert "audit again with --scores knn -p max_posting=80 (or above" in logged[0]
+    assert "AuditOptions" not in logged[0]

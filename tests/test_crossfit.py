@@ -788,10 +788,25 @@ def test_auditing_with_ungrouped_bundle_folds_of_repeated_texts_warns(goemotions
     assert "document by document" not in caplog.text
     clf.crossfit.grouped = False  # as a bundle trained before the folds were grouped reads
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
-        audit_corpus(texts, Y, space, classifier=clf, options=options)
+        result = audit_corpus(texts, Y, space, classifier=clf, options=options)
     assert ("folds were drawn document by document (it was trained before equal texts "
             "were kept in one fold), and 300 of the 450 documents share their text"
             ) in caplog.text
+    # a Python caller is told train_classifier's option, not train's flag, and so is the
+    # report; audit's filter swaps in the command line's wording
+    fix = ("retrain the bundle (train_classifier with TrainOptions(crossfit_folds=...)) or "
+           "audit with scores 'crossfit'")
+    [record] = [r for r in caplog.records if "document by document" in r.getMessage()]
+    assert fix in record.getMessage() and "--" not in record.getMessage()
+    assert [w for w in result.report["warnings"] if "document by document" in w] \
+        == [record.getMessage()]
+    import tagsmith.cli as tagsmith_cli
+
+    tagsmith_cli._register_commands()
+    assert tagsmith_cli._OptionNames(tagsmith_cli.cli.commands["audit"]).filter(record)
+    assert ("retrain the bundle (train --crossfit-folds) or audit with --scores 'crossfit'"
+            in record.getMessage())
+    assert "TrainOptions" not in record.getMessage()
     # without repeated texts the folds were never grouped, and nothing is wrong with them
     caplog.clear()
     plain = train_classifier(texts[:300], Y[:300], space, options=TrainOptions(

@@ -1383,7 +1383,9 @@ def _warn_capped_labels(scores, label_space, lang: str, warnings: list[str]) -> 
     neighbours of other labels (:func:`tagsmith.audit.scores.capped_labels`): the audit
     flagged dozens of a catalogue's largest category ``wrong`` at probability 1.0 with
     no hint why. The warning names them, their scores both ways and the parameter that
-    mends it; it is appended to ``warnings`` (the report's) too."""
+    mends it (``AuditOptions``' fields; audit's flags on the command line, whose filter
+    swaps in ``cli_message``); it is appended to ``warnings`` (the report's) too, in the
+    Python wording: the report is built before, and apart from, the command's logging."""
     if not scores.capped:
         return
     named = and_more(scores.capped, 5,
@@ -1392,12 +1394,17 @@ def _warn_capped_labels(scores, label_space, lang: str, warnings: list[str]) -> 
                      sep="; ", serial=False)
     largest = max(c.n_docs for c in scores.capped)
     cap = scores.details.get("params", {}).get("max_posting")
-    template = (f"scores 'knn': the neighbour search reads words held by more than "
-                f"max_posting={cap} documents only until it has found its candidates, "
-                "and the documents of %s got neighbours of other labels, so the audit "
-                "may flag them wrong falsely; audit again with --scores knn -p "
-                f"max_posting={largest} (or above; slower) to score them fully")
-    logger.warning(template, named)
+    told = (f"scores 'knn': the neighbour search reads words held by more than "
+            f"max_posting={cap} documents only until it has found its candidates, "
+            "and the documents of %s got neighbours of other labels, so the audit "
+            "may flag them wrong falsely; audit again with {} (or above; slower) to "
+            "score them fully")
+    # a Python caller is told the options' fields, the command line audit's flags (it
+    # told a notebook "--scores knn -p max_posting=N"); the report keeps the former
+    template = told.format(f"AuditOptions(scores=\"knn\", knn_params={{\"max_posting\": "
+                           f"{largest}}})")
+    logger.warning(template, named, extra={
+        "cli_message": told.format(f"--scores knn -p max_posting={largest}")})
     warnings.append(template % named)
 
 
@@ -1405,19 +1412,23 @@ def _warn_ungrouped_folds(crossfit, groups: np.ndarray, warnings: list[str]) -> 
     """Warn when a bundle's stored cross-fit scores come from folds drawn document by
     document (a bundle trained before the folds kept equal texts together) over a corpus
     that repeats texts: each twin was scored by a model trained on its copy. The
-    warning is appended to ``warnings`` (the report's) too."""
+    warning is appended to ``warnings`` (the report's) too, in the Python wording."""
     if crossfit.grouped:
         return
     repeated = int(np.count_nonzero(np.bincount(groups)[groups] > 1))
     if not repeated:
         return
-    template = ("scores 'bundle': the bundle's stored cross-fit folds were drawn document "
-                "by document (it was trained before equal texts were kept in one fold), "
-                "and %d of the %d documents share their text with another (case and "
-                "spacing aside): each of those was scored by a model trained on its "
-                "twin, so a wrong label twins share looks right; retrain the bundle "
-                "(train --crossfit-folds) or audit with scores 'crossfit'")
-    logger.warning(template, repeated, len(groups), extra={"parameters": ("scores",)})
+    told = ("scores 'bundle': the bundle's stored cross-fit folds were drawn document "
+            "by document (it was trained before equal texts were kept in one fold), "
+            "and %d of the %d documents share their text with another (case and "
+            "spacing aside): each of those was scored by a model trained on its "
+            "twin, so a wrong label twins share looks right; retrain the bundle ({}) "
+            "or audit with scores 'crossfit'")
+    # train's option as a Python caller gives it, and as the command line does (it told
+    # a notebook "train --crossfit-folds"); the report keeps the former
+    template = told.format("train_classifier with TrainOptions(crossfit_folds=...)")
+    logger.warning(template, repeated, len(groups), extra={
+        "parameters": ("scores",), "cli_message": told.format("train --crossfit-folds")})
     warnings.append(template % (repeated, len(groups)))
 
 
