@@ -2850,6 +2850,21 @@ def test_a_long_document_is_sent_cut_at_a_space_and_the_cut_is_said(tmp_path):
             assert "too long for the model" in result.stderr
 
 
+def test_a_python_caller_is_told_the_parameter_that_sends_more_of_a_long_document(caplog):
+    """label_documents told a Python caller "--max-doc-chars sends more", a flag; it
+    names LabelingOptions' max_doc_chars (label still prints --max-doc-chars, above)."""
+    space = LabelSpace([Label("u:sport", {"en": "sport"})])
+    with LocalChatServer(answer_sport) as server, \
+            caplog.at_level(logging.WARNING, logger="tagsmith"):
+        label_documents(["a long match report " * 20, "a goal"], space,
+                        OpenAIChatClient(server.base_url, "m", max_retries=0),
+                        LabelingOptions(max_doc_chars=100))
+    [said] = [r.getMessage() for r in caplog.records if "sent cut to" in r.getMessage()]
+    assert "over 100 characters, sent cut to its first 100 (between words): labelled by " \
+        "its beginning alone (max_doc_chars sends more, where" in said
+    assert "--" not in said
+
+
 def test_a_long_text_without_spaces_is_cut_at_the_limit_not_at_its_last_space():
     # a Chinese report of two paragraphs was sent cut at the line break between them,
     # 2,100 of the 4,000 characters asked for: the walk back to a space cut away all

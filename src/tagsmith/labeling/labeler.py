@@ -71,8 +71,10 @@ logger = logging.getLogger("tagsmith")
 #: where its shortlist came from (a bundle or zero-shot), so it names both
 NARROW_SHORTLIST = ("raise --shortlist-k, or try the other shortlist: --shortlist BUNDLE "
                     "or --shortlist-zeroshot")
-#: how to send more of a long document, where the model's context window holds it
-MORE_TEXT = ("--max-doc-chars sends more, where the model's context window holds it; "
+#: how to send more of a long document, where the model's context window holds it: a
+#: log message's template, whose ``max_doc_chars`` (``extra={"parameters": ...}``) the
+#: command line names by its option (it told a Python caller "--max-doc-chars")
+MORE_TEXT = ("max_doc_chars sends more, where the model's context window holds it; "
              "or split each document into parts")
 
 @dataclass
@@ -448,10 +450,11 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         # named by its pass: label --budget's rounds each said it of their batch, and
         # two rounds of equal counts word for word, which the CLI shows once
         logger.warning("%s: %s of %s document%s over %s characters, sent cut to %s first %s "
-                       "(between words): labelled by %s beginning alone (%s)", desc, f"{cut:,}",
-                       f"{len(texts):,}", plural_s(len(texts)),
+                       "(between words): labelled by %s beginning alone (" + MORE_TEXT + ")",
+                       desc, f"{cut:,}", f"{len(texts):,}", plural_s(len(texts)),
                        f"{options.max_doc_chars:,}", plural(cut, "its", "their"),
-                       f"{options.max_doc_chars:,}", plural(cut, "its", "their"), MORE_TEXT)
+                       f"{options.max_doc_chars:,}", plural(cut, "its", "their"),
+                       extra={"parameters": ("max_doc_chars",)})
     if unoffered:
         logger.warning("%s document%s not sent: %s shortlist held only deprecated "
                        "labels (left unanswered)", f"{unoffered:,}", plural_s(unoffered),
