@@ -2217,6 +2217,32 @@ def test_an_optional_parameter_the_server_refuses_is_left_out_from_then_on(
     assert len(warned) == 1 and f"refuses {name} (HTTP 400" in warned[0]
 
 
+def test_a_refused_max_tokens_is_said_to_have_no_effect_as_its_caller_gives_it(caplog):
+    """The warning that the server refuses max_tokens told a Python caller "--max-tokens
+    has no effect", a flag: it names the parameter, and label, whose filter renames it,
+    its option. The name the server refused (the API's) stays as it is."""
+    import tagsmith.cli as tagsmith_cli
+
+    def behaviour(body):
+        return Reply("Unsupported parameter: 'max_tokens'", status=400) \
+            if "max_tokens" in body else "ok"
+
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server)
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            assert client.complete(request(max_tokens=50)).text == "ok"
+    [record] = [r for r in caplog.records if "refuses" in r.getMessage()]
+    assert "refuses max_tokens (HTTP 400" in record.getMessage()
+    assert record.getMessage().endswith(
+        "asking without it from now on (at the server's own output token limit: "
+        "max_tokens has no effect)")
+    assert "--" not in record.getMessage()
+    tagsmith_cli._register_commands()
+    assert tagsmith_cli._OptionNames(tagsmith_cli.cli.commands["label"]).filter(record)
+    assert "refuses max_tokens (HTTP 400" in record.getMessage()
+    assert record.getMessage().endswith("limit: --max-tokens has no effect)")
+
+
 def test_requests_in_flight_when_a_parameter_is_refused_are_asked_again_without_it():
     # label's concurrent requests: those sent before the first refusal came back failed,
     # as the parameter was already dropped when their own refusal arrived

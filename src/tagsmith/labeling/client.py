@@ -143,8 +143,9 @@ OPTIONAL_PARAMETERS = {
     "temperature": " (at the server's default temperature: answers may vary between "
                    "runs)",
     "seed": "",
-    # OpenAI's reasoning models want max_completion_tokens instead
-    "max_tokens": " (at the server's own output token limit: --max-tokens has no effect)",
+    # OpenAI's reasoning models want max_completion_tokens instead; the parameter, which
+    # the command line names by its option (it told Python callers "--max-tokens")
+    "max_tokens": " (at the server's own output token limit: max_tokens has no effect)",
 }
 #: what an API key may hold: visible ASCII and inner spaces
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
@@ -857,9 +858,12 @@ class OpenAIChatClient:
                     new = name not in self.dropped_parameters
                     self.dropped_parameters = frozenset(self.dropped_parameters | {name})
                 if new:
+                    # the note in the template: its max_tokens is the caller's parameter
+                    # (label's --max-tokens), the name refused (an argument) the API's
                     logger.warning("%s refuses %s (HTTP %d: %s): asking without it "
-                                   "from now on%s", self.shown_url, name, status,
-                                   self._snippet(raw), OPTIONAL_PARAMETERS[name])
+                                   "from now on" + OPTIONAL_PARAMETERS[name].replace("%", "%%"),
+                                   self.shown_url, name, status, self._snippet(raw),
+                                   extra={"parameters": ("max_tokens",)})
                 return True
         return False
 
