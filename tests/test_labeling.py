@@ -2058,9 +2058,11 @@ def test_an_answer_naming_only_labels_off_the_shortlist_is_not_called_malformed(
     assert report.n_off_shortlist_answers == 1 and report.n_malformed_answers == 1
     assert report.to_dict()["n_off_shortlist_answers"] == 1
     assert "music" not in (report.last_error or "")  # no error: the model answered
+    # a Python caller is told shortlist_k and a TopK, not label's options
     assert ("0 failed calls; 1 answer named only labels off its document's shortlist (left "
-            "unanswered): the shortlist is too narrow (raise --shortlist-k, or try the other "
-            "shortlist: --shortlist BUNDLE or --shortlist-zeroshot)") in caplog.text
+            "unanswered): the shortlist is too narrow (raise shortlist_k, or try the other "
+            "shortlist: a TopK from a trained model or from zero-shot retrieval)"
+            ) in caplog.text
     # without a shortlist (every active label offered) nothing is off a shortlist
     whole = label_documents(["hacked c"], SPACE, ScriptedLLM(lambda r: answer(("x", 1))))
     assert whole.report.n_off_shortlist_answers == 0
@@ -2087,8 +2089,8 @@ def test_human_sample_documents_answered_off_their_shortlist_are_said_apart(tmp_
     assert result["summary"]["human_labeling"]["n_off_shortlist_answers"] == 1
     assert result["summary"]["human_labeling"]["n_malformed_answers"] == 0
     assert ("(1 left out: 1 answered only with labels off its shortlist: too narrow a "
-            "shortlist (raise --shortlist-k, or try the other shortlist: --shortlist BUNDLE or "
-            "--shortlist-zeroshot))") in caplog.text
+            "shortlist (raise shortlist_k, or try the other shortlist: a TopK from a trained "
+            "model or from zero-shot retrieval))") in caplog.text
     assert "failed call or malformed answer" not in caplog.text
 
 
@@ -2437,6 +2439,31 @@ def test_cli_label_warns_when_the_reliability_rests_on_few_human_documents(
     assert (message in caplog.text) == warned, caplog.text
     if n_broken and warned:
         assert f"({n_broken} left out: a failed call or malformed answer)" in caplog.text
+
+
+def test_the_thin_reliability_warning_names_the_shortlist_options_as_its_caller_gives_them(
+        caplog):
+    """The warning of a reliability resting on few documents, most answered off their
+    shortlist, told a Python caller "raise --shortlist-k, or ... --shortlist BUNDLE":
+    it names shortlist_k and a TopK, and label, whose filter swaps in its own wording,
+    its options."""
+    from tagsmith.pipeline.llm import _warn_thin_reliability
+
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        _warn_thin_reliability(10, 40, 25)
+    [record] = [r for r in caplog.records if "reliability is estimated" in r.getMessage()]
+    said = record.getMessage()
+    assert said == (
+        "the LLM's per-label reliability is estimated from only 10 of the 40 human-labelled "
+        "documents (30 left out: 25 answered only with labels off their shortlist: too "
+        "narrow a shortlist (raise shortlist_k, or try the other shortlist: a TopK from a "
+        "trained model or from zero-shot retrieval); 5 failed or malformed): a rough "
+        "estimate (warned under 30 documents, or over 25% of the sample left out)")
+    tagsmith_cli._register_commands()
+    assert tagsmith_cli._OptionNames(tagsmith_cli.cli.commands["label"]).filter(record)
+    assert "too narrow a shortlist (raise --shortlist-k, or try the other shortlist: " \
+        "--shortlist BUNDLE or --shortlist-zeroshot); 5 failed or malformed): a rough " \
+        "estimate (warned under 30 documents, or over 25% of" in record.getMessage()
 
 
 BILINGUAL_SKOS = ("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
@@ -2863,6 +2890,34 @@ def test_a_python_caller_is_told_the_parameter_that_sends_more_of_a_long_documen
     assert "over 100 characters, sent cut to its first 100 (between words): labelled by " \
         "its beginning alone (max_doc_chars sends more, where" in said
     assert "--" not in said
+
+
+def test_the_rejection_warning_names_labeling_options_to_a_python_caller(caplog):
+    """The warning of refused calls and answers off the shortlist told a Python caller
+    "--retry-refused", "--shortlist-k", "--shortlist BUNDLE" and "the JSON summary",
+    all the command line's: it names LabelingOptions' fields and the report, and label,
+    whose filter swaps in its own wording, still prints its options."""
+    from tagsmith.labeling.labeler import warn_rejections
+
+    report = LabelingReport(n_refused_calls=2, n_refused_again=2, refused_docs=[0, 3],
+                            n_off_shortlist_answers=1)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        warn_rejections(report, "LLM labeling")
+    [record] = [r for r in caplog.records if r.getMessage().startswith("LLM labeling: ")]
+    said = record.getMessage()
+    assert "2 calls refused by the model or a content filter (asked again with " \
+        "retry_refused, refused again; 2 documents left unanswered, for a person: the " \
+        "report's refused_docs lists them)" in said
+    assert "the shortlist is too narrow (raise shortlist_k, or try the other shortlist: a " \
+        "TopK from a trained model or from zero-shot retrieval)" in said
+    assert "--" not in said and "JSON" not in said
+    tagsmith_cli._register_commands()
+    assert tagsmith_cli._OptionNames(tagsmith_cli.cli.commands["label"]).filter(record)
+    said = record.getMessage()
+    assert "(asked again with --retry-refused, refused again; 2 documents left " \
+        "unanswered, for a person: the JSON summary's refused_docs lists them)" in said
+    assert "(raise --shortlist-k, or try the other shortlist: --shortlist BUNDLE or " \
+        "--shortlist-zeroshot)" in said
 
 
 def test_a_long_text_without_spaces_is_cut_at_the_limit_not_at_its_last_space():

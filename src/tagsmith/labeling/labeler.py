@@ -71,6 +71,9 @@ logger = logging.getLogger("tagsmith")
 #: where its shortlist came from (a bundle or zero-shot), so it names both
 NARROW_SHORTLIST = ("raise --shortlist-k, or try the other shortlist: --shortlist BUNDLE "
                     "or --shortlist-zeroshot")
+#: the same advice to a caller of :func:`label_documents`
+NARROW_SHORTLIST_PY = ("raise shortlist_k, or try the other shortlist: a TopK from a trained "
+                       "model or from zero-shot retrieval")
 #: how to send more of a long document, where the model's context window holds it: a
 #: log message's template, whose ``max_doc_chars`` (``extra={"parameters": ...}``) the
 #: command line names by its option (it told a Python caller "--max-doc-chars")
@@ -676,34 +679,49 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
             if voted == off else
             f"{off - voted:,} left unanswered, {voted:,} counted as "
             f"{plural(voted, 'a vote', 'votes')} for none of the labels offered")
-    narrow = (f"; {off:,} {plural(off, 'answer', 'answers')} named only labels off "
-              f"{plural(off, 'its', 'their')} document's shortlist ({fate}): the "
-              f"shortlist is too narrow ({NARROW_SHORTLIST})" if off else "")
     refused = report.n_refused_calls
     n_left = len(report.refused_docs)
     # --retry-refused asked the cache's refusals again: "not retried" said of them too
     again = min(report.n_refused_again, refused)
-    retried = ("not retried" if not again else
-               "asked again with --retry-refused, refused again" if again == refused else
-               f"{again:,} of them asked again with --retry-refused, refused again, the "
-               f"rest not retried")
-    declined = (f"; {refused:,} {plural(refused, 'call', 'calls')} refused by the model or "
-                f"a content filter ({retried}; " + (
-                    f"{n_left:,} {plural(n_left, 'document', 'documents')} left unanswered, "
-                    "for a person: the JSON summary's refused_docs lists them)" if n_left
-                    else "another vote answered each document)") if refused else "")
+
+    def told(narrow_hint: str, retry: str, listed: str) -> str:
+        """The warning, advising ``narrow_hint`` of a shortlist too narrow, naming the
+        option ``retry`` that asked refusals again and ``listed``, which lists the
+        documents refusals left unanswered."""
+        narrow = (f"; {off:,} {plural(off, 'answer', 'answers')} named only labels off "
+                  f"{plural(off, 'its', 'their')} document's shortlist ({fate}): the "
+                  f"shortlist is too narrow ({narrow_hint})" if off else "")
+        retried = ("not retried" if not again else
+                   f"asked again with {retry}, refused again" if again == refused else
+                   f"{again:,} of them asked again with {retry}, refused again, the "
+                   f"rest not retried")
+        declined = (f"; {refused:,} {plural(refused, 'call', 'calls')} refused by the model "
+                    f"or a content filter ({retried}; " + (
+                        f"{n_left:,} {plural(n_left, 'document', 'documents')} left "
+                        f"unanswered, for a person: {listed} lists them)"
+                        if n_left else "another vote answered each document)")
+                    if refused else "")
+        unoffered = report.n_unoffered_labels
+        return (f"{desc}: {report.n_unknown_labels:,} unknown "
+                f"label{plural_s(report.n_unknown_labels)} rejected"
+                + (f" ({unoffered:,} of them in the vocabulary but not offered: off the "
+                   "shortlist, or deprecated)" if unoffered else "")
+                + f", {report.n_malformed_answers:,} malformed "
+                f"answer{plural_s(report.n_malformed_answers)}, "
+                f"{report.n_failed_calls:,} failed call{plural_s(report.n_failed_calls)}"
+                + declined + (f"; also rejected: {' and '.join(others)}" if others else "")
+                + narrow)
+
     if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls \
             or others or off or refused:
-        unoffered = report.n_unoffered_labels
-        logger.warning("%s: %s unknown label%s rejected%s, %s malformed answer%s, "
-                       "%s failed call%s%s%s%s", desc, f"{report.n_unknown_labels:,}",
-                       plural_s(report.n_unknown_labels),
-                       f" ({unoffered:,} of them in the vocabulary but not offered: off "
-                       "the shortlist, or deprecated)"
-                       if unoffered else "", f"{report.n_malformed_answers:,}",
-                       plural_s(report.n_malformed_answers), f"{report.n_failed_calls:,}",
-                       plural_s(report.n_failed_calls), declined,
-                       f"; also rejected: {' and '.join(others)}" if others else "", narrow)
+        # LabelingOptions' names to a Python caller, label's options on the command line,
+        # whose filter swaps in cli_message (it told a notebook "--retry-refused" and
+        # "--shortlist-k"); the text is an argument, the user's desc being no template
+        logger.warning("%(python)s", {"python": told(NARROW_SHORTLIST_PY, "retry_refused",
+                                                     "the report's refused_docs"),
+                                      "cli": told(NARROW_SHORTLIST, "--retry-refused",
+                                                  "the JSON summary's refused_docs")},
+                       extra={"cli_message": "%(cli)s"})
 
 
 def _names_only_unoffered(exc: RejectedItemsError, label_space: LabelSpace,

@@ -856,22 +856,32 @@ def _warn_thin_reliability(n_used: int, n_sample: int, n_off_shortlist: int = 0)
     left_out = n_sample - n_used
     if n_used >= RELIABILITY_MIN_DOCS and left_out <= RELIABILITY_MAX_LEFT_OUT * n_sample:
         return
-    from tagsmith.labeling.labeler import NARROW_SHORTLIST
+    from tagsmith.labeling.labeler import NARROW_SHORTLIST, NARROW_SHORTLIST_PY
 
     others = left_out - n_off_shortlist
-    reasons = [f"{n_off_shortlist:,} answered only with labels off "
-               f"{plural(n_off_shortlist, 'its', 'their')} shortlist: too narrow a "
-               f"shortlist ({NARROW_SHORTLIST})"] \
-        if n_off_shortlist else []
-    if others:
-        reasons.append(f"{others:,} failed or malformed" if reasons
-                       else "a failed call or malformed answer")
-    why = f" ({left_out:,} left out: {'; '.join(reasons)})" if left_out else ""
-    logger.warning("the LLM's per-label reliability is estimated from only %s of the %s "
-                   "human-labelled document%s%s: a rough estimate (warned under %d "
-                   "documents, or over %d%% of the sample left out)", f"{n_used:,}",
-                   f"{n_sample:,}", plural_s(n_sample), why, RELIABILITY_MIN_DOCS,
-                   round(RELIABILITY_MAX_LEFT_OUT * 100))
+
+    def why(narrow_hint: str) -> str:
+        """What left documents out, advising ``narrow_hint`` of a shortlist too narrow."""
+        reasons = [f"{n_off_shortlist:,} answered only with labels off "
+                   f"{plural(n_off_shortlist, 'its', 'their')} shortlist: too narrow a "
+                   f"shortlist ({narrow_hint})"] \
+            if n_off_shortlist else []
+        if others:
+            reasons.append(f"{others:,} failed or malformed" if reasons
+                           else "a failed call or malformed answer")
+        return f" ({left_out:,} left out: {'; '.join(reasons)})" if left_out else ""
+
+    told = ("the LLM's per-label reliability is estimated from only %(used)s of the "
+            "%(sample)s human-labelled document%(s)s%({})s: a rough estimate (warned under "
+            "%(fewest)d documents, or over %(share)d%% of the sample left out)")
+    # the shortlist advice names LabelingOptions' shortlist_k to a Python caller, label's
+    # options on the command line, whose filter swaps in cli_message (it told a notebook
+    # "--shortlist-k" and "--shortlist BUNDLE")
+    logger.warning(told.format("why"), {
+        "used": f"{n_used:,}", "sample": f"{n_sample:,}", "s": plural_s(n_sample),
+        "why": why(NARROW_SHORTLIST_PY), "why_cli": why(NARROW_SHORTLIST),
+        "fewest": RELIABILITY_MIN_DOCS, "share": round(RELIABILITY_MAX_LEFT_OUT * 100)},
+        extra={"cli_message": told.format("why_cli")})
 
 
 def _shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: LabelSpace,
