@@ -536,6 +536,25 @@ def _clear_shift(classifier, bundle: str, as_json: bool) -> None:
         click.echo(f"no label shift stored in {printable(bundle)}; left as it was")
 
 
+def _warn_nothing_saved(bundle: str, why: str, n_unsupported: int, stored: bool) -> None:
+    """Warn that ``shift --save`` saved nothing, and why: no label was estimated
+    (``why="none_estimated"``) or the change of every estimated one is unsupported
+    (``"all_unsupported"``). A shift the bundle ``stored`` before stays."""
+    kept = (" (the shift it stored before stays; shift --clear removes it)"
+            if stored else "")
+    if why == "none_estimated":
+        reason = "the shift of no label could be estimated (the warning above says why)"
+    else:  # a shift of 60 calibration documents that the report had just called
+        # indistinguishable from none was saved, and every probability moved by it
+        every = plural(n_unsupported, "the only label", f"all {n_unsupported:,} labels")
+        reason = (f"the change of {every} estimated is unsupported (within {_support_z():g} "
+                  "standard errors, or on too few calibration positives or negatives: not "
+                  "told from no shift). The shift may be genuinely tiny, or too few documents "
+                  "measured it: calibrate on more documents or give more in FILES, or add "
+                  "--save-unsupported to apply the estimates anyway")
+    warn(f"--save saved nothing, so {printable(bundle)} is left as it was{kept}: {reason}")
+
+
 def _warn_unsupported(report: dict) -> None:
     """Warn of the estimated labels whose change the evidence does not support: on
     unshifted GoEmotions documents such labels moved 5-7 times their calibration share
@@ -689,11 +708,12 @@ the documents the corpus reader reads from it, in its order); a file, folder or
 stdin whose every document is a lone <URI> (a vocabulary) is refused, as is a SKOS
 vocabulary (.ttl...) or a CSV one (a 'uri' column, no 'text').
 Only labels with at least --min-count expected occurrences in FILES are
-re-estimated; the report says how many, and --save is refused when none is.
+re-estimated; the report says how many, and --save saves nothing when none is.
 A listed label that moved within 2 standard errors, or was estimated on fewer than
 20 expected calibration positives or negatives, is marked unsupported, with a
 warning that gives the shift without such labels; --save keeps such labels at
-their calibration share (--save-unsupported applies them too) and says what it saved.
+their calibration share (--save-unsupported applies them too) and says what it saved;
+where nothing is left to save, it saves nothing and says so (exit code 0).
 The share of FILES' word tokens outside the model's word vocabulary is reported against
 the calibration documents' (recorded by train and calibrate), with the most frequent
 such words; a warning when it is at least twice that and 1 point above it (in 20
@@ -711,8 +731,8 @@ unseen tokens or more).
               "one per line (refused for a .csv or .jsonl corpus).")
 @click.option("--save", is_flag=True, help="Store the shift in BUNDLE: suggestions and "
               "thresholded sets then use the adjusted probabilities. Labels marked "
-              "unsupported keep their calibration share (refused when every estimated "
-              "label is unsupported).")
+              "unsupported keep their calibration share (nothing is saved, with a "
+              "warning, when every estimated label is unsupported).")
 @click.option("--save-unsupported", is_flag=True,
               help="With --save: apply the unsupported labels' estimates too.")
 @click.option("--clear", is_flag=True, help="Remove a stored shift from BUNDLE and exit.")
@@ -793,16 +813,12 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
     lower = " or a lower --min-count" if n_sparse else ""
     # documents the model scores alike (copies of one text): more of them never help
     alike = estimated.n_docs > 1 and estimated.n_flat == estimated.n_labels
+    # --save with nothing to save (no label estimated, or every estimate unsupported:
+    # usual on a month without a shift) saves nothing, warns and exits 0: it was refused,
+    # exit code 2, and a monthly `shift --save` under `set -e` stopped the job there
+    not_saved = None
     if save and estimated.n_estimated == 0:
-        # said plainly: "option '--save' must be a shift estimated ..., got 'none
-        # estimated'" named neither the cause nor the remedy as a sentence
-        remedy = (f"The model scores all {estimated.n_docs:,} documents alike (copies of "
-                  "one text?): give documents that differ" if alike
-                  else f"Give more documents{lower}")
-        raise click.UsageError(
-            f"--save has nothing to save, so {printable(bundle)} is left as it was: the "
-            f"shift of no label could be estimated ({unestimated}). {remedy}; without "
-            "--save, the report shows the estimate.")
+        not_saved = "none_estimated"
     if estimated.n_estimated == 0:  # "most labels ...; the shift covers only 0 labels"
         # read as a shift of 0 measured, when none was measured at all
         more = "documents that differ" if alike else f"more documents{lower}"
@@ -819,19 +835,12 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
     n_unsupported = report["n_labels_unsupported"]
     skipped = 0 if save_unsupported else n_unsupported
     if save and skipped and skipped >= estimated.n_estimated:
-        # a shift of 60 calibration documents that the report had just called
-        # indistinguishable from none was saved, and every probability moved by it.
-        # Its remedy named only the calibration documents: a tiny shift, or few
-        # documents in FILES, gives unsupported estimates as well
-        raise click.UsageError(
-            f"--save has nothing supported to save, so {printable(bundle)} is left as it "
-            f"was: the change of {plural(skipped, 'the only label', f'all {skipped:,} labels')}"
-            f" estimated is unsupported (within {_support_z():g} standard errors, or on too "
-            "few calibration positives or negatives: not told from no shift). The shift "
-            "may be genuinely tiny, or too few documents measured it: calibrate on more "
-            "documents or give more in FILES, or add --save-unsupported to apply the "
-            "estimates anyway.")
-    if save:
+        not_saved = "all_unsupported"
+    if not_saved is not None:
+        _warn_nothing_saved(bundle, not_saved, skipped, classifier.label_shift is not None)
+        report.update(saved=None, not_saved=not_saved, saved_labels=0, saved_unsupported=0,
+                      total_variation_saved=None)
+    elif save:
         saved = estimated if save_unsupported else estimated.without_unsupported()
         classifier.label_shift = saved
         classifier.save(bundle, in_place=True)
@@ -852,7 +861,11 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
         click.echo(f"  {row['source_prior']:.4f} -> {row['target_prior']:.4f}  "
                    f"{printable(row['label'])}{_unsupported_mark(row)}")
     click.echo(_unseen_words_line(unseen))
-    if save:
+    if not_saved is not None:  # on stdout too: -q hides the warning
+        click.echo(f"nothing saved: {printable(bundle)} is left as it was ("
+                   + ("no label was estimated" if not_saved == "none_estimated" else
+                      "every estimated label is unsupported") + ")")
+    elif save:
         n_saved = report["saved_labels"]
         applied = (f"the estimates of {n_saved:,} label{plural_s(n_saved)} (total variation "
                    f"{report['total_variation_saved']:.4f})")
