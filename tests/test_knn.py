@@ -959,6 +959,27 @@ def test_own_label_scores_refuses_rows_and_labels_out_of_range():
             model.own_label_scores(X, rows, labels)
 
 
+def test_own_label_scores_builds_its_row_index_once_per_fit():
+    """own_label_scores built an index of every training row (its place among the
+    indexed ones) in each call, however few rows it searched: the audit's max_posting
+    check (capped_labels) calls it up to 35 times. It is built once per fit, shared with
+    leave_one_out_topk, and built anew by a refit that indexes other rows."""
+    X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    Y = np.array([[1, 0], [1, 0], [0, 1], [0, 1]])
+    model = KNNModel(n_neighbors=1, n_jobs=1).fit(X, Y)
+    assert model.own_label_scores(X, [0, 2], [0, 0]).tolist() == [1.0, 0.0]
+    places = model._places
+    assert places is not None and places.tolist() == [0, 1, 2, 3]
+    assert model.own_label_scores(X, [1], [0]).tolist() == [1.0]
+    model.leave_one_out_topk(X, 1)
+    assert model._places is places  # not built again
+    # row 1 weighted 0 is no longer indexed: row 0's nearest other document is row 3 of
+    # the other label, and row 1 (searched, not indexed) still finds row 0
+    model.fit(X, Y, sample_weight=[1.0, 0.0, 1.0, 1.0])
+    assert model.own_label_scores(X, [0, 1], [0, 0]).tolist() == [0.0, 1.0]
+    assert model._places is not places and model._places.tolist() == [0, -1, 1, 2]
+
+
 def test_own_label_scores_refuses_another_matrix_of_the_same_shape():
     """own_label_scores took any matrix with enough rows: the test set, or the features
     of another run, was searched with "itself" dropped by row number, and the audit's
