@@ -1038,6 +1038,29 @@ def test_directory_sidecars_in_another_case_are_warned_about_once_per_read(tmp_p
     assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
         f"{tmp_path}: 1 file ending in .txt, .tsv or .key in another case not read"]
 
+def test_directory_sidecars_in_another_case_beside_no_document_are_not_told_to_be_renamed(
+        tmp_path, caplog):
+    """An orphan 'notes.KEY' (no document of its stem in any case) was told "rename it",
+    which would not have it read: it goes unsaid, as an orphan 'notes.key' does. 'b.KEY'
+    beside 'b.TXT' is still named with it (renaming both has them read), and so is an
+    orphan 'c.TSV' as a corpus; 'b.tsv' beside 'b.TXT' is the document's sidecar, no
+    corpus. Both warnings, and directory_files' alike."""
+    (tmp_path / "a.txt").write_text("read\n", encoding="utf-8")
+    for name in ("notes.KEY", "notes.key", "b.TXT", "b.KEY", "b.tsv", "c.TSV"):
+        (tmp_path / name).write_text("x\n", encoding="utf-8")
+    for read in (lambda: list(read_directory(tmp_path)), lambda: directory_files(tmp_path)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            read()
+        warned = [r.getMessage() for r in caplog.records]
+        assert len(warned) == 2, warned
+        assert "2 files ending in .txt, .tsv or .key in another case not read ('b.KEY', " \
+               "'b.TXT'); documents are the files ending in .txt, their labels in .tsv or " \
+               ".key: rename them" in warned[0]
+        assert "not the 1 file beside it (c.TSV)" in warned[1]
+        assert "notes" not in " ".join(warned)
+
+
 @pytest.mark.parametrize("missing, expected", [
     (["b"], "1 of 3 documents has no label file (first: b.txt) and is read as unlabelled"),
     (["c", "b"], "2 of 3 documents have no label file (first: b.txt) and are read as "

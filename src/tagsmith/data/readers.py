@@ -2562,8 +2562,9 @@ def directory_files(path: str | Path, *, warn: bool = True) -> list[Path]:
     path = Path(path)
     files, sidecars, jsons, others = _list_documents(path)
     if warn:
-        _warn_other_case(path, files, others)
-        _warn_unread_corpora(path, files, sidecars, others)
+        stems = _document_stems(files, others)
+        _warn_other_case(path, stems, others)
+        _warn_unread_corpora(path, files, stems, sidecars, others)
         _warn_json_documents(path, files, _annif_json_count(path, jsons))
     return files
 
@@ -2625,15 +2626,28 @@ def _orphan_tsv(name: str, stems: set[str]) -> bool:
     return name[-4:].lower() == ".tsv" and name[:-4] not in stems
 
 
-def _warn_unread_corpora(path: Path, files: list[Path], sidecars: dict[str, os.DirEntry],
-                         others: list[str]) -> None:
+def _document_stems(files: list[Path], others: list[str]) -> set[str]:
+    """The stems of the folder's documents (``a`` of ``a.txt``) and of its ``.txt`` files
+    in another case (``b`` of ``b.TXT``, read once renamed), built once for both folder
+    warnings, which built it each: a ``.tsv`` or ``.key`` of another stem, in any case, is
+    beside no document (a ``.tsv`` is then a corpus, :func:`_orphan_tsv`).
+
+    >>> sorted(_document_stems([Path("d/a.txt")], ["b.TXT", "c.KEY", "x.csv"]))
+    ['a', 'b']
+    """
+    stems = {txt.name[:-4] for txt in files}
+    stems.update(name[:-4] for name in others if name[-4:].lower() == ".txt")
+    return stems
+
+
+def _warn_unread_corpora(path: Path, files: list[Path], stems: set[str],
+                         sidecars: dict[str, os.DirEntry], others: list[str]) -> None:
     """One warning naming the corpus files (TSV, CSV, JSONL, each perhaps ``.gz``) beside
     the folder's ``.txt`` documents, which are not read. ``suggest B data/goemotions``
     tagged its ``labels.txt`` as the one document ``labels`` and said nothing of the
     ``train.tsv.gz``, ``dev.tsv.gz`` and ``test.tsv.gz`` beside it."""
     if not files:
         return
-    stems = {txt.name[:-4] for txt in files}
     # told by their names alone, none stat'ed: a sidecar of no document may be a link
     # into a folder the user may not look into (its PermissionError ended the reading)
     unread = [name for name in sidecars if name.endswith(".tsv") and name[:-4] not in stems]
@@ -2720,15 +2734,15 @@ def _is_file(entry: os.DirEntry) -> bool:
         raise
 
 
-def _warn_other_case(path: Path, files: list[Path], others: list[str]) -> None:
+def _warn_other_case(path: Path, stems: set[str], others: list[str]) -> None:
     # documents and their sidecars are found by exact suffix: 'a.TXT' (a Windows export)
     # or a sidecar 'a.Tsv' was left out without a word; one warning for the folder. A
-    # '.TSV' beside no document is a corpus (:func:`_warn_unread_corpora`): renaming it,
-    # as this warning said, would not have it read
-    stems = {txt.name[:-4] for txt in files}
+    # '.TSV' or '.KEY' beside no document (of its stem in any case: ``stems``) would not
+    # be read once renamed, as this warning said: a '.TSV' is a corpus
+    # (:func:`_warn_unread_corpora`), a '.KEY' goes unsaid as a '.key' beside none does
     other_case = sorted(name for name in others
                         if os.path.splitext(name)[1].lower() in _DIRECTORY_SUFFIXES
-                        and not _orphan_tsv(name, stems))
+                        and (name[-4:].lower() == ".txt" or name[:-4] in stems))
     if other_case:
         count = len(other_case)
         logger.warning("%s: %s file%s ending in .txt, .tsv or .key in another case not read "
@@ -2745,11 +2759,12 @@ def _directory_records(path: Path, on_error) -> Iterator[Record]:
     n_read, no_sidecar = 0, []
     files, sidecars, jsons, others = _list_documents(path)
     n_json = _annif_json_count(path, jsons)
-    _warn_other_case(path, files, others)
+    stems = _document_stems(files, others)
+    _warn_other_case(path, stems, others)
     if not files and n_json:  # was "no documents in the corpus"
         raise CorpusFormatError(annif_json_folder(path, n_json), path=path)
     _warn_json_documents(path, files, n_json)
-    _warn_unread_corpora(path, files, sidecars, others)
+    _warn_unread_corpora(path, files, stems, sidecars, others)
     escaped: dict[str, str] = {}  # the ids holding a '\\' and their files' names
     for index, txt in enumerate(files, 1):
         doc_id = document_id(txt)
