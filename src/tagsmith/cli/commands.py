@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from contextlib import AbstractContextManager
 from itertools import islice
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
@@ -53,7 +53,7 @@ from tagsmith.exceptions import (
 from tagsmith.models import available_models
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from pathlib import Path
 
     import numpy as np
@@ -66,6 +66,8 @@ if TYPE_CHECKING:
     from tagsmith.pipeline.io import LabelledData
     from tagsmith.pipeline.train import TrainOptions
     from tagsmith.progress import _LogProgress, _NoProgress
+
+_T = TypeVar("_T")
 
 ERROR_POLICY = click.Choice(["fail", "skip"])
 #: the help of --on-error and --unknown-labels, alike for every command reading a corpus
@@ -1340,6 +1342,27 @@ def restrict_suggestions(classifier: TextClassifier, only: list[tuple[str, str |
     """``classifier`` restricted to the labels ``suggest``'s ``--only``, ``--exclude``
     and ``--under`` allow (:meth:`TextClassifier.restricted`; ``(key, where)`` pairs of
     :func:`label_list`), a refusal naming the option, the label and where a FILE has it."""
+    return _restricting(classifier.label_space, only, exclude, under,
+                        lambda **keys: classifier.restricted(**keys))
+
+
+def allowed_by_options(space: LabelSpace, only: list[tuple[str, str | None]],
+                       exclude: list[tuple[str, str | None]],
+                       under: list[tuple[str, str | None]]) -> np.ndarray | None:
+    """The mask of the labels of ``space`` that ``--only``, ``--exclude`` and ``--under``
+    allow (``zeroshot``'s, as ``suggest``'s), or ``None`` where none is given; refused
+    as :func:`restrict_suggestions` refuses."""
+    from tagsmith.pipeline.restrict import allowed_labels
+
+    return _restricting(space, only, exclude, under,
+                        lambda **keys: allowed_labels(space, **keys))
+
+
+def _restricting(space: LabelSpace, only: list[tuple[str, str | None]],
+                 exclude: list[tuple[str, str | None]],
+                 under: list[tuple[str, str | None]], restrict: Callable[..., _T]) -> _T:
+    """``restrict(only=..., exclude=..., under=...)`` given the keys of the three options,
+    its refusal naming the option, the label and where a FILE has it."""
     # each option's keys and where each was given (a label listed in two FILEs: both)
     where: dict[str, dict[str, list[str]]] = {}
     for name, keys in (("only", only), ("exclude", exclude), ("under", under)):
@@ -1347,9 +1370,9 @@ def restrict_suggestions(classifier: TextClassifier, only: list[tuple[str, str |
             if origin:
                 where.setdefault(name, {}).setdefault(key, []).append(origin)
     try:
-        return classifier.restricted(only=[key for key, _ in only] or None,
-                                     exclude=[key for key, _ in exclude] or None,
-                                     under=[key for key, _ in under] or None)
+        return restrict(only=[key for key, _ in only] or None,
+                        exclude=[key for key, _ in exclude] or None,
+                        under=[key for key, _ in under] or None)
     except InvalidParameterError as exc:
         names = exc.name.split(" and ")
         if not set(names) <= {"only", "exclude", "under"}:
@@ -1359,7 +1382,7 @@ def restrict_suggestions(classifier: TextClassifier, only: list[tuple[str, str |
         lines = [origin for origin in origins if origin not in NOT_A_FILE]
         if lines:
             got = f"{got} ({', '.join(dict.fromkeys(lines))})"
-        elif origins and _unknown_label(classifier, str(got)):
+        elif origins and _unknown_label(space, str(got)):
             # a lone value, no label and no file: a FILE's name mistyped, most likely
             # (an ambiguous label's refusal is its own: it names the labels meant)
             expected = f"a FILE of labels (one a line) or {expected}"
@@ -1368,12 +1391,12 @@ def restrict_suggestions(classifier: TextClassifier, only: list[tuple[str, str |
                                     expected, got) from None
 
 
-def _unknown_label(classifier: TextClassifier, key: str) -> bool:
-    """Whether ``key`` names no label of ``classifier`` (an ambiguous name names some)."""
+def _unknown_label(space: LabelSpace, key: str) -> bool:
+    """Whether ``key`` names no label of ``space`` (an ambiguous name names some)."""
     from tagsmith.exceptions import AmbiguousLabelError
 
     try:
-        return classifier.label_space.lookup(key) is None
+        return space.lookup(key) is None
     except AmbiguousLabelError:
         return False
 

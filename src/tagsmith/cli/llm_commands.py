@@ -29,15 +29,18 @@ from tagsmith.cli import (
 )
 from tagsmith.cli.commands import (
     ERROR_POLICY,
+    LABEL_LIST_HELP,
     MOST_SPECIFIC_HELP,
     ON_ERROR_HELP,
     UNKNOWN_LABELS_HELP,
     _batches,
     _parse_params,
     _read_documents,
+    allowed_by_options,
     check_document_files,
     documents_progress,
     input_ready,
+    label_list,
     most_specific_closure,
     most_specific_ids,
     read_stdin_bytes,
@@ -1833,10 +1836,21 @@ each), to choose a weight.
               + " (VOCAB's; with --bundle, VOCAB's over the bundle's), as suggest "
               "--most-specific: of the suggestions listed, after --k and --threshold; not "
               "with --eval.")
+@click.option("--only", multiple=True, callback=label_list, metavar="FILE|LABEL,...",
+              help="Suggest only these labels of VOCAB (each document gets its --k best of "
+              "them), as suggest --only: " + LABEL_LIST_HELP + ".")
+@click.option("--exclude", multiple=True, callback=label_list, metavar="FILE|LABEL,...",
+              help="Never suggest these labels (a thesaurus's categories, STW's thsys, that "
+              "are headings, not subjects): " + LABEL_LIST_HELP + ".")
+@click.option("--under", multiple=True, callback=label_list, metavar="FILE|LABEL,...",
+              help="Suggest only labels in these branches of VOCAB's hierarchy (each label "
+              "and its narrower ones, at any depth): " + LABEL_LIST_HELP + ". Not with "
+              "--eval (none of the three).")
 @click.pass_obj
 def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, cache_dir, fmt,
              whole_file, background, background_sample, hubness_neighbors, lang, eval_corpus,
-             tune_on, as_json, per_label, on_error, unknown_labels, most_specific):
+             tune_on, as_json, per_label, on_error, unknown_labels, most_specific,
+             only, exclude, under):
     import numpy as np
 
     from tagsmith.cli import refuse_unused
@@ -1845,6 +1859,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     from tagsmith.zeroshot.scorer import (
         BLEND_CANDIDATES,
         ZeroShotClassifier,
+        _first_allowed,
         blank_texts,
         blend_topk,
         check_index_available,
@@ -1859,6 +1874,10 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
         raise click.UsageError("--most-specific and --eval cannot be combined: measure "
                                "the most specific labels of a bundle with eval "
                                "--most-specific")
+    if eval_corpus and (only or exclude or under):
+        raise click.UsageError("--only, --exclude and --under cannot be combined with "
+                               "--eval: its figures are over every label of VOCAB a "
+                               "corpus may hold")
     if eval_corpus:
         _check_eval_arguments(files)
         if tune_on is not None and threshold is not None:
@@ -1911,6 +1930,10 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
         raise VocabularyError("every label is deprecated, and zero-shot never suggests a "
                               "deprecated label: mark the labels to suggest as not "
                               "deprecated", path=vocab)
+    # before the encoder loads (seconds): an unknown label is refused naming its option
+    allowed = allowed_by_options(space, only, exclude, under)
+    # deprecated labels and those the options deny: never suggested
+    denied = space.deprecated_mask if allowed is None else space.deprecated_mask | ~allowed
     strict = None
     if most_specific:  # a flat vocabulary refused before the encoder loads (seconds);
         # the closure less its diagonal made once, not per batch
@@ -1925,7 +1948,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     if classifier is not None:  # labels with training documents; new ones go zero-shot
         known = np.zeros(len(space), bool)
         known[:classifier.n_labels] = classifier.label_counts > 0
-        known &= ~space.deprecated_mask
+        known &= ~denied
         # a trained label VOCAB deprecates with a replacement (dct:isReplacedBy) gives
         # its model score to its replacements: it was lost
         replacements = _trained_replacements(classifier, space)
@@ -2038,13 +2061,18 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
                               ready=input_ready):
             texts = [text for _, text in batch]
             # counted over the run: a warning a batch said "2 of 14 documents" of 30
-            topk = scorer.predict_topk(texts, width, warn=False)
+            if allowed is None:
+                topk = scorer.predict_topk(texts, width, warn=False)
+            else:  # enough candidates for width allowed ones, the denied ones dropped
+                topk = _first_allowed(scorer.predict_topk(
+                    texts, min(len(space), width + int((~allowed).sum())), warn=False),
+                    allowed, width, len(space))
             n_docs += len(texts)
             n_blank += int(blank_texts(texts).sum())
             n_long += n_beyond_window(encoder, texts)
             if classifier is not None:
                 topk = blend_topk(classifier.predict_topk(texts, model_k), topk, weight=weight,
-                                  k=k, known_labels=known, exclude=space.deprecated_mask,
+                                  k=k, known_labels=known, exclude=denied,
                                   model_space=classifier.label_space, zeroshot_space=space,
                                   replacements=replacements)
             # the threshold compares the score printed: 0.4999996, printed 0.5, was

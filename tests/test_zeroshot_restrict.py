@@ -1,0 +1,131 @@
+"""`zeroshot --only / --exclude / --under`: an economics library indexing with STW from
+its SKOS file got STW's thesaurus categories (`thsys`, headings, not subjects) among the
+suggestions, often as the twin of a descriptor of the same name (`Crop production` and
+`W.01.01  Crop production`), with no way to keep them out short of a TSV of English names
+without alternative labels or hierarchy. suggest had the three options; zeroshot had none."""
+
+import json
+
+import numpy as np
+import scipy.sparse as sp
+
+import tagsmith.cli as tagsmith_cli
+
+from conftest import FAST_FEATURES, run_quiet
+
+tagsmith_cli._register_commands()
+
+#: a tiny STW-like SKOS vocabulary: two categories (zbwext:Thsys, notation then name, as
+#: STW names them) over three descriptors
+STW_LIKE = """@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+@prefix zbwext: <http://zbw.eu/namespaces/zbw-extensions/> .
+@prefix t: <http://zbw.eu/stw/thsys/> .
+@prefix d: <http://zbw.eu/stw/descriptor/> .
+
+t:1 a skos:Concept, zbwext:Thsys ; skos:notation "W.10" ;
+    skos:prefLabel "W.10  Agricultural trade"@en, "W.10  Agrarhandel"@de ;
+    skos:narrower d:1 .
+t:2 a skos:Concept, zbwext:Thsys ; skos:notation "N.05" ;
+    skos:prefLabel "N.05  Sport economics"@en, "N.05  Sportökonomik"@de .
+d:1 a skos:Concept, zbwext:Descriptor ;
+    skos:prefLabel "Agricultural trade"@en, "Agrarhandel"@de ;
+    skos:altLabel "Farm trade"@en .
+d:2 a skos:Concept, zbwext:Descriptor ; skos:broader t:2 ;
+    skos:prefLabel "Sport economics"@en, "Sportökonomik"@de .
+d:3 a skos:Concept, zbwext:Descriptor ; skos:broader t:1 ;
+    skos:prefLabel "Grain trade"@en, "Getreidehandel"@de .
+"""
+THSYS = ["http://zbw.eu/stw/thsys/1", "http://zbw.eu/stw/thsys/2"]
+DOCS = ("Japan resists U.S. demands to open its farm trade in rice and wheat\n"
+        "The football league's clubs earn more from television rights\n")
+
+
+def _setup(tmp_path):
+    vocab = tmp_path / "stw.ttl"
+    vocab.write_text(STW_LIKE, encoding="utf-8")
+    docs = tmp_path / "docs.txt"
+    docs.write_text(DOCS, encoding="utf-8")
+    return vocab, docs
+
+
+def _suggested(output):
+    return [[s["uri"] for s in json.loads(line)["suggestions"]]
+            for line in output.splitlines()]
+
+
+def test_exclude_keeps_thsys_categories_out_and_still_fills_k(tmp_path):
+    vocab, docs = _setup(tmp_path)
+    args = ["zeroshot", vocab, docs, "--cache-dir", tmp_path, "--k", "3"]
+    everything = _suggested(run_quiet(*args, "--k", "5"))
+    # the walk's complaint: a category comes with its descriptor twin
+    assert any(uri in THSYS for row in everything for uri in row)
+    listed = tmp_path / "thsys.txt"  # zcat stw-en.tsv.gz | grep /thsys/ | cut -f1
+    listed.write_text("# STW's thesaurus categories\n" + "".join(f"<{u}>\n" for u in THSYS))
+    for exclude in (str(listed), ",".join(THSYS)):
+        kept = _suggested(run_quiet(*args, "--exclude", exclude))
+        for row, full in zip(kept, everything, strict=True):
+            # every document still gets --k suggestions, the descriptors in zero-shot's order
+            assert row == [uri for uri in full if uri not in THSYS][:3]
+            assert len(row) == 3
+    # TSV output and --most-specific keep the hierarchy of the SKOS file
+    tsv = run_quiet(*args, "--exclude", listed, "--format", "tsv", "--most-specific")
+    assert "/thsys/" not in tsv and tsv.count("\n") >= 2
+
+
+def test_only_and_under_restrict_to_labels_and_branches(tmp_path):
+    vocab, docs = _setup(tmp_path)
+    args = ["zeroshot", vocab, docs, "--cache-dir", tmp_path, "--k", "5"]
+    under = _suggested(run_quiet(*args, "--under", "W.10"))  # a notation names a label
+    # the category and its descriptors (one by skos:narrower, one by skos:broader)
+    assert all(set(row) == {THSYS[0], "http://zbw.eu/stw/descriptor/1",
+                            "http://zbw.eu/stw/descriptor/3"} for row in under)
+    only = _suggested(run_quiet(*args, "--only", "Grain trade,Sport economics"))
+    assert all(sorted(row) == ["http://zbw.eu/stw/descriptor/2",
+                               "http://zbw.eu/stw/descriptor/3"] for row in only)
+    # German names are labels' names too, as in a corpus
+    assert _suggested(run_quiet(*args, "--only", "Getreidehandel,Sportökonomik")) == only
+
+
+def test_unknown_label_and_eval_are_refused_before_the_encoder_loads(tmp_path):
+    vocab, docs = _setup(tmp_path)
+    listed = tmp_path / "deny.txt"
+    listed.write_text("<http://zbw.eu/stw/thsys/1>\n<http://zbw.eu/stw/thsys/9>\n")
+    out = run_quiet("zeroshot", vocab, docs, "--cache-dir", tmp_path, "--exclude", listed,
+                    code=2)
+    assert "--exclude" in out and "thsys/9" in out and f"{listed}:2" in out, out
+    out = run_quiet("zeroshot", vocab, docs, "--cache-dir", tmp_path, "--exclude",
+                    ",".join(THSYS), "--only", ",".join(THSYS), code=2)
+    assert "allows none" in out, out
+    gold = tmp_path / "gold.tsv"
+    gold.write_text("Rice and wheat trade\t<http://zbw.eu/stw/descriptor/3>\n")
+    out = run_quiet("zeroshot", vocab, gold, "--eval", "--exclude", THSYS[0], code=2)
+    assert "--eval" in out and "--exclude" in out, out
+    assert not list(tmp_path.glob("*.npy"))  # nothing was embedded
+
+
+def test_exclude_applies_to_a_blend_with_a_bundle(tmp_path):
+    """With --bundle, a label the model learnt (a category a careless corpus holds) is
+    denied too, at every weight, and each document still gets its --k best others."""
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    vocab, docs = _setup(tmp_path)
+
+    space = load_vocabulary(vocab)
+    cat, grain = space.lookup(THSYS[0]), space.lookup("Grain trade")
+    sport = space.lookup("Sport economics")
+    texts = ["rice farm trade quota", "wheat farm trade tariff", "football club revenue",
+             "tennis league income"] * 5
+    Y = np.zeros((len(texts), len(space)), np.float32)
+    for i, text in enumerate(texts):
+        Y[i, [cat, grain] if "farm" in text else [sport]] = 1
+    train_classifier(texts, sp.csr_matrix(Y), space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES)).save(tmp_path / "b")
+    for weight in ("0", "0.5"):
+        args = ["zeroshot", vocab, docs, "--cache-dir", tmp_path, "--bundle", tmp_path / "b",
+                "--weight", weight, "--k", "2"]
+        full = _suggested(run_quiet(*args))
+        assert THSYS[0] in full[0]  # the model learnt the category: suggested first
+        kept = _suggested(run_quiet(*args, "--exclude", THSYS[0]))
+        assert THSYS[0] not in kept[0] and len(kept[0]) == 2
+        assert space.uri_of(grain) in kept[0]
