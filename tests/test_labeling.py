@@ -2308,6 +2308,47 @@ def test_human_sample_reports_how_many_of_its_labels_the_shortlist_offered():
     assert "shortlist_recall" not in whole["summary"]["reliability"]  # every label offered
 
 
+def test_shortlist_recall_is_said_before_the_first_call(caplog):
+    # a catalogue team re-ranking a bundle's shortlist learnt that it missed the sample's
+    # labels only from the summary, once the sample and the whole corpus were paid for
+    from tagsmith.pipeline.llm import label_corpus
+
+    said_before_first_call = []
+
+    def llm(request):
+        if not said_before_first_call:
+            said_before_first_call.append(
+                [r.getMessage() for r in caplog.records if "shortlists" in r.getMessage()])
+        return answer((read_data_section(request.messages[-1]["content"], "LABELS")[0]["label"],
+                       0.9))
+
+    human_shortlist = TopK(np.array([[2, 1], [0, 1]]), np.array([[0.9, 0.1], [0.8, 0.2]]), 3)
+    truth = sp.csr_matrix([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # offered: 1 of 2, 0 of 1
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        label_corpus(["a concert"], SPACE, ScriptedLLM(llm), LabelingOptions(shortlist_k=2),
+                     shortlist=TopK(np.array([[1, 0]]), np.array([[0.9, 0.1]]), 3),
+                     human=(["a gig", "a vote"], truth), human_shortlist=human_shortlist)
+    assert said_before_first_call == [[
+        "the shortlists (2 best labels a document) offer 1 of the human sample's 3 labels "
+        "(shortlist recall 0.3333), before any call: the LLM can name no other, so 2 of "
+        "them (and about as large a share of the corpus's) are out of its reach: raise "
+        "--shortlist-k, or try the other shortlist (--shortlist BUNDLE or "
+        "--shortlist-zeroshot)"]]
+    [record] = [r for r in caplog.records if "shortlists" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    caplog.clear()
+    wide = sp.csr_matrix([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])  # every label offered
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        label_corpus(["a concert"], SPACE, ScriptedLLM(llm), LabelingOptions(shortlist_k=2),
+                     shortlist=TopK(np.array([[1, 0]]), np.array([[0.9, 0.1]]), 3),
+                     human=(["a gig", "a vote"], wide), human_shortlist=human_shortlist)
+    [record] = [r for r in caplog.records if "shortlists" in r.getMessage()]
+    assert record.levelno == logging.INFO
+    assert record.getMessage() == ("the shortlists (2 best labels a document) offer 3 of "
+                                   "the human sample's 3 labels (shortlist recall 1.0000): "
+                                   "the LLM can name no other")
+
+
 def _numpy_scalars(value, where="summary") -> list:
     """Where ``value`` (a summary) holds anything but plain Python values."""
     if isinstance(value, dict):

@@ -899,6 +899,42 @@ def _shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: Labe
                                                      options)), 4)
 
 
+#: a shortlist offering less of the human sample's labels than this is warned about
+SHORTLIST_RECALL_WARN = 0.9
+
+
+def _say_shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: LabelSpace,
+                          options: LabelingOptions | None) -> None:
+    """Log, before any call, how many of the human sample's labels its shortlists offer:
+    the LLM can name no other, so a narrow shortlist caps its recall whatever it costs
+    (the summary's ``reliability.shortlist_recall`` said so only once all was paid for).
+    A warning below :data:`SHORTLIST_RECALL_WARN`."""
+    truth = sp.csr_matrix(Y_human) > 0
+    n_labels = int(truth.count_nonzero())
+    if not n_labels:
+        return
+    offered = _offered_matrix(shortlist, truth.shape, label_space, options)
+    n_offered = int(truth.multiply(offered).count_nonzero())
+    recall = n_offered / n_labels
+    from tagsmith.labeling import labeler
+
+    options = check_options("options", options, labeler.LabelingOptions)
+    width = min(shortlist.indices.shape[1], options.shortlist_k)
+    if recall < SHORTLIST_RECALL_WARN:
+        logger.warning(
+            "the shortlists (%d best labels a document) offer %s of the human sample's "
+            "%s labels (shortlist recall %.4f), before any call: the LLM can name no "
+            "other, so %s of them (and about as large a share of the corpus's) are out of "
+            "its reach: "
+            "raise --shortlist-k, or try the other shortlist (--shortlist BUNDLE or "
+            "--shortlist-zeroshot)", width, f"{n_offered:,}", f"{n_labels:,}", recall,
+            f"{n_labels - n_offered:,}")
+    else:
+        logger.info("the shortlists (%d best labels a document) offer %s of the human "
+                    "sample's %s labels (shortlist recall %.4f): the LLM can name no other",
+                    width, f"{n_offered:,}", f"{n_labels:,}", recall)
+
+
 def _offered_matrix(shortlist: TopK, shape: tuple[int, int], label_space: LabelSpace,
                     options: LabelingOptions | None) -> sp.csr_matrix:
     """The labels ``shortlist`` offered the LLM, as a boolean ``shape`` matrix."""
@@ -1071,6 +1107,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                 "Y": sp.csr_matrix((0, len(label_space)), dtype=np.float32),
                 "summary": {"labeling": LabelingReport(n_blank_docs=len(texts)).to_dict()},
                 "student": None}
+    if human is not None and human_shortlist is not None:
+        # free to compute, so said before the sample and the corpus are paid for
+        _say_shortlist_recall(human_shortlist, Y_human, label_space, options)
     if human is not None:
         sample = label_documents(list(human[0]), label_space, client, options,
                                  shortlist=human_shortlist,
