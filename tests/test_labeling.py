@@ -2308,6 +2308,39 @@ def test_human_sample_reports_how_many_of_its_labels_the_shortlist_offered():
     assert "shortlist_recall" not in whole["summary"]["reliability"]  # every label offered
 
 
+def test_prompt_size_and_cost_are_said_before_the_first_call(caplog):
+    # a team choosing --shortlist-k 20 or 50 saw the prompts' tokens only in the usage
+    # once every call was paid for, and nothing of them while the calls ran
+    from tagsmith.labeling.client import Usage, _prompt_estimate
+
+    said_before_first_call, sent = [], []
+
+    def llm(request):
+        if not said_before_first_call:
+            said_before_first_call.append(
+                [r.getMessage() for r in caplog.records if "prompts of" in r.getMessage()])
+        sent.append(request)
+        return answer(("sport", 0.9))
+
+    client = ScriptedLLM(llm, usage=Usage(price_prompt=2.5))
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        label_documents(["a match", "a song", "a vote"], SPACE, client,
+                        LabelingOptions(n_workers=1), desc="pass")
+    tokens = sum(map(_prompt_estimate, sent))
+    assert len(sent) == 3 and tokens > 100
+    assert said_before_first_call == [[
+        f"pass: 3 calls, prompts of about {round(tokens / 3):,} tokens each ({tokens:,} in "
+        f"all, prompt cost about {tokens * 2.5 / 1e6:.4f}; estimated at 4 characters a "
+        "token): answers the response cache holds cost nothing"]]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tagsmith"):  # no price: no cost said
+        label_documents(["a match"], SPACE, ScriptedLLM(llm), None, desc="pass")
+    assert [r.getMessage() for r in caplog.records if "prompts of" in r.getMessage()] == [
+        f"pass: 1 call, prompts of about {_prompt_estimate(sent[-1]):,} tokens each "
+        f"({_prompt_estimate(sent[-1]):,} in all; estimated at 4 characters a token): "
+        "answers the response cache holds cost nothing"]
+
+
 def test_shortlist_recall_is_said_before_the_first_call(caplog):
     # a catalogue team re-ranking a bundle's shortlist learnt that it missed the sample's
     # labels only from the summary, once the sample and the whole corpus were paid for

@@ -55,6 +55,7 @@ from tagsmith.labeling.cache import DropMalformed
 from tagsmith.labeling.client import (
     ChatRequest,
     LLMClient,
+    _prompt_estimate,
     check_client,
     check_max_tokens,
     check_temperature,
@@ -381,6 +382,21 @@ def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptio
     return items
 
 
+def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str) -> None:
+    """Log the calls to send and their prompts' size (and cost, where priced) before any
+    is sent: the prompt grows with the labels offered (``--shortlist-k``), and a user
+    saw the tokens only in the usage at the end."""
+    tokens = sum(map(_prompt_estimate, requests))
+    usage = getattr(client, "usage", None)
+    price = float(getattr(usage, "price_prompt", 0.0)) if getattr(usage, "priced", False) \
+        else None
+    cost = "" if price is None else f", prompt cost about {tokens * price / 1e6:.4f}"
+    logger.info("%s: %s call%s, prompts of about %s tokens each (%s in all%s; estimated "
+                "at 4 characters a token): answers the response cache holds cost nothing",
+                desc, f"{len(requests):,}", plural_s(len(requests)),
+                f"{round(tokens / len(requests)):,}", f"{tokens:,}", cost)
+
+
 def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient,
                     options: LabelingOptions | None = None, *,
                     shortlist: TopK | None = None, desc: str = "LLM labeling") -> LLMLabels:
@@ -474,6 +490,8 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     # an answer the cache keeps: asked again then too)
     asking = DropMalformed(client, checked,
                            retry_refused=is_prose_refusal if options.retry_refused else None)
+    if requests:  # what the calls will cost, said before they are paid for
+        _say_prompt_size(requests, client, desc)
     answers = complete_all(asking, requests,
                            n_workers=options.n_workers,
                            show_progress=options.show_progress, desc=desc,
