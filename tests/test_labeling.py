@@ -2308,7 +2308,7 @@ def test_human_sample_reports_how_many_of_its_labels_the_shortlist_offered():
     assert "shortlist_recall" not in whole["summary"]["reliability"]  # every label offered
 
 
-def test_prompt_size_and_cost_are_said_before_the_first_call(caplog):
+def test_prompt_size_and_cost_are_said_before_the_first_call(caplog, tmp_path):
     # a team choosing --shortlist-k 20 or 50 saw the prompts' tokens only in the usage
     # once every call was paid for, and nothing of them while the calls ran
     from tagsmith.labeling.client import Usage, _prompt_estimate
@@ -2322,23 +2322,35 @@ def test_prompt_size_and_cost_are_said_before_the_first_call(caplog):
         sent.append(request)
         return answer(("sport", 0.9))
 
+    def said():
+        return [r.getMessage() for r in caplog.records if "prompts of" in r.getMessage()]
+
     client = ScriptedLLM(llm, usage=Usage(price_prompt=2.5))
+    docs = ["a match", "a song", "a vote"]
     with caplog.at_level(logging.INFO, logger="tagsmith"):
-        label_documents(["a match", "a song", "a vote"], SPACE, client,
-                        LabelingOptions(n_workers=1), desc="pass")
+        label_documents(docs, SPACE, client, LabelingOptions(n_workers=1), desc="pass")
     tokens = sum(map(_prompt_estimate, sent))
     assert len(sent) == 3 and tokens > 100
     assert said_before_first_call == [[
-        f"pass: 3 calls, prompts of about {round(tokens / 3):,} tokens each ({tokens:,} in "
-        f"all, prompt cost about {tokens * 2.5 / 1e6:.4f}; estimated at 4 characters a "
-        "token): answers the response cache holds cost nothing"]]
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="tagsmith"):  # no price: no cost said
-        label_documents(["a match"], SPACE, ScriptedLLM(llm), None, desc="pass")
-    assert [r.getMessage() for r in caplog.records if "prompts of" in r.getMessage()] == [
-        f"pass: 1 call, prompts of about {_prompt_estimate(sent[-1]):,} tokens each "
-        f"({_prompt_estimate(sent[-1]):,} in all; estimated at 4 characters a token): "
-        "answers the response cache holds cost nothing"]
+        f"pass: 3 calls, prompts of about {round(tokens / 3):,} tokens each (estimated at 4 "
+        f"characters a token): 3 to send ({tokens:,} prompt tokens, prompt cost about "
+        f"{tokens * 2.5 / 1e6:.4f})"]]
+    one = _prompt_estimate(sent[0])
+    with ResponseCache(tmp_path / "c.sqlite") as cache:
+        cached = CachedClient(ScriptedLLM(llm), cache)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="tagsmith"):  # no price: no cost said
+            label_documents(docs[:1], SPACE, cached, None, desc="pass")
+        assert said() == [f"pass: 1 call, prompts of about {one:,} tokens each (estimated "
+                          f"at 4 characters a token): 1 to send ({one:,} prompt tokens), 0 "
+                          "answered by the response cache at no cost"]
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="tagsmith"):  # the rerun sends 2 of 3
+            label_documents(docs, SPACE, cached, None, desc="pass")
+        assert said() == [f"pass: 3 calls, prompts of about {round(tokens / 3):,} tokens "
+                          "each (estimated at 4 characters a token): 2 to send "
+                          f"({tokens - one:,} prompt tokens), 1 answered by the response "
+                          "cache at no cost"]
 
 
 def test_shortlist_recall_is_said_before_the_first_call(caplog):

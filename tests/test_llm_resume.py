@@ -353,8 +353,8 @@ def test_a_run_stopped_before_any_answer_does_not_speak_of_answers_kept(tmp_path
     assert process.returncode == 130, stderr
     said, *closing = stderr.decode().strip().splitlines()
     assert said.endswith(" INFO LLM labeling: 2 calls, prompts of about 186 tokens each "
-                         "(372 in all; estimated at 4 characters a token): answers the "
-                         "response cache holds cost nothing"), said  # before the calls
+                         "(estimated at 4 characters a token): 2 to send (372 prompt "
+                         "tokens), 0 answered by the response cache at no cost"), said
     assert closing == [
         "LLM usage: 0 answered calls, 0 cached, 0 retries, 0 failed, 2 interrupted, "
         "0 tokens, cost unknown (no --price-*)", "interrupted"]

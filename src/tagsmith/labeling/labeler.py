@@ -384,17 +384,33 @@ def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptio
 
 def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str) -> None:
     """Log the calls to send and their prompts' size (and cost, where priced) before any
-    is sent: the prompt grows with the labels offered (``--shortlist-k``), and a user
-    saw the tokens only in the usage at the end."""
-    tokens = sum(map(_prompt_estimate, requests))
+    is sent, those the response cache answers apart: the prompt grows with the labels
+    offered (``--shortlist-k``), and a user saw the tokens only in the usage at the end."""
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import _wrapped_with
+
+    found = _wrapped_with(client, "cache")
+    cache = found.cache if found is not None and isinstance(found.cache, ResponseCache) \
+        else None
+    held = 0
+    tokens = to_send = 0
+    for request in requests:
+        size = _prompt_estimate(request)
+        tokens += size
+        if cache is not None and cache.get(request) is not None:
+            held += 1
+        else:
+            to_send += size
     usage = getattr(client, "usage", None)
     price = float(getattr(usage, "price_prompt", 0.0)) if getattr(usage, "priced", False) \
         else None
-    cost = "" if price is None else f", prompt cost about {tokens * price / 1e6:.4f}"
-    logger.info("%s: %s call%s, prompts of about %s tokens each (%s in all%s; estimated "
-                "at 4 characters a token): answers the response cache holds cost nothing",
-                desc, f"{len(requests):,}", plural_s(len(requests)),
-                f"{round(tokens / len(requests)):,}", f"{tokens:,}", cost)
+    cost = "" if price is None else f", prompt cost about {to_send * price / 1e6:.4f}"
+    logger.info("%s: %s call%s, prompts of about %s tokens each (estimated at 4 characters "
+                "a token): %s to send (%s prompt tokens%s)%s", desc, f"{len(requests):,}",
+                plural_s(len(requests)), f"{round(tokens / len(requests)):,}",
+                f"{len(requests) - held:,}", f"{to_send:,}", cost,
+                "" if cache is None else f", {held:,} answered by the response cache at "
+                "no cost")
 
 
 def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient,
