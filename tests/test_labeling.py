@@ -3068,3 +3068,21 @@ def test_cli_label_refusing_an_empty_tsv_text_names_no_option_label_lacks(tmp_pa
                                                    str(vocab), "-o", str(tmp_path / "b")])
     assert result.exit_code == 3, result.output
     assert "--on-error skip leaves such lines out" in result.output, result.output
+
+
+def test_per_label_reliability_lists_only_the_labels_the_human_sample_tells_of(tmp_path):
+    # on a vocabulary of 40,000 labels (YSO) the summary printed a row for every label,
+    # nearly all with no document behind them: the labels people gave or the LLM named
+    from tagsmith.pipeline.llm import label_corpus
+
+    space = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:music", {"en": "music"}),
+                        Label("u:politics", {"en": "politics"}),
+                        *(Label(f"u:unused{i}", {"en": f"unused {i}"}) for i in range(30))])
+    human = ["sport a", "sport b", "sport c", "politics d"]
+    truth = sp.hstack([sp.csr_matrix(np.array([[1.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])),
+                       sp.csr_matrix((4, 30))]).tocsr()
+    with LocalChatServer(off_shortlist_teacher) as running:
+        result = label_corpus(["sport x"], space, client(running, tmp_path),
+                              LabelingOptions(n_workers=1), human=(human, truth))
+    assert [row["uri"] for row in result["summary"]["reliability"]["labels"]] == [
+        "u:sport", "u:music", "u:politics"]

@@ -1246,9 +1246,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
 
 def _reliability_per_label(reliability, Y_llm: sp.csr_matrix, Y_human: sp.csr_matrix,
                            label_space: LabelSpace, lang: str) -> list[dict]:
-    """Each label's reliability on the human sample, with its counts: ``n_human`` (the
-    documents people gave it), ``n_named`` (those the LLM named it for), ``n_right``
-    (both); ``precision`` and ``recall`` are the estimates the soft targets and robust
+    """The reliability on the human sample of each label it gives or the LLM named there
+    (the others rest on no document of it), with its counts: ``n_human`` (the documents
+    people gave it), ``n_named`` (those the LLM named it for), ``n_right`` (both);
+    ``precision`` and ``recall`` are the estimates the soft targets and robust
     selection use (shrunk toward the overall figures where the counts are few). The
     summary showed the micro figures alone, so a team could not see which labels its
     teacher gets wrong. Logged (info) are the five least precise labels it named."""
@@ -1258,11 +1259,14 @@ def _reliability_per_label(reliability, Y_llm: sp.csr_matrix, Y_human: sp.csr_ma
     n_named = np.asarray(named.sum(axis=0)).ravel()
     n_human = np.asarray(truth.sum(axis=0)).ravel()
     uris = label_space.uris
+    # the labels the sample gives or the LLM named: on a vocabulary of 40,000 (YSO) a
+    # row for every label printed tens of thousands of rows of shrunk priors, no counts
+    seen = np.flatnonzero((n_human > 0) | (n_named > 0)).tolist()
     rows: list[dict[str, Any]] = [{"label": label_space.name_of(i, lang), "uri": uris[i],
              "precision": round(float(reliability.precision[i]), 4),
              "recall": round(float(reliability.recall[i]), 4),
              "n_human": int(n_human[i]), "n_named": int(n_named[i]),
-             "n_right": int(n_right[i])} for i in range(len(label_space))]
+             "n_right": int(n_right[i])} for i in seen]
     worst = sorted((row for row in rows if row["n_named"]), key=lambda row: row["precision"])
     if worst:
         logger.info("the LLM's least precise labels on the human sample: %s (all in the "
