@@ -2450,3 +2450,22 @@ def test_label_labelled_refuses_to_write_over_the_labels_it_continues(goemotions
         "--base-url", "http://127.0.0.1:9/v1", "--cache", str(tmp_path / "c.sqlite")])
     assert result.exit_code == 2 and "must differ from --labelled" in result.output
     assert day1.read_text().count("\n") == 1
+
+
+def test_label_labelled_covering_the_whole_corpus_is_refused_naming_the_option(tmp_path):
+    # every document labelled on earlier days: the run warned of a budget cut to "at most
+    # 0 teacher calls", then failed as "parameter 'labelled' must be earlier labels ..."
+    corpus, vocab, day1 = tmp_path / "c.tsv", tmp_path / "v.tsv", tmp_path / "day1.jsonl"
+    corpus.write_text("hello there\turn:a\nbye now\turn:b\n", encoding="utf-8")
+    vocab.write_text("urn:a\talpha\nurn:b\tbeta\n", encoding="utf-8")
+    day1.write_text('{"text": "hello there", "labels": ["urn:a"]}\n'
+                    '{"text": "Bye  now", "labels": ["urn:b"]}\n', encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+        "--budget", "2", "--labelled", str(day1), "--llm", "sim",
+        "--base-url", "http://127.0.0.1:9/v1", "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for --labelled: every document of" in result.output
+    assert "nothing is left to spend --budget on" in result.output
+    assert "teacher calls spent" not in result.output
+    assert not (tmp_path / "o.jsonl").exists()

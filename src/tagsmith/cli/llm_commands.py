@@ -780,6 +780,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
           **llm):
     from tagsmith.cli import refuse_unused
     from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.exceptions import InvalidParameterError
     from tagsmith.labeling.labeler import LabelingOptions
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.llm import label_corpus, write_soft_labels
@@ -805,8 +806,6 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         ActiveOptions(budget=budget, strategy=strategy, rounds=rounds,
                       seed=seed).validate(budget)
     if use_case is not None and not use_case.strip():
-        from tagsmith.exceptions import InvalidParameterError
-
         # the library's "None or a description" names Python's None, no option value
         raise InvalidParameterError("--use-case", "a non-blank description of what the "
                                     "labels are for, or leave the option out", use_case)
@@ -989,6 +988,16 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         else:
             click.echo(f"labelled {written:,} of {len(texts):,} document{plural_s(len(texts))} "
                        f"-> {printable(output)}")
+    except InvalidParameterError as exc:
+        if exc.name != "labelled":
+            _stopped(client, llm["cache"], exc, refusals_kept=True)
+            raise
+        # before any call: it read "parameter 'labelled' must be ...", after a warning
+        # of the budget cut to 0 calls
+        raise click.BadParameter(
+            f"every document of {printable(corpus)} is labelled in the --labelled "
+            f"file{plural_s(len(labelled_files))} already ({exc.got}): nothing is left to "
+            "spend --budget on", param_hint="--labelled") from None
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
         _stopped(client, llm["cache"], exc, refusals_kept=True)
         raise

@@ -1078,6 +1078,11 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                 logger.warning("%s of the documents labelled before %s not in the corpus "
                                "to label: they are not learnt", f"{n_not_in_pool:,}",
                                plural(n_not_in_pool, "is", "are"))
+            if n_usable == 0 and not all_blank:  # before a warning of a budget cut to 0
+                raise InvalidParameterError(
+                    "labelled", "earlier labels leaving some document of the corpus "
+                    "unlabelled (nothing is left to spend the budget on)",
+                    f"labels for every one of its {len(before):,} distinct documents")
         if budget > n_usable and not all_blank:  # the selection can spend no more: say so
             # cut once, to what active distillation sends (no blank text, no copy): a cut
             # to len(texts) here made it cut again, warning of a 'budget=' never asked,
@@ -1085,10 +1090,6 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             logger.warning("%s", budget_cut_message(budget, len(texts), n_usable,
                                                     "to label"))
         # (no text: the other options checked as for a pool of one)
-        if labelled is not None and n_usable == 0 and not all_blank:
-            raise InvalidParameterError(
-                "labelled", "earlier labels leaving some document of the pool unlabelled",
-                f"labels for all {len(before):,} distinct documents of the pool")
         active = ActiveOptions(budget=min(budget, max(n_usable, 1)), strategy=strategy,
                                rounds=rounds, seed=seed)
         active.validate(max(len(texts), 1), len(label_space))
