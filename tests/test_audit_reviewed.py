@@ -222,3 +222,19 @@ def test_a_review_contradicting_itself_is_refused_naming_both_lines(tmp_path):
     with pytest.raises(ReviewFormatError, match="contradicts line 2") as info:
         read_reviewed([review], space)
     assert f"{review}:3" in str(info.value)
+
+
+def test_decided_rows_of_labels_the_vocabulary_lacks_are_warned_of(tmp_path, caplog):
+    # a review of another vocabulary was read as no decision at all, and nothing said why
+    space = LabelSpace.from_uris(["urn:a"])
+    key = doc_key("x")
+    review = tmp_path / "review.csv"
+    review.write_text("rank,decision,kind,label_uri,doc,doc_key\n"
+                      f"1,reject,wrong,urn:other,0,{key}\n"
+                      f"2,,wrong,urn:else,0,{key}\n"
+                      f"3,reject,missing,urn:more,0,{key}\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert not len(read_reviewed([review], space, space_name="v.tsv"))
+    assert (f"{review}: 2 of its 2 decided rows name a label not in v.tsv, left out "
+            "(first: line 2, 'urn:other'): is it a review of another vocabulary?"
+            in caplog.text), caplog.text

@@ -1033,7 +1033,8 @@ def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
     """The decided pairs of review files (``review.csv`` or ``.jsonl`` an audit wrote, a
     person's decisions filled in), for an audit to leave out of its queue
     (``audit --reviewed``). Undecided rows are skipped, and so are decided rows of a
-    label ``space`` does not have (no candidate can name it).
+    label ``space`` does not have (no candidate can name it), with a warning naming the
+    file, their count and the first one's line.
 
     Raises :class:`ReviewFormatError` naming the file and line of a file that is not a
     review (no ``decision``, ``kind``, ``label_uri``, ``doc`` or ``doc_key`` column), of
@@ -1044,6 +1045,8 @@ def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
         path = Path(each)
         csv_cells = review_format(path) == "csv"
         verdicts: dict[tuple[str, str, int], tuple[bool, int]] = {}
+        n_decided = 0
+        unknown: list[tuple[int, str]] = []  # decided rows of a label space lacks
         for line, row in _review_records(path):
             for column in REQUIRED:
                 if column not in row:
@@ -1062,12 +1065,15 @@ def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
                 raise ReviewFormatError(f"kind must be one of {', '.join(KINDS)}, found "
                                         f"{kind!r}", path=path, line=line)
             _doc_number(row, path, line)  # a row cut or shifted fails here, not skipped
+            n_decided += 1
             try:
                 _, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
             except ReviewFormatError:
                 if not str(row["label_uri"] or "").strip():
                     raise
-                continue  # a label the vocabulary no longer has: no candidate names it
+                # a label the vocabulary no longer has: no candidate names it
+                unknown.append((line, str(row["label_uri"]).strip()))
+                continue
             key = _read_key(row["doc_key"], path, line)
             written_id = "" if row.get("doc_id") is None else str(row["doc_id"]).strip()
             doc_id = _unquoted(written_id, csv_cells)
@@ -1086,6 +1092,14 @@ def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
                 pairs.by_id[(doc_id, label_id)] = (applies, where)
             else:
                 pairs.by_key[(key, label_id)] = (applies, where)
+        if unknown:  # every row skipped (another vocabulary's review) said nothing
+            line, uri = unknown[0]
+            logger.warning(
+                "%s: %s of its %s decided row%s name%s a label not in %s, left out (first: "
+                "line %d, %r)%s", path, f"{len(unknown):,}", f"{n_decided:,}",
+                plural_s(n_decided), "s" if len(unknown) == 1 else "", space_name, line,
+                uri, ": is it a review of another vocabulary?" if len(unknown) == n_decided
+                else "")
         pairs.files.append(str(path))
     return pairs
 
