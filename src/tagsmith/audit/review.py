@@ -1004,12 +1004,15 @@ class ReviewedPairs:
     """The (document, label) pairs earlier reviews decided, and what the reviewer said
     of each: whether the label applies to the document (accepting a *missing* row or
     rejecting a *wrong* one says it does; accepting a *wrong* row or rejecting a
-    *missing* one says it does not). A document is named by its ``doc_id`` where the
-    review has one, else by its text's fingerprint (``doc_key``): the ``doc`` number
+    *missing* one says it does not). A document is named by its ``doc_id`` and its
+    text's fingerprint (``doc_key``) where the review has an id (a text edited since
+    the review is asked about again), else by the fingerprint alone: the ``doc`` number
     shifts when documents are added before it or the corpus is reordered."""
 
-    #: ``(doc_id, label id)`` -> (the label applies?, ``file:line`` of the decision)
-    by_id: dict[tuple[str, int], tuple[bool, str]] = dataclasses.field(default_factory=dict)
+    #: ``(doc_id, doc_key, label id)`` -> (the label applies?, ``file:line`` of the
+    #: decision)
+    by_id: dict[tuple[str, str, int], tuple[bool, str]] = dataclasses.field(
+        default_factory=dict)
     #: ``(doc_key, label id)`` -> the same, for rows without a ``doc_id``
     by_key: dict[tuple[str, int], tuple[bool, str]] = dataclasses.field(default_factory=dict)
     #: the review files read, in order (a later file's decision of a pair replaces an
@@ -1022,7 +1025,7 @@ class ReviewedPairs:
     def verdict(self, doc_id: str | None, key: str, label_id: int) -> bool | None:
         """Whether the reviewer said ``label_id`` applies to the document (None: the
         pair was not decided)."""
-        found = self.by_id.get((doc_id, label_id)) if doc_id else None
+        found = self.by_id.get((doc_id, key, label_id)) if doc_id else None
         if found is None:
             found = self.by_key.get((key, label_id))
         return None if found is None else found[0]
@@ -1078,7 +1081,7 @@ def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
             written_id = "" if row.get("doc_id") is None else str(row["doc_id"]).strip()
             doc_id = _unquoted(written_id, csv_cells)
             applies = (kind == "missing") == (decision in ACCEPT)
-            who = ("id", doc_id, label_id) if doc_id else ("key", key, label_id)
+            who = (doc_id, key, label_id)
             earlier = verdicts.setdefault(who, (applies, line))
             if earlier[0] != applies:
                 raise ReviewFormatError(
@@ -1089,7 +1092,7 @@ def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
                     "decide it one way", path=path, line=line)
             where = f"{path}:{line}"
             if doc_id:
-                pairs.by_id[(doc_id, label_id)] = (applies, where)
+                pairs.by_id[(doc_id, key, label_id)] = (applies, where)
             else:
                 pairs.by_key[(key, label_id)] = (applies, where)
         if unknown:  # every row skipped (another vocabulary's review) said nothing
