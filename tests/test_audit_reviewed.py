@@ -239,3 +239,15 @@ def test_decided_rows_of_labels_the_vocabulary_lacks_are_warned_of(tmp_path, cap
     assert (f"{review}: 2 of its 2 decided rows name a label not in v.tsv, left out "
             "(first: line 2, 'urn:other'): is it a review of another vocabulary?"
             in caplog.text), caplog.text
+
+
+def test_a_review_with_no_decided_row_is_warned_of(tmp_path, caplog):
+    # last month's queue given before anyone filled it in said only "0 decided pairs"
+    space = LabelSpace.from_uris(["urn:a"])
+    review = tmp_path / "review.csv"
+    review.write_text("rank,decision,kind,label_uri,doc,doc_key\n"
+                      f"1,,wrong,urn:a,0,{doc_key('x')}\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert len(read_reviewed([review], space)) == 0
+    [message] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert message.startswith(f"{review}: no row is decided")

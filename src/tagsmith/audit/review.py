@@ -1095,6 +1095,9 @@ def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
                 pairs.by_id[(doc_id, key, label_id)] = (applies, where)
             else:
                 pairs.by_key[(key, label_id)] = (applies, where)
+        if not n_decided:  # last month's queue given before anyone decided a row
+            logger.warning("%s: no row is decided (its decision column is empty), so it "
+                           "leaves nothing out of the queue", path)
         if unknown:  # every row skipped (another vocabulary's review) said nothing
             line, uri = unknown[0]
             logger.warning(
