@@ -364,6 +364,41 @@ def test_cli_zeroshot_empty_background_is_bad_input_naming_it(monkeypatch, tmp_p
     assert f"no document in --background {empty}, {blank} (empty" in result.output
 
 
+def test_cli_zeroshot_of_no_documents_says_so_naming_the_files(monkeypatch, tmp_path,
+                                                               caplog):
+    """zeroshot on empty stdin (or an empty file, or both) said nothing but the INFO
+    line 'zeroshot: 0 docs' (exit 0), where suggest warns naming them: it warns as
+    suggest does now. Not refused: stdin may be empty by design in a pipeline."""
+    vocab, empty, docs = tmp_path / "v.tsv", tmp_path / "e.txt", tmp_path / "docs.txt"
+    vocab.write_text("<u:a>\tcats\n<u:b>\tdogs\n")
+    empty.write_text("\n \n")
+    docs.write_text("a cat sat\n")
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    import tagsmith.zeroshot.encoder
+
+    tagsmith_cli._register_commands()
+    monkeypatch.setattr(tagsmith.zeroshot.encoder, "SentenceEncoder",
+                        lambda *args, **kwargs: _HashEncoder())
+
+    def run(*args):  # not -q: the warning is the point
+        return CliRunner().invoke(tagsmith_cli.cli, ["zeroshot", str(vocab), *map(str, args),
+                                                     "--cache-dir", ""], input="")
+
+    for args, named in (((), "stdin (empty or blank)"),
+                        ((empty,), f"{empty} (empty or blank)"),
+                        ((empty, "-"), f"{empty}, stdin (each empty or blank)")):
+        caplog.clear()
+        result = run(*args)
+        assert result.exit_code == 0 and result.stdout == "", result.output
+        assert f"no documents in {named}: nothing suggested" in caplog.text, args
+    caplog.clear()
+    result = run(empty, docs)
+    assert result.exit_code == 0 and result.stdout, result.output
+    assert "no documents in" not in caplog.text
+
+
 def test_cli_zeroshot_background_of_punctuation_alone_is_refused_naming_it(monkeypatch,
                                                                           tmp_path):
     """A --background file whose documents are blank or punctuation alone was refused as

@@ -1564,10 +1564,7 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
         # an empty month's export gave a job an empty result, exit 0, and only the INFO
         # line "suggest: 0 docs" (shift refuses such FILES, exit code 3); stdin may be
         # empty by design in a pipeline, so a warning, not a refusal
-        # a glob of thousands of empty files named each on one line: a few are named
-        read = [("stdin" if name == "-" else printable(name)) for name in files] or ["stdin"]
-        warn(f"no documents in {and_more(read, MOST_FILES_NAMED)} "
-             f"({'each ' if len(read) > 1 else ''}empty or blank): nothing suggested")
+        warn_no_documents(files)
     if cut_short:
         _warn_cut_short(classifier, cut_short, n_docs, k)
     if n_empty:  # an empty file of a folder got 'Internal audit 0.45', without a word
@@ -1590,6 +1587,16 @@ def suggest(bundle, files, k, threshold, fmt, whole_file, lang, sets, alpha, set
 
 #: most FILES a warning of suggest names (a glob may be thousands): it counts the rest
 MOST_FILES_NAMED = 5
+
+
+def warn_no_documents(files: tuple[str, ...]) -> None:
+    """Warn that ``files`` (stdin where none, or ``-``) held no document, each empty or
+    blank, so nothing was suggested: suggest's and zeroshot's, which said nothing but
+    the INFO line "zeroshot: 0 docs" (exit 0). A glob of thousands of empty files named
+    each on one line: the first :data:`MOST_FILES_NAMED` are named, the rest counted."""
+    read = [("stdin" if name == "-" else printable(name)) for name in files] or ["stdin"]
+    warn(f"no documents in {and_more(read, MOST_FILES_NAMED)} "
+         f"({'each ' if len(read) > 1 else ''}empty or blank): nothing suggested")
 
 
 #: how suggest --sets' summary names each reason a set abstains for (DocumentSet's)

@@ -48,6 +48,7 @@ from tagsmith.cli.commands import (
     record_training_files,
     refuse_csv_vocabulary,
     validate_naming_params,
+    warn_no_documents,
 )
 from tagsmith.labeling import MAX_VOTES
 from tagsmith.labeling.client import MAX_OUTPUT_TOKENS, MAX_PRICE, MAX_TIMEOUT
@@ -2103,6 +2104,8 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
                         click.echo(f"{tsv_field(doc_id)}\t<{tsv_field(item['uri'])}>\t"
                                    f"{tsv_field(item['label'])}\t{score_text(s)}")
             progress.update(len(batch))
+    if not n_docs:  # said nothing but the INFO line "zeroshot: 0 docs", as suggest did
+        warn_no_documents(files)
     if n_blank:
         warn_blank(n_blank, n_docs)
     if n_long and encoder.window is not None:
