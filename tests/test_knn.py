@@ -959,25 +959,39 @@ def test_own_label_scores_refuses_rows_and_labels_out_of_range():
             model.own_label_scores(X, rows, labels)
 
 
-def test_own_label_scores_builds_its_row_index_once_per_fit():
+def test_own_label_scores_finds_rows_weighted_zero_apart_and_loads_without_a_row_array():
     """own_label_scores built an index of every training row (its place among the
     indexed ones) in each call, however few rows it searched: the audit's max_posting
-    check (capped_labels) calls it up to 35 times. It is built once per fit, shared with
-    leave_one_out_topk, and built anew by a refit that indexes other rows."""
+    check (capped_labels) calls it up to 35 times. Then the fit and every load built it
+    once, up to the largest stored row id: a state whose row_ids ended in 10,000,000
+    took 80 MB to load (2,000,000,000: 16 GB). Rows are now looked up in row_ids."""
+    import tracemalloc
+
     X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
     Y = np.array([[1, 0], [1, 0], [0, 1], [0, 1]])
     model = KNNModel(n_neighbors=1, n_jobs=1).fit(X, Y)
     assert model.own_label_scores(X, [0, 2], [0, 0]).tolist() == [1.0, 0.0]
-    places = model._places
-    assert places is not None and places.tolist() == [0, 1, 2, 3]
-    assert model.own_label_scores(X, [1], [0]).tolist() == [1.0]
-    model.leave_one_out_topk(X, 1)
-    assert model._places is places  # not built again
     # row 1 weighted 0 is no longer indexed: row 0's nearest other document is row 3 of
     # the other label, and row 1 (searched, not indexed) still finds row 0
     model.fit(X, Y, sample_weight=[1.0, 0.0, 1.0, 1.0])
     assert model.own_label_scores(X, [0, 1], [0, 0]).tolist() == [0.0, 1.0]
-    assert model._places is not places and model._places.tolist() == [0, -1, 1, 2]
+    # the last row weighted 0: rows after the last indexed one are not indexed
+    model.fit(X, Y, sample_weight=[1.0, 1.0, 1.0, 0.0])
+    assert model.own_label_scores(X, [3, 2], [1, 1]).tolist() == [1.0, 0.0]
+    assert model.leave_one_out_topk(X, 1).indices[:, 0].tolist() == [0, 0, 0, 1]
+    meta, arrays = model.to_state()
+    far = dict(arrays, row_ids=np.array([0, 1, 10_000_000], np.int32))
+    tracemalloc.start()
+    try:
+        restored = KNNModel.from_state(meta, far)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000, peak
+    assert restored.own_label_scores(X, [0, 3], [0, 1], check_matrix=False).shape == (2,)
+    # fit stores them increasing; another order is a damaged state, refused at load
+    with pytest.raises(ValueError, match="row_ids is not increasing"):
+        KNNModel.from_state(meta, dict(arrays, row_ids=np.array([1, 0, 2], np.int32)))
 
 
 def test_own_label_scores_refuses_another_matrix_of_the_same_shape():

@@ -364,11 +364,6 @@ class KNNModel(BaseModel):
                          Y.data)
         self.index_, self.feature_rank_, self.targets_ = index, feature_rank, Y
         self.doc_weight_, self.row_ids_, self._vote_weight = doc_weight, row_ids, vote_weight
-        # each training row's place in the index, -1 where it was not indexed (sample
-        # weight 0), up to the last indexed row: built once here, not in each search
-        places = np.full(int(row_ids.max(initial=-1)) + 1, -1, np.int64)
-        places[row_ids] = np.arange(len(row_ids))
-        self._places = places
         self.label_order_ = np.argsort(-prior, kind="stable").astype(np.int32)
         self._label_prior = prior  # what leave_one_out_topk takes each document out of
         self.n_docs_, self.n_features_ = index.shape
@@ -510,6 +505,9 @@ class KNNModel(BaseModel):
             raise ValueError("feature_rank is not a permutation of the feature ids")
         row_ids = check_ids("row_ids", arrays["row_ids"], np.iinfo(np.int32).max,
                             shape=(n_docs,), dtype=np.int32)
+        # the training rows indexed, in their order (fit's): looked up by bisection
+        if np.any(np.diff(row_ids) <= 0):
+            raise ValueError("row_ids is not increasing")
         model._set_state(index, feature_rank, check_stored_targets(targets),
                          check_doc_weight(arrays["doc_weight"], n_docs), row_ids)
         # bundles saved before the fingerprint was kept have none: not checked then
@@ -576,7 +574,7 @@ class KNNModel(BaseModel):
         X = self._queries(X)
         if group_ids is not None:
             return self._leave_group_out_topk(X, k, params, group_ids, return_neighbors)
-        internal = self._row_places(X.shape[0])
+        internal = self._row_places(np.arange(X.shape[0]))
         # one more than the neighbours, for the document itself
         search, n_frequent = self._search_plan(params.n_neighbors + 1, params.max_posting)
         n_neighbors = min(params.n_neighbors, self.n_docs_)
@@ -614,17 +612,19 @@ class KNNModel(BaseModel):
                 f"{plural(X.nnz, 'entry', 'entries')}")
         return X
 
-    def _row_places(self, n_rows: int) -> np.ndarray:
-        """Each of the first ``n_rows`` rows of the training matrix (at least the indexed
-        ones) by its place in the index, -1 where it was not indexed (sample weight 0).
-        Built once by the fit: :func:`~tagsmith.audit.scores.capped_labels` calls
-        :meth:`own_label_scores` up to 35 times in one audit, and each built it anew,
-        O(rows) however few it searched. Not to be written to."""
-        places = self._places
-        if n_rows <= len(places):
-            return places
-        # rows after the last indexed one (weighted 0): not indexed
-        return np.concatenate([places, np.full(n_rows - len(places), -1, np.int64)])
+    def _row_places(self, rows: np.ndarray) -> np.ndarray:
+        """Each of ``rows`` (rows of the training matrix) by its place in the index, -1
+        where it was not indexed (sample weight 0): looked up in the increasing
+        ``row_ids_``, so that a call costs its rows alone. An array over every training
+        row was built in each call (:func:`~tagsmith.audit.scores.capped_labels` calls
+        :meth:`own_label_scores` up to 35 times in one audit), then once per fit and
+        load, up to the largest stored row id: a bundle whose ``row_ids`` ended in
+        2,000,000,000 took 16 GB to load."""
+        row_ids = self.row_ids_
+        places = np.searchsorted(row_ids, rows)
+        found = places < len(row_ids)
+        found[found] = row_ids[places[found]] == rows[found]
+        return np.where(found, places, -1).astype(np.int64)
 
     def own_label_scores(self, X: FeatureMatrix, rows: npt.ArrayLike, labels: npt.ArrayLike,
                          *, max_posting: int | None = None,
@@ -671,7 +671,7 @@ class KNNModel(BaseModel):
         # the sampled rows alone: checking all of X in each call cost more than their
         # search (the training-matrix check above reads it once, where asked)
         picked = sp.csr_matrix(X)[rows] if sp.issparse(X) else np.asarray(X)[rows]
-        own = self._row_places(n_rows)[rows]
+        own = self._row_places(rows)
         cap = params.max_posting
         if cap is not None and max_posting is not None:
             cap = max(cap, check_int("max_posting", max_posting, 1, numpy=True))
