@@ -2353,6 +2353,55 @@ def test_prompt_size_and_cost_are_said_before_the_first_call(caplog, tmp_path):
                           "cache at no cost"]
 
 
+def test_the_pre_call_line_counts_the_cache_as_the_calls_will_use_it(caplog, tmp_path):
+    # an old malformed answer in the cache was counted "answered by the response cache"
+    # though it is asked again (paid), and a refusal the cache keeps (told again at no
+    # cost) was counted "to send"
+    from tagsmith.exceptions import LLMRefusalError
+    from tagsmith.labeling.client import _prompt_estimate
+
+    sent: list[ChatRequest] = []
+
+    def user_prompt(request):
+        return request.messages[-1]["content"]
+
+    def llm(request):
+        sent.append(request)
+        if "song" in user_prompt(request):
+            raise LLMRefusalError("the content filter declined")
+        return answer(("sport", 0.9))
+
+    def said():
+        return [r.getMessage().split("token): ", 1)[1] for r in caplog.records
+                if "prompts of" in r.getMessage()]
+
+    docs = ["a match", "a song about love and loss", "a vote"]
+    with ResponseCache(tmp_path / "c.sqlite") as cache:
+        client = CachedClient(ScriptedLLM(llm), cache, keep_refusals=True)
+        label_documents(docs, SPACE, client, LabelingOptions(n_workers=1), desc="pass")
+        first = {next(d for d in docs if d in user_prompt(r)): r for r in sent}
+        for doc in ("a match", "a vote"):  # left by an older run: malformed now
+            cache.put(first[doc], ChatResponse(text="no JSON here"))
+        sent.clear()
+        with caplog.at_level(logging.INFO, logger="tagsmith"):
+            label_documents(docs, SPACE, client, LabelingOptions(n_workers=1), desc="pass")
+        assert sorted(map(user_prompt, sent)) == sorted(
+            user_prompt(first[d]) for d in ("a match", "a vote"))  # the refusal told again
+        tokens = sum(map(_prompt_estimate, sent))
+        assert said() == [f"2 to send ({tokens:,} prompt tokens), 1 answered by the "
+                          "response cache at no cost"]
+        caplog.clear()
+        sent.clear()
+        with caplog.at_level(logging.INFO, logger="tagsmith"):  # the refusal asked again
+            label_documents(docs, SPACE, client,
+                            LabelingOptions(n_workers=1, retry_refused=True), desc="pass")
+        assert [user_prompt(r) for r in sent] == [user_prompt(first["a song about love "
+                                                                 "and loss"])]
+        tokens = _prompt_estimate(sent[0])
+        assert said() == [f"1 to send ({tokens:,} prompt tokens), 2 answered by the "
+                          "response cache at no cost"]
+
+
 def test_shortlist_recall_is_said_before_the_first_call(caplog):
     # a catalogue team re-ranking a bundle's shortlist learnt that it missed the sample's
     # labels only from the summary, once the sample and the whole corpus were paid for

@@ -35,6 +35,7 @@ import functools
 import logging
 import weakref
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -382,22 +383,38 @@ def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptio
     return items
 
 
-def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str) -> None:
+def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
+                     checks: Sequence[Callable[[str], bool]] | None = None,
+                     retry: Callable[[str], bool] | None = None) -> None:
     """Log the calls to send and their prompts' size (and cost, where priced) before any
     is sent, those the response cache answers apart: the prompt grows with the labels
-    offered (``--shortlist-k``), and a user saw the tokens only in the usage at the end."""
+    offered (``--shortlist-k``), and a user saw the tokens only in the usage at the end.
+
+    Counted as :class:`~tagsmith.labeling.cache.DropMalformed` will ask: a cached answer
+    its check (``checks``, one a request) rejects is asked again, as is one ``retry``
+    returns True for (a refusal in prose); a refusal the cache keeps is told again at no
+    cost, unless ``retry`` is given (asked again)."""
     from tagsmith.labeling.cache import ResponseCache
     from tagsmith.labeling.client import _wrapped_with
 
     found = _wrapped_with(client, "cache")
     cache = found.cache if found is not None and isinstance(found.cache, ResponseCache) \
         else None
+    refusals = cache is not None and retry is None and bool(getattr(found, "keep_refusals",
+                                                                     False))
     held = 0
     tokens = to_send = 0
-    for request in requests:
+    for i, request in enumerate(requests):
         size = _prompt_estimate(request)
         tokens += size
-        if cache is not None and cache.get(request) is not None:
+        hit = cache.get(request) if cache is not None else None
+        if hit is not None:
+            answered = (checks is None or checks[i](hit.text)) \
+                and (retry is None or not retry(hit.text))
+        else:
+            answered = refusals and cache is not None and cache.get_refusal(request) \
+                is not None
+        if answered:
             held += 1
         else:
             to_send += size
@@ -497,17 +514,19 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     # each document's check, by its requests' cache keys: an answer is checked as it
     # arrives, so a malformed one leaves the cache at once, not after every call, and one
     # an older run left there is asked once more instead of replayed (DropMalformed)
-    checked = {request.cache_key(): functools.partial(
+    keys = [request.cache_key() for request in requests]  # hashed once, for both uses
+    checked = {key: functools.partial(
                    _parses, resolver=resolvers[id(offered[doc])],
                    max_labels=options.max_labels, label_space=label_space,
                    lang=options.lang)
-               for doc, request in zip(owners, requests, strict=True)}
+               for doc, key in zip(owners, keys, strict=True)}
     # a refusal the cache keeps is told again unless the user asks anew (a prose one is
     # an answer the cache keeps: asked again then too)
     asking = DropMalformed(client, checked,
                            retry_refused=is_prose_refusal if options.retry_refused else None)
     if requests:  # what the calls will cost, said before they are paid for
-        _say_prompt_size(requests, client, desc)
+        _say_prompt_size(requests, client, desc, [checked[key] for key in keys],
+                         is_prose_refusal if options.retry_refused else None)
     answers = complete_all(asking, requests,
                            n_workers=options.n_workers,
                            show_progress=options.show_progress, desc=desc,
