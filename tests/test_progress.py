@@ -428,3 +428,76 @@ def test_a_bars_elapsed_time_past_48_hours_reads_in_days(monkeypatch, total, ela
     finally:
         stderr.close()
         os.close(leader)
+
+
+#: a Jupyter kernel as tagsmith (and tqdm.auto) tell one: ipykernel's ZMQ shell loaded
+#: and IPython's get_ipython() returning it (no IPython, ipykernel or ipywidgets here)
+_A_KERNEL = """
+import sys, types
+
+class ZMQInteractiveShell:
+    pass
+
+zmqshell = types.ModuleType("ipykernel.zmqshell")
+zmqshell.ZMQInteractiveShell = ZMQInteractiveShell
+ipython = types.ModuleType("IPython")
+shell = ZMQInteractiveShell()
+ipython.get_ipython = lambda: shell
+sys.modules.update({"ipykernel": types.ModuleType("ipykernel"),
+                    "ipykernel.zmqshell": zmqshell, "IPython": ipython})
+"""
+
+#: three bars one after the other, a fourth inside the third, then one silenced
+_BARS_IN_A_NOTEBOOK = """
+import tagsmith.progress as progress
+
+for name in ("first", "second"):
+    with progress.progress_bar(total=3, desc=name, unit="doc") as bar:
+        bar.update(3)
+with progress.progress_bar(total=2, desc="outer", unit="step") as outer:
+    with progress.progress_bar(total=5, desc="inner", unit="doc") as inner:
+        print(type(inner).__name__)
+        for _ in range(5):
+            inner.update(1)
+    outer.update(2)
+with progress.silenced():
+    with progress.progress_bar(total=4, desc="silenced", unit="doc") as bar:
+        bar.update(4)
+"""
+
+
+def _run_off_a_terminal(script: str) -> tuple[str, str]:
+    """What Python running ``script`` writes on stdout and stderr, both pipes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = Path(progress.__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                          env={**__import__("os").environ, "PYTHONPATH": str(src)},
+                          timeout=120)
+    stdout, stderr = (out.decode("utf-8", "replace") for out in (done.stdout, done.stderr))
+    assert done.returncode == 0, stderr
+    return stdout, stderr
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_a_jupyter_kernel_gets_progress_bars(kernel):
+    """A notebook's stderr is no terminal: its bars went to the INFO log lines, silent
+    unless logging was configured (README's train_classifier example: 2 minutes without
+    a word). A kernel gets tqdm.auto's bar, the text bar here (no ipywidgets), which
+    warns once that ipywidgets is missing, not per bar; a bar inside a text bar gets the
+    log lines (drawn below it, each redraw was one more line in a notebook's output); a
+    script off a terminal keeps the log lines."""
+    stdout, stderr = _run_off_a_terminal((_A_KERNEL if kernel else "")
+                                         + _BARS_IN_A_NOTEBOOK)
+    if kernel:
+        for name in ("first", "second", "outer"):
+            # drawn, and cleared when done (leave=False), as on a terminal
+            assert re.search("\r" + name + r": +0%\| +\| 0/\d \[", stderr), repr(stderr)
+        assert stderr.count("TqdmWarning") == 1, stderr
+        assert stdout == "_LogProgress\n"
+        assert "inner" not in stderr and "\x1b[A" not in stderr, repr(stderr)
+    else:
+        assert stdout == "_LogProgress\n" and stderr == ""
+    assert "silenced" not in stderr

@@ -1,4 +1,5 @@
-"""Progress reporting: a tqdm bar on a terminal, structured log lines otherwise."""
+"""Progress reporting: a tqdm bar on a terminal or in a Jupyter notebook, structured log
+lines otherwise."""
 
 from __future__ import annotations
 
@@ -146,6 +147,27 @@ def _dumb_terminal() -> bool:
     as one ever longer line of ``\r``-joined copies. It gets the log lines, as the
     red ``error:`` gets no colour there."""
     return os.environ.get("TERM") == "dumb"
+
+
+#: the modules loaded (``sys.modules``): read, never added to, to tell a Jupyter kernel
+_loaded = sys.modules
+
+
+def _jupyter_kernel() -> bool:
+    """Whether this process is a Jupyter kernel (ipykernel's ZMQ shell: a notebook,
+    JupyterLab, VS Code's notebooks), read from the modules it has loaded: IPython is
+    never imported here where it is not already.
+
+    A kernel's stderr is no terminal, so its bars went to the INFO log lines, which a
+    notebook shows only once logging is configured: README's ``train_classifier``
+    example ran 2 minutes without a word."""
+    ipython, zmqshell = _loaded.get("IPython"), _loaded.get("ipykernel.zmqshell")
+    if ipython is None or zmqshell is None:
+        return False
+    try:
+        return isinstance(ipython.get_ipython(), zmqshell.ZMQInteractiveShell)
+    except Exception:  # an IPython or ipykernel of another make: no kernel to tell
+        return False
 
 
 class _NoProgress:
@@ -322,16 +344,26 @@ _BAR_DAYS_FROM = 47.95 * 3600
 
 _BAR_CLASS: Any = None
 
+#: whether :func:`_bar_class` is the notebook's widget bar (tqdm.auto's choice)
+_WIDGET_BARS = False
+
 
 def _bar_class() -> Any:
     """tqdm's bar (``tqdm.auto``'s: a notebook's where there is one) with its time left
     and its time elapsed read as the log lines read them once 48 hours or more: tqdm's
     clock counted the hours on, and a long LLM run's bar said ``[00:03<2777:46:40,
     ...]``, where its log line said "about 115.7 days left" (and, days on, ``[50:00:00<
-    ...``). Under 48 hours the bar's clock stays."""
-    global _BAR_CLASS
+    ...``). Under 48 hours the bar's clock stays.
+
+    In a Jupyter kernel without ipywidgets, tqdm.auto draws the text bar and warns once
+    (a ``TqdmWarning``, "IProgress not found", when this is first called), not per bar.
+    """
+    global _BAR_CLASS, _WIDGET_BARS
     if _BAR_CLASS is None:
         from tqdm.auto import tqdm
+
+        notebook = _loaded.get("tqdm.notebook")
+        _WIDGET_BARS = notebook is not None and issubclass(tqdm, notebook.tqdm_notebook)
 
         class _Bar(tqdm):
             @staticmethod
@@ -367,6 +399,17 @@ def _bar_class() -> Any:
     return _BAR_CLASS
 
 
+def _text_bar_in_a_notebook_open() -> bool:
+    """Whether a bar is drawn now as text in a notebook (no ipywidgets): a bar inside it
+    (audit's steps, a featurizer's documents) gets the log lines. Drawn below it, it
+    moved the cursor back up with an escape that a notebook's output does not read, and
+    each redraw of it was one more line of output."""
+    if not _open_bars:
+        return False
+    _bar_class()
+    return not _WIDGET_BARS
+
+
 @contextmanager
 def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: bool = True
                  ) -> Iterator[_NoProgress | _LogProgress]:
@@ -378,7 +421,8 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: boo
     bar: _NoProgress | _LogProgress
     if not enabled or _silenced:
         bar = _NoProgress()
-    elif sys.stderr.isatty() and not _zero_width_terminal() and not _dumb_terminal():
+    elif (sys.stderr.isatty() and not _zero_width_terminal() and not _dumb_terminal()) \
+            or (_jupyter_kernel() and not _text_bar_in_a_notebook_open()):
         bar = _bar_class()(total=total, desc=desc, unit=unit, leave=False,
                            dynamic_ncols=True)
     else:
