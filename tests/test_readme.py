@@ -174,6 +174,34 @@ def test_no_python_snippet_saves_over_the_demos_bundle():
             "bundle scripts/demo.sh trains and calibrates")
 
 
+#: the distribution that installs a module a snippet needs, where its name is another
+DISTRIBUTIONS = {"sentence_transformers": "sentence-transformers"}
+
+
+def test_what_a_snippet_needs_comes_with_an_extra_the_install_section_names():
+    """README's pandas example needed pandas, which no extra installed (nor the test
+    extra, so the snippet was skipped where the suite ran)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    text = README.read_text(encoding="utf-8")
+    install = text[text.index("## Install"):text.index("\n## ", text.index("## Install") + 1)]
+
+    def installing(dist: str) -> list[str]:
+        return [extra for extra, specs in extras.items()
+                if any(re.match(re.escape(dist) + r"(?![\w-])", spec) for spec in specs)]
+
+    for name, spec in SNIPPETS.items():
+        for module in spec["needs"]:
+            having = installing(DISTRIBUTIONS.get(module, module))
+            assert "test" in having, f"the test extra does not install {module} ({name})"
+            named = [extra for extra in having
+                     if extra != "test" and f'".[{extra}]"' in install]
+            assert named, (f"README's {name} snippet needs {module}, which no extra "
+                           "named in README's Install section installs")
+
+
 def test_api_snippet(data, namespaces):
     ns = _run("api", data, namespaces)
     assert (data["bundle"] / "manifest.json").is_file()
