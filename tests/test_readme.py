@@ -69,6 +69,13 @@ SNIPPETS = {
         "continues": "api",
         "needs": ["pandas"],
     },
+    "zeroshot": {
+        "marker": "ZeroShotClassifier(space",
+        "paths": {"examples/goemotions/vocab.tsv": "vocab"},
+        "continues": None,
+        # the packaged sentence encoder: the [embed] extra
+        "needs": ["sentence_transformers"],
+    },
     "confidence": {
         "marker": "heldout = heldout_from_corpus(",
         "paths": {
@@ -222,6 +229,14 @@ def test_pandas_snippet(data, namespaces):
     assert ns["f1_score"](Y, ns["sets"], average="micro") == pytest.approx(metrics["micro_f1"])
     assert list(ns["per_label"].columns) == ["precision", "recall", "f1", "support"]
     assert ns["per_label"]["support"].sum() == Y.nnz
+
+
+def test_zeroshot_snippet(data, namespaces):
+    ns = _run("zeroshot", data, namespaces)
+    # what the snippet's comment says it gives
+    assert ns["suggested"] == [
+        [("gratitude", 0.26), ("joy", 0.22), ("admiration", 0.16)],
+        [("disappointment", 0.34), ("grief", 0.28), ("optimism", 0.27)]]
 
 
 def test_confidence_snippet(data, namespaces):
