@@ -163,6 +163,46 @@ def test_an_encoder_whose_dim_is_a_numpy_integer_is_accepted():
     assert topk.indices.tolist() == plain.indices.tolist()
 
 
+class _PlainEncoder(_HashEncoder):
+    """An encoder as ZeroShotClassifier's docstring described one: ``encode(texts)``."""
+
+    def encode(self, texts):
+        return super().encode(texts)
+
+
+class _KeywordsEncoder(_HashEncoder):
+    def encode(self, texts, **options):
+        return super().encode(texts)
+
+
+def test_an_encoder_whose_encode_takes_no_show_progress_is_refused_naming_it():
+    """The docstring said any object with ``encode(texts)`` would do; such a stand-in
+    failed with a TypeError from inside the scorer ("encode() got an unexpected keyword
+    argument 'show_progress'"). It is refused naming the encoder and the signature; one
+    taking ``**options`` is accepted."""
+    with pytest.raises(InvalidParameterError) as refused:
+        ZeroShotClassifier(SPACE, _PlainEncoder())
+    assert str(refused.value) == (
+        "parameter 'encoder' must be an encoder with encode(texts, *, show_progress=False) "
+        "and an int dim, got '_PlainEncoder (its encode takes no show_progress)'")
+    topk = ZeroShotClassifier(SPACE, _KeywordsEncoder()).predict_topk(["cats"], 2)
+    plain = ZeroShotClassifier(SPACE, _HashEncoder()).predict_topk(["cats"], 2)
+    assert topk.indices.tolist() == plain.indices.tolist()
+
+
+def test_help_of_the_zero_shot_classifier_says_every_parameter():
+    """help(tagsmith.ZeroShotClassifier) said nothing of lang, template,
+    use_alt_labels, use_descriptions or show_progress, nor how to make an encoder."""
+    import inspect
+
+    doc = inspect.getdoc(ZeroShotClassifier)
+    for name in inspect.signature(ZeroShotClassifier).parameters:
+        if name != "label_space":  # the first line's
+            assert f"``{name}``" in doc, name
+    assert "SentenceEncoder()" in doc and "show_progress=False" in doc
+    assert inspect.getdoc(ZeroShotClassifier.n_labels)
+
+
 @pytest.mark.parametrize(("below", "said"), [
     (True, "is a path that cannot be looked at (permission denied)"),
     (False, "is a folder whose files cannot be looked at (permission denied)")])

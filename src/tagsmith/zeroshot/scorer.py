@@ -26,6 +26,7 @@ share of the zero-shot score.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import numbers
 import re
@@ -315,15 +316,42 @@ def _check_template(template) -> None:
 CACHE_NORM_TOLERANCE = 1e-3
 
 
+#: what an encoder is, as :func:`check_encoder` refuses what is not one
+ENCODER = "an encoder with encode(texts, *, show_progress=False) and an int dim"
+
+
 def check_encoder(encoder: object, name: str = "encoder") -> None:
-    """Refuse, naming ``name``, what is no encoder: one needs ``encode(texts)`` and an
-    int ``dim`` (numpy integers too). Callers that pay for something before the scorer is
-    built (``run_taxonomy``'s LLM calls) check it first."""
+    """Refuse, naming ``name``, what is no encoder: one needs ``encode(texts, *,
+    show_progress=False)`` and an int ``dim`` (numpy integers too). Callers that pay for
+    something before the scorer is built (``run_taxonomy``'s LLM calls) check it first.
+
+    An ``encode(texts)`` without ``show_progress``, as the docstring of
+    :class:`ZeroShotClassifier` described a stand-in, failed with a TypeError from the
+    call inside it ('got an unexpected keyword argument'):
+
+    >>> class Words:
+    ...     dim = 3
+    ...     def encode(self, texts):
+    ...         return texts
+    >>> check_encoder(Words())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tagsmith.exceptions.InvalidParameterError: parameter 'encoder' must be an encoder \
+with encode(texts, *, show_progress=False) and an int dim, got 'Words (its encode takes \
+no show_progress)'
+    """
     dim = getattr(encoder, "dim", None)
-    if not callable(getattr(encoder, "encode", None)) or isinstance(dim, bool) \
-            or not isinstance(dim, numbers.Integral):
-        raise InvalidParameterError(name, "an encoder with encode(texts) and an int dim",
-                                    type(encoder).__name__)
+    encode = getattr(encoder, "encode", None)
+    if not callable(encode) or isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise InvalidParameterError(name, ENCODER, type(encoder).__name__)
+    try:
+        parameters = inspect.signature(encode).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): the call decides
+        return
+    if not any(p.name == "show_progress" and p.kind is not p.POSITIONAL_ONLY
+               or p.kind is p.VAR_KEYWORD for p in parameters):
+        raise InvalidParameterError(
+            name, ENCODER, f"{type(encoder).__name__} (its encode takes no show_progress)")
 
 
 def check_cache_dir(cache_dir: object, name: str = "cache_dir") -> None:
@@ -512,21 +540,42 @@ def warn_beyond_window(n_long: int, n_docs: int, window: int, *,
 
 
 class ZeroShotClassifier:
-    """Scores the labels of ``label_space`` for texts by embedding similarity.
+    """Scores the labels of ``label_space`` for texts by embedding similarity: zero-shot
+    labelling, without training documents (the ``zeroshot`` command's scores). Each
+    label's texts (name, alternative labels, ``"name: description"``) are embedded once,
+    here; :meth:`predict_topk` embeds the documents and gives each its best labels.
 
+    >>> from tagsmith import load_vocabulary
+    >>> from tagsmith.zeroshot.encoder import SentenceEncoder
+    >>> space = load_vocabulary("examples/goemotions/vocab.tsv")  # doctest: +SKIP
+    >>> zeroshot = ZeroShotClassifier(space, SentenceEncoder())  # doctest: +SKIP
+    >>> zeroshot.predict_topk(["Thank you, this made my day!"], k=3)  # doctest: +SKIP
+    TopK(n_docs=1, k=3, n_labels=28, n_padded=0)
+
+    ``encoder``: a :class:`~tagsmith.zeroshot.encoder.SentenceEncoder`
+    (``SentenceEncoder()`` loads the packaged all-MiniLM-L6-v2: the ``embed`` extra); any
+    object with ``name``, an int ``dim`` and ``encode(texts, *, show_progress=False)``
+    (unit vectors) will do, as the stand-in below.
+    ``lang``: the language of the label texts embedded (a label without a name in it is
+    embedded by its English name, else its first; alternative labels and descriptions
+    are read in ``lang`` only). ``template``: each label text is embedded as
+    ``template.format(text)`` (one ``{}``, e.g. ``"This text is about {}."``).
+    ``use_alt_labels``, ``use_descriptions``: embed the labels' alternative labels and
+    descriptions too (a label scores a document by its best text).
     ``index``: ``"auto"``, ``"exact"`` or ``"hnsw"`` (see :mod:`tagsmith.zeroshot.index`).
+    ``cache_dir``: where label embeddings are cached (:func:`embed_cached`); ``None`` or
+    ``""`` for no cache (``""`` as on the command line, not the working directory).
+    ``show_progress``: progress bars while label texts and documents are embedded (see
+    :mod:`tagsmith.progress`).
+
     Scores in the returned :class:`TopK` are cosine similarities in [-1, 1]; after
     :meth:`fit_background`, cosines less half each label row's hubness (module
     docstring), in [-1.5, 1.5].
 
-    ``cache_dir``: where label embeddings are cached (:func:`embed_cached`); ``None`` or
-    ``""`` for no cache (``""`` as on the command line, not the working directory).
+    A stand-in encoder of one dimension per word:
 
-    ``encoder`` is a :class:`~tagsmith.zeroshot.encoder.SentenceEncoder` in use; any
-    object with ``name``, ``dim`` and ``encode(texts)`` (unit vectors) will do, as this
-    stand-in of one dimension per word does:
-
-    >>> from tagsmith.data.labelspace import Label
+    >>> import numpy as np
+    >>> from tagsmith.data.labelspace import Label, LabelSpace
     >>> class WordEncoder:
     ...     name, dim, words = "words", 3, ("football", "concert", "weather")
     ...     def encode(self, texts, *, show_progress=False):
@@ -690,6 +739,7 @@ class ZeroShotClassifier:
 
     @property
     def n_labels(self) -> int:
+        """The labels of ``label_space`` (the width of the scores)."""
         return len(self.label_space)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
