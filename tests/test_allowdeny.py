@@ -13,7 +13,7 @@ import tagsmith.cli as tagsmith_cli
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.features.tfidf import TfidfFeaturizer
-from tagsmith.models.base import COLUMN_TOPK, NESTED_TOPK, BaseModel
+from tagsmith.models.base import COLUMN_TOPK, NESTED_TOPK, SCORE_BATCHES, BaseModel
 from tagsmith.models.linear import LinearOVR
 from tagsmith.pipeline.classifier import PREDICT_CHUNK, TextClassifier
 from tagsmith.topk import TopK
@@ -515,3 +515,97 @@ def test_a_short_allow_list_copies_its_columns_once_per_call(bundles):
     again = clf.model.predict_topk_among(features, 1, [0, 2], columns=columns)
     assert len(kept) == 1 and list(columns.values())[0] is kept[0]
     assert first.indices.tolist() == again.indices.tolist()
+
+
+class _Rounds(_Counted):
+    """The linear model without every label's scores in batches: a calibrated allow
+    list longer than k is ranked in widening rounds."""
+
+    capabilities = LinearOVR.capabilities - {SCORE_BATCHES}
+
+
+def _tied_calibrated_classifier(calibrator_k):
+    """A calibrated linear classifier of 400 labels whose scores tie: labels 100-299
+    share one weight column, labels 300-309 saturate at 1.0, and labels 380-399 score
+    low for every text. Each label's Platt curve differs, so probabilities re-rank
+    what the raw scores rank; a stored label shift adjusts them again."""
+    from scipy import sparse
+
+    from tagsmith.calibration.bands import FrequencyBands
+    from tagsmith.calibration.scaling import Calibrator
+    from tagsmith.calibration.shift import LabelShift
+
+    rng = np.random.default_rng(5)
+    words = [f"f{i}" for i in range(30)]
+    texts = [" ".join(rng.choice(words, size=rng.integers(2, 8))) for _ in range(300)]
+    featurizer = TfidfFeaturizer(word_ngrams=(1, 1), char_ngrams=None, min_df=1).fit(texts)
+    n_labels, n_features = 400, featurizer.n_features
+    weights = rng.normal(0, 1.5, (n_features, n_labels)).astype(np.float32)
+    intercept = rng.normal(-1, 1, n_labels).astype(np.float32)
+    weights[:, 100:300] = weights[:, [100]]
+    intercept[100:300] = intercept[100]
+    intercept[300:310] = 80.0  # sigmoid's float32 1.0, whatever the text
+    intercept[380:] = -12.0
+    model = LinearOVR()
+    model.coef_ = sparse.csc_matrix(weights)
+    model.intercept_, model.n_features_, model.n_labels_ = intercept, n_features, n_labels
+    model._dense_coef = None
+    params = np.column_stack([rng.uniform(0.2, 3.0, n_labels), rng.normal(0, 2, n_labels)])
+    counts = rng.integers(1, 50, n_labels)
+    calibrator = Calibrator("platt", "logit", FrequencyBands.from_counts(counts, 2),
+                            np.full(n_labels, 0.01), np.full(n_labels, 0.05), 100,
+                            calibrator_k, 30.0, label_params=params)
+    shift = LabelShift("em", np.full(n_labels, 0.05), rng.uniform(0.01, 0.2, n_labels), 100)
+    space = LabelSpace([Label(f"u:{i}") for i in range(n_labels)])
+    clf = TextClassifier(space, featurizer, model, calibrator=calibrator, label_shift=shift)
+    return clf, texts
+
+
+@pytest.mark.parametrize("calibrator_k", [2, 100])
+def test_a_calibrated_allow_list_longer_than_k_reads_the_rounds_from_one_scoring(
+        calibrator_k):
+    """A calibrated linear bundle's allow list longer than k (a 50-label branch of 5,475
+    labels, k 10) was ranked in rounds, each asking for every label's top w and
+    calibrating all of it, w growing 4 times a round: 40 s for 2,000 texts. Every
+    label's scores are now read once and only the allowed labels within the round
+    that stops each row are calibrated: the same labels, order and probabilities,
+    ties at the cut and allowed labels ranked last included. A calibrator wider than
+    the first round (calibrator_k 100) still widens in rounds."""
+    clf, texts = _tied_calibrated_classifier(calibrator_k)
+    others = [f"u:{i}" for i in [*range(0, 99), *range(110, 209)]]
+    # allowed: among the tied block, the saturated labels, the low ones and others;
+    # then 200 labels, k 2: a first round of 4, cut inside the saturated labels
+    # (ranks 0-9) at the 2nd allowed one (301, 303), or just above it (303, 304)
+    for only in ([f"u:{i}" for i in (3, 40, 99, 101, 150, 151, 220, 298, 299, 300, 305, 309)]
+                 + [f"u:{i}" for i in range(380, 400, 2)],
+                 ["u:301", "u:303", *others], ["u:303", "u:304", *others]):
+        restricted = clf.restricted(only=only)
+        requests = ((2, True, True), (3, True, True), (10, True, False),
+                    (15, True, True, 40), (21, True, True), (4, False, False))
+        got = {}
+        for kind in (_Counted, _Rounds):
+            clf.model.__class__ = kind
+            clf.model.asked = []
+            got[kind] = (restricted.predict_topks(texts, *requests),
+                         [restricted.predict_topks(texts, request)[0]
+                          for request in requests])
+            if kind is _Counted and calibrator_k == 2:
+                # no round asked for any label's top w; but of 200 allowed, the request
+                # of width 40 has a first round of 30 (15 x 400 / 200): it widens
+                assert clf.model.asked == ([] if len(only) == 22 else [40, 120] * 2)
+        clf.model.__class__ = LinearOVR
+        for together, alone in (got[_Counted], got[_Rounds]):
+            for a, b, c in zip(together, alone, got[_Rounds][0], strict=True):
+                assert a.indices.tolist() == b.indices.tolist() == c.indices.tolist()
+                assert a.scores.tolist() == b.scores.tolist() == c.scores.tolist()
+        if len(only) == 22:  # k 21 of the 22 allowed: every row reaches the low ones
+            last = got[_Rounds][0][4]
+            assert ((last.indices >= 380).sum(axis=1) >= 9).all()
+            assert np.isfinite(last.scores).all()
+        elif only[0] == "u:301" and calibrator_k == 2:
+            # a round of 4 (of the model's top 4) holds those two alone, whatever the text
+            assert (np.sort(got[_Rounds][0][0].indices, axis=1)
+                    == [int(label[2:]) for label in only[:2]]).all()
+    # the case is what it says: ties of allowed labels
+    scores = clf.model.predict_scores(clf.featurizer.transform(texts))
+    assert (scores[:, 100:300] == scores[:, [100]]).all() and (scores[:, 300:310] == 1).all()

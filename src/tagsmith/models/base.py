@@ -41,6 +41,11 @@ NESTED_TOPK = "nested_topk"
 #: scored, not every label); a keyword ``columns`` (a dict, or None) keeps what it
 #: copies of those labels' weights for the caller's next call with the same labels
 COLUMN_TOPK = "column_topk"
+#: ``score_batches(X)`` yields ``(start, scores)``: every label's score of the rows from
+#: ``start`` on, a dense float32 block, exactly the scores ``predict_topk`` ranks (ties
+#: to the lower id there); a calibrated suggest's allow list longer than ``k`` reads
+#: each row's ranking once from them instead of asking for wider top-k in rounds
+SCORE_BATCHES = "score_batches"
 
 
 def takes_groups(model: BaseModel) -> bool:

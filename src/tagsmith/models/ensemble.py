@@ -26,6 +26,7 @@ from tagsmith.exceptions import InvalidParameterError, NotFittedError
 from tagsmith.models.base import (
     NESTED_TOPK,
     SAMPLE_WEIGHT,
+    SCORE_BATCHES,
     SOFT_TARGETS,
     BaseModel,
     check_features,
@@ -314,13 +315,14 @@ class EnsembleModel(BaseModel):
     @property  # the members decide, so per instance rather than per class
     def capabilities(self) -> frozenset[str]:  # type: ignore[override]
         """The capabilities every member has, but nested top-k: the members propose
-        ``max(k, k_member)`` labels each, so a wider k can change the best ones."""
+        ``max(k, k_member)`` labels each, so a wider k can change the best ones; nor score
+        batches, a method the members have and the ensemble has not."""
         if self.is_fitted:
             sets = [member.capabilities for member in self.members_]
         else:  # an instance's: a nested ensemble's are its members' (a class property)
             sets = [self._make_member(name, params).capabilities
                     for name, params in self._member_specs()]
-        return frozenset.intersection(*sets) - {NESTED_TOPK}
+        return frozenset.intersection(*sets) - {NESTED_TOPK, SCORE_BATCHES}
 
     def uses_label_features(self) -> bool:
         """Whether some member reads label-name features (a ``label_feature_weight``

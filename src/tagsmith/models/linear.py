@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,6 +31,7 @@ from tagsmith.models.base import (
     COLUMN_TOPK,
     NESTED_TOPK,
     SAMPLE_WEIGHT,
+    SCORE_BATCHES,
     SOFT_TARGETS,
     BaseModel,
     check_features,
@@ -84,7 +86,8 @@ class LinearOVR(BaseModel):
     """
 
     name = "linear"
-    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS, NESTED_TOPK, COLUMN_TOPK})
+    capabilities = frozenset({SAMPLE_WEIGHT, SOFT_TARGETS, NESTED_TOPK, COLUMN_TOPK,
+                              SCORE_BATCHES})
 
     def __init__(self, *, loss: str = "squared_hinge", C: float = 1.0, tol: float = 0.1,
                  max_iter: int = 100, prune_threshold: float = 1e-4, n_jobs: int | None = None,
@@ -253,20 +256,33 @@ class LinearOVR(BaseModel):
         scores[:, :part.k] = part.scores
         return TopK._trusted(indices, scores, self.n_labels_)
 
+    def score_batches(self, X: FeatureMatrix) -> Iterator[tuple[int, np.ndarray]]:
+        """Every label's score (in [0, 1]) of each row of ``X``, as ``(start, scores)``:
+        dense float32 blocks of rows from ``start`` on, of at most 2**24 scores each.
+        The scores :meth:`predict_topk` ranks, computed as it computes them."""
+        self._check_fitted()
+        X = check_features(X, n_features=self.n_features_)
+        yield from self._batches_of(X, self._prediction_weights(), self.intercept_)
+
     @staticmethod
-    def _topk_of(X: sp.csr_matrix, k: int, weights: Any, intercept: np.ndarray) -> TopK:
-        """The ``k`` best columns of ``sigmoid(X @ weights + intercept)`` per row (a TopK
-        over ``weights``' columns), in batches of rows of at most 2**24 scores."""
-        n_columns = weights.shape[1]
-        batch = max(1, 2 ** 24 // max(1, n_columns))
-        parts = []
+    def _batches_of(X: sp.csr_matrix, weights: Any, intercept: np.ndarray
+                    ) -> Iterator[tuple[int, np.ndarray]]:
+        """``sigmoid(X @ weights + intercept)`` in batches of rows of at most 2**24
+        scores, each as ``(first row, scores)``."""
+        batch = max(1, 2 ** 24 // max(1, weights.shape[1]))
         for start in range(0, X.shape[0], batch):
             margins = X[start:start + batch] @ weights
             margins = margins.toarray() if sp.issparse(margins) else np.asarray(margins)
-            parts.append(TopK.from_scores(sigmoid((margins + intercept).astype(np.float32)),
-                                          k))
+            yield start, sigmoid((margins + intercept).astype(np.float32))
+
+    @classmethod
+    def _topk_of(cls, X: sp.csr_matrix, k: int, weights: Any, intercept: np.ndarray) -> TopK:
+        """The ``k`` best columns of ``sigmoid(X @ weights + intercept)`` per row (a TopK
+        over ``weights``' columns), in batches of rows of at most 2**24 scores."""
+        parts = [TopK.from_scores(scores, k)
+                 for _, scores in cls._batches_of(X, weights, intercept)]
         if not parts:
-            return TopK.from_scores(np.zeros((0, n_columns), np.float32), k)
+            return TopK.from_scores(np.zeros((0, weights.shape[1]), np.float32), k)
         return TopK.concatenate(parts)
 
     def _prediction_weights(self):
