@@ -609,3 +609,19 @@ def test_a_calibrated_allow_list_longer_than_k_reads_the_rounds_from_one_scoring
     # the case is what it says: ties of allowed labels
     scores = clf.model.predict_scores(clf.featurizer.transform(texts))
     assert (scores[:, 100:300] == scores[:, [100]]).all() and (scores[:, 300:310] == 1).all()
+
+
+def test_an_ensemble_of_linear_members_takes_a_short_allow_list(bundles, tmp_path):
+    """An ensemble of linear members kept their column top-k capability, which it has no
+    method for: `suggest --only A,B` failed with "'NoneType' object is not callable"."""
+    run("train", bundles / "train.tsv", "--output", tmp_path / "ens", "--vocab",
+        bundles / "flat.csv", "--dev-fraction", "0", "--model", "ensemble", "-p",
+        'members=[["linear", {}], ["linear", {"C": 10}]]', *FAST)
+    clf = TextClassifier.load(tmp_path / "ens")
+    assert COLUMN_TOPK not in clf.model.capabilities
+    texts = (bundles / "docs.txt").read_text().splitlines()
+    restricted = clf.restricted(only=["u:A1", "u:C3"])
+    [topk] = restricted.predict_topks(texts, (2, True, True))
+    allowed = {clf.label_space.lookup("<u:A1>"), clf.label_space.lookup("<u:C3>")}
+    assert topk.indices.shape == (len(texts), 2)
+    assert {int(i) for i in topk.indices.ravel()} <= allowed

@@ -24,6 +24,7 @@ from tagsmith._plural import plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.exceptions import InvalidParameterError, NotFittedError
 from tagsmith.models.base import (
+    COLUMN_TOPK,
     NESTED_TOPK,
     SAMPLE_WEIGHT,
     SCORE_BATCHES,
@@ -316,13 +317,15 @@ class EnsembleModel(BaseModel):
     def capabilities(self) -> frozenset[str]:  # type: ignore[override]
         """The capabilities every member has, but nested top-k: the members propose
         ``max(k, k_member)`` labels each, so a wider k can change the best ones; nor score
-        batches, a method the members have and the ensemble has not."""
+        batches or column top-k, methods the members have and the ensemble has not (an
+        ensemble of linear members failed on ``suggest --only`` with a short list:
+        ``'NoneType' object is not callable``)."""
         if self.is_fitted:
             sets = [member.capabilities for member in self.members_]
         else:  # an instance's: a nested ensemble's are its members' (a class property)
             sets = [self._make_member(name, params).capabilities
                     for name, params in self._member_specs()]
-        return frozenset.intersection(*sets) - {NESTED_TOPK, SCORE_BATCHES}
+        return frozenset.intersection(*sets) - {NESTED_TOPK, SCORE_BATCHES, COLUMN_TOPK}
 
     def uses_label_features(self) -> bool:
         """Whether some member reads label-name features (a ``label_feature_weight``
