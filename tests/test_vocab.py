@@ -665,6 +665,33 @@ def test_rdf_xml_entity_attacks_are_refused_before_parsing(tmp_path, doctype, us
         load_vocabulary(path)
 
 
+@needs_rdflib
+def test_rdf_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    # a plain (not gzipped) SKOS file was read whole before the cap was checked: a
+    # 10 GB file took 10 GB of memory to be refused. The cap is lowered here so that a
+    # small sparse file shows it: 64 MiB read would show in the traced peak
+    import tracemalloc
+    monkeypatch.setattr("tagsmith.data.vocab.MAX_RDF_BYTES", 1 << 20)
+    path = tmp_path / "huge.ttl"
+    with open(path, "wb") as handle:
+        handle.truncate(64 << 20)  # sparse: no disk written
+    tracemalloc.start()
+    try:
+        with pytest.raises(VocabularyError) as info:
+            load_vocabulary(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(info.value) == (f"{path}: holds 67,108,864 bytes, more than 1,048,576; "
+                               "refused unread")
+    assert peak < 8 << 20, f"{peak:,} bytes allocated to refuse it"
+    gz = tmp_path / "bomb.ttl.gz"
+    with gzip.open(gz, "wb") as handle:
+        handle.write(b" " * (2 << 20))
+    with pytest.raises(VocabularyError, match="inflates to more than 1,048,576 bytes"):
+        load_vocabulary(gz)
+
+
 def test_rdf_xml_namespace_entities_still_load(tmp_path):
     pytest.importorskip("rdflib")
     path = tmp_path / "v.rdf"

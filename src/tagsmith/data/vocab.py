@@ -530,12 +530,25 @@ _GOOGLE_NO_HEADER = (f"; an 'ID - Category' line is Google's product taxonomy's,
                      "Python, load_vocabulary also takes format='google')")
 
 
+#: how much of a vocabulary's start is read to tell Google's taxonomy from the rest
+_GOOGLE_SNIFF_BYTES = 4096
+
+
 def _google_taxonomy(path: Path) -> bool:
     """Whether ``path`` starts with :data:`GOOGLE_HEADER` (whatever its suffix: the file
     is published as ``.txt``); a file that cannot be read is left to the reader. A file
     of a suffix of its own (:data:`SUFFIXES`) is Google's only where its first line that
     is no ``#`` comment is an ``ID - ...`` line too: a TSV or Turtle conversion keeping
     the header as a comment was read as Google's, every line of it malformed."""
+    # its start first, a bounded read: a file with no line break (a 10 GB Turtle file on
+    # one line, or none at all) was read whole as its "first line" before any size check
+    try:
+        with open_binary(path, VocabularyError) as raw:
+            start = raw.read(_GOOGLE_SNIFF_BYTES)
+    except (OSError, EOFError, zlib.error, VocabularyError):
+        return False
+    if not start.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(GOOGLE_HEADER.encode()):
+        return False
     try:
         with _reading(path) as handle:
             if not next(handle, "").lstrip().startswith(GOOGLE_HEADER):
@@ -1236,22 +1249,25 @@ def _parse_rdf(rdflib, path: Path):
     """The file's RDF graph; syntax errors become a :class:`VocabularyError`.
 
     Nothing is fetched: JSON-LD with a remote ``@context`` and RDF/XML with nested or
-    external entities are refused, and a ``.gz`` file may not inflate beyond
-    :data:`MAX_RDF_BYTES`."""
+    external entities are refused, and a file may not hold (a ``.gz`` file inflate to)
+    more than :data:`MAX_RDF_BYTES`; a larger plain file is refused before it is read."""
     suffix = _suffix(path)
     fmt = RDF_FORMATS.get(suffix) or rdflib.util.guess_format(f"x{suffix}") or "turtle"
     compressed = _gzipped(path)
     try:
-        if compressed:
-            with gzip.open(path, "rb") as handle:
-                data = handle.read(MAX_RDF_BYTES + 1)
-        else:
-            data = path.read_bytes()
+        if not compressed and path.stat().st_size > MAX_RDF_BYTES:
+            # refused before reading: the whole file was read into memory first (a
+            # 10 GB file took 10 GB, and then the process's memory, to be refused)
+            raise VocabularyError(f"holds {path.stat().st_size:,} bytes, more than "
+                                  f"{MAX_RDF_BYTES:,}; refused unread", path=path)
+        opened = gzip.open(path, "rb") if compressed else open(path, "rb")
+        with opened as handle:
+            data = handle.read(MAX_RDF_BYTES + 1)
     except (OSError, EOFError) as exc:
         raise VocabularyError(f"cannot read: {exc}", path=path) from exc
-    if len(data) > MAX_RDF_BYTES:
-        raise VocabularyError(f"inflates to more than {MAX_RDF_BYTES:,} bytes; refused",
-                              path=path)
+    if len(data) > MAX_RDF_BYTES:  # a gzip bomb, or a file that grew since its stat
+        raise VocabularyError(f"{'inflates' if compressed else 'grew'} to more than "
+                              f"{MAX_RDF_BYTES:,} bytes; refused", path=path)
     # a UTF-8 byte order mark (Windows editors write one) is no Turtle, N-Triples or
     # JSON: the TSV and CSV readers skip it, and so does this one
     data = data.removeprefix(b"\xef\xbb\xbf")
