@@ -1124,6 +1124,26 @@ def test_directory_sidecar_names_with_separators_give_no_phantom_labels(tmp_path
     assert derive_label_space(tmp_path).uris == [f"{U}a", f"{U}b", f"{U}c"]
 
 
+def test_a_long_header_cell_is_read_under_tagsmith_s_own_field_limit(tmp_path, monkeypatch):
+    # the header's delimiter was told by a csv read under the process's limit (131,072
+    # in a fresh one), not tagsmith's: a header cell over it ended in a raw _csv.Error
+    # traceback, naming no file. Now it reads as any cell does, and one over tagsmith's
+    # own limit is refused naming the file and line 1
+    from tagsmith.data import csvlimits
+
+    monkeypatch.setattr(csvlimits, "CSV_FIELD_LIMIT", 1000)  # a small file tests it
+    previous = csv.field_size_limit(500)
+    try:
+        fine = write(tmp_path / "fine.csv", f"text,labels,{'x' * 800}\nrain today,rain,1\n")
+        assert [(r.text, r.labels) for r in read_csv(fine)] == [("rain today", ("rain",))]
+        path = write(tmp_path / "huge.csv", f"text,labels,{'x' * 1500}\nrain,rain,1\n")
+        with pytest.raises(CorpusFormatError, match=re.escape(f"{path}:1: invalid CSV")):
+            list(read_csv(path))
+        assert csv.field_size_limit() == 500
+    finally:
+        csv.field_size_limit(previous)
+
+
 def test_csv_multiline_fields_keep_starting_lines(tmp_path):
     path = write(tmp_path / "multi.csv", _csv_text([
         ["text", "labels"],

@@ -799,6 +799,22 @@ def test_csv_field_limit_is_set_by_the_vocabulary_reader_itself(tmp_path):
         csv.field_size_limit(previous)
 
 
+def test_a_header_cell_over_csv_s_default_limit_loads(tmp_path):
+    # the header's delimiter was told under the csv module's own limit (131,072), not
+    # tagsmith's: the file failed as "cannot read: field larger than field limit
+    # (131072)", naming no line and a limit tagsmith does not have
+    import csv
+
+    path = tmp_path / "wide.csv"
+    path.write_text(f"uri,label_en,{'x' * 200_000}\nu:a,apple,1\n", encoding="utf-8")
+    previous = csv.field_size_limit(131072)  # as in a fresh process
+    try:
+        space = load_vocabulary(path)
+    finally:
+        csv.field_size_limit(previous)
+    assert space.uris == ["u:a"] and space.name_of(0) == "apple"
+
+
 @pytest.mark.parametrize("suffix", [".tsv", ".csv"])
 def test_overlong_label_names_are_refused_with_file_and_line(tmp_path, caplog, suffix):
     long_name = "x" * 10_001

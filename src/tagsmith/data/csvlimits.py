@@ -220,8 +220,16 @@ def header_names(header: str, delimiter: str, key: Callable[[str], str] | None =
     >>> sorted(header_names(" Text ;ID", ";")), sorted(header_names("a,B", ",", str))
     (['id', 'text'], ['B', 'a'])
     """
-    return {name.strip().lower() if key is None else key(name)
-            for name in next(csv.reader([header.rstrip("\r\n")], delimiter=delimiter), [])}
+    # under the reader's own limit: a header cell over the csv module's default 131,072
+    # characters failed the whole file as "cannot read: field larger than field limit
+    # (131072)", naming no line and a limit tagsmith does not have; one over even
+    # tagsmith's limit names nothing here, and the reader's own read of it says so
+    with csv_field_limit():
+        try:
+            names = next(csv.reader([header.rstrip("\r\n")], delimiter=delimiter), [])
+        except csv.Error:
+            return set()
+    return {name.strip().lower() if key is None else key(name) for name in names}
 
 
 class _LineFeedRows:
