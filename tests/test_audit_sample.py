@@ -275,6 +275,19 @@ def test_a_report_given_with_report_that_is_missing_is_named_as_given(habit_audi
         "--report)" in out.output, out.output
 
 
+def test_a_report_nested_too_deeply_is_refused_naming_it(tmp_path):
+    """A report.json of 100,000 nested brackets (a crafted file) ended estimate-noise in
+    a RecursionError traceback; it is refused naming the file, as a damaged one is."""
+    report = tmp_path / "report.json"
+    report.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    sample = tmp_path / "sample.csv"
+    sample.write_text("rank,decision\n", encoding="utf-8")
+    out = CliRunner().invoke(tagsmith_cli.cli, ["estimate-noise", str(sample)])
+    assert out.exit_code == 3, out.output
+    assert f"{report}: cannot read the audit's report (nested too deeply to read)" \
+        in out.output, out.output
+
+
 def test_the_intervals():
     """Wilson's interval and the exact Poisson one, against their textbook values."""
     assert [round(x, 4) for x in wilson(5, 20)] == [0.1119, 0.4687]

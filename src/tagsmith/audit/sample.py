@@ -768,6 +768,9 @@ def read_sample_record(report: str | Path, sample: str | Path | None = None
                         path=report) from None
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read the audit's report ({exc})", path=report) from None
+    except RecursionError:  # '[' * 100000: json nests a call per bracket, a traceback
+        raise DataError("cannot read the audit's report (nested too deeply to read)",
+                        path=report) from None
     record = data.get("review_sample") if isinstance(data, dict) else None
     if not isinstance(record, dict):
         raise DataError("holds no review sample: the audit that wrote it drew none (audit "
