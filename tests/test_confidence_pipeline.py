@@ -753,13 +753,26 @@ def test_shift_says_when_labels_lack_evidence_and_saves_nothing(
     assert f"--save saved nothing, so {calibrated_cli_bundle} is left as it was: the shift " \
         "of no label could be estimated" in caplog.text
     assert "more documents or a lower --min-count would estimate some" in caplog.text
-    assert saved.stdout.splitlines()[-1] == (f"nothing saved: {calibrated_cli_bundle} is left "
-                                             "as it was (no label was estimated)")
+    # the warning of nothing saved says the remedy itself: it pointed to "the warning
+    # above", which -q hides with it
+    assert "the warning above" not in caplog.text
+    assert ("the shift of no label could be estimated for lack of evidence (more documents "
+            "or a lower --min-count would estimate some)") in caplog.text
+    assert saved.stdout.splitlines()[-1] == (
+        f"nothing saved: {calibrated_cli_bundle} is left as it was (no label was estimated: "
+        "more documents or a lower --min-count would estimate some)")
+    # under -q the stdout line is all there is: it says what to do, as the refusal did
+    quiet = run("shift", calibrated_cli_bundle, few, "--save")
+    assert quiet.exit_code == 0 and not quiet.stderr, quiet.output
+    assert quiet.stdout.splitlines()[-1].endswith(
+        "(no label was estimated: more documents or a lower --min-count would estimate some)")
     assert (calibrated_cli_bundle / "manifest.json").read_text() == before
     assert TextClassifier.load(calibrated_cli_bundle).label_shift is None
     report = json.loads(run("shift", calibrated_cli_bundle, few, "--save", "--json").stdout)
     assert (report["saved"], report["not_saved"], report["saved_labels"]) \
         == (None, "none_estimated", 0)
+    assert report["not_saved_remedy"] \
+        == "more documents or a lower --min-count would estimate some"
     assert (calibrated_cli_bundle / "manifest.json").read_text() == before
     caplog.clear()
     shown = run("shift", calibrated_cli_bundle, few, quiet=False)
@@ -2528,6 +2541,8 @@ def test_shift_save_keeps_unsupported_labels_at_their_calibration_share(
     report = json.loads(run("shift", bundle, docs, "--min-count", "5", "--save",
                             "--json").stdout)
     assert (report["saved"], report["not_saved"]) == (None, "all_unsupported")
+    assert report["not_saved_remedy"].startswith("calibrate on more documents or give more in "
+                                                 "FILES, or add --save-unsupported")
     assert report["saved_labels"] == report["saved_unsupported"] == 0
     assert (bundle / "manifest.json").read_text() == before
     forced = run("shift", bundle, docs, "--min-count", "5", "--save", "--save-unsupported",

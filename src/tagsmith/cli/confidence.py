@@ -536,22 +536,27 @@ def _clear_shift(classifier, bundle: str, as_json: bool) -> None:
         click.echo(f"no label shift stored in {printable(bundle)}; left as it was")
 
 
-def _warn_nothing_saved(bundle: str, why: str, n_unsupported: int, stored: bool) -> None:
-    """Warn that ``shift --save`` saved nothing, and why: no label was estimated
-    (``why="none_estimated"``) or the change of every estimated one is unsupported
-    (``"all_unsupported"``). A shift the bundle ``stored`` before stays."""
+#: what to do where ``shift --save`` saved nothing since every estimated label is unsupported
+_ALL_UNSUPPORTED_REMEDY = ("calibrate on more documents or give more in FILES, or add "
+                           "--save-unsupported to apply the estimates anyway")
+
+
+def _warn_nothing_saved(bundle: str, why: str, n_unsupported: int, stored: bool,
+                        remedy: str) -> None:
+    """Warn that ``shift --save`` saved nothing, why and what to do (``remedy``): no
+    label was estimated (``why="none_estimated"``) or the change of every estimated one
+    is unsupported (``"all_unsupported"``). A shift the bundle ``stored`` before stays."""
     kept = (" (the shift it stored before stays; shift --clear removes it)"
             if stored else "")
-    if why == "none_estimated":
-        reason = "the shift of no label could be estimated (the warning above says why)"
+    if why == "none_estimated":  # "(the warning above says why)": -q hid that warning
+        reason = f"the shift of no label could be estimated for lack of evidence ({remedy})"
     else:  # a shift of 60 calibration documents that the report had just called
         # indistinguishable from none was saved, and every probability moved by it
         every = plural(n_unsupported, "the only label", f"all {n_unsupported:,} labels")
         reason = (f"the change of {every} estimated is unsupported (within {_support_z():g} "
                   "standard errors, or on too few calibration positives or negatives: not "
                   "told from no shift). The shift may be genuinely tiny, or too few documents "
-                  "measured it: calibrate on more documents or give more in FILES, or add "
-                  "--save-unsupported to apply the estimates anyway")
+                  f"measured it: {remedy}")
     warn(f"--save saved nothing, so {printable(bundle)} is left as it was{kept}: {reason}")
 
 
@@ -816,15 +821,15 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
     # --save with nothing to save (no label estimated, or every estimate unsupported:
     # usual on a month without a shift) saves nothing, warns and exits 0: it was refused,
     # exit code 2, and a monthly `shift --save` under `set -e` stopped the job there
-    not_saved = None
+    not_saved = remedy = None
     if save and estimated.n_estimated == 0:
         not_saved = "none_estimated"
     if estimated.n_estimated == 0:  # "most labels ...; the shift covers only 0 labels"
         # read as a shift of 0 measured, when none was measured at all
         more = "documents that differ" if alike else f"more documents{lower}"
+        remedy = f"{more} would estimate some"
         warn(f"no label was estimated for lack of evidence ({unestimated}): the report shows "
-             f"the calibration shares unchanged, not a measured shift ({more} would "
-             "estimate some)")
+             f"the calibration shares unchanged, not a measured shift ({remedy})")
     elif estimated.n_frozen * 2 > estimated.n_labels:
         warn(f"most labels were not estimated for lack of evidence ({unestimated}); the "
              f"shift covers only {estimated.n_estimated} label{plural_s(estimated.n_estimated)} "
@@ -835,11 +840,14 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
     n_unsupported = report["n_labels_unsupported"]
     skipped = 0 if save_unsupported else n_unsupported
     if save and skipped and skipped >= estimated.n_estimated:
-        not_saved = "all_unsupported"
+        not_saved, remedy = "all_unsupported", _ALL_UNSUPPORTED_REMEDY
     if not_saved is not None:
-        _warn_nothing_saved(bundle, not_saved, skipped, classifier.label_shift is not None)
-        report.update(saved=None, not_saved=not_saved, saved_labels=0, saved_unsupported=0,
-                      total_variation_saved=None)
+        assert remedy is not None  # set with not_saved, in either case
+        _warn_nothing_saved(bundle, not_saved, skipped, classifier.label_shift is not None,
+                            remedy)
+        # the remedy in the JSON too: -q hid every warning that said it
+        report.update(saved=None, not_saved=not_saved, not_saved_remedy=remedy,
+                      saved_labels=0, saved_unsupported=0, total_variation_saved=None)
     elif save:
         saved = estimated if save_unsupported else estimated.without_unsupported()
         classifier.label_shift = saved
@@ -862,9 +870,10 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
                    f"{printable(row['label'])}{_unsupported_mark(row)}")
     click.echo(_unseen_words_line(unseen))
     if not_saved is not None:  # on stdout too: -q hides the warning
+        # what to do, not only what went wrong: -q hid the warnings that said it
         click.echo(f"nothing saved: {printable(bundle)} is left as it was ("
-                   + ("no label was estimated" if not_saved == "none_estimated" else
-                      "every estimated label is unsupported") + ")")
+                   + (f"no label was estimated: {remedy}" if not_saved == "none_estimated"
+                      else "every estimated label is unsupported") + ")")
     elif save:
         n_saved = report["saved_labels"]
         applied = (f"the estimates of {n_saved:,} label{plural_s(n_saved)} (total variation "
