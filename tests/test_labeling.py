@@ -2058,10 +2058,13 @@ def test_an_answer_naming_only_labels_off_the_shortlist_is_not_called_malformed(
     assert report.n_off_shortlist_answers == 1 and report.n_malformed_answers == 1
     assert report.to_dict()["n_off_shortlist_answers"] == 1
     assert "music" not in (report.last_error or "")  # no error: the model answered
-    # a Python caller is told shortlist_k and a TopK, not label's options
+    # a Python caller is told shortlist_k and a TopK, not label's options; and that the
+    # TopK must be as wide: this one is 1 label wide, so "raise shortlist_k" alone did
+    # nothing
     assert ("0 failed calls; 1 answer named only labels off its document's shortlist (left "
-            "unanswered): the shortlist is too narrow (raise shortlist_k, or try the other "
-            "shortlist: a TopK from a trained model or from zero-shot retrieval)"
+            "unanswered): the shortlist is too narrow (raise shortlist_k, with a TopK at "
+            "least that wide, or try the other shortlist: a TopK from a trained model or "
+            "from zero-shot retrieval)"
             ) in caplog.text
     # without a shortlist (every active label offered) nothing is off a shortlist
     whole = label_documents(["hacked c"], SPACE, ScriptedLLM(lambda r: answer(("x", 1))))
@@ -2089,8 +2092,9 @@ def test_human_sample_documents_answered_off_their_shortlist_are_said_apart(tmp_
     assert result["summary"]["human_labeling"]["n_off_shortlist_answers"] == 1
     assert result["summary"]["human_labeling"]["n_malformed_answers"] == 0
     assert ("(1 left out: 1 answered only with labels off its shortlist: too narrow a "
-            "shortlist (raise shortlist_k, or try the other shortlist: a TopK from a trained "
-            "model or from zero-shot retrieval))") in caplog.text
+            "shortlist (raise shortlist_k, with a TopK at least that wide, or try the other "
+            "shortlist: a TopK from a trained model or from zero-shot retrieval))"
+            ) in caplog.text
     assert "failed call or malformed answer" not in caplog.text
 
 
@@ -2591,8 +2595,9 @@ def test_the_thin_reliability_warning_names_the_shortlist_options_as_its_caller_
     assert said == (
         "the LLM's per-label reliability is estimated from only 10 of the 40 human-labelled "
         "documents (30 left out: 25 answered only with labels off their shortlist: too "
-        "narrow a shortlist (raise shortlist_k, or try the other shortlist: a TopK from a "
-        "trained model or from zero-shot retrieval); 5 failed or malformed): a rough "
+        "narrow a shortlist (raise shortlist_k, with a TopK at least that wide, or try the "
+        "other shortlist: a TopK from a trained model or from zero-shot retrieval); 5 "
+        "failed or malformed): a rough "
         "estimate (warned under 30 documents, or over 25% of the sample left out)")
     tagsmith_cli._register_commands()
     assert tagsmith_cli._OptionNames(tagsmith_cli.cli.commands["label"]).filter(record)
@@ -3043,8 +3048,9 @@ def test_the_rejection_warning_names_labeling_options_to_a_python_caller(caplog)
     assert "2 calls refused by the model or a content filter (asked again with " \
         "retry_refused, refused again; 2 documents left unanswered, for a person: the " \
         "report's refused_docs lists them)" in said
-    assert "the shortlist is too narrow (raise shortlist_k, or try the other shortlist: a " \
-        "TopK from a trained model or from zero-shot retrieval)" in said
+    assert "the shortlist is too narrow (raise shortlist_k, with a TopK at least that wide, " \
+        "or try the other shortlist: a TopK from a trained model or from zero-shot " \
+        "retrieval)" in said
     assert "--" not in said and "JSON" not in said
     tagsmith_cli._register_commands()
     assert tagsmith_cli._OptionNames(tagsmith_cli.cli.commands["label"]).filter(record)

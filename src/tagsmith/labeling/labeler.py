@@ -73,9 +73,11 @@ logger = logging.getLogger("tagsmith")
 #: where its shortlist came from (a bundle or zero-shot), so it names both
 NARROW_SHORTLIST = ("raise --shortlist-k, or try the other shortlist: --shortlist BUNDLE "
                     "or --shortlist-zeroshot")
-#: the same advice to a caller of :func:`label_documents`
-NARROW_SHORTLIST_PY = ("raise shortlist_k, or try the other shortlist: a TopK from a trained "
-                       "model or from zero-shot retrieval")
+#: the same advice to a caller of :func:`label_documents`, who passes the TopK: a
+#: shortlist_k above its width offers no more labels (the command line makes the TopK
+#: as wide as --shortlist-k)
+NARROW_SHORTLIST_PY = ("raise shortlist_k, with a TopK at least that wide, or try the other "
+                       "shortlist: a TopK from a trained model or from zero-shot retrieval")
 #: how to send more of a long document, where the model's context window holds it: a
 #: log message's template, whose ``max_doc_chars`` (``extra={"parameters": ...}``) the
 #: command line names by its option (it told a Python caller "--max-doc-chars")
