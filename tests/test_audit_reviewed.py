@@ -213,6 +213,35 @@ def test_a_document_with_an_id_is_named_by_it_not_by_its_text(tmp_path):
     assert undone.tolist() == [False, False, False, False, True]
 
 
+def test_a_review_with_ids_given_for_a_corpus_without_ids_matches_by_text(tmp_path):
+    """A review of the corpus with ids (its rows' doc_id filled in), given for the
+    corpus read without them (a text column alone): every row matched nothing, and the
+    pairs decided were back in the queue. They are matched by their text's fingerprint;
+    of a corpus with ids, by id and fingerprint as before."""
+    space = LabelSpace.from_uris(["urn:a", "urn:b"])
+    review = tmp_path / "review.csv"
+    review.write_text(
+        "rank,decision,kind,action,label_uri,doc,doc_id,doc_key\n"
+        f"1,reject,wrong,remove,urn:a,0,d1,{doc_key('Thank you!')}\n"
+        f"2,accept,wrong,remove,urn:b,1,d2,{doc_key('so sad')}\n"
+        # one text, two ids, decided apart the two ways: nothing said of that text
+        f"3,reject,wrong,remove,urn:a,2,d3,{doc_key('ok')}\n"
+        f"4,accept,wrong,remove,urn:a,3,d4,{doc_key('ok')}\n", encoding="utf-8")
+    pairs_ = read_reviewed([review], space)
+    texts = ["so sad", "Thank you!", "ok", "edited"]
+    # a wrong a on "Thank you!" (rejected: decided), a wrong b on "so sad" (accepted: the
+    # corpus still has it, not applied), a wrong a on "ok" (undecided), and on "edited"
+    issues = _issues([1, 0, 2, 3], [0, 1, 0, 0], [1, 1, 1, 1])
+    decided, undone = reviewed_candidates(pairs_, issues, texts)
+    assert decided.tolist() == [True, False, False, False]
+    assert undone.tolist() == [False, True, False, False]
+    # with ids, the id decides: "Thank you!" under another id is undecided, "ok" under
+    # d3 decided, d1 edited since undecided
+    decided, undone = reviewed_candidates(pairs_, issues, texts, ["d2", "d9", "d3", "d1"])
+    assert decided.tolist() == [False, False, True, False]
+    assert undone.tolist() == [False, True, False, False]
+
+
 def test_a_review_contradicting_itself_is_refused_naming_both_lines(tmp_path):
     space = LabelSpace.from_uris(["urn:a"])
     key = doc_key("x")

@@ -1007,7 +1007,9 @@ class ReviewedPairs:
     *missing* one says it does not). A document is named by its ``doc_id`` and its
     text's fingerprint (``doc_key``) where the review has an id (a text edited since
     the review is asked about again), else by the fingerprint alone: the ``doc`` number
-    shifts when documents are added before it or the corpus is reordered."""
+    shifts when documents are added before it or the corpus is reordered. Of a corpus
+    whose documents have no ids, a row with a ``doc_id`` is matched by its fingerprint
+    too (its id names nothing there)."""
 
     #: ``(doc_id, doc_key, label id)`` -> (the label applies?, ``file:line`` of the
     #: decision)
@@ -1015,6 +1017,10 @@ class ReviewedPairs:
         default_factory=dict)
     #: ``(doc_key, label id)`` -> the same, for rows without a ``doc_id``
     by_key: dict[tuple[str, int], tuple[bool, str]] = dataclasses.field(default_factory=dict)
+    #: ``(doc_key, label id)`` -> ``doc_id`` -> the same: the rows of ``by_id`` by their
+    #: fingerprint, for a corpus without ids
+    id_rows_by_key: dict[tuple[str, int], dict[str, tuple[bool, str]]] = dataclasses.field(
+        default_factory=dict)
     #: the review files read, in order (a later file's decision of a pair replaces an
     #: earlier one's)
     files: list[str] = dataclasses.field(default_factory=list)
@@ -1022,12 +1028,22 @@ class ReviewedPairs:
     def __len__(self) -> int:
         return len(self.by_id) + len(self.by_key)
 
-    def verdict(self, doc_id: str | None, key: str, label_id: int) -> bool | None:
+    def verdict(self, doc_id: str | None, key: str, label_id: int, *,
+                corpus_has_ids: bool = True) -> bool | None:
         """Whether the reviewer said ``label_id`` applies to the document (None: the
-        pair was not decided)."""
+        pair was not decided). ``corpus_has_ids=False``: the corpus gives its documents
+        no ids, so a row with a ``doc_id`` decides the document of its ``doc_key`` too (it
+        matched nothing: a review of the corpus with ids, given for its text alone);
+        rows of one fingerprint whose ids were decided apart, the two ways, decide
+        nothing."""
         found = self.by_id.get((doc_id, key, label_id)) if doc_id else None
         if found is None:
             found = self.by_key.get((key, label_id))
+        if found is None and not corpus_has_ids:
+            said = {applies for applies, _ in
+                    self.id_rows_by_key.get((key, label_id), {}).values()}
+            if len(said) == 1:
+                return said.pop()
         return None if found is None else found[0]
 
 
@@ -1093,6 +1109,8 @@ def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
             where = f"{path}:{line}"
             if doc_id:
                 pairs.by_id[(doc_id, key, label_id)] = (applies, where)
+                pairs.id_rows_by_key.setdefault((key, label_id), {})[doc_id] = (applies,
+                                                                               where)
             else:
                 pairs.by_key[(key, label_id)] = (applies, where)
         if not n_decided:  # last month's queue given before anyone decided a row
@@ -1131,7 +1149,9 @@ def reviewed_candidates(pairs: ReviewedPairs, issues: LabelIssues, texts: Sequen
         key = keys.get(doc)
         if key is None:
             key = keys[doc] = doc_key(texts[doc])
-        applies = pairs.verdict(None if doc_ids is None else doc_ids[doc], key, label)
+        # a corpus without ids matches a review's rows with ids by their text alone
+        applies = pairs.verdict(None if doc_ids is None else doc_ids[doc], key, label,
+                                corpus_has_ids=doc_ids is not None)
         if applies is None:
             continue
         # a missing candidate is a label the document lacks, a wrong one one it has
