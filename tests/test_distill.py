@@ -2469,3 +2469,26 @@ def test_label_labelled_covering_the_whole_corpus_is_refused_naming_the_option(t
     assert "nothing is left to spend --budget on" in result.output
     assert "teacher calls spent" not in result.output
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_label_labelled_covering_the_whole_corpus_is_refused_before_the_shortlist(tmp_path):
+    """With --shortlist-zeroshot the encoder was loaded, the vocabulary and the corpus
+    embedded (the label embeddings cached), and only then was the corpus labelled whole
+    before refused: it is refused from the texts' fingerprints, before the shortlist."""
+    corpus, vocab, day1 = tmp_path / "c.tsv", tmp_path / "v.tsv", tmp_path / "day1.jsonl"
+    corpus.write_text("hello there\turn:a\nbye now\turn:b\n\n", encoding="utf-8")
+    vocab.write_text("urn:a\talpha\nurn:b\tbeta\n", encoding="utf-8")
+    day1.write_text('{"text": "Hello there", "labels": ["urn:a"]}\n'
+                    '{"text": "bye now", "labels": ["urn:b"]}\n', encoding="utf-8")
+    embeddings = tmp_path / "embeddings"
+    embeddings.mkdir()
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+        "--budget", "2", "--labelled", str(day1), "--shortlist-zeroshot", "--shortlist-k",
+        "1", "--cache-dir", str(embeddings), "--llm", "sim",
+        "--base-url", "http://127.0.0.1:9/v1", "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for --labelled: every document of" in result.output
+    assert "labels for every one of its 2 distinct documents" in result.output
+    assert not list(embeddings.iterdir())  # nothing was embedded
+    assert not (tmp_path / "o.jsonl").exists() and not (tmp_path / "c.sqlite").exists()

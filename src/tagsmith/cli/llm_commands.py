@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -53,6 +53,9 @@ from tagsmith.cli.commands import (
 from tagsmith.labeling import MAX_VOTES
 from tagsmith.labeling.client import MAX_OUTPUT_TOKENS, MAX_PRICE, MAX_TIMEOUT
 from tagsmith.models import available_models
+
+if TYPE_CHECKING:
+    from tagsmith.exceptions import InvalidParameterError
 
 #: a click command function (llm_options returns it with its options added)
 _Command = TypeVar("_Command", bound=Callable[..., Any])
@@ -877,6 +880,16 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                  for path in labelled_files]
         labelled = ([text for part in parts for text in part[0]],
                     sp.vstack([part[1] for part in parts]).tocsr())
+        # a corpus labelled whole before is refused before the shortlist is built (with
+        # --shortlist-zeroshot, the corpus embedded): it was refused only after
+        from tagsmith.pipeline.llm import check_labelled_leaves_some
+
+        try:
+            check_labelled_leaves_some(texts, labelled, len(space))
+        except InvalidParameterError as exc:
+            if exc.name != "labelled":
+                raise
+            raise _labelled_whole(exc, corpus, labelled_files) from None
     shortlist, human_shortlist = _shortlists(
         texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k, not obj["quiet"],
         human_texts=human_data.texts if human_data else None, cache_dir=cache_dir,
@@ -995,10 +1008,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             raise
         # before any call: it read "parameter 'labelled' must be ...", after a warning
         # of the budget cut to 0 calls
-        raise click.BadParameter(
-            f"every document of {printable(corpus)} is labelled in the --labelled "
-            f"file{plural_s(len(labelled_files))} already ({exc.got}): nothing is left to "
-            "spend --budget on", param_hint="--labelled") from None
+        raise _labelled_whole(exc, corpus, labelled_files) from None
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
         _stopped(client, llm["cache"], exc, refusals_kept=True)
         raise
@@ -1035,6 +1045,16 @@ def _check_cache_dir(cache_dir: str) -> str:
 def _shortlist(texts, space, bundle, zeroshot, k, show_progress):
     """The per-document shortlist of ``texts`` (``None`` without a shortlist option)."""
     return _shortlists(texts, space, bundle, zeroshot, k, show_progress)[0]
+
+
+def _labelled_whole(exc: InvalidParameterError, corpus: str,
+                    labelled_files: Sequence[str]) -> click.BadParameter:
+    """The refusal of ``--labelled`` files that label every document of ``corpus``
+    already (the library's ``exc`` read "parameter 'labelled' must be ...")."""
+    return click.BadParameter(
+        f"every document of {printable(corpus)} is labelled in the --labelled "
+        f"file{plural_s(len(labelled_files))} already ({exc.got}): nothing is left to "
+        "spend --budget on", param_hint="--labelled")
 
 
 def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=None,

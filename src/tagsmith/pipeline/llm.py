@@ -1078,11 +1078,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                 logger.warning("%s of the documents labelled before %s not in the corpus "
                                "to label: they are not learnt", f"{n_not_in_pool:,}",
                                plural(n_not_in_pool, "is", "are"))
-            if n_usable == 0 and not all_blank:  # before a warning of a budget cut to 0
-                raise InvalidParameterError(
-                    "labelled", "earlier labels leaving some document of the corpus "
-                    "unlabelled (nothing is left to spend the budget on)",
-                    f"labels for every one of its {len(before):,} distinct documents")
+            if not all_blank:  # before a warning of a budget cut to 0
+                _refuse_all_labelled(n_usable, len(before))
         if budget > n_usable and not all_blank:  # the selection can spend no more: say so
             # cut once, to what active distillation sends (no blank text, no copy): a cut
             # to len(texts) here made it cut again, warning of a 'budget=' never asked,
@@ -1276,6 +1273,38 @@ def _reliability_per_label(reliability, Y_llm: sp.csr_matrix, Y_human: sp.csr_ma
                         f"{row['precision']:.2f} ({row['n_right']:,} of {row['n_named']:,} "
                         "named right)" for row in worst[:5]))
     return rows
+
+
+def check_labelled_leaves_some(texts: Sequence[str],
+                               labelled: tuple[Sequence[str], sp.csr_matrix],
+                               n_labels: int) -> None:
+    """Raise the :class:`InvalidParameterError` (``labelled``) that :func:`label_corpus`
+    with a budget raises where the documents labelled in earlier runs, ``labelled``
+    (texts, targets), label every distinct non-blank text of ``texts``; no warning. From
+    the texts' fingerprints alone: ``label --labelled`` checks it before the shortlist
+    is built (with ``--shortlist-zeroshot``, the corpus embedded), which it was refused
+    after."""
+    from tagsmith.data.texthash import BLANK_HASH, hash_texts
+    from tagsmith.features.tfidf import _as_list
+    from tagsmith.pipeline.train import groups_of_hashes
+
+    hashes = hash_texts(_as_list(texts, "texts"))
+    blank = hashes == BLANK_HASH
+    if bool(np.all(blank)):  # nothing to send: answered as label_corpus answers it
+        return
+    before, _, _ = _labelled_in_pool(labelled, hashes, n_labels)
+    n_usable = _distinct_non_blank(groups_of_hashes(hashes, BLANK_HASH), blank)
+    _refuse_all_labelled(max(n_usable - len(before), 0), len(before))
+
+
+def _refuse_all_labelled(n_usable: int, n_before: int) -> None:
+    """Refuse earlier labels (``labelled``) that leave no document of the pool to send
+    (``n_usable``, of which ``n_before`` distinct documents were labelled before)."""
+    if n_usable == 0:
+        raise InvalidParameterError(
+            "labelled", "earlier labels leaving some document of the corpus "
+            "unlabelled (nothing is left to spend the budget on)",
+            f"labels for every one of its {n_before:,} distinct documents")
 
 
 def _labelled_in_pool(labelled: tuple[Sequence[str], sp.csr_matrix], hashes: np.ndarray,
