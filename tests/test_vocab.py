@@ -692,6 +692,41 @@ def test_rdf_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path, monke
         load_vocabulary(gz)
 
 
+@needs_rdflib
+@pytest.mark.parametrize("name", ["v.ttl", "v.ttl.gz", "relative.ttl"])
+def test_a_small_rdf_file_reserves_no_memory_for_the_size_cap(tmp_path, name):
+    # the read capped at 4 GiB was handle.read(MAX_RDF_BYTES + 1), which reserves the
+    # 4 GiB before reading a byte: a 100-byte Turtle file ran out of memory under an
+    # address-space limit (ulimit -v 3000000); so did the line search of a relative IRI
+    import tracemalloc
+
+    import rdflib  # noqa: F401  (its import is no part of the read)
+
+    body = ("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+            + ("<a> a skos:Concept ; skos:prefLabel \"apple\"@en .\n"
+               if name == "relative.ttl" else
+               "<http://x/a> a skos:Concept ; skos:prefLabel \"apple\"@en .\n"))
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        with gzip.open(path, "wt", encoding="utf-8") as handle:
+            handle.write(body)
+    else:
+        path.write_text(body, encoding="utf-8")
+    if name != "relative.ttl":
+        load_vocabulary(path)  # rdflib's plugins load on a first parse, not in the read
+    tracemalloc.start()
+    try:
+        if name == "relative.ttl":
+            with pytest.raises(VocabularyError, match=r"relative\.ttl:2: concept IRI <a>"):
+                load_vocabulary(path)
+        else:
+            assert load_vocabulary(path).uris == ["http://x/a"]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 256 << 20, f"{peak:,} bytes allocated to read {len(body)} bytes"
+
+
 def test_rdf_xml_namespace_entities_still_load(tmp_path):
     pytest.importorskip("rdflib")
     path = tmp_path / "v.rdf"

@@ -94,6 +94,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Protocol
 
 from tagsmith._params import check_choice
 from tagsmith._plural import NAME_LIMIT, clip, plural, plural_s
@@ -1231,7 +1232,7 @@ def _refuse_relative_concepts(uris: Iterable[str], path: Path) -> None:
     with suppress(OSError, EOFError):
         opened = gzip.open(path, "rb") if _gzipped(path) else open(path, "rb")
         with opened as handle:
-            data = handle.read(MAX_RDF_BYTES)
+            data = _read_at_most(handle, MAX_RDF_BYTES)
         for quoted in (f"<{iri}>", f'"{iri}"', f"'{iri}'"):
             offset = data.find(quoted.encode("utf-8"))
             if offset >= 0:
@@ -1262,7 +1263,7 @@ def _parse_rdf(rdflib, path: Path):
                                   f"{MAX_RDF_BYTES:,}; refused unread", path=path)
         opened = gzip.open(path, "rb") if compressed else open(path, "rb")
         with opened as handle:
-            data = handle.read(MAX_RDF_BYTES + 1)
+            data = _read_at_most(handle, MAX_RDF_BYTES + 1)
     except (OSError, EOFError) as exc:
         raise VocabularyError(f"cannot read: {exc}", path=path) from exc
     if len(data) > MAX_RDF_BYTES:  # a gzip bomb, or a file that grew since its stat
@@ -1311,6 +1312,34 @@ def _parse_rdf(rdflib, path: Path):
         logger.info("read SKOS vocabulary %s: %s triple%s (%.1f s)", path, f"{len(graph):,}",
                     plural_s(len(graph)), time.monotonic() - start)
     return graph
+
+
+#: bytes read at a time by :func:`_read_at_most`
+_READ_CHUNK = 1 << 20
+
+
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+def _read_at_most(handle: _Readable, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``handle``, read a chunk at a time: ``read(limit)``
+    reserves ``limit`` bytes before reading any (4 GiB for :data:`MAX_RDF_BYTES`), so a
+    100-byte Turtle file ran out of memory under an address-space limit (``ulimit -v``).
+
+    >>> import io
+    >>> _read_at_most(io.BytesIO(b"abcdef"), 4), _read_at_most(io.BytesIO(b"ab"), 4)
+    (b'abcd', b'ab')
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = handle.read(min(_READ_CHUNK, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _line_at(data: bytes, offset: int) -> int:
