@@ -1754,6 +1754,16 @@ def test_google_product_taxonomy_read_with_its_hierarchy(tmp_path, caplog, name)
     assert "8: 1 category whose parent path is not in the file has no broader" in caplog.text
 
 
+def test_google_product_taxonomy_after_a_no_break_space_is_told_by_its_header(tmp_path):
+    # the bounded sniff stripped the start's ASCII spaces alone (bytes.lstrip): a header
+    # after a no-break space, which the line read after it strips, read as a plain list
+    path = tmp_path / "taxonomy-with-ids.en-US.txt"
+    path.write_text("\u00a0" + GOOGLE, encoding="utf-8")
+    space = load_vocabulary(path)
+    assert space.uris == ["1", "2", "5", "412", "413", "7", "8"]
+    assert space[2].broader == ["2"]
+
+
 def test_google_product_taxonomy_orphan_warning_names_the_missing_parent(tmp_path, caplog):
     # a '>' inside a category's name ('1:18 > Scale', a scale model) split it into steps,
     # and the warning said "1 category whose parent path is not in the file has no

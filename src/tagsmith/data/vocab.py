@@ -548,7 +548,10 @@ def _google_taxonomy(path: Path) -> bool:
             start = raw.read(_GOOGLE_SNIFF_BYTES)
     except (OSError, EOFError, zlib.error, VocabularyError):
         return False
-    if not start.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(GOOGLE_HEADER.encode()):
+    # decoded, as the line below is read: bytes.lstrip() strips ASCII spaces alone, and a
+    # header after a no-break space, which str.lstrip() strips, was missed
+    if not start.decode("utf-8", "ignore").removeprefix("\ufeff").lstrip() \
+            .startswith(GOOGLE_HEADER):
         return False
     try:
         with _reading(path) as handle:
