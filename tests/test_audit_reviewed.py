@@ -81,7 +81,8 @@ def test_pairs_decided_in_an_earlier_review_are_left_out_of_the_new_queue(month1
     section = json.loads((month1["base"] / "a2-reviewed" / "report.json").read_text())[
         "noise"]["reviewed"]
     assert section == {"files": [str(month1["review"])], "n_decided_pairs": 12,
-                       "n_left_out": len(again), "n_not_applied": 0}
+                       "n_left_out": len(again), "n_not_applied": 0,
+                       "n_texts_changed": 0}
     assert (f"left out of the review queue: {len(again)} flagged candidate"
             in result.output)
 
@@ -301,3 +302,43 @@ def test_a_review_with_no_decided_row_is_warned_of(tmp_path, caplog):
         assert len(read_reviewed([review], space)) == 0
     [message] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert message.startswith(f"{review}: no row is decided")
+
+
+def test_an_empty_queue_given_again_is_said_nothing_of(tmp_path, caplog):
+    # a month whose every candidate was decided before wrote a review of no rows; given
+    # next month, it was told its decision column is empty, as if one were to fill it
+    space = LabelSpace.from_uris(["urn:a"])
+    review = tmp_path / "review.csv"
+    review.write_text("rank,decision,kind,label_uri,doc,doc_key\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        assert len(read_reviewed([review], space)) == 0
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+
+
+def test_documents_decided_by_id_whose_text_changed_are_counted_and_warned_of(
+        tmp_path, caplog):
+    """Matched on id and text, a corpus read with other text columns (every text
+    another) brought every decided pair back into the queue with no word."""
+    from tagsmith.audit.review import texts_changed
+    from tagsmith.pipeline.audit import _reviewed_section
+
+    space = LabelSpace.from_uris(["urn:a", "urn:b"])
+    review = tmp_path / "review.csv"
+    review.write_text(
+        "rank,decision,kind,action,label_uri,doc,doc_id,doc_key\n"
+        f"1,reject,wrong,remove,urn:a,0,d1,{doc_key('Thank you!')}\n"
+        f"2,reject,wrong,remove,urn:a,1,d2,{doc_key('so sad')}\n", encoding="utf-8")
+    pairs_ = read_reviewed([review], space)
+    texts, ids = ["Thank you! (subject line too)", "so sad", "new"], ["d1", "d2", "d3"]
+    assert texts_changed(pairs_, texts, ids) == ["d1"]
+    issues = _issues([0, 1], [0, 0], [1, 1])
+    decided, undone = reviewed_candidates(pairs_, issues, texts, ids)
+    warnings: list[str] = []
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        section = _reviewed_section(pairs_, issues, decided, undone, space, "en", texts,
+                                    ids, None, warnings)
+    assert section["n_texts_changed"] == 1 and section["n_left_out"] == 1
+    [message] = warnings
+    assert message.startswith("1 document an earlier review decided by id has another "
+                              "text now") and "(first: id 'd1')" in message
+    assert message in caplog.text

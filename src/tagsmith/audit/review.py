@@ -1047,6 +1047,21 @@ class ReviewedPairs:
         return None if found is None else found[0]
 
 
+def texts_changed(pairs: ReviewedPairs, texts: Sequence[str],
+                  doc_ids: Sequence[str | None]) -> list[str]:
+    """The ids of documents ``pairs`` decided by id whose text in this corpus has none of
+    the fingerprints the reviews recorded for that id (edited since, or read with other
+    text options, ``--text-column``): their pairs are asked about again, and a whole
+    corpus read another way brought the whole queue back with no word."""
+    recorded: dict[str, set[str]] = {}
+    for doc_id, key, _ in pairs.by_id:
+        recorded.setdefault(doc_id, set()).add(key)
+    if not recorded:
+        return []
+    return [doc_id for doc_id, text in zip(doc_ids, texts, strict=True)
+            if doc_id in recorded and doc_key(text) not in recorded[doc_id]]
+
+
 def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
                   space_name: str = "the vocabulary") -> ReviewedPairs:
     """The decided pairs of review files (``review.csv`` or ``.jsonl`` an audit wrote, a
@@ -1064,9 +1079,10 @@ def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
         path = Path(each)
         csv_cells = review_format(path) == "csv"
         verdicts: dict[tuple[str, str, int], tuple[bool, int]] = {}
-        n_decided = 0
+        n_decided = n_rows = 0
         unknown: list[tuple[int, str]] = []  # decided rows of a label space lacks
         for line, row in _review_records(path):
+            n_rows += 1
             for column in REQUIRED:
                 if column not in row:
                     raise ReviewFormatError(f"missing field {column!r}", path=path, line=line)
@@ -1113,7 +1129,8 @@ def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
                                                                                where)
             else:
                 pairs.by_key[(key, label_id)] = (applies, where)
-        if not n_decided:  # last month's queue given before anyone decided a row
+        if not n_decided and n_rows:  # last month's queue given before anyone decided a
+            # row (a queue of no rows, every candidate decided before, is said nothing of)
             logger.warning("%s: no row is decided (its decision column is empty), so it "
                            "leaves nothing out of the queue", path)
         if unknown:  # every row skipped (another vocabulary's review) said nothing

@@ -1068,10 +1068,21 @@ def _reviewed_section(reviewed: ReviewedPairs, issues, decided: np.ndarray,
     (an accepted fix the corpus lacks, or a label changed since), warned of with the
     first one."""
     from tagsmith._plural import plural_s
+    from tagsmith.audit.review import texts_changed
 
     section: dict[str, Any] = {"files": list(reviewed.files), "n_decided_pairs": len(reviewed),
                                "n_left_out": int(decided.sum()),
                                "n_not_applied": int(undone.sum())}
+    changed = [] if doc_ids is None else texts_changed(reviewed, texts, doc_ids)
+    section["n_texts_changed"] = len(changed)
+    if changed:
+        n = len(changed)
+        message = (f"{n:,} document{plural_s(n)} an earlier review decided by id "
+                   f"{'has' if n == 1 else 'have'} another text now (edited since, or "
+                   "read with other text columns), so their pairs are asked about again "
+                   f"(first: id {changed[0]!r})")
+        warnings.append(message)
+        logger.warning(message)
     if section["n_not_applied"]:
         first = int(np.flatnonzero(undone)[0])
         doc, label = int(issues.doc[first]), int(issues.label[first])
