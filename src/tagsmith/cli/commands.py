@@ -2735,9 +2735,10 @@ def _broader_moves_words(n_moves: int) -> str:
               help="Labels given to 2 to N-1 documents (N: 20, say) get wrong flags by "
               "frequency band: the band's estimated wrong count, most probable first "
               "across its labels, whatever --min-probability (0: off).")
-@click.option("--reviewed", "reviewed", multiple=True, metavar="REVIEW",
+@click.option("--reviewed", "reviewed", multiple=True, metavar="REVIEW", callback=a_path,
               help="An earlier audit's review, decided (review.csv or .jsonl): its decided "
-              "pairs (document id, else text fingerprint, and label) are left out of the "
+              "pairs (document id and text fingerprint, else the fingerprint, and label) "
+              "are left out of the "
               "review queue where the corpus agrees with the decision; repeatable.")
 @click.option("--no-html", is_flag=True, help="Write the JSON report only.")
 @click.option("--no-plots", is_flag=True, help="HTML report without plots (no matplotlib).")
