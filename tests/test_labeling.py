@@ -2943,6 +2943,40 @@ def test_cache_closes_the_connections_of_threads_that_ended(tmp_path):
         gc.enable()
 
 
+_STOPPED_WHILE_READING = """
+import sys
+from tagsmith.labeling.cache import ResponseCache
+from tagsmith.labeling.client import CachedClient, ChatRequest, ScriptedLLM, complete_all
+
+def reply(request):
+    raise AttributeError("a bug in the reply function")
+
+asked = [ChatRequest("m", ({"role": "user", "content": text},)) for text in "abc"]
+try:
+    with ResponseCache(sys.argv[1]) as cache:
+        complete_all(CachedClient(ScriptedLLM(reply), cache), asked, n_workers=1)
+except AttributeError as exc:
+    print("stopped:", exc)
+"""
+
+
+def test_a_run_stopped_by_a_bug_while_a_worker_reads_the_cache_exits_cleanly(tmp_path):
+    # a reply function raising an AttributeError stopped complete_all while its worker
+    # was reading the cache for the next document; leaving the with block closed that
+    # worker's connection under the read, and Python died ("Segmentation fault")
+    import subprocess
+    import sys
+
+    import tagsmith
+
+    src = os.path.dirname(os.path.dirname(tagsmith.__file__))
+    done = subprocess.run([sys.executable, "-c", _STOPPED_WHILE_READING,
+                           str(tmp_path / "c.sqlite")], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": src}, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "stopped: a bug in the reply function\n"), \
+        done.stderr
+
+
 def test_an_answer_naming_a_labels_description_resolves_to_that_label():
     # a model shown {"label": "Scam or fraud", "description": "Attempts to trick ..."}
     # answered with the description: rejected as a made-up name, the report unanswered

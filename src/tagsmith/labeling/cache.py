@@ -194,7 +194,7 @@ class ResponseCache:
         # every thread's connection, so that close() closes them all: a worker thread's
         # was left open (its file descriptors too) until the garbage collector found it;
         # by thread, for those of threads that ended to be closed as others are opened
-        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
+        self._connections: dict[threading.Thread, _Handle] = {}
         self._connections_lock = threading.Lock()
         if reachable_kind(self.path) == "a folder":  # not is_dir(): see check_cache_path
             raise DataError("is a directory, expected an SQLite cache file", path=self.path)
@@ -241,31 +241,57 @@ class ResponseCache:
     def __repr__(self) -> str:  # it was <...ResponseCache object at 0x7f...>
         return f"{type(self).__name__}({str(self.path)!r})"
 
-    def _connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
+    def _handle(self) -> _Handle:
+        handle = getattr(self._local, "handle", None)
+        if handle is None:
             # used by its own thread only; check_same_thread=False lets close() close it
             connection = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT,
                                          check_same_thread=False)
             connection.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection = connection
+            handle = _Handle(connection)
             with self._connections_lock:
                 # a thread pool's workers end with each complete_all: their connections,
                 # kept here for close(), held two file descriptors each until it
                 for thread in [thread for thread in self._connections
                                if not thread.is_alive()]:
                     self._connections.pop(thread).close()
-                self._connections[threading.current_thread()] = connection
-        return connection
+                self._connections[threading.current_thread()] = handle
+                self._local.handle = handle
+        return handle
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, for a thread no other uses the cache beside."""
+        return self._handle().connection
+
+    @contextmanager
+    def _use(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, held for one operation: :meth:`close` waits for
+        it. A run stopped by a failure closed the cache while a worker thread was still
+        reading it, and SQLite's connection closed under the read killed Python
+        ("Segmentation fault"). One that :meth:`close` closed meanwhile is replaced."""
+        while True:
+            connection = self._connection()  # through the method a subclass may extend
+            handle = getattr(self._local, "handle", None)
+            if handle is None or handle.connection is not connection:
+                continue  # close() ran meanwhile: a fresh one
+            handle.lock.acquire()
+            if not handle.closed:
+                break
+            handle.lock.release()
+        try:
+            yield connection
+        finally:
+            handle.lock.release()
 
     def get(self, request: ChatRequest) -> ChatResponse | None:
         """The cached response to ``request``, or ``None``."""
         from tagsmith.labeling.client import ChatResponse
 
-        with self._errors():
-            row = self._connection().execute(
+        key = request.cache_key()
+        with self._errors(), self._use() as connection:
+            row = connection.execute(
                 "SELECT text, prompt_tokens, completion_tokens FROM responses WHERE key = ?",
-                (request.cache_key(),)).fetchone()
+                (key,)).fetchone()
         if row is None:
             return None
         return ChatResponse(text=row[0], prompt_tokens=row[1], completion_tokens=row[2],
@@ -281,10 +307,10 @@ class ResponseCache:
     def get_refusal(self, request: ChatRequest) -> str | None:
         """The message of a refusal stored for ``request`` (:meth:`put_refusal`), or
         ``None``."""
-        with self._errors():
-            row = self._connection().execute(
-                "SELECT reason FROM refusals WHERE key = ?", (request.cache_key(),)
-            ).fetchone()
+        key = request.cache_key()
+        with self._errors(), self._use() as connection:
+            row = connection.execute("SELECT reason FROM refusals WHERE key = ?",
+                                     (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def put_refusal(self, request: ChatRequest, reason: str) -> None:
@@ -320,8 +346,7 @@ class ResponseCache:
         for up to :data:`LOCK_TIMEOUT` seconds, in tries of :data:`WRITE_POLL` seconds, so
         that :meth:`abandon` ends the wait (SQLite's own wait cannot be cut short)."""
         deadline = time.monotonic() + LOCK_TIMEOUT
-        with self._errors():
-            connection = self._connection()
+        with self._errors(), self._use() as connection:
             connection.execute(f"PRAGMA busy_timeout = {max(1, int(WRITE_POLL * 1000))}")
             try:
                 while True:
@@ -351,9 +376,8 @@ class ResponseCache:
                 connection.execute(f"PRAGMA busy_timeout = {int(LOCK_TIMEOUT * 1000)}")
 
     def __len__(self) -> int:
-        with self._errors():
-            return int(self._connection().execute(
-                "SELECT COUNT(*) FROM responses").fetchone()[0])
+        with self._errors(), self._use() as connection:
+            return int(connection.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -380,9 +404,9 @@ class ResponseCache:
                             path=self.path) from exc
 
     def close(self) -> None:
-        """Close the connections of every thread that used the cache (call it once no
-        thread uses it; a later call opens a fresh one). ``with ResponseCache(path) as
-        cache:`` closes them at the end of the block.
+        """Close the connections of every thread that used the cache, each once the
+        operation under way on it (if any) has ended; a later call opens a fresh one.
+        ``with ResponseCache(path) as cache:`` closes them at the end of the block.
 
         >>> import os, tempfile
         >>> with ResponseCache(os.path.join(tempfile.mkdtemp(), "llm.sqlite")) as cache:
@@ -390,16 +414,33 @@ class ResponseCache:
         0
         """
         with self._connections_lock:
-            connections, self._connections = self._connections, {}
-        for connection in connections.values():
-            connection.close()
-        self._local = threading.local()  # every thread's, not only this one's
+            handles, self._connections = self._connections, {}
+            self._local = threading.local()  # every thread's, not only this one's
+        for handle in handles.values():
+            handle.close()
 
     def __enter__(self) -> ResponseCache:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Handle:
+    """One thread's connection to the cache and the lock held while it is used."""
+
+    __slots__ = ("connection", "lock", "closed")
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def close(self) -> None:
+        """Close the connection once the operation under way on it has ended."""
+        with self.lock:
+            self.closed = True
+            self.connection.close()
 
 
 def _raise_if_no_descriptor(exc: sqlite3.DatabaseError, path: Path) -> None:
