@@ -342,3 +342,16 @@ def test_documents_decided_by_id_whose_text_changed_are_counted_and_warned_of(
     assert message.startswith("1 document an earlier review decided by id has another "
                               "text now") and "(first: id 'd1')" in message
     assert message in caplog.text
+
+
+def test_a_decided_row_whose_action_contradicts_its_kind_is_refused(tmp_path):
+    # apply-review and estimate-noise refused it; --reviewed read 'wrong' with 'add' as a
+    # rejected wrong label (one of three copies of the kind rule, now one: row_kind)
+    space = LabelSpace.from_uris(["urn:a"])
+    review = tmp_path / "review.csv"
+    review.write_text("rank,decision,kind,action,label_uri,doc,doc_key\n"
+                      f"1,reject,wrong,add,urn:a,0,{doc_key('x')}\n", encoding="utf-8")
+    with pytest.raises(ReviewFormatError, match="action 'add' contradicts kind 'wrong'") \
+            as info:
+        read_reviewed([review], space)
+    assert f"{review}:2" in str(info.value)

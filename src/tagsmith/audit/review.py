@@ -956,21 +956,7 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
                 continue  # a rejection changes nothing; only a contradiction would matter
             _check_verdict(verdicts, pair, False, row, path, line)
             continue
-        # case-insensitive, as decision and action are ("Missing" from a spreadsheet)
-        kind = str(row["kind"] or "").strip().lower()
-        action = str(row.get("action") or "").strip().lower()
-        if not kind and action in KIND_OF_ACTION:
-            # a row added by hand that says only what to do: the action tells the kind
-            kind = KIND_OF_ACTION[action]
-        if kind not in KINDS:
-            either = " (or leave it empty and give action add or remove)" if not kind else ""
-            raise ReviewFormatError(f"kind must be one of {', '.join(KINDS)}{either}, found "
-                                    f"{kind!r}", path=path, line=line)
-        if action and action != ACTIONS[kind]:
-            raise ReviewFormatError(f"action {action!r} contradicts kind {kind!r}, whose "
-                                    f"accepted correction is to {ACTIONS[kind]} the label; "
-                                    "to do the opposite, reject this row", path=path,
-                                    line=line)
+        kind = row_kind(row, path, line)
         doc, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
         _check_label_name(row, space, label_id, path, line, csv_cells, lang)
         key = _read_key(row["doc_key"], path, line, doc)
@@ -1092,13 +1078,7 @@ def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
             if decision not in _DECISIONS:
                 raise ReviewFormatError(f"decision must be {DECISION_VALUES}, or empty, "
                                         f"found {row['decision']!r}", path=path, line=line)
-            kind = str(row["kind"] or "").strip().lower()
-            action = str(row.get("action") or "").strip().lower()
-            if not kind and action in KIND_OF_ACTION:
-                kind = KIND_OF_ACTION[action]
-            if kind not in KINDS:
-                raise ReviewFormatError(f"kind must be one of {', '.join(KINDS)}, found "
-                                        f"{kind!r}", path=path, line=line)
+            kind = row_kind(row, path, line)
             _doc_number(row, path, line)  # a row cut or shifted fails here, not skipped
             n_decided += 1
             try:
@@ -1177,6 +1157,28 @@ def reviewed_candidates(pairs: ReviewedPairs, issues: LabelIssues, texts: Sequen
         else:
             undone[at] = True
     return decided, undone
+
+
+def row_kind(row: dict, path: Path, line: int) -> str:
+    """A review row's kind, ``missing`` or ``wrong``: its ``kind`` cell, else (a row added
+    by hand that says only what to do) the one its ``action`` tells, case-insensitive as
+    decision and action are ("Missing" from a spreadsheet). Raises
+    :class:`ReviewFormatError` naming the file and line for an unknown kind or an action
+    that contradicts it (apply-review, ``audit --reviewed`` and ``estimate-noise`` each
+    had a copy of this)."""
+    kind = str(row["kind"] or "").strip().lower()
+    action = str(row.get("action") or "").strip().lower()
+    if not kind and action in KIND_OF_ACTION:
+        kind = KIND_OF_ACTION[action]
+    if kind not in KINDS:
+        either = " (or leave it empty and give action add or remove)" if not kind else ""
+        raise ReviewFormatError(f"kind must be one of {', '.join(KINDS)}{either}, found "
+                                f"{kind!r}", path=path, line=line)
+    if action and action != ACTIONS[kind]:
+        raise ReviewFormatError(f"action {action!r} contradicts kind {kind!r}, whose "
+                                f"accepted correction is to {ACTIONS[kind]} the label; "
+                                "to do the opposite, reject this row", path=path, line=line)
+    return kind
 
 
 def _doc_and_label(row: dict, space: LabelSpace, path: Path, line: int,

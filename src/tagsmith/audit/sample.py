@@ -43,7 +43,6 @@ from tagsmith.audit.review import (
     _DECISIONS,
     ACCEPT,
     ACTIONS,
-    KIND_OF_ACTION,
     MODEL_TOP,
     _decided,
     _doc_number,
@@ -52,6 +51,7 @@ from tagsmith.audit.review import (
     _unquoted,
     doc_key,
     review_format,
+    row_kind,
 )
 from tagsmith.exceptions import InvalidParameterError, ReviewFormatError
 
@@ -466,16 +466,7 @@ def estimate_from_sample(path: str | Path, record: dict, *,
         if not uri:
             raise ReviewFormatError("label_uri is empty (a row added by hand takes the "
                                     "label's URI)", path=path, line=line)
-        kind = str(row["kind"] or "").strip().lower()
-        action = str(row.get("action") or "").strip().lower()
-        if not kind and action in KIND_OF_ACTION:
-            kind = KIND_OF_ACTION[action]
-        if kind not in KINDS:
-            raise ReviewFormatError(f"kind must be one of {', '.join(KINDS)}, found "
-                                    f"{kind!r}", path=path, line=line)
-        if action and action != ACTIONS[kind]:
-            raise ReviewFormatError(f"action {action!r} contradicts kind {kind!r}",
-                                    path=path, line=line)
+        kind = row_kind(row, path, line)
         given = {_uri_key(u) for u in entry["given"]}
         if (kind == "wrong") != (uri in given):
             raise ReviewFormatError(
