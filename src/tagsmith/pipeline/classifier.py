@@ -495,8 +495,7 @@ class TextClassifier:
                 raw = TopK._trusted(np.where(inside, allowed_ids, -1),
                                     np.where(inside, allowed_scores, -np.inf), n_labels)
                 part.append(self.to_probabilities(raw, adjust_shift=adjust_shift).head(k))
-        return [TopK.concatenate(part) if part
-                else TopK._trusted(np.full((0, k), -1), np.zeros((0, k)), n_labels)
+        return [TopK.concatenate(part) if part else TopK.empty(0, k, n_labels)
                 for part, (k, *_) in zip(parts, requests, strict=True)]
 
     def _unrestricted_topks(self, X, requests) -> list[TopK]:
