@@ -2430,10 +2430,16 @@ def test_shortlist_recall_is_said_before_the_first_call(caplog):
         "the shortlists (2 best labels a document) offer 1 of the human sample's 3 labels "
         "(shortlist recall 0.3333), before any call: the LLM can name no other, so 2 of "
         "them (and about as large a share of the corpus's) are out of its reach: raise "
-        "--shortlist-k, or try the other shortlist (--shortlist BUNDLE or "
-        "--shortlist-zeroshot)"]]
+        "shortlist_k, with a TopK at least that wide, or try the other shortlist: a TopK "
+        "from a trained model or from zero-shot retrieval"]]
     [record] = [r for r in caplog.records if "shortlists" in r.getMessage()]
     assert record.levelno == logging.WARNING
+    # the command line's options on the command line (a Python caller was told them)
+    tagsmith_cli._register_commands()
+    assert tagsmith_cli._OptionNames(tagsmith_cli.cli.commands["label"]).filter(record)
+    assert record.getMessage().endswith(
+        "out of its reach: raise --shortlist-k, or try the other shortlist: --shortlist "
+        "BUNDLE or --shortlist-zeroshot")
     caplog.clear()
     wide = sp.csr_matrix([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])  # every label offered
     with caplog.at_level(logging.INFO, logger="tagsmith"):

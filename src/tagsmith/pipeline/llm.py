@@ -921,14 +921,17 @@ def _say_shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: 
     options = check_options("options", options, labeler.LabelingOptions)
     width = min(shortlist.indices.shape[1], options.shortlist_k)
     if recall < SHORTLIST_RECALL_WARN:
-        logger.warning(
-            "the shortlists (%d best labels a document) offer %s of the human sample's "
-            "%s labels (shortlist recall %.4f), before any call: the LLM can name no "
-            "other, so %s of them (and about as large a share of the corpus's) are out of "
-            "its reach: "
-            "raise --shortlist-k, or try the other shortlist (--shortlist BUNDLE or "
-            "--shortlist-zeroshot)", width, f"{n_offered:,}", f"{n_labels:,}", recall,
-            f"{n_labels - n_offered:,}")
+        told = ("the shortlists (%(width)d best labels a document) offer %(offered)s of the "
+                "human sample's %(labels)s labels (shortlist recall %(recall).4f), before "
+                "any call: the LLM can name no other, so %(missed)s of them (and about as "
+                "large a share of the corpus's) are out of its reach: %({})s")
+        # LabelingOptions' shortlist_k to a Python caller (it was told "raise
+        # --shortlist-k"), label's options on the command line (cli_message)
+        logger.warning(told.format("hint"), {
+            "width": width, "offered": f"{n_offered:,}", "labels": f"{n_labels:,}",
+            "recall": recall, "missed": f"{n_labels - n_offered:,}",
+            "hint": labeler.NARROW_SHORTLIST_PY, "hint_cli": labeler.NARROW_SHORTLIST},
+            extra={"cli_message": told.format("hint_cli")})
     else:
         logger.info("the shortlists (%d best labels a document) offer %s of the human "
                     "sample's %s labels (shortlist recall %.4f): the LLM can name no other",
