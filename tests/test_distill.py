@@ -2492,3 +2492,17 @@ def test_label_labelled_covering_the_whole_corpus_is_refused_before_the_shortlis
     assert "labels for every one of its 2 distinct documents" in result.output
     assert not list(embeddings.iterdir())  # nothing was embedded
     assert not (tmp_path / "o.jsonl").exists() and not (tmp_path / "c.sqlite").exists()
+
+
+def test_a_blank_line_among_earlier_labels_is_not_a_labelled_document():
+    # day 1's output held a blank ticket (never sent); day 2's --labelled counted it as one
+    # of the corpus's documents already labelled, and refused a budget with one left to send
+    from tagsmith.data.texthash import hash_texts
+    from tagsmith.pipeline.llm import _labelled_in_pool, check_labelled_leaves_some
+
+    texts = ["a gig", "", "a vote"]
+    earlier = (["a gig", ""], sp.csr_matrix([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+    check_labelled_leaves_some(texts, earlier, 3)  # "a vote" is left to send
+    rows, Y, n_not_in_pool = _labelled_in_pool(earlier, hash_texts(texts), 3)
+    assert rows.tolist() == [0] and Y.toarray().tolist() == [[1.0, 0.0, 0.0]]
+    assert n_not_in_pool == 0

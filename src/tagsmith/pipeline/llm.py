@@ -1314,9 +1314,9 @@ def _labelled_in_pool(labelled: tuple[Sequence[str], sp.csr_matrix], hashes: np.
                       n_labels: int) -> tuple[np.ndarray, sp.csr_matrix, int]:
     """The pool documents (their text ``hashes``) labelled in earlier runs: the first
     pool document of each text of ``labelled`` (texts, targets; equal texts, case and
-    spacing aside; a text given twice learnt from its first line), those targets, and
-    how many of ``labelled``'s texts the pool does not hold."""
-    from tagsmith.data.texthash import hash_texts
+    spacing aside; a text given twice learnt from its first line; a blank one skipped),
+    those targets, and how many of ``labelled``'s texts the pool does not hold."""
+    from tagsmith.data.texthash import BLANK_HASH, hash_texts
 
     texts, Y = labelled
     Y = sp.csr_matrix(Y, dtype=np.float32)
@@ -1329,6 +1329,8 @@ def _labelled_in_pool(labelled: tuple[Sequence[str], sp.csr_matrix], hashes: np.
     rows, where, seen = [], [], set()
     n_not_in_pool = 0
     for line, key in enumerate(hash_texts(list(texts)).tolist()):
+        if key == BLANK_HASH:  # never sent nor taught: a pool's blank was counted as
+            continue  # labelled, refusing a budget with a document still to send
         found = first.get(key)
         if found is None:
             n_not_in_pool += 1
