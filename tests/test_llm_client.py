@@ -3880,3 +3880,18 @@ def test_a_malformed_proxy_variable_is_named_not_a_traceback(tmp_path, monkeypat
     assert result.exit_code == 6, result.output
     assert f"the proxy URL in {name}" in result.output and why in result.output
     assert "Traceback" not in result.output and "secret" not in result.output
+
+
+def test_a_cache_whose_connection_is_not_its_thread_s_is_refused_not_spun_on(tmp_path):
+    # the cache holds this thread's connection for each operation, fetching it again where
+    # close() replaced it meanwhile: a subclass returning another connection looped forever
+    import sqlite3
+
+    class _Elsewhere(ResponseCache):
+        def _connection(self):
+            super()._connection()
+            return sqlite3.connect(":memory:")
+
+    with _Elsewhere(tmp_path / "cache.sqlite") as cache, \
+            pytest.raises(RuntimeError, match="must return the connection"):
+        len(cache)

@@ -26,6 +26,7 @@ should not be replayed by the next run: :meth:`ResponseCache.discard` deletes it
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import sqlite3
 import threading
@@ -269,15 +270,19 @@ class ResponseCache:
         it. A run stopped by a failure closed the cache while a worker thread was still
         reading it, and SQLite's connection closed under the read killed Python
         ("Segmentation fault"). One that :meth:`close` closed meanwhile is replaced."""
-        while True:
+        for attempt in itertools.count():
             connection = self._connection()  # through the method a subclass may extend
             handle = getattr(self._local, "handle", None)
             if handle is None or handle.connection is not connection:
+                if attempt >= 100:  # not a close() racing: a _connection not this thread's
+                    raise RuntimeError("ResponseCache._connection() must return the "
+                                       "connection of this thread's handle")
                 continue  # close() ran meanwhile: a fresh one
             handle.lock.acquire()
             if not handle.closed:
                 break
             handle.lock.release()
+        assert handle is not None  # the loop leaves only by its break
         try:
             yield connection
         finally:
