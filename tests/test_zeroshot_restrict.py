@@ -129,3 +129,19 @@ def test_exclude_applies_to_a_blend_with_a_bundle(tmp_path):
         kept = _suggested(run_quiet(*args, "--exclude", THSYS[0]))
         assert THSYS[0] not in kept[0] and len(kept[0]) == 2
         assert space.uri_of(grain) in kept[0]
+
+
+def test_only_deprecated_labels_is_refused_before_the_encoder_loads(tmp_path):
+    """--only of labels VOCAB deprecates allowed none zero-shot may suggest: every
+    document got no suggestion, exit code 0, with no word of why."""
+    vocab = tmp_path / "stw.ttl"
+    vocab.write_text(STW_LIKE.replace(
+        "@prefix d:", "@prefix owl: <http://www.w3.org/2002/07/owl#> .\n@prefix d:").replace(
+        'skos:prefLabel "Grain trade"@en', 'owl:deprecated true ; skos:prefLabel "Grain trade"@en'),
+        encoding="utf-8")
+    docs = tmp_path / "docs.txt"
+    docs.write_text(DOCS, encoding="utf-8")
+    out = run_quiet("zeroshot", vocab, docs, "--cache-dir", tmp_path, "--only",
+                    "Grain trade", code=2)
+    assert "--only" in out and "deprecated" in out, out
+    assert not list(tmp_path.glob("*.npy"))  # nothing was embedded

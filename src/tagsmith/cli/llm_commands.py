@@ -1964,6 +1964,14 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     allowed = allowed_by_options(space, only, exclude, under)
     # deprecated labels and those the options deny: never suggested
     denied = space.deprecated_mask if allowed is None else space.deprecated_mask | ~allowed
+    if allowed is not None and denied.all():  # each document got no suggestion, exit 0
+        from tagsmith.exceptions import InvalidParameterError
+
+        given = " and ".join(f"--{name}" for name, keys in
+                             (("only", only), ("exclude", exclude), ("under", under)) if keys)
+        raise InvalidParameterError(given, "a restriction allowing some label that is not "
+                                    "deprecated (zero-shot never suggests a deprecated "
+                                    "label)", "one that allows deprecated labels alone")
     strict = None
     if most_specific:  # a flat vocabulary refused before the encoder loads (seconds);
         # the closure less its diagonal made once, not per batch
