@@ -693,6 +693,30 @@ def test_rdf_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path, monke
 
 
 @needs_rdflib
+def test_a_one_line_file_starting_as_google_s_header_is_not_read_whole(tmp_path,
+                                                                       monkeypatch):
+    # Google's taxonomy is told by its first line, read whole: a file of one line that
+    # begins as its header (and no more of it) took twice its size in memory, 128 MiB
+    # for this 64 MiB one, before its size was checked; it is refused unread now
+    import tracemalloc
+    monkeypatch.setattr("tagsmith.data.vocab.MAX_RDF_BYTES", 1 << 20)
+    path = tmp_path / "huge.ttl"
+    with open(path, "wb") as handle:
+        handle.write(b"# Google_Product_Taxonomy_Version: 1 ")
+        handle.truncate(64 << 20)  # sparse: no disk written
+    tracemalloc.start()
+    try:
+        with pytest.raises(VocabularyError) as info:
+            load_vocabulary(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(info.value).endswith("holds 67,108,864 bytes, more than 1,048,576; "
+                                    "refused unread")
+    assert peak < 8 << 20, f"{peak:,} bytes allocated to refuse it"
+
+
+@needs_rdflib
 @pytest.mark.parametrize("name", ["v.ttl", "v.ttl.gz", "relative.ttl"])
 def test_a_small_rdf_file_reserves_no_memory_for_the_size_cap(tmp_path, name):
     # the read capped at 4 GiB was handle.read(MAX_RDF_BYTES + 1), which reserves the

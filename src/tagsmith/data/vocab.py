@@ -553,6 +553,10 @@ def _google_taxonomy(path: Path) -> bool:
     if not start.decode("utf-8", "ignore").removeprefix("\ufeff").lstrip() \
             .startswith(GOOGLE_HEADER):
         return False
+    # the header's line ends within it, as Google's does: a header-like first line of
+    # 4 KB or more (a file of one line) was read whole below, as its "first line"
+    if len(start) == _GOOGLE_SNIFF_BYTES and b"\n" not in start and b"\r" not in start:
+        return False
     try:
         with _reading(path) as handle:
             if not next(handle, "").lstrip().startswith(GOOGLE_HEADER):
