@@ -355,3 +355,17 @@ def test_a_decided_row_whose_action_contradicts_its_kind_is_refused(tmp_path):
             as info:
         read_reviewed([review], space)
     assert f"{review}:2" in str(info.value)
+
+
+def test_read_reviewed_takes_one_path_as_one_file(tmp_path):
+    """A Python caller giving one review file's path, not a list of them, had each of its
+    characters opened as a file ('/': not a review); the path is now read as the file."""
+    space = LabelSpace.from_uris(["urn:a"])
+    review = tmp_path / "review.csv"
+    review.write_text(
+        "rank,decision,kind,action,label_uri,doc,doc_id,doc_key\n"
+        f"1,reject,wrong,remove,urn:a,0,,{doc_key('Rain')}\n", encoding="utf-8")
+    for given in (review, str(review)):
+        read = read_reviewed(given, space)
+        assert read.files == [str(review)]
+        assert read.verdict(None, doc_key("Rain"), 0) is True

@@ -1048,7 +1048,7 @@ def texts_changed(pairs: ReviewedPairs, texts: Sequence[str],
             if doc_id in recorded and doc_key(text) not in recorded[doc_id]]
 
 
-def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
+def read_reviewed(paths: str | Path | Sequence[str | Path], space: LabelSpace, *,
                   space_name: str = "the vocabulary") -> ReviewedPairs:
     """The decided pairs of review files (``review.csv`` or ``.jsonl`` an audit wrote, a
     person's decisions filled in), for an audit to leave out of its queue
@@ -1059,9 +1059,10 @@ def read_reviewed(paths: Sequence[str | Path], space: LabelSpace, *,
     Raises :class:`ReviewFormatError` naming the file and line of a file that is not a
     review (no ``decision``, ``kind``, ``label_uri``, ``doc`` or ``doc_key`` column), of
     a malformed decided row, and of a row deciding a pair an earlier row of the same
-    file decided the other way."""
+    file decided the other way. ``paths``: the files, or one file's path."""
     pairs = ReviewedPairs()
-    for each in paths:
+    # one path given alone is one file (a str's characters were each opened as a file)
+    for each in [paths] if isinstance(paths, str | Path) else paths:
         path = Path(each)
         csv_cells = review_format(path) == "csv"
         verdicts: dict[tuple[str, str, int], tuple[bool, int]] = {}
