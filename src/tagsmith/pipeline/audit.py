@@ -1067,7 +1067,7 @@ def _reviewed_section(reviewed: ReviewedPairs, issues, decided: np.ndarray,
     the flagged candidates left out as decided, and those kept as decided the other way
     (an accepted fix the corpus lacks, or a label changed since), warned of with the
     first one."""
-    from tagsmith._plural import plural_s
+    from tagsmith.audit.detect import KINDS
     from tagsmith.audit.review import texts_changed
 
     section: dict[str, Any] = {"files": list(reviewed.files), "n_decided_pairs": len(reviewed),
@@ -1086,7 +1086,7 @@ def _reviewed_section(reviewed: ReviewedPairs, issues, decided: np.ndarray,
     if section["n_not_applied"]:
         first = int(np.flatnonzero(undone)[0])
         doc, label = int(issues.doc[first]), int(issues.label[first])
-        kind = ("missing", "wrong")[int(issues.kind[first])]
+        kind = KINDS[int(issues.kind[first])]
         where = (f"document {doc}" + ("" if lines is None else f", line {lines[doc]}")
                  + ("" if doc_ids is None or not doc_ids[doc] else f", id {doc_ids[doc]!r}"))
         n = section["n_not_applied"]
