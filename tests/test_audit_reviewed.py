@@ -369,3 +369,19 @@ def test_read_reviewed_takes_one_path_as_one_file(tmp_path):
         read = read_reviewed(given, space)
         assert read.files == [str(review)]
         assert read.verdict(None, doc_key("Rain"), 0) is True
+
+
+def test_audit_corpus_names_a_reviewed_that_is_not_read(tmp_path):
+    """audit_corpus(..., reviewed="review.csv") went through the whole audit and failed
+    deep in it ('str' object has no attribute 'verdict'); it now refuses the parameter
+    first, saying what to give."""
+    import scipy.sparse as sp
+
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.audit import audit_corpus
+
+    space = LabelSpace.from_uris(["urn:a", "urn:b"])
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 10))
+    texts = [f"text {i}" for i in range(20)]
+    with pytest.raises(InvalidParameterError, match="'reviewed' must be read_reviewed"):
+        audit_corpus(texts, Y, space, reviewed=str(tmp_path / "review.csv"))

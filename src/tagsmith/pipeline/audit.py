@@ -1137,7 +1137,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
     """
     from tagsmith.audit import duplicates as dup
     from tagsmith.audit import health
-    from tagsmith.audit.review import review_rows, reviewed_candidates
+    from tagsmith.audit.review import ReviewedPairs, review_rows, reviewed_candidates
     from tagsmith.features.tfidf import _as_list
     from tagsmith.metrics.sets import check_label_values
 
@@ -1148,6 +1148,10 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
     if not isinstance(label_space, LabelSpace):
         raise InvalidParameterError("label_space", "a tagsmith LabelSpace",
                                     type(label_space).__name__)
+    if reviewed is not None and not isinstance(reviewed, ReviewedPairs):
+        # a review file's path went through the whole audit and failed deep in it
+        raise InvalidParameterError("reviewed", "read_reviewed(...)'s ReviewedPairs (the "
+                                    "review files read), or None", type(reviewed).__name__)
     # a one-hot DataFrame's columns, or its rows against the texts', in another order
     check_label_table(Y, label_space, "Y", texts=texts)
     texts = _as_list(texts, "texts")  # a bare str was audited one character per document
