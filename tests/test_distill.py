@@ -698,7 +698,9 @@ def test_cli_label_then_distill_through_a_local_server(goemotions_small, tmp_pat
     assert student.suggest(["thank you so much"], k=1)[0][0].label == "gratitude"
 
 
-def test_cli_label_with_a_budget_saves_labels_and_student(goemotions_small, tmp_path):
+def _true_labels_teacher(goemotions_small):
+    """A teacher answering each training document's true labels by name (neutral for a
+    text it does not know), at confidence 0.8."""
     space = load_vocabulary(goemotions_small["vocab"])
     data = read_labelled(goemotions_small["train"], space)
     truth = {text.strip(): [space.name_of(int(i)) for i in row.indices]
@@ -708,6 +710,14 @@ def test_cli_label_with_a_budget_saves_labels_and_student(goemotions_small, tmp_
         doc = read_data_section(user_prompt(body), "DOCUMENT").strip()
         return json.dumps({"labels": [{"label": n, "confidence": 0.8}
                                       for n in truth.get(doc, ["neutral"])]})
+
+    return teacher
+
+
+def test_cli_label_with_a_budget_saves_labels_and_student(goemotions_small, tmp_path):
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    teacher = _true_labels_teacher(goemotions_small)
 
     labels, student = tmp_path / "labels.jsonl", tmp_path / "student"
     with LocalChatServer(teacher) as server:
@@ -2404,15 +2414,7 @@ def test_label_budget_labelled_continues_an_earlier_day_without_asking_it_again(
     # day 2) chose anew and paid 970 calls for --budget 1000, and there was no way to
     # tell day 2 which tickets day 1 had labelled. --labelled DAY1 spends the new budget
     # on new documents only, and the student learns from both days
-    space = load_vocabulary(goemotions_small["vocab"])
-    data = read_labelled(goemotions_small["train"], space)
-    truth = {text.strip(): [space.name_of(int(i)) for i in row.indices]
-             for text, row in zip(data.texts, data.Y, strict=True)}
-
-    def teacher(body):
-        doc = read_data_section(user_prompt(body), "DOCUMENT").strip()
-        return json.dumps({"labels": [{"label": n, "confidence": 0.8}
-                                      for n in truth.get(doc, ["neutral"])]})
+    teacher = _true_labels_teacher(goemotions_small)
 
     day1, day2, student = tmp_path / "day1.jsonl", tmp_path / "day2.jsonl", tmp_path / "s"
     common = ["-q", "label", str(goemotions_small["train"]), "--vocab",
