@@ -963,6 +963,17 @@ def test_a_folder_corpus_vocabulary_or_json_ld_is_no_annif_json_document(tmp_pat
     assert ".json files, Annif's JSON document corpus" in caplog.text
 
 
+def _warnings_of_one_document_folder(path, caplog):
+    """The warnings (messages) of reading the folder ``path`` of one document, then of
+    listing it (:func:`directory_files`), which warns alike, each in turn."""
+    for read in (lambda: [r.text for r in read_directory(path)],
+                 lambda: [p.name for p in directory_files(path)]):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            assert len(read()) == 1
+        yield [r.getMessage() for r in caplog.records]
+
+
 def test_corpus_files_beside_a_folders_documents_are_warned_about(tmp_path, caplog):
     # suggest B data/goemotions tagged its labels.txt as the one document 'labels' and
     # said nothing of the train.tsv.gz, dev.tsv.gz and test.tsv.gz beside it
@@ -972,12 +983,7 @@ def test_corpus_files_beside_a_folders_documents_are_warned_about(tmp_path, capl
         (tmp_path / name).write_bytes(b"x\n")
     (tmp_path / ".hidden.csv").write_bytes(b"x\n")
     (tmp_path / "README.md").write_bytes(b"x\n")
-    for read in (lambda: [r.text for r in read_directory(tmp_path)],
-                 lambda: [path.name for path in directory_files(tmp_path)]):
-        caplog.clear()
-        with caplog.at_level("WARNING", logger="tagsmith"):
-            assert len(read()) == 1
-        warned = [r.getMessage() for r in caplog.records]
+    for warned in _warnings_of_one_document_folder(tmp_path, caplog):
         assert warned == [
             f"{tmp_path}: 1 .txt file read as one document, not the 5 files beside it "
             "(dev.tsv.gz, more.jsonl, notes.csv, old.txt.gz, ...): a folder's documents are "
@@ -999,12 +1005,7 @@ def test_corpus_files_named_in_another_case_are_warned_about_as_corpora(tmp_path
     (tmp_path / "a.txt").write_text("Rain\n", encoding="utf-8")
     for name in ("a.TSV", "train.CSV", "X.TSV", "DEV.TSV.GZ", "more.JsonL"):
         (tmp_path / name).write_bytes(b"x\n")
-    for read in (lambda: [r.text for r in read_directory(tmp_path)],
-                 lambda: [path.name for path in directory_files(tmp_path)]):
-        caplog.clear()
-        with caplog.at_level("WARNING", logger="tagsmith"):
-            assert len(read()) == 1
-        warned = [r.getMessage() for r in caplog.records]
+    for warned in _warnings_of_one_document_folder(tmp_path, caplog):
         assert len(warned) == 2, warned
         assert warned[0].startswith(f"{tmp_path}: 1 file ending in .txt, .tsv or .key in "
                                     "another case not read ('a.TSV');"), warned

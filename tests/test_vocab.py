@@ -665,16 +665,10 @@ def test_rdf_xml_entity_attacks_are_refused_before_parsing(tmp_path, doctype, us
         load_vocabulary(path)
 
 
-@needs_rdflib
-def test_rdf_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path, monkeypatch):
-    # a plain (not gzipped) SKOS file was read whole before the cap was checked: a
-    # 10 GB file took 10 GB of memory to be refused. The cap is lowered here so that a
-    # small sparse file shows it: 64 MiB read would show in the traced peak
+def _refused_and_peak(path):
+    """``load_vocabulary(path)``'s VocabularyError and the peak of memory traced while
+    it was refused."""
     import tracemalloc
-    monkeypatch.setattr("tagsmith.data.vocab.MAX_RDF_BYTES", 1 << 20)
-    path = tmp_path / "huge.ttl"
-    with open(path, "wb") as handle:
-        handle.truncate(64 << 20)  # sparse: no disk written
     tracemalloc.start()
     try:
         with pytest.raises(VocabularyError) as info:
@@ -682,6 +676,19 @@ def test_rdf_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path, monke
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+    return info, peak
+
+
+@needs_rdflib
+def test_rdf_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    # a plain (not gzipped) SKOS file was read whole before the cap was checked: a
+    # 10 GB file took 10 GB of memory to be refused. The cap is lowered here so that a
+    # small sparse file shows it: 64 MiB read would show in the traced peak
+    monkeypatch.setattr("tagsmith.data.vocab.MAX_RDF_BYTES", 1 << 20)
+    path = tmp_path / "huge.ttl"
+    with open(path, "wb") as handle:
+        handle.truncate(64 << 20)  # sparse: no disk written
+    info, peak = _refused_and_peak(path)
     assert str(info.value) == (f"{path}: holds 67,108,864 bytes, more than 1,048,576; "
                                "refused unread")
     assert peak < 8 << 20, f"{peak:,} bytes allocated to refuse it"
@@ -698,19 +705,12 @@ def test_a_one_line_file_starting_as_google_s_header_is_not_read_whole(tmp_path,
     # Google's taxonomy is told by its first line, read whole: a file of one line that
     # begins as its header (and no more of it) took twice its size in memory, 128 MiB
     # for this 64 MiB one, before its size was checked; it is refused unread now
-    import tracemalloc
     monkeypatch.setattr("tagsmith.data.vocab.MAX_RDF_BYTES", 1 << 20)
     path = tmp_path / "huge.ttl"
     with open(path, "wb") as handle:
         handle.write(b"# Google_Product_Taxonomy_Version: 1 ")
         handle.truncate(64 << 20)  # sparse: no disk written
-    tracemalloc.start()
-    try:
-        with pytest.raises(VocabularyError) as info:
-            load_vocabulary(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    info, peak = _refused_and_peak(path)
     assert str(info.value).endswith("holds 67,108,864 bytes, more than 1,048,576; "
                                     "refused unread")
     assert peak < 8 << 20, f"{peak:,} bytes allocated to refuse it"
