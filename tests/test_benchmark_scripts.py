@@ -691,14 +691,7 @@ def test_audit_runner_audits_with_its_seed_and_logs_the_step_times_under_v(tmp_p
     short of a wrapper: the seed is the audit's, and -v shows them."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    labels = [f"<http://ex.org/l{i}>" for i in range(4)]
-    words = [("apple", "pear", "fruit"), ("car", "road", "wheel"), ("rain", "cloud", "storm"),
-             ("song", "music", "band")]
-    (tmp_path / "vocab.tsv").write_text("".join(f"{uri}\tlabel {i}\n"
-                                                for i, uri in enumerate(labels)))
-    (tmp_path / "train.tsv").write_text("".join(
-        " ".join(words[i % 4][(i + j) % 3] for j in range(6)) + f" doc{i}\t{labels[i % 4]}\n"
-        for i in range(80)))
+    _toy_corpus(tmp_path)
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "audit_runner.py"),
                            "audit", "--corpus", str(tmp_path / "train.tsv"), "--vocab",
