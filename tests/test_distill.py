@@ -2508,3 +2508,38 @@ def test_a_blank_line_among_earlier_labels_is_not_a_labelled_document():
     rows, Y, n_not_in_pool = _labelled_in_pool(earlier, hash_texts(texts), 3)
     assert rows.tolist() == [0] and Y.toarray().tolist() == [[1.0, 0.0, 0.0]]
     assert n_not_in_pool == 0
+
+
+def test_active_distill_refuses_labelled_before_that_is_not_of_the_pool(data):
+    # indices past the pool, or targets of another width, named as labelled_before
+    space, train, _ = data
+    asked = []
+
+    def teach(indices):
+        asked.append(list(indices))
+        return noisy_teacher(train.Y, 0)(indices)
+
+    texts = train.texts[:30]
+    for before in ([(np.array([0, 30]), sp.csr_matrix((2, len(space)), dtype=np.float32)),
+                    (np.array([0, 1]), sp.csr_matrix((2, len(space) + 1)))]):
+        with pytest.raises(InvalidParameterError, match="labelled_before"):
+            active_distill(texts, space, teach, ActiveOptions(
+                budget=5, rounds=1, featurizer_params=FAST_FEATURES), labelled_before=before)
+    assert asked == []
+
+
+def test_earlier_labels_of_texts_not_in_the_corpus_are_counted_not_learnt():
+    # a day-1 output from another corpus (or one edited since): its texts the pool lacks
+    # are counted (the summary's active.n_labelled_not_in_pool), the others found
+    from tagsmith.data.texthash import hash_texts
+    from tagsmith.pipeline.llm import _labelled_in_pool
+
+    texts = ["a gig", "a vote", "A  GIG"]
+    earlier = (["a vote", "a match", "a gig", "A vote"],
+               sp.csr_matrix(np.eye(4, 3, dtype=np.float32)))
+    rows, Y, n_not_in_pool = _labelled_in_pool(earlier, hash_texts(texts), 3)
+    assert rows.tolist() == [1, 0]  # each pool text once, learnt from its first line
+    assert Y.toarray().tolist() == [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    assert n_not_in_pool == 1
+    with pytest.raises(InvalidParameterError, match="labelled"):
+        _labelled_in_pool((["a gig"], sp.csr_matrix((1, 2))), hash_texts(texts), 3)
