@@ -409,6 +409,18 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     n_pool = len(pool_texts)
     options.validate(n_pool, len(label_space))
     _check_pool_features(X_pool, featurizer, n_pool)
+    # checked before the pool's features are fitted (seconds to minutes), not after
+    before = np.zeros(0, np.int64)
+    Y_before = sp.csr_matrix((0, len(label_space)), dtype=np.float32)
+    if labelled_before is not None:
+        before = np.asarray(labelled_before[0], np.int64).reshape(-1)
+        Y_before = sp.csr_matrix(labelled_before[1], dtype=np.float32)
+        if Y_before.shape != (len(before), len(label_space)) or (
+                len(before) and (before.min() < 0 or before.max() >= n_pool)):
+            raise InvalidParameterError(
+                "labelled_before", f"(pool indices, targets of shape ({len(before)}, "
+                f"{len(label_space)}))",
+                f"{len(before)} indices, targets of shape {Y_before.shape}")
     # a blank document (empty or whitespace only) is never chosen: the LLM teacher does
     # not send it (nothing to label), yet it took one of the budget's calls
     blank = np.fromiter((isinstance(text, str) and not text.strip() for text in pool_texts),
@@ -441,16 +453,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     picked: list[np.ndarray] = []
     history: list[dict] = []
     model = None
-    before = np.zeros(0, np.int64)
-    Y_before = sp.csr_matrix((0, n_labels), dtype=np.float32)
     if labelled_before is not None:
-        before = np.asarray(labelled_before[0], np.int64).reshape(-1)
-        Y_before = sp.csr_matrix(labelled_before[1], dtype=np.float32)
-        if Y_before.shape != (len(before), n_labels) or (
-                len(before) and (before.min() < 0 or before.max() >= n_pool)):
-            raise InvalidParameterError(
-                "labelled_before", f"(pool indices, targets of shape ({len(before)}, "
-                f"{n_labels}))", f"{len(before)} indices, targets of shape {Y_before.shape}")
         # a document labelled before, and every copy of it, is never sent again
         labelled |= np.isin(text_groups, np.asarray(text_groups)[before])
         if len(before):
