@@ -193,17 +193,21 @@ def _issues(docs, labels, kinds):
                        doc_quality=np.zeros(n), n_docs=3, n_labels=2)
 
 
+def _read_rows(tmp_path, *rows):
+    """The pairs a review.csv of ``rows`` (under its header) decides, over labels a, b."""
+    review = tmp_path / "review.csv"
+    review.write_text("rank,decision,kind,action,label_uri,doc,doc_id,doc_key\n" + "".join(rows),
+                      encoding="utf-8")
+    return read_reviewed([review], LabelSpace.from_uris(["urn:a", "urn:b"]))
+
+
 def test_a_document_with_an_id_is_named_by_it_not_by_its_text(tmp_path):
     """Two documents of one text ("Thank you!") and ids of their own: a decision on one
     says nothing of the other; a text edited since the review is asked about again (it
     kept its id's decision, and dropped out of the queue unseen)."""
-    space = LabelSpace.from_uris(["urn:a", "urn:b"])
-    review = tmp_path / "review.csv"
-    review.write_text(
-        "rank,decision,kind,action,label_uri,doc,doc_id,doc_key\n"
-        f"1,reject,wrong,remove,urn:a,0,d1,{doc_key('Thank you!')}\n"
-        f"2,reject,missing,add,urn:b,1,,{doc_key('no id here')}\n", encoding="utf-8")
-    pairs_ = read_reviewed([review], space)
+    pairs_ = _read_rows(tmp_path,
+                        f"1,reject,wrong,remove,urn:a,0,d1,{doc_key('Thank you!')}\n"
+                        f"2,reject,missing,add,urn:b,1,,{doc_key('no id here')}\n")
     texts = ["Thank you!", "Thank you!", "no id here", "Thank you, edited"]
     issues = _issues([0, 1, 2, 3, 2], [0, 0, 1, 0, 1], [1, 1, 0, 1, 1])
     decided, undone = reviewed_candidates(pairs_, issues, texts, ["d2", "d3", None, "d1"])
@@ -219,16 +223,12 @@ def test_a_review_with_ids_given_for_a_corpus_without_ids_matches_by_text(tmp_pa
     corpus read without them (a text column alone): every row matched nothing, and the
     pairs decided were back in the queue. They are matched by their text's fingerprint;
     of a corpus with ids, by id and fingerprint as before."""
-    space = LabelSpace.from_uris(["urn:a", "urn:b"])
-    review = tmp_path / "review.csv"
-    review.write_text(
-        "rank,decision,kind,action,label_uri,doc,doc_id,doc_key\n"
-        f"1,reject,wrong,remove,urn:a,0,d1,{doc_key('Thank you!')}\n"
-        f"2,accept,wrong,remove,urn:b,1,d2,{doc_key('so sad')}\n"
-        # one text, two ids, decided apart the two ways: nothing said of that text
-        f"3,reject,wrong,remove,urn:a,2,d3,{doc_key('ok')}\n"
-        f"4,accept,wrong,remove,urn:a,3,d4,{doc_key('ok')}\n", encoding="utf-8")
-    pairs_ = read_reviewed([review], space)
+    pairs_ = _read_rows(tmp_path,
+                        f"1,reject,wrong,remove,urn:a,0,d1,{doc_key('Thank you!')}\n"
+                        f"2,accept,wrong,remove,urn:b,1,d2,{doc_key('so sad')}\n"
+                        # one text, two ids, decided apart the two ways: nothing said of it
+                        f"3,reject,wrong,remove,urn:a,2,d3,{doc_key('ok')}\n"
+                        f"4,accept,wrong,remove,urn:a,3,d4,{doc_key('ok')}\n")
     texts = ["so sad", "Thank you!", "ok", "edited"]
     # a wrong a on "Thank you!" (rejected: decided), a wrong b on "so sad" (accepted: the
     # corpus still has it, not applied), a wrong a on "ok" (undecided), and on "edited"
@@ -248,13 +248,9 @@ def test_a_document_with_an_id_and_its_text_unchanged_keeps_its_decision(tmp_pat
     again: the case it is for, a document whose id and text are both as reviewed (moved
     in the corpus), was in no test; decisions on ids could match nothing and every test
     passed."""
-    space = LabelSpace.from_uris(["urn:a", "urn:b"])
-    review = tmp_path / "review.csv"
-    review.write_text(
-        "rank,decision,kind,action,label_uri,doc,doc_id,doc_key\n"
-        f"1,reject,wrong,remove,urn:a,0,d1,{doc_key('Thank you!')}\n"
-        f"2,accept,missing,add,urn:b,0,d1,{doc_key('Thank you!')}\n", encoding="utf-8")
-    pairs_ = read_reviewed([review], space)
+    pairs_ = _read_rows(tmp_path,
+                        f"1,reject,wrong,remove,urn:a,0,d1,{doc_key('Thank you!')}\n"
+                        f"2,accept,missing,add,urn:b,0,d1,{doc_key('Thank you!')}\n")
     texts = ["a new one", "Thank you!"]
     # d1 is doc 1 now: its wrong a (rejected: the label applies) is decided, its missing
     # b (accepted, but the corpus still lacks it) was undone
@@ -322,20 +318,17 @@ def test_documents_decided_by_id_whose_text_changed_are_counted_and_warned_of(
     from tagsmith.audit.review import texts_changed
     from tagsmith.pipeline.audit import _reviewed_section
 
-    space = LabelSpace.from_uris(["urn:a", "urn:b"])
-    review = tmp_path / "review.csv"
-    review.write_text(
-        "rank,decision,kind,action,label_uri,doc,doc_id,doc_key\n"
-        f"1,reject,wrong,remove,urn:a,0,d1,{doc_key('Thank you!')}\n"
-        f"2,reject,wrong,remove,urn:a,1,d2,{doc_key('so sad')}\n", encoding="utf-8")
-    pairs_ = read_reviewed([review], space)
+    pairs_ = _read_rows(tmp_path,
+                        f"1,reject,wrong,remove,urn:a,0,d1,{doc_key('Thank you!')}\n"
+                        f"2,reject,wrong,remove,urn:a,1,d2,{doc_key('so sad')}\n")
     texts, ids = ["Thank you! (subject line too)", "so sad", "new"], ["d1", "d2", "d3"]
     assert texts_changed(pairs_, texts, ids) == ["d1"]
     issues = _issues([0, 1], [0, 0], [1, 1])
     decided, undone = reviewed_candidates(pairs_, issues, texts, ids)
     warnings: list[str] = []
     with caplog.at_level("WARNING", logger="tagsmith"):
-        section = _reviewed_section(pairs_, issues, decided, undone, space, "en", texts,
+        section = _reviewed_section(pairs_, issues, decided, undone,
+                                    LabelSpace.from_uris(["urn:a", "urn:b"]), "en", texts,
                                     ids, None, warnings)
     assert section["n_texts_changed"] == 1 and section["n_left_out"] == 1
     [message] = warnings
