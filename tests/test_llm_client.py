@@ -413,6 +413,20 @@ def test_gives_up_after_max_retries_with_clear_error():
     assert client.usage.n_failed == 1 and len(server.requests) == 3
 
 
+def test_a_request_that_always_times_out_says_to_raise_the_timeout_or_lower_concurrency():
+    # a small model on a CPU (minutes an answer) behind a server that answers one
+    # request at a time: every try timed out, and the message said only that
+    with LocalChatServer(lambda body: Reply("late", delay=1.0)) as server:
+        client = client_for(server, timeout=0.2, max_retries=1)
+        with pytest.raises(LLMError, match=r"no answer after 2 tries \(last: timed out after "
+                           r"0\.2 s\); .*queue.* raise --timeout.*--concurrency 1"):
+            client.complete(request())
+    with LocalChatServer(lambda body: Reply("down", status=502)) as server:
+        with pytest.raises(LLMError) as failed:  # no time-out: no such advice
+            client_for(server, max_retries=0).complete(request())
+    assert "HTTP 502" in str(failed.value) and "--timeout" not in str(failed.value)
+
+
 def test_client_errors_are_not_retried():
     with LocalChatServer(lambda body: Reply("bad key", status=401)) as server:
         client = client_for(server)

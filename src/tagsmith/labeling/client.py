@@ -485,8 +485,10 @@ class _Transient(Exception):
                  billed: tuple[int, int, int, int, int] | None = None, refused: bool = False,
                  final: bool = False, config: str = "", unknown_host: str = "",
                  untrusted: bool = False, no_tls: bool = False, speaks_tls: bool = False,
-                 declined: bool = False):
+                 declined: bool = False, timed_out: bool = False):
         super().__init__(reason)
+        #: no whole reply within the timeout (a slow model, or a queue before it)
+        self.timed_out = timed_out
         #: the model or a content filter declined the document (a refusal, finish_reason
         #: "content_filter", a moderation flag): an :class:`LLMRefusalError` when final
         self.declined = declined
@@ -824,8 +826,15 @@ class OpenAIChatClient:
                 raise
         self.usage.count("failed")
         tries = self.max_retries + 1
+        # a model on a CPU takes minutes an answer, and a server answering one request
+        # at a time keeps the others in its queue, their clocks running: every try of
+        # every request timed out, and the message said no more than that
+        hint = ("; the timeout counts the whole answer and any wait in the server's "
+                "queue: for a slow model (a local one on a CPU, minutes an answer) raise "
+                "--timeout, and give a server that answers one request at a time "
+                "--concurrency 1" if last is not None and last.timed_out else "")
         raise LLMError(f"{self.shown_url}: no answer after {tries} "
-                       f"{'try' if tries == 1 else 'tries'} (last: {last})")
+                       f"{'try' if tries == 1 else 'tries'} (last: {last}){hint}")
 
     def _body(self, request: ChatRequest) -> bytes:
         """The JSON body sent for ``request``: its payload without the parameters the
@@ -1226,7 +1235,7 @@ class OpenAIChatClient:
                 self._drop_connection()
         except TimeoutError as exc:
             self._drop_connection()
-            raise _Transient(f"timed out after {self.timeout:g} s") from exc
+            raise _Transient(f"timed out after {self.timeout:g} s", timed_out=True) from exc
         except http.client.IncompleteRead as exc:  # no reply to parse (nor "malformed")
             self._drop_connection()
             if aborted is not None and aborted.is_set():
