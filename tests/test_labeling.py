@@ -551,6 +551,25 @@ def test_ambiguous_answers_are_refused_by_every_parser():
         parse_summaries('{"summaries": []} ' + summaries, ["d1"])
 
 
+def test_a_document_whose_answer_the_server_filed_as_reasoning_is_labelled():
+    # vLLM's deepseek_r1 parser on a model that wrote no <think>: content null, the
+    # answer in reasoning_content; each document failed and the run stopped. Drafts that
+    # differ still make the answer ambiguous, as within <think> they are left out
+    def parser_took_it(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        said = (answer(("sport", 0.9)) if "match" in doc else
+                "Maybe " + answer(("music", 0.5)) + " or " + answer(("sport", 0.8)))
+        return Reply(raw=json.dumps({"choices": [{"finish_reason": "stop", "message": {
+            "role": "assistant", "content": None, "reasoning_content": said}}]}).encode())
+
+    with LocalChatServer(parser_took_it) as running:
+        result = label_documents(["a match tonight", "a concert tonight"], SPACE,
+                                 client(running))
+    assert result.Y.toarray()[0].tolist() == pytest.approx([0.9, 0.0, 0.0])
+    assert result.answered.tolist() == [True, False]
+    assert result.report.n_failed_calls == 0 and result.report.n_malformed_answers == 1
+
+
 @pytest.mark.parametrize("text", [
     # Ollama's deepseek-r1 and qwen3: the reasoning, with a draft of the answer, first
     '<think>Maybe ' + answer(("music", 0.5)) + '? No.</think>\n\n' + answer(("sport", 0.9)),

@@ -1,6 +1,7 @@
 """The real OpenAI-compatible client against a real local HTTP server."""
 
 import json
+import logging
 import os
 import re
 import threading
@@ -1752,10 +1753,11 @@ def test_a_reply_without_text_is_retried_and_its_tokens_are_billed():
     ({"content": "", "reasoning": "Let me think..."}, "length", "its reasoning having"),
     # Azure OpenAI
     ({"content": None}, "content_filter", "content filter withheld the answer"),
-    # vLLM's reasoning parser, the model's thinking never closed: all of it reasoning
-    ({"content": None, "reasoning_content": 'So {"labels": []}'}, "stop",
+    # only reasoning, and no finish_reason to say the model ended its turn (with "stop"
+    # the reasoning field is read as the answer: below)
+    ({"content": None, "reasoning_content": 'So {"labels": []}'}, None,
      "the reply holds the model's reasoning but no answer text"),
-    ({"content": " ", "reasoning": "Hm."}, "stop", "reasoning but no answer text"),
+    ({"content": " ", "reasoning": "Hm."}, None, "reasoning but no answer text"),
     # the model ended its turn having written nothing: retried as malformed, each try
     # paid for and answered alike (one without a finish_reason still is)
     ({"content": None}, "stop", "the model answered nothing \\(no text in its message, "
@@ -1779,6 +1781,24 @@ def test_a_reply_without_text_that_says_why_is_not_retried(message, finish, said
     assert len(server.requests) == 1 and usage.n_retries == 0
     assert (usage.n_failed, usage.n_refused) == ((0, 1) if declined else (1, 0))
     assert (usage.prompt_tokens, usage.completion_tokens) == (100, 40)  # billed
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_an_answer_the_servers_reasoning_parser_filed_as_reasoning_is_read_from_there(
+        field, caplog):
+    # vLLM's deepseek_r1 reasoning parser on Qwen3 with thinking off (vllm-project/vllm
+    # #17349): content null, the whole answer in reasoning_content, finish_reason
+    # "stop": every document failed ("reasoning but no answer text") and the run stopped
+    reply = json.dumps({"choices": [{"finish_reason": "stop", "message": {
+        "role": "assistant", "content": None, field: '{"labels": []}'}}]}).encode()
+    with LocalChatServer(lambda body: Reply(raw=reply)) as server:
+        client = client_for(server)
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            answers = [client.complete(request(text)).text for text in ("a", "b")]
+    assert answers == ['{"labels": []}'] * 2 and client.usage.n_failed == 0
+    assert client.usage.completion_tokens == 2 * (len('{"labels": []}') // 4)
+    said = [r.getMessage() for r in caplog.records if "reasoning parser" in r.getMessage()]
+    assert len(said) == 1 and f"whole turn in {field}" in said[0]  # said once a run
 
 
 @pytest.mark.parametrize("content", ["", " \n", []])

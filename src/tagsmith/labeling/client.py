@@ -231,6 +231,10 @@ class ChatResponse:
     estimated_completion_tokens: int = 0
     #: how many of its two token counts the reply reported (0 among them: a count)
     reported_counts: int = 0
+    #: the reply's field the text was read from where it was not ``content``: a
+    #: reasoning field holding the whole answer (``reasoning_content``), "" otherwise;
+    #: not kept in the response cache
+    read_from: str = ""
 
     def cut_note(self) -> str:
         """What a message about a malformed answer adds when the answer was cut at the
@@ -687,6 +691,8 @@ class OpenAIChatClient:
         #: whether the server (or the proxy) has replied to any request of this client:
         #: a refused connection before that is not retried (see :meth:`complete`)
         self.replied = False
+        #: whether a reply has had its answer read from its reasoning field (said once)
+        self._said_reasoning_answer = False
         #: whether any reply was an HTTP 200: a server of plain HTTP, so a later 400
         #: is not probed for TLS (:meth:`_https_port`)
         self._answered_ok = False
@@ -763,6 +769,14 @@ class OpenAIChatClient:
                         raise _Aborted()
                     response = self._post(self._body(request), request, aborted)
                 self.usage.add(response)
+                if response.read_from and not self._said_reasoning_answer:
+                    self._said_reasoning_answer = True
+                    logger.warning(
+                        "%s answers with no message content, the model's whole turn in "
+                        "%s (the server's reasoning parser took the answer for "
+                        "reasoning: vLLM's deepseek_r1 on a model that wrote no <think>, "
+                        "Qwen3 with thinking off): the answers are read from there",
+                        self.shown_url, response.read_from)
                 return response
             except _Aborted:
                 self.usage.count("interrupted")
@@ -1788,7 +1802,12 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
         content = message.get("content")
         called = _tool_answer(message, request) if isinstance(message, dict) and (
             content is None or content == "") else None
-        text = called if called is not None else _message_text(content)
+        # a reasoning field holding the whole answer, where the content has no text
+        read_from = "" if called is not None or (
+            isinstance(content, str | list) and _message_text(content).strip()) else \
+            _reasoning_answer(choice, message)
+        text = (called if called is not None else message[read_from] if read_from
+                else _message_text(content))
         # "" or blank with finish_reason "stop" answered nothing, as null does: it was
         # passed on as an empty answer (counted malformed by the caller)
         if not text.strip() and (choice.get("finish_reason") in ("length", "stop")
@@ -1891,7 +1910,30 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
                         finish_reason=finish if isinstance(finish, str) else None,
                         estimated_prompt_tokens=guessed_prompt,
                         estimated_completion_tokens=guessed_completion,
-                        reported_counts=reported)
+                        reported_counts=reported, read_from=read_from)
+
+
+def _reasoning_answer(choice: dict, message: object) -> str:
+    """The reasoning field of a reply ``message`` with no answer text that holds the
+    answer all the same, "" where none does: the model ended its turn (``finish_reason``
+    "stop") with no refusal nor tool call, everything it wrote filed as reasoning. vLLM's
+    ``deepseek_r1`` reasoning parser files so all a model writes without closing a
+    ``<think>`` (Qwen3 with thinking off, an instruct model): every document failed,
+    however right its answer. The answer is then parsed as strictly as any (drafts beside
+    it that differ make it ambiguous); one cut at the token limit stays none.
+
+    >>> _reasoning_answer({"finish_reason": "stop"},
+    ...                   {"content": None, "reasoning_content": '{"labels": []}'})
+    'reasoning_content'
+    >>> _reasoning_answer({"finish_reason": "length"}, {"reasoning": '{"labels": []}'})
+    ''
+    """
+    if (not isinstance(message, dict) or choice.get("finish_reason") != "stop"
+            or message.get("refusal") or message.get("tool_calls")
+            or message.get("function_call")):
+        return ""
+    return next((key for key in ("reasoning_content", "reasoning")
+                 if isinstance(message.get(key), str) and message[key].strip()), "")
 
 
 def _error_status(error: object) -> int | None:
