@@ -140,6 +140,22 @@ def test_cli_label_says_what_it_labelled_with_thousands_separators(tmp_path):
     assert "labelled 1,000 of 1,000 documents" in result.output, result.output
 
 
+def test_cli_label_with_prices_of_0_reports_a_free_run_not_an_unknown_cost(tmp_path):
+    # a team on a local model gave --price-prompt 0 --price-completion 0 and read
+    # "cost unknown (no --price-*)" and "cost": null, as if it had given no price
+    docs, vocab = sport_corpus(tmp_path, n_docs=3, line="sport story")
+    with LocalChatServer(answer_sport) as server:
+        result = run_label(server, tmp_path, docs, "--vocab", vocab, "-o",
+                           tmp_path / "o.jsonl", "--price-prompt", "0",
+                           "--price-completion", "0")
+        unpriced = run_label(server, tmp_path, docs, "--vocab", vocab, "-o",
+                             tmp_path / "u.jsonl")  # from the response cache
+    assert result.exit_code == 0 and unpriced.exit_code == 0, result.output
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["usage"]["cost"] == 0.0 and summary["usage"]["requests"] == 1
+    assert json.loads(unpriced.stderr.strip().splitlines()[-1])["usage"]["cost"] is None
+
+
 def test_votes_average_confidences_and_use_distinct_seeds(tmp_path):
     calls = []
 

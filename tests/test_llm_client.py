@@ -3610,6 +3610,10 @@ def test_usage_without_a_price_leaves_the_cost_unknown_not_free():
     assert priced.to_dict()["cost"] == 1.0
     # a price of 0 given for one kind of token, not the other, still prices the run
     assert Usage(price_completion=2.0).to_dict()["cost"] == 0.0
+    # and so do prices of 0 (a model served locally): the run was free, not unpriced
+    free = Usage(price_prompt=0.0, price_completion=0.0)
+    free.add(ChatResponse("x", prompt_tokens=10, completion_tokens=2))
+    assert free.summary().endswith("12 tokens, cost 0.0000") and free.to_dict()["cost"] == 0.0
 
 
 def test_the_progress_postfix_shows_the_cost_where_a_price_is_given(caplog):

@@ -133,13 +133,14 @@ def llm_options(func: _Command) -> _Command:
                      help="Output token limit each request asks for (max_tokens; default: "
                      "the server's own): raise it where answers are cut at the limit "
                      "(finish_reason 'length')."),
-        click.option("--price-prompt", type=float, default=0.0, show_default=True,
+        click.option("--price-prompt", type=float, default=None,
                      callback=finite_number(0, MAX_PRICE),
                      # the cap as --help writes its other large limits (86400) and
                      # README and the library write this one: it read 1e+09 here
                      help=f"Price per million prompt tokens (for the cost shown; at most "
-                     f"{MAX_PRICE})."),
-        click.option("--price-completion", type=float, default=0.0, show_default=True,
+                     f"{MAX_PRICE}; 0 for a model served locally: without a price the cost "
+                     "is unknown)."),
+        click.option("--price-completion", type=float, default=None,
                      callback=finite_number(0, MAX_PRICE),
                      help=f"Price per million completion tokens (at most {MAX_PRICE})."),
     ]

@@ -258,8 +258,9 @@ class Usage:
     (2.0, 1)
     """
 
-    price_prompt: float = 0.0
-    price_completion: float = 0.0
+    #: None: no price given (the cost unknown); 0: free, as a model served locally is
+    price_prompt: float | None = None
+    price_completion: float | None = None
     n_requests: int = 0
     n_cached: int = 0
     n_retries: int = 0
@@ -348,14 +349,16 @@ class Usage:
 
     @property
     def cost(self) -> float:
-        return (self.prompt_tokens * self.price_prompt
-                + self.completion_tokens * self.price_completion) / 1e6
+        return (self.prompt_tokens * (self.price_prompt or 0.0)
+                + self.completion_tokens * (self.price_completion or 0.0)) / 1e6
 
     @property
     def priced(self) -> bool:
         """Whether a price was given (either): without one the cost is unknown, not 0
-        (the summaries said 'cost 0.0000', which read as a free run)."""
-        return bool(self.price_prompt or self.price_completion)
+        (the summaries said 'cost 0.0000', which read as a free run). A price of 0 is
+        one: a local model's calls are free (``--price-prompt 0`` read as no price, the
+        cost 'unknown (no --price-*)')."""
+        return self.price_prompt is not None or self.price_completion is not None
 
     def to_dict(self) -> dict:
         """The counts as JSON keys; ``cost`` is None where no price was given;
@@ -547,7 +550,8 @@ class OpenAIChatClient:
     seconds: a server asking for hours is asked again sooner). At most
     ``max_concurrency`` requests are in flight at once, however many threads call
     :meth:`complete`.
-    Prices are per million prompt / completion tokens.
+    Prices are per million prompt / completion tokens; None (neither given): the cost
+    is unknown; 0: free (a model served locally).
 
     Shown without the user:password or query the URL may hold; :meth:`close` (or the end
     of a ``with`` block) closes its connections. Here it asks the loopback test server:
@@ -566,7 +570,7 @@ class OpenAIChatClient:
     def __init__(self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY",
                  timeout: float = 60.0, max_retries: int = 5, backoff_base: float = 1.0,
                  backoff_max: float = 60.0, max_concurrency: int = 4,
-                 price_prompt: float = 0.0, price_completion: float = 0.0,
+                 price_prompt: float | None = None, price_completion: float | None = None,
                  seed: int | None = None, api_key_header: str | None = None):
         if not isinstance(base_url, str):  # a number: an AttributeError from urlsplit
             raise InvalidParameterError("base_url", "an http:// or https:// URL",
@@ -644,9 +648,9 @@ class OpenAIChatClient:
         backoff_max = check_number("backoff_max", backoff_max, 0, unit="seconds", numpy=True,
                                    maximum=int(MAX_TIMEOUT))
         price_prompt = check_number("price_prompt", price_prompt, 0, numpy=True,
-                                    maximum=MAX_PRICE)
+                                    maximum=MAX_PRICE, allow_none=True)
         price_completion = check_number("price_completion", price_completion, 0, numpy=True,
-                                        maximum=MAX_PRICE)
+                                        maximum=MAX_PRICE, allow_none=True)
         max_retries = check_int("max_retries", max_retries, 0, numpy=True)
         max_concurrency = check_int("max_concurrency", max_concurrency, 1, numpy=True)
         if seed is not None:  # random.Random refused a numpy integer, naming no parameter

@@ -421,7 +421,7 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
         else:
             to_send += size
     usage = getattr(client, "usage", None)
-    price = float(getattr(usage, "price_prompt", 0.0)) if getattr(usage, "priced", False) \
+    price = float(getattr(usage, "price_prompt", 0.0) or 0.0) if getattr(usage, "priced", False) \
         else None
     cost = "" if price is None else f", prompt cost about {to_send * price / 1e6:.4f}"
     logger.info("%s: %s call%s, prompts of about %s tokens each (estimated at 4 characters "
