@@ -428,6 +428,19 @@ def test_a_request_that_always_times_out_says_to_raise_the_timeout_or_lower_conc
     assert "HTTP 502" in str(failed.value) and "--timeout" not in str(failed.value)
 
 
+def test_a_404_at_a_base_url_without_a_path_suggests_the_v1_it_lacks():
+    # Ollama's and vLLM's API is under /v1 alone: TAGSMITH_LLM_BASE_URL=http://HOST:11434
+    # got "HTTP 404 (is the base URL right, ...?): 404 page not found", no more
+    with LocalChatServer(lambda body: Reply("404 page not found", status=404)) as server:
+        bare = server.base_url.removesuffix("/v1")
+        for base, hint in ((bare + "/", True), (server.base_url, False)):
+            client = OpenAIChatClient(base, "qwen3:4b", max_retries=0)
+            with pytest.raises(LLMError, match="HTTP 404") as failed:
+                client.complete(request())
+            said = f"serve the API under /v1: {bare}/v1)"
+            assert (said in str(failed.value)) is hint, str(failed.value)
+
+
 def test_client_errors_are_not_retried():
     with LocalChatServer(lambda body: Reply("bad key", status=401)) as server:
         client = client_for(server)

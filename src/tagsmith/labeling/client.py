@@ -912,7 +912,13 @@ class OpenAIChatClient:
         return self._key_hint()
 
     def _model_hint(self) -> str:
-        """What a message about a model not found (HTTP 404) adds."""
+        """What a message about a model not found (HTTP 404) adds: a base URL with no
+        path gets the ``/v1`` it most likely lacks (Ollama and vLLM serve the API under
+        it alone: the message asked only whether the URL was right)."""
+        if not self._parts.path.strip("/"):
+            return (f" (is the base URL right, and does it serve model {self.model!r}? "
+                    "OpenAI-compatible servers, Ollama's and vLLM's among them, serve the "
+                    f"API under /v1: {self.shown_url.rstrip('/')}/v1)")
         return f" (is the base URL right, and does it serve model {self.model!r}?)"
 
     def _delay(self, attempt: int, error: _Transient | None) -> float:
