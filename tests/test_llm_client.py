@@ -1056,7 +1056,8 @@ def test_a_price_whose_cost_overflows_is_refused(option):
     cost inf: the progress bar said 'cost inf' and the JSON summary '"cost":
     "Infinity"'. A price is at most 1e9 per million tokens (1,000 a token)."""
     with pytest.raises(InvalidParameterError,
-                       match=rf"'{option}' must be a number in \[0, 1000000000\], got 1e\+308"):
+                       match=rf"'{option}' must be None or a number in "
+                       r"\[0, 1000000000\], got 1e\+308"):
         OpenAIChatClient("http://127.0.0.1:9/v1", "m", **{option: 1e308})
     client = OpenAIChatClient("http://127.0.0.1:9/v1", "m", **{option: 10 ** 9})
     client.usage.add(ChatResponse("x", prompt_tokens=10 ** 15, completion_tokens=10 ** 15))
