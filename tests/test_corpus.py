@@ -2092,9 +2092,11 @@ def test_split_lines_searches_a_long_first_line_once():
             self.at += len(piece)
             return Counted(piece)
 
-        def readline(self):
+        def readline(self, size=-1):  # split_lines reads lines with a bound
             end = self.data.find(b"\n", self.at)
             end = len(self.data) if end == -1 else end + 1
+            if size >= 0:
+                end = min(end, self.at + size)
             line, self.at = self.data[self.at:end], end
             return line
 

@@ -1055,13 +1055,13 @@ def _stdin_documents(whole_file: bool, data: bytes | None = None):
 
     stdin = getattr(_open_stdin() if data is None else sys.stdin, "buffer", None)
     if data is not None:  # read already
-        lines = enumerate(split_lines(io.BytesIO(data)), start=1)
+        lines = _numbered(split_lines(io.BytesIO(data)), "stdin")
     elif stdin is None:  # a text-only stream (embedded use): nothing to decode
         lines = enumerate((line.encode("utf-8") for line in sys.stdin), start=1)
     elif whole_file:
-        lines = enumerate(split_lines(_waiting(stdin)), start=1)
+        lines = _numbered(split_lines(_waiting(stdin)), "stdin")
     else:
-        lines = enumerate(input_ready.taken(split_lines(input_ready.watch(stdin))), start=1)
+        lines = _numbered(input_ready.taken(split_lines(input_ready.watch(stdin))), "stdin")
     if whole_file:
         # one document even when empty, as an empty file is: empty stdin gave no
         # record at all, where the same text in a file got its own (zeroshot: no
@@ -1190,6 +1190,25 @@ def _read_all(handle, name: str) -> bytes:
         return handle.read()
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot read the file ({exc})", path=name) from None
+
+
+def _numbered(lines, name: str):
+    """``(number, line)`` of ``lines`` (from :func:`~tagsmith.data.readers.split_lines`),
+    a line too long refused naming ``name`` and its line: it was read whole first (a
+    3 GB stdin with no line break, out of memory)."""
+    from tagsmith.data.readers import LineTooLong
+
+    lines = iter(lines)
+    number = 0
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            return
+        except LineTooLong as exc:
+            raise DataError(exc.reason, path=name, line=number + 1) from None
+        number += 1
+        yield number, raw
 
 
 def _decoded(lines, name: str):

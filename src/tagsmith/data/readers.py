@@ -77,6 +77,7 @@ from tagsmith._params import check_choice
 from tagsmith._plural import plural, plural_s
 from tagsmith._shell import shell_path
 from tagsmith.data.csvlimits import (
+    CSV_FIELD_LIMIT,
     blank_header_error,
     csv_delimiter,
     header_delimiter,
@@ -938,6 +939,8 @@ def numbered_lines(handle: Iterable[bytes], path: str | Path, *,
             raw = next(lines)
         except StopIteration:
             return
+        except LineTooLong as exc:
+            raise CorpusFormatError(exc.reason, path=path, line=number + 1) from None
         except (OSError, EOFError, zlib.error) as exc:
             # no line number: the file is read (and decompressed) ahead of its lines, 64
             # KiB at a time, so a gzip file cut short (still being copied or written)
@@ -964,12 +967,58 @@ def numbered_lines(handle: Iterable[bytes], path: str | Path, *,
 
 #: bytes read at a time while looking for a file's first line break, and in CR-only files
 _CHUNK = 1 << 16
+#: the most bytes a line of a corpus, vocabulary or review file (or of stdin) may hold,
+#: its line break not counted: :data:`~tagsmith.data.csvlimits.CSV_FIELD_LIMIT`, the
+#: longest document (a CSV cell) in characters, as bytes. A longer line is refused once
+#: that much is read, naming its line: a 3 GB file with no line break was read whole as
+#: one line (6.3 GB of memory as CSV, then out of memory) before any limit applied.
+#: Looked up at each read, so a test may lower it.
+MAX_LINE_BYTES = CSV_FIELD_LIMIT
+
+
+class LineTooLong(Exception):
+    """A line over :data:`MAX_LINE_BYTES` (``limit``) bytes; :func:`numbered_lines` (and
+    every reader of :func:`split_lines`) raises it as a refusal naming the file and line."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+    @property
+    def reason(self) -> str:
+        return (f"a line longer than {self.limit:,} bytes, the most a line may hold (a "
+                f"document holds at most {CSV_FIELD_LIMIT:,} characters); refused "
+                "without reading the rest of it (a file with no line breaks, or no text "
+                "file?)")
+
+
+def _checked(line: bytes, limit: int) -> bytes:
+    """``line``, or :class:`LineTooLong` where it holds more than ``limit`` bytes
+    before its line break."""
+    if len(line) > limit and len(line.rstrip(b"\r\n")) > limit:
+        raise LineTooLong(limit)
+    return line
+
+
+def _bounded_lines(handle: IO[bytes], limit: int) -> Iterator[bytes]:
+    """The rest of ``handle``'s lines (LF-ended), each read with a bound: a line over
+    ``limit`` bytes raises :class:`LineTooLong` once ``limit`` + 2 bytes of it are read,
+    where iterating over ``handle`` read the whole line first."""
+    readline = handle.readline
+    size = limit + 2  # room for a CR LF after a line of ``limit`` bytes
+    while line := readline(size):
+        if len(line) > limit:
+            _checked(line, limit)
+        yield line
 #: a line break in a CR-only file: CR, or CR LF and LF where such a file mixes them in
 _ANY_BREAK = re.compile(rb"\r\n|\r|\n")
 
 
-def split_lines(handle: IO[bytes], *, header: bool = False) -> Iterator[bytes]:
+def split_lines(handle: IO[bytes], *, header: bool = False,
+                limit: int | None = None) -> Iterator[bytes]:
     """The lines of a binary file, each with its line break, whatever ends them.
+    A line of more than ``limit`` bytes (:data:`MAX_LINE_BYTES` unless given) raises
+    :class:`LineTooLong` with at most about that much of it read.
 
     The file's first chunk decides: if it holds an LF, the file is read a line per LF,
     as iterating over it does (a lone CR stays inside its line, wherever it is); if it
@@ -991,25 +1040,30 @@ def split_lines(handle: IO[bytes], *, header: bool = False) -> Iterator[bytes]:
     >>> list(split_lines(io.BytesIO(b'h\\r"b\\nc"\\r'), header=True))
     [b'h\\r', b'"b\\n', b'c"\\r']
     """
-    head = _head(handle)
+    if limit is None:
+        limit = MAX_LINE_BYTES
+    head = _head(handle, limit)
     if header and b"\n" in head:
         cr = head.find(b"\r", 0, head.find(b"\n"))
         if cr != -1 and cr + 1 < head.find(b"\n"):  # a lone CR ends the header
-            yield from _lines_by_any_break(handle, head)
+            yield from _lines_by_any_break(handle, head, limit)
             return
     if b"\n" in head or b"\r" not in head:
         start = 0
         while (end := head.find(b"\n", start)) != -1:
-            yield head[start:end + 1]
+            yield _checked(head[start:end + 1], limit)
             start = end + 1
         if start < len(head):
-            yield head[start:] + handle.readline()  # the rest of the line the chunk cut
-        yield from handle
+            rest = head[start:]
+            room = limit + 2 - len(rest)  # readline(0 or less) would read the whole line
+            # the rest of the line the chunk cut
+            yield _checked(rest + handle.readline(room) if room > 0 else rest, limit)
+        yield from _bounded_lines(handle, limit)
         return
-    yield from _lines_by_any_break(handle, head)
+    yield from _lines_by_any_break(handle, head, limit)
 
 
-def _head(handle: IO[bytes]) -> bytes:
+def _head(handle: IO[bytes], limit: int) -> bytes:
     """The first chunks of ``handle``, up to one holding an LF (or, once a chunk's worth
     is read, a CR): each chunk searched once, and joined once. Searching and extending
     all that was read with every chunk took time quadratic in the first line's length:
@@ -1019,7 +1073,9 @@ def _head(handle: IO[bytes]) -> bytes:
     chunk, which waited for 64 KiB or the end of the input (``suggest`` given three
     lines on stdin answered none until the writer wrote more or closed it). A read never
     crosses a chunk's end, and a CR decides only there, so the same bytes decide as
-    when whole chunks were read."""
+    when whole chunks were read. Reading stops past ``limit`` + 2 bytes with no line
+    break: the first line is too long (:class:`LineTooLong`, raised by the caller); the
+    whole of a file with none was read."""
     read = getattr(handle, "read1", handle.read)
     pieces: list[bytes] = []
     size, cr = 0, False
@@ -1030,33 +1086,38 @@ def _head(handle: IO[bytes]) -> bytes:
         pieces.append(piece)
         size += len(piece)
         cr = cr or b"\r" in piece
-        if b"\n" in piece or (cr and size % _CHUNK == 0):
+        if b"\n" in piece or (cr and size % _CHUNK == 0) or size > limit + 2:
             break
     return b"".join(pieces)
 
 
-def _lines_by_any_break(handle: IO[bytes], data: bytes) -> Iterator[bytes]:
-    """The lines of ``data`` and the rest of ``handle``, split at CR LF, CR or LF."""
+def _lines_by_any_break(handle: IO[bytes], data: bytes, limit: int) -> Iterator[bytes]:
+    """The lines of ``data`` and the rest of ``handle``, split at CR LF, CR or LF; a
+    line over ``limit`` bytes raises :class:`LineTooLong` (see :func:`split_lines`)."""
     # the line read so far, in pieces: a line longer than a chunk is joined once, not
     # copied again with every chunk
     parts: list[bytes] = []
+    held = 0  # bytes in parts
     while data:
         if parts and parts[-1].endswith(b"\r") and not data.startswith(b"\n"):
-            yield b"".join(parts)  # the CR held back was a line break of its own
-            parts = []
+            yield _checked(b"".join(parts), limit)  # the CR held back was a line break
+            parts, held = [], 0
         start = 0
         for match in _ANY_BREAK.finditer(data):
             if match.end() == len(data) and match.group() == b"\r":
                 break  # a CR at the end of a chunk: the next may start with its LF
             parts.append(data[start:match.end()])
-            yield b"".join(parts)
-            parts = []
+            yield _checked(b"".join(parts), limit)
+            parts, held = [], 0
             start = match.end()
         parts.append(data[start:])
+        held += len(data) - start
+        if held > limit + 2:
+            raise LineTooLong(limit)
         data = handle.read(_CHUNK)
     rest = b"".join(parts)
     if rest:
-        yield rest
+        yield _checked(rest, limit)
 
 
 #: byte-order marks of UTF-32 and UTF-16 (Windows PowerShell 5's ``>`` writes UTF-16 LE)
@@ -1476,7 +1537,7 @@ def _label_tokens_among(path: Path, wanted: set[str]) -> set[str]:
                 columns = raw.decode("utf-8", "replace").split("\t", 1)
                 if len(columns) == 2:
                     found.update(token for token in columns[1].split() if token in wanted)
-    except (OSError, EOFError, zlib.error, DataError):
+    except (OSError, EOFError, zlib.error, DataError, LineTooLong):
         pass
     return found
 

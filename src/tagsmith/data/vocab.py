@@ -116,7 +116,12 @@ from tagsmith.data.labelspace import (
     replacement_cycle_message,
     strip_brackets,
 )
-from tagsmith.data.readers import compression_mismatch, open_binary, split_lines
+from tagsmith.data.readers import (
+    LineTooLong,
+    compression_mismatch,
+    open_binary,
+    split_lines,
+)
 from tagsmith.data.textio import LONE_SURROGATE, atomic_text_writer, not_a_file, reachable_kind
 from tagsmith.exceptions import (
     AmbiguousLabelError,
@@ -1558,8 +1563,18 @@ def _reading(path: Path) -> Iterator[Iterator[str]]:
 
 
 def _decoded(lines: Iterable[bytes], path: Path) -> Iterator[str]:
-    """``lines`` as UTF-8 text, the byte-order mark of line 1 dropped."""
-    for number, raw in enumerate(lines, 1):
+    """``lines`` as UTF-8 text, the byte-order mark of line 1 dropped; a line too long
+    (:class:`~tagsmith.data.readers.LineTooLong`) raises naming its line."""
+    lines = iter(lines)
+    number = 0
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            return
+        except LineTooLong as exc:
+            raise VocabularyError(exc.reason, path=path, line=number + 1) from None
+        number += 1
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:

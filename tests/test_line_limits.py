@@ -1,0 +1,116 @@
+"""Bounded reads of lines: a line over the line limit (``MAX_LINE_BYTES``, lowered here
+so that small files test it) is refused naming its file and line, with at most about the
+limit read of it. A 3 GB file with no line break was read whole as one line first (6.9 GB
+of memory as CSV)."""
+
+import io
+import re
+
+import pytest
+
+from tagsmith.data import readers
+from tagsmith.data.readers import read_csv, read_jsonl, read_tsv, split_lines
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import CorpusFormatError, DataError, VocabularyError
+
+#: the limit the tests read under: over a chunk (64 KiB), so that a long line spans
+#: several reads as a real one does
+LIMIT = 3 * readers._CHUNK + 7
+
+
+@pytest.fixture
+def small_limit(monkeypatch):
+    monkeypatch.setattr(readers, "MAX_LINE_BYTES", LIMIT)
+
+
+class CountedReads(io.RawIOBase):
+    """``data`` as a raw stream, counting the bytes it has given."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        self.data, self.given = memoryview(data), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), len(self.data))
+        buffer[:n], self.data = self.data[:n], self.data[n:]
+        self.given += n
+        return n
+
+
+LONG = b"x" * (20 * LIMIT)
+
+
+@pytest.mark.parametrize("data, line", [
+    (LONG, 1),  # no line break at all: the first line, read as the file's head
+    (b"a\tb\n" + LONG + b"\nc\n", 2),  # a later line, read line by line
+    (b"a\r" + LONG + b"\rc\r", 2),  # an old Mac file's (CR) lines
+    (b"a\n" + b"x" * (LIMIT + 1), 2),  # one byte over, at the end of the file
+])
+def test_a_line_over_the_limit_is_refused_having_read_about_the_limit(small_limit, data,
+                                                                       line):
+    stream = CountedReads(data)
+    handle = io.BufferedReader(stream, readers._CHUNK)
+    with pytest.raises(CorpusFormatError, match=re.escape(
+            f"x.tsv:{line}: a line longer than {LIMIT:,} bytes")):
+        list(readers.numbered_lines(split_lines(handle), "x.tsv"))
+    # the line's start, not the whole of it (20 times the limit) nor the rest of the file
+    assert stream.given <= LIMIT + 3 * readers._CHUNK
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n"])
+def test_a_line_of_the_limit_is_read_whole(small_limit, end):
+    line = b"y" * LIMIT + end  # the limit is the line's bytes before its line break
+    assert list(split_lines(io.BytesIO(b"a\n" + line + b"b\n"))) == [b"a\n", line, b"b\n"]
+    assert list(split_lines(io.BytesIO(line))) == [line]  # the first line (the head)
+    assert list(split_lines(io.BytesIO(line[:-len(end)]))) == [line[:-len(end)]]
+    mac = b"y" * LIMIT + b"\r"  # an old Mac file's line
+    assert list(split_lines(io.BytesIO(b"a\r" + mac + b"b\r"))) == [b"a\r", mac, b"b\r"]
+
+
+def test_each_corpus_format_names_the_line_too_long(small_limit, tmp_path):
+    long = "x" * (LIMIT + 10)
+    tsv = tmp_path / "c.tsv"
+    tsv.write_text(f"rain\tweather\n{long}\tweather\n", encoding="utf-8")
+    jsonl = tmp_path / "c.jsonl.gz"
+    import gzip
+
+    with gzip.open(jsonl, "wt", encoding="utf-8") as out:
+        out.write(f'{{"text": "rain"}}\n{{"text": "sun"}}\n{{"text": "{long}"}}\n')
+    csv = tmp_path / "c.csv"
+    csv.write_text(f"text,labels\n{long}", encoding="utf-8")  # no line break after it
+    for path, read, line in ((tsv, read_tsv, 2), (jsonl, read_jsonl, 3), (csv, read_csv, 2)):
+        with pytest.raises(CorpusFormatError, match=re.escape(
+                f"{path}:{line}: a line longer than {LIMIT:,} bytes, the most a line may "
+                "hold")):
+            list(read(path))
+        # not a malformed line --on-error skip leaves out: what it holds is unknown
+        with pytest.raises(CorpusFormatError, match="a line longer than"):
+            list(read(path, on_error="skip"))
+
+
+def test_a_csv_cell_spanning_lines_may_be_longer_than_a_line(small_limit, tmp_path):
+    """The limit is a line's: a quoted cell of many lines is bounded by the cell limit."""
+    text = "\n".join(["y" * (LIMIT // 2)] * 4)
+    path = tmp_path / "c.csv"
+    path.write_text(f'text,labels\n"{text}",rain\n', encoding="utf-8")
+    assert [r.text for r in read_csv(path)] == [text]
+
+
+def test_a_vocabulary_line_too_long_is_refused_naming_it(small_limit, tmp_path):
+    path = tmp_path / "v.tsv"
+    path.write_text(f"<urn:a>\ta\n<urn:b>\t{'b' * (LIMIT + 1)}\n", encoding="utf-8")
+    with pytest.raises(VocabularyError, match=re.escape(
+            f"{path}:2: a line longer than {LIMIT:,} bytes")):
+        load_vocabulary(path)
+
+
+def test_stdin_line_too_long_is_refused_naming_it(small_limit):
+    from tagsmith.cli.commands import _stdin_documents
+
+    data = b"rain today\n" + b"x" * (LIMIT + 1) + b"\n"
+    with pytest.raises(DataError, match=re.escape(
+            f"stdin:2: a line longer than {LIMIT:,} bytes")):
+        list(_stdin_documents(False, data))
