@@ -182,6 +182,20 @@ def test_a_tsv_whose_first_document_begins_text_comma_is_not_told_to_be_renamed(
     assert "CSV header" not in said and "mv " not in said, said
 
 
+def test_a_tsv_whose_first_line_quotes_text_in_a_cell_is_not_told_to_be_renamed(tmp_path,
+                                                                               vocab):
+    # the header was split at every comma by hand: '"id, text",labels' named a 'text'
+    # column, the file was told to be renamed .csv, and as CSV it was refused for naming
+    # none (its columns are 'id, text' and 'labels', as the csv module reads them)
+    path = tmp_path / "notes.tsv"
+    path.write_text('"id, text",labels\nA second note.\n', encoding="utf-8")
+    result = run("train", path, "-o", tmp_path / "m", "--vocab", vocab)
+    assert result.exit_code == 3, result.output
+    said = " ".join(result.output.split())
+    assert "a TSV line is TEXT, a TAB, then its labels" in said, said
+    assert "CSV header" not in said and "mv " not in said, said
+
+
 def test_an_annif_jsonl_document_without_text_is_told_with_the_conversion(tmp_path, vocab):
     # Annif's schema lets a document go without text (its metadata alone): its corpus
     # was refused "FILE:LINE: missing 'text'", not told Annif's nor how to convert it

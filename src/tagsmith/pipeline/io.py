@@ -180,19 +180,41 @@ def _csv_header(line: str, following: str | None = None) -> bool:
     (False, False)
     >>> _csv_header("title,text", '"A title, long",its text')
     True
-    """
-    import csv
 
+    Its cells are the csv module's, as the CSV reader reads them: split at every comma,
+    ``"id, text",labels`` named a ``text`` column, and the file was told to be renamed
+    .csv, where the CSV reader then refused it for having none.
+
+    >>> _csv_header('"id, text",labels'), _csv_header('id,"text, body",labels')
+    (False, False)
+    """
     if "\t" in line or "," not in line:
         return False
-    cells = [cell.strip().strip('"').strip().lower() for cell in line.split(",")]
-    if "text" not in cells:
+    cells = _csv_cells(line)
+    if cells is None:
         return False
-    if "labels" in cells or "id" in cells:
+    names = {cell.strip().strip('"').strip().lower() for cell in cells}
+    if "text" not in names:
+        return False
+    if "labels" in names or "id" in names:
         return True
     if following is None or "\t" in following:
         return False
-    return len(next(csv.reader([following]), [])) == len(next(csv.reader([line]), []))
+    return len(_csv_cells(following) or ()) == len(cells)
+
+
+def _csv_cells(line: str) -> list[str] | None:
+    """The cells of ``line`` read as one CSV row (under tagsmith's own field limit), or
+    None where the csv module cannot read it."""
+    import csv
+
+    from tagsmith.data.csvlimits import csv_field_limit
+
+    with csv_field_limit():
+        try:
+            return next(csv.reader([line.rstrip("\r\n")]), [])
+        except csv.Error:
+            return None
 
 
 def _annif_subjects(path: str | Path, n: int = 20) -> bool:
