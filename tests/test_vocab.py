@@ -716,6 +716,22 @@ def test_a_one_line_file_starting_as_google_s_header_is_not_read_whole(tmp_path,
     assert peak < 8 << 20, f"{peak:,} bytes allocated to refuse it"
 
 
+@pytest.mark.parametrize("name", ["taxonomy-with-ids.en-US.txt", "google.tsv"])
+def test_google_s_header_then_a_line_with_no_break_is_refused_at_the_line_limit(
+        tmp_path, monkeypatch, name):
+    # Google's header, then a line with no line break: the line was read whole, once to
+    # tell the format and again to read it (64 MiB each time here; a 3 GB one ran out of
+    # memory); now each read stops at the line limit and the file is refused naming line 2
+    monkeypatch.setattr("tagsmith.data.readers.MAX_LINE_BYTES", 1 << 20)
+    path = tmp_path / name
+    with open(path, "wb") as handle:
+        handle.write(b"# Google_Product_Taxonomy_Version: 2021-09-21\n1 - Animals ")
+        handle.truncate(64 << 20)  # sparse: no disk written
+    info, peak = _refused_and_peak(path)
+    assert str(info.value).startswith(f"{path}:2: a line longer than 1,048,576 bytes")
+    assert peak < 8 << 20, f"{peak:,} bytes allocated to refuse it"
+
+
 @needs_rdflib
 @pytest.mark.parametrize("name", ["v.ttl", "v.ttl.gz", "relative.ttl"])
 def test_a_small_rdf_file_reserves_no_memory_for_the_size_cap(tmp_path, name):
