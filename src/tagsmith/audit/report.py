@@ -400,7 +400,7 @@ def _labels_html(labels: dict, single_label: bool = False) -> str:
                                            "label"))
     for key, title, total, what in (
             ("unused_examples", "Unused labels (first)", "n_unused", "unused label"),
-            ("rare_examples", "Rare labels (first)", "n_rare", "rare label"),
+            ("rare_examples", "Rare labels (rarest first)", "n_rare", "rare label"),
             ("deprecated_in_use", "Deprecated labels in use", "n_deprecated_in_use",
              "deprecated label")):
         if not labels[key]:
