@@ -346,7 +346,9 @@ def duplicates_section(dups: Duplicates, texts: Sequence[str], Y: sp.csr_matrix,
                        space: LabelSpace, *,
                        lang: str = "en", threshold: float | None,
                        lines: Sequence[int] | None = None) -> dict:
-    """Duplicate counts and the first conflicting pairs with their label differences.
+    """Duplicate counts, the first conflicting pairs with their label differences, and
+    the first pairs that carry the same labels (``same_label_examples``: the counts
+    named no document of them, so a steward told of 20 such pairs could remove none).
 
     The counts do not depend on the order of the documents (see
     :mod:`tagsmith.audit.duplicates`: every pair of exact copies, every near pair once);
@@ -355,24 +357,31 @@ def duplicates_section(dups: Duplicates, texts: Sequence[str], Y: sp.csr_matrix,
     such: their count of 0 then says nothing). ``lines``: each document's line in its
     file, recorded beside the document numbers (``line_a``, ``line_b``), which count
     from 0 and so named the line before."""
-    out = {**dups.summary(), "near_duplicate_threshold": threshold, "conflict_examples": []}
-    conflicting = np.flatnonzero(dups.conflicting)
-    # exact conflicts first, then the most similar near ones
-    order = conflicting[np.lexsort((-dups.cosine[conflicting], ~dups.exact[conflicting]))]
-    for p in order[:MAX_EXAMPLES]:
-        i, j = (int(v) for v in dups.pairs[p])
-        labels_i = set(Y.indices[Y.indptr[i]:Y.indptr[i + 1]].tolist())
-        labels_j = set(Y.indices[Y.indptr[j]:Y.indptr[j + 1]].tolist())
-        out["conflict_examples"].append({
-            "doc_a": i, "doc_b": j,
-            **({"line_a": int(lines[i]), "line_b": int(lines[j])} if lines is not None
-               else {}),
-            "exact": bool(dups.exact[p]),
-            "cosine": round(float(dups.cosine[p]), 4),
-            "text_a": clip(texts[i]), "text_b": clip(texts[j]),
-            "only_a": [_label_ref(space, c, lang) for c in sorted(labels_i - labels_j)],
-            "only_b": [_label_ref(space, c, lang) for c in sorted(labels_j - labels_i)],
-        })
+    out = {**dups.summary(), "near_duplicate_threshold": threshold, "conflict_examples": [],
+           "same_label_examples": []}
+    for key, rows in (("conflict_examples", np.flatnonzero(dups.conflicting)),
+                      ("same_label_examples", np.flatnonzero(~dups.conflicting))):
+        # exact copies first, then the most similar near pairs
+        order = rows[np.lexsort((-dups.cosine[rows], ~dups.exact[rows]))]
+        for p in order[:MAX_EXAMPLES]:
+            i, j = (int(v) for v in dups.pairs[p])
+            labels_i = Y.indices[Y.indptr[i]:Y.indptr[i + 1]].tolist()
+            labels_j = Y.indices[Y.indptr[j]:Y.indptr[j + 1]].tolist()
+            example = {
+                "doc_a": i, "doc_b": j,
+                **({"line_a": int(lines[i]), "line_b": int(lines[j])} if lines is not None
+                   else {}),
+                "exact": bool(dups.exact[p]),
+                "cosine": round(float(dups.cosine[p]), 4),
+                "text_a": clip(texts[i]), "text_b": clip(texts[j])}
+            if key == "conflict_examples":
+                example["only_a"] = [_label_ref(space, c, lang)
+                                     for c in sorted(set(labels_i) - set(labels_j))]
+                example["only_b"] = [_label_ref(space, c, lang)
+                                     for c in sorted(set(labels_j) - set(labels_i))]
+            else:
+                example["labels"] = [_label_ref(space, c, lang) for c in sorted(labels_i)]
+            out[key].append(example)
     return out
 
 

@@ -862,6 +862,22 @@ def _duplicates_html(dups: dict) -> str:
               ", ".join(_label(r) for r in c["only_a"]),
               ", ".join(_label(r) for r in c["only_b"])] for c in examples],
             {1}))
+    # the pairs carrying the same labels, which a steward removes a copy of (the counts
+    # named none of them); a report written before they were listed has none
+    same = dups.get("same_label_examples") or []
+    if same:
+        shown = (f"the first {_num(len(same))}" if len(same) >= MAX_EXAMPLES
+                 else _num(len(same)))
+        parts.append(f"<h3>Duplicates with the same labels</h3><p>The table lists {shown} "
+                     f"{plural(len(same), 'pair', 'pairs')} of texts that carry the same "
+                     "labels, as the table above lists its pairs (exact copies first).</p>")
+        parts.append(_table(
+            ["documents", "cosine", "text", "labels"],
+            [[f'{c["doc_a"]} / {c["doc_b"]}' + _lines_of(c), c["cosine"],
+              _document(c["text_a"]) + ("" if c["exact"] else "<br><small>"
+                                        + _document(c["text_b"]) + "</small>"),
+              ", ".join(_label(r) for r in c["labels"])] for c in same],
+            {1}))
     return "".join(parts)
 
 
