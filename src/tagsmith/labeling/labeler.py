@@ -796,12 +796,13 @@ def _names_a_live_label(exc: RejectedItemsError, label_space: LabelSpace,
     """Whether some item of the rejected answer ``exc`` names a label of the vocabulary
     that is not deprecated (or a name several labels share): one a shortlist could have
     offered. An answer naming deprecated labels alone was counted off the shortlist, its
-    warning saying to raise --shortlist-k, which never offers them."""
+    warning saying to raise --shortlist-k, which never offers them. Each named label's
+    own flag is read: the whole vocabulary's ``deprecated_mask``, built anew for each
+    such answer, took 18 s over 1,000 answers with YSO's 27,754 labels."""
     everything = _vocabulary_resolver(label_space, lang)
-    deprecated = label_space.deprecated_mask
     for name in exc.unknown:
         label_id = everything.resolve(name)
-        if label_id is None or not deprecated[label_id]:
+        if label_id is None or not label_space[label_id].deprecated:
             return True
     return False
 
