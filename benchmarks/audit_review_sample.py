@@ -57,27 +57,63 @@ def review_as_truth(rows: list[dict], truth: np.ndarray, add_unshown: bool) -> l
     return decided
 
 
+def positive(value: str) -> int:
+    """An argparse type: a whole number from 1 (argparse names the option refused): a
+    sample of 0 or -5 documents ran to a ZeroDivisionError or an empty estimate."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def stratum(value: str) -> int:
+    """An argparse type: a whole number from 2, as ``audit --review-sample-flagged`` (a
+    stratum's variance needs two)."""
+    number = int(value)
+    if number < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 (a stratum's variance needs "
+                                         f"two), got {number}")
+    return number
+
+
+def share(value: str) -> float:
+    """An argparse type: a number in [0, 1] (argparse names the option refused): a share
+    of 1.5 or a probability of -1 ran as if it made sense."""
+    number = float(value)
+    if not 0 <= number <= 1:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {value}")
+    return number
+
+
+def probability(value: str) -> float:
+    """An argparse type: a number in (0, 1], as the audit's ``min_probability``."""
+    number = share(value)
+    if number == 0:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {value}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, built without running anything (a test reads every
     option's help)."""
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--docs", type=int, default=2000,
+    parser.add_argument("--docs", type=positive, default=2000,
                         help="documents of the synthetic corpus (default: %(default)s)")
-    parser.add_argument("--sample", type=int, default=200,
+    parser.add_argument("--sample", type=positive, default=200,
                         help="documents per review sample (default: %(default)s)")
-    parser.add_argument("--seeds", type=int, default=50,
+    parser.add_argument("--seeds", type=positive, default=50,
                         help="review samples drawn, seeds 0 to N-1 (default: %(default)s)")
-    parser.add_argument("--share", type=float, default=0.5,
+    parser.add_argument("--share", type=share, default=0.5,
                         help="Share of label 0's documents left without label 1 "
                         "(default: %(default)s).")
     parser.add_argument("--shown-only", action="store_true",
                         help="The reviewer decides the rows shown and adds none "
                         "(default: off, adds the missing labels not shown too).")
-    parser.add_argument("--min-probability", type=float, default=0.5,
+    parser.add_argument("--min-probability", type=probability, default=0.5,
                         help="The audit's --min-probability (which candidates it flags; "
                         "default: %(default)s).")
-    parser.add_argument("--flagged", type=int, default=None, metavar="M",
+    parser.add_argument("--flagged", type=stratum, default=None, metavar="M",
                         help="Stratify (audit --review-sample-flagged M): M documents among "
                         "those with a flagged candidate besides --sample among the others "
                         "(default: no stratification).")
@@ -87,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main() -> None:
     parser = build_parser()
     args = parser.parse_args()
+    if args.flagged is not None and args.sample < 2:  # refused by the draw, after the audit
+        parser.error(f"--sample must be at least 2 with --flagged (a stratum's variance "
+                     f"needs two), got {args.sample}")
     texts, truth, given = habit_corpus(args.docs, share=args.share)
     n_missing, n_wrong = int((truth & ~given).sum()), int((given & ~truth).sum())
     started = time.perf_counter()

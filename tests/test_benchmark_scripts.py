@@ -472,6 +472,28 @@ def test_audit_skip_train_runs_the_audit_step_alone(tmp_path):
     assert f"--from-json {saved}: a run with --skip train, not a whole one" in refused.stderr
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--sample", "0"], "argument --sample: must be at least 1, got 0"),
+    (["--docs", "-5"], "argument --docs: must be at least 1, got -5"),
+    (["--seeds", "0"], "argument --seeds: must be at least 1, got 0"),
+    (["--share", "1.5"], "argument --share: must be a number in [0, 1], got 1.5"),
+    (["--min-probability", "0"], "argument --min-probability: must be a number in (0, 1], "
+     "got 0"),
+    (["--flagged", "1"], "argument --flagged: must be at least 2"),
+    (["--flagged", "4", "--sample", "1"], "--sample must be at least 2 with --flagged"),
+], ids=["sample", "docs", "seeds", "share", "min-probability", "flagged", "flagged-sample"])
+def test_audit_review_sample_refuses_a_size_or_rate_out_of_range(args, message):
+    """audit_review_sample.py took a sample of 0, a share of 1.5 or a probability of 0
+    and died after the audit with a traceback (or ran on nonsense): refused at once,
+    naming the option."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "audit_review_sample.py"),
+                           *args], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert message in done.stderr
+
+
 def test_audit_from_json_names_a_missing_or_broken_result(tmp_path):
     """``--from-json`` with a mistyped path or a file that is not JSON ended in a
     FileNotFoundError or JSONDecodeError traceback."""
