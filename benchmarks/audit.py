@@ -47,7 +47,8 @@ prepared (``data-<key>``, reused with the same ``--seed``, noise rates and
 steps in ``skipped_steps`` and saves its JSON as ``runs/result-skip-<steps>.json``,
 keeping a whole run's ``result.json``; RESULTS.md (``--results-md``, ``--from-json``)
 takes whole runs only, and ``--skip`` is refused with either (``--from-json`` runs no
-step).
+step). ``--from-json`` takes the seed, noise rates and training seeds its section names
+from the saved run's command, and refuses a run option given that differs from it.
 """
 
 from __future__ import annotations
@@ -639,6 +640,61 @@ def check_run_options(parser: argparse.ArgumentParser, args) -> None:
         parser.error(f"--audit-options: {error}")
 
 
+#: the options of a run: ``--from-json`` runs nothing, so it takes none of them
+RUN_OPTIONS = ("seed", "missing_rate", "wrong_rate", "top_n", "review_kind", "audit_options",
+               "max_train_docs", "cleanlab", "train_seeds")
+#: those RESULTS.md's section names (its title and noise line)
+DESCRIBED = ("seed", "missing_rate", "wrong_rate", "train_seeds")
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def check_from_json_options(parser: argparse.ArgumentParser, args, saved: dict) -> None:
+    """``--from-json`` runs no step: the run options given with it were read by nothing,
+    except the seed, noise rates and training seeds, which RESULTS.md's section printed
+    as the saved run's whatever it ran with (``--from-json r.json --seed 9`` wrote "seed
+    9" beside figures of seed 0). They are now read from the saved run's command
+    (``run.command``) into ``args``, and an option given that differs from the run's
+    (or, of a result saved without its command, any but those four) is refused, naming
+    it."""
+    import shlex
+
+    given = {dest for dest in RUN_OPTIONS
+             if getattr(args, dest) != parser.get_default(dest)
+             and not (dest == "top_n" and args.top_n == ",".join(parse_top_n(
+                 parser.get_default(dest))))}
+    command = (saved.get("run") or {}).get("command") if isinstance(saved, dict) else None
+    ran = None
+    if isinstance(command, str):
+        words = shlex.split(command)
+        at = next((i for i, word in enumerate(words) if word.endswith("audit.py")), None)
+        try:  # a command that does not parse describes nothing
+            ran, _ = build_parser().parse_known_args(words[at + 1:]) if at is not None \
+                else (None, None)
+            if ran is not None:
+                ran.top_n = ",".join(parse_top_n(ran.top_n))
+        except (SystemExit, ValueError):
+            ran = None
+    if ran is None:
+        refused = sorted(given - set(DESCRIBED))
+        if refused:
+            parser.error(f"--from-json with {', '.join(map(_flag, refused))}: --from-json "
+                         "runs no step, it writes RESULTS.md from a saved run; drop "
+                         f"{'it' if len(refused) == 1 else 'them'}")
+        return
+    differ = sorted(dest for dest in given if getattr(args, dest) != getattr(ran, dest))
+    if differ:
+        parser.error(f"--from-json with {', '.join(map(_flag, differ))}: --from-json runs "
+                     f"no step, it writes RESULTS.md from a saved run, which ran with "
+                     f"{', '.join(f'{_flag(d)} {getattr(ran, d)}' for d in differ)} "
+                     f"({args.from_json}'s run.command); drop "
+                     f"{'it' if len(differ) == 1 else 'them'}")
+    for dest in DESCRIBED:  # the section describes the run saved, not this command line
+        setattr(args, dest, getattr(ran, dest))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, built without running anything (a test reads every
     option's help)."""
@@ -717,6 +773,7 @@ def main() -> None:
             parser.error(f"--from-json {args.from_json}: a run with --skip "
                          f"{','.join(saved['skipped_steps'])}, not a whole one: RESULTS.md "
                          "holds whole runs")
+        check_from_json_options(parser, args, saved)
         write_results_md(saved, args)
         return
     from xmc import make_data_work_dir

@@ -472,6 +472,36 @@ def test_audit_skip_train_runs_the_audit_step_alone(tmp_path):
     assert f"--from-json {saved}: a run with --skip train, not a whole one" in refused.stderr
 
 
+def test_audit_from_json_takes_the_saved_run_s_options_and_refuses_others(tmp_path):
+    """``--from-json`` runs no step, yet took the run options silently: ``--top-n`` was
+    read by nothing, and ``--seed`` and ``--missing-rate`` went into RESULTS.md's noise
+    line as the saved run's (``--seed 9`` beside a seed-3 run's figures). They are read
+    from the saved run's command now, and one given that differs from it is refused."""
+    saved = tmp_path / "r.json"
+    result = {"run": {"command": "python benchmarks/audit.py --dataset goemotions --seed 3 "
+                      "--missing-rate 0.2", "date": "2026-01-02", "machine": "m"}}
+    saved.write_text(json.dumps(result), encoding="utf-8")
+    for given, named in ((["--seed", "9"], "--seed 3"),
+                         (["--top-n", "flagged", "--missing-rate", "0.3"],
+                          "--missing-rate 0.2, --top-n injected")):
+        done = _run("audit.py", ["--dataset", "goemotions", "--from-json", str(saved), *given],
+                    tmp_path)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        assert f"a saved run, which ran with {named}" in done.stderr
+    audit = _benchmark("audit")
+    parser = audit.build_parser()
+    args = parser.parse_args(["--dataset", "goemotions", "--from-json", str(saved),
+                              "--seed", "3"])
+    audit.check_from_json_options(parser, args, result)
+    assert (args.seed, args.missing_rate, args.wrong_rate) == (3, 0.2, 0.05)
+    # a result saved without its command: the options RESULTS.md does not name refused
+    saved.write_text("{}", encoding="utf-8")
+    done = _run("audit.py", ["--dataset", "goemotions", "--from-json", str(saved),
+                             "--top-n", "flagged"], tmp_path)
+    assert done.returncode == 2
+    assert "--from-json with --top-n: --from-json runs no step" in done.stderr
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--sample", "0"], "argument --sample: must be at least 1, got 0"),
     (["--docs", "-5"], "argument --docs: must be at least 1, got -5"),
