@@ -337,6 +337,27 @@ def test_documents_decided_by_id_whose_text_changed_are_counted_and_warned_of(
     assert message in caplog.text
 
 
+def test_texts_changed_reads_the_fingerprints_reviewed_candidates_took(tmp_path):
+    """texts_changed hashed again every text reviewed_candidates had hashed (the flagged
+    documents decided by id): they share one map of fingerprints now, filled by the
+    first and read by the second, which hashes only the documents it lacks."""
+    from tagsmith.audit.review import texts_changed
+
+    pairs_ = _read_rows(tmp_path,
+                        f"1,reject,wrong,remove,urn:a,0,d1,{doc_key('Thank you!')}\n"
+                        f"2,reject,wrong,remove,urn:a,1,d2,{doc_key('so sad')}\n")
+    texts, ids = ["Thank you!", "so sad", "new"], ["d1", "d2", "d3"]
+    keys: dict[int, str] = {}
+    reviewed_candidates(pairs_, _issues([0], [0], [1]), texts, ids, keys=keys)
+    assert keys == {0: doc_key("Thank you!")}  # the flagged document's, hashed once
+    # a fingerprint in the map is read, not computed: one planted for document 0 that
+    # is not its text's says its text changed
+    keys[0] = doc_key("Thank you, edited")
+    assert texts_changed(pairs_, texts, ids, keys) == ["d1"]
+    assert keys[1] == doc_key("so sad") and 2 not in keys  # d3: decided by no review
+    assert texts_changed(pairs_, texts, ids) == []
+
+
 def test_a_decided_row_whose_action_contradicts_its_kind_is_refused(tmp_path):
     # apply-review and estimate-noise refused it; --reviewed read 'wrong' with 'add' as a
     # rejected wrong label (one of three copies of the kind rule, now one: row_kind)

@@ -1034,18 +1034,32 @@ class ReviewedPairs:
 
 
 def texts_changed(pairs: ReviewedPairs, texts: Sequence[str],
-                  doc_ids: Sequence[str | None]) -> list[str]:
+                  doc_ids: Sequence[str | None], keys: dict[int, str] | None = None
+                  ) -> list[str]:
     """The ids of documents ``pairs`` decided by id whose text in this corpus has none of
     the fingerprints the reviews recorded for that id (edited since, or read with other
     text options, ``--text-column``): their pairs are asked about again, and a whole
-    corpus read another way brought the whole queue back with no word."""
+    corpus read another way brought the whole queue back with no word. ``keys``: each
+    document's :func:`doc_key` by number, as :func:`reviewed_candidates` left them (its
+    flagged documents), read rather than hashed again, and filled."""
     recorded: dict[str, set[str]] = {}
     for doc_id, key, _ in pairs.by_id:
         recorded.setdefault(doc_id, set()).add(key)
     if not recorded:
         return []
-    return [doc_id for doc_id, text in zip(doc_ids, texts, strict=True)
-            if doc_id in recorded and doc_key(text) not in recorded[doc_id]]
+    if len(doc_ids) != len(texts):
+        raise ValueError(f"{len(doc_ids)} ids for {len(texts)} texts")
+    keys = {} if keys is None else keys
+    changed = []
+    for doc, its_id in enumerate(doc_ids):
+        if its_id is None or its_id not in recorded:
+            continue
+        known = keys.get(doc)
+        if known is None:
+            known = keys[doc] = doc_key(texts[doc])
+        if known not in recorded[its_id]:
+            changed.append(its_id)
+    return changed
 
 
 def read_reviewed(paths: str | Path | Sequence[str | Path], space: LabelSpace, *,
@@ -1127,13 +1141,16 @@ def read_reviewed(paths: str | Path | Sequence[str | Path], space: LabelSpace, *
 
 
 def reviewed_candidates(pairs: ReviewedPairs, issues: LabelIssues, texts: Sequence[str],
-                        doc_ids: Sequence[str | None] | None = None
+                        doc_ids: Sequence[str | None] | None = None,
+                        keys: dict[int, str] | None = None
                         ) -> tuple[np.ndarray, np.ndarray]:
     """Two boolean masks over ``issues``' candidates, flagged ones only: those an
     earlier review decided and the corpus agrees with (a *wrong* candidate on a label
     the reviewer said applies, a *missing* one on a label they said does not: asked
     and answered), and those it decided the other way (an accepted fix the corpus does
-    not carry: the review was not applied to it, or was undone)."""
+    not carry: the review was not applied to it, or was undone). ``keys``: the
+    :func:`doc_key` of documents by number, read where there, filled with those hashed
+    (for :func:`texts_changed` after it)."""
     flagged = np.flatnonzero(issues.flagged)
     decided = np.zeros(len(issues), dtype=bool)
     undone = np.zeros(len(issues), dtype=bool)
@@ -1142,7 +1159,7 @@ def reviewed_candidates(pairs: ReviewedPairs, issues: LabelIssues, texts: Sequen
     docs = np.asarray(issues.doc)[flagged].tolist()
     labels = np.asarray(issues.label)[flagged].tolist()
     kinds = np.asarray(issues.kind)[flagged].tolist()
-    keys: dict[int, str] = {}
+    keys = {} if keys is None else keys
     for at, doc, label, kind in zip(flagged.tolist(), docs, labels, kinds, strict=True):
         key = keys.get(doc)
         if key is None:

@@ -1062,7 +1062,7 @@ def _refuse_multi_labelled(Y: sp.csr_matrix, lines: Sequence[int] | None,
 def _reviewed_section(reviewed: ReviewedPairs, issues, decided: np.ndarray,
                       undone: np.ndarray, space: LabelSpace, lang: str, texts: Sequence[str],
                       doc_ids: Sequence[str | None] | None, lines: Sequence[int] | None,
-                      warnings: list[str]) -> dict:
+                      warnings: list[str], doc_keys: dict[int, str] | None = None) -> dict:
     """The report's ``noise.reviewed``: the review files read, the pairs they decided,
     the flagged candidates left out as decided, and those kept as decided the other way
     (an accepted fix the corpus lacks, or a label changed since), warned of with the
@@ -1073,7 +1073,7 @@ def _reviewed_section(reviewed: ReviewedPairs, issues, decided: np.ndarray,
     section: dict[str, Any] = {"files": list(reviewed.files), "n_decided_pairs": len(reviewed),
                                "n_left_out": int(decided.sum()),
                                "n_not_applied": int(undone.sum())}
-    changed = [] if doc_ids is None else texts_changed(reviewed, texts, doc_ids)
+    changed = [] if doc_ids is None else texts_changed(reviewed, texts, doc_ids, doc_keys)
     section["n_texts_changed"] = len(changed)
     if changed:
         n = len(changed)
@@ -1317,8 +1317,11 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                                              train_lines=lines, other_lines=split_lines)
             step("leakage")
         decided = undone = None
+        # each document's fingerprint, hashed once for both (texts_changed below)
+        doc_keys: dict[int, str] = {}
         if reviewed is not None:
-            decided, undone = reviewed_candidates(reviewed, issues, texts, doc_ids)
+            decided, undone = reviewed_candidates(reviewed, issues, texts, doc_ids,
+                                                  keys=doc_keys)
         review = review_rows(issues, texts, Y, label_space, lang=options.lang, lines=lines,
                              doc_ids=doc_ids, limit=options.max_review, topk=scores.topk,
                              hashes=hashes, exclude=decided)
@@ -1340,7 +1343,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         if reviewed is not None and decided is not None and undone is not None:
             noise["reviewed"] = _reviewed_section(reviewed, issues, decided, undone,
                                                   label_space, lang, texts, doc_ids, lines,
-                                                  warnings)
+                                                  warnings, doc_keys)
         # where a label with narrower ones is one put where a narrower one belongs
         # (the page's section and the command's line say so): a catalogue, or a
         # corpus coded at the most specific level
