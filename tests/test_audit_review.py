@@ -162,16 +162,69 @@ def test_review_that_does_not_fit_the_corpus_writes_nothing(tmp_path, corpus):
         read_decisions(broken, SPACE)
 
 
-def test_every_row_of_a_document_is_checked_against_its_text(tmp_path, corpus):
+def test_every_row_of_a_document_is_checked_against_its_text(tmp_path, corpus, caplog):
     # the first row of document 1 fits; the second was audited on another text (say, a
-    # row whose doc number was edited) and must not be applied to document 1
+    # row whose doc number was edited) and must not be applied to document 1: it goes
+    # to the document of its text (2), as audit --reviewed matches it, and is said so
     rows = [_row(1, "wrong", "http://x/rain", "Bright sun and heat"),
             _row(1, "missing", "http://x/snow", "Snowfall in the hills")]
     review = _review(tmp_path, rows)
     out = tmp_path / "fixed.tsv"
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        stats = apply_review(corpus, review, out, SPACE)
+    assert out.read_text(encoding="utf-8").splitlines()[1:3] == [
+        "Bright sun and heat\t<http://x/sun>", "Snowfall in the hills\t<http://x/snow>"]
+    assert stats["n_matched_elsewhere"] == 1 and stats["n_added"] == 1
+    assert "1 accepted row applied to a document at another number" in caplog.text
+    # a row whose text no document has (nor any other row's) is refused as before
+    out.unlink()
+    stray = _review(tmp_path, [_row(1, "missing", "http://x/snow", "Whatever")])
     with pytest.raises(ReviewFormatError, match="document 1 .*different text") as error:
-        apply_review(corpus, review, out, SPACE)
-    assert str(error.value).startswith(f"{review}:3: ") and not out.exists()
+        apply_review(corpus, stray, out, SPACE)
+    assert str(error.value).startswith(f"{stray}:2: ") and not out.exists()
+
+
+def test_a_review_applied_after_documents_were_added_in_front_is_matched_by_id_and_text(
+        tmp_path, caplog):
+    """A review was refused ("document 1 has a different text") once documents were
+    added at the front of the corpus: apply-review named documents by number only. It
+    now matches them as audit --reviewed does (by id and text where the row has an id,
+    else by text); a document whose text was edited since is not fixed, and said so."""
+    rows = [{**_row(0, "missing", "http://x/sun", "Heavy rain all day"), "doc_id": "a"},
+            {**_row(1, "wrong", "http://x/rain", "Bright sun and heat"), "doc_id": "b"},
+            _row(2, "missing", "http://x/snow", "Snowfall in the hills"),
+            {**_row(3, "wrong", "http://x/snow", "Cold sun on fresh snow"), "doc_id": "d"}]
+    review = _review(tmp_path, rows)
+    before = _jsonl_corpus(
+        tmp_path, {"id": "a", "text": "Heavy rain all day", "labels": ["<http://x/rain>"]},
+        {"id": "b", "text": "Bright sun and heat",
+         "labels": ["<http://x/rain>", "<http://x/sun>"]},
+        {"text": "Snowfall in the hills", "labels": []},
+        {"id": "d", "text": "Cold sun on fresh snow", "labels": ["<http://x/snow>"]})
+    unchanged = apply_review(before, review, tmp_path / "unchanged.jsonl", SPACE)
+    assert unchanged["n_matched_elsewhere"] == unchanged["n_text_changed"] == 0
+    written = (tmp_path / "unchanged.jsonl").read_text(encoding="utf-8").splitlines()
+    # two documents added in front, d edited: a, b and the id-less one moved by two
+    lines = before.read_text(encoding="utf-8").splitlines()
+    added = [json.dumps({"id": "n1", "text": "New one", "labels": []}),
+             json.dumps({"id": "n2", "text": "Heavy rain all day", "labels": []})]
+    edited = json.dumps({"id": "d", "text": "Cold sun on fresh snow, edited",
+                         "labels": ["<http://x/snow>"]})
+    grown = tmp_path / "grown.jsonl"
+    grown.write_text("\n".join([*added, *lines[:3], edited]) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        stats = apply_review(grown, review, out, SPACE)
+    got = out.read_text(encoding="utf-8").splitlines()
+    # n2 has a's text under another id: not a's, left as it was
+    assert got[:2] == added and got[2:5] == written[:3] and got[5] == edited
+    assert (stats["n_matched_elsewhere"], stats["n_text_changed"], stats["n_not_found"],
+            stats["n_added"], stats["n_removed"]) == (3, 1, 0, 2, 1)
+    assert "3 accepted rows applied to a document at another number" in caplog.text
+    assert (f"{review}: 1 accepted row not applied to {out}: its document (by id) has "
+            "another text now" in caplog.text and "(first: line 5, id 'd')" in caplog.text)
+
+
 
 
 def test_contradicting_decisions_are_an_error(tmp_path):
@@ -1028,7 +1081,15 @@ def test_a_document_of_the_same_text_does_not_take_another_s_correction(tmp_path
     apply_review(corpus, review, tmp_path / "fixed.jsonl", SPACE)
     assert [r.labels for r in read_records(tmp_path / "fixed.jsonl")] == \
         [("http://x/rain",), (), ("http://x/rain",)]
-    corpus = _jsonl_corpus(tmp_path, *docs[1:])  # the first deleted since the audit
+    # the first deleted since the audit: document 1 is the next one now; the row is
+    # matched by its id (as audit --reviewed matches it), not given to the next one
+    corpus = _jsonl_corpus(tmp_path, *docs[1:])
+    stats = apply_review(corpus, review, tmp_path / "moved.jsonl", SPACE)
+    assert [r.labels for r in read_records(tmp_path / "moved.jsonl")] == \
+        [(), ("http://x/rain",)]
+    assert stats["n_matched_elsewhere"] == 1
+    # where no document has its id, nothing is matched: refused as before
+    corpus = _jsonl_corpus(tmp_path, docs[0], docs[2])
     with pytest.raises(ReviewFormatError, match=f"has id '{ids[2]}', the review names id "
                                                 f"'{ids[1]}'") as error:
         apply_review(corpus, review, tmp_path / "wrong.jsonl", SPACE)
@@ -1328,23 +1389,30 @@ def test_a_repeated_acceptance_is_checked_against_its_document_as_the_first_is(t
     stray = _row(2, "missing", "http://x/snow", "Bright sun and heat", decision="yes")
     review = _review(tmp_path, [first, _row(1, "wrong", "http://x/rain",
                                             "Bright sun and heat"), stray])
+    # not applied to document 2: the copy's text is document 1's, which takes it (rows
+    # are matched by text, as audit --reviewed matches them), said so
     out = tmp_path / "fixed.tsv"
-    with pytest.raises(ReviewFormatError, match="document 2 .*different text") as error:
-        apply_review(corpus, review, out, SPACE)
-    assert str(error.value).startswith(f"{review}:4: ") and not out.exists()
-    # the id too, where the corpus has ids: the copy names another document's
+    stats = apply_review(corpus, review, out, SPACE)
+    assert out.read_text(encoding="utf-8").splitlines()[1:3] == [
+        "Bright sun and heat\t<http://x/sun> <http://x/snow>",
+        "Snowfall in the hills\t<http://x/snow>"]
+    assert stats["n_matched_elsewhere"] == 1
+    # the id too, where the corpus has ids: the copy names another document's (c), which
+    # takes it, not b
     docs = [{"id": doc_id, "text": "", "labels": ["http://x/rain"]} for doc_id in "abc"]
     ids = _jsonl_corpus(tmp_path, *docs)
     rows = [{**_row(1, "wrong", "http://x/rain", ""), "doc_id": "b"},
             {**_row(1, "wrong", "http://x/rain", ""), "doc_id": "c"}]
     review = _review(tmp_path, rows)
-    with pytest.raises(ReviewFormatError, match="has id 'b', the review names id 'c'") \
-            as error:
-        apply_review(ids, review, tmp_path / "fixed.jsonl", SPACE)
-    assert str(error.value).startswith(f"{review}:3: ")
-    assert not (tmp_path / "fixed.jsonl").exists()
+    apply_review(ids, review, tmp_path / "fixed.jsonl", SPACE)
+    assert [r.labels for r in read_records(tmp_path / "fixed.jsonl")] == \
+        [("http://x/rain",), (), ()]
+    # of a corpus whose c is gone, it is matched nowhere: not applied, said so
+    stats = apply_review(_jsonl_corpus(tmp_path, *docs[:2]), review,
+                         tmp_path / "gone.jsonl", SPACE)
+    assert (stats["n_removed"], stats["n_not_found"]) == (1, 1)
     rows[1]["doc_id"] = "b"  # a true copy: applied once, as before
-    stats = apply_review(ids, _review(tmp_path, rows), tmp_path / "fixed.jsonl", SPACE)
+    stats = apply_review(ids, _review(tmp_path, rows), tmp_path / "copy.jsonl", SPACE)
     assert (stats["n_removed"], stats["review_repeated"]) == (1, 1)
 
 
@@ -1828,9 +1896,14 @@ def test_a_label_renamed_since_the_audit_is_named_as_a_possible_cause(tmp_path, 
 def test_a_row_whose_doc_cell_was_edited_is_named_as_a_possible_cause(tmp_path, corpus):
     """Reuters-21578's review with a doc cell edited (696 to 7) failed "document 7 has a
     different text than when it was audited; was the corpus changed?", blaming the
-    corpus alone for what the reviewer typed: the edited cell is named too."""
+    corpus alone for what the reviewer typed: the edited cell is named too. (A row
+    whose text a document has is applied to that document since rows are matched by
+    text where their number does not fit: the one refused names no document's text.)"""
     row = _row(2, "missing", "http://x/snow", "Snowfall in the hills")
     row["doc"], row["line"] = 0, 1
+    stats = apply_review(corpus, _review(tmp_path, [row]), tmp_path / "moved.tsv", SPACE)
+    assert (stats["n_added"], stats["n_matched_elsewhere"]) == (1, 1)
+    row["doc_key"] = doc_key("a text no document has")
     with pytest.raises(ReviewFormatError, match="different text") as error:
         apply_review(corpus, _review(tmp_path, [row]), tmp_path / "out.tsv", SPACE)
     assert str(error.value).startswith(f"{tmp_path / 'review.csv'}:2: document 0 ")

@@ -1022,15 +1022,21 @@ class ReviewedPairs:
         matched nothing: a review of the corpus with ids, given for its text alone);
         rows of one fingerprint whose ids were decided apart, the two ways, decide
         nothing."""
+        found = self.decision(doc_id, key, label_id, corpus_has_ids=corpus_has_ids)
+        return None if found is None else found[0]
+
+    def decision(self, doc_id: str | None, key: str, label_id: int, *,
+                 corpus_has_ids: bool = True) -> tuple[bool, str] | None:
+        """:meth:`verdict`, and where it was decided (``file:line``; of rows of one
+        fingerprint matched for a corpus without ids, the first in the files' order)."""
         found = self.by_id.get((doc_id, key, label_id)) if doc_id else None
         if found is None:
             found = self.by_key.get((key, label_id))
         if found is None and not corpus_has_ids:
-            said = {applies for applies, _ in
-                    self.id_rows_by_key.get((key, label_id), {}).values()}
-            if len(said) == 1:
-                return said.pop()
-        return None if found is None else found[0]
+            rows = list(self.id_rows_by_key.get((key, label_id), {}).values())
+            if len({applies for applies, _ in rows}) == 1:
+                return rows[0]
+        return found
 
 
 def texts_changed(pairs: ReviewedPairs, texts: Sequence[str],
@@ -1556,20 +1562,135 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     (a file or folder; a pipe as it is read); no output file appears. So is a corpus
     with no document (:func:`~tagsmith.data.readers.no_documents`), as train, eval and
     the audit refuse it.
+
+    A row names its document by number, and that document must have the row's text
+    fingerprint and id. Where one does not (documents added or removed before it, the
+    corpus reordered), the rows are matched as ``audit --reviewed`` matches them
+    (:meth:`ReviewedPairs.decision`: by id and fingerprint where the row has an id, else
+    by fingerprint, then every document of that text), reading the corpus file again; a
+    row whose document is not found (its text edited since the review, or the document
+    removed) is not applied, counted (``n_text_changed``, ``n_not_found``) and warned of.
+    ``n_matched_elsewhere`` counts the rows applied to a document at another number.
+    Where no row matches, or the corpus is a pipe (read once), the first row not found
+    at its number is refused as before.
     """
-    from tagsmith.data.readers import (
-        current_text_columns,
-        reading_text_columns,
-        text_column_names,
-    )
+    from contextlib import nullcontext
+
+    from tagsmith.data.readers import reading_text_columns, text_column_names
 
     # checked first: a bad one surfaced only inside the message of a refused row
     lang = check_language("lang", lang)
-    if text_columns is not None:  # read so by every reader of this call
-        with reading_text_columns(text_columns_checked(text_column_names(text_columns))):
-            return apply_review(corpus, review, output, space, on_error=on_error,
-                                format=format, overwrite=overwrite, keep=keep,
-                                space_name=space_name, lang=lang)
+    columns = None if text_columns is None else \
+        text_columns_checked(text_column_names(text_columns))
+    options: dict[str, Any] = {"on_error": on_error, "format": format,
+                               "overwrite": overwrite, "keep": keep,
+                               "space_name": space_name, "lang": lang}
+    # read so by every reader of this call
+    with nullcontext() if columns is None else reading_text_columns(columns):
+        try:
+            return _apply_review(corpus, review, output, space, **options)
+        except _Moved as moved:
+            matched = _match_moved(Path(corpus), Path(review), space, on_error, space_name,
+                                   lang)
+            if matched is None:
+                raise moved from None
+            return _apply_review(corpus, review, output, space, matched=matched, **options)
+
+
+class _Moved(ReviewFormatError):
+    """A row's document is not at its number: the review is matched by id and text
+    (:func:`_match_moved`) before anything is refused."""
+
+
+@dataclass
+class _Matched:
+    """The accepted rows of a review matched to documents by id and text
+    (:func:`_match_moved`): each document's decisions and repeated rows by number, and
+    the rows matched nowhere."""
+
+    by_doc: dict[int, list[Decision]]
+    repeats_of: dict[int, list[Decision]]
+    moved: int
+    text_changed: list[Decision]
+    not_found: list[Decision]
+
+
+def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
+                 space_name: str, lang: str) -> _Matched | None:
+    """The accepted rows of ``review`` matched to the documents of ``corpus`` as ``audit
+    --reviewed`` matches its decided pairs (a :class:`ReviewedPairs` of them): by id and
+    text fingerprint where the row has an id, else by fingerprint (every document of that
+    text). None where the corpus cannot be read again (a pipe) or no row matches."""
+    from tagsmith.data.corpus import Corpus
+
+    if not (corpus.is_file() or corpus.is_dir()):
+        return None
+    decisions, repeated, _ = _read_decisions(review, space, space_name, lang)
+    # every accepted row, a copy of another's number too (its text or id may name
+    # another document): the first row of each document and label decides, the others
+    # are checked with it
+    rows = sorted([*decisions, *repeated], key=lambda d: d.line)
+    pairs = ReviewedPairs()
+    row_of: dict[str, Decision] = {}
+    copies: dict[tuple[str, str, int], list[Decision]] = {}  # the rows of each pair
+    labels_of: dict[str, set[int]] = {}  # each fingerprint's decided labels
+    for row in rows:
+        who = (row.doc_id, row.doc_key, row.label_id)
+        same = copies.setdefault(who, [])
+        if same and same[0].kind != row.kind:
+            raise ReviewFormatError(f"contradicts line {same[0].line}: both adding and "
+                                    "removing this label of the same document (by its "
+                                    "text and id)", path=review, line=row.line)
+        same.append(row)
+        if len(same) > 1:
+            continue
+        where = f"{review}:{row.line}"
+        applies = row.kind == "missing"
+        row_of[where] = row
+        labels_of.setdefault(row.doc_key, set()).add(row.label_id)
+        if row.doc_id:
+            pairs.by_id[who] = (applies, where)
+            pairs.id_rows_by_key.setdefault((row.doc_key, row.label_id), {})[row.doc_id] = (
+                applies, where)
+        else:
+            pairs.by_key[(row.doc_key, row.label_id)] = (applies, where)
+    documents = [(record.doc_id, doc_key(record.text)) for record in
+                 Corpus(corpus, space, on_error=on_error).records(ReadReport(source=str(corpus)))]
+    has_ids = any(doc_id for doc_id, _ in documents)
+    by_doc: dict[int, list[Decision]] = {}
+    repeats_of: dict[int, list[Decision]] = {}
+    used: set[int] = set()  # the review lines matched
+    moved = 0
+    for number, (doc_id, key) in enumerate(documents):
+        for label_id in sorted(labels_of.get(key, ())):
+            found = pairs.decision(doc_id, key, label_id, corpus_has_ids=has_ids)
+            if found is None:
+                continue
+            first = row_of[found[1]]
+            by_doc.setdefault(number, []).append(dataclasses.replace(first, doc=number))
+            later = copies[(first.doc_id, first.doc_key, first.label_id)][1:]
+            repeats_of.setdefault(number, []).extend(
+                dataclasses.replace(other, doc=number) for other in later)
+            used.update(d.line for d in (first, *later))
+            moved += first.doc != number
+    if not used:
+        return None
+    ids = {doc_id for doc_id, _ in documents if doc_id}
+    left = [d for d in rows if d.line not in used]
+    return _Matched({n: sorted(ds, key=lambda d: d.line) for n, ds in by_doc.items()},
+                    repeats_of, moved, [d for d in left if d.doc_id and d.doc_id in ids],
+                    [d for d in left if not (d.doc_id and d.doc_id in ids)])
+
+
+def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
+                  space: LabelSpace, *, on_error: str = "fail", format: str | None = None,
+                  overwrite: bool = False, keep: Sequence[str | Path] = (),
+                  space_name: str = "the vocabulary", lang: str = "en",
+                  matched: _Matched | None = None) -> dict:
+    """:func:`apply_review` under the text columns set; ``matched``: the rows matched by
+    id and text (:func:`_match_moved`), else by their numbers."""
+    from tagsmith.data.readers import current_text_columns
+
     text_columns_checked(current_text_columns())
     from tagsmith.data.corpus import Corpus
     from tagsmith.data.writers import (
@@ -1614,6 +1735,12 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     repeats_of: dict[int, list[Decision]] = {}  # a repeated row names its first's document
     for decision in repeated:
         repeats_of.setdefault(decision.doc, []).append(decision)
+    stats.update({"n_matched_elsewhere": 0, "n_text_changed": 0, "n_not_found": 0})
+    if matched is not None:
+        by_doc, repeats_of = dict(matched.by_doc), matched.repeats_of
+        stats.update({"n_matched_elsewhere": matched.moved,
+                      "n_text_changed": len(matched.text_changed),
+                      "n_not_found": len(matched.not_found)})
 
     # ids given to two documents: (id, first line, other line), for the warning
     repeated_ids: list[tuple[str, int, int]] = []
@@ -1689,7 +1816,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
             # has 4000 documents" read as a contradiction
             numbered = "" if n == 0 else " (document 0)" if n == 1 else \
                 f", numbered 0 to {n - 1:,}"
-            raise ReviewFormatError(f"document {first.doc:,} does not exist: the corpus has "
+            raise _Moved(f"document {first.doc:,} does not exist: the corpus has "
                                     f"{n:,} document{plural_s(n)}{numbered}", path=review,
                                     line=first.line)
 
@@ -1735,6 +1862,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                        plural(n, "repeats", "repeat"), doc_id, first, other,
                        plural(n, "it", "them"), plural(n, "it is", "they are"),
                        plural(n, "it was", "they were"))
+    if matched is not None:
+        _warn_matched(matched, review, output)
     if in_use:
         _warn_deprecated_written(in_use, space, output, space_name)
     if beside_broader:
@@ -1777,6 +1906,27 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                        output, "; ".join(examples),
                        extra={"parameters": ("on_error",)})  # the CLI: --on-error
     return stats
+
+
+def _warn_matched(matched: _Matched, review: Path, output: Path) -> None:
+    """Warn of the accepted rows applied to a document at another number than theirs,
+    and of those not applied: their document's text changed, or no document has it."""
+    if matched.moved:
+        logger.warning("%s: %s accepted row%s applied to a document at another number than "
+                       "the review's (documents added, removed or moved since the audit: "
+                       "matched by id and text, as audit --reviewed matches them)", review,
+                       f"{matched.moved:,}", plural_s(matched.moved))
+    for rows, why in ((matched.text_changed, "its document (by id) has another text now: "
+                       "edited since the review, so the decision may no longer hold; audit "
+                       "it again"),
+                      (matched.not_found, "no document has its text (and id) now: removed or "
+                       "edited since the review")):
+        if rows:
+            first = min(rows, key=lambda d: d.line)
+            named = f"id {first.doc_id!r}" if first.doc_id else f"document {first.doc}"
+            logger.warning("%s: %s accepted row%s not applied to %s: %s (first: line %d, %s)",
+                           review, f"{len(rows):,}", plural_s(len(rows)), output, why,
+                           first.line, named)
 
 
 def _added_beside_broader(record, decisions: Sequence[Decision],
@@ -1890,7 +2040,7 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
     # every row, in the review's order: one with a stray doc number must not slip by
     for decision in sorted([*decisions, *repeats], key=lambda d: d.line):
         if decision.doc_key != key:
-            raise ReviewFormatError(f"document {decision.doc} ({record.source}:{record.line}) "
+            raise _Moved(f"document {decision.doc} ({record.source}:{record.line}) "
                                     "has a different text than when it was audited; was the "
                                     "corpus changed, or the row's doc cell edited (the row "
                                     "names its document by that number)?", path=review,
@@ -1899,7 +2049,7 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
         # with a document deleted above a run of them, the next one took the correction
         if not (_same_id(decision.doc_id, record.doc_id) or decision.doc_id_cell
                 and _same_id(decision.doc_id_cell, record.doc_id)):
-            raise ReviewFormatError(
+            raise _Moved(
                 f"document {decision.doc} ({record.source}:{record.line}) has id "
                 f"{record.doc_id!r}, the review names id {decision.doc_id!r}; was the corpus "
                 "changed? (if a spreadsheet rewrote the doc_id cells, empty them)",
