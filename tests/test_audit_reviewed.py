@@ -87,6 +87,21 @@ def test_pairs_decided_in_an_earlier_review_are_left_out_of_the_new_queue(month1
             in result.output)
 
 
+def test_a_review_sample_says_how_many_of_its_rows_a_review_decided(month1):
+    """--review-sample drew its documents whatever --reviewed had decided, and asked the
+    reviewer about those pairs again without a word (beside a queue that left them out).
+    The draw stays uniform (estimate-noise needs it); the rows decided before are
+    counted and warned of."""
+    audit2(month1, "a2-sample", "--reviewed", month1["review"], "--review-sample", "400")
+    sample = read_rows(month1["base"] / "a2-sample" / "sample.csv")
+    assert pairs(month1["rejected"]) <= pairs(sample)  # every document drawn
+    report = json.loads((month1["base"] / "a2-sample" / "report.json").read_text())
+    assert report["review_sample"]["n_rows_reviewed_before"] == 12
+    [warned] = [w for w in report["warnings"] if "of the review sample" in w]
+    assert warned.startswith("12 rows of the review sample (") and \
+        "decide a pair an earlier review (--reviewed) decided" in warned
+
+
 def test_max_review_is_filled_with_undecided_rows(month1):
     _, rows = audit2(month1, "a2-capped", "--reviewed", month1["review"], "--max-review",
                      "10")

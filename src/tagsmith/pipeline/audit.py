@@ -1102,6 +1102,39 @@ def _reviewed_section(reviewed: ReviewedPairs, issues, decided: np.ndarray,
     return section
 
 
+def _sample_reviewed_before(rows: list[dict], record: dict, reviewed: ReviewedPairs,
+                            space: LabelSpace, texts: Sequence[str],
+                            doc_ids: Sequence[str | None] | None, keys: dict[int, str],
+                            warnings: list[str]) -> None:
+    """Count (the sample record's ``n_rows_reviewed_before``) and warn of the review
+    sample's rows whose pair a ``--reviewed`` review decided: the sample is drawn
+    uniformly over the corpus, as estimate-noise needs, so it asks them again (it did
+    so without a word, beside a queue that left them out)."""
+    from tagsmith.audit.review import doc_key
+
+    n_rows, docs = 0, set()
+    for row in rows:
+        doc = int(row["doc"])
+        key = keys.get(doc)
+        if key is None:
+            key = keys[doc] = doc_key(texts[doc])
+        label_id = space.id_of(str(row["label_uri"]))
+        if reviewed.verdict(None if doc_ids is None else doc_ids[doc], key, label_id,
+                            corpus_has_ids=doc_ids is not None) is not None:
+            n_rows += 1
+            docs.add(doc)
+    record["n_rows_reviewed_before"] = n_rows
+    if n_rows:
+        n = len(docs)
+        message = (f"{n_rows:,} row{plural_s(n_rows)} of the review sample ({n:,} "
+                   f"document{plural_s(n)}) decide{'s' if n_rows == 1 else ''} a pair an "
+                   "earlier review (--reviewed) decided: the sample is drawn uniformly over "
+                   "the corpus, as estimate-noise needs, so it asks them again; decide them "
+                   "as before")
+        warnings.append(message)
+        logger.warning(message)
+
+
 def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, *,
                  options: AuditOptions | None = None,
                  classifier: TextClassifier | None = None,
@@ -1333,6 +1366,9 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                 issues, texts, Y, label_space, options.review_sample, seed=options.seed or 0,
                 topk=scores.topk, lang=options.lang, lines=lines, doc_ids=doc_ids,
                 flagged_docs=options.review_sample_flagged, warnings=warnings)
+            if reviewed is not None:
+                _sample_reviewed_before(sample, sample_record, reviewed, label_space,
+                                        texts, doc_ids, doc_keys, warnings)
         lang = options.lang
         quality = _scores_quality(Y, scores)
         noise = _withhold_bounds(health.noise_section(issues, label_space, lang=lang), quality)
