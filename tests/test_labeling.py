@@ -3276,3 +3276,51 @@ def test_per_label_reliability_lists_only_the_labels_the_human_sample_tells_of(t
                               LabelingOptions(n_workers=1), human=(human, truth))
     assert [row["uri"] for row in result["summary"]["reliability"]["labels"]] == [
         "u:sport", "u:music", "u:politics"]
+
+
+def test_cli_label_dry_run_counts_the_calls_and_sends_none(tmp_path):
+    # the calls, prompt size and cost lines came just before the first call: acting on
+    # them meant Ctrl-C. --dry-run says them (the cache's hits apart) and stops there
+    corpus, human, vocab = tmp_path / "docs.txt", tmp_path / "human.tsv", tmp_path / "v.tsv"
+    corpus.write_text("sport one\nmusic two\nsport one\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    human.write_text("sport game\t<u:sport>\nmusic show\t<u:music>\n")
+    out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
+    args = (corpus, "--vocab", vocab, "-o", out, "--human", human, "--price-prompt", "2")
+
+    def summary(result):
+        return json.loads(result.stderr.strip().splitlines()[-1])
+
+    with LocalChatServer(teacher) as server:
+        dry = run_label(server, tmp_path, *args, "--dry-run")
+        assert dry.exit_code == 0, dry.output
+        assert server.requests == [] and not out.exists() and not cache.exists()
+        assert "dry run: no call sent" in dry.stdout, dry.output
+        said = summary(dry)
+        assert said["dry_run"] is True and said["usage"]["requests"] == 0
+        assert said["labeling"]["n_calls"] == 2 and said["labeling"]["n_duplicate_docs"] == 1
+        assert said["labeling"]["n_calls_to_send"] == 2
+        assert said["labeling"]["prompt_cost_to_send"] > 0
+        assert said["human_labeling"]["n_calls_to_send"] == 2
+        real = run_label(server, tmp_path, *args)
+        assert real.exit_code == 0, real.output
+        assert len(server.requests) == 4 and "dry_run" not in summary(real)
+        out.unlink()
+        again = run_label(server, tmp_path, *args, "--dry-run")  # the cache answers all
+        assert again.exit_code == 0, again.output
+        assert len(server.requests) == 4 and not out.exists()
+    said = summary(again)
+    assert said["labeling"]["n_calls_cached"] == 2 and said["labeling"]["n_calls_to_send"] == 0
+    assert said["human_labeling"]["n_calls_cached"] == 2
+
+
+def test_cli_label_dry_run_with_a_budget_says_the_most_calls(tmp_path):
+    docs, vocab = sport_corpus(tmp_path, n_docs=30)
+    with LocalChatServer(answer_sport) as server:
+        result = run_label(server, tmp_path, docs, "--vocab", vocab, "-o",
+                           tmp_path / "o.jsonl", "--budget", "8", "--votes", "2",
+                           "--dry-run")
+        assert result.exit_code == 0, result.output
+        assert server.requests == [] and not (tmp_path / "o.jsonl").exists()
+    labeling = json.loads(result.stderr.strip().splitlines()[-1])["labeling"]
+    assert labeling == {"n_docs": 30, "budget": 8, "n_calls_at_most": 16}

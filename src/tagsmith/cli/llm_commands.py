@@ -777,12 +777,16 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               help="Ask again the documents the model or a content filter refused in an "
               "earlier run (the response cache keeps refusals: a rerun tells them at no "
               "cost).")
+@click.option("--dry-run", is_flag=True,
+              help="Say what the run would send (the shortlist's recall on --human, each "
+              "pass's calls, prompt size and cost, those the response cache answers "
+              "apart), then stop: no call is sent and OUTPUT is not written.")
 @llm_options
 @click.pass_obj
 def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cache_dir,
           shortlist_k, votes, max_labels, use_case, max_doc_chars, human, limit, budget,
           labelled_files, strategy, rounds, student, seed, lang, force, retry_refused,
-          **llm):
+          dry_run, **llm):
     from tagsmith.cli import refuse_unused
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.exceptions import InvalidParameterError
@@ -895,6 +899,11 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k, not obj["quiet"],
         human_texts=human_data.texts if human_data else None, cache_dir=cache_dir,
         lang=lang)
+    if dry_run:
+        _label_dry_run(obj, inner, llm["cache"], output, texts, space, options,
+                       shortlist, human_data, human_shortlist, budget, strategy, rounds,
+                       seed, labelled)
+        return
     # every check passed: the cache file may appear
     client = _cached(inner, llm["cache"], keep_refusals=True)
     try:
@@ -1015,6 +1024,27 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         raise
     # the warnings said (or, under -q, not said) on the way: -q hid them all
     print_json({**summary, "warnings": obj.get("warnings", [])}, err=True)
+
+
+def _label_dry_run(obj, inner, cache: str, output: str, texts, space, options, shortlist,
+                   human_data, human_shortlist, budget, strategy, rounds, seed,
+                   labelled) -> None:
+    """``label --dry-run``: every line said before the first call, then the JSON
+    summary (``"dry_run": true``); no call is sent, OUTPUT is not written, and a
+    response cache that does not exist is not created (every call is then to send)."""
+    from tagsmith.pipeline.llm import label_corpus
+
+    client = _cached(inner, cache, keep_refusals=True) if os.path.exists(cache) else inner
+    result = label_corpus(texts, space, client, options, shortlist=shortlist,
+                          human=(human_data.texts, human_data.Y) if human_data else None,
+                          human_shortlist=human_shortlist, budget=budget,
+                          strategy=strategy, rounds=rounds, seed=seed, student_kept=False,
+                          labelled=labelled, dry_run=True)
+    if client is not inner:
+        client.close()
+    click.echo(f"dry run: no call sent, {printable(output)} not written")
+    print_json({**result["summary"], "usage": client.usage.to_dict(),
+                "warnings": obj.get("warnings", [])}, err=True)
 
 
 def _check_cache_dir(cache_dir: str) -> str:

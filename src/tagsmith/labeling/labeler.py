@@ -387,7 +387,7 @@ def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptio
 
 def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
                      checks: Sequence[Callable[[str], bool]] | None = None,
-                     retry: Callable[[str], bool] | None = None) -> None:
+                     retry: Callable[[str], bool] | None = None) -> dict:
     """Log the calls to send and their prompts' size (and cost, where priced) before any
     is sent, those the response cache answers apart: the prompt grows with the labels
     offered (``--shortlist-k``), and a user saw the tokens only in the usage at the end.
@@ -395,7 +395,9 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
     Counted as :class:`~tagsmith.labeling.cache.DropMalformed` will ask: a cached answer
     its check (``checks``, one a request) rejects is asked again, as is one ``retry``
     returns True for (a refusal in prose); a refusal the cache keeps is told again at no
-    cost, unless ``retry`` is given (asked again)."""
+    cost, unless ``retry`` is given (asked again). Returns the counts said:
+    ``n_calls``, ``n_calls_cached``, ``n_calls_to_send``, ``prompt_tokens_to_send`` and,
+    where priced, ``prompt_cost_to_send``."""
     from tagsmith.labeling.cache import ResponseCache
     from tagsmith.labeling.client import _wrapped_with
 
@@ -430,23 +432,35 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
                 f"{len(requests) - held:,}", f"{to_send:,}", cost,
                 "" if cache is None else f", {held:,} answered by the response cache at "
                 "no cost")
+    counts: dict = {"n_calls": len(requests), "n_calls_cached": held,
+                    "n_calls_to_send": len(requests) - held, "prompt_tokens_to_send": to_send}
+    if price is not None:
+        counts["prompt_cost_to_send"] = round(to_send * price / 1e6, 6)
+    return counts
 
 
-def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient,
-                    options: LabelingOptions | None = None, *,
-                    shortlist: TopK | None = None, desc: str = "LLM labeling") -> LLMLabels:
-    """Ask the LLM for every applicable label of each text (see the module doc).
+@dataclass
+class _Prepared:
+    """The requests of :func:`label_documents`, built and counted before any is sent."""
 
-    ``desc`` names the pass in the progress bar and the closing warning (a human
-    sample's pass and the corpus's were both "LLM labeling", told apart by nothing).
+    options: LabelingOptions
+    texts: list[str]
+    offered: list[np.ndarray]
+    requests: list[ChatRequest]
+    owners: list[int]
+    resolvers: dict[int, LabelResolver]
+    copies: dict[int, list[int]]
+    blank: int
+    cut: int
+    asking: DropMalformed
+    counts: dict
 
-    >>> from tagsmith.labeling.client import ScriptedLLM
-    >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "sports", "u:b": "music"})
-    >>> llm = ScriptedLLM(lambda r: '{"labels": [{"label": "Music", "confidence": 0.9}]}')
-    >>> result = label_documents(["a concert"], space, llm)
-    >>> result.Y.toarray().astype(float).round(2).tolist(), result.report.n_unknown_labels
-    ([[0.0, 0.9]], 0)
-    """
+
+def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
+             options: LabelingOptions | None, shortlist: TopK | None,
+             desc: str) -> _Prepared:
+    """Check the arguments of :func:`label_documents`, build its requests and say (log)
+    what they will cost, those the response cache answers apart; nothing is sent."""
     options = check_options("options", options, LabelingOptions)
     options.validate()
     from tagsmith.features.tfidf import _as_list
@@ -526,15 +540,43 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     # an answer the cache keeps: asked again then too)
     asking = DropMalformed(client, checked,
                            retry_refused=is_prose_refusal if options.retry_refused else None)
+    counts: dict = {"n_calls": 0, "n_calls_cached": 0, "n_calls_to_send": 0,
+                    "prompt_tokens_to_send": 0}
+    if requests:  # what the calls will cost, said before they are paid for
+        counts = _say_prompt_size(requests, client, desc, [checked[key] for key in keys],
+                                  is_prose_refusal if options.retry_refused else None)
+    return _Prepared(options, texts, offered, requests, owners, resolvers, copies, blank,
+                     cut, asking, {"n_docs": len(texts), "n_blank_docs": blank,
+                                   "n_duplicate_docs": sum(map(len, copies.values())),
+                                   "n_cut_docs": cut, **counts})
+
+
+def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient,
+                    options: LabelingOptions | None = None, *,
+                    shortlist: TopK | None = None, desc: str = "LLM labeling") -> LLMLabels:
+    """Ask the LLM for every applicable label of each text (see the module doc).
+
+    ``desc`` names the pass in the progress bar and the closing warning (a human
+    sample's pass and the corpus's were both "LLM labeling", told apart by nothing).
+
+    >>> from tagsmith.labeling.client import ScriptedLLM
+    >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "sports", "u:b": "music"})
+    >>> llm = ScriptedLLM(lambda r: '{"labels": [{"label": "Music", "confidence": 0.9}]}')
+    >>> result = label_documents(["a concert"], space, llm)
+    >>> result.Y.toarray().astype(float).round(2).tolist(), result.report.n_unknown_labels
+    ([[0.0, 0.9]], 0)
+    """
+    prepared = _prepare(texts, label_space, client, options, shortlist, desc)
+    options, texts, offered = prepared.options, prepared.texts, prepared.offered
+    requests, owners, resolvers = prepared.requests, prepared.owners, prepared.resolvers
+    copies, blank, cut, asking = (prepared.copies, prepared.blank, prepared.cut,
+                                  prepared.asking)
     if shortlist is not None and requests:
         # the checks of answers naming labels off their shortlist look them up in the
         # whole vocabulary: built here, once, it was built on the first such answer by
         # each worker thread that had one (4 at once, 15 s over YSO's 27,754 labels
         # while the progress bar said "1/300 calls, about 1.3 h left")
         _vocabulary_resolver(label_space, options.lang)
-    if requests:  # what the calls will cost, said before they are paid for
-        _say_prompt_size(requests, client, desc, [checked[key] for key in keys],
-                         is_prose_refusal if options.retry_refused else None)
     answers = complete_all(asking, requests,
                            n_workers=options.n_workers,
                            show_progress=options.show_progress, desc=desc,
@@ -905,3 +947,25 @@ def _soft_matrix(sums: dict[tuple[int, int], float], good_votes: np.ndarray, n_d
                       shape=(n_docs, n_labels))
     Y.sort_indices()
     return Y
+
+
+def count_calls(texts: list[str], label_space: LabelSpace, client: LLMClient,
+                options: LabelingOptions | None = None, *,
+                shortlist: TopK | None = None, desc: str = "LLM labeling") -> dict:
+    """What :func:`label_documents` with these arguments would send, said (logged) as it
+    says it before its first call, and returned; nothing is sent (a dry run). The
+    counts: ``n_docs``, ``n_blank_docs``, ``n_duplicate_docs`` (asked once, with an
+    earlier document sharing its prompt), ``n_cut_docs``, ``n_calls``,
+    ``n_calls_cached`` (answered by the client's response cache at no cost, as the run
+    would use it), ``n_calls_to_send``, ``prompt_tokens_to_send`` (estimated at 4
+    characters a token) and, where the client's usage is priced,
+    ``prompt_cost_to_send``.
+
+    >>> from tagsmith.labeling.client import ScriptedLLM
+    >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "sports", "u:b": "music"})
+    >>> llm = ScriptedLLM(lambda r: '{"labels": []}')
+    >>> counts = count_calls(["a match", "a match", " "], space, llm)
+    >>> counts["n_calls_to_send"], counts["n_duplicate_docs"], llm.usage.n_requests
+    (1, 1, 0)
+    """
+    return _prepare(texts, label_space, client, options, shortlist, desc).counts

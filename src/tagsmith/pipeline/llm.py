@@ -1011,7 +1011,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                  human_shortlist: TopK | None = None, budget: int | None = None,
                  strategy: str = "robust", rounds: int = 4, seed: int = 0,
                  student_kept: bool = True,
-                 labelled: tuple[Sequence[str], sp.csr_matrix] | None = None) -> dict:
+                 labelled: tuple[Sequence[str], sp.csr_matrix] | None = None,
+                 dry_run: bool = False) -> dict:
     """Label documents with the LLM: all of them, or a budget chosen by active selection.
 
     ``human`` (texts, labels) is a human-labelled sample: the LLM labels it too, its
@@ -1046,6 +1047,15 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     from them from the first round; the budget buys new documents only, and ``rows`` are
     the new ones (the summary's ``active.n_labelled_before`` counts those found in
     ``texts``, ``active.n_labelled_not_in_pool`` the others, which are not learnt).
+
+    ``dry_run``: check and say everything that comes before the first call (the
+    shortlist's recall on ``human``, each pass's calls and prompt size, those the
+    response cache answers apart: :func:`~tagsmith.labeling.labeler.count_calls`), then
+    return with no call sent and no row: the summary holds ``"dry_run": True``, the
+    counts of the human sample in ``human_labeling`` and of the corpus in ``labeling``
+    (with a budget, whose documents are chosen as the answers come, ``n_docs``,
+    ``budget`` and ``n_calls_at_most`` instead) and, with a shortlist and ``human``,
+    ``reliability.shortlist_recall``.
     """
     from tagsmith.labeling.labeler import LabelingReport, label_documents, warn_rejections
     from tagsmith.labeling.reliability import estimate_reliability
@@ -1111,6 +1121,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     if human is not None and human_shortlist is not None:
         # free to compute, so said before the sample and the corpus are paid for
         _say_shortlist_recall(human_shortlist, Y_human, label_space, options)
+    if dry_run:
+        return _dry_run(texts, label_space, client, options, shortlist, human,
+                        human_shortlist, active)
     if human is not None:
         sample = label_documents(list(human[0]), label_space, client, options,
                                  shortlist=human_shortlist,
@@ -1243,6 +1256,42 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             human_n_taught_left_out=record["n_taught_left_out"])
     return {"rows": rows, "Y": Y, "summary": summary, "student": distilled.classifier,
             "copy_of": copy_of}
+
+
+def _dry_run(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
+             options: LabelingOptions | None, shortlist: TopK | None,
+             human: tuple[Sequence[str], sp.csr_matrix] | None, human_shortlist: TopK | None,
+             active: ActiveOptions | None) -> dict:
+    """:func:`label_corpus`'s ``dry_run``: the calls counted, none sent."""
+    from tagsmith.labeling.labeler import LabelingOptions, count_calls
+
+    summary: dict[str, Any] = {"dry_run": True}
+    if human is not None:
+        summary["human_labeling"] = count_calls(
+            list(human[0]), label_space, client, options, shortlist=human_shortlist,
+            desc="LLM labeling of the human sample")
+        if human_shortlist is not None:
+            summary["reliability"] = {"shortlist_recall": _shortlist_recall(
+                human_shortlist, sp.csr_matrix(human[1]), label_space, options)}
+    if active is None:
+        summary["labeling"] = count_calls(list(texts), label_space, client, options,
+                                          shortlist=shortlist)
+    else:
+        votes = (options if options is not None else LabelingOptions()).votes
+        most = active.budget * votes
+        # the documents are chosen round by round as the answers come: which of them the
+        # response cache holds is not known before
+        logger.info("LLM labeling: at most %s call%s for a budget of %s document%s in %s "
+                    "round%s%s, the documents chosen as the answers come (those the "
+                    "response cache holds are not known before)", f"{most:,}",
+                    plural_s(most), f"{active.budget:,}", plural_s(active.budget),
+                    active.rounds, plural_s(active.rounds),
+                    f" ({votes} votes each)" if votes > 1 else "")
+        summary["labeling"] = {"n_docs": len(texts), "budget": active.budget,
+                               "n_calls_at_most": most}
+    return {"rows": np.zeros(0, np.int64),
+            "Y": sp.csr_matrix((0, len(label_space)), dtype=np.float32),
+            "summary": summary, "student": None}
 
 
 def _reliability_per_label(reliability, Y_llm: sp.csr_matrix, Y_human: sp.csr_matrix,
