@@ -3324,3 +3324,25 @@ def test_cli_label_dry_run_with_a_budget_says_the_most_calls(tmp_path):
         assert server.requests == [] and not (tmp_path / "o.jsonl").exists()
     labeling = json.loads(result.stderr.strip().splitlines()[-1])["labeling"]
     assert labeling == {"n_docs": 30, "budget": 8, "n_calls_at_most": 16}
+
+
+def test_a_budget_says_before_any_call_that_the_human_sample_comes_on_top(caplog):
+    # day 1 paid 800 calls for --budget 500 (a sample of 300) and nothing said so
+    from tagsmith.pipeline.llm import label_corpus
+
+    said_before_first_call: list[list[str]] = []
+
+    def llm(request):
+        if not said_before_first_call:
+            said_before_first_call.append([r.getMessage() for r in caplog.records
+                                           if "on top of the budget" in r.getMessage()])
+        return answer(("sport", 0.9))
+
+    texts = [f"sport story {i}" for i in range(12)]
+    truth = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0]], np.float32))
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        label_corpus(texts, SPACE, ScriptedLLM(llm), LabelingOptions(n_workers=1),
+                     human=(["a match", "a song", "a race"], truth), budget=4, rounds=2)
+    assert said_before_first_call == [[
+        "the human sample's 3 documents are asked on top of the budget (4 documents of "
+        "the corpus): its calls are not counted in it"]]

@@ -753,7 +753,8 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               help="Label only this many documents, chosen in rounds by --strategy while a "
               "student model is distilled (active distillation); copies of a document "
               "labelled (equal text, case and spacing aside) are never sent and get its "
-              "labels, their lines marked \"copy_of\": its id.")
+              "labels, their lines marked \"copy_of\": its id. The --human sample's "
+              "calls come on top of it.")
 @click.option("--labelled", "labelled_files", multiple=True, callback=a_path,
               metavar="FILE",
               help="With --budget: an earlier run's OUTPUT (repeat it for several): its "

@@ -1121,6 +1121,15 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     if human is not None and human_shortlist is not None:
         # free to compute, so said before the sample and the corpus are paid for
         _say_shortlist_recall(human_shortlist, Y_human, label_space, options)
+    if human is not None and active is not None:
+        # day 1 paid 800 calls for a budget of 500 and nothing said why: the budget buys
+        # documents of the corpus (the output's, the student's); the sample is asked
+        # first, for the teacher's reliability, and is not of them
+        n_sample = len(human[0])
+        logger.info("the human sample's %s document%s %s asked on top of the budget "
+                    "(%s document%s of the corpus): its calls are not counted in it",
+                    f"{n_sample:,}", plural_s(n_sample), plural(n_sample, "is", "are"),
+                    f"{active.budget:,}", plural_s(active.budget))
     if dry_run:
         return _dry_run(texts, label_space, client, options, shortlist, human,
                         human_shortlist, active)
