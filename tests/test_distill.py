@@ -2541,5 +2541,10 @@ def test_earlier_labels_of_texts_not_in_the_corpus_are_counted_not_learnt():
     assert rows.tolist() == [1, 0]  # each pool text once, learnt from its first line
     assert Y.toarray().tolist() == [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     assert n_not_in_pool == 1
+    # a text the pool lacks is one document however many lines hold it (label --budget
+    # writes a copy's line with its document's text): its lines were counted
+    earlier = (["a match", "A  match", "a match", "a gig"],
+               sp.csr_matrix(np.ones((4, 3), np.float32)))
+    assert _labelled_in_pool(earlier, hash_texts(texts), 3)[2] == 1
     with pytest.raises(InvalidParameterError, match="labelled"):
         _labelled_in_pool((["a gig"], sp.csr_matrix((1, 2))), hash_texts(texts), 3)

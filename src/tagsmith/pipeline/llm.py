@@ -1373,7 +1373,9 @@ def _labelled_in_pool(labelled: tuple[Sequence[str], sp.csr_matrix], hashes: np.
     """The pool documents (their text ``hashes``) labelled in earlier runs: the first
     pool document of each text of ``labelled`` (texts, targets; equal texts, case and
     spacing aside; a text given twice learnt from its first line; a blank one skipped),
-    those targets, and how many of ``labelled``'s texts the pool does not hold."""
+    those targets, and how many of ``labelled``'s distinct texts the pool does not hold
+    (its lines were counted: a document and the copies label --budget wrote after it
+    counted as several documents)."""
     from tagsmith.data.texthash import BLANK_HASH, hash_texts
 
     texts, Y = labelled
@@ -1385,18 +1387,18 @@ def _labelled_in_pool(labelled: tuple[Sequence[str], sp.csr_matrix], hashes: np.
     for row, key in enumerate(hashes.tolist()):
         first.setdefault(key, row)
     rows, where, seen = [], [], set()
-    n_not_in_pool = 0
+    missing = set()
     for line, key in enumerate(hash_texts(list(texts)).tolist()):
         if key == BLANK_HASH:  # never sent nor taught: a pool's blank was counted as
             continue  # labelled, refusing a budget with a document still to send
         found = first.get(key)
         if found is None:
-            n_not_in_pool += 1
+            missing.add(key)
         elif found not in seen:
             seen.add(found)
             rows.append(found)
             where.append(line)
-    return (np.asarray(rows, np.int64), Y[np.asarray(where, np.int64)], n_not_in_pool)
+    return (np.asarray(rows, np.int64), Y[np.asarray(where, np.int64)], len(missing))
 
 
 def _distinct_non_blank(groups: np.ndarray, blank: np.ndarray) -> int:
