@@ -3346,3 +3346,25 @@ def test_a_budget_says_before_any_call_that_the_human_sample_comes_on_top(caplog
     assert said_before_first_call == [[
         "the human sample's 3 documents are asked on top of the budget (4 documents of "
         "the corpus): its calls are not counted in it"]]
+
+
+def test_label_corpus_takes_the_callers_fingerprints_of_a_budgeted_pool_checked():
+    # label --budget --labelled hashed the corpus twice (its early refusal, then
+    # label_corpus): the refusal's fingerprints are passed on; another corpus's are
+    # refused before any call, not used for a wrong budget and wrong copies
+    from tagsmith.data.texthash import hash_texts
+    from tagsmith.pipeline.llm import check_labelled_leaves_some, label_corpus
+
+    texts = ["a match", "a song", "A  match"]
+    earlier = (["a song"], sp.csr_matrix(np.array([[0, 1, 0]], np.float32)))
+    hashes = check_labelled_leaves_some(texts, earlier, 3)
+    assert hashes.tolist() == hash_texts(texts).tolist()
+    sent = []
+    llm = ScriptedLLM(lambda request: sent.append(request) or answer(("sport", 0.9)))
+    with pytest.raises(InvalidParameterError, match="_text_hashes"):
+        label_corpus(texts, SPACE, llm, None, budget=1, rounds=1, labelled=earlier,
+                     _text_hashes=hashes[:2])
+    assert sent == []
+    result = label_corpus(texts, SPACE, llm, None, budget=1, rounds=1, labelled=earlier,
+                          _text_hashes=hashes, dry_run=True)
+    assert result["summary"]["labeling"]["budget"] == 1 and sent == []

@@ -876,7 +876,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                 "whitespace only): nothing to ask the LLM about; give a larger --limit",
                 param_hint="--limit")
     human_data = read_labelled(human, space) if human else None
-    labelled = None
+    labelled = text_hashes = None
     if labelled_files:  # an earlier day's labels: read before any call is paid for
         import scipy.sparse as sp
 
@@ -891,7 +891,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         from tagsmith.pipeline.llm import check_labelled_leaves_some
 
         try:
-            check_labelled_leaves_some(texts, labelled, len(space))
+            # its fingerprints of the corpus serve label_corpus too (it hashed it again)
+            text_hashes = check_labelled_leaves_some(texts, labelled, len(space))
         except InvalidParameterError as exc:
             if exc.name != "labelled":
                 raise
@@ -903,7 +904,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     if dry_run:
         _label_dry_run(obj, inner, llm["cache"], output, texts, space, options,
                        shortlist, human_data, human_shortlist, budget, strategy, rounds,
-                       seed, labelled)
+                       seed, labelled, text_hashes)
         return
     # every check passed: the cache file may appear
     client = _cached(inner, llm["cache"], keep_refusals=True)
@@ -912,7 +913,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                               human=(human_data.texts, human_data.Y) if human_data else None,
                               human_shortlist=human_shortlist,
                               budget=budget, strategy=strategy, rounds=rounds, seed=seed,
-                              student_kept=bool(student), labelled=labelled)
+                              student_kept=bool(student), labelled=labelled,
+                              _text_hashes=text_hashes)
         rows = result["rows"]
         labeling = result["summary"].get("labeling", {})
         # the refused documents by their ids, for a person to take (positions meant
@@ -1029,7 +1031,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
 
 def _label_dry_run(obj, inner, cache: str, output: str, texts, space, options, shortlist,
                    human_data, human_shortlist, budget, strategy, rounds, seed,
-                   labelled) -> None:
+                   labelled, text_hashes) -> None:
     """``label --dry-run``: every line said before the first call, then the JSON
     summary (``"dry_run": true``); no call is sent, OUTPUT is not written, and a
     response cache that does not exist is not created (every call is then to send)."""
@@ -1040,7 +1042,7 @@ def _label_dry_run(obj, inner, cache: str, output: str, texts, space, options, s
                           human=(human_data.texts, human_data.Y) if human_data else None,
                           human_shortlist=human_shortlist, budget=budget,
                           strategy=strategy, rounds=rounds, seed=seed, student_kept=False,
-                          labelled=labelled, dry_run=True)
+                          labelled=labelled, dry_run=True, _text_hashes=text_hashes)
     if client is not inner:
         client.close()
     click.echo(f"dry run: no call sent, {printable(output)} not written")

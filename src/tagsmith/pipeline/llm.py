@@ -1012,7 +1012,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                  strategy: str = "robust", rounds: int = 4, seed: int = 0,
                  student_kept: bool = True,
                  labelled: tuple[Sequence[str], sp.csr_matrix] | None = None,
-                 dry_run: bool = False) -> dict:
+                 dry_run: bool = False, _text_hashes: np.ndarray | None = None) -> dict:
     """Label documents with the LLM: all of them, or a budget chosen by active selection.
 
     ``human`` (texts, labels) is a human-labelled sample: the LLM labels it too, its
@@ -1056,6 +1056,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     (with a budget, whose documents are chosen as the answers come, ``n_docs``,
     ``budget`` and ``n_calls_at_most`` instead) and, with a shortlist and ``human``,
     ``reliability.shortlist_recall``.
+
+    ``_text_hashes``: the texts' fingerprints where the caller has them already
+    (:func:`check_labelled_leaves_some` returns them), not computed again.
     """
     from tagsmith.labeling.labeler import LabelingReport, label_documents, warn_rejections
     from tagsmith.labeling.reliability import estimate_reliability
@@ -1074,7 +1077,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         # every text hashed once, here: the budget's cut, the selection's copies, the
         # copies given their text's answer and the student's taught texts read these
         texts = _as_list(texts, "texts")
-        hashes = hash_texts(texts)
+        hashes = hash_texts(texts) if _text_hashes is None else np.asarray(_text_hashes)
+        if hashes.shape != (len(texts),):  # another corpus's: a wrong budget and copies
+            raise InvalidParameterError("_text_hashes", f"{len(texts):,} fingerprints, "
+                                        "one a text", hashes.shape)
         groups = groups_of_hashes(hashes, BLANK_HASH)
         # nothing to send (answered below, once the arguments are checked): no text was
         # refused as "budget must be in [1, 0], got 0", a budget never given
@@ -1338,13 +1344,14 @@ def _reliability_per_label(reliability, Y_llm: sp.csr_matrix, Y_human: sp.csr_ma
 
 def check_labelled_leaves_some(texts: Sequence[str],
                                labelled: tuple[Sequence[str], sp.csr_matrix],
-                               n_labels: int) -> None:
+                               n_labels: int) -> np.ndarray:
     """Raise the :class:`InvalidParameterError` (``labelled``) that :func:`label_corpus`
     with a budget raises where the documents labelled in earlier runs, ``labelled``
     (texts, targets), label every distinct non-blank text of ``texts``; no warning. From
     the texts' fingerprints alone: ``label --labelled`` checks it before the shortlist
     is built (with ``--shortlist-zeroshot``, the corpus embedded), which it was refused
-    after."""
+    after. Returns the texts' fingerprints, for :func:`label_corpus`'s ``_text_hashes``
+    (``label --budget --labelled`` hashed a large corpus twice)."""
     from tagsmith.data.texthash import BLANK_HASH, hash_texts
     from tagsmith.features.tfidf import _as_list
     from tagsmith.pipeline.train import groups_of_hashes
@@ -1352,10 +1359,11 @@ def check_labelled_leaves_some(texts: Sequence[str],
     hashes = hash_texts(_as_list(texts, "texts"))
     blank = hashes == BLANK_HASH
     if bool(np.all(blank)):  # nothing to send: answered as label_corpus answers it
-        return
+        return hashes
     before, _, _ = _labelled_in_pool(labelled, hashes, n_labels)
     n_usable = _distinct_non_blank(groups_of_hashes(hashes, BLANK_HASH), blank)
     _refuse_all_labelled(max(n_usable - len(before), 0), len(before))
+    return hashes
 
 
 def _refuse_all_labelled(n_usable: int, n_before: int) -> None:
