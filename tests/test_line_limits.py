@@ -114,3 +114,14 @@ def test_stdin_line_too_long_is_refused_naming_it(small_limit):
     with pytest.raises(DataError, match=re.escape(
             f"stdin:2: a line longer than {LIMIT:,} bytes")):
         list(_stdin_documents(False, data))
+
+
+def test_a_lone_cr_before_the_line_break_counts_in_the_line(small_limit):
+    """A line of the limit's bytes then CR CR LF holds one byte over it (an LF file keeps
+    a lone CR in its line): a bounded read stopped after the two CRs and took them for
+    the line's end, so the line was cut there and its LF yielded as a line of its own
+    (every later line numbered one too many)."""
+    line = b"y" * LIMIT + b"\r\r\n"
+    for data in (b"a\n" + line + b"b\n", line + b"b\n"):  # read line by line; the head
+        with pytest.raises(readers.LineTooLong):
+            list(split_lines(io.BytesIO(data)))

@@ -994,9 +994,13 @@ class LineTooLong(Exception):
 
 def _checked(line: bytes, limit: int) -> bytes:
     """``line``, or :class:`LineTooLong` where it holds more than ``limit`` bytes
-    before its line break."""
-    if len(line) > limit and len(line.rstrip(b"\r\n")) > limit:
-        raise LineTooLong(limit)
+    before its line break (one: CR LF, LF or CR). A lone CR before it is the line's own
+    byte: stripping every CR and LF at its end let a bounded read stop after a line of
+    ``limit`` bytes and CR CR, its LF then yielded as a line of its own."""
+    if len(line) > limit:
+        end = 2 if line.endswith(b"\r\n") else 1 if line.endswith((b"\n", b"\r")) else 0
+        if len(line) - end > limit:
+            raise LineTooLong(limit)
     return line
 
 
