@@ -1114,6 +1114,37 @@ def test_a_doc_id_a_spreadsheet_rewrote_still_names_its_document(tmp_path, doc_i
     assert apply_review(corpus, review, tmp_path / "fixed.jsonl", SPACE)["n_added"] == 1
 
 
+@pytest.mark.parametrize(("doc_id", "as_saved"), [("0042", "42"),
+                                                  ("1234567890123456", "1.23457E+15")])
+def test_a_doc_id_a_spreadsheet_rewrote_names_its_document_after_documents_moved(
+        tmp_path, caplog, doc_id, as_saved):
+    """Where the row's number no longer fits (a document added in front), its rows were
+    matched by the exact id: a doc_id cell a spreadsheet rewrote (42 for 0042), which
+    names its document at its number, named none, and the correction was dropped."""
+    review = _review(tmp_path, [{**_row(0, "missing", "http://x/rain", "Rain"),
+                                 "doc_id": doc_id},
+                                {**_row(1, "missing", "http://x/sun", "Sun"), "doc_id": "s"}])
+    with open(review, newline="", encoding="utf-8") as handle:
+        cells = list(csv.reader(handle))
+    cells[1][cells[0].index("doc_id")] = as_saved
+    with open(review, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(cells)
+    new = {"id": "new", "text": "Hail", "labels": []}
+    corpus = _jsonl_corpus(tmp_path, new, {"id": doc_id, "text": "Rain", "labels": []},
+                           {"id": "s", "text": "Sun", "labels": []})
+    out = tmp_path / "fixed.jsonl"
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        stats = apply_review(corpus, review, out, SPACE)
+    assert [r.labels for r in read_records(out)] == [(), ("<http://x/rain>",),
+                                                     ("<http://x/sun>",)]
+    assert (stats["n_added"], stats["n_matched_elsewhere"], stats["n_not_found"]) == (2, 2, 0)
+    # its document's text edited since: counted as such, not as a row matched nowhere
+    corpus = _jsonl_corpus(tmp_path, new, {"id": doc_id, "text": "Rain, edited", "labels": []},
+                           {"id": "s", "text": "Sun", "labels": []})
+    stats = apply_review(corpus, review, tmp_path / "edited.jsonl", SPACE)
+    assert (stats["n_added"], stats["n_text_changed"], stats["n_not_found"]) == (1, 1, 0)
+
+
 def _unquote_formula(cell):
     """A doc_id cell as read back: a ' before a formula or a number a spreadsheet
     would change (0042) stripped."""

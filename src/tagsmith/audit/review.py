@@ -1630,6 +1630,15 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
     # another document): the first row of each document and label decides, the others
     # are checked with it
     rows = sorted([*decisions, *repeated], key=lambda d: d.line)
+    documents = [(record.doc_id, doc_key(record.text)) for record in
+                 Corpus(corpus, space, on_error=on_error).records(ReadReport(source=str(corpus)))]
+    has_ids = any(doc_id for doc_id, _ in documents)
+    ids = {doc_id for doc_id, _ in documents if doc_id}
+    ids_of_key: dict[str, list[str]] = {}
+    for doc_id, key in documents:
+        if doc_id:
+            ids_of_key.setdefault(key, []).append(doc_id)
+    rows = [_as_corpus_id(row, ids_of_key, ids) for row in rows]
     pairs = ReviewedPairs()
     row_of: dict[str, Decision] = {}
     copies: dict[tuple[str, str, int], list[Decision]] = {}  # the rows of each pair
@@ -1654,9 +1663,6 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
                 applies, where)
         else:
             pairs.by_key[(row.doc_key, row.label_id)] = (applies, where)
-    documents = [(record.doc_id, doc_key(record.text)) for record in
-                 Corpus(corpus, space, on_error=on_error).records(ReadReport(source=str(corpus)))]
-    has_ids = any(doc_id for doc_id, _ in documents)
     by_doc: dict[int, list[Decision]] = {}
     repeats_of: dict[int, list[Decision]] = {}
     used: set[int] = set()  # the review lines matched
@@ -1675,11 +1681,29 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
             moved += first.doc != number
     if not used:
         return None
-    ids = {doc_id for doc_id, _ in documents if doc_id}
     left = [d for d in rows if d.line not in used]
     return _Matched({n: sorted(ds, key=lambda d: d.line) for n, ds in by_doc.items()},
                     repeats_of, moved, [d for d in left if d.doc_id and d.doc_id in ids],
                     [d for d in left if not (d.doc_id and d.doc_id in ids)])
+
+
+def _as_corpus_id(row: Decision, ids_of_key: dict[str, list[str]],
+                  ids: set[str]) -> Decision:
+    """``row`` naming the corpus id its ``doc_id`` cell names as :func:`_same_id` reads
+    it (``42`` a spreadsheet wrote for ``0042``), as the row's number names its document:
+    one of the documents of its text first, else (its text edited since) any document."""
+    if not row.doc_id or row.doc_id in ids:
+        return row
+
+    def names(doc_id: str) -> bool:
+        return _same_id(row.doc_id, doc_id) or bool(row.doc_id_cell) and \
+            _same_id(row.doc_id_cell, doc_id)
+
+    found = next((doc_id for doc_id in ids_of_key.get(row.doc_key, ()) if names(doc_id)),
+                 None)
+    if found is None and any(ch.isdigit() for ch in row.doc_id):
+        found = next((doc_id for doc_id in ids if names(doc_id)), None)
+    return row if found is None else dataclasses.replace(row, doc_id=found)
 
 
 def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
