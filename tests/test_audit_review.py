@@ -3002,3 +3002,18 @@ def test_apply_review_and_read_decisions_refuse_a_bad_lang(tmp_path):
     assert not output.exists()
     # a good one is taken in BCP 47's case
     assert apply_review(corpus, review, output, vocab, lang="EN")["n_added"] == 1
+
+
+def test_a_folder_corpus_read_again_to_match_moved_rows_warns_once(tmp_path, caplog):
+    """Matching rows whose number no longer fits read the corpus once more, and the
+    reader's warnings (here: documents without a label file) were logged twice."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in (("a", "Hail"), ("b", "Rain"), ("c", "Snow")):
+        (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+    (folder / "b.tsv").write_text("<http://x/sun>\tsun\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(0, "missing", "http://x/rain", "Rain")])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        stats = apply_review(folder, review, tmp_path / "fixed.jsonl", SPACE)
+    assert (stats["n_added"], stats["n_matched_elsewhere"]) == (1, 1)
+    assert caplog.text.count("2 of 3 documents have no label file") == 1

@@ -1621,7 +1621,7 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
     --reviewed`` matches its decided pairs (a :class:`ReviewedPairs` of them): by id and
     text fingerprint where the row has an id, else by fingerprint (every document of that
     text). None where the corpus cannot be read again (a pipe) or no row matches."""
-    from tagsmith.data.corpus import Corpus
+    from tagsmith.data.corpus import Corpus, _quiet_rereading
 
     if not (corpus.is_file() or corpus.is_dir()):
         return None
@@ -1630,8 +1630,12 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
     # another document): the first row of each document and label decides, the others
     # are checked with it
     rows = sorted([*decisions, *repeated], key=lambda d: d.line)
-    documents = [(record.doc_id, doc_key(record.text)) for record in
-                 Corpus(corpus, space, on_error=on_error).records(ReadReport(source=str(corpus)))]
+    # what the reading says (a folder's unlabelled documents, ...) the pass writing the
+    # output says again: said once
+    with _quiet_rereading():
+        documents = [(record.doc_id, doc_key(record.text)) for record in
+                     Corpus(corpus, space, on_error=on_error).records(
+                         ReadReport(source=str(corpus)))]
     has_ids = any(doc_id for doc_id, _ in documents)
     ids = {doc_id for doc_id, _ in documents if doc_id}
     ids_of_key: dict[str, list[str]] = {}
