@@ -834,3 +834,22 @@ def test_duplicates_that_carry_the_same_labels_are_named():
     page = _duplicates_html(section)
     table = page.split("Duplicates with the same labels")[1]
     assert "2 / 3" in table and "sun all day" in table and "u:b" in table
+
+
+def test_long_names_without_spaces_wrap_in_the_page(weather):
+    """A 92-character label name or a long URI, with no space to break at, ran past its
+    table cell and the page's width: the style set no overflow-wrap. Table cells may
+    break such a word anywhere (a cell's width counts it so), the rest of the page
+    where a line would overflow."""
+    import re
+
+    from tagsmith.audit.report import render_html
+
+    texts, Y, space = weather
+    page = render_html(audit_corpus(texts, Y, space, options=AuditOptions(scores="knn")).report,
+                       plots=False)
+    style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    rules = dict(re.findall(r"([^{}]+)\{([^{}]*)\}", style))
+    assert "overflow-wrap:anywhere" in rules["td,th"].split(";")
+    body = next(v for k, v in rules.items() if k.strip() == "body")
+    assert "overflow-wrap:break-word" in body.split(";")

@@ -21,13 +21,13 @@ from tagsmith.data.textio import atomic_text_writer
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:72rem;
-color:#1d2330;line-height:1.45;padding:0 1rem}
+color:#1d2330;line-height:1.45;padding:0 1rem;overflow-wrap:break-word}
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:1px solid #d8dce5}
 .cards{display:flex;flex-wrap:wrap;gap:.8rem}.card{background:#f3f5f9;border-radius:8px;
 padding:.6rem .9rem;min-width:9rem}.card b{display:block;font-size:1.3rem}
 table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}td,th{border:1px solid #d8dce5;
-padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f3f5f9}
-td.num{text-align:right;font-variant-numeric:tabular-nums}.plots{display:flex;flex-wrap:wrap;
+padding:.25rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th{background:#f3f5f9}td.num{text-align:right;font-variant-numeric:tabular-nums}.plots{display:flex;flex-wrap:wrap;
 gap:1rem}.plots img{max-width:34rem;width:100%}.muted{color:#667}.kind-missing{color:#0a6}
 .kind-wrong{color:#c33}small{color:#667}.warn{background:#fff4d6;border-left:4px solid #d90;
 padding:.4rem .7rem}
