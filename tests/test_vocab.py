@@ -2217,3 +2217,27 @@ def test_a_plain_list_keeps_its_hash_comments_that_hold_a_space(tmp_path):
     path.write_text("#Labels from the 2024 taxonomy\r\n#fashion\r\njoy\r\n#TODO\tcheck\r\n",
                     encoding="utf-8")
     assert load_vocabulary(path).uris == ["#fashion", "joy"]
+
+
+def test_tsv_header_row_of_a_spreadsheet_is_skipped_with_a_warning(tmp_path, caplog):
+    """A TSV vocabulary pasted from a spreadsheet, its first row 'uri<TAB>label', read
+    that row as a label 'uri' named 'label' (an unused label, the label space one larger)
+    without a word: Annif's TSV has no header. The row is skipped, with a warning naming
+    file:1; a key that only looks like a column name, in angle brackets or beside a name
+    that is no column's, is still a label."""
+    for header in ("uri\tlabel", "URI\tLabel_en", "id\tname\tnotation", "\ufeffuri\tlabel",
+                   "uri"):
+        path = tmp_path / "vocab.tsv"
+        path.write_text(f"{header}\n<http://x/a>\tapple\nhttp://x/b\tpear\n", encoding="utf-8")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            space = load_vocabulary(path)
+        assert space.uris == ["http://x/a", "http://x/b"], header
+        assert f"{path}:1: skipped the header row" in caplog.text
+    for first, uri in (("<uri>\tlabel", "uri"), ("id\tIdentity", "id"), ("code", "code")):
+        path.write_text(f"{first}\nhttp://x/b\tpear\n", encoding="utf-8")
+        assert load_vocabulary(path).uris == [uri, "http://x/b"], first
+    path.write_text("uri\tlabel\n", encoding="utf-8")  # the header alone: no labels, said why
+    with pytest.raises(VocabularyError, match=r"no labels in the vocabulary; line 1: skipped "
+                                              r"the header row 'uri\\tlabel'"):
+        load_vocabulary(path)

@@ -6,7 +6,9 @@ give ``en`` and ``en-gb``), as tags compare ignoring case.
 
 ``.tsv`` -- Annif's TSV vocabulary: one ``<uri><TAB>label`` per line, in the language
     given by ``language``. Angle brackets and the label are optional; a third column, if
-    present, is the notation; further columns are ignored. Blank lines and lines starting
+    present, is the notation; further columns are ignored. A first row that is a
+    spreadsheet's header (``uri<TAB>label``, ``id<TAB>name``: :func:`_tsv_header`) is
+    skipped with a warning naming ``file:1``. Blank lines and lines starting
     with ``#`` are skipped (those that look like label rows, ``#fashion<TAB>Fashion``,
     warned about once: :func:`_warn_hash_rows`; ``<#fashion>`` keeps one). A carriage
     return inside a line (not ending it) is an error: lines end at LF or CR LF (at CR
@@ -395,12 +397,22 @@ def _tsv_rows(path: Path, language: str, said: list[str] | None = None) -> Itera
                         header = (line.count("\t") + 1, number, line)
                 content = True
                 continue
-            content = True
+            content_before, content = content, True
             if "\r" in line:  # a TSV cell has no quoting to hold one, as a CSV cell has
                 yield number, ("a carriage return (CR) inside the line, not at its end; "
                                "remove it (a TSV name cannot hold a line break)")
                 continue
             cols = line.split("\t")
+            if not content_before and _tsv_header(cols):
+                # a spreadsheet's 'uri<TAB>label' row read as a label 'uri' named 'label'
+                # (an unused label, the label space one larger), with no word
+                skipped = (f"skipped the header row {line[:80]!r}: a TSV vocabulary has "
+                           "no header (Annif's is <uri><TAB>label lines alone); its column "
+                           "names are not a label")
+                logger.warning("%s:%d: %s", path, number, skipped)
+                if said is not None:  # for an error of no labels: -q hides a warning
+                    said.append(f"line {number}: {skipped}")
+                continue
             uri = strip_brackets(cols[0])
             if not _valid_uri(uri):
                 yield number, (f"expected <uri><TAB>label, found {line[:80]!r}"
@@ -418,6 +430,32 @@ def _tsv_rows(path: Path, language: str, said: list[str] | None = None) -> Itera
     warned = _warn_hash_rows(path, hashed, label_fields)
     if warned and said is not None:
         said.append(warned)
+
+
+def _tsv_header(cols: list[str]) -> bool:
+    """Whether the first row of a TSV vocabulary is a header, as a spreadsheet saved as
+    TSV has: its first cell a URI column's name (``uri``, ``id``, ``code``: the CSV
+    reader's, :func:`_csv_column` and :data:`_COLUMN_NAMES`, in any case) with no
+    angle brackets, and its second a label column's (``label``, ``label_en``, ``name``,
+    ``prefLabel``), or no second cell where the first is ``uri`` itself. A key written
+    ``<uri>`` is a label's.
+
+    >>> [_tsv_header(s.split("\\t")) for s in ("URI\\tLabel_en", "id\\tname", "uri",
+    ...                                           "<uri>\\tlabel", "id\\tIdentifier", "code")]
+    [True, True, True, False, False, False]
+    """
+    first = cols[0].strip()  # a byte-order mark is gone already (_decoded)
+    if first.startswith("<") or ":" in first:
+        return False
+
+    def kind(cell: str) -> str | None:
+        return _csv_column(cell, "en")[0] or _column_meant(cell)
+
+    if kind(first) != "uri":
+        return False
+    if len(cols) == 1 or not "".join(cols[1:]).strip():
+        return first.lower() == "uri"
+    return kind(cols[1]) == "label"
 
 
 def _hash_row(line: str) -> bool:
