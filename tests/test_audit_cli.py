@@ -794,8 +794,8 @@ def test_audit_force_help_names_where_each_review_format_keeps_its_decisions():
     text = " ".join(result.output.split())
     assert ("--force Overwrite a review file in OUTPUT whose decisions have been filled in "
             "(a CSV's decision column, a JSONL review's decision key on each line; the "
-            "reviewer's work is lost), and a report.json, report.html or labels.csv there "
-            "that no audit wrote." in text), text
+            "reviewer's work is lost), and a report.json, report.html, labels.csv or "
+            "duplicates.csv there that no audit wrote." in text), text
 
 
 def test_python_callers_of_check_output_are_told_their_keyword(tmp_path):
@@ -1060,7 +1060,8 @@ def test_a_json_only_rewrite_removes_the_earlier_audits_page_only(small_result, 
     assert (out / "report.html").is_file()
     paths = small_result.write(out, html=False)  # the old page would disagree with the json
     assert "report_html" not in paths and not (out / "report.html").exists()
-    assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "report.json", "review.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["duplicates.csv", "labels.csv",
+                                                     "report.json", "review.csv"]
     mine = "<html><body>my own notes</body></html>\n"
     (out / "report.html").write_text(mine, encoding="utf-8")  # not the audit's: kept
     small_result.write(out, html=False)
@@ -1770,7 +1771,7 @@ def test_the_next_audit_removes_the_staging_folders_of_killed_audits(small_resul
     with caplog.at_level(logging.INFO, logger="tagsmith"):
         small_result.write(out, html=False)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        kept + ["labels.csv", "report.json", "review.csv"])
+        kept + ["duplicates.csv", "labels.csv", "report.json", "review.csv"])
     assert f"removed {out / removed[0]}" in caplog.text
 
 

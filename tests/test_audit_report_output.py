@@ -65,7 +65,7 @@ def test_a_folder_in_place_of_an_output_file_is_refused_before_anything_moves(we
     # (with the table of the documents on a label with narrower ones, where it lists them)
     listed = ["docs_on_parent_labels.csv"] if result.docs_on_parents is not None else []
     assert sorted(p.name for p in out.iterdir()) == listed + [
-        "labels.csv", "report.html", "report.json", "review.csv"]
+        "duplicates.csv", "labels.csv", "report.html", "report.json", "review.csv"]
     # a folder named report.html is in the way only of a run that writes the page
     (out / "labels.csv").rmdir()
     (out / "report.html").unlink()
@@ -578,6 +578,7 @@ def test_a_capped_table_says_how_many_rows_it_leaves_out():
 
 @pytest.mark.parametrize("name, content", [
     ("labels.csv", "uri,label_en\nu:a,rain\n"),  # a vocabulary not given to this audit
+    ("duplicates.csv", "doc,copy_of\n3,1\n"),  # a steward's own list
     ("report.json", '{"mine": 1}\n'),
     ("report.html", "<html>my own page</html>\n")])
 def test_a_file_of_the_users_named_as_an_audit_output_is_not_replaced(weather, tmp_path,
@@ -853,3 +854,66 @@ def test_long_names_without_spaces_wrap_in_the_page(weather):
     assert "overflow-wrap:anywhere" in rules["td,th"].split(";")
     body = next(v for k, v in rules.items() if k.strip() == "body")
     assert "overflow-wrap:break-word" in body.split(";")
+
+
+def test_every_duplicate_pair_is_written_and_the_tables_say_how_many_they_leave_out(
+        tmp_path):
+    """The duplicates tables stop at 20 rows with no "… and N more" under them, unlike
+    every other table, and exact copies come first: with 22 conflicting exact copies the
+    near conflicts never showed, nor did anything count them. report.json counts the
+    rows of each kind, the page says how many it leaves out (and how many of them near
+    ones), and duplicates.csv beside it holds every pair, exact and near, conflicting or
+    not, with lines, ids and labels, its cells protected from formula injection."""
+    import csv
+
+    from tagsmith.pipeline.audit import DUPLICATES_COLUMNS
+
+    rng = np.random.default_rng(1)
+    vocab = [f"w{i}" for i in range(400)]
+    texts, rows = [], []
+    for g in range(22):  # 22 pairs of exact copies, each copy labelled differently
+        text = " ".join(rng.choice(vocab, 12))
+        texts += [text, text.upper()]
+        rows += [[g % 4], [g % 4, 4]]
+    for _ in range(3):  # 3 near pairs of 40 words, one word changed, labelled differently
+        words = list(rng.choice(vocab, 40))
+        texts += [" ".join(words), " ".join(words[:-1] + ["zzz"])]
+        rows += [[5], [6]]
+    text = " ".join(rng.choice(vocab, 12))  # a pair of copies with the same labels
+    texts += [text, text]
+    rows += [[7], [7]]
+    texts += [" ".join(rng.choice(vocab, 12)) for _ in range(10)]
+    rows += [[i % 4] for i in range(10)]
+    n = len(texts)
+    Y = sp.csr_matrix((np.ones(sum(map(len, rows))),
+                       ([i for i, r in enumerate(rows) for _ in r], [c for r in rows for c in r])),
+                      shape=(n, 8))
+    space = LabelSpace.from_uris([f"u:{i}" for i in range(7)] + ["=1+1"])
+    doc_ids = [f"d{i}" for i in range(n)]
+    doc_ids[1] = "=HYPERLINK(1)"
+    result = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn"),
+                          lines=[i + 2 for i in range(n)], doc_ids=doc_ids)
+    dups = result.report["duplicates"]
+    assert (dups["n_conflict_rows"], dups["n_conflict_rows_near"]) == (25, 3)
+    assert (dups["n_same_label_rows"], dups["n_same_label_rows_near"]) == (1, 0)
+    assert len(dups["conflict_examples"]) == 20  # the old keys stay
+    paths = result.write(tmp_path / "out", plots=False)
+    page = " ".join(paths["report_html"].read_text(encoding="utf-8").split())
+    assert ("… and 5 more pairs (3 of them near duplicates); duplicates.csv beside this "
+            "report lists every one.") in page
+    assert page.count("more pair") == 1  # the same-label table shows its one pair
+    with open(tmp_path / "out" / "duplicates.csv", newline="", encoding="utf-8") as handle:
+        table = list(csv.reader(handle))
+    assert tuple(table[0]) == DUPLICATES_COLUMNS and len(table) == 1 + 26
+    got = [dict(zip(table[0], row, strict=True)) for row in table[1:]]
+    assert [r["kind"] for r in got] == ["exact"] * 22 + ["near"] * 3 + ["exact"]
+    assert [r["labels_differ"] for r in got] == ["yes"] * 25 + ["no"]
+    first = got[0]
+    assert (first["doc_a"], first["line_a"], first["doc_b"], first["line_b"]) == \
+        ("0", "2", "1", "3")
+    assert first["doc_id_b"] == "'=HYPERLINK(1)" and first["labels_a"] == "u:0"
+    assert got[3]["labels_b"] == "u:3; u:4"
+    assert {(r["doc_a"], r["doc_b"], r["labels_a"], r["labels_b"]) for r in got[22:25]} == \
+        {("44", "45", "u:5", "u:6"), ("46", "47", "u:5", "u:6"), ("48", "49", "u:5", "u:6")}
+    assert float(got[22]["cosine"]) >= 0.9 and got[0]["cosine"] == "1.0"
+    assert (got[25]["doc_a"], got[25]["doc_b"], got[25]["labels_b"]) == ("50", "51", "'=1+1")

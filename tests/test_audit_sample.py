@@ -536,7 +536,7 @@ def test_an_audit_drawing_no_sample_removes_an_undecided_one(habit_audit, tmp_pa
         "drew none (review_sample), and its report.json holds no record to read that "
         "sample with"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "labels.csv", "report.json", f"review.{review_format}"]
+        "duplicates.csv", "labels.csv", "report.json", f"review.{review_format}"]
 
 
 def test_a_sample_decided_while_an_audit_drawing_none_writes_is_kept(habit_audit, tmp_path,

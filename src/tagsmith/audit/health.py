@@ -356,9 +356,20 @@ def duplicates_section(dups: Duplicates, texts: Sequence[str], Y: sp.csr_matrix,
     the near duplicates' cosine, ``None`` when they were not looked for (recorded as
     such: their count of 0 then says nothing). ``lines``: each document's line in its
     file, recorded beside the document numbers (``line_a``, ``line_b``), which count
-    from 0 and so named the line before."""
-    out = {**dups.summary(), "near_duplicate_threshold": threshold, "conflict_examples": [],
-           "same_label_examples": []}
+    from 0 and so named the line before.
+
+    ``n_conflict_rows``, ``n_same_label_rows`` (and of them ``..._near``): the pairs of
+    texts each list would hold whole, as ``duplicates.csv`` does, which the page's
+    tables stop at the first :data:`MAX_EXAMPLES` of: near pairs, listed after the exact
+    copies, showed none once there were 20 exact ones, and nothing said the list went
+    on."""
+    near = ~dups.exact
+    out = {**dups.summary(), "near_duplicate_threshold": threshold,
+           "n_conflict_rows": int(dups.conflicting.sum()),
+           "n_conflict_rows_near": int((dups.conflicting & near).sum()),
+           "n_same_label_rows": int((~dups.conflicting).sum()),
+           "n_same_label_rows_near": int((~dups.conflicting & near).sum()),
+           "conflict_examples": [], "same_label_examples": []}
     for key, rows in (("conflict_examples", np.flatnonzero(dups.conflicting)),
                       ("same_label_examples", np.flatnonzero(~dups.conflicting))):
         # exact copies first, then the most similar near pairs

@@ -862,6 +862,7 @@ def _duplicates_html(dups: dict) -> str:
               ", ".join(_label(r) for r in c["only_a"]),
               ", ".join(_label(r) for r in c["only_b"])] for c in examples],
             {1}))
+        parts.append(_more_pairs(dups, "conflict", examples))
     # the pairs carrying the same labels, which a steward removes a copy of (the counts
     # named none of them); a report written before they were listed has none
     same = dups.get("same_label_examples") or []
@@ -878,7 +879,30 @@ def _duplicates_html(dups: dict) -> str:
                                         + _document(c["text_b"]) + "</small>"),
               ", ".join(_label(r) for r in c["labels"])] for c in same],
             {1}))
+        parts.append(_more_pairs(dups, "same_label", same))
     return "".join(parts)
+
+
+def _more_pairs(dups: dict, kind: str, shown: list[dict]) -> str:
+    """The line under a duplicates table (``kind`` ``conflict`` or ``same_label``) capped
+    at its first rows: how many pairs it leaves out, how many of them near ones (listed
+    after the exact copies, none showed once there were 20 of those), and where every
+    one is. Empty where the table shows them all, or for a report written before it
+    counted its rows.
+
+    >>> _more_pairs({"n_conflict_rows": 25, "n_conflict_rows_near": 4}, "conflict",
+    ...             [{"exact": True}] * 20)[17:79]
+    '… and 5 more pairs (4 of them near duplicates); duplicates.csv'
+    """
+    total = dups.get(f"n_{kind}_rows")
+    if total is None or total <= len(shown):
+        return ""
+    left = total - len(shown)
+    near = dups.get(f"n_{kind}_rows_near", 0) - sum(not c["exact"] for c in shown)
+    of_them = ((" (a near duplicate)" if left == 1 else " (all near duplicates)")
+               if near == left else f" ({_num(near)} of them near duplicates)" if near > 0 else "")
+    return (f'<p class="muted">… and {_count(left, "more pair")}{of_them}; '
+            "duplicates.csv beside this report lists every one.</p>")
 
 
 def _lines_of(pair: dict) -> str:

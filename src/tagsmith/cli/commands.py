@@ -2659,8 +2659,8 @@ def _cooccurrence_weight(ctx: click.Context, param: click.Parameter,
 #: the help of ``tagsmith audit``
 AUDIT_HELP = """Audit CORPUS: missing and wrong labels, duplicates, leakage, a data health report.
 
-Writes OUTPUT/report.html, report.json, review.csv (or .jsonl) and labels.csv. Labels
-not in the vocabulary are counted in the report, not fatal.
+Writes OUTPUT/report.html, report.json, review.csv (or .jsonl), labels.csv and
+duplicates.csv. Labels not in the vocabulary are counted in the report, not fatal.
 """
 
 
@@ -2769,8 +2769,8 @@ def _broader_moves_words(n_moves: int) -> str:
               help="Language of label names.")
 @click.option("--force", is_flag=True, help="Overwrite a review file in OUTPUT whose decisions "
               "have been filled in (a CSV's decision column, a JSONL review's decision key "
-              "on each line; the reviewer's work is lost), and a report.json, report.html "
-              "or labels.csv there that no audit wrote.")
+              "on each line; the reviewer's work is lost), and a report.json, report.html, "
+              "labels.csv or duplicates.csv there that no audit wrote.")
 @click.pass_obj
 def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, cooccurrence, splits,
           review_format,

@@ -310,6 +310,9 @@ class AuditResult:
     #: elsewhere), as :func:`~tagsmith.audit.health.docs_on_parent_labels` gives them:
     #: ``docs_on_parent_labels.csv``
     docs_on_parents: list[dict] | None = None
+    #: every duplicate pair the audit lists (:class:`DuplicatePairs`), for
+    #: :data:`DUPLICATES`: report.json and the page list the first 20 of each kind
+    duplicate_pairs: DuplicatePairs | None = None
 
     def __repr__(self) -> str:
         # one line at a prompt: the dataclass repr printed every review row, the whole
@@ -320,8 +323,10 @@ class AuditResult:
     def write(self, directory: str | Path, *, html: bool = True, plots: bool = True,
               review_format: str = "csv", force: bool = False,
               keep: Sequence[str | Path] = ()) -> dict[str, Path]:
-        """Write ``report.json``, ``report.html``, ``review.<csv|jsonl>`` and
-        ``labels.csv`` into ``directory`` (created), and :data:`DOCS_ON_PARENTS` where
+        """Write ``report.json``, ``report.html``, ``review.<csv|jsonl>``,
+        ``labels.csv`` and :data:`DUPLICATES` (every duplicate pair listed, empty of rows
+        for a result without them) into ``directory`` (created), and
+        :data:`DOCS_ON_PARENTS` where
         the audit lists the documents on a label with narrower labels
         (``docs_on_parents``; else one an earlier audit wrote there is removed); returns
         the paths.
@@ -382,6 +387,7 @@ class AuditResult:
             if self.sample is not None:
                 write_review(self.sample, staging / names["sample"])
             self._write_labels(staging / names["labels"])
+            self._write_duplicates(staging / names["duplicates"])
             if listed:
                 self._write_docs_on_parents(staging / names["docs_on_parents"])
             if page is not None:
@@ -467,6 +473,45 @@ class AuditResult:
                     writer.writerow([doc["doc"], line, doc_id, *cell, review])
         return path
 
+    def _write_duplicates(self, path: Path) -> Path:
+        """Every duplicate pair the audit lists (:data:`DUPLICATES_COLUMNS`), conflicting
+        ones first, exact copies before near pairs, the most similar first, as the
+        report's tables list their first 20: a steward needs all of them to act."""
+        from tagsmith.audit.review import _list_cell, _read_back_cell
+        from tagsmith.data.textio import atomic_text_writer
+
+        found, space = self.duplicate_pairs, self.label_space
+        with atomic_text_writer(path) as out:
+            writer = csv_writer(out)
+            writer.writerow(DUPLICATES_COLUMNS)
+            if found is None:
+                return path
+            # each document's cells once: an exact copy's group's first document
+            # is in every pair of its group
+            cells: dict[int, tuple] = {}
+
+            def doc_cells(doc: int) -> tuple:
+                cell = cells.get(doc)
+                if cell is None:
+                    Y = found.Y
+                    uris = [space.uri_of(int(c))
+                            for c in Y.indices[Y.indptr[doc]:Y.indptr[doc + 1]]]
+                    doc_id = None if found.doc_ids is None else found.doc_ids[doc]
+                    cell = cells[doc] = (
+                        doc, "" if found.lines is None else int(found.lines[doc]),
+                        _read_back_cell(str(doc_id or "")),
+                        _read_back_cell(_list_cell(sorted(uris), "; ")))
+                return cell
+
+            order = np.lexsort((-found.cosine, ~found.exact, ~found.conflicting))
+            for p in order:
+                a, b = (doc_cells(int(d)) for d in found.pairs[p])
+                writer.writerow(["exact" if found.exact[p] else "near",
+                                 _round(float(found.cosine[p]), 4),
+                                 "yes" if found.conflicting[p] else "no",
+                                 *a[:3], *b[:3], a[3], b[3]])
+        return path
+
     def _write_labels(self, path: Path) -> Path:
         """Per-label noise estimates of every label that is used or flagged."""
 
@@ -514,11 +559,41 @@ DOCS_ON_PARENTS_COLUMNS = ("doc", "line", "doc_id", "label_uri", "label_name",
                            "narrower_uris", "review_rows")
 
 
+#: the file of every duplicate pair the audit lists (report.json and the page list the
+#: first 20 of each kind): each exact copy beside its group's first document, each near
+#: pair of texts once, as :func:`~tagsmith.audit.health.duplicates_section` counts them
+DUPLICATES = "duplicates.csv"
+
+#: its columns: ``exact``/``near``, the pair's cosine, whether the label sets differ
+#: (``yes``/``no``), each document as the review queue names it and its labels' URIs
+DUPLICATES_COLUMNS = ("kind", "cosine", "labels_differ", "doc_a", "line_a", "doc_id_a",
+                      "doc_b", "line_b", "doc_id_b", "labels_a", "labels_b")
+
+
+@dataclass
+class DuplicatePairs:
+    """The duplicate pairs an audit lists (:attr:`~tagsmith.audit.duplicates.Duplicates.pairs`
+    and their flags), with what :data:`DUPLICATES` names each document by: its labels
+    (``Y``), its line in its file and its id, where the corpus has them."""
+
+    pairs: np.ndarray
+    cosine: np.ndarray
+    exact: np.ndarray
+    conflicting: np.ndarray
+    Y: sp.csr_matrix
+    lines: Sequence[int] | None = None
+    doc_ids: Sequence[str | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"DuplicatePairs(n_pairs={len(self.pairs)})"
+
+
 def output_names(*, review_format: str = "csv", html: bool = True,
                  sample: bool = False, docs_on_parents: bool = False) -> dict[str, str]:
     """The files :meth:`AuditResult.write` puts in its folder, by key."""
     return {"report_json": "report.json", "review": f"review.{review_format}",
-            "labels": "labels.csv"} | ({"report_html": "report.html"} if html else {}) \
+            "labels": "labels.csv", "duplicates": DUPLICATES} \
+        | ({"report_html": "report.html"} if html else {}) \
         | ({"sample": f"sample.{review_format}"} if sample else {}) \
         | ({"docs_on_parents": DOCS_ON_PARENTS} if docs_on_parents else {})
 
@@ -537,7 +612,8 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
     ``review.<review_format>``, when it exists and a reviewer has filled in any
     ``decision``, is not overwritten unless ``force``: the review would be lost. A
     review file that cannot be read to tell is not overwritten either, nor without
-    ``force`` a ``report.json``, ``report.html`` or ``labels.csv`` that no audit wrote.
+    ``force`` a ``report.json``, ``report.html``, ``labels.csv`` or :data:`DUPLICATES` that
+    no audit wrote.
     A decided ``sample.csv`` or ``sample.jsonl`` (a random sample for review,
     ``review_sample``) is not overwritten either, whether or not this audit draws one: the
     ``report.json`` it replaces holds the record the sample is read with. Nor without
@@ -669,6 +745,7 @@ _AUDIT_FILE_STARTS = {
     "labels.csv": re.compile(rb"\A" + ",".join(LABEL_COLUMNS[:4]).encode("ascii") + b","),
     DOCS_ON_PARENTS: re.compile(rb"\A" + ",".join(DOCS_ON_PARENTS_COLUMNS[:4]).encode("ascii")
                                 + b","),
+    DUPLICATES: re.compile(rb"\A" + ",".join(DUPLICATES_COLUMNS[:4]).encode("ascii") + b","),
 }
 
 
@@ -1429,7 +1506,10 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                     noise["bounds_note"], noise["rare_labels_note"]):
         if warning:
             logger.warning("audit%s: %s", f" of {source}" if source else "", warning)
-    return AuditResult(issues, report, review, scores, label_space, sample, docs_on_parents)
+    pairs = DuplicatePairs(duplicates.pairs, duplicates.cosine, duplicates.exact,
+                           duplicates.conflicting, Y, lines, doc_ids)
+    return AuditResult(issues, report, review, scores, label_space, sample, docs_on_parents,
+                       pairs)
 
 
 def _warn_capped_labels(scores, label_space, lang: str, warnings: list[str]) -> None:
