@@ -2484,6 +2484,63 @@ def test_a_stopping_failure_lets_the_answers_in_flight_reach_the_cache(tmp_path)
         assert cached is not None and cached.text == "kept"
 
 
+
+@pytest.mark.parametrize("failure", ["config", "bug"])
+def test_a_stopping_failure_waits_for_the_calls_in_flight_which_try_no_more(tmp_path, failure):
+    """complete_all stopped by a failure (a refused key, a bug in a wrapper) returned
+    while its workers were still calling: they went on after the run had ended (the
+    interpreter waited for them at exit, through every retry) and stored their answers
+    in a cache already closed, opening it afresh. It now waits for the calls in flight,
+    each ending with the try under way: the answer that comes is cached before it
+    returns, and a try that fails is not retried."""
+    release = threading.Event()
+    held = threading.Event()
+
+    def behaviour(body):
+        said = user_prompt(body)
+        if said == "bad":
+            held.wait(60)  # refused once the other call is in flight
+            return Reply("invalid key", status=401)
+        held.set()
+        release.wait(600)
+        return "kept" if said == "slow" else Reply("busy", status=503)
+
+    with LocalChatServer(behaviour) as server:
+        inner = client_for(server, max_retries=3)
+
+        class Stopping:  # the stop reaches the inner client's try_no_more: the held
+            model, usage = inner.model, inner.usage  # calls are let go then
+
+            def __init__(self, inner):
+                self.inner = inner
+
+            def complete(self, chat):
+                if failure == "bug" and user_prompt(chat.payload()) == "bad":
+                    held.wait(60)
+                    raise AttributeError("a bug in a wrapper")
+                return self.inner.complete(chat)
+
+            def try_no_more(self):
+                release.set()
+                inner.try_no_more()
+
+        cache = ResponseCache(tmp_path / "cache.sqlite")
+        client = CachedClient(Stopping(inner), cache)
+        try:
+            with pytest.raises(LLMConfigError if failure == "config" else AttributeError):
+                complete_all(client, [request("bad"), request("slow"), request("busy")],
+                             n_workers=3)
+            # ended, and stored, before complete_all returned
+            assert client.writes_in_flight == 0
+            cached = cache.get(request("slow"))
+            assert cached is not None and cached.text == "kept"
+            busy = [body for body in server.requests if user_prompt(body) == "busy"]
+            assert len(busy) == 1  # not retried
+            assert inner.usage.n_interrupted == 1 and inner.usage.n_retries == 0
+        finally:
+            release.set()
+            held.set()
+
 def test_an_abort_while_a_connection_opens_stops_the_request_before_it_is_sent(monkeypatch):
     # abort() shuts down the sockets of the open connections; one registered but not
     # yet connected had no socket to shut down, so its request was sent and waited for

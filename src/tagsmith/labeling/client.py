@@ -705,6 +705,8 @@ class OpenAIChatClient:
         # in flight watch (set once, then replaced, so later calls are not affected)
         self._open: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
         self._aborted = threading.Event()
+        # set by try_no_more() (and by abort()): the calls made before it try no more
+        self._finishing = threading.Event()
         self._abort_lock = threading.Lock()
         #: whether the server (or the proxy) has replied to any request of this client:
         #: a refused connection before that is not retried (see :meth:`complete`)
@@ -735,7 +737,9 @@ class OpenAIChatClient:
         """
         with self._abort_lock:
             aborted, self._aborted = self._aborted, threading.Event()
+            finishing, self._finishing = self._finishing, threading.Event()
             aborted.set()
+            finishing.set()  # wakes a call waiting to retry
             connections = list(self._open)
         for connection in connections:
             sock = connection.sock
@@ -744,6 +748,17 @@ class OpenAIChatClient:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+    def try_no_more(self) -> None:
+        """Let the calls in flight end with the try under way (its answer, or its
+        timeout), but try no more (:func:`complete_all` stopped by a failure):
+        a call not sent yet, waiting to retry or whose try fails ends with
+        :class:`LLMError` at once, counted as interrupted (``usage.n_interrupted``).
+        :meth:`abort` ends the calls in flight too. Calls made afterwards are not
+        affected."""
+        with self._abort_lock:
+            finishing, self._finishing = self._finishing, threading.Event()
+        finishing.set()
 
     def close(self) -> None:
         """Close the connections kept open to the endpoint (HTTP keep-alive), every
@@ -769,21 +784,23 @@ class OpenAIChatClient:
 
     # -- one request ------------------------------------------------------------------------
     def complete(self, request: ChatRequest) -> ChatResponse:
-        aborted = self._aborted
+        with self._abort_lock:
+            aborted, finishing = self._aborted, self._finishing
         last: _Transient | None = None
         for attempt in range(self.max_retries + 1):
             if attempt:
-                self.usage.count("retry")
+                if not finishing.is_set():  # (a run finishing its calls tries no more)
+                    self.usage.count("retry")
                 # the wait (Retry-After or backoff) is said, not only done: the log
                 # shows how long a run pauses, and a check can read it without a clock
                 delay = self._delay(attempt - 1, last)
                 logger.debug("%s: try %d in %.3f s", self.shown_url, attempt + 1, delay)
-                aborted.wait(delay)
+                finishing.wait(delay)  # abort() sets it too
             try:
-                if aborted.is_set():
+                if aborted.is_set() or finishing.is_set():
                     raise _Aborted()
                 with self._slots:
-                    if aborted.is_set():
+                    if aborted.is_set() or finishing.is_set():
                         raise _Aborted()
                     response = self._post(self._body(request), request, aborted)
                 self.usage.add(response)
@@ -2565,7 +2582,9 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     the endpoint's and counts as an answer does here): answers received so far stay in
     the cache, so a rerun resumes (the message says how many there are, and whether a
     cache keeps them, not counting the malformed answers a
-    :class:`~tagsmith.labeling.cache.DropMalformed` dropped). Ctrl-C cancels
+    :class:`~tagsmith.labeling.cache.DropMalformed` dropped); the requests in flight
+    then end with the try under way (no retry) and are waited for, so that no worker
+    goes on once it has returned. Ctrl-C cancels
     what has not started and abandons the requests in flight (the client's ``abort``),
     so the program stops at once rather than when a slow endpoint answers; the abandoned
     requests are counted as interrupted (``usage.n_interrupted``), not as failed, and
@@ -2593,10 +2612,10 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     idle = threading.Condition(lock)  # notified whenever a call in flight ends
 
     def one(index: int) -> int:
-        if stop.is_set():
-            results[index] = LLMError("not sent: the run was stopping")
-            return index
-        with lock:
+        with lock:  # with the count: once the run stops, it counts every call under way
+            if stop.is_set():
+                results[index] = LLMError("not sent: the run was stopping")
+                return index
             state["running"] += 1
         try:
             return call(index)
@@ -2676,26 +2695,55 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                                     + (f" cost {usage.cost - start[2]:.4f}" if usage.priced
                                        else ""), refresh=False)
     except BaseException as exc:
-        stop.set()
+        with lock:
+            stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
-        if not isinstance(exc, Exception) and _abort(client):
-            # Ctrl-C: the interpreter waits for the worker threads at exit. A stopping
-            # failure (LLMError) lets the answers in flight arrive and reach the cache.
-            # The aborted calls end within moments: wait for them (a while at most), so
+        if isinstance(exc, Exception):
+            # a stopping failure (LLMError, or a bug) lets the answers in flight arrive
+            # and reach the cache, with the try under way (no retry: the run stops).
+            # Waited for here: the workers went on after the run had ended, their
+            # retries keeping it at exit, and opened the cache afresh once it was closed
+            # (not for answers being stored: the caller says why those take long)
+            _try_no_more(client)
+            try:
+                _wait_for_workers(client, state, idle, None)
+            except BaseException:  # Ctrl-C in that wait: as below
+                _wait_for_workers(client, state, idle, ABORT_GRACE, _abort(client))
+                raise
+        elif _abort(client):
+            # Ctrl-C: the interpreter waits for the worker threads at exit. The aborted
+            # calls end within moments: wait for them (a while at most), so
             # that the usage the caller reports next counts them as interrupted
-            # (not for answers being stored: the caller says why those take long). A
-            # call that begins storing does not notify: looked at again every moment
-            # (it kept the run waiting the whole grace, silently)
-            deadline = time.monotonic() + ABORT_GRACE
-            with idle:
-                while state["running"] > _storing(client):
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    idle.wait(min(left, ABORT_POLL))
+            _wait_for_workers(client, state, idle, ABORT_GRACE)
         raise
     pool.shutdown()
     return [r if r is not None else LLMError("no result") for r in results]
+
+
+def _wait_for_workers(client, state: dict, idle: threading.Condition,
+                      timeout: float | None, wait: bool = True) -> None:
+    """:func:`complete_all`'s wait, once stopped, for its calls under way to end
+    (``timeout`` seconds at most; None: as long as they take; none where not ``wait``),
+    not for those only storing their answer: the caller says why those take long. A
+    call that begins storing does not notify: looked at again every moment (it kept
+    the run waiting the whole grace, silently)."""
+    if not wait:
+        return
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with idle:
+        while state["running"] > _storing(client):
+            left = ABORT_POLL if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                break
+            idle.wait(min(left, ABORT_POLL))
+
+
+def _try_no_more(client) -> None:
+    """Have ``client``, or the first client it wraps with a ``try_no_more`` method
+    (see :meth:`OpenAIChatClient.try_no_more`), try no more for the calls in flight."""
+    found = _wrapped_with(client, "try_no_more", method=True)
+    if found is not None:
+        found.try_no_more()
 
 
 def _kept(client, results: Sequence[object], requests: Sequence[ChatRequest],
