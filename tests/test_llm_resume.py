@@ -12,6 +12,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -348,14 +349,24 @@ def test_a_run_stopped_before_any_answer_does_not_speak_of_answers_kept(tmp_path
         while len(server.requests) < 2 and process.poll() is None \
                 and time.monotonic() < deadline:
             time.sleep(0.02)
+        # the first Ctrl-C waits for the calls in flight; the second abandons them
+        lines: list[str] = []
+        said_waiting = threading.Event()
+        reader = threading.Thread(target=_read_lines, args=(
+            process.stderr, lines, said_waiting, "waiting for "))
+        reader.start()
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
-    said, *closing = stderr.decode().strip().splitlines()
+        said_waiting.wait(60)
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+        reader.join(60)
+    assert process.returncode == 130, lines
+    said, *closing = lines
     assert said.endswith(" INFO LLM labeling: 2 calls, prompts of about 186 tokens each "
                          "(estimated at 4 characters a token): 2 to send (372 prompt "
                          "tokens), 0 answered by the response cache at no cost"), said
     assert closing == [
+        "waiting for 2 calls in flight; Ctrl-C again to abandon them",
         "LLM usage: 0 answered calls, 0 cached, 0 retries, 0 failed, 2 interrupted, "
         "0 tokens, cost unknown (no --price-*)", "interrupted"]
 
@@ -714,3 +725,89 @@ def test_label_refuses_a_corpus_or_a_pipe_as_its_output_naming_what_it_is(tmp_pa
         assert not server.requests
     assert mine.read_text() == '{"id": "d1", "text": "my own", "labels": ["<u:sport>"]}\n'
     assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+
+
+def _held_teacher(held: set[str], arrived, release):
+    """A teacher answering at once, but the documents ``held`` only once ``release`` is
+    set (each setting ``arrived[doc]`` as its request comes)."""
+    def behaviour(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        if doc in held:
+            arrived[doc].set()
+            release.wait(600)
+        return json.dumps({"labels": [{"label": "sport", "confidence": 0.8}]})
+    return behaviour
+
+
+def _read_lines(stream, lines: list[str], said, wanted: str) -> None:
+    """Read ``stream`` (a run's stderr) into ``lines``, setting ``said`` at the first line
+    starting with ``wanted`` (and at its end)."""
+    for raw in stream:
+        lines.append(raw.decode().rstrip("\n"))
+        if lines[-1].startswith(wanted):
+            said.set()
+    said.set()
+
+
+@pytest.mark.parametrize("again", [False, True])
+def test_ctrl_c_waits_for_the_calls_in_flight_and_a_rerun_does_not_ask_them_again(tmp_path,
+                                                                                 again):
+    """Ctrl-C abandoned the calls in flight: an endpoint that had read them billed them,
+    and the rerun asked them again (4 calls paid twice in a walk). The first Ctrl-C now
+    sends no new call and waits for those in flight, saying so, their answers cached;
+    the rerun asks only for the others, its output byte for byte a fresh run's. A
+    second Ctrl-C abandons them, as the first did before."""
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
+    docs = [f"sport item {i}" for i in range(8)]
+    corpus.write_text("".join(doc + "\n" for doc in docs))
+    held = {docs[2], docs[3]}  # the two workers' calls once the first two are answered
+    arrived = {doc: threading.Event() for doc in held}
+    release = threading.Event()
+    out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
+    args = ["label", str(corpus), "--vocab", str(vocab), "-o", str(out), "--llm", "t",
+            "--concurrency", "2", "--cache", str(cache)]
+    lines: list[str] = []
+    said = threading.Event()
+    with LocalChatServer(_held_teacher(held, arrived, release)) as server:
+        process = subprocess.Popen([sys.executable, "-m", "tagsmith", *args,
+                                    "--base-url", server.base_url], env=child_env(),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   preexec_fn=_interruptible)
+        reader = threading.Thread(target=_read_lines, args=(
+            process.stderr, lines, said, "waiting for "))
+        reader.start()
+        try:
+            for event in arrived.values():
+                assert event.wait(600), "the held calls never came"
+            process.send_signal(signal.SIGINT)
+            said.wait(600)
+            if again:
+                process.send_signal(signal.SIGINT)
+                process.wait(600)
+        finally:
+            release.set()
+            returncode = process.wait(600)
+            reader.join(600)
+        assert returncode == 130, lines
+        assert "waiting for 2 calls in flight; Ctrl-C again to abandon them" in lines, lines
+        assert lines[-1] == "interrupted" and lines[-3].startswith("LLM usage: "), lines
+        sent = len(server.requests)
+        assert sent == 4  # no new call once stopped
+        if again:
+            assert "2 interrupted" in lines[-3] and cached_rows(cache) == 2, lines
+            return
+        assert "interrupted" not in lines[-3] and cached_rows(cache) == 4, lines
+        assert not out.exists()
+
+        resumed = CliRunner().invoke(tagsmith_cli.cli, ["-q", *args, "--base-url",
+                                                        server.base_url])
+        assert resumed.exit_code == 0, resumed.output
+        asked = {read_data_section(user_prompt(body), "DOCUMENT")
+                 for body in server.requests[sent:]}
+        assert asked == set(docs[4:])  # the held ones not asked again
+        fresh = tmp_path / "fresh.jsonl"
+        whole = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", *args[:4], "-o", str(fresh), *args[6:-1], str(tmp_path / "new.sqlite"),
+            "--base-url", server.base_url])
+        assert whole.exit_code == 0, whole.output
+    assert out.read_bytes() == fresh.read_bytes()

@@ -180,7 +180,9 @@ def _cached(client, cache, keep_refusals: bool = False):
     from tagsmith.labeling.cache import ResponseCache
     from tagsmith.labeling.client import CachedClient
 
-    return CachedClient(client, ResponseCache(cache), keep_refusals=keep_refusals)
+    # Ctrl-C lets the calls in flight end and store their answers (_wait_for_calls)
+    return CachedClient(client, ResponseCache(cache), keep_refusals=keep_refusals,
+                        finish_on_interrupt=True)
 
 
 def _stopped(client, cache: str, exc: BaseException, *,
@@ -224,6 +226,8 @@ def _say_stopped(client, cache: str, exc: BaseException, leave: str,
     from tagsmith.exceptions import TagsmithError
 
     interrupted = isinstance(exc, KeyboardInterrupt)
+    if interrupted:
+        _wait_for_calls(client, leave, stops)
     stop = _wait_for_saves(client, cache, leave=leave, stops=stops)
     click.echo(f"LLM usage: {client.usage.summary()}", err=True)
     unsaved = getattr(client, "n_unsaved", 0)
@@ -282,6 +286,30 @@ def _say_stopped(client, cache: str, exc: BaseException, leave: str,
 
 #: seconds a stopped run waits quietly for its answers to be stored before saying so
 SAVE_GRACE = 1.0
+
+
+def _wait_for_calls(client, leave: str, stops: LaterStopsIgnored) -> None:
+    """Let the calls in flight when the run was stopped (Ctrl-C, ``kill``) end and
+    store their answers, saying so: they were abandoned, and an endpoint that had read
+    them billed them while the rerun asked them again. Each ends with the try under way
+    (no retry), by the client's timeout at the latest. Ctrl-C again (``kill`` again for
+    a run ``kill`` stopped) abandons them, as the first did before (counted as
+    interrupted); a further one then leaves the answers waiting to be stored
+    (:func:`_wait_for_saves`)."""
+    from tagsmith.labeling.client import ABORT_GRACE, _abort
+
+    wait = getattr(client, "wait_for_calls", None)
+    if not callable(wait) or not getattr(client, "calls_in_flight", 0):
+        return
+    n = client.calls_in_flight
+    click.echo(f"waiting for {n} call{plural_s(n)} in flight; {leave} to abandon "
+               f"{plural(n, 'it', 'them')}", err=True)
+    try:
+        wait(None)
+    except KeyboardInterrupt:
+        if _abort(client):
+            wait(ABORT_GRACE)  # counted as interrupted by the usage said next
+        stops.deaf = False  # a further stop leaves the answers waiting to be stored
 
 
 def _wait_for_saves(client, cache: str, *, leave: str = "Ctrl-C again",

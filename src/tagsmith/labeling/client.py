@@ -751,7 +751,8 @@ class OpenAIChatClient:
 
     def try_no_more(self) -> None:
         """Let the calls in flight end with the try under way (its answer, or its
-        timeout), but try no more (:func:`complete_all` stopped by a failure):
+        timeout), but try no more (:func:`complete_all` stopped by a failure, or the
+        first Ctrl-C of a ``label`` or ``taxonomy`` run):
         a call not sent yet, waiting to retry or whose try fails ends with
         :class:`LLMError` at once, counted as interrupted (``usage.n_interrupted``).
         :meth:`abort` ends the calls in flight too. Calls made afterwards are not
@@ -2588,7 +2589,11 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     what has not started and abandons the requests in flight (the client's ``abort``),
     so the program stops at once rather than when a slow endpoint answers; the abandoned
     requests are counted as interrupted (``usage.n_interrupted``), not as failed, and
-    the answers received before stay in the cache, so a rerun resumes.
+    the answers received before stay in the cache, so a rerun resumes. Where the client
+    is a :class:`CachedClient` made with ``finish_on_interrupt`` (``label`` and
+    ``taxonomy``'s), Ctrl-C sends no new request but leaves those in flight to end and
+    store their answers (:meth:`CachedClient.finish`): the caller waits for them
+    (:meth:`CachedClient.wait_for_calls`), and may abort them.
     The progress bar shows the calls made, cache hits and the cost of these requests
     (not of earlier ones the client made), and the calls refused apart from those
     answered: a refusal (:class:`~tagsmith.exceptions.LLMRefusalError`) and a reply whose
@@ -2698,6 +2703,7 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
         with lock:
             stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
+        finishing = _wrapped_with(client, "finish_on_interrupt")
         if isinstance(exc, Exception):
             # a stopping failure (LLMError, or a bug) lets the answers in flight arrive
             # and reach the cache, with the try under way (no retry: the run stops).
@@ -2708,8 +2714,13 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
             try:
                 _wait_for_workers(client, state, idle, None)
             except BaseException:  # Ctrl-C in that wait: as below
-                _wait_for_workers(client, state, idle, ABORT_GRACE, _abort(client))
+                if finishing is None or not finishing.finish_on_interrupt:
+                    _wait_for_workers(client, state, idle, ABORT_GRACE, _abort(client))
                 raise
+        elif finishing is not None and finishing.finish_on_interrupt:
+            # Ctrl-C: no new call; the calls in flight end and store their answers (the
+            # caller waits for them, saying so, and a second Ctrl-C abandons them)
+            finishing.finish()
         elif _abort(client):
             # Ctrl-C: the interpreter waits for the worker threads at exit. The aborted
             # calls end within moments: wait for them (a while at most), so
@@ -2970,7 +2981,7 @@ class CachedClient:
     """
 
     def __init__(self, inner: LLMClient, cache: ResponseCache, *,
-                 keep_refusals: bool = False):
+                 keep_refusals: bool = False, finish_on_interrupt: bool = False):
         check_client("inner", inner)
         if not all(callable(getattr(cache, method, None)) for method in ("get", "put")):
             # a path given for the cache failed at the first call, as an AttributeError
@@ -2989,6 +3000,13 @@ class CachedClient:
         self._refusals = self.keep_refusals and all(
             callable(getattr(cache, method, None))
             for method in ("get_refusal", "put_refusal", "discard_refusal"))
+        #: whether :func:`complete_all`, interrupted (Ctrl-C), lets the calls in flight
+        #: end and store their answers (:meth:`finish`; the caller waits for them,
+        #: :meth:`wait_for_calls`, and may abort them, the inner client's ``abort``)
+        #: rather than abandoning
+        #: them at once: an endpoint that had read them may bill them, and a rerun asked
+        #: them again (``label`` and ``taxonomy`` do)
+        self.finish_on_interrupt = check_bool("finish_on_interrupt", finish_on_interrupt)
         self.model = inner.model
         self.usage = inner.usage
         #: whether a write to the cache failed (the run then answers without storing)
@@ -3009,6 +3027,9 @@ class CachedClient:
         self._lock = threading.Lock()
         self._writes = 0
         self._writes_done = threading.Condition(self._lock)
+        self._calls = 0  # calls asked of the endpoint whose answer has not come
+        self._calls_done = threading.Condition(self._lock)
+        self._finishing = False  # finish() was called: no new call is sent
         self._warned: set[str] = set()  # the reasons of the failed writes warned about
 
 
@@ -3051,8 +3072,17 @@ class CachedClient:
             error = LLMRefusalError(said.removesuffix(CACHED_REFUSAL) + CACHED_REFUSAL)
             error.cached = True
             raise error
+        with self._lock:
+            if self._finishing:  # checked with the count: the count is exact once it is set
+                raise LLMError("not sent: the run was stopping")
+            self._calls += 1
         try:
-            response = self.inner.complete(request)
+            try:
+                response = self.inner.complete(request)
+            finally:
+                with self._lock:
+                    self._calls -= 1
+                    self._calls_done.notify_all()
         except LLMRefusalError as exc:
             if self._refusals and not self.write_failed:
                 self.store(functools.partial(self.cache.put_refusal, request, str(exc)))
@@ -3103,6 +3133,29 @@ class CachedClient:
         copy."""
         with self._lock:
             return set(self._unsaved)
+
+    def finish(self) -> None:
+        """Send no new call (one asked from now on fails with :class:`LLMError`, a
+        cache hit is still answered), and have the client inside try no more (its
+        ``try_no_more``, where it has one): the calls in flight (``calls_in_flight``) end
+        with the try under way, their answers stored as they come. For the rest of
+        this client's life: the run is stopping."""
+        with self._lock:
+            self._finishing = True
+        _try_no_more(self.inner)
+
+    @property
+    def calls_in_flight(self) -> int:
+        """How many calls asked of the endpoint wait for their answer."""
+        with self._lock:
+            return self._calls
+
+    def wait_for_calls(self, timeout: float | None = None) -> bool:
+        """Wait until no call waits for its answer (at most ``timeout`` seconds,
+        ``None`` for as long as they take); whether none does. The answers are stored
+        as they come (see :meth:`wait_for_writes`)."""
+        with self._calls_done:
+            return self._calls_done.wait_for(lambda: self._calls == 0, timeout)
 
     @property
     def writes_in_flight(self) -> int:
