@@ -3391,6 +3391,35 @@ def test_ctrl_c_does_not_wait_the_abort_grace_for_a_call_that_began_storing(ctrl
             holder.close()
 
 
+
+def test_closing_the_cache_makes_a_write_waiting_for_a_lock_give_up(tmp_path, caplog,
+                                                                    monkeypatch,
+                                                                    long_lock_timeout):
+    """close() waits for the operation under way on each thread's connection; a write
+    waiting for another process's lock held it up to the lock timeout (60 s). Once
+    CLOSE_GRACE has passed the write gives up, its answer counted unsaved and the
+    reason said."""
+    from tagsmith.labeling import cache as cache_module
+    from tagsmith.labeling.client import ScriptedLLM
+
+    monkeypatch.setattr(cache_module, "CLOSE_GRACE", 0.2, raising=False)
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    with _locked_by_another_process(path):
+        cached = CachedClient(ScriptedLLM(lambda chat: "answer"), cache)
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            worker = _start_a_waiting_write(cached)
+            closer = threading.Thread(target=cache.close)
+            closer.start()
+            closer.join(60)
+            closed = not closer.is_alive()  # not the lock timeout (2 minutes)
+            worker.join(60)
+        assert closed and cached.writes_in_flight == 0 and cached.n_unsaved == 1
+    assert "the cache was closed while it waited" in caplog.text
+    assert cache.get(request("a")) is None  # and it opens afresh after close()
+    cache.put(request("a"), ChatResponse(text="answer"))
+    assert cache.get(request("a")).text == "answer"
+
 @pytest.mark.parametrize("stopped_by, leave", [
     ("kill", "stop it again (kill or Ctrl-C)"), ("ctrl_c", "Ctrl-C again")])
 def test_the_saving_line_says_how_to_leave_the_answers_as_the_run_was_stopped(

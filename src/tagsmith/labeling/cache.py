@@ -75,6 +75,12 @@ LOCK_TIMEOUT = 60.0
 WRITE_POLL = 0.1
 #: why a write the run gave up waiting for (:meth:`ResponseCache.abandon`) failed
 ABANDONED = "locked by another process; not written: the run stopped waiting for it"
+#: seconds :meth:`ResponseCache.close` waits for a write waiting on another process's
+#: lock before making it give up (it waited up to :data:`LOCK_TIMEOUT`, 60 s)
+CLOSE_GRACE = 5.0
+#: why a write that :meth:`ResponseCache.close` made give up failed
+CLOSED = ("locked by another process; not written: the cache was closed while it "
+          "waited")
 #: bytes one write of SQLite's may add to a cache file (a page of up to 64 KiB and its
 #: write-ahead log header, the shared memory's 32 KiB steps): an I/O error on a cache whose
 #: files are this close to the file size limit is put down to the limit
@@ -202,6 +208,7 @@ class ResponseCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._abandoned = threading.Event()
+        self._closing = threading.Event()  # close() waited CLOSE_GRACE: writes give up
         # switching a new database to WAL needs it to itself, and SQLite answers "database
         # is locked" at once (no busy wait) while another process is doing the same: two
         # runs started together on one new cache failed, one of them calling the cache
@@ -367,6 +374,8 @@ class ResponseCache:
                         connection.rollback()  # a fresh try, with nothing half begun
                         if self._abandoned.is_set():
                             raise DataError(ABANDONED, path=self.path) from exc
+                        if self._closing.is_set():
+                            raise DataError(CLOSED, path=self.path) from exc
             except BaseException:
                 # a failure, or Ctrl-C on this thread between two tries or between the
                 # change and its commit: no transaction is left open on the connection
@@ -411,7 +420,10 @@ class ResponseCache:
     def close(self) -> None:
         """Close the connections of every thread that used the cache, each once the
         operation under way on it (if any) has ended; a later call opens a fresh one.
-        ``with ResponseCache(path) as cache:`` closes them at the end of the block.
+        A write waiting for another process's lock is given :data:`CLOSE_GRACE` seconds,
+        then gives up (a :class:`DataError`, :data:`CLOSED`): close() waited for it up
+        to :data:`LOCK_TIMEOUT` (60 s). ``with ResponseCache(path) as cache:`` closes
+        them at the end of the block.
 
         >>> import os, tempfile
         >>> with ResponseCache(os.path.join(tempfile.mkdtemp(), "llm.sqlite")) as cache:
@@ -421,8 +433,18 @@ class ResponseCache:
         with self._connections_lock:
             handles, self._connections = self._connections, {}
             self._local = threading.local()  # every thread's, not only this one's
-        for handle in handles.values():
-            handle.close()
+        try:
+            for handle in handles.values():
+                if not handle.lock.acquire(timeout=CLOSE_GRACE):
+                    self._closing.set()  # the write gives up at its next try
+                    handle.lock.acquire()
+                try:
+                    handle.closed = True
+                    handle.connection.close()
+                finally:
+                    handle.lock.release()
+        finally:
+            self._closing.clear()  # a later write, on a fresh connection, waits again
 
     def __enter__(self) -> ResponseCache:
         return self
