@@ -3078,6 +3078,67 @@ def test_a_run_stopped_by_a_bug_while_a_worker_reads_the_cache_exits_cleanly(tmp
         done.stderr
 
 
+
+_CLOSED_WHILE_READING = """
+import sys, threading
+from tagsmith.labeling.cache import ResponseCache
+from tagsmith.labeling.client import ChatRequest, ChatResponse
+
+inside, closing, closed = threading.Event(), threading.Event(), threading.Event()
+seen = []
+
+class Held(ResponseCache):
+    # the reader's read held inside SQLite (its progress handler) until close() is
+    # called, and then until close() returns (a second at most: it returns at once when
+    # it does not wait for the read, and never before the read ends when it does)
+    def _connection(self):
+        connection = super()._connection()
+        if threading.current_thread().name == "reader":
+            def hold():
+                if not inside.is_set():
+                    inside.set()
+                    closing.wait(60)
+                    closed.wait(1)
+                    seen.append(closed.is_set())
+                return 0
+            connection.set_progress_handler(hold, 1)
+        return connection
+
+    def close(self):
+        closing.set()
+        super().close()
+        closed.set()
+
+asked = ChatRequest("m", ({"role": "user", "content": "a"},))
+cache = Held(sys.argv[1])
+cache.put(asked, ChatResponse(text="kept"))
+got = []
+reader = threading.Thread(target=lambda: got.append(cache.get(asked).text), name="reader")
+reader.start()
+inside.wait(60)
+cache.close()
+reader.join(60)
+print("closed during the read:", seen, "read:", got)
+"""
+
+
+def test_closing_the_cache_while_a_thread_reads_it_waits_for_the_read(tmp_path):
+    # the test above caught the old close() (which closed a worker's connection under
+    # its read: "Segmentation fault") in 3 runs of 5 only, the read and the close
+    # overlapping by chance. Here the read is held inside SQLite while close() is
+    # called: the old close() returned during the read (and Python died in 1 run of 3)
+    import subprocess
+    import sys
+
+    import tagsmith
+
+    src = os.path.dirname(os.path.dirname(tagsmith.__file__))
+    done = subprocess.run([sys.executable, "-c", _CLOSED_WHILE_READING,
+                           str(tmp_path / "c.sqlite")], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": src}, timeout=120)
+    assert (done.returncode, done.stdout) == (
+        0, "closed during the read: [False] read: ['kept']\n"), done.stderr
+
 def test_an_answer_naming_a_labels_description_resolves_to_that_label():
     # a model shown {"label": "Scam or fraud", "description": "Attempts to trick ..."}
     # answered with the description: rejected as a made-up name, the report unanswered
