@@ -3529,6 +3529,84 @@ def test_a_third_ctrl_c_while_the_left_writes_end_still_says_the_closing_lines(
     assert cached.n_unsaved == 1 and cache.get(request("a")) is None
 
 
+
+def test_ctrl_c_again_abandons_the_calls_in_flight_and_a_third_leaves_the_writes(
+        ctrl_c_raises, tmp_path, capsys, long_lock_timeout):
+    """The first Ctrl-C of a label run waits for the calls in flight (saying so); the
+    second abandons them, as the first did before; a third then leaves the answers
+    waiting for another process's lock, as the second did before."""
+    import signal
+
+    from tagsmith.cli.llm_commands import _stopped
+
+    waiting = {"calls": threading.Event(), "writes": threading.Event()}
+
+    seen: list = []
+
+    class Seen(CachedClient):  # says when each wait it is stopped in begins
+        def wait_for_calls(self, timeout=None):
+            waiting["calls"].set()
+            return super().wait_for_calls(timeout)
+
+        def wait_for_writes(self, timeout=None):
+            seen.append(timeout)
+            if len(seen) > 1:  # said it waits: not the quiet wait before
+                waiting["writes"].set()
+            return super().wait_for_writes(timeout)
+
+    def ctrl_c_when(what):
+        if waiting[what].wait(60):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    release, held = threading.Event(), threading.Event()
+
+    def behaviour(body):
+        if user_prompt(body) == "held":
+            held.set()
+            release.wait(600)
+        return "answer"
+
+    path = tmp_path / "cache.sqlite"
+    cache = ResponseCache(path)
+    with _locked_by_another_process(path):
+        with LocalChatServer(behaviour) as server:
+            cached = Seen(client_for(server), cache, finish_on_interrupt=True)
+            answers: list = []
+
+            def ask(what):
+                try:
+                    answers.append(cached.complete(request(what)).text)
+                except LLMError as exc:  # the held call, abandoned
+                    answers.append(str(exc))
+
+            workers = [threading.Thread(target=ask, args=(what,)) for what in ("a", "held")]
+            for worker in workers:
+                worker.start()
+            _wait_until_a_write_waits(cached)
+            assert held.wait(60)
+            cached.finish()  # the first Ctrl-C, as complete_all takes it
+            stops = [threading.Thread(target=ctrl_c_when, args=(what,))
+                     for what in ("calls", "writes")]
+            for stop in stops:
+                stop.start()
+            started = time.monotonic()
+            try:
+                _stopped(cached, str(path), KeyboardInterrupt())
+                took = time.monotonic() - started
+            finally:
+                release.set()
+                for thread in (*stops, *workers):
+                    thread.join(60)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "waiting for 1 call in flight; Ctrl-C again to abandon it", lines
+    assert lines[1] == (f"saving 1 answer to {path}: it is locked by another process, "
+                        "waiting up to 120 s; Ctrl-C again to leave them"), lines
+    assert "1 interrupted" in lines[2], lines
+    assert took < 60  # left, not written once the lock timeout (2 minutes) ran out
+    assert cached.n_unsaved == 1 and cache.get(request("a")) is None
+    assert sorted(answers)[0] == "answer" and "abandoned" in sorted(answers)[1], answers
+
+
 def test_cached_client_keeps_one_entry_per_distinct_request(tmp_path):
     # it kept the cache key of every answer it stored in a second set, only to count the
     # ones dropped later; what it keeps now is one entry per distinct request (the exact

@@ -286,6 +286,9 @@ def _say_stopped(client, cache: str, exc: BaseException, leave: str,
 
 #: seconds a stopped run waits quietly for its answers to be stored before saying so
 SAVE_GRACE = 1.0
+#: seconds of each slice of a stopped run's wait for its calls or writes, after which a
+#: further stop is looked for
+STOP_POLL = 0.1
 
 
 def _wait_for_calls(client, leave: str, stops: LaterStopsIgnored) -> None:
@@ -299,13 +302,18 @@ def _wait_for_calls(client, leave: str, stops: LaterStopsIgnored) -> None:
     from tagsmith.labeling.client import ABORT_GRACE, _abort
 
     wait = getattr(client, "wait_for_calls", None)
-    if not callable(wait) or not getattr(client, "calls_in_flight", 0):
+    if not callable(wait):
         return
-    n = client.calls_in_flight
-    click.echo(f"waiting for {n} call{plural_s(n)} in flight; {leave} to abandon "
-               f"{plural(n, 'it', 'them')}", err=True)
-    try:
-        wait(None)
+    try:  # from here: a Ctrl-C just after the line (a loaded machine) escaped the wait
+        n = client.calls_in_flight
+        if not n:
+            return
+        click.echo(f"waiting for {n} call{plural_s(n)} in flight; {leave} to abandon "
+                   f"{plural(n, 'it', 'them')}", err=True)
+        # in slices: a Ctrl-C the kernel hands to another thread wakes no endless wait
+        # of the main thread's (it was taken once a call ended, by its timeout)
+        while not wait(STOP_POLL):
+            pass
     except KeyboardInterrupt:
         if _abort(client):
             wait(ABORT_GRACE)  # counted as interrupted by the usage said next
@@ -341,7 +349,8 @@ def _wait_for_saves(client, cache: str, *, leave: str = "Ctrl-C again",
         click.echo(f"saving {pending} answer{plural_s(pending)} to {printable(cache)}: it "
                    f"is locked by another process, waiting up to "
                    f"{cache_module.LOCK_TIMEOUT:g} s; {leave} to leave them", err=True)
-        wait(None)
+        while not wait(STOP_POLL):  # in slices, as in _wait_for_calls
+            pass
     except KeyboardInterrupt as stop:
         client.abandon_writes()
         wait(10 * cache_module.WRITE_POLL + 1)  # each gives up at its next try
