@@ -281,6 +281,58 @@ def test_retry_after_is_honoured(caplog):
     assert time.perf_counter() - started >= 0.35
 
 
+#: llama.cpp's server's reply while it loads its model
+LOADING = Reply(raw=json.dumps({"error": {"code": 503, "message": "Loading model",
+                                          "type": "unavailable_error"}}).encode(), status=503)
+
+
+def test_a_server_loading_its_model_is_asked_again_past_the_retries(caplog):
+    # llama.cpp answers 503 "Loading model" until the model is in memory: the retries
+    # (about 16-31 s at the defaults) gave up on a model that takes minutes to load,
+    # failing the first documents. Those tries no longer count against max_retries
+    behaviour, state = _flaky([LOADING] * 12)
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server, max_retries=2)
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            assert client.complete(request()).text == "finally"
+            assert client.complete(request()).text == "finally"
+    assert state["n"] == 14 and client.usage.n_retries == 12
+    said = [r.getMessage() for r in caplog.records if "loading its model" in r.getMessage()]
+    assert len(said) == 1 and "Loading model" in said[0] and "300 s" in said[0], said
+
+
+def test_a_server_loading_its_model_past_the_load_wait_counts_the_tries():
+    # the wait is bounded: past load_wait, "Loading model" is a failure as any 503 is
+    with LocalChatServer(lambda body: LOADING) as server:
+        client = client_for(server, max_retries=2, load_wait=0)
+        with pytest.raises(LLMError, match=r"no answer after 3 tries .*HTTP 503: .*Loading "
+                                           r"model.*still loading its model after 0 s"):
+            client.complete(request())
+    assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize("said", [
+    {"error": {"code": 503, "message": "server busy, please try again.  maximum pending "
+               "requests exceeded"}},  # Ollama's queue full
+    {"error": {"message": "Service Unavailable", "type": "unavailable_error"}},
+    "Loading model",  # not JSON: a proxy's page
+])
+def test_other_503s_are_retried_as_before(said, caplog):
+    raw = json.dumps(said).encode() if isinstance(said, dict) else said.encode()
+    with LocalChatServer(lambda body: Reply(raw=raw, status=503)) as server:
+        client = client_for(server, max_retries=2)
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            with pytest.raises(LLMError, match="no answer after 3 tries"):
+                client.complete(request())
+    assert len(server.requests) == 3
+    assert not [r for r in caplog.records if "loading its model" in r.getMessage()]
+
+
+def test_load_wait_is_checked_by_name():
+    with pytest.raises(InvalidParameterError, match="load_wait"):
+        OpenAIChatClient("http://127.0.0.1:8000/v1", "m", load_wait=-1)
+
+
 def test_retry_after_as_an_http_date():
     import email.utils
 

@@ -128,6 +128,13 @@ HTTPS_PROBE_TIMEOUT = 5.0
 #: the largest token count a reply's usage may report for one request (more is a broken
 #: count, estimated instead: SQLite cannot even store one from 2**63)
 MAX_REPORTED_TOKENS = 10**12
+#: the longest, in seconds, a request goes on asking a server that answers it is still
+#: loading its model (llama.cpp's HTTP 503 "Loading model") before those tries count
+#: against ``max_retries``: a model that took over ~30 s to load failed the first
+#: documents, and could stop the run
+LOAD_WAIT = 300.0
+#: the longest wait, in seconds, between two tries of a server loading its model
+LOAD_POLL = 5.0
 #: the highest sampling temperature chat-completions endpoints accept
 MAX_TEMPERATURE = 2.0
 #: the largest ``max_tokens`` (output token limit) a request may ask for: no model
@@ -506,8 +513,11 @@ class _Transient(Exception):
                  billed: tuple[int, int, int, int, int] | None = None, refused: bool = False,
                  final: bool = False, config: str = "", unknown_host: str = "",
                  untrusted: bool = False, no_tls: bool = False, speaks_tls: bool = False,
-                 declined: bool = False, timed_out: bool = False):
+                 declined: bool = False, timed_out: bool = False, loading: bool = False):
         super().__init__(reason)
+        #: the server said it is still loading its model (llama.cpp's HTTP 503
+        #: "Loading model"): asked again for up to ``load_wait`` seconds
+        self.loading = loading
         #: no whole reply within the timeout (a slow model, or a queue before it)
         self.timed_out = timed_out
         #: the model or a content filter declined the document (a refusal, finish_reason
@@ -561,7 +571,10 @@ class OpenAIChatClient:
     however slowly it comes); a request is tried ``1 + max_retries`` times, waiting
     ``min(backoff_max, backoff_base * 2**attempt)`` times a random factor in [0.5, 1]
     between tries, or the server's ``Retry-After`` (at most ``5 * max(backoff_max, 1)``
-    seconds: a server asking for hours is asked again sooner). At most
+    seconds: a server asking for hours is asked again sooner). A server that answers it
+    is still loading its model (llama.cpp's HTTP 503 "Loading model") is asked again,
+    at most every :data:`LOAD_POLL` seconds, for up to ``load_wait`` seconds a request
+    before those tries count against ``max_retries``. At most
     ``max_concurrency`` requests are in flight at once, however many threads call
     :meth:`complete`.
     Prices are per million prompt / completion tokens; None (neither given): the cost
@@ -585,7 +598,8 @@ class OpenAIChatClient:
                  timeout: float = 60.0, max_retries: int = 5, backoff_base: float = 1.0,
                  backoff_max: float = 60.0, max_concurrency: int = 4,
                  price_prompt: float | None = None, price_completion: float | None = None,
-                 seed: int | None = None, api_key_header: str | None = None):
+                 seed: int | None = None, api_key_header: str | None = None,
+                 load_wait: float = LOAD_WAIT):
         if not isinstance(base_url, str):  # a number: an AttributeError from urlsplit
             raise InvalidParameterError("base_url", "an http:// or https:// URL",
                                         type(base_url).__name__)
@@ -666,6 +680,8 @@ class OpenAIChatClient:
         price_completion = check_number("price_completion", price_completion, 0, numpy=True,
                                         maximum=MAX_PRICE, allow_none=True)
         max_retries = check_int("max_retries", max_retries, 0, numpy=True)
+        load_wait = check_number("load_wait", load_wait, 0, unit="seconds", numpy=True,
+                                 maximum=int(MAX_TIMEOUT))
         max_concurrency = check_int("max_concurrency", max_concurrency, 1, numpy=True)
         if seed is not None:  # random.Random refused a numpy integer, naming no parameter
             if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
@@ -685,6 +701,8 @@ class OpenAIChatClient:
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        #: how long a request asks again a server loading its model (see the class)
+        self.load_wait = load_wait
         self.max_concurrency = max_concurrency
         self.usage = Usage(price_prompt=price_prompt, price_completion=price_completion)
         self._parts = parts
@@ -713,6 +731,8 @@ class OpenAIChatClient:
         self.replied = False
         #: whether a reply has had its answer read from its reasoning field (said once)
         self._said_reasoning_answer = False
+        #: whether the server's "Loading model" was said (again after an answer)
+        self._said_loading = False
         #: whether any reply was an HTTP 200: a server of plain HTTP, so a later 400
         #: is not probed for TLS (:meth:`_https_port`)
         self._answered_ok = False
@@ -788,15 +808,21 @@ class OpenAIChatClient:
         with self._abort_lock:
             aborted, finishing = self._aborted, self._finishing
         last: _Transient | None = None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
+        # tries: every one made; counted: those that count against max_retries (a
+        # server loading its model is asked again, for up to load_wait seconds,
+        # without counting them); loading_since: when it first said so
+        tries = counted = 0
+        loading_since: float | None = None
+        delay = 0.0
+        while counted <= self.max_retries:
+            if tries:
                 if not finishing.is_set():  # (a run finishing its calls tries no more)
                     self.usage.count("retry")
                 # the wait (Retry-After or backoff) is said, not only done: the log
                 # shows how long a run pauses, and a check can read it without a clock
-                delay = self._delay(attempt - 1, last)
-                logger.debug("%s: try %d in %.3f s", self.shown_url, attempt + 1, delay)
+                logger.debug("%s: try %d in %.3f s", self.shown_url, tries + 1, delay)
                 finishing.wait(delay)  # abort() sets it too
+            tries += 1
             try:
                 if aborted.is_set() or finishing.is_set():
                     raise _Aborted()
@@ -805,6 +831,7 @@ class OpenAIChatClient:
                         raise _Aborted()
                     response = self._post(self._body(request), request, aborted)
                 self.usage.add(response)
+                self._said_loading = False  # loaded: a later reload is said again
                 if response.read_from and not self._said_reasoning_answer:
                     self._said_reasoning_answer = True
                     logger.warning(
@@ -870,12 +897,22 @@ class OpenAIChatClient:
                     # person, and no retry, nor a working endpoint, would answer it
                     raise (LLMRefusalError if exc.declined else LLMError)(
                         f"{self.shown_url}: {exc}") from None
-                logger.debug("%s: try %d failed: %s", self.shown_url, attempt + 1, exc)
+                logger.debug("%s: try %d failed: %s", self.shown_url, tries, exc)
+                if exc.loading:
+                    now = time.monotonic()
+                    loading_since = now if loading_since is None else loading_since
+                    if now - loading_since < self.load_wait:
+                        self._say_loading()
+                        # asked again soon (the model may be ready any moment), not
+                        # counted: the tries were spent in ~30 s of a load of minutes
+                        delay = min(self._delay(tries - counted - 1, exc), LOAD_POLL)
+                        continue
+                counted += 1
+                delay = self._delay(counted - 1, last)
             except LLMError as exc:  # refused for good (HTTP 400, 401, ...): not worth a retry
                 self.usage.count("refused" if isinstance(exc, LLMRefusalError) else "failed")
                 raise
         self.usage.count("failed")
-        tries = self.max_retries + 1
         # a model on a CPU takes minutes an answer, and a server answering one request
         # at a time keeps the others in its queue, their clocks running: every try of
         # every request timed out, and the message said no more than that
@@ -883,6 +920,9 @@ class OpenAIChatClient:
                 "queue: for a slow model (a local one on a CPU, minutes an answer) raise "
                 "--timeout, and give a server that answers one request at a time "
                 "--concurrency 1" if last is not None and last.timed_out else "")
+        if last is not None and last.loading and loading_since is not None:
+            hint = (f"; the server was still loading its model after {self.load_wait:g} s "
+                    "of asking: is it loading at all (see its log)? A rerun resumes")
         raise LLMError(f"{self.shown_url}: no answer after {tries} "
                        f"{'try' if tries == 1 else 'tries'} (last: {last}){hint}")
 
@@ -952,6 +992,15 @@ class OpenAIChatClient:
                     "OpenAI-compatible servers, Ollama's and vLLM's among them, serve the "
                     f"API under /v1: {self.shown_url.rstrip('/')}/v1)")
         return f" (is the base URL right, and does it serve model {self.model!r}?)"
+
+    def _say_loading(self) -> None:
+        """Say once (again after an answer) that the server is loading its model."""
+        with self._abort_lock:
+            said, self._said_loading = self._said_loading, True
+        if not said:
+            logger.warning("%s is loading its model (HTTP 503 \"Loading model\"): "
+                           "asking again, at most every %g s, for up to %g s a request",
+                           self.shown_url, LOAD_POLL, self.load_wait)
 
     def _delay(self, attempt: int, error: _Transient | None) -> float:
         if error is not None and error.retry_after is not None:
@@ -1398,7 +1447,8 @@ class OpenAIChatClient:
             raise LLMConfigError(f"{self.shown_url}: HTTP {status}{_QUOTA_HINT}: "
                                  f"{self._snippet(raw)}")
         if _is_transient(status):
-            raise _Transient(f"HTTP {status}: {self._snippet(raw)}", retry_after)
+            raise _Transient(f"HTTP {status}: {self._snippet(raw)}", retry_after,
+                             loading=_loading_model(status, raw))
         if status != 200 and self._refused_parameter(body, status, raw):
             return self._post(self._body(request), request, aborted)
         if status == 200 and b'"error"' in raw[:4096]:
@@ -1461,6 +1511,29 @@ _OWN_HEADERS = frozenset({"content-type", "content-length", "accept", "accept-en
 #: what a message about an account out of quota adds
 _QUOTA_HINT = (" (the account's quota or credit is used up: see its plan and billing "
                "with the provider; asking again cannot help)")
+
+
+def _loading_model(status: int, raw: bytes) -> bool:
+    """Whether the reply ``status`` / ``raw`` says the server is still loading its model:
+    llama.cpp's server answers so until the model is in memory (HTTP 503, an error
+    object of type ``unavailable_error`` saying "Loading model"). Any other 503 (an
+    overloaded server, Ollama's full queue) is not this.
+
+    >>> _loading_model(503, b'{"error": {"code": 503, "message": "Loading model", '
+    ...                     b'"type": "unavailable_error"}}')
+    True
+    >>> _loading_model(503, b'{"error": "server busy"}'), _loading_model(500, b"Loading model")
+    (False, False)
+    """
+    if status != 503:
+        return False
+    try:
+        data = _json_reply(raw)
+    except (ValueError, RecursionError):
+        return False
+    error = data.get("error") if isinstance(data, dict) else None
+    said = error.get("message") if isinstance(error, dict) else error
+    return isinstance(said, str) and said.strip().lower().startswith("loading model")
 
 
 def _quota_refused(raw: bytes) -> bool:
