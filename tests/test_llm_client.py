@@ -105,6 +105,44 @@ def test_the_usage_tells_estimated_token_counts_from_reported_ones(usage, estima
         assert "estimated" not in said, said
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_llama_cpp_timings_are_read_as_reported_counts_where_the_usage_is_missing(stream):
+    # llama.cpp's server reports its counts in "timings" (prompt_n: the prompt tokens
+    # it evaluated, cache_n: those its cache held, predicted_n: the tokens written);
+    # where a reply had no usage the counts were shown as estimated all the same
+    timings = {"cache_n": 30, "prompt_n": 12, "prompt_ms": 80.5, "predicted_n": 5,
+               "predicted_ms": 120.0}
+    if stream:
+        raw = (b'data: {"choices": [{"delta": {"content": "an answer"}}]}\n\n'
+               b'data: {"choices": [{"delta": {}, "finish_reason": "stop"}], "timings": '
+               + json.dumps(timings).encode() + b'}\n\ndata: [DONE]\n\n')
+    else:
+        raw = json.dumps({"choices": [{"message": {"role": "assistant", "content": "an answer"},
+                                       "finish_reason": "stop"}],
+                          "timings": timings}).encode()
+    with LocalChatServer(lambda _: Reply(raw=raw)) as server:
+        client = client_for(server)
+        response = client.complete(request("a prompt of some forty characters or so"))
+    assert (response.prompt_tokens, response.completion_tokens) == (42, 5)
+    report = client.usage.to_dict()
+    assert (report["prompt_tokens"], report["completion_tokens"]) == (42, 5)
+    assert report["estimated_prompt_tokens"] == report["estimated_completion_tokens"] == 0
+    assert "estimated" not in client.usage.summary()
+
+
+def test_a_usage_count_wins_over_llama_cpp_timings():
+    raw = json.dumps({"choices": [{"message": {"role": "assistant", "content": "an answer"},
+                                   "finish_reason": "stop"}],
+                      "usage": {"prompt_tokens": 7},
+                      "timings": {"prompt_n": 1, "predicted_n": -1}}).encode()
+    with LocalChatServer(lambda _: Reply(raw=raw)) as server:
+        client = client_for(server)
+        response = client.complete(request("a prompt of some forty characters or so"))
+    # the usage's prompt count is kept; a broken predicted_n is estimated, as before
+    assert response.prompt_tokens == 7
+    assert client.usage.to_dict()["estimated_completion_tokens"] == response.completion_tokens
+
+
 def test_tokens_billed_for_a_reply_without_text_are_counted_estimated_where_unreported():
     # a reply without text and no usage bills its prompt as estimated: so is it counted
     reply = json.dumps({"choices": [{"finish_reason": "length", "message": {

@@ -1930,7 +1930,7 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             raise TypeError("content is empty")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError,
             RecursionError) as exc:  # RecursionError: a body of absurdly nested arrays
-        usage = data.get("usage") if isinstance(data, dict) else None
+        usage = _usage(data) if isinstance(data, dict) else None
         # a chat completion whose message has no text: the prompt was processed (and
         # billed), whether or not the endpoint says so; garbage (an error page) was not
         processed = _prompt_estimate(request) if isinstance(message, dict) else 0
@@ -1998,7 +1998,7 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
             what = str(exc)
         raise _Transient(f"malformed chat-completions reply ({what}): "
                          f"{_snippet(raw, secret=secret)}", billed=billed) from exc
-    usage = data.get("usage")
+    usage = _usage(data)
     text = _valid_text(text)  # a reply may escape a lone surrogate too ("\\udc00")
     finish = choice.get("finish_reason")
     if finish == "content_filter":
@@ -2288,7 +2288,7 @@ def _event_stream(raw: bytes) -> dict:
     [{'message': {'role': 'assistant', 'content': 'ok'}, 'finish_reason': 'stop'}]
     """
     parts: list[str] = []
-    finish = usage = None
+    finish = usage = timings = None
     # a byte order mark before it is no part of its first line (the spec drops one)
     for event in _event_data(raw.decode("utf-8", "replace").removeprefix("\ufeff")):
         if event.strip() in ("[DONE]", ""):
@@ -2298,11 +2298,14 @@ def _event_stream(raw: bytes) -> dict:
             # the chunks' counts together, not the last chunk's alone: a gateway may
             # report the prompt's first and the completion's last
             usage = _stream_usage(usage, chunk["usage"])
+        if isinstance(chunk.get("timings"), dict):
+            timings = chunk["timings"]  # llama.cpp's, in its last chunk
         if chunk.get("error"):
             # the provider failed mid-answer (OpenRouter): the text so far is no answer,
             # and the reply fails as an error object in an HTTP 200 reply does (that
             # text billed all the same)
-            return {"error": chunk["error"], "usage": usage, _PARTIAL: "".join(parts)}
+            return {"error": chunk["error"], "usage": usage, "timings": timings,
+                    _PARTIAL: "".join(parts)}
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or choice.get("message") or {}
             if isinstance(delta.get("content"), str):
@@ -2311,7 +2314,31 @@ def _event_stream(raw: bytes) -> dict:
     if not parts:
         raise ValueError("an event stream with no text in it")
     return {"choices": [{"message": {"role": "assistant", "content": "".join(parts)},
-                         "finish_reason": finish}], "usage": usage}
+                         "finish_reason": finish}], "usage": usage, "timings": timings}
+
+
+def _usage(data: dict) -> object:
+    """The ``usage`` of the reply ``data``, its counts completed from llama.cpp's
+    ``timings`` where it has none (a server that sends no usage, or not every count):
+    ``prompt_n`` (the prompt tokens evaluated) plus ``cache_n`` (those its cache held)
+    for the prompt, ``predicted_n`` for the completion. They were counted as estimated.
+
+    >>> _usage({"timings": {"cache_n": 30, "prompt_n": 12, "predicted_n": 5}})
+    {'prompt_tokens': 42, 'completion_tokens': 5}
+    >>> _usage({"usage": {"prompt_tokens": 7}, "timings": {"prompt_n": 1, "predicted_n": 5}})
+    {'prompt_tokens': 7, 'completion_tokens': 5}
+    >>> _usage({"usage": None})
+    """
+    usage, timings = data.get("usage"), data.get("timings")
+    if not isinstance(timings, dict):
+        return usage
+    said = dict(usage) if isinstance(usage, dict) else {}
+    prompt, cached = timings.get("prompt_n"), timings.get("cache_n", 0)
+    if not _reported(said.get("prompt_tokens")) and _reported(prompt) and _reported(cached):
+        said["prompt_tokens"] = prompt + cached
+    if not _reported(said.get("completion_tokens")) and _reported(timings.get("predicted_n")):
+        said["completion_tokens"] = timings["predicted_n"]
+    return said if said or isinstance(usage, dict) else usage
 
 
 def _stream_usage(kept: dict | None, usage: dict) -> dict:
