@@ -518,6 +518,35 @@ def test_a_request_that_always_times_out_says_to_raise_the_timeout_or_lower_conc
     assert "HTTP 502" in str(failed.value) and "--timeout" not in str(failed.value)
 
 
+def test_a_run_whose_first_request_only_times_out_stops_with_the_advice(caplog):
+    # a model on a CPU, minutes an answer: each document took (1 + max_retries) tries of
+    # the whole timeout to fail, and the run stopped after ten of them in a row (an hour
+    # with --concurrency 1), the first advice said only when the first one failed
+    with LocalChatServer(lambda body: Reply("late", delay=1.0)) as server:
+        client = client_for(server, timeout=0.2, max_retries=1)
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            with pytest.raises(LLMConfigError, match=r"no answer after 2 tries \(last: timed "
+                               r"out after 0\.2 s\); .*--concurrency 1; the server has "
+                               r"answered no request of this run, so it stops"):
+                complete_all(client, [request(text) for text in "abcde"], n_workers=1)
+    assert len(server.requests) == 2 and client.usage.n_failed == 1
+    # and the advice came at the first try that timed out, once
+    said = [r.getMessage() for r in caplog.records if "no answer within" in r.getMessage()]
+    assert len(said) == 1 and "0.2 s (try 1 of 2)" in said[0] and "--timeout" in said[0]
+
+
+def test_time_outs_after_an_answer_fail_that_document_alone():
+    # the server answers: a document whose tries all time out fails alone, as before
+    def behaviour(body):
+        return "ok" if user_prompt(body) == "a" else Reply("late", delay=1.0)
+
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server, timeout=0.2, max_retries=1)
+        results = complete_all(client, [request(text) for text in "abc"], n_workers=1)
+    assert results[0].text == "ok"
+    assert all(type(r) is LLMError and "timed out" in str(r) for r in results[1:]), results
+
+
 def test_a_404_at_a_base_url_without_a_path_suggests_the_v1_it_lacks():
     # Ollama's and vLLM's API is under /v1 alone: TAGSMITH_LLM_BASE_URL=http://HOST:11434
     # got "HTTP 404 (is the base URL right, ...?): 404 page not found", no more

@@ -733,6 +733,8 @@ class OpenAIChatClient:
         self._said_reasoning_answer = False
         #: whether the server's "Loading model" was said (again after an answer)
         self._said_loading = False
+        #: whether a try's time-out was said (once: the advice comes at the first)
+        self._said_timeout = False
         #: whether any reply was an HTTP 200: a server of plain HTTP, so a later 400
         #: is not probed for TLS (:meth:`_https_port`)
         self._answered_ok = False
@@ -811,7 +813,7 @@ class OpenAIChatClient:
         # tries: every one made; counted: those that count against max_retries (a
         # server loading its model is asked again, for up to load_wait seconds,
         # without counting them); loading_since: when it first said so
-        tries = counted = 0
+        tries = counted = timeouts = 0
         loading_since: float | None = None
         delay = 0.0
         while counted <= self.max_retries:
@@ -898,6 +900,9 @@ class OpenAIChatClient:
                     raise (LLMRefusalError if exc.declined else LLMError)(
                         f"{self.shown_url}: {exc}") from None
                 logger.debug("%s: try %d failed: %s", self.shown_url, tries, exc)
+                timeouts += exc.timed_out
+                if exc.timed_out:
+                    self._say_timeout(tries)
                 if exc.loading:
                     now = time.monotonic()
                     loading_since = now if loading_since is None else loading_since
@@ -923,8 +928,16 @@ class OpenAIChatClient:
         if last is not None and last.loading and loading_since is not None:
             hint = (f"; the server was still loading its model after {self.load_wait:g} s "
                     "of asking: is it loading at all (see its log)? A rerun resumes")
-        raise LLMError(f"{self.shown_url}: no answer after {tries} "
-                       f"{'try' if tries == 1 else 'tries'} (last: {last}){hint}")
+        said = (f"{self.shown_url}: no answer after {tries} "
+                f"{'try' if tries == 1 else 'tries'} (last: {last}){hint}")
+        if timeouts == tries and not self._answered_ok:
+            # every try timed out, and the server has answered no request of this run:
+            # the next documents would do the same, each taking (1 + max_retries) *
+            # timeout, the run stopping only after ten of them in a row (an hour with
+            # --concurrency 1, the advice itself), the advice said only then
+            raise LLMConfigError(f"{said}; the server has answered no request of this "
+                                 "run, so it stops here (a rerun resumes)")
+        raise LLMError(said)
 
     def _body(self, request: ChatRequest) -> bytes:
         """The JSON body sent for ``request``: its payload without the parameters the
@@ -992,6 +1005,20 @@ class OpenAIChatClient:
                     "OpenAI-compatible servers, Ollama's and vLLM's among them, serve the "
                     f"API under /v1: {self.shown_url.rstrip('/')}/v1)")
         return f" (is the base URL right, and does it serve model {self.model!r}?)"
+
+    def _say_timeout(self, tries: int) -> None:
+        """Say once, at the first try that timed out, why a request may, and what to do
+        (the message of a request whose every try timed out came minutes later)."""
+        with self._abort_lock:
+            said, self._said_timeout = self._said_timeout, True
+        if not said:
+            logger.warning(
+                "%s: no answer within %g s (try %d of %d), asking again: the timeout "
+                "counts the whole answer and any wait in the server's queue; if requests "
+                "keep timing out (a local model on a CPU takes minutes an answer), raise "
+                "--timeout, and give a server that answers one request at a time "
+                "--concurrency 1", self.shown_url, self.timeout, tries,
+                self.max_retries + 1)
 
     def _say_loading(self) -> None:
         """Say once (again after an answer) that the server is loading its model."""
