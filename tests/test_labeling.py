@@ -3429,3 +3429,19 @@ def test_label_corpus_takes_the_callers_fingerprints_of_a_budgeted_pool_checked(
     result = label_corpus(texts, SPACE, llm, None, budget=1, rounds=1, labelled=earlier,
                           _text_hashes=hashes, dry_run=True)
     assert result["summary"]["labeling"]["budget"] == 1 and sent == []
+
+
+def test_a_dry_run_with_a_budget_says_the_rounds_that_run_not_those_asked(caplog):
+    # "at most 3 calls for a budget of 3 documents in 4 rounds": the run fills 3 rounds,
+    # one document each (a round of none selects nothing)
+    from tagsmith.pipeline.llm import label_corpus
+
+    sent: list = []
+    llm = ScriptedLLM(lambda request: sent.append(request) or answer(("sport", 0.9)))
+    texts = [f"sport story {i}" for i in range(12)]
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        label_corpus(texts, SPACE, llm, LabelingOptions(n_workers=1), budget=3, rounds=4,
+                     dry_run=True)
+    said = [r.getMessage() for r in caplog.records if "at most" in r.getMessage()]
+    assert len(said) == 1 and "a budget of 3 documents in 3 rounds," in said[0], said
+    assert sent == []

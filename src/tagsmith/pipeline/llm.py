@@ -1292,15 +1292,20 @@ def _dry_run(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
         summary["labeling"] = count_calls(list(texts), label_space, client, options,
                                           shortlist=shortlist)
     else:
+        from tagsmith.pipeline.distill import round_sizes
+
         votes = (options if options is not None else LabelingOptions()).votes
         most = active.budget * votes
+        # the rounds run: a budget too small for --rounds fills fewer ("a budget of 3
+        # documents in 4 rounds" ran 3)
+        n_rounds = len(round_sizes(active.budget, active.rounds, active.initial_fraction))
         # the documents are chosen round by round as the answers come: which of them the
         # response cache holds is not known before
         logger.info("LLM labeling: at most %s call%s for a budget of %s document%s in %s "
                     "round%s%s, the documents chosen as the answers come (those the "
                     "response cache holds are not known before)", f"{most:,}",
                     plural_s(most), f"{active.budget:,}", plural_s(active.budget),
-                    active.rounds, plural_s(active.rounds),
+                    n_rounds, plural_s(n_rounds),
                     f" ({votes} votes each)" if votes > 1 else "")
         summary["labeling"] = {"n_docs": len(texts), "budget": active.budget,
                                "n_calls_at_most": most}
