@@ -3445,3 +3445,40 @@ def test_a_dry_run_with_a_budget_says_the_rounds_that_run_not_those_asked(caplog
     said = [r.getMessage() for r in caplog.records if "at most" in r.getMessage()]
     assert len(said) == 1 and "a budget of 3 documents in 3 rounds," in said[0], said
     assert sent == []
+
+
+def test_the_whole_vocabulary_resolver_is_built_before_the_line_saying_the_calls(
+        monkeypatch):
+    # built after that line (so that a dry run would not build it), YSO's 27,754 labels
+    # took 4 s with nothing said between "N calls ... to send" and the progress bar; a
+    # dry run, which sends nothing, still builds none
+    from tagsmith.labeling import labeler
+    from tagsmith.labeling.labeler import count_calls
+
+    space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "music", "u:b": "sports"})
+    shortlist = TopK(np.zeros((3, 1), np.int64), np.full((3, 1), 0.9), 2)
+    built_when_said: list[bool] = []
+
+    class Said(logging.Handler):
+        def emit(self, record):
+            if "to send" in record.getMessage():
+                held = labeler._whole_vocabulary
+                built_when_said.append(held is not None and held[0]() is space)
+
+    handler = Said(logging.INFO)
+    logger = logging.getLogger("tagsmith")
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    monkeypatch.setattr(labeler, "_whole_vocabulary", None)
+    try:
+        llm = ScriptedLLM(lambda r: answer(("sports", 0.8)))
+        texts = [f"text {i}" for i in range(3)]
+        options = LabelingOptions(shortlist_k=1, n_workers=1)
+        count_calls(texts, space, llm, options, shortlist=shortlist)
+        assert built_when_said == [False] and labeler._whole_vocabulary is None
+        label_documents(texts, space, llm, options, shortlist=shortlist)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    assert built_when_said == [False, True]

@@ -458,9 +458,11 @@ class _Prepared:
 
 def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
              options: LabelingOptions | None, shortlist: TopK | None,
-             desc: str) -> _Prepared:
+             desc: str, sending: bool = True) -> _Prepared:
     """Check the arguments of :func:`label_documents`, build its requests and say (log)
-    what they will cost, those the response cache answers apart; nothing is sent."""
+    what they will cost, those the response cache answers apart; nothing is sent.
+    ``sending``: the calls follow (not :func:`count_calls`), so what they need is built
+    before the line saying them, not in the silence after it."""
     options = check_options("options", options, LabelingOptions)
     options.validate()
     from tagsmith.features.tfidf import _as_list
@@ -540,6 +542,14 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
     # an answer the cache keeps: asked again then too)
     asking = DropMalformed(client, checked,
                            retry_refused=is_prose_refusal if options.retry_refused else None)
+    if sending and shortlist is not None and requests:
+        # the checks of answers naming labels off their shortlist look them up in the
+        # whole vocabulary: built here, once, it was built on the first such answer by
+        # each worker thread that had one (4 at once, 15 s over YSO's 27,754 labels
+        # while the progress bar said "1/300 calls, about 1.3 h left"); before the line
+        # saying the calls (built after it, YSO's 4 s went by with nothing said between
+        # that line and the bar), and not for a dry run, which asks nothing
+        _vocabulary_resolver(label_space, options.lang)
     counts: dict = {"n_calls": 0, "n_calls_cached": 0, "n_calls_to_send": 0,
                     "prompt_tokens_to_send": 0}
     if requests:  # what the calls will cost, said before they are paid for
@@ -571,12 +581,6 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     requests, owners, resolvers = prepared.requests, prepared.owners, prepared.resolvers
     copies, blank, cut, asking = (prepared.copies, prepared.blank, prepared.cut,
                                   prepared.asking)
-    if shortlist is not None and requests:
-        # the checks of answers naming labels off their shortlist look them up in the
-        # whole vocabulary: built here, once, it was built on the first such answer by
-        # each worker thread that had one (4 at once, 15 s over YSO's 27,754 labels
-        # while the progress bar said "1/300 calls, about 1.3 h left")
-        _vocabulary_resolver(label_space, options.lang)
     answers = complete_all(asking, requests,
                            n_workers=options.n_workers,
                            show_progress=options.show_progress, desc=desc,
@@ -968,4 +972,5 @@ def count_calls(texts: list[str], label_space: LabelSpace, client: LLMClient,
     >>> counts["n_calls_to_send"], counts["n_duplicate_docs"], llm.usage.n_requests
     (1, 1, 0)
     """
-    return _prepare(texts, label_space, client, options, shortlist, desc).counts
+    return _prepare(texts, label_space, client, options, shortlist, desc,
+                    sending=False).counts
