@@ -3482,3 +3482,17 @@ def test_the_whole_vocabulary_resolver_is_built_before_the_line_saying_the_calls
         logger.removeHandler(handler)
         logger.setLevel(old_level)
     assert built_when_said == [False, True]
+
+
+def test_a_dry_run_with_a_budget_of_blank_texts_says_it_is_one():
+    # every text blank: the budget's early return gave the real run's report, no
+    # "dry_run": True, so a caller read it as a run that had labelled nothing
+    from tagsmith.pipeline.llm import label_corpus
+
+    sent: list = []
+    llm = ScriptedLLM(lambda request: sent.append(request) or answer(("sport", 0.9)))
+    summary = label_corpus([" ", ""], SPACE, llm, LabelingOptions(n_workers=1), budget=2,
+                           dry_run=True)["summary"]
+    assert summary["dry_run"] is True and sent == []
+    assert summary["labeling"]["n_blank_docs"] == 2
+    assert summary["labeling"]["n_calls_to_send"] == 0

@@ -1120,6 +1120,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         # and the human sample not paid for (active distillation refused them as
         # 'pool_texts', a name the CLI's user never gave, after a warning of teacher
         # calls to be spent)
+        if dry_run:  # counted as without a budget: its summary lacked "dry_run": True
+            return _dry_run(texts, label_space, client, options, shortlist, None, None,
+                            None)
         return {"rows": np.zeros(0, np.int64),
                 "Y": sp.csr_matrix((0, len(label_space)), dtype=np.float32),
                 "summary": {"labeling": LabelingReport(n_blank_docs=len(texts)).to_dict()},
