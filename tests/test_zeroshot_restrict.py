@@ -7,11 +7,13 @@ without alternative labels or hierarchy. suggest had the three options; zeroshot
 import json
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 import tagsmith.cli as tagsmith_cli
+from tagsmith.exceptions import InvalidParameterError
 
-from conftest import FAST_FEATURES, run_quiet
+from conftest import FAST_FEATURES, GOEMOTIONS, run_quiet
 
 tagsmith_cli._register_commands()
 
@@ -145,3 +147,49 @@ def test_only_deprecated_labels_is_refused_before_the_encoder_loads(tmp_path):
                     "Grain trade", code=2)
     assert "--only" in out and "deprecated" in out, out
     assert not list(tmp_path.glob("*.npy"))  # nothing was embedded
+
+
+def test_restricted_scorer_searches_the_allowed_rows_alone_with_the_same_ranking(tmp_path):
+    """zeroshot --only of 10 of YSO's 25,000 labels asked the scorer for --k plus every
+    denied label and dropped those: nearly the whole vocabulary was ranked for each
+    document. The allowed labels' rows alone are searched now, and each document gets
+    the same labels in the same order with the same scores (to float32 rounding: BLAS
+    sums a product of another shape in another order, as it does a batch of one
+    document), with and without the hubness correction, a label of several rows
+    (alternative labels) too; blank documents get none either way."""
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.zeroshot.encoder import SentenceEncoder
+    from tagsmith.zeroshot.scorer import ZeroShotClassifier, _first_allowed, restricted_scorer
+
+    stw, _ = _setup(tmp_path)
+    texts = (DOCS.splitlines()
+             + (GOEMOTIONS / "sentences.txt").read_text(encoding="utf-8").splitlines())
+    encoder = SentenceEncoder(n_threads=2)
+    vectors = encoder.encode(texts)
+    for vocab in (stw, GOEMOTIONS / "vocab.tsv"):
+        space = load_vocabulary(vocab)
+        scorer = ZeroShotClassifier(space, encoder)
+        n = len(space)
+        masks = [np.arange(n) % 2 == 0, np.arange(n) == n - 1, np.arange(n) >= n // 2]
+        for background in (None, vectors[:4]):
+            if background is not None:
+                scorer.fit_background(vectors=background, neighbors=2)
+            for allowed in masks:
+                restricted = restricted_scorer(scorer, allowed)
+                assert restricted is not None
+                # its index holds the allowed labels' rows, and no other
+                assert set(restricted.owners) <= set(np.flatnonzero(allowed))
+                assert restricted.index.vectors.shape[0] == int(allowed[scorer.owners].sum())
+                for k in (1, 3, n):
+                    full = _first_allowed(scorer.topk_from_embeddings(vectors, n),
+                                          allowed, k, n)
+                    got = restricted.topk_from_embeddings(vectors, k)
+                    assert got.n_labels == n and got.indices.shape == full.indices.shape
+                    assert np.array_equal(got.indices, full.indices), (vocab, k)
+                    assert np.array_equal(got.valid, full.valid)
+                    np.testing.assert_allclose(got.scores[got.valid], full.scores[full.valid],
+                                               rtol=0, atol=1e-6)
+        blank = restricted.predict_topk(["", "..."], 2, warn=False)
+        assert not blank.valid.any()
+        with pytest.raises(InvalidParameterError, match="allowed"):
+            scorer.restricted(np.zeros(n, bool))

@@ -1964,6 +1964,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
         blank_texts,
         blend_topk,
         check_index_available,
+        restricted_scorer,
         warn_beyond_window,
         warn_blank,
     )
@@ -2161,6 +2162,9 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     # one bar over all documents: a bar per batch of 256 ended at 100% (in a log: a line
     # "embedding: 256/256 text (100%)" a batch) and never said how far the input was
     scorer.show_progress = False
+    # the allowed labels' rows alone searched: asking for width plus every denied label
+    # ranked nearly all of YSO's 25,000 for each document with --only of ten
+    ranker = None if allowed is None else restricted_scorer(scorer, allowed)
     n_docs = n_blank = n_long = 0
     with documents_progress("zeroshot") as progress:
         # the first batches smaller (16, 32, ... 256 documents): the count stood at 0
@@ -2172,6 +2176,8 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
             # counted over the run: a warning a batch said "2 of 14 documents" of 30
             if allowed is None:
                 topk = scorer.predict_topk(texts, width, warn=False)
+            elif ranker is not None:
+                topk = ranker.predict_topk(texts, width, warn=False)
             else:  # enough candidates for width allowed ones, the denied ones dropped
                 topk = _first_allowed(scorer.predict_topk(
                     texts, min(len(space), width + int((~allowed).sum())), warn=False),

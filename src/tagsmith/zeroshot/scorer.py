@@ -51,6 +51,7 @@ from tagsmith.data.labelspace import (
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.topk import PAD, TopK, _check_k, check_topk
 from tagsmith.zeroshot.index import (
+    HNSW_FROM_ROWS,
     INDEX_KINDS,
     ExactIndex,
     HnswIndex,
@@ -629,6 +630,9 @@ class ZeroShotClassifier:
         #: per label row, mean cosine to its nearest background documents (None: no
         #: hubness correction)
         self.hubness: np.ndarray | None = None
+        #: the largest of ``hubness`` (of the whole vocabulary's rows in a copy of
+        #: :meth:`restricted`)
+        self._hubness_max = 0.0
         self._index: ExactIndex | HnswIndex | None = None
         # requests arriving together each found no index and built their own (an HNSW
         # graph over a large label space takes minutes): one builds, the rest wait
@@ -708,6 +712,7 @@ class ZeroShotClassifier:
                 sims = np.partition(sims, sims.shape[1] - neighbors, axis=1)[:, -neighbors:]
             hubness[start:start + block] = sims.mean(axis=1)
         self.hubness = hubness
+        self._hubness_max = float(hubness.max())
         self._index = None
         logger.info("zero-shot hubness from %s background document%s: median %.3f, "
                     "max %.3f", f"{len(vectors):,}", plural_s(len(vectors)),
@@ -736,6 +741,38 @@ class ZeroShotClassifier:
                                         "letter or digit",
                                         f"{len(texts):,}, every one blank or punctuation alone")
         return kept
+
+    def restricted(self, allowed: np.ndarray) -> ZeroShotClassifier:
+        """A copy that scores only the labels the boolean mask ``allowed``
+        (``(n_labels,)``) allows: their label rows alone are searched, so its top ``k``
+        is that of this scorer's ranking with every other label left out (the same
+        labels, in the same order, with the same scores: :meth:`topk_from_embeddings`),
+        where asking this scorer for ``k`` plus every label denied ranked nearly the
+        whole vocabulary for each document (``zeroshot --only`` of 10 of YSO's 25,000
+        labels). Label ids stay those of ``label_space``; the embeddings and the hubness
+        correction are shared, not recomputed.
+
+        The allowed rows are searched as ``"auto"`` searches that many rows (exactly up
+        to :data:`HNSW_FROM_ROWS` of them, else by an HNSW graph of their own, built
+        here and not cached), or exactly where this scorer searches exactly.
+        """
+        allowed = _label_mask("allowed", allowed, self.n_labels, default=False)
+        rows = np.flatnonzero(allowed[self.owners])
+        if not len(rows):
+            raise InvalidParameterError("allowed", "a mask allowing at least one label "
+                                        "with a label text (not deprecated)", "none")
+        copy = type(self).__new__(type(self))
+        copy.__setstate__(self.__getstate__())
+        copy.label_vectors = self.label_vectors[rows]
+        copy.owners = self.owners[rows]
+        copy.hubness = None if self.hubness is None else self.hubness[rows]
+        copy.rows_per_label = max(1, int(np.bincount(copy.owners).max()))
+        copy.live_labels = np.unique(copy.owners)
+        exact = resolve_index_kind(self.index_kind, len(self.owners)) == "exact"
+        copy.index_kind = "exact" if exact else resolve_index_kind("auto", len(rows))
+        copy._index_cache = None
+        copy._index = None
+        return copy
 
     @property
     def n_labels(self) -> int:
@@ -810,7 +847,9 @@ class ZeroShotClassifier:
         shift = 1.0 + 1e-6
         if self.hubness is not None:
             doc_vectors = np.hstack([doc_vectors, np.ones((n_docs, 1), np.float32)])
-            shift += 0.5 * max(0.0, float(self.hubness.max()))
+            # of every label row, a restricted copy's too (:meth:`restricted`): the scores
+            # come back through the same shift, bit for bit those of the whole vocabulary
+            shift += 0.5 * max(0.0, self._hubness_max, float(self.hubness.max()))
         docs, labels, sims = self._search_labels(doc_vectors, fetch, k)
         # keep each (doc, label)'s best row: sort by doc, label, -sim and take firsts
         order = np.lexsort((-sims, labels, docs))
@@ -1016,6 +1055,20 @@ def _passed_on(model_topk: TopK, known: np.ndarray, replacements: Mapping[int, S
     known[target_of] = True
     width = max(int(np.diff(passed.indptr).max(initial=0)), 1)
     return TopK.from_csr(passed, min(width, n_labels)), known
+
+
+def restricted_scorer(scorer: ZeroShotClassifier, allowed: np.ndarray
+                      ) -> ZeroShotClassifier | None:
+    """``scorer.restricted(allowed)`` (:meth:`ZeroShotClassifier.restricted`), or None
+    where that would build an HNSW graph of its own over more than
+    :data:`HNSW_FROM_ROWS` allowed rows (minutes, each run) where ``scorer`` has one,
+    cached, over all of them: there, a few labels denied, ask ``scorer`` for ``k`` plus
+    the denied ones and keep the allowed (:func:`_first_allowed`)."""
+    n_allowed = int(allowed[scorer.owners].sum())
+    if n_allowed > HNSW_FROM_ROWS and \
+            resolve_index_kind(scorer.index_kind, len(scorer.owners)) == "hnsw":
+        return None
+    return scorer.restricted(allowed)
 
 
 def _first_allowed(topk: TopK, allowed: np.ndarray, k: int, n_labels: int) -> TopK:
