@@ -3302,6 +3302,11 @@ def test_shift_of_no_document_names_the_input_read(bundle, tmp_path):
     result = run("shift", bundle, input="")
     assert result.exit_code == 3, result.output
     assert "stdin: no documents in FILES" in result.output, result.output
+    # --whole-file: an empty stdin or FILE is one empty document, estimated on (exit 0)
+    for args, name in ((("--whole-file",), "stdin"), (("--whole-file", empty), str(empty))):
+        result = run("shift", bundle, *args, input="")
+        assert result.exit_code == 3, result.output
+        assert f"{name}: no documents in FILES" in result.output, result.output
     many = [tmp_path / f"e{i:02d}.txt" for i in range(12)]
     for path in many:
         path.write_text("")

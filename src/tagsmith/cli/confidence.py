@@ -778,9 +778,12 @@ def shift(bundle, files, method, whole_file, save, save_unsupported, clear, top,
         return
     warn_unnamed_language(classifier.label_space, lang)
     texts = [text for _, text in _read_documents(files, whole_file, unique_ids=False)]
-    if not texts:  # bad input, as every command refuses a corpus with no documents (exit
-        # code 3), naming the files: "parameter 'FILES' must be at least one document"
-        # (exit code 2) read as a usage error
+    # with --whole-file an empty stdin or FILE is one empty document: the shift was
+    # estimated on it (exit 0), where the same blank lines read by line were refused
+    if not any(text.strip() for text in texts):
+        # bad input, as every command refuses a corpus with no documents (exit code 3),
+        # naming the files: "parameter 'FILES' must be at least one document" (exit
+        # code 2) read as a usage error
         read = [("stdin" if name == "-" else name) for name in files] or ["stdin"]
         if len(read) == 1:
             raise DataError("no documents in FILES: nothing to estimate a shift on",
