@@ -1934,6 +1934,33 @@ def test_an_answer_the_servers_reasoning_parser_filed_as_reasoning_is_read_from_
     assert len(said) == 1 and f"whole turn in {field}" in said[0]  # said once a run
 
 
+@pytest.mark.parametrize("said", [
+    'Let me think... maybe {"labels": ["a"]}... I am not sure',
+    'So the answer is {"labels": ["a"]}',
+    '```json\n{"labels": ["a"]}\n```\nDoes that look right?',
+])
+def test_a_thinking_trace_with_one_draft_in_its_reasoning_field_is_no_answer(said):
+    # with finish_reason "stop" the reasoning field was read as the answer whenever it
+    # held one object: a hedged draft inside the model's thinking was taken for its
+    # answer. Only the answer alone (one object, optionally fenced) is read so
+    reply = json.dumps({"choices": [{"finish_reason": "stop", "message": {
+        "role": "assistant", "content": None, "reasoning_content": said}}]}).encode()
+    with LocalChatServer(lambda body: Reply(raw=reply)) as server:
+        client = client_for(server)
+        with pytest.raises(LLMError, match="the reply holds the model's reasoning but no "
+                                           "answer text"):
+            client.complete(request())
+    assert len(server.requests) == 1 and client.usage.n_failed == 1
+
+
+def test_a_fenced_answer_alone_in_the_reasoning_field_is_read():
+    said = ' \n```json\n{"labels": ["a"]}\n```\n'
+    reply = json.dumps({"choices": [{"finish_reason": "stop", "message": {
+        "role": "assistant", "content": None, "reasoning": said}}]}).encode()
+    with LocalChatServer(lambda body: Reply(raw=reply)) as server:
+        assert client_for(server).complete(request()).text == said
+
+
 @pytest.mark.parametrize("content", ["", " \n", []])
 def test_an_empty_text_with_finish_reason_stop_answered_nothing_as_null_does(content):
     # content null failed its document once ("the model answered nothing"); content ""

@@ -2064,9 +2064,16 @@ def _reasoning_answer(choice: dict, message: object) -> str:
     however right its answer. The answer is then parsed as strictly as any (drafts beside
     it that differ make it ambiguous); one cut at the token limit stays none.
 
+    The field is read so only where it holds the answer alone (:func:`_answer_alone`):
+    a thinking trace with one hedged draft in it ("maybe {...}... I am not sure") was
+    taken for the answer; it stays none, as any reasoning with no answer text does.
+
     >>> _reasoning_answer({"finish_reason": "stop"},
     ...                   {"content": None, "reasoning_content": '{"labels": []}'})
     'reasoning_content'
+    >>> _reasoning_answer({"finish_reason": "stop"},
+    ...                   {"reasoning": 'Maybe {"labels": []}? Not sure.'})
+    ''
     >>> _reasoning_answer({"finish_reason": "length"}, {"reasoning": '{"labels": []}'})
     ''
     """
@@ -2075,7 +2082,33 @@ def _reasoning_answer(choice: dict, message: object) -> str:
             or message.get("function_call")):
         return ""
     return next((key for key in ("reasoning_content", "reasoning")
-                 if isinstance(message.get(key), str) and message[key].strip()), "")
+                 if isinstance(message.get(key), str) and message[key].strip()
+                 and _answer_alone(message[key])), "")
+
+
+#: one markdown code fence around the whole of a text (its language tag optional)
+_WHOLE_FENCE = re.compile(r"```[A-Za-z]*[ \t]*\n?(.*?)\n?```", re.DOTALL)
+
+
+def _answer_alone(text: str) -> bool:
+    """Whether ``text`` is an answer and nothing else, as every prompt asks for one: a
+    JSON object, once whitespace around it is stripped, optionally in one markdown code
+    fence, with no prose before, after or in it.
+
+    >>> _answer_alone(' ```json\\n{"labels": ["a"]}\\n``` '), _answer_alone('{"x": 1}')
+    (True, True)
+    >>> _answer_alone('Let me think... maybe {"labels": ["a"]}... I am not sure')
+    False
+    >>> _answer_alone('[1]'), _answer_alone('{"x": 1} {"x": 2}')
+    (False, False)
+    """
+    stripped = text.strip()
+    fenced = _WHOLE_FENCE.fullmatch(stripped)
+    candidate = fenced.group(1).strip() if fenced else stripped
+    try:
+        return isinstance(json.loads(candidate), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def _error_status(error: object) -> int | None:
