@@ -125,3 +125,17 @@ def test_a_lone_cr_before_the_line_break_counts_in_the_line(small_limit):
     for data in (b"a\n" + line + b"b\n", line + b"b\n"):  # read line by line; the head
         with pytest.raises(readers.LineTooLong):
             list(split_lines(io.BytesIO(data)))
+
+
+def test_the_refusal_says_the_line_bound_is_bytes_and_the_cell_limit_characters(
+        small_limit):
+    # it said "a document holds at most 268,435,456 characters" of a bound that counts
+    # bytes: a line of 100 million 3-byte characters was refused as over it
+    from tagsmith.data.csvlimits import CSV_FIELD_LIMIT
+
+    with pytest.raises(CorpusFormatError) as refused:
+        list(readers.numbered_lines(split_lines(io.BytesIO(LONG)), "x.tsv"))
+    said = str(refused.value)
+    assert f"a line longer than {LIMIT:,} bytes" in said and "bytes as read" in said
+    assert f"a CSV cell's own limit is {CSV_FIELD_LIMIT:,} characters" in said
+    assert "document holds" not in said

@@ -986,10 +986,13 @@ class LineTooLong(Exception):
 
     @property
     def reason(self) -> str:
-        return (f"a line longer than {self.limit:,} bytes, the most a line may hold (a "
-                f"document holds at most {CSV_FIELD_LIMIT:,} characters); refused "
-                "without reading the rest of it (a file with no line breaks, or no text "
-                "file?)")
+        # the line bound counts bytes as read; the CSV cell limit (the csv module's)
+        # counts characters: "a document holds at most N characters" was untrue of a
+        # line-per-document file, bounded in bytes
+        return (f"a line longer than {self.limit:,} bytes, the most a line may hold "
+                f"(counted in bytes as read, before decoding; a CSV cell's own limit is "
+                f"{CSV_FIELD_LIMIT:,} characters); refused without reading the rest of it "
+                "(a file with no line breaks, or no text file?)")
 
 
 def _checked(line: bytes, limit: int) -> bytes:
