@@ -139,3 +139,23 @@ def test_the_refusal_says_the_line_bound_is_bytes_and_the_cell_limit_characters(
     assert f"a line longer than {LIMIT:,} bytes" in said and "bytes as read" in said
     assert f"a CSV cell's own limit is {CSV_FIELD_LIMIT:,} characters" in said
     assert "document holds" not in said
+
+
+def test_a_whole_file_line_too_long_is_refused_naming_it_as_on_stdin(small_limit,
+                                                                      tmp_path):
+    # suggest --whole-file FILE read the file whole and answered a line over the limit,
+    # where the same bytes on stdin were refused at stdin:1
+    from tagsmith.cli.commands import _file_documents, _stdin_documents
+
+    path = tmp_path / "doc.txt"
+    data = b"rain today\n" + b"x" * (LIMIT + 1) + b"\n"
+    path.write_bytes(data)
+    with pytest.raises(DataError, match=re.escape(
+            f"{path}:2: a line longer than {LIMIT:,} bytes")):
+        list(_file_documents(str(path), True))
+    with pytest.raises(DataError, match=re.escape("stdin:2: a line longer than")):
+        list(_stdin_documents(True, data))
+    # a whole file of lines within the limit is read as it is, line breaks and all
+    text = "a\r\nb\rc\n" + "y" * LIMIT
+    path.write_bytes(text.encode())
+    assert list(_file_documents(str(path), True)) == [(str(path), text)]

@@ -1184,10 +1184,16 @@ input_ready = _InputReady()
 
 
 def _read_all(handle, name: str) -> bytes:
+    """All of the file ``handle`` (``--whole-file``), read by lines bounded as stdin's
+    are: a line over :data:`~tagsmith.data.readers.MAX_LINE_BYTES` is refused naming
+    ``file:line`` (it was read whole and answered, where the same bytes on stdin were
+    refused at stdin:1)."""
     import zlib
 
+    from tagsmith.data.readers import split_lines
+
     try:
-        return handle.read()
+        return b"".join(raw for _, raw in _numbered(split_lines(handle), name))
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot read the file ({exc})", path=name) from None
 
