@@ -414,3 +414,21 @@ def test_audit_corpus_names_a_reviewed_that_is_not_read(tmp_path):
     texts = [f"text {i}" for i in range(20)]
     with pytest.raises(InvalidParameterError, match="'reviewed' must be read_reviewed"):
         audit_corpus(texts, Y, space, reviewed=str(tmp_path / "review.csv"))
+
+
+def test_ids_a_spreadsheet_rewrote_name_their_documents_as_apply_review_reads_them(
+        tmp_path):
+    """A review saved by a spreadsheet writes ``0042`` as ``42`` and a long id as
+    ``1.23457E+15``: apply-review read such ids, but audit --reviewed compared them
+    exactly, matched nothing and asked every pair again. The fingerprint still decides:
+    an id of another text, or a neighbouring number, is not matched."""
+    pairs_ = _read_rows(tmp_path,
+                        f"1,reject,wrong,remove,urn:a,0,42,{doc_key('Thank you!')}\n"
+                        f"2,reject,wrong,remove,urn:a,1,1.23457E+15,{doc_key('so sad')}\n"
+                        f"3,reject,wrong,remove,urn:b,2,7,{doc_key('ok')}\n")
+    texts = ["Thank you!", "so sad", "ok", "ok"]
+    issues = _issues([0, 1, 2, 3], [0, 0, 1, 1], [1, 1, 1, 1])
+    decided, undone = reviewed_candidates(
+        pairs_, issues, texts, ["0042", "1234567890123456", "0008", "07"])
+    assert decided.tolist() == [True, True, False, True]
+    assert not undone.any()

@@ -1028,8 +1028,16 @@ class ReviewedPairs:
     def decision(self, doc_id: str | None, key: str, label_id: int, *,
                  corpus_has_ids: bool = True) -> tuple[bool, str] | None:
         """:meth:`verdict`, and where it was decided (``file:line``; of rows of one
-        fingerprint matched for a corpus without ids, the first in the files' order)."""
+        fingerprint matched for a corpus without ids, the first in the files' order). A
+        row's ``doc_id`` names the document as :func:`_same_id` reads it (``42`` a
+        spreadsheet wrote for ``0042``), an exact id first."""
         found = self.by_id.get((doc_id, key, label_id)) if doc_id else None
+        if found is None and doc_id:
+            # an id a spreadsheet rewrote (42 for 0042, 1.23457E+15) names its document
+            # as apply-review reads it; the fingerprint still has to match
+            found = next((decided for written, decided in
+                          self.id_rows_by_key.get((key, label_id), {}).items()
+                          if _same_id(written, doc_id)), None)
         if found is None:
             found = self.by_key.get((key, label_id))
         if found is None and not corpus_has_ids:
