@@ -651,6 +651,17 @@ def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
 
+def _as_run(dest: str, value):
+    """A run option's value as the run read it: ``--audit-options`` its JSON object
+    (``{"k": 50}`` and ``{"k":50}`` are one run; a text that is no JSON as written)."""
+    if dest == "audit_options":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def check_from_json_options(parser: argparse.ArgumentParser, args, saved: dict) -> None:
     """``--from-json`` runs no step: the run options given with it were read by nothing,
     except the seed, noise rates and training seeds, which RESULTS.md's section printed
@@ -684,7 +695,8 @@ def check_from_json_options(parser: argparse.ArgumentParser, args, saved: dict) 
                          "runs no step, it writes RESULTS.md from a saved run; drop "
                          f"{'it' if len(refused) == 1 else 'them'}")
         return
-    differ = sorted(dest for dest in given if getattr(args, dest) != getattr(ran, dest))
+    differ = sorted(dest for dest in given
+                    if _as_run(dest, getattr(args, dest)) != _as_run(dest, getattr(ran, dest)))
     if differ:
         parser.error(f"--from-json with {', '.join(map(_flag, differ))}: --from-json runs "
                      f"no step, it writes RESULTS.md from a saved run, which ran with "

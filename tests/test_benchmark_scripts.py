@@ -502,6 +502,25 @@ def test_audit_from_json_takes_the_saved_run_s_options_and_refuses_others(tmp_pa
     assert "--from-json with --top-n: --from-json runs no step" in done.stderr
 
 
+def test_audit_from_json_takes_the_run_s_audit_options_in_any_json_spacing(tmp_path):
+    """``--audit-options`` was compared with the saved run's as text: ``{"k": 50}`` given
+    for a run of ``{"k":50}`` was refused, "which ran with --audit-options {"k":50}"; the
+    JSON objects are compared now, and another object is still refused."""
+    saved = tmp_path / "r.json"
+    result = {"run": {"command": "python benchmarks/audit.py --dataset goemotions "
+                      "--audit-options '{\"k\":50}'"}}
+    saved.write_text(json.dumps(result), encoding="utf-8")
+    audit = _benchmark("audit")
+    parser = audit.build_parser()
+    args = parser.parse_args(["--dataset", "goemotions", "--from-json", str(saved),
+                              "--audit-options", '{"k": 50}'])
+    audit.check_from_json_options(parser, args, result)  # no SystemExit: the same run
+    args = parser.parse_args(["--dataset", "goemotions", "--from-json", str(saved),
+                              "--audit-options", '{"k": 51}'])
+    with pytest.raises(SystemExit):
+        audit.check_from_json_options(parser, args, result)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--sample", "0"], "argument --sample: must be at least 1, got 0"),
     (["--docs", "-5"], "argument --docs: must be at least 1, got -5"),
