@@ -843,6 +843,8 @@ def _describe(space: LabelSpace, label_id: int, lang: str, *, descriptions: bool
 #: to pass without a warning, and the largest share of the sample it may leave out
 RELIABILITY_MIN_DOCS = 30
 RELIABILITY_MAX_LEFT_OUT = 0.25
+# times the LLM named a label on the human sample before the info line ranks its precision
+LEAST_PRECISE_MIN_NAMED = 5
 
 
 def _warn_thin_reliability(n_used: int, n_sample: int, n_off_shortlist: int = 0) -> None:
@@ -1325,7 +1327,8 @@ def _reliability_per_label(reliability, Y_llm: sp.csr_matrix, Y_human: sp.csr_ma
     ``precision`` and ``recall`` are the estimates the soft targets and robust
     selection use (shrunk toward the overall figures where the counts are few). The
     summary showed the micro figures alone, so a team could not see which labels its
-    teacher gets wrong. Logged (info) are the five least precise labels it named."""
+    teacher gets wrong. Logged (info) are the five least precise labels it named, of those
+    it named at least ``LEAST_PRECISE_MIN_NAMED`` times."""
     named = sp.csr_matrix(Y_llm) > 0
     truth = sp.csr_matrix(Y_human) > 0
     n_right = np.asarray(named.multiply(truth).sum(axis=0)).ravel()
@@ -1340,10 +1343,15 @@ def _reliability_per_label(reliability, Y_llm: sp.csr_matrix, Y_human: sp.csr_ma
              "recall": round(float(reliability.recall[i]), 4),
              "n_human": int(n_human[i]), "n_named": int(n_named[i]),
              "n_right": int(n_right[i])} for i in seen]
-    worst = sorted((row for row in rows if row["n_named"]), key=lambda row: row["precision"])
+    # only labels named often enough for their precision to say something: at 25,000
+    # labels the line listed ties of labels named once, wrong ('pesticides' 0.68 (0 of
+    # 1 named right)), the shrunk estimate of a single document
+    worst = sorted((row for row in rows if row["n_named"] >= LEAST_PRECISE_MIN_NAMED),
+                   key=lambda row: (row["precision"], -row["n_named"]))
     if worst:
-        logger.info("the LLM's least precise labels on the human sample: %s (all in the "
-                    "summary's reliability.labels)", "; ".join(
+        logger.info("the LLM's least precise labels on the human sample, of those it "
+                    "named at least %d times: %s (all in the summary's "
+                    "reliability.labels)", LEAST_PRECISE_MIN_NAMED, "; ".join(
                         f"{clip(row['label'], NAME_LIMIT, collapse=False)!r} "
                         f"{row['precision']:.2f} ({row['n_right']:,} of {row['n_named']:,} "
                         "named right)" for row in worst[:5]))
