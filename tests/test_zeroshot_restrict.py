@@ -149,6 +149,20 @@ def test_only_deprecated_labels_is_refused_before_the_encoder_loads(tmp_path):
     assert not list(tmp_path.glob("*.npy"))  # nothing was embedded
 
 
+def test_only_labels_without_a_name_is_refused_before_the_encoder_loads(tmp_path):
+    """--only of a label whose name is punctuation alone (no text to match, never
+    suggested) was refused after the encoder loaded and every label text was embedded,
+    as "parameter 'allowed' must be ..." (a parameter no command line has)."""
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("http://x/a\tGrain trade\nhttp://x/b\t...\n", encoding="utf-8")
+    docs = tmp_path / "docs.txt"
+    docs.write_text(DOCS, encoding="utf-8")
+    for option in (("--only", "http://x/b"), ("--exclude", "http://x/a")):
+        out = run_quiet("zeroshot", vocab, docs, "--cache-dir", tmp_path, *option, code=2)
+        assert option[0] in out and "'allowed'" not in out and "name" in out, out
+    assert not list(tmp_path.glob("*.npy"))  # nothing was embedded
+
+
 def test_restricted_scorer_searches_the_allowed_rows_alone_with_the_same_ranking(tmp_path):
     """zeroshot --only of 10 of YSO's 25,000 labels asked the scorer for --k plus every
     denied label and dropped those: nearly the whole vocabulary was ranked for each

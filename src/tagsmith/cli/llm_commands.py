@@ -2086,8 +2086,9 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     from tagsmith.exceptions import VocabularyError
     from tagsmith.zeroshot.scorer import _label_texts
 
-    if not _label_texts(space, lang=lang, template=template, use_alt_labels=True,
-                        use_descriptions=True)[0]:
+    texts_owners = _label_texts(space, lang=lang, template=template, use_alt_labels=True,
+                                use_descriptions=True)[:2]
+    if not texts_owners[0]:
         # before the encoder loads (seconds); the scorer's refusal, "parameter
         # 'label_space' must be at least one label with a name, got 0", named no file, a
         # parameter no command line has, and exit code 2
@@ -2095,6 +2096,18 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
                               "a letter or digit): zero-shot matches documents to label "
                               "names; give the labels names (a TSV vocabulary's second "
                               "column)", path=vocab)
+    if allowed is not None and not allowed[texts_owners[1]].any():
+        # the allowed labels have no text to match (a name of punctuation alone): the
+        # restricted scorer refused them after the encoder had loaded, naming a
+        # parameter 'allowed' no command line has (each document got none before)
+        from tagsmith.exceptions import InvalidParameterError
+
+        given = " and ".join(f"--{name}" for name, keys in
+                             (("only", only), ("exclude", exclude), ("under", under)) if keys)
+        raise InvalidParameterError(given, "a restriction allowing some label with a name, "
+                                    "alternative label or description (with a letter or "
+                                    "digit): zero-shot never suggests a label without one",
+                                    "one that allows such labels alone")
     gold = None
     if eval_corpus:  # read and checked before the encoder loads (seconds)
         # its texts read again a chunk at a time to be scored, as eval streams its
