@@ -547,6 +547,28 @@ def test_time_outs_after_an_answer_fail_that_document_alone():
     assert all(type(r) is LLMError and "timed out" in str(r) for r in results[1:]), results
 
 
+def _loading_then_late(n_loading: int):
+    """llama.cpp on a CPU: "Loading model" ``n_loading`` times, then replies slower
+    than the clients' timeout."""
+    state = {"n": 0}
+
+    def behaviour(body):
+        state["n"] += 1
+        return LOADING if state["n"] <= n_loading else Reply("late", delay=1.0)
+    return behaviour
+
+
+def test_the_first_time_out_after_a_load_numbers_the_try_among_those_counted(caplog):
+    # the warning numbered the try among every try, the loading ones too: "try 6 of 2"
+    with LocalChatServer(_loading_then_late(5)) as server:
+        client = client_for(server, timeout=0.2, max_retries=1)
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            with pytest.raises(LLMError):
+                client.complete(request())
+    said = [r.getMessage() for r in caplog.records if "no answer within" in r.getMessage()]
+    assert len(said) == 1 and "(try 1 of 2)" in said[0], said
+
+
 def test_a_404_at_a_base_url_without_a_path_suggests_the_v1_it_lacks():
     # Ollama's and vLLM's API is under /v1 alone: TAGSMITH_LLM_BASE_URL=http://HOST:11434
     # got "HTTP 404 (is the base URL right, ...?): 404 page not found", no more

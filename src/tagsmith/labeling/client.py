@@ -901,8 +901,8 @@ class OpenAIChatClient:
                         f"{self.shown_url}: {exc}") from None
                 logger.debug("%s: try %d failed: %s", self.shown_url, tries, exc)
                 timeouts += exc.timed_out
-                if exc.timed_out:
-                    self._say_timeout(tries)
+                if exc.timed_out:  # numbered among the tries counted (not loading ones)
+                    self._say_timeout(counted + 1)
                 if exc.loading:
                     now = time.monotonic()
                     loading_since = now if loading_since is None else loading_since
@@ -1007,8 +1007,9 @@ class OpenAIChatClient:
         return f" (is the base URL right, and does it serve model {self.model!r}?)"
 
     def _say_timeout(self, tries: int) -> None:
-        """Say once, at the first try that timed out, why a request may, and what to do
-        (the message of a request whose every try timed out came minutes later)."""
+        """Say once, at the first try that timed out (``tries``: its number among the
+        tries counted against ``max_retries``), why a request may, and what to do (the
+        message of a request whose every try timed out came minutes later)."""
         with self._abort_lock:
             said, self._said_timeout = self._said_timeout, True
         if not said:
