@@ -569,6 +569,17 @@ def test_the_first_time_out_after_a_load_numbers_the_try_among_those_counted(cap
     assert len(said) == 1 and "(try 1 of 2)" in said[0], said
 
 
+def test_a_run_whose_server_loaded_and_then_only_timed_out_stops_at_its_first_request():
+    # the "Loading model" tries made the first request's tries not all time-outs, so
+    # the run went on to the next document (another (1 + max_retries) timeouts each)
+    with LocalChatServer(_loading_then_late(3)) as server:
+        client = client_for(server, timeout=0.2, max_retries=1)
+        with pytest.raises(LLMConfigError, match=r"no answer after 5 tries .*the server "
+                           r"has answered no request of this run, so it stops"):
+            complete_all(client, [request(text) for text in "abc"], n_workers=1)
+    assert len(server.requests) == 5 and client.usage.n_failed == 1
+
+
 def test_a_404_at_a_base_url_without_a_path_suggests_the_v1_it_lacks():
     # Ollama's and vLLM's API is under /v1 alone: TAGSMITH_LLM_BASE_URL=http://HOST:11434
     # got "HTTP 404 (is the base URL right, ...?): 404 page not found", no more

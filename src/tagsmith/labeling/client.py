@@ -930,8 +930,10 @@ class OpenAIChatClient:
                     "of asking: is it loading at all (see its log)? A rerun resumes")
         said = (f"{self.shown_url}: no answer after {tries} "
                 f"{'try' if tries == 1 else 'tries'} (last: {last}){hint}")
-        if timeouts == tries and not self._answered_ok:
-            # every try timed out, and the server has answered no request of this run:
+        if timeouts == counted and not self._answered_ok:
+            # every try timed out (of those counted: a server that said it was loading
+            # its model, and then only timed out, is one that never answered), and the
+            # server has answered no request of this run:
             # the next documents would do the same, each taking (1 + max_retries) *
             # timeout, the run stopping only after ten of them in a row (an hour with
             # --concurrency 1, the advice itself), the advice said only then
