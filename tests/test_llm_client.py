@@ -580,6 +580,36 @@ def test_a_run_whose_server_loaded_and_then_only_timed_out_stops_at_its_first_re
     assert len(server.requests) == 5 and client.usage.n_failed == 1
 
 
+def test_a_stop_during_the_wait_for_a_loading_server_counts_no_retry():
+    # the retry was counted before the wait for the next try: a run stopped (its first
+    # Ctrl-C, try_no_more) while it waited for a server loading its model said "1
+    # retry" of a try never made. The stop comes here just as the wait begins (from the
+    # line saying it, in the calling thread)
+    client_box: list = []
+
+    class StopAtTheWait(logging.Handler):
+        def emit(self, record):
+            if " in " in record.getMessage() and "try 2" in record.getMessage():
+                client_box[0].try_no_more()
+
+    handler = StopAtTheWait(logging.DEBUG)
+    logger = logging.getLogger("tagsmith")
+    level = logger.level
+    with LocalChatServer(lambda body: LOADING) as server:
+        client = client_for(server, max_retries=2)
+        client_box.append(client)
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        try:
+            with pytest.raises(LLMError, match="interrupted"):
+                client.complete(request())
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+    assert len(server.requests) == 1
+    assert (client.usage.n_retries, client.usage.n_interrupted) == (0, 1)
+
+
 def test_a_404_at_a_base_url_without_a_path_suggests_the_v1_it_lacks():
     # Ollama's and vLLM's API is under /v1 alone: TAGSMITH_LLM_BASE_URL=http://HOST:11434
     # got "HTTP 404 (is the base URL right, ...?): 404 page not found", no more

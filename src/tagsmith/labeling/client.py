@@ -818,12 +818,14 @@ class OpenAIChatClient:
         delay = 0.0
         while counted <= self.max_retries:
             if tries:
-                if not finishing.is_set():  # (a run finishing its calls tries no more)
-                    self.usage.count("retry")
                 # the wait (Retry-After or backoff) is said, not only done: the log
                 # shows how long a run pauses, and a check can read it without a clock
                 logger.debug("%s: try %d in %.3f s", self.shown_url, tries + 1, delay)
                 finishing.wait(delay)  # abort() sets it too
+                # counted once made: a run finishing its calls (or aborted) during the
+                # wait tries no more, and said a retry of a try never made
+                if not finishing.is_set():
+                    self.usage.count("retry")
             tries += 1
             try:
                 if aborted.is_set() or finishing.is_set():
