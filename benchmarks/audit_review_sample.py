@@ -57,15 +57,6 @@ def review_as_truth(rows: list[dict], truth: np.ndarray, add_unshown: bool) -> l
     return decided
 
 
-def positive(value: str) -> int:
-    """An argparse type: a whole number from 1 (argparse names the option refused): a
-    sample of 0 or -5 documents ran to a ZeroDivisionError or an empty estimate."""
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
-
-
 def stratum(value: str) -> int:
     """An argparse type: a whole number from 2, as ``audit --review-sample-flagged`` (a
     stratum's variance needs two)."""
@@ -96,6 +87,8 @@ def probability(value: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     """The command line, built without running anything (a test reads every
     option's help)."""
+    from xmc import positive
+
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=positive, default=2000,

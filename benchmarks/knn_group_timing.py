@@ -38,17 +38,11 @@ def problem(n_single: int, n_copies: int, n_labels: int):
     return KNNModel(n_neighbors=20, n_jobs=1).fit(X, Y), X, groups
 
 
-def positive(value: str) -> int:
-    """An argparse type: a whole number from 1 (argparse names the option refused)."""
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line, built without running anything (a test reads every
     option's help)."""
+    from xmc import positive
+
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # each at least 1: --runs 0 ended in statistics' "no median for empty data"

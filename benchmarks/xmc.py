@@ -196,6 +196,20 @@ def dataset_dir(dataset: str, data_dir: Path) -> Path:
     return base
 
 
+def positive(value: str) -> int:
+    """An argparse type: a whole number from 1 (argparse names the option refused): a
+    sample of 0 or -5 documents ran to a ZeroDivisionError or an empty estimate. Shared
+    by audit_review_sample.py and knn_group_timing.py.
+
+    >>> positive("3")
+    3
+    """
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def positive_ints(parser, option: str, value: str) -> list[int]:
     """``value`` ("500,1000,2000") as positive ints; else ``parser.error`` naming ``option``
     (checked before the work: read after it, a bad list ended the run in a traceback).
