@@ -3452,6 +3452,30 @@ def test_label_corpus_takes_the_callers_fingerprints_of_a_budgeted_pool_checked(
     assert result["summary"]["labeling"]["budget"] == 1 and sent == []
 
 
+def test_label_dry_run_closes_the_response_cache_when_the_labeling_fails(tmp_path):
+    # label --dry-run opened the response cache (and the client behind it) and closed
+    # them only when label_corpus returned: a refusal left them open
+    from tagsmith.cli.llm_commands import _label_dry_run
+    from tagsmith.pipeline.llm import check_labelled_leaves_some
+
+    class Closing(ScriptedLLM):
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    cache = tmp_path / "llm.sqlite"
+    ResponseCache(cache).close()  # one there: the dry run reads it
+    texts = ["a match", "a song", "A  match"]
+    earlier = (["a song"], sp.csr_matrix(np.array([[0, 1, 0]], np.float32)))
+    hashes = check_labelled_leaves_some(texts, earlier, 3)
+    llm = Closing(lambda request: answer(("sport", 0.9)))
+    with pytest.raises(InvalidParameterError, match="_text_hashes"):  # another corpus's
+        _label_dry_run({}, llm, str(cache), str(tmp_path / "out.jsonl"), texts, SPACE, None,
+                       None, None, None, 1, "robust", 1, 0, earlier, hashes[:2])
+    assert llm.closed == 1
+
+
 def test_a_dry_run_with_a_budget_says_the_rounds_that_run_not_those_asked(caplog):
     # "at most 3 calls for a budget of 3 documents in 4 rounds": the run fills 3 rounds,
     # one document each (a round of none selects nothing)

@@ -1075,13 +1075,15 @@ def _label_dry_run(obj, inner, cache: str, output: str, texts, space, options, s
     from tagsmith.pipeline.llm import label_corpus
 
     client = _cached(inner, cache, keep_refusals=True) if os.path.exists(cache) else inner
-    result = label_corpus(texts, space, client, options, shortlist=shortlist,
-                          human=(human_data.texts, human_data.Y) if human_data else None,
-                          human_shortlist=human_shortlist, budget=budget,
-                          strategy=strategy, rounds=rounds, seed=seed, student_kept=False,
-                          labelled=labelled, dry_run=True, _text_hashes=text_hashes)
-    if client is not inner:
-        client.close()
+    try:
+        result = label_corpus(texts, space, client, options, shortlist=shortlist,
+                              human=(human_data.texts, human_data.Y) if human_data else None,
+                              human_shortlist=human_shortlist, budget=budget,
+                              strategy=strategy, rounds=rounds, seed=seed, student_kept=False,
+                              labelled=labelled, dry_run=True, _text_hashes=text_hashes)
+    finally:  # also when it is refused: the cache and the client behind it were left open
+        if client is not inner:
+            client.close()
     click.echo(f"dry run: no call sent, {printable(output)} not written")
     print_json({**result["summary"], "usage": client.usage.to_dict(),
                 "warnings": obj.get("warnings", [])}, err=True)
