@@ -1059,8 +1059,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     ``budget`` and ``n_calls_at_most`` instead) and, with a shortlist and ``human``,
     ``reliability.shortlist_recall``.
 
-    ``_text_hashes``: the texts' fingerprints where the caller has them already
-    (:func:`check_labelled_leaves_some` returns them), not computed again.
+    ``_text_hashes`` (private, keyword-only, as ``train_classifier``'s and
+    ``active_distill``'s; not part of the API, it may go without notice): the texts'
+    fingerprints where the caller has them already (:func:`check_labelled_leaves_some`
+    returns them, as ``label --budget --labelled`` does), not computed again.
     """
     from tagsmith.labeling.labeler import LabelingReport, label_documents, warn_rejections
     from tagsmith.labeling.reliability import estimate_reliability
