@@ -48,7 +48,8 @@ steps in ``skipped_steps`` and saves its JSON as ``runs/result-skip-<steps>.json
 keeping a whole run's ``result.json``; RESULTS.md (``--results-md``, ``--from-json``)
 takes whole runs only, and ``--skip`` is refused with either (``--from-json`` runs no
 step). ``--from-json`` takes the seed, noise rates and training seeds its section names
-from the saved run's command, and refuses a run option given that differs from it.
+from the saved run's command, and refuses a run option given that differs from it; a
+saved command it cannot read is said to be one, and the run taken as saved without it.
 """
 
 from __future__ import annotations
@@ -679,15 +680,28 @@ def check_from_json_options(parser: argparse.ArgumentParser, args, saved: dict) 
     command = (saved.get("run") or {}).get("command") if isinstance(saved, dict) else None
     ran = None
     if isinstance(command, str):
-        words = shlex.split(command)
-        at = next((i for i, word in enumerate(words) if word.endswith("audit.py")), None)
-        try:  # a command that does not parse describes nothing
-            ran, _ = build_parser().parse_known_args(words[at + 1:]) if at is not None \
-                else (None, None)
-            if ran is not None:
-                ran.top_n = ",".join(parse_top_n(ran.top_n))
-        except (SystemExit, ValueError):
+        # a command that does not parse describes nothing: argparse printed its usage and
+        # "error:" (of a command line not given), and the run went on as one saved
+        # without its command, saying nothing of it; now said as such
+        saved_parser = build_parser()
+
+        def unreadable(message: str):
+            raise ValueError(message)
+
+        saved_parser.error = unreadable
+        try:
+            words = shlex.split(command)  # unbalanced quotes: a ValueError
+            at = next((i for i, word in enumerate(words) if word.endswith("audit.py")), None)
+            if at is None:
+                raise ValueError("it names no audit.py")
+            ran, _ = saved_parser.parse_known_args(words[at + 1:])
+            ran.top_n = ",".join(parse_top_n(ran.top_n))
+        except (SystemExit, ValueError) as exc:
             ran = None
+            print(f"{parser.prog}: warning: --from-json {args.from_json}: its run.command "
+                  f"could not be read ({exc}); taken as a run saved without its command: "
+                  f"{', '.join(map(_flag, DESCRIBED))} as given here (or their defaults), "
+                  "any other run option refused", file=sys.stderr)
     if ran is None:
         refused = sorted(given - set(DESCRIBED))
         if refused:

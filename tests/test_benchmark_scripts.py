@@ -521,6 +521,30 @@ def test_audit_from_json_takes_the_run_s_audit_options_in_any_json_spacing(tmp_p
         audit.check_from_json_options(parser, args, result)
 
 
+@pytest.mark.parametrize("command", [
+    "python benchmarks/audit.py --dataset goemotions --seed three",
+    "python benchmarks/audit.py --dataset goemotions --audit-options '{\"k\": 5}",
+], ids=["bad-value", "unbalanced-quote"])
+def test_audit_from_json_says_a_saved_command_it_cannot_read(tmp_path, capsys, command):
+    """A saved ``run.command`` that would not parse printed argparse's usage and
+    "error: argument --seed" (of a command line nobody gave; or, for unbalanced quotes,
+    ended in a traceback), then the run went on as one saved without its command. It is
+    said now: the command could not be read, and what is taken instead."""
+    saved = tmp_path / "r.json"
+    result = {"run": {"command": command}}
+    audit = _benchmark("audit")
+    parser = audit.build_parser()
+    args = parser.parse_args(["--dataset", "goemotions", "--from-json", str(saved),
+                              "--seed", "4"])
+    audit.check_from_json_options(parser, args, result)
+    err = capsys.readouterr().err
+    assert "usage:" not in err and "error:" not in err, err
+    assert f"--from-json {saved}: its run.command could not be read (" in err, err
+    assert ("taken as a run saved without its command: --seed, --missing-rate, "
+            "--wrong-rate, --train-seeds as given here (or their defaults)") in err, err
+    assert args.seed == 4  # as given here
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--sample", "0"], "argument --sample: must be at least 1, got 0"),
     (["--docs", "-5"], "argument --docs: must be at least 1, got -5"),
