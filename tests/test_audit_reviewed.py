@@ -432,3 +432,21 @@ def test_ids_a_spreadsheet_rewrote_name_their_documents_as_apply_review_reads_th
         pairs_, issues, texts, ["0042", "1234567890123456", "0008", "07"])
     assert decided.tolist() == [True, True, False, True]
     assert not undone.any()
+
+
+def test_texts_changed_counts_a_document_named_by_an_id_a_spreadsheet_rewrote(tmp_path):
+    """A document decided under ``42`` (a spreadsheet's ``0042``) whose text was edited
+    since was not counted in ``n_texts_changed``: texts_changed matched ids exactly,
+    though the decisions read them as ReviewedPairs.decision does. Its neighbours
+    (``43``, another long number) are not named by them."""
+    from tagsmith.audit.review import texts_changed
+
+    pairs_ = _read_rows(tmp_path,
+                        f"1,reject,wrong,remove,urn:a,0,42,{doc_key('Thank you!')}\n"
+                        f"2,reject,wrong,remove,urn:a,1,1.23457E+15,{doc_key('so sad')}\n"
+                        f"3,reject,wrong,remove,urn:a,2,1.23457E+15,{doc_key('so glad')}\n"
+                        f"4,reject,wrong,remove,urn:b,3,7,{doc_key('ok')}\n")
+    texts = ["Thank you so much!", "so sad!", "so glad", "ok", "fine", "so sad!"]
+    ids = ["0042", "1234567890123456", "1234574000000000", "07", "0043", "1234667890123456"]
+    # the second edited, the third as reviewed (one of the rows of its id names it)
+    assert texts_changed(pairs_, texts, ids) == ["0042", "1234567890123456"]

@@ -1058,22 +1058,93 @@ def texts_changed(pairs: ReviewedPairs, texts: Sequence[str],
     flagged documents), read rather than hashed again, and filled."""
     recorded: dict[str, set[str]] = {}
     for doc_id, key, _ in pairs.by_id:
-        recorded.setdefault(doc_id, set()).add(key)
+        if doc_id:
+            recorded.setdefault(doc_id, set()).add(key)
     if not recorded:
         return []
     if len(doc_ids) != len(texts):
         raise ValueError(f"{len(doc_ids)} ids for {len(texts)} texts")
+    # an id a spreadsheet rewrote (42 for 0042, 1.23457E+15) names its document as
+    # ReviewedPairs.decision reads it (_same_id): such a document, edited since, was not
+    # counted. Found through an index of the ids as numbers, not a scan of every id.
+    index = _NumericIds(recorded)
     keys = {} if keys is None else keys
     changed = []
     for doc, its_id in enumerate(doc_ids):
-        if its_id is None or its_id not in recorded:
+        if its_id is None:
+            continue
+        named = index.naming(its_id)
+        if not named:
             continue
         known = keys.get(doc)
         if known is None:
             known = keys[doc] = doc_key(texts[doc])
-        if known not in recorded[its_id]:
+        if all(known not in recorded[written] for written in named):
             changed.append(its_id)
     return changed
+
+
+class _NumericIds:
+    """The ids of review rows, found by a corpus's id as :func:`_same_id` reads them:
+    exactly, as the same number written in full (``42`` for ``0042``), or as a
+    spreadsheet's rounding (``1.23457E+15``), without comparing each pair.
+
+    >>> index = _NumericIds(["42", "1.23457E+15", "a7"])
+    >>> index.naming("0042"), index.naming("1234567890123456"), index.naming("a7")
+    (['42'], ['1.23457E+15'], ['a7'])
+    >>> index.naming("43"), index.naming("1234667890123456")
+    ([], [])
+    """
+
+    def __init__(self, ids) -> None:
+        import bisect
+
+        self._bisect = bisect
+        self._exact = set(ids)
+        self._plain: dict[float, list[str]] = {}
+        # by the digits shown: each one's values sorted, for the window around a number
+        rounded: dict[int, list[tuple[float, str]]] = {}
+        for written in self._exact:
+            try:
+                shown = float(written)
+            except ValueError:
+                continue
+            if not math.isfinite(shown):
+                continue
+            mantissa, e, _ = written.lower().partition("e")
+            if not e:
+                self._plain.setdefault(shown, []).append(written)
+            else:
+                digits = len(mantissa.lstrip("+-").replace(".", "").lstrip("0")) or 1
+                rounded.setdefault(digits, []).append((shown, written))
+        self._rounded = {digits: sorted(values) for digits, values in rounded.items()}
+
+    def naming(self, doc_id: str) -> list[str]:
+        """The ids that name the document ``doc_id`` (an exact one first)."""
+        named = [doc_id] if doc_id in self._exact else []
+        stripped = doc_id.strip()
+        if stripped != doc_id and stripped in self._exact:
+            named.append(stripped)
+        if not (self._plain or self._rounded):
+            return named
+        try:
+            actual = float(doc_id)
+        except ValueError:
+            return named
+        if not math.isfinite(actual):
+            return named
+        candidates = list(self._plain.get(actual, ()))
+        for digits, values in self._rounded.items():
+            # _same_id's tolerance is half a unit of the last digit shown (of the
+            # larger number): a window wider than any it allows, each candidate in it
+            # then checked by _same_id itself
+            width = 2 * 10.0 ** (1 - digits) * abs(actual)
+            low = self._bisect.bisect_left(values, (actual - width, ""))
+            high = self._bisect.bisect_right(values, (actual + width, "\U0010ffff"))
+            candidates.extend(written for _, written in values[low:high])
+        named.extend(written for written in candidates
+                     if written not in named and _same_id(written, doc_id))
+        return named
 
 
 def read_reviewed(paths: str | Path | Sequence[str | Path], space: LabelSpace, *,
