@@ -683,7 +683,11 @@ def train_classifier(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpa
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
     _check_positives(Y, label_space.deprecated_mask, label_space, lang=lang)
     _warn_deprecated_in_use(Y, label_space)
-    _warn_linear_at_scale(options.model, Y.shape[1], Y.shape[0])
+    # only the labels some document carries cost linear a solve (a label with none is set
+    # without it): 1,000 documents over YSO's 27,754 labels, 2,338 used, trained in 32 s
+    # and were told that training grows long
+    n_used = int(np.count_nonzero(np.bincount(Y.indices[Y.data > 0], minlength=Y.shape[1])))
+    _warn_linear_at_scale(options.model, n_used, Y.shape[0])
     started = time.perf_counter()
     fingerprint = data_fingerprint(texts, Y)
     calibration = None
@@ -986,12 +990,15 @@ LINEAR_MANY_CELLS = LINEAR_MANY_LABELS * 8_000
 def _warn_linear_at_scale(model: str, n_labels: int, n_docs: int) -> None:
     """Warn once per training when ``linear`` meets a label space the tree is made for
     on enough documents for it to matter: 17,000 labels trained for over an hour with
-    nothing pointing at ``--model tree``."""
+    nothing pointing at ``--model tree``. ``n_labels`` counts the labels with a positive
+    training document: the solver fits those alone, so a large vocabulary mostly unused
+    trains fast (:meth:`LinearOVR.fit <tagsmith.models.linear.LinearOVR.fit>`)."""
     if (model != "linear" or n_labels < LINEAR_MANY_LABELS
             or n_labels * n_docs < LINEAR_MANY_CELLS):
         return
-    told = ("linear fits one classifier per label on every document: at %s labels its "
-            "training grows long as documents grow (17,217 labels of 36,000 documents: "
+    told = ("linear fits one classifier per label on every document: at %s labels with "
+            "documents its training grows long as documents grow (17,217 labels of 36,000 "
+            "documents: "
             "over an hour on 2 cores); {} trains large label spaces in a fraction of the "
             "time (README: 'Model families')")
     # a Python caller is told the option's field, the command line its flag
