@@ -159,3 +159,19 @@ def test_a_whole_file_line_too_long_is_refused_naming_it_as_on_stdin(small_limit
     text = "a\r\nb\rc\n" + "y" * LIMIT
     path.write_bytes(text.encode())
     assert list(_file_documents(str(path), True)) == [(str(path), text)]
+
+
+def test_a_whole_file_cut_short_is_refused_as_when_read_by_lines(tmp_path):
+    # suggest --whole-file on a gzip file cut short said only "cannot read the file
+    # (Compressed file ended ...)", where the same file read by lines said it was cut
+    # short and how many lines were read before the cut
+    import gzip
+
+    from tagsmith.cli.commands import _file_documents
+
+    path = tmp_path / "doc.txt.gz"
+    whole = gzip.compress(b"".join(b"line %d of the text\n" % i for i in range(2000)))
+    path.write_bytes(whole[:len(whole) // 2])
+    for whole_file in (False, True):
+        with pytest.raises(CorpusFormatError, match="the file was cut short"):
+            list(_file_documents(str(path), whole_file))

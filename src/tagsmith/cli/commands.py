@@ -1051,17 +1051,18 @@ def refuse_csv_vocabulary(exc: NoTextColumnError, name: str,
 
 
 def _stdin_documents(whole_file: bool, data: bytes | None = None):
-    from tagsmith.data.readers import split_lines
+    from tagsmith.data.readers import numbered_lines, split_lines
 
     stdin = getattr(_open_stdin() if data is None else sys.stdin, "buffer", None)
     if data is not None:  # read already
-        lines = _numbered(split_lines(io.BytesIO(data)), "stdin")
+        lines = numbered_lines(split_lines(io.BytesIO(data)), "stdin")
     elif stdin is None:  # a text-only stream (embedded use): nothing to decode
         lines = enumerate((line.encode("utf-8") for line in sys.stdin), start=1)
     elif whole_file:
-        lines = _numbered(split_lines(_waiting(stdin)), "stdin")
+        lines = numbered_lines(split_lines(_waiting(stdin)), "stdin")
     else:
-        lines = _numbered(input_ready.taken(split_lines(input_ready.watch(stdin))), "stdin")
+        lines = numbered_lines(input_ready.taken(split_lines(input_ready.watch(stdin))),
+                               "stdin")
     if whole_file:
         # one document even when empty, as an empty file is: empty stdin gave no
         # record at all, where the same text in a file got its own (zeroshot: no
@@ -1187,34 +1188,16 @@ def _read_all(handle, name: str) -> bytes:
     """All of the file ``handle`` (``--whole-file``), read by lines bounded as stdin's
     are: a line over :data:`~tagsmith.data.readers.MAX_LINE_BYTES` is refused naming
     ``file:line`` (it was read whole and answered, where the same bytes on stdin were
-    refused at stdin:1)."""
+    refused at stdin:1); a gzip file cut short is refused as when read by lines, saying
+    how many lines were read before the cut."""
     import zlib
 
-    from tagsmith.data.readers import split_lines
+    from tagsmith.data.readers import numbered_lines, split_lines
 
     try:
-        return b"".join(raw for _, raw in _numbered(split_lines(handle), name))
+        return b"".join(raw for _, raw in numbered_lines(split_lines(handle), name))
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot read the file ({exc})", path=name) from None
-
-
-def _numbered(lines, name: str):
-    """``(number, line)`` of ``lines`` (from :func:`~tagsmith.data.readers.split_lines`),
-    a line too long refused naming ``name`` and its line: it was read whole first (a
-    3 GB stdin with no line break, out of memory)."""
-    from tagsmith.data.readers import LineTooLong
-
-    lines = iter(lines)
-    number = 0
-    while True:
-        try:
-            raw = next(lines)
-        except StopIteration:
-            return
-        except LineTooLong as exc:
-            raise DataError(exc.reason, path=name, line=number + 1) from None
-        number += 1
-        yield number, raw
 
 
 def _decoded(lines, name: str):
