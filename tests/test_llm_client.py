@@ -3807,7 +3807,7 @@ def test_ctrl_c_again_abandons_the_calls_in_flight_and_a_third_leaves_the_writes
                 for thread in (*stops, *workers):
                     thread.join(60)
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0] == "waiting for 1 call in flight; Ctrl-C again to abandon it", lines
+    assert lines[0] == "waiting for 1 call in flight, up to 30 s; Ctrl-C again to abandon it", lines
     assert lines[1] == (f"saving 1 answer to {path}: it is locked by another process, "
                         "waiting up to 120 s; Ctrl-C again to leave them"), lines
     assert "1 interrupted" in lines[2], lines

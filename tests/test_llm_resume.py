@@ -366,7 +366,7 @@ def test_a_run_stopped_before_any_answer_does_not_speak_of_answers_kept(tmp_path
                          "(estimated at 4 characters a token): 2 to send (372 prompt "
                          "tokens), 0 answered by the response cache at no cost"), said
     assert closing == [
-        "waiting for 2 calls in flight; Ctrl-C again to abandon them",
+        "waiting for 2 calls in flight, up to 60 s; Ctrl-C again to abandon them",
         "LLM usage: 0 answered calls, 0 cached, 0 retries, 0 failed, 2 interrupted, "
         "0 tokens, cost unknown (no --price-*)", "interrupted"]
 
@@ -789,7 +789,8 @@ def test_ctrl_c_waits_for_the_calls_in_flight_and_a_rerun_does_not_ask_them_agai
             returncode = process.wait(600)
             reader.join(600)
         assert returncode == 130, lines
-        assert "waiting for 2 calls in flight; Ctrl-C again to abandon them" in lines, lines
+        assert ("waiting for 2 calls in flight, up to 60 s; Ctrl-C again to abandon them"
+                in lines), lines
         assert lines[-1] == "interrupted" and lines[-3].startswith("LLM usage: "), lines
         sent = len(server.requests)
         assert sent == 4  # no new call once stopped

@@ -299,7 +299,7 @@ def _wait_for_calls(client, leave: str, stops: LaterStopsIgnored) -> None:
     a run ``kill`` stopped) abandons them, as the first did before (counted as
     interrupted); a further one then leaves the answers waiting to be stored
     (:func:`_wait_for_saves`)."""
-    from tagsmith.labeling.client import ABORT_GRACE, _abort
+    from tagsmith.labeling.client import ABORT_GRACE, _abort, _wrapped_with
 
     wait = getattr(client, "wait_for_calls", None)
     if not callable(wait):
@@ -308,8 +308,12 @@ def _wait_for_calls(client, leave: str, stops: LaterStopsIgnored) -> None:
         n = client.calls_in_flight
         if not n:
             return
-        click.echo(f"waiting for {n} call{plural_s(n)} in flight; {leave} to abandon "
-                   f"{plural(n, 'it', 'them')}", err=True)
+        # how long: each call ends by the client's timeout (--timeout) at the latest; the
+        # line said nothing of it, and a slow model's wait looked like a hang
+        timed = _wrapped_with(client, "timeout")
+        within = f", up to {timed.timeout:g} s" if timed is not None else ""
+        click.echo(f"waiting for {n} call{plural_s(n)} in flight{within}; {leave} to "
+                   f"abandon {plural(n, 'it', 'them')}", err=True)
         # in slices: a Ctrl-C the kernel hands to another thread wakes no endless wait
         # of the main thread's (it was taken once a call ended, by its timeout)
         while not wait(STOP_POLL):
