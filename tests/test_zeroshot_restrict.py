@@ -207,3 +207,22 @@ def test_restricted_scorer_searches_the_allowed_rows_alone_with_the_same_ranking
         assert not blank.valid.any()
         with pytest.raises(InvalidParameterError, match="allowed"):
             scorer.restricted(np.zeros(n, bool))
+
+
+def test_restricted_scorer_keeps_the_whole_scorer_when_a_few_labels_are_denied():
+    """zeroshot --exclude of one label took the restricted path: a copy of nearly the
+    whole label-embedding matrix, searched as the whole one is, for no gain. Fewer than
+    one row in RESTRICT_FROM_DENIED denied, the whole scorer is asked for k plus those;
+    a mask of the wrong shape is refused naming 'allowed', not an IndexError."""
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.zeroshot.encoder import SentenceEncoder
+    from tagsmith.zeroshot.scorer import ZeroShotClassifier, restricted_scorer
+
+    space = load_vocabulary(GOEMOTIONS / "vocab.tsv")
+    scorer = ZeroShotClassifier(space, SentenceEncoder(n_threads=2))
+    n = len(space)
+    one_label = np.arange(n) == 0
+    assert restricted_scorer(scorer, ~one_label) is None
+    assert restricted_scorer(scorer, one_label) is not None
+    with pytest.raises(InvalidParameterError, match="allowed"):
+        restricted_scorer(scorer, np.ones(n + 1, bool))

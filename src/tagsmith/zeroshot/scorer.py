@@ -1057,16 +1057,28 @@ def _passed_on(model_topk: TopK, known: np.ndarray, replacements: Mapping[int, S
     return TopK.from_csr(passed, min(width, n_labels)), known
 
 
+#: :func:`restricted_scorer` copies the allowed rows only where at least one row in
+#: this many is denied; fewer denied, the whole scorer is asked for ``k`` plus those
+RESTRICT_FROM_DENIED = 10
+
+
 def restricted_scorer(scorer: ZeroShotClassifier, allowed: np.ndarray
                       ) -> ZeroShotClassifier | None:
     """``scorer.restricted(allowed)`` (:meth:`ZeroShotClassifier.restricted`), or None
     where that would build an HNSW graph of its own over more than
     :data:`HNSW_FROM_ROWS` allowed rows (minutes, each run) where ``scorer`` has one,
     cached, over all of them: there, a few labels denied, ask ``scorer`` for ``k`` plus
-    the denied ones and keep the allowed (:func:`_first_allowed`)."""
+    the denied ones and keep the allowed (:func:`_first_allowed`). None too where
+    nearly every row is allowed (``--exclude`` of a few labels): the copy would hold
+    nearly the whole label-embedding matrix, searched as ``scorer`` searches it, and
+    asking for ``k`` plus the few denied costs next to nothing."""
+    allowed = _label_mask("allowed", allowed, scorer.n_labels, default=False)
+    n_rows = len(scorer.owners)
     n_allowed = int(allowed[scorer.owners].sum())
+    if n_allowed and (n_rows - n_allowed) * RESTRICT_FROM_DENIED <= n_rows:
+        return None
     if n_allowed > HNSW_FROM_ROWS and \
-            resolve_index_kind(scorer.index_kind, len(scorer.owners)) == "hnsw":
+            resolve_index_kind(scorer.index_kind, n_rows) == "hnsw":
         return None
     return scorer.restricted(allowed)
 
