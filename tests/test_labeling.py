@@ -2569,6 +2569,23 @@ def test_shortlist_recall_is_said_before_the_first_call(caplog):
                                    "the LLM can name no other")
 
 
+def test_a_dry_run_summary_holds_the_shortlist_recall_it_said(caplog):
+    # the recall the line said before any call, in the summary as a full run's gives it
+    from tagsmith.pipeline.llm import label_corpus
+
+    llm = ScriptedLLM(lambda request: answer(("music", 0.9)))
+    human_shortlist = TopK(np.array([[2, 1], [0, 1]]), np.array([[0.9, 0.1], [0.8, 0.2]]), 3)
+    truth = sp.csr_matrix([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # offered: 1 of 3
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        result = label_corpus(["a concert"], SPACE, llm, LabelingOptions(shortlist_k=2),
+                              shortlist=TopK(np.array([[1, 0]]), np.array([[0.9, 0.1]]), 3),
+                              human=(["a gig", "a vote"], truth),
+                              human_shortlist=human_shortlist, dry_run=True)
+    assert result["summary"]["reliability"] == {"shortlist_recall": 0.3333}
+    assert any("shortlist recall 0.3333" in r.getMessage() for r in caplog.records)
+    assert llm.usage.n_requests == 0
+
+
 def _numpy_scalars(value, where="summary") -> list:
     """Where ``value`` (a summary) holds anything but plain Python values."""
     if isinstance(value, dict):

@@ -906,15 +906,16 @@ SHORTLIST_RECALL_WARN = 0.9
 
 
 def _say_shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: LabelSpace,
-                          options: LabelingOptions | None) -> None:
+                          options: LabelingOptions | None) -> float | None:
     """Log, before any call, how many of the human sample's labels its shortlists offer:
     the LLM can name no other, so a narrow shortlist caps its recall whatever it costs
     (the summary's ``reliability.shortlist_recall`` said so only once all was paid for).
-    A warning below :data:`SHORTLIST_RECALL_WARN`."""
+    A warning below :data:`SHORTLIST_RECALL_WARN`. Returns it as
+    :func:`_shortlist_recall` does (a dry run's summary took it computed again)."""
     truth = sp.csr_matrix(Y_human) > 0
     n_labels = int(truth.count_nonzero())
     if not n_labels:
-        return
+        return None
     offered = _offered_matrix(shortlist, truth.shape, label_space, options)
     n_offered = int(truth.multiply(offered).count_nonzero())
     recall = n_offered / n_labels
@@ -938,6 +939,7 @@ def _say_shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: 
         logger.info("the shortlists (%d best labels a document) offer %s of the human "
                     "sample's %s labels (shortlist recall %.4f): the LLM can name no other",
                     width, f"{n_offered:,}", f"{n_labels:,}", recall)
+    return round(recall, 4)
 
 
 def _offered_matrix(shortlist: TopK, shape: tuple[int, int], label_space: LabelSpace,
@@ -1126,14 +1128,16 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         # calls to be spent)
         if dry_run:  # counted as without a budget: its summary lacked "dry_run": True
             return _dry_run(texts, label_space, client, options, shortlist, None, None,
-                            None)
+                            None, None)
         return {"rows": np.zeros(0, np.int64),
                 "Y": sp.csr_matrix((0, len(label_space)), dtype=np.float32),
                 "summary": {"labeling": LabelingReport(n_blank_docs=len(texts)).to_dict()},
                 "student": None}
+    shortlist_recall = None
     if human is not None and human_shortlist is not None:
         # free to compute, so said before the sample and the corpus are paid for
-        _say_shortlist_recall(human_shortlist, Y_human, label_space, options)
+        shortlist_recall = _say_shortlist_recall(human_shortlist, Y_human, label_space,
+                                                 options)
     if human is not None and active is not None:
         # day 1 paid 800 calls for a budget of 500 and nothing said why: the budget buys
         # documents of the corpus (the output's, the student's); the sample is asked
@@ -1145,7 +1149,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                     f"{active.budget:,}", plural_s(active.budget))
     if dry_run:
         return _dry_run(texts, label_space, client, options, shortlist, human,
-                        human_shortlist, active)
+                        human_shortlist, active, shortlist_recall)
     if human is not None:
         sample = label_documents(list(human[0]), label_space, client, options,
                                  shortlist=human_shortlist,
@@ -1283,8 +1287,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
 def _dry_run(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
              options: LabelingOptions | None, shortlist: TopK | None,
              human: tuple[Sequence[str], sp.csr_matrix] | None, human_shortlist: TopK | None,
-             active: ActiveOptions | None) -> dict:
-    """:func:`label_corpus`'s ``dry_run``: the calls counted, none sent."""
+             active: ActiveOptions | None, shortlist_recall: float | None) -> dict:
+    """:func:`label_corpus`'s ``dry_run``: the calls counted, none sent;
+    ``shortlist_recall`` as :func:`_say_shortlist_recall` said it."""
     from tagsmith.labeling.labeler import LabelingOptions, count_calls
 
     summary: dict[str, Any] = {"dry_run": True}
@@ -1293,8 +1298,7 @@ def _dry_run(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
             list(human[0]), label_space, client, options, shortlist=human_shortlist,
             desc="LLM labeling of the human sample")
         if human_shortlist is not None:
-            summary["reliability"] = {"shortlist_recall": _shortlist_recall(
-                human_shortlist, sp.csr_matrix(human[1]), label_space, options)}
+            summary["reliability"] = {"shortlist_recall": shortlist_recall}
     if active is None:
         summary["labeling"] = count_calls(list(texts), label_space, client, options,
                                           shortlist=shortlist)
