@@ -2473,6 +2473,31 @@ def test_prompt_size_and_cost_are_said_before_the_first_call(caplog, tmp_path):
                           "cache at no cost"]
 
 
+def test_the_pre_call_line_leaves_an_unknown_prompt_price_unknown(caplog, tmp_path):
+    # --price-completion alone: the line said "prompt cost about 0.0000", as if the
+    # prompts were free, though their price is unknown; the dry run's JSON said 0.0
+    from tagsmith.labeling.client import Usage
+
+    client = ScriptedLLM(lambda request: answer(("sport", 0.9)),
+                         usage=Usage(price_completion=3.0))
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        label_documents(["a match"], SPACE, client, LabelingOptions(n_workers=1),
+                        desc="pass")
+    said = [r.getMessage() for r in caplog.records if "prompts of" in r.getMessage()]
+    assert len(said) == 1 and "prompt cost unknown (no --price-prompt)" in said[0], said
+    assert "prompt cost about" not in said[0]
+    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus.write_text("sport one\nmusic two\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    with LocalChatServer(teacher) as server:
+        dry = run_label(server, tmp_path, corpus, "--vocab", vocab, "-o", tmp_path / "o.jsonl",
+                        "--price-completion", "3", "--dry-run")
+        assert dry.exit_code == 0, dry.output
+        assert server.requests == []
+    labeling = json.loads(dry.stderr.strip().splitlines()[-1])["labeling"]
+    assert "prompt_cost_to_send" in labeling and labeling["prompt_cost_to_send"] is None
+
+
 def test_the_pre_call_line_counts_the_cache_as_the_calls_will_use_it(caplog, tmp_path):
     # an old malformed answer in the cache was counted "answered by the response cache"
     # though it is asked again (paid), and a refusal the cache keeps (told again at no

@@ -3993,7 +3993,8 @@ def test_usage_without_a_price_leaves_the_cost_unknown_not_free():
         usage.add(ChatResponse("x", prompt_tokens=1_000_000, completion_tokens=2))
     assert unpriced.summary().endswith("1,000,002 tokens, cost unknown (no --price-*)")
     assert unpriced.to_dict()["cost"] is None
-    assert priced.summary().endswith("1,000,002 tokens, cost 1.0000")
+    assert priced.summary().endswith("1,000,002 tokens, cost 1.0000 (prompt tokens only: "
+                                     "the completion price is unknown, no --price-completion)")
     assert priced.to_dict()["cost"] == 1.0
     # a price of 0 given for one kind of token, not the other, still prices the run
     assert Usage(price_completion=2.0).to_dict()["cost"] == 0.0
@@ -4001,6 +4002,22 @@ def test_usage_without_a_price_leaves_the_cost_unknown_not_free():
     free = Usage(price_prompt=0.0, price_completion=0.0)
     free.add(ChatResponse("x", prompt_tokens=10, completion_tokens=2))
     assert free.summary().endswith("12 tokens, cost 0.0000") and free.to_dict()["cost"] == 0.0
+
+
+def test_usage_with_one_price_says_the_cost_leaves_the_other_tokens_out():
+    # --price-completion alone: the usage line said "cost 1.0000" as the whole cost,
+    # the prompt tokens (of unknown price) counted as free; the JSON key is kept
+    from tagsmith.labeling.client import Usage
+
+    completion, prompt = Usage(price_completion=2.0), Usage(price_prompt=1.0)
+    for usage in (completion, prompt):
+        usage.add(ChatResponse("x", prompt_tokens=1_000_000, completion_tokens=500_000))
+    assert completion.summary().endswith(
+        "cost 1.0000 (completion tokens only: the prompt price is unknown, no --price-prompt)")
+    assert prompt.summary().endswith(
+        "cost 1.0000 (prompt tokens only: the completion price is unknown, "
+        "no --price-completion)")
+    assert completion.to_dict()["cost"] == 1.0 and prompt.to_dict()["cost"] == 1.0
 
 
 def test_the_progress_postfix_shows_the_cost_where_a_price_is_given(caplog):

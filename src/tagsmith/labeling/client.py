@@ -415,7 +415,19 @@ class Usage:
                 f"{self.n_retries:,} {plural(self.n_retries, 'retry', 'retries')}, "
                 f"{self.n_failed:,} failed{interrupted}, "
                 f"{tokens:,} token{plural_s(tokens)}{estimated}, "
-                + (f"cost {self.cost:.4f}" if self.priced else "cost unknown (no --price-*)"))
+                + (f"cost {self.cost:.4f}{self._cost_part()}" if self.priced
+                   else "cost unknown (no --price-*)"))
+
+    def _cost_part(self) -> str:
+        """What :attr:`cost` leaves out where one price alone was given: it counts the
+        other kind of token at no cost (``--price-completion`` alone read as the whole
+        cost, the prompts' unknown price as free)."""
+        if self.price_prompt is None and self.prompt_tokens:
+            return " (completion tokens only: the prompt price is unknown, no --price-prompt)"
+        if self.price_completion is None and self.completion_tokens:
+            return (" (prompt tokens only: the completion price is unknown, "
+                    "no --price-completion)")
+        return ""
 
 
 class _Hidden:

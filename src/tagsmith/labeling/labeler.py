@@ -423,9 +423,13 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
         else:
             to_send += size
     usage = getattr(client, "usage", None)
-    price = float(getattr(usage, "price_prompt", 0.0) or 0.0) if getattr(usage, "priced", False) \
-        else None
-    cost = "" if price is None else f", prompt cost about {to_send * price / 1e6:.4f}"
+    priced = bool(getattr(usage, "priced", False))
+    given = getattr(usage, "price_prompt", None) if priced else None
+    price = None if given is None else float(given)
+    # only --price-completion given: the prompts' price is unknown, not 0 (the line said
+    # "prompt cost about 0.0000", as if the prompts were free)
+    cost = ("" if not priced else ", prompt cost unknown (no --price-prompt)" if price is None
+            else f", prompt cost about {to_send * price / 1e6:.4f}")
     logger.info("%s: %s call%s, prompts of about %s tokens each (estimated at 4 characters "
                 "a token): %s to send (%s prompt tokens%s)%s", desc, f"{len(requests):,}",
                 plural_s(len(requests)), f"{round(tokens / len(requests)):,}",
@@ -434,8 +438,9 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
                 "no cost")
     counts: dict = {"n_calls": len(requests), "n_calls_cached": held,
                     "n_calls_to_send": len(requests) - held, "prompt_tokens_to_send": to_send}
-    if price is not None:
-        counts["prompt_cost_to_send"] = round(to_send * price / 1e6, 6)
+    if priced:  # None: the prompt price is unknown (only --price-completion given)
+        counts["prompt_cost_to_send"] = None if price is None \
+            else round(to_send * price / 1e6, 6)
     return counts
 
 
