@@ -3,6 +3,7 @@ so that small files test it) is refused naming its file and line, with at most a
 limit read of it. A 3 GB file with no line break was read whole as one line first (6.9 GB
 of memory as CSV)."""
 
+import gzip
 import io
 import re
 
@@ -105,6 +106,21 @@ def test_a_vocabulary_line_too_long_is_refused_naming_it(small_limit, tmp_path):
     with pytest.raises(VocabularyError, match=re.escape(
             f"{path}:2: a line longer than {LIMIT:,} bytes")):
         load_vocabulary(path)
+
+
+def test_a_gzip_vocabulary_cut_short_says_how_much_was_read(tmp_path):
+    # the vocabulary read its lines apart from the corpus readers' numbered_lines: a
+    # .gz cut short (still being copied) said "cannot read: Compressed file ended before
+    # the end-of-stream marker was reached", not where nor that it was cut
+    path = tmp_path / "v.tsv.gz"
+    data = gzip.compress("".join(f"<urn:l{i}>\tlabel {i} {i * i}\n"
+                                 for i in range(20_000)).encode())
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(VocabularyError, match=re.escape(f"{path}: cannot read the file after "
+                                                        "line ")) as caught:
+        load_vocabulary(path)
+    assert "the file was cut short" in str(caught.value)
+    assert "--on-error" not in str(caught.value)  # a corpus reader's option, not its
 
 
 def test_stdin_line_too_long_is_refused_naming_it(small_limit):

@@ -927,11 +927,14 @@ def open_binary(path: str | Path, error: type[DataError] = CorpusFormatError) ->
 
 
 def numbered_lines(handle: Iterable[bytes], path: str | Path, *,
-                   skipping_reader: bool = False) -> Iterator[tuple[int, bytes]]:
-    """``(line number, bytes)`` pairs of an open binary file; a damaged (gzip) file
-    raises :class:`CorpusFormatError` naming ``path`` and the last line read, and one
-    cut short how many lines were read before the cut. ``skipping_reader``: a corpus
-    reader, whose ``on_error`` (``--on-error``) skip refuses it too, which it says."""
+                   skipping_reader: bool = False,
+                   error: type[DataError] = CorpusFormatError) -> Iterator[tuple[int, bytes]]:
+    """``(line number, bytes)`` pairs of an open binary file; a line too long
+    (:class:`LineTooLong`) raises ``error`` naming ``path`` and its line, a damaged
+    (gzip) file ``error`` naming ``path`` and the last line read, and one cut short how
+    many lines were read before the cut. ``skipping_reader``: a corpus reader, whose
+    ``on_error`` (``--on-error``) skip refuses it too, which it says. ``error``: the
+    exception raised (a vocabulary's :class:`VocabularyError`), as :func:`open_binary`'s."""
     lines = iter(handle)
     number = 0
     while True:
@@ -940,7 +943,7 @@ def numbered_lines(handle: Iterable[bytes], path: str | Path, *,
         except StopIteration:
             return
         except LineTooLong as exc:
-            raise CorpusFormatError(exc.reason, path=path, line=number + 1) from None
+            raise error(exc.reason, path=path, line=number + 1) from None
         except (OSError, EOFError, zlib.error) as exc:
             # no line number: the file is read (and decompressed) ahead of its lines, 64
             # KiB at a time, so a gzip file cut short (still being copied or written)
@@ -959,8 +962,7 @@ def numbered_lines(handle: Iterable[bytes], path: str | Path, *,
             cut = (": the file was cut short (written or copied in part?); "
                    f"{read}, nothing after it can be{refused}: write or copy it whole again"
                    if isinstance(exc, EOFError) else "")
-            raise CorpusFormatError(f"cannot read the file{after} ({exc}){cut}",
-                                    path=path) from exc
+            raise error(f"cannot read the file{after} ({exc}){cut}", path=path) from exc
         number += 1
         yield number, raw
 

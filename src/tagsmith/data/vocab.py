@@ -119,8 +119,8 @@ from tagsmith.data.labelspace import (
     strip_brackets,
 )
 from tagsmith.data.readers import (
-    LineTooLong,
     compression_mismatch,
+    numbered_lines,
     open_binary,
     split_lines,
 )
@@ -1602,17 +1602,9 @@ def _reading(path: Path) -> Iterator[Iterator[str]]:
 
 def _decoded(lines: Iterable[bytes], path: Path) -> Iterator[str]:
     """``lines`` as UTF-8 text, the byte-order mark of line 1 dropped; a line too long
-    (:class:`~tagsmith.data.readers.LineTooLong`) raises naming its line."""
-    lines = iter(lines)
-    number = 0
-    while True:
-        try:
-            raw = next(lines)
-        except StopIteration:
-            return
-        except LineTooLong as exc:
-            raise VocabularyError(exc.reason, path=path, line=number + 1) from None
-        number += 1
+    (:class:`~tagsmith.data.readers.LineTooLong`) raises naming its line, a file cut
+    short (gzip) how many lines were read (:func:`~tagsmith.data.readers.numbered_lines`)."""
+    for number, raw in numbered_lines(lines, path, error=VocabularyError):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
