@@ -118,6 +118,27 @@ def test_active_distill_names_the_labels_the_teacher_never_gave(data, caplog):
             "student will never predict them") in caplog.text
 
 
+@pytest.mark.parametrize("model, warned", [("linear", 1), ("tree", 0)])
+def test_active_distill_warns_once_of_linear_at_scale(data, caplog, monkeypatch, model,
+                                                       warned):
+    # train_classifier warns that linear grows long at thousands of used labels; the
+    # active students (linear by default) were fitted round after round without a word.
+    # The thresholds lowered here stand for 5,000 labels of 8,000 documents
+    from tagsmith.pipeline import train as train_module
+
+    monkeypatch.setattr(train_module, "LINEAR_MANY_LABELS", 2)
+    monkeypatch.setattr(train_module, "LINEAR_MANY_CELLS", 2)
+    space, train, _ = data
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.0), ActiveOptions(
+            budget=60, rounds=3, model=model, featurizer_params=FAST_FEATURES))
+    assert len(result.rounds) == 3
+    told = [r.getMessage() for r in caplog.records if "fraction of the time" in r.getMessage()]
+    assert len(told) == warned, told  # once a run, not once a round
+    if warned:
+        assert 'ActiveOptions(model="tree") trains large label spaces' in told[0]
+
+
 @pytest.mark.parametrize("student", [True, False])
 def test_label_with_a_budget_warns_of_labels_never_given_as_it_keeps_a_student(
         tmp_path, student):

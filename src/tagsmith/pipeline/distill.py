@@ -46,6 +46,7 @@ from tagsmith.pipeline.evaluate import evaluate_classifier
 from tagsmith.pipeline.train import (
     TrainOptions,
     _label_features,
+    _warn_linear_at_scale,
     duplicate_groups,
     text_hashes,
     train_classifier,
@@ -331,10 +332,21 @@ def round_sizes(budget: int, rounds: int, initial_fraction: float) -> list[int]:
     return [first] + [size for size in sizes if size]
 
 
-def _fit_student(X, Y, options: ActiveOptions, label_features=None):
+def _fit_student(X, Y, options: ActiveOptions, label_features=None, *,
+                 warned: list[bool] | None = None):
     """The student fitted on ``X``, ``Y``. No ``groups`` (equal texts kept on one side
     of a split the model draws itself): active selection sends no copy, so the
-    documents taught are distinct texts, each its own group."""
+    documents taught are distinct texts, each its own group. ``warned`` (one flag, a
+    run's): whether :func:`~tagsmith.pipeline.train._warn_linear_at_scale` has warned
+    yet; it warns once, at the first fit large enough (the students grow each round)."""
+    if warned is not None and not warned[0]:
+        # train_classifier's warning: a budget of thousands over a large vocabulary
+        # fitted its linear students round after round without it
+        n_used = int(np.count_nonzero(np.bincount(Y.indices[Y.data > 0],
+                                                  minlength=Y.shape[1])))
+        warned[0] = _warn_linear_at_scale(
+            options.model, n_used, Y.shape[0], python='ActiveOptions(model="tree")',
+            cli="'tagsmith train --model tree' on the labels written")
     params = dict(options.model_params)
     model = make_model(options.model, **params)
     if "random_state" in model.get_params() and "random_state" not in params:
@@ -453,11 +465,13 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     picked: list[np.ndarray] = []
     history: list[dict] = []
     model = None
+    warned = [False]  # the linear-at-scale warning, once a run (not once a round)
     if labelled_before is not None:
         # a document labelled before, and every copy of it, is never sent again
         labelled |= np.isin(text_groups, np.asarray(text_groups)[before])
         if len(before):
-            model = _fit_student(X_pool[before], Y_before, options, label_features)
+            model = _fit_student(X_pool[before], Y_before, options, label_features,
+                                 warned=warned)
 
     def taught(selected: np.ndarray, Y_teacher: sp.csr_matrix):
         if not len(before):
@@ -510,7 +524,8 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
             # down a while) failed as "'Y' must be the targets of at least one
             # document"; with nothing to learn from yet, the next round picks at random
             rows_taught, Y_taught = taught(selected, Y_teacher)
-            model = _fit_student(X_pool[rows_taught], Y_taught, options, label_features)
+            model = _fit_student(X_pool[rows_taught], Y_taught, options, label_features,
+                                 warned=warned)
         else:
             logger.warning("active distillation round %d: the teacher answered %s sent",
                            number, none_of(len(chosen)))

@@ -987,23 +987,28 @@ LINEAR_MANY_LABELS = 5_000
 LINEAR_MANY_CELLS = LINEAR_MANY_LABELS * 8_000
 
 
-def _warn_linear_at_scale(model: str, n_labels: int, n_docs: int) -> None:
+def _warn_linear_at_scale(model: str, n_labels: int, n_docs: int, *,
+                          python: str = 'TrainOptions(model="tree")',
+                          cli: str = "--model tree") -> bool:
     """Warn once per training when ``linear`` meets a label space the tree is made for
     on enough documents for it to matter: 17,000 labels trained for over an hour with
     nothing pointing at ``--model tree``. ``n_labels`` counts the labels with a positive
     training document: the solver fits those alone, so a large vocabulary mostly unused
-    trains fast (:meth:`LinearOVR.fit <tagsmith.models.linear.LinearOVR.fit>`)."""
+    trains fast (:meth:`LinearOVR.fit <tagsmith.models.linear.LinearOVR.fit>`).
+    ``python`` and ``cli``: the choice of the tree as a Python caller and the command
+    line make it. Returns whether it warned."""
     if (model != "linear" or n_labels < LINEAR_MANY_LABELS
             or n_labels * n_docs < LINEAR_MANY_CELLS):
-        return
+        return False
     told = ("linear fits one classifier per label on every document: at %s labels with "
             "documents its training grows long as documents grow (17,217 labels of 36,000 "
             "documents: "
             "over an hour on 2 cores); {} trains large label spaces in a fraction of the "
             "time (README: 'Model families')")
     # a Python caller is told the option's field, the command line its flag
-    logger.warning(told.format("TrainOptions(model=\"tree\")"), f"{n_labels:,}",
-                   extra={"cli_message": told.format("--model tree")})
+    logger.warning(told.format(python), f"{n_labels:,}",
+                   extra={"cli_message": told.format(cli)})
+    return True
 
 
 def _warn_deprecated_in_use(Y: sp.csr_matrix, label_space: LabelSpace) -> None:
