@@ -225,3 +225,38 @@ def test_full_width_signs_are_folded_as_the_latin_block():
         assert hashes[0] == hashes[1], hex(ord(w))
     # the width alone: the full-width macron is the macron, not NFKC's space and combining macron
     assert normalized_text("\uffe3") == "\u00af"
+
+
+def test_the_near_duplicate_search_counts_the_texts_it_has_searched(monkeypatch, caplog):
+    """The audit's duplicates step (14-31 s at 85k yso-finna-en documents) said nothing
+    while it ran: the self-join counts the distinct texts searched, block by block, to
+    all of them, on the same pairs with the bar or without."""
+    import logging
+
+    import tagsmith.progress as progress
+
+    class SlowClock:  # every update 60 s after the last, so each one logs a line
+        now = 0.0
+
+        def monotonic(self):
+            self.now += 60.0
+            return self.now
+
+    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False, raising=False)
+    monkeypatch.setattr(progress, "time", SlowClock())
+    monkeypatch.setattr(dup, "LEAK_BLOCK_PAIRS", 3000)  # many blocks
+    texts, Y = _corpus(np.random.default_rng(5))
+    X = TfidfFeaturizer(min_df=1).fit_transform(texts)
+    hashes = dup.text_hashes(texts)
+    n_texts = len(np.unique(hashes[hashes != dup.EMPTY_HASH]))
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        quiet = find_duplicates(texts, Y, None, features=X, threshold=0.7)
+        assert not caplog.records
+        shown = find_duplicates(texts, Y, None, features=X, threshold=0.7, show_progress=True)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("duplicates:")]
+    assert len(lines) > 2, lines
+    counts = [int(line.split()[1].split("/")[0].replace(",", "")) for line in lines]
+    assert counts == sorted(counts) and counts[0] < n_texts
+    assert lines[-1] == f"duplicates: {n_texts:,}/{n_texts:,} texts (100%)"
+    np.testing.assert_array_equal(shown.pairs, quiet.pairs)
+    assert shown.summary() == quiet.summary()

@@ -1396,7 +1396,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         # every near pair, from the features (the kNN scores' neighbours miss some)
         duplicates = dup.find_duplicates(texts, Y, None, hashes=hashes,
                                          threshold=options.near_duplicate_threshold,
-                                         features=X if options.near_duplicates else None)
+                                         features=X if options.near_duplicates else None,
+                                         show_progress=options.show_progress)
         step("duplicates")
         issues = find_label_issues(Y, scores.topk, X=X, **issue_options(options),
                                    cooccurrence_counts=counts,
