@@ -789,6 +789,32 @@ def test_finding_label_issues_reports_progress_over_its_steps(caplog, monkeypatc
         np.testing.assert_array_equal(getattr(shown, field), getattr(quiet, field))
 
 
+def test_the_calibration_of_the_issues_step_counts_its_pairs(caplog, monkeypatch):
+    """The start of the audit's issues step (its calibration, 11 s at 85k yso-finna-en
+    documents) said nothing: the cross-fitted fits count the top-k pairs they have
+    given their values, to all of them, before the step is said done; the same values
+    with the bar or without."""
+    import tagsmith.audit._isotonic as isotonic
+
+    _log_every_progress_line(monkeypatch, caplog)
+    monkeypatch.setattr(isotonic, "CHUNK", 100)  # a range of groups a fit: many lines
+    given, scores, X = _flipped_case(0, 400, 3, 20)
+    topk = TopK.from_scores(scores, k=3)
+    quiet = find_label_issues(sp.csr_matrix(given), topk, X=X, calibration_folds=2)
+    assert not caplog.records
+    shown = find_label_issues(sp.csr_matrix(given), topk, X=X, calibration_folds=2,
+                              show_progress=True)
+    lines = [r.getMessage() for r in caplog.records]
+    counted = [line for line in lines if line.startswith("issues (calibration):")]
+    assert len(counted) > 2, lines
+    n_pairs = int(np.count_nonzero(topk.valid))
+    assert counted[-1] == f"issues (calibration): {n_pairs:,}/{n_pairs:,} pairs (100%)"
+    assert lines.index(counted[-1]) < lines.index(
+        f"issues: 1/7 steps ({100 / 7:.0f}%) calibration done")
+    for field in ("doc", "label", "kind", "probability", "flagged", "doc_quality"):
+        np.testing.assert_array_equal(getattr(shown, field), getattr(quiet, field))
+
+
 def test_stacking_counts_the_pairs_of_its_fitting_sample(monkeypatch, caplog):
     """The stacking's fitting sample (up to 500k pairs per group: its features, then the
     regression) was half of its time (32 of 66 s at 20k documents x 2k labels) with no

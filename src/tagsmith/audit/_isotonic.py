@@ -9,6 +9,8 @@ all of them in one pass.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -171,7 +173,8 @@ def _fit_points(groups, scores, targets, smoothing: float, *, keep_order: bool =
 
 def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray,
                               folds: np.ndarray, n_folds: int, *, row_width: int = 1,
-                              smoothing: float = 0.0, out: np.ndarray) -> np.ndarray:
+                              smoothing: float = 0.0, out: np.ndarray,
+                              counted: Callable[[int], object] | None = None) -> np.ndarray:
     """:func:`grouped_isotonic` cross-fitted: each entry's value comes from the fits on
     the entries of the *other* folds, so it does not depend on its own target (an
     in-sample fit gives a small block at the top its own targets' mean).
@@ -182,7 +185,9 @@ def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: n
     :func:`grouped_isotonic` (entries of a negative group are skipped). A held-out
     score is read off the other folds' fit linearly between its two nearest fitted
     scores (the end value beyond them); a group with no entry in the other folds gets
-    NaN (the caller's fallback).
+    NaN (the caller's fallback). ``counted``: called with the number of entries each
+    fit has given their values (a progress bar's ``update``): every entry of a
+    non-negative group once in all.
 
     >>> out = np.empty(6)
     >>> grouped_isotonic_crossfit(np.zeros(6, int), np.array([1., 2., 3., 4., 5., 6.]),
@@ -204,6 +209,8 @@ def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: n
                 continue
             if not fit.any():
                 out[idx[held]] = np.nan
+                if counted is not None:
+                    counted(int(held.sum()))
                 continue
             _, _, point_group, point_score, fitted = _fit_points(g[fit], s[fit], t[fit],
                                                                  smoothing, keep_order=False)
@@ -216,4 +223,6 @@ def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: n
             # straight into ``out``: a float64 array of the range's size was the peak
             # memory of a yso-finna-en audit (one band group of 8M top-k entries)
             out[idx[held]] = part
+            if counted is not None:
+                counted(len(part))
     return out

@@ -649,7 +649,8 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
             n, calibration_folds, seed, groups)
         rng = np.random.default_rng(seed)
         calibrated, given_cal, outside_p = calibrate_scores(Y, topk, index, n_given, band,
-                                                            calibration_min_positives, folds)
+                                                            calibration_min_positives, folds,
+                                                            show_progress=show_progress)
         step("calibration")
         # -- the pairs: given, missing candidates, and a weighted background sample ------------
         given_raw = np.full(Y.nnz, -np.inf, np.float32)
