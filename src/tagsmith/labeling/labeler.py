@@ -397,7 +397,8 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
     returns True for (a refusal in prose); a refusal the cache keeps is told again at no
     cost, unless ``retry`` is given (asked again). Returns the counts said:
     ``n_calls``, ``n_calls_cached``, ``n_calls_to_send``, ``prompt_tokens_to_send`` and,
-    where priced, ``prompt_cost_to_send``."""
+    where priced, ``prompt_cost_to_send`` (None where ``--price-completion`` alone was
+    given: the prompts' price is unknown)."""
     from tagsmith.labeling.cache import ResponseCache
     from tagsmith.labeling.client import _wrapped_with
 
@@ -968,7 +969,8 @@ def count_calls(texts: list[str], label_space: LabelSpace, client: LLMClient,
     ``n_calls_cached`` (answered by the client's response cache at no cost, as the run
     would use it), ``n_calls_to_send``, ``prompt_tokens_to_send`` (estimated at 4
     characters a token) and, where the client's usage is priced,
-    ``prompt_cost_to_send``.
+    ``prompt_cost_to_send`` (None where only its completion price is given: the
+    prompts' price is unknown, not 0).
 
     >>> from tagsmith.labeling.client import ScriptedLLM
     >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "sports", "u:b": "music"})
