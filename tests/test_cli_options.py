@@ -318,10 +318,6 @@ def test_every_alias_names_an_option_of_some_command():
     (["label", "d.txt", "--vocab", "v.tsv", "-o", "o.jsonl", "--shortlist-k", "5", "--llm",
       "m", "--base-url", "http://127.0.0.1:9/v1"],
      "--shortlist-k only applies with --shortlist or --shortlist-zeroshot"),
-    # the bundle's shortlist was used and the zero-shot one silently never built
-    (["label", "d.txt", "--vocab", "v.tsv", "-o", "o.jsonl", "--shortlist", "b",
-      "--shortlist-zeroshot", "--llm", "m", "--base-url", "http://127.0.0.1:9/v1"],
-     "--shortlist and --shortlist-zeroshot cannot be combined"),
 ])
 def test_options_that_would_be_ignored_are_refused_in_one_wording(args, message):
     """eval said "parameter '--alpha/--reliability-*' must be used with --calibration",

@@ -838,10 +838,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
 
     refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed",
                   "labelled_files")
-    # without a shortlist every label is offered: its width would be silently ignored,
-    # and with both shortlists the bundle's was used and the zero-shot one never built
-    if shortlist_bundle and shortlist_zeroshot:
-        raise click.UsageError("--shortlist and --shortlist-zeroshot cannot be combined")
+    # without a shortlist every label is offered: its width would be silently ignored
+    # (with both shortlists, each document is offered their union: _shortlists)
     refuse_unused("--shortlist or --shortlist-zeroshot",
                   bool(shortlist_bundle or shortlist_zeroshot), "shortlist_k")
     # the zero-shot shortlist embedded the vocabulary anew on every run: its label
@@ -899,7 +897,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
 
         shortlist_bundle = TextClassifier.load(shortlist_bundle)
         space = _bundle_space(shortlist_bundle, space, vocab, lang)
-        _warn_untrained_shortlist(shortlist_bundle, space, vocab)
+        _warn_untrained_shortlist(shortlist_bundle, space, vocab, shortlist_zeroshot)
     if not (shortlist_bundle or shortlist_zeroshot) \
             and len(space) > options.full_list_up_to:
         raise click.UsageError(
@@ -1140,62 +1138,138 @@ def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=No
     the same bundle or zero-shot scorer (``(None, None)`` without a shortlist option; the
     second is ``None`` without ``human_texts``); the zero-shot scorer caches its label
     embeddings in ``cache_dir`` (``None`` or ``''``: no cache) and encodes the label
-    names in ``lang``."""
+    names in ``lang``. With both a bundle and ``zeroshot``, each document's shortlist is
+    the union of the two (:func:`_union_shortlist`), ``k`` labels wide."""
+    parts = []
     if bundle:
-        import numpy as np
-
-        from tagsmith.pipeline.classifier import TextClassifier
-        from tagsmith.topk import PAD, TopK
-
-        classifier = TextClassifier.load(bundle) if isinstance(bundle, str) else bundle
-        if not classifier.label_space.is_compatible_prefix_of(space):
-            from tagsmith.exceptions import InvalidParameterError
-
-            raise InvalidParameterError("--shortlist", "a bundle over the same vocabulary "
-                                        "(see _bundle_space)", str(bundle))
-
-        # the bundle's labels VOCAB lacks are deprecated slots, never offered: ask the
-        # model for that many more, so that k of the others remain
-        offered = ~space.deprecated_mask
-        width = min(classifier.n_labels, k + int((~offered[:classifier.n_labels]).sum()))
-        # a trained label VOCAB deprecates with a replacement (dct:isReplacedBy) gives its
-        # model score to its replacements, as in zeroshot --bundle: it was dropped, and
-        # a text the model tagged with it shortlisted neither
-        replacements = _trained_replacements(classifier, space)
-
-        def topk(some_texts):  # the bundle's ids are a prefix of the space's
-            found = classifier.predict_topk(some_texts, width)
-            if replacements:
-                from tagsmith.zeroshot.scorer import _passed_on
-
-                found, _ = _passed_on(found, offered, replacements, len(space))
-            keep = found.valid & offered[np.where(found.valid, found.indices, 0)]
-            order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept first, in order
-            kept = np.take_along_axis(keep, order, axis=1)
-            return TopK(np.where(kept, np.take_along_axis(found.indices, order, axis=1), PAD),
-                        np.where(kept, np.take_along_axis(found.scores, order, axis=1),
-                                 -np.inf), len(space))
-
-        return topk(texts), None if human_texts is None else topk(human_texts)
+        parts.append(_bundle_shortlists(texts, space, bundle, k, human_texts))
     if zeroshot:
-        import numpy as np
+        parts.append(_zeroshot_shortlists(texts, space, k, show_progress, human_texts,
+                                          cache_dir, lang))
+    if not parts:
+        return None, None
+    if len(parts) == 1:
+        return parts[0]
+    (mine, human_mine), (theirs, human_theirs) = parts
+    union = _union_shortlist(mine, theirs, k)
+    _say_union(union, mine, theirs, k)
+    return union, None if human_texts is None else _union_shortlist(human_mine,
+                                                                    human_theirs, k)
 
-        from tagsmith.zeroshot.encoder import SentenceEncoder
-        from tagsmith.zeroshot.scorer import ZeroShotClassifier, blank_texts
 
-        # '' is no cache: as a path it was the working directory (as for zeroshot)
-        scorer = ZeroShotClassifier(space, SentenceEncoder(), cache_dir=cache_dir or None,
-                                    show_progress=show_progress, lang=lang)
-        vectors = scorer.embed(texts)
-        # blank documents are no background: each embedded as '.' counted toward every
-        # label's hubness (fit_background leaves blank texts out; vectors it cannot judge)
-        rows = np.flatnonzero(~blank_texts(texts))
-        if len(rows) >= MIN_BACKGROUND:
-            scorer.fit_background(
-                vectors=vectors[rows[_sample_rows(len(rows), BACKGROUND_SAMPLE)]])
-        return (scorer.topk_from_embeddings(vectors, k),
-                None if human_texts is None else scorer.predict_topk(human_texts, k))
-    return None, None
+def _bundle_shortlists(texts, space, bundle, k, human_texts):
+    """:func:`_shortlists` of a ``--shortlist`` bundle."""
+    import numpy as np
+
+    from tagsmith.pipeline.classifier import TextClassifier
+    from tagsmith.topk import PAD, TopK
+
+    classifier = TextClassifier.load(bundle) if isinstance(bundle, str) else bundle
+    if not classifier.label_space.is_compatible_prefix_of(space):
+        from tagsmith.exceptions import InvalidParameterError
+
+        raise InvalidParameterError("--shortlist", "a bundle over the same vocabulary "
+                                    "(see _bundle_space)", str(bundle))
+
+    # the bundle's labels VOCAB lacks are deprecated slots, never offered: ask the
+    # model for that many more, so that k of the others remain
+    offered = ~space.deprecated_mask
+    width = min(classifier.n_labels, k + int((~offered[:classifier.n_labels]).sum()))
+    # a trained label VOCAB deprecates with a replacement (dct:isReplacedBy) gives its
+    # model score to its replacements, as in zeroshot --bundle: it was dropped, and
+    # a text the model tagged with it shortlisted neither
+    replacements = _trained_replacements(classifier, space)
+
+    def topk(some_texts):  # the bundle's ids are a prefix of the space's
+        found = classifier.predict_topk(some_texts, width)
+        if replacements:
+            from tagsmith.zeroshot.scorer import _passed_on
+
+            found, _ = _passed_on(found, offered, replacements, len(space))
+        keep = found.valid & offered[np.where(found.valid, found.indices, 0)]
+        order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept first, in order
+        kept = np.take_along_axis(keep, order, axis=1)
+        return TopK(np.where(kept, np.take_along_axis(found.indices, order, axis=1), PAD),
+                    np.where(kept, np.take_along_axis(found.scores, order, axis=1),
+                             -np.inf), len(space))
+
+    return topk(texts), None if human_texts is None else topk(human_texts)
+
+
+def _zeroshot_shortlists(texts, space, k, show_progress, human_texts, cache_dir, lang):
+    """:func:`_shortlists` of ``--shortlist-zeroshot``."""
+    import numpy as np
+
+    from tagsmith.zeroshot.encoder import SentenceEncoder
+    from tagsmith.zeroshot.scorer import ZeroShotClassifier, blank_texts
+
+    # '' is no cache: as a path it was the working directory (as for zeroshot)
+    scorer = ZeroShotClassifier(space, SentenceEncoder(), cache_dir=cache_dir or None,
+                                show_progress=show_progress, lang=lang)
+    vectors = scorer.embed(texts)
+    # blank documents are no background: each embedded as '.' counted toward every
+    # label's hubness (fit_background leaves blank texts out; vectors it cannot judge)
+    rows = np.flatnonzero(~blank_texts(texts))
+    if len(rows) >= MIN_BACKGROUND:
+        scorer.fit_background(
+            vectors=vectors[rows[_sample_rows(len(rows), BACKGROUND_SAMPLE)]])
+    return (scorer.topk_from_embeddings(vectors, k),
+            None if human_texts is None else scorer.predict_topk(human_texts, k))
+
+
+def _union_shortlist(first, second, k: int):
+    """Each document's labels of ``first`` and ``second`` (two shortlists, each best
+    first) taken alternately, first's best, second's best, first's second, ..., a label
+    both hold kept at its first place only, up to ``k`` a document. The two scorers'
+    scores are not on one scale (a model's probability, a cosine), so the union is
+    ranked by that order, its scores the negated places (0, -1, -2, ...)."""
+    import numpy as np
+
+    from tagsmith.topk import PAD, TopK
+
+    n_docs = len(first)
+    indices = np.full((n_docs, k), PAD, dtype=np.int32)
+    for row in range(n_docs):
+        a, b = first.indices[row], second.indices[row]
+        both = np.empty(len(a) + len(b), dtype=np.int64)
+        if len(a) == len(b):
+            both[0::2], both[1::2] = a, b
+        else:  # (each is k wide as built here; a wider one's tail comes last)
+            n = min(len(a), len(b))
+            both[:2 * n:2], both[1:2 * n:2] = a[:n], b[:n]
+            both[2 * n:] = a[n:] if len(a) > n else b[n:]
+        both = both[both != PAD]
+        _, first_at = np.unique(both, return_index=True)
+        kept = both[np.sort(first_at)][:k]
+        indices[row, :len(kept)] = kept
+    scores = np.where(indices != PAD, -np.arange(k, dtype=np.float32), -np.inf)
+    return TopK(indices, scores, first.n_labels)
+
+
+def _say_union(union, bundle, zeroshot, k: int) -> None:
+    """Log what the union of the two shortlists offers: how many labels a document,
+    how many of them each shortlist brought and how many both held (before any call, as
+    the shortlist's recall on --human is said)."""
+    import logging
+
+    import numpy as np
+
+    n_docs = len(union)
+    if not n_docs:
+        return
+    offered = union.indices != -1
+    in_bundle = np.array([np.isin(union.indices[row][offered[row]],
+                                  bundle.indices[row]).sum() for row in range(n_docs)])
+    in_zeroshot = np.array([np.isin(union.indices[row][offered[row]],
+                                    zeroshot.indices[row]).sum() for row in range(n_docs)])
+    n_offered = offered.sum(axis=1)
+    both = in_bundle + in_zeroshot - n_offered
+    logging.getLogger("tagsmith").info(
+        "shortlist: the union of the --shortlist bundle's and the zero-shot best labels, "
+        "taken alternately, up to %d a document: %.1f labels a document on average, %.1f "
+        "of them in the bundle's top %d, %.1f in zero-shot's (%.1f in both)", k,
+        n_offered.mean(), in_bundle.mean(), k,
+        in_zeroshot.mean(), both.mean())
 
 
 def _trained_replacements(classifier, space) -> dict[int, list[int]]:
@@ -1335,14 +1409,16 @@ def _warn_vocab_changed(classifier, space, vocab: str, bundle: str, lang: str,
              f"URI): {'; '.join(parts)}; to learn its changes, {advice}")
 
 
-def _warn_untrained_shortlist(classifier, space, vocab: str) -> None:
+def _warn_untrained_shortlist(classifier, space, vocab: str, zeroshot: bool = False) -> None:
     """Warn of VOCAB's labels (not deprecated) that the ``--shortlist`` bundle has no
     training document for: it never predicts them, so no shortlist offers them and the
     LLM can never name them (a bundle trained on the first 3,000 documents of
     yso-finna-en left 22,877 of YSO's 27,754 labels out). A replacement
     (dct:isReplacedBy) of a trained label is offered on that label's model score
     (:func:`_shortlists`): not counted. A bundle without training statistics says
-    nothing."""
+    nothing. With ``zeroshot`` (both shortlists given), only the zero-shot half of their
+    union can offer them: said so (it read "--shortlist-zeroshot offers every label",
+    advising what was given already)."""
     import numpy as np
 
     if not classifier.n_train_docs:
@@ -1356,8 +1432,10 @@ def _warn_untrained_shortlist(classifier, space, vocab: str) -> None:
     if n_untrained:
         warn(f"{n_untrained:,} of the {n_offered:,} labels of {vocab} "
              f"{plural(n_untrained, 'has', 'have')} no training document in the "
-             "--shortlist bundle: it never offers them to the LLM (--shortlist-zeroshot "
-             "offers every label)")
+             "--shortlist bundle: "
+             + ("only the zero-shot half of the union offers them to the LLM" if zeroshot
+                else "it never offers them to the LLM (--shortlist-zeroshot offers every "
+                "label)"))
 
 
 def _sample_rows(n: int, most: int):
