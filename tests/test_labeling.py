@@ -2261,7 +2261,7 @@ def test_cli_label_says_the_shortlist_is_too_narrow_when_no_answer_was_on_it(big
     assert "(0 failed calls, 0 malformed answers, 14 answers naming only labels off the " \
         "shortlist)" in said, said
     assert ("the shortlist is too narrow (raise --shortlist-k, or try the other shortlist: "
-            "--shortlist BUNDLE or --shortlist-zeroshot)") in said, said
+            "--shortlist BUNDLE or --shortlist-zeroshot, or both (their union))") in said, said
 
 
 def test_a_long_vocabulary_name_off_the_shortlist_is_not_counted_as_made_up():
@@ -2580,7 +2580,7 @@ def test_shortlist_recall_is_said_before_the_first_call(caplog):
     assert tagsmith_cli._OptionNames(tagsmith_cli.cli.commands["label"]).filter(record)
     assert record.getMessage().endswith(
         "out of its reach: raise --shortlist-k, or try the other shortlist: --shortlist "
-        "BUNDLE or --shortlist-zeroshot")
+        "BUNDLE or --shortlist-zeroshot, or both (their union)")
     caplog.clear()
     wide = sp.csr_matrix([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])  # every label offered
     with caplog.at_level(logging.INFO, logger="tagsmith"):
@@ -2766,7 +2766,8 @@ def test_the_thin_reliability_warning_names_the_shortlist_options_as_its_caller_
     tagsmith_cli._register_commands()
     assert tagsmith_cli._OptionNames(tagsmith_cli.cli.commands["label"]).filter(record)
     assert "too narrow a shortlist (raise --shortlist-k, or try the other shortlist: " \
-        "--shortlist BUNDLE or --shortlist-zeroshot); 5 failed or malformed): a rough " \
+        "--shortlist BUNDLE or --shortlist-zeroshot, or both (their union)); 5 failed or " \
+        "malformed): a rough " \
         "estimate (warned under 30 documents, or over 25% of" in record.getMessage()
 
 
@@ -3317,7 +3318,7 @@ def test_the_rejection_warning_names_labeling_options_to_a_python_caller(caplog)
     assert "(asked again with --retry-refused, refused again; 2 documents left " \
         "unanswered, for a person: the JSON summary's refused_docs lists them)" in said
     assert "(raise --shortlist-k, or try the other shortlist: --shortlist BUNDLE or " \
-        "--shortlist-zeroshot)" in said
+        "--shortlist-zeroshot, or both (their union))" in said
 
 
 def test_a_long_text_without_spaces_is_cut_at_the_limit_not_at_its_last_space():

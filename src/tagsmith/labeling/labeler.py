@@ -70,9 +70,10 @@ logger = logging.getLogger("tagsmith")
 
 
 #: what a message saying the shortlist was too narrow advises: the labeler does not know
-#: where its shortlist came from (a bundle or zero-shot), so it names both
+#: where its shortlist came from (a bundle, zero-shot or both), so it names both, and
+#: their union (both options given), which offers labels neither list alone does
 NARROW_SHORTLIST = ("raise --shortlist-k, or try the other shortlist: --shortlist BUNDLE "
-                    "or --shortlist-zeroshot")
+                    "or --shortlist-zeroshot, or both (their union)")
 #: the same advice to a caller of :func:`label_documents`, who passes the TopK: a
 #: shortlist_k above its width offers no more labels (the command line makes the TopK
 #: as wide as --shortlist-k)
