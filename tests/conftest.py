@@ -305,3 +305,23 @@ def run_quiet(*args, code: int = 0) -> str:
     result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
     assert result.exit_code == code, result.output
     return result.output
+
+
+@pytest.fixture
+def log_every_progress_line(monkeypatch, caplog):
+    """Progress bars logged as lines (no terminal), every update 60 s after the last, so
+    each one logs; tagsmith's INFO records captured."""
+    import logging
+
+    import tagsmith.progress as progress
+
+    class SlowClock:
+        now = 0.0
+
+        def monotonic(self):
+            self.now += 60.0
+            return self.now
+
+    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False, raising=False)
+    monkeypatch.setattr(progress, "time", SlowClock())
+    caplog.set_level(logging.INFO, logger="tagsmith")

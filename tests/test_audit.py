@@ -732,25 +732,6 @@ def test_inject_label_noise_refuses_bad_input(Y, seed, name):
         inject_label_noise(Y, seed=seed)
 
 
-def _log_every_progress_line(monkeypatch, caplog):
-    """Progress bars logged as lines (no terminal), every update 60 s after the last, so
-    each one logs; tagsmith's INFO records captured."""
-    import logging
-
-    import tagsmith.progress as progress
-
-    class SlowClock:
-        now = 0.0
-
-        def monotonic(self):
-            self.now += 60.0
-            return self.now
-
-    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False, raising=False)
-    monkeypatch.setattr(progress, "time", SlowClock())
-    caplog.set_level(logging.INFO, logger="tagsmith")
-
-
 def _flipped_case(seed: int, n_docs: int, n_labels: int, n_flipped: int):
     """Given labels (label 0 flipped on the first ``n_flipped`` documents), scores near
     the truth and features from them."""
@@ -762,12 +743,11 @@ def _flipped_case(seed: int, n_docs: int, n_labels: int, n_flipped: int):
     return given, scores, sp.csr_matrix(scores + rng.random((n_docs, n_labels)))
 
 
-def test_finding_label_issues_reports_progress_over_its_steps(caplog, monkeypatch):
+def test_finding_label_issues_reports_progress_over_its_steps(caplog, log_every_progress_line):
     """The audit's "issues" step (96 s of a 185 s audit at 25k labels) said nothing
     while it ran; it now counts its parts, on the same results with the bar or without."""
 
 
-    _log_every_progress_line(monkeypatch, caplog)
     given, scores, X = _flipped_case(0, 400, 3, 20)
     quiet = find_label_issues(sp.csr_matrix(given), TopK.from_scores(scores, k=3), X=X)
     assert not caplog.records
@@ -789,14 +769,14 @@ def test_finding_label_issues_reports_progress_over_its_steps(caplog, monkeypatc
         np.testing.assert_array_equal(getattr(shown, field), getattr(quiet, field))
 
 
-def test_the_calibration_of_the_issues_step_counts_its_pairs(caplog, monkeypatch):
+def test_the_calibration_of_the_issues_step_counts_its_pairs(caplog, monkeypatch,
+                                                             log_every_progress_line):
     """The start of the audit's issues step (its calibration, 11 s at 85k yso-finna-en
     documents) said nothing: the cross-fitted fits count the top-k pairs they have
     given their values, to all of them, before the step is said done; the same values
     with the bar or without."""
     import tagsmith.audit._isotonic as isotonic
 
-    _log_every_progress_line(monkeypatch, caplog)
     monkeypatch.setattr(isotonic, "CHUNK", 100)  # a range of groups a fit: many lines
     given, scores, X = _flipped_case(0, 400, 3, 20)
     topk = TopK.from_scores(scores, k=3)
@@ -815,7 +795,8 @@ def test_the_calibration_of_the_issues_step_counts_its_pairs(caplog, monkeypatch
         np.testing.assert_array_equal(getattr(shown, field), getattr(quiet, field))
 
 
-def test_stacking_counts_the_pairs_of_its_fitting_sample(monkeypatch, caplog):
+def test_stacking_counts_the_pairs_of_its_fitting_sample(monkeypatch, caplog,
+                                                         log_every_progress_line):
     """The stacking's fitting sample (up to 500k pairs per group: its features, then the
     regression) was half of its time (32 of 66 s at 20k documents x 2k labels) with no
     progress: it now counts those pairs, in steps, on the same results as one step and
@@ -823,7 +804,6 @@ def test_stacking_counts_the_pairs_of_its_fitting_sample(monkeypatch, caplog):
 
     import tagsmith.audit.stacking as stacking
 
-    _log_every_progress_line(monkeypatch, caplog)
     given, scores, X = _flipped_case(1, 600, 4, 30)
 
     def issues(**kw):
