@@ -3652,3 +3652,47 @@ def read_labels_offered(prompt: str) -> list[str]:
     """The label names a prompt's label set lists, in its order."""
     listed = prompt.split("<<<LABELS\n", 1)[1].split("\nLABELS>>>", 1)[0]
     return [item["label"] for item in json.loads(listed)]
+
+
+def test_union_shortlist_matches_a_plain_reading_on_random_lists(caplog):
+    """_union_shortlist and _say_union looped over documents in Python (0.9 s and 4.2 s
+    on 100,000 documents at k 20): done over all rows at once now, each document's union
+    must stay the two lists alternately without repeats or padding, k at most, and the
+    INFO line's counts those of each document's own lists."""
+    from tagsmith.cli.llm_commands import _say_union, _union_shortlist
+    from tagsmith.topk import PAD
+
+    rng = np.random.default_rng(7)
+
+    def lists(n, width, n_labels):
+        indices = np.full((n, width), PAD, dtype=np.int32)
+        for row in range(n):
+            filled = int(rng.integers(0, width + 1))
+            indices[row, :filled] = rng.permutation(n_labels)[:filled]
+        return TopK(indices, np.where(indices != PAD, -np.arange(width, dtype=np.float32),
+                                      -np.inf), n_labels)
+
+    for _ in range(200):
+        n_labels, n_docs, k = int(rng.integers(1, 12)), int(rng.integers(1, 6)), \
+            int(rng.integers(1, 8))
+        first = lists(n_docs, min(k, n_labels), n_labels)
+        second = lists(n_docs, min(int(rng.integers(1, k + 1)), n_labels), n_labels)
+        union = _union_shortlist(first, second, k)
+        in_first, in_second = [], []
+        for row in range(n_docs):
+            a = [int(x) for x in first.indices[row] if x != PAD]
+            b = [int(x) for x in second.indices[row] if x != PAD]
+            expected: list[int] = []
+            for place in range(max(len(a), len(b))):
+                for some in (a, b):
+                    if place < len(some) and some[place] not in expected:
+                        expected.append(some[place])
+            expected = expected[:k]
+            assert union.indices[row].tolist() == expected + [PAD] * (k - len(expected))
+            in_first.append(sum(label in a for label in expected))
+            in_second.append(sum(label in b for label in expected))
+        caplog.clear()
+        with caplog.at_level("INFO", logger="tagsmith"):
+            _say_union(union, first, second, k)
+        assert f"{np.mean(in_first):.1f} of them in the bundle's top {k}, " \
+            f"{np.mean(in_second):.1f} in zero-shot's" in caplog.text, caplog.text

@@ -1227,21 +1227,25 @@ def _union_shortlist(first, second, k: int):
 
     from tagsmith.topk import PAD, TopK
 
-    n_docs = len(first)
+    a, b = first.indices, second.indices
+    n_docs, n = len(first), min(a.shape[1], b.shape[1])
+    # interleaved whole (a per-document Python loop took 0.9 s on 100,000 documents);
+    # each is k wide as built here: a wider one's tail comes last
+    both = np.concatenate([np.stack([a[:, :n], b[:, :n]], axis=2).reshape(n_docs, 2 * n),
+                           a[:, n:], b[:, n:]], axis=1).astype(np.int64)
+    # a label's first place only: among equal labels of a row (sorted stably), the first
+    order = np.argsort(both, axis=1, kind="stable")
+    ranked = np.take_along_axis(both, order, axis=1)
+    repeat = np.zeros(both.shape, dtype=bool)
+    repeat[:, 1:] = ranked[:, 1:] == ranked[:, :-1]
+    keep = np.empty(both.shape, dtype=bool)
+    np.put_along_axis(keep, order, ~repeat, axis=1)
+    keep &= both != PAD
+    places = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept first, in order
     indices = np.full((n_docs, k), PAD, dtype=np.int32)
-    for row in range(n_docs):
-        a, b = first.indices[row], second.indices[row]
-        both = np.empty(len(a) + len(b), dtype=np.int64)
-        if len(a) == len(b):
-            both[0::2], both[1::2] = a, b
-        else:  # (each is k wide as built here; a wider one's tail comes last)
-            n = min(len(a), len(b))
-            both[:2 * n:2], both[1:2 * n:2] = a[:n], b[:n]
-            both[2 * n:] = a[n:] if len(a) > n else b[n:]
-        both = both[both != PAD]
-        _, first_at = np.unique(both, return_index=True)
-        kept = both[np.sort(first_at)][:k]
-        indices[row, :len(kept)] = kept
+    width = places.shape[1]
+    indices[:, :width] = np.where(np.take_along_axis(keep, places, axis=1),
+                                  np.take_along_axis(both, places, axis=1), PAD)
     scores = np.where(indices != PAD, -np.arange(k, dtype=np.float32), -np.inf)
     return TopK(indices, scores, first.n_labels)
 
@@ -1258,10 +1262,18 @@ def _say_union(union, bundle, zeroshot, k: int) -> None:
     if not n_docs:
         return
     offered = union.indices != -1
-    in_bundle = np.array([np.isin(union.indices[row][offered[row]],
-                                  bundle.indices[row]).sum() for row in range(n_docs)])
-    in_zeroshot = np.array([np.isin(union.indices[row][offered[row]],
-                                    zeroshot.indices[row]).sum() for row in range(n_docs)])
+
+    def held(shortlist):  # each offered label on that document's list, all rows at once
+        rows = np.arange(n_docs, dtype=np.int64)[:, None] * (union.n_labels + 1)
+        keys = (rows + np.sort(shortlist.indices, axis=1)).ravel()  # sorted, row by row
+        if not keys.size:
+            return np.zeros(n_docs, dtype=np.int64)
+        wanted = rows + union.indices
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        return ((keys[at] == wanted) & offered).sum(axis=1)
+
+    # (a per-document np.isin took 4.2 s on 100,000 documents)
+    in_bundle, in_zeroshot = held(bundle), held(zeroshot)
     n_offered = offered.sum(axis=1)
     both = in_bundle + in_zeroshot - n_offered
     logging.getLogger("tagsmith").info(
