@@ -2592,6 +2592,11 @@ def test_shortlist_recall_is_said_before_the_first_call(caplog):
     assert record.getMessage() == ("the shortlists (2 best labels a document) offer 3 of "
                                    "the human sample's 3 labels (shortlist recall 1.0000): "
                                    "the LLM can name no other")
+    # a source label_corpus cannot name is refused before any call, by its parameter
+    with pytest.raises(InvalidParameterError, match="shortlist_source"):
+        label_corpus(["a concert"], SPACE, ScriptedLLM(llm), LabelingOptions(shortlist_k=2),
+                     shortlist=TopK(np.array([[1, 0]]), np.array([[0.9, 0.1]]), 3),
+                     shortlist_source="Bundle")
 
 
 def test_a_dry_run_summary_holds_the_shortlist_recall_it_said(caplog):
@@ -3644,6 +3649,30 @@ def test_cli_label_offers_the_union_of_the_bundle_and_zero_shot_shortlists(tmp_p
     assert "shortlist recall 1.0000" in caplog.text, caplog.text
     assert "the union of the --shortlist bundle's and the zero-shot best labels" \
         in caplog.text
+    # the recall line and the summary name the union: the line read "the shortlists"
+    # alike for a bundle's, zero-shot's and their union, and the summary said none
+    assert "the union of the bundle's and zero-shot's shortlists (2 best labels a " \
+        "document) offer 2 of the human sample's 2 labels" in caplog.text, caplog.text
+    assert json.loads(result.stderr.strip().splitlines()[-1])["shortlist_source"] == "union"
+    # each alone, and none (a dry run: nothing is sent)
+    one = [*args[:4], *args[-4:]]  # DOCS, --vocab, --human, --cache
+    for only, source, named in ((["--shortlist-zeroshot", "--cache-dir", ""], "zeroshot",
+                                 "zero-shot's"),
+                                (["--shortlist", str(tmp_path / "b")], "bundle",
+                                 "the bundle's"), ([], None, None)):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="tagsmith"):
+            dry = CliRunner().invoke(tagsmith_cli.cli, [
+                *one, *only, *(["--shortlist-k", "2"] if only else []), "--dry-run",
+                "-o", str(tmp_path / "o.jsonl"), "--base-url", "http://127.0.0.1:9",
+                "--llm", "m"])
+        assert dry.exit_code == 0, dry.output
+        summary = json.loads(dry.stderr.strip().splitlines()[-1])
+        assert summary["dry_run"] and summary["shortlist_source"] == source, summary
+        lines = [r.getMessage() for r in caplog.records if "best labels a document) offer"
+                 in r.getMessage()]
+        assert [line.split(" (2 best")[0] for line in lines] == \
+            ([f"{named} shortlists"] if named else []), lines
     # 2 labels untrained: the zero-shot half of the union can offer them
     assert "only the zero-shot half of the union offers them" in result.output
 

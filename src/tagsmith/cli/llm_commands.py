@@ -940,10 +940,14 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         texts, space, shortlist_bundle, shortlist_zeroshot, shortlist_k, not obj["quiet"],
         human_texts=human_data.texts if human_data else None, cache_dir=cache_dir,
         lang=lang)
+    # where the shortlist came from: the recall line and the summary name it (the line
+    # read "the shortlists" alike for a bundle's, zero-shot's and their union)
+    source = (("union" if shortlist_zeroshot else "bundle") if shortlist_bundle
+              else "zeroshot" if shortlist_zeroshot else None)
     if dry_run:
         _label_dry_run(obj, inner, llm["cache"], output, texts, space, options,
                        shortlist, human_data, human_shortlist, budget, strategy, rounds,
-                       seed, labelled, text_hashes)
+                       seed, labelled, text_hashes, source)
         return
     # every check passed: the cache file may appear
     client = _cached(inner, llm["cache"], keep_refusals=True)
@@ -953,7 +957,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                               human_shortlist=human_shortlist,
                               budget=budget, strategy=strategy, rounds=rounds, seed=seed,
                               student_kept=bool(student), labelled=labelled,
-                              _text_hashes=text_hashes)
+                              shortlist_source=source, _text_hashes=text_hashes)
         rows = result["rows"]
         labeling = result["summary"].get("labeling", {})
         # the refused documents by their ids, for a person to take (positions meant
@@ -1035,7 +1039,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                     if not on_human["n_docs"] else
                     f"none of its {on_human['n_docs']:,} documents it was not taught has a "
                     "label"))
-        summary = {**result["summary"], "usage": client.usage.to_dict()}
+        summary = {**result["summary"], "shortlist_source": source,
+                   "usage": client.usage.to_dict()}
         if budget:  # "labelled 19 of 300" read as 281 documents the LLM failed on
             sent = labeling.get("n_docs", 0)
             # "1 copy of them" where one document was answered
@@ -1070,7 +1075,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
 
 def _label_dry_run(obj, inner, cache: str, output: str, texts, space, options, shortlist,
                    human_data, human_shortlist, budget, strategy, rounds, seed,
-                   labelled, text_hashes) -> None:
+                   labelled, text_hashes, source: str | None = None) -> None:
     """``label --dry-run``: every line said before the first call, then the JSON
     summary (``"dry_run": true``); no call is sent, OUTPUT is not written, and a
     response cache that does not exist is not created (every call is then to send)."""
@@ -1082,13 +1087,15 @@ def _label_dry_run(obj, inner, cache: str, output: str, texts, space, options, s
                               human=(human_data.texts, human_data.Y) if human_data else None,
                               human_shortlist=human_shortlist, budget=budget,
                               strategy=strategy, rounds=rounds, seed=seed, student_kept=False,
-                              labelled=labelled, dry_run=True, _text_hashes=text_hashes)
+                              labelled=labelled, dry_run=True, shortlist_source=source,
+                              _text_hashes=text_hashes)
     finally:  # also when it is refused: the cache and the client behind it were left open
         if client is not inner:
             client.close()
     click.echo(f"dry run: no call sent, {printable(output)} not written")
-    print_json({**result["summary"], "usage": client.usage.to_dict(),
-                "warnings": obj.get("warnings", [])}, err=True)
+    print_json({**result["summary"], "shortlist_source": source,
+                "usage": client.usage.to_dict(), "warnings": obj.get("warnings", [])},
+               err=True)
 
 
 def _check_cache_dir(cache_dir: str) -> str:

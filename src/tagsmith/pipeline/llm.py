@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_int, check_options
+from tagsmith._params import check_choice, check_int, check_options
 from tagsmith._plural import NAME_LIMIT, and_more, clip, none_of, plural, plural_s
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.data.textio import atomic_text_writer, json_line
@@ -904,13 +904,21 @@ def _shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: Labe
 #: a shortlist offering less of the human sample's labels than this is warned about
 SHORTLIST_RECALL_WARN = 0.9
 
+#: :func:`label_corpus`'s ``shortlist_source``: how the recall line names the shortlists
+#: (``None``: a caller that did not say, "the shortlists")
+SHORTLIST_SOURCES = {None: "the shortlists", "bundle": "the bundle's shortlists",
+                     "zeroshot": "zero-shot's shortlists",
+                     "union": "the union of the bundle's and zero-shot's shortlists"}
+
 
 def _say_shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: LabelSpace,
-                          options: LabelingOptions | None) -> float | None:
+                          options: LabelingOptions | None,
+                          source: str | None = None) -> float | None:
     """Log, before any call, how many of the human sample's labels its shortlists offer:
     the LLM can name no other, so a narrow shortlist caps its recall whatever it costs
     (the summary's ``reliability.shortlist_recall`` said so only once all was paid for).
-    A warning below :data:`SHORTLIST_RECALL_WARN`. Returns it as
+    A warning below :data:`SHORTLIST_RECALL_WARN`. ``source`` names where the shortlists
+    came from (:data:`SHORTLIST_SOURCES`). Returns it as
     :func:`_shortlist_recall` does (a dry run's summary took it computed again)."""
     truth = sp.csr_matrix(Y_human) > 0
     n_labels = int(truth.count_nonzero())
@@ -924,21 +932,22 @@ def _say_shortlist_recall(shortlist: TopK, Y_human: sp.csr_matrix, label_space: 
     options = check_options("options", options, labeler.LabelingOptions)
     width = min(shortlist.indices.shape[1], options.shortlist_k)
     if recall < SHORTLIST_RECALL_WARN:
-        told = ("the shortlists (%(width)d best labels a document) offer %(offered)s of the "
+        told = ("%(source)s (%(width)d best labels a document) offer %(offered)s of the "
                 "human sample's %(labels)s labels (shortlist recall %(recall).4f), before "
                 "any call: the LLM can name no other, so %(missed)s of them (and about as "
                 "large a share of the corpus's) are out of its reach: %({})s")
         # LabelingOptions' shortlist_k to a Python caller (it was told "raise
         # --shortlist-k"), label's options on the command line (cli_message)
         logger.warning(told.format("hint"), {
-            "width": width, "offered": f"{n_offered:,}", "labels": f"{n_labels:,}",
+            "source": SHORTLIST_SOURCES[source], "width": width,
+            "offered": f"{n_offered:,}", "labels": f"{n_labels:,}",
             "recall": recall, "missed": f"{n_labels - n_offered:,}",
             "hint": labeler.NARROW_SHORTLIST_PY, "hint_cli": labeler.NARROW_SHORTLIST},
             extra={"cli_message": told.format("hint_cli")})
     else:
-        logger.info("the shortlists (%d best labels a document) offer %s of the human "
+        logger.info("%s (%d best labels a document) offer %s of the human "
                     "sample's %s labels (shortlist recall %.4f): the LLM can name no other",
-                    width, f"{n_offered:,}", f"{n_labels:,}", recall)
+                    SHORTLIST_SOURCES[source], width, f"{n_offered:,}", f"{n_labels:,}", recall)
     return round(recall, 4)
 
 
@@ -1016,7 +1025,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                  strategy: str = "robust", rounds: int = 4, seed: int = 0,
                  student_kept: bool = True,
                  labelled: tuple[Sequence[str], sp.csr_matrix] | None = None,
-                 dry_run: bool = False, _text_hashes: np.ndarray | None = None) -> dict:
+                 dry_run: bool = False, shortlist_source: str | None = None,
+                 _text_hashes: np.ndarray | None = None) -> dict:
     """Label documents with the LLM: all of them, or a budget chosen by active selection.
 
     ``human`` (texts, labels) is a human-labelled sample: the LLM labels it too, its
@@ -1061,6 +1071,11 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     ``budget`` and ``n_calls_at_most`` instead) and, with a shortlist and ``human``,
     ``reliability.shortlist_recall``.
 
+    ``shortlist_source``: where ``shortlist`` and ``human_shortlist`` came from,
+    ``"bundle"`` (a trained model's best labels), ``"zeroshot"`` or ``"union"`` (both),
+    as the line saying the shortlist's recall on ``human`` names them (``None``: "the
+    shortlists"); ``label`` records it in its summary's ``shortlist_source``.
+
     ``_text_hashes`` (private, keyword-only, as ``train_classifier``'s and
     ``active_distill``'s; not part of the API, it may go without notice): the texts'
     fingerprints where the caller has them already (:func:`check_labelled_leaves_some`
@@ -1069,6 +1084,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     from tagsmith.labeling.labeler import LabelingReport, label_documents, warn_rejections
     from tagsmith.labeling.reliability import estimate_reliability
 
+    shortlist_source = check_choice("shortlist_source", shortlist_source,
+                                    [*SHORTLIST_SOURCES])
     summary: dict = {}
     active: ActiveOptions | None = None
     hashes = groups = np.zeros(0, np.int64)
@@ -1137,7 +1154,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     if human is not None and human_shortlist is not None:
         # free to compute, so said before the sample and the corpus are paid for
         shortlist_recall = _say_shortlist_recall(human_shortlist, Y_human, label_space,
-                                                 options)
+                                                 options, shortlist_source)
     if human is not None and active is not None:
         # day 1 paid 800 calls for a budget of 500 and nothing said why: the budget buys
         # documents of the corpus (the output's, the student's); the sample is asked
