@@ -4024,12 +4024,30 @@ def test_the_progress_postfix_shows_the_cost_where_a_price_is_given(caplog):
     from tagsmith.labeling.client import ScriptedLLM
 
     client = ScriptedLLM(lambda request: "ok")
-    client.usage.price_prompt = 1e6
+    client.usage.price_prompt, client.usage.price_completion = 1e6, 0.0  # both: no note
     with caplog.at_level("INFO", logger="tagsmith"):
         complete_all(client, [request("c")], desc="priced", show_progress=True)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("priced")]
     assert re.fullmatch(r"priced: 1/1 calls? \(100%\) answered 1 cached 0 cost \d+\.\d{4}",
                         lines[-1]), lines
+
+
+@pytest.mark.parametrize("price, only", [({"price_completion": 2.0}, "completion"),
+                                         ({"price_prompt": 1.0}, "prompt")])
+def test_the_progress_postfix_says_which_tokens_one_price_alone_covers(caplog, price, only):
+    # --price-completion alone: the bar's running "cost 0.0001" read as the whole cost,
+    # the prompts (of unknown price) counted free, as the usage line says apart
+    with LocalChatServer(lambda body: "ok") as server:
+        client = client_for(server, **price)
+        with caplog.at_level("INFO", logger="tagsmith"):
+            complete_all(client, [request("c")], desc="priced", show_progress=True)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("priced")]
+    assert re.fullmatch(r"priced: 1/1 calls? \(100%\) answered 1 cached 0 "
+                        rf"cost \d+\.\d{{4}} \({only} only\)", lines[-1]), lines
+    assert client.usage.summary().endswith(f"({only} tokens only: the "
+                                           f"{'prompt' if only == 'completion' else 'completion'}"
+                                           f" price is unknown, no --price-"
+                                           f"{'prompt' if only == 'completion' else 'completion'})")
 
 
 @pytest.mark.parametrize("status", [429, 200])

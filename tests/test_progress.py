@@ -409,6 +409,29 @@ def test_the_taxonomy_bar_counts_its_calls_with_thousands_separators():
     assert bar.postfix == "calls 1,200 cached 34,000"
 
 
+def test_the_taxonomy_bar_says_which_tokens_one_price_alone_covers():
+    # --price-completion alone: the table steps' "cost 1.0000" read as the whole cost
+    from tagsmith.labeling.client import ScriptedLLM, Usage
+    from tagsmith.labeling.taxonomy import _step_done
+
+    class Bar:
+        def set_postfix_str(self, text, refresh=False):
+            self.postfix = text
+
+        def update(self, n=1):
+            pass
+
+    bar = Bar()
+    usage = Usage(n_requests=3, price_completion=2.0, prompt_tokens=900,
+                  completion_tokens=500_000)
+    _step_done(bar, ScriptedLLM(str, usage=usage))
+    assert bar.postfix == "calls 3 cached 0 cost 1.0000 (completion only)"
+    both = Usage(n_requests=3, price_prompt=0.0, price_completion=2.0, prompt_tokens=900,
+                 completion_tokens=500_000)
+    _step_done(bar, ScriptedLLM(str, usage=both))
+    assert bar.postfix == "calls 3 cached 0 cost 1.0000"
+
+
 @pytest.mark.parametrize("total, elapsed, shown", [(20, 50 * 3600, "10/20 [2.1 days<"),
                                                    (None, 50 * 3600, "10call [2.1 days, "),
                                                    (20, 47 * 3600, "10/20 [47:00:00<")])

@@ -418,16 +418,27 @@ class Usage:
                 + (f"cost {self.cost:.4f}{self._cost_part()}" if self.priced
                    else "cost unknown (no --price-*)"))
 
-    def _cost_part(self) -> str:
+    def _cost_part(self, short: bool = False) -> str:
         """What :attr:`cost` leaves out where one price alone was given: it counts the
         other kind of token at no cost (``--price-completion`` alone read as the whole
-        cost, the prompts' unknown price as free)."""
+        cost, the prompts' unknown price as free). ``short``: the progress bar's
+        note, " (completion only)", as its running 'cost X' read as the whole cost."""
         if self.price_prompt is None and self.prompt_tokens:
-            return " (completion tokens only: the prompt price is unknown, no --price-prompt)"
+            return (" (completion only)" if short else
+                    " (completion tokens only: the prompt price is unknown, no --price-prompt)")
         if self.price_completion is None and self.completion_tokens:
-            return (" (prompt tokens only: the completion price is unknown, "
+            return (" (prompt only)" if short else
+                    " (prompt tokens only: the completion price is unknown, "
                     "no --price-completion)")
         return ""
+
+    def cost_postfix(self, cost: float | None = None) -> str:
+        """The progress bar's " cost X" (``cost``: this pass's part, else the whole),
+        noting "(completion only)" where one price alone was given; "" where none was
+        (no 'cost 0.0000', which read as free)."""
+        if not self.priced:
+            return ""
+        return f" cost {self.cost if cost is None else cost:.4f}{self._cost_part(short=True)}"
 
 
 class _Hidden:
@@ -2874,8 +2885,8 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                 bar.set_postfix_str(f"answered {usage.n_requests - start[0] - n_prose:,} "
                                     + (f"refused {n_refused:,} " if n_refused else "")
                                     + f"cached {usage.n_cached - start[1]:,}"
-                                    + (f" cost {usage.cost - start[2]:.4f}" if usage.priced
-                                       else ""), refresh=False)
+                                    + usage.cost_postfix(usage.cost - start[2]),
+                                    refresh=False)
     except BaseException as exc:
         with lock:
             stop.set()

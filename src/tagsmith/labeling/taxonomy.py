@@ -782,7 +782,7 @@ def _step_done(bar, client: LLMClient) -> None:
     """Move the table steps' bar by one, with the calls and cost so far."""
     usage = client.usage
     bar.set_postfix_str(f"calls {usage.n_requests:,} cached {usage.n_cached:,}"
-                        + (f" cost {usage.cost:.4f}" if usage.priced else ""), refresh=False)
+                        + usage.cost_postfix(), refresh=False)
     bar.update(1)
 
 
@@ -860,8 +860,7 @@ class _Counted:
                 usage = self.usage
                 self._bar.set_postfix_str(f"calls {usage.n_requests:,} "
                                           f"cached {usage.n_cached:,}"
-                                          + (f" cost {usage.cost:.4f}" if usage.priced
-                                             else ""), refresh=False)
+                                          + usage.cost_postfix(), refresh=False)
 
 
 def _parses(text: str, ids: list[str]) -> bool:
