@@ -659,6 +659,36 @@ def test_a_refused_connection_before_any_reply_is_not_retried():
         closed.close()
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_refused_local_server_may_still_be_loading_its_model(host):
+    # vLLM listens only once its model is loaded: a run started with it said only "is
+    # the server running, and is the base URL right?", though it was starting
+    import socket
+
+    closed = socket.socket()  # bound, never listening: every connection is refused
+    closed.bind(("127.0.0.1", 0))
+    try:
+        url = f"http://{host}:{closed.getsockname()[1]}/v1"
+        client = OpenAIChatClient(url, "m", max_retries=3, backoff_base=0.01, timeout=2.0)
+        with pytest.raises(LLMConfigError, match="nothing listens there") as caught:
+            client.complete(request())
+        assert ("is the base URL right? A local server may still be loading its model: "
+                "vLLM listens only once it is loaded)") in str(caught.value)
+    finally:
+        closed.close()
+
+
+def test_only_a_local_or_private_host_is_said_to_be_maybe_loading_its_model():
+    from tagsmith.labeling.client import _local_host
+
+    for host in ("localhost", "LOCALHOST", "127.0.0.1", "127.0.0.2", "::1", "10.0.0.5",
+                 "192.168.1.20", "172.16.0.3", "fe80::1", "gpu.localhost"):
+        assert _local_host(host), host
+    for host in ("api.openai.com", "8.8.8.8", "2001:4860:4860::8888", "", "172.32.0.1",
+                 "localhost.example.com"):
+        assert not _local_host(host), host
+
+
 @pytest.mark.parametrize("errno_name", ["EAI_NONAME", "EAI_AGAIN"])
 def test_a_host_name_that_does_not_resolve_before_any_reply_is_not_retried(
         monkeypatch, errno_name):

@@ -33,6 +33,7 @@ import functools
 import hashlib
 import http.client
 import io
+import ipaddress
 import json
 import logging
 import math
@@ -907,7 +908,10 @@ class OpenAIChatClient:
                                    "which resets plain HTTP: is the URL's scheme "
                                    "https://?") if exc.speaks_tls else
                                   ("nothing listens there",
-                                   "is the server running, and is the base URL right?"))
+                                   "is the server running, and is the base URL right?"
+                                   + (" A local server may still be loading its model: "
+                                      "vLLM listens only once it is loaded"
+                                      if _local_host(self._parts.hostname or "") else "")))
                     raise LLMConfigError(
                         f"{self.shown_url}: {exc}; {what}, and it has not answered any "
                         f"request of this run, so it is not retried ({hint})") from None
@@ -1845,6 +1849,19 @@ def _proxy_source(scheme: str, url: str) -> str:
     return next((name for name in sorted(os.environ, key=lambda name: not name.islower())
                  if name.lower() == f"{scheme}_proxy" and os.environ[name] == url),
                 "the system's proxy settings")
+
+
+def _local_host(host: str) -> bool:
+    """Whether ``host`` is this machine or one of a private network (``localhost``, a
+    loopback or private address): where a refused connection may be a local server
+    still loading its model (vLLM listens only once it is loaded), not a wrong URL."""
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
 
 
 def _proxy_named(scheme: str, host: str) -> tuple[str, str]:
