@@ -682,7 +682,8 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
         pair_evidence = None
         if evidence:
             pair_evidence = PairEvidence(Y, X, cooccurrence_counts=cooccurrence_counts,
-                                         n_threads=n_threads or os.cpu_count())
+                                         n_threads=n_threads or os.cpu_count(),
+                                         show_progress=show_progress)
         step("evidence")
         # two stackings of the same pairs. The bounds (step 5c) assume a label given wrongly
         # looks like a pair not given of its label, which the ranking's evidence denies: a

@@ -27,9 +27,14 @@ import scipy.sparse as sp
 
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.audit._kernels import centroid_cosine_kernel, cooccurrence_kernel, run_in_threads
+from tagsmith.progress import progress_bar
 
 #: features kept per label centroid (as the label tree's label representations)
 CENTROID_FEATURES = 500
+#: labels whose centroids are summed and pruned at a time (a block's sums, before
+#: pruning, are the largest array: 47M entries for all 21k labels of 85k yso-finna-en
+#: documents with character n-grams)
+CENTROID_BLOCK = 2048
 
 
 def label_cooccurrence(Y: LabelMatrix) -> tuple[sp.csr_matrix, np.ndarray, tuple]:
@@ -61,6 +66,9 @@ class PairEvidence:
     ``multi_label``: whether some document carries two labels (else the co-occurrence
     evidence is left out: in a single-label corpus it only tells a given pair, which
     sees no other label, from one not given, which sees the document's label).
+    ``show_progress``: a bar (``issues (evidence)``) counts the labels whose centroids
+    are built, a block of :data:`CENTROID_BLOCK` at a time (the audit's "evidence"
+    step, 12 s at 85k yso-finna-en documents, said nothing while it ran).
 
     >>> X = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1]], np.float32))
     >>> Y = sp.csr_matrix(np.array([[1, 1], [1, 0], [0, 1], [0, 1]], bool))
@@ -73,7 +81,7 @@ class PairEvidence:
     def __init__(self, Y: sp.csr_matrix, X: FeatureMatrix | None = None, *,
                  centroid_features: int = CENTROID_FEATURES,
                  cooccurrence_counts: tuple | None = None,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, show_progress: bool = False) -> None:
         from tagsmith.exceptions import InvalidParameterError
         from tagsmith.models.knn import l2_normalize, prune_rows
 
@@ -92,9 +100,19 @@ class PairEvidence:
         self.multi_label = bool(np.any(np.diff(self.Y.indptr) > 1))
         self.X = None
         if X is not None:
-            rows = l2_normalize(sp.csr_matrix(X, dtype=np.float32))
-            rows.sort_indices()
-            centroids = prune_rows((Y.T @ rows).tocsr(), centroid_features)
+            with progress_bar(total=Y.shape[1], desc="issues (evidence)", unit="label",
+                              enabled=show_progress) as bar:
+                rows = l2_normalize(sp.csr_matrix(X, dtype=np.float32))
+                rows.sort_indices()
+                # each label's centroid is its own row of Y.T @ rows: summed and pruned
+                # a block of labels at a time, the same rows as one product
+                by_label = sp.csr_matrix(Y.T)
+                blocks = []
+                for start in range(0, max(Y.shape[1], 1), CENTROID_BLOCK):
+                    part = by_label[start:start + CENTROID_BLOCK]
+                    blocks.append(prune_rows((part @ rows).tocsr(), centroid_features))
+                    bar.update(part.shape[0])
+            centroids = sp.csr_matrix(sp.vstack(blocks, format="csr"))
             centroids.sort_indices()
             norm2 = np.asarray(centroids.multiply(centroids).sum(axis=1),
                                dtype=np.float64).ravel()
