@@ -2902,7 +2902,7 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                 bar.set_postfix_str(f"answered {usage.n_requests - start[0] - n_prose:,} "
                                     + (f"refused {n_refused:,} " if n_refused else "")
                                     + f"cached {usage.n_cached - start[1]:,}"
-                                    + usage.cost_postfix(usage.cost - start[2]),
+                                    + _cost_postfix(usage, usage.cost - start[2]),
                                     refresh=False)
     except BaseException as exc:
         with lock:
@@ -2934,6 +2934,17 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
         raise
     pool.shutdown()
     return [r if r is not None else LLMError("no result") for r in results]
+
+
+def _cost_postfix(usage, cost: float) -> str:
+    """The progress bar's " cost X" of ``usage`` (:meth:`Usage.cost_postfix`); a client
+    of the caller's own whose ``usage`` is no :class:`Usage` (a ``priced`` flag and a
+    ``cost``, as :class:`LLMClient` asks) gets the plain " cost X", or "" unpriced: its
+    run stopped on an AttributeError at the first answer."""
+    postfix = getattr(usage, "cost_postfix", None)
+    if callable(postfix):
+        return str(postfix(cost))
+    return f" cost {cost:.4f}" if getattr(usage, "priced", False) else ""
 
 
 def _wait_for_workers(client, state: dict, idle: threading.Condition,

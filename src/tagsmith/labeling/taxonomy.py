@@ -56,6 +56,7 @@ from tagsmith.labeling.client import (
     ChatRequest,
     ChatResponse,
     LLMClient,
+    _cost_postfix,
     check_client,
     check_max_tokens,
     check_temperature,
@@ -782,7 +783,7 @@ def _step_done(bar, client: LLMClient) -> None:
     """Move the table steps' bar by one, with the calls and cost so far."""
     usage = client.usage
     bar.set_postfix_str(f"calls {usage.n_requests:,} cached {usage.n_cached:,}"
-                        + usage.cost_postfix(), refresh=False)
+                        + _cost_postfix(usage, usage.cost), refresh=False)
     bar.update(1)
 
 
@@ -860,7 +861,7 @@ class _Counted:
                 usage = self.usage
                 self._bar.set_postfix_str(f"calls {usage.n_requests:,} "
                                           f"cached {usage.n_cached:,}"
-                                          + usage.cost_postfix(), refresh=False)
+                                          + _cost_postfix(usage, usage.cost), refresh=False)
 
 
 def _parses(text: str, ids: list[str]) -> bool:
