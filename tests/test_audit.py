@@ -743,6 +743,12 @@ def _flipped_case(seed: int, n_docs: int, n_labels: int, n_flipped: int):
     return given, scores, sp.csr_matrix(scores + rng.random((n_docs, n_labels)))
 
 
+def _assert_same_issues(shown, quiet):
+    """The issues of a run with progress shown are those of a quiet one, field by field."""
+    for field in ("doc", "label", "kind", "probability", "flagged", "doc_quality"):
+        np.testing.assert_array_equal(getattr(shown, field), getattr(quiet, field))
+
+
 def test_finding_label_issues_reports_progress_over_its_steps(caplog, log_every_progress_line):
     """The audit's "issues" step (96 s of a 185 s audit at 25k labels) said nothing
     while it ran; it now counts its parts, on the same results with the bar or without."""
@@ -765,8 +771,7 @@ def test_finding_label_issues_reports_progress_over_its_steps(caplog, log_every_
         at = [i for i, line in enumerate(lines) if line.startswith(f"issues ({name},")]
         assert at and lines[at[-1]].endswith(" pairs (100%)")
         assert steps[step - 1] < at[0] and at[-1] < steps[step]
-    for field in ("doc", "label", "kind", "probability", "flagged", "doc_quality"):
-        np.testing.assert_array_equal(getattr(shown, field), getattr(quiet, field))
+    _assert_same_issues(shown, quiet)
 
 
 def test_the_calibration_of_the_issues_step_counts_its_pairs(caplog, monkeypatch,
@@ -791,8 +796,7 @@ def test_the_calibration_of_the_issues_step_counts_its_pairs(caplog, monkeypatch
     assert counted[-1] == f"issues (calibration): {n_pairs:,}/{n_pairs:,} pairs (100%)"
     assert lines.index(counted[-1]) < lines.index(
         f"issues: 1/7 steps ({100 / 7:.0f}%) calibration done")
-    for field in ("doc", "label", "kind", "probability", "flagged", "doc_quality"):
-        np.testing.assert_array_equal(getattr(shown, field), getattr(quiet, field))
+    _assert_same_issues(shown, quiet)
 
 
 def test_the_evidence_of_the_issues_step_counts_its_labels(caplog, monkeypatch,
@@ -816,8 +820,7 @@ def test_the_evidence_of_the_issues_step_counts_its_labels(caplog, monkeypatch,
     assert counted[-1] == "issues (evidence): 3/3 labels (100%)"
     assert lines.index(counted[-1]) < lines.index(
         f"issues: 3/7 steps ({300 / 7:.0f}%) evidence done")
-    for field in ("doc", "label", "kind", "probability", "flagged", "doc_quality"):
-        np.testing.assert_array_equal(getattr(shown, field), getattr(quiet, field))
+    _assert_same_issues(shown, quiet)
 
 
 def test_stacking_counts_the_pairs_of_its_fitting_sample(monkeypatch, caplog,

@@ -393,18 +393,21 @@ def test_the_llm_bars_count_their_calls_with_thousands_separators(log_lines):
     assert log_lines()[-1] == "LLM labeling: 1,001/1,001 calls (100%) answered 1,001 cached 0"
 
 
+class _PostfixBar:
+    """A bar that keeps the postfix it was given (what the taxonomy's steps show)."""
+
+    def set_postfix_str(self, text, refresh=False):
+        self.postfix = text
+
+    def update(self, n=1):
+        pass
+
+
 def test_the_taxonomy_bar_counts_its_calls_with_thousands_separators():
     from tagsmith.labeling.client import ScriptedLLM, Usage
     from tagsmith.labeling.taxonomy import _step_done
 
-    class Bar:
-        def set_postfix_str(self, text, refresh=False):
-            self.postfix = text
-
-        def update(self, n=1):
-            pass
-
-    bar = Bar()
+    bar = _PostfixBar()
     _step_done(bar, ScriptedLLM(str, usage=Usage(n_requests=1200, n_cached=34000)))
     assert bar.postfix == "calls 1,200 cached 34,000"
 
@@ -414,14 +417,7 @@ def test_the_taxonomy_bar_says_which_tokens_one_price_alone_covers():
     from tagsmith.labeling.client import ScriptedLLM, Usage
     from tagsmith.labeling.taxonomy import _step_done
 
-    class Bar:
-        def set_postfix_str(self, text, refresh=False):
-            self.postfix = text
-
-        def update(self, n=1):
-            pass
-
-    bar = Bar()
+    bar = _PostfixBar()
     usage = Usage(n_requests=3, price_completion=2.0, prompt_tokens=900,
                   completion_tokens=500_000)
     _step_done(bar, ScriptedLLM(str, usage=usage))
