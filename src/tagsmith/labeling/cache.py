@@ -435,14 +435,8 @@ class ResponseCache:
             self._local = threading.local()  # every thread's, not only this one's
         try:
             for handle in handles.values():
-                if not handle.lock.acquire(timeout=CLOSE_GRACE):
-                    self._closing.set()  # the write gives up at its next try
-                    handle.lock.acquire()
-                try:
-                    handle.closed = True
-                    handle.connection.close()
-                finally:
-                    handle.lock.release()
+                # past the grace, a write waiting for a lock gives up at its next try
+                handle.close(CLOSE_GRACE, self._closing.set)
         finally:
             self._closing.clear()  # a later write, on a fresh connection, waits again
 
@@ -463,11 +457,19 @@ class _Handle:
         self.lock = threading.Lock()
         self.closed = False
 
-    def close(self) -> None:
-        """Close the connection once the operation under way on it has ended."""
-        with self.lock:
+    def close(self, grace: float = -1, on_wait: Callable[[], object] | None = None) -> None:
+        """Close the connection once the operation under way on it has ended; where it
+        has not within ``grace`` seconds (-1: no grace), call ``on_wait`` (which makes it
+        end) and wait on."""
+        if not self.lock.acquire(timeout=grace):
+            if on_wait is not None:
+                on_wait()
+            self.lock.acquire()
+        try:
             self.closed = True
             self.connection.close()
+        finally:
+            self.lock.release()
 
 
 def _raise_if_no_descriptor(exc: sqlite3.DatabaseError, path: Path) -> None:
