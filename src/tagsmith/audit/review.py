@@ -1961,8 +1961,8 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
             numbered = "" if n == 0 else " (document 0)" if n == 1 else \
                 f", numbered 0 to {n - 1:,}"
             raise _Moved(f"document {first.doc:,} does not exist: the corpus has "
-                                    f"{n:,} document{plural_s(n)}{numbered}", path=review,
-                                    line=first.line)
+                         f"{n:,} document{plural_s(n)}{numbered}", path=review,
+                         line=first.line)
 
     # the corpus's layout, told from its head in one read: a CSV written as its input
     # was (a ';' and Excel's "sep=;" line kept), a diff of the two showing the accepted
@@ -2185,10 +2185,10 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
     for decision in sorted([*decisions, *repeats], key=lambda d: d.line):
         if decision.doc_key != key:
             raise _Moved(f"document {decision.doc} ({record.source}:{record.line}) "
-                                    "has a different text than when it was audited; was the "
-                                    "corpus changed, or the row's doc cell edited (the row "
-                                    "names its document by that number)?", path=review,
-                                    line=decision.line)
+                         "has a different text than when it was audited; was the "
+                         "corpus changed, or the row's doc cell edited (the row "
+                         "names its document by that number)?", path=review,
+                         line=decision.line)
         # the text does not tell documents of one text apart (empty texts, boilerplate):
         # with a document deleted above a run of them, the next one took the correction
         if not (_same_id(decision.doc_id, record.doc_id) or decision.doc_id_cell
