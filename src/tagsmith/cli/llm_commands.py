@@ -1166,10 +1166,7 @@ def _shortlists(texts, space, bundle, zeroshot, k, show_progress, human_texts=No
 
 def _bundle_shortlists(texts, space, bundle, k, human_texts):
     """:func:`_shortlists` of a ``--shortlist`` bundle."""
-    import numpy as np
-
     from tagsmith.pipeline.classifier import TextClassifier
-    from tagsmith.topk import PAD, TopK
 
     classifier = TextClassifier.load(bundle) if isinstance(bundle, str) else bundle
     if not classifier.label_space.is_compatible_prefix_of(space):
@@ -1187,18 +1184,15 @@ def _bundle_shortlists(texts, space, bundle, k, human_texts):
     # a text the model tagged with it shortlisted neither
     replacements = _trained_replacements(classifier, space)
 
+    from tagsmith.zeroshot.scorer import _first_allowed, _passed_on
+
     def topk(some_texts):  # the bundle's ids are a prefix of the space's
         found = classifier.predict_topk(some_texts, width)
         if replacements:
-            from tagsmith.zeroshot.scorer import _passed_on
-
             found, _ = _passed_on(found, offered, replacements, len(space))
-        keep = found.valid & offered[np.where(found.valid, found.indices, 0)]
-        order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept first, in order
-        kept = np.take_along_axis(keep, order, axis=1)
-        return TopK(np.where(kept, np.take_along_axis(found.indices, order, axis=1), PAD),
-                    np.where(kept, np.take_along_axis(found.scores, order, axis=1),
-                             -np.inf), len(space))
+        # the first k offered labels of each row, kept in order: as zeroshot --only keeps
+        # its allowed ones (this was a copy of it)
+        return _first_allowed(found, offered, k, len(space))
 
     return topk(texts), None if human_texts is None else topk(human_texts)
 
