@@ -69,6 +69,10 @@ class LocalChatServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # the headers and the body go out in two writes: with Nagle's algorithm the
+            # body waited for the client's delayed ACK of the headers, ~40 ms a reply
+            # (an "instant" server answered 20 requests a second to one client)
+            disable_nagle_algorithm = True
 
             def log_message(self, format, *args):  # quiet
                 pass
