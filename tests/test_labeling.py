@@ -3725,3 +3725,43 @@ def test_union_shortlist_matches_a_plain_reading_on_random_lists(caplog):
             _say_union(union, first, second, k)
         assert f"{np.mean(in_first):.1f} of them in the bundle's top {k}, " \
             f"{np.mean(in_second):.1f} in zero-shot's" in caplog.text, caplog.text
+
+
+def test_each_answer_is_parsed_once_on_a_first_run_and_on_a_cached_rerun(tmp_path,
+                                                                         monkeypatch):
+    # a first run parsed each answer twice (its check on arrival, the labeling), a rerun
+    # from the response cache three times (the count said before the calls too): the
+    # largest part of tagsmith's own time per call on a 20,000-document rerun
+    import tagsmith.labeling.labeler as labeler
+
+    real_parse = labeler.parse_label_answer
+    parses = []
+
+    def counted(text, resolver, **kwargs):  # the real parser, counted
+        parses.append(text)
+        return real_parse(text, resolver, **kwargs)
+
+    monkeypatch.setattr(labeler, "parse_label_answer", counted)
+
+    def answer(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        picked = [("sport", 0.9)] if "match" in doc else [("music", 0.7), ("politics", 0.4)]
+        if "odd" in doc:  # a name off the list: parsed, its item rejected and counted
+            picked.append(("hacked", 1))
+        return json.dumps({"labels": [{"label": n, "confidence": c} for n, c in picked]})
+
+    texts = [f"a match {i}" if i % 2 else f"a concert {i}" for i in range(12)]
+    texts += ["an odd concert"]
+    results = []
+    with LocalChatServer(answer) as server:
+        for _ in range(2):  # a first run, then a rerun the cache answers whole
+            parses.clear()
+            client = CachedClient(OpenAIChatClient(server.base_url, "m", max_retries=0),
+                                  ResponseCache(tmp_path / "c.sqlite"), keep_refusals=True)
+            results.append(label_documents(texts, SPACE, client,
+                                           LabelingOptions(show_progress=False)))
+            assert len(parses) == len(texts), len(parses)  # once an answer
+    first, rerun = results
+    assert len(server.requests) == len(texts)  # the rerun sent nothing
+    assert (first.Y != rerun.Y).nnz == 0 and first.Y.nnz == 6 + 2 * 7
+    assert first.report.n_unknown_labels == rerun.report.n_unknown_labels == 1

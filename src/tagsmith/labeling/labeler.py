@@ -461,6 +461,9 @@ class _Prepared:
     cut: int
     asking: DropMalformed
     counts: dict
+    #: cache key -> (the answer's text, its parse), from the answers' checks
+    #: (:func:`_parses`): label_documents reads each answer parsed there
+    parsed: dict[str, tuple[str, ParsedLabels]] = field(default_factory=dict)
 
 
 def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
@@ -540,10 +543,14 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
     # arrives, so a malformed one leaves the cache at once, not after every call, and one
     # an older run left there is asked once more instead of replayed (DropMalformed)
     keys = [request.cache_key() for request in requests]  # hashed once, for both uses
+    # each answer parsed once: a rerun parsed a cached answer three times (the count
+    # before the calls, the check as the cache served it, the labeling), a first run
+    # twice (its check, the labeling)
+    parsed: dict[str, tuple[str, ParsedLabels]] = {}
     checked = {key: functools.partial(
                    _parses, resolver=resolvers[id(offered[doc])],
                    max_labels=options.max_labels, label_space=label_space,
-                   lang=options.lang)
+                   lang=options.lang, memo=parsed, key=key)
                for doc, key in zip(owners, keys, strict=True)}
     # a refusal the cache keeps is told again unless the user asks anew (a prose one is
     # an answer the cache keeps: asked again then too)
@@ -565,7 +572,7 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
     return _Prepared(options, texts, offered, requests, owners, resolvers, copies, blank,
                      cut, asking, {"n_docs": len(texts), "n_blank_docs": blank,
                                    "n_duplicate_docs": sum(map(len, copies.values())),
-                                   "n_cut_docs": cut, **counts})
+                                   "n_cut_docs": cut, **counts}, parsed)
 
 
 def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient,
@@ -629,7 +636,12 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
         parsed: ParsedLabels | None
         first_off = False  # every item rejected, naming labels off the shortlist
         try:
-            parsed = parse_label_answer(answer.text, resolver, max_labels=options.max_labels)
+            # its check parsed it already (the same text, resolver and limit)
+            kept = prepared.parsed.pop(request.cache_key(), None)
+            parsed = kept[1] if kept is not None and kept[0] == answer.text else None
+            if parsed is None:
+                parsed = parse_label_answer(answer.text, resolver,
+                                            max_labels=options.max_labels)
         except LLMOutputError as exc:
             first_off = off_shortlist(exc)
             if first_off:
@@ -896,7 +908,9 @@ def _vocabulary_resolver(label_space: LabelSpace, lang: str) -> LabelResolver:
 
 
 def _parses(text: str, resolver: LabelResolver, max_labels: int,
-            label_space: LabelSpace | None = None, lang: str = "en") -> bool:
+            label_space: LabelSpace | None = None, lang: str = "en",
+            memo: dict[str, tuple[str, ParsedLabels]] | None = None,
+            key: str = "") -> bool:
     """Whether ``text`` is an answer to keep in the response cache: a labels answer
     among ``resolver``'s labels (not malformed: the check the labeler makes of the
     answer), or one whose every item was rejected, each naming a label of
@@ -904,15 +918,26 @@ def _parses(text: str, resolver: LabelResolver, max_labels: int,
     answered the question, outside the labels shown: the document stays unanswered,
     but asking the same prompt again gets the same answer, paid for on every rerun
     (only a wider shortlist, another prompt, can change it). A refusal in prose is kept
-    too (:func:`is_prose_refusal`; ``retry_refused`` asks it again)."""
+    too (:func:`is_prose_refusal`; ``retry_refused`` asks it again).
+
+    ``memo`` (with the request's cache ``key``) keeps the parse of a text that passes,
+    for the labeling to read, and tells a text checked before as it was: each answer
+    is parsed once (the parse depends on the text, ``resolver`` and ``max_labels``
+    alone, which one key's check always has the same of)."""
+    if memo is not None:
+        seen = memo.get(key)
+        if seen is not None and seen[0] == text:
+            return True
     try:
-        parse_label_answer(text, resolver, max_labels=max_labels)
+        parsed = parse_label_answer(text, resolver, max_labels=max_labels)
     except RejectedItemsError as exc:
         return label_space is not None and _names_only_unoffered(exc, label_space, lang)
     except LLMOutputError:
         # a refusal in prose: asked again, the same prompt gets the same (each time paid
         # for, and one more flag on the account at a hosted provider)
         return is_prose_refusal(text)
+    if memo is not None:
+        memo[key] = (text, parsed)
     return True
 
 
