@@ -2286,10 +2286,10 @@ def test_the_whole_vocabulary_resolver_is_built_once_for_several_passes(monkeypa
     built = []
     real = labeler.LabelResolver
 
-    def counting(space, offered=None, lang="en"):
+    def counting(space, offered=None, lang="en", **keys):  # name_keys, shared
         if offered is None:
             built.append(lang)
-        return real(space, offered, lang)
+        return real(space, offered, lang, **keys)
 
     monkeypatch.setattr(labeler, "LabelResolver", counting)
     space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "music", "u:b": "sports"})
@@ -2347,11 +2347,11 @@ def test_the_whole_vocabulary_resolver_is_built_before_the_calls_not_once_a_work
     built = []
     real = labeler.LabelResolver
 
-    def counting(space, offered=None, lang="en"):
+    def counting(space, offered=None, lang="en", **keys):  # name_keys, shared
         if offered is None:
             built.append(threading.current_thread().name)
             time_module.sleep(0.3)  # long enough for the other workers' answers to come
-        return real(space, offered, lang)
+        return real(space, offered, lang, **keys)
 
     monkeypatch.setattr(labeler, "LabelResolver", counting)
     monkeypatch.setattr(labeler, "_whole_vocabulary", None)
@@ -3765,3 +3765,48 @@ def test_each_answer_is_parsed_once_on_a_first_run_and_on_a_cached_rerun(tmp_pat
     assert len(server.requests) == len(texts)  # the rerun sent nothing
     assert (first.Y != rerun.Y).nnz == 0 and first.Y.nnz == 6 + 2 * 7
     assert first.report.n_unknown_labels == rerun.report.n_unknown_labels == 1
+
+
+def test_a_shortlist_per_document_keys_each_label_name_once_and_resolves_as_before(
+        monkeypatch):
+    # one resolver per document's shortlist: each normalised and folded every name of
+    # its labels again (1.8 million names for 5,000 YSO documents, most of that
+    # setup's time); the resolvers of a pass now share the keys, and answer the same
+    import tagsmith.labeling.parsing as parsing
+
+    space = LabelSpace([Label(f"u:{i}", {"en": f"Label {i}", "fi": f"Nimi {i}"},
+                              {"en": [f"alt {i} one", f"ＡＬＴ {i} two"]}) for i in range(6)])
+    rng = np.random.default_rng(3)
+    n = 200
+    indices = np.array([rng.choice(6, 3, replace=False) for _ in range(n)])
+    shortlist = TopK(indices, np.tile([0.9, 0.5, 0.1], (n, 1)), 6)
+    texts = [f"document {i}" for i in range(n)]
+
+    def named(doc):  # the second label offered, by one of its names
+        name = ("Label {}", "alt {} one", "ａｌｔ {} two")[doc % 3].format(indices[doc][1])
+        return json.dumps({"labels": [{"label": name, "confidence": 0.8}]})
+
+    def answer(request):
+        return named(int(read_data_section(request.messages[-1]["content"],
+                                           "DOCUMENT").split()[1]))
+
+    real = parsing.normalise_name
+    calls = []
+
+    def counted(name):  # the real function, counted
+        calls.append(name)
+        return real(name)
+
+    monkeypatch.setattr(parsing, "normalise_name", counted)
+    result = label_documents(texts, space, ScriptedLLM(answer),
+                             LabelingOptions(show_progress=False), shortlist=shortlist)
+    monkeypatch.setattr(parsing, "normalise_name", real)
+    # each document's own: its 3 labels' shown names (display_names) and its answer's
+    # name (resolved, folded where a full-width one is); each label's names once
+    assert len(calls) < 10 * n, len(calls)  # ~49 a document before
+    expected = np.zeros((n, 6), np.float32)
+    for doc in range(n):  # each answer resolved among its document's labels as before
+        parsed = parse_label_answer(named(doc), LabelResolver(space, indices[doc]))
+        expected[doc, parsed.label_ids] = parsed.confidences
+    assert np.array_equal(result.Y.toarray(), expected)
+    assert (result.Y.getnnz(axis=1) == 1).all()

@@ -62,7 +62,12 @@ from tagsmith.labeling.client import (
     check_temperature,
     complete_all,
 )
-from tagsmith.labeling.parsing import LabelResolver, ParsedLabels, parse_label_answer
+from tagsmith.labeling.parsing import (
+    LabelResolver,
+    NameKeys,
+    ParsedLabels,
+    parse_label_answer,
+)
 from tagsmith.labeling.refusals import refusal_words
 from tagsmith.topk import TopK
 
@@ -489,6 +494,7 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
     listed: dict[int, list[dict]] = {}
     resolvers: dict[int, LabelResolver] = {}
     unoffered = blank = cut = 0
+    name_keys = NameKeys()  # the resolvers' names, keyed once for all of them
     first_asking: dict[str, int] = {}  # prompt (its cache key) -> the first document
     copies: dict[int, list[int]] = {}  # that document -> later ones with the same prompt
     for doc, ids in enumerate(offered):
@@ -500,7 +506,8 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
             continue
         cut += len(texts[doc]) > options.max_doc_chars
         if id(ids) not in listed:
-            resolvers[id(ids)] = LabelResolver(label_space, ids, options.lang)
+            resolvers[id(ids)] = LabelResolver(label_space, ids, options.lang,
+                                               name_keys=name_keys)
             listed[id(ids)] = _label_list(label_space, ids, options, resolvers[id(ids)].names)
         messages = prompts.label_prompt(texts[doc], listed[id(ids)],
                                         max_labels=options.max_labels, use_case=options.use_case,
