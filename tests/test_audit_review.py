@@ -225,6 +225,44 @@ def test_a_review_applied_after_documents_were_added_in_front_is_matched_by_id_a
             "another text now" in caplog.text and "(first: line 5, id 'd')" in caplog.text)
 
 
+def test_rows_whose_ids_name_no_document_are_matched_by_their_text(tmp_path, caplog):
+    """A review whose doc_id cells a spreadsheet rewrote past reading (``a`` as ``A-a``),
+    or of the corpus under another id scheme, matched no document: refused at its first
+    row, or with documents moved not applied at all. Such rows are matched by their
+    text's fingerprint where one document has it, said so with a count; a text two
+    documents share (their ids cannot say which one) is not applied, and warned of."""
+    rows = [{**_row(0, "missing", "http://x/sun", "Heavy rain all day"), "doc_id": "A-a"},
+            {**_row(1, "wrong", "http://x/rain", "Bright sun and heat"), "doc_id": "A-b"},
+            {**_row(2, "missing", "http://x/snow", "Thanks"), "doc_id": "A-c"}]
+    review = _review(tmp_path, rows)
+    corpus = _jsonl_corpus(
+        tmp_path, {"id": "a", "text": "Heavy rain all day", "labels": ["<http://x/rain>"]},
+        {"id": "b", "text": "Bright sun and heat",
+         "labels": ["<http://x/rain>", "<http://x/sun>"]},
+        {"id": "c", "text": "Thanks", "labels": []},
+        {"id": "e", "text": "Thanks", "labels": []})
+    out = tmp_path / "out.jsonl"
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        stats = apply_review(corpus, review, out, SPACE)
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [record["labels"] for record in got] == [
+        ["<http://x/rain>", "<http://x/sun>"], ["<http://x/sun>"], [], []]
+    assert (stats["n_added"], stats["n_removed"], stats["n_not_found"],
+            stats["n_matched_elsewhere"]) == (1, 1, 1, 0)
+    assert f"{review}: 2 accepted rows matched by text alone: their doc_id names no " \
+        "document of the corpus" in caplog.text
+    assert (f"{review}: 1 accepted row not applied to {out}: its doc_id names no document "
+            "of the corpus, and its text is that of several documents" in caplog.text
+            and "(first: line 4, id 'A-c')" in caplog.text)
+    # the ambiguous row alone matches nothing: refused as before, no output
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    lone = _review(alone, rows[2:])
+    with pytest.raises(ReviewFormatError, match="has id 'c', the review names id 'A-c'"):
+        apply_review(corpus, lone, tmp_path / "none.jsonl", SPACE)
+    assert not (tmp_path / "none.jsonl").exists()
+
+
 
 
 def test_contradicting_decisions_are_an_error(tmp_path):
@@ -1260,10 +1298,11 @@ def test_an_old_review_s_id_or_code_starting_with_a_quote_reads_back_as_written(
         assert apply_review(corpus, review, out, space, overwrite=True)["n_added"] == 1
         assert [r.labels for r in read_records(out)] == [("<http://x/rain>", f"<{value}>")]
     # where the id is the one without the ' (the cell this writer writes for it), so
-    # is the reading; a document of another id is still refused
-    for doc_id, named in ((value[1:], True), ("other", False)):
-        corpus = _jsonl_corpus(tmp_path, {"id": doc_id, "text": "Heavy rain all day",
-                                          "labels": []})
+    # is the reading; a document of another id is matched by its text where it alone
+    # has it (the row's id names no document), refused where two documents have it
+    for doc_id, named in ((value[1:], True), ("other", True), ("other", False)):
+        corpus = _jsonl_corpus(tmp_path, *[{"id": f"{doc_id}{n}", "text": "Heavy rain all day",
+                                            "labels": []} for n in ("", "2")[:2 - named]])
         if named:
             assert apply_review(corpus, review, out, space, overwrite=True)["n_added"] == 1
         else:

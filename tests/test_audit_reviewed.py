@@ -87,6 +87,26 @@ def test_pairs_decided_in_an_earlier_review_are_left_out_of_the_new_queue(month1
             in result.output)
 
 
+def test_a_review_with_ids_given_for_the_corpus_without_ids_leaves_its_pairs_out(month1):
+    """The review of a corpus with ids (doc_id filled in), given with --reviewed for the
+    same documents in a TSV (no ids): every decided pair matched nothing, none was left
+    out, and nothing said so. They are matched by their text, with a warning."""
+    rows = [{**row, "doc_id": f"d{row['doc']}"} for row in month1["rejected"]]
+    review = month1["base"] / "a1-ids.csv"
+    write_rows(review, rows)
+    _, plain = audit2(month1, "a2-plain-ids")
+    again = pairs(plain) & pairs(rows)
+    assert again
+    result, kept = audit2(month1, "a2-ids", "--reviewed", review)
+    assert not pairs(kept) & pairs(rows)
+    report = json.loads((month1["base"] / "a2-ids" / "report.json").read_text())
+    assert report["noise"]["reviewed"]["n_left_out"] == len(again)
+    [warned] = [w for w in report["warnings"] if "by their text alone" in w]
+    assert warned == ("the corpus has no document ids: the 12 pairs an earlier review "
+                      "(--reviewed) decided by id are matched by their text alone (copies "
+                      "of one text share a decision)")
+
+
 def test_a_review_sample_says_how_many_of_its_rows_a_review_decided(month1):
     """--review-sample drew its documents whatever --reviewed had decided, and asked the
     reviewer about those pairs again without a word (beside a queue that left them out).
@@ -256,6 +276,42 @@ def test_a_review_with_ids_given_for_a_corpus_without_ids_matches_by_text(tmp_pa
     decided, undone = reviewed_candidates(pairs_, issues, texts, ["d2", "d9", "d3", "d1"])
     assert decided.tolist() == [False, False, True, False]
     assert undone.tolist() == [False, True, False, False]
+
+
+def test_rows_whose_ids_name_no_document_are_matched_by_their_text(tmp_path):
+    """A review whose doc_id cells a spreadsheet rewrote past reading (``d1`` as
+    ``D-1``), or of the corpus under another id scheme: every row matched nothing, and
+    the pairs were back in the queue. A row whose id names no document is matched by its
+    text where one document has it (of an id no row names); a text two such documents
+    share is ambiguous and decides nothing, nor does a document named by another row."""
+    from tagsmith.audit.review import ReviewedPairs
+
+    pairs_ = _read_rows(tmp_path,
+                        f"1,reject,wrong,remove,urn:a,0,D-1,{doc_key('Thank you!')}\n"
+                        f"2,reject,wrong,remove,urn:a,1,D-2,{doc_key('ok')}\n"
+                        f"3,reject,wrong,remove,urn:b,2,d3,{doc_key('so sad')}\n"
+                        f"4,reject,wrong,remove,urn:a,2,D-4,{doc_key('so sad')}\n")
+    texts = ["Thank you!", "ok", "ok", "so sad"]
+    ids = ["d1", "d2", "d9", "d3"]
+    issues = _issues([0, 1, 2, 3], [0, 0, 0, 0], [1, 1, 1, 1])
+    decided, undone = reviewed_candidates(pairs_, issues, texts, ids)
+    # "ok" is the text of d2 and d9; d3 is named by row 3, so row 4 is not its
+    assert decided.tolist() == [True, False, False, False]
+    assert not undone.any()
+    fallback = pairs_.text_fallback(ids, lambda doc: doc_key(texts[doc]))
+    assert (sorted(fallback.lost), fallback.n_pairs, fallback.n_matched,
+            fallback.n_ambiguous) == (["D-1", "D-2", "D-4"], 3, 1, 1)
+    assert not ReviewedPairs().text_fallback(ids, lambda doc: doc_key(texts[doc])).lost
+
+
+def test_a_corpus_whose_ids_are_all_none_is_a_corpus_without_ids(tmp_path):
+    """The command line passes a TSV corpus's ids as a None each: such a corpus was
+    taken for one with ids, and a review's rows with ids matched nothing there."""
+    pairs_ = _read_rows(tmp_path,
+                        f"1,reject,wrong,remove,urn:a,0,d1,{doc_key('Thank you!')}\n")
+    issues = _issues([0, 1], [0, 0], [1, 1])
+    decided, _ = reviewed_candidates(pairs_, issues, ["so sad", "Thank you!"], (None, None))
+    assert decided.tolist() == [False, True]
 
 
 def test_a_document_with_an_id_and_its_text_unchanged_keeps_its_decision(tmp_path):

@@ -1015,18 +1015,23 @@ class ReviewedPairs:
         return len(self.by_id) + len(self.by_key)
 
     def verdict(self, doc_id: str | None, key: str, label_id: int, *,
-                corpus_has_ids: bool = True) -> bool | None:
+                corpus_has_ids: bool = True,
+                fallback: TextFallback | None = None) -> bool | None:
         """Whether the reviewer said ``label_id`` applies to the document (None: the
         pair was not decided). ``corpus_has_ids=False``: the corpus gives its documents
         no ids, so a row with a ``doc_id`` decides the document of its ``doc_key`` too (it
         matched nothing: a review of the corpus with ids, given for its text alone);
         rows of one fingerprint whose ids were decided apart, the two ways, decide
-        nothing."""
-        found = self.decision(doc_id, key, label_id, corpus_has_ids=corpus_has_ids)
+        nothing. ``fallback``: the rows whose id names no document of a corpus with ids,
+        matched by their text (:meth:`text_fallback`), those of one text decided both
+        ways deciding nothing too."""
+        found = self.decision(doc_id, key, label_id, corpus_has_ids=corpus_has_ids,
+                              fallback=fallback)
         return None if found is None else found[0]
 
     def decision(self, doc_id: str | None, key: str, label_id: int, *,
-                 corpus_has_ids: bool = True) -> tuple[bool, str] | None:
+                 corpus_has_ids: bool = True, fallback: TextFallback | None = None
+                 ) -> tuple[bool, str] | None:
         """:meth:`verdict`, and where it was decided (``file:line``; of rows of one
         fingerprint matched for a corpus without ids, the first in the files' order). A
         row's ``doc_id`` names the document as :func:`_same_id` reads it (``42`` a
@@ -1044,7 +1049,74 @@ class ReviewedPairs:
             rows = list(self.id_rows_by_key.get((key, label_id), {}).values())
             if len({applies for applies, _ in rows}) == 1:
                 return rows[0]
+        if found is None and fallback is not None and fallback.names(doc_id, key):
+            # a row whose id names no document of the corpus: by its text, where one
+            # document (of an id no row names) has it
+            rows = [decided for written, decided in
+                    self.id_rows_by_key.get((key, label_id), {}).items()
+                    if written in fallback.lost]
+            if len({applies for applies, _ in rows}) == 1:
+                return rows[0]
         return found
+
+    def text_fallback(self, doc_ids: Sequence[str | None], key_of) -> TextFallback:
+        """The rows of ids that name no document of the corpus of ``doc_ids`` (a
+        spreadsheet rewrote them beyond what :func:`_same_id` reads, or the corpus gave
+        its documents other ids), to be matched by their text's fingerprint
+        (:meth:`decision`'s ``fallback``): each is matched to the document of its text
+        where the corpus has one alone and no row names its id; a text several
+        documents share is ambiguous (empty texts, boilerplate: their ids alone told
+        them apart), and such rows match nothing. ``key_of(n)``: the :func:`doc_key` of
+        document ``n``."""
+        recorded = {doc_id for doc_id, _, _ in self.by_id if doc_id}
+        if not recorded:
+            return TextFallback()
+        index = _NumericIds(recorded)
+        named: set[str] = set()
+        unnamed = []  # whether each document's id names no row
+        for its_id in doc_ids:
+            found = index.naming(its_id) if its_id else []
+            named.update(found)
+            unnamed.append(not found)
+        lost = recorded - named
+        if not lost:
+            return TextFallback()
+        lost_keys = {key for doc_id, key, _ in self.by_id if doc_id in lost}
+        owners: dict[str, list[int]] = {}  # the documents of each lost row's text
+        for doc in range(len(doc_ids)):
+            key = key_of(doc)
+            if key in lost_keys:
+                owners.setdefault(key, []).append(doc)
+        sole = {key: doc_ids[docs[0]] for key, docs in owners.items()
+                if len(docs) == 1 and unnamed[docs[0]]}
+        shared = frozenset(key for key, ids in owners.items() if len(ids) > 1)
+        pairs = [(doc_id, key) for doc_id, key, _ in self.by_id if doc_id in lost]
+        return TextFallback(frozenset(lost), sole, shared, n_pairs=len(pairs),
+                            n_matched=sum(key in sole for _, key in pairs),
+                            n_ambiguous=sum(key in shared for _, key in pairs))
+
+
+@dataclass(frozen=True)
+class TextFallback:
+    """The review rows whose ``doc_id`` names no document of a corpus
+    (:meth:`ReviewedPairs.text_fallback`), matched by their text's fingerprint alone:
+    ``lost`` their ids, ``sole`` each fingerprint of theirs that one document alone has
+    (of an id no row names), and that document's id, ``shared`` those several documents
+    have. ``n_pairs`` counts their decided pairs,
+    ``n_matched`` those of a text one document has, ``n_ambiguous`` those of a text
+    several documents share (matched nowhere: their ids cannot tell which one)."""
+
+    lost: frozenset[str] = frozenset()
+    sole: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    shared: frozenset[str] = frozenset()
+    n_pairs: int = 0
+    n_matched: int = 0
+    n_ambiguous: int = 0
+
+    def names(self, doc_id: str | None, key: str) -> bool:
+        """Whether the document of ``doc_id`` and fingerprint ``key`` is the one a lost
+        row of that text names."""
+        return key in self.sole and self.sole[key] == doc_id
 
 
 def texts_changed(pairs: ReviewedPairs, texts: Sequence[str],
@@ -1227,7 +1299,8 @@ def read_reviewed(paths: str | Path | Sequence[str | Path], space: LabelSpace, *
 
 def reviewed_candidates(pairs: ReviewedPairs, issues: LabelIssues, texts: Sequence[str],
                         doc_ids: Sequence[str | None] | None = None,
-                        keys: dict[int, str] | None = None
+                        keys: dict[int, str] | None = None,
+                        fallback: TextFallback | None = None
                         ) -> tuple[np.ndarray, np.ndarray]:
     """Two boolean masks over ``issues``' candidates, flagged ones only: those an
     earlier review decided and the corpus agrees with (a *wrong* candidate on a label
@@ -1235,7 +1308,10 @@ def reviewed_candidates(pairs: ReviewedPairs, issues: LabelIssues, texts: Sequen
     and answered), and those it decided the other way (an accepted fix the corpus does
     not carry: the review was not applied to it, or was undone). ``keys``: the
     :func:`doc_key` of documents by number, read where there, filled with those hashed
-    (for :func:`texts_changed` after it)."""
+    (for :func:`texts_changed` after it). ``doc_ids`` all None or empty is a corpus
+    without ids. ``fallback``: the rows whose id names no document of ``doc_ids``,
+    matched by their text (:meth:`ReviewedPairs.text_fallback`, taken here where not
+    given)."""
     flagged = np.flatnonzero(issues.flagged)
     decided = np.zeros(len(issues), dtype=bool)
     undone = np.zeros(len(issues), dtype=bool)
@@ -1245,13 +1321,17 @@ def reviewed_candidates(pairs: ReviewedPairs, issues: LabelIssues, texts: Sequen
     labels = np.asarray(issues.label)[flagged].tolist()
     kinds = np.asarray(issues.kind)[flagged].tolist()
     keys = {} if keys is None else keys
+    has_ids = corpus_has_ids(doc_ids)
+    if fallback is None and has_ids:
+        fallback = pairs.text_fallback(doc_ids or (), _key_of(texts, keys))
     for at, doc, label, kind in zip(flagged.tolist(), docs, labels, kinds, strict=True):
         key = keys.get(doc)
         if key is None:
             key = keys[doc] = doc_key(texts[doc])
-        # a corpus without ids matches a review's rows with ids by their text alone
+        # a corpus without ids (a TSV's ids are all None) matches a review's rows with
+        # ids by their text alone
         applies = pairs.verdict(None if doc_ids is None else doc_ids[doc], key, label,
-                                corpus_has_ids=doc_ids is not None)
+                                corpus_has_ids=has_ids, fallback=fallback)
         if applies is None:
             continue
         # a missing candidate is a label the document lacks, a wrong one one it has
@@ -1260,6 +1340,22 @@ def reviewed_candidates(pairs: ReviewedPairs, issues: LabelIssues, texts: Sequen
         else:
             undone[at] = True
     return decided, undone
+
+
+def corpus_has_ids(doc_ids: Sequence[str | None] | None) -> bool:
+    """Whether any document of ``doc_ids`` has an id (a TSV corpus's are all None)."""
+    return doc_ids is not None and any(doc_ids)
+
+
+def _key_of(texts: Sequence[str], keys: dict[int, str]):
+    """``key_of(n)``: the :func:`doc_key` of ``texts[n]``, read from ``keys`` where
+    there, else hashed and kept there."""
+    def key_of(doc: int) -> str:
+        key = keys.get(doc)
+        if key is None:
+            key = keys[doc] = doc_key(texts[doc])
+        return key
+    return key_of
 
 
 def row_kind(row: dict, path: Path, line: int) -> str:
@@ -1649,7 +1745,12 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     by fingerprint, then every document of that text), reading the corpus file again; a
     row whose document is not found (its text edited since the review, or the document
     removed) is not applied, counted (``n_text_changed``, ``n_not_found``) and warned of.
-    ``n_matched_elsewhere`` counts the rows applied to a document at another number.
+    ``n_matched_elsewhere`` counts the rows applied to a document at another number. A
+    row whose id names no document of the corpus (one without ids, other ids, or ids a
+    spreadsheet rewrote past reading) is matched by its fingerprint alone, with a warning
+    counting such rows: of a corpus with ids, to the document of that text where it is
+    the only one and no row names its id; a text several documents share is ambiguous
+    (not applied, counted in ``n_not_found`` and warned of).
     Where no row matches, or the corpus is a pipe (read once), the first row not found
     at its number is refused as before.
     """
@@ -1685,13 +1786,17 @@ class _Moved(ReviewFormatError):
 class _Matched:
     """The accepted rows of a review matched to documents by id and text
     (:func:`_match_moved`): each document's decisions and repeated rows by number, and
-    the rows matched nowhere."""
+    the rows matched nowhere: ``ambiguous`` those whose id names no document and whose
+    text several documents have. ``by_text``: the rows with an id matched by their text
+    alone (a corpus without ids, or their id names no document of it)."""
 
     by_doc: dict[int, list[Decision]]
     repeats_of: dict[int, list[Decision]]
     moved: int
     text_changed: list[Decision]
     not_found: list[Decision]
+    by_text: int = 0
+    ambiguous: list[Decision] = dataclasses.field(default_factory=list)
 
 
 def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
@@ -1746,28 +1851,49 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
                 applies, where)
         else:
             pairs.by_key[(row.doc_key, row.label_id)] = (applies, where)
+    # rows whose id names no document (a spreadsheet rewrote it beyond 42 for 0042, or
+    # the corpus has other ids now): by their text, where one document has it
+    fallback = pairs.text_fallback([doc_id for doc_id, _ in documents],
+                                   lambda doc: documents[doc][1]) if has_ids else None
+    lost = fallback.lost if fallback is not None else frozenset()
     by_doc: dict[int, list[Decision]] = {}
     repeats_of: dict[int, list[Decision]] = {}
     used: set[int] = set()  # the review lines matched
     moved = 0
     for number, (doc_id, key) in enumerate(documents):
         for label_id in sorted(labels_of.get(key, ())):
-            found = pairs.decision(doc_id, key, label_id, corpus_has_ids=has_ids)
+            found = pairs.decision(doc_id, key, label_id, corpus_has_ids=has_ids,
+                                   fallback=fallback)
             if found is None:
                 continue
             first = row_of[found[1]]
-            by_doc.setdefault(number, []).append(dataclasses.replace(first, doc=number))
+            # a row matched by its text alone names the document's id, as _apply checks
+            its_id = (doc_id or "") if first.doc_id in lost else None
+            by_doc.setdefault(number, []).append(_placed(first, number, its_id))
             later = copies[(first.doc_id, first.doc_key, first.label_id)][1:]
-            repeats_of.setdefault(number, []).extend(
-                dataclasses.replace(other, doc=number) for other in later)
+            repeats_of.setdefault(number, []).extend(_placed(other, number, its_id)
+                                                     for other in later)
             used.update(d.line for d in (first, *later))
             moved += first.doc != number
     if not used:
         return None
     left = [d for d in rows if d.line not in used]
+    shared = fallback.shared if fallback is not None else frozenset()
+    ambiguous = [d for d in left if d.doc_id in lost and d.doc_key in shared]
+    n_by_text = sum(1 for d in rows if d.line in used and d.doc_id
+                    and (not has_ids or d.doc_id in lost))
     return _Matched({n: sorted(ds, key=lambda d: d.line) for n, ds in by_doc.items()},
                     repeats_of, moved, [d for d in left if d.doc_id and d.doc_id in ids],
-                    [d for d in left if not (d.doc_id and d.doc_id in ids)])
+                    [d for d in left if not (d.doc_id and d.doc_id in ids)
+                     and not (d.doc_id in lost and d.doc_key in shared)],
+                    n_by_text, ambiguous)
+
+
+def _placed(row: Decision, number: int, doc_id: str | None) -> Decision:
+    """``row`` naming document ``number``, and its id ``doc_id`` where not None."""
+    if doc_id is None:
+        return dataclasses.replace(row, doc=number)
+    return dataclasses.replace(row, doc=number, doc_id=doc_id, doc_id_cell="")
 
 
 def _as_corpus_ids(rows: list[Decision], ids_of_key: dict[str, list[str]],
@@ -1884,7 +2010,7 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         by_doc, repeats_of = dict(matched.by_doc), matched.repeats_of
         stats.update({"n_matched_elsewhere": matched.moved,
                       "n_text_changed": len(matched.text_changed),
-                      "n_not_found": len(matched.not_found)})
+                      "n_not_found": len(matched.not_found) + len(matched.ambiguous)})
 
     # ids given to two documents: (id, first line, other line), for the warning
     repeated_ids: list[tuple[str, int, int]] = []
@@ -2060,11 +2186,19 @@ def _warn_matched(matched: _Matched, review: Path, output: Path) -> None:
                        "the review's (documents added, removed or moved since the audit: "
                        "matched by id and text, as audit --reviewed matches them)", review,
                        f"{matched.moved:,}", plural_s(matched.moved))
+    if matched.by_text:
+        logger.warning("%s: %s accepted row%s matched by text alone: %s doc_id names no "
+                       "document of the corpus (a corpus without ids, other ids, or ids a "
+                       "spreadsheet rewrote)", review, f"{matched.by_text:,}",
+                       plural_s(matched.by_text), plural(matched.by_text, "its", "their"))
     for rows, why in ((matched.text_changed, "its document (by id) has another text now: "
                        "edited since the review, so the decision may no longer hold; audit "
                        "it again"),
                       (matched.not_found, "no document has its text (and id) now: removed or "
-                       "edited since the review")):
+                       "edited since the review"),
+                      (matched.ambiguous, "its doc_id names no document of the corpus, and "
+                       "its text is that of several documents, which the text cannot tell "
+                       "apart: give the row the document's id")):
         if rows:
             first = min(rows, key=lambda d: d.line)
             named = f"id {first.doc_id!r}" if first.doc_id else f"document {first.doc}"

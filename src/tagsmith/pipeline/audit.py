@@ -71,7 +71,7 @@ from tagsmith.progress import _percent, progress_bar
 from tagsmith.store.staging import make_staging, remove_staging, stale_staging
 
 if TYPE_CHECKING:  # the classifier is imported only when one is given
-    from tagsmith.audit.review import ReviewedPairs
+    from tagsmith.audit.review import ReviewedPairs, TextFallback
     from tagsmith.pipeline.classifier import TextClassifier
 
 logger = logging.getLogger("tagsmith")
@@ -1139,11 +1139,13 @@ def _refuse_multi_labelled(Y: sp.csr_matrix, lines: Sequence[int] | None,
 def _reviewed_section(reviewed: ReviewedPairs, issues, decided: np.ndarray,
                       undone: np.ndarray, space: LabelSpace, lang: str, texts: Sequence[str],
                       doc_ids: Sequence[str | None] | None, lines: Sequence[int] | None,
-                      warnings: list[str], doc_keys: dict[int, str] | None = None) -> dict:
+                      warnings: list[str], doc_keys: dict[int, str] | None = None,
+                      fallback: TextFallback | None = None) -> dict:
     """The report's ``noise.reviewed``: the review files read, the pairs they decided,
     the flagged candidates left out as decided, and those kept as decided the other way
     (an accepted fix the corpus lacks, or a label changed since), warned of with the
-    first one."""
+    first one; and the decided pairs of ids no document has, matched by their text
+    (``fallback``; every one, of a corpus without ids), warned of with their counts."""
     from tagsmith.audit.detect import KINDS
     from tagsmith.audit.review import texts_changed
 
@@ -1152,6 +1154,10 @@ def _reviewed_section(reviewed: ReviewedPairs, issues, decided: np.ndarray,
                                "n_not_applied": int(undone.sum())}
     changed = [] if doc_ids is None else texts_changed(reviewed, texts, doc_ids, doc_keys)
     section["n_texts_changed"] = len(changed)
+    by_text = _by_text_message(reviewed, doc_ids, fallback)
+    if by_text:
+        warnings.append(by_text)
+        logger.warning(by_text)
     if changed:
         n = len(changed)
         message = (f"{n:,} document{plural_s(n)} an earlier review decided by id "
@@ -1179,17 +1185,47 @@ def _reviewed_section(reviewed: ReviewedPairs, issues, decided: np.ndarray,
     return section
 
 
+def _by_text_message(reviewed: ReviewedPairs, doc_ids: Sequence[str | None] | None,
+                     fallback: TextFallback | None) -> str:
+    """The warning of the decided pairs whose ``doc_id`` names no document of the
+    corpus, matched by their text alone ("" where there are none): every pair decided
+    by id, of a corpus without ids; those ``fallback`` holds, of one with ids."""
+    from tagsmith.audit.review import corpus_has_ids
+
+    if not corpus_has_ids(doc_ids):
+        n = len(reviewed.by_id)
+        if not n:
+            return ""
+        return (f"the corpus has no document ids: the {n:,} pair{plural_s(n)} an earlier "
+                f"review (--reviewed) decided by id {'is' if n == 1 else 'are'} matched "
+                "by their text alone (copies of one text share a decision)")
+    if fallback is None or not fallback.n_pairs:
+        return ""
+    n, matched, ambiguous = fallback.n_pairs, fallback.n_matched, fallback.n_ambiguous
+    lost = len(fallback.lost)
+    message = (f"{n:,} pair{plural_s(n)} an earlier review (--reviewed) decided name "
+               f"{'its document' if n == 1 else 'their documents'} by an id no document "
+               f"of the corpus has ({lost:,} id{plural_s(lost)}, first "
+               f"{min(fallback.lost)!r}: other ids, or ids a spreadsheet rewrote): matched "
+               f"by their text alone, {matched:,} of them")
+    if ambiguous:
+        message += (f"; {ambiguous:,} not, their text being that of several documents "
+                    "whose ids do not say which one: asked about again")
+    return message
+
+
 def _sample_reviewed_before(rows: list[dict], record: dict, reviewed: ReviewedPairs,
                             space: LabelSpace, texts: Sequence[str],
                             doc_ids: Sequence[str | None] | None, keys: dict[int, str],
-                            warnings: list[str]) -> None:
+                            warnings: list[str], fallback: TextFallback | None = None) -> None:
     """Count (the sample record's ``n_rows_reviewed_before``) and warn of the review
     sample's rows whose pair a ``--reviewed`` review decided: the sample is drawn
     uniformly over the corpus, as estimate-noise needs, so it asks them again (it did
     so without a word, beside a queue that left them out)."""
-    from tagsmith.audit.review import doc_key
+    from tagsmith.audit.review import corpus_has_ids, doc_key
 
     n_rows, docs = 0, set()
+    has_ids = corpus_has_ids(doc_ids)
     for row in rows:
         doc = int(row["doc"])
         key = keys.get(doc)
@@ -1197,7 +1233,7 @@ def _sample_reviewed_before(rows: list[dict], record: dict, reviewed: ReviewedPa
             key = keys[doc] = doc_key(texts[doc])
         label_id = space.id_of(str(row["label_uri"]))
         if reviewed.verdict(None if doc_ids is None else doc_ids[doc], key, label_id,
-                            corpus_has_ids=doc_ids is not None) is not None:
+                            corpus_has_ids=has_ids, fallback=fallback) is not None:
             n_rows += 1
             docs.add(doc)
     record["n_rows_reviewed_before"] = n_rows
@@ -1247,7 +1283,14 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
     """
     from tagsmith.audit import duplicates as dup
     from tagsmith.audit import health
-    from tagsmith.audit.review import ReviewedPairs, review_rows, reviewed_candidates
+    from tagsmith.audit.review import (
+        ReviewedPairs,
+        TextFallback,
+        _key_of,
+        corpus_has_ids,
+        review_rows,
+        reviewed_candidates,
+    )
     from tagsmith.features.tfidf import _as_list
     from tagsmith.metrics.sets import check_label_values
 
@@ -1430,9 +1473,14 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         decided = undone = None
         # each document's fingerprint, hashed once for both (texts_changed below)
         doc_keys: dict[int, str] = {}
+        fallback = None
         if reviewed is not None:
+            # the rows whose id names no document here, matched by their text: taken
+            # once for the queue, the sample and the report's warning
+            fallback = reviewed.text_fallback(doc_ids or (), _key_of(texts, doc_keys)) \
+                if corpus_has_ids(doc_ids) else TextFallback()
             decided, undone = reviewed_candidates(reviewed, issues, texts, doc_ids,
-                                                  keys=doc_keys)
+                                                  keys=doc_keys, fallback=fallback)
         review = review_rows(issues, texts, Y, label_space, lang=options.lang, lines=lines,
                              doc_ids=doc_ids, limit=options.max_review, topk=scores.topk,
                              hashes=hashes, exclude=decided)
@@ -1446,7 +1494,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                 flagged_docs=options.review_sample_flagged, warnings=warnings)
             if reviewed is not None:
                 _sample_reviewed_before(sample, sample_record, reviewed, label_space,
-                                        texts, doc_ids, doc_keys, warnings)
+                                        texts, doc_ids, doc_keys, warnings, fallback)
         lang = options.lang
         quality = _scores_quality(Y, scores)
         noise = _withhold_bounds(health.noise_section(issues, label_space, lang=lang), quality)
@@ -1457,7 +1505,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         if reviewed is not None and decided is not None and undone is not None:
             noise["reviewed"] = _reviewed_section(reviewed, issues, decided, undone,
                                                   label_space, lang, texts, doc_ids, lines,
-                                                  warnings, doc_keys)
+                                                  warnings, doc_keys, fallback)
         # where a label with narrower ones is one put where a narrower one belongs
         # (the page's section and the command's line say so): a catalogue, or a
         # corpus coded at the most specific level
