@@ -3,7 +3,9 @@
 import csv
 import dataclasses
 import json
+import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -223,6 +225,42 @@ def test_a_review_applied_after_documents_were_added_in_front_is_matched_by_id_a
     assert "3 accepted rows applied to a document at another number" in caplog.text
     assert (f"{review}: 1 accepted row not applied to {out}: its document (by id) has "
             "another text now" in caplog.text and "(first: line 5, id 'd')" in caplog.text)
+
+
+_OPENED: list[str] | None = None
+
+
+def _record_open(event, args):
+    """An audit hook: the paths opened while ``_OPENED`` is a list."""
+    if event == "open" and _OPENED is not None and isinstance(args[0], str | bytes | Path):
+        _OPENED.append(os.fsdecode(args[0]))
+
+
+def test_a_review_matched_to_moved_documents_is_read_once(tmp_path):
+    """Where a row's document had moved, apply-review read the review three times: to
+    apply it by number, to match it by id and text, and to apply it so (1,000 rows over
+    200,000 documents). It is read once; the corpus is read again to match the rows."""
+    global _OPENED
+    rows = [{**_row(0, "missing", "http://x/sun", "Heavy rain all day"), "doc_id": "a"},
+            {**_row(1, "wrong", "http://x/rain", "Bright sun and heat"), "doc_id": "b"}]
+    review = _review(tmp_path, rows)
+    corpus = _jsonl_corpus(
+        tmp_path, {"id": "n", "text": "New one", "labels": []},
+        {"id": "a", "text": "Heavy rain all day", "labels": ["<http://x/rain>"]},
+        {"id": "b", "text": "Bright sun and heat",
+         "labels": ["<http://x/rain>", "<http://x/sun>"]})
+    sys.addaudithook(_record_open)  # a hook cannot be removed: it records while _OPENED
+    _OPENED = []
+    try:
+        read_decisions(review, SPACE)
+        once = _OPENED.count(str(review))
+        _OPENED = []
+        stats = apply_review(corpus, review, tmp_path / "out.jsonl", SPACE)
+        opened = _OPENED.count(str(review))
+    finally:
+        _OPENED = None
+    assert (stats["n_added"], stats["n_removed"], stats["n_matched_elsewhere"]) == (1, 1, 2)
+    assert once and opened == once
 
 
 def test_rows_whose_ids_name_no_document_are_matched_by_their_text(tmp_path, caplog):

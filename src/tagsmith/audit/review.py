@@ -1767,14 +1767,19 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                                "space_name": space_name, "lang": lang}
     # read so by every reader of this call
     with nullcontext() if columns is None else reading_text_columns(columns):
+        # the review's rows as the first pass read them: a row found moved is matched,
+        # and the output written, without reading the review again (it was read three
+        # times). The corpus is read again to match them: the first pass keeping each
+        # document's fingerprint for it cost every apply-review more than it saved
+        read: list[tuple[list[Decision], list[Decision], dict]] = []
         try:
-            return _apply_review(corpus, review, output, space, **options)
+            return _apply_review(corpus, review, output, space, read=read, **options)
         except _Moved as moved:
-            matched = _match_moved(Path(corpus), Path(review), space, on_error, space_name,
-                                   lang)
+            matched = _match_moved(Path(corpus), Path(review), space, on_error, read[0])
             if matched is None:
                 raise moved from None
-            return _apply_review(corpus, review, output, space, matched=matched, **options)
+            return _apply_review(corpus, review, output, space, matched=matched, read=read,
+                                 **options)
 
 
 class _Moved(ReviewFormatError):
@@ -1800,16 +1805,17 @@ class _Matched:
 
 
 def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
-                 space_name: str, lang: str) -> _Matched | None:
-    """The accepted rows of ``review`` matched to the documents of ``corpus`` as ``audit
-    --reviewed`` matches its decided pairs (a :class:`ReviewedPairs` of them): by id and
-    text fingerprint where the row has an id, else by fingerprint (every document of that
-    text). None where the corpus cannot be read again (a pipe) or no row matches."""
+                 read: tuple[list[Decision], list[Decision], dict]) -> _Matched | None:
+    """The accepted rows of ``review`` (``read``: its :func:`_read_decisions`) matched
+    to the documents of ``corpus`` as ``audit --reviewed`` matches its decided pairs (a
+    :class:`ReviewedPairs` of them): by id and text fingerprint where the row has an id,
+    else by fingerprint (every document of that text). None where the corpus cannot be
+    read again (a pipe) or no row matches."""
     from tagsmith.data.corpus import Corpus, _quiet_rereading
 
     if not (corpus.is_file() or corpus.is_dir()):
         return None
-    decisions, repeated, _ = _read_decisions(review, space, space_name, lang)
+    decisions, repeated, _ = read
     # every accepted row, a copy of another's number too (its text or id may name
     # another document): the first row of each document and label decides, the others
     # are checked with it
@@ -1956,9 +1962,12 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                   space: LabelSpace, *, on_error: str = "fail", format: str | None = None,
                   overwrite: bool = False, keep: Sequence[str | Path] = (),
                   space_name: str = "the vocabulary", lang: str = "en",
-                  matched: _Matched | None = None) -> dict:
+                  matched: _Matched | None = None,
+                  read: list[tuple[list[Decision], list[Decision], dict]] | None = None
+                  ) -> dict:
     """:func:`apply_review` under the text columns set; ``matched``: the rows matched by
-    id and text (:func:`_match_moved`), else by their numbers."""
+    id and text (:func:`_match_moved`), else by their numbers. ``read``: the review's
+    :func:`_read_decisions`, read here where empty and kept there."""
     from tagsmith.data.readers import current_text_columns
 
     text_columns_checked(current_text_columns())
@@ -1991,7 +2000,13 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         # the corpus before the review, as every command checks its corpus first: a
         # vocabulary given as the corpus with a malformed review was told about the review
         _check_corpus_first(source, corpus)
-    decisions, repeated, counts = _read_decisions(review, space, space_name, lang)
+    if read is None or not read:
+        taken = _read_decisions(review, space, space_name, lang)
+        if read is not None:
+            read.append(taken)
+    else:
+        taken = read[0]
+    decisions, repeated, counts = taken
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
              "n_already_applied": 0, "n_skipped_lines": 0, "n_missing_files": 0,
              **{f"review_{k}": v for k, v in counts.items()}}
