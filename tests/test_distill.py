@@ -2494,6 +2494,35 @@ def test_label_labelled_covering_the_whole_corpus_is_refused_naming_the_option(t
     assert not (tmp_path / "o.jsonl").exists()
 
 
+def test_label_budget_labelled_finds_the_documents_labelled_before_once(tmp_path):
+    """label --budget --labelled found the corpus's documents labelled before twice (a
+    Python loop over the corpus): for its early refusal, then in label_corpus. Once."""
+    import sys
+
+    corpus, vocab, day1 = tmp_path / "c.tsv", tmp_path / "v.tsv", tmp_path / "day1.jsonl"
+    corpus.write_text("hello there\turn:a\nbye now\turn:b\nsee you\turn:a\n",
+                      encoding="utf-8")
+    vocab.write_text("urn:a\talpha\nurn:b\tbeta\n", encoding="utf-8")
+    day1.write_text('{"text": "hello there", "labels": ["urn:a"]}\n', encoding="utf-8")
+    calls = []
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_name == "_labelled_in_pool":
+            calls.append(frame.f_code.co_filename)
+
+    sys.setprofile(profile)
+    try:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--budget", "1", "--labelled", str(day1), "--llm", "sim", "--dry-run",
+            "--base-url", "http://127.0.0.1:9/v1", "--cache", str(tmp_path / "c.sqlite")])
+    finally:
+        sys.setprofile(None)
+    assert result.exit_code == 0, result.output
+    assert "dry run: no call sent" in result.output
+    assert len(calls) == 1, calls
+
+
 def test_label_labelled_covering_the_whole_corpus_is_refused_before_the_shortlist(tmp_path):
     """With --shortlist-zeroshot the encoder was loaded, the vocabulary and the corpus
     embedded (the label embeddings cached), and only then was the corpus labelled whole

@@ -916,6 +916,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                 param_hint="--limit")
     human_data = read_labelled(human, space) if human else None
     labelled = text_hashes = None
+    labelled_pool: list = []  # the documents labelled before, found once
     if labelled_files:  # an earlier day's labels: read before any call is paid for
         import scipy.sparse as sp
 
@@ -931,7 +932,9 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
 
         try:
             # its fingerprints of the corpus serve label_corpus too (it hashed it again)
-            text_hashes = check_labelled_leaves_some(texts, labelled, len(space))
+            # and the documents labelled before, which label_corpus found again
+            text_hashes = check_labelled_leaves_some(texts, labelled, len(space),
+                                                     _pool=labelled_pool)
         except InvalidParameterError as exc:
             if exc.name != "labelled":
                 raise
@@ -947,7 +950,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     if dry_run:
         _label_dry_run(obj, inner, llm["cache"], output, texts, space, options,
                        shortlist, human_data, human_shortlist, budget, strategy, rounds,
-                       seed, labelled, text_hashes, source)
+                       seed, labelled, text_hashes, source,
+                       labelled_pool[0] if labelled_pool else None)
         return
     # every check passed: the cache file may appear
     client = _cached(inner, llm["cache"], keep_refusals=True)
@@ -957,7 +961,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                               human_shortlist=human_shortlist,
                               budget=budget, strategy=strategy, rounds=rounds, seed=seed,
                               student_kept=bool(student), labelled=labelled,
-                              shortlist_source=source, _text_hashes=text_hashes)
+                              shortlist_source=source, _text_hashes=text_hashes,
+                              _labelled_pool=labelled_pool[0] if labelled_pool else None)
         rows = result["rows"]
         labeling = result["summary"].get("labeling", {})
         # the refused documents by their ids, for a person to take (positions meant
@@ -1075,7 +1080,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
 
 def _label_dry_run(obj, inner, cache: str, output: str, texts, space, options, shortlist,
                    human_data, human_shortlist, budget, strategy, rounds, seed,
-                   labelled, text_hashes, source: str | None = None) -> None:
+                   labelled, text_hashes, source: str | None = None,
+                   labelled_pool=None) -> None:
     """``label --dry-run``: every line said before the first call, then the JSON
     summary (``"dry_run": true``); no call is sent, OUTPUT is not written, and a
     response cache that does not exist is not created (every call is then to send)."""
@@ -1088,7 +1094,7 @@ def _label_dry_run(obj, inner, cache: str, output: str, texts, space, options, s
                               human_shortlist=human_shortlist, budget=budget,
                               strategy=strategy, rounds=rounds, seed=seed, student_kept=False,
                               labelled=labelled, dry_run=True, shortlist_source=source,
-                              _text_hashes=text_hashes)
+                              _text_hashes=text_hashes, _labelled_pool=labelled_pool)
     finally:  # also when it is refused: the cache and the client behind it were left open
         if client is not inner:
             client.close()

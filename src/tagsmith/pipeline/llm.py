@@ -1026,7 +1026,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                  student_kept: bool = True,
                  labelled: tuple[Sequence[str], sp.csr_matrix] | None = None,
                  dry_run: bool = False, shortlist_source: str | None = None,
-                 _text_hashes: np.ndarray | None = None) -> dict:
+                 _text_hashes: np.ndarray | None = None,
+                 _labelled_pool: tuple[np.ndarray, sp.csr_matrix, int] | None = None
+                 ) -> dict:
     """Label documents with the LLM: all of them, or a budget chosen by active selection.
 
     ``human`` (texts, labels) is a human-labelled sample: the LLM labels it too, its
@@ -1079,7 +1081,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     ``_text_hashes`` (private, keyword-only, as ``train_classifier``'s and
     ``active_distill``'s; not part of the API, it may go without notice): the texts'
     fingerprints where the caller has them already (:func:`check_labelled_leaves_some`
-    returns them, as ``label --budget --labelled`` does), not computed again.
+    returns them, as ``label --budget --labelled`` does), not computed again; and
+    ``_labelled_pool``, alike, which of them ``labelled`` labelled (its ``_pool``), read
+    with those fingerprints alone.
     """
     from tagsmith.labeling.labeler import LabelingReport, label_documents, warn_rejections
     from tagsmith.labeling.reliability import estimate_reliability
@@ -1112,8 +1116,11 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         if not all_blank:
             n_usable = _distinct_non_blank(groups, hashes == BLANK_HASH)  # one at least
         if labelled is not None:  # the pool's documents labelled in earlier runs
-            before, Y_before, n_not_in_pool = _labelled_in_pool(labelled, hashes,
-                                                               len(label_space))
+            # the caller's, taken with the fingerprints given (a Python loop over the
+            # corpus: label --budget --labelled ran it twice)
+            before, Y_before, n_not_in_pool = _labelled_pool \
+                if _labelled_pool is not None and _text_hashes is not None else \
+                _labelled_in_pool(labelled, hashes, len(label_space))
             if not all_blank:  # what is left to send
                 n_usable = max(n_usable - len(before), 0)
             if n_not_in_pool:  # another corpus's labels, or a corpus edited since
@@ -1383,14 +1390,18 @@ def _reliability_per_label(reliability, Y_llm: sp.csr_matrix, Y_human: sp.csr_ma
 
 def check_labelled_leaves_some(texts: Sequence[str],
                                labelled: tuple[Sequence[str], sp.csr_matrix],
-                               n_labels: int) -> np.ndarray:
+                               n_labels: int, *,
+                               _pool: list[tuple[np.ndarray, sp.csr_matrix, int]] | None = None
+                               ) -> np.ndarray:
     """Raise the :class:`InvalidParameterError` (``labelled``) that :func:`label_corpus`
     with a budget raises where the documents labelled in earlier runs, ``labelled``
     (texts, targets), label every distinct non-blank text of ``texts``; no warning. From
     the texts' fingerprints alone: ``label --labelled`` checks it before the shortlist
     is built (with ``--shortlist-zeroshot``, the corpus embedded), which it was refused
     after. Returns the texts' fingerprints, for :func:`label_corpus`'s ``_text_hashes``
-    (``label --budget --labelled`` hashed a large corpus twice)."""
+    (``label --budget --labelled`` hashed a large corpus twice). ``_pool`` (private):
+    given, the documents of ``texts`` labelled before are added to it, for
+    :func:`label_corpus`'s ``_labelled_pool`` (it found them again)."""
     from tagsmith.data.texthash import BLANK_HASH, hash_texts
     from tagsmith.features.tfidf import _as_list
     from tagsmith.pipeline.train import groups_of_hashes
@@ -1399,7 +1410,10 @@ def check_labelled_leaves_some(texts: Sequence[str],
     blank = hashes == BLANK_HASH
     if bool(np.all(blank)):  # nothing to send: answered as label_corpus answers it
         return hashes
-    before, _, _ = _labelled_in_pool(labelled, hashes, n_labels)
+    pool = _labelled_in_pool(labelled, hashes, n_labels)
+    if _pool is not None:
+        _pool.append(pool)
+    before = pool[0]
     n_usable = _distinct_non_blank(groups_of_hashes(hashes, BLANK_HASH), blank)
     _refuse_all_labelled(max(n_usable - len(before), 0), len(before))
     return hashes
