@@ -645,3 +645,27 @@ def test_the_warning_of_linear_at_scale_names_the_option_as_its_caller_gives_it(
     assert "; --model tree trains large label spaces in a fraction of the time" \
         in record.getMessage()
     assert "TrainOptions" not in record.getMessage()
+
+
+def test_train_counts_each_label_s_documents_once(goemotions_small):
+    """train_classifier counted the documents of each label three times (its check of
+    positives, its deprecated-label warning, its linear-at-scale warning), as distill
+    counted them in a copy of its own: one helper, label_support, counted once here."""
+    import sys
+
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(goemotions_small["train"], space)
+    called = []
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_name in ("label_support", "labels_used"):
+            called.append((frame.f_code.co_name, frame.f_back.f_code.co_name))
+
+    sys.setprofile(profile)
+    try:
+        train_classifier(data.texts[:200], data.Y[:200], space, options=TrainOptions(
+            dev_fraction=0.1, featurizer_params={"char_ngrams": None, "min_df": 1}))
+    finally:
+        sys.setprofile(None)
+    assert called == [("label_support", "train_classifier"),
+                      ("labels_used", "train_classifier")], called

@@ -48,6 +48,8 @@ from tagsmith.pipeline.train import (
     _label_features,
     _warn_linear_at_scale,
     duplicate_groups,
+    label_support,
+    labels_used,
     text_hashes,
     train_classifier,
 )
@@ -342,8 +344,7 @@ def _fit_student(X, Y, options: ActiveOptions, label_features=None, *,
     if warned is not None and not warned[0]:
         # train_classifier's warning: a budget of thousands over a large vocabulary
         # fitted its linear students round after round without it
-        n_used = int(np.count_nonzero(np.bincount(Y.indices[Y.data > 0],
-                                                  minlength=Y.shape[1])))
+        n_used = labels_used(Y)
         warned[0] = _warn_linear_at_scale(
             options.model, n_used, Y.shape[0], python='ActiveOptions(model="tree")',
             cli="'tagsmith train --model tree' on the labels written")
@@ -572,7 +573,7 @@ def _warn_untaught(Y_teacher: sp.csr_matrix, label_space: LabelSpace, shown: int
     --budget`` without ``--student``: none is written) the warning is of a model
     trained on the labels. The names are quoted, as the taxonomy's warnings quote
     theirs: one holding a comma read as two; in ``lang``."""
-    support = np.bincount(Y_teacher.indices[Y_teacher.data != 0], minlength=len(label_space))
+    support = label_support(Y_teacher, len(label_space))
     untaught = np.flatnonzero((support == 0) & ~label_space.deprecated_mask)
     if not len(untaught):
         return

@@ -681,12 +681,14 @@ def train_classifier(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpa
     Y = as_float32_csr(Y, "Y", "a 2-D label matrix (documents x labels)")
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
-    _check_positives(Y, label_space.deprecated_mask, label_space, lang=lang)
-    _warn_deprecated_in_use(Y, label_space)
+    # the documents carrying each label, counted once for the checks below (three times)
+    support = label_support(Y)
+    _check_positives(Y, label_space.deprecated_mask, label_space, lang=lang, support=support)
+    _warn_deprecated_in_use(Y, label_space, support=support)
     # only the labels some document carries cost linear a solve (a label with none is set
     # without it): 1,000 documents over YSO's 27,754 labels, 2,338 used, trained in 32 s
     # and were told that training grows long
-    n_used = int(np.count_nonzero(np.bincount(Y.indices[Y.data > 0], minlength=Y.shape[1])))
+    n_used = labels_used(Y, support)
     _warn_linear_at_scale(options.model, n_used, Y.shape[0])
     started = time.perf_counter()
     fingerprint = data_fingerprint(texts, Y)
@@ -922,9 +924,26 @@ def train_classifier(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpa
     return classifier
 
 
+def label_support(Y: sp.csr_matrix, n_labels: int | None = None) -> np.ndarray:
+    """The documents of ``Y`` (CSR, documents x labels) carrying each label: its stored
+    entries other than 0, by column, for ``n_labels`` labels at least (default: its
+    columns). ``train_classifier``, ``distill`` and their warnings count them so."""
+    return np.bincount(Y.indices[Y.data != 0],
+                       minlength=Y.shape[1] if n_labels is None else n_labels)
+
+
+def labels_used(Y: sp.csr_matrix, support: np.ndarray | None = None) -> int:
+    """How many labels some document of ``Y`` carries with a positive value (those a
+    linear model solves for); ``support``: :func:`label_support`'s count, read where
+    no value is negative."""
+    if support is None or (Y.data < 0).any():
+        support = np.bincount(Y.indices[Y.data > 0], minlength=Y.shape[1])
+    return int(np.count_nonzero(support))
+
+
 def _check_positives(Y: sp.csr_matrix, deprecated: np.ndarray | None = None,
                      label_space: LabelSpace | None = None, shown: int = 5,
-                     lang: str = "en") -> None:
+                     lang: str = "en", support: np.ndarray | None = None) -> None:
     """No positive label at all is an error; labels without one are worth a warning,
     which counts apart those ``deprecated`` (the label space's mask): distill on STW's
     SKOS said 6,934 of its 7,394 labels had none, 1,151 of them deprecated, which LLM
@@ -934,7 +953,8 @@ def _check_positives(Y: sp.csr_matrix, deprecated: np.ndarray | None = None,
     report. The names are in ``lang``, as :meth:`LabelSpace.name_of` gives them."""
     if Y.shape[0] == 0:
         raise DataError("no training documents: the corpus is empty")
-    support = np.bincount(Y.indices[Y.data != 0], minlength=Y.shape[1])
+    if support is None:
+        support = label_support(Y)
     if not support.any():
         raise DataError(f"none of the {Y.shape[0]:,} training documents carries a label of "
                         "the label space: the model would predict nothing")
@@ -1011,7 +1031,8 @@ def _warn_linear_at_scale(model: str, n_labels: int, n_docs: int, *,
     return True
 
 
-def _warn_deprecated_in_use(Y: sp.csr_matrix, label_space: LabelSpace) -> None:
+def _warn_deprecated_in_use(Y: sp.csr_matrix, label_space: LabelSpace,
+                            support: np.ndarray | None = None) -> None:
     """Warn when training documents carry labels the vocabulary marks deprecated: the
     model learns and suggests them like any other (zero-shot and LLM labeling never
     offer one), and nothing said so.
@@ -1021,7 +1042,8 @@ def _warn_deprecated_in_use(Y: sp.csr_matrix, label_space: LabelSpace) -> None:
     deprecated = label_space.deprecated_mask
     if not deprecated.any():
         return
-    support = np.bincount(Y.indices[Y.data != 0], minlength=Y.shape[1])
+    if support is None:
+        support = label_support(Y)
     used = np.flatnonzero(deprecated & (support > 0))
     if not len(used):
         return
