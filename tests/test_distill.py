@@ -2598,3 +2598,28 @@ def test_earlier_labels_of_texts_not_in_the_corpus_are_counted_not_learnt():
     assert _labelled_in_pool(earlier, hash_texts(texts), 3)[2] == 1
     with pytest.raises(InvalidParameterError, match="labelled"):
         _labelled_in_pool((["a gig"], sp.csr_matrix((1, 2))), hash_texts(texts), 3)
+
+
+def test_cli_label_with_a_budget_says_it_builds_the_pools_features_first(goemotions_small,
+                                                                         tmp_path, caplog):
+    # a walk of 20,000 raw texts: label --budget sat 44 s with no line at all before its
+    # first call, building the pool's TF-IDF features, and a user's Ctrl-C then showed
+    # "0 answered calls". The features' progress is shown, as train shows it
+    teacher = _true_labels_teacher(goemotions_small)
+    labels = tmp_path / "labels.jsonl"
+    with LocalChatServer(teacher) as server, caplog.at_level("INFO", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(goemotions_small["train"]), "--vocab",
+            str(goemotions_small["vocab"]), "-o", str(labels), "--budget", "20",
+            "--rounds", "1", "--base-url", server.base_url, "--llm", "sim",
+            "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    n_docs = len(read_labelled(goemotions_small["train"],
+                               load_vocabulary(goemotions_small["vocab"])).texts)
+    lines = [record.getMessage() for record in caplog.records]
+    said = next(i for i, line in enumerate(lines) if "building the features of the "
+                f"pool's {n_docs:,} documents before the first teacher call" in line)
+    counted = next(i for i, line in enumerate(lines)
+                   if f"features (word n-grams): {n_docs:,}/{n_docs:,} docs" in line)
+    first_call = next(i for i, line in enumerate(lines) if "LLM labeling" in line)
+    assert said < counted < first_call, lines

@@ -224,6 +224,9 @@ class ActiveOptions:
     featurizer_params: dict = field(default_factory=dict)
     threshold_folds: int = 3
     seed: int = 0
+    #: progress lines while the pool's features are built (a minute of silence for
+    #: 20,000 documents before the first teacher call was sent)
+    show_progress: bool = False
 
     def validate(self, n_pool: int, n_labels: int | None = None) -> None:
         """Refuse a bad field before any feature is built or any teacher call is paid
@@ -455,7 +458,14 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     rng = np.random.default_rng(options.seed)
     if X_pool is None or featurizer is None:  # both or neither (checked above)
         featurizer = TfidfFeaturizer.from_params(**options.featurizer_params)
-        X_pool = featurizer.fit_transform(list(pool_texts))
+        if options.show_progress:
+            logger.info("active distillation: building the features of the pool's %s "
+                        "documents before the first teacher call", f"{n_pool:,}")
+        featurizer.show_progress = options.show_progress
+        try:
+            X_pool = featurizer.fit_transform(list(pool_texts))
+        finally:  # the student's later transforms (a round's pool) are short
+            featurizer.show_progress = False
     # the label names' features, for a student that reads them, as training gives them
     label_features = _label_features(featurizer, make_model(options.model,
                                                             **options.model_params),

@@ -1137,7 +1137,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                                                     "to label"))
         # (no text: the other options checked as for a pool of one)
         active = ActiveOptions(budget=min(budget, max(n_usable, 1)), strategy=strategy,
-                               rounds=rounds, seed=seed)
+                               rounds=rounds, seed=seed,
+                               show_progress=options is not None and options.show_progress)
         active.validate(max(len(texts), 1), len(label_space))
     reliability = None
     if human is not None:
