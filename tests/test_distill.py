@@ -1579,7 +1579,7 @@ def test_cli_label_with_a_budget_failing_in_a_later_round_says_what_the_run_kept
             "--concurrency", "1"])
     assert result.exit_code == 6, result.output
     message = " ".join(result.stderr.split())
-    assert ("the teacher failed in round 1, after answering for 30 documents in the round "
+    assert ("the teacher failed in round 2, after answering for 30 documents in the round "
             "before it") in message
     assert stop in message and "no request was answered" not in message
 
@@ -1611,7 +1611,7 @@ def test_cli_label_with_a_budget_counts_the_malformed_answers_of_earlier_rounds_
             "--cache", str(cache), "--max-retries", "0", "--concurrency", "1"])
     assert result.exit_code == 6, result.output
     message = " ".join(result.stderr.split())
-    assert ("the teacher failed in round 1, after answering for 28 documents in the round "
+    assert ("the teacher failed in round 2, after answering for 28 documents in the round "
             "before it") in message, message
     assert stop in message and "aside" not in message, message
     assert len(ResponseCache(cache)) == answers - 2
@@ -1639,7 +1639,7 @@ def test_cli_label_with_a_budget_resumed_counts_an_older_runs_malformed_answers(
         result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
     assert result.exit_code == 6, result.output
     message = " ".join(result.stderr.split())
-    assert ("the teacher failed in round 1, after answering for 28 documents in the round "
+    assert ("the teacher failed in round 2, after answering for 28 documents in the round "
             "before it") in message, message
     assert ("none of the 45 requests of this batch was answered; the 28 answers received "
             "before it are in the response cache, not the 2 malformed ones: a rerun asks "
@@ -1663,7 +1663,7 @@ def test_cli_label_with_a_budget_resumed_from_the_cache_says_what_the_run_kept(t
         result = CliRunner().invoke(tagsmith_cli.cli, args)
     assert result.exit_code == 6, result.output
     message = " ".join(result.stderr.split())
-    assert ("the teacher failed in round 1, after answering for 30 documents in the round "
+    assert ("the teacher failed in round 2, after answering for 30 documents in the round "
             "before it") in message, message
     assert ("none of the 45 requests of this batch was answered; the 30 answers received "
             "before it are in the response cache") in message, message
@@ -2623,3 +2623,18 @@ def test_cli_label_with_a_budget_says_it_builds_the_pools_features_first(goemoti
                    if f"features (word n-grams): {n_docs:,}/{n_docs:,} docs" in line)
     first_call = next(i for i, line in enumerate(lines) if "LLM labeling" in line)
     assert said < counted < first_call, lines
+
+
+def test_active_distill_says_each_round_by_its_place_from_1(data, caplog):
+    # label --budget's log read "LLM labeling, round 1: 500/500 calls" and then
+    # "active distillation round 0: 500 asked" of that same round, and ended on
+    # "round 3" of 4 rounds
+    space, train, _ = data
+    with caplog.at_level("INFO", logger="tagsmith"):
+        active_distill(train.texts, space, noisy_teacher(train.Y, 0.2), ActiveOptions(
+            budget=40, rounds=2, featurizer_params=FAST_FEATURES))
+    said = [r.getMessage() for r in caplog.records
+            if r.getMessage().startswith("active distillation round")]
+    assert said == ["active distillation round 1 of 2: 10 asked, 10 labelled so far",
+                    "active distillation round 2 of 2: 30 asked, 40 labelled so far"]
+

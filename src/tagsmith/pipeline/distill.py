@@ -490,8 +490,11 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         return (np.concatenate([before, selected]),
                 sp.vstack([Y_before, Y_teacher]).tocsr())
 
-    for number, size in enumerate(round_sizes(budget, options.rounds,
-                                              options.initial_fraction)):
+    sizes = round_sizes(budget, options.rounds, options.initial_fraction)
+    for number, size in enumerate(sizes):
+        # the lines say a round by its place from 1, as the LLM teacher's progress does
+        # ("LLM labeling, round 1"): they said "round 0" of the round it called round 1
+        said = f"round {number + 1} of {len(sizes)}"
         started = time.perf_counter()
         candidates = np.flatnonzero(~labelled & ~blank & ~copy)
         if not len(candidates):  # every document is labelled already
@@ -520,7 +523,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
             # has no cache to replay them from: the error carries them
             done = np.concatenate(picked)
             raise TeacherFailedError(
-                f"the teacher failed in round {number}, after answering for {len(done):,} "
+                f"the teacher failed in round {number + 1}, after answering for {len(done):,} "
                 f"document{plural_s(len(done))} in the "
                 f"{plural(number, 'round', f'{number} rounds')} before it: "
                 f"{type(error).__name__}: {error}",
@@ -538,12 +541,12 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
             model = _fit_student(X_pool[rows_taught], Y_taught, options, label_features,
                                  warned=warned)
         else:
-            logger.warning("active distillation round %d: the teacher answered %s sent",
-                           number, none_of(len(chosen)))
+            logger.warning("active distillation %s: the teacher answered %s sent",
+                           said, none_of(len(chosen)))
         history.append({"round": number, "asked": int(len(chosen)), "answered": int(keep.sum()),
                         "n_mistakes_assumed": round(float(n_mistakes), 1),
                         "seconds": round(time.perf_counter() - started, 3)})
-        logger.info("active distillation round %d: %s asked, %s labelled so far", number,
+        logger.info("active distillation %s: %s asked, %s labelled so far", said,
                     f"{len(chosen):,}", f"{len(selected):,}")
     selected = np.concatenate(picked) if picked else np.zeros(0, np.int64)
     Y_teacher = (sp.vstack(rows).tocsr() if rows
