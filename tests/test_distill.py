@@ -1585,12 +1585,12 @@ def test_cli_label_with_a_budget_failing_in_a_later_round_says_what_the_run_kept
 
 
 @pytest.mark.parametrize("answers, stop", [
-    (30, "none of the 45 requests of this batch was answered; the 28 answers received "
-         "before it are in the response cache, not the 2 malformed ones: a rerun asks "
-         "only for the others"),
-    (35, "the 5 answers received in this batch are in the response cache, as are the 28 "
-         "answers received before this batch, not the 2 malformed ones: a rerun asks "
-         "only for the others"),
+    # label --budget keeps its malformed answers in the cache (a rerun replays them and
+    # chooses the same documents), so the 2 of round 1 are among the answers kept
+    (30, "none of the 45 requests of this batch was answered; the 30 answers received "
+         "before it are in the response cache: a rerun asks only for the others"),
+    (35, "the 5 answers received in this batch are in the response cache, as are the 30 "
+         "answers received before this batch: a rerun asks only for the others"),
 ])
 def test_cli_label_with_a_budget_counts_the_malformed_answers_of_earlier_rounds_exactly(
         tmp_path, answers, stop):
@@ -1614,14 +1614,16 @@ def test_cli_label_with_a_budget_counts_the_malformed_answers_of_earlier_rounds_
     assert ("the teacher failed in round 2, after answering for 28 documents in the round "
             "before it") in message, message
     assert stop in message and "aside" not in message, message
-    assert len(ResponseCache(cache)) == answers - 2
+    assert len(ResponseCache(cache)) == answers
 
 
 def test_cli_label_with_a_budget_resumed_counts_an_older_runs_malformed_answers(tmp_path):
     # an older run's cache held 2 malformed answers: the rerun dropped them, asked again
     # (malformed again), then failed in round 1 and said "the 32 answers received before
     # it ... (malformed ones aside)": the replayed and the asked again counted twice,
-    # the cache holding 28
+    # the cache holding 28. label --budget now replays them, as malformed, without
+    # asking again (a rerun chooses the documents the first run chose): the server's
+    # 2 answers go to round 2
     docs, vocab = sport_corpus(tmp_path, 300, "sport story {i} words")
     cache = tmp_path / "c.sqlite"
     args = ["-q", "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
@@ -1641,10 +1643,10 @@ def test_cli_label_with_a_budget_resumed_counts_an_older_runs_malformed_answers(
     message = " ".join(result.stderr.split())
     assert ("the teacher failed in round 2, after answering for 28 documents in the round "
             "before it") in message, message
-    assert ("none of the 45 requests of this batch was answered; the 28 answers received "
-            "before it are in the response cache, not the 2 malformed ones: a rerun asks "
-            "only for the others") in message, message
-    assert len(ResponseCache(cache)) == 28
+    assert ("the 2 answers received in this batch are in the response cache, as are the "
+            "30 answers received before this batch: a rerun asks only for the others"
+            ) in message, message
+    assert len(ResponseCache(cache)) == 32
 
 
 def test_cli_label_with_a_budget_resumed_from_the_cache_says_what_the_run_kept(tmp_path):
@@ -2638,3 +2640,42 @@ def test_active_distill_says_each_round_by_its_place_from_1(data, caplog):
     assert said == ["active distillation round 1 of 2: 10 asked, 10 labelled so far",
                     "active distillation round 2 of 2: 30 asked, 40 labelled so far"]
 
+
+def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path):
+    # a rerun of label --budget 2000 from its response cache sent ~1,300 calls: each
+    # malformed answer had left the cache, was asked again and answered this time, so
+    # the rounds' students differed and chose other documents, every one paid for again.
+    # A budget run keeps its malformed answers: the rerun is the same run, at no cost
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(f"{'sport match' if i % 2 else 'music concert'} {i} words\n"
+                            for i in range(120)))
+    vocab = sport_vocab(tmp_path)
+    asked: set = set()
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        first = doc not in asked
+        asked.add(doc)
+        if first and int(doc.split()[2]) % 4 == 0:
+            return '{"labels": [{"label": '  # broken JSON, the first time only
+        name = "sport" if doc.startswith("sport") else "music"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    command = ["-q", "label", str(docs), "--vocab", str(vocab), "-o",
+               str(tmp_path / "o.jsonl"), "--budget", "40", "--rounds", "2",
+               "--cache", str(tmp_path / "c.sqlite"), "--llm", "m"]
+    with LocalChatServer(teacher) as server:
+        first = CliRunner().invoke(tagsmith_cli.cli, command + ["--base-url", server.base_url])
+        assert first.exit_code == 0, first.output
+        assert len(server.requests) == 40
+        malformed = json.loads(first.stderr.strip().splitlines()[-1])["labeling"][
+            "n_malformed_answers"]
+        assert malformed > 0
+        written = (tmp_path / "o.jsonl").read_text()
+        again = CliRunner().invoke(tagsmith_cli.cli, command + ["--base-url", server.base_url])
+        assert again.exit_code == 0, again.output
+        assert len(server.requests) == 40  # nothing sent again
+    summary = json.loads(again.stderr.strip().splitlines()[-1])
+    assert summary["usage"]["requests"] == 0 and summary["usage"]["cached"] == 40
+    assert summary["labeling"]["n_malformed_answers"] == malformed
+    assert (tmp_path / "o.jsonl").read_text() == written

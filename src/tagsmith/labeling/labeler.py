@@ -125,6 +125,13 @@ class LabelingOptions:
     #: ask again, once, the requests whose refusal the response cache keeps (an
     #: earlier run's; the model's in prose too): a rerun tells them at no cost otherwise
     retry_refused: bool = False
+    #: keep malformed answers in the response cache, where they are replayed as the
+    #: malformed answers they are (by default one leaves the cache as it arrives, so a
+    #: rerun asks again). ``label --budget`` keeps them: each of its rounds chooses
+    #: documents by the answers before it, and a malformed answer asked again on a
+    #: resumed run got another answer, so another student chose other documents, each
+    #: paid for again (a rerun of a 2,000-call run sent about 1,300 calls)
+    keep_malformed: bool = False
 
     def validate(self) -> None:
         """Refuse a bad field before any call; numpy numbers pass and are kept as plain
@@ -147,7 +154,7 @@ class LabelingOptions:
         # one case: the prompts and their cache keys are those of "en" for "EN"
         self.lang = check_language("lang", self.lang)
         for name in ("with_descriptions", "with_broader", "add_ancestors", "show_progress",
-                     "retry_refused"):
+                     "retry_refused", "keep_malformed"):
             setattr(self, name, check_bool(name, getattr(self, name)))
 
 
@@ -561,7 +568,7 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
                for doc, key in zip(owners, keys, strict=True)}
     # a refusal the cache keeps is told again unless the user asks anew (a prose one is
     # an answer the cache keeps: asked again then too)
-    asking = DropMalformed(client, checked,
+    asking = DropMalformed(client, {} if options.keep_malformed else checked,
                            retry_refused=is_prose_refusal if options.retry_refused else None)
     if sending and shortlist is not None and requests:
         # the checks of answers naming labels off their shortlist look them up in the

@@ -1248,7 +1248,15 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     # the pool's blank documents, which active distillation never sends, are counted as
     # without a budget (n_blank_docs read 0, though n_docs counts the documents sent)
     report = LabelingReport(n_blank_docs=int(np.count_nonzero(hashes == BLANK_HASH)))
-    teacher = llm_teacher(list(texts), label_space, client, options, reliability=reliability,
+    # each round chooses by the answers before it: a malformed answer asked again on a
+    # rerun got another answer, and the rerun other documents, paid for again
+    import dataclasses
+
+    from tagsmith.labeling.labeler import LabelingOptions
+
+    teaching = dataclasses.replace(options if options is not None else LabelingOptions(),
+                                   keep_malformed=True)
+    teacher = llm_teacher(list(texts), label_space, client, teaching, reliability=reliability,
                           shortlist=shortlist, report=report)
     try:
         distilled = active_distill(list(texts), label_space, teacher, active,
