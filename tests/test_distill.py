@@ -2641,7 +2641,7 @@ def test_active_distill_says_each_round_by_its_place_from_1(data, caplog):
                     "active distillation round 2 of 2: 30 asked, 40 labelled so far"]
 
 
-def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path):
+def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, caplog):
     # a rerun of label --budget 2000 from its response cache sent ~1,300 calls: each
     # malformed answer had left the cache, was asked again and answered this time, so
     # the rounds' students differed and chose other documents, every one paid for again.
@@ -2672,9 +2672,15 @@ def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path):
             "n_malformed_answers"]
         assert malformed > 0
         written = (tmp_path / "o.jsonl").read_text()
-        again = CliRunner().invoke(tagsmith_cli.cli, command + ["--base-url", server.base_url])
+        with caplog.at_level("INFO", logger="tagsmith"):
+            again = CliRunner().invoke(tagsmith_cli.cli, command[1:] + [
+                "--base-url", server.base_url])
         assert again.exit_code == 0, again.output
         assert len(server.requests) == 40  # nothing sent again
+    # and the line before each round's calls says so (it counted the malformed answers
+    # replayed as calls to send)
+    said = [r.getMessage() for r in caplog.records if " to send (" in r.getMessage()]
+    assert len(said) == 2 and all(": 0 to send (0 prompt tokens)" in m for m in said), said
     summary = json.loads(again.stderr.strip().splitlines()[-1])
     assert summary["usage"]["requests"] == 0 and summary["usage"]["cached"] == 40
     assert summary["labeling"]["n_malformed_answers"] == malformed

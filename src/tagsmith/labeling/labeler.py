@@ -581,7 +581,10 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
     counts: dict = {"n_calls": 0, "n_calls_cached": 0, "n_calls_to_send": 0,
                     "prompt_tokens_to_send": 0}
     if requests:  # what the calls will cost, said before they are paid for
-        counts = _say_prompt_size(requests, client, desc, [checked[key] for key in keys],
+        # a budget's teacher replays a malformed answer it keeps: none is to send (a
+        # resumed run said "36 to send" of a round whose every answer was replayed)
+        counts = _say_prompt_size(requests, client, desc, None if options.keep_malformed
+                                  else [checked[key] for key in keys],
                                   is_prose_refusal if options.retry_refused else None)
     return _Prepared(options, texts, offered, requests, owners, resolvers, copies, blank,
                      cut, asking, {"n_docs": len(texts), "n_blank_docs": blank,
