@@ -1496,7 +1496,8 @@ def test_taxonomy_log_lines_agree_with_a_count_of_1(caplog):
     with LocalChatServer(behaviour) as server, caplog.at_level("WARNING", logger="tagsmith"):
         generate_taxonomy(["late parcel again", "  "], OpenAIChatClient(server.base_url, "m"),
                           options)
-    assert "1 blank document left out of the taxonomy sample" in caplog.text
+    assert ("1 of the corpus's 2 documents is blank: left out, the sample of 1 drawn from "
+            "the other 1") in caplog.text
     assert "1 of 1 summary missing, malformed or rejected: its text is used" in caplog.text
 
 
@@ -2699,3 +2700,22 @@ def test_cli_taxonomy_map_by_meaning_warns_of_the_english_encoder_once(tmp_path,
     assert caplog.text.count(said) == 1, caplog.text
     assert "2 labels of the vocabulary have English names: --lang en encodes them" \
         in caplog.text
+
+
+def test_taxonomy_counts_blank_documents_as_the_corpus_s_not_the_sample_s(caplog):
+    # 20,000 raw texts, 56 of them blank, --sample 1000: "56 blank documents left out of
+    # the taxonomy sample", as if the sample had lost 56 of its 1,000 (it held none)
+    def behaviour(body):
+        if "<<<DOCUMENTS" in user_prompt(body):
+            docs = read_data_section(user_prompt(body), "DOCUMENTS")
+            return json.dumps({"summaries": [{"id": d["id"], "summary": d["text"]}
+                                             for d in docs]})
+        return json.dumps({"labels": [{"name": "Tickets", "description": "All of them."}]})
+
+    texts = [f"late parcel number {i}" for i in range(17)] + ["", "  ", "\n"]
+    options = TaxonomyOptions(use_case="tickets", review=False, sample_size=5)
+    with LocalChatServer(behaviour) as server, caplog.at_level("WARNING", logger="tagsmith"):
+        taxonomy = generate_taxonomy(texts, OpenAIChatClient(server.base_url, "m"), options)
+    assert taxonomy.n_blank_docs == 3
+    assert ("3 of the corpus's 20 documents are blank: left out, the sample of 5 drawn "
+            "from the other 17") in caplog.text

@@ -481,8 +481,13 @@ def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOpti
                         n_cut_docs=sum(len(texts[with_text[i]]) > options.max_doc_chars
                                        for i in sample))
     if taxonomy.n_blank_docs:
-        logger.warning("%s blank document%s left out of the taxonomy sample",
-                       f"{taxonomy.n_blank_docs:,}", plural_s(taxonomy.n_blank_docs))
+        # the corpus's count: "56 blank documents left out of the taxonomy sample" read
+        # as 56 of the 1,000 sampled lost, where the sample of 1,000 held none
+        blank = taxonomy.n_blank_docs
+        logger.warning("%s of the corpus's %s document%s %s blank: left out, the sample of "
+                       "%s drawn from the other %s", f"{blank:,}", f"{len(texts):,}",
+                       plural_s(len(texts)), plural(blank, "is", "are"), f"{len(docs):,}",
+                       f"{len(with_text):,}")
     if taxonomy.n_cut_docs:
         cut = taxonomy.n_cut_docs
         logger.warning("%s of the %s sampled document%s over %s characters, shown to "
