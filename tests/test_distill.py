@@ -2685,3 +2685,27 @@ def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, c
     assert summary["usage"]["requests"] == 0 and summary["usage"]["cached"] == 40
     assert summary["labeling"]["n_malformed_answers"] == malformed
     assert (tmp_path / "o.jsonl").read_text() == written
+
+
+def test_cli_label_with_a_budget_says_the_whole_spend_after_each_round(goemotions_small,
+                                                                       tmp_path, caplog):
+    # each round's progress counts that round's calls and cost alone, and a successful
+    # label run prints no usage line: the last line of a 4-round 2,000-call budget said
+    # "cost 1.0982" where 4.5168 had been spent (the JSON summary's usage alone said it)
+    teacher = _true_labels_teacher(goemotions_small)
+    with LocalChatServer(teacher) as server, caplog.at_level("INFO", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(goemotions_small["train"]), "--vocab",
+            str(goemotions_small["vocab"]), "-o", str(tmp_path / "labels.jsonl"),
+            "--budget", "30", "--rounds", "2", "--base-url", server.base_url, "--llm", "sim",
+            "--cache", str(tmp_path / "c.sqlite"), "--price-prompt", "1",
+            "--price-completion", "2"])
+    assert result.exit_code == 0, result.output
+    said = [r.getMessage() for r in caplog.records
+            if r.getMessage().startswith("LLM usage after round")]
+    assert [m.split(":")[0] for m in said] == ["LLM usage after round 1",
+                                               "LLM usage after round 2"], said
+    assert said[0].startswith("LLM usage after round 1: 8 answered calls, 0 cached"), said
+    usage = json.loads(result.stderr.strip().splitlines()[-1])["usage"]
+    assert said[1].startswith("LLM usage after round 2: 30 answered calls, 0 cached")
+    assert said[1].endswith(f"cost {usage['cost']:.4f}"), (said, usage)

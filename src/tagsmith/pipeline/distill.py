@@ -778,9 +778,17 @@ def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client: LLMClient
         # each round's labeling named: a warning said again word for word is shown once
         # (the CLI), and rounds of equal counts ('LLM labeling: 5 unknown labels
         # rejected, ...') read as one
+        number = next(rounds)
         result = label_documents([texts[i] for i in indices], label_space, client,
                                  labeling_options, shortlist=batch_shortlist,
-                                 desc=f"LLM labeling, round {next(rounds)}")
+                                 desc=f"LLM labeling, round {number}")
+        # each round's bar counts its own calls and cost: the whole spend was said only
+        # in the JSON summary at the end (the last bar of a 2,000-call budget said
+        # "cost 1.0982" of 4.5168)
+        summary = getattr(getattr(client, "usage", None), "summary", None)
+        if labeling_options is not None and labeling_options.show_progress \
+                and callable(summary):
+            logger.info("LLM usage after round %d: %s", number, summary())
         if report is not None:
             report.merge(result.report)
             # the refused documents as positions in the pool (the round's are in its batch)
