@@ -1715,13 +1715,13 @@ def test_a_teacher_that_answered_no_document_reads_naturally_at_one_and_many(dat
         active_distill(train.texts[:100], space, _silent_for(1, train.Y[:100]),
                        ActiveOptions(budget=2, rounds=2, seed=0,
                                      featurizer_params=FAST_FEATURES))
-    assert "round 0: the teacher answered no document of the 1 sent" in caplog.text
+    assert "round 1 of 2: the teacher answered no document of the 1 sent" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="tagsmith"):
         active_distill(train.texts[:100], space, _silent_for(1, train.Y[:100]),
                        ActiveOptions(budget=20, rounds=2, seed=0,
                                      featurizer_params=FAST_FEATURES))
-    assert "round 0: the teacher answered none of the 5 documents sent" in caplog.text
+    assert "round 1 of 2: the teacher answered none of the 5 documents sent" in caplog.text
     with pytest.raises(NoTeacherAnswersError,
                        match="answered no document of the 1 it was sent"):
         active_distill(train.texts[:100], space, _silent_for(9, train.Y[:100]),
@@ -1928,8 +1928,8 @@ def test_active_distill_checks_the_pool_features_before_the_teacher(data):
 
 
 def test_a_teacher_that_fails_part_way_hands_back_the_answers_paid_for(data):
-    # a custom teacher (no cache to replay from) that raised in round 2 lost the answers
-    # of rounds 0 and 1 with the run: the error now carries them
+    # a custom teacher (no cache to replay from) that raised in its third round lost the
+    # answers of the two before it with the run: the error now carries them
     from tagsmith.exceptions import TeacherFailedError
 
     space, train, _ = data
@@ -1943,7 +1943,7 @@ def test_a_teacher_that_fails_part_way_hands_back_the_answers_paid_for(data):
         return sp.csr_matrix(Y[indices], dtype=np.float32), np.ones(len(indices), bool)
 
     options = ActiveOptions(budget=40, rounds=4, seed=0, featurizer_params=FAST_FEATURES)
-    with pytest.raises(TeacherFailedError, match="round 2, after answering for 20 documents"
+    with pytest.raises(TeacherFailedError, match="round 3, after answering for 20 documents"
                        ".*ConnectionError: the labelling service went away") as info:
         active_distill(train.texts[:200], space, teach, options)
     error = info.value
