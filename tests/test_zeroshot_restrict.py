@@ -100,8 +100,11 @@ def test_unknown_label_and_eval_are_refused_before_the_encoder_loads(tmp_path):
     assert "allows none" in out, out
     gold = tmp_path / "gold.tsv"
     gold.write_text("Rice and wheat trade\t<http://zbw.eu/stw/descriptor/3>\n")
-    out = run_quiet("zeroshot", vocab, gold, "--eval", "--exclude", THSYS[0], code=2)
-    assert "--eval" in out and "--exclude" in out, out
+    # with --eval (its figures over the allowed labels), a restriction leaving CORPUS no
+    # document is refused before the encoder loads too
+    out = run_quiet("zeroshot", vocab, gold, "--eval", "--cache-dir", tmp_path, "--only",
+                    "Sport economics", code=3)
+    assert "no document of CORPUS carries a label --only allows" in out, out
     assert not list(tmp_path.glob("*.npy"))  # nothing was embedded
 
 

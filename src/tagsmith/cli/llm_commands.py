@@ -1665,6 +1665,81 @@ def _read_gold(corpus: str, vocab: str, vocab_space, space, on_error: str,
     return data
 
 
+class _Restriction:
+    """``zeroshot --eval``'s ``--only``, ``--exclude`` and ``--under``: the figures are
+    over the labels they allow (``allowed``, a boolean mask over the labels, deprecated
+    ones denied): each document's other labels are dropped from its truth, and a
+    document left with none (or given none) is left out of the figures, counted (it
+    would count 0 in P@k whatever zero-shot suggested: the restriction, not the scorer,
+    would decide its figures). DEV (``--tune-on``) is restricted alike, so that the
+    thresholds are tuned on the documents and labels evaluated."""
+
+    def __init__(self, allowed, only, exclude, under):
+        self.allowed = allowed
+        self.keys = {name: [key for key, _ in keys] for name, keys in
+                     (("only", only), ("exclude", exclude), ("under", under))}
+        #: the options given, as a message names them ("--only and --exclude")
+        self.given = " and ".join(f"--{name}" for name, keys in self.keys.items() if keys)
+        #: (documents read, left out, label assignments dropped) of CORPUS and of DEV
+        self.counts: dict[str, tuple[int, int, int]] = {}
+
+    def apply(self, data, path: str, what: str, *, tuning: bool = False):
+        """``data`` (a corpus read by :func:`_read_gold`) over the allowed labels: its
+        documents carrying one, their labels outside dropped; a restriction leaving no
+        document is refused naming ``path`` (``what``: CORPUS, ``--tune-on``)."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        from tagsmith.exceptions import DataError
+        from tagsmith.pipeline.io import LabelledData, StreamedLabelledData
+
+        Y = sp.csr_matrix(data.Y)
+        kept = sp.csr_matrix(Y @ sp.diags(self.allowed.astype(Y.dtype)))
+        kept.eliminate_zeros()
+        rows = np.diff(kept.indptr) > 0
+        n, n_kept = len(rows), int(rows.sum())
+        if not n_kept:
+            n_allowed = int(self.allowed.sum())
+            raise DataError(
+                f"no document of {what} carries a label {self.given} "
+                f"allow{'' if ' and ' in self.given else 's'} ("
+                + plural(n, "its one document carries none", f"none of its {n:,} "
+                         "documents carries one") + f" of the {n_allowed:,} allowed label"
+                f"{plural_s(n_allowed)}): nothing to "
+                + ("tune thresholds on" if tuning else "evaluate")
+                + "; allow labels the corpus holds", path=path)
+        self.counts["tune" if tuning else "corpus"] = (n, n - n_kept, Y.nnz - kept.nnz)
+        Y = kept[rows]
+        if isinstance(data, StreamedLabelledData):
+            return StreamedLabelledData([], Y, data.report, data.streamed.selected(rows),
+                                        data.has_text)
+        return LabelledData([text for text, keep in zip(data.texts, rows, strict=True)
+                             if keep], Y, data.report)
+
+    def record(self) -> dict:
+        """``--json``'s ``provenance.restriction``: the options' labels as given, the
+        labels allowed, and what was left out of CORPUS (and DEV)."""
+        n, out, dropped = self.counts["corpus"]
+        tune = self.counts.get("tune")
+        return {**self.keys, "n_labels_allowed": int(self.allowed.sum()),
+                "n_docs_read": n, "n_docs_left_out": out,
+                "n_labels_dropped": dropped,
+                "n_tune_docs_left_out": None if tune is None else tune[1]}
+
+    def summary(self, n_labels: int) -> str:
+        """The text's line above the figures."""
+        n, out, dropped = self.counts["corpus"]
+        n_allowed = int(self.allowed.sum())
+        line = (f"restricted to {n_allowed:,} of {n_labels:,} label{plural_s(n_labels)} "
+                f"({self.given}): {n - out:,} of CORPUS's {n:,} document{plural_s(n)} carry "
+                f"one and are evaluated, {out:,} without one left out; {dropped:,} "
+                f"label{plural_s(dropped)} given outside them dropped from the truth")
+        tune = self.counts.get("tune")
+        if tune is not None:
+            line += f"; DEV alike: {tune[0] - tune[1]:,} of {tune[0]:,} documents kept"
+        return line
+
+
 def _tuning_objective(classifier) -> dict:
     """``zeroshot --eval --tune-on``'s objective, :func:`tune_thresholds`' keywords:
     the bundle's, as train tuned its thresholds (its F-beta, or the precision or recall
@@ -1719,7 +1794,8 @@ def _warn_tuning_overlap(dev, corpus_hashes, tune_on: str, corpus: str) -> None:
 EVAL_CHUNK = 8192
 
 
-def _zeroshot_in_chunks(scorer, texts, k: int, *, blended: bool | None = None):
+def _zeroshot_in_chunks(scorer, texts, k: int, *, blended: bool | None = None,
+                        allowed=None):
     """``scorer.predict_topk(texts, k)`` a chunk of :data:`EVAL_CHUNK` documents at a
     time (``texts`` a list, or :class:`~tagsmith.data.corpus.StreamedTexts` read again
     from their corpus), under one progress bar: the same top-k, and one warning counting
@@ -1727,12 +1803,20 @@ def _zeroshot_in_chunks(scorer, texts, k: int, *, blended: bool | None = None):
     ``blended`` not None: one warning too counting the documents longer than the
     encoder's window, scored by their start alone, as ``zeroshot`` counts them
     (:func:`~tagsmith.zeroshot.scorer.warn_beyond_window`; ``blended``: with a bundle's
-    scores)."""
+    scores). ``allowed``, a boolean mask over the labels: each document's top ``k`` of
+    those alone, as ``zeroshot --only`` ranks them (the allowed labels' rows alone
+    searched, :func:`~tagsmith.zeroshot.scorer.restricted_scorer`)."""
     from tagsmith.data.corpus import StreamedTexts
     from tagsmith.progress import progress_bar
     from tagsmith.topk import RowFill
     from tagsmith.zeroshot.encoder import n_beyond_window
-    from tagsmith.zeroshot.scorer import blank_texts, warn_beyond_window, warn_blank
+    from tagsmith.zeroshot.scorer import (
+        _first_allowed,
+        blank_texts,
+        restricted_scorer,
+        warn_beyond_window,
+        warn_blank,
+    )
 
     n_docs = len(texts)
     if not n_docs:
@@ -1742,10 +1826,24 @@ def _zeroshot_in_chunks(scorer, texts, k: int, *, blended: bool | None = None):
     fill = RowFill(n_docs, scorer.n_labels)
     n_blank = n_long = 0
     show, scorer.show_progress = scorer.show_progress, False
+    ranker = None if allowed is None else restricted_scorer(scorer, allowed)
+
+    def ranked(chunk):
+        if allowed is None:
+            return scorer.predict_topk(chunk, k, warn=False)
+        if ranker is not None:
+            return ranker.predict_topk(chunk, k, warn=False)
+        # nearly every label allowed: enough candidates for k allowed ones, the denied
+        # ones dropped (as zeroshot ranks them)
+        n_labels = scorer.n_labels
+        return _first_allowed(scorer.predict_topk(
+            chunk, min(n_labels, k + int((~allowed).sum())), warn=False),
+            allowed, k, n_labels)
+
     try:
         with progress_bar(total=n_docs, desc="embedding", unit="text", enabled=show) as bar:
             for chunk in chunks:
-                fill.add(scorer.predict_topk(chunk, k, warn=False))
+                fill.add(ranked(chunk))
                 n_blank += int(blank_texts(chunk).sum())
                 if blended is not None:
                     n_long += n_beyond_window(scorer.encoder, chunk)
@@ -1765,7 +1863,7 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
                        as_json: bool, corpus: str, vocab: str, bundle: str | None,
                        background, *, known, width: int, model_k: int,
                        replacements, dev=None, tune_on: str | None = None,
-                       lang: str = "en") -> None:
+                       lang: str = "en", restriction: _Restriction | None = None) -> None:
     """``zeroshot --eval``: every document of ``gold`` embedded and scored once (and by
     the bundle once), then eval's metrics (:func:`evaluate_label_sets`) of the zero-shot
     ranking, or of its blend at each of ``weights``; the label sets are each document's
@@ -1773,7 +1871,10 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
     at least ``threshold``, or with ``dev`` (the labelled corpus ``tune_on``, scored
     alike) the labels passing per-label thresholds tuned on ``dev``'s scores at each
     weight as train tunes a bundle's (:func:`tune_thresholds`, the bundle's
-    objective). The per-label rows name labels in ``lang`` (``--lang``), as eval's do."""
+    objective). The per-label rows name labels in ``lang`` (``--lang``), as eval's do.
+    ``restriction`` (``--only``, ``--exclude``, ``--under``; ``gold`` and ``dev``
+    restricted by it already): the allowed labels alone are ranked, blended and
+    predicted, and the output says what was left out."""
     import numpy as np
 
     from tagsmith._score import shown_scores
@@ -1820,15 +1921,17 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
         ``long_warned``: the documents longer than the encoder reads counted in a warning
         (CORPUS's, once: the figures are of their start's scores)."""
         zeroshot_topk = _zeroshot_in_chunks(
-            scorer, texts, width, blended=(classifier is not None) if long_warned else None)
+            scorer, texts, width, blended=(classifier is not None) if long_warned else None,
+            allowed=None if restriction is None else restriction.allowed)
         if classifier is None:
             return lambda weight: zeroshot_topk
         model_topk = classifier.predict_topk(texts, model_k)
         return lambda weight: blend_topk(
             model_topk, zeroshot_topk, weight=weight, k=width, known_labels=known,
-            exclude=space.deprecated_mask, model_space=classifier.label_space,
+            exclude=denied, model_space=classifier.label_space,
             zeroshot_space=space, replacements=replacements)
 
+    denied = space.deprecated_mask if restriction is None else ~restriction.allowed
     scores = scored(texts, long_warned=True)
     dev_scores = None if dev is None else scored(dev.texts)
     objective = None if dev is None else _tuning_objective(classifier)
@@ -1871,7 +1974,7 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
         runs.append((weight, metrics))
     # the labels never predicted at weight 0, in train's words
     never = 0 if untrained is None or 0 not in min_labels else int(
-        np.count_nonzero(untrained & ~space.deprecated_mask))
+        np.count_nonzero(untrained & ~denied))
     if as_json:
         from datetime import UTC, datetime
 
@@ -1901,8 +2004,11 @@ def _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label: 
             print_json({**metrics, "provenance": {
                 **common, "weight": weight, "background": list(background) or None,
                 "tune_on": tune_on,
-                "n_tune_docs": None if dev is None else len(dev.texts)}})
+                "n_tune_docs": None if dev is None else len(dev.texts),
+                "restriction": None if restriction is None else restriction.record()}})
         return
+    if restriction is not None:
+        click.echo(restriction.summary(len(space)))
     if dev is not None:
         also = (f"; at weight 0, {never:,} label{plural_s(never)} never predicted (no "
                 "training document)" if never else "")
@@ -2048,8 +2154,10 @@ each), to choose a weight.
               "are headings, not subjects): " + LABEL_LIST_HELP + ".")
 @click.option("--under", multiple=True, callback=label_list, metavar="FILE|LABEL,...",
               help="Suggest only labels in these branches of VOCAB's hierarchy (each label "
-              "and its narrower ones, at any depth): " + LABEL_LIST_HELP + ". Not with "
-              "--eval (none of the three).")
+              "and its narrower ones, at any depth): " + LABEL_LIST_HELP + ". With --eval "
+              "(any of the three): the figures are over the allowed labels, each "
+              "document's others dropped from its truth and a document left with none "
+              "left out (counted); --tune-on's DEV restricted alike.")
 @click.pass_obj
 def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, cache_dir, fmt,
              whole_file, background, background_sample, hubness_neighbors, lang, eval_corpus,
@@ -2079,10 +2187,6 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
         raise click.UsageError("--most-specific and --eval cannot be combined: measure "
                                "the most specific labels of a bundle with eval "
                                "--most-specific")
-    if eval_corpus and (only or exclude or under):
-        raise click.UsageError("--only, --exclude and --under cannot be combined with "
-                               "--eval: its figures are over every label of VOCAB a "
-                               "corpus may hold")
     if eval_corpus:
         _check_eval_arguments(files)
         if tune_on is not None and threshold is not None:
@@ -2218,9 +2322,18 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
         # embeddings per 100,000 documents)
         gold = _read_gold(files[0], vocab, vocab_space, space, on_error, unknown_labels,
                           keep_texts=False)
+    restriction = None
+    if gold is not None and allowed is not None:
+        # over the allowed labels alone: the others dropped from the truth, and the
+        # documents left with none left out of the figures (counted), before the encoder
+        # loads
+        restriction = _Restriction(allowed & ~space.deprecated_mask, only, exclude, under)
+        gold = restriction.apply(gold, files[0], "CORPUS")
     dev = None
     if tune_on is not None:  # read alike, before the encoder loads
         dev = _read_gold(tune_on, vocab, vocab_space, space, on_error, unknown_labels)
+        if restriction is not None:  # tuned on the documents and labels evaluated
+            dev = restriction.apply(dev, tune_on, "--tune-on", tuning=True)
         if classifier is not None:
             from tagsmith.pipeline.train import check_overlap
 
@@ -2273,7 +2386,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
         _evaluate_zeroshot(scorer, classifier, gold, weights, threshold, per_label, as_json,
                            files[0], vocab, bundle, background, known=known, width=width,
                            model_k=model_k, replacements=replacements, dev=dev,
-                           tune_on=tune_on, lang=lang)
+                           tune_on=tune_on, lang=lang, restriction=restriction)
         return
     # one bar over all documents: a bar per batch of 256 ended at 100% (in a log: a line
     # "embedding: 256/256 text (100%)" a batch) and never said how far the input was

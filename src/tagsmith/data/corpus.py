@@ -787,9 +787,14 @@ class StreamedTexts:
     :class:`~tagsmith.exceptions.DataError` naming the file and the document.
     """
 
-    def __init__(self, corpus: Corpus, hashes: np.ndarray):
+    def __init__(self, corpus: Corpus, hashes: np.ndarray, keep: np.ndarray | None = None):
         self.corpus = corpus
-        self.hashes = hashes
+        #: every document's hash, as read (those checked as the texts are read again)
+        self._all_hashes = hashes
+        #: a boolean mask over them of the documents these texts are (None: all)
+        self._keep = keep
+        #: the hashes of these texts
+        self.hashes = hashes if keep is None else hashes[keep]
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -797,11 +802,27 @@ class StreamedTexts:
     def __repr__(self) -> str:
         return f"StreamedTexts({self.corpus.source!r}, n_docs={len(self)})"
 
+    def selected(self, keep: np.ndarray) -> StreamedTexts:
+        """The texts of the documents of the boolean mask ``keep`` (one entry per text of
+        these) alone, in order, read again as these are (every text of the corpus still
+        read and checked against its hash; the others never yielded): ``zeroshot --eval
+        --only`` scores the documents carrying an allowed label alone."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (len(self),):
+            raise InvalidParameterError("keep", f"a boolean mask of {len(self):,} entries",
+                                        f"shape {keep.shape}")
+        if self._keep is None:
+            return StreamedTexts(self.corpus, self._all_hashes, keep)
+        both = self._keep.copy()
+        both[both] = keep
+        return StreamedTexts(self.corpus, self._all_hashes, both)
+
     def chunks(self, size: int = HASH_CHUNK) -> Iterator[list[str]]:
         """The texts in order, ``size`` at a time, each chunk checked against the hashes."""
         size = check_int("size", size, 1)
         texts = self.corpus.texts()
         done = 0
+        held: list[str] = []  # of a selection, its texts read until a chunk is full
         while True:
             # what the first read said (a folder's unlabelled documents, ...) is not said
             # again; only this thread's reading is quiet, not what is done with a chunk,
@@ -811,19 +832,28 @@ class StreamedTexts:
             if not chunk:
                 break
             self._check(chunk, done)
-            yield chunk
             done += len(chunk)
-        if done != len(self):
+            if self._keep is None:
+                yield chunk
+                continue
+            keep = self._keep[done - len(chunk):done]
+            held += [text for text, kept in zip(chunk, keep, strict=True) if kept]
+            while len(held) >= size:
+                yield held[:size]
+                held = held[size:]
+        if done != len(self._all_hashes):
             raise self._changed(f"{done:,} document{plural_s(done)} where it had "
-                                f"{len(self):,}")
+                                f"{len(self._all_hashes):,}")
+        if held:
+            yield held
 
     def _check(self, chunk: list[str], start: int) -> None:
         from tagsmith.data.texthash import hash_texts
 
-        if start + len(chunk) > len(self):
-            raise self._changed(f"more than the {len(self):,} document{plural_s(len(self))} "
-                                "it had")
-        differ = np.flatnonzero(hash_texts(chunk) != self.hashes[start:start + len(chunk)])
+        n = len(self._all_hashes)
+        if start + len(chunk) > n:
+            raise self._changed(f"more than the {n:,} document{plural_s(n)} it had")
+        differ = np.flatnonzero(hash_texts(chunk) != self._all_hashes[start:start + len(chunk)])
         if len(differ):
             raise self._changed(f"document {start + int(differ[0]) + 1:,} is not the one "
                                 "read first")
