@@ -62,6 +62,40 @@ def fold_name(name: str) -> str:
     return unicodedata.normalize("NFKC", folded)
 
 
+#: Latin accents as NFKD writes them apart (U+0300-U+036F): only these are dropped by
+#: :func:`plain_name`, not the vowel signs of Devanagari or Thai, which make other words
+_LATIN_ACCENTS = re.compile("[\u0300-\u036f]")
+#: hyphens and dashes a compound may be written with or without ("EU-Recht", "EU Recht")
+_JOINERS = re.compile("[\\s\\-\u2010\u2011\u2012\u2013\u2014\u00ad]+")
+#: German umlauts as ASCII writes them out (ß is "ss" already, casefolded)
+_UMLAUTS = str.maketrans({"\u00e4": "ae", "\u00f6": "oe", "\u00fc": "ue"})
+
+
+def plain_name(name: str, *, umlauts_spelled: bool = False) -> str:
+    """:func:`fold_name` without Latin accents, hyphens or spaces: the key of a name a
+    model wrote in ASCII or as a compound another way ("Steuervergunstigung" for
+    "Steuervergünstigung", "EUVersicherungsrecht" for "EU-Versicherungsrecht"). With
+    ``umlauts_spelled``, ä, ö and ü are first written ae, oe and ue, as German does
+    without them ("Steuerverguenstigung"). The loosest key: a resolver tries it only
+    after :func:`fold_name`'s.
+
+    >>> plain_name("Förderung erneuerbarer Energien"), plain_name("Straße")
+    ('forderungerneuerbarerenergien', 'strasse')
+    >>> plain_name("Förderung", umlauts_spelled=True), plain_name("Foerderung")
+    ('foerderung', 'foerderung')
+    """
+    folded = fold_name(name)
+    if umlauts_spelled:
+        folded = unicodedata.normalize("NFC", folded).translate(_UMLAUTS)
+    stripped = _LATIN_ACCENTS.sub("", unicodedata.normalize("NFKD", folded))
+    return _JOINERS.sub("", unicodedata.normalize("NFC", stripped))
+
+
+def spelled_name(name: str) -> str:
+    """:func:`plain_name` with umlauts written ae, oe, ue."""
+    return plain_name(name, umlauts_spelled=True)
+
+
 #: longest answer parsed (characters); a label set or a taxonomy is far shorter
 MAX_ANSWER_CHARS = 1_000_000
 #: how many ``{`` an answer's object may start at after prose (each try may scan the rest)
@@ -277,7 +311,8 @@ def display_names(label_space: LabelSpace, ids: Iterable[int], lang: str = "en"
 
 
 class NameKeys:
-    """:func:`normalise_name` and :func:`fold_name`, each name's keys kept: for the
+    """:func:`normalise_name`, :func:`fold_name` and the loose keys (:func:`plain_name`,
+    :func:`spelled_name`), each name's keys kept: for the
     resolvers of one labeling pass to share (the same functions' results, computed
     once a name), and to drop with them.
 
@@ -289,6 +324,8 @@ class NameKeys:
     def __init__(self) -> None:
         self._normal: dict[str, str] = {}
         self._folded: dict[str, str] = {}
+        self._plain: dict[str, str] = {}
+        self._spelled: dict[str, str] = {}
 
     def normal(self, name: str) -> str:
         key = self._normal.get(name)
@@ -302,8 +339,20 @@ class NameKeys:
             key = self._folded[name] = fold_name(name)
         return key
 
+    def plain(self, name: str) -> str:
+        key = self._plain.get(name)
+        if key is None:
+            key = self._plain[name] = plain_name(name)
+        return key
+
+    def spelled(self, name: str) -> str:
+        key = self._spelled.get(name)
+        if key is None:
+            key = self._spelled[name] = spelled_name(name)
+        return key
+
     def __len__(self) -> int:
-        return len(self._normal) + len(self._folded)
+        return len(self._normal) + len(self._folded) + len(self._plain) + len(self._spelled)
 
 
 class LabelResolver:
@@ -373,6 +422,14 @@ class LabelResolver:
             else (name_keys.normal, name_keys.folded)
         self._index, self._ambiguous = _indexed(levels, normal)
         self._folded, self._folded_ambiguous = _indexed(levels, folded)
+        # loosest: a name without its accents or hyphens, or its umlauts spelled ae, oe,
+        # ue ("Steuerverguenstigung"), as a model answering in ASCII writes German: such
+        # answers were rejected as unknown labels, 5 of 60 German documents left
+        # unlabelled. Indexed at the first answer that needs it (:meth:`_loosely`), as
+        # most resolvers never do
+        self._levels = levels
+        self._name_keys = name_keys
+        self._loose: list | None = None
         # the codes and names a code answered another way is matched by, indexed on the
         # first such answer (:meth:`_code`): built with the rest, they made a resolver
         # half as slow again to build (one per shortlist, one per document), for answers
@@ -449,7 +506,28 @@ class LabelResolver:
         if folded in self._folded or folded in self._folded_ambiguous:
             found = self._folded.get(folded)
             return None if self._also_a_code(name, found, fold_name) else found
-        return self._code(name)[0]
+        found, by_code = self._code(name)
+        if found is not None or by_code:
+            return found
+        loose = self._loosely(name)
+        return None if loose is None else loose[0]
+
+    def _loosely(self, name: str) -> tuple[int | None, bool] | None:
+        """(the label, or None where several share it; whether several do) of ``name``
+        by :func:`plain_name`, then by its umlauts spelled out; None where neither key
+        is any offered name's. Not for a name holding a digit: a code's or a number's
+        spaces and dashes are its own ("12 3" is no code 123, nor "1-2" 12)."""
+        if _has_digit(name):
+            return None
+        if self._loose is None:
+            keys = (plain_name, spelled_name) if self._name_keys is None \
+                else (self._name_keys.plain, self._name_keys.spelled)
+            self._loose = [(key, *_indexed(self._levels, key)) for key in keys]
+        for key, index, ambiguous in self._loose:
+            k = key(name)
+            if k and (k in index or k in ambiguous):
+                return index.get(k), k in ambiguous
+        return None
 
     def _also_a_code(self, name: str, found: int | None, key) -> bool:
         """Whether ``name``, found as a name of label ``found``, is another offered
@@ -604,7 +682,10 @@ class LabelResolver:
             return True
         if folded in self._folded:
             return self._also_a_code(name, self._folded[folded], fold_name)
-        return self._code(name)[1]
+        if self._code(name)[1]:
+            return True
+        loose = self._loosely(name)
+        return loose is not None and loose[1]
 
 
 #: a name then a code in brackets, "Essential (primary) hypertension (I10)", as a model
