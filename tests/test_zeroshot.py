@@ -2232,3 +2232,36 @@ def test_cli_zeroshot_bundle_says_only_the_zero_shot_part_read_a_long_documents_
            "encoder reads: the zero-shot part of the scores read its beginning alone, " \
            "the bundle's model the whole text" in caplog.text, caplog.text
     assert "scored by its beginning alone" not in caplog.text
+
+
+def test_cli_zeroshot_says_how_many_documents_are_not_english(tmp_path, caplog):
+    """German STW titles with English label names scored P@1 0.37 against 1.00 on their
+    English translations, and zeroshot said nothing of it (it warns of names in another
+    language alone). It now counts the documents that look written in another language,
+    once over the run, naming the languages; English documents are not counted."""
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:tax,tax relief\nu:energy,renewable energy\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("Die Rolle der Steuervergünstigung für die Energiewende\n"
+                    "Ein Modell für erneuerbare Energien mit Anwendung auf Bayern\n"
+                    "Theoretische Überlegungen zu Steuerbefreiung\n"
+                    "The role of tax relief for the energy transition\n"
+                    "可再生能源的税收优惠\n"
+                    "Tax relief and renewable energy: a panel study of OECD countries\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "zeroshot", str(vocab), str(docs), "--k", "1", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 6
+    assert caplog.text.count("written in another language than English") == 1, caplog.text
+    assert "4 of 6 documents look written in another language than English (German 3, a " \
+           "non-Latin script 1, by their commonest words or letters): the zero-shot " \
+           "encoder (all-MiniLM-L6-v2) was trained on English" in caplog.text, caplog.text
+    caplog.clear()
+    docs.write_text("The role of tax relief for the energy transition\n"
+                    "Da real MVP\nDEL E. WEBB INVESTMENT PROPERTIES INC 1st qtr\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "zeroshot", str(vocab), str(docs), "--k", "1", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "another language" not in caplog.text, caplog.text

@@ -1811,6 +1811,7 @@ def _zeroshot_in_chunks(scorer, texts, k: int, *, blended: bool | None = None,
     from tagsmith.topk import RowFill
     from tagsmith.zeroshot.encoder import n_beyond_window
     from tagsmith.zeroshot.scorer import (
+        ForeignTexts,
         _first_allowed,
         blank_texts,
         restricted_scorer,
@@ -1819,6 +1820,7 @@ def _zeroshot_in_chunks(scorer, texts, k: int, *, blended: bool | None = None,
     )
 
     n_docs = len(texts)
+    foreign = ForeignTexts()
     if not n_docs:
         return scorer.predict_topk([], k)
     chunks = texts.chunks(EVAL_CHUNK) if isinstance(texts, StreamedTexts) else (
@@ -1847,6 +1849,7 @@ def _zeroshot_in_chunks(scorer, texts, k: int, *, blended: bool | None = None,
                 n_blank += int(blank_texts(chunk).sum())
                 if blended is not None:
                     n_long += n_beyond_window(scorer.encoder, chunk)
+                    foreign.add(chunk)
                 bar.update(len(chunk))
     finally:
         scorer.show_progress = show
@@ -1856,6 +1859,7 @@ def _zeroshot_in_chunks(scorer, texts, k: int, *, blended: bool | None = None,
     if n_long and window is not None:
         # as zeroshot says it: the figures measured the scores of their start alone
         warn_beyond_window(n_long, n_docs, window[1], blended=bool(blended))
+    foreign.warn(n_docs)
     return fill.result()
 
 
@@ -2170,6 +2174,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     from tagsmith.zeroshot.encoder import SentenceEncoder, n_beyond_window
     from tagsmith.zeroshot.scorer import (
         BLEND_CANDIDATES,
+        ForeignTexts,
         ZeroShotClassifier,
         _first_allowed,
         blank_texts,
@@ -2395,6 +2400,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     # ranked nearly all of YSO's 25,000 for each document with --only of ten
     ranker = None if allowed is None else restricted_scorer(scorer, allowed)
     n_docs = n_blank = n_long = 0
+    foreign = ForeignTexts()
     with documents_progress("zeroshot") as progress:
         # the first batches smaller (16, 32, ... 256 documents): the count stood at 0
         # while the first 256 were embedded, 10-35 s on 2 cores
@@ -2414,6 +2420,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
             n_docs += len(texts)
             n_blank += int(blank_texts(texts).sum())
             n_long += n_beyond_window(encoder, texts)
+            foreign.add(texts)
             if classifier is not None:
                 topk = blend_topk(classifier.predict_topk(texts, model_k), topk, weight=weight,
                                   k=k, known_labels=known, exclude=denied,
@@ -2445,3 +2452,4 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     if n_long and encoder.window is not None:
         # said in --help alone: a folder of reports was scored by their first page
         warn_beyond_window(n_long, n_docs, encoder.window[1], blended=classifier is not None)
+    foreign.warn(n_docs)
