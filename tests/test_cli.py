@@ -322,6 +322,28 @@ def test_vocab_names_what_replaces_a_deprecated_label(tmp_path):
                                                           [], []]
 
 
+def test_vocab_counts_the_labels_without_a_name_in_lang(tmp_path):
+    """vocab --lang de on STW with 3 concepts lacking a German name listed them in
+    English among the German ones without a word (only a --lang no label is named in
+    was warned about): it now counts them, naming the first three with the language of
+    the name shown; deprecated labels are left out."""
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_de,label_en,deprecated\nu:a,Apfel,apple,\n"
+                     "u:b,,pear,\nu:c,Kirsche,cherry,\nu:d,Pflaume,,\nu:e,,plum,true\n",
+                     encoding="utf-8")
+    result = run("vocab", vocab, "--lang", "de")
+    assert result.exit_code == 0, result.output
+    assert "n_unnamed      1 label has no name in 'de', shown by another language's: " \
+           "<u:b> 'pear' (en)\n" in result.output
+    assert json.loads(run("vocab", vocab, "--lang", "de", "--json").output)["n_unnamed"] == 1
+    result = run("vocab", vocab, "--lang", "en")
+    assert "1 label has no name in 'en', shown by another language's: <u:d> 'Pflaume' " \
+           "(de)" in result.output
+    assert "n_unnamed" not in run("vocab", vocab, "--lang", "fr").output
+    summary = json.loads(run("vocab", vocab, "--lang", "fr", "--json").output)
+    assert summary["n_unnamed"] == 4
+
+
 def test_console_script_runs(bundle):
     out = subprocess.run([sys.executable, "-m", "tagsmith", "info", str(bundle)],
                          capture_output=True, text=True)

@@ -2459,11 +2459,14 @@ VOCAB_HELP = f"Inspect a vocabulary file ({VOCAB_FORMATS})."
               help="How many labels to list.")
 @click.option("--json", "as_json", is_flag=True, help="Summary as one JSON object.")
 def vocab(vocab, lang, show, as_json):
+    from tagsmith.data.labelspace import in_language, language_in
     from tagsmith.data.vocab import load_vocabulary
 
     space = load_vocabulary(vocab, language=lang)
     warn_unnamed_language(space, lang)
     deprecated = space.deprecated_mask
+    unnamed = [i for i, label in enumerate(space) if not deprecated[i]
+               and any(label.pref_labels.values()) and not in_language(label.pref_labels, lang)]
     summary = {
         "path": vocab, "n_labels": len(space), "languages": space.languages,
         "n_deprecated": int(deprecated.sum()), "has_hierarchy": space.has_hierarchy,
@@ -2471,6 +2474,10 @@ def vocab(vocab, lang, show, as_json):
         # hierarchy ('n_roots 1157' for STW's 7 top concepts)
         "n_roots": sum(1 for i in space.roots() if not deprecated[i]),
         "fingerprint": space.fingerprint,
+        # labels named, but not in --lang: shown by another language's name, which
+        # 'vocab --lang de' did without a word (3 of STW's concepts without a German name
+        # were listed in English among the German ones)
+        "n_unnamed": len(unnamed),
         # a deprecated label's replacements (dct:isReplacedBy), a chain followed to the
         # labels not deprecated: what to use instead
         "labels": [{"id": i, "uri": space.uri_of(i), "label": space.name_of(i, lang),
@@ -2487,6 +2494,16 @@ def vocab(vocab, lang, show, as_json):
     for key in ("path", "n_labels", "languages", "n_deprecated", "has_hierarchy", "n_roots",
                 "fingerprint"):
         click.echo(f"{key:<14} {printable(shown[key])}")
+    if unnamed and len(unnamed) < len(space) - int(deprecated.sum()):
+        # all of them unnamed is warn_unnamed_language's "no label has a name in ..."
+        examples = ", ".join(
+            f"<{printable(space.uri_of(i))}> {printable(space.name_of(i, lang))!r} "
+            f"({language_in(space[i].pref_labels, 'en') or next(iter(space[i].pref_labels))})"
+            for i in unnamed[:3])
+        click.echo(f"{'n_unnamed':<14} {len(unnamed):,} "
+                   + plural(len(unnamed), "label has", "labels have")
+                   + f" no name in {lang!r}, shown by another language's: {examples}"
+                   + (", ..." if len(unnamed) > 3 else ""))
     for item in summary["labels"]:
         instead = ", ".join(space.name_of(space.id_of(uri), lang) for uri in item["replaced_by"])
         click.echo(f"{item['id']:>8}  <{printable(item['uri'])}>  {printable(item['label'])}"
