@@ -3836,3 +3836,35 @@ def test_a_shortlist_per_document_keys_each_label_name_once_and_resolves_as_befo
         expected[doc, parsed.label_ids] = parsed.confidences
     assert np.array_equal(result.Y.toarray(), expected)
     assert (result.Y.getnnz(axis=1) == 1).all()
+
+
+def test_cli_label_zeroshot_shortlist_says_how_many_documents_are_not_english(tmp_path,
+                                                                                caplog):
+    """German STW titles shortlisted by English names kept 0.33 of their labels in their
+    10 best of 264 (0.98 for the English translations), and label --shortlist-zeroshot
+    said nothing: it now counts such documents before any call, saying what to offer
+    instead; English documents are not counted."""
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:tax>\ttax relief\n<u:energy>\trenewable energy\n<u:bank>\tbanks\n")
+    docs = tmp_path / "d.txt"
+    docs.write_text("Die Rolle der Steuervergünstigung für die Energiewende\n"
+                    "Ein Modell für erneuerbare Energien mit Anwendung auf Bayern\n"
+                    "The role of tax relief for the energy transition\n", encoding="utf-8")
+    args = ["label", str(docs), "--vocab", str(vocab), "--shortlist-zeroshot",
+            "--shortlist-k", "2", "--cache-dir", "", "--dry-run", "-o",
+            str(tmp_path / "o.jsonl"), "--base-url", "http://127.0.0.1:9", "--llm", "m",
+            "--cache", str(tmp_path / "c.sqlite")]
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, args)
+    assert result.exit_code == 0, result.output
+    assert "2 of 3 documents look written in another language than English (German 2, " \
+           "by their commonest words or letters)" in caplog.text, caplog.text
+    assert "the zero-shot shortlist may leave out the labels that apply to them: offer " \
+           "the whole label set (no --shortlist-zeroshot) or a --shortlist BUNDLE" \
+           in caplog.text, caplog.text
+    caplog.clear()
+    docs.write_text("The role of tax relief for the energy transition\n")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, args)
+    assert result.exit_code == 0, result.output
+    assert "another language" not in caplog.text, caplog.text

@@ -1208,8 +1208,15 @@ def _zeroshot_shortlists(texts, space, k, show_progress, human_texts, cache_dir,
     import numpy as np
 
     from tagsmith.zeroshot.encoder import SentenceEncoder
-    from tagsmith.zeroshot.scorer import ZeroShotClassifier, blank_texts
+    from tagsmith.zeroshot.scorer import ForeignTexts, ZeroShotClassifier, blank_texts
 
+    # German documents shortlisted by English names were matched little better than
+    # chance, their labels likely off the shortlist, and label said nothing of it
+    foreign = ForeignTexts()
+    foreign.add(texts)
+    foreign.warn(len(texts), "the zero-shot shortlist may leave out the labels that apply "
+                 "to them: offer the whole label set (no --shortlist-zeroshot) or a "
+                 "--shortlist BUNDLE trained on documents like them")
     # '' is no cache: as a path it was the working directory (as for zeroshot)
     scorer = ZeroShotClassifier(space, SentenceEncoder(), cache_dir=cache_dir or None,
                                 show_progress=show_progress, lang=lang)

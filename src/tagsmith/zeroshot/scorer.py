@@ -578,6 +578,11 @@ def foreign_language(text: str) -> str | None:
     return language if most and most + accented >= 2 and most + accented > english else None
 
 
+#: what :meth:`ForeignTexts.warn` advises by default (zeroshot's)
+_FOREIGN_ADVICE = ("outside English, label a sample with an LLM (tagsmith label) and train "
+                   "on it")
+
+
 class ForeignTexts:
     """Counts the documents of a run that :func:`foreign_language` takes for another
     language than English, to warn once at its end (:meth:`warn`): the packaged encoder
@@ -595,9 +600,9 @@ class ForeignTexts:
                 self.n_docs += 1
                 self.languages[language] = self.languages.get(language, 0) + 1
 
-    def warn(self, n_docs: int) -> None:
+    def warn(self, n_docs: int, advice: str = _FOREIGN_ADVICE) -> None:
         """Warn, where any of the ``n_docs`` documents looked written in another
-        language, how many did and in which."""
+        language, how many did and in which, and ``advice``: what to do instead."""
         if not self.n_docs:
             return
         seen = sorted(self.languages.items(), key=lambda item: (-item[1], item[0]))
@@ -606,11 +611,10 @@ class ForeignTexts:
             "%s commonest words or letters): the zero-shot encoder (all-MiniLM-L6-v2) was "
             "trained on English and matches such documents little better than chance (P@1 "
             "0.37 on German STW titles with English names, 1.00 on their English "
-            "translations); outside English, label a sample with an LLM (tagsmith label) "
-            "and train on it", f"{self.n_docs:,}", f"{n_docs:,}", plural_s(n_docs),
+            "translations); %s", f"{self.n_docs:,}", f"{n_docs:,}", plural_s(n_docs),
             plural(self.n_docs, "s", ""),
             ", ".join(f"{language} {count:,}" for language, count in seen),
-            plural(self.n_docs, "its", "their"))
+            plural(self.n_docs, "its", "their"), advice)
 
 
 def warn_blank(n_blank: int, n_docs: int) -> None:
