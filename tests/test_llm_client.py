@@ -4413,3 +4413,43 @@ def test_the_local_server_answers_at_once_not_after_a_delayed_ack():
             client.complete(request)
             took.append(time.perf_counter() - start)
     assert statistics.median(took) < 0.02, took
+
+
+def test_a_call_not_yet_sent_when_the_run_stops_sends_nothing():
+    """A worker that had passed complete_all's own stop check, but not yet sent its
+    request (a wrapper's or a cache's lookup under way), when a stopping failure came
+    took the client's fresh events (try_no_more replaces them, for later calls) and
+    made every try of its request after the run had stopped: 4 requests to a server
+    answering 503. The run's own stop is now checked before each try and each send."""
+    late_entered = threading.Event()
+
+    def behaviour(body):
+        if user_prompt(body) == "bad":
+            late_entered.wait(60)  # refused once the other call is past the run's check
+            return Reply("invalid key", status=401)
+        return Reply("busy", status=503)
+
+    with LocalChatServer(behaviour) as server:
+        inner = client_for(server, max_retries=3)
+        stopped = inner._finishing  # set by the run's try_no_more, then replaced
+
+        class Slow:  # the caller's client, slow before its inner call (a lookup)
+            model, usage = inner.model, inner.usage
+
+            def __init__(self):
+                self.inner = inner
+
+            def complete(self, chat):
+                if user_prompt(chat.payload()) == "late":
+                    late_entered.set()
+                    stopped.wait(60)  # the run has stopped before this call is sent
+                return inner.complete(chat)
+
+        with pytest.raises(LLMConfigError, match="invalid key"):
+            complete_all(Slow(), [request("bad"), request("late")], n_workers=2)
+        assert stopped.is_set()
+        late = [body for body in server.requests if user_prompt(body) == "late"]
+        assert late == []
+        assert inner.usage.n_interrupted == 1 and inner.usage.n_retries == 0
+        server.behaviour = lambda body: "fine"  # a later call is not affected
+        assert inner.complete(request("again")).text == "fine"

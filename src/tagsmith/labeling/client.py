@@ -26,6 +26,7 @@ progress bar that shows calls, cache hits and cost.
 from __future__ import annotations
 
 import base64
+import contextvars
 import datetime
 import email.utils
 import errno
@@ -156,6 +157,15 @@ OPTIONAL_PARAMETERS = {
     "max_tokens": " (at the server's own output token limit: max_tokens has no effect)",
 }
 #: what an API key may hold: visible ASCII and inner spaces
+#: the stop flag of the :func:`complete_all` run whose worker thread makes the call now
+#: (None outside one): set once the run stops, it is checked before each try and each
+#: send (:meth:`OpenAIChatClient.complete`). The client's own events (``try_no_more``,
+#: ``abort``) are replaced when set, so that later calls are not affected: a worker
+#: that had not yet sent its request when they were set took the fresh ones and made
+#: every try of it after the run had stopped
+_RUN_STOP: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "tagsmith_llm_run_stop", default=None)
+
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
 
@@ -833,6 +843,14 @@ class OpenAIChatClient:
     def complete(self, request: ChatRequest) -> ChatResponse:
         with self._abort_lock:
             aborted, finishing = self._aborted, self._finishing
+        # the stop of the complete_all run making this call: one that stopped before the
+        # events above were taken (this call not yet sent) stops it all the same
+        run_stop = _RUN_STOP.get()
+
+        def stopped() -> bool:
+            return aborted.is_set() or finishing.is_set() or (
+                run_stop is not None and run_stop.is_set())
+
         last: _Transient | None = None
         # tries: every one made; counted: those that count against max_retries (a
         # server loading its model is asked again, for up to load_wait seconds,
@@ -845,17 +863,17 @@ class OpenAIChatClient:
                 # the wait (Retry-After or backoff) is said, not only done: the log
                 # shows how long a run pauses, and a check can read it without a clock
                 logger.debug("%s: try %d in %.3f s", self.shown_url, tries + 1, delay)
-                finishing.wait(delay)  # abort() sets it too
+                _wait_unless(delay, finishing, run_stop)  # abort() sets finishing too
                 # counted once made: a run finishing its calls (or aborted) during the
                 # wait tries no more, and said a retry of a try never made
-                if not finishing.is_set():
+                if not stopped():
                     self.usage.count("retry")
             tries += 1
             try:
-                if aborted.is_set() or finishing.is_set():
+                if stopped():
                     raise _Aborted()
                 with self._slots:
-                    if aborted.is_set() or finishing.is_set():
+                    if stopped():
                         raise _Aborted()
                     response = self._post(self._body(request), request, aborted)
                 self.usage.add(response)
@@ -1570,6 +1588,21 @@ _OWN_HEADERS = frozenset({"content-type", "content-length", "accept", "accept-en
 #: what a message about an account out of quota adds
 _QUOTA_HINT = (" (the account's quota or credit is used up: see its plan and billing "
                "with the provider; asking again cannot help)")
+
+
+def _wait_unless(delay: float, finishing: threading.Event,
+                 run_stop: threading.Event | None) -> None:
+    """Wait ``delay`` seconds, less where ``finishing`` or ``run_stop`` is set meanwhile
+    (the second looked at every :data:`ABORT_POLL` seconds)."""
+    if run_stop is None:
+        finishing.wait(delay)
+        return
+    deadline = time.monotonic() + delay
+    while not (finishing.is_set() or run_stop.is_set()):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        finishing.wait(min(left, ABORT_POLL))
 
 
 def _loading_model(status: int, raw: bytes) -> bool:
@@ -2790,7 +2823,9 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     cache keeps them, not counting the malformed answers a
     :class:`~tagsmith.labeling.cache.DropMalformed` dropped); the requests in flight
     then end with the try under way (no retry) and are waited for, so that no worker
-    goes on once it has returned. Ctrl-C cancels
+    goes on once it has returned; an :class:`OpenAIChatClient` checks the run's stop
+    before each try and each send, so a request whose worker had not sent it yet when
+    the run stopped is not sent at all (it was, every try of it). Ctrl-C cancels
     what has not started and abandons the requests in flight (the client's ``abort``),
     so the program stops at once rather than when a slow endpoint answers; the abandoned
     requests are counted as interrupted (``usage.n_interrupted``), not as failed, and
@@ -2827,9 +2862,13 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                 results[index] = LLMError("not sent: the run was stopping")
                 return index
             state["running"] += 1
+        # the client checks the run's stop before each try and each send: a call that
+        # passed the check above just before the stop sends nothing after it
+        token = _RUN_STOP.set(stop)
         try:
             return call(index)
         finally:
+            _RUN_STOP.reset(token)
             with lock:
                 state["running"] -= 1
                 idle.notify_all()
