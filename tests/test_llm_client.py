@@ -509,8 +509,9 @@ def test_a_request_that_always_times_out_says_to_raise_the_timeout_or_lower_conc
     # request at a time: every try timed out, and the message said only that
     with LocalChatServer(lambda body: Reply("late", delay=1.0)) as server:
         client = client_for(server, timeout=0.2, max_retries=1)
+        # the second try waited twice as long (TIMEOUT_GROWTH)
         with pytest.raises(LLMError, match=r"no answer after 2 tries \(last: timed out after "
-                           r"0\.2 s\); .*queue.* raise --timeout.*--concurrency 1"):
+                           r"0\.4 s\); .*queue.* raise --timeout.*--concurrency 1"):
             client.complete(request())
     with LocalChatServer(lambda body: Reply("down", status=502)) as server:
         with pytest.raises(LLMError) as failed:  # no time-out: no such advice
@@ -536,15 +537,49 @@ def test_a_run_whose_first_request_only_times_out_stops_with_the_advice(caplog):
 
 
 def test_time_outs_after_an_answer_fail_that_document_alone():
-    # the server answers: a document whose tries all time out fails alone, as before
+    # the server answers: a document whose tries all time out fails alone, as before,
+    # the answers between them keeping their time-outs from being in a row
     def behaviour(body):
-        return "ok" if user_prompt(body) == "a" else Reply("late", delay=1.0)
+        return "ok" if user_prompt(body) in "ac" else Reply("late", delay=1.0)
 
     with LocalChatServer(behaviour) as server:
         client = client_for(server, timeout=0.2, max_retries=1)
-        results = complete_all(client, [request(text) for text in "abc"], n_workers=1)
-    assert results[0].text == "ok"
-    assert all(type(r) is LLMError and "timed out" in str(r) for r in results[1:]), results
+        results = complete_all(client, [request(text) for text in "abcd"], n_workers=1)
+    assert results[0].text == "ok" and results[2].text == "ok"
+    assert all(type(r) is LLMError and "timed out" in str(r) for r in results[1::2]), results
+    assert len(server.requests) == 6  # 2 tries of each late one
+
+
+def test_a_try_after_a_time_out_waits_longer_and_gets_its_answer():
+    """A try that timed out was tried again at the same timeout: a server that answers
+    just after it (one queueing the requests of a run) failed every try of every
+    document. The next try now waits twice as long (up to 2 x the timeout)."""
+    with LocalChatServer(lambda body: Reply("at last", delay=1.4)) as server:
+        client = client_for(server, timeout=1.0, max_retries=2)
+        assert client.longest_try == 1.0
+        assert client.complete(request()).text == "at last"
+    assert len(server.requests) == 2 and client.usage.n_retries == 1
+    # what a stopped run's "waiting for N calls in flight, up to X s" says from now on
+    assert client.longest_try == 2.0
+
+
+def test_a_server_that_answered_and_then_stalls_stops_the_run_after_three_time_outs():
+    """A server that had answered and then answered nothing cost each document
+    1 + max_retries whole timeouts, the run stopping after ten documents in a row
+    (60 tries, an hour at 60 s with --concurrency 1). Three tries in a row that time
+    out, with no reply between them, now stop the run with the advice."""
+    def behaviour(body):
+        return "ok" if user_prompt(body) == "a" else Reply("stalled", delay=3.0)
+
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server, timeout=0.2, max_retries=5)
+        with pytest.raises(LLMConfigError, match=r"3 tries in a row timed out, with no reply "
+                           r"from the server between them \(last: timed out after 0\.4 s\);"
+                           r" .*--concurrency 1; so the run stops here \(a rerun resumes\)"
+                           ) as stopped:
+            complete_all(client, [request(text) for text in "abcdefghijkl"], n_workers=1)
+    assert "answered no request" not in str(stopped.value)  # it answered "a"
+    assert len(server.requests) == 1 + 3
 
 
 def _loading_then_late(n_loading: int):

@@ -308,10 +308,14 @@ def _wait_for_calls(client, leave: str, stops: LaterStopsIgnored) -> None:
         n = client.calls_in_flight
         if not n:
             return
-        # how long: each call ends by the client's timeout (--timeout) at the latest; the
-        # line said nothing of it, and a slow model's wait looked like a hang
+        # how long: each call ends by the client's timeout (--timeout; twice it for a
+        # try after one that timed out) at the latest; the line said nothing of it, and
+        # a slow model's wait looked like a hang
         timed = _wrapped_with(client, "timeout")
-        within = f", up to {timed.timeout:g} s" if timed is not None else ""
+        longest = getattr(timed, "longest_try", None) if timed is not None else None
+        longest = longest if isinstance(longest, (int, float)) else getattr(
+            timed, "timeout", None)
+        within = f", up to {longest:g} s" if longest is not None else ""
         click.echo(f"waiting for {n} call{plural_s(n)} in flight{within}; {leave} to "
                    f"abandon {plural(n, 'it', 'them')}", err=True)
         # in slices: a Ctrl-C the kernel hands to another thread wakes no endless wait

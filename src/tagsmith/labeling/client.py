@@ -137,6 +137,16 @@ MAX_REPORTED_TOKENS = 10**12
 LOAD_WAIT = 300.0
 #: the longest wait, in seconds, between two tries of a server loading its model
 LOAD_POLL = 5.0
+#: a request's try after one that timed out waits twice as long, up to this many times
+#: the client's ``timeout``: a server answering one request at a time keeps the others
+#: queued, and a retry at the same timeout went to the back of the queue and timed
+#: out again, every try of every document (6 x 60 s each)
+TIMEOUT_GROWTH = 2.0
+#: how many tries in a row, across the requests of a client, with no reply from the
+#: server between them, may time out before the run stops (:class:`LLMConfigError`, a
+#: rerun resuming): a server that answered and then stalled cost each document
+#: ``1 + max_retries`` whole timeouts, the run stopping after ten of them (an hour)
+TIMEOUTS_IN_A_ROW = 3
 #: the highest sampling temperature chat-completions endpoints accept
 MAX_TEMPERATURE = 2.0
 #: the largest ``max_tokens`` (output token limit) a request may ask for: no model
@@ -769,6 +779,9 @@ class OpenAIChatClient:
         self._said_loading = False
         #: whether a try's time-out was said (once: the advice comes at the first)
         self._said_timeout = False
+        #: the tries in a row that timed out with no reply from the server between them
+        #: (any request's: see :data:`TIMEOUTS_IN_A_ROW`)
+        self._timeouts_in_a_row = 0
         #: whether any reply was an HTTP 200: a server of plain HTTP, so a later 400
         #: is not probed for TLS (:meth:`_https_port`)
         self._answered_ok = False
@@ -779,6 +792,15 @@ class OpenAIChatClient:
 
     def __repr__(self) -> str:
         return f"OpenAIChatClient({self.shown_url!r}, model={self.model!r})"
+
+    @property
+    def longest_try(self) -> float:
+        """The longest a try in flight may wait for its reply, in seconds: ``timeout``,
+        or, once a try has timed out (the next try of its request waits longer, see
+        :data:`TIMEOUT_GROWTH`), that many times it."""
+        with self._abort_lock:
+            grown = self._said_timeout
+        return min(self.timeout * TIMEOUT_GROWTH, MAX_TIMEOUT) if grown else self.timeout
 
     def abort(self) -> None:
         """End the calls in flight now (Ctrl-C): their connections are shut down, one
@@ -858,6 +880,8 @@ class OpenAIChatClient:
         tries = counted = timeouts = 0
         loading_since: float | None = None
         delay = 0.0
+        # this request's timeout for its next try: longer after a try that timed out
+        self._local.try_timeout = self.timeout
         while counted <= self.max_retries:
             if tries:
                 # the wait (Retry-After or backoff) is said, not only done: the log
@@ -949,7 +973,24 @@ class OpenAIChatClient:
                 logger.debug("%s: try %d failed: %s", self.shown_url, tries, exc)
                 timeouts += exc.timed_out
                 if exc.timed_out:  # numbered among the tries counted (not loading ones)
+                    with self._abort_lock:
+                        self._timeouts_in_a_row += 1
+                        in_a_row = self._timeouts_in_a_row
+                    if in_a_row >= TIMEOUTS_IN_A_ROW:
+                        # the server answers nothing (any more): each document would
+                        # take 1 + max_retries timeouts to fail, the run stopping after
+                        # ten in a row (an hour with --concurrency 1)
+                        self.usage.count("failed")
+                        never = ("" if self._answered_ok else
+                                 "; the server has answered no request of this run")
+                        raise LLMConfigError(
+                            f"{self.shown_url}: {in_a_row} tries in a row timed out, with "
+                            f"no reply from the server between them (last: {exc}); "
+                            f"{_TIMEOUT_ADVICE}{never}; so the run stops here (a rerun "
+                            "resumes)") from None
                     self._say_timeout(counted + 1)
+                    self._local.try_timeout = min(self._local.try_timeout * 2.0,
+                                                  self.timeout * TIMEOUT_GROWTH, MAX_TIMEOUT)
                 if exc.loading:
                     now = time.monotonic()
                     loading_since = now if loading_since is None else loading_since
@@ -968,10 +1009,7 @@ class OpenAIChatClient:
         # a model on a CPU takes minutes an answer, and a server answering one request
         # at a time keeps the others in its queue, their clocks running: every try of
         # every request timed out, and the message said no more than that
-        hint = ("; the timeout counts the whole answer and any wait in the server's "
-                "queue: for a slow model (a local one on a CPU, minutes an answer) raise "
-                "--timeout, and give a server that answers one request at a time "
-                "--concurrency 1" if last is not None and last.timed_out else "")
+        hint = ("; " + _TIMEOUT_ADVICE if last is not None and last.timed_out else "")
         if last is not None and last.loading and loading_since is not None:
             hint = (f"; the server was still loading its model after {self.load_wait:g} s "
                     "of asking: is it loading at all (see its log)? A rerun resumes")
@@ -1063,12 +1101,13 @@ class OpenAIChatClient:
             said, self._said_timeout = self._said_timeout, True
         if not said:
             logger.warning(
-                "%s: no answer within %g s (try %d of %d), asking again: the timeout "
+                "%s: no answer within %g s (try %d of %d), asking again, waiting up to "
+                "twice as long (at most %g s): the timeout "
                 "counts the whole answer and any wait in the server's queue; if requests "
                 "keep timing out (a local model on a CPU takes minutes an answer), raise "
                 "--timeout, and give a server that answers one request at a time "
-                "--concurrency 1", self.shown_url, self.timeout, tries,
-                self.max_retries + 1)
+                "--concurrency 1", self.shown_url, self._local.try_timeout, tries,
+                self.max_retries + 1, min(self.timeout * TIMEOUT_GROWTH, MAX_TIMEOUT))
 
     def _say_loading(self) -> None:
         """Say once (again after an answer) that the server is loading its model."""
@@ -1365,7 +1404,8 @@ class OpenAIChatClient:
         # the timeout is the request's, not each read's: a server sending its reply a
         # byte at a time (whitespace padding, a stalled proxy) was never silent for a
         # whole timeout, and held the request (and the run) for as long as it liked
-        deadline = time.monotonic() + self.timeout
+        timeout = getattr(self._local, "try_timeout", None) or self.timeout
+        deadline = time.monotonic() + timeout
         reply: http.client.HTTPResponse | None = None
         try:
             # every read of the reply (status line, headers, body) waits only for the
@@ -1396,6 +1436,8 @@ class OpenAIChatClient:
             _time_left(connection, deadline)
             reply = connection.getresponse()
             self.replied = True  # something listens there (a refusal later: a restart)
+            with self._abort_lock:  # the server replies: its time-outs are not in a row
+                self._timeouts_in_a_row = 0
             held = self._hold_for_abort(connection, reply)
             try:
                 watch = aborted if held is not None else None
@@ -1417,7 +1459,7 @@ class OpenAIChatClient:
                 self._drop_connection()
         except TimeoutError as exc:
             self._drop_connection()
-            raise _Transient(f"timed out after {self.timeout:g} s", timed_out=True) from exc
+            raise _Transient(f"timed out after {timeout:g} s", timed_out=True) from exc
         except http.client.IncompleteRead as exc:  # no reply to parse (nor "malformed")
             self._drop_connection()
             if aborted is not None and aborted.is_set():
@@ -1588,6 +1630,12 @@ _OWN_HEADERS = frozenset({"content-type", "content-length", "accept", "accept-en
 #: what a message about an account out of quota adds
 _QUOTA_HINT = (" (the account's quota or credit is used up: see its plan and billing "
                "with the provider; asking again cannot help)")
+
+
+_TIMEOUT_ADVICE = (
+    "the timeout counts the whole answer and any wait in the server's queue: for a slow "
+    "model (a local one on a CPU, minutes an answer) raise --timeout, and give a server "
+    "that answers one request at a time --concurrency 1")
 
 
 def _wait_unless(delay: float, finishing: threading.Event,
