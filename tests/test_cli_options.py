@@ -416,7 +416,8 @@ LLM_BAD = [["--timeout", "0"], ["--base-url", "ftp://x"], ["--llm", ""],
            ["--api-key-env", "sk-not-a-variable-name"],  # the key, not its variable
            ["--api-key-header", "Api Key: x"],  # no header name
            # urlsplit's ValueError: a traceback, exit code 1
-           ["--base-url", "http://[::1/v1"], ["--base-url", "http://[not-v6]/v1"]]
+           ["--base-url", "http://[::1/v1"], ["--base-url", "http://[not-v6]/v1"],
+           ["--load-wait", "-1"], ["--load-wait", "nan"]]
 
 
 @pytest.mark.parametrize("bad", LLM_BAD, ids=lambda bad: bad[0])

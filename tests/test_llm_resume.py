@@ -812,3 +812,26 @@ def test_ctrl_c_waits_for_the_calls_in_flight_and_a_rerun_does_not_ask_them_agai
             "--base-url", server.base_url])
         assert whole.exit_code == 0, whole.output
     assert out.read_bytes() == fresh.read_bytes()
+
+
+@pytest.mark.parametrize("command", ["label", "taxonomy"])
+def test_load_wait_sets_how_long_a_loading_server_is_asked_again(tmp_path, command):
+    """How long a request asks again a server loading its model (llama.cpp's 503
+    "Loading model") was the library's load_wait alone, 300 s from the command line:
+    a user whose model takes 10 minutes to load, or who wants no wait, could not say
+    so. --load-wait SECONDS does; 0 counts those tries against --max-retries at once."""
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
+    corpus.write_text("sport item\n")
+    loading = Reply(raw=json.dumps({"error": {"code": 503, "message": "Loading model",
+                                              "type": "unavailable_error"}}).encode(),
+                    status=503)
+    with LocalChatServer(lambda body: loading) as server:
+        args = {"label": ["--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl")],
+                "taxonomy": ["--use-case", "topics", "-o", str(tmp_path / "o.csv")]}[command]
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", command, str(corpus), *args, "--base-url", server.base_url, "--llm", "t",
+            "--cache", str(tmp_path / "c.sqlite"), "--load-wait", "0", "--max-retries", "0"])
+        assert result.exit_code == 6, result.output
+        assert "still loading its model after 0 s of asking" in result.output, result.output
+        asked = [json.dumps(body, sort_keys=True) for body in server.requests]
+        assert asked and len(asked) == len(set(asked))  # none asked again, for 300 s

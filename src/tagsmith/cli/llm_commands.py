@@ -51,7 +51,13 @@ from tagsmith.cli.commands import (
     warn_no_documents,
 )
 from tagsmith.labeling import MAX_VOTES
-from tagsmith.labeling.client import MAX_OUTPUT_TOKENS, MAX_PRICE, MAX_TIMEOUT
+from tagsmith.labeling.client import (
+    LOAD_POLL,
+    LOAD_WAIT,
+    MAX_OUTPUT_TOKENS,
+    MAX_PRICE,
+    MAX_TIMEOUT,
+)
 from tagsmith.models import available_models
 
 if TYPE_CHECKING:
@@ -125,6 +131,12 @@ def llm_options(func: _Command) -> _Command:
                      help="Requests in flight at once."),
         click.option("--timeout", type=float, default=60.0, show_default=True,
                      help=f"Seconds per request (above 0, at most {MAX_TIMEOUT:g})."),
+        click.option("--load-wait", type=float, default=LOAD_WAIT, show_default=True,
+                     metavar="SECONDS",
+                     help=f"Seconds a request goes on asking a server that says it is "
+                     f"still loading its model (llama.cpp's HTTP 503 'Loading model'), "
+                     f"at most every {LOAD_POLL:g} s, before those tries count against "
+                     f"--max-retries (at most {MAX_TIMEOUT:g}; 0: they count at once)."),
         click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True,
                      help="Tries after the first of a request that timed out, lost its "
                      "connection or got HTTP 408/409/425/429 or 5xx, with growing waits "
@@ -150,7 +162,7 @@ def llm_options(func: _Command) -> _Command:
 
 
 def _client(base_url, llm_model, api_key_env, api_key_header, cache, concurrency, timeout,
-            max_retries, price_prompt, price_completion):
+            load_wait, max_retries, price_prompt, price_completion):
     """The LLM client of the options, checked (each value names its option) but with no
     cache yet: nothing is created or sent. :func:`_cached` adds the cache once every
     other check has passed and the work begins."""
@@ -160,7 +172,7 @@ def _client(base_url, llm_model, api_key_env, api_key_header, cache, concurrency
 
     client = make_client(base_url, llm_model, cache=None, api_key_env=api_key_env,
                          api_key_header=api_key_header,
-                         timeout=timeout, max_retries=max_retries,
+                         timeout=timeout, load_wait=load_wait, max_retries=max_retries,
                          max_concurrency=concurrency, price_prompt=price_prompt,
                          price_completion=price_completion)
     try:  # a directory or no database: refused now, not once the work is done
