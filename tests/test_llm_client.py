@@ -4488,3 +4488,31 @@ def test_a_call_not_yet_sent_when_the_run_stops_sends_nothing():
         assert inner.usage.n_interrupted == 1 and inner.usage.n_retries == 0
         server.behaviour = lambda body: "fine"  # a later call is not affected
         assert inner.complete(request("again")).text == "fine"
+
+
+def test_a_refused_docker_service_name_may_still_be_loading_its_model(monkeypatch):
+    """A base URL naming a Docker service, ``http://vllm:8000/v1``, whose connection
+    vLLM refuses while it loads, got no word that it may be loading (said of localhost
+    and IP addresses alone): the message now says so of a name at a private address,
+    naming it. The service name is resolved to the loopback here, as Docker's resolver
+    would to the container's address: no test asks a real DNS server."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        return real("127.0.0.1" if host == "vllm" else host, *args, **kwargs)
+
+    closed = socket.socket()  # bound, never listening: every connection is refused
+    closed.bind(("127.0.0.1", 0))
+    try:
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+        client = OpenAIChatClient(f"http://vllm:{closed.getsockname()[1]}/v1", "m",
+                                  max_retries=3, backoff_base=0.01, timeout=2.0)
+        with pytest.raises(LLMConfigError, match="nothing listens there") as caught:
+            client.complete(request())
+        assert ("is the base URL right? vllm is at 127.0.0.1, a private address: a server "
+                "starting there may still be loading its model (vLLM listens only once "
+                "it is loaded))") in str(caught.value), str(caught.value)
+    finally:
+        closed.close()

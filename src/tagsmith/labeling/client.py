@@ -557,8 +557,11 @@ class _Transient(Exception):
                  billed: tuple[int, int, int, int, int] | None = None, refused: bool = False,
                  final: bool = False, config: str = "", unknown_host: str = "",
                  untrusted: bool = False, no_tls: bool = False, speaks_tls: bool = False,
-                 declined: bool = False, timed_out: bool = False, loading: bool = False):
+                 declined: bool = False, timed_out: bool = False, loading: bool = False,
+                 refused_at: str = ""):
         super().__init__(reason)
+        #: the address that refused the connection ("" where unknown)
+        self.refused_at = refused_at
         #: the server said it is still loading its model (llama.cpp's HTTP 503
         #: "Loading model"): asked again for up to ``load_wait`` seconds
         self.loading = loading
@@ -951,9 +954,8 @@ class OpenAIChatClient:
                                    "https://?") if exc.speaks_tls else
                                   ("nothing listens there",
                                    "is the server running, and is the base URL right?"
-                                   + (" A local server may still be loading its model: "
-                                      "vLLM listens only once it is loaded"
-                                      if _local_host(self._parts.hostname or "") else "")))
+                                   + _loading_hint(self._parts.hostname or "",
+                                                   exc.refused_at)))
                     raise LLMConfigError(
                         f"{self.shown_url}: {exc}; {what}, and it has not answered any "
                         f"request of this run, so it is not retried ({hint})") from None
@@ -1186,6 +1188,10 @@ class OpenAIChatClient:
                 sock.close()
                 if aborted is not None and aborted.is_set():
                     raise
+                if isinstance(exc, ConnectionRefusedError):
+                    # the address that refused (a Docker service name's, say), for the
+                    # message to tell a private network's server from another's
+                    exc.refused_at = str(sockaddr[0])  # type: ignore[attr-defined]
                 error = exc
         raise error or OSError(f"getaddrinfo found no address for {host}")
 
@@ -1513,6 +1519,7 @@ class OpenAIChatClient:
             raise _Transient(f"connection failed: {type(exc).__name__}: {exc}",
                              speaks_tls=speaks_tls,
                              refused=isinstance(exc, ConnectionRefusedError),
+                             refused_at=getattr(exc, "refused_at", ""),
                              unknown_host=getattr(exc, "unknown_host", ""),
                              untrusted=isinstance(exc, ssl.SSLCertVerificationError),
                              no_tls=isinstance(exc, ssl.SSLError)
@@ -1930,6 +1937,31 @@ def _proxy_source(scheme: str, url: str) -> str:
     return next((name for name in sorted(os.environ, key=lambda name: not name.islower())
                  if name.lower() == f"{scheme}_proxy" and os.environ[name] == url),
                 "the system's proxy settings")
+
+
+def _loading_hint(host: str, refused_at: str) -> str:
+    """What a message about a connection refused by ``host`` (at the address
+    ``refused_at``, "" where unknown) adds: the server there may still be loading its
+    model, as vLLM listens only once it is loaded. Said of any host, as that may be so
+    of any (a Docker service name, ``http://vllm:8000/v1``, a cloud machine's address:
+    those were told nothing), and as surely as what is known allows: a local one's by
+    its name or address, another's as what a server starting there would do.
+
+    >>> _loading_hint("localhost", "127.0.0.1")[:48]
+    ' A local server may still be loading its model: '
+    >>> _loading_hint("vllm", "172.18.0.3")[:76]
+    ' vllm is at 172.18.0.3, a private address: a server starting there may still'
+    >>> _loading_hint("gpu.example.com", "93.184.216.34")[:65]
+    ' If a server is starting there, it may still be loading its model'
+    """
+    if _local_host(host):
+        return " A local server may still be loading its model: vLLM listens only once it " \
+            "is loaded"
+    if refused_at and _local_host(refused_at):
+        return (f" {host} is at {refused_at}, a private address: a server starting there "
+                "may still be loading its model (vLLM listens only once it is loaded)")
+    return (" If a server is starting there, it may still be loading its model (vLLM "
+            "listens only once it is loaded)")
 
 
 def _local_host(host: str) -> bool:
