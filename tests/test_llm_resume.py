@@ -835,3 +835,54 @@ def test_load_wait_sets_how_long_a_loading_server_is_asked_again(tmp_path, comma
         assert "still loading its model after 0 s of asking" in result.output, result.output
         asked = [json.dumps(body, sort_keys=True) for body in server.requests]
         assert asked and len(asked) == len(set(asked))  # none asked again, for 300 s
+
+
+@pytest.mark.parametrize("how, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_killed_run_abandons_its_calls_in_flight_after_a_few_seconds(tmp_path, how, code):
+    """A label run stopped by kill (SIGTERM, or SIGHUP) waited for its calls in flight
+    up to --timeout (60 s) before saying its usage and how to resume, but docker stop
+    sends SIGKILL after 10 s: the run ended without those lines. It now waits
+    KILL_GRACE seconds (3), then abandons them (counted as interrupted), saying so, the
+    answers received before kept in the cache."""
+    from tagsmith.cli.llm_commands import KILL_GRACE
+
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
+    docs = [f"sport item {i}" for i in range(8)]
+    corpus.write_text("".join(doc + "\n" for doc in docs))
+    held = {docs[2], docs[3]}  # the two workers' calls once the first two are answered
+    arrived = {doc: threading.Event() for doc in held}
+    release = threading.Event()
+    out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
+    lines: list[str] = []
+    said = threading.Event()
+    with LocalChatServer(_held_teacher(held, arrived, release)) as server:
+        # a --timeout the test's bound (30 s) is below: the wait it set is not taken
+        process = subprocess.Popen([
+            sys.executable, "-m", "tagsmith", "label", str(corpus), "--vocab", str(vocab),
+            "-o", str(out), "--llm", "t", "--concurrency", "2", "--cache", str(cache),
+            "--timeout", "120", "--base-url", server.base_url],
+            env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=_hup_as_default)
+        reader = threading.Thread(target=_read_lines, args=(
+            process.stderr, lines, said, "waiting for "))
+        reader.start()
+        try:
+            for event in arrived.values():
+                assert event.wait(600), "the held calls never came"
+            process.send_signal(how)
+            start = time.monotonic()
+            returncode = process.wait(600)
+            took = time.monotonic() - start
+        finally:
+            release.set()
+            process.wait(600)
+            reader.join(600)
+    assert returncode == code, lines
+    assert KILL_GRACE <= took < 30, (took, lines)
+    assert ("waiting for 2 calls in flight, up to 3 s (stopped by kill: then abandoned, "
+            "as docker stop and schedulers end a run for good soon after); stop it again "
+            "(kill or Ctrl-C) to abandon them") in lines, lines
+    assert lines[-1] == "terminated", lines
+    assert lines[-3].startswith("LLM usage: ") and "2 interrupted" in lines[-3], lines
+    assert lines[-2].startswith("to resume, run the same command again"), lines
+    assert cached_rows(cache) == 2 and not out.exists()

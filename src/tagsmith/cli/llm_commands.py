@@ -235,11 +235,15 @@ def _say_stopped(client, cache: str, exc: BaseException, leave: str,
                  stops: LaterStopsIgnored, dropped_as: str = "malformed",
                  refusals_kept: bool = False) -> None:
     """:func:`_stopped` within its :class:`LaterStopsIgnored`."""
+    from tagsmith.cli import Terminated
     from tagsmith.exceptions import TagsmithError
 
     interrupted = isinstance(exc, KeyboardInterrupt)
     if interrupted:
-        _wait_for_calls(client, leave, stops)
+        # kill (docker stop, a scheduler, a hang-up) may be followed by SIGKILL within
+        # seconds: the calls in flight are waited for briefly, then abandoned
+        _wait_for_calls(client, leave, stops,
+                        grace=KILL_GRACE if isinstance(exc, Terminated) else None)
     stop = _wait_for_saves(client, cache, leave=leave, stops=stops)
     click.echo(f"LLM usage: {client.usage.summary()}", err=True)
     unsaved = getattr(client, "n_unsaved", 0)
@@ -301,16 +305,25 @@ SAVE_GRACE = 1.0
 #: seconds of each slice of a stopped run's wait for its calls or writes, after which a
 #: further stop is looked for
 STOP_POLL = 0.1
+#: seconds a run stopped by ``kill`` (SIGTERM, SIGHUP) waits for its calls in flight
+#: before abandoning them: it waited up to --timeout (60 s), and ``docker stop`` kills
+#: after 10 s, before the usage and "to resume" lines were said
+KILL_GRACE = 3.0
 
 
-def _wait_for_calls(client, leave: str, stops: LaterStopsIgnored) -> None:
+def _wait_for_calls(client, leave: str, stops: LaterStopsIgnored,
+                    grace: float | None = None) -> None:
     """Let the calls in flight when the run was stopped (Ctrl-C, ``kill``) end and
     store their answers, saying so: they were abandoned, and an endpoint that had read
     them billed them while the rerun asked them again. Each ends with the try under way
     (no retry), by the client's timeout at the latest. Ctrl-C again (``kill`` again for
     a run ``kill`` stopped) abandons them, as the first did before (counted as
     interrupted); a further one then leaves the answers waiting to be stored
-    (:func:`_wait_for_saves`)."""
+    (:func:`_wait_for_saves`). ``grace``: the longest they are waited for (a run
+    stopped by ``kill``: :data:`KILL_GRACE`), after which they are abandoned so too;
+    None: as long as they take."""
+    import time
+
     from tagsmith.labeling.client import ABORT_GRACE, _abort, _wrapped_with
 
     wait = getattr(client, "wait_for_calls", None)
@@ -327,13 +340,21 @@ def _wait_for_calls(client, leave: str, stops: LaterStopsIgnored) -> None:
         longest = getattr(timed, "longest_try", None) if timed is not None else None
         longest = longest if isinstance(longest, (int, float)) else getattr(
             timed, "timeout", None)
-        within = f", up to {longest:g} s" if longest is not None else ""
+        if grace is not None and (longest is None or grace < longest):
+            within = (f", up to {grace:g} s (stopped by kill: then abandoned, as "
+                      "docker stop and schedulers end a run for good soon after)")
+        else:
+            within = f", up to {longest:g} s" if longest is not None else ""
         click.echo(f"waiting for {n} call{plural_s(n)} in flight{within}; {leave} to "
                    f"abandon {plural(n, 'it', 'them')}", err=True)
+        deadline = None if grace is None else time.monotonic() + grace
         # in slices: a Ctrl-C the kernel hands to another thread wakes no endless wait
         # of the main thread's (it was taken once a call ended, by its timeout)
         while not wait(STOP_POLL):
-            pass
+            if deadline is not None and time.monotonic() >= deadline:
+                if _abort(client):  # counted as interrupted by the usage said next
+                    wait(ABORT_GRACE)
+                break
     except KeyboardInterrupt:
         if _abort(client):
             wait(ABORT_GRACE)  # counted as interrupted by the usage said next
