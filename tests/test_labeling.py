@@ -2479,7 +2479,8 @@ def test_prompt_size_and_cost_are_said_before_the_first_call(caplog, tmp_path):
     assert len(sent) == 3 and tokens > 100
     assert said_before_first_call == [[
         f"pass: 3 calls, prompts of about {round(tokens / 3):,} tokens each (estimated at 4 "
-        f"characters a token): 3 to send ({tokens:,} prompt tokens, prompt cost about "
+        f"characters a token, and the chat template's 3 a message): 3 to send ({tokens:,} "
+        f"prompt tokens, prompt cost about "
         f"{tokens * 2.5 / 1e6:.4f})"]]
     one = _prompt_estimate(sent[0])
     with ResponseCache(tmp_path / "c.sqlite") as cache:
@@ -2488,13 +2489,15 @@ def test_prompt_size_and_cost_are_said_before_the_first_call(caplog, tmp_path):
         with caplog.at_level(logging.INFO, logger="tagsmith"):  # no price: no cost said
             label_documents(docs[:1], SPACE, cached, None, desc="pass")
         assert said() == [f"pass: 1 call, prompts of about {one:,} tokens each (estimated "
-                          f"at 4 characters a token): 1 to send ({one:,} prompt tokens), 0 "
+                          f"at 4 characters a token, and the chat template's 3 a message): "
+                          f"1 to send ({one:,} prompt tokens), 0 "
                           "answered by the response cache at no cost"]
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="tagsmith"):  # the rerun sends 2 of 3
             label_documents(docs, SPACE, cached, None, desc="pass")
         assert said() == [f"pass: 3 calls, prompts of about {round(tokens / 3):,} tokens "
-                          "each (estimated at 4 characters a token): 2 to send "
+                          "each (estimated at 4 characters a token, and the chat template's "
+                          "3 a message): 2 to send "
                           f"({tokens - one:,} prompt tokens), 1 answered by the response "
                           "cache at no cost"]
 

@@ -362,9 +362,10 @@ def test_a_run_stopped_before_any_answer_does_not_speak_of_answers_kept(tmp_path
         reader.join(60)
     assert process.returncode == 130, lines
     said, *closing = lines
-    assert said.endswith(" INFO LLM labeling: 2 calls, prompts of about 186 tokens each "
-                         "(estimated at 4 characters a token): 2 to send (372 prompt "
-                         "tokens), 0 answered by the response cache at no cost"), said
+    assert said.endswith(" INFO LLM labeling: 2 calls, prompts of about 195 tokens each "
+                         "(estimated at 4 characters a token, and the chat template's 3 a "
+                         "message): 2 to send (390 prompt tokens), 0 answered by the "
+                         "response cache at no cost"), said
     assert closing == [
         "waiting for 2 calls in flight, up to 60 s; Ctrl-C again to abandon them",
         "LLM usage: 0 answered calls, 0 cached, 0 retries, 0 failed, 2 interrupted, "

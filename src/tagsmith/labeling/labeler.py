@@ -445,7 +445,8 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
     cost = ("" if not priced else ", prompt cost unknown (no --price-prompt)" if price is None
             else f", prompt cost about {to_send * price / 1e6:.4f}")
     logger.info("%s: %s call%s, prompts of about %s tokens each (estimated at 4 characters "
-                "a token): %s to send (%s prompt tokens%s)%s", desc, f"{len(requests):,}",
+                "a token, and the chat template's 3 a message): %s to send (%s prompt "
+                "tokens%s)%s", desc, f"{len(requests):,}",
                 plural_s(len(requests)), f"{round(tokens / len(requests)):,}",
                 f"{len(requests) - held:,}", f"{to_send:,}", cost,
                 "" if cache is None else f", {held:,} answered by the response cache at "
