@@ -887,3 +887,60 @@ def test_a_killed_run_abandons_its_calls_in_flight_after_a_few_seconds(tmp_path,
     assert lines[-3].startswith("LLM usage: ") and "2 interrupted" in lines[-3], lines
     assert lines[-2].startswith("to resume, run the same command again"), lines
     assert cached_rows(cache) == 2 and not out.exists()
+
+
+def test_a_killed_run_leaves_its_answers_waiting_for_a_locked_cache_after_a_few_seconds(
+        tmp_path):
+    """A run stopped by kill while another process held the cache's write lock waited
+    for its answers to be stored up to the lock timeout (60 s; 120 s here) before its
+    usage and how to resume: docker stop kills after 10 s. It now leaves them after
+    KILL_GRACE seconds, saying so and how many are lost."""
+    import threading
+
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
+    corpus.write_text("".join(f"sport item {i}\n" for i in range(40)))
+    cache = tmp_path / "c.sqlite"
+    long_lock = ("from tagsmith.labeling import cache; cache.LOCK_TIMEOUT = 120.0; "
+                 "from tagsmith.cli import main; main()")
+
+    def teacher(body):
+        return Reply(slow_teacher(body).content, delay=0.3)
+
+    with LocalChatServer(teacher) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-c", long_lock, "label", str(corpus), "--vocab", str(vocab),
+             "-o", str(tmp_path / "o.jsonl"), "--base-url", server.base_url, "--llm", "t",
+             "--concurrency", "4", "--cache", str(cache)],
+            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines: list[str] = []
+
+        def read():
+            for line in process.stderr:
+                lines.append(line.rstrip("\n"))
+
+        reader = threading.Thread(target=read, daemon=True)
+        wait_for_cached_rows(cache, process, 4)
+        holder = sqlite3.connect(cache, isolation_level=None)  # as another process would
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            time.sleep(1.0)  # answers arrive and wait for the lock
+            reader.start()
+            process.send_signal(signal.SIGTERM)
+            stopped = time.monotonic()
+            process.wait(timeout=200)
+            took = time.monotonic() - stopped
+            reader.join(60)
+        finally:
+            holder.close()
+    assert took < 40, (took, lines)  # not the lock timeout
+    assert process.returncode == 143, lines
+    [waiting] = [line for line in lines if line.startswith("saving ")]
+    assert re.fullmatch(rf"saving \d+ answers? to {re.escape(str(cache))}: it is locked by "
+                        r"another process, waiting up to 3 s \(stopped by kill: then left, "
+                        r"as docker stop and schedulers end a run for good soon after\); "
+                        r"stop it again \(kill or Ctrl-C\) to leave them", waiting), waiting
+    answered = int(re.search(r"LLM usage: (\d+) answered", "\n".join(lines)).group(1))
+    lost = answered - cached_rows(cache)
+    assert lost > 0 and (f"{lost} answer{'s' if lost > 1 else ''} received could not be "
+                         f"saved in the response cache {cache}") in "\n".join(lines), lines
+    assert lines[-1] == "terminated", lines

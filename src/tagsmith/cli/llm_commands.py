@@ -244,7 +244,8 @@ def _say_stopped(client, cache: str, exc: BaseException, leave: str,
         # seconds: the calls in flight are waited for briefly, then abandoned
         _wait_for_calls(client, leave, stops,
                         grace=KILL_GRACE if isinstance(exc, Terminated) else None)
-    stop = _wait_for_saves(client, cache, leave=leave, stops=stops)
+    stop = _wait_for_saves(client, cache, leave=leave, stops=stops,
+                           grace=KILL_GRACE if isinstance(exc, Terminated) else None)
     click.echo(f"LLM usage: {client.usage.summary()}", err=True)
     unsaved = getattr(client, "n_unsaved", 0)
     if unsaved:
@@ -362,7 +363,8 @@ def _wait_for_calls(client, leave: str, stops: LaterStopsIgnored,
 
 
 def _wait_for_saves(client, cache: str, *, leave: str = "Ctrl-C again",
-                    stops: LaterStopsIgnored | None = None) -> KeyboardInterrupt | None:
+                    stops: LaterStopsIgnored | None = None,
+                    grace: float | None = None) -> KeyboardInterrupt | None:
     """Let the answers being stored reach the cache before the run ends (the worker
     threads are waited for at exit anyway), saying so when that takes a while: another
     process holds the cache's lock. A second Ctrl-C leaves them (they are then counted
@@ -373,7 +375,11 @@ def _wait_for_saves(client, cache: str, *, leave: str = "Ctrl-C again",
     the KeyboardInterrupt (:class:`~tagsmith.cli.Terminated` for ``kill``) that left
     them, ``None`` when none did. ``stops``: the caller's :class:`LaterStopsIgnored`,
     deafened once the answers are stored or left (its handler deafens it as it raises
-    the stop that leaves them)."""
+    the stop that leaves them). ``grace``: the longest they are waited for (a run
+    stopped by ``kill``: :data:`KILL_GRACE`; it waited up to the lock timeout, 60 s),
+    after which they are left so too; None: up to the lock timeout."""
+    import time
+
     wait = getattr(client, "wait_for_writes", None)
     if not callable(wait):
         if stops is not None:
@@ -381,17 +387,25 @@ def _wait_for_saves(client, cache: str, *, leave: str = "Ctrl-C again",
         return None
     from tagsmith.labeling import cache as cache_module
 
+    deadline = None if grace is None else time.monotonic() + grace
     try:
-        if wait(SAVE_GRACE):
+        if wait(SAVE_GRACE if grace is None else min(SAVE_GRACE, grace)):
             if stops is not None:
                 stops.deafen()
             return None
         pending = client.writes_in_flight
+        within = (f"{cache_module.LOCK_TIMEOUT:g} s" if grace is None
+                  or grace >= cache_module.LOCK_TIMEOUT else
+                  f"{grace:g} s (stopped by kill: then left, as docker stop and "
+                  "schedulers end a run for good soon after)")
         click.echo(f"saving {pending} answer{plural_s(pending)} to {printable(cache)}: it "
-                   f"is locked by another process, waiting up to "
-                   f"{cache_module.LOCK_TIMEOUT:g} s; {leave} to leave them", err=True)
+                   f"is locked by another process, waiting up to {within}; {leave} to "
+                   "leave them", err=True)
         while not wait(STOP_POLL):  # in slices, as in _wait_for_calls
-            pass
+            if deadline is not None and time.monotonic() >= deadline:
+                client.abandon_writes()  # counted as unsaved, said next
+                wait(10 * cache_module.WRITE_POLL + 1)  # each gives up at its next try
+                break
     except KeyboardInterrupt as stop:
         client.abandon_writes()
         wait(10 * cache_module.WRITE_POLL + 1)  # each gives up at its next try
