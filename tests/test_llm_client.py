@@ -4546,3 +4546,32 @@ def test_the_prompt_estimate_counts_the_chat_templates_tokens():
     assert _prompt_estimate(asked) == (100 + 200 + 2 * TOKENS_PER_MESSAGE + TOKENS_PER_NAME
                                        + REPLY_PRIMING_TOKENS) == 310
 
+
+def test_a_request_sent_again_within_its_try_is_not_once_the_run_has_stopped():
+    """A try whose request the server refused for a parameter (response_format) sends
+    it again at once without it, within the same try: a run stopped meanwhile (another
+    document's refused key) still sent it. The run's stop is checked before each send."""
+    bad_answered = threading.Event()
+
+    def behaviour(body):
+        if user_prompt(body) == "bad":
+            return Reply("invalid key", status=401)
+        if "response_format" in body:
+            bad_answered.wait(60)
+            time.sleep(1.0)  # the run has stopped on the 401 by now
+            return Reply("response_format is not supported", status=400)
+        return "fine"
+
+    def sent(body):  # the 401 is on its way once it is chosen
+        reply = behaviour(body)
+        if user_prompt(body) == "bad":
+            bad_answered.set()
+        return reply
+
+    with LocalChatServer(sent) as server:
+        client = client_for(server, max_retries=0)
+        slow = request("slow", json_mode=True)
+        with pytest.raises(LLMConfigError, match="invalid key"):
+            complete_all(client, [slow, request("bad")], n_workers=2)
+    asked = [body for body in server.requests if user_prompt(body) == "slow"]
+    assert len(asked) == 1 and "response_format" in asked[0]  # not sent again without

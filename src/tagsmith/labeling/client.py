@@ -1404,6 +1404,11 @@ class OpenAIChatClient:
 
     def _post(self, body: bytes, request: ChatRequest,
               aborted: threading.Event | None = None) -> ChatResponse:
+        run_stop = _RUN_STOP.get()
+        if run_stop is not None and run_stop.is_set():
+            # each send, a try's own again too (a parameter the server refused left
+            # out, a kept-alive connection found closed): none once the run has stopped
+            raise _Aborted()
         reused = getattr(self._local, "connection", None) is not None
         self._local.aborted = aborted  # what a connection that opens now watches
         connection = self._connection()
