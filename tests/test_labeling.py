@@ -2546,7 +2546,7 @@ def test_the_pre_call_line_counts_the_cache_as_the_calls_will_use_it(caplog, tmp
         return answer(("sport", 0.9))
 
     def said():
-        return [r.getMessage().split("token): ", 1)[1] for r in caplog.records
+        return [r.getMessage().split("a message): ", 1)[1] for r in caplog.records
                 if "prompts of" in r.getMessage()]
 
     docs = ["a match", "a song about love and loss", "a vote"]
