@@ -1779,3 +1779,58 @@ def print_json(obj: object, *, indent: int | None = None, err: bool = False) -> 
     if not _encodes(stream, "\U0010ffff", strict=True) or not _encodes(stream, text):
         text = json_text(obj, indent=indent, ascii=True)
     click.echo(text, err=err)
+
+
+#: where ``--vocab-type`` and ``--vocab-scheme`` are kept in the command's context
+_VOCAB_SELECTION = "tagsmith.vocab_selection"
+
+
+def _keep_selection(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+                    ) -> tuple[str, ...]:
+    ctx.meta.setdefault(_VOCAB_SELECTION, {})[
+        "types" if param.name == "vocab_type" else "schemes"] = tuple(value)
+    return value
+
+
+def vocab_selection(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a command whose vocabulary argument or option is ``vocab`` with
+    ``--vocab-type`` and ``--vocab-scheme`` (repeatable), which keep the concepts of a
+    SKOS vocabulary of those classes and schemes wherever the command reads it
+    (:func:`load_selected_vocabulary`). Given with no vocabulary, they are refused."""
+    @functools.wraps(command)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        given = selection_given()
+        if any(given.values()) and not kwargs.get("vocab"):
+            option = "--vocab-type" if given["types"] else "--vocab-scheme"
+            raise click.UsageError(f"{option} selects the concepts of --vocab VOCAB, "
+                                   "and no --vocab was given")
+        return command(*args, **kwargs)
+
+    help_type = ("Keep only VOCAB's concepts of this class (rdf:type, or a subclass "
+                 "of it), a SKOS file's: a <URI>, a URI, a CURIE of its prefixes "
+                 "(zbwext:Descriptor) or a local name (Descriptor). Repeat for several.")
+    help_scheme = ("Keep only VOCAB's concepts in this concept scheme (skos:inScheme), a "
+                   "SKOS file's, named as --vocab-type's classes. Repeat for several.")
+    checked = click.option("--vocab-scheme", "vocab_scheme", multiple=True, expose_value=False,
+                           callback=_keep_selection, metavar="SCHEME",
+                           help=help_scheme)(checked)
+    return click.option("--vocab-type", "vocab_type", multiple=True, expose_value=False,
+                        callback=_keep_selection, metavar="CLASS", help=help_type)(checked)
+
+
+def selection_given() -> dict[str, tuple[str, ...]]:
+    """The command's ``--vocab-type`` and ``--vocab-scheme`` values (none outside a
+    command), as :func:`~tagsmith.data.vocab.load_vocabulary`'s ``types`` and
+    ``schemes``."""
+    ctx = click.get_current_context(silent=True)
+    kept = ctx.meta.get(_VOCAB_SELECTION, {}) if ctx is not None else {}
+    return {"types": kept.get("types", ()), "schemes": kept.get("schemes", ())}
+
+
+def load_selected_vocabulary(path: str, **kwargs: Any) -> Any:
+    """:func:`~tagsmith.data.vocab.load_vocabulary` of ``path`` keeping the concepts
+    the command's ``--vocab-type`` and ``--vocab-scheme`` select."""
+    from tagsmith.data.vocab import load_vocabulary
+
+    given = selection_given()
+    return load_vocabulary(path, **kwargs, types=given["types"], schemes=given["schemes"])

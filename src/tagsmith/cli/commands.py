@@ -33,12 +33,15 @@ from tagsmith.cli import (
     given_on_command_line,
     json_lines_as_json,
     language_code,
+    load_selected_vocabulary,
     miss_rate,
     print_json,
     printable,
     ranking_ks,
     refuse_unused,
+    selection_given,
     tsv_field,
+    vocab_selection,
     warn,
     warn_alpha_too_small,
     warn_unnamed_language,
@@ -174,6 +177,7 @@ def record_training_files(classifier: TextClassifier, *, data: str, vocab: str |
 
 
 @cli.command(short_help="Train a model on CORPUS into a bundle.", help=TRAIN_HELP)
+@vocab_selection
 @click.argument("corpus", callback=a_path)
 @click.option("-o", "--output", required=True, callback=a_path,
               help="Directory to write the model bundle to.")
@@ -275,7 +279,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     try:
         label_space, read = read_labelled_corpora(paths, vocab, on_error=on_error,
                                                   unknown_labels=unknown_labels,
-                                                  language=lang)
+                                                  language=lang, **selection_given())
     except UnknownLabelError as exc:
         if exc.hint or isinstance(exc, AmbiguousLabelError):
             raise  # what the key is instead (a name in another case) says more
@@ -1415,6 +1419,7 @@ LABEL_LIST_HELP = ("a FILE of labels (one a line, # comments) or labels separate
 
 
 @cli.command(short_help="Suggest labels for documents with BUNDLE.", help=SUGGEST_HELP)
+@vocab_selection
 @click.argument("bundle", callback=a_path)
 @click.argument("files", nargs=-1, callback=a_path)
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
@@ -1965,6 +1970,7 @@ EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
 
 
 @cli.command(name="eval", short_help="Evaluate BUNDLE on the labelled CORPUS.", help=EVAL_HELP)
+@vocab_selection
 @click.argument("bundle", callback=a_path)
 @click.argument("corpus", callback=a_path)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
@@ -2452,6 +2458,7 @@ VOCAB_HELP = f"Inspect a vocabulary file ({VOCAB_FORMATS})."
 
 
 @cli.command(short_help="Inspect a vocabulary file.", help=VOCAB_HELP)
+@vocab_selection
 @click.argument("vocab", callback=a_path)
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of the names shown.")
@@ -2460,9 +2467,8 @@ VOCAB_HELP = f"Inspect a vocabulary file ({VOCAB_FORMATS})."
 @click.option("--json", "as_json", is_flag=True, help="Summary as one JSON object.")
 def vocab(vocab, lang, show, as_json):
     from tagsmith.data.labelspace import in_language, language_in
-    from tagsmith.data.vocab import load_vocabulary
 
-    space = load_vocabulary(vocab, language=lang)
+    space = load_selected_vocabulary(vocab, language=lang)
     warn_unnamed_language(space, lang)
     deprecated = space.deprecated_mask
     unnamed = [i for i, label in enumerate(space) if not deprecated[i]
@@ -2587,9 +2593,7 @@ def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_erro
     A vocabulary given with a bundle must be the bundle's."""
     space = None
     if vocab:
-        from tagsmith.data.vocab import load_vocabulary
-
-        space = load_vocabulary(vocab)
+        space = load_selected_vocabulary(vocab)
     if bundle:
         from tagsmith.pipeline.classifier import TextClassifier
 
@@ -2685,6 +2689,7 @@ def _broader_moves_words(n_moves: int) -> str:
 
 
 @cli.command(short_help="Audit CORPUS: label errors, duplicates, leaks.", help=AUDIT_HELP)
+@vocab_selection
 @click.argument("corpus", callback=a_path)
 @click.option("-o", "--output", required=True, callback=a_path,
               help="Directory for the report and review queue.")
@@ -3108,6 +3113,7 @@ def _decision_field(review: str) -> str:
              "file.\n\nREVIEW is the audit's review.csv or review.jsonl with the decision "
              f"column (JSONL: each line's decision key) filled in: {DECISION_VALUES}; "
              "case is ignored; empty = not reviewed.")
+@vocab_selection
 @click.argument("corpus", callback=a_path)
 @click.argument("review", callback=a_path)
 @click.option("-o", "--output", required=True, callback=a_path,

@@ -20,9 +20,11 @@ from tagsmith.cli import (
     finite_number,
     json_lines_as_json,
     language_code,
+    load_selected_vocabulary,
     print_json,
     printable,
     tsv_field,
+    vocab_selection,
     warn,
     warn_english_encoder,
     warn_unnamed_language,
@@ -808,6 +810,7 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
 
 
 @cli.command(short_help="Label CORPUS with an LLM: soft labels as JSONL.", help=LABEL_HELP)
+@vocab_selection
 @click.argument("corpus", callback=a_path)
 @click.option("--vocab", required=True, callback=a_path,
               help=f"Label set ({VOCAB_FORMATS}), e.g. from taxonomy.")
@@ -881,7 +884,6 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
           labelled_files, strategy, rounds, student, seed, lang, force, retry_refused,
           dry_run, **llm):
     from tagsmith.cli import refuse_unused
-    from tagsmith.data.vocab import load_vocabulary
     from tagsmith.exceptions import InvalidParameterError
     from tagsmith.labeling.labeler import LabelingOptions
     from tagsmith.pipeline.io import read_labelled
@@ -939,7 +941,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     _check_cache_apart(llm["cache"], output=output, student=student)
     if shortlist_zeroshot and cache_dir:
         cache_dir = _check_cache_dir(cache_dir)
-    space = load_vocabulary(vocab, language=lang)
+    space = load_selected_vocabulary(vocab, language=lang)
     warn_unnamed_language(space, lang)
     if shortlist_zeroshot:  # before the encoder loads and embeds the label names
         warn_english_encoder(space, lang)
@@ -1536,6 +1538,7 @@ a file, not stdin ('-' is refused, as it is by every file or folder option).
 
 
 @cli.command(short_help="Train a fast model on an LLM's soft labels.", help=DISTILL_HELP)
+@vocab_selection
 @click.argument("labels", callback=a_path)
 @click.option("--vocab", required=True, callback=a_path, help="The vocabulary the labels use.")
 @click.option("-o", "--output", required=True, callback=a_path,
@@ -1565,7 +1568,6 @@ a file, not stdin ('-' is refused, as it is by every file or folder option).
 @click.pass_obj
 def distill(obj, labels, vocab, output, model, param, featurizer, feature_param, human,
             dev_fraction, seed, lang, on_error, unknown_labels, as_json):
-    from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.distill import distill_classifier
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.llm import read_soft_labels
@@ -1582,7 +1584,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     from tagsmith.store.bundle import check_bundle_target
 
     check_bundle_target(output)  # the bundle writer's own rule, before any work
-    space = load_vocabulary(vocab, language=lang)
+    space = load_selected_vocabulary(vocab, language=lang)
     warn_unnamed_language(space, lang)  # as label does: a mistyped --lang went unnoticed
     # an unknown label's error names the vocabulary file, as train's and eval's do
     named = f"the vocabulary {vocab}"
@@ -2139,6 +2141,7 @@ each), to choose a weight.
 
 
 @cli.command(short_help="Suggest labels of VOCAB with no training data.", help=ZEROSHOT_HELP)
+@vocab_selection
 @click.argument("vocab", callback=a_path)
 @click.argument("files", nargs=-1, callback=a_path)
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
@@ -2228,7 +2231,6 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     import numpy as np
 
     from tagsmith.cli import refuse_unused
-    from tagsmith.data.vocab import load_vocabulary
     from tagsmith.zeroshot.encoder import SentenceEncoder, n_beyond_window
     from tagsmith.zeroshot.scorer import (
         BLEND_CANDIDATES,
@@ -2288,7 +2290,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
         from tagsmith.pipeline.classifier import TextClassifier
 
         classifier = TextClassifier.load(bundle)
-    space = load_vocabulary(vocab, language=lang)
+    space = load_selected_vocabulary(vocab, language=lang)
     vocab_space = space  # of VOCAB alone: the labels of a corpus to evaluate on
     if classifier is not None:
         _warn_vocab_changed(classifier, space, vocab, bundle, lang, weight)

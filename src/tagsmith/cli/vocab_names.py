@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tagsmith._plural import and_more, plural, plural_s
-from tagsmith.cli import warn
+from tagsmith.cli import load_selected_vocabulary, warn
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -65,10 +65,9 @@ def read_bundle_vocab(classifier: TextClassifier, vocab: str, bundle: str,
     """VOCAB (loaded in ``lang``) over the labels of ``bundle`` (``classifier``); a VOCAB
     sharing no URI with it is refused naming both."""
     from tagsmith.data.labelspace import LabelSpace
-    from tagsmith.data.vocab import load_vocabulary
     from tagsmith.exceptions import InvalidParameterError
 
-    space = load_vocabulary(vocab, language=lang)
+    space = load_selected_vocabulary(vocab, language=lang)
     trained = classifier.label_space
     if not any(uri in trained for uri in space.uris):
         raise InvalidParameterError("--vocab", "a vocabulary sharing labels with the bundle "

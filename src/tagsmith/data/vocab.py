@@ -128,6 +128,7 @@ from tagsmith.data.textio import LONE_SURROGATE, atomic_text_writer, not_a_file,
 from tagsmith.exceptions import (
     AmbiguousLabelError,
     DataError,
+    InvalidParameterError,
     MissingDependencyError,
     UnsupportedFormatError,
     VocabularyError,
@@ -158,13 +159,20 @@ Row = tuple[int, "Label | str"]  # (line number, the label or why the line is ma
 
 # -- public API -------------------------------------------------------------------------------
 def load_vocabulary(path: str | Path, *, format: str | None = None, language: str = "en",
-                    on_error: str = "fail") -> LabelSpace:
+                    on_error: str = "fail", types: Iterable[str] = (),
+                    schemes: Iterable[str] = ()) -> LabelSpace:
     """Read a TSV, CSV or SKOS vocabulary file into a label space (see the module doc).
 
     ``format`` (``"tsv"``, ``"csv"``, ``"skos"``, ``"google"`` or ``"list"``) overrides
     detection from the suffix (and from a Google product taxonomy's first line);
     ``language`` is the language of TSV labels and of untagged literals; ``on_error`` is
-    ``"fail"`` or ``"skip"`` for malformed TSV/CSV lines.
+    ``"fail"`` or ``"skip"`` for malformed TSV/CSV lines. ``types`` and ``schemes``
+    (SKOS files only) keep the concepts of one of those classes (``rdf:type``, or a
+    subclass of it) and in one of those concept schemes (``skos:inScheme``,
+    ``skos:topConceptOf``, inverse ``skos:hasTopConcept``): each a ``<URI>``, a URI, a
+    CURIE of the file's prefixes (``zbwext:Descriptor``) or a local name naming one
+    class or scheme of the file's concepts (``Descriptor``). One naming none is refused
+    listing those present with their concept counts (:func:`select_concepts`).
 
     >>> import os, tempfile
     >>> name = os.path.join(tempfile.mkdtemp(), "vocab.tsv")
@@ -189,9 +197,16 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     if problem is not None:
         raise VocabularyError(problem, path=path)
     kind = format or ("google" if _google_taxonomy(path) else detect_format(path))
+    types, schemes = _selection("types", types), _selection("schemes", schemes)
+    if (types or schemes) and kind != "skos":
+        raise VocabularyError(
+            f"a selection by concept {'type' if types else 'scheme'} needs a SKOS "
+            f"vocabulary (this one is read as {kind.upper() if kind in ('tsv', 'csv') else kind}, "
+            "whose labels have no class or scheme): give the SKOS file, or list the "
+            "labels to leave out and --exclude them", path=path)
     said: list[str] = []  # why a TSV's '#' lines were skipped, for an error of no labels
     if kind == "skos":
-        labels = _read_skos(path, language)
+        labels = _read_skos(path, language, types, schemes)
         _refuse_label_problems(labels, path)
     else:
         rows = (_tsv_rows(path, language, said) if kind == "tsv"
@@ -911,7 +926,123 @@ def _check_hierarchy(labels: list[Label], line_of: dict[str, int], path: Path) -
 
 
 # -- SKOS ---------------------------------------------------------------------------------------
-def _read_skos(path: Path, language: str) -> list[Label]:
+def _selection(name: str, values: Iterable[str]) -> tuple[str, ...]:
+    """``values`` (a type or scheme selection) as a tuple of stripped, non-blank strings;
+    a lone string is one value, not its characters."""
+    if isinstance(values, str):
+        values = (values,)
+    out = []
+    for value in values:
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidParameterError(name, "a class or scheme URI or CURIE", value)
+        out.append(value.strip())
+    return tuple(dict.fromkeys(out))
+
+
+def _shown_term(uri: str, namespaces: list[tuple[str, str]]) -> str:
+    """``uri`` as a CURIE of the longest namespace it is in (``zbwext:Descriptor``), else
+    ``<uri>``."""
+    best = max(((prefix, ns) for prefix, ns in namespaces
+                if uri.startswith(ns) and len(uri) > len(ns)
+                and not any(c in uri[len(ns):] for c in "/#?")),
+               key=lambda item: len(item[1]), default=None)
+    return f"{best[0]}:{uri[len(best[1]):]}" if best else f"<{uri}>"
+
+
+def _local_name(uri: str) -> str:
+    return re.split(r"[/#]", uri.rstrip("/#"))[-1]
+
+
+def _resolve_term(given: str, present: Mapping[str, int],
+                  namespaces: list[tuple[str, str]]) -> str | None:
+    """The URI ``given`` names: ``<URI>``; a CURIE of one of ``namespaces``; a URI of
+    ``present``; the one URI of ``present`` whose local name it is. None where it names
+    none of ``present`` (a URI or CURIE naming an absent class is returned as such)."""
+    if given.startswith("<") and given.endswith(">"):
+        return given[1:-1]
+    if given in present:
+        return given
+    prefix, colon, rest = given.partition(":")
+    by_prefix = dict(namespaces)
+    if colon and prefix in by_prefix and not rest.startswith("//"):
+        return by_prefix[prefix] + rest
+    local = [uri for uri in present if _local_name(uri) == given]
+    if len(local) == 1:
+        return local[0]
+    return given if colon else None
+
+
+def select_concepts(graph, found: set[str], types: tuple[str, ...], schemes: tuple[str, ...],
+                    path: Path) -> set[str]:
+    """The concepts of ``found`` (URIs) of one of ``types`` (``rdf:type`` that class or a
+    class ``rdfs:subClassOf*`` it) and in one of ``schemes`` (``skos:inScheme``,
+    ``skos:topConceptOf``, inverse ``skos:hasTopConcept``); an empty selection keeps all.
+    A type or scheme naming no concept of ``found``, or a selection keeping none, is
+    refused naming the file, with each class and scheme of its concepts counted."""
+    import rdflib
+    from rdflib.namespace import RDF, RDFS, SKOS
+
+    namespaces = [(prefix, str(ns)) for prefix, ns in graph.namespace_manager.namespaces()]
+    concept_types: dict[str, set[str]] = {uri: set() for uri in found}
+    for s, o in graph.subject_objects(RDF.type):
+        if str(s) in concept_types and isinstance(o, rdflib.URIRef):
+            concept_types[str(s)].add(str(o))
+    concept_schemes: dict[str, set[str]] = {uri: set() for uri in found}
+    for pred, inverse in ((SKOS.inScheme, False), (SKOS.topConceptOf, False),
+                          (SKOS.hasTopConcept, True)):
+        for s, o in graph.subject_objects(pred):
+            concept, scheme = (o, s) if inverse else (s, o)
+            if str(concept) in concept_schemes and isinstance(scheme, rdflib.URIRef):
+                concept_schemes[str(concept)].add(str(scheme))
+
+    def counted(of: dict[str, set[str]]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for values in of.values():
+            for value in values:
+                counts[value] = counts.get(value, 0) + 1
+        return counts
+
+    def listing(what: str, counts: dict[str, int]) -> str:
+        if not counts:
+            return f"its concepts name no {what}"
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        return f"the {what}s of its {len(found):,} concepts: " + ", ".join(
+            f"{_shown_term(uri, namespaces)} ({n:,})" for uri, n in ranked[:12]) + (
+            f", ... ({len(ranked) - 12:,} more)" if len(ranked) > 12 else "")
+
+    selected = set(found)
+    for what, option, given, of in (("type", "types=, --vocab-type", types, concept_types),
+                                    ("scheme", "schemes=, --vocab-scheme", schemes,
+                                     concept_schemes)):
+        if not given:
+            continue
+        counts = counted(of)
+        wanted: set[str] = set()
+        for value in given:
+            uri = _resolve_term(value, counts, namespaces)
+            names = {uri} if uri is not None else set()
+            if what == "type" and uri is not None:  # a class's subclasses are of it too
+                names |= {str(c) for c in graph.transitive_subjects(
+                    RDFS.subClassOf, rdflib.URIRef(uri))}
+            if not names & set(counts):
+                raise VocabularyError(
+                    f"selected {what} {value} ({option}): no concept of the vocabulary has it"
+                    f"{f' (read as <{uri}>)' if uri not in (None, value) else ''}; "
+                    f"{listing(what, counts)}", path=path)
+            wanted |= names
+        selected = {uri for uri in selected if of[uri] & wanted}
+    if not selected:
+        raise VocabularyError(
+            "no concept of the vocabulary is of the types and in the schemes selected "
+            f"({', '.join((*types, *schemes))}); {listing('type', counted(concept_types))}; "
+            f"{listing('scheme', counted(concept_schemes))}", path=path)
+    logger.info("%s: kept %s of its %s concepts (%s)", path, f"{len(selected):,}",
+                f"{len(found):,}", ", ".join((*types, *schemes)))
+    return selected
+
+
+def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
+               schemes: tuple[str, ...] = ()) -> list[Label]:
     try:
         import rdflib
         from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
@@ -930,6 +1061,10 @@ def _read_skos(path: Path, language: str) -> list[Label]:
         raise VocabularyError("no labels in the vocabulary (no skos:Concept found: "
                               f"{_untyped_message(untyped)})", path=path)
     _warn_untyped_concepts(untyped, path)
+    left_out: set[str] = set()  # concepts the selection left out: links to them said apart
+    if types or schemes:
+        selected = select_concepts(graph, found, types, schemes, path)
+        left_out, found = found - selected, selected
     ids: dict[str, int] = {}
     for s, o in graph.subject_objects(rdflib.URIRef(LABEL_ID)):
         value = o.toPython() if isinstance(o, rdflib.Literal) else None
@@ -983,7 +1118,7 @@ def _read_skos(path: Path, language: str) -> list[Label]:
         # a parent is a concept's URI: a literal spelling one ("http://x/b") is no link
         label.broader = sorted({str(p) for p in parents[uri]
                                 if isinstance(p, rdflib.URIRef) and str(p) in labels})
-    _warn_outside_broader(parents, labels, rdflib, path)
+    _warn_outside_broader(parents, labels, rdflib, path, left_out)
     # a cycle (a self-loop included) would leave hierarchy-aware code with no roots on
     # it and every label on it its own ancestor: refused, as in a CSV vocabulary
     cycle = find_cycle({uri: label.broader for uri, label in labels.items()},
@@ -1097,7 +1232,7 @@ def _whole_characters(label: Label) -> Label:
 
 
 def _warn_outside_broader(parents: dict[str, set], concepts: Mapping[str, Label], rdflib,
-                          path: Path) -> None:
+                          path: Path, left_out: set[str] | None = None) -> None:
     """One warning for the broader links (``skos:broader``, inverse ``skos:narrower``)
     to a node that is no concept of the vocabulary, as a CSV ``broader`` URI outside it
     is warned about: the first named with its concept (SKOS has no lines to name), the
@@ -1112,11 +1247,20 @@ def _warn_outside_broader(parents: dict[str, set], concepts: Mapping[str, Label]
         return ("a blank node" if isinstance(term, rdflib.BNode)
                 else f"{str(term)!r} (a literal, not a <URI>)")
 
+    # links to concepts a selection (types=, schemes=) left out are no fault of the
+    # file: counted on one INFO line, as the selection asked for them to go
+    left_out = left_out or set()
+    unselected = sum(str(term) in left_out for uri in concepts for term in parents[uri]
+                     if isinstance(term, rdflib.URIRef))
+    if unselected:
+        logger.info("%s: dropped %s broader link%s to concepts the selection left out",
+                    path, f"{unselected:,}", plural_s(unselected))
     # sorted as shown: a blank node's id differs from run to run
     outside = [(uri, parent) for uri in concepts
                for parent in sorted(shown(term) for term in parents[uri]
                                     if not isinstance(term, rdflib.URIRef)
-                                    or str(term) not in concepts)]
+                                    or (str(term) not in concepts
+                                        and str(term) not in left_out))]
     if not outside:
         return
     (uri, parent), more = outside[0], outside[1:3]

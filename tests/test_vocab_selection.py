@@ -1,0 +1,126 @@
+"""Selecting a SKOS vocabulary's concepts by class (``--vocab-type``) and concept scheme
+(``--vocab-scheme``), as STW's descriptors apart from its thesaurus categories."""
+
+import json
+import logging
+
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import VocabularyError
+
+pytest.importorskip("rdflib")
+tagsmith_cli._register_commands()
+
+#: two categories (ex:Thsys) over three descriptors (ex:Descriptor, one of a subclass),
+#: in two schemes; d3 also in the second scheme
+SKOS = """\
+@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix ex: <http://example.org/ext/> .
+@prefix v: <http://example.org/v/> .
+ex:Descriptor rdfs:subClassOf skos:Concept .
+ex:Thsys rdfs:subClassOf skos:Concept .
+ex:Special rdfs:subClassOf ex:Descriptor .
+v:main a skos:ConceptScheme .
+v:other a skos:ConceptScheme .
+v:t1 a skos:Concept, ex:Thsys ; skos:prefLabel "Economics"@en ; skos:inScheme v:main .
+v:t2 a skos:Concept, ex:Thsys ; skos:prefLabel "Finance"@en ; skos:inScheme v:main ;
+    skos:broader v:t1 .
+v:d1 a skos:Concept, ex:Descriptor ; skos:prefLabel "inflation"@en ;
+    skos:broader v:t1 ; skos:inScheme v:main .
+v:d2 a ex:Descriptor ; skos:prefLabel "interest rate"@en ; skos:broader v:t2, v:d1 ;
+    skos:inScheme v:main .
+v:d3 a ex:Special ; skos:prefLabel "bond"@en ; skos:inScheme v:main, v:other ;
+    skos:broader v:d2 .
+"""
+V = "http://example.org/v/"
+
+
+@pytest.fixture
+def skos(tmp_path):
+    path = tmp_path / "vocab.ttl"
+    path.write_text(SKOS)
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+
+
+def test_everything_without_a_selection(skos):
+    assert sorted(load_vocabulary(skos).uris) == [V + n for n in ("d1", "d2", "d3", "t1", "t2")]
+
+
+@pytest.mark.parametrize("given", ["ex:Descriptor", "<http://example.org/ext/Descriptor>",
+                                   "http://example.org/ext/Descriptor", "Descriptor"])
+def test_types_by_curie_uri_or_local_name_with_subclasses(skos, given, caplog):
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        space = load_vocabulary(skos, types=[given])
+    assert sorted(space.uris) == [V + "d1", V + "d2", V + "d3"]  # d3's ex:Special too
+    # links to the left-out categories go quietly (INFO), the rest of the hierarchy stays
+    d1, d2 = space[space.id_of(V + "d1")], space[space.id_of(V + "d2")]
+    assert d2.broader == [V + "d1"] and d1.broader == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "dropped 2 broader links to concepts the selection left out" in caplog.text
+
+
+def test_schemes_and_types_intersect(skos):
+    assert load_vocabulary(skos, schemes=["v:other"]).uris == [V + "d3"]
+    assert sorted(load_vocabulary(skos, types=["Thsys", "Special"]).uris) == [
+        V + "d3", V + "t1", V + "t2"]
+    assert load_vocabulary(skos, types=["Thsys"], schemes=[V + "main"]).uris == [
+        V + "t1", V + "t2"]
+
+
+def test_unknown_type_lists_the_types_present_with_counts(skos):
+    with pytest.raises(VocabularyError) as info:
+        load_vocabulary(skos, types=["ex:Descripter"])
+    message = str(info.value)
+    assert "vocab.ttl" in message and "ex:Descripter" in message
+    assert "ex:Descriptor (2)" in message and "ex:Thsys (2)" in message
+    assert "ex:Special (1)" in message and "skos:Concept (3)" in message
+
+
+def test_unknown_scheme_lists_the_schemes_present(skos):
+    with pytest.raises(VocabularyError, match=r"v:main \(5\), v:other \(1\)"):
+        load_vocabulary(skos, schemes=["v:nope"])
+
+
+def test_a_selection_keeping_nothing_is_refused(skos):
+    with pytest.raises(VocabularyError, match="no concept of the vocabulary is of the types"):
+        load_vocabulary(skos, types=["Thsys"], schemes=["v:other"])
+
+
+def test_a_selection_of_a_tsv_is_refused(tmp_path):
+    path = tmp_path / "vocab.tsv"
+    path.write_text("<http://x/a>\tapple\n")
+    with pytest.raises(VocabularyError, match="needs a SKOS vocabulary"):
+        load_vocabulary(path, types=["Descriptor"])
+
+
+def test_cli_vocab_and_train_keep_the_selected_concepts(skos, tmp_path):
+    result = run("vocab", skos, "--vocab-type", "ex:Thsys", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n_labels"] == 2
+    result = run("vocab", skos, "--vocab-type", "Nope")
+    assert result.exit_code != 0 and "ex:Descriptor (2)" in result.output
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("prices rise\t<http://example.org/v/d1>\n"
+                      "loans cost more\t<http://example.org/v/d2>\n" * 3)
+    out = tmp_path / "bundle"
+    result = run("train", corpus, "-o", out, "--vocab", skos, "--vocab-type", "Descriptor",
+                 "--feature-param", "char_ngrams=null", "--feature-param", "min_df=1")
+    assert result.exit_code == 0, result.output
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    assert sorted(TextClassifier.load(out).label_space.uris) == [V + "d1", V + "d2", V + "d3"]
+
+
+def test_cli_selection_without_a_vocabulary_is_refused(tmp_path):
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("prices rise\t<http://x/a>\n" * 3)
+    result = run("train", corpus, "-o", tmp_path / "b", "--vocab-type", "Descriptor")
+    assert result.exit_code == 2 and "no --vocab was given" in result.output
