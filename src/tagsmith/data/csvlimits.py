@@ -111,13 +111,15 @@ def blank_header_error(reader: Reader, path: str | Path, error: type[DataError],
 
 
 def next_csv_row(reader: Reader, path: str | Path, start: int, error: type[DataError],
-                 unit: str = "row") -> list[str] | None:
+                 unit: str = "row", limit: int | None = None) -> list[str] | None:
     """The next row of ``reader`` (a :func:`csv.reader`), or None at the end.
 
     A CSV error (an unclosed quote under ``strict=True``, a field over the limit)
     raises ``error`` (a :class:`~tagsmith.exceptions.DataError` class) naming ``path``
     and the line the reader stopped on, and, when that is past ``start`` (a quoted cell
-    may span lines), the line the ``unit`` ("row", "record") starts on.
+    may span lines), the line the ``unit`` ("row", "record") starts on. ``limit``: the
+    most characters a cell may hold, lower than :data:`CSV_FIELD_LIMIT` (a vocabulary's);
+    by default that limit, or the larger one the process has set.
 
     >>> import io
     >>> reader = csv.reader(io.StringIO('a,b\\n"open,c\\nd\\n'), strict=True)
@@ -137,8 +139,9 @@ def next_csv_row(reader: Reader, path: str | Path, start: int, error: type[DataE
     # readers fixed that at 10-20% of read_csv's time and a window where Ctrl-C leaves
     # the lock held; tagsmith reads its files on one thread, so it is not taken.
     previous = csv.field_size_limit()
-    if previous < CSV_FIELD_LIMIT:
-        csv.field_size_limit(CSV_FIELD_LIMIT)
+    wanted = max(previous, CSV_FIELD_LIMIT) if limit is None else limit
+    if previous != wanted:
+        csv.field_size_limit(wanted)
     try:
         return next(reader)
     except StopIteration:
@@ -148,8 +151,7 @@ def next_csv_row(reader: Reader, path: str | Path, start: int, error: type[DataE
         reason = str(exc)
         if reason.startswith("field larger than field limit"):
             # the csv module's words name neither the unit nor where the limit comes from
-            limit = max(csv.field_size_limit(), CSV_FIELD_LIMIT)
-            reason = f"a cell longer than {limit:,} characters, the most a cell may hold"
+            reason = f"a cell longer than {wanted:,} characters, the most a cell may hold"
         if reason.startswith("new-line character seen in unquoted field"):
             # the csv module's advice ("open the file in universal-newline mode") is for
             # the programmer; the file's author has a line break in a cell to quote
@@ -157,7 +159,7 @@ def next_csv_row(reader: Reader, path: str | Path, start: int, error: type[DataE
                       "cell in double quotes or remove the CR")
         raise error(f"invalid CSV ({reason}){where}", path=path, line=reader.line_num) from exc
     finally:
-        if previous < CSV_FIELD_LIMIT:
+        if previous != wanted:
             csv.field_size_limit(previous)
 
 

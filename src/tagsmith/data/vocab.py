@@ -71,10 +71,12 @@ warning naming the concept (and ``file:line`` in CSV), and a cycle of deprecated
 replacing each other is refused naming it; a chain (``a`` replaced by ``b``, itself
 deprecated and replaced by ``c``) resolves to ``c`` (:meth:`LabelSpace.replacement_ids`).
 
-A ``.gz`` suffix is recognised in any case (``vocab.TSV.GZ``). CSV fields may be as long
-as :data:`~tagsmith.data.csvlimits.CSV_FIELD_LIMIT` (the limit corpus files have, set
-the same way whatever was read before), but a URI, name, alternative label or notation
-longer than :data:`MAX_NAME_CHARS` characters is malformed.
+A ``.gz`` suffix is recognised in any case (``vocab.TSV.GZ``). A CSV cell and a
+description (any format) may hold :data:`MAX_CELL_CHARS` characters (1 MiB), a line of
+a TSV, CSV or list vocabulary :data:`MAX_VOCAB_LINE_BYTES` bytes (16 MiB; a longer one
+is refused having read about that much, naming ``file:line``), and a URI, name,
+alternative label or notation longer than :data:`MAX_NAME_CHARS` characters is
+malformed.
 
 Malformed TSV/CSV lines (no usable URI, a bad ``deprecated`` cell, an over-long name,
 a CSV row with more non-blank cells than the header) and repeated URIs raise
@@ -100,6 +102,7 @@ from typing import Protocol
 
 from tagsmith._params import check_choice
 from tagsmith._plural import NAME_LIMIT, clip, plural, plural_s
+from tagsmith.data import readers
 from tagsmith.data.csvlimits import (
     blank_header_error,
     csv_delimiter,
@@ -119,6 +122,7 @@ from tagsmith.data.labelspace import (
     strip_brackets,
 )
 from tagsmith.data.readers import (
+    LineTooLong,
     compression_mismatch,
     numbered_lines,
     open_binary,
@@ -153,6 +157,13 @@ LABEL_ID = "urn:tagsmith:vocab:labelId"
 CLOSE_MATCH_COLUMN = "closematch"
 #: the longest URI, preferred or alternative label or notation accepted, in characters
 MAX_NAME_CHARS = 10_000
+#: the longest cell of a CSV vocabulary and description of any vocabulary, in characters
+#: (1 MiB): a 200 MB cell cost about 0.8 GB of memory before its name was refused
+MAX_CELL_CHARS = 1 << 20
+#: the most bytes a line of a TSV, CSV or list vocabulary may hold (16 MiB: room for
+#: several cells of :data:`MAX_CELL_CHARS` characters of up to 4 bytes each), so that a
+#: line of hundreds of MB is refused having read about that much of it
+MAX_VOCAB_LINE_BYTES = 16 << 20
 
 Row = tuple[int, "Label | str"]  # (line number, the label or why the line is malformed)
 
@@ -700,8 +711,9 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
         reader = csv.reader(itertools.chain(() if first is None else (first,), handle),
                             delimiter=delimiter, strict=True)
         if sep_line:  # read, not dropped, so that reader.line_num counts it
-            next_csv_row(reader, path, 1, VocabularyError)
-        header = next_csv_row(reader, path, reader.line_num + 1, VocabularyError)
+            next_csv_row(reader, path, 1, VocabularyError, limit=MAX_CELL_CHARS)
+        header = next_csv_row(reader, path, reader.line_num + 1, VocabularyError,
+                              limit=MAX_CELL_CHARS)
         if header is None:
             raise VocabularyError("empty file, expected a CSV header with a 'uri' column",
                                   path=path)
@@ -740,7 +752,7 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
         # which save_vocabulary_csv writes over several lines) may span lines, and
         # reader.line_num is then the row's last line
         while (row := next_csv_row(reader, path, start := reader.line_num + 1,
-                                   VocabularyError)) is not None:
+                                   VocabularyError, limit=MAX_CELL_CHARS)) is not None:
             if not any(cell.strip() for cell in row):
                 continue
             if any(cell.strip() for cell in row[len(header):]):
@@ -1664,6 +1676,10 @@ def label_problem(label: Label) -> str | None:
         if isinstance(value, str) and len(value) > MAX_NAME_CHARS:
             return (f"{field} of {len(value):,} characters (at most {MAX_NAME_CHARS:,}): "
                     f"{value[:40]!r}...")
+    for lang, text in label.description.items():  # a SKOS literal, a Label made in Python
+        if isinstance(text, str) and len(text) > MAX_CELL_CHARS:
+            return (f"description_{lang} of {len(text):,} characters (at most "
+                    f"{MAX_CELL_CHARS:,}): {text[:40]!r}...")
     return None
 
 
@@ -1739,9 +1755,30 @@ def _reading(path: Path) -> Iterator[Iterator[str]]:
     as a label's URI, silently."""
     try:
         with open_binary(path, VocabularyError) as handle:
-            yield _decoded(split_lines(handle), path)
+            # the corpus bound unless lower (a test lowers it), looked up at each read
+            limit = min(readers.MAX_LINE_BYTES, MAX_VOCAB_LINE_BYTES)
+            yield _decoded(_vocabulary_lines(split_lines(handle, limit=limit)), path)
     except (OSError, EOFError, zlib.error, csv.Error) as exc:
         raise VocabularyError(f"cannot read: {exc}", path=path) from exc
+
+
+class _VocabularyLineTooLong(LineTooLong):
+    """A vocabulary's line over its bound, saying the vocabulary's own limits."""
+
+    @property
+    def reason(self) -> str:
+        return (f"a line longer than {self.limit:,} bytes, the most a vocabulary line may "
+                f"hold (a cell holds at most {MAX_CELL_CHARS:,} characters, a name "
+                f"{MAX_NAME_CHARS:,}); refused without reading the rest of it (a file with "
+                "no line breaks, or no vocabulary?)")
+
+
+def _vocabulary_lines(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """``lines``, a line over the bound refused with the vocabulary's limits named."""
+    try:
+        yield from lines
+    except LineTooLong as exc:
+        raise _VocabularyLineTooLong(exc.limit) from None
 
 
 def _decoded(lines: Iterable[bytes], path: Path) -> Iterator[str]:
