@@ -2709,3 +2709,34 @@ def test_cli_label_with_a_budget_says_the_whole_spend_after_each_round(goemotion
     usage = json.loads(result.stderr.strip().splitlines()[-1])["usage"]
     assert said[1].startswith("LLM usage after round 2: 30 answered calls, 0 cached")
     assert said[1].endswith(f"cost {usage['cost']:.4f}"), (said, usage)
+
+
+@pytest.mark.parametrize("n_labels, per_label, warned", [(30, 2, True), (20, 5, False),
+                                                         (19, 1, False)])
+def test_cli_distill_warns_of_too_few_documents_a_label(tmp_path, n_labels, per_label,
+                                                         warned):
+    """At YSO's 27,754 labels, 1,001 LLM-labelled documents over ~1,200 labels distilled
+    a student of P@1 .018, and distill said nothing of why: it now warns where the
+    documents average fewer than 5 a label named, over 20 labels or more."""
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("".join(f"<u:l{j}>\tlabel {j}\n" for j in range(n_labels)))
+    labels = tmp_path / "soft.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": f"{j}-{i}", "text": f"words of topic{j} number {i}", "labels": [f"u:l{j}"],
+         "scores": [0.9]}) + "\n" for j in range(n_labels) for i in range(per_label)))
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "distill", str(labels), "--vocab", str(vocab), "-o", str(tmp_path / "m"),
+        "--json", "--dev-fraction", "0"])
+    assert result.exit_code == 0, result.output
+    said = [w for w in json.loads(result.stdout)["warnings"] if "documents a label" in w]
+    if warned:
+        assert said == [f"{labels}: the teacher's labels name {n_labels} labels over "
+                        f"{n_labels * per_label} documents, {per_label:.1f} documents a "
+                        "label on average (fewer than 5): a student learns a label from "
+                        "its documents, and learns little from so few (1,001 documents "
+                        "over about 1,200 of YSO's labels distilled a student of P@1 "
+                        ".018); label more documents, label with a smaller vocabulary "
+                        "(--vocab-type, or the labels that matter), or train on a "
+                        "human-labelled corpus with the LLM-labelled documents added"]
+    else:
+        assert said == []
