@@ -117,6 +117,9 @@ def test_cli_vocab_and_train_keep_the_selected_concepts(skos, tmp_path):
     from tagsmith.pipeline.classifier import TextClassifier
 
     assert sorted(TextClassifier.load(out).label_space.uris) == [V + "d1", V + "d2", V + "d3"]
+    training = json.loads((out / "manifest.json").read_text())["training"]
+    assert training["vocab"] == "vocab.ttl" and training["vocab_types"] == ["Descriptor"]
+    assert "vocab_schemes" not in training
 
 
 def test_cli_selection_without_a_vocabulary_is_refused(tmp_path):
