@@ -127,3 +127,12 @@ def test_cli_selection_without_a_vocabulary_is_refused(tmp_path):
     corpus.write_text("prices rise\t<http://x/a>\n" * 3)
     result = run("train", corpus, "-o", tmp_path / "b", "--vocab-type", "Descriptor")
     assert result.exit_code == 2 and "no --vocab was given" in result.output
+
+
+def test_a_class_given_as_a_scheme_is_said_to_be_a_class(skos):
+    with pytest.raises(VocabularyError) as info:
+        load_vocabulary(skos, schemes=["ex:Thsys"])
+    assert "it is the type of 2 concepts: give it as --vocab-type (types=)" in str(info.value)
+    with pytest.raises(VocabularyError) as info:
+        load_vocabulary(skos, types=["v:other"])
+    assert "it is the scheme of 1 concept: give it as --vocab-scheme" in str(info.value)

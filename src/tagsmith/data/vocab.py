@@ -1037,10 +1037,18 @@ def select_concepts(graph, found: set[str], types: tuple[str, ...], schemes: tup
                 names |= {str(c) for c in graph.transitive_subjects(
                     RDFS.subClassOf, rdflib.URIRef(uri))}
             if not names & set(counts):
+                # a class given as a scheme (or a scheme as a class): said so
+                other, other_of = (("scheme", concept_schemes) if what == "type"
+                                   else ("type", concept_types))
+                other_counts = counted(other_of)
+                as_other = _resolve_term(value, other_counts, namespaces)
+                n_other = other_counts.get(as_other or "", 0)
+                hint = (f"; it is the {other} of {n_other:,} concept{plural_s(n_other)}: "
+                        f"give it as --vocab-{other} ({other}s=)" if n_other else "")
                 raise VocabularyError(
                     f"selected {what} {value} ({option}): no concept of the vocabulary has it"
                     f"{f' (read as <{uri}>)' if uri not in (None, value) else ''}; "
-                    f"{listing(what, counts)}", path=path)
+                    f"{listing(what, counts)}{hint}", path=path)
             wanted |= names
         selected = {uri for uri in selected if of[uri] & wanted}
     if not selected:
