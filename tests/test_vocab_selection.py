@@ -136,3 +136,34 @@ def test_a_class_given_as_a_scheme_is_said_to_be_a_class(skos):
     with pytest.raises(VocabularyError) as info:
         load_vocabulary(skos, types=["v:other"])
     assert "it is the scheme of 1 concept: give it as --vocab-scheme" in str(info.value)
+
+
+def test_a_uri_prefix_keeps_labels_of_any_format(tmp_path, skos, caplog):
+    tsv = tmp_path / "vocab.tsv"
+    tsv.write_text("<http://s/descriptor/1>\tinflation\n<http://s/thsys/1>\tEconomics\n"
+                   "<http://s/descriptor/2>\tbond\n")
+    assert load_vocabulary(tsv, prefixes=["<http://s/descriptor/>"]).uris == [
+        "http://s/descriptor/1", "http://s/descriptor/2"]
+    csv = tmp_path / "vocab.csv"
+    csv.write_text("uri,label_en,broader\nhttp://s/thsys/1,Economics,\n"
+                   "http://s/descriptor/1,inflation,http://s/thsys/1\n"
+                   "http://s/descriptor/2,bond,http://s/descriptor/1 http://s/thsys/1\n")
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        space = load_vocabulary(csv, prefixes=["http://s/descriptor/"])
+    assert space.uris == ["http://s/descriptor/1", "http://s/descriptor/2"]
+    assert space[1].broader == ["http://s/descriptor/1"] and space[0].broader == []
+    assert "dropped 2 links to the labels left out" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert load_vocabulary(skos, prefixes=[V + "t"]).uris == [V + "t1", V + "t2"]
+
+
+def test_an_unknown_uri_prefix_lists_the_namespaces(tmp_path):
+    tsv = tmp_path / "vocab.tsv"
+    tsv.write_text("<http://s/descriptor/1>\ta\n<http://s/thsys/1>\tb\n<http://s/descriptor/2>\tc\n")
+    with pytest.raises(VocabularyError, match=r"vocab.tsv: selected URI prefix http://s/desc/ "
+                       r".*namespaces of its 3 labels: http://s/descriptor/ \(2\), "
+                       r"http://s/thsys/ \(1\)"):
+        load_vocabulary(tsv, prefixes=["http://s/desc/"])
+    result = run("vocab", tsv, "--vocab-prefix", "http://s/thsys/", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n_labels"] == 1

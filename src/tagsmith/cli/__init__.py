@@ -1788,20 +1788,23 @@ _VOCAB_SELECTION = "tagsmith.vocab_selection"
 def _keep_selection(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
                     ) -> tuple[str, ...]:
     ctx.meta.setdefault(_VOCAB_SELECTION, {})[
-        "types" if param.name == "vocab_type" else "schemes"] = tuple(value)
+        {"vocab_type": "types", "vocab_scheme": "schemes"}.get(param.name or "", "prefixes")
+    ] = tuple(value)
     return value
 
 
 def vocab_selection(command: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a command whose vocabulary argument or option is ``vocab`` with
     ``--vocab-type`` and ``--vocab-scheme`` (repeatable), which keep the concepts of a
-    SKOS vocabulary of those classes and schemes wherever the command reads it
+    SKOS vocabulary of those classes and schemes, and ``--vocab-prefix``, which keeps
+    the labels of any vocabulary whose URI starts so, wherever the command reads it
     (:func:`load_selected_vocabulary`). Given with no vocabulary, they are refused."""
     @functools.wraps(command)
     def checked(*args: Any, **kwargs: Any) -> Any:
         given = selection_given()
         if any(given.values()) and not kwargs.get("vocab"):
-            option = "--vocab-type" if given["types"] else "--vocab-scheme"
+            option = ("--vocab-type" if given["types"] else "--vocab-scheme"
+                      if given["schemes"] else "--vocab-prefix")
             raise click.UsageError(f"{option} selects the concepts of --vocab VOCAB, "
                                    "and no --vocab was given")
         return command(*args, **kwargs)
@@ -1811,6 +1814,11 @@ def vocab_selection(command: Callable[..., Any]) -> Callable[..., Any]:
                  "(zbwext:Descriptor) or a local name (Descriptor). Repeat for several.")
     help_scheme = ("Keep only VOCAB's concepts in this concept scheme (skos:inScheme), a "
                    "SKOS file's, named as --vocab-type's classes. Repeat for several.")
+    help_prefix = ("Keep only VOCAB's labels whose URI starts with this (any format: "
+                   "http://zbw.eu/stw/descriptor/). Repeat for several.")
+    checked = click.option("--vocab-prefix", "vocab_prefix", multiple=True,
+                           expose_value=False, callback=_keep_selection, metavar="URI",
+                           help=help_prefix)(checked)
     checked = click.option("--vocab-scheme", "vocab_scheme", multiple=True, expose_value=False,
                            callback=_keep_selection, metavar="SCHEME",
                            help=help_scheme)(checked)
@@ -1824,7 +1832,8 @@ def selection_given() -> dict[str, tuple[str, ...]]:
     ``schemes``."""
     ctx = click.get_current_context(silent=True)
     kept = ctx.meta.get(_VOCAB_SELECTION, {}) if ctx is not None else {}
-    return {"types": kept.get("types", ()), "schemes": kept.get("schemes", ())}
+    return {"types": kept.get("types", ()), "schemes": kept.get("schemes", ()),
+            "prefixes": kept.get("prefixes", ())}
 
 
 def load_selected_vocabulary(path: str, **kwargs: Any) -> Any:
@@ -1833,4 +1842,5 @@ def load_selected_vocabulary(path: str, **kwargs: Any) -> Any:
     from tagsmith.data.vocab import load_vocabulary
 
     given = selection_given()
-    return load_vocabulary(path, **kwargs, types=given["types"], schemes=given["schemes"])
+    return load_vocabulary(path, **kwargs, types=given["types"], schemes=given["schemes"],
+                           prefixes=given["prefixes"])

@@ -160,8 +160,8 @@ def record_training_files(classifier: TextClassifier, *, data: str, vocab: str |
     """Name in ``classifier``'s manifest the files it was trained from, as provenance
     (``training.data``, ``.vocab``, ``.dev``: their base names, which info shows beside
     the fingerprints; never read again, a renamed file changes nothing; and
-    ``.vocab_types``, ``.vocab_schemes``: the command's ``--vocab-type`` and
-    ``--vocab-scheme``, where given): train, distill
+    ``.vocab_types``, ``.vocab_schemes``, ``.vocab_prefixes``: the command's
+    ``--vocab-type``, ``--vocab-scheme`` and ``--vocab-prefix``, where given): train, distill
     and label --budget --student (whose bundles named none) alike. The --text-column
     columns the documents were read from go to ``training.text_columns``: the commands
     reading documents with the bundle read them so too, where given none of their own."""
@@ -177,7 +177,8 @@ def record_training_files(classifier: TextClassifier, *, data: str, vocab: str |
     # --vocab-type and --vocab-scheme: which of VOCAB's concepts the labels are, which
     # its base name alone did not say (STW's descriptors, or all its concepts?)
     given = selection_given() if vocab else {}
-    for key, option in (("types", "vocab_types"), ("schemes", "vocab_schemes")):
+    for key, option in (("types", "vocab_types"), ("schemes", "vocab_schemes"),
+                        ("prefixes", "vocab_prefixes")):
         if given.get(key):
             names[option] = list(given[key])
     # an active student (label --budget --student) has no training section of its own

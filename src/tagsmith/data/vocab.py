@@ -171,7 +171,7 @@ Row = tuple[int, "Label | str"]  # (line number, the label or why the line is ma
 # -- public API -------------------------------------------------------------------------------
 def load_vocabulary(path: str | Path, *, format: str | None = None, language: str = "en",
                     on_error: str = "fail", types: Iterable[str] = (),
-                    schemes: Iterable[str] = ()) -> LabelSpace:
+                    schemes: Iterable[str] = (), prefixes: Iterable[str] = ()) -> LabelSpace:
     """Read a TSV, CSV or SKOS vocabulary file into a label space (see the module doc).
 
     ``format`` (``"tsv"``, ``"csv"``, ``"skos"``, ``"google"`` or ``"list"``) overrides
@@ -184,6 +184,10 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     CURIE of the file's prefixes (``zbwext:Descriptor``) or a local name naming one
     class or scheme of the file's concepts (``Descriptor``). One naming none is refused
     listing those present with their concept counts (:func:`select_concepts`).
+    ``prefixes`` (any format) keeps the labels whose URI starts with one of them
+    (``http://zbw.eu/stw/descriptor/``; ``<...>`` optional); one starting none is refused
+    listing the URIs' namespaces with counts. Links (``broader``, ``replaced_by``) to the
+    labels left out are dropped with one INFO line.
 
     >>> import os, tempfile
     >>> name = os.path.join(tempfile.mkdtemp(), "vocab.tsv")
@@ -209,6 +213,7 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
         raise VocabularyError(problem, path=path)
     kind = format or ("google" if _google_taxonomy(path) else detect_format(path))
     types, schemes = _selection("types", types), _selection("schemes", schemes)
+    prefixes = tuple(strip_brackets(p) for p in _selection("prefixes", prefixes))
     if (types or schemes) and kind != "skos":
         raise VocabularyError(
             f"a selection by concept {'type' if types else 'scheme'} needs a SKOS "
@@ -217,7 +222,7 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
             "labels to leave out and --exclude them", path=path)
     said: list[str] = []  # why a TSV's '#' lines were skipped, for an error of no labels
     if kind == "skos":
-        labels = _read_skos(path, language, types, schemes)
+        labels = _read_skos(path, language, types, schemes, prefixes)
         _refuse_label_problems(labels, path)
     else:
         rows = (_tsv_rows(path, language, said) if kind == "tsv"
@@ -225,6 +230,8 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
                 if kind == "google" else _list_rows(path) if kind == "list"
                 else _csv_rows(path, language))
         labels = _collect(rows, path, on_error)
+        if prefixes and labels:
+            labels = _keep_prefixed(labels, prefixes, path)
     if not labels:  # a 0-label space only fails later, with no file name
         raise VocabularyError("no labels in the vocabulary" + (
             " (no skos:Concept found)" if kind == "skos" else "") + "".join(
@@ -1061,8 +1068,51 @@ def select_concepts(graph, found: set[str], types: tuple[str, ...], schemes: tup
     return selected
 
 
+def _namespace(uri: str) -> str:
+    """``uri`` up to its last ``/`` or ``#`` (``http://zbw.eu/stw/thsys/``), as a URI
+    prefix names a part of a vocabulary."""
+    cut = max(uri.rfind("/"), uri.rfind("#"))
+    return uri[:cut + 1] if cut >= 0 else uri
+
+
+def _check_prefixes(uris: Iterable[str], prefixes: tuple[str, ...], path: Path) -> None:
+    """Refuse a URI prefix that starts none of ``uris``, listing their namespaces
+    (:func:`_namespace`) with counts."""
+    uris = list(uris)
+    for prefix in prefixes:
+        if not any(uri.startswith(prefix) for uri in uris):
+            counts: dict[str, int] = {}
+            for uri in uris:
+                counts[_namespace(uri)] = counts.get(_namespace(uri), 0) + 1
+            ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+            shown = ", ".join(f"{ns} ({n:,})" for ns, n in ranked[:12]) + (
+                f", ... ({len(ranked) - 12:,} more)" if len(ranked) > 12 else "")
+            raise VocabularyError(f"selected URI prefix {prefix} (prefixes=, --vocab-prefix): "
+                                  f"no label's URI starts with it; the namespaces of its "
+                                  f"{len(uris):,} labels: {shown}", path=path)
+
+
+def _keep_prefixed(labels: list[Label], prefixes: tuple[str, ...], path: Path) -> list[Label]:
+    """The labels of ``labels`` whose URI starts with one of ``prefixes``, their links
+    (``broader``, ``replaced_by``) to the others dropped and counted on one INFO line."""
+    _check_prefixes((label.uri for label in labels), prefixes, path)
+    kept = [label for label in labels if label.uri.startswith(prefixes)]
+    uris = {label.uri for label in kept}
+    dropped = 0
+    for label in kept:
+        broader = [uri for uri in label.broader if uri in uris]
+        replaced = [uri for uri in label.replaced_by if uri in uris]
+        dropped += len(label.broader) - len(broader) + len(label.replaced_by) - len(replaced)
+        label.broader, label.replaced_by = broader, replaced
+    logger.info("%s: kept %s of its %s labels (%s)%s", path, f"{len(kept):,}",
+                f"{len(labels):,}", ", ".join(prefixes),
+                f"; dropped {dropped:,} link{plural_s(dropped)} to the labels left out"
+                if dropped else "")
+    return kept
+
+
 def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
-               schemes: tuple[str, ...] = ()) -> list[Label]:
+               schemes: tuple[str, ...] = (), prefixes: tuple[str, ...] = ()) -> list[Label]:
     try:
         import rdflib
         from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
@@ -1085,6 +1135,10 @@ def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
     if types or schemes:
         selected = select_concepts(graph, found, types, schemes, path)
         left_out, found = found - selected, selected
+    if prefixes:
+        _check_prefixes(found, prefixes, path)
+        selected = {uri for uri in found if uri.startswith(prefixes)}
+        left_out, found = left_out | (found - selected), selected
     ids: dict[str, int] = {}
     for s, o in graph.subject_objects(rdflib.URIRef(LABEL_ID)):
         value = o.toPython() if isinstance(o, rdflib.Literal) else None

@@ -349,7 +349,7 @@ class _RepeatedIds:
 def read_labelled_corpora(paths: list[str | Path], vocab: str | Path | None, *,
                           on_error: str = "fail", unknown_labels: str = "fail",
                           language: str = "en", types: Sequence[str] = (),
-                          schemes: Sequence[str] = ()
+                          schemes: Sequence[str] = (), prefixes: Sequence[str] = ()
                           ) -> tuple[LabelSpace, list[LabelledData]]:
     """The vocabulary's label space, or one derived from the corpora, and each corpus
     read over it (as :func:`read_labelled`).
@@ -359,11 +359,11 @@ def read_labelled_corpora(paths: list[str | Path], vocab: str | Path | None, *,
     the result is the same. An unknown label's error names the vocabulary file ("not in
     the vocabulary V.tsv"), as eval's names the bundle's. ``language``: that of a TSV
     vocabulary's names and of its untagged literals (:func:`load_vocabulary`);
-    ``types`` and ``schemes``: the SKOS vocabulary's concepts kept (as there).
+    ``types``, ``schemes`` and ``prefixes``: the vocabulary's labels kept (as there).
     """
     if vocab is not None:
         space = resolve_label_space(paths, vocab, language=language, types=types,
-                                    schemes=schemes)
+                                    schemes=schemes, prefixes=prefixes)
         return space, [read_labelled(path, space, on_error=on_error,
                                      unknown_labels=unknown_labels,
                                      vocabulary=f"the vocabulary {vocab}") for path in paths]
@@ -402,14 +402,16 @@ def read_deriving_labels(paths: Sequence[str | Path],
 
 def resolve_label_space(corpus_paths: list[str | Path], vocab: str | Path | None, *,
                         on_error: str = "fail", language: str = "en",
-                        types: Sequence[str] = (), schemes: Sequence[str] = ()) -> LabelSpace:
+                        types: Sequence[str] = (), schemes: Sequence[str] = (),
+                        prefixes: Sequence[str] = ()) -> LabelSpace:
     """The vocabulary file's label space (its TSV names, untagged literals, in
-    ``language``; of a SKOS file, the concepts of ``types`` in ``schemes``), or one
-    derived from the corpora."""
+    ``language``; of a SKOS file, the concepts of ``types`` in ``schemes``; the labels
+    whose URI starts with one of ``prefixes``), or one derived from the corpora."""
     if vocab is not None:
         from tagsmith.data.vocab import load_vocabulary
 
-        return load_vocabulary(vocab, language=language, types=types, schemes=schemes)
+        return load_vocabulary(vocab, language=language, types=types, schemes=schemes,
+                               prefixes=prefixes)
     from tagsmith.data.corpus import derive_label_space
 
     _say_deriving(corpus_paths)
