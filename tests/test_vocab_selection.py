@@ -167,3 +167,18 @@ def test_an_unknown_uri_prefix_lists_the_namespaces(tmp_path):
     result = run("vocab", tsv, "--vocab-prefix", "http://s/thsys/", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["n_labels"] == 1
+
+
+def test_a_file_of_several_concept_classes_says_so(skos, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        load_vocabulary(skos)
+    assert ("vocab.ttl: its concepts are of 3 classes, each concept a label: "
+            "ex:Descriptor (2), ex:Thsys (2), ex:Special (1); --vocab-type CLASS keeps "
+            "those of one") in caplog.text
+    caplog.clear()
+    plain = tmp_path / "plain.ttl"
+    plain.write_text("@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+                     "<http://x/a> a skos:Concept ; skos:prefLabel \"a\" .\n")
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        load_vocabulary(plain)
+    assert "classes" not in caplog.text

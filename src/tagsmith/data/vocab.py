@@ -1068,6 +1068,27 @@ def select_concepts(graph, found: set[str], types: tuple[str, ...], schemes: tup
     return selected
 
 
+def _say_concept_classes(graph, found: set[str], path: Path) -> None:
+    """One INFO line where the concepts are of several classes besides ``skos:Concept``
+    (STW's descriptors and thesaurus categories): each class counted, and the option
+    keeping one. Every concept is a label whatever its class, and nothing said so."""
+    import rdflib
+    from rdflib.namespace import RDF, SKOS
+
+    counts: dict[str, int] = {}
+    for s, o in graph.subject_objects(RDF.type):
+        if isinstance(o, rdflib.URIRef) and o != SKOS.Concept and str(s) in found:
+            counts[str(o)] = counts.get(str(o), 0) + 1
+    if len(counts) < 2:
+        return
+    namespaces = [(prefix, str(ns)) for prefix, ns in graph.namespace_manager.namespaces()]
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    logger.info("%s: its concepts are of %d classes, each concept a label: %s%s; "
+                "--vocab-type CLASS keeps those of one", path, len(ranked),
+                ", ".join(f"{_shown_term(uri, namespaces)} ({n:,})" for uri, n in ranked[:6]),
+                ", ..." if len(ranked) > 6 else "")
+
+
 def _namespace(uri: str) -> str:
     """``uri`` up to its last ``/`` or ``#`` (``http://zbw.eu/stw/thsys/``), as a URI
     prefix names a part of a vocabulary."""
@@ -1135,6 +1156,8 @@ def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
     if types or schemes:
         selected = select_concepts(graph, found, types, schemes, path)
         left_out, found = found - selected, selected
+    else:
+        _say_concept_classes(graph, found, path)
     if prefixes:
         _check_prefixes(found, prefixes, path)
         selected = {uri for uri in found if uri.startswith(prefixes)}
