@@ -2719,3 +2719,26 @@ def test_taxonomy_counts_blank_documents_as_the_corpus_s_not_the_sample_s(caplog
     assert taxonomy.n_blank_docs == 3
     assert ("3 of the corpus's 20 documents are blank: left out, the sample of 5 drawn "
             "from the other 17") in caplog.text
+
+
+def test_taxonomy_map_to_takes_a_vocabulary_selection_before_any_call(tmp_path):
+    """--map-to reads a vocabulary as --vocab does: --vocab-prefix (and --vocab-type,
+    --vocab-scheme) select its labels there too, refused before any call where they
+    name none, and refused naming --map-to where it is not given."""
+    target = tmp_path / "target.csv"
+    target.write_text("uri,label_en\nv:refund,Refund requests\nw:other,Other\n",
+                      encoding="utf-8")
+    args = ["taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(tmp_path / "t.csv"),
+            "--sample", "5", "--no-summaries", "--llm", "m", "--cache", str(tmp_path / "c.db")]
+    with LocalChatServer(ScriptedTaxonomist()) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            *args, "--base-url", server.base_url, "--map-to", str(target),
+            "--vocab-prefix", "x:"])
+        assert result.exit_code == 3, result.output
+        assert f"{target}: selected URI prefix x:" in result.output
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            *args, "--base-url", server.base_url, "--vocab-prefix", "v:"])
+        assert result.exit_code == 2, result.output
+        assert "--vocab-prefix selects the labels of --map-to VOCAB" in result.output
+        assert not server.requests
+    assert not (tmp_path / "t.csv").exists()

@@ -127,6 +127,7 @@ def test_cli_selection_without_a_vocabulary_is_refused(tmp_path):
     corpus.write_text("prices rise\t<http://x/a>\n" * 3)
     result = run("train", corpus, "-o", tmp_path / "b", "--vocab-type", "Descriptor")
     assert result.exit_code == 2 and "no --vocab was given" in result.output
+    assert "--vocab-type selects the labels of --vocab VOCAB" in result.output
 
 
 def test_a_class_given_as_a_scheme_is_said_to_be_a_class(skos):

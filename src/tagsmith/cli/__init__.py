@@ -1793,20 +1793,25 @@ def _keep_selection(ctx: click.Context, param: click.Parameter, value: tuple[str
     return value
 
 
-def vocab_selection(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a command whose vocabulary argument or option is ``vocab`` with
+def vocab_selection(command: Callable[..., Any] | None = None, *, param: str = "vocab",
+                    option: str = "--vocab") -> Any:
+    """Decorate a command whose vocabulary argument or option is ``param`` (``option``
+    on the command line; ``taxonomy``'s ``--map-to``) with
     ``--vocab-type`` and ``--vocab-scheme`` (repeatable), which keep the concepts of a
     SKOS vocabulary of those classes and schemes, and ``--vocab-prefix``, which keeps
     the labels of any vocabulary whose URI starts so, wherever the command reads it
     (:func:`load_selected_vocabulary`). Given with no vocabulary, they are refused."""
+    if command is None:
+        return functools.partial(vocab_selection, param=param, option=option)
+
     @functools.wraps(command)
     def checked(*args: Any, **kwargs: Any) -> Any:
         given = selection_given()
-        if any(given.values()) and not kwargs.get("vocab"):
-            option = ("--vocab-type" if given["types"] else "--vocab-scheme"
-                      if given["schemes"] else "--vocab-prefix")
-            raise click.UsageError(f"{option} selects the concepts of --vocab VOCAB, "
-                                   "and no --vocab was given")
+        if any(given.values()) and not kwargs.get(param):
+            selecting = ("--vocab-type" if given["types"] else "--vocab-scheme"
+                         if given["schemes"] else "--vocab-prefix")
+            raise click.UsageError(f"{selecting} selects the labels of {option} VOCAB, "
+                                   f"and no {option} was given")
         return command(*args, **kwargs)
 
     help_type = ("Keep only VOCAB's concepts of this class (rdf:type, or a subclass "

@@ -553,6 +553,7 @@ CORPUS is any corpus file (labels ignored) or a text file with one document per 
 
 
 @cli.command(short_help="Generate a label taxonomy of CORPUS with an LLM.", help=TAXONOMY_HELP)
+@vocab_selection(param="map_to", option="--map-to")
 @click.argument("corpus", callback=a_path)
 @click.option("--use-case", required=True, help="What the labels are for, in a sentence.")
 @click.option("-o", "--output", required=True, callback=a_path,
@@ -673,11 +674,9 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                                          feature="writing SKOS vocabularies (--skos)")
     target, encoder = None, None
     if map_to:
-        from tagsmith.data.vocab import load_vocabulary
-
         # TSV names (no language tag) are in --lang, as label and zeroshot read VOCAB:
         # a German TSV under --lang de was read as English and warned it had no German
-        target = load_vocabulary(map_to, language=lang)
+        target = load_selected_vocabulary(map_to, language=lang)
         if len(target) and target.deprecated_mask.all():
             # nothing to match onto: refused before any call, as zeroshot refuses it
             from tagsmith.exceptions import VocabularyError
