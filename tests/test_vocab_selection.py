@@ -183,3 +183,29 @@ def test_a_file_of_several_concept_classes_says_so(skos, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="tagsmith"):
         load_vocabulary(plain)
     assert "classes" not in caplog.text
+
+
+def test_suggest_vocab_with_another_selection_than_the_bundles_is_warned_of(skos, tmp_path,
+                                                                          caplog):
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("prices rise\t<http://example.org/v/d1>\n"
+                      "loans cost more\t<http://example.org/v/d2>\n" * 3)
+    out = tmp_path / "bundle"
+    result = run("train", corpus, "-o", out, "--vocab", skos, "--vocab-type", "Descriptor",
+                 "--feature-param", "char_ngrams=null", "--feature-param", "min_df=1")
+    assert result.exit_code == 0, result.output
+    docs = tmp_path / "docs.txt"
+    docs.write_text("prices rise again\n")
+    warned = (f"the bundle {out} was trained on the labels of its vocabulary selected with "
+              f"--vocab-type Descriptor; --vocab {skos} is read with no selection")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, ["suggest", str(out), str(docs),
+                                                       "--vocab", str(skos)])
+    assert result.exit_code == 0, result.output
+    assert warned in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "suggest", str(out), str(docs), "--vocab", str(skos), "--vocab-type", "Descriptor"])
+    assert result.exit_code == 0, result.output
+    assert "selected with" not in caplog.text

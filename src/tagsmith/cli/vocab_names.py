@@ -68,6 +68,7 @@ def read_bundle_vocab(classifier: TextClassifier, vocab: str, bundle: str,
     from tagsmith.exceptions import InvalidParameterError
 
     space = load_selected_vocabulary(vocab, language=lang)
+    _warn_other_selection(classifier, vocab, bundle)
     trained = classifier.label_space
     if not any(uri in trained for uri in space.uris):
         raise InvalidParameterError("--vocab", "a vocabulary sharing labels with the bundle "
@@ -79,6 +80,31 @@ def read_bundle_vocab(classifier: TextClassifier, vocab: str, bundle: str,
     replacements = {i: ids for i, ids in merged.replacements().items() if i < n}
     return BundleVocab(merged, shown, n, set(space.uris), retired, replacements,
                        "distillation" in classifier.manifest)
+
+
+def _warn_other_selection(classifier: TextClassifier, vocab: str, bundle: str) -> None:
+    """Warn where ``--vocab-type``, ``--vocab-scheme`` or ``--vocab-prefix`` differ from
+    those the bundle was trained with (its manifest's ``training.vocab_types``...):
+    read without them, STW's 592 categories left out of a descriptors' bundle were new
+    labels to learn, with nothing said of the selection that left them out."""
+    from tagsmith.cli import selection_given
+
+    training = classifier.manifest.get("training") or {}
+    given = selection_given()
+    options = (("types", "--vocab-type"), ("schemes", "--vocab-scheme"),
+               ("prefixes", "--vocab-prefix"))
+    then = {key: list(training.get(f"vocab_{key}") or []) for key, _ in options}
+    now = {key: list(given[key]) for key, _ in options}
+    if then == now:
+        return
+
+    def said(selection: dict[str, list[str]]) -> str:
+        return " ".join(f"{option} {value}" for key, option in options
+                        for value in selection[key]) or "no selection"
+
+    warn(f"the bundle {bundle} was trained on the labels of its vocabulary selected with "
+         f"{said(then)}; --vocab {vocab} is read with {said(now)}: give the same selection, "
+         "or the labels it keeps apart read as labels the bundle was not trained on")
 
 
 def _bundle_broader(merged: LabelSpace, n: int) -> list[Label]:
