@@ -209,3 +209,23 @@ def test_suggest_vocab_with_another_selection_than_the_bundles_is_warned_of(skos
             "suggest", str(out), str(docs), "--vocab", str(skos), "--vocab-type", "Descriptor"])
     assert result.exit_code == 0, result.output
     assert "selected with" not in caplog.text
+
+
+def test_the_retrain_advice_keeps_the_selection(skos, tmp_path, caplog):
+    """suggest --vocab V --vocab-type T advised 'tagsmith train CORPUS --vocab V', which
+    trains on every concept of V, the ones T leaves out included."""
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("prices rise\t<http://example.org/v/d1>\n" * 3)
+    out = tmp_path / "bundle"
+    result = run("train", corpus, "-o", out, "--vocab", skos, "--vocab-type", "Descriptor",
+                 "--vocab-prefix", V + "d1", "--feature-param", "char_ngrams=null",
+                 "--feature-param", "min_df=1")
+    assert result.exit_code == 0, result.output
+    docs = tmp_path / "docs.txt"
+    docs.write_text("prices rise again\n")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "suggest", str(out), str(docs), "--vocab", str(skos), "--vocab-type", "Descriptor"])
+    assert result.exit_code == 0, result.output
+    assert (f"retrain (tagsmith train CORPUS --vocab {skos} --vocab-type Descriptor "
+            "--output BUNDLE)") in caplog.text

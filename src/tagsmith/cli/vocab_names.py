@@ -140,10 +140,17 @@ def learn_advice(vocab: str, distilled: bool) -> str:
     for a bundle distilled from an LLM's labels (``distilled``), ``label`` with VOCAB and
     ``distill`` again. A support team's student was told to "retrain (tagsmith train
     CORPUS ...)", where it has no corpus of its new 'Gift card' intent."""
-    from tagsmith._shell import shell_path
+    from tagsmith._shell import shell_path, shell_word
+    from tagsmith.cli import selection_given
 
     # one word of the command pasted: 'my vocab.ttl' split in two ('no such file: my')
     vocab = shell_path(vocab)
+    # and the command's selection of VOCAB's labels (--vocab-type...), without which the
+    # command advised learns the labels the selection left out
+    given = selection_given()
+    vocab += "".join(f" {option} {shell_word(value)}" for key, option in (
+        ("types", "--vocab-type"), ("schemes", "--vocab-scheme"),
+        ("prefixes", "--vocab-prefix")) for value in given[key])
     if distilled:  # its labels came from an LLM: they must be asked for first
         return (f"label with it and distil again (tagsmith label CORPUS --vocab {vocab} "
                 f"--output LABELS, then tagsmith distill LABELS --vocab {vocab} --output "
