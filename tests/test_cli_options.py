@@ -544,7 +544,9 @@ NOT_PATHS = {"param", "feature_param", "use_case", "base_url", "llm_model", "api
              "base_uri", "template", "cooccurrence", "lang", "splits", "weights",
              "text_columns", "ks",
              # labels or a FILE of labels: '-' is no file there, so an unknown label
-             "only", "exclude", "under"}
+             "only", "exclude", "under",
+             # a class, scheme or URI prefix selecting a vocabulary's labels
+             "vocab_type", "vocab_scheme", "vocab_prefix"}
 
 
 def test_every_file_or_folder_option_has_a_path_callback():

@@ -229,3 +229,11 @@ def test_the_retrain_advice_keeps_the_selection(skos, tmp_path, caplog):
     assert result.exit_code == 0, result.output
     assert (f"retrain (tagsmith train CORPUS --vocab {skos} --vocab-type Descriptor "
             "--output BUNDLE)") in caplog.text
+
+
+def test_an_empty_selection_is_refused_naming_the_option(skos):
+    """--vocab-type "" (a shell variable left unset) was refused naming the library's
+    parameter 'types', which the command line has not."""
+    result = run("vocab", skos, "--vocab-type", " ")
+    assert result.exit_code == 2 and "'--vocab-type'" in result.output, result.output
+    assert "'types'" not in result.output

@@ -1787,6 +1787,9 @@ _VOCAB_SELECTION = "tagsmith.vocab_selection"
 
 def _keep_selection(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
                     ) -> tuple[str, ...]:
+    if any(not item.strip() for item in value):  # a shell variable left unset
+        raise click.BadParameter("expected a class, scheme or URI prefix, got an empty value",
+                                 ctx=ctx, param=param)
     ctx.meta.setdefault(_VOCAB_SELECTION, {})[
         {"vocab_type": "types", "vocab_scheme": "schemes"}.get(param.name or "", "prefixes")
     ] = tuple(value)
