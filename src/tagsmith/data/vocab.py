@@ -183,7 +183,7 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     ``skos:topConceptOf``, inverse ``skos:hasTopConcept``): each a ``<URI>``, a URI, a
     CURIE of the file's prefixes (``zbwext:Descriptor``) or a local name naming one
     class or scheme of the file's concepts (``Descriptor``). One naming none is refused
-    listing those present with their concept counts (:func:`select_concepts`).
+    listing those present with their concept counts (:func:`_select_concepts`).
     ``prefixes`` (any format) keeps the labels whose URI starts with one of them
     (``http://zbw.eu/stw/descriptor/``; ``<...>`` optional); one starting none is refused
     listing the URIs' namespaces with counts. Links (``broader``, ``replaced_by``) to the
@@ -991,7 +991,7 @@ def _resolve_term(given: str, present: Mapping[str, int],
     return given if colon else None
 
 
-def select_concepts(graph, found: set[str], types: tuple[str, ...], schemes: tuple[str, ...],
+def _select_concepts(graph, found: set[str], types: tuple[str, ...], schemes: tuple[str, ...],
                     path: Path) -> set[str]:
     """The concepts of ``found`` (URIs) of one of ``types`` (``rdf:type`` that class or a
     class ``rdfs:subClassOf*`` it) and in one of ``schemes`` (``skos:inScheme``,
@@ -1154,7 +1154,7 @@ def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
     _warn_untyped_concepts(untyped, path)
     left_out: set[str] = set()  # concepts the selection left out: links to them said apart
     if types or schemes:
-        selected = select_concepts(graph, found, types, schemes, path)
+        selected = _select_concepts(graph, found, types, schemes, path)
         left_out, found = found - selected, selected
     else:
         _say_concept_classes(graph, found, path)
