@@ -30,7 +30,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import InitVar, asdict, dataclass, field
+from dataclasses import InitVar, asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +66,7 @@ from tagsmith.data.labelspace import LabelSpace, check_label_table
 from tagsmith.data.readers import check_not_a_vocabulary
 from tagsmith.exceptions import AmbiguousLabelError, DataError, InvalidParameterError
 from tagsmith.features.views import Views
+from tagsmith.models.splits import groups_by_first
 from tagsmith.pipeline.io import label_layout
 from tagsmith.progress import _percent, progress_bar
 from tagsmith.store.staging import make_staging, remove_staging, stale_staging
@@ -1407,45 +1408,68 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         # training's rule (case and spacing) left apart copies the features cannot tell
         # apart (Unicode form, soft hyphens), which the duplicate report names as equal
         groups = dup.exact_groups(hashes)
-        folds = _fold_drawer(len(texts), options, groups)
+        # the scores and the issues are computed along the documents' content, not their
+        # lines (folds, samples, the solver's visits, ties), and put back in file order:
+        # the same corpus sorted or shuffled gave another queue
+        by_content = content_order(hashes, texts, Y, doc_ids)
+        # None: in that order already, no copies
+        order = None if np.array_equal(by_content, np.arange(len(texts))) else by_content
+        del by_content
+        folds = _fold_drawer(len(texts), options, groups, order)
         warnings: list[str] = []  # the report's
         source_name = _choose_source(options, classifier, texts, Y, groups, folds, warnings)
         _check_enough_documents(source_name, len(texts), _folds_and_seed(options)[0], source)
         if source_name == "crossfit":  # before the features (an encoder's, minutes)
             _check_folds_teach(Y, groups, options, source, folds)
-        model_featurizer, model_X = _features(texts, classifier, options)
-        featurizer, X = model_featurizer, model_X
+        # the features of the texts in content order (a vocabulary fitted on them is the
+        # same, its columns too, for the corpus in any order)
+        texts_c = texts if order is None else [texts[i] for i in order]
+        model_featurizer, model_X = _features(texts_c, classifier, options)
+        featurizer, X_c = model_featurizer, model_X
         if isinstance(model_X, Views):
             # a multi-view model is cross-fitted on its views; nearest neighbours (kNN
             # scores, duplicates, leakage) and the label evidence need one matrix
-            featurizer, X = _features(texts, None, options)
+            featurizer, X_c = _features(texts_c, None, options)
+        del texts_c
         step("features")
         # the label co-occurrence counts, built once when both the kNN scores' blend and
         # the evidence read them (each built its own: ~0.5 s at 25k labels)
+        # the corpus in content order (the same as it is where order is None)
+        Y_c, groups_c, blank_c = _in_order(order, Y, groups, hashes == dup.EMPTY_HASH)
+        if order is not None:
+            # numbered in content order too, as a shuffled corpus numbers them alike
+            groups_c = groups_by_first(groups_c)[0]
         counts = None
         if source_name == "knn" and options.cooccurrence and options.evidence:
             from tagsmith.audit.evidence import label_cooccurrence
 
-            counts = label_cooccurrence(Y)
-        scores = _scores(source_name, model_X if source_name == "crossfit" else X, Y,
+            # of the labels in content order: the counts carry the label matrix, which
+            # the blend and the evidence read row by row
+            counts = label_cooccurrence(Y_c)
+        scores = _scores(source_name, model_X if source_name == "crossfit" else X_c, Y_c,
                          classifier, options, model_featurizer, label_space,
                          cooccurrence_counts=counts,
-                         groups=groups if source_name != "bundle" else None, folds=folds)
+                         groups=groups_c if source_name != "bundle" else None,
+                         folds=folds if order is None else (lambda: folds()[order]))
+        if source_name == "bundle" and order is not None:
+            # stored in the bundle's (the file's) order: the issues read them in content order
+            scores = replace(scores, topk=scores.topk[order])
         if source_name == "bundle" and classifier is not None:
             _warn_ungrouped_folds(classifier.crossfit, groups, warnings)
         _warn_capped_labels(scores, label_space, options.lang, warnings)
         del model_X
         step("scores")
-        # every near pair, from the features (the kNN scores' neighbours miss some)
-        duplicates = dup.find_duplicates(texts, Y, None, hashes=hashes,
-                                         threshold=options.near_duplicate_threshold,
-                                         features=X if options.near_duplicates else None,
-                                         show_progress=options.show_progress)
-        step("duplicates")
-        issues = find_label_issues(Y, scores.topk, X=X, **issue_options(options),
+        issues = find_label_issues(Y_c, scores.topk, X=X_c, **issue_options(options),
                                    cooccurrence_counts=counts,
-                                   groups=groups, blank=hashes == dup.EMPTY_HASH,
+                                   groups=groups_c, blank=blank_c,
                                    show_progress=options.show_progress)
+        del Y_c, groups_c, blank_c
+        if order is not None:  # back in the file's order
+            inverse = np.empty_like(order)
+            inverse[order] = np.arange(len(order))
+            issues = replace(issues, doc=order[issues.doc].astype(issues.doc.dtype),
+                             doc_quality=issues.doc_quality[inverse])
+            scores = replace(scores, topk=scores.topk[inverse])
         # a single-label corpus (a catalogue, one category each): a flagged missing
         # category implies the given one wrong, and the reverse; one move, two rows
         # side by side
@@ -1455,6 +1479,15 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         issues = pair_broader(issues, Y, label_space)
         del counts
         step("issues")
+        # the features in the file's order, for the duplicates and the leakage
+        X = X_c if order is None else X_c[inverse]
+        del X_c
+        # every near pair, from the features (the kNN scores' neighbours miss some)
+        duplicates = dup.find_duplicates(texts, Y, None, hashes=hashes,
+                                         threshold=options.near_duplicate_threshold,
+                                         features=X if options.near_duplicates else None,
+                                         show_progress=options.show_progress)
+        step("duplicates")
         leakage = {}
         if splits:
             near = options.near_duplicates
@@ -1643,20 +1676,73 @@ def _folds_and_seed(options: AuditOptions) -> tuple[int, int]:
 
 
 def _fold_drawer(n_docs: int, options: AuditOptions,
-                 groups: np.ndarray | None) -> Callable[[], np.ndarray]:
+                 groups: np.ndarray | None,
+                 order: np.ndarray | None = None) -> Callable[[], np.ndarray]:
     """The cross-fitting's folds of ``n_docs`` documents (``options.n_folds``,
     ``options.seed``, ``groups``), drawn at the first call and kept: auto's check, the
     explicit scores' check and the cross-fitting each drew them (~0.2 s each at 590k
-    documents)."""
+    documents). ``order`` (:func:`content_order`): the folds are drawn along it, so a
+    document's fold follows its content, not its line (the same corpus sorted or
+    shuffled put documents in other folds, and its queue changed)."""
     drawn: list[np.ndarray] = []
 
     def folds() -> np.ndarray:
         from tagsmith.pipeline.crossfit import fold_assignment
 
         if not drawn:
-            drawn.append(fold_assignment(n_docs, *_folds_and_seed(options), groups))
+            if order is None:
+                drawn.append(fold_assignment(n_docs, *_folds_and_seed(options), groups))
+            else:
+                fold = np.empty(n_docs, np.int16)
+                fold[order] = fold_assignment(n_docs, *_folds_and_seed(options),
+                                              None if groups is None else groups[order])
+                drawn.append(fold)
         return drawn[0]
     return folds
+
+
+def _in_order(order: np.ndarray | None, *arrays):
+    """``arrays`` (matrices, :class:`Views`, arrays or ``None``) with their rows in
+    ``order``; as they are where ``order`` is ``None``."""
+    if order is None:
+        return arrays
+    return tuple(None if a is None else a.take(order) if isinstance(a, Views)
+                 else a[order] for a in arrays)
+
+
+def content_order(hashes: np.ndarray, texts: Sequence[str], Y: LabelMatrix,
+                  doc_ids: Sequence[str | None] | None = None) -> np.ndarray:
+    """The documents' positions sorted by their content, the same for a corpus in any
+    order: by the audit's text hash (:func:`tagsmith.audit.duplicates.text_hashes`),
+    then, among equal hashes, by a hash of the text as written, the document's id and
+    its given labels. The audit scores and detects along it, so that its folds, samples
+    and ties follow the documents, not their lines: the same corpus sorted or shuffled
+    gave another review queue (another quarter of the flags on GoEmotions). Documents
+    whose text, id and labels are all equal are interchangeable, whatever their order.
+
+    >>> import scipy.sparse as sp
+    >>> from tagsmith.audit.duplicates import text_hashes
+    >>> texts = ["b", "a", "a"]; Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 0]]))
+    >>> order = content_order(text_hashes(texts), texts, Y)
+    >>> back = [2, 0, 1]   # the same corpus in another order
+    >>> other = content_order(text_hashes([texts[i] for i in back]),
+    ...                       [texts[i] for i in back], Y[back])
+    >>> np.array(back)[other].tolist() == order.tolist()
+    True
+    """
+    import hashlib
+
+    Y = sp.csr_matrix(Y)
+    second = np.empty(len(texts), np.uint64)
+    for i, text in enumerate(texts):
+        h = hashlib.blake2b(digest_size=8)
+        h.update(text.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00" + ("" if doc_ids is None or doc_ids[i] is None
+                            else str(doc_ids[i])).encode("utf-8", "surrogatepass"))
+        h.update(b"\x00" + np.sort(Y.indices[Y.indptr[i]:Y.indptr[i + 1]])
+                 .astype("<i8").tobytes())
+        second[i] = int.from_bytes(h.digest(), "little")
+    return np.lexsort((second, np.asarray(hashes, np.uint64)))
 
 
 def _folds_cannot_teach(Y, groups: np.ndarray, options: AuditOptions,

@@ -1,0 +1,85 @@
+"""The audit's queue follows the documents, not their order in the file: the same corpus
+sorted or shuffled gave another queue (other calibration and cross-fitting folds, other
+samples, another visiting order of the solver), a quarter of the flags changed."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from tagsmith.audit.duplicates import text_hashes
+from tagsmith.audit.simulate import inject_label_noise
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.pipeline.audit import AuditOptions, audit_corpus, content_order
+from tagsmith.pipeline.io import read_labelled
+
+from conftest import FAST_FEATURES
+
+
+@pytest.fixture(scope="module")
+def noisy_corpus(goemotions_small):
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    n = 900
+    texts = list(train.texts[:n])
+    Y = inject_label_noise(train.Y[:n], missing_rate=0.10, wrong_rate=0.05, seed=0).Y
+    # exact copies, some with other labels: their groups must stay whole in any order
+    copies = [3, 10, 10, 57, 200]
+    texts += [texts[i] for i in copies]
+    extra = Y[copies].tolil()
+    extra[1, 0] = True  # one copy disagrees with its twin
+    Y = sp.vstack([Y, extra.tocsr()]).tocsr()
+    ids = [f"d{i}" for i in range(len(texts))]
+    return texts, Y, ids, space
+
+
+def _queue(texts, Y, ids, space, order, scores):
+    result = audit_corpus([texts[i] for i in order], Y[order], space,
+                          doc_ids=[ids[i] for i in order],
+                          options=AuditOptions(scores=scores, n_folds=3,
+                                               featurizer_params=FAST_FEATURES))
+    issues = result.issues
+    pairs = {(ids[order[d]], int(label), int(kind)): (float(p), bool(f))
+             for d, label, kind, p, f in zip(issues.doc, issues.label, issues.kind,
+                                             issues.probability, issues.flagged,
+                                             strict=True)}
+    rows = [(r["doc_id"], r["label_uri"], r["kind"], r["probability"]) for r in result.review]
+    quality = {ids[order[d]]: q for d, q in enumerate(issues.doc_quality)}
+    # each row's doc and line still name its place in the file as given
+    assert all(ids[order[r["doc"]]] == r["doc_id"] for r in result.review)
+    return pairs, rows, quality, result.scores.topk[np.argsort(order)]
+
+
+@pytest.mark.parametrize("scores", ["crossfit", "knn"])
+def test_the_queue_does_not_depend_on_the_order_of_the_documents(noisy_corpus, scores):
+    texts, Y, ids, space = noisy_corpus
+    n = len(texts)
+    as_given = _queue(texts, Y, ids, space, np.arange(n), scores)
+    shuffled = _queue(texts, Y, ids, space, np.random.default_rng(5).permutation(n), scores)
+    by_text = _queue(texts, Y, ids, space, np.argsort(texts, kind="stable"), scores)
+    pairs, rows, quality, topk = as_given
+    assert sum(f for _, f in pairs.values()) > 5  # a queue to compare
+    for other in (shuffled, by_text):
+        assert other[0].keys() == pairs.keys()
+        for key, (p, flagged) in pairs.items():
+            assert other[0][key][1] == flagged
+            assert other[0][key][0] == pytest.approx(p, abs=1e-6)
+        assert other[1] == rows
+        assert all(other[2][d] == pytest.approx(q, abs=1e-6) for d, q in quality.items())
+        # the scores, returned in the file's order, are each document's own
+        np.testing.assert_array_equal(other[3].indices, topk.indices)
+        np.testing.assert_allclose(other[3].scores, topk.scores, atol=1e-6)
+
+
+def test_content_order_is_the_same_for_any_order_and_tells_copies_apart():
+    texts = ["b", "a", "a", "c", "a"]
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 0], [1, 1], [0, 1]], bool))
+    ids = ["x", "y", "z", "w", None]
+    order = content_order(text_hashes(texts), texts, Y, ids)
+    for seed in range(5):
+        perm = np.random.default_rng(seed).permutation(len(texts))
+        other = content_order(text_hashes([texts[i] for i in perm]), [texts[i] for i in perm],
+                              Y[perm], [ids[i] for i in perm])
+        assert perm[other].tolist() == order.tolist()
+    # copies of one text are next to each other (one group, one fold)
+    where = [i for i, d in enumerate(order) if texts[d] == "a"]
+    assert where == list(range(where[0], where[0] + 3))
