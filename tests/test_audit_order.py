@@ -83,3 +83,20 @@ def test_content_order_is_the_same_for_any_order_and_tells_copies_apart():
     # copies of one text are next to each other (one group, one fold)
     where = [i for i, d in enumerate(order) if texts[d] == "a"]
     assert where == list(range(where[0], where[0] + 3))
+
+
+@pytest.mark.parametrize("flagged", [None, 10])
+def test_the_review_sample_does_not_depend_on_the_order_of_the_documents(noisy_corpus,
+                                                                         flagged):
+    """The sample was drawn by position: shuffled, the corpus gave other documents."""
+    texts, Y, ids, space = noisy_corpus
+    drawn = []
+    for order in (np.arange(len(texts)), np.random.default_rng(5).permutation(len(texts))):
+        result = audit_corpus([texts[i] for i in order], Y[order], space,
+                              doc_ids=[ids[i] for i in order],
+                              options=AuditOptions(scores="knn", review_sample=40,
+                                                   review_sample_flagged=flagged,
+                                                   featurizer_params=FAST_FEATURES))
+        drawn.append(sorted((r["doc_id"], r["label_uri"], r["kind"]) for r in result.sample))
+        assert len({r["doc_id"] for r in result.sample}) == 40 + (flagged or 0)
+    assert drawn[0] == drawn[1]

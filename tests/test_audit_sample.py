@@ -686,18 +686,24 @@ def test_a_stratified_sample_reads_the_flagged_precision_a_uniform_one_missed(ha
 
 def test_an_unstratified_sample_gives_the_uniform_figures(habit_audit, tmp_path):
     """Without review_sample_flagged the documents are those a uniform draw of the seed
-    gives, one stratum of them all, and the estimates are Garwood's on the missing count
-    and, on the wrong share, Wilson's at the effective sample size of the ratio over the
-    documents drawn, as a report written before strata were recorded is read. The given
-    labels were taken as independent, where a stratified sample took each document's as
-    a cluster (they are decided together): one effective size, clusters, for both."""
+    gives (over the documents in content order), one stratum of them all, and the
+    estimates are Garwood's on the missing count and, on the wrong share, Wilson's at
+    the effective sample size of the ratio over the documents drawn, as a report written
+    before strata were recorded is read. The given labels were taken as independent,
+    where a stratified sample took each document's as a cluster (they are decided
+    together): one effective size, clusters, for both."""
+    from tagsmith.audit.duplicates import text_hashes
     from tagsmith.audit.sample import _SALT, wilson_at
+    from tagsmith.pipeline.audit import content_order
 
     texts, truth, given, result = habit_audit
     record = result.report["review_sample"]
     assert record["strata"] == [{"name": "all", "population": 400, "n_sampled": 120,
                                  "n_given": int(given.sum())}]
-    expected = np.sort(np.random.default_rng([3, _SALT]).choice(400, 120, replace=False))
+    # a uniform draw over the documents listed in content order (the same corpus in any
+    # order draws the same documents), given back as positions in the corpus
+    order = content_order(text_hashes(texts), texts, sp.csr_matrix(given))
+    expected = np.sort(order[np.random.default_rng([3, _SALT]).choice(400, 120, replace=False)])
     assert [e["doc"] for e in record["docs"]] == expected.tolist()
     sample = _write(result, tmp_path)
     review_as_truth(sample, truth)

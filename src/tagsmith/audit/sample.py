@@ -81,7 +81,8 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
                        lines: Sequence[int] | None = None,
                        doc_ids: Sequence[str | None] | None = None,
                        flagged_docs: int | None = None,
-                       warnings: list[str] | None = None) -> tuple[list[dict], dict]:
+                       warnings: list[str] | None = None,
+                       order: np.ndarray | None = None) -> tuple[list[dict], dict]:
     """Draw ``n`` documents uniformly at random (without replacement, seeded by
     ``seed``) and return the review rows that show each one's pairs, and the record
     :func:`estimate_from_sample` reads them back with (JSON-able: the report's
@@ -103,6 +104,11 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
     candidate the audit flagged for it (``kind`` missing, ``action`` add: accept it
     where the label applies). The rows do not say which pairs the audit flagged (the
     record does), nor the audit's probabilities: the reviewer judges each pair alone.
+
+    ``order`` (a permutation of the documents, the audit's
+    :func:`~tagsmith.pipeline.audit.content_order`): the documents are drawn from the
+    corpus listed in that order, so the same corpus sorted or shuffled draws the same
+    documents (drawn by position, it drew others).
     """
     n_docs = len(texts)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -129,13 +135,14 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
               "uniformly over the corpus, unstratified", n, flagged_docs)
         n, flagged_docs = min(int(flagged_docs), n_docs), None
     if flagged_docs is None:
-        docs = np.sort(rng.choice(n_docs, size=int(n), replace=False)).tolist()
+        drawn = rng.choice(n_docs, size=int(n), replace=False)
+        docs = np.sort(drawn if order is None else order[drawn]).tolist()
         strata = [{"name": "all", "population": n_docs, "n_sampled": len(docs),
                    "n_given": int(Y.nnz)}]
         stratum_of = dict.fromkeys(docs, "all")
     else:
         docs, strata, stratum_of = _stratified_draw(rng, with_flag, Y, int(n), flagged_docs,
-                                                    warnings)
+                                                    warnings, order)
     chosen = set(docs)
     flagged: dict[int, dict[str, list[int]]] = {d: {"wrong": [], "missing": []} for d in docs}
     where = np.flatnonzero(issues.flagged)
@@ -205,7 +212,8 @@ def _check_flagged_docs(m: object) -> None:
 
 
 def _stratified_draw(rng: np.random.Generator, with_flag: np.ndarray, Y: sp.csr_matrix,
-                     n: int, m: int, warnings: list[str] | None = None
+                     n: int, m: int, warnings: list[str] | None = None,
+                     order: np.ndarray | None = None
                      ) -> tuple[list[int], list[dict], dict[int, str]]:
     """``n`` documents among those without a flagged pair and ``m`` among those with
     one (``with_flag``): the documents drawn, sorted, the strata and each one's
@@ -218,9 +226,10 @@ def _stratified_draw(rng: np.random.Generator, with_flag: np.ndarray, Y: sp.csr_
             "a stratum's variance needs two)", n)
     given_per_doc = np.diff(Y.indptr)
     strata, docs, stratum_of = [], [], {}
+    listed = np.arange(len(with_flag)) if order is None else order  # drawn in this order
     for name, members, size, parameter in (
-            ("flagged", np.flatnonzero(with_flag), m, "review_sample_flagged"),
-            ("others", np.flatnonzero(~with_flag), n, "review_sample")):
+            ("flagged", listed[with_flag[listed]], m, "review_sample_flagged"),
+            ("others", listed[~with_flag[listed]], n, "review_sample")):
         requested = size
         if size > len(members):
             # the documents with a flagged pair are known only after the scoring (8
