@@ -100,3 +100,30 @@ def test_the_review_sample_does_not_depend_on_the_order_of_the_documents(noisy_c
         drawn.append(sorted((r["doc_id"], r["label_uri"], r["kind"]) for r in result.sample))
         assert len({r["doc_id"] for r in result.sample}) == 40 + (flagged or 0)
     assert drawn[0] == drawn[1]
+
+
+def test_the_cross_fitting_folds_follow_the_content_and_keep_copies_together():
+    """The audit's cross-fitting folds: each document's fold is the same for the corpus in
+    any order, and exact copies share one (a copy never scores its twin)."""
+    from tagsmith.audit.duplicates import exact_groups
+    from tagsmith.pipeline.audit import _fold_drawer
+
+    texts = [f"copy {i % 7}" if i % 5 == 0 else f"text number {i}" for i in range(120)]
+    Y = sp.csr_matrix(np.eye(4, dtype=bool)[np.arange(120) % 4])
+    ids = [f"d{i}" for i in range(120)]
+    options = AuditOptions(n_folds=4, seed=2)
+    options.validate()
+    folds = {}
+    for seed in (None, 0, 1):
+        perm = np.arange(120) if seed is None else np.random.default_rng(seed).permutation(120)
+        t, y, d = [texts[i] for i in perm], Y[perm], [ids[i] for i in perm]
+        hashes = text_hashes(t)
+        groups = exact_groups(hashes)
+        fold = _fold_drawer(120, options, groups, content_order(hashes, t, y, d))()
+        assert np.bincount(groups).max() >= 3
+        for g in np.unique(groups):  # copies in one fold
+            assert np.unique(fold[groups == g]).size == 1
+        sizes = np.bincount(fold, minlength=4)
+        assert sizes.max() - sizes.min() <= 4
+        folds[seed] = {d[i]: int(fold[i]) for i in range(120)}
+    assert folds[0] == folds[None] and folds[1] == folds[None]
