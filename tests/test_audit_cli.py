@@ -2277,6 +2277,21 @@ def test_an_output_that_cannot_be_written_is_named_and_the_old_outputs_stay(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["audit", "reviewed.tsv"]
 
 
+def _numbered_folds(n_folds: int, seed: int) -> np.ndarray:
+    """The cross-fitting folds the audit draws for the corpus "text number 0" to "text
+    number 9": over the documents in content order (the same for the file in any order;
+    its labels only break ties of equal texts, none here)."""
+    from tagsmith.audit.duplicates import exact_groups, text_hashes
+    from tagsmith.pipeline.audit import _fold_drawer, content_order
+
+    texts = [f"text number {i}" for i in range(10)]
+    hashes = text_hashes(texts)
+    options = AuditOptions(n_folds=n_folds, seed=seed)
+    options.validate()
+    order = content_order(hashes, texts, sp.csr_matrix((10, 2), dtype=bool))
+    return _fold_drawer(10, options, exact_groups(hashes), order)()
+
+
 def test_an_audit_whose_folds_put_every_labelled_document_in_one_is_refused_first(
         tmp_path, monkeypatch, caplog):
     """Two labelled texts that --seed's folds put in one fold: that fold's model had
@@ -2284,10 +2299,9 @@ def test_an_audit_whose_folds_put_every_labelled_document_in_one_is_refused_firs
     and told to try fewer folds, where --folds 2 is the fewest. The folds are drawn
     before the features (a lone labelled text was refused after them too), and a seed
     that parts them audits."""
-    from tagsmith.pipeline import audit, crossfit
+    from tagsmith.pipeline import audit
 
-    together = [seed for seed in range(20) if len(set(crossfit.fold_assignment(
-        10, 2, seed)[:2])) == 1]
+    together = [seed for seed in range(20) if len(set(_numbered_folds(2, seed)[:2])) == 1]
     apart = [seed for seed in range(20) if seed not in together]
     corpus, out = tmp_path / "c.tsv", tmp_path / "out"
     corpus.write_text("".join(f"text number {i}\t{label}\n" for i, label in enumerate(
@@ -2299,7 +2313,7 @@ def test_an_audit_whose_folds_put_every_labelled_document_in_one_is_refused_firs
     result = invoke("audit", corpus, "-o", out, "--no-html", "--scores", "crossfit",
                     "--folds", 2, "--seed", together[0])
     assert result.exit_code == 3, result.output
-    fold = crossfit.fold_assignment(10, 2, together[0])[0] + 1
+    fold = _numbered_folds(2, together[0])[0] + 1
     assert (f"{corpus}: cross-fitting with --seed {together[0]} puts both labelled "
             f"documents in fold {fold} of 2, which leaves its fold model none to learn "
             "from; give another --seed, more labelled documents or --scores knn") in \
@@ -2464,10 +2478,7 @@ def test_scores_auto_warns_where_the_seed_given_draws_folds_that_cannot_teach(tm
     """--seed's folds putting every labelled document in one fold: --scores auto took
     the kNN scores with an info line, which a user who chose that --seed did not see
     as a warning; the default seed keeps the info line."""
-    from tagsmith.pipeline import crossfit
-
-    together = [seed for seed in range(50) if len(set(crossfit.fold_assignment(
-        10, 5, seed)[:2])) == 1]
+    together = [seed for seed in range(50) if len(set(_numbered_folds(5, seed)[:2])) == 1]
     corpus = tmp_path / "c.tsv"
     corpus.write_text("".join(f"text number {i}\t{label}\n" for i, label in enumerate(
         ["<u:a>", "<u:b>"] + [""] * 8)), encoding="utf-8")
@@ -2476,7 +2487,7 @@ def test_scores_auto_warns_where_the_seed_given_draws_folds_that_cannot_teach(tm
             "audit", str(corpus), "-o", str(tmp_path / "out"), "--no-html", "--no-plots",
             "--seed", str(together[0])])
     assert result.exit_code == 0, result.output
-    fold = crossfit.fold_assignment(10, 5, together[0])[0] + 1
+    fold = _numbered_folds(5, together[0])[0] + 1
     assert [(record.getMessage(), record.levelno) for record in caplog.records
             if record.getMessage().startswith("--scores auto")] == [(
                 f"--scores auto: the folds of --seed {together[0]} put both labelled "
