@@ -45,22 +45,31 @@ def given_figures(topk, Y: sp.csr_matrix) -> dict:
             f"recall@{topk.k}_vs_given": round(hits.nnz / max(Y.nnz, 1), 4)}
 
 
-def sweep(texts, Y: sp.csr_matrix, weights: list[float], options=None):
+def sweep(texts, Y: sp.csr_matrix, weights: list[float], options=None, doc_ids=None):
     """``(weight, topk, issues, seconds)`` per weight: the audit's leave-one-out kNN scores of
     ``texts`` (the audit's features and exact-duplicate groups, so each document's copies
     neither vote for it nor share its calibration fold), blended with each co-occurrence
     weight and put through the issue detection with the audit's defaults. At the audit's
     weight its issues are those of ``tagsmith audit --scores knn`` (``options``, an
     ``AuditOptions``: its features, ``k``, kNN parameters, seed and the issue detection's
-    options; the defaults when None)."""
+    options; the defaults when None; ``doc_ids``, the documents' ids, as the audit's
+    order by content reads them). Computed in the audit's content order
+    (:func:`tagsmith.pipeline.audit.content_order`), given back in the file's."""
+    from dataclasses import replace
+
     from tagsmith.audit import duplicates as dup
     from tagsmith.audit.detect import find_label_issues
     from tagsmith.audit.scores import blend_cooccurrence, knn_scores
-    from tagsmith.pipeline.audit import AuditOptions, _features, issue_options
+    from tagsmith.pipeline.audit import AuditOptions, _features, content_order, issue_options
     from tagsmith.pipeline.crossfit import default_k
 
     options = AuditOptions() if options is None else options
     started = time.perf_counter()
+    # in the audit's content order, as it scores and detects (put back in the file's after)
+    order = content_order(dup.text_hashes(texts), texts, Y, doc_ids)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    texts, Y = [texts[i] for i in order], sp.csr_matrix(Y)[order]
     _, X = _features(texts, None, options)
     hashes = dup.text_hashes(texts)
     groups = dup.exact_groups(hashes)  # the audit's own rule
@@ -74,7 +83,9 @@ def sweep(texts, Y: sp.csr_matrix, weights: list[float], options=None):
         # options with other folds or thresholds reproduces the audit it stands for
         issues = find_label_issues(Y, topk, X=X, **issue_options(options), groups=groups,
                                    blank=hashes == dup.EMPTY_HASH)
-        yield weight, topk, issues, time.perf_counter() - started
+        issues = replace(issues, doc=order[issues.doc].astype(issues.doc.dtype),
+                         doc_quality=issues.doc_quality[inverse])
+        yield weight, topk[inverse], issues, time.perf_counter() - started
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,7 +127,7 @@ def main() -> None:
     Y.sort_indices()
     removed, added = load_truth(args.data)
     n_injected = removed.nnz + added.nnz
-    for weight, topk, issues, seconds in sweep(data.texts, Y, weights):
+    for weight, topk, issues, seconds in sweep(data.texts, Y, weights, doc_ids=data.doc_ids):
         arrays = {"doc": issues.doc, "label": issues.label, "kind": issues.kind,
                   "flagged": issues.flagged}
         figures, hits = score_audit(arrays, removed, added)
