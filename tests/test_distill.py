@@ -2687,6 +2687,51 @@ def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, c
     assert (tmp_path / "o.jsonl").read_text() == written
 
 
+def test_cli_label_with_a_budget_rerun_replays_its_human_samples_malformed_answers(
+        tmp_path):
+    # the human sample's answers give the teacher's reliability, which weighs the
+    # students' targets and the selection's teacher error rate: its malformed answers,
+    # dropped from the cache, were asked again on a rerun (the README says a budget run
+    # keeps its malformed answers), answered otherwise, and the rounds could choose
+    # other documents, paid for again
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(f"{'sport match' if i % 2 else 'music concert'} {i} words\n"
+                            for i in range(60)))
+    human = tmp_path / "h.tsv"
+    human.write_text("".join(f"{'sport game' if i % 2 else 'music song'} {i} sample\t"
+                             f"<u:{'sport' if i % 2 else 'music'}>\n" for i in range(8)))
+    vocab = sport_vocab(tmp_path)
+    asked: set = set()
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        first = doc not in asked
+        asked.add(doc)
+        if first and doc.endswith("sample") and int(doc.split()[2]) % 4 == 0:
+            return '{"labels": [{"label": '  # broken JSON, the first time only
+        name = "sport" if doc.startswith("sport") else "music"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    command = ["-q", "label", str(docs), "--vocab", str(vocab), "-o",
+               str(tmp_path / "o.jsonl"), "--budget", "20", "--rounds", "2",
+               "--human", str(human), "--cache", str(tmp_path / "c.sqlite"),
+               "--llm", "m"]
+    with LocalChatServer(teacher) as server:
+        first = CliRunner().invoke(tagsmith_cli.cli, command + ["--base-url", server.base_url])
+        assert first.exit_code == 0, first.output
+        sent = len(server.requests)
+        assert sent == 28
+        summary = json.loads(first.stderr.strip().splitlines()[-1])
+        assert summary["human_labeling"]["n_malformed_answers"] == 2
+        again = CliRunner().invoke(tagsmith_cli.cli, command[1:] + [
+            "--base-url", server.base_url])
+        assert again.exit_code == 0, again.output
+        assert len(server.requests) == sent  # nothing sent again
+    summary = json.loads(again.stderr.strip().splitlines()[-1])
+    assert summary["usage"]["requests"] == 0
+    assert summary["human_labeling"]["n_malformed_answers"] == 2
+
+
 def test_cli_label_with_a_budget_says_the_whole_spend_after_each_round(goemotions_small,
                                                                        tmp_path, caplog):
     # each round's progress counts that round's calls and cost alone, and a successful

@@ -1172,11 +1172,23 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                     "(%s document%s of the corpus): its calls are not counted in it",
                     f"{n_sample:,}", plural_s(n_sample), plural(n_sample, "is", "are"),
                     f"{active.budget:,}", plural_s(active.budget))
-    if dry_run:
-        return _dry_run(texts, label_space, client, options, shortlist, human,
+    teaching = options
+    if active is not None:
+        # each round chooses by the answers before it: a malformed answer asked again on
+        # a rerun got another answer, and the rerun other documents, paid for again. The
+        # human sample's too: its answers give the teacher's reliability, which weighs
+        # the students' targets and the selection's teacher error rate
+        import dataclasses
+
+        from tagsmith.labeling.labeler import LabelingOptions
+
+        teaching = dataclasses.replace(options if options is not None
+                                       else LabelingOptions(), keep_malformed=True)
+    if dry_run:  # a budget's human sample counted as it is asked (teaching)
+        return _dry_run(texts, label_space, client, teaching, shortlist, human,
                         human_shortlist, active, shortlist_recall)
     if human is not None:
-        sample = label_documents(list(human[0]), label_space, client, options,
+        sample = label_documents(list(human[0]), label_space, client, teaching,
                                  shortlist=human_shortlist,
                                  desc="LLM labeling of the human sample")
         # a failed or malformed answer is no evidence that the LLM names no label
@@ -1248,14 +1260,6 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     # the pool's blank documents, which active distillation never sends, are counted as
     # without a budget (n_blank_docs read 0, though n_docs counts the documents sent)
     report = LabelingReport(n_blank_docs=int(np.count_nonzero(hashes == BLANK_HASH)))
-    # each round chooses by the answers before it: a malformed answer asked again on a
-    # rerun got another answer, and the rerun other documents, paid for again
-    import dataclasses
-
-    from tagsmith.labeling.labeler import LabelingOptions
-
-    teaching = dataclasses.replace(options if options is not None else LabelingOptions(),
-                                   keep_malformed=True)
     teacher = llm_teacher(list(texts), label_space, client, teaching, reliability=reliability,
                           shortlist=shortlist, report=report)
     try:
