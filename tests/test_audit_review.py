@@ -3,9 +3,7 @@
 import csv
 import dataclasses
 import json
-import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -227,20 +225,14 @@ def test_a_review_applied_after_documents_were_added_in_front_is_matched_by_id_a
             "another text now" in caplog.text and "(first: line 5, id 'd')" in caplog.text)
 
 
-_OPENED: list[str] | None = None
-
-
-def _record_open(event, args):
-    """An audit hook: the paths opened while ``_OPENED`` is a list."""
-    if event == "open" and _OPENED is not None and isinstance(args[0], str | bytes | Path):
-        _OPENED.append(os.fsdecode(args[0]))
-
-
-def test_a_review_matched_to_moved_documents_is_read_once(tmp_path):
+def test_a_review_matched_to_moved_documents_is_read_once(tmp_path, monkeypatch):
     """Where a row's document had moved, apply-review read the review three times: to
     apply it by number, to match it by id and text, and to apply it so (1,000 rows over
-    200,000 documents). It is read once; the corpus is read again to match the rows."""
-    global _OPENED
+    200,000 documents). It is read once; the corpus is read again to match the rows.
+    (Counted at the reader: an audit hook, which cannot be removed, watched every file
+    the rest of the test session opened.)"""
+    import tagsmith.audit.review as review_module
+
     rows = [{**_row(0, "missing", "http://x/sun", "Heavy rain all day"), "doc_id": "a"},
             {**_row(1, "wrong", "http://x/rain", "Bright sun and heat"), "doc_id": "b"}]
     review = _review(tmp_path, rows)
@@ -249,18 +241,17 @@ def test_a_review_matched_to_moved_documents_is_read_once(tmp_path):
         {"id": "a", "text": "Heavy rain all day", "labels": ["<http://x/rain>"]},
         {"id": "b", "text": "Bright sun and heat",
          "labels": ["<http://x/rain>", "<http://x/sun>"]})
-    sys.addaudithook(_record_open)  # a hook cannot be removed: it records while _OPENED
-    _OPENED = []
-    try:
-        read_decisions(review, SPACE)
-        once = _OPENED.count(str(review))
-        _OPENED = []
-        stats = apply_review(corpus, review, tmp_path / "out.jsonl", SPACE)
-        opened = _OPENED.count(str(review))
-    finally:
-        _OPENED = None
+    real_read = review_module._read_decisions
+    read: list = []
+
+    def counted(path, *args, **kwargs):  # the real reader, counted
+        read.append(Path(path))
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(review_module, "_read_decisions", counted)
+    stats = apply_review(corpus, review, tmp_path / "out.jsonl", SPACE)
     assert (stats["n_added"], stats["n_removed"], stats["n_matched_elsewhere"]) == (1, 1, 2)
-    assert once and opened == once
+    assert read == [Path(review)]
 
 
 def test_rows_whose_ids_name_no_document_are_matched_by_their_text(tmp_path, caplog):
