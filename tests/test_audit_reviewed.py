@@ -304,6 +304,21 @@ def test_rows_whose_ids_name_no_document_are_matched_by_their_text(tmp_path):
     assert not ReviewedPairs().text_fallback(ids, lambda doc: doc_key(texts[doc])).lost
 
 
+def test_rows_of_lost_ids_deciding_one_pair_both_ways_are_not_counted_as_matched(tmp_path):
+    """Two rows whose ids name no document, of one text and label, decided both ways,
+    decide nothing; the warning's count said both were matched by their text."""
+    pairs_ = _read_rows(tmp_path,
+                        f"1,reject,wrong,remove,urn:a,0,D-1,{doc_key('Thank you!')}\n"
+                        f"2,accept,wrong,remove,urn:a,0,D-2,{doc_key('Thank you!')}\n"
+                        f"3,reject,wrong,remove,urn:b,0,D-2,{doc_key('Thank you!')}\n")
+    texts, ids = ["Thank you!", "ok"], ["d1", "d2"]
+    issues = _issues([0, 0, 1], [0, 1, 0], [1, 1, 1])
+    decided, _ = reviewed_candidates(pairs_, issues, texts, ids)
+    assert decided.tolist() == [False, True, False]
+    fallback = pairs_.text_fallback(ids, lambda doc: doc_key(texts[doc]))
+    assert (fallback.n_pairs, fallback.n_matched, fallback.n_ambiguous) == (3, 1, 0)
+
+
 def test_a_corpus_whose_ids_are_all_none_is_a_corpus_without_ids(tmp_path):
     """The command line passes a TSV corpus's ids as a None each: such a corpus was
     taken for one with ids, and a review's rows with ids matched nothing there."""

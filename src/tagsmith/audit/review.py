@@ -1090,10 +1090,17 @@ class ReviewedPairs:
         sole = {key: doc_ids[docs[0]] for key, docs in owners.items()
                 if len(docs) == 1 and unnamed[docs[0]]}
         shared = frozenset(key for key, ids in owners.items() if len(ids) > 1)
-        pairs = [(doc_id, key) for doc_id, key, _ in self.by_id if doc_id in lost]
+        pairs = [(key, label_id, applies) for (doc_id, key, label_id), (applies, _)
+                 in self.by_id.items() if doc_id in lost]
+        # rows of one text and label under lost ids decided both ways decide nothing
+        # (decision): not counted as matched, which the warning said they were
+        said: dict[tuple[str, int], set[bool]] = {}
+        for key, label_id, applies in pairs:
+            said.setdefault((key, label_id), set()).add(applies)
         return TextFallback(frozenset(lost), sole, shared, n_pairs=len(pairs),
-                            n_matched=sum(key in sole for _, key in pairs),
-                            n_ambiguous=sum(key in shared for _, key in pairs))
+                            n_matched=sum(key in sole and len(said[(key, label_id)]) == 1
+                                          for key, label_id, _ in pairs),
+                            n_ambiguous=sum(key in shared for key, _, _ in pairs))
 
 
 @dataclass(frozen=True)
