@@ -2785,3 +2785,13 @@ def test_cli_distill_warns_of_too_few_documents_a_label(tmp_path, n_labels, per_
                         "human-labelled corpus with the LLM-labelled documents added"]
     else:
         assert said == []
+
+
+def test_active_options_refuse_a_show_progress_that_is_not_a_bool():
+    # "no" is truthy: it turned the feature progress lines on, where LabelingOptions
+    # refuses such a flag; a numpy bool is kept as a plain one
+    with pytest.raises(InvalidParameterError, match="show_progress"):
+        ActiveOptions(budget=2, show_progress="no").validate(10)
+    options = ActiveOptions(budget=2, show_progress=np.bool_(True))
+    options.validate(10)
+    assert options.show_progress is True

@@ -27,7 +27,14 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from tagsmith._params import check_choice, check_fraction, check_int, check_number, check_options
+from tagsmith._params import (
+    check_bool,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_number,
+    check_options,
+)
 from tagsmith._plural import NAME_LIMIT, and_more, clip, none_of, plural, plural_s
 from tagsmith._typing import FeatureMatrix, LabelMatrix
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
@@ -264,6 +271,8 @@ class ActiveOptions:
         _check_featurizer("tfidf", self.featurizer_params)
         self.threshold_folds = check_n_folds("threshold_folds", self.threshold_folds)
         self.seed = check_int("seed", self.seed, 0, numpy=True)
+        # "no" (truthy) turned the progress lines on, as LabelingOptions refuses it
+        self.show_progress = check_bool("show_progress", self.show_progress)
 
 
 def _check_precision(precision, n_labels: int | None) -> np.ndarray:
