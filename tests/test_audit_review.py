@@ -281,7 +281,8 @@ def test_rows_whose_ids_name_no_document_are_matched_by_their_text(tmp_path, cap
     assert f"{review}: 2 accepted rows matched by text alone: their doc_id names no " \
         "document of the corpus" in caplog.text
     assert (f"{review}: 1 accepted row not applied to {out}: its doc_id names no document "
-            "of the corpus, and its text is that of several documents" in caplog.text
+            "of the corpus, and its text does not name one: several documents have it"
+            in caplog.text
             and "(first: line 4, id 'A-c')" in caplog.text)
     # the ambiguous row alone matches nothing: refused as before, no output
     alone = tmp_path / "alone"
@@ -292,6 +293,29 @@ def test_rows_whose_ids_name_no_document_are_matched_by_their_text(tmp_path, cap
     assert not (tmp_path / "none.jsonl").exists()
 
 
+
+
+def test_rows_of_lost_ids_a_document_has_the_text_of_are_not_said_to_be_not_found(
+        tmp_path, caplog):
+    """Rows whose ids name no document, of a text one document has, deciding its label
+    both ways match nothing: the warning said no document had their text (removed or
+    edited since the review), where one has it unchanged."""
+    rows = [{**_row(0, "missing", "http://x/sun", "Heavy rain all day"), "doc_id": "A-x"},
+            {**_row(1, "wrong", "http://x/sun", "Heavy rain all day"), "doc_id": "A-y"},
+            {**_row(2, "missing", "http://x/snow", "Cold"), "doc_id": "c"}]
+    review = _review(tmp_path, rows)
+    corpus = _jsonl_corpus(
+        tmp_path, {"id": "n", "text": "New one", "labels": []},
+        {"id": "b", "text": "Heavy rain all day", "labels": ["<http://x/rain>"]},
+        {"id": "c", "text": "Cold", "labels": []})
+    out = tmp_path / "out.jsonl"
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        stats = apply_review(corpus, review, out, SPACE)
+    assert (stats["n_added"], stats["n_not_found"]) == (1, 2)
+    assert "no document has its text" not in caplog.text
+    assert (f"{review}: 2 accepted rows not applied to {out}: its doc_id names no document "
+            "of the corpus, and its text does not name one" in caplog.text
+            and "(first: line 2, id 'A-x')" in caplog.text)
 
 
 def test_contradicting_decisions_are_an_error(tmp_path):

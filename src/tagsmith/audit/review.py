@@ -1097,7 +1097,8 @@ class ReviewedPairs:
         said: dict[tuple[str, int], set[bool]] = {}
         for key, label_id, applies in pairs:
             said.setdefault((key, label_id), set()).add(applies)
-        return TextFallback(frozenset(lost), sole, shared, n_pairs=len(pairs),
+        return TextFallback(frozenset(lost), sole, shared, held=frozenset(owners),
+                            n_pairs=len(pairs),
                             n_matched=sum(key in sole and len(said[(key, label_id)]) == 1
                                           for key, label_id, _ in pairs),
                             n_ambiguous=sum(key in shared for key, _, _ in pairs))
@@ -1109,13 +1110,15 @@ class TextFallback:
     (:meth:`ReviewedPairs.text_fallback`), matched by their text's fingerprint alone:
     ``lost`` their ids, ``sole`` each fingerprint of theirs that one document alone has
     (of an id no row names), and that document's id, ``shared`` those several documents
-    have. ``n_pairs`` counts their decided pairs,
+    have, ``held`` every one of theirs some document has. ``n_pairs`` counts their
+    decided pairs,
     ``n_matched`` those of a text one document has, ``n_ambiguous`` those of a text
     several documents share (matched nowhere: their ids cannot tell which one)."""
 
     lost: frozenset[str] = frozenset()
     sole: dict[str, str | None] = dataclasses.field(default_factory=dict)
     shared: frozenset[str] = frozenset()
+    held: frozenset[str] = frozenset()
     n_pairs: int = 0
     n_matched: int = 0
     n_ambiguous: int = 0
@@ -1756,8 +1759,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     row whose id names no document of the corpus (one without ids, other ids, or ids a
     spreadsheet rewrote past reading) is matched by its fingerprint alone, with a warning
     counting such rows: of a corpus with ids, to the document of that text where it is
-    the only one and no row names its id; a text several documents share is ambiguous
-    (not applied, counted in ``n_not_found`` and warned of).
+    the only one and no row names its id; a text several documents share is ambiguous,
+    as is one whose document another row names or whose label rows of other such ids
+    decide the other way (not applied, counted in ``n_not_found`` and warned of).
     Where no row matches, or the corpus is a pipe (read once), the first row not found
     at its number is refused as before.
     """
@@ -1799,8 +1803,10 @@ class _Matched:
     """The accepted rows of a review matched to documents by id and text
     (:func:`_match_moved`): each document's decisions and repeated rows by number, and
     the rows matched nowhere: ``ambiguous`` those whose id names no document and whose
-    text several documents have. ``by_text``: the rows with an id matched by their text
-    alone (a corpus without ids, or their id names no document of it)."""
+    text a document has but does not name one (several have it, another row names it,
+    or rows of other such ids decide the label the other way). ``by_text``: the rows
+    with an id matched by their text alone (a corpus without ids, or their id names no
+    document of it)."""
 
     by_doc: dict[int, list[Decision]]
     repeats_of: dict[int, list[Decision]]
@@ -1891,14 +1897,17 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
     if not used:
         return None
     left = [d for d in rows if d.line not in used]
-    shared = fallback.shared if fallback is not None else frozenset()
-    ambiguous = [d for d in left if d.doc_id in lost and d.doc_key in shared]
+    # a lost row whose text a document has, left unmatched: several documents have
+    # it, the one that has it is named by another row, or rows of other lost ids
+    # decide its label the other way (it was "no document has its text": one had)
+    held = fallback.held if fallback is not None else frozenset()
+    ambiguous = [d for d in left if d.doc_id in lost and d.doc_key in held]
     n_by_text = sum(1 for d in rows if d.line in used and d.doc_id
                     and (not has_ids or d.doc_id in lost))
     return _Matched({n: sorted(ds, key=lambda d: d.line) for n, ds in by_doc.items()},
                     repeats_of, moved, [d for d in left if d.doc_id and d.doc_id in ids],
                     [d for d in left if not (d.doc_id and d.doc_id in ids)
-                     and not (d.doc_id in lost and d.doc_key in shared)],
+                     and not (d.doc_id in lost and d.doc_key in held)],
                     n_by_text, ambiguous)
 
 
@@ -2219,8 +2228,9 @@ def _warn_matched(matched: _Matched, review: Path, output: Path) -> None:
                       (matched.not_found, "no document has its text (and id) now: removed or "
                        "edited since the review"),
                       (matched.ambiguous, "its doc_id names no document of the corpus, and "
-                       "its text is that of several documents, which the text cannot tell "
-                       "apart: give the row the document's id")):
+                       "its text does not name one: several documents have it, another row "
+                       "names the one that has it, or rows of other such ids decide the label "
+                       "the other way; give the row the document's id")):
         if rows:
             first = min(rows, key=lambda d: d.line)
             named = f"id {first.doc_id!r}" if first.doc_id else f"document {first.doc}"
