@@ -593,6 +593,27 @@ def test_a_server_that_answered_and_then_stalls_stops_the_run_after_three_time_o
     assert len(server.requests) == 1 + 3
 
 
+def test_the_time_outs_in_a_row_of_an_earlier_run_do_not_stop_the_next_one():
+    """The count of tries timed out in a row lived on the client: a library user
+    reusing a client (a notebook, a service) whose earlier run ended after two
+    time-outs had its next run stopped at its first time-out ("3 tries in a row"),
+    though its second try would have been answered. Each run counts its own."""
+    tries = {"b": 0}
+
+    def behaviour(body):
+        if user_prompt(body) in "az":
+            return "ok" if user_prompt(body) == "z" else Reply("stalled", delay=3.0)
+        tries["b"] += 1
+        return Reply("late", delay=3.0) if tries["b"] == 1 else "ok"
+
+    with LocalChatServer(behaviour) as server:
+        client = client_for(server, timeout=0.2, max_retries=1)
+        first = complete_all(client, [request("z"), request("a")], n_workers=1)
+        assert isinstance(first[1], LLMError)  # its 2 tries timed out: that document fails
+        second = complete_all(client, [request("b")], n_workers=1)
+    assert second[0].text == "ok" and tries["b"] == 2
+
+
 def _loading_then_late(n_loading: int):
     """llama.cpp on a CPU: "Loading model" ``n_loading`` times, then replies slower
     than the clients' timeout."""

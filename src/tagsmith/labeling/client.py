@@ -142,10 +142,11 @@ LOAD_POLL = 5.0
 #: queued, and a retry at the same timeout went to the back of the queue and timed
 #: out again, every try of every document (6 x 60 s each)
 TIMEOUT_GROWTH = 2.0
-#: how many tries in a row, across the requests of a client, with no reply from the
-#: server between them, may time out before the run stops (:class:`LLMConfigError`, a
-#: rerun resuming): a server that answered and then stalled cost each document
-#: ``1 + max_retries`` whole timeouts, the run stopping after ten of them (an hour)
+#: how many tries in a row, across the requests of a run (a :func:`complete_all`; each
+#: starts the count afresh), with no reply from the server between them, may time out
+#: before the run stops (:class:`LLMConfigError`, a rerun resuming): a server that
+#: answered and then stalled cost each document ``1 + max_retries`` whole timeouts,
+#: the run stopping after ten of them (an hour)
 TIMEOUTS_IN_A_ROW = 3
 #: the highest sampling temperature chat-completions endpoints accept
 MAX_TEMPERATURE = 2.0
@@ -841,6 +842,15 @@ class OpenAIChatClient:
         with self._abort_lock:
             finishing, self._finishing = self._finishing, threading.Event()
         finishing.set()
+
+    def _new_run(self) -> None:
+        """A :func:`complete_all` run starts: the tries that timed out in a row before it
+        (an earlier run's, stopped by Ctrl-C or a failure, maybe hours ago) are not
+        counted against it (:data:`TIMEOUTS_IN_A_ROW`): a client reused for a second run
+        stopped it at its first time-out, saying "3 tries in a row timed out".
+        """
+        with self._abort_lock:
+            self._timeouts_in_a_row = 0
 
     def close(self) -> None:
         """Close the connections kept open to the endpoint (HTTP keep-alive), every
@@ -3020,6 +3030,9 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
 
     if not requests:
         return []
+    fresh = _wrapped_with(client, "_new_run", method=True)
+    if fresh is not None:  # the time-outs in a row are counted within this run
+        fresh._new_run()
     pool = ThreadPoolExecutor(max_workers=max(1, min(n_workers, len(requests))))
     # the postfix counts this pass's own calls, as its bar does: the client's usage
     # runs over the whole run ("50/50 calls ... calls 70" after a human sample's 20)
