@@ -174,3 +174,21 @@ def test_streamed_texts_selected_reads_the_kept_texts_alone_checked(tmp_path):
     (tmp_path / "c.tsv").write_text(CORPUS.replace("team", "side") + "A bowl of rice\t<u:food>\n")
     with pytest.raises(DataError, match="document 1 is not the one read first"):
         list(texts.chunks(2))
+
+
+def test_the_restriction_line_agrees_with_one_document_evaluated_and_one_of_dev():
+    """The line above the figures said "1 of CORPUS's 5 documents carry one and are
+    evaluated" and "DEV alike: 1 of 1 documents kept"."""
+    from tagsmith.cli.llm_commands import _Restriction
+
+    restriction = _Restriction(np.array([True, False, False]), [("u:a", None)], [], [])
+    restriction.counts = {"corpus": (5, 4, 6), "tune": (1, 0, 0)}
+    assert restriction.summary(3) == (
+        "restricted to 1 of 3 labels (--only): 1 of CORPUS's 5 documents carries one and "
+        "is evaluated, 4 without one left out; 6 labels given outside them dropped from "
+        "the truth; DEV alike: 1 of 1 document kept")
+    restriction.counts = {"corpus": (5, 3, 1), "tune": (4, 1, 0)}
+    assert restriction.summary(3).endswith(
+        "2 of CORPUS's 5 documents carry one and are evaluated, 3 without one left out; "
+        "1 label given outside them dropped from the truth; DEV alike: 3 of 4 documents "
+        "kept")

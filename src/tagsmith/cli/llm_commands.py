@@ -1825,13 +1825,16 @@ class _Restriction:
         """The text's line above the figures."""
         n, out, dropped = self.counts["corpus"]
         n_allowed = int(self.allowed.sum())
+        # ("1 of CORPUS's 5 documents carry one and are evaluated"; "of 1 documents")
         line = (f"restricted to {n_allowed:,} of {n_labels:,} label{plural_s(n_labels)} "
-                f"({self.given}): {n - out:,} of CORPUS's {n:,} document{plural_s(n)} carry "
-                f"one and are evaluated, {out:,} without one left out; {dropped:,} "
+                f"({self.given}): {n - out:,} of CORPUS's {n:,} document{plural_s(n)} "
+                + plural(n - out, "carries one and is", "carry one and are")
+                + f" evaluated, {out:,} without one left out; {dropped:,} "
                 f"label{plural_s(dropped)} given outside them dropped from the truth")
         tune = self.counts.get("tune")
         if tune is not None:
-            line += f"; DEV alike: {tune[0] - tune[1]:,} of {tune[0]:,} documents kept"
+            line += (f"; DEV alike: {tune[0] - tune[1]:,} of {tune[0]:,} "
+                     f"document{plural_s(tune[0])} kept")
         return line
 
 
