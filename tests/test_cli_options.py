@@ -527,6 +527,17 @@ def test_label_votes_says_its_range_in_the_help():
         LabelingOptions(votes=MAX_VOTES + 1).validate()
 
 
+@pytest.mark.parametrize("command", ["label", "taxonomy"])
+def test_the_timeout_help_says_a_try_after_a_time_out_waits_longer(command):
+    """--timeout said "Seconds per request" and --max-retries "Tries after the first of
+    a request that timed out", while a try after a time-out waits twice as long and 3
+    tries in a row that time out stop the run, whatever --max-retries says."""
+    help_text = " ".join(run(command, "--help").output.split())
+    assert "a try after one that timed out waits twice as long." in help_text
+    assert ("3 tries in a row that time out, with no reply from the server between "
+            "them, stop the run.") in help_text
+
+
 def test_suggest_set_method_says_the_guarantee_is_marginal():
     """A clinical-coding team read "recall: >= 1-alpha of a document's labels on
     average" as every document's set holding 90% of its codes at alpha 0.1; on 160

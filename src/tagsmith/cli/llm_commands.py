@@ -132,7 +132,8 @@ def llm_options(func: _Command) -> _Command:
         click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
                      help="Requests in flight at once."),
         click.option("--timeout", type=float, default=60.0, show_default=True,
-                     help=f"Seconds per request (above 0, at most {MAX_TIMEOUT:g})."),
+                     help=f"Seconds per request (above 0, at most {MAX_TIMEOUT:g}); a try "
+                     "after one that timed out waits twice as long."),
         click.option("--load-wait", type=float, default=LOAD_WAIT, show_default=True,
                      metavar="SECONDS",
                      help=f"Seconds a request goes on asking a server that says it is "
@@ -142,7 +143,9 @@ def llm_options(func: _Command) -> _Command:
         click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True,
                      help="Tries after the first of a request that timed out, lost its "
                      "connection or got HTTP 408/409/425/429 or 5xx, with growing waits "
-                     "(or the server's Retry-After); 0: one try."),
+                     "(or the server's Retry-After); 0: one try. 3 tries in a row that "
+                     "time out, with no reply from the server between them, stop the "
+                     "run."),
         click.option("--max-tokens", type=click.IntRange(1, MAX_OUTPUT_TOKENS), default=None,
                      help="Output token limit each request asks for (max_tokens; default: "
                      "the server's own): raise it where answers are cut at the limit "
