@@ -34,6 +34,8 @@ TEST = {"goemotions": "test.tsv.gz", "reuters21578": "modapte-test.jsonl.gz"}
 def build_parser() -> argparse.ArgumentParser:
     """The command line, built without running anything (a test reads every
     option's help)."""
+    from xmc import positive
+
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="goemotions", choices=sorted(TEST),
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, default=HERE.parent.parent / "shared"
                         / "datasets",
                         help="folder holding the datasets' folders (default: %(default)s)")
-    parser.add_argument("--docs", type=int, default=200,
+    parser.add_argument("--docs", type=positive, default=200,
                         help="how many of the first test documents are labelled "
                         "(default: %(default)s)")
     return parser

@@ -593,6 +593,16 @@ def test_a_max_train_docs_below_one_is_refused_before_any_work(script, args, tmp
     assert not (tmp_path / "work").exists()
 
 
+def test_prompt_tokens_refuses_docs_below_one_before_any_work(tmp_path):
+    """``--docs 0`` (or -5) started the server and a ``tagsmith label`` over an empty
+    temporary corpus, which failed saying "no documents in the file" of a temporary
+    path the user never named."""
+    for docs in ("0", "-5"):
+        done = _run("prompt_tokens.py", ["--docs", docs], tmp_path)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        assert f"--docs: must be at least 1, got {docs}" in done.stderr
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--k", "0"], "--k must be 1 or more, not 0"),
     (["--mapie-grid-step", "0"], "--mapie-grid-step must be a number in (0, 1), not 0"),
