@@ -1732,9 +1732,15 @@ def content_order(hashes: np.ndarray, texts: Sequence[str], Y: LabelMatrix,
     """
     import hashlib
 
+    hashes = np.asarray(hashes, np.uint64)
     Y = sp.csr_matrix(Y)
-    second = np.empty(len(texts), np.uint64)
-    for i, text in enumerate(texts):
+    # the second key only breaks ties of the first: hashed for the documents that share
+    # their text hash, not for all (a Python loop, ~20 us a document: ~12 s at 590k);
+    # the order is the same, as a unique first key never reads the second
+    _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+    second = np.zeros(len(texts), np.uint64)
+    for i in np.flatnonzero(counts[inverse.reshape(-1)] > 1).tolist():
+        text = texts[i]
         h = hashlib.blake2b(digest_size=8)
         h.update(text.encode("utf-8", "surrogatepass"))
         h.update(b"\x00" + ("" if doc_ids is None or doc_ids[i] is None
@@ -1742,7 +1748,7 @@ def content_order(hashes: np.ndarray, texts: Sequence[str], Y: LabelMatrix,
         h.update(b"\x00" + np.sort(Y.indices[Y.indptr[i]:Y.indptr[i + 1]])
                  .astype("<i8").tobytes())
         second[i] = int.from_bytes(h.digest(), "little")
-    return np.lexsort((second, np.asarray(hashes, np.uint64)))
+    return np.lexsort((second, hashes))
 
 
 def _folds_cannot_teach(Y, groups: np.ndarray, options: AuditOptions,
