@@ -1479,21 +1479,23 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         issues = pair_broader(issues, Y, label_space)
         del counts
         step("issues")
-        # the features in the file's order, for the duplicates and the leakage
-        X = X_c if order is None else X_c[inverse]
+        # the features in the file's order, for the near duplicates and the leakage; a
+        # copy of X otherwise made and never read (--no-near-duplicates: at scale)
+        X = None
+        if options.near_duplicates:
+            X = X_c if order is None else X_c[inverse]
         del X_c
         # every near pair, from the features (the kNN scores' neighbours miss some)
         duplicates = dup.find_duplicates(texts, Y, None, hashes=hashes,
                                          threshold=options.near_duplicate_threshold,
-                                         features=X if options.near_duplicates else None,
-                                         show_progress=options.show_progress)
+                                         features=X, show_progress=options.show_progress)
         step("duplicates")
         leakage = {}
         if splits:
             near = options.near_duplicates
             threshold = options.near_duplicate_threshold
             # the training side (normalised rows, feature ranks, prefixes) once for all
-            index = dup.NearLeakIndex(X, threshold) if near else None
+            index = dup.NearLeakIndex(X, threshold) if X is not None else None
             results = {name: dup.leakage(hashes, list(other), train_X=index,
                                          other_X=featurizer.transform(list(other))
                                          if near else None, threshold=threshold)
@@ -1503,6 +1505,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                                              {k: list(v) for k, v in splits.items()},
                                              train_lines=lines, other_lines=split_lines)
             step("leakage")
+        del X
         decided = undone = None
         # each document's fingerprint, hashed once for both (texts_changed below)
         doc_keys: dict[int, str] = {}
