@@ -302,19 +302,34 @@ def detect_format(path: str | Path) -> str:
     return SUFFIXES[suffix]
 
 
-def save_vocabulary_tsv(space: LabelSpace, path: str | Path, language: str = "en") -> Path:
+def save_vocabulary_tsv(space: LabelSpace, path: str | Path, language: str = "en", *,
+                        fallback: bool = False) -> Path:
     """Write ``<uri><TAB>label[<TAB>notation]`` lines (atomically; ``.gz`` compresses).
 
     The label is the preferred name in ``language`` or a variant of it (``en-GB`` falls
-    back to ``en``, tags compare ignoring case; empty if it has none); tabs and line
+    back to ``en``, tags compare ignoring case; empty if it has none, or, with
+    ``fallback``, the name :meth:`LabelSpace.name_of` shows: the English one, else the
+    first language's; empty only for a label with no name at all); tabs and line
     breaks inside names become spaces. Other fields are not part of the TSV format. A
     label :func:`load_vocabulary` would refuse (see :func:`_check_loadable`) raises
     :class:`~tagsmith.exceptions.VocabularyError` naming it, before anything is written.
+
+    >>> import os, tempfile
+    >>> name = os.path.join(tempfile.mkdtemp(), "v.tsv")
+    >>> space = LabelSpace([Label("u:a", {"de": "Apfel"}), Label("u:b", {"en": "pear"})])
+    >>> _ = save_vocabulary_tsv(space, name, language="de", fallback=True)
+    >>> open(name, encoding="utf-8").read().splitlines()
+    ['<u:a>\\tApfel', '<u:b>\\tpear']
     """
     _check_loadable(space, path, hierarchy=False)  # no broader in TSV
     with atomic_text_writer(path) as out:
-        for label in space:
-            cols = [f"<{label.uri}>", _one_line(in_language(label.pref_labels, language) or "")]
+        for label_id, label in enumerate(space):
+            name = in_language(label.pref_labels, language)
+            if name is None and fallback and any(label.pref_labels.values()):
+                # save_vocabulary_tsv(language="de") wrote an empty name for a concept
+                # lacking a German one, a label no text could name
+                name = space.name_of(label_id, language)
+            cols = [f"<{label.uri}>", _one_line(name or "")]
             if label.notation:
                 cols.append(_one_line(label.notation))
             out.write("\t".join(cols) + "\n")
