@@ -2462,6 +2462,10 @@ def _print_confidence(report: dict, n_labels: int) -> None:
         click.echo(f"reliability diagram -> {printable(report['reliability_png'])}")
 
 
+#: the formats ``vocab --output`` writes
+EXPORT_FORMATS = ("csv", "tsv", "skos")
+
+
 #: the help of ``tagsmith vocab``
 VOCAB_HELP = f"Inspect a vocabulary file ({VOCAB_FORMATS})."
 
@@ -2470,15 +2474,27 @@ VOCAB_HELP = f"Inspect a vocabulary file ({VOCAB_FORMATS})."
 @vocab_selection
 @click.argument("vocab", callback=a_path)
 @click.option("--lang", default="en", show_default=True, callback=language_code,
-              help="Language of the names shown.")
+              help="Language of the names shown, and of a TSV --output's one name.")
 @click.option("--show", type=click.IntRange(min=0), default=10, show_default=True,
               help="How many labels to list.")
 @click.option("--json", "as_json", is_flag=True, help="Summary as one JSON object.")
-def vocab(vocab, lang, show, as_json):
+@click.option("-o", "--output", callback=a_path,
+              help="Write the vocabulary read (the labels --vocab-type, --vocab-scheme and "
+              "--vocab-prefix keep) to this file: CSV (every field), SKOS (.ttl .rdf .xml "
+              ".owl .nt .jsonld: every field) or TSV (URI, the --lang name, notation: no "
+              "other language, hierarchy or deprecation); optionally .gz.")
+@click.option("--format", "out_format", type=click.Choice(EXPORT_FORMATS),
+              help="The format of --output (default: told by its suffix).")
+@click.option("--force", is_flag=True, help="Replace --output if it exists (never VOCAB).")
+def vocab(vocab, lang, show, as_json, output, out_format, force):
     from tagsmith.data.labelspace import in_language, language_in
 
+    refuse_unused("--output", bool(output), "out_format", "force")
+    if output:  # before reading: STW takes seconds to load
+        out_format = _export_checked(vocab, output, out_format, force)
     space = load_selected_vocabulary(vocab, language=lang)
     warn_unnamed_language(space, lang)
+    written = _export_vocabulary(space, output, out_format, lang) if output else None
     deprecated = space.deprecated_mask
     unnamed = [i for i, label in enumerate(space) if not deprecated[i]
                and any(label.pref_labels.values()) and not in_language(label.pref_labels, lang)]
@@ -2500,9 +2516,14 @@ def vocab(vocab, lang, show, as_json):
                     "replaced_by": [space.uri_of(j) for j in space.replacement_ids(i)]}
                    for i in range(min(show, len(space)))],
     }
+    if written is not None:
+        summary["output"] = written
     if as_json:
         print_json(summary)
         return
+    if written is not None:
+        click.echo(f"wrote {written['n_labels']:,} label{plural_s(written['n_labels'])} to "
+                   f"{printable(output)} ({written['format']})")
     # words a person reads, not Python's reprs ('languages ['de', 'en']', 'has_hierarchy True')
     shown = {**summary, "languages": ", ".join(space.languages) or "none",
              "has_hierarchy": "yes" if space.has_hierarchy else "no"}
@@ -2524,6 +2545,100 @@ def vocab(vocab, lang, show, as_json):
         click.echo(f"{item['id']:>8}  <{printable(item['uri'])}>  {printable(item['label'])}"
                    + (f"  (deprecated -> {printable(instead)})" if instead
                       else "  (deprecated)" if item["deprecated"] else ""))
+
+
+def _export_checked(vocab: str, output: str, out_format: str | None, force: bool) -> str:
+    """The format ``vocab --output`` writes (``out_format``, else the suffix's), having
+    refused, before the vocabulary is read, an output that is VOCAB, that exists
+    without ``--force``, that cannot be written, or whose suffix names no format this
+    writes (or another format than ``--format``: the file would be read back as that)."""
+    from pathlib import Path
+
+    from tagsmith.data.textio import check_writable, same_file
+    from tagsmith.data.vocab import RDF_FORMATS, SUFFIXES, _suffix
+
+    if same_file(output, vocab):
+        raise InvalidParameterError("--output", "a new file, not VOCAB, the vocabulary read",
+                                    output)
+    suffix = _suffix(Path(output))
+    told = SUFFIXES.get(suffix)
+    writable = " ".join(s for s in SUFFIXES if SUFFIXES[s] in EXPORT_FORMATS)
+    if out_format is None:
+        if told not in EXPORT_FORMATS:
+            raise InvalidParameterError(
+                "--output", f"a file ending {writable} (each optionally .gz), or --format "
+                "csv|tsv|skos with another suffix", output)
+        out_format = told
+    elif told is not None and told != out_format:
+        raise InvalidParameterError(
+            "--output", f"a file whose suffix names no other format than --format "
+            f"{out_format} ({suffix} is read back as {told})", output)
+    elif out_format == "skos" and suffix not in RDF_FORMATS:
+        raise InvalidParameterError(
+            "--output", f"a file ending {' '.join(RDF_FORMATS)} (each optionally .gz), the "
+            "suffix telling the RDF syntax, with --format skos", output)
+    check_writable(output)
+    if os.path.lexists(output) and not force:
+        raise InvalidParameterError("--output", "a file that does not exist yet (pass --force "
+                                    "to replace it)", output)
+    return out_format
+
+
+def _export_vocabulary(space, output: str, out_format: str, lang: str) -> dict:
+    """Write ``space`` to ``output`` as ``out_format`` (atomically: a failed write leaves
+    an existing file as it was), warning of what a TSV leaves out and of the labels
+    written by another language's name; what was written, for the summary."""
+    from tagsmith.data.labelspace import in_language, language_in
+    from tagsmith.data.vocab import (
+        save_vocabulary_csv,
+        save_vocabulary_skos,
+        save_vocabulary_tsv,
+    )
+
+    fallback: list[int] = []
+    if out_format == "csv":
+        save_vocabulary_csv(space, output)
+    elif out_format == "skos":
+        save_vocabulary_skos(space, output)
+    else:
+        # a TSV holds one name: a label without one in --lang gets the name 'vocab
+        # --lang' shows (English, else its first language's), not the empty name
+        # save_vocabulary_tsv(language="de") wrote, said here
+        fallback = [i for i, label in enumerate(space) if any(label.pref_labels.values())
+                    and in_language(label.pref_labels, lang) is None]
+        save_vocabulary_tsv(space, output, language=lang, fallback=True)
+        _warn_tsv_losses(space, output, lang)
+    if fallback:
+        examples = ", ".join(
+            f"<{printable(space.uri_of(i))}> {printable(space.name_of(i, lang))!r} "
+            f"({language_in(space[i].pref_labels, 'en') or next(iter(space[i].pref_labels))})"
+            for i in fallback[:3])
+        n = len(fallback)
+        warn(f"{printable(output)}: {plural(n, '1 label has', f'{n:,} labels have')} "
+             f"no name in {lang!r} and {plural(n, 'was', 'were')} written by "
+             f"another language's: {examples}{', ...' if n > 3 else ''}")
+    return {"path": output, "format": out_format, "n_labels": len(space),
+            "n_other_language_names": len(fallback)}
+
+
+def _warn_tsv_losses(space, output: str, lang: str) -> None:
+    """One warning of what ``space`` holds that a TSV (URI, one name, notation) does not:
+    reading the file back gives the labels without it."""
+    langs = [tag for tag in space.languages if tag.lower().split("-")[0]
+             != lang.lower().split("-")[0]]
+    counts = (
+        (sum(len(names) for label in space for names in label.alt_labels.values()),
+         "alternative label", "alternative labels"),
+        (sum(1 for label in space if label.description), "description", "descriptions"),
+        (sum(len(label.broader) for label in space), "broader link", "broader links"),
+        (int(space.deprecated_mask.sum()), "deprecation (the label is written as any "
+         "other)", "deprecations (the labels are written as any other)"),
+    )
+    lost = ([f"names in {', '.join(langs)}"] if langs else []) + [
+        f"{n:,} {plural(n, one, many)}" for n, one, many in counts if n]
+    if lost:
+        warn(f"{printable(output)}: a TSV holds a URI, one name and a notation per label; "
+             f"not written: {'; '.join(lost)} (write .csv or SKOS to keep them)")
 
 
 #: the help of ``tagsmith info``
