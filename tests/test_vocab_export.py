@@ -3,6 +3,7 @@ CSV, TSV or SKOS. No command exported a loaded vocabulary: converting STW's SKOS
 CSV for a spreadsheet, or handing a subset to Annif as a TSV, took Python."""
 import json
 import os
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -131,3 +132,12 @@ def test_a_failed_write_leaves_the_old_output(tmp_path):
     assert result.exit_code != 0 and "'a|b'" in result.output, result.output
     assert out.read_text(encoding="utf-8") == "uri,label_en\nu:z,old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv", "v.ttl"]
+
+
+def test_the_command_list_says_vocab_exports():
+    """``tagsmith --help`` listed vocab as "Inspect a vocabulary file.": nothing told a
+    user looking for a converter that it writes one."""
+    listing = run("--help").output.split("Commands:", 1)[1]
+    assert re.search(r"\n  vocab\s+Inspect or export a vocabulary file\.", listing), listing
+    assert "with --output, write the labels read as CSV, TSV or SKOS" in " ".join(
+        run("vocab", "--help").output.split())

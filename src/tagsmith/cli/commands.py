@@ -2467,10 +2467,11 @@ EXPORT_FORMATS = ("csv", "tsv", "skos")
 
 
 #: the help of ``tagsmith vocab``
-VOCAB_HELP = f"Inspect a vocabulary file ({VOCAB_FORMATS})."
+VOCAB_HELP = (f"Inspect a vocabulary file ({VOCAB_FORMATS}); with --output, write the "
+              "labels read as CSV, TSV or SKOS.")
 
 
-@cli.command(short_help="Inspect a vocabulary file.", help=VOCAB_HELP)
+@cli.command(short_help="Inspect or export a vocabulary file.", help=VOCAB_HELP)
 @vocab_selection
 @click.argument("vocab", callback=a_path)
 @click.option("--lang", default="en", show_default=True, callback=language_code,
