@@ -32,6 +32,7 @@ import numbers
 import re
 import string
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -541,6 +542,8 @@ _FUNCTION_WORDS = {
         "ja on ei että se ovat tai kanssa mukaan sekä".split()),
 }
 _WORD = re.compile(r"[^\W\d_]+")
+#: a letter (of :data:`_WORD`) outside ASCII and Latin-1 to Latin Extended-B
+_NON_LATIN = re.compile("[^\\W\\d_\x00-\x7f\u00c0-\u024f]")
 #: how much of a text is looked at (the encoder reads about 4,096 characters)
 _LANGUAGE_CHARS = 4096
 
@@ -560,21 +563,23 @@ def foreign_language(text: str) -> str | None:
     >>> foreign_language("央行在通货膨胀中的作用")
     'a non-Latin script'
     """
-    text = text[:_LANGUAGE_CHARS]
-    words = _WORD.findall(text.lower())
+    text = text[:_LANGUAGE_CHARS].lower()
+    words = _WORD.findall(text)
     if not words:
         return None
-    letters = [char for word in words for char in word]
-    latin = sum(1 for char in letters if char.isascii() or "\u00c0" <= char <= "\u024f")
-    if latin * 2 < len(letters):
+    # counted by the regular expressions and a Counter, not a loop over each letter and
+    # word: that took 0.9 ms a 4 KB document, 7.5 minutes of 500,000 documents before
+    # label --shortlist-zeroshot's first call
+    if not text.isascii() and len(_NON_LATIN.findall(text)) * 2 > sum(map(len, words)):
         return "a non-Latin script"
-    counts = {language: sum(1 for word in words if word in common)
+    seen = Counter(words)
+    counts = {language: sum(seen[word] for word in common if word in seen)
               for language, common in _FUNCTION_WORDS.items()}
     english = counts.pop("English")
     language, most = max(counts.items(), key=lambda item: item[1])
     # a word with an accent or umlaut ("Überlegungen") counts for it too, but one
     # common word alone is none ("Da real MVP", "[NAME]. Im sorry", "DEL E. WEBB")
-    accented = sum(1 for word in words if not word.isascii())
+    accented = sum(n for word, n in seen.items() if not word.isascii())
     return language if most and most + accented >= 2 and most + accented > english else None
 
 
