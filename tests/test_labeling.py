@@ -1193,6 +1193,21 @@ def test_a_german_name_answered_without_umlauts_or_its_hyphen_resolves():
     assert resolver.resolve("Steuer") is None and not resolver.is_ambiguous("Steuer")
 
 
+def test_a_loose_name_two_labels_share_is_ambiguous_whichever_names_they_are():
+    """"peche" is French's "pêche" (fishing) and "péché" (sin) written without
+    accents: with the one a label's name shown and the other another label's
+    alternative name, it resolved to the first, silently, as exact names rank the
+    shown before the alternative; a loose key stands for neither more than the
+    other, and is ambiguous. Exact names still rank as before."""
+    space = LabelSpace([Label("u:fishing", {"fr": "pêche"}),
+                        Label("u:sin", {"fr": "faute morale"}, {"fr": ["péché"]}),
+                        Label("u:coast", {"fr": "côte"}, {"fr": ["littoral"]})])
+    resolver = LabelResolver(space, lang="fr")
+    assert resolver.resolve("peche") is None and resolver.is_ambiguous("peche")
+    assert resolver.resolve("pêche") == 0 and resolver.resolve("PÉCHÉ") == 1
+    assert resolver.resolve("cote") == 2 and not resolver.is_ambiguous("cote")
+
+
 def test_a_code_answered_as_coders_write_it_resolves_to_its_label():
     """A medical or industry coding team's labels are codes (ICD-10 E11.9): a model
     answering the code without its dot ("E119"), the code then its title ("E11.9 Type 2

@@ -522,7 +522,11 @@ class LabelResolver:
         if self._loose is None:
             keys = (plain_name, spelled_name) if self._name_keys is None \
                 else (self._name_keys.plain, self._name_keys.spelled)
-            self._loose = [(key, *_indexed(self._levels, key)) for key in keys]
+            # one level: a loose key two labels share is ambiguous whichever of their
+            # names it is ("peche": one's name "pêche", another's alternative "péché"),
+            # where the exact keys rank the name shown first and resolved it silently
+            every = [[pair for level in self._levels for pair in level]]
+            self._loose = [(key, *_indexed(every, key)) for key in keys]
         for key, index, ambiguous in self._loose:
             k = key(name)
             if k and (k in index or k in ambiguous):
