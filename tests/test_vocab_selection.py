@@ -237,3 +237,43 @@ def test_an_empty_selection_is_refused_naming_the_option(skos):
     result = run("vocab", skos, "--vocab-type", " ")
     assert result.exit_code == 2 and "'--vocab-type'" in result.output, result.output
     assert "'types'" not in result.output
+
+
+def test_zeroshot_bundle_with_another_selection_than_the_bundles_is_warned_of(
+        skos, tmp_path, caplog, monkeypatch):
+    """zeroshot VOCAB --bundle read VOCAB without the bundle's --vocab-type: the labels
+    the selection had left out ranked on zero-shot alone as labels VOCAB added, and
+    nothing named the selection, as suggest, eval and audit --vocab do."""
+    import numpy as np
+
+    import tagsmith.zeroshot.encoder as encoder_module
+
+    class Encoder:
+        dim, name = 4, "stub"
+
+        def encode(self, texts, *, show_progress=False):
+            rows = np.ones((len(texts), self.dim), np.float32)
+            return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    monkeypatch.setattr(encoder_module, "SentenceEncoder", lambda **kw: Encoder())
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("prices rise\t<http://example.org/v/d1>\n"
+                      "loans cost more\t<http://example.org/v/d2>\n" * 3)
+    out = tmp_path / "bundle"
+    result = run("train", corpus, "-o", out, "--vocab", skos, "--vocab-type", "Descriptor",
+                 "--feature-param", "char_ngrams=null", "--feature-param", "min_df=1")
+    assert result.exit_code == 0, result.output
+    docs = tmp_path / "docs.txt"
+    docs.write_text("prices rise again\n")
+    warned = (f"the bundle {out} was trained on the labels of its vocabulary selected with "
+              f"--vocab-type Descriptor; VOCAB {skos} is read with no selection")
+    args = ["zeroshot", str(skos), str(docs), "--bundle", str(out), "--cache-dir", ""]
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, args)
+    assert result.exit_code == 0, result.output
+    assert warned in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--vocab-type", "Descriptor"])
+    assert result.exit_code == 0, result.output
+    assert "selected with" not in caplog.text

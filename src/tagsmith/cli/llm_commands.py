@@ -2334,6 +2334,12 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     space = load_selected_vocabulary(vocab, language=lang)
     vocab_space = space  # of VOCAB alone: the labels of a corpus to evaluate on
     if classifier is not None:
+        # as suggest, eval and audit --vocab do: the labels a selection left out of the
+        # bundle's vocabulary were "added" labels ranked on zero-shot alone, and nothing
+        # named the selection
+        from tagsmith.cli.vocab_names import warn_other_selection
+
+        warn_other_selection(classifier, vocab, bundle, "VOCAB")
         _warn_vocab_changed(classifier, space, vocab, bundle, lang, weight)
         space = classifier.label_space.updated(space)
     warn_english_encoder(space, lang)  # before the encoder loads (seconds)

@@ -68,7 +68,7 @@ def read_bundle_vocab(classifier: TextClassifier, vocab: str, bundle: str,
     from tagsmith.exceptions import InvalidParameterError
 
     space = load_selected_vocabulary(vocab, language=lang)
-    _warn_other_selection(classifier, vocab, bundle)
+    warn_other_selection(classifier, vocab, bundle)
     trained = classifier.label_space
     if not any(uri in trained for uri in space.uris):
         raise InvalidParameterError("--vocab", "a vocabulary sharing labels with the bundle "
@@ -82,9 +82,11 @@ def read_bundle_vocab(classifier: TextClassifier, vocab: str, bundle: str,
                        "distillation" in classifier.manifest)
 
 
-def _warn_other_selection(classifier: TextClassifier, vocab: str, bundle: str) -> None:
+def warn_other_selection(classifier: TextClassifier, vocab: str, bundle: str,
+                         given_as: str = "--vocab") -> None:
     """Warn where ``--vocab-type``, ``--vocab-scheme`` or ``--vocab-prefix`` differ from
-    those the bundle was trained with (its manifest's ``training.vocab_types``...):
+    those the bundle was trained with (its manifest's ``training.vocab_types``...),
+    naming ``vocab`` as the command takes it (``given_as``: zeroshot's ``VOCAB``):
     read without them, STW's 592 categories left out of a descriptors' bundle were new
     labels to learn, with nothing said of the selection that left them out."""
     from tagsmith.cli import selection_given
@@ -103,7 +105,7 @@ def _warn_other_selection(classifier: TextClassifier, vocab: str, bundle: str) -
                         for value in selection[key]) or "no selection"
 
     warn(f"the bundle {bundle} was trained on the labels of its vocabulary selected with "
-         f"{said(then)}; --vocab {vocab} is read with {said(now)}: give the same selection, "
+         f"{said(then)}; {given_as} {vocab} is read with {said(now)}: give the same selection, "
          "or the labels it keeps apart read as labels the bundle was not trained on")
 
 
