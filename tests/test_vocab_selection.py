@@ -277,3 +277,31 @@ def test_zeroshot_bundle_with_another_selection_than_the_bundles_is_warned_of(
         result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--vocab-type", "Descriptor"])
     assert result.exit_code == 0, result.output
     assert "selected with" not in caplog.text
+
+
+def test_the_same_selection_written_otherwise_is_not_warned_of(skos, tmp_path, caplog):
+    """A bundle trained with --vocab-prefix <URI> and two --vocab-type, then given the
+    prefix without its brackets and the types in the other order: the same labels, and
+    the warning told the user to give the selection they had given."""
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("prices rise\t<http://example.org/v/d1>\n"
+                      "loans cost more\t<http://example.org/v/d2>\n" * 3)
+    out = tmp_path / "bundle"
+    result = run("train", corpus, "-o", out, "--vocab", skos, "--vocab-type", "Descriptor",
+                 "--vocab-type", "Thsys", "--vocab-prefix", f"<{V}d>",
+                 "--feature-param", "char_ngrams=null", "--feature-param", "min_df=1")
+    assert result.exit_code == 0, result.output
+    docs = tmp_path / "docs.txt"
+    docs.write_text("prices rise again\n")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "suggest", str(out), str(docs), "--vocab", str(skos), "--vocab-type", "Thsys",
+            "--vocab-type", "Descriptor", "--vocab-prefix", f"{V}d"])
+    assert result.exit_code == 0, result.output
+    assert "selected with" not in caplog.text, caplog.text
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):  # another prefix: warned
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "suggest", str(out), str(docs), "--vocab", str(skos), "--vocab-type", "Thsys",
+            "--vocab-type", "Descriptor", "--vocab-prefix", f"{V}"])
+    assert result.exit_code == 0, result.output
+    assert "selected with" in caplog.text, caplog.text

@@ -97,7 +97,12 @@ def warn_other_selection(classifier: TextClassifier, vocab: str, bundle: str,
                ("prefixes", "--vocab-prefix"))
     then = {key: list(training.get(f"vocab_{key}") or []) for key, _ in options}
     now = {key: list(given[key]) for key, _ in options}
-    if then == now:
+    # the same selection written otherwise ("<URI>" or URI, in another order, twice) is
+    # the same: warned of, it told the user to give what they had given
+    from tagsmith.data.labelspace import strip_brackets
+
+    if all({strip_brackets(v) for v in then[key]} == {strip_brackets(v) for v in now[key]}
+           for key, _ in options):
         return
 
     def said(selection: dict[str, list[str]]) -> str:
