@@ -305,3 +305,20 @@ def test_the_same_selection_written_otherwise_is_not_warned_of(skos, tmp_path, c
             "--vocab-type", "Descriptor", "--vocab-prefix", f"{V}"])
     assert result.exit_code == 0, result.output
     assert "selected with" in caplog.text, caplog.text
+
+
+def test_a_local_name_of_several_classes_is_said_to_be_ambiguous(tmp_path):
+    """--vocab-type Descriptor where two namespaces have a class of that local name was
+    refused as "no concept of the vocabulary has it", though concepts of both do."""
+    path = tmp_path / "two.ttl"
+    path.write_text(SKOS.replace("@prefix v:", "@prefix ex2: <http://example.org/ext2/> .\n"
+                                 "@prefix v:").replace(
+        "v:d3 a ex:Special", "v:d3 a skos:Concept, ex2:Descriptor"))
+    with pytest.raises(VocabularyError) as info:
+        load_vocabulary(path, types=["Descriptor"])
+    message = str(info.value)
+    assert "selected type Descriptor (types=, --vocab-type) is the local name of 2 types" \
+        in message, message
+    assert "ex:Descriptor (2), ex2:Descriptor (1); give the one to keep as a CURIE" in message
+    assert "no concept" not in message
+    assert [label.uri for label in load_vocabulary(path, types=["ex2:Descriptor"])] == [V + "d3"]

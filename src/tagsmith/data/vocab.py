@@ -1054,6 +1054,14 @@ def _select_concepts(graph, found: set[str], types: tuple[str, ...], schemes: tu
         wanted: set[str] = set()
         for value in given:
             uri = _resolve_term(value, counts, namespaces)
+            same = sorted(u for u in counts if _local_name(u) == value)
+            if uri is None and len(same) > 1:
+                # "no concept of the vocabulary has it", where several have one
+                raise VocabularyError(
+                    f"selected {what} {value} ({option}) is the local name of "
+                    f"{len(same)} {what}s of the vocabulary's concepts: " + ", ".join(
+                        f"{_shown_term(u, namespaces)} ({counts[u]:,})" for u in same[:12])
+                    + "; give the one to keep as a CURIE or <URI>", path=path)
             names = {uri} if uri is not None else set()
             if what == "type" and uri is not None:  # a class's subclasses are of it too
                 names |= {str(c) for c in graph.transitive_subjects(
