@@ -322,3 +322,20 @@ def test_a_local_name_of_several_classes_is_said_to_be_ambiguous(tmp_path):
     assert "ex:Descriptor (2), ex2:Descriptor (1); give the one to keep as a CURIE" in message
     assert "no concept" not in message
     assert [label.uri for label in load_vocabulary(path, types=["ex2:Descriptor"])] == [V + "d3"]
+
+
+def test_train_a_label_the_selection_left_out_is_not_said_missing_from_the_file(skos,
+                                                                               tmp_path):
+    """A corpus label of a concept --vocab-type left out was refused as "not in the
+    vocabulary V", advising to add it there, where it is."""
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("prices rise\t<http://example.org/v/t1>\n")
+    result = run("train", corpus, "-o", tmp_path / "b", "--vocab", skos,
+                 "--vocab-type", "Descriptor")
+    assert result.exit_code != 0
+    assert (f"not in the vocabulary {skos} as selected (Descriptor)); correct it, add it "
+            "to the vocabulary, keep it in the selection (--vocab-type, --vocab-scheme, "
+            "--vocab-prefix), or give --unknown-labels skip") in result.output, result.output
+    result = run("train", corpus, "-o", tmp_path / "b", "--vocab", skos,
+                 "--vocab-prefix", V + "d")
+    assert f"as selected ({V}d))" in result.output, result.output

@@ -294,8 +294,10 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             raise  # what the key is instead (a name in another case) says more
         # a newcomer's corpus naming a label the vocabulary lacks: eval and calibrate
         # said the way out, train did not (the option was in --help alone)
-        raise exc.advised("correct it, add it to the vocabulary, or give --unknown-labels "
-                          "skip to leave out such labels (counted)") from None
+        selecting = ", keep it in the selection (--vocab-type, --vocab-scheme, " \
+            "--vocab-prefix)" if any(selection_given().values()) else ""
+        raise exc.advised(f"correct it, add it to the vocabulary{selecting}, or give "
+                          "--unknown-labels skip to leave out such labels (counted)") from None
     if vocab:  # as label, vocab and zeroshot do: a mistyped --lang went unnoticed
         warn_unnamed_language(label_space, lang)
     # the vocabulary named, or none given: the labels are the corpora's own

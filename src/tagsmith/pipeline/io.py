@@ -364,9 +364,13 @@ def read_labelled_corpora(paths: list[str | Path], vocab: str | Path | None, *,
     if vocab is not None:
         space = resolve_label_space(paths, vocab, language=language, types=types,
                                     schemes=schemes, prefixes=prefixes)
+        # a label the selection left out is in the file: "not in the vocabulary V"
+        # sent the user to add it there
+        selected = ", ".join((*types, *schemes, *prefixes))
+        named = f"the vocabulary {vocab}" + (f" as selected ({selected})" if selected else "")
         return space, [read_labelled(path, space, on_error=on_error,
                                      unknown_labels=unknown_labels,
-                                     vocabulary=f"the vocabulary {vocab}") for path in paths]
+                                     vocabulary=named) for path in paths]
     _say_deriving(paths)
     # unknown_labels too: an empty "<>" is unknown here, as to a derived space
     return read_deriving_labels(paths, lambda path, deriving: read_labelled(
