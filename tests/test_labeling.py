@@ -1208,6 +1208,23 @@ def test_a_loose_name_two_labels_share_is_ambiguous_whichever_names_they_are():
     assert resolver.resolve("cote") == 2 and not resolver.is_ambiguous("cote")
 
 
+def test_a_shared_name_keys_keeps_the_offered_names_not_each_answer():
+    """The loose keys of each unknown answer were kept in the pass's shared NameKeys
+    (its offered names' keys, kept once for every resolver): one entry an unknown
+    name of each of 100,000 documents, held to the pass's end."""
+    from tagsmith.labeling.parsing import NameKeys
+
+    space = LabelSpace([Label("u:tax", {"de": "Steuervergünstigung"}),
+                        Label("u:oil", {"de": "Ölpreis"})])
+    keys = NameKeys()
+    resolver = LabelResolver(space, lang="de", name_keys=keys)
+    assert resolver.resolve("Steuerverguenstigung") == 0  # the loose index built
+    held = len(keys)
+    for i in range(50):
+        assert resolver.resolve(f"unbekannt {chr(ord('a') + i % 26) * (1 + i // 26)}") is None
+    assert resolver.resolve("Olpreis") == 1 and len(keys) == held
+
+
 def test_a_code_answered_as_coders_write_it_resolves_to_its_label():
     """A medical or industry coding team's labels are codes (ICD-10 E11.9): a model
     answering the code without its dot ("E119"), the code then its title ("E11.9 Type 2

@@ -526,9 +526,12 @@ class LabelResolver:
             # names it is ("peche": one's name "pêche", another's alternative "péché"),
             # where the exact keys rank the name shown first and resolved it silently
             every = [[pair for level in self._levels for pair in level]]
-            self._loose = [(key, *_indexed(every, key)) for key in keys]
-        for key, index, ambiguous in self._loose:
-            k = key(name)
+            self._loose = [(query, *_indexed(every, key))
+                           for query, key in zip((plain_name, spelled_name), keys, strict=True)]
+        # the answer's keys not kept in the shared NameKeys: an unknown name each answer
+        # of a 100,000-document run would stay there to the pass's end
+        for query, index, ambiguous in self._loose:
+            k = query(name)
             if k and (k in index or k in ambiguous):
                 return index.get(k), k in ambiguous
         return None
