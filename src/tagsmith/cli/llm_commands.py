@@ -2489,9 +2489,11 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
         del texts
     # '' is no cache: as a path it was the working directory, which got the cache files
     encoder = SentenceEncoder()
+    # with --only / --exclude / --under and no cached embeddings of the whole VOCAB, the
+    # allowed labels' texts alone are embedded (restricted_scorer then gives it back)
     scorer = ZeroShotClassifier(space, encoder, lang=lang, template=template,
                                 index=index, cache_dir=cache_dir or None,
-                                show_progress=not obj["quiet"])
+                                show_progress=not obj["quiet"], allowed=allowed)
     if background_texts is not None:
         scorer.fit_background(background_texts, neighbors=hubness_neighbors)
     if gold is not None:

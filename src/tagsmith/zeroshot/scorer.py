@@ -400,20 +400,35 @@ def _texts_digest(texts: list[str]) -> str:
     return digest.hexdigest()
 
 
-def index_cache_prefix(encoder: Encoder, texts: list[str], cache_dir: str | Path | None
-                       ) -> Path | None:
+def index_cache_prefix(encoder: Encoder, texts: list[str], cache_dir: str | Path | None,
+                       *, part: bool = False) -> Path | None:
     """Where a saved label index of these label texts goes (:func:`embed_cached`'s file
-    less ``.npz``), or None for no cache (``cache_dir`` None or ``""``)."""
+    less ``.npz``; ``part``: of a restricted scorer's texts, ``.part.npz`` less
+    ``.npz``), or None for no cache (``cache_dir`` None or ``""``)."""
     if cache_dir is None or (isinstance(cache_dir, str) and not cache_dir):
         return None
     path = _cache_file(Path(cache_dir), encoder_identity(encoder), _texts_digest(texts))
-    return path.with_suffix("")
+    return _part_file(path).with_suffix("") if part else path.with_suffix("")
 
 
 def _cache_file(cache_dir: Path, identity: str, texts_digest: str) -> Path:
     digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass"))
     digest.update(b"\x00" + texts_digest.encode("ascii"))
     return cache_dir / f"labels-{digest.hexdigest()[:32]}.npz"
+
+
+def _part_file(path: Path) -> Path:
+    """The file of part of a vocabulary's label texts (a restricted run's, see
+    :func:`embed_cached`) beside the whole vocabulary's file ``path`` of those texts."""
+    return path.with_suffix(".part.npz")
+
+
+def _text_hashes(texts: Sequence[str]) -> np.ndarray:
+    """One SHA-256 digest per text, ``(len(texts), 32)`` uint8: what a part file keys
+    each of its vectors by."""
+    joined = b"".join(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+                      for text in texts)
+    return np.frombuffer(joined, np.uint8).reshape(len(texts), 32)
 
 
 def cache_name_bytes() -> int:
@@ -423,7 +438,8 @@ def cache_name_bytes() -> int:
     leave that much room under the file system's limit on a path."""
     from tagsmith.store.staging import staging_file_name_bytes
 
-    record = f"labels-{'0' * 32}.hnsw-{'0' * 16}.bin.json"  # _cache_file, hnsw_cache_file
+    # _cache_file, _part_file, hnsw_cache_file
+    record = f"labels-{'0' * 32}.part.hnsw-{'0' * 16}.bin.json"
     return max(len(record), staging_file_name_bytes(".tmp"))
 
 
@@ -469,8 +485,85 @@ def _read_cache(path: Path, identity: str, texts_digest: str, shape: tuple[int, 
     return _check_vectors(vectors, shape)
 
 
+def _read_part(path: Path, identity: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The per-text digests and vectors of a part file (:func:`embed_cached`), or
+    :class:`ValueError` saying why the file is not usable."""
+    with np.load(path, allow_pickle=False) as data:  # one open of the archive
+        infos = {info.filename: info for info in data.zip.infolist()}
+        if set(infos) != {"vectors.npy", "encoder.npy", "hashes.npy"}:
+            raise ValueError(f"unexpected members {sorted(infos)}")
+        # stored uncompressed (np.savez): the rows the digests give bound the vectors
+        rows = infos["hashes.npy"].file_size // 32
+        limit = {"vectors.npy": rows * dim * 4 + 4096,
+                 "encoder.npy": 4 * (len(identity) + 1) + 4096}
+        for name, most in limit.items():
+            if infos[name].file_size > most:
+                raise ValueError(f"{name} is {infos[name].file_size} bytes")
+        stored_identity = str(data["encoder"][()])
+        if stored_identity != identity:
+            raise ValueError("written by another encoder")
+        hashes = data["hashes"]
+        vectors = data["vectors"]
+    if hashes.dtype != np.uint8 or hashes.ndim != 2 or hashes.shape[1] != 32:
+        raise ValueError(f"text digests of dtype {hashes.dtype} and shape {hashes.shape}")
+    return hashes, _check_vectors(vectors, (len(hashes), dim))
+
+
+def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
+                skip: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors of the texts of digests ``hashes`` found in the part files of
+    ``cache_dir`` written by the encoder ``identity``: ``(found, vectors)``, ``found``
+    a boolean mask over ``hashes``, ``vectors`` zero where not found. An unusable part
+    file (other than ``skip``, warned of already) is passed over with a warning."""
+    wanted: dict[bytes, list[int]] = {}
+    for i, digest in enumerate(hashes):
+        wanted.setdefault(digest.tobytes(), []).append(i)
+    found = np.zeros(len(hashes), bool)
+    vectors = np.zeros((len(hashes), dim), np.float32)
+    if not wanted:
+        return found, vectors
+    for path in sorted(cache_dir.glob("labels-*.part.npz")):
+        if path == skip:
+            continue
+        try:
+            stored, stored_vectors = _read_part(path, identity, dim)
+        except Exception as exc:  # noqa: BLE001 - an unusable part file is only a miss
+            if not (isinstance(exc, ValueError) and str(exc) == "written by another encoder"):
+                logger.warning("ignoring the zero-shot embedding cache %s (%s: %s)", path,
+                               type(exc).__name__, exc)
+            continue
+        for row, digest in enumerate(stored):
+            where = wanted.pop(digest.tobytes(), None)
+            if where is not None:
+                found[where] = True
+                vectors[where] = stored_vectors[row]
+        if not wanted:
+            break
+    return found, vectors
+
+
+def cached_vectors(encoder: Encoder, texts: list[str], cache_dir: str | Path | None
+                   ) -> np.ndarray | None:
+    """The embeddings of ``texts`` from the file :func:`embed_cached` writes for exactly
+    them, or None where there is none (or no cache); an unusable one is warned of, as
+    :func:`embed_cached` does, and is None."""
+    if cache_dir is None or (isinstance(cache_dir, str) and not cache_dir):
+        return None
+    identity = encoder_identity(encoder)
+    texts_digest = _texts_digest(texts)
+    path = _cache_file(Path(cache_dir), identity, texts_digest)
+    if not path.exists():
+        return None
+    try:
+        return _read_cache(path, identity, texts_digest, (len(texts), encoder.dim))
+    except Exception as exc:  # noqa: BLE001 - any unreadable cache is only a miss
+        logger.warning("ignoring the zero-shot embedding cache %s (%s: %s); embedding "
+                       "the label texts again", path, type(exc).__name__, exc)
+        return None
+
+
 def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | None, *,
-                 show_progress: bool = False) -> np.ndarray:
+                 show_progress: bool = False, part: bool = False) -> np.ndarray:
     """Embeddings of ``texts``, read from / written to ``cache_dir`` when given.
 
     A cache file records the encoder's identity (:func:`encoder_identity`) and a digest
@@ -479,6 +572,14 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     truncated, tampered with, written by another model -- is a cache miss: a warning,
     the texts are embedded again and the file is rewritten (atomically). Vectors that
     would fail those checks are not written (they would be refused on every read).
+
+    ``part``: ``texts`` are part of a vocabulary's (a restricted run's: ``zeroshot
+    --only``), written to a part file (``labels-*.part.npz``) that keeps each vector
+    beside a SHA-256 digest of its text. On a miss, the texts that any part file of the
+    same encoder holds are taken from it and the others alone embedded: a later run
+    over the whole vocabulary (or another restriction) embeds only what no restricted
+    run did, and writes its own file. (Embedded in other batches, a vector may differ
+    from the whole vocabulary's by float32 rounding.)
 
     ``cache_dir=""`` is no cache, as ``--cache-dir ''`` on the command line: as a path it
     was the working directory, which got the cache files.
@@ -492,14 +593,41 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     identity = encoder_identity(encoder)
     texts_digest = _texts_digest(texts)
     path = _cache_file(cache_dir, identity, texts_digest)
+    if part:
+        path = _part_file(path)
     shape = (len(texts), encoder.dim)
+    hashes = _text_hashes(texts)
+    skip = None
     if path.exists():
         try:
-            return _read_cache(path, identity, texts_digest, shape)
+            if not part:
+                return _read_cache(path, identity, texts_digest, shape)
+            stored, vectors = _read_part(path, identity, encoder.dim)
+            if np.array_equal(stored, hashes):
+                return vectors
+            raise ValueError("written for other label texts")
         except Exception as exc:  # noqa: BLE001 - any unreadable cache is only a miss
             logger.warning("ignoring the zero-shot embedding cache %s (%s: %s); embedding "
                            "the label texts again", path, type(exc).__name__, exc)
-    vectors = np.asarray(encoder.encode(texts, show_progress=show_progress), dtype=np.float32)
+            skip = path
+    found, vectors = _from_parts(cache_dir, identity, encoder.dim, hashes, skip)
+    missing = np.flatnonzero(~found)
+    if len(missing) < len(texts):
+        logger.info("%s of %s label text%s embedded by an earlier restricted run; "
+                    "embedding the other %s", f"{len(texts) - len(missing):,}",
+                    f"{len(texts):,}", plural_s(len(texts)), f"{len(missing):,}")
+    if len(missing) == len(texts):
+        vectors = np.asarray(encoder.encode(texts, show_progress=show_progress),
+                             dtype=np.float32)
+    elif len(missing):
+        encoded = np.asarray(encoder.encode([texts[i] for i in missing],
+                                            show_progress=show_progress), dtype=np.float32)
+        if encoded.shape != (len(missing), encoder.dim):  # refused below, as before
+            encoded = np.asarray(encoder.encode(texts, show_progress=show_progress),
+                                 dtype=np.float32)
+            vectors = encoded
+        else:
+            vectors[missing] = encoded
     try:
         _check_vectors(vectors, shape)
     except ValueError as exc:
@@ -507,8 +635,11 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
         return vectors
     try:
         with atomic_binary_writer(path) as out:
-            np.savez(out, vectors=vectors, encoder=np.str_(identity),
-                     texts=np.str_(texts_digest))
+            if part:
+                np.savez(out, vectors=vectors, encoder=np.str_(identity), hashes=hashes)
+            else:
+                np.savez(out, vectors=vectors, encoder=np.str_(identity),
+                         texts=np.str_(texts_digest))
     except (OSError, DataError) as exc:  # a full disk costs the cache, not the results
         # an OSError's strerror alone: its text names the file again
         logger.warning("cannot write the zero-shot embedding cache %s: %s", path,
@@ -675,6 +806,12 @@ class ZeroShotClassifier:
     ``""`` for no cache (``""`` as on the command line, not the working directory).
     ``show_progress``: progress bars while label texts and documents are embedded (see
     :mod:`tagsmith.progress`).
+    ``allowed``: a boolean mask over the labels that are to be scored (``zeroshot
+    --only``); where the whole vocabulary's embeddings are not in ``cache_dir`` (or there
+    is none), only the allowed labels' texts are embedded (and cached as a part file,
+    :func:`embed_cached`) and the scorer ranks those labels alone, as
+    :meth:`restricted` of a whole scorer does (same labels and order; scores the same
+    to float32 rounding). Ask :func:`restricted_scorer` for the scorer to rank with.
 
     Scores in the returned :class:`TopK` are cosine similarities in [-1, 1]; after
     :meth:`fit_background`, cosines less half each label row's hubness (module
@@ -701,7 +838,7 @@ class ZeroShotClassifier:
     def __init__(self, label_space: LabelSpace, encoder: Encoder, *, lang: str = "en",
                  template: str = "{}", index: str = "auto", cache_dir: str | Path | None = None,
                  use_alt_labels: bool = True, use_descriptions: bool = True,
-                 show_progress: bool = False):
+                 show_progress: bool = False, allowed: np.ndarray | None = None):
         self.label_space = _check_label_space(label_space)
         index = check_choice("index", index, INDEX_KINDS)  # before minutes of embedding
         # None was an AttributeError on 'encode', cache_dir=5 a TypeError from pathlib,
@@ -723,13 +860,38 @@ class ZeroShotClassifier:
                     "labels to suggest as not deprecated in the vocabulary)",
                     f"{deprecated} label{plural_s(deprecated)}, every one deprecated")
             raise InvalidParameterError("label_space", "at least one label with a name", 0)
+        #: the labels this scorer alone holds the rows of (``allowed``, where the whole
+        #: vocabulary's embeddings were not cached), or None: every label's
+        self.allowed: np.ndarray | None = None
+        vectors = None
+        if allowed is not None:
+            allowed = _label_mask("allowed", allowed, len(label_space), default=False)
+            keep = allowed[self.owners]
+            if not keep.any():
+                raise InvalidParameterError("allowed", "a mask allowing at least one "
+                                            "label with a label text (not deprecated)", "none")
+            if not keep.all():
+                # the whole vocabulary's embeddings where cached (restricted_scorer then
+                # searches them, or their saved HNSW graph); else the allowed labels'
+                # texts alone are embedded: zeroshot --only of 300 of YSO's labels on a
+                # cold cache embedded all 27,754 texts (21 min)
+                vectors = cached_vectors(encoder, texts, cache_dir)
+                if vectors is None:
+                    rows = np.flatnonzero(keep)
+                    texts = [texts[i] for i in rows]
+                    self.owners = self.owners[rows]
+                    self.allowed = allowed
         if resolve_index_kind(index, len(texts)) == "hnsw":
             # the index is built on first use: without hnswlib, after every label text
             # was embedded (minutes at a large vocabulary)
             require_hnswlib()
-        self.label_vectors = embed_cached(encoder, texts, cache_dir, show_progress=show_progress)
+        if vectors is None:
+            vectors = embed_cached(encoder, texts, cache_dir, show_progress=show_progress,
+                                   part=self.allowed is not None)
+        self.label_vectors = vectors
         # an HNSW graph is saved beside the embeddings and read back on the next run
-        self._index_cache = index_cache_prefix(encoder, texts, cache_dir)
+        self._index_cache = index_cache_prefix(encoder, texts, cache_dir,
+                                               part=self.allowed is not None)
         self.index_kind = index
         self.rows_per_label = max(1, int(np.bincount(self.owners).max()))
         #: ids of the labels that own label rows (not deprecated)
@@ -1178,10 +1340,13 @@ def restricted_scorer(scorer: ZeroShotClassifier, allowed: np.ndarray
     the denied ones and keep the allowed (:func:`_first_allowed`). None too where
     nearly every row is allowed (``--exclude`` of a few labels): the copy would hold
     nearly the whole label-embedding matrix, searched as ``scorer`` searches it, and
-    asking for ``k`` plus the few denied costs next to nothing."""
+    asking for ``k`` plus the few denied costs next to nothing. ``scorer`` itself where
+    it was built over the allowed labels alone (its ``allowed``, a cold cache)."""
     allowed = _label_mask("allowed", allowed, scorer.n_labels, default=False)
     n_rows = len(scorer.owners)
     n_allowed = int(allowed[scorer.owners].sum())
+    if getattr(scorer, "allowed", None) is not None and n_allowed == n_rows:
+        return scorer  # built over the allowed labels' rows alone
     if n_allowed and (n_rows - n_allowed) * RESTRICT_FROM_DENIED <= n_rows:
         return None
     if n_allowed > HNSW_FROM_ROWS and \
