@@ -811,7 +811,9 @@ class ZeroShotClassifier:
     is none), only the allowed labels' texts are embedded (and cached as a part file,
     :func:`embed_cached`) and the scorer ranks those labels alone, as
     :meth:`restricted` of a whole scorer does (same labels and order; scores the same
-    to float32 rounding). Ask :func:`restricted_scorer` for the scorer to rank with.
+    to float32 rounding); where they are, it holds every label. Ask
+    :func:`restricted_scorer` for the scorer to rank with either way (None: ask this one
+    for ``k`` plus the denied labels and drop those).
 
     Scores in the returned :class:`TopK` are cosine similarities in [-1, 1]; after
     :meth:`fit_background`, cosines less half each label row's hubness (module
