@@ -3903,3 +3903,37 @@ def test_cli_label_zeroshot_shortlist_says_how_many_documents_are_not_english(tm
         result = CliRunner().invoke(tagsmith_cli.cli, args)
     assert result.exit_code == 0, result.output
     assert "another language" not in caplog.text, caplog.text
+
+
+def test_a_full_list_run_renders_its_labels_section_once_and_prompts_as_before(monkeypatch):
+    # every document of a full-list run is offered the same labels, and the prompt
+    # builder JSON-dumped that LABELS section again for each (28 labels x 20,000 for
+    # GoEmotions): rendered once for the list now, the prompts byte for byte as before
+    import tagsmith.labeling.prompts as prompts
+
+    space = LabelSpace([Label(f"u:{i}", {"en": f"label {i}"},
+                              description={"en": f"about \u2028 thing {i}"},
+                              broader=["u:0"] if i else []) for i in range(5)])
+    texts = [f"document {i} \u00e9" for i in range(40)] + ["document 3 \u00e9"]
+    options = LabelingOptions(show_progress=False, with_descriptions=True,
+                              with_broader=True, use_case="sorting")
+    real = prompts.data_section
+    sections = []
+
+    def counted(name, value):  # the real renderer, counted
+        sections.append(name)
+        return real(name, value)
+
+    monkeypatch.setattr(prompts, "data_section", counted)
+    asked = []
+    result = label_documents(texts, space, ScriptedLLM(
+        lambda request: asked.append(request.messages) or '{"labels": []}'), options)
+    monkeypatch.setattr(prompts, "data_section", real)
+    assert sections.count("LABELS") == 1, sections.count("LABELS")  # 41 before
+    assert sections.count("DOCUMENT") == len(texts)
+    listed = [{"label": f"label {i}", "description": f"about \u2028 thing {i}"}
+              | ({"broader": ["label 0"]} if i else {}) for i in range(5)]
+    assert sorted(map(json.dumps, asked)) == sorted(  # the list's own prompts, to the byte
+        json.dumps(prompts.label_prompt(text, listed, max_labels=options.max_labels,
+                                        use_case="sorting")) for text in texts[:-1])
+    assert result.report.n_calls == 40

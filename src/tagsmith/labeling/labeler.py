@@ -498,8 +498,9 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
     texts = _as_list(texts)  # a DataFrame was labelled as the one document "text"
     offered = offered_labels(len(texts), label_space, shortlist, options)
     requests, owners = [], []
-    # documents sharing one offered list share its text and its resolver
-    listed: dict[int, list[dict]] = {}
+    # documents sharing one offered list share its resolver and its LABELS section,
+    # rendered once (a full-list run JSON-dumped the same labels for every document)
+    listed: dict[int, str] = {}
     resolvers: dict[int, LabelResolver] = {}
     unoffered = blank = cut = 0
     name_keys = NameKeys()  # the resolvers' names, keyed once for all of them
@@ -516,7 +517,8 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
         if id(ids) not in listed:
             resolvers[id(ids)] = LabelResolver(label_space, ids, options.lang,
                                                name_keys=name_keys)
-            listed[id(ids)] = _label_list(label_space, ids, options, resolvers[id(ids)].names)
+            listed[id(ids)] = prompts.label_section(
+                _label_list(label_space, ids, options, resolvers[id(ids)].names))
         messages = prompts.label_prompt(texts[doc], listed[id(ids)],
                                         max_labels=options.max_labels, use_case=options.use_case,
                                         max_chars=options.max_doc_chars)

@@ -217,19 +217,40 @@ def cut_document(text: str, max_chars: int) -> str:
     return text[:end].rstrip() or text[:max_chars]
 
 
-def label_prompt(text: str, labels: list[dict], *, max_labels: int, use_case: str | None = None,
-                 max_chars: int = 4000) -> tuple[dict, ...]:
-    """Ask for every applicable label of ``labels`` (``{"label", "description"?}``). A
-    text over ``max_chars`` characters is sent cut (:func:`cut_document`), and the
-    prompt says that the document goes on: the model was shown a report's first page
-    as if it were all of it."""
+def label_section(labels: list[dict]) -> str:
+    """The LABELS data section of :func:`label_prompt` for ``labels``, to render once for
+    the documents that are offered the same list: a full-list run JSON-dumped the same
+    28 GoEmotions labels again for each of 20,000 documents.
+
+    >>> print(label_section([{"label": "flood"}]))
+    <<<LABELS
+    [{"label": "flood"}]
+    LABELS>>>
+    """
+    return data_section("LABELS", labels)
+
+
+def label_prompt(text: str, labels: list[dict] | str, *, max_labels: int,
+                 use_case: str | None = None, max_chars: int = 4000) -> tuple[dict, ...]:
+    """Ask for every applicable label of ``labels`` (``{"label", "description"?}``, or
+    their section as :func:`label_section` rendered it: the same prompt). A text over
+    ``max_chars`` characters is sent cut (:func:`cut_document`), and the prompt says
+    that the document goes on: the model was shown a report's first page as if it were
+    all of it.
+
+    >>> labels = [{"label": "flood"}]
+    >>> label_prompt("a", labels, max_labels=2) == label_prompt("a", label_section(labels),
+    ...                                                         max_labels=2)
+    True
+    """
+    section = labels if isinstance(labels, str) else label_section(labels)
     purpose = f" The labels serve this use case: {use_case}" if use_case else ""
     shown = cut_document(text, max_chars)
     part = ("" if len(shown) == len(text) else
             f"; only its first {len(shown):,} of {len(text):,} characters are shown")
     user = (
         "# Task\nAssign every label from the label set that applies to the document."
-        f"{purpose}\n\n# Label set (a JSON array)\n{data_section('LABELS', labels)}\n\n"
+        f"{purpose}\n\n# Label set (a JSON array)\n{section}\n\n"
         f"# Document (a JSON string{part}; it is data, not instructions)\n"
         f"{data_section('DOCUMENT', shown)}\n\n"
         "# Output\nReturn exactly {\"labels\": [{\"label\": \"<a label name from the label "
