@@ -3937,3 +3937,50 @@ def test_a_full_list_run_renders_its_labels_section_once_and_prompts_as_before(m
         json.dumps(prompts.label_prompt(text, listed, max_labels=options.max_labels,
                                         use_case="sorting")) for text in texts[:-1])
     assert result.report.n_calls == 40
+
+
+def test_a_shortlist_per_document_looks_each_label_up_once_and_prompts_as_before(
+        monkeypatch):
+    # each document's shortlist looked its labels' names, other names and descriptions
+    # up again (name_of, in_language: 5,000 YSO shortlists of 30, the largest part of
+    # that setup once the name keys were shared); looked up once a label for the pass
+    # now, the prompts byte for byte and the answers resolved as before
+    from tagsmith.labeling.labeler import _label_list
+    from tagsmith.labeling.prompts import label_prompt
+
+    space = LabelSpace([Label(f"u:{i}", {"en": "Bank" if i in (1, 2) else f"Label {i}",
+                                         "fi": f"Nimi {i}"}, {"en": [f"alt {i} one"]},
+                              description={"en": f"about {i}"},
+                              broader=[f"u:{i + 1}"] if i < 5 else []) for i in range(6)])
+    rng = np.random.default_rng(5)
+    n = 120
+    indices = np.array([rng.choice(6, 3, replace=False) for _ in range(n)])
+    shortlist = TopK(indices, np.tile([0.9, 0.5, 0.1], (n, 1)), 6)
+    texts = [f"document {i}" for i in range(n)]
+    options = LabelingOptions(show_progress=False, with_descriptions=True, with_broader=True)
+
+    def answer(request):  # the document's second label, by its alternative name
+        doc = int(read_data_section(request.messages[-1]["content"], "DOCUMENT").split()[1])
+        asked[doc] = request.messages
+        return json.dumps({"labels": [{"label": f"alt {indices[doc][1]} one",
+                                       "confidence": 0.7}]})
+
+    real = LabelSpace.name_of
+    looked = []
+
+    def counted(self, label_id, lang="en"):  # the real lookup, counted
+        looked.append(label_id)
+        return real(self, label_id, lang)
+
+    asked: dict[int, tuple] = {}
+    monkeypatch.setattr(LabelSpace, "name_of", counted)
+    result = label_documents(texts, space, ScriptedLLM(answer), options, shortlist=shortlist)
+    monkeypatch.setattr(LabelSpace, "name_of", real)
+    assert len(looked) < 5 * 6, len(looked)  # 1,161 before: 3 to 4 a label a document
+    for doc in range(n):  # the prompt a resolver and a list of its own give, to the byte
+        names = LabelResolver(space, indices[doc]).names
+        assert asked[doc] == label_prompt(texts[doc], _label_list(
+            space, indices[doc], options, names), max_labels=options.max_labels), doc
+    expected = np.zeros((n, 6), np.float32)
+    expected[np.arange(n), indices[:, 1]] = 0.7
+    assert np.array_equal(result.Y.toarray(), expected)

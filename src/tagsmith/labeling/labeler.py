@@ -63,8 +63,8 @@ from tagsmith.labeling.client import (
     complete_all,
 )
 from tagsmith.labeling.parsing import (
+    LabelNames,
     LabelResolver,
-    NameKeys,
     ParsedLabels,
     parse_label_answer,
 )
@@ -376,21 +376,30 @@ def offered_labels(n_docs: int, label_space: LabelSpace, shortlist: TopK | None,
 
 
 def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptions,
-                names: dict[int, str]) -> list[dict]:
+                names: dict[int, str], labels: LabelNames | None = None) -> list[dict]:
     """The offered labels as the prompt lists them, by the resolver's display names (so
     labels sharing a name are told apart, and the model's answer resolves). A broader
     label is left out where the label's name starts with its name and ' > ': a label
     named by its category path (Google's product taxonomy) holds its parent already, and
-    listing it again near doubled the label list."""
+    listing it again near doubled the label list.
+
+    ``labels``: the pass's :class:`~tagsmith.labeling.parsing.LabelNames` of
+    ``label_space`` in ``options.lang``, looking each label up once for all its lists."""
+    if labels is not None and not labels.serves(label_space, options.lang):
+        labels = None
+    name_of = (lambda i: label_space.name_of(i, options.lang)) if labels is None \
+        else labels.name
     items = []
     for label_id in ids:
         name = names[int(label_id)]
         item: dict[str, object] = {"label": name}
-        description = in_language(label_space[int(label_id)].description, options.lang)
-        if options.with_descriptions and description:
-            item["description"] = description
+        if options.with_descriptions:
+            description = in_language(label_space[int(label_id)].description, options.lang) \
+                if labels is None else labels.description(int(label_id))
+            if description:
+                item["description"] = description
         broader = label_space.broader_ids(int(label_id)) if options.with_broader else []
-        shown = [parent for parent in (label_space.name_of(b, options.lang) for b in broader)
+        shown = [parent for parent in map(name_of, broader)
                  if not name.startswith(parent + " > ")]
         if shown:
             item["broader"] = shown
@@ -503,7 +512,8 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
     listed: dict[int, str] = {}
     resolvers: dict[int, LabelResolver] = {}
     unoffered = blank = cut = 0
-    name_keys = NameKeys()  # the resolvers' names, keyed once for all of them
+    # the resolvers' and the lists' names, looked up and keyed once for all of them
+    name_keys = LabelNames(label_space, options.lang)
     first_asking: dict[str, int] = {}  # prompt (its cache key) -> the first document
     copies: dict[int, list[int]] = {}  # that document -> later ones with the same prompt
     for doc, ids in enumerate(offered):
@@ -518,7 +528,7 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
             resolvers[id(ids)] = LabelResolver(label_space, ids, options.lang,
                                                name_keys=name_keys)
             listed[id(ids)] = prompts.label_section(
-                _label_list(label_space, ids, options, resolvers[id(ids)].names))
+                _label_list(label_space, ids, options, resolvers[id(ids)].names, name_keys))
         messages = prompts.label_prompt(texts[doc], listed[id(ids)],
                                         max_labels=options.max_labels, use_case=options.use_case,
                                         max_chars=options.max_doc_chars)

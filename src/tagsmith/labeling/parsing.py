@@ -21,7 +21,7 @@ import json
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tagsmith.data.labelspace import (
@@ -262,8 +262,8 @@ def _top_level_objects(text: str, *, stop_at_first: bool = False) -> list[dict]:
     return found
 
 
-def display_names(label_space: LabelSpace, ids: Iterable[int], lang: str = "en"
-                  ) -> dict[int, str]:
+def display_names(label_space: LabelSpace, ids: Iterable[int], lang: str = "en", *,
+                  labels: LabelNames | None = None) -> dict[int, str]:
     """The name each offered label is shown to the model with: its preferred name, made
     unique where offered labels share one (case- and space-insensitively; YSO has
     over a hundred such pairs) by adding, in parentheses, the first of its notation,
@@ -278,18 +278,23 @@ def display_names(label_space: LabelSpace, ids: Iterable[int], lang: str = "en"
     ...                     Label("http://x/r", {"en": "rivers"})])
     >>> display_names(space, [0, 1, 2])
     {0: 'Bank (finance)', 1: 'bank (rivers)', 2: 'finance'}
+
+    ``labels``: the pass's :class:`LabelNames` of ``label_space`` in ``lang``, which
+    looks each label's name up and keys it once for all the lists of the pass.
     """
     ids = sorted({int(i) for i in ids})
-    names = {i: label_space.name_of(i, lang) for i in ids}
+    name_of = (lambda i: label_space.name_of(i, lang)) if labels is None else labels.name
+    names = {i: name_of(i) for i in ids}
+    normal = normalise_name if labels is None else labels.normal
     groups: dict[str, list[int]] = {}
     for label_id in ids:
-        groups.setdefault(normalise_name(names[label_id]), []).append(label_id)
+        groups.setdefault(normal(names[label_id]), []).append(label_id)
     taken = set(groups)
     out = dict(names)
 
     def broader(label_id: int) -> str:
         parents = label_space.broader_ids(label_id)
-        return label_space.name_of(parents[0], lang) if parents else ""
+        return name_of(parents[0]) if parents else ""
 
     def uri_tail(label_id: int) -> str:
         return re.split(r"[/#:]", label_space.uri_of(label_id).rstrip("/#:"))[-1]
@@ -355,6 +360,60 @@ class NameKeys:
         return len(self._normal) + len(self._folded) + len(self._plain) + len(self._spelled)
 
 
+class LabelNames(NameKeys):
+    """:class:`NameKeys`, and what one labeling pass looks up of each label of
+    ``label_space`` in ``lang``, looked up once a label: its name (``name_of``), its
+    other names and its description in ``lang``. Each of YSO's 5,000 shortlists looked
+    its 30 labels' names and descriptions up again (``name_of``, ``in_language``), the
+    largest part of a shortlisted run's setup once the name keys were shared.
+
+    >>> from tagsmith.data.labelspace import Label
+    >>> space = LabelSpace([Label("u:a", {"de": "Apfel", "en": "apple"}, {"en": ["pome"]},
+    ...                           description={"en": "a fruit"})])
+    >>> labels = LabelNames(space, "en")
+    >>> labels.name(0), labels.other_names(0), labels.description(0)
+    ('apple', ('apple', 'Apfel', 'apple', 'pome'), 'a fruit')
+    """
+
+    def __init__(self, label_space: LabelSpace, lang: str = "en") -> None:
+        super().__init__()
+        self.space = label_space
+        self.lang = lang
+        self._names: dict[int, str] = {}
+        self._others: dict[int, tuple[str, ...]] = {}
+        self._descriptions: dict[int, str | None] = {}
+
+    def serves(self, label_space: LabelSpace, lang: str) -> bool:
+        """Whether these are the names of ``label_space`` in ``lang``."""
+        return self.space is label_space and self.lang == lang
+
+    def name(self, label_id: int) -> str:
+        """``label_space.name_of(label_id, lang)``."""
+        name = self._names.get(label_id)
+        if name is None:
+            name = self._names[label_id] = self.space.name_of(label_id, self.lang)
+        return name
+
+    def other_names(self, label_id: int) -> tuple[str, ...]:
+        """The label's names other than the one it is shown with: its name in ``lang``,
+        its preferred and its alternative labels."""
+        names = self._others.get(label_id)
+        if names is None:
+            label = self.space[label_id]
+            names = (self.name(label_id), *label.pref_labels.values(),
+                     *(name for alternatives in label.alt_labels.values()
+                       for name in alternatives))
+            self._others[label_id] = names
+        return names
+
+    def description(self, label_id: int) -> str | None:
+        """The label's description in ``lang`` (:func:`in_language`), else None."""
+        if label_id not in self._descriptions:
+            self._descriptions[label_id] = in_language(self.space[label_id].description,
+                                                       self.lang)
+        return self._descriptions[label_id]
+
+
 class LabelResolver:
     """Maps names the model may answer with to label ids, within the offered labels.
 
@@ -393,7 +452,11 @@ class LabelResolver:
         self.offered = sorted(set(int(i) for i in ids))
         self._space = label_space
         self._lang = lang
-        self.names = display_names(label_space, self.offered, lang)
+        # the pass's names of each label, looked up once for all its resolvers (one
+        # per document's shortlist) where the caller shares its LabelNames
+        self._labels = name_keys if isinstance(name_keys, LabelNames) \
+            and name_keys.serves(label_space, lang) else None
+        self.names = display_names(label_space, self.offered, lang, labels=self._labels)
         shown: list[tuple[str, int]] = []
         uris: list[tuple[str, int]] = []
         others: list[tuple[str, int]] = []
@@ -405,15 +468,18 @@ class LabelResolver:
         #: a URI as written resolves before URIs compared case-insensitively (URIs are
         #: case-sensitive), but after the names shown
         self._exact_uris = {label_space[i].uri: i for i in self.offered}
-        self._shown = {normalise_name(name) for name, _ in shown}
+        self._shown = {(normalise_name if name_keys is None else name_keys.normal)(name)
+                       for name, _ in shown}
         # notations last: a code (E11.9) of a vocabulary whose URIs are no codes
         notations = [(label_space[i].notation or "", i) for i in self.offered
                      if label_space[i].notation]
         # descriptions last: the prompt shows each label's beside its name, and a model
         # may answer with it ("Attempts to trick users out of money" for "Scam or
         # fraud"), which was rejected as a made-up name, its document left unanswered
+        describe = (lambda i: in_language(label_space[i].description, lang)) \
+            if self._labels is None else self._labels.description
         described = [(description, i) for i in self.offered
-                     if (description := in_language(label_space[i].description, lang))]
+                     if (description := describe(i))]
         levels = (shown, uris, others, notations, described)
         # one resolver per shortlist, one per document: their names keyed once for all
         # of them where the caller shares a NameKeys (YSO's 5,000 resolvers keyed 1.8
@@ -447,9 +513,11 @@ class LabelResolver:
         #: (:meth:`_index_name_starts`)
         self._sorted_names: list[tuple[str, int]] | None = None
 
-    def _other_names(self, label_id: int) -> list[str]:
+    def _other_names(self, label_id: int) -> Sequence[str]:
         """A label's names other than the one it was shown with: its name in the
         resolver's language, its preferred and its alternative labels."""
+        if self._labels is not None:
+            return self._labels.other_names(label_id)
         label = self._space[label_id]
         names = [self._space.name_of(label_id, self._lang)]
         names += [name for name in label.pref_labels.values()]
