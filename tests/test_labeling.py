@@ -3984,3 +3984,61 @@ def test_a_shortlist_per_document_looks_each_label_up_once_and_prompts_as_before
     expected = np.zeros((n, 6), np.float32)
     expected[np.arange(n), indices[:, 1]] = 0.7
     assert np.array_equal(result.Y.toarray(), expected)
+
+
+def test_a_request_scans_its_prompt_once_and_sends_and_records_it_as_before(tmp_path,
+                                                                           monkeypatch):
+    # a request's payload is built for its cache key, its POST and the cache's record
+    # of it, and each build scanned the whole prompt for lone surrogates again: a clean
+    # request is scanned once now; one holding a lone surrogate still sends U+FFFD, and
+    # the client dropping a refused parameter drops it from its own copy alone
+    import sqlite3
+
+    import tagsmith.labeling.client as client_module
+    from tagsmith.labeling.prompts import label_prompt
+
+    real = client_module._valid_text
+    scans = []
+
+    def counted(value):  # the real check, counted
+        scans.append(value)
+        return real(value)
+
+    def answer(body):
+        if "seed" in body:  # a server without seeds: refused, asked again without it
+            return Reply(status=400, content="Unsupported parameter: 'seed'")
+        return '{"labels": [{"label": "sport", "confidence": 0.9}]}'
+
+    texts = [f"a match {i}" for i in range(6)] + ["a cut emoji \ud83d match"]
+    for votes in (1, 2):  # one answer a document, then 2 seeded votes (seed refused)
+        options = LabelingOptions(show_progress=False, votes=votes, vote_temperature=0.5)
+        listed = [{"label": "sport", "description": "games and competitions"},
+                  {"label": "music"}, {"label": "politics"}]
+        requests = [ChatRequest("m", label_prompt(text, listed, max_labels=10),
+                                json_mode=True, temperature=0.5 if votes > 1 else 0.0,
+                                seed=vote if votes > 1 else None)
+                    for text in texts for vote in range(votes)]
+        scans.clear()
+        monkeypatch.setattr(client_module, "_valid_text", counted)
+        with LocalChatServer(answer) as server:
+            client = CachedClient(OpenAIChatClient(server.base_url, "m", max_retries=0),
+                                  ResponseCache(tmp_path / f"c{votes}.sqlite"))
+            result = label_documents(texts, SPACE, client, options)
+        monkeypatch.setattr(client_module, "_valid_text", real)
+        if votes == 1:  # a system and a user message, a role and a text each: 4 values
+            # once a request, the cut emoji's at each of its 3 builds (3 each before: 91),
+            # and each reply's text
+            assert len(scans) == 4 * len(requests) + 4 * 2 + len(requests), len(scans)
+        sent = [body for body in server.requests if "seed" not in body]
+        expected = [request.payload() for request in requests]
+        for body in expected:
+            body.pop("seed", None)
+        assert sorted(map(json.dumps, sent)) == sorted(map(json.dumps, expected))
+        assert "\ufffd" in json.dumps(sent, ensure_ascii=False)
+        with sqlite3.connect(tmp_path / f"c{votes}.sqlite") as db:
+            recorded = dict(db.execute("SELECT key, request FROM responses"))
+        # the cache records each request as asked, its seed too (not the POST's copy)
+        assert recorded == {request.cache_key(): json.dumps(request.payload(),
+                                                            sort_keys=True)
+                            for request in requests}
+        assert result.Y.nnz == len(texts)

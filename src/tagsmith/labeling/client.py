@@ -224,9 +224,29 @@ class ChatRequest:
     json_mode: bool = False
 
     def payload(self) -> dict:
-        """The JSON body sent to ``/chat/completions``."""
-        messages = [{key: _valid_text(value) for key, value in m.items()}
-                    for m in self.messages]
+        """The JSON body sent to ``/chat/completions``, a new dict each call (the client
+        drops a refused parameter from its own).
+
+        Its messages are checked for lone surrogates once (:func:`_valid_text`): a
+        request's payload is built for its cache key, its POST and the cache's record
+        of it, and each build scanned the whole prompt again. A request whose messages
+        held none is remembered as clean (a flag, not the payload: 20,000 payloads
+        kept would cost more memory than they save time).
+
+        >>> request = ChatRequest("m", ({"role": "user", "content": "cut \\ud83d"},))
+        >>> sent = [request.payload()["messages"][0]["content"] for _ in range(2)]
+        >>> sent == ["cut \\ufffd"] * 2
+        True
+        >>> request.payload() is request.payload()
+        False
+        """
+        if self.__dict__.get("_clean"):
+            messages = [dict(m) for m in self.messages]
+        else:
+            messages = [{key: _valid_text(value) for key, value in m.items()}
+                        for m in self.messages]
+            if messages == list(self.messages):  # no lone surrogate: none to check again
+                object.__setattr__(self, "_clean", True)  # frozen: not a field
         body: dict = {"model": self.model, "messages": messages,
                       "temperature": self.temperature}
         if self.max_tokens is not None:
