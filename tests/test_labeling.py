@@ -3514,7 +3514,62 @@ def test_cli_label_dry_run_with_a_budget_says_the_most_calls(tmp_path):
         assert result.exit_code == 0, result.output
         assert server.requests == [] and not (tmp_path / "o.jsonl").exists()
     labeling = json.loads(result.stderr.strip().splitlines()[-1])["labeling"]
+    each = labeling.pop("prompt_tokens_each")
+    tokens = labeling.pop("prompt_tokens_at_most_estimate")
     assert labeling == {"n_docs": 30, "budget": 8, "n_calls_at_most": 16}
+    assert each > 0 and abs(tokens - 16 * each) <= 8  # (each is rounded)
+
+
+def test_cli_label_dry_run_with_a_budget_estimates_its_prompt_tokens_and_cost(tmp_path,
+                                                                             caplog):
+    # "at most 2,000 calls" and nothing else, even with --price-prompt: the plain dry run
+    # says the tokens and cost; the budget's is the pool's mean prompt times its calls
+    from tagsmith.labeling.client import ChatRequest, _prompt_estimate
+
+    vocab, human = tmp_path / "v.tsv", tmp_path / "human.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    human.write_text("sport game\t<u:sport>\nmusic show\t<u:music>\n")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(f"{'sport' if i % 2 else 'music'} story {i} " + "word " * (i * 7)
+                            + "\n" for i in range(40)))
+    args = (docs, "--vocab", vocab, "-o", tmp_path / "o.jsonl", "--budget", "10",
+            "--price-prompt", "2", "--human", human, "--student", tmp_path / "s")
+    with LocalChatServer(answer_sport) as server, caplog.at_level(logging.INFO):
+        dry = CliRunner().invoke(tagsmith_cli.cli, [  # not -q: the line is INFO
+            "label", *map(str, args), "--base-url", server.base_url, "--llm", "t",
+            "--max-retries", "0", "--cache", str(tmp_path / "c.sqlite"), "--dry-run"])
+        assert dry.exit_code == 0, dry.output
+        assert server.requests == []
+    said = json.loads(dry.stderr.strip().splitlines()[-1])
+    labeling, human_tokens = said["labeling"], said["human_labeling"]["prompt_tokens_to_send"]
+    # the mean over the pool's 40 prompts, as the calls would be built and counted
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.labeling.client import ScriptedLLM
+    from tagsmith.labeling.labeler import prompt_sizes
+
+    texts = docs.read_text().splitlines()
+    sizes = prompt_sizes(texts, load_vocabulary(str(vocab)), ScriptedLLM(lambda r: "", model="t"))
+    assert len(set(sizes.tolist())) > 10  # the documents' lengths differ: a mean, not one
+    assert labeling["prompt_tokens_each"] == round(sizes.mean())
+    assert labeling["prompt_tokens_at_most_estimate"] == round(10 * sizes.mean())
+    assert labeling["prompt_cost_at_most_estimate"] == pytest.approx(
+        labeling["prompt_tokens_at_most_estimate"] * 2 / 1e6, abs=1e-6)
+    # worded as an estimate, the human sample's calls added, beside the plain dry run's
+    line = next(record.getMessage() for record in caplog.records
+                if "at most 10 calls" in record.getMessage())
+    assert f"prompts of about {labeling['prompt_tokens_each']:,} tokens each" in line
+    assert f"about {labeling['prompt_tokens_at_most_estimate']:,} prompt tokens if every " \
+           "call is sent" in line
+    assert f"with the human sample's {human_tokens:,} to send, about " \
+           f"{labeling['prompt_tokens_at_most_estimate'] + human_tokens:,} in all" in line
+    # the real run's prompts, counted alike, are the pool's prompts prompt_sizes built
+    with LocalChatServer(answer_sport) as server:
+        real = run_label(server, tmp_path, *args)
+        assert real.exit_code == 0, real.output
+        sent = [_prompt_estimate(ChatRequest("t", tuple(body["messages"])))
+                for body in server.requests[2:]]  # the human sample's 2 first
+    assert len(sent) == 10
+    assert set(sent) <= set(sizes.tolist())
 
 
 def test_a_budget_says_before_any_call_that_the_human_sample_comes_on_top(caplog):

@@ -1037,3 +1037,50 @@ def count_calls(texts: list[str], label_space: LabelSpace, client: LLMClient,
     """
     return _prepare(texts, label_space, client, options, shortlist, desc,
                     sending=False).counts
+
+
+def prompt_sizes(texts: list[str], label_space: LabelSpace, client: LLMClient,
+                 options: LabelingOptions | None = None, *, shortlist: TopK | None = None,
+                 docs: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    """The estimated prompt tokens of one call for each of ``docs`` (positions in
+    ``texts``; all of them where ``None``), as :func:`label_documents` would build its
+    prompt (the document cut to ``max_doc_chars``, its offered labels) and
+    :func:`count_calls` counts it (4 characters a token, and the chat template's 3 a
+    message); 0 for a blank document or one offered no label (never sent). Nothing is
+    sent or logged: ``label --dry-run --budget``, whose documents are chosen as the
+    answers come, estimates its calls from their mean.
+
+    >>> from tagsmith.labeling.client import ScriptedLLM
+    >>> space = LabelSpace.from_uris(["u:a", "u:b"], names={"u:a": "sports", "u:b": "music"})
+    >>> llm = ScriptedLLM(lambda r: '{"labels": []}')
+    >>> sizes = prompt_sizes(["a match", "a much longer text " * 20, " "], space, llm)
+    >>> bool(sizes[1] > sizes[0] > 0), int(sizes[2])
+    (True, 0)
+    """
+    options = check_options("options", options, LabelingOptions)
+    options.validate()
+    from tagsmith.features.tfidf import _as_list
+
+    label_space = check_label_space("label_space", label_space)
+    check_client("client", client)
+    texts = _as_list(texts)
+    offered = offered_labels(len(texts), label_space, shortlist, options)
+    positions = np.arange(len(texts)) if docs is None else np.asarray(docs, np.int64)
+    listed: dict[int, list[dict]] = {}
+    name_keys = NameKeys()
+    sizes = np.zeros(len(positions), np.int64)
+    for i, doc in enumerate(positions.tolist()):
+        ids = offered[doc]
+        if not texts[doc].strip() or not len(ids):
+            continue
+        if id(ids) not in listed:
+            names = LabelResolver(label_space, ids, options.lang, name_keys=name_keys).names
+            listed[id(ids)] = _label_list(label_space, ids, options, names)
+        messages = prompts.label_prompt(texts[doc], listed[id(ids)],
+                                        max_labels=options.max_labels,
+                                        use_case=options.use_case,
+                                        max_chars=options.max_doc_chars)
+        sizes[i] = _prompt_estimate(ChatRequest(model=client.model, messages=messages,
+                                                json_mode=True,
+                                                max_tokens=options.max_tokens))
+    return sizes

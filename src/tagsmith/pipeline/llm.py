@@ -1070,7 +1070,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     return with no call sent and no row: the summary holds ``"dry_run": True``, the
     counts of the human sample in ``human_labeling`` and of the corpus in ``labeling``
     (with a budget, whose documents are chosen as the answers come, ``n_docs``,
-    ``budget`` and ``n_calls_at_most`` instead) and, with a shortlist and ``human``,
+    ``budget``, ``n_calls_at_most`` and the estimate of their prompts,
+    ``prompt_tokens_each``, ``prompt_tokens_at_most_estimate`` and, where priced,
+    ``prompt_cost_at_most_estimate``, instead) and, with a shortlist and ``human``,
     ``reliability.shortlist_recall``.
 
     ``shortlist_source``: where ``shortlist`` and ``human_shortlist`` came from,
@@ -1186,7 +1188,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                                        else LabelingOptions(), keep_malformed=True)
     if dry_run:  # a budget's human sample counted as it is asked (teaching)
         return _dry_run(texts, label_space, client, teaching, shortlist, human,
-                        human_shortlist, active, shortlist_recall)
+                        human_shortlist, active, shortlist_recall, groups)
     if human is not None:
         sample = label_documents(list(human[0]), label_space, client, teaching,
                                  shortlist=human_shortlist,
@@ -1324,9 +1326,11 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
 def _dry_run(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
              options: LabelingOptions | None, shortlist: TopK | None,
              human: tuple[Sequence[str], sp.csr_matrix] | None, human_shortlist: TopK | None,
-             active: ActiveOptions | None, shortlist_recall: float | None) -> dict:
+             active: ActiveOptions | None, shortlist_recall: float | None,
+             groups: np.ndarray | None = None) -> dict:
     """:func:`label_corpus`'s ``dry_run``: the calls counted, none sent;
-    ``shortlist_recall`` as :func:`_say_shortlist_recall` said it."""
+    ``shortlist_recall`` as :func:`_say_shortlist_recall` said it; ``groups`` (with a
+    budget): the texts' groups of copies, the pool's prompts estimated once a group."""
     from tagsmith.labeling.labeler import LabelingOptions, count_calls
 
     summary: dict[str, Any] = {"dry_run": True}
@@ -1348,18 +1352,72 @@ def _dry_run(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
         # documents in 4 rounds" ran 3)
         n_rounds = len(round_sizes(active.budget, active.rounds, active.initial_fraction))
         # the documents are chosen round by round as the answers come: which of them the
-        # response cache holds is not known before
+        # response cache holds is not known before; their prompts' size is estimated
+        # from the pool's (one document per distinct text, as the selection sends them):
+        # the line said the calls alone, no tokens or cost, even with --price-prompt
+        estimate = _budget_prompt_estimate(texts, label_space, client, options, shortlist,
+                                           groups, most, summary.get("human_labeling"))
         logger.info("LLM labeling: at most %s call%s for a budget of %s document%s in %s "
                     "round%s%s, the documents chosen as the answers come (those the "
-                    "response cache holds are not known before)", f"{most:,}",
+                    "response cache holds are not known before)%s", f"{most:,}",
                     plural_s(most), f"{active.budget:,}", plural_s(active.budget),
                     n_rounds, plural_s(n_rounds),
-                    f" ({votes} votes each)" if votes > 1 else "")
+                    f" ({votes} votes each)" if votes > 1 else "", estimate.pop("line"))
         summary["labeling"] = {"n_docs": len(texts), "budget": active.budget,
-                               "n_calls_at_most": most}
+                               "n_calls_at_most": most, **estimate}
     return {"rows": np.zeros(0, np.int64),
             "Y": sp.csr_matrix((0, len(label_space)), dtype=np.float32),
             "summary": summary, "student": None}
+
+
+def _budget_prompt_estimate(texts: Sequence[str], label_space: LabelSpace,
+                            client: LLMClient, options: LabelingOptions | None,
+                            shortlist: TopK | None, groups: np.ndarray | None, most: int,
+                            human_counts: dict | None) -> dict:
+    """A budget's dry run: the prompt tokens (and cost, where priced) of its ``most``
+    calls, estimated as ``most`` times the mean prompt of the pool's documents (one per
+    group of copies, blank ones and those offered no label left out), the human
+    sample's calls to send (``human_counts``, :func:`count_calls`) added. Returns the
+    summary's fields (``prompt_tokens_each``, ``prompt_tokens_at_most_estimate``,
+    ``prompt_cost_at_most_estimate`` where priced) and ``"line"``, the words added to the
+    line saying the calls."""
+    from tagsmith.labeling.labeler import prompt_sizes
+
+    docs = None
+    if groups is not None and len(groups) == len(texts):
+        docs = np.unique(np.asarray(groups), return_index=True)[1]
+    sizes = prompt_sizes(list(texts), label_space, client, options, shortlist=shortlist,
+                         docs=docs)
+    sizes = sizes[sizes > 0]
+    if not len(sizes):
+        return {"line": ""}
+    each = float(sizes.mean())
+    tokens = round(most * each)
+    human_tokens = int((human_counts or {}).get("prompt_tokens_to_send") or 0)
+    usage = getattr(client, "usage", None)
+    priced = bool(getattr(usage, "priced", False))
+    given = getattr(usage, "price_prompt", None) if priced else None
+    price = None if given is None else float(given)
+    cost = ("" if not priced else ", prompt cost unknown (no --price-prompt)"
+            if price is None else f", prompt cost about {tokens * price / 1e6:.4f}")
+    with_human = ""
+    if human_counts is not None:
+        both = tokens + human_tokens
+        with_human = (f"; with the human sample's {human_tokens:,} to send, about "
+                      f"{both:,} in all" + ("" if not priced or price is None
+                                             else f" (prompt cost about "
+                                                  f"{both * price / 1e6:.4f})"))
+    fields: dict[str, Any] = {
+        "prompt_tokens_each": round(each),
+        "prompt_tokens_at_most_estimate": tokens,
+        "line": (f": prompts of about {round(each):,} tokens each (the mean over the pool's "
+                 f"{len(sizes):,} distinct document{plural_s(len(sizes))}, estimated at 4 "
+                 "characters a token, and the chat template's 3 a message), about "
+                 f"{tokens:,} prompt tokens if every call is sent{cost}{with_human}")}
+    if priced:  # None: the prompt price is unknown (only --price-completion given)
+        fields["prompt_cost_at_most_estimate"] = None if price is None \
+            else round(tokens * price / 1e6, 6)
+    return fields
 
 
 def _reliability_per_label(reliability, Y_llm: sp.csr_matrix, Y_human: sp.csr_matrix,
