@@ -1031,6 +1031,50 @@ def test_active_distill_spends_none_of_the_budget_on_copies(data, strategy):
     assert (record["budget"], record["budget_requested"]) == (150, 200)
 
 
+def test_active_distill_scores_the_pool_by_blocks_not_a_copy_of_it(data, monkeypatch):
+    # each round's student scored X_pool[candidates], a copy of nearly the whole pool's
+    # features: over 20,000 texts about 300 MB on top, the peak of a label --budget run
+    import tracemalloc
+
+    import tagsmith.pipeline.distill as distill
+    from tagsmith.features.tfidf import TfidfFeaturizer
+
+    space, train, _ = data
+    texts = list(train.texts[:300])
+    featurizer = TfidfFeaturizer.from_params(**FAST_FEATURES)
+    X = featurizer.fit_transform(texts)
+    source = np.arange(12000) % len(texts)
+    pool = [f"{texts[j]} #{i}" for i, j in enumerate(source)]  # distinct texts
+    # features as dense as a long text's character n-grams: 300 a row
+    rng = np.random.default_rng(0)
+    X_pool = (X[source] + sp.random(len(pool), X.shape[1], density=300 / X.shape[1],
+                                    format="csr", dtype=np.float32, random_state=rng)).tocsr()
+    pool_bytes = X_pool.data.nbytes + X_pool.indices.nbytes + X_pool.indptr.nbytes
+
+    def teach(idx):
+        return sp.csr_matrix(train.Y[source[idx]], dtype=np.float32), np.ones(len(idx), bool)
+
+    def run(block):
+        monkeypatch.setattr(distill, "CANDIDATE_BLOCK", block, raising=False)
+        options = ActiveOptions(budget=120, rounds=3, featurizer_params=FAST_FEATURES)
+        tracemalloc.start()
+        try:
+            result = active_distill(pool, space, teach, options, X_pool=X_pool,
+                                    featurizer=featurizer)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        return result, peak
+
+    blocks, peak = run(256)
+    whole, peak_whole = run(10 ** 9)
+    # a copy of the candidates' features (98% of the pool's) is no longer made
+    assert peak < peak_whole - 0.5 * pool_bytes, (peak, peak_whole, pool_bytes)
+    # the same choices, to the document, as scoring the candidates at once
+    np.testing.assert_array_equal(blocks.selected, whole.selected)
+    assert (blocks.Y_teacher != whole.Y_teacher).nnz == 0
+
+
 def test_active_distill_names_a_pool_text_that_is_no_str(data):
     # finding the copies read every text: a None failed as a bare AttributeError
     from tagsmith.features.tfidf import TfidfFeaturizer

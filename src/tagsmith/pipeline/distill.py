@@ -514,7 +514,7 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
                                         replace=False))
             n_mistakes = 0.0
         else:
-            topk = model.predict_topk(X_pool[candidates], min(n_labels, 10))
+            topk = _predict_candidates(model, X_pool, candidates, min(n_labels, 10))
             gains = uncertainty_gains(topk, options.gain)
             if options.strategy == "robust" and options.teacher_precision is not None:
                 gains = np.clip(gains * (1.0 - teacher_error_risk(
@@ -584,6 +584,22 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
     if len(before):
         classifier.manifest["distillation"]["n_labelled_before"] = int(len(before))
     return ActiveResult(classifier, selected, Y_teacher, history)
+
+
+#: rows of the pool's features a round's student scores at once (:func:`_predict_candidates`)
+CANDIDATE_BLOCK = 2048
+
+
+def _predict_candidates(model, X_pool, candidates: np.ndarray, k: int) -> TopK:
+    """The student's top ``k`` for the pool's ``candidates``, scored a block of
+    :data:`CANDIDATE_BLOCK` rows at a time. ``X_pool[candidates]`` copied nearly the whole
+    pool's features in every round: over 20,000 texts (word and character n-grams) about
+    300 MB more, the run's peak (each row is scored on its own: the same top ``k``)."""
+    if len(candidates) <= CANDIDATE_BLOCK:
+        return model.predict_topk(X_pool[candidates], k)
+    return TopK.concatenate([model.predict_topk(X_pool[candidates[start:start + CANDIDATE_BLOCK]],
+                                                k)
+                             for start in range(0, len(candidates), CANDIDATE_BLOCK)])
 
 
 def _warn_untaught(Y_teacher: sp.csr_matrix, label_space: LabelSpace, shown: int = 5, *,
