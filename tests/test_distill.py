@@ -2839,3 +2839,28 @@ def test_active_options_refuse_a_show_progress_that_is_not_a_bool():
     options = ActiveOptions(budget=2, show_progress=np.bool_(True))
     options.validate(10)
     assert options.show_progress is True
+
+
+def test_cli_label_with_a_budget_closes_its_response_cache_before_it_returns(tmp_path):
+    # the response cache was left to the interpreter's teardown, which freed a budget
+    # run's objects (in reference cycles) for 2-15 s after the summary; main now freezes
+    # them at exit, so the cache must be closed by the command: an SQLite file in WAL
+    # mode keeps its -wal file while a connection is open
+    import gc
+
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(f"{'sport match' if i % 2 else 'music concert'} {i} words\n"
+                            for i in range(60)))
+    vocab = sport_vocab(tmp_path)
+    cache = tmp_path / "c.sqlite"
+    with LocalChatServer(answer_sport) as server:
+        gc.disable()  # what a frozen teardown leaves: no collection frees the connection
+        try:
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "-q", "label", str(docs), "--vocab", str(vocab), "-o",
+                str(tmp_path / "o.jsonl"), "--budget", "20", "--rounds", "2",
+                "--cache", str(cache), "--llm", "m", "--base-url", server.base_url])
+            assert result.exit_code == 0, result.output
+            assert cache.exists() and not (tmp_path / "c.sqlite-wal").exists()
+        finally:
+            gc.enable()

@@ -1129,6 +1129,12 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
         _stopped(client, llm["cache"], exc, refusals_kept=True)
         raise
+    finally:
+        # the response cache's SQLite connections (and the endpoint's) closed here, not
+        # left to the interpreter's teardown: a --budget run's objects sit in reference
+        # cycles the last collections freed for seconds after the summary (main freezes
+        # them instead, in a process of its own)
+        client.close()
     # the warnings said (or, under -q, not said) on the way: -q hid them all
     print_json({**summary, "warnings": obj.get("warnings", [])}, err=True)
 
