@@ -2742,3 +2742,24 @@ def test_taxonomy_map_to_takes_a_vocabulary_selection_before_any_call(tmp_path):
         assert "--vocab-prefix selects the labels of --map-to VOCAB" in result.output
         assert not server.requests
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_cli_taxonomy_closes_its_response_cache_before_it_returns(tmp_path):
+    # the command line's process freezes what is left at exit (main's gc.freeze): the
+    # response cache must be closed by the command, not by a last collection (an SQLite
+    # file in WAL mode keeps its -wal file while a connection is open)
+    import gc
+
+    llm = ScriptedTaxonomist(break_first=False, break_update=False)
+    cache = tmp_path / "c.sqlite"
+    with LocalChatServer(llm) as server:
+        gc.disable()  # what a frozen teardown leaves: no collection closes the connection
+        try:
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "-q", "taxonomy", str(SAMPLE), "--use-case", "route newswire stories",
+                "-o", str(tmp_path / "t.csv"), "--sample", "20", "--no-summaries",
+                "--cache", str(cache), "--llm", "m", "--base-url", server.base_url])
+            assert result.exit_code == 0, result.output
+            assert cache.exists() and not (tmp_path / "c.sqlite-wal").exists()
+        finally:
+            gc.enable()

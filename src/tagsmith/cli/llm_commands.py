@@ -709,7 +709,9 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
         _stopped(client, llm["cache"], exc, dropped_as="malformed or rejected")
         raise
-    if not obj["quiet"]:  # -q: the JSON summary below has the usage
+    finally:  # closed here, as label closes it: main freezes what is left at exit
+        client.close()
+    if not obj["quiet"]:  # -q: the JSON summary below has the usage (counted, kept)
         click.echo(f"LLM usage: {client.usage.summary()}", err=True)
     click.echo(f"taxonomy of {len(space):,} label{plural_s(len(space))} -> {printable(output)}"
                + (f" and {printable(skos)}" if skos else ""))
