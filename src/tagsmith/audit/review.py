@@ -28,7 +28,7 @@ import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -1059,7 +1059,8 @@ class ReviewedPairs:
                 return rows[0]
         return found
 
-    def text_fallback(self, doc_ids: Sequence[str | None], key_of) -> TextFallback:
+    def text_fallback(self, doc_ids: Sequence[str | None],
+                      key_of: Callable[[int], str]) -> TextFallback:
         """The rows of ids that name no document of the corpus of ``doc_ids`` (a
         spreadsheet rewrote them beyond what :func:`_same_id` reads, or the corpus gave
         its documents other ids), to be matched by their text's fingerprint
@@ -1357,7 +1358,7 @@ def corpus_has_ids(doc_ids: Sequence[str | None] | None) -> bool:
     return doc_ids is not None and any(doc_ids)
 
 
-def _key_of(texts: Sequence[str], keys: dict[int, str]):
+def _key_of(texts: Sequence[str], keys: dict[int, str]) -> Callable[[int], str]:
     """``key_of(n)``: the :func:`doc_key` of ``texts[n]``, read from ``keys`` where
     there, else hashed and kept there."""
     def key_of(doc: int) -> str:

@@ -1066,8 +1066,8 @@ def prompt_sizes(texts: list[str], label_space: LabelSpace, client: LLMClient,
     texts = _as_list(texts)
     offered = offered_labels(len(texts), label_space, shortlist, options)
     positions = np.arange(len(texts)) if docs is None else np.asarray(docs, np.int64)
-    listed: dict[int, list[dict]] = {}
-    name_keys = NameKeys()
+    listed: dict[int, str] = {}
+    name_keys = LabelNames(label_space, options.lang)  # as _prepare looks names up
     sizes = np.zeros(len(positions), np.int64)
     for i, doc in enumerate(positions.tolist()):
         ids = offered[doc]
@@ -1075,7 +1075,8 @@ def prompt_sizes(texts: list[str], label_space: LabelSpace, client: LLMClient,
             continue
         if id(ids) not in listed:
             names = LabelResolver(label_space, ids, options.lang, name_keys=name_keys).names
-            listed[id(ids)] = _label_list(label_space, ids, options, names)
+            listed[id(ids)] = prompts.label_section(
+                _label_list(label_space, ids, options, names, name_keys))
         messages = prompts.label_prompt(texts[doc], listed[id(ids)],
                                         max_labels=options.max_labels,
                                         use_case=options.use_case,
