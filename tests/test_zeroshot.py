@@ -2281,3 +2281,47 @@ def test_foreign_language_counts_words_as_often_as_they_occur_and_letters_by_scr
     assert foreign_language("ab где 12345") == "a non-Latin script"
     assert foreign_language("São Tomé ab где") is None  # ã and é are Latin letters
     assert (foreign_language("1234 5678"), foreign_language("")) == (None, None)
+
+
+def test_cli_zeroshot_foreign_documents_are_judged_against_the_names_language(tmp_path,
+                                                                             caplog):
+    """zeroshot --lang de on German documents (German names: P@1 0.95 on STW titles)
+    was told they looked written in another language than English, matched little
+    better than chance, and advised to use an LLM. The documents are now compared with
+    the names' language: German ones under --lang de are not counted (the names' own
+    warning says the encoder is English-trained), English and French ones are, said as
+    another language than the label names."""
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en,label_de\nu:tax,tax relief,Steuervergünstigung\n"
+                     "u:energy,renewable energy,Erneuerbare Energie\n", encoding="utf-8")
+    docs = tmp_path / "docs.txt"
+    german = ("Die Rolle der Steuervergünstigung für die Energiewende\n"
+              "Ein Modell für erneuerbare Energien mit Anwendung auf Bayern\n")
+    docs.write_text(german, encoding="utf-8")
+
+    def zeroshot(*options):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "zeroshot", str(vocab), str(docs), "--k", "1", "--cache-dir",
+                str(tmp_path), *options])
+        assert result.exit_code == 0, result.output
+        return caplog.text
+
+    text = zeroshot("--lang", "de")
+    assert "another language" not in text, text
+    assert "--lang de: the zero-shot encoder (all-MiniLM-L6-v2) was trained on English" \
+        in text, text
+    docs.write_text(german + "The role of tax relief for the energy transition\n"
+                    "Le rôle des allègements fiscaux dans la transition énergétique\n",
+                    encoding="utf-8")
+    text = zeroshot("--lang", "de")
+    assert text.count("written in another language") == 1, text
+    assert "2 of 4 documents look written in another language than the label names " \
+           "(--lang de, German; English 1, French 1, by their commonest words or letters)" \
+           ": the zero-shot encoder (all-MiniLM-L6-v2) matches documents to names in " \
+           "another language little better than chance" in text, text
+    assert "than English" not in text, text
+    text = zeroshot()  # English names: the German and French ones, as before
+    assert "3 of 4 documents look written in another language than English (German 2, " \
+           "French 1," in text, text

@@ -1275,7 +1275,7 @@ def _zeroshot_shortlists(texts, space, k, show_progress, human_texts, cache_dir,
 
     # German documents shortlisted by English names were matched little better than
     # chance, their labels likely off the shortlist, and label said nothing of it
-    foreign = ForeignTexts()
+    foreign = ForeignTexts(lang)
     foreign.add(texts)
     foreign.warn(len(texts), "the zero-shot shortlist may leave out the labels that apply "
                  "to them: offer the whole label set (no --shortlist-zeroshot) or a "
@@ -1929,7 +1929,7 @@ def _zeroshot_in_chunks(scorer, texts, k: int, *, blended: bool | None = None,
     )
 
     n_docs = len(texts)
-    foreign = ForeignTexts()
+    foreign = ForeignTexts(getattr(scorer, "lang", "en"))
     if not n_docs:
         return scorer.predict_topk([], k)
     chunks = texts.chunks(EVAL_CHUNK) if isinstance(texts, StreamedTexts) else (
@@ -2517,7 +2517,7 @@ def zeroshot(obj, vocab, files, k, threshold, bundle, weights, index, template, 
     # ranked nearly all of YSO's 25,000 for each document with --only of ten
     ranker = None if allowed is None else restricted_scorer(scorer, allowed)
     n_docs = n_blank = n_long = 0
-    foreign = ForeignTexts()
+    foreign = ForeignTexts(lang)
     with documents_progress("zeroshot") as progress:
         # the first batches smaller (16, 32, ... 256 documents): the count stood at 0
         # while the first 256 were embedded, 10-35 s on 2 cores
