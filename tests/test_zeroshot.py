@@ -2325,3 +2325,18 @@ def test_cli_zeroshot_foreign_documents_are_judged_against_the_names_language(tm
     text = zeroshot()  # English names: the German and French ones, as before
     assert "3 of 4 documents look written in another language than English (German 2, " \
            "French 1," in text, text
+
+
+def test_foreign_language_takes_english_titles_with_one_foreign_word_for_english():
+    """"El Niño threatens crops in Peru" was Spanish ("el" and one accented word) and
+    "La La Land wins at Oscars" French ("la" twice): one common word of another
+    language, repeated or beside an accented name, no longer makes a title foreign
+    unless its words are half of the title's; two different ones still do."""
+    from tagsmith.zeroshot.scorer import foreign_language
+
+    assert foreign_language("El Niño threatens crops in Peru") is None
+    assert foreign_language("La La Land wins at Oscars") is None
+    assert foreign_language("Viña del Mar workshop on cataclysmic variable stars") is None
+    assert foreign_language("Le rôle de la banque centrale") == "French"  # le, la
+    assert foreign_language("Überlegungen zur Geldpolitik") == "German"  # half the words
+    assert foreign_language("Café con leche") == "Spanish"  # 2 of 3 words

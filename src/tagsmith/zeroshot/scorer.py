@@ -712,7 +712,13 @@ def text_language(text: str) -> str | None:
     # a word with an accent or umlaut ("Überlegungen") counts for it too, but one
     # common word alone is none ("Da real MVP", "[NAME]. Im sorry", "DEL E. WEBB")
     accented = sum(n for word, n in seen.items() if not word.isascii())
-    if most and most + accented >= 2 and most + accented > english:
+    # and two different common words, or half the words: one repeated or beside one
+    # accented name in an English title is none ("La La Land wins at Oscars", "El Niño
+    # threatens crops in Peru" were French and Spanish)
+    evidence = most + accented
+    if most and evidence >= 2 and evidence > english and (
+            evidence * 2 >= len(words)
+            or sum(1 for word in _FUNCTION_WORDS[language] if word in seen) >= 2):
         return language
     # English by the same rule (a document :class:`ForeignTexts` counts under a --lang
     # other than English): two of its words, more than any other language's
@@ -723,7 +729,8 @@ def foreign_language(text: str) -> str | None:
     """The language a text looks written in, where that is not English: by its letters
     (most of them outside the Latin script: ``"a non-Latin script"``), else by its
     commonest words (more of one other language's, and of its words with an accent,
-    than of English's, and at least two), else None. A
+    than of English's, at least two, and two different common words or half the
+    words), else None. A
     heuristic for a warning (:class:`ForeignTexts`), not a language identifier: a text
     of names alone is taken for English.
 
