@@ -84,3 +84,62 @@ def test_a_200_mb_cell_is_refused_in_little_memory(tmp_path):
     said, grown = done.stdout.splitlines()
     assert said.startswith(f"{path}:1: a line longer than {MAX_VOCAB_LINE_BYTES:,} bytes")
     assert int(grown) * 1024 < 100 * 1024 * 1024, f"grew {int(grown) // 1024} MiB"
+
+
+def test_reading_a_vocabulary_leaves_the_process_csv_limit_alone(tmp_path):
+    """Each vocabulary row was read with Python's process-wide csv.field_size_limit
+    lowered to 1 MiB: a corpus read on another thread meanwhile was refused a cell
+    over 1 MiB that tagsmith's 256 Mi limit allows. The vocabulary's cell limit is now
+    checked on the row read, the process-wide limit only ever raised."""
+    import csv
+    import io
+
+    from tagsmith.data import csvlimits
+
+    seen = []
+
+    class Watched:
+        """Lines that note the process's csv limit as the reader takes each."""
+
+        def __init__(self, lines):
+            self.lines = iter(lines)
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            seen.append(csv.field_size_limit())
+            return next(self.lines)
+
+    reader = csv.reader(Watched(io.StringIO("uri,label_en\nhttp://x/a,apple\n")),
+                        strict=True)
+    previous = csv.field_size_limit()
+    rows = [csvlimits.next_csv_row(reader, "v.csv", 1, VocabularyError,
+                                   limit=MAX_CELL_CHARS) for _ in range(3)]
+    assert rows == [["uri", "label_en"], ["http://x/a", "apple"], None]
+    assert seen and min(seen) >= csvlimits.CSV_FIELD_LIMIT, seen
+    assert csv.field_size_limit() == previous
+    long = csv.reader(io.StringIO(f'uri,label_en\nhttp://x/a,"{"n" * (MAX_CELL_CHARS + 1)}"\n'))
+    assert csvlimits.next_csv_row(long, "v.csv", 1, VocabularyError,
+                                  limit=MAX_CELL_CHARS) == ["uri", "label_en"]
+    with pytest.raises(VocabularyError) as refused:
+        csvlimits.next_csv_row(long, "v.csv", 2, VocabularyError, limit=MAX_CELL_CHARS)
+    assert str(refused.value) == (f"v.csv:2: invalid CSV (a cell longer than "
+                                  f"{MAX_CELL_CHARS:,} characters, the most a cell may hold)")
+
+
+def test_a_csv_row_of_many_short_lines_is_refused_at_the_row_bound(tmp_path):
+    """The cell limit is checked on the row read, so a quoted cell of short lines is
+    bounded by its row's lines together (the line bound stops one long line alone)."""
+    path = tmp_path / "vocab.csv"
+    line = "word " * 200 + "\n"
+    with path.open("w") as out:
+        out.write('uri,label_en,description_en\nhttp://x/a,apple,ok\nhttp://x/b,pear,"')
+        for _ in range(MAX_VOCAB_LINE_BYTES // len(line) + 10):
+            out.write(line)
+        out.write('"\n')
+    with pytest.raises(VocabularyError) as refused:
+        load_vocabulary(path)
+    assert str(refused.value).startswith(
+        f"{path}:3: the row that starts on line 3 is longer than "
+        f"{MAX_VOCAB_LINE_BYTES:,} characters"), str(refused.value)

@@ -118,8 +118,10 @@ def next_csv_row(reader: Reader, path: str | Path, start: int, error: type[DataE
     raises ``error`` (a :class:`~tagsmith.exceptions.DataError` class) naming ``path``
     and the line the reader stopped on, and, when that is past ``start`` (a quoted cell
     may span lines), the line the ``unit`` ("row", "record") starts on. ``limit``: the
-    most characters a cell may hold, lower than :data:`CSV_FIELD_LIMIT` (a vocabulary's);
-    by default that limit, or the larger one the process has set.
+    most characters a cell may hold, lower than :data:`CSV_FIELD_LIMIT` (a vocabulary's),
+    checked on the row read (the process-wide limit is never lowered: another thread
+    reading a corpus meanwhile was refused its long cells); by default that limit, or
+    the larger one the process has set.
 
     >>> import io
     >>> reader = csv.reader(io.StringIO('a,b\\n"open,c\\nd\\n'), strict=True)
@@ -139,11 +141,17 @@ def next_csv_row(reader: Reader, path: str | Path, start: int, error: type[DataE
     # readers fixed that at 10-20% of read_csv's time and a window where Ctrl-C leaves
     # the lock held; tagsmith reads its files on one thread, so it is not taken.
     previous = csv.field_size_limit()
-    wanted = max(previous, CSV_FIELD_LIMIT) if limit is None else limit
+    wanted = max(previous, CSV_FIELD_LIMIT)
     if previous != wanted:
         csv.field_size_limit(wanted)
     try:
-        return next(reader)
+        row = next(reader)
+        if limit is not None and any(len(cell) > limit for cell in row):
+            where = (f" in the {unit} that starts on line {start}"
+                     if reader.line_num > start else "")
+            raise error(f"invalid CSV (a cell longer than {limit:,} characters, the most a "
+                        f"cell may hold){where}", path=path, line=reader.line_num)
+        return row
     except StopIteration:
         return None
     except csv.Error as exc:

@@ -730,8 +730,12 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
         # ';' or a tab (with Excel's "sep=;" line before the header) as a spreadsheet
         # saves "CSV" where the decimal mark is a comma, as the corpus reader reads it
         delimiter, sep_line = csv_delimiter(first, "uri")
-        reader = csv.reader(itertools.chain(() if first is None else (first,), handle),
-                            delimiter=delimiter, strict=True)
+        # a row's lines bounded together: the cell limit is checked on the row read
+        # (the process-wide csv limit is not lowered), and a quoted cell of short lines
+        # must not grow to hundreds of MB first
+        lines = _BoundedRows(itertools.chain(() if first is None else (first,), handle),
+                             path)
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
         if sep_line:  # read, not dropped, so that reader.line_num counts it
             next_csv_row(reader, path, 1, VocabularyError, limit=MAX_CELL_CHARS)
         header = next_csv_row(reader, path, reader.line_num + 1, VocabularyError,
@@ -773,8 +777,9 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
         # a row is named by the line it starts on: a quoted cell (a description, say,
         # which save_vocabulary_csv writes over several lines) may span lines, and
         # reader.line_num is then the row's last line
-        while (row := next_csv_row(reader, path, start := reader.line_num + 1,
-                                   VocabularyError, limit=MAX_CELL_CHARS)) is not None:
+        while (lines.restart(start := reader.line_num + 1)
+               and (row := next_csv_row(reader, path, start, VocabularyError,
+                                        limit=MAX_CELL_CHARS)) is not None):
             if not any(cell.strip() for cell in row):
                 continue
             if any(cell.strip() for cell in row[len(header):]):
@@ -784,6 +789,37 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
                               "comma in a cell that is not quoted?)")
                 continue
             yield start, _csv_label(columns, row)
+
+
+class _BoundedRows:
+    """The lines of a CSV vocabulary, refusing a row (from :meth:`restart`) whose lines
+    together exceed :data:`MAX_VOCAB_LINE_BYTES` characters: a quoted cell of many short
+    lines, which the line bound does not stop, is refused having read about that much."""
+
+    def __init__(self, lines: Iterator[str], path: Path) -> None:
+        self._lines = lines
+        self._path = path
+        self._start = 1
+        self._chars = 0
+
+    def restart(self, start: int) -> bool:
+        """A row starts on line ``start``; True (for a ``while`` condition)."""
+        self._start, self._chars = start, 0
+        return True
+
+    def __iter__(self) -> _BoundedRows:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self._chars += len(line)
+        if self._chars > MAX_VOCAB_LINE_BYTES:
+            raise VocabularyError(
+                f"the row that starts on line {self._start} is longer than "
+                f"{MAX_VOCAB_LINE_BYTES:,} characters (a cell holds at most "
+                f"{MAX_CELL_CHARS:,}); refused without reading the rest of it (a quote "
+                "left open?)", path=self._path, line=self._start)
+        return line
 
 
 def _csv_column(name: str, language: str) -> tuple[str, str | None]:
