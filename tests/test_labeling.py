@@ -1187,10 +1187,25 @@ def test_a_german_name_answered_without_umlauts_or_its_hyphen_resolves():
     assert result.report.n_unknown_labels == 0 and result.report.n_ambiguous_labels == 1
     resolver = LabelResolver(space)
     assert resolver.resolve("Steuerverguenstigung") == 0
-    assert resolver.resolve("EU Versicherungsrecht") == 1
+    assert resolver.resolve("EU\u2013Versicherungsrecht") == 1  # an en dash
     assert resolver.resolve("Baer") == 6 and resolver.resolve("BAR") == 5
-    assert resolver.is_ambiguous("Ol Preis") and not resolver.is_ambiguous("Bar")
+    assert resolver.is_ambiguous("Ol-preis") and not resolver.is_ambiguous("Bar")
     assert resolver.resolve("Steuer") is None and not resolver.is_ambiguous("Steuer")
+
+
+def test_loose_names_keep_cyrillic_marks_and_spaces():
+    """Loose matching stripped every combining mark, Cyrillic ones too: "краи" (edges)
+    resolved to a lone offered "край" (region); and it dropped spaces, so "no table"
+    resolved to a lone offered "notable". Marks are now dropped from Latin letters
+    alone and spaces kept; a hyphen may still be left out ("EUVersicherungsrecht")."""
+    space = LabelSpace.from_uris(["u:region", "u:notable", "u:eu", "u:cafe"], names={
+        "u:region": "край", "u:notable": "notable", "u:eu": "EU-Versicherungsrecht",
+        "u:cafe": "Café"})
+    resolver = LabelResolver(space)
+    assert resolver.resolve("краи") is None and resolver.resolve("КРАЙ") == 0
+    assert resolver.resolve("no table") is None and resolver.resolve("Notable") == 1
+    assert resolver.resolve("EUVersicherungsrecht") == 2
+    assert resolver.resolve("cafe") == 3
 
 
 def test_a_loose_name_two_labels_share_is_ambiguous_whichever_names_they_are():

@@ -62,25 +62,33 @@ def fold_name(name: str) -> str:
     return unicodedata.normalize("NFKC", folded)
 
 
-#: Latin accents as NFKD writes them apart (U+0300-U+036F): only these are dropped by
-#: :func:`plain_name`, not the vowel signs of Devanagari or Thai, which make other words
-_LATIN_ACCENTS = re.compile("[\u0300-\u036f]")
-#: hyphens and dashes a compound may be written with or without ("EU-Recht", "EU Recht")
-_JOINERS = re.compile("[\\s\\-\u2010\u2011\u2012\u2013\u2014\u00ad]+")
+#: Latin accents as NFKD writes them apart (U+0300-U+036F after a Latin letter): only
+#: these are dropped by :func:`plain_name`, not the vowel signs of Devanagari or Thai,
+#: which make other words, nor the marks of Cyrillic or Greek letters (й is not и:
+#: "край" and "краи" are two words)
+_LATIN_ACCENTS = re.compile("(?<=[A-Za-z\u00c0-\u024f\u1e00-\u1eff])[\u0300-\u036f]+")
+#: hyphens and dashes a compound may be written with or without ("EU-Recht",
+#: "EURecht"); spaces are kept: with them dropped "no table" matched a lone "notable"
+_JOINERS = re.compile("[\\-\u2010\u2011\u2012\u2013\u2014\u00ad]+")
+_SPACES = re.compile("\\s+")
 #: German umlauts as ASCII writes them out (ß is "ss" already, casefolded)
 _UMLAUTS = str.maketrans({"\u00e4": "ae", "\u00f6": "oe", "\u00fc": "ue"})
 
 
 def plain_name(name: str, *, umlauts_spelled: bool = False) -> str:
-    """:func:`fold_name` without Latin accents, hyphens or spaces: the key of a name a
-    model wrote in ASCII or as a compound another way ("Steuervergunstigung" for
-    "Steuervergünstigung", "EUVersicherungsrecht" for "EU-Versicherungsrecht"). With
+    """:func:`fold_name` without Latin accents or hyphens, spaces made one: the key of a
+    name a model wrote in ASCII or as a compound without its hyphen
+    ("Steuervergunstigung" for "Steuervergünstigung", "EUVersicherungsrecht" for
+    "EU-Versicherungsrecht"; not "EU Versicherungsrecht", nor "no table" for
+    "notable"). Accents are dropped from Latin letters alone ("край" is not "краи"). With
     ``umlauts_spelled``, ä, ö and ü are first written ae, oe and ue, as German does
     without them ("Steuerverguenstigung"). The loosest key: a resolver tries it only
     after :func:`fold_name`'s.
 
     >>> plain_name("Förderung erneuerbarer Energien"), plain_name("Straße")
-    ('forderungerneuerbarerenergien', 'strasse')
+    ('forderung erneuerbarer energien', 'strasse')
+    >>> plain_name("EU-Versicherungsrecht"), plain_name("no table"), plain_name("край")
+    ('euversicherungsrecht', 'no table', 'край')
     >>> plain_name("Förderung", umlauts_spelled=True), plain_name("Foerderung")
     ('foerderung', 'foerderung')
     """
@@ -88,7 +96,8 @@ def plain_name(name: str, *, umlauts_spelled: bool = False) -> str:
     if umlauts_spelled:
         folded = unicodedata.normalize("NFC", folded).translate(_UMLAUTS)
     stripped = _LATIN_ACCENTS.sub("", unicodedata.normalize("NFKD", folded))
-    return _JOINERS.sub("", unicodedata.normalize("NFC", stripped))
+    joined = _JOINERS.sub("", unicodedata.normalize("NFC", stripped))
+    return _SPACES.sub(" ", joined).strip()
 
 
 def spelled_name(name: str) -> str:
