@@ -4112,3 +4112,40 @@ def test_a_request_scans_its_prompt_once_and_sends_and_records_it_as_before(tmp_
                                                             sort_keys=True)
                             for request in requests}
         assert result.Y.nnz == len(texts)
+
+
+def test_cli_label_zeroshot_shortlist_lang_de_counts_documents_against_german_names(
+        tmp_path, caplog):
+    """label --shortlist-zeroshot --lang de on German documents said both that the
+    German names are matched by an English-trained encoder and that the documents look
+    written in another language than English: the second is now said only of documents
+    in another language than the names (here the English one)."""
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en,label_de\nu:tax,tax relief,Steuervergünstigung\n"
+                     "u:energy,renewable energy,Erneuerbare Energie\nu:bank,banks,Banken\n",
+                     encoding="utf-8")
+    docs = tmp_path / "d.txt"
+    docs.write_text("Die Rolle der Steuervergünstigung für die Energiewende\n"
+                    "Ein Modell für erneuerbare Energien mit Anwendung auf Bayern\n",
+                    encoding="utf-8")
+    args = ["label", str(docs), "--vocab", str(vocab), "--lang", "de",
+            "--shortlist-zeroshot", "--shortlist-k", "2", "--cache-dir", "", "--dry-run",
+            "-o", str(tmp_path / "o.jsonl"), "--base-url", "http://127.0.0.1:9", "--llm",
+            "m", "--cache", str(tmp_path / "c.sqlite")]
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, args)
+    assert result.exit_code == 0, result.output
+    assert "--lang de: the zero-shot encoder (all-MiniLM-L6-v2) was trained on English" \
+        in caplog.text, caplog.text
+    assert "written in another language" not in caplog.text, caplog.text
+    caplog.clear()
+    docs.write_text("Die Rolle der Steuervergünstigung für die Energiewende\n"
+                    "The role of tax relief for the energy transition\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, args)
+    assert result.exit_code == 0, result.output
+    assert "1 of 2 documents looks written in another language than the label names " \
+           "(--lang de, German; English 1, by its commonest words or letters)" \
+           in caplog.text, caplog.text
+    assert "the zero-shot shortlist may leave out the labels that apply to them" \
+        in caplog.text, caplog.text
