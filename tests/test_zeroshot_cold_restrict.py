@@ -12,6 +12,7 @@ import pytest
 
 import tagsmith.cli as tagsmith_cli
 from tagsmith.data.labelspace import Label, LabelSpace
+from tagsmith.exceptions import InvalidParameterError
 from tagsmith.zeroshot.scorer import ZeroShotClassifier, restricted_scorer
 
 from conftest import run_quiet
@@ -155,3 +156,16 @@ def test_zeroshot_only_on_a_cold_cache_matches_a_warm_whole_cache(tmp_path):
     assert [p.name.endswith(".part.npz")
             for p in (tmp_path / "cold-eval").glob("labels-*.npz")] == [True]
     assert figures[0] == figures[1]
+
+
+def test_restricted_scorer_refuses_labels_a_cold_scorer_left_out(tmp_path):
+    """A scorer built with allowed= on a cold cache holds those labels' rows alone:
+    restricted_scorer gave it back for a mask allowing more, which then went unranked."""
+    space = _space()
+    scorer = ZeroShotClassifier(space, TextCountingEncoder(), cache_dir=tmp_path,
+                                allowed=_allowed(space, "football", "cooking"))
+    with pytest.raises(InvalidParameterError, match="allowing 1 other label"):
+        restricted_scorer(scorer, _allowed(space, "football", "weather"))
+    assert restricted_scorer(scorer, _allowed(space, "football", "cooking")) is scorer
+    assert restricted_scorer(scorer, _allowed(space, "football")) is not None
+

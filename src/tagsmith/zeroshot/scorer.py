@@ -927,6 +927,7 @@ class ZeroShotClassifier:
         #: the labels this scorer alone holds the rows of (``allowed``, where the whole
         #: vocabulary's embeddings were not cached), or None: every label's
         self.allowed: np.ndarray | None = None
+        self._left_out = np.zeros(0, np.int64)
         vectors = None
         if allowed is not None:
             allowed = _label_mask("allowed", allowed, len(label_space), default=False)
@@ -943,6 +944,9 @@ class ZeroShotClassifier:
                 if vectors is None:
                     rows = np.flatnonzero(keep)
                     texts = [texts[i] for i in rows]
+                    # the labels with a text left out: restricted_scorer refuses a mask
+                    # allowing one of them (this scorer cannot rank it)
+                    self._left_out = np.unique(self.owners[~keep])
                     self.owners = self.owners[rows]
                     self.allowed = allowed
         if resolve_index_kind(index, len(texts)) == "hnsw":
@@ -1409,8 +1413,18 @@ def restricted_scorer(scorer: ZeroShotClassifier, allowed: np.ndarray
     allowed = _label_mask("allowed", allowed, scorer.n_labels, default=False)
     n_rows = len(scorer.owners)
     n_allowed = int(allowed[scorer.owners].sum())
-    if getattr(scorer, "allowed", None) is not None and n_allowed == n_rows:
-        return scorer  # built over the allowed labels' rows alone
+    if getattr(scorer, "allowed", None) is not None:
+        # built over its allowed labels' rows alone: a label it left out was ranked
+        # nowhere, silently (restricted_scorer gave this scorer back)
+        left_out = getattr(scorer, "_left_out", np.zeros(0, np.int64))
+        other = int(allowed[left_out].sum())
+        if other:
+            raise InvalidParameterError(
+                "allowed", "labels the scorer was built with allowed= for (on a cold "
+                "cache it embedded those labels' texts alone)",
+                f"a mask allowing {other:,} other label{plural_s(other)}")
+        if n_allowed == n_rows:
+            return scorer
     if n_allowed and (n_rows - n_allowed) * RESTRICT_FROM_DENIED <= n_rows:
         return None
     if n_allowed > HNSW_FROM_ROWS and \
