@@ -169,3 +169,20 @@ def test_restricted_scorer_refuses_labels_a_cold_scorer_left_out(tmp_path):
     assert restricted_scorer(scorer, _allowed(space, "football", "cooking")) is scorer
     assert restricted_scorer(scorer, _allowed(space, "football")) is not None
 
+
+def test_a_cold_restricted_scorer_searches_as_a_warm_one(tmp_path):
+    """index="hnsw" with a few labels allowed: restricted_scorer searches a whole
+    scorer's allowed rows exactly; the cold scorer built an HNSW graph over them."""
+    pytest.importorskip("hnswlib")
+    space = _space()
+    allowed = _allowed(space, "football", "cooking", "markets")
+    cold = ZeroShotClassifier(space, TextCountingEncoder(), index="hnsw",
+                              cache_dir=tmp_path / "cold", allowed=allowed)
+    whole = ZeroShotClassifier(space, TextCountingEncoder(), index="hnsw",
+                               cache_dir=tmp_path / "warm")
+    warm = restricted_scorer(whole, allowed)
+    assert warm is not None
+    assert restricted_scorer(cold, allowed).index_kind == warm.index_kind == "exact"
+    assert not list((tmp_path / "cold").glob("*.hnsw-*"))
+    got, expected = cold.predict_topk(DOCS, 3), warm.predict_topk(DOCS, 3)
+    assert got.indices.tolist() == expected.indices.tolist()

@@ -947,6 +947,12 @@ class ZeroShotClassifier:
                     # the labels with a text left out: restricted_scorer refuses a mask
                     # allowing one of them (this scorer cannot rank it)
                     self._left_out = np.unique(self.owners[~keep])
+                    # searched as restricted() searches the allowed rows of a whole
+                    # scorer: --index hnsw with 300 allowed built an approximate graph
+                    # over them where the warm cache's run searched them exactly
+                    whole_kind = resolve_index_kind(index, len(self.owners))
+                    index = "exact" if whole_kind == "exact" else \
+                        resolve_index_kind("auto", len(rows))
                     self.owners = self.owners[rows]
                     self.allowed = allowed
         if resolve_index_kind(index, len(texts)) == "hnsw":
