@@ -81,7 +81,8 @@ def test_tsv_holds_the_lang_name_falling_back_and_says_what_it_lost(tmp_path, ca
     assert ("1 label has no name in 'de' and was written by another language's: "
             "<u:b> 'pear' (en)") in caplog.text
     assert ("a TSV holds a URI, one name and a notation per label; not written: names in "
-            "en; 2 alternative labels; 2 broader links; 1 deprecation") in caplog.text
+            "en (save the 1 written for a label with none in 'de'); 2 alternative labels; "
+            "2 broader links; 1 deprecation") in caplog.text
 
 
 def test_output_refusals_leave_files_as_they_were(tmp_path):

@@ -2610,7 +2610,7 @@ def _export_vocabulary(space, output: str, out_format: str, lang: str) -> dict:
         fallback = [i for i, label in enumerate(space) if any(label.pref_labels.values())
                     and in_language(label.pref_labels, lang) is None]
         save_vocabulary_tsv(space, output, language=lang, fallback=True)
-        _warn_tsv_losses(space, output, lang)
+        _warn_tsv_losses(space, output, lang, len(fallback))
     if fallback:
         examples = ", ".join(
             f"<{printable(space.uri_of(i))}> {printable(space.name_of(i, lang))!r} "
@@ -2624,9 +2624,10 @@ def _export_vocabulary(space, output: str, out_format: str, lang: str) -> dict:
             "n_other_language_names": len(fallback)}
 
 
-def _warn_tsv_losses(space, output: str, lang: str) -> None:
+def _warn_tsv_losses(space, output: str, lang: str, n_fallback: int = 0) -> None:
     """One warning of what ``space`` holds that a TSV (URI, one name, notation) does not:
-    reading the file back gives the labels without it."""
+    reading the file back gives the labels without it. ``n_fallback``: the labels
+    written by another language's name (not lost, said so)."""
     langs = [tag for tag in space.languages if tag.lower().split("-")[0]
              != lang.lower().split("-")[0]]
     counts = (
@@ -2637,7 +2638,12 @@ def _warn_tsv_losses(space, output: str, lang: str) -> None:
         (int(space.deprecated_mask.sum()), "deprecation (the label is written as any "
          "other)", "deprecations (the labels are written as any other)"),
     )
-    lost = ([f"names in {', '.join(langs)}"] if langs else []) + [
+    # "not written: names in en" where the labels lacking a German name had their
+    # English one written, as the warning before it said
+    but = (f" (save the {n_fallback:,} written for "
+           f"{plural(n_fallback, 'a label', 'labels')} with none in {lang!r})"
+           if n_fallback else "")
+    lost = ([f"names in {', '.join(langs)}{but}"] if langs else []) + [
         f"{n:,} {plural(n, one, many)}" for n, one, many in counts if n]
     if lost:
         warn(f"{printable(output)}: a TSV holds a URI, one name and a notation per label; "
