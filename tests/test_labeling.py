@@ -3587,6 +3587,50 @@ def test_cli_label_dry_run_with_a_budget_estimates_its_prompt_tokens_and_cost(tm
     assert set(sent) <= set(sizes.tolist())
 
 
+def test_prompt_sizes_of_a_shortlisted_pool_builds_no_resolver_and_counts_the_real_prompts(
+        monkeypatch):
+    # the estimate built a whole LabelResolver (its name indexes, which no answer uses
+    # there) for each document's shortlist only to read its display names: 85% of a
+    # shortlisted pool's estimate; the prompts must stay those the calls are built with
+    from tagsmith.labeling import parsing
+    from tagsmith.labeling.client import _prompt_estimate
+    from tagsmith.labeling.labeler import prompt_sizes
+
+    space = LabelSpace([
+        Label("u:fin", {"en": "finance"}),
+        Label("u:b1", {"en": "Bank"}, {"en": ["lender"]}, broader=["u:fin"],
+              description={"en": "a money house"}),
+        Label("u:riv", {"en": "rivers"}),
+        Label("u:b2", {"en": "bank"}, broader=["u:riv"], description={"en": "a river's side"}),
+        *(Label(f"u:x{i}", {"en": f"topic {i}"}, description={"en": f"about {i}"})
+          for i in range(20))])
+    rng = np.random.default_rng(3)
+    texts = [f"document {i} " + "word " * int(rng.integers(1, 60)) for i in range(30)]
+    scores = rng.random((30, len(space)))
+    scores[:, [1, 3]] += 1.0  # both banks on every shortlist: told apart by broader name
+    shortlist = TopK.from_scores(scores, k=6)
+    options = LabelingOptions(with_descriptions=True, with_broader=True)
+    asked: list[int] = []
+
+    def answer(request):
+        asked.append(_prompt_estimate(request))
+        return '{"labels": []}'
+
+    label_documents(texts, space, ScriptedLLM(answer, model="t"), options, shortlist=shortlist)
+    built = []
+    real_init = parsing.LabelResolver.__init__
+
+    def counted(self, *args, **kwargs):
+        built.append(1)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(parsing.LabelResolver, "__init__", counted)
+    sizes = prompt_sizes(texts, space, ScriptedLLM(answer, model="t"), options,
+                         shortlist=shortlist)
+    assert built == []
+    assert sorted(sizes.tolist()) == sorted(asked) and len(asked) == 30
+
+
 def test_a_budget_says_before_any_call_that_the_human_sample_comes_on_top(caplog):
     # day 1 paid 800 calls for --budget 500 (a sample of 300) and nothing said so
     from tagsmith.pipeline.llm import label_corpus
