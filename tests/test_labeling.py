@@ -3631,6 +3631,23 @@ def test_prompt_sizes_of_a_shortlisted_pool_builds_no_resolver_and_counts_the_re
     assert sorted(sizes.tolist()) == sorted(asked) and len(asked) == 30
 
 
+def test_prompt_sizes_refuses_a_shortlist_not_a_topk_and_positions_off_the_texts():
+    # label_documents refused a shortlist not a TopK by name; prompt_sizes failed with
+    # "'list' object has no attribute 'n_labels'", and docs=[-1] gave the last text's
+    # size as if it were a position
+    from tagsmith.labeling.labeler import prompt_sizes
+
+    llm = ScriptedLLM(lambda r: "", model="t")
+    with pytest.raises(InvalidParameterError, match="'shortlist' must be a TopK"):
+        prompt_sizes(["a", "b"], SPACE, llm, shortlist=[[0], [1]])
+    for docs in ([-1], [2], [0, 5]):
+        with pytest.raises(InvalidParameterError, match=r"'docs' must be positions in \[0, 2\)"):
+            prompt_sizes(["a", "b"], SPACE, llm, docs=docs)
+    sizes = prompt_sizes(["a", "a longer text"], SPACE, llm, docs=[1, 0])
+    assert sizes.tolist() == prompt_sizes(["a", "a longer text"], SPACE, llm).tolist()[::-1]
+    assert prompt_sizes(["a"], SPACE, llm, docs=[]).tolist() == []
+
+
 def test_a_budget_says_before_any_call_that_the_human_sample_comes_on_top(caplog):
     # day 1 paid 800 calls for --budget 500 (a sample of 300) and nothing said so
     from tagsmith.pipeline.llm import label_corpus

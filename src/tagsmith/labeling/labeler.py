@@ -489,6 +489,14 @@ class _Prepared:
     parsed: dict[str, tuple[str, ParsedLabels]] = field(default_factory=dict)
 
 
+def _check_shortlist(shortlist: object) -> None:
+    """Refuse a ``shortlist`` that is neither a TopK nor None: it failed later with an
+    AttributeError (:func:`offered_labels` reads its ``n_labels``)."""
+    if shortlist is not None and not isinstance(shortlist, TopK):
+        raise InvalidParameterError("shortlist", "a TopK (a model's or zero-shot's "
+                                    "predict_topk) or None", type(shortlist).__name__)
+
+
 def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
              options: LabelingOptions | None, shortlist: TopK | None,
              desc: str, sending: bool = True) -> _Prepared:
@@ -502,9 +510,7 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
 
     label_space = check_label_space("label_space", label_space)
     check_client("client", client)
-    if shortlist is not None and not isinstance(shortlist, TopK):  # an AttributeError
-        raise InvalidParameterError("shortlist", "a TopK (a model's or zero-shot's "
-                                    "predict_topk) or None", type(shortlist).__name__)
+    _check_shortlist(shortlist)
     texts = _as_list(texts)  # a DataFrame was labelled as the one document "text"
     offered = offered_labels(len(texts), label_space, shortlist, options)
     requests, owners = [], []
@@ -1064,9 +1070,14 @@ def prompt_sizes(texts: list[str], label_space: LabelSpace, client: LLMClient,
 
     label_space = check_label_space("label_space", label_space)
     check_client("client", client)
+    _check_shortlist(shortlist)  # as label_documents refuses it
     texts = _as_list(texts)
     offered = offered_labels(len(texts), label_space, shortlist, options)
     positions = np.arange(len(texts)) if docs is None else np.asarray(docs, np.int64)
+    if positions.ndim != 1 or (len(positions) and not 0 <= positions.min() <= positions.max()
+                               < len(texts)):  # -1 was the last text's size, silently
+        raise InvalidParameterError("docs", f"positions in [0, {len(texts):,}) or None",
+                                    np.asarray(docs).tolist()[:5])
     # the last list's LABELS section: a full-list run offers every document the same
     # list (one array), a shortlist each document its own, whose sections kept for the
     # whole pool held 100,000 of them for nothing
