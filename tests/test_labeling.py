@@ -3648,6 +3648,23 @@ def test_prompt_sizes_refuses_a_shortlist_not_a_topk_and_positions_off_the_texts
     assert prompt_sizes(["a"], SPACE, llm, docs=[]).tolist() == []
 
 
+def test_display_names_ignore_the_label_names_of_another_space_or_language():
+    # LabelResolver and _label_list ignore a LabelNames that is not their space's in
+    # their language; display_names used it, naming labels by another vocabulary's
+    from tagsmith.labeling.parsing import LabelNames, display_names
+
+    space = LabelSpace([Label("u:a", {"en": "apple", "fi": "omena"}),
+                        Label("u:b", {"en": "pear", "fi": "päärynä"})])
+    other = LabelSpace([Label("u:x", {"en": "car"}), Label("u:y", {"en": "bus"})])
+    expected = display_names(space, [0, 1], "en")
+    assert expected == {0: "apple", 1: "pear"}
+    for labels in (LabelNames(other, "en"), LabelNames(space, "fi")):
+        labels.name(0), labels.name(1)  # looked up (and kept) for their own space
+        assert display_names(space, [0, 1], "en", labels=labels) == expected
+    assert display_names(space, [0, 1], "fi", labels=LabelNames(space, "fi")) == \
+        {0: "omena", 1: "päärynä"}
+
+
 def test_a_budget_says_before_any_call_that_the_human_sample_comes_on_top(caplog):
     # day 1 paid 800 calls for --budget 500 (a sample of 300) and nothing said so
     from tagsmith.pipeline.llm import label_corpus

@@ -289,9 +289,12 @@ def display_names(label_space: LabelSpace, ids: Iterable[int], lang: str = "en",
     {0: 'Bank (finance)', 1: 'bank (rivers)', 2: 'finance'}
 
     ``labels``: the pass's :class:`LabelNames` of ``label_space`` in ``lang``, which
-    looks each label's name up and keys it once for all the lists of the pass.
+    looks each label's name up and keys it once for all the lists of the pass (one of
+    another space or language is not used).
     """
     ids = sorted({int(i) for i in ids})
+    if labels is not None and not labels.serves(label_space, lang):
+        labels = None  # another space's or language's names, as LabelResolver ignores them
     name_of = (lambda i: label_space.name_of(i, lang)) if labels is None else labels.name
     names = {i: name_of(i) for i in ids}
     normal = normalise_name if labels is None else labels.normal
