@@ -4469,3 +4469,27 @@ def test_a_text_file_among_corpora_is_opened_only_to_be_read(tmp_path):
         _OPENED = None
     assert documents == [(f"{text}:1", "so sad"), (f"{text}:3", "so happy"), ("r1", "angry")]
     assert opened and all(opened), opened  # one False an opening to tell it, not read it
+
+
+def test_main_without_arguments_freezes_the_heap_at_exit_not_in_its_host():
+    # main() with no arguments froze the collector's objects as it returned, to spare a
+    # label --budget process's last collections (2-15 s): a host calling it so (runpy,
+    # IPython's %run -m, a wrapper catching SystemExit) had its whole heap frozen on
+    # every call. It is now frozen at the interpreter's exit alone
+    code = ("import atexit, gc, sys\n"
+            # atexit runs its handlers last registered first: this one after main's
+            "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+            "sys.argv = ['tagsmith', '--help']\n"
+            "from tagsmith.cli import main\n"
+            "for _ in range(2):\n"
+            "    try:\n"
+            "        main()\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "print('frozen after main:', gc.get_freeze_count())\n")
+    src = Path(tagsmith_cli.__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(src)})
+    assert done.returncode == 0, done.stderr
+    assert "frozen after main: 0" in done.stdout, done.stdout
+    assert "frozen at exit: True" in done.stdout, done.stdout

@@ -1091,6 +1091,22 @@ def _text_column_option(command: str, *, bundle: str | None = None) -> click.Opt
         f"text file refuses the option); default: {default}.")
 
 
+
+_FREEZE_REGISTERED = False
+
+
+def _freeze_at_exit() -> None:
+    """:func:`gc.freeze` at the interpreter's exit, registered once a process: the
+    objects left then are not traversed by its last collections."""
+    global _FREEZE_REGISTERED
+    if not _FREEZE_REGISTERED:
+        import atexit
+        import gc
+
+        atexit.register(gc.freeze)
+        _FREEZE_REGISTERED = True
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Called in process (``tagsmith.cli.main([...])``), it
     leaves ``sys.stdout`` and ``sys.stderr`` as they were when it returns: a host
@@ -1106,15 +1122,15 @@ def main(argv: list[str] | None = None) -> None:
         _main(argv)
     finally:
         if argv is None:
-            # the process's own command, which ends now: what it leaves in reference
-            # cycles (a label --budget run's pool features, students and vocabularies,
-            # hundreds of MB) is not traversed and freed by the interpreter's last
-            # collections, which took 2-15 s after the JSON summary. Files and the
-            # response cache are closed by the commands themselves; stdout and stderr
-            # are flushed by the interpreter as before
-            import gc
-
-            gc.freeze()
+            # the process's own command: what it leaves in reference cycles (a label
+            # --budget run's pool features, students and vocabularies, hundreds of MB)
+            # is not traversed and freed by the interpreter's last collections, which
+            # took 2-15 s after the JSON summary. Frozen at the interpreter's exit
+            # (atexit), not here: a host calling main() with no arguments (runpy,
+            # IPython's %run -m, a wrapper catching SystemExit) keeps collecting until
+            # it ends. Files and the response cache are closed by the commands
+            # themselves; stdout and stderr are flushed by the interpreter as before
+            _freeze_at_exit()
         # no bar of the command left open: one in a generator a stop left suspended, and
         # a host program kept (holding the stop's exception), counted as open for good
         progress.close_bars(keep=hosts_bars)
