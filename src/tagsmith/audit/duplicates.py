@@ -310,6 +310,7 @@ def find_duplicates(texts: Sequence[str], Y: sp.csr_matrix,
                     *, threshold: float = NEAR_DUPLICATE_THRESHOLD,
                     hashes: np.ndarray | None = None,
                     features: FeatureMatrix | None = None,
+                    feature_rows: np.ndarray | None = None,
                     show_progress: bool = False) -> Duplicates:
     """Exact duplicates of ``texts`` and, with ``features`` (their TF-IDF rows) or
     ``neighbors``, near duplicates.
@@ -320,6 +321,10 @@ def find_duplicates(texts: Sequence[str], Y: sp.csr_matrix,
     group of more near-identical texts than the neighbours searched loses pairs, and a
     short text of common words may miss its near duplicates). ``show_progress``: the
     search of ``features`` counts the texts searched (:func:`near_pairs`).
+    ``feature_rows``: the row of ``features`` that holds each text's (``features`` in
+    another order, as the audit's are in content order; default: row ``i`` is text
+    ``i``); the result is the one of ``features`` put in the texts' order, without that
+    copy of the whole matrix.
 
     >>> Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 0]]))
     >>> dups = find_duplicates(["Rain today", "rain  today", "Sun"], Y, None)
@@ -333,7 +338,8 @@ def find_duplicates(texts: Sequence[str], Y: sp.csr_matrix,
     near_counts = links = None
     lower_bound = False
     if features is not None:
-        found = near_pairs(features, hashes, Y, threshold, show_progress=show_progress)
+        found = near_pairs(features, hashes, Y, threshold, rows=feature_rows,
+                           show_progress=show_progress)
         near, cosine, links = found.pairs, found.cosine, found.links
         near_counts, lower_bound = (found.n_pairs, found.n_conflicting), not found.complete
     elif neighbors is not None:
@@ -428,6 +434,7 @@ def _group_label_sets(group: np.ndarray, Y, n_groups: int) -> tuple[np.ndarray, 
 
 def near_pairs(X: FeatureMatrix, hashes: np.ndarray, Y: LabelMatrix,
                threshold: float = NEAR_DUPLICATE_THRESHOLD, *,
+               rows: np.ndarray | None = None,
                show_progress: bool = False) -> NearPairs:
     """Every near pair within one corpus (features ``X``, sparse or dense): two
     documents with different (normalized) texts, neither empty, whose cosine reaches
@@ -446,7 +453,9 @@ def near_pairs(X: FeatureMatrix, hashes: np.ndarray, Y: LabelMatrix,
     near-identical texts) the search stops: its counts are then lower bounds
     (``complete`` False). ``show_progress``: a bar (``duplicates``) counts the distinct
     texts searched, block by block (the audit's duplicates step, 14-31 s at 85k
-    yso-finna-en documents, said nothing while it ran).
+    yso-finna-en documents, said nothing while it ran). ``rows``: the row of ``X`` that
+    holds document ``i``'s features (default ``i``): only the searched texts' rows are
+    taken, so ``X`` in another order needs no reordered copy of the whole matrix.
 
     >>> X = np.array([[1.0, 0.0], [0.99, 0.1], [1.0, 0.02], [0.0, 1.0], [1.0, 0.02]])
     >>> Y = sp.csr_matrix(np.array([[1], [1], [0], [1], [1]]))
@@ -470,7 +479,8 @@ def near_pairs(X: FeatureMatrix, hashes: np.ndarray, Y: LabelMatrix,
                                                         len(reps))
         # the representatives searched against themselves, as a split against training
         # documents (only the representatives' rows copied)
-        index = NearLeakIndex(sp.csr_matrix(X)[reps], threshold, keep_prefix=True)
+        index = NearLeakIndex(sp.csr_matrix(X)[reps if rows is None else rows[reps]],
+                              threshold, keep_prefix=True)
         return _near_pairs_found(index, reps, sizes, some_set, mixed, set_counts, bar)
 
 
@@ -533,8 +543,17 @@ class NearLeakIndex:
     """
 
     def __init__(self, train_X: FeatureMatrix, threshold: float = NEAR_DUPLICATE_THRESHOLD, *,
-                 keep_prefix: bool = False) -> None:
+                 keep_prefix: bool = False, rows: np.ndarray | None = None) -> None:
+        """``rows``: the training document each row of ``train_X`` holds (default: row
+        ``i`` is document ``i``; the audit's features are in content order): the search
+        names those documents, and of equal cosines the first document, as it would
+        with ``train_X`` put in their order (a copy of the whole matrix)."""
         from tagsmith.models.knn import l2_normalize
+
+        if rows is not None and len(rows) != train_X.shape[0]:
+            raise InvalidParameterError("rows", f"one document per row of train_X "
+                                        f"({train_X.shape[0]:,})", f"{len(rows):,}")
+        self._rows = rows
 
         train = l2_normalize(sp.csr_matrix(train_X))
         train.sort_indices()
@@ -612,6 +631,8 @@ class NearLeakIndex:
                         other.indices.astype(np.int32, copy=False), other.data)
         for a, b in self.candidate_blocks(_prefix_rows(other, self._rank, self._bound)):
             a, b, sims = self.near(other_arrays, a, b)
+            if self._rows is not None:  # the training documents the rows hold
+                b = self._rows[b]
             best = np.lexsort((b, -sims, a))  # per query: highest cosine, then first row
             first = best[np.r_[True, a[best][1:] != a[best][:-1]]] if len(best) else best
             nearest[a[first]], cosine[a[first]] = b[first], sims[first]

@@ -1459,14 +1459,26 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         _warn_capped_labels(scores, label_space, options.lang, warnings)
         del model_X
         step("scores")
+        inverse = None
+        if order is not None:  # each document's row in content order
+            inverse = np.empty_like(order)
+            inverse[order] = np.arange(len(order))
+        # every near pair, from the features (the kNN scores' neighbours miss some): the
+        # rows of X_c in content order read where each document's is, not a copy of X in
+        # the file's order (two copies at once); and before the issues, whose candidate
+        # rows (tens of millions at 25k labels) the search's memory otherwise adds to
+        duplicates = dup.find_duplicates(texts, Y, None, hashes=hashes,
+                                         threshold=options.near_duplicate_threshold,
+                                         features=X_c if options.near_duplicates else None,
+                                         feature_rows=inverse,
+                                         show_progress=options.show_progress)
+        step("duplicates")
         issues = find_label_issues(Y_c, scores.topk, X=X_c, **issue_options(options),
                                    cooccurrence_counts=counts,
                                    groups=groups_c, blank=blank_c,
                                    show_progress=options.show_progress)
         del Y_c, groups_c, blank_c
-        if order is not None:  # back in the file's order
-            inverse = np.empty_like(order)
-            inverse[order] = np.arange(len(order))
+        if order is not None and inverse is not None:  # back in the file's order
             issues = replace(issues, doc=order[issues.doc].astype(issues.doc.dtype),
                              doc_quality=issues.doc_quality[inverse])
             scores = replace(scores, topk=scores.topk[inverse])
@@ -1479,23 +1491,18 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         issues = pair_broader(issues, Y, label_space)
         del counts
         step("issues")
-        # the features in the file's order, for the near duplicates and the leakage; a
-        # copy of X otherwise made and never read (--no-near-duplicates: at scale)
-        X = None
-        if options.near_duplicates:
-            X = X_c if order is None else X_c[inverse]
+        # the near leakage's training side; nothing reads the features otherwise
+        # (--no-near-duplicates: at scale)
+        near_X = X_c if options.near_duplicates else None
         del X_c
-        # every near pair, from the features (the kNN scores' neighbours miss some)
-        duplicates = dup.find_duplicates(texts, Y, None, hashes=hashes,
-                                         threshold=options.near_duplicate_threshold,
-                                         features=X, show_progress=options.show_progress)
-        step("duplicates")
         leakage = {}
         if splits:
             near = options.near_duplicates
             threshold = options.near_duplicate_threshold
             # the training side (normalised rows, feature ranks, prefixes) once for all
-            index = dup.NearLeakIndex(X, threshold) if X is not None else None
+            # (of X_c, its rows naming the documents in the file's order)
+            index = dup.NearLeakIndex(near_X, threshold, rows=order) \
+                if near_X is not None else None
             results = {name: dup.leakage(hashes, list(other), train_X=index,
                                          other_X=featurizer.transform(list(other))
                                          if near else None, threshold=threshold)
@@ -1505,7 +1512,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                                              {k: list(v) for k, v in splits.items()},
                                              train_lines=lines, other_lines=split_lines)
             step("leakage")
-        del X
+        del near_X
         decided = undone = None
         # each document's fingerprint, hashed once for both (texts_changed below)
         doc_keys: dict[int, str] = {}
