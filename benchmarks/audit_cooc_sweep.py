@@ -55,23 +55,28 @@ def sweep(texts, Y: sp.csr_matrix, weights: list[float], options=None, doc_ids=N
     options; the defaults when None; ``doc_ids``, the documents' ids, as the audit's
     order by content reads them). Computed in the audit's content order
     (:func:`tagsmith.pipeline.audit.content_order`), given back in the file's."""
-    from dataclasses import replace
-
     from tagsmith.audit import duplicates as dup
     from tagsmith.audit.detect import find_label_issues
     from tagsmith.audit.scores import blend_cooccurrence, knn_scores
-    from tagsmith.pipeline.audit import AuditOptions, _features, content_order, issue_options
+    from tagsmith.pipeline.audit import (
+        AuditOptions,
+        _features,
+        content_order,
+        inverse_order,
+        issue_options,
+        issues_in_file_order,
+    )
     from tagsmith.pipeline.crossfit import default_k
 
     options = AuditOptions() if options is None else options
     started = time.perf_counter()
     # in the audit's content order, as it scores and detects (put back in the file's after)
-    order = content_order(dup.text_hashes(texts), texts, Y, doc_ids)
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(len(order))
-    texts, Y = [texts[i] for i in order], sp.csr_matrix(Y)[order]
-    _, X = _features(texts, None, options)
     hashes = dup.text_hashes(texts)
+    order = content_order(hashes, texts, Y, doc_ids)
+    inverse = inverse_order(order)
+    # the hashes taken in that order, not computed again
+    texts, Y, hashes = [texts[i] for i in order], sp.csr_matrix(Y)[order], hashes[order]
+    _, X = _features(texts, None, options)
     groups = dup.exact_groups(hashes)  # the audit's own rule
     k = default_k(Y.shape[1]) if options.k is None else options.k  # as the audit's _scores
     knn = knn_scores(X, Y, k=k, params=options.knn_params, groups=groups).topk
@@ -83,8 +88,7 @@ def sweep(texts, Y: sp.csr_matrix, weights: list[float], options=None, doc_ids=N
         # options with other folds or thresholds reproduces the audit it stands for
         issues = find_label_issues(Y, topk, X=X, **issue_options(options), groups=groups,
                                    blank=hashes == dup.EMPTY_HASH)
-        issues = replace(issues, doc=order[issues.doc].astype(issues.doc.dtype),
-                         doc_quality=issues.doc_quality[inverse])
+        issues = issues_in_file_order(issues, order, inverse)
         yield weight, topk[inverse], issues, time.perf_counter() - started
 
 

@@ -1459,10 +1459,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         _warn_capped_labels(scores, label_space, options.lang, warnings)
         del model_X
         step("scores")
-        inverse = None
-        if order is not None:  # each document's row in content order
-            inverse = np.empty_like(order)
-            inverse[order] = np.arange(len(order))
+        # each document's row in content order
+        inverse = None if order is None else inverse_order(order)
         # every near pair, from the features (the kNN scores' neighbours miss some): the
         # rows of X_c in content order read where each document's is, not a copy of X in
         # the file's order (two copies at once); and before the issues, whose candidate
@@ -1479,8 +1477,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                                    show_progress=options.show_progress)
         del Y_c, groups_c, blank_c
         if order is not None and inverse is not None:  # back in the file's order
-            issues = replace(issues, doc=order[issues.doc].astype(issues.doc.dtype),
-                             doc_quality=issues.doc_quality[inverse])
+            issues = issues_in_file_order(issues, order, inverse)
             scores = replace(scores, topk=scores.topk[inverse])
         # a single-label corpus (a catalogue, one category each): a flagged missing
         # category implies the given one wrong, and the reverse; one move, two rows
@@ -1709,6 +1706,22 @@ def _fold_drawer(n_docs: int, options: AuditOptions,
                 drawn.append(fold)
         return drawn[0]
     return folds
+
+
+def inverse_order(order: np.ndarray) -> np.ndarray:
+    """Each position's place in ``order`` (a permutation, :func:`content_order`): row
+    ``inverse[i]`` of a matrix taken in ``order`` is document ``i``'s."""
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return inverse
+
+
+def issues_in_file_order(issues, order: np.ndarray, inverse: np.ndarray):
+    """``issues`` found on the documents in ``order`` (:func:`content_order`) with
+    their documents named, and their qualities, in the file's order (``inverse``,
+    :func:`inverse_order`); the audit's and the co-occurrence sweep's one rule."""
+    return replace(issues, doc=order[issues.doc].astype(issues.doc.dtype),
+                   doc_quality=issues.doc_quality[inverse])
 
 
 def _in_order(order: np.ndarray | None, *arrays):
