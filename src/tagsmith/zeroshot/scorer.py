@@ -814,6 +814,16 @@ class ForeignTexts:
             plural(self.n_docs, "its", "their"), advice or _FOREIGN_ADVICE_LANG)
 
 
+def _allowed_rows_index(index: str, n_rows: int, n_allowed: int) -> str:
+    """How ``n_allowed`` of a scorer's ``n_rows`` label rows are searched, the scorer's
+    ``index`` naming how it searches them all: exactly where it searches exactly, else as
+    ``"auto"`` searches that many rows (:meth:`ZeroShotClassifier.restricted`, and a
+    scorer built with ``allowed=`` on a cold cache, searched alike)."""
+    if resolve_index_kind(index, n_rows) == "exact":
+        return "exact"
+    return resolve_index_kind("auto", n_allowed)
+
+
 def warn_blank(n_blank: int, n_docs: int) -> None:
     """Warn that ``n_blank`` of ``n_docs`` documents got no zero-shot suggestion (empty,
     or without a letter or digit)."""
@@ -950,9 +960,7 @@ class ZeroShotClassifier:
                     # searched as restricted() searches the allowed rows of a whole
                     # scorer: --index hnsw with 300 allowed built an approximate graph
                     # over them where the warm cache's run searched them exactly
-                    whole_kind = resolve_index_kind(index, len(self.owners))
-                    index = "exact" if whole_kind == "exact" else \
-                        resolve_index_kind("auto", len(rows))
+                    index = _allowed_rows_index(index, len(self.owners), len(rows))
                     self.owners = self.owners[rows]
                     self.allowed = allowed
         if resolve_index_kind(index, len(texts)) == "hnsw":
@@ -1111,8 +1119,7 @@ class ZeroShotClassifier:
         copy.hubness = None if self.hubness is None else self.hubness[rows]
         copy.rows_per_label = max(1, int(np.bincount(copy.owners).max()))
         copy.live_labels = np.unique(copy.owners)
-        exact = resolve_index_kind(self.index_kind, len(self.owners)) == "exact"
-        copy.index_kind = "exact" if exact else resolve_index_kind("auto", len(rows))
+        copy.index_kind = _allowed_rows_index(self.index_kind, len(self.owners), len(rows))
         copy._index_cache = None
         copy._index = None
         return copy
