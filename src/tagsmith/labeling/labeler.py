@@ -497,13 +497,12 @@ def _check_shortlist(shortlist: object) -> None:
                                     "predict_topk) or None", type(shortlist).__name__)
 
 
-def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
-             options: LabelingOptions | None, shortlist: TopK | None,
-             desc: str, sending: bool = True) -> _Prepared:
-    """Check the arguments of :func:`label_documents`, build its requests and say (log)
-    what they will cost, those the response cache answers apart; nothing is sent.
-    ``sending``: the calls follow (not :func:`count_calls`), so what they need is built
-    before the line saying them, not in the silence after it."""
+def _checked_arguments(texts: list[str], label_space: LabelSpace, client: LLMClient,
+                       options: LabelingOptions | None, shortlist: TopK | None
+                       ) -> tuple[LabelingOptions, LabelSpace, list[str], list[np.ndarray]]:
+    """:func:`label_documents`' arguments checked (:func:`prompt_sizes` refuses what it
+    refuses), and each document's offered labels: one check for both, where
+    :func:`prompt_sizes` copied :func:`_prepare`'s lines."""
     options = check_options("options", options, LabelingOptions)
     options.validate()
     from tagsmith.features.tfidf import _as_list
@@ -512,7 +511,19 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
     check_client("client", client)
     _check_shortlist(shortlist)
     texts = _as_list(texts)  # a DataFrame was labelled as the one document "text"
-    offered = offered_labels(len(texts), label_space, shortlist, options)
+    return options, label_space, texts, offered_labels(len(texts), label_space, shortlist,
+                                                       options)
+
+
+def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
+             options: LabelingOptions | None, shortlist: TopK | None,
+             desc: str, sending: bool = True) -> _Prepared:
+    """Check the arguments of :func:`label_documents`, build its requests and say (log)
+    what they will cost, those the response cache answers apart; nothing is sent.
+    ``sending``: the calls follow (not :func:`count_calls`), so what they need is built
+    before the line saying them, not in the silence after it."""
+    options, label_space, texts, offered = _checked_arguments(texts, label_space, client,
+                                                              options, shortlist)
     requests, owners = [], []
     # documents sharing one offered list share its resolver and its LABELS section,
     # rendered once (a full-list run JSON-dumped the same labels for every document)
@@ -1064,15 +1075,8 @@ def prompt_sizes(texts: list[str], label_space: LabelSpace, client: LLMClient,
     >>> bool(sizes[1] > sizes[0] > 0), int(sizes[2])
     (True, 0)
     """
-    options = check_options("options", options, LabelingOptions)
-    options.validate()
-    from tagsmith.features.tfidf import _as_list
-
-    label_space = check_label_space("label_space", label_space)
-    check_client("client", client)
-    _check_shortlist(shortlist)  # as label_documents refuses it
-    texts = _as_list(texts)
-    offered = offered_labels(len(texts), label_space, shortlist, options)
+    options, label_space, texts, offered = _checked_arguments(texts, label_space, client,
+                                                              options, shortlist)
     positions = np.arange(len(texts)) if docs is None else np.asarray(docs, np.int64)
     if positions.ndim != 1 or (len(positions) and not 0 <= positions.min() <= positions.max()
                                < len(texts)):  # -1 was the last text's size, silently
