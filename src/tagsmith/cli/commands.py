@@ -2490,7 +2490,7 @@ VOCAB_HELP = (f"Inspect a vocabulary file ({VOCAB_FORMATS}); with --output, writ
               help="The format of --output (default: told by its suffix).")
 @click.option("--force", is_flag=True, help="Replace --output if it exists (never VOCAB).")
 def vocab(vocab, lang, show, as_json, output, out_format, force):
-    from tagsmith.data.labelspace import in_language, language_in
+    from tagsmith.data.labelspace import in_language
 
     refuse_unused("--output", bool(output), "out_format", "force")
     if output:  # before reading: STW takes seconds to load
@@ -2535,10 +2535,7 @@ def vocab(vocab, lang, show, as_json, output, out_format, force):
         click.echo(f"{key:<14} {printable(shown[key])}")
     if unnamed and len(unnamed) < len(space) - int(deprecated.sum()):
         # all of them unnamed is warn_unnamed_language's "no label has a name in ..."
-        examples = ", ".join(
-            f"<{printable(space.uri_of(i))}> {printable(space.name_of(i, lang))!r} "
-            f"({language_in(space[i].pref_labels, 'en') or next(iter(space[i].pref_labels))})"
-            for i in unnamed[:3])
+        examples = _other_language_names(space, unnamed, lang)
         click.echo(f"{'n_unnamed':<14} {len(unnamed):,} "
                    + plural(len(unnamed), "label has", "labels have")
                    + f" no name in {lang!r}, shown by another language's: {examples}"
@@ -2548,6 +2545,18 @@ def vocab(vocab, lang, show, as_json, output, out_format, force):
         click.echo(f"{item['id']:>8}  <{printable(item['uri'])}>  {printable(item['label'])}"
                    + (f"  (deprecated -> {printable(instead)})" if instead
                       else "  (deprecated)" if item["deprecated"] else ""))
+
+
+def _other_language_names(space, ids: list[int], lang: str) -> str:
+    """The first three of ``ids`` (labels with no name in ``lang``) as ``vocab`` lists
+    them: ``<URI> 'name' (the name's language)``, the name :meth:`LabelSpace.name_of`
+    shows; said alike by the summary's ``n_unnamed`` and the TSV export's warning."""
+    from tagsmith.data.labelspace import language_in
+
+    return ", ".join(
+        f"<{printable(space.uri_of(i))}> {printable(space.name_of(i, lang))!r} "
+        f"({language_in(space[i].pref_labels, 'en') or next(iter(space[i].pref_labels))})"
+        for i in ids[:3])
 
 
 def _export_checked(vocab: str, output: str, out_format: str | None, force: bool) -> str:
@@ -2591,7 +2600,7 @@ def _export_vocabulary(space, output: str, out_format: str, lang: str) -> dict:
     """Write ``space`` to ``output`` as ``out_format`` (atomically: a failed write leaves
     an existing file as it was), warning of what a TSV leaves out and of the labels
     written by another language's name; what was written, for the summary."""
-    from tagsmith.data.labelspace import in_language, language_in
+    from tagsmith.data.labelspace import in_language
     from tagsmith.data.vocab import (
         save_vocabulary_csv,
         save_vocabulary_skos,
@@ -2612,10 +2621,7 @@ def _export_vocabulary(space, output: str, out_format: str, lang: str) -> dict:
         save_vocabulary_tsv(space, output, language=lang, fallback=True)
         _warn_tsv_losses(space, output, lang, len(fallback))
     if fallback:
-        examples = ", ".join(
-            f"<{printable(space.uri_of(i))}> {printable(space.name_of(i, lang))!r} "
-            f"({language_in(space[i].pref_labels, 'en') or next(iter(space[i].pref_labels))})"
-            for i in fallback[:3])
+        examples = _other_language_names(space, fallback, lang)
         n = len(fallback)
         warn(f"{printable(output)}: {plural(n, '1 label has', f'{n:,} labels have')} "
              f"no name in {lang!r} and {plural(n, 'was', 'were')} written by "
