@@ -1807,7 +1807,8 @@ def print_json(obj: object, *, indent: int | None = None, err: bool = False) -> 
     click.echo(text, err=err)
 
 
-#: where ``--vocab-type`` and ``--vocab-scheme`` are kept in the command's context
+#: where ``--vocab-type``, ``--vocab-scheme`` and ``--vocab-prefix`` are kept in the
+#: command's context
 _VOCAB_SELECTION = "tagsmith.vocab_selection"
 
 
@@ -1861,9 +1862,9 @@ def vocab_selection(command: Callable[..., Any] | None = None, *, param: str = "
 
 
 def selection_given() -> dict[str, tuple[str, ...]]:
-    """The command's ``--vocab-type`` and ``--vocab-scheme`` values (none outside a
-    command), as :func:`~tagsmith.data.vocab.load_vocabulary`'s ``types`` and
-    ``schemes``."""
+    """The command's ``--vocab-type``, ``--vocab-scheme`` and ``--vocab-prefix`` values
+    (none outside a command), as :func:`~tagsmith.data.vocab.load_vocabulary`'s
+    ``types``, ``schemes`` and ``prefixes``."""
     ctx = click.get_current_context(silent=True)
     kept = ctx.meta.get(_VOCAB_SELECTION, {}) if ctx is not None else {}
     return {"types": kept.get("types", ()), "schemes": kept.get("schemes", ()),
@@ -1872,7 +1873,7 @@ def selection_given() -> dict[str, tuple[str, ...]]:
 
 def load_selected_vocabulary(path: str, **kwargs: Any) -> Any:
     """:func:`~tagsmith.data.vocab.load_vocabulary` of ``path`` keeping the concepts
-    the command's ``--vocab-type`` and ``--vocab-scheme`` select."""
+    the command's ``--vocab-type``, ``--vocab-scheme`` and ``--vocab-prefix`` select."""
     from tagsmith.data.vocab import load_vocabulary
 
     given = selection_given()

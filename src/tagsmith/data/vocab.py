@@ -95,6 +95,7 @@ import logging
 import re
 import time
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -1066,11 +1067,7 @@ def _select_concepts(graph, found: set[str], types: tuple[str, ...], schemes: tu
                 concept_schemes[str(concept)].add(str(scheme))
 
     def counted(of: dict[str, set[str]]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for values in of.values():
-            for value in values:
-                counts[value] = counts.get(value, 0) + 1
-        return counts
+        return Counter(value for values in of.values() for value in values)
 
     def listing(what: str, counts: dict[str, int]) -> str:
         if not counts:
@@ -1134,10 +1131,8 @@ def _say_concept_classes(graph, found: set[str], path: Path) -> None:
     import rdflib
     from rdflib.namespace import RDF, SKOS
 
-    counts: dict[str, int] = {}
-    for s, o in graph.subject_objects(RDF.type):
-        if isinstance(o, rdflib.URIRef) and o != SKOS.Concept and str(s) in found:
-            counts[str(o)] = counts.get(str(o), 0) + 1
+    counts = Counter(str(o) for s, o in graph.subject_objects(RDF.type)
+                     if isinstance(o, rdflib.URIRef) and o != SKOS.Concept and str(s) in found)
     if len(counts) < 2:
         return
     namespaces = [(prefix, str(ns)) for prefix, ns in graph.namespace_manager.namespaces()]
@@ -1161,9 +1156,7 @@ def _check_prefixes(uris: Iterable[str], prefixes: tuple[str, ...], path: Path) 
     uris = list(uris)
     for prefix in prefixes:
         if not any(uri.startswith(prefix) for uri in uris):
-            counts: dict[str, int] = {}
-            for uri in uris:
-                counts[_namespace(uri)] = counts.get(_namespace(uri), 0) + 1
+            counts = Counter(_namespace(uri) for uri in uris)
             ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
             shown = ", ".join(f"{ns} ({n:,})" for ns, n in ranked[:12]) + (
                 f", ... ({len(ranked) - 12:,} more)" if len(ranked) > 12 else "")
