@@ -185,8 +185,9 @@ def test_a_file_of_several_concept_classes_says_so(skos, tmp_path, caplog):
     assert "classes" not in caplog.text
 
 
-def test_suggest_vocab_with_another_selection_than_the_bundles_is_warned_of(skos, tmp_path,
-                                                                          caplog):
+def _descriptor_bundle(skos, tmp_path):
+    """A bundle trained on ``skos``'s concepts of --vocab-type Descriptor, and a file
+    of one document to suggest for."""
     corpus = tmp_path / "train.tsv"
     corpus.write_text("prices rise\t<http://example.org/v/d1>\n"
                       "loans cost more\t<http://example.org/v/d2>\n" * 3)
@@ -196,6 +197,12 @@ def test_suggest_vocab_with_another_selection_than_the_bundles_is_warned_of(skos
     assert result.exit_code == 0, result.output
     docs = tmp_path / "docs.txt"
     docs.write_text("prices rise again\n")
+    return out, docs
+
+
+def test_suggest_vocab_with_another_selection_than_the_bundles_is_warned_of(skos, tmp_path,
+                                                                          caplog):
+    out, docs = _descriptor_bundle(skos, tmp_path)
     warned = (f"the bundle {out} was trained on the labels of its vocabulary selected with "
               f"--vocab-type Descriptor; --vocab {skos} is read with no selection")
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
@@ -256,15 +263,7 @@ def test_zeroshot_bundle_with_another_selection_than_the_bundles_is_warned_of(
             return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
     monkeypatch.setattr(encoder_module, "SentenceEncoder", lambda **kw: Encoder())
-    corpus = tmp_path / "train.tsv"
-    corpus.write_text("prices rise\t<http://example.org/v/d1>\n"
-                      "loans cost more\t<http://example.org/v/d2>\n" * 3)
-    out = tmp_path / "bundle"
-    result = run("train", corpus, "-o", out, "--vocab", skos, "--vocab-type", "Descriptor",
-                 "--feature-param", "char_ngrams=null", "--feature-param", "min_df=1")
-    assert result.exit_code == 0, result.output
-    docs = tmp_path / "docs.txt"
-    docs.write_text("prices rise again\n")
+    out, docs = _descriptor_bundle(skos, tmp_path)
     warned = (f"the bundle {out} was trained on the labels of its vocabulary selected with "
               f"--vocab-type Descriptor; VOCAB {skos} is read with no selection")
     args = ["zeroshot", str(skos), str(docs), "--bundle", str(out), "--cache-dir", ""]
