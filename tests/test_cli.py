@@ -4493,3 +4493,20 @@ def test_main_without_arguments_freezes_the_heap_at_exit_not_in_its_host():
     assert done.returncode == 0, done.stderr
     assert "frozen after main: 0" in done.stdout, done.stdout
     assert "frozen at exit: True" in done.stdout, done.stdout
+
+
+def test_main_with_arguments_freezes_nothing_even_at_exit():
+    # a host passing its own arguments (a test, a service) keeps its collector: nothing
+    # registered for the interpreter's exit either
+    code = ("import atexit, gc\n"
+            "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+            "from tagsmith.cli import main\n"
+            "try:\n"
+            "    main(['--help'])\n"
+            "except SystemExit:\n"
+            "    pass\n")
+    src = Path(tagsmith_cli.__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(src)})
+    assert done.returncode == 0, done.stderr
+    assert "frozen at exit: False" in done.stdout, done.stdout
