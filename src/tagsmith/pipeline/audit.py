@@ -1716,7 +1716,8 @@ def inverse_order(order: np.ndarray) -> np.ndarray:
     return inverse
 
 
-def issues_in_file_order(issues, order: np.ndarray, inverse: np.ndarray):
+def issues_in_file_order(issues: LabelIssues, order: np.ndarray,
+                         inverse: np.ndarray) -> LabelIssues:
     """``issues`` found on the documents in ``order`` (:func:`content_order`) with
     their documents named, and their qualities, in the file's order (``inverse``,
     :func:`inverse_order`); the audit's and the co-occurrence sweep's one rule."""
