@@ -1208,6 +1208,27 @@ def test_loose_names_keep_cyrillic_marks_and_spaces():
     assert resolver.resolve("cafe") == 3
 
 
+def test_a_space_for_a_hyphen_resolves_and_no_space_is_dropped():
+    """A model writing STW's "EU-Versicherungsrecht" with a space for its hyphen ("EU
+    Versicherungsrecht") had its answer rejected as an unknown label once loose keys
+    kept spaces (so that "no table" is no "notable"). A hyphen or dash read as a space
+    resolves it, umlauts spelled out or not, and still drops no space."""
+    space = LabelSpace.from_uris(["u:eu", "u:notable", "u:oil", "u:eu2"], names={
+        "u:eu": "EU-Versicherungsrecht", "u:notable": "notable", "u:oil": "Öl-Preis",
+        "u:eu2": "EU\u2013Recht"})
+    with LocalChatServer(lambda body: answer(
+            ("EU Versicherungsrecht", 0.9), ("no table", 0.8), ("Oel Preis", 0.7),
+            ("eu  recht", 0.6))) as server:
+        result = label_documents(["Versicherung"], space, client(server))
+    assert result.Y.toarray()[0].tolist() == pytest.approx([0.9, 0, 0.7, 0.6])
+    assert result.report.n_unknown_labels == 1  # "no table"
+    resolver = LabelResolver(space)
+    assert resolver.resolve("EU Versicherungsrecht") == 0
+    assert resolver.resolve("Ol Preis") == 2 and resolver.resolve("Öl Preis") == 2
+    assert resolver.resolve("no table") is None and not resolver.is_ambiguous("no table")
+    assert resolver.resolve("notable") == 1
+
+
 def test_a_loose_name_two_labels_share_is_ambiguous_whichever_names_they_are():
     """"peche" is French's "pêche" (fishing) and "péché" (sin) written without
     accents: with the one a label's name shown and the other another label's

@@ -79,8 +79,8 @@ def plain_name(name: str, *, umlauts_spelled: bool = False) -> str:
     """:func:`fold_name` without Latin accents or hyphens, spaces made one: the key of a
     name a model wrote in ASCII or as a compound without its hyphen
     ("Steuervergunstigung" for "Steuervergünstigung", "EUVersicherungsrecht" for
-    "EU-Versicherungsrecht"; not "EU Versicherungsrecht", nor "no table" for
-    "notable"). Accents are dropped from Latin letters alone ("край" is not "краи"). With
+    "EU-Versicherungsrecht"; a space for it is :func:`spaced_name`'s, and "no table"
+    is no "notable"). Accents are dropped from Latin letters alone ("край" is not "краи"). With
     ``umlauts_spelled``, ä, ö and ü are first written ae, oe and ue, as German does
     without them ("Steuerverguenstigung"). The loosest key: a resolver tries it only
     after :func:`fold_name`'s.
@@ -92,17 +92,46 @@ def plain_name(name: str, *, umlauts_spelled: bool = False) -> str:
     >>> plain_name("Förderung", umlauts_spelled=True), plain_name("Foerderung")
     ('foerderung', 'foerderung')
     """
+    return _loose_key(name, umlauts_spelled, "")
+
+
+def spaced_name(name: str, *, umlauts_spelled: bool = False) -> str:
+    """:func:`plain_name` with each hyphen or dash a space, not dropped: the key of a
+    compound a model wrote with a space for its hyphen ("EU Versicherungsrecht" for
+    "EU-Versicherungsrecht"). A space is never dropped, so "no table" is still no
+    "notable" (whose key has no space).
+
+    >>> spaced_name("EU-Versicherungsrecht"), spaced_name("EU  Versicherungsrecht")
+    ('eu versicherungsrecht', 'eu versicherungsrecht')
+    >>> spaced_name("notable"), spaced_name("Öl-Preis", umlauts_spelled=True)
+    ('notable', 'oel preis')
+    """
+    return _loose_key(name, umlauts_spelled, " ")
+
+
+def _loose_key(name: str, umlauts_spelled: bool, joiner: str) -> str:
+    """:func:`plain_name` (``joiner`` ``""``) or :func:`spaced_name` (``" "``)."""
     folded = fold_name(name)
     if umlauts_spelled:
         folded = unicodedata.normalize("NFC", folded).translate(_UMLAUTS)
     stripped = _LATIN_ACCENTS.sub("", unicodedata.normalize("NFKD", folded))
-    joined = _JOINERS.sub("", unicodedata.normalize("NFC", stripped))
+    joined = _JOINERS.sub(joiner, unicodedata.normalize("NFC", stripped))
     return _SPACES.sub(" ", joined).strip()
 
 
 def spelled_name(name: str) -> str:
     """:func:`plain_name` with umlauts written ae, oe, ue."""
     return plain_name(name, umlauts_spelled=True)
+
+
+def spelled_spaced_name(name: str) -> str:
+    """:func:`spaced_name` with umlauts written ae, oe, ue."""
+    return spaced_name(name, umlauts_spelled=True)
+
+
+#: the loose keys :meth:`LabelResolver._loosely` tries, in order (each name of
+#: :class:`NameKeys` too)
+LOOSE_KEYS = (plain_name, spaced_name, spelled_name, spelled_spaced_name)
 
 
 #: longest answer parsed (characters); a label set or a taxonomy is far shorter
@@ -343,6 +372,8 @@ class NameKeys:
         self._folded: dict[str, str] = {}
         self._plain: dict[str, str] = {}
         self._spelled: dict[str, str] = {}
+        self._spaced: dict[str, str] = {}
+        self._spelled_spaced: dict[str, str] = {}
 
     def normal(self, name: str) -> str:
         key = self._normal.get(name)
@@ -368,8 +399,21 @@ class NameKeys:
             key = self._spelled[name] = spelled_name(name)
         return key
 
+    def spaced(self, name: str) -> str:
+        key = self._spaced.get(name)
+        if key is None:
+            key = self._spaced[name] = spaced_name(name)
+        return key
+
+    def spelled_spaced(self, name: str) -> str:
+        key = self._spelled_spaced.get(name)
+        if key is None:
+            key = self._spelled_spaced[name] = spelled_spaced_name(name)
+        return key
+
     def __len__(self) -> int:
-        return len(self._normal) + len(self._folded) + len(self._plain) + len(self._spelled)
+        return (len(self._normal) + len(self._folded) + len(self._plain) + len(self._spelled)
+                + len(self._spaced) + len(self._spelled_spaced))
 
 
 class LabelNames(NameKeys):
@@ -594,20 +638,22 @@ class LabelResolver:
 
     def _loosely(self, name: str) -> tuple[int | None, bool] | None:
         """(the label, or None where several share it; whether several do) of ``name``
-        by :func:`plain_name`, then by its umlauts spelled out; None where neither key
-        is any offered name's. Not for a name holding a digit: a code's or a number's
+        by :func:`plain_name`, :func:`spaced_name` (a space for a hyphen), then each
+        with its umlauts spelled out (:data:`LOOSE_KEYS`); None where no key is any
+        offered name's. Not for a name holding a digit: a code's or a number's
         spaces and dashes are its own ("12 3" is no code 123, nor "1-2" 12)."""
         if _has_digit(name):
             return None
         if self._loose is None:
-            keys = (plain_name, spelled_name) if self._name_keys is None \
-                else (self._name_keys.plain, self._name_keys.spelled)
+            keys = LOOSE_KEYS if self._name_keys is None else (
+                self._name_keys.plain, self._name_keys.spaced, self._name_keys.spelled,
+                self._name_keys.spelled_spaced)
             # one level: a loose key two labels share is ambiguous whichever of their
             # names it is ("peche": one's name "pêche", another's alternative "péché"),
             # where the exact keys rank the name shown first and resolved it silently
             every = [[pair for level in self._levels for pair in level]]
             self._loose = [(query, *_indexed(every, key))
-                           for query, key in zip((plain_name, spelled_name), keys, strict=True)]
+                           for query, key in zip(LOOSE_KEYS, keys, strict=True)]
         # the answer's keys not kept in the shared NameKeys: an unknown name each answer
         # of a 100,000-document run would stay there to the pass's end
         for query, index, ambiguous in self._loose:
