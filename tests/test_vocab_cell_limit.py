@@ -142,4 +142,25 @@ def test_a_csv_row_of_many_short_lines_is_refused_at_the_row_bound(tmp_path):
         load_vocabulary(path)
     assert str(refused.value).startswith(
         f"{path}:3: the row that starts on line 3 is longer than "
-        f"{MAX_VOCAB_LINE_BYTES:,} characters"), str(refused.value)
+        f"{MAX_VOCAB_LINE_BYTES:,} bytes"), str(refused.value)
+
+
+def test_the_row_bound_counts_bytes_as_the_line_bound_does(tmp_path, monkeypatch):
+    """The row bound is called bytes (MAX_VOCAB_LINE_BYTES) but counted characters: a
+    row of 4-byte characters (emoji, CJK extensions) spanning short lines held four
+    times the bytes one line may. It counts the UTF-8 bytes now."""
+    import tagsmith.data.vocab as vocab
+
+    monkeypatch.setattr(vocab, "MAX_VOCAB_LINE_BYTES", 4_000)
+    path = tmp_path / "vocab.csv"
+    line = "\U0001f600" * 50 + "\n"  # 51 characters, 201 bytes
+    # 30 lines: 1,530 characters (under the bound as characters), 6,030 bytes (over)
+    path.write_text('uri,label_en,description_en\nhttp://x/a,apple,ok\nhttp://x/b,pear,"'
+                    + line * 30 + '"\n', encoding="utf-8")
+    with pytest.raises(VocabularyError) as refused:
+        load_vocabulary(path)
+    assert str(refused.value).startswith(
+        f"{path}:3: the row that starts on line 3 is longer than 4,000 bytes")
+    path.write_text('uri,label_en,description_en\nhttp://x/b,pear,"' + line * 15 + '"\n',
+                    encoding="utf-8")  # 3,015 bytes: read
+    assert load_vocabulary(path).uris == ["http://x/b"]

@@ -794,18 +794,20 @@ def _csv_rows(path: Path, language: str) -> Iterator[Row]:
 
 class _BoundedRows:
     """The lines of a CSV vocabulary, refusing a row (from :meth:`restart`) whose lines
-    together exceed :data:`MAX_VOCAB_LINE_BYTES` characters: a quoted cell of many short
-    lines, which the line bound does not stop, is refused having read about that much."""
+    together exceed :data:`MAX_VOCAB_LINE_BYTES` bytes (UTF-8, as the line bound counts
+    them): a quoted cell of many short lines, which the line bound does not stop, is
+    refused having read about that much. Counted in characters, a row of 4-byte
+    characters held four times the bytes a line may."""
 
     def __init__(self, lines: Iterator[str], path: Path) -> None:
         self._lines = lines
         self._path = path
         self._start = 1
-        self._chars = 0
+        self._bytes = 0
 
     def restart(self, start: int) -> bool:
         """A row starts on line ``start``; True (for a ``while`` condition)."""
-        self._start, self._chars = start, 0
+        self._start, self._bytes = start, 0
         return True
 
     def __iter__(self) -> _BoundedRows:
@@ -813,11 +815,13 @@ class _BoundedRows:
 
     def __next__(self) -> str:
         line = next(self._lines)
-        self._chars += len(line)
-        if self._chars > MAX_VOCAB_LINE_BYTES:
+        # ASCII (most lines) counted without encoding; the others as the file holds them
+        self._bytes += len(line) if line.isascii() else len(line.encode("utf-8",
+                                                                        "surrogatepass"))
+        if self._bytes > MAX_VOCAB_LINE_BYTES:
             raise VocabularyError(
                 f"the row that starts on line {self._start} is longer than "
-                f"{MAX_VOCAB_LINE_BYTES:,} characters (a cell holds at most "
+                f"{MAX_VOCAB_LINE_BYTES:,} bytes (a cell holds at most "
                 f"{MAX_CELL_CHARS:,}); refused without reading the rest of it (a quote "
                 "left open?)", path=self._path, line=self._start)
         return line
