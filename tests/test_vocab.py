@@ -2241,3 +2241,22 @@ def test_tsv_header_row_of_a_spreadsheet_is_skipped_with_a_warning(tmp_path, cap
     with pytest.raises(VocabularyError, match=r"no labels in the vocabulary; line 1: skipped "
                                               r"the header row 'uri\\tlabel'"):
         load_vocabulary(path)
+
+
+def test_no_module_outside_the_data_package_imports_a_private_name_of_vocab():
+    """``commands.py`` and ``pipeline/llm.py`` imported the private ``vocab._suffix``
+    (which suffix tells a file's format): a rename inside ``vocab`` broke the
+    command line. It is public now, as :func:`~tagsmith.data.vocab.format_suffix`."""
+    import ast
+
+    from conftest import ROOT
+
+    private = []
+    for path in sorted((ROOT / "src" / "tagsmith").rglob("*.py")):
+        if path.parent.name == "data":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "tagsmith.data.vocab":
+                private += [f"{path.name}: {alias.name}" for alias in node.names
+                            if alias.name.startswith("_")]
+    assert private == []

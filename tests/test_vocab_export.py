@@ -113,6 +113,12 @@ def test_output_refusals_leave_files_as_they_were(tmp_path):
         assert result.exit_code == 2 and said in result.output, (args, result.output)
     assert out.read_text(encoding="utf-8") == "<u:a>\tapple\n"
     assert not (tmp_path / "o.txt").exists() and not (tmp_path / "o.voc").exists()
+    # a gzipped name naming no format ("out.gz"): no command read it back
+    for name in ("out.gz", "out.GZ"):
+        result = run("vocab", vocab, "-o", tmp_path / name, "--format", "csv")
+        assert result.exit_code == 2 and f"({tmp_path / 'out'}.csv.gz)" in result.output, \
+            result.output
+        assert not (tmp_path / name).exists()
     # another suffix is written with --format, and read back with that format
     result = run("vocab", vocab, "-o", tmp_path / "o.voc", "--format", "csv")
     assert result.exit_code == 0, result.output

@@ -2567,12 +2567,12 @@ def _export_checked(vocab: str, output: str, out_format: str | None, force: bool
     from pathlib import Path
 
     from tagsmith.data.textio import check_writable, same_file
-    from tagsmith.data.vocab import RDF_FORMATS, SUFFIXES, _suffix
+    from tagsmith.data.vocab import RDF_FORMATS, SUFFIXES, format_suffix
 
     if same_file(output, vocab):
         raise InvalidParameterError("--output", "a new file, not VOCAB, the vocabulary read",
                                     output)
-    suffix = _suffix(Path(output))
+    suffix = format_suffix(Path(output))
     told = SUFFIXES.get(suffix)
     writable = " ".join(s for s in SUFFIXES if SUFFIXES[s] in EXPORT_FORMATS)
     if out_format is None:

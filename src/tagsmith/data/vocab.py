@@ -292,7 +292,7 @@ def detect_format(path: str | Path) -> str:
     >>> detect_format("stw.ttl.gz"), detect_format("vocab.TSV")
     ('skos', 'tsv')
     """
-    suffix = _suffix(Path(path))
+    suffix = format_suffix(Path(path))
     if suffix not in SUFFIXES:
         accepted = " ".join(SUFFIXES)
         raise UnsupportedFormatError(
@@ -653,7 +653,7 @@ def _google_taxonomy(path: Path) -> bool:
         with _reading(path) as handle:
             if not next(handle, "").lstrip().startswith(GOOGLE_HEADER):
                 return False
-            if SUFFIXES.get(_suffix(path)) in (None, "list"):  # published as .txt
+            if SUFFIXES.get(format_suffix(path)) in (None, "list"):  # published as .txt
                 return True
             first = next((line for line in handle
                           if line.strip() and not line.lstrip().startswith("#")), "")
@@ -1599,7 +1599,7 @@ def _parse_rdf(rdflib, path: Path):
     Nothing is fetched: JSON-LD with a remote ``@context`` and RDF/XML with nested or
     external entities are refused, and a file may not hold (a ``.gz`` file inflate to)
     more than :data:`MAX_RDF_BYTES`; a larger plain file is refused before it is read."""
-    suffix = _suffix(path)
+    suffix = format_suffix(path)
     fmt = RDF_FORMATS.get(suffix) or rdflib.util.guess_format(f"x{suffix}") or "turtle"
     compressed = _gzipped(path)
     try:
@@ -1826,12 +1826,17 @@ def label_problem(label: Label) -> str | None:
 
 # -- files ------------------------------------------------------------------------------------
 def _gzipped(path: Path) -> bool:
-    """Whether ``path`` names a gzip file (``.gz`` in any case, as :func:`_suffix`)."""
+    """Whether ``path`` names a gzip file (``.gz`` in any case, as :func:`format_suffix`)."""
     return path.name.lower().endswith(".gz")
 
 
-def _suffix(path: Path) -> str:
-    """The format suffix, lower-case, looking through a trailing ``.gz``."""
+def format_suffix(path: Path) -> str:
+    """The suffix telling a vocabulary file's format (:data:`SUFFIXES`), lower-case,
+    looking through a trailing ``.gz``; ``""`` for none.
+
+    >>> format_suffix(Path("stw.TTL.gz")), format_suffix(Path("out.gz"))
+    ('.ttl', '')
+    """
     name = path.name.lower()
     name = name[:-3] if _gzipped(path) else name
     return Path(name).suffix
@@ -1958,7 +1963,7 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
     naming the concept, and nothing is written; so does a label :func:`load_vocabulary`
     would refuse (see :func:`_check_loadable`).
     """
-    suffix = _suffix(Path(path))
+    suffix = format_suffix(Path(path))
     if suffix not in RDF_FORMATS:
         raise UnsupportedFormatError(
             f"cannot write SKOS as {suffix or '(no suffix)'!r}; accepted suffixes: "

@@ -84,7 +84,7 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     """
     from tagsmith.data.vocab import (
         SUFFIXES,
-        _suffix,
+        format_suffix,
         save_vocabulary_csv,
         save_vocabulary_skos,
         save_vocabulary_tsv,
@@ -107,7 +107,7 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     lang = options.lang
     # not vocab.detect_format's refusal: it speaks of files read (Google's taxonomy told by its
     # first line, load_vocabulary's format=), where this one is to be written
-    kind = SUFFIXES.get(_suffix(Path(output)))
+    kind = SUFFIXES.get(format_suffix(Path(output)))
     if kind not in ("csv", "tsv"):
         raise InvalidParameterError("output", "a .csv or .tsv path (use skos= for Turtle)",
                                     str(output))
@@ -199,9 +199,9 @@ def check_turtle_path(path: str | Path, name: str) -> None:
     """Refuse a SKOS output path whose suffix is not ``.ttl`` (optionally ``.gz``): the
     scheme is written as Turtle, and a vocabulary file is read by its suffix, so a
     ``.tsv``, ``.csv`` or ``.rdf`` name would hold Turtle that no reader accepts."""
-    from tagsmith.data.vocab import _suffix
+    from tagsmith.data.vocab import format_suffix
 
-    if _suffix(Path(path)) != ".ttl":
+    if format_suffix(Path(path)) != ".ttl":
         raise InvalidParameterError(name, "a .ttl path (the taxonomy is written as Turtle; "
                                     ".ttl.gz compresses it)", str(path))
 
