@@ -2589,6 +2589,12 @@ def _export_checked(vocab: str, output: str, out_format: str | None, force: bool
         raise InvalidParameterError(
             "--output", f"a file ending {' '.join(RDF_FORMATS)} (each optionally .gz), the "
             "suffix telling the RDF syntax, with --format skos", output)
+    elif not suffix and output.lower().endswith(".gz"):
+        # out.gz: compressed, and named no format; no command read it back (an
+        # "unknown vocabulary format '(no suffix)'"), while out.csv.gz reads as written
+        raise InvalidParameterError(
+            "--output", f"a name with the format's suffix before .gz "
+            f"({output[:-3]}.{out_format}.gz): the file is read back by it", output)
     check_writable(output)
     if os.path.lexists(output) and not force:
         raise InvalidParameterError("--output", "a file that does not exist yet (pass --force "
