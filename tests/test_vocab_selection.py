@@ -338,3 +338,30 @@ def test_train_a_label_the_selection_left_out_is_not_said_missing_from_the_file(
     result = run("train", corpus, "-o", tmp_path / "b", "--vocab", skos,
                  "--vocab-prefix", V + "d")
     assert f"as selected ({V}d))" in result.output, result.output
+
+
+def test_a_class_written_otherwise_is_the_same_selection(skos, tmp_path, caplog):
+    """A bundle trained with --vocab-type Descriptor (a local name), then given
+    --vocab-type ex:Descriptor (a CURIE) or its <URI>: the same class, and the warning
+    said "another selection", telling the user to give what they had given. The
+    bundle records the URIs the selection named (training.vocab_type_uris), which are
+    compared; a class that differs is still warned of."""
+    out, docs = _descriptor_bundle(skos, tmp_path)
+    training = json.loads((out / "manifest.json").read_text())["training"]
+    assert training["vocab_types"] == ["Descriptor"]
+    assert training["vocab_type_uris"] == ["http://example.org/ext/Descriptor"]
+    for written in ("ex:Descriptor", "<http://example.org/ext/Descriptor>",
+                    "http://example.org/ext/Descriptor"):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "suggest", str(out), str(docs), "--vocab", str(skos), "--vocab-type", written])
+        assert result.exit_code == 0, result.output
+        assert "selected with" not in caplog.text, (written, caplog.text)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):  # a subclass: another one
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "suggest", str(out), str(docs), "--vocab", str(skos), "--vocab-type", "ex:Special"])
+    assert result.exit_code == 0, result.output
+    assert ("selected with --vocab-type Descriptor; --vocab "
+            f"{skos} is read with --vocab-type ex:Special") in caplog.text, caplog.text
+

@@ -1877,5 +1877,22 @@ def load_selected_vocabulary(path: str, **kwargs: Any) -> Any:
     from tagsmith.data.vocab import load_vocabulary
 
     given = selection_given()
-    return load_vocabulary(path, **kwargs, types=given["types"], schemes=given["schemes"],
-                           prefixes=given["prefixes"])
+    space = load_vocabulary(path, **kwargs, types=given["types"], schemes=given["schemes"],
+                            prefixes=given["prefixes"])
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # the classes and schemes named, for selection_resolved
+        ctx.meta[_VOCAB_RESOLVED] = dict(space.selection)
+    return space
+
+
+#: ``ctx.meta`` key of the selection :func:`load_selected_vocabulary` resolved
+_VOCAB_RESOLVED = "tagsmith.vocab_selection_resolved"
+
+
+def selection_resolved() -> dict[str, tuple[str, ...]] | None:
+    """The URIs of the classes and schemes (``types``, ``schemes``) the command's
+    ``--vocab-type`` and ``--vocab-scheme`` named in the vocabulary it read
+    (:func:`load_selected_vocabulary`), however written (``Descriptor``,
+    ``zbwext:Descriptor``, ``<URI>``); None before one was read."""
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.meta.get(_VOCAB_RESOLVED)

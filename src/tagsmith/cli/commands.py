@@ -40,6 +40,7 @@ from tagsmith.cli import (
     ranking_ks,
     refuse_unused,
     selection_given,
+    selection_resolved,
     tsv_field,
     vocab_selection,
     warn,
@@ -161,7 +162,9 @@ def record_training_files(classifier: TextClassifier, *, data: str, vocab: str |
     (``training.data``, ``.vocab``, ``.dev``: their base names, which info shows beside
     the fingerprints; never read again, a renamed file changes nothing; and
     ``.vocab_types``, ``.vocab_schemes``, ``.vocab_prefixes``: the command's
-    ``--vocab-type``, ``--vocab-scheme`` and ``--vocab-prefix``, where given): train, distill
+    ``--vocab-type``, ``--vocab-scheme`` and ``--vocab-prefix``, where given, and
+    ``.vocab_type_uris``, ``.vocab_scheme_uris``: the URIs the first two named in
+    VOCAB, however written): train, distill
     and label --budget --student (whose bundles named none) alike. The --text-column
     columns the documents were read from go to ``training.text_columns``: the commands
     reading documents with the bundle read them so too, where given none of their own."""
@@ -181,6 +184,15 @@ def record_training_files(classifier: TextClassifier, *, data: str, vocab: str |
                         ("prefixes", "vocab_prefixes")):
         if given.get(key):
             names[option] = list(given[key])
+    # and the URIs the classes and schemes named, however written: 'Descriptor' and
+    # 'zbwext:Descriptor' are one selection (warn_other_selection compares these)
+    # (train reads VOCAB with its corpus, not through load_selected_vocabulary: the
+    # space it trained on says what it resolved)
+    resolved = (selection_resolved() or getattr(classifier.label_space, "selection", {})
+                ) if vocab else {}
+    for key, option in (("types", "vocab_type_uris"), ("schemes", "vocab_scheme_uris")):
+        if given.get(key) and resolved.get(key):
+            names[option] = list(resolved[key])
     # an active student (label --budget --student) has no training section of its own
     classifier.manifest["training"] = {**names, **(classifier.manifest.get("training") or {})}
 

@@ -89,7 +89,7 @@ def warn_other_selection(classifier: TextClassifier, vocab: str, bundle: str,
     naming ``vocab`` as the command takes it (``given_as``: zeroshot's ``VOCAB``):
     read without them, STW's 592 categories left out of a descriptors' bundle were new
     labels to learn, with nothing said of the selection that left them out."""
-    from tagsmith.cli import selection_given
+    from tagsmith.cli import selection_given, selection_resolved
 
     training = classifier.manifest.get("training") or {}
     given = selection_given()
@@ -101,8 +101,19 @@ def warn_other_selection(classifier: TextClassifier, vocab: str, bundle: str,
     # the same: warned of, it told the user to give what they had given
     from tagsmith.data.labelspace import strip_brackets
 
-    if all({strip_brackets(v) for v in then[key]} == {strip_brackets(v) for v in now[key]}
-           for key, _ in options):
+    # a class or scheme by the URI it named in the vocabulary, where the bundle
+    # recorded it (training.vocab_type_uris...) and VOCAB was read: 'Descriptor' and
+    # 'zbwext:Descriptor' were "another selection"
+    resolved = selection_resolved() or {}
+    uris = {"types": training.get("vocab_type_uris"),
+            "schemes": training.get("vocab_scheme_uris")}
+
+    def same(key: str) -> bool:
+        if uris.get(key) and resolved.get(key) and now[key]:
+            return set(uris[key] or ()) == set(resolved[key])
+        return {strip_brackets(v) for v in then[key]} == {strip_brackets(v) for v in now[key]}
+
+    if all(same(key) for key, _ in options):
         return
 
     def said(selection: dict[str, list[str]]) -> str:

@@ -434,6 +434,10 @@ class LabelSpace(Sequence[Label]):
         #: the file the labels were read from (load_vocabulary's), for the commands a
         #: message advises running on it; no part of the space (equality, to_dict)
         self.source = source
+        #: the selection :func:`~tagsmith.data.vocab.load_vocabulary` kept the labels by
+        #: (``types``, ``schemes``: the classes' and schemes' URIs, however given;
+        #: ``prefixes``), where it read the space; empty otherwise. No part of the space
+        self.selection: dict[str, tuple[str, ...]] = {}
         self._by_uri: dict[str, int] = {}
         for i, label in enumerate(self._labels):
             if not label.uri:

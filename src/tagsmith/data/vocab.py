@@ -222,8 +222,9 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
             "whose labels have no class or scheme): give the SKOS file, or list the "
             "labels to leave out and --exclude them", path=path)
     said: list[str] = []  # why a TSV's '#' lines were skipped, for an error of no labels
+    resolved: dict[str, tuple[str, ...]] = {}  # the URIs types and schemes name
     if kind == "skos":
-        labels = _read_skos(path, language, types, schemes, prefixes)
+        labels = _read_skos(path, language, types, schemes, prefixes, resolved)
         _refuse_label_problems(labels, path)
     else:
         rows = (_tsv_rows(path, language, said) if kind == "tsv"
@@ -238,7 +239,10 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
             " (no skos:Concept found)" if kind == "skos" else "") + "".join(
             f"; {text}" for text in said), path=path)
     _warn_character_references(labels, path)
-    return LabelSpace(labels, name=_stem(path), source=str(path))
+    space = LabelSpace(labels, name=_stem(path), source=str(path))
+    space.selection = {"types": resolved.get("types", ()),
+                       "schemes": resolved.get("schemes", ()), "prefixes": prefixes}
+    return space
 
 
 #: an HTML character reference: a named one (``&amp;``) or a numeric one (``&#38;``,
@@ -1048,12 +1052,15 @@ def _resolve_term(given: str, present: Mapping[str, int],
 
 
 def _select_concepts(graph, found: set[str], types: tuple[str, ...], schemes: tuple[str, ...],
-                    path: Path) -> set[str]:
+                    path: Path, resolved: dict[str, tuple[str, ...]] | None = None
+                    ) -> set[str]:
     """The concepts of ``found`` (URIs) of one of ``types`` (``rdf:type`` that class or a
     class ``rdfs:subClassOf*`` it) and in one of ``schemes`` (``skos:inScheme``,
     ``skos:topConceptOf``, inverse ``skos:hasTopConcept``); an empty selection keeps all.
     A type or scheme naming no concept of ``found``, or a selection keeping none, is
-    refused naming the file, with each class and scheme of its concepts counted."""
+    refused naming the file, with each class and scheme of its concepts counted.
+    ``resolved``, where given, gets the URIs named (``"types"``, ``"schemes"``: sorted,
+    each once), however each was written (``Descriptor``, ``zbwext:Descriptor``)."""
     import rdflib
     from rdflib.namespace import RDF, RDFS, SKOS
 
@@ -1117,6 +1124,9 @@ def _select_concepts(graph, found: set[str], types: tuple[str, ...], schemes: tu
                     f"{f' (read as <{uri}>)' if uri not in (None, value) else ''}; "
                     f"{listing(what, counts)}{hint}", path=path)
             wanted |= names
+            if resolved is not None and uri is not None:
+                key = f"{what}s"
+                resolved[key] = tuple(sorted({*resolved.get(key, ()), uri}))
         selected = {uri for uri in selected if of[uri] & wanted}
     if not selected:
         raise VocabularyError(
@@ -1189,7 +1199,10 @@ def _keep_prefixed(labels: list[Label], prefixes: tuple[str, ...], path: Path) -
 
 
 def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
-               schemes: tuple[str, ...] = (), prefixes: tuple[str, ...] = ()) -> list[Label]:
+               schemes: tuple[str, ...] = (), prefixes: tuple[str, ...] = (),
+               resolved: dict[str, tuple[str, ...]] | None = None) -> list[Label]:
+    """The labels of a SKOS file (see the module doc); ``resolved``, where given, gets
+    the URIs ``types`` and ``schemes`` name (:func:`_select_concepts`)."""
     try:
         import rdflib
         from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
@@ -1210,7 +1223,7 @@ def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
     _warn_untyped_concepts(untyped, path)
     left_out: set[str] = set()  # concepts the selection left out: links to them said apart
     if types or schemes:
-        selected = _select_concepts(graph, found, types, schemes, path)
+        selected = _select_concepts(graph, found, types, schemes, path, resolved)
         left_out, found = found - selected, selected
     else:
         _say_concept_classes(graph, found, path)
