@@ -365,3 +365,31 @@ def test_a_class_written_otherwise_is_the_same_selection(skos, tmp_path, caplog)
     assert ("selected with --vocab-type Descriptor; --vocab "
             f"{skos} is read with --vocab-type ex:Special") in caplog.text, caplog.text
 
+
+def test_label_shortlist_bundle_with_another_selection_is_warned_of(skos, tmp_path, caplog):
+    """label --vocab VOCAB --shortlist BUNDLE read VOCAB without the bundle's
+    --vocab-type, and said nothing: the labels the selection had left out were offered
+    as labels the bundle never ranks (warned of as "not in the --shortlist bundle"), with
+    no word of the selection, as suggest, eval and audit --vocab say."""
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    out, docs = _descriptor_bundle(skos, tmp_path)
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text('{"text": "prices rise again"}\n')
+
+    def teacher(body):
+        return json.dumps({"labels": [{"label": "inflation", "confidence": 0.9}]})
+
+    warned = (f"the bundle {out} was trained on the labels of its vocabulary selected with "
+              f"--vocab-type Descriptor; --vocab {skos} is read with no selection")
+    for selection, said in (([], True), (["--vocab-type", "ex:Descriptor"], False)):
+        caplog.clear()
+        with LocalChatServer(teacher) as server, \
+                caplog.at_level(logging.WARNING, logger="tagsmith"):
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "label", str(corpus), "--vocab", str(skos), *selection,
+                "--shortlist", str(out), "-o", str(tmp_path / f"o{len(selection)}.jsonl"),
+                "--base-url", server.base_url, "--llm", "t", "--max-retries", "0",
+                "--cache", str(tmp_path / "c.sqlite")])
+        assert result.exit_code == 0, result.output
+        assert (warned in caplog.text) is said, (selection, caplog.text)

@@ -950,9 +950,13 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     if shortlist_zeroshot:  # before the encoder loads and embeds the label names
         warn_english_encoder(space, lang)
     if shortlist_bundle:  # match the bundle's labels to VOCAB's by URI, not by position
+        from tagsmith.cli.vocab_names import warn_other_selection
         from tagsmith.pipeline.classifier import TextClassifier
 
-        shortlist_bundle = TextClassifier.load(shortlist_bundle)
+        bundle_path, shortlist_bundle = shortlist_bundle, TextClassifier.load(shortlist_bundle)
+        # as suggest, eval and audit --vocab: read without the bundle's --vocab-type, the
+        # labels it left out are offered to the LLM as labels the bundle never ranks
+        warn_other_selection(shortlist_bundle, vocab, bundle_path)
         space = _bundle_space(shortlist_bundle, space, vocab, lang)
         _warn_untrained_shortlist(shortlist_bundle, space, vocab, shortlist_zeroshot)
     if not (shortlist_bundle or shortlist_zeroshot) \
