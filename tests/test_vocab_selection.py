@@ -393,3 +393,27 @@ def test_label_shortlist_bundle_with_another_selection_is_warned_of(skos, tmp_pa
                 "--cache", str(tmp_path / "c.sqlite")])
         assert result.exit_code == 0, result.output
         assert (warned in caplog.text) is said, (selection, caplog.text)
+
+
+@pytest.mark.parametrize("name", ["out.ttl", "out.rdf", "out.jsonld.gz"])
+def test_a_skos_export_keeps_the_classes_and_schemes_selected_by(skos, tmp_path, name):
+    """vocab --output x.ttl wrote every concept as a plain skos:Concept of one new
+    scheme: --vocab-type Descriptor and --vocab-scheme selected nothing in the export
+    that they selected in its source. It writes each concept's classes (a subclass's
+    concept typed with the class above it too) and schemes, as read."""
+    out = tmp_path / name
+    result = run("vocab", skos, "-o", out, "--show", "0")
+    assert result.exit_code == 0, result.output
+    # a CURIE of the source's prefixes too, where the syntax declares unused prefixes
+    # (Turtle; RDF/XML and JSON-LD write a class's URI whole)
+    special = "ex:Special" if name.endswith(".ttl") else "Special"
+    for selection in ({"types": ["Descriptor"]}, {"types": [special]},
+                      {"types": ["Thsys"]}, {"schemes": [f"<{V}other>"]},
+                      {"types": ["Descriptor"], "schemes": [f"<{V}main>"]}):
+        assert load_vocabulary(out, **selection).uris == \
+            load_vocabulary(skos, **selection).uris, selection
+    back = load_vocabulary(out)
+    assert back[back.id_of(V + "d3")].types == ["http://example.org/ext/Descriptor",
+                                                "http://example.org/ext/Special"]
+    # and the scheme the export declares of every concept
+    assert back[back.id_of(V + "d3")].schemes == [V + "main", V + "other", V + "scheme"]

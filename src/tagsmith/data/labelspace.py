@@ -116,6 +116,14 @@ class Label:
     deprecated: bool = False
     #: URIs of the labels that replace this one once deprecated (``dct:isReplacedBy``)
     replaced_by: list[str] = field(default_factory=list)
+    #: a SKOS concept's classes (``rdf:type``, with the classes they are
+    #: ``rdfs:subClassOf*`` below ``skos:Concept``: STW's ``zbwext:Descriptor``) and
+    #: concept schemes (``skos:inScheme``...), as read, for
+    #: :func:`~tagsmith.data.vocab.save_vocabulary_skos` to write back: a SKOS export
+    #: kept neither, and ``--vocab-type`` selected nothing in it. No part of a label's
+    #: equality nor of :meth:`to_dict` (a bundle keeps the labels it was trained on)
+    types: list[str] = field(default_factory=list, compare=False)
+    schemes: list[str] = field(default_factory=list, compare=False)
 
     def to_dict(self) -> dict:
         out: dict = {"uri": self.uri}
@@ -438,6 +446,9 @@ class LabelSpace(Sequence[Label]):
         #: (``types``, ``schemes``: the classes' and schemes' URIs, however given;
         #: ``prefixes``), where it read the space; empty otherwise. No part of the space
         self.selection: dict[str, tuple[str, ...]] = {}
+        #: a SKOS file's namespace prefixes (prefix -> URI), where load_vocabulary read
+        #: one: a SKOS export binds those of the classes and schemes it writes
+        self.namespaces: dict[str, str] = {}
         self._by_uri: dict[str, int] = {}
         for i, label in enumerate(self._labels):
             if not label.uri:

@@ -223,8 +223,9 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
             "labels to leave out and --exclude them", path=path)
     said: list[str] = []  # why a TSV's '#' lines were skipped, for an error of no labels
     resolved: dict[str, tuple[str, ...]] = {}  # the URIs types and schemes name
+    namespaces: dict[str, str] = {}  # a SKOS file's prefixes, for an export to keep
     if kind == "skos":
-        labels = _read_skos(path, language, types, schemes, prefixes, resolved)
+        labels = _read_skos(path, language, types, schemes, prefixes, resolved, namespaces)
         _refuse_label_problems(labels, path)
     else:
         rows = (_tsv_rows(path, language, said) if kind == "tsv"
@@ -242,6 +243,7 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     space = LabelSpace(labels, name=_stem(path), source=str(path))
     space.selection = {"types": resolved.get("types", ()),
                        "schemes": resolved.get("schemes", ()), "prefixes": prefixes}
+    space.namespaces = namespaces
     return space
 
 
@@ -1200,9 +1202,11 @@ def _keep_prefixed(labels: list[Label], prefixes: tuple[str, ...], path: Path) -
 
 def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
                schemes: tuple[str, ...] = (), prefixes: tuple[str, ...] = (),
-               resolved: dict[str, tuple[str, ...]] | None = None) -> list[Label]:
+               resolved: dict[str, tuple[str, ...]] | None = None,
+               namespaces: dict[str, str] | None = None) -> list[Label]:
     """The labels of a SKOS file (see the module doc); ``resolved``, where given, gets
-    the URIs ``types`` and ``schemes`` name (:func:`_select_concepts`)."""
+    the URIs ``types`` and ``schemes`` name (:func:`_select_concepts`), ``namespaces``
+    the file's prefixes (prefix -> namespace URI)."""
     try:
         import rdflib
         from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
@@ -1210,6 +1214,9 @@ def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
         raise MissingDependencyError("rdflib", extra="skos",
                                      feature="reading SKOS vocabularies") from exc
     graph = _parse_rdf(rdflib, path)
+    if namespaces is not None:  # those the file declares, not rdflib's defaults
+        namespaces.update((prefix, str(ns)) for prefix, ns in graph.namespaces()
+                          if prefix)
     classes = set(graph.transitive_subjects(RDFS.subClassOf, SKOS.Concept))
     typed = {s for cls in classes for s in graph.subjects(RDF.type, cls)}
     found = {str(s) for s in typed if isinstance(s, rdflib.URIRef)}
@@ -1280,6 +1287,7 @@ def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
                             else f"{str(o)!r} (a literal, not a <URI>)"))
     for label in labels.values():
         label.replaced_by = list(dict.fromkeys(label.replaced_by))
+    _read_classes_and_schemes(graph, labels, rdflib)
     for uri, label in labels.items():
         # a parent is a concept's URI: a literal spelling one ("http://x/b") is no link
         label.broader = sorted({str(p) for p in parents[uri]
@@ -1293,6 +1301,38 @@ def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
         raise VocabularyError(cycle_message(cycle), path=path)
     _check_replacements(list(labels.values()), path, outside=outside)
     return [_whole_characters(label) for label in labels.values()]
+
+
+def _read_classes_and_schemes(graph, labels: Mapping[str, Label], rdflib) -> None:
+    """Set each label's ``types`` (its classes other than ``skos:Concept``, each with
+    the classes it is ``rdfs:subClassOf*``, so that a class's subclasses keep being of
+    it in a file that does not declare them) and ``schemes`` (``skos:inScheme``,
+    ``skos:topConceptOf``, inverse ``skos:hasTopConcept``), sorted."""
+    from rdflib.namespace import RDF, RDFS, SKOS
+
+    above: dict[object, set[str]] = {}  # class -> it and its superclasses
+
+    def closure(cls) -> set[str]:
+        if cls not in above:
+            above[cls] = {str(c) for c in graph.transitive_objects(cls, RDFS.subClassOf)
+                          if isinstance(c, rdflib.URIRef)} - {str(SKOS.Concept)}
+        return above[cls]
+
+    types: dict[str, set[str]] = {}
+    for s, o in graph.subject_objects(RDF.type):
+        if str(s) in labels and isinstance(o, rdflib.URIRef) and o != SKOS.Concept:
+            types.setdefault(str(s), set()).update(closure(o))
+    schemes: dict[str, set[str]] = {}
+    for pred, inverse in ((SKOS.inScheme, False), (SKOS.topConceptOf, False),
+                          (SKOS.hasTopConcept, True)):
+        for s, o in graph.subject_objects(pred):
+            concept, scheme = (o, s) if inverse else (s, o)
+            if str(concept) in labels and isinstance(scheme, rdflib.URIRef):
+                schemes.setdefault(str(concept), set()).add(str(scheme))
+    for uri, found in types.items():
+        labels[uri].types = sorted(found)
+    for uri, found in schemes.items():
+        labels[uri].schemes = sorted(found)
 
 
 def _check_replacements(labels: list[Label], path: Path, line_of: dict[str, int] | None = None,
@@ -1967,7 +2007,10 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
     ``skos:prefLabel`` and ``skos:altLabel`` per language, ``skos:definition``,
     ``skos:notation``, ``skos:broader``, ``owl:deprecated`` and ``dct:isReplacedBy``,
     and its id as
-    :data:`LABEL_ID`; labels without a broader label are the scheme's top concepts.
+    :data:`LABEL_ID`; labels without a broader label are the scheme's top concepts. A
+    label read from SKOS keeps its classes and schemes (``Label.types``,
+    ``Label.schemes``: ``rdf:type`` and ``skos:inScheme``), so that a selection by class
+    or scheme keeps the same concepts in the file written.
     ``close_matches`` (label URI -> the URI of a concept of another vocabulary, as
     ``taxonomy --map-to`` finds) adds ``skos:closeMatch`` from each label to its match.
     :func:`load_vocabulary` reads it back with every label on its id (a match is no
@@ -1994,6 +2037,12 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
     graph.bind("dct", DCTERMS)
     graph.bind("owl", OWL)
     graph.bind("tagsmith", rdflib.Namespace(LABEL_ID.rsplit(":", 1)[0] + ":"))
+    # the source's prefixes of the classes and schemes written, so that the CURIEs a
+    # selection names them by (zbwext:Descriptor) read the export too
+    used = {uri for label in space for uri in (*label.types, *label.schemes)}
+    for prefix, namespace in getattr(space, "namespaces", {}).items():
+        if any(uri.startswith(namespace) for uri in used):
+            graph.bind(prefix, rdflib.Namespace(namespace), override=False)
     scheme = rdflib.URIRef(scheme_uri or _scheme_uri(space))
     graph.add((scheme, RDF.type, SKOS.ConceptScheme))
     if title or space.name:
@@ -2031,6 +2080,13 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
             graph.add((concept, OWL.deprecated, rdflib.Literal(True, datatype=XSD.boolean)))
         for replacement in label.replaced_by:
             graph.add((concept, DCTERMS.isReplacedBy, rdflib.URIRef(replacement)))
+        # the source's classes and schemes, as read: --vocab-type and --vocab-scheme
+        # select in the export as in the file it was read from
+        for cls in label.types:
+            graph.add((concept, RDF.type, rdflib.URIRef(cls)))
+        for source_scheme in label.schemes:
+            graph.add((concept, SKOS.inScheme, rdflib.URIRef(source_scheme)))
+            graph.add((rdflib.URIRef(source_scheme), RDF.type, SKOS.ConceptScheme))
     with atomic_text_writer(path) as out:
         out.write(graph.serialize(format=RDF_FORMATS[suffix]))
     return Path(path)
