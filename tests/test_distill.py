@@ -2731,6 +2731,53 @@ def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, c
     assert (tmp_path / "o.jsonl").read_text() == written
 
 
+def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers_after_a_plain_run(
+        tmp_path):
+    # a plain label run on the budget run's cache dropped the malformed answers it kept
+    # and asked them again: the budget rerun then replayed those new answers (its rounds
+    # chose other documents, each paid for) or asked again itself. Its kept answers are
+    # kept apart: the rerun is the same run, at no cost, whatever the plain run did
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(f"{'sport match' if i % 2 else 'music concert'} {i} words\n"
+                            for i in range(120)))
+    vocab = sport_vocab(tmp_path)
+    asked: set = set()
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        first = doc not in asked
+        asked.add(doc)
+        if first and int(doc.split()[2]) % 4 == 0:
+            return '{"labels": [{"label": '  # broken JSON, the first time only
+        name = "sport" if doc.startswith("sport") else "music"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    cache = ["--cache", str(tmp_path / "c.sqlite"), "--llm", "m"]
+    budget = ["-q", "label", str(docs), "--vocab", str(vocab), "-o",
+              str(tmp_path / "o.jsonl"), "--budget", "40", "--rounds", "2", *cache]
+    with LocalChatServer(teacher) as server:
+        first = CliRunner().invoke(tagsmith_cli.cli, budget + ["--base-url", server.base_url])
+        assert first.exit_code == 0, first.output
+        malformed = json.loads(first.stderr.strip().splitlines()[-1])["labeling"][
+            "n_malformed_answers"]
+        assert malformed > 0
+        written = (tmp_path / "o.jsonl").read_text()
+        plain = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(docs), "--vocab", str(vocab), "-o",
+            str(tmp_path / "plain.jsonl"), *cache, "--base-url", server.base_url])
+        assert plain.exit_code == 0, plain.output
+        # the plain run asked the 80 documents the budget left, and the malformed again
+        assert len(server.requests) == 40 + 80 + malformed
+        sent = len(server.requests)
+        again = CliRunner().invoke(tagsmith_cli.cli, budget + ["--base-url", server.base_url])
+        assert again.exit_code == 0, again.output
+        assert len(server.requests) == sent  # nothing sent again
+    summary = json.loads(again.stderr.strip().splitlines()[-1])
+    assert summary["usage"]["requests"] == 0
+    assert summary["labeling"]["n_malformed_answers"] == malformed
+    assert (tmp_path / "o.jsonl").read_text() == written
+
+
 def test_cli_label_with_a_budget_rerun_replays_its_human_samples_malformed_answers(
         tmp_path):
     # the human sample's answers give the teacher's reliability, which weighs the

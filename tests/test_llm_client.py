@@ -3131,6 +3131,9 @@ def test_a_damaged_cache_row_is_a_clear_error_naming_the_cache(tmp_path):
     "CREATE TABLE responses (key TEXT PRIMARY KEY, answer TEXT)",
     # the same in capitals (the table get() reads), a virtual table, a generated column
     "CREATE TABLE RESPONSES (key TEXT PRIMARY KEY, answer TEXT)",
+    # the table of the malformed answers a budget run keeps, of other columns: its
+    # first malformed answer failed to be kept, after the run had started
+    "CREATE TABLE kept_malformed (key TEXT PRIMARY KEY, answer TEXT)",
     "CREATE VIRTUAL TABLE responses USING fts5(key, model, request, text, prompt_tokens,"
     " completion_tokens, created)",
     "CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL,"

@@ -68,6 +68,22 @@ CREATE TABLE IF NOT EXISTS refusals (
 """
 #: the columns of the ``refusals`` table, in order (:data:`REFUSALS_SCHEMA`)
 REFUSAL_COLUMNS = ("key", "model", "request", "reason", "created")
+#: the malformed answers a ``label --budget`` run kept (:class:`DropMalformed`'s
+#: ``keep``), apart from ``responses``: a plain ``label`` run on the same cache drops a
+#: malformed answer from ``responses`` and asks again, which made the budget run's rerun
+#: ask again too (paid twice) or replay another answer (other documents chosen, paid
+#: for). Its columns are ``responses``'s; a tagsmith from before this table ignores it
+KEPT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kept_malformed (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    text TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    created REAL NOT NULL
+)
+"""
 #: seconds a cache waits for another process's write to end before giving up
 LOCK_TIMEOUT = 60.0
 #: seconds one try of a write waits for another process's lock before it looks again
@@ -151,14 +167,16 @@ def check_schema(connection: sqlite3.Connection) -> str | None:
     # virtual table or a generated column (hidden from table_info) is no plain table
     rows = connection.execute("SELECT type, name, sql FROM sqlite_master WHERE type IN "
                               "('view', 'trigger') OR name = 'responses' COLLATE NOCASE "
-                              "OR name = 'refusals' COLLATE NOCASE").fetchall()
+                              "OR name = 'refusals' COLLATE NOCASE "
+                              "OR name = 'kept_malformed' COLLATE NOCASE").fetchall()
     running = sorted(f"{kind} {name!r}" for kind, name, _ in rows if kind != "table")
     if running:
         return f"it holds {', '.join(running[:3])}{', ...' if len(running) > 3 else ''}"
     for _, name, sql in rows:
         if (sql or "").upper().startswith("CREATE VIRTUAL"):
             return f"its {name} table is a virtual table"
-        table = "refusals" if name.lower() == "refusals" else "responses"
+        table = name.lower() if name.lower() in ("refusals", "kept_malformed") \
+            else "responses"
         expected = REFUSAL_COLUMNS if table == "refusals" else COLUMNS
         columns = tuple(row[1] for row in connection.execute(f"PRAGMA table_xinfo({table})"))
         if columns != expected:
@@ -225,6 +243,7 @@ class ResponseCache:
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute(SCHEMA)
                 connection.execute(REFUSALS_SCHEMA)
+                connection.execute(KEPT_SCHEMA)
                 connection.commit()
                 return
             except sqlite3.OperationalError as exc:
@@ -312,6 +331,29 @@ class ResponseCache:
     def put(self, request: ChatRequest, response: ChatResponse) -> None:
         """Store (or replace) the response to ``request`` and commit at once."""
         self._write("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (request.cache_key(), request.model,
+                     json.dumps(request.payload(), sort_keys=True), response.text,
+                     response.prompt_tokens, response.completion_tokens, time.time()))
+
+    def get_kept(self, request: ChatRequest) -> ChatResponse | None:
+        """The malformed answer to ``request`` a budget run kept (:meth:`put_kept`), or
+        ``None``."""
+        from tagsmith.labeling.client import ChatResponse
+
+        with self._errors(), self._use() as connection:
+            row = connection.execute(
+                "SELECT text, prompt_tokens, completion_tokens FROM kept_malformed "
+                "WHERE key = ?", (request.cache_key(),)).fetchone()
+        if row is None:
+            return None
+        return ChatResponse(text=row[0], prompt_tokens=row[1], completion_tokens=row[2],
+                            cached=True)
+
+    def put_kept(self, request: ChatRequest, response: ChatResponse) -> None:
+        """Keep ``response``, a malformed answer to ``request``, for the budget run's
+        rerun to replay (:data:`KEPT_SCHEMA`), whatever ``responses`` holds by then, and
+        commit at once."""
+        self._write("INSERT OR REPLACE INTO kept_malformed VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (request.cache_key(), request.model,
                      json.dumps(request.payload(), sort_keys=True), response.text,
                      response.prompt_tokens, response.completion_tokens, time.time()))
@@ -561,6 +603,20 @@ def discard_cached(client: LLMClient, request: ChatRequest,
 
 
 
+def _through(client: LLMClient, name: str) -> Callable | None:
+    """The method ``name`` of ``client`` or of the first client it wraps (``inner``)
+    that has one, or ``None``."""
+    current: object = client
+    for _ in range(8):  # wrappers of wrappers, but no endless loop
+        method = getattr(current, name, None)
+        if callable(method):
+            return method
+        current = getattr(current, "inner", None)
+        if current is None:
+            break
+    return None
+
+
 def discard_refused(client: LLMClient, request: ChatRequest) -> bool:
     """Delete the refusal of ``request`` that the response cache of ``client`` (a
     :class:`~tagsmith.labeling.client.CachedClient` keeping refusals, or a wrapper of
@@ -601,6 +657,13 @@ class DropMalformed:
     cache no longer holds, so a run that stops does not count them among the answers
     kept (a rerun asks for them again).
 
+    ``keep`` (``label --budget``'s teacher): a malformed answer is kept, not dropped,
+    and replayed as malformed by a rerun: kept apart (``kept_malformed``), and looked
+    up there first, so that a plain ``label`` run on the same cache, which drops it
+    from ``responses`` and asks again, leaves the budget run's rerun the answer its
+    rounds chose by (it asked again, paying twice, or replayed the new answer and chose
+    other documents, each paid for).
+
     ``retry_refused`` (None: not) asks again, once, each refusal the cache tells (an
     :class:`~tagsmith.exceptions.LLMRefusalError` it kept, ``cached``), and each cached
     answer for which it returns True (a refusal in prose, which the cache keeps as an
@@ -609,8 +672,10 @@ class DropMalformed:
     """
 
     def __init__(self, inner: LLMClient, checks: Mapping[str, Callable[[str], bool]],
-                 retry_refused: Callable[[str], bool] | None = None) -> None:
+                 retry_refused: Callable[[str], bool] | None = None, *,
+                 keep: bool = False) -> None:
         self.inner = inner  # abort() and the cache are found through it
+        self._keep = keep
         self.model = inner.model
         self.usage = inner.usage
         self._checks = checks
@@ -631,6 +696,11 @@ class DropMalformed:
     def complete(self, request: ChatRequest) -> ChatResponse:
         from tagsmith.exceptions import LLMRefusalError
 
+        if self._keep:  # the malformed answer a budget run kept, whatever responses holds
+            replay = _through(self.inner, "replay_kept")
+            kept = replay(request) if replay is not None else None
+            if kept is not None:
+                return kept
         try:
             response = self.inner.complete(request)
         except LLMRefusalError as exc:
@@ -650,6 +720,11 @@ class DropMalformed:
         key = request.cache_key()
         check = self._checks.get(key)
         if check is None or check(response.text):
+            return response
+        if self._keep:  # replayed as malformed by a rerun, whatever responses holds then
+            keep = _through(self.inner, "keep_malformed")
+            if keep is not None:
+                keep(request, response)
             return response
         # the next run asks again instead of replaying it
         dropped = discard_cached(self.inner, request, response)

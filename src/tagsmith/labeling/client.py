@@ -3495,6 +3495,28 @@ class CachedClient:
                     self._unsaved.add(request.cache_key())
         return response
 
+    def replay_kept(self, request: ChatRequest) -> ChatResponse | None:
+        """The malformed answer to ``request`` that a budget run kept
+        (:meth:`~tagsmith.labeling.cache.ResponseCache.put_kept`), counted as a cache
+        hit; ``None`` where none is kept."""
+        hit = self.cache.get_kept(request)
+        if hit is not None:
+            self.usage.add(hit)
+            with self._lock:
+                self._answered[request.cache_key()] = True
+        return hit
+
+    def keep_malformed(self, request: ChatRequest, response: ChatResponse) -> bool:
+        """Keep ``response``, a malformed answer to ``request``, for a budget run's rerun
+        (:meth:`replay_kept`); ``False`` where it was not written."""
+        if self.write_failed:
+            return False
+        def put() -> bool:
+            self.cache.put_kept(request, response)
+            return True
+
+        return bool(self.store(put))
+
     def dropped(self, request: ChatRequest, received: bool = True) -> None:
         """Note that the cached answer to ``request`` was deleted
         (:func:`~tagsmith.labeling.cache.discard_cached`): counted in ``n_dropped`` when

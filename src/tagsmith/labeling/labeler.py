@@ -410,7 +410,8 @@ def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptio
 
 def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
                      checks: Sequence[Callable[[str], bool]] | None = None,
-                     retry: Callable[[str], bool] | None = None) -> dict:
+                     retry: Callable[[str], bool] | None = None, *,
+                     kept: bool = False) -> dict:
     """Log the calls to send and their prompts' size (and cost, where priced) before any
     is sent, those the response cache answers apart: the prompt grows with the labels
     offered (``--shortlist-k``), and a user saw the tokens only in the usage at the end.
@@ -418,7 +419,9 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
     Counted as :class:`~tagsmith.labeling.cache.DropMalformed` will ask: a cached answer
     its check (``checks``, one a request) rejects is asked again, as is one ``retry``
     returns True for (a refusal in prose); a refusal the cache keeps is told again at no
-    cost, unless ``retry`` is given (asked again). Returns the counts said:
+    cost, unless ``retry`` is given (asked again); with ``kept`` (a budget run's
+    teacher), a malformed answer kept apart (``kept_malformed``) is replayed at no cost.
+    Returns the counts said:
     ``n_calls``, ``n_calls_cached``, ``n_calls_to_send``, ``prompt_tokens_to_send`` and,
     where priced, ``prompt_cost_to_send`` (None where ``--price-completion`` alone was
     given: the prompts' price is unknown)."""
@@ -436,7 +439,9 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
         size = _prompt_estimate(request)
         tokens += size
         hit = cache.get(request) if cache is not None else None
-        if hit is not None:
+        if hit is None and kept and cache is not None and cache.get_kept(request) is not None:
+            answered = True  # replayed, whatever responses holds (DropMalformed's keep)
+        elif hit is not None:
             answered = (checks is None or checks[i](hit.text)) \
                 and (retry is None or not retry(hit.text))
         else:
@@ -599,8 +604,9 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
                for doc, key in zip(owners, keys, strict=True)}
     # a refusal the cache keeps is told again unless the user asks anew (a prose one is
     # an answer the cache keeps: asked again then too)
-    asking = DropMalformed(client, {} if options.keep_malformed else checked,
-                           retry_refused=is_prose_refusal if options.retry_refused else None)
+    asking = DropMalformed(client, checked,
+                           retry_refused=is_prose_refusal if options.retry_refused else None,
+                           keep=options.keep_malformed)
     if sending and shortlist is not None and requests:
         # the checks of answers naming labels off their shortlist look them up in the
         # whole vocabulary: built here, once, it was built on the first such answer by
@@ -616,7 +622,8 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
         # resumed run said "36 to send" of a round whose every answer was replayed)
         counts = _say_prompt_size(requests, client, desc, None if options.keep_malformed
                                   else [checked[key] for key in keys],
-                                  is_prose_refusal if options.retry_refused else None)
+                                  is_prose_refusal if options.retry_refused else None,
+                                  kept=options.keep_malformed)
     return _Prepared(options, texts, offered, requests, owners, resolvers, copies, blank,
                      cut, asking, {"n_docs": len(texts), "n_blank_docs": blank,
                                    "n_duplicate_docs": sum(map(len, copies.values())),
