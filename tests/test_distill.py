@@ -1995,6 +1995,8 @@ def test_a_teacher_that_fails_part_way_hands_back_the_answers_paid_for(data):
     assert len(error.selected) == 20 and len(set(error.selected.tolist())) == 20
     assert (error.Y_teacher != sp.csr_matrix(Y[error.selected], dtype=np.float32)).nnz == 0
     assert [r["answered"] for r in error.rounds] == [10, 10]
+    # numbered as the message numbers them: the round that failed is 3, after 1 and 2
+    assert [r["round"] for r in error.rounds] == [1, 2]
 
 
 def test_a_teacher_that_fails_before_any_answer_raises_its_own_error(data):
@@ -2683,6 +2685,30 @@ def test_active_distill_says_each_round_by_its_place_from_1(data, caplog):
             if r.getMessage().startswith("active distillation round")]
     assert said == ["active distillation round 1 of 2: 10 asked, 10 labelled so far",
                     "active distillation round 2 of 2: 30 asked, 40 labelled so far"]
+
+
+def test_active_distills_records_number_the_rounds_from_1_and_read_older_ones_so(
+        data, tmp_path):
+    # the lines said "active distillation round 1 of 2" where the summary, the student's
+    # manifest and TeacherFailedError.rounds said "round": 0 of that round. A student
+    # saved before (from 0) is read, and shown by info, numbered from 1 too
+    space, train, _ = data
+    result = active_distill(train.texts, space, noisy_teacher(train.Y, 0.2), ActiveOptions(
+        budget=40, rounds=2, featurizer_params=FAST_FEATURES))
+    assert [r["round"] for r in result.rounds] == [1, 2]
+    assert [r["round"] for r in result.classifier.manifest["distillation"]["rounds"]] == [1, 2]
+    student = tmp_path / "student"
+    result.classifier.save(student)
+    manifest = json.loads((student / "manifest.json").read_text())
+    assert [r["round"] for r in manifest["distillation"]["rounds"]] == [1, 2]
+    for r in manifest["distillation"]["rounds"]:  # as a tagsmith before this saved it
+        r["round"] -= 1
+    (student / "manifest.json").write_text(json.dumps(manifest))
+    loaded = TextClassifier.load(student)
+    assert [r["round"] for r in loaded.manifest["distillation"]["rounds"]] == [1, 2]
+    shown = CliRunner().invoke(tagsmith_cli.cli, ["info", str(student), "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert [r["round"] for r in json.loads(shown.stdout)["distillation"]["rounds"]] == [1, 2]
 
 
 def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, caplog):

@@ -2683,12 +2683,13 @@ INFO_HELP = """Show a model bundle's manifest (versions, fingerprints, held-out 
 @click.option("--json", "as_json", is_flag=True, help="The manifest as one JSON object on "
               "one line (default: indented).")
 def info(bundle, as_json):
-    from tagsmith.pipeline.classifier import SHIFT_META, check_manifest_sections
+    from tagsmith.pipeline.classifier import SHIFT_META, check_manifest_sections, rounds_from_1
     from tagsmith.store.bundle import Bundle
 
     with Bundle(bundle) as opened:
         check_manifest_sections(opened.manifest, bundle)  # what loading it would refuse
-        shown = opened.manifest
+        # a student saved before numbered its rounds from 0: shown from 1, as now
+        shown = rounds_from_1(opened.manifest)
         if opened.has(SHIFT_META):  # a saved shift was in no line info printed
             shown = {**shown, "label_shift": _stored_shift(opened)}
         print_json(shown, indent=None if as_json else 2)

@@ -956,7 +956,7 @@ class TextClassifier:
             classifier = cls(label_space, featurizer, model, thresholds,
                              label_counts=stats["label_counts"],
                              n_train_docs=np.asarray(stats["n_train_docs"]).reshape(()).item(),
-                             manifest=bundle.manifest, crossfit=crossfit,
+                             manifest=rounds_from_1(bundle.manifest), crossfit=crossfit,
                              train_hashes=train_hashes, **parts)
         except (InvalidParameterError, TypeError, ValueError) as exc:
             raise BundleError(f"incompatible parts: {exc}", path=path) from exc
@@ -1087,6 +1087,30 @@ def check_manifest_sections(manifest: dict, path: str | Path) -> None:
     for section in MANIFEST_SECTIONS:
         if not isinstance(manifest.get(section, {}), dict):
             raise BundleError(f"manifest.json: {section!r} is not an object", path=path)
+
+
+def rounds_from_1(manifest: dict) -> dict:
+    """``manifest`` with its ``distillation.rounds`` numbered from 1, as the run's lines
+    say them (``active distillation round 1 of 4``): a student saved before numbered
+    them from 0 (its first round ``"round": 0``), and is read as if saved now. The
+    manifest itself where there is nothing to renumber; otherwise a copy.
+
+    >>> rounds_from_1({"distillation": {"rounds": [{"round": 0}, {"round": 1}]}})
+    {'distillation': {'rounds': [{'round': 1}, {'round': 2}]}}
+    >>> rounds_from_1({"distillation": {"rounds": [{"round": 1}, {"round": 2}]}})
+    {'distillation': {'rounds': [{'round': 1}, {'round': 2}]}}
+    """
+    record = manifest.get("distillation")
+    if not isinstance(record, dict):
+        return manifest
+    rounds = record.get("rounds")
+    if not (isinstance(rounds, list) and rounds and isinstance(rounds[0], dict)
+            and rounds[0].get("round") == 0):
+        return manifest
+    renumbered = [{**entry, "round": entry["round"] + 1}
+                  if isinstance(entry, dict) and isinstance(entry.get("round"), int)
+                  else entry for entry in rounds]
+    return {**manifest, "distillation": {**record, "rounds": renumbered}}
 
 
 def require_calibrated(classifier: TextClassifier, purpose: str, *,

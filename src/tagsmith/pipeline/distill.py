@@ -552,7 +552,10 @@ def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: 
         else:
             logger.warning("active distillation %s: the teacher answered %s sent",
                            said, none_of(len(chosen)))
-        history.append({"round": number, "asked": int(len(chosen)), "answered": int(keep.sum()),
+        # numbered from 1, as the lines say them: the summary, the student's manifest and
+        # TeacherFailedError.rounds said "round": 0 of the round the lines called round 1
+        history.append({"round": number + 1, "asked": int(len(chosen)),
+                        "answered": int(keep.sum()),
                         "n_mistakes_assumed": round(float(n_mistakes), 1),
                         "seconds": round(time.perf_counter() - started, 3)})
         logger.info("active distillation %s: %s asked, %s labelled so far", said,
