@@ -2741,6 +2741,14 @@ def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, c
         malformed = json.loads(first.stderr.strip().splitlines()[-1])["labeling"][
             "n_malformed_answers"]
         assert malformed > 0
+        # the budget counts them, and says how many of it they took: the summary named
+        # the budget and the malformed answers apart, never together
+        assert json.loads(first.stderr.strip().splitlines()[-1])["active"][
+            "n_spent_unanswered"] == malformed
+        assert (f"labelled {40 - malformed} of the 40 documents sent (--budget 40 of 120 "
+                f"documents; {malformed} of the budget's documents unanswered, each "
+                f"spending its call (0 failed calls, {malformed} malformed answers))"
+                ) in first.stdout, first.stdout
         written = (tmp_path / "o.jsonl").read_text()
         with caplog.at_level("INFO", logger="tagsmith"):
             again = CliRunner().invoke(tagsmith_cli.cli, command[1:] + [

@@ -1119,9 +1119,14 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             spent = (f"--budget {budget} cut: at most {spendable:,} teacher "
                      f"call{plural_s(spendable)} spent," if spendable < budget
                      else f"--budget {budget}")
+            # the budget's calls that bought no labels: spent all the same (a malformed
+            # answer is billed), never made up for by another document
+            lost = result["summary"].get("active", {}).get("n_spent_unanswered", 0)
+            lost_said = (f"; {lost:,} of the budget's documents unanswered, each "
+                         f"spending its call ({_failures(labeling)})" if lost else "")
             click.echo(f"labelled {answered:,} of the {sent:,} document{plural_s(sent)} sent"
                        f"{copied} ({spent} of {len(texts):,} "
-                       f"document{plural_s(len(texts))}) -> {printable(output)}")
+                       f"document{plural_s(len(texts))}{lost_said}) -> {printable(output)}")
         else:
             click.echo(f"labelled {written:,} of {len(texts):,} document{plural_s(len(texts))} "
                        f"-> {printable(output)}")

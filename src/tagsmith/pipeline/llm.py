@@ -1288,6 +1288,12 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         warn_rejections(report, f"LLM labeling, all {len(distilled.rounds)} rounds")
     # the budget spent: blank documents and copies in the pool cut the one asked for
     summary["active"] = dict(distilled.classifier.manifest["distillation"])
+    # the budget counts a document whose call failed or whose answer was malformed or
+    # refused: it spent its call (billed, for a malformed answer), and another document
+    # asked in its place would spend more calls than the budget. How many, said: the
+    # summary named the budget and the malformed answers apart, never the two together
+    summary["active"]["n_spent_unanswered"] = int(
+        sum(r["asked"] - r["answered"] for r in distilled.rounds))
     if labelled is not None:
         summary["active"]["n_labelled_before"] = int(len(before))
         summary["active"]["n_labelled_not_in_pool"] = n_not_in_pool
