@@ -35,7 +35,7 @@ import functools
 import logging
 import weakref
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -520,6 +520,33 @@ def _checked_arguments(texts: list[str], label_space: LabelSpace, client: LLMCli
                                                        options)
 
 
+def _document_prompts(texts: list[str], label_space: LabelSpace, options: LabelingOptions,
+                      offered: list[np.ndarray], docs: Iterable[int], name_keys: LabelNames,
+                      names_of: Callable[[np.ndarray], dict[int, str]]
+                      ) -> Iterator[tuple[int, tuple[dict, ...] | None]]:
+    """Each of ``docs`` (positions in ``texts``) with the messages of its prompt, as
+    :func:`label_documents` sends it (the document cut to ``max_doc_chars``, its offered
+    labels shown by the names ``names_of`` gives them); ``None`` for a blank document or
+    one offered no label (never sent). The one prompt-building loop of :func:`_prepare`
+    and :func:`prompt_sizes`: the estimate copied it once, and drifted. A LABELS section
+    is rendered once for a run of documents offered one list (a full-list run offers
+    every document the same array; a shortlist each document its own, whose sections
+    kept for the whole pool held 100,000 of them for nothing)."""
+    last: tuple[np.ndarray | None, str] = (None, "")
+    for doc in docs:
+        ids = offered[doc]
+        if not texts[doc].strip() or not len(ids):
+            yield doc, None
+            continue
+        if last[0] is not ids:
+            last = (ids, prompts.label_section(
+                _label_list(label_space, ids, options, names_of(ids), name_keys)))
+        yield doc, prompts.label_prompt(texts[doc], last[1],
+                                        max_labels=options.max_labels,
+                                        use_case=options.use_case,
+                                        max_chars=options.max_doc_chars)
+
+
 def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
              options: LabelingOptions | None, shortlist: TopK | None,
              desc: str, sending: bool = True) -> _Prepared:
@@ -530,31 +557,31 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
     options, label_space, texts, offered = _checked_arguments(texts, label_space, client,
                                                               options, shortlist)
     requests, owners = [], []
-    # documents sharing one offered list share its resolver and its LABELS section,
-    # rendered once (a full-list run JSON-dumped the same labels for every document)
-    listed: dict[int, str] = {}
+    # documents sharing one offered list share its resolver (its LABELS section is
+    # rendered once by _document_prompts: a full-list run JSON-dumped the same labels
+    # for every document)
     resolvers: dict[int, LabelResolver] = {}
     unoffered = blank = cut = 0
     # the resolvers' and the lists' names, looked up and keyed once for all of them
     name_keys = LabelNames(label_space, options.lang)
-    first_asking: dict[str, int] = {}  # prompt (its cache key) -> the first document
-    copies: dict[int, list[int]] = {}  # that document -> later ones with the same prompt
-    for doc, ids in enumerate(offered):
-        if not texts[doc].strip():  # no text: a paid answer (labels for nothing, or none)
-            blank += 1  # trained the student on an empty document
-            continue
-        if not len(ids):  # a shortlist of deprecated labels only: nothing to ask about
-            unoffered += 1  # (a paid call answering 'no label' would train as negative)
-            continue
-        cut += len(texts[doc]) > options.max_doc_chars
-        if id(ids) not in listed:
+
+    def names_of(ids: np.ndarray) -> dict[int, str]:
+        if id(ids) not in resolvers:
             resolvers[id(ids)] = LabelResolver(label_space, ids, options.lang,
                                                name_keys=name_keys)
-            listed[id(ids)] = prompts.label_section(
-                _label_list(label_space, ids, options, resolvers[id(ids)].names, name_keys))
-        messages = prompts.label_prompt(texts[doc], listed[id(ids)],
-                                        max_labels=options.max_labels, use_case=options.use_case,
-                                        max_chars=options.max_doc_chars)
+        return resolvers[id(ids)].names
+
+    first_asking: dict[str, int] = {}  # prompt (its cache key) -> the first document
+    copies: dict[int, list[int]] = {}  # that document -> later ones with the same prompt
+    for doc, messages in _document_prompts(texts, label_space, options, offered,
+                                                range(len(texts)), name_keys, names_of):
+        if messages is None:
+            if not texts[doc].strip():  # no text: a paid answer (labels for nothing, or
+                blank += 1  # none) trained the student on an empty document
+            else:  # a shortlist of deprecated labels only: nothing to ask about (a paid
+                unoffered += 1  # call answering 'no label' would train as negative)
+            continue
+        cut += len(texts[doc]) > options.max_doc_chars
         several = options.votes > 1
         asked = [ChatRequest(model=client.model, messages=messages, json_mode=True,
                              max_tokens=options.max_tokens,
@@ -1089,28 +1116,16 @@ def prompt_sizes(texts: list[str], label_space: LabelSpace, client: LLMClient,
                                < len(texts)):  # -1 was the last text's size, silently
         raise InvalidParameterError("docs", f"positions in [0, {len(texts):,}) or None",
                                     np.asarray(docs).tolist()[:5])
-    # the last list's LABELS section: a full-list run offers every document the same
-    # list (one array), a shortlist each document its own, whose sections kept for the
-    # whole pool held 100,000 of them for nothing
-    last: tuple[np.ndarray | None, str] = (None, "")
     name_keys = LabelNames(label_space, options.lang)  # as _prepare looks names up
     sizes = np.zeros(len(positions), np.int64)
-    for i, doc in enumerate(positions.tolist()):
-        ids = offered[doc]
-        if not texts[doc].strip() or not len(ids):
-            continue
-        if last[0] is not ids:
-            # the resolver's display names (display_names) without the resolver: building
-            # its name indexes, which no answer uses here, was 85% of a shortlisted
-            # pool's estimate (5,000 shortlists of 30: 13 s)
-            names = display_names(label_space, ids, options.lang, labels=name_keys)
-            last = (ids, prompts.label_section(
-                _label_list(label_space, ids, options, names, name_keys)))
-        messages = prompts.label_prompt(texts[doc], last[1],
-                                        max_labels=options.max_labels,
-                                        use_case=options.use_case,
-                                        max_chars=options.max_doc_chars)
-        sizes[i] = _prompt_estimate(ChatRequest(model=client.model, messages=messages,
-                                                json_mode=True,
-                                                max_tokens=options.max_tokens))
+    # the resolver's display names (display_names) without the resolver: building its
+    # name indexes, which no answer uses here, was 85% of a shortlisted pool's estimate
+    # (5,000 shortlists of 30: 13 s)
+    for i, (_, messages) in enumerate(_document_prompts(
+            texts, label_space, options, offered, positions.tolist(), name_keys,
+            lambda ids: display_names(label_space, ids, options.lang, labels=name_keys))):
+        if messages is not None:
+            sizes[i] = _prompt_estimate(ChatRequest(model=client.model, messages=messages,
+                                                    json_mode=True,
+                                                    max_tokens=options.max_tokens))
     return sizes
