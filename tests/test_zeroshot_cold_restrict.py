@@ -186,3 +186,23 @@ def test_a_cold_restricted_scorer_searches_as_a_warm_one(tmp_path):
     assert not list((tmp_path / "cold").glob("*.hnsw-*"))
     got, expected = cold.predict_topk(DOCS, 3), warm.predict_topk(DOCS, 3)
     assert got.indices.tolist() == expected.indices.tolist()
+
+
+def test_a_vocabulary_with_one_label_edited_embeds_that_label_alone(tmp_path):
+    """A whole vocabulary's cache file keeps each text's digest: one label of YSO renamed
+    re-embedded all 27,754 label texts (21 minutes), as the file is keyed by all of them."""
+    space = _space()
+    ZeroShotClassifier(space, TextCountingEncoder(), cache_dir=tmp_path)
+    labels = list(space)
+    labels[2] = Label("u:weather", {"en": "weather forecast"},
+                      alt_labels={"en": ["weather news"]})
+    edited = LabelSpace(labels)
+    encoder = TextCountingEncoder()
+    scorer = ZeroShotClassifier(edited, encoder, cache_dir=tmp_path)
+    assert encoder.embedded == ["weather forecast"]
+    fresh = ZeroShotClassifier(edited, TextCountingEncoder())
+    np.testing.assert_allclose(scorer.label_vectors, fresh.label_vectors, rtol=0, atol=1e-6)
+    # written whole for the edited vocabulary: read back with nothing embedded
+    again = TextCountingEncoder()
+    ZeroShotClassifier(edited, again, cache_dir=tmp_path)
+    assert again.embedded == []
