@@ -206,3 +206,67 @@ def test_a_vocabulary_with_one_label_edited_embeds_that_label_alone(tmp_path):
     again = TextCountingEncoder()
     ZeroShotClassifier(edited, again, cache_dir=tmp_path)
     assert again.embedded == []
+
+
+def _many_space(n=12):
+    return LabelSpace([Label(f"u:{i}", {"en": f"{WORDS[i % len(WORDS)]} {i}"})
+                       for i in range(n)])
+
+
+def _parts(folder):
+    return sorted(p.name for p in folder.glob("labels-*.part.npz"))
+
+
+def test_many_restrictions_keep_the_most_recently_used_part_files(tmp_path, monkeypatch):
+    """Every --only of other labels wrote one more part file, never removed (and a miss
+    read every one): the cache keeps PART_FILES_KEPT of them, the most recently used."""
+    import tagsmith.zeroshot.scorer as scorer_module
+
+    monkeypatch.setattr(scorer_module, "PART_FILES_KEPT", 3, raising=False)
+    space = _many_space()
+
+    def restrict(*ids):
+        allowed = np.isin(space.uris, [f"u:{i}" for i in ids])
+        encoder = TextCountingEncoder()
+        ZeroShotClassifier(space, encoder, cache_dir=tmp_path, allowed=allowed)
+        return encoder.embedded
+
+    restrict(0)
+    first = _parts(tmp_path)
+    for i in (1, 2):
+        restrict(i)
+    assert restrict(0) == []  # read back, and now the most recently used
+    restrict(3)
+    names = _parts(tmp_path)
+    assert len(names) == 3 and set(first) <= set(names)
+    # the one of label 1, least recently used, was removed: embedded anew
+    assert restrict(1) == [f"{WORDS[1]} 1"]
+    assert len(_parts(tmp_path)) == 3
+
+
+def test_a_whole_vocabulary_cached_removes_the_part_files_it_covers(tmp_path):
+    space = _many_space()
+    for ids in ((0, 1), (2,), (3, 4, 5)):
+        ZeroShotClassifier(space, TextCountingEncoder(), cache_dir=tmp_path,
+                           allowed=np.isin(space.uris, [f"u:{i}" for i in ids]))
+    # a part of another vocabulary, holding a text the whole one lacks, is kept
+    other = LabelSpace([*space, Label("u:x", {"en": "elsewhere"})])
+    ZeroShotClassifier(other, TextCountingEncoder(), cache_dir=tmp_path,
+                       allowed=np.isin(other.uris, ["u:x", "u:0"]))
+    assert len(_parts(tmp_path)) == 4
+    kept = _parts(tmp_path)
+    # an HNSW graph saved beside a part file goes with it
+    graph = tmp_path / kept[0].replace(".npz", ".hnsw-0123456789abcdef.bin")
+    graph.write_bytes(b"graph")
+    encoder = TextCountingEncoder()
+    whole = ZeroShotClassifier(space, encoder, cache_dir=tmp_path)
+    assert len(encoder.embedded) == len(space) - 6
+    remaining = _parts(tmp_path)
+    assert len(remaining) == 1 and remaining[0] in kept
+    assert graph.exists() == (remaining[0] == kept[0])
+    fresh = ZeroShotClassifier(space, TextCountingEncoder())
+    np.testing.assert_allclose(whole.label_vectors, fresh.label_vectors, rtol=0, atol=1e-6)
+    # a restriction now reads the whole file, nothing embedded
+    late = TextCountingEncoder()
+    ZeroShotClassifier(space, late, cache_dir=tmp_path, allowed=np.isin(space.uris, ["u:2"]))
+    assert late.embedded == []

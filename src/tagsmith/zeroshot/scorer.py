@@ -29,11 +29,13 @@ import hashlib
 import inspect
 import logging
 import numbers
+import os
 import re
 import string
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -316,6 +318,11 @@ def _check_template(template) -> None:
 #: a cached row's L2 norm may differ from 1 by this much (the encoder normalises rows;
 #: float32 rounding leaves about 1e-7)
 CACHE_NORM_TOLERANCE = 1e-3
+#: how many part files (``labels-*.part.npz``, a restricted run's label embeddings) the
+#: cache keeps, the most recently used: each ``zeroshot --only`` of another set of labels
+#: wrote one more (0.5 MB for 300 of YSO's labels), never removed, and a miss reads the
+#: digests of every one
+PART_FILES_KEPT = 16
 
 
 #: what an encoder is, as :func:`check_encoder` refuses what is not one
@@ -488,6 +495,14 @@ def _read_cache(path: Path, identity: str, texts_digest: str, shape: tuple[int, 
     return _check_vectors(vectors, shape)
 
 
+def _touch(path: Path) -> None:
+    """Mark a cache file as just used (its modification time), for :func:`_prune_parts`."""
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache is still read
+        pass
+
+
 class _Unkeyed(ValueError):
     """A whole vocabulary's cache file written before it kept each text's digest: not
     a source of vectors for other texts (nor damaged)."""
@@ -556,7 +571,7 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
         try:
             stored, stored_vectors = _read_part(path, identity, dim,
                                                 np.unique(keys[~found]))
-        except _Unkeyed:
+        except (_Unkeyed, FileNotFoundError):  # FileNotFoundError: pruned by another run
             continue
         except Exception as exc:  # noqa: BLE001 - an unusable part file is only a miss
             if not (isinstance(exc, ValueError) and str(exc) == "written by another encoder"):
@@ -565,6 +580,7 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
             continue
         if stored_vectors is None:
             continue
+        _touch(path)  # used: the last pruned (PART_FILES_KEPT)
         stored_keys = _digest_keys(stored)
         order = np.argsort(stored_keys, kind="stable")
         sorted_keys = stored_keys[order]
@@ -575,6 +591,50 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
         if found.all():
             break
     return found, vectors
+
+
+def _remove_cache_file(path: Path) -> None:
+    """Remove a label-embedding file and the HNSW graphs saved beside it (quietly where
+    another run removed them first)."""
+    prefix = path.name[:-len(".npz")]
+    for stale in [path, *path.parent.glob(f"{glob_escape(prefix)}.hnsw-*")]:
+        try:
+            stale.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            logger.warning("cannot remove the zero-shot embedding cache %s: %s", stale,
+                           exc.strerror or exc)
+
+
+def _prune_parts(cache_dir: Path, written: Path, identity: str, dim: int,
+                 covered: np.ndarray | None = None) -> None:
+    """Remove part files of ``cache_dir`` the cache no longer needs: where ``covered``
+    (the sorted digests of a whole vocabulary's file just written) is given, those of
+    the encoder ``identity`` whose every text it holds (it serves their runs); and all
+    but the :data:`PART_FILES_KEPT` most recently used (``written`` the newest)."""
+    parts = []
+    for path in cache_dir.glob("labels-*.part.npz"):
+        try:
+            parts.append((-path.stat().st_mtime_ns, path.name, path))
+        except OSError:
+            continue
+    parts.sort()
+    kept = 0
+    for _, _, path in parts:
+        if path == written:
+            continue
+        if covered is not None:
+            try:
+                stored, _ = _read_part(path, identity, dim, covered[:0])
+            except Exception:  # noqa: BLE001 - another encoder's, or damaged: kept here
+                stored = None
+            if stored is not None and np.isin(_digest_keys(stored), covered).all():
+                _remove_cache_file(path)
+                continue
+        kept += 1
+        if kept >= PART_FILES_KEPT:
+            _remove_cache_file(path)
 
 
 def cached_vectors(encoder: Encoder, texts: list[str], cache_dir: str | Path | None
@@ -641,6 +701,7 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
                 return _read_cache(path, identity, texts_digest, shape)
             stored, part_vectors = _read_part(path, identity, encoder.dim)
             if np.array_equal(stored, hashes) and part_vectors is not None:
+                _touch(path)  # used: the last pruned (PART_FILES_KEPT)
                 return part_vectors
             raise ValueError("written for other label texts")
         except Exception as exc:  # noqa: BLE001 - any unreadable cache is only a miss
@@ -684,6 +745,11 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
         # an OSError's strerror alone: its text names the file again
         logger.warning("cannot write the zero-shot embedding cache %s: %s", path,
                        exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
+        return vectors
+    # restrictions of a vocabulary now cached whole, and the least recently used of many
+    # restrictions, are removed: every --only of other labels added a file for good
+    _prune_parts(cache_dir, path, identity, encoder.dim,
+                 None if part else np.unique(_digest_keys(hashes)))
     return vectors
 
 
