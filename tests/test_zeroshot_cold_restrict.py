@@ -270,3 +270,29 @@ def test_a_whole_vocabulary_cached_removes_the_part_files_it_covers(tmp_path):
     late = TextCountingEncoder()
     ZeroShotClassifier(space, late, cache_dir=tmp_path, allowed=np.isin(space.uris, ["u:2"]))
     assert late.embedded == []
+
+
+def test_a_damaged_part_file_is_warned_of_once_and_removed(tmp_path, caplog):
+    """A damaged part file was warned of on every miss of every other run, until the
+    restriction that wrote it ran again: it is removed with the warning now."""
+    space = _many_space()
+
+    def restrict(*ids):
+        encoder = TextCountingEncoder()
+        ZeroShotClassifier(space, encoder, cache_dir=tmp_path,
+                           allowed=np.isin(space.uris, [f"u:{i}" for i in ids]))
+        return encoder.embedded
+
+    restrict(0)
+    (part,) = tmp_path.glob("labels-*.part.npz")
+    part.write_bytes(part.read_bytes()[:200])
+    warned = []
+    for ids in ((1,), (2,), (0, 3)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            embedded = restrict(*ids)
+        warned.append(sum("ignoring the zero-shot embedding cache" in r.getMessage()
+                          for r in caplog.records))
+        assert len(embedded) == len(ids)  # the damaged file's vectors never used
+    assert warned == [1, 0, 0]
+    assert not part.exists()

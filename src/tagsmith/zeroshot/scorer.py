@@ -574,9 +574,17 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
         except (_Unkeyed, FileNotFoundError):  # FileNotFoundError: pruned by another run
             continue
         except Exception as exc:  # noqa: BLE001 - an unusable part file is only a miss
-            if not (isinstance(exc, ValueError) and str(exc) == "written by another encoder"):
+            if isinstance(exc, ValueError) and str(exc) == "written by another encoder":
+                continue
+            if isinstance(exc, OSError):  # unreadable (permissions): not ours to remove
                 logger.warning("ignoring the zero-shot embedding cache %s (%s: %s)", path,
                                type(exc).__name__, exc)
+                continue
+            # damaged: removed, so that it is warned of once, not on every miss until the
+            # run that wrote it runs again
+            logger.warning("ignoring the zero-shot embedding cache %s (%s: %s); removing "
+                           "it", path, type(exc).__name__, exc)
+            _remove_cache_file(path)
             continue
         if stored_vectors is None:
             continue
