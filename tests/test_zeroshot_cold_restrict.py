@@ -296,3 +296,38 @@ def test_a_damaged_part_file_is_warned_of_once_and_removed(tmp_path, caplog):
         assert len(embedded) == len(ids)  # the damaged file's vectors never used
     assert warned == [1, 0, 0]
     assert not part.exists()
+
+
+def test_a_part_file_with_a_compressed_digest_member_is_not_unpacked(tmp_path, caplog):
+    """The digests of a part file were read whatever their size: a deflated member of
+    64 MB of digests (64 KB on disk) was unpacked whole on the next miss of any run."""
+    import io
+    import tracemalloc
+    import zipfile
+
+    space = _many_space()
+    ZeroShotClassifier(space, TextCountingEncoder(), cache_dir=tmp_path,
+                       allowed=np.isin(space.uris, ["u:0"]))
+    (part,) = tmp_path.glob("labels-*.part.npz")
+    with zipfile.ZipFile(part) as archive:
+        members = {name: archive.read(name) for name in ("encoder.npy", "vectors.npy")}
+    digests = io.BytesIO()
+    np.save(digests, np.zeros((2_000_000, 32), np.uint8))
+    with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data, compress_type=zipfile.ZIP_STORED)
+        archive.writestr("hashes.npy", digests.getvalue())
+    del digests
+    assert part.stat().st_size < 1_000_000
+    encoder = TextCountingEncoder()
+    tracemalloc.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            ZeroShotClassifier(space, encoder, cache_dir=tmp_path,
+                               allowed=np.isin(space.uris, ["u:1"]))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert encoder.embedded == [f"{WORDS[1]} 1"]
+    assert peak < 16_000_000, peak
+    assert any("hashes.npy is compressed" in r.getMessage() for r in caplog.records)

@@ -33,8 +33,9 @@ import os
 import re
 import string
 import threading
+import zipfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from glob import escape as glob_escape
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -479,6 +480,7 @@ def _read_cache(path: Path, identity: str, texts_digest: str, shape: tuple[int, 
             raise ValueError(f"unexpected members {sorted(i.filename for i in infos)}")
         # np.savez stores uncompressed: a member larger than the expected array (plus
         # its header) is not ours, and is not decompressed
+        _check_stored(infos)
         limit = {"vectors.npy": shape[0] * shape[1] * 4 + 4096,
                  "encoder.npy": 4 * (len(identity) + 1) + 4096,
                  "texts.npy": 4 * 64 + 4096, "hashes.npy": shape[0] * 32 + 4096}
@@ -501,6 +503,14 @@ def _touch(path: Path) -> None:
         os.utime(path)
     except OSError:  # a read-only cache is still read
         pass
+
+
+def _check_stored(infos: Iterable[zipfile.ZipInfo]) -> None:
+    """:class:`ValueError` where a member of a cache file is compressed: ``np.savez``
+    stores them as they are, and a compressed one could unpack to any size."""
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+            raise ValueError(f"{info.filename} is compressed")
 
 
 class _Unkeyed(ValueError):
@@ -526,7 +536,10 @@ def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = 
             if set(infos) == {"vectors.npy", "encoder.npy", "texts.npy"}:
                 raise _Unkeyed("a whole vocabulary's file without text digests")
             raise ValueError(f"unexpected members {sorted(infos)}")
-        # stored uncompressed (np.savez): the rows the digests give bound the vectors
+        # stored uncompressed (np.savez), so the digests read are at most the file's
+        # bytes (a deflated member of gigabytes of digests was read whole), and the
+        # rows they give bound the vectors
+        _check_stored(infos.values())
         rows = infos["hashes.npy"].file_size // 32
         limit = {"vectors.npy": rows * dim * 4 + 4096,
                  "encoder.npy": 4 * (len(identity) + 1) + 4096, "texts.npy": 4 * 64 + 4096}
