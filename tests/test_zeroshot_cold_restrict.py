@@ -331,3 +331,16 @@ def test_a_part_file_with_a_compressed_digest_member_is_not_unpacked(tmp_path, c
     assert encoder.embedded == [f"{WORDS[1]} 1"]
     assert peak < 16_000_000, peak
     assert any("hashes.npy is compressed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_text_wanted_twice_takes_its_cached_vector_for_both_rows(tmp_path):
+    """Two labels sharing a name: both rows take the vector a restricted run cached."""
+    space = LabelSpace([Label("u:a", {"en": "football"}), Label("u:b", {"en": "football"}),
+                        Label("u:c", {"en": "weather"})])
+    ZeroShotClassifier(space, TextCountingEncoder(), cache_dir=tmp_path,
+                       allowed=np.isin(space.uris, ["u:a"]))
+    encoder = TextCountingEncoder()
+    whole = ZeroShotClassifier(space, encoder, cache_dir=tmp_path)
+    assert encoder.embedded == ["weather"]
+    fresh = ZeroShotClassifier(space, TextCountingEncoder())
+    np.testing.assert_allclose(whole.label_vectors, fresh.label_vectors, rtol=0, atol=1e-6)

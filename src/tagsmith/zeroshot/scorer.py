@@ -519,8 +519,18 @@ class _Unkeyed(ValueError):
 
 
 def _digest_keys(hashes: np.ndarray) -> np.ndarray:
-    """``(n, 32)`` uint8 digests as ``n`` 32-byte values, to sort and search."""
-    return np.ascontiguousarray(hashes).view(np.dtype((np.void, 32))).ravel()
+    """The first 8 bytes of ``(n, 32)`` uint8 digests as ``n`` uint64, to sort and
+    search (32-byte values sorted 4x slower than a dict per row); a match is checked on
+    the whole digest."""
+    return np.ascontiguousarray(hashes[:, :8]).view("<u8").ravel()
+
+
+def _any_in(sorted_keys: np.ndarray, keys: np.ndarray) -> bool:
+    """Whether any of ``keys`` is one of ``sorted_keys`` (sorted ascending)."""
+    if not len(sorted_keys) or not len(keys):
+        return False
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return bool((sorted_keys[at] == keys).any())
 
 
 def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = None
@@ -552,7 +562,7 @@ def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = 
         hashes = data["hashes"]
         if hashes.dtype != np.uint8 or hashes.ndim != 2 or hashes.shape[1] != 32:
             raise ValueError(f"text digests of dtype {hashes.dtype} and shape {hashes.shape}")
-        if wanted is not None and not np.isin(_digest_keys(hashes), wanted).any():
+        if wanted is not None and not _any_in(wanted, _digest_keys(hashes)):
             return hashes, None
         vectors = data["vectors"]
     return hashes, _check_vectors(vectors, (len(hashes), dim))
@@ -572,6 +582,8 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
     if not len(hashes):
         return found, vectors
     keys = _digest_keys(hashes)
+    order = np.argsort(keys, kind="stable")
+    wanted = keys[order]  # sorted; a file's keys are searched in it
     sources = []
     for path in cache_dir.glob("labels-*.npz"):
         try:
@@ -583,7 +595,7 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
             continue
         try:
             stored, stored_vectors = _read_part(path, identity, dim,
-                                                np.unique(keys[~found]))
+                                                wanted[~found[order]])
         except (_Unkeyed, FileNotFoundError):  # FileNotFoundError: pruned by another run
             continue
         except Exception as exc:  # noqa: BLE001 - an unusable part file is only a miss
@@ -602,13 +614,16 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
         if stored_vectors is None:
             continue
         _touch(path)  # used: the last pruned (PART_FILES_KEPT)
+        # each stored row against the wanted rows of its key (a text may be wanted twice)
         stored_keys = _digest_keys(stored)
-        order = np.argsort(stored_keys, kind="stable")
-        sorted_keys = stored_keys[order]
-        at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-        hit = ~found & (sorted_keys[at] == keys)
-        vectors[hit] = stored_vectors[order[at[hit]]]
-        found |= hit
+        first = np.searchsorted(wanted, stored_keys, "left")
+        count = np.searchsorted(wanted, stored_keys, "right") - first
+        row = np.repeat(np.arange(len(stored)), count)
+        at = order[np.repeat(first - np.cumsum(count) + count, count)
+                   + np.arange(int(count.sum()))]
+        take = ~found[at] & (stored[row] == hashes[at]).all(axis=1)  # the whole digest
+        vectors[at[take]] = stored_vectors[row[take]]
+        found[at[take]] = True
         if found.all():
             break
     return found, vectors
