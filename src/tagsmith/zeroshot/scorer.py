@@ -713,6 +713,9 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     from the whole vocabulary's by float32 rounding.) A whole vocabulary's file keeps
     those digests too, so a vocabulary edited since (a label renamed, added or removed)
     takes the vectors of its unchanged texts from it and embeds the edited ones alone.
+    The cache keeps the :data:`PART_FILES_KEPT` most recently used part files, and a
+    whole vocabulary's file written removes the part files whose every text it holds;
+    a damaged part file another run draws from is removed with its warning.
 
     ``cache_dir=""`` is no cache, as ``--cache-dir ''`` on the command line: as a path it
     was the working directory, which got the cache files.
