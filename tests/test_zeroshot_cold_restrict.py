@@ -344,3 +344,22 @@ def test_a_text_wanted_twice_takes_its_cached_vector_for_both_rows(tmp_path):
     assert encoder.embedded == ["weather"]
     fresh = ZeroShotClassifier(space, TextCountingEncoder())
     np.testing.assert_allclose(whole.label_vectors, fresh.label_vectors, rtol=0, atol=1e-6)
+
+
+def test_a_damaged_whole_file_is_warned_of_once_by_a_restricted_run(tmp_path, caplog):
+    """A restricted run found the whole VOCAB's file damaged (a warning), then drew its
+    texts from the cache's files and warned of the same file again."""
+    space = _many_space()
+    ZeroShotClassifier(space, TextCountingEncoder(), cache_dir=tmp_path)
+    (whole,) = tmp_path.glob("labels-*.npz")
+    whole.write_bytes(whole.read_bytes()[:300])
+    warned = []
+    for ids in ((1,), (2,)):
+        caplog.clear()
+        encoder = TextCountingEncoder()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            ZeroShotClassifier(space, encoder, cache_dir=tmp_path,
+                               allowed=np.isin(space.uris, [f"u:{i}" for i in ids]))
+        assert encoder.embedded == [f"{WORDS[ids[0]]} {ids[0]}"]
+        warned.append(sum(whole.name in r.getMessage() for r in caplog.records))
+    assert warned == [1, 0]

@@ -688,8 +688,15 @@ def cached_vectors(encoder: Encoder, texts: list[str], cache_dir: str | Path | N
     try:
         return _read_cache(path, identity, texts_digest, (len(texts), encoder.dim))
     except Exception as exc:  # noqa: BLE001 - any unreadable cache is only a miss
-        logger.warning("ignoring the zero-shot embedding cache %s (%s: %s); embedding "
-                       "the label texts again", path, type(exc).__name__, exc)
+        if isinstance(exc, OSError):  # unreadable (permissions): not ours to remove
+            logger.warning("ignoring the zero-shot embedding cache %s (%s: %s); embedding "
+                           "the label texts again", path, type(exc).__name__, exc)
+            return None
+        # damaged: removed, or the restricted run's search of the cache for its texts
+        # warned of it a second time (and every later restricted run twice again)
+        logger.warning("ignoring the zero-shot embedding cache %s (%s: %s); removing it "
+                       "and embedding the label texts again", path, type(exc).__name__, exc)
+        _remove_cache_file(path)
         return None
 
 
