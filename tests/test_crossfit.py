@@ -862,8 +862,14 @@ def test_train_draws_its_crossfit_folds_once(goemotions_small, monkeypatch):
                            dev_fraction=0.0, crossfit_folds=3, seed=2)
     clf = train_classifier(train.texts[:300], train.Y[:300], space, options=options)
     assert drawn == [3]
+    # drawn along the documents' content (training's text hashes, as the audit orders)
+    from tagsmith.data.texthash import hash_texts
+    from tagsmith.pipeline.audit import content_order
+
+    texts = list(train.texts[:300])
+    order = content_order(hash_texts(texts), texts, train.Y[:300])
     np.testing.assert_array_equal(clf.crossfit.fold, fold_assignment(
-        300, 3, 2, duplicate_groups(train.texts[:300])))
+        300, 3, 2, duplicate_groups(texts), order=order))
 
 
 @pytest.mark.parametrize("scores", ["crossfit", "auto"])

@@ -526,12 +526,18 @@ def test_crossfit_folds_putting_every_labelled_document_in_one_fold_is_refused_f
     unlabelled): that fold's model had nothing to learn, found after the whole training
     and refused naming a parameter 'Y' train has not (exit code 2). The folds are drawn
     before the training, and another seed that parts them trains."""
+    import scipy.sparse as sp
+
+    from tagsmith.data.texthash import hash_texts
     from tagsmith.pipeline import crossfit, train
+    from tagsmith.pipeline.audit import content_order
 
     texts = [f"text number {i}" for i in range(10)]
     labels = ["<u:a>", "<u:b>"] + [""] * 8
+    # the folds are drawn along the texts' content (distinct texts: their hashes alone)
+    order = content_order(hash_texts(texts), texts, sp.csr_matrix((10, 2)))
     together = [seed for seed in range(20) if len(set(crossfit.fold_assignment(
-        10, 2, seed)[:2])) == 1]
+        10, 2, seed, order=order)[:2])) == 1]
     apart = [seed for seed in range(20) if seed not in together]
     corpus = tmp_path / "c.tsv"
     corpus.write_text("".join(f"{t}\t{label}\n" for t, label in zip(texts, labels, strict=True)))
@@ -541,7 +547,7 @@ def test_crossfit_folds_putting_every_labelled_document_in_one_fold_is_refused_f
     result = run("train", corpus, "-o", tmp_path / "b", "--crossfit-folds", "2", "--seed",
                  together[0], *FAST)
     assert result.exit_code == 3, result.output  # the data's, as audit's is (it was 2)
-    fold = crossfit.fold_assignment(10, 2, together[0])[0] + 1
+    fold = crossfit.fold_assignment(10, 2, together[0], order=order)[0] + 1
     assert (f"error: {corpus}: cross-fitting (--crossfit-folds 2) with --seed {together[0]} "
             f"puts both labelled documents in fold {fold} of 2, which leaves its fold model "
             "none to learn from; give another --seed, more labelled documents or "

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tagsmith._plural import plural_s
+from tagsmith.exceptions import InvalidParameterError
 from tagsmith.models.base import check_groups
 
 
@@ -25,6 +26,26 @@ def has_repeats(groups: npt.ArrayLike) -> bool:
     """
     array = np.asarray(groups)
     return bool(array.size) and np.unique(array).size < array.size
+
+
+def check_order(name: str, order: npt.ArrayLike, n_docs: int) -> np.ndarray:
+    """``order`` as an int64 permutation of ``range(n_docs)``, else
+    :class:`InvalidParameterError` naming ``name`` (a repeated or missing position drew
+    some documents twice and others never).
+
+    >>> check_order("order", [2, 0, 1], 3).tolist()
+    [2, 0, 1]
+    """
+    array = np.asarray(order)
+    got: str | None = None
+    if array.shape != (n_docs,) or (n_docs and array.dtype.kind not in "iu"):
+        got = f"shape {array.shape}, dtype {array.dtype}"
+    elif n_docs and not np.array_equal(np.sort(array), np.arange(n_docs)):
+        got = "positions repeated or missing"
+    if got is not None:
+        raise InvalidParameterError(name, f"a permutation of the {n_docs:,} documents' "
+                                    f"positions (0 to {n_docs - 1:,}, each once)", got)
+    return array.astype(np.int64, copy=False)
 
 
 def groups_by_first(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1697,13 +1697,8 @@ def _fold_drawer(n_docs: int, options: AuditOptions,
         from tagsmith.pipeline.crossfit import fold_assignment
 
         if not drawn:
-            if order is None:
-                drawn.append(fold_assignment(n_docs, *_folds_and_seed(options), groups))
-            else:
-                fold = np.empty(n_docs, np.int16)
-                fold[order] = fold_assignment(n_docs, *_folds_and_seed(options),
-                                              None if groups is None else groups[order])
-                drawn.append(fold)
+            drawn.append(fold_assignment(n_docs, *_folds_and_seed(options), groups,
+                                         order=order))
         return drawn[0]
     return folds
 

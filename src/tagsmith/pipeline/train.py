@@ -733,6 +733,7 @@ def train_classifier(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpa
             f"give more documents, {fewer}or crossfit_folds 0 (no out-of-fold scores)",
             parameters=("crossfit_folds",))
     folds = None  # the cross-fitting's folds, drawn once
+    by_content = None  # the documents in the order the cross-fitting draws and fits them
     if options.crossfit_folds:
         # the fold holding a lone labelled text (or every copy of it) leaves its model
         # nothing to learn, whatever the folds or seed: found after the whole training,
@@ -754,7 +755,13 @@ def train_classifier(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpa
                 parameters=("crossfit_folds",))
         # the folds drawn once: the check's, then the cross-fitting's (~0.2 s each at
         # 590k documents)
-        folds = fold_assignment(Y.shape[0], n_folds, options.seed, groups)
+        # along the documents' content (the audit's order), not their lines: the same
+        # corpus shuffled drew other folds and fitted each fold model in another order,
+        # and the bundle's out-of-fold scores (audit --scores bundle) moved with it
+        from tagsmith.pipeline.audit import content_order
+
+        by_content = content_order(hashes, texts, Y)
+        folds = fold_assignment(Y.shape[0], n_folds, options.seed, groups, order=by_content)
         fold = fold_of_every_labelled(Y, n_folds, options.seed, groups, fold=folds)
         if fold is not None:
             # two labelled texts or more the seed's folds put in one: that fold's model
@@ -846,7 +853,8 @@ def train_classifier(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpa
     if options.crossfit_folds:
         if X_all is None:  # the final model saw only part of the texts
             X_all = featurizer.transform(texts)
-        crossfit = _cross_fit(featurizer, X_all, Y, options, label_space, groups, folds)
+        crossfit = _cross_fit(featurizer, X_all, Y, options, label_space, groups, folds,
+                              by_content)
         report["crossfit"] = {"n_folds": crossfit.n_folds, "k": crossfit.topk.k,
                               "seconds": round(crossfit.seconds, 3)}
     if label_counts is None:  # the final model was fitted on all of Y (no tuning, or a refit)
@@ -1207,10 +1215,13 @@ def _calibration_source(options: TrainOptions) -> str:
 
 
 def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace,
-               groups: np.ndarray | None = None, fold: np.ndarray | None = None):
+               groups: np.ndarray | None = None, fold: np.ndarray | None = None,
+               order: np.ndarray | None = None):
     """Out-of-fold scores of the training documents (features ``X``) with the options' model;
     ``groups`` (:func:`duplicate_groups`) keeps equal texts in one fold; ``fold``: the
-    folds drawn already (:func:`~tagsmith.pipeline.crossfit.fold_assignment`)."""
+    folds drawn already (:func:`~tagsmith.pipeline.crossfit.fold_assignment`) along
+    ``order`` (:func:`~tagsmith.pipeline.audit.content_order`), the order each fold
+    model learns its documents in."""
     from tagsmith.pipeline.crossfit import cross_fit_topk
 
     params = dict(options.model_params)
@@ -1223,7 +1234,7 @@ def _cross_fit(featurizer, X, Y, options: TrainOptions, label_space: LabelSpace,
     crossfit = cross_fit_topk(X, Y, options.model, params, n_folds=options.crossfit_folds,
                               k=options.crossfit_k, seed=options.seed,
                               label_features=label_features, groups=groups, fold=fold,
-                              show_progress=options.show_progress)
+                              order=order, show_progress=options.show_progress)
     if shown:  # the training's display setting, not the bundle's: stored as given
         crossfit.params = {key: value for key, value in crossfit.params.items()
                            if key != "show_progress"}
