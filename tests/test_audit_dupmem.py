@@ -100,7 +100,9 @@ def test_the_duplicates_and_the_leakage_are_those_of_the_features_in_file_order(
     inverse = np.empty_like(by_content)
     inverse[by_content] = np.arange(n)
     X = X_c[inverse]
-    expected = dup.find_duplicates(texts, Y, None, hashes=hashes, features=X)
+    # each text's first document in content order stands for it (as the audit's)
+    expected = dup.find_duplicates(texts, Y, None, hashes=hashes, features=X,
+                                   order=by_content)
     leak = dup.leakage(hashes, dev, train_X=dup.NearLeakIndex(X),
                        other_X=featurizer.transform(dev))
     pairs = result.duplicate_pairs

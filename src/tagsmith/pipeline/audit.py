@@ -1468,7 +1468,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         duplicates = dup.find_duplicates(texts, Y, None, hashes=hashes,
                                          threshold=options.near_duplicate_threshold,
                                          features=X_c if options.near_duplicates else None,
-                                         feature_rows=inverse,
+                                         feature_rows=inverse, order=order,
                                          show_progress=options.show_progress)
         step("duplicates")
         issues = find_label_issues(Y_c, scores.topk, X=X_c, **issue_options(options),
