@@ -1026,3 +1026,29 @@ def test_a_report_whose_bound_is_nan_or_null_reads_n_a(habit_audit, tmp_path, es
     bounds = json.loads(out.output)["bounds"]
     assert bounds["est_wrong"] is None
     assert bounds["est_missing"] == (33.0 if est_missing == 33.0 else None)
+
+
+@pytest.mark.parametrize(("order", "got"), [
+    (np.zeros(400, np.int64), "positions repeated or missing"),  # document 0, 120 times
+    (np.arange(399), r"shape \(399,\)"),
+    (np.arange(400.0), "dtype float64")])
+def test_a_draw_along_an_order_that_is_no_permutation_is_refused_naming_it(habit_audit, order,
+                                                                           got):
+    """draw_review_sample(order=) took any array: a repeated position drew one document
+    many times (as many rows of it in sample.csv), a short one drew among its documents
+    only (or failed with a bare IndexError)."""
+    from tagsmith.audit.sample import draw_review_sample
+
+    texts, _, given, result = habit_audit
+    with pytest.raises(InvalidParameterError, match=f"order.*permutation.*{got}"):
+        draw_review_sample(result.issues, texts, sp.csr_matrix(given), SPACE, 120, seed=3,
+                           topk=result.scores.topk, order=order)
+
+
+def test_audit_seed_says_it_draws_the_review_sample():
+    """audit --seed's help named the folds only, though it also draws --review-sample's
+    documents: a user rerunning a sample with another --seed was not told it moves."""
+    tagsmith_cli._register_commands()
+    command = tagsmith_cli.cli.commands["audit"]
+    [seed] = [p for p in command.params if "--seed" in p.opts]
+    assert "--review-sample" in " ".join(seed.help.split())

@@ -54,6 +54,7 @@ from tagsmith.audit.review import (
     row_kind,
 )
 from tagsmith.exceptions import InvalidParameterError, ReviewFormatError
+from tagsmith.models.splits import check_order
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -119,6 +120,10 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
             "(a sample draws each document once)", n)
     if flagged_docs is not None:
         _check_flagged_docs(flagged_docs)
+    if order is not None:
+        # a repeated position drew a document twice (two rows of one document in
+        # sample.csv), a short order IndexError'd or drew only its documents
+        order = check_order("order", order, n_docs)
     rng = np.random.default_rng([int(seed), _SALT])
     with_flag = np.zeros(n_docs, bool)
     with_flag[issues.doc[issues.flagged]] = True

@@ -2933,7 +2933,8 @@ def _broader_moves_words(n_moves: int) -> str:
 @click.option("--on-error", type=ERROR_POLICY, default="fail", show_default=True,
               help="Malformed corpus lines: fail, or skip and count.")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the cross-fitting and calibration folds.")
+              help="Seed of the cross-fitting and calibration folds and of the "
+              "--review-sample draw (the documents drawn and their strata).")
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of label names.")
 @click.option("--force", is_flag=True, help="Overwrite a review file in OUTPUT whose decisions "
