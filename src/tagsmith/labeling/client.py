@@ -177,6 +177,23 @@ OPTIONAL_PARAMETERS = {
 _RUN_STOP: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
     "tagsmith_llm_run_stop", default=None)
 
+
+def run_stop() -> threading.Event | None:
+    """The stop flag of the :func:`complete_all` run whose worker thread calls this (a
+    client's ``complete``), or None outside one: set once the run stops (a stopping
+    failure, Ctrl-C), it tells a client of the caller's own (any :class:`LLMClient`) to
+    send nothing more and end the call, as :class:`OpenAIChatClient` does before each
+    try and each send. ``run_stop().wait(delay)`` in place of ``time.sleep(delay)`` ends a
+    wait to retry at once. A client of one's own could not see it (the flag was private):
+    its calls went on sending, and retrying, after the run had stopped, and the run
+    waited for them.
+
+    >>> run_stop() is None  # no run here
+    True
+    """
+    return _RUN_STOP.get()
+
+
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
 
