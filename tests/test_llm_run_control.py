@@ -52,8 +52,37 @@ def test_a_client_of_ones_own_sees_the_runs_stop():
     from tagsmith.labeling.client import run_stop
 
     client = OwnClient()
-    with pytest.raises(LLMError, match="in a row failed"):
+    with pytest.raises(LLMError, match="^1 request in a row failed.*Last: down"):
         complete_all(client, [request("wait"), request("fail")], n_workers=2,
                      max_consecutive_failures=1)
     assert client.saw_stop.is_set()
     assert run_stop() is None  # outside a run
+
+
+def test_a_call_abandoned_as_the_run_stops_is_no_failure_and_the_message_names_the_real_one():
+    # an earlier document waiting to retry (a flaky 503) when a later one failed for good
+    # was abandoned, counted as one more failure, and raised first (the pool's order):
+    # "2 requests in a row failed; ... Last: request abandoned (interrupted)" hid the 400
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
+
+    asked_flaky = threading.Event()
+
+    def behaviour(body):
+        if user_prompt(body) == "flaky":
+            asked_flaky.set()
+            return Reply("busy", status=503)
+        assert asked_flaky.wait(NET)
+        return Reply("this request is malformed", status=400)
+
+    with LocalChatServer(behaviour) as server:
+        # a backoff of a minute: the flaky call is waiting to retry when the run stops
+        client = OpenAIChatClient(server.base_url, "m", backoff_base=60.0, backoff_max=60.0,
+                                  timeout=NET)
+        with pytest.raises(LLMError) as raised:
+            complete_all(client, [request("flaky"), request("bad")], n_workers=2,
+                         max_consecutive_failures=1)
+    said = str(raised.value)
+    assert said.startswith("1 request in a row failed"), said
+    assert "HTTP 400" in said and "abandoned" not in said, said
+    assert client.usage.n_interrupted == 1 and client.usage.n_failed == 1

@@ -3052,6 +3052,13 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
         except LLMError as exc:
             results[index] = exc
             with lock:
+                if stop.is_set():
+                    # ended by the run's stop (abandoned while waiting to retry, or not
+                    # sent): no failure of the endpoint's. Counted, it was raised first
+                    # where its document came earlier, "2 requests in a row failed ...
+                    # Last: request abandoned (interrupted)" hiding the failure that
+                    # stopped the run
+                    return index
                 state["failures"] += 1
                 if state["failures"] >= max_consecutive_failures:
                     stop.set()
