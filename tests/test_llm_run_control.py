@@ -86,3 +86,56 @@ def test_a_call_abandoned_as_the_run_stops_is_no_failure_and_the_message_names_t
     assert said.startswith("1 request in a row failed"), said
     assert "HTTP 400" in said and "abandoned" not in said, said
     assert client.usage.n_interrupted == 1 and client.usage.n_failed == 1
+
+
+class _SlowClock:
+    """``time.monotonic`` for the progress log: every reading 60 s after the last, so
+    that every update of the bar logs its line."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 60.0
+        return self.now
+
+
+def test_the_progress_moves_as_any_call_ends_not_only_the_earliest(monkeypatch):
+    # the bar followed the pool's order: one slow first document held it at 0/N while
+    # every other call had ended ("0/5,000 calls" for the whole of a slow answer)
+    import logging
+
+    import tagsmith.progress as progress
+    from tagsmith.labeling.client import ScriptedLLM
+
+    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False, raising=False)
+    monkeypatch.setattr(progress, "time", _SlowClock())
+    others_counted = threading.Event()
+    lines: list[str] = []
+
+    class Watch(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+            if record.getMessage().startswith("calls: 2/3"):
+                others_counted.set()
+
+    def answer(request):
+        if request.messages[-1]["content"] == "slow":
+            # answers only once the bar has counted both others
+            assert others_counted.wait(NET), lines
+        return "ok"
+
+    logger = logging.getLogger("tagsmith")
+    watch, level = Watch(), logger.level
+    logger.addHandler(watch)
+    logger.setLevel(logging.INFO)
+    try:
+        got = complete_all(ScriptedLLM(answer), [request("slow"), request("b"), request("c")],
+                           n_workers=3, desc="calls", show_progress=True)
+    finally:
+        logger.removeHandler(watch)
+        logger.setLevel(level)
+    assert [response.text for response in got] == ["ok"] * 3  # in order still
+    assert others_counted.is_set()
+    assert lines[-1].startswith("calls: 3/3 calls (100%)")
+

@@ -50,7 +50,7 @@ import time
 import weakref
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -3089,7 +3089,11 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     try:
         with progress_bar(total=len(requests), desc=desc, unit="call",
                           enabled=show_progress) as bar:
-            for _ in pool.map(one, range(len(requests))):
+            # counted as each call ends, in any order: in the pool's order (its map) one
+            # slow first document held the bar at 0/N while every other call had ended;
+            # a stopping failure is raised as it comes, not after the documents before it
+            for future in as_completed([pool.submit(one, i) for i in range(len(requests))]):
+                future.result()
                 bar.update(1)
                 usage = client.usage
                 # "answered", as the usage line: "calls" after the bar's own count of
