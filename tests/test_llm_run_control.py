@@ -139,3 +139,44 @@ def test_the_progress_moves_as_any_call_ends_not_only_the_earliest(monkeypatch):
     assert others_counted.is_set()
     assert lines[-1].startswith("calls: 3/3 calls (100%)")
 
+
+
+def test_a_run_stopped_by_a_failure_says_it_waits_for_the_calls_in_flight():
+    # once a failure stopped the run, complete_all waited for the tries under way (up
+    # to the client's timeout, minutes on a slow model) and said nothing: it looked hung
+    import logging
+
+    from tagsmith.labeling.client import ScriptedLLM
+
+    said = threading.Event()
+    lines: list[str] = []
+
+    class Watch(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+            if "waiting for 1 call in flight" in record.getMessage():
+                said.set()
+
+    failed = threading.Event()
+
+    def answer(request):
+        if request.messages[-1]["content"] == "fail":
+            failed.set()
+            raise LLMError("down")
+        assert failed.wait(NET)
+        assert said.wait(NET), lines  # answers once the wait for it was said
+        return "late"
+
+    logger = logging.getLogger("tagsmith")
+    watch = Watch(level=logging.WARNING)
+    logger.addHandler(watch)
+    try:
+        with pytest.raises(LLMError, match="^1 request in a row failed"):
+            complete_all(ScriptedLLM(answer), [request("slow"), request("fail")],
+                         n_workers=2, max_consecutive_failures=1)
+    finally:
+        logger.removeHandler(watch)
+    assert said.is_set()
+    assert [line for line in lines if "waiting for" in line] == [
+        "the run is stopping: waiting for 1 call in flight to end its try under way "
+        "(not retried)"]

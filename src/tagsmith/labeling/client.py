@@ -3119,6 +3119,18 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
             # retries keeping it at exit, and opened the cache afresh once it was closed
             # (not for answers being stored: the caller says why those take long)
             _try_no_more(client)
+            with lock:
+                waited = state["running"] - _storing(client)
+            if waited > 0:
+                # said: the wait lasts up to the client's timeout (minutes on a slow
+                # model), and a run stopped by a failure looked hung meanwhile
+                timed = _wrapped_with(client, "longest_try")
+                longest = getattr(timed, "longest_try", None) if timed is not None else None
+                logger.warning(
+                    "the run is stopping: waiting for %d call%s in flight to end %s try "
+                    "under way (not retried)%s", waited, plural_s(waited),
+                    plural(waited, "its", "their"),
+                    f", up to {longest:g} s" if isinstance(longest, (int, float)) else "")
             try:
                 _wait_for_workers(client, state, idle, None)
             except BaseException:  # Ctrl-C in that wait: as below
