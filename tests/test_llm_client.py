@@ -344,7 +344,12 @@ def test_a_server_loading_its_model_is_asked_again_past_the_retries(caplog):
         with caplog.at_level(logging.WARNING, logger="tagsmith"):
             assert client.complete(request()).text == "finally"
             assert client.complete(request()).text == "finally"
-    assert state["n"] == 14 and client.usage.n_retries == 12
+    # asked again as the model loads, not retried: a load of minutes read "240 retries"
+    # for 4 documents (up to 60 a request), as if the endpoint were failing
+    assert state["n"] == 14 and client.usage.n_retries == 0
+    assert client.usage.n_load_polls == 12 and client.usage.to_dict()["load_polls"] == 12
+    assert client.usage.summary().startswith(
+        "2 answered calls, 0 cached, 0 retries, 12 asked again as the model loaded, 0 failed")
     said = [r.getMessage() for r in caplog.records if "loading its model" in r.getMessage()]
     assert len(said) == 1 and "Loading model" in said[0] and "300 s" in said[0], said
 
@@ -674,7 +679,8 @@ def test_a_stop_during_the_wait_for_a_loading_server_counts_no_retry():
             logger.removeHandler(handler)
             logger.setLevel(level)
     assert len(server.requests) == 1
-    assert (client.usage.n_retries, client.usage.n_interrupted) == (0, 1)
+    assert (client.usage.n_retries, client.usage.n_load_polls,
+            client.usage.n_interrupted) == (0, 0, 1)
 
 
 def test_a_404_at_a_base_url_without_a_path_suggests_the_v1_it_lacks():

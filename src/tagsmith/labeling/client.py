@@ -344,6 +344,10 @@ class Usage:
     n_requests: int = 0
     n_cached: int = 0
     n_retries: int = 0
+    #: tries made again because the server said it was still loading its model
+    #: (:data:`LOAD_WAIT`): not retries of a failure (a load of minutes read "240
+    #: retries" for 4 documents, as if the endpoint were failing)
+    n_load_polls: int = 0
     n_failed: int = 0
     #: calls the model or a content filter refused (:class:`LLMRefusalError`, or an
     #: answer declining in prose: :meth:`count_prose_refusal`): not failures (the JSON
@@ -394,13 +398,16 @@ class Usage:
             self.reported_counts += reported_counts
 
     def count(self, what: str) -> None:
-        """Count a retry (``"retry"``), a request that failed for good (``"failed"``),
+        """Count a retry (``"retry"``), a try made again as the server loads its model
+        (``"load_poll"``), a request that failed for good (``"failed"``),
         one abandoned by an abort (``"interrupted"``), one the model or a content filter
         refused (``"refused"``) or a refusal told from the response cache
         (``"cached"``)."""
         with self._lock:
             if what == "retry":
                 self.n_retries += 1
+            elif what == "load_poll":
+                self.n_load_polls += 1
             elif what == "cached":
                 self.n_cached += 1
             elif what == "refused":
@@ -445,7 +452,8 @@ class Usage:
         ``estimated_*_tokens`` the part of each token count the client estimated (the
         replies reported none), 0 where the endpoint reported every count."""
         return {"requests": self.n_requests, "cached": self.n_cached,
-                "retries": self.n_retries, "failed": self.n_failed,
+                "retries": self.n_retries, "load_polls": self.n_load_polls,
+                "failed": self.n_failed,
                 "refused": self.n_refused,
                 "interrupted": self.n_interrupted, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
@@ -472,6 +480,8 @@ class Usage:
         return (f"{self.n_requests:,} answered call{plural_s(self.n_requests)}, "
                 f"{self.n_cached:,} cached, "
                 f"{self.n_retries:,} {plural(self.n_retries, 'retry', 'retries')}, "
+                + (f"{self.n_load_polls:,} asked again as the model loaded, "
+                   if self.n_load_polls else "") +
                 f"{self.n_failed:,} failed{interrupted}, "
                 f"{tokens:,} token{plural_s(tokens)}{estimated}, "
                 + (f"cost {self.cost:.4f}{self._cost_part()}" if self.priced
@@ -929,6 +939,7 @@ class OpenAIChatClient:
         # without counting them); loading_since: when it first said so
         tries = counted = timeouts = 0
         loading_since: float | None = None
+        polling = False  # the try before said the model was loading (not counted)
         delay = 0.0
         # this request's timeout for its next try: longer after a try that timed out
         self._local.try_timeout = self.timeout
@@ -941,7 +952,7 @@ class OpenAIChatClient:
                 # counted once made: a run finishing its calls (or aborted) during the
                 # wait tries no more, and said a retry of a try never made
                 if not stopped():
-                    self.usage.count("retry")
+                    self.usage.count("load_poll" if polling else "retry")
             tries += 1
             try:
                 if stopped():
@@ -1048,7 +1059,9 @@ class OpenAIChatClient:
                         # asked again soon (the model may be ready any moment), not
                         # counted: the tries were spent in ~30 s of a load of minutes
                         delay = min(self._delay(tries - counted - 1, exc), LOAD_POLL)
+                        polling = True
                         continue
+                polling = False
                 counted += 1
                 delay = self._delay(counted - 1, last)
             except LLMError as exc:  # refused for good (HTTP 400, 401, ...): not worth a retry
