@@ -180,3 +180,35 @@ def test_a_run_stopped_by_a_failure_says_it_waits_for_the_calls_in_flight():
     assert [line for line in lines if "waiting for" in line] == [
         "the run is stopping: waiting for 1 call in flight to end its try under way "
         "(not retried)"]
+
+
+def test_first_tries_queued_together_behind_a_cold_start_time_out_as_one():
+    # Ollama loads its model at the first request and says nothing of it (llama.cpp
+    # answers 503 "Loading model"): the --concurrency first tries, queued behind the
+    # load, timed out together, and three of them were "3 tries in a row timed out":
+    # the run stopped at once, where the retries (given twice the time) were answered.
+    # Here the model is "loaded" once every first try has timed out and been retried
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    loaded = threading.Event()
+    lock = threading.Lock()
+    received = [0]
+
+    def behaviour(body):
+        with lock:
+            received[0] += 1
+            if received[0] == 8:  # the 4 first tries, then each one's retry
+                loaded.set()
+        loaded.wait(NET)
+        return "ok"
+
+    with LocalChatServer(behaviour) as server:
+        client = OpenAIChatClient(server.base_url, "m", timeout=0.3, backoff_base=0.01,
+                                  backoff_max=0.05)
+        try:
+            got = complete_all(client, [request(f"doc {i}") for i in range(4)], n_workers=4)
+        finally:
+            loaded.set()
+    assert [response.text for response in got] == ["ok"] * 4
+    assert client.usage.n_retries == 4 and client.usage.n_failed == 0

@@ -833,6 +833,13 @@ class OpenAIChatClient:
         #: the tries in a row that timed out with no reply from the server between them
         #: (any request's: see :data:`TIMEOUTS_IN_A_ROW`)
         self._timeouts_in_a_row = 0
+        #: how many time-outs :attr:`_timeouts_in_a_row` has counted, ever: a try that
+        #: times out counts only where it was sent after the last one counted. Tries
+        #: sent together time out together: an Ollama loading its model at a cold start
+        #: (it says nothing of it, as llama.cpp's 503 does) kept --concurrency 4 first
+        #: tries queued past --timeout, and three of them stopped the run at once, where
+        #: their retries (given twice the time) would have been answered
+        self._timeout_epoch = 0
         #: whether any reply was an HTTP 200: a server of plain HTTP, so a later 400
         #: is not probed for TLS (:meth:`_https_port`)
         self._answered_ok = False
@@ -960,6 +967,8 @@ class OpenAIChatClient:
                 with self._slots:
                     if stopped():
                         raise _Aborted()
+                    with self._abort_lock:
+                        sent_epoch = self._timeout_epoch
                     response = self._post(self._body(request), request, aborted)
                 self.usage.add(response)
                 self._said_loading = False  # loaded: a later reload is said again
@@ -1034,7 +1043,11 @@ class OpenAIChatClient:
                 timeouts += exc.timed_out
                 if exc.timed_out:  # numbered among the tries counted (not loading ones)
                     with self._abort_lock:
-                        self._timeouts_in_a_row += 1
+                        # in a row: sent after the time-out counted last, not in flight
+                        # beside it (queued with it, as a cold start's first tries are)
+                        if sent_epoch == self._timeout_epoch:
+                            self._timeouts_in_a_row += 1
+                            self._timeout_epoch += 1
                         in_a_row = self._timeouts_in_a_row
                     if in_a_row >= TIMEOUTS_IN_A_ROW:
                         # the server answers nothing (any more): each document would
