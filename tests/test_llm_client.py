@@ -3140,6 +3140,8 @@ def test_a_damaged_cache_row_is_a_clear_error_naming_the_cache(tmp_path):
     # the table of the malformed answers a budget run keeps, of other columns: its
     # first malformed answer failed to be kept, after the run had started
     "CREATE TABLE kept_malformed (key TEXT PRIMARY KEY, answer TEXT)",
+    # the table of the models served, of other columns: the first answer's note failed
+    "CREATE TABLE served (model TEXT PRIMARY KEY, x TEXT)",
     "CREATE VIRTUAL TABLE responses USING fts5(key, model, request, text, prompt_tokens,"
     " completion_tokens, created)",
     "CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL,"

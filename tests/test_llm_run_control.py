@@ -212,3 +212,51 @@ def test_first_tries_queued_together_behind_a_cold_start_time_out_as_one():
             loaded.set()
     assert [response.text for response in got] == ["ok"] * 4
     assert client.usage.n_retries == 4 and client.usage.n_failed == 0
+
+
+def _reply_served_by(model: str, fingerprint: str):
+    """A server whose replies say ``model`` and ``system_fingerprint`` served them (as
+    OpenAI's name the dated snapshot behind an alias)."""
+    import json
+
+    from tagsmith.testing.llm_server import Reply
+
+    def behaviour(body):
+        return Reply(raw=json.dumps({
+            "id": "c", "object": "chat.completion", "model": model,
+            "system_fingerprint": fingerprint,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "ok"}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1}}).encode())
+    return behaviour
+
+
+def test_a_model_served_anew_under_the_name_asked_is_said(tmp_path, caplog):
+    # the cache keys answers by the model name asked: an alias moved to a new snapshot
+    # (or a model replaced under its name) replayed the old model's answers beside the
+    # new one's, and nothing said so
+    import logging
+
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient, OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    path = tmp_path / "llm.sqlite"
+
+    def run(served: str, fingerprint: str, texts: list[str]) -> list[str]:
+        caplog.clear()
+        with LocalChatServer(_reply_served_by(served, fingerprint)) as server:
+            with CachedClient(OpenAIChatClient(server.base_url, "m", timeout=NET),
+                              ResponseCache(path)) as client:
+                with caplog.at_level(logging.WARNING, logger="tagsmith"):
+                    complete_all(client, [request(text) for text in texts], n_workers=2)
+        return [r.getMessage() for r in caplog.records if "served by" in r.getMessage()]
+
+    assert run("m-2024-05-13", "fp_a", ["a", "b"]) == []  # the first run: nothing before
+    assert run("m-2024-05-13", "fp_a", ["a", "c"]) == []  # the same model: nothing said
+    said = run("m-2025-01-31", "fp_b", ["a", "d"])
+    assert len(said) == 1, said
+    assert ("'m' is served by m-2025-01-31, system_fingerprint fp_b" in said[0]
+            and "came from m-2024-05-13, system_fingerprint fp_a" in said[0]
+            and str(path) in said[0]), said[0]
+    assert run("m-2025-01-31", "fp_b", ["e"]) == []  # noted: said once

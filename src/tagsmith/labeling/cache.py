@@ -84,6 +84,22 @@ CREATE TABLE IF NOT EXISTS kept_malformed (
     created REAL NOT NULL
 )
 """
+
+
+#: per model name asked, what the endpoint last said served it (its reply's ``model``
+#: and ``system_fingerprint``): the answers are keyed by the name asked, and an alias
+#: moved to a new snapshot (or a backend changed) went on replaying the old model's
+#: answers unsaid. A tagsmith from before this table ignores it
+SERVED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS served (
+    model TEXT PRIMARY KEY,
+    served_model TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    seen REAL NOT NULL
+)
+"""
+#: the columns of the ``served`` table, in order (:data:`SERVED_SCHEMA`)
+SERVED_COLUMNS = ("model", "served_model", "fingerprint", "seen")
 #: seconds a cache waits for another process's write to end before giving up
 LOCK_TIMEOUT = 60.0
 #: seconds one try of a write waits for another process's lock before it looks again
@@ -168,16 +184,18 @@ def check_schema(connection: sqlite3.Connection) -> str | None:
     rows = connection.execute("SELECT type, name, sql FROM sqlite_master WHERE type IN "
                               "('view', 'trigger') OR name = 'responses' COLLATE NOCASE "
                               "OR name = 'refusals' COLLATE NOCASE "
-                              "OR name = 'kept_malformed' COLLATE NOCASE").fetchall()
+                              "OR name = 'kept_malformed' COLLATE NOCASE "
+                              "OR name = 'served' COLLATE NOCASE").fetchall()
     running = sorted(f"{kind} {name!r}" for kind, name, _ in rows if kind != "table")
     if running:
         return f"it holds {', '.join(running[:3])}{', ...' if len(running) > 3 else ''}"
     for _, name, sql in rows:
         if (sql or "").upper().startswith("CREATE VIRTUAL"):
             return f"its {name} table is a virtual table"
-        table = name.lower() if name.lower() in ("refusals", "kept_malformed") \
+        table = name.lower() if name.lower() in ("refusals", "kept_malformed", "served") \
             else "responses"
-        expected = REFUSAL_COLUMNS if table == "refusals" else COLUMNS
+        expected = {"refusals": REFUSAL_COLUMNS,
+                    "served": SERVED_COLUMNS}.get(table, COLUMNS)
         columns = tuple(row[1] for row in connection.execute(f"PRAGMA table_xinfo({table})"))
         if columns != expected:
             return (f"its {table} table has the columns {', '.join(columns)}, expected "
@@ -244,6 +262,7 @@ class ResponseCache:
                 connection.execute(SCHEMA)
                 connection.execute(REFUSALS_SCHEMA)
                 connection.execute(KEPT_SCHEMA)
+                connection.execute(SERVED_SCHEMA)
                 connection.commit()
                 return
             except sqlite3.OperationalError as exc:
@@ -357,6 +376,21 @@ class ResponseCache:
                     (request.cache_key(), request.model,
                      json.dumps(request.payload(), sort_keys=True), response.text,
                      response.prompt_tokens, response.completion_tokens, time.time()))
+
+
+    def served_by(self, model: str) -> tuple[str, str] | None:
+        """What the endpoint last said served ``model`` (:meth:`note_served`): its
+        reply's ``model`` and ``system_fingerprint`` ("" where it said none), or None."""
+        with self._errors(), self._use() as connection:
+            row = connection.execute(
+                "SELECT served_model, fingerprint FROM served WHERE model = ?",
+                (model,)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def note_served(self, model: str, served_model: str, fingerprint: str) -> None:
+        """Store what the endpoint says serves ``model`` now, and commit at once."""
+        self._write("INSERT OR REPLACE INTO served VALUES (?, ?, ?, ?)",
+                    (model, served_model, fingerprint, time.time()))
 
     def get_refusal(self, request: ChatRequest) -> str | None:
         """The message of a refusal stored for ``request`` (:meth:`put_refusal`), or

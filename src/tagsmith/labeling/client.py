@@ -315,6 +315,12 @@ class ChatResponse:
     #: reasoning field holding the whole answer (``reasoning_content``), "" otherwise;
     #: not kept in the response cache
     read_from: str = ""
+    #: what the reply said served it: its ``model`` (OpenAI's dated snapshot behind an
+    #: alias) and ``system_fingerprint`` (the backend's configuration), "" where it
+    #: said none; not kept in the response cache (:class:`CachedClient` notes them
+    #: per model, warning when they change)
+    served_model: str = ""
+    fingerprint: str = ""
 
     def cut_note(self) -> str:
         """What a message about a malformed answer adds when the answer was cut at the
@@ -2284,11 +2290,16 @@ def _parse_completion(raw: bytes, request: ChatRequest, secret: str = "") -> Cha
                                          estimate_tokens(text)))
     prompt, completion, guessed_prompt, guessed_completion, reported = _billing(
         usage, _prompt_estimate(request), estimate_tokens(text))
+    served = data.get("model") if isinstance(data, dict) else None
+    fingerprint = data.get("system_fingerprint") if isinstance(data, dict) else None
     return ChatResponse(text, prompt, completion,
                         finish_reason=finish if isinstance(finish, str) else None,
                         estimated_prompt_tokens=guessed_prompt,
                         estimated_completion_tokens=guessed_completion,
-                        reported_counts=reported, read_from=read_from)
+                        reported_counts=reported, read_from=read_from,
+                        served_model=served[:200] if isinstance(served, str) else "",
+                        fingerprint=(fingerprint[:200] if isinstance(fingerprint, str)
+                                     else ""))
 
 
 def _reasoning_answer(choice: dict, message: object) -> str:
@@ -3488,6 +3499,9 @@ class CachedClient:
         self._calls_done = threading.Condition(self._lock)
         self._finishing = False  # finish() was called: no new call is sent
         self._warned: set[str] = set()  # the reasons of the failed writes warned about
+        # the model names asked whose serving model this client has looked at
+        # (:meth:`_check_served`): once each, at its first answer from the endpoint
+        self._served_seen: set[str] = set()
 
 
     def __repr__(self) -> str:  # it was <...CachedClient object at 0x7f...>
@@ -3545,6 +3559,8 @@ class CachedClient:
                 self.store(functools.partial(self.cache.put_refusal, request, str(exc)))
             raise
 
+        self._check_served(request.model, response)
+
         def put() -> bool:
             self.cache.put(request, response)
             return True
@@ -3582,6 +3598,42 @@ class CachedClient:
             return True
 
         return bool(self.store(put))
+
+    def _check_served(self, model: str, response: ChatResponse) -> None:
+        """At the first answer from the endpoint for ``model``, compare what its reply
+        said served it (``model``, ``system_fingerprint``) with what the cache noted last
+        time, warning where it changed, and note it. The cache keys answers by the name
+        asked: an alias moved to a new snapshot, or a model replaced under its name,
+        went on replaying the old model's answers beside the new one's, unsaid."""
+        served, fingerprint = response.served_model, response.fingerprint
+        if not (served or fingerprint) or self.write_failed:
+            return
+        with self._lock:
+            if model in self._served_seen:
+                return
+            self._served_seen.add(model)
+        looked = getattr(self.cache, "served_by", None)
+        note = getattr(self.cache, "note_served", None)
+        if not (callable(looked) and callable(note)):
+            return  # a cache of the caller's own, without the table
+        from tagsmith.exceptions import DataError
+
+        try:
+            before = looked(model)
+        except DataError:  # the answer's write says what is wrong with the cache
+            return
+        if before is not None and before != (served, fingerprint):
+            def shown(pair: tuple[str, str]) -> str:
+                return (f"{pair[0] or '(no model)'}"
+                        + (f", system_fingerprint {pair[1]}" if pair[1] else ""))
+            logger.warning(
+                "the endpoint now says %r is served by %s; the answers the response "
+                "cache %s holds for it came from %s: they are replayed as they are "
+                "(another --cache asks the new model again)", model,
+                shown((served, fingerprint)), getattr(self.cache, "path", ""),
+                shown(before))
+        if before != (served, fingerprint):
+            self.store(functools.partial(note, model, served, fingerprint))
 
     def dropped(self, request: ChatRequest, received: bool = True) -> None:
         """Note that the cached answer to ``request`` was deleted
