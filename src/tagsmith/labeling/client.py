@@ -3559,8 +3559,6 @@ class CachedClient:
                 self.store(functools.partial(self.cache.put_refusal, request, str(exc)))
             raise
 
-        self._check_served(request.model, response)
-
         def put() -> bool:
             self.cache.put(request, response)
             return True
@@ -3575,6 +3573,8 @@ class CachedClient:
                 else:
                     self.n_unsaved += 1
                     self._unsaved.add(request.cache_key())
+        if saved:  # after the answer's own write: a locked cache keeps that one first
+            self._check_served(request.model, response)
         return response
 
     def replay_kept(self, request: ChatRequest) -> ChatResponse | None:
