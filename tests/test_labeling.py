@@ -2983,6 +2983,31 @@ def test_label_shortlist_bundle_names_the_labels_vocab_adds_or_drops(caplog):
         "(dct:isReplacedBy): <u:food> -> <u:meal> ('meal')" in caplog.text, caplog.text
 
 
+def test_label_shortlist_bundle_says_what_offers_the_labels_vocab_added(caplog):
+    """A month's vocabulary gained labels the month-old --shortlist bundle never trained
+    on: the warning said they "are never offered to the LLM" and named no way to offer
+    them, and said so even where --shortlist-zeroshot was given too, whose half of the
+    union offers them. Now it says what offers them, and, with both, that zero-shot's
+    half does."""
+    from tagsmith.cli.llm_commands import _bundle_space
+
+    classifier = _sport_food_old_bundle()
+    vocab = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:food", {"en": "food"}),
+                        Label("u:old", {"en": "old"}), Label("u:new", {"en": "weather"})])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        _bundle_space(classifier, vocab, "v2.csv")
+    assert "1 label of v2.csv ('weather') is not in the --shortlist bundle and is never " \
+        "offered to the LLM, which cannot name it (nor a student distilled from its " \
+        "labels learn it): add --shortlist-zeroshot to offer it, or leave --shortlist " \
+        "out to offer the whole label set (4 labels)" in caplog.text, caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        _bundle_space(classifier, vocab, "v2.csv", zeroshot=True)
+    assert "1 label of v2.csv ('weather') is not in the --shortlist bundle and only the " \
+        "zero-shot half of the union offers it to the LLM" in caplog.text, caplog.text
+    assert "never offered" not in caplog.text, caplog.text
+
+
 def test_label_shortlist_bundle_names_the_labels_it_never_offers_in_lang(caplog):
     """label --shortlist BUNDLE --lang de offered the LLM VOCAB's German names, but
     named the labels never offered (VOCAB's new ones, the bundle's dropped ones) and

@@ -957,7 +957,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         # as suggest, eval and audit --vocab: read without the bundle's --vocab-type, the
         # labels it left out are offered to the LLM as labels the bundle never ranks
         warn_other_selection(shortlist_bundle, vocab, bundle_path)
-        space = _bundle_space(shortlist_bundle, space, vocab, lang)
+        space = _bundle_space(shortlist_bundle, space, vocab, lang, shortlist_zeroshot)
         _warn_untrained_shortlist(shortlist_bundle, space, vocab, shortlist_zeroshot)
     if not (shortlist_bundle or shortlist_zeroshot) \
             and len(space) > options.full_list_up_to:
@@ -1378,13 +1378,17 @@ def _trained_replacements(classifier, space) -> dict[int, list[int]]:
             if label_id < classifier.n_labels and classifier.label_counts[label_id] > 0}
 
 
-def _bundle_space(classifier, space, vocab: str, lang: str = "en"):
+def _bundle_space(classifier, space, vocab: str, lang: str = "en", zeroshot: bool = False):
     """VOCAB's label space with the bundle's ids: labels matched by URI (a SKOS export
     lists the labels of its CSV in another order), the bundle's labels that VOCAB lacks
     kept as deprecated slots (never offered), VOCAB's labels that the bundle lacks
-    appended (never shortlisted: warned about, naming them in ``lang``, as the prompts
-    show them)."""
+    appended (never shortlisted by the bundle: warned about, naming them in ``lang``, as
+    the prompts show them, and what offers them: ``--shortlist-zeroshot``, or the whole
+    label set; with ``zeroshot``, the union's zero-shot half offers them, said so: a
+    month's new labels were said "never offered" while zero-shot offered them, and
+    without it the warning named no way to offer them)."""
     from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.labeling.labeler import LabelingOptions
 
     trained = classifier.label_space
     if trained.fingerprint == space.fingerprint:
@@ -1402,9 +1406,19 @@ def _bundle_space(classifier, space, vocab: str, lang: str = "en"):
                and not label.deprecated and label.uri not in taking]
     if missing:
         are = plural(len(missing), "is", "are")
+        them = plural(len(missing), "it", "them")
+        if zeroshot:
+            offered = f"only the zero-shot half of the union offers {them} to the LLM"
+        else:
+            whole = (f", or leave --shortlist out to offer the whole label set "
+                     f"({len(space):,} labels)"
+                     if len(space) <= LabelingOptions().full_list_up_to else "")
+            offered = (f"{are} never offered to the LLM, which cannot name {them} (nor "
+                       f"a student distilled from its labels learn {them}): add "
+                       f"--shortlist-zeroshot to offer {them}{whole}")
         warn(f"{len(missing):,} label{plural_s(len(missing))} of {vocab} "
              f"({and_more(missing, 5, repr, serial=False)}) "
-             f"{are} not in the --shortlist bundle and {are} never offered to the LLM")
+             f"{are} not in the --shortlist bundle and {offered}")
     # the bundle's labels VOCAB removed or deprecated (a thesaurus update): never offered
     gone = [trained.name_of(i, lang) for i, label in enumerate(trained)
             if label.uri not in space and not label.deprecated]
