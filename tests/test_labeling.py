@@ -2696,6 +2696,52 @@ def test_shortlist_recall_is_said_before_the_first_call(caplog):
                      shortlist_source="Bundle")
 
 
+def test_labels_no_shortlist_offers_are_named_though_the_recall_passes(caplog):
+    """A news desk's month-old --shortlist bundle offered 353 of its sample's 382 labels
+    (recall 0.92, an INFO line), and all 25 it left out belonged to the month's 8 new
+    topics, which no document was offered: the LLM could never name them nor a student
+    learn them, and nothing said so. Now a warning names them, and what offers them."""
+    from tagsmith.pipeline.llm import label_corpus
+
+    def llm(request):
+        return answer((read_data_section(request.messages[-1]["content"], "LABELS")[0]["label"],
+                       0.9))
+
+    # label 2 is held by two of the 20 sample documents and offered to none
+    truth = sp.csr_matrix([[1.0, 0.0, 1.0]] * 2 + [[1.0, 0.0, 0.0]] * 18)
+    human_shortlist = TopK(np.array([[0, 1]] * 20), np.array([[0.9, 0.1]] * 20), 3)
+    texts = [f"doc {i}" for i in range(20)]
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        label_corpus(["a concert"], SPACE, ScriptedLLM(llm), LabelingOptions(shortlist_k=2),
+                     shortlist=TopK(np.array([[1, 0]]), np.array([[0.9, 0.1]]), 3),
+                     human=(texts, truth), human_shortlist=human_shortlist,
+                     shortlist_source="bundle")
+    [recall] = [r for r in caplog.records if "shortlist recall" in r.getMessage()]
+    assert recall.levelno == logging.INFO  # 20 of 22: above the 0.9 warned about
+    [record] = [r for r in caplog.records if "to none of its documents" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    name = SPACE.name_of(2)
+    assert record.getMessage() == (
+        f"1 label that the human sample gives at least 2 documents is offered by the "
+        f"bundle's shortlists to none of its documents ({name!r} (2); 2 of its 22 "
+        "labels): the LLM can never name it, nor a model distilled from its labels "
+        "learn it: a label the shortlist's model was not trained on (one the vocabulary "
+        "gained since) is offered by a TopK from zero-shot retrieval, or by no shortlist "
+        "(the whole label set)")
+    tagsmith_cli._register_commands()
+    assert tagsmith_cli._OptionNames(tagsmith_cli.cli.commands["label"]).filter(record)
+    assert record.getMessage().endswith(
+        "is offered by --shortlist-zeroshot, or by the whole label set (no --shortlist)")
+    # a label once in the sample is no pattern: not warned about
+    caplog.clear()
+    once = sp.csr_matrix([[1.0, 0.0, 1.0]] + [[1.0, 0.0, 0.0]] * 19)
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        label_corpus(["a concert"], SPACE, ScriptedLLM(llm), LabelingOptions(shortlist_k=2),
+                     shortlist=TopK(np.array([[1, 0]]), np.array([[0.9, 0.1]]), 3),
+                     human=(texts, once), human_shortlist=human_shortlist)
+    assert "to none of its documents" not in caplog.text, caplog.text
+
+
 def test_a_dry_run_summary_holds_the_shortlist_recall_it_said(caplog):
     # the recall the line said before any call, in the summary as a full run's gives it
     from tagsmith.pipeline.llm import label_corpus
