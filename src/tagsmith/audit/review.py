@@ -923,16 +923,68 @@ def read_decisions(path: str | Path, space: LabelSpace, *, space_name: str = "th
     return decisions, counts
 
 
+def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5,
+                  space_name: str = "the vocabulary") -> dict[str, frozenset[int]]:
+    """The labels a label file gives each of its documents, by text fingerprint
+    (:func:`doc_key`): ``tagsmith label``'s output (a label counts where its score is at
+    least ``min_score``), or any corpus (each label scores 1). A document the file
+    holds twice with other labels is left out (which to believe is not for us to
+    guess); one it does not hold (a call that failed or was refused) is not in it.
+
+    Raises :class:`~tagsmith.exceptions.CorpusFormatError` naming the file and line of
+    a malformed line or a label not in ``space``."""
+    from tagsmith.pipeline.llm import read_soft_labels
+
+    min_score = float(min_score)
+    if not 0 < min_score <= 1:
+        raise InvalidParameterError("min_score", "a number in (0, 1]", str(min_score))
+    texts, Y = read_soft_labels(path, space, vocabulary=space_name)
+    answers: dict[str, frozenset[int]] = {}
+    conflicting: set[str] = set()
+    for row, text in enumerate(texts):
+        start, end = Y.indptr[row], Y.indptr[row + 1]
+        given = frozenset(int(j) for j, v in zip(Y.indices[start:end], Y.data[start:end],
+                                                 strict=True) if v >= min_score)
+        key = doc_key(text)
+        if answers.setdefault(key, given) != given:
+            conflicting.add(key)
+    for key in conflicting:
+        del answers[key]
+    if conflicting:
+        logger.warning("%s gives %s different labels in two lines: %s left undecided",
+                       path, plural(len(conflicting), "text", "texts"),
+                       plural(len(conflicting), "its rows are", "their rows are"))
+    return answers
+
+
+def _decided_by(row: dict, answers: dict[str, frozenset[int]], space: LabelSpace,
+                path: Path, line: int, csv_cells: bool, space_name: str) -> str | None:
+    """The decision a label file's answer for the row's document implies (``accept``
+    or ``reject``), or None where the file does not hold that document."""
+    doc, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
+    answer = answers.get(_read_key(row["doc_key"], path, line, doc))
+    if answer is None:
+        return None
+    present = label_id in answer
+    # a missing label is accepted (added) where the answer gives it, a wrong one
+    # accepted (removed) where the answer leaves it out
+    return "accept" if present == (row_kind(row, path, line) == "missing") else "reject"
+
+
 def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabulary",
-                    lang: str = "en") -> tuple[list[Decision], list[Decision], dict]:
+                    lang: str = "en", answers: dict[str, frozenset[int]] | None = None
+                    ) -> tuple[list[Decision], list[Decision], dict]:
     """:func:`read_decisions`, and the rows repeating an earlier acceptance as
-    decisions of their own (applied once, but each checked against its document)."""
+    decisions of their own (applied once, but each checked against its document).
+    ``answers`` (:func:`label_answers`) decides the rows left undecided whose document
+    it holds, counted in ``decided_by_labels``."""
     accepted: dict[tuple[int, int], Decision] = {}
     repeated: list[Decision] = []
     verdicts: dict[tuple[int, int], tuple[bool, int]] = {}  # (accepted?, first line)
     # accepted counts candidates, not rows: a row repeating an earlier acceptance (a
     # copied row) is applied once, and counted as "repeated"
-    counts = {"accepted": 0, "rejected": 0, "undecided": 0, "repeated": 0}
+    counts = {"accepted": 0, "rejected": 0, "undecided": 0, "repeated": 0,
+              "decided_by_labels": 0}
     # a JSONL review keeps its values as they are: no ' to strip from them
     csv_cells = review_format(path) == "csv"
     added = _DecisionLike()
@@ -942,8 +994,14 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
                 raise ReviewFormatError(f"missing field {column!r}", path=path, line=line)
         added.see(row)
         if not _decided(row["decision"]):
-            counts["undecided"] += 1
-            continue
+            verdict = None if answers is None else _decided_by(
+                row, answers, space, path, line, csv_cells, space_name)
+            if verdict is None:
+                counts["undecided"] += 1
+                continue
+            # a person's decision stands; the label file decides the rows left empty
+            counts["decided_by_labels"] += 1
+            row = {**row, "decision": verdict}
         decision = str(row["decision"]).strip().lower()
         if decision not in _DECISIONS:
             raise ReviewFormatError(f"decision must be {DECISION_VALUES}, or empty, found "
@@ -1717,8 +1775,18 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                  space: LabelSpace, *, on_error: str = "fail", format: str | None = None,
                  overwrite: bool = False, keep: Sequence[str | Path] = (),
                  space_name: str = "the vocabulary", lang: str = "en",
-                 text_columns: str | Sequence[str] | None = None) -> dict:
+                 text_columns: str | Sequence[str] | None = None,
+                 decide_from: str | Path | None = None,
+                 decide_min_score: float = 0.5) -> dict:
     """Write ``corpus`` with the review's accepted corrections to the new file ``output``.
+
+    ``decide_from``: a label file (``tagsmith label``'s output for the flagged
+    documents, or any corpus) that decides the rows the review leaves undecided, as a
+    person would: a *missing* row is accepted where it gives the document the label (a
+    score of at least ``decide_min_score``), else rejected, and a *wrong* row accepted
+    where it does not; rows whose document it does not hold (by text fingerprint) stay
+    undecided, and rows a person decided keep their decision. Counted in
+    ``review_decided_by_labels``.
 
     ``text_columns``: the CSV columns or JSONL keys the audit read the text from
     (:func:`~tagsmith.data.readers.read_records`), which the review's texts are checked
@@ -1774,6 +1842,7 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     lang = check_language("lang", lang)
     columns = None if text_columns is None else \
         text_columns_checked(text_column_names(text_columns))
+    keep = [*keep, *([] if decide_from is None else [decide_from])]
     options: dict[str, Any] = {"on_error": on_error, "format": format,
                                "overwrite": overwrite, "keep": keep,
                                "space_name": space_name, "lang": lang}
@@ -1784,6 +1853,10 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         # times). The corpus is read again to match them: the first pass keeping each
         # document's fingerprint for it cost every apply-review more than it saved
         read: list[tuple[list[Decision], list[Decision], dict]] = []
+        if decide_from is not None:
+            answers = label_answers(decide_from, space, min_score=decide_min_score,
+                                    space_name=space_name)
+            read.append(_read_decisions(Path(review), space, space_name, lang, answers))
         try:
             return _apply_review(corpus, review, output, space, read=read, **options)
         except _Moved as moved:

@@ -3289,7 +3289,16 @@ def _decision_field(review: str) -> str:
               "CORPUS, REVIEW or the vocabulary).")
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of label names in its warnings (as given to the audit).")
-def apply_review_command(corpus, review, output, vocab, bundle, on_error, force, lang):
+@click.option("--decide-from", "decide_from", metavar="LABELS", callback=a_path,
+              help="Decide the rows left undecided by LABELS, tagsmith label's output for "
+              "the flagged documents (or any corpus): a missing row is accepted where "
+              "LABELS gives its document the label, a wrong row where it does not; rows "
+              "of documents LABELS lacks stay undecided, a person's decisions stand.")
+@click.option("--decide-min-score", type=click.FloatRange(0, 1, min_open=True), default=0.5,
+              show_default=True,
+              help="With --decide-from: the least score of a label LABELS gives.")
+def apply_review_command(corpus, review, output, vocab, bundle, on_error, force, lang,
+                         decide_from, decide_min_score):
     """Write CORPUS with the accepted corrections of REVIEW (the help: ``help=``)."""
     from tagsmith.audit.review import apply_review, text_columns_checked
     from tagsmith.data.readers import current_text_columns
@@ -3316,7 +3325,13 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
                   "give the audit's")
     stats = apply_review(corpus, review, output, space, on_error=on_error, overwrite=force,
                          keep=[p for p in (vocab, bundle) if p], space_name=space_name,
-                         lang=lang)
+                         lang=lang, decide_from=decide_from,
+                         decide_min_score=decide_min_score)
+    if decide_from:
+        n_by = stats["review_decided_by_labels"]
+        click.echo(f"{n_by:,} row{plural_s(n_by)} of {printable(review)} decided by "
+                   f"{printable(decide_from)}; {stats['review_undecided']:,} whose document "
+                   "it does not hold left undecided")
     click.echo(f"wrote {stats['n_docs']:,} document{plural_s(stats['n_docs'])} to "
                f"{printable(output)}: {stats['n_added']:,} label{plural_s(stats['n_added'])} "
                f"added, {stats['n_removed']:,} removed in {stats['n_docs_changed']:,} "

@@ -1,0 +1,105 @@
+"""apply-review --decide-from: an LLM (tagsmith label, over real HTTP on 127.0.0.1)
+decides the review rows the audit flagged, where a person would have."""
+
+import json
+
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.audit.review import apply_review, doc_key, write_review
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.data.readers import read_records
+from tagsmith.labeling.prompts import read_data_section
+from tagsmith.testing.llm_server import LocalChatServer, user_prompt
+
+tagsmith_cli._register_commands()
+
+SPACE = LabelSpace.from_uris(["http://x/rain", "http://x/sun", "http://x/snow"],
+                             names={"http://x/rain": "rain", "http://x/sun": "sun",
+                                    "http://x/snow": "snow"})
+DOCS = [("a", "Heavy rain all day", ["rain"]),
+        ("b", "Bright sun and heat", ["rain", "sun"]),   # rain planted wrong
+        ("c", "Snowfall in the hills", []),              # snow planted missing
+        ("d", "Cold sun on fresh snow", ["snow"]),       # sun missing, the LLM fails
+        ("e", "Sun after the snow", ["sun", "snow"])]    # snow flagged wrong, truly right
+TRUTH = {"Heavy rain all day": ["rain"], "Bright sun and heat": ["sun"],
+         "Snowfall in the hills": ["snow"], "Sun after the snow": ["sun", "snow"]}
+
+
+def _row(doc, kind, name, decision=""):
+    doc_id, text, given = DOCS[doc]
+    uri = f"http://x/{name}"
+    return {"rank": 1, "decision": decision, "kind": kind,
+            "action": "add" if kind == "missing" else "remove", "label_uri": uri,
+            "label_name": name, "probability": 0.9, "model_score": 0.1, "doc": doc,
+            "line": doc + 1, "doc_id": doc_id, "doc_key": doc_key(text),
+            "given_labels": [f"http://x/{g}" for g in given], "given_names": given,
+            "text": text}
+
+
+def _teacher(body):
+    text = read_data_section(user_prompt(body), "DOCUMENT")
+    if text not in TRUTH:
+        return "{not json"  # a broken answer: the document is left unanswered
+    return json.dumps({"labels": [{"label": name, "confidence": 0.9}
+                                  for name in TRUTH[text]]})
+
+
+def _setup(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": i, "text": t, "labels": labels}) + "\n"
+                              for i, t, labels in DOCS), encoding="utf-8")
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("<http://x/rain>\train\n<http://x/sun>\tsun\n<http://x/snow>\tsnow\n",
+                     encoding="utf-8")
+    review = tmp_path / "review.csv"
+    write_review([_row(1, "wrong", "rain"), _row(2, "missing", "snow"),
+                  _row(3, "missing", "sun"), _row(4, "wrong", "snow"),
+                  # a person rejected this one: it stands, whatever the LLM says
+                  _row(1, "missing", "snow", decision="reject")], review)
+    flagged = tmp_path / "flagged.jsonl"  # the flagged documents, each once
+    flagged.write_text("".join(json.dumps({"id": DOCS[d][0], "text": DOCS[d][1]}) + "\n"
+                               for d in (1, 2, 3, 4)), encoding="utf-8")
+    return corpus, vocab, review, flagged
+
+
+def test_the_llm_decides_the_flagged_rows_a_person_left_undecided(tmp_path):
+    corpus, vocab, review, flagged = _setup(tmp_path)
+    labels = tmp_path / "llm.jsonl"
+    runner = CliRunner()
+    with LocalChatServer(_teacher) as server:
+        result = runner.invoke(tagsmith_cli.cli, [
+            "-q", "label", str(flagged), "--vocab", str(vocab), "-o", str(labels),
+            "--base-url", server.base_url, "--llm", "t", "--max-retries", "0",
+            "--cache", str(tmp_path / "c.sqlite")])
+        n_requests = len(server.requests)
+    assert result.exit_code == 0, result.output
+    assert n_requests == 4
+    out = tmp_path / "fixed.jsonl"
+    result = runner.invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(review), "-o", str(out), "--vocab", str(vocab),
+        "--decide-from", str(labels)])
+    assert result.exit_code == 0, result.output
+    assert "3 rows of" in result.output and "1 whose document it does not hold" in result.output
+    written = {r.doc_id: sorted(r.labels) for r in read_records(out)}
+    # rain taken off b, snow added to c; d (no answer) untouched; e's snow kept (the
+    # LLM gives it); b not given snow (the person's reject)
+    assert written == {"a": ["rain"], "b": ["sun"], "c": ["snow"],
+                       "d": ["snow"], "e": ["snow", "sun"]}
+
+
+def test_decide_from_leaves_a_document_the_file_gives_two_answers_undecided(tmp_path, caplog):
+    corpus, _, review, _ = _setup(tmp_path)
+    labels = tmp_path / "two.jsonl"
+    labels.write_text(
+        json.dumps({"id": "1", "text": "Bright sun and heat", "labels": ["sun"]}) + "\n"
+        + json.dumps({"id": "2", "text": "Bright sun and heat", "labels": ["rain", "sun"]})
+        + "\n" + json.dumps({"id": "3", "text": "Snowfall in the hills", "labels": ["snow"],
+                             "scores": [0.4]}) + "\n", encoding="utf-8")
+    stats = apply_review(corpus, review, tmp_path / "o.jsonl", SPACE, decide_from=labels)
+    # b's two answers disagree: undecided; c's snow scored under 0.5: rejected
+    assert stats["review_decided_by_labels"] == 1 and stats["n_docs_changed"] == 0
+    assert stats["review_undecided"] == 3 and "different labels" in caplog.text
+    low = apply_review(corpus, review, tmp_path / "o2.jsonl", SPACE, decide_from=labels,
+                       decide_min_score=0.3)
+    assert low["n_added"] == 1
