@@ -21,7 +21,8 @@ DOCS = [("a", "Heavy rain all day", ["rain"]),
         ("b", "Bright sun and heat", ["rain", "sun"]),   # rain planted wrong
         ("c", "Snowfall in the hills", []),              # snow planted missing
         ("d", "Cold sun on fresh snow", ["snow"]),       # sun missing, the LLM fails
-        ("e", "Sun after the snow", ["sun", "snow"])]    # snow flagged wrong, truly right
+        ("e", "Sun after the snow", ["sun", "snow"]),    # snow flagged wrong, truly right
+        ("f", "Snow and sun at noon", ["snow", "sun"])]  # the LLM misspells snow
 TRUTH = {"Heavy rain all day": ["rain"], "Bright sun and heat": ["sun"],
          "Snowfall in the hills": ["snow"], "Sun after the snow": ["sun", "snow"]}
 
@@ -39,6 +40,9 @@ def _row(doc, kind, name, decision=""):
 
 def _teacher(body):
     text = read_data_section(user_prompt(body), "DOCUMENT")
+    if text == "Snow and sun at noon":  # "snwo": rejected as unknown, snow reads absent
+        return json.dumps({"labels": [{"label": "snwo", "confidence": 0.9},
+                                      {"label": "sun", "confidence": 0.8}]})
     if text not in TRUTH:
         return "{not json"  # a broken answer: the document is left unanswered
     return json.dumps({"labels": [{"label": name, "confidence": 0.9}
@@ -55,11 +59,12 @@ def _setup(tmp_path):
     review = tmp_path / "review.csv"
     write_review([_row(1, "wrong", "rain"), _row(2, "missing", "snow"),
                   _row(3, "missing", "sun"), _row(4, "wrong", "snow"),
+                  _row(5, "wrong", "snow"), _row(5, "wrong", "sun"),
                   # a person rejected this one: it stands, whatever the LLM says
                   _row(1, "missing", "snow", decision="reject")], review)
     flagged = tmp_path / "flagged.jsonl"  # the flagged documents, each once
     flagged.write_text("".join(json.dumps({"id": DOCS[d][0], "text": DOCS[d][1]}) + "\n"
-                               for d in (1, 2, 3, 4)), encoding="utf-8")
+                               for d in (1, 2, 3, 4, 5)), encoding="utf-8")
     return corpus, vocab, review, flagged
 
 
@@ -74,18 +79,23 @@ def test_the_llm_decides_the_flagged_rows_a_person_left_undecided(tmp_path):
             "--cache", str(tmp_path / "c.sqlite")])
         n_requests = len(server.requests)
     assert result.exit_code == 0, result.output
-    assert n_requests == 4
+    assert n_requests == 5
+    # the line of the answer naming "snwo" says so
+    assert [json.loads(line).get("unknown_labels") for line in
+            labels.read_text(encoding="utf-8").splitlines()] == [None, None, None, ["snwo"]]
     out = tmp_path / "fixed.jsonl"
     result = runner.invoke(tagsmith_cli.cli, [
         "apply-review", str(corpus), str(review), "-o", str(out), "--vocab", str(vocab),
         "--decide-from", str(labels)])
     assert result.exit_code == 0, result.output
-    assert "3 rows of" in result.output and "1 whose document it does not hold" in result.output
+    assert "4 rows of" in result.output and "1 whose document it does not hold" in result.output
+    assert "1 whose label it lacks where the answer named labels" in result.output
     written = {r.doc_id: sorted(r.labels) for r in read_records(out)}
     # rain taken off b, snow added to c; d (no answer) untouched; e's snow kept (the
-    # LLM gives it); b not given snow (the person's reject)
+    # LLM gives it); b not given snow (the person's reject); f keeps snow, which the
+    # answer may have meant by "snwo" (it was taken off), and sun (given)
     assert written == {"a": ["rain"], "b": ["sun"], "c": ["snow"],
-                       "d": ["snow"], "e": ["snow", "sun"]}
+                       "d": ["snow"], "e": ["snow", "sun"], "f": ["snow", "sun"]}
 
 
 def test_decide_from_leaves_a_document_the_file_gives_two_answers_undecided(tmp_path, caplog):
@@ -99,7 +109,22 @@ def test_decide_from_leaves_a_document_the_file_gives_two_answers_undecided(tmp_
     stats = apply_review(corpus, review, tmp_path / "o.jsonl", SPACE, decide_from=labels)
     # b's two answers disagree: undecided; c's snow scored under 0.5: rejected
     assert stats["review_decided_by_labels"] == 1 and stats["n_docs_changed"] == 0
-    assert stats["review_undecided"] == 3 and "different labels" in caplog.text
+    assert stats["review_undecided"] == 5  # b's, d's, e's and f's two
+    assert "gives 1 text different labels in two lines" in caplog.text
     low = apply_review(corpus, review, tmp_path / "o2.jsonl", SPACE, decide_from=labels,
                        decide_min_score=0.3)
     assert low["n_added"] == 1
+
+
+def test_a_label_output_naming_unknown_labels_is_still_known_as_one(tmp_path):
+    # label -o replaces an earlier output of its own without --force: one whose first
+    # line lists unknown_labels must still read as such
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.llm import is_soft_labels_file, write_soft_labels
+
+    out = tmp_path / "o.jsonl"
+    write_soft_labels(out, ['Sun "at" noon'], sp.csr_matrix([[0.0, 0.8, 0.0]]), SPACE,
+                      unknown=[['snwo', 'ra"in']])
+    assert json.loads(out.read_text(encoding="utf-8"))["unknown_labels"] == ["snwo", 'ra"in']
+    assert is_soft_labels_file(out)

@@ -924,12 +924,14 @@ def read_decisions(path: str | Path, space: LabelSpace, *, space_name: str = "th
 
 
 def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5,
-                  space_name: str = "the vocabulary") -> dict[str, frozenset[int]]:
+                  space_name: str = "the vocabulary") -> dict[str, LabelAnswer]:
     """The labels a label file gives each of its documents, by text fingerprint
     (:func:`doc_key`): ``tagsmith label``'s output (a label counts where its score is at
     least ``min_score``), or any corpus (each label scores 1). A document the file
     holds twice with other labels is left out (which to believe is not for us to
     guess); one it does not hold (a call that failed or was refused) is not in it.
+    A line listing ``unknown_labels`` (names the LLM gave that no label has, a
+    misspelt one) is marked ``partial``: a label it lacks may be among them.
 
     Raises :class:`~tagsmith.exceptions.CorpusFormatError` naming the file and line of
     a malformed line or a label not in ``space``."""
@@ -938,41 +940,62 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     min_score = float(min_score)
     if not 0 < min_score <= 1:
         raise InvalidParameterError("min_score", "a number in (0, 1]", str(min_score))
+    from tagsmith.data.readers import read_records
+
     texts, Y = read_soft_labels(path, space, vocabulary=space_name)
-    answers: dict[str, frozenset[int]] = {}
+    # the texts whose answer named labels the vocabulary lacks ("gratitute"), which
+    # read_soft_labels does not keep
+    partial = {doc_key(record.text) for record in read_records(path, text_columns="text")
+               if record.metadata.get("unknown_labels")}
+    answers: dict[str, LabelAnswer] = {}
     conflicting: set[str] = set()
     for row, text in enumerate(texts):
         start, end = Y.indptr[row], Y.indptr[row + 1]
         given = frozenset(int(j) for j, v in zip(Y.indices[start:end], Y.data[start:end],
                                                  strict=True) if v >= min_score)
         key = doc_key(text)
-        if answers.setdefault(key, given) != given:
+        answer = LabelAnswer(given, key in partial)
+        if answers.setdefault(key, answer) != answer:
             conflicting.add(key)
     for key in conflicting:
         del answers[key]
     if conflicting:
-        logger.warning("%s gives %s different labels in two lines: %s left undecided",
-                       path, plural(len(conflicting), "text", "texts"),
+        logger.warning("%s gives %s %s different labels in two lines: %s left undecided",
+                       path, f"{len(conflicting):,}", plural(len(conflicting), "text", "texts"),
                        plural(len(conflicting), "its rows are", "their rows are"))
     return answers
 
 
-def _decided_by(row: dict, answers: dict[str, frozenset[int]], space: LabelSpace,
+@dataclass(frozen=True)
+class LabelAnswer:
+    """The labels a label file gives one document (:func:`label_answers`)."""
+
+    labels: frozenset[int]
+    #: the answer also named labels the vocabulary lacks: one it lacks may be among them
+    partial: bool = False
+
+
+def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
                 path: Path, line: int, csv_cells: bool, space_name: str) -> str | None:
     """The decision a label file's answer for the row's document implies (``accept``
-    or ``reject``), or None where the file does not hold that document."""
+    or ``reject``); None where the file does not hold that document, and ``partial``
+    (no decision) where the answer lacks the label but named one the vocabulary lacks
+    (perhaps this label, misspelt: "gratitute" took gratitude off a comment that has
+    it)."""
     doc, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
     answer = answers.get(_read_key(row["doc_key"], path, line, doc))
     if answer is None:
         return None
-    present = label_id in answer
+    present = label_id in answer.labels
+    if not present and answer.partial:
+        return "partial"
     # a missing label is accepted (added) where the answer gives it, a wrong one
     # accepted (removed) where the answer leaves it out
     return "accept" if present == (row_kind(row, path, line) == "missing") else "reject"
 
 
 def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabulary",
-                    lang: str = "en", answers: dict[str, frozenset[int]] | None = None
+                    lang: str = "en", answers: dict[str, LabelAnswer] | None = None
                     ) -> tuple[list[Decision], list[Decision], dict]:
     """:func:`read_decisions`, and the rows repeating an earlier acceptance as
     decisions of their own (applied once, but each checked against its document).
@@ -984,7 +1007,7 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
     # accepted counts candidates, not rows: a row repeating an earlier acceptance (a
     # copied row) is applied once, and counted as "repeated"
     counts = {"accepted": 0, "rejected": 0, "undecided": 0, "repeated": 0,
-              "decided_by_labels": 0}
+              "decided_by_labels": 0, "undecided_unknown_labels": 0}
     # a JSONL review keeps its values as they are: no ' to strip from them
     csv_cells = review_format(path) == "csv"
     added = _DecisionLike()
@@ -996,8 +1019,9 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
         if not _decided(row["decision"]):
             verdict = None if answers is None else _decided_by(
                 row, answers, space, path, line, csv_cells, space_name)
-            if verdict is None:
+            if verdict is None or verdict == "partial":
                 counts["undecided"] += 1
+                counts["undecided_unknown_labels"] += verdict == "partial"
                 continue
             # a person's decision stands; the label file decides the rows left empty
             counts["decided_by_labels"] += 1
@@ -1786,7 +1810,10 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     score of at least ``decide_min_score``), else rejected, and a *wrong* row accepted
     where it does not; rows whose document it does not hold (by text fingerprint) stay
     undecided, and rows a person decided keep their decision. Counted in
-    ``review_decided_by_labels``.
+    ``review_decided_by_labels``. A row whose label the answer lacks where it also
+    named a label the vocabulary lacks (``unknown_labels`` in ``tagsmith label``'s
+    line: a misspelt name) stays undecided too, counted in
+    ``review_undecided_unknown_labels``.
 
     ``text_columns``: the CSV columns or JSONL keys the audit read the text from
     (:func:`~tagsmith.data.readers.read_records`), which the review's texts are checked

@@ -3329,9 +3329,12 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
                          decide_min_score=decide_min_score)
     if decide_from:
         n_by = stats["review_decided_by_labels"]
+        n_unknown = stats["review_undecided_unknown_labels"]
+        n_absent = stats["review_undecided"] - n_unknown
         click.echo(f"{n_by:,} row{plural_s(n_by)} of {printable(review)} decided by "
-                   f"{printable(decide_from)}; {stats['review_undecided']:,} whose document "
-                   "it does not hold left undecided")
+                   f"{printable(decide_from)}; left undecided: {n_absent:,} whose document "
+                   f"it does not hold, {n_unknown:,} whose label it lacks where the answer "
+                   "named labels the vocabulary lacks (a misspelt name?)")
     click.echo(f"wrote {stats['n_docs']:,} document{plural_s(stats['n_docs'])} to "
                f"{printable(output)}: {stats['n_added']:,} label{plural_s(stats['n_added'])} "
                f"added, {stats['n_removed']:,} removed in {stats['n_docs_changed']:,} "

@@ -1076,6 +1076,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         copy_of = result.get("copy_of")
         written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
                                     doc_ids=[ids[i] for i in rows],
+                                    unknown=result.get("unknown"),
                                     copy_of=None if copy_of is None else
                                     [ids[j] if j >= 0 else None for j in copy_of])
         # with a budget, the copies of the documents answered (never sent) are written

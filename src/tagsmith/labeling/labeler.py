@@ -337,6 +337,9 @@ class LLMLabels:
     #: labels off their shortlist (counted in ``report.n_off_shortlist_answers``; None:
     #: not told)
     off_shortlist: np.ndarray | None = None
+    #: per document, the names its answers gave that no label of the vocabulary has
+    #: (a misspelt label: rejected, so the label reads as not given; None: not told)
+    unknown: list[list[str]] | None = None
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed the answered flag of every
@@ -699,6 +702,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 and _names_a_live_label(exc, label_space, options.lang))
 
     refused_votes = np.zeros(len(texts), np.int32)
+    unknown_named: list[list[str]] = [[] for _ in texts]
     for doc, request, answer in zip(owners, requests, answers, strict=True):
         # asked again with retry_refused: its refusal is said to be so
         again = int(request.cache_key() in asking.retried_keys)
@@ -786,6 +790,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
             else:
                 own_parsed = parsed
             good_votes[reader] += 1
+            unknown_named[reader].extend(own_parsed.unknown)
             _add_vote(sums, reader, own_parsed, label_space, options)
     # a vote off the shortlist answered, choosing none of the labels offered: a vote
     # against each of them, as an empty one is (it was left out of the mean, so music
@@ -805,7 +810,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     report.n_unoffered_labels = _count_unoffered(report.unknown_labels, label_space,
                                                  options.lang)
     warn_rejections(report, desc)
-    return LLMLabels(Y, answered, report, off)
+    return LLMLabels(Y, answered, report, off, unknown_named)
 
 
 def prose_refusal(text: str, exc: LLMOutputError | None = None) -> str | None:

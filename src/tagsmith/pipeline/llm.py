@@ -329,8 +329,14 @@ def _raise_naming_output(exc: BaseException, path: Path) -> NoReturn:
 def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
                       label_space: LabelSpace, *, doc_ids: Sequence[str] | None = None,
                       answered: np.ndarray | None = None,
-                      copy_of: Sequence[str | None] | None = None) -> int:
+                      copy_of: Sequence[str | None] | None = None,
+                      unknown: Sequence[Sequence[str]] | None = None) -> int:
     """Write one JSONL line per answered document (atomically); returns lines written.
+
+    ``unknown`` (one list per document, of ``texts``): the names the LLM gave that no
+    label has (a misspelt label); a line whose list is not empty ends with
+    ``"unknown_labels": [...]`` after its scores, so that a reader deciding by the
+    labels a line lacks (``apply-review --decide-from``) knows the answer named more.
 
     ``copy_of`` (one per document, ``None`` for most) marks a document that is a copy
     of another (its text, case and spacing aside; given that document's labels, never
@@ -351,6 +357,8 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
             record = {"id": doc_ids[row] if doc_ids is not None else str(row + 1),
                       "text": text, "labels": [label_space.uri_of(int(i)) for i in ids],
                       "scores": scores[start:end][order].tolist()}
+            if unknown is not None and unknown[row]:
+                record["unknown_labels"] = list(dict.fromkeys(unknown[row]))
             if copy_of is not None and copy_of[row] is not None:
                 record["copy_of"] = copy_of[row]
             out.write(json_line(record))
@@ -363,6 +371,7 @@ _SOFT_LABELS_START = re.compile(r'\A\{"id": "(?:[^"\\]|\\.)*", "text": "')
 #: and how it ends: its labels' scores, then a copy's ``copy_of`` (a JSONL corpus, as
 #: write_records or a script's json.dumps writes one, begins as a label output does)
 _SOFT_LABELS_END = re.compile(r'\], "scores": \[[-+0-9.eE, ]*\]'
+                              r'(?:, "unknown_labels": \[(?:"(?:[^"\\]|\\.)*"(?:, )?)*\])?'
                               r'(?:, "copy_of": "(?:[^"\\]|\\.)*")?\}\r?\n?\Z')
 
 
@@ -1304,8 +1313,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         Y = result.Y if reliability is None else reliability.soft_targets(result.Y)
         rows = np.flatnonzero(result.answered)
         summary["labeling"] = result.report.to_dict()
+        unknown = None if result.unknown is None else [result.unknown[i] for i in rows]
         return {"rows": rows, "Y": sp.csr_matrix(Y)[rows], "summary": summary,
-                "student": None}
+                "student": None, "unknown": unknown}
     from tagsmith.pipeline.distill import active_distill, llm_teacher
 
     if reliability is not None:
