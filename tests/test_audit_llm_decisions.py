@@ -128,3 +128,48 @@ def test_a_label_output_naming_unknown_labels_is_still_known_as_one(tmp_path):
                       unknown=[['snwo', 'ra"in']])
     assert json.loads(out.read_text(encoding="utf-8"))["unknown_labels"] == ["snwo", 'ra"in']
     assert is_soft_labels_file(out)
+
+
+def test_label_run_on_review_csv_itself_decides_a_row_whose_text_the_csv_protected(tmp_path):
+    # README's recipe: label reads review.csv as its corpus. A text a spreadsheet would
+    # read as a formula ("-5 degrees ...") is written "'-5 degrees ..." there, so the
+    # LLM's line carried that text and its fingerprint named no document: the row was
+    # left undecided, counted as a document the file does not hold
+    text = "-5 degrees and fresh snow"
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "g", "text": text, "labels": []}) + "\n"
+                      + json.dumps({"id": "h", "text": "Heavy rain", "labels": []}) + "\n",
+                      encoding="utf-8")
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("<http://x/rain>\train\n<http://x/sun>\tsun\n<http://x/snow>\tsnow\n",
+                     encoding="utf-8")
+    review = tmp_path / "review.csv"
+    rows = []
+    for doc, (doc_id, body, name) in enumerate([("g", text, "snow"), ("h", "Heavy rain", "rain")]):
+        rows.append({**_row(0, "missing", name), "doc": doc, "line": doc + 1, "doc_id": doc_id,
+                     "doc_key": doc_key(body), "given_labels": [], "given_names": [],
+                     "text": body})
+    write_review(rows, review)
+    assert "'-5 degrees" in review.read_text(encoding="utf-8")
+
+    def teacher(body):
+        seen = read_data_section(user_prompt(body), "DOCUMENT")
+        name = "snow" if "snow" in seen else "rain"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    labels = tmp_path / "llm.jsonl"
+    runner = CliRunner()
+    with LocalChatServer(teacher) as server:
+        result = runner.invoke(tagsmith_cli.cli, [
+            "-q", "label", str(review), "--vocab", str(vocab), "-o", str(labels),
+            "--base-url", server.base_url, "--llm", "t", "--max-retries", "0",
+            "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "fixed.jsonl"
+    result = runner.invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(review), "-o", str(out), "--vocab", str(vocab),
+        "--decide-from", str(labels)])
+    assert result.exit_code == 0, result.output
+    assert "2 rows of" in result.output, result.output
+    assert {r.doc_id: list(r.labels) for r in read_records(out)} == {
+        "g": ["<http://x/snow>"], "h": ["<http://x/rain>"]}

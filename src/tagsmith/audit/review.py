@@ -984,6 +984,10 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
     it)."""
     doc, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
     answer = answers.get(_read_key(row["doc_key"], path, line, doc))
+    if answer is None and isinstance(row.get("text"), str) and row["text"]:
+        # label read the review itself: its text cell, where the CSV protected it from a
+        # spreadsheet ("'-5 degrees") or cut it below a cell's limit, is what was asked
+        answer = answers.get(doc_key(row["text"]))
     if answer is None:
         return None
     present = label_id in answer.labels
