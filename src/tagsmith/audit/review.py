@@ -1010,8 +1010,9 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
     verdicts: dict[tuple[int, int], tuple[bool, int]] = {}  # (accepted?, first line)
     # accepted counts candidates, not rows: a row repeating an earlier acceptance (a
     # copied row) is applied once, and counted as "repeated"
-    counts = {"accepted": 0, "rejected": 0, "undecided": 0, "repeated": 0,
-              "decided_by_labels": 0, "undecided_unknown_labels": 0}
+    counts = {"accepted": 0, "rejected": 0, "undecided": 0, "repeated": 0}
+    if answers is not None:  # read_decisions's counts are as they were without them
+        counts.update({"decided_by_labels": 0, "undecided_unknown_labels": 0})
     # a JSONL review keeps its values as they are: no ' to strip from them
     csv_cells = review_format(path) == "csv"
     added = _DecisionLike()
@@ -1025,7 +1026,8 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
                 row, answers, space, path, line, csv_cells, space_name)
             if verdict is None or verdict == "partial":
                 counts["undecided"] += 1
-                counts["undecided_unknown_labels"] += verdict == "partial"
+                if verdict == "partial":
+                    counts["undecided_unknown_labels"] += 1
                 continue
             # a person's decision stands; the label file decides the rows left empty
             counts["decided_by_labels"] += 1
