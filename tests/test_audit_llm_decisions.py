@@ -173,3 +173,12 @@ def test_label_run_on_review_csv_itself_decides_a_row_whose_text_the_csv_protect
     assert "2 rows of" in result.output, result.output
     assert {r.doc_id: list(r.labels) for r in read_records(out)} == {
         "g": ["<http://x/snow>"], "h": ["<http://x/rain>"]}
+
+
+def test_decide_min_score_without_decide_from_is_refused(tmp_path):
+    corpus, vocab, review, _ = _setup(tmp_path)
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(review), "-o", str(tmp_path / "o.jsonl"),
+        "--vocab", str(vocab), "--decide-min-score", "0.3"])
+    assert result.exit_code == 2 and "--decide-min-score" in result.output
+    assert "--decide-from" in result.output and not (tmp_path / "o.jsonl").exists()

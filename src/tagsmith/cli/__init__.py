@@ -1552,6 +1552,7 @@ _PATH_ROLES: dict[str, tuple[str, str]] = {
     "data": ("a labelled corpus file", _READ),
     "human": ("a human-labelled corpus file", _READ),
     "review": ("the review file (from audit)", _READ),
+    "decide_from": ("a label file (the JSONL `tagsmith label` wrote)", _READ),
     "sample_file": ("the reviewed sample file (from audit --review-sample)", _READ),
     "report": ("the audit's report.json", _READ),
     "vocab": (f"a vocabulary file ({VOCAB_FORMATS})", _READ),

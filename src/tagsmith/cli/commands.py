@@ -3295,7 +3295,7 @@ def _decision_field(review: str) -> str:
               "LABELS gives its document the label, a wrong row where it does not; rows "
               "of documents LABELS lacks stay undecided, a person's decisions stand.")
 @click.option("--decide-min-score", type=click.FloatRange(0, 1, min_open=True), default=0.5,
-              show_default=True,
+              show_default=True, callback=finite_number(0, 1, min_open=True),
               help="With --decide-from: the least score of a label LABELS gives.")
 def apply_review_command(corpus, review, output, vocab, bundle, on_error, force, lang,
                          decide_from, decide_min_score):
@@ -3303,6 +3303,7 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
     from tagsmith.audit.review import apply_review, text_columns_checked
     from tagsmith.data.readers import current_text_columns
 
+    refuse_unused("--decide-from", bool(decide_from), "decide_min_score")
     text_columns_checked(current_text_columns())  # before the corpus is read for its labels
     space, classifier = _label_space_for(corpus, None if bundle else vocab, bundle, on_error)
     if vocab and bundle:  # as audit --bundle --vocab read it: VOCAB's names, same ids
