@@ -126,28 +126,6 @@ def test_output_refusals_leave_files_as_they_were(tmp_path):
         fields(load_vocabulary(vocab))
 
 
-def test_force_writes_through_a_symbolic_link(tmp_path):
-    """--output LINK --force replaced the link with a file: the link was gone, and the
-    file it pointed to (which other links or scripts name) kept the old labels. The
-    file the link points to is replaced now, the link kept; a link to VOCAB is still
-    refused."""
-    vocab = tmp_path / "v.csv"
-    vocab.write_text("uri,label_en\nu:a,apple\n", encoding="utf-8")
-    (tmp_path / "current").mkdir()
-    target = tmp_path / "current" / "labels.tsv"
-    target.write_text("<u:z>\told\n", encoding="utf-8")
-    link = tmp_path / "labels.tsv"
-    link.symlink_to(target)
-    result = run("vocab", vocab, "-o", link, "--force")
-    assert result.exit_code == 0, result.output
-    assert link.is_symlink() and os.readlink(link) == str(target)
-    assert target.read_text(encoding="utf-8") == "<u:a>\tapple\n"
-    assert sorted(p.name for p in target.parent.iterdir()) == ["labels.tsv"]  # no staging
-    (tmp_path / "v-link.csv").symlink_to(vocab)
-    result = run("vocab", vocab, "-o", tmp_path / "v-link.csv", "--force")
-    assert result.exit_code == 2 and "not VOCAB" in result.output, result.output
-
-
 def test_a_failed_write_leaves_the_old_output(tmp_path):
     """A label the format cannot hold (an alternative label holding the CSV's '|') is
     refused naming it, and the file --force would have replaced is left whole."""

@@ -237,8 +237,7 @@ def check_writable(path: str | Path) -> Path:
     """Refuse, naming ``path``, an output file that cannot be written: a directory, a
     pipe or a device (:func:`kind_of`; the file written beside it replaced it), one
     below a file, or one whose nearest existing folder is not writable (the file is
-    written beside its target and renamed into place; through a symbolic link, the
-    file it points to, in its folder). A missing folder is fine:
+    written beside its target and renamed into place). A missing folder is fine:
     writers create it, as bundles and plots do. Commands call this before long work,
     so a typo costs nothing.
 
@@ -248,33 +247,30 @@ def check_writable(path: str | Path) -> Path:
     ...
     tagsmith.exceptions.DataError: /tmp: is a directory, expected a file to write
     """
-    given = Path(path)
-    # a symbolic link's target is written (atomic_binary_writer): its folder is checked,
-    # the link named
-    path = written_path(given)
+    path = Path(path)
     check_name_lengths(path)
     kind = kind_of(path)  # not path.is_dir(): a PermissionError of its own on Python 3.11
     if kind == "a folder":
-        raise DataError("is a directory, expected a file to write", path=given)
+        raise DataError("is a directory, expected a file to write", path=path)
     if kind not in ("a file", "missing"):
         # a named pipe (or /dev/null, as root) was replaced by the file written beside it
         # and renamed into place: the pipe was gone and its reader left waiting
-        raise DataError(f"is {kind}, expected a file to write", path=given)
+        raise DataError(f"is {kind}, expected a file to write", path=path)
     for folder in path.parents:
         # kind_of, not exists(): a PermissionError of its own (3.11), and UNREACHABLE
         # is refused as a file there is, naming it
         found = kind_of(folder)
         if found != "missing":
             if found != "a folder":
-                raise DataError(f"{folder} is {found}, not a folder", path=given)
+                raise DataError(f"{folder} is {found}, not a folder", path=path)
             if not os.access(folder, os.W_OK | os.X_OK):
                 # "." named no folder the user could find (a default output, as label's
                 # --cache, in a read-only working folder): named by its absolute path
                 shown = (f"the working folder {os.path.abspath(folder)}"
                          if folder == Path(".") else folder)
-                raise DataError(f"{shown} is not writable", path=given)
+                raise DataError(f"{shown} is not writable", path=path)
             break
-    return given
+    return path
 
 
 def check_name_lengths(path: Path, prefix: str = "") -> None:
@@ -391,29 +387,6 @@ def check_path_room(path: str | Path, room: int, prefix: str = "", *,
                         f"may have {limit - 1:,} bytes here", path=path)
 
 
-def written_path(path: str | Path) -> Path:
-    """The file a write to ``path`` replaces: where a symbolic link ``path`` points
-    (the link is kept), else ``path``. Renamed over the link, the file written took the
-    link's place: ``vocab --output LINK --force`` left the link gone and the file it
-    pointed to (which other links or scripts name) as it was. A link loop is ``path``,
-    replaced as before.
-
-    >>> import os, tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> os.symlink("target.tsv", os.path.join(folder, "link.tsv"))
-    >>> written_path(os.path.join(folder, "link.tsv")).name
-    'target.tsv'
-    """
-    path = Path(path)
-    try:  # a folder that may not be looked into: PermissionError on Python 3.11
-        if not path.is_symlink():
-            return path
-        target = Path(os.path.realpath(path))
-        return path if target.is_symlink() else target
-    except OSError:  # the checks after this one name it
-        return path
-
-
 @contextmanager
 def atomic_binary_writer(path: str | Path) -> Iterator[BinaryIO]:
     """A binary stream that replaces ``path`` only once fully written.
@@ -423,9 +396,7 @@ def atomic_binary_writer(path: str | Path) -> Iterator[BinaryIO]:
     is never left half written; one a killed process left (``.NAME.HOST~NS-PID-*.tmp``,
     see :mod:`tagsmith.store.staging`) is removed by the next write to ``path``. An
     existing file's permissions are kept, a new file gets what :func:`open` would give
-    it (``0o666`` less the umask); missing folders are created. A symbolic link is
-    written through (:func:`written_path`): the file it points to is replaced, the link
-    kept.
+    it (``0o666`` less the umask); missing folders are created.
 
     >>> import tempfile, os
     >>> name = os.path.join(tempfile.mkdtemp(), "out.bin")
@@ -434,7 +405,7 @@ def atomic_binary_writer(path: str | Path) -> Iterator[BinaryIO]:
     >>> open(name, "rb").read()
     b'done'
     """
-    path = written_path(path)  # through a symbolic link, which stays
+    path = Path(path)
     check_writable(path)
     try:  # a read-only file system, a folder made read-only since the check, quotas
         path.parent.mkdir(parents=True, exist_ok=True)
