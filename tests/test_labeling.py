@@ -4319,3 +4319,15 @@ def test_cli_label_zeroshot_shortlist_lang_de_counts_documents_against_german_na
            in caplog.text, caplog.text
     assert "the zero-shot shortlist may leave out the labels that apply to them" \
         in caplog.text, caplog.text
+
+
+def test_a_space_for_a_hyphen_resolves_where_a_name_holds_a_soft_hyphen():
+    """spaced_name read every joiner as a space, the soft hyphen (U+00AD, an invisible
+    break inside a word, as HTML-derived names carry) too: "Versiche\\u00adrungs-recht"
+    was keyed "versiche rungs recht", so "Versicherungs recht" for it resolved to
+    nothing. A soft hyphen is dropped; a hyphen is still a space."""
+    space = LabelSpace.from_uris(["u:v", "u:x"], names={
+        "u:v": "Versiche\u00adrungs-recht", "u:x": "other"})
+    resolver = LabelResolver(space)
+    assert resolver.resolve("Versicherungs recht") == 0
+    assert resolver.resolve("Versiche rungs recht") is None

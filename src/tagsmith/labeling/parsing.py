@@ -105,6 +105,12 @@ def spaced_name(name: str, *, umlauts_spelled: bool = False) -> str:
     ('eu versicherungsrecht', 'eu versicherungsrecht')
     >>> spaced_name("notable"), spaced_name("Öl-Preis", umlauts_spelled=True)
     ('notable', 'oel preis')
+
+    A soft hyphen (U+00AD, an invisible break inside a word) is dropped, not a space:
+    "Versiche\u00adrungs-recht" is "versicherungs recht".
+
+    >>> spaced_name("Versiche\u00adrungs-recht")
+    'versicherungs recht'
     """
     return _loose_key(name, umlauts_spelled, " ")
 
@@ -115,6 +121,8 @@ def _loose_key(name: str, umlauts_spelled: bool, joiner: str) -> str:
     if umlauts_spelled:
         folded = unicodedata.normalize("NFC", folded).translate(_UMLAUTS)
     stripped = _LATIN_ACCENTS.sub("", unicodedata.normalize("NFKD", folded))
+    if joiner:  # a soft hyphen is an invisible break inside a word: never a space
+        stripped = stripped.replace("\u00ad", "")
     joined = _JOINERS.sub(joiner, unicodedata.normalize("NFC", stripped))
     return _SPACES.sub(" ", joined).strip()
 
