@@ -126,6 +126,27 @@ def test_output_refusals_leave_files_as_they_were(tmp_path):
         fields(load_vocabulary(vocab))
 
 
+def test_force_over_a_symbolic_link_replaces_the_link_not_its_target(tmp_path):
+    """--output LINK --force writes a new file in the link's place and leaves the file
+    the link pointed to as it was: writing through links would let an output overwrite
+    an input (VOCAB, a corpus) or a file another user's link in /tmp points to."""
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en\nu:a,apple\n", encoding="utf-8")
+    (tmp_path / "current").mkdir()
+    target = tmp_path / "current" / "labels.tsv"
+    target.write_text("<u:z>\told\n", encoding="utf-8")
+    link = tmp_path / "labels.tsv"
+    link.symlink_to(target)
+    result = run("vocab", vocab, "-o", link, "--force")
+    assert result.exit_code == 0, result.output
+    assert not link.is_symlink() and link.read_text(encoding="utf-8") == "<u:a>\tapple\n"
+    assert target.read_text(encoding="utf-8") == "<u:z>\told\n"
+    (tmp_path / "v-link.csv").symlink_to(vocab)
+    result = run("vocab", vocab, "-o", tmp_path / "v-link.csv", "--force")
+    assert result.exit_code == 2 and "not VOCAB" in result.output, result.output
+    assert vocab.read_text(encoding="utf-8") == "uri,label_en\nu:a,apple\n"
+
+
 def test_a_failed_write_leaves_the_old_output(tmp_path):
     """A label the format cannot hold (an alternative label holding the CSV's '|') is
     refused naming it, and the file --force would have replaced is left whole."""
