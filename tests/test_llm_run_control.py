@@ -260,3 +260,37 @@ def test_a_model_served_anew_under_the_name_asked_is_said(tmp_path, caplog):
             and "came from m-2024-05-13, system_fingerprint fp_a" in said[0]
             and str(path) in said[0]), said[0]
     assert run("m-2025-01-31", "fp_b", ["e"]) == []  # noted: said once
+
+
+def test_a_new_fingerprint_alone_is_noted_not_said(tmp_path, caplog):
+    # OpenAI's system_fingerprint changes as its backend is reconfigured, several in
+    # turn for one dated snapshot: warned of, nearly every run said "'gpt-4o' is served
+    # by ..." of the very model that answered before. A reply naming no model (a
+    # server that leaves it out) neither warns nor forgets the model noted
+    import logging
+
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient, OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    path = tmp_path / "llm.sqlite"
+
+    def run(served: str, fingerprint: str, text: str) -> list[str]:
+        caplog.clear()
+        with LocalChatServer(_reply_served_by(served, fingerprint)) as server:
+            with CachedClient(OpenAIChatClient(server.base_url, "m", timeout=NET),
+                              ResponseCache(path)) as client:
+                with caplog.at_level(logging.WARNING, logger="tagsmith"):
+                    complete_all(client, [request(text)], n_workers=1)
+        return [r.getMessage() for r in caplog.records if "served by" in r.getMessage()]
+
+    assert run("m-2024-08-06", "fp_a", "a") == []
+    assert run("m-2024-08-06", "fp_b", "b") == []  # the same snapshot, another backend
+    assert run("m-2024-08-06", "fp_a", "c") == []
+    with ResponseCache(path) as cache:
+        assert cache.served_by("m") == ("m-2024-08-06", "fp_a")  # noted all the same
+    assert run("", "fp_c", "d") == []  # no model said: nothing to compare
+    with ResponseCache(path) as cache:
+        assert cache.served_by("m") == ("m-2024-08-06", "fp_c")  # the model kept
+    said = run("m-2025-01-31", "fp_c", "e")  # a new snapshot is said still
+    assert len(said) == 1 and "came from m-2024-08-06" in said[0], said

@@ -3602,7 +3602,8 @@ class CachedClient:
     def _check_served(self, model: str, response: ChatResponse) -> None:
         """At the first answer from the endpoint for ``model``, compare what its reply
         said served it (``model``, ``system_fingerprint``) with what the cache noted last
-        time, warning where it changed, and note it. The cache keys answers by the name
+        time, warning where the model it names changed (not for the fingerprint alone),
+        and note both. The cache keys answers by the name
         asked: an alias moved to a new snapshot, or a model replaced under its name,
         went on replaying the old model's answers beside the new one's, unsaid."""
         served, fingerprint = response.served_model, response.fingerprint
@@ -3622,7 +3623,11 @@ class CachedClient:
             before = looked(model)
         except DataError:  # the answer's write says what is wrong with the cache
             return
-        if before is not None and before != (served, fingerprint):
+        # a new model behind the name is said; a new fingerprint alone is only noted:
+        # OpenAI's changes as its backend is reconfigured, several in turn for one
+        # snapshot (load-balanced), and warned of, nearly every run said the model had
+        # changed when it had not. A reply saying no model tells nothing either way
+        if before is not None and before[0] and served and before[0] != served:
             def shown(pair: tuple[str, str]) -> str:
                 return (f"{pair[0] or '(no model)'}"
                         + (f", system_fingerprint {pair[1]}" if pair[1] else ""))
@@ -3632,6 +3637,8 @@ class CachedClient:
                 "(another --cache asks the new model again)", model,
                 shown((served, fingerprint)), getattr(self.cache, "path", ""),
                 shown(before))
+        # a reply naming no model keeps the one noted: a later new one is still said
+        served = served or (before[0] if before is not None else "")
         if before != (served, fingerprint):
             self.store(functools.partial(note, model, served, fingerprint))
 
