@@ -294,3 +294,26 @@ def test_a_new_fingerprint_alone_is_noted_not_said(tmp_path, caplog):
         assert cache.served_by("m") == ("m-2024-08-06", "fp_c")  # the model kept
     said = run("m-2025-01-31", "fp_c", "e")  # a new snapshot is said still
     assert len(said) == 1 and "came from m-2024-08-06" in said[0], said
+
+
+def test_what_served_a_model_is_shown_without_its_control_characters(tmp_path, caplog):
+    # the served model comes from the server's reply, and from the cache's served
+    # table (a cache handed over): an escape sequence in either reached the terminal
+    import logging
+
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient, OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    path = tmp_path / "llm.sqlite"
+    with ResponseCache(path) as cache:
+        cache.note_served("m", "old\x1b[2J", "fp\x07")
+    with LocalChatServer(_reply_served_by("new\x1b]0;owned\x07", "fp_b")) as server:
+        with CachedClient(OpenAIChatClient(server.base_url, "m", timeout=NET),
+                          ResponseCache(path)) as client:
+            with caplog.at_level(logging.WARNING, logger="tagsmith"):
+                complete_all(client, [request("a")], n_workers=1)
+    said = [r.getMessage() for r in caplog.records if "served by" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "\x1b" not in said[0] and "\x07" not in said[0], said[0]
+    assert r"'new\x1b]0;owned\x07'" in said[0] and r"'old\x1b[2J'" in said[0], said[0]

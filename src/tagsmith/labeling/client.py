@@ -3628,9 +3628,14 @@ class CachedClient:
         # snapshot (load-balanced), and warned of, nearly every run said the model had
         # changed when it had not. A reply saying no model tells nothing either way
         if before is not None and before[0] and served and before[0] != served:
+            def said(text: str) -> str:
+                # the server's words, or a cache handed over: an escape sequence in
+                # them went to the terminal as it was (quoted where not printable)
+                return text if text.isprintable() else repr(text)
+
             def shown(pair: tuple[str, str]) -> str:
-                return (f"{pair[0] or '(no model)'}"
-                        + (f", system_fingerprint {pair[1]}" if pair[1] else ""))
+                return (f"{said(pair[0]) or '(no model)'}"
+                        + (f", system_fingerprint {said(pair[1])}" if pair[1] else ""))
             logger.warning(
                 "the endpoint now says %r is served by %s; the answers the response "
                 "cache %s holds for it came from %s: they are replayed as they are "
