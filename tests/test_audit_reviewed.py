@@ -521,3 +521,26 @@ def test_texts_changed_counts_a_document_named_by_an_id_a_spreadsheet_rewrote(tm
     ids = ["0042", "1234567890123456", "1234574000000000", "07", "0043", "1234667890123456"]
     # the second edited, the third as reviewed (one of the rows of its id names it)
     assert texts_changed(pairs_, texts, ids) == ["0042", "1234567890123456"]
+
+
+def test_ids_named_in_one_pass_are_those_named_one_at_a_time():
+    """texts_changed, text_fallback and apply-review's second look find the documents
+    the review's ids name in one pass over the corpus's ids (_NumericIds.naming_each:
+    5 s at 1,000,000 numeric ids one at a time); each document it finds, and no other,
+    is one naming() finds, with the same ids: spreadsheet numbers (``42``, rounded
+    ``1.23457E+15``), ids with spaces around them, text ids, ids float() reads (``1e3``,
+    ``1_000``, Arabic-Indic digits) and ones it does not (``nan``, ``1e999``)."""
+    from tagsmith.audit.review import _NumericIds
+
+    rng = np.random.default_rng(53)
+    written = ["42", "0042", "1.23457E+15", "1.2E+3", "a7", " 17 ", "5e0", "1e999", "nan",
+               "-3", "12.50", "\u0664\u0662", "inf", "1_000", "x-1"]
+    ids = [f"{i:04d}" for i in range(1300)]
+    ids += ["1234567890123456", "1234667890123456", "1200", "1249", "1150", "a7", " a7",
+            "17", " 17", "nan", "inf", "-0003", "12.5", "42", "", None, "x", "1e3",
+            "1.5e15", "x-1", "\u0664\u0662", "1000.0", "1e999"]
+    ids += [str(n) for n in rng.integers(10**15, 2 * 10**15, 2000)]
+    for index in (_NumericIds(written), _NumericIds(["a7", "x-1"]), _NumericIds(["42"])):
+        one_at_a_time = {n: index.naming(i) for n, i in enumerate(ids) if i and index.naming(i)}
+        assert index.naming_each(ids) == one_at_a_time
+        assert len(one_at_a_time) > 1

@@ -1287,8 +1287,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
     from tagsmith.audit.review import (
         ReviewedPairs,
         TextFallback,
-        _key_of,
         corpus_has_ids,
+        doc_key,
         review_rows,
         reviewed_candidates,
     )
@@ -1517,7 +1517,9 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         if reviewed is not None:
             # the rows whose id names no document here, matched by their text: taken
             # once for the queue, the sample and the report's warning
-            fallback = reviewed.text_fallback(doc_ids or (), _key_of(texts, doc_keys)) \
+            # (every document's fingerprint, hashed and not kept: 135 MB at 1,000,000
+            # documents, where the queue and texts_changed read a few thousand)
+            fallback = reviewed.text_fallback(doc_ids or (), lambda doc: doc_key(texts[doc])) \
                 if corpus_has_ids(doc_ids) else TextFallback()
             decided, undone = reviewed_candidates(reviewed, issues, texts, doc_ids,
                                                   keys=doc_keys, fallback=fallback)
