@@ -540,6 +540,8 @@ def test_ids_named_in_one_pass_are_those_named_one_at_a_time():
             "17", " 17", "nan", "inf", "-0003", "12.5", "42", "", None, "x", "1e3",
             "1.5e15", "x-1", "\u0664\u0662", "1000.0", "1e999"]
     ids += [str(n) for n in rng.integers(10**15, 2 * 10**15, 2000)]
+    # past the first slice of 65,536 ids: the ids named there are found too
+    ids += [f"{n:06d}" for n in range(70_000)] + ["0042", "1234567890123456"]
     for index in (_NumericIds(written), _NumericIds(["a7", "x-1"]), _NumericIds(["42"])):
         one_at_a_time = {n: index.naming(i) for n, i in enumerate(ids) if i and index.naming(i)}
         assert index.naming_each(ids) == one_at_a_time

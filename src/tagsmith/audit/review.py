@@ -1343,20 +1343,22 @@ class _NumericIds:
 
         # each id as a number (nan: none), 8 bytes a document
         every = np.fromiter(parsed(), dtype=np.float64, count=len(doc_ids))
-        if numeric:
-            where = np.flatnonzero(np.isfinite(every))
-            actual = every[where]
-            near = np.zeros(len(actual), dtype=bool)
-            if self._plain:
-                near |= np.isin(actual, np.fromiter(self._plain, dtype=np.float64))
-            for digits, values in self._rounded.items():
-                # naming's window, for every number at once
+        plain = np.fromiter(self._plain, dtype=np.float64)
+        shown = {digits: np.asarray([value for value, _ in values], dtype=np.float64)
+                 for digits, values in self._rounded.items()}
+        # in slices of 65,536 ids: the windows' arrays of a million at once took 60 MB
+        for start in range(0, len(every) if numeric else 0, 1 << 16):
+            part = every[start:start + (1 << 16)]
+            where = np.flatnonzero(np.isfinite(part))
+            actual = part[where]
+            near = np.isin(actual, plain) if len(plain) else np.zeros(len(actual), bool)
+            for digits, values in shown.items():
+                # naming's window, for every number of the slice at once
                 width = 2 * 10.0 ** (1 - digits) * np.abs(actual)
-                shown = np.asarray([value for value, _ in values], dtype=np.float64)
-                low = np.searchsorted(shown, actual - width, side="left")
-                high = np.searchsorted(shown, actual + width, side="right")
+                low = np.searchsorted(values, actual - width, side="left")
+                high = np.searchsorted(values, actual + width, side="right")
                 near |= high > low
-            asked.update(where[near].tolist())
+            asked.update((where[near] + start).tolist())
         found: dict[int, list[str]] = {}
         for n in sorted(asked):
             named = self.naming(doc_ids[n])  # type: ignore[arg-type]
