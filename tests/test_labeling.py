@@ -2644,6 +2644,43 @@ def test_the_pre_call_line_counts_the_cache_as_the_calls_will_use_it(caplog, tmp
                           "response cache at no cost"]
 
 
+def test_the_pre_call_line_counts_a_budget_runs_kept_answer_before_a_prose_refusal(
+        caplog, tmp_path):
+    # a budget run's malformed answer is kept apart and replayed first; a plain run
+    # then asked again and got a refusal in prose (kept in responses). The budget
+    # rerun with --retry-refused replayed the kept answer (nothing sent), but its
+    # line counted the refusal "to send", looked up before the kept answer
+    from tagsmith.labeling.client import ChatResponse
+
+    sent: list[ChatRequest] = []
+
+    def llm(request):
+        sent.append(request)
+        if "match" in request.messages[-1]["content"]:
+            return '{"labels": oops'  # malformed, and no refusal
+        return answer(("politics", 0.9))
+
+    def said():
+        return [r.getMessage().split("a message): ", 1)[1] for r in caplog.records
+                if "prompts of" in r.getMessage()]
+
+    docs = ["a match", "a vote"]
+    budget = LabelingOptions(n_workers=1, keep_malformed=True, retry_refused=True)
+    with ResponseCache(tmp_path / "c.sqlite") as cache:
+        client = CachedClient(ScriptedLLM(llm), cache, keep_refusals=True)
+        label_documents(docs, SPACE, client, budget, desc="pass")
+        match = next(r for r in sent if "match" in r.messages[-1]["content"])
+        assert cache.get_kept(match) is not None
+        # the plain run's new answer to it: a refusal in prose
+        cache.put(match, ChatResponse(text="I'm sorry, but I can't help with that."))
+        sent.clear()
+        with caplog.at_level(logging.INFO, logger="tagsmith"):
+            result = label_documents(docs, SPACE, client, budget, desc="pass")
+        assert sent == [] and not result.answered[0]  # the kept answer, replayed
+        assert said() == ["0 to send (0 prompt tokens), 2 answered by the response "
+                          "cache at no cost"]
+
+
 def test_shortlist_recall_is_said_before_the_first_call(caplog):
     # a catalogue team re-ranking a bundle's shortlist learnt that it missed the sample's
     # labels only from the summary, once the sample and the whole corpus were paid for

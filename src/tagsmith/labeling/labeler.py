@@ -441,10 +441,12 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
     for i, request in enumerate(requests):
         size = _prompt_estimate(request)
         tokens += size
-        hit = cache.get(request) if cache is not None else None
-        if hit is None and kept and cache is not None and cache.get_kept(request) is not None:
+        # looked up first, as DropMalformed's keep replays it first: a refusal in prose
+        # that a plain run's new answer left in responses was counted "to send" under
+        # --retry-refused, where the kept answer is replayed and nothing is sent
+        if kept and cache is not None and cache.get_kept(request) is not None:
             answered = True  # replayed, whatever responses holds (DropMalformed's keep)
-        elif hit is not None:
+        elif (hit := cache.get(request) if cache is not None else None) is not None:
             answered = (checks is None or checks[i](hit.text)) \
                 and (retry is None or not retry(hit.text))
         else:
