@@ -182,3 +182,27 @@ def test_decide_min_score_without_decide_from_is_refused(tmp_path):
         "--vocab", str(vocab), "--decide-min-score", "0.3"])
     assert result.exit_code == 2 and "--decide-min-score" in result.output
     assert "--decide-from" in result.output and not (tmp_path / "o.jsonl").exists()
+
+
+def test_decide_from_is_read_after_the_output_and_the_corpus_are_checked(tmp_path):
+    # LABELS was read (the whole of it) before apply-review checked its output and its
+    # corpus: a malformed one was told about before an output that exists, and before a
+    # vocabulary given as the corpus, where every command checks its corpus first
+    import pytest
+
+    from tagsmith.exceptions import InvalidParameterError
+
+    corpus, vocab, review, _ = _setup(tmp_path)
+    labels = tmp_path / "bad.jsonl"
+    labels.write_text('{"id": "1", "text": "x", "labels": ["http://x/hail"]}\n',
+                      encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    out.write_text("kept\n", encoding="utf-8")
+    with pytest.raises(InvalidParameterError, match="does not exist yet"):
+        apply_review(corpus, review, out, SPACE, decide_from=labels)
+    with pytest.raises(Exception, match="vocabulary") as raised:
+        apply_review(vocab, review, tmp_path / "o2.jsonl", SPACE, decide_from=labels)
+    assert "bad.jsonl" not in str(raised.value)
+    with pytest.raises(InvalidParameterError, match="decide_min_score"):
+        apply_review(corpus, review, tmp_path / "o3.jsonl", SPACE, decide_from=labels,
+                     decide_min_score=0)

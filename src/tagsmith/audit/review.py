@@ -1941,9 +1941,14 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         # document's fingerprint for it cost every apply-review more than it saved
         read: list[tuple[list[Decision], list[Decision], dict]] = []
         if decide_from is not None:
-            answers = label_answers(decide_from, space, min_score=decide_min_score,
-                                    space_name=space_name)
-            read.append(_read_decisions(Path(review), space, space_name, lang, answers))
+            # checked here, read where the review is: after the output and the corpus
+            # (read before them, a malformed LABELS was told about first, the whole of
+            # it read for a run then refused for an output that exists)
+            decide_min_score = float(decide_min_score)
+            if not 0 < decide_min_score <= 1:
+                raise InvalidParameterError("decide_min_score", "a number in (0, 1]",
+                                            str(decide_min_score))
+            options["decide"] = (decide_from, decide_min_score)
         try:
             return _apply_review(corpus, review, output, space, read=read, **options)
         except _Moved as moved:
@@ -2141,11 +2146,12 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                   overwrite: bool = False, keep: Sequence[str | Path] = (),
                   space_name: str = "the vocabulary", lang: str = "en",
                   matched: _Matched | None = None,
-                  read: list[tuple[list[Decision], list[Decision], dict]] | None = None
-                  ) -> dict:
+                  read: list[tuple[list[Decision], list[Decision], dict]] | None = None,
+                  decide: tuple[str | Path, float] | None = None) -> dict:
     """:func:`apply_review` under the text columns set; ``matched``: the rows matched by
     id and text (:func:`_match_moved`), else by their numbers. ``read``: the review's
-    :func:`_read_decisions`, read here where empty and kept there."""
+    :func:`_read_decisions`, read here where empty and kept there. ``decide``:
+    ``decide_from`` and ``decide_min_score``, read with the review."""
     from tagsmith.data.readers import current_text_columns
 
     text_columns_checked(current_text_columns())
@@ -2179,7 +2185,9 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         # vocabulary given as the corpus with a malformed review was told about the review
         _check_corpus_first(source, corpus)
     if read is None or not read:
-        taken = _read_decisions(review, space, space_name, lang)
+        answers = None if decide is None else label_answers(
+            decide[0], space, min_score=decide[1], space_name=space_name)
+        taken = _read_decisions(review, space, space_name, lang, answers)
         if read is not None:
             read.append(taken)
     else:
