@@ -206,3 +206,24 @@ def test_decide_from_is_read_after_the_output_and_the_corpus_are_checked(tmp_pat
     with pytest.raises(InvalidParameterError, match="decide_min_score"):
         apply_review(corpus, review, tmp_path / "o3.jsonl", SPACE, decide_from=labels,
                      decide_min_score=0)
+
+
+def test_a_name_two_labels_share_is_listed_as_unknown_and_decides_nothing(tmp_path):
+    # "frost" names both hoar and rime: rejected as ambiguous, the answer read as not
+    # giving hoar, and --decide-from took a right hoar off (accepted its 'wrong' row)
+    space_file = tmp_path / "vocab.tsv"
+    space_file.write_text("<http://x/hoar>\tfrost\n<http://x/rime>\tfrost\n"
+                          "<http://x/sun>\tsun\n", encoding="utf-8")
+    corpus = tmp_path / "flagged.jsonl"
+    corpus.write_text(json.dumps({"id": "a", "text": "White frost at dawn"}) + "\n",
+                      encoding="utf-8")
+    labels = tmp_path / "llm.jsonl"
+    answer = json.dumps({"labels": [{"label": "frost", "confidence": 0.9},
+                                    {"label": "sun", "confidence": 0.8}]})
+    with LocalChatServer(lambda body: answer) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(corpus), "--vocab", str(space_file), "-o", str(labels),
+            "--base-url", server.base_url, "--llm", "t", "--max-retries", "0",
+            "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    assert json.loads(labels.read_text(encoding="utf-8"))["unknown_labels"] == ["frost"]

@@ -3335,7 +3335,7 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
         click.echo(f"{n_by:,} row{plural_s(n_by)} of {printable(review)} decided by "
                    f"{printable(decide_from)}; left undecided: {n_absent:,} whose document "
                    f"it does not hold, {n_unknown:,} whose label it lacks where the answer "
-                   "named labels the vocabulary lacks (a misspelt name?)")
+                   "named labels the vocabulary lacks (a misspelt name?) or several labels share")
     click.echo(f"wrote {stats['n_docs']:,} document{plural_s(stats['n_docs'])} to "
                f"{printable(output)}: {stats['n_added']:,} label{plural_s(stats['n_added'])} "
                f"added, {stats['n_removed']:,} removed in {stats['n_docs_changed']:,} "

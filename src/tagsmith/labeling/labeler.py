@@ -337,8 +337,9 @@ class LLMLabels:
     #: labels off their shortlist (counted in ``report.n_off_shortlist_answers``; None:
     #: not told)
     off_shortlist: np.ndarray | None = None
-    #: per document, the names its answers gave that no label of the vocabulary has
-    #: (a misspelt label: rejected, so the label reads as not given; None: not told)
+    #: per document, the names its answers gave that resolve to no one label (a
+    #: misspelt label, or a name two labels share: rejected, so the label reads as not
+    #: given; None: not told)
     unknown: list[list[str]] | None = None
 
     def __repr__(self) -> str:
@@ -792,7 +793,9 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
             else:
                 own_parsed = parsed
             good_votes[reader] += 1
-            unknown_named[reader].extend(own_parsed.unknown)
+            # a name two labels share resolves to neither: read as absent, as a
+            # misspelt one is, the label it meant may be either
+            unknown_named[reader].extend([*own_parsed.unknown, *own_parsed.ambiguous])
             _add_vote(sums, reader, own_parsed, label_space, options)
     # a vote off the shortlist answered, choosing none of the labels offered: a vote
     # against each of them, as an empty one is (it was left out of the mean, so music
