@@ -363,3 +363,29 @@ def test_a_damaged_whole_file_is_warned_of_once_by_a_restricted_run(tmp_path, ca
         assert encoder.embedded == [f"{WORDS[ids[0]]} {ids[0]}"]
         warned.append(sum(whole.name in r.getMessage() for r in caplog.records))
     assert warned == [1, 0]
+
+
+def test_another_models_files_of_more_dimensions_are_left_and_not_warned_of(tmp_path, caplog):
+    """A miss searches every file of the cache folder (by default shared by all models):
+    another model's files, of more dimensions than this encoder's bound on their vectors,
+    were warned of as damaged and removed -- its whole vocabulary's embeddings too."""
+    from tagsmith.zeroshot.scorer import embed_cached
+
+    class WideEncoder:
+        name, dim = "wide", 4 * len(WORDS)
+
+        def encode(self, texts, *, show_progress=False):
+            narrow = TextCountingEncoder().encode(texts)
+            return np.tile(narrow, 4) / np.float32(2.0)  # unit length still
+
+    texts = [f"{word} {i}" for i in range(40) for word in WORDS]
+    embed_cached(WideEncoder(), texts, tmp_path)
+    embed_cached(WideEncoder(), texts[:200], tmp_path, part=True)
+    wide_files = sorted(tmp_path.glob("labels-*.npz"))
+    assert len(wide_files) == 2
+    encoder = TextCountingEncoder()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        embed_cached(encoder, texts[:100], tmp_path, part=True)
+    assert not [r for r in caplog.records if "zero-shot embedding cache" in r.getMessage()]
+    assert len(encoder.embedded) == 100
+    assert set(wide_files) <= set(tmp_path.glob("labels-*.npz"))

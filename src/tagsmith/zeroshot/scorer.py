@@ -551,14 +551,15 @@ def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = 
         # rows they give bound the vectors
         _check_stored(infos.values())
         rows = infos["hashes.npy"].file_size // 32
-        limit = {"vectors.npy": rows * dim * 4 + 4096,
-                 "encoder.npy": 4 * (len(identity) + 1) + 4096, "texts.npy": 4 * 64 + 4096}
+        limit = {"encoder.npy": 4 * (len(identity) + 1) + 4096,
+                 "vectors.npy": rows * dim * 4 + 4096, "texts.npy": 4 * 64 + 4096}
         for name, most in limit.items():
             if name in infos and infos[name].file_size > most:
                 raise ValueError(f"{name} is {infos[name].file_size} bytes")
-        stored_identity = str(data["encoder"][()])
-        if stored_identity != identity:
-            raise ValueError("written by another encoder")
+            if name == "encoder.npy" and str(data["encoder"][()]) != identity:
+                # before the vectors' bound, which is this encoder's dimension: another
+                # model's file (of more dimensions) was taken as damaged and removed
+                raise ValueError("written by another encoder")
         hashes = data["hashes"]
         if hashes.dtype != np.uint8 or hashes.ndim != 2 or hashes.shape[1] != 32:
             raise ValueError(f"text digests of dtype {hashes.dtype} and shape {hashes.shape}")
