@@ -389,3 +389,16 @@ def test_another_models_files_of_more_dimensions_are_left_and_not_warned_of(tmp_
     assert not [r for r in caplog.records if "zero-shot embedding cache" in r.getMessage()]
     assert len(encoder.embedded) == 100
     assert set(wide_files) <= set(tmp_path.glob("labels-*.npz"))
+
+
+def test_a_file_of_the_users_named_as_a_label_cache_is_left(tmp_path, caplog):
+    """A miss read every ``labels-*.npz`` of the cache folder and removed, as damaged,
+    any it could not use: a file of the user's there too."""
+    from tagsmith.zeroshot.scorer import embed_cached
+
+    mine = tmp_path / "labels-mine.npz"
+    np.savez(mine, table=np.arange(3))
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        embed_cached(TextCountingEncoder(), ["football", "concert"], tmp_path, part=True)
+    assert mine.exists()
+    assert not [r for r in caplog.records if "zero-shot embedding cache" in r.getMessage()]

@@ -586,7 +586,7 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
     order = np.argsort(keys, kind="stable")
     wanted = keys[order]  # sorted; a file's keys are searched in it
     sources = []
-    for path in cache_dir.glob("labels-*.npz"):
+    for path in _named_cache_files(cache_dir, "labels-*.npz"):
         try:
             sources.append((-path.stat().st_mtime_ns, path.name, path))
         except OSError:  # removed meanwhile
@@ -630,6 +630,17 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
     return found, vectors
 
 
+#: the names :func:`_cache_file` and :func:`_part_file` give
+_CACHE_NAME = re.compile(r"labels-[0-9a-f]{32}(\.part)?\.npz")
+
+
+def _named_cache_files(cache_dir: Path, pattern: str) -> list[Path]:
+    """The files of ``cache_dir`` matching ``pattern`` named as the cache names its
+    files: a file of the user's there (``labels-mine.npz``) is neither read nor, as
+    damaged, removed."""
+    return [path for path in cache_dir.glob(pattern) if _CACHE_NAME.fullmatch(path.name)]
+
+
 def _remove_cache_file(path: Path) -> None:
     """Remove a label-embedding file and the HNSW graphs saved beside it (quietly where
     another run removed them first)."""
@@ -651,7 +662,7 @@ def _prune_parts(cache_dir: Path, written: Path, identity: str, dim: int,
     the encoder ``identity`` whose every text it holds (it serves their runs); and all
     but the :data:`PART_FILES_KEPT` most recently used (``written`` the newest)."""
     parts = []
-    for path in cache_dir.glob("labels-*.part.npz"):
+    for path in _named_cache_files(cache_dir, "labels-*.part.npz"):
         try:
             parts.append((-path.stat().st_mtime_ns, path.name, path))
         except OSError:
