@@ -84,3 +84,18 @@ def test_find_duplicates_pairs_each_copy_with_the_first_in_the_order_given():
         assert rank[partner] == rank[same].min()
     with pytest.raises(InvalidParameterError, match="order"):
         dup.find_duplicates(texts, Y, None, hashes=hashes, order=order[:-1])
+
+
+@pytest.mark.parametrize("bad", [[0, 0, 1, 2], [0, 1, 2]])
+def test_the_pair_finders_refuse_an_order_that_is_no_permutation(bad):
+    """exact_duplicate_pairs(order=) and near_pairs(order=) took any array: a short or
+    repeating order left some documents out of the pairs (or searched a text twice),
+    silently; only find_duplicates checked it."""
+    texts = ["a b c", "a b c", "a b d", "x y z"]
+    hashes = dup.text_hashes(texts)
+    Y = sp.csr_matrix(np.eye(4))
+    X = np.array([[1.0, 0.0], [1.0, 0.0], [0.99, 0.1], [0.0, 1.0]])
+    with pytest.raises(InvalidParameterError, match="order.*permutation"):
+        dup.exact_duplicate_pairs(hashes, np.array(bad))
+    with pytest.raises(InvalidParameterError, match="order.*permutation"):
+        dup.near_pairs(X, hashes, Y, order=np.array(bad))

@@ -150,8 +150,12 @@ def exact_duplicate_pairs(hashes: np.ndarray, order: np.ndarray | None = None) -
     >>> exact_duplicate_pairs(np.array([5, 7, 5, 5], np.uint64), np.array([2, 3, 0, 1])).tolist()
     [[0, 2], [2, 3]]
     """
-    order = (np.argsort(hashes, kind="stable") if order is None
-             else order[np.argsort(hashes[order], kind="stable")])
+    # a short or repeating order left documents out of their group's pairs, silently
+    if order is None:
+        order = np.argsort(hashes, kind="stable")
+    else:
+        order = check_order("order", order, len(hashes))
+        order = order[np.argsort(hashes[order], kind="stable")]
     sorted_hashes = hashes[order]
     new_group = np.r_[True, sorted_hashes[1:] != sorted_hashes[:-1]]
     first = order[np.flatnonzero(new_group)][np.cumsum(new_group) - 1]
@@ -489,6 +493,8 @@ def near_pairs(X: FeatureMatrix, hashes: np.ndarray, Y: LabelMatrix,
     """
     docs = np.flatnonzero(hashes != EMPTY_HASH)
     if order is not None:  # the documents in that order: the first of each text in it
+        # a short or repeating order searched some texts twice and others never, silently
+        order = check_order("order", order, len(hashes))
         docs = order[hashes[order] != EMPTY_HASH]
     _, first, group, sizes = np.unique(hashes[docs], return_index=True, return_inverse=True,
                                        return_counts=True)
