@@ -546,3 +546,20 @@ def test_ids_named_in_one_pass_are_those_named_one_at_a_time():
         one_at_a_time = {n: index.naming(i) for n, i in enumerate(ids) if i and index.naming(i)}
         assert index.naming_each(ids) == one_at_a_time
         assert len(one_at_a_time) > 1
+
+
+def test_ids_near_a_floats_limit_are_named_in_one_pass_without_a_warning():
+    """naming_each's window of a number near a float's limit (an id ``9e307`` beside a
+    rounded ``1E+17``) overflowed numpy's multiply: a RuntimeWarning printed to the
+    user, an error under ``-W error``. It is infinite, as naming()'s, and said nothing."""
+    import warnings
+
+    from tagsmith.audit.review import _NumericIds
+
+    index = _NumericIds(["1E+17", "9e307"])
+    ids = ["9e307", "1.7e308", "100000000000000000", "5"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        each = index.naming_each(ids)
+    assert each == {n: index.naming(i) for n, i in enumerate(ids) if index.naming(i)}
+    assert 0 in each and 2 in each and 3 not in each

@@ -1353,10 +1353,13 @@ class _NumericIds:
             actual = part[where]
             near = np.isin(actual, plain) if len(plain) else np.zeros(len(actual), bool)
             for digits, values in shown.items():
-                # naming's window, for every number of the slice at once
-                width = 2 * 10.0 ** (1 - digits) * np.abs(actual)
-                low = np.searchsorted(values, actual - width, side="left")
-                high = np.searchsorted(values, actual + width, side="right")
+                # naming's window, for every number of the slice at once; past a float's
+                # range (an id 9e307) it is infinite, as naming's is, and not warned of
+                # (a RuntimeWarning printed to the user, an error under -W error)
+                with np.errstate(over="ignore"):
+                    width = 2 * 10.0 ** (1 - digits) * np.abs(actual)
+                    low = np.searchsorted(values, actual - width, side="left")
+                    high = np.searchsorted(values, actual + width, side="right")
                 near |= high > low
             asked.update((where[near] + start).tolist())
         found: dict[int, list[str]] = {}
