@@ -3604,8 +3604,10 @@ class CachedClient:
         said served it (``model``, ``system_fingerprint``) with what the cache noted last
         time, warning where the model it names changed (not for the fingerprint alone),
         and note both. The cache keys answers by the name
-        asked: an alias moved to a new snapshot, or a model replaced under its name,
-        went on replaying the old model's answers beside the new one's, unsaid."""
+        asked: an alias moved to a new snapshot went on replaying the old model's
+        answers beside the new one's, unsaid. A model replaced under the very name its
+        replies give (a local server's weights swapped) is not told: only its
+        fingerprint changes, which OpenAI's does for one snapshot too."""
         served, fingerprint = response.served_model, response.fingerprint
         if not (served or fingerprint) or self.write_failed:
             return
