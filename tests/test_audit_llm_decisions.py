@@ -227,3 +227,63 @@ def test_a_name_two_labels_share_is_listed_as_unknown_and_decides_nothing(tmp_pa
             "--cache", str(tmp_path / "c.sqlite")])
     assert result.exit_code == 0, result.output
     assert json.loads(labels.read_text(encoding="utf-8"))["unknown_labels"] == ["frost"]
+
+
+def test_label_reads_a_review_as_its_documents_under_their_ids_and_texts(tmp_path):
+    # label on review.csv wrote ids review.csv:2, review.csv:3, ... (one line per row,
+    # joining no corpus), and sent "'-5 degrees ...", the ' the CSV put before a text a
+    # spreadsheet would run as a formula. Now: each document once, under its doc_id
+    # (an id the CSV protected, '-4, read back as -4), with the corpus's text; a text
+    # that itself began with ' (left bare by the writer) keeps it, and a plain corpus
+    # with a leading ' is read as it is
+    docs = [("-4", "-5 degrees and fresh snow", "snow"), ("h", "Heavy rain", "rain"),
+            ("i", "'=not a formula, but rain", "rain")]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": i, "text": t, "labels": []}) + "\n"
+                              for i, t, _ in docs), encoding="utf-8")
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("<http://x/rain>\train\n<http://x/sun>\tsun\n<http://x/snow>\tsnow\n",
+                     encoding="utf-8")
+    rows = []
+    for doc, (doc_id, body, name) in enumerate(docs):
+        for label in (name, "sun"):  # two rows of each document
+            rows.append({**_row(0, "missing", label), "doc": doc, "line": doc + 1,
+                         "doc_id": doc_id, "doc_key": doc_key(body), "given_labels": [],
+                         "given_names": [], "text": body})
+    review = tmp_path / "review.csv"
+    write_review(rows, review)
+    assert "'-5 degrees" in review.read_text(encoding="utf-8")
+    plain = tmp_path / "plain.csv"  # a corpus, not a review: its ' is the text's own
+    plain.write_text("id,text\np,'-3 and sunny\n", encoding="utf-8")
+    seen = []
+
+    def teacher(body):
+        text = read_data_section(user_prompt(body), "DOCUMENT")
+        seen.append(text)
+        name = "snow" if "snow" in text else "sun" if "sunny" in text else "rain"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    labels = tmp_path / "llm.jsonl"
+    runner = CliRunner()
+    with LocalChatServer(teacher) as server:
+        common = ["--vocab", str(vocab), "--base-url", server.base_url, "--llm", "t",
+                  "--max-retries", "0", "--cache", str(tmp_path / "c.sqlite")]
+        result = runner.invoke(tagsmith_cli.cli, [
+            "-q", "label", str(review), "-o", str(labels), *common])
+        assert result.exit_code == 0, result.output
+        assert sorted(seen) == sorted(text for _, text, _ in docs)
+        result = runner.invoke(tagsmith_cli.cli, [
+            "-q", "label", str(plain), "-o", str(tmp_path / "plain.jsonl"), *common])
+        assert result.exit_code == 0, result.output
+    assert seen[-1] == "'-3 and sunny"
+    written = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    assert [(w["id"], w["text"]) for w in written] == [(i, t) for i, t, _ in docs]
+    out = tmp_path / "fixed.jsonl"
+    result = runner.invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(review), "-o", str(out), "--vocab", str(vocab),
+        "--decide-from", str(labels)])
+    assert result.exit_code == 0, result.output
+    assert "6 rows of" in result.output and "0 whose" in result.output, result.output
+    # the LLM's output joins the corpus by id
+    assert {r.doc_id: list(r.labels) for r in read_records(out)} == {
+        i: [f"<http://x/{name}>"] for i, _, name in docs}

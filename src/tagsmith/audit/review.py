@@ -24,6 +24,7 @@ import csv
 import dataclasses
 import hashlib
 import itertools
+import json
 import logging
 import math
 import re
@@ -816,6 +817,80 @@ def _review_records(path: Path):
         yield start, dict(zip(names, padded[:len(names)], strict=True))
 
 
+#: the columns that tell an audit's review from a corpus (which has none of the others)
+_REVIEW_MARKS = frozenset((*REQUIRED, "text"))
+
+
+def is_review_file(path: str | Path) -> bool:
+    """Whether ``path`` is recognisably an audit's review (:func:`write_review`): named
+    ``.csv`` or ``.jsonl`` (optionally ``.gz``), its header (a JSONL file's first row)
+    naming the review's ``decision``, ``kind``, ``label_uri``, ``doc``, ``doc_key`` and
+    ``text``, which no corpus holds all of. Anything unreadable is no review (the corpus
+    reader says what is wrong with it)."""
+    path = Path(path)
+    try:
+        fmt = review_format(path)
+        if not path.is_file():
+            return False
+        first = next((text for _, text in _text_lines(path) if text.strip()), None)
+        if first is None:
+            return False
+        if fmt == "jsonl":
+            row = json.loads(first)
+            names = set(row) if isinstance(row, dict) else set()
+        else:
+            header = next(csv.reader([first], delimiter=_delimiter(first)), [])
+            names = {str(name).strip().lower() for name in header}
+    except (DataError, InvalidParameterError, OSError, ValueError, csv.Error):
+        return False
+    return _REVIEW_MARKS <= names
+
+
+def review_documents(path: str | Path) -> list[tuple[str, str, int]]:
+    """``(doc_id, text, line)`` of each document an audit's review lists, once each,
+    in the order of its first row: what ``tagsmith label`` asks the LLM about where it
+    reads a review (:func:`is_review_file`). ``doc_id`` is the audit's id of the
+    document ("" where the corpus gave none), ``line`` that of its first row. In CSV,
+    the ``'`` the writer put before a cell a spreadsheet would run as a formula is
+    taken off as it was put on
+    (:func:`spreadsheet_safe`: before a text starting ``=``, ``+``, ``-``, ``@``, a tab
+    or a carriage return; an earlier label sent ``'- [NAME]``); where the text itself began
+    with ``'`` (which the writer leaves bare), the fingerprint says so and it is kept.
+
+    >>> from tagsmith.data.csvlimits import spreadsheet_safe
+    >>> [_review_text(spreadsheet_safe(t), doc_key(t)) for t in ("-5 degrees", "'=x", "'a")]
+    ['-5 degrees', "'=x", "'a"]
+    """
+    path = Path(path)
+    csv_cells = review_format(path) == "csv"
+    seen: set[str] = set()
+    documents: list[tuple[str, str, int]] = []
+    for line, row in _review_records(path):
+        text = row.get("text")
+        if not isinstance(text, str):
+            raise ReviewFormatError(f"text must be the document's text, found {text!r}",
+                                    path=path, line=line)
+        key = _read_key(row.get("doc_key"), path, line)
+        if key in seen:
+            continue
+        seen.add(key)
+        written_id = "" if row.get("doc_id") is None else str(row["doc_id"]).strip()
+        documents.append((_unquoted(written_id, csv_cells),
+                          _review_text(text, key) if csv_cells else text, line))
+    return documents
+
+
+def _review_text(cell: str, key: str) -> str:
+    """A review CSV's ``text`` cell as the document's text: without the ``'``
+    :func:`spreadsheet_safe` put before a text a spreadsheet runs as a formula, unless
+    the cell is the text itself (its fingerprint ``key``: a text that began with ``'``
+    and such a character, which the writer left bare). A text cut at a cell's limit
+    has no fingerprint to tell by: the writer's rule decides."""
+    if not (cell.startswith("'") and cell[1:].startswith(FORMULA_START)):
+        return cell
+    return cell if doc_key(cell) == key else cell[1:]
+
+
 def _renamed_decision(reader, names: list[str]) -> str:
     """``"; " + `` :meth:`_DecisionLike.hint` for the rows after a header that lacks
     ``decision`` (best effort: a malformed row ends the search)."""
@@ -983,11 +1058,17 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
     (perhaps this label, misspelt: "gratitute" took gratitude off a comment that has
     it)."""
     doc, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
-    answer = answers.get(_read_key(row["doc_key"], path, line, doc))
+    key = _read_key(row["doc_key"], path, line, doc)
+    answer = answers.get(key)
     if answer is None and isinstance(row.get("text"), str) and row["text"]:
-        # label read the review itself: its text cell, where the CSV protected it from a
-        # spreadsheet ("'-5 degrees") or cut it below a cell's limit, is what was asked
-        answer = answers.get(doc_key(row["text"]))
+        # label read the review itself and its text cell was no document's text: cut
+        # below a cell's limit (label takes the ' off a text the CSV protected from a
+        # spreadsheet, "'-5 degrees"; an earlier label sent it, cell and all)
+        cell = row["text"]
+        for asked in dict.fromkeys((_review_text(cell, key) if csv_cells else cell, cell)):
+            answer = answers.get(doc_key(asked))
+            if answer is not None:
+                break
     if answer is None:
         return None
     present = label_id in answer.labels

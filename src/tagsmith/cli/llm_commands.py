@@ -530,12 +530,30 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
                                      vocab_option=vocab_option))
         ids, texts = [doc_id for doc_id, _ in pairs], [text for _, text in pairs]
     else:
-        try:
-            records = list(read_records(path))
-        except NoTextColumnError as exc:  # a CSV vocabulary's header, or none
-            refuse_csv_vocabulary(exc, path, vocab_option)
-        ids = [r.doc_id or f"{path}:{r.line}" for r in records]
-        texts = [r.text for r in records]
+        from tagsmith.audit.review import is_review_file, review_documents
+
+        if is_review_file(path):
+            # an audit's review (label audit/review.csv, then apply-review --decide-from):
+            # each flagged document once, under the audit's id (its rows were written as
+            # review.csv:2, review.csv:3, ..., joining no corpus), its text as the
+            # corpus has it (the ' protecting a formula-like text from a spreadsheet
+            # reached the LLM)
+            import logging
+
+            documents = review_documents(path)
+            logging.getLogger("tagsmith").info(
+                "%s is an audit's review: the %s document%s it flags asked about, each "
+                "once, under its doc_id", printable(path), f"{len(documents):,}",
+                plural_s(len(documents)))
+            ids = [doc_id or f"{path}:{line}" for doc_id, _, line in documents]
+            texts = [text for _, text, _ in documents]
+        else:
+            try:
+                records = list(read_records(path))
+            except NoTextColumnError as exc:  # a CSV vocabulary's header, or none
+                refuse_csv_vocabulary(exc, path, vocab_option)
+            ids = [r.doc_id or f"{path}:{r.line}" for r in records]
+            texts = [r.text for r in records]
         check_not_a_vocabulary(texts, path, vocab_option=vocab_option,
                                labelled=False)  # CORPUS's labels are ignored
     if not texts:
