@@ -287,3 +287,36 @@ def test_label_reads_a_review_as_its_documents_under_their_ids_and_texts(tmp_pat
     # the LLM's output joins the corpus by id
     assert {r.doc_id: list(r.labels) for r in read_records(out)} == {
         i: [f"<http://x/{name}>"] for i, _, name in docs}
+
+
+def test_decide_from_decides_the_rows_of_a_copy_label_budget_never_sent(tmp_path):
+    # label --budget sends one of two texts equal but for case and spacing and writes
+    # the other with its answer, marked "copy_of": read_soft_labels leaves such lines
+    # out, so the copy's rows stayed undecided ("whose document it does not hold")
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.llm import write_soft_labels
+
+    docs = [("m", "Snow again today", ["sun"]), ("n", "snow  again TODAY", ["sun"])]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": i, "text": t, "labels": labels}) + "\n"
+                              for i, t, labels in docs), encoding="utf-8")
+    rows = []
+    for doc, (doc_id, body, _) in enumerate(docs):
+        for kind, name in (("missing", "snow"), ("wrong", "sun")):
+            rows.append({**_row(0, kind, name), "doc": doc, "line": doc + 1,
+                         "doc_id": doc_id, "doc_key": doc_key(body),
+                         "given_labels": ["http://x/sun"], "given_names": ["sun"],
+                         "text": body})
+    review = tmp_path / "review.csv"
+    write_review(rows, review)
+    labels = tmp_path / "budget.jsonl"  # as label --budget writes it
+    write_soft_labels(labels, [body for _, body, _ in docs],
+                      sp.csr_matrix([[0.0, 0.0, 0.9], [0.0, 0.0, 0.9]]), SPACE,
+                      doc_ids=["m", "n"], copy_of=[None, "m"])
+    assert '"copy_of": "m"' in labels.read_text(encoding="utf-8")
+    out = tmp_path / "fixed.jsonl"
+    stats = apply_review(corpus, review, out, SPACE, decide_from=labels)
+    assert stats["review_decided_by_labels"] == 4 and stats["review_undecided"] == 0
+    assert {r.doc_id: list(r.labels) for r in read_records(out)} == {
+        "m": ["snow"], "n": ["snow"]}

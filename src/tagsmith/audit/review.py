@@ -1005,8 +1005,10 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     least ``min_score``), or any corpus (each label scores 1). A document the file
     holds twice with other labels is left out (which to believe is not for us to
     guess); one it does not hold (a call that failed or was refused) is not in it.
-    A line listing ``unknown_labels`` (names the LLM gave that no label has, a
-    misspelt one) is marked ``partial``: a label it lacks may be among them.
+    A copy ``label --budget`` marks ``"copy_of": ID`` (never sent) has the answer of
+    the line of id ``ID``. A line listing ``unknown_labels`` (names the LLM gave that
+    no label has, a misspelt one) is marked ``partial``: a label it lacks may be among
+    them.
 
     Raises :class:`~tagsmith.exceptions.CorpusFormatError` naming the file and line of
     a malformed line or a label not in ``space``."""
@@ -1019,9 +1021,22 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
 
     texts, Y = read_soft_labels(path, space, vocabulary=space_name)
     # the texts whose answer named labels the vocabulary lacks ("gratitute"), which
-    # read_soft_labels does not keep
-    partial = {doc_key(record.text) for record in read_records(path, text_columns="text")
-               if record.metadata.get("unknown_labels")}
+    # read_soft_labels does not keep; and the copies label --budget marks "copy_of"
+    # (never sent, given their document's answer), which read_soft_labels leaves out:
+    # their rows stayed undecided, counted as documents the file does not hold
+    partial: set[str] = set()
+    key_of_id: dict[str, str] = {}
+    copies: dict[str, str] = {}  # a copy's fingerprint -> the id of the line it copies
+    for record in read_records(path, text_columns="text"):
+        key = doc_key(record.text)
+        if record.metadata.get("unknown_labels"):
+            partial.add(key)
+        source = record.metadata.get("copy_of")
+        if isinstance(source, (str, int)) and not isinstance(source, bool) \
+                and str(source).strip():
+            copies.setdefault(key, str(source))
+        elif record.doc_id is not None:
+            key_of_id.setdefault(record.doc_id, key)
     answers: dict[str, LabelAnswer] = {}
     conflicting: set[str] = set()
     for row, text in enumerate(texts):
@@ -1034,6 +1049,10 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
             conflicting.add(key)
     for key in conflicting:
         del answers[key]
+    for key, source in copies.items():
+        copied = answers.get(key_of_id.get(source, ""))
+        if copied is not None and key not in conflicting:
+            answers.setdefault(key, copied)
     if conflicting:
         logger.warning("%s gives %s %s different labels in two lines: %s left undecided",
                        path, f"{len(conflicting):,}", plural(len(conflicting), "text", "texts"),
