@@ -1698,6 +1698,50 @@ def test_audit_ends_with_the_apply_review_command_that_applies_its_review(
     assert quiet.exit_code == 0 and "next: " not in quiet.output  # no review rows
 
 
+def test_audit_ends_with_the_llm_path_to_decide_its_review_and_it_runs_as_printed(
+        small_corpus, goemotions_small, tmp_path):
+    """The closing lines named only a person filling in the decisions: the path where an
+    LLM decides them (label the review, apply-review --decide-from) was in the README
+    alone. The label command it prints runs (against an LLM on 127.0.0.1), and its
+    output decides the review's rows."""
+    import shlex
+
+    from tagsmith.labeling.prompts import read_data_section
+    from tagsmith.testing.llm_server import LocalChatServer, user_prompt
+
+    out = tmp_path / "the audit"
+    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o", out,
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = next(n for n, line in enumerate(lines) if line.startswith("next: "))
+    assert lines[at + 1].startswith("  or let an LLM decide the rows ("), lines[at:]
+    label, answers = lines[at + 1].split("): ", 1)[1].split(
+        ", then the command above with --decide-from ")
+    label_argv = shlex.split(label)
+    assert label_argv == ["tagsmith", "label", str(out / "review.csv"), "--vocab",
+                          str(goemotions_small["vocab"]), "-o", str(out / "llm.jsonl")]
+    assert shlex.split(answers) == [str(out / "llm.jsonl")]
+    asked = []
+
+    def teacher(body):
+        asked.append(read_data_section(user_prompt(body), "DOCUMENT"))
+        return json.dumps({"labels": [{"label": "neutral", "confidence": 0.9}]})
+
+    with LocalChatServer(teacher) as server:
+        labelled = invoke(*label_argv[1:], "--base-url", server.base_url, "--llm", "t",
+                          "--max-retries", "0", "--cache", tmp_path / "c.sqlite")
+    assert labelled.exit_code == 0, labelled.output
+    apply = shlex.split(lines[at].split("then run: ", 1)[1])
+    apply[apply.index("NEW_CORPUS")] = str(tmp_path / "new.tsv")
+    applied = invoke(*apply[1:], "--decide-from", *shlex.split(answers))
+    assert applied.exit_code == 0, applied.output
+    with open(out / "review.csv", encoding="utf-8", newline="") as review:
+        keys = [row["doc_key"] for row in csv.DictReader(review)]
+    assert f"{len(keys):,} rows of" in applied.output and "0 whose" in applied.output
+    assert sorted(asked) == sorted(set(asked)) and len(asked) == len(set(keys))
+
+
 def test_the_printed_apply_review_command_runs_for_a_corpus_named_with_a_dash(
         small_corpus, goemotions_small, tmp_path, monkeypatch):
     """An audit of a corpus -c.tsv (given after --) printed 'tagsmith apply-review

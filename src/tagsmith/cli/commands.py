@@ -3239,6 +3239,17 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         click.echo(f"next: fill in {_decision_field(str(written['review']))} of "
                    f"{printable(written['review'])} (accept or reject), then run: "
                    f"{printable(command)}")
+        # the other path (README: an LLM instead of a person deciding the queue) was in
+        # the README alone: label asks about the flagged documents, and its output
+        # decides the rows left empty
+        answers = shell_path(os.path.join(os.path.dirname(str(written["review"])),
+                                          "llm.jsonl"))
+        label = " ".join(["tagsmith label", shell_path(written["review"]),
+                          f"--vocab {shell_path(vocab) if vocab else 'VOCAB'}",
+                          f"-o {answers}"])
+        click.echo(f"  or let an LLM decide the rows (label's endpoint options: see "
+                   f"tagsmith label --help): {printable(label)}, then the command above "
+                   f"with --decide-from {printable(answers)}")
     if "sample" in written:
         from tagsmith._shell import shell_path
 
