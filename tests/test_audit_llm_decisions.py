@@ -320,3 +320,32 @@ def test_decide_from_decides_the_rows_of_a_copy_label_budget_never_sent(tmp_path
     assert stats["review_decided_by_labels"] == 4 and stats["review_undecided"] == 0
     assert {r.doc_id: list(r.labels) for r in read_records(out)} == {
         "m": ["snow"], "n": ["snow"]}
+
+
+def test_label_on_a_review_writes_each_of_two_documents_of_one_text_under_its_id(tmp_path):
+    # two documents of one text (a corpus's own copies, j and k) were one line, under the
+    # first one's id: k's id was nowhere in the output. Both are written, asked once
+    docs = [("j", "Sun at noon"), ("k", "Sun at noon"), ("l", "Rain at dusk")]
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("<http://x/rain>\train\n<http://x/sun>\tsun\n<http://x/snow>\tsnow\n",
+                     encoding="utf-8")
+    review = tmp_path / "review.csv"
+    write_review([{**_row(0, "missing", "snow"), "doc": doc, "line": doc + 1, "doc_id": i,
+                   "doc_key": doc_key(text), "given_labels": [], "given_names": [],
+                   "text": text} for doc, (i, text) in enumerate(docs)], review)
+    seen = []
+
+    def teacher(body):
+        seen.append(read_data_section(user_prompt(body), "DOCUMENT"))
+        return json.dumps({"labels": [{"label": "sun", "confidence": 0.9}]})
+
+    labels = tmp_path / "llm.jsonl"
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(review), "--vocab", str(vocab), "-o", str(labels),
+            "--base-url", server.base_url, "--llm", "t", "--max-retries", "0",
+            "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    assert sorted(seen) == ["Rain at dusk", "Sun at noon"]
+    assert [json.loads(line)["id"] for line in
+            labels.read_text(encoding="utf-8").splitlines()] == ["j", "k", "l"]

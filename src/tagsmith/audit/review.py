@@ -847,10 +847,11 @@ def is_review_file(path: str | Path) -> bool:
 
 
 def review_documents(path: str | Path) -> list[tuple[str, str, int]]:
-    """``(doc_id, text, line)`` of each document an audit's review lists, once each,
-    in the order of its first row: what ``tagsmith label`` asks the LLM about where it
-    reads a review (:func:`is_review_file`). ``doc_id`` is the audit's id of the
-    document ("" where the corpus gave none), ``line`` that of its first row. In CSV,
+    """``(doc_id, text, line)`` of each document an audit's review lists (by its
+    ``doc`` number), once each, in the order of its first row: what ``tagsmith label``
+    asks the LLM about where it reads a review (:func:`is_review_file`). ``doc_id`` is
+    the audit's id of the document ("" where the corpus gave none), ``line`` that of
+    its first row. In CSV,
     the ``'`` the writer put before a cell a spreadsheet would run as a formula is
     taken off as it was put on
     (:func:`spreadsheet_safe`: before a text starting ``=``, ``+``, ``-``, ``@``, a tab
@@ -871,9 +872,12 @@ def review_documents(path: str | Path) -> list[tuple[str, str, int]]:
             raise ReviewFormatError(f"text must be the document's text, found {text!r}",
                                     path=path, line=line)
         key = _read_key(row.get("doc_key"), path, line)
-        if key in seen:
+        # by the audit's document number: two documents of one text (a corpus's own
+        # copies) are two lines under their own ids (label asks the text once)
+        doc = str(row.get("doc") if row.get("doc") is not None else "").strip() or key
+        if doc in seen:
             continue
-        seen.add(key)
+        seen.add(doc)
         written_id = "" if row.get("doc_id") is None else str(row["doc_id"]).strip()
         documents.append((_unquoted(written_id, csv_cells),
                           _review_text(text, key) if csv_cells else text, line))
