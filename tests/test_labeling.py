@@ -2779,6 +2779,49 @@ def test_labels_no_shortlist_offers_are_named_though_the_recall_passes(caplog):
     assert "to none of its documents" not in caplog.text, caplog.text
 
 
+def test_per_label_recall_counts_only_the_documents_a_label_was_offered_to():
+    """A news desk's month-old bundle shortlists offered its new labels to no document,
+    and the summary's reliability.labels gave them recall 0.35 ('gold', never offered):
+    the shortlist's miss read as the LLM's. Now each label's recall rests on the
+    documents it was offered to, with the counts; none where it was offered none."""
+    from tagsmith.pipeline.llm import label_corpus
+
+    def llm(request):  # names every label offered that the document holds
+        prompt = request.messages[-1]["content"]
+        held = read_data_section(prompt, "DOCUMENT")
+        return answer(*[(row["label"], 0.9) for row in read_data_section(prompt, "LABELS")
+                        if f"[{row['label']}]" in held])
+
+    names = [SPACE.name_of(i) for i in range(3)]
+    # label 0 on all 20, offered to all; label 1 on 4, offered to 2 of them; label 2
+    # on 3, offered to none of its documents
+    truth = sp.lil_matrix((20, 3))
+    truth[:, 0] = 1
+    truth[:4, 1] = 1
+    truth[4:7, 2] = 1
+    offers = np.array([[0, 1]] * 2 + [[0, 2]] * 2 + [[0, 1]] * 3 + [[0, 2]] * 13)
+    human_shortlist = TopK(offers, np.full(offers.shape, 0.5), 3)
+    texts = [f"doc {i}: " + " ".join(f"[{names[j]}]" for j in np.flatnonzero(
+        truth.toarray()[i])) for i in range(20)]
+    result = label_corpus(["a concert"], SPACE, ScriptedLLM(llm),
+                          LabelingOptions(shortlist_k=2),
+                          shortlist=TopK(np.array([[1, 0]]), np.array([[0.9, 0.1]]), 3),
+                          human=(texts, sp.csr_matrix(truth)),
+                          human_shortlist=human_shortlist)
+    labels = {row["uri"]: row for row in result["summary"]["reliability"]["labels"]}
+    uris = SPACE.uris
+    counts = {uri: (row["n_human"], row["n_offered"], row["n_human_offered"],
+                    row["n_right"]) for uri, row in labels.items()}
+    assert counts == {uris[0]: (20, 20, 20, 20), uris[1]: (4, 5, 2, 2),
+                      uris[2]: (3, 15, 0, 0)}
+    # named on each of its 2 documents it was offered (missed on the 2 it was not):
+    # its recall was 0.65, the shortlist's misses counted as the LLM's
+    assert labels[uris[1]]["recall"] > 0.9 and labels[uris[0]]["recall"] > 0.9
+    assert labels[uris[2]]["recall"] is None  # was 0.35 and lower: missed 3 of 3
+    # the overall recall still counts every human label of the documents
+    assert result["summary"]["reliability"]["micro_recall"] == round(22 / 27, 4)
+
+
 def test_a_dry_run_summary_holds_the_shortlist_recall_it_said(caplog):
     # the recall the line said before any call, in the summary as a full run's gives it
     from tagsmith.pipeline.llm import label_corpus

@@ -76,12 +76,27 @@ class Reliability:
 
 
 def estimate_reliability(Y_llm: LabelMatrix, Y_human: LabelMatrix, *,
-                         prior_strength: float = 5.0) -> Reliability:
+                         prior_strength: float = 5.0,
+                         offered: LabelMatrix | None = None) -> Reliability:
     """Reliability of LLM labels ``Y_llm`` (soft, > 0 = named) against ``Y_human``.
 
     Both are ``n_docs x n_labels``; a document counts as an error (``doc_error_rate``)
     when the LLM's label set differs from the human one in any label, and the share of
     errors is shrunk toward 1/2 with ``prior_strength`` pseudo-documents.
+
+    ``offered`` (same shape, > 0 = offered; ``None``: every label offered every
+    document): the labels each prompt offered the LLM, where shortlists narrowed them.
+    Each label's ``recall`` (and the overall figure it is drawn toward) then counts
+    only the documents it was offered to: a label no shortlist offered was counted
+    missed on every document people gave it (``gold`` recall 0.35 on a month's news
+    never offered it), a shortlist's miss read as the LLM's. ``micro_recall`` still
+    counts every human label of the documents, offered or not.
+
+    >>> rel = estimate_reliability(sp.csr_matrix([[1.0, 0], [0, 0]]),
+    ...                            sp.csr_matrix([[1.0, 1], [0, 1]]), prior_strength=0,
+    ...                            offered=sp.csr_matrix([[1, 1], [1, 0]]))
+    >>> rel.recall.tolist()  # label 1: offered once, with the LLM missing it
+    [1.0, 0.0]
 
     >>> rel = estimate_reliability(sp.csr_matrix([[1.0, 0], [0, 1]]),
     ...                            sp.csr_matrix([[1.0, 0], [0, 1]]), prior_strength=2)
@@ -108,6 +123,15 @@ def estimate_reliability(Y_llm: LabelMatrix, Y_human: LabelMatrix, *,
     tp = np.asarray(hits.sum(axis=0)).ravel()
     n_named = np.asarray(named.sum(axis=0)).ravel()
     n_true = np.asarray(truth.sum(axis=0)).ravel()
+    tp_offered, n_true_offered = tp, n_true
+    if offered is not None:
+        shown = sp.csr_matrix(offered)
+        if shown.shape != llm.shape:
+            raise InvalidParameterError("offered", f"shape {llm.shape}", shown.shape)
+        shown = (shown > 0).astype(np.float32)
+        tp_offered = np.asarray(sp.csr_matrix(hits.multiply(shown)).sum(axis=0)).ravel()
+        n_true_offered = np.asarray(
+            sp.csr_matrix(truth.multiply(shown)).sum(axis=0)).ravel()
     micro_p = float(tp.sum() / max(n_named.sum(), 1))
     micro_r = float(tp.sum() / max(n_true.sum(), 1))
     micro_f1 = 2 * micro_p * micro_r / max(micro_p + micro_r, 1e-12)
@@ -115,12 +139,12 @@ def estimate_reliability(Y_llm: LabelMatrix, Y_human: LabelMatrix, *,
     # evidence either way): a sample where the LLM named nothing would otherwise give
     # every label precision 0, and one lucky document precision 1
     base_p = _shrunk(tp.sum(), n_named.sum(), prior_strength, 0.5)
-    base_r = _shrunk(tp.sum(), n_true.sum(), prior_strength, 0.5)
+    base_r = _shrunk(tp_offered.sum(), n_true_offered.sum(), prior_strength, 0.5)
     # a label the sample has no evidence on (never named, or never true) takes the
     # overall figure: with prior_strength=0 it got 0/0 = 0, and every label the LLM
     # gives it was cut to a soft target of 0.001
     precision = _shrunk(tp, n_named, prior_strength, base_p)
-    recall = _shrunk(tp, n_true, prior_strength, base_r)
+    recall = _shrunk(tp_offered, n_true_offered, prior_strength, base_r)
     confidence_sum = np.asarray(llm.sum(axis=0)).ravel()
     overall_confidence = float(llm.data.mean()) if llm.nnz else 1.0
     mean_confidence = _shrunk(confidence_sum, n_named, prior_strength, overall_confidence)

@@ -1285,8 +1285,14 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             raise LLMError(f"the LLM answered {none_of(len(sample.answered))} "
                            "in the human sample, so its reliability cannot be estimated. "
                            + why)
-        reliability = estimate_reliability(sample.Y[answered],
-                                           Y_human[answered])
+        offered = None
+        if human_shortlist is not None:
+            offered = _offered_matrix(human_shortlist, Y_human.shape, label_space, options)
+        # each label's recall over the documents it was offered to: one no shortlist
+        # offered read as missed by the LLM on all of its documents
+        reliability = estimate_reliability(
+            sample.Y[answered], Y_human[answered],
+            offered=None if offered is None else offered[answered])
         off = sample.off_shortlist
         n_off = 0 if off is None else int(np.count_nonzero(off))
         summary["reliability"] = {**reliability.to_dict(),
@@ -1295,14 +1301,13 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                                   "labels": _reliability_per_label(
                                       reliability, sample.Y[answered], Y_human[answered],
                                       label_space,
-                                      options.lang if options is not None else "en")}
+                                      options.lang if options is not None else "en",
+                                      None if offered is None else offered[answered])}
         _warn_thin_reliability(len(answered), len(sample.answered), n_off)
-        offered = None
         if human_shortlist is not None:
             # the LLM's recall is capped by the shortlist's: say which one falls short
             summary["reliability"]["shortlist_recall"] = _shortlist_recall(
                 human_shortlist, Y_human, label_space, options)
-            offered = _offered_matrix(human_shortlist, Y_human.shape, label_space, options)
         # micro_recall is on the documents answered only: 0.30 on YSO, where 0.116 of
         # every human label of the sample was found (the shortlists missed most)
         summary["reliability"].update(_recalls(sample.Y, Y_human, sample.answered, offered))
@@ -1491,12 +1496,18 @@ def _budget_prompt_estimate(texts: Sequence[str], label_space: LabelSpace,
 
 
 def _reliability_per_label(reliability, Y_llm: sp.csr_matrix, Y_human: sp.csr_matrix,
-                           label_space: LabelSpace, lang: str) -> list[dict]:
+                           label_space: LabelSpace, lang: str,
+                           offered: sp.csr_matrix | None = None) -> list[dict]:
     """The reliability on the human sample of each label it gives or the LLM named there
     (the others rest on no document of it), with its counts: ``n_human`` (the documents
     people gave it), ``n_named`` (those the LLM named it for), ``n_right`` (both);
-    ``precision`` and ``recall`` are the estimates the soft targets and robust
-    selection use (shrunk toward the overall figures where the counts are few). The
+    ``precision`` (the estimate the soft targets and robust selection use) and
+    ``recall`` are shrunk toward the overall figures where the counts are few. With
+    shortlists (``offered``, the labels each prompt offered), ``n_offered`` (the
+    documents it was offered to) and ``n_human_offered`` (of its ``n_human``, those it
+    was offered for: its recall's documents); ``recall`` is ``None`` where people gave
+    it documents and none was offered it (no evidence of the LLM's: 'gold' read recall
+    0.35, never offered). The
     summary showed the micro figures alone, so a team could not see which labels its
     teacher gets wrong. Logged (info) are the five least precise labels it named, of those
     it named at least ``LEAST_PRECISE_MIN_NAMED`` times."""
@@ -1514,6 +1525,15 @@ def _reliability_per_label(reliability, Y_llm: sp.csr_matrix, Y_human: sp.csr_ma
              "recall": round(float(reliability.recall[i]), 4),
              "n_human": int(n_human[i]), "n_named": int(n_named[i]),
              "n_right": int(n_right[i])} for i in seen]
+    if offered is not None:
+        shown = sp.csr_matrix(offered) > 0
+        n_offered = np.asarray(shown.sum(axis=0)).ravel()
+        n_human_offered = np.asarray(shown.multiply(truth).sum(axis=0)).ravel()
+        for i, row in zip(seen, rows, strict=True):
+            row["n_offered"] = int(n_offered[i])
+            row["n_human_offered"] = int(n_human_offered[i])
+            if n_human[i] and not n_human_offered[i]:
+                row["recall"] = None
     # only labels named often enough for their precision to say something: at 25,000
     # labels the line listed ties of labels named once, wrong ('pesticides' 0.68 (0 of
     # 1 named right)), the shrunk estimate of a single document
