@@ -491,6 +491,38 @@ def test_soft_labels_skipping_a_document_s_only_label_counts_it_without_labels(d
         "often 'u:gone' x1); 1 without labels" in caplog.text
 
 
+def test_cli_distill_counts_the_lines_without_scores_apart(tmp_path):
+    """A desk retrains on last month's human corpus and this month's LLM labels
+    concatenated (cat month1.jsonl m2.jsonl): distill said "from 7,536 LLM-labelled
+    documents", 3,698 of them people's lines without scores. Counted apart now."""
+    vocab = sport_vocab(tmp_path)
+    people = [{"id": f"h{i}", "text": text, "labels": [uri]} for i, (text, uri) in
+              enumerate((("a rugby game", "u:sport"), ("a violin solo", "u:music"),
+                         ("a chess final", "u:sport")))]
+    llm = [{"id": "1", "text": "a football match", "labels": ["u:sport"], "scores": [0.9]},
+           {"id": "2", "text": "a piano concert", "labels": ["u:music"], "scores": [0.8]}]
+    both = tmp_path / "both.jsonl"
+    both.write_text("".join(json.dumps(r) + "\n" for r in people + llm))
+    args = ["distill", str(both), "--vocab", str(vocab), "--dev-fraction", "0"]
+    result = CliRunner().invoke(tagsmith_cli.cli, args + ["-o", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert ("distilled linear from 5 documents: 2 LLM-labelled, 3 without scores (labels "
+            "counted 1, as people's) ->") in result.output
+    result = CliRunner().invoke(tagsmith_cli.cli, args + ["-o", str(tmp_path / "j"),
+                                                          "--json"])
+    summary = json.loads(result.stdout)
+    assert (summary["n_docs"], summary["n_llm_labelled"], summary["n_without_scores"]) \
+        == (5, 2, 3)
+    # a label file alone, as ever; a human corpus alone says it holds no LLM's labels
+    only = tmp_path / "people.jsonl"
+    only.write_text("".join(json.dumps(r) + "\n" for r in people))
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "distill", str(only), "--vocab", str(vocab), "--dev-fraction", "0",
+        "-o", str(tmp_path / "p")])
+    assert "distilled linear from 3 documents without scores (no LLM's labels: each " \
+        "label counted 1) ->" in result.output
+
+
 def test_cli_distill_skips_unknown_labels_and_malformed_lines_when_asked(tmp_path):
     vocab = sport_vocab(tmp_path)
     labels = tmp_path / "l.jsonl"

@@ -440,9 +440,14 @@ _SHOWN_IDS = 5
 
 def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
                      vocabulary: str = "the vocabulary", on_error: str = "fail",
-                     unknown_labels: str = "fail") -> tuple[list[str], sp.csr_matrix]:
+                     unknown_labels: str = "fail", counts: dict[str, int] | None = None
+                     ) -> tuple[list[str], sp.csr_matrix]:
     """Texts and soft targets from :func:`write_soft_labels`'s JSONL (or any corpus:
-    labels without ``scores`` count 1). ``vocabulary`` names ``label_space`` in an
+    labels without ``scores`` count 1). ``counts``, a dict given, gets ``n_scored``
+    and ``n_unscored``: of the documents returned, those whose line holds ``scores``
+    (an LLM's labels) and those whose line does not (people's labels concatenated in,
+    as a desk retraining on last month's corpus and this month's LLM labels does).
+    ``vocabulary`` names ``label_space`` in an
     unknown label's error (``"the vocabulary V.tsv"``), as
     :func:`~tagsmith.pipeline.io.read_labelled`'s does. ``on_error`` and
     ``unknown_labels`` (``"fail"`` or ``"skip"``), as for
@@ -482,6 +487,7 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     doc_ids: list[str | None] = []
     copy_of: list[str | None] = []
     lines: list[int] = []
+    scored: list[bool] = []
     for record in corpus.records(report):
         report.n_docs += 1
         if not record.text.strip():
@@ -535,6 +541,7 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
         # with no label is learnt as one the teacher gave none
         report.n_docs_without_labels += len(rows) == n_cells
         texts.append(record.text)
+        scored.append(scores is not None)
     if report.has_skips:  # as a corpus read by train says what it skipped
         logger.warning("%s", report.summary())
     if blank_lines:
@@ -567,6 +574,7 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     keep = _not_repeated(path, doc_ids, copy_of, lines, texts, Y)
     if keep is not None:
         texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
+        scored = [flag for flag, kept in zip(scored, keep, strict=True) if kept]
         Y = Y[keep]
         kept_rows = np.flatnonzero(keep)
         doc_ids = [doc_ids[row] for row in kept_rows]
@@ -575,7 +583,11 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     keep = _not_copies(path, doc_ids, copy_of, lines, texts)
     if keep is not None:
         texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
+        scored = [flag for flag, kept in zip(scored, keep, strict=True) if kept]
         Y = Y[keep]
+    if counts is not None:
+        counts["n_scored"] = sum(scored)
+        counts["n_unscored"] = len(scored) - counts["n_scored"]
     return texts, Y
 
 
