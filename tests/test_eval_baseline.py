@@ -700,3 +700,32 @@ def test_compare_predictions_refuses_labels_other_than_0_or_1(name, bad, shown):
         compare_predictions(sp.csr_matrix(args["Y"]), space, space, top1,
                             sp.csr_matrix(args["sets"]), space, top1,
                             sp.csr_matrix(args["base_sets"]), resamples=20)
+
+
+def test_eval_baseline_a_label_one_bundle_lacks_is_no_comparison_in_the_json():
+    """A month-2 bundle's vocabulary gained 'bop', which it had no training document
+    for: eval --baseline's text listed it 'new, not in the baseline ... F1 0.000', its
+    JSON gave it verdict 'within noise', difference 0.0, as if compared and equal. The
+    JSON's verdict now says what the text does, for a label only the baseline has too."""
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.compare import compare_predictions
+
+    # the new bundle: a, b and new (never predicted); the baseline: a, b and gone
+    space = LabelSpace.from_uris(["x:a", "x:b", "x:new"])
+    base_space = LabelSpace.from_uris(["x:a", "x:b", "x:gone"])
+    n = 20
+    gold = sp.csr_matrix(np.column_stack([np.ones(n), np.zeros(n), np.arange(n) < 8]))
+    top1 = np.zeros(n, np.int64)
+    sets = sp.csr_matrix(np.eye(3)[top1])
+    base_sets = sp.csr_matrix(np.eye(3)[np.full(n, 2)])  # 'gone' everywhere, wrongly
+    rows = {row["uri"]: row for row in compare_predictions(
+        gold, space, space, top1, sets, base_space, np.full(n, 2), base_sets)["per_label"]}
+    new, gone, a = rows["x:new"], rows["x:gone"], rows["x:a"]
+    assert (new["in_bundle"], new["in_baseline"], new["f1"], new["support"]) == (
+        True, False, 0.0, 8)
+    assert new["difference"] == 0.0  # the missing side's F1 counted 0, as documented
+    assert new["verdict"] == "new, not in the baseline"
+    assert (gone["in_bundle"], gone["verdict"]) == (False, "only in the baseline")
+    assert a["verdict"] == "better"  # a label both have: compared as ever

@@ -107,6 +107,11 @@ MIN_DOCS_DIFFERING = 6
 #: the verdict of micro-F1, and of a label's F1, on fewer than MIN_DOCS_DIFFERING
 #: differing documents
 TOO_FEW = "too few documents"
+#: a label's verdict where the baseline lacks it (new to the vocabulary since), and where
+#: the bundle does: no comparison, as eval --baseline's text lists them apart. A new
+#: label the bundle had no training document for read "within noise", difference 0.0
+NOT_IN_BASELINE = "new, not in the baseline"
+NOT_IN_BUNDLE = "only in the baseline"
 
 
 def _columns(space: LabelSpace, shared: dict[str, int], extra: list[str]) -> np.ndarray:
@@ -180,7 +185,9 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     model without the label) with the interval of its difference, for the labels
     true or predicted by either, and the documents where the two's predictions of it
     differ (``n_docs_differing``): the label's verdict is the interval's where they
-    differ on none or at least MIN_DOCS_DIFFERING, else TOO_FEW, as micro-F1's. Labels
+    differ on none or at least MIN_DOCS_DIFFERING, else TOO_FEW, as micro-F1's; a label
+    one of the two lacks is no comparison, its verdict NOT_IN_BASELINE or
+    NOT_IN_BUNDLE (its ``difference``, the missing side's F1 counted 0, kept). Labels
     are named in ``lang`` (:meth:`~tagsmith.data.labelspace.LabelSpace.name_of`), a
     language tag: another value, "" or "pt_BR", is refused naming it, as ``--lang`` is.
 
@@ -328,7 +335,9 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
         low, high = float(label_bounds[0, j]), float(label_bounds[1, j])
         n_differing = int(label_differs[col])
         # as micro-F1's: 2 of 2 documents one way left 0 out of the bootstrap's interval
-        verdict = (TOO_FEW if 0 < n_differing < MIN_DOCS_DIFFERING
+        verdict = (NOT_IN_BASELINE if not in_baseline[col]
+                   else NOT_IN_BUNDLE if not in_bundle[col]
+                   else TOO_FEW if 0 < n_differing < MIN_DOCS_DIFFERING
                    else _verdict(low, high))
         label_rows.append({
             "uri": uris[col], "label": names[uris[col]], "support": int(support[col]),
