@@ -2,6 +2,7 @@
 decides the review rows the audit flagged, where a person would have."""
 
 import json
+import threading
 
 from click.testing import CliRunner
 
@@ -349,3 +350,55 @@ def test_label_on_a_review_writes_each_of_two_documents_of_one_text_under_its_id
     assert sorted(seen) == ["Rain at dusk", "Sun at noon"]
     assert [json.loads(line)["id"] for line in
             labels.read_text(encoding="utf-8").splitlines()] == ["j", "k", "l"]
+
+
+def _label_run(tmp_path, corpus, vocab, teacher, *extra):
+    labels = tmp_path / "llm.jsonl"
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(corpus), "--vocab", str(vocab), "-o", str(labels),
+            "--base-url", server.base_url, "--llm", "t", "--max-retries", "0",
+            "--cache", str(tmp_path / "c.sqlite"), *extra])
+    assert result.exit_code == 0, result.output
+    return labels
+
+
+def test_a_label_given_with_an_invalid_confidence_is_listed_and_decides_nothing(tmp_path):
+    # {"label": "snow", "confidence": "high"} was dropped as an invalid item and marked
+    # nothing on the line: snow read as not given, and e's wrong-snow row was accepted,
+    # taking a right label off
+    corpus, vocab, review, _ = _setup(tmp_path)
+    flagged = tmp_path / "e.jsonl"
+    flagged.write_text(json.dumps({"id": "e", "text": DOCS[4][1]}) + "\n", encoding="utf-8")
+    answer = json.dumps({"labels": [{"label": "snow", "confidence": "high"},
+                                    {"label": "sun", "confidence": 0.9}]})
+    labels = _label_run(tmp_path, flagged, vocab, lambda body: answer)
+    assert json.loads(labels.read_text(encoding="utf-8"))["unknown_labels"] == ["snow"]
+    stats = apply_review(corpus, review, tmp_path / "o.jsonl", SPACE, decide_from=labels)
+    assert stats["review_undecided_unknown_labels"] == 1 and stats["n_removed"] == 0
+
+
+def test_a_vote_whose_every_item_was_rejected_still_lists_its_names(tmp_path):
+    # with --votes 2, a vote naming only "snwo" was rejected whole and skipped before
+    # its names were kept: the line, written from the other vote (sun), listed none,
+    # and e's wrong-snow row was accepted
+    corpus, vocab, review, _ = _setup(tmp_path)
+    flagged = tmp_path / "e.jsonl"
+    flagged.write_text(json.dumps({"id": "e", "text": DOCS[4][1]}) + "\n", encoding="utf-8")
+    seen = []
+    lock = threading.Lock()
+
+    def teacher(body):
+        with lock:  # the votes may be asked at once: the first to come names "snwo"
+            seen.append(body)
+            first = len(seen) == 1
+        if first:
+            return json.dumps({"labels": [{"label": "snwo", "confidence": 0.9}]})
+        return json.dumps({"labels": [{"label": "sun", "confidence": 0.9}]})
+
+    labels = _label_run(tmp_path, flagged, vocab, teacher, "--votes", "2")
+    assert len(seen) == 2
+    line = json.loads(labels.read_text(encoding="utf-8"))
+    assert line["labels"] == ["http://x/sun"] and line["unknown_labels"] == ["snwo"]
+    stats = apply_review(corpus, review, tmp_path / "o.jsonl", SPACE, decide_from=labels)
+    assert stats["review_undecided_unknown_labels"] == 1 and stats["n_removed"] == 0

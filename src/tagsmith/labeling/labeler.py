@@ -338,8 +338,9 @@ class LLMLabels:
     #: not told)
     off_shortlist: np.ndarray | None = None
     #: per document, the names its answers gave that resolve to no one label (a
-    #: misspelt label, or a name two labels share: rejected, so the label reads as not
-    #: given; None: not told)
+    #: misspelt label, a name two labels share, or one given with an invalid
+    #: confidence: rejected, so the label reads as not given; None: not told), the
+    #: votes rejected whole included
     unknown: list[list[str]] | None = None
 
     def __repr__(self) -> str:
@@ -723,6 +724,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
             continue
         resolver = resolvers[id(offered[doc])]
         parsed: ParsedLabels | None
+        rejected: RejectedItemsError | None = None  # the answer, every item rejected
         first_off = False  # every item rejected, naming labels off the shortlist
         try:
             # its check parsed it already (the same text, resolver and limit)
@@ -759,6 +761,7 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                 continue  # no answer of labels at all, whatever labels a copy offers
             report.count_rejected(exc)  # malformed, but what it named counts
             parsed = None  # every item rejected among the first document's labels
+            rejected = exc
         else:
             if not parsed.label_ids and not parsed.unknown and not parsed.ambiguous \
                     and not parsed.n_invalid_items \
@@ -786,16 +789,23 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                                                     max_labels=options.max_labels)
                 except RejectedItemsError as own_exc:
                     off_votes[reader] += off_shortlist(own_exc)
+                    # another vote may answer it: its line still says what this named
+                    unknown_named[reader].extend(_unresolved(own_exc))
                     continue
             elif parsed is None:
                 off_votes[reader] += first_off
+                # every item rejected: with another vote answering, the line was
+                # written without these names, and its rows decided from the others
+                if rejected is not None:
+                    unknown_named[reader].extend(_unresolved(rejected))
                 continue
             else:
                 own_parsed = parsed
             good_votes[reader] += 1
             # a name two labels share resolves to neither: read as absent, as a
-            # misspelt one is, the label it meant may be either
-            unknown_named[reader].extend([*own_parsed.unknown, *own_parsed.ambiguous])
+            # misspelt one is, the label it meant may be either; so does one given with
+            # an invalid confidence ("high")
+            unknown_named[reader].extend(_unresolved(own_parsed))
             _add_vote(sums, reader, own_parsed, label_space, options)
     # a vote off the shortlist answered, choosing none of the labels offered: a vote
     # against each of them, as an empty one is (it was left out of the mean, so music
@@ -816,6 +826,12 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
                                                  options.lang)
     warn_rejections(report, desc)
     return LLMLabels(Y, answered, report, off, unknown_named)
+
+
+def _unresolved(parsed: ParsedLabels | RejectedItemsError) -> list[str]:
+    """The names an answer gave that resolve to no one offered label: unknown (a
+    misspelt one), shared by several, or given with an invalid confidence."""
+    return [*parsed.unknown, *parsed.ambiguous, *parsed.invalid_names]
 
 
 def prose_refusal(text: str, exc: LLMOutputError | None = None) -> str | None:

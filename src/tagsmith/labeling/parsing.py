@@ -904,6 +904,9 @@ class ParsedLabels:
     #: names shared by several offered labels, so resolved to none of them
     ambiguous: list[str] = field(default_factory=list)
     n_invalid_items: int = 0
+    #: the names of the invalid items that had one (``{"label": "snow", "confidence":
+    #: "high"}``): the label it meant reads as not given, as an unknown name's does
+    invalid_names: list[str] = field(default_factory=list)
 
 
 def parse_label_answer(text: str, resolver: LabelResolver, *,
@@ -938,6 +941,8 @@ def parse_label_answer(text: str, resolver: LabelResolver, *,
         if not isinstance(name, str) or isinstance(confidence, bool) \
                 or not isinstance(confidence, (int, float)) or not 0.0 <= confidence <= 1.0:
             parsed.n_invalid_items += 1
+            if isinstance(name, str) and name.strip():
+                parsed.invalid_names.append(name)
             continue
         label_id = resolver.resolve(name)
         if label_id is None:
@@ -965,7 +970,8 @@ def parse_label_answer(text: str, resolver: LabelResolver, *,
                        "invalid)")
         raise RejectedItemsError(f"{message}: {text[:120]!r}",
                                  n_invalid_items=parsed.n_invalid_items,
-                                 unknown=parsed.unknown, ambiguous=parsed.ambiguous)
+                                 unknown=parsed.unknown, ambiguous=parsed.ambiguous,
+                                 invalid_names=parsed.invalid_names)
     ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
     if max_labels is not None:
         ranked = ranked[:max_labels]

@@ -334,7 +334,8 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
     """Write one JSONL line per answered document (atomically); returns lines written.
 
     ``unknown`` (one list per document, of ``texts``): the names the LLM gave that no
-    label has (a misspelt label) or several share; a line whose list is not empty ends with
+    label has (a misspelt label), several share, or gave with an invalid confidence
+    ("high"); a line whose list is not empty ends with
     ``"unknown_labels": [...]`` after its scores, so that a reader deciding by the
     labels a line lacks (``apply-review --decide-from``) knows the answer named more.
 
