@@ -4,6 +4,7 @@ decides the review rows the audit flagged, where a person would have."""
 import json
 import threading
 
+import pytest
 from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
@@ -402,3 +403,42 @@ def test_a_vote_whose_every_item_was_rejected_still_lists_its_names(tmp_path):
     assert line["labels"] == ["http://x/sun"] and line["unknown_labels"] == ["snwo"]
     stats = apply_review(corpus, review, tmp_path / "o.jsonl", SPACE, decide_from=labels)
     assert stats["review_undecided_unknown_labels"] == 1 and stats["n_removed"] == 0
+
+
+def test_a_label_the_shortlist_never_offered_decides_nothing(tmp_path):
+    # label --shortlist with a month-old bundle (trained before snow was in the
+    # vocabulary) never offers snow: the LLM gave sun alone, and e's wrong-snow row was
+    # accepted, taking a right snow off only because the LLM could not name it
+    corpus, vocab, review, _ = _setup(tmp_path)
+    old_vocab = tmp_path / "old.tsv"
+    old_vocab.write_text("<http://x/rain>\train\n<http://x/sun>\tsun\n", encoding="utf-8")
+    old = tmp_path / "old.jsonl"
+    old.write_text("".join(json.dumps({"text": f"{word} day {i}", "labels": [label]}) + "\n"
+                           for i in range(6) for word, label in (("wet rain", "http://x/rain"),
+                                                                 ("hot sun", "http://x/sun"))),
+                   encoding="utf-8")
+    bundle = tmp_path / "bundle"
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "train", str(old), "-o", str(bundle),
+                                                   "--vocab", str(old_vocab)])
+    assert result.exit_code == 0, result.output
+    flagged = tmp_path / "e.jsonl"
+    flagged.write_text(json.dumps({"id": "e", "text": DOCS[4][1]}) + "\n", encoding="utf-8")
+    answer = json.dumps({"labels": [{"label": "sun", "confidence": 0.9}]})
+    labels = _label_run(tmp_path, flagged, vocab, lambda body: answer,
+                        "--shortlist", str(bundle), "--shortlist-k", "2")
+    line = json.loads(labels.read_text(encoding="utf-8"))
+    assert sorted(line["offered"]) == ["http://x/rain", "http://x/sun"]
+    stats = apply_review(corpus, review, tmp_path / "o.jsonl", SPACE, decide_from=labels)
+    assert stats["review_undecided_not_offered"] == 1 and stats["n_removed"] == 0
+    # the command says so apart
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(review), "-o", str(tmp_path / "o2.jsonl"),
+        "--vocab", str(vocab), "--decide-from", str(labels)])
+    assert result.exit_code == 0, result.output
+    assert "1 whose label its document's shortlist never offered the LLM" in result.output
+    # every reader of label's output still reads the line as one
+    from tagsmith.pipeline.llm import is_soft_labels_file, read_soft_labels
+
+    assert is_soft_labels_file(labels)
+    texts, Y = read_soft_labels(labels, SPACE)
+    assert texts == [DOCS[4][1]] and Y.toarray()[0].tolist() == pytest.approx([0, 0.9, 0])

@@ -1012,35 +1012,25 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     A copy ``label --budget`` marks ``"copy_of": ID`` (never sent) has the answer of
     the line of id ``ID``. A line listing ``unknown_labels`` (names the LLM gave that
     no label has, a misspelt one) is marked ``partial``: a label it lacks may be among
-    them.
+    them. A line listing ``offered`` (the labels its shortlist offered) keeps them: a
+    label not among them was never offered, so the answer says nothing of it. The file
+    is read once.
 
     Raises :class:`~tagsmith.exceptions.CorpusFormatError` naming the file and line of
     a malformed line or a label not in ``space``."""
-    from tagsmith.pipeline.llm import read_soft_labels
+    from tagsmith.pipeline.llm import _read_soft_labels
 
     min_score = float(min_score)
     if not 0 < min_score <= 1:
         raise InvalidParameterError("min_score", "a number in (0, 1]", str(min_score))
-    from tagsmith.data.readers import read_records
-
-    texts, Y = read_soft_labels(path, space, vocabulary=space_name)
-    # the texts whose answer named labels the vocabulary lacks ("gratitute"), which
-    # read_soft_labels does not keep; and the copies label --budget marks "copy_of"
-    # (never sent, given their document's answer), which read_soft_labels leaves out:
-    # their rows stayed undecided, counted as documents the file does not hold
-    partial: set[str] = set()
-    key_of_id: dict[str, str] = {}
-    copies: dict[str, str] = {}  # a copy's fingerprint -> the id of the line it copies
-    for record in read_records(path, text_columns="text"):
-        key = doc_key(record.text)
-        if record.metadata.get("unknown_labels"):
-            partial.add(key)
-        source = record.metadata.get("copy_of")
-        if isinstance(source, (str, int)) and not isinstance(source, bool) \
-                and str(source).strip():
-            copies.setdefault(key, str(source))
-        elif record.doc_id is not None:
-            key_of_id.setdefault(record.doc_id, key)
+    # with each line's unknown_labels (names the vocabulary lacks, "gratitute") and
+    # offered, and the copies label --budget marks "copy_of" (never sent, given their
+    # document's answer), which read_soft_labels leaves out, in the one pass (a second
+    # one read the whole file again for them): a copy's rows stayed undecided, counted
+    # as documents the file does not hold
+    copies: dict[str, str] = {}  # a copy's text -> the text of the line it copies
+    texts, Y, metas = _read_soft_labels(path, space, vocabulary=space_name,
+                                        keys=("unknown_labels", "offered"), copies=copies)
     answers: dict[str, LabelAnswer] = {}
     conflicting: set[str] = set()
     for row, text in enumerate(texts):
@@ -1048,13 +1038,16 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
         given = frozenset(int(j) for j, v in zip(Y.indices[start:end], Y.data[start:end],
                                                  strict=True) if v >= min_score)
         key = doc_key(text)
-        answer = LabelAnswer(given, key in partial)
+        meta = metas[row]
+        answer = LabelAnswer(given, bool(meta.get("unknown_labels")),
+                             _offered_keys(meta.get("offered")))
         if answers.setdefault(key, answer) != answer:
             conflicting.add(key)
     for key in conflicting:
         del answers[key]
-    for key, source in copies.items():
-        copied = answers.get(key_of_id.get(source, ""))
+    for copy, source in copies.items():
+        key = doc_key(copy)
+        copied = answers.get(doc_key(source))
         if copied is not None and key not in conflicting:
             answers.setdefault(key, copied)
     if conflicting:
@@ -1064,6 +1057,32 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     return answers
 
 
+def _offered_keys(offered: Any) -> frozenset[str] | None:
+    """A line's ``offered`` labels as written (None: the line has none, every label was
+    offered), looked up only for a row's label that the answer lacks
+    (:func:`_was_offered`): a lookup of each key of each line doubled the reading of a
+    file of 10^4 lines at k=20."""
+    if offered is None:
+        return None
+    return frozenset(key for key in (offered if isinstance(offered, list) else ())
+                     if isinstance(key, str))
+
+
+def _was_offered(label_id: int, offered: frozenset[str], space: LabelSpace) -> bool:
+    """Whether one of a line's ``offered`` keys names the label ``label_id`` (its URI,
+    as ``label`` writes it, or any key the vocabulary reads as it). A key ``space``
+    lacks, or several of its labels share, offers none of them."""
+    if space.uri_of(label_id) in offered:
+        return True
+    for key in offered:
+        try:
+            if space.lookup(key) == label_id:
+                return True
+        except AmbiguousLabelError:
+            continue
+    return False
+
+
 @dataclass(frozen=True)
 class LabelAnswer:
     """The labels a label file gives one document (:func:`label_answers`)."""
@@ -1071,6 +1090,9 @@ class LabelAnswer:
     labels: frozenset[int]
     #: the answer also named labels the vocabulary lacks: one it lacks may be among them
     partial: bool = False
+    #: the labels its prompt offered (a shortlist), None where it offered every one: a
+    #: label not among them the LLM could not name, so the answer decides nothing of it
+    offered: frozenset[str] | None = None
 
 
 def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
@@ -1079,7 +1101,8 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
     or ``reject``); None where the file does not hold that document, and ``partial``
     (no decision) where the answer lacks the label but named one the vocabulary lacks
     (perhaps this label, misspelt: "gratitute" took gratitude off a comment that has
-    it)."""
+    it), ``not_offered`` (no decision) where it lacks a label its shortlist never
+    offered."""
     doc, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
     key = _read_key(row["doc_key"], path, line, doc)
     answer = answers.get(key)
@@ -1095,6 +1118,12 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
     if answer is None:
         return None
     present = label_id in answer.labels
+    if not present and answer.offered is not None \
+            and not _was_offered(label_id, answer.offered, space):
+        # off the document's shortlist (a month-old bundle never offers the month's new
+        # labels): a wrong row was accepted, a right label taken off, only because the
+        # LLM could not name it
+        return "not_offered"
     if not present and answer.partial:
         return "partial"
     # a missing label is accepted (added) where the answer gives it, a wrong one
@@ -1116,7 +1145,8 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
     # copied row) is applied once, and counted as "repeated"
     counts = {"accepted": 0, "rejected": 0, "undecided": 0, "repeated": 0}
     if answers is not None:  # read_decisions's counts are as they were without them
-        counts.update({"decided_by_labels": 0, "undecided_unknown_labels": 0})
+        counts.update({"decided_by_labels": 0, "undecided_unknown_labels": 0,
+                       "undecided_not_offered": 0})
     # a JSONL review keeps its values as they are: no ' to strip from them
     csv_cells = review_format(path) == "csv"
     added = _DecisionLike()
@@ -1128,10 +1158,12 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
         if not _decided(row["decision"]):
             verdict = None if answers is None else _decided_by(
                 row, answers, space, path, line, csv_cells, space_name)
-            if verdict is None or verdict == "partial":
+            if verdict is None or verdict in ("partial", "not_offered"):
                 counts["undecided"] += 1
                 if verdict == "partial":
                     counts["undecided_unknown_labels"] += 1
+                elif verdict == "not_offered":
+                    counts["undecided_not_offered"] += 1
                 continue
             # a person's decision stands; the label file decides the rows left empty
             counts["decided_by_labels"] += 1
@@ -1980,7 +2012,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     ``review_decided_by_labels``. A row whose label the answer lacks where it also
     named a label the vocabulary lacks (``unknown_labels`` in ``tagsmith label``'s
     line: a misspelt name) stays undecided too, counted in
-    ``review_undecided_unknown_labels``.
+    ``review_undecided_unknown_labels``; so does one whose label the answer lacks and
+    its line's ``offered`` (``label --shortlist``'s) does not list, counted in
+    ``review_undecided_not_offered``: the LLM could not name it.
 
     ``text_columns``: the CSV columns or JSONL keys the audit read the text from
     (:func:`~tagsmith.data.readers.read_records`), which the review's texts are checked

@@ -3342,11 +3342,15 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
     if decide_from:
         n_by = stats["review_decided_by_labels"]
         n_unknown = stats["review_undecided_unknown_labels"]
-        n_absent = stats["review_undecided"] - n_unknown
+        n_unoffered = stats["review_undecided_not_offered"]
+        n_absent = stats["review_undecided"] - n_unknown - n_unoffered
         click.echo(f"{n_by:,} row{plural_s(n_by)} of {printable(review)} decided by "
                    f"{printable(decide_from)}; left undecided: {n_absent:,} whose document "
                    f"it does not hold, {n_unknown:,} whose label it lacks where the answer "
-                   "named labels the vocabulary lacks (a misspelt name?) or several labels share")
+                   "named labels the vocabulary lacks (a misspelt name?), several labels "
+                   "share, or gave with an invalid confidence"
+                   + (f", {n_unoffered:,} whose label its document's shortlist never "
+                      "offered the LLM" if n_unoffered else ""))
     click.echo(f"wrote {stats['n_docs']:,} document{plural_s(stats['n_docs'])} to "
                f"{printable(output)}: {stats['n_added']:,} label{plural_s(stats['n_added'])} "
                f"added, {stats['n_removed']:,} removed in {stats['n_docs_changed']:,} "

@@ -1095,6 +1095,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         written = write_soft_labels(output, [texts[i] for i in rows], result["Y"], space,
                                     doc_ids=[ids[i] for i in rows],
                                     unknown=result.get("unknown"),
+                                    offered=result.get("offered"),
                                     copy_of=None if copy_of is None else
                                     [ids[j] if j >= 0 else None for j in copy_of])
         # with a budget, the copies of the documents answered (never sent) are written

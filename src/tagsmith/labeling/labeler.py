@@ -342,6 +342,10 @@ class LLMLabels:
     #: confidence: rejected, so the label reads as not given; None: not told), the
     #: votes rejected whole included
     unknown: list[list[str]] | None = None
+    #: per document, the label ids offered it where a shortlist offered fewer than all
+    #: (None: every label offered, or not told); a label not among them reads as not
+    #: given only because the LLM could not name it
+    offered: list[np.ndarray] | None = None
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed the answered flag of every
@@ -825,7 +829,8 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     report.n_unoffered_labels = _count_unoffered(report.unknown_labels, label_space,
                                                  options.lang)
     warn_rejections(report, desc)
-    return LLMLabels(Y, answered, report, off, unknown_named)
+    return LLMLabels(Y, answered, report, off, unknown_named,
+                     None if shortlist is None else offered)
 
 
 def _unresolved(parsed: ParsedLabels | RejectedItemsError) -> list[str]:

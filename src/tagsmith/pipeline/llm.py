@@ -330,7 +330,8 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
                       label_space: LabelSpace, *, doc_ids: Sequence[str] | None = None,
                       answered: np.ndarray | None = None,
                       copy_of: Sequence[str | None] | None = None,
-                      unknown: Sequence[Sequence[str]] | None = None) -> int:
+                      unknown: Sequence[Sequence[str]] | None = None,
+                      offered: Sequence[Sequence[int] | None] | None = None) -> int:
     """Write one JSONL line per answered document (atomically); returns lines written.
 
     ``unknown`` (one list per document, of ``texts``): the names the LLM gave that no
@@ -338,6 +339,11 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
     ("high"); a line whose list is not empty ends with
     ``"unknown_labels": [...]`` after its scores, so that a reader deciding by the
     labels a line lacks (``apply-review --decide-from``) knows the answer named more.
+
+    ``offered`` (one per document, ``None`` where it was offered every label; None: all
+    were): the label ids the prompt offered it (its shortlist); such a line ends with
+    ``"offered": [uri, ...]`` (as its labels are written) after those, so that such a
+    reader leaves a label the LLM was never offered undecided, not absent.
 
     ``copy_of`` (one per document, ``None`` for most) marks a document that is a copy
     of another (its text, case and spacing aside; given that document's labels, never
@@ -360,6 +366,9 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
                       "scores": scores[start:end][order].tolist()}
             if unknown is not None and unknown[row]:
                 record["unknown_labels"] = list(dict.fromkeys(unknown[row]))
+            shown = None if offered is None else offered[row]
+            if shown is not None:
+                record["offered"] = [label_space.uri_of(int(i)) for i in shown]
             if copy_of is not None and copy_of[row] is not None:
                 record["copy_of"] = copy_of[row]
             out.write(json_line(record))
@@ -373,6 +382,7 @@ _SOFT_LABELS_START = re.compile(r'\A\{"id": "(?:[^"\\]|\\.)*", "text": "')
 #: write_records or a script's json.dumps writes one, begins as a label output does)
 _SOFT_LABELS_END = re.compile(r'\], "scores": \[[-+0-9.eE, ]*\]'
                               r'(?:, "unknown_labels": \[(?:"(?:[^"\\]|\\.)*"(?:, )?)*\])?'
+                              r'(?:, "offered": \[(?:"(?:[^"\\]|\\.)*"(?:, )?)*\])?'
                               r'(?:, "copy_of": "(?:[^"\\]|\\.)*")?\}\r?\n?\Z')
 
 
@@ -472,6 +482,21 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     mark the file contradicts (a text not that of the line it names, case and spacing
     aside; a copy of a copy) is a :class:`CorpusFormatError` naming the marked line.
     """
+    texts, Y, _ = _read_soft_labels(path, label_space, vocabulary=vocabulary,
+                                    on_error=on_error, unknown_labels=unknown_labels,
+                                    counts=counts)
+    return texts, Y
+
+
+def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
+                      vocabulary: str = "the vocabulary", on_error: str = "fail",
+                      unknown_labels: str = "fail", counts: dict[str, int] | None = None,
+                      keys: Sequence[str] = (), copies: dict[str, str] | None = None
+                      ) -> tuple[list[str], sp.csr_matrix, list[dict]]:
+    """:func:`read_soft_labels`, and per text kept the values its line gives of
+    ``keys`` (``unknown_labels``, ``offered``), read in the same pass; ``copies``, a
+    dict given, gets each copy left out (``"copy_of"``): its text -> the text of the
+    line it copies (:func:`_copied_texts`)."""
     from tagsmith.data.corpus import Corpus, ReadReport
     from tagsmith.data.readers import check_not_a_vocabulary
 
@@ -489,6 +514,7 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     copy_of: list[str | None] = []
     lines: list[int] = []
     scored: list[bool] = []
+    metas: list[dict] = []
     for record in corpus.records(report):
         report.n_docs += 1
         if not record.text.strip():
@@ -506,6 +532,7 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
                                     f"the document the line copies, found {source!r}",
                                     path=path, line=record.line)
         doc_ids.append(record.doc_id)
+        metas.append({key: record.metadata[key] for key in keys if key in record.metadata})
         copy_of.append(None if source is None else str(source))
         lines.append(record.line)
         number = len(texts)
@@ -581,15 +608,35 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
         doc_ids = [doc_ids[row] for row in kept_rows]
         copy_of = [copy_of[row] for row in kept_rows]
         lines = [lines[row] for row in kept_rows]
+        metas = [metas[row] for row in kept_rows]
     keep = _not_copies(path, doc_ids, copy_of, lines, texts)
     if keep is not None:
+        if copies is not None:
+            copies.update(_copied_texts(keep, doc_ids, copy_of, texts))
         texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
         scored = [flag for flag, kept in zip(scored, keep, strict=True) if kept]
+        metas = [meta for meta, kept in zip(metas, keep, strict=True) if kept]
         Y = Y[keep]
     if counts is not None:
         counts["n_scored"] = sum(scored)
         counts["n_unscored"] = len(scored) - counts["n_scored"]
-    return texts, Y
+    return texts, Y, metas
+
+
+def _copied_texts(keep: np.ndarray, doc_ids: Sequence[str | None],
+                  copy_of: Sequence[str | None], texts: Sequence[str]) -> dict[str, str]:
+    """Per copy :func:`_not_copies` left out (``keep`` False), its text -> the text of
+    the line kept for the id it names (the unmarked line of that id, or the first copy
+    kept where no line has it): the answer a reader deciding by text gives the copy."""
+    kept_for: dict[str, str] = {}
+    for row, (doc_id, source) in enumerate(zip(doc_ids, copy_of, strict=True)):
+        if keep[row]:
+            named = doc_id if source is None else source
+            if named is not None:
+                kept_for.setdefault(named, texts[row])
+    return {texts[row]: kept_for[source]
+            for row, source in enumerate(copy_of)
+            if not keep[row] and source is not None and source in kept_for}
 
 
 def _not_repeated(path: str | Path, doc_ids: Sequence[str | None],
@@ -1332,8 +1379,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         rows = np.flatnonzero(result.answered)
         summary["labeling"] = result.report.to_dict()
         unknown = None if result.unknown is None else [result.unknown[i] for i in rows]
+        # each document's shortlist, where it had one: the labels the LLM could name
+        offered = None if result.offered is None else [result.offered[i] for i in rows]
         return {"rows": rows, "Y": sp.csr_matrix(Y)[rows], "summary": summary,
-                "student": None, "unknown": unknown}
+                "student": None, "unknown": unknown, "offered": offered}
     from tagsmith.pipeline.distill import active_distill, llm_teacher
 
     if reliability is not None:
