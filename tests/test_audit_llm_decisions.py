@@ -2,6 +2,7 @@
 decides the review rows the audit flagged, where a person would have."""
 
 import json
+import os
 import threading
 
 import pytest
@@ -442,3 +443,36 @@ def test_a_label_the_shortlist_never_offered_decides_nothing(tmp_path):
     assert is_soft_labels_file(labels)
     texts, Y = read_soft_labels(labels, SPACE)
     assert texts == [DOCS[4][1]] and Y.toarray()[0].tolist() == pytest.approx([0, 0.9, 0])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_label_answers_reads_labels_once(tmp_path):
+    # LABELS was read twice (the second time for unknown_labels alone): 2x the reading
+    # of 10^5 lines, and a pipe (--decide-from <(zcat llm.jsonl.gz)) hung on the second
+    # open. One pass now reads the labels, unknown_labels and offered together
+    from tagsmith.audit.review import label_answers
+
+    fifo = tmp_path / "llm.jsonl"
+    os.mkfifo(fifo)
+    line = json.dumps({"id": "1", "text": "Snow and sun", "labels": ["http://x/sun"],
+                       "scores": [0.9], "unknown_labels": ["snwo"],
+                       "offered": ["http://x/sun", "http://x/snow"]}) + "\n"
+
+    def write():
+        with open(fifo, "w", encoding="utf-8") as out:
+            out.write(line)
+
+    got = []
+    writer = threading.Thread(target=write, daemon=True)
+    reader = threading.Thread(target=lambda: got.append(label_answers(fifo, SPACE)),
+                              daemon=True)
+    writer.start()
+    reader.start()
+    reader.join(30)
+    if reader.is_alive():  # waiting on a second open: give it an end, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(30)
+        pytest.fail("label_answers opened LABELS more than once")
+    (answer,) = got[0].values()
+    assert answer.labels == {1} and answer.partial
+    assert answer.offered == {"http://x/sun", "http://x/snow"}
