@@ -406,11 +406,8 @@ def test_a_vote_whose_every_item_was_rejected_still_lists_its_names(tmp_path):
     assert stats["review_undecided_unknown_labels"] == 1 and stats["n_removed"] == 0
 
 
-def test_a_label_the_shortlist_never_offered_decides_nothing(tmp_path):
-    # label --shortlist with a month-old bundle (trained before snow was in the
-    # vocabulary) never offers snow: the LLM gave sun alone, and e's wrong-snow row was
-    # accepted, taking a right snow off only because the LLM could not name it
-    corpus, vocab, review, _ = _setup(tmp_path)
+def _old_bundle(tmp_path):
+    """A bundle trained before snow was in the vocabulary (rain and sun only)."""
     old_vocab = tmp_path / "old.tsv"
     old_vocab.write_text("<http://x/rain>\train\n<http://x/sun>\tsun\n", encoding="utf-8")
     old = tmp_path / "old.jsonl"
@@ -422,6 +419,15 @@ def test_a_label_the_shortlist_never_offered_decides_nothing(tmp_path):
     result = CliRunner().invoke(tagsmith_cli.cli, ["-q", "train", str(old), "-o", str(bundle),
                                                    "--vocab", str(old_vocab)])
     assert result.exit_code == 0, result.output
+    return bundle
+
+
+def test_a_label_the_shortlist_never_offered_decides_nothing(tmp_path):
+    # label --shortlist with a month-old bundle (trained before snow was in the
+    # vocabulary) never offers snow: the LLM gave sun alone, and e's wrong-snow row was
+    # accepted, taking a right snow off only because the LLM could not name it
+    corpus, vocab, review, _ = _setup(tmp_path)
+    bundle = _old_bundle(tmp_path)
     flagged = tmp_path / "e.jsonl"
     flagged.write_text(json.dumps({"id": "e", "text": DOCS[4][1]}) + "\n", encoding="utf-8")
     answer = json.dumps({"labels": [{"label": "sun", "confidence": 0.9}]})
@@ -443,6 +449,24 @@ def test_a_label_the_shortlist_never_offered_decides_nothing(tmp_path):
     assert is_soft_labels_file(labels)
     texts, Y = read_soft_labels(labels, SPACE)
     assert texts == [DOCS[4][1]] and Y.toarray()[0].tolist() == pytest.approx([0, 0.9, 0])
+
+
+def test_label_budget_writes_the_labels_each_document_was_offered_too(tmp_path):
+    # with --budget the lines had no "offered": e's wrong-snow row was accepted
+    corpus, vocab, review, _ = _setup(tmp_path)
+    bundle = _old_bundle(tmp_path)
+    flagged = tmp_path / "eb.jsonl"
+    flagged.write_text("".join(json.dumps({"id": DOCS[d][0], "text": DOCS[d][1]}) + "\n"
+                               for d in (4, 1)), encoding="utf-8")
+    answer = json.dumps({"labels": [{"label": "sun", "confidence": 0.9}]})
+    labels = _label_run(tmp_path, flagged, vocab, lambda body: answer,
+                        "--shortlist", str(bundle), "--shortlist-k", "2", "--budget", "2")
+    lines = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 2
+    assert all(sorted(line["offered"]) == ["http://x/rain", "http://x/sun"] for line in lines)
+    stats = apply_review(corpus, review, tmp_path / "o.jsonl", SPACE, decide_from=labels)
+    assert stats["review_undecided_not_offered"] == 1
+    assert stats["n_removed"] == 1  # b's wrong rain (offered, not given) only
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")

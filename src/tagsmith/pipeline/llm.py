@@ -1441,6 +1441,16 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     summary["active"]["n_copies_labelled"] = int(len(copies))
     # each copy's document, for the output to mark the copy (distill learns it once)
     copy_of = np.concatenate([np.full(len(rows), -1, np.int64), rows[sources]])
+    # each document's shortlist, where it had one (a copy: its document's, which the
+    # answer it gets was asked with)
+    offered = None
+    if shortlist is not None:
+        from tagsmith.labeling.labeler import LabelingOptions, offered_labels
+
+        shown = offered_labels(len(texts), label_space, shortlist,
+                               teaching if teaching is not None else LabelingOptions())
+        offered = [shown[i] for i in (np.concatenate([rows, rows[sources]]) if len(copies)
+                                      else rows)]
     if len(copies):
         rows = np.concatenate([rows, copies])
         Y = sp.vstack([Y, Y[sources]]).tocsr()
@@ -1457,7 +1467,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             human_accuracy=record["human_accuracy"], human_n_docs=record["n_docs"],
             human_n_taught_left_out=record["n_taught_left_out"])
     return {"rows": rows, "Y": Y, "summary": summary, "student": distilled.classifier,
-            "copy_of": copy_of}
+            "copy_of": copy_of, "offered": offered}
 
 
 def _dry_run(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
