@@ -1779,6 +1779,11 @@ def test_a_jsonl_review_is_told_of_its_decision_key_not_a_column(small_corpus, g
                            "(accept or reject), then run: tagsmith apply-review ")
     argv = shlex.split(line.split("then run: ", 1)[1])
     assert argv[-2:] == ["--lang", "fi"]  # its warnings name labels as the review does
+    # the LLM's path shows the LLM the label names in that language too (label's --lang
+    # was left out: the names it was shown were the default language's)
+    llm = result.output.splitlines()[result.output.splitlines().index(line) + 1]
+    label = shlex.split(llm.split("): ", 1)[1].split(", then the command above")[0])
+    assert label[:2] == ["tagsmith", "label"] and label[-2:] == ["--lang", "fi"], llm
     argv[argv.index("NEW_CORPUS")] = str(tmp_path / "new.tsv")
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         assert run_cli(argv[1:]) == 0

@@ -3244,9 +3244,13 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         # decides the rows left empty
         answers = shell_path(os.path.join(os.path.dirname(str(written["review"])),
                                           "llm.jsonl"))
+        # label's --lang is the language of the label names the LLM is shown, as the
+        # audit's is of those the review names: without it, an audit --lang fi printed
+        # a command that showed the LLM the names in English
         label = " ".join(["tagsmith label", shell_path(written["review"]),
                           f"--vocab {shell_path(vocab) if vocab else 'VOCAB'}",
-                          f"-o {answers}"])
+                          f"-o {answers}",
+                          *([f"--lang {shell_path(lang)}"] if lang != "en" else [])])
         click.echo(f"  or let an LLM decide the rows (label's endpoint options: see "
                    f"tagsmith label --help): {printable(label)}, then the command above "
                    f"with --decide-from {printable(answers)}")
