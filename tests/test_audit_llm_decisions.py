@@ -500,3 +500,20 @@ def test_label_answers_reads_labels_once(tmp_path):
     (answer,) = got[0].values()
     assert answer.labels == {1} and answer.partial
     assert answer.offered == {"http://x/sun", "http://x/snow"}
+
+
+def test_label_on_a_corpus_named_as_a_review_says_it_was_read_as_one(tmp_path):
+    # a corpus whose header names a review's columns is read as a review: a cell that
+    # breaks the review's rules failed as "doc_key must be the 16 hexadecimal digits
+    # the audit wrote", not saying why the audit's rules applied to it
+    corpus = tmp_path / "plain.csv"
+    corpus.write_text("text,doc,kind,decision,label_uri,doc_key\nhello,1,x,y,z,w\n",
+                      encoding="utf-8")
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("<http://x/rain>\train\n", encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "llm.jsonl"),
+        "--base-url", "http://127.0.0.1:9", "--llm", "t", "--max-retries", "0"])
+    assert result.exit_code == 3, result.output
+    assert f"{corpus}:2: doc_key must be" in result.output
+    assert "(read as an audit's review: its header names" in result.output, result.output

@@ -540,7 +540,18 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
             # reached the LLM)
             import logging
 
-            documents = review_documents(path)
+            from tagsmith.exceptions import ReviewFormatError
+
+            try:
+                documents = review_documents(path)
+            except ReviewFormatError as exc:
+                # a corpus whose columns are named as a review's failed on a cell of
+                # it ("doc_key must be the 16 hexadecimal digits the audit wrote")
+                # without a word of why an audit's rules applied to it
+                raise ReviewFormatError(
+                    f"{exc.reason} (read as an audit's review: its header names the "
+                    "review's decision, kind, label_uri, doc, doc_key and text)",
+                    path=exc.path, line=exc.line) from None
             logging.getLogger("tagsmith").info(
                 "%s is an audit's review: the %s document%s it flags asked about, each "
                 "once, under its doc_id", printable(path), f"{len(documents):,}",
