@@ -517,3 +517,19 @@ def test_label_on_a_corpus_named_as_a_review_says_it_was_read_as_one(tmp_path):
     assert result.exit_code == 3, result.output
     assert f"{corpus}:2: doc_key must be" in result.output
     assert "(read as an audit's review: its header names" in result.output, result.output
+
+
+def test_label_on_a_corpus_nested_too_deeply_is_refused_as_the_corpus_reader_refuses_it(
+        tmp_path):
+    # telling a review from a corpus parsed a JSONL corpus's first line, and one nested
+    # too deeply crashed label with a RecursionError traceback before the corpus reader
+    # could say "invalid JSON: nested too deeply"
+    corpus = tmp_path / "deep.jsonl"
+    corpus.write_text("[" * 200_000 + "\n", encoding="utf-8")
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("<http://x/rain>\train\n", encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "llm.jsonl"),
+        "--base-url", "http://127.0.0.1:9", "--llm", "t", "--max-retries", "0"])
+    assert result.exit_code == 3, (result.output, result.exception)
+    assert f"{corpus}:1: invalid JSON: nested too deeply" in result.output

@@ -841,7 +841,10 @@ def is_review_file(path: str | Path) -> bool:
         else:
             header = next(csv.reader([first], delimiter=_delimiter(first)), [])
             names = {str(name).strip().lower() for name in header}
-    except (DataError, InvalidParameterError, OSError, ValueError, csv.Error):
+    # RecursionError: a JSONL corpus's first line nested too deeply ([[[[...), which the
+    # corpus reader refuses as such, crashed label and taxonomy with a traceback here
+    except (DataError, InvalidParameterError, OSError, ValueError, RecursionError,
+            csv.Error):
         return False
     return _REVIEW_MARKS <= names
 
