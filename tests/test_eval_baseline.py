@@ -729,3 +729,27 @@ def test_eval_baseline_a_label_one_bundle_lacks_is_no_comparison_in_the_json():
     assert new["verdict"] == "new, not in the baseline"
     assert (gone["in_bundle"], gone["verdict"]) == (False, "only in the baseline")
     assert a["verdict"] == "better"  # a label both have: compared as ever
+
+
+def test_eval_baseline_a_vocab_label_neither_bundle_holds_is_listed_apart(months, tmp_path):
+    """A --vocab label of the corpus that neither bundle holds (L9 here) got the JSON
+    verdict 'new, not in the baseline', as if the bundle held it, and the text's list of
+    new labels failed formatting its F1, None: eval --baseline crashed."""
+    corpus = tmp_path / "with-l9.tsv"
+    corpus.write_text((months / "test.tsv").read_text()
+                      + "w1a w9a w9b noise1\t<urn:x:L1> <urn:x:L9>\n"
+                      + "w9c w9a noise2\t<urn:x:L9>\n")
+    every = vocab(tmp_path / "every.tsv", [f"urn:x:L{i}" for i in range(10)])
+    text = run("eval", months / "B", corpus, "--baseline", months / "A", "--vocab", every)
+    assert "labels in neither bundle: L9 (support 2)" in text
+    assert "L9" not in next(line for line in text.splitlines()
+                            if line.startswith("labels new, not in the baseline"))
+    rows = {row["uri"]: row for row in json.loads(run(
+        "eval", months / "B", corpus, "--baseline", months / "A", "--vocab", every,
+        "--json"))["baseline"]["per_label"]}
+    l9 = rows["urn:x:L9"]
+    assert (l9["in_bundle"], l9["in_baseline"], l9["f1"], l9["baseline_f1"]) == (
+        False, False, None, None)
+    assert l9["verdict"] == "in neither bundle"
+    assert rows["urn:x:L8"]["verdict"] == "new, not in the baseline"
+    assert rows["urn:x:L7"]["verdict"] == "only in the baseline"

@@ -2290,13 +2290,20 @@ def _print_comparison(result: dict) -> None:
     else:
         click.echo(f"{quiet:,} other label{plural_s(quiet)} within noise (--json lists "
                    "every label)")
-    for flag, what, f1 in (("in_baseline", "new, not in the baseline", "f1"),
-                           ("in_bundle", "only in the baseline", "baseline_f1")):
-        only = [row for row in rows if not row[flag]]
+    # a --vocab label of the corpus neither bundle holds: listed apart, its F1 None
+    # (it was listed new, and its F1 None failed the line's format)
+    for kept, what, f1 in (
+            (lambda row: row["in_bundle"] and not row["in_baseline"],
+             "new, not in the baseline", "f1"),
+            (lambda row: row["in_baseline"] and not row["in_bundle"],
+             "only in the baseline", "baseline_f1"),
+            (lambda row: not row["in_bundle"] and not row["in_baseline"],
+             "in neither bundle", "")):
+        only = [row for row in rows if kept(row)]
         if only:
             def said(row: dict, f1: str = f1) -> str:
-                return (f"{named[id(row)]} (support {row['support']:,}, "
-                        f"F1 {row[f1]:.3f})")
+                return (f"{named[id(row)]} (support {row['support']:,}"
+                        + (f", F1 {row[f1]:.3f})" if f1 else ")"))
 
             shown = and_more(only, COMPARED_LABELS_SHOWN, said, serial=False)
             click.echo(f"labels {what}: {shown}")

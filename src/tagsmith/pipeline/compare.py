@@ -112,6 +112,9 @@ TOO_FEW = "too few documents"
 #: label the bundle had no training document for read "within noise", difference 0.0
 NOT_IN_BASELINE = "new, not in the baseline"
 NOT_IN_BUNDLE = "only in the baseline"
+#: a label's verdict where neither has it (a --vocab label of the corpus both lack): it
+#: read NOT_IN_BASELINE, new in a bundle that does not hold it either
+IN_NEITHER = "in neither bundle"
 
 
 def _columns(space: LabelSpace, shared: dict[str, int], extra: list[str]) -> np.ndarray:
@@ -186,8 +189,9 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     true or predicted by either, and the documents where the two's predictions of it
     differ (``n_docs_differing``): the label's verdict is the interval's where they
     differ on none or at least MIN_DOCS_DIFFERING, else TOO_FEW, as micro-F1's; a label
-    one of the two lacks is no comparison, its verdict NOT_IN_BASELINE or
-    NOT_IN_BUNDLE (its ``difference``, the missing side's F1 counted 0, kept). Labels
+    one of the two lacks is no comparison, its verdict NOT_IN_BASELINE,
+    NOT_IN_BUNDLE or, both lacking it, IN_NEITHER (its ``difference``, the missing
+    side's F1 counted 0, kept). Labels
     are named in ``lang`` (:meth:`~tagsmith.data.labelspace.LabelSpace.name_of`), a
     language tag: another value, "" or "pt_BR", is refused naming it, as ``--lang`` is.
 
@@ -335,7 +339,8 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
         low, high = float(label_bounds[0, j]), float(label_bounds[1, j])
         n_differing = int(label_differs[col])
         # as micro-F1's: 2 of 2 documents one way left 0 out of the bootstrap's interval
-        verdict = (NOT_IN_BASELINE if not in_baseline[col]
+        verdict = (IN_NEITHER if not in_baseline[col] and not in_bundle[col]
+                   else NOT_IN_BASELINE if not in_baseline[col]
                    else NOT_IN_BUNDLE if not in_bundle[col]
                    else TOO_FEW if 0 < n_differing < MIN_DOCS_DIFFERING
                    else _verdict(low, high))
