@@ -4449,3 +4449,35 @@ def test_cli_label_zeroshot_shortlist_says_what_it_embeds_and_how_long_before_it
                        "timing it on 64 of them first")
     assert re.fullmatch(r"--shortlist-zeroshot: [\d,.]+ documents a second, about \d+ "
                         r"(s|min) for the 48 left \(a rough figure: .*\)", said[1]), said
+
+
+def test_embed_said_embeds_each_document_once_in_order_as_one_piece(monkeypatch, caplog):
+    """--shortlist-zeroshot's timed probe embeds the corpus in three pieces (warm-up,
+    probe, the rest): the CLI test checked its lines only. The vectors are one piece's,
+    row for row, and no document is embedded twice (nor one left out), the human
+    sample's count in the time left."""
+    from tagsmith.cli import llm_commands
+
+    seen: list[str] = []
+
+    class Encoder:
+        def encode(self, texts, *, show_progress=False):
+            seen.extend(texts)
+            return np.array([[len(t), sum(map(ord, t)) % 97] for t in texts], np.float32)
+
+    class Scorer:
+        encoder = Encoder()
+
+        def embed(self, texts):
+            return self.encoder.encode(list(texts))
+
+    monkeypatch.setattr(llm_commands, "EMBED_PROBE_FROM", 100)
+    texts = [f"document {i} " + "x" * (i % 7) for i in range(150)]
+    with caplog.at_level("INFO", logger="tagsmith"):
+        got = llm_commands._embed_said(Scorer(), texts, 30)
+    assert seen == texts  # each once, in order
+    np.testing.assert_array_equal(got, Scorer().embed(texts))
+    assert "for the 108 left" in caplog.text  # 150 - 8 - 64 + 30 of the human sample
+    seen.clear()
+    got = llm_commands._embed_said(Scorer(), texts[:99], 0)  # under the threshold
+    assert seen == texts[:99] and got.shape == (99, 2)
