@@ -4481,3 +4481,32 @@ def test_embed_said_embeds_each_document_once_in_order_as_one_piece(monkeypatch,
     seen.clear()
     got = llm_commands._embed_said(Scorer(), texts[:99], 0)  # under the threshold
     assert seen == texts[:99] and got.shape == (99, 2)
+
+
+def test_zeroshot_shortlist_says_what_it_embeds_before_the_labels_are_embedded(
+        monkeypatch, caplog):
+    """The line counting the documents --shortlist-zeroshot embeds came after the
+    encoder loaded and the vocabulary's labels were embedded (minutes at 25,000 labels
+    without a cache): nothing was said while they were."""
+    import logging
+
+    import tagsmith.zeroshot.encoder as encoder_module
+    import tagsmith.zeroshot.scorer as scorer_module
+    from tagsmith.cli import llm_commands
+
+    class Stop(Exception):
+        pass
+
+    class Scorer:
+        def __init__(self, *args, **kwargs):
+            logging.getLogger("tagsmith").info("labels embedded")
+            raise Stop
+
+    monkeypatch.setattr(encoder_module, "SentenceEncoder", lambda: None)
+    monkeypatch.setattr(scorer_module, "ZeroShotClassifier", Scorer)
+    with caplog.at_level("INFO", logger="tagsmith"), pytest.raises(Stop):
+        llm_commands._zeroshot_shortlists(["a text"] * 3, SPACE, 2, False, ["b"], "", "en")
+    said = [r.getMessage() for r in caplog.records]
+    assert said[-2:] == ["--shortlist-zeroshot: embedding the corpus's 3 documents and "
+                         "the human sample's 1 with the zero-shot sentence encoder before "
+                         "any call (a --dry-run's too)", "labels embedded"], said

@@ -1320,10 +1320,14 @@ def _zeroshot_shortlists(texts, space, k, show_progress, human_texts, cache_dir,
     foreign.warn(len(texts), "the zero-shot shortlist may leave out the labels that apply "
                  "to them: offer the whole label set (no --shortlist-zeroshot) or a "
                  "--shortlist BUNDLE trained on documents like them")
+    n_human = 0 if human_texts is None else len(human_texts)
+    # said before the encoder loads and the labels are embedded (minutes at 25,000
+    # labels and no cache), which it followed
+    _say_embedding(len(texts), n_human)
     # '' is no cache: as a path it was the working directory (as for zeroshot)
     scorer = ZeroShotClassifier(space, SentenceEncoder(), cache_dir=cache_dir or None,
                                 show_progress=show_progress, lang=lang)
-    vectors = _embed_said(scorer, texts, 0 if human_texts is None else len(human_texts))
+    vectors = _embed_said(scorer, texts, n_human)
     # blank documents are no background: each embedded as '.' counted toward every
     # label's hubness (fit_background leaves blank texts out; vectors it cannot judge)
     rows = np.flatnonzero(~blank_texts(texts))
@@ -1341,26 +1345,34 @@ EMBED_WARM_UP = 8
 EMBED_PROBE_FROM = 500
 
 
+def _say_embedding(n_docs: int, n_human: int) -> None:
+    """The line :func:`_embed_said` goes with: how many documents
+    ``--shortlist-zeroshot`` embeds, and whether it times them first."""
+    import logging
+
+    told = (f"--shortlist-zeroshot: embedding the corpus's {n_docs:,} "
+            f"document{plural_s(n_docs)}"
+            + (f" and the human sample's {n_human:,}" if n_human else "")
+            + " with the zero-shot sentence encoder before any call (a --dry-run's too)")
+    if n_docs >= EMBED_PROBE_FROM:
+        told += f"; timing it on {EMBED_PROBE} of them first"
+    logging.getLogger("tagsmith").info("%s", told)
+
+
 def _embed_said(scorer, texts, n_human: int):
-    """``scorer.embed(texts)``, said before it starts: how many documents, and where
-    there are at least :data:`EMBED_PROBE_FROM`, about how long at the rate measured on
-    :data:`EMBED_PROBE` of them. A desk's 3,885 Reuters documents took 30 of the run's 32
-    minutes on 2 busy cores, a --dry-run's as well, and nothing said so before."""
+    """``scorer.embed(texts)``, where there are at least :data:`EMBED_PROBE_FROM`, said
+    about how long at the rate measured on :data:`EMBED_PROBE` of them (after
+    :func:`_say_embedding`'s count). A desk's 3,885 Reuters documents took 30 of the
+    run's 32 minutes on 2 busy cores, a --dry-run's as well, and nothing said so before."""
     import logging
     import time
 
     import numpy as np
 
     n_docs = len(texts)
-    told = (f"--shortlist-zeroshot: embedding the corpus's {n_docs:,} "
-            f"document{plural_s(n_docs)}"
-            + (f" and the human sample's {n_human:,}" if n_human else "")
-            + " with the zero-shot sentence encoder before any call (a --dry-run's too)")
     log = logging.getLogger("tagsmith")
     if n_docs < EMBED_PROBE_FROM:
-        log.info("%s", told)
         return scorer.embed(texts)
-    log.info("%s; timing it on %d of them first", told, EMBED_PROBE)
     timed = EMBED_WARM_UP + EMBED_PROBE
     warm = scorer.encoder.encode(texts[:EMBED_WARM_UP])  # the model's first call: slow
     start = time.perf_counter()
