@@ -537,3 +537,21 @@ def test_label_on_a_corpus_nested_too_deeply_is_refused_as_the_corpus_reader_ref
         "--base-url", "http://127.0.0.1:9", "--llm", "t", "--max-retries", "0"])
     assert result.exit_code == 3, (result.output, result.exception)
     assert f"{corpus}:1: invalid JSON: nested too deeply" in result.output
+
+
+def test_a_copy_of_the_second_text_under_one_id_gets_that_texts_answer(tmp_path):
+    # two label --budget outputs of corpora with the same file names concatenated: id
+    # doc1 names two texts, and a copy of the second (marked copy_of doc1) was given the
+    # first's answer (rain), so a row of the sun text was decided by the rain text
+    from tagsmith.audit.review import label_answers
+
+    labels = tmp_path / "llm.jsonl"
+    lines = [("doc1", "Rain all day", "rain", None), ("doc1", "Sun at noon", "sun", None),
+             ("c", "SUN  at noon", "sun", "doc1")]
+    labels.write_text("".join(json.dumps(
+        {"id": i, "text": t, "labels": [f"http://x/{name}"], "scores": [0.9],
+         **({"copy_of": source} if source else {})}) + "\n"
+        for i, t, name, source in lines), encoding="utf-8")
+    answers = label_answers(labels, SPACE)
+    assert answers[doc_key("SUN  at noon")].labels == {1}
+    assert answers[doc_key("Rain all day")].labels == {0}

@@ -626,17 +626,23 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
 def _copied_texts(keep: np.ndarray, doc_ids: Sequence[str | None],
                   copy_of: Sequence[str | None], texts: Sequence[str]) -> dict[str, str]:
     """Per copy :func:`_not_copies` left out (``keep`` False), its text -> the text of
-    the line kept for the id it names (the unmarked line of that id, or the first copy
-    kept where no line has it): the answer a reader deciding by text gives the copy."""
-    kept_for: dict[str, str] = {}
+    the line kept for the id it names whose text it copies (case and spacing aside: the
+    unmarked line of that id, or the first copy kept where no line has it): the answer
+    a reader deciding by text gives the copy. Two texts under one id (two label outputs
+    of corpora with the same file names concatenated) each keep their own copies: the
+    first line of the id gave a copy of the second the first's answer."""
+    from tagsmith.data.texthash import hash_texts
+
+    hashes = hash_texts(texts).tolist()
+    kept_for: dict[tuple[str, int], str] = {}  # per (id named, text hash): its text
     for row, (doc_id, source) in enumerate(zip(doc_ids, copy_of, strict=True)):
         if keep[row]:
             named = doc_id if source is None else source
             if named is not None:
-                kept_for.setdefault(named, texts[row])
-    return {texts[row]: kept_for[source]
+                kept_for.setdefault((named, hashes[row]), texts[row])
+    return {texts[row]: kept_for[(source, hashes[row])]
             for row, source in enumerate(copy_of)
-            if not keep[row] and source is not None and source in kept_for}
+            if not keep[row] and source is not None and (source, hashes[row]) in kept_for}
 
 
 def _not_repeated(path: str | Path, doc_ids: Sequence[str | None],
