@@ -515,6 +515,10 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     lines: list[int] = []
     scored: list[bool] = []
     metas: list[dict] = []
+    # each name the kept values list, once: an "offered" of 100 URIs per line held its
+    # own copy of each URI (about 1 GB of strings kept at 10^5 lines), where 25k labels
+    # have 25k names
+    names: dict[str, str] = {}
     for record in corpus.records(report):
         report.n_docs += 1
         if not record.text.strip():
@@ -532,7 +536,8 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
                                     f"the document the line copies, found {source!r}",
                                     path=path, line=record.line)
         doc_ids.append(record.doc_id)
-        metas.append({key: record.metadata[key] for key in keys if key in record.metadata})
+        metas.append({key: _shared(record.metadata[key], names) for key in keys
+                      if key in record.metadata})
         copy_of.append(None if source is None else str(source))
         lines.append(record.line)
         number = len(texts)
@@ -621,6 +626,15 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
         counts["n_scored"] = sum(scored)
         counts["n_unscored"] = len(scored) - counts["n_scored"]
     return texts, Y, metas
+
+
+def _shared(value: Any, names: dict[str, str]) -> Any:
+    """``value``, a list's strings replaced by the equal one ``names`` holds (added where
+    it holds none), so that the lines listing one name share one string."""
+    if not isinstance(value, list):
+        return value
+    return [names.setdefault(item, item) if isinstance(item, str) else item
+            for item in value]
 
 
 def _copied_texts(keep: np.ndarray, doc_ids: Sequence[str | None],
