@@ -571,3 +571,19 @@ def test_label_answers_keeps_one_string_per_offered_label_name(tmp_path):
     first, second = (answers[doc_key(text)].offered for text in ("Sun at noon", "Sun at dusk"))
     assert first == second == {"http://x/sun", "http://x/snow"}
     assert all(any(name is other for other in second) for name in first)
+
+
+def test_a_line_offered_every_label_lists_no_offered(tmp_path):
+    # --shortlist-k above the vocabulary's size offered every label, and each line still
+    # listed all their URIs (k URIs a line, which said nothing no list says)
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.llm import write_soft_labels
+
+    labels = tmp_path / "llm.jsonl"
+    write_soft_labels(labels, ["Sun at noon", "Sun at dusk"],
+                      sp.csr_matrix([[0.0, 0.9, 0.0], [0.0, 0.9, 0.0]]), SPACE,
+                      doc_ids=["1", "2"], offered=[[0, 1, 2], [1, 2]])
+    lines = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    assert "offered" not in lines[0]
+    assert lines[1]["offered"] == ["http://x/sun", "http://x/snow"]

@@ -342,9 +342,9 @@ class LLMLabels:
     #: confidence: rejected, so the label reads as not given; None: not told), the
     #: votes rejected whole included
     unknown: list[list[str]] | None = None
-    #: per document, the label ids offered it where a shortlist offered fewer than all
-    #: (None: every label offered, or not told); a label not among them reads as not
-    #: given only because the LLM could not name it
+    #: per document, the label ids offered it where a shortlist was used (None: no
+    #: shortlist, or not told); a label not among them reads as not given only because
+    #: the LLM could not name it
     offered: list[np.ndarray] | None = None
 
     def __repr__(self) -> str:

@@ -341,7 +341,8 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
     labels a line lacks (``apply-review --decide-from``) knows the answer named more.
 
     ``offered`` (one per document, ``None`` where it was offered every label; None: all
-    were): the label ids the prompt offered it (its shortlist); such a line ends with
+    were): the label ids the prompt offered it (its shortlist); a line offered fewer
+    than every label not deprecated ends with
     ``"offered": [uri, ...]`` (as its labels are written) after those, so that such a
     reader leaves a label the LLM was never offered undecided, not absent.
 
@@ -353,6 +354,7 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
     # a tiny confidence (1e-05) was written as 0.0 beside its label: a label the file
     # names, that distill then read as no label
     scores = _round_scores(Y.data)
+    n_active = int(np.count_nonzero(~label_space.deprecated_mask))
     written = 0
     with atomic_text_writer(path) as out:
         for row, text in enumerate(texts):
@@ -367,7 +369,9 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
             if unknown is not None and unknown[row]:
                 record["unknown_labels"] = list(dict.fromkeys(unknown[row]))
             shown = None if offered is None else offered[row]
-            if shown is not None:
+            # a shortlist of every label in use (--shortlist-k above the vocabulary's
+            # size) offered all, as no shortlist does: its k URIs on each line said nothing
+            if shown is not None and len(shown) < n_active:
                 record["offered"] = [label_space.uri_of(int(i)) for i in shown]
             if copy_of is not None and copy_of[row] is not None:
                 record["copy_of"] = copy_of[row]
