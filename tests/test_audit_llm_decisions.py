@@ -587,3 +587,28 @@ def test_a_line_offered_every_label_lists_no_offered(tmp_path):
     lines = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
     assert "offered" not in lines[0]
     assert lines[1]["offered"] == ["http://x/sun", "http://x/snow"]
+
+
+def test_label_budget_gives_a_copy_its_documents_offered_and_decide_from_reads_it(tmp_path):
+    # the merged path: a copy label --budget never sent carries its document's
+    # shortlist, and --decide-from gives the copy's rows that document's answer, its
+    # offered included (a wrong snow, never offered, stays undecided on the copy too)
+    corpus, vocab, review, _ = _setup(tmp_path)
+    bundle = _old_bundle(tmp_path)
+    twin = "SUN after  the snow"
+    docs = [(DOCS[4][0], DOCS[4][1]), (DOCS[1][0], DOCS[1][1]), ("e2", twin)]
+    flagged = tmp_path / "eb.jsonl"
+    flagged.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in docs),
+                       encoding="utf-8")
+    answer = json.dumps({"labels": [{"label": "sun", "confidence": 0.9}]})
+    labels = _label_run(tmp_path, flagged, vocab, lambda body: answer,
+                        "--shortlist", str(bundle), "--shortlist-k", "2", "--budget", "2")
+    lines = {line["id"]: line for line in
+             map(json.loads, labels.read_text(encoding="utf-8").splitlines())}
+    assert lines["e2"]["copy_of"] == "e"
+    assert lines["e2"]["offered"] == lines["e"]["offered"]
+    from tagsmith.audit.review import label_answers
+
+    answers = label_answers(labels, SPACE)
+    assert answers[doc_key(twin)] == answers[doc_key(DOCS[4][1])]
+    assert answers[doc_key(twin)].offered == {"http://x/rain", "http://x/sun"}
