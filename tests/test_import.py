@@ -301,6 +301,10 @@ ALLOWED_UPWARD = {
         "crossfit_scores fits a model per fold, which is pipeline work",
     ("audit/scores.py", "tagsmith.pipeline.crossfit", "CrossFitScores"):
         "a type hint only (TYPE_CHECKING): from_crossfit wraps the pipeline's result",
+    ("audit/review.py", "tagsmith.pipeline.llm", "_read_soft_labels"):
+        "apply-review --decide-from reads label's output with label's own reader (its "
+        "copies and repeated lines), inside label_answers; moving that reader down to "
+        "tagsmith.labeling would drop this",
 }
 
 
