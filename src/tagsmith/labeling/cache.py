@@ -73,17 +73,7 @@ REFUSAL_COLUMNS = ("key", "model", "request", "reason", "created")
 #: malformed answer from ``responses`` and asks again, which made the budget run's rerun
 #: ask again too (paid twice) or replay another answer (other documents chosen, paid
 #: for). Its columns are ``responses``'s; a tagsmith from before this table ignores it
-KEPT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS kept_malformed (
-    key TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    request TEXT NOT NULL,
-    text TEXT NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    created REAL NOT NULL
-)
-"""
+KEPT_SCHEMA = SCHEMA.replace("EXISTS responses (", "EXISTS kept_malformed (", 1)
 
 
 #: per model name asked, what the endpoint last said served it (its reply's ``model``
