@@ -1220,3 +1220,15 @@ def test_stackings_prediction_holds_a_small_chunk_of_pairs_with_the_same_probabi
     for a, b in zip(out, whole, strict=True):
         np.testing.assert_array_equal(a, b)
 
+
+def test_stackings_fit_does_not_hold_its_design_chunks_beside_their_matrix():
+    """The fitting sample's design matrix was stacked from its chunks, which stayed
+    alive through the regression: a second copy of it (1.5 million pairs, 48 MB, at the
+    audit's peak on yso-finna-en). Fitting on 600,000 pairs, the peak beyond the outputs
+    was 6.8 times the design matrix (about: the larger regime's), now 5.8."""
+    n_pairs = 600_000
+    evidence, groups = _many_pairs_for_stacking(n_pairs)
+    _, details, beyond = _stacking_peak(evidence, groups, fit_sample=n_pairs)
+    n_fit = sum(regime["n_fit_pairs"] for regime in details["regimes"].values())
+    design_bytes = max(n_fit // 2, 1) * 4 * 8  # the larger regime's, about
+    assert beyond < 6.3 * design_bytes, beyond / design_bytes
