@@ -277,15 +277,36 @@ def _check_inputs(Y, topk: TopK, X=None) -> sp.csr_matrix:
     return Y
 
 
+#: top-k entries whose flat positions :func:`_pairs_from_topk` finds at a time
+PAIR_BLOCK = 1 << 20
+
+
 def _pairs_from_topk(mask: np.ndarray, topk: TopK, calibrated: np.ndarray,
                      given: bool) -> PairSet:
-    # one list of flat positions (a 2-D boolean index builds two 64-bit index arrays,
-    # once per array it is applied to)
-    flat = np.flatnonzero(mask)
-    rows = (flat // max(mask.shape[1], 1)).astype(np.int32)
-    return PairSet(rows, topk.indices.ravel()[flat], np.full(len(rows), given),
-                   calibrated.ravel()[flat], topk.scores.ravel()[flat],
-                   np.ones(len(rows), np.float32))
+    """The pairs of the top-k entries where ``mask`` (``n_docs x k``) holds, in row-major
+    order. Gathered a block of rows (:data:`PAIR_BLOCK` entries) at a time into arrays of
+    their final size: the 64-bit flat positions of every candidate (11.8 million on
+    yso-finna-en: 94 MB, and as much again for their rows) were held beside the pairs
+    being built, the audit's peak memory in its issues step; the same pairs."""
+    n, k = mask.shape
+    counts = np.count_nonzero(mask, axis=1)
+    total = int(counts.sum())
+    rows = np.repeat(np.arange(n, dtype=np.int32), counts)
+    labels = np.empty(total, topk.indices.dtype)
+    cal = np.empty(total, calibrated.dtype)
+    raw = np.empty(total, topk.scores.dtype)
+    step, at = max(PAIR_BLOCK // max(k, 1), 1), 0
+    for start in range(0, n, step):
+        part = slice(start, start + step)
+        # one list of flat positions (a 2-D boolean index builds two 64-bit index arrays,
+        # once per array it is applied to)
+        flat = np.flatnonzero(mask[part])
+        end = at + len(flat)
+        labels[at:end] = topk.indices[part].ravel()[flat]
+        cal[at:end] = calibrated[part].ravel()[flat]
+        raw[at:end] = topk.scores[part].ravel()[flat]
+        at = end
+    return PairSet(rows, labels, np.full(total, given), cal, raw, np.ones(total, np.float32))
 
 
 def _background(Y: sp.csr_matrix, index: PairIndex, candidate_mask: np.ndarray,
