@@ -612,3 +612,21 @@ def test_label_budget_gives_a_copy_its_documents_offered_and_decide_from_reads_i
     answers = label_answers(labels, SPACE)
     assert answers[doc_key(twin)] == answers[doc_key(DOCS[4][1])]
     assert answers[doc_key(twin)].offered == {"http://x/rain", "http://x/sun"}
+
+
+def test_decide_from_reads_no_label_of_an_undecided_row_whose_document_it_lacks(tmp_path):
+    """An undecided row is no decision, so apply-review reads none of its cells: a row
+    a person added by hand and left blank (its label_uri empty) is passed over. With
+    --decide-from it failed the whole run over that row though LABELS did not hold its
+    document, so nothing would have decided it."""
+    corpus, _, review, _ = _setup(tmp_path)
+    text = review.read_text(encoding="utf-8")
+    review.write_text(text + ",,missing,add,,snow,,,,4,5,e,"
+                      f"{doc_key(DOCS[4][1])},,,,,{DOCS[4][1]}\n", encoding="utf-8")
+    plain = apply_review(corpus, review, tmp_path / "o.jsonl", SPACE)
+    assert plain["review_undecided"] == 7
+    labels = tmp_path / "some.jsonl"  # holds b's text alone
+    labels.write_text(json.dumps({"id": "1", "text": "Bright sun and heat",
+                                  "labels": ["sun"]}) + "\n", encoding="utf-8")
+    stats = apply_review(corpus, review, tmp_path / "o2.jsonl", SPACE, decide_from=labels)
+    assert stats["review_decided_by_labels"] == 1 and stats["review_undecided"] == 6

@@ -1106,8 +1106,13 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
     (perhaps this label, misspelt: "gratitute" took gratitude off a comment that has
     it), ``not_offered`` (no decision) where it lacks a label its shortlist never
     offered."""
-    doc, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
-    key = _read_key(row["doc_key"], path, line, doc)
+    # the answer looked up before any cell is checked: an undecided row is no decision,
+    # read nowhere, and a row whose document the file lacks stays one (a row added by
+    # hand and left blank failed the whole run, though nothing would decide it)
+    try:
+        key = _read_key(row["doc_key"], path, line)
+    except ReviewFormatError:
+        key = ""  # matched by its text alone; a decided row's key is checked as ever
     answer = answers.get(key)
     if answer is None and isinstance(row.get("text"), str) and row["text"]:
         # label read the review itself and its text cell was no document's text: cut
@@ -1120,6 +1125,7 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
                 break
     if answer is None:
         return None
+    _, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
     present = label_id in answer.labels
     if not present and answer.offered is not None \
             and not _was_offered(label_id, answer.offered, space):
