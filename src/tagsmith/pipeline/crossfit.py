@@ -208,7 +208,6 @@ def fold_assignment(n_docs: int, n_folds: int, seed: int = 0,
     return folds_in_order(drawn, n_folds, groups)
 
 
-
 def labelled_texts(Y: LabelMatrix, groups: npt.ArrayLike | None = None) -> tuple[int, int]:
     """``(labelled documents, distinct texts among them)`` of ``Y`` (rows with a positive
     target) and ``groups`` (one id per document, equal texts sharing one; each document
