@@ -503,6 +503,7 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     line it copies (:func:`_copied_texts`)."""
     from tagsmith.data.corpus import Corpus, ReadReport
     from tagsmith.data.readers import check_not_a_vocabulary
+    from tagsmith.data.texthash import hash_texts
 
     # label's output holds a 'text' key: --text-column names the columns of other inputs
     corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels,
@@ -618,10 +619,12 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
         copy_of = [copy_of[row] for row in kept_rows]
         lines = [lines[row] for row in kept_rows]
         metas = [metas[row] for row in kept_rows]
-    keep = _not_copies(path, doc_ids, copy_of, lines, texts)
+    # hashed once, for both: _copied_texts hashed the whole file again
+    hashes = None if all(source is None for source in copy_of) else hash_texts(texts)
+    keep = _not_copies(path, doc_ids, copy_of, lines, texts, hashes)
     if keep is not None:
         if copies is not None:
-            copies.update(_copied_texts(keep, doc_ids, copy_of, texts))
+            copies.update(_copied_texts(keep, doc_ids, copy_of, texts, hashes))
         texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
         scored = [flag for flag, kept in zip(scored, keep, strict=True) if kept]
         metas = [meta for meta, kept in zip(metas, keep, strict=True) if kept]
@@ -642,16 +645,18 @@ def _shared(value: Any, names: dict[str, str]) -> Any:
 
 
 def _copied_texts(keep: np.ndarray, doc_ids: Sequence[str | None],
-                  copy_of: Sequence[str | None], texts: Sequence[str]) -> dict[str, str]:
+                  copy_of: Sequence[str | None], texts: Sequence[str],
+                  hashes: np.ndarray | None = None) -> dict[str, str]:
     """Per copy :func:`_not_copies` left out (``keep`` False), its text -> the text of
     the line kept for the id it names whose text it copies (case and spacing aside: the
     unmarked line of that id, or the first copy kept where no line has it): the answer
     a reader deciding by text gives the copy. Two texts under one id (two label outputs
     of corpora with the same file names concatenated) each keep their own copies: the
-    first line of the id gave a copy of the second the first's answer."""
+    first line of the id gave a copy of the second the first's answer. ``hashes``:
+    :func:`~tagsmith.data.texthash.hash_texts` of ``texts``, where already computed."""
     from tagsmith.data.texthash import hash_texts
 
-    hashes = hash_texts(texts).tolist()
+    hashes = (hash_texts(texts) if hashes is None else hashes).tolist()
     kept_for: dict[tuple[str, int], str] = {}  # per (id named, text hash): its text
     for row, (doc_id, source) in enumerate(zip(doc_ids, copy_of, strict=True)):
         if keep[row]:
@@ -746,7 +751,8 @@ def _warn_ids_of_other_texts(path: str | Path, by_id: dict[str, list[int]],
 
 def _not_copies(path: str | Path, doc_ids: Sequence[str | None],
                 copy_of: Sequence[str | None], lines: Sequence[int],
-                texts: Sequence[str]) -> np.ndarray | None:
+                texts: Sequence[str], hashes: np.ndarray | None = None
+                ) -> np.ndarray | None:
     """Which of a soft-label file's documents to learn from (``None``: all of them): not
     the copies (``copy_of`` naming the id of an unmarked document, whose text is learnt
     already); of the ones naming an id no unmarked document has, the first (whose text
@@ -763,7 +769,8 @@ def _not_copies(path: str | Path, doc_ids: Sequence[str | None],
         return None
     from tagsmith.data.texthash import hash_texts
 
-    hashes = hash_texts(texts)
+    if hashes is None:  # hash_texts of texts, unless the caller has them
+        hashes = hash_texts(texts)
     present: dict[str, list[int]] = {}  # per unmarked id: its rows
     marked: dict[str, int] = {}  # per marked line's id: its first row
     for row, (doc_id, source) in enumerate(zip(doc_ids, copy_of, strict=True)):
