@@ -491,7 +491,7 @@ def _read_cache(path: Path, identity: str, texts_digest: str, shape: tuple[int, 
         stored_texts = str(data["texts"][()])
         vectors = data["vectors"]
     if stored_identity != identity:
-        raise ValueError("written by another encoder")
+        raise _OtherEncoder("written by another encoder")
     if stored_texts != texts_digest:
         raise ValueError("written for other label texts")
     return _check_vectors(vectors, shape)
@@ -511,6 +511,10 @@ def _check_stored(infos: Iterable[zipfile.ZipInfo]) -> None:
     for info in infos:
         if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
             raise ValueError(f"{info.filename} is compressed")
+
+
+class _OtherEncoder(ValueError):
+    """A cache file another encoder wrote: not this run's to read (nor damaged)."""
 
 
 class _Unkeyed(ValueError):
@@ -559,7 +563,7 @@ def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = 
             if name == "encoder.npy" and str(data["encoder"][()]) != identity:
                 # before the vectors' bound, which is this encoder's dimension: another
                 # model's file (of more dimensions) was taken as damaged and removed
-                raise ValueError("written by another encoder")
+                raise _OtherEncoder("written by another encoder")
         hashes = data["hashes"]
         if hashes.dtype != np.uint8 or hashes.ndim != 2 or hashes.shape[1] != 32:
             raise ValueError(f"text digests of dtype {hashes.dtype} and shape {hashes.shape}")
@@ -585,23 +589,16 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
     keys = _digest_keys(hashes)
     order = np.argsort(keys, kind="stable")
     wanted = keys[order]  # sorted; a file's keys are searched in it
-    sources = []
-    for path in _named_cache_files(cache_dir, "labels-*.npz"):
-        try:
-            sources.append((-path.stat().st_mtime_ns, path.name, path))
-        except OSError:  # removed meanwhile
-            continue
-    for _, _, path in sorted(sources):
+    for path in _newest_first(cache_dir, "labels-*.npz"):
         if path == skip:
             continue
         try:
             stored, stored_vectors = _read_part(path, identity, dim,
                                                 wanted[~found[order]])
-        except (_Unkeyed, FileNotFoundError):  # FileNotFoundError: pruned by another run
+        # FileNotFoundError: pruned by another run
+        except (_Unkeyed, _OtherEncoder, FileNotFoundError):
             continue
         except Exception as exc:  # noqa: BLE001 - an unusable part file is only a miss
-            if isinstance(exc, ValueError) and str(exc) == "written by another encoder":
-                continue
             if isinstance(exc, OSError):  # unreadable (permissions): not ours to remove
                 logger.warning("ignoring the zero-shot embedding cache %s (%s: %s)", path,
                                type(exc).__name__, exc)
@@ -641,6 +638,18 @@ def _named_cache_files(cache_dir: Path, pattern: str) -> list[Path]:
     return [path for path in cache_dir.glob(pattern) if _CACHE_NAME.fullmatch(path.name)]
 
 
+def _newest_first(cache_dir: Path, pattern: str) -> list[Path]:
+    """:func:`_named_cache_files`, the most recently written (or used: :func:`_touch`)
+    first, ties by name; a file removed meanwhile (by another run) left out."""
+    dated = []
+    for path in _named_cache_files(cache_dir, pattern):
+        try:
+            dated.append((-path.stat().st_mtime_ns, path.name, path))
+        except OSError:
+            continue
+    return [path for _, _, path in sorted(dated)]
+
+
 def _remove_cache_file(path: Path) -> None:
     """Remove a label-embedding file and the HNSW graphs saved beside it (quietly where
     another run removed them first)."""
@@ -661,15 +670,8 @@ def _prune_parts(cache_dir: Path, written: Path, identity: str, dim: int,
     (the sorted digests of a whole vocabulary's file just written) is given, those of
     the encoder ``identity`` whose every text it holds (it serves their runs); and all
     but the :data:`PART_FILES_KEPT` most recently used (``written`` the newest)."""
-    parts = []
-    for path in _named_cache_files(cache_dir, "labels-*.part.npz"):
-        try:
-            parts.append((-path.stat().st_mtime_ns, path.name, path))
-        except OSError:
-            continue
-    parts.sort()
     kept = 0
-    for _, _, path in parts:
+    for path in _newest_first(cache_dir, "labels-*.part.npz"):
         if path == written:
             continue
         if covered is not None:
