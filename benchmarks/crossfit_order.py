@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--calibration-fraction", type=float, default=0.0,
                         help="the share set aside for calibration before the "
                              "cross-fitting (default %(default)s: none)")
+    parser.add_argument("--dev-fraction", type=float, default=0.0,
+                        help="the share held out to tune the thresholds on (default "
+                             "%(default)s: none); the fold models learn the features "
+                             "of the model fitted on the rest without --no-refit's refit")
+    parser.add_argument("--no-refit", action="store_true",
+                        help="no refit on all the documents after the --dev-fraction "
+                             "share's tuning (train --no-refit)")
     parser.add_argument("--seed", type=int, default=0,
                         help="training's seed (default %(default)s)")
     parser.add_argument("--shuffle-seed", type=int, default=1,
@@ -78,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     n = min(args.docs, len(data.texts))
     texts, Y = list(data.texts[:n]), data.Y[:n]
     options = dict(featurizer_params={"char_ngrams": None, "min_df": 1}, model=args.model,
-                   model_params={"n_jobs": 1}, dev_fraction=0.0, crossfit_folds=args.folds,
+                   model_params={"n_jobs": 1}, dev_fraction=args.dev_fraction,
+                   refit=not args.no_refit, crossfit_folds=args.folds,
                    calibration_fraction=args.calibration_fraction, seed=args.seed)
     perm = np.random.default_rng(args.shuffle_seed).permutation(n)
     started = time.perf_counter()
@@ -92,7 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     same = (given[both].argmax(axis=1) == shuffled[both].argmax(axis=1)).mean()
     apart = np.abs(given[both] - shuffled[both]).max()
     print(f"{n:,} documents, {args.model}, {args.folds} folds, calibration fraction "
-          f"{args.calibration_fraction:g}: {int(both.sum()):,} cross-fitted in both orders; "
+          f"{args.calibration_fraction:g}, dev fraction {args.dev_fraction:g}"
+          f"{', no refit' if args.no_refit else ''}: {int(both.sum()):,} cross-fitted in "
+          f"both orders; "
           f"same top label {same:.1%}; scores at most {apart:.2g} apart "
           f"({time.perf_counter() - started:.0f} s)")
 
