@@ -2743,15 +2743,12 @@ def test_active_distills_records_number_the_rounds_from_1_and_read_older_ones_so
     assert [r["round"] for r in json.loads(shown.stdout)["distillation"]["rounds"]] == [1, 2]
 
 
-def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, caplog):
-    # a rerun of label --budget 2000 from its response cache sent ~1,300 calls: each
-    # malformed answer had left the cache, was asked again and answered this time, so
-    # the rounds' students differed and chose other documents, every one paid for again.
-    # A budget run keeps its malformed answers: the rerun is the same run, at no cost
+def _malformed_once(tmp_path):
+    """120 sport and music texts, their vocabulary, and a teacher whose answer to every
+    fourth text is broken JSON the first time it is asked."""
     docs = tmp_path / "docs.txt"
     docs.write_text("".join(f"{'sport match' if i % 2 else 'music concert'} {i} words\n"
                             for i in range(120)))
-    vocab = sport_vocab(tmp_path)
     asked: set = set()
 
     def teacher(body):
@@ -2762,6 +2759,16 @@ def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, c
             return '{"labels": [{"label": '  # broken JSON, the first time only
         name = "sport" if doc.startswith("sport") else "music"
         return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    return docs, sport_vocab(tmp_path), teacher
+
+
+def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, caplog):
+    # a rerun of label --budget 2000 from its response cache sent ~1,300 calls: each
+    # malformed answer had left the cache, was asked again and answered this time, so
+    # the rounds' students differed and chose other documents, every one paid for again.
+    # A budget run keeps its malformed answers: the rerun is the same run, at no cost
+    docs, vocab, teacher = _malformed_once(tmp_path)
 
     command = ["-q", "label", str(docs), "--vocab", str(vocab), "-o",
                str(tmp_path / "o.jsonl"), "--budget", "40", "--rounds", "2",
@@ -2803,20 +2810,7 @@ def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers_after_a_pla
     # and asked them again: the budget rerun then replayed those new answers (its rounds
     # chose other documents, each paid for) or asked again itself. Its kept answers are
     # kept apart: the rerun is the same run, at no cost, whatever the plain run did
-    docs = tmp_path / "docs.txt"
-    docs.write_text("".join(f"{'sport match' if i % 2 else 'music concert'} {i} words\n"
-                            for i in range(120)))
-    vocab = sport_vocab(tmp_path)
-    asked: set = set()
-
-    def teacher(body):
-        doc = read_data_section(user_prompt(body), "DOCUMENT")
-        first = doc not in asked
-        asked.add(doc)
-        if first and int(doc.split()[2]) % 4 == 0:
-            return '{"labels": [{"label": '  # broken JSON, the first time only
-        name = "sport" if doc.startswith("sport") else "music"
-        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+    docs, vocab, teacher = _malformed_once(tmp_path)
 
     cache = ["--cache", str(tmp_path / "c.sqlite"), "--llm", "m"]
     budget = ["-q", "label", str(docs), "--vocab", str(vocab), "-o",
