@@ -204,7 +204,7 @@ def test_first_tries_queued_together_behind_a_cold_start_time_out_as_one():
         return "ok"
 
     with LocalChatServer(behaviour) as server:
-        client = OpenAIChatClient(server.base_url, "m", timeout=0.3, backoff_base=0.01,
+        client = OpenAIChatClient(server.base_url, "m", timeout=1.0, backoff_base=0.01,
                                   backoff_max=0.05)
         try:
             got = complete_all(client, [request(f"doc {i}") for i in range(4)], n_workers=4)
