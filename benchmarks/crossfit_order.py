@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "of the model fitted on the rest without --no-refit's refit")
     parser.add_argument("--no-refit", action="store_true",
                         help="no refit on all the documents after the --dev-fraction "
-                             "share's tuning (train --no-refit)")
+                             "share's tuning (train --no-refit; default: refit)")
     parser.add_argument("--seed", type=int, default=0,
                         help="training's seed (default %(default)s)")
     parser.add_argument("--shuffle-seed", type=int, default=1,
