@@ -351,8 +351,8 @@ def find_duplicates(texts: Sequence[str], Y: sp.csr_matrix,
     """
     hashes = text_hashes(texts) if hashes is None else hashes
     empty = hashes == EMPTY_HASH
-    if order is not None:
-        order = check_order("order", order, len(texts))
+    # order is checked (a permutation of the documents) by exact_duplicate_pairs and
+    # near_pairs, each of which refuses it alike: a third check here sorted it again
     exact_pairs = exact_duplicate_pairs(hashes, order)
     exact_pairs = exact_pairs[~empty[exact_pairs[:, 0]]]  # a group is empty as a whole
     near_counts = links = None
