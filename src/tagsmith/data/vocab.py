@@ -96,7 +96,7 @@ import re
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
@@ -1064,20 +1064,15 @@ def _select_concepts(graph, found: set[str], types: tuple[str, ...], schemes: tu
     ``resolved``, where given, gets the URIs named (``"types"``, ``"schemes"``: sorted,
     each once), however each was written (``Descriptor``, ``zbwext:Descriptor``)."""
     import rdflib
-    from rdflib.namespace import RDF, RDFS, SKOS
+    from rdflib.namespace import RDF, RDFS
 
     namespaces = [(prefix, str(ns)) for prefix, ns in graph.namespace_manager.namespaces()]
     concept_types: dict[str, set[str]] = {uri: set() for uri in found}
     for s, o in graph.subject_objects(RDF.type):
         if str(s) in concept_types and isinstance(o, rdflib.URIRef):
             concept_types[str(s)].add(str(o))
-    concept_schemes: dict[str, set[str]] = {uri: set() for uri in found}
-    for pred, inverse in ((SKOS.inScheme, False), (SKOS.topConceptOf, False),
-                          (SKOS.hasTopConcept, True)):
-        for s, o in graph.subject_objects(pred):
-            concept, scheme = (o, s) if inverse else (s, o)
-            if str(concept) in concept_schemes and isinstance(scheme, rdflib.URIRef):
-                concept_schemes[str(concept)].add(str(scheme))
+    in_schemes = _concept_schemes(graph, found, rdflib)
+    concept_schemes = {uri: in_schemes.get(uri, set()) for uri in found}
 
     def counted(of: dict[str, set[str]]) -> dict[str, int]:
         return Counter(value for values in of.values() for value in values)
@@ -1322,17 +1317,27 @@ def _read_classes_and_schemes(graph, labels: Mapping[str, Label], rdflib) -> Non
     for s, o in graph.subject_objects(RDF.type):
         if str(s) in labels and isinstance(o, rdflib.URIRef) and o != SKOS.Concept:
             types.setdefault(str(s), set()).update(closure(o))
+    for uri, found in types.items():
+        labels[uri].types = sorted(found)
+    for uri, found in _concept_schemes(graph, labels, rdflib).items():
+        labels[uri].schemes = sorted(found)
+
+
+def _concept_schemes(graph, concepts: Container[str], rdflib) -> dict[str, set[str]]:
+    """The schemes (``skos:inScheme``, ``skos:topConceptOf``, inverse
+    ``skos:hasTopConcept``) of each of ``concepts`` (URIs) in one: the selection
+    (:func:`_select_concepts`) and the labels' ``schemes``
+    (:func:`_read_classes_and_schemes`) read them alike."""
+    from rdflib.namespace import SKOS
+
     schemes: dict[str, set[str]] = {}
     for pred, inverse in ((SKOS.inScheme, False), (SKOS.topConceptOf, False),
                           (SKOS.hasTopConcept, True)):
         for s, o in graph.subject_objects(pred):
             concept, scheme = (o, s) if inverse else (s, o)
-            if str(concept) in labels and isinstance(scheme, rdflib.URIRef):
+            if str(concept) in concepts and isinstance(scheme, rdflib.URIRef):
                 schemes.setdefault(str(concept), set()).add(str(scheme))
-    for uri, found in types.items():
-        labels[uri].types = sorted(found)
-    for uri, found in schemes.items():
-        labels[uri].schemes = sorted(found)
+    return schemes
 
 
 def _check_replacements(labels: list[Label], path: Path, line_of: dict[str, int] | None = None,
