@@ -21,7 +21,7 @@ import json
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tagsmith.data.labelspace import (
@@ -375,53 +375,36 @@ class NameKeys:
     ('joy', 'joy', 2)
     """
 
+    normal: Callable[[str], str]
+    folded: Callable[[str], str]
+    plain: Callable[[str], str]
+    spelled: Callable[[str], str]
+    spaced: Callable[[str], str]
+    spelled_spaced: Callable[[str], str]
+
     def __init__(self) -> None:
-        self._normal: dict[str, str] = {}
-        self._folded: dict[str, str] = {}
-        self._plain: dict[str, str] = {}
-        self._spelled: dict[str, str] = {}
-        self._spaced: dict[str, str] = {}
-        self._spelled_spaced: dict[str, str] = {}
-
-    def normal(self, name: str) -> str:
-        key = self._normal.get(name)
-        if key is None:
-            key = self._normal[name] = normalise_name(name)
-        return key
-
-    def folded(self, name: str) -> str:
-        key = self._folded.get(name)
-        if key is None:
-            key = self._folded[name] = fold_name(name)
-        return key
-
-    def plain(self, name: str) -> str:
-        key = self._plain.get(name)
-        if key is None:
-            key = self._plain[name] = plain_name(name)
-        return key
-
-    def spelled(self, name: str) -> str:
-        key = self._spelled.get(name)
-        if key is None:
-            key = self._spelled[name] = spelled_name(name)
-        return key
-
-    def spaced(self, name: str) -> str:
-        key = self._spaced.get(name)
-        if key is None:
-            key = self._spaced[name] = spaced_name(name)
-        return key
-
-    def spelled_spaced(self, name: str) -> str:
-        key = self._spelled_spaced.get(name)
-        if key is None:
-            key = self._spelled_spaced[name] = spelled_spaced_name(name)
-        return key
+        # one memo of each key function; its lookup is the dict's own (__getitem__),
+        # a miss computes the key once (_KeyMemo.__missing__)
+        self._memos = tuple(_KeyMemo(function) for function in (
+            normalise_name, fold_name, plain_name, spelled_name, spaced_name,
+            spelled_spaced_name))
+        (self.normal, self.folded, self.plain, self.spelled, self.spaced,
+         self.spelled_spaced) = (memo.__getitem__ for memo in self._memos)
 
     def __len__(self) -> int:
-        return (len(self._normal) + len(self._folded) + len(self._plain) + len(self._spelled)
-                + len(self._spaced) + len(self._spelled_spaced))
+        return sum(len(memo) for memo in self._memos)
+
+
+class _KeyMemo(dict[str, str]):
+    """``function``'s result for each name asked, computed on its first lookup."""
+
+    def __init__(self, function: Callable[[str], str]) -> None:
+        super().__init__()
+        self.function = function
+
+    def __missing__(self, name: str) -> str:
+        key = self[name] = self.function(name)
+        return key
 
 
 class LabelNames(NameKeys):
