@@ -1397,8 +1397,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         _warn_thin_reliability(len(answered), len(sample.answered), n_off)
         if human_shortlist is not None:
             # the LLM's recall is capped by the shortlist's: say which one falls short
-            summary["reliability"]["shortlist_recall"] = _shortlist_recall(
-                human_shortlist, Y_human, label_space, options)
+            # (_say_shortlist_recall's figure: computed again, it built the offered
+            # matrix a third time)
+            summary["reliability"]["shortlist_recall"] = shortlist_recall
         # micro_recall is on the documents answered only: 0.30 on YSO, where 0.116 of
         # every human label of the sample was found (the shortlists missed most)
         summary["reliability"].update(_recalls(sample.Y, Y_human, sample.answered, offered))
