@@ -71,6 +71,17 @@ def _setup(tmp_path):
     return corpus, vocab, review, flagged
 
 
+def _label_run(tmp_path, corpus, vocab, teacher, *extra):
+    labels = tmp_path / "llm.jsonl"
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(corpus), "--vocab", str(vocab), "-o", str(labels),
+            "--base-url", server.base_url, "--llm", "t", "--max-retries", "0",
+            "--cache", str(tmp_path / "c.sqlite"), *extra])
+    assert result.exit_code == 0, result.output
+    return labels
+
+
 def test_the_llm_decides_the_flagged_rows_a_person_left_undecided(tmp_path):
     corpus, vocab, review, flagged = _setup(tmp_path)
     labels = tmp_path / "llm.jsonl"
@@ -160,16 +171,9 @@ def test_label_run_on_review_csv_itself_decides_a_row_whose_text_the_csv_protect
         name = "snow" if "snow" in seen else "rain"
         return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
 
-    labels = tmp_path / "llm.jsonl"
-    runner = CliRunner()
-    with LocalChatServer(teacher) as server:
-        result = runner.invoke(tagsmith_cli.cli, [
-            "-q", "label", str(review), "--vocab", str(vocab), "-o", str(labels),
-            "--base-url", server.base_url, "--llm", "t", "--max-retries", "0",
-            "--cache", str(tmp_path / "c.sqlite")])
-    assert result.exit_code == 0, result.output
+    labels = _label_run(tmp_path, review, vocab, teacher)
     out = tmp_path / "fixed.jsonl"
-    result = runner.invoke(tagsmith_cli.cli, [
+    result = CliRunner().invoke(tagsmith_cli.cli, [
         "apply-review", str(corpus), str(review), "-o", str(out), "--vocab", str(vocab),
         "--decide-from", str(labels)])
     assert result.exit_code == 0, result.output
@@ -220,15 +224,9 @@ def test_a_name_two_labels_share_is_listed_as_unknown_and_decides_nothing(tmp_pa
     corpus = tmp_path / "flagged.jsonl"
     corpus.write_text(json.dumps({"id": "a", "text": "White frost at dawn"}) + "\n",
                       encoding="utf-8")
-    labels = tmp_path / "llm.jsonl"
     answer = json.dumps({"labels": [{"label": "frost", "confidence": 0.9},
                                     {"label": "sun", "confidence": 0.8}]})
-    with LocalChatServer(lambda body: answer) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [
-            "-q", "label", str(corpus), "--vocab", str(space_file), "-o", str(labels),
-            "--base-url", server.base_url, "--llm", "t", "--max-retries", "0",
-            "--cache", str(tmp_path / "c.sqlite")])
-    assert result.exit_code == 0, result.output
+    labels = _label_run(tmp_path, corpus, space_file, lambda body: answer)
     assert json.loads(labels.read_text(encoding="utf-8"))["unknown_labels"] == ["frost"]
 
 
@@ -346,27 +344,10 @@ def test_label_on_a_review_writes_each_of_two_documents_of_one_text_under_its_id
         seen.append(read_data_section(user_prompt(body), "DOCUMENT"))
         return json.dumps({"labels": [{"label": "sun", "confidence": 0.9}]})
 
-    labels = tmp_path / "llm.jsonl"
-    with LocalChatServer(teacher) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [
-            "-q", "label", str(review), "--vocab", str(vocab), "-o", str(labels),
-            "--base-url", server.base_url, "--llm", "t", "--max-retries", "0",
-            "--cache", str(tmp_path / "c.sqlite")])
-    assert result.exit_code == 0, result.output
+    labels = _label_run(tmp_path, review, vocab, teacher)
     assert sorted(seen) == ["Rain at dusk", "Sun at noon"]
     assert [json.loads(line)["id"] for line in
             labels.read_text(encoding="utf-8").splitlines()] == ["j", "k", "l"]
-
-
-def _label_run(tmp_path, corpus, vocab, teacher, *extra):
-    labels = tmp_path / "llm.jsonl"
-    with LocalChatServer(teacher) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [
-            "-q", "label", str(corpus), "--vocab", str(vocab), "-o", str(labels),
-            "--base-url", server.base_url, "--llm", "t", "--max-retries", "0",
-            "--cache", str(tmp_path / "c.sqlite"), *extra])
-    assert result.exit_code == 0, result.output
-    return labels
 
 
 def test_a_label_given_with_an_invalid_confidence_is_listed_and_decides_nothing(tmp_path):

@@ -4471,6 +4471,15 @@ def test_a_text_file_among_corpora_is_opened_only_to_be_read(tmp_path):
     assert opened and all(opened), opened  # one False an opening to tell it, not read it
 
 
+def _run_python(code):
+    # a fresh interpreter for a test of what happens at its exit, tagsmith from this tree
+    src = Path(tagsmith_cli.__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(src)})
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_main_without_arguments_freezes_the_heap_at_exit_not_in_its_host():
     # main() with no arguments froze the collector's objects as it returned, to spare a
     # label --budget process's last collections (2-15 s): a host calling it so (runpy,
@@ -4487,10 +4496,7 @@ def test_main_without_arguments_freezes_the_heap_at_exit_not_in_its_host():
             "    except SystemExit:\n"
             "        pass\n"
             "print('frozen after main:', gc.get_freeze_count())\n")
-    src = Path(tagsmith_cli.__file__).resolve().parents[2]
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": str(src)})
-    assert done.returncode == 0, done.stderr
+    done = _run_python(code)
     assert "frozen after main: 0" in done.stdout, done.stdout
     assert "frozen at exit: True" in done.stdout, done.stdout
 
@@ -4505,8 +4511,5 @@ def test_main_with_arguments_freezes_nothing_even_at_exit():
             "    main(['--help'])\n"
             "except SystemExit:\n"
             "    pass\n")
-    src = Path(tagsmith_cli.__file__).resolve().parents[2]
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": str(src)})
-    assert done.returncode == 0, done.stderr
+    done = _run_python(code)
     assert "frozen at exit: False" in done.stdout, done.stdout
