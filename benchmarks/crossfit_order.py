@@ -75,7 +75,13 @@ def _scores_by_document(clf, documents: np.ndarray, n_docs: int,
 
 def main(argv: list[str] | None = None) -> None:
     """Train as given and shuffled; print the two figures."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.no_refit and args.dev_fraction <= 0:
+        # as train refuses it: nothing held out, nothing refitted; the line would say
+        # "no refit" of a run that is the refit's
+        parser.error("--no-refit needs --dev-fraction above 0: with nothing held out "
+                     "the model is fitted once on all the documents")
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.train import TrainOptions, train_classifier

@@ -1,5 +1,6 @@
 """The benchmark scripts' handling of a missing dataset (run as a user runs them)."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -1642,3 +1643,16 @@ def test_audit_results_md_failing_mid_write_leaves_the_file_whole(tmp_path):
                           env=env, timeout=300)
     assert done.returncode != 0 and "File too large" in done.stderr, done.stderr[-2000:]
     assert results.read_text(encoding="utf-8") == last
+
+
+def test_crossfit_order_refuses_no_refit_without_a_dev_fraction(capsys):
+    """``--no-refit`` with nothing held out ran training's refit-free path of a run
+    that has nothing to refit and printed "no refit" of it; ``train`` refuses that."""
+    spec = importlib.util.spec_from_file_location(
+        "crossfit_order", ROOT / "benchmarks" / "crossfit_order.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--no-refit"])
+    assert exit_info.value.code == 2
+    assert "--no-refit needs --dev-fraction above 0" in capsys.readouterr().err
