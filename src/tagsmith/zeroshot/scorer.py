@@ -664,22 +664,33 @@ def _remove_cache_file(path: Path) -> None:
                            exc.strerror or exc)
 
 
+def _digest_set(hashes: np.ndarray) -> set[bytes]:
+    """The whole 32-byte digests of ``(n, 32)`` uint8 ``hashes``, as a set (25 ms for
+    YSO's 27,754 texts)."""
+    joined = np.ascontiguousarray(hashes, np.uint8).tobytes()
+    return {joined[at:at + 32] for at in range(0, len(joined), 32)}
+
+
 def _prune_parts(cache_dir: Path, written: Path, identity: str, dim: int,
-                 covered: np.ndarray | None = None) -> None:
+                 covered: set[bytes] | None = None) -> None:
     """Remove part files of ``cache_dir`` the cache no longer needs: where ``covered``
-    (the sorted digests of a whole vocabulary's file just written) is given, those of
-    the encoder ``identity`` whose every text it holds (it serves their runs); and all
-    but the :data:`PART_FILES_KEPT` most recently used (``written`` the newest)."""
+    (the whole digests of a whole vocabulary's file just written, :func:`_digest_set`)
+    is given, those of the encoder ``identity`` whose every text it holds (it serves
+    their runs); and all but the :data:`PART_FILES_KEPT` most recently used
+    (``written`` the newest)."""
     kept = 0
     for path in _newest_first(cache_dir, "labels-*.part.npz"):
         if path == written:
             continue
         if covered is not None:
             try:
-                stored, _ = _read_part(path, identity, dim, covered[:0])
+                stored, _ = _read_part(path, identity, dim, np.zeros(0, "<u8"))
             except Exception:  # noqa: BLE001 - another encoder's, or damaged: kept here
                 stored = None
-            if stored is not None and np.isin(_digest_keys(stored), covered).all():
+            # whole digests, not the 8-byte keys a search goes by: a text of the part
+            # sharing its key with one of the whole file's (and no more) took the part
+            # as covered, and removed the only vectors of that text
+            if stored is not None and _digest_set(stored) <= covered:
                 _remove_cache_file(path)
                 continue
         kept += 1
@@ -809,7 +820,7 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     # restrictions of a vocabulary now cached whole, and the least recently used of many
     # restrictions, are removed: every --only of other labels added a file for good
     _prune_parts(cache_dir, path, identity, encoder.dim,
-                 None if part else np.unique(_digest_keys(hashes)))
+                 None if part else _digest_set(hashes))
     return vectors
 
 
