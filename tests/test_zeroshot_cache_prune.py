@@ -4,6 +4,7 @@ or it is damaged, never for what a run itself ran into (no memory, another run's
 removal)."""
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 
@@ -54,3 +55,67 @@ def test_a_part_sharing_only_a_digest_prefix_with_the_whole_file_is_kept(tmp_pat
     assert len(_parts(tmp_path)) == 2
     embed_cached(WordEncoder(), TEXTS, tmp_path)
     assert [path.name for path in _parts(tmp_path)] == [name]
+
+
+#: a run short of memory (its address space bounded): reads a whole vocabulary's cache
+#: file of 80 MB of vectors with ~40 MB to spare, by a miss and by cached_vectors
+_SHORT_OF_MEMORY = """
+import logging, resource, sys
+from pathlib import Path
+
+import numpy as np
+
+from tagsmith.zeroshot.scorer import cached_vectors, embed_cached
+
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+
+
+class Wide:
+    name, dim, identity = "wide", 1024, "test:wide-1024"
+
+    def encode(self, texts, *, show_progress=False):
+        rows = np.zeros((len(texts), self.dim), np.float32)
+        rows[np.arange(len(texts)), np.arange(len(texts)) % self.dim] = 1.0
+        return rows
+
+
+folder = Path(sys.argv[1])
+texts = [f"label {i}" for i in range(20_000)]
+if sys.argv[2] == "write":
+    embed_cached(Wide(), texts, folder)
+    sys.exit(0)
+pages = int(open("/proc/self/statm").read().split()[0])
+room = pages * resource.getpagesize() + 40_000_000
+resource.setrlimit(resource.RLIMIT_AS, (room, room))
+print("cached:", cached_vectors(Wide(), texts, folder) is not None, flush=True)
+vectors = embed_cached(Wide(), texts[:3] + ["a new label"], folder, part=True)
+print("part:", vectors.shape, flush=True)
+"""
+
+
+def test_a_cache_file_too_large_for_the_memory_left_is_kept(tmp_path):
+    """A MemoryError reading a large cache file (YSO's is 43 MB) was taken as damage:
+    the file was removed, and the next run embedded the whole vocabulary again. It is
+    passed over with a warning now, and kept."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    if not Path("/proc/self/statm").exists():
+        pytest.skip("needs /proc to bound the address space")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    for step in ("write", "read"):
+        done = subprocess.run([sys.executable, "-c", _SHORT_OF_MEMORY, str(tmp_path), step],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        if step == "write":
+            (whole,) = tmp_path.glob("labels-*.npz")
+            assert whole.stat().st_size > 80_000_000
+    assert whole.exists(), done.stderr
+    assert "cached: False" in done.stdout and "part: (4, 1024)" in done.stdout
+    warnings = [line for line in done.stderr.splitlines() if whole.name in line]
+    assert len(warnings) == 2, done.stderr
+    assert all("not enough memory to read it" in line and "removing" not in line
+               for line in warnings), warnings

@@ -599,9 +599,9 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
         except (_Unkeyed, _OtherEncoder, FileNotFoundError):
             continue
         except Exception as exc:  # noqa: BLE001 - an unusable part file is only a miss
-            if isinstance(exc, OSError):  # unreadable (permissions): not ours to remove
-                logger.warning("ignoring the zero-shot embedding cache %s (%s: %s)", path,
-                               type(exc).__name__, exc)
+            if not _is_damage(exc):  # not ours to remove
+                logger.warning("ignoring the zero-shot embedding cache %s (%s)", path,
+                               _reason(exc))
                 continue
             # damaged: removed, so that it is warned of once, not on every miss until the
             # run that wrote it runs again
@@ -648,6 +648,22 @@ def _newest_first(cache_dir: Path, pattern: str) -> list[Path]:
         except OSError:
             continue
     return [path for _, _, path in sorted(dated)]
+
+
+def _is_damage(exc: BaseException) -> bool:
+    """Whether ``exc``, raised reading a cache file, says the file is damaged (to be
+    removed): not an :class:`OSError` (unreadable: permissions, another run's file) nor
+    a :class:`MemoryError` (this run's want of memory; a 43 MB file of YSO's was
+    removed as damaged under memory pressure, and embedded again for 21 minutes)."""
+    return not isinstance(exc, (OSError, MemoryError))
+
+
+def _reason(exc: BaseException) -> str:
+    """What the warning of an unusable cache file says of ``exc``: its kind and text
+    (a MemoryError's text is often empty)."""
+    if isinstance(exc, MemoryError):
+        return f"not enough memory to read it{': ' + str(exc) if str(exc) else ''}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _remove_cache_file(path: Path) -> None:
@@ -713,9 +729,9 @@ def cached_vectors(encoder: Encoder, texts: list[str], cache_dir: str | Path | N
     try:
         return _read_cache(path, identity, texts_digest, (len(texts), encoder.dim))
     except Exception as exc:  # noqa: BLE001 - any unreadable cache is only a miss
-        if isinstance(exc, OSError):  # unreadable (permissions): not ours to remove
-            logger.warning("ignoring the zero-shot embedding cache %s (%s: %s); embedding "
-                           "the label texts again", path, type(exc).__name__, exc)
+        if not _is_damage(exc):  # not ours to remove
+            logger.warning("ignoring the zero-shot embedding cache %s (%s); embedding "
+                           "the label texts again", path, _reason(exc))
             return None
         # damaged: removed, or the restricted run's search of the cache for its texts
         # warned of it a second time (and every later restricted run twice again)
@@ -776,8 +792,8 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
                 return part_vectors
             raise ValueError("written for other label texts")
         except Exception as exc:  # noqa: BLE001 - any unreadable cache is only a miss
-            logger.warning("ignoring the zero-shot embedding cache %s (%s: %s); embedding "
-                           "the label texts again", path, type(exc).__name__, exc)
+            logger.warning("ignoring the zero-shot embedding cache %s (%s); embedding "
+                           "the label texts again", path, _reason(exc))
             skip = path
     found, vectors = _from_parts(cache_dir, identity, encoder.dim, hashes, skip)
     missing = np.flatnonzero(~found)
