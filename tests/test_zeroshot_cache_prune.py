@@ -4,6 +4,7 @@ or it is damaged, never for what a run itself ran into (no memory, another run's
 removal)."""
 
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -119,3 +120,64 @@ def test_a_cache_file_too_large_for_the_memory_left_is_kept(tmp_path):
     assert len(warnings) == 2, done.stderr
     assert all("not enough memory to read it" in line and "removing" not in line
                for line in warnings), warnings
+
+
+def _removed_on_read(monkeypatch, path, nth=1):
+    """Remove ``path`` just before the ``nth`` read of it from now (as another run
+    pruning it between this run's check that it exists and its read)."""
+    load = np.load
+    reads = [0]
+
+    def removed_first(file, *args, **kwargs):
+        if Path(file) == path:
+            reads[0] += 1
+            if reads[0] == nth and path.exists():
+                path.unlink()
+        return load(file, *args, **kwargs)
+
+    monkeypatch.setattr(np, "load", removed_first)
+
+
+def test_a_cache_file_another_run_removes_before_the_read_is_no_warning(tmp_path,
+                                                                       monkeypatch, caplog):
+    """A part file another run pruned between this run's check that it exists and its
+    read was warned of as if damaged ("ignoring the zero-shot embedding cache ...
+    (FileNotFoundError ...)"); a whole file so too by cached_vectors. It is a miss."""
+    from tagsmith.zeroshot.scorer import cached_vectors
+
+    embed_cached(WordEncoder(), TEXTS[:3], tmp_path, part=True)
+    (part,) = _parts(tmp_path)
+    embed_cached(WordEncoder(), TEXTS, tmp_path)  # the whole file; the part removed
+    assert not part.exists()
+    embed_cached(WordEncoder(), TEXTS[:3], tmp_path, part=True)  # taken from the whole
+    (whole,) = [path for path in tmp_path.glob("labels-*.npz") if path != part]
+    _removed_on_read(monkeypatch, part)
+    encoder = WordEncoder()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        vectors = embed_cached(encoder, TEXTS[:3], tmp_path, part=True)
+        assert encoder.embedded == []  # from the whole file
+        np.testing.assert_allclose(vectors, WordEncoder().encode(TEXTS[:3]), atol=1e-6)
+        _removed_on_read(monkeypatch, whole)
+        assert cached_vectors(WordEncoder(), TEXTS, tmp_path) is None
+    assert not [r.getMessage() for r in caplog.records], caplog.records
+
+
+def test_a_part_another_run_removes_while_pruning_is_not_counted_kept(tmp_path,
+                                                                      monkeypatch):
+    """Pruning counted a part file another run removed meanwhile as one of those kept,
+    and removed one more of the others than it keeps."""
+    import os
+
+    import tagsmith.zeroshot.scorer as scorer_module
+
+    monkeypatch.setattr(scorer_module, "PART_FILES_KEPT", 3)
+    parts = []
+    for at, text in enumerate(("elsewhere a", "elsewhere b", "elsewhere c")):
+        embed_cached(WordEncoder(), [text], tmp_path, part=True)
+        (new,) = set(_parts(tmp_path)) - set(parts)
+        os.utime(new, ns=(10**18 + at, 10**18 + at))  # oldest first, newest c
+        parts.append(new)
+    # a whole file written: its miss reads each part's digests, then its pruning does
+    _removed_on_read(monkeypatch, parts[2], nth=2)
+    embed_cached(WordEncoder(), TEXTS, tmp_path)
+    assert _parts(tmp_path) == sorted(parts[:2])

@@ -701,6 +701,8 @@ def _prune_parts(cache_dir: Path, written: Path, identity: str, dim: int,
         if covered is not None:
             try:
                 stored, _ = _read_part(path, identity, dim, np.zeros(0, "<u8"))
+            except FileNotFoundError:  # removed by another run: not one kept
+                continue
             except Exception:  # noqa: BLE001 - another encoder's, or damaged: kept here
                 stored = None
             # whole digests, not the 8-byte keys a search goes by: a text of the part
@@ -728,6 +730,8 @@ def cached_vectors(encoder: Encoder, texts: list[str], cache_dir: str | Path | N
         return None
     try:
         return _read_cache(path, identity, texts_digest, (len(texts), encoder.dim))
+    except FileNotFoundError:  # removed by another run since: a miss, not damage
+        return None
     except Exception as exc:  # noqa: BLE001 - any unreadable cache is only a miss
         if not _is_damage(exc):  # not ours to remove
             logger.warning("ignoring the zero-shot embedding cache %s (%s); embedding "
@@ -791,6 +795,8 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
                 _touch(path)  # used: the last pruned (PART_FILES_KEPT)
                 return part_vectors
             raise ValueError("written for other label texts")
+        except FileNotFoundError:  # removed by another run since (pruned): a miss
+            pass
         except Exception as exc:  # noqa: BLE001 - any unreadable cache is only a miss
             logger.warning("ignoring the zero-shot embedding cache %s (%s); embedding "
                            "the label texts again", path, _reason(exc))
