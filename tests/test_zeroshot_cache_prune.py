@@ -181,3 +181,38 @@ def test_a_part_another_run_removes_while_pruning_is_not_counted_kept(tmp_path,
     _removed_on_read(monkeypatch, parts[2], nth=2)
     embed_cached(WordEncoder(), TEXTS, tmp_path)
     assert _parts(tmp_path) == sorted(parts[:2])
+
+
+def test_a_graph_saved_after_its_file_was_removed_is_pruned(tmp_path):
+    """An HNSW graph goes with its label-embedding file, but one a run was still building
+    when another run removed that file (pruned, or found damaged) was saved after, and
+    stayed for good."""
+    import pytest
+
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.zeroshot.index import build_index
+    from tagsmith.zeroshot.scorer import ZeroShotClassifier, index_cache_prefix
+
+    pytest.importorskip("hnswlib")
+
+    def graphs():
+        return sorted(path.name for path in tmp_path.glob("labels-*.hnsw-*"))
+
+    space = LabelSpace([Label(f"u:{i}", {"en": text}) for i, text in enumerate(TEXTS)])
+    whole = ZeroShotClassifier(space, WordEncoder(), cache_dir=tmp_path, index="hnsw")
+    whole.index  # built and saved beside the whole file  # noqa: B018
+    kept = graphs()
+    assert len(kept) == 2  # the graph and its JSON record
+    texts = ["elsewhere a", "elsewhere b"]
+    vectors = embed_cached(WordEncoder(), texts, tmp_path, part=True)
+    (part,) = _parts(tmp_path)
+    part.unlink()  # removed by another run while this one builds its graph
+    build_index(vectors, "hnsw",
+                cache_prefix=index_cache_prefix(WordEncoder(), texts, tmp_path, part=True))
+    assert len(graphs()) == 4
+    mine = tmp_path / "labels-mine.hnsw-1.bin"  # a file of the user's: left
+    mine.write_bytes(b"mine")
+    embed_cached(WordEncoder(), ["elsewhere c"], tmp_path, part=True)  # pruned after
+    assert graphs() == sorted([*kept, mine.name])
+    again = ZeroShotClassifier(space, WordEncoder(), cache_dir=tmp_path, index="hnsw")
+    assert again.index.loaded  # the graph of a file still there: read back

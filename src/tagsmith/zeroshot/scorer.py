@@ -693,7 +693,8 @@ def _prune_parts(cache_dir: Path, written: Path, identity: str, dim: int,
     (the whole digests of a whole vocabulary's file just written, :func:`_digest_set`)
     is given, those of the encoder ``identity`` whose every text it holds (it serves
     their runs); and all but the :data:`PART_FILES_KEPT` most recently used
-    (``written`` the newest)."""
+    (``written`` the newest). Then the HNSW graphs whose file is gone
+    (:func:`_prune_orphan_graphs`)."""
     kept = 0
     for path in _newest_first(cache_dir, "labels-*.part.npz"):
         if path == written:
@@ -714,6 +715,31 @@ def _prune_parts(cache_dir: Path, written: Path, identity: str, dim: int,
         kept += 1
         if kept >= PART_FILES_KEPT:
             _remove_cache_file(path)
+    _prune_orphan_graphs(cache_dir)
+
+
+#: the names :func:`~tagsmith.zeroshot.index.hnsw_cache_file` gives a saved HNSW graph
+#: and its record beside a file of :data:`_CACHE_NAME` (the group: that file less .npz)
+_GRAPH_NAME = re.compile(
+    r"(labels-[0-9a-f]{32}(?:\.part)?)\.hnsw-[0-9a-f]{16}\.bin(?:\.json)?")
+
+
+def _prune_orphan_graphs(cache_dir: Path) -> None:
+    """Remove the saved HNSW graphs (and records) of ``cache_dir`` whose label-embedding
+    file is gone: a graph is removed with its file (:func:`_remove_cache_file`), but one
+    another run was still building (48 s for YSO) was saved after the removal and stayed
+    for good, as no graph is read without its file's vectors."""
+    for path in cache_dir.glob("labels-*.hnsw-*"):
+        match = _GRAPH_NAME.fullmatch(path.name)
+        if match is None or (cache_dir / f"{match[1]}.npz").exists():
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:  # removed by another run's pruning
+            pass
+        except OSError as exc:
+            logger.warning("cannot remove the zero-shot embedding cache %s: %s", path,
+                           exc.strerror or exc)
 
 
 def cached_vectors(encoder: Encoder, texts: list[str], cache_dir: str | Path | None
