@@ -216,3 +216,27 @@ def test_a_graph_saved_after_its_file_was_removed_is_pruned(tmp_path):
     assert graphs() == sorted([*kept, mine.name])
     again = ZeroShotClassifier(space, WordEncoder(), cache_dir=tmp_path, index="hnsw")
     assert again.index.loaded  # the graph of a file still there: read back
+
+
+class OtherModel(WordEncoder):
+    """Another model (another identity) of the same dimension."""
+
+    identity = "test:other-model"
+
+
+def test_the_part_files_kept_are_counted_per_model(tmp_path, monkeypatch):
+    """The PART_FILES_KEPT most recently used part files were counted across every model
+    in the folder (by default shared by all projects): restrictions with one model
+    removed another's part files."""
+    import tagsmith.zeroshot.scorer as scorer_module
+
+    monkeypatch.setattr(scorer_module, "PART_FILES_KEPT", 2)
+    embed_cached(OtherModel(), ["elsewhere"], tmp_path, part=True)
+    (other,) = _parts(tmp_path)
+    for text in TEXTS[:4]:
+        embed_cached(WordEncoder(), [text], tmp_path, part=True)
+    assert other in _parts(tmp_path)
+    assert len(_parts(tmp_path)) == 3  # the other model's, and this one's 2
+    encoder = OtherModel()
+    embed_cached(encoder, ["elsewhere"], tmp_path, part=True)
+    assert encoder.embedded == []

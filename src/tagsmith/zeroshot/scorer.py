@@ -319,10 +319,10 @@ def _check_template(template) -> None:
 #: a cached row's L2 norm may differ from 1 by this much (the encoder normalises rows;
 #: float32 rounding leaves about 1e-7)
 CACHE_NORM_TOLERANCE = 1e-3
-#: how many part files (``labels-*.part.npz``, a restricted run's label embeddings) the
-#: cache keeps, the most recently used: each ``zeroshot --only`` of another set of labels
-#: wrote one more (0.5 MB for 300 of YSO's labels), never removed, and a miss reads the
-#: digests of every one
+#: how many part files (``labels-*.part.npz``, a restricted run's label embeddings) of
+#: one encoder the cache keeps, the most recently used: each ``zeroshot --only`` of
+#: another set of labels wrote one more (0.5 MB for 300 of YSO's labels), never removed,
+#: and a miss reads the digests of every one
 PART_FILES_KEPT = 16
 
 
@@ -689,29 +689,32 @@ def _digest_set(hashes: np.ndarray) -> set[bytes]:
 
 def _prune_parts(cache_dir: Path, written: Path, identity: str, dim: int,
                  covered: set[bytes] | None = None) -> None:
-    """Remove part files of ``cache_dir`` the cache no longer needs: where ``covered``
-    (the whole digests of a whole vocabulary's file just written, :func:`_digest_set`)
-    is given, those of the encoder ``identity`` whose every text it holds (it serves
-    their runs); and all but the :data:`PART_FILES_KEPT` most recently used
-    (``written`` the newest). Then the HNSW graphs whose file is gone
+    """Remove part files of the encoder ``identity`` in ``cache_dir`` the cache no
+    longer needs: where ``covered`` (the whole digests of a whole vocabulary's file just
+    written, :func:`_digest_set`) is given, those whose every text it holds (it serves
+    their runs); and all but the :data:`PART_FILES_KEPT` most recently used (``written``
+    the newest). Another encoder's part files are neither counted nor removed (its own
+    runs prune them). Then the HNSW graphs whose file is gone
     (:func:`_prune_orphan_graphs`)."""
     kept = 0
     for path in _newest_first(cache_dir, "labels-*.part.npz"):
         if path == written:
             continue
-        if covered is not None:
-            try:
-                stored, _ = _read_part(path, identity, dim, np.zeros(0, "<u8"))
-            except FileNotFoundError:  # removed by another run: not one kept
-                continue
-            except Exception:  # noqa: BLE001 - another encoder's, or damaged: kept here
-                stored = None
-            # whole digests, not the 8-byte keys a search goes by: a text of the part
-            # sharing its key with one of the whole file's (and no more) took the part
-            # as covered, and removed the only vectors of that text
-            if stored is not None and _digest_set(stored) <= covered:
-                _remove_cache_file(path)
-                continue
+        try:
+            stored, _ = _read_part(path, identity, dim, np.zeros(0, "<u8"))
+        # removed by another run: not one kept; another model's: counted by its runs
+        # (restrictions with one model removed the part files of another, a project
+        # sharing the default folder)
+        except (FileNotFoundError, _OtherEncoder):
+            continue
+        except Exception:  # noqa: BLE001 - damaged or unreadable: kept until the oldest
+            stored = None
+        # whole digests, not the 8-byte keys a search goes by: a text of the part
+        # sharing its key with one of the whole file's (and no more) took the part
+        # as covered, and removed the only vectors of that text
+        if covered is not None and stored is not None and _digest_set(stored) <= covered:
+            _remove_cache_file(path)
+            continue
         kept += 1
         if kept >= PART_FILES_KEPT:
             _remove_cache_file(path)
@@ -791,9 +794,10 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     from the whole vocabulary's by float32 rounding.) A whole vocabulary's file keeps
     those digests too, so a vocabulary edited since (a label renamed, added or removed)
     takes the vectors of its unchanged texts from it and embeds the edited ones alone.
-    The cache keeps the :data:`PART_FILES_KEPT` most recently used part files, and a
-    whole vocabulary's file written removes the part files whose every text it holds;
-    a damaged part file another run draws from is removed with its warning.
+    The cache keeps the :data:`PART_FILES_KEPT` most recently used part files of each
+    encoder, and a whole vocabulary's file written removes the part files whose every
+    text it holds; a damaged part file another run draws from is removed with its
+    warning.
 
     ``cache_dir=""`` is no cache, as ``--cache-dir ''`` on the command line: as a path it
     was the working directory, which got the cache files.
