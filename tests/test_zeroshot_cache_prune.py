@@ -240,3 +240,19 @@ def test_the_part_files_kept_are_counted_per_model(tmp_path, monkeypatch):
     encoder = OtherModel()
     embed_cached(encoder, ["elsewhere"], tmp_path, part=True)
     assert encoder.embedded == []
+
+
+def test_a_whole_vocabularys_file_read_is_marked_used(tmp_path):
+    """A whole vocabulary's file kept the time it was written however often it was read,
+    so removing the files unused for 30 days (README) removed one in daily use."""
+    import os
+
+    from tagsmith.zeroshot.scorer import cached_vectors
+
+    embed_cached(WordEncoder(), TEXTS, tmp_path)
+    (whole,) = tmp_path.glob("labels-*.npz")
+    for read in (lambda: embed_cached(WordEncoder(), TEXTS, tmp_path),
+                 lambda: cached_vectors(WordEncoder(), TEXTS, tmp_path)):
+        os.utime(whole, (10**9, 10**9))  # 2001
+        assert read() is not None
+        assert whole.stat().st_mtime > 10**9 + 86_400

@@ -498,7 +498,9 @@ def _read_cache(path: Path, identity: str, texts_digest: str, shape: tuple[int, 
 
 
 def _touch(path: Path) -> None:
-    """Mark a cache file as just used (its modification time), for :func:`_prune_parts`."""
+    """Mark a cache file as just used (its modification time), for :func:`_prune_parts`,
+    and for a user removing the files unused for long (README: a whole vocabulary's file
+    read kept the time it was written, and looked unused)."""
     try:
         os.utime(path)
     except OSError:  # a read-only cache is still read
@@ -758,7 +760,9 @@ def cached_vectors(encoder: Encoder, texts: list[str], cache_dir: str | Path | N
     if not path.exists():
         return None
     try:
-        return _read_cache(path, identity, texts_digest, (len(texts), encoder.dim))
+        vectors = _read_cache(path, identity, texts_digest, (len(texts), encoder.dim))
+        _touch(path)  # used: a file unused for long may be removed (README)
+        return vectors
     except FileNotFoundError:  # removed by another run since: a miss, not damage
         return None
     except Exception as exc:  # noqa: BLE001 - any unreadable cache is only a miss
@@ -819,7 +823,9 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     if path.exists():
         try:
             if not part:
-                return _read_cache(path, identity, texts_digest, shape)
+                vectors = _read_cache(path, identity, texts_digest, shape)
+                _touch(path)  # used: a file unused for long may be removed (README)
+                return vectors
             stored, part_vectors = _read_part(path, identity, encoder.dim)
             if np.array_equal(stored, hashes) and part_vectors is not None:
                 _touch(path)  # used: the last pruned (PART_FILES_KEPT)
