@@ -256,3 +256,30 @@ def test_a_whole_vocabularys_file_read_is_marked_used(tmp_path):
         os.utime(whole, (10**9, 10**9))  # 2001
         assert read() is not None
         assert whole.stat().st_mtime > 10**9 + 86_400
+
+
+def test_writing_a_whole_file_names_the_files_unused_for_30_days(tmp_path, caplog):
+    """Files of earlier versions of a vocabulary are never removed (the folder is shared)
+    and nothing said so: 43 MB each for YSO, piling up unseen. A run that writes a whole
+    vocabulary's file now names those unused for 30 days and the command removing them."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "my cache"
+    embed_cached(WordEncoder(), ["an earlier vocabulary"], folder)
+    (old,) = folder.glob("labels-*.npz")
+    (folder / "labels-mine.npz").write_bytes(b"mine")  # not the cache's: not counted
+    for path in folder.iterdir():
+        os.utime(path, (10**9, 10**9))  # 2001
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        embed_cached(WordEncoder(), TEXTS, folder)
+    (said,) = [r.getMessage() for r in caplog.records if "unused for 30 days" in r.getMessage()]
+    assert said.startswith(f"1 label-embedding file in {folder} unused for 30 days or more")
+    command = said.split(": ", 1)[1].removesuffix(" removes them")
+    subprocess.run(command, shell=True, check=True)
+    assert not old.exists() and (folder / "labels-mine.npz").exists()
+    assert len(list(folder.glob("labels-*.npz"))) == 2  # the new file, and the user's
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        embed_cached(WordEncoder(), TEXTS[:5], folder)
+    assert not [r for r in caplog.records if "unused" in r.getMessage()]

@@ -879,7 +879,44 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     # restrictions, are removed: every --only of other labels added a file for good
     _prune_parts(cache_dir, path, identity, encoder.dim,
                  None if part else _digest_set(hashes))
+    if not part:
+        _say_unused(cache_dir)
     return vectors
+
+
+#: a label-embedding file not read for this many days is named by :func:`_say_unused`
+UNUSED_DAYS = 30
+
+
+def _say_unused(cache_dir: Path) -> None:
+    """Log the files of ``cache_dir`` unused for :data:`UNUSED_DAYS` days and how to
+    remove them: the cache never removes a whole vocabulary's file (the default folder
+    is shared, another project may still read one), and each earlier version of YSO's
+    left 43 MB behind unsaid."""
+    import time
+
+    from tagsmith._shell import shell_path
+    from tagsmith._size import byte_size
+
+    before = time.time() - UNUSED_DAYS * 86_400
+    count = size = 0
+    for path in _named_cache_files(cache_dir, "labels-*.npz"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        if stat.st_mtime < before:
+            count, size = count + 1, size + stat.st_size
+    if count:
+        logger.info("%s label-embedding file%s in %s unused for %s days or more (%s): "
+                    "find %s -name %s -mtime +%s -delete removes them",
+                    f"{count:,}", plural_s(count), cache_dir, UNUSED_DAYS, byte_size(size),
+                    shell_path(cache_dir), CACHE_FILES_GLOB, UNUSED_DAYS)
+
+
+#: a ``find -name`` pattern of the files :data:`_CACHE_NAME` names (32 characters after
+#: ``labels-``: a file of the user's there, ``labels-mine.npz``, is not removed)
+CACHE_FILES_GLOB = f"'labels-{'?' * 32}*.npz'"
 
 
 #: words common in each language's sentences and in no English one (a heuristic of
