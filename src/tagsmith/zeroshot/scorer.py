@@ -25,6 +25,7 @@ share of the zero-shot score.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import inspect
 import logging
@@ -539,13 +540,47 @@ def _any_in(sorted_keys: np.ndarray, keys: np.ndarray) -> bool:
     return bool((sorted_keys[at] == keys).any())
 
 
-def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray | None]:
+def _mapped_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray:
+    """The 2-D float32 array of the stored (uncompressed) ``.npy`` member ``info`` of
+    the archive ``path``, mapped from the file rather than read: the rows taken are
+    read alone. :class:`ValueError` where the member is not such an array within its
+    bounds."""
+    import struct
+
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        local = handle.read(30)  # the member's local header, then its name and extra
+        if len(local) != 30 or local[:4] != b"PK\x03\x04":
+            raise ValueError(f"{info.filename}: no local header")
+        name_bytes, extra_bytes = struct.unpack("<HH", local[26:30])
+        start = info.header_offset + 30 + name_bytes + extra_bytes
+        handle.seek(start)
+        version = np.lib.format.read_magic(handle)
+        if version not in ((1, 0), (2, 0)):  # np.savez writes 1.0 (2.0: a large header)
+            raise ValueError(f"{info.filename}: .npy format {version}")
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(handle)
+        offset = handle.tell()
+    if dtype != np.float32 or len(shape) != 2 or fortran:
+        raise ValueError(f"vectors of dtype {dtype} and shape {shape}")
+    if offset + shape[0] * shape[1] * 4 > start + info.file_size:
+        raise ValueError(f"{info.filename} is cut short")
+    if not shape[0] * shape[1]:
+        return np.zeros(shape, np.float32)
+    return np.memmap(path, np.float32, "r", offset, shape)
+
+
+def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = None,
+               *, mapped: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """The per-text digests and vectors of a file keeping its vectors by text digest
     (a part file, or a whole vocabulary's file since it keeps them; :func:`embed_cached`),
     or :class:`ValueError` saying why the file is not usable (:class:`_Unkeyed` for an
     older whole file). ``wanted``: sorted digests (:func:`_digest_keys`); where the
-    file holds none of them, its vectors are not read, and None."""
+    file holds none of them, its vectors are not read, and None. ``mapped``: the vectors
+    are mapped from the file (:func:`_mapped_member`), of its dtype and shape but not
+    read, nor checked finite and of unit length: the caller checks the rows it takes
+    (a miss drawing 300 of YSO's texts from its whole file read all 43 MB)."""
     with np.load(path, allow_pickle=False) as data:  # one open of the archive
         infos = {info.filename: info for info in data.zip.infolist()}
         if set(infos) - {"texts.npy"} != {"vectors.npy", "encoder.npy", "hashes.npy"}:
@@ -571,6 +606,12 @@ def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = 
             raise ValueError(f"text digests of dtype {hashes.dtype} and shape {hashes.shape}")
         if wanted is not None and not _any_in(wanted, _digest_keys(hashes)):
             return hashes, None
+        if mapped:
+            vectors = _mapped_member(path, infos["vectors.npy"])
+            if vectors.shape != (len(hashes), dim):
+                raise ValueError(f"vectors of shape {vectors.shape}, not "
+                                 f"{(len(hashes), dim)}")
+            return hashes, vectors
         vectors = data["vectors"]
     return hashes, _check_vectors(vectors, (len(hashes), dim))
 
@@ -594,9 +635,27 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
     for path in _newest_first(cache_dir, "labels-*.npz"):
         if path == skip:
             continue
+        taken = None
         try:
             stored, stored_vectors = _read_part(path, identity, dim,
-                                                wanted[~found[order]])
+                                                wanted[~found[order]], mapped=True)
+            if stored_vectors is not None:
+                # each stored row against the wanted rows of its key (a text may be
+                # wanted twice), the whole digest compared; the rows taken alone read
+                # and checked
+                stored_keys = _digest_keys(stored)
+                first = np.searchsorted(wanted, stored_keys, "left")
+                count = np.searchsorted(wanted, stored_keys, "right") - first
+                row = np.repeat(np.arange(len(stored)), count)
+                at = order[np.repeat(first - np.cumsum(count) + count, count)
+                           + np.arange(int(count.sum()))]
+                take = ~found[at] & (stored[row] == hashes[at]).all(axis=1)
+                row, at = row[take], at[take]
+                if len(row):  # (none: 8-byte keys alike, whole digests not)
+                    unique_rows, back = np.unique(row, return_inverse=True)
+                    taken = _check_vectors(np.array(stored_vectors[unique_rows]),
+                                           (len(unique_rows), dim))
+                del stored_vectors  # the file's map closed (before a removal below)
         # FileNotFoundError: pruned by another run
         except (_Unkeyed, _OtherEncoder, FileNotFoundError):
             continue
@@ -611,19 +670,11 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
                            "it", path, type(exc).__name__, exc)
             _remove_cache_file(path)
             continue
-        if stored_vectors is None:
+        if taken is None:  # none of the texts wanted
             continue
         _touch(path)  # used: the last pruned (PART_FILES_KEPT)
-        # each stored row against the wanted rows of its key (a text may be wanted twice)
-        stored_keys = _digest_keys(stored)
-        first = np.searchsorted(wanted, stored_keys, "left")
-        count = np.searchsorted(wanted, stored_keys, "right") - first
-        row = np.repeat(np.arange(len(stored)), count)
-        at = order[np.repeat(first - np.cumsum(count) + count, count)
-                   + np.arange(int(count.sum()))]
-        take = ~found[at] & (stored[row] == hashes[at]).all(axis=1)  # the whole digest
-        vectors[at[take]] = stored_vectors[row[take]]
-        found[at[take]] = True
+        vectors[at] = taken[back]
+        found[at] = True
         if found.all():
             break
     return found, vectors
@@ -663,7 +714,8 @@ def _is_damage(exc: BaseException) -> bool:
 def _reason(exc: BaseException) -> str:
     """What the warning of an unusable cache file says of ``exc``: its kind and text
     (a MemoryError's text is often empty)."""
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or (isinstance(exc, OSError)
+                                        and exc.errno == errno.ENOMEM):  # (a map of it)
         return f"not enough memory to read it{': ' + str(exc) if str(exc) else ''}"
     return f"{type(exc).__name__}: {exc}"
 
