@@ -611,3 +611,22 @@ def test_decide_from_reads_no_label_of_an_undecided_row_whose_document_it_lacks(
                                   "labels": ["sun"]}) + "\n", encoding="utf-8")
     stats = apply_review(corpus, review, tmp_path / "o2.jsonl", SPACE, decide_from=labels)
     assert stats["review_decided_by_labels"] == 1 and stats["review_undecided"] == 6
+
+
+def test_label_budget_lists_unknown_labels_and_decide_from_leaves_the_row_undecided(tmp_path):
+    # label --budget kept only the rounds' scores: f's line (the answer "snwo", sun)
+    # listed no unknown_labels, and apply-review --decide-from read snow as not given,
+    # accepting f's wrong-snow row (a right snow taken off). A copy gets its document's
+    corpus, vocab, review, flagged = _setup(tmp_path)
+    with flagged.open("a", encoding="utf-8") as out:  # f's text in other case: a copy
+        out.write(json.dumps({"id": "f2", "text": "snow and SUN at noon"}) + "\n")
+    labels = _label_run(tmp_path, flagged, vocab, _teacher, "--budget", "5", "--rounds", "2")
+    lines = {line["id"]: line for line in map(json.loads,
+                                              labels.read_text(encoding="utf-8").splitlines())}
+    assert lines["f"]["unknown_labels"] == ["snwo"]
+    assert lines["f2"]["unknown_labels"] == ["snwo"] and lines["f2"]["copy_of"] == "f"
+    assert not any("unknown_labels" in lines[doc] for doc in ("b", "c", "e"))
+    stats = apply_review(corpus, review, tmp_path / "o.jsonl", SPACE, decide_from=labels)
+    assert stats["review_undecided_unknown_labels"] == 1
+    written = {r.doc_id: sorted(r.labels) for r in read_records(tmp_path / "o.jsonl")}
+    assert written["f"] == ["snow", "sun"]

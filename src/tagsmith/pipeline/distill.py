@@ -774,13 +774,19 @@ def _student_thresholds(X, Y, options: ActiveOptions, n_labels: int,
 def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
                 labeling_options: LabelingOptions | None = None, *,
                 reliability: Reliability | None = None, shortlist: TopK | None = None,
-                report: LabelingReport | None = None) -> Teacher:
+                report: LabelingReport | None = None,
+                unknown: dict[int, list[str]] | None = None) -> Teacher:
     """A :data:`Teacher` that labels pool documents with the LLM.
 
     With a :class:`~tagsmith.labeling.reliability.Reliability`, confidences become
     reliability-weighted soft targets. With a
     :class:`~tagsmith.labeling.labeler.LabelingReport`, every batch's counts (failed
-    calls, malformed answers, unknown labels) are added to it.
+    calls, malformed answers, unknown labels) are added to it. With ``unknown`` (a
+    dict), each answered pool document whose answer named labels no one label has (a
+    misspelt name, one two labels share, one with an invalid confidence) gets its
+    names under its pool index: ``label --budget``'s lines list them as
+    ``unknown_labels``, as ``label``'s do (``apply-review --decide-from`` read such a
+    line's misspelt label as one not given).
 
     >>> from tagsmith.labeling.client import ScriptedLLM
     >>> space = LabelSpace.from_uris(["u:sport", "u:music"],
@@ -821,6 +827,10 @@ def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client: LLMClient
             report.merge(result.report)
             # the refused documents as positions in the pool (the round's are in its batch)
             report.refused_docs.extend(int(indices[doc]) for doc in result.report.refused_docs)
+        if unknown is not None and result.unknown is not None:
+            for doc, names in enumerate(result.unknown):
+                if names and result.answered[doc]:
+                    unknown[int(indices[doc])] = list(names)
         Y = result.Y if reliability is None else reliability.soft_targets(result.Y)
         return Y, result.answered
 

@@ -1425,8 +1425,12 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     # the pool's blank documents, which active distillation never sends, are counted as
     # without a budget (n_blank_docs read 0, though n_docs counts the documents sent)
     report = LabelingReport(n_blank_docs=int(np.count_nonzero(hashes == BLANK_HASH)))
+    # each answered document's unknown names (by pool index), for its line: they were
+    # not carried through the rounds, and apply-review --decide-from read a misspelt
+    # label on a budget run's line as one not given
+    named: dict[int, list[str]] = {}
     teacher = llm_teacher(list(texts), label_space, client, teaching, reliability=reliability,
-                          shortlist=shortlist, report=report)
+                          shortlist=shortlist, report=report, unknown=named)
     try:
         distilled = active_distill(list(texts), label_space, teacher, active,
                                    text_groups=groups, student_kept=student_kept,
@@ -1483,6 +1487,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                                teaching if teaching is not None else LabelingOptions())
         offered = [shown[i] for i in (np.concatenate([rows, rows[sources]]) if len(copies)
                                       else rows)]
+    # a copy's: its document's, whose answer it gets
+    unknown = [named.get(int(i), []) for i in (np.concatenate([rows, rows[sources]])
+                                                if len(copies) else rows)]
     if len(copies):
         rows = np.concatenate([rows, copies])
         Y = sp.vstack([Y, Y[sources]]).tocsr()
@@ -1499,7 +1506,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             human_accuracy=record["human_accuracy"], human_n_docs=record["n_docs"],
             human_n_taught_left_out=record["n_taught_left_out"])
     return {"rows": rows, "Y": Y, "summary": summary, "student": distilled.classifier,
-            "copy_of": copy_of, "offered": offered}
+            "copy_of": copy_of, "offered": offered, "unknown": unknown}
 
 
 def _dry_run(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
