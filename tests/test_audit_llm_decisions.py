@@ -484,7 +484,7 @@ def test_label_answers_reads_labels_once(tmp_path):
         pytest.fail("label_answers opened LABELS more than once")
     (answer,) = got[0].values()
     assert answer.labels == {1} and answer.partial
-    assert answer.offered == {"http://x/sun", "http://x/snow"}
+    assert answer.offered.tolist() == [1, 2]  # sun and snow, as label ids
 
 
 def test_label_on_a_corpus_named_as_a_review_says_it_was_read_as_one(tmp_path):
@@ -538,9 +538,10 @@ def test_a_copy_of_the_second_text_under_one_id_gets_that_texts_answer(tmp_path)
     assert answers[doc_key("Rain all day")].labels == {0}
 
 
-def test_label_answers_keeps_one_string_per_offered_label_name(tmp_path):
+def test_label_answers_keeps_each_lines_offered_as_label_ids(tmp_path):
     # each line's "offered" held its own copy of every URI: at k=100 the answers of 2x10^4
-    # lines kept about 390 MB after the read (1 GB of it strings at 10^5 lines)
+    # lines kept about 390 MB after the read (1 GB of it strings at 10^5 lines); shared
+    # strings in a frozenset a line still held 1.1 GB at 10^5 lines: now an int32 array
     from tagsmith.audit.review import label_answers
 
     labels = tmp_path / "llm.jsonl"
@@ -550,8 +551,8 @@ def test_label_answers_keeps_one_string_per_offered_label_name(tmp_path):
         for i, text in enumerate(["Sun at noon", "Sun at dusk"])), encoding="utf-8")
     answers = label_answers(labels, SPACE)
     first, second = (answers[doc_key(text)].offered for text in ("Sun at noon", "Sun at dusk"))
-    assert first == second == {"http://x/sun", "http://x/snow"}
-    assert all(any(name is other for other in second) for name in first)
+    assert first.tolist() == second.tolist() == [1, 2]
+    assert first.dtype == second.dtype == "int32"
 
 
 def test_a_line_offered_every_label_lists_no_offered(tmp_path):
@@ -591,8 +592,8 @@ def test_label_budget_gives_a_copy_its_documents_offered_and_decide_from_reads_i
     from tagsmith.audit.review import label_answers
 
     answers = label_answers(labels, SPACE)
-    assert answers[doc_key(twin)] == answers[doc_key(DOCS[4][1])]
-    assert answers[doc_key(twin)].offered == {"http://x/rain", "http://x/sun"}
+    assert answers[doc_key(twin)] is answers[doc_key(DOCS[4][1])]
+    assert answers[doc_key(twin)].offered.tolist() == [0, 1]  # rain and sun
 
 
 def test_decide_from_reads_no_label_of_an_undecided_row_whose_document_it_lacks(tmp_path):
@@ -630,3 +631,47 @@ def test_label_budget_lists_unknown_labels_and_decide_from_leaves_the_row_undeci
     assert stats["review_undecided_unknown_labels"] == 1
     written = {r.doc_id: sorted(r.labels) for r in read_records(tmp_path / "o.jsonl")}
     assert written["f"] == ["snow", "sun"]
+
+
+def test_a_malformed_offered_is_warned_of_with_its_count_file_and_lines(tmp_path, caplog):
+    # "offered": "rain, sun" (a string, not a list) read as offering no label: b's
+    # wrong-rain row stayed undecided with no word of why
+    corpus, _, review, _ = _setup(tmp_path)
+    labels = tmp_path / "llm.jsonl"
+    labels.write_text(
+        json.dumps({"id": "b", "text": DOCS[1][1], "labels": ["http://x/sun"],
+                    "scores": [0.9], "offered": "http://x/rain, http://x/sun"}) + "\n"
+        + json.dumps({"id": "c", "text": DOCS[2][1], "labels": ["http://x/snow"],
+                      "scores": [0.9], "offered": ["http://x/snow", 3]}) + "\n"
+        + json.dumps({"id": "e", "text": DOCS[4][1], "labels": ["http://x/sun"],
+                      "scores": [0.9], "offered": ["http://x/sun", "http://x/snow"]}) + "\n",
+        encoding="utf-8")
+    stats = apply_review(corpus, review, tmp_path / "o.jsonl", SPACE, decide_from=labels)
+    assert stats["review_undecided_not_offered"] == 1  # b's rain
+    assert stats["n_added"] == 1 and stats["n_removed"] == 1  # c's snow (offered), e's snow
+    assert f"{labels}: 2 lines whose 'offered' is not a list of label names (lines 1, 2)" \
+        in caplog.text
+
+
+def test_two_lines_of_one_text_with_equal_labels_but_other_shortlists_agree(tmp_path, caplog):
+    # two label runs with other bundles, concatenated: b answered sun both times, once
+    # offered rain and sun, once sun and snow. Read as different labels, b's rows were
+    # left undecided; its wrong rain is taken off (the first line offered rain)
+    corpus, _, review, _ = _setup(tmp_path)
+    labels = tmp_path / "llm.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": doc_id, "text": DOCS[1][1], "labels": ["http://x/sun"], "scores": [0.9],
+         "offered": offered}) + "\n" for doc_id, offered in (
+            ("b", ["http://x/rain", "http://x/sun"]), ("b2", ["http://x/sun", "http://x/snow"]))),
+        encoding="utf-8")
+    stats = apply_review(corpus, review, tmp_path / "o.jsonl", SPACE, decide_from=labels)
+    assert "different labels" not in caplog.text
+    assert stats["review_decided_by_labels"] == 1 and stats["n_removed"] == 1
+    # with an unknown name on the line offered rain, the other line never offered it:
+    # rain is undecided, counted as never offered
+    lines = labels.read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    first["unknown_labels"] = ["rian"]
+    labels.write_text(json.dumps(first) + "\n" + lines[1] + "\n", encoding="utf-8")
+    stats = apply_review(corpus, review, tmp_path / "o2.jsonl", SPACE, decide_from=labels)
+    assert stats["review_undecided_not_offered"] == 1 and stats["n_removed"] == 0

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tagsmith._params import check_language
-from tagsmith._plural import plural, plural_s
+from tagsmith._plural import and_more, plural, plural_s
 from tagsmith.audit import DECISION_VALUES
 from tagsmith.audit.detect import KINDS
 from tagsmith.data.corpus import ReadReport
@@ -1015,9 +1015,11 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     A copy ``label --budget`` marks ``"copy_of": ID`` (never sent) has the answer of
     the line of id ``ID``. A line listing ``unknown_labels`` (names the LLM gave that
     no label has, a misspelt one) is marked ``partial``: a label it lacks may be among
-    them. A line listing ``offered`` (the labels its shortlist offered) keeps them: a
-    label not among them was never offered, so the answer says nothing of it. The file
-    is read once.
+    them. A line listing ``offered`` (the labels its shortlist offered) keeps them, as
+    label ids: a label not among them was never offered, so the answer says nothing of
+    it; a line whose ``offered`` is no list of names offered none, and is warned of
+    (how many, the file and their first lines). Two lines of one text with the same
+    labels agree whatever else they list (:func:`_merged`). The file is read once.
 
     Raises :class:`~tagsmith.exceptions.CorpusFormatError` naming the file and line of
     a malformed line or a label not in ``space``."""
@@ -1032,8 +1034,11 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     # one read the whole file again for them): a copy's rows stayed undecided, counted
     # as documents the file does not hold
     copies: dict[str, str] = {}  # a copy's text -> the text of the line it copies
+    offered = _OfferedIds(space)
     texts, Y, metas = _read_soft_labels(path, space, vocabulary=space_name,
-                                        keys=("unknown_labels", "offered"), copies=copies)
+                                        keys=("unknown_labels", "offered"), copies=copies,
+                                        convert=offered)
+    offered.warn(path)
     answers: dict[str, LabelAnswer] = {}
     conflicting: set[str] = set()
     for row, text in enumerate(texts):
@@ -1042,10 +1047,14 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
                                                  strict=True) if v >= min_score)
         key = doc_key(text)
         meta = metas[row]
-        answer = LabelAnswer(given, bool(meta.get("unknown_labels")),
-                             _offered_keys(meta.get("offered")))
-        if answers.setdefault(key, answer) != answer:
+        answer = LabelAnswer(given, bool(meta.get("unknown_labels")), meta.get("offered"))
+        earlier = answers.setdefault(key, answer)
+        if earlier is answer:
+            continue
+        if earlier.labels != answer.labels:
             conflicting.add(key)
+        else:  # one text answered alike twice, its lines' shortlists apart: one answer
+            answers[key] = _merged(earlier, answer)
     for key in conflicting:
         del answers[key]
     for copy, source in copies.items():
@@ -1060,42 +1069,85 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     return answers
 
 
-def _offered_keys(offered: Any) -> frozenset[str] | None:
-    """A line's ``offered`` labels as written (None: the line has none, every label was
-    offered), looked up only for a row's label that the answer lacks
-    (:func:`_was_offered`): a lookup of each key of each line doubled the reading of a
-    file of 10^4 lines at k=20."""
-    if offered is None:
-        return None
-    return frozenset(key for key in (offered if isinstance(offered, list) else ())
-                     if isinstance(key, str))
+class _OfferedIds:
+    """:func:`label_answers`'s reading of each line's values: ``offered`` as the sorted
+    label ids its keys name (a URI, or any key the vocabulary reads as one label; each
+    distinct key looked up once), ``unknown_labels`` as whether it lists any. An
+    ``offered`` of 100 URIs per line was kept as a frozenset of them: about 1.1 GB at
+    10^5 lines, where an array of ids is 0.5 kB a line. A value that is no list, or an
+    item that is no string, is counted by line, for :meth:`warn`: such a line read as
+    offering nothing and left its rows undecided with no word."""
+
+    def __init__(self, space: LabelSpace):
+        self.space = space
+        self.ids: dict[str, int] = {}  # key -> label id, -1: none, or several
+        self.malformed: list[int | None] = []  # the lines of an offered not understood
+
+    def __call__(self, key: str, value: Any, line: int | None) -> Any:
+        if key == "unknown_labels":
+            return bool(value)
+        if key != "offered":
+            return value
+        if value is None:  # written as null: every label offered, as with no key
+            return None
+        items = value if isinstance(value, list) else ()
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in items):
+            self.malformed.append(line)
+        found = [self._id(item) for item in items if isinstance(item, str)]
+        ids = np.unique(np.asarray(found, np.int32))
+        return ids[ids >= 0] if len(ids) and ids[0] < 0 else ids
+
+    def _id(self, item: str) -> int:
+        found = self.ids.get(item)
+        if found is None:
+            try:
+                label_id = self.space.lookup(item)
+            except AmbiguousLabelError:  # several labels' key offers none of them
+                label_id = None
+            found = self.ids[item] = -1 if label_id is None else label_id
+        return found
+
+    def warn(self, path: str | Path) -> None:
+        if self.malformed:
+            n = len(self.malformed)
+            shown = and_more([line for line in self.malformed if line is not None],
+                             10, serial=False)
+            logger.warning("%s: %s line%s whose 'offered' is not a list of label names "
+                           "(%s): read as offering no label, %s rows stay undecided "
+                           "(counted as never offered)", path, f"{n:,}", plural_s(n),
+                           f"line{plural_s(n)} {shown}", plural(n, "its", "their"))
 
 
-def _was_offered(label_id: int, offered: frozenset[str], space: LabelSpace) -> bool:
-    """Whether one of a line's ``offered`` keys names the label ``label_id`` (its URI,
-    as ``label`` writes it, or any key the vocabulary reads as it). A key ``space``
-    lacks, or several of its labels share, offers none of them."""
-    if space.uri_of(label_id) in offered:
-        return True
-    for key in offered:
-        try:
-            if space.lookup(key) == label_id:
-                return True
-        except AmbiguousLabelError:
-            continue
-    return False
+def _merged(one: LabelAnswer, other: LabelAnswer) -> LabelAnswer:
+    """Two answers of one text with the same labels, as one: a label both lack is known
+    absent where an answer naming no unknown label was offered it, so the answers with
+    no ``unknown_labels`` (where there are any) and the union of what they were offered
+    (None: every label). Such lines (two ``label`` runs with other bundles,
+    concatenated) were read as two answers in conflict, their rows left undecided."""
+    if one.partial != other.partial:
+        return other if one.partial else one
+    if one.offered is None or other.offered is None:
+        return LabelAnswer(one.labels, one.partial, None)
+    return LabelAnswer(one.labels, one.partial, np.union1d(one.offered, other.offered))
 
 
-@dataclass(frozen=True)
+def _was_offered(label_id: int, offered: np.ndarray) -> bool:
+    """Whether a line's ``offered`` (sorted label ids) holds ``label_id``."""
+    at = int(np.searchsorted(offered, label_id))
+    return at < len(offered) and int(offered[at]) == label_id
+
+
+@dataclass(frozen=True, eq=False)
 class LabelAnswer:
     """The labels a label file gives one document (:func:`label_answers`)."""
 
     labels: frozenset[int]
     #: the answer also named labels the vocabulary lacks: one it lacks may be among them
     partial: bool = False
-    #: the labels its prompt offered (a shortlist), None where it offered every one: a
-    #: label not among them the LLM could not name, so the answer decides nothing of it
-    offered: frozenset[str] | None = None
+    #: the label ids its prompt offered (a shortlist; sorted), None where it offered
+    #: every one: a label not among them the LLM could not name, so the answer decides
+    #: nothing of it
+    offered: np.ndarray | None = None
 
 
 def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
@@ -1128,7 +1180,7 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
     _, label_id = _doc_and_label(row, space, path, line, csv_cells, space_name)
     present = label_id in answer.labels
     if not present and answer.offered is not None \
-            and not _was_offered(label_id, answer.offered, space):
+            and not _was_offered(label_id, answer.offered):
         # off the document's shortlist (a month-old bundle never offers the month's new
         # labels): a wrong row was accepted, a right label taken off, only because the
         # LLM could not name it

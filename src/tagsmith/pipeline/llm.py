@@ -14,7 +14,7 @@ from __future__ import annotations
 import gzip
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -495,12 +495,15 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
 def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
                       vocabulary: str = "the vocabulary", on_error: str = "fail",
                       unknown_labels: str = "fail", counts: dict[str, int] | None = None,
-                      keys: Sequence[str] = (), copies: dict[str, str] | None = None
+                      keys: Sequence[str] = (), copies: dict[str, str] | None = None,
+                      convert: Callable[[str, Any, int | None], Any] | None = None
                       ) -> tuple[list[str], sp.csr_matrix, list[dict]]:
     """:func:`read_soft_labels`, and per text kept the values its line gives of
     ``keys`` (``unknown_labels``, ``offered``), read in the same pass; ``copies``, a
     dict given, gets each copy left out (``"copy_of"``): its text -> the text of the
-    line it copies (:func:`_copied_texts`)."""
+    line it copies (:func:`_copied_texts`). ``convert(key, value, line)``, where given,
+    is what is kept of each value (a line's ``offered`` as label ids, say), in place of
+    the value with its strings shared."""
     from tagsmith.data.corpus import Corpus, ReadReport
     from tagsmith.data.readers import check_not_a_vocabulary
     from tagsmith.data.texthash import hash_texts
@@ -541,8 +544,9 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
                                     f"the document the line copies, found {source!r}",
                                     path=path, line=record.line)
         doc_ids.append(record.doc_id)
-        metas.append({key: _shared(record.metadata[key], names) for key in keys
-                      if key in record.metadata})
+        metas.append({key: _shared(record.metadata[key], names) if convert is None
+                      else convert(key, record.metadata[key], record.line)
+                      for key in keys if key in record.metadata})
         copy_of.append(None if source is None else str(source))
         lines.append(record.line)
         number = len(texts)
