@@ -2763,6 +2763,34 @@ def _malformed_once(tmp_path):
     return docs, sport_vocab(tmp_path), teacher
 
 
+def test_cli_label_budget_closing_line_says_documents_and_calls_apart_with_votes(tmp_path):
+    # with --votes 3 the line read "10 of the budget's documents unanswered, each
+    # spending its call (0 failed calls, 30 malformed answers)": documents and calls
+    # in one breath, each document three calls
+    docs, vocab, _ = _malformed_once(tmp_path)
+
+    def teacher(body):  # every fourth text broken, each time it is asked
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        if int(doc.split()[2]) % 4 == 0:
+            return '{"labels": [{"label": '
+        name = "sport" if doc.startswith("sport") else "music"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--budget", "40", "--rounds", "2", "--votes", "3", "--llm", "m",
+            "--cache", str(tmp_path / "c.sqlite"), "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    lost, malformed = (summary["active"]["n_spent_unanswered"],
+                       summary["labeling"]["n_malformed_answers"])
+    assert lost > 0 and malformed == 3 * lost
+    assert (f"{lost} of the budget's documents unanswered, each spending its 3 calls (of "
+            f"the teacher's 120 calls: 0 failed calls, {malformed} malformed answers)"
+            ) in result.stdout, result.stdout
+
+
 def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, caplog):
     # a rerun of label --budget 2000 from its response cache sent ~1,300 calls: each
     # malformed answer had left the cache, was asked again and answered this time, so
@@ -2786,7 +2814,8 @@ def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, c
             "n_spent_unanswered"] == malformed
         assert (f"labelled {40 - malformed} of the 40 documents sent (--budget 40 of 120 "
                 f"documents; {malformed} of the budget's documents unanswered, each "
-                f"spending its call (0 failed calls, {malformed} malformed answers))"
+                f"spending its call (of the teacher's 40 calls: 0 failed calls, {malformed} "
+                "malformed answers))"
                 ) in first.stdout, first.stdout
         written = (tmp_path / "o.jsonl").read_text()
         with caplog.at_level("INFO", logger="tagsmith"):

@@ -1153,8 +1153,14 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             # the budget's calls that bought no labels: spent all the same (a malformed
             # answer is billed), never made up for by another document
             lost = result["summary"].get("active", {}).get("n_spent_unanswered", 0)
+            # documents, where the failures are calls: with --votes 3 "2 of the budget's
+            # documents unanswered, each spending its call (0 failed calls, 9 malformed
+            # answers)" counted two units as one, each document three calls
+            n_calls = labeling.get("n_calls", 0)
             lost_said = (f"; {lost:,} of the budget's documents unanswered, each "
-                         f"spending its call ({_failures(labeling)})" if lost else "")
+                         f"spending its {'call' if votes == 1 else f'{votes} calls'} "
+                         f"(of the teacher's {n_calls:,} call{plural_s(n_calls)}: "
+                         f"{_failures(labeling)})" if lost else "")
             click.echo(f"labelled {answered:,} of the {sent:,} document{plural_s(sent)} sent"
                        f"{copied} ({spent} of {len(texts):,} "
                        f"document{plural_s(len(texts))}{lost_said}) -> {printable(output)}")
