@@ -2833,24 +2833,35 @@ def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, c
     assert (tmp_path / "o.jsonl").read_text() == written
 
 
-def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers_after_a_plain_run(
+def test_cli_label_with_a_budget_rerun_takes_a_plain_runs_good_answers_and_prunes_the_kept(
         tmp_path):
-    # a plain label run on the budget run's cache dropped the malformed answers it kept
-    # and asked them again: the budget rerun then replayed those new answers (its rounds
-    # chose other documents, each paid for) or asked again itself. Its kept answers are
-    # kept apart: the rerun is the same run, at no cost, whatever the plain run did
+    # a budget run keeps its malformed answers apart (kept_malformed) and its rerun
+    # replays them, at no cost. But the kept answer won over the good one a plain label
+    # run on the same cache got by asking again, for every budget rerun: the documents
+    # were never labelled by one, and the table was never pruned. The good answer wins
+    # now, and the kept one it supersedes is deleted
+    import sqlite3
+
     docs, vocab, teacher = _malformed_once(tmp_path)
 
     cache = ["--cache", str(tmp_path / "c.sqlite"), "--llm", "m"]
     budget = ["-q", "label", str(docs), "--vocab", str(vocab), "-o",
               str(tmp_path / "o.jsonl"), "--budget", "40", "--rounds", "2", *cache]
+
+    def n_kept():
+        with sqlite3.connect(tmp_path / "c.sqlite") as db:
+            return db.execute("SELECT COUNT(*) FROM kept_malformed").fetchone()[0]
+
     with LocalChatServer(teacher) as server:
         first = CliRunner().invoke(tagsmith_cli.cli, budget + ["--base-url", server.base_url])
         assert first.exit_code == 0, first.output
         malformed = json.loads(first.stderr.strip().splitlines()[-1])["labeling"][
             "n_malformed_answers"]
-        assert malformed > 0
-        written = (tmp_path / "o.jsonl").read_text()
+        assert malformed > 0 and n_kept() == malformed
+        # a rerun alone replays them, as malformed, at no cost
+        rerun = CliRunner().invoke(tagsmith_cli.cli, budget + ["--base-url", server.base_url])
+        assert rerun.exit_code == 0, rerun.output
+        assert len(server.requests) == 40 and n_kept() == malformed
         plain = CliRunner().invoke(tagsmith_cli.cli, [
             "-q", "label", str(docs), "--vocab", str(vocab), "-o",
             str(tmp_path / "plain.jsonl"), *cache, "--base-url", server.base_url])
@@ -2860,11 +2871,16 @@ def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers_after_a_pla
         sent = len(server.requests)
         again = CliRunner().invoke(tagsmith_cli.cli, budget + ["--base-url", server.base_url])
         assert again.exit_code == 0, again.output
-        assert len(server.requests) == sent  # nothing sent again
+        # the rerun's rounds chose by the good answers, and may choose other documents:
+        # those the plain run has no good answer for (its own first, malformed, answers,
+        # dropped) are paid for (1 here, README's cost of a good answer winning)
+        paid = len(server.requests) - sent
     summary = json.loads(again.stderr.strip().splitlines()[-1])
-    assert summary["usage"]["requests"] == 0
-    assert summary["labeling"]["n_malformed_answers"] == malformed
-    assert (tmp_path / "o.jsonl").read_text() == written
+    assert summary["usage"]["requests"] == paid <= malformed
+    assert summary["labeling"]["n_malformed_answers"] == 0
+    assert summary["active"]["n_spent_unanswered"] == 0
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 40
+    assert n_kept() == 0  # superseded, pruned
 
 
 def test_cli_label_with_a_budget_rerun_replays_its_human_samples_malformed_answers(

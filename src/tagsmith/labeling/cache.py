@@ -360,8 +360,8 @@ class ResponseCache:
 
     def put_kept(self, request: ChatRequest, response: ChatResponse) -> None:
         """Keep ``response``, a malformed answer to ``request``, for the budget run's
-        rerun to replay (:data:`KEPT_SCHEMA`), whatever ``responses`` holds by then, and
-        commit at once."""
+        rerun to replay (:data:`KEPT_SCHEMA`), unless ``responses`` holds a good one by
+        then (:meth:`discard_kept`), and commit at once."""
         self._write("INSERT OR REPLACE INTO kept_malformed VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (request.cache_key(), request.model,
                      json.dumps(request.payload(), sort_keys=True), response.text,
@@ -401,6 +401,12 @@ class ResponseCache:
     def discard_refusal(self, request: ChatRequest) -> bool:
         """Delete the refusal stored for ``request``; returns whether there was one."""
         return self._write("DELETE FROM refusals WHERE key = ?", (request.cache_key(),)) > 0
+
+    def discard_kept(self, request: ChatRequest) -> bool:
+        """Delete the malformed answer to ``request`` a budget run kept (:meth:`put_kept`),
+        superseded by a good one in ``responses``; returns whether there was one."""
+        return self._write("DELETE FROM kept_malformed WHERE key = ?",
+                           (request.cache_key(),)) > 0
 
     def discard(self, request: ChatRequest) -> bool:
         """Delete the cached response to ``request`` (so the next run asks again);
@@ -683,10 +689,13 @@ class DropMalformed:
 
     ``keep`` (``label --budget``'s teacher): a malformed answer is kept, not dropped,
     and replayed as malformed by a rerun: kept apart (``kept_malformed``), and looked
-    up there first, so that a plain ``label`` run on the same cache, which drops it
-    from ``responses`` and asks again, leaves the budget run's rerun the answer its
-    rounds chose by (it asked again, paying twice, or replayed the new answer and chose
-    other documents, each paid for).
+    up there first, so that the rerun is the run its rounds chose by, at no cost. A
+    good answer ``responses`` holds for it (a plain ``label`` run on the same cache
+    dropped the malformed one and asked again; no refusal in prose, ``is_refusal``)
+    wins, and the kept one is deleted: it
+    was replayed as malformed by every budget rerun, the document never labelled by one
+    (and the table never pruned); the rerun's rounds may then choose other documents,
+    each paid for.
 
     ``retry_refused`` (None: not) asks again, once, each refusal the cache tells (an
     :class:`~tagsmith.exceptions.LLMRefusalError` it kept, ``cached``), and each cached
@@ -697,9 +706,11 @@ class DropMalformed:
 
     def __init__(self, inner: LLMClient, checks: Mapping[str, Callable[[str], bool]],
                  retry_refused: Callable[[str], bool] | None = None, *,
-                 keep: bool = False) -> None:
+                 keep: bool = False, is_refusal: Callable[[str], bool] | None = None
+                 ) -> None:
         self.inner = inner  # abort() and the cache are found through it
         self._keep = keep
+        self._is_refusal = is_refusal
         self.model = inner.model
         self.usage = inner.usage
         self._checks = checks
@@ -709,6 +720,14 @@ class DropMalformed:
         #: (``retry_refused``), for a message saying what happened to each refusal
         self.retried_keys: set[str] = set()
         self._lock = threading.Lock()
+
+    def _good(self, request: ChatRequest, text: str) -> bool:
+        """Whether ``text`` is a good answer to ``request``: it passes its check and is
+        no refusal in prose (``is_refusal``), which labels the document no better than
+        the malformed answer a budget run kept."""
+        check = self._checks.get(request.cache_key())
+        return (check is None or check(text)) \
+            and not (self._is_refusal is not None and self._is_refusal(text))
 
     def _uncount_cached(self) -> None:
         """Take back the cache hit of a refusal asked again (``retry_refused``): it was
@@ -720,9 +739,9 @@ class DropMalformed:
     def complete(self, request: ChatRequest) -> ChatResponse:
         from tagsmith.exceptions import LLMRefusalError
 
-        if self._keep:  # the malformed answer a budget run kept, whatever responses holds
+        if self._keep:  # the malformed answer a budget run kept, unless a good one came
             replay = _through(self.inner, "replay_kept")
-            kept = replay(request) if replay is not None else None
+            kept = replay(request, self._good) if replay is not None else None
             if kept is not None:
                 return kept
         try:
@@ -745,7 +764,7 @@ class DropMalformed:
         check = self._checks.get(key)
         if check is None or check(response.text):
             return response
-        if self._keep:  # replayed as malformed by a rerun, whatever responses holds then
+        if self._keep:  # replayed as malformed by a rerun, until a good answer wins
             keep = _through(self.inner, "keep_malformed")
             if keep is not None:
                 keep(request, response)

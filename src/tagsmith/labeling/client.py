@@ -3577,11 +3577,21 @@ class CachedClient:
             self._check_served(request.model, response)
         return response
 
-    def replay_kept(self, request: ChatRequest) -> ChatResponse | None:
+    def replay_kept(self, request: ChatRequest,
+                    check: Callable[[ChatRequest, str], bool] | None = None
+                    ) -> ChatResponse | None:
         """The malformed answer to ``request`` that a budget run kept
         (:meth:`~tagsmith.labeling.cache.ResponseCache.put_kept`), counted as a cache
-        hit; ``None`` where none is kept."""
+        hit; ``None`` where none is kept, or where the cache's answer to it passes
+        ``check`` (a later plain run asked again and got a good one): that one wins, and
+        the kept one, superseded, is deleted."""
         hit = self.cache.get_kept(request)
+        if hit is not None and check is not None:
+            newer = self.cache.get(request)
+            if newer is not None and check(request, newer.text):
+                if not self.write_failed:
+                    self.store(functools.partial(self.cache.discard_kept, request))
+                return None
         if hit is not None:
             self.usage.add(hit)
             with self._lock:

@@ -451,7 +451,8 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
         # that a plain run's new answer left in responses was counted "to send" under
         # --retry-refused, where the kept answer is replayed and nothing is sent
         if kept and cache is not None and cache.get_kept(request) is not None:
-            answered = True  # replayed, whatever responses holds (DropMalformed's keep)
+            # replayed (DropMalformed's keep), or a good answer in responses won over it
+            answered = True
         elif (hit := cache.get(request) if cache is not None else None) is not None:
             answered = (checks is None or checks[i](hit.text)) \
                 and (retry is None or not retry(hit.text))
@@ -644,7 +645,7 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
     # an answer the cache keeps: asked again then too)
     asking = DropMalformed(client, checked,
                            retry_refused=is_prose_refusal if options.retry_refused else None,
-                           keep=options.keep_malformed)
+                           keep=options.keep_malformed, is_refusal=is_prose_refusal)
     if sending and shortlist is not None and requests:
         # the checks of answers naming labels off their shortlist look them up in the
         # whole vocabulary: built here, once, it was built on the first such answer by
