@@ -1113,9 +1113,10 @@ class _OfferedIds:
             shown = and_more([line for line in self.malformed if line is not None],
                              10, serial=False)
             logger.warning("%s: %s line%s whose 'offered' is not a list of label names "
-                           "(%s): read as offering no label, %s rows stay undecided "
-                           "(counted as never offered)", path, f"{n:,}", plural_s(n),
-                           f"line{plural_s(n)} {shown}", plural(n, "its", "their"))
+                           "(%s): what is no name offers no label, and a row whose label "
+                           "its line does not name stays undecided (counted as never "
+                           "offered)", path, f"{n:,}", plural_s(n),
+                           f"line{plural_s(n)} {shown}")
 
 
 def _merged(one: LabelAnswer, other: LabelAnswer) -> LabelAnswer:
