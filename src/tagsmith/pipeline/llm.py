@@ -1203,7 +1203,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     the copies of those (equal texts, case and spacing aside; never sent) in pool order,
     each with its document's targets (counted in the summary's
     ``active.n_copies_labelled``; ``"copy_of"`` holds, per row, the pool index of the
-    document a copy copies, -1 for the documents answered), ``student`` is the model
+    document a copy copies, -1 for the documents answered), ``"unknown"`` (with a budget
+    or without) per row the names its answer gave that no one label has (a copy: its
+    document's), ``"offered"`` (with a shortlist) per row the label ids its prompt
+    offered, ``student`` is the model
     distilled along the way (on the documents answered only: a copy would count its text
     twice), and with a budget and
     ``human`` the summary's ``"student"`` holds its accuracy against the human labels
