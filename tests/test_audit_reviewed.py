@@ -563,3 +563,25 @@ def test_ids_near_a_floats_limit_are_named_in_one_pass_without_a_warning():
         each = index.naming_each(ids)
     assert each == {n: index.naming(i) for n, i in enumerate(ids) if index.naming(i)}
     assert 0 in each and 2 in each and 3 not in each
+
+
+@pytest.mark.parametrize(("written", "named", "not_named"), [
+    # a one-digit 9e307 was taken for 1.7e308 (within half of the larger number)
+    ("9e307", ["8.51e307", "9e307", "9.49e307"], ["8.4e307", "9.51e307", "1.7e308"]),
+    # 1.23457E+15 stands for 1,234,565,000,000,000 to 1,234,575,000,000,000
+    ("1.23457E+15", ["1234565000000000", "1234570000000000", "1234574999999999"],
+     ["1234564999999999", "1234575500000000", "1234580000000000"]),
+    ("1.20E+3", ["1195", "1204"], ["1194", "1206", "1249"]),
+    ("0.0120e3", ["11.951", "12.04"], ["11.94", "12.06"]),
+])
+def test_a_rounded_id_names_the_numbers_within_half_a_unit_of_its_last_digit(
+        written, named, not_named):
+    """A spreadsheet's rounded id (``1.23457E+15``) names the ids it may have been
+    rounded from: those within half a unit of its last digit shown, and no others. The
+    tolerance was 0.5 * 10 ** (1 - digits) of the larger number, up to 20 times wider:
+    a one-digit ``9e307`` named a document ``1.7e308``. One at a time and in one pass."""
+    from tagsmith.audit.review import _NumericIds, _same_id
+
+    assert [doc_id for doc_id in named + not_named if _same_id(written, doc_id)] == named
+    index = _NumericIds([written])
+    assert sorted(index.naming_each(named + not_named)) == list(range(len(named)))

@@ -1500,8 +1500,8 @@ class _NumericIds:
             return named
         candidates = list(self._plain.get(actual, ()))
         for digits, values in self._rounded.items():
-            # _same_id's tolerance is half a unit of the last digit shown (of the
-            # larger number): a window wider than any it allows, each candidate in it
+            # _same_id's tolerance is half a unit of the last digit shown: a window
+            # wider than any it allows (its digits of this number), each candidate in it
             # then checked by _same_id itself
             width = 2 * 10.0 ** (1 - digits) * abs(actual)
             low = self._bisect.bisect_left(values, (actual - width, ""))
@@ -1940,11 +1940,33 @@ def _same_id(written: str, doc_id: str | None) -> bool:
         shown, actual = float(written), float(doc_id)
     except ValueError:
         return False
-    mantissa, e, _ = written.lower().partition("e")
-    if not e:  # every digit shown: the same number (a relative tolerance took the
-        return shown == actual  # neighbouring ids of numbered documents for one)
-    digits = len(mantissa.lstrip("+-").replace(".", "").lstrip("0")) or 1
-    return math.isclose(shown, actual, rel_tol=0.5 * 10.0 ** (1 - digits))
+    mantissa, e, exponent = written.lower().partition("e")
+    if not e or shown == actual:  # every digit shown: the same number (a relative
+        return shown == actual  # tolerance took the neighbouring ids of numbered
+    # documents for one)
+    # half a unit of the last digit shown: a tolerance of 0.5 * 10 ** (1 - digits) of
+    # the larger number was up to 20 times wider (a one-digit 9e307 named 1.7e308)
+    return abs(shown - actual) <= _half_unit(mantissa, exponent)
+
+
+def _half_unit(mantissa: str, exponent: str) -> float:
+    """Half a unit of the last digit of the number ``mantissa`` e ``exponent`` shows
+    (``1.23457`` e ``15``: 5e9; ``9`` e ``307``: 5e306); inf where an exponent is no
+    integer or the unit is past a float's range (nothing is closer than that).
+
+    >>> _half_unit("1.23457", "+15"), _half_unit("9", "307"), _half_unit("0.0120", "3")
+    (5000000000.0, 5e+306, 0.05)
+    """
+    whole, _, fraction = mantissa.lstrip("+-").partition(".")
+    significant = (whole + fraction).lstrip("0")
+    if whole.lstrip("0"):  # the first digit's place, as a power of ten
+        first = len(whole.lstrip("0")) - 1
+    else:
+        first = -(len(fraction) - len(fraction.lstrip("0")) + 1) if significant else 0
+    try:
+        return 0.5 * 10.0 ** (int(exponent) + first - max(len(significant), 1) + 1)
+    except (ValueError, OverflowError):
+        return math.inf
 
 
 def _looks_numeric(value: str) -> bool:
