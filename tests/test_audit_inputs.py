@@ -310,3 +310,25 @@ def test_help_on_audit_options_says_what_each_field_does():
     from conftest import undocumented_fields
 
     assert undocumented_fields(AuditOptions) == []
+
+
+def test_pandas_ids_and_lines_with_a_shuffled_index_are_read_by_position():
+    """``doc_ids`` (and ``lines``) given as a pandas Series whose index is not 0..n-1 (a
+    DataFrame's column after a shuffle or a filter) were looked up by label: each review
+    row named another document's id and line, and apply-review then refused the row or
+    matched it elsewhere. They are read by position, as a list is."""
+    pd = pytest.importorskip("pandas")
+    texts = ["cats purr", "dogs bark", "cats sleep", "dogs run", "cats purr loudly",
+             "dogs bark at night", "cats nap", "dogs dig"]
+    # two labels the wrong way round: flagged and named in the review
+    labels = np.array([[1, 0], [0, 1], [1, 0], [0, 1], [0, 1], [1, 0], [1, 0], [0, 1]])
+    ids = [f"id{n}" for n in range(len(texts))]
+    lines = [10 + n for n in range(len(texts))]
+    order = [5, 2, 7, 0, 3, 6, 1, 4]  # the index of a shuffled frame, kept in its rows
+    result = audit_corpus(texts, labels, SPACE, options=_options(),
+                          doc_ids=pd.Series(ids, index=order),
+                          lines=pd.Series(lines, index=order))
+    assert result.review
+    assert [(row["doc_id"], row["line"]) for row in result.review] == [
+        (ids[row["doc"]], lines[row["doc"]]) for row in result.review]
+    assert all(type(row["line"]) is int for row in result.review)  # JSON-able

@@ -1334,6 +1334,13 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         else:
             continue
         raise InvalidParameterError(name, f"one entry per document ({len(texts)})", found)
+    # read by position: a pandas Series of a shuffled or filtered frame, indexed by its
+    # labels, gave each review row another document's id and line (numpy's numbers as
+    # Python's: tolist)
+    if lines is not None and not isinstance(lines, list | tuple):
+        lines = lines.tolist() if hasattr(lines, "tolist") else list(lines)
+    if doc_ids is not None and not isinstance(doc_ids, _UniqueIds | list | tuple):
+        doc_ids = doc_ids.tolist() if hasattr(doc_ids, "tolist") else list(doc_ids)
     if doc_ids is not None and not isinstance(doc_ids, _UniqueIds):
         _check_unique_doc_ids(doc_ids, lines)  # read_audit_corpus's are checked already
     if splits is not None:
