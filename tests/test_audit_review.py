@@ -254,6 +254,33 @@ def test_a_review_matched_to_moved_documents_is_read_once(tmp_path, monkeypatch)
     assert read == [Path(review)]
 
 
+def test_apply_review_says_how_far_its_passes_over_the_corpus_are(
+        tmp_path, log_every_progress_line, caplog):
+    """At a million documents apply-review read the corpus for minutes (three times,
+    where rows had moved) with no word. Each pass logs its progress off a terminal (a
+    bar on one): the pass matching moved rows, and the pass writing, with its total
+    (``show_progress=True``, as the command line asks)."""
+    rows = [{**_row(0, "missing", "http://x/sun", "Heavy rain all day"), "doc_id": "a"}]
+    review = _review(tmp_path, rows)
+    corpus = _jsonl_corpus(
+        tmp_path, {"id": "n", "text": "New one", "labels": []},
+        {"id": "a", "text": "Heavy rain all day", "labels": ["<http://x/rain>"]})
+    stats = apply_review(corpus, review, tmp_path / "out.jsonl", SPACE, show_progress=True)
+    assert (stats["n_added"], stats["n_matched_elsewhere"]) == (1, 1)
+    assert ("apply-review: documents matched to the review's rows by id and text: 2 docs"
+            in caplog.text)
+    assert "apply-review: documents read and written: 2/2 docs (100%)" in caplog.text
+    caplog.clear()
+    moved = _review(tmp_path, [{**rows[0], "doc": 1}])
+    # in place: one pass, its total not known ahead
+    apply_review(corpus, moved, tmp_path / "o2.jsonl", SPACE, show_progress=True)
+    assert "apply-review: documents read and written: 2 docs" in caplog.text
+    assert "matched to the review's rows" not in caplog.text
+    caplog.clear()  # off by default from Python, as every show_progress
+    apply_review(corpus, review, tmp_path / "o3.jsonl", SPACE)
+    assert "apply-review: documents" not in caplog.text
+
+
 def test_rows_whose_ids_name_no_document_are_matched_by_their_text(tmp_path, caplog):
     """A review whose doc_id cells a spreadsheet rewrote past reading (``a`` as ``A-a``),
     or of the corpus under another id scheme, matched no document: refused at its first

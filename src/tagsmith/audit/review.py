@@ -75,6 +75,7 @@ from tagsmith.exceptions import (
     InvalidParameterError,
     ReviewFormatError,
 )
+from tagsmith.progress import progress_bar
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -2084,8 +2085,11 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                  space_name: str = "the vocabulary", lang: str = "en",
                  text_columns: str | Sequence[str] | None = None,
                  decide_from: str | Path | None = None,
-                 decide_min_score: float = 0.5) -> dict:
+                 decide_min_score: float = 0.5, show_progress: bool = False) -> dict:
     """Write ``corpus`` with the review's accepted corrections to the new file ``output``.
+
+    ``show_progress``: a progress bar (or log line every 10 s) over each pass over the
+    corpus (the command line's; a million documents took minutes with no word).
 
     ``decide_from``: a label file (``tagsmith label``'s output for the flagged
     documents, or any corpus) that decides the rows the review leaves undecided, as a
@@ -2157,7 +2161,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     keep = [*keep, *([] if decide_from is None else [decide_from])]
     options: dict[str, Any] = {"on_error": on_error, "format": format,
                                "overwrite": overwrite, "keep": keep,
-                               "space_name": space_name, "lang": lang}
+                               "space_name": space_name, "lang": lang,
+                               "show_progress": bool(show_progress)}
     # read so by every reader of this call
     with nullcontext() if columns is None else reading_text_columns(columns):
         # the review's rows as the first pass read them: a row found moved is matched,
@@ -2177,7 +2182,8 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         try:
             return _apply_review(corpus, review, output, space, read=read, **options)
         except _Moved as moved:
-            matched = _match_moved(Path(corpus), Path(review), space, on_error, read[0])
+            matched = _match_moved(Path(corpus), Path(review), space, on_error, read[0],
+                                   show_progress=bool(show_progress))
             if matched is None:
                 raise moved from None
             return _apply_review(corpus, review, output, space, matched=matched, read=read,
@@ -2206,16 +2212,19 @@ class _Matched:
     not_found: list[Decision]
     by_text: int = 0
     ambiguous: list[Decision] = dataclasses.field(default_factory=list)
+    #: the documents read (the writing pass's progress total)
+    n_docs: int | None = None
 
 
 def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
-                 read: tuple[list[Decision], list[Decision], dict]) -> _Matched | None:
+                 read: tuple[list[Decision], list[Decision], dict], *,
+                 show_progress: bool = False) -> _Matched | None:
     """The accepted rows of ``review`` (``read``: its :func:`_read_decisions`) matched
     to the documents of ``corpus`` as ``audit --reviewed`` matches its decided pairs (a
     :class:`ReviewedPairs` of them): by id and text fingerprint where the row has an id,
     else by fingerprint (every document of that text). None where the corpus cannot be
     read again (a pipe) or no row matches."""
-    from tagsmith.data.corpus import Corpus, _quiet_rereading
+    from tagsmith.data.corpus import Corpus
 
     if not (corpus.is_file() or corpus.is_dir()):
         return None
@@ -2226,10 +2235,12 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
     rows = sorted([*decisions, *repeated], key=lambda d: d.line)
     # what the reading says (a folder's unlabelled documents, ...) the pass writing the
     # output says again: said once
-    with _quiet_rereading():
-        documents = [(record.doc_id, doc_key(record.text)) for record in
-                     Corpus(corpus, space, on_error=on_error).records(
-                         ReadReport(source=str(corpus)))]
+    # with a progress line: a million documents were read for minutes with no word
+    with progress_bar(total=None, unit="doc", enabled=show_progress, desc=(
+            "apply-review: documents matched to the review's rows by id and text")) as bar:
+        documents = [(record.doc_id, doc_key(record.text)) for record in _read_quietly(
+            Corpus(corpus, space, on_error=on_error).records(ReadReport(source=str(corpus))),
+            bar)]
     has_ids = any(doc_id for doc_id, _ in documents)
     ids = {doc_id for doc_id, _ in documents if doc_id}
     ids_of_key: dict[str, list[str]] = {}
@@ -2299,7 +2310,40 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
                     repeats_of, moved, [d for d in left if d.doc_id and d.doc_id in ids],
                     [d for d in left if not (d.doc_id and d.doc_id in ids)
                      and not (d.doc_id in lost and d.doc_key in held)],
-                    n_by_text, ambiguous)
+                    n_by_text, ambiguous, len(documents))
+
+
+def _counted(items, bar):
+    """``items``, each counted on ``bar`` (a :func:`~tagsmith.progress.progress_bar`),
+    in steps of :data:`_PROGRESS_STEP`: one update each cost a million of them 0.3 s."""
+    n = 0
+    for item in items:
+        n += 1
+        if n == _PROGRESS_STEP:
+            bar.update(n)
+            n = 0
+        yield item
+    bar.update(n)
+
+
+def _read_quietly(records, bar):
+    """``records`` read again, what the reading logs dropped (said by the pass before:
+    :func:`~tagsmith.data.corpus._quiet_rereading`), each counted on ``bar``, whose
+    lines are not dropped."""
+    from tagsmith.data.corpus import _quiet_rereading
+
+    records = iter(records)
+    while True:
+        with _quiet_rereading():
+            chunk = list(itertools.islice(records, _PROGRESS_STEP))
+        if not chunk:
+            return
+        bar.update(len(chunk))
+        yield from chunk
+
+
+#: the documents counted at a time on apply-review's progress bars (:func:`_counted`)
+_PROGRESS_STEP = 1024
 
 
 def _placed(row: Decision, number: int, doc_id: str | None) -> Decision:
@@ -2372,7 +2416,8 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                   space_name: str = "the vocabulary", lang: str = "en",
                   matched: _Matched | None = None,
                   read: list[tuple[list[Decision], list[Decision], dict]] | None = None,
-                  decide: tuple[str | Path, float] | None = None) -> dict:
+                  decide: tuple[str | Path, float] | None = None,
+                  show_progress: bool = False) -> dict:
     """:func:`apply_review` under the text columns set; ``matched``: the rows matched by
     id and text (:func:`_match_moved`), else by their numbers. ``read``: the review's
     :func:`_read_decisions`, read here where empty and kept there. ``decide``:
@@ -2533,21 +2578,28 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     if header is not None and "labels" not in header_fields(header):
         header = [*header, "labels"]
     bom = layout is not None and same and layout.bom
-    if fmt is not None and layout is not None and same \
-            and (fmt != "csv" or layout.header is not None):
-        # its lines copied, those of the records an accepted row changed written in
-        # their style: a diff of the two shows the accepted changes alone (a CSV of no
-        # labels column gains one: its other rows copied, an empty cell added to each)
-        rewrite_changed(changed_records(), corpus, output, fmt, layout, skipped_at, space,
-                        add_labels=header != layout.header)
-    else:  # another format, a pipe
-        # ending its lines as every row of the corpus did (its head's rows ending in
-        # CRLF, it may have LF rows further on: read through, where its head says CRLF)
-        newline = "\n" if fmt is None or layout is None else \
-            line_end_throughout(corpus, fmt, layout.newline)
-        write_records((record for record, _ in changed_records()), output, format,
-                      label_space=space, delimiter=delimiter, sep_line=sep_line,
-                      newline=newline, header=header, bom=bom)
+    # a progress line (of how many, where the rows were matched in a pass before): a
+    # million documents were read and written for minutes with no word
+    with progress_bar(total=None if matched is None else matched.n_docs, unit="doc",
+                      desc="apply-review: documents read and written",
+                      enabled=show_progress) as bar:
+        if fmt is not None and layout is not None and same \
+                and (fmt != "csv" or layout.header is not None):
+            # its lines copied, those of the records an accepted row changed written in
+            # their style: a diff of the two shows the accepted changes alone (a CSV of
+            # no labels column gains one: its other rows copied, an empty cell added to
+            # each)
+            rewrite_changed(_counted(changed_records(), bar), corpus, output, fmt, layout,
+                            skipped_at, space, add_labels=header != layout.header)
+        else:  # another format, a pipe
+            # ending its lines as every row of the corpus did (its head's rows ending in
+            # CRLF, it may have LF rows further on: read through, where its head says
+            # CRLF)
+            newline = "\n" if fmt is None or layout is None else \
+                line_end_throughout(corpus, fmt, layout.newline)
+            write_records((record for record, _ in _counted(changed_records(), bar)),
+                          output, format, label_space=space, delimiter=delimiter,
+                          sep_line=sep_line, newline=newline, header=header, bom=bom)
     if repeated_ids:  # no decision names them: written as they were, but say so
         doc_id, first, other = repeated_ids[0]
         n = len(repeated_ids)

@@ -3349,7 +3349,7 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
     stats = apply_review(corpus, review, output, space, on_error=on_error, overwrite=force,
                          keep=[p for p in (vocab, bundle) if p], space_name=space_name,
                          lang=lang, decide_from=decide_from,
-                         decide_min_score=decide_min_score)
+                         decide_min_score=decide_min_score, show_progress=True)
     if decide_from:
         n_by = stats["review_decided_by_labels"]
         n_unknown = stats["review_undecided_unknown_labels"]
