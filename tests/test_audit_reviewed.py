@@ -585,3 +585,30 @@ def test_a_rounded_id_names_the_numbers_within_half_a_unit_of_its_last_digit(
     assert [doc_id for doc_id in named + not_named if _same_id(written, doc_id)] == named
     index = _NumericIds([written])
     assert sorted(index.naming_each(named + not_named)) == list(range(len(named)))
+
+
+def test_pairs_of_a_corpus_without_ids_decided_both_ways_are_not_counted_as_matched(
+        tmp_path):
+    """Of a corpus without ids, a review's rows with ids are matched by their text; rows
+    of one text and label under two ids decided both ways decide nothing (asked about
+    again), and the warning counted them as matched all the same."""
+    from tagsmith.pipeline.audit import _by_text_message
+
+    key = doc_key("Thank you!")
+    pairs_ = _read_rows(tmp_path, f"1,reject,wrong,remove,urn:a,0,d1,{key}\n",
+                        f"2,accept,wrong,remove,urn:a,1,d9,{key}\n",
+                        f"3,reject,wrong,remove,urn:b,0,d1,{key}\n")
+    decided, undone = reviewed_candidates(pairs_, _issues([0, 0], [0, 1], [1, 1]),
+                                          ["Thank you!", "ok"], None)
+    assert decided.tolist() == [False, True] and not undone.any()
+    assert _by_text_message(pairs_, None, None) == (
+        "the corpus has no document ids: of the 3 pairs an earlier review (--reviewed) "
+        "decided by id, 1 is matched by its text alone (copies of one text share a "
+        "decision); 2 not, rows of one text and label under other ids deciding it both "
+        "ways: asked about again")
+    agreeing = _read_rows(tmp_path, f"1,reject,wrong,remove,urn:a,0,d1,{key}\n",
+                          f"2,reject,wrong,remove,urn:a,1,d9,{key}\n")
+    assert _by_text_message(agreeing, None, None) == (
+        "the corpus has no document ids: the 2 pairs an earlier review (--reviewed) "
+        "decided by id are matched by their text alone (copies of one text share a "
+        "decision)")

@@ -1197,9 +1197,22 @@ def _by_text_message(reviewed: ReviewedPairs, doc_ids: Sequence[str | None] | No
         n = len(reviewed.by_id)
         if not n:
             return ""
-        return (f"the corpus has no document ids: the {n:,} pair{plural_s(n)} an earlier "
-                f"review (--reviewed) decided by id {'is' if n == 1 else 'are'} matched "
-                "by their text alone (copies of one text share a decision)")
+        # rows of one text and label under several ids decided both ways decide nothing
+        # (ReviewedPairs.decision): they were counted as matched
+        split = sum(len(rows) for rows in reviewed.id_rows_by_key.values()
+                    if len({applies for applies, _ in rows.values()}) > 1)
+        matched = n - split
+        message = (f"the corpus has no document ids: {'the' if not split else 'of the'} "
+                   f"{n:,} pair{plural_s(n)} an earlier review (--reviewed) decided by id"
+                   + (f", {matched:,}" if split else "")
+                   + (f" {'is' if matched == 1 else 'are'} matched by "
+                      f"{'its' if matched == 1 else 'their'} text alone (copies of one text "
+                      "share a decision)" if split else f" {'is' if n == 1 else 'are'} "
+                      "matched by their text alone (copies of one text share a decision)"))
+        if split:
+            message += (f"; {split:,} not, rows of one text and label under other ids "
+                        "deciding it both ways: asked about again")
+        return message
     if fallback is None or not fallback.n_pairs:
         return ""
     n, matched, ambiguous = fallback.n_pairs, fallback.n_matched, fallback.n_ambiguous
