@@ -281,6 +281,24 @@ def test_apply_review_says_how_far_its_passes_over_the_corpus_are(
     assert "apply-review: documents" not in caplog.text
 
 
+def test_labels_derived_from_a_corpus_say_how_far_they_are(tmp_path,
+                                                           log_every_progress_line, caplog):
+    """apply-review without --vocab reads the whole corpus for its labels first: a
+    million documents took a minute with no word. derive_label_space shows progress
+    where asked (apply-review asks), and is silent by default."""
+    from tagsmith.data.corpus import derive_label_space
+
+    corpus = _jsonl_corpus(tmp_path, *({"text": f"Doc {n}", "labels": ["<http://x/rain>"]}
+                                       for n in range(1500)))
+    space = derive_label_space(corpus, show_progress=True)
+    assert list(space.uris) == ["http://x/rain"]
+    assert "deriving labels from c.jsonl: 1,024 docs" in caplog.text
+    assert "deriving labels from c.jsonl: 1,500 docs" in caplog.text
+    caplog.clear()
+    derive_label_space(corpus)
+    assert "deriving labels" not in caplog.text
+
+
 def test_rows_whose_ids_name_no_document_are_matched_by_their_text(tmp_path, caplog):
     """A review whose doc_id cells a spreadsheet rewrote past reading (``a`` as ``A-a``),
     or of the corpus under another id scheme, matched no document: refused at its first

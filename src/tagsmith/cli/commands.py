@@ -2752,7 +2752,7 @@ def bundle_vocabulary(bundle: str) -> str:
 
 
 def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_error: str,
-                     derive: bool = True):
+                     derive: bool = True, show_progress: bool = False):
     """The bundle's label space (and classifier), else the vocabulary's, else one derived
     from the corpus (``None`` with ``derive=False``: the caller derives it while reading).
     A vocabulary given with a bundle must be the bundle's."""
@@ -2771,7 +2771,8 @@ def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_erro
         return space, None
     from tagsmith.pipeline.io import resolve_label_space
 
-    return resolve_label_space([corpus], None, on_error=on_error), None
+    return resolve_label_space([corpus], None, on_error=on_error,
+                               show_progress=show_progress), None
 
 
 def _where_docs_on_parents(labels: dict, html: bool, table: Path | None = None) -> str:
@@ -3327,7 +3328,9 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
 
     refuse_unused("--decide-from", bool(decide_from), "decide_min_score")
     text_columns_checked(current_text_columns())  # before the corpus is read for its labels
-    space, classifier = _label_space_for(corpus, None if bundle else vocab, bundle, on_error)
+    # a million documents read for their labels: a minute with no word
+    space, classifier = _label_space_for(corpus, None if bundle else vocab, bundle, on_error,
+                                         show_progress=True)
     if vocab and bundle:  # as audit --bundle --vocab read it: VOCAB's names, same ids
         from tagsmith._shell import shell_path
         from tagsmith.cli.vocab_names import read_bundle_vocab, review_space, warn_vocab_differs

@@ -407,10 +407,12 @@ def read_deriving_labels(paths: Sequence[str | Path],
 def resolve_label_space(corpus_paths: list[str | Path], vocab: str | Path | None, *,
                         on_error: str = "fail", language: str = "en",
                         types: Sequence[str] = (), schemes: Sequence[str] = (),
-                        prefixes: Sequence[str] = ()) -> LabelSpace:
+                        prefixes: Sequence[str] = (), show_progress: bool = False
+                        ) -> LabelSpace:
     """The vocabulary file's label space (its TSV names, untagged literals, in
     ``language``; of a SKOS file, the concepts of ``types`` in ``schemes``; the labels
-    whose URI starts with one of ``prefixes``), or one derived from the corpora."""
+    whose URI starts with one of ``prefixes``), or one derived from the corpora
+    (``show_progress``: :func:`~tagsmith.data.corpus.derive_label_space`'s)."""
     if vocab is not None:
         from tagsmith.data.vocab import load_vocabulary
 
@@ -419,4 +421,4 @@ def resolve_label_space(corpus_paths: list[str | Path], vocab: str | Path | None
     from tagsmith.data.corpus import derive_label_space
 
     _say_deriving(corpus_paths)
-    return derive_label_space(corpus_paths, on_error=on_error)
+    return derive_label_space(corpus_paths, on_error=on_error, show_progress=show_progress)
