@@ -299,6 +299,28 @@ def test_labels_derived_from_a_corpus_say_how_far_they_are(tmp_path,
     assert "deriving labels" not in caplog.text
 
 
+def test_the_apply_review_command_shows_the_progress_of_each_pass(
+        tmp_path, log_every_progress_line, caplog):
+    """The command asks for every pass's progress (Python's default is none): deriving
+    the labels (no --vocab), matching moved rows, writing."""
+    rows = [{**_row(0, "missing", "http://x/sun", "Heavy rain all day"), "doc_id": "a",
+             "label_name": ""}]
+    review = _review(tmp_path, rows)
+    corpus = _jsonl_corpus(
+        tmp_path, {"id": "n", "text": "New one", "labels": ["<http://x/sun>"]},
+        {"id": "a", "text": "Heavy rain all day", "labels": ["<http://x/rain>"]})
+    from click.testing import CliRunner
+
+    tagsmith_cli._register_commands()
+    result = CliRunner().invoke(tagsmith_cli.cli, ["apply-review", str(corpus), str(review),
+                                                   "-o", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 0, result.output
+    for line in ("deriving labels from c.jsonl: 2 docs",
+                 "apply-review: documents matched to the review's rows by id and text: 2 docs",
+                 "apply-review: documents read and written: 2/2 docs (100%)"):
+        assert line in caplog.text
+
+
 def test_rows_whose_ids_name_no_document_are_matched_by_their_text(tmp_path, caplog):
     """A review whose doc_id cells a spreadsheet rewrote past reading (``a`` as ``A-a``),
     or of the corpus under another id scheme, matched no document: refused at its first
