@@ -155,9 +155,7 @@ class LaterStopsIgnored:
         if _stops is not None:  # and main's handler holds those that follow it
             _stops.stopped = True
             if signum in _kills():  # its echo from ``timeout`` is no further kill
-                import time
-
-                _stops.killed_at = time.monotonic()
+                _stops.note_kill(signum)
         _leave_hung_up_terminal(signum)
         # raised here, not by the handler it replaced: main's ignores (holds) a stop
         # once the command is stopped, and this one is the stop that leaves the wait
@@ -203,6 +201,18 @@ class _CommandStops:
         #: when (``time.monotonic``) the last ``kill`` taken as one came (the one that
         #: stopped the command, or one held after a Ctrl-C or a kill); None for none
         self.killed_at: float | None = None
+        #: when (``time.monotonic``) the kill that stopped the command came, and which
+        #: signal it was (SIGTERM, SIGHUP); None where no kill stopped it: the run's
+        #: deadline (:data:`KILL_DEADLINE`) is timed from it
+        self.first_kill: tuple[float, int] | None = None
+
+    def note_kill(self, signum: int) -> None:
+        """A ``kill`` taken as one came now (see :attr:`killed_at`, :attr:`first_kill`)."""
+        import time
+
+        self.killed_at = time.monotonic()
+        if self.first_kill is None:
+            self.first_kill = (self.killed_at, signum)
 
     def __call__(self, signum: int, frame: Any) -> None:
         import time
@@ -210,7 +220,7 @@ class _CommandStops:
         if not self.stopped:
             self.stopped = True
             if signum in _kills():
-                self.killed_at = time.monotonic()
+                self.note_kill(signum)
                 _leave_hung_up_terminal(signum)
                 raise Terminated(signum)
             raise KeyboardInterrupt()
@@ -234,6 +244,54 @@ class _CommandStops:
 
 #: the handler of the command :func:`main` runs (None outside one)
 _stops: _CommandStops | None = None
+#: (when, signal) of the ``kill`` that stopped the last command :func:`main` ran, kept
+#: once its handler is gone, for :func:`_end_by_the_deadline`; None for none
+_last_kill: tuple[float, int] | None = None
+
+#: seconds from the ``kill`` (SIGTERM, SIGHUP) that stopped a command to the end of its
+#: process: ``docker stop`` and schedulers send SIGKILL soon after (``docker stop``
+#: after 10 s), and a ``label`` run's waits once killed (its calls in flight, then
+#: its answers waiting for another process's lock on the cache, then those writes
+#: giving up) added up to 8 s, with no bound at all on a call its abort cannot end
+#: (6.0 s measured). Each wait now ends by its share of this one deadline
+#: (``llm_commands._say_stopped``), and the process ends by it whatever still runs.
+KILL_DEADLINE = 5.0
+
+
+def kill_deadline() -> float:
+    """When (``time.monotonic``) a command stopped by ``kill`` must have ended: the
+    kill's time plus :data:`KILL_DEADLINE` (now plus it where no kill was noted: a
+    :class:`Terminated` raised by a caller of its own)."""
+    import time
+
+    first = _stops.first_kill if _stops is not None else None
+    return (first[0] if first is not None else time.monotonic()) + KILL_DEADLINE
+
+
+def _end_by_the_deadline(kill: tuple[float, int]) -> None:
+    """End the process (exit code 143, 129 for SIGHUP) at :data:`KILL_DEADLINE` after
+    ``kill`` (when, signal) where it is still there then: its command is done (the
+    outputs cleaned up, the closing lines said), but the interpreter waits at exit for
+    every worker thread, and one stuck where the stop cannot reach it (a call its abort
+    cannot end) held the process past ``docker stop``'s SIGKILL. A daemon thread: a
+    process that ends before never sees it. What the workers left is consistent (the
+    response cache is SQLite, each answer one transaction)."""
+    import os
+    import threading
+    import time
+
+    when, signum = kill
+
+    def end() -> None:
+        time.sleep(max(0.0, when + KILL_DEADLINE - time.monotonic()))
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (AttributeError, OSError, ValueError):
+                pass
+        os._exit(_exit_code_of(signum))
+
+    threading.Thread(target=end, name="tagsmith-kill-deadline", daemon=True).start()
 
 #: seconds after the ``kill`` that stopped a command within which another is the same
 #: stop, not a further one (see :func:`_echo_of_the_stop`)
@@ -267,7 +325,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
     import signal
     import threading
 
-    global _stops
+    global _stops, _last_kill
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -287,6 +345,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         _stops = outer
+        _last_kill = handler.first_kill
         for signum, previous in saved.items():
             signal.signal(signum, signal.SIG_DFL if previous is None else previous)
 
@@ -1117,10 +1176,16 @@ def main(argv: list[str] | None = None) -> None:
     _STDOUT_ESCAPES["warned"] = False  # its warning once a call, not once a process
     from tagsmith import progress
 
+    global _last_kill
     hosts_bars = progress.open_bars()
+    _last_kill = None
     try:
         _main(argv)
     finally:
+        if argv is None and _last_kill is not None:
+            # the process's own command, stopped by kill: it ends by the deadline, also
+            # where a worker thread it left would keep the interpreter at exit
+            _end_by_the_deadline(_last_kill)
         if argv is None:
             # the process's own command: what it leaves in reference cycles (a label
             # --budget run's pool features, students and vocabularies, hundreds of MB)

@@ -12,6 +12,7 @@ import click
 from tagsmith._plural import and_more, none_of, plural, plural_s
 from tagsmith._score import score_text, shown_score
 from tagsmith.cli import (
+    KILL_DEADLINE,
     VOCAB_FORMATS,
     LaterStopsIgnored,
     a_cache_dir,
@@ -240,17 +241,21 @@ def _say_stopped(client, cache: str, exc: BaseException, leave: str,
                  stops: LaterStopsIgnored, dropped_as: str = "malformed",
                  refusals_kept: bool = False) -> None:
     """:func:`_stopped` within its :class:`LaterStopsIgnored`."""
-    from tagsmith.cli import Terminated
+    from tagsmith.cli import Terminated, kill_deadline
     from tagsmith.exceptions import TagsmithError
 
     interrupted = isinstance(exc, KeyboardInterrupt)
+    # kill (docker stop, a scheduler, a hang-up) may be followed by SIGKILL within
+    # seconds: each wait ends by its share of one deadline from the kill (the waits
+    # added up to 8 s, 3 s for the calls, up to 5 s for those aborted or 3 s for the
+    # saves and 2 s for the writes left to give up), the rest left for the closing lines
+    deadline = kill_deadline() if isinstance(exc, Terminated) else None
     if interrupted:
-        # kill (docker stop, a scheduler, a hang-up) may be followed by SIGKILL within
-        # seconds: the calls in flight are waited for briefly, then abandoned
-        _wait_for_calls(client, leave, stops,
-                        grace=KILL_GRACE if isinstance(exc, Terminated) else None)
+        _wait_for_calls(client, leave, stops, until=_share(deadline, KILL_CALLS_LEFT),
+                        abort_until=_share(deadline, KILL_ABORTED_LEFT))
     stop = _wait_for_saves(client, cache, leave=leave, stops=stops,
-                           grace=KILL_GRACE if isinstance(exc, Terminated) else None)
+                           until=_share(deadline, KILL_SAVES_LEFT),
+                           give_up_until=_share(deadline, KILL_CLOSING))
     click.echo(f"LLM usage: {client.usage.summary()}", err=True)
     unsaved = getattr(client, "n_unsaved", 0)
     if unsaved:
@@ -313,28 +318,53 @@ SAVE_GRACE = 1.0
 STOP_POLL = 0.1
 #: seconds a run stopped by ``kill`` (SIGTERM, SIGHUP) waits for its calls in flight
 #: before abandoning them: it waited up to --timeout (60 s), and ``docker stop`` kills
-#: after 10 s, before the usage and "to resume" lines were said
-KILL_GRACE = 3.0
+#: after 10 s, before the usage and "to resume" lines were said. The waits of such a
+#: run end by shares of one deadline, :data:`tagsmith.cli.KILL_DEADLINE` (5 s) after
+#: the kill: the calls with this many seconds of it left (3 s after the kill), the
+#: calls then aborted with :data:`KILL_ABORTED_LEFT` left, the answers waiting for the
+#: cache's lock with :data:`KILL_SAVES_LEFT`, the writes then left giving up with
+#: :data:`KILL_CLOSING`, which the closing lines and the exit have
+KILL_CALLS_LEFT = 2.0
+KILL_ABORTED_LEFT = 1.5
+KILL_SAVES_LEFT = 1.0
+KILL_CLOSING = 0.5
+#: seconds a run stopped by ``kill`` waits for its calls in flight, from the kill
+KILL_GRACE = KILL_DEADLINE - KILL_CALLS_LEFT
+
+
+def _share(deadline: float | None, left: float) -> float | None:
+    """When a wait with ``left`` seconds of ``deadline`` left ends (None: no deadline)."""
+    return None if deadline is None else deadline - left
+
+
+def _seconds_to(until: float) -> float:
+    """Seconds from now to ``until`` (``time.monotonic``), 0 once past."""
+    import time
+
+    return max(0.0, until - time.monotonic())
 
 
 def _wait_for_calls(client, leave: str, stops: LaterStopsIgnored,
-                    grace: float | None = None) -> None:
+                    until: float | None = None, abort_until: float | None = None) -> None:
     """Let the calls in flight when the run was stopped (Ctrl-C, ``kill``) end and
     store their answers, saying so: they were abandoned, and an endpoint that had read
     them billed them while the rerun asked them again. Each ends with the try under way
     (no retry), by the client's timeout at the latest. Ctrl-C again (``kill`` again for
     a run ``kill`` stopped) abandons them, as the first did before (counted as
     interrupted); a further one then leaves the answers waiting to be stored
-    (:func:`_wait_for_saves`). ``grace``: the longest they are waited for (a run
-    stopped by ``kill``: :data:`KILL_GRACE`), after which they are abandoned so too;
-    None: as long as they take."""
-    import time
+    (:func:`_wait_for_saves`). ``until``: when (``time.monotonic``) they stop being
+    waited for (a run stopped by ``kill``: :data:`KILL_GRACE` after it), after which
+    they are abandoned so too; None: as long as they take. ``abort_until``: when the
+    wait for the calls then aborted ends (None: :data:`ABORT_GRACE` after the abort)."""
 
     from tagsmith.labeling.client import ABORT_GRACE, _abort, _wrapped_with
 
     wait = getattr(client, "wait_for_calls", None)
     if not callable(wait):
         return
+
+    def aborted_wait() -> float:  # the wait for the calls aborted, as it begins
+        return ABORT_GRACE if abort_until is None else _seconds_to(abort_until)
     try:  # from here: a Ctrl-C just after the line (a loaded machine) escaped the wait
         n = client.calls_in_flight
         if not n:
@@ -346,30 +376,31 @@ def _wait_for_calls(client, leave: str, stops: LaterStopsIgnored,
         longest = getattr(timed, "longest_try", None) if timed is not None else None
         longest = longest if isinstance(longest, (int, float)) else getattr(
             timed, "timeout", None)
+        grace = None if until is None else _seconds_to(until)
         if grace is not None and (longest is None or grace < longest):
-            within = (f", up to {grace:g} s (stopped by kill: then abandoned, as "
+            within = (f", up to {round(grace, 1):g} s (stopped by kill: then abandoned, as "
                       "docker stop and schedulers end a run for good soon after)")
         else:
             within = f", up to {longest:g} s" if longest is not None else ""
         click.echo(f"waiting for {n} call{plural_s(n)} in flight{within}; {leave} to "
                    f"abandon {plural(n, 'it', 'them')}", err=True)
-        deadline = None if grace is None else time.monotonic() + grace
         # in slices: a Ctrl-C the kernel hands to another thread wakes no endless wait
         # of the main thread's (it was taken once a call ended, by its timeout)
-        while not wait(STOP_POLL):
-            if deadline is not None and time.monotonic() >= deadline:
+        while not wait(STOP_POLL if until is None else min(STOP_POLL, _seconds_to(until))):
+            if until is not None and not _seconds_to(until):
                 if _abort(client):  # counted as interrupted by the usage said next
-                    wait(ABORT_GRACE)
+                    wait(aborted_wait())
                 break
     except KeyboardInterrupt:
         if _abort(client):
-            wait(ABORT_GRACE)  # counted as interrupted by the usage said next
+            wait(aborted_wait())  # counted as interrupted by the usage said next
         stops.deaf = False  # a further stop leaves the answers waiting to be stored
 
 
 def _wait_for_saves(client, cache: str, *, leave: str = "Ctrl-C again",
                     stops: LaterStopsIgnored | None = None,
-                    grace: float | None = None) -> KeyboardInterrupt | None:
+                    until: float | None = None,
+                    give_up_until: float | None = None) -> KeyboardInterrupt | None:
     """Let the answers being stored reach the cache before the run ends (the worker
     threads are waited for at exit anyway), saying so when that takes a while: another
     process holds the cache's lock. A second Ctrl-C leaves them (they are then counted
@@ -380,11 +411,11 @@ def _wait_for_saves(client, cache: str, *, leave: str = "Ctrl-C again",
     the KeyboardInterrupt (:class:`~tagsmith.cli.Terminated` for ``kill``) that left
     them, ``None`` when none did. ``stops``: the caller's :class:`LaterStopsIgnored`,
     deafened once the answers are stored or left (its handler deafens it as it raises
-    the stop that leaves them). ``grace``: the longest they are waited for (a run
-    stopped by ``kill``: :data:`KILL_GRACE`; it waited up to the lock timeout, 60 s),
-    after which they are left so too; None: up to the lock timeout."""
-    import time
-
+    the stop that leaves them). ``until``: when (``time.monotonic``) they stop being
+    waited for (a run stopped by ``kill``: :data:`KILL_SAVES_LEFT` before its deadline;
+    it waited up to the lock timeout, 60 s), after which they are left so too; None: up
+    to the lock timeout. ``give_up_until``: when the wait for the writes left to give
+    up ends (None: at their next try's end, a second or two)."""
     wait = getattr(client, "wait_for_writes", None)
     if not callable(wait):
         if stops is not None:
@@ -392,28 +423,39 @@ def _wait_for_saves(client, cache: str, *, leave: str = "Ctrl-C again",
         return None
     from tagsmith.labeling import cache as cache_module
 
-    deadline = None if grace is None else time.monotonic() + grace
+    grace = None if until is None else _seconds_to(until)
+    # each left write gives up at its next try
+    give_up = 10 * cache_module.WRITE_POLL + 1
+
+    def given_up_wait() -> float:
+        return give_up if give_up_until is None else min(give_up,
+                                                         _seconds_to(give_up_until))
+
     try:
-        if wait(SAVE_GRACE if grace is None else min(SAVE_GRACE, grace)):
+        # quietly a moment first; after a kill, half the time left at most, the line
+        # then saying the rest (it said "up to 0.1 s" once the quiet second had passed)
+        if wait(SAVE_GRACE if grace is None else min(SAVE_GRACE, grace / 2)):
             if stops is not None:
                 stops.deafen()
             return None
         pending = client.writes_in_flight
-        within = (f"{cache_module.LOCK_TIMEOUT:g} s" if grace is None
-                  or grace >= cache_module.LOCK_TIMEOUT else
-                  f"{grace:g} s (stopped by kill: then left, as docker stop and "
+        left = None if until is None else _seconds_to(until)
+        within = (f"{cache_module.LOCK_TIMEOUT:g} s" if left is None
+                  or left >= cache_module.LOCK_TIMEOUT else
+                  f"{round(left, 1):g} s (stopped by kill: then left, as docker stop and "
                   "schedulers end a run for good soon after)")
         click.echo(f"saving {pending} answer{plural_s(pending)} to {printable(cache)}: it "
                    f"is locked by another process, waiting up to {within}; {leave} to "
                    "leave them", err=True)
-        while not wait(STOP_POLL):  # in slices, as in _wait_for_calls
-            if deadline is not None and time.monotonic() >= deadline:
+        # in slices, as in _wait_for_calls
+        while not wait(STOP_POLL if until is None else min(STOP_POLL, _seconds_to(until))):
+            if until is not None and not _seconds_to(until):
                 client.abandon_writes()  # counted as unsaved, said next
-                wait(10 * cache_module.WRITE_POLL + 1)  # each gives up at its next try
+                wait(given_up_wait())
                 break
     except KeyboardInterrupt as stop:
         client.abandon_writes()
-        wait(10 * cache_module.WRITE_POLL + 1)  # each gives up at its next try
+        wait(given_up_wait())
         return stop
     if stops is not None:
         stops.deafen()
