@@ -63,6 +63,8 @@ def test_a_call_abandoned_as_the_run_stops_is_no_failure_and_the_message_names_t
     # an earlier document waiting to retry (a flaky 503) when a later one failed for good
     # was abandoned, counted as one more failure, and raised first (the pool's order):
     # "2 requests in a row failed; ... Last: request abandoned (interrupted)" hid the 400
+    # (strict: the earliest request's failure is the one raised, so without that fix
+    # the abandoned one is, every run; it was a race that passed 2 runs in 3)
     from tagsmith.labeling.client import OpenAIChatClient
     from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
 
@@ -317,3 +319,35 @@ def test_what_served_a_model_is_shown_without_its_control_characters(tmp_path, c
     assert len(said) == 1, said
     assert "\x1b" not in said[0] and "\x07" not in said[0], said[0]
     assert r"'new\x1b]0;owned\x07'" in said[0] and r"'old\x1b[2J'" in said[0], said[0]
+
+
+def test_of_two_calls_failing_at_once_the_earliest_requests_failure_is_raised():
+    # which failure stopped the run was the first out of as_completed: two documents
+    # refused at once (a key revoked mid-run, two messages) told the later one's where
+    # it came back first, and a run of the same requests told the other: a race
+    import time
+
+    from tagsmith.exceptions import LLMConfigError
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
+
+    clients: list[OpenAIChatClient] = []
+
+    def behaviour(body):
+        if user_prompt(body) == "first":
+            # answered only once the later call has failed, and a moment after
+            deadline = time.monotonic() + NET
+            while clients[0].usage.n_failed < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.3)
+            return Reply('{"error": {"message": "key one revoked"}}', status=401)
+        return Reply('{"error": {"message": "key two revoked"}}', status=401)
+
+    with LocalChatServer(behaviour) as server:
+        client = OpenAIChatClient(server.base_url, "m", timeout=NET)
+        clients.append(client)
+        with pytest.raises(LLMConfigError) as raised:
+            complete_all(client, [request("first"), request("second")], n_workers=2)
+    said = str(raised.value)
+    assert "key one revoked" in said and "key two" not in said, said
+    assert client.usage.n_failed == 2

@@ -50,7 +50,7 @@ import time
 import weakref
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -3123,13 +3123,17 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
     # (usage counts an answer asked twice twice, and a malformed one as any other)
     tally = _wrapped_with(client, "answered_keys", method=True)
     answered_before = set(tally.answered_keys()) if tally is not None else None
+    futures: dict[Future, int] = {}
     try:
         with progress_bar(total=len(requests), desc=desc, unit="call",
                           enabled=show_progress) as bar:
             # counted as each call ends, in any order: in the pool's order (its map) one
             # slow first document held the bar at 0/N while every other call had ended;
-            # a stopping failure is raised as it comes, not after the documents before it
-            for future in as_completed([pool.submit(one, i) for i in range(len(requests))]):
+            # a stopping failure stops the run as it comes, not after the documents before
+            # it; raised once the calls in flight have ended, the earliest request's of
+            # those that failed (_earliest_failure: it was whichever came out first)
+            futures = {pool.submit(one, i): i for i in range(len(requests))}
+            for future in as_completed(futures):
                 future.result()
                 bar.update(1)
                 usage = client.usage
@@ -3174,6 +3178,9 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                 if finishing is None or not finishing.finish_on_interrupt:
                     _wait_for_workers(client, state, idle, ABORT_GRACE, _abort(client))
                 raise
+            earliest = _earliest_failure(futures)
+            if earliest is not None and earliest is not exc:
+                raise earliest from earliest.__cause__  # its own cause, not the other
         elif finishing is not None and finishing.finish_on_interrupt:
             # Ctrl-C: no new call; the calls in flight end and store their answers (the
             # caller waits for them, saying so, and a second Ctrl-C abandons them)
@@ -3186,6 +3193,19 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
         raise
     pool.shutdown()
     return [r if r is not None else LLMError("no result") for r in results]
+
+
+def _earliest_failure(futures: dict[Future, int]) -> Exception | None:
+    """The failure of the earliest request (``futures`` maps each call's future to its
+    request's index) among the calls ended by one, once the run has stopped and its calls
+    in flight have ended: which failure the run raised was the first to come out of
+    ``as_completed``, a race between two calls failing at once (two documents refused
+    for the same bad key, or a failure raised beside the one that stopped the run), so
+    two runs of the same requests told different failures."""
+    failed = [(index, error) for future, index in futures.items()
+              if future.done() and not future.cancelled()
+              and isinstance(error := future.exception(), Exception)]
+    return min(failed, key=lambda pair: pair[0])[1] if failed else None
 
 
 def _cost_postfix(usage, cost: float) -> str:
