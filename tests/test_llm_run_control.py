@@ -351,3 +351,45 @@ def test_of_two_calls_failing_at_once_the_earliest_requests_failure_is_raised():
     said = str(raised.value)
     assert "key one revoked" in said and "key two" not in said, said
     assert client.usage.n_failed == 2
+
+
+def test_a_client_of_ones_own_is_not_said_to_try_no_more_as_the_run_stops():
+    # "waiting for 1 call in flight to end its try under way (not retried)" was said of
+    # a client of the caller's own too, which retries as it is written to (run_stop()
+    # only tells it the run has stopped): the wait lasted its retries, as the line
+    # said it would not
+    import logging
+
+    said = threading.Event()
+    lines: list[str] = []
+
+    class Watch(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+            if "waiting for 1 call in flight" in record.getMessage():
+                said.set()
+
+    class Retrying(OwnClient):
+        """A client ignoring the run's stop: its call goes on (retrying, say) until
+        the run has said its wait."""
+
+        def complete(self, request: ChatRequest) -> ChatResponse:
+            if request.messages[-1]["content"] == "fail":
+                return super().complete(request)
+            assert self.failed.wait(NET)
+            assert said.wait(NET), lines
+            return ChatResponse("late")
+
+    logger = logging.getLogger("tagsmith")
+    watch = Watch(level=logging.WARNING)
+    logger.addHandler(watch)
+    try:
+        with pytest.raises(LLMError, match="^1 request in a row failed"):
+            complete_all(Retrying(), [request("slow"), request("fail")], n_workers=2,
+                         max_consecutive_failures=1)
+    finally:
+        logger.removeHandler(watch)
+    assert [line for line in lines if "waiting for" in line] == [
+        "the run is stopping: waiting for 1 call in flight to end (Retrying, a client of "
+        "your own: its retries too, unless it ends it once "
+        "tagsmith.labeling.client.run_stop() is set)"]

@@ -3167,11 +3167,23 @@ def complete_all(client: LLMClient, requests: Sequence[ChatRequest], *, n_worker
                 # model), and a run stopped by a failure looked hung meanwhile
                 timed = _wrapped_with(client, "longest_try")
                 longest = getattr(timed, "longest_try", None) if timed is not None else None
-                logger.warning(
-                    "the run is stopping: waiting for %d call%s in flight to end %s try "
-                    "under way (not retried)%s", waited, plural_s(waited),
-                    plural(waited, "its", "their"),
-                    f", up to {longest:g} s" if isinstance(longest, (int, float)) else "")
+                within = (f", up to {longest:g} s" if isinstance(longest, (int, float))
+                          else "")
+                own = _own_client(client)
+                if own is None:
+                    logger.warning(
+                        "the run is stopping: waiting for %d call%s in flight to end %s "
+                        "try under way (not retried)%s", waited, plural_s(waited),
+                        plural(waited, "its", "their"), within)
+                else:
+                    # "(not retried)" is tagsmith's clients' promise: one of the caller's
+                    # own retries as it is written to
+                    logger.warning(
+                        "the run is stopping: waiting for %d call%s in flight to end "
+                        "(%s, a client of your own: %s retries too, unless it ends %s "
+                        "once tagsmith.labeling.client.run_stop() is set)%s", waited,
+                        plural_s(waited), own, plural(waited, "its", "their"),
+                        plural(waited, "it", "them"), within)
             try:
                 _wait_for_workers(client, state, idle, None)
             except BaseException:  # Ctrl-C in that wait: as below
@@ -3425,6 +3437,20 @@ def _wrapped_with(client, name: str, *, method: bool = False):
             return client
         client, seen = getattr(client, "inner", None), seen + 1
     return None
+
+
+def _own_client(client) -> str | None:
+    """The class name of the client ``client`` is or wraps (``inner``, ten deep at most)
+    where it is the caller's own (no class of tagsmith's), None for one of tagsmith's:
+    those try no more once the run has stopped, a client of one's own only where it
+    looks at :func:`run_stop`."""
+    for _ in range(10):
+        inner = getattr(client, "inner", None)
+        if inner is None:
+            break
+        client = inner
+    kind = type(client)
+    return None if kind.__module__.startswith("tagsmith.") else kind.__name__
 
 
 def _storing(client) -> int:
