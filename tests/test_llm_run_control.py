@@ -393,3 +393,53 @@ def test_a_client_of_ones_own_is_not_said_to_try_no_more_as_the_run_stops():
         "the run is stopping: waiting for 1 call in flight to end (Retrying, a client of "
         "your own: its retries too, unless it ends it once "
         "tagsmith.labeling.client.run_stop() is set)"]
+
+
+def test_an_endpoint_serving_a_name_by_several_models_is_said_once_a_run(tmp_path, caplog):
+    # openrouter/auto, or a load balancer over different models, answers each request
+    # by whichever model it picks: only each run's first answer was looked at, and a
+    # run whose first came from another model than the last run's was warned of a
+    # "new" model (most runs), saying nothing of what went on
+    import itertools
+    import json
+    import logging
+    import threading
+
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient, OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer, Reply
+
+    path = tmp_path / "llm.sqlite"
+
+    def run(models: list[str], texts: list[str]) -> list[str]:
+        turn, lock = itertools.cycle(models), threading.Lock()
+
+        def behaviour(body):
+            with lock:
+                model = next(turn)
+            return Reply(raw=json.dumps({
+                "id": "c", "object": "chat.completion", "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "ok"}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1}}).encode())
+
+        caplog.clear()
+        with LocalChatServer(behaviour) as server:
+            with CachedClient(OpenAIChatClient(server.base_url, "openrouter/auto",
+                                               timeout=NET), ResponseCache(path)) as client:
+                with caplog.at_level(logging.WARNING, logger="tagsmith"):
+                    complete_all(client, [request(text) for text in texts], n_workers=1)
+        return [r.getMessage() for r in caplog.records if "served by" in r.getMessage()
+                or "serves" in r.getMessage()]
+
+    said = run(["vendor/a", "vendor/b"], ["a", "b", "c", "d"])
+    assert len(said) == 1, said
+    assert said[0].startswith("the endpoint serves 'm' by several models in turn "
+                              "(vendor/a, vendor/b): a router"), said[0]
+    # later runs: said once each, at their first answer, what it means, never a "new"
+    # model; a model new to the name is noted and named the next time
+    said = run(["vendor/b", "vendor/c"], ["e", "f"])
+    assert len(said) == 1 and "by several models in turn (vendor/b, vendor/a)" in said[0], said
+    said = run(["vendor/c"], ["g"])
+    assert len(said) == 1 and "in turn (vendor/c, vendor/b, vendor/a)" in said[0], said
+    assert "is served by" not in said[0], said

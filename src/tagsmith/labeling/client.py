@@ -168,6 +168,11 @@ OPTIONAL_PARAMETERS = {
     "max_tokens": " (at the server's own output token limit: max_tokens has no effect)",
 }
 #: what an API key may hold: visible ASCII and inner spaces
+#: between the model names noted for a model name asked that the endpoint serves by
+#: several models in turn (the ``served`` table's ``served_model``; a name has no line
+#: break), and how many are kept
+SERVED_SEPARATOR = "\n"
+MAX_SERVED_NOTED = 8
 #: the stop flag of the :func:`complete_all` run whose worker thread makes the call now
 #: (None outside one): set once the run stops, it is checked before each try and each
 #: send (:meth:`OpenAIChatClient.complete`). The client's own events (``try_no_more``,
@@ -3548,6 +3553,10 @@ class CachedClient:
         # the model names asked whose serving model this client has looked at
         # (:meth:`_check_served`): once each, at its first answer from the endpoint
         self._served_seen: set[str] = set()
+        # per model name asked, the models the endpoint said served it in this run (in
+        # the order they came), and the names said to be served by several
+        self._served_models: dict[str, list[str]] = {}
+        self._several_said: set[str] = set()
 
 
     def __repr__(self) -> str:  # it was <...CachedClient object at 0x7f...>
@@ -3659,18 +3668,36 @@ class CachedClient:
         """At the first answer from the endpoint for ``model``, compare what its reply
         said served it (``model``, ``system_fingerprint``) with what the cache noted last
         time, warning where the model it names changed (not for the fingerprint alone),
-        and note both. The cache keys answers by the name
+        and note both. Every answer's model is looked at: where two in one run differ
+        (a router such as ``openrouter/auto``, a load balancer over different models)
+        that is said instead, once a run, and noted, so that later runs say it once
+        rather than warning of a changed model on most runs. The cache keys answers by the name
         asked: an alias moved to a new snapshot went on replaying the old model's
         answers beside the new one's, unsaid. A model replaced under the very name its
         replies give (a local server's weights swapped) is not told: only its
         fingerprint changes, which OpenAI's does for one snapshot too."""
         served, fingerprint = response.served_model, response.fingerprint
+        served = served.replace(SERVED_SEPARATOR, " ")  # no name noted as several
         if not (served or fingerprint) or self.write_failed:
             return
         with self._lock:
-            if model in self._served_seen:
-                return
+            # every answer's model is looked at (in memory): one endpoint serving the
+            # name by several models in turn (openrouter/auto, a load balancer over
+            # different models) warned of a "new" model on most runs
+            seen = self._served_models.setdefault(model, [])
+            new = bool(served) and served not in seen
+            said_several = model in self._several_said
+            several = new and len(seen) == 1 and not said_several
+            if new and len(seen) < MAX_SERVED_NOTED:
+                seen.append(served)
+            first = model not in self._served_seen
             self._served_seen.add(model)
+            if several:
+                self._several_said.add(model)
+            models = list(seen)
+        # once said to be served by several, each new one is noted (quietly)
+        if not (first or several or (new and said_several)):
+            return
         looked = getattr(self.cache, "served_by", None)
         note = getattr(self.cache, "note_served", None)
         if not (callable(looked) and callable(note)):
@@ -3681,16 +3708,38 @@ class CachedClient:
             before = looked(model)
         except DataError:  # the answer's write says what is wrong with the cache
             return
+
+        def said(text: str) -> str:
+            # the server's words, or a cache handed over: an escape sequence in
+            # them went to the terminal as it was (quoted where not printable)
+            return text if text.isprintable() else repr(text)
+
+        noted_several = before is not None and SERVED_SEPARATOR in before[0]
+        if several or noted_several or said_several:
+            named = list(dict.fromkeys(
+                models + (before[0].split(SERVED_SEPARATOR) if noted_several
+                          and before is not None else [])))[:MAX_SERVED_NOTED]
+            if before is None or before[0] != SERVED_SEPARATOR.join(named):
+                self.store(functools.partial(note, model, SERVED_SEPARATOR.join(named),
+                                             fingerprint))
+            if not (several or first):
+                return
+            # said once a run: what it means, not a "change" of model
+            with self._lock:
+                self._several_said.add(model)
+            logger.warning(
+                "the endpoint serves %r by several models in turn (%s): a router "
+                "(openrouter/auto) or a load balancer over different models. Each "
+                "answer is from whichever model took its request, and the response cache "
+                "%s replays them as they are, so a model replaced behind the name is not "
+                "told (a name that only one model answers to asks that one)", model,
+                ", ".join(said(name) for name in named), getattr(self.cache, "path", ""))
+            return
         # a new model behind the name is said; a new fingerprint alone is only noted:
         # OpenAI's changes as its backend is reconfigured, several in turn for one
         # snapshot (load-balanced), and warned of, nearly every run said the model had
         # changed when it had not. A reply saying no model tells nothing either way
         if before is not None and before[0] and served and before[0] != served:
-            def said(text: str) -> str:
-                # the server's words, or a cache handed over: an escape sequence in
-                # them went to the terminal as it was (quoted where not printable)
-                return text if text.isprintable() else repr(text)
-
             def shown(pair: tuple[str, str]) -> str:
                 return (f"{said(pair[0]) or '(no model)'}"
                         + (f", system_fingerprint {said(pair[1])}" if pair[1] else ""))
