@@ -102,6 +102,12 @@ SNIPPETS = {
         # result.write renders report.html with plots: the [report] extra
         "needs": ["matplotlib"],
     },
+    "audit_apply": {
+        "marker": "fixed = apply_decisions(",
+        "paths": {},
+        "continues": "audit",
+        "needs": ["pandas"],
+    },
     "helpdesk": {
         "marker": "def clean_body(",
         "paths": {"export.csv": "helpdesk_export", "tickets.csv": "helpdesk_tickets"},
@@ -280,6 +286,24 @@ def test_audit_snippet(data, namespaces):
 
     header = (data["audit_dir"] / "labels.csv").read_text(encoding="utf-8").splitlines()[0]
     assert tuple(header.split(",")) == LABEL_COLUMNS
+
+
+def test_audit_apply_snippet(data, namespaces):
+    """The review queue decided as a DataFrame, applied to the labels in memory, and a
+    model retrained on them (a notebook had to write and read files for it)."""
+    import numpy as np
+
+    if "audit" not in namespaces:
+        _run("audit", data, namespaces)
+    ns = _run("audit_apply", data, namespaces)
+    queue, Y, fixed, space = ns["queue"], ns["data"].Y, ns["fixed"], ns["space"]
+    accepted = queue[queue["decision"] == "accept"]
+    assert len(accepted) > 0
+    changed = np.argwhere((fixed != (Y != 0)).toarray())
+    assert sorted(map(tuple, changed.tolist())) == sorted(
+        (doc, space.id_of(uri)) for doc, uri in zip(accepted["doc"], accepted["label_uri"],
+                                                     strict=True))
+    assert ns["retrained"].n_labels == len(space)
 
 
 # ---------------------------------------------------------------- CLI options

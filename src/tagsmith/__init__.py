@@ -21,8 +21,8 @@ Confidence
     :func:`heldout_from_corpus`, :func:`evaluate_confidence`, :func:`estimate_shift`
     (``tagsmith.pipeline.confidence``).
 Label audit
-    :func:`audit_corpus`, :class:`AuditOptions`, :func:`read_audit_corpus`
-    (``tagsmith.pipeline.audit``).
+    :func:`audit_corpus`, :class:`AuditOptions`, :func:`read_audit_corpus`,
+    :func:`apply_decisions` (``tagsmith.pipeline.audit``).
 LLM-assisted labeling and zero-shot
     :func:`distill_classifier`, :func:`active_distill`, :class:`ActiveOptions`
     (``tagsmith.pipeline.distill``); :class:`ZeroShotClassifier`
@@ -47,7 +47,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from tagsmith.data.labelspace import LabelSpace
     from tagsmith.data.vocab import load_vocabulary
     from tagsmith.exceptions import DataError, InvalidParameterError, TagsmithError
-    from tagsmith.pipeline.audit import AuditOptions, audit_corpus, read_audit_corpus
+    from tagsmith.pipeline.audit import (
+        AuditOptions,
+        apply_decisions,
+        audit_corpus,
+        read_audit_corpus,
+    )
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.compare import compare_predictions
     from tagsmith.pipeline.confidence import (
@@ -88,6 +93,7 @@ _EXPORTS = {
     "AuditOptions": "tagsmith.pipeline.audit",
     "audit_corpus": "tagsmith.pipeline.audit",
     "read_audit_corpus": "tagsmith.pipeline.audit",
+    "apply_decisions": "tagsmith.pipeline.audit",
     "distill_classifier": "tagsmith.pipeline.distill",
     "active_distill": "tagsmith.pipeline.distill",
     "ActiveOptions": "tagsmith.pipeline.distill",
@@ -108,7 +114,7 @@ __all__ = [
     "ConfidenceOptions", "calibrate_classifier", "heldout_from_corpus",
     "evaluate_confidence", "estimate_shift",
     # label audit
-    "AuditOptions", "audit_corpus", "read_audit_corpus",
+    "AuditOptions", "audit_corpus", "read_audit_corpus", "apply_decisions",
     # LLM-assisted labeling and zero-shot
     "distill_classifier", "active_distill", "ActiveOptions", "ZeroShotClassifier",
     # errors

@@ -589,6 +589,136 @@ class DuplicatePairs:
         return f"DuplicatePairs(n_pairs={len(self.pairs)})"
 
 
+def apply_decisions(Y: LabelMatrix, review: Iterable[Mapping] | Any,
+                    label_space: LabelSpace, *,
+                    texts: Iterable[str] | None = None) -> sp.csr_matrix:
+    """``Y`` with the review's accepted corrections, in memory: what ``apply-review``
+    does to a corpus file, for labels held as a matrix (a notebook's).
+
+    ``review``: review rows (:attr:`AuditResult.review`, one dict per row, or a pandas
+    DataFrame of them), each with its ``decision`` filled in as ``review.csv``'s is:
+    ``accept`` (or ``yes``, ``y``, ``x``, ``1``, ``True``), ``reject`` (``no``, ``0``,
+    ``False``), or left empty (``""``, None, NaN: undecided). An accepted ``missing``
+    row gives document ``doc`` (its position in the audited texts, from 0) the label of
+    its ``label_uri``, an accepted ``wrong`` row takes it away; other rows change
+    nothing. ``Y`` (``n_docs x n_labels``, as :func:`audit_corpus` takes it) is left as
+    it is: a new CSR matrix of 0/1 is returned, to train on
+    (``train_classifier(texts, fixed, label_space)``).
+
+    ``texts``: the audited texts, in the order they were audited; where given, each
+    accepted row's ``doc_key`` must be the fingerprint of its document's text, so a
+    review applied to a table sorted or filtered since the audit is refused rather than
+    giving other documents its corrections. A row that names no document of ``Y``, a
+    label not in ``label_space``, a kind other than ``missing`` or ``wrong``, or a
+    decision that is neither, and a label both added and removed for one document, are
+    refused as :class:`~tagsmith.exceptions.InvalidParameterError` naming the row
+    (``review[3]``, by position).
+
+    >>> space = LabelSpace.from_uris(["u:a", "u:b"])
+    >>> rows = [{"decision": "accept", "kind": "missing", "label_uri": "u:b", "doc": 0},
+    ...         {"decision": "accept", "kind": "wrong", "label_uri": "u:a", "doc": 1},
+    ...         {"decision": "", "kind": "wrong", "label_uri": "u:a", "doc": 0}]
+    >>> apply_decisions([[1, 0], [1, 0]], rows, space).toarray().tolist()
+    [[1, 1], [0, 0]]
+    """
+    import math
+
+    from tagsmith.audit.detect import KINDS
+    from tagsmith.audit.review import ACCEPT, ACTIONS, KIND_OF_ACTION, REJECT, doc_key
+    from tagsmith.features.tfidf import _as_list
+    from tagsmith.metrics.sets import check_label_values
+
+    if not isinstance(label_space, LabelSpace):
+        raise InvalidParameterError("label_space", "a tagsmith LabelSpace",
+                                    type(label_space).__name__)
+    check_label_table(Y, label_space, "Y")
+    fixed = check_label_values(Y, "Y", soft_ok=True)
+    if fixed.shape[1] != len(label_space):
+        raise InvalidParameterError("Y", f"{len(label_space)} columns (one per label of "
+                                    "label_space)", fixed.shape)
+    n_docs = fixed.shape[0]
+    text_list = None if texts is None else _as_list(texts, "texts")
+    if text_list is not None and len(text_list) != n_docs:
+        raise InvalidParameterError("texts", f"{n_docs:,} texts (one per row of Y)",
+                                    len(text_list))
+    if hasattr(review, "to_dict") and hasattr(review, "columns"):  # a pandas DataFrame
+        rows = review.to_dict("records")
+    elif isinstance(review, str | bytes | Path) or isinstance(review, Mapping):
+        raise InvalidParameterError(
+            "review", "review rows (AuditResult.review, or a DataFrame of them); a review "
+            "file is applied by tagsmith.audit.review.apply_review",
+            type(review).__name__ if not isinstance(review, str) else review)
+    else:
+        rows = list(review)
+
+    def cell(row: object, column: str, i: int) -> object:
+        if not isinstance(row, Mapping):
+            raise InvalidParameterError(f"review[{i}]", "a review row (a dict)",
+                                        type(row).__name__)
+        if column not in row:
+            raise InvalidParameterError(f"review[{i}]", f"a review row with a {column!r} "
+                                        "field", sorted(map(str, row))[:8])
+        return row[column]
+
+    def text_of(value: object) -> str:
+        if value is None or isinstance(value, float) and math.isnan(value):
+            return ""
+        return str(value).strip()
+
+    changes: dict[tuple[int, int], tuple[bool, int]] = {}  # (doc, label): (add?, row)
+    for i, row in enumerate(rows):
+        decision = text_of(cell(row, "decision", i)).lower()
+        if not decision or decision in ("none", "null", "nan"):
+            continue
+        if decision not in ACCEPT | REJECT:
+            raise InvalidParameterError(f"review[{i}]['decision']", "accept or reject "
+                                        "(yes/no, 1/0, True/False), or empty", decision)
+        if decision in REJECT:
+            continue
+        kind = text_of(cell(row, "kind", i)).lower()
+        action = text_of(row.get("action")).lower()
+        if not kind and action in KIND_OF_ACTION:
+            kind = KIND_OF_ACTION[action]
+        if kind not in KINDS or action and action != ACTIONS[kind]:
+            raise InvalidParameterError(f"review[{i}]['kind']", " or ".join(KINDS)
+                                        + (f" (its action {action!r} contradicts it)"
+                                           if kind in KINDS else ""), kind)
+        uri = text_of(cell(row, "label_uri", i)).strip("<>")
+        label = label_space.lookup(f"<{uri}>") if uri else None
+        if label is None:
+            raise InvalidParameterError(f"review[{i}]['label_uri']", "the URI of a label "
+                                        "of label_space", uri)
+        doc = cell(row, "doc", i)
+        if isinstance(doc, bool) or not isinstance(doc, int | np.integer) \
+                or not 0 <= doc < n_docs:
+            raise InvalidParameterError(f"review[{i}]['doc']", f"a document number in "
+                                        f"[0, {n_docs:,}) (a position in the texts)", doc)
+        doc = int(doc)
+        if text_list is not None:
+            key = text_of(cell(row, "doc_key", i))
+            if key != doc_key(text_list[doc]):
+                raise InvalidParameterError(
+                    f"review[{i}]['doc_key']", f"the fingerprint of texts[{doc}] "
+                    f"({doc_key(text_list[doc])}): the texts are not those audited, or "
+                    "not in the order audited (sorted or filtered since?)", key)
+        add = kind == "missing"
+        earlier = changes.setdefault((doc, label), (add, i))
+        if earlier[0] != add:
+            raise InvalidParameterError(f"review[{i}]", "no correction contradicting "
+                                        f"review[{earlier[1]}], which "
+                                        f"{'adds' if earlier[0] else 'removes'} this label",
+                                        f"{ACTIONS[kind]} {uri!r} of document {doc}")
+    fixed = sp.csr_matrix(fixed != 0, dtype=np.int8)
+    if changes:
+        (docs, labels), values = zip(*changes, strict=True), [add for add, _ in
+                                                             changes.values()]
+        edits = fixed.tolil()
+        edits[list(docs), list(labels)] = np.array(values, dtype=np.int8)
+        fixed = sp.csr_matrix(edits, dtype=np.int8)
+        fixed.eliminate_zeros()
+    return fixed
+
+
 def output_names(*, review_format: str = "csv", html: bool = True,
                  sample: bool = False, docs_on_parents: bool = False) -> dict[str, str]:
     """The files :meth:`AuditResult.write` puts in its folder, by key."""

@@ -1,0 +1,106 @@
+"""Accepting an audit's corrections in memory (a notebook's texts and label matrix)."""
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tagsmith import AuditOptions, LabelSpace, apply_decisions, audit_corpus, load_vocabulary
+from tagsmith.exceptions import InvalidParameterError
+
+GOEMOTIONS = Path(__file__).resolve().parents[1] / "examples" / "goemotions"
+
+
+@pytest.fixture(scope="module")
+def audited():
+    """700 GoEmotions comments as a notebook holds them (texts, a 0/1 matrix), audited."""
+    space = load_vocabulary(GOEMOTIONS / "vocab.tsv")
+    texts, rows = [], []
+    with gzip.open(GOEMOTIONS / "train.tsv.gz", "rt", encoding="utf-8") as lines:
+        for line, _ in zip(lines, range(700), strict=False):
+            text, labels = line.rstrip("\n").split("\t")[:2]
+            texts.append(text)
+            rows.append([space.lookup(key) for key in labels.split()])
+    Y = np.zeros((len(texts), len(space)), dtype=np.int64)
+    for doc, ids in enumerate(rows):
+        Y[doc, ids] = 1
+    result = audit_corpus(texts, Y, space, options=AuditOptions(scores="knn"))
+    kinds = {row["kind"] for row in result.review}
+    assert kinds == {"missing", "wrong"}  # the test needs both
+    return space, texts, Y, result.review
+
+
+def _first(review, kind):
+    return next(i for i, row in enumerate(review) if row["kind"] == kind)
+
+
+def test_accepted_rows_add_and_remove_their_labels_and_the_rest_change_nothing(audited):
+    """A notebook user had the review queue as data (``result.review``) but no way to
+    apply its decisions but ``apply-review``, which reads a corpus file and a review
+    file and writes a third: the labels had to go through files, or be edited by hand
+    in a CSR matrix."""
+    space, texts, Y, review = audited
+    rows = [dict(row) for row in review]
+    add, remove = _first(rows, "missing"), _first(rows, "wrong")
+    rejected = next(i for i in range(len(rows)) if i not in (add, remove))
+    rows[add]["decision"] = "accept"
+    rows[remove]["decision"] = "x"
+    rows[rejected]["decision"] = "reject"
+    before = Y.copy()
+    fixed = apply_decisions(Y, rows, space, texts=texts)
+    assert np.array_equal(Y, before)  # the caller's labels are left as they were
+    changed = np.argwhere(fixed.toarray() != Y)
+    expected = sorted((rows[i]["doc"], space.id_of(rows[i]["label_uri"])) for i in (add, remove))
+    assert sorted(map(tuple, changed.tolist())) == expected
+    assert fixed[rows[add]["doc"], space.id_of(rows[add]["label_uri"])] == 1
+    assert fixed[rows[remove]["doc"], space.id_of(rows[remove]["label_uri"])] == 0
+    # nothing decided: the labels as given
+    assert np.array_equal(apply_decisions(Y, review, space).toarray(), Y)
+
+
+def test_a_dataframe_of_the_review_is_applied_its_empty_cells_undecided(audited):
+    pd = pytest.importorskip("pandas")
+    space, texts, Y, review = audited
+    queue = pd.DataFrame(review)
+    queue["decision"] = None  # NaN-like cells, as a column filled in part
+    add = _first(review, "missing")
+    queue.loc[add, "decision"] = "accept"
+    fixed = apply_decisions(Y, queue, space, texts=pd.Series(texts))
+    doc, label = review[add]["doc"], space.id_of(review[add]["label_uri"])
+    assert fixed[doc, label] == 1 and Y[doc, label] == 0
+    assert (fixed.toarray() != Y).sum() == 1
+
+
+def test_texts_in_another_order_than_audited_are_refused(audited):
+    """Rows name documents by position: applied to a table sorted since the audit, they
+    gave their corrections to other documents."""
+    space, texts, Y, review = audited
+    rows = [dict(row) for row in review]
+    rows[0]["decision"] = "accept"
+    with pytest.raises(InvalidParameterError, match=r"review\[0\]\['doc_key'\].*not in the "
+                       r"order audited"):
+        apply_decisions(Y, rows, space, texts=texts[::-1])
+
+
+def test_bad_rows_are_refused_naming_the_row():
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    Y = [[1, 0], [0, 1]]
+
+    def row(**cells):
+        return {"decision": "accept", "kind": "missing", "label_uri": "u:b", "doc": 0,
+                **cells}
+
+    cases = [([row(), row(kind="wrong")], r"review\[1\].*contradicting review\[0\]"),
+             ([row(doc=2)], r"review\[0\]\['doc'\].*\[0, 2\)"),
+             ([row(label_uri="u:z")], r"review\[0\]\['label_uri'\]"),
+             ([row(decision="maybe")], r"review\[0\]\['decision'\]"),
+             ([row(kind="odd")], r"review\[0\]\['kind'\]")]
+    for rows, message in cases:
+        with pytest.raises(InvalidParameterError, match=message):
+            apply_decisions(Y, rows, space)
+    with pytest.raises(InvalidParameterError, match="apply_review"):
+        apply_decisions(Y, "audit/review.csv", space)
+    # the kind told by the action alone, as a review file's row may
+    assert apply_decisions(Y, [row(kind="", action="remove", label_uri="u:a")],
+                           space).toarray().tolist() == [[0, 0], [0, 1]]
