@@ -526,6 +526,36 @@ class LabelSpace(Sequence[Label]):
             labels.append(Label(uri=uri, pref_labels=pref))
         return cls(labels)
 
+    @classmethod
+    def from_names(cls, names: Iterable[str], *, lang: str = "en") -> LabelSpace:
+        """Build a space from label names alone (a notebook's list, a pandas Series of
+        them), in label-id order: each label's URI is its name, and so is its preferred
+        name in language ``lang``, which zero-shot embeds and LLM prompts show.
+
+        ``LabelSpace.from_uris(names)`` gives labels with URIs and no names, which
+        zero-shot refuses (it embeds names, not URIs). ``names`` is refused as
+        :meth:`from_uris` refuses ``uris`` (a bare str, a mapping, a set), and so is a
+        name that is no str or is blank, naming its position.
+
+        >>> space = LabelSpace.from_names(["joy", "anger"])
+        >>> space.uris, space.names(), space[0].pref_labels
+        (['joy', 'anger'], ['joy', 'anger'], {'en': 'joy'})
+        """
+        if isinstance(names, str | bytes | Mapping | Set) and not isinstance(names, KeysView):
+            what = ("a bare str" if isinstance(names, str | bytes) else
+                    f"a {type(names).__name__} (give a list of its names)"
+                    if isinstance(names, Mapping) else
+                    f"a {type(names).__name__} (no order for the label ids)")
+            raise InvalidParameterError("names", "a list of label names (one str per "
+                                        "label, in label-id order)", what)
+        given = list(names)
+        for i, name in enumerate(given):
+            if not isinstance(name, str) or not name.strip():
+                raise InvalidParameterError(f"names[{i}]", "a label's name (a non-blank "
+                                            "str)", _shown(name))
+        return cls.from_uris(given, names={strip_brackets(name): name.strip()
+                                           for name in given}, lang=lang)
+
     # -- sequence protocol ---------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._labels)

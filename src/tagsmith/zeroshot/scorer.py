@@ -1257,7 +1257,12 @@ class ZeroShotClassifier:
                     "never suggests a deprecated label; no option includes them: mark the "
                     "labels to suggest as not deprecated in the vocabulary)",
                     f"{deprecated} label{plural_s(deprecated)}, every one deprecated")
-            raise InvalidParameterError("label_space", "at least one label with a name", 0)
+            unnamed = sum(1 for label in label_space if not label.pref_labels)
+            raise InvalidParameterError(
+                "label_space", "at least one label with a name"
+                + (" (a space built by LabelSpace.from_uris(names) has URIs and no names: "
+                   "build it with LabelSpace.from_names(names), or give from_uris "
+                   "names={uri: name})" if unnamed == len(label_space) else ""), 0)
         #: the labels this scorer alone holds the rows of (``allowed``, where the whole
         #: vocabulary's embeddings were not cached), or None: every label's
         self.allowed: np.ndarray | None = None
