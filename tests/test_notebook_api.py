@@ -1,5 +1,7 @@
 """What a data scientist in a notebook meets: in-memory names, tables and rankings."""
 
+import json
+
 import numpy as np
 import pytest
 from test_zeroshot import _CountingEncoder
@@ -43,3 +45,39 @@ def test_from_names_takes_a_series():
     pd = pytest.importorskip("pandas")
     names = pd.Series(EMOTIONS, index=np.arange(10, 10 + len(EMOTIONS)))
     assert LabelSpace.from_names(names).names() == EMOTIONS
+
+
+def test_llm_teacher_reads_a_series_by_position_as_active_distill_asks():
+    """``llm_teacher(df["text"], ...)`` looked pool documents up by the Series' index
+    labels, while active_distill names them by position: with a sampled or filtered
+    DataFrame the LLM was sent other documents than those chosen, and their answers
+    taught the student as the chosen ones' labels (silently), or a KeyError."""
+    pd = pytest.importorskip("pandas")
+    from tagsmith import ActiveOptions, active_distill
+    from tagsmith.labeling.client import ScriptedLLM
+    from tagsmith.pipeline.distill import llm_teacher
+
+    space = LabelSpace.from_names(["sport", "music"])
+
+    def answer(request):
+        text = request.messages[-1]["content"]
+        label = "music" if ("concert" in text or "jazz" in text) else "sport"
+        return json.dumps({"labels": [{"label": label, "confidence": 0.9}]})
+
+    texts = pd.Series(["football match", "a concert", "the cup final", "jazz night"] * 6)
+    shuffled = texts.sample(frac=1, random_state=1)  # its index: 0..23 in another order
+    assert list(shuffled.index) != list(range(len(shuffled)))
+    teach = llm_teacher(shuffled, space, ScriptedLLM(answer))
+    Y, answered = teach(np.arange(len(shuffled)))
+    truth = [[0, 1] if ("concert" in t or "jazz" in t) else [1, 0] for t in shuffled]
+    assert answered.all() and ((Y.toarray() > 0).astype(int).tolist() == truth)
+    # a filtered table, its index without 0: a KeyError
+    kept = texts[texts.index >= 4]
+    Y, _ = llm_teacher(kept, space, ScriptedLLM(answer))(np.array([0, 1]))
+    assert (Y.toarray() > 0).astype(int).tolist() == [[1, 0], [0, 1]]
+    # and through active_distill, each taught document's labels are its own
+    result = active_distill(shuffled, space, llm_teacher(shuffled, space, ScriptedLLM(answer)),
+                            ActiveOptions(budget=8, rounds=2, featurizer_params={
+                                "char_ngrams": None, "min_df": 1}))
+    taught = (result.Y_teacher.toarray() > 0).astype(int).tolist()
+    assert taught == [truth[int(i)] for i in result.selected]

@@ -805,6 +805,11 @@ def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client: LLMClient
     # refused here, not in the first round, after the features were built
     label_space = check_label_space("label_space", label_space)
     check_client("client", client)
+    # by position, as active_distill's indices are: a pandas Series was read by its
+    # index labels, so a sampled or filtered DataFrame's column sent the LLM other
+    # documents than those chosen, their answers taught as the chosen ones' (or a
+    # KeyError where no label matched)
+    texts = _as_list(texts, "texts")
     rounds = itertools.count(1)
 
     def teach(indices: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
