@@ -81,3 +81,33 @@ def test_llm_teacher_reads_a_series_by_position_as_active_distill_asks():
                                 "char_ngrams": None, "min_df": 1}))
     taught = (result.Y_teacher.toarray() > 0).astype(int).tolist()
     assert taught == [truth[int(i)] for i in result.selected]
+
+
+def test_audit_reads_ids_and_lines_of_a_shuffled_dataframe_by_position():
+    """``audit_corpus(df["text"], Y, space, doc_ids=df["id"])`` on a sampled DataFrame
+    looked each document's id (and line) up by the Series' index labels, so every row of
+    the review queue named another document's id and line."""
+    pd = pytest.importorskip("pandas")
+    import gzip
+    from pathlib import Path
+
+    from tagsmith import AuditOptions, audit_corpus, load_vocabulary
+
+    goemotions = Path(__file__).resolve().parents[1] / "examples" / "goemotions"
+    space = load_vocabulary(goemotions / "vocab.tsv")
+    with gzip.open(goemotions / "train.tsv.gz", "rt", encoding="utf-8") as lines:
+        rows = [line.rstrip("\n").split("\t")[:2] for line, _ in zip(lines, range(500),
+                                                                    strict=False)]
+    df = pd.DataFrame(rows, columns=["text", "labels"])
+    df["id"] = [f"c{i}" for i in range(len(df))]
+    df["line"] = np.arange(1, len(df) + 1)
+    df = df.sample(frac=1, random_state=0)  # its index no longer 0, 1, ...
+    Y = np.zeros((len(df), len(space)), dtype=np.int8)
+    for doc, keys in enumerate(df["labels"]):
+        Y[doc, [space.lookup(key) for key in keys.split()]] = 1
+    result = audit_corpus(df["text"], Y, space, options=AuditOptions(scores="knn"),
+                          doc_ids=df["id"], lines=df["line"])
+    assert result.review
+    ids, numbers = df["id"].tolist(), df["line"].tolist()
+    assert [(row["doc_id"], row["line"]) for row in result.review] == [
+        (ids[row["doc"]], numbers[row["doc"]]) for row in result.review]

@@ -1477,13 +1477,12 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         else:
             continue
         raise InvalidParameterError(name, f"one entry per document ({len(texts)})", found)
-    # read by position: a pandas Series of a shuffled or filtered frame, indexed by its
-    # labels, gave each review row another document's id and line (numpy's numbers as
-    # Python's: tolist)
-    if lines is not None and not isinstance(lines, list | tuple):
-        lines = lines.tolist() if hasattr(lines, "tolist") else list(lines)
-    if doc_ids is not None and not isinstance(doc_ids, _UniqueIds | list | tuple):
-        doc_ids = doc_ids.tolist() if hasattr(doc_ids, "tolist") else list(doc_ids)
+    # by position, as the texts are read: a pandas Series (df["id"] of a sampled or
+    # filtered DataFrame) was looked up by its index labels, so every review row, the
+    # duplicates and the leakage examples named another document's id and line
+    lines = _by_position(lines)
+    if not isinstance(doc_ids, _UniqueIds):
+        doc_ids = _by_position(doc_ids)
     if doc_ids is not None and not isinstance(doc_ids, _UniqueIds):
         _check_unique_doc_ids(doc_ids, lines)  # read_audit_corpus's are checked already
     if splits is not None:
@@ -1508,6 +1507,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                 continue
             raise InvalidParameterError(f"split_lines[{name!r}]",
                                         f"one entry per document ({n_split})", found)
+        split_lines = {name: where if isinstance(where, list | tuple) else list(where)
+                       for name, where in split_lines.items()}
     Y.sort_indices()
     if not texts:
         raise DataError("no documents to audit", path=source)
@@ -1751,6 +1752,15 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                            duplicates.conflicting, Y, lines, doc_ids)
     return AuditResult(issues, report, review, scores, label_space, sample, docs_on_parents,
                        pairs)
+
+
+def _by_position(values: Sequence | None) -> list | Sequence | None:
+    """``values`` (one per document) as a list read in order, whatever index a pandas
+    Series carries (its ``[i]`` is by label); a list or tuple as it is."""
+    if values is None or isinstance(values, list | tuple):
+        return values
+    listed = values.tolist() if hasattr(values, "tolist") else list(values)
+    return listed if isinstance(listed, list) else list(values)
 
 
 def _warn_capped_labels(scores, label_space, lang: str, warnings: list[str]) -> None:
