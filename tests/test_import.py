@@ -306,6 +306,10 @@ ALLOWED_UPWARD = {
         "apply-review --decide-from reads label's output with label's own reader (its "
         "copies and repeated lines), inside label_answers; moving that reader down to "
         "tagsmith.labeling would drop this",
+    ("zeroshot/scorer.py", "tagsmith.pipeline.classifier", "Suggestion"):
+        "ZeroShotClassifier.suggest returns TextClassifier.suggest's type (imported in "
+        "the method, after the encoder has run, and for its type hint); moving the "
+        "dataclass below the pipeline would drop this",
 }
 
 

@@ -111,3 +111,26 @@ def test_audit_reads_ids_and_lines_of_a_shuffled_dataframe_by_position():
     ids, numbers = df["id"].tolist(), df["line"].tolist()
     assert [(row["doc_id"], row["line"]) for row in result.review] == [
         (ids[row["doc"]], numbers[row["doc"]]) for row in result.review]
+
+
+def test_zero_shot_suggests_labels_by_name_as_a_classifier_does():
+    """A ZeroShotClassifier gave label ids alone (``predict_topk``): README's snippet
+    turned them into names with a comprehension over ``indices`` and ``scores``,
+    skipping the padding (-1) of blank texts, where ``TextClassifier.suggest`` names
+    them."""
+    from tagsmith.pipeline.classifier import Suggestion
+
+    space = LabelSpace.from_names(EMOTIONS)
+    zeroshot = ZeroShotClassifier(space, _CountingEncoder())
+    texts = ["thanks a lot", "", "what a game"]
+    topk = zeroshot.predict_topk(texts, k=3)
+    suggested = zeroshot.suggest(texts, k=3)
+    assert [len(row) for row in suggested] == [3, 0, 3]  # the blank text: none
+    for row, ids, scores in zip(suggested, topk.indices, topk.scores, strict=True):
+        assert all(isinstance(s, Suggestion) for s in row)
+        assert [s.label_id for s in row] == [int(i) for i in ids if i >= 0]
+        assert [s.label for s in row] == [EMOTIONS[i] for i in ids if i >= 0]
+        assert [s.score for s in row] == pytest.approx([float(v) for v in scores[:len(row)]])
+    assert suggested[0][0].to_dict()["label"] == suggested[0][0].uri
+    with pytest.raises(InvalidParameterError, match="'lang'"):
+        zeroshot.suggest(texts, lang="")

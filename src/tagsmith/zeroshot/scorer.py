@@ -66,6 +66,7 @@ from tagsmith.zeroshot.index import (
 )
 
 if TYPE_CHECKING:
+    from tagsmith.pipeline.classifier import Suggestion
     from tagsmith.zeroshot.encoder import Encoder
 
 logger = logging.getLogger("tagsmith")
@@ -1484,6 +1485,25 @@ class ZeroShotClassifier:
                 warn_blank(int(blank.sum()), len(texts))
             topk = _without_suggestions(topk, blank)
         return topk
+
+    def suggest(self, texts: Sequence[str], *, k: int = 10,
+                lang: str | None = None) -> list[list[Suggestion]]:
+        """:meth:`predict_topk`'s labels by name, as :meth:`TextClassifier.suggest
+        <tagsmith.pipeline.classifier.TextClassifier.suggest>` gives them: per text, its
+        ``k`` best labels, best first, each a
+        :class:`~tagsmith.pipeline.classifier.Suggestion` (``label_id``, ``uri``,
+        ``label``: the name in ``lang``, None: the language the scorer embedded names
+        in; ``score``: the cosine). A blank text gets none. A table of them:
+        ``pandas.DataFrame([s.to_dict() for s in row])`` per text.
+        """
+        from tagsmith.pipeline.classifier import Suggestion
+
+        lang = self.lang if lang is None else check_language("lang", lang)
+        topk = self.predict_topk(texts, k)
+        space = self.label_space
+        return [[Suggestion(int(i), space.uri_of(int(i)), space.name_of(int(i), lang),
+                            float(score)) for i, score in zip(ids, scores, strict=True)]
+                for ids, scores in topk.rows()]
 
     def _search_labels(self, doc_vectors: np.ndarray, fetch: int, k: int
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
