@@ -13,6 +13,9 @@ sources, from cheapest to most expensive:
 * ``bundle``: the cross-fitted scores a bundle stored at training time
   (``tagsmith train --crossfit-folds N``), when the bundle was trained on this very
   corpus (its data fingerprint says so).
+* ``heldout``: the predictions of a bundle trained on *other* documents (a test split
+  audited with the model trained on the train split): out of sample as they are, one
+  prediction pass, no cross-fitting of the (often small) held-out set itself.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tagsmith")
 
-SOURCES = ("auto", "knn", "crossfit", "bundle")
+SOURCES = ("auto", "knn", "crossfit", "bundle", "heldout")
 #: :func:`capped_labels`: documents of each label searched again with a wider cap, at
 #: most this many in all (2.4 s on GoEmotions' 43,410 comments, 23 labels), and no
 #: fewer than the second number per label (the largest labels first)

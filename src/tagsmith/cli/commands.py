@@ -2867,10 +2867,12 @@ def _broader_moves_words(n_moves: int) -> str:
 @click.option("--bundle", callback=a_path,
               help="A model bundle: its featurizer, model family and (when trained "
               "on this corpus with --crossfit-folds) its stored out-of-fold scores.")
-@click.option("--scores", type=click.Choice(["auto", "knn", "crossfit", "bundle"]),
+@click.option("--scores", type=click.Choice(["auto", "knn", "crossfit", "bundle", "heldout"]),
               default="auto", show_default=True,
               help="Out-of-sample scores: leave-one-out kNN (fast at any scale), K-fold "
-              "cross-fitting, or the bundle's stored ones; auto picks.")
+              "cross-fitting, the bundle's stored ones, or heldout: the --bundle's own "
+              "predictions, for a corpus it was not trained on (a test split audited with "
+              "the model trained on the train split); auto picks (never heldout).")
 @click.option("--model", type=click.Choice(available_models()), default=None,
               help="Model family for --scores crossfit (default: the bundle's, else linear).")
 @click.option("-p", "--param", multiple=True, help="Parameter KEY=VALUE of that model (or of "

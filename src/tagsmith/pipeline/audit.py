@@ -46,7 +46,7 @@ from tagsmith._params import (
     check_number,
     check_options,
 )
-from tagsmith._plural import and_more, clip, plural_s
+from tagsmith._plural import and_more, clip, plural, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT
 from tagsmith.audit.detect import (
@@ -115,7 +115,8 @@ class AuditOptions:
     ``scores``: ``auto`` (a bundle's stored cross-fitted scores when they are of this
     corpus; else K-fold cross-fitting for small label spaces and corpora, else
     leave-one-out kNN; a model or parameters for a source it does not pick are refused,
-    not ignored), ``knn``, ``crossfit`` or ``bundle`` (see
+    not ignored), ``knn``, ``crossfit``, ``bundle`` or ``heldout`` (the ``classifier``'s
+    own predictions, for a corpus it was not trained on: a test split; see
     :mod:`tagsmith.audit.scores`). ``model``/``model_params``/``n_folds``: the
     cross-fitted model (default: the bundle's, else ``linear`` with the logistic loss);
     ``knn_params``: the leave-one-out kNN's; ``cooccurrence``: the weight of the
@@ -998,7 +999,8 @@ def _features(texts, classifier, options: AuditOptions):
 def _choose_source(options: AuditOptions, classifier, texts, Y,
                    groups: np.ndarray | None = None,
                    folds: Callable[[], np.ndarray] | None = None,
-                   warnings: list[str] | None = None) -> str:
+                   warnings: list[str] | None = None,
+                   label_space: LabelSpace | None = None) -> str:
     """The scores' source: ``options.scores``, or what ``'auto'`` picks. ``groups``:
     the documents' exact-duplicate groups (equal texts share a fold), for auto to tell
     whether cross-fitting can work here (kNN scores where it cannot). Where the
@@ -1021,6 +1023,9 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
     # the fingerprint is the whole training corpus's; with a calibration split the stored
     # scores cover only the documents the models were fitted on, not one per document here
     covered = len(classifier.crossfit.topk) if stored else 0
+    if options.scores == "heldout":
+        _check_heldout(classifier, texts, Y, warnings, label_space)
+        return "heldout"
     if options.scores == "bundle":
         # the value refused is 'bundle'; what was "got" used to be a description ("got
         # 'a bundle without stored scores'"), which read as if 'bundle' were required
@@ -1078,6 +1083,8 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
                  parameters=("scores", "seed", "n_folds"))
             chosen = "knn"
             given = set()  # said
+    if classifier is not None and chosen != "bundle":
+        _warn_bundle_not_scoring(classifier, texts, chosen, warn)
     if chosen != "crossfit" and "n_folds" in given:
         # kNN scores for a large corpus or label space, or the bundle's: --folds was
         # ignored without a word (--model is refused below)
@@ -1110,6 +1117,89 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
             f"label{plural_s(Y.shape[1])}, which would ignore "
             f"{'it' if len(unused) == 1 else 'them'})", options.scores)
     return chosen
+
+
+def _check_heldout(classifier, texts, Y, warnings: list[str] | None,
+                   label_space: LabelSpace | None = None) -> int:
+    """Refuse scores ``'heldout'`` where the bundle's predictions are not out of sample
+    here or do not cover the audit's labels: no bundle, a bundle over another label
+    space (a ``vocab`` other than its own), or a corpus of which at least
+    :data:`~tagsmith.pipeline.train.MAX_OVERLAP` are the bundle's training documents
+    (the corpus it was trained on: cross-fit it, or use its stored scores). Some
+    training documents among them are warned of (their scores are in sample: their
+    wrong labels look right); a bundle that records no training texts cannot be
+    checked, which is warned of too. Returns how many are training documents."""
+    from tagsmith.pipeline.train import MAX_OVERLAP
+
+    others = "'auto', 'crossfit' or 'knn'"
+    if classifier is None:
+        raise InvalidParameterError("scores", f"{others} without a bundle (--bundle); "
+                                    "'heldout' scores with a bundle's model", "heldout")
+    uris = [classifier.label_space.uri_of(i) for i in range(classifier.n_labels)]
+    ours = None if label_space is None else [label_space.uri_of(i)
+                                             for i in range(len(label_space))]
+    if Y.shape[1] != len(uris) or (ours is not None and ours != uris):
+        raise InvalidParameterError(
+            "scores", f"{others} with a label space other than the bundle's "
+            f"(the audit's {Y.shape[1]:,} label{plural_s(Y.shape[1])} are not its "
+            f"{len(uris):,}, URI for URI): "
+            "'heldout' scores the bundle's labels; audit with the bundle's vocabulary "
+            "(leave out --vocab)", "heldout")
+    if classifier.train_hashes is None:
+        message = ("scores heldout: the bundle records no training texts (saved before "
+                   "they were kept), so whether the corpus holds its training documents, "
+                   "whose predictions are in sample, cannot be checked")
+        logger.warning(message, extra={"parameters": ("scores",)})
+        if warnings is not None:
+            warnings.append(message)
+        return 0
+    from tagsmith.data.texthash import in_training
+
+    n_docs = len(texts)
+    n_in = int(in_training(classifier.train_hashes, texts).sum())
+    if n_in >= MAX_OVERLAP * n_docs:
+        raise InvalidParameterError(
+            "scores", f"{others} for the corpus the bundle was trained on: {n_in:,} of its "
+            f"{n_docs:,} document{plural_s(n_docs)} "
+            f"{plural(n_in, 'is a training document', 'are training documents')} of the "
+            "bundle, whose predictions of them are in sample ('heldout' is for a corpus "
+            "the bundle never saw, a test split)", "heldout")
+    if n_in:
+        message = (f"scores heldout: {n_in:,} of the corpus's {n_docs:,} "
+                   f"document{plural_s(n_docs)} "
+                   f"{plural(n_in, 'is a training document', 'are training documents')} "
+                   "of the bundle: its predictions of them are in sample (a wrong label "
+                   "the bundle learnt looks right)")
+        logger.warning(message, extra={"parameters": ("scores",)})
+        if warnings is not None:
+            warnings.append(message)
+    return n_in
+
+
+def _warn_bundle_not_scoring(classifier, texts, chosen: str, warn) -> None:
+    """Scores ``'auto'`` with a bundle whose stored scores are not this corpus's cross-fits
+    the bundle's model family on the corpus (or takes kNN scores): its trained model
+    scores nothing. Where the corpus is held out from the bundle (fewer than
+    :data:`~tagsmith.pipeline.train.MAX_OVERLAP` of its documents are the bundle's
+    training documents: a test split audited with the model of the train split), a
+    warning says so and names scores ``'heldout'``; a few hundred test documents were
+    cross-fitted without a word."""
+    from tagsmith.data.texthash import in_training
+    from tagsmith.pipeline.train import MAX_OVERLAP
+
+    if classifier.train_hashes is None or not len(texts):
+        return
+    n_docs = len(texts)
+    n_in = int(in_training(classifier.train_hashes, texts).sum())
+    if n_in >= MAX_OVERLAP * n_docs:
+        return  # the bundle's own corpus, relabelled: cross-fitting it is right
+    what = ("cross-fits the bundle's model family on" if chosen == "crossfit"
+            else "scores with leave-one-out kNN")
+    warn(logging.WARNING, "scores auto %s the corpus's %s document%s, which the bundle was "
+         "not trained on (%s of them are its training documents): the bundle's trained "
+         "model predicts none of them; scores heldout takes its predictions of a held-out "
+         "set (a test split)", what, f"{n_docs:,}", plural_s(n_docs), f"{n_in:,}",
+         parameters=("scores",))
 
 
 def _crossfit_model(options: AuditOptions, classifier: TextClassifier | None,
@@ -1169,6 +1259,8 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
     k = default_k(Y.shape[1]) if options.k is None else options.k
     if source == "bundle":
         return audit_scores.from_crossfit(classifier.crossfit, "bundle")
+    if source == "heldout":
+        return _heldout_scores(classifier, X, k)
     if source == "knn":
         return audit_scores.knn_scores(X, Y, k=k, params=options.knn_params,
                                        cooccurrence=options.cooccurrence,
@@ -1185,6 +1277,22 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
                                         label_features=label_features, groups=groups,
                                         fold=None if folds is None else folds(),
                                         show_progress=options.show_progress)
+
+
+def _heldout_scores(classifier, X, k: int) -> AuditScores:
+    """The bundle's raw top-``k`` scores of the documents whose bundle features are ``X``
+    (the audit calibrates them itself), recorded as scores ``'heldout'`` with the
+    bundle's model and training size."""
+    started = time.perf_counter()
+    topk = classifier._topks_of_features(X, [(k, False, False, k)])[0]
+    seconds = time.perf_counter() - started
+    logger.info("scores heldout: the bundle's %s predictions of %s document%s in %.1f s",
+                classifier.model.name, f"{len(topk):,}", plural_s(len(topk)), seconds)
+    training = classifier.manifest.get("training", {}) if classifier.manifest else {}
+    details = {"model": classifier.model.name, "n_train_docs": classifier.n_train_docs}
+    if training.get("data_fingerprint"):
+        details["bundle_data_fingerprint"] = training["data_fingerprint"]
+    return AuditScores(topk, "heldout", details, seconds=seconds)
 
 
 class _Described(str):
@@ -1568,7 +1676,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         del by_content
         folds = _fold_drawer(len(texts), options, groups, order)
         warnings: list[str] = []  # the report's
-        source_name = _choose_source(options, classifier, texts, Y, groups, folds, warnings)
+        source_name = _choose_source(options, classifier, texts, Y, groups, folds, warnings,
+                                     label_space)
         _check_enough_documents(source_name, len(texts), _folds_and_seed(options)[0], source)
         if source_name == "crossfit":  # before the features (an encoder's, minutes)
             _check_folds_teach(Y, groups, options, source, folds)
@@ -1597,7 +1706,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
             # of the labels in content order: the counts carry the label matrix, which
             # the blend and the evidence read row by row
             counts = label_cooccurrence(Y_c)
-        scores = _scores(source_name, model_X if source_name == "crossfit" else X_c, Y_c,
+        scores = _scores(source_name, model_X if source_name in ("crossfit", "heldout")
+                         else X_c, Y_c,
                          classifier, options, model_featurizer, label_space,
                          cooccurrence_counts=counts,
                          groups=groups_c if source_name != "bundle" else None,

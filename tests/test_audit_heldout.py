@@ -1,0 +1,123 @@
+"""Auditing a held-out split (a test set) with the bundle trained on the train split:
+scores ``heldout``, the bundle's own predictions, instead of cross-fitting the small
+held-out set on itself."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+from tagsmith.pipeline.io import read_labelled
+from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+from conftest import FAST_FEATURES
+
+tagsmith_cli._register_commands()
+
+FAST = {"near_duplicates": False, "evidence": False}
+
+
+@pytest.fixture(scope="module")
+def trained(goemotions_small, tmp_path_factory):
+    """A bundle trained on the slice's train split, saved, and its test split read."""
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    test = read_labelled(goemotions_small["test"], space)
+    classifier = train_classifier(train.texts[:1500], train.Y[:1500], space,
+                                  options=TrainOptions(dev_fraction=0.0,
+                                                       featurizer_params=FAST_FEATURES,
+                                                       model_params={"n_jobs": 1}))
+    bundle = tmp_path_factory.mktemp("heldout") / "bundle"
+    classifier.save(bundle)
+    return {"space": space, "train": train, "test": test, "classifier": classifier,
+            "bundle": bundle}
+
+
+def test_heldout_scores_are_the_bundles_own_predictions_of_the_test_split(trained):
+    # there was no way to score a test split with the model trained on train: auto
+    # cross-fitted the bundle's model family on the test split itself, and 'bundle'
+    # refused a corpus the bundle was not trained on
+    classifier, test, space = trained["classifier"], trained["test"], trained["space"]
+    result = audit_corpus(test.texts, test.Y, space, classifier=classifier,
+                          options=AuditOptions(scores="heldout", **FAST))
+    assert result.scores.source == "heldout"
+    expected = classifier.predict_topk(test.texts, len(space), calibrated=False,
+                                       adjust_shift=False)
+    np.testing.assert_array_equal(result.scores.topk.indices, expected.indices)
+    np.testing.assert_allclose(result.scores.topk.scores, expected.scores, rtol=1e-6)
+    scores = result.report["scores"]
+    assert scores["source"] == "heldout"
+    assert scores["model"] == classifier.model.name
+    assert scores["n_train_docs"] == 1500
+
+
+def test_heldout_warns_of_the_training_documents_among_the_corpus(trained):
+    classifier, test, space = trained["classifier"], trained["test"], trained["space"]
+    train = trained["train"]
+    texts = list(test.texts[:200]) + list(train.texts[:20])
+    Y = np.vstack([test.Y[:200].toarray(), train.Y[:20].toarray()])
+    result = audit_corpus(texts, Y, space, classifier=classifier,
+                          options=AuditOptions(scores="heldout", **FAST))
+    from tagsmith.data.texthash import in_training
+
+    n_in = int(in_training(classifier.train_hashes, texts).sum())
+    assert n_in >= 20
+    assert any(f"{n_in} of the corpus's 220 documents are training documents" in warning
+               for warning in result.report["warnings"])
+
+
+def test_heldout_is_refused_without_a_bundle_for_its_own_corpus_or_another_label_space(
+        trained):
+    classifier, space, train = trained["classifier"], trained["space"], trained["train"]
+    test = trained["test"]
+    options = AuditOptions(scores="heldout", **FAST)
+    with pytest.raises(InvalidParameterError, match="without a bundle"):
+        audit_corpus(test.texts, test.Y, space, options=options)
+    # the corpus it was trained on (a relabelled copy, say): its predictions are in sample
+    with pytest.raises(InvalidParameterError, match=r"1,500 of its 1,500 documents are "
+                                                    "training documents of the bundle"):
+        audit_corpus(train.texts[:1500], train.Y[:1500], space, classifier=classifier,
+                     options=options)
+    # the audit's labels in another order: the bundle's columns would be read as others
+    from tagsmith.data.labelspace import LabelSpace
+
+    reordered = LabelSpace([space[i] for i in reversed(range(len(space)))])
+    with pytest.raises(InvalidParameterError, match="URI for URI"):
+        audit_corpus(test.texts, test.Y[:, ::-1], reordered, classifier=classifier,
+                     options=options)
+
+
+def test_auto_with_a_bundle_on_a_held_out_split_says_its_model_scores_none(trained, caplog):
+    classifier, space, test = trained["classifier"], trained["space"], trained["test"]
+    train = trained["train"]
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = audit_corpus(test.texts[:300], test.Y[:300], space, classifier=classifier,
+                              options=AuditOptions(**FAST))
+    assert result.scores.source == "crossfit"
+    assert "scores heldout takes its predictions" in caplog.text
+    assert any("the bundle's trained model predicts none of them" in warning
+               for warning in result.report["warnings"])
+    # its own training documents (relabelled): cross-fitting them is right, no warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        audit_corpus(train.texts[:300], train.Y[:300], space, classifier=classifier,
+                     options=AuditOptions(**FAST))
+    assert "heldout" not in caplog.text
+
+
+def test_cli_audits_a_test_split_with_the_bundle_of_train(trained, goemotions_small,
+                                                          tmp_path):
+    out = tmp_path / "audit"
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "audit", str(goemotions_small["test"]), "--bundle", str(trained["bundle"]),
+        "--scores", "heldout", "--no-html", "--no-near-duplicates", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "(heldout scores)" in result.output
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["scores"]["source"] == "heldout"
