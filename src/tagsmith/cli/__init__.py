@@ -1614,6 +1614,7 @@ _PATH_ROLES: dict[str, tuple[str, str]] = {
     "labels": ("a file (the JSONL `tagsmith label` wrote)", _READ),
     "dev": ("a labelled corpus file", _READ),
     "tune_on": ("a labelled corpus file", _READ),
+    "labels_before": ("a labelled corpus file", _READ),
     "data": ("a labelled corpus file", _READ),
     "human": ("a human-labelled corpus file", _READ),
     "review": ("the review file (from audit)", _READ),

@@ -2031,6 +2031,12 @@ EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
               "gold labels: P@1 and micro-F1 of both, their difference with a 95% paired "
               "bootstrap interval, and each label's F1 (not with --calibration or "
               "--unknown-labels skip).")
+@click.option("--labels-before", callback=a_path, metavar="CORPUS",
+              help="The same documents as CORPUS, in the same order, with the labels they "
+              "had before a review (the file apply-review corrected into CORPUS): P@1 and "
+              "micro-F1 under both, the documents relabelled, and each figure's move with "
+              "a 95% paired bootstrap interval (not with --baseline, --calibration, "
+              "--vocab or --most-specific).")
 @click.option("--lang", default="en", show_default=True, callback=language_code,
               help="Language of label names (--per-label, --results-file, --baseline's "
               "labels, --vocab's warnings).")
@@ -2043,8 +2049,8 @@ EVAL_HELP = """Evaluate BUNDLE on the labelled CORPUS."""
               "numbers >= 1, comma-separated or the option repeated (--k 1,3,5,10 adds "
               "ndcg@10, Annif's NDCG@10); default 1,3,5.")
 def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calibration, alphas,
-             reliability_k, reliability_png, vocab, per_label, results_file, baseline, lang,
-             most_specific, ks):
+             reliability_k, reliability_png, vocab, per_label, results_file, baseline,
+             labels_before, lang, most_specific, ks):
     from tagsmith.pipeline.classifier import TextClassifier
     from tagsmith.pipeline.evaluate import DEFAULT_KS, evaluate_classifier
     from tagsmith.pipeline.io import StreamedLabelledData, read_labelled
@@ -2068,6 +2074,17 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     check_png_output(results_file, "--results-file",
                      {"the corpus": corpus, "the bundle": bundle, "--vocab": vocab,
                       "--reliability-png": reliability_png}, suffix=None)
+    if labels_before:
+        for other, given in (("--baseline", baseline), ("--calibration", calibration),
+                             ("--vocab", vocab), ("--most-specific", most_specific)):
+            if given:
+                raise click.UsageError(
+                    f"--labels-before and {other} cannot be combined: measure how the "
+                    f"figures move between the two label versions with --labels-before "
+                    f"alone, then {other} on the corrected corpus")
+        if os.path.realpath(labels_before) == os.path.realpath(corpus):
+            raise click.UsageError(f"--labels-before {labels_before} is CORPUS itself: give "
+                                   "the file the review corrected, the labels before it")
     for other, given in (("--calibration", calibration), ("--baseline", baseline)):
         if most_specific and given:
             raise click.UsageError(f"--most-specific and {other} cannot be combined: "
@@ -2144,6 +2161,21 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
             classifier, texts, data.Y, threshold=threshold,
             alphas=alphas, reliability_k=reliability_k,
             png=reliability_png, source=corpus, per_label=rows_wanted, lang=lang, ks=ks)
+    elif labels_before:  # the bundle's top-k kept, measured against both label versions
+        from tagsmith.pipeline.evaluate import evaluate_topk, evaluation_k, overlap_checked
+
+        before = _read_labels_before(labels_before, data, space, on_error, unknown_labels,
+                                     named, corpus)
+        ks, k = evaluation_k(classifier, ks, threshold)
+        checked = overlap_checked(classifier, texts, corpus)
+        topk = classifier.predict_topk(checked, k)
+        sets = classifier.label_sets(topk, threshold)
+        metrics = evaluate_topk(classifier, data.Y, topk, ks=ks, threshold=threshold,
+                                per_label=rows_wanted, y_pred=sets, lang=lang)
+        from tagsmith.pipeline.compare import compare_gold
+
+        moved = {"corpus": labels_before,
+                 **compare_gold(before, data.Y, topk.indices[:, 0], sets)}
     elif base is not None:  # the bundle's top-k kept, for the comparison
         from tagsmith.pipeline.classifier import predict_topk_pair
         from tagsmith.pipeline.evaluate import (
@@ -2189,6 +2221,8 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
             n_skipped_lines=getattr(read, "n_skipped_lines", 0))
         if base is not None:
             metrics["baseline"] = comparison
+        if labels_before:
+            metrics["labels_before"] = moved
         print_json(metrics if report is None else {**metrics, "calibration": report})
         return
     metrics.pop("per_label", None)
@@ -2199,6 +2233,55 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
         _print_confidence(report, classifier.n_labels)
     if base is not None:
         _print_comparison(comparison)
+    if labels_before:
+        _print_labels_moved(moved)
+
+
+def _read_labels_before(path: str, data, space, on_error: str, unknown_labels: str,
+                        named: str, corpus: str):
+    """``eval --labels-before``'s labels (documents x ``space``'s labels): the file read as
+    CORPUS was, refused unless it holds CORPUS's documents, text for text in order (the
+    file ``apply-review`` corrected into CORPUS), naming the first that differs."""
+    import numpy as np
+
+    from tagsmith.pipeline.io import read_labelled
+
+    before = read_labelled(path, space, on_error=on_error, unknown_labels=unknown_labels,
+                           vocabulary=named, vocab_option=None, keep_texts=False)
+    ours, theirs = _text_hashes(data), _text_hashes(before)
+    if len(ours) != len(theirs):
+        raise click.UsageError(
+            f"--labels-before {path} holds {len(theirs):,} document{plural_s(len(theirs))} "
+            f"and {corpus} {len(ours):,}: give the same documents in the same order, the "
+            "corpus apply-review corrected")
+    differs = np.flatnonzero(np.asarray(ours) != np.asarray(theirs))
+    if len(differs):
+        raise click.UsageError(
+            f"--labels-before {path}: {len(differs):,} of its documents' texts differ from "
+            f"{corpus}'s at the same place (the first: its document {differs[0] + 1:,}, "
+            "counted from 1): give the same "
+            "documents in the same order, the corpus apply-review corrected")
+    return before.Y
+
+
+def _print_labels_moved(result: dict) -> None:
+    """eval --labels-before's text: each figure under the labels before and now."""
+    pct = round(result["confidence"] * 100)
+    n_docs, relabelled = result["n_docs"], result["n_docs_relabelled"]
+    click.echo(f"\nagainst the labels of {printable(result['corpus'])} (before): "
+               f"{relabelled:,} of the {n_docs:,} document{plural_s(n_docs)} relabelled "
+               f"(paired bootstrap over documents, {result['resamples']:,} resamples, "
+               f"{pct}% intervals):")
+    for key, m in result["metrics"].items():
+        low, high = m["interval"]
+        line = (f"  {key:<9} {m['before']:.4f} -> {m['after']:.4f}  "
+                f"{m['difference']:+.4f} [{low:+.4f}, {high:+.4f}]  {m['verdict']}")
+        if "n_docs_right_now" in m:
+            line += (f" (the best label right now where it was wrong on "
+                     f"{m['n_docs_right_now']:,} document{plural_s(m['n_docs_right_now'])}, "
+                     f"wrong now where it was right on {m['n_docs_wrong_now']:,}; sign test "
+                     f"p = {m['p_value']:.3g})")
+        click.echo(line)
 
 
 def print_metrics(metrics: dict) -> None:

@@ -387,3 +387,99 @@ def _verdict(low: float, high: float) -> str:
     if high < 0:
         return "worse"
     return "within noise"
+
+
+#: compare_gold's verdicts: the figure under the labels after a review against before
+_MOVED = {"better": "higher", "worse": "lower"}
+
+
+def compare_gold(Y_before: sp.spmatrix, Y_after: sp.spmatrix, top1: np.ndarray,
+                 sets: sp.spmatrix, *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
+                 confidence: float = 0.95) -> dict:
+    """One model's predictions measured against two versions of the same documents'
+    labels: ``Y_before`` (a test split as it was) and ``Y_after`` (corrected by a
+    review, ``apply-review``'s output), both documents x the model's labels; ``top1``
+    the model's best label per document (-1: none), ``sets`` its label sets.
+
+    P@1 and micro-F1 under each, the difference (after - before) and its
+    ``confidence`` interval by a paired bootstrap over documents (``resamples`` draws,
+    ``seed``), the documents whose labels differ (``n_docs_relabelled``), and for P@1
+    the documents whose best label is right only after (``n_docs_right_now``) and only
+    before (``n_docs_wrong_now``); a verdict ``higher``, ``lower`` or ``within noise``
+    (P@1's by the exact sign test on those documents, micro-F1's by the interval).
+    What a team reporting figures on a test split sees move once its errors are fixed.
+
+    >>> before = sp.csr_matrix([[1, 0], [0, 1], [0, 1], [1, 0]])
+    >>> after = sp.csr_matrix([[1, 0], [1, 0], [0, 1], [1, 0]])
+    >>> result = compare_gold(before, after, np.array([0, 0, 1, 0]),
+    ...                       sp.csr_matrix([[1, 0], [1, 0], [0, 1], [1, 0]]))
+    >>> m = result["metrics"]["p@1"]
+    >>> m["before"], m["after"], m["n_docs_right_now"], result["n_docs_relabelled"]
+    (0.75, 1.0, 1, 1)
+    """
+    resamples = check_int("resamples", resamples, 1, numpy=True)
+    seed = check_int("seed", seed, 0, numpy=True)
+    confidence = check_alpha(confidence, "confidence")
+    from tagsmith.metrics.sets import check_label_values
+
+    Y_before, Y_after, sets = (sp.csr_matrix(check_label_values(value, name), dtype=np.float64)
+                               for name, value in (("Y_before", Y_before),
+                                                   ("Y_after", Y_after), ("sets", sets)))
+    if Y_after.shape != Y_before.shape:
+        raise InvalidParameterError("Y_after", f"shape {Y_before.shape}, Y_before's",
+                                    Y_after.shape)
+    n, width = Y_before.shape
+    _check_top1("top1", top1, n, width)
+    if sets.shape != (n, width):
+        raise InvalidParameterError("sets", f"shape {(n, width)}, Y_before's", sets.shape)
+    best = np.asarray(top1)
+    rows = np.flatnonzero(best >= 0)
+    per_doc = {}
+    for name, Y in (("before", Y_before), ("after", Y_after)):
+        hit = np.zeros(n)
+        hit[rows] = np.asarray(Y[rows, best[rows]]).ravel() != 0
+        found = np.asarray(sets.multiply(Y != 0).sum(axis=1)).ravel()
+        true = np.asarray((Y != 0).sum(axis=1)).ravel()
+        per_doc[name] = (hit, found, true)
+    predicted = np.asarray((sets != 0).sum(axis=1)).ravel()
+
+    def micro(found, true, predicted_total):
+        total = predicted_total + true
+        return np.divide(2 * found, total, out=np.zeros_like(total, dtype=np.float64),
+                         where=total > 0)
+
+    docs = np.column_stack([predicted, *per_doc["before"], *per_doc["after"]])
+    rng = np.random.default_rng(seed)
+    drawn = np.empty((resamples, 2))
+    for start in range(0, resamples, BOOTSTRAP_BATCH):
+        size = min(BOOTSTRAP_BATCH, resamples - start)
+        weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n)
+                            for _ in range(size)]).astype(np.float64)
+        d = weights @ docs  # predicted, then hit/found/true before, and after
+        drawn[start:start + size] = np.column_stack([
+            (d[:, 4] - d[:, 1]) / max(n, 1),
+            micro(d[:, 5], d[:, 6], d[:, 0]) - micro(d[:, 2], d[:, 3], d[:, 0])])
+    tail = (1 - confidence) / 2 * 100
+    bounds = np.percentile(drawn, [tail, 100 - tail], axis=0)
+    values = {name: {"p@1": float(hit.sum() / max(n, 1)),
+                     "micro_f1": float(micro(np.array(float(found.sum())),
+                                             np.array(float(true.sum())),
+                                             np.array(float(predicted.sum()))))}
+              for name, (hit, found, true) in per_doc.items()}
+    metrics = {}
+    for j, key in enumerate(COMPARED_METRICS):
+        low, high = float(bounds[0, j]), float(bounds[1, j])
+        verdict = _verdict(low, high)
+        metrics[key] = {"before": values["before"][key], "after": values["after"][key],
+                        "difference": values["after"][key] - values["before"][key],
+                        "interval": [low, high], "verdict": _MOVED.get(verdict, verdict)}
+    right_now = int((per_doc["after"][0] > per_doc["before"][0]).sum())
+    wrong_now = int((per_doc["after"][0] < per_doc["before"][0]).sum())
+    p_value = sign_test(right_now, wrong_now)
+    verdict = _tested(right_now - wrong_now, p_value, 1 - confidence)
+    metrics["p@1"].update(n_docs_right_now=right_now, n_docs_wrong_now=wrong_now,
+                          test="sign", p_value=p_value,
+                          verdict=_MOVED.get(verdict, verdict))
+    relabelled = int(((Y_before != 0) != (Y_after != 0)).sum(axis=1).astype(bool).sum())
+    return {"n_docs": n, "n_docs_relabelled": relabelled, "resamples": resamples,
+            "seed": seed, "confidence": confidence, "metrics": metrics}

@@ -1,0 +1,116 @@
+"""``eval --labels-before``: how a bundle's figures on a test split move once a review
+corrected its labels, with paired intervals, instead of two eval runs compared by hand."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.exceptions import InvalidParameterError
+from tagsmith.pipeline.compare import compare_gold
+from tagsmith.pipeline.io import read_labelled
+from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+from conftest import FAST_FEATURES
+
+tagsmith_cli._register_commands()
+
+
+def invoke(*args):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def setup(goemotions_small, tmp_path_factory):
+    """A bundle trained on the slice's train split, its test split as given (``before``)
+    and with the first label of every fifth document replaced by another (``after``)."""
+    base = tmp_path_factory.mktemp("labels-before")
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    classifier = train_classifier(train.texts[:1500], train.Y[:1500], space,
+                                  options=TrainOptions(dev_fraction=0.0,
+                                                       featurizer_params=FAST_FEATURES,
+                                                       model_params={"n_jobs": 1}))
+    bundle = base / "bundle"
+    classifier.save(bundle)
+    lines = goemotions_small["test"].read_text(encoding="utf-8").splitlines()
+    changed = []
+    for i in range(0, len(lines), 5):
+        text, labels = lines[i].split("\t", 1)
+        first = labels.split()[0]
+        other = "<urn:goemotions:neutral>" if first != "<urn:goemotions:neutral>" \
+            else "<urn:goemotions:joy>"
+        lines[i] = f"{text}\t{' '.join([other] + labels.split()[1:])}"
+        changed.append(i)
+    after = base / "after.tsv"
+    after.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"bundle": bundle, "before": goemotions_small["test"], "after": after,
+            "n_changed": len(changed), "vocab": goemotions_small["vocab"], "base": base}
+
+
+def _p1_and_f1(setup, corpus):
+    result = invoke("eval", setup["bundle"], corpus, "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    return metrics["p@1"], metrics["micro_f1"]
+
+
+def test_labels_before_says_which_figures_moved_and_by_how_much(setup):
+    # a team that fixed its test split ran eval twice and compared the tables by hand:
+    # no interval, no count of the documents relabelled
+    result = invoke("eval", setup["bundle"], setup["after"], "--labels-before",
+                    setup["before"], "--json")
+    assert result.exit_code == 0, result.output
+    moved = json.loads(result.stdout.strip().splitlines()[-1])["labels_before"]
+    p1_before, f1_before = _p1_and_f1(setup, setup["before"])
+    p1_after, f1_after = _p1_and_f1(setup, setup["after"])
+    assert moved["corpus"] == str(setup["before"])
+    assert moved["n_docs_relabelled"] == setup["n_changed"]
+    p1, f1 = moved["metrics"]["p@1"], moved["metrics"]["micro_f1"]
+    assert p1["before"] == pytest.approx(p1_before) and p1["after"] == pytest.approx(p1_after)
+    assert f1["before"] == pytest.approx(f1_before) and f1["after"] == pytest.approx(f1_after)
+    for m in (p1, f1):
+        low, high = m["interval"]
+        assert low <= m["difference"] <= high
+    text = invoke("eval", setup["bundle"], setup["after"], "--labels-before", setup["before"])
+    assert text.exit_code == 0, text.output
+    assert (f"{setup['n_changed']} of the 600 documents relabelled" in text.output)
+    assert f"  p@1       {p1_before:.4f} -> {p1_after:.4f}" in text.output
+
+
+def test_labels_before_refuses_other_documents_and_combinations(setup, goemotions_small):
+    result = invoke("eval", setup["bundle"], setup["after"], "--labels-before",
+                    goemotions_small["dev"])
+    assert result.exit_code == 2
+    assert "differ from" in result.output and "the first: its document 1," in result.output
+    shorter = setup["base"] / "shorter.tsv"
+    shorter.write_text("\n".join(setup["before"].read_text(encoding="utf-8")
+                                 .splitlines()[:100]) + "\n", encoding="utf-8")
+    result = invoke("eval", setup["bundle"], setup["after"], "--labels-before", shorter)
+    assert result.exit_code == 2 and "holds 100 documents" in result.output
+    result = invoke("eval", setup["bundle"], setup["after"], "--labels-before",
+                    setup["after"])
+    assert result.exit_code == 2 and "is CORPUS itself" in result.output
+    result = invoke("eval", setup["bundle"], setup["after"], "--labels-before",
+                    setup["before"], "--baseline", setup["bundle"])
+    assert result.exit_code == 2 and "--labels-before and --baseline" in result.output
+
+
+def test_compare_gold_counts_documents_and_refuses_other_shapes():
+    before = sp.csr_matrix(np.array([[1, 0], [0, 1], [0, 1], [1, 0]]))
+    after = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1]]))
+    top1 = np.array([0, 0, 1, 0])
+    sets = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [1, 0]]))
+    result = compare_gold(before, after, top1, sets, resamples=200)
+    p1 = result["metrics"]["p@1"]
+    assert (p1["before"], p1["after"]) == (0.75, 0.75)
+    assert (p1["n_docs_right_now"], p1["n_docs_wrong_now"]) == (1, 1)
+    assert result["n_docs_relabelled"] == 2 and p1["verdict"] == "within noise"
+    with pytest.raises(InvalidParameterError, match="Y_after"):
+        compare_gold(before, after[:3], top1, sets)
+    with pytest.raises(InvalidParameterError, match="top1"):
+        compare_gold(before, after, top1[:3], sets)
