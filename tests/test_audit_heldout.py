@@ -121,3 +121,25 @@ def test_cli_audits_a_test_split_with_the_bundle_of_train(trained, goemotions_sm
     assert "(heldout scores)" in result.output
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["scores"]["source"] == "heldout"
+
+
+def test_blank_texts_are_not_counted_as_training_documents(goemotions_small):
+    # a blank text matched the training corpus's blank text: Reuters-21578's test split
+    # read 20 training documents, 14 of them empty texts, where 6 are copies
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    test = read_labelled(goemotions_small["test"], space)
+    texts = list(train.texts[:300]) + [""]
+    Y = np.vstack([train.Y[:300].toarray(), train.Y[:1].toarray()])
+    classifier = train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1}))
+    held = list(test.texts[:100]) + ["", "  "] + list(train.texts[:3])
+    held_Y = np.vstack([test.Y[:100].toarray(), train.Y[:2].toarray(),
+                        train.Y[:3].toarray()])
+    result = audit_corpus(held, held_Y, space, classifier=classifier,
+                          options=AuditOptions(scores="heldout", **FAST))
+    from tagsmith.data.texthash import in_training
+
+    n_copies = int(in_training(classifier.train_hashes, test.texts[:100]).sum()) + 3
+    assert any(f"{n_copies} of the corpus's 105 documents" in warning
+               for warning in result.report["warnings"]), result.report["warnings"]
