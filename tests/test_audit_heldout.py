@@ -143,3 +143,30 @@ def test_blank_texts_are_not_counted_as_training_documents(goemotions_small):
     n_copies = int(in_training(classifier.train_hashes, test.texts[:100]).sum()) + 3
     assert any(f"{n_copies} of the corpus's 105 documents" in warning
                for warning in result.report["warnings"]), result.report["warnings"]
+
+
+def test_one_training_document_is_named_in_the_singular(trained, caplog):
+    # "1 of them are its training documents", "1 ... is a training document of the
+    # bundle: its predictions of them are in sample" on a 40-comment test slice
+    classifier, space, test = trained["classifier"], trained["space"], trained["test"]
+    train = trained["train"]
+    from tagsmith.data.texthash import in_training
+
+    held = [text for text in test.texts
+            if not in_training(classifier.train_hashes, [text])[0]][:60]
+    rows = [list(test.texts).index(text) for text in held]
+    texts = held + [train.texts[5]]
+    Y = np.vstack([test.Y[rows].toarray(), train.Y[5:6].toarray()])
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        audit_corpus(texts, Y, space, classifier=classifier, options=AuditOptions(**FAST))
+        audit_corpus(texts, Y, space, classifier=classifier,
+                     options=AuditOptions(scores="heldout", **FAST))
+    assert ("the corpus's 61 documents, only 1 of them a training document of the bundle:"
+            in caplog.text)
+    assert ("1 of the corpus's 61 documents is a training document of the bundle: its "
+            "prediction of it is in sample" in caplog.text)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        audit_corpus(held, test.Y[rows], space, classifier=classifier,
+                     options=AuditOptions(**FAST))
+    assert "documents, none of them a training document of the bundle:" in caplog.text

@@ -1166,8 +1166,9 @@ def _check_heldout(classifier, texts, Y, warnings: list[str] | None,
         message = (f"scores heldout: {n_in:,} of the corpus's {n_docs:,} "
                    f"document{plural_s(n_docs)} "
                    f"{plural(n_in, 'is a training document', 'are training documents')} "
-                   "of the bundle: its predictions of them are in sample (a wrong label "
-                   "the bundle learnt looks right)")
+                   "of the bundle: its "
+                   f"{plural(n_in, 'prediction of it is', 'predictions of them are')} "
+                   "in sample (a wrong label the bundle learnt looks right)")
         logger.warning(message, extra={"parameters": ("scores",)})
         if warnings is not None:
             warnings.append(message)
@@ -1204,10 +1205,12 @@ def _warn_bundle_not_scoring(classifier, texts, chosen: str, warn) -> None:
         return  # the bundle's own corpus, relabelled: cross-fitting it is right
     what = ("cross-fits the bundle's model family on" if chosen == "crossfit"
             else "scores with leave-one-out kNN")
-    warn(logging.WARNING, "scores auto %s the corpus's %s document%s, which the bundle was "
-         "not trained on (%s of them are its training documents): the bundle's trained "
-         "model predicts none of them; scores heldout takes its predictions of a held-out "
-         "set (a test split)", what, f"{n_docs:,}", plural_s(n_docs), f"{n_in:,}",
+    held = ("none of them a training document of the bundle" if not n_in else
+            f"only {n_in:,} of them "
+            + plural(n_in, "a training document", "training documents") + " of the bundle")
+    warn(logging.WARNING, "scores auto %s the corpus's %s document%s, %s: the bundle's "
+         "trained model predicts none of them; scores heldout takes its predictions of a "
+         "held-out set (a test split)", what, f"{n_docs:,}", plural_s(n_docs), held,
          parameters=("scores",))
 
 
