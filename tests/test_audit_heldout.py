@@ -119,6 +119,9 @@ def test_cli_audits_a_test_split_with_the_bundle_of_train(trained, goemotions_sm
         "--scores", "heldout", "--no-html", "--no-near-duplicates", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "(heldout scores)" in result.output
+    # the step after the review: how the figures on the test split move
+    assert (f"then see how the bundle's figures on it move: tagsmith eval {trained['bundle']} "
+            f"NEW_CORPUS --labels-before {goemotions_small['test']}" in result.output)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["scores"]["source"] == "heldout"
 

@@ -3332,6 +3332,12 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         click.echo(f"next: fill in {_decision_field(str(written['review']))} of "
                    f"{printable(written['review'])} (accept or reject), then run: "
                    f"{printable(command)}")
+        if result.scores.source == "heldout" and bundle:
+            # a test split audited with the bundle of train: the step after the fix, how
+            # the figures reported on it move, was in the README alone
+            measure = " ".join(["tagsmith eval", shell_path(bundle), "NEW_CORPUS",
+                                "--labels-before", shell_path(corpus)])
+            click.echo(f"  then see how the bundle's figures on it move: {printable(measure)}")
         # the other path (README: an LLM instead of a person deciding the queue) was in
         # the README alone: label asks about the flagged documents, and its output
         # decides the rows left empty
