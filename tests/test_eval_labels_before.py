@@ -114,3 +114,44 @@ def test_compare_gold_counts_documents_and_refuses_other_shapes():
         compare_gold(before, after[:3], top1, sets)
     with pytest.raises(InvalidParameterError, match="top1"):
         compare_gold(before, after, top1[:3], sets)
+
+
+
+def test_eval_does_not_count_blank_texts_as_training_documents(goemotions_small, tmp_path,
+                                                               caplog):
+    # Reuters-21578's test split: "20 of its 3,019 documents are documents the bundle was
+    # trained on", 14 of them empty stories matching the training split's empty ones
+    import logging
+
+    from tagsmith.data.texthash import in_training
+    from tagsmith.pipeline.evaluate import evaluate_classifier
+
+    space = load_vocabulary(goemotions_small["vocab"])
+    train = read_labelled(goemotions_small["train"], space)
+    texts = list(train.texts[:300]) + [""]
+    Y = sp.vstack([train.Y[:300], train.Y[:1]])
+    classifier = train_classifier(texts, Y, space, options=TrainOptions(
+        dev_fraction=0.0, featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1}))
+    bundle = tmp_path / "bundle"
+    classifier.save(bundle)
+    test = read_labelled(goemotions_small["test"], space)
+    held = [text for text in test.texts[:60]
+            if not in_training(classifier.train_hashes, [text])[0]][:40]
+    rows = held + ["", " ", texts[3]]
+    n_docs = len(rows)
+    joy = space.uris.index("urn:goemotions:joy")
+    gold = sp.csr_matrix((np.ones(n_docs), (np.arange(n_docs), np.full(n_docs, joy))),
+                         shape=(n_docs, len(space)))
+    expected = f"1 of its {n_docs} documents is a document the bundle was trained on"
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        evaluate_classifier(classifier, rows, gold, source="test.jsonl")
+    assert expected in caplog.text, caplog.text
+    # the command line's texts are hashed as they are streamed: the same count
+    corpus = tmp_path / "test.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t, "labels": ["urn:goemotions:joy"]})
+                              + "\n" for t in rows), encoding="utf-8")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, ["eval", str(bundle), str(corpus)])
+    assert result.exit_code == 0, result.output
+    assert expected in caplog.text, caplog.text
