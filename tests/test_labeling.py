@@ -1916,6 +1916,26 @@ def test_votes_with_no_valid_item_do_not_dilute_the_others():
     assert result.report.n_malformed_answers == 1
 
 
+def test_documents_labelled_from_fewer_votes_than_asked_are_counted_and_said(caplog):
+    # 3 votes a document, some malformed: "labelled 300 of 300 documents" and "35
+    # malformed answers" (calls) told nothing of the documents resting on 1 or 2 votes
+    # of 3, each labelled from those alone (one vote's confidences, unaveraged)
+    def voter(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        bad = {"two good": {2}, "one good": {0, 1}, "none good": {0, 1, 2}}.get(doc, set())
+        return "not json" if body["seed"] in bad else answer(("sport", 0.9))
+
+    texts = ["all good", "two good", "one good", "none good"]
+    with caplog.at_level(logging.WARNING), LocalChatServer(voter) as running:
+        result = label_documents(texts, SPACE, client(running),
+                                 LabelingOptions(votes=3, n_workers=1))
+    assert result.answered.tolist() == [True, True, True, False]
+    report = result.report
+    assert report.n_malformed_answers == 6 and report.n_docs_short_of_votes == 2
+    assert report.to_dict()["n_docs_short_of_votes"] == 2
+    assert "2 documents labelled from fewer votes than asked" in caplog.text
+
+
 @pytest.mark.parametrize("where", ["output", "student"])
 def test_cli_label_refuses_a_cache_that_is_an_output(tmp_path, where):
     # --cache on the --output path (or inside the --student bundle): the labels were

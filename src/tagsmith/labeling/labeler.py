@@ -195,6 +195,10 @@ class LabelingReport:
     #: those of them whose document another vote answered (``votes`` > 1): counted as
     #: a vote for none of the labels offered, the document not left unanswered
     n_off_shortlist_votes: int = 0
+    #: with ``votes`` > 1, the documents answered by fewer votes than asked (the others
+    #: failed, malformed or refused): their soft targets are the mean of the votes that
+    #: answered, one vote's confidence where one alone did
+    n_docs_short_of_votes: int = 0
     #: answers naming a name that several offered labels share (resolved to none)
     n_ambiguous_labels: int = 0
     n_docs_without_labels: int = 0
@@ -312,6 +316,7 @@ class LabelingReport:
                 "n_unoffered_labels": self.n_unoffered_labels,
                 "n_off_shortlist_answers": self.n_off_shortlist_answers,
                 "n_ambiguous_labels": self.n_ambiguous_labels,
+                "n_docs_short_of_votes": self.n_docs_short_of_votes,
                 "n_docs_without_labels": self.n_docs_without_labels,
                 "n_duplicate_docs": self.n_duplicate_docs,
                 "n_blank_docs": self.n_blank_docs,
@@ -827,6 +832,13 @@ def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient
     # vote answered it (the answer a vote for none of the labels offered)
     report.n_off_shortlist_votes = sum(bool(answered[doc]) for doc in off_answered)
     report.n_docs_without_labels = int(np.count_nonzero(answered & (np.diff(Y.indptr) == 0)))
+    if options.votes > 1:
+        # a document 1 of whose 3 votes answered was labelled from that vote alone, said
+        # nowhere: the warning counted the malformed answers (calls), not the documents
+        # resting on fewer votes than asked. The copies sharing a prompt counted too, as
+        # the documents of the output they are
+        report.n_docs_short_of_votes = int(np.count_nonzero(
+            answered & (good_votes + off_votes < options.votes)))
     report.n_unoffered_labels = _count_unoffered(report.unknown_labels, label_space,
                                                  options.lang)
     warn_rejections(report, desc)
@@ -950,7 +962,14 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
                 f"answer{plural_s(report.n_malformed_answers)}, "
                 f"{report.n_failed_calls:,} failed call{plural_s(report.n_failed_calls)}"
                 + declined + (f"; also rejected: {' and '.join(others)}" if others else "")
-                + narrow)
+                + narrow + short)
+
+    # with votes: how many documents the failed and malformed calls left labelled from
+    # fewer votes than asked, apart from those no vote answered
+    n_short = report.n_docs_short_of_votes
+    short = (f"; {n_short:,} {plural(n_short, 'document', 'documents')} labelled from fewer "
+             f"votes than asked (the mean of those that answered: the others failed, were "
+             f"malformed or refused)" if n_short else "")
 
     if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls \
             or others or off or refused:
