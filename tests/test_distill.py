@@ -2791,6 +2791,39 @@ def test_cli_label_budget_closing_line_says_documents_and_calls_apart_with_votes
             ) in result.stdout, result.stdout
 
 
+def test_cli_label_budget_with_votes_counts_each_unanswered_document_as_its_votes(tmp_path):
+    # --votes 3 --budget 200: "6 of the budget's documents unanswered, each spending its
+    # call (0 failed calls, 180 malformed answers)" counted documents against calls, each
+    # document being 3 calls and most malformed answers votes of documents answered
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(f"{'sport match' if i % 2 else 'music concert'} {i} words\n"
+                            for i in range(120)))
+
+    def teacher(body):
+        n = int(read_data_section(user_prompt(body), "DOCUMENT").split()[2])
+        if n % 8 == 0 or (n % 8 == 3 and body["seed"] == 1):  # every vote, or one of 2
+            return '{"labels": [{"label": '
+        name = "sport" if n % 2 else "music"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "label", str(docs), "--vocab", str(sport_vocab(tmp_path)), "-o",
+            str(tmp_path / "o.jsonl"), "--budget", "40", "--rounds", "2", "--votes", "2",
+            "--cache", str(tmp_path / "c.sqlite"), "--llm", "m",
+            "--base-url", server.base_url])
+        assert result.exit_code == 0, result.output
+        assert len(server.requests) == 80
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    lost = summary["active"]["n_spent_unanswered"]
+    malformed = summary["labeling"]["n_malformed_answers"]
+    short = summary["labeling"]["n_docs_short_of_votes"]
+    assert lost > 0 and short > 0 and malformed == 2 * lost + short
+    assert (f"labelled {40 - lost} of the 40 documents sent (--budget 40 of 120 documents; "
+            f"{lost} of the budget's documents unanswered, each spending its 2 calls (of "
+            f"the teacher's 80 calls: 0 failed calls, {malformed} malformed answers))") in result.stdout, result.stdout
+
+
 def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, caplog):
     # a rerun of label --budget 2000 from its response cache sent ~1,300 calls: each
     # malformed answer had left the cache, was asked again and answered this time, so
