@@ -168,6 +168,23 @@ def test_votes_average_confidences_and_use_distinct_seeds(tmp_path):
     assert result.Y.toarray()[0].tolist() == pytest.approx([1.6 / 3, 0.6 / 3, 0.0])
 
 
+def test_votes_at_temperature_0_are_refused_and_the_votes_temperature_is_said(caplog):
+    # votes=3 at vote_temperature 0 paid 3 calls a document for one greedy answer (most
+    # servers ignore the seed at temperature 0), accepted without a word
+    with pytest.raises(InvalidParameterError, match="vote_temperature"):
+        LabelingOptions(votes=3, vote_temperature=0).validate()
+    LabelingOptions(votes=1, vote_temperature=0).validate()  # no votes: nothing to say
+    # and the line before the calls says they are sampled votes, at which temperature
+    with caplog.at_level(logging.INFO, logger="tagsmith"), \
+            LocalChatServer(lambda body: answer(("sport", 0.8))) as running:
+        label_documents(["a match", "a concert"], SPACE, client(running),
+                        LabelingOptions(votes=3, n_workers=1))
+    assert sorted((r["temperature"], r["seed"]) for r in running.requests) == [
+        (0.7, 0), (0.7, 0), (0.7, 1), (0.7, 1), (0.7, 2), (0.7, 2)]
+    assert "LLM labeling: 6 calls (3 votes a document, at temperature 0.7), prompts" \
+        in caplog.text
+
+
 @pytest.mark.parametrize("first, expected", [
     (answer(("music", 0.9)), 0.3),  # off the shortlist: chose none of the offered labels
     (answer(), 0.3),  # an empty vote: no label applies

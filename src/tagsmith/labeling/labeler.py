@@ -146,6 +146,12 @@ class LabelingOptions:
                                          numpy=True)
         for name in ("temperature", "vote_temperature"):  # chat-completions: [0, 2]
             setattr(self, name, check_temperature(name, getattr(self, name)))
+        if self.votes > 1 and self.vote_temperature == 0:
+            # greedy decoding answers each vote alike (most servers ignore the seed at
+            # temperature 0): votes=3 paid 3 calls a document for one answer, said nowhere
+            raise InvalidParameterError(
+                "vote_temperature", "above 0 where votes > 1 (at temperature 0 every vote "
+                "gives the same answer, each one paid for; or votes=1)", self.vote_temperature)
         self.max_tokens = check_max_tokens("max_tokens", self.max_tokens)
         # a blank one ("", a shell variable left unset) was dropped from the prompt
         if self.use_case is not None and (not isinstance(self.use_case, str)
@@ -425,7 +431,7 @@ def _label_list(label_space: LabelSpace, ids: np.ndarray, options: LabelingOptio
 def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
                      checks: Sequence[Callable[[str], bool]] | None = None,
                      retry: Callable[[str], bool] | None = None, *,
-                     kept: bool = False) -> dict:
+                     kept: bool = False, votes: str = "") -> dict:
     """Log the calls to send and their prompts' size (and cost, where priced) before any
     is sent, those the response cache answers apart: the prompt grows with the labels
     offered (``--shortlist-k``), and a user saw the tokens only in the usage at the end.
@@ -438,7 +444,8 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
     Returns the counts said:
     ``n_calls``, ``n_calls_cached``, ``n_calls_to_send``, ``prompt_tokens_to_send`` and,
     where priced, ``prompt_cost_to_send`` (None where ``--price-completion`` alone was
-    given: the prompts' price is unknown)."""
+    given: the prompts' price is unknown). ``votes`` follows the count of calls (" (3
+    votes a document, at temperature 0.7)")."""
     from tagsmith.labeling.cache import ResponseCache
     from tagsmith.labeling.client import _wrapped_with
 
@@ -476,10 +483,10 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
     # "prompt cost about 0.0000", as if the prompts were free)
     cost = ("" if not priced else ", prompt cost unknown (no --price-prompt)" if price is None
             else f", prompt cost about {to_send * price / 1e6:.4f}")
-    logger.info("%s: %s call%s, prompts of about %s tokens each (estimated at 4 characters "
-                "a token, and the chat template's 3 a message): %s to send (%s prompt "
-                "tokens%s)%s", desc, f"{len(requests):,}",
-                plural_s(len(requests)), f"{round(tokens / len(requests)):,}",
+    logger.info("%s: %s call%s%s, prompts of about %s tokens each (estimated at 4 "
+                "characters a token, and the chat template's 3 a message): %s to send (%s "
+                "prompt tokens%s)%s", desc, f"{len(requests):,}",
+                plural_s(len(requests)), votes, f"{round(tokens / len(requests)):,}",
                 f"{len(requests) - held:,}", f"{to_send:,}", cost,
                 "" if cache is None else f", {held:,} answered by the response cache at "
                 "no cost")
@@ -667,7 +674,11 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
         counts = _say_prompt_size(requests, client, desc, None if options.keep_malformed
                                   else [checked[key] for key in keys],
                                   is_prose_refusal if options.retry_refused else None,
-                                  kept=options.keep_malformed)
+                                  kept=options.keep_malformed,
+                                  # the temperature of the votes was said nowhere: a user
+                                  # could not tell that they are sampled answers
+                                  votes=f" ({options.votes} votes a document, at temperature "
+                                  f"{options.vote_temperature})" if options.votes > 1 else "")
     return _Prepared(options, texts, offered, requests, owners, resolvers, copies, blank,
                      cut, asking, {"n_docs": len(texts), "n_blank_docs": blank,
                                    "n_duplicate_docs": sum(map(len, copies.values())),
