@@ -1021,6 +1021,44 @@ def test_label_corpus_with_a_budget_reports_what_went_wrong_with_the_calls(tmp_p
     assert len(result["rows"]) == 27
 
 
+def test_label_corpus_votes_reliability_is_that_of_the_labels_the_votes_agree_on():
+    # each vote names the true label and one wrong label, another each vote: the
+    # majority of 3 votes is right on every document, but the reliability counted every
+    # label any vote named (precision 0.25, every document wrong), and the more votes,
+    # the worse the teacher looked (0.68, 0.52, 0.40 at 1, 3, 5 votes of a simulated one)
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.llm import label_corpus
+
+    names = ["sport", "music", "weather", "politics", "travel"]
+    space = LabelSpace.from_uris([f"u:{n}" for n in names],
+                                 names={f"u:{n}": n for n in names})
+    human = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(20)]
+    Y_human = sp.csr_matrix([[1, 0, 0, 0, 0] if i % 2 else [0, 1, 0, 0, 0]
+                             for i in range(20)])
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        right = "sport" if doc.startswith("sport") else "music"
+        wrong = names[2 + body["seed"]]  # weather, politics, travel: one vote each
+        return json.dumps({"labels": [{"label": right, "confidence": 0.9},
+                                      {"label": wrong, "confidence": 0.6}]})
+
+    with LocalChatServer(teacher) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
+        result = label_corpus(["sport day", "music day"], space, client,
+                              LabelingOptions(votes=3, n_workers=2),
+                              human=(human, Y_human))
+    reliability = result["summary"]["reliability"]
+    assert reliability["micro_precision"] == 1.0 and reliability["micro_recall"] == 1.0
+    assert reliability["doc_error_rate"] < 0.2  # 0 of 20, shrunk toward 1/2
+    # a label one vote named stays a soft target, scaled down: a third of its confidence
+    # relative to the labels the votes agree on
+    Y = result["Y"].toarray()
+    assert Y[0, 0] > 0.9 and 0 < Y[0, 2] < 0.3
+
+
 @pytest.mark.parametrize("strategy", ["robust", "uncertainty", "random"])
 def test_active_distill_spends_none_of_the_budget_on_copies(data, strategy):
     # copies (equal texts, case and spacing aside) were chosen like any others, twice in
