@@ -3958,6 +3958,22 @@ def test_a_dry_run_with_a_budget_says_the_rounds_that_run_not_those_asked(caplog
     assert sent == []
 
 
+def test_a_dry_run_with_a_budget_and_votes_says_the_votes_temperature(caplog):
+    # "(3 votes each)": the line said nothing of the votes being sampled answers at
+    # temperature 0.7, where a run without a budget now says so before its calls
+    from tagsmith.pipeline.llm import label_corpus
+
+    llm = ScriptedLLM(lambda request: answer(("sport", 0.9)))
+    texts = [f"sport story {i}" for i in range(12)]
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        label_corpus(texts, SPACE, llm, LabelingOptions(votes=3, vote_temperature=0.4,
+                                                        n_workers=1),
+                     budget=4, rounds=1, dry_run=True)
+    said = [r.getMessage() for r in caplog.records if "at most" in r.getMessage()]
+    assert len(said) == 1 and "at most 12 calls for a budget of 4 documents in 1 round " \
+        "(3 votes each, at temperature 0.4)," in said[0], said
+
+
 def test_the_whole_vocabulary_resolver_is_built_before_the_line_saying_the_calls(
         monkeypatch):
     # built after that line (so that a dry run would not build it), YSO's 27,754 labels

@@ -1544,7 +1544,8 @@ def _dry_run(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
     else:
         from tagsmith.pipeline.distill import round_sizes
 
-        votes = (options if options is not None else LabelingOptions()).votes
+        said = options if options is not None else LabelingOptions()
+        votes = said.votes
         most = active.budget * votes
         # the rounds run: a budget too small for --rounds fills fewer ("a budget of 3
         # documents in 4 rounds" ran 3)
@@ -1560,7 +1561,9 @@ def _dry_run(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
                     "response cache holds are not known before)%s", f"{most:,}",
                     plural_s(most), f"{active.budget:,}", plural_s(active.budget),
                     n_rounds, plural_s(n_rounds),
-                    f" ({votes} votes each)" if votes > 1 else "", estimate.pop("line"))
+                    # at which temperature, as the line of a run without a budget says
+                    f" ({votes} votes each, at temperature {said.vote_temperature})"
+                    if votes > 1 else "", estimate.pop("line"))
         summary["labeling"] = {"n_docs": len(texts), "budget": active.budget,
                                "n_calls_at_most": most, **estimate}
     return {"rows": np.zeros(0, np.int64),
