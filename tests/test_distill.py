@@ -1306,6 +1306,25 @@ def test_cli_label_with_a_budget_cut_says_what_it_could_spend(tmp_path, caplog):
             "documents)") in result.stdout, result.stdout
 
 
+def test_cli_label_with_a_budget_cut_and_votes_counts_each_vote_a_call(tmp_path, caplog):
+    # --budget 50 --votes 3 on 30 documents: "at most 30 teacher calls spent", then 90
+    vocab = sport_vocab(tmp_path)
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("".join(f"sport story {i}\n" for i in range(5)))
+
+    with LocalChatServer(answer_sport) as server, caplog.at_level("WARNING", logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(corpus), "--vocab", str(vocab), "-o",
+            str(tmp_path / "out.jsonl"), "--budget", "8", "--votes", "3", "--rounds", "1",
+            "--base-url", server.base_url, "--llm", "t", "--cache", str(tmp_path / "c.sqlite")])
+        assert result.exit_code == 0, result.output
+        assert len(server.requests) == 15
+    assert ("budget=8 is more than the 5 documents to label: at most 15 teacher calls spent "
+            "(3 votes a document)") in caplog.text
+    assert ("labelled 5 of the 5 documents sent (--budget 8 cut: at most 15 teacher calls "
+            "spent (3 votes a document), of 5 documents)") in result.stdout, result.stdout
+
+
 def test_label_corpus_with_a_budget_counts_the_blank_documents():
     """With a budget, the pool's blank documents (never sent) were in no count of the
     summary: labeling.n_blank_docs read 0, as if there were none, where the same pool

@@ -1189,9 +1189,13 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             # a cut budget showed the one asked for ("--budget 80 of 55 documents"): the
             # calls it could spend, in the cut warning's words (budget_cut_message)
             spendable = result["summary"].get("active", {}).get("budget", budget)
-            spent = (f"--budget {budget} cut: at most {spendable:,} teacher "
-                     f"call{plural_s(spendable)} spent," if spendable < budget
-                     else f"--budget {budget}")
+            # (with --votes, each document that many calls: "at most 30 teacher calls
+            # spent" of a run that spent 90)
+            calls = spendable * votes
+            spent = (f"--budget {budget} cut: at most {calls:,} teacher "
+                     f"call{plural_s(calls)} spent"
+                     + (f" ({votes} votes a document)," if votes > 1 else ",")
+                     if spendable < budget else f"--budget {budget}")
             # the budget's calls that bought no labels: spent all the same (a malformed
             # answer is billed), never made up for by another document
             lost = result["summary"].get("active", {}).get("n_spent_unanswered", 0)

@@ -656,25 +656,34 @@ def _usable_budget(budget: int, n_pool: int, n_blank: int, n_copies: int = 0) ->
     return budget
 
 
-def budget_cut_message(budget: int, n_docs: int, n_usable: int, docs: str) -> str:
+def budget_cut_message(budget: int, n_docs: int, n_usable: int, docs: str,
+                       votes: int = 1) -> str:
     """The one wording of a budget cut to the ``n_usable`` of ``n_docs`` documents that
     may be sent (neither blank nor a copy of another), for ``label --budget``
     (:func:`~tagsmith.pipeline.llm.label_corpus`) and :func:`active_distill` alike (they
-    said it in two ways); ``docs`` says which documents ("to label", "in the pool").
+    said it in two ways); ``docs`` says which documents ("to label", "in the pool");
+    ``votes``: the calls each document is asked in (``label --votes``).
 
     >>> budget_cut_message(500, 12, 12, "to label")
     'budget=500 is more than the 12 documents to label: at most 12 teacher calls spent'
     >>> budget_cut_message(3, 6, 1, "in the pool")  # doctest: +NORMALIZE_WHITESPACE
     'budget=3 is more than the 1 of the 6 documents in the pool that is neither blank
      nor a copy of another: at most 1 teacher call spent'
+    >>> budget_cut_message(50, 30, 30, "to label", votes=3)  # doctest: +NORMALIZE_WHITESPACE
+    'budget=50 is more than the 30 documents to label: at most 90 teacher calls spent
+     (3 votes a document)'
     """
     if n_usable == n_docs:
         what = f"the {n_docs:,} document{plural_s(n_docs)} {docs}"
     else:
         what = (f"the {n_usable:,} of the {n_docs:,} document{plural_s(n_docs)} {docs} "
                 f"that {plural(n_usable, 'is', 'are')} neither blank nor a copy of another")
-    return (f"budget={budget} is more than {what}: at most {n_usable:,} teacher "
-            f"call{plural_s(n_usable)} spent")
+    # with votes a document is that many calls: "at most 30 teacher calls spent" was
+    # followed by 90
+    calls = n_usable * votes
+    return (f"budget={budget} is more than {what}: at most {calls:,} teacher "
+            f"call{plural_s(calls)} spent" + (f" ({votes} votes a document)" if votes > 1
+                                             else ""))
 
 
 def _check_pool_features(X_pool, featurizer, n_pool: int) -> None:

@@ -1296,8 +1296,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             # cut once, to what active distillation sends (no blank text, no copy): a cut
             # to len(texts) here made it cut again, warning of a 'budget=' never asked,
             # and a budget under len(texts) was cut there alone, in other words
-            logger.warning("%s", budget_cut_message(budget, len(texts), n_usable,
-                                                    "to label"))
+            logger.warning("%s", budget_cut_message(
+                budget, len(texts), n_usable, "to label",
+                1 if options is None else options.votes))
         # (no text: the other options checked as for a pool of one)
         active = ActiveOptions(budget=min(budget, max(n_usable, 1)), strategy=strategy,
                                rounds=rounds, seed=seed,
