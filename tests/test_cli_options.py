@@ -71,6 +71,7 @@ BASE = {
 #: options a bad value reaches only together with another one
 WITH = {
     ("label", "seed"): ["--budget", "2"],  # the seed of the document selection
+    ("label", "vote_temperature"): ["--votes", "2"],  # the temperature of the votes
 }
 
 #: values only the library checks: (command, arguments, the flag to name, the library's name)

@@ -185,6 +185,26 @@ def test_votes_at_temperature_0_are_refused_and_the_votes_temperature_is_said(ca
         in caplog.text
 
 
+def test_cli_label_vote_temperature_is_sent_and_needs_votes(tmp_path):
+    # the votes' temperature was fixed at 0.7 on the command line: a model whose
+    # sampling wants another had no way to get it
+    docs, vocab = sport_corpus(tmp_path, n_docs=2)
+    with LocalChatServer(answer_sport) as server:
+        result = run_label(server, tmp_path, docs, "--vocab", vocab, "-o",
+                           tmp_path / "o.jsonl", "--votes", "2", "--vote-temperature", "1.1")
+        assert result.exit_code == 0, result.output
+        assert sorted((r["temperature"], r["seed"]) for r in server.requests) == [
+            (1.1, 0), (1.1, 0), (1.1, 1), (1.1, 1)]
+        alone = run_label(server, tmp_path, docs, "--vocab", vocab, "-o",
+                          tmp_path / "p.jsonl", "--vote-temperature", "1.1")
+        greedy = run_label(server, tmp_path, docs, "--vocab", vocab, "-o",
+                           tmp_path / "p.jsonl", "--votes", "2", "--vote-temperature", "0")
+        assert len(server.requests) == 4
+    assert alone.exit_code == 2 and "--vote-temperature only applies with --votes above 1" \
+        in alone.output, alone.output
+    assert greedy.exit_code == 2 and "--vote-temperature" in greedy.output
+
+
 @pytest.mark.parametrize("first, expected", [
     (answer(("music", 0.9)), 0.3),  # off the shortlist: chose none of the offered labels
     (answer(), 0.3),  # an empty vote: no label applies

@@ -907,6 +907,10 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               "labels in n_off_shortlist_answers).")
 @click.option("--votes", type=click.IntRange(1, MAX_VOTES), default=1, show_default=True,
               help="Self-consistency: ask each document this many times.")
+@click.option("--vote-temperature", type=click.FloatRange(0, 2, min_open=True), default=0.7,
+              show_default=True,
+              help="Sampling temperature of each vote (with --votes above 1; each vote "
+              "sends its number as the seed). Above 0: greedy votes repeat one answer.")
 @click.option("--max-labels", type=click.IntRange(min=1), default=10, show_default=True,
               help="Most labels asked for and kept per answer (the most confident).")
 @click.option("--use-case", help="What the labels are for (shown to the LLM).")
@@ -955,7 +959,8 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
 @llm_options
 @click.pass_obj
 def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cache_dir,
-          shortlist_k, votes, max_labels, use_case, max_doc_chars, human, limit, budget,
+          shortlist_k, votes, vote_temperature, max_labels, use_case, max_doc_chars, human,
+          limit, budget,
           labelled_files, strategy, rounds, student, seed, lang, force, retry_refused,
           dry_run, **llm):
     from tagsmith.cli import refuse_unused
@@ -966,6 +971,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
 
     refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed",
                   "labelled_files")
+    # one answer a document is asked at temperature 0: a vote temperature would be ignored
+    refuse_unused("--votes above 1", votes > 1, "vote_temperature")
     # without a shortlist every label is offered: its width would be silently ignored
     # (with both shortlists, each document is offered their union: _shortlists)
     refuse_unused("--shortlist or --shortlist-zeroshot",
@@ -987,6 +994,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         raise InvalidParameterError("--use-case", "a non-blank description of what the "
                                     "labels are for, or leave the option out", use_case)
     options = LabelingOptions(max_labels=max_labels, votes=votes, use_case=use_case,
+                              vote_temperature=vote_temperature,
                               max_doc_chars=max_doc_chars,
                               shortlist_k=shortlist_k, n_workers=llm["concurrency"],
                               show_progress=not obj["quiet"], lang=lang,
