@@ -22,40 +22,58 @@ CHUNK = 2_000_000
 
 
 @njit(nogil=True, cache=True)
-def _pava_groups(group_starts, values, weights, out, out_weight):
-    """Fit an increasing step function in every group ``[starts[g], starts[g+1])``.
+def _pava_groups(group_starts, values, weights):
+    """Fit an increasing step function in every group ``[starts[g], starts[g+1])``, in
+    place.
 
     ``values`` are the targets (already averaged over tied scores) in increasing
-    score order inside each group, ``weights`` their counts; the fitted value of each
-    position is written to ``out`` and the total weight of its block to ``out_weight``.
+    score order inside each group, ``weights`` their counts; on return ``values``
+    holds the fitted value of each position and ``weights`` the total weight of its
+    block. The blocks are kept in the arrays' own leading entries (a group's ``b``-th
+    block at ``start + b``, never past the entry being read) and spread back from the
+    last: separate block and output arrays (four float64 arrays of the points) were the
+    audit's peak memory at yso-finna-en's 590k documents.
     """
     n = len(values)
-    block_value = np.empty(n, np.float64)
-    block_weight = np.empty(n, np.float64)
     block_end = np.empty(n, np.int64)
     for g in range(len(group_starts) - 1):
         start, end = group_starts[g], group_starts[g + 1]
-        n_blocks = 0
+        top = start  # one past the last block
         for j in range(start, end):
-            block_value[n_blocks] = values[j]
-            block_weight[n_blocks] = weights[j]
-            block_end[n_blocks] = j + 1
-            n_blocks += 1
+            value, weight = values[j], weights[j]  # read before block ``top <= j`` is written
+            values[top] = value
+            weights[top] = weight
+            block_end[top] = j + 1
+            top += 1
             # merge while the last two blocks violate monotonicity
-            while n_blocks > 1 and block_value[n_blocks - 2] >= block_value[n_blocks - 1]:
-                w = block_weight[n_blocks - 2] + block_weight[n_blocks - 1]
-                block_value[n_blocks - 2] = (block_value[n_blocks - 2] * block_weight[n_blocks - 2]
-                                             + block_value[n_blocks - 1]
-                                             * block_weight[n_blocks - 1]) / w
-                block_weight[n_blocks - 2] = w
-                block_end[n_blocks - 2] = block_end[n_blocks - 1]
-                n_blocks -= 1
-        position = start
-        for b in range(n_blocks):
-            while position < block_end[b]:
-                out[position] = block_value[b]
-                out_weight[position] = block_weight[b]
-                position += 1
+            while top > start + 1 and values[top - 2] >= values[top - 1]:
+                w = weights[top - 2] + weights[top - 1]
+                values[top - 2] = (values[top - 2] * weights[top - 2]
+                                   + values[top - 1] * weights[top - 1]) / w
+                weights[top - 2] = w
+                block_end[top - 2] = block_end[top - 1]
+                top -= 1
+        # block b covers [end of block b - 1, end of b), all at or past ``start + b``:
+        # spread from the last block back, so no block is overwritten before it is read
+        for b in range(top - 1, start - 1, -1):
+            value, weight = values[b], weights[b]
+            first = block_end[b - 1] if b > start else start
+            for position in range(block_end[b] - 1, first - 1, -1):
+                values[position] = value
+                weights[position] = weight
+
+
+@njit(nogil=True, cache=True)
+def _point_sums(new_point, targets, values, weights):
+    """Per point (a run of sorted entries, each run starting where ``new_point``), the
+    number of its entries into ``weights`` and the sum of their ``targets`` into
+    ``values`` (both zeroed), added in entry order."""
+    p = -1
+    for j in range(len(new_point)):
+        if new_point[j]:
+            p += 1
+        weights[p] += 1.0
+        values[p] += targets[j]
 
 
 def grouped_isotonic(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray, *,
@@ -121,46 +139,75 @@ def _grouped_isotonic(groups, scores, targets, smoothing: float) -> np.ndarray:
     return out
 
 
-def _fit_points(groups, scores, targets, smoothing: float, *, keep_order: bool = True):
+def _narrow(groups: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group ids (from 0) and scores in the narrowest exact types: one band of rare labels
+    is a single group of millions of entries at 10^4+ labels, and this was the audit's
+    peak memory."""
+    wide = len(groups) > 0 and int(groups.max()) >= 2**31 - 1
+    groups = groups.astype(np.int64 if wide else np.int32, copy=False)
+    scores = np.asarray(scores)
+    if scores.dtype not in (np.float32, np.float64):
+        scores = scores.astype(np.float64)  # float32 sorts and ties as its exact float64
+    return groups, scores
+
+
+def _fit_points(groups, scores, targets, smoothing: float, *, keep_order: bool = True,
+                select: np.ndarray | None = None):
     """The fit at its points (distinct (group, score) pairs, sorted by group then score).
 
     ``groups`` are ids from 0. Returns ``(order, point_of, point_group, point_score,
     fitted)``: the entries' sort order, each sorted entry's point, and per point its
     group, score and fitted value; without ``keep_order`` the first two are ``None``,
     released before the fit (a caller reading the fit at its points needs neither).
+
+    With ``select`` (a boolean mask) the entries are ``groups[select]`` etc., and they
+    are already sorted by group, then score (no order is kept): the cross-fit sorts a
+    range once and fits each fold's complement of it, and the selected copies are
+    released here as soon as the points are built (a caller's copies live on beside
+    the whole fit).
     """
-    # in the narrowest exact types: one band of rare labels is a single group of
-    # millions of entries at 10^4+ labels, and this was the audit's peak memory
-    wide = int(groups.max()) >= 2**31 - 1
-    groups = groups.astype(np.int64 if wide else np.int32, copy=False)
-    scores = np.asarray(scores)
-    if scores.dtype not in (np.float32, np.float64):
-        scores = scores.astype(np.float64)  # float32 sorts and ties as its exact float64
-    order = np.lexsort((scores, groups))
-    g_sorted, s_sorted = groups[order], scores[order]
+    if select is not None:
+        assert not keep_order, "presorted entries have no order to keep"
+        groups, scores, targets = groups[select], scores[select], targets[select]
+        order = None
+        g_sorted, s_sorted = _narrow(groups, scores)
+        del groups, scores
+    else:
+        groups, scores = _narrow(groups, scores)
+        order = np.lexsort((scores, groups))
+        g_sorted, s_sorted = groups[order], scores[order]
     # tied (group, score) entries form one point of the regression
     new_point = np.r_[True, (g_sorted[1:] != g_sorted[:-1]) | (s_sorted[1:] != s_sorted[:-1])]
     point_score = s_sorted[new_point]
     del s_sorted
     point_group = g_sorted[new_point]
     del g_sorted
-    point_of = np.cumsum(new_point, dtype=np.int64 if len(new_point) >= 2**31 else np.int32)
-    del new_point
-    np.subtract(point_of, 1, out=point_of)
-    n_points = int(point_of[-1]) + 1
-    weights = np.bincount(point_of, minlength=n_points).astype(np.float64)
     targets = np.asarray(targets)
     if targets.dtype != np.bool_:
         targets = targets.astype(np.float64, copy=False)
-    values = np.bincount(point_of, weights=targets[order], minlength=n_points)
+    if order is not None:
+        targets = targets[order]
+    # each point's count and sum of targets, adding its entries in order (as a bincount
+    # of them: the same float64 sums), without an int64 copy of the entries' points nor
+    # a float64 one of their targets (bincount's: 16 bytes an entry)
+    n_points = len(point_score)
+    weights = np.zeros(n_points, np.float64)
+    values = np.zeros(n_points, np.float64)
+    _point_sums(new_point, targets, values, weights)
+    del targets
+    point_of = None
+    if keep_order:
+        point_of = np.cumsum(new_point, dtype=np.int64 if len(new_point) >= 2**31 else np.int32)
+        np.subtract(point_of, 1, out=point_of)
+    del new_point
     # in place, as all that follows: one band group is millions of points
     np.divide(values, weights, out=values)
     kept = (order, point_of) if keep_order else (None, None)
     del order, point_of
     group_starts = np.flatnonzero(np.r_[True, point_group[1:] != point_group[:-1], True])
-    fitted = np.empty(n_points, np.float64)
-    block_weight = np.empty(n_points, np.float64)
-    _pava_groups(group_starts.astype(np.int64), values, weights, fitted, block_weight)
+    # the fitted values and their blocks' weights replace the points' own
+    _pava_groups(group_starts.astype(np.int64), values, weights)
+    fitted, block_weight = values, weights
     del values, weights
     if smoothing > 0:
         # (fitted * block_weight + smoothing / 2) / (block_weight + smoothing), same steps
@@ -169,6 +216,10 @@ def _fit_points(groups, scores, targets, smoothing: float, *, keep_order: bool =
         block_weight += smoothing
         fitted /= block_weight
     return (*kept, point_group, point_score, fitted)
+
+
+#: entries whose positions are mapped at a time (in place, no second array of them)
+_MAP_BLOCK = 1 << 20
 
 
 def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: np.ndarray,
@@ -197,32 +248,54 @@ def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: n
     """
     groups = np.asarray(groups)
     scores, targets, folds = np.asarray(scores), np.asarray(targets), np.asarray(folds)
+    fold_type = np.int8 if n_folds <= 127 else np.int64
     for low, high in _group_ranges(groups):
-        idx = np.flatnonzero((groups >= low) & (groups < high))
-        g, s, t = groups[idx] - low, scores[idx], targets[idx]
-        f = folds[idx // row_width] if row_width != 1 else folds[idx]
+        # the range sorted once by group, then score, for every fold (a fold's complement
+        # of sorted entries is sorted): the entries' positions in that order, and their
+        # groups, scores, targets and folds
+        pos = np.flatnonzero((groups >= low) & (groups < high))
+        g, s = _narrow(groups[pos] - low, scores[pos])
+        order = np.lexsort((s, g))
+        g_sorted = g[order]
+        del g
+        s_sorted = s[order]
+        del s
+        for start in range(0, len(order), _MAP_BLOCK):  # order becomes the positions
+            block = order[start:start + _MAP_BLOCK]
+            block[:] = pos[block]
+        del pos
+        pos = order
+        del order
+        t_sorted = targets[pos]
+        f_sorted = np.empty(len(pos), fold_type)
+        for start in range(0, len(pos), _MAP_BLOCK):
+            block = pos[start:start + _MAP_BLOCK]
+            f_sorted[start:start + _MAP_BLOCK] = folds[block // row_width if row_width != 1
+                                                       else block]
         n_range = int(high - low)
         for fold in range(n_folds):
-            held = f == fold
-            fit = ~held
+            held = f_sorted == fold
             if not held.any():
                 continue
-            if not fit.any():
-                out[idx[held]] = np.nan
+            n_held = int(held.sum())
+            if n_held == len(held):
+                out[pos] = np.nan
                 if counted is not None:
-                    counted(int(held.sum()))
+                    counted(n_held)
                 continue
-            _, _, point_group, point_score, fitted = _fit_points(g[fit], s[fit], t[fit],
-                                                                 smoothing, keep_order=False)
+            _, _, point_group, point_score, fitted = _fit_points(
+                g_sorted, s_sorted, t_sorted, smoothing, keep_order=False, select=~held)
             group_starts = np.searchsorted(point_group, np.arange(n_range + 1)).astype(np.int64)
-            part = np.empty(int(held.sum()))
+            del point_group
+            part = np.empty(n_held)
             # linear between fitted points, the end value beyond them, NaN for a group
             # the other folds do not have (the calibration package's reader of its knots)
             _interp(group_starts, point_score.astype(np.float64), fitted,
-                    g[held].astype(np.int64), s[held].astype(np.float64), part)
+                    g_sorted[held].astype(np.int64), s_sorted[held].astype(np.float64), part)
+            del point_score, fitted
             # straight into ``out``: a float64 array of the range's size was the peak
             # memory of a yso-finna-en audit (one band group of 8M top-k entries)
-            out[idx[held]] = part
+            out[pos[held]] = part
             if counted is not None:
                 counted(len(part))
     return out
