@@ -267,6 +267,7 @@ def test_writing_a_whole_file_names_the_files_unused_for_30_days(tmp_path, caplo
     vocabulary's file now names those unused for 30 days and the command removing them."""
     import os
     import subprocess
+    import time
 
     folder = tmp_path / "my cache"
     embed_cached(WordEncoder(), ["an earlier vocabulary"], folder)
@@ -276,16 +277,24 @@ def test_writing_a_whole_file_names_the_files_unused_for_30_days(tmp_path, caplo
         os.utime(path, (10**9, 10**9))  # 2001
     with caplog.at_level(logging.INFO, logger="tagsmith"):
         embed_cached(WordEncoder(), TEXTS, folder)
-    (said,) = [r.getMessage() for r in caplog.records if "unused for 30 days" in r.getMessage()]
-    assert said.startswith(f"1 label-embedding file in {folder} unused for 30 days or more")
+    (said,) = [r.getMessage() for r in caplog.records if "unused for" in r.getMessage()]
+    assert said.startswith(f"1 label-embedding file in {folder} unused for more than 30 "
+                           "days")
     command = said.split(": ", 1)[1].removesuffix(" removes them")
     subprocess.run(command, shell=True, check=True)
     assert not old.exists() and (folder / "labels-mine.npz").exists()
-    assert len(list(folder.glob("labels-*.npz"))) == 2  # the new file, and the user's
+    before = set(folder.glob("labels-*.npz"))
+    assert len(before) == 2  # the new file, and the user's
+    # one unused for 30.5 days is not named (find's -mtime +30 would not remove it)
+    embed_cached(OtherModel(), ["another model's label"], folder)
+    (other,) = set(folder.glob("labels-*.npz")) - {folder / "labels-mine.npz", *before}
+    os.utime(other, (time.time() - 30.5 * 86_400,) * 2)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="tagsmith"):
         embed_cached(WordEncoder(), TEXTS[:5], folder)
     assert not [r for r in caplog.records if "unused" in r.getMessage()]
+    subprocess.run(command, shell=True, check=True)
+    assert other.exists()
 
 
 class Wide(WordEncoder):

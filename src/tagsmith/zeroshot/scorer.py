@@ -951,7 +951,8 @@ def _say_unused(cache_dir: Path) -> None:
     from tagsmith._shell import shell_path
     from tagsmith._size import byte_size
 
-    before = time.time() - UNUSED_DAYS * 86_400
+    # find's -mtime +30 counts whole days: a file unused for 30.5 days is not removed
+    before = time.time() - (UNUSED_DAYS + 1) * 86_400
     count = size = 0
     for path in _named_cache_files(cache_dir, "labels-*.npz"):
         try:
@@ -961,7 +962,7 @@ def _say_unused(cache_dir: Path) -> None:
         if stat.st_mtime < before:
             count, size = count + 1, size + stat.st_size
     if count:
-        logger.info("%s label-embedding file%s in %s unused for %s days or more (%s): "
+        logger.info("%s label-embedding file%s in %s unused for more than %s days (%s): "
                     "find %s -name %s -mtime +%s -delete removes them",
                     f"{count:,}", plural_s(count), cache_dir, UNUSED_DAYS, byte_size(size),
                     shell_path(cache_dir), CACHE_FILES_GLOB, UNUSED_DAYS)
