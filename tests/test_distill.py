@@ -2878,7 +2878,8 @@ def test_cli_label_budget_with_votes_counts_each_unanswered_document_as_its_vote
     assert lost > 0 and short > 0 and malformed == 2 * lost + short
     assert (f"labelled {40 - lost} of the 40 documents sent (--budget 40 of 120 documents; "
             f"{lost} of the budget's documents unanswered, each spending its 2 calls (of "
-            f"the teacher's 80 calls: 0 failed calls, {malformed} malformed answers))") in result.stdout, result.stdout
+            f"the teacher's 80 calls: 0 failed calls, {malformed} malformed answers))"
+            ) in result.stdout, result.stdout
 
 
 def test_cli_label_with_a_budget_rerun_replays_its_malformed_answers(tmp_path, caplog):

@@ -1441,9 +1441,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     # each answered document's unknown names (by pool index), for its line: they were
     # not carried through the rounds, and apply-review --decide-from read a misspelt
     # label on a budget run's line as one not given
-    named: dict[int, list[str]] = {}
+    unknown_names: dict[int, list[str]] = {}
     teacher = llm_teacher(list(texts), label_space, client, teaching, reliability=reliability,
-                          shortlist=shortlist, report=report, unknown=named)
+                          shortlist=shortlist, report=report, unknown=unknown_names)
     try:
         distilled = active_distill(list(texts), label_space, teacher, active,
                                    text_groups=groups, student_kept=student_kept,
@@ -1501,8 +1501,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         offered = [shown[i] for i in (np.concatenate([rows, rows[sources]]) if len(copies)
                                       else rows)]
     # a copy's: its document's, whose answer it gets
-    unknown = [named.get(int(i), []) for i in (np.concatenate([rows, rows[sources]])
-                                                if len(copies) else rows)]
+    unknown = [unknown_names.get(int(i), []) for i in (np.concatenate([rows, rows[sources]])
+                                                        if len(copies) else rows)]
     if len(copies):
         rows = np.concatenate([rows, copies])
         Y = sp.vstack([Y, Y[sources]]).tocsr()
