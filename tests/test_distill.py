@@ -2959,6 +2959,7 @@ def test_cli_label_with_a_budget_rerun_takes_a_plain_runs_good_answers_and_prune
         assert plain.exit_code == 0, plain.output
         # the plain run asked the 80 documents the budget left, and the malformed again
         assert len(server.requests) == 40 + 80 + malformed
+        assert n_kept() == 0  # its good answers deleted the kept ones they supersede
         sent = len(server.requests)
         again = CliRunner().invoke(tagsmith_cli.cli, budget + ["--base-url", server.base_url])
         assert again.exit_code == 0, again.output
@@ -2971,7 +2972,6 @@ def test_cli_label_with_a_budget_rerun_takes_a_plain_runs_good_answers_and_prune
     assert summary["labeling"]["n_malformed_answers"] == 0
     assert summary["active"]["n_spent_unanswered"] == 0
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 40
-    assert n_kept() == 0  # superseded, pruned
 
 
 def test_cli_label_with_a_budget_rerun_replays_its_human_samples_malformed_answers(

@@ -2738,6 +2738,40 @@ def test_the_pre_call_line_counts_a_budget_runs_kept_answer_before_a_prose_refus
                           "cache at no cost"]
 
 
+def test_a_budget_rerun_takes_a_good_cached_answer_over_its_kept_malformed_one(tmp_path):
+    # the kept malformed answer was replayed by every budget rerun, whatever good answer
+    # the cache got since (a plain run, or a tagsmith that did not prune on arrival): the
+    # document was never labelled by one. The good answer wins and the kept one goes
+    from tagsmith.labeling.client import ChatResponse
+
+    sent: list[ChatRequest] = []
+
+    def llm(request):
+        sent.append(request)
+        if "match" in request.messages[-1]["content"]:
+            return '{"labels": oops'
+        return answer(("politics", 0.9))
+
+    docs = ["a match", "a vote"]
+    budget = LabelingOptions(n_workers=1, keep_malformed=True)
+    with ResponseCache(tmp_path / "c.sqlite") as cache:
+        client = CachedClient(ScriptedLLM(llm), cache)
+        assert not label_documents(docs, SPACE, client, budget, desc="pass").answered[0]
+        match = next(r for r in sent if "match" in r.messages[-1]["content"])
+        assert cache.get_kept(match) is not None
+        # a good answer stored in responses since, the kept one left beside it
+        cache.put(match, ChatResponse(text=answer(("sport", 0.8))))
+        sent.clear()
+        result = label_documents(docs, SPACE, client, budget, desc="pass")
+        assert sent == [] and result.answered.tolist() == [True, True]
+        assert result.Y.toarray()[0, SPACE.lookup("sport")] == pytest.approx(0.8)
+        assert cache.get_kept(match) is None  # superseded, deleted
+        # a plain run's good answer deletes a kept one as it comes
+        cache.put_kept(match, ChatResponse(text='{"labels": oops'))
+        label_documents(docs, SPACE, client, LabelingOptions(n_workers=1), desc="pass")
+        assert cache.get_kept(match) is None
+
+
 def test_shortlist_recall_is_said_before_the_first_call(caplog):
     # a catalogue team re-ranking a bundle's shortlist learnt that it missed the sample's
     # labels only from the summary, once the sample and the whole corpus were paid for

@@ -695,7 +695,8 @@ class DropMalformed:
     wins, and the kept one is deleted: it
     was replayed as malformed by every budget rerun, the document never labelled by one
     (and the table never pruned); the rerun's rounds may then choose other documents,
-    each paid for.
+    each paid for. Without ``keep``, a good answer deletes the kept one it supersedes
+    as it arrives (or is replayed), so the table holds only what no run answered since.
 
     ``retry_refused`` (None: not) asks again, once, each refusal the cache tells (an
     :class:`~tagsmith.exceptions.LLMRefusalError` it kept, ``cached``), and each cached
@@ -728,6 +729,16 @@ class DropMalformed:
         check = self._checks.get(request.cache_key())
         return (check is None or check(text)) \
             and not (self._is_refusal is not None and self._is_refusal(text))
+
+    def _prune_kept(self, request: ChatRequest, response: ChatResponse) -> None:
+        """Delete the malformed answer a budget run kept for ``request``, which
+        ``response``, a good answer (no refusal in prose), supersedes: the budget's
+        rerun takes it, and the kept one was never pruned."""
+        if self._is_refusal is not None and self._is_refusal(response.text):
+            return
+        prune = _through(self.inner, "prune_kept")
+        if prune is not None:
+            prune(request)
 
     def _uncount_cached(self) -> None:
         """Take back the cache hit of a refusal asked again (``retry_refused``): it was
@@ -763,6 +774,8 @@ class DropMalformed:
         key = request.cache_key()
         check = self._checks.get(key)
         if check is None or check(response.text):
+            if check is not None and not self._keep:
+                self._prune_kept(request, response)
             return response
         if self._keep:  # replayed as malformed by a rerun, until a good answer wins
             keep = _through(self.inner, "keep_malformed")
@@ -773,8 +786,10 @@ class DropMalformed:
         dropped = discard_cached(self.inner, request, response)
         if dropped and response.cached:
             response = self.inner.complete(request)  # an older run's: ask once more
-            dropped = not check(response.text) and discard_cached(self.inner, request,
-                                                                  response)
+            good = check(response.text)
+            if good:
+                self._prune_kept(request, response)
+            dropped = not good and discard_cached(self.inner, request, response)
         if dropped:
             with self._lock:
                 self.dropped_keys.add(key)

@@ -3653,6 +3653,22 @@ class CachedClient:
                 self._answered[request.cache_key()] = True
         return hit
 
+    def prune_kept(self, request: ChatRequest) -> bool:
+        """Delete the malformed answer a budget run kept for ``request``
+        (:meth:`replay_kept`), which a good answer this run got supersedes; ``False``
+        where none was kept or the cache cannot be written (a failed look-up is no error
+        of this run's: the budget's rerun prunes it then)."""
+        from tagsmith.exceptions import DataError
+
+        if self.write_failed:
+            return False
+        try:
+            if self.cache.get_kept(request) is None:  # a read: most calls stop here
+                return False
+        except DataError:
+            return False
+        return bool(self.store(functools.partial(self.cache.discard_kept, request)))
+
     def keep_malformed(self, request: ChatRequest, response: ChatResponse) -> bool:
         """Keep ``response``, a malformed answer to ``request``, for a budget run's rerun
         (:meth:`replay_kept`); ``False`` where it was not written."""
