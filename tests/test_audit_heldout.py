@@ -173,3 +173,19 @@ def test_one_training_document_is_named_in_the_singular(trained, caplog):
         audit_corpus(held, test.Y[rows], space, classifier=classifier,
                      options=AuditOptions(**FAST))
     assert "documents, none of them a training document of the bundle:" in caplog.text
+
+
+def test_a_small_test_split_is_not_told_to_audit_a_larger_corpus(trained):
+    # 40 test comments audited with the bundle's predictions: the note said "the scores
+    # learn too little of such a label ... audit a larger corpus with the same labels",
+    # where the bundle learnt the labels from its 1,500 training documents
+    classifier, space, test = trained["classifier"], trained["space"], trained["test"]
+    result = audit_corpus(test.texts[:40], test.Y[:40], space, classifier=classifier,
+                          options=AuditOptions(scores="heldout", **FAST))
+    note = result.report["noise"]["rare_labels_note"]
+    assert note is not None
+    assert "the bundle's scores learnt such a label from its training documents" in note
+    assert "larger corpus" not in note and "(--review-sample N)" in note
+    crossfit = audit_corpus(test.texts[:40], test.Y[:40], space,
+                            options=AuditOptions(scores="knn", **FAST))
+    assert "audit a larger corpus" in crossfit.report["noise"]["rare_labels_note"]

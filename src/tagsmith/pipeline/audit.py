@@ -1813,8 +1813,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         lang = options.lang
         quality = _scores_quality(Y, scores)
         noise = _withhold_bounds(health.noise_section(issues, label_space, lang=lang), quality)
-        noise["rare_labels_note"] = _rare_labels_note(issues.n_given,
-                                                      noise["label_min_support"])
+        noise["rare_labels_note"] = _rare_labels_note(
+            issues.n_given, noise["label_min_support"], heldout=scores.source == "heldout")
         # --max-review's rows, fewer where a single-label move would be cut in two
         noise["n_review_rows"] = len(review)
         if reviewed is not None and decided is not None and undone is not None:
@@ -2120,13 +2120,18 @@ def _scores_quality(Y, scores: AuditScores) -> dict:
     return quality
 
 
-def _rare_labels_note(n_given: np.ndarray, min_support: int) -> str | None:
+def _rare_labels_note(n_given: np.ndarray, min_support: int, *,
+                      heldout: bool = False) -> str | None:
     """A warning where more than :data:`MAX_SHARE_ON_RARE_LABELS` of the given labels
     (``n_given``: each label's documents) fall on labels given to fewer than
     ``min_support`` documents, else None. A corpus whose median label has 3 documents
     (20,000 YSO-indexed titles, 16,000 labels) was reported "at most 17.09% wrong and
     49.80% missing" with 8,397 labels flagged, and nothing said that scores learnt from
     a label's 3 documents cannot tell a wrong assignment from a rare one.
+    ``heldout``: the scores are a bundle's predictions (scores ``'heldout'``), which
+    learnt the labels from its own training documents: what is fitted on this corpus's
+    few documents of a label is their calibration and the noise rates, and no larger
+    corpus with the same labels is advised (a test split has none).
 
     >>> _rare_labels_note(np.array([3, 2, 40]), 20) is None
     True
@@ -2141,9 +2146,17 @@ def _rare_labels_note(n_given: np.ndarray, min_support: int) -> str | None:
     if not total or on_rare <= MAX_SHARE_ON_RARE_LABELS * total:
         return None
     median = float(np.median(given))
-    return (f"{on_rare:,} of the {total:,} given labels ({100 * on_rare / total:.1f}%) are "
+    head = (f"{on_rare:,} of the {total:,} given labels ({100 * on_rare / total:.1f}%) are "
             f"of labels given to fewer than {min_support} documents (the median label: "
-            f"{median:g} document{'' if median == 1 else 's'}): the "
+            f"{median:g} document{'' if median == 1 else 's'}): ")
+    if heldout:
+        return (head + "the bundle's scores learnt such a label from its training "
+                "documents, but their calibration and the noise rates are fitted on this "
+                "corpus's few documents of it, so the noise rates, their bounds and the "
+                "labels flagged say little of how well they were given; review the flagged "
+                "labels by hand, or measure the error rate on a random review sample "
+                "(--review-sample N)")
+    return (head + "the "
             "scores learn too little of such a label to tell a wrong or missing label from "
             "a rare one, so the noise rates, their bounds and the labels flagged say more "
             "of how rare the labels are than of how well they were given; audit a larger "
