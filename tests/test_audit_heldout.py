@@ -189,3 +189,15 @@ def test_a_small_test_split_is_not_told_to_audit_a_larger_corpus(trained):
     crossfit = audit_corpus(test.texts[:40], test.Y[:40], space,
                             options=AuditOptions(scores="knn", **FAST))
     assert "audit a larger corpus" in crossfit.report["noise"]["rare_labels_note"]
+
+
+def test_the_page_says_whose_predictions_scored_the_corpus(trained, tmp_path):
+    # its scores line read "heldout (linear)", not that a bundle trained elsewhere scored it
+    from tagsmith.audit.report import render_html
+
+    classifier, space, test = trained["classifier"], trained["space"], trained["test"]
+    result = audit_corpus(test.texts[:200], test.Y[:200], space, classifier=classifier,
+                          options=AuditOptions(scores="heldout", **FAST))
+    page = render_html(result.report, plots=False)
+    assert ("heldout (linear, the predictions of a bundle trained on 1,500 other "
+            "documents)" in page)

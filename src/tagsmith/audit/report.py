@@ -266,6 +266,21 @@ def _warnings_html(warnings: list[str]) -> str:
                    for warning in warnings)
 
 
+def _heldout_bundle(scores: dict) -> str:
+    """For the scores line of ``heldout`` scores: whose predictions they are (the page
+    read "heldout (linear)", not that a bundle trained elsewhere scored the corpus).
+
+    >>> _heldout_bundle({"source": "heldout", "n_train_docs": 43410})
+    ', the predictions of a bundle trained on 43,410 other documents'
+    >>> _heldout_bundle({"source": "knn"})
+    ''
+    """
+    if scores.get("source") != "heldout" or not isinstance(scores.get("n_train_docs"), int):
+        return ""
+    return _e(f", the predictions of a bundle trained on {scores['n_train_docs']:,} "
+              "other documents")
+
+
 def _cooccurrence_weight(scores: dict) -> str:
     """The kNN scores' co-occurrence weight for the scores line (nothing for other
     sources), and with ``auto`` the weights it was chosen among.
@@ -1024,7 +1039,7 @@ def render_html(report: dict, *, plots: bool = True) -> str:
     scores = report.get("scores", {})
     footer = (f'<p class="muted">Corpus {_e(meta.get("corpus", ""))}; scores: '
               f'{_e(scores.get("source", "none"))} ({_e(scores.get("model", ""))}'
-              f'{_cooccurrence_weight(scores)}); '
+              f'{_cooccurrence_weight(scores)}{_heldout_bundle(scores)}); '
               f'tagsmith {_e(meta.get("tagsmith_version", ""))}, {_e(meta.get("created", ""))}.'
               "</p>")
     body = "".join(f"<h2>{_e(title)}</h2>{content}" for title, content in sections)
