@@ -443,3 +443,52 @@ def test_an_endpoint_serving_a_name_by_several_models_is_said_once_a_run(tmp_pat
     said = run(["vendor/c"], ["g"])
     assert len(said) == 1 and "in turn (vendor/c, vendor/b, vendor/a)" in said[0], said
     assert "is served by" not in said[0], said
+
+
+def test_a_model_pulled_anew_under_its_name_is_told_by_the_model_list(tmp_path, caplog):
+    # Ollama's replies name the model asked and the fingerprint fp_ollama whatever
+    # `ollama pull` fetched: a model pulled anew under its name was not told, and the
+    # cache (keyed by the name) replayed the old model's answers. Its model list
+    # (GET /v1/models, OpenAI's protocol) gives each model's created time: looked at
+    # once a run, noted, and a change said
+    import logging
+    import time
+
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient, OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    path = tmp_path / "llm.sqlite"
+    pulled = int(time.time()) - 30 * 86400
+
+    def run(created: int, texts: list[str], listing: bool = True) -> tuple[list[str], int]:
+        caplog.clear()
+
+        def models():  # Ollama's: "llama3:latest" for "llama3", owned_by "library"
+            return {"object": "list", "data": [
+                {"id": "other:latest", "object": "model", "created": 1,
+                 "owned_by": "library"},
+                {"id": "m:latest", "object": "model", "created": created,
+                 "owned_by": "library"}]}
+
+        with LocalChatServer(_reply_served_by("m", "fp_ollama"),
+                             models=models if listing else None) as server:
+            with CachedClient(OpenAIChatClient(server.base_url, "m", timeout=NET),
+                              ResponseCache(path)) as client:
+                with caplog.at_level(logging.WARNING, logger="tagsmith"):
+                    complete_all(client, [request(text) for text in texts], n_workers=2)
+            lists = server.n_model_lists
+        return [r.getMessage() for r in caplog.records
+                if "model list" in r.getMessage()], lists
+
+    assert run(pulled, ["a", "b", "c"]) == ([], 1)  # noted; one request a run
+    assert run(pulled, ["a", "d"]) == ([], 1)  # the same model: nothing said
+    assert run(pulled, ["e"], listing=False) == ([], 1)  # no list (404): quiet
+    said, lists = run(pulled + 86400, ["a", "f"])  # pulled anew
+    assert lists == 1 and len(said) == 1, said
+    assert (f"the endpoint's model list now says of 'm': created {pulled + 86400}; the "
+            f"answers the response cache {path} holds for it came when it said: created "
+            f"{pulled}") in said[0], said[0]
+    assert run(pulled + 86400, ["g"]) == ([], 1)  # noted: said once
+    # vLLM and llama.cpp give the time of the listing as created: nothing to compare
+    assert run(int(time.time()), ["h"]) == ([], 1)

@@ -168,6 +168,12 @@ OPTIONAL_PARAMETERS = {
     "max_tokens": " (at the server's own output token limit: max_tokens has no effect)",
 }
 #: what an API key may hold: visible ASCII and inner spaces
+#: the longest, in seconds, the model list (``GET .../models``) is waited for, once a
+#: run (:meth:`OpenAIChatClient.listed_details`)
+LIST_TIMEOUT = 5.0
+#: what the ``served`` table's ``model`` of a model list's note begins with (the model
+#: name asked follows; no name asked begins with a NUL)
+LISTED_KEY = "\x00listed "
 #: between the model names noted for a model name asked that the endpoint serves by
 #: several models in turn (the ``served`` table's ``served_model``; a name has no line
 #: break), and how many are kept
@@ -1408,6 +1414,51 @@ class OpenAIChatClient:
                 "reached without it; or a firewall's in front of the API); not retried: "
                 f"{self._snippet(raw)}")
 
+    def listed_details(self, model: str) -> str | None:
+        """What the endpoint's model list (``GET .../models``, OpenAI's protocol) says of
+        ``model``, as one line, or None where it lists nothing telling (or answers
+        nothing: every failure is quiet, the list read within :data:`LIST_TIMEOUT`
+        seconds): Ollama's ``created`` (the time the model was last pulled or made;
+        its replies name the model asked and ``fp_ollama`` whatever was pulled),
+        llama.cpp's ``meta`` (the GGUF file's size and parameters), vLLM's ``root``
+        (the weights' path). A ``created`` within 10 minutes of now is the time of the
+        listing (vLLM's and llama.cpp's), not the model's: left out. One request, on
+        this thread's connection, after an answer."""
+        chat = self._path.partition("?")
+        stop = _RUN_STOP.get()
+        if not chat[0].endswith("/chat/completions") or (stop is not None
+                                                         and stop.is_set()):
+            return None  # nothing more is sent once the run has stopped
+        path = chat[0][:-len("/chat/completions")] + "/models" + chat[1] + chat[2]
+        try:
+            connection = self._connection()
+            deadline = time.monotonic() + min(LIST_TIMEOUT, self.timeout)
+            connection.response_class = functools.partial(  # type: ignore[assignment]
+                _DeadlineResponse, deadline=deadline)
+            if connection.sock is None:
+                connection.connect()
+            host_port = self._parts.netloc.rpartition("@")[2]
+            if getattr(self._local, "absolute", False):
+                path = f"http://{host_port}{path}"
+            headers = self._headers()
+            headers.pop("Content-Type", None)
+            if getattr(self._local, "proxy_login", ""):
+                headers["Proxy-Authorization"] = self._local.proxy_login
+            _time_left(connection, deadline)
+            connection.request("GET", path, headers=headers)
+            _time_left(connection, deadline)
+            reply = connection.getresponse()
+            raw = _read_body(reply, connection, deadline)
+            if reply.getheader("Connection", "").lower() == "close":
+                self._drop_connection()
+            if reply.status != 200 or len(raw) > MAX_RESPONSE_BYTES:
+                return None
+            listed = json.loads(raw)
+        except Exception:  # noqa: BLE001 - a hint only: any failure says nothing
+            self._drop_connection()
+            return None
+        return _listed_details(listed, model)
+
     def _drop_connection(self) -> None:
         connection = getattr(self._local, "connection", None)
         if connection is not None:
@@ -1797,6 +1848,43 @@ def _error_named(error: object, names: frozenset[str]) -> str | None:
         if isinstance(value, str) and value.strip().lower() in names:
             return f"{key} {value.strip()}"
     return None
+
+
+def _listed_details(listed: object, model: str) -> str | None:
+    """The line :meth:`OpenAIChatClient.listed_details` makes of a model list (the
+    parsed body of ``GET .../models``) for ``model`` (Ollama lists ``name`` as
+    ``name:latest``), or None.
+
+    >>> _listed_details({"data": [{"id": "llama3:latest", "created": 1715000000}]},
+    ...                 "llama3")
+    'created 1715000000'
+    >>> _listed_details({"data": [{"id": "m", "created": int(time.time())}]}, "m") is None
+    True
+    """
+    data = listed.get("data") if isinstance(listed, dict) else None
+    if not isinstance(data, list):
+        return None
+    names = (model, f"{model}:latest")
+    entry = next((item for name in names for item in data
+                  if isinstance(item, dict) and item.get("id") == name), None)
+    if entry is None:
+        return None
+    parts = []
+    created = entry.get("created")
+    if isinstance(created, int) and not isinstance(created, bool) \
+            and abs(created - time.time()) > 600:
+        parts.append(f"created {created}")
+    meta = entry.get("meta")
+    if isinstance(meta, dict):
+        said = [f"{key} {meta[key]}" for key in ("size", "n_params", "n_vocab")
+                if isinstance(meta.get(key), int)]
+        if said:
+            parts.append(", ".join(said))
+    root = entry.get("root")
+    if isinstance(root, str) and root and root != model:
+        parts.append(f"root {root[:200]}")
+    line = "; ".join(parts)
+    return line if line and line.isprintable() else (repr(line) if line else None)
 
 
 def _time_left(connection: http.client.HTTPConnection, deadline: float) -> None:
@@ -3557,6 +3645,9 @@ class CachedClient:
         # the order they came), and the names said to be served by several
         self._served_models: dict[str, list[str]] = {}
         self._several_said: set[str] = set()
+        # the model names asked whose entry in the endpoint's model list this client
+        # has looked at (:meth:`_check_listed`): once each
+        self._listed_seen: set[str] = set()
 
 
     def __repr__(self) -> str:  # it was <...CachedClient object at 0x7f...>
@@ -3630,7 +3721,45 @@ class CachedClient:
                     self._unsaved.add(request.cache_key())
         if saved:  # after the answer's own write: a locked cache keeps that one first
             self._check_served(request.model, response)
+            self._check_listed(request.model)
         return response
+
+    def _check_listed(self, model: str) -> None:
+        """Once a run for ``model``, at its first answer stored: compare what the
+        endpoint's model list says of it (:meth:`OpenAIChatClient.listed_details`: one
+        request) with what the cache noted last time, warning where it changed, and note
+        it. Ollama's replies name the model asked and ``fp_ollama`` whatever ``ollama
+        pull`` fetched, so a model pulled anew under its name was not told, and its
+        answers replayed beside the old model's; its list gives the model's ``created``
+        time."""
+        with self._lock:
+            if model in self._listed_seen:
+                return
+            self._listed_seen.add(model)
+        found = _wrapped_with(self.inner, "listed_details", method=True)
+        looked = getattr(self.cache, "served_by", None)
+        note = getattr(self.cache, "note_served", None)
+        if found is None or self.write_failed or not (callable(looked) and callable(note)):
+            return
+        details = found.listed_details(model)
+        if details is None:
+            return
+        from tagsmith.exceptions import DataError
+
+        try:
+            before = looked(LISTED_KEY + model)
+        except DataError:
+            return
+        if before is not None and before[0] and before[0] != details:
+            logger.warning(
+                "the endpoint's model list now says of %r: %s; the answers the response "
+                "cache %s holds for it came when it said: %s (a model pulled or built "
+                "anew under its name?): they are replayed as they are (another --cache "
+                "asks the new model again)", model, details,
+                getattr(self.cache, "path", ""),
+                before[0] if before[0].isprintable() else repr(before[0]))
+        if before is None or before[0] != details:
+            self.store(functools.partial(note, LISTED_KEY + model, details, ""))
 
     def replay_kept(self, request: ChatRequest,
                     check: Callable[[ChatRequest, str], bool] | None = None

@@ -59,8 +59,14 @@ class LocalChatServer:
     (a query string after ``/chat/completions`` is allowed, as Azure's ``api-version``).
     """
 
-    def __init__(self, behaviour: Behaviour, *, host: str = "127.0.0.1"):
+    def __init__(self, behaviour: Behaviour, *, host: str = "127.0.0.1",
+                 models: Callable[[], dict] | None = None):
         self.behaviour = behaviour
+        #: the body of ``GET .../models`` (OpenAI's model list), asked anew each time;
+        #: None: HTTP 404, as a server without the list answers
+        self.models = models
+        #: how many ``GET .../models`` were received
+        self.n_model_lists = 0
         self.requests: list[dict] = []
         #: the path (and query) of every POST received
         self.paths: list[str] = []
@@ -76,6 +82,15 @@ class LocalChatServer:
 
             def log_message(self, format, *args):  # quiet
                 pass
+
+            def do_GET(self):
+                listing = self.path.partition("?")[0].endswith("/models")
+                with server._lock:
+                    server.n_model_lists += listing
+                if not listing or server.models is None:
+                    self._send(404, b'{"error": "not found"}', {})
+                    return
+                self._send(200, json.dumps(server.models()).encode("utf-8"), {})
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
