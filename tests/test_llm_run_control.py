@@ -486,9 +486,12 @@ def test_a_model_pulled_anew_under_its_name_is_told_by_the_model_list(tmp_path, 
     assert run(pulled, ["e"], listing=False) == ([], 1)  # no list (404): quiet
     said, lists = run(pulled + 86400, ["a", "f"])  # pulled anew
     assert lists == 1 and len(said) == 1, said
-    assert (f"the endpoint's model list now says of 'm': created {pulled + 86400}; the "
-            f"answers the response cache {path} holds for it came when it said: created "
-            f"{pulled}") in said[0], said[0]
+    def day(stamp: int) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
+
+    assert (f"the endpoint's model list now says of 'm': created {day(pulled + 86400)}; "
+            f"the answers the response cache {path} holds for it came when it said: "
+            f"created {day(pulled)}") in said[0], said[0]
     assert run(pulled + 86400, ["g"]) == ([], 1)  # noted: said once
     # vLLM and llama.cpp give the time of the listing as created: nothing to compare
     assert run(int(time.time()), ["h"]) == ([], 1)

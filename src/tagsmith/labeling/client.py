@@ -1857,7 +1857,7 @@ def _listed_details(listed: object, model: str) -> str | None:
 
     >>> _listed_details({"data": [{"id": "llama3:latest", "created": 1715000000}]},
     ...                 "llama3")
-    'created 1715000000'
+    'created 2024-05-06 12:53:20 UTC'
     >>> _listed_details({"data": [{"id": "m", "created": int(time.time())}]}, "m") is None
     True
     """
@@ -1873,7 +1873,11 @@ def _listed_details(listed: object, model: str) -> str | None:
     created = entry.get("created")
     if isinstance(created, int) and not isinstance(created, bool) \
             and abs(created - time.time()) > 600:
-        parts.append(f"created {created}")
+        try:  # said as a date: an epoch count read as nothing
+            stamp = datetime.datetime.fromtimestamp(created, datetime.UTC)
+            parts.append(f"created {stamp:%Y-%m-%d %H:%M:%S} UTC")
+        except (OverflowError, OSError, ValueError):
+            parts.append(f"created {created}")
     meta = entry.get("meta")
     if isinstance(meta, dict):
         said = [f"{key} {meta[key]}" for key in ("size", "n_params", "n_vocab")
