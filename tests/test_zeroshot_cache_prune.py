@@ -180,7 +180,9 @@ def test_a_part_another_run_removes_while_pruning_is_not_counted_kept(tmp_path,
         (new,) = set(_parts(tmp_path)) - set(parts)
         os.utime(new, ns=(10**18 + at, 10**18 + at))  # oldest first, newest c
         parts.append(new)
-    # a whole file written: its miss reads each part's digests, then its pruning does
+    # a whole file written, keeping 2: its miss reads each part's digests, then its
+    # pruning does
+    monkeypatch.setattr(scorer_module, "PART_FILES_KEPT", 2)
     _removed_on_read(monkeypatch, parts[2], nth=2)
     embed_cached(WordEncoder(), TEXTS, tmp_path)
     assert _parts(tmp_path) == sorted(parts[:2])
@@ -342,3 +344,23 @@ def test_a_miss_reads_only_the_rows_it_takes_from_a_large_file(tmp_path, caplog)
     assert encoder.embedded == [texts[12_345]]
     assert not whole.exists()
     assert any("not unit length" in r.getMessage() for r in caplog.records)
+
+
+def test_a_whole_file_written_keeps_as_many_part_files_as_a_part_written(tmp_path,
+                                                                          monkeypatch):
+    """A part file written counted itself among the PART_FILES_KEPT kept, and a whole
+    vocabulary's file written (not a part) still kept one part file fewer."""
+    import os
+
+    import tagsmith.zeroshot.scorer as scorer_module
+
+    monkeypatch.setattr(scorer_module, "PART_FILES_KEPT", 2)
+    for text in ("elsewhere a", "elsewhere b"):
+        embed_cached(WordEncoder(), [text], tmp_path, part=True)
+        for path in _parts(tmp_path):
+            os.utime(path, ns=(path.stat().st_mtime_ns - 10**9,) * 2)  # older ones first
+    assert len(_parts(tmp_path)) == 2
+    embed_cached(WordEncoder(), TEXTS, tmp_path)  # holds neither part's text
+    assert len(_parts(tmp_path)) == 2
+    embed_cached(WordEncoder(), ["elsewhere c"], tmp_path, part=True)
+    assert len(_parts(tmp_path)) == 2

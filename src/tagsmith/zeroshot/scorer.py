@@ -751,7 +751,9 @@ def _prune_parts(cache_dir: Path, written: Path, identity: str, dim: int,
     the newest). Another encoder's part files are neither counted nor removed (its own
     runs prune them). Then the HNSW graphs whose file is gone
     (:func:`_prune_orphan_graphs`)."""
-    kept = 0
+    # ``written`` one of those kept where it is a part file (a whole vocabulary's file
+    # written kept one part file fewer)
+    kept = int(written.name.endswith(".part.npz"))
     for path in _newest_first(cache_dir, "labels-*.part.npz"):
         if path == written:
             continue
@@ -771,7 +773,7 @@ def _prune_parts(cache_dir: Path, written: Path, identity: str, dim: int,
             _remove_cache_file(path)
             continue
         kept += 1
-        if kept >= PART_FILES_KEPT:
+        if kept > PART_FILES_KEPT:
             _remove_cache_file(path)
     _prune_orphan_graphs(cache_dir)
 
