@@ -364,3 +364,21 @@ def test_a_whole_file_written_keeps_as_many_part_files_as_a_part_written(tmp_pat
     assert len(_parts(tmp_path)) == 2
     embed_cached(WordEncoder(), ["elsewhere c"], tmp_path, part=True)
     assert len(_parts(tmp_path)) == 2
+
+
+def test_the_part_files_kept_are_bounded_in_bytes(tmp_path, monkeypatch):
+    """The part files kept were bounded in number alone: 16 restrictions to 10,000 of
+    YSO's labels kept 250 MB. They are bounded in bytes too (the newest kept whatever
+    its size)."""
+    import tagsmith.zeroshot.scorer as scorer_module
+
+    embed_cached(WordEncoder(), ["elsewhere 0"], tmp_path, part=True)
+    (first,) = _parts(tmp_path)
+    monkeypatch.setattr(scorer_module, "PART_BYTES_KEPT", int(2.5 * first.stat().st_size),
+                        raising=False)
+    for i in range(1, 5):
+        embed_cached(WordEncoder(), [f"elsewhere {i}"], tmp_path, part=True)
+    assert len(_parts(tmp_path)) == 2
+    monkeypatch.setattr(scorer_module, "PART_BYTES_KEPT", 10, raising=False)
+    embed_cached(WordEncoder(), TEXTS, tmp_path, part=True)  # larger than the bound
+    assert len(_parts(tmp_path)) == 1

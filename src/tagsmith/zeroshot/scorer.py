@@ -326,6 +326,9 @@ CACHE_NORM_TOLERANCE = 1e-3
 #: another set of labels wrote one more (0.5 MB for 300 of YSO's labels), never removed,
 #: and a miss reads the digests of every one
 PART_FILES_KEPT = 16
+#: and at most this many bytes of them (with the one just written, kept whatever its
+#: size): 16 restrictions to 10,000 of YSO's labels are 250 MB
+PART_BYTES_KEPT = 128 * 2**20
 
 
 #: what an encoder is, as :func:`check_encoder` refuses what is not one
@@ -748,12 +751,13 @@ def _prune_parts(cache_dir: Path, written: Path, identity: str, dim: int,
     longer needs: where ``covered`` (the whole digests of a whole vocabulary's file just
     written, :func:`_digest_set`) is given, those whose every text it holds (it serves
     their runs); and all but the :data:`PART_FILES_KEPT` most recently used (``written``
-    the newest). Another encoder's part files are neither counted nor removed (its own
-    runs prune them). Then the HNSW graphs whose file is gone
-    (:func:`_prune_orphan_graphs`)."""
+    the newest), of at most :data:`PART_BYTES_KEPT` bytes together. Another encoder's
+    part files are neither counted nor removed (its own runs prune them). Then the HNSW
+    graphs whose file is gone (:func:`_prune_orphan_graphs`)."""
     # ``written`` one of those kept where it is a part file (a whole vocabulary's file
     # written kept one part file fewer)
     kept = int(written.name.endswith(".part.npz"))
+    kept_bytes = _file_bytes(written) if kept else 0
     for path in _newest_first(cache_dir, "labels-*.part.npz"):
         if path == written:
             continue
@@ -773,9 +777,18 @@ def _prune_parts(cache_dir: Path, written: Path, identity: str, dim: int,
             _remove_cache_file(path)
             continue
         kept += 1
-        if kept > PART_FILES_KEPT:
+        kept_bytes += _file_bytes(path)
+        if kept > PART_FILES_KEPT or kept_bytes > PART_BYTES_KEPT:
             _remove_cache_file(path)
     _prune_orphan_graphs(cache_dir)
+
+
+def _file_bytes(path: Path) -> int:
+    """The size of ``path``, 0 where it is gone (removed by another run)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 #: the names :func:`~tagsmith.zeroshot.index.hnsw_cache_file` gives a saved HNSW graph
@@ -854,9 +867,9 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     those digests too, so a vocabulary edited since (a label renamed, added or removed)
     takes the vectors of its unchanged texts from it and embeds the edited ones alone.
     The cache keeps the :data:`PART_FILES_KEPT` most recently used part files of each
-    encoder, and a whole vocabulary's file written removes the part files whose every
-    text it holds; a damaged part file another run draws from is removed with its
-    warning.
+    encoder (of :data:`PART_BYTES_KEPT` bytes at most), and a whole vocabulary's file
+    written removes the part files whose every text it holds; a damaged part file
+    another run draws from is removed with its warning.
 
     ``cache_dir=""`` is no cache, as ``--cache-dir ''`` on the command line: as a path it
     was the working directory, which got the cache files.
