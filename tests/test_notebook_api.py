@@ -134,3 +134,35 @@ def test_zero_shot_suggests_labels_by_name_as_a_classifier_does():
     assert suggested[0][0].to_dict()["label"] == suggested[0][0].uri
     with pytest.raises(InvalidParameterError, match="'lang'"):
         zeroshot.suggest(texts, lang="")
+
+
+def test_the_llm_and_zero_shot_calls_type_texts_as_any_iterable_of_str():
+    """README says texts are any iterable of str ("mypy in your project accepts the
+    array"), and the classifier's calls are typed so; but ``label_documents``,
+    ``count_calls``, ``prompt_sizes`` and ``generate_taxonomy`` were typed
+    ``list[str]``, and ``distill_classifier``, ``active_distill``, ``llm_teacher`` and
+    the zero-shot scorer's calls ``Sequence[str]``: mypy in a notebook's project refused
+    ``label_documents(df["text"], ...)`` and a NumPy array, which they take."""
+    import inspect
+
+    from tagsmith.labeling.labeler import count_calls, label_documents, prompt_sizes
+    from tagsmith.labeling.taxonomy import generate_taxonomy
+    from tagsmith.pipeline.distill import active_distill, distill_classifier, llm_teacher
+
+    functions = {label_documents: "texts", count_calls: "texts", prompt_sizes: "texts",
+                 generate_taxonomy: "texts", distill_classifier: "texts",
+                 active_distill: "pool_texts", llm_teacher: "texts",
+                 ZeroShotClassifier.predict_topk: "texts",
+                 ZeroShotClassifier.fit_background: "texts"}
+    wrong = {function.__qualname__: annotation for function, name in functions.items()
+             if not (annotation := inspect.signature(function).parameters[name].annotation)
+             .startswith("Iterable[str]")}
+    assert wrong == {}
+    # and at run time they take a NumPy array of str
+    from tagsmith.labeling.client import ScriptedLLM
+
+    space = LabelSpace.from_names(["sport", "music"])
+    llm = ScriptedLLM(lambda request: json.dumps({"labels": [{"label": "sport",
+                                                              "confidence": 0.9}]}))
+    assert label_documents(np.array(["a match", "the cup"]), space, llm).Y.shape == (2, 2)
+    assert count_calls(np.array(["a match"]), space, llm)["n_calls"] == 1

@@ -549,7 +549,7 @@ def _check_shortlist(shortlist: object) -> None:
                                     "predict_topk) or None", type(shortlist).__name__)
 
 
-def _checked_arguments(texts: list[str], label_space: LabelSpace, client: LLMClient,
+def _checked_arguments(texts: Iterable[str], label_space: LabelSpace, client: LLMClient,
                        options: LabelingOptions | None, shortlist: TopK | None
                        ) -> tuple[LabelingOptions, LabelSpace, list[str], list[np.ndarray]]:
     """:func:`label_documents`' arguments checked (:func:`prompt_sizes` refuses what it
@@ -594,7 +594,7 @@ def _document_prompts(texts: list[str], label_space: LabelSpace, options: Labeli
                                         max_chars=options.max_doc_chars)
 
 
-def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
+def _prepare(texts: Iterable[str], label_space: LabelSpace, client: LLMClient,
              options: LabelingOptions | None, shortlist: TopK | None,
              desc: str, sending: bool = True) -> _Prepared:
     """Check the arguments of :func:`label_documents`, build its requests and say (log)
@@ -708,7 +708,7 @@ def _prepare(texts: list[str], label_space: LabelSpace, client: LLMClient,
                                    "n_cut_docs": cut, **counts}, parsed)
 
 
-def label_documents(texts: list[str], label_space: LabelSpace, client: LLMClient,
+def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMClient,
                     options: LabelingOptions | None = None, *,
                     shortlist: TopK | None = None, desc: str = "LLM labeling") -> LLMLabels:
     """Ask the LLM for every applicable label of each text (see the module doc).
@@ -1160,7 +1160,7 @@ def _soft_matrix(sums: dict[tuple[int, int], float], good_votes: np.ndarray, n_d
     return Y
 
 
-def count_calls(texts: list[str], label_space: LabelSpace, client: LLMClient,
+def count_calls(texts: Iterable[str], label_space: LabelSpace, client: LLMClient,
                 options: LabelingOptions | None = None, *,
                 shortlist: TopK | None = None, desc: str = "LLM labeling") -> dict:
     """What :func:`label_documents` with these arguments would send, said (logged) as it
@@ -1184,7 +1184,7 @@ def count_calls(texts: list[str], label_space: LabelSpace, client: LLMClient,
                     sending=False).counts
 
 
-def prompt_sizes(texts: list[str], label_space: LabelSpace, client: LLMClient,
+def prompt_sizes(texts: Iterable[str], label_space: LabelSpace, client: LLMClient,
                  options: LabelingOptions | None = None, *, shortlist: TopK | None = None,
                  docs: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
     """The estimated prompt tokens of one call for each of ``docs`` (positions in

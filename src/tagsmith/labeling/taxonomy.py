@@ -33,7 +33,7 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -431,8 +431,9 @@ def _table(labels: list[tuple[str, str]]) -> list[dict]:
     return [{"name": name, "description": description} for name, description in labels]
 
 
-def generate_taxonomy(texts: list[str], client: LLMClient, options: TaxonomyOptions | None = None,
-                      *, doc_ids: Sequence[str] | None = None) -> Taxonomy:
+def generate_taxonomy(texts: Iterable[str], client: LLMClient,
+                      options: TaxonomyOptions | None = None, *,
+                      doc_ids: Sequence[str] | None = None) -> Taxonomy:
     """Build a taxonomy for ``options.use_case`` from a random sample of ``texts``.
 
     ``doc_ids`` (one per text) name the documents in ``suspect_labels`` and their

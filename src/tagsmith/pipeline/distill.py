@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -73,7 +73,7 @@ logger = logging.getLogger("tagsmith")
 Teacher = Callable[[np.ndarray], tuple[sp.csr_matrix, np.ndarray]]
 
 
-def distill_classifier(texts: Sequence[str], Y_soft: LabelMatrix, label_space: LabelSpace, *,
+def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix, label_space: LabelSpace, *,
                        options: TrainOptions | None = None,
                        human_texts: Sequence[str] | None = None,
                        human_Y: LabelMatrix | None = None,
@@ -371,7 +371,7 @@ def _fit_student(X, Y, options: ActiveOptions, label_features=None, *,
     return model.fit(X, Y)
 
 
-def active_distill(pool_texts: Sequence[str], label_space: LabelSpace, teacher: Teacher,
+def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: Teacher,
                    options: ActiveOptions | None = None, *,
                    X_pool: FeatureMatrix | None = None,
                    featurizer: TfidfFeaturizer | None = None,
@@ -780,7 +780,7 @@ def _student_thresholds(X, Y, options: ActiveOptions, n_labels: int,
                       beta=tuned.beta)  # the objective, which the manifest records
 
 
-def llm_teacher(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
+def llm_teacher(texts: Iterable[str], label_space: LabelSpace, client: LLMClient,
                 labeling_options: LabelingOptions | None = None, *,
                 reliability: Reliability | None = None, shortlist: TopK | None = None,
                 report: LabelingReport | None = None,

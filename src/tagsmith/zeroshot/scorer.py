@@ -1377,7 +1377,7 @@ class ZeroShotClassifier:
         self._index = None
         return self
 
-    def fit_background(self, texts: Sequence[str] | None = None, *,
+    def fit_background(self, texts: Iterable[str] | None = None, *,
                        vectors: np.ndarray | None = None,
                        neighbors: int = 10) -> ZeroShotClassifier:
         """Correct for hub labels with unlabelled documents of the collection.
@@ -1482,7 +1482,7 @@ class ZeroShotClassifier:
 
         return self.encoder.encode(_as_list(texts), show_progress=self.show_progress)
 
-    def predict_topk(self, texts: Sequence[str], k: int = 10, *, warn: bool = True) -> TopK:
+    def predict_topk(self, texts: Iterable[str], k: int = 10, *, warn: bool = True) -> TopK:
         """Top ``k`` labels per text (``n_docs x k``), best cosine first.
 
         A text without a word -- empty, whitespace only, or punctuation and symbols
@@ -1502,7 +1502,7 @@ class ZeroShotClassifier:
             topk = _without_suggestions(topk, blank)
         return topk
 
-    def suggest(self, texts: Sequence[str], *, k: int = 10,
+    def suggest(self, texts: Iterable[str], *, k: int = 10,
                 lang: str | None = None) -> list[list[Suggestion]]:
         """:meth:`predict_topk`'s labels by name, as :meth:`TextClassifier.suggest
         <tagsmith.pipeline.classifier.TextClassifier.suggest>` gives them: per text, its
