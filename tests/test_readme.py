@@ -108,6 +108,15 @@ SNIPPETS = {
         "continues": "audit",
         "needs": ["pandas"],
     },
+    "llm_local": {
+        "marker": "LocalChatServer(answer) as server",
+        "paths": {
+            "examples/goemotions/vocab.tsv": "vocab",
+            "examples/goemotions/train.tsv.gz": "train",
+        },
+        "continues": None,
+        "needs": [],
+    },
     "helpdesk": {
         "marker": "def clean_body(",
         "paths": {"export.csv": "helpdesk_export", "tickets.csv": "helpdesk_tickets"},
@@ -304,6 +313,17 @@ def test_audit_apply_snippet(data, namespaces):
         (doc, space.id_of(uri)) for doc, uri in zip(accepted["doc"], accepted["label_uri"],
                                                      strict=True))
     assert ns["retrained"].n_labels == len(space)
+
+
+def test_llm_local_snippet(data, namespaces):
+    """Labeling with an LLM and distilling a student on a budget from Python, against a
+    local stand-in server: README said the tests do so, not how a notebook does."""
+    ns = _run("llm_local", data, namespaces)
+    labelled, result, space = ns["labelled"], ns["result"], ns["space"]
+    assert labelled.answered.all() and labelled.Y.shape == (50, len(space))
+    assert len(result.selected) == 200 and result.Y_teacher.shape == (200, len(space))
+    assert ns["spent"].startswith("250 answered calls")  # 50 + the budget of 200
+    assert ns["student"].n_labels == len(space)
 
 
 # ---------------------------------------------------------------- CLI options
