@@ -2638,8 +2638,13 @@ def test_the_pre_call_line_leaves_an_unknown_prompt_price_unknown(caplog, tmp_pa
         label_documents(["a match"], SPACE, client, LabelingOptions(n_workers=1),
                         desc="pass")
     said = [r.getMessage() for r in caplog.records if "prompts of" in r.getMessage()]
-    assert len(said) == 1 and "prompt cost unknown (no --price-prompt)" in said[0], said
-    assert "prompt cost about" not in said[0]
+    # named as a Python caller gives it (it named label's --price-prompt to a notebook)
+    assert len(said) == 1 and "prompt cost unknown (no price_prompt given to the client)" \
+        in said[0], said
+    assert "prompt cost about" not in said[0] and "--price-prompt" not in said[0]
+    # and the command line's wording, which its log filter swaps in, names the option
+    line = next(r for r in caplog.records if "prompts of" in r.getMessage())
+    assert "prompt cost unknown (no --price-prompt)" in line.cli_message % line.args
     corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
     corpus.write_text("sport one\nmusic two\n")
     vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")

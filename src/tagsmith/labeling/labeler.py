@@ -504,15 +504,22 @@ def _say_prompt_size(requests: list[ChatRequest], client: LLMClient, desc: str,
     price = None if given is None else float(given)
     # only --price-completion given: the prompts' price is unknown, not 0 (the line said
     # "prompt cost about 0.0000", as if the prompts were free)
-    cost = ("" if not priced else ", prompt cost unknown (no --price-prompt)" if price is None
-            else f", prompt cost about {to_send * price / 1e6:.4f}")
-    logger.info("%s: %s call%s%s, prompts of about %s tokens each (estimated at 4 "
-                "characters a token, and the chat template's 3 a message): %s to send (%s "
-                "prompt tokens%s)%s", desc, f"{len(requests):,}",
-                plural_s(len(requests)), votes, f"{round(tokens / len(requests)):,}",
-                f"{len(requests) - held:,}", f"{to_send:,}", cost,
-                "" if cache is None else f", {held:,} answered by the response cache at "
-                "no cost")
+    # the price not given is named as the caller gives it: the client's price_prompt to
+    # a Python caller (a notebook was told of --price-prompt), label's option on the
+    # command line, whose filter swaps in cli_message
+    cost, cost_cli = (("", "") if not priced else
+                      (", prompt cost unknown (no price_prompt given to the client)",
+                       ", prompt cost unknown (no --price-prompt)") if price is None
+                      else (f", prompt cost about {to_send * price / 1e6:.4f}",) * 2)
+    head = (f"{desc}: {len(requests):,} call{plural_s(len(requests))}{votes}, prompts of "
+            f"about "
+            f"{round(tokens / len(requests)):,} tokens each (estimated at 4 characters a "
+            f"token, and the chat template's 3 a message): {len(requests) - held:,} to send "
+            f"({to_send:,} prompt tokens")
+    tail = "" if cache is None else f", {held:,} answered by the response cache at no cost"
+    logger.info("%(head)s%(cost)s)%(tail)s",
+                {"head": head, "cost": cost, "cost_cli": cost_cli, "tail": tail},
+                extra={"cli_message": "%(head)s%(cost_cli)s)%(tail)s"})
     counts: dict = {"n_calls": len(requests), "n_calls_cached": held,
                     "n_calls_to_send": len(requests) - held, "prompt_tokens_to_send": to_send}
     if priced:  # None: the prompt price is unknown (only --price-completion given)
