@@ -362,21 +362,28 @@ class LLMLabels:
     vote_share: sp.csr_matrix | None = None
 
     def majority(self) -> sp.csr_matrix:
-        """``Y`` where at least half of the document's answered votes named the label
+        """``Y`` where more than half of the document's answered votes named the label
         (all of ``Y`` with one vote): the labels the votes agree on. A label one vote of
         3 named is in ``Y`` (a soft target of a third of its confidence) but no label
         the teacher gave: counted as given, the reliability of 3 votes on a human sample
-        was that of their union, precision 0.52 where one vote's was 0.68.
+        was that of their union, precision 0.52 where one vote's was 0.68. A tie is no
+        agreement: with ``--votes 2`` "at least half" kept the label one vote of two
+        named, and 2 votes naming the true label and one wrong one each looked worse
+        (precision 0.33) than 1 vote (0.5).
 
         >>> votes = LLMLabels(sp.csr_matrix([[0.6, 0.3]]), np.array([True]),
         ...                   LabelingReport(n_docs=1, n_calls=3),
         ...                   vote_share=sp.csr_matrix([[2 / 3, 1 / 3]]))
         >>> votes.majority().toarray().round(2).tolist()
         [[0.6, 0.0]]
+        >>> LLMLabels(sp.csr_matrix([[0.9, 0.45, 0.45]]), np.array([True]),
+        ...           LabelingReport(n_docs=1, n_calls=2),
+        ...           vote_share=sp.csr_matrix([[1.0, 0.5, 0.5]])).majority().toarray().tolist()
+        [[0.9, 0.0, 0.0]]
         """
         if self.vote_share is None:
             return self.Y
-        kept = sp.csr_matrix(self.Y.multiply(self.vote_share >= 0.5 - 1e-6),
+        kept = sp.csr_matrix(self.Y.multiply(self.vote_share > 0.5 + 1e-6),
                              dtype=self.Y.dtype)
         kept.eliminate_zeros()
         return kept

@@ -1389,7 +1389,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             offered = _offered_matrix(human_shortlist, Y_human.shape, label_space, options)
         # each label's recall over the documents it was offered to: one no shortlist
         # offered read as missed by the LLM on all of its documents
-        # with votes, the labels the teacher gave are those at least half of a
+        # with votes, the labels the teacher gave are those more than half of a
         # document's votes named: a label one vote of 3 named counted as given, and the
         # more votes, the worse the teacher looked (precision 0.68, 0.52 and 0.40 at 1, 3
         # and 5 votes of a simulated teacher whose majority erred less than its one vote)
