@@ -93,6 +93,9 @@ def test_bad_rows_are_refused_naming_the_row():
 
     cases = [([row(), row(kind="wrong")], r"review\[1\].*contradicting review\[0\]"),
              ([row(doc=2)], r"review\[0\]\['doc'\].*\[0, 2\)"),
+             ([row(doc=0.5)], r"review\[0\]\['doc'\]"),
+             ([row(doc=True)], r"review\[0\]\['doc'\]"),
+             ([row(doc=float("nan"))], r"review\[0\]\['doc'\]"),
              ([row(label_uri="u:z")], r"review\[0\]\['label_uri'\]"),
              ([row(decision="maybe")], r"review\[0\]\['decision'\]"),
              ([row(kind="odd")], r"review\[0\]\['kind'\]")]
@@ -101,6 +104,10 @@ def test_bad_rows_are_refused_naming_the_row():
             apply_decisions(Y, rows, space)
     with pytest.raises(InvalidParameterError, match="apply_review"):
         apply_decisions(Y, "audit/review.csv", space)
+    # a whole float names its document (a DataFrame's doc column upcast by a gap in it)
+    assert apply_decisions(Y, [row(doc=np.float64(1.0))], space).toarray().tolist() == \
+        [[1, 0], [0, 1]]
+    assert apply_decisions(Y, [row(doc=0.0)], space).toarray().tolist() == [[1, 1], [0, 1]]
     # the kind told by the action alone, as a review file's row may
     assert apply_decisions(Y, [row(kind="", action="remove", label_uri="u:a")],
                            space).toarray().tolist() == [[0, 0], [0, 1]]

@@ -690,7 +690,11 @@ def apply_decisions(Y: LabelMatrix, review: Iterable[Mapping] | Any,
             raise InvalidParameterError(f"review[{i}]['label_uri']", "the URI of a label "
                                         "of label_space", uri)
         doc = cell(row, "doc", i)
-        if isinstance(doc, bool) or not isinstance(doc, int | np.integer) \
+        if isinstance(doc, float | np.floating) and float(doc).is_integer():
+            # a DataFrame's int column turns float once a row added by hand leaves a gap
+            # in it (NaN), as a review file's reader takes a spreadsheet's "175.0"
+            doc = int(doc)
+        if isinstance(doc, bool | np.bool_) or not isinstance(doc, int | np.integer) \
                 or not 0 <= doc < n_docs:
             raise InvalidParameterError(f"review[{i}]['doc']", f"a document number in "
                                         f"[0, {n_docs:,}) (a position in the texts)", doc)
