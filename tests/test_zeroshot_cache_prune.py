@@ -275,7 +275,14 @@ def test_writing_a_whole_file_names_the_files_unused_for_30_days(tmp_path, caplo
     embed_cached(WordEncoder(), ["an earlier vocabulary"], folder)
     (old,) = folder.glob("labels-*.npz")
     (folder / "labels-mine.npz").write_bytes(b"mine")  # not the cache's: not counted
-    for path in folder.iterdir():
+    # nor a name of 32 characters or more of the user's, nor a file in a subfolder
+    # (another project's cache under --cache-dir .): the command removed them too
+    mine = folder / f"labels-{'my-annotations-of-2023-round-two'}-final.npz"
+    mine.write_bytes(b"mine")
+    (folder / "project").mkdir()
+    theirs = folder / "project" / old.name
+    theirs.write_bytes(old.read_bytes())
+    for path in [*folder.iterdir(), theirs]:
         os.utime(path, (10**9, 10**9))  # 2001
     with caplog.at_level(logging.INFO, logger="tagsmith"):
         embed_cached(WordEncoder(), TEXTS, folder)
@@ -285,11 +292,12 @@ def test_writing_a_whole_file_names_the_files_unused_for_30_days(tmp_path, caplo
     command = said.split(": ", 1)[1].removesuffix(" removes them")
     subprocess.run(command, shell=True, check=True)
     assert not old.exists() and (folder / "labels-mine.npz").exists()
-    before = set(folder.glob("labels-*.npz"))
+    assert mine.exists() and theirs.exists()
+    before = set(folder.glob("labels-*.npz")) - {mine}
     assert len(before) == 2  # the new file, and the user's
     # one unused for 30.5 days is not named (find's -mtime +30 would not remove it)
     embed_cached(OtherModel(), ["another model's label"], folder)
-    (other,) = set(folder.glob("labels-*.npz")) - {folder / "labels-mine.npz", *before}
+    (other,) = set(folder.glob("labels-*.npz")) - {folder / "labels-mine.npz", mine, *before}
     os.utime(other, (time.time() - 30.5 * 86_400,) * 2)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="tagsmith"):

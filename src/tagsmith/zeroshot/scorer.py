@@ -978,14 +978,18 @@ def _say_unused(cache_dir: Path) -> None:
             count, size = count + 1, size + stat.st_size
     if count:
         logger.info("%s label-embedding file%s in %s unused for more than %s days (%s): "
-                    "find %s -name %s -mtime +%s -delete removes them",
+                    "find %s -maxdepth 1 %s -mtime +%s -delete removes them",
                     f"{count:,}", plural_s(count), cache_dir, UNUSED_DAYS, byte_size(size),
-                    shell_path(cache_dir), CACHE_FILES_GLOB, UNUSED_DAYS)
+                    shell_path(cache_dir), CACHE_FILES_FIND, UNUSED_DAYS)
 
 
-#: a ``find -name`` pattern of the files :data:`_CACHE_NAME` names (32 characters after
-#: ``labels-``: a file of the user's there, ``labels-mine.npz``, is not removed)
-CACHE_FILES_GLOB = f"'labels-{'?' * 32}*.npz'"
+#: ``find`` tests of the names :data:`_CACHE_NAME` gives, as the count of
+#: :func:`_say_unused` reads them: 32 characters after ``labels-``, then ``.npz`` or
+#: ``.part.npz`` (a ``labels-????...*.npz`` took a file of the user's named
+#: ``labels-`` and 32 characters or more too); with ``-maxdepth 1``, as the count does
+#: not look in subfolders (the find went through every folder under ``--cache-dir .``)
+CACHE_FILES_FIND = (f"\\( -name 'labels-{'?' * 32}.npz' -o "
+                    f"-name 'labels-{'?' * 32}.part.npz' \\)")
 
 
 #: words common in each language's sentences and in no English one (a heuristic of
