@@ -390,3 +390,26 @@ def test_the_part_files_kept_are_bounded_in_bytes(tmp_path, monkeypatch):
     monkeypatch.setattr(scorer_module, "PART_BYTES_KEPT", 10, raising=False)
     embed_cached(WordEncoder(), TEXTS, tmp_path, part=True)  # larger than the bound
     assert len(_parts(tmp_path)) == 1
+
+
+def test_a_file_system_that_cannot_map_files_still_gives_a_miss_its_rows(
+        tmp_path, caplog, monkeypatch):
+    """A miss maps the file it takes rows from; where the file system cannot map files
+    (ENODEV: a FUSE mount, some network ones), every part file was passed over with a
+    warning and its texts embedded again. The file is read whole there, as before."""
+    import errno
+
+    texts = [f"{WORDS[i % 8]} {i}" for i in range(50)]
+    embed_cached(Wide(), texts, tmp_path)
+
+    def no_map(*args, **kwargs):
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(np, "memmap", no_map)
+    wanted = [texts[3], "a new label", texts[49]]
+    encoder = Wide()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        vectors = embed_cached(encoder, wanted, tmp_path, part=True)
+    assert encoder.embedded == ["a new label"]
+    assert not caplog.records
+    np.testing.assert_allclose(vectors, Wide().encode(wanted), rtol=0, atol=1e-6)

@@ -572,7 +572,22 @@ def _mapped_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray:
         raise ValueError(f"{info.filename} is cut short")
     if not shape[0] * shape[1]:
         return np.zeros(shape, np.float32)
-    return np.memmap(path, np.float32, "r", offset, shape)
+    try:
+        return np.memmap(path, np.float32, "r", offset, shape)
+    except (FileNotFoundError, MemoryError):  # pruned by another run; out of memory
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ENOMEM:  # no room to map it: no room to read it either
+            raise
+        # a file system that cannot map files (ENODEV: a FUSE mount, some network
+        # ones): read whole, as before the map; every part file was passed over there
+        # with a warning, and its texts embedded again
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            vectors = np.fromfile(handle, np.float32, shape[0] * shape[1])
+        if vectors.size != shape[0] * shape[1]:
+            raise ValueError(f"{info.filename} is cut short") from None
+        return vectors.reshape(shape)
 
 
 def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = None,
