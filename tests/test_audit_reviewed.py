@@ -612,3 +612,20 @@ def test_pairs_of_a_corpus_without_ids_decided_both_ways_are_not_counted_as_matc
         "the corpus has no document ids: the 2 pairs an earlier review (--reviewed) "
         "decided by id are matched by their text alone (copies of one text share a "
         "decision)")
+
+
+@pytest.mark.parametrize(("written", "named", "not_named"), [
+    ("1234567890123456789", ["1234567890123456789", "01234567890123456789"],
+     ["1234567890123456788", "1234567890123456790", "1234567890123456700"]),
+    # every digit shown in E-notation: half a unit of the last is less than 1
+    ("1.234567890123456789E+18", ["1234567890123456789"], ["1234567890123456788"]),
+])
+def test_long_numeric_ids_one_apart_are_not_one_document(written, named, not_named):
+    """A review's id of 19 digits (a snowflake id, 1234567890123456789) named the
+    documents of the ids next to it as the same number: they are one float. The
+    numbers are compared exactly, one at a time and in one pass."""
+    from tagsmith.audit.review import _NumericIds, _same_id
+
+    assert [doc_id for doc_id in named + not_named if _same_id(written, doc_id)] == named
+    index = _NumericIds([written])
+    assert sorted(index.naming_each(named + not_named)) == list(range(len(named)))

@@ -31,6 +31,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -1942,12 +1943,20 @@ def _same_id(written: str, doc_id: str | None) -> bool:
     except ValueError:
         return False
     mantissa, e, exponent = written.lower().partition("e")
-    if not e or shown == actual:  # every digit shown: the same number (a relative
-        return shown == actual  # tolerance took the neighbouring ids of numbered
-    # documents for one)
+    if shown == actual and not math.isfinite(shown):  # 1e999 of an id 1e999
+        return True
+    # the numbers compared exactly, not as floats: 19-digit ids (a snowflake's,
+    # 1234567890123456789) one apart are one float, and a review's row named its
+    # neighbours as the same number
+    try:
+        difference = abs(Decimal(written) - Decimal(doc_id))
+    except ArithmeticError:  # (inf - inf)
+        return shown == actual
+    if not e:  # every digit shown: the same number (a relative tolerance took the
+        return not difference  # neighbouring ids of numbered documents for one)
     # half a unit of the last digit shown: a tolerance of 0.5 * 10 ** (1 - digits) of
     # the larger number was up to 20 times wider (a one-digit 9e307 named 1.7e308)
-    return abs(shown - actual) <= _half_unit(mantissa, exponent)
+    return float(difference) <= _half_unit(mantissa, exponent)
 
 
 def _half_unit(mantissa: str, exponent: str) -> float:
