@@ -998,8 +998,17 @@ def test_a_killed_run_ends_by_one_deadline_whatever_its_waits(tmp_path):
             process.wait(600)
             reader.join(600)
     assert returncode == 143, lines
-    # 6 s and more without the deadline (2.6 s, then 3 s, then the writes giving up)
-    assert took < deadline + 0.3, (took, lines)
+    # the behaviour read in the run's own words, not in wall time (CI's loaded cores:
+    # 4.1-4.5 s typical against 5.8 s without it was too near to bound): the answers
+    # waiting for the lock are waited for only until the saves' share of the deadline
+    # ends (4 s after the kill; they came 2.6 s after it, half of what was left then
+    # waited quietly first), where a fixed 3 s was waited for, the run ending at 6 s
+    [saving] = [line for line in lines if line.startswith("saving ")]
+    share = float(re.search(r"waiting up to ([\d.]+) s", saving).group(1))
+    assert share < 2.0, (share, lines)
+    # the closing lines said (last) within the deadline: its forced exit (which ends
+    # a process still there by it) came after them, if at all; a bound against a hang
+    assert took < deadline + 25, (took, lines)
     assert "2 answers received could not be saved in the response cache" in "\n".join(
         lines), lines
     assert lines[-1] == "terminated", lines
@@ -1045,7 +1054,9 @@ def test_a_killed_run_ends_by_the_deadline_though_a_thread_is_stuck(tmp_path):
                 process.communicate()
     lines = stderr.decode().strip().splitlines()
     assert process.returncode == 143, lines
-    assert took < deadline + 1.0, (took, lines)
+    # without the deadline the process waited for the thread (600 s); the margin is
+    # CI's loaded cores' (a timed bound near 5 s flakes there), not the deadline's
+    assert took < deadline + 20, (took, lines)
     assert lines[-1] == "terminated", lines
     assert lines[-2].startswith("to resume, run the same command again"), lines
     assert not out.exists() and cached_rows(cache) >= 4
