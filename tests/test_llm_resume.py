@@ -1061,3 +1061,48 @@ def test_a_killed_run_ends_by_the_deadline_though_a_thread_is_stuck(tmp_path):
     assert lines[-2].startswith("to resume, run the same command again"), lines
     assert not out.exists() and cached_rows(cache) >= 4
     assert tagsmith_cli.KILL_DEADLINE == deadline
+
+
+#: ``python -c`` running tagsmith's ``main`` as a host does (runpy, IPython's ``%run
+#: -m``, a wrapper catching SystemExit), then going on with work of its own past the
+#: kill's deadline
+_A_HOST_GOING_ON = ("import sys, time\n"
+                    "from tagsmith.cli import main\n"
+                    "try:\n"
+                    "    main()\n"
+                    "except SystemExit:\n"
+                    "    pass\n"
+                    "print('the host went on', flush=True)\n"
+                    "time.sleep(8)\n"
+                    "print('the host is done', flush=True)\n")
+
+
+def test_a_host_going_on_after_a_killed_command_is_not_ended_by_its_deadline(tmp_path):
+    """The kill's deadline ended the process by os._exit 5 s after the kill, whatever
+    ran then: a host that called main() with no arguments and went on after it (a
+    wrapper catching SystemExit, IPython's %run -m) was cut off mid-work, exit code 143.
+    The process is now ended by the deadline only once its main thread is done (the
+    interpreter at exit, waiting for a worker stuck: the test above)."""
+    corpus, vocab = tmp_path / "docs.txt", sport_vocab(tmp_path)
+    corpus.write_text("".join(f"sport item {i}\n" for i in range(40)))
+    out, cache = tmp_path / "o.jsonl", tmp_path / "c.sqlite"
+    with LocalChatServer(slow_teacher) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _A_HOST_GOING_ON, "-q", "label", str(corpus), "--vocab",
+             str(vocab), "-o", str(out), "--base-url", server.base_url, "--llm", "t",
+             "--concurrency", "2", "--cache", str(cache)],
+            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_for_cached_rows(cache, process, 4)
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    lines = stderr.decode().strip().splitlines()
+    assert lines[-1] == "terminated", lines
+    # the host's work went on past the deadline (8 s after the command) and ended
+    assert stdout.decode().splitlines()[-2:] == ["the host went on", "the host is done"], (
+        stdout, lines)
+    assert process.returncode == 0, lines

@@ -268,6 +268,11 @@ def kill_deadline() -> float:
     return (first[0] if first is not None else time.monotonic()) + KILL_DEADLINE
 
 
+#: seconds between two looks of :func:`_end_by_the_deadline`'s thread, past the
+#: deadline, at whether the main thread is done
+STOP_POLL_AT_EXIT = 0.05
+
+
 def _end_by_the_deadline(kill: tuple[float, int]) -> None:
     """End the process (exit code 143, 129 for SIGHUP) at :data:`KILL_DEADLINE` after
     ``kill`` (when, signal) where it is still there then: its command is done (the
@@ -275,7 +280,10 @@ def _end_by_the_deadline(kill: tuple[float, int]) -> None:
     every worker thread, and one stuck where the stop cannot reach it (a call its abort
     cannot end) held the process past ``docker stop``'s SIGKILL. A daemon thread: a
     process that ends before never sees it. What the workers left is consistent (the
-    response cache is SQLite, each answer one transaction)."""
+    response cache is SQLite, each answer one transaction). Only once the main thread is
+    done (the interpreter at exit, waiting for the workers): a host that called
+    :func:`main` with no arguments (runpy, IPython's ``%run -m``, a wrapper catching
+    SystemExit) and runs on after it is not cut off mid-work by ``os._exit``."""
     import os
     import threading
     import time
@@ -284,6 +292,11 @@ def _end_by_the_deadline(kill: tuple[float, int]) -> None:
 
     def end() -> None:
         time.sleep(max(0.0, when + KILL_DEADLINE - time.monotonic()))
+        # the main thread is no longer alive once the interpreter, at exit, waits for
+        # the other threads; one still alive is the host's code running on (or the
+        # command's last steps): the process is ended once it is done, not before
+        while threading.main_thread().is_alive():
+            time.sleep(STOP_POLL_AT_EXIT)
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
