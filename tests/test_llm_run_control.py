@@ -495,3 +495,25 @@ def test_a_model_pulled_anew_under_its_name_is_told_by_the_model_list(tmp_path, 
     assert run(pulled + 86400, ["g"]) == ([], 1)  # noted: said once
     # vLLM and llama.cpp give the time of the listing as created: nothing to compare
     assert run(int(time.time()), ["h"]) == ([], 1)
+
+
+def test_a_subclass_of_tagsmiths_client_keeping_its_calls_is_not_said_to_be_ones_own():
+    # a subclass of OpenAIChatClient changing only its headers runs tagsmith's complete
+    # (no retry once the run has stopped): it was said "a client of your own: its
+    # retries too", which it does not; one with a complete of its own still is
+    from tagsmith.labeling.client import CachedClient, OpenAIChatClient, _own_client
+
+    class Headed(OpenAIChatClient):
+        def _headers(self):
+            return {**super()._headers(), "X-Team": "labels"}
+
+    class Logged(OpenAIChatClient):
+        def complete(self, request):
+            return super().complete(request)
+
+    headed = Headed("http://127.0.0.1:9/v1", "m", api_key_env="TAGSMITH_NO_SUCH_KEY")
+    logged = Logged("http://127.0.0.1:9/v1", "m", api_key_env="TAGSMITH_NO_SUCH_KEY")
+    assert _own_client(headed) is None
+    assert _own_client(logged) == "Logged"
+    assert _own_client(OwnClient()) == "OwnClient"
+    assert _own_client(CachedClient.__new__(CachedClient)) is None

@@ -3540,14 +3540,17 @@ def _own_client(client) -> str | None:
     """The class name of the client ``client`` is or wraps (``inner``, ten deep at most)
     where it is the caller's own (no class of tagsmith's), None for one of tagsmith's:
     those try no more once the run has stopped, a client of one's own only where it
-    looks at :func:`run_stop`."""
+    looks at :func:`run_stop`. Judged by the class whose ``complete`` it runs: a subclass
+    of :class:`OpenAIChatClient` changing only its headers or its URL tries as
+    tagsmith's does (it was said to retry as a client of one's own)."""
     for _ in range(10):
         inner = getattr(client, "inner", None)
         if inner is None:
             break
         client = inner
     kind = type(client)
-    return None if kind.__module__.startswith("tagsmith.") else kind.__name__
+    calls = next((cls for cls in kind.__mro__ if "complete" in vars(cls)), kind)
+    return None if calls.__module__.startswith("tagsmith.") else kind.__name__
 
 
 def _storing(client) -> int:
