@@ -167,7 +167,6 @@ OPTIONAL_PARAMETERS = {
     # the command line names by its option (it told Python callers "--max-tokens")
     "max_tokens": " (at the server's own output token limit: max_tokens has no effect)",
 }
-#: what an API key may hold: visible ASCII and inner spaces
 #: the longest, in seconds, the model list (``GET .../models``) is waited for, once a
 #: run (:meth:`OpenAIChatClient.listed_details`)
 LIST_TIMEOUT = 5.0
