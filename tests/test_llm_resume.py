@@ -1106,3 +1106,39 @@ def test_a_host_going_on_after_a_killed_command_is_not_ended_by_its_deadline(tmp
     assert stdout.decode().splitlines()[-2:] == ["the host went on", "the host is done"], (
         stdout, lines)
     assert process.returncode == 0, lines
+
+
+def test_a_killed_runs_wait_for_a_locked_cache_ends_by_its_shares_of_the_deadline(
+        monkeypatch, capsys):
+    """The deadline's shares checked on a clock of the test's own, not in wall time:
+    answers waiting for another process's lock are waited for until the saves' share
+    ends (KILL_SAVES_LEFT before the deadline), and the writes then left to give up
+    until KILL_CLOSING before it, however long each wait the client is given takes."""
+    from tagsmith.cli import llm_commands
+    from tagsmith.cli.llm_commands import KILL_CLOSING, KILL_SAVES_LEFT
+
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    waits: list[object] = []
+
+    class Locked:  # every write waits for the lock; each wait takes its whole timeout
+        writes_in_flight = 3
+
+        def wait_for_writes(self, timeout):
+            waits.append(timeout)
+            now[0] += timeout
+            return False
+
+        def abandon_writes(self):
+            waits.append("left")
+
+    deadline = now[0] + 2.6  # the calls ended 2.4 s after the kill
+    assert llm_commands._wait_for_saves(
+        Locked(), "c.sqlite", leave="stop it again",
+        until=deadline - KILL_SAVES_LEFT, give_up_until=deadline - KILL_CLOSING) is None
+    assert "left" in waits, waits
+    # waited up to the saves' share, then up to the closing's, never past them
+    assert now[0] == pytest.approx(deadline - KILL_CLOSING), waits
+    assert sum(w for w in waits if w != "left") == pytest.approx(2.6 - KILL_CLOSING)
+    [line] = capsys.readouterr().err.splitlines()
+    assert "waiting up to 0.8 s (stopped by kill" in line, line
