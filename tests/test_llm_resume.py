@@ -1142,3 +1142,32 @@ def test_a_killed_runs_wait_for_a_locked_cache_ends_by_its_shares_of_the_deadlin
     assert sum(w for w in waits if w != "left") == pytest.approx(2.6 - KILL_CLOSING)
     [line] = capsys.readouterr().err.splitlines()
     assert "waiting up to 0.8 s (stopped by kill" in line, line
+
+
+_A_FLUSH_THAT_BLOCKS = """
+import sys, threading, time
+import tagsmith.cli as cli
+cli.KILL_DEADLINE = 0.2
+
+
+class Blocked:
+    def write(self, text):
+        return len(text)
+
+    def flush(self):  # a pipe nobody reads: the flush never returns
+        threading.Event().wait()
+
+
+sys.stdout = Blocked()
+threading.Thread(target=threading.Event().wait).start()  # a worker the stop cannot reach
+cli._end_by_the_deadline((time.monotonic(), 15))
+"""
+
+
+def test_the_deadline_ends_the_process_though_its_output_cannot_be_flushed():
+    """The deadline's exit flushed stdout and stderr first, with no time limit: a pipe
+    nobody read blocked the flush, and the process the deadline was to end (a worker
+    stuck where the stop cannot reach it) stayed. The flush is now waited for briefly."""
+    process = subprocess.run([sys.executable, "-c", _A_FLUSH_THAT_BLOCKS], env=child_env(),
+                             capture_output=True, timeout=60)
+    assert process.returncode == 143, process.stderr.decode()

@@ -297,14 +297,28 @@ def _end_by_the_deadline(kill: tuple[float, int]) -> None:
         # command's last steps): the process is ended once it is done, not before
         while threading.main_thread().is_alive():
             time.sleep(STOP_POLL_AT_EXIT)
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (AttributeError, OSError, ValueError):
-                pass
+        # flushed in a thread of its own, waited for briefly: a pipe nobody reads blocked
+        # the flush, and the process it was to end stayed
+        flushing = threading.Thread(target=_flush_quietly, name="tagsmith-kill-flush",
+                                    daemon=True)
+        flushing.start()
+        flushing.join(FLUSH_AT_DEADLINE)
         os._exit(_exit_code_of(signum))
 
     threading.Thread(target=end, name="tagsmith-kill-deadline", daemon=True).start()
+
+#: seconds the deadline's exit waits for stdout and stderr to be flushed
+FLUSH_AT_DEADLINE = 0.5
+
+
+def _flush_quietly() -> None:
+    """Flush stdout and stderr, whatever they are (closed, replaced, a broken pipe)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+
 
 #: seconds after the ``kill`` that stopped a command within which another is the same
 #: stop, not a further one (see :func:`_echo_of_the_stop`)
