@@ -116,6 +116,21 @@ def test_compare_gold_counts_documents_and_refuses_other_shapes():
         compare_gold(before, after, top1[:3], sets)
 
 
+def test_compare_gold_without_a_best_label_or_a_document():
+    # compare_gold raised numpy's "truth value of an array ... is ambiguous" where no
+    # document had a best label (top1 all -1: blank texts) or there was no document
+    before = sp.csr_matrix(np.array([[1, 0], [0, 1]]))
+    after = sp.csr_matrix(np.array([[1, 0], [1, 0]]))
+    result = compare_gold(before, after, np.array([-1, -1]), sp.csr_matrix((2, 2)),
+                          resamples=20)
+    p1 = result["metrics"]["p@1"]
+    assert (p1["before"], p1["after"], p1["n_docs_right_now"]) == (0.0, 0.0, 0)
+    assert result["n_docs_relabelled"] == 1
+    empty = sp.csr_matrix((0, 2))
+    result = compare_gold(empty, empty, np.zeros(0, dtype=int), empty, resamples=20)
+    assert result["n_docs"] == 0 and result["metrics"]["p@1"]["after"] == 0.0
+
+
 
 def test_eval_does_not_count_blank_texts_as_training_documents(goemotions_small, tmp_path,
                                                                caplog):

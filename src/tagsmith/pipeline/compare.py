@@ -437,7 +437,8 @@ def compare_gold(Y_before: sp.spmatrix, Y_after: sp.spmatrix, top1: np.ndarray,
     per_doc = {}
     for name, Y in (("before", Y_before), ("after", Y_after)):
         hit = np.zeros(n)
-        hit[rows] = np.asarray(Y[rows, best[rows]]).ravel() != 0
+        if len(rows):  # no row: scipy gives a (1, 0) matrix, which != 0 cannot compare
+            hit[rows] = np.asarray(Y[rows, best[rows]]).ravel() != 0
         found = np.asarray(sets.multiply(Y != 0).sum(axis=1)).ravel()
         true = np.asarray((Y != 0).sum(axis=1)).ravel()
         per_doc[name] = (hit, found, true)
