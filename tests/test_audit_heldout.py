@@ -126,6 +126,18 @@ def test_cli_audits_a_test_split_with_the_bundle_of_train(trained, goemotions_sm
     assert report["scores"]["source"] == "heldout"
 
 
+def test_cli_refuses_a_model_parameter_heldout_scores_would_ignore(trained, goemotions_small,
+                                                                  tmp_path):
+    # --scores heldout -p C=3 audited with the bundle's predictions, the parameter
+    # ignored without a word (--model, --folds and --cooccurrence were refused)
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "audit", str(goemotions_small["test"]), "--bundle", str(trained["bundle"]),
+        "--scores", "heldout", "-p", "C=3", "--no-html", "-o", str(tmp_path / "audit")])
+    assert result.exit_code == 2, result.output
+    assert "only applies with --scores crossfit or knn (or auto)" in result.output
+    assert not (tmp_path / "audit").exists()
+
+
 def test_blank_texts_are_not_counted_as_training_documents(goemotions_small):
     # a blank text matched the training corpus's blank text: Reuters-21578's test split
     # read 20 training documents, 14 of them empty texts, where 6 are copies

@@ -3055,7 +3055,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
 
     # scores auto refuses what its choice ignores (pipeline.audit); these are by name
     refuse_unused("--scores crossfit (or auto)", scores in ("crossfit", "auto"), "model", "folds")
-    refuse_unused("--scores crossfit or knn (or auto)", scores != "bundle", "param")
+    # heldout scores are the bundle's own predictions: a parameter would fit nothing
+    refuse_unused("--scores crossfit or knn (or auto)", scores not in ("bundle", "heldout"),
+                  "param")
     refuse_unused("--scores knn (or auto)", scores in ("knn", "auto"), "cooccurrence")
     refuse_unused("near-duplicate search (not with --no-near-duplicates)",
                   not no_near_duplicates, "near_duplicate_threshold")
