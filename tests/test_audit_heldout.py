@@ -160,6 +160,19 @@ def test_blank_texts_are_not_counted_as_training_documents(goemotions_small):
                for warning in result.report["warnings"]), result.report["warnings"]
 
 
+def test_blank_texts_do_not_hide_a_corpus_of_training_documents(trained):
+    # with blank texts counted in the share, 49 training documents beside 51 blank texts
+    # were under half of the corpus: audited with in-sample scores, every text the
+    # bundle's own
+    classifier, space, train = trained["classifier"], trained["space"], trained["train"]
+    texts = list(train.texts[:49]) + [""] * 51
+    Y = np.vstack([train.Y[:49].toarray(), train.Y[:51].toarray()])
+    with pytest.raises(InvalidParameterError, match=r"49 of its 100 documents \(49 not "
+                                                    r"blank\) are training documents"):
+        audit_corpus(texts, Y, space, classifier=classifier,
+                     options=AuditOptions(scores="heldout", **FAST))
+
+
 def test_one_training_document_is_named_in_the_singular(trained, caplog):
     # "1 of them are its training documents", "1 ... is a training document of the
     # bundle: its predictions of them are in sample" on a 40-comment test slice

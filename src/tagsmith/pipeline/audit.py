@@ -1158,11 +1158,11 @@ def _check_heldout(classifier, texts, Y, warnings: list[str] | None,
             warnings.append(message)
         return 0
     n_docs = len(texts)
-    n_in = _n_training_documents(classifier, texts)
-    if n_in >= MAX_OVERLAP * n_docs:
+    n_in, n_texts = _n_training_documents(classifier, texts)
+    if n_in >= MAX_OVERLAP * n_texts:
         raise InvalidParameterError(
             "scores", f"{others} for the corpus the bundle was trained on: {n_in:,} of its "
-            f"{n_docs:,} document{plural_s(n_docs)} "
+            f"{n_docs:,} document{plural_s(n_docs)}{_not_blank(n_texts, n_docs)} "
             f"{plural(n_in, 'is a training document', 'are training documents')} of the "
             "bundle, whose predictions of them are in sample ('heldout' is for a corpus "
             "the bundle never saw, a test split)", "heldout")
@@ -1179,16 +1179,24 @@ def _check_heldout(classifier, texts, Y, warnings: list[str] | None,
     return n_in
 
 
-def _n_training_documents(classifier, texts) -> int:
+def _n_training_documents(classifier, texts) -> tuple[int, int]:
     """How many of ``texts`` are the classifier's training documents (its recorded
     hashes, training's rule of case and spacing), blank texts left out: an empty text
     holds nothing the bundle learnt, and Reuters-21578's test split has 14 of them,
-    which made 20 'training documents' of its 6 copies."""
+    which made 20 'training documents' of its 6 copies; and how many are not blank, the
+    count the share of training documents is of (with blank texts in it, 49 training
+    documents beside 51 blank texts were under half, every text the bundle's own)."""
     from tagsmith.data.texthash import BLANK_HASH, hash_texts, in_training
 
     hashes = hash_texts(texts)
-    return int((in_training(classifier.train_hashes, texts, hashes=hashes)
-                & (hashes != BLANK_HASH)).sum())
+    texts_in = hashes != BLANK_HASH
+    return (int((in_training(classifier.train_hashes, texts, hashes=hashes)
+                 & texts_in).sum()), int(texts_in.sum()))
+
+
+def _not_blank(n_texts: int, n_docs: int) -> str:
+    """`` (N not blank)`` after a count of documents some of which are blank texts."""
+    return "" if n_texts == n_docs else f" ({n_texts:,} not blank)"
 
 
 def _warn_bundle_not_scoring(classifier, texts, chosen: str, warn) -> None:
@@ -1204,8 +1212,8 @@ def _warn_bundle_not_scoring(classifier, texts, chosen: str, warn) -> None:
     if classifier.train_hashes is None or not len(texts):
         return
     n_docs = len(texts)
-    n_in = _n_training_documents(classifier, texts)
-    if n_in >= MAX_OVERLAP * n_docs:
+    n_in, n_texts = _n_training_documents(classifier, texts)
+    if n_in >= MAX_OVERLAP * n_texts:
         return  # the bundle's own corpus, relabelled: cross-fitting it is right
     what = ("cross-fits the bundle's model family on" if chosen == "crossfit"
             else "scores with leave-one-out kNN")
