@@ -1,0 +1,121 @@
+"""The audit's compiled kernels built in a short-lived child process, not in the audit's.
+
+numba compiles a kernel on its first call (when its on-disk cache has none). The
+compiler's memory (LLVM's, and what the allocator keeps of it) stays with the process:
+a first yso-finna-en audit (590k documents) peaked at 2,691 MB with an empty cache
+against 1,974-1,983 MB with the kernels cached. So a large audit first runs a tiny
+synthetic audit of the same scores source in a child process: the child compiles every
+kernel the audit reaches into the cache, and exits; the audit itself then loads them
+from the cache. Where the kernels are cached already the child costs its start and a
+tiny audit (seconds); where numba has no writable cache (a read-only installation, see
+:mod:`tagsmith._numba`) no child can help and none is started; a child that fails or
+is interrupted costs nothing but its time (the audit compiles what it lacks itself).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: audits of fewer documents compile in their own process (the compiler's memory is a
+#: large share of a small audit's, but the child's start would be most of its time)
+FROM_DOCS = 50_000
+#: seconds a child may take (a cold compile of every kernel: ~1-2 min on 2 busy cores)
+TIMEOUT = 900
+#: set in the child: its own audit starts no child
+_IN_CHILD = {"flag": False}
+
+
+def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) -> bool:
+    """Run a tiny audit of ``source`` scores with ``options`` in a child process, so that
+    the kernels are compiled there (and cached) rather than in this one; whether a child
+    ran and succeeded. Nothing is started for fewer than :data:`FROM_DOCS` documents, in
+    a warm-up child itself, for scores a child cannot rebuild (a classifier's), or where
+    numba cannot cache the kernels."""
+    if _IN_CHILD["flag"] or n_docs < FROM_DOCS or source not in ("knn", "crossfit") \
+            or not sys.executable:  # an embedded interpreter: no python to start
+        return False
+    # importing the kernels' modules tells whether numba found a place for the cache
+    import tagsmith.audit._isotonic  # noqa: F401
+    import tagsmith.audit._kernels  # noqa: F401
+    import tagsmith.calibration._isotonic  # noqa: F401
+    import tagsmith.models._knn_kernels  # noqa: F401
+    from tagsmith import _numba, progress
+
+    if _numba._WARNED["no_cache"]:
+        return False
+    fields = {k: v for k, v in asdict(options).items()
+              if k not in ("review_sample", "review_sample_flagged", "max_review",
+                           "show_progress")}
+    request = json.dumps({"options": {**fields, "scores": source},
+                          "splits": with_splits, "say_compiles": progress._compiles_said})
+    env = dict(os.environ)
+    # the child imports this tagsmith, wherever this process found it
+    here = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([here, *filter(None, [env.get("PYTHONPATH")])])
+    started = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, "-c",
+                               "from tagsmith.audit.warmup import _child; _child()"],
+                              input=request, text=True, env=env, timeout=TIMEOUT,
+                              stdout=subprocess.PIPE, stderr=None, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        logger.debug("audit: the kernels' warm-up process failed (%s); compiling here", error)
+        return False
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        logger.debug("audit: the kernels' warm-up process exited with %s after %.1f s; "
+                     "compiling here", done.returncode, seconds)
+        return False
+    logger.debug("audit: kernels compiled or found cached in a warm-up process (%.1f s)",
+                 seconds)
+    return True
+
+
+def _child() -> None:
+    """The child's side: read the request on stdin, audit a tiny synthetic corpus."""
+    import warnings
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith import progress
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+    _IN_CHILD["flag"] = True
+    request = json.loads(sys.stdin.read())
+    # nothing of the synthetic audit is said; the compile notice is, as in the audit
+    logging.getLogger("tagsmith").setLevel(logging.CRITICAL)
+    notice = logging.getLogger("tagsmith._numba")
+    notice.setLevel(logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    notice.addHandler(handler)
+    notice.propagate = False
+    warnings.simplefilter("ignore")
+    rng = np.random.default_rng(0)
+    n_docs, n_labels = 400, 24
+    words = [f"w{i}" for i in range(300)]
+    topics = rng.integers(0, n_labels, n_docs)
+    Y = np.zeros((n_docs, n_labels), bool)
+    Y[np.arange(n_docs), topics] = True
+    Y[rng.random((n_docs, n_labels)) < 0.05] = True
+    texts = [" ".join([f"t{topics[d]}"] * 3 + list(rng.choice(words, 12)))
+             for d in range(n_docs)]
+    for d in range(0, 40, 4):  # exact duplicates: the scores leave their groups out
+        texts[d + 1] = texts[d]
+    space = LabelSpace.from_uris([f"u:{j}" for j in range(n_labels)])
+    splits = {"dev": texts[:20] + ["an unseen text"]} if request["splits"] else None
+    with progress.compiles_said(request["say_compiles"]):
+        audit_corpus(texts, sp.csr_matrix(Y), space,
+                     options=AuditOptions(**request["options"]), splits=splits)

@@ -1,0 +1,88 @@
+"""A large audit compiles its kernels in a short-lived child process (tagsmith.audit.warmup),
+so that the compiler's memory is not the audit's."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import tagsmith
+from tagsmith import _numba
+from tagsmith.audit import warmup
+from tagsmith.pipeline.audit import AuditOptions
+
+# an audit unlike the warm-up child's own: other texts, sizes, labels per document,
+# exact duplicates, a leakage split; the kernels tagsmith compiles in this process listed
+_SCRIPT = """
+import json, sys
+import numba.core.event as event
+import numpy as np, scipy.sparse as sp
+
+compiled = []
+
+class Listener(event.Listener):
+    def on_start(self, ev):
+        func = getattr((ev.data or {}).get("dispatcher"), "py_func", None)
+        compiled.append(f"{getattr(func, '__module__', '')}.{getattr(func, '__name__', '')}")
+
+    def on_end(self, ev):
+        pass
+
+event.register("numba:compile", Listener())
+import tagsmith.audit.warmup as warmup
+warmup.FROM_DOCS = int(sys.argv[1])
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+rng = np.random.default_rng(3)
+n, n_labels = 700, 40
+Y = rng.random((n, n_labels)) < 0.06
+Y[np.arange(n), rng.integers(0, n_labels, n)] = True
+texts = [" ".join(f"x{j} x{j}b" for j in np.flatnonzero(Y[d]))
+         + " " + " ".join(rng.choice([f"v{i}" for i in range(500)], 8)) for d in range(n)]
+for d in range(100, 130, 3):
+    texts[d + 1] = texts[d]
+audit_corpus(texts, sp.csr_matrix(Y), LabelSpace.from_uris([f"u:{j}" for j in range(n_labels)]),
+             options=AuditOptions(scores="knn", seed=1), splits={"test": texts[:30]})
+print(json.dumps(sorted(c for c in compiled if c.startswith("tagsmith."))))
+"""
+
+
+def _audit_in_a_fresh_process(tmp_path, from_docs: int) -> tuple[list[str], str]:
+    here = str(Path(tagsmith.__file__).resolve().parents[1])  # this tagsmith, not another
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, "-c", _SCRIPT, str(from_docs)], env=env,
+                          capture_output=True, text=True, cwd=tmp_path, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+def test_a_large_audit_compiles_no_kernel_in_its_own_process(tmp_path):
+    """A first yso-finna-en audit (590k documents, an empty numba cache) compiled ~24
+    kernels in its own process, whose memory kept the compiler's (2,691 MB peak against
+    1,974-1,983 MB with the kernels cached, stop 53). Now a child compiles them into
+    the cache on a tiny audit of the same scores source and the audit loads them: it
+    compiles none of its own (without the child: every audit kernel)."""
+    compiled, stderr = _audit_in_a_fresh_process(tmp_path, from_docs=100)
+    assert compiled == [], compiled
+    cached = {path.name.split("-")[0] for path in (tmp_path / "cache").rglob("*.nbi")}
+    assert {"_isotonic._pava_groups", "_knn_kernels.vote_kernel",
+            "_kernels.topk_position_kernel"} <= cached, cached
+
+
+def test_a_small_audit_and_a_cache_numba_cannot_write_start_no_child(monkeypatch):
+    """Below FROM_DOCS documents the child's start would be most of the audit's time;
+    where numba cannot cache, no child can compile for the audit: neither starts one."""
+    options = AuditOptions(scores="knn", seed=0)
+    options.validate()
+    assert not warmup.compile_in_child(options, "knn", warmup.FROM_DOCS - 1, False)
+    monkeypatch.setitem(_numba._WARNED, "no_cache", True)
+    assert not warmup.compile_in_child(options, "knn", warmup.FROM_DOCS, False)
+    monkeypatch.setitem(_numba._WARNED, "no_cache", False)
+    monkeypatch.setitem(warmup._IN_CHILD, "flag", True)
+    assert not warmup.compile_in_child(options, "knn", warmup.FROM_DOCS, False)
+    assert np.isfinite(warmup.TIMEOUT)
