@@ -2657,6 +2657,35 @@ def test_the_pre_call_line_leaves_an_unknown_prompt_price_unknown(caplog, tmp_pa
     assert "prompt_cost_to_send" in labeling and labeling["prompt_cost_to_send"] is None
 
 
+def test_llm_teachers_round_line_and_a_budget_dry_run_name_price_prompt_to_python(caplog):
+    # the pre-call line named the client's price_prompt to a Python caller, but
+    # llm_teacher's usage line after each round and a budget's dry run still told a
+    # notebook "no --price-prompt", an option of a command it never ran
+    from tagsmith.labeling.client import Usage
+    from tagsmith.pipeline.distill import llm_teacher
+    from tagsmith.pipeline.llm import label_corpus
+
+    def priced_client():
+        return ScriptedLLM(lambda request: answer(("sport", 0.9)),
+                           usage=Usage(price_completion=3.0))
+
+    texts = ["a match", "a concert", "the cup final", "a new album"]
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        llm_teacher(texts, SPACE, priced_client(),
+                    LabelingOptions(n_workers=1, show_progress=True))(np.array([0, 1]))
+        label_corpus(texts, SPACE, priced_client(), LabelingOptions(n_workers=1),
+                     budget=2, rounds=1, dry_run=True)
+    lines = [r for r in caplog.records if r.getMessage().startswith(
+        ("LLM usage after round 1", "LLM labeling: at most"))]
+    assert len(lines) == 2, [r.getMessage() for r in caplog.records]
+    for line in lines:
+        said = line.getMessage()
+        assert "price_prompt given to the client" in said and "--price-prompt" not in said
+        # the command line's wording, which its log filter swaps in, names the option
+        cli = line.cli_message % line.args
+        assert "no --price-prompt" in cli and "price_prompt given" not in cli
+
+
 def test_the_pre_call_line_counts_the_cache_as_the_calls_will_use_it(caplog, tmp_path):
     # an old malformed answer in the cache was counted "answered by the response cache"
     # though it is asked again (paid), and a refusal the cache keeps (told again at no

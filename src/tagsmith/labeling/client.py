@@ -477,7 +477,11 @@ class Usage:
                 "estimated_completion_tokens": self.estimated_completion_tokens,
                 "cost": round(self.cost, 6) if self.priced else None}
 
-    def summary(self) -> str:
+    def summary(self, *, flags: bool = True) -> str:
+        """One line of the counts and cost. ``flags``: a price not given is named as
+        the command line gives it (``--price-prompt``); ``False``, as a Python caller
+        gives it, the client's ``price_prompt`` (llm_teacher's line after each round
+        told a notebook of options of a command it never ran)."""
         interrupted = f", {self.n_interrupted:,} interrupted" if self.n_interrupted else ""
         if self.n_refused:  # a refusal is a reply, billed: its tokens are counted below
             interrupted = f", {self.n_refused:,} refused (billed)" + interrupted
@@ -500,21 +504,27 @@ class Usage:
                    if self.n_load_polls else "") +
                 f"{self.n_failed:,} failed{interrupted}, "
                 f"{tokens:,} token{plural_s(tokens)}{estimated}, "
-                + (f"cost {self.cost:.4f}{self._cost_part()}" if self.priced
-                   else "cost unknown (no --price-*)"))
+                + (f"cost {self.cost:.4f}{self._cost_part(flags=flags)}" if self.priced
+                   else "cost unknown (no --price-*)" if flags
+                   else "cost unknown (no price given to the client)"))
 
-    def _cost_part(self, short: bool = False) -> str:
+    def _cost_part(self, short: bool = False, *, flags: bool = True) -> str:
         """What :attr:`cost` leaves out where one price alone was given: it counts the
         other kind of token at no cost (``--price-completion`` alone read as the whole
         cost, the prompts' unknown price as free). ``short``: the progress bar's
-        note, " (completion only)", as its running 'cost X' read as the whole cost."""
+        note, " (completion only)", as its running 'cost X' read as the whole cost.
+        ``flags``: the price not given named as :meth:`summary` names it."""
+        def missing(kind: str) -> str:
+            return f"--price-{kind}" if flags else f"price_{kind} given to the client"
+
         if self.price_prompt is None and self.prompt_tokens:
             return (" (completion only)" if short else
-                    " (completion tokens only: the prompt price is unknown, no --price-prompt)")
+                    " (completion tokens only: the prompt price is unknown, no "
+                    f"{missing('prompt')})")
         if self.price_completion is None and self.completion_tokens:
             return (" (prompt only)" if short else
-                    " (prompt tokens only: the completion price is unknown, "
-                    "no --price-completion)")
+                    " (prompt tokens only: the completion price is unknown, no "
+                    f"{missing('completion')})")
         return ""
 
     def cost_postfix(self, cost: float | None = None) -> str:

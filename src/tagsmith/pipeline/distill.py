@@ -808,7 +808,7 @@ def llm_teacher(texts: Iterable[str], label_space: LabelSpace, client: LLMClient
     >>> Y.toarray().astype(float).round(2).tolist(), answered.tolist()
     ([[0.0, 0.9], [0.9, 0.0]], [True, True])
     """
-    from tagsmith.labeling.client import check_client
+    from tagsmith.labeling.client import Usage, check_client
     from tagsmith.labeling.labeler import label_documents
 
     # refused here, not in the first round, after the features were built
@@ -833,10 +833,19 @@ def llm_teacher(texts: Iterable[str], label_space: LabelSpace, client: LLMClient
         # each round's bar counts its own calls and cost: the whole spend was said only
         # in the JSON summary at the end (the last bar of a 2,000-call budget said
         # "cost 1.0982" of 4.5168)
-        summary = getattr(getattr(client, "usage", None), "summary", None)
+        usage = getattr(client, "usage", None)
+        summary = getattr(usage, "summary", None)
         if labeling_options is not None and labeling_options.show_progress \
                 and callable(summary):
-            logger.info("LLM usage after round %d: %s", number, summary())
+            # a price not given named as the caller gives it: the client's price_prompt
+            # to a Python caller (it was told of label's --price-prompt), the option on
+            # the command line, whose filter swaps in cli_message
+            said = {"round": number, "usage": summary(), "usage_cli": summary()}
+            if isinstance(usage, Usage):
+                said["usage"] = usage.summary(flags=False)
+            logger.info("LLM usage after round %(round)d: %(usage)s", said,
+                        extra={"cli_message": "LLM usage after round %(round)d: "
+                                              "%(usage_cli)s"})
         if report is not None:
             report.merge(result.report)
             # the refused documents as positions in the pool (the round's are in its batch)

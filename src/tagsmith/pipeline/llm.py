@@ -1557,14 +1557,20 @@ def _dry_run(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
         # the line said the calls alone, no tokens or cost, even with --price-prompt
         estimate = _budget_prompt_estimate(texts, label_space, client, options, shortlist,
                                            groups, most, summary.get("human_labeling"))
-        logger.info("LLM labeling: at most %s call%s for a budget of %s document%s in %s "
-                    "round%s%s, the documents chosen as the answers come (those the "
-                    "response cache holds are not known before)%s", f"{most:,}",
-                    plural_s(most), f"{active.budget:,}", plural_s(active.budget),
-                    n_rounds, plural_s(n_rounds),
-                    # at which temperature, as the line of a run without a budget says
-                    f" ({votes} votes each, at temperature {said.vote_temperature})"
-                    if votes > 1 else "", estimate.pop("line"))
+        head = (f"LLM labeling: at most {most:,} call{plural_s(most)} for a budget of "
+                f"{active.budget:,} document{plural_s(active.budget)} in {n_rounds} "
+                f"round{plural_s(n_rounds)}"
+                # at which temperature, as the line of a run without a budget says
+                + (f" ({votes} votes each, at temperature {said.vote_temperature})"
+                   if votes > 1 else "")
+                + ", the documents chosen as the answers come (those the response cache "
+                "holds are not known before)")
+        # an unknown prompt price named as the caller gives it: the client's
+        # price_prompt to a Python caller, label's option on the command line (its
+        # filter swaps in cli_message)
+        logger.info("%(head)s%(line)s", {"head": head, "line": estimate.pop("line"),
+                                          "line_cli": estimate.pop("line_cli")},
+                    extra={"cli_message": "%(head)s%(line_cli)s"})
         summary["labeling"] = {"n_docs": len(texts), "budget": active.budget,
                                "n_calls_at_most": most, **estimate}
     return {"rows": np.zeros(0, np.int64),
@@ -1582,7 +1588,7 @@ def _budget_prompt_estimate(texts: Sequence[str], label_space: LabelSpace,
     sample's calls to send (``human_counts``, :func:`count_calls`) added. Returns the
     summary's fields (``prompt_tokens_each``, ``prompt_tokens_at_most_estimate``,
     ``prompt_cost_at_most_estimate`` where priced) and ``"line"``, the words added to the
-    line saying the calls."""
+    line saying the calls (``"line_cli"``: as the command line words them)."""
     from tagsmith.labeling.labeler import prompt_sizes
 
     docs = None
@@ -1592,7 +1598,7 @@ def _budget_prompt_estimate(texts: Sequence[str], label_space: LabelSpace,
                          docs=docs)
     sizes = sizes[sizes > 0]
     if not len(sizes):
-        return {"line": ""}
+        return {"line": "", "line_cli": ""}
     each = float(sizes.mean())
     tokens = round(most * each)
     human_tokens = int((human_counts or {}).get("prompt_tokens_to_send") or 0)
@@ -1600,7 +1606,7 @@ def _budget_prompt_estimate(texts: Sequence[str], label_space: LabelSpace,
     priced = bool(getattr(usage, "priced", False))
     given = getattr(usage, "price_prompt", None) if priced else None
     price = None if given is None else float(given)
-    cost = ("" if not priced else ", prompt cost unknown (no --price-prompt)"
+    cost = ("" if not priced else ", prompt cost unknown (no {price_prompt})"
             if price is None else f", prompt cost about {tokens * price / 1e6:.4f}")
     with_human = ""
     if human_counts is not None:
@@ -1609,13 +1615,17 @@ def _budget_prompt_estimate(texts: Sequence[str], label_space: LabelSpace,
                       f"{both:,} in all" + ("" if not priced or price is None
                                              else f" (prompt cost about "
                                                   f"{both * price / 1e6:.4f})"))
+    line = (f": prompts of about {round(each):,} tokens each (the mean over the pool's "
+            f"{len(sizes):,} distinct document{plural_s(len(sizes))}, estimated at 4 "
+            "characters a token, and the chat template's 3 a message), about "
+            f"{tokens:,} prompt tokens if every call is sent{cost}{with_human}")
     fields: dict[str, Any] = {
         "prompt_tokens_each": round(each),
         "prompt_tokens_at_most_estimate": tokens,
-        "line": (f": prompts of about {round(each):,} tokens each (the mean over the pool's "
-                 f"{len(sizes):,} distinct document{plural_s(len(sizes))}, estimated at 4 "
-                 "characters a token, and the chat template's 3 a message), about "
-                 f"{tokens:,} prompt tokens if every call is sent{cost}{with_human}")}
+        # the price not given: the client's to a Python caller (it was told of label's
+        # --price-prompt), the option on the command line ("line_cli")
+        "line": line.replace("{price_prompt}", "price_prompt given to the client"),
+        "line_cli": line.replace("{price_prompt}", "--price-prompt")}
     if priced:  # None: the prompt price is unknown (only --price-completion given)
         fields["prompt_cost_at_most_estimate"] = None if price is None \
             else round(tokens * price / 1e6, 6)
