@@ -166,3 +166,20 @@ def test_the_llm_and_zero_shot_calls_type_texts_as_any_iterable_of_str():
                                                               "confidence": 0.9}]}))
     assert label_documents(np.array(["a match", "the cup"]), space, llm).Y.shape == (2, 2)
     assert count_calls(np.array(["a match"]), space, llm)["n_calls"] == 1
+
+
+def test_audit_ids_of_a_dataframe_with_missing_or_numeric_ids_say_what_to_give():
+    """A DataFrame's id column with a missing id (NaN) was refused as "must be a str or
+    None, got 'float'", and one of numbers as "got 'int'", neither saying what to give."""
+    pd = pytest.importorskip("pandas")
+    from tagsmith import audit_corpus
+
+    space = LabelSpace.from_names(["joy", "anger"])
+    texts, Y = ["a", "b", "c"], np.array([[1, 0], [0, 1], [1, 0]])
+    missing = pd.Series(["c1", "c2", np.nan], index=[7, 8, 9])  # read by position
+    with pytest.raises(InvalidParameterError, match=r"'doc_ids\[2\]'.*missing id, NaN: "
+                       r"give doc_ids=df\['id'\]\.fillna\(''\)\), got NaN"):
+        audit_corpus(texts, Y, space, doc_ids=missing)
+    with pytest.raises(InvalidParameterError, match=r"'doc_ids\[0\]'.*as numbers: give "
+                       r"doc_ids=df\['id'\]\.astype\(str\)\), got 'int'"):
+        audit_corpus(texts, Y, space, doc_ids=pd.Series([10, 11, 12]))

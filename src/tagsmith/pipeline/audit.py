@@ -1348,7 +1348,16 @@ def _check_unique_doc_ids(doc_ids: Sequence[str | None],
         if doc_id is None or doc_id == "":
             continue
         if not isinstance(doc_id, str):  # written to the review, never equal to the file's
-            raise InvalidParameterError(f"doc_ids[{i}]", "a str or None", type(doc_id).__name__)
+            # a DataFrame's id column: its missing ids (NaN) were told "got 'float'",
+            # its numbers "got 'int'", neither saying what to give
+            missing = type(doc_id).__name__ == "NAType" or isinstance(
+                doc_id, float | np.floating) and bool(np.isnan(doc_id))
+            raise InvalidParameterError(
+                f"doc_ids[{i}]", "a str or None" + (
+                    " (a missing id, NaN: give doc_ids=df['id'].fillna(''))" if missing else
+                    " (ids held as numbers: give doc_ids=df['id'].astype(str))"
+                    if isinstance(doc_id, int | np.integer) else ""),
+                _Described("NaN") if missing else type(doc_id).__name__)
         j = first.claim(doc_id, i)
         if j is None:
             continue
