@@ -35,6 +35,8 @@ def test_zero_shot_of_a_space_without_names_says_how_to_name_it():
     ({"joy", "anger"}, r"'names'.*no order"),
     (["joy", None], r"'names\[1\]'"),
     (["joy", "  "], r"'names\[1\]'"),
+    # a name given twice: it was "duplicate label URI 'joy'", naming no position
+    (["joy", "anger", " joy"], r"'names\[2\]'.*other than names\[0\]'s"),
 ])
 def test_from_names_refuses_what_is_no_list_of_names(names, message):
     with pytest.raises(InvalidParameterError, match=message):

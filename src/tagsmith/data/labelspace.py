@@ -549,10 +549,17 @@ class LabelSpace(Sequence[Label]):
             raise InvalidParameterError("names", "a list of label names (one str per "
                                         "label, in label-id order)", what)
         given = list(names)
+        first: dict[str, int] = {}  # each URI and the position first giving it
         for i, name in enumerate(given):
             if not isinstance(name, str) or not name.strip():
                 raise InvalidParameterError(f"names[{i}]", "a label's name (a non-blank "
                                             "str)", _shown(name))
+            # a name given twice (a list with a repeated line) was refused as "duplicate
+            # label URI", of URIs the caller never gave, and no position
+            j = first.setdefault(strip_brackets(name), i)
+            if j != i:
+                raise InvalidParameterError(f"names[{i}]", f"a name other than names[{j}]'s "
+                                            "(each name is its label's URI)", name)
         return cls.from_uris(given, names={strip_brackets(name): name.strip()
                                            for name in given}, lang=lang)
 
