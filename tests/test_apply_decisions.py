@@ -111,3 +111,24 @@ def test_bad_rows_are_refused_naming_the_row():
     # the kind told by the action alone, as a review file's row may
     assert apply_decisions(Y, [row(kind="", action="remove", label_uri="u:a")],
                            space).toarray().tolist() == [[0, 0], [0, 1]]
+
+
+def test_a_label_table_sorted_apart_from_its_texts_is_refused(audited):
+    """``audit_corpus`` refuses a one-hot DataFrame whose index is not its texts'; here it
+    passed, and the accepted rows corrected other documents (``doc`` is a position in
+    the texts, whose fingerprints matched)."""
+    pd = pytest.importorskip("pandas")
+    space, texts, Y, review = audited
+    rows = [dict(row) for row in review]
+    rows[_first(rows, "missing")]["decision"] = "accept"
+    order = np.random.default_rng(0).permutation(len(texts))
+    df = pd.DataFrame({"text": texts}, index=np.arange(1000, 1000 + len(texts)))
+    df = df.iloc[order]  # a sampled frame, its index kept
+    table = pd.DataFrame(Y[order], index=df.index).sort_index()  # sorted apart from it
+    doc_of = {doc: at for at, doc in enumerate(order)}  # the review as audited on df
+    for row in rows:
+        row["doc"] = doc_of[row["doc"]]
+    with pytest.raises(InvalidParameterError, match="'Y'"):
+        apply_decisions(table, rows, space, texts=df["text"])
+    fixed = apply_decisions(table.loc[df.index], rows, space, texts=df["text"])
+    assert (fixed.toarray() != Y[order]).sum() == 1

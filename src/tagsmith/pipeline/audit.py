@@ -632,7 +632,10 @@ def apply_decisions(Y: LabelMatrix, review: Iterable[Mapping] | Any,
     if not isinstance(label_space, LabelSpace):
         raise InvalidParameterError("label_space", "a tagsmith LabelSpace",
                                     type(label_space).__name__)
-    check_label_table(Y, label_space, "Y")
+    # its rows against the texts' too, as audit_corpus checks them: a one-hot DataFrame
+    # sorted apart from df["text"] passed, and its other documents were corrected
+    # (the fingerprints check the texts alone)
+    check_label_table(Y, label_space, "Y", texts=texts)
     fixed = check_label_values(Y, "Y", soft_ok=True)
     if fixed.shape[1] != len(label_space):
         raise InvalidParameterError("Y", f"{len(label_space)} columns (one per label of "
