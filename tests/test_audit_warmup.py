@@ -86,3 +86,28 @@ def test_a_small_audit_and_a_cache_numba_cannot_write_start_no_child(monkeypatch
     monkeypatch.setitem(warmup._IN_CHILD, "flag", True)
     assert not warmup.compile_in_child(options, "knn", warmup.FROM_DOCS, False)
     assert np.isfinite(warmup.TIMEOUT)
+
+
+def test_a_failing_child_says_nothing_on_the_audits_stderr(capfd, caplog, monkeypatch):
+    """A child whose synthetic audit is refused printed its traceback on the stderr it
+    shares with the audit (a refusal naming the synthetic corpus's counts, read as the
+    user's): now it ends quietly, and the parent's debug line names the error."""
+    here = str(Path(tagsmith.__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [here, *filter(None, [os.environ.get("PYTHONPATH")])]))
+    options = AuditOptions(scores="knn", seed=0, k=0)  # refused by the child's audit
+    with caplog.at_level("DEBUG", logger="tagsmith.audit.warmup"):
+        assert not warmup.compile_in_child(options, "knn", warmup.FROM_DOCS, False)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "InvalidParameterError" not in err, err
+    assert "InvalidParameterError" in caplog.text and "'k'" in caplog.text, caplog.text
+
+
+def test_a_single_label_audits_child_audits_one_label_a_document():
+    """single_label True refuses a document given two labels: the child's corpus (a
+    label here and there added to each document's one) was refused, and a catalogue's
+    audit compiled every kernel in its own process."""
+    _, Y = warmup._synthetic({"options": {"single_label": True}})
+    assert (Y.sum(axis=1) == 1).all()
+    _, Y = warmup._synthetic({"options": {"single_label": None}})
+    assert (Y.sum(axis=1) > 1).any()

@@ -73,8 +73,9 @@ def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) 
         return False
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        logger.debug("audit: the kernels' warm-up process exited with %s after %.1f s; "
-                     "compiling here", done.returncode, seconds)
+        logger.debug("audit: the kernels' warm-up process exited with %s after %.1f s "
+                     "(%s); compiling here", done.returncode, seconds,
+                     done.stdout.strip()[-500:] or "no word")
         return False
     logger.debug("audit: kernels compiled or found cached in a warm-up process (%.1f s)",
                  seconds)
@@ -82,10 +83,46 @@ def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) 
 
 
 def _child() -> None:
-    """The child's side: read the request on stdin, audit a tiny synthetic corpus."""
+    """The child's side: read the request on stdin, audit a tiny synthetic corpus.
+
+    A failure (or Ctrl-C, which reaches the child too) ends it with no traceback on the
+    stderr it shares with the audit: a refusal of the synthetic corpus (its counts, not
+    the user's) read as the audit's own; the error's line goes to stdout, which the
+    parent logs."""
+    try:
+        _warm_up(json.loads(sys.stdin.read()))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 -- any failure: the audit compiles itself
+        print(f"{type(error).__name__}: {error}", flush=True)
+        sys.exit(1)
+
+
+def _synthetic(request: dict) -> tuple[list[str], Any]:
+    """The warm-up's corpus: 400 texts of 24 labels, exact duplicates among them; one
+    label a document where the audit asks for ``single_label`` (a catalogue's audit
+    refuses a document given two)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n_docs, n_labels = 400, 24
+    words = [f"w{i}" for i in range(300)]
+    topics = rng.integers(0, n_labels, n_docs)
+    Y = np.zeros((n_docs, n_labels), bool)
+    Y[np.arange(n_docs), topics] = True
+    if not request["options"].get("single_label"):
+        Y[rng.random((n_docs, n_labels)) < 0.05] = True
+    texts = [" ".join([f"t{topics[d]}"] * 3 + list(rng.choice(words, 12)))
+             for d in range(n_docs)]
+    for d in range(0, 40, 4):  # exact duplicates: the scores leave their groups out
+        texts[d + 1] = texts[d]
+    return texts, Y
+
+
+def _warm_up(request: dict) -> None:
+    """A tiny synthetic audit with the request's options (its compile notice said)."""
     import warnings
 
-    import numpy as np
     import scipy.sparse as sp
 
     from tagsmith import progress
@@ -93,7 +130,6 @@ def _child() -> None:
     from tagsmith.pipeline.audit import AuditOptions, audit_corpus
 
     _IN_CHILD["flag"] = True
-    request = json.loads(sys.stdin.read())
     # nothing of the synthetic audit is said; the compile notice is, as in the audit
     logging.getLogger("tagsmith").setLevel(logging.CRITICAL)
     notice = logging.getLogger("tagsmith._numba")
@@ -103,18 +139,8 @@ def _child() -> None:
     notice.addHandler(handler)
     notice.propagate = False
     warnings.simplefilter("ignore")
-    rng = np.random.default_rng(0)
-    n_docs, n_labels = 400, 24
-    words = [f"w{i}" for i in range(300)]
-    topics = rng.integers(0, n_labels, n_docs)
-    Y = np.zeros((n_docs, n_labels), bool)
-    Y[np.arange(n_docs), topics] = True
-    Y[rng.random((n_docs, n_labels)) < 0.05] = True
-    texts = [" ".join([f"t{topics[d]}"] * 3 + list(rng.choice(words, 12)))
-             for d in range(n_docs)]
-    for d in range(0, 40, 4):  # exact duplicates: the scores leave their groups out
-        texts[d + 1] = texts[d]
-    space = LabelSpace.from_uris([f"u:{j}" for j in range(n_labels)])
+    texts, Y = _synthetic(request)
+    space = LabelSpace.from_uris([f"u:{j}" for j in range(Y.shape[1])])
     splits = {"dev": texts[:20] + ["an unseen text"]} if request["splits"] else None
     with progress.compiles_said(request["say_compiles"]):
         audit_corpus(texts, sp.csr_matrix(Y), space,
