@@ -111,3 +111,36 @@ def test_a_single_label_audits_child_audits_one_label_a_document():
     assert (Y.sum(axis=1) == 1).all()
     _, Y = warmup._synthetic({"options": {"single_label": None}})
     assert (Y.sum(axis=1) > 1).any()
+
+
+def test_the_child_is_asked_for_once_the_audit_is_checked(monkeypatch):
+    """An audit refused for its corpus (too few documents for its folds) started the
+    child first (a cold compile of every kernel: minutes) and was refused after it; an
+    audit that goes on asks for one child, of its scores source and splits."""
+    import pytest
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.audit import audit_corpus
+
+    asked = []
+
+    class Asked(Exception):
+        pass
+
+    def child(options, source, n_docs, with_splits):
+        asked.append((source, n_docs, with_splits))
+        raise Asked  # the audit stopped there: nothing of it compiled or run
+
+    monkeypatch.setattr(warmup, "compile_in_child", child)
+    space = LabelSpace.from_uris(["u:a", "u:b"])
+    Y = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 0]], bool))
+    with pytest.raises(DataError, match="too small for n_folds 5"):
+        audit_corpus(["a x", "b y", "a z"], Y, space,
+                     options=AuditOptions(scores="crossfit", n_folds=5))
+    assert asked == []
+    with pytest.raises(Asked):
+        audit_corpus(["a x", "b y", "a z", "b w"], sp.vstack([Y, Y[1]]), space,
+                     options=AuditOptions(scores="knn"), splits={"test": ["a q"]})
+    assert asked == [("knn", 4, True)]

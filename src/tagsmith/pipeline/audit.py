@@ -1715,12 +1715,13 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         warnings: list[str] = []  # the report's
         source_name = _choose_source(options, classifier, texts, Y, groups, folds, warnings,
                                      label_space)
-        # a large audit's kernels compiled in a child process: the compiler's memory
-        # stays with the process that compiles (2,691 MB against 1,974-1,983 MB cached)
-        compile_in_child(options, source_name, len(texts), bool(splits))
         _check_enough_documents(source_name, len(texts), _folds_and_seed(options)[0], source)
         if source_name == "crossfit":  # before the features (an encoder's, minutes)
             _check_folds_teach(Y, groups, options, source, folds)
+        # a large audit's kernels compiled in a child process: the compiler's memory
+        # stays with the process that compiles (2,691 MB against 1,974-1,983 MB cached);
+        # after the checks, so that an audit refused costs no child (a cold one: minutes)
+        compile_in_child(options, source_name, len(texts), bool(splits))
         # the features of the texts in content order (a vocabulary fitted on them is the
         # same, its columns too, for the corpus in any order)
         texts_c = texts if order is None else [texts[i] for i in order]
