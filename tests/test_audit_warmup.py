@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tagsmith
 from tagsmith import _numba
@@ -88,13 +89,10 @@ def test_a_small_audit_and_a_cache_numba_cannot_write_start_no_child(monkeypatch
     assert np.isfinite(warmup.TIMEOUT)
 
 
-def test_a_failing_child_says_nothing_on_the_audits_stderr(capfd, caplog, monkeypatch):
+def test_a_failing_child_says_nothing_on_the_audits_stderr(capfd, caplog):
     """A child whose synthetic audit is refused printed its traceback on the stderr it
     shares with the audit (a refusal naming the synthetic corpus's counts, read as the
     user's): now it ends quietly, and the parent's debug line names the error."""
-    here = str(Path(tagsmith.__file__).resolve().parents[1])
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        [here, *filter(None, [os.environ.get("PYTHONPATH")])]))
     options = AuditOptions(scores="knn", seed=0, k=0)  # refused by the child's audit
     with caplog.at_level("DEBUG", logger="tagsmith.audit.warmup"):
         assert not warmup.compile_in_child(options, "knn", warmup.FROM_DOCS, False)
@@ -144,3 +142,28 @@ def test_the_child_is_asked_for_once_the_audit_is_checked(monkeypatch):
         audit_corpus(["a x", "b y", "a z", "b w"], sp.vstack([Y, Y[1]]), space,
                      options=AuditOptions(scores="knn"), splits={"test": ["a q"]})
     assert asked == [("knn", 4, True)]
+
+
+def test_the_child_imports_this_tagsmith_not_one_in_the_working_directory(
+        tmp_path, monkeypatch, caplog):
+    """``python -c`` puts the working directory first on the child's path, ahead of the
+    PYTHONPATH the parent set: another tagsmith's source there was imported (its
+    kernels, cached under its own files, were no help to this audit). Now the child
+    puts this tagsmith's folder first and checks it."""
+    fake = tmp_path / "tagsmith"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise SystemExit('the working directory tagsmith')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    options = AuditOptions(scores="knn", seed=0, k=0)  # refused by this tagsmith's audit
+    with caplog.at_level("DEBUG", logger="tagsmith.audit.warmup"):
+        assert not warmup.compile_in_child(options, "knn", warmup.FROM_DOCS, False)
+    assert "InvalidParameterError" in caplog.text, caplog.text
+
+
+def test_a_frozen_application_starts_no_child(monkeypatch):
+    """A frozen application's sys.executable is the application itself."""
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("a child started"))
+    options = AuditOptions(scores="knn", seed=0)
+    assert not warmup.compile_in_child(options, "knn", warmup.FROM_DOCS, False)

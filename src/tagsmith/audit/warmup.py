@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -33,6 +32,13 @@ FROM_DOCS = 50_000
 TIMEOUT = 900
 #: set in the child: its own audit starts no child
 _IN_CHILD = {"flag": False}
+#: the child's program: ``argv[1]`` is the folder of the parent's tagsmith
+_CHILD_CODE = (
+    "import sys; sys.path.insert(0, sys.argv[1]); import os, tagsmith\n"
+    "if os.path.dirname(os.path.dirname(os.path.realpath(tagsmith.__file__))) != "
+    "os.path.realpath(sys.argv[1]):\n"
+    "    print('another tagsmith imported:', tagsmith.__file__); sys.exit(1)\n"
+    "from tagsmith.audit.warmup import _child; _child()")
 
 
 def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) -> bool:
@@ -42,7 +48,9 @@ def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) 
     a warm-up child itself, for scores a child cannot rebuild (a classifier's), or where
     numba cannot cache the kernels."""
     if _IN_CHILD["flag"] or n_docs < FROM_DOCS or source not in ("knn", "crossfit") \
-            or not sys.executable:  # an embedded interpreter: no python to start
+            or not sys.executable or getattr(sys, "frozen", False):
+        # an embedded interpreter has no python to start; a frozen application's
+        # executable is the application, which takes no ``-c``
         return False
     # importing the kernels' modules tells whether numba found a place for the cache
     import tagsmith.audit._isotonic  # noqa: F401
@@ -58,15 +66,15 @@ def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) 
                            "show_progress")}
     request = json.dumps({"options": {**fields, "scores": source},
                           "splits": with_splits, "say_compiles": progress._compiles_said})
-    env = dict(os.environ)
-    # the child imports this tagsmith, wherever this process found it
+    # the child imports this tagsmith, wherever this process found it: first on its
+    # path (``python -c`` puts the working directory first, where another tagsmith's
+    # source may be; PYTHONPATH comes after it), and checked (a kernel of another
+    # tagsmith is cached under its own file: the audit would compile all its own)
     here = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join([here, *filter(None, [env.get("PYTHONPATH")])])
     started = time.perf_counter()
     try:
-        done = subprocess.run([sys.executable, "-c",
-                               "from tagsmith.audit.warmup import _child; _child()"],
-                              input=request, text=True, env=env, timeout=TIMEOUT,
+        done = subprocess.run([sys.executable, "-c", _CHILD_CODE, here],
+                              input=request, text=True, timeout=TIMEOUT,
                               stdout=subprocess.PIPE, stderr=None, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
         logger.debug("audit: the kernels' warm-up process failed (%s); compiling here", error)
