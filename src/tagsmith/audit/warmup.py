@@ -61,11 +61,7 @@ def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) 
 
     if _numba._WARNED["no_cache"]:
         return False
-    fields = {k: v for k, v in asdict(options).items()
-              if k not in ("review_sample", "review_sample_flagged", "max_review",
-                           "show_progress")}
-    request = json.dumps({"options": {**fields, "scores": source},
-                          "splits": with_splits, "say_compiles": progress._compiles_said})
+    request = json.dumps(_request(options, source, with_splits, progress._compiles_said))
     # the child imports this tagsmith, wherever this process found it: first on its
     # path (``python -c`` puts the working directory first, where another tagsmith's
     # source may be; PYTHONPATH comes after it), and checked (a kernel of another
@@ -88,6 +84,16 @@ def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) 
     logger.debug("audit: kernels compiled or found cached in a warm-up process (%.1f s)",
                  seconds)
     return True
+
+
+def _request(options: Any, source: str, with_splits: bool, say_compiles: bool) -> dict:
+    """What the child is asked: the audit's options (less the review queue's and the
+    progress bars'), its scores source, whether it has splits (the leakage kernels)."""
+    fields = {k: v for k, v in asdict(options).items()
+              if k not in ("review_sample", "review_sample_flagged", "max_review",
+                           "show_progress")}
+    return {"options": {**fields, "scores": source}, "splits": with_splits,
+            "say_compiles": say_compiles}
 
 
 def _child() -> None:
