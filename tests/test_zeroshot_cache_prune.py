@@ -413,3 +413,27 @@ def test_a_file_system_that_cannot_map_files_still_gives_a_miss_its_rows(
     assert encoder.embedded == ["a new label"]
     assert not caplog.records
     np.testing.assert_allclose(vectors, Wide().encode(wanted), rtol=0, atol=1e-6)
+
+
+class LongNamedModel(WordEncoder):
+    """Another model of the same dimension whose identity is much longer than
+    :class:`WordEncoder`'s (a model path of a deep folder, options recorded in it)."""
+
+    identity = "test:a-model-of-a-long-identity/" + "x" * 3000
+
+
+def test_another_models_file_of_a_much_longer_identity_is_not_removed(tmp_path, caplog):
+    """A part file checked its identity member's size against this encoder's identity
+    before comparing the identity: another model's file whose identity was ~1,000
+    characters longer failed the size check, was taken as damaged and removed."""
+    other = LongNamedModel()
+    embed_cached(other, ["elsewhere"], tmp_path, part=True)
+    (theirs,) = _parts(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        embed_cached(WordEncoder(), ["weather 9"], tmp_path, part=True)  # a miss
+        embed_cached(WordEncoder(), TEXTS, tmp_path)  # a whole file written: pruning
+    assert theirs.exists()
+    assert not caplog.records
+    again = LongNamedModel()
+    embed_cached(again, ["elsewhere"], tmp_path, part=True)
+    assert again.embedded == []

@@ -615,6 +615,11 @@ def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = 
                  "vectors.npy": rows * dim * 4 + 4096, "texts.npy": 4 * 64 + 4096}
         for name, most in limit.items():
             if name in infos and infos[name].file_size > most:
+                if name == "encoder.npy":
+                    # an identity longer than this encoder's: not this encoder's file,
+                    # nor damaged (another model's of an identity ~1,000 characters
+                    # longer was removed as damage, before the identity was compared)
+                    raise _OtherEncoder("written by another encoder")
                 raise ValueError(f"{name} is {infos[name].file_size} bytes")
             if name == "encoder.npy" and str(data["encoder"][()]) != identity:
                 # before the vectors' bound, which is this encoder's dimension: another
