@@ -437,3 +437,42 @@ def test_another_models_file_of_a_much_longer_identity_is_not_removed(tmp_path, 
     again = LongNamedModel()
     embed_cached(again, ["elsewhere"], tmp_path, part=True)
     assert again.embedded == []
+
+
+def test_a_file_put_in_place_of_the_one_read_does_not_give_its_rows(tmp_path, caplog,
+                                                                    monkeypatch):
+    """A miss read a file's digests, then opened its name again to map the vectors: a
+    file another run put in its place meanwhile (the same texts, in another order) gave
+    its rows, read against the first file's index -- the wrong text's vectors, of unit
+    length, that no check could tell. The rows come from the file the index was read
+    from."""
+    import os
+
+    texts = [f"{WORDS[i % 8]} {i}" for i in range(50)]
+    embed_cached(Wide(), texts, tmp_path)
+    (whole,) = tmp_path.glob("labels-*.npz")
+    # the same file's members, every row in reverse order: the same layout
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with np.load(whole) as data:
+        np.savez(elsewhere / "reversed.npz", vectors=data["vectors"][::-1],
+                 encoder=data["encoder"], texts=data["texts"],
+                 hashes=data["hashes"][::-1])
+    memmap = np.memmap
+    replaced = []
+
+    def replaced_first(*args, **kwargs):
+        if not replaced:  # another run's file put in place, as the map is made
+            os.replace(elsewhere / "reversed.npz", whole)
+            replaced.append(True)
+        return memmap(*args, **kwargs)
+
+    monkeypatch.setattr(np, "memmap", replaced_first)
+    wanted = [texts[3], "a new label", texts[49]]
+    encoder = Wide()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        vectors = embed_cached(encoder, wanted, tmp_path, part=True)
+    assert replaced
+    assert encoder.embedded == ["a new label"]
+    assert not caplog.records
+    np.testing.assert_allclose(vectors, Wide().encode(wanted), rtol=0, atol=1e-6)

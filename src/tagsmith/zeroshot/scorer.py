@@ -66,6 +66,8 @@ from tagsmith.zeroshot.index import (
 )
 
 if TYPE_CHECKING:
+    from typing import IO
+
     from tagsmith.pipeline.classifier import Suggestion
     from tagsmith.zeroshot.encoder import Encoder
 
@@ -544,28 +546,31 @@ def _any_in(sorted_keys: np.ndarray, keys: np.ndarray) -> bool:
     return bool((sorted_keys[at] == keys).any())
 
 
-def _mapped_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray:
+def _mapped_member(handle: IO[bytes], info: zipfile.ZipInfo) -> np.ndarray:
     """The 2-D float32 array of the stored (uncompressed) ``.npy`` member ``info`` of
-    the archive ``path``, mapped from the file rather than read: the rows taken are
-    read alone. :class:`ValueError` where the member is not such an array within its
-    bounds."""
+    the archive open as ``handle``, mapped from the file rather than read: the rows
+    taken are read alone. :class:`ValueError` where the member is not such an array
+    within its bounds.
+
+    ``handle`` is the file the archive's index was read from, not its name opened
+    again: a file another run put in its place meanwhile had its rows read against the
+    first file's index."""
     import struct
 
-    with open(path, "rb") as handle:
-        handle.seek(info.header_offset)
-        local = handle.read(30)  # the member's local header, then its name and extra
-        if len(local) != 30 or local[:4] != b"PK\x03\x04":
-            raise ValueError(f"{info.filename}: no local header")
-        name_bytes, extra_bytes = struct.unpack("<HH", local[26:30])
-        start = info.header_offset + 30 + name_bytes + extra_bytes
-        handle.seek(start)
-        version = np.lib.format.read_magic(handle)
-        if version not in ((1, 0), (2, 0)):  # np.savez writes 1.0 (2.0: a large header)
-            raise ValueError(f"{info.filename}: .npy format {version}")
-        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                       else np.lib.format.read_array_header_2_0)
-        shape, fortran, dtype = read_header(handle)
-        offset = handle.tell()
+    handle.seek(info.header_offset)
+    local = handle.read(30)  # the member's local header, then its name and extra
+    if len(local) != 30 or local[:4] != b"PK\x03\x04":
+        raise ValueError(f"{info.filename}: no local header")
+    name_bytes, extra_bytes = struct.unpack("<HH", local[26:30])
+    start = info.header_offset + 30 + name_bytes + extra_bytes
+    handle.seek(start)
+    version = np.lib.format.read_magic(handle)
+    if version not in ((1, 0), (2, 0)):  # np.savez writes 1.0 (2.0: a large header)
+        raise ValueError(f"{info.filename}: .npy format {version}")
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    shape, fortran, dtype = read_header(handle)
+    offset = handle.tell()
     if dtype != np.float32 or len(shape) != 2 or fortran:
         raise ValueError(f"vectors of dtype {dtype} and shape {shape}")
     if offset + shape[0] * shape[1] * 4 > start + info.file_size:
@@ -573,7 +578,7 @@ def _mapped_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray:
     if not shape[0] * shape[1]:
         return np.zeros(shape, np.float32)
     try:
-        return np.memmap(path, np.float32, "r", offset, shape)
+        return np.memmap(handle, np.float32, "r", offset, shape)
     except (FileNotFoundError, MemoryError):  # pruned by another run; out of memory
         raise
     except OSError as exc:
@@ -582,9 +587,8 @@ def _mapped_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray:
         # a file system that cannot map files (ENODEV: a FUSE mount, some network
         # ones): read whole, as before the map; every part file was passed over there
         # with a warning, and its texts embedded again
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            vectors = np.fromfile(handle, np.float32, shape[0] * shape[1])
+        handle.seek(offset)
+        vectors = np.fromfile(handle, np.float32, shape[0] * shape[1])
         if vectors.size != shape[0] * shape[1]:
             raise ValueError(f"{info.filename} is cut short") from None
         return vectors.reshape(shape)
@@ -631,7 +635,11 @@ def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = 
         if wanted is not None and not _any_in(wanted, _digest_keys(hashes)):
             return hashes, None
         if mapped:
-            vectors = _mapped_member(path, infos["vectors.npy"])
+            # the file whose index was read, not the name opened anew
+            handle = data.zip.fp
+            if handle is None:  # (open within the with)
+                raise ValueError("the archive is closed")
+            vectors = _mapped_member(handle, infos["vectors.npy"])
             if vectors.shape != (len(hashes), dim):
                 raise ValueError(f"vectors of shape {vectors.shape}, not "
                                  f"{(len(hashes), dim)}")
