@@ -614,6 +614,28 @@ def test_pairs_of_a_corpus_without_ids_decided_both_ways_are_not_counted_as_matc
         "decision)")
 
 
+def test_pairs_decided_both_ways_that_a_row_without_an_id_decides_are_not_asked_again(
+        tmp_path):
+    """Of a corpus without ids, rows of one text and label under two ids decided both
+    ways decide nothing, unless a row of that text and label without an id decides it:
+    the warning counted such pairs as "asked about again" all the same, while the
+    audit left them out of its queue as decided."""
+    from tagsmith.pipeline.audit import _by_text_message
+
+    key = doc_key("Thank you!")
+    pairs_ = _read_rows(tmp_path, f"1,reject,wrong,remove,urn:a,0,d1,{key}\n",
+                        f"2,accept,wrong,remove,urn:a,1,d9,{key}\n",
+                        f"3,reject,wrong,remove,urn:a,2,,{key}\n",
+                        f"4,reject,wrong,remove,urn:b,0,d1,{key}\n")
+    decided, undone = reviewed_candidates(pairs_, _issues([0, 0], [0, 1], [1, 1]),
+                                          ["Thank you!", "ok"], None)
+    assert decided.tolist() == [True, True] and not undone.any()  # both decided
+    assert _by_text_message(pairs_, None, None) == (
+        "the corpus has no document ids: the 3 pairs an earlier review (--reviewed) "
+        "decided by id are matched by their text alone (copies of one text share a "
+        "decision)")
+
+
 @pytest.mark.parametrize(("written", "named", "not_named"), [
     ("1234567890123456789", ["1234567890123456789", "01234567890123456789"],
      ["1234567890123456788", "1234567890123456790", "1234567890123456700"]),

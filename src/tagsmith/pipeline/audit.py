@@ -1472,9 +1472,12 @@ def _by_text_message(reviewed: ReviewedPairs, doc_ids: Sequence[str | None] | No
         if not n:
             return ""
         # rows of one text and label under several ids decided both ways decide nothing
-        # (ReviewedPairs.decision): they were counted as matched
-        split = sum(len(rows) for rows in reviewed.id_rows_by_key.values()
-                    if len({applies for applies, _ in rows.values()}) > 1)
+        # (ReviewedPairs.decision): they were counted as matched. Unless a row of that
+        # text and label without an id decides it (ReviewedPairs.by_key, read first):
+        # those were counted as asked about again
+        split = sum(len(rows) for pair, rows in reviewed.id_rows_by_key.items()
+                    if pair not in reviewed.by_key
+                    and len({applies for applies, _ in rows.values()}) > 1)
         matched = n - split
         message = (f"the corpus has no document ids: {'the' if not split else 'of the'} "
                    f"{n:,} pair{plural_s(n)} an earlier review (--reviewed) decided by id"
