@@ -587,6 +587,41 @@ def test_a_rounded_id_names_the_numbers_within_half_a_unit_of_its_last_digit(
     assert sorted(index.naming_each(named + not_named)) == list(range(len(named)))
 
 
+@pytest.mark.parametrize(("written", "named", "not_named"), [
+    # 1550 shown with 2 digits is 1.6E+3 (half away from zero, as Excel and
+    # LibreOffice round a number they show), not 1.5E+3
+    ("1.5E+3", ["1450", "1500", "1549.999"], ["1449.999", "1550", "1551"]),
+    ("1.6E+3", ["1550", "1649.999"], ["1549.999", "1650"]),
+    ("-1.5E+3", ["-1450", "-1549.999"], ["-1449.999", "-1550"]),
+    ("-1.6E+3", ["-1550", "-1649.999"], ["-1650"]),
+    # exact, not as floats: 0.125 shown with 2 digits is 1.3E-1
+    ("1.2E-1", ["0.115", "0.1249"], ["0.125", "0.1149"]),
+    ("1.3E-1", ["0.125"], ["0.135"]),
+    ("0E+0", ["0", "0.4", "-0.4"], ["0.5", "-0.5"]),
+])
+def test_a_rounded_id_names_each_number_on_one_side_of_a_boundary(written, named,
+                                                                    not_named):
+    """The numbers a rounded id names were those within half a unit of its last digit,
+    both ends included: 1550 was named by 1.5E+3 and by 1.6E+3, two rows for one
+    document. A spreadsheet rounds half away from zero: the interval is half-open, so
+    each number is named by one rounding alone."""
+    from tagsmith.audit.review import _NumericIds, _same_id
+
+    assert [doc_id for doc_id in named + not_named if _same_id(written, doc_id)] == named
+    index = _NumericIds([written])
+    assert sorted(index.naming_each(named + not_named)) == list(range(len(named)))
+
+
+def test_a_number_on_a_rounding_boundary_is_named_by_one_id_alone():
+    from tagsmith.audit.review import _NumericIds
+
+    index = _NumericIds(["1.5E+3", "1.6E+3", "-1.5E+3", "-1.6E+3"])
+    assert index.naming("1550") == ["1.6E+3"]
+    assert index.naming("-1550") == ["-1.6E+3"]
+    assert index.naming_each(["1550", "1450", "-1550"]) == {
+        0: ["1.6E+3"], 1: ["1.5E+3"], 2: ["-1.6E+3"]}
+
+
 def test_pairs_of_a_corpus_without_ids_decided_both_ways_are_not_counted_as_matched(
         tmp_path):
     """Of a corpus without ids, a review's rows with ids are matched by their text; rows

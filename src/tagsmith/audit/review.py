@@ -1956,7 +1956,39 @@ def _same_id(written: str, doc_id: str | None) -> bool:
         return not difference  # neighbouring ids of numbered documents for one)
     # half a unit of the last digit shown: a tolerance of 0.5 * 10 ** (1 - digits) of
     # the larger number was up to 20 times wider (a one-digit 9e307 named 1.7e308)
-    return float(difference) <= _half_unit(mantissa, exponent)
+    place = _last_place(mantissa, exponent)
+    if place is None:  # an exponent that is no integer: nothing is closer than that
+        return True
+    try:
+        half = Decimal(5).scaleb(place - 1)
+        above = Decimal(doc_id) - Decimal(written)  # the id above the number shown
+        sign = Decimal(written).compare(0)
+    except ArithmeticError:  # (past Decimal's range)
+        return float(difference) <= _half_unit(mantissa, exponent)
+    # rounded half away from zero, as Excel and LibreOffice show a number (1550 with
+    # 2 digits is 1.6E+3, -1550 -1.6E+3): the interval of the numbers shown as it is
+    # half-open, not closed (1550 was named by 1.5E+3 and 1.6E+3 both)
+    if sign > 0:
+        return -half <= above < half
+    if sign < 0:
+        return -half < above <= half
+    return -half < above < half
+
+
+def _last_place(mantissa: str, exponent: str) -> int | None:
+    """The place of the last digit the number ``mantissa`` e ``exponent`` shows, as a
+    power of ten (``1.23457`` e ``15``: 10; ``0.0120`` e ``3``: -1); None where the
+    exponent is no integer."""
+    whole, _, fraction = mantissa.lstrip("+-").partition(".")
+    significant = (whole + fraction).lstrip("0")
+    if whole.lstrip("0"):  # the first digit's place, as a power of ten
+        first = len(whole.lstrip("0")) - 1
+    else:
+        first = -(len(fraction) - len(fraction.lstrip("0")) + 1) if significant else 0
+    try:
+        return int(exponent) + first - max(len(significant), 1) + 1
+    except ValueError:
+        return None
 
 
 def _half_unit(mantissa: str, exponent: str) -> float:
@@ -1967,15 +1999,12 @@ def _half_unit(mantissa: str, exponent: str) -> float:
     >>> _half_unit("1.23457", "+15"), _half_unit("9", "307"), _half_unit("0.0120", "3")
     (5000000000.0, 5e+306, 0.05)
     """
-    whole, _, fraction = mantissa.lstrip("+-").partition(".")
-    significant = (whole + fraction).lstrip("0")
-    if whole.lstrip("0"):  # the first digit's place, as a power of ten
-        first = len(whole.lstrip("0")) - 1
-    else:
-        first = -(len(fraction) - len(fraction.lstrip("0")) + 1) if significant else 0
+    place = _last_place(mantissa, exponent)
+    if place is None:
+        return math.inf
     try:
-        return 0.5 * 10.0 ** (int(exponent) + first - max(len(significant), 1) + 1)
-    except (ValueError, OverflowError):
+        return 0.5 * 10.0 ** place
+    except OverflowError:
         return math.inf
 
 
