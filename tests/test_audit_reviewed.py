@@ -319,6 +319,28 @@ def test_rows_of_lost_ids_deciding_one_pair_both_ways_are_not_counted_as_matched
     assert (fallback.n_pairs, fallback.n_matched, fallback.n_ambiguous) == (3, 1, 0)
 
 
+def test_rows_of_lost_ids_a_row_without_an_id_decides_are_not_asked_again(tmp_path):
+    """Rows whose ids name no document, of a text several documents share, match
+    nothing by themselves; but a row of that text and label without an id decides the
+    pair for every document of the text. The warning said such pairs were "asked about
+    again" while the audit left them out of its queue as decided."""
+    from tagsmith.pipeline.audit import _by_text_message
+
+    key = doc_key("Thank you!")
+    pairs_ = _read_rows(tmp_path, f"1,reject,wrong,remove,urn:a,0,D-1,{key}\n",
+                        f"2,reject,wrong,remove,urn:a,1,,{key}\n",
+                        f"3,reject,wrong,remove,urn:b,0,D-1,{key}\n")
+    texts, ids = ["Thank you!", "Thank you!", "ok"], ["d1", "d2", "d3"]
+    issues = _issues([0, 1, 0], [0, 0, 1], [1, 1, 1])
+    decided, _ = reviewed_candidates(pairs_, issues, texts, ids)
+    assert decided.tolist() == [True, True, False]  # urn:b of a shared text: undecided
+    fallback = pairs_.text_fallback(ids, lambda doc: doc_key(texts[doc]))
+    assert (fallback.n_pairs, fallback.n_matched, fallback.n_ambiguous) == (2, 1, 1)
+    assert _by_text_message(pairs_, ids, fallback).endswith(
+        "matched by their text alone, 1 of them; 1 not, their text being that of several "
+        "documents whose ids do not say which one: asked about again")
+
+
 def test_a_corpus_whose_ids_are_all_none_is_a_corpus_without_ids(tmp_path):
     """The command line passes a TSV corpus's ids as a None each: such a corpus was
     taken for one with ids, and a review's rows with ids matched nothing there."""

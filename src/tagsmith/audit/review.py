@@ -1385,11 +1385,17 @@ class ReviewedPairs:
         said: dict[tuple[str, int], set[bool]] = {}
         for key, label_id, applies in pairs:
             said.setdefault((key, label_id), set()).add(applies)
+        # a row of that text and label without an id decides it for every document of
+        # the text (by_key, read before the fallback): matched by the text, not asked
+        # about again (the warning said so of a text several documents share)
+        by_key = self.by_key
         return TextFallback(frozenset(lost), sole, shared, held=frozenset(owners),
                             n_pairs=len(pairs),
-                            n_matched=sum(key in sole and len(said[(key, label_id)]) == 1
+                            n_matched=sum((key, label_id) in by_key and key in owners
+                                          or key in sole and len(said[(key, label_id)]) == 1
                                           for key, label_id, _ in pairs),
-                            n_ambiguous=sum(key in shared for key, _, _ in pairs))
+                            n_ambiguous=sum(key in shared and (key, label_id) not in by_key
+                                            for key, label_id, _ in pairs))
 
 
 @dataclass(frozen=True)
