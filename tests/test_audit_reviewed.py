@@ -620,6 +620,8 @@ def test_a_rounded_id_names_the_numbers_within_half_a_unit_of_its_last_digit(
     ("1.2E-1", ["0.115", "0.1249"], ["0.125", "0.1149"]),
     ("1.3E-1", ["0.125"], ["0.135"]),
     ("0E+0", ["0", "0.4", "-0.4"], ["0.5", "-0.5"]),
+    # a zero's shown zeros say its last place: 0.00E+00 named 0.3
+    ("0.00E+00", ["0", "0.004", "-0.004"], ["0.005", "0.3", "-0.005"]),
 ])
 def test_a_rounded_id_names_each_number_on_one_side_of_a_boundary(written, named,
                                                                     not_named):

@@ -1992,7 +1992,9 @@ def _last_place(mantissa: str, exponent: str) -> int | None:
     else:
         first = -(len(fraction) - len(fraction.lstrip("0")) + 1) if significant else 0
     try:
-        return int(exponent) + first - max(len(significant), 1) + 1
+        if not significant:  # zero: its shown zeros say the place (0.00E+00 named 0.3)
+            return int(exponent) - len(fraction)
+        return int(exponent) + first - len(significant) + 1
     except ValueError:
         return None
 
