@@ -477,6 +477,8 @@ def test_a_model_pulled_anew_under_its_name_is_told_by_the_model_list(tmp_path, 
                               ResponseCache(path)) as client:
                 with caplog.at_level(logging.WARNING, logger="tagsmith"):
                     complete_all(client, [request(text) for text in texts], n_workers=2)
+                    for thread in client.listing_threads:  # read off the run's path
+                        thread.join(NET)
             lists = server.n_model_lists
         return [r.getMessage() for r in caplog.records
                 if "model list" in r.getMessage()], lists
@@ -495,6 +497,136 @@ def test_a_model_pulled_anew_under_its_name_is_told_by_the_model_list(tmp_path, 
     assert run(pulled + 86400, ["g"]) == ([], 1)  # noted: said once
     # vLLM and llama.cpp give the time of the listing as created: nothing to compare
     assert run(int(time.time()), ["h"]) == ([], 1)
+
+
+def _ollama_list(created: int):
+    def models():
+        return {"object": "list", "data": [{"id": "m:latest", "object": "model",
+                                            "created": created, "owned_by": "library"}]}
+    return models
+
+
+def test_a_slow_model_list_holds_no_run_and_one_answered_after_the_close_says_nothing(
+        tmp_path, caplog, monkeypatch):
+    # the model list was read in the worker that stored the first answer: a slow
+    # GET /v1/models held the run up to LIST_TIMEOUT (5 s; the whole run at one
+    # worker). It is read on a thread of its own: the run ends without it
+    import logging
+    import time
+
+    import tagsmith.labeling.client as client_module
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import LISTED_KEY, CachedClient, OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    monkeypatch.setattr(client_module, "LIST_TIMEOUT", NET)  # as long as it takes
+    path = tmp_path / "llm.sqlite"
+    pulled = int(time.time()) - 30 * 86400
+
+    def run(created: int, close_first: bool, texts: tuple[str, ...]):
+        caplog.clear()
+        asked, release, answered = threading.Event(), threading.Event(), threading.Event()
+        listing = _ollama_list(created)
+
+        def models():
+            asked.set()
+            release.wait(NET)
+            answered.set()
+            return listing()
+
+        with LocalChatServer(_reply_served_by("m", "fp_ollama"), models=models) as server:
+            client = CachedClient(OpenAIChatClient(server.base_url, "m", timeout=NET),
+                                  ResponseCache(path))
+            with caplog.at_level(logging.WARNING, logger="tagsmith"):
+                complete_all(client, [request(t) for t in texts], n_workers=1)
+                # the run did not wait for the list (it waited 5 s, or all NET here)
+                assert not answered.is_set()
+                assert asked.wait(NET)
+                if close_first:
+                    client.close()
+                release.set()
+                for thread in client.listing_threads:
+                    thread.join(NET)
+                    assert not thread.is_alive()
+                if not close_first:
+                    client.close()
+        with ResponseCache(path) as cache:
+            noted = cache.served_by(LISTED_KEY + "m")
+        said = [r.getMessage() for r in caplog.records if "model list" in r.getMessage()]
+        return said, noted
+
+    said, noted = run(pulled, False, ("a", "b", "c"))
+    assert said == [] and noted is not None  # compared as it came
+    # answered once the client was closed: not looked at, no warning, no crash
+    said, after = run(pulled + 86400, True, ("d", "e"))
+    assert said == [] and after == noted
+    # not noted then: said at the next run that reads it
+    said, _ = run(pulled + 86400, False, ("f",))
+    assert len(said) == 1 and "model list now says of 'm'" in said[0]
+
+
+def test_a_model_list_as_a_web_page_a_404_or_answered_after_the_run_stopped_is_quiet(
+        tmp_path, caplog):
+    import logging
+    import time
+
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import LISTED_KEY, CachedClient, OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
+
+    path = tmp_path / "llm.sqlite"
+    pulled = int(time.time()) - 30 * 86400
+
+    def noted() -> tuple[str, str] | None:
+        with ResponseCache(path) as cache:
+            return cache.served_by(LISTED_KEY + "m")
+
+    def run(models, texts=("a",), behaviour=None, after=None):
+        caplog.clear()
+        with LocalChatServer(behaviour or _reply_served_by("m", "fp_ollama"),
+                             models=models) as server:
+            with CachedClient(OpenAIChatClient(server.base_url, "m", timeout=NET,
+                                               max_retries=0),
+                              ResponseCache(path)) as client:
+                with caplog.at_level(logging.WARNING, logger="tagsmith"):
+                    try:
+                        complete_all(client, [request(t) for t in texts], n_workers=1)
+                    except LLMError as exc:
+                        error = str(exc)
+                    else:
+                        error = ""
+                    if after is not None:
+                        after()
+                    for thread in client.listing_threads:
+                        thread.join(NET)
+            lists = server.n_model_lists
+        return [r.getMessage() for r in caplog.records
+                if "model list" in r.getMessage()], lists, error
+
+    assert run(lambda: b"<html><body>Sign in</body></html>") == ([], 1, "")
+    assert run(None, ("b",)) == ([], 1, "")  # 404
+    assert noted() is None
+    assert run(_ollama_list(pulled), ("c",)) == ([], 1, "")
+    first = noted()
+    assert first is not None
+    # the run stops (a refused key) while the list is read: answered after the run
+    # has ended, it is not looked at (no warning of a "new" model, nothing noted)
+    release = threading.Event()
+    slow = _ollama_list(pulled + 86400)
+
+    def models():
+        release.wait(NET)
+        return slow()
+
+    ok = _reply_served_by("m", "fp_ollama")
+
+    def behaviour(body):
+        if user_prompt(body) == "fail":
+            return Reply(status=401, raw=b'{"error": {"message": "bad key"}}')
+        return ok(body)
+
+    said, lists, error = run(models, ("d", "fail"), behaviour, after=release.set)
+    assert "bad key" in error and lists == 1 and said == [] and noted() == first
 
 
 def test_a_subclass_of_tagsmiths_client_keeping_its_calls_is_not_said_to_be_ones_own():

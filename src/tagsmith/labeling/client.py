@@ -170,6 +170,9 @@ OPTIONAL_PARAMETERS = {
 #: the longest, in seconds, the model list (``GET .../models``) is waited for, once a
 #: run (:meth:`OpenAIChatClient.listed_details`)
 LIST_TIMEOUT = 5.0
+#: the longest, in seconds, :meth:`CachedClient.close` waits for a model list already
+#: answered to be compared and noted (a read and a write of the cache)
+LIST_NOTE_WAIT = 2.0
 #: what the ``served`` table's ``model`` of a model list's note begins with (the model
 #: name asked follows; no name asked begins with a NUL)
 LISTED_KEY = "\x00listed "
@@ -1432,7 +1435,8 @@ class OpenAIChatClient:
         llama.cpp's ``meta`` (the GGUF file's size and parameters), vLLM's ``root``
         (the weights' path). A ``created`` within 10 minutes of now is the time of the
         listing (vLLM's and llama.cpp's), not the model's: left out. One request, on
-        this thread's connection, after an answer."""
+        the calling thread's connection (:class:`CachedClient` asks on a thread of its
+        own)."""
         chat = self._path.partition("?")
         stop = _RUN_STOP.get()
         if not chat[0].endswith("/chat/completions") or (stop is not None
@@ -3664,6 +3668,14 @@ class CachedClient:
         # the model names asked whose entry in the endpoint's model list this client
         # has looked at (:meth:`_check_listed`): once each
         self._listed_seen: set[str] = set()
+        # the model list is read on a thread of its own (:meth:`_note_listed`), off the
+        # run's path; once closed, a list answered later is not compared, and close()
+        # waits (a moment at most) for one being compared and noted
+        self._closed = False
+        self._noting = 0
+        self._noted = threading.Condition(self._lock)
+        #: the threads reading the endpoint's model list (:meth:`_check_listed`)
+        self.listing_threads: list[threading.Thread] = []
 
 
     def __repr__(self) -> str:  # it was <...CachedClient object at 0x7f...>
@@ -3681,6 +3693,11 @@ class CachedClient:
         ...     client.complete(ChatRequest("m", ({"role": "user", "content": "x"},))).text
         'hi'
         """
+        with self._lock:
+            self._closed = True  # a model list answered from now on is not looked at
+            # one being compared and noted ends first (a read and a write): its write
+            # met a closed cache, and said the cache could not be written
+            self._noted.wait_for(lambda: self._noting == 0, timeout=LIST_NOTE_WAIT)
         for part in (self.inner, self.cache):
             close = getattr(part, "close", None)
             if callable(close):
@@ -3741,15 +3758,18 @@ class CachedClient:
         return response
 
     def _check_listed(self, model: str) -> None:
-        """Once a run for ``model``, at its first answer stored: compare what the
-        endpoint's model list says of it (:meth:`OpenAIChatClient.listed_details`: one
-        request) with what the cache noted last time, warning where it changed, and note
-        it. Ollama's replies name the model asked and ``fp_ollama`` whatever ``ollama
-        pull`` fetched, so a model pulled anew under its name was not told, and its
-        answers replayed beside the old model's; its list gives the model's ``created``
-        time."""
+        """Once a run for ``model``, at its first answer stored: have the endpoint's
+        model list read (:meth:`OpenAIChatClient.listed_details`: one request) on a
+        thread of its own, which compares what it says of the model with what the cache
+        noted last time, warning where it changed, and notes it
+        (:meth:`_note_listed`). Ollama's replies name the model asked and ``fp_ollama``
+        whatever ``ollama pull`` fetched, so a model pulled anew under its name was not
+        told, and its answers replayed beside the old model's; its list gives the
+        model's ``created`` time. Read in the worker, a slow list held the run up to
+        :data:`LIST_TIMEOUT` (the whole run at one worker); a run stopped, or a client
+        closed, before the list came says nothing of it."""
         with self._lock:
-            if model in self._listed_seen:
+            if model in self._listed_seen or self._closed:
                 return
             self._listed_seen.add(model)
         found = _wrapped_with(self.inner, "listed_details", method=True)
@@ -3757,11 +3777,44 @@ class CachedClient:
         note = getattr(self.cache, "note_served", None)
         if found is None or self.write_failed or not (callable(looked) and callable(note)):
             return
-        details = found.listed_details(model)
-        if details is None:
-            return
+        stop = _RUN_STOP.get()
+        if stop is not None and stop.is_set():
+            return  # nothing more is sent once the run has stopped
+        # the run's stop goes with it (the context): the list asks nothing once it is set
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run,
+                                  args=(self._note_listed, found, model, stop),
+                                  name=f"tagsmith model list {model[:40]}", daemon=True)
+        with self._lock:
+            self.listing_threads.append(thread)
+        thread.start()
+
+    def _note_listed(self, found: Any, model: str, stop: threading.Event | None) -> None:
+        """:meth:`_check_listed`'s thread: read the list, and unless the run has
+        stopped or the client was closed meanwhile, compare and note."""
+        try:
+            details = found.listed_details(model)
+        finally:  # this thread's own connection, not left to the garbage collector
+            drop = getattr(found, "_drop_connection", None)
+            if callable(drop):
+                drop()
+        with self._lock:
+            if details is None or self._closed or self.write_failed \
+                    or (stop is not None and stop.is_set()):
+                return
+            self._noting += 1
+        try:
+            self._compare_listed(model, details)
+        finally:
+            with self._lock:
+                self._noting -= 1
+                self._noted.notify_all()
+
+    def _compare_listed(self, model: str, details: str) -> None:
         from tagsmith.exceptions import DataError
 
+        looked = self.cache.served_by
+        note = self.cache.note_served
         try:
             before = looked(LISTED_KEY + model)
         except DataError:

@@ -60,10 +60,11 @@ class LocalChatServer:
     """
 
     def __init__(self, behaviour: Behaviour, *, host: str = "127.0.0.1",
-                 models: Callable[[], dict] | None = None):
+                 models: Callable[[], dict | bytes] | None = None):
         self.behaviour = behaviour
-        #: the body of ``GET .../models`` (OpenAI's model list), asked anew each time;
-        #: None: HTTP 404, as a server without the list answers
+        #: the body of ``GET .../models`` (OpenAI's model list), asked anew each time
+        #: (bytes: sent as they are, as text/html: a web page in its place); None:
+        #: HTTP 404, as a server without the list answers
         self.models = models
         #: how many ``GET .../models`` were received
         self.n_model_lists = 0
@@ -90,7 +91,11 @@ class LocalChatServer:
                 if not listing or server.models is None:
                     self._send(404, b'{"error": "not found"}', {})
                     return
-                self._send(200, json.dumps(server.models()).encode("utf-8"), {})
+                body = server.models()
+                if isinstance(body, bytes):
+                    self._send(200, body, {}, content_type="text/html")
+                    return
+                self._send(200, json.dumps(body).encode("utf-8"), {})
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
@@ -133,10 +138,10 @@ class LocalChatServer:
                     self.close_connection = True
 
             def _send(self, status: int, payload: bytes, headers: dict[str, str],
-                      cut_short: int = 0):
+                      cut_short: int = 0, content_type: str = "application/json"):
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(payload)))
                     for key, value in headers.items():
                         self.send_header(key, value)
