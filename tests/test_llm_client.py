@@ -3142,6 +3142,8 @@ def test_a_damaged_cache_row_is_a_clear_error_naming_the_cache(tmp_path):
     "CREATE TABLE kept_malformed (key TEXT PRIMARY KEY, answer TEXT)",
     # the table of the models served, of other columns: the first answer's note failed
     "CREATE TABLE served (model TEXT PRIMARY KEY, x TEXT)",
+    # the table of the notes of the endpoint (several models, the model list)
+    "CREATE TABLE endpoint_notes (model TEXT, kind TEXT, x TEXT)",
     "CREATE VIRTUAL TABLE responses USING fts5(key, model, request, text, prompt_tokens,"
     " completion_tokens, created)",
     "CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL,"

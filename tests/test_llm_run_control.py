@@ -445,6 +445,65 @@ def test_an_endpoint_serving_a_name_by_several_models_is_said_once_a_run(tmp_pat
     assert "is served by" not in said[0], said
 
 
+def test_the_notes_of_several_models_and_the_model_list_leave_served_as_older_tagsmith_reads_it(
+        tmp_path, caplog):
+    # the models serving a name in turn were noted in ``served`` joined by a line
+    # break, and the model list's note under a NUL-prefixed name: a tagsmith from before
+    # reads ``served_model`` as the one model serving the name, and warned on every run
+    # that the name was now served by another ("vendor/a\nvendor/b"). They have a
+    # table of their own, created in a cache made before it
+    import itertools
+    import json
+    import logging
+    import sqlite3
+    import time
+
+    from tagsmith.labeling.cache import (
+        KEPT_SCHEMA,
+        REFUSALS_SCHEMA,
+        SCHEMA,
+        SERVED_SCHEMA,
+        ResponseCache,
+    )
+    from tagsmith.labeling.client import CachedClient, OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer, Reply
+
+    path = tmp_path / "llm.sqlite"
+    with sqlite3.connect(path) as connection:  # a cache of the tagsmith before the notes
+        for schema in (SCHEMA, REFUSALS_SCHEMA, KEPT_SCHEMA, SERVED_SCHEMA):
+            connection.execute(schema)
+    connection.close()
+    turn, lock = itertools.cycle(["vendor/a", "vendor/b"]), threading.Lock()
+
+    def behaviour(body):
+        with lock:
+            model = next(turn)
+        return Reply(raw=json.dumps({
+            "id": "c", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "ok"}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1}}).encode())
+
+    created = int(time.time()) - 30 * 86400
+    with LocalChatServer(behaviour, models=_ollama_list(created)) as server:
+        with CachedClient(OpenAIChatClient(server.base_url, "m", timeout=NET),
+                          ResponseCache(path)) as client:
+            with caplog.at_level(logging.WARNING, logger="tagsmith"):
+                complete_all(client, [request(t) for t in "abcd"], n_workers=1)
+                for thread in client.listing_threads:
+                    thread.join(NET)
+    assert any("by several models in turn" in r.getMessage() for r in caplog.records)
+    with sqlite3.connect(path) as connection:
+        served = connection.execute("SELECT model, served_model FROM served").fetchall()
+        # what a tagsmith from before reads: one model per name asked, as it wrote them
+        assert served == [("m", "vendor/a")], served
+        notes = dict(((model, kind), note) for model, kind, note in connection.execute(
+            "SELECT model, kind, note FROM endpoint_notes"))
+    connection.close()
+    assert notes[("m", "several")] == "vendor/a\nvendor/b"
+    assert notes[("m", "listed")].startswith("created "), notes
+
+
 def test_a_model_pulled_anew_under_its_name_is_told_by_the_model_list(tmp_path, caplog):
     # Ollama's replies name the model asked and the fingerprint fp_ollama whatever
     # `ollama pull` fetched: a model pulled anew under its name was not told, and the
@@ -551,7 +610,7 @@ def test_a_slow_model_list_holds_no_run_and_one_answered_after_the_close_says_no
                 if not close_first:
                     client.close()
         with ResponseCache(path) as cache:
-            noted = cache.served_by(LISTED_KEY + "m")
+            noted = cache.endpoint_note("m", LISTED_KEY)
         said = [r.getMessage() for r in caplog.records if "model list" in r.getMessage()]
         return said, noted
 
@@ -579,7 +638,7 @@ def test_a_model_list_as_a_web_page_a_404_or_answered_after_the_run_stopped_is_q
 
     def noted() -> tuple[str, str] | None:
         with ResponseCache(path) as cache:
-            return cache.served_by(LISTED_KEY + "m")
+            return cache.endpoint_note("m", LISTED_KEY)
 
     def run(models, texts=("a",), behaviour=None, after=None):
         caplog.clear()

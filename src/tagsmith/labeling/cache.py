@@ -90,6 +90,23 @@ CREATE TABLE IF NOT EXISTS served (
 """
 #: the columns of the ``served`` table, in order (:data:`SERVED_SCHEMA`)
 SERVED_COLUMNS = ("model", "served_model", "fingerprint", "seen")
+#: per model name asked and kind, what tagsmith noted of the endpoint serving it apart
+#: from ``served``, whose rows a tagsmith from before these notes reads as the model
+#: that served the name (model names joined by a line break were read as a changed
+#: model, warned of every run): ``several`` (the models that served it in turn, one a
+#: line) and ``listed`` (what the endpoint's model list said of it). A tagsmith from
+#: before this table ignores it
+NOTES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS endpoint_notes (
+    model TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    note TEXT NOT NULL,
+    seen REAL NOT NULL,
+    PRIMARY KEY (model, kind)
+)
+"""
+#: the columns of the ``endpoint_notes`` table, in order (:data:`NOTES_SCHEMA`)
+NOTES_COLUMNS = ("model", "kind", "note", "seen")
 #: seconds a cache waits for another process's write to end before giving up
 LOCK_TIMEOUT = 60.0
 #: seconds one try of a write waits for another process's lock before it looks again
@@ -175,17 +192,18 @@ def check_schema(connection: sqlite3.Connection) -> str | None:
                               "('view', 'trigger') OR name = 'responses' COLLATE NOCASE "
                               "OR name = 'refusals' COLLATE NOCASE "
                               "OR name = 'kept_malformed' COLLATE NOCASE "
-                              "OR name = 'served' COLLATE NOCASE").fetchall()
+                              "OR name = 'served' COLLATE NOCASE "
+                              "OR name = 'endpoint_notes' COLLATE NOCASE").fetchall()
     running = sorted(f"{kind} {name!r}" for kind, name, _ in rows if kind != "table")
     if running:
         return f"it holds {', '.join(running[:3])}{', ...' if len(running) > 3 else ''}"
     for _, name, sql in rows:
         if (sql or "").upper().startswith("CREATE VIRTUAL"):
             return f"its {name} table is a virtual table"
-        table = name.lower() if name.lower() in ("refusals", "kept_malformed", "served") \
-            else "responses"
-        expected = {"refusals": REFUSAL_COLUMNS,
-                    "served": SERVED_COLUMNS}.get(table, COLUMNS)
+        table = name.lower() if name.lower() in ("refusals", "kept_malformed", "served",
+                                                 "endpoint_notes") else "responses"
+        expected = {"refusals": REFUSAL_COLUMNS, "served": SERVED_COLUMNS,
+                    "endpoint_notes": NOTES_COLUMNS}.get(table, COLUMNS)
         columns = tuple(row[1] for row in connection.execute(f"PRAGMA table_xinfo({table})"))
         if columns != expected:
             return (f"its {table} table has the columns {', '.join(columns)}, expected "
@@ -253,6 +271,7 @@ class ResponseCache:
                 connection.execute(REFUSALS_SCHEMA)
                 connection.execute(KEPT_SCHEMA)
                 connection.execute(SERVED_SCHEMA)
+                connection.execute(NOTES_SCHEMA)
                 connection.commit()
                 return
             except sqlite3.OperationalError as exc:
@@ -381,6 +400,21 @@ class ResponseCache:
         """Store what the endpoint says serves ``model`` now, and commit at once."""
         self._write("INSERT OR REPLACE INTO served VALUES (?, ?, ?, ?)",
                     (model, served_model, fingerprint, time.time()))
+
+    def endpoint_note(self, model: str, kind: str) -> str | None:
+        """What was noted of the endpoint serving ``model`` of ``kind``
+        (:meth:`note_endpoint`, :data:`NOTES_SCHEMA`), or None."""
+        with self._errors(), self._use() as connection:
+            row = connection.execute(
+                "SELECT note FROM endpoint_notes WHERE model = ? AND kind = ?",
+                (model, kind)).fetchone()
+        return None if row is None else str(row[0])
+
+    def note_endpoint(self, model: str, kind: str, note: str) -> None:
+        """Store ``note`` of ``kind`` of the endpoint serving ``model``, and commit at
+        once."""
+        self._write("INSERT OR REPLACE INTO endpoint_notes VALUES (?, ?, ?, ?)",
+                    (model, kind, note, time.time()))
 
     def get_refusal(self, request: ChatRequest) -> str | None:
         """The message of a refusal stored for ``request`` (:meth:`put_refusal`), or

@@ -173,11 +173,14 @@ LIST_TIMEOUT = 5.0
 #: the longest, in seconds, :meth:`CachedClient.close` waits for a model list already
 #: answered to be compared and noted (a read and a write of the cache)
 LIST_NOTE_WAIT = 2.0
-#: what the ``served`` table's ``model`` of a model list's note begins with (the model
-#: name asked follows; no name asked begins with a NUL)
-LISTED_KEY = "\x00listed "
+#: the kind of the cache's ``endpoint_notes`` row noting what the model list said of a
+#: model name (:data:`~tagsmith.labeling.cache.NOTES_SCHEMA`)
+LISTED_KEY = "listed"
+#: the kind of the ``endpoint_notes`` row naming the models that served a model name
+#: in turn
+SEVERAL_KEY = "several"
 #: between the model names noted for a model name asked that the endpoint serves by
-#: several models in turn (the ``served`` table's ``served_model``; a name has no line
+#: several models in turn (an ``endpoint_notes`` row's ``note``; a name has no line
 #: break), and how many are kept
 SERVED_SEPARATOR = "\n"
 MAX_SERVED_NOTED = 8
@@ -3773,8 +3776,8 @@ class CachedClient:
                 return
             self._listed_seen.add(model)
         found = _wrapped_with(self.inner, "listed_details", method=True)
-        looked = getattr(self.cache, "served_by", None)
-        note = getattr(self.cache, "note_served", None)
+        looked = getattr(self.cache, "endpoint_note", None)
+        note = getattr(self.cache, "note_endpoint", None)
         if found is None or self.write_failed or not (callable(looked) and callable(note)):
             return
         stop = _RUN_STOP.get()
@@ -3813,22 +3816,22 @@ class CachedClient:
     def _compare_listed(self, model: str, details: str) -> None:
         from tagsmith.exceptions import DataError
 
-        looked = self.cache.served_by
-        note = self.cache.note_served
+        looked = self.cache.endpoint_note
+        note = self.cache.note_endpoint
         try:
-            before = looked(LISTED_KEY + model)
+            before = looked(model, LISTED_KEY)
         except DataError:
             return
-        if before is not None and before[0] and before[0] != details:
+        if before and before != details:
             logger.warning(
                 "the endpoint's model list now says of %r: %s; the answers the response "
                 "cache %s holds for it came when it said: %s (a model pulled or built "
                 "anew under its name?): they are replayed as they are (another --cache "
                 "asks the new model again)", model, details,
                 getattr(self.cache, "path", ""),
-                before[0] if before[0].isprintable() else repr(before[0]))
-        if before is None or before[0] != details:
-            self.store(functools.partial(note, LISTED_KEY + model, details, ""))
+                before if before.isprintable() else repr(before))
+        if before != details:
+            self.store(functools.partial(note, model, LISTED_KEY, details))
 
     def replay_kept(self, request: ChatRequest,
                     check: Callable[[ChatRequest, str], bool] | None = None
@@ -3916,10 +3919,16 @@ class CachedClient:
         note = getattr(self.cache, "note_served", None)
         if not (callable(looked) and callable(note)):
             return  # a cache of the caller's own, without the table
+        # the models noted as serving it in turn: a table of their own, which a tagsmith
+        # from before it ignores (in ``served``, joined, it was read as a new model)
+        looked_several = getattr(self.cache, "endpoint_note", None)
+        note_several = getattr(self.cache, "note_endpoint", None)
         from tagsmith.exceptions import DataError
 
         try:
             before = looked(model)
+            several_before = looked_several(model, SEVERAL_KEY) \
+                if callable(looked_several) and callable(note_several) else None
         except DataError:  # the answer's write says what is wrong with the cache
             return
 
@@ -3928,14 +3937,17 @@ class CachedClient:
             # them went to the terminal as it was (quoted where not printable)
             return text if text.isprintable() else repr(text)
 
-        noted_several = before is not None and SERVED_SEPARATOR in before[0]
+        noted_several = bool(several_before)
         if several or noted_several or said_several:
             named = list(dict.fromkeys(
-                models + (before[0].split(SERVED_SEPARATOR) if noted_several
-                          and before is not None else [])))[:MAX_SERVED_NOTED]
-            if before is None or before[0] != SERVED_SEPARATOR.join(named):
-                self.store(functools.partial(note, model, SERVED_SEPARATOR.join(named),
-                                             fingerprint))
+                models + (several_before.split(SERVED_SEPARATOR) if several_before
+                          else [])))[:MAX_SERVED_NOTED]
+            if callable(note_several) and several_before != SERVED_SEPARATOR.join(named):
+                self.store(functools.partial(note_several, model, SEVERAL_KEY,
+                                             SERVED_SEPARATOR.join(named)))
+            # ``served`` keeps one model, as a tagsmith from before the notes reads it
+            if first and served and before != (served, fingerprint):
+                self.store(functools.partial(note, model, served, fingerprint))
             if not (several or first):
                 return
             # said once a run: what it means, not a "change" of model
