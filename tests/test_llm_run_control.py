@@ -480,6 +480,7 @@ def test_the_notes_of_several_models_and_the_model_list_leave_served_as_older_ta
             model = next(turn)
         return Reply(raw=json.dumps({
             "id": "c", "object": "chat.completion", "model": model,
+            "system_fingerprint": "fp_ollama",
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": "ok"}}],
             "usage": {"prompt_tokens": 3, "completion_tokens": 1}}).encode())
@@ -554,8 +555,48 @@ def test_a_model_pulled_anew_under_its_name_is_told_by_the_model_list(tmp_path, 
             f"the answers the response cache {path} holds for it came when it said: "
             f"created {day(pulled)}") in said[0], said[0]
     assert run(pulled + 86400, ["g"]) == ([], 1)  # noted: said once
-    # vLLM and llama.cpp give the time of the listing as created: nothing to compare
-    assert run(int(time.time()), ["h"]) == ([], 1)
+    # a model pulled a minute before the run is said at that run (created within 10
+    # minutes of now was taken for the time of a listing and left out: said later)
+    said, _ = run(int(time.time()) - 60, ["h"])
+    assert len(said) == 1 and "now says of 'm': created" in said[0], said
+
+
+def test_a_servers_start_or_listing_time_as_created_is_no_new_model(tmp_path, caplog):
+    # vLLM and llama.cpp give the time of the listing as created, another server may
+    # give its own start: created older than 10 minutes was noted, and every restart
+    # warned of a model "pulled or built anew". Read only of Ollama (fp_ollama)
+    import logging
+    import time
+
+    from tagsmith.labeling.cache import ResponseCache
+    from tagsmith.labeling.client import CachedClient, OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    path = tmp_path / "llm.sqlite"
+
+    def run(started: int, owned_by: str, fingerprint: str, text: str) -> list[str]:
+        caplog.clear()
+
+        def models():
+            return {"object": "list", "data": [{"id": "m", "object": "model",
+                                                "created": started, "owned_by": owned_by}]}
+
+        with LocalChatServer(_reply_served_by("m", fingerprint), models=models) as server:
+            with CachedClient(OpenAIChatClient(server.base_url, "m", timeout=NET),
+                              ResponseCache(path)) as client:
+                with caplog.at_level(logging.WARNING, logger="tagsmith"):
+                    complete_all(client, [request(text)], n_workers=1)
+                    for thread in client.listing_threads:
+                        thread.join(NET)
+        return [r.getMessage() for r in caplog.records if "model list" in r.getMessage()]
+
+    now = int(time.time())
+    assert run(now - 7200, "organization_owner", "", "a") == []  # started 2 hours ago
+    assert run(now - 3600, "organization_owner", "", "b") == []  # restarted
+    assert run(now, "vllm", "", "c") == []
+    # Ollama's is the model's own time: a change is said
+    assert run(now - 86400, "library", "fp_ollama", "d") == []
+    assert len(run(now - 600, "library", "fp_ollama", "e")) == 1
 
 
 def _ollama_list(created: int):

@@ -179,6 +179,9 @@ LISTED_KEY = "listed"
 #: the kind of the ``endpoint_notes`` row naming the models that served a model name
 #: in turn
 SEVERAL_KEY = "several"
+#: the ``system_fingerprint`` of Ollama's replies, whose model list's ``created`` is the
+#: time the model was pulled or made (vLLM's and llama.cpp's: the time of the listing)
+OLLAMA_FINGERPRINT = "fp_ollama"
 #: between the model names noted for a model name asked that the endpoint serves by
 #: several models in turn (an ``endpoint_notes`` row's ``note``; a name has no line
 #: break), and how many are kept
@@ -1429,15 +1432,17 @@ class OpenAIChatClient:
                 "reached without it; or a firewall's in front of the API); not retried: "
                 f"{self._snippet(raw)}")
 
-    def listed_details(self, model: str) -> str | None:
+    def listed_details(self, model: str, *, created: bool = False) -> str | None:
         """What the endpoint's model list (``GET .../models``, OpenAI's protocol) says of
         ``model``, as one line, or None where it lists nothing telling (or answers
         nothing: every failure is quiet, the list read within :data:`LIST_TIMEOUT`
-        seconds): Ollama's ``created`` (the time the model was last pulled or made;
-        its replies name the model asked and ``fp_ollama`` whatever was pulled),
-        llama.cpp's ``meta`` (the GGUF file's size and parameters), vLLM's ``root``
-        (the weights' path). A ``created`` within 10 minutes of now is the time of the
-        listing (vLLM's and llama.cpp's), not the model's: left out. One request, on
+        seconds): Ollama's ``created`` where ``created`` (the time the model was last
+        pulled or made; its replies name the model asked and ``fp_ollama`` whatever was
+        pulled), llama.cpp's ``meta`` (the GGUF file's size and parameters), vLLM's
+        ``root`` (the weights' path). ``created`` is read only of a server known to
+        give the model's own time there (Ollama: the caller says so, its replies'
+        ``fp_ollama``): vLLM and llama.cpp give the time of the listing, another
+        server may give its own start, which changes at each restart. One request, on
         the calling thread's connection (:class:`CachedClient` asks on a thread of its
         own)."""
         chat = self._path.partition("?")
@@ -1473,7 +1478,7 @@ class OpenAIChatClient:
         except Exception:  # noqa: BLE001 - a hint only: any failure says nothing
             self._drop_connection()
             return None
-        return _listed_details(listed, model)
+        return _listed_details(listed, model, created=created)
 
     def _drop_connection(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -1866,15 +1871,16 @@ def _error_named(error: object, names: frozenset[str]) -> str | None:
     return None
 
 
-def _listed_details(listed: object, model: str) -> str | None:
+def _listed_details(listed: object, model: str, *, created: bool = False) -> str | None:
     """The line :meth:`OpenAIChatClient.listed_details` makes of a model list (the
     parsed body of ``GET .../models``) for ``model`` (Ollama lists ``name`` as
-    ``name:latest``), or None.
+    ``name:latest``), or None; its ``created`` only where ``created`` (a server known
+    to give the model's own time there: Ollama).
 
     >>> _listed_details({"data": [{"id": "llama3:latest", "created": 1715000000}]},
-    ...                 "llama3")
+    ...                 "llama3", created=True)
     'created 2024-05-06 12:53:20 UTC'
-    >>> _listed_details({"data": [{"id": "m", "created": int(time.time())}]}, "m") is None
+    >>> _listed_details({"data": [{"id": "m", "created": 1715000000}]}, "m") is None
     True
     """
     data = listed.get("data") if isinstance(listed, dict) else None
@@ -1886,14 +1892,17 @@ def _listed_details(listed: object, model: str) -> str | None:
     if entry is None:
         return None
     parts = []
-    created = entry.get("created")
-    if isinstance(created, int) and not isinstance(created, bool) \
-            and abs(created - time.time()) > 600:
+    # vLLM and llama.cpp give the time of the listing as created (a "change" at every
+    # run, told apart by a 10-minute rule that hid a model pulled just before a run);
+    # another server may give its start (a "change" at every restart): read only where
+    # the caller knows it for the model's own time
+    stamp = entry.get("created") if created else None
+    if isinstance(stamp, int) and not isinstance(stamp, bool):
         try:  # said as a date: an epoch count read as nothing
-            stamp = datetime.datetime.fromtimestamp(created, datetime.UTC)
-            parts.append(f"created {stamp:%Y-%m-%d %H:%M:%S} UTC")
+            day = datetime.datetime.fromtimestamp(stamp, datetime.UTC)
+            parts.append(f"created {day:%Y-%m-%d %H:%M:%S} UTC")
         except (OverflowError, OSError, ValueError):
-            parts.append(f"created {created}")
+            parts.append(f"created {stamp}")
     meta = entry.get("meta")
     if isinstance(meta, dict):
         said = [f"{key} {meta[key]}" for key in ("size", "n_params", "n_vocab")
@@ -3757,10 +3766,10 @@ class CachedClient:
                     self._unsaved.add(request.cache_key())
         if saved:  # after the answer's own write: a locked cache keeps that one first
             self._check_served(request.model, response)
-            self._check_listed(request.model)
+            self._check_listed(request.model, response)
         return response
 
-    def _check_listed(self, model: str) -> None:
+    def _check_listed(self, model: str, response: ChatResponse) -> None:
         """Once a run for ``model``, at its first answer stored: have the endpoint's
         model list read (:meth:`OpenAIChatClient.listed_details`: one request) on a
         thread of its own, which compares what it says of the model with what the cache
@@ -3768,7 +3777,8 @@ class CachedClient:
         (:meth:`_note_listed`). Ollama's replies name the model asked and ``fp_ollama``
         whatever ``ollama pull`` fetched, so a model pulled anew under its name was not
         told, and its answers replayed beside the old model's; its list gives the
-        model's ``created`` time. Read in the worker, a slow list held the run up to
+        model's ``created`` time, read where the answer says ``fp_ollama`` (vLLM's and
+        llama.cpp's is the time of the listing). Read in the worker, a slow list held the run up to
         :data:`LIST_TIMEOUT` (the whole run at one worker); a run stopped, or a client
         closed, before the list came says nothing of it."""
         with self._lock:
@@ -3786,17 +3796,19 @@ class CachedClient:
         # the run's stop goes with it (the context): the list asks nothing once it is set
         context = contextvars.copy_context()
         thread = threading.Thread(target=context.run,
-                                  args=(self._note_listed, found, model, stop),
+                                  args=(self._note_listed, found, model, stop,
+                                        response.fingerprint == OLLAMA_FINGERPRINT),
                                   name=f"tagsmith model list {model[:40]}", daemon=True)
         with self._lock:
             self.listing_threads.append(thread)
         thread.start()
 
-    def _note_listed(self, found: Any, model: str, stop: threading.Event | None) -> None:
+    def _note_listed(self, found: Any, model: str, stop: threading.Event | None,
+                     created: bool) -> None:
         """:meth:`_check_listed`'s thread: read the list, and unless the run has
         stopped or the client was closed meanwhile, compare and note."""
         try:
-            details = found.listed_details(model)
+            details = found.listed_details(model, created=created)
         finally:  # this thread's own connection, not left to the garbage collector
             drop = getattr(found, "_drop_connection", None)
             if callable(drop):
