@@ -109,7 +109,7 @@ def test_compare_gold_counts_documents_and_refuses_other_shapes():
     p1 = result["metrics"]["p@1"]
     assert (p1["before"], p1["after"]) == (0.75, 0.75)
     assert (p1["n_docs_right_now"], p1["n_docs_wrong_now"]) == (1, 1)
-    assert result["n_docs_relabelled"] == 2 and p1["verdict"] == "within noise"
+    assert result["n_docs_relabelled"] == 2 and p1["verdict"] == "too few documents"
     with pytest.raises(InvalidParameterError, match="Y_after"):
         compare_gold(before, after[:3], top1, sets)
     with pytest.raises(InvalidParameterError, match="top1"):
@@ -130,6 +130,36 @@ def test_compare_gold_without_a_best_label_or_a_document():
     result = compare_gold(empty, empty, np.zeros(0, dtype=int), empty, resamples=20)
     assert result["n_docs"] == 0 and result["metrics"]["p@1"]["after"] == 0.0
 
+
+
+def _moved(n_docs, right_now, wrong_now):
+    """compare_gold of ``n_docs`` documents of one label each, the best label always
+    label 0: ``right_now`` of them relabelled 1 -> 0, ``wrong_now`` 0 -> 1."""
+    before = np.zeros((n_docs, 2))
+    before[:, 0] = 1
+    before[:right_now] = [0, 1]
+    after = before.copy()
+    after[:right_now] = [1, 0]
+    after[right_now:right_now + wrong_now] = [0, 1]
+    sets = sp.csr_matrix(np.tile([1.0, 0.0], (n_docs, 1)))
+    return compare_gold(sp.csr_matrix(before), sp.csr_matrix(after),
+                        np.zeros(n_docs, dtype=int), sets)["metrics"]
+
+
+@pytest.mark.parametrize("n_docs, right_now, wrong_now",
+                         [(300, 9, 2), (100, 5, 0), (300, 7, 0), (300, 30, 20)])
+def test_p1_verdict_agrees_with_its_interval(n_docs, right_now, wrong_now):
+    # P@1's interval was the paired bootstrap's, its verdict the sign test's: 9 documents
+    # right now of 2 wrong read "+0.0233 [+0.0033, +0.0433] within noise" (p = 0.065)
+    for key, m in _moved(n_docs, right_now, wrong_now).items():
+        low, high = m["interval"]
+        if 0 < m.get("n_docs_differing", right_now + wrong_now) < 6:
+            assert m["verdict"] == "too few documents", (key, m)
+        else:
+            expected = "higher" if low > 0 else "lower" if high < 0 else "within noise"
+            assert m["verdict"] == expected, (key, m)
+        assert m["test"] == "bootstrap"
+    assert _moved(100, 5, 0)["p@1"]["n_docs_differing"] == 5
 
 
 def test_eval_does_not_count_blank_texts_as_training_documents(goemotions_small, tmp_path,

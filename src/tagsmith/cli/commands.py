@@ -2279,8 +2279,7 @@ def _print_labels_moved(result: dict) -> None:
         if "n_docs_right_now" in m:
             line += (f" (the best label right now where it was wrong on "
                      f"{m['n_docs_right_now']:,} document{plural_s(m['n_docs_right_now'])}, "
-                     f"wrong now where it was right on {m['n_docs_wrong_now']:,}; sign test "
-                     f"p = {m['p_value']:.3g})")
+                     f"wrong now where it was right on {m['n_docs_wrong_now']:,})")
         click.echo(line)
 
 
