@@ -200,3 +200,18 @@ def test_eval_does_not_count_blank_texts_as_training_documents(goemotions_small,
         result = CliRunner().invoke(tagsmith_cli.cli, ["eval", str(bundle), str(corpus)])
     assert result.exit_code == 0, result.output
     assert expected in caplog.text, caplog.text
+
+
+def test_labels_before_names_a_line_on_error_skip_left_out(setup):
+    # with --on-error skip, a malformed line of the before file read "holds 599
+    # documents and CORPUS 600", with no word of the skipped line
+    lines = setup["before"].read_text(encoding="utf-8").splitlines()
+    lines[9] = "\t" + lines[9].split("\t", 1)[1]  # an empty text
+    broken = setup["base"] / "broken-before.tsv"
+    broken.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke("eval", setup["bundle"], setup["after"], "--labels-before", broken,
+                    "--on-error", "skip")
+    assert result.exit_code == 2
+    assert "holds 599 documents" in result.output
+    assert (f"--on-error skip left out 1 line of {broken} (the first: line 10"
+            in " ".join(result.output.split()))

@@ -2249,19 +2249,39 @@ def _read_labels_before(path: str, data, space, on_error: str, unknown_labels: s
     before = read_labelled(path, space, on_error=on_error, unknown_labels=unknown_labels,
                            vocabulary=named, vocab_option=None, keep_texts=False)
     ours, theirs = _text_hashes(data), _text_hashes(before)
+    # --on-error skip: a line skipped in one file and not the other read "holds 599
+    # documents and CORPUS 600" with no word of the skipped line
+    skipped = "".join(_skipped_note(name, getattr(read, "report", None))
+                      for name, read in ((path, before), (corpus, data)))
     if len(ours) != len(theirs):
         raise click.UsageError(
             f"--labels-before {path} holds {len(theirs):,} document{plural_s(len(theirs))} "
-            f"and {corpus} {len(ours):,}: give the same documents in the same order, the "
-            "corpus apply-review corrected")
+            f"and {corpus} {len(ours):,}{skipped}: give the same documents in the same "
+            "order, the corpus apply-review corrected")
     differs = np.flatnonzero(np.asarray(ours) != np.asarray(theirs))
     if len(differs):
         raise click.UsageError(
             f"--labels-before {path}: {len(differs):,} of its documents' texts differ from "
             f"{corpus}'s at the same place (the first: its document {differs[0] + 1:,}, "
-            "counted from 1): give the same "
+            f"counted from 1){skipped}: give the same "
             "documents in the same order, the corpus apply-review corrected")
     return before.Y
+
+
+def _skipped_note(name: str, report) -> str:
+    """``; --on-error skip left out N lines of NAME (the first: line L, REASON)``, or ""
+    where the read skipped no line."""
+    n = getattr(report, "n_skipped_lines", 0)
+    if not n:
+        return ""
+    first = getattr(report, "first_malformed", None) or getattr(report, "first_missing",
+                                                                   None)
+    where = ""
+    if first is not None:
+        line, reason = first
+        where = f" (the first: {'line ' + format(line, ',') + ', ' if line else ''}{reason})"
+    return (f"; --on-error skip left out {n:,} line{plural_s(n)} of "
+            f"{printable(name)}{where}")
 
 
 def _print_labels_moved(result: dict) -> None:
