@@ -1,6 +1,7 @@
 """``eval --labels-before``: how a bundle's figures on a test split move once a review
 corrected its labels, with paired intervals, instead of two eval runs compared by hand."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -69,6 +70,10 @@ def test_labels_before_says_which_figures_moved_and_by_how_much(setup):
     p1_before, f1_before = _p1_and_f1(setup, setup["before"])
     p1_after, f1_after = _p1_and_f1(setup, setup["after"])
     assert moved["corpus"] == str(setup["before"])
+    # the files measured, not their paths alone: a report saved before the before file
+    # was edited or replaced could not tell which it was measured against
+    for key, path in (("sha256", setup["before"]), ("corpus_sha256", setup["after"])):
+        assert moved[key] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert moved["n_docs_relabelled"] == setup["n_changed"]
     p1, f1 = moved["metrics"]["p@1"], moved["metrics"]["micro_f1"]
     assert p1["before"] == pytest.approx(p1_before) and p1["after"] == pytest.approx(p1_after)

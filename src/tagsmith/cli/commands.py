@@ -2174,7 +2174,10 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
                                 per_label=rows_wanted, y_pred=sets, lang=lang)
         from tagsmith.pipeline.compare import compare_gold
 
-        moved = {"corpus": labels_before,
+        # which files were compared, beyond their paths: a saved report could not tell
+        # the before file it was measured against once it was edited or replaced
+        moved = {"corpus": labels_before, "sha256": _file_sha256(labels_before),
+                 "corpus_sha256": _file_sha256(corpus),
                  **compare_gold(before, data.Y, topk.indices[:, 0], sets)}
     elif base is not None:  # the bundle's top-k kept, for the comparison
         from tagsmith.pipeline.classifier import predict_topk_pair
@@ -2266,6 +2269,16 @@ def _read_labels_before(path: str, data, space, on_error: str, unknown_labels: s
             f"counted from 1){skipped}: give the same "
             "documents in the same order, the corpus apply-review corrected")
     return before.Y
+
+
+def _file_sha256(path: str) -> str | None:
+    """The SHA-256 of the file at ``path`` as it is on disk, or None for stdin ("-") and
+    for a folder."""
+    from pathlib import Path
+
+    from tagsmith.store.bundle import _sha256
+
+    return _sha256(Path(path)) if path != "-" and os.path.isfile(path) else None
 
 
 def _skipped_note(name: str, report) -> str:
