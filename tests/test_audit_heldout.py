@@ -226,3 +226,23 @@ def test_the_page_says_whose_predictions_scored_the_corpus(trained, tmp_path):
     page = render_html(result.report, plots=False)
     assert ("heldout (linear, the predictions of a bundle trained on 1,500 other "
             "documents)" in page)
+
+
+def test_the_page_counts_the_training_documents_among_the_corpus(trained):
+    # the page said "trained on 1,500 other documents" where the audit had just warned
+    # that some of the corpus's documents were the bundle's training documents
+    from tagsmith.audit.report import render_html
+    from tagsmith.data.texthash import in_training
+
+    classifier, test, space = trained["classifier"], trained["test"], trained["space"]
+    train = trained["train"]
+    texts = list(test.texts[:200]) + list(train.texts[:20])
+    Y = np.vstack([test.Y[:200].toarray(), train.Y[:20].toarray()])
+    result = audit_corpus(texts, Y, space, classifier=classifier,
+                          options=AuditOptions(scores="heldout", **FAST))
+    n_in = int(in_training(classifier.train_hashes, texts).sum())
+    assert result.report["scores"]["n_corpus_training_docs"] == n_in
+    page = render_html(result.report, plots=False)
+    assert "other documents" not in page
+    assert (f"heldout (linear, the predictions of a bundle trained on 1,500 documents, "
+            f"{n_in} of them among these)" in page)

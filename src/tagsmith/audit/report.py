@@ -270,15 +270,28 @@ def _heldout_bundle(scores: dict) -> str:
     """For the scores line of ``heldout`` scores: whose predictions they are (the page
     read "heldout (linear)", not that a bundle trained elsewhere scored the corpus).
 
-    >>> _heldout_bundle({"source": "heldout", "n_train_docs": 43410})
+    "Other" documents only where none of the corpus's is one of them
+    (``n_corpus_training_docs``: 0); where some are, how many; where that could not be
+    checked (a bundle recording no training texts, or a report from before), neither.
+
+    >>> _heldout_bundle({"source": "heldout", "n_train_docs": 43410,
+    ...                  "n_corpus_training_docs": 0})
     ', the predictions of a bundle trained on 43,410 other documents'
+    >>> _heldout_bundle({"source": "heldout", "n_train_docs": 43410,
+    ...                  "n_corpus_training_docs": 42})
+    ', the predictions of a bundle trained on 43,410 documents, 42 of them among these'
+    >>> _heldout_bundle({"source": "heldout", "n_train_docs": 43410})
+    ', the predictions of a bundle trained on 43,410 documents'
     >>> _heldout_bundle({"source": "knn"})
     ''
     """
     if scores.get("source") != "heldout" or not isinstance(scores.get("n_train_docs"), int):
         return ""
-    return _e(f", the predictions of a bundle trained on {scores['n_train_docs']:,} "
-              "other documents")
+    n_in = scores.get("n_corpus_training_docs")
+    among = (" other documents" if n_in == 0 else
+             f" documents, {n_in:,} of them among these" if isinstance(n_in, int) else
+             " documents")
+    return _e(f", the predictions of a bundle trained on {scores['n_train_docs']:,}{among}")
 
 
 def _cooccurrence_weight(scores: dict) -> str:

@@ -1030,8 +1030,7 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
     # the fingerprint is the whole training corpus's; with a calibration split the stored
     # scores cover only the documents the models were fitted on, not one per document here
     covered = len(classifier.crossfit.topk) if stored else 0
-    if options.scores == "heldout":
-        _check_heldout(classifier, texts, Y, warnings, label_space)
+    if options.scores == "heldout":  # checked by audit_corpus (_check_heldout)
         return "heldout"
     if options.scores == "bundle":
         # the value refused is 'bundle'; what was "got" used to be a description ("got
@@ -1127,7 +1126,7 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
 
 
 def _check_heldout(classifier, texts, Y, warnings: list[str] | None,
-                   label_space: LabelSpace | None = None) -> int:
+                   label_space: LabelSpace | None = None) -> int | None:
     """Refuse scores ``'heldout'`` where the bundle's predictions are not out of sample
     here or do not cover the audit's labels: no bundle, a bundle over another label
     space (a ``vocab`` other than its own), or a corpus of which at least
@@ -1135,7 +1134,8 @@ def _check_heldout(classifier, texts, Y, warnings: list[str] | None,
     (the corpus it was trained on: cross-fit it, or use its stored scores). Some
     training documents among them are warned of (their scores are in sample: their
     wrong labels look right); a bundle that records no training texts cannot be
-    checked, which is warned of too. Returns how many are training documents."""
+    checked, which is warned of too. Returns how many are training documents (None
+    where that cannot be checked)."""
     from tagsmith.pipeline.train import MAX_OVERLAP
 
     others = "'auto', 'crossfit' or 'knn'"
@@ -1159,7 +1159,7 @@ def _check_heldout(classifier, texts, Y, warnings: list[str] | None,
         logger.warning(message, extra={"parameters": ("scores",)})
         if warnings is not None:
             warnings.append(message)
-        return 0
+        return None
     n_docs = len(texts)
     n_in, n_texts = _n_training_documents(classifier, texts)
     if n_in >= MAX_OVERLAP * n_texts:
@@ -1718,6 +1718,10 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         warnings: list[str] = []  # the report's
         source_name = _choose_source(options, classifier, texts, Y, groups, folds, warnings,
                                      label_space)
+        # heldout: how many of the corpus's documents the bundle was trained on, for the
+        # report (the page said "trained on N other documents" where 42 were among them)
+        n_in_corpus = (_check_heldout(classifier, texts, Y, warnings, label_space)
+                       if source_name == "heldout" else None)
         _check_enough_documents(source_name, len(texts), _folds_and_seed(options)[0], source)
         if source_name == "crossfit":  # before the features (an encoder's, minutes)
             _check_folds_teach(Y, groups, options, source, folds)
@@ -1761,6 +1765,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
             scores = replace(scores, topk=scores.topk[order])
         if source_name == "bundle" and classifier is not None:
             _warn_ungrouped_folds(classifier.crossfit, groups, warnings)
+        if source_name == "heldout":
+            scores.details["n_corpus_training_docs"] = n_in_corpus
         _warn_capped_labels(scores, label_space, options.lang, warnings)
         del model_X
         step("scores")
