@@ -246,3 +246,19 @@ def test_the_page_counts_the_training_documents_among_the_corpus(trained):
     assert "other documents" not in page
     assert (f"heldout (linear, the predictions of a bundle trained on 1,500 documents, "
             f"{n_in} of them among these)" in page)
+
+
+def test_eval_and_audit_count_training_documents_by_one_rule(trained):
+    # eval's overlap warning and heldout's check each had their own copy of the
+    # blank-excluding count: now both are texthash.training_documents
+    from tagsmith.data.texthash import training_documents
+    from tagsmith.pipeline.audit import _n_training_documents
+    from tagsmith.pipeline.evaluate import warn_training_overlap
+
+    classifier, test, train = trained["classifier"], trained["test"], trained["train"]
+    texts = list(test.texts[:50]) + [t.upper() for t in train.texts[:10]] + ["", " \n"]
+    mask = training_documents(classifier.train_hashes, texts)
+    assert mask[50:60].all() and not mask[60:].any()
+    assert (warn_training_overlap(classifier, texts, "corpus")
+            == _n_training_documents(classifier, texts)[0] == int(mask.sum()))
+    assert _n_training_documents(classifier, texts)[1] == len(texts) - 2

@@ -1189,12 +1189,11 @@ def _n_training_documents(classifier, texts) -> tuple[int, int]:
     which made 20 'training documents' of its 6 copies; and how many are not blank, the
     count the share of training documents is of (with blank texts in it, 49 training
     documents beside 51 blank texts were under half, every text the bundle's own)."""
-    from tagsmith.data.texthash import BLANK_HASH, hash_texts, in_training
+    from tagsmith.data.texthash import BLANK_HASH, hash_texts, training_documents
 
     hashes = hash_texts(texts)
-    texts_in = hashes != BLANK_HASH
-    return (int((in_training(classifier.train_hashes, texts, hashes=hashes)
-                 & texts_in).sum()), int(texts_in.sum()))
+    return (int(training_documents(classifier.train_hashes, texts, hashes=hashes).sum()),
+            int((hashes != BLANK_HASH).sum()))
 
 
 def _not_blank(n_texts: int, n_docs: int) -> str:

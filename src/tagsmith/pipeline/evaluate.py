@@ -324,7 +324,7 @@ def warn_training_overlap(classifier: TextClassifier, texts: Sequence[str] | Str
     checked: an info line says so. ``texts`` may be
     :class:`~tagsmith.data.corpus.StreamedTexts`, whose hashes are checked."""
     from tagsmith.data.corpus import StreamedTexts
-    from tagsmith.data.texthash import BLANK_HASH, hash_texts
+    from tagsmith.data.texthash import hash_texts, training_documents
 
     if not len(texts):
         return 0
@@ -338,7 +338,7 @@ def warn_training_overlap(classifier: TextClassifier, texts: Sequence[str] | Str
     # training document however many the training corpus held: Reuters-21578's test
     # split read 20 where 6 are copies, 14 empty stories
     hashes = texts.hashes if isinstance(texts, StreamedTexts) else hash_texts(texts)
-    n_seen = int((np.isin(hashes, classifier.train_hashes) & (hashes != BLANK_HASH)).sum())
+    n_seen = int(training_documents(classifier.train_hashes, hashes=hashes).sum())
     if n_seen:
         logger.warning("%s: %s of its %s document%s %s the bundle was trained on: the "
                        "figures are optimistic for %s (evaluate on documents it never "
