@@ -220,3 +220,15 @@ def test_labels_before_names_a_line_on_error_skip_left_out(setup):
     assert "holds 599 documents" in result.output
     assert (f"--on-error skip left out 1 line of {broken} (the first: line 10"
             in " ".join(result.output.split()))
+
+
+def test_both_comparisons_draw_the_same_paired_bootstrap():
+    # compare_predictions and compare_gold each had a copy of the draw loop
+    from tagsmith.pipeline.compare import BOOTSTRAP_BATCH, bootstrap_weights
+
+    batches = list(bootstrap_weights(7, BOOTSTRAP_BATCH + 3, seed=4))
+    assert [start for start, _ in batches] == [0, BOOTSTRAP_BATCH]
+    assert [len(w) for _, w in batches] == [BOOTSTRAP_BATCH, 3]
+    assert all((w.sum(axis=1) == 7).all() for _, w in batches)
+    again = list(bootstrap_weights(7, BOOTSTRAP_BATCH + 3, seed=4))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(batches, again, strict=True))

@@ -265,7 +265,6 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
         (both["bundle"]["predicted"] != both["baseline"]["predicted"]).tocsr().indices,
         minlength=width)
     # the paired bootstrap: one weight per document per draw, the same for both models
-    rng = np.random.default_rng(seed)
     drawn_metrics = np.empty((resamples, 2))
     drawn_labels = np.empty((resamples, len(labels)), dtype=np.float32)
     stack = sp.hstack([truth[:, labels]] + [both[name][part][:, labels]
@@ -274,10 +273,8 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     docs = np.column_stack([n_true] + [values for name in ("bundle", "baseline")
                                        for values in per_doc[name]])
     n_labels = len(labels)
-    for start in range(0, resamples, BOOTSTRAP_BATCH):
-        size = min(BOOTSTRAP_BATCH, resamples - start)
-        weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n)
-                            for _ in range(size)]).astype(np.float64)
+    for start, weights in bootstrap_weights(n, resamples, seed):
+        size = len(weights)
         d = weights @ docs  # (size, 7): true, then hit/found/predicted of each
         p1 = (d[:, 1] - d[:, 4]) / max(n, 1)  # no documents: 0, as evaluate's figures
         f1 = (micro(d[:, 2], d[:, 3], d[:, 0]) - micro(d[:, 5], d[:, 6], d[:, 0]))
@@ -353,6 +350,23 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
             "n_docs_differing": n_differing})
     return {"n_docs": n, "resamples": resamples, "seed": seed, "confidence": confidence,
             "metrics": metrics, "per_label": label_rows}
+
+
+def bootstrap_weights(n: int, resamples: int, seed: int):
+    """The paired bootstrap's draws over ``n`` documents, BOOTSTRAP_BATCH at a time:
+    ``(start, weights)`` pairs, ``weights`` a float (draws x ``n``) matrix of how often
+    each document was drawn in each of the draws numbered from ``start``; the same for
+    the same ``seed``. Both sides of a comparison are weighted by one draw (the pairing);
+    ``compare_predictions`` and ``compare_gold`` each had a copy of this loop.
+
+    >>> [(start, w.shape, w.sum(axis=1).tolist()) for start, w in bootstrap_weights(3, 2, 0)]
+    [(0, (2, 3), [3.0, 3.0])]
+    """
+    rng = np.random.default_rng(seed)
+    for start in range(0, resamples, BOOTSTRAP_BATCH):
+        size = min(BOOTSTRAP_BATCH, resamples - start)
+        yield start, np.stack([np.bincount(rng.integers(0, n, n), minlength=n)
+                               for _ in range(size)]).astype(np.float64)
 
 
 def sign_test(n_better: int, n_worse: int) -> float:
@@ -452,14 +466,10 @@ def compare_gold(Y_before: sp.spmatrix, Y_after: sp.spmatrix, top1: np.ndarray,
                          where=total > 0)
 
     docs = np.column_stack([predicted, *per_doc["before"], *per_doc["after"]])
-    rng = np.random.default_rng(seed)
     drawn = np.empty((resamples, 2))
-    for start in range(0, resamples, BOOTSTRAP_BATCH):
-        size = min(BOOTSTRAP_BATCH, resamples - start)
-        weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n)
-                            for _ in range(size)]).astype(np.float64)
+    for start, weights in bootstrap_weights(n, resamples, seed):
         d = weights @ docs  # predicted, then hit/found/true before, and after
-        drawn[start:start + size] = np.column_stack([
+        drawn[start:start + len(weights)] = np.column_stack([
             (d[:, 4] - d[:, 1]) / max(n, 1),
             micro(d[:, 5], d[:, 6], d[:, 0]) - micro(d[:, 2], d[:, 3], d[:, 0])])
     tail = (1 - confidence) / 2 * 100
