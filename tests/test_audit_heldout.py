@@ -57,11 +57,17 @@ def test_heldout_scores_are_the_bundles_own_predictions_of_the_test_split(traine
     assert scores["n_train_docs"] == 1500
 
 
+def _with_training_documents(trained):
+    """The first 200 documents of the test split, then 20 of the bundle's training
+    documents: texts and labels."""
+    test, train = trained["test"], trained["train"]
+    return (list(test.texts[:200]) + list(train.texts[:20]),
+            np.vstack([test.Y[:200].toarray(), train.Y[:20].toarray()]))
+
+
 def test_heldout_warns_of_the_training_documents_among_the_corpus(trained):
-    classifier, test, space = trained["classifier"], trained["test"], trained["space"]
-    train = trained["train"]
-    texts = list(test.texts[:200]) + list(train.texts[:20])
-    Y = np.vstack([test.Y[:200].toarray(), train.Y[:20].toarray()])
+    classifier, space = trained["classifier"], trained["space"]
+    texts, Y = _with_training_documents(trained)
     result = audit_corpus(texts, Y, space, classifier=classifier,
                           options=AuditOptions(scores="heldout", **FAST))
     from tagsmith.data.texthash import in_training
@@ -234,10 +240,8 @@ def test_the_page_counts_the_training_documents_among_the_corpus(trained):
     from tagsmith.audit.report import render_html
     from tagsmith.data.texthash import in_training
 
-    classifier, test, space = trained["classifier"], trained["test"], trained["space"]
-    train = trained["train"]
-    texts = list(test.texts[:200]) + list(train.texts[:20])
-    Y = np.vstack([test.Y[:200].toarray(), train.Y[:20].toarray()])
+    classifier, space = trained["classifier"], trained["space"]
+    texts, Y = _with_training_documents(trained)
     result = audit_corpus(texts, Y, space, classifier=classifier,
                           options=AuditOptions(scores="heldout", **FAST))
     n_in = int(in_training(classifier.train_hashes, texts).sum())

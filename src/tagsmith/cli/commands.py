@@ -2306,9 +2306,7 @@ def _print_labels_moved(result: dict) -> None:
                f"(paired bootstrap over documents, {result['resamples']:,} resamples, "
                f"{pct}% intervals):")
     for key, m in result["metrics"].items():
-        low, high = m["interval"]
-        line = (f"  {key:<9} {m['before']:.4f} -> {m['after']:.4f}  "
-                f"{m['difference']:+.4f} [{low:+.4f}, {high:+.4f}]  {m['verdict']}")
+        line = _moved_line(key, m, m["before"], m["after"])
         if "n_docs_right_now" in m:
             line += (f" (the best label right now where it was wrong on "
                      f"{m['n_docs_right_now']:,} document{plural_s(m['n_docs_right_now'])}, "
@@ -2347,6 +2345,14 @@ def _compare(classifier, topk, sets, base, base_topk, baseline: str, gold,
 COMPARED_LABELS_SHOWN = 20
 
 
+def _moved_line(key: str, m: dict, was: float, now: float) -> str:
+    """A compared figure's line of eval --baseline and --labels-before: its name, the
+    figure before and now, the difference, its interval and the verdict."""
+    low, high = m["interval"]
+    return (f"  {key:<9} {was:.4f} -> {now:.4f}  "
+            f"{m['difference']:+.4f} [{low:+.4f}, {high:+.4f}]  {m['verdict']}")
+
+
 def _print_comparison(result: dict) -> None:
     """eval --baseline's text: the two metrics, then the labels whose F1 moved beyond
     noise (worst first), new and dropped labels, and the count of the others."""
@@ -2356,9 +2362,7 @@ def _print_comparison(result: dict) -> None:
                f"{n_docs:,} document{plural_s(n_docs)} (paired bootstrap over documents, "
                f"{result['resamples']:,} resamples, {pct}% intervals):")
     for key, m in result["metrics"].items():
-        low, high = m["interval"]
-        line = (f"  {key:<9} {m['baseline']:.4f} -> {m['bundle']:.4f}  "
-                f"{m['difference']:+.4f} [{low:+.4f}, {high:+.4f}]  {m['verdict']}")
+        line = _moved_line(key, m, m["baseline"], m["bundle"])
         if "n_docs_better" in m:
             better = m["n_docs_better"]
             line += (f" (right where the baseline was wrong on {better:,} "
