@@ -266,3 +266,24 @@ def test_eval_and_audit_count_training_documents_by_one_rule(trained):
     assert (warn_training_overlap(classifier, texts, "corpus")
             == _n_training_documents(classifier, texts)[0] == int(mask.sum()))
     assert _n_training_documents(classifier, texts)[1] == len(texts) - 2
+
+
+def test_python_heldout_warns_of_the_parameters_it_ignores(trained, caplog):
+    # the command line refuses --model, -p, --folds and --cooccurrence with heldout
+    # scores; AuditOptions took them and the audit ran with each silently unused
+    classifier, test, space = trained["classifier"], trained["test"], trained["space"]
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = audit_corpus(test.texts[:200], test.Y[:200], space, classifier=classifier,
+                              options=AuditOptions(scores="heldout", model="linear",
+                                                   model_params={"C": 3.0}, n_folds=10,
+                                                   cooccurrence=0.5, **FAST))
+    assert result.scores.source == "heldout"  # existing callers still run
+    expected = ("scores heldout takes the bundle's predictions and fits nothing: the "
+                "model and model_params and n_folds and cooccurrence given are ignored")
+    assert expected in result.report["warnings"]
+    record = next(r for r in caplog.records if r.getMessage() == expected)
+    assert record.parameters == ("scores", "model", "model_params", "n_folds",
+                                 "cooccurrence")
+    plain = audit_corpus(test.texts[:200], test.Y[:200], space, classifier=classifier,
+                         options=AuditOptions(scores="heldout", **FAST))
+    assert not any("fits nothing" in w for w in plain.report["warnings"])

@@ -1031,6 +1031,15 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
     # scores cover only the documents the models were fitted on, not one per document here
     covered = len(classifier.crossfit.topk) if stored else 0
     if options.scores == "heldout":  # checked by audit_corpus (_check_heldout)
+        # the command line refuses them; from Python they were ignored without a word
+        ignored = [name for name, given in (
+            ("model", options.model), ("model_params", options.model_params),
+            ("n_folds", options.was_given("n_folds")), ("knn_params", options.knn_params),
+            ("cooccurrence", options.cooccurrence != COOCCURRENCE_WEIGHT)) if given]
+        if ignored:
+            warn(logging.WARNING, "scores heldout takes the bundle's predictions and fits "
+                 "nothing: the %s given %s ignored", " and ".join(ignored),
+                 "is" if len(ignored) == 1 else "are", parameters=("scores", *ignored))
         return "heldout"
     if options.scores == "bundle":
         # the value refused is 'bundle'; what was "got" used to be a description ("got
