@@ -8,9 +8,11 @@ import os
 import sys
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger("tagsmith")
 
@@ -445,3 +447,26 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "it", enabled: boo
     finally:
         bar.close()
         _open_bars.discard(bar)
+
+
+#: the items :func:`counted` counts at a time
+COUNT_STEP = 1024
+
+
+def counted(items: Iterable[_T], bar: Any, step: int = COUNT_STEP) -> Iterator[_T]:
+    """``items``, each counted on ``bar`` (a :func:`progress_bar`'s), ``step`` at a time:
+    one update each cost a million items 0.3 s. The rest is counted where ``items``
+    ends, not where the loop over them stops early or fails.
+
+    >>> with progress_bar(total=3, desc="demo", enabled=False) as bar:
+    ...     list(counted("abc", bar, step=2))
+    ['a', 'b', 'c']
+    """
+    n = 0
+    for item in items:
+        n += 1
+        if n == step:
+            bar.update(n)
+            n = 0
+        yield item
+    bar.update(n)

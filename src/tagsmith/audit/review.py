@@ -76,7 +76,7 @@ from tagsmith.exceptions import (
     InvalidParameterError,
     ReviewFormatError,
 )
-from tagsmith.progress import progress_bar
+from tagsmith.progress import COUNT_STEP, counted, progress_bar
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -2359,19 +2359,6 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
                     n_by_text, ambiguous, len(documents))
 
 
-def _counted(items, bar):
-    """``items``, each counted on ``bar`` (a :func:`~tagsmith.progress.progress_bar`),
-    in steps of :data:`_PROGRESS_STEP`: one update each cost a million of them 0.3 s."""
-    n = 0
-    for item in items:
-        n += 1
-        if n == _PROGRESS_STEP:
-            bar.update(n)
-            n = 0
-        yield item
-    bar.update(n)
-
-
 def _read_quietly(records, bar):
     """``records`` read again, what the reading logs dropped (said by the pass before:
     :func:`~tagsmith.data.corpus._quiet_rereading`), each counted on ``bar``, whose
@@ -2381,15 +2368,13 @@ def _read_quietly(records, bar):
     records = iter(records)
     while True:
         with _quiet_rereading():
-            chunk = list(itertools.islice(records, _PROGRESS_STEP))
+            chunk = list(itertools.islice(records, COUNT_STEP))
         if not chunk:
             return
         bar.update(len(chunk))
         yield from chunk
 
 
-#: the documents counted at a time on apply-review's progress bars (:func:`_counted`)
-_PROGRESS_STEP = 1024
 
 
 def _placed(row: Decision, number: int, doc_id: str | None) -> Decision:
@@ -2635,7 +2620,7 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
             # their style: a diff of the two shows the accepted changes alone (a CSV of
             # no labels column gains one: its other rows copied, an empty cell added to
             # each)
-            rewrite_changed(_counted(changed_records(), bar), corpus, output, fmt, layout,
+            rewrite_changed(counted(changed_records(), bar), corpus, output, fmt, layout,
                             skipped_at, space, add_labels=header != layout.header)
         else:  # another format, a pipe
             # ending its lines as every row of the corpus did (its head's rows ending in
@@ -2643,7 +2628,7 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
             # CRLF)
             newline = "\n" if fmt is None or layout is None else \
                 line_end_throughout(corpus, fmt, layout.newline)
-            write_records((record for record, _ in _counted(changed_records(), bar)),
+            write_records((record for record, _ in counted(changed_records(), bar)),
                           output, format, label_space=space, delimiter=delimiter,
                           sep_line=sep_line, newline=newline, header=header, bom=bom)
     if repeated_ids:  # no decision names them: written as they were, but say so

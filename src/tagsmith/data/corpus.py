@@ -466,7 +466,7 @@ def derive_label_space(path_or_paths: str | Path | Iterable[str | Path], *,
     progress bar (or log line every 10 s) over the documents read (apply-review's: a
     million documents read for their labels took a minute with no word).
     """
-    from tagsmith.progress import progress_bar
+    from tagsmith.progress import counted, progress_bar
 
     if isinstance(path_or_paths, str | os.PathLike):
         paths = [path_or_paths]
@@ -482,14 +482,11 @@ def derive_label_space(path_or_paths: str | Path | Iterable[str | Path], *,
         policy = report.skip_line if on_error == "skip" else "fail"
         with progress_bar(total=None, desc=f"deriving labels from {Path(path).name}",
                           unit="doc", enabled=show_progress) as bar:
-            for record in read_records(path, format, on_error=policy,
-                                       text_columns=text_columns):
+            for record in counted(read_records(path, format, on_error=policy,
+                                               text_columns=text_columns), bar):
                 report.n_docs += 1
                 counts.update({uri for uri in map(strip_brackets, record.labels)
                                if _derivable(uri)})
-                if not report.n_docs % 1024:  # one update each cost a million 0.3 s
-                    bar.update(1024)
-            bar.update(report.n_docs % 1024)
         if report.has_skips:
             logger.warning("deriving labels: %s", report.summary())
     uris = sorted(uri for uri, n in counts.items() if n >= min_count)
