@@ -35,7 +35,7 @@ import functools
 import logging
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -750,7 +750,9 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
                             n_duplicate_docs=sum(map(len, copies.values())),
                             n_blank_docs=blank, n_cut_docs=cut)
     sums: dict[tuple[int, int], float] = {}
-    named_by: dict[tuple[int, int], int] = {}  # votes naming each (document, label)
+    # votes naming each (document, label); with one vote a document, every label named
+    # is named by all its votes: the share is read off Y (counting doubled the dict work)
+    named_by: dict[tuple[int, int], int] | None = {} if options.votes > 1 else None
     good_votes = np.zeros(len(texts), np.int32)
     off_votes = np.zeros(len(texts), np.int32)  # answers naming only labels off the list
     off_answered: list[int] = []  # the document of each such answer
@@ -871,8 +873,11 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
     # off the shortlist and sport 0.6 gave sport 0.6, where [] and sport 0.6 gave 0.3)
     Y = _soft_matrix(sums, good_votes + off_votes, len(texts), len(label_space))
     # the share of a document's votes naming each label, for the majority's labels
-    share = _soft_matrix({key: float(n) for key, n in named_by.items()},
-                         good_votes + off_votes, len(texts), len(label_space))
+    if named_by is None:
+        share = Y.copy()
+        share.data[:] = 1
+    else:
+        share = _soft_matrix(named_by, good_votes + off_votes, len(texts), len(label_space))
     answered = good_votes > 0
     off = ~answered & (off_votes > 0)
     # a document no vote answered and some vote was refused, with the copies sharing
@@ -1161,7 +1166,7 @@ def _with_ancestors(vote: dict[int, float], label_space: LabelSpace) -> dict[int
     return out
 
 
-def _soft_matrix(sums: dict[tuple[int, int], float], good_votes: np.ndarray, n_docs: int,
+def _soft_matrix(sums: Mapping[tuple[int, int], float], good_votes: np.ndarray, n_docs: int,
                  n_labels: int) -> sp.csr_matrix:
     if not sums:
         return sp.csr_matrix((n_docs, n_labels), dtype=np.float32)
