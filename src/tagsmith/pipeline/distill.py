@@ -840,9 +840,9 @@ def llm_teacher(texts: Iterable[str], label_space: LabelSpace, client: LLMClient
             # a price not given named as the caller gives it: the client's price_prompt
             # to a Python caller (it was told of label's --price-prompt), the option on
             # the command line, whose filter swaps in cli_message
-            said = {"round": number, "usage": summary(), "usage_cli": summary()}
-            if isinstance(usage, Usage):
-                said["usage"] = usage.summary(flags=False)
+            cli = summary()  # once: the usage was summed up twice, three times for a Usage
+            said = {"round": number, "usage_cli": cli,
+                    "usage": usage.summary(flags=False) if isinstance(usage, Usage) else cli}
             logger.info("LLM usage after round %(round)d: %(usage)s", said,
                         extra={"cli_message": "LLM usage after round %(round)d: "
                                               "%(usage_cli)s"})
