@@ -176,3 +176,19 @@ def test_a_frozen_application_starts_no_child(monkeypatch):
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("a child started"))
     options = AuditOptions(scores="knn", seed=0)
     assert not warmup.compile_in_child(options, "knn", warmup.FROM_DOCS, False)
+
+
+def test_options_json_cannot_carry_start_no_child_and_end_no_audit(monkeypatch, caplog):
+    """A parameter JSON cannot carry (numpy's int64, a set of stop words) ended a large
+    audit with a TypeError in the warm-up's request, before a child had started: the
+    warm-up is skipped (the audit compiles its kernels itself), with a debug line."""
+    import numpy as np
+
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("a child started"))
+    monkeypatch.setitem(_numba._WARNED, "no_cache", False)
+    options = AuditOptions(scores="knn", seed=0, knn_params={"n_neighbors": np.int64(5)},
+                           featurizer_params={"stop_words": {"the", "a"}})
+    options.validate()
+    with caplog.at_level("DEBUG", logger="tagsmith.audit.warmup"):
+        assert not warmup.compile_in_child(options, "knn", warmup.FROM_DOCS, False)
+    assert "cannot be sent" in caplog.text, caplog.text

@@ -61,7 +61,14 @@ def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) 
 
     if _numba._WARNED["no_cache"]:
         return False
-    request = json.dumps(_request(options, source, with_splits, progress._compiles_said))
+    try:
+        request = json.dumps(_request(options, source, with_splits, progress._compiles_said))
+    except (TypeError, ValueError) as error:
+        # parameters JSON cannot carry (a set of stop words, a callable, numpy's int64)
+        # ended the audit with a TypeError before a child had started
+        logger.debug("audit: the options cannot be sent to a warm-up process (%s); "
+                     "compiling here", error)
+        return False
     # the child imports this tagsmith, wherever this process found it: first on its
     # path (``python -c`` puts the working directory first, where another tagsmith's
     # source may be; PYTHONPATH comes after it), and checked (a kernel of another
