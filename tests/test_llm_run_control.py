@@ -729,6 +729,31 @@ def test_a_model_list_as_a_web_page_a_404_or_answered_after_the_run_stopped_is_q
     assert "bad key" in error and lists == 1 and said == [] and noted() == first
 
 
+def test_the_model_lists_connect_waits_the_lists_time_not_the_clients_timeout():
+    # the list's connect waited the client's whole timeout (minutes) on an address that
+    # had stopped answering; a call's connect after it, on the same connection, still
+    # waits the client's own
+    from tagsmith.labeling.client import LIST_TIMEOUT, OpenAIChatClient
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    models = {"data": [{"id": "m", "root": "/weights/m"}]}
+    with LocalChatServer(_reply_served_by("m", ""), models=lambda: models) as server:
+        client = OpenAIChatClient(server.base_url, "m", timeout=600.0, max_retries=0)
+        waits: list[float] = []
+        opened = client._open_socket
+
+        def opening(address, timeout, source_address=None):
+            waits.append(timeout)
+            return opened(address, timeout, source_address)
+
+        client._open_socket = opening  # type: ignore[method-assign]
+        assert client.listed_details("m") == "root /weights/m"
+        client._local.connection.close()  # the socket only: the call opens it anew
+        client.complete(request("a"))
+        client.close()
+    assert waits == [LIST_TIMEOUT, 600.0]
+
+
 def test_a_subclass_of_tagsmiths_client_keeping_its_calls_is_not_said_to_be_ones_own():
     # a subclass of OpenAIChatClient changing only its headers runs tagsmith's complete
     # (no retry once the run has stopped): it was said "a client of your own: its

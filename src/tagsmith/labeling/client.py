@@ -1457,7 +1457,14 @@ class OpenAIChatClient:
             connection.response_class = functools.partial(  # type: ignore[assignment]
                 _DeadlineResponse, deadline=deadline)
             if connection.sock is None:
-                connection.connect()
+                # the connect too within the list's time: it waited the client's whole
+                # timeout (minutes) on an address that had stopped answering
+                kept, connection.timeout = connection.timeout, min(LIST_TIMEOUT,
+                                                                   self.timeout)
+                try:
+                    connection.connect()
+                finally:  # a later call's connect on this connection waits its own
+                    connection.timeout = kept
             host_port = self._parts.netloc.rpartition("@")[2]
             if getattr(self._local, "absolute", False):
                 path = f"http://{host_port}{path}"
