@@ -284,7 +284,6 @@ def _end_by_the_deadline(kill: tuple[float, int]) -> None:
     done (the interpreter at exit, waiting for the workers): a host that called
     :func:`main` with no arguments (runpy, IPython's ``%run -m``, a wrapper catching
     SystemExit) and runs on after it is not cut off mid-work by ``os._exit``."""
-    import os
     import threading
     import time
 
@@ -303,7 +302,7 @@ def _end_by_the_deadline(kill: tuple[float, int]) -> None:
                                     daemon=True)
         flushing.start()
         flushing.join(FLUSH_AT_DEADLINE)
-        os._exit(_exit_code_of(signum))
+        exit_terminated(signum)
 
     threading.Thread(target=end, name="tagsmith-kill-deadline", daemon=True).start()
 
