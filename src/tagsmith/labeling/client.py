@@ -1465,13 +1465,8 @@ class OpenAIChatClient:
                     connection.connect()
                 finally:  # a later call's connect on this connection waits its own
                     connection.timeout = kept
-            host_port = self._parts.netloc.rpartition("@")[2]
-            if getattr(self._local, "absolute", False):
-                path = f"http://{host_port}{path}"
-            headers = self._headers()
+            path, headers = self._request_target(path)
             headers.pop("Content-Type", None)
-            if getattr(self._local, "proxy_login", ""):
-                headers["Proxy-Authorization"] = self._local.proxy_login
             _time_left(connection, deadline)
             connection.request("GET", path, headers=headers)
             _time_left(connection, deadline)
@@ -1486,6 +1481,20 @@ class OpenAIChatClient:
             self._drop_connection()
             return None
         return _listed_details(listed, model, created=created)
+
+    def _request_target(self, path: str) -> tuple[str, dict[str, str]]:
+        """The request line's target for ``path`` on this thread's connection, and the
+        headers to send. A plain-HTTP proxy wants the absolute URL in the request line:
+        without the base URL's user:password, which went to the proxy in it (and in the
+        Host header http.client takes from it), and one with a space was refused by
+        http.client quoting the URL, password and all, in the message; its login goes
+        as Proxy-Authorization (:meth:`complete` and :meth:`listed_details` alike)."""
+        if getattr(self._local, "absolute", False):
+            path = f"http://{self._parts.netloc.rpartition('@')[2]}{path}"
+        headers = self._headers()
+        if getattr(self._local, "proxy_login", ""):
+            headers["Proxy-Authorization"] = self._local.proxy_login
+        return path, headers
 
     def _drop_connection(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -1595,16 +1604,7 @@ class OpenAIChatClient:
                 connection.connect()
             if aborted is not None and aborted.is_set():
                 raise _Aborted()
-            # a plain-HTTP proxy wants the absolute URL in the request line: without the
-            # base URL's user:password, which went to the proxy in it (and in the Host
-            # header http.client takes from it), and one with a space was refused by
-            # http.client quoting the URL, password and all, in the message
-            host_port = self._parts.netloc.rpartition("@")[2]
-            path = f"http://{host_port}{self._path}" if getattr(
-                self._local, "absolute", False) else self._path
-            headers = self._headers()
-            if getattr(self._local, "proxy_login", ""):
-                headers["Proxy-Authorization"] = self._local.proxy_login
+            path, headers = self._request_target(self._path)
             _time_left(connection, deadline)
             connection.request("POST", path, body=body, headers=headers)
             _time_left(connection, deadline)
