@@ -738,11 +738,25 @@ def test_the_contents_list_every_section_in_order():
     text = README.read_text(encoding="utf-8")
     contents = text.split("**Contents**\n\n", 1)[1].split("\n\n", 1)[0]
     listed = re.findall(r"^- \[([^\]]+)\]\(#([^)]+)\)$", contents, re.M)
-    assert len(listed) == len(contents.splitlines()), contents
+    assert len(listed) == len(re.findall(r"^- ", contents, re.M)), contents
     headings = re.findall(r"^## (.+)$", text, re.M)
     assert [title for title, _ in listed] == headings
     assert [anchor for _, anchor in listed] == [_anchor(title) for title in headings]
     assert text.index("**Contents**") < text.index("\n## ")
+
+
+def test_the_contents_list_every_subsection_under_its_section():
+    """"Auditing your test set" sat 1,000 lines into "Label audit" with no way to it from
+    the contents, which listed the ``##`` sections alone: each ``###`` subsection is
+    listed, indented, under its section (titles, order, anchors)."""
+    text = README.read_text(encoding="utf-8")
+    contents = text.split("**Contents**\n\n", 1)[1].split("\n\n", 1)[0]
+    listed = re.findall(r"^(- |  - )\[([^\]]+)\]\(#([^)]+)\)$", contents, re.M)
+    assert len(listed) == len(contents.splitlines()), contents
+    headings = [(len(hashes), title) for hashes, title in
+                re.findall(r"^(##|###) (.+)$", FENCE.sub("", text), re.M)]
+    assert [(2 if bullet == "- " else 3, title) for bullet, title, _ in listed] == headings
+    assert [anchor for _, _, anchor in listed] == [_anchor(title) for _, title in headings]
 
 
 def test_the_fresh_machine_commands_come_first_and_ci_runs_the_test_one():
