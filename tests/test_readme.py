@@ -908,6 +908,25 @@ def test_every_key_of_the_eval_json_metrics_is_named_in_metrics():
     assert not missing, f"eval --json keys the Metrics section does not name: {missing}"
 
 
+def test_every_key_of_eval_labels_before_json_is_named():
+    """``eval --labels-before --json``'s ``labels_before`` holds P@1's
+    ``n_docs_right_now`` and ``n_docs_wrong_now`` (the documents a review made right or
+    wrong), ``resamples``, ``seed``, ``confidence`` and ``min_docs_differing``, which
+    "Auditing your test set" named nowhere among its keys: each is named there."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.compare import compare_gold
+
+    before = sp.csr_matrix([[1, 0], [0, 1], [0, 1], [1, 0]])
+    after = sp.csr_matrix([[1, 0], [1, 0], [0, 1], [1, 0]])
+    result = compare_gold(before, after, np.array([0, 0, 1, 0]), after)
+    keys = set(result) | {key for figure in result["metrics"].values() for key in figure}
+    section = _prose().split("\n### Auditing your test set\n", 1)[1].split("\n## ", 1)[0]
+    missing = sorted(keys - set(re.findall(r"`([^`]+)`", section)))
+    assert not missing, f"labels_before keys the section does not name: {missing}"
+
+
 def test_options_shared_by_name_are_documented_for_each_command():
     """``calibrate -o``, ``calibrate --seed``, ``eval --threshold`` and ``train --seed``
     passed the section check on the strength of other commands' options of the same name
