@@ -582,6 +582,11 @@ def test_help_states_what_the_code_does(helps):
     assert "directory of `.txt` files with `.tsv`/`.key`" in " ".join(_prose().split())
     calibrate_help = " ".join(helps["calibrate"].split())
     assert "at least 3)" in calibrate_help
+    # label --budget counts documents: at --votes 3 a budget of 600 sends 1,800 calls,
+    # which README said and --help did not
+    label_help = " ".join(helps["label"].split())
+    assert "each asked --votes times, one teacher call a vote" in label_help
+    assert "`--budget N` counts documents, N times `--votes` calls" in " ".join(_prose().split())
 
 
 def test_what_no_files_and_train_seed_do_is_said():

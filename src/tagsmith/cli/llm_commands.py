@@ -924,7 +924,8 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               "per-label reliability; labels become reliability-weighted soft targets.")
 @click.option("--limit", type=click.IntRange(min=1), help="Label only the first N documents.")
 @click.option("--budget", type=click.IntRange(min=1),
-              help="Label only this many documents, chosen in rounds by --strategy while a "
+              help="Label only this many documents (each asked --votes times, one "
+              "teacher call a vote), chosen in rounds by --strategy while a "
               "student model is distilled (active distillation); copies of a document "
               "labelled (equal text, case and spacing aside) are never sent and get its "
               "labels, their lines marked \"copy_of\": its id. The --human sample's "
