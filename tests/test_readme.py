@@ -932,6 +932,21 @@ def test_every_key_of_eval_labels_before_json_is_named():
     assert not missing, f"labels_before keys the section does not name: {missing}"
 
 
+def test_the_zeroshot_cache_clean_up_command_is_the_log_lines():
+    """README gave the clean-up command for ``~/.cache/tagsmith/embeddings`` alone, its
+    advice after the why, and said nothing of a ``--cache-dir`` or
+    ``$XDG_CACHE_HOME`` folder: the command is the one the log line prints (for the
+    default folder), and README says which folder to put in its place."""
+    from tagsmith.zeroshot.scorer import CACHE_FILES_FIND, UNUSED_DAYS
+
+    prose = " ".join(_prose().split())
+    command = (f"find ~/.cache/tagsmith/embeddings -maxdepth 1 {CACHE_FILES_FIND} "
+               f"-mtime +{UNUSED_DAYS} -delete")
+    assert f"To remove the label-embedding files unused for more than {UNUSED_DAYS} days, " \
+           f"run `{command}` (with your `--cache-dir`, or " \
+           "`$XDG_CACHE_HOME/tagsmith/embeddings`, in place of the default folder" in prose
+
+
 def test_options_shared_by_name_are_documented_for_each_command():
     """``calibrate -o``, ``calibrate --seed``, ``eval --threshold`` and ``train --seed``
     passed the section check on the strength of other commands' options of the same name
