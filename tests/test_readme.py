@@ -947,6 +947,17 @@ def test_the_zeroshot_cache_clean_up_command_is_the_log_lines():
            "`$XDG_CACHE_HOME/tagsmith/embeddings`, in place of the default folder" in prose
 
 
+def test_whether_votes_pay_is_said_before_its_figures():
+    """"Whether votes pay" ran 20 lines of simulated-teacher figures before its advice,
+    which a user skimming for whether to pass ``--votes`` never reached: the advice
+    comes first, the figures after it."""
+    prose = " ".join(_prose().split())
+    assert ("Whether votes pay: `--votes` is for a corpus smaller than the calls you can "
+            "pay for, not a better way to spend a fixed number of calls. At equal calls"
+            in prose)
+    assert prose.count("not a better way to spend a fixed number of calls") == 1
+
+
 def test_options_shared_by_name_are_documented_for_each_command():
     """``calibrate -o``, ``calibrate --seed``, ``eval --threshold`` and ``train --seed``
     passed the section check on the strength of other commands' options of the same name
