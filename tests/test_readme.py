@@ -958,6 +958,23 @@ def test_whether_votes_pay_is_said_before_its_figures():
     assert prose.count("not a better way to spend a fixed number of calls") == 1
 
 
+def test_what_auto_does_with_a_held_out_bundle_is_said_whatever_it_picks():
+    """"Auditing your test set" said ``audit test.tsv --bundle bundle`` cross-fits the
+    test split and warns; above 100 labels or 200,000 documents ``auto`` takes kNN
+    scores (the warning then says "scores with leave-one-out kNN"), and a bundle without
+    training texts draws no warning. Both are said, as the code does them."""
+    import inspect
+
+    from tagsmith.pipeline import audit
+
+    code = inspect.getsource(audit._warn_bundle_not_scoring)
+    assert "scores with leave-one-out kNN" in code and "train_hashes is None" in code
+    section = " ".join(_prose().split("\n### Auditing your test set\n", 1)[1].split())
+    assert ("(above 100 labels or 200,000 documents, scores it with leave-one-out kNN "
+            "instead)" in section)
+    assert "not for a bundle that records no training texts" in section
+
+
 def test_options_shared_by_name_are_documented_for_each_command():
     """``calibrate -o``, ``calibrate --seed``, ``eval --threshold`` and ``train --seed``
     passed the section check on the strength of other commands' options of the same name
