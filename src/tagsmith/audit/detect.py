@@ -306,7 +306,21 @@ def _pairs_from_topk(mask: np.ndarray, topk: TopK, calibrated: np.ndarray,
         cal[at:end] = calibrated[part].ravel()[flat]
         raw[at:end] = topk.scores[part].ravel()[flat]
         at = end
-    return PairSet(rows, labels, np.full(total, given), cal, raw, np.ones(total, np.float32))
+    return PairSet(rows, labels, _constant(given, total), cal, raw,
+                   _constant(np.float32(1), total))
+
+
+def _constant(value: object, n: int) -> np.ndarray:
+    """``n`` copies of ``value`` in no memory (a read-only broadcast of one element): a
+    PairSet's ``given`` and ``weight`` of the given pairs and of the missing candidates,
+    every one of them alike, took 5 bytes a pair (74 MB on yso-finna-en, 11.8 million
+    candidates, held from the pairs to the end of the issues step).
+
+    >>> c = _constant(np.float32(1), 3)
+    >>> c.tolist(), c.dtype.name, c.strides, c[np.array([0, 2])].flags.writeable
+    ([1.0, 1.0, 1.0], 'float32', (0,), True)
+    """
+    return np.broadcast_to(np.asarray(value), (n,))
 
 
 def _background(Y: sp.csr_matrix, index: PairIndex, candidate_mask: np.ndarray,
@@ -678,8 +692,9 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
         inside = index.given_position >= 0
         given_raw[inside] = topk.scores.ravel()[index.given_position[inside]]
         pos = PairSet(np.repeat(np.arange(n, dtype=np.int32), np.diff(Y.indptr)),
-                      Y.indices.astype(np.int32), np.ones(Y.nnz, bool),
-                      given_cal.astype(np.float32), given_raw, np.ones(Y.nnz, np.float32))
+                      Y.indices.astype(np.int32), _constant(True, Y.nnz),
+                      given_cal.astype(np.float32), given_raw,
+                      _constant(np.float32(1), Y.nnz))
         not_given = topk.valid & ~index.is_given
         # the running count in 16 or 32 bits (numpy's default int64 was 8 bytes per top-k entry)
         count_type = np.int16 if not_given.shape[1] < 2**15 else np.int32
