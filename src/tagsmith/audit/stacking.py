@@ -129,7 +129,12 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
         members = [_members(g, want_ranked) for g in groups]
         if sum(len(m) for m in members) == 0:
             continue
-        designs, targets, weights = [], [], []
+        targets, weights = [], []
+        # the fitting sample's design matrix, filled a chunk at a time, with a column
+        # more for the fit's intercept (_fit_logistic_in_place)
+        n_fit = sum(min(len(m), fit_sample) for m in members)
+        fit_design: np.ndarray | None = None
+        at = 0
         # the fitting sample's features and the regression: half of the stacking's time
         # (32 of 66 s at 20k documents and 2k labels), which had no progress of its own
         with progress_bar(total=sum(min(len(m), fit_sample) for m in members),
@@ -151,7 +156,10 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
                 for start in range(0, len(take), FIT_CHUNK):
                     design, cosines = _design(evidence, g, take[start:start + FIT_CHUNK],
                                               symmetric_seed, held)
-                    designs.append(design)
+                    if fit_design is None:
+                        fit_design = np.empty((n_fit, design.shape[1] + 1))
+                    fit_design[at:at + len(design), :-1] = design
+                    at += len(design)
                     if keep and cosines is not None:
                         kept.append(cosines)
                     bar.update(len(design))
@@ -169,12 +177,12 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
                 details["regimes"][regime] = {"stacked": False, "n_pairs": int(len(y))}
                 continue
             bar.set_postfix_str("regression")
-            design = np.vstack(designs)
-            # the chunks are copied into one matrix: not held beside it through the fit
-            # (1.5 million pairs, 48 MB, at the audit's peak on yso-finna-en)
-            designs.clear()
-            coef = fit_logistic(design, y, np.concatenate(weights))
-            del design
+            # the chunks were copied into one matrix as computed (a list of them, then
+            # their stack, then fit_logistic's standardised copy: 1.5 million pairs, 48
+            # MB each, at the audit's peak on yso-finna-en); standardised in place
+            assert fit_design is not None and at == n_fit
+            coef = _fit_logistic_in_place(fit_design, y, np.concatenate(weights))
+            del fit_design
         details["regimes"][regime] = {
             "coefficients": dict(zip(names + ["intercept"], np.round(coef, 5).tolist(),
                                      strict=True)),
@@ -226,13 +234,32 @@ def fit_logistic(Z: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None,
     [False, False, True, True]
     """
     Z = np.asarray(Z, dtype=np.float64)
+    A = np.empty((Z.shape[0], Z.shape[1] + 1))
+    A[:, :-1] = Z
+    return _fit_logistic_in_place(A, y, weight, l2=l2, max_iter=max_iter, tol=tol)
+
+
+def _fit_logistic_in_place(A: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None,
+                           *, l2: float = L2, max_iter: int = 50,
+                           tol: float = 1e-7) -> np.ndarray:
+    """:func:`fit_logistic` of ``Z = A[:, :-1]`` (``A``: C-ordered float64, one
+    column more than the features), overwriting ``A`` with the standardised features
+    and a column of ones: the same coefficients, without a copy of ``Z`` beside the
+    standardised one (the stacking fills ``A`` as it computes the fitting sample's
+    features: the sample's chunks, their stack and the standardised copy were three
+    matrices of 1.5 million pairs at once on yso-finna-en, in the audit's peak)."""
+    Z = A[:, :-1]
     y = np.asarray(y, dtype=np.float64)
     w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=np.float64)
     total = w.sum()
     mean = (w[:, None] * Z).sum(axis=0) / total
     std = np.sqrt((w[:, None] * (Z - mean) ** 2).sum(axis=0) / total)
     std[std < 1e-12] = 1.0
-    A = np.column_stack([(Z - mean) / std, np.ones(len(y))])
+    # (Z - mean) / std in place, then the intercept's column: column_stack's values
+    np.subtract(Z, mean, out=Z)
+    np.divide(Z, std, out=Z)
+    A[:, -1] = 1.0
+    del Z
     beta = np.zeros(A.shape[1])
     prior = np.clip((w * y).sum() / total, 1e-12, 1 - 1e-12)
     beta[-1] = np.log(prior / (1 - prior))
