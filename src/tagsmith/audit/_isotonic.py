@@ -264,7 +264,9 @@ def grouped_isotonic_crossfit(groups: np.ndarray, scores: np.ndarray, targets: n
             block = order[start:start + _MAP_BLOCK]
             block[:] = pos[block]
         del pos
-        pos = order
+        # held through the folds' fits: 32-bit where every position fits (4 bytes an
+        # entry less; the same positions)
+        pos = order.astype(np.int32) if len(groups) < 2**31 else order
         del order
         t_sorted = targets[pos]
         f_sorted = np.empty(len(pos), fold_type)
