@@ -810,7 +810,7 @@ def find_label_issues(Y: LabelMatrix, topk: TopK, *, X: FeatureMatrix | None = N
             # were flagged "wrong" at 0.9 and more, first in the queue, on nothing but the
             # scores' silence. They are no candidates (their quality stands; the rates
             # count them as any other pair); -1 is below any keep_probability
-            # (in place: both are this function's own, read by nothing after _collect)
+            # (in place: both are this function's own, and only _collect reads them now)
             wrong_prob[blank[pos_keys[0]]] = -1.0
             missing_prob[blank[cand_keys[0]]] = -1.0
         # handed over, not held here: _collect frees each input as it copies its kept

@@ -137,7 +137,7 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
         at = 0
         # the fitting sample's features and the regression: half of the stacking's time
         # (32 of 66 s at 20k documents and 2k labels), which had no progress of its own
-        with progress_bar(total=sum(min(len(m), fit_sample) for m in members),
+        with progress_bar(total=n_fit,
                           desc=f"issues ({what}, fitting on {regime} pairs)", unit="pair",
                           enabled=show_progress) as bar:
             for gi, (g, m) in enumerate(zip(groups, members, strict=True)):
@@ -151,8 +151,8 @@ def stack_probabilities(evidence: PairEvidence | None, groups: list[PairSet], *,
                 keep = held is not None and not any(
                     np.array_equal(keys, take) for keys, _ in held)
                 kept = []
-                # the chunks go straight into the one design matrix stacked below (a
-                # per-group stack first copied the fitting sample's features twice)
+                # each chunk copied straight into its rows of ``fit_design`` (a per-group
+                # stack, then a stack of those, once copied the features twice)
                 for start in range(0, len(take), FIT_CHUNK):
                     design, cosines = _design(evidence, g, take[start:start + FIT_CHUNK],
                                               symmetric_seed, held)
