@@ -675,3 +675,47 @@ def test_two_lines_of_one_text_with_equal_labels_but_other_shortlists_agree(tmp_
     labels.write_text(json.dumps(first) + "\n" + lines[1] + "\n", encoding="utf-8")
     stats = apply_review(corpus, review, tmp_path / "o2.jsonl", SPACE, decide_from=labels)
     assert stats["review_undecided_not_offered"] == 1 and stats["n_removed"] == 0
+
+
+def test_apply_review_on_a_label_output_keeps_each_confidence_beside_its_label(tmp_path):
+    """The LLM's label output audited and reviewed, then distilled: a removed label's
+    confidence went with it, an added label scores 1 (a person said so). The scores were
+    left as they were: the next label took a removed one's, an added one had none, and
+    distill refused the file ("'scores' must be ... one per label")."""
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.llm import read_soft_labels, write_soft_labels
+
+    texts = [DOCS[1][1], DOCS[2][1], DOCS[4][1]]
+    # b: rain 0.55 (planted wrong), sun 0.8; c: nothing; e: sun 0.9, snow 0.7
+    Y = sp.csr_matrix([[0.55, 0.8, 0.0], [0.0, 0.0, 0.0], [0.0, 0.9, 0.7]])
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, texts, Y, SPACE, doc_ids=["b", "c", "e"])
+    lines = labels.read_text(encoding="utf-8").splitlines()
+    assert json.loads(lines[0])["labels"] == ["http://x/sun", "http://x/rain"]
+
+    def row(doc, line, kind, name, decision):
+        r = _row(doc, kind, name, decision)
+        return {**r, "doc": line - 1, "line": line,
+                "given_labels": json.loads(lines[line - 1])["labels"]}
+    review = tmp_path / "review.csv"
+    write_review([row(1, 1, "wrong", "rain", "accept"),
+                  row(4, 3, "missing", "rain", "accept"),
+                  row(4, 3, "wrong", "snow", "reject")], review)
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("<http://x/rain>\train\n<http://x/sun>\tsun\n<http://x/snow>\tsnow\n",
+                     encoding="utf-8")
+    out = tmp_path / "fixed.jsonl"
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(labels), str(review), "-o", str(out), "--vocab", str(vocab)])
+    assert result.exit_code == 0, result.output
+    written = {r["id"]: (r["labels"], r["scores"]) for r in
+               map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert written == {"b": (["http://x/sun"], [0.8]), "c": ([], []),
+                       "e": (["http://x/sun", "http://x/snow", "http://x/rain"],
+                             [0.9, 0.7, 1.0])}
+    # distill's reader takes it, each label with its own confidence
+    read_texts, targets = read_soft_labels(out, SPACE)
+    assert read_texts == texts
+    assert targets.toarray().ravel().tolist() == pytest.approx(
+        [0.0, 0.8, 0.0, 0.0, 0.0, 0.0, 1.0, 0.9, 0.7])

@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -2844,6 +2845,13 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
                 path=review, line=decision.line)
     keys = list(record.labels)
     ids = [_resolve(space, key) for key in keys]
+    # a label output's (label's, distill's input) confidences, one per label: kept
+    # beside their labels, an added label scoring 1 (a person's decision). They were
+    # left as they were: a removed label's score stayed on the next label, an added one
+    # had none, and distill refused the file ("'scores' must be ... one per label")
+    scores = record.metadata.get("scores")
+    scored = isinstance(scores, list) and len(scores) == len(keys)
+    kept_scores: list = list(scores) if scored else []
     changed = False
     for decision in decisions:
         present = [i for i, label_id in enumerate(ids) if label_id == decision.label_id]
@@ -2853,6 +2861,7 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
                 continue
             keys.append(key_like(keys or style, decision.label_id, space))
             ids.append(decision.label_id)
+            kept_scores.append(1.0)
             stats["n_added"] += 1
         else:
             if not present:
@@ -2860,7 +2869,13 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
                 continue
             keys = [k for i, k in enumerate(keys) if i not in present]
             ids = [j for i, j in enumerate(ids) if i not in present]
+            kept_scores = [v for i, v in enumerate(kept_scores) if i not in present]
             stats["n_removed"] += 1
         changed = True
     stats["n_docs_changed"] += changed
-    return dataclasses.replace(record, labels=tuple(keys)) if changed else record
+    if not changed:
+        return record
+    if scored:
+        metadata = MappingProxyType({**record.metadata, "scores": kept_scores})
+        return dataclasses.replace(record, labels=tuple(keys), metadata=metadata)
+    return dataclasses.replace(record, labels=tuple(keys))
