@@ -2878,3 +2878,37 @@ def test_rare_labels_are_listed_rarest_first():
                         "cooccurrence": cooccurrence_section(Y, space)}, plots=False)
     table = page.split("Rare labels (rarest first)")[1].split("</table>")[0]
     assert table.index("u:29") < table.index("u:00")
+
+
+def test_audit_of_an_llm_label_output_says_it_leaves_the_confidences_unused(
+        small_corpus, goemotions_small, tmp_path, caplog):
+    """audit on label's output (an LLM's labels with its confidences, read as a corpus
+    as they are) ranked by its own scores alone and said nothing of the confidences; a
+    user took the queue to weigh the LLM's doubt. The command and the Python API (given
+    soft labels) say so; a corpus of plain labels gets no such word."""
+    from tagsmith.pipeline.llm import write_soft_labels
+
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(small_corpus, space)
+    soft = sp.csr_matrix(data.Y, dtype=np.float32)
+    soft.data[::2] = 0.6  # the LLM less sure of every other label
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, data.texts, soft, space)
+    said = "the audit reads every label scoring above 0 as given, its confidence unused"
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "audit", str(labels), "--vocab", str(goemotions_small["vocab"]),
+        "-o", str(tmp_path / "out"), "--scores", "knn", "--no-html"])
+    assert result.exit_code == 0, result.output
+    assert "is label's output (an LLM's labels with its confidences)" in caplog.text
+    assert said in caplog.text
+    caplog.clear()
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "audit", str(small_corpus), "--vocab", str(goemotions_small["vocab"]),
+        "-o", str(tmp_path / "plain"), "--scores", "knn", "--no-html"])
+    assert result.exit_code == 0, result.output
+    assert said not in caplog.text
+    audited = audit_corpus(data.texts, soft, space, options=AuditOptions(scores="knn"))
+    n_soft = int(np.count_nonzero(soft.data < 1))
+    assert any(w.startswith(f"{n_soft:,} of the corpus's {soft.nnz:,} given labels carry "
+                            "a confidence below 1") and said in w
+               for w in audited.report["warnings"])

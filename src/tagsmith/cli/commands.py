@@ -2973,6 +2973,20 @@ def _broader_moves_words(n_moves: int) -> str:
             "adjacent in the queue; accept both to replace it)")
 
 
+def _warn_label_output(corpus: str) -> None:
+    """Warn where CORPUS is label's output (an LLM's labels with their scores): the
+    audit reads its labels as given, and said nothing of the confidences it left unused."""
+    from pathlib import Path
+
+    from tagsmith.pipeline.audit import soft_labels_warning
+    from tagsmith.pipeline.llm import is_soft_labels_file
+
+    path = Path(corpus)
+    if path.is_file() and path.stat().st_size and is_soft_labels_file(path):
+        logging.getLogger("tagsmith").warning(soft_labels_warning(
+            f"{printable(corpus)} is label's output (an LLM's labels with its confidences)"))
+
+
 @cli.command(short_help="Audit CORPUS: label errors, duplicates, leaks.", help=AUDIT_HELP)
 @vocab_selection
 @click.argument("corpus", callback=a_path)
@@ -3180,6 +3194,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     check_audit_corpus(data, corpus=corpus,
                        vocab=vocab or (bundle_vocabulary(bundle) if bundle else None),
                        label_space=space)
+    _warn_label_output(corpus)
     split_data = {name: read_audit_corpus(path, space, on_error=on_error)
                   for name, path in paths.items()}
     for name, split in split_data.items():

@@ -1621,6 +1621,12 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
     Y = check_label_values(Y, "Y", soft_ok=True)
     if Y.shape != (len(texts), len(label_space)):
         raise InvalidParameterError("Y", f"shape ({len(texts)}, {len(label_space)})", Y.shape)
+    Y = sp.csr_matrix(Y)
+    # confidences below 1 (label's output: an LLM's labels with its scores) are read as
+    # given labels, each alike: the audit said nothing of it, and a user took its
+    # ranking to weigh the LLM's own doubt
+    n_soft = int(np.count_nonzero((Y.data > 0) & (Y.data < 1)))
+    n_given = int(np.count_nonzero(Y.data))
     Y = sp.csr_matrix(Y != 0, dtype=bool)
     for name, where in (("lines", lines), ("doc_ids", doc_ids)):
         # a short list was an IndexError in the review queue, a str read per character
@@ -1724,6 +1730,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         del by_content
         folds = _fold_drawer(len(texts), options, groups, order)
         warnings: list[str] = []  # the report's
+        if n_soft:
+            _warn_soft_labels(n_soft, n_given, warnings)
         source_name = _choose_source(options, classifier, texts, Y, groups, folds, warnings,
                                      label_space)
         # heldout: how many of the corpus's documents the bundle was trained on, for the
@@ -1929,6 +1937,27 @@ def _by_position(values: Sequence | None) -> list | Sequence | None:
         return values
     listed = values.tolist() if hasattr(values, "tolist") else list(values)
     return listed if isinstance(listed, list) else list(values)
+
+
+def _warn_soft_labels(n_soft: int, n_given: int, warnings: list[str]) -> None:
+    """Warn that the corpus's confidences (an LLM's, ``label``'s output) are not used:
+    each label scoring above 0 is audited as given, whatever its score. Appended to
+    ``warnings`` (the report's) too."""
+    message = soft_labels_warning(f"{n_soft:,} of the corpus's {n_given:,} given labels "
+                                  "carry a confidence below 1 (an LLM's labels, label's "
+                                  "output?)")
+    logger.warning(message)
+    warnings.append(message)
+
+
+def soft_labels_warning(what: str) -> str:
+    """The warning that ``what`` (a corpus of an LLM's labels with its confidences) is
+    audited as given labels, its confidences unused (audit on label's output)."""
+    return (f"{what}: the audit reads every label scoring above 0 as given, its "
+            "confidence unused, and ranks the review by its own scores alone; the LLM's "
+            "least confident labels are worth a look of their own (on a simulated "
+            "teacher, its 100 least confident labels held more of its wrong ones than "
+            "the review's first 100 rows)")
 
 
 def _warn_capped_labels(scores, label_space, lang: str, warnings: list[str]) -> None:
