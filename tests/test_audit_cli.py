@@ -2912,3 +2912,28 @@ def test_audit_of_an_llm_label_output_says_it_leaves_the_confidences_unused(
     assert any(w.startswith(f"{n_soft:,} of the corpus's {soft.nnz:,} given labels carry "
                             "a confidence below 1") and said in w
                for w in audited.report["warnings"])
+
+
+def test_audit_flagging_few_of_the_errors_it_estimates_says_how_to_fill_a_review_budget(
+        small_corpus, goemotions_small, tmp_path):
+    """An LLM's labels audited: 28 rows flagged of some 465 errors the audit itself
+    estimated, and no word of how to get the 300 rows a reviewer had time for. The
+    audit now says so (not once --max-review gives the budget)."""
+    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"],
+                    "-o", tmp_path / "out", "--scores", "knn", "--no-html",
+                    "--min-probability", "0.9")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    noise = report["noise"]
+    n_flagged = noise["n_flagged_wrong"] + noise["n_flagged_missing"]
+    estimated = noise["est_wrong"] + noise["est_missing"]
+    assert estimated >= 4 * n_flagged
+    assert (f"note: about {estimated:,.0f} wrong or missing labels estimated, "
+            f"{n_flagged:,} flagged (those at least 0.9 likely") in result.output
+    assert "audit again with a lower --min-probability (0.05) and --max-review N" \
+        in result.output
+    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"],
+                    "-o", tmp_path / "capped", "--scores", "knn", "--no-html",
+                    "--min-probability", "0.9", "--max-review", "20")
+    assert result.exit_code == 0, result.output
+    assert "note: about" not in result.output

@@ -3292,6 +3292,16 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         moves = _broader_moves_words(n_moves)
     click.echo(f"flagged {noise['n_flagged_wrong']:,} wrong and "
                f"{noise['n_flagged_missing']:,} missing{capped}{moves}")
+    # an LLM's labels (label's output): its errors spread thin, few of them at least
+    # min_probability likely: 28 rows flagged of 617 planted errors, and nothing said
+    # how to spend a review budget of 300 rows
+    estimated = (noise.get("est_wrong") or 0) + (noise.get("est_missing") or 0)
+    if estimated >= 10 and estimated >= 4 * n_flagged and max_review is None:
+        click.echo(f"note: about {estimated:,.0f} wrong or missing labels estimated, "
+                   f"{n_flagged:,} flagged (those at least {min_probability:g} likely to "
+                   "be errors: --min-probability); to fill a review budget of N rows, "
+                   "most likely first, audit again with a lower --min-probability (0.05) "
+                   "and --max-review N")
     if "reviewed" in noise:
         section = noise["reviewed"]
         n_files = len(section["files"])
