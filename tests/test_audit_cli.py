@@ -2937,3 +2937,28 @@ def test_audit_flagging_few_of_the_errors_it_estimates_says_how_to_fill_a_review
                     "--min-probability", "0.9", "--max-review", "20")
     assert result.exit_code == 0, result.output
     assert "note: about" not in result.output
+
+
+def test_audit_of_an_llm_label_output_does_not_send_its_review_to_the_same_llm(
+        small_corpus, goemotions_small, tmp_path):
+    """The audit's hint sent the review of an LLM's labels to an LLM: the one that
+    labelled the corpus, asked again, answered each flagged document as its labels say,
+    and apply-review --decide-from rejected every row (300 of 300, no change). On label's
+    output it now says to ask another model; a corpus of people's labels keeps the hint."""
+    from tagsmith.pipeline.llm import write_soft_labels
+
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(small_corpus, space)
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, data.texts, sp.csr_matrix(data.Y, dtype=np.float32) * 0.9,
+                      space)
+    result = invoke("audit", labels, "--vocab", goemotions_small["vocab"],
+                    "-o", tmp_path / "out", "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    assert "or let another LLM decide the rows (not the one that labelled CORPUS: asked " \
+           "again, it answers as its labels say and rejects every row; give label " \
+           "another --llm and --cache)" in result.output
+    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"],
+                    "-o", tmp_path / "plain", "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    assert "or let an LLM decide the rows (label's endpoint options" in result.output

@@ -2973,16 +2973,22 @@ def _broader_moves_words(n_moves: int) -> str:
             "adjacent in the queue; accept both to replace it)")
 
 
-def _warn_label_output(corpus: str) -> None:
-    """Warn where CORPUS is label's output (an LLM's labels with their scores): the
-    audit reads its labels as given, and said nothing of the confidences it left unused."""
+def _is_label_output(corpus: str) -> bool:
+    """Whether CORPUS is label's output (an LLM's labels with their scores)."""
     from pathlib import Path
 
-    from tagsmith.pipeline.audit import soft_labels_warning
     from tagsmith.pipeline.llm import is_soft_labels_file
 
     path = Path(corpus)
-    if path.is_file() and path.stat().st_size and is_soft_labels_file(path):
+    return path.is_file() and bool(path.stat().st_size) and is_soft_labels_file(path)
+
+
+def _warn_label_output(corpus: str) -> None:
+    """Warn where CORPUS is label's output (an LLM's labels with their scores): the
+    audit reads its labels as given, and said nothing of the confidences it left unused."""
+    from tagsmith.pipeline.audit import soft_labels_warning
+
+    if _is_label_output(corpus):
         logging.getLogger("tagsmith").warning(soft_labels_warning(
             f"{printable(corpus)} is label's output (an LLM's labels with its confidences)"))
 
@@ -3413,7 +3419,14 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                           f"--vocab {shell_path(vocab) if vocab else 'VOCAB'}",
                           f"-o {answers}",
                           *([f"--lang {shell_path(lang)}"] if lang != "en" else [])])
-        click.echo(f"  or let an LLM decide the rows (label's endpoint options: see "
+        # the corpus an LLM's labels: the same LLM, asked again, answered each flagged
+        # document as its labels say, and rejected every row (300 of 300, no change)
+        itself = _is_label_output(str(corpus))
+        click.echo(f"  or let {'another' if itself else 'an'} LLM decide the rows "
+                   + ("(not the one that labelled CORPUS: asked again, it answers as its "
+                      "labels say and rejects every row; give label another --llm and "
+                      "--cache) " if itself else "")
+                   + f"(label's endpoint options: see "
                    f"tagsmith label --help): {printable(label)}, then the command above "
                    f"with --decide-from {printable(answers)}")
     if "sample" in written:
