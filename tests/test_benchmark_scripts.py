@@ -18,6 +18,7 @@ SCRIPTS = [
     ("llm.py", ["--dataset", "reuters21578"]),
     ("knn_ensemble.py", ["yso"]),
     ("read_timing.py", ["--dataset", "reuters21578"]),
+    ("votes.py", ["--dataset", "goemotions"]),
 ]
 
 
@@ -1656,3 +1657,56 @@ def test_crossfit_order_refuses_no_refit_without_a_dev_fraction(capsys):
         module.main(["--no-refit"])
     assert exit_info.value.code == 2
     assert "--no-refit needs --dev-fraction above 0" in capsys.readouterr().err
+
+
+def _votes_run(tmp_path, name: str, *args: str):
+    """benchmarks/votes.py with its work folder holding GoEmotions' conversion already
+    (examples/goemotions: the same files), so no --data-dir is read."""
+    import shutil
+
+    source = tmp_path / name / "goemotions" / "source"
+    source.mkdir(parents=True)
+    for part in ("train.tsv.gz", "dev.tsv.gz", "test.tsv.gz", "vocab.tsv"):
+        shutil.copy(ROOT / "examples" / "goemotions" / part, source / part)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "votes.py"),
+                           "--dataset", "goemotions", "--data-dir", str(tmp_path / "no-data"),
+                           "--work-dir", str(tmp_path / name), *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_votes_reliability_figures_are_reproduced_by_a_rerun(tmp_path):
+    """README's --votes reliability figures (and "Whether votes pay") came from a scratch
+    teacher and shell scripts outside the repository: nobody could rerun them. votes.py
+    serves the sampled teacher itself; two runs in fresh work folders (no shared cache)
+    give the same figures, the teacher's majority of votes is more precise than one vote,
+    and the JSON says how it ran."""
+    args = ("--quick", "--human", "20", "--skip", "equal_calls,budget")
+    first, second = _votes_run(tmp_path, "w1", *args), _votes_run(tmp_path, "w2", *args)
+    for done in (first, second):
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    one, two = json.loads(first.stdout), json.loads(second.stdout)
+    assert one["reliability"] == two["reliability"]
+    rel = one["reliability"]
+    assert set(rel) == {"votes=1", "votes=3", "votes=5"}
+    assert rel["votes=3"]["micro_precision"] > rel["votes=1"]["micro_precision"]
+    assert one["teacher"]["requests"] >= 20 * (1 + 3 + 5)  # the human sample, each vote
+    assert {"command", "commit", "date", "machine", "versions"} <= set(one)
+    assert "votes.py" in one["command"]
+    assert (tmp_path / "w1" / "goemotions" / "result.json").is_file()
+    assert "| votes | micro-precision |" in first.stderr
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--calls", "60", "--pool", "30"], "--pool (30) must be at least --calls (60)"),
+    (["--noise", "2"], "--noise must be a number in [0, 1], not 2"),
+    (["--skip", "budgets"], "--skip: unknown step budgets"),
+])
+def test_votes_refuses_bad_sizes_before_any_work(args, said, tmp_path):
+    """A pool smaller than the budget would have labelled the whole pool and called it
+    the budget's; a rate of 2 made every answer noisy, silently."""
+    done = _votes_run(tmp_path, "w", *args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert said in done.stderr
+    assert not (tmp_path / "w" / "goemotions" / "result.json").exists()
