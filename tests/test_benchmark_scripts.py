@@ -19,6 +19,7 @@ SCRIPTS = [
     ("knn_ensemble.py", ["yso"]),
     ("read_timing.py", ["--dataset", "reuters21578"]),
     ("votes.py", ["--dataset", "goemotions"]),
+    ("test_split_audit.py", ["--dataset", "reuters21578"]),
 ]
 
 
@@ -234,7 +235,7 @@ def test_a_work_dir_that_cannot_be_created_is_named_not_a_traceback(script, tmp_
 
 
 @pytest.mark.parametrize("script", ["xmc.py", "audit.py", "confidence.py", "foundation.py",
-                                    "llm.py"])
+                                    "llm.py", "test_split_audit.py"])
 def test_an_unknown_dataset_is_refused_with_the_choices_before_any_work(script, tmp_path):
     """llm.py took any --dataset (its --help named none), created the work folder and
     only then exited, after importing the whole pipeline."""
@@ -1710,3 +1711,51 @@ def test_votes_refuses_bad_sizes_before_any_work(args, said, tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert said in done.stderr
     assert not (tmp_path / "w" / "goemotions" / "result.json").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--missing-rate", "2"], "--missing-rate must be a number in [0, 1), not 2"),
+    (["--wrong-rate", "-0.1"], "--wrong-rate must be a number in [0, 1), not -0.1"),
+])
+def test_split_audit_refuses_a_rate_before_any_work(args, message, tmp_path):
+    """README's "Auditing your test set" figures came from scripts outside the repository;
+    test_split_audit.py makes them, and checks its planting rates before reading data."""
+    done = _run("test_split_audit.py", ["--dataset", "goemotions", *args], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert message in done.stderr
+    assert not (tmp_path / "work").exists()
+
+
+def test_split_audit_reviewer_accepts_exactly_the_planted_errors(tmp_path):
+    """The simulated reviewer of test_split_audit.py: a flagged *missing* row is accepted
+    where its label was removed, a *wrong* row where its label was added (the CSV's ``'``
+    before a cell taken off), the rest rejected; precision and recall against the planted
+    errors, as README's figures state them."""
+    import csv
+
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import Label, LabelSpace
+
+    module = _benchmark("test_split_audit")
+    space = LabelSpace([Label(f"urn:x:{name}") for name in "abc"])
+    removed = sp.csr_matrix(([1, 1], ([0, 2], [1, 0])), shape=(3, 3))
+    added = sp.csr_matrix(([1], ([1], [2])), shape=(3, 3))
+    review = tmp_path / "review.csv"
+    rows = [("missing", "urn:x:b", 0), ("missing", "urn:x:c", 0), ("wrong", "'urn:x:c", 1),
+            ("wrong", "urn:x:a", 2)]
+    with open(review, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["rank", "decision", "kind", "label_uri", "doc"])
+        writer.writerows([i + 1, "", kind, uri, doc] for i, (kind, uri, doc) in enumerate(rows))
+    decided = tmp_path / "decided.csv"
+    figures = module.simulate_review(review, decided, {"space": space, "removed": removed,
+                                                       "added": added})
+    with open(decided, encoding="utf-8", newline="") as handle:
+        decisions = [row["decision"] for row in csv.DictReader(handle)]
+    assert decisions == ["accept", "reject", "accept", "reject"]
+    assert figures == {"n_review_rows": 4, "accepted": 2, "n_flagged_missing": 2,
+                       "n_planted_flagged_missing": 1, "missing_precision": 0.5,
+                       "missing_recall": 0.5, "n_flagged_wrong": 2,
+                       "n_planted_flagged_wrong": 1, "wrong_precision": 0.5,
+                       "wrong_recall": 1.0}
