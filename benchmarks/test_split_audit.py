@@ -16,7 +16,9 @@ user runs it (work directory ``benchmarks/work/test_split_audit/<dataset>/``):
    (wall time, peak RSS): ``train`` on the train split; ``audit`` of the noisy test split
    with that bundle, once with ``--scores heldout`` (the bundle's predictions) and once
    with ``--scores auto`` (which cross-fits the bundle's model family on the test split
-   itself), each ``--no-plots`` and, with ``--leakage``, ``--split train=``.
+   itself), each ``--no-plots`` and, with ``--leakage``, ``--split train=``. An audit
+   that compiled tagsmith's numba kernels (the first of a checkout) has
+   ``compiled_kernels`` true: its seconds hold the compilation.
 3. A simulated reviewer decides each audit's ``review.csv``: it accepts exactly the
    flagged rows that are planted errors (a *missing* row whose label was removed, a
    *wrong* row whose label was added) and rejects the rest; the precision and recall of
@@ -102,6 +104,13 @@ def timed(args: list[str], log_path: Path, stdout_path: Path | None = None) -> d
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
     return {"wall_s": round(wall, 1),
             "peak_rss_mb": round(int(rss.group(1)) / 1024) if rss else None}
+
+
+def compiled_kernels(log_path: Path) -> bool:
+    """Whether the step compiled tagsmith's numba kernels (its log says so): the first
+    audit of a checkout or of a new ``NUMBA_CACHE_DIR`` does, and its seconds then hold
+    the compilation, which the other audit's do not."""
+    return "compiling tagsmith's fast kernels" in log_path.read_text(errors="replace")
 
 
 def write_jsonl(path: Path, texts, Y, space) -> None:
@@ -246,7 +255,8 @@ def main() -> None:
             "wrong_rate_bound": bounds.get("wrong_rate"),
             "missing_rate_bound": bounds.get("missing_rate"),
             "leakage": report.get("leakage") if args.leakage else None,
-            **proc, "apply_review": applied,
+            **proc, "compiled_kernels": compiled_kernels(runs / f"audit-{scores}.log"),
+            "apply_review": applied,
             "eval_fixed": {**eval_figures(runs / f"eval-fixed-{scores}.json"), **moved}}
         log(f"audit {scores}: {result[f'audit_{scores}']}")
     result["run"] = {**provenance(["numpy", "scipy"]),
