@@ -325,3 +325,26 @@ def log_every_progress_line(monkeypatch, caplog):
     monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False, raising=False)
     monkeypatch.setattr(progress, "time", SlowClock())
     caplog.set_level(logging.INFO, logger="tagsmith")
+
+
+# a stand-in sentence encoder for the zero-shot cache's tests
+ENCODER_WORDS = ("football", "concert", "weather", "election", "cooking", "travel",
+                 "markets", "science")
+
+
+class WordEncoder:
+    """A deterministic stand-in encoder (one dimension per word of :data:`ENCODER_WORDS`, a
+    little of every one) that records every text it embeds."""
+
+    name, dim = "words", len(ENCODER_WORDS)
+
+    def __init__(self):
+        self.embedded: list[str] = []
+
+    def encode(self, texts, *, show_progress=False):
+        import numpy as np
+
+        self.embedded.extend(texts)
+        rows = np.array([[word in text.lower() for word in ENCODER_WORDS] for text in texts],
+                        np.float32).reshape(len(texts), self.dim) + 0.05
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)

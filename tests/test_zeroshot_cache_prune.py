@@ -11,25 +11,8 @@ import numpy as np
 
 from tagsmith.zeroshot.scorer import _text_hashes, embed_cached, encoder_identity
 
-WORDS = ("football", "concert", "weather", "election", "cooking", "travel", "markets",
-         "science")
-
-
-class WordEncoder:
-    """A deterministic stand-in encoder (one dimension per word of :data:`WORDS`, a
-    little of every one) that records every text it embeds."""
-
-    name, dim = "words", len(WORDS)
-
-    def __init__(self):
-        self.embedded: list[str] = []
-
-    def encode(self, texts, *, show_progress=False):
-        self.embedded.extend(texts)
-        rows = np.array([[word in text.lower() for word in WORDS] for text in texts],
-                        np.float32).reshape(len(texts), self.dim) + 0.05
-        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
-
+from conftest import ENCODER_WORDS as WORDS
+from conftest import WordEncoder
 
 TEXTS = [f"{word} {i}" for i in range(3) for word in WORDS]
 

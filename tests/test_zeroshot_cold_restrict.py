@@ -15,28 +15,12 @@ from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.exceptions import InvalidParameterError
 from tagsmith.zeroshot.scorer import ZeroShotClassifier, restricted_scorer
 
+from conftest import ENCODER_WORDS as WORDS
+from conftest import WordEncoder as TextCountingEncoder
 from conftest import run_quiet
 
 tagsmith_cli._register_commands()
 
-WORDS = ("football", "concert", "weather", "election", "cooking", "travel", "markets",
-         "science")
-
-
-class TextCountingEncoder:
-    """A deterministic stand-in encoder (one dimension per word of :data:`WORDS`, a
-    little of every one) that records every text it embeds."""
-
-    name, dim = "words", len(WORDS)
-
-    def __init__(self):
-        self.embedded: list[str] = []
-
-    def encode(self, texts, *, show_progress=False):
-        self.embedded.extend(texts)
-        rows = np.array([[word in text.lower() for word in WORDS] for text in texts],
-                        np.float32).reshape(len(texts), self.dim) + 0.05
-        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
 def _space():
