@@ -306,6 +306,11 @@ ALLOWED_UPWARD = {
         "apply-review --decide-from reads label's output with label's own reader (its "
         "copies and repeated lines), inside label_answers; moving that reader down to "
         "tagsmith.labeling would drop this",
+    ("audit/warmup.py", "tagsmith.pipeline.audit", "AuditOptions"):
+        "the warm-up child runs a tiny audit (audit_corpus) to compile the audit's "
+        "kernels before a large audit: imported in the child's function only",
+    ("audit/warmup.py", "tagsmith.pipeline.audit", "audit_corpus"):
+        "the warm-up child's tiny audit (above)",
     ("zeroshot/scorer.py", "tagsmith.pipeline.classifier", "Suggestion"):
         "ZeroShotClassifier.suggest returns TextClassifier.suggest's type (imported in "
         "the method, after the encoder has run, and for its type hint); moving the "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -352,7 +353,8 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
             "metrics": metrics, "per_label": label_rows}
 
 
-def bootstrap_weights(n: int, resamples: int, seed: int):
+def bootstrap_weights(n: int, resamples: int, seed: int
+                      ) -> Iterator[tuple[int, np.ndarray]]:
     """The paired bootstrap's draws over ``n`` documents, BOOTSTRAP_BATCH at a time:
     ``(start, weights)`` pairs, ``weights`` a float (draws x ``n``) matrix of how often
     each document was drawn in each of the draws numbered from ``start``; the same for
