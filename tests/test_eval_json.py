@@ -450,10 +450,16 @@ def test_eval_reads_a_named_pipe_once(seen, tmp_path):
     try:
         got = run("eval", seen / "model", fifo, "--json")
     finally:
-        if writer.is_alive():  # the pipe was never opened: let the writer go
-            with open(fifo, encoding="utf-8") as handle:
-                handle.read()
-        writer.join()
+        if writer.is_alive():
+            # the pipe was never opened, or the writer is just closing it: opened without
+            # waiting for a writer (a blocking open here waited for ever where the writer
+            # had closed a moment before: a fresh-clone run hung on it), the writer goes
+            reading = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                writer.join(10)
+            finally:
+                os.close(reading)
+        writer.join(10)
     got = json.loads(_untimed(got))
     expected = json.loads(_untimed(run("eval", seen / "model", seen / "mixed.tsv", "--json")))
     assert got["provenance"].pop("corpus") == str(fifo)
