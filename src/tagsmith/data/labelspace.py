@@ -177,6 +177,17 @@ def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
+def _refuse_unordered(values, parameter: str, expected: str, mapping_hint: str) -> None:
+    """Refuse, as ``parameter``, what gives no label-id order: a bare str, a mapping (one
+    of whose parts ``mapping_hint`` says to give) or a set (a dict's keys view is
+    ordered, so taken)."""
+    if isinstance(values, str | bytes | Mapping | Set) and not isinstance(values, KeysView):
+        what = ("a bare str" if isinstance(values, str | bytes) else
+                f"a {type(values).__name__} ({mapping_hint})"
+                if isinstance(values, Mapping) else
+                f"a {type(values).__name__} (no order for the label ids)")
+        raise InvalidParameterError(parameter, expected, what)
+
 
 def code_key(code: str) -> str:
     """A code compared ignoring case and punctuation: ``E11.9``, ``e11.9`` and ``E119``
@@ -497,13 +508,8 @@ class LabelSpace(Sequence[Label]):
         ['apple', 'u:b']
         """
         # a dict's keys (from_uris(names.keys(), names=names)) are in its order
-        if isinstance(uris, str | bytes | Mapping | Set) and not isinstance(uris, KeysView):
-            what = ("a bare str" if isinstance(uris, str | bytes) else
-                    f"a {type(uris).__name__} (give its URIs, and names=)"
-                    if isinstance(uris, Mapping) else
-                    f"a {type(uris).__name__} (no order for the label ids)")
-            raise InvalidParameterError("uris", "a list of URIs (one str per label, in "
-                                        "label-id order)", what)
+        _refuse_unordered(uris, "uris", "a list of URIs (one str per label, in label-id "
+                          "order)", "give its URIs, and names=")
         if names is not None:
             try:  # a pandas Series was "ambiguous" in `if names`
                 names = dict(names.items() if hasattr(names, "items") else names)
@@ -541,13 +547,8 @@ class LabelSpace(Sequence[Label]):
         >>> space.uris, space.names(), space[0].pref_labels
         (['joy', 'anger'], ['joy', 'anger'], {'en': 'joy'})
         """
-        if isinstance(names, str | bytes | Mapping | Set) and not isinstance(names, KeysView):
-            what = ("a bare str" if isinstance(names, str | bytes) else
-                    f"a {type(names).__name__} (give a list of its names)"
-                    if isinstance(names, Mapping) else
-                    f"a {type(names).__name__} (no order for the label ids)")
-            raise InvalidParameterError("names", "a list of label names (one str per "
-                                        "label, in label-id order)", what)
+        _refuse_unordered(names, "names", "a list of label names (one str per label, in "
+                          "label-id order)", "give a list of its names")
         given = list(names)
         first: dict[str, int] = {}  # each URI and the position first giving it
         for i, name in enumerate(given):
