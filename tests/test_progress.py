@@ -520,3 +520,24 @@ def test_a_jupyter_kernel_gets_progress_bars(kernel):
     else:
         assert stdout == "_LogProgress\n" and stderr == ""
     assert "silenced" not in stderr
+
+
+class _Updates:
+    """A bar that records each update it is given."""
+
+    def __init__(self):
+        self.updates = []
+
+    def update(self, n):
+        self.updates.append(n)
+
+
+def test_counted_counts_every_item_a_step_at_a_time():
+    """progress.counted (apply-review's and derive_label_space's bars) counts each item
+    once, ``step`` at a time and the rest where the items end; its doctest's bar is
+    disabled and would pass if no item were counted."""
+    bar = _Updates()
+    assert list(progress.counted(range(2500), bar, step=1024)) == list(range(2500))
+    assert bar.updates == [1024, 1024, 452] and sum(bar.updates) == 2500
+    bar = _Updates()
+    assert list(progress.counted([], bar)) == [] and sum(bar.updates) == 0
