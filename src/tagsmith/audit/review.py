@@ -2376,8 +2376,6 @@ def _read_quietly(records, bar):
         yield from chunk
 
 
-
-
 def _placed(row: Decision, number: int, doc_id: str | None) -> Decision:
     """``row`` naming document ``number``, and its id ``doc_id`` where not None."""
     if doc_id is None:
