@@ -687,11 +687,12 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
                     unique_rows, back = np.unique(row, return_inverse=True)
                     taken = _check_vectors(np.array(stored_vectors[unique_rows]),
                                            (len(unique_rows), dim))
-                del stored_vectors  # the file's map closed (before a removal below)
+                del stored_vectors  # the file's map closed once its rows are taken
         # FileNotFoundError: pruned by another run
         except (_Unkeyed, _OtherEncoder, FileNotFoundError):
             continue
         except Exception as exc:  # noqa: BLE001 - an unusable part file is only a miss
+            stored_vectors = None  # its map closed before the removal below (Windows)
             if not _is_damage(exc):  # not ours to remove
                 logger.warning("ignoring the zero-shot embedding cache %s (%s)", path,
                                _reason(exc))
