@@ -3699,7 +3699,9 @@ def test_ctrl_c_does_not_wait_the_abort_grace_for_a_call_that_began_storing(ctrl
     def interrupt():
         checking.wait(60)
         sent.append(time.monotonic())
-        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, waking the main thread's wait
+        # Ctrl-C, to the main thread: os.kill's may be taken by another thread, and the
+        # main thread's wait (a lock) then ends only with the worker, 120 s later
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     with LocalChatServer(lambda body: "answer") as server:
         cached = CachedClient(client_for(server), cache)
