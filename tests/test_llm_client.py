@@ -3836,7 +3836,8 @@ def test_a_third_ctrl_c_while_the_left_writes_end_still_says_the_closing_lines(
 
     path = tmp_path / "cache.sqlite"
     cache = ResponseCache(path)
-    second = threading.Timer(SAVE_GRACE + 0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    second = threading.Timer(SAVE_GRACE + 0.5, lambda: signal.pthread_kill(
+        threading.main_thread().ident, signal.SIGINT))
     escaped = []
     with _locked_by_another_process(path):
         with LocalChatServer(lambda body: "answer") as server:
@@ -3891,8 +3892,8 @@ def test_ctrl_c_again_abandons_the_calls_in_flight_and_a_third_leaves_the_writes
             return super().wait_for_writes(timeout)
 
     def ctrl_c_when(what):
-        if waiting[what].wait(60):
-            os.kill(os.getpid(), signal.SIGINT)
+        if waiting[what].wait(60):  # to the main thread: another may take a process's
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     release, held = threading.Event(), threading.Event()
 
