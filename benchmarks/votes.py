@@ -129,9 +129,10 @@ def read_lines(path: Path) -> list[str]:
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    os.replace(tmp, path)
+    # audit_runner's writer (the other benchmarks' one), not a copy of it
+    from audit_runner import write_atomically
+
+    write_atomically(path, "".join(line + "\n" for line in lines))
     return path
 
 
