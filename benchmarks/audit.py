@@ -259,12 +259,15 @@ def load_truth(data_dir: Path):
 
 
 # -- processes -------------------------------------------------------------------------------
-def timed(cmd: list[str], log_path: Path) -> dict:
-    """Run ``cmd`` under ``/usr/bin/time -v``; wall seconds and peak RSS (MB)."""
+def timed(cmd: list[str], log_path: Path, stdout_path: Path | None = None) -> dict:
+    """Run ``cmd`` under ``/usr/bin/time -v``; wall seconds and peak RSS (MB). Its stdout
+    goes to ``stdout_path`` where given (a JSON result to read back), else to the log with
+    its stderr."""
     full = ["/usr/bin/time", "-v", *cmd]
     started = time.perf_counter()
-    with open(log_path, "w") as handle:
-        rc = subprocess.call(full, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+    with open(log_path, "w") as handle, \
+            (open(stdout_path, "w") if stdout_path else handle) as out:
+        rc = subprocess.call(full, stdout=out, stderr=handle, cwd=ROOT)
     wall = time.perf_counter() - started
     text = log_path.read_text(errors="replace")
     if rc != 0:

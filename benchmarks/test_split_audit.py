@@ -40,10 +40,7 @@ import argparse
 import csv
 import datetime
 import json
-import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -86,24 +83,11 @@ def log(message: str) -> None:
 
 
 def timed(args: list[str], log_path: Path, stdout_path: Path | None = None) -> dict:
-    """``python -m tagsmith ARGS`` under ``/usr/bin/time -v``: wall seconds, peak RSS (MB);
-    stdout to ``stdout_path`` where given, else to the log with stderr."""
-    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "tagsmith", *args]
-    started = time.perf_counter()
-    with open(log_path, "w") as err:
-        out = open(stdout_path, "w") if stdout_path else err
-        try:
-            rc = subprocess.call(cmd, stdout=out, stderr=err, cwd=ROOT)
-        finally:
-            if stdout_path:
-                out.close()
-    wall = time.perf_counter() - started
-    text = log_path.read_text(errors="replace")
-    if rc != 0:
-        raise SystemExit(f"step failed (exit {rc}): tagsmith {' '.join(args)}\n{text[-3000:]}")
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    return {"wall_s": round(wall, 1),
-            "peak_rss_mb": round(int(rss.group(1)) / 1024) if rss else None}
+    """``python -m tagsmith ARGS`` under audit.py's :func:`timed`: wall seconds, peak RSS
+    (MB); stdout to ``stdout_path`` where given, else to the log with stderr."""
+    from audit import timed as timed_command
+
+    return timed_command([sys.executable, "-m", "tagsmith", *args], log_path, stdout_path)
 
 
 def compiled_kernels(log_path: Path) -> bool:
