@@ -244,10 +244,6 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
         both[name] = {"hit": hit, "predicted": predicted, "found": found}
     n_true = np.asarray(truth.sum(axis=1)).ravel()
 
-    def micro(found: np.ndarray, predicted: np.ndarray, true: np.ndarray) -> np.ndarray:
-        total = predicted + true
-        return np.divide(2 * found, total, out=np.zeros_like(total), where=total > 0)
-
     def label_f1(found, predicted, support):
         total = predicted + support
         return np.divide(2 * found, total, out=np.zeros_like(total, dtype=np.float64),
@@ -278,7 +274,7 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
         size = len(weights)
         d = weights @ docs  # (size, 7): true, then hit/found/predicted of each
         p1 = (d[:, 1] - d[:, 4]) / max(n, 1)  # no documents: 0, as evaluate's figures
-        f1 = (micro(d[:, 2], d[:, 3], d[:, 0]) - micro(d[:, 5], d[:, 6], d[:, 0]))
+        f1 = (_micro_f1(d[:, 2], d[:, 3], d[:, 0]) - _micro_f1(d[:, 5], d[:, 6], d[:, 0]))
         drawn_metrics[start:start + size] = np.column_stack([p1, f1])
         if n_labels:
             s = np.asarray((sp.csr_matrix(weights) @ stack).todense())
@@ -294,9 +290,9 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
         if key == "p@1":
             values = {name: float(per_doc[name][0].sum() / max(n, 1)) for name in both}
         else:
-            values = {name: float(micro(np.array(per_doc[name][1].sum()),
-                                        np.array(per_doc[name][2].sum()),
-                                        np.array(float(n_true.sum()))))
+            values = {name: float(_micro_f1(np.array(per_doc[name][1].sum()),
+                                            np.array(per_doc[name][2].sum()),
+                                            np.array(float(n_true.sum()))))
                       for name in both}
         low, high = float(bounds[0, j]), float(bounds[1, j])
         metrics[key] = {"baseline": values["baseline"], "bundle": values["bundle"],
@@ -369,6 +365,15 @@ def bootstrap_weights(n: int, resamples: int, seed: int
         size = min(BOOTSTRAP_BATCH, resamples - start)
         yield start, np.stack([np.bincount(rng.integers(0, n, n), minlength=n)
                                for _ in range(size)]).astype(np.float64)
+
+
+def _micro_f1(found: np.ndarray, predicted: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Micro-F1, ``2 found / (predicted + true)`` (0 where both are 0), of totals or of
+    each bootstrap draw's: ``compare_predictions`` and ``compare_gold`` each had a local
+    copy, their arguments in two orders."""
+    total = predicted + true
+    return np.divide(2 * found, total, out=np.zeros_like(total, dtype=np.float64),
+                     where=total > 0)
 
 
 def sign_test(n_better: int, n_worse: int) -> float:
@@ -462,24 +467,19 @@ def compare_gold(Y_before: sp.spmatrix, Y_after: sp.spmatrix, top1: np.ndarray,
         per_doc[name] = (hit, found, true)
     predicted = np.asarray((sets != 0).sum(axis=1)).ravel()
 
-    def micro(found, true, predicted_total):
-        total = predicted_total + true
-        return np.divide(2 * found, total, out=np.zeros_like(total, dtype=np.float64),
-                         where=total > 0)
-
     docs = np.column_stack([predicted, *per_doc["before"], *per_doc["after"]])
     drawn = np.empty((resamples, 2))
     for start, weights in bootstrap_weights(n, resamples, seed):
         d = weights @ docs  # predicted, then hit/found/true before, and after
         drawn[start:start + len(weights)] = np.column_stack([
             (d[:, 4] - d[:, 1]) / max(n, 1),
-            micro(d[:, 5], d[:, 6], d[:, 0]) - micro(d[:, 2], d[:, 3], d[:, 0])])
+            _micro_f1(d[:, 5], d[:, 0], d[:, 6]) - _micro_f1(d[:, 2], d[:, 0], d[:, 3])])
     tail = (1 - confidence) / 2 * 100
     bounds = np.percentile(drawn, [tail, 100 - tail], axis=0)
     values = {name: {"p@1": float(hit.sum() / max(n, 1)),
-                     "micro_f1": float(micro(np.array(float(found.sum())),
-                                             np.array(float(true.sum())),
-                                             np.array(float(predicted.sum()))))}
+                     "micro_f1": float(_micro_f1(np.array(float(found.sum())),
+                                                 np.array(float(predicted.sum())),
+                                                 np.array(float(true.sum()))))}
               for name, (hit, found, true) in per_doc.items()}
     right_now = int((per_doc["after"][0] > per_doc["before"][0]).sum())
     wrong_now = int((per_doc["after"][0] < per_doc["before"][0]).sum())
