@@ -805,8 +805,12 @@ def main() -> None:
         check_from_json_options(parser, args, saved)
         write_results_md(saved, args)
         return
-    from xmc import make_data_work_dir
+    from xmc import make_data_work_dir, provenance
 
+    # the commit, tagsmith's folder and versions this run starts from, read now: read
+    # when the run ended (hours later), a checkout moved meanwhile was recorded as the
+    # code that made the figures
+    ran = provenance(["numpy", "scipy", "scikit-learn"])
     # data prepared in the work folder (data-<key>/truth.npz) needs no dataset
     work = make_data_work_dir(args.dataset, args.data_dir, args.work_dir / args.dataset)
     data_dir = prepare(args, work)
@@ -851,9 +855,7 @@ def main() -> None:
     if args.skip:
         result["skipped_steps"] = sorted(args.skip)
     # how and where it ran, for RESULTS.md written later from this file (--from-json)
-    from xmc import provenance
-
-    result["run"] = {**provenance(["numpy", "scipy", "scikit-learn"]),
+    result["run"] = {**ran,
                      "command": results_command(sys.orig_argv),
                      "date": datetime.date.today().isoformat(), "machine": _machine()}
     # a run with --skip keeps the whole run's result.json (audit_repair_curve.py and

@@ -193,6 +193,9 @@ def main() -> None:
     from audit_runner import write_atomically
     from xmc import make_data_work_dir, provenance
 
+    # read as the run starts: read as it ended, a checkout moved meanwhile was recorded
+    # as the code that made the figures
+    ran = provenance(["numpy", "scipy"])
     work = make_data_work_dir(args.dataset, args.data_dir, args.work_dir / args.dataset,
                               data_needed=True)
     runs = work / "runs"
@@ -243,7 +246,7 @@ def main() -> None:
             "apply_review": applied,
             "eval_fixed": {**eval_figures(runs / f"eval-fixed-{scores}.json"), **moved}}
         log(f"audit {scores}: {result[f'audit_{scores}']}")
-    result["run"] = {**provenance(["numpy", "scipy"]),
+    result["run"] = {**ran,
                      "command": results_command(sys.orig_argv),
                      "date": datetime.date.today().isoformat(), "machine": _machine()}
     write_atomically(runs / "result.json", json.dumps(result, indent=1))

@@ -1774,3 +1774,28 @@ def test_split_audit_says_which_audit_compiled_the_kernels(tmp_path):
                       encoding="utf-8")
     assert module.compiled_kernels(first) is True
     assert module.compiled_kernels(second) is False
+
+
+@pytest.mark.parametrize(("script", "dataset"), [("audit", "goemotions"),
+                                                  ("test_split_audit", "reuters21578")])
+def test_a_run_records_the_commit_it_started_from(script, dataset, tmp_path, monkeypatch):
+    """audit.py and test_split_audit.py read the commit (and versions) when the run
+    ended, hours after it began: a checkout moved meanwhile (another branch checked out
+    to look at something) was recorded as the code that made the figures. Read as it
+    starts, before the data is looked for: a run refused for a missing dataset has read
+    it already (the real provenance, called through)."""
+    xmc = _benchmark("xmc")
+    module = _benchmark(script)
+    real, read = xmc.provenance, []
+
+    def provenance(packages):
+        read.append(real(packages))
+        return read[-1]
+
+    monkeypatch.setattr(xmc, "provenance", provenance)
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", "--dataset", dataset, "--data-dir",
+                                      str(tmp_path / "data"), "--work-dir",
+                                      str(tmp_path / "work")])
+    with pytest.raises(SystemExit):
+        module.main()
+    assert len(read) == 1 and read[0]["commit"]
