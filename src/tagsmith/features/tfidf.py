@@ -208,14 +208,13 @@ def _is_integer(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Integral)
 
 
-def _counted(texts: list[str], what: str, every: int = 1000) -> Iterator[str]:
-    """Yield ``texts`` while a progress bar counts them (a thousand at a time)."""
-    from tagsmith.progress import progress_bar
+def _counted(texts: list[str], what: str) -> Iterator[str]:
+    """Yield ``texts`` while a progress bar counts them
+    (:func:`~tagsmith.progress.counted`'s steps: a third copy of its counting was here)."""
+    from tagsmith.progress import counted, progress_bar
 
     with progress_bar(total=len(texts), desc=f"features ({what})", unit="doc") as bar:
-        for start in range(0, len(texts), every):
-            yield from texts[start:start + every]
-            bar.update(min(every, len(texts) - start))
+        yield from counted(texts, bar)
 
 
 class TfidfFeaturizer:
