@@ -3214,3 +3214,47 @@ def test_rows_of_removed_documents_are_not_compared_with_every_corpus_id(tmp_pat
     assert [r.labels for r in read_records(tmp_path / "fixed.jsonl")][:2] == [
         (), ("<http://x/rain>",)]
     assert len(calls) <= 4 * (n_gone + n_ids), len(calls)
+
+
+def test_a_corpus_changed_between_matching_and_writing_is_refused(tmp_path,
+                                                                  log_every_progress_line):
+    """The rows of a moved review are matched to the documents in one pass and written
+    in another: a corpus written to in between (documents appended) was written with the
+    rows placed by the old numbering, its progress past 100% ("3/2 docs (150%)"). Now
+    refused, naming the corpus, and no output appears; an existing one is kept."""
+    import logging
+
+    rows = [{**_row(0, "missing", "http://x/sun", "Heavy rain all day"), "doc_id": "a"}]
+    review = _review(tmp_path, rows)
+    corpus = _jsonl_corpus(
+        tmp_path, {"id": "n", "text": "New one", "labels": []},
+        {"id": "a", "text": "Heavy rain all day", "labels": ["<http://x/rain>"]})
+    added = json.dumps({"id": "z", "text": "Added meanwhile", "labels": []}) + "\n"
+
+    class AppendAfterMatching(logging.Handler):
+        """Appends a document to the corpus as the matching pass says it is done."""
+
+        def emit(self, record):
+            if "matched to the review's rows by id and text: 2 docs" in record.getMessage():
+                with corpus.open("a", encoding="utf-8") as handle:
+                    handle.write(added)
+
+    handler = AppendAfterMatching()
+    logging.getLogger("tagsmith").addHandler(handler)
+    try:
+        for output in (tmp_path / "out.jsonl", tmp_path / "kept.jsonl"):
+            if output.name == "kept.jsonl":
+                output.write_text("good\n", encoding="utf-8")
+                corpus.write_text(corpus.read_text(encoding="utf-8").replace(added, ""),
+                                  encoding="utf-8")
+            with pytest.raises(DataError, match=r"c\.jsonl: changed while apply-review read "
+                               r"it: 2 documents when the review's rows were matched to "
+                               r"them, more now; no output written"):
+                apply_review(corpus, review, output, SPACE, show_progress=True,
+                             overwrite=True)
+            if output.name == "kept.jsonl":
+                assert output.read_text(encoding="utf-8") == "good\n"
+            else:
+                assert not output.exists()
+    finally:
+        logging.getLogger("tagsmith").removeHandler(handler)

@@ -2261,6 +2261,9 @@ class _Matched:
     ambiguous: list[Decision] = dataclasses.field(default_factory=list)
     #: the documents read (the writing pass's progress total)
     n_docs: int | None = None
+    #: the corpus's size and modification time as the matching pass began
+    #: (:func:`_stamp`): the writing pass refuses a corpus changed since
+    stamp: tuple[int, int] | None = None
 
 
 def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
@@ -2275,6 +2278,7 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
 
     if not (corpus.is_file() or corpus.is_dir()):
         return None
+    stamp = _stamp(corpus)
     decisions, repeated, _ = read
     # every accepted row, a copy of another's number too (its text or id may name
     # another document): the first row of each document and label decides, the others
@@ -2357,7 +2361,30 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
                     repeats_of, moved, [d for d in left if d.doc_id and d.doc_id in ids],
                     [d for d in left if not (d.doc_id and d.doc_id in ids)
                      and not (d.doc_id in lost and d.doc_key in held)],
-                    n_by_text, ambiguous, len(documents))
+                    n_by_text, ambiguous, len(documents), stamp)
+
+
+def _stamp(corpus: Path) -> tuple[int, int]:
+    """``corpus``'s size and modification time (a folder's: a file added or removed)."""
+    st = corpus.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _changed_since_matched(corpus: Path, matched: _Matched, n_docs: int,
+                           done: bool) -> None:
+    """Refuse ``corpus`` changed between the pass matching the review's rows and the
+    pass writing it (``n_docs`` read so far, ``done`` at its end): the rows were matched
+    to documents by number in the corpus as it was (its progress passed 100%, and a
+    row could be written to another document)."""
+    n = matched.n_docs
+    if n is None:
+        return
+    if n_docs > n or done and (n_docs < n or _stamp(corpus) != matched.stamp):
+        raise DataError(f"changed while apply-review read it: {n:,} document"
+                        f"{plural_s(n)} when the review's rows were matched to them, "
+                        f"{'more' if n_docs > n else f'{n_docs:,}'} now"
+                        f"{' (or edited)' if n_docs == n else ''}; no output written: run "
+                        "again once nothing writes to it", path=corpus)
 
 
 def _read_quietly(records, bar):
@@ -2539,11 +2566,15 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         uris: list[str] | None = None if checked else []
         id_lines = FirstSeen[int]()
         decided: dict[str, tuple[int, int]] = {}  # id -> (line, review line) decided on
+        # the documents the rows were matched among: a corpus grown since is refused
+        limit = math.inf if matched is None or matched.n_docs is None else matched.n_docs
         # the corpus's layout (a CSV's label joiner, a JSONL's key order) is read here
         # alone: every other command reads without it (read_records' layout)
         for number, record in enumerate(source.records(report, layout=True)):
             todo = by_doc.pop(number, None)
             stats["n_docs"] += 1
+            if stats["n_docs"] > limit and matched is not None:  # refused: no output
+                _changed_since_matched(corpus, matched, stats["n_docs"], False)
             # raised inside the atomic writer: no output file appears
             _check_decided_id(id_lines, decided, repeated_ids, record, todo, corpus)
             if uris is not None and is_lone_uri(record.text):
@@ -2575,6 +2606,8 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                 ids = {_resolve(space, key) for key in record.labels}
                 in_use.update(i for i in ids if i is not None and deprecated[i])
             yield record, record is not read
+        if matched is not None:
+            _changed_since_matched(corpus, matched, stats["n_docs"], True)
         if not stats["n_docs"]:  # a pipe (a file or folder was checked before)
             raise no_documents(corpus, report.n_skipped_lines, report.n_missing_files,
                                report.first_malformed)
