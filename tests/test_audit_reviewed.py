@@ -610,6 +610,28 @@ def test_a_rounded_id_names_the_numbers_within_half_a_unit_of_its_last_digit(
 
 
 @pytest.mark.parametrize(("written", "named", "not_named"), [
+    # past a float's range: the numbers compared exactly (every such pair was "the same
+    # number", two infinities, to _same_id, and none to the index)
+    ("1E999", ["1e999", "1.0e999", "10E998"], ["2e999", "1e998", "inf", "Infinity"]),
+    ("2E308", ["1.6e308", "2e308", "2.4e308"], ["1e308", "2.5e308", "1e999"]),
+    # words, not numbers
+    ("inf", [], ["Infinity", "1e999", "INF "]),
+])
+def test_ids_past_a_float_s_range_name_the_same_documents_by_index_and_one_by_one(
+        written, named, not_named):
+    """``_same_id`` took ``1E999`` for ``2e999`` (both infinite floats) and ``inf`` for
+    ``Infinity``, while the index of review ids (:class:`_NumericIds`, of audit
+    --reviewed and apply-review's moved rows) found none of them: one row's id named a
+    document one way and not the other. Now both read such a number exactly."""
+    from tagsmith.audit.review import _NumericIds, _same_id
+
+    assert [doc_id for doc_id in named + not_named if _same_id(written, doc_id)] == named
+    index = _NumericIds([written])
+    assert [doc_id for doc_id in named + not_named if index.naming(doc_id)] == named
+    assert sorted(index.naming_each(named + not_named)) == list(range(len(named)))
+
+
+@pytest.mark.parametrize(("written", "named", "not_named"), [
     # 1550 shown with 2 digits is 1.6E+3 (half away from zero, as Excel and
     # LibreOffice round a number they show), not 1.5E+3
     ("1.5E+3", ["1450", "1500", "1549.999"], ["1449.999", "1550", "1551"]),

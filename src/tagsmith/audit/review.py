@@ -1476,6 +1476,9 @@ class _NumericIds:
         self._bisect = bisect
         self._exact = set(ids)
         self._plain: dict[float, list[str]] = {}
+        # numbers past a float's range (1E999), which _same_id compares exactly: few,
+        # each checked by it for a document whose id is as large
+        self._huge: list[str] = []
         # by the digits shown: each one's values sorted, for the window around a number
         rounded: dict[int, list[tuple[float, str]]] = {}
         for written in self._exact:
@@ -1484,6 +1487,8 @@ class _NumericIds:
             except ValueError:
                 continue
             if not math.isfinite(shown):
+                if math.isinf(shown) and _NUMBER_CHARS.fullmatch(written):
+                    self._huge.append(written)
                 continue
             mantissa, e, _ = written.lower().partition("e")
             if not e:
@@ -1499,15 +1504,20 @@ class _NumericIds:
         stripped = doc_id.strip()
         if stripped != doc_id and stripped in self._exact:
             named.append(stripped)
-        if not (self._plain or self._rounded):
+        if not (self._plain or self._rounded or self._huge):
             return named
         try:
             actual = float(doc_id)
         except ValueError:
             return named
-        if not math.isfinite(actual):
+        if math.isnan(actual):
             return named
-        candidates = list(self._plain.get(actual, ()))
+        # one past a float's range names a number near its own (2E308 names 1.6e308)
+        candidates = self._huge if self._huge and not abs(actual) < _HUGE else []
+        if not math.isfinite(actual):
+            return named + [written for written in candidates
+                            if written not in named and _same_id(written, doc_id)]
+        candidates = [*candidates, *self._plain.get(actual, ())]
         for digits, values in self._rounded.items():
             # _same_id's tolerance is half a unit of the last digit shown: a window
             # wider than any it allows (its digits of this number), each candidate in it
@@ -1528,7 +1538,7 @@ class _NumericIds:
         asked; 1,000,000 numeric ids took 5 s one at a time."""
         asked: set[int] = set()
         exact = self._exact
-        numeric = bool(self._plain or self._rounded)
+        numeric = bool(self._plain or self._rounded or self._huge)
         maybe_number = _NUMBER_CHARS.fullmatch
 
         def parsed():
@@ -1569,6 +1579,10 @@ class _NumericIds:
                     high = np.searchsorted(values, actual + width, side="right")
                 near |= high > low
             asked.update((where[near] + start).tolist())
+            if self._huge:  # ids as large as those past a float's range (1e999)
+                with np.errstate(invalid="ignore"):
+                    asked.update((np.flatnonzero(np.abs(every[start:start + (1 << 16)])
+                                                 >= _HUGE) + start).tolist())
         found: dict[int, list[str]] = {}
         for n in sorted(asked):
             named = self.naming(doc_ids[n])  # type: ignore[arg-type]
@@ -1576,6 +1590,10 @@ class _NumericIds:
                 found[n] = named
         return found
 
+
+#: the ids from which one past a float's range (2E308) may name a number (it names
+#: those within half a unit of its last digit: 1.5e308 and up)
+_HUGE = 1e307
 
 #: the characters of a finite number as float() reads it (digits of any script, as it
 #: reads them): an id of others is no number (_NumericIds.naming_each)
@@ -1946,19 +1964,21 @@ def _same_id(written: str, doc_id: str | None) -> bool:
     if not written or doc_id is None or written == doc_id.strip():
         return True
     try:
-        shown, actual = float(written), float(doc_id)
+        float(written), float(doc_id)
     except ValueError:
         return False
     mantissa, e, exponent = written.lower().partition("e")
-    if shown == actual and not math.isfinite(shown):  # 1e999 of an id 1e999
-        return True
     # the numbers compared exactly, not as floats: 19-digit ids (a snowflake's,
     # 1234567890123456789) one apart are one float, and a review's row named its
-    # neighbours as the same number
+    # neighbours as the same number; each parsed once (it was up to three times).
+    # Past a float's range too: 1E999 names 1e999 as the same number, not as two
+    # infinities (2e999 and inf were the same id; the index, _NumericIds, said neither)
+    shown_exactly, actual_exactly = Decimal(written), Decimal(doc_id)
     try:
-        difference = abs(Decimal(written) - Decimal(doc_id))
-    except ArithmeticError:  # (inf - inf)
-        return shown == actual
+        above = actual_exactly - shown_exactly  # the id above the number shown
+        difference = abs(above)
+    except ArithmeticError:  # (inf - inf: words, "inf" and "Infinity", not numbers;
+        return False  # past Decimal's range: nothing to tell them apart by but the text)
     if not e:  # every digit shown: the same number (a relative tolerance took the
         return not difference  # neighbouring ids of numbered documents for one)
     # half a unit of the last digit shown: a tolerance of 0.5 * 10 ** (1 - digits) of
@@ -1968,8 +1988,7 @@ def _same_id(written: str, doc_id: str | None) -> bool:
         return True
     try:
         half = Decimal(5).scaleb(place - 1)
-        above = Decimal(doc_id) - Decimal(written)  # the id above the number shown
-        sign = Decimal(written).compare(0)
+        sign = shown_exactly.compare(0)
     except ArithmeticError:  # (past Decimal's range)
         return float(difference) <= _half_unit(mantissa, exponent)
     # rounded half away from zero, as Excel and LibreOffice show a number (1550 with
@@ -2459,12 +2478,14 @@ def _as_corpus_ids(rows: list[Decision], ids_of_key: dict[str, list[str]],
 
 
 def _indexable(written: str) -> bool:
-    """Whether :class:`_NumericIds` finds what ``written`` names: text, or a number a
-    float holds (it leaves out inf and nan)."""
+    """Whether :class:`_NumericIds` finds what ``written`` names: text, a number a
+    float holds, or a number written in digits past its range (1e999); not inf and nan
+    written as words."""
     try:
-        return math.isfinite(float(written))
+        shown = float(written)
     except ValueError:
         return True
+    return math.isfinite(shown) or math.isinf(shown) and bool(_NUMBER_CHARS.fullmatch(written))
 
 
 def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
