@@ -1241,6 +1241,57 @@ def test_held_out_data_overlapping_the_training_data_is_refused(bundle, goemotio
     assert f"{partly}: 20 of its 200 documents are also training documents" in caplog.text
 
 
+def _as_jsonl(lines, blank: int) -> str:
+    """TSV lines (text TAB labels) as JSONL records, ``blank`` records of an empty text
+    after them (a CSV or JSONL record can hold one, a TSV line cannot)."""
+    import json
+
+    records = [{"text": line.split("\t")[0],
+                "labels": line.rstrip("\n").split("\t")[1].split()} for line in lines]
+    records += [{"text": "" if i % 2 else "   ", "labels": ["<urn:goemotions:neutral>"]}
+                for i in range(blank)]
+    return "".join(json.dumps(record) + "\n" for record in records)
+
+
+def test_train_dev_and_calibrate_data_do_not_count_blank_texts_as_training_documents(
+        goemotions_small, tmp_path, caplog):
+    """A training corpus and a dev corpus each with empty records (CSV or JSONL) had
+    every blank dev text counted a training document: 10 copies and 30 new documents
+    beside 60 blank texts read '70 of its 100 documents are training documents' and
+    were refused, where eval and audit --scores heldout count 10 (an empty text holds
+    nothing a model learnt). Now the count and the share leave them out, and the
+    warning says how many."""
+    train_lines = goemotions_small["train"].read_text().splitlines(keepends=True)
+    dev_lines = goemotions_small["dev"].read_text().splitlines(keepends=True)
+    train = tmp_path / "train.jsonl"
+    train.write_text(_as_jsonl(train_lines, 20))
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text(_as_jsonl(train_lines[:10] + dev_lines[:30], 60))
+    def loud(*args):  # no -q: the warnings reach caplog
+        return CliRunner().invoke(tagsmith_cli.cli, [*map(str, args)])
+
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("train", train, "--output", tmp_path / "m", "--vocab",
+                      goemotions_small["vocab"], "--dev", dev, *FAST)
+    assert result.exit_code == 0, result.output
+    assert (f"{dev}: 10 of its 100 documents are also training documents "
+            "(--dev; 60 blank texts not counted)") in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = loud("calibrate", tmp_path / "m", "--data", dev, "-o", tmp_path / "cal")
+    assert result.exit_code == 0, result.output
+    assert (f"{dev}: 10 of its 100 documents are also training documents "
+            "(--data; 60 blank texts not counted)") in caplog.text
+    # half of the texts that are not blank is refused, as before
+    many = tmp_path / "many.jsonl"
+    many.write_text(_as_jsonl(train_lines[:20] + dev_lines[:20], 60))
+    result = run("calibrate", tmp_path / "m", "--data", many, "-o", tmp_path / "cal2")
+    assert result.exit_code == 2, result.output
+    assert (f"{many} (20 of its 100 documents are training documents; 60 blank texts "
+            "not counted)") in " ".join(result.output.split())
+    assert not (tmp_path / "cal2").exists()
+
+
 def _without_training_hashes(bundle, tmp_path):
     """A copy of ``bundle`` as tagsmith saved it before it recorded its training texts
     (no train_texts.npz, none in the manifest)."""

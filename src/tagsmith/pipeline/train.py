@@ -38,7 +38,7 @@ from tagsmith.audit.duplicates import groups_of_hashes  # also named here, where
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
 from tagsmith.data import texthash
 from tagsmith.data.labelspace import LabelSpace, check_label_table
-from tagsmith.data.texthash import in_training  # named here, where it was first
+from tagsmith.data.texthash import in_training  # noqa: F401  (named here, where it was first)
 from tagsmith.data.textio import check_no_lone_surrogate
 from tagsmith.exceptions import DataError, InvalidParameterError
 from tagsmith.features.tfidf import AnalyzedTexts, TfidfFeaturizer, _as_list, holds_unspaced
@@ -338,27 +338,39 @@ def duplicate_groups(texts: Sequence[str]) -> np.ndarray:
 
 def check_overlap(train_hashes: np.ndarray | None, texts: Sequence[str], *,
                   name: str, source: str, hashes: np.ndarray | None = None) -> int:
-    """How many of ``texts`` (held-out documents) are training documents.
+    """How many of ``texts`` (held-out documents) are training documents, blank texts
+    left out (:func:`~tagsmith.data.texthash.training_documents`, the count of ``eval``'s
+    overlap warning and of ``audit --scores heldout``): an empty text holds nothing a
+    model learnt, and a dev file with empty lines matched a training corpus's empty ones.
 
     Refuses (an :class:`InvalidParameterError` for parameter ``name``) when at least
-    :data:`MAX_OVERLAP` of them are, warns with the count when some are; ``source``
-    names the documents (e.g. their file). ``hashes``: the texts' own (see
+    :data:`MAX_OVERLAP` of its texts that are not blank are training documents, warns
+    with the count when some are (and how many blank texts were not counted);
+    ``source`` names the documents (e.g. their file). ``hashes``: the texts' own (see
     :func:`in_training`), so a caller that groups them too hashes them once.
     """
     if train_hashes is None or not len(texts):
         return 0
-    n_overlap = int(in_training(train_hashes, texts, hashes=hashes).sum())
-    if n_overlap >= MAX_OVERLAP * len(texts):
+    if hashes is None:
+        hashes = texthash.hash_texts(texts)
+    hashes = np.asarray(hashes)
+    n_overlap = int(texthash.training_documents(train_hashes, hashes=hashes).sum())
+    n_blank = int((hashes == texthash.BLANK_HASH).sum())
+    n_docs = len(texts)
+    blank = ("" if not n_blank else
+             f"; {n_blank:,} blank text{plural_s(n_blank)} not counted")
+    if n_overlap and n_overlap >= MAX_OVERLAP * (n_docs - n_blank):
         raise InvalidParameterError(
             name, "documents the model was not trained on",
-            f"{source} ({n_overlap:,} of its {len(texts):,} document{plural_s(len(texts))} "
-            f"{plural(n_overlap, 'is a training document', 'are training documents')})")
+            f"{source} ({n_overlap:,} of its {n_docs:,} document{plural_s(n_docs)} "
+            f"{plural(n_overlap, 'is a training document', 'are training documents')}"
+            f"{blank})")
     if n_overlap:
-        logger.warning("%s: %s of its %s document%s %s (%s); held-out results are "
-                       "optimistic", source, f"{n_overlap:,}", f"{len(texts):,}",
-                       plural_s(len(texts)),
+        logger.warning("%s: %s of its %s document%s %s (%s%s); held-out results are "
+                       "optimistic", source, f"{n_overlap:,}", f"{n_docs:,}",
+                       plural_s(n_docs),
                        plural(n_overlap, "is also a training document",
-                              "are also training documents"), name)
+                              "are also training documents"), name, blank)
     return n_overlap
 
 
