@@ -156,7 +156,7 @@ def test_eval_baseline_prints_what_moved(months):
     # a bundle against itself: nothing moved
     same = run("eval", months / "B", months / "test.tsv", "--baseline", months / "B")
     assert "+0.0000 [+0.0000, +0.0000]  within noise (right where the baseline was wrong " \
-           "on 0 documents, wrong where it was right on 0; sign test p = 1)" in same
+           "on 0 documents, wrong where it was right on 0)" in same
     assert "beyond noise" not in same
 
 
@@ -260,14 +260,16 @@ def test_eval_baseline_verdict_on_few_differing_documents_is_not_better(n_docs, 
                                                                         p_value):
     """The percentile bootstrap called a bundle right on 1 document where the baseline
     was wrong 'better', interval [+1, +1], and 4 of 20 all one way 'better' [+0.05,
-    +0.40] where the exact sign test gives p = 0.125: P@1's verdict is the sign test's,
-    micro-F1's 'too few documents' below 6 differing documents."""
+    +0.40] where the exact sign test gives p = 0.125: both verdicts are 'too few
+    documents' below 6 differing documents (P@1's was the sign test's, 'within
+    noise')."""
     got = compared(n_docs, range(n_docs), range(differing, n_docs))
     p1, f1 = got["p@1"], got["micro_f1"]
     assert p1["difference"] == pytest.approx(differing / n_docs)
     assert (p1["n_docs_better"], p1["n_docs_worse"]) == (differing, 0)
-    assert (p1["test"], p1["p_value"], p1["verdict"]) == ("sign", pytest.approx(p_value),
-                                                          "within noise")
+    assert (p1["test"], p1["p_value"], p1["verdict"]) == (
+        "bootstrap", pytest.approx(p_value), "too few documents")
+    assert (p1["n_docs_differing"], p1["min_docs_differing"]) == (differing, 6)
     assert p1["interval"][0] > 0  # the bootstrap's interval, shown as it was
     assert (f1["test"], f1["n_docs_differing"], f1["min_docs_differing"]) == (
         "bootstrap", differing, 6)
@@ -285,14 +287,38 @@ def test_eval_baseline_verdict_on_many_differing_documents():
     assert (mixed["p@1"]["p_value"], mixed["p@1"]["verdict"]) == (1.0, "within noise")
 
 
+@pytest.mark.parametrize(("n_docs", "better", "worse"),
+                         [(300, 9, 2), (100, 5, 0), (300, 7, 0), (300, 30, 20), (60, 8, 0)])
+def test_eval_baseline_p1_verdict_agrees_with_its_interval(n_docs, better, worse):
+    """P@1's interval was the paired bootstrap's and its verdict the sign test's: a
+    bundle right on 9 documents the baseline got wrong, wrong on 2 it got right (of
+    300) read '+0.0233 [+0.0033, +0.0467]  within noise' (p = 0.065). As eval
+    --labels-before's: the verdict is the interval's, 'too few documents' where fewer
+    than 6 documents differ."""
+    got = compared(n_docs, [*range(better), *range(better + worse, n_docs)],
+                   [*range(better, n_docs)])
+    p1 = got["p@1"]
+    assert (p1["n_docs_better"], p1["n_docs_worse"]) == (better, worse)
+    low, high = p1["interval"]
+    if better + worse < 6:
+        assert p1["verdict"] == "too few documents"
+    else:
+        assert p1["verdict"] == ("better" if low > 0 else "worse" if high < 0
+                                 else "within noise")
+    assert (p1["test"], p1["n_docs_differing"]) == ("bootstrap", better + worse)
+    assert "p_value" in p1  # kept for callers that read it
+    if (better, worse) == (9, 2):
+        assert low > 0 and p1["verdict"] == "better"
+
+
 def test_eval_baseline_text_counts_one_document_as_one(months, tmp_path):
     """'on the same 1 documents', 'on 1 documents'."""
     one = tmp_path / "one.tsv"  # L8, new: B gets it right, A cannot
     one.write_text("w8a w8b w8c w8a\t<urn:x:L8>\n")
     text = run("eval", months / "B", one, "--baseline", months / "A")
     assert "on the same 1 document (paired bootstrap" in text
-    assert ("within noise (right where the baseline was wrong on 1 document, wrong where "
-            "it was right on 0; sign test p = 1)") in text
+    assert ("too few documents (right where the baseline was wrong on 1 document, wrong "
+            "where it was right on 0)") in text
     assert "too few documents (the label sets differ on 1 document, fewer than 6)" in text
     assert "1 documents" not in text
 

@@ -2367,7 +2367,7 @@ def _print_comparison(result: dict) -> None:
             better = m["n_docs_better"]
             line += (f" (right where the baseline was wrong on {better:,} "
                      f"document{plural_s(better)}, wrong where it was right on "
-                     f"{m['n_docs_worse']:,}; sign test p = {m['p_value']:.3g})")
+                     f"{m['n_docs_worse']:,})")
         elif 0 < m.get("n_docs_differing", 0) < m.get("min_docs_differing", 0):
             differing = m["n_docs_differing"]
             line += (f" (the label sets differ on {differing:,} "

@@ -182,9 +182,11 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     P@1 and micro-F1 of each, their difference and its ``confidence`` interval by a
     paired bootstrap over documents (``resamples`` draws of the documents with
     replacement, ``seed``), and for P@1 the documents the bundle gets right and the
-    baseline wrong, and the reverse. P@1's verdict is the exact sign test on those
-    documents at ``1 - confidence`` (``test``, ``p_value``), micro-F1's the interval's
-    where the two differ on none or at least MIN_DOCS_DIFFERING documents, else TOO_FEW;
+    baseline wrong, and the reverse (with the exact sign test's ``p_value`` on them).
+    Each verdict is the interval's (``test``: ``bootstrap``) where the two differ on
+    none or at least MIN_DOCS_DIFFERING documents (``n_docs_differing``: for P@1 those
+    only one gets right, for micro-F1 those whose labels right or predicted differ),
+    else TOO_FEW;
     then each label's F1 under both (``None`` for a
     model without the label) with the interval of its difference, for the labels
     true or predicted by either, and the documents where the two's predictions of it
@@ -301,13 +303,19 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
     gained = both["bundle"]["hit"] > both["baseline"]["hit"]
     lost = both["bundle"]["hit"] < both["baseline"]["hit"]
     n_better, n_worse = int(gained.sum()), int(lost.sum())
-    # P@1 is right or wrong per document: its verdict is the exact sign test (McNemar's)
-    # on the documents only one bundle gets right; the percentile bootstrap called 1 of
-    # 1 'better' with [+1, +1], and 4 of 20 with p = 0.125
+    # P@1's verdict is the interval's printed beside it, as compare_gold's (eval
+    # --labels-before): it was the exact sign test's, and 9 documents right of 2 wrong
+    # read "[+0.0033, +0.0467] within noise" (p = 0.065). On fewer than
+    # MIN_DOCS_DIFFERING documents only one bundle gets right it is TOO_FEW, where the
+    # percentile bootstrap called 1 of 1 'better' with [+1, +1], and 4 of 20 (p = 0.125).
+    # The sign test's p is kept (p_value) for callers that read it.
     p_value = sign_test(n_better, n_worse)
-    metrics["p@1"].update(n_docs_better=n_better, n_docs_worse=n_worse, test="sign",
-                          p_value=p_value,
-                          verdict=_tested(n_better - n_worse, p_value, 1 - confidence))
+    p1_metric = metrics["p@1"]
+    p1_metric.update(n_docs_better=n_better, n_docs_worse=n_worse, test="bootstrap",
+                     p_value=p_value, n_docs_differing=n_better + n_worse,
+                     min_docs_differing=MIN_DOCS_DIFFERING)
+    if 0 < n_better + n_worse < MIN_DOCS_DIFFERING:
+        p1_metric["verdict"] = TOO_FEW
     # micro-F1 is not: its verdict is the bootstrap's where enough documents differ
     differ = np.flatnonzero((per_doc["bundle"][1] != per_doc["baseline"][1])
                             | (per_doc["bundle"][2] != per_doc["baseline"][2]))
@@ -390,14 +398,6 @@ def sign_test(n_better: int, n_worse: int) -> float:
     if n == 0:
         return 1.0
     return float(min(1.0, 2 * binom.cdf(min(n_better, n_worse), n, 0.5)))
-
-
-def _tested(difference: int, p_value: float, level: float) -> str:
-    """``better`` or ``worse`` (by the sign of ``difference``) where ``p_value`` is
-    below ``level``, ``within noise`` where it is not."""
-    if p_value >= level or difference == 0:
-        return "within noise"
-    return "better" if difference > 0 else "worse"
 
 
 def _verdict(low: float, high: float) -> str:
