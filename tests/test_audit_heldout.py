@@ -287,3 +287,41 @@ def test_python_heldout_warns_of_the_parameters_it_ignores(trained, caplog):
     plain = audit_corpus(test.texts[:200], test.Y[:200], space, classifier=classifier,
                          options=AuditOptions(scores="heldout", **FAST))
     assert not any("fits nothing" in w for w in plain.report["warnings"])
+
+
+@pytest.mark.parametrize(("scores", "given", "what"), [
+    ("knn", {"model": "linear", "model_params": {"C": 3.0}, "n_folds": 3},
+     "takes leave-one-out kNN scores, with no model and no folds: the model and "
+     "model_params and n_folds given are ignored"),
+    ("crossfit", {"knn_params": {"n_neighbors": 5}, "cooccurrence": 0.5},
+     "cross-fits a model, with no kNN scores: the knn_params and cooccurrence given are "
+     "ignored"),
+    ("bundle", {"model": "linear", "knn_params": {"n_neighbors": 5}},
+     "takes the bundle's stored out-of-fold scores and fits nothing: the model and "
+     "knn_params given are ignored")])
+def test_python_scores_by_name_warn_of_the_parameters_they_ignore(trained,
+                                                                  scores, given, what,
+                                                                  caplog):
+    # only heldout warned (stop 54): AuditOptions(scores="knn", model="linear", ...) ran
+    # with the model silently unused, where the command line refuses --model with knn
+    if scores == "bundle":  # a bundle that stores its out-of-fold scores of this corpus
+        texts, Y = trained["train"].texts[:300], trained["train"].Y[:300]
+        classifier = train_classifier(texts, Y, trained["space"], options=TrainOptions(
+            featurizer_params=FAST_FEATURES, model="tree", model_params={"n_jobs": 1},
+            dev_fraction=0.0, crossfit_folds=2))
+    else:
+        texts, Y, classifier = trained["test"].texts[:200], trained["test"].Y[:200], None
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = audit_corpus(texts, Y, trained["space"], classifier=classifier,
+                              options=AuditOptions(scores=scores, **given, **FAST))
+    assert result.scores.source == scores  # existing callers still run
+    expected = f"scores {scores} {what}"
+    assert expected in result.report["warnings"]
+    record = next(r for r in caplog.records if r.getMessage() == expected)
+    assert record.parameters == ("scores", *given)
+    # the parameters a source uses are not warned of
+    used = {"knn": {"knn_params": {"n_neighbors": 5}, "cooccurrence": 0.5},
+            "crossfit": {"model": "linear", "n_folds": 3}, "bundle": {}}[scores]
+    plain = audit_corpus(texts, Y, trained["space"], classifier=classifier,
+                         options=AuditOptions(scores=scores, **used, **FAST))
+    assert not any("ignored" in w for w in plain.report["warnings"])

@@ -126,7 +126,9 @@ class AuditOptions:
     blend has the highest P@1 against the given labels,
     :func:`tagsmith.audit.scores.choose_cooccurrence`), used by the ``knn`` source only
     (``auto`` refuses a value other than the default when it picks another source;
-    ``crossfit`` and ``bundle`` ignore it).
+    ``crossfit`` and ``bundle`` ignore it). A source given by name (``knn``,
+    ``crossfit``, ``bundle``, ``heldout``) ignores the parameters it does not use, with a
+    warning naming them (the command line refuses them).
     ``k``: top-k width (default: every label up to 100 labels,
     else 50). ``n_folds`` (default 5) and ``seed`` (default 0): ``None`` is the default,
     resolved by :meth:`validate`, which records which of them were given
@@ -1011,6 +1013,19 @@ def _features(texts, classifier, options: AuditOptions):
         featurizer.show_progress = False  # later transforms (leakage splits) are short
 
 
+#: the score sources given by name, and what each does, for the warning that a model
+#: parameter given from Python is ignored (the command line refuses it)
+_EXPLICIT_SOURCES = {
+    "heldout": "takes the bundle's predictions and fits nothing",
+    "bundle": "takes the bundle's stored out-of-fold scores and fits nothing",
+    "knn": "takes leave-one-out kNN scores, with no model and no folds",
+    "crossfit": "cross-fits a model, with no kNN scores",
+}
+#: the sources each AuditOptions model parameter is used by
+_USED_BY = {"model": ("crossfit",), "model_params": ("crossfit",), "n_folds": ("crossfit",),
+            "knn_params": ("knn",), "cooccurrence": ("knn",)}
+
+
 def _choose_source(options: AuditOptions, classifier, texts, Y,
                    groups: np.ndarray | None = None,
                    folds: Callable[[], np.ndarray] | None = None,
@@ -1038,16 +1053,19 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
     # the fingerprint is the whole training corpus's; with a calibration split the stored
     # scores cover only the documents the models were fitted on, not one per document here
     covered = len(classifier.crossfit.topk) if stored else 0
-    if options.scores == "heldout":  # checked by audit_corpus (_check_heldout)
+    if options.scores in _EXPLICIT_SOURCES:
         # the command line refuses them; from Python they were ignored without a word
+        # (heldout warned since stop 54, knn, bundle and crossfit said nothing)
         ignored = [name for name, given in (
             ("model", options.model), ("model_params", options.model_params),
             ("n_folds", options.was_given("n_folds")), ("knn_params", options.knn_params),
-            ("cooccurrence", options.cooccurrence != COOCCURRENCE_WEIGHT)) if given]
+            ("cooccurrence", options.cooccurrence != COOCCURRENCE_WEIGHT))
+            if given and options.scores not in _USED_BY[name]]
         if ignored:
-            warn(logging.WARNING, "scores heldout takes the bundle's predictions and fits "
-                 "nothing: the %s given %s ignored", " and ".join(ignored),
+            warn(logging.WARNING, "scores %s %s: the %s given %s ignored", options.scores,
+                 _EXPLICIT_SOURCES[options.scores], " and ".join(ignored),
                  "is" if len(ignored) == 1 else "are", parameters=("scores", *ignored))
+    if options.scores == "heldout":  # checked by audit_corpus (_check_heldout)
         return "heldout"
     if options.scores == "bundle":
         # the value refused is 'bundle'; what was "got" used to be a description ("got
