@@ -232,3 +232,28 @@ def test_both_comparisons_draw_the_same_paired_bootstrap():
     assert all((w.sum(axis=1) == 7).all() for _, w in batches)
     again = list(bootstrap_weights(7, BOOTSTRAP_BATCH + 3, seed=4))
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(batches, again, strict=True))
+
+
+def test_labels_before_json_counts_what_the_before_files_read_left_out(setup):
+    """provenance counts the lines and unknown labels --on-error skip and
+    --unknown-labels skip left out of CORPUS; labels_before gave none for the before file,
+    whose skipped line or label said so in the log alone."""
+    bad = "a line of three columns\t<urn:goemotions:joy>\textra\n"  # skipped in both
+    before = setup["base"] / "before-skips.tsv"
+    lines = setup["before"].read_text(encoding="utf-8").splitlines(keepends=True)
+    text, labels = lines[3].rstrip("\n").split("\t", 1)
+    lines[3] = f"{text}\t{labels} <urn:goemotions:not-a-label>\n"  # unknown: skipped
+    before.write_text("".join(lines) + bad, encoding="utf-8")
+    after = setup["base"] / "after-skips.tsv"
+    after.write_text(setup["after"].read_text(encoding="utf-8") + bad, encoding="utf-8")
+    result = invoke("eval", setup["bundle"], after, "--labels-before", before, "--json",
+                    "--on-error", "skip", "--unknown-labels", "skip")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    moved, provenance = metrics["labels_before"], metrics["provenance"]
+    assert (moved["n_lines_skipped"], moved["n_unknown_labels_skipped"]) == (1, 1)
+    assert (provenance["n_lines_skipped"], provenance["n_unknown_labels_skipped"]) == (1, 0)
+    plain = invoke("eval", setup["bundle"], setup["after"], "--labels-before",
+                   setup["before"], "--json")
+    moved = json.loads(plain.stdout.strip().splitlines()[-1])["labels_before"]
+    assert (moved["n_lines_skipped"], moved["n_unknown_labels_skipped"]) == (0, 0)

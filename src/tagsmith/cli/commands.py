@@ -2164,8 +2164,8 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
     elif labels_before:  # the bundle's top-k kept, measured against both label versions
         from tagsmith.pipeline.evaluate import evaluate_topk, evaluation_k, overlap_checked
 
-        before = _read_labels_before(labels_before, data, space, on_error, unknown_labels,
-                                     named, corpus)
+        before, before_read = _read_labels_before(labels_before, data, space, on_error,
+                                                  unknown_labels, named, corpus)
         ks, k = evaluation_k(classifier, ks, threshold)
         checked = overlap_checked(classifier, texts, corpus)
         topk = classifier.predict_topk(checked, k)
@@ -2176,8 +2176,13 @@ def evaluate(bundle, corpus, as_json, threshold, on_error, unknown_labels, calib
 
         # which files were compared, beyond their paths: a saved report could not tell
         # the before file it was measured against once it was edited or replaced
+        # and what its read left out, as provenance gives CORPUS's: a before file whose
+        # --on-error skip or --unknown-labels skip dropped lines or labels said so in
+        # the log alone
         moved = {"corpus": labels_before, "sha256": _file_sha256(labels_before),
                  "corpus_sha256": _file_sha256(corpus),
+                 "n_unknown_labels_skipped": getattr(before_read, "n_unknown_labels", 0),
+                 "n_lines_skipped": getattr(before_read, "n_skipped_lines", 0),
                  **compare_gold(before, data.Y, topk.indices[:, 0], sets)}
     elif base is not None:  # the bundle's top-k kept, for the comparison
         from tagsmith.pipeline.classifier import predict_topk_pair
@@ -2244,7 +2249,8 @@ def _read_labels_before(path: str, data, space, on_error: str, unknown_labels: s
                         named: str, corpus: str):
     """``eval --labels-before``'s labels (documents x ``space``'s labels): the file read as
     CORPUS was, refused unless it holds CORPUS's documents, text for text in order (the
-    file ``apply-review`` corrected into CORPUS), naming the first that differs."""
+    file ``apply-review`` corrected into CORPUS), naming the first that differs; and the
+    read's report (what ``--on-error skip`` and ``--unknown-labels skip`` left out)."""
     import numpy as np
 
     from tagsmith.pipeline.io import read_labelled
@@ -2268,7 +2274,7 @@ def _read_labels_before(path: str, data, space, on_error: str, unknown_labels: s
             f"{corpus}'s at the same place (the first: its document {differs[0] + 1:,}, "
             f"counted from 1){skipped}: give the same "
             "documents in the same order, the corpus apply-review corrected")
-    return before.Y
+    return before.Y, getattr(before, "report", None)
 
 
 def _file_sha256(path: str) -> str | None:
