@@ -90,13 +90,62 @@ def test_heldout_is_refused_without_a_bundle_for_its_own_corpus_or_another_label
                                                     "training documents of the bundle"):
         audit_corpus(train.texts[:1500], train.Y[:1500], space, classifier=classifier,
                      options=options)
-    # the audit's labels in another order: the bundle's columns would be read as others
+    # labels none of which are the bundle's: nothing of its predictions to audit with
     from tagsmith.data.labelspace import LabelSpace
 
-    reordered = LabelSpace([space[i] for i in reversed(range(len(space)))])
-    with pytest.raises(InvalidParameterError, match="URI for URI"):
-        audit_corpus(test.texts, test.Y[:, ::-1], reordered, classifier=classifier,
-                     options=options)
+    others = LabelSpace.from_uris([f"urn:x:other{i}" for i in range(len(space))])
+    with pytest.raises(InvalidParameterError, match="share no URI with its 28"):
+        audit_corpus(test.texts, test.Y, others, classifier=classifier, options=options)
+
+
+def test_heldout_matches_the_bundles_labels_to_an_updated_vocabulary_by_uri(trained,
+                                                                            caplog):
+    """An updated vocabulary (a label removed, one added since the bundle was trained)
+    was refused: 'audit with the bundle's vocabulary'. The bundle's predictions are
+    now matched to the audit's labels by URI: a label the bundle lacks gets no scores,
+    said once; a label the vocabulary dropped is left out of the predictions."""
+    import scipy.sparse as sp
+
+    from tagsmith.data.labelspace import LabelSpace
+
+    classifier, space, test = trained["classifier"], trained["space"], trained["test"]
+    texts, Y = test.texts[:300], test.Y[:300].tocsc()
+    plain = audit_corpus(texts, Y.tocsr(), space, classifier=classifier,
+                         options=AuditOptions(scores="heldout", **FAST))
+    # the labels in reverse order: the same predictions, in the other ids
+    n = len(space)
+    reordered = LabelSpace([space[i] for i in reversed(range(n))])
+    back = audit_corpus(texts, Y.tocsr()[:, ::-1], reordered, classifier=classifier,
+                        options=AuditOptions(scores="heldout", **FAST))
+    assert (back.scores.topk.indices == n - 1 - plain.scores.topk.indices).all()
+    assert np.array_equal(back.scores.topk.scores, plain.scores.topk.scores)
+    assert not any("matched" in w for w in back.report["warnings"])
+    # grief dropped, a new label first (every id moves up by one)
+    grief = space.lookup("<urn:goemotions:grief>")
+    kept = [i for i in range(n) if i != grief]
+    new = LabelSpace.from_uris(["urn:x:new"])
+    updated = LabelSpace([new[0], *(space[i] for i in kept)])
+    given_new = sp.csr_matrix((np.arange(300) % 10 == 0).astype(float)[:, None])
+    Y_updated = sp.hstack([given_new, Y[:, kept]]).tocsr()
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = audit_corpus(texts, Y_updated, updated, classifier=classifier,
+                              options=AuditOptions(scores="heldout", **FAST))
+    expected = ("scores heldout: the bundle's predictions are matched to the audit's "
+                "labels by URI: 1 label of the audit not the bundle's ('urn:x:new') gets "
+                "no scores (the model never predicts it); 1 label of the bundle not the "
+                "audit's ('grief') is left out of its predictions")
+    assert result.report["warnings"].count(expected) == 1
+    assert sum(r.getMessage() == expected for r in caplog.records) == 1
+    topk = result.scores.topk
+    assert topk.n_labels == n  # 28 - 1 + 1
+    assert not (topk.indices == 0).any()  # the new label is never predicted
+    # each kept label's score as the bundle gave it, in the updated ids
+    ours = {int(i): float(v) for i, v in zip(plain.scores.topk.indices[0],
+                                             plain.scores.topk.scores[0], strict=True)
+            if i != grief}
+    theirs = {kept[int(i) - 1]: float(v) for i, v in zip(topk.indices[0], topk.scores[0],
+                                                          strict=True) if i >= 0}
+    assert theirs == ours
 
 
 def test_auto_with_a_bundle_on_a_held_out_split_says_its_model_scores_none(trained, caplog):

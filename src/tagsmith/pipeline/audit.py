@@ -1180,13 +1180,18 @@ def _check_heldout(classifier, texts, Y, warnings: list[str] | None,
     uris = [classifier.label_space.uri_of(i) for i in range(classifier.n_labels)]
     ours = None if label_space is None else [label_space.uri_of(i)
                                              for i in range(len(label_space))]
-    if Y.shape[1] != len(uris) or (ours is not None and ours != uris):
+    if (ours is None and Y.shape[1] != len(uris)) or (
+            ours is not None and not set(ours) & set(uris)):
         raise InvalidParameterError(
             "scores", f"{others} with a label space other than the bundle's "
-            f"(the audit's {Y.shape[1]:,} label{plural_s(Y.shape[1])} are not its "
-            f"{len(uris):,}, URI for URI): "
+            f"(the audit's {Y.shape[1]:,} label{plural_s(Y.shape[1])} share "
+            f"{'no URI' if ours is not None else 'no ids'} with its {len(uris):,}): "
             "'heldout' scores the bundle's labels; audit with the bundle's vocabulary "
             "(leave out --vocab)", "heldout")
+    if label_space is not None and ours != uris:
+        # an updated vocabulary (labels added, some removed) was refused: the bundle's
+        # predictions are matched to the audit's labels by URI instead
+        _warn_heldout_labels(classifier, label_space, warnings)
     if classifier.train_hashes is None:
         message = ("scores heldout: the bundle records no training texts (saved before "
                    "they were kept), so whether the corpus holds its training documents, "
@@ -1215,6 +1220,65 @@ def _check_heldout(classifier, texts, Y, warnings: list[str] | None,
         if warnings is not None:
             warnings.append(message)
     return n_in
+
+
+def _heldout_columns(classifier, label_space: LabelSpace | None) -> np.ndarray | None:
+    """The audit's label id of each of the bundle's labels, matched by URI (-1: not one
+    of the audit's), or None where the two are the same labels in the same order."""
+    if label_space is None:
+        return None
+    ours = {label_space.uri_of(i): i for i in range(len(label_space))}
+    columns = np.array([ours.get(classifier.label_space.uri_of(i), -1)
+                        for i in range(classifier.n_labels)], dtype=np.int64)
+    if len(ours) == classifier.n_labels and (columns == np.arange(len(columns))).all():
+        return None
+    return columns
+
+
+def _warn_heldout_labels(classifier, label_space: LabelSpace,
+                         warnings: list[str] | None) -> None:
+    """One warning naming the audit's labels the bundle lacks (they get no scores: the
+    model never predicts them, so their given labels read as unconfirmed) and the
+    bundle's labels the audit lacks (left out of its predictions)."""
+    from tagsmith._plural import and_more
+
+    theirs = {classifier.label_space.uri_of(i) for i in range(classifier.n_labels)}
+    ours = {label_space.uri_of(i) for i in range(len(label_space))}
+    new = [label_space.name_of(i) for i in range(len(label_space))
+           if label_space.uri_of(i) not in theirs]
+    gone = [classifier.label_space.name_of(i) for i in range(classifier.n_labels)
+            if classifier.label_space.uri_of(i) not in ours]
+    parts = []
+    if new:
+        parts.append(f"{len(new):,} {plural(len(new), 'label', 'labels')} of the audit "
+                     f"not the bundle's ({and_more(new, 5, repr)}) "
+                     f"{plural(len(new), 'gets', 'get')} no scores (the model never "
+                     f"predicts {plural(len(new), 'it', 'them')})")
+    if gone:
+        parts.append(f"{len(gone):,} {plural(len(gone), 'label', 'labels')} of the "
+                     f"bundle not the audit's ({and_more(gone, 5, repr)}) "
+                     f"{plural(len(gone), 'is', 'are')} left out of its predictions")
+    if not parts:  # the same labels in another order: matched by URI, nothing to say
+        return
+    message = ("scores heldout: the bundle's predictions are matched to the audit's "
+               "labels by URI: " + "; ".join(parts))
+    logger.warning(message, extra={"parameters": ("scores",)})
+    if warnings is not None:
+        warnings.append(message)
+
+
+def _remapped(topk, columns: np.ndarray, n_labels: int):
+    """``topk`` (the bundle's label ids) in the audit's ids (``columns``), the bundle's
+    labels the audit lacks left out (each row's others moved up, padding after)."""
+    from tagsmith.topk import TopK
+
+    indices = topk.indices
+    mapped = np.where(indices >= 0, columns[np.maximum(indices, 0)], -1)
+    keep = mapped >= 0
+    order = np.argsort(~keep, axis=1, kind="stable")
+    return TopK._trusted(np.take_along_axis(mapped, order, 1),
+                         np.take_along_axis(np.where(keep, topk.scores, -np.inf), order, 1),
+                         n_labels)
 
 
 def _n_training_documents(classifier, texts) -> tuple[int, int]:
@@ -1321,7 +1385,8 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
     if source == "bundle":
         return audit_scores.from_crossfit(classifier.crossfit, "bundle")
     if source == "heldout":
-        return _heldout_scores(classifier, X, k)
+        return _heldout_scores(classifier, X, k, _heldout_columns(classifier, space),
+                               Y.shape[1])
     if source == "knn":
         return audit_scores.knn_scores(X, Y, k=k, params=options.knn_params,
                                        cooccurrence=options.cooccurrence,
@@ -1340,12 +1405,17 @@ def _scores(source: str, X, Y, classifier, options: AuditOptions, featurizer, sp
                                         show_progress=options.show_progress)
 
 
-def _heldout_scores(classifier, X, k: int) -> AuditScores:
+def _heldout_scores(classifier, X, k: int, columns: np.ndarray | None = None,
+                    n_labels: int | None = None) -> AuditScores:
     """The bundle's raw top-``k`` scores of the documents whose bundle features are ``X``
     (the audit calibrates them itself), recorded as scores ``'heldout'`` with the
-    bundle's model and training size."""
+    bundle's model and training size; ``columns``: the audit's id of each of the
+    bundle's labels (:func:`_heldout_columns`, for an audit of ``n_labels`` labels)."""
     started = time.perf_counter()
-    topk = classifier._topks_of_features(X, [(k, False, False, k)])[0]
+    topk = classifier._topks_of_features(X, [(min(k, classifier.n_labels), False, False,
+                                               min(k, classifier.n_labels))])[0]
+    if columns is not None and n_labels is not None:
+        topk = _remapped(topk, columns, n_labels)
     seconds = time.perf_counter() - started
     logger.info("scores heldout: the bundle's %s predictions of %s document%s in %.1f s",
                 classifier.model.name, f"{len(topk):,}", plural_s(len(topk)), seconds)
