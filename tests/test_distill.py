@@ -3107,3 +3107,61 @@ def test_cli_label_with_a_budget_closes_its_response_cache_before_it_returns(tmp
             assert cache.exists() and not (tmp_path / "c.sqlite-wal").exists()
         finally:
             gc.enable()
+
+
+def _answer_music_where_rare(body) -> str:
+    """Every document sport; one holding 'rare' music too (a rare emotion, say)."""
+    doc = read_data_section(user_prompt(body), "DOCUMENT")
+    labels = [{"label": "sport", "confidence": 0.9}]
+    if "rare" in doc:
+        labels.append({"label": "music", "confidence": 0.8})
+    return json.dumps({"labels": labels})
+
+
+def test_label_with_a_budget_names_labels_it_bought_too_few_positives_of(tmp_path):
+    """A budget of 1,500 GoEmotions comments bought 1 to 12 documents of each of the
+    five rarest emotions; the student scored test F1 0 on most of them, and neither the
+    run nor its summary said a word: now a warning names the labels of 1 to 5 positives
+    with their counts and what to do, and the summary's active.starved_labels counts them."""
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(("rare " if i in (3, 11) else "") + f"sport story {i}\n"
+                            for i in range(20)))
+    vocab = sport_vocab(tmp_path)
+    args = ["label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--budget", "20", "--rounds", "2", "--llm", "t", "--student", str(tmp_path / "s"),
+            "--cache", str(tmp_path / "c.sqlite")]
+    with LocalChatServer(_answer_music_where_rare) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert ("1 label has only 1 to 5 positive training documents of the 20 learnt from, "
+            "too few for the student to learn it (it will rarely if ever predict it): "
+            "'music' (2); a larger budget buys them only as often as the pool holds them"
+            ) in said, said
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["active"]["starved_labels"] == [
+        {"uri": "u:music", "label": "music", "positives": 2}]
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["distillation"]["starved_labels"] == summary["active"]["starved_labels"]
+
+
+def test_cli_distill_names_labels_of_too_few_positives(tmp_path):
+    """distill on a budget's labels said nothing of the labels 1 to 5 documents carry
+    (a student learns next to nothing of them); a label of none is another warning's."""
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n<u:art>\tart\n<u:film>\tfilm\n")
+    labels = tmp_path / "soft.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": str(i), "text": f"{'football match' if i % 2 else 'piano concert'} {i}",
+         "labels": ["u:sport" if i % 2 else "u:music"] + (["u:art"] if i < 3 else []),
+         "scores": [0.9] + ([0.7] if i < 3 else [])}) + "\n" for i in range(40)))
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "distill", str(labels), "--vocab", str(vocab), "-o", str(tmp_path / "s"),
+        "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["starved_labels"] == [{"uri": "u:art", "label": "art", "positives": 3}]
+    assert any(warning.startswith(
+        "1 label has only 1 to 5 positive training documents of the 40 learnt from")
+        and "'art' (3); to teach them, label more documents that carry them" in warning
+        for warning in summary["warnings"]), summary["warnings"]

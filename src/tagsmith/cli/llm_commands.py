@@ -1813,6 +1813,8 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
             # as train --json's: the thresholds shipped, and the run's warnings, which
             # -q hid (a label the teacher never gave, never predicted)
             "thresholds": classifier.manifest["thresholds"],
+            # the labels of 1 to 5 positives, each with its count (a warning names them)
+            "starved_labels": report["starved_labels"],
             "warnings": obj.get("warnings") or []})
         return
     click.echo(f"distilled {model} from {_documents_learnt(kinds)} -> {printable(output)}")
