@@ -3165,3 +3165,72 @@ def test_cli_distill_names_labels_of_too_few_positives(tmp_path):
         "1 label has only 1 to 5 positive training documents of the 40 learnt from")
         and "'art' (3); to teach them, label more documents that carry them" in warning
         for warning in summary["warnings"]), summary["warnings"]
+
+
+def _rare_pool(n_docs=300, every=15):
+    """Sport stories, and every ``every``-th document a piano concert (music): the
+    space, the texts and a teacher answering their true labels."""
+    space = load_vocabulary_from_names(["sport", "music"])
+    texts = [(f"piano concert orchestra evening {i}" if i % every == 0 else
+              f"football match goal team {i}") for i in range(n_docs)]
+    truth = np.array([[0.0, 0.9] if i % every == 0 else [0.9, 0.0] for i in range(n_docs)],
+                     np.float32)
+
+    def teach(indices):
+        return sp.csr_matrix(truth[indices]), np.ones(len(indices), bool)
+    return space, texts, teach
+
+
+def load_vocabulary_from_names(names):
+    from tagsmith.data.labelspace import LabelSpace
+
+    return LabelSpace.from_uris([f"u:{n}" for n in names], names={f"u:{n}": n for n in names})
+
+
+@pytest.mark.parametrize("strategy", ["robust", "uncertainty", "random"])
+def test_rare_share_spends_part_of_each_round_on_the_rarest_labels(strategy):
+    """A budget bought 1 to 12 documents of each of GoEmotions' rarest emotions whatever
+    the strategy; rare_share spends a share of each round after the first on the
+    documents the student scores highest for the labels bought fewest times: here every
+    music document left once the first round found one."""
+    space, texts, teach = _rare_pool()
+    music = 1
+    bought = {}
+    for share in (0.0, 0.5):
+        result = active_distill(texts, space, teach, ActiveOptions(
+            budget=60, rounds=2, initial_fraction=0.5, strategy=strategy, seed=3,
+            rare_share=share, featurizer_params=FAST_FEATURES))
+        found = sum(i % 15 == 0 for i in result.selected[:30])
+        assert found >= 1  # the first round (random) found one to score music by
+        bought[share] = int((result.Y_teacher[:, music].toarray() > 0).sum()) - found
+    # the second round's 15 documents of the share are all music documents: those the
+    # student scores highest for music, bought 1 to 19 times so far
+    assert bought[0.5] >= 15, bought
+    if strategy == "random":  # (the toy's uncertain documents are its music ones)
+        assert bought[0.0] < 8, bought
+
+
+def test_rare_share_is_checked_and_needs_a_budget(tmp_path):
+    with pytest.raises(InvalidParameterError, match="rare_share"):
+        ActiveOptions(budget=10, rare_share=1.5).validate(n_pool=100)
+    docs, vocab = sport_corpus(tmp_path, 10)
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+        "--rare-share", "0.2", "--llm", "t", "--base-url", "http://127.0.0.1:9/v1"])
+    assert result.exit_code == 2 and "--rare-share" in result.output
+    assert "--budget" in result.output, result.output
+
+
+def test_label_with_a_budget_spends_the_rare_share_it_is_given(tmp_path):
+    """label --rare-share reaches the selection and the summary says it was spent so."""
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(("rare piano " if i % 10 == 0 else "") + f"sport story {i}\n"
+                            for i in range(40)))
+    args = ["label", str(docs), "--vocab", str(sport_vocab(tmp_path)), "-o",
+            str(tmp_path / "o.jsonl"), "--budget", "20", "--rounds", "2", "--llm", "t",
+            "--rare-share", "0.5", "--cache", str(tmp_path / "c.sqlite")]
+    with LocalChatServer(_answer_music_where_rare) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["active"]["rare_share"] == 0.5

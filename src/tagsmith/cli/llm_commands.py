@@ -937,6 +937,12 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               "first round; the budget buys new documents only, and OUTPUT holds those.")
 @click.option("--strategy", type=click.Choice(["robust", "uncertainty", "random"]),
               default="robust", show_default=True, help="How --budget documents are chosen.")
+@click.option("--rare-share", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              metavar="FRACTION",
+              help="With --budget: share of each round after the first spent on the "
+              "documents the student scores highest for the labels bought fewest "
+              "times so far (1 to 19 positives), in turn; the rest goes by --strategy. "
+              "For rare labels a random or uncertain pick buys a handful of.")
 @click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True,
               help="With --budget: rounds the budget is spent in: a first random quarter, "
               "then the rest in even batches chosen by --strategy with the student refit "
@@ -962,8 +968,8 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
 def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cache_dir,
           shortlist_k, votes, vote_temperature, max_labels, use_case, max_doc_chars, human,
           limit, budget,
-          labelled_files, strategy, rounds, student, seed, lang, force, retry_refused,
-          dry_run, **llm):
+          labelled_files, strategy, rare_share, rounds, student, seed, lang, force,
+          retry_refused, dry_run, **llm):
     from tagsmith.cli import refuse_unused
     from tagsmith.exceptions import InvalidParameterError
     from tagsmith.labeling.labeler import LabelingOptions
@@ -971,7 +977,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     from tagsmith.pipeline.llm import label_corpus, write_soft_labels
 
     refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed",
-                  "labelled_files")
+                  "labelled_files", "rare_share")
     # one answer a document is asked at temperature 0: a vote temperature would be ignored
     refuse_unused("--votes above 1", votes > 1, "vote_temperature")
     # without a shortlist every label is offered: its width would be silently ignored
@@ -989,7 +995,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         from tagsmith.pipeline.distill import ActiveOptions
 
         ActiveOptions(budget=budget, strategy=strategy, rounds=rounds,
-                      seed=seed).validate(budget)
+                      seed=seed, rare_share=rare_share).validate(budget)
     if use_case is not None and not use_case.strip():
         # the library's "None or a description" names Python's None, no option value
         raise InvalidParameterError("--use-case", "a non-blank description of what the "
@@ -1101,6 +1107,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                               human=(human_data.texts, human_data.Y) if human_data else None,
                               human_shortlist=human_shortlist,
                               budget=budget, strategy=strategy, rounds=rounds, seed=seed,
+                              rare_share=rare_share,
                               student_kept=bool(student), labelled=labelled,
                               shortlist_source=source, _text_hashes=text_hashes,
                               _labelled_pool=labelled_pool[0] if labelled_pool else None)

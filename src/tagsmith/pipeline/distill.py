@@ -237,6 +237,11 @@ class ActiveOptions:
     #: progress lines while the pool's features are built (a minute of silence for
     #: 20,000 documents before the first teacher call was sent)
     show_progress: bool = False
+    #: opt-in share of each round after the first spent on rare labels: the documents
+    #: the student scores highest for the labels with fewest positives bought so far
+    #: (1 to :data:`RARE_TARGET` - 1 of them), in turn, the fewest first; the rest of
+    #: the round goes by ``strategy``. 0 (the default): none
+    rare_share: float = 0.0
 
     def validate(self, n_pool: int, n_labels: int | None = None) -> None:
         """Refuse a bad field before any feature is built or any teacher call is paid
@@ -276,6 +281,7 @@ class ActiveOptions:
         self.seed = check_int("seed", self.seed, 0, numpy=True)
         # "no" (truthy) turned the progress lines on, as LabelingOptions refuses it
         self.show_progress = check_bool("show_progress", self.show_progress)
+        self.rare_share = check_fraction("rare_share", self.rare_share, numpy=True)
 
 
 def _check_precision(precision, n_labels: int | None) -> np.ndarray:
@@ -522,10 +528,21 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
             if options.strategy == "robust" and options.teacher_precision is not None:
                 gains = np.clip(gains * (1.0 - teacher_error_risk(
                     topk, options.teacher_precision)), 1e-6, 1.0)
-            scope = len(candidates) if options.mistakes_scope == "pool" else size
+            rare = np.zeros(0, np.int64)
+            if options.rare_share > 0:
+                so_far = (taught(np.concatenate(picked), sp.vstack(rows).tocsr())[1]
+                          if picked else Y_before)
+                rare = _rare_picks(model, X_pool, candidates,
+                                   label_support(so_far, n_labels),
+                                   int(round(size * options.rare_share)))
+            rest = np.setdiff1d(np.arange(len(candidates)), rare)
+            size_rest = size - len(rare)
+            scope = len(rest) if options.mistakes_scope == "pool" else size_rest
             n_mistakes = options.teacher_error_rate * scope
-            chosen = candidates[select_batch(options.strategy, gains, size,
-                                             n_mistakes=n_mistakes, rng=rng)]
+            chosen = np.sort(np.concatenate([
+                candidates[rare], candidates[rest[select_batch(
+                    options.strategy, gains[rest], size_rest, n_mistakes=n_mistakes,
+                    rng=rng)]] if size_rest else np.zeros(0, np.int64)]))
         try:
             Y_batch, keep = _check_answer(*teacher(chosen), len(chosen), n_labels)
         except Exception as error:
@@ -593,7 +610,47 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
         classifier.manifest["distillation"]["n_labelled_before"] = int(len(before))
     # each starved label's count of positives bought (label --budget's summary too)
     classifier.manifest["distillation"]["starved_labels"] = starved
+    if options.rare_share:  # how the budget was spent, where it was not by strategy alone
+        classifier.manifest["distillation"]["rare_share"] = options.rare_share
     return ActiveResult(classifier, selected, Y_teacher, history)
+
+
+#: ``rare_share`` targets the labels with fewer positives bought than this (and at
+#: least one: the student scores a label it has learnt from some document)
+RARE_TARGET = 20
+#: the student's top labels a candidate is scored for when ``rare_share`` targets labels
+RARE_TOPK = 50
+
+
+def _rare_picks(model, X_pool, candidates: np.ndarray, support: np.ndarray,
+                n: int) -> np.ndarray:
+    """Up to ``n`` positions in ``candidates``: in turn for each label of 1 to
+    :data:`RARE_TARGET` - 1 positives in ``support`` (the fewest first), the candidate
+    not yet picked that the student scores highest for it (among its top
+    :data:`RARE_TOPK`; a label in no candidate's top is skipped)."""
+    targets = np.flatnonzero((support > 0) & (support < RARE_TARGET))
+    if not n or not len(targets):
+        return np.zeros(0, np.int64)
+    targets = targets[np.argsort(support[targets], kind="stable")]
+    topk = _predict_candidates(model, X_pool, candidates, min(len(support), RARE_TOPK))
+    scores = np.where(topk.valid, topk.scores, -np.inf)
+    order = []
+    for label in targets:  # each target's candidates, best first
+        hit = topk.indices == label
+        row = np.flatnonzero(hit.any(axis=1))
+        if len(row):
+            score = np.where(hit[row], scores[row], -np.inf).max(axis=1)
+            order.append(list(row[np.argsort(-score, kind="stable")]))
+    picked: list[int] = []
+    taken: set[int] = set()
+    while len(picked) < n and any(order):
+        for ranked in order:
+            while ranked and ranked[0] in taken:
+                ranked.pop(0)
+            if ranked and len(picked) < n:
+                taken.add(ranked[0])
+                picked.append(int(ranked.pop(0)))
+    return np.array(sorted(picked), np.int64)
 
 
 #: rows of the pool's features a round's student scores at once (:func:`_predict_candidates`)
