@@ -591,7 +591,8 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
     rows_taught, Y_taught = taught(selected, Y_teacher)
     _warn_untaught(Y_taught, label_space, student_kept=student_kept, lang=lang)
     starved = starved_labels(Y_taught, label_space, lang=lang)
-    warn_starved(starved, Y_taught.shape[0], BUDGET_STARVED_REMEDY)
+    warn_starved(starved, Y_taught.shape[0], BUDGET_STARVED_REMEDY,
+                 learner="the student" if student_kept else "a model trained on these labels")
     # no groups for the thresholds' folds either: the documents taught are distinct texts
     # (no copy is a candidate), so their folds are the same with or without them
     thresholds = _student_thresholds(X_pool[rows_taught], Y_taught, options, n_labels,
@@ -735,21 +736,24 @@ DISTILL_STARVED_REMEDY = (
     "--budget run) and distill from LABELS with those lines added")
 
 
-def warn_starved(starved: list[dict], n_docs: int, remedy: str, shown: int = 5) -> None:
+def warn_starved(starved: list[dict], n_docs: int, remedy: str, shown: int = 5, *,
+                 learner: str = "the student") -> None:
     """Warn of :func:`starved_labels`' labels, naming the first ``shown`` (quoted, with
     their counts) and ``remedy``, what to do. A student distilled from a budget that
     bought 1 to 12 documents of each of GoEmotions' five rarest emotions never predicted
-    most of them, and neither ``label --budget`` nor ``distill`` said a word."""
+    most of them, and neither ``label --budget`` nor ``distill`` said a word.
+    ``learner``: who would learn them (``label --budget`` without ``--student`` keeps
+    no student: "a model trained on these labels")."""
     if not starved:
         return
     n = len(starved)
     named = and_more(starved, shown, lambda row: (
         f"{clip(row['label'], NAME_LIMIT, collapse=False)!r} ({row['positives']:,})"))
     logger.warning("%s label%s %s only 1 to %d positive training documents of the %s "
-                   "learnt from, too few for the student to learn %s (it will rarely if "
+                   "learnt from, too few for %s to learn %s (it will rarely if "
                    "ever predict %s): %s; %s", f"{n:,}", plural_s(n), plural(n, "has", "have"),
-                   STARVED_MAX, f"{n_docs:,}", plural(n, "it", "them"), plural(n, "it", "them"),
-                   named, remedy)
+                   STARVED_MAX, f"{n_docs:,}", learner, plural(n, "it", "them"),
+                   plural(n, "it", "them"), named, remedy)
 
 
 def _usable_budget(budget: int, n_pool: int, n_blank: int, n_copies: int = 0) -> int:
