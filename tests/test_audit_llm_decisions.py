@@ -719,3 +719,44 @@ def test_apply_review_on_a_label_output_keeps_each_confidence_beside_its_label(t
     assert read_texts == texts
     assert targets.toarray().ravel().tolist() == pytest.approx(
         [0.0, 0.8, 0.0, 0.0, 0.0, 0.0, 1.0, 0.9, 0.7])
+
+
+def test_label_on_a_review_asks_no_document_a_person_decided_in_full(tmp_path):
+    # label on a review sent every flagged document, those whose every row a person had
+    # decided too: apply-review --decide-from decides only the rows left undecided, so
+    # each such answer was a call paid for nothing. Now they are left out, and counted
+    _, vocab, _, _ = _setup(tmp_path)
+    review = tmp_path / "review.csv"
+    write_review([_row(1, "wrong", "rain", decision="accept"),
+                  _row(2, "missing", "snow"),
+                  _row(1, "missing", "snow", decision="reject"),   # b decided in full
+                  _row(4, "wrong", "snow", decision="reject"),
+                  _row(4, "missing", "rain")], review)             # e: one row open
+    seen = []
+
+    def teacher(body):
+        seen.append(read_data_section(user_prompt(body), "DOCUMENT"))
+        return json.dumps({"labels": [{"label": "snow", "confidence": 0.9}]})
+
+    labels = tmp_path / "llm.jsonl"
+    runner = CliRunner()
+    with LocalChatServer(teacher) as server:
+        common = ["--vocab", str(vocab), "--base-url", server.base_url, "--llm", "t",
+                  "--max-retries", "0", "--cache", str(tmp_path / "c.sqlite")]
+        result = runner.invoke(tagsmith_cli.cli, [
+            "label", str(review), "-o", str(labels), *common])
+        assert result.exit_code == 0, result.output
+        assert sorted(seen) == ["Snowfall in the hills", "Sun after the snow"]
+        assert "1 document whose every row has a decision (a person's) not asked " \
+            "about" in result.output
+        assert [json.loads(line)["id"] for line in
+                labels.read_text(encoding="utf-8").splitlines()] == ["c", "e"]
+        # a review decided in full leaves nothing to ask: refused, naming the file
+        done = tmp_path / "done.csv"
+        write_review([_row(1, "wrong", "rain", decision="accept"),
+                      _row(2, "missing", "snow", decision="reject")], done)
+        result = runner.invoke(tagsmith_cli.cli, [
+            "label", str(done), "-o", str(tmp_path / "none.jsonl"), *common])
+    assert result.exit_code == 3, result.output
+    assert f"{done}: every row has a decision" in result.output
+    assert len(seen) == 2 and not (tmp_path / "none.jsonl").exists()

@@ -852,12 +852,17 @@ def is_review_file(path: str | Path) -> bool:
     return _REVIEW_MARKS <= names
 
 
-def review_documents(path: str | Path) -> list[tuple[str, str, int]]:
+def review_documents(path: str | Path, *, counts: dict[str, int] | None = None
+                     ) -> list[tuple[str, str, int]]:
     """``(doc_id, text, line)`` of each document an audit's review lists (by its
     ``doc`` number), once each, in the order of its first row: what ``tagsmith label``
     asks the LLM about where it reads a review (:func:`is_review_file`). ``doc_id`` is
     the audit's id of the document ("" where the corpus gave none), ``line`` that of
-    its first row. In CSV,
+    its first row. A document a person decided in full (every row of it has a
+    decision) is left out: ``apply-review --decide-from`` decides only the rows left
+    undecided, so its answer would decide nothing (it was asked, and paid for);
+    ``counts``, a dict given, gets how many were left out (``n_decided_documents``).
+    In CSV,
     the ``'`` the writer put before a cell a spreadsheet would run as a formula is
     taken off as it was put on
     (:func:`spreadsheet_safe`: before a text starting ``=``, ``+``, ``-``, ``@``, a tab
@@ -870,8 +875,9 @@ def review_documents(path: str | Path) -> list[tuple[str, str, int]]:
     """
     path = Path(path)
     csv_cells = review_format(path) == "csv"
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # per document: its place in documents
     documents: list[tuple[str, str, int]] = []
+    undecided: list[bool] = []  # per document: whether a row of it has no decision
     for line, row in _review_records(path):
         text = row.get("text")
         if not isinstance(text, str):
@@ -881,13 +887,19 @@ def review_documents(path: str | Path) -> list[tuple[str, str, int]]:
         # by the audit's document number: two documents of one text (a corpus's own
         # copies) are two lines under their own ids (label asks the text once)
         doc = str(row.get("doc") if row.get("doc") is not None else "").strip() or key
-        if doc in seen:
+        open_row = not _decided(row.get("decision"))
+        at = seen.get(doc)
+        if at is not None:
+            undecided[at] = undecided[at] or open_row
             continue
-        seen.add(doc)
+        seen[doc] = len(documents)
+        undecided.append(open_row)
         written_id = "" if row.get("doc_id") is None else str(row["doc_id"]).strip()
         documents.append((_unquoted(written_id, csv_cells),
                           _review_text(text, key) if csv_cells else text, line))
-    return documents
+    if counts is not None:
+        counts["n_decided_documents"] = undecided.count(False)
+    return [document for document, left in zip(documents, undecided, strict=True) if left]
 
 
 def _review_text(cell: str, key: str) -> str:

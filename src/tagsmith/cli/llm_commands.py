@@ -584,8 +584,9 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
 
             from tagsmith.exceptions import ReviewFormatError
 
+            counts: dict[str, int] = {}
             try:
-                documents = review_documents(path)
+                documents = review_documents(path, counts=counts)
             except ReviewFormatError as exc:
                 # a corpus whose columns are named as a review's failed on a cell of
                 # it ("doc_key must be the 16 hexadecimal digits the audit wrote")
@@ -598,6 +599,18 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
                 "%s is an audit's review: the %s document%s it flags asked about, each "
                 "once, under its doc_id", printable(path), f"{len(documents):,}",
                 plural_s(len(documents)))
+            n_decided = counts["n_decided_documents"]
+            if n_decided:
+                # apply-review --decide-from decides only the rows left undecided: the
+                # answers for these decided nothing, and each was a call paid for
+                logging.getLogger("tagsmith").warning(
+                    "%s: %s document%s whose every row has a decision (a person's) not "
+                    "asked about: apply-review --decide-from decides only the rows left "
+                    "undecided", printable(path), f"{n_decided:,}", plural_s(n_decided))
+                if not documents:
+                    raise ReviewFormatError(
+                        "every row has a decision: no document left for the LLM to "
+                        "decide (apply-review reads the decisions as they are)", path=path)
             ids = [doc_id or f"{path}:{line}" for doc_id, _, line in documents]
             texts = [text for _, text, _ in documents]
         else:
