@@ -1746,6 +1746,30 @@ def test_audit_ends_with_the_llm_path_to_decide_its_review_and_it_runs_as_printe
     assert sorted(asked) == sorted(set(asked)) and len(asked) == len(set(keys))
 
 
+def test_the_printed_commands_keep_the_audits_selection_of_vocab(small_corpus,
+                                                                  goemotions_small, tmp_path):
+    """An audit given --vocab-type, --vocab-scheme or --vocab-prefix printed apply-review
+    and label commands without them: copied, they read the whole vocabulary (a SKOS
+    file's every concept), and label offered the LLM labels the audit never had. They
+    carry the selection now, and run as printed."""
+    import shlex
+
+    out = tmp_path / "audit"
+    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o", out,
+                    "--scores", "knn", "--no-html", "--vocab-prefix", "urn:goemotions:")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = next(n for n, line in enumerate(lines) if line.startswith("next: "))
+    apply = shlex.split(lines[at].split("then run: ", 1)[1])
+    assert apply[-2:] == ["--vocab-prefix", "urn:goemotions:"], apply
+    label = shlex.split(lines[at + 1].split("): ", 1)[1].split(", then the command")[0])
+    assert label[3:7] == ["--vocab", str(goemotions_small["vocab"]), "--vocab-prefix",
+                          "urn:goemotions:"], label
+    apply[apply.index("NEW_CORPUS")] = str(tmp_path / "new.tsv")
+    applied = invoke(*apply[1:])
+    assert applied.exit_code == 0, applied.output
+
+
 def test_the_printed_apply_review_command_runs_for_a_corpus_named_with_a_dash(
         small_corpus, goemotions_small, tmp_path, monkeypatch):
     """An audit of a corpus -c.tsv (given after --) printed 'tagsmith apply-review

@@ -3398,6 +3398,12 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
 
         given = [f"{option} {shell_path(value)}" for option, value in
                  (("--vocab", vocab), ("--bundle", bundle)) if value]
+        # the labels of VOCAB the audit kept: without them the printed commands read the
+        # whole vocabulary (a SKOS file's every concept, where the audit had its
+        # --vocab-scheme's), and apply-review refused the review's labels or label
+        # offered the LLM labels the audit never had
+        selected = _selection_options() if vocab else []
+        given.extend(selected)
         if on_error == "skip":
             given.append("--on-error skip")
         if lang != "en":  # its warnings name labels as the review does
@@ -3423,7 +3429,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         # a command that showed the LLM the names in English
         label = " ".join(["tagsmith label", shell_path(written["review"]),
                           f"--vocab {shell_path(vocab) if vocab else 'VOCAB'}",
-                          f"-o {answers}",
+                          *selected, f"-o {answers}",
                           *([f"--lang {shell_path(lang)}"] if lang != "en" else [])])
         # the corpus an LLM's labels: the same LLM, asked again, answered each flagged
         # document as its labels say, and rejected every row (300 of 300, no change)
@@ -3460,6 +3466,19 @@ def _decision_field(review: str) -> str:
 
     return ("the decision column" if review_format(review) == "csv"
             else "the decision key of each line")
+
+
+def _selection_options() -> list[str]:
+    """The command's ``--vocab-type``, ``--vocab-scheme`` and ``--vocab-prefix``, as
+    options to print in a command for the next step (each value quoted for a shell;
+    one beginning with ``-`` joined by ``=``, which no option parser takes for an
+    option of its own)."""
+    from tagsmith._shell import shell_word
+
+    given = selection_given()
+    return [f"{option}{'=' if value.startswith('-') else ' '}{shell_word(value)}"
+            for option, key in (("--vocab-type", "types"), ("--vocab-scheme", "schemes"),
+                                ("--vocab-prefix", "prefixes")) for value in given[key]]
 
 
 @cli.command(name="apply-review",
