@@ -760,3 +760,38 @@ def test_label_on_a_review_asks_no_document_a_person_decided_in_full(tmp_path):
     assert result.exit_code == 3, result.output
     assert f"{done}: every row has a decision" in result.output
     assert len(seen) == 2 and not (tmp_path / "none.jsonl").exists()
+
+
+def test_two_copies_of_one_text_naming_other_ids_each_decide_by_their_own_line(tmp_path,
+                                                                               caplog):
+    # two label --budget outputs concatenated: the copies c1 and c9 have one text and
+    # name doc1 (rain) and doc9 (sun). Keyed by text, the later copy's answer (sun)
+    # decided both, so c1 was given sun. Now a row is decided by its doc_id's line
+    # first; and two documents of one text answered apart (j, k) each decide their own
+    # rows, where by text they were left undecided
+    lines = [("doc1", "Rain all day", "rain", None), ("c1", "rain all day", "rain", "doc1"),
+             ("doc9", "RAIN all day", "sun", None), ("c9", "rain all day", "sun", "doc9"),
+             ("j", "Snow at noon", "snow", None), ("k", "Snow at noon", "sun", None)]
+    labels = tmp_path / "llm.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": i, "text": t, "labels": [f"http://x/{name}"], "scores": [0.9],
+         **({"copy_of": source} if source else {})}) + "\n"
+        for i, t, name, source in lines), encoding="utf-8")
+    docs = [("c1", "rain all day"), ("c9", "rain all day"), ("j", "Snow at noon"),
+            ("k", "Snow at noon"), ("x", "rain all day")]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": i, "text": t, "labels": []}) + "\n"
+                              for i, t in docs), encoding="utf-8")
+    rows = [{**_row(0, "missing", "sun"), "doc": doc, "line": doc + 1, "doc_id": doc_id,
+             "doc_key": doc_key(text), "given_labels": [], "given_names": [], "text": text}
+            for doc, (doc_id, text) in enumerate(docs)]
+    review = tmp_path / "review.csv"
+    write_review(rows, review)
+    out = tmp_path / "fixed.jsonl"
+    stats = apply_review(corpus, review, out, SPACE, decide_from=labels)
+    # x: an id no line has, its text answered two ways by the copies: left undecided
+    assert stats["review_decided_by_labels"] == 4 and stats["review_undecided"] == 1
+    assert {r.doc_id: list(r.labels) for r in read_records(out)} == {
+        "c1": [], "c9": ["<http://x/sun>"], "j": [], "k": ["<http://x/sun>"], "x": []}
+    assert "gives 2 texts different labels in two lines" in caplog.text
+    assert "2 of the texts are told apart so" in caplog.text

@@ -1021,7 +1021,7 @@ def read_decisions(path: str | Path, space: LabelSpace, *, space_name: str = "th
 
 
 def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5,
-                  space_name: str = "the vocabulary") -> dict[str, LabelAnswer]:
+                  space_name: str = "the vocabulary") -> LabelAnswers:
     """The labels a label file gives each of its documents, by text fingerprint
     (:func:`doc_key`): ``tagsmith label``'s output (a label counts where its score is at
     least ``min_score``), or any corpus (each label scores 1). A document the file
@@ -1035,6 +1035,11 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     it; a line whose ``offered`` is no list of names offered none, and is warned of
     (how many, the file and their first lines). Two lines of one text with the same
     labels agree whatever else they list (:func:`_merged`). The file is read once.
+    The answers are also kept by each line's id and text (:class:`LabelAnswers`'s
+    ``by_id``; a copy's under its own id), where :func:`apply_review` looks a row's
+    ``doc_id`` and ``doc_key`` up when its text is answered two ways: two copies of one
+    text naming other ids each decide by the line they copy, where by text the later
+    one's answer decided both.
 
     Raises :class:`~tagsmith.exceptions.CorpusFormatError` naming the file and line of
     a malformed line or a label not in ``space``."""
@@ -1048,14 +1053,19 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     # document's answer), which read_soft_labels leaves out, in the one pass (a second
     # one read the whole file again for them): a copy's rows stayed undecided, counted
     # as documents the file does not hold
-    copies: dict[str, str] = {}  # a copy's text -> the text of the line it copies
+    # a copy's (id, text, the id and text of the line it copies)
+    copied: list[tuple[str | None, str, str | None, str]] = []
+    ids: list[str | None] = []
     offered = _OfferedIds(space)
     texts, Y, metas = _read_soft_labels(path, space, vocabulary=space_name,
-                                        keys=("unknown_labels", "offered"), copies=copies,
-                                        convert=offered)
+                                        keys=("unknown_labels", "offered"), copied=copied,
+                                        convert=offered, ids=ids)
     offered.warn(path)
-    answers: dict[str, LabelAnswer] = {}
+    answers = LabelAnswers()
     conflicting: set[str] = set()
+    by_id = answers.by_id
+    conflicting_ids: set[tuple[str, str]] = set()
+    unresolved: set[str] = set()  # texts with a line no id and text of its own tell
     for row, text in enumerate(texts):
         start, end = Y.indptr[row], Y.indptr[row + 1]
         given = frozenset(int(j) for j, v in zip(Y.indices[start:end], Y.data[start:end],
@@ -1063,25 +1073,78 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
         key = doc_key(text)
         meta = metas[row]
         answer = LabelAnswer(given, bool(meta.get("unknown_labels")), meta.get("offered"))
-        earlier = answers.setdefault(key, answer)
-        if earlier is answer:
+        _add_answer(answers, conflicting, key, answer)
+        if ids[row] is None:
+            unresolved.add(key)
+        else:
+            _add_answer(by_id, conflicting_ids, (ids[row], key), answer)
+    for copy_id, copy, source_id, source in copied:
+        key = doc_key(copy)
+        source_key = doc_key(source)
+        copied_answer = None if source_key in conflicting else answers.get(source_key)
+        if copied_answer is not None:
+            # two copies of one text whose lines answer apart: a text answered two ways
+            # (the later one's answer decided both)
+            _add_answer(answers, conflicting, key, copied_answer)
+        # by id too: two copies of one text naming other ids (two outputs concatenated)
+        # each get the answer of the line they copy, where by text the later one won
+        if copy_id is None:
+            unresolved.add(key)
             continue
-        if earlier.labels != answer.labels:
-            conflicting.add(key)
-        else:  # one text answered alike twice, its lines' shortlists apart: one answer
-            answers[key] = _merged(earlier, answer)
+        source_answer = None if source_id is None or (source_id, source_key) \
+            in conflicting_ids else by_id.get((source_id, source_key))
+        if source_answer is None:
+            source_answer = copied_answer
+        if source_answer is not None:
+            _add_answer(by_id, conflicting_ids, (copy_id, key), source_answer)
+        elif key in conflicting:
+            unresolved.add(key)
     for key in conflicting:
         del answers[key]
-    for copy, source in copies.items():
-        key = doc_key(copy)
-        copied = answers.get(doc_key(source))
-        if copied is not None and key not in conflicting:
-            answers.setdefault(key, copied)
+    for pair in conflicting_ids:
+        del by_id[pair]
+        unresolved.add(pair[1])
+    # only a text answered two ways is looked up by id: the others' entries let go
+    # (a second key per line of a 10^5-line file)
+    answers.by_id = {pair: answer for pair, answer in by_id.items()
+                     if pair[1] in conflicting}
     if conflicting:
-        logger.warning("%s gives %s %s different labels in two lines: %s left undecided",
-                       path, f"{len(conflicting):,}", plural(len(conflicting), "text", "texts"),
-                       plural(len(conflicting), "its rows are", "their rows are"))
+        n = len(conflicting)
+        n_left = len(conflicting & unresolved)
+        by_ids = ("" if n_left == n else
+                  f" (a row whose document's id and text name one of those lines is "
+                  f"decided by that line: {n - n_left:,} of the {plural(n, 'text', 'texts')}"
+                  " are told apart so)")
+        logger.warning("%s gives %s %s different labels in two lines: %s left undecided%s",
+                       path, f"{n:,}", plural(n, "text", "texts"),
+                       plural(n, "its rows are", "their rows are"), by_ids)
     return answers
+
+
+def _add_answer(answers: dict, conflicting: set, key: Any, answer: LabelAnswer) -> None:
+    """:func:`label_answers`'s adding of one line's ``answer`` under ``key``: a key
+    answered with other labels before is ``conflicting``; one answered alike is one
+    answer (:func:`_merged`)."""
+    earlier = answers.setdefault(key, answer)
+    if earlier is answer:
+        return
+    if earlier.labels != answer.labels:
+        conflicting.add(key)
+    else:  # one text answered alike twice, its lines' shortlists apart: one answer
+        answers[key] = _merged(earlier, answer)
+
+
+class LabelAnswers(dict):
+    """:func:`label_answers`'s answers: by text fingerprint (:func:`doc_key`), and in
+    ``by_id`` by the line's id and text fingerprint, which decides a review row whose
+    ``doc_id`` and ``doc_key`` name a line where its text is answered two ways: two
+    documents of one text answered apart (two outputs concatenated), or two copies of
+    one text naming other ids, each decide their own rows, where by text they were one
+    key (the later answer won, or the rows were left undecided)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.by_id: dict[tuple[str, str], LabelAnswer] = {}
 
 
 class _OfferedIds:
@@ -1182,6 +1245,14 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
     except ReviewFormatError:
         key = ""  # matched by its text alone; a decided row's key is checked as ever
     answer = answers.get(key)
+    by_id = getattr(answers, "by_id", None)
+    if answer is None and by_id and key and row.get("doc_id") is not None:
+        # a text answered two ways: by the document's id and text (two copies of one
+        # text naming other ids, two label outputs concatenated, were one key, the
+        # later answer deciding both)
+        written_id = str(row["doc_id"]).strip()
+        if written_id:
+            answer = by_id.get((_unquoted(written_id, csv_cells), key))
     if answer is None and isinstance(row.get("text"), str) and row["text"]:
         # label read the review itself and its text cell was no document's text: cut
         # below a cell's limit (label takes the ' off a text the CSV protected from a

@@ -496,12 +496,17 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
                       vocabulary: str = "the vocabulary", on_error: str = "fail",
                       unknown_labels: str = "fail", counts: dict[str, int] | None = None,
                       keys: Sequence[str] = (), copies: dict[str, str] | None = None,
-                      convert: Callable[[str, Any, int | None], Any] | None = None
+                      convert: Callable[[str, Any, int | None], Any] | None = None,
+                      ids: list[str | None] | None = None,
+                      copied: list[tuple[str | None, str, str | None, str]] | None = None
                       ) -> tuple[list[str], sp.csr_matrix, list[dict]]:
     """:func:`read_soft_labels`, and per text kept the values its line gives of
     ``keys`` (``unknown_labels``, ``offered``), read in the same pass; ``copies``, a
     dict given, gets each copy left out (``"copy_of"``): its text -> the text of the
-    line it copies (:func:`_copied_texts`). ``convert(key, value, line)``, where given,
+    line it copies (:func:`_copies_found`); ``copied``, a list given, gets each such
+    copy as ``(its id, its text, the id and the text of the line it copies)``
+    (two copies of one text naming other ids are one key of ``copies``); ``ids``, a
+    list given, gets the id of each text kept. ``convert(key, value, line)``, where given,
     is what is kept of each value (a line's ``offered`` as label ids, say), in place of
     the value with its strings shared."""
     from tagsmith.data.corpus import Corpus, ReadReport
@@ -623,12 +628,17 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
         copy_of = [copy_of[row] for row in kept_rows]
         lines = [lines[row] for row in kept_rows]
         metas = [metas[row] for row in kept_rows]
-    # hashed once, for both: _copied_texts hashed the whole file again
+    # hashed once, for both: _copies_found hashed the whole file again
     hashes = None if all(source is None for source in copy_of) else hash_texts(texts)
     keep = _not_copies(path, doc_ids, copy_of, lines, texts, hashes)
     if keep is not None:
-        if copies is not None:
-            copies.update(_copied_texts(keep, doc_ids, copy_of, texts, hashes))
+        if copies is not None or copied is not None:
+            found = _copies_found(keep, doc_ids, copy_of, texts, hashes)
+            if copies is not None:
+                copies.update((text, source_text) for _, text, _, source_text in found)
+            if copied is not None:
+                copied.extend(found)
+        doc_ids = [doc_id for doc_id, kept in zip(doc_ids, keep, strict=True) if kept]
         texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
         scored = [flag for flag, kept in zip(scored, keep, strict=True) if kept]
         metas = [meta for meta, kept in zip(metas, keep, strict=True) if kept]
@@ -636,6 +646,8 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     if counts is not None:
         counts["n_scored"] = sum(scored)
         counts["n_unscored"] = len(scored) - counts["n_scored"]
+    if ids is not None:
+        ids.extend(doc_ids)
     return texts, Y, metas
 
 
@@ -648,28 +660,34 @@ def _shared(value: Any, names: dict[str, str]) -> Any:
             for item in value]
 
 
-def _copied_texts(keep: np.ndarray, doc_ids: Sequence[str | None],
+def _copies_found(keep: np.ndarray, doc_ids: Sequence[str | None],
                   copy_of: Sequence[str | None], texts: Sequence[str],
-                  hashes: np.ndarray | None = None) -> dict[str, str]:
-    """Per copy :func:`_not_copies` left out (``keep`` False), its text -> the text of
-    the line kept for the id it names whose text it copies (case and spacing aside: the
-    unmarked line of that id, or the first copy kept where no line has it): the answer
-    a reader deciding by text gives the copy. Two texts under one id (two label outputs
-    of corpora with the same file names concatenated) each keep their own copies: the
-    first line of the id gave a copy of the second the first's answer. ``hashes``:
+                  hashes: np.ndarray | None = None
+                  ) -> list[tuple[str | None, str, str | None, str]]:
+    """Per copy :func:`_not_copies` left out (``keep`` False): ``(its id, its text, the
+    id and text of the line kept for the id it names whose text it copies)``, in the
+    file's order (case and spacing aside: the unmarked line of that id, or the first
+    copy kept where no line has it): the answer a reader deciding by text (or by id and
+    text) gives the copy. Two texts under one id (two label outputs of corpora with the
+    same file names concatenated) each keep their own copies: the first line of the id
+    gave a copy of the second the first's answer. ``hashes``:
     :func:`~tagsmith.data.texthash.hash_texts` of ``texts``, where already computed."""
     from tagsmith.data.texthash import hash_texts
 
     hashes = (hash_texts(texts) if hashes is None else hashes).tolist()
-    kept_for: dict[tuple[str, int], str] = {}  # per (id named, text hash): its text
+    # per (id named, text hash): the row kept for it
+    kept_for: dict[tuple[str, int], int] = {}
     for row, (doc_id, source) in enumerate(zip(doc_ids, copy_of, strict=True)):
         if keep[row]:
             named = doc_id if source is None else source
             if named is not None:
-                kept_for.setdefault((named, hashes[row]), texts[row])
-    return {texts[row]: kept_for[(source, hashes[row])]
-            for row, source in enumerate(copy_of)
-            if not keep[row] and source is not None and (source, hashes[row]) in kept_for}
+                kept_for.setdefault((named, hashes[row]), row)
+    found = []
+    for row, source in enumerate(copy_of):
+        if not keep[row] and source is not None and (source, hashes[row]) in kept_for:
+            kept = kept_for[(source, hashes[row])]
+            found.append((doc_ids[row], texts[row], doc_ids[kept], texts[kept]))
+    return found
 
 
 def _not_repeated(path: str | Path, doc_ids: Sequence[str | None],
