@@ -404,6 +404,59 @@ def _more(total: int | None, shown: int, what: str) -> str:
     return f'<p class="muted">… and {_count(total - shown, "more " + what)}.</p>'
 
 
+def _broader_left_off_html(left_off: dict | None) -> str:
+    """The pairs (narrower, broader) the corpus codes together almost always and the
+    documents given the narrower label without the broader one (report.json's
+    ``broader_left_off``; None, no hierarchy, or a report written before it: nothing).
+
+    >>> ref = lambda name: {"id": 0, "uri": name, "name": name, "name_lang": None}
+    >>> left = {"min_share": 0.9, "min_docs": 10, "n_pairs": 1, "n_docs": 1, "n_rows": 1,
+    ...         "n_in_review": 0, "pairs": [{"narrower": ref("wheat"),
+    ...         "broader": ref("grain"), "n_docs": 283, "n_beside": 280, "share": 0.9894,
+    ...         "n_left_off": 3}], "docs": [{"doc": 7, "line": 8, "doc_id": "13744",
+    ...         "narrower": ref("wheat"), "broader": ref("grain"), "share": 0.9894,
+    ...         "missing_row": None, "review_rows": []}]}
+    >>> page = _broader_left_off_html(left)
+    >>> "280 of 283" in page and "13744" in page and "no row" in page
+    True
+    >>> _broader_left_off_html(None)
+    ''
+    """
+    if not left_off or not left_off.get("n_pairs"):
+        return ""
+    top = left_off["pairs"][0]
+    parts = [
+        "<h3>Narrower labels given without their broader label</h3><p>"
+        f'{_count(left_off["n_pairs"], "pair")} of a narrower label and a broader one '
+        f'the corpus gives beside it in at least {left_off["min_share"]:.0%} of the '
+        f'narrower label\'s documents (of labels given to at least '
+        f'{_count(left_off["min_docs"], "document")}); '
+        f'{_count(left_off["n_docs"], "document")} carry the narrower label without it: '
+        "each may miss the broader label (or the corpus codes it so on purpose). "
+        f'{_label(top["broader"])} is given beside {_label(top["narrower"])} in '
+        f'{_num(top["n_beside"])} of {_count(top["n_docs"], "document")} '
+        f'({top["share"]:.1%}); {_num(top["n_left_off"])} do not carry it. '
+        f'The review queue asks to add {_num(left_off["n_in_review"])} of these '
+        f'{_num(left_off["n_rows"])}; docs_without_broader.csv lists every one.</p>'
+        + _table(["narrower", "broader", "documents", "with broader", "share", "without"],
+                 [[_label(p["narrower"]), _label(p["broader"]), p["n_docs"], p["n_beside"],
+                   f'{p["share"]:.1%}', p["n_left_off"]] for p in left_off["pairs"][:MAX_EXAMPLES]],
+                 {2, 3, 4, 5})
+        + _more(left_off["n_pairs"], min(len(left_off["pairs"]), MAX_EXAMPLES), "pair")]
+    docs = left_off.get("docs") or []
+    if docs:
+        parts.append("<h4>Documents without the broader label (first)</h4>" + _table(
+            ["doc", "id", "narrower", "broader left off", "review row adding it"],
+            [[_e(r["doc"]) + ("" if r.get("line") is None else
+                              f'<br><small>line {_e(r["line"])}</small>'),
+              "—" if r.get("doc_id") is None else _e(r["doc_id"]),
+              _label(r["narrower"]), _label(r["broader"]),
+              "no row" if r.get("missing_row") is None else f'#{_e(r["missing_row"])}']
+             for r in docs])
+            + _more(left_off["n_rows"], len(docs), "row"))
+    return "".join(parts)
+
+
 def _labels_html(labels: dict, single_label: bool = False) -> str:
     """The labels section; ``single_label``: the audit read one label a document (a
     catalogue) or a corpus coded at the most specific level (ICD-10, its
@@ -1038,7 +1091,8 @@ def render_html(report: dict, *, plots: bool = True) -> str:
     # narrower ones in use may belong on a narrower one
     leafward = (isinstance(method.get("single_label"), dict)
                 or isinstance(method.get("broader_moves"), dict))
-    sections.append(("Labels", _labels_html(report["labels"], leafward)))
+    sections.append(("Labels", _labels_html(report["labels"], leafward)
+                     + _broader_left_off_html(report.get("broader_left_off"))))
     sections.append(("Co-occurrence", _cooccurrence_html(report["cooccurrence"])))
     if report.get("noise"):
         max_review = report.get("meta", {}).get("options", {}).get("max_review")

@@ -2915,6 +2915,38 @@ def _where_docs_on_parents(labels: dict, html: bool, table: Path | None = None) 
             f"queue names only those the scores flagged{every})")
 
 
+def _broader_left_off_line(left_off: dict, table: Path | None = None) -> str:
+    """The command's line on the documents given a narrower label without a broader
+    one the corpus codes beside it almost always (report.json's ``broader_left_off``,
+    with at least one such document): the pair with the most of them, by its share,
+    how many the review queue asks to add, and where every one is listed.
+
+    >>> pair = {"narrower": {"name": "wheat"}, "broader": {"name": "grain"},
+    ...         "n_docs": 283, "n_beside": 280, "share": 0.9894, "n_left_off": 3}
+    >>> _broader_left_off_line({"n_docs": 4, "n_rows": 4, "n_in_review": 1,
+    ...                         "n_pairs": 9, "min_share": 0.9, "pairs": [pair]})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    "broader label left off: 4 documents carry a narrower label without a broader one
+    the corpus gives beside it in at least 90% of that label's documents (9 such pairs;
+    'grain' beside 'wheat' in 280 of 283, 98.9%: 3 without it); the review queue asks
+    to add 1 of these 4 (report.json's broader_left_off lists the pairs and the first
+    documents)"
+    """
+    top = left_off["pairs"][0]
+    n_docs, n_rows, n_in = left_off["n_docs"], left_off["n_rows"], left_off["n_in_review"]
+    every = ("" if table is None
+             else f"; {printable(table)} lists {'it' if n_rows == 1 else f'all {n_rows:,}'}")
+    return (f"broader label left off: {n_docs:,} document{plural_s(n_docs)} carr"
+            f"{'ies' if n_docs == 1 else 'y'} a narrower label without a broader one the "
+            f"corpus gives beside it in at least {left_off['min_share']:.0%} of that "
+            f"label's documents ({left_off['n_pairs']:,} such pair"
+            f"{plural_s(left_off['n_pairs'])}; {printable(top['broader']['name'])!r} beside "
+            f"{printable(top['narrower']['name'])!r} in {top['n_beside']:,} of "
+            f"{top['n_docs']:,}, {top['share']:.1%}: {top['n_left_off']:,} without it); "
+            f"the review queue asks to add {n_in:,} of these {n_rows:,} (report.json's "
+            f"broader_left_off lists the pairs and the first documents{every})")
+
+
 def _parse_splits(pairs: tuple[str, ...]) -> dict[str, str]:
     splits: dict[str, str] = {}
     for pair in pairs:
@@ -3348,6 +3380,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                    # review row names (the scores flagged 5 of an ICD corpus's 41)
                    + _where_docs_on_parents(labels, not no_html,
                                             written.get("docs_on_parents")))
+    left_off = report.get("broader_left_off")
+    if left_off and left_off["n_rows"]:
+        click.echo(_broader_left_off_line(left_off, written.get("broader_left_off")))
     for name, leak in report["leakage"].items():
         last = leak["n_exact"] if not_searched else leak["n_near"]
         click.echo(f"leakage into {printable(name)}: {leak['n_exact']:,} exact"

@@ -317,6 +317,11 @@ class AuditResult:
     #: every duplicate pair the audit lists (:class:`DuplicatePairs`), for
     #: :data:`DUPLICATES`: report.json and the page list the first 20 of each kind
     duplicate_pairs: DuplicatePairs | None = None
+    #: every document given a narrower label without a broader one the corpus codes
+    #: beside it almost always, a row per such pair (None: the vocabulary has no
+    #: hierarchy), as :func:`~tagsmith.audit.health.broader_left_off` gives them:
+    #: :data:`BROADER_LEFT_OFF`
+    broader_left_off: list[dict] | None = None
 
     def __repr__(self) -> str:
         # one line at a prompt: the dataclass repr printed every review row, the whole
@@ -352,8 +357,10 @@ class AuditResult:
         review_format = check_choice("review_format", review_format, ("csv", "jsonl"))
         directory = Path(directory)
         listed = self.docs_on_parents is not None
+        left_off = self.broader_left_off is not None
         check_output(directory, review_format=review_format, force=force, html=html,
-                     keep=keep, sample=self.sample is not None, docs_on_parents=listed)
+                     keep=keep, sample=self.sample is not None, docs_on_parents=listed,
+                     broader_left_off=left_off)
         # everything is built before anything is written (a plot that fails must not leave
         # a half-written folder), then written to a staging folder and moved in at once
         page = render_html(self.report, plots=plots) if html else None
@@ -381,7 +388,8 @@ class AuditResult:
             raise DataError(f"cannot create a folder in it to write the audit in "
                             f"({exc.strerror or exc})", path=directory) from exc
         names = output_names(review_format=review_format, html=html,
-                             sample=self.sample is not None, docs_on_parents=listed)
+                             sample=self.sample is not None, docs_on_parents=listed,
+                             broader_left_off=left_off)
         # an undecided sample of an earlier audit, which the new report.json holds no
         # record of: left, it was decided by a reviewer and then could not be read
         stale_samples = [] if self.sample is not None else _stale_samples(directory)
@@ -394,6 +402,8 @@ class AuditResult:
             self._write_duplicates(staging / names["duplicates"])
             if listed:
                 self._write_docs_on_parents(staging / names["docs_on_parents"])
+            if left_off:
+                self._write_broader_left_off(staging / names["broader_left_off"])
             if page is not None:
                 with atomic_text_writer(staging / names["report_html"]) as out:
                     out.write(page)
@@ -411,6 +421,11 @@ class AuditResult:
                     # not list: it would disagree with the new report.json; one of the
                     # user's own is left alone
                     os.replace(directory / DOCS_ON_PARENTS, staging / f"stale-{DOCS_ON_PARENTS}")
+                if not left_off and _replaceable(directory / BROADER_LEFT_OFF, BROADER_LEFT_OFF) \
+                        and (directory / BROADER_LEFT_OFF).is_file():
+                    # an earlier audit's, with a hierarchy this one's vocabulary lacks
+                    os.replace(directory / BROADER_LEFT_OFF,
+                               staging / f"stale-{BROADER_LEFT_OFF}")
                 if stale_samples:
                     # looked at again under the lock: a reviewer may have decided one
                     # while the files were written (it was removed, decisions and all)
@@ -475,6 +490,30 @@ class AuditResult:
                                 [space.uri_of(narrower)
                                  for narrower in space.narrower_ids(label)], "; ")))
                     writer.writerow([doc["doc"], line, doc_id, *cell, review])
+        return path
+
+    def _write_broader_left_off(self, path: Path) -> Path:
+        """Every document given a narrower label without a broader one the corpus codes
+        beside it almost always, a row per such pair (:data:`BROADER_LEFT_OFF_COLUMNS`):
+        report.json lists the first 20."""
+        from tagsmith.audit.review import _read_back_cell
+        from tagsmith.data.csvlimits import spreadsheet_safe
+        from tagsmith.data.textio import atomic_text_writer
+
+        space, lang = self.label_space, self.report["meta"]["lang"]
+        with atomic_text_writer(path) as out:
+            writer = csv_writer(out)
+            writer.writerow(BROADER_LEFT_OFF_COLUMNS)
+            for row in self.broader_left_off or ():
+                writer.writerow([
+                    row["doc"], "" if row["line"] is None else row["line"],
+                    _read_back_cell(str(row["doc_id"] or "")),
+                    _read_back_cell(space.uri_of(row["narrower"])),
+                    spreadsheet_safe(space.name_of(row["narrower"], lang)),
+                    _read_back_cell(space.uri_of(row["broader"])),
+                    spreadsheet_safe(space.name_of(row["broader"], lang)),
+                    row["share"], "" if row["missing_row"] is None else row["missing_row"],
+                    "; ".join(map(str, row["review_rows"]))])
         return path
 
     def _write_duplicates(self, path: Path) -> Path:
@@ -561,6 +600,17 @@ DOCS_ON_PARENTS = "docs_on_parent_labels.csv"
 #: narrower ones, those narrower labels, and the ranks of the document's review rows
 DOCS_ON_PARENTS_COLUMNS = ("doc", "line", "doc_id", "label_uri", "label_name",
                            "narrower_uris", "review_rows")
+
+#: the file of every document given a narrower label without a broader one that the
+#: corpus codes beside it almost always (written where the vocabulary has a hierarchy)
+BROADER_LEFT_OFF = "docs_without_broader.csv"
+
+#: its columns: a document as the review queue names it, the narrower label, the
+#: broader one left off, the share of the narrower label's documents carrying it, the
+#: rank of the review row adding it (empty: none) and the document's review rows
+BROADER_LEFT_OFF_COLUMNS = ("doc", "line", "doc_id", "narrower_uri", "narrower_name",
+                            "broader_uri", "broader_name", "share", "missing_row",
+                            "review_rows")
 
 
 #: the file of every duplicate pair the audit lists (report.json and the page list the
@@ -738,19 +788,21 @@ def apply_decisions(Y: LabelMatrix, review: Iterable[Mapping] | Any,
 
 
 def output_names(*, review_format: str = "csv", html: bool = True,
-                 sample: bool = False, docs_on_parents: bool = False) -> dict[str, str]:
+                 sample: bool = False, docs_on_parents: bool = False,
+                 broader_left_off: bool = False) -> dict[str, str]:
     """The files :meth:`AuditResult.write` puts in its folder, by key."""
     return {"report_json": "report.json", "review": f"review.{review_format}",
             "labels": "labels.csv", "duplicates": DUPLICATES} \
         | ({"report_html": "report.html"} if html else {}) \
         | ({"sample": f"sample.{review_format}"} if sample else {}) \
-        | ({"docs_on_parents": DOCS_ON_PARENTS} if docs_on_parents else {})
+        | ({"docs_on_parents": DOCS_ON_PARENTS} if docs_on_parents else {}) \
+        | ({"broader_left_off": BROADER_LEFT_OFF} if broader_left_off else {})
 
 
 def check_output(directory: str | Path, *, review_format: str = "csv", force: bool = False,
                  name: str | None = None, html: bool = True,
                  keep: Sequence[str | Path] = (), sample: bool = False,
-                 docs_on_parents: bool = False) -> None:
+                 docs_on_parents: bool = False, broader_left_off: bool = False) -> None:
     """Fail before an audit whose output could not or must not be written.
 
     ``directory`` must be a writable directory or not exist yet (a :class:`DataError`
@@ -770,7 +822,9 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
     file (its first row lacks the review's fields: a JSONL file of the user's own), as a
     CSV one of the user's own fails its header check. ``sample``: this audit draws one
     (its file is checked as the others are); ``docs_on_parents``: it lists the documents
-    given a label that has narrower labels (:data:`DOCS_ON_PARENTS`, checked so too).
+    given a label that has narrower labels (:data:`DOCS_ON_PARENTS`, checked so too);
+    ``broader_left_off``: it lists those given a narrower label without its broader one
+    (:data:`BROADER_LEFT_OFF`, likewise).
     """
     from tagsmith.data.textio import check_writable_dir, same_file
 
@@ -783,7 +837,8 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
         raise DataError(f"{prefix}is a symbolic link to {os.readlink(directory)}, which does "
                         "not exist: create that folder, or remove the link", path=directory)
     for file_name in output_names(review_format=review_format, html=html, sample=sample,
-                                  docs_on_parents=docs_on_parents).values():
+                                  docs_on_parents=docs_on_parents,
+                                  broader_left_off=broader_left_off).values():
         target = directory / file_name
         # found only when the files moved in one by one, after the whole audit: a new
         # report.json beside the old page and label table, and an IsADirectoryError
@@ -895,6 +950,8 @@ _AUDIT_FILE_STARTS = {
     DOCS_ON_PARENTS: re.compile(rb"\A" + ",".join(DOCS_ON_PARENTS_COLUMNS[:4]).encode("ascii")
                                 + b","),
     DUPLICATES: re.compile(rb"\A" + ",".join(DUPLICATES_COLUMNS[:4]).encode("ascii") + b","),
+    BROADER_LEFT_OFF: re.compile(rb"\A" + ",".join(BROADER_LEFT_OFF_COLUMNS[:4]).encode("ascii")
+                                 + b","),
 }
 
 
@@ -1987,6 +2044,15 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         docs_on_parents = (health.docs_on_parent_labels(Y, label_space, lines=lines,
                                                         doc_ids=doc_ids, review_rows=ranks)
                            if on_parents and label_space.has_hierarchy else None)
+        # the documents given a narrower label without the broader one the corpus codes
+        # beside it almost always (Reuters' wheat without grain): the scores flagged
+        # few of them, and nothing said how consistently the corpus codes the two
+        missing_rows = ({(row["doc"], label_space.id_of(row["label_uri"])): row["rank"]
+                         for row in review if row["kind"] == "missing"}
+                        if label_space.has_hierarchy else {})
+        left_off = health.broader_left_off(Y, label_space, lang=lang, lines=lines,
+                                           doc_ids=doc_ids, review_rows=ranks,
+                                           missing_rows=missing_rows)
         report = {
             "meta": {"tagsmith_version": __version__, "lang": lang, "corpus": source,
                      "read": read or {},
@@ -1998,6 +2064,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
             "labels": health.labels_section(
                 Y, label_space, lang=lang, unknown=_unknown(unknown_labels, vocabulary),
                 docs_on_parents=docs_on_parents),
+            # null: the vocabulary has no hierarchy
+            "broader_left_off": None if left_off is None else left_off[0],
             "cooccurrence": health.cooccurrence_section(Y, label_space, lang=lang),
             "noise": noise,
             "duplicates": health.duplicates_section(
@@ -2023,7 +2091,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
     pairs = DuplicatePairs(duplicates.pairs, duplicates.cosine, duplicates.exact,
                            duplicates.conflicting, Y, lines, doc_ids)
     return AuditResult(issues, report, review, scores, label_space, sample, docs_on_parents,
-                       pairs)
+                       pairs, None if left_off is None else left_off[1])
 
 
 def _by_position(values: Sequence | None) -> list | Sequence | None:

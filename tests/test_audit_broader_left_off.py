@@ -1,0 +1,141 @@
+"""A corpus that codes a broader label beside its narrower ones (Reuters' desk gives
+grain beside wheat in 280 of 283 documents): the few documents given the narrower
+label without the broader one are listed, with the pair's share, in report.json, on
+the page, in docs_without_broader.csv and in the command's output."""
+
+import csv
+import json
+import random
+
+import numpy as np
+import scipy.sparse as sp
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.audit.health import MIN_BROADER_CODED_SHARE, broader_left_off
+from tagsmith.data.labelspace import Label, LabelSpace
+
+tagsmith_cli._register_commands()
+
+
+def invoke(*args):
+    return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
+
+
+def _desk(tmp_path, seed=3):
+    """A CSV vocabulary (grain > wheat, corn, rye; oilseed > soybean; money-fx > dlr)
+    and a JSONL corpus of 240 documents: 60 on wheat, all but 3 beside grain; 40 on
+    corn, all but 1; rye twice, once without grain (too few to read a habit from);
+    30 on soybean, half beside oilseed (no habit); 110 on other topics. Returns the
+    paths and the ids of the documents left without grain."""
+    rng = random.Random(seed)
+
+    def word():
+        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(6))
+
+    topics = ["grain", "wheat", "corn", "rye", "oilseed", "soybean", "money-fx", "dlr",
+              "ship", "trade"]
+    parent = {"wheat": "grain", "corn": "grain", "rye": "grain", "soybean": "oilseed",
+              "dlr": "money-fx"}
+    vocab = tmp_path / "topics.csv"
+    with open(vocab, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["uri", "label_en", "broader"])
+        out.writerows([t, t.title(), parent.get(t, "")] for t in topics)
+    pools = {t: [word() for _ in range(8)] for t in topics}
+    sets = ([["wheat"]] * 3 + [["wheat", "grain"]] * 57 + [["corn", "ship"]]
+            + [["corn", "grain"]] * 39 + [["rye", "grain"], ["rye"]]
+            + [["soybean", "oilseed"]] * 15 + [["soybean"]] * 15
+            + [["ship"]] * 40 + [["trade"]] * 40 + [["dlr", "money-fx"]] * 30)
+    left_off = []
+    with open(tmp_path / "desk.jsonl", "w", encoding="utf-8") as f:
+        for i, labels in enumerate(sets):
+            words = [w for t in labels for w in rng.choices(pools[t], k=5)]
+            f.write(json.dumps({"id": f"N{i}", "text": " ".join(words),
+                                "labels": labels}) + "\n")
+            if any(parent.get(t) == "grain" for t in labels) and "grain" not in labels \
+                    and "rye" not in labels:
+                left_off.append(f"N{i}")
+    return tmp_path / "desk.jsonl", vocab, left_off
+
+
+def test_the_audit_lists_documents_without_the_broader_label_the_corpus_codes(tmp_path):
+    """The audit said nothing of wheat documents without grain (a desk's habit it
+    could see in the corpus itself): the review queue named those the scores flagged,
+    and the report nothing. Now report.json, the page, the command and a CSV list
+    every one, with the pair's share; rye (2 documents) and soybean (half beside
+    oilseed) are no such pairs."""
+    corpus, vocab, left_off = _desk(tmp_path)
+    assert len(left_off) == 4
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit",
+                    "--scores", "knn", "--no-plots")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
+    section = report["broader_left_off"]
+    assert section["min_share"] == MIN_BROADER_CODED_SHARE
+    pairs = {(p["narrower"]["uri"], p["broader"]["uri"]): p for p in section["pairs"]}
+    assert set(pairs) == {("wheat", "grain"), ("corn", "grain"), ("dlr", "money-fx")}
+    wheat = pairs["wheat", "grain"]
+    assert (wheat["n_docs"], wheat["n_beside"], wheat["n_left_off"]) == (60, 57, 3)
+    # the pair with the most documents left off first
+    assert section["pairs"][0]["narrower"]["uri"] == "wheat"
+    assert section["n_docs"] == 4 and section["n_rows"] == 4
+    assert [d["doc_id"] for d in section["docs"]] == left_off
+    with open(tmp_path / "audit" / "docs_without_broader.csv", newline="",
+              encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["doc_id"], r["broader_uri"]) for r in rows] == [(d, "grain") for d in left_off]
+    review = {(r["doc_id"], r["label_uri"]): r["rank"] for r in csv.DictReader(
+        open(tmp_path / "audit" / "review.csv", newline="", encoding="utf-8"))
+        if r["kind"] == "missing"}
+    assert [r["missing_row"] for r in rows] == [review.get((d, "grain"), "") for d in left_off]
+    assert section["n_in_review"] == sum(bool(r["missing_row"]) for r in rows)
+    assert "broader label left off: 4 documents carry a narrower label" in result.output
+    assert "'Grain' beside 'Wheat' in 57 of 60, 95.0%: 3 without it" in result.output
+    assert "docs_without_broader.csv lists all 4" in result.output
+    page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
+    assert "Narrower labels given without their broader label" in page
+    assert "N0" in page
+
+
+def test_a_flat_vocabulary_lists_none_and_an_earlier_table_is_removed(tmp_path):
+    corpus, vocab, _ = _desk(tmp_path)
+    assert invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit",
+                  "--scores", "knn", "--no-html").exit_code == 0
+    assert (tmp_path / "audit" / "docs_without_broader.csv").is_file()
+    flat = tmp_path / "flat.txt"
+    flat.write_text("\n".join(r[0] for r in csv.reader(open(vocab, encoding="utf-8")))
+                    .split("\n", 1)[1] + "\n", encoding="utf-8")
+    result = invoke("audit", corpus, "--vocab", flat, "-o", tmp_path / "audit",
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
+    assert report["broader_left_off"] is None
+    assert not (tmp_path / "audit" / "docs_without_broader.csv").exists()
+    assert "broader label left off" not in result.output
+
+
+def test_a_corpus_coded_at_the_most_specific_level_has_no_such_pair():
+    """ICD-10 style: a code never beside its category; nothing is listed."""
+    space = LabelSpace([Label("E11"), Label("E11.9", broader=["E11"]), Label("I10")])
+    Y = sp.csr_matrix(np.array([[0, 1, 1]] * 12 + [[1, 0, 1]] * 3))
+    section, rows = broader_left_off(Y, space)
+    assert section["n_pairs"] == 0 and rows == []
+
+
+def test_the_share_is_read_at_any_depth_and_at_its_threshold():
+    """A grandchild's documents beside its grandparent count; a pair just under the
+    threshold is none."""
+    space = LabelSpace([Label("A"), Label("B", broader=["A"]), Label("C", broader=["B"])])
+    under = int(np.ceil(MIN_BROADER_CODED_SHARE * 20)) - 1
+    Y = sp.csr_matrix(np.array([[1, 1, 1]] * under + [[0, 1, 1]] * (20 - under)))
+    section, rows = broader_left_off(Y, space)
+    assert {(p["narrower"]["uri"], p["broader"]["uri"]) for p in section["pairs"]} == {
+        ("C", "B")}
+    assert rows == []
+    Y = sp.csr_matrix(np.array([[1, 1, 1]] * (under + 1) + [[0, 1, 1]] * (19 - under)))
+    section, rows = broader_left_off(Y, space)
+    assert {(p["narrower"]["uri"], p["broader"]["uri"]) for p in section["pairs"]} == {
+        ("C", "B"), ("B", "A"), ("C", "A")}
+    assert {(r["narrower"], r["broader"]) for r in rows} == {(2, 0), (1, 0)}
+    assert section["n_docs"] == 19 - under
