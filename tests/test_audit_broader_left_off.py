@@ -139,3 +139,23 @@ def test_the_share_is_read_at_any_depth_and_at_its_threshold():
         ("C", "B"), ("B", "A"), ("C", "A")}
     assert {(r["narrower"], r["broader"]) for r in rows} == {(2, 0), (1, 0)}
     assert section["n_docs"] == 19 - under
+
+
+def test_audit_help_names_the_table():
+    """`audit --help` listed the files an audit writes, not this one."""
+    result = CliRunner().invoke(tagsmith_cli.cli, ["audit", "--help"])
+    assert result.exit_code == 0
+    assert "docs_without_broader.csv" in " ".join(result.output.split())
+
+
+def test_the_command_counts_rows_apart_from_documents():
+    """A Reuters story without grain beside both wheat and corn is two rows: the line
+    said "16 documents ... asks to add 6 of these 20", two counts of two things."""
+    from tagsmith.cli.commands import _broader_left_off_line
+
+    pair = {"narrower": {"name": "wheat"}, "broader": {"name": "grain"}, "n_docs": 212,
+            "n_beside": 209, "share": 0.9858, "n_left_off": 3}
+    line = _broader_left_off_line({"n_docs": 16, "n_rows": 20, "n_in_review": 6,
+                                   "n_pairs": 13, "min_share": 0.9, "pairs": [pair]})
+    assert line.startswith("broader label left off: 16 documents (20 rows, a row per pair)")
+    assert "add the broader label in 6 of these 20 rows" in line

@@ -2923,27 +2923,32 @@ def _broader_left_off_line(left_off: dict, table: Path | None = None) -> str:
 
     >>> pair = {"narrower": {"name": "wheat"}, "broader": {"name": "grain"},
     ...         "n_docs": 283, "n_beside": 280, "share": 0.9894, "n_left_off": 3}
-    >>> _broader_left_off_line({"n_docs": 4, "n_rows": 4, "n_in_review": 1,
+    >>> _broader_left_off_line({"n_docs": 4, "n_rows": 5, "n_in_review": 1,
     ...                         "n_pairs": 9, "min_share": 0.9, "pairs": [pair]})
     ... # doctest: +NORMALIZE_WHITESPACE
-    "broader label left off: 4 documents carry a narrower label without a broader one
-    the corpus gives beside it in at least 90% of that label's documents (9 such pairs;
-    'grain' beside 'wheat' in 280 of 283, 98.9%: 3 without it); the review queue asks
-    to add 1 of these 4 (report.json's broader_left_off lists the pairs and the first
-    documents)"
+    "broader label left off: 4 documents (5 rows, a row per pair) carry a narrower label
+    without a broader one the corpus gives beside it in at least 90% of that label's
+    documents (9 such pairs; 'grain' beside 'wheat' in 280 of 283, 98.9%: 3 without
+    it); the review queue asks to add the broader label in 1 of these 5 rows
+    (report.json's broader_left_off lists the pairs and the first documents)"
     """
     top = left_off["pairs"][0]
     n_docs, n_rows, n_in = left_off["n_docs"], left_off["n_rows"], left_off["n_in_review"]
+    n_pairs = left_off["n_pairs"]
     every = ("" if table is None
              else f"; {printable(table)} lists {'it' if n_rows == 1 else f'all {n_rows:,}'}")
-    return (f"broader label left off: {n_docs:,} document{plural_s(n_docs)} carr"
-            f"{'ies' if n_docs == 1 else 'y'} a narrower label without a broader one the "
-            f"corpus gives beside it in at least {left_off['min_share']:.0%} of that "
-            f"label's documents ({left_off['n_pairs']:,} such pair"
-            f"{plural_s(left_off['n_pairs'])}; {printable(top['broader']['name'])!r} beside "
+    # a document without grain beside both wheat and corn is two rows: "16 documents ...
+    # 6 of these 20" mixed the two counts
+    rows = "" if n_rows == n_docs else f" ({n_rows:,} rows, a row per pair)"
+    return (f"broader label left off: {n_docs:,} document{plural_s(n_docs)}{rows} carr"
+            f"{'ies' if n_docs == 1 and not rows else 'y'} a narrower label without a "
+            f"broader one the corpus gives beside it in at least "
+            f"{left_off['min_share']:.0%} of that label's documents ({n_pairs:,} such "
+            f"pair{plural_s(n_pairs)}; {printable(top['broader']['name'])!r} beside "
             f"{printable(top['narrower']['name'])!r} in {top['n_beside']:,} of "
             f"{top['n_docs']:,}, {top['share']:.1%}: {top['n_left_off']:,} without it); "
-            f"the review queue asks to add {n_in:,} of these {n_rows:,} (report.json's "
+            f"the review queue asks to add the broader label in {n_in:,} of these "
+            f"{n_rows:,} row{plural_s(n_rows)} (report.json's "
             f"broader_left_off lists the pairs and the first documents{every})")
 
 
@@ -2993,7 +2998,9 @@ def _cooccurrence_weight(ctx: click.Context, param: click.Parameter,
 AUDIT_HELP = """Audit CORPUS: missing and wrong labels, duplicates, leakage, a data health report.
 
 Writes OUTPUT/report.html, report.json, review.csv (or .jsonl), labels.csv and
-duplicates.csv. Labels not in the vocabulary are counted in the report, not fatal.
+duplicates.csv; with a hierarchical vocabulary, docs_without_broader.csv too (documents
+given a narrower label without the broader one the corpus codes beside it). Labels not
+in the vocabulary are counted in the report, not fatal.
 """
 
 
