@@ -159,3 +159,17 @@ def test_the_command_counts_rows_apart_from_documents():
                                    "n_pairs": 13, "min_share": 0.9, "pairs": [pair]})
     assert line.startswith("broader label left off: 16 documents (20 rows, a row per pair)")
     assert "add the broader label in 6 of these 20 rows" in line
+
+
+def test_the_page_counts_rows_apart_from_documents():
+    from tagsmith.audit.report import _broader_left_off_html
+
+    def ref(name):
+        return {"id": 0, "uri": name, "name": name, "name_lang": None}
+
+    pair = {"narrower": ref("wheat"), "broader": ref("grain"), "n_docs": 212,
+            "n_beside": 209, "share": 0.9858, "n_left_off": 3}
+    page = _broader_left_off_html({"min_share": 0.9, "min_docs": 10, "n_pairs": 13,
+                                   "n_docs": 16, "n_rows": 20, "n_in_review": 6,
+                                   "pairs": [pair], "docs": []})
+    assert "add the broader label in 6 of these 20 rows (a row per document and pair)" in page

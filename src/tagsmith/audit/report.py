@@ -436,8 +436,11 @@ def _broader_left_off_html(left_off: dict | None) -> str:
         f'{_label(top["broader"])} is given beside {_label(top["narrower"])} in '
         f'{_num(top["n_beside"])} of {_count(top["n_docs"], "document")} '
         f'({top["share"]:.1%}); {_num(top["n_left_off"])} do not carry it. '
-        f'The review queue asks to add {_num(left_off["n_in_review"])} of these '
-        f'{_num(left_off["n_rows"])}; docs_without_broader.csv lists every one.</p>'
+        # "16 documents ... asks to add 6 of these 20" mixed two counts: a story without
+        # grain beside both wheat and corn is two rows
+        f'The review queue asks to add the broader label in {_num(left_off["n_in_review"])} '
+        f'of these {_count(left_off["n_rows"], "row")} (a row per document and pair); '
+        'docs_without_broader.csv lists every one.</p>'
         + _table(["narrower", "broader", "documents", "with broader", "share", "without"],
                  [[_label(p["narrower"]), _label(p["broader"]), p["n_docs"], p["n_beside"],
                    f'{p["share"]:.1%}', p["n_left_off"]] for p in left_off["pairs"][:MAX_EXAMPLES]],
