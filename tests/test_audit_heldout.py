@@ -374,3 +374,27 @@ def test_python_scores_by_name_warn_of_the_parameters_they_ignore(trained,
     plain = audit_corpus(texts, Y, trained["space"], classifier=classifier,
                          options=AuditOptions(scores=scores, **used, **FAST))
     assert not any("ignored" in w for w in plain.report["warnings"])
+
+
+def test_heldout_fills_k_after_the_labels_the_vocabulary_dropped(trained):
+    """A label of the bundle the audit's vocabulary dropped was cut out of each row's
+    top-k after the bundle was asked for k: a row with it among its best k had k - 1
+    predictions, the bundle's next best label lost. The bundle is asked for k plus the
+    labels dropped, so each row keeps k of the labels the audit knows."""
+    from tagsmith.data.labelspace import LabelSpace
+
+    classifier, space, test = trained["classifier"], trained["space"], trained["test"]
+    texts, Y = test.texts[:200], test.Y[:200].tocsc()
+    wide = audit_corpus(texts, Y.tocsr(), space, classifier=classifier,
+                        options=AuditOptions(scores="heldout", k=4, **FAST))
+    best = int(np.bincount(wide.scores.topk.indices[:, 0]).argmax())  # often first
+    kept = [i for i in range(len(space)) if i != best]
+    updated = LabelSpace([space[i] for i in kept])
+    result = audit_corpus(texts, Y[:, kept].tocsr(), updated, classifier=classifier,
+                          options=AuditOptions(scores="heldout", k=3, **FAST))
+    topk = result.scores.topk
+    assert topk.k == 3 and (topk.indices >= 0).all()  # no row short of a label
+    for row in range(len(texts)):  # the bundle's best 3 of the labels kept, in order
+        expected = [kept.index(int(i)) for i in wide.scores.topk.indices[row]
+                    if i != best][:3]
+        assert topk.indices[row].tolist() == expected

@@ -1469,10 +1469,14 @@ def _heldout_scores(classifier, X, k: int, columns: np.ndarray | None = None,
     bundle's model and training size; ``columns``: the audit's id of each of the
     bundle's labels (:func:`_heldout_columns`, for an audit of ``n_labels`` labels)."""
     started = time.perf_counter()
-    topk = classifier._topks_of_features(X, [(min(k, classifier.n_labels), False, False,
-                                               min(k, classifier.n_labels))])[0]
+    # the bundle's labels the audit dropped are cut out of each row after the top-k:
+    # asked for k alone, a row with one among its best k kept k - 1 (the bundle's next
+    # best label lost), so it is asked for k more each dropped label, then cut to k
+    dropped = 0 if columns is None else int((columns < 0).sum())
+    wide = min(k + dropped, classifier.n_labels)
+    topk = classifier._topks_of_features(X, [(wide, False, False, wide)])[0]
     if columns is not None and n_labels is not None:
-        topk = _remapped(topk, columns, n_labels)
+        topk = _remapped(topk, columns, n_labels).head(k)
     seconds = time.perf_counter() - started
     logger.info("scores heldout: the bundle's %s predictions of %s document%s in %.1f s",
                 classifier.model.name, f"{len(topk):,}", plural_s(len(topk)), seconds)
