@@ -3258,3 +3258,21 @@ def test_a_corpus_changed_between_matching_and_writing_is_refused(tmp_path,
                 assert not output.exists()
     finally:
         logging.getLogger("tagsmith").removeHandler(handler)
+
+
+def test_a_moved_review_of_a_folder_corpus_writes_its_output_into_the_folder(tmp_path):
+    """The check that the corpus did not change between matching a moved review's rows
+    and writing took a folder's modification time, which the output's temporary file
+    changes where the output is written into the corpus's folder: every such run was
+    refused ("changed while apply-review read it: 2 documents ..., 2 now (or
+    edited)")."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a0.txt").write_text("New one\n", encoding="utf-8")
+    (folder / "a0.tsv").write_text("", encoding="utf-8")
+    (folder / "b1.txt").write_text("Heavy rain all day\n", encoding="utf-8")
+    (folder / "b1.tsv").write_text("<http://x/rain>\train\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(0, "missing", "http://x/sun", "Heavy rain all day")])
+    apply_review(folder, review, folder / "fixed.jsonl", SPACE)
+    assert [sorted(r.labels) for r in read_records(folder / "fixed.jsonl")] == [
+        [], ["<http://x/rain>", "<http://x/sun>"]]

@@ -2377,7 +2377,7 @@ class _Matched:
     n_docs: int | None = None
     #: the corpus's size and modification time as the matching pass began
     #: (:func:`_stamp`): the writing pass refuses a corpus changed since
-    stamp: tuple[int, int] | None = None
+    stamp: tuple | None = None
 
 
 def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
@@ -2478,8 +2478,16 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
                     n_by_text, ambiguous, len(documents), stamp)
 
 
-def _stamp(corpus: Path) -> tuple[int, int]:
-    """``corpus``'s size and modification time (a folder's: a file added or removed)."""
+def _stamp(corpus: Path) -> tuple:
+    """``corpus``'s size and modification time; a folder's, the names of the documents
+    and label files it lists. Not the folder's own modification time: any file made in
+    it changes that, and an output written into the corpus's folder (its atomic writer's
+    temporary file there) refused every such run as "changed while apply-review read it"."""
+    if corpus.is_dir():
+        from tagsmith.data.readers import _list_documents
+
+        files, sidecars, _, _ = _list_documents(corpus)
+        return tuple(sorted(f.name for f in files)), tuple(sorted(sidecars))
     st = corpus.stat()
     return st.st_size, st.st_mtime_ns
 
