@@ -20,6 +20,7 @@ SCRIPTS = [
     ("read_timing.py", ["--dataset", "reuters21578"]),
     ("votes.py", ["--dataset", "goemotions"]),
     ("test_split_audit.py", ["--dataset", "reuters21578"]),
+    ("llm_audit.py", ["--dataset", "reuters21578"]),
 ]
 
 
@@ -235,7 +236,7 @@ def test_a_work_dir_that_cannot_be_created_is_named_not_a_traceback(script, tmp_
 
 
 @pytest.mark.parametrize("script", ["xmc.py", "audit.py", "confidence.py", "foundation.py",
-                                    "llm.py", "test_split_audit.py"])
+                                    "llm.py", "test_split_audit.py", "llm_audit.py"])
 def test_an_unknown_dataset_is_refused_with_the_choices_before_any_work(script, tmp_path):
     """llm.py took any --dataset (its --help named none), created the work folder and
     only then exited, after importing the whole pipeline."""
