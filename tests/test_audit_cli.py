@@ -2986,3 +2986,92 @@ def test_audit_of_an_llm_label_output_does_not_send_its_review_to_the_same_llm(
                     "-o", tmp_path / "plain", "--scores", "knn", "--no-html")
     assert result.exit_code == 0, result.output
     assert "or let an LLM decide the rows (label's endpoint options" in result.output
+
+
+def _llm_labels_with_doubtful_wrong_ones(small_corpus, goemotions_small, path):
+    """label's output over :func:`small_corpus`: its labels at confidence 0.9 (a tenth
+    of them 0.5), and a wrong label added to 60 documents at 0.5 (the LLM's doubt);
+    the planted wrong pairs ``(line, label uri)``."""
+    from tagsmith.pipeline.llm import write_soft_labels
+
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(small_corpus, space)
+    Y = sp.lil_matrix(sp.csr_matrix(data.Y, dtype=np.float32) * 0.9)
+    rng = np.random.default_rng(0)
+    planted = set()
+    for doc in rng.choice(len(data.texts), 60, replace=False):
+        given = set(Y.rows[doc])
+        label = int(rng.choice([j for j in range(len(space)) if j not in given]))
+        Y[doc, label] = 0.5
+        planted.add((int(doc) + 1, space.uri_of(label)))
+    Y = sp.csr_matrix(Y)
+    doubtful = rng.random(Y.nnz) < 0.1
+    Y.data[doubtful] = 0.5
+    write_soft_labels(path, data.texts, Y, space)
+    return space, planted
+
+
+def _wrong_rows(review: Path, planted: set) -> tuple[int, int]:
+    """(planted wrong labels among the queue's wrong rows, wrong rows)."""
+    with open(review, encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["kind"] == "wrong"]
+    return sum((int(r["line"]), r["label_uri"]) in planted for r in rows), len(rows)
+
+
+def test_audit_label_confidence_blends_the_llms_confidences_into_the_wrong_label_ranking(
+        small_corpus, goemotions_small, tmp_path, caplog):
+    """The audit of label's output read every label as given alike and warned that the
+    LLM's confidences went unused, though on a simulated teacher its least confident
+    labels held more of its wrong ones than the queue's first rows. ``--label-confidence``
+    blends each given label's confidence into the wrong-label ranking: the LLM's
+    doubtful wrong labels come into the queue. Without the option the audit and its
+    report are as they were."""
+    labels = tmp_path / "labels.jsonl"
+    _, planted = _llm_labels_with_doubtful_wrong_ones(small_corpus, goemotions_small, labels)
+    common = ["audit", labels, "--vocab", goemotions_small["vocab"], "--scores", "knn",
+              "--no-html", "--min-probability", "0.05", "--max-review", "100"]
+    plain = invoke(*common, "-o", tmp_path / "plain")
+    assert plain.exit_code == 0, plain.output
+    caplog.clear()
+    blended = invoke(*common, "-o", tmp_path / "blended", "--label-confidence")
+    assert blended.exit_code == 0, blended.output
+    assert "confidence unused" not in caplog.text  # used now: no such warning
+    before = _wrong_rows(tmp_path / "plain" / "review.csv", planted)
+    after = _wrong_rows(tmp_path / "blended" / "review.csv", planted)
+    assert after[0] >= before[0] + 5, (before, after)
+    report = json.loads((tmp_path / "blended" / "report.json").read_text(encoding="utf-8"))
+    assert report["meta"]["options"]["label_confidence"] is True
+    rule = report["noise"]["method"]["label_confidence"]
+    assert rule["mean_confidence"] == pytest.approx(0.81, abs=0.02)  # 0.9, 0.5 on 17%
+    assert rule["n_wrong_flagged"] > rule["n_wrong_flagged_before"]
+    # without the option: no trace of it in the report (its earlier outputs unchanged)
+    report = json.loads((tmp_path / "plain" / "report.json").read_text(encoding="utf-8"))
+    assert "label_confidence" not in report["meta"]["options"]
+    assert "label_confidence" not in report["noise"]["method"]
+
+
+def test_audit_label_confidence_on_a_corpus_without_scores_is_refused_before_the_work(
+        small_corpus, goemotions_small, tmp_path):
+    """A corpus of plain labels has no confidences to blend: the option is refused,
+    naming it and the file, before the audit runs (not a ranking silently unchanged)."""
+    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o",
+                    tmp_path / "out", "--scores", "knn", "--label-confidence")
+    assert result.exit_code == 2, result.output
+    assert "--label-confidence" in result.output
+    assert "has no 'scores' beside its labels" in result.output
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_label_confidence_in_the_python_api_on_labels_of_0_and_1_warns_it_changes_nothing(
+        small_corpus, goemotions_small):
+    """AuditOptions(label_confidence=True) on a Y of 0 and 1 has nothing to blend: it
+    says so (in the report's warnings too), and the queue is the audit's own."""
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(small_corpus, space)
+    options = AuditOptions(scores="knn", label_confidence=True)
+    result = audit_corpus(data.texts, data.Y, space, options=options)
+    plain = audit_corpus(data.texts, data.Y, space, options=AuditOptions(scores="knn"))
+    assert any(w.startswith("label_confidence: no given label carries a confidence below 1")
+               for w in result.report["warnings"])
+    assert [(r["doc"], r["label_uri"]) for r in result.review] == \
+        [(r["doc"], r["label_uri"]) for r in plain.review]

@@ -90,7 +90,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -1677,3 +1677,72 @@ def _first_at(doc: np.ndarray, where: np.ndarray) -> dict[int, int]:
 
 def _issue_fields(issues: LabelIssues) -> dict:
     return {name: getattr(issues, name) for name in LabelIssues.__dataclass_fields__}
+
+
+#: the confidences :func:`blend_label_confidence` reads are clipped to this distance from
+#: 0 and 1 (a label scored 1.0 is not certain; its odds stay finite)
+CONFIDENCE_CLIP = 0.01
+
+
+def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
+                           min_probability: float) -> LabelIssues:
+    """``issues`` with the given labels' own confidences (an LLM's, ``label``'s
+    ``scores``: ``confidence``, ``n_docs x n_labels``, nonzero at the given labels)
+    blended into each *wrong* candidate's probability, the candidates re-ranked and the
+    wrong ones re-flagged.
+
+    The rule: the confidence ``c`` is a second, independent piece of evidence, read
+    against the corpus's mean confidence ``m`` (over its given labels), so a label at
+    the LLM's mean keeps its probability ``p`` and a less confident one rises:
+    ``odds(p') = odds(p) * odds(1 - c) / odds(1 - m)``, with ``c`` and ``m`` clipped to
+    [:data:`CONFIDENCE_CLIP`, 1 - :data:`CONFIDENCE_CLIP`]. Missing candidates (no
+    confidence: the LLM did not give them) keep their probabilities. Candidates are
+    ordered by the new probabilities (ties in their order before); a wrong candidate
+    is flagged where ``p' >= min_probability`` and within its label's wrong budget
+    (step 6: the label's estimated wrong count, or the sum of ``p'`` over its wrong
+    candidates, their expected number of errors, where that is more), a missing
+    candidate as before. The documents' quality, the noise
+    rates and the bounds are the audit's own, unchanged. ``details["label_confidence"]``
+    records the rule, ``m`` and how many wrong candidates moved.
+    """
+    confidence = sp.csr_matrix(confidence)
+    if confidence.shape != (issues.n_docs, issues.n_labels):
+        raise InvalidParameterError("confidence", f"shape ({issues.n_docs}, {issues.n_labels})",
+                                    confidence.shape)
+    given = confidence.data[confidence.data > 0]
+    mean = float(given.mean()) if given.size else 1.0
+    lo, hi = CONFIDENCE_CLIP, 1 - CONFIDENCE_CLIP
+    wrong = np.asarray(issues.kind) == WRONG
+    probability = np.asarray(issues.probability, dtype=np.float64).copy()
+    if wrong.any():
+        c = np.asarray(confidence[issues.doc[wrong], issues.label[wrong]]).ravel()
+        c = np.clip(np.where(c > 0, c, 1.0), lo, hi)
+        m = min(max(mean, lo), hi)
+        p = np.clip(probability[wrong], 1e-9, 1 - 1e-9)
+        log_odds = np.log(p / (1 - p)) + np.log((1 - c) / c) - np.log((1 - m) / m)
+        probability[wrong] = 1 / (1 + np.exp(-log_odds))
+    order = np.argsort(-probability, kind="stable")
+    blended = LabelIssues(issues.doc[order], issues.label[order], issues.kind[order],
+                          probability[order].astype(np.float32), issues.score[order],
+                          issues.flagged[order], issues.n_given, issues.band,
+                          issues.threshold, issues.wrong_rate, issues.missing_rate,
+                          issues.est_wrong, issues.est_missing, issues.doc_quality,
+                          issues.n_docs, issues.n_labels, dict(issues.details))
+    is_wrong = blended.kind == WRONG
+    # a label's wrong budget: its estimated wrong count, or the blended probabilities'
+    # sum over its wrong candidates (their expected number of errors) where that is more
+    expected = np.bincount(blended.label[is_wrong], weights=blended.probability[is_wrong],
+                           minlength=issues.n_labels)
+    within = _within_budget(blended.label, blended.kind, np.stack(
+        [issues.est_missing, np.maximum(np.nan_to_num(issues.est_wrong), expected)]))
+    flagged = np.where(is_wrong, (blended.probability >= min_probability) & within,
+                       blended.flagged)
+    blended = replace(blended, flagged=flagged)
+    blended.details["label_confidence"] = {
+        "rule": "odds(p') = odds(p) * odds(1 - c) / odds(1 - mean confidence), wrong "
+                "candidates only",
+        "mean_confidence": round(mean, 6), "clip": CONFIDENCE_CLIP,
+        "n_wrong_candidates": int(wrong.sum()),
+        "n_wrong_flagged_before": int(np.count_nonzero(issues.flagged[wrong])),
+        "n_wrong_flagged": int(np.count_nonzero(flagged[is_wrong]))}
+    return blended

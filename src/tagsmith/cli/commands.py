@@ -3093,6 +3093,11 @@ def _warn_label_output(corpus: str) -> None:
 @click.option("--min-probability", type=click.FloatRange(0, 1, min_open=True), default=0.5,
               callback=finite_number(0, 1, min_open=True),  # FloatRange lets NaN through
               show_default=True, help="Flag candidates at least this likely to be errors.")
+@click.option("--label-confidence", is_flag=True,
+              help="CORPUS is label's output: blend each given label's confidence (its "
+              "'scores') into the wrong-label ranking, a label less confident than the "
+              "corpus's mean rising (off: every label is given alike, the confidences "
+              "unused).")
 @click.option("--near-duplicate-threshold", type=click.FloatRange(0, 1, min_open=True),
               default=0.9, show_default=True, callback=finite_number(0, 1, min_open=True),
               help="Cosine from which texts are near duplicates (less 1e-4 for float32 "
@@ -3138,7 +3143,7 @@ def _warn_label_output(corpus: str) -> None:
 @click.pass_obj
 def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, cooccurrence, splits,
           review_format,
-          max_review, review_sample, review_sample_flagged, min_probability,
+          max_review, review_sample, review_sample_flagged, min_probability, label_confidence,
           near_duplicate_threshold, no_near_duplicates,
           no_evidence, every_doc_labelled, single_label, calibration_folds, band_budget_below,
           reviewed, no_html, no_plots, on_error, seed, lang, force):
@@ -3186,6 +3191,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                            calibration_folds=calibration_folds,
                            band_budget_below=band_budget_below,
                            near_duplicate_threshold=near_duplicate_threshold,
+                           label_confidence=label_confidence,
                            show_progress=not obj["quiet"])
     options.validate()
     # fail before the work: an output that is a file, or a review someone has filled in
@@ -3245,7 +3251,13 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     check_audit_corpus(data, corpus=corpus,
                        vocab=vocab or (bundle_vocabulary(bundle) if bundle else None),
                        label_space=space)
-    _warn_label_output(corpus)
+    if label_confidence:
+        if data.confidences is None:  # before the work, not a ranking silently unchanged
+            raise click.BadParameter(
+                f"{printable(corpus)} has no 'scores' beside its labels (label's output "
+                "has, one confidence per label): nothing to blend", param_hint="--label-confidence")
+    else:
+        _warn_label_output(corpus)
     split_data = {name: read_audit_corpus(path, space, on_error=on_error)
                   for name, path in paths.items()}
     for name, split in split_data.items():
@@ -3266,7 +3278,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
             "each document once", param_hint="--review-sample")
     try:
         result = audit_corpus(
-            data.texts, data.Y, space, options=options, classifier=classifier, splits=other,
+            data.texts, data.confidences if label_confidence else data.Y, space,
+            options=options, classifier=classifier, splits=other,
             unknown_labels=data.unknown_labels, lines=data.lines, doc_ids=data.doc_ids,
             source=corpus,
             split_lines={name: split.lines for name, split in split_data.items()},

@@ -159,7 +159,11 @@ class AuditOptions:
     ``single_label``: whether
     every document has one label (a catalogue), its wrong and missing rows then paired
     as one move (:func:`tagsmith.audit.detect.pair_single_label`); ``None`` decides from
-    the corpus, ``True`` refuses a document given two labels.
+    the corpus, ``True`` refuses a document given two labels. ``label_confidence``:
+    ``Y``'s values below 1 are the given labels' own confidences (an LLM's, ``label``'s
+    output), blended into the wrong candidates' probabilities and ranking
+    (:func:`tagsmith.audit.detect.blend_label_confidence`); ``False`` (the default): every
+    label above 0 is given alike, the confidences unused.
 
     Duplicates: ``near_duplicates`` (``False``: exact duplicates only) and
     ``near_duplicate_threshold``, the TF-IDF cosine in (0, 1] at which two texts are
@@ -209,6 +213,11 @@ class AuditOptions:
     seed: int | None = None  # None: 0, not given
     lang: str = "en"
     show_progress: bool = False
+    #: blend the given labels' own confidences (Y's values below 1: an LLM's, label's
+    #: output) into the wrong candidates' ranking
+    #: (:func:`tagsmith.audit.detect.blend_label_confidence`); off: every label scoring
+    #: above 0 is given alike
+    label_confidence: bool = False
     # the fields validate() found left to their default (None): an init-only variable,
     # not a field (asdict, the report's meta.options, holds the resolved values), which
     # dataclasses.replace passes on from the attribute __post_init__ sets: a plain
@@ -283,7 +292,7 @@ class AuditOptions:
         self.min_probability = float(self.min_probability)
         self.max_missing_per_doc = int(self.max_missing_per_doc)
         # "no" was read as True, lang=None as no language at all
-        for name in ("evidence", "near_duplicates", "show_progress"):
+        for name in ("evidence", "near_duplicates", "show_progress", "label_confidence"):
             setattr(self, name, check_bool(name, getattr(self, name)))
         self.lang = check_language("lang", self.lang)  # every --lang's one check
         if self.model is not None:  # else refused only after the features were built
@@ -1784,6 +1793,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
     # ranking to weigh the LLM's own doubt
     n_soft = int(np.count_nonzero((Y.data > 0) & (Y.data < 1)))
     n_given = int(np.count_nonzero(Y.data))
+    # the given labels' confidences, for label_confidence (where Y carries any below 1)
+    confidence = Y.astype(np.float32) if options.label_confidence and n_soft else None
     Y = sp.csr_matrix(Y != 0, dtype=bool)
     for name, where in (("lines", lines), ("doc_ids", doc_ids)):
         # a short list was an IndexError in the review queue, a str read per character
@@ -1887,8 +1898,14 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         del by_content
         folds = _fold_drawer(len(texts), options, groups, order)
         warnings: list[str] = []  # the report's
-        if n_soft:
+        if n_soft and not options.label_confidence:
             _warn_soft_labels(n_soft, n_given, warnings)
+        elif options.label_confidence and not n_soft:
+            message = ("label_confidence: no given label carries a confidence below 1 "
+                       "(Y is 0/1), so the ranking is the audit's own; label's output "
+                       "carries the LLM's confidences")
+            logger.warning(message)
+            warnings.append(message)
         source_name = _choose_source(options, classifier, texts, Y, groups, folds, warnings,
                                      label_space)
         # heldout: how many of the corpus's documents the bundle was trained on, for the
@@ -1963,6 +1980,11 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         if order is not None and inverse is not None:  # back in the file's order
             issues = issues_in_file_order(issues, order, inverse)
             scores = replace(scores, topk=scores.topk[inverse])
+        if confidence is not None:
+            from tagsmith.audit.detect import blend_label_confidence
+
+            issues = blend_label_confidence(issues, confidence, options.min_probability)
+            del confidence
         # a single-label corpus (a catalogue, one category each): a flagged missing
         # category implies the given one wrong, and the reverse; one move, two rows
         # side by side
@@ -2062,8 +2084,11 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                      "read": read or {},
                      "created": datetime.datetime.now(datetime.UTC).isoformat(
                          timespec="seconds"),
+                     # label_confidence only where given: the reports of audits
+                     # without it are as they were
                      "options": {k: v for k, v in asdict(options).items()
-                                 if k != "show_progress"}},
+                                 if k != "show_progress"
+                                 and (k != "label_confidence" or v)}},
             "corpus": health.corpus_section(texts, Y),
             "labels": health.labels_section(
                 Y, label_space, lang=lang, unknown=_unknown(unknown_labels, vocabulary),
@@ -2125,7 +2150,8 @@ def soft_labels_warning(what: str) -> str:
             "confidence unused, and ranks the review by its own scores alone; the LLM's "
             "least confident labels are worth a look of their own (on a simulated "
             "teacher, its 100 least confident labels held more of its wrong ones than "
-            "the review's first 100 rows)")
+            "the review's first 100 rows); label_confidence (audit --label-confidence) "
+            "blends them into the wrong-label ranking")
 
 
 def _warn_capped_labels(scores, label_space, lang: str, warnings: list[str]) -> None:
@@ -2476,6 +2502,10 @@ class AuditCorpus:
     #: what the first unknown key found to be one is instead, where it is (a name in
     #: another case, part of a name split at its spaces), for the audit's last lines
     unknown_hint: str | None = None
+    #: the given labels' confidences (Y's pattern, a JSONL line's ``scores`` beside its
+    #: ``labels``: label's output; 1 where a line has none), where any line has scores;
+    #: else None
+    confidences: sp.csr_matrix | None = None
 
     def __repr__(self) -> str:
         # the dataclass repr printed every text, line and id (megabytes for a real corpus)
@@ -2666,9 +2696,13 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     # a cell split at its spaces: a label name read as its words (not a JSONL list)
     split, folder = form not in ("jsonl", "dir"), form == "dir"
     texts, lines, doc_ids, docs = [], [], [], []
+    # each document's labels' confidences (label's output: 'scores' beside 'labels'),
+    # None for a document without; kept only where some document has them
+    confidences: list[dict[int, float] | None] = []
     id_lines = FirstSeen[int]()  # each document id and the line it is first given on
     for record in read_records(path, on_error=policy):
         check_unique_id(id_lines, record, path)
+        scored = _record_scores(record)
         ids = []
         # a key written twice on one line is one label of the document, as a known one
         # (its id is kept once): counted twice, "labels missing from the vocabulary"
@@ -2691,6 +2725,9 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
                                          else f"line {record.line}")
             else:
                 ids.append(label_id)
+                if scored is not None:
+                    scored[1].setdefault(label_id, scored[0][key])
+        confidences.append(None if scored is None else scored[1])
         texts.append(record.text)
         lines.append(record.line)
         doc_ids.append(record.doc_id)
@@ -2699,8 +2736,42 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     if report.has_skips:
         logger.warning("%s", report.summary())
     check_not_a_vocabulary(texts, path)  # as training and evaluation refuse one
-    return AuditCorpus(texts, labels_matrix(docs, len(label_space)), lines,
-                       _UniqueIds(doc_ids),
+    Y = labels_matrix(docs, len(label_space))
+    return AuditCorpus(texts, Y, lines, _UniqueIds(doc_ids),
                        report.unknown_labels, report.n_skipped_lines,
                        list(report.skipped_lines), on_error, report.n_missing_files,
-                       report.shown_hint())
+                       report.shown_hint(), _confidence_matrix(Y, confidences))
+
+
+def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | None:
+    """A JSONL line's ``scores``, one per label (label's output), as ``({key: score},
+    {})`` (the second filled with the labels' ids as they are read); None where the
+    line has no such list (a corpus of the user's own, or one out of line with its
+    labels: those read as given, as without scores)."""
+    scores = record.metadata.get("scores") if record.metadata else None
+    if not isinstance(scores, list) or len(scores) != len(record.labels) or not all(
+            isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x <= 1
+            for x in scores):
+        return None
+    by_key: dict[str, float] = {}
+    for key, score in zip(record.labels, scores, strict=True):
+        by_key.setdefault(key.strip(), float(score))
+    return by_key, {}
+
+
+def _confidence_matrix(Y: sp.csr_matrix,
+                       confidences: list[dict[int, float] | None]) -> sp.csr_matrix | None:
+    """``Y``'s pattern with each given label's confidence (1 where its line had none, or
+    a score of 0: still a given label); None where no line had scores."""
+    if all(c is None for c in confidences):
+        return None
+    Y = sp.csr_matrix(Y, dtype=np.float32)
+    Y.sort_indices()
+    data = np.ones(Y.nnz, dtype=np.float32)
+    for doc, scored in enumerate(confidences):
+        if scored:
+            start, end = Y.indptr[doc], Y.indptr[doc + 1]
+            for at in range(start, end):
+                score = scored.get(int(Y.indices[at]), 1.0)
+                data[at] = score if score > 0 else 1.0
+    return sp.csr_matrix((data, Y.indices.copy(), Y.indptr.copy()), shape=Y.shape)
