@@ -18,10 +18,12 @@ Steps (``--skip`` leaves some out):
    *wrong* (a label the LLM gave that is not true) and *missing* (a true one it left out).
 2. ``audit``: ``audit labels.jsonl --vocab vocab.txt -o audit-default --no-plots`` (the
    defaults), and the review budget ``--min-probability 0.05 --max-review N``
-   (``--review-rows``, ``audit-budget``). Each queue's rows are scored against the
-   planted errors: planted errors and wrong labels among its first 50/100/300 rows, and
-   the average precision of the queue against every planted error (and of its wrong
-   rows against every wrong label; an error the queue leaves out counts as never found).
+   (``--review-rows``, ``audit-budget``), and the same budget with
+   ``--label-confidence`` (``audit-confidence``: the LLM's confidences blended into the
+   wrong-label ranking). Each queue's rows are scored against the planted errors:
+   planted errors and wrong labels among its first 50/100/300 rows, and the average
+   precision of the queue against every planted error (and of its wrong rows against
+   every wrong label; an error the queue leaves out counts as never found).
 3. The baseline the audit is measured against: the LLM's own labels ranked by ascending
    confidence (it can find wrong labels only), wrong labels among its first 28/100/300.
 4. ``distill``: a reviewer who knows the truth decides the budget audit's rows
@@ -225,8 +227,8 @@ def tagsmith(url: str, work: Path, name: str, *args: str,
 def distill_figures(out: Path) -> dict:
     text = out.read_text(encoding="utf-8")
     summary = json.loads(text[text.index("{"):])
-    human = summary.get("human") or {}
-    return {k: round(human[k], 4) for k in ("p@1", "micro_f1", "macro_f1") if k in human}
+    human = (summary.get("human_accuracy") or {}).get("metrics") or {}
+    return {k: round(human[k], 4) for k in ("p@1", "micro_f1", "macro_f1")}
 
 
 def markdown(result: dict) -> str:
@@ -340,7 +342,8 @@ def main() -> None:
                              "n_docs": len({e[1] for e in errors})}
         log(f"label: {result['label']}; planted {result['planted']}")
         budget = ["--min-probability", "0.05", "--max-review", str(args.review_rows)]
-        audits = {"default": ["--no-plots"], "budget": [*budget, "--no-html"]}
+        audits = {"default": ["--no-plots"], "budget": [*budget, "--no-html"],
+                  "confidence": [*budget, "--no-html", "--label-confidence"]}
         if "audit" not in skip:
             result["audits"] = {}
             for name, extra in audits.items():

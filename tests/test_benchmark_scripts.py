@@ -1800,3 +1800,39 @@ def test_a_run_records_the_commit_it_started_from(script, dataset, tmp_path, mon
     with pytest.raises(SystemExit):
         module.main()
     assert len(read) == 1 and read[0]["commit"]
+
+
+def test_llm_audit_reads_the_students_figures_from_distills_json(goemotions_small, tmp_path):
+    """llm_audit.py read the students' accuracy from a 'human' key distill's JSON does
+    not have: every student's P@1, micro-F1 and macro-F1 were missing from
+    result.json. They are read from a real ``distill --json --human`` now."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.pipeline.io import read_labelled
+    from tagsmith.pipeline.llm import write_soft_labels
+
+    llm_audit = _benchmark("llm_audit")
+    space = load_vocabulary(goemotions_small["vocab"])
+    lines = goemotions_small["train"].read_text(encoding="utf-8").splitlines()
+    corpus, human = tmp_path / "small.tsv", tmp_path / "human.tsv"
+    corpus.write_text("\n".join(lines[:300]) + "\n", encoding="utf-8")
+    human.write_text("\n".join(lines[300:400]) + "\n", encoding="utf-8")
+    data = read_labelled(corpus, space)
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, data.texts, sp.csr_matrix(data.Y, dtype=np.float32) * 0.9,
+                      space)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    out = tmp_path / "distill.out"
+    with open(out, "w", encoding="utf-8") as handle:
+        done = subprocess.run([sys.executable, "-m", "tagsmith", "-q", "distill", str(labels),
+                               "--vocab", str(goemotions_small["vocab"]), "-o",
+                               str(tmp_path / "student"), "--human", str(human), "--json"],
+                              stdout=handle, stderr=subprocess.PIPE, text=True, env=env,
+                              timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = llm_audit.distill_figures(out)
+    assert set(figures) == {"p@1", "micro_f1", "macro_f1"}
+    assert all(0 < value <= 1 for value in figures.values()), figures
