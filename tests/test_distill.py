@@ -3240,3 +3240,60 @@ def test_label_with_a_budget_spends_the_rare_share_it_is_given(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stderr.strip().splitlines()[-1])
     assert summary["active"]["rare_share"] == 0.5
+
+
+def _rare_picks_by_label(topk, support, n):
+    """_rare_picks as first written (one comparison of the whole top-k a target): the
+    reference its grouped sort must pick as."""
+    from tagsmith.pipeline.distill import RARE_TARGET
+
+    targets = np.flatnonzero((support > 0) & (support < RARE_TARGET))
+    targets = targets[np.argsort(support[targets], kind="stable")]
+    scores = np.where(topk.valid, topk.scores, -np.inf)
+    order = []
+    for label in targets:
+        hit = topk.indices == label
+        row = np.flatnonzero(hit.any(axis=1))
+        if len(row):
+            score = np.where(hit[row], scores[row], -np.inf).max(axis=1)
+            order.append(list(row[np.argsort(-score, kind="stable")]))
+    picked, taken = [], set()
+    while len(picked) < n and any(order):
+        for ranked in order:
+            while ranked and ranked[0] in taken:
+                ranked.pop(0)
+            if ranked and len(picked) < n:
+                taken.add(ranked[0])
+                picked.append(int(ranked.pop(0)))
+    return sorted(picked)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 40, 500])
+def test_rare_picks_take_each_rare_labels_best_candidates_in_turn(n):
+    """rare_share's picks (grouped by one sort, where a comparison of the whole top-k
+    with each rare label took minutes a round at 10^5 candidates and thousands of rare
+    labels) are the best scored candidates of each label of 1 to 19 positives in turn,
+    the fewest first, ties by place; padded slots and labels of 0 or 20 name none."""
+    from tagsmith.pipeline.distill import _rare_picks
+    from tagsmith.topk import PAD, TopK
+
+    rng = np.random.default_rng(5)
+    n_cand, n_labels, k = 300, 40, 6
+    indices = np.stack([rng.choice(n_labels, k, replace=False) for _ in range(n_cand)])
+    scores = -np.sort(-rng.integers(0, 4, (n_cand, k)).astype(np.float32) / 4, axis=1)
+    indices[::7, -2:] = PAD  # short rows: padded
+    scores[::7, -2:] = 0
+    topk = TopK(indices.astype(np.int32), scores, n_labels)
+
+    class Scored:
+        def predict_topk(self, X, k_asked):
+            return TopK(topk.indices[:X.shape[0]], topk.scores[:X.shape[0]], n_labels)
+
+    support = rng.integers(0, 25, n_labels)
+    support[:3] = [0, 20, 1]
+    picks = _rare_picks(Scored(), sp.csr_matrix((n_cand, 2)), np.arange(n_cand), support, n)
+    assert picks.tolist() == _rare_picks_by_label(topk, support, n)
+    assert len(set(picks.tolist())) == len(picks) <= n
+    rare = np.flatnonzero((support > 0) & (support < 20))
+    assert all(np.isin(topk.indices[row], rare).any() for row in picks)
+    assert 0 not in rare and 1 not in rare and 2 in rare
