@@ -3225,6 +3225,14 @@ def test_rare_share_is_checked_and_needs_a_budget(tmp_path):
         "--rare-share", "0.2", "--llm", "t", "--base-url", "http://127.0.0.1:9/v1"])
     assert result.exit_code == 2 and "--rare-share" in result.output
     assert "--budget" in result.output, result.output
+    # a share of 1 is refused (ActiveOptions takes [0, 1)): the help said 0<=x<=1
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+        "--budget", "5", "--rare-share", "1", "--llm", "t",
+        "--base-url", "http://127.0.0.1:9/v1"])
+    assert result.exit_code == 2 and "--rare-share" in result.output, result.output
+    shown = CliRunner().invoke(tagsmith_cli.cli, ["label", "--help"]).output
+    assert "0<=x<1]" in " ".join(shown[shown.index("--rare-share"):].split()[:60])
 
 
 def test_label_with_a_budget_spends_the_rare_share_it_is_given(tmp_path):

@@ -950,8 +950,8 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               "first round; the budget buys new documents only, and OUTPUT holds those.")
 @click.option("--strategy", type=click.Choice(["robust", "uncertainty", "random"]),
               default="robust", show_default=True, help="How --budget documents are chosen.")
-@click.option("--rare-share", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              metavar="FRACTION",
+@click.option("--rare-share", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+              show_default=True, metavar="FRACTION",
               help="With --budget: share of each round after the first spent on the "
               "documents the student scores highest for the labels bought fewest "
               "times so far (1 to 19 positives), in turn; the rest goes by --strategy. "
