@@ -1059,6 +1059,49 @@ def test_label_corpus_votes_reliability_is_that_of_the_labels_the_votes_agree_on
     assert Y[0, 0] > 0.9 and 0 < Y[0, 2] < 0.3
 
 
+@pytest.mark.parametrize("minority_right", [False, True])
+def test_label_corpus_votes_weigh_a_label_few_votes_named_by_its_own_reliability(
+        minority_right):
+    # the reliability of the labels the votes agree on was applied to every label, one a
+    # single vote of 3 named too: a label one vote named, wrong on every document of the
+    # sample, got a third of the right labels' soft target. Now the labels at most half
+    # the votes named are weighed by their own precision on the sample
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.llm import label_corpus
+
+    names = ["sport", "music", "weather"]
+    space = LabelSpace.from_uris([f"u:{n}" for n in names],
+                                 names={f"u:{n}": n for n in names})
+    human = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(30)]
+    # where the minority is right, people gave weather to every document too
+    Y_human = sp.csr_matrix([[1, 0, int(minority_right)] if i % 2
+                             else [0, 1, int(minority_right)] for i in range(30)])
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        labels = [{"label": "sport" if doc.startswith("sport") else "music",
+                   "confidence": 0.9}]
+        if body["seed"] == 0:  # one vote of 3 names weather
+            labels.append({"label": "weather", "confidence": 0.9})
+        return json.dumps({"labels": labels})
+
+    with LocalChatServer(teacher) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
+        result = label_corpus(["sport day", "music day"], space, client,
+                              LabelingOptions(votes=3, n_workers=2),
+                              human=(human, Y_human))
+    Y = result["Y"].toarray()
+    assert Y[0, 0] > 0.9
+    if minority_right:  # right on every document of the sample: near 1, not a third
+        assert Y[0, 2] > 0.8
+    else:  # wrong on every one: near 0 (0.33 before)
+        assert 0 < Y[0, 2] < 0.05
+    minority = result["summary"]["reliability"]["minority"]
+    assert minority == {"n_named": 30, "micro_precision": float(minority_right)}
+
+
 @pytest.mark.parametrize("strategy", ["robust", "uncertainty", "random"])
 def test_active_distill_spends_none_of_the_budget_on_copies(data, strategy):
     # copies (equal texts, case and spacing aside) were chosen like any others, twice in

@@ -36,6 +36,12 @@ class Reliability:
     micro_f1: float
     doc_error_rate: float
     n_docs: int
+    #: with votes: the reliability of the labels at most half of a document's answered
+    #: votes named (``None``: not estimated; :meth:`soft_targets` then weighs every
+    #: label by the figures above). Estimated apart, on the same sample: the figures
+    #: above are those of the labels the votes agree on, and applied to a label one
+    #: vote of 3 named, they took it for as right as a label every vote named
+    minority: Reliability | None = None
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed four per-label arrays.
@@ -48,8 +54,13 @@ class Reliability:
                 f"micro_precision={self.micro_precision:.4g}, "
                 f"micro_recall={self.micro_recall:.4g})")
 
-    def soft_targets(self, Y_llm: LabelMatrix, *, use_confidence: bool = True) -> sp.csr_matrix:
+    def soft_targets(self, Y_llm: LabelMatrix, *, use_confidence: bool = True,
+                     vote_share: LabelMatrix | None = None) -> sp.csr_matrix:
         """Soft targets in (0, 1] for the LLM's labels ``Y_llm`` (docs x labels, CSR).
+
+        ``vote_share`` (same shape; ``LLMLabels.vote_share``): with :attr:`minority`,
+        a label at most half of its document's votes named is weighed by that
+        reliability, the others by this one.
 
         >>> rel = estimate_reliability(sp.csr_matrix([[1.0, 0], [1, 0], [0, 1]]),
         ...                            sp.csr_matrix([[1, 0], [0, 1], [0, 1]]), prior_strength=0)
@@ -62,6 +73,18 @@ class Reliability:
                                         Y.shape[1])
         _check_confidences("Y_llm", Y)
         Y.eliminate_zeros()
+        if vote_share is not None and self.minority is not None:
+            share = sp.csr_matrix(vote_share)
+            if share.shape != Y.shape:
+                raise InvalidParameterError("vote_share", f"shape {Y.shape}", share.shape)
+            agreed = sp.csr_matrix(Y.multiply(share > 0.5 + 1e-6), dtype=np.float32)
+            agreed.eliminate_zeros()
+            fewer = sp.csr_matrix(Y - agreed, dtype=np.float32)
+            fewer.eliminate_zeros()
+            return sp.csr_matrix(
+                self.soft_targets(agreed, use_confidence=use_confidence)
+                + self.minority.soft_targets(fewer, use_confidence=use_confidence),
+                dtype=np.float32)
         values = self.precision[Y.indices].astype(np.float64)
         if use_confidence:
             relative = Y.data / np.maximum(self.mean_confidence[Y.indices], 1e-6)

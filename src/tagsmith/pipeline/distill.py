@@ -996,7 +996,8 @@ def llm_teacher(texts: Iterable[str], label_space: LabelSpace, client: LLMClient
             for doc, names in enumerate(result.unknown):
                 if names and result.answered[doc]:
                     unknown[int(indices[doc])] = list(names)
-        Y = result.Y if reliability is None else reliability.soft_targets(result.Y)
+        Y = (result.Y if reliability is None
+             else reliability.soft_targets(result.Y, vote_share=result.vote_share))
         return Y, result.answered
 
     return teach

@@ -1416,6 +1416,14 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         reliability = estimate_reliability(
             named[answered], Y_human[answered],
             offered=None if offered is None else offered[answered])
+        fewer = None
+        if options is not None and options.votes > 1:
+            # the labels at most half the votes named, weighed by their own precision on
+            # the sample: that of the labels the votes agree on was applied to them too,
+            # a label one vote of 3 named taken for as right as one all 3 named
+            fewer = sp.csr_matrix(sample.Y - named)
+            fewer.eliminate_zeros()
+            reliability.minority = estimate_reliability(fewer[answered], Y_human[answered])
         off = sample.off_shortlist
         n_off = 0 if off is None else int(np.count_nonzero(off))
         summary["reliability"] = {**reliability.to_dict(),
@@ -1426,6 +1434,10 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                                       label_space,
                                       options.lang if options is not None else "en",
                                       None if offered is None else offered[answered])}
+        if fewer is not None and reliability.minority is not None:
+            summary["reliability"]["minority"] = {
+                "n_named": int(fewer[answered].nnz),
+                "micro_precision": round(reliability.minority.micro_precision, 4)}
         _warn_thin_reliability(len(answered), len(sample.answered), n_off)
         if human_shortlist is not None:
             # the LLM's recall is capped by the shortlist's: say which one falls short
@@ -1439,7 +1451,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     if active is None:
         result = label_documents(list(texts), label_space, client, options,
                                  shortlist=shortlist)
-        Y = result.Y if reliability is None else reliability.soft_targets(result.Y)
+        Y = (result.Y if reliability is None
+             else reliability.soft_targets(result.Y, vote_share=result.vote_share))
         rows = np.flatnonzero(result.answered)
         summary["labeling"] = result.report.to_dict()
         unknown = None if result.unknown is None else [result.unknown[i] for i in rows]
