@@ -3605,13 +3605,20 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
         n_unknown = stats["review_undecided_unknown_labels"]
         n_unoffered = stats["review_undecided_not_offered"]
         n_absent = stats["review_undecided"] - n_unknown - n_unoffered
+        # a clause of 0 rows left out, as the closing line's (it printed "0 whose
+        # document it does not hold, 0 whose label it lacks where ..." when every row
+        # was decided)
+        undecided = [f"{n:,} {why}" for n, why in (
+            (n_absent, "whose document it does not hold"),
+            (n_unknown, "whose label it lacks where the answer named labels the vocabulary "
+                        "lacks (a misspelt name?), several labels share, or gave with an "
+                        "invalid confidence"),
+            (n_unoffered, "whose label its document's shortlist never offered the LLM"))
+            if n]
         click.echo(f"{n_by:,} row{plural_s(n_by)} of {printable(review)} decided by "
-                   f"{printable(decide_from)}; left undecided: {n_absent:,} whose document "
-                   f"it does not hold, {n_unknown:,} whose label it lacks where the answer "
-                   "named labels the vocabulary lacks (a misspelt name?), several labels "
-                   "share, or gave with an invalid confidence"
-                   + (f", {n_unoffered:,} whose label its document's shortlist never "
-                      "offered the LLM" if n_unoffered else ""))
+                   f"{printable(decide_from)}; "
+                   + ("left undecided: " + ", ".join(undecided) if undecided
+                      else "none left undecided"))
     click.echo(f"wrote {stats['n_docs']:,} document{plural_s(stats['n_docs'])} to "
                f"{printable(output)}: {stats['n_added']:,} label{plural_s(stats['n_added'])} "
                f"added, {stats['n_removed']:,} removed in {stats['n_docs_changed']:,} "
