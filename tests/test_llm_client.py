@@ -4119,9 +4119,9 @@ def test_usage_without_a_price_leaves_the_cost_unknown_not_free():
     unpriced, priced = Usage(), Usage(price_prompt=1.0)
     for usage in (unpriced, priced):
         usage.add(ChatResponse("x", prompt_tokens=1_000_000, completion_tokens=2))
-    assert unpriced.summary().endswith("1,000,002 tokens, cost unknown (no --price-*)")
+    assert unpriced.summary(flags=True).endswith("1,000,002 tokens, cost unknown (no --price-*)")
     assert unpriced.to_dict()["cost"] is None
-    assert priced.summary().endswith("1,000,002 tokens, cost 1.0000 (prompt tokens only: "
+    assert priced.summary(flags=True).endswith("1,000,002 tokens, cost 1.0000 (prompt tokens only: "
                                      "the completion price is unknown, no --price-completion)")
     assert priced.to_dict()["cost"] == 1.0
     # a price of 0 given for one kind of token, not the other, still prices the run
@@ -4132,6 +4132,21 @@ def test_usage_without_a_price_leaves_the_cost_unknown_not_free():
     assert free.summary().endswith("12 tokens, cost 0.0000") and free.to_dict()["cost"] == 0.0
 
 
+def test_usage_summary_names_the_clients_prices_to_a_python_caller():
+    # client.usage.summary() in a notebook (README's llm_local snippet) said "no
+    # --price-*", options of a command the caller never ran; the CLI asks flags=True
+    from tagsmith.labeling.client import Usage
+
+    unpriced, completion = Usage(), Usage(price_completion=2.0)
+    for usage in (unpriced, completion):
+        usage.add(ChatResponse("x", prompt_tokens=1_000_000, completion_tokens=500_000))
+    assert unpriced.summary().endswith("cost unknown (no price given to the client)")
+    assert completion.summary().endswith(
+        "cost 1.0000 (completion tokens only: the prompt price is unknown, no "
+        "price_prompt given to the client)")
+    assert "--price" not in unpriced.summary() + completion.summary()
+
+
 def test_usage_with_one_price_says_the_cost_leaves_the_other_tokens_out():
     # --price-completion alone: the usage line said "cost 1.0000" as the whole cost,
     # the prompt tokens (of unknown price) counted as free; the JSON key is kept
@@ -4140,9 +4155,9 @@ def test_usage_with_one_price_says_the_cost_leaves_the_other_tokens_out():
     completion, prompt = Usage(price_completion=2.0), Usage(price_prompt=1.0)
     for usage in (completion, prompt):
         usage.add(ChatResponse("x", prompt_tokens=1_000_000, completion_tokens=500_000))
-    assert completion.summary().endswith(
+    assert completion.summary(flags=True).endswith(
         "cost 1.0000 (completion tokens only: the prompt price is unknown, no --price-prompt)")
-    assert prompt.summary().endswith(
+    assert prompt.summary(flags=True).endswith(
         "cost 1.0000 (prompt tokens only: the completion price is unknown, "
         "no --price-completion)")
     assert completion.to_dict()["cost"] == 1.0 and prompt.to_dict()["cost"] == 1.0
@@ -4172,7 +4187,7 @@ def test_the_progress_postfix_says_which_tokens_one_price_alone_covers(caplog, p
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("priced")]
     assert re.fullmatch(r"priced: 1/1 calls? \(100%\) answered 1 cached 0 "
                         rf"cost \d+\.\d{{4}} \({only} only\)", lines[-1]), lines
-    assert client.usage.summary().endswith(f"({only} tokens only: the "
+    assert client.usage.summary(flags=True).endswith(f"({only} tokens only: the "
                                            f"{'prompt' if only == 'completion' else 'completion'}"
                                            f" price is unknown, no --price-"
                                            f"{'prompt' if only == 'completion' else 'completion'})")

@@ -256,7 +256,7 @@ def _say_stopped(client, cache: str, exc: BaseException, leave: str,
     stop = _wait_for_saves(client, cache, leave=leave, stops=stops,
                            until=_share(deadline, KILL_SAVES_LEFT),
                            give_up_until=_share(deadline, KILL_CLOSING))
-    click.echo(f"LLM usage: {client.usage.summary()}", err=True)
+    click.echo(f"LLM usage: {client.usage.summary(flags=True)}", err=True)
     unsaved = getattr(client, "n_unsaved", 0)
     if unsaved:
         click.echo(f"{unsaved} answer{plural_s(unsaved)} received could not be saved in "
@@ -796,7 +796,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     finally:  # closed here, as label closes it: main freezes what is left at exit
         client.close()
     if not obj["quiet"]:  # -q: the JSON summary below has the usage (counted, kept)
-        click.echo(f"LLM usage: {client.usage.summary()}", err=True)
+        click.echo(f"LLM usage: {client.usage.summary(flags=True)}", err=True)
     click.echo(f"taxonomy of {len(space):,} label{plural_s(len(space))} -> {printable(output)}"
                + (f" and {printable(skos)}" if skos else ""))
     for i in range(len(space)):

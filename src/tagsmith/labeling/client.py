@@ -486,11 +486,12 @@ class Usage:
                 "estimated_completion_tokens": self.estimated_completion_tokens,
                 "cost": round(self.cost, 6) if self.priced else None}
 
-    def summary(self, *, flags: bool = True) -> str:
-        """One line of the counts and cost. ``flags``: a price not given is named as
-        the command line gives it (``--price-prompt``); ``False``, as a Python caller
-        gives it, the client's ``price_prompt`` (llm_teacher's line after each round
-        told a notebook of options of a command it never ran)."""
+    def summary(self, *, flags: bool = False) -> str:
+        """One line of the counts and cost. A price not given is named as a Python
+        caller gives it, the client's ``price_prompt``; ``flags``: as the command line
+        gives it (``--price-prompt``), the CLI's wording (it was the default, and
+        ``client.usage.summary()`` in a notebook told of options of a command it never
+        ran)."""
         interrupted = f", {self.n_interrupted:,} interrupted" if self.n_interrupted else ""
         if self.n_refused:  # a refusal is a reply, billed: its tokens are counted below
             interrupted = f", {self.n_refused:,} refused (billed)" + interrupted
@@ -517,7 +518,7 @@ class Usage:
                    else "cost unknown (no --price-*)" if flags
                    else "cost unknown (no price given to the client)"))
 
-    def _cost_part(self, short: bool = False, *, flags: bool = True) -> str:
+    def _cost_part(self, short: bool = False, *, flags: bool = False) -> str:
         """What :attr:`cost` leaves out where one price alone was given: it counts the
         other kind of token at no cost (``--price-completion`` alone read as the whole
         cost, the prompts' unknown price as free). ``short``: the progress bar's

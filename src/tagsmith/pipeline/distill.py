@@ -982,7 +982,8 @@ def llm_teacher(texts: Iterable[str], label_space: LabelSpace, client: LLMClient
             # a price not given named as the caller gives it: the client's price_prompt
             # to a Python caller (it was told of label's --price-prompt), the option on
             # the command line, whose filter swaps in cli_message
-            cli = summary()  # once: the usage was summed up twice, three times for a Usage
+            # once: the usage was summed up twice, three times for a Usage
+            cli = usage.summary(flags=True) if isinstance(usage, Usage) else summary()
             said = {"round": number, "usage_cli": cli,
                     "usage": usage.summary(flags=False) if isinstance(usage, Usage) else cli}
             logger.info("LLM usage after round %(round)d: %(usage)s", said,
