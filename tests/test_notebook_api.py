@@ -37,10 +37,20 @@ def test_zero_shot_of_a_space_without_names_says_how_to_name_it():
     (["joy", "  "], r"'names\[1\]'"),
     # a name given twice: it was "duplicate label URI 'joy'", naming no position
     (["joy", "anger", " joy"], r"'names\[2\]'.*other than names\[0\]'s"),
+    # nothing but brackets: it reached from_uris as URI '' ("names[1]" never said)
+    (["joy", "<>"], r"'names\[1\]'.*not only angle brackets"),
 ])
 def test_from_names_refuses_what_is_no_list_of_names(names, message):
     with pytest.raises(InvalidParameterError, match=message):
         LabelSpace.from_names(names)
+
+
+def test_from_names_reads_a_bracketed_name_as_its_uri_without_brackets():
+    # "<joy>" gave URI joy but kept the name "<joy>": zero-shot embedded the brackets,
+    # prompts showed them, and the space's uri and name of one label differed
+    space = LabelSpace.from_names(["<joy>", " anger "])
+    assert space.uris == space.names() == ["joy", "anger"]
+    assert space[0].pref_labels == {"en": "joy"}
 
 
 def test_from_names_takes_a_series():

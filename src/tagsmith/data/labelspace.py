@@ -546,22 +546,29 @@ class LabelSpace(Sequence[Label]):
         >>> space = LabelSpace.from_names(["joy", "anger"])
         >>> space.uris, space.names(), space[0].pref_labels
         (['joy', 'anger'], ['joy', 'anger'], {'en': 'joy'})
+
+        A name in angle brackets is read as its URI is, without them (``<joy>`` gave
+        URI ``joy`` but kept the name ``<joy>``, which zero-shot embedded brackets and
+        all); one that is nothing but brackets is refused:
+
+        >>> LabelSpace.from_names(["<joy>"]).names()
+        ['joy']
         """
         _refuse_unordered(names, "names", "a list of label names (one str per label, in "
                           "label-id order)", "give a list of its names")
         given = list(names)
         first: dict[str, int] = {}  # each URI and the position first giving it
         for i, name in enumerate(given):
-            if not isinstance(name, str) or not name.strip():
+            if not isinstance(name, str) or not strip_brackets(name):
                 raise InvalidParameterError(f"names[{i}]", "a label's name (a non-blank "
-                                            "str)", _shown(name))
+                                            "str, not only angle brackets)", _shown(name))
             # a name given twice (a list with a repeated line) was refused as "duplicate
             # label URI", of URIs the caller never gave, and no position
             j = first.setdefault(strip_brackets(name), i)
             if j != i:
                 raise InvalidParameterError(f"names[{i}]", f"a name other than names[{j}]'s "
                                             "(each name is its label's URI)", name)
-        return cls.from_uris(given, names={strip_brackets(name): name.strip()
+        return cls.from_uris(given, names={strip_brackets(name): strip_brackets(name)
                                            for name in given}, lang=lang)
 
     # -- sequence protocol ---------------------------------------------------------------
