@@ -45,6 +45,13 @@ def _raises(name):
     ("splits", {"splits": ["cats purr"]}),                          # AttributeError
     ("splits['test']", {"splits": {"test": "cats purr"}}),          # one doc per character
     ("splits['test'][0]", {"splits": {"test": [None]}}),            # AttributeError casefold
+    # a blank cell of df["line"] (NaN): the review's line "nan", the leakage int() a
+    # ValueError naming no parameter; a line "3" was written as text
+    ("lines[1]", {"lines": [2, float("nan"), 5, 8]}),
+    ("lines[2]", {"lines": [2, 3, 5.5, 8]}),
+    ("lines[0]", {"lines": ["2", 3, 5, 8]}),
+    ("split_lines['test'][0]", {"splits": {"test": ["cats purr"]},
+                                "split_lines": {"test": [float("nan")]}}),
 ], ids=lambda value: value if isinstance(value, str) else None)
 def test_audit_corpus_refuses_bad_input(param, kwargs):
     args = {"texts": TEXTS, "Y": Y, "label_space": SPACE, "options": _options()} | kwargs
@@ -332,3 +339,8 @@ def test_pandas_ids_and_lines_with_a_shuffled_index_are_read_by_position():
     assert [(row["doc_id"], row["line"]) for row in result.review] == [
         (ids[row["doc"]], lines[row["doc"]]) for row in result.review]
     assert all(type(row["line"]) is int for row in result.review)  # JSON-able
+    # a column upcast to float by a blank cell elsewhere: whole floats are its lines
+    floats = audit_corpus(texts, labels, SPACE, options=_options(),
+                          lines=pd.Series(lines, index=order, dtype=float))
+    assert [row["line"] for row in floats.review] == [row["line"] for row in result.review]
+    assert all(type(row["line"]) is int for row in floats.review)

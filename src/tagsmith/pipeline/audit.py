@@ -1810,7 +1810,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
     # by position, as the texts are read: a pandas Series (df["id"] of a sampled or
     # filtered DataFrame) was looked up by its index labels, so every review row, the
     # duplicates and the leakage examples named another document's id and line
-    lines = _by_position(lines)
+    lines = _line_numbers(_by_position(lines), "lines")
     if not isinstance(doc_ids, _UniqueIds):
         doc_ids = _by_position(doc_ids)
     if doc_ids is not None and not isinstance(doc_ids, _UniqueIds):
@@ -1837,7 +1837,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                 continue
             raise InvalidParameterError(f"split_lines[{name!r}]",
                                         f"one entry per document ({n_split})", found)
-        split_lines = {name: where if isinstance(where, list | tuple) else list(where)
+        split_lines = {name: list(_line_numbers(_by_position(where),
+                                                f"split_lines[{name!r}]") or ())
                        for name, where in split_lines.items()}
     Y.sort_indices()
     if not texts:
@@ -2130,6 +2131,34 @@ def _by_position(values: Sequence | None) -> list | Sequence | None:
         return values
     listed = values.tolist() if hasattr(values, "tolist") else list(values)
     return listed if isinstance(listed, list) else list(values)
+
+
+def _line_numbers(values: Sequence | None, name: str) -> list | Sequence | None:
+    """``values`` (line numbers, one per document) as ints, a whole float (a pandas
+    column upcast by a missing cell) read as its int; refused naming ``name[i]`` where
+    one is no whole number. A NaN (``lines=df["line"]`` with a blank cell) reached
+    the review queue as the line ``nan``, and the leakage section's ``int()`` failed
+    naming no parameter.
+
+    >>> _line_numbers([1, 2.0], "lines")
+    [1, 2]
+    >>> try:
+    ...     _line_numbers([1, float("nan")], "lines")
+    ... except InvalidParameterError as error:
+    ...     print(error.name)
+    lines[1]
+    """
+    if values is None or all(type(value) is int for value in values):  # as read from a file
+        return values
+    checked = []
+    for i, value in enumerate(values):
+        if isinstance(value, bool | np.bool_) or not isinstance(
+                value, int | np.integer | float | np.floating) or not (
+                np.isfinite(value) and float(value).is_integer()):
+            raise InvalidParameterError(f"{name}[{i}]", "a line number (a whole number)",
+                                        value)
+        checked.append(int(value))
+    return checked
 
 
 def _warn_soft_labels(n_soft: int, n_given: int, warnings: list[str]) -> None:
