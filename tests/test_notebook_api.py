@@ -161,12 +161,14 @@ def test_the_llm_and_zero_shot_calls_type_texts_as_any_iterable_of_str():
     from tagsmith.labeling.taxonomy import generate_taxonomy
     from tagsmith.pipeline.distill import active_distill, distill_classifier, llm_teacher
 
-    functions = {label_documents: "texts", count_calls: "texts", prompt_sizes: "texts",
-                 generate_taxonomy: "texts", distill_classifier: "texts",
-                 active_distill: "pool_texts", llm_teacher: "texts",
-                 ZeroShotClassifier.predict_topk: "texts",
-                 ZeroShotClassifier.fit_background: "texts"}
-    wrong = {function.__qualname__: annotation for function, name in functions.items()
+    # distill_classifier's human_texts too: it was still Sequence[str]
+    functions = [(label_documents, "texts"), (count_calls, "texts"), (prompt_sizes, "texts"),
+                 (generate_taxonomy, "texts"), (distill_classifier, "texts"),
+                 (distill_classifier, "human_texts"),
+                 (active_distill, "pool_texts"), (llm_teacher, "texts"),
+                 (ZeroShotClassifier.predict_topk, "texts"),
+                 (ZeroShotClassifier.fit_background, "texts")]
+    wrong = {f"{function.__qualname__}({name})": annotation for function, name in functions
              if not (annotation := inspect.signature(function).parameters[name].annotation)
              .startswith("Iterable[str]")}
     assert wrong == {}

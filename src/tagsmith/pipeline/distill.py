@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -75,7 +75,7 @@ Teacher = Callable[[np.ndarray], tuple[sp.csr_matrix, np.ndarray]]
 
 def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix, label_space: LabelSpace, *,
                        options: TrainOptions | None = None,
-                       human_texts: Sequence[str] | None = None,
+                       human_texts: Iterable[str] | None = None,
                        human_Y: LabelMatrix | None = None,
                        human_name: str = "human_texts",
                        human_source: str = "the human sample", lang: str = "en"
