@@ -239,6 +239,10 @@ def test_pandas_snippet(data, namespaces):
     df, Y, space = ns["df"], ns["Y"], ns["space"]
     assert Y.shape == (len(df), len(space)) and Y.nnz >= len(df)
     assert list(ns["best"].index) == list(df.index) and ns["best"]["label"].isin(space.uris).all()
+    # one row per document and label of the TopK, best first, named
+    named, topk = ns["named"], ns["topk"]
+    assert len(named) == int(topk.valid.sum()) and named["label"].isin(space.names()).all()
+    assert named[named["rank"] == 1]["uri"].tolist() == ns["best"]["label"].tolist()
     assert ns["scores"].shape == (len(df), len(space))
     metrics = ns["evaluate_classifier"](ns["clf"], df["text"], Y)
     assert ns["f1_score"](Y, ns["sets"], average="micro") == pytest.approx(metrics["micro_f1"])

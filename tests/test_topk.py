@@ -514,3 +514,28 @@ def test_asarray_of_a_topk_says_which_array_to_take():
     with pytest.raises(TypeError, match=r"\.to_csr\(\)"):
         f1_score(np.eye(3)[:2], topk, average="micro")
     assert np.asarray(topk.to_csr().toarray()).shape == (2, 3)
+
+
+def test_to_rows_names_each_documents_labels_best_first_without_padding():
+    # a TopK named its labels only by hand ([space.uris[i] for i in topk.indices[:, 0]],
+    # README's pandas snippet), the padding -1 naming the last label
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_uris(["u:joy", "u:anger", "u:fear"],
+                                 names={"u:joy": "joy", "u:anger": "anger"})
+    topk = TopK.from_csr(sp.csr_matrix([[0.2, 0.7, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.4]]),
+                         k=2)
+    assert topk.to_rows(space) == [
+        {"doc": 0, "rank": 1, "label_id": 1, "uri": "u:anger", "label": "anger", "score": 0.7},
+        {"doc": 0, "rank": 2, "label_id": 0, "uri": "u:joy", "label": "joy", "score": 0.2},
+        # document 1 has no candidate; fear has no name: its URI, as name_of gives it
+        {"doc": 2, "rank": 1, "label_id": 2, "uri": "u:fear", "label": "u:fear", "score": 0.4}]
+    pd = pytest.importorskip("pandas")
+    assert list(pd.DataFrame(topk.to_rows(space)).columns) == [
+        "doc", "rank", "label_id", "uri", "label", "score"]
+    with pytest.raises(InvalidParameterError, match="'label_space'.*3 labels.*2 labels"):
+        topk.to_rows(LabelSpace.from_names(["joy", "anger"]))
+    with pytest.raises(InvalidParameterError, match="'label_space'"):
+        topk.to_rows(["joy", "anger", "fear"])
+    with pytest.raises(InvalidParameterError, match="'lang'"):
+        topk.to_rows(space, lang="en us")

@@ -11,16 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from tagsmith._params import check_int
+from tagsmith._params import check_int, check_language
 from tagsmith._plural import plural, plural_s
 from tagsmith.exceptions import InvalidParameterError
 
 PAD = -1
+
+
+class _NamedLabels(Protocol):
+    """What :meth:`TopK.to_rows` reads of a label space (a
+    :class:`~tagsmith.data.labelspace.LabelSpace`; not imported: this module is below
+    the data layer)."""
+
+    def __len__(self) -> int: ...
+
+    def uri_of(self, label_id: int) -> str: ...
+
+    def name_of(self, label_id: int, lang: str = "en") -> str: ...
 
 #: most entries of one ``indices`` or ``scores`` array (4 bytes each): numpy refuses a
 #: larger one, or a dimension beyond it, with "Maximum allowed dimension exceeded" or
@@ -300,6 +313,42 @@ first) or .to_csr() (documents x labels, scores of the top k, 0 elsewhere)
             yield self.indices[i, valid[i]], self.scores[i, valid[i]]
 
     # -- conversion -------------------------------------------------------------------------
+    def to_rows(self, label_space: _NamedLabels, *, lang: str = "en") -> list[dict]:
+        """One dict per (document, label), best first within a document, padding
+        dropped: ``doc`` (its position), ``rank`` (from 1), ``label_id``, ``uri``,
+        ``label`` (the name in ``lang``, as :meth:`LabelSpace.name_of
+        <tagsmith.data.labelspace.LabelSpace.name_of>` gives it) and ``score``: a
+        long table of the predictions, ``pandas.DataFrame(topk.to_rows(space))``
+        (``[space.uri_of(i) for i in topk.indices[:, 0]]`` by hand, padding ``-1``
+        included, was the only way to name them). ``label_space`` must hold
+        :attr:`n_labels` labels.
+
+        >>> from tagsmith.data.labelspace import LabelSpace
+        >>> topk = TopK.from_scores(np.array([[0.1, 0.9], [0.7, 0.2]]), k=1)
+        >>> topk.to_rows(LabelSpace.from_names(["joy", "anger"]))[0]
+        {'doc': 0, 'rank': 1, 'label_id': 1, 'uri': 'anger', 'label': 'anger', 'score': 0.9}
+        """
+        if not all(callable(getattr(label_space, method, None))
+                   for method in ("__len__", "uri_of", "name_of")):
+            raise InvalidParameterError("label_space", "a LabelSpace",
+                                        type(label_space).__name__)
+        if len(label_space) != self.n_labels:
+            raise InvalidParameterError("label_space", f"a space of the TopK's {self.n_labels:,} "
+                                        "labels", f"{len(label_space):,} labels")
+        lang = check_language("lang", lang)
+        uris: dict[int, str] = {}
+        names: dict[int, str] = {}
+        out = []
+        for doc, (ids, scores) in enumerate(self.rows()):
+            for rank, (label, score) in enumerate(zip(ids.tolist(), scores.tolist(),
+                                                      strict=True), start=1):
+                if label not in uris:
+                    uris[label] = label_space.uri_of(label)
+                    names[label] = label_space.name_of(label, lang)
+                out.append({"doc": doc, "rank": rank, "label_id": label, "uri": uris[label],
+                            "label": names[label], "score": round(score, 6)})
+        return out
+
     def to_csr(self) -> sp.csr_matrix:
         """Scores as a sparse ``n x n_labels`` matrix (padding dropped), in canonical
         form: column indices sorted within a row, as scipy consumers expect (the rows
