@@ -1102,6 +1102,37 @@ def test_label_corpus_votes_weigh_a_label_few_votes_named_by_its_own_reliability
     assert minority == {"n_named": 30, "micro_precision": float(minority_right)}
 
 
+def test_llm_teacher_weighs_a_label_few_votes_named_by_the_minority_reliability():
+    # label --budget --votes --human: the budget's teacher applied the agreed labels'
+    # reliability to a label one vote of 3 named, as the run without a budget did
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.labeling.reliability import estimate_reliability
+    from tagsmith.pipeline.distill import llm_teacher
+
+    space = LabelSpace.from_names(["sport", "weather"])
+    agreed = estimate_reliability(sp.csr_matrix([[0.9, 0]] * 10), sp.csr_matrix([[1, 0]] * 10))
+    # the labels one vote named: wrong on every sample document
+    agreed.minority = estimate_reliability(sp.csr_matrix([[0, 0.3]] * 10),
+                                           sp.csr_matrix([[1, 0]] * 10))
+
+    def teacher(body):
+        labels = [{"label": "sport", "confidence": 0.9}]
+        if body["seed"] == 0:
+            labels.append({"label": "weather", "confidence": 0.9})
+        return json.dumps({"labels": labels})
+
+    with LocalChatServer(teacher) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
+        teach = llm_teacher(["a match", "the cup"], space, client,
+                            LabelingOptions(votes=3, n_workers=2), reliability=agreed)
+        Y, answered = teach(np.array([0, 1]))
+    Y = Y.toarray()
+    assert answered.all() and Y[0, 0] > 0.9
+    assert 0 < Y[0, 1] < 0.1  # 0.3 with the agreed labels' precision
+
+
 @pytest.mark.parametrize("strategy", ["robust", "uncertainty", "random"])
 def test_active_distill_spends_none_of_the_budget_on_copies(data, strategy):
     # copies (equal texts, case and spacing aside) were chosen like any others, twice in
