@@ -121,6 +121,85 @@ def test_crossfit_isotonic_of_a_big_group_holds_under_34_bytes_an_entry():
         assert out[i] == pytest.approx(fit.predict(scores[i:i + 1])[0], abs=1e-6)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_crossfit_isotonic_of_label_ids_equals_that_of_their_groups(seed, monkeypatch):
+    """The calibration hands the cross-fit its top-k label ids and each label's group
+    (``label_groups``), not an n x k array of groups: the values are the same bit for
+    bit, whether the entries are read in one block or many and the groups fitted in one
+    range or several (ties, padding, labels of no entry, labels sharing a band group)."""
+    from tagsmith.audit import _isotonic
+
+    rng = np.random.default_rng(seed)
+    n, k, n_labels = 300, 7, 30
+    labels = rng.integers(0, n_labels - 3, (n, k)).astype(np.int32)  # 3 labels of no entry
+    labels[rng.random((n, k)) < 0.1] = -1  # padding
+    label_groups = np.where(rng.random(n_labels) < 0.5, np.arange(n_labels),
+                            n_labels + rng.integers(0, 3, n_labels))
+    groups = np.where(labels >= 0, label_groups[labels], -1).ravel()
+    scores = (rng.integers(0, 40, n * k) / 40).astype(np.float32)
+    targets = rng.random(n * k) < 0.3
+    folds = rng.integers(0, 3, n).astype(np.int8)
+
+    def fit(entries, **kwargs):
+        out = np.full(n * k, -2.0, np.float32)
+        grouped_isotonic_crossfit(entries, scores, targets, folds, 3, row_width=k,
+                                  smoothing=1.0, out=out, **kwargs)
+        return out
+
+    whole = fit(groups)
+    assert np.all(whole[groups < 0] == -2.0) and not np.isnan(whole[groups >= 0]).all()
+    for chunk, block in ((10**9, 1 << 20), (150, 64), (1, 7)):
+        monkeypatch.setattr(_isotonic, "CHUNK", chunk)
+        monkeypatch.setattr(_isotonic, "_MAP_BLOCK", block)
+        np.testing.assert_array_equal(fit(labels.ravel(), label_groups=label_groups), whole)
+        np.testing.assert_array_equal(fit(groups), whole)
+
+
+def test_the_crossfit_calibration_holds_no_array_of_groups_of_the_topks_size(monkeypatch):
+    """``calibrate_scores`` built an n x k array of each top-k entry's group (int32),
+    through an n x k temporary of label ids and a mask of the padding, and held it with
+    the padding mask beside ``calibrated`` through every fold's fit: 4 + 1 bytes a top-k
+    entry, 236 MB at yso-finna-en's 590k documents x 50, where the calibration had
+    become the audit's peak memory. Now the fit reads the groups off the top-k's label
+    ids: measured here (a band group of 30 % of the entries, fitted as a range of its
+    own), 25.0 bytes a top-k entry beyond the inputs before, 20.0 now."""
+    import tracemalloc
+
+    from tagsmith.audit import _isotonic
+    from tagsmith.audit.calibrate import PairIndex, calibrate_scores
+
+    # ranges of 100,000 entries, the band group one of its own, as the 2M of CHUNK are
+    # at yso-finna-en's 29.5M top-k entries (one band group of ~8M)
+    monkeypatch.setattr(_isotonic, "CHUNK", 100_000)
+    rng = np.random.default_rng(11)
+    n, k, n_labels = 20_000, 50, 400
+    indices = np.argsort(rng.random((n, n_labels)), axis=1)[:, :k].astype(np.int32)
+    indices[np.arange(k) >= k - rng.integers(0, 4, n)[:, None]] = -1  # padding at rows' ends
+    scores = np.sort(rng.random((n, k)).astype(np.float32), axis=1)[:, ::-1].copy()
+    scores[indices < 0] = -np.inf
+    topk = TopK(indices, scores, n_labels)
+    Y = sp.csr_matrix(rng.random((n, n_labels)) < 0.05)
+    index = PairIndex(Y, topk)
+    n_given = np.bincount(Y.indices, minlength=n_labels)
+    # 30 % of the labels under min_positives: one band group of ~30 % of the entries
+    min_positives = int(np.quantile(n_given, 0.3))
+    band = np.zeros(n_labels, np.int64)
+    folds = rng.integers(0, 5, n).astype(np.int8)
+    head = slice(0, 200)  # compiled before measuring
+    calibrate_scores(Y[head], TopK(indices[head], scores[head], n_labels),
+                     PairIndex(Y[head], TopK(indices[head], scores[head], n_labels)),
+                     n_given, band, min_positives, folds[head])
+    tracemalloc.start()
+    try:
+        calibrated, _, _ = calibrate_scores(Y, topk, index, n_given, band, min_positives,
+                                            folds)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak / (n * k) < 22.5, f"{peak / (n * k):.1f} bytes a top-k entry"  # 25.0, 20.0
+    assert not np.isnan(calibrated[topk.valid]).any()
+
+
 def test_crossfit_calibration_of_a_document_ignores_its_own_labels():
     """Cross-fitted, a document's calibrated top-k row and its outside rates come from
     the other fold only: giving it one more label (not moving any label between

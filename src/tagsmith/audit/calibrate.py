@@ -101,31 +101,37 @@ def calibrate_scores(Y: sp.csr_matrix, topk: TopK, index: PairIndex, n_given: np
     yso-finna-en documents, said nothing); one in-sample fit has no count.
     """
     n, n_labels = Y.shape
-    valid = topk.valid.ravel()
     flat = topk.indices.ravel()
     group_of = calibration_groups(n_given, band, min_positives)
     n_groups = n_labels + int(np.max(band, initial=0)) + 1
     if folds is None:
         folds = np.zeros(n, np.int8)
     n_folds = int(folds.max(initial=0)) + 1
-    # each top-k entry's group, -1 at padding: the fit reads the top-k's own arrays
-    # (masked copies of the scores and targets, and a separate output, were the audit's
-    # peak memory at 10^4+ labels)
-    groups = group_of.astype(np.int32 if group_of.max(initial=0) < 2**31 - 1
-                             else np.int64)[np.where(valid, flat, 0)]
-    groups[~valid] = -1
+    # the fit reads the top-k's own arrays (masked copies of the scores and targets,
+    # and a separate output, were the audit's peak memory at 10^4+ labels)
     calibrated = np.full(topk.indices.shape, np.nan, dtype=np.float32)
     if n_folds == 1:
+        # each top-k entry's group, -1 at padding, a block of rows at a time (np.where's
+        # n x k temporary of label ids was 8 bytes a top-k entry)
+        groups = np.empty(len(flat), np.int32 if group_of.max(initial=0) < 2**31 - 1
+                          else np.int64)
+        for start in range(0, len(flat), _ROW_BLOCK * topk.indices.shape[1] or 1):
+            part = flat[start:start + _ROW_BLOCK * topk.indices.shape[1]]
+            groups[start:start + len(part)] = np.where(part >= 0, group_of[part], -1)
         grouped_isotonic(groups, topk.scores.ravel(), index.is_given.ravel(), smoothing=1.0,
                          out=calibrated.reshape(-1))
+        del groups
     else:  # the fold of entry i is folds[i // k]: no n x k array of folds
-        with progress_bar(total=int(np.count_nonzero(valid)), desc="issues (calibration)",
+        # the entries' groups read off their label ids (group_of[label], padding -1):
+        # an n x k array of groups (4 bytes a top-k entry, beside ``calibrated``
+        # through every fit, and an 8-byte temporary to build it) was the yso-finna-en
+        # audit's peak memory
+        with progress_bar(total=int(np.count_nonzero(flat >= 0)), desc="issues (calibration)",
                           unit="pair", enabled=show_progress) as bar:
-            grouped_isotonic_crossfit(groups, topk.scores.ravel(), index.is_given.ravel(),
+            grouped_isotonic_crossfit(flat, topk.scores.ravel(), index.is_given.ravel(),
                                       folds, n_folds, row_width=topk.indices.shape[1],
                                       smoothing=1.0, out=calibrated.reshape(-1),
-                                      counted=bar.update)
-    del groups
+                                      counted=bar.update, label_groups=group_of)
     # the rate of given labels among each group's pairs outside the top-k, per fold from
     # the other folds' documents: counts per fold (in row blocks, so nothing of the size
     # of the top-k is copied), the other folds' being the total less the fold's own
