@@ -192,3 +192,139 @@ def test_options_json_cannot_carry_start_no_child_and_end_no_audit(monkeypatch, 
     with caplog.at_level("DEBUG", logger="tagsmith.audit.warmup"):
         assert not warmup.compile_in_child(options, "knn", warmup.FROM_DOCS, False)
     assert "cannot be sent" in caplog.text, caplog.text
+
+
+def test_a_failed_warm_up_is_said_once_in_a_warning_with_its_reason(monkeypatch, caplog):
+    """A child that failed was a debug line: the audit compiled its kernels itself and
+    was back at the peak memory the child was to save, without a word. Now the first
+    failure in a process is a warning naming the reason; later ones are debug lines."""
+    monkeypatch.setitem(warmup._WARNED, "failed", False)
+    monkeypatch.setitem(_numba._WARNED, "no_cache", False)
+    refused = AuditOptions(scores="knn", seed=0, k=0)  # refused by the child's audit
+    unsent = AuditOptions(scores="knn", seed=0, featurizer_params={"stop_words": {"a"}})
+    with caplog.at_level("DEBUG", logger="tagsmith.audit.warmup"):
+        assert not warmup.compile_in_child(refused, "knn", warmup.FROM_DOCS, False)
+        assert not warmup.compile_in_child(unsent, "knn", warmup.FROM_DOCS, False)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records
+            if r.name == "tagsmith.audit.warmup"]
+    assert [level for level, _ in said] == ["WARNING", "DEBUG"], said
+    assert "InvalidParameterError" in said[0][1] and "'k'" in said[0][1], said
+    assert "compiles them itself" in said[0][1] and "peak memory" in said[0][1], said
+    assert "cannot be sent" in said[1][1], said
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of ``pid``'s children (Linux: /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie awaiting its reaping)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+_PARENT = """
+from tagsmith.audit import warmup
+from tagsmith.pipeline.audit import AuditOptions
+options = AuditOptions(scores="knn", seed=0)
+options.validate()
+print(warmup.compile_in_child(options, "knn", warmup.FROM_DOCS, False), flush=True)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_warm_up_child_ends_when_its_parent_is_killed(tmp_path):
+    """An audit killed outright (SIGKILL, the out-of-memory killer) left its warm-up
+    child compiling every kernel up to its 900 s time-out. Here a real audit process
+    starts the child on an empty numba cache (a cold compile: a minute or more) and is
+    killed; the child ends within seconds (the parent-death signal on Linux)."""
+    import signal
+    import time
+
+    here = str(Path(tagsmith.__file__).resolve().parents[1])
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "PYTHONPATH": os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    child = None
+    try:
+        deadline = time.monotonic() + 120
+        while child is None and time.monotonic() < deadline and parent.poll() is None:
+            found = [pid for pid in _children(parent.pid)
+                     if b"warmup" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            child = found[0] if found else None
+            time.sleep(0.1)
+        assert child is not None, "no warm-up child started"
+        time.sleep(3)  # into its imports and compiling
+        assert _running(child)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _running(child), "the warm-up child outlived its killed parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if child is not None and _running(child):
+            os.kill(child, signal.SIGKILL)
+        parent.stdout.close()
+
+
+_ORPHAN = """
+import os, subprocess, sys, time
+code = ("import sys, time; from tagsmith.audit import warmup; "
+        "warmup.WATCH_SECONDS = 0.1; warmup._watch_parent(int(sys.argv[1])); "
+        "print('watching', flush=True); time.sleep(120)")
+child = subprocess.Popen([sys.executable, "-c", code, str(os.getpid())],
+                         stdout=subprocess.PIPE)
+child.stdout.readline()
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_warm_up_child_without_the_death_signal_watches_its_parent():
+    """Where there is no parent-death signal (not Linux), the child watches its
+    parent's id: here a child watching (and no signal asked for) ends within seconds
+    of its parent's SIGKILL."""
+    import signal
+    import time
+
+    here = str(Path(tagsmith.__file__).resolve().parents[1])
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN], env=env,
+                              stdout=subprocess.PIPE, text=True)
+    child = None
+    try:
+        child = int(parent.stdout.readline())
+        assert _running(child)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(child), "the watching child outlived its killed parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if child is not None and _running(child):
+            os.kill(child, signal.SIGKILL)
+        parent.stdout.close()

@@ -9,15 +9,21 @@ kernel the audit reaches into the cache, and exits; the audit itself then loads 
 from the cache. Where the kernels are cached already the child costs its start and a
 tiny audit (seconds); where numba has no writable cache (a read-only installation, see
 :mod:`tagsmith._numba`) no child can help and none is started; a child that fails or
-is interrupted costs nothing but its time (the audit compiles what it lacks itself).
+is interrupted costs its time and the memory it was to save (the audit compiles what
+it lacks itself), said once a process in a warning with the reason. A child ends
+with the process that started it, killed outright included (Linux: the parent-death
+signal; on other Unix systems it watches its parent's id), rather than compile on for its
+:data:`TIMEOUT`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -32,13 +38,41 @@ FROM_DOCS = 50_000
 TIMEOUT = 900
 #: set in the child: its own audit starts no child
 _IN_CHILD = {"flag": False}
-#: the child's program: ``argv[1]`` is the folder of the parent's tagsmith
+#: whether a failed warm-up was said at WARNING (once a process; later ones at DEBUG)
+_WARNED = {"failed": False}
+#: seconds between a child's looks at its parent's id (where no parent-death signal)
+WATCH_SECONDS = 1.0
+#: the child's program: ``argv[1]`` is the folder of the parent's tagsmith, ``argv[2]``
+#: the parent's pid. First of all, on Linux, the child asks for SIGKILL when the
+#: parent dies (PR_SET_PDEATHSIG, 1), and ends if the parent is gone already: a parent
+#: killed outright (SIGKILL, the out-of-memory killer) left it compiling for minutes
 _CHILD_CODE = (
-    "import sys; sys.path.insert(0, sys.argv[1]); import os, tagsmith\n"
+    "import os, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    try:\n"
+    "        import ctypes, signal\n"
+    "        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)\n"
+    "    except (OSError, AttributeError, TypeError, ValueError):\n"
+    "        pass\n"
+    "if os.getppid() != int(sys.argv[2]):\n"
+    "    sys.exit(1)\n"
+    "sys.path.insert(0, sys.argv[1]); import tagsmith\n"
     "if os.path.dirname(os.path.dirname(os.path.realpath(tagsmith.__file__))) != "
     "os.path.realpath(sys.argv[1]):\n"
     "    print('another tagsmith imported:', tagsmith.__file__); sys.exit(1)\n"
-    "from tagsmith.audit.warmup import _child; _child()")
+    "from tagsmith.audit.warmup import _child; _child(int(sys.argv[2]))")
+
+
+def _failed(reason: str) -> None:
+    """Say that the warm-up failed, at WARNING the first time in this process: the
+    audit then compiles its kernels in its own process, back at the peak memory the
+    child was to save, which a debug line left unexplained."""
+    level = logging.DEBUG if _WARNED["failed"] else logging.WARNING
+    _WARNED["failed"] = True
+    logger.log(level, "audit: the process that compiles the audit's kernels ahead of it "
+               "failed (%s): the audit compiles them itself, and its peak memory keeps "
+               "the compiler's (hundreds of MB more on a large corpus with an empty numba "
+               "cache)", reason)
 
 
 def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) -> bool:
@@ -66,8 +100,7 @@ def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) 
     except (TypeError, ValueError) as error:
         # parameters JSON cannot carry (a set of stop words, a callable, numpy's int64)
         # ended the audit with a TypeError before a child had started
-        logger.debug("audit: the options cannot be sent to a warm-up process (%s); "
-                     "compiling here", error)
+        _failed(f"the options cannot be sent to it: {error}")
         return False
     # the child imports this tagsmith, wherever this process found it: first on its
     # path (``python -c`` puts the working directory first, where another tagsmith's
@@ -76,17 +109,16 @@ def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) 
     here = str(Path(__file__).resolve().parents[2])
     started = time.perf_counter()
     try:
-        done = subprocess.run([sys.executable, "-c", _CHILD_CODE, here],
+        done = subprocess.run([sys.executable, "-c", _CHILD_CODE, here, str(os.getpid())],
                               input=request, text=True, timeout=TIMEOUT,
                               stdout=subprocess.PIPE, stderr=None, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
-        logger.debug("audit: the kernels' warm-up process failed (%s); compiling here", error)
+        _failed(str(error))
         return False
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        logger.debug("audit: the kernels' warm-up process exited with %s after %.1f s "
-                     "(%s); compiling here", done.returncode, seconds,
-                     done.stdout.strip()[-500:] or "no word")
+        _failed(f"it exited with {done.returncode} after {seconds:.1f} s: "
+                f"{done.stdout.strip()[-500:] or 'no word'}")
         return False
     logger.debug("audit: kernels compiled or found cached in a warm-up process (%.1f s)",
                  seconds)
@@ -103,13 +135,30 @@ def _request(options: Any, source: str, with_splits: bool, say_compiles: bool) -
             "say_compiles": say_compiles}
 
 
-def _child() -> None:
-    """The child's side: read the request on stdin, audit a tiny synthetic corpus.
+def _watch_parent(parent: int) -> threading.Thread:
+    """End this process once its parent ``parent`` is gone (its parent id changes: an
+    orphan is adopted): where no parent-death signal is (not Linux), a parent killed
+    outright left its child compiling up to :data:`TIMEOUT`."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_SECONDS)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="tagsmith-warmup-parent", daemon=True)
+    thread.start()
+    return thread
+
+
+def _child(parent: int | None = None) -> None:
+    """The child's side: read the request on stdin, audit a tiny synthetic corpus;
+    ``parent``: the pid of the process that started it, whose end ends it.
 
     A failure (or Ctrl-C, which reaches the child too) ends it with no traceback on the
     stderr it shares with the audit: a refusal of the synthetic corpus (its counts, not
     the user's) read as the audit's own; the error's line goes to stdout, which the
     parent logs."""
+    if parent is not None:
+        _watch_parent(parent)
     try:
         _warm_up(json.loads(sys.stdin.read()))
     except KeyboardInterrupt:
