@@ -328,3 +328,35 @@ def test_a_warm_up_child_without_the_death_signal_watches_its_parent():
         if child is not None and _running(child):
             os.kill(child, signal.SIGKILL)
         parent.stdout.close()
+
+
+def _same(a, b) -> bool:
+    """Equal, and of the same types all the way down."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) and type(k) is type(kb)
+                                          for k, kb in zip(a, b, strict=True))
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_the_child_reads_the_options_as_the_audit_holds_them():
+    """The request went to the child as plain JSON: a tuple came back a list and a key
+    other than a string a string (an ensemble's members given as (name, params)
+    pairs, weights as a tuple), so the child audited with other options than the
+    audit's. Now both come back as they were given, and a dict whose one key is one of
+    the tags stays a dict."""
+    options = AuditOptions(
+        scores="crossfit", seed=0, model="ensemble",
+        model_params={"members": (("linear", {"C": 2.0}), ("knn", {"n_neighbors": 5})),
+                      "weights": (0.25, 0.75)},
+        featurizer_params={"word_ngrams": (1, 2), "char_ngrams": None, "min_df": 1})
+    options.validate()
+    asked = warmup._request(options, "crossfit", True, False)
+    asked["extra"] = {1: (2, 3), (4, "x"): [5, {"__tuple__": 6}], "__items__": {}}
+    sent = json.dumps(warmup._encode(asked))
+    read = warmup._decode(sent)
+    assert _same(read, asked), (read, asked)
+    assert not _same(json.loads(json.dumps(asked["options"])), asked["options"])  # JSON's

@@ -96,7 +96,10 @@ def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) 
     if _numba._WARNED["no_cache"]:
         return False
     try:
-        request = json.dumps(_request(options, source, with_splits, progress._compiles_said))
+        asked = _request(options, source, with_splits, progress._compiles_said)
+        request = json.dumps(_encode(asked))
+        if _decode(request) != asked:
+            raise ValueError("they do not come back equal from JSON")
     except (TypeError, ValueError) as error:
         # parameters JSON cannot carry (a set of stop words, a callable, numpy's int64)
         # ended the audit with a TypeError before a child had started
@@ -123,6 +126,45 @@ def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) 
     logger.debug("audit: kernels compiled or found cached in a warm-up process (%.1f s)",
                  seconds)
     return True
+
+
+#: the JSON objects that stand for a tuple and for a dict of other keys than strings
+_TUPLE, _ITEMS = "__tuple__", "__items__"
+
+
+def _encode(value: Any) -> Any:
+    """``value`` for :func:`json.dumps`, tuples and dicts of keys other than strings
+    tagged, so that :func:`_decode` gives them back as they were: JSON made a tuple a
+    list and an int key a string, and the child audited with other options than the
+    audit's (a model's parameters a tuple of pairs, the ensemble's ``members``).
+
+    >>> _decode(json.dumps(_encode({"m": (("a", {1: 2}), [3])})))
+    {'m': (('a', {1: 2}), [3])}
+    """
+    if isinstance(value, tuple):
+        return {_TUPLE: [_encode(item) for item in value]}
+    if isinstance(value, list):
+        return [_encode(item) for item in value]
+    if isinstance(value, dict):
+        if all(isinstance(key, str) for key in value) and not (
+                len(value) == 1 and next(iter(value)) in (_TUPLE, _ITEMS)):
+            return {key: _encode(item) for key, item in value.items()}
+        return {_ITEMS: [[_encode(key), _encode(item)] for key, item in value.items()]}
+    return value
+
+
+def _decoded(obj: dict) -> Any:
+    """:func:`json.loads`' ``object_hook`` undoing :func:`_encode`'s tags."""
+    if len(obj) == 1 and _TUPLE in obj:
+        return tuple(obj[_TUPLE])
+    if len(obj) == 1 and _ITEMS in obj:
+        return {key: item for key, item in obj[_ITEMS]}
+    return obj
+
+
+def _decode(text: str) -> Any:
+    """What :func:`_encode` was given, from its JSON ``text``."""
+    return json.loads(text, object_hook=_decoded)
 
 
 def _request(options: Any, source: str, with_splits: bool, say_compiles: bool) -> dict:
@@ -160,7 +202,7 @@ def _child(parent: int | None = None) -> None:
     if parent is not None:
         _watch_parent(parent)
     try:
-        _warm_up(json.loads(sys.stdin.read()))
+        _warm_up(_decode(sys.stdin.read()))
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # noqa: BLE001 -- any failure: the audit compiles itself
