@@ -136,7 +136,7 @@ def test_the_child_is_asked_for_once_the_audit_is_checked(monkeypatch):
     class Asked(Exception):
         pass
 
-    def child(options, source, n_docs, with_splits):
+    def child(options, source, n_docs, with_splits, classifier=None):
         asked.append((source, n_docs, with_splits))
         raise Asked  # the audit stopped there: nothing of it compiled or run
 
@@ -360,3 +360,40 @@ def test_the_child_reads_the_options_as_the_audit_holds_them():
     read = warmup._decode(sent)
     assert _same(read, asked), (read, asked)
     assert not _same(json.loads(json.dumps(asked["options"])), asked["options"])  # JSON's
+
+
+def test_a_bundles_audit_warms_up_its_model_family_and_only_on_tfidf_features(monkeypatch):
+    """The child has no bundle: it cross-fitted ``linear`` on TF-IDF features whatever
+    the bundle's model (compiling kernels the audit never runs, and not the bundle
+    family's). Now it is asked for the family and parameters the audit cross-fits, and
+    a bundle whose features are not TF-IDF (views, embeddings) starts no child."""
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.features.views import MultiViewFeaturizer
+    from tagsmith.pipeline.audit import _crossfit_model
+    from tagsmith.pipeline.train import TrainOptions, train_classifier
+
+    from conftest import FAST_FEATURES
+
+    rng = np.random.default_rng(0)
+    topic = rng.integers(0, 3, 90)
+    texts = [f"t{topic[i]} t{topic[i]}b w{rng.integers(0, 30)} w{rng.integers(0, 30)}"
+             for i in range(90)]
+    Y = np.zeros((90, 3), bool)
+    Y[np.arange(90), topic] = True
+    import scipy.sparse as sp
+
+    classifier = train_classifier(texts, sp.csr_matrix(Y), LabelSpace.from_uris(
+        ["u:a", "u:b", "u:c"]), options=TrainOptions(
+            model="knn", model_params={"n_neighbors": 7}, dev_fraction=0.0,
+            featurizer_params=FAST_FEATURES))
+    options = AuditOptions(scores="crossfit", seed=0)
+    options.validate()
+    asked = warmup._request(options, "crossfit", False, False, classifier)["options"]
+    assert asked["model"] == "knn" and asked["model_params"]["n_neighbors"] == 7, asked
+    assert (asked["model"], asked["model_params"]) == _crossfit_model(options, classifier)
+    assert warmup._request(options, "crossfit", False, False)["options"]["model"] is None
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("a child started"))
+    monkeypatch.setitem(_numba._WARNED, "no_cache", False)
+    classifier.featurizer = MultiViewFeaturizer({"words": classifier.featurizer})
+    assert not warmup.compile_in_child(options, "crossfit", warmup.FROM_DOCS, False,
+                                       classifier)

@@ -75,17 +75,32 @@ def _failed(reason: str) -> None:
                "cache)", reason)
 
 
-def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) -> bool:
+def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool,
+                     classifier: Any = None) -> bool:
     """Run a tiny audit of ``source`` scores with ``options`` in a child process, so that
     the kernels are compiled there (and cached) rather than in this one; whether a child
     ran and succeeded. Nothing is started for fewer than :data:`FROM_DOCS` documents, in
     a warm-up child itself, for scores a child cannot rebuild (a classifier's), or where
-    numba cannot cache the kernels."""
+    numba cannot cache the kernels.
+
+    ``classifier``: the audit's bundle, whose featurizer makes its features and whose
+    model family cross-fitting fits (where ``options`` names none). The child fits that
+    family on TF-IDF features: where the bundle's features are not TF-IDF (embeddings,
+    views) no child is started (it would compile kernels of sparse features the audit
+    never runs, and none of the audit's)."""
     if _IN_CHILD["flag"] or n_docs < FROM_DOCS or source not in ("knn", "crossfit") \
             or not sys.executable or getattr(sys, "frozen", False):
         # an embedded interpreter has no python to start; a frozen application's
         # executable is the application, which takes no ``-c``
         return False
+    if classifier is not None:
+        from tagsmith.features.tfidf import TfidfFeaturizer
+
+        if not isinstance(classifier.featurizer, TfidfFeaturizer):
+            logger.debug("audit: a bundle of %s features: no warm-up process (its kernels "
+                         "are not those of the TF-IDF features it would audit)",
+                         type(classifier.featurizer).__name__)
+            return False
     # importing the kernels' modules tells whether numba found a place for the cache
     import tagsmith.audit._isotonic  # noqa: F401
     import tagsmith.audit._kernels  # noqa: F401
@@ -96,7 +111,8 @@ def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool) 
     if _numba._WARNED["no_cache"]:
         return False
     try:
-        asked = _request(options, source, with_splits, progress._compiles_said)
+        asked = _request(options, source, with_splits, progress._compiles_said,
+                         classifier)
         request = json.dumps(_encode(asked))
         if _decode(request) != asked:
             raise ValueError("they do not come back equal from JSON")
@@ -167,12 +183,20 @@ def _decode(text: str) -> Any:
     return json.loads(text, object_hook=_decoded)
 
 
-def _request(options: Any, source: str, with_splits: bool, say_compiles: bool) -> dict:
+def _request(options: Any, source: str, with_splits: bool, say_compiles: bool,
+             classifier: Any = None) -> dict:
     """What the child is asked: the audit's options (less the review queue's and the
-    progress bars'), its scores source, whether it has splits (the leakage kernels)."""
+    progress bars'), its scores source, whether it has splits (the leakage kernels).
+    With a ``classifier`` whose model family cross-fitting fits, that family and its
+    parameters by name: the child has no bundle, and fitted ``linear`` (kernels the
+    audit of a tree bundle never runs, and none of the tree's)."""
     fields = {k: v for k, v in asdict(options).items()
               if k not in ("review_sample", "review_sample_flagged", "max_review",
                            "show_progress")}
+    if classifier is not None and source == "crossfit":
+        from tagsmith.pipeline.audit import _crossfit_model
+
+        fields["model"], fields["model_params"] = _crossfit_model(options, classifier)
     return {"options": {**fields, "scores": source}, "splits": with_splits,
             "say_compiles": say_compiles}
 

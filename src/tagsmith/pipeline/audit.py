@@ -1919,7 +1919,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         # a large audit's kernels compiled in a child process: the compiler's memory
         # stays with the process that compiles (2,691 MB against 1,974-1,983 MB cached);
         # after the checks, so that an audit refused costs no child (a cold one: minutes)
-        compile_in_child(options, source_name, len(texts), bool(splits))
+        compile_in_child(options, source_name, len(texts), bool(splits), classifier)
         # the features of the texts in content order (a vocabulary fitted on them is the
         # same, its columns too, for the corpus in any order)
         texts_c = texts if order is None else [texts[i] for i in order]
