@@ -132,7 +132,9 @@ def test_heldout_matches_the_bundles_labels_to_an_updated_vocabulary_by_uri(trai
                               options=AuditOptions(scores="heldout", **FAST))
     expected = ("scores heldout: the bundle's predictions are matched to the audit's "
                 "labels by URI: 1 label of the audit not the bundle's ('urn:x:new') gets "
-                "no scores (the model never predicts it); 1 label of the bundle not the "
+                "no scores (the model never predicts it) and is not audited: its 30 given "
+                "occurrences are left out of the issues (no wrong or missing candidates, "
+                "not counted in the noise estimates); 1 label of the bundle not the "
                 "audit's ('grief') is left out of its predictions")
     assert result.report["warnings"].count(expected) == 1
     assert sum(r.getMessage() == expected for r in caplog.records) == 1
@@ -146,6 +148,47 @@ def test_heldout_matches_the_bundles_labels_to_an_updated_vocabulary_by_uri(trai
     theirs = {kept[int(i) - 1]: float(v) for i, v in zip(topk.indices[0], topk.scores[0],
                                                           strict=True) if i >= 0}
     assert theirs == ours
+
+
+def test_heldout_leaves_the_labels_the_bundle_lacks_out_of_the_issues(trained):
+    """A label of an updated label space that the bundle lacks has no scores: its given
+    occurrences were audited as if the model said no (15 of 30 flagged wrong in a
+    probe), where the command line skips such a label as unknown. It is left out of the
+    issues: no candidates, the noise estimates as without it, the warning says so."""
+    import scipy.sparse as sp
+
+    from tagsmith.audit.detect import WRONG
+    from tagsmith.data.labelspace import LabelSpace
+
+    classifier, space, test = trained["classifier"], trained["space"], trained["test"]
+    texts, Y = test.texts[:300], test.Y[:300].tocsr()
+    options = AuditOptions(scores="heldout", near_duplicates=False)
+    plain = audit_corpus(texts, Y, space, classifier=classifier, options=options)
+    # a new label first, given to 30 documents (every id moves up by one)
+    updated = LabelSpace([LabelSpace.from_uris(["urn:x:new"])[0],
+                          *(space[i] for i in range(len(space)))])
+    given_new = sp.csr_matrix((np.arange(300) % 10 == 0).astype(float)[:, None])
+    result = audit_corpus(texts, sp.hstack([given_new, Y]).tocsr(), updated,
+                          classifier=classifier, options=options)
+    issues = result.issues
+    assert not (issues.label == 0).any()  # neither wrong (was: 15 flagged) nor missing
+    assert not any(row["label_uri"] == "urn:x:new" for row in result.review)
+    assert issues.n_given[0] == 0 and issues.est_wrong[0] == 0
+    # every other output of the issues is the audit's without the new label
+    theirs = plain.issues
+    np.testing.assert_array_equal(issues.label - 1, theirs.label)
+    np.testing.assert_array_equal(issues.doc, theirs.doc)
+    np.testing.assert_array_equal(issues.flagged, theirs.flagged)
+    np.testing.assert_allclose(issues.probability, theirs.probability)
+    np.testing.assert_allclose(issues.est_wrong[1:], theirs.est_wrong)
+    np.testing.assert_allclose(issues.doc_quality, theirs.doc_quality)
+    for key in ("est_wrong", "est_missing", "wrong_rate", "missing_rate", "bounds",
+                "n_flagged_wrong", "n_flagged_missing"):
+        assert result.report["noise"][key] == plain.report["noise"][key], key
+    assert int((issues.flagged & (issues.kind == WRONG)).sum()) == \
+        result.report["noise"]["n_flagged_wrong"]
+    assert any("is not audited: its 30 given occurrences are left out of the issues"
+               in warning for warning in result.report["warnings"])
 
 
 def test_auto_with_a_bundle_on_a_held_out_split_says_its_model_scores_none(trained, caplog):

@@ -1257,7 +1257,7 @@ def _check_heldout(classifier, texts, Y, warnings: list[str] | None,
     if label_space is not None and ours != uris:
         # an updated vocabulary (labels added, some removed) was refused: the bundle's
         # predictions are matched to the audit's labels by URI instead
-        _warn_heldout_labels(classifier, label_space, warnings)
+        _warn_heldout_labels(classifier, label_space, warnings, Y)
     if classifier.train_hashes is None:
         message = ("scores heldout: the bundle records no training texts (saved before "
                    "they were kept), so whether the corpus holds its training documents, "
@@ -1302,16 +1302,17 @@ def _heldout_columns(classifier, label_space: LabelSpace | None) -> np.ndarray |
 
 
 def _warn_heldout_labels(classifier, label_space: LabelSpace,
-                         warnings: list[str] | None) -> None:
+                         warnings: list[str] | None, Y=None) -> None:
     """One warning naming the audit's labels the bundle lacks (they get no scores: the
-    model never predicts them, so their given labels read as unconfirmed) and the
-    bundle's labels the audit lacks (left out of its predictions)."""
+    model never predicts them, so they are not audited, their given occurrences in
+    ``Y`` counted) and the bundle's labels the audit lacks (left out of its
+    predictions)."""
     from tagsmith._plural import and_more
 
     theirs = {classifier.label_space.uri_of(i) for i in range(classifier.n_labels)}
     ours = {label_space.uri_of(i) for i in range(len(label_space))}
-    new = [label_space.name_of(i) for i in range(len(label_space))
-           if label_space.uri_of(i) not in theirs]
+    new_ids = [i for i in range(len(label_space)) if label_space.uri_of(i) not in theirs]
+    new = [label_space.name_of(i) for i in new_ids]
     gone = [classifier.label_space.name_of(i) for i in range(classifier.n_labels)
             if classifier.label_space.uri_of(i) not in ours]
     parts = []
@@ -1319,7 +1320,9 @@ def _warn_heldout_labels(classifier, label_space: LabelSpace,
         parts.append(f"{len(new):,} {plural(len(new), 'label', 'labels')} of the audit "
                      f"not the bundle's ({and_more(new, 5, repr)}) "
                      f"{plural(len(new), 'gets', 'get')} no scores (the model never "
-                     f"predicts {plural(len(new), 'it', 'them')})")
+                     f"predicts {plural(len(new), 'it', 'them')}) and "
+                     f"{plural(len(new), 'is', 'are')} not audited"
+                     + ("" if Y is None else _given_left_out(Y, new_ids)))
     if gone:
         parts.append(f"{len(gone):,} {plural(len(gone), 'label', 'labels')} of the "
                      f"bundle not the audit's ({and_more(gone, 5, repr)}) "
@@ -1331,6 +1334,18 @@ def _warn_heldout_labels(classifier, label_space: LabelSpace,
     logger.warning(message, extra={"parameters": ("scores",)})
     if warnings is not None:
         warnings.append(message)
+
+
+def _given_left_out(Y, ids: list[int]) -> str:
+    """What of ``Y`` (the audit's labels) the labels ``ids`` not audited leave out, to
+    follow the warning's words: their given occurrences, counted."""
+    n = int(np.isin(sp.csr_matrix(Y).indices, ids).sum())
+    whose = plural(len(ids), "its", "their")
+    if not n:
+        return " (given to no document)"
+    return (f": {whose} {n:,} given occurrence{plural_s(n)} "
+            f"{plural(n, 'is', 'are')} left out of the issues (no wrong or missing "
+            "candidates, not counted in the noise estimates)")
 
 
 def _remapped(topk, columns: np.ndarray, n_labels: int):
@@ -1345,6 +1360,47 @@ def _remapped(topk, columns: np.ndarray, n_labels: int):
     return TopK._trusted(np.take_along_axis(mapped, order, 1),
                          np.take_along_axis(np.where(keep, topk.scores, -np.inf), order, 1),
                          n_labels)
+
+
+def _heldout_audited(classifier, label_space: LabelSpace) -> np.ndarray | None:
+    """The audit's label ids that are the bundle's (matched by URI, ascending), or None
+    where every label of the audit is: the others get no scores, and are not audited."""
+    columns = _heldout_columns(classifier, label_space)
+    if columns is None:
+        return None
+    audited = np.unique(columns[columns >= 0])
+    return None if len(audited) == len(label_space) else audited
+
+
+def _issues_of(Y: sp.csr_matrix, topk, audited: np.ndarray | None, **options):
+    """:func:`find_label_issues` of ``Y`` and ``topk`` over the labels ``audited`` (their
+    ids; None: every label): the others' columns are left out of the detection (no
+    candidates; the noise estimates count none of their given labels, which read as 0
+    given), and the issues are put back in the ids of all ``Y``'s labels. ``topk`` holds
+    none of the labels left out (the bundle never predicts them)."""
+    from tagsmith.topk import TopK
+
+    if audited is None:
+        return find_label_issues(Y, topk, **options)
+    n_labels = Y.shape[1]
+    reduced = np.full(n_labels, -1, np.int64)
+    reduced[audited] = np.arange(len(audited))
+    indices = np.where(topk.indices >= 0, reduced[np.maximum(topk.indices, 0)], -1)
+    issues = find_label_issues(Y[:, audited],
+                               TopK._trusted(indices, topk.scores, len(audited)), **options)
+
+    def widened(values: np.ndarray, fill: float) -> np.ndarray:
+        out = np.full(n_labels, fill, dtype=values.dtype)
+        out[audited] = values
+        return out
+
+    return replace(issues, label=audited[issues.label].astype(issues.label.dtype),
+                   n_given=widened(issues.n_given, 0), band=widened(issues.band, 0),
+                   threshold=widened(issues.threshold, np.nan),
+                   wrong_rate=widened(issues.wrong_rate, 0.0),
+                   missing_rate=widened(issues.missing_rate, 0.0),
+                   est_wrong=widened(issues.est_wrong, 0.0),
+                   est_missing=widened(issues.est_missing, 0.0), n_labels=n_labels)
 
 
 def _n_training_documents(classifier, texts) -> tuple[int, int]:
@@ -1973,10 +2029,17 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                                          feature_rows=inverse, order=order,
                                          show_progress=options.show_progress)
         step("duplicates")
-        issues = find_label_issues(Y_c, scores.topk, X=X_c, **issue_options(options),
-                                   cooccurrence_counts=counts,
-                                   groups=groups_c, blank=blank_c,
-                                   show_progress=options.show_progress)
+        # heldout over labels the bundle lacks (an updated label space): those have no
+        # scores, and their given occurrences were flagged wrong as if the model said no
+        # (15 of 30 in a probe); they are left out of the issues, as the command line
+        # skips them as unknown
+        issues = _issues_of(Y_c, scores.topk,
+                            _heldout_audited(classifier, label_space)
+                            if source_name == "heldout" else None,
+                            X=X_c, **issue_options(options),
+                            cooccurrence_counts=counts,
+                            groups=groups_c, blank=blank_c,
+                            show_progress=options.show_progress)
         del Y_c, groups_c, blank_c
         if order is not None and inverse is not None:  # back in the file's order
             issues = issues_in_file_order(issues, order, inverse)
