@@ -316,7 +316,8 @@ def compare_predictions(Y: sp.spmatrix, gold: LabelSpace, space: LabelSpace,
                      min_docs_differing=MIN_DOCS_DIFFERING)
     if 0 < n_better + n_worse < MIN_DOCS_DIFFERING:
         p1_metric["verdict"] = TOO_FEW
-    # micro-F1 is not: its verdict is the bootstrap's where enough documents differ
+    # micro-F1's verdict is its interval's too (the bootstrap's), TOO_FEW below
+    # MIN_DOCS_DIFFERING documents on which the two bundles' predictions differ
     differ = np.flatnonzero((per_doc["bundle"][1] != per_doc["baseline"][1])
                             | (per_doc["bundle"][2] != per_doc["baseline"][2]))
     f1_metric = metrics["micro_f1"]
