@@ -173,3 +173,46 @@ def test_the_page_counts_rows_apart_from_documents():
                                    "n_docs": 16, "n_rows": 20, "n_in_review": 6,
                                    "pairs": [pair], "docs": []})
     assert "add the broader label in 6 of these 20 rows (a row per document and pair)" in page
+
+
+def test_the_pairs_and_rows_match_a_reading_by_sets_across_blocks(monkeypatch):
+    """A polyhierarchy three levels deep, documents read in blocks of 7: the pairs'
+    counts and the rows left off are those a plain reading by sets gives (the check is
+    counted by expanding each given label into its ancestors, not pair by pair)."""
+    import tagsmith.audit.health as health
+
+    monkeypatch.setattr(health, "_BROADER_BLOCK", 7)
+    rng = np.random.default_rng(5)
+    parents = {0: [], 1: [0], 2: [0], 3: [1], 4: [1, 2], 5: [3], 6: [4], 7: []}
+    space = LabelSpace([Label(f"L{i}", broader=[f"L{p}" for p in parents[i]])
+                        for i in range(8)])
+
+    def up(c):
+        seen, todo = set(), list(parents[c])
+        while todo:
+            p = todo.pop()
+            if p not in seen:
+                seen.add(p)
+                todo.extend(parents[p])
+        return seen
+
+    docs = []
+    for _ in range(120):
+        given = {int(c) for c in rng.choice(8, size=rng.integers(1, 3), replace=False)}
+        for c in list(given):
+            given |= {a for a in up(c) if rng.random() < 0.93}
+        docs.append(given)
+    Y = sp.csr_matrix([[int(c in d) for c in range(8)] for d in docs])
+    section, rows = broader_left_off(Y, space)
+    want_pairs, want_rows = set(), []
+    for c in range(8):
+        with_c = [i for i, d in enumerate(docs) if c in d]
+        for a in up(c):
+            beside = sum(a in docs[i] for i in with_c)
+            if len(with_c) >= 10 and beside >= MIN_BROADER_CODED_SHARE * len(with_c):
+                want_pairs.add((f"L{c}", f"L{a}", len(with_c), beside))
+                want_rows += [(i, c, a) for i in with_c if a not in docs[i]]
+    assert want_rows and len(want_pairs) > 2
+    assert {(p["narrower"]["uri"], p["broader"]["uri"], p["n_docs"], p["n_beside"])
+            for p in section["pairs"]} == want_pairs
+    assert [(r["doc"], r["narrower"], r["broader"]) for r in rows] == sorted(want_rows)
