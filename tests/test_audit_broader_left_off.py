@@ -216,3 +216,15 @@ def test_the_pairs_and_rows_match_a_reading_by_sets_across_blocks(monkeypatch):
     assert {(p["narrower"]["uri"], p["broader"]["uri"], p["n_docs"], p["n_beside"])
             for p in section["pairs"]} == want_pairs
     assert [(r["doc"], r["narrower"], r["broader"]) for r in rows] == sorted(want_rows)
+
+
+def test_the_command_line_agrees_with_one_document_on_two_rows():
+    """One document without grain beside both wheat and corn: "1 document (2 rows, a
+    row per pair) carries", its verb agreeing with the document, not the rows."""
+    from tagsmith.cli.commands import _broader_left_off_line
+
+    pair = {"narrower": {"name": "wheat"}, "broader": {"name": "grain"}, "n_docs": 20,
+            "n_beside": 19, "share": 0.95, "n_left_off": 1}
+    line = _broader_left_off_line({"n_docs": 1, "n_rows": 2, "n_in_review": 0,
+                                   "n_pairs": 2, "min_share": 0.9, "pairs": [pair]})
+    assert "1 document (2 rows, a row per pair) carries a narrower label" in line

@@ -2941,7 +2941,7 @@ def _broader_left_off_line(left_off: dict, table: Path | None = None) -> str:
     # 6 of these 20" mixed the two counts
     rows = "" if n_rows == n_docs else f" ({n_rows:,} rows, a row per pair)"
     return (f"broader label left off: {n_docs:,} document{plural_s(n_docs)}{rows} carr"
-            f"{'ies' if n_docs == 1 and not rows else 'y'} a narrower label without a "
+            f"{'ies' if n_docs == 1 else 'y'} a narrower label without a "
             f"broader one the corpus gives beside it in at least "
             f"{left_off['min_share']:.0%} of that label's documents ({n_pairs:,} such "
             f"pair{plural_s(n_pairs)}; {printable(top['broader']['name'])!r} beside "
