@@ -1102,6 +1102,32 @@ def test_label_corpus_votes_weigh_a_label_few_votes_named_by_its_own_reliability
     assert minority == {"n_named": 30, "micro_precision": float(minority_right)}
 
 
+def test_label_corpus_votes_that_always_agree_give_no_minority_precision():
+    # a deterministic teacher's 3 votes name the same labels on every sample document:
+    # the minority's precision was its 0/0, reported 0.0 ("such labels are always
+    # wrong") of labels the sample never had
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.llm import label_corpus
+
+    space = LabelSpace.from_names(["sport", "music"])
+    human = [f"{'sport' if i % 2 else 'music'} story {i}" for i in range(10)]
+    Y_human = sp.csr_matrix([[1, 0] if i % 2 else [0, 1] for i in range(10)])
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        return json.dumps({"labels": [{"label": "sport" if doc.startswith("sport")
+                                       else "music", "confidence": 0.9}]})
+
+    with LocalChatServer(teacher) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
+        result = label_corpus(["sport day"], space, client,
+                              LabelingOptions(votes=3, n_workers=2), human=(human, Y_human))
+    assert result["summary"]["reliability"]["minority"] == {"n_named": 0,
+                                                            "micro_precision": None}
+
+
 def test_llm_teacher_weighs_a_label_few_votes_named_by_the_minority_reliability():
     # label --budget --votes --human: the budget's teacher applied the agreed labels'
     # reliability to a label one vote of 3 named, as the run without a budget did
