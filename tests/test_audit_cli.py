@@ -3050,6 +3050,20 @@ def test_audit_label_confidence_blends_the_llms_confidences_into_the_wrong_label
     assert "label_confidence" not in report["noise"]["method"]
 
 
+def test_read_audit_corpus_reads_label_outputs_scores_only_when_asked(
+        small_corpus, goemotions_small, tmp_path):
+    """Every audit of label's output read each line's scores into a dict and built a
+    matrix of them, with --label-confidence or without (tens of MB at 10^5 lines, held
+    through the audit for nothing): they are read only when asked for."""
+    labels = tmp_path / "labels.jsonl"
+    space, _ = _llm_labels_with_doubtful_wrong_ones(small_corpus, goemotions_small, labels)
+    assert read_audit_corpus(labels, space).confidences is None
+    data = read_audit_corpus(labels, space, confidences=True)
+    assert data.confidences is not None
+    assert data.confidences.nnz == data.Y.nnz
+    assert set(np.round(data.confidences.data.astype(float), 4).tolist()) == {0.9, 0.5}
+
+
 def test_audit_label_confidence_on_a_corpus_without_scores_is_refused_before_the_work(
         small_corpus, goemotions_small, tmp_path):
     """A corpus of plain labels has no confidences to blend: the option is refused,

@@ -3243,9 +3243,11 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         from tagsmith.pipeline.io import read_deriving_labels
 
         space, (data,) = read_deriving_labels([corpus], lambda path, deriving: (
-            read_audit_corpus(path, deriving, on_error=on_error)))
+            read_audit_corpus(path, deriving, on_error=on_error,
+                              confidences=label_confidence)))
     else:
-        data = read_audit_corpus(corpus, space, on_error=on_error)
+        data = read_audit_corpus(corpus, space, on_error=on_error,
+                                 confidences=label_confidence)
         if vocab and bundle:
             warn_name_clashes(space, corpus, vocab, bundle, lang)
     check_audit_corpus(data, corpus=corpus,

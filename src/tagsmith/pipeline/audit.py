@@ -2595,8 +2595,8 @@ class AuditCorpus:
     #: another case, part of a name split at its spaces), for the audit's last lines
     unknown_hint: str | None = None
     #: the given labels' confidences (Y's pattern, a JSONL line's ``scores`` beside its
-    #: ``labels``: label's output; 1 where a line has none), where any line has scores;
-    #: else None
+    #: ``labels``: label's output; 1 where a line has none), where any line has scores
+    #: and :func:`read_audit_corpus` was asked for them (``confidences=True``); else None
     confidences: sp.csr_matrix | None = None
 
     def __repr__(self) -> str:
@@ -2769,8 +2769,13 @@ def _refuse_all_blank(texts: Sequence[str], corpus: str | Path | None) -> None:
 
 
 def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
-                      on_error: str = "fail") -> AuditCorpus:
-    """Read a corpus keeping line numbers; unknown labels are counted, not fatal."""
+                      on_error: str = "fail", confidences: bool = False) -> AuditCorpus:
+    """Read a corpus keeping line numbers; unknown labels are counted, not fatal.
+
+    ``confidences``: read each JSONL line's ``scores`` beside its labels (label's
+    output) into :attr:`AuditCorpus.confidences`, for ``label_confidence``; off (the
+    default), they are not read (a dict per line and a matrix of them, held for
+    nothing by every audit of label's output without the option)."""
     from tagsmith.audit.review import check_unique_id
     from tagsmith.data.corpus import ReadReport, detect_format, labels_matrix
     from tagsmith.data.document import Document
@@ -2790,11 +2795,11 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     texts, lines, doc_ids, docs = [], [], [], []
     # each document's labels' confidences (label's output: 'scores' beside 'labels'),
     # None for a document without; kept only where some document has them
-    confidences: list[dict[int, float] | None] = []
+    scores_read: list[dict[int, float] | None] = []
     id_lines = FirstSeen[int]()  # each document id and the line it is first given on
     for record in read_records(path, on_error=policy):
         check_unique_id(id_lines, record, path)
-        scored = _record_scores(record)
+        scored = _record_scores(record) if confidences else None
         ids = []
         # a key written twice on one line is one label of the document, as a known one
         # (its id is kept once): counted twice, "labels missing from the vocabulary"
@@ -2819,7 +2824,8 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
                 ids.append(label_id)
                 if scored is not None:
                     scored[1].setdefault(label_id, scored[0][key])
-        confidences.append(None if scored is None else scored[1])
+        if confidences:
+            scores_read.append(None if scored is None else scored[1])
         texts.append(record.text)
         lines.append(record.line)
         doc_ids.append(record.doc_id)
@@ -2832,7 +2838,8 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     return AuditCorpus(texts, Y, lines, _UniqueIds(doc_ids),
                        report.unknown_labels, report.n_skipped_lines,
                        list(report.skipped_lines), on_error, report.n_missing_files,
-                       report.shown_hint(), _confidence_matrix(Y, confidences))
+                       report.shown_hint(),
+                       _confidence_matrix(Y, scores_read) if confidences else None)
 
 
 def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | None:
