@@ -3064,6 +3064,20 @@ def test_read_audit_corpus_reads_label_outputs_scores_only_when_asked(
     assert set(np.round(data.confidences.data.astype(float), 4).tolist()) == {0.9, 0.5}
 
 
+def test_read_audit_corpus_reads_a_score_of_0_beside_a_label_as_the_least_confidence(
+        tmp_path):
+    """A label given at confidence 0 (a file of the user's, or an LLM's) was read as
+    confidence 1, certain, and --label-confidence pushed it down the wrong-label
+    ranking: the reverse of what its score says."""
+    space = LabelSpace.from_names(["alpha", "beta"])
+    path = tmp_path / "labels.jsonl"
+    path.write_text(json.dumps({"text": "one", "labels": ["alpha", "beta"],
+                                "scores": [0.0, 0.7]}) + "\n", encoding="utf-8")
+    conf = read_audit_corpus(path, space, confidences=True).confidences.toarray()
+    assert 0 < conf[0, 0] < 0.01  # a given label, at the least confidence
+    assert conf[0, 1] == pytest.approx(0.7)
+
+
 def test_audit_label_confidence_on_a_corpus_without_scores_is_refused_before_the_work(
         small_corpus, goemotions_small, tmp_path):
     """A corpus of plain labels has no confidences to blend: the option is refused,

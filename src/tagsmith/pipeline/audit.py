@@ -2860,8 +2860,10 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | None:
 
 def _confidence_matrix(Y: sp.csr_matrix,
                        confidences: list[dict[int, float] | None]) -> sp.csr_matrix | None:
-    """``Y``'s pattern with each given label's confidence (1 where its line had none, or
-    a score of 0: still a given label); None where no line had scores."""
+    """``Y``'s pattern with each given label's confidence (1 where its line had none);
+    None where no line had scores. A score of 0 beside a label (the LLM's least
+    confidence; label itself writes 1e-4 at least) is kept as the smallest positive
+    float32, a sparse entry still: it was read as 1, the label taken as certain."""
     if all(c is None for c in confidences):
         return None
     Y = sp.csr_matrix(Y, dtype=np.float32)
@@ -2872,5 +2874,5 @@ def _confidence_matrix(Y: sp.csr_matrix,
             start, end = Y.indptr[doc], Y.indptr[doc + 1]
             for at in range(start, end):
                 score = scored.get(int(Y.indices[at]), 1.0)
-                data[at] = score if score > 0 else 1.0
+                data[at] = score if score > 0 else np.finfo(np.float32).tiny
     return sp.csr_matrix((data, Y.indices.copy(), Y.indptr.copy()), shape=Y.shape)
