@@ -3078,6 +3078,25 @@ def test_read_audit_corpus_reads_a_score_of_0_beside_a_label_as_the_least_confid
     assert conf[0, 1] == pytest.approx(0.7)
 
 
+def test_label_confidence_keeps_the_band_budgets_wrong_flags(small_corpus, goemotions_small,
+                                                              tmp_path):
+    """With band_budget_below, step 6b flags a rare label's wrong rows by band; the blend
+    re-flagged every wrong row by step 6's budget, dropping the band's flags unsaid. The
+    band's labels keep their flagged rows (the blend moves them in the queue only)."""
+    labels = tmp_path / "labels.jsonl"
+    space, _ = _llm_labels_with_doubtful_wrong_ones(small_corpus, goemotions_small, labels)
+    data = read_audit_corpus(labels, space, confidences=True)
+
+    def flagged_wrong(**extra):
+        issues = audit_corpus(data.texts, data.confidences, space, options=AuditOptions(
+            scores="knn", min_probability=0.05, band_budget_below=10**6, **extra)).issues
+        # the labels step 6b prunes: given twice and more (once: step 6's)
+        keep = issues.flagged & (issues.kind == 1) & (issues.n_given[issues.label] >= 2)
+        return set(zip(issues.doc[keep].tolist(), issues.label[keep].tolist(), strict=True))
+
+    assert flagged_wrong(label_confidence=True) == flagged_wrong()
+
+
 def test_audit_label_confidence_on_a_corpus_without_scores_is_refused_before_the_work(
         small_corpus, goemotions_small, tmp_path):
     """A corpus of plain labels has no confidences to blend: the option is refused,

@@ -1685,7 +1685,7 @@ CONFIDENCE_CLIP = 0.01
 
 
 def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
-                           min_probability: float) -> LabelIssues:
+                           min_probability: float, band_budget_below: int = 0) -> LabelIssues:
     """``issues`` with the given labels' own confidences (an LLM's, ``label``'s
     ``scores``: ``confidence``, ``n_docs x n_labels``, nonzero at the given labels)
     blended into each *wrong* candidate's probability, the candidates re-ranked and the
@@ -1701,8 +1701,10 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     is flagged where ``p' >= min_probability`` and within its label's wrong budget
     (step 6: the label's estimated wrong count, or the sum of ``p'`` over its wrong
     candidates, their expected number of errors, where that is more), a missing
-    candidate as before. The documents' quality, the noise
-    rates and the bounds are the audit's own, unchanged. ``details["label_confidence"]``
+    candidate as before, and so is a wrong candidate of a label step 6b flags by band
+    (``band_budget_below``, the audit's option: its flags were replaced by step 6's).
+    The documents' quality, the noise rates and the bounds are the audit's own,
+    unchanged. ``details["label_confidence"]``
     records the rule, ``m`` and how many wrong candidates moved.
     """
     confidence = sp.csr_matrix(confidence)
@@ -1735,7 +1737,11 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
                            minlength=issues.n_labels)
     within = _within_budget(blended.label, blended.kind, np.stack(
         [issues.est_missing, np.maximum(np.nan_to_num(issues.est_wrong), expected)]))
-    flagged = np.where(is_wrong, (blended.probability >= min_probability) & within,
+    reflag = is_wrong
+    if band_budget_below:  # step 6b's flags kept for the labels it prunes by band
+        reflag = is_wrong & ~_band_rare(np.asarray(issues.n_given), band_budget_below)[
+            blended.label]
+    flagged = np.where(reflag, (blended.probability >= min_probability) & within,
                        blended.flagged)
     blended = replace(blended, flagged=flagged)
     blended.details["label_confidence"] = {

@@ -2047,7 +2047,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         if confidence is not None:
             from tagsmith.audit.detect import blend_label_confidence
 
-            issues = blend_label_confidence(issues, confidence, options.min_probability)
+            issues = blend_label_confidence(issues, confidence, options.min_probability,
+                                            options.band_budget_below)
             del confidence
         # a single-label corpus (a catalogue, one category each): a flagged missing
         # category implies the given one wrong, and the reverse; one move, two rows
