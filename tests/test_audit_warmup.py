@@ -397,3 +397,21 @@ def test_a_bundles_audit_warms_up_its_model_family_and_only_on_tfidf_features(mo
     classifier.featurizer = MultiViewFeaturizer({"words": classifier.featurizer})
     assert not warmup.compile_in_child(options, "crossfit", warmup.FROM_DOCS, False,
                                        classifier)
+
+
+def _run_child_code(prelude: str, parent: str) -> subprocess.CompletedProcess:
+    """The warm-up child's program after ``prelude``, with this process as its parent
+    ``parent`` and an empty request: it fails reading that request, once past its start."""
+    here = str(Path(tagsmith.__file__).resolve().parents[1])
+    return subprocess.run([sys.executable, "-c", prelude + "\nexec(sys.argv.pop(1))",
+                           warmup._CHILD_CODE, here, parent],
+                          input="", text=True, capture_output=True, timeout=120, check=False)
+
+
+def test_a_python_without_ctypes_still_warms_up():
+    """A python built without ``_ctypes`` (no libffi: minimal images) raised an
+    ImportError the death-signal request did not catch: the child died at its first
+    line, a traceback on the audit's stderr. It goes on without the signal."""
+    done = _run_child_code("import sys; sys.modules['ctypes'] = None", str(os.getpid()))
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "JSONDecodeError" in done.stdout, (done.stdout, done.stderr)

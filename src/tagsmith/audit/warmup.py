@@ -52,7 +52,7 @@ _CHILD_CODE = (
     "    try:\n"
     "        import ctypes, signal\n"
     "        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)\n"
-    "    except (OSError, AttributeError, TypeError, ValueError):\n"
+    "    except Exception:\n"
     "        pass\n"
     "if os.getppid() != int(sys.argv[2]):\n"
     "    sys.exit(1)\n"
