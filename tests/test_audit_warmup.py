@@ -415,3 +415,17 @@ def test_a_python_without_ctypes_still_warms_up():
     done = _run_child_code("import sys; sys.modules['ctypes'] = None", str(os.getpid()))
     assert "Traceback" not in done.stderr, done.stderr
     assert "JSONDecodeError" in done.stdout, (done.stdout, done.stderr)
+
+
+def test_off_posix_the_child_watches_no_parent(monkeypatch):
+    """On Windows a virtual environment's python.exe is a launcher whose own child is
+    the interpreter: the warm-up child's parent id was never the audit's, so it ended
+    at its first lines (and its watcher at once), every warm-up a warned failure. Off
+    POSIX no parent is given (0), and a child given none goes on whatever its parent id."""
+    assert warmup._parent_arg() == str(os.getpid())
+    monkeypatch.setattr(os, "name", "nt")
+    assert warmup._parent_arg() == "0"
+    monkeypatch.undo()
+    # a parent id that is not the one given (the launcher's), and no parent given
+    done = _run_child_code("import os, sys; os.getppid = lambda: 1", "0")
+    assert "JSONDecodeError" in done.stdout, (done.stdout, done.stderr)

@@ -43,9 +43,10 @@ _WARNED = {"failed": False}
 #: seconds between a child's looks at its parent's id (where no parent-death signal)
 WATCH_SECONDS = 1.0
 #: the child's program: ``argv[1]`` is the folder of the parent's tagsmith, ``argv[2]``
-#: the parent's pid. First of all, on Linux, the child asks for SIGKILL when the
-#: parent dies (PR_SET_PDEATHSIG, 1), and ends if the parent is gone already: a parent
-#: killed outright (SIGKILL, the out-of-memory killer) left it compiling for minutes
+#: the parent's pid (0 off POSIX: see :func:`_parent_arg`). First of all, on Linux, the
+#: child asks for SIGKILL when the parent dies (PR_SET_PDEATHSIG, 1), and ends if the
+#: parent is gone already: a parent killed outright (SIGKILL, the out-of-memory killer)
+#: left it compiling for minutes
 _CHILD_CODE = (
     "import os, sys\n"
     "if sys.platform.startswith('linux'):\n"
@@ -54,8 +55,8 @@ _CHILD_CODE = (
     "        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)\n"
     "    except Exception:\n"
     "        pass\n"
-    "if os.getppid() != int(sys.argv[2]):\n"
-    "    sys.exit(1)\n"
+    "if int(sys.argv[2]) and os.getppid() != int(sys.argv[2]):\n"
+    "    print('its parent', sys.argv[2], 'is gone'); sys.exit(1)\n"
     "sys.path.insert(0, sys.argv[1]); import tagsmith\n"
     "if os.path.dirname(os.path.dirname(os.path.realpath(tagsmith.__file__))) != "
     "os.path.realpath(sys.argv[1]):\n"
@@ -128,7 +129,7 @@ def compile_in_child(options: Any, source: str, n_docs: int, with_splits: bool,
     here = str(Path(__file__).resolve().parents[2])
     started = time.perf_counter()
     try:
-        done = subprocess.run([sys.executable, "-c", _CHILD_CODE, here, str(os.getpid())],
+        done = subprocess.run([sys.executable, "-c", _CHILD_CODE, here, _parent_arg()],
                               input=request, text=True, timeout=TIMEOUT,
                               stdout=subprocess.PIPE, stderr=None, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -201,6 +202,14 @@ def _request(options: Any, source: str, with_splits: bool, say_compiles: bool,
             "say_compiles": say_compiles}
 
 
+def _parent_arg() -> str:
+    """The parent pid the child is given to watch: this process's on POSIX, else 0 (none
+    watched). On Windows a virtual environment's ``python.exe`` is a launcher that
+    starts the interpreter as *its* child, so the child's parent id is never the
+    audit's (every warm-up ended at once), and an orphan's parent id does not change."""
+    return str(os.getpid()) if os.name == "posix" else "0"
+
+
 def _watch_parent(parent: int) -> threading.Thread:
     """End this process once its parent ``parent`` is gone (its parent id changes: an
     orphan is adopted): where no parent-death signal is (not Linux), a parent killed
@@ -223,7 +232,7 @@ def _child(parent: int | None = None) -> None:
     stderr it shares with the audit: a refusal of the synthetic corpus (its counts, not
     the user's) read as the audit's own; the error's line goes to stdout, which the
     parent logs."""
-    if parent is not None:
+    if parent:  # 0: none to watch (not POSIX)
         _watch_parent(parent)
     try:
         _warm_up(_decode(sys.stdin.read()))
