@@ -21,6 +21,7 @@ from tagsmith.pipeline.io import read_labelled
 from tagsmith.pipeline.llm import read_soft_labels, write_soft_labels
 from tagsmith.pipeline.train import TrainOptions
 from tagsmith.testing.llm_server import LocalChatServer, user_prompt
+from tagsmith.topk import TopK
 
 from conftest import FAST_FEATURES, GOEMOTIONS, answer_sport, down_after, sport_corpus, sport_vocab
 
@@ -3405,3 +3406,50 @@ def test_rare_picks_take_each_rare_labels_best_candidates_in_turn(n):
     rare = np.flatnonzero((support > 0) & (support < 20))
     assert all(np.isin(topk.indices[row], rare).any() for row in picks)
     assert 0 not in rare and 1 not in rare and 2 in rare
+
+
+@pytest.mark.parametrize("strategy", ["robust", "random"])
+def test_rare_share_targets_a_label_no_document_carries_yet_by_its_name(strategy):
+    """rare_share could not target a label of 0 positives so far (the student cannot
+    score it): GoEmotions' pride kept 0 to 3 of them. With the pool's zero-shot top labels
+    (label --shortlist-zeroshot's), the share goes first to the documents whose text is
+    nearest that label's name: here every concert the first round missed."""
+    from tagsmith.zeroshot.scorer import ZeroShotClassifier
+
+    from conftest import WordEncoder
+
+    space = load_vocabulary_from_names(["football", "concert"])
+    texts = [(f"piano concert orchestra evening {i}" if i % 50 == 7 else
+              f"football match goal team {i}") for i in range(300)]
+    truth = np.array([[0.0, 0.9] if i % 50 == 7 else [0.9, 0.0] for i in range(300)],
+                     np.float32)
+
+    def teach(indices):
+        return sp.csr_matrix(truth[indices]), np.ones(len(indices), bool)
+
+    named = ZeroShotClassifier(space, WordEncoder()).predict_topk(texts, 2)
+    bought = {}
+    for zero_shot in (None, named):
+        result = active_distill(texts, space, teach, ActiveOptions(
+            budget=60, rounds=2, initial_fraction=0.5, strategy=strategy, seed=2,
+            rare_share=0.5, featurizer_params=FAST_FEATURES), zero_shot=zero_shot)
+        assert not any(i % 50 == 7 for i in result.selected[:30])  # round 1 found none
+        bought[zero_shot is not None] = int((result.Y_teacher[:, 1].toarray() > 0).sum())
+    assert bought == {False: bought[False], True: 6} and bought[False] < 3, bought
+    # a label of 1 positive so far is targeted by its name too, not by the student (which
+    # learnt it from one document): here the zero-shot scores favour six sport stories
+    decoy = np.arange(300) % 50 == 20
+    ranked = TopK(np.where(decoy[:, None], [[1, 0]], [[0, 1]]),
+                  np.where(decoy[:, None], [[0.9, 0.5]], [[0.5, 0.1]]), 2)
+    taken = {}
+    for zero_shot in (None, ranked):
+        result = active_distill(texts, space, teach, ActiveOptions(
+            budget=60, rounds=2, initial_fraction=0.5, strategy=strategy, seed=0,
+            rare_share=0.5, featurizer_params=FAST_FEATURES), zero_shot=zero_shot)
+        assert sum(i % 50 == 7 for i in result.selected[:30]) == 1  # one concert in round 1
+        taken[zero_shot is not None] = int(decoy[result.selected].sum())
+    assert taken[True] == 6 and taken[False] < 3, taken
+    with pytest.raises(InvalidParameterError, match="zero_shot.*299 rows"):
+        active_distill(texts, space, teach, ActiveOptions(budget=10, rare_share=0.5),
+                       zero_shot=named[np.arange(299)])
+

@@ -388,8 +388,8 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
                    student_kept: bool = True,
                    _text_hashes: np.ndarray | None = None,
                    lang: str = "en",
-                   labelled_before: tuple[npt.ArrayLike, sp.csr_matrix] | None = None
-                   ) -> ActiveResult:
+                   labelled_before: tuple[npt.ArrayLike, sp.csr_matrix] | None = None,
+                   zero_shot: TopK | None = None) -> ActiveResult:
     """Spend ``options.budget`` teacher calls on the pool and distil a student.
 
     ``teacher(indices)`` labels pool documents (e.g. :func:`llm_teacher`). ``X_pool``
@@ -418,6 +418,14 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
     ``_text_hashes`` (private): the pool's texts' hashes (``hash_texts``), one per
     document, where the caller has them: the student records those it was taught, as
     ``train`` records its own, and they spare hashing those texts again.
+    ``zero_shot``: the pool's top labels by their names (a
+    :class:`~tagsmith.zeroshot.scorer.ZeroShotClassifier`'s ``predict_topk``, one row a
+    pool document; ``label --shortlist-zeroshot``'s shortlist): with
+    ``options.rare_share``, a label no document taught carries yet (the student cannot
+    score it) is targeted too, before the labels of 1 to :data:`RARE_TARGET` - 1
+    positives, and each target takes the candidates ``zero_shot`` scores highest for it,
+    not the student (on GoEmotions' rarest emotions, it bought more of them: README,
+    "Rare labels under a budget").
 
     >>> from tagsmith.labeling.client import ScriptedLLM
     >>> space = LabelSpace.from_uris(["u:sport", "u:music"],
@@ -455,6 +463,12 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
                 "labelled_before", f"(pool indices, targets of shape ({len(before)}, "
                 f"{len(label_space)}))",
                 f"{len(before)} indices, targets of shape {Y_before.shape}")
+    if zero_shot is not None and (not isinstance(zero_shot, TopK) or zero_shot.n_labels
+                                  != len(label_space) or len(zero_shot.indices) != n_pool):
+        raise InvalidParameterError(
+            "zero_shot", f"a TopK of the {n_pool:,} pool documents over the "
+            f"{len(label_space):,} labels", zero_shot if not isinstance(zero_shot, TopK)
+            else f"{len(zero_shot.indices):,} rows over {zero_shot.n_labels:,} labels")
     # a blank document (empty or whitespace only) is never chosen: the LLM teacher does
     # not send it (nothing to label), yet it took one of the budget's calls
     blank = np.fromiter((isinstance(text, str) and not text.strip() for text in pool_texts),
@@ -534,7 +548,9 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
                           if picked else Y_before)
                 rare = _rare_picks(model, X_pool, candidates,
                                    label_support(so_far, n_labels),
-                                   int(round(size * options.rare_share)))
+                                   int(round(size * options.rare_share)),
+                                   zero_shot=zero_shot,
+                                   offered=~label_space.deprecated_mask)
             rest = np.setdiff1d(np.arange(len(candidates)), rare)
             size_rest = size - len(rare)
             scope = len(rest) if options.mistakes_scope == "pool" else size_rest
@@ -624,16 +640,26 @@ RARE_TOPK = 50
 
 
 def _rare_picks(model, X_pool, candidates: np.ndarray, support: np.ndarray,
-                n: int) -> np.ndarray:
+                n: int, *, zero_shot: TopK | None = None,
+                offered: np.ndarray | None = None) -> np.ndarray:
     """Up to ``n`` positions in ``candidates``: in turn for each label of 1 to
     :data:`RARE_TARGET` - 1 positives in ``support`` (the fewest first), the candidate
     not yet picked that the student scores highest for it (among its top
-    :data:`RARE_TOPK`; a label in no candidate's top is skipped)."""
-    targets = np.flatnonzero((support > 0) & (support < RARE_TARGET))
+    :data:`RARE_TOPK`; a label in no candidate's top is skipped). With ``zero_shot``
+    (the pool's top labels by their names), the labels of 0 positives (of ``offered``,
+    not deprecated) are targeted too, first, and every target takes the candidate
+    ``zero_shot`` scores highest for it (among its top): on GoEmotions this bought the
+    rarest emotions more positives than the student's scores, learnt from a few."""
+    low = (support < RARE_TARGET) & (support > 0 if zero_shot is None else
+                                     offered if offered is not None else True)
+    targets = np.flatnonzero(low)
     if not n or not len(targets):
         return np.zeros(0, np.int64)
     targets = targets[np.argsort(support[targets], kind="stable")]
-    topk = _predict_candidates(model, X_pool, candidates, min(len(support), RARE_TOPK))
+    if zero_shot is not None:  # by the label's name (the student cannot score one of 0)
+        topk = zero_shot[candidates]
+    else:
+        topk = _predict_candidates(model, X_pool, candidates, min(len(support), RARE_TOPK))
     # each target's candidates, best first (ties by place), grouped in one sort: a
     # comparison of the whole top-k with each target took minutes a round for 10^5
     # candidates and thousands of labels of 1 to 19 positives
