@@ -3453,3 +3453,35 @@ def test_rare_share_targets_a_label_no_document_carries_yet_by_its_name(strategy
         active_distill(texts, space, teach, ActiveOptions(budget=10, rare_share=0.5),
                        zero_shot=named[np.arange(299)])
 
+
+def test_label_with_a_budget_targets_unseen_labels_by_the_zero_shot_shortlist():
+    """label --rare-share with --shortlist-zeroshot: the zero-shot shortlist (scores of
+    every pool document for each label's name) reaches the selection, which buys the
+    concerts the first round missed; a bundle's shortlist (ranks of what was learnt)
+    does not target a label of no positive yet."""
+    from tagsmith.labeling.client import ScriptedLLM
+    from tagsmith.labeling.labeler import LabelingOptions
+    from tagsmith.pipeline.llm import label_corpus
+    from tagsmith.zeroshot.scorer import ZeroShotClassifier
+
+    from conftest import WordEncoder
+
+    space = load_vocabulary_from_names(["football", "concert"])
+    texts = [(f"piano concert orchestra evening {i}" if i % 50 == 7 else
+              f"football match goal team {i}") for i in range(300)]
+
+    def llm(request):
+        doc = read_data_section(request.messages[-1]["content"], "DOCUMENT")
+        return json.dumps({"labels": [{"label": "concert" if "concert" in doc else
+                                       "football", "confidence": 0.9}]})
+
+    shortlist = ZeroShotClassifier(space, WordEncoder()).predict_topk(texts, 2)
+    concerts = {}
+    for source in ("zeroshot", "bundle"):
+        result = label_corpus(texts, space, ScriptedLLM(llm), LabelingOptions(),
+                              shortlist=shortlist, shortlist_source=source, budget=60,
+                              rounds=2, seed=0, rare_share=0.5)
+        rows = result["rows"]
+        assert not any(i % 50 == 7 for i in rows[:15])  # the first round found none
+        concerts[source] = sum(i % 50 == 7 for i in rows)
+    assert concerts["zeroshot"] == 6 and concerts["bundle"] < 3, concerts

@@ -1487,7 +1487,13 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                                    # its warnings name labels as the prompts do
                                    lang=options.lang if options is not None else "en",
                                    labelled_before=None if labelled is None
-                                   else (before, Y_before))
+                                   else (before, Y_before),
+                                   # a zero-shot shortlist scores every document for a
+                                   # label's name: rare_share targets labels of no
+                                   # positive yet by it (a bundle's or union's ranks
+                                   # a label by what was learnt, or by places)
+                                   zero_shot=shortlist if shortlist_source == "zeroshot"
+                                   and active.rare_share else None)
     except NoTeacherAnswersError:
         # as without a budget: no row answered, the report says why (the CLI names
         # the last error and writes nothing)
