@@ -3349,6 +3349,7 @@ def test_label_with_a_budget_spends_the_rare_share_it_is_given(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stderr.strip().splitlines()[-1])
     assert summary["active"]["rare_share"] == 0.5
+    assert summary["active"]["rare_share_ranked_by"] == "student"  # no --shortlist-zeroshot
 
 
 def _rare_picks_by_label(topk, support, n):
@@ -3484,4 +3485,9 @@ def test_label_with_a_budget_targets_unseen_labels_by_the_zero_shot_shortlist():
         rows = result["rows"]
         assert not any(i % 50 == 7 for i in rows[:15])  # the first round found none
         concerts[source] = sum(i % 50 == 7 for i in rows)
+        # the summary (and the student's manifest) say how the share ranked
+        assert result["summary"]["active"]["rare_share_ranked_by"] == (
+            "zeroshot" if source == "zeroshot" else "student")
+        assert result["student"].manifest["distillation"]["rare_share_ranked_by"] == (
+            result["summary"]["active"]["rare_share_ranked_by"])
     assert concerts["zeroshot"] == 6 and concerts["bundle"] < 3, concerts

@@ -629,6 +629,10 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
     classifier.manifest["distillation"]["starved_labels"] = starved
     if options.rare_share:  # how the budget was spent, where it was not by strategy alone
         classifier.manifest["distillation"]["rare_share"] = options.rare_share
+        # and by what its documents were ranked: a run's summary did not say whether
+        # the labels of no positive were targeted (by their names) or not
+        classifier.manifest["distillation"]["rare_share_ranked_by"] = (
+            "student" if zero_shot is None else "zeroshot")
     return ActiveResult(classifier, selected, Y_teacher, history)
 
 
