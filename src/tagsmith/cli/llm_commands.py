@@ -952,12 +952,11 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               default="robust", show_default=True, help="How --budget documents are chosen.")
 @click.option("--rare-share", type=click.FloatRange(0, 1, max_open=True), default=0.0,
               show_default=True, metavar="FRACTION",
-              help="With --budget: share of each round after the first spent on the "
-              "documents the student scores highest for the labels bought fewest "
-              "times so far (1 to 19 positives), in turn; the rest goes by --strategy. "
-              "For rare labels a random or uncertain pick buys a handful of. With "
-              "--shortlist-zeroshot, also the labels bought none of, and every one "
-              "by the documents the zero-shot scores highest for its name.")
+              help="With --budget: share of each round after the first spent, in turn, on "
+              "the labels bought fewest so far (1 to 19 positives): the document the "
+              "student scores highest for each (with --shortlist-zeroshot also labels "
+              "bought none, all by the zero-shot scores of their names); the rest goes "
+              "by --strategy.")
 @click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True,
               help="With --budget: rounds the budget is spent in: a first random quarter, "
               "then the rest in even batches chosen by --strategy with the student refit "
