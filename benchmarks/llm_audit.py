@@ -25,7 +25,10 @@ Steps (``--skip`` leaves some out):
    precision of the queue against every planted error (and of its wrong rows against
    every wrong label; an error the queue leaves out counts as never found).
 3. The baseline the audit is measured against: the LLM's own labels ranked by ascending
-   confidence (it can find wrong labels only), wrong labels among its first 28/100/300.
+   confidence (it can find wrong labels only), wrong labels among its first 28/100/300,
+   and its average precision against every wrong label, over the whole ranking and over
+   its first ``--review-rows`` alone (the queues' length: the figure to compare theirs
+   with).
 4. ``distill``: a reviewer who knows the truth decides the budget audit's rows
    (``apply-review labels.jsonl decided.csv -o fixed.jsonl``), and students are
    ``distill``-ed (linear) from the LLM's labels, from the reviewed ones and from the
@@ -180,18 +183,37 @@ def score_queue(review: Path, errors: set) -> dict:
     return out
 
 
-def confidence_baseline(work: Path, errors: set) -> dict:
-    """The LLM's labels by ascending confidence: wrong ones among the first N."""
+def confidence_baseline(work: Path, errors: set, rows: int) -> dict:
+    """The LLM's labels by ascending confidence: wrong ones among the first N (see
+    ``score_baseline``; ``rows``: the review budget, the queues' length)."""
     pairs = []
     for r in read_jsonl(work / "labels.jsonl"):
         for label, score in zip(r["labels"], r["scores"], strict=True):
             pairs.append((score, r["id"], label))
-    pairs.sort()
+    return score_baseline(pairs, errors, rows)
+
+
+def score_baseline(pairs: list[tuple[float, str, str]], errors: set, rows: int) -> dict:
+    """``pairs`` ``(confidence, doc_id, label)`` ranked by ascending confidence against
+    the planted wrong labels: wrong ones among the first 28/100/300 and ``rows``, the
+    average precision of the whole ranking, and that of its first ``rows`` alone
+    (``wrong_average_precision_at_rows``, those after them counted as never found), the
+    figure to compare with a ``rows``-row review queue's.
+
+    >>> errors = {("wrong", "a", "x"), ("wrong", "b", "y"), ("missing", "a", "z")}
+    >>> b = score_baseline([(0.9, "b", "y"), (0.5, "a", "x"), (0.7, "c", "x")], errors, 2)
+    >>> b["lowest2_wrong"], b["wrong_average_precision"], b["wrong_average_precision_at_rows"]
+    (1, 0.8333, 0.5)
+    """
+    pairs = sorted(pairs)
     hits = [("wrong", doc, label) in errors for _, doc, label in pairs]
     n_wrong = sum(e[0] == "wrong" for e in errors)
     return {"n_labels": len(pairs), "n_wrong": n_wrong,
-            **{f"lowest{n}_wrong": sum(hits[:n]) for n in (28, 100, 300) if n <= len(hits)},
-            "wrong_average_precision": average_precision(hits, n_wrong)}
+            **{f"lowest{n}_wrong": sum(hits[:n]) for n in sorted({28, 100, 300, rows})
+               if n <= len(hits)},
+            "wrong_average_precision": average_precision(hits, n_wrong),
+            "rows": rows,
+            "wrong_average_precision_at_rows": average_precision(hits[:rows], n_wrong)}
 
 
 def decide(review: Path, decided: Path, truth: dict[str, set]) -> int:
@@ -251,11 +273,13 @@ def markdown(result: dict) -> str:
         lines.append("")
     if "baseline" in result:
         b = result["baseline"]
-        lines += ["| LLM's least confident labels | 28 | 100 | 300 | AP (wrong) |",
-                  "|---|---|---|---|---|",
+        lines += ["| LLM's least confident labels | 28 | 100 | 300 | AP (wrong), all "
+                  f"{b['n_labels']:,} | AP (wrong), first {b['rows']} |",
+                  "|---|---|---|---|---|---|",
                   f"| wrong among them | {b.get('lowest28_wrong', '-')} | "
                   f"{b.get('lowest100_wrong', '-')} | {b.get('lowest300_wrong', '-')} | "
-                  f"{b['wrong_average_precision']} |", ""]
+                  f"{b['wrong_average_precision']} | {b['wrong_average_precision_at_rows']} |",
+                  ""]
     if "students" in result:
         lines += ["| trained on | P@1 | micro-F1 | macro-F1 | wall | peak |",
                   "|---|---|---|---|---|---|"]
@@ -354,7 +378,7 @@ def main() -> None:
                                                         errors), **proc}
                 log(f"audit {name}: {result['audits'][name]}")
         if "baseline" not in skip:
-            result["baseline"] = confidence_baseline(work, errors)
+            result["baseline"] = confidence_baseline(work, errors, args.review_rows)
             log(f"baseline: {result['baseline']}")
         if "distill" not in skip:
             if not (work / "audit-budget" / "review.csv").is_file():

@@ -1836,3 +1836,21 @@ def test_llm_audit_reads_the_students_figures_from_distills_json(goemotions_smal
     figures = llm_audit.distill_figures(out)
     assert set(figures) == {"p@1", "micro_f1", "macro_f1"}
     assert all(0 < value <= 1 for value in figures.values()), figures
+
+
+def test_llm_audit_scores_the_least_confident_baseline_over_the_queues_rows_too():
+    """The baseline's average precision ranked every given label (about 4,800), the
+    review queues' only their 300 rows: an unfair comparison. The baseline is also
+    scored over its first ``rows`` labels, those after them counted as never found."""
+    llm_audit = _benchmark("llm_audit")
+    errors = {("wrong", "a", "x"), ("wrong", "b", "y"), ("missing", "a", "z")}
+    pairs = [(0.9, "b", "y"), (0.5, "a", "x"), (0.7, "c", "x")]
+    scored = llm_audit.score_baseline(pairs, errors, 2)
+    assert scored["n_labels"] == 3 and scored["n_wrong"] == 2 and scored["rows"] == 2
+    assert scored["lowest2_wrong"] == 1
+    assert scored["wrong_average_precision"] == 0.8333  # (1/1 + 2/3) / 2, every label
+    assert scored["wrong_average_precision_at_rows"] == 0.5  # (1/1) / 2, the first 2 only
+    markdown = llm_audit.markdown({"planted": {"n_errors": 3, "n_wrong": 2, "n_missing": 1,
+                                               "n_docs": 2}, "label": {"n_answered": 3},
+                                   "baseline": scored})
+    assert "AP (wrong), first 2" in markdown and "| 0.8333 | 0.5 |" in markdown
