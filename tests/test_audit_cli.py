@@ -3122,3 +3122,30 @@ def test_label_confidence_in_the_python_api_on_labels_of_0_and_1_warns_it_change
                for w in result.report["warnings"])
     assert [(r["doc"], r["label_uri"]) for r in result.review] == \
         [(r["doc"], r["label_uri"]) for r in plain.review]
+
+
+def test_read_audit_corpus_warns_once_of_scores_it_cannot_read(tmp_path, caplog):
+    """A line's scores holding NaN (the string: a bare NaN is no JSON, refused), a value
+    outside [0, 1], or a list of another length than its labels were dropped silently,
+    the line's labels then read as certain: they are counted in one warning naming the
+    file and the first such line."""
+    space = LabelSpace.from_names(["alpha", "beta"])
+    path = tmp_path / "labels.jsonl"
+    lines = [{"text": "one", "labels": ["alpha"], "scores": [0.6]},
+             {"text": "two", "labels": ["alpha", "beta"], "scores": ["NaN", 0.5]},
+             {"text": "three", "labels": ["beta"], "scores": [1.5]},
+             {"text": "four", "labels": ["alpha", "beta"], "scores": [0.4]},
+             {"text": "five", "labels": ["beta"]}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        conf = read_audit_corpus(path, space, confidences=True).confidences.toarray()
+    assert conf[0, 0] == pytest.approx(0.6)
+    assert conf[1].tolist() == [1.0, 1.0] and conf[2, 1] == 1.0  # read as given, as before
+    warned = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert str(path) in warned[0] and "3 line(s)" in warned[0] and "line 2" in warned[0]
+    caplog.clear()
+    # without the option the scores are not read, nor warned of
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        read_audit_corpus(path, space)
+    assert not [r for r in caplog.records if "cannot be read" in r.getMessage()]

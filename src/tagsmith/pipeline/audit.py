@@ -2797,10 +2797,17 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
     # each document's labels' confidences (label's output: 'scores' beside 'labels'),
     # None for a document without; kept only where some document has them
     scores_read: list[dict[int, float] | None] = []
+    # lines whose 'scores' could not be read (NaN, outside [0, 1], not one per label):
+    # how many, and the first one's number, for one warning
+    bad_scores: list[int] = [0, 0]
     id_lines = FirstSeen[int]()  # each document id and the line it is first given on
     for record in read_records(path, on_error=policy):
         check_unique_id(id_lines, record, path)
         scored = _record_scores(record) if confidences else None
+        if isinstance(scored, str):  # "invalid"
+            bad_scores[0] += 1
+            bad_scores[1] = bad_scores[1] or record.line
+            scored = None
         ids = []
         # a key written twice on one line is one label of the document, as a known one
         # (its id is kept once): counted twice, "labels missing from the vocabulary"
@@ -2834,6 +2841,13 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
         report.add_doc(docs[-1])
     if report.has_skips:
         logger.warning("%s", report.summary())
+    if bad_scores[0]:
+        # they were dropped silently, the line's labels then read as certain
+        logger.warning(
+            "%s: %d line(s) with 'scores' that cannot be read beside their labels (NaN, "
+            "outside [0, 1], not a number, or not one score per label), first on line %d: "
+            "their labels are read as certain (confidence 1)", path, bad_scores[0],
+            bad_scores[1])
     check_not_a_vocabulary(texts, path)  # as training and evaluation refuse one
     Y = labels_matrix(docs, len(label_space))
     return AuditCorpus(texts, Y, lines, _UniqueIds(doc_ids),
@@ -2843,16 +2857,19 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
                        _confidence_matrix(Y, scores_read) if confidences else None)
 
 
-def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | None:
+def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | None:
     """A JSONL line's ``scores``, one per label (label's output), as ``({key: score},
     {})`` (the second filled with the labels' ids as they are read); None where the
-    line has no such list (a corpus of the user's own, or one out of line with its
-    labels: those read as given, as without scores)."""
+    line has none (a corpus of the user's own); ``"invalid"`` where its ``scores`` is
+    not one number in [0, 1] per label (NaN, out of range, a bool, another length: the
+    line's labels read as given, as without scores, and counted in a warning)."""
     scores = record.metadata.get("scores") if record.metadata else None
+    if scores is None:
+        return None
     if not isinstance(scores, list) or len(scores) != len(record.labels) or not all(
             isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x <= 1
             for x in scores):
-        return None
+        return "invalid"
     by_key: dict[str, float] = {}
     for key, score in zip(record.labels, scores, strict=True):
         by_key.setdefault(key.strip(), float(score))
