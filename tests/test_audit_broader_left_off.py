@@ -228,3 +228,29 @@ def test_the_command_line_agrees_with_one_document_on_two_rows():
     line = _broader_left_off_line({"n_docs": 1, "n_rows": 2, "n_in_review": 0,
                                    "n_pairs": 2, "min_share": 0.9, "pairs": [pair]})
     assert "1 document (2 rows, a row per pair) carries a narrower label" in line
+
+
+def test_report_json_lists_the_pairs_with_most_left_off_up_to_a_cap():
+    """report.json listed every pair: 38,354 of them (several MB) on a 25,000-label
+    corpus, most with none left off. Now the first MAX_EXAMPLES, most left off first,
+    with n_pairs counting all; the rows (docs_without_broader.csv) stay all."""
+    from tagsmith.audit.health import MAX_EXAMPLES
+
+    n_narrow = MAX_EXAMPLES + 15
+    space = LabelSpace([Label("top")] + [Label(f"n{i}", broader=["top"])
+                                          for i in range(n_narrow)])
+    dense = np.zeros((20 * n_narrow, n_narrow + 1), dtype=np.int8)
+    for i in range(n_narrow):
+        block = dense[20 * i:20 * (i + 1)]
+        block[:, i + 1] = 1
+        block[:, 0] = 1
+        if i % 5 == 0:  # every fifth narrower label: one document without "top"
+            block[0, 0] = 0
+    section, rows = broader_left_off(sp.csr_matrix(dense), space)
+    assert section["n_pairs"] == n_narrow
+    assert len(section["pairs"]) == MAX_EXAMPLES
+    with_gaps = {f"n{i}" for i in range(0, n_narrow, 5)}
+    assert {p["narrower"]["uri"] for p in section["pairs"][:len(with_gaps)]} == with_gaps
+    assert all(p["n_left_off"] == 0 for p in section["pairs"][len(with_gaps):])
+    assert len(rows) == section["n_rows"] == len(with_gaps)
+
