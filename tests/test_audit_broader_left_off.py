@@ -254,3 +254,14 @@ def test_report_json_lists_the_pairs_with_most_left_off_up_to_a_cap():
     assert all(p["n_left_off"] == 0 for p in section["pairs"][len(with_gaps):])
     assert len(rows) == section["n_rows"] == len(with_gaps)
 
+
+def test_a_deprecated_broader_label_is_not_listed_as_one_to_add():
+    """A deprecated broader label the corpus still gives beside its narrower one was a
+    pair, and each document without it a row asking to add a retired label."""
+    space = LabelSpace([Label("old", deprecated=True), Label("grain"),
+                        Label("wheat", broader=["old", "grain"])])
+    Y = sp.csr_matrix(np.array([[1, 1, 1]] * 18 + [[0, 0, 1]] * 2))
+    section, rows = broader_left_off(Y, space)
+    assert {(p["narrower"]["uri"], p["broader"]["uri"]) for p in section["pairs"]} == {
+        ("wheat", "grain")}
+    assert {(r["doc"], r["broader"]) for r in rows} == {(18, 1), (19, 1)}

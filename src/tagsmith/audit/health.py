@@ -197,7 +197,8 @@ def broader_left_off(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
     ``narrower`` and ``broader`` (label ids), ``share`` (the pair's), ``review_rows``
     (the document's ranks in the review queue, from ``review_rows``) and
     ``missing_row`` (the rank of the queue's row adding the broader label, from
-    ``missing_rows``, which maps ``(doc, label)`` to it; None: no such row). A corpus
+    ``missing_rows``, which maps ``(doc, label)`` to it; None: no such row). A
+    deprecated broader label is no pair's (none to add). A corpus
     coded at the most specific level (ICD-10) has no such pair; a thesaurus that gives
     a broad concept beside some narrow ones and not others has few.
 
@@ -225,6 +226,14 @@ def broader_left_off(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
     Y.eliminate_zeros()
     counts = np.bincount(Y.indices, minlength=n_labels)
     ancestors = sp.csr_matrix(ancestors)
+    deprecated = space.deprecated_mask
+    if deprecated.any():
+        # a deprecated broader label is none to add, however often the corpus still
+        # gives it: the row asked a coder to add a label the vocabulary retired
+        keep = ~deprecated[ancestors.indices]
+        of = np.repeat(np.arange(n_labels), np.diff(ancestors.indptr))
+        ancestors = sp.csr_matrix((ancestors.data[keep], (of[keep], ancestors.indices[keep])),
+                                  shape=ancestors.shape)
     read = counts >= MIN_BROADER_PAIR_DOCS
     # each pair (narrower, ancestor) is one stored entry of ``ancestors``; its documents
     # are counted by expanding each (document, read label) entry of Y into its
