@@ -265,3 +265,32 @@ def test_a_deprecated_broader_label_is_not_listed_as_one_to_add():
     assert {(p["narrower"]["uri"], p["broader"]["uri"]) for p in section["pairs"]} == {
         ("wheat", "grain")}
     assert {(r["doc"], r["broader"]) for r in rows} == {(18, 1), (19, 1)}
+
+
+def test_a_corpus_coded_at_the_most_specific_level_is_not_asked_to_add_broader_labels(
+        tmp_path):
+    """An ICD-like corpus may give up to 1% of its documents a code beside its
+    category (broader moves stay on): 10 documents of a rare code beside its category,
+    and one without it, made a pair at 90.9% and a row asking to add the category the
+    same audit reports as an error beside its code. The check is not read there."""
+    from test_audit_broader import _coded
+
+    from tagsmith.pipeline.audit import BROADER_LEFT_OFF, BROADER_LEFT_OFF_SKIPPED
+
+    corpus, vocab, _ = _coded(tmp_path, n_docs=1000)
+    with open(vocab, "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("C5", "Synthetic category 5", "CH"),
+                                 ("C5.0", "Synthetic category 5 subtype 0", "C5")])
+    with open(corpus, "a", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        for i in range(11):
+            given = ["C5.0", "C1.0"] + (["C5"] if i < 10 else [])
+            out.writerow([f"R{i}", f"rare code words {i} qqq zzz", "|".join(given)])
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit",
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
+    assert isinstance(report["noise"]["method"]["broader_moves"], dict)
+    assert report["broader_left_off"] == {"skipped": BROADER_LEFT_OFF_SKIPPED}
+    assert not (tmp_path / "audit" / BROADER_LEFT_OFF).exists()
+    assert "broader label left off" not in result.output

@@ -199,7 +199,8 @@ def broader_left_off(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
     ``missing_row`` (the rank of the queue's row adding the broader label, from
     ``missing_rows``, which maps ``(doc, label)`` to it; None: no such row). A
     deprecated broader label is no pair's (none to add). A corpus
-    coded at the most specific level (ICD-10) has no such pair; a thesaurus that gives
+    coded at the most specific level (ICD-10) has almost no such pair (the audit does
+    not call this there: a broader label beside a narrower one is its error); a thesaurus that gives
     a broad concept beside some narrow ones and not others has few.
 
     >>> from tagsmith.data.labelspace import Label

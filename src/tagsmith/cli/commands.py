@@ -3403,7 +3403,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                    + _where_docs_on_parents(labels, not no_html,
                                             written.get("docs_on_parents")))
     left_off = report.get("broader_left_off")
-    if left_off and left_off["n_rows"]:
+    if left_off and left_off.get("n_rows"):  # {"skipped": ...}: not read
         click.echo(_broader_left_off_line(left_off, written.get("broader_left_off")))
     for name, leak in report["leakage"].items():
         last = leak["n_exact"] if not_searched else leak["n_near"]
