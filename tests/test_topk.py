@@ -516,7 +516,7 @@ def test_asarray_of_a_topk_says_which_array_to_take():
     assert np.asarray(topk.to_csr().toarray()).shape == (2, 3)
 
 
-def test_to_rows_names_each_documents_labels_best_first_without_padding():
+def test_to_columns_names_each_documents_labels_best_first_without_padding():
     # a TopK named its labels only by hand ([space.uris[i] for i in topk.indices[:, 0]],
     # README's pandas snippet), the padding -1 naming the last label
     from tagsmith.data.labelspace import LabelSpace
@@ -525,17 +525,33 @@ def test_to_rows_names_each_documents_labels_best_first_without_padding():
                                  names={"u:joy": "joy", "u:anger": "anger"})
     topk = TopK.from_csr(sp.csr_matrix([[0.2, 0.7, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.4]]),
                          k=2)
-    assert topk.to_rows(space) == [
-        {"doc": 0, "rank": 1, "label_id": 1, "uri": "u:anger", "label": "anger", "score": 0.7},
-        {"doc": 0, "rank": 2, "label_id": 0, "uri": "u:joy", "label": "joy", "score": 0.2},
+    columns = topk.to_columns(space)
+    assert {name: column.tolist() for name, column in columns.items()} == {
+        "doc": [0, 0, 2], "rank": [1, 2, 1], "label_id": [1, 0, 2],
         # document 1 has no candidate; fear has no name: its URI, as name_of gives it
-        {"doc": 2, "rank": 1, "label_id": 2, "uri": "u:fear", "label": "u:fear", "score": 0.4}]
+        "uri": ["u:anger", "u:joy", "u:fear"], "label": ["anger", "joy", "u:fear"],
+        "score": np.float32([0.7, 0.2, 0.4]).tolist()}  # as stored, not rounded
+    assert columns["score"].dtype == np.float32
     pd = pytest.importorskip("pandas")
-    assert list(pd.DataFrame(topk.to_rows(space)).columns) == [
-        "doc", "rank", "label_id", "uri", "label", "score"]
+    named = pd.DataFrame(topk.to_columns(space))
+    assert list(named.columns) == ["doc", "rank", "label_id", "uri", "label", "score"]
+    assert named["label"].tolist() == ["anger", "joy", "u:fear"]
     with pytest.raises(InvalidParameterError, match="'label_space'.*3 labels.*2 labels"):
-        topk.to_rows(LabelSpace.from_names(["joy", "anger"]))
+        topk.to_columns(LabelSpace.from_names(["joy", "anger"]))
     with pytest.raises(InvalidParameterError, match="'label_space'"):
-        topk.to_rows(["joy", "anger", "fear"])
+        topk.to_columns(["joy", "anger", "fear"])
     with pytest.raises(InvalidParameterError, match="'lang'"):
-        topk.to_rows(space, lang="en us")
+        topk.to_columns(space, lang="en us")
+
+
+def test_to_columns_of_a_topk_with_no_label_still_has_its_columns():
+    # a list of row dicts was [] there, and pandas.DataFrame([]) has no column: a
+    # table's named["label"] failed with KeyError
+    from tagsmith.data.labelspace import LabelSpace
+
+    space = LabelSpace.from_names(["joy", "anger"])
+    pd = pytest.importorskip("pandas")
+    for topk in (TopK.empty(0, 2, 2), TopK.empty(3, 2, 2)):  # no document; all padding
+        named = pd.DataFrame(topk.to_columns(space))
+        assert list(named.columns) == ["doc", "rank", "label_id", "uri", "label", "score"]
+        assert len(named) == 0 and named["label"].tolist() == []

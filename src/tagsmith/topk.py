@@ -25,7 +25,7 @@ PAD = -1
 
 
 class _NamedLabels(Protocol):
-    """What :meth:`TopK.to_rows` reads of a label space (a
+    """What :meth:`TopK.to_columns` reads of a label space (a
     :class:`~tagsmith.data.labelspace.LabelSpace`; not imported: this module is below
     the data layer)."""
 
@@ -313,20 +313,27 @@ first) or .to_csr() (documents x labels, scores of the top k, 0 elsewhere)
             yield self.indices[i, valid[i]], self.scores[i, valid[i]]
 
     # -- conversion -------------------------------------------------------------------------
-    def to_rows(self, label_space: _NamedLabels, *, lang: str = "en") -> list[dict]:
-        """One dict per (document, label), best first within a document, padding
-        dropped: ``doc`` (its position), ``rank`` (from 1), ``label_id``, ``uri``,
-        ``label`` (the name in ``lang``, as :meth:`LabelSpace.name_of
-        <tagsmith.data.labelspace.LabelSpace.name_of>` gives it) and ``score``: a
-        long table of the predictions, ``pandas.DataFrame(topk.to_rows(space))``
-        (``[space.uri_of(i) for i in topk.indices[:, 0]]`` by hand, padding ``-1``
-        included, was the only way to name them). ``label_space`` must hold
-        :attr:`n_labels` labels.
+    def to_columns(self, label_space: _NamedLabels, *,
+                   lang: str = "en") -> dict[str, np.ndarray]:
+        """The predictions as named columns of equal length, one entry per (document,
+        label), best first within a document, padding dropped: ``doc`` (its position),
+        ``rank`` (from 1), ``label_id``, ``uri``, ``label`` (the name in ``lang``, as
+        :meth:`LabelSpace.name_of <tagsmith.data.labelspace.LabelSpace.name_of>` gives
+        it; ``uri`` and ``label`` are arrays of ``str`` objects) and ``score`` (float32,
+        as stored). ``pandas.DataFrame(topk.to_columns(space))`` is a long table of
+        them, its columns there for a TopK with no label too. Built with numpy: 10^5
+        documents x 100 labels take seconds, not the minute a dict per row took.
+        ``label_space`` must hold :attr:`n_labels` labels.
 
         >>> from tagsmith.data.labelspace import LabelSpace
         >>> topk = TopK.from_scores(np.array([[0.1, 0.9], [0.7, 0.2]]), k=1)
-        >>> topk.to_rows(LabelSpace.from_names(["joy", "anger"]))[0]
-        {'doc': 0, 'rank': 1, 'label_id': 1, 'uri': 'anger', 'label': 'anger', 'score': 0.9}
+        >>> columns = topk.to_columns(LabelSpace.from_names(["joy", "anger"]))
+        >>> list(columns)
+        ['doc', 'rank', 'label_id', 'uri', 'label', 'score']
+        >>> columns["doc"].tolist(), columns["rank"].tolist(), columns["label"].tolist()
+        ([0, 1], [1, 1], ['anger', 'joy'])
+        >>> columns["score"]
+        array([0.9, 0.7], dtype=float32)
         """
         if not all(callable(getattr(label_space, method, None))
                    for method in ("__len__", "uri_of", "name_of")):
@@ -336,18 +343,20 @@ first) or .to_csr() (documents x labels, scores of the top k, 0 elsewhere)
             raise InvalidParameterError("label_space", f"a space of the TopK's {self.n_labels:,} "
                                         "labels", f"{len(label_space):,} labels")
         lang = check_language("lang", lang)
-        uris: dict[int, str] = {}
-        names: dict[int, str] = {}
-        out = []
-        for doc, (ids, scores) in enumerate(self.rows()):
-            for rank, (label, score) in enumerate(zip(ids.tolist(), scores.tolist(),
-                                                      strict=True), start=1):
-                if label not in uris:
-                    uris[label] = label_space.uri_of(label)
-                    names[label] = label_space.name_of(label, lang)
-                out.append({"doc": doc, "rank": rank, "label_id": label, "uri": uris[label],
-                            "label": names[label], "score": round(score, 6)})
-        return out
+        # padding comes only after a row's real entries: a real entry's rank is its column + 1
+        doc, col = np.nonzero(self.valid)
+        label_id = self.indices[doc, col]
+        # each label named once, those the TopK holds only
+        used = np.zeros(self.n_labels, dtype=bool)
+        used[label_id] = True
+        uris = np.empty(self.n_labels, dtype=object)
+        names = np.empty(self.n_labels, dtype=object)
+        for i in np.flatnonzero(used).tolist():
+            uris[i] = label_space.uri_of(i)
+            names[i] = label_space.name_of(i, lang)
+        return {"doc": doc, "rank": (col + 1).astype(np.int32, copy=False),
+                "label_id": label_id, "uri": uris[label_id], "label": names[label_id],
+                "score": self.scores[doc, col]}
 
     def to_csr(self) -> sp.csr_matrix:
         """Scores as a sparse ``n x n_labels`` matrix (padding dropped), in canonical
