@@ -706,6 +706,26 @@ def test_reliability_from_a_tiny_sample_is_shrunk_not_taken_at_face_value():
     assert np.all(lucky.precision < 1.0) and lucky.micro_precision == 1.0
 
 
+def test_reliability_with_a_minority_shows_it_in_its_dict_and_repr():
+    # with votes, the minority (labels at most half the votes named) weighs soft targets,
+    # but to_dict and repr left it out: label_corpus built its summary entry by hand
+    agreed = estimate_reliability(sp.csr_matrix([[1.0, 0], [1, 0]]),
+                                  sp.csr_matrix([[1, 0], [1, 0]]))
+    assert "minority" not in agreed.to_dict() and "minority" not in repr(agreed)
+    agreed.minority = estimate_reliability(sp.csr_matrix([[0, 0.4], [0, 0]]),
+                                           sp.csr_matrix([[1, 0], [1, 0]]))
+    assert agreed.to_dict()["minority"] == {"n_named": 1, "micro_precision": 0.0}
+    assert repr(agreed).endswith(", minority_named=1, minority_precision=0)")
+    # votes that always agreed: no minority label, no precision (not 0.0, "always
+    # wrong"); such a label is weighed by the prior 1/2 at its own confidence
+    agreed.minority = estimate_reliability(sp.csr_matrix((2, 2)),
+                                           sp.csr_matrix([[1, 0], [1, 0]]))
+    assert agreed.to_dict()["minority"] == {"n_named": 0, "micro_precision": None}
+    assert repr(agreed).endswith(", minority_named=0, minority_precision=None)")
+    soft = agreed.soft_targets(sp.csr_matrix([[0, 0.8]]), vote_share=sp.csr_matrix([[0, 0.34]]))
+    assert soft.toarray()[0, 1] == pytest.approx(0.4)
+
+
 def test_a_label_the_sample_has_no_evidence_on_takes_the_overall_figures_unsmoothed():
     # prior_strength=0: label 1 never occurs in the sample, neither named nor true. Its
     # precision was 0/0 = 0, so every label 1 the LLM gives the corpus became 0.001

@@ -37,22 +37,44 @@ class Reliability:
     doc_error_rate: float
     n_docs: int
     #: with votes: the reliability of the labels at most half of a document's answered
-    #: votes named (``None``: not estimated; :meth:`soft_targets` then weighs every
-    #: label by the figures above). Estimated apart, on the same sample: the figures
-    #: above are those of the labels the votes agree on, and applied to a label one
-    #: vote of 3 named, they took it for as right as a label every vote named
+    #: votes named (``None``: not estimated, as with one vote; :meth:`soft_targets` then
+    #: weighs every label by the figures above). Estimated apart, on the same sample: the
+    #: figures above are those of the labels the votes agree on, and applied to a label
+    #: one vote of 3 named, they took it for as right as a label every vote named. Where
+    #: the sample has no such label (its votes always agreed) it is still estimated, from
+    #: no evidence: precision 1/2 and mean confidence 1, so such a label's soft target is
+    #: half its confidence, not the agreed labels' figures
     minority: Reliability | None = None
+    #: labels named in the sample (the minority's ``n_named``: 0 where it has no evidence)
+    n_named: int = 0
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed four per-label arrays.
 
-        >>> estimate_reliability(sp.csr_matrix([[1.0, 0], [1, 0], [0, 1]]),
-        ...                      sp.csr_matrix([[1, 0], [0, 1], [0, 1]]))
+        >>> rel = estimate_reliability(sp.csr_matrix([[1.0, 0], [1, 0], [0, 1]]),
+        ...                            sp.csr_matrix([[1, 0], [0, 1], [0, 1]]))
+        >>> rel
         Reliability(n_labels=2, n_docs=3, micro_precision=0.6667, micro_recall=0.6667)
+        >>> rel.minority = estimate_reliability(sp.csr_matrix([[0, 1.0], [0, 0], [0, 0]]),
+        ...                                     sp.csr_matrix([[1, 0], [0, 1], [0, 1]]))
+        >>> rel  # with votes: the labels at most half the votes named, too
+        ... # doctest: +NORMALIZE_WHITESPACE
+        Reliability(n_labels=2, n_docs=3, micro_precision=0.6667, micro_recall=0.6667,
+                    minority_named=1, minority_precision=0)
         """
+        minority = ""
+        if self.minority is not None:
+            precision = self.minority._precision_named()
+            minority = (f", minority_named={self.minority.n_named}, minority_precision="
+                        f"{'None' if precision is None else format(precision, '.4g')}")
         return (f"Reliability(n_labels={int(self.precision.size)}, n_docs={self.n_docs}, "
                 f"micro_precision={self.micro_precision:.4g}, "
-                f"micro_recall={self.micro_recall:.4g})")
+                f"micro_recall={self.micro_recall:.4g}{minority})")
+
+    def _precision_named(self) -> float | None:
+        """The micro-precision, ``None`` where no label was named: its 0/0 read as 0.0,
+        "such labels are always wrong", of labels the sample never had."""
+        return self.micro_precision if self.n_named else None
 
     def soft_targets(self, Y_llm: LabelMatrix, *, use_confidence: bool = True,
                      vote_share: LabelMatrix | None = None) -> sp.csr_matrix:
@@ -93,9 +115,20 @@ class Reliability:
         return Y
 
     def to_dict(self) -> dict:
-        return {"n_docs": self.n_docs, "micro_precision": round(self.micro_precision, 4),
-                "micro_recall": round(self.micro_recall, 4), "micro_f1": round(self.micro_f1, 4),
-                "doc_error_rate": round(self.doc_error_rate, 4)}
+        """The overall figures; with :attr:`minority`, its ``n_named`` and
+        ``micro_precision`` (``None`` where it named none) under ``"minority"``: its
+        recall and document error rate count the minority labels alone against every
+        human label, no figure of the teacher."""
+        out: dict = {"n_docs": self.n_docs, "micro_precision": round(self.micro_precision, 4),
+                     "micro_recall": round(self.micro_recall, 4),
+                     "micro_f1": round(self.micro_f1, 4),
+                     "doc_error_rate": round(self.doc_error_rate, 4)}
+        if self.minority is not None:
+            precision = self.minority._precision_named()
+            out["minority"] = {"n_named": self.minority.n_named,
+                               "micro_precision": None if precision is None
+                               else round(precision, 4)}
+        return out
 
 
 def estimate_reliability(Y_llm: LabelMatrix, Y_human: LabelMatrix, *,
@@ -177,7 +210,8 @@ def estimate_reliability(Y_llm: LabelMatrix, Y_human: LabelMatrix, *,
     doc_error_rate = _shrunk(differs.sum(), len(differs), prior_strength, 0.5)
     return Reliability(precision.astype(np.float32), recall.astype(np.float32),
                        mean_confidence.astype(np.float32), n_true.astype(np.int64),
-                       micro_p, micro_r, micro_f1, float(doc_error_rate), int(llm.shape[0]))
+                       micro_p, micro_r, micro_f1, float(doc_error_rate), int(llm.shape[0]),
+                       n_named=int(n_named.sum()))
 
 
 def _check_confidences(name: str, Y: sp.csr_matrix) -> None:

@@ -1434,14 +1434,6 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                                       label_space,
                                       options.lang if options is not None else "en",
                                       None if offered is None else offered[answered])}
-        if fewer is not None and reliability.minority is not None:
-            n_fewer = int(fewer[answered].nnz)
-            # None where the sample's votes always agreed (a deterministic teacher): its
-            # 0/0 read as 0.0, "such labels are always wrong", of labels it never saw
-            summary["reliability"]["minority"] = {
-                "n_named": n_fewer,
-                "micro_precision": (round(reliability.minority.micro_precision, 4)
-                                    if n_fewer else None)}
         _warn_thin_reliability(len(answered), len(sample.answered), n_off)
         if human_shortlist is not None:
             # the LLM's recall is capped by the shortlist's: say which one falls short
