@@ -1675,9 +1675,7 @@ class _NumericIds:
                 near |= high > low
             asked.update((where[near] + start).tolist())
             if self._huge:  # ids as large as those past a float's range (1e999)
-                with np.errstate(invalid="ignore"):
-                    asked.update((np.flatnonzero(np.abs(every[start:start + (1 << 16)])
-                                                 >= _HUGE) + start).tolist())
+                asked.update((np.flatnonzero(np.abs(part) >= _HUGE) + start).tolist())
         found: dict[int, list[str]] = {}
         for n in sorted(asked):
             named = self.naming(doc_ids[n])  # type: ignore[arg-type]
