@@ -340,6 +340,9 @@ def main() -> None:
     from xmc import make_data_work_dir, provenance, skip_steps
 
     skip = skip_steps(parser, args.skip, STEPS)
+    # the commit and versions this run starts from, read now (as audit.py reads them):
+    # read when it ends, a checkout moved meanwhile is recorded as the code that ran
+    ran = provenance(["numpy", "scipy"])
     work = make_data_work_dir(args.dataset, args.data_dir, args.work_dir / args.dataset,
                               data_needed=True)
     started = time.perf_counter()
@@ -403,7 +406,7 @@ def main() -> None:
                 result["students"][name] = {**distill_figures(work / f"distill-{name}.out"),
                                             **proc}
                 log(f"student {name}: {result['students'][name]}")
-    result["run"] = {**provenance(["numpy", "scipy"]), "command": results_command(sys.orig_argv),
+    result["run"] = {**ran, "command": results_command(sys.orig_argv),
                      "date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": _machine(),
                      "python": platform.python_version(),
                      "wall_seconds": round(time.perf_counter() - started, 1)}

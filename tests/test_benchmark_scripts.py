@@ -1778,10 +1778,11 @@ def test_split_audit_says_which_audit_compiled_the_kernels(tmp_path):
 
 
 @pytest.mark.parametrize(("script", "dataset"), [("audit", "goemotions"),
-                                                  ("test_split_audit", "reuters21578")])
+                                                  ("test_split_audit", "reuters21578"),
+                                                  ("llm_audit", "reuters21578")])
 def test_a_run_records_the_commit_it_started_from(script, dataset, tmp_path, monkeypatch):
-    """audit.py and test_split_audit.py read the commit (and versions) when the run
-    ended, hours after it began: a checkout moved meanwhile (another branch checked out
+    """audit.py, test_split_audit.py and llm_audit.py read the commit (and versions)
+    when the run ended, hours after it began: a checkout moved meanwhile (another branch checked out
     to look at something) was recorded as the code that made the figures. Read as it
     starts, before the data is looked for: a run refused for a missing dataset has read
     it already (the real provenance, called through)."""
