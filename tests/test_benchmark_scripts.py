@@ -1855,3 +1855,19 @@ def test_llm_audit_scores_the_least_confident_baseline_over_the_queues_rows_too(
                                                "n_docs": 2}, "label": {"n_answered": 3},
                                    "baseline": scored})
     assert "AP (wrong), first 2" in markdown and "| 0.8333 | 0.5 |" in markdown
+
+
+def test_llm_audit_scores_a_queues_wrong_rows_among_all_its_rows_too(tmp_path):
+    """A queue's "AP, wrong labels" ranks its wrong-kind rows among themselves, its
+    missing rows skipped: flattering beside the baseline's AP over its first rows.
+    The like-for-like figure (wrong labels found, ranked among all the queue's rows)
+    was computed by hand for RESULTS.md; score_queue records it."""
+    llm_audit = _benchmark("llm_audit")
+    errors = {("wrong", "a", "x"), ("wrong", "b", "y"), ("missing", "a", "z")}
+    review = tmp_path / "review.csv"
+    review.write_text("kind,doc_id,label_uri\nmissing,a,z\nwrong,a,x\nwrong,c,x\n"
+                      "wrong,b,y\n", encoding="utf-8")
+    scored = llm_audit.score_queue(review, errors)
+    assert scored["wrong_average_precision"] == 0.8333  # (1/1 + 2/3) / 2, wrong rows only
+    assert scored["wrong_average_precision_all_rows"] == 0.5  # (1/2 + 2/4) / 2
+    assert scored["average_precision"] == 0.9167  # (1/1 + 2/2 + 3/4) / 3
