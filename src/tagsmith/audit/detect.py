@@ -1752,3 +1752,151 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
         "n_wrong_flagged_before": int(np.count_nonzero(issues.flagged[wrong])),
         "n_wrong_flagged": int(np.count_nonzero(flagged[is_wrong]))}
     return blended
+
+
+def copies_disagreeing(Y: LabelMatrix, groups: np.ndarray,
+                       blank: np.ndarray | None = None) -> dict[tuple[int, int], tuple[int, int]]:
+    """Each (document, label) where copies of one text disagree: the label given to some
+    of the copies and not to the others, as ``(carried, n_copies)`` of its text.
+
+    ``groups``: one id per document, equal for the audit's exact duplicates
+    (:func:`tagsmith.audit.duplicates.exact_groups`); ``blank``: documents left out
+    (a blank text is nobody's copy). Every copy of such a text is a key, with or without
+    the label.
+
+    >>> Y = sp.csr_matrix(np.array([[1, 1], [1, 0], [1, 1], [0, 1]]))
+    >>> sorted(copies_disagreeing(Y, np.array([0, 0, 0, 1])).items())
+    [((0, 1), (2, 3)), ((1, 1), (2, 3)), ((2, 1), (2, 3))]
+    """
+    Y = sp.csr_matrix(Y)
+    groups = np.asarray(groups, dtype=np.int64)
+    keep = np.ones(len(groups), bool) if blank is None else ~np.asarray(blank, bool)
+    sizes = np.bincount(groups[keep], minlength=int(groups.max(initial=-1)) + 1)
+    docs = np.flatnonzero(keep & (sizes[groups] > 1))
+    if not len(docs):
+        return {}
+    # the copies' label counts per text: a text x label sparse sum of their rows
+    _, group_of = np.unique(groups[docs], return_inverse=True)
+    member = sp.csr_matrix((np.ones(len(docs)), (group_of, np.arange(len(docs)))))
+    counts = sp.csr_matrix(member @ (Y[docs] != 0).astype(np.int64))
+    out: dict[tuple[int, int], tuple[int, int]] = {}
+    for g in range(counts.shape[0]):
+        labels = counts.indices[counts.indptr[g]:counts.indptr[g + 1]]
+        carried = counts.data[counts.indptr[g]:counts.indptr[g + 1]]
+        copies = docs[group_of == g]
+        split = carried < len(copies)
+        for d in copies.tolist():
+            for c, k in zip(labels[split].tolist(), carried[split].tolist(), strict=True):
+                out[(d, c)] = (int(k), len(copies))
+    return out
+
+
+def flag_copies(issues: LabelIssues, Y: LabelMatrix, groups: np.ndarray,
+                blank: np.ndarray | None = None) -> LabelIssues:
+    """Copies of one text that disagree on a label, as evidence for the review queue.
+
+    A text given a label on some of its copies and not on others is wrong on one side
+    (copies of one comment, one story, one product). For each such label of a text of
+    ``n`` copies, ``c`` of them carrying it (:func:`copies_disagreeing`):
+
+    * ``c > n - c`` (most copies carry it): each copy lacking it is a *missing*
+      candidate;
+    * ``c < n - c`` (a minority carries it): each copy carrying it is a *wrong*
+      candidate;
+    * ``c == n - c`` (one of two copies, two of four): the side whose candidates the
+      scores find the more likely errors (the higher posterior; the *wrong* side where
+      neither is a candidate), as the copies cannot tell.
+
+    Each such candidate's probability becomes ``1 - (1 - share) * (1 - posterior)``,
+    ``share`` being the copies that disagree with it (``c / n`` for a missing row,
+    ``(n - c) / n`` for a wrong one, 1/2 at a tie) and ``posterior`` the scores' own
+    (0 where the pair was no candidate: it is then added, its ``score`` NaN), and it is
+    flagged whatever its label's estimated number of errors: the copies are evidence the
+    scores do not see (in cross-fitting, equal texts share a fold). The candidates are
+    re-sorted by probability (stable). ``details["copies"]`` counts ``n_texts`` (texts
+    whose copies disagree on a label), ``n_missing`` and ``n_wrong`` (candidates so
+    flagged), ``n_added`` (of them not candidates before) and ``n_flagged_before``
+    (flagged already). Noise rates, bounds and ``doc_quality`` are left as they were.
+
+    >>> Y = sp.csr_matrix(np.array([[1, 1], [1, 0], [1, 1], [0, 1]]))
+    >>> base = dict(n_given=np.array([3, 3]), band=np.zeros(2, int),
+    ...             threshold=np.zeros(2), wrong_rate=np.zeros(2), missing_rate=np.zeros(2),
+    ...             est_wrong=np.zeros(2), est_missing=np.zeros(2),
+    ...             doc_quality=np.ones(4, np.float32), n_docs=4, n_labels=2)
+    >>> none = LabelIssues(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int8),
+    ...                    np.zeros(0, np.float32), np.zeros(0, np.float32),
+    ...                    np.zeros(0, bool), **base)
+    >>> found = flag_copies(none, Y, np.array([0, 0, 0, 1]))
+    >>> found.doc.tolist(), found.label.tolist(), found.kind.tolist(), found.flagged.tolist()
+    ([1], [1], [0], [True])
+    >>> round(float(found.probability[0]), 3), found.details["copies"]["n_added"]
+    (0.667, 1)
+    """
+    disagree = copies_disagreeing(Y, groups, blank)
+    fields = _issue_fields(issues)
+    doc, label, kind = (np.asarray(fields[name]) for name in ("doc", "label", "kind"))
+    score = np.asarray(fields["score"], dtype=np.float32)
+    probability = np.asarray(fields["probability"], dtype=np.float32)
+    flagged = np.asarray(fields["flagged"], dtype=bool)
+    Y = sp.csr_matrix(Y)
+    near = np.flatnonzero(np.isin(doc, np.fromiter((d for d, _ in disagree), np.int64,
+                                                   len(disagree))))
+    at = {(d, c, k): int(i) for i, d, c, k in zip(
+        near.tolist(), doc[near].tolist(), label[near].tolist(), kind[near].tolist(),
+        strict=True)}
+
+    def given(d: int, c: int) -> bool:
+        row = Y.indices[Y.indptr[d]:Y.indptr[d + 1]]
+        return bool(np.any(row == c))
+
+    def posterior(d: int, c: int, k: int) -> float:
+        i = at.get((d, c, k))
+        return 0.0 if i is None else max(float(probability[i]), 0.0)
+
+    # each text's copies of a tie, per label, on either side
+    sides: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
+    for (d, c), (carried, n) in disagree.items():
+        if 2 * carried == n:
+            sides.setdefault((int(groups[d]), c), ([], []))[given(d, c)].append(d)
+    # a tie's side: the higher posterior of either side's candidates, wrong where equal
+    tie_kind = {key: MISSING if max(posterior(e, key[1], MISSING) for e in lack)
+                > max(posterior(e, key[1], WRONG) for e in carry) else WRONG
+                for key, (lack, carry) in sides.items()}
+    chosen = []  # (doc, label, kind, share of the copies disagreeing with it)
+    for (d, c), (carried, n) in disagree.items():
+        has = given(d, c)
+        if 2 * carried == n:
+            side = tie_kind[(int(groups[d]), c)]
+            if (side == WRONG) == has:
+                chosen.append((d, c, side, 0.5))
+        elif has and 2 * carried < n:
+            chosen.append((d, c, WRONG, (n - carried) / n))
+        elif not has and 2 * carried > n:
+            chosen.append((d, c, MISSING, carried / n))
+    added = [(d, c, k) for d, c, k, _ in chosen if (d, c, k) not in at]
+    for n_at, (d, c, k) in enumerate(added):
+        at[(d, c, k)] = len(doc) + n_at
+    doc = np.concatenate((doc, np.asarray([d for d, _, _ in added], doc.dtype)))
+    label = np.concatenate((label, np.asarray([c for _, c, _ in added], label.dtype)))
+    kind = np.concatenate((kind, np.asarray([k for _, _, k in added], kind.dtype)))
+    score = np.concatenate((score, np.full(len(added), np.nan, score.dtype)))
+    probability = np.concatenate((probability, np.zeros(len(added), probability.dtype)))
+    flagged = np.concatenate((flagged, np.zeros(len(added), bool)))
+    n_before = 0
+    counts = {MISSING: 0, WRONG: 0}
+    n_texts: set[tuple[int, int]] = set()
+    for d, c, k, share in chosen:
+        i = at[(d, c, k)]
+        n_before += bool(flagged[i])
+        probability[i] = 1.0 - (1.0 - share) * (1.0 - max(float(probability[i]), 0.0))
+        flagged[i] = True
+        counts[k] += 1
+        n_texts.add((int(groups[d]), c))
+    order = np.argsort(-probability, kind="stable")
+    for name, values in (("doc", doc), ("label", label), ("kind", kind), ("score", score),
+                         ("probability", probability), ("flagged", flagged)):
+        fields[name] = values[order]
+    fields["details"] = dict(issues.details, copies={
+        "n_texts": len(n_texts), "n_missing": counts[MISSING], "n_wrong": counts[WRONG],
+        "n_added": len(added), "n_flagged_before": n_before})
+    return LabelIssues(**fields)

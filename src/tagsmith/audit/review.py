@@ -91,7 +91,7 @@ logger = logging.getLogger("tagsmith")
 
 COLUMNS = ("rank", "decision", "kind", "action", "label_uri", "label_name", "probability",
            "model_score", "threshold", "doc", "line", "doc_id", "doc_key", "given_labels",
-           "given_names", "model_top", "related_rows", "text")
+           "given_names", "model_top", "copies", "related_rows", "text")
 REQUIRED = ("decision", "kind", "label_uri", "doc", "doc_key")
 #: the columns :func:`read_decisions` reads (the others are for the reviewer)
 _READ = (*REQUIRED, "action", "doc_id")
@@ -272,6 +272,8 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
     for label_id in set(labels):
         value = float(issues.threshold[label_id])
         thresholds[label_id] = round(value, 6) if math.isfinite(value) else None
+    # how many of each row's copies (its text's, where it has some) carry its label
+    copies = _copies_cells(docs, labels, texts, Y, hashes)
     # a document's fingerprint worked out once (a document has several rows)
     keys: dict[int, str] = {}
     rows = []
@@ -304,11 +306,48 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
             # rounded as model_score is: .3g wrote 1 and 9.51e-05 beside its 1.0 and 1e-06
             "model_top": [f"{names[t]} ({round(v, 6)})"
                           for t, v in zip(best, best_scores, strict=True) if t >= 0],
+            "copies": copies[rank - 1],
             "related_rows": [],  # filled in by _relate, once every row is known
             "text": texts[doc],
         })
     _relate(rows, texts, docs, hashes)
     return rows
+
+
+def _copies_cells(docs: list[int], labels: list[int], texts: Sequence[str], Y: sp.csr_matrix,
+                  hashes: np.ndarray | None) -> list[str]:
+    """Each row's ``copies`` cell: where its document's text has copies (the audit's
+    exact duplicates, blank texts none), how many of them carry the row's label, as
+    ``2 of 3 copies carry it``; else empty. A reviewer saw a *missing* row and nothing
+    of the two other copies of the comment given the label (or a *wrong* one, added to
+    one copy of two): the copies' own agreement, which the queue now ranks by
+    (:func:`tagsmith.audit.detect.flag_copies`), is why the row is there.
+    """
+    from tagsmith.audit.duplicates import EMPTY_HASH, text_hashes
+
+    if not docs:
+        return []
+    keys = np.asarray(hashes) if hashes is not None else text_hashes(texts)
+    _, group, sizes = np.unique(keys, return_inverse=True, return_counts=True)
+    at = np.asarray(docs, dtype=np.int64)
+    several = (sizes[group[at]] > 1) & (keys[at] != EMPTY_HASH)
+    if not several.any():
+        return [""] * len(docs)
+    wanted = np.unique(group[at[several]])
+    members = np.flatnonzero(np.isin(group, wanted))
+    copies_of: dict[int, list[int]] = {}
+    for m, g in zip(members.tolist(), group[members].tolist(), strict=True):
+        copies_of.setdefault(g, []).append(m)
+    indptr, indices = Y.indptr, Y.indices
+    cells = []
+    for i, (doc, label) in enumerate(zip(docs, labels, strict=True)):
+        if not several[i]:
+            cells.append("")
+            continue
+        copies = copies_of[int(group[doc])]
+        carried = sum(bool(np.any(indices[indptr[e]:indptr[e + 1]] == label)) for e in copies)
+        cells.append(f"{carried} of {len(copies)} copies carry it")
+    return cells
 
 
 #: how many of a document's best-scored labels a review row names in ``model_top``,
@@ -665,6 +704,7 @@ def write_review(rows: list[dict], path: str | Path) -> Path:
                 _read_back_cell(_list_cell(row["given_labels"], " ")),
                 spreadsheet_safe(_list_cell(row["given_names"], " | ")),
                 spreadsheet_safe(_list_cell(row.get("model_top", []), " | ")),
+                row.get("copies") or "",
                 _list_cell(row.get("related_rows", []), "; "),
                 # a report's 130,028 characters in one cell: Excel holds 32,767 (the
                 # text is never read back: doc_key names the document)

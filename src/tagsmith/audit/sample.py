@@ -173,7 +173,7 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
             "given_labels": [space.uri_of(g) for g in given],
             "given_names": [space.name_of(g, lang) for g in given],
             "model_top": [f"{space.name_of(t, lang)} ({round(v, 6)})" for t, v in top],
-            "related_rows": [], "text": texts[d]}
+            "copies": "", "related_rows": [], "text": texts[d]}
         for kind, labels in (("wrong", given), ("missing", shown)):
             for label in labels:
                 rows.append({"rank": len(rows) + 1, "decision": "", "kind": kind,

@@ -1,0 +1,104 @@
+"""Copies of one text that disagree on a label are evidence for the review queue
+(issue 5): a label most copies carry but one lacks is a *missing* candidate on that
+copy, one a minority carries a *wrong* candidate on each copy carrying it."""
+import csv
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagsmith.audit.detect import MISSING, WRONG, LabelIssues, flag_copies
+from tagsmith.audit.duplicates import text_hashes
+from tagsmith.data.labelspace import LabelSpace
+from tagsmith.pipeline.audit import AuditOptions, audit_corpus
+
+from conftest import FAST_FEATURES
+
+
+def _issues(n_docs, n_labels, rows=()):
+    """LabelIssues holding ``rows`` of (doc, label, kind, probability, flagged)."""
+    doc, label, kind, probability, flagged = (np.array(c) for c in zip(*rows, strict=True)) \
+        if rows else (np.zeros(0),) * 5
+    return LabelIssues(doc.astype(np.int32), label.astype(np.int32), kind.astype(np.int8),
+                       probability.astype(np.float32), np.full(len(doc), 0.5, np.float32),
+                       flagged.astype(bool), np.ones(n_labels, np.int64),
+                       np.zeros(n_labels, int), np.zeros(n_labels), np.zeros(n_labels),
+                       np.zeros(n_labels), np.zeros(n_labels), np.zeros(n_labels),
+                       np.ones(n_docs, np.float32), n_docs, n_labels)
+
+
+def _found(issues):
+    return {(d, c, k): round(float(p), 4) for d, c, k, p, f in zip(
+        issues.doc.tolist(), issues.label.tolist(), issues.kind.tolist(),
+        issues.probability.tolist(), issues.flagged.tolist(), strict=True) if f}
+
+
+def test_the_copies_majority_flags_the_copy_that_disagrees():
+    """Three copies given label 0, one of them also label 1 (added to one of three),
+    one of them without label 2 (removed from one of three): the odd copy's label 1 is
+    *wrong*, the lacking copy's label 2 *missing*, each at 1 - (1 - 2/3)(1 - posterior);
+    a text whose copies agree, and a lone text, are left as they are."""
+    Y = sp.csr_matrix(np.array([[1, 1, 1], [1, 0, 1], [1, 0, 0],    # three copies
+                                [0, 1, 0], [0, 1, 0],               # two that agree
+                                [1, 0, 0]]))                        # alone
+    groups = np.array([0, 0, 0, 1, 1, 2])
+    # the scores found label 1 on document 0 a little doubtful (0.1), as stop 51's were
+    issues = flag_copies(_issues(6, 3, [(0, 1, WRONG, 0.1, False)]), Y, groups)
+    assert _found(issues) == {(0, 1, WRONG): round(1 - (1 / 3) * 0.9, 4),
+                              (2, 2, MISSING): round(2 / 3, 4)}
+    # best first: the raised candidate before the added one
+    assert issues.doc.tolist() == [0, 2]
+    assert np.isnan(issues.score[1]) and issues.score[0] == np.float32(0.5)
+    assert issues.details["copies"] == {"n_texts": 2, "n_missing": 1, "n_wrong": 1,
+                                        "n_added": 1, "n_flagged_before": 0}
+
+
+def test_a_tie_between_two_copies_is_decided_by_the_scores():
+    """A label given to one of two copies: the copies cannot tell, so the side the
+    scores find the more likely error is flagged, at 1/2 at least."""
+    Y = sp.csr_matrix(np.array([[1, 1], [1, 0], [1, 0], [1, 1]]))
+    groups = np.array([0, 0, 1, 1])
+    issues = flag_copies(_issues(4, 2, [(0, 1, WRONG, 0.3, False),    # text 0: wrong likelier
+                                        (1, 1, MISSING, 0.1, False),
+                                        (2, 1, MISSING, 0.4, False),  # text 1: missing likelier
+                                        (3, 1, WRONG, 0.2, False)]), Y, groups)
+    assert _found(issues) == {(0, 1, WRONG): 0.65, (2, 1, MISSING): 0.7}
+
+
+def test_blank_copies_are_nobodys_copies():
+    Y = sp.csr_matrix(np.array([[1, 1], [1, 0], [1, 0]]))
+    issues = flag_copies(_issues(3, 2), Y, np.array([0, 0, 0]), np.array([True] * 3))
+    assert len(issues) == 0 and issues.details["copies"]["n_texts"] == 0
+
+
+def test_the_audit_flags_labels_planted_on_copies_and_says_why(tmp_path):
+    """The walk of issue 5 in small: labels planted on copies of texts (one removed from
+    one of three copies, one added to one of two) whose scores alone flagged none; each
+    now comes in the review queue, its ``copies`` cell saying how many copies carry it."""
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(60)]
+    texts, rows = [], []
+    for i in range(600):
+        c = i % 3
+        texts.append(" ".join([f"topic{c}", *rng.choice(words, 6)]))
+        rows.append([c])
+    # copies: text 0 three times (label 0), text 1 twice (label 1)
+    texts += [texts[0], texts[0], texts[1]]
+    rows += [[], [0], [1, 0]]   # label 0 removed from one copy; label 0 added to one of two
+    Y = sp.lil_matrix((len(texts), 3), dtype=np.int8)
+    for d, labels in enumerate(rows):
+        for c in labels:
+            Y[d, c] = 1
+    space = LabelSpace.from_uris(["u:0", "u:1", "u:2"])
+    result = audit_corpus(texts, sp.csr_matrix(Y), space,
+                          options=AuditOptions(scores="knn", featurizer_params=FAST_FEATURES))
+    by_pair = {(r["doc"], r["label_uri"], r["kind"]): r for r in result.review}
+    assert by_pair[(600, "u:0", "missing")]["copies"] == "2 of 3 copies carry it"
+    assert by_pair[(602, "u:0", "wrong")]["copies"] == "1 of 2 copies carry it"
+    assert result.report["noise"]["method"]["copies"]["n_texts"] == 2
+    # and the CSV says so, in its own column
+    from tagsmith.audit.review import write_review
+
+    path = write_review(result.review, tmp_path / "review.csv")
+    written = {(r["doc"], r["kind"]): r for r in csv.DictReader(path.open(encoding="utf-8"))}
+    assert written[("600", "missing")]["copies"] == "2 of 3 copies carry it"
+    assert text_hashes([texts[600]])[0] == text_hashes([texts[0]])[0]
