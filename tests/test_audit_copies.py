@@ -6,12 +6,15 @@ import csv
 import numpy as np
 import scipy.sparse as sp
 
+import tagsmith.cli as tagsmith_cli
 from tagsmith.audit.detect import MISSING, WRONG, LabelIssues, flag_copies
 from tagsmith.audit.duplicates import text_hashes
 from tagsmith.data.labelspace import LabelSpace
 from tagsmith.pipeline.audit import AuditOptions, audit_corpus
 
 from conftest import FAST_FEATURES
+
+tagsmith_cli._register_commands()
 
 
 def _issues(n_docs, n_labels, rows=()):
@@ -102,3 +105,28 @@ def test_the_audit_flags_labels_planted_on_copies_and_says_why(tmp_path):
     written = {(r["doc"], r["kind"]): r for r in csv.DictReader(path.open(encoding="utf-8"))}
     assert written[("600", "missing")]["copies"] == "2 of 3 copies carry it"
     assert text_hashes([texts[600]])[0] == text_hashes([texts[0]])[0]
+
+
+def test_the_command_says_what_the_copies_flagged(tmp_path):
+    """``tagsmith audit`` said "N with conflicting labels" of the duplicates and nothing
+    of which copy the review queue should change: it now counts the rows the copies
+    flagged and says by what rule."""
+    from conftest import run_quiet
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(60)]
+    lines = [" ".join([f"topic{i % 3}", *rng.choice(words, 6)]) + f"\t<u:{i % 3}>"
+             for i in range(300)]
+    text0 = lines[0].split("\t")[0]
+    lines += [f"{text0}\t", f"{text0}\t<u:0>"]   # label 0 removed from one of three copies
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("".join(f"<u:{c}>\tl{c}\n" for c in range(3)), encoding="utf-8")
+    out = run_quiet("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit", "--scores",
+                    "knn", "--no-plots")
+    line = next(x for x in out.splitlines() if x.startswith("copies:"))
+    assert line.startswith("copies: 1 missing and 0 wrong flagged where copies of a text "
+                           "disagree (1 label of a text)")
+    rows = list(csv.DictReader((tmp_path / "audit" / "review.csv").open(encoding="utf-8")))
+    assert [r["copies"] for r in rows if r["doc"] == "300"] == ["2 of 3 copies carry it"]

@@ -3358,6 +3358,16 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         moves = _broader_moves_words(n_moves)
     click.echo(f"flagged {noise['n_flagged_wrong']:,} wrong and "
                f"{noise['n_flagged_missing']:,} missing{capped}{moves}")
+    # copies of one text that disagree (detect.flag_copies): the rows they flagged, and
+    # why, where the command said only how many duplicate pairs conflict
+    copies = (noise.get("method") or {}).get("copies")
+    if isinstance(copies, dict) and copies.get("n_missing", 0) + copies.get("n_wrong", 0):
+        n_texts = copies["n_texts"]
+        click.echo(f"copies: {copies['n_missing']:,} missing and {copies['n_wrong']:,} wrong "
+                   f"flagged where copies of a text disagree ({n_texts:,} label"
+                   f"{plural_s(n_texts)} of a text): a label most copies carry is missing "
+                   "on the others, one a minority carries wrong (a tie: the scores decide); "
+                   "the queue's copies column says how many copies carry each")
     # an LLM's labels (label's output): its errors spread thin, few of them at least
     # min_probability likely: 28 rows flagged of 617 planted errors, and nothing said
     # how to spend a review budget of 300 rows
