@@ -130,3 +130,27 @@ def test_the_command_says_what_the_copies_flagged(tmp_path):
                            "disagree (1 label of a text)")
     rows = list(csv.DictReader((tmp_path / "audit" / "review.csv").open(encoding="utf-8")))
     assert [r["copies"] for r in rows if r["doc"] == "300"] == ["2 of 3 copies carry it"]
+
+
+def test_many_texts_of_copies_and_a_text_of_many_copies_take_linear_time():
+    """copies_disagreeing masked every copy for each text (time in the square of the
+    copies: 100,000 texts of two), and the queue's copies cell counted a text's copies
+    again for each of its rows (a text of 20,000 copies, as many rows)."""
+    import time
+
+    from tagsmith.audit.detect import copies_disagreeing
+    from tagsmith.audit.review import _copies_cells
+
+    n = 200_000
+    Y = sp.csr_matrix((np.ones(n // 2), (np.arange(0, n, 2), np.zeros(n // 2, int))),
+                      shape=(n, 2))
+    started = time.perf_counter()
+    found = copies_disagreeing(Y, np.arange(n) // 2)
+    assert len(found) == n and found[(0, 0)] == (1, 2)
+    many = 20_000
+    hashes = np.zeros(many, np.uint64) + np.uint64(7)
+    Y = sp.csr_matrix(np.tile([[1, 0]], (many, 1)))
+    Y[0, 0] = 0
+    cells = _copies_cells(list(range(many)), [0] * many, [""] * many, sp.csr_matrix(Y), hashes)
+    assert cells[0] == "19,999 of 20,000 copies carry it"
+    assert time.perf_counter() - started < 60  # over 300 s before

@@ -272,7 +272,12 @@ def review_rows(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matrix, spa
     for label_id in set(labels):
         value = float(issues.threshold[label_id])
         thresholds[label_id] = round(value, 6) if math.isfinite(value) else None
-    # how many of each row's copies (its text's, where it has some) carry its label
+    # how many of each row's copies (its text's, where it has some) carry its label: the
+    # copies of every text are needed, each text hashed once for it and _relate alike
+    if hashes is None and docs:
+        from tagsmith.audit.duplicates import text_hashes
+
+        hashes = text_hashes(texts)
     copies = _copies_cells(docs, labels, texts, Y, hashes)
     # a document's fingerprint worked out once (a document has several rows)
     keys: dict[int, str] = {}
@@ -338,15 +343,24 @@ def _copies_cells(docs: list[int], labels: list[int], texts: Sequence[str], Y: s
     copies_of: dict[int, list[int]] = {}
     for m, g in zip(members.tolist(), group[members].tolist(), strict=True):
         copies_of.setdefault(g, []).append(m)
-    indptr, indices = Y.indptr, Y.indices
+    indptr, indices, data = Y.indptr, Y.indices, Y.data
+    # counted once per text and label: a text of 50,000 copies has as many rows
+    counted: dict[tuple[int, int], str] = {}
     cells = []
     for i, (doc, label) in enumerate(zip(docs, labels, strict=True)):
         if not several[i]:
             cells.append("")
             continue
-        copies = copies_of[int(group[doc])]
-        carried = sum(bool(np.any(indices[indptr[e]:indptr[e + 1]] == label)) for e in copies)
-        cells.append(f"{carried} of {len(copies)} copies carry it")
+        g = int(group[doc])
+        cell = counted.get((g, label))
+        if cell is None:
+            copies = copies_of[g]
+            # a stored zero is no label (nonzero = given)
+            carried = sum(bool(np.any((indices[indptr[e]:indptr[e + 1]] == label)
+                                      & (data[indptr[e]:indptr[e + 1]] != 0)))
+                          for e in copies)
+            cell = counted[(g, label)] = f"{carried:,} of {len(copies):,} copies carry it"
+        cells.append(cell)
     return cells
 
 
