@@ -154,3 +154,19 @@ def test_many_texts_of_copies_and_a_text_of_many_copies_take_linear_time():
     cells = _copies_cells(list(range(many)), [0] * many, [""] * many, sp.csr_matrix(Y), hashes)
     assert cells[0] == "19,999 of 20,000 copies carry it"
     assert time.perf_counter() - started < 60  # over 300 s before
+
+
+def test_the_review_sample_says_how_many_copies_carry_each_label():
+    """sample.csv's rows (``--review-sample``) left the copies cell empty where the
+    queue's said "2 of 3 copies carry it": the sample's reviewer, deciding every pair of
+    a drawn document, did not see that its text's other copies carry the label."""
+    from tagsmith.audit.sample import draw_review_sample
+
+    texts = ["same text", "same text", "same text", "other text"]
+    Y = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [1, 0]]))
+    space = LabelSpace.from_uris(["u:0", "u:1"])
+    rows, _ = draw_review_sample(_issues(4, 2), texts, Y, space, 4, seed=0)
+    cells = {(r["doc"], r["label_uri"]): r["copies"] for r in rows}
+    assert cells[(0, "u:0")] == "2 of 3 copies carry it"
+    assert cells[(2, "u:1")] == "1 of 3 copies carry it"
+    assert cells[(3, "u:0")] == ""

@@ -83,7 +83,8 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
                        doc_ids: Sequence[str | None] | None = None,
                        flagged_docs: int | None = None,
                        warnings: list[str] | None = None,
-                       order: np.ndarray | None = None) -> tuple[list[dict], dict]:
+                       order: np.ndarray | None = None,
+                       hashes: np.ndarray | None = None) -> tuple[list[dict], dict]:
     """Draw ``n`` documents uniformly at random (without replacement, seeded by
     ``seed``) and return the review rows that show each one's pairs, and the record
     :func:`estimate_from_sample` reads them back with (JSON-able: the report's
@@ -157,6 +158,7 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
             flagged[d][KINDS[kind]].append(label)
     indptr, indices = Y.indptr, Y.indices
     rows: list[dict] = []
+    row_labels: list[int] = []
     record_docs = []
     for d in docs:
         given = indices[indptr[d]:indptr[d + 1]].tolist()
@@ -179,12 +181,21 @@ def draw_review_sample(issues: LabelIssues, texts: Sequence[str], Y: sp.csr_matr
                 rows.append({"rank": len(rows) + 1, "decision": "", "kind": kind,
                              "action": ACTIONS[kind], "label_uri": space.uri_of(label),
                              "label_name": space.name_of(label, lang), **common})
+                row_labels.append(label)
         record_docs.append({
             "doc": d, "stratum": stratum_of[d], "doc_key": key,
             "given": [space.uri_of(g) for g in given],
             "shown_missing": [space.uri_of(t) for t in shown],
             "flagged_wrong": [space.uri_of(t) for t in flagged[d]["wrong"]],
             "flagged_missing": [space.uri_of(t) for t in flagged[d]["missing"]]})
+    # how many of a row's copies carry its label, as the queue's rows say (the sample's
+    # were left empty)
+    if rows:
+        from tagsmith.audit.review import _copies_cells
+
+        cells = _copies_cells([row["doc"] for row in rows], row_labels, texts, Y, hashes)
+        for row, cell in zip(rows, cells, strict=True):
+            row["copies"] = cell
     record = {
         "design": "uniform over documents, without replacement" if flagged_docs is None
         else "stratified: the documents with a flagged pair, and the others, each drawn "

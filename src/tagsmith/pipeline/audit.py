@@ -2114,7 +2114,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
             sample, sample_record = draw_review_sample(
                 issues, texts, Y, label_space, options.review_sample, seed=options.seed or 0,
                 topk=scores.topk, lang=options.lang, lines=lines, doc_ids=doc_ids,
-                flagged_docs=options.review_sample_flagged, warnings=warnings, order=order)
+                flagged_docs=options.review_sample_flagged, warnings=warnings, order=order,
+                hashes=hashes)
             if reviewed is not None:
                 _sample_reviewed_before(sample, sample_record, reviewed, label_space,
                                         texts, doc_ids, doc_keys, warnings, fallback)
