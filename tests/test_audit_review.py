@@ -2976,65 +2976,63 @@ def test_model_top_rounds_its_scores_as_model_score_does():
 #: the review files of :func:`test_the_review_files_are_written_as_before_byte_for_byte`'s
 #: rows, as written before review_rows and write_review were made cheaper (stop 44), but
 #: for row 6's given_labels cell of one code with a leading zero, '0111, which a
-#: spreadsheet showed as 111 (stop 46)
+#: spreadsheet showed as 111 (stop 46), and the copies column (stop 55: how many copies
+#: of a row's text carry its label)
 REVIEW_CSV = (
     'rank,decision,kind,action,label_uri,label_name,probability,model_score,thres'
-    'hold,doc,line,doc_id,doc_key,given_labels,given_names,model_top,related_rows'
-    ',text\n'
-    '1,,missing,add,u:oil,Oil | gas,0.91,0.7,0.5,2,3,,12583e1b350d436f,,,"""Oil |'
-    ' gas (0.7)"" | Bonds; notes (0.3) | u:none (0.25)","""#2 missing Bonds; note'
-    's (doc 0, same text)""",crude  RISES\n'
-    "2,,missing,add,u:bonds,Bonds; notes,0.8,0.31,0.25,0,1,'0111,adb8928990ee2a28"
-    ',u:oil,"""Oil | gas""","""Oil | gas (0.9)"" | =sum (0.2)","#1 missing Oil | '
-    'gas (doc 2, same text)",Crude rises\n'
-    "3,,missing,add,u:oil,Oil | gas,0.7,0.1,0.5,1,2,'=x,5625a7394f3cc8db,u:bonds "
-    '0111,Bonds; notes | =sum,"Bonds; notes (0.8) | =sum (0.55) | ""Oil | gas (0.'
-    '1)""",#5 wrong =sum,Bond yields fall\n'
-    "4,,wrong,remove,'0111,'=sum,0.6,0.05,,4,8,d5,5f334e22a1fdcb56,u:oil u:bonds "
-    'u:none,"""Oil | gas"" | Bonds; notes | u:none","u:none (0.6) | ""Oil | gas ('
-    '0.5)"" | Bonds; notes (0.45)",,Gas and bonds\n'
-    "5,,wrong,remove,'0111,'=sum,0.55,0.45,,1,2,'=x,5625a7394f3cc8db,u:bonds 0111"
-    ',Bonds; notes | =sum,"Bonds; notes (0.8) | =sum (0.55) | ""Oil | gas (0.1)""'
-    '",#3 missing Oil | gas,Bond yields fall\n'
-    "6,,wrong,remove,'0111,'=sum,0.51,0.02,,3,5,''-4,e3b0c44298fc1c14,'0111,'=sum,'=sum (0.4),,\n")
+    'hold,doc,line,doc_id,doc_key,given_labels,given_names,model_top,copies,relat'
+    'ed_rows,text\n1,,missing,add,u:oil,Oil | gas,0.91,0.7,0.5,2,3,,12583e1b350d43'
+    '6f,,,"""Oil | gas (0.7)"" | Bonds; notes (0.3) | u:none (0.25)",1 of 2 copie'
+    's carry it,"""#2 missing Bonds; notes (doc 0, same text)""",crude  RISES\n2,,'
+    "missing,add,u:bonds,Bonds; notes,0.8,0.31,0.25,0,1,'0111,adb8928990ee2a28,u:"
+    'oil,"""Oil | gas""","""Oil | gas (0.9)"" | =sum (0.2)",0 of 2 copies carry i'
+    't,"#1 missing Oil | gas (doc 2, same text)",Crude rises\n3,,missing,add,u:oil'
+    ",Oil | gas,0.7,0.1,0.5,1,2,'=x,5625a7394f3cc8db,u:bonds 0111,Bonds; notes | "
+    '=sum,"Bonds; notes (0.8) | =sum (0.55) | ""Oil | gas (0.1)""",,#5 wrong =sum'
+    ",Bond yields fall\n4,,wrong,remove,'0111,'=sum,0.6,0.05,,4,8,d5,5f334e22a1fdc"
+    'b56,u:oil u:bonds u:none,"""Oil | gas"" | Bonds; notes | u:none","u:none (0.'
+    '6) | ""Oil | gas (0.5)"" | Bonds; notes (0.45)",,,Gas and bonds\n5,,wrong,rem'
+    "ove,'0111,'=sum,0.55,0.45,,1,2,'=x,5625a7394f3cc8db,u:bonds 0111,Bonds; note"
+    's | =sum,"Bonds; notes (0.8) | =sum (0.55) | ""Oil | gas (0.1)""",,#3 missin'
+    "g Oil | gas,Bond yields fall\n6,,wrong,remove,'0111,'=sum,0.51,0.02,,3,5,''-4"
+    ",e3b0c44298fc1c14,'0111,'=sum,'=sum (0.4),,,\n")
 REVIEW_JSONL = (
     '{"rank": 1, "decision": null, "kind": "missing", "action": "add", "label_uri'
     '": "u:oil", "label_name": "Oil | gas", "probability": 0.91, "model_score": 0'
     '.7, "threshold": 0.5, "doc": 2, "line": 3, "doc_id": null, "doc_key": "12583'
     'e1b350d436f", "given_labels": [], "given_names": [], "model_top": ["Oil | ga'
-    's (0.7)", "Bonds; notes (0.3)", "u:none (0.25)"], "related_rows": ["#2 missi'
-    'ng Bonds; notes (doc 0, same text)"], "text": "crude  RISES"}\n'
-    '{"rank": 2, "decision": null, "kind": "missing", "action": "add", "label_uri'
-    '": "u:bonds", "label_name": "Bonds; notes", "probability": 0.8, "model_score'
-    '": 0.31, "threshold": 0.25, "doc": 0, "line": 1, "doc_id": "0111", "doc_key"'
-    ': "adb8928990ee2a28", "given_labels": ["u:oil"], "given_names": ["Oil | gas"'
-    '], "model_top": ["Oil | gas (0.9)", "=sum (0.2)"], "related_rows": ["#1 miss'
-    'ing Oil | gas (doc 2, same text)"], "text": "Crude rises"}\n'
-    '{"rank": 3, "decision": null, "kind": "missing", "action": "add", "label_uri'
-    '": "u:oil", "label_name": "Oil | gas", "probability": 0.7, "model_score": 0.'
-    '1, "threshold": 0.5, "doc": 1, "line": 2, "doc_id": "=x", "doc_key": "5625a7'
-    '394f3cc8db", "given_labels": ["u:bonds", "0111"], "given_names": ["Bonds; no'
-    'tes", "=sum"], "model_top": ["Bonds; notes (0.8)", "=sum (0.55)", "Oil | gas'
-    ' (0.1)"], "related_rows": ["#5 wrong =sum"], "text": "Bond yields fall"}\n'
-    '{"rank": 4, "decision": null, "kind": "wrong", "action": "remove", "label_ur'
-    'i": "0111", "label_name": "=sum", "probability": 0.6, "model_score": 0.05, "'
-    'threshold": null, "doc": 4, "line": 8, "doc_id": "d5", "doc_key": "5f334e22a'
-    '1fdcb56", "given_labels": ["u:oil", "u:bonds", "u:none"], "given_names": ["O'
-    'il | gas", "Bonds; notes", "u:none"], "model_top": ["u:none (0.6)", "Oil | g'
-    'as (0.5)", "Bonds; notes (0.45)"], "related_rows": [], "text": "Gas and bond'
-    's"}\n'
-    '{"rank": 5, "decision": null, "kind": "wrong", "action": "remove", "label_ur'
-    'i": "0111", "label_name": "=sum", "probability": 0.55, "model_score": 0.45, '
-    '"threshold": null, "doc": 1, "line": 2, "doc_id": "=x", "doc_key": "5625a739'
-    '4f3cc8db", "given_labels": ["u:bonds", "0111"], "given_names": ["Bonds; note'
-    's", "=sum"], "model_top": ["Bonds; notes (0.8)", "=sum (0.55)", "Oil | gas ('
-    '0.1)"], "related_rows": ["#3 missing Oil | gas"], "text": "Bond yields fall"'
-    '}\n'
-    '{"rank": 6, "decision": null, "kind": "wrong", "action": "remove", "label_ur'
-    'i": "0111", "label_name": "=sum", "probability": 0.51, "model_score": 0.02, '
-    '"threshold": null, "doc": 3, "line": 5, "doc_id": "\'-4", "doc_key": "e3b0c44'
-    '298fc1c14", "given_labels": ["0111"], "given_names": ["=sum"], "model_top": '
-    '["=sum (0.4)"], "related_rows": [], "text": ""}\n')
+    's (0.7)", "Bonds; notes (0.3)", "u:none (0.25)"], "copies": "1 of 2 copies c'
+    'arry it", "related_rows": ["#2 missing Bonds; notes (doc 0, same text)"], "t'
+    'ext": "crude  RISES"}\n{"rank": 2, "decision": null, "kind": "missing", "acti'
+    'on": "add", "label_uri": "u:bonds", "label_name": "Bonds; notes", "probabili'
+    'ty": 0.8, "model_score": 0.31, "threshold": 0.25, "doc": 0, "line": 1, "doc_'
+    'id": "0111", "doc_key": "adb8928990ee2a28", "given_labels": ["u:oil"], "give'
+    'n_names": ["Oil | gas"], "model_top": ["Oil | gas (0.9)", "=sum (0.2)"], "co'
+    'pies": "0 of 2 copies carry it", "related_rows": ["#1 missing Oil | gas (doc'
+    ' 2, same text)"], "text": "Crude rises"}\n{"rank": 3, "decision": null, "kind'
+    '": "missing", "action": "add", "label_uri": "u:oil", "label_name": "Oil | ga'
+    's", "probability": 0.7, "model_score": 0.1, "threshold": 0.5, "doc": 1, "lin'
+    'e": 2, "doc_id": "=x", "doc_key": "5625a7394f3cc8db", "given_labels": ["u:bo'
+    'nds", "0111"], "given_names": ["Bonds; notes", "=sum"], "model_top": ["Bonds'
+    '; notes (0.8)", "=sum (0.55)", "Oil | gas (0.1)"], "copies": "", "related_ro'
+    'ws": ["#5 wrong =sum"], "text": "Bond yields fall"}\n{"rank": 4, "decision": '
+    'null, "kind": "wrong", "action": "remove", "label_uri": "0111", "label_name"'
+    ': "=sum", "probability": 0.6, "model_score": 0.05, "threshold": null, "doc":'
+    ' 4, "line": 8, "doc_id": "d5", "doc_key": "5f334e22a1fdcb56", "given_labels"'
+    ': ["u:oil", "u:bonds", "u:none"], "given_names": ["Oil | gas", "Bonds; notes'
+    '", "u:none"], "model_top": ["u:none (0.6)", "Oil | gas (0.5)", "Bonds; notes'
+    ' (0.45)"], "copies": "", "related_rows": [], "text": "Gas and bonds"}\n{"rank'
+    '": 5, "decision": null, "kind": "wrong", "action": "remove", "label_uri": "0'
+    '111", "label_name": "=sum", "probability": 0.55, "model_score": 0.45, "thres'
+    'hold": null, "doc": 1, "line": 2, "doc_id": "=x", "doc_key": "5625a7394f3cc8'
+    'db", "given_labels": ["u:bonds", "0111"], "given_names": ["Bonds; notes", "='
+    'sum"], "model_top": ["Bonds; notes (0.8)", "=sum (0.55)", "Oil | gas (0.1)"]'
+    ', "copies": "", "related_rows": ["#3 missing Oil | gas"], "text": "Bond yiel'
+    'ds fall"}\n{"rank": 6, "decision": null, "kind": "wrong", "action": "remove",'
+    ' "label_uri": "0111", "label_name": "=sum", "probability": 0.51, "model_scor'
+    'e": 0.02, "threshold": null, "doc": 3, "line": 5, "doc_id": "\'-4", "doc_key"'
+    ': "e3b0c44298fc1c14", "given_labels": ["0111"], "given_names": ["=sum"], "mo'
+    'del_top": ["=sum (0.4)"], "copies": "", "related_rows": [], "text": ""}\n')
 
 
 @pytest.mark.parametrize("hashes", [True, False], ids=["audit-hashes", "hashed-here"])
