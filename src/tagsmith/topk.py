@@ -321,9 +321,8 @@ first) or .to_csr() (documents x labels, scores of the top k, 0 elsewhere)
         :meth:`LabelSpace.name_of <tagsmith.data.labelspace.LabelSpace.name_of>` gives
         it; ``uri`` and ``label`` are arrays of ``str`` objects) and ``score`` (float32,
         as stored). ``pandas.DataFrame(topk.to_columns(space))`` is a long table of
-        them, its columns there for a TopK with no label too. Built with numpy: 10^5
-        documents x 100 labels take seconds, not the minute a dict per row took.
-        ``label_space`` must hold :attr:`n_labels` labels.
+        them, its columns there for a TopK with no label too. ``label_space`` must hold
+        :attr:`n_labels` labels.
 
         >>> from tagsmith.data.labelspace import LabelSpace
         >>> topk = TopK.from_scores(np.array([[0.1, 0.9], [0.7, 0.2]]), k=1)
