@@ -495,18 +495,16 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
 def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
                       vocabulary: str = "the vocabulary", on_error: str = "fail",
                       unknown_labels: str = "fail", counts: dict[str, int] | None = None,
-                      keys: Sequence[str] = (), copies: dict[str, str] | None = None,
+                      keys: Sequence[str] = (),
                       convert: Callable[[str, Any, int | None], Any] | None = None,
                       ids: list[str | None] | None = None,
                       copied: list[tuple[str | None, str, str | None, str]] | None = None
                       ) -> tuple[list[str], sp.csr_matrix, list[dict]]:
     """:func:`read_soft_labels`, and per text kept the values its line gives of
-    ``keys`` (``unknown_labels``, ``offered``), read in the same pass; ``copies``, a
-    dict given, gets each copy left out (``"copy_of"``): its text -> the text of the
-    line it copies (:func:`_copies_found`); ``copied``, a list given, gets each such
-    copy as ``(its id, its text, the id and the text of the line it copies)``
-    (two copies of one text naming other ids are one key of ``copies``); ``ids``, a
-    list given, gets the id of each text kept. ``convert(key, value, line)``, where given,
+    ``keys`` (``unknown_labels``, ``offered``), read in the same pass; ``copied``, a
+    list given, gets each copy left out (``"copy_of"``) as ``(its id, its text, the id
+    and the text of the line it copies)`` (:func:`_copies_found`); ``ids``, a list
+    given, gets the id of each text kept. ``convert(key, value, line)``, where given,
     is what is kept of each value (a line's ``offered`` as label ids, say), in place of
     the value with its strings shared."""
     from tagsmith.data.corpus import Corpus, ReadReport
@@ -632,12 +630,8 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     hashes = None if all(source is None for source in copy_of) else hash_texts(texts)
     keep = _not_copies(path, doc_ids, copy_of, lines, texts, hashes)
     if keep is not None:
-        if copies is not None or copied is not None:
-            found = _copies_found(keep, doc_ids, copy_of, texts, hashes)
-            if copies is not None:
-                copies.update((text, source_text) for _, text, _, source_text in found)
-            if copied is not None:
-                copied.extend(found)
+        if copied is not None:
+            copied.extend(_copies_found(keep, doc_ids, copy_of, texts, hashes))
         doc_ids = [doc_id for doc_id, kept in zip(doc_ids, keep, strict=True) if kept]
         texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
         scored = [flag for flag, kept in zip(scored, keep, strict=True) if kept]
@@ -1416,7 +1410,6 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         reliability = estimate_reliability(
             named[answered], Y_human[answered],
             offered=None if offered is None else offered[answered])
-        fewer = None
         if options is not None and options.votes > 1:
             # the labels at most half the votes named, weighed by their own precision on
             # the sample: that of the labels the votes agree on was applied to them too,
