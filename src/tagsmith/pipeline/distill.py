@@ -509,6 +509,9 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
     history: list[dict] = []
     model = None
     warned = [False]  # the linear-at-scale warning, once a run (not once a round)
+    # positives bought so far per label (rare_share's targets), counted as each round's
+    # answers come: every round stacked all the answers again to count them
+    support = label_support(Y_before, n_labels)
     if labelled_before is not None:
         # a document labelled before, and every copy of it, is never sent again
         labelled |= np.isin(text_groups, np.asarray(text_groups)[before])
@@ -544,10 +547,7 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
                     topk, options.teacher_precision)), 1e-6, 1.0)
             rare = np.zeros(0, np.int64)
             if options.rare_share > 0:
-                so_far = (taught(np.concatenate(picked), sp.vstack(rows).tocsr())[1]
-                          if picked else Y_before)
-                rare = _rare_picks(model, X_pool, candidates,
-                                   label_support(so_far, n_labels),
+                rare = _rare_picks(model, X_pool, candidates, support,
                                    int(round(size * options.rare_share)),
                                    zero_shot=zero_shot,
                                    offered=~label_space.deprecated_mask)
@@ -577,6 +577,7 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
         labelled[chosen] = True
         picked.append(chosen[keep])
         rows.append(Y_batch[keep])
+        support += label_support(rows[-1], n_labels)
         selected = np.concatenate(picked)
         Y_teacher = sp.vstack(rows).tocsr()
         if len(selected):  # a round the teacher answered none of (the endpoint was
