@@ -2904,10 +2904,19 @@ def _confidence_matrix(Y: sp.csr_matrix,
     Y = sp.csr_matrix(Y, dtype=np.float32)
     Y.sort_indices()
     data = np.ones(Y.nnz, dtype=np.float32)
-    for doc, scored in enumerate(confidences):
-        if scored:
-            start, end = Y.indptr[doc], Y.indptr[doc + 1]
-            for at in range(start, end):
-                score = scored.get(int(Y.indices[at]), 1.0)
-                data[at] = score if score > 0 else np.finfo(np.float32).tiny
+    # each scored (document, label) found among Y's sorted keys at once: a Python loop
+    # over every given label of every scored line looked each up in its dict
+    docs = [doc for doc, scored in enumerate(confidences) if scored
+            for _ in range(len(scored))]
+    if docs:
+        labels = [label for scored in confidences if scored for label in scored]
+        values = np.array([v for scored in confidences if scored for v in scored.values()],
+                          dtype=np.float64)
+        n_labels = np.int64(Y.shape[1])
+        keys = np.repeat(np.arange(Y.shape[0], dtype=np.int64), np.diff(Y.indptr)) \
+            * n_labels + Y.indices
+        # every scored label is one of its document's (read off the same line's ids)
+        at = np.searchsorted(keys, np.asarray(docs, np.int64) * n_labels
+                             + np.asarray(labels, np.int64))
+        data[at] = np.where(values > 0, values, np.finfo(np.float32).tiny)
     return sp.csr_matrix((data, Y.indices.copy(), Y.indptr.copy()), shape=Y.shape)
