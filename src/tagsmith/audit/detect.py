@@ -1809,20 +1809,25 @@ def flag_copies(issues: LabelIssues, Y: LabelMatrix, groups: np.ndarray,
       candidate;
     * ``c < n - c`` (a minority carries it): each copy carrying it is a *wrong*
       candidate;
-    * ``c == n - c`` (one of two copies, two of four): the side whose candidates the
-      scores find the more likely errors (the higher posterior; the *wrong* side where
-      neither is a candidate), as the copies cannot tell.
+    * ``c == n - c`` (one of two copies, two of four): a tie says one side is wrong but
+      not which, so it is shown, not raised: the side whose candidates the scores find
+      the more likely errors (the higher posterior; the *wrong* side where neither is a
+      candidate) keeps the scores' own probability and is flagged only where they flag
+      it (GoEmotions' copies are mostly one comment its raters labelled apart; raised
+      to 1/2, its ties took repair slots from the errors).
 
-    Each such candidate's probability becomes ``1 - (1 - share) * (1 - posterior)``,
+    A majority's candidate's probability becomes ``1 - (1 - share) * (1 - posterior)``,
     ``share`` being the copies that disagree with it (``c / n`` for a missing row,
-    ``(n - c) / n`` for a wrong one, 1/2 at a tie) and ``posterior`` the scores' own
-    (0 where the pair was no candidate: it is then added, its ``score`` NaN), and it is
+    ``(n - c) / n`` for a wrong one) and ``posterior`` the scores' own, and it is
     flagged whatever its label's estimated number of errors: the copies are evidence the
-    scores do not see (in cross-fitting, equal texts share a fold). The candidates are
-    re-sorted by probability (stable). ``details["copies"]`` counts ``n_texts`` (texts
-    whose copies disagree on a label), ``n_missing`` and ``n_wrong`` (candidates so
-    flagged), ``n_added`` (of them not candidates before) and ``n_flagged_before``
-    (flagged already). Noise rates, bounds and ``doc_quality`` are left as they were.
+    scores do not see (in cross-fitting, equal texts share a fold). A pair that was no
+    candidate is added (its ``score`` NaN; a tie's at probability 0, last in the queue).
+    The candidates are re-sorted by probability (stable). ``details["copies"]`` counts
+    ``n_texts`` (texts whose copies disagree on a label), ``n_missing`` and ``n_wrong``
+    (majority candidates so flagged), ``n_ties`` (tie candidates, shown and not raised),
+    ``n_added`` (of either, those not candidates before) and ``n_flagged_before``
+    (majority candidates flagged already). Noise rates, bounds and ``doc_quality`` are
+    left as they were.
 
     >>> Y = sp.csr_matrix(np.array([[1, 1], [1, 0], [1, 1], [0, 1]]))
     >>> base = dict(n_given=np.array([3, 3]), band=np.zeros(2, int),
@@ -1868,13 +1873,14 @@ def flag_copies(issues: LabelIssues, Y: LabelMatrix, groups: np.ndarray,
     tie_kind = {key: MISSING if max(posterior(e, key[1], MISSING) for e in lack)
                 > max(posterior(e, key[1], WRONG) for e in carry) else WRONG
                 for key, (lack, carry) in sides.items()}
-    chosen = []  # (doc, label, kind, share of the copies disagreeing with it)
+    # (doc, label, kind, share of the copies disagreeing with it; None: a tie)
+    chosen: list[tuple[int, int, int, float | None]] = []
     for (d, c), (carried, n) in disagree.items():
         has = given(d, c)
         if 2 * carried == n:
             side = tie_kind[(int(groups[d]), c)]
             if (side == WRONG) == has:
-                chosen.append((d, c, side, 0.5))
+                chosen.append((d, c, side, None))
         elif has and 2 * carried < n:
             chosen.append((d, c, WRONG, (n - carried) / n))
         elif not has and 2 * carried > n:
@@ -1888,21 +1894,27 @@ def flag_copies(issues: LabelIssues, Y: LabelMatrix, groups: np.ndarray,
     score = np.concatenate((score, np.full(len(added), np.nan, score.dtype)))
     probability = np.concatenate((probability, np.zeros(len(added), probability.dtype)))
     flagged = np.concatenate((flagged, np.zeros(len(added), bool)))
-    n_before = 0
+    n_before = n_ties = 0
     counts = {MISSING: 0, WRONG: 0}
     n_texts: set[tuple[int, int]] = set()
     for d, c, k, share in chosen:
         i = at[(d, c, k)]
+        n_texts.add((int(groups[d]), c))
+        if share is None:
+            # a tie says one copy is wrong, not which: shown at the scores' own
+            # probability, flagged only where they flag it (GoEmotions' 1-of-2 copies,
+            # its raters disagreeing, took 109 repair slots raised to 0.5)
+            n_ties += 1
+            continue
         n_before += bool(flagged[i])
         probability[i] = 1.0 - (1.0 - share) * (1.0 - max(float(probability[i]), 0.0))
         flagged[i] = True
         counts[k] += 1
-        n_texts.add((int(groups[d]), c))
     order = np.argsort(-probability, kind="stable")
     for name, values in (("doc", doc), ("label", label), ("kind", kind), ("score", score),
                          ("probability", probability), ("flagged", flagged)):
         fields[name] = values[order]
     fields["details"] = dict(issues.details, copies={
         "n_texts": len(n_texts), "n_missing": counts[MISSING], "n_wrong": counts[WRONG],
-        "n_added": len(added), "n_flagged_before": n_before})
+        "n_ties": n_ties, "n_added": len(added), "n_flagged_before": n_before})
     return LabelIssues(**fields)
