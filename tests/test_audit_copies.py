@@ -131,7 +131,7 @@ def test_the_audit_flags_labels_planted_on_copies_and_says_why(tmp_path):
 def test_the_command_says_what_the_copies_flagged(tmp_path):
     """``tagsmith audit`` said "N with conflicting labels" of the duplicates and nothing
     of which copy the review queue should change: it now counts the rows the copies
-    flagged and says by what rule."""
+    flagged and says by what rule, the ties (one of two copies) apart, as not raised."""
     from conftest import run_quiet
 
     rng = np.random.default_rng(0)
@@ -140,6 +140,8 @@ def test_the_command_says_what_the_copies_flagged(tmp_path):
              for i in range(300)]
     text0 = lines[0].split("\t")[0]
     lines += [f"{text0}\t", f"{text0}\t<u:0>"]   # label 0 removed from one of three copies
+    # and label 0 added to one of two copies: a tie, said apart and not raised
+    lines.append(lines[1].split("\t")[0] + "\t<u:1> <u:0>")
     corpus = tmp_path / "train.tsv"
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     vocab = tmp_path / "vocab.tsv"
@@ -148,7 +150,8 @@ def test_the_command_says_what_the_copies_flagged(tmp_path):
                     "knn", "--no-plots")
     line = next(x for x in out.splitlines() if x.startswith("copies:"))
     assert line.startswith("copies: 1 missing and 0 wrong flagged where copies of a text "
-                           "disagree (1 label of a text)")
+                           "disagree (2 labels of a text)")
+    assert "1 tie (as many copies each side) left to the scores" in line
     rows = list(csv.DictReader((tmp_path / "audit" / "review.csv").open(encoding="utf-8")))
     assert [r["copies"] for r in rows if r["doc"] == "300"] == ["2 of 3 copies carry it"]
 

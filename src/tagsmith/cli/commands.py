@@ -3362,11 +3362,14 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     # why, where the command said only how many duplicate pairs conflict
     copies = (noise.get("method") or {}).get("copies")
     if isinstance(copies, dict) and copies.get("n_missing", 0) + copies.get("n_wrong", 0):
-        n_texts = copies["n_texts"]
+        n_texts, n_ties = copies["n_texts"], copies.get("n_ties", 0)
+        # a tie (one of two copies) is not raised: it says one copy is wrong, not which
+        ties = (f"; {n_ties:,} tie{plural_s(n_ties)} (as many copies each side) left to "
+                "the scores" if n_ties else "")
         click.echo(f"copies: {copies['n_missing']:,} missing and {copies['n_wrong']:,} wrong "
                    f"flagged where copies of a text disagree ({n_texts:,} label"
                    f"{plural_s(n_texts)} of a text): a label most copies carry is missing "
-                   "on the others, one a minority carries wrong (a tie: the scores decide); "
+                   f"on the others, one a minority carries wrong{ties}; "
                    "the queue's copies column says how many copies carry each")
     # an LLM's labels (label's output): its errors spread thin, few of them at least
     # min_probability likely: 28 rows flagged of 617 planted errors, and nothing said
