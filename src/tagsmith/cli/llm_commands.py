@@ -951,6 +951,7 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
 @click.option("--strategy", type=click.Choice(["robust", "uncertainty", "random"]),
               default="robust", show_default=True, help="How --budget documents are chosen.")
 @click.option("--rare-share", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+              callback=finite_number(0, 1, max_open=True),  # FloatRange lets NaN through
               show_default=True, metavar="FRACTION",
               help="With --budget: share of each round after the first spent, in turn, on "
               "the labels bought fewest so far (1 to 19 positives): the document the "
