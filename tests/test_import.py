@@ -311,6 +311,9 @@ ALLOWED_UPWARD = {
         "kernels before a large audit: imported in the child's function only",
     ("audit/warmup.py", "tagsmith.pipeline.audit", "audit_corpus"):
         "the warm-up child's tiny audit (above)",
+    ("audit/warmup.py", "tagsmith.pipeline.audit", "_crossfit_model"):
+        "with a bundle, the warm-up child fits the model family the audit's cross-fitting "
+        "will fit, as the audit decides it (imported in the function, only with a bundle)",
     ("zeroshot/scorer.py", "tagsmith.pipeline.classifier", "Suggestion"):
         "ZeroShotClassifier.suggest returns TextClassifier.suggest's type (imported in "
         "the method, after the encoder has run, and for its type hint); moving the "
