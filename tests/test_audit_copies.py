@@ -108,8 +108,19 @@ def test_the_audit_flags_labels_planted_on_copies_and_says_why(tmp_path):
         for c in labels:
             Y[d, c] = 1
     space = LabelSpace.from_uris(["u:0", "u:1", "u:2"])
+    # off by default (the audit benchmarks count their corpora's own disagreeing copies as
+    # right labels): the copies column only, nothing raised, no copies counts
+    plain = audit_corpus(texts, sp.csr_matrix(Y), space,
+                         options=AuditOptions(scores="knn", featurizer_params=FAST_FEATURES))
+    assert "copies" not in plain.report["noise"]["method"]
+    tie = np.flatnonzero((plain.issues.doc == 602) & (plain.issues.label == 0)
+                         & (plain.issues.kind == WRONG))
+    assert not len(tie) or not plain.issues.flagged[tie[0]]
+    assert "copies_majority" not in plain.report["meta"]["options"]
     result = audit_corpus(texts, sp.csr_matrix(Y), space,
-                          options=AuditOptions(scores="knn", featurizer_params=FAST_FEATURES))
+                          options=AuditOptions(scores="knn", featurizer_params=FAST_FEATURES,
+                                               copies_majority=True))
+    assert result.report["meta"]["options"]["copies_majority"] is True
     by_pair = {(r["doc"], r["label_uri"], r["kind"]): r for r in result.review}
     assert by_pair[(600, "u:0", "missing")]["copies"] == "2 of 3 copies carry it"
     assert (602, "u:0", "wrong") not in by_pair
@@ -146,8 +157,11 @@ def test_the_command_says_what_the_copies_flagged(tmp_path):
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     vocab = tmp_path / "vocab.tsv"
     vocab.write_text("".join(f"<u:{c}>\tl{c}\n" for c in range(3)), encoding="utf-8")
-    out = run_quiet("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit", "--scores",
+    out = run_quiet("audit", corpus, "--vocab", vocab, "-o", tmp_path / "plain", "--scores",
                     "knn", "--no-plots")
+    assert not any(x.startswith("copies:") for x in out.splitlines())  # off by default
+    out = run_quiet("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit", "--scores",
+                    "knn", "--no-plots", "--copies-majority")
     line = next(x for x in out.splitlines() if x.startswith("copies:"))
     assert line.startswith("copies: 1 missing and 0 wrong flagged where copies of a text "
                            "disagree (2 labels of a text)")

@@ -3098,6 +3098,11 @@ def _warn_label_output(corpus: str) -> None:
               "'scores') into the wrong-label ranking, a label less confident than the "
               "corpus's mean rising (off: every label is given alike, the confidences "
               "unused).")
+@click.option("--copies-majority", is_flag=True,
+              help="Copies of one text that disagree on a label: flag the side most copies "
+              "disagree with (a label most copies carry is missing on the others, one a "
+              "minority carries wrong; ties left to the scores). Off: the review's copies "
+              "column shows the disagreement only.")
 @click.option("--near-duplicate-threshold", type=click.FloatRange(0, 1, min_open=True),
               default=0.9, show_default=True, callback=finite_number(0, 1, min_open=True),
               help="Cosine from which texts are near duplicates (less 1e-4 for float32 "
@@ -3144,6 +3149,7 @@ def _warn_label_output(corpus: str) -> None:
 def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, cooccurrence, splits,
           review_format,
           max_review, review_sample, review_sample_flagged, min_probability, label_confidence,
+          copies_majority,
           near_duplicate_threshold, no_near_duplicates,
           no_evidence, every_doc_labelled, single_label, calibration_folds, band_budget_below,
           reviewed, no_html, no_plots, on_error, seed, lang, force):
@@ -3192,6 +3198,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                            band_budget_below=band_budget_below,
                            near_duplicate_threshold=near_duplicate_threshold,
                            label_confidence=label_confidence,
+                           copies_majority=copies_majority,
                            show_progress=not obj["quiet"])
     options.validate()
     # fail before the work: an output that is a file, or a review someone has filled in
