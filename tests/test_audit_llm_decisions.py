@@ -605,7 +605,7 @@ def test_decide_from_reads_no_label_of_an_undecided_row_whose_document_it_lacks(
     corpus, _, review, _ = _setup(tmp_path)
     text = review.read_text(encoding="utf-8")
     review.write_text(text + ",,missing,add,,snow,,,,4,5,e,"
-                      f"{doc_key(DOCS[4][1])},,,,,{DOCS[4][1]}\n", encoding="utf-8")
+                      f"{doc_key(DOCS[4][1])},,,,,,{DOCS[4][1]}\n", encoding="utf-8")
     plain = apply_review(corpus, review, tmp_path / "o.jsonl", SPACE)
     assert plain["review_undecided"] == 7
     labels = tmp_path / "some.jsonl"  # holds b's text alone
