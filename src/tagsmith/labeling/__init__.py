@@ -13,3 +13,7 @@ either so reruns cost nothing.
 #: paid call, and every vote of every document is a request built before the first is
 #: sent (--votes 2**64 filled memory building them)
 MAX_VOTES = 100
+#: the share of a document's answered votes above which a label is the votes' agreed
+#: one (more than half; ties and rounding slips are not): ``LLMLabels.majority`` and
+#: ``Reliability.soft_targets``, which must split the labels alike
+MAJORITY_SHARE = 0.5 + 1e-6

@@ -51,7 +51,7 @@ from tagsmith.exceptions import (
     LLMRefusalError,
     RejectedItemsError,
 )
-from tagsmith.labeling import MAX_VOTES, prompts
+from tagsmith.labeling import MAJORITY_SHARE, MAX_VOTES, prompts
 from tagsmith.labeling.cache import DropMalformed
 from tagsmith.labeling.client import (
     ChatRequest,
@@ -383,7 +383,7 @@ class LLMLabels:
         """
         if self.vote_share is None:
             return self.Y
-        kept = sp.csr_matrix(self.Y.multiply(self.vote_share > 0.5 + 1e-6),
+        kept = sp.csr_matrix(self.Y.multiply(self.vote_share > MAJORITY_SHARE),
                              dtype=self.Y.dtype)
         kept.eliminate_zeros()
         return kept

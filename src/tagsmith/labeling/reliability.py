@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from tagsmith._params import check_number
 from tagsmith._typing import LabelMatrix
 from tagsmith.exceptions import InvalidParameterError
+from tagsmith.labeling import MAJORITY_SHARE
 
 
 @dataclass
@@ -99,7 +100,7 @@ class Reliability:
             share = sp.csr_matrix(vote_share)
             if share.shape != Y.shape:
                 raise InvalidParameterError("vote_share", f"shape {Y.shape}", share.shape)
-            agreed = sp.csr_matrix(Y.multiply(share > 0.5 + 1e-6), dtype=np.float32)
+            agreed = sp.csr_matrix(Y.multiply(share > MAJORITY_SHARE), dtype=np.float32)
             agreed.eliminate_zeros()
             fewer = sp.csr_matrix(Y - agreed, dtype=np.float32)
             fewer.eliminate_zeros()
