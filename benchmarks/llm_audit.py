@@ -155,12 +155,11 @@ def average_precision(hits: list[bool], n_relevant: int) -> float:
     >>> average_precision([True, False, True], 4)
     0.4167
     """
-    found, total = 0, 0.0
-    for rank, hit in enumerate(hits, 1):
-        if hit:
-            found += 1
-            total += found / rank
-    return round(total / max(n_relevant, 1), 4)
+    from tagsmith.audit.simulate import average_precision as ranked_average_precision
+
+    # one score for every row: the ties are broken by position, the ranking as given
+    return round(ranked_average_precision(np.zeros(len(hits)), np.asarray(hits, dtype=bool),
+                                          n_relevant), 4)
 
 
 def score_queue(review: Path, errors: set) -> dict:
