@@ -121,6 +121,16 @@ def test_the_audit_flags_labels_planted_on_copies_and_says_why(tmp_path):
                           options=AuditOptions(scores="knn", featurizer_params=FAST_FEATURES,
                                                copies_majority=True))
     assert result.report["meta"]["options"]["copies_majority"] is True
+
+    def probability(audit, doc, kind):  # the pair's probability, 0 where no candidate
+        at = np.flatnonzero((audit.issues.doc == doc) & (audit.issues.label == 0)
+                            & (audit.issues.kind == kind))
+        return float(audit.issues.probability[at[0]]) if len(at) else 0.0
+
+    # the rule raises the copies' majority: 2 of 3 copies carry label 0, so the third's
+    # missing row is at 1 - (1 - 2/3)(1 - its scores' probability), above that alone
+    off, on = probability(plain, 600, MISSING), probability(result, 600, MISSING)
+    assert on >= 1 - (1 - 2 / 3) * (1 - off) - 1e-6 and on > off
     by_pair = {(r["doc"], r["label_uri"], r["kind"]): r for r in result.review}
     assert by_pair[(600, "u:0", "missing")]["copies"] == "2 of 3 copies carry it"
     assert (602, "u:0", "wrong") not in by_pair
