@@ -3491,3 +3491,26 @@ def test_label_with_a_budget_targets_unseen_labels_by_the_zero_shot_shortlist():
         assert result["student"].manifest["distillation"]["rare_share_ranked_by"] == (
             result["summary"]["active"]["rare_share_ranked_by"])
     assert concerts["zeroshot"] == 6 and concerts["bundle"] < 3, concerts
+
+
+def test_rare_picks_skip_a_label_not_offered_without_zero_shot_too():
+    """A deprecated label (not offered) of 1 to 19 positives, as labelled_before may
+    carry, took rare_share's picks when the student ranked them: only the zero-shot
+    ranking read ``offered``."""
+    from tagsmith.pipeline.distill import _rare_picks
+    from tagsmith.topk import TopK
+
+    topk = TopK(np.array([[0, 1], [1, 0]], np.int32),
+                np.array([[0.9, 0.1], [0.8, 0.2]], np.float32), 2)
+
+    class Scored:
+        def predict_topk(self, X, k_asked):
+            return topk
+
+    support = np.array([1, 5])
+    offered = np.array([False, True])
+    picks = _rare_picks(Scored(), sp.csr_matrix((2, 2)), np.arange(2), support, 1,
+                        offered=offered)
+    assert picks.tolist() == [1]  # label 1's best candidate, not deprecated label 0's
+    assert _rare_picks(Scored(), sp.csr_matrix((2, 2)), np.arange(2), support,
+                       1).tolist() == [0]

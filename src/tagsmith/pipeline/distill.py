@@ -651,12 +651,16 @@ def _rare_picks(model, X_pool, candidates: np.ndarray, support: np.ndarray,
     :data:`RARE_TARGET` - 1 positives in ``support`` (the fewest first), the candidate
     not yet picked that the student scores highest for it (among its top
     :data:`RARE_TOPK`; a label in no candidate's top is skipped). With ``zero_shot``
-    (the pool's top labels by their names), the labels of 0 positives (of ``offered``,
-    not deprecated) are targeted too, first, and every target takes the candidate
+    (the pool's top labels by their names), the labels of 0 positives are targeted
+    too, first, and every target takes the candidate
     ``zero_shot`` scores highest for it (among its top): on GoEmotions this bought the
-    rarest emotions more positives than the student's scores, learnt from a few."""
-    low = (support < RARE_TARGET) & (support > 0 if zero_shot is None else
-                                     offered if offered is not None else True)
+    rarest emotions more positives than the student's scores, learnt from a few.
+    ``offered`` (a mask of labels, not deprecated): only those are targeted."""
+    # a deprecated label (not ``offered``) is no target by either ranking: the student's
+    # targeted one labelled_before carried, which the teacher is never offered
+    low = (support < RARE_TARGET) & ((support > 0) if zero_shot is None else True)
+    if offered is not None:
+        low &= offered
     targets = np.flatnonzero(low)
     if not n or not len(targets):
         return np.zeros(0, np.int64)
