@@ -1783,18 +1783,25 @@ def copies_disagreeing(Y: LabelMatrix, groups: np.ndarray,
     # copy for each text took time in the square of the copies (100,000 texts of two)
     by_text = docs[np.argsort(group_of, kind="stable")]
     edges = np.concatenate(([0], np.cumsum(np.bincount(group_of))))
-    out: dict[tuple[int, int], tuple[int, int]] = {}
-    for g in range(counts.shape[0]):
-        labels = counts.indices[counts.indptr[g]:counts.indptr[g + 1]]
-        carried = counts.data[counts.indptr[g]:counts.indptr[g + 1]]
-        copies = by_text[edges[g]:edges[g + 1]]
-        split = carried < len(copies)
-        if not split.any():
-            continue
-        for d in copies.tolist():
-            for c, k in zip(labels[split].tolist(), carried[split].tolist(), strict=True):
-                out[(d, c)] = (int(k), len(copies))
-    return out
+    # every (copy, split label) of each text at once, in the order of a loop over the
+    # texts, each one's copies and then its split labels (flag_copies reads the keys in
+    # that order): a Python loop per text took 4 s for 100,000 texts of two
+    n_copies = np.diff(edges)
+    text = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    split = counts.data < n_copies[text]
+    text, labels = text[split], counts.indices[split]
+    carried = counts.data[split].astype(np.int64)  # the sum of float ones: whole
+    per_text = np.bincount(text, minlength=counts.shape[0])  # split labels of each text
+    first = np.concatenate(([0], np.cumsum(per_text)))  # each text's first split label
+    per_copy = np.repeat(per_text, n_copies)  # in by_text's order
+    entry = np.arange(int(per_copy.sum())) - np.repeat(np.cumsum(per_copy) - per_copy,
+                                                       per_copy)
+    copy_text = np.repeat(np.repeat(np.arange(counts.shape[0]), n_copies), per_copy)
+    at = first[copy_text] + entry
+    doc = np.repeat(by_text, per_copy)
+    return dict(zip(zip(doc.tolist(), labels[at].tolist(), strict=True),
+                    zip(carried[at].tolist(), n_copies[copy_text].tolist(), strict=True),
+                    strict=True))
 
 
 def flag_copies(issues: LabelIssues, Y: LabelMatrix, groups: np.ndarray,
