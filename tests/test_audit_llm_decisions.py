@@ -823,3 +823,51 @@ def test_decide_from_reads_each_rows_document_and_label_once(tmp_path, monkeypat
     # read once
     assert stats["review_decided_by_labels"] == 3 and stats["n_docs_changed"] == 2
     assert sorted(read) == [2, 2, 3, 5], read
+
+
+def test_a_text_answered_two_ways_is_decided_by_an_id_a_spreadsheet_rewrote(tmp_path):
+    # a review saved by a spreadsheet shows the id 0042 as 42 and 1234567890123456 as
+    # 1.23457E+15; every other review id check reads them as the same document, but the
+    # lookup of a text answered two ways compared ids exactly, and left such rows
+    # undecided, with no word
+    lines = [("0042", "Snow at noon", "snow"), ("0043", "Snow at noon", "sun"),
+             ("1234567890123456", "Rain by the sea", "rain"),
+             ("9876543210987654", "Rain by the sea", "sun")]
+    labels = tmp_path / "llm.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": i, "text": t, "labels": [f"http://x/{name}"], "scores": [0.9]}) + "\n"
+        for i, t, name in lines), encoding="utf-8")
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": i, "text": t, "labels": []}) + "\n"
+                              for i, t, _ in lines), encoding="utf-8")
+    shown = ["42", "43", "1.23457E+15", "9.87654E+15"]
+    rows = [{**_row(0, "missing", "sun"), "doc": doc, "line": doc + 1, "doc_id": written,
+             "doc_key": doc_key(text), "given_labels": [], "given_names": [], "text": text}
+            for doc, (written, (_, text, _)) in enumerate(zip(shown, lines, strict=True))]
+    review = tmp_path / "review.csv"
+    write_review(rows, review)
+    out = tmp_path / "fixed.jsonl"
+    stats = apply_review(corpus, review, out, SPACE, decide_from=labels)
+    assert stats["review_decided_by_labels"] == 4 and stats["review_undecided"] == 0
+    assert {r.doc_id: list(r.labels) for r in read_records(out)} == {
+        "0042": [], "0043": ["<http://x/sun>"], "1234567890123456": [],
+        "9876543210987654": ["<http://x/sun>"]}
+
+
+def test_two_lines_an_id_a_spreadsheet_rewrote_names_alike_decide_only_if_they_agree():
+    # 1.23457E+15 names both 1234567890123456 and 1234567890123466 (the digits shown):
+    # lines of both that answer apart decide nothing; answering alike, they decide
+    from tagsmith.audit.review import LabelAnswer, LabelAnswers
+
+    answers = LabelAnswers()
+    key = doc_key("Rain by the sea")
+    answers.by_id = {("1234567890123456", key): LabelAnswer(frozenset({0})),
+                     ("1234567890123466", key): LabelAnswer(frozenset({1})),
+                     ("0042", key): LabelAnswer(frozenset({2}))}
+    assert answers.of_document("1.23457E+15", key) is None
+    assert answers.of_document("42", key).labels == {2}
+    assert answers.of_document("42", doc_key("other")) is None
+    assert answers.of_document("43", key) is None
+    answers.by_id[("1234567890123466", key)] = LabelAnswer(frozenset({0}))
+    answers._ids = None
+    assert answers.of_document("1.23457E+15", key).labels == {0}

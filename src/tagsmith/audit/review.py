@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import csv
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -1201,6 +1202,27 @@ class LabelAnswers(dict):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.by_id: dict[tuple[str, str], LabelAnswer] = {}
+        self._ids: dict[str, list[str]] | None = None  # text -> the ids by_id holds it by
+
+    def of_document(self, doc_id: str, key: str) -> LabelAnswer | None:
+        """The answer of the line of id ``doc_id`` and text ``key`` in ``by_id``: that
+        id, else the one line whose id names the same document as :func:`_same_id`
+        reads it (``42`` the line of ``0042``, ``1.23457E+15`` that of
+        ``1234567890123456``: a review saved by a spreadsheet; an exact lookup left
+        such rows undecided, with no word, where every other review id check reads
+        them so). Lines that both match and answer apart decide nothing (None)."""
+        found = self.by_id.get((doc_id, key))
+        if found is not None or not self.by_id:
+            return found
+        if self._ids is None:  # built once, on the first id not found as it is
+            self._ids = {}
+            for line_id, text in self.by_id:
+                self._ids.setdefault(text, []).append(line_id)
+        matches = [self.by_id[(line_id, key)] for line_id in self._ids.get(key, ())
+                   if _same_id(doc_id, line_id) or _same_id(line_id, doc_id)]
+        if not matches or any(m.labels != matches[0].labels for m in matches[1:]):
+            return None
+        return functools.reduce(_merged, matches)
 
 
 class _OfferedIds:
@@ -1306,14 +1328,14 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
     except ReviewFormatError:
         key = ""  # matched by its text alone; a decided row's key is checked as ever
     answer = answers.get(key)
-    by_id = getattr(answers, "by_id", None)
-    if answer is None and by_id and key and row.get("doc_id") is not None:
+    if answer is None and isinstance(answers, LabelAnswers) and answers.by_id and key \
+            and row.get("doc_id") is not None:
         # a text answered two ways: by the document's id and text (two copies of one
         # text naming other ids, two label outputs concatenated, were one key, the
         # later answer deciding both)
         written_id = str(row["doc_id"]).strip()
         if written_id:
-            answer = by_id.get((_unquoted(written_id, csv_cells), key))
+            answer = answers.of_document(_unquoted(written_id, csv_cells), key)
     if answer is None and isinstance(row.get("text"), str) and row["text"]:
         # label read the review itself and its text cell was no document's text: cut
         # below a cell's limit (label takes the ' off a text the CSV protected from a
