@@ -794,8 +794,9 @@ def test_two_copies_of_one_text_naming_other_ids_each_decide_by_their_own_line(t
     assert stats["review_decided_by_labels"] == 4 and stats["review_undecided"] == 1
     assert {r.doc_id: list(r.labels) for r in read_records(out)} == {
         "c1": [], "c9": ["<http://x/sun>"], "j": [], "k": ["<http://x/sun>"], "x": []}
-    assert "gives 2 texts different labels in two lines" in caplog.text
-    assert "2 of the texts are told apart so" in caplog.text
+    assert "gives 2 texts different labels in two lines (every line has an id and text " \
+        "of its own)" in caplog.text
+    assert stats["review_undecided_two_ways"] == 1  # x, counted as a row
 
 
 def test_decide_from_reads_each_rows_document_and_label_once(tmp_path, monkeypatch):
@@ -871,3 +872,29 @@ def test_two_lines_an_id_a_spreadsheet_rewrote_names_alike_decide_only_if_they_a
     answers.by_id[("1234567890123466", key)] = LabelAnswer(frozenset({0}))
     answers._ids = None
     assert answers.of_document("1.23457E+15", key).labels == {0}
+
+
+def test_the_rows_a_text_answered_two_ways_leaves_undecided_are_counted_as_rows(tmp_path,
+                                                                               caplog):
+    # the warning counted texts ("gives 1 text different labels in two lines: its rows
+    # are left undecided") and the closing line counted their rows among the documents
+    # the file does not hold: b's open row, whose text two lines answer apart, read as
+    # a document the LLM never answered. Now they are counted apart, as rows
+    corpus, vocab, review, _ = _setup(tmp_path)
+    labels = tmp_path / "two.jsonl"
+    labels.write_text("".join(json.dumps({"id": i, "text": t, "labels": names}) + "\n"
+                              for i, t, names in (
+                                  ("1", "Bright sun and heat", ["sun"]),
+                                  ("2", "Bright sun and heat", ["rain", "sun"]),
+                                  ("c", "Snowfall in the hills", ["snow"]))),
+                      encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(review), "-o", str(tmp_path / "o.jsonl"),
+        "--vocab", str(vocab), "--decide-from", str(labels)])
+    assert result.exit_code == 0, result.output
+    assert "gives 1 text different labels in two lines (every line has an id and text of " \
+        "its own): a row of it is decided by the line of its doc_id" in caplog.text
+    # b's open row (its doc_id b names neither line), apart from d's, e's and f's two
+    assert "1 row of" in result.output and "left undecided: 4 whose document it does " \
+        "not hold, 1 whose text it answers with other labels in two lines, no line of " \
+        "their doc_id telling the answers apart" in result.output

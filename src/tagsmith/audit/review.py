@@ -1158,6 +1158,7 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
             unresolved.add(key)
     for key in conflicting:
         del answers[key]
+    answers.two_ways = conflicting
     for pair in conflicting_ids:
         del by_id[pair]
         unresolved.add(pair[1])
@@ -1168,13 +1169,17 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     if conflicting:
         n = len(conflicting)
         n_left = len(conflicting & unresolved)
-        by_ids = ("" if n_left == n else
-                  f" (a row whose document's id and text name one of those lines is "
-                  f"decided by that line: {n - n_left:,} of the {plural(n, 'text', 'texts')}"
-                  " are told apart so)")
-        logger.warning("%s gives %s %s different labels in two lines: %s left undecided%s",
-                       path, f"{n:,}", plural(n, "text", "texts"),
-                       plural(n, "its rows are", "their rows are"), by_ids)
+        # texts, not rows: the rows left undecided are counted as the review is read
+        # (review_undecided_two_ways; "their rows are left undecided" was said of rows
+        # their doc_id's line then decided)
+        by_ids = ("no line has an id and text of its own" if n_left == n else
+                  f"every line of {n - n_left:,} of them has an id and text of its own"
+                  if n_left else "every line has an id and text of its own")
+        logger.warning("%s gives %s %s different labels in two lines (%s): a row of %s is "
+                       "decided by the line of its doc_id and text where there is one, "
+                       "else left undecided (counted as rows whose text the file answers "
+                       "two ways)", path, f"{n:,}", plural(n, "text", "texts"), by_ids,
+                       plural(n, "it", "one"))
     return answers
 
 
@@ -1203,6 +1208,9 @@ class LabelAnswers(dict):
         super().__init__(*args, **kwargs)
         self.by_id: dict[tuple[str, str], LabelAnswer] = {}
         self._ids: dict[str, list[str]] | None = None  # text -> the ids by_id holds it by
+        #: the texts (:func:`doc_key`) the file answers two ways: a row of one that no
+        #: line of its id tells apart is counted apart (the warning counted texts)
+        self.two_ways: set[str] = set()
 
     def of_document(self, doc_id: str, key: str) -> LabelAnswer | None:
         """The answer of the line of id ``doc_id`` and text ``key`` in ``by_id``: that
@@ -1317,7 +1325,9 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
     (no decision) where the answer lacks the label but named one the vocabulary lacks
     (perhaps this label, misspelt: "gratitute" took gratitude off a comment that has
     it), ``not_offered`` (no decision) where it lacks a label its shortlist never
-    offered. With it, the row's document and label (:func:`_doc_and_label`) where
+    offered, ``two_ways`` (no decision) where the file answers its text with other
+    labels in two lines and no line of its ``doc_id`` tells them apart. With it, the
+    row's document and label (:func:`_doc_and_label`) where
     they were read (None where the file does not hold the document): the caller
     applying the decision reads them no second time."""
     # the answer looked up before any cell is checked: an undecided row is no decision,
@@ -1346,7 +1356,10 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
             if answer is not None:
                 break
     if answer is None:
-        return None, None
+        # a text answered two ways that no line of the row's id tells apart: counted
+        # apart from the documents the file lacks (they were one count)
+        two_ways = isinstance(answers, LabelAnswers) and key in answers.two_ways
+        return ("two_ways" if two_ways else None), None
     pair = _doc_and_label(row, space, path, line, csv_cells, space_name)
     label_id = pair[1]
     present = label_id in answer.labels
@@ -1379,7 +1392,7 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
     counts = {"accepted": 0, "rejected": 0, "undecided": 0, "repeated": 0}
     if answers is not None:  # read_decisions's counts are as they were without them
         counts.update({"decided_by_labels": 0, "undecided_unknown_labels": 0,
-                       "undecided_not_offered": 0})
+                       "undecided_not_offered": 0, "undecided_two_ways": 0})
     # a JSONL review keeps its values as they are: no ' to strip from them
     csv_cells = review_format(path) == "csv"
     added = _DecisionLike()
@@ -1394,12 +1407,11 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
         if not _decided(row["decision"]):
             verdict, read = (None, None) if answers is None else _decided_by(
                 row, answers, space, path, line, csv_cells, space_name)
-            if verdict is None or verdict in ("partial", "not_offered"):
+            if verdict is None or verdict in ("partial", "not_offered", "two_ways"):
                 counts["undecided"] += 1
-                if verdict == "partial":
-                    counts["undecided_unknown_labels"] += 1
-                elif verdict == "not_offered":
-                    counts["undecided_not_offered"] += 1
+                if verdict is not None:
+                    counts["undecided_unknown_labels" if verdict == "partial" else
+                           f"undecided_{verdict}"] += 1
                 continue
             # a person's decision stands; the label file decides the rows left empty
             counts["decided_by_labels"] += 1
@@ -2338,7 +2350,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     line: a misspelt name) stays undecided too, counted in
     ``review_undecided_unknown_labels``; so does one whose label the answer lacks and
     its line's ``offered`` (``label --shortlist``'s) does not list, counted in
-    ``review_undecided_not_offered``: the LLM could not name it.
+    ``review_undecided_not_offered``: the LLM could not name it. A row of a text the
+    file answers with other labels in two lines, where no line of the row's ``doc_id``
+    and text tells them apart, stays undecided, counted in ``review_undecided_two_ways``.
 
     ``text_columns``: the CSV columns or JSONL keys the audit read the text from
     (:func:`~tagsmith.data.readers.read_records`), which the review's texts are checked

@@ -3626,7 +3626,8 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
         n_by = stats["review_decided_by_labels"]
         n_unknown = stats["review_undecided_unknown_labels"]
         n_unoffered = stats["review_undecided_not_offered"]
-        n_absent = stats["review_undecided"] - n_unknown - n_unoffered
+        n_two_ways = stats["review_undecided_two_ways"]
+        n_absent = stats["review_undecided"] - n_unknown - n_unoffered - n_two_ways
         # a clause of 0 rows left out, as the closing line's (it printed "0 whose
         # document it does not hold, 0 whose label it lacks where ..." when every row
         # was decided)
@@ -3635,7 +3636,10 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
             (n_unknown, "whose label it lacks where the answer named labels the vocabulary "
                         "lacks (a misspelt name?), several labels share, or gave with an "
                         "invalid confidence"),
-            (n_unoffered, "whose label its document's shortlist never offered the LLM"))
+            (n_unoffered, "whose label its document's shortlist never offered the LLM"),
+            # counted with the documents it lacks, where its warning counted texts
+            (n_two_ways, "whose text it answers with other labels in two lines, no line of "
+                         "their doc_id telling the answers apart"))
             if n]
         click.echo(f"{n_by:,} row{plural_s(n_by)} of {printable(review)} decided by "
                    f"{printable(decide_from)}; "
