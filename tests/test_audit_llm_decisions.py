@@ -752,15 +752,47 @@ def test_label_on_a_review_asks_no_document_a_person_decided_in_full(tmp_path):
             "about" in result.output
         assert [json.loads(line)["id"] for line in
                 labels.read_text(encoding="utf-8").splitlines()] == ["c", "e"]
-        # a review decided in full leaves nothing to ask: refused, naming the file
-        done = tmp_path / "done.csv"
-        write_review([_row(1, "wrong", "rain", decision="accept"),
-                      _row(2, "missing", "snow", decision="reject")], done)
+    assert len(seen) == 2
+
+
+def test_label_on_a_review_decided_in_full_writes_an_empty_output_that_decides_nothing(
+        tmp_path, caplog):
+    # a review decided in full leaves nothing to ask. It was refused (exit code 3), so a
+    # scripted monthly cycle (audit, label, apply-review --decide-from) stopped on a
+    # month a person decided in full. Now label writes an empty output (exit code 0),
+    # sending nothing, and apply-review --decide-from reads it as deciding no row (it
+    # refused it: "no documents in the file")
+    corpus, vocab, _, _ = _setup(tmp_path)
+    seen = []
+
+    def teacher(body):
+        seen.append(body)
+        return json.dumps({"labels": [{"label": "snow", "confidence": 0.9}]})
+
+    runner = CliRunner()
+    done = tmp_path / "done.csv"
+    write_review([_row(1, "wrong", "rain", decision="accept"),
+                  _row(2, "missing", "snow", decision="reject")], done)
+    labels = tmp_path / "none.jsonl"
+    with LocalChatServer(teacher) as server:
         result = runner.invoke(tagsmith_cli.cli, [
-            "label", str(done), "-o", str(tmp_path / "none.jsonl"), *common])
-    assert result.exit_code == 3, result.output
-    assert f"{done}: every row has a decision" in result.output
-    assert len(seen) == 2 and not (tmp_path / "none.jsonl").exists()
+            "label", str(done), "-o", str(labels), "--vocab", str(vocab),
+            "--base-url", server.base_url, "--llm", "t", "--max-retries", "0",
+            "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 0, result.output
+    assert f"{done}: every row has a decision: no document left for the LLM to " \
+        "decide" in result.output
+    assert f"labelled 0 of 0 documents -> {labels}" in result.output
+    assert not seen and labels.read_text(encoding="utf-8") == ""
+    out = tmp_path / "fixed.jsonl"
+    result = runner.invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(done), "-o", str(out), "--vocab", str(vocab),
+        "--decide-from", str(labels)])
+    assert result.exit_code == 0, result.output
+    assert f"{labels} holds no answer" in caplog.text
+    assert "0 rows of" in result.output and "none left undecided" in result.output
+    # the person's decisions applied: b's wrong rain taken off
+    assert {r.doc_id: sorted(r.labels) for r in read_records(out)}["b"] == ["sun"]
 
 
 def test_two_copies_of_one_text_naming_other_ids_each_decide_by_their_own_line(tmp_path,

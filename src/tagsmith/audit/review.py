@@ -1116,8 +1116,13 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     offered = _OfferedIds(space)
     texts, Y, metas = _read_soft_labels(path, space, vocabulary=space_name,
                                         keys=("unknown_labels", "offered"), copied=copied,
-                                        convert=offered, ids=ids)
+                                        convert=offered, ids=ids, empty_ok=True)
     offered.warn(path)
+    if not texts and not copied:
+        # label's output for a review a person decided in full (or with no rows): it
+        # was refused ("no documents in the file"), failing a scripted monthly cycle
+        logger.warning("%s holds no answer (label's output for a review that left no "
+                       "document to ask about?): it decides no row", path)
     answers = LabelAnswers()
     conflicting: set[str] = set()
     by_id = answers.by_id

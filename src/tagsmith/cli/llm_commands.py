@@ -550,11 +550,15 @@ def _check_jsonl_name(path: str) -> None:
             ".ndjson, optionally .gz)", param_hint="-o/--output")
 
 
-def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], list[str]]:
+def _read_texts(path: str, vocab_option: str = "--vocab", *, review_done_ok: bool = False
+                ) -> tuple[list[str], list[str]]:
     """(ids, texts) of a corpus file (labels ignored), or of a plain text file, one per line.
     A vocabulary given as the corpus is refused, as eval, calibrate and audit refuse one:
     label and taxonomy sent its URIs to the LLM, paying for each. ``vocab_option``: the
-    command's option that takes a vocabulary, which the refusal names."""
+    command's option that takes a vocabulary, which the refusal names.
+    ``review_done_ok``: an audit's review leaving no document to ask about (every row
+    decided by a person, or no row) gives none, with a warning, where it was refused
+    (label's: its empty output decides nothing, as the review needs)."""
     from tagsmith.data.corpus import detect_format, read_records
     from tagsmith.data.readers import (
         NoTextColumnError,
@@ -607,10 +611,20 @@ def _read_texts(path: str, vocab_option: str = "--vocab") -> tuple[list[str], li
                     "%s: %s document%s whose every row has a decision (a person's) not "
                     "asked about: apply-review --decide-from decides only the rows left "
                     "undecided", printable(path), f"{n_decided:,}", plural_s(n_decided))
-                if not documents:
-                    raise ReviewFormatError(
-                        "every row has a decision: no document left for the LLM to "
-                        "decide (apply-review reads the decisions as they are)", path=path)
+            if not documents and not review_done_ok and n_decided:
+                raise ReviewFormatError(
+                    "every row has a decision: no document left for the LLM to "
+                    "decide (apply-review reads the decisions as they are)", path=path)
+            if not documents and review_done_ok:
+                why = ("every row has a decision" if n_decided else
+                       "it has no rows (the audit flagged nothing)")
+                # a monthly cycle scripted (audit, label, apply-review --decide-from)
+                # stopped here with exit code 3 on a month a person decided in full
+                logging.getLogger("tagsmith").warning(
+                    "%s: %s: no document left for the LLM to decide; apply-review "
+                    "--decide-from reads the empty output as deciding no row (and the "
+                    "review's decisions as they are)", printable(path), why)
+                return [], []
             ids = [doc_id or f"{path}:{line}" for doc_id, _, line in documents]
             texts = [text for _, text, _ in documents]
         else:
@@ -1066,7 +1080,10 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             f"the vocabulary has {len(space):,} label{plural_s(len(space))}, more than the "
             f"{options.full_list_up_to:,} that are shown whole: pass --shortlist BUNDLE (a "
             "trained model's top labels) or --shortlist-zeroshot")
-    ids, texts = _read_texts(corpus)
+    ids, texts = _read_texts(corpus, review_done_ok=not student)
+    if not texts:  # an audit's review a person decided in full (or with no rows)
+        _label_nothing(obj, output, space, dry_run)
+        return
     if limit:
         ids, texts = ids[:limit], texts[:limit]
         if not any(text.strip() for text in texts):
@@ -1262,6 +1279,27 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         client.close()
     # the warnings said (or, under -q, not said) on the way: -q hid them all
     print_json({**summary, "warnings": obj.get("warnings", [])}, err=True)
+
+
+def _label_nothing(obj, output: str, space, dry_run: bool) -> None:
+    """label's end on an audit's review that leaves no document to ask about (every row
+    decided by a person, or none; :func:`_read_texts` warned): an empty ``output``,
+    which ``apply-review --decide-from`` reads as deciding no row, and exit code 0. It
+    was refused (exit code 3): a scripted monthly cycle stopped on a month a person
+    decided in full, and a ``-o`` of the month before was left in place."""
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.llm import write_soft_labels
+
+    if dry_run:
+        click.echo(f"nothing to send: no document to ask about; {printable(output)} "
+                   "would be written empty")
+        return
+    write_soft_labels(output, [], sp.csr_matrix((0, len(space)), dtype="float32"), space,
+                      doc_ids=[])
+    click.echo(f"labelled 0 of 0 documents -> {printable(output)}")
+    print_json({"labeling": {"n_docs": 0, "n_calls": 0},
+                "warnings": obj.get("warnings", [])}, err=True)
 
 
 def _label_dry_run(obj, inner, cache: str, output: str, texts, space, options, shortlist,

@@ -498,7 +498,8 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
                       keys: Sequence[str] = (),
                       convert: Callable[[str, Any, int | None], Any] | None = None,
                       ids: list[str | None] | None = None,
-                      copied: list[tuple[str | None, str, str | None, str]] | None = None
+                      copied: list[tuple[str | None, str, str | None, str]] | None = None,
+                      empty_ok: bool = False
                       ) -> tuple[list[str], sp.csr_matrix, list[dict]]:
     """:func:`read_soft_labels`, and per text kept the values its line gives of
     ``keys`` (``unknown_labels``, ``offered``), read in the same pass; ``copied``, a
@@ -506,7 +507,8 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     and the text of the line it copies)`` (:func:`_copies_found`); ``ids``, a list
     given, gets the id of each text kept. ``convert(key, value, line)``, where given,
     is what is kept of each value (a line's ``offered`` as label ids, say), in place of
-    the value with its strings shared."""
+    the value with its strings shared. ``empty_ok``: a file with no line gives no
+    text, where it was refused (``label``'s output for a review decided in full)."""
     from tagsmith.data.corpus import Corpus, ReadReport
     from tagsmith.data.readers import check_not_a_vocabulary
     from tagsmith.data.texthash import hash_texts
@@ -602,7 +604,7 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
                        "to learn its labels from", path, f"{len(blank_lines):,}",
                        plural_s(len(blank_lines)), "in file" if in_files else "at line",
                        plural_s(len(blank_lines)), shown)
-    if not texts:
+    if not texts and not empty_ok:
         raise CorpusFormatError("no documents in the file", path=path)
     # a vocabulary given as LABELS: distill trained a model on its URIs, each its own name
     check_not_a_vocabulary(texts, path)
