@@ -223,16 +223,24 @@ def score_baseline(pairs: list[tuple[float, str, str]], errors: set, rows: int) 
 
 
 def decide(review: Path, decided: Path, truth: dict[str, set]) -> int:
-    """A reviewer who knows the truth: accepts exactly the rows that are errors."""
+    """A reviewer who knows the truth: accepts exactly the rows that are errors. The
+    decided review is written whole or not at all (write_atomically): a row it could
+    not write left ``decided`` cut off after the rows before it, where a good one of
+    an earlier run had been."""
+    import io
+
+    from audit_runner import write_atomically
+
     with open(review, encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     for r in rows:
         has = r["label_uri"].lstrip("'") in truth[r["doc_id"]]
         r["decision"] = "accept" if (has if r["kind"] == "missing" else not has) else "reject"
-    with open(decided, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["decision"])
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["decision"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(decided, text.getvalue())
     return sum(r["decision"] == "accept" for r in rows)
 
 

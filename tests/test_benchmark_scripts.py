@@ -1871,3 +1871,24 @@ def test_llm_audit_scores_a_queues_wrong_rows_among_all_its_rows_too(tmp_path):
     assert scored["wrong_average_precision"] == 0.8333  # (1/1 + 2/3) / 2, wrong rows only
     assert scored["wrong_average_precision_all_rows"] == 0.5  # (1/2 + 2/4) / 2
     assert scored["average_precision"] == 0.9167  # (1/1 + 2/2 + 3/4) / 3
+
+
+def test_llm_audit_decide_leaves_an_earlier_decided_review_whole_when_a_row_fails(tmp_path):
+    """decide() wrote decided.csv in place: a row it could not write (a cell past the
+    header's, which DictWriter refuses) left the file cut off after the rows before it,
+    where an earlier run's good one had been. It is now written whole or not at all."""
+    llm_audit = _benchmark("llm_audit")
+    review = tmp_path / "review.csv"
+    review.write_text("decision,kind,doc_id,label_uri\n,missing,a,z\n,wrong,a,x\n",
+                      encoding="utf-8")
+    decided = tmp_path / "decided.csv"
+    truth = {"a": {"z"}}
+    assert llm_audit.decide(review, decided, truth) == 2
+    good = decided.read_text(encoding="utf-8")
+    assert good.splitlines() == ["decision,kind,doc_id,label_uri", "accept,missing,a,z",
+                                 "accept,wrong,a,x"]
+    review.write_text("decision,kind,doc_id,label_uri\n,missing,a,z\n,wrong,a,x,extra\n",
+                      encoding="utf-8")
+    with pytest.raises(ValueError, match="fields not in fieldnames"):
+        llm_audit.decide(review, decided, truth)
+    assert decided.read_text(encoding="utf-8") == good
