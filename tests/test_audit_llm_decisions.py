@@ -930,3 +930,28 @@ def test_the_rows_a_text_answered_two_ways_leaves_undecided_are_counted_as_rows(
     assert "1 row of" in result.output and "left undecided: 4 whose document it does " \
         "not hold, 1 whose text it answers with other labels in two lines, no line of " \
         "their doc_id telling the answers apart" in result.output
+
+
+def test_a_row_with_no_doc_id_of_a_text_answered_two_ways_stays_undecided(tmp_path):
+    # a corpus without ids: label names a review's document review.csv:LINE, its first
+    # row. A row has no doc_id to look that up by (the review may be sorted or moved
+    # since), so two runs answering its text apart leave it undecided, counted as such;
+    # a text answered once still decides its rows by text
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t, "labels": []}) + "\n"
+                              for t in ("Snow at noon", "Rain by the sea")), encoding="utf-8")
+    labels = tmp_path / "llm.jsonl"
+    labels.write_text("".join(json.dumps({"id": i, "text": t, "labels": [f"http://x/{n}"],
+                                          "scores": [0.9]}) + "\n" for i, t, n in (
+        ("review.csv:2", "Snow at noon", "snow"), ("old/review.csv:2", "Snow at noon", "sun"),
+        ("review.csv:3", "Rain by the sea", "sun"))), encoding="utf-8")
+    rows = [{**_row(0, "missing", "sun"), "doc": doc, "line": doc + 1, "doc_id": "",
+             "doc_key": doc_key(text), "given_labels": [], "given_names": [], "text": text}
+            for doc, text in enumerate(("Snow at noon", "Rain by the sea"))]
+    review = tmp_path / "review.csv"
+    write_review(rows, review)
+    stats = apply_review(corpus, review, tmp_path / "o.jsonl", SPACE, decide_from=labels)
+    assert stats["review_decided_by_labels"] == 1 and stats["review_undecided"] == 1
+    assert stats["review_undecided_two_ways"] == 1
+    assert [list(r.labels) for r in read_records(tmp_path / "o.jsonl")] == [
+        [], ["<http://x/sun>"]]

@@ -1347,7 +1347,9 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
             and row.get("doc_id") is not None:
         # a text answered two ways: by the document's id and text (two copies of one
         # text naming other ids, two label outputs concatenated, were one key, the
-        # later answer deciding both)
+        # later answer deciding both). A row with no doc_id (a corpus without ids) is
+        # not looked up so: label named its line review.csv:LINE, its document's first
+        # row, which a review sorted, moved or renamed since no longer names
         written_id = str(row["doc_id"]).strip()
         if written_id:
             answer = answers.of_document(_unquoted(written_id, csv_cells), key)
