@@ -1014,16 +1014,21 @@ class _DecisionLike:
         self.filled: dict[str, int] = {}
         self.values: dict[str, set[str]] = {}
         self.other: set[str] = set()
+        # the audit's columns and those ruled out, skipped as one set difference: each
+        # cell looked up in COLUMNS (a tuple) was about 1 s of 6-7 per 10^5 rows
+        self._skip: set[str] = set(_COLUMN_SET)
 
     def see(self, row: dict) -> None:
-        for column, value in row.items():
-            if column in COLUMNS or column in self.other or not _decided(value):
+        for column in row.keys() - self._skip:
+            value = row[column]
+            if not _decided(value):
                 continue
             if str(value).strip().lower() in _DECISIONS:
                 self.filled[column] = self.filled.get(column, 0) + 1
                 self.values.setdefault(column, set()).add(str(value).strip())
             else:
                 self.other.add(column)
+                self._skip.add(column)
                 self.filled.pop(column, None)
 
     def column(self) -> tuple[str, int] | None:
