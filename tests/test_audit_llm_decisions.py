@@ -784,6 +784,8 @@ def test_label_on_a_review_decided_in_full_writes_an_empty_output_that_decides_n
         "decide" in result.output
     assert f"labelled 0 of 0 documents -> {labels}" in result.output
     assert not seen and labels.read_text(encoding="utf-8") == ""
+    summary = json.loads(result.output[result.output.index('{"labeling"'):].splitlines()[0])
+    assert summary["labeling"]["n_calls"] == 0 and summary["usage"]["requests"] == 0
     out = tmp_path / "fixed.jsonl"
     result = runner.invoke(tagsmith_cli.cli, [
         "apply-review", str(corpus), str(done), "-o", str(out), "--vocab", str(vocab),

@@ -1082,7 +1082,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             "trained model's top labels) or --shortlist-zeroshot")
     ids, texts = _read_texts(corpus, review_done_ok=not student)
     if not texts:  # an audit's review a person decided in full (or with no rows)
-        _label_nothing(obj, output, space, dry_run)
+        _label_nothing(obj, output, space, dry_run, inner)
         return
     if limit:
         ids, texts = ids[:limit], texts[:limit]
@@ -1281,7 +1281,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     print_json({**summary, "warnings": obj.get("warnings", [])}, err=True)
 
 
-def _label_nothing(obj, output: str, space, dry_run: bool) -> None:
+def _label_nothing(obj, output: str, space, dry_run: bool, client) -> None:
     """label's end on an audit's review that leaves no document to ask about (every row
     decided by a person, or none; :func:`_read_texts` warned): an empty ``output``,
     which ``apply-review --decide-from`` reads as deciding no row, and exit code 0. It
@@ -1298,8 +1298,11 @@ def _label_nothing(obj, output: str, space, dry_run: bool) -> None:
     write_soft_labels(output, [], sp.csr_matrix((0, len(space)), dtype="float32"), space,
                       doc_ids=[])
     click.echo(f"labelled 0 of 0 documents -> {printable(output)}")
-    print_json({"labeling": {"n_docs": 0, "n_calls": 0},
-                "warnings": obj.get("warnings", [])}, err=True)
+    # the keys of a run's summary a script reads (usage.requests: a KeyError where only
+    # labeling's were printed)
+    print_json({"labeling": {"n_docs": 0, "n_calls": 0}, "shortlist_source": None,
+                "usage": client.usage.to_dict(), "warnings": obj.get("warnings", [])},
+               err=True)
 
 
 def _label_dry_run(obj, inner, cache: str, output: str, texts, space, options, shortlist,
