@@ -4671,3 +4671,29 @@ def test_zeroshot_shortlist_says_what_it_embeds_before_the_labels_are_embedded(
     assert said[-2:] == ["--shortlist-zeroshot: embedding the corpus's 3 documents and "
                          "the human sample's 1 with the zero-shot sentence encoder before "
                          "any call (a --dry-run's too)", "labels embedded"], said
+
+
+def test_reliability_minority_carries_no_recall_or_doc_error_rate():
+    # Reliability.minority was a whole Reliability: its recall and doc_error_rate (the
+    # minority labels alone against every human label: recall 0 and an error on every
+    # document here, whatever the teacher) read as figures of the teacher at a prompt
+    from tagsmith.labeling.reliability import MinorityReliability, estimate_minority_reliability
+
+    human = sp.csr_matrix([[1, 0], [1, 0]])
+    agreed = estimate_reliability(sp.csr_matrix([[1.0, 0], [1, 0]]), human)
+    minority = estimate_minority_reliability(sp.csr_matrix([[0, 0.4], [0, 0]]), human)
+    assert isinstance(minority, MinorityReliability)
+    assert not hasattr(minority, "recall") and not hasattr(minority, "doc_error_rate")
+    assert minority.micro_precision == 0.0 and minority.n_named == 1
+    # a Reliability assigned, as code written before this one builds it, is kept as one
+    agreed.minority = estimate_reliability(sp.csr_matrix([[0, 0.4], [0, 0]]), human)
+    assert isinstance(agreed.minority, MinorityReliability)
+    assert agreed.minority.precision.tolist() == minority.precision.tolist()
+    # the JSON summary's entry is unchanged: readers of label's output see what they saw
+    assert agreed.to_dict()["minority"] == {"n_named": 1, "micro_precision": 0.0}
+    # and soft targets as before: a minority label weighed by the minority's precision
+    soft = agreed.soft_targets(sp.csr_matrix([[0, 0.4]]), vote_share=sp.csr_matrix([[0, 0.34]]))
+    assert soft.toarray()[0, 1] == pytest.approx(
+        minority.soft_targets(sp.csr_matrix([[0, 0.4]])).toarray()[0, 1])
+    silent = estimate_minority_reliability(sp.csr_matrix((2, 2)), human)
+    assert silent.micro_precision is None and silent.to_dict()["micro_precision"] is None

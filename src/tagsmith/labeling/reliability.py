@@ -44,10 +44,21 @@ class Reliability:
     #: one vote of 3 named, they took it for as right as a label every vote named. Where
     #: the sample has no such label (its votes always agreed) it is still estimated, from
     #: no evidence: precision 1/2 and mean confidence 1, so such a label's soft target is
-    #: half its confidence, not the agreed labels' figures
-    minority: Reliability | None = None
+    #: half its confidence, not the agreed labels' figures. A
+    #: :class:`MinorityReliability` (precision and confidence alone: a Reliability
+    #: assigned here is taken as one, its recall and document error rate dropped)
+    minority: MinorityReliability | None = None
     #: labels named in the sample (the minority's ``n_named``: 0 where it has no evidence)
     n_named: int = 0
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # a Reliability given as the minority (``estimate_reliability`` of the labels few
+        # votes named, as code before MinorityReliability built it) is kept as one: its
+        # recall and doc_error_rate, minority labels alone against every human label,
+        # were shown as figures of the teacher they are not
+        if name == "minority" and isinstance(value, Reliability):
+            value = MinorityReliability.from_reliability(value)
+        object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed four per-label arrays.
@@ -108,12 +119,7 @@ class Reliability:
                 self.soft_targets(agreed, use_confidence=use_confidence)
                 + self.minority.soft_targets(fewer, use_confidence=use_confidence),
                 dtype=np.float32)
-        values = self.precision[Y.indices].astype(np.float64)
-        if use_confidence:
-            relative = Y.data / np.maximum(self.mean_confidence[Y.indices], 1e-6)
-            values = values * np.minimum(relative, 1.0 / np.maximum(values, 1e-6))
-        Y.data = np.clip(values, 1e-3, 1.0).astype(np.float32)
-        return Y
+        return _weighed(Y, self.precision, self.mean_confidence, use_confidence)
 
     def to_dict(self) -> dict:
         """The overall figures; with :attr:`minority`, its ``n_named`` and
@@ -125,11 +131,95 @@ class Reliability:
                      "micro_f1": round(self.micro_f1, 4),
                      "doc_error_rate": round(self.doc_error_rate, 4)}
         if self.minority is not None:
-            precision = self.minority._precision_named()
-            out["minority"] = {"n_named": self.minority.n_named,
-                               "micro_precision": None if precision is None
-                               else round(precision, 4)}
+            out["minority"] = self.minority.to_dict()
         return out
+
+
+@dataclass
+class MinorityReliability:
+    """With votes: the reliability of the labels at most half of a document's answered
+    votes named (:attr:`Reliability.minority`), estimated on the ``--human`` sample.
+
+    Precision and confidence alone: the recall and document error rate of these labels
+    counted them alone against every human label (a recall of 0.05 and an error on
+    nearly every document, whatever the teacher), no figure of the teacher, so they are
+    not kept. ``micro_precision`` is ``None`` where the sample had no such label (its
+    votes always agreed); ``precision`` then is the prior 1/2 and ``mean_confidence`` 1.
+
+    >>> rel = estimate_minority_reliability(sp.csr_matrix([[0, 0.4], [0, 0]]),
+    ...                                     sp.csr_matrix([[1, 0], [1, 0]]))
+    >>> rel
+    MinorityReliability(n_labels=2, n_docs=2, n_named=1, micro_precision=0)
+    >>> rel.to_dict()
+    {'n_named': 1, 'micro_precision': 0.0}
+    """
+
+    precision: np.ndarray
+    mean_confidence: np.ndarray
+    #: ``None`` where no label was named (its 0/0 read as 0.0, "such labels are
+    #: always wrong", of labels the sample never had)
+    micro_precision: float | None
+    n_named: int
+    n_docs: int
+
+    @classmethod
+    def from_reliability(cls, reliability: Reliability) -> MinorityReliability:
+        """The precision and confidence of ``reliability`` (an
+        :func:`estimate_reliability` of the minority labels alone)."""
+        return cls(reliability.precision, reliability.mean_confidence,
+                   reliability._precision_named(), reliability.n_named,
+                   reliability.n_docs)
+
+    def __repr__(self) -> str:
+        precision = ("None" if self.micro_precision is None
+                     else format(self.micro_precision, ".4g"))
+        return (f"MinorityReliability(n_labels={int(self.precision.size)}, "
+                f"n_docs={self.n_docs}, n_named={self.n_named}, "
+                f"micro_precision={precision})")
+
+    def _precision_named(self) -> float | None:
+        return self.micro_precision
+
+    def soft_targets(self, Y_llm: LabelMatrix, *,
+                     use_confidence: bool = True) -> sp.csr_matrix:
+        """Soft targets for minority labels ``Y_llm``, as
+        :meth:`Reliability.soft_targets` gives them."""
+        Y = sp.csr_matrix(Y_llm, dtype=np.float32, copy=True)
+        if Y.shape[1] != len(self.precision):
+            raise InvalidParameterError("Y_llm", f"{len(self.precision)} label columns",
+                                        Y.shape[1])
+        _check_confidences("Y_llm", Y)
+        Y.eliminate_zeros()
+        return _weighed(Y, self.precision, self.mean_confidence, use_confidence)
+
+    def to_dict(self) -> dict:
+        """``n_named`` and ``micro_precision`` (``None`` where it named none): the
+        ``reliability.minority`` of ``label``'s JSON summary."""
+        return {"n_named": self.n_named,
+                "micro_precision": None if self.micro_precision is None
+                else round(self.micro_precision, 4)}
+
+
+def estimate_minority_reliability(Y_llm: LabelMatrix, Y_human: LabelMatrix, *,
+                                  prior_strength: float = 5.0) -> MinorityReliability:
+    """The reliability of the labels at most half of a document's votes named
+    (``Y_llm``: those labels alone, soft, > 0 = named) against ``Y_human``, as
+    :func:`estimate_reliability` counts precision and confidence."""
+    return MinorityReliability.from_reliability(
+        estimate_reliability(Y_llm, Y_human, prior_strength=prior_strength))
+
+
+def _weighed(Y: sp.csr_matrix, precision: np.ndarray, mean_confidence: np.ndarray,
+             use_confidence: bool) -> sp.csr_matrix:
+    """``Y`` (CSR float32, a copy, no stored zeros) with each label's value replaced by
+    its soft target: its precision, scaled by its confidence relative to the label's
+    usual one."""
+    values = precision[Y.indices].astype(np.float64)
+    if use_confidence:
+        relative = Y.data / np.maximum(mean_confidence[Y.indices], 1e-6)
+        values = values * np.minimum(relative, 1.0 / np.maximum(values, 1e-6))
+    Y.data = np.clip(values, 1e-3, 1.0).astype(np.float32)
+    return Y
 
 
 def estimate_reliability(Y_llm: LabelMatrix, Y_human: LabelMatrix, *,

@@ -1264,7 +1264,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     with those fingerprints alone.
     """
     from tagsmith.labeling.labeler import LabelingReport, label_documents, warn_rejections
-    from tagsmith.labeling.reliability import estimate_reliability
+    from tagsmith.labeling.reliability import estimate_minority_reliability, estimate_reliability
 
     shortlist_source = check_choice("shortlist_source", shortlist_source,
                                     [*SHORTLIST_SOURCES])
@@ -1418,7 +1418,8 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
             # a label one vote of 3 named taken for as right as one all 3 named
             fewer = sp.csr_matrix(sample.Y - named)
             fewer.eliminate_zeros()
-            reliability.minority = estimate_reliability(fewer[answered], Y_human[answered])
+            reliability.minority = estimate_minority_reliability(fewer[answered],
+                                                                 Y_human[answered])
         off = sample.off_shortlist
         n_off = 0 if off is None else int(np.count_nonzero(off))
         summary["reliability"] = {**reliability.to_dict(),
