@@ -3514,3 +3514,20 @@ def test_rare_picks_skip_a_label_not_offered_without_zero_shot_too():
     assert picks.tolist() == [1]  # label 1's best candidate, not deprecated label 0's
     assert _rare_picks(Scored(), sp.csr_matrix((2, 2)), np.arange(2), support,
                        1).tolist() == [0]
+
+
+def test_a_pool_smaller_than_the_default_budget_is_told_of_the_default():
+    # active_distill(texts, space, teacher) on a notebook's 300 documents, no budget
+    # given: "parameter 'budget' must be an integer in [1, 300], got 1000" named a
+    # number the caller never wrote
+    from tagsmith.data.labelspace import LabelSpace
+
+    def teacher(docs):
+        raise AssertionError("no teacher call before the options are checked")
+
+    space = LabelSpace.from_names(["sport", "weather"])
+    with pytest.raises(InvalidParameterError, match=r"default.*ActiveOptions\(budget=N\)"):
+        active_distill([f"document {i}" for i in range(300)], space, teacher)
+    # a budget given is named as given
+    with pytest.raises(InvalidParameterError, match=r"got 400$"):
+        ActiveOptions(budget=400).validate(n_pool=300)

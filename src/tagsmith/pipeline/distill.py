@@ -263,7 +263,12 @@ class ActiveOptions:
         except InvalidParameterError:
             raise InvalidParameterError("budget", expected, self.budget) from None
         if budget > n_pool:
-            raise InvalidParameterError("budget", expected, budget)
+            # a pool smaller than the default budget, with no budget given, was told
+            # "got 1000" of a number the caller never wrote
+            raise InvalidParameterError(
+                "budget", expected, f"{budget} (ActiveOptions' default: give "
+                "ActiveOptions(budget=N), the documents the teacher labels)"
+                if budget == ActiveOptions.budget else budget)
         self.budget = budget
         self.rounds = check_int("rounds", self.rounds, 1, numpy=True)
         self.initial_fraction = check_number("initial_fraction", self.initial_fraction, 0,
