@@ -132,3 +132,37 @@ def test_a_label_table_sorted_apart_from_its_texts_is_refused(audited):
         apply_decisions(table, rows, space, texts=df["text"])
     fixed = apply_decisions(table.loc[df.index], rows, space, texts=df["text"])
     assert (fixed.toarray() != Y[order]).sum() == 1
+
+
+def test_a_review_csv_read_back_with_pandas_applies_its_quoted_cells(audited, tmp_path):
+    """review.csv, decided by a person and read back with ``pd.read_csv``: a
+    fingerprint a spreadsheet would take for a number (about one row in 800) is written
+    ``'0123...``, and a label URI it would save as another number (a code ``0111``)
+    ``'0111``; apply_decisions refused such an accepted row as "the texts are not those
+    audited" (or "no label of label_space"), where apply-review applies it."""
+    pd = pytest.importorskip("pandas")
+    from tagsmith.audit.review import doc_key, write_review
+
+    space, texts, Y, review = audited
+    # a text whose fingerprint is digits alone (found by trying; about 1 in 1,800)
+    numeric = next(text for text in (f"comment {i}" for i in range(100_000))
+                   if doc_key(text).isdigit())
+    row = dict(review[_first(review, "missing")])
+    texts = list(texts)
+    texts[row["doc"]] = numeric
+    row.update(doc_key=doc_key(numeric), text=numeric, decision="accept")
+    path = write_review([row], tmp_path / "review.csv")
+    assert f"'{doc_key(numeric)}" in path.read_text(encoding="utf-8")
+    queue = pd.read_csv(path, dtype={"decision": str})
+    fixed = apply_decisions(Y, queue, space, texts=texts)
+    label = space.lookup(f"<{row['label_uri']}>")
+    assert fixed[row["doc"], label] == 1 and Y[row["doc"], label] == 0
+    # a code list's URI, 0111, written '0111
+    codes = LabelSpace.from_uris(["0111", "0112"])
+    coded = dict(row, label_uri="0111", label_name="0111", given_labels=["0112"],
+                 given_names=["0112"], model_top=[])
+    path = write_review([coded], tmp_path / "codes.csv")
+    assert "'0111" in path.read_text(encoding="utf-8")
+    queue = pd.read_csv(path, dtype={"decision": str, "label_uri": str})
+    fixed = apply_decisions(np.zeros((len(texts), 2)), queue, codes, texts=texts)
+    assert fixed[row["doc"], 0] == 1 and fixed.nnz == 1

@@ -701,7 +701,15 @@ def apply_decisions(Y: LabelMatrix, review: Iterable[Mapping] | Any,
     import math
 
     from tagsmith.audit.detect import KINDS
-    from tagsmith.audit.review import ACCEPT, ACTIONS, KIND_OF_ACTION, REJECT, doc_key
+    from tagsmith.audit.review import (
+        _DOC_KEY,
+        ACCEPT,
+        ACTIONS,
+        KIND_OF_ACTION,
+        REJECT,
+        _unquoted,
+        doc_key,
+    )
     from tagsmith.features.tfidf import _as_list
     from tagsmith.metrics.sets import check_label_values
 
@@ -765,6 +773,11 @@ def apply_decisions(Y: LabelMatrix, review: Iterable[Mapping] | Any,
                                            if kind in KINDS else ""), kind)
         uri = text_of(cell(row, "label_uri", i)).strip("<>")
         label = label_space.lookup(f"<{uri}>") if uri else None
+        if label is None and _unquoted(uri) != uri:
+            # review.csv read back (pd.read_csv): a URI a spreadsheet would save as
+            # another number (a code 0111) is written '0111, and was refused as no label
+            uri = _unquoted(uri)
+            label = label_space.lookup(f"<{uri}>")
         if label is None:
             raise InvalidParameterError(f"review[{i}]['label_uri']", "the URI of a label "
                                         "of label_space", uri)
@@ -780,6 +793,11 @@ def apply_decisions(Y: LabelMatrix, review: Iterable[Mapping] | Any,
         doc = int(doc)
         if text_list is not None:
             key = text_of(cell(row, "doc_key", i))
+            # review.csv read back: a fingerprint a spreadsheet would take for a number
+            # (about one row in 800) is written with a leading ', and its accepted row
+            # was refused as "the texts are not those audited"
+            if key.startswith("'") and _DOC_KEY.fullmatch(key[1:]):
+                key = key[1:]
             if key != doc_key(text_list[doc]):
                 raise InvalidParameterError(
                     f"review[{i}]['doc_key']", f"the fingerprint of texts[{doc}] "
