@@ -166,3 +166,28 @@ def test_a_review_csv_read_back_with_pandas_applies_its_quoted_cells(audited, tm
     queue = pd.read_csv(path, dtype={"decision": str, "label_uri": str})
     fixed = apply_decisions(np.zeros((len(texts), 2)), queue, codes, texts=texts)
     assert fixed[row["doc"], 0] == 1 and fixed.nnz == 1
+
+
+def test_a_review_csv_read_with_pythons_csv_applies(audited, tmp_path):
+    """review.csv read back with ``csv.DictReader`` (no pandas): every cell a str, and
+    the accepted rows were refused as "doc must be a document number, got '82'"."""
+    import csv
+
+    from tagsmith.audit.review import write_review
+
+    space, texts, Y, review = audited
+    path = write_review([dict(row, decision="accept" if i < 3 else "")
+                         for i, row in enumerate(review)], tmp_path / "review.csv")
+    with open(path, newline="", encoding="utf-8") as lines:
+        rows = list(csv.DictReader(lines))
+    assert rows[0]["doc"] == str(review[0]["doc"])
+    fixed = apply_decisions(Y, rows, space, texts=texts).toarray()
+    in_memory = apply_decisions(Y, [dict(row, decision="accept") for row in review[:3]],
+                                space, texts=texts).toarray()
+    assert np.array_equal(fixed, in_memory)
+    assert int((fixed != Y).sum()) == len({(row["doc"], row["label_uri"])
+                                           for row in review[:3]})
+    # not a number: still refused, naming the row
+    rows[0]["doc"] = "12b"
+    with pytest.raises(InvalidParameterError, match=r"review\[0\]\['doc'\]"):
+        apply_decisions(Y, rows, space, texts=texts)

@@ -666,6 +666,10 @@ class DuplicatePairs:
         return f"DuplicatePairs(n_pairs={len(self.pairs)})"
 
 
+#: a document number as a CSV cell holds it (``175``, or ``175.0`` as a spreadsheet saves it)
+_WHOLE = re.compile(r"[0-9]+(?:\.0*)?")
+
+
 def apply_decisions(Y: LabelMatrix, review: Iterable[Mapping] | Any,
                     label_space: LabelSpace, *,
                     texts: Iterable[str] | None = None) -> sp.csr_matrix:
@@ -673,7 +677,10 @@ def apply_decisions(Y: LabelMatrix, review: Iterable[Mapping] | Any,
     does to a corpus file, for labels held as a matrix (a notebook's).
 
     ``review``: review rows (:attr:`AuditResult.review`, one dict per row, or a pandas
-    DataFrame of them), each with its ``decision`` filled in as ``review.csv``'s is:
+    DataFrame of them; a decided ``review.csv`` read back with ``pd.read_csv`` or
+    ``csv.DictReader``, its ``doc`` then a str of digits and its ``'``-protected cells
+    read as ``apply-review`` reads them), each with its ``decision`` filled in as
+    ``review.csv``'s is:
     ``accept`` (or ``yes``, ``y``, ``x``, ``1``, ``True``), ``reject`` (``no``, ``0``,
     ``False``), or left empty (``""``, None, NaN: undecided). An accepted ``missing``
     row gives document ``doc`` (its position in the audited texts, from 0) the label of
@@ -782,6 +789,10 @@ def apply_decisions(Y: LabelMatrix, review: Iterable[Mapping] | Any,
             raise InvalidParameterError(f"review[{i}]['label_uri']", "the URI of a label "
                                         "of label_space", uri)
         doc = cell(row, "doc", i)
+        if isinstance(doc, str) and _WHOLE.fullmatch(doc.strip()):
+            # review.csv read with Python's csv (every cell a str): '1895' was refused as
+            # no document number, where pandas' int column passed
+            doc = int(doc.strip().partition(".")[0])
         if isinstance(doc, float | np.floating) and float(doc).is_integer():
             # a DataFrame's int column turns float once a row added by hand leaves a gap
             # in it (NaN), as a review file's reader takes a spreadsheet's "175.0"
