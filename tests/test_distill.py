@@ -3531,3 +3531,38 @@ def test_a_pool_smaller_than_the_default_budget_is_told_of_the_default():
     # a budget given is named as given
     with pytest.raises(InvalidParameterError, match=r"got 400$"):
         ActiveOptions(budget=400).validate(n_pool=300)
+
+
+def test_distill_classifier_from_llm_labels_leaves_the_unanswered_documents_out():
+    # label_documents -> distill_classifier(texts, labelled.Y, space) in a notebook: the
+    # documents the LLM refused were trained on as documents with none of the labels
+    # (a third of them, with a teacher refusing a third); given the LLMLabels, they are
+    # left out, as distill leaves out their lines
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.client import OpenAIChatClient
+    from tagsmith.labeling.labeler import label_documents
+
+    space = LabelSpace.from_names(["sport", "weather"])
+    texts = [f"{'football match' if i % 2 else 'rain and wind'} number {i}" for i in range(30)]
+
+    def teacher(body):
+        document = read_data_section(user_prompt(body), "DOCUMENT")
+        if int(document.split()[-1]) % 3 == 0:
+            return "I'm sorry, but I can't help with that."
+        label = "sport" if "football" in document else "weather"
+        return json.dumps({"labels": [{"label": label, "confidence": 0.9}]})
+
+    with LocalChatServer(teacher) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0, timeout=30.0)
+        labelled = label_documents(texts, space, client)
+    assert int((~labelled.answered).sum()) == 10
+    options = TrainOptions(dev_fraction=0.0, featurizer_params={"char_ngrams": None,
+                                                                "min_df": 1})
+    student, report = distill_classifier(texts, labelled, space, options=options)
+    assert report["n_docs"] == 20 and report["n_unanswered_left_out"] == 10
+    assert student.manifest["distillation"]["n_unanswered_left_out"] == 10
+    # the bare matrix still trains on all 30, as asked
+    _, bare = distill_classifier(texts, labelled.Y, space, options=options)
+    assert bare["n_docs"] == 30 and "n_unanswered_left_out" not in bare
+    with pytest.raises(InvalidParameterError, match="Y_soft"):
+        distill_classifier(texts[:5], labelled, space, options=options)

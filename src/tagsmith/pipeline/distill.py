@@ -64,7 +64,7 @@ from tagsmith.topk import TopK
 
 if TYPE_CHECKING:
     from tagsmith.labeling.client import LLMClient
-    from tagsmith.labeling.labeler import LabelingOptions, LabelingReport
+    from tagsmith.labeling.labeler import LabelingOptions, LabelingReport, LLMLabels
     from tagsmith.labeling.reliability import Reliability
 
 logger = logging.getLogger("tagsmith")
@@ -73,7 +73,8 @@ logger = logging.getLogger("tagsmith")
 Teacher = Callable[[np.ndarray], tuple[sp.csr_matrix, np.ndarray]]
 
 
-def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix, label_space: LabelSpace, *,
+def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
+                       label_space: LabelSpace, *,
                        options: TrainOptions | None = None,
                        human_texts: Iterable[str] | None = None,
                        human_Y: LabelMatrix | None = None,
@@ -95,6 +96,12 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix, label_space: L
     ``lang``: the language the training's warnings name labels in (``distill --lang``),
     as :func:`~tagsmith.pipeline.train.train_classifier` takes it.
 
+    ``Y_soft`` may be the :class:`~tagsmith.labeling.labeler.LLMLabels` of
+    ``label_documents(texts, ...)``: its documents no answer labelled (``answered``
+    False: refused, failed, malformed) are left out, as ``distill`` leaves out their
+    lines, and counted in the report's ``n_unanswered_left_out``. Its bare ``.Y`` trains
+    on them as documents that have none of the labels.
+
     >>> space = LabelSpace.from_uris(["u:sport", "u:music"],
     ...                              names={"u:sport": "sport", "u:music": "music"})
     >>> texts = ["football match", "concert tonight", "football final", "a concert"] * 5
@@ -108,11 +115,29 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix, label_space: L
     1.0
     """
     from tagsmith.data.texthash import hash_texts
+    from tagsmith.labeling.labeler import LLMLabels
     from tagsmith.pipeline.train import check_overlap
 
     options = check_options("options", options, TrainOptions)
     # a vocabulary's path was taken by len() as that many labels
     label_space = check_label_space("label_space", label_space)
+    n_unanswered = None
+    if isinstance(Y_soft, LLMLabels):
+        # a notebook's label_documents -> distill_classifier(texts, labelled.Y, ...)
+        # trained on the documents the LLM refused or failed on as having no label (104
+        # of 300 with a teacher refusing a third), where distill leaves their lines out
+        texts = _as_list(texts)
+        answered = np.asarray(Y_soft.answered, dtype=bool)
+        if len(answered) != len(texts):
+            raise InvalidParameterError("Y_soft", f"the LLMLabels of the {len(texts):,} "
+                                        "texts", f"those of {len(answered):,} documents")
+        n_unanswered = int(len(answered) - answered.sum())
+        if n_unanswered:
+            logger.warning("distilling from the %s of %s the LLM answered: %s left out",
+                           f"{int(answered.sum()):,}", f"{len(texts):,} documents",
+                           f"{n_unanswered:,} unanswered (refused, failed or malformed)")
+        texts = [text for text, kept in zip(texts, answered, strict=True) if kept]
+        Y_soft = sp.csr_matrix(Y_soft.Y)[answered]
     check_label_table(Y_soft, label_space, "Y_soft", texts=texts)
     check_label_table(human_Y, label_space, "human_Y", texts=human_texts)
     texts = _as_list(texts)
@@ -134,6 +159,8 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix, label_space: L
     report: dict = {"n_docs": len(texts), "n_soft_targets": int(Y_soft.nnz),
                     "teacher_agreement": heldout["metrics"] if heldout else None,
                     "starved_labels": starved}
+    if n_unanswered is not None:
+        report["n_unanswered_left_out"] = n_unanswered
     if human is not None:
         # check_overlap above warned of the student's training documents already
         report["human_accuracy"] = evaluate_classifier(classifier, *human, source=None)
