@@ -3243,6 +3243,7 @@ def test_label_with_a_budget_names_labels_it_bought_too_few_positives_of(tmp_pat
             f"too few for {learner} to learn it (it will rarely if ever predict it): "
             "'music' (2); a larger budget buys them only as often as the pool holds them"
             ) in said, said
+    assert "found with zeroshot" in said, said  # the command line's words
     summary = json.loads(result.stderr.strip().splitlines()[-1])
     assert summary["active"]["starved_labels"] == [
         {"uri": "u:music", "label": "music", "positives": 2}]
@@ -3271,6 +3272,7 @@ def test_cli_distill_names_labels_of_too_few_positives(tmp_path):
     assert any(warning.startswith(
         "1 label has only 1 to 5 positive training documents of the 40 learnt from")
         and "'art' (3); to teach them, label more documents that carry them" in warning
+        and "distill from LABELS" in warning
         for warning in summary["warnings"]), summary["warnings"]
 
 
@@ -3566,3 +3568,31 @@ def test_distill_classifier_from_llm_labels_leaves_the_unanswered_documents_out(
     assert bare["n_docs"] == 30 and "n_unanswered_left_out" not in bare
     with pytest.raises(InvalidParameterError, match="Y_soft"):
         distill_classifier(texts[:5], labelled, space, options=options)
+
+
+def test_python_callers_are_told_of_starved_labels_in_python_terms(caplog):
+    # distill_classifier and active_distill from a notebook warned "distill from LABELS
+    # with those lines added" and "found with zeroshot ... distill from the output":
+    # the arguments and output of commands the caller never ran
+    import logging
+
+    space = load_vocabulary_from_names(["sport", "music"])
+    texts = [f"{'piano concert' if i < 3 else 'football match'} {i}" for i in range(40)]
+    Y = sp.csr_matrix(np.array([[0.0, 0.9] if i < 3 else [0.9, 0.0] for i in range(40)]))
+    options = TrainOptions(dev_fraction=0.0, featurizer_params={"char_ngrams": None,
+                                                                "min_df": 1})
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        distill_classifier(texts, Y, space, options=options)
+    said = " ".join(caplog.messages)
+    assert "'music' (3)" in said and "add them to texts and Y_soft" in said, said
+    assert "LABELS" not in said and "--budget" not in said, said
+    caplog.clear()
+
+    def teacher(indices):
+        return Y[indices], np.ones(len(indices), bool)
+
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        active_distill(texts, space, teacher, ActiveOptions(budget=40, rounds=1))
+    said = " ".join(caplog.messages)
+    assert "'music' (3)" in said and "labelled_before=(indices, Y)" in said, said
+    assert "zeroshot or" not in said and "the output" not in said, said

@@ -1808,7 +1808,7 @@ a file, not stdin ('-' is refused, as it is by every file or folder option).
 @click.pass_obj
 def distill(obj, labels, vocab, output, model, param, featurizer, feature_param, human,
             dev_fraction, seed, lang, on_error, unknown_labels, as_json):
-    from tagsmith.pipeline.distill import distill_classifier
+    from tagsmith.pipeline.distill import DISTILL_STARVED_REMEDY, distill_classifier
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.llm import read_soft_labels
     from tagsmith.pipeline.train import TrainOptions
@@ -1849,7 +1849,8 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
         texts, Y, space, options=options,
         human_texts=human_data.texts if human_data else None,
         human_Y=human_data.Y if human_data else None, human_name="--human",
-        human_source=str(human), lang=lang)  # warnings name labels in --lang
+        human_source=str(human), lang=lang,  # warnings name labels in --lang
+        _starved_remedy=DISTILL_STARVED_REMEDY)
     # what info can say the student was distilled from, as calibrate keeps its --data's
     # base name (normpath: a folder given as docs/ has the base name "")
     classifier.manifest["distillation"].update(

@@ -79,7 +79,8 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
                        human_texts: Iterable[str] | None = None,
                        human_Y: LabelMatrix | None = None,
                        human_name: str = "human_texts",
-                       human_source: str = "the human sample", lang: str = "en"
+                       human_source: str = "the human sample", lang: str = "en",
+                       _starved_remedy: str | None = None
                        ) -> tuple[TextClassifier, dict]:
     """Train on soft targets; report teacher agreement (held out) and human accuracy.
 
@@ -152,7 +153,8 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
         hashes = hash_texts(texts)
         check_overlap(np.unique(hashes), human[0], name=human_name, source=human_source)
     starved = starved_labels(Y_soft, label_space, lang=lang)
-    warn_starved(starved, len(texts), DISTILL_STARVED_REMEDY)
+    # the CLI's distill passes its own words (DISTILL_STARVED_REMEDY)
+    warn_starved(starved, len(texts), _starved_remedy or PY_DISTILL_STARVED_REMEDY)
     classifier = train_classifier(texts, Y_soft, label_space, options=options,
                                   _text_hashes=hashes, lang=lang)
     heldout = classifier.manifest["metrics"].get("heldout")
@@ -421,7 +423,8 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
                    _text_hashes: np.ndarray | None = None,
                    lang: str = "en",
                    labelled_before: tuple[npt.ArrayLike, sp.csr_matrix] | None = None,
-                   zero_shot: TopK | None = None) -> ActiveResult:
+                   zero_shot: TopK | None = None,
+                   _starved_remedy: str | None = None) -> ActiveResult:
     """Spend ``options.budget`` teacher calls on the pool and distil a student.
 
     ``teacher(indices)`` labels pool documents (e.g. :func:`llm_teacher`). ``X_pool``
@@ -640,7 +643,8 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
     rows_taught, Y_taught = taught(selected, Y_teacher)
     _warn_untaught(Y_taught, label_space, student_kept=student_kept, lang=lang)
     starved = starved_labels(Y_taught, label_space, lang=lang)
-    warn_starved(starved, Y_taught.shape[0], BUDGET_STARVED_REMEDY,
+    # label --budget passes its own words (BUDGET_STARVED_REMEDY)
+    warn_starved(starved, Y_taught.shape[0], _starved_remedy or PY_BUDGET_STARVED_REMEDY,
                  learner="the student" if student_kept else "a model trained on these labels")
     # no groups for the thresholds' folds either: the documents taught are distinct texts
     # (no copy is a candidate), so their folds are the same with or without them
@@ -818,6 +822,17 @@ BUDGET_STARVED_REMEDY = (
 DISTILL_STARVED_REMEDY = (
     "to teach them, label more documents that carry them (by hand, or with a label "
     "--budget run) and distill from LABELS with those lines added")
+#: the same to a Python caller of :func:`active_distill` and :func:`distill_classifier`,
+#: who was told of ``zeroshot``, ``label --budget``, output lines and ``LABELS``: the
+#: options of commands it never ran
+PY_BUDGET_STARVED_REMEDY = (
+    "a larger budget buys them only as often as the pool holds them; to teach them, "
+    "label pool documents that carry them (found with a ZeroShotClassifier or a search, "
+    "labelled by hand) and give them as labelled_before=(indices, Y), or spend part of "
+    "each round on them with ActiveOptions(rare_share=...)")
+PY_DISTILL_STARVED_REMEDY = (
+    "to teach them, label more documents that carry them (by hand, or with "
+    "active_distill) and add them to texts and Y_soft (a person's label as 1)")
 
 
 def warn_starved(starved: list[dict], n_docs: int, remedy: str, shown: int = 5, *,

@@ -1452,7 +1452,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         offered = None if result.offered is None else [result.offered[i] for i in rows]
         return {"rows": rows, "Y": sp.csr_matrix(Y)[rows], "summary": summary,
                 "student": None, "unknown": unknown, "offered": offered}
-    from tagsmith.pipeline.distill import active_distill, llm_teacher
+    from tagsmith.pipeline.distill import BUDGET_STARVED_REMEDY, active_distill, llm_teacher
 
     if reliability is not None:
         active.teacher_error_rate = min(reliability.doc_error_rate, 0.95)
@@ -1471,6 +1471,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     try:
         distilled = active_distill(list(texts), label_space, teacher, active,
                                    text_groups=groups, student_kept=student_kept,
+                                   _starved_remedy=BUDGET_STARVED_REMEDY,
                                    _text_hashes=hashes,
                                    # its warnings name labels as the prompts do
                                    lang=options.lang if options is not None else "en",
