@@ -137,8 +137,9 @@ def test_the_share_is_read_at_any_depth_and_at_its_threshold():
     section, rows = broader_left_off(Y, space)
     assert {(p["narrower"]["uri"], p["broader"]["uri"]) for p in section["pairs"]} == {
         ("C", "B"), ("B", "A"), ("C", "A")}
-    assert {(r["narrower"], r["broader"]) for r in rows} == {(2, 0), (1, 0)}
-    assert section["n_docs"] == 19 - under
+    # C and B both without A: one row (the document and A), naming both
+    assert [(r["narrower"], r["broader"]) for r in rows] == [([1, 2], 0)] * (19 - under)
+    assert section["n_docs"] == section["n_rows"] == 19 - under
 
 
 def test_audit_help_names_the_table():
@@ -149,15 +150,16 @@ def test_audit_help_names_the_table():
 
 
 def test_the_command_counts_rows_apart_from_documents():
-    """A Reuters story without grain beside both wheat and corn is two rows: the line
-    said "16 documents ... asks to add 6 of these 20", two counts of two things."""
+    """A story without grain and without the commodities above it is two rows: the
+    line said "16 documents ... asks to add 6 of these 20", two counts of two things."""
     from tagsmith.cli.commands import _broader_left_off_line
 
     pair = {"narrower": {"name": "wheat"}, "broader": {"name": "grain"}, "n_docs": 212,
             "n_beside": 209, "share": 0.9858, "n_left_off": 3}
     line = _broader_left_off_line({"n_docs": 16, "n_rows": 20, "n_in_review": 6,
                                    "n_pairs": 13, "min_share": 0.9, "pairs": [pair]})
-    assert line.startswith("broader label left off: 16 documents (20 rows, a row per pair)")
+    assert line.startswith("broader label left off: 16 documents (20 rows, a row per "
+                           "document and broader label)")
     assert "add the broader label in 6 of these 20 rows" in line
 
 
@@ -172,7 +174,8 @@ def test_the_page_counts_rows_apart_from_documents():
     page = _broader_left_off_html({"min_share": 0.9, "min_docs": 10, "n_pairs": 13,
                                    "n_docs": 16, "n_rows": 20, "n_in_review": 6,
                                    "pairs": [pair], "docs": []})
-    assert "add the broader label in 6 of these 20 rows (a row per document and pair)" in page
+    assert ("add the broader label in 6 of these 20 rows (a row per document and broader "
+            "label)") in page
 
 
 def test_the_pairs_and_rows_match_a_reading_by_sets_across_blocks(monkeypatch):
@@ -204,30 +207,37 @@ def test_the_pairs_and_rows_match_a_reading_by_sets_across_blocks(monkeypatch):
         docs.append(given)
     Y = sp.csr_matrix([[int(c in d) for c in range(8)] for d in docs])
     section, rows = broader_left_off(Y, space)
-    want_pairs, want_rows = set(), []
+    want_pairs: set = set()
+    want_rows: dict = {}
     for c in range(8):
         with_c = [i for i, d in enumerate(docs) if c in d]
         for a in up(c):
             beside = sum(a in docs[i] for i in with_c)
             if len(with_c) >= 10 and beside >= MIN_BROADER_CODED_SHARE * len(with_c):
                 want_pairs.add((f"L{c}", f"L{a}", len(with_c), beside))
-                want_rows += [(i, c, a) for i in with_c if a not in docs[i]]
+                for i in with_c:
+                    if a not in docs[i]:
+                        want_rows.setdefault((i, a), []).append(c)
     assert want_rows and len(want_pairs) > 2
     assert {(p["narrower"]["uri"], p["broader"]["uri"], p["n_docs"], p["n_beside"])
             for p in section["pairs"]} == want_pairs
-    assert [(r["doc"], r["narrower"], r["broader"]) for r in rows] == sorted(want_rows)
+    # one row per document and broader label, naming its narrower labels
+    assert [(r["doc"], r["narrower"], r["broader"]) for r in rows] == [
+        (i, sorted(want_rows[i, a]), a) for i, a in sorted(want_rows)]
+    assert any(len(r["narrower"]) > 1 for r in rows)
 
 
 def test_the_command_line_agrees_with_one_document_on_two_rows():
-    """One document without grain beside both wheat and corn: "1 document (2 rows, a
-    row per pair) carries", its verb agreeing with the document, not the rows."""
+    """One document on wheat without grain nor the commodities above it: "1 document
+    (2 rows, ...) carries", its verb agreeing with the document, not the rows."""
     from tagsmith.cli.commands import _broader_left_off_line
 
     pair = {"narrower": {"name": "wheat"}, "broader": {"name": "grain"}, "n_docs": 20,
             "n_beside": 19, "share": 0.95, "n_left_off": 1}
     line = _broader_left_off_line({"n_docs": 1, "n_rows": 2, "n_in_review": 0,
                                    "n_pairs": 2, "min_share": 0.9, "pairs": [pair]})
-    assert "1 document (2 rows, a row per pair) carries a narrower label" in line
+    assert ("1 document (2 rows, a row per document and broader label) carries a "
+            "narrower label") in line
 
 
 def test_report_json_lists_the_pairs_with_most_left_off_up_to_a_cap():
@@ -294,3 +304,113 @@ def test_a_corpus_coded_at_the_most_specific_level_is_not_asked_to_add_broader_l
     assert report["broader_left_off"] == {"skipped": BROADER_LEFT_OFF_SKIPPED}
     assert not (tmp_path / "audit" / BROADER_LEFT_OFF).exists()
     assert "broader label left off" not in result.output
+
+
+def _decide(table, decisions):
+    """``table`` (docs_without_broader.csv) written back with each row's decision
+    (``decisions``: its doc_id -> decision; others left empty), as a spreadsheet saves
+    it."""
+    with open(table, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with open(table, "w", newline="", encoding="utf-8") as f:
+        out = csv.DictWriter(f, fieldnames=list(rows[0]))
+        out.writeheader()
+        for row in rows:
+            out.writerow({**row, "decision": decisions.get(row["doc_id"], "")})
+    return rows
+
+
+def test_apply_review_adds_the_broader_labels_accepted_in_the_table(tmp_path):
+    """docs_without_broader.csv listed the wheat stories without grain, but apply-review
+    could not read it: the desk added every accepted grain by hand. Now the table has a
+    decision column and each text's fingerprint, apply-review adds the broader label of
+    each accepted row (a rejected one is left), and the audit of the corrected corpus
+    lists only the rejected one."""
+    corpus, vocab, left_off = _desk(tmp_path)
+    assert invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit",
+                  "--scores", "knn", "--no-html").exit_code == 0
+    table = tmp_path / "audit" / "docs_without_broader.csv"
+    rows = _decide(table, {d: "accept" for d in left_off[1:]} | {left_off[0]: "reject"})
+    assert [r["decision"] for r in rows] == [""] * len(left_off)  # written undecided
+    result = invoke("apply-review", corpus, table, "-o", tmp_path / "fixed.jsonl",
+                    "--vocab", vocab)
+    assert result.exit_code == 0, result.output
+    fixed = {}
+    for line in open(tmp_path / "fixed.jsonl", encoding="utf-8"):
+        record = json.loads(line)
+        fixed[record["id"]] = record["labels"]
+    assert all("grain" in fixed[d] for d in left_off[1:])
+    assert "grain" not in fixed[left_off[0]]
+    result = invoke("audit", tmp_path / "fixed.jsonl", "--vocab", vocab, "-o",
+                    tmp_path / "again", "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    again = json.loads((tmp_path / "again" / "report.json").read_text(encoding="utf-8"))
+    assert [d["doc_id"] for d in again["broader_left_off"]["docs"]] == left_off[:1]
+
+
+def test_a_decided_table_is_not_overwritten_by_the_next_audit(tmp_path):
+    """Decided, the table is a desk's review: the next audit into the folder replaced
+    it, decisions and all. Now it is refused unless --force, as a decided review is."""
+    corpus, vocab, left_off = _desk(tmp_path)
+    args = ("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit", "--scores", "knn",
+            "--no-html")
+    assert invoke(*args).exit_code == 0
+    table = tmp_path / "audit" / "docs_without_broader.csv"
+    _decide(table, {left_off[0]: "accept"})
+    decided = table.read_bytes()
+    result = invoke(*args)
+    assert result.exit_code != 0
+    assert "1 review decision already filled in" in result.output
+    assert table.read_bytes() == decided
+    assert invoke(*args, "--force").exit_code == 0
+    assert table.read_bytes() != decided
+
+
+def test_an_earlier_audits_table_of_a_row_per_pair_is_replaced(tmp_path):
+    """The table an audit wrote before it could be decided (its columns began
+    doc,line,doc_id,narrower_uri) is an audit's, replaced without --force."""
+    corpus, vocab, _ = _desk(tmp_path)
+    (tmp_path / "audit").mkdir()
+    table = tmp_path / "audit" / "docs_without_broader.csv"
+    table.write_text("doc,line,doc_id,narrower_uri,narrower_name,broader_uri,broader_name,"
+                     "share,missing_row,review_rows\n0,1,N0,wheat,Wheat,grain,Grain,0.95,,\n",
+                     encoding="utf-8")
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit",
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    assert table.read_text(encoding="utf-8").startswith("decision,doc,line,doc_id,doc_key,")
+
+
+def test_a_document_missing_a_broader_label_under_two_narrower_ones_is_one_row(tmp_path):
+    """A story on wheat and corn without grain was two rows (one per pair), decided
+    twice. Now one row per document and broader label names both narrower labels (in
+    the table, report.json and the page), and apply-review adds grain once."""
+    corpus, vocab, _ = _desk(tmp_path)
+    with open(corpus, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "WC", "text": "wheat and corn harvest",
+                            "labels": ["wheat", "corn"]}) + "\n")
+    assert invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit",
+                  "--scores", "knn").exit_code == 0
+    table = tmp_path / "audit" / "docs_without_broader.csv"
+    rows = _decide(table, {"WC": "yes"})
+    both = [r for r in rows if r["doc_id"] == "WC"]
+    assert [(r["narrower_uris"], r["narrower_names"], r["broader_uri"]) for r in both] == [
+        ("wheat; corn", "Wheat | Corn", "grain")]
+    report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
+    section = report["broader_left_off"]
+    assert section["n_rows"] == section["n_docs"] == 5
+    wc = [d for d in section["docs"] if d["doc_id"] == "WC"]
+    assert [[n["uri"] for n in d["narrower"]] for d in wc] == [["wheat", "corn"]]
+    # each pair still counts the document among those without grain
+    pairs = {p["narrower"]["uri"]: p["n_left_off"] for p in section["pairs"]}
+    assert (pairs["wheat"], pairs["corn"]) == (4, 2)
+    page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
+    row = page[page.index(">WC<"):]
+    row = row[:row.index("</tr>")]
+    assert "Wheat" in row and "Corn" in row and row.index("Wheat") < row.index("Corn")
+    result = invoke("apply-review", corpus, table, "-o", tmp_path / "fixed.jsonl",
+                    "--vocab", vocab)
+    assert result.exit_code == 0, result.output
+    fixed = [json.loads(line) for line in open(tmp_path / "fixed.jsonl", encoding="utf-8")]
+    assert [r["labels"] for r in fixed if r["id"] == "WC"] == [["wheat", "corn", "grain"]]
+

@@ -414,7 +414,7 @@ def _broader_left_off_html(left_off: dict | None) -> str:
     ...         "n_in_review": 0, "pairs": [{"narrower": ref("wheat"),
     ...         "broader": ref("grain"), "n_docs": 283, "n_beside": 280, "share": 0.9894,
     ...         "n_left_off": 3}], "docs": [{"doc": 7, "line": 8, "doc_id": "13744",
-    ...         "narrower": ref("wheat"), "broader": ref("grain"), "share": 0.9894,
+    ...         "narrower": [ref("wheat")], "broader": ref("grain"), "share": 0.9894,
     ...         "missing_row": None, "review_rows": []}]}
     >>> page = _broader_left_off_html(left)
     >>> "280 of 283" in page and "13744" in page and "no row" in page
@@ -439,8 +439,10 @@ def _broader_left_off_html(left_off: dict | None) -> str:
         # "16 documents ... asks to add 6 of these 20" mixed two counts: a story without
         # grain beside both wheat and corn is two rows
         f'The review queue asks to add the broader label in {_num(left_off["n_in_review"])} '
-        f'of these {_count(left_off["n_rows"], "row")} (a row per document and pair); '
-        'docs_without_broader.csv lists every one.</p>'
+        f'of these {_count(left_off["n_rows"], "row")} (a row per document and broader '
+        'label); '
+        'docs_without_broader.csv lists every one: accept a row in its decision column '
+        'and <code>tagsmith apply-review</code> adds the broader label.</p>'
         + _table(["narrower", "broader", "documents", "with broader", "share", "without"],
                  [[_label(p["narrower"]), _label(p["broader"]), p["n_docs"], p["n_beside"],
                    f'{p["share"]:.1%}', p["n_left_off"]] for p in left_off["pairs"][:MAX_EXAMPLES]],
@@ -453,7 +455,11 @@ def _broader_left_off_html(left_off: dict | None) -> str:
             [[_e(r["doc"]) + ("" if r.get("line") is None else
                               f'<br><small>line {_e(r["line"])}</small>'),
               "—" if r.get("doc_id") is None else _e(r["doc_id"]),
-              _label(r["narrower"]), _label(r["broader"]),
+              # a list (one row per document and broader label); a dict in a report
+              # written when a row was one pair
+              ", ".join(_label(n) for n in (r["narrower"] if isinstance(r["narrower"], list)
+                                            else [r["narrower"]])),
+              _label(r["broader"]),
               "no row" if r.get("missing_row") is None else f'#{_e(r["missing_row"])}']
              for r in docs])
             + _more(left_off["n_rows"], len(docs), "row"))

@@ -829,7 +829,15 @@ def _review_records(path: Path):
                  "line 1 holds no column names")
         raise ReviewFormatError(f"no header: {where} (the audit's review.csv starts with "
                                 "rank,decision,kind,...)", path=path, line=1)
-    missing = [c for c in REQUIRED if c not in names]
+    # the audit's docs_without_broader.csv: each row adds its broader label (broader_uri)
+    # to its document, where the desk accepts it
+    broader_table = ("broader_uri" in names and "label_uri" not in names
+                     and "kind" not in names)
+    if broader_table:
+        names = [{"broader_uri": "label_uri", "broader_name": "label_name"}.get(n, n)
+                 for n in names]
+    missing = [c for c in REQUIRED if c not in names
+               and not (broader_table and c == "kind")]
     if missing:
         hint = _renamed_decision(reader, names) if "decision" in missing else ""
         raise ReviewFormatError(f"missing column{plural_s(len(missing))} "
@@ -874,7 +882,8 @@ def _review_records(path: Path):
                 "so fix the row (or save the review again from the spreadsheet)",
                 path=path, line=start)
         padded = [*cells, *[""] * (len(names) - len(cells))]
-        yield start, dict(zip(names, padded[:len(names)], strict=True))
+        row = dict(zip(names, padded[:len(names)], strict=True))
+        yield start, ({**row, "kind": "missing"} if broader_table else row)
 
 
 #: the columns that tell an audit's review from a corpus (which has none of the others)

@@ -2926,7 +2926,8 @@ def _broader_left_off_line(left_off: dict, table: Path | None = None) -> str:
     >>> _broader_left_off_line({"n_docs": 4, "n_rows": 5, "n_in_review": 1,
     ...                         "n_pairs": 9, "min_share": 0.9, "pairs": [pair]})
     ... # doctest: +NORMALIZE_WHITESPACE
-    "broader label left off: 4 documents (5 rows, a row per pair) carry a narrower label
+    "broader label left off: 4 documents (5 rows, a row per document and broader label)
+    carry a narrower label
     without a broader one the corpus gives beside it in at least 90% of that label's
     documents (9 such pairs; 'grain' beside 'wheat' in 280 of 283, 98.9%: 3 without
     it); the review queue asks to add the broader label in 1 of these 5 rows
@@ -2935,11 +2936,14 @@ def _broader_left_off_line(left_off: dict, table: Path | None = None) -> str:
     top = left_off["pairs"][0]
     n_docs, n_rows, n_in = left_off["n_docs"], left_off["n_rows"], left_off["n_in_review"]
     n_pairs = left_off["n_pairs"]
+    # and how to add them: the desk added every accepted one by hand
     every = ("" if table is None
-             else f"; {printable(table)} lists {'it' if n_rows == 1 else f'all {n_rows:,}'}")
-    # a document without grain beside both wheat and corn is two rows: "16 documents ...
-    # 6 of these 20" mixed the two counts
-    rows = "" if n_rows == n_docs else f" ({n_rows:,} rows, a row per pair)"
+             else f"; {printable(table)} lists {'it' if n_rows == 1 else f'all {n_rows:,}'}: "
+             "accept a row in its decision column and apply-review adds the broader label")
+    # a document without grain and without commodities above it is two rows: "16
+    # documents ... 6 of these 20" mixed the two counts
+    rows = ("" if n_rows == n_docs
+            else f" ({n_rows:,} rows, a row per document and broader label)")
     return (f"broader label left off: {n_docs:,} document{plural_s(n_docs)}{rows} carr"
             f"{'ies' if n_docs == 1 else 'y'} a narrower label without a "
             f"broader one the corpus gives beside it in at least "

@@ -513,9 +513,9 @@ class AuditResult:
 
     def _write_broader_left_off(self, path: Path) -> Path:
         """Every document given a narrower label without a broader one the corpus codes
-        beside it almost always, a row per such pair (:data:`BROADER_LEFT_OFF_COLUMNS`):
-        report.json lists the first 20."""
-        from tagsmith.audit.review import _read_back_cell
+        beside it almost always, a row per document and broader label
+        (:data:`BROADER_LEFT_OFF_COLUMNS`): report.json lists the first 20."""
+        from tagsmith.audit.review import _list_cell, _read_back_cell
         from tagsmith.data.csvlimits import spreadsheet_safe
         from tagsmith.data.textio import atomic_text_writer
 
@@ -525,10 +525,15 @@ class AuditResult:
             writer.writerow(BROADER_LEFT_OFF_COLUMNS)
             for row in self.broader_left_off or ():
                 writer.writerow([
-                    row["doc"], "" if row["line"] is None else row["line"],
+                    "", row["doc"], "" if row["line"] is None else row["line"],
                     _read_back_cell(str(row["doc_id"] or "")),
-                    _read_back_cell(space.uri_of(row["narrower"])),
-                    spreadsheet_safe(space.name_of(row["narrower"], lang)),
+                    _read_back_cell(row["doc_key"]),
+                    # several narrower labels under one broader label left off (a story
+                    # on wheat and corn without grain) are one row: one decision
+                    _read_back_cell(_list_cell([space.uri_of(c) for c in row["narrower"]],
+                                               "; ")),
+                    spreadsheet_safe(_list_cell([space.name_of(c, lang)
+                                                 for c in row["narrower"]], " | ")),
                     _read_back_cell(space.uri_of(row["broader"])),
                     spreadsheet_safe(space.name_of(row["broader"], lang)),
                     row["share"], "" if row["missing_row"] is None else row["missing_row"],
@@ -627,9 +632,13 @@ BROADER_LEFT_OFF = "docs_without_broader.csv"
 #: its columns: a document as the review queue names it, the narrower label, the
 #: broader one left off, the share of the narrower label's documents carrying it, the
 #: rank of the review row adding it (empty: none) and the document's review rows
-BROADER_LEFT_OFF_COLUMNS = ("doc", "line", "doc_id", "narrower_uri", "narrower_name",
-                            "broader_uri", "broader_name", "share", "missing_row",
-                            "review_rows")
+#: (one row per document and broader label, naming every narrower label the document
+#: carries under it), its text's fingerprint and an empty decision: ``apply-review``
+#: reads the table as a review whose rows each add ``broader_uri``, so a desk that
+#: accepts them need not add the labels by hand
+BROADER_LEFT_OFF_COLUMNS = ("decision", "doc", "line", "doc_id", "doc_key", "narrower_uris",
+                            "narrower_names", "broader_uri", "broader_name", "share",
+                            "missing_row", "review_rows")
 
 #: report.json's broader_left_off where the corpus is read as coded at the most
 #: specific level (broader moves): the check is not run there, and no table written
@@ -916,7 +925,10 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
                             "CLI: --force)", path=target)
     # a decided sample is read with the record in report.json, which every audit
     # replaces: one drawing no sample (or another) left the reviewer's work unreadable
-    for reviewed in (f"review.{review_format}", "sample.csv", "sample.jsonl"):
+    # docs_without_broader.csv too: a desk that decided its rows (apply-review reads it)
+    # lost them to the next audit into the folder
+    for reviewed in (f"review.{review_format}", "sample.csv", "sample.jsonl",
+                     BROADER_LEFT_OFF):
         review = directory / reviewed
         if force or not review.is_file():
             continue
@@ -929,7 +941,8 @@ def check_output(directory: str | Path, *, review_format: str = "csv", force: bo
             continue  # a file of the user's own that is no review: not this audit's to judge
         if n_decided:
             then = ("refusing to overwrite the reviewed file (apply it with tagsmith "
-                    "apply-review" if reviewed.startswith("review.") else
+                    "apply-review" if reviewed.startswith("review.")
+                    or reviewed == BROADER_LEFT_OFF else
                     "refusing to overwrite it, or the report.json that holds the record it is "
                     "read with (read it first with tagsmith estimate-noise")
             raise DataError(f"{n_decided:,} review decision{'' if n_decided == 1 else 's'} "
@@ -1003,8 +1016,9 @@ _AUDIT_FILE_STARTS = {
     DOCS_ON_PARENTS: re.compile(rb"\A" + ",".join(DOCS_ON_PARENTS_COLUMNS[:4]).encode("ascii")
                                 + b","),
     DUPLICATES: re.compile(rb"\A" + ",".join(DUPLICATES_COLUMNS[:4]).encode("ascii") + b","),
-    BROADER_LEFT_OFF: re.compile(rb"\A" + ",".join(BROADER_LEFT_OFF_COLUMNS[:4]).encode("ascii")
-                                 + b","),
+    # or the columns an audit wrote before the table could be decided (a row per pair)
+    BROADER_LEFT_OFF: re.compile(rb"\A(?:" + ",".join(BROADER_LEFT_OFF_COLUMNS[:4]).encode(
+        "ascii") + rb"|doc,line,doc_id,narrower_uri),"),
 }
 
 
@@ -2199,6 +2213,13 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         left_off = None if coded_specific else health.broader_left_off(
             Y, label_space, lang=lang, lines=lines, doc_ids=doc_ids, review_rows=ranks,
             missing_rows=missing_rows)
+        if left_off is not None:
+            from tagsmith.audit.review import doc_key
+
+            # the text's fingerprint, as a review row's: apply-review checks that a
+            # decided row of docs_without_broader.csv names the document it was written of
+            for row in left_off[1]:
+                row["doc_key"] = doc_key(texts[row["doc"]])
         report = {
             "meta": {"tagsmith_version": __version__, "lang": lang, "corpus": source,
                      "read": read or {},
