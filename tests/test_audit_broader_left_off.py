@@ -301,7 +301,10 @@ def test_a_corpus_coded_at_the_most_specific_level_is_not_asked_to_add_broader_l
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
     assert isinstance(report["noise"]["method"]["broader_moves"], dict)
-    assert report["broader_left_off"] == {"skipped": BROADER_LEFT_OFF_SKIPPED}
+    assert report["broader_left_off"]["skipped"] == BROADER_LEFT_OFF_SKIPPED
+    # the section's counts, as none found: a reader of n_pairs failed on {"skipped": ...}
+    assert (report["broader_left_off"]["n_pairs"], report["broader_left_off"]["n_rows"],
+            report["broader_left_off"]["pairs"]) == (0, 0, [])
     assert not (tmp_path / "audit" / BROADER_LEFT_OFF).exists()
     assert "broader label left off" not in result.output
 
@@ -413,4 +416,24 @@ def test_a_document_missing_a_broader_label_under_two_narrower_ones_is_one_row(t
     assert result.exit_code == 0, result.output
     fixed = [json.loads(line) for line in open(tmp_path / "fixed.jsonl", encoding="utf-8")]
     assert [r["labels"] for r in fixed if r["id"] == "WC"] == [["wheat", "corn", "grain"]]
+
+
+def test_the_skipped_check_keeps_the_sections_counts_and_the_page_says_so():
+    """A corpus coded at the most specific level: report.json's section was
+    {"skipped": ...} alone (a reader of n_pairs failed with a KeyError) and the page
+    said nothing, as for a corpus with none left off. Now the counts are there, 0,
+    beside the reason, and the page gives it."""
+    from tagsmith.audit.report import _broader_left_off_html
+    from tagsmith.pipeline.audit import BROADER_LEFT_OFF_SKIPPED
+
+    # a report of the skipped form's lone key is read alike
+    page = _broader_left_off_html({"skipped": BROADER_LEFT_OFF_SKIPPED})
+    assert "Not read: the corpus is coded at the most specific level" in page
+    from tagsmith.audit.health import broader_left_off_skipped
+
+    section = broader_left_off_skipped(BROADER_LEFT_OFF_SKIPPED)
+    assert (section["n_pairs"], section["n_rows"], section["pairs"], section["docs"]) == (
+        0, 0, [], [])
+    page = _broader_left_off_html(section)
+    assert "Not read: the corpus is coded at the most specific level" in page
 

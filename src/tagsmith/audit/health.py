@@ -324,6 +324,20 @@ def broader_left_off(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
     return section, rows
 
 
+def broader_left_off_skipped(reason: str) -> dict:
+    """report.json's ``broader_left_off`` where the check is not read (a corpus coded
+    at the most specific level): ``skipped`` (the reason) beside the counts of
+    :func:`broader_left_off`'s section as none found, so a reader of ``n_pairs`` or
+    ``pairs`` reads it as any other.
+
+    >>> broader_left_off_skipped("not read")["n_pairs"]
+    0
+    """
+    return {"skipped": reason, "min_share": MIN_BROADER_CODED_SHARE,
+            "min_docs": MIN_BROADER_PAIR_DOCS, "n_pairs": 0,
+            "pairs": [], "n_docs": 0, "n_rows": 0, "n_in_review": 0, "docs": []}
+
+
 def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
                    unknown: dict | None = None,
                    docs_on_parents: Sequence[dict] | None = None) -> dict:

@@ -421,7 +421,16 @@ def _broader_left_off_html(left_off: dict | None) -> str:
     True
     >>> _broader_left_off_html(None)
     ''
+    >>> _broader_left_off_html({"skipped": "not read: coded at the most specific level",
+    ...                         "n_pairs": 0})  # doctest: +ELLIPSIS
+    '<h3>Narrower labels given without their broader label</h3><p class="muted">Not read: ...'
     """
+    if left_off and left_off.get("skipped"):
+        # a corpus coded at the most specific level: the page said nothing, and a
+        # reader could not tell a check not run from one that found nothing
+        reason = str(left_off["skipped"])
+        return ("<h3>Narrower labels given without their broader label</h3>"
+                f'<p class="muted">{_e(reason[:1].upper() + reason[1:])}.</p>')
     if not left_off or not left_off.get("n_pairs"):
         return ""
     top = left_off["pairs"][0]

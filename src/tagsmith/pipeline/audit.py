@@ -2236,7 +2236,10 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                 Y, label_space, lang=lang, unknown=_unknown(unknown_labels, vocabulary),
                 docs_on_parents=docs_on_parents),
             # null: the vocabulary has no hierarchy
-            "broader_left_off": ({"skipped": BROADER_LEFT_OFF_SKIPPED} if coded_specific
+            # skipped: the counts as none found, beside the reason (a reader of n_pairs
+            # failed on the skipped form's lone key)
+            "broader_left_off": (health.broader_left_off_skipped(BROADER_LEFT_OFF_SKIPPED)
+                                 if coded_specific
                                  else None if left_off is None else left_off[0]),
             "cooccurrence": health.cooccurrence_section(Y, label_space, lang=lang),
             "noise": noise,
