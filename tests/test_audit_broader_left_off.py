@@ -437,3 +437,44 @@ def test_the_skipped_check_keeps_the_sections_counts_and_the_page_says_so():
     page = _broader_left_off_html(section)
     assert "Not read: the corpus is coded at the most specific level" in page
 
+
+def test_the_thresholds_are_options(tmp_path):
+    """The 10 documents and 90% were constants: a desk that codes grain beside wheat in
+    95% of its stories could not ask for 96%. Now broader_left_off, AuditOptions and
+    the command take them; the review queue is the same."""
+    from tagsmith.exceptions import InvalidParameterError
+    from tagsmith.pipeline.audit import AuditOptions
+
+    space = LabelSpace([Label("grain"), Label("wheat", broader=["grain"])])
+    Y = sp.csr_matrix(np.array([[1, 1]] * 19 + [[0, 1]]))
+    assert broader_left_off(Y, space)[0]["n_pairs"] == 1
+    section, rows = broader_left_off(Y, space, min_share=0.96)
+    assert (section["n_pairs"], section["min_share"], rows) == (0, 0.96, [])
+    section, _ = broader_left_off(Y, space, min_docs=21)
+    assert (section["n_pairs"], section["min_docs"]) == (0, 21)
+    for bad in ({"min_share": 0}, {"min_share": 1.5}, {"min_docs": 0}):
+        try:
+            broader_left_off(Y, space, **bad)
+        except InvalidParameterError as exc:
+            assert next(iter(bad)) in str(exc)
+        else:
+            raise AssertionError(bad)
+    try:
+        AuditOptions(broader_min_share=float("nan")).validate()
+    except InvalidParameterError as exc:
+        assert "broader_min_share" in str(exc)
+    else:
+        raise AssertionError("NaN accepted")
+    corpus, vocab, _ = _desk(tmp_path)
+    out = {}
+    for name, extra in (("plain", ()), ("strict", ("--broader-min-share", "0.99"))):
+        result = invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / name,
+                        "--scores", "knn", "--no-html", *extra)
+        assert result.exit_code == 0, result.output
+        out[name] = json.loads((tmp_path / name / "report.json").read_text(encoding="utf-8"))
+    assert out["plain"]["broader_left_off"]["n_pairs"] == 3
+    # dlr beside money-fx in all 30: the one pair at 99%
+    assert out["strict"]["broader_left_off"]["n_pairs"] == 1
+    assert out["strict"]["broader_left_off"]["min_share"] == 0.99
+    assert out["plain"]["top_candidates"] == out["strict"]["top_candidates"]
+    assert out["strict"]["noise"]["n_review_rows"] == out["plain"]["noise"]["n_review_rows"]

@@ -183,11 +183,14 @@ def broader_left_off(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
                      doc_ids: Sequence[str | None] | None = None,
                      review_rows: Mapping[int, Sequence[int]] | None = None,
                      missing_rows: Mapping[tuple[int, int], int] | None = None,
+                     min_docs: int = MIN_BROADER_PAIR_DOCS,
+                     min_share: float = MIN_BROADER_CODED_SHARE,
                      ) -> tuple[dict, list[dict]] | None:
     """The documents given a narrower label without a broader one (an ancestor) that
     the corpus itself codes beside it almost always: the pairs (narrower, ancestor)
-    whose narrower label is given to at least :data:`MIN_BROADER_PAIR_DOCS` documents,
-    at least :data:`MIN_BROADER_CODED_SHARE` of them carrying the ancestor too.
+    whose narrower label is given to at least ``min_docs`` documents
+    (:data:`MIN_BROADER_PAIR_DOCS`), at least ``min_share`` of them
+    (:data:`MIN_BROADER_CODED_SHARE`) carrying the ancestor too.
 
     Returns None where ``space`` has no hierarchy (or is not ``Y``'s label space), else
     the report's section (its ``pairs`` and its ``docs`` the first
@@ -236,7 +239,11 @@ def broader_left_off(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
         of = np.repeat(np.arange(n_labels), np.diff(ancestors.indptr))
         ancestors = sp.csr_matrix((ancestors.data[keep], (of[keep], ancestors.indices[keep])),
                                   shape=ancestors.shape)
-    read = counts >= MIN_BROADER_PAIR_DOCS
+    from tagsmith._params import check_int, check_number
+
+    min_docs = check_int("min_docs", min_docs, 1, numpy=True)
+    min_share = check_number("min_share", min_share, 0, strict=True, maximum=1, numpy=True)
+    read = counts >= min_docs
     # each pair (narrower, ancestor) is one stored entry of ``ancestors``; its documents
     # are counted by expanding each (document, read label) entry of Y into its
     # ancestors and looking each up among the document's labels, in blocks of
@@ -247,7 +254,7 @@ def broader_left_off(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
     for _, _, pair, present in _broader_triples(Y, ancestors, read):
         beside_all += np.bincount(pair[present], minlength=ancestors.nnz)
     narrower_all = np.repeat(np.arange(n_labels), np.diff(ancestors.indptr))
-    habit = read[narrower_all] & (beside_all >= MIN_BROADER_CODED_SHARE * counts[narrower_all])
+    habit = read[narrower_all] & (beside_all >= min_share * counts[narrower_all])
     review_rows = review_rows or {}
     missing_rows = missing_rows or {}
     gap = habit & (beside_all < counts[narrower_all])
@@ -304,8 +311,7 @@ def broader_left_off(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
                  beside_all[first_pairs].tolist(), n_left[first_pairs].tolist(),
                  strict=True)]
     section = {
-        "min_share": MIN_BROADER_CODED_SHARE, "min_docs": MIN_BROADER_PAIR_DOCS,
-        "n_pairs": len(habit_at),
+        "min_share": min_share, "min_docs": min_docs, "n_pairs": len(habit_at),
         "pairs": [{"narrower": _label_ref(space, c, lang), "broader": _label_ref(space, a, lang),
                    "n_docs": n_docs, "n_beside": beside, "share": round(beside / n_docs, 4),
                    "n_left_off": n}
@@ -324,7 +330,8 @@ def broader_left_off(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
     return section, rows
 
 
-def broader_left_off_skipped(reason: str) -> dict:
+def broader_left_off_skipped(reason: str, *, min_docs: int = MIN_BROADER_PAIR_DOCS,
+                             min_share: float = MIN_BROADER_CODED_SHARE) -> dict:
     """report.json's ``broader_left_off`` where the check is not read (a corpus coded
     at the most specific level): ``skipped`` (the reason) beside the counts of
     :func:`broader_left_off`'s section as none found, so a reader of ``n_pairs`` or
@@ -333,8 +340,7 @@ def broader_left_off_skipped(reason: str) -> dict:
     >>> broader_left_off_skipped("not read")["n_pairs"]
     0
     """
-    return {"skipped": reason, "min_share": MIN_BROADER_CODED_SHARE,
-            "min_docs": MIN_BROADER_PAIR_DOCS, "n_pairs": 0,
+    return {"skipped": reason, "min_share": min_share, "min_docs": min_docs, "n_pairs": 0,
             "pairs": [], "n_docs": 0, "n_rows": 0, "n_in_review": 0, "docs": []}
 
 

@@ -3107,6 +3107,15 @@ def _warn_label_output(corpus: str) -> None:
               "disagree with (a label most copies carry is missing on the others, one a "
               "minority carries wrong; ties left to the scores). Off: the review's copies "
               "column shows the disagreement only.")
+@click.option("--broader-min-docs", type=click.IntRange(1), default=10, show_default=True,
+              help="Broader labels left off (docs_without_broader.csv): read a pair "
+              "(narrower, broader) only where the narrower label is given to at least this "
+              "many documents.")
+@click.option("--broader-min-share", type=click.FloatRange(0, 1, min_open=True),
+              default=0.9, show_default=True, callback=finite_number(0, 1, min_open=True),
+              help="Broader labels left off: read a pair where at least this share of the "
+              "narrower label's documents carry the broader one too. The review queue is "
+              "not changed by either.")
 @click.option("--near-duplicate-threshold", type=click.FloatRange(0, 1, min_open=True),
               default=0.9, show_default=True, callback=finite_number(0, 1, min_open=True),
               help="Cosine from which texts are near duplicates (less 1e-4 for float32 "
@@ -3153,7 +3162,7 @@ def _warn_label_output(corpus: str) -> None:
 def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, cooccurrence, splits,
           review_format,
           max_review, review_sample, review_sample_flagged, min_probability, label_confidence,
-          copies_majority,
+          copies_majority, broader_min_docs, broader_min_share,
           near_duplicate_threshold, no_near_duplicates,
           no_evidence, every_doc_labelled, single_label, calibration_folds, band_budget_below,
           reviewed, no_html, no_plots, on_error, seed, lang, force):
@@ -3203,6 +3212,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                            near_duplicate_threshold=near_duplicate_threshold,
                            label_confidence=label_confidence,
                            copies_majority=copies_majority,
+                           broader_min_docs=broader_min_docs,
+                           broader_min_share=broader_min_share,
                            show_progress=not obj["quiet"])
     options.validate()
     # fail before the work: an output that is a file, or a review someone has filled in

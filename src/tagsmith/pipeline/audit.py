@@ -60,6 +60,7 @@ from tagsmith.audit.detect import (
     pair_single_label,
 )
 from tagsmith.audit.duplicates import NEAR_DUPLICATE_THRESHOLD
+from tagsmith.audit.health import MIN_BROADER_CODED_SHARE, MIN_BROADER_PAIR_DOCS
 from tagsmith.audit.scores import AuditScores, check_cooccurrence, check_source
 from tagsmith.data.corpus import DerivingLabels
 from tagsmith.data.csvlimits import csv_writer
@@ -227,6 +228,15 @@ class AuditOptions:
     #: copies of one text that disagree on a label: flag the side most copies disagree
     #: with (:func:`tagsmith.audit.detect.flag_copies`); off: shown in ``copies`` only
     copies_majority: bool = False
+    #: the broader labels left off (report.json's broader_left_off,
+    #: docs_without_broader.csv): a pair (narrower, broader) is read where the narrower
+    #: label is given to at least ``broader_min_docs`` documents, at least
+    #: ``broader_min_share`` of them carrying the broader one too
+    #: (:data:`~tagsmith.audit.health.MIN_BROADER_PAIR_DOCS`,
+    #: :data:`~tagsmith.audit.health.MIN_BROADER_CODED_SHARE`); the review queue is not
+    #: changed by them
+    broader_min_docs: int = MIN_BROADER_PAIR_DOCS
+    broader_min_share: float = MIN_BROADER_CODED_SHARE
     # the fields validate() found left to their default (None): an init-only variable,
     # not a field (asdict, the report's meta.options, holds the resolved values), which
     # dataclasses.replace passes on from the attribute __post_init__ sets: a plain
@@ -292,6 +302,10 @@ class AuditOptions:
                                            numpy=True)
         # it seeds the folds and the label-issue sampling: -1 failed inside numpy
         self.seed = check_int("seed", self.seed, 0, numpy=True)
+        self.broader_min_docs = check_int("broader_min_docs", self.broader_min_docs, 1,
+                                          numpy=True)
+        self.broader_min_share = check_number("broader_min_share", self.broader_min_share,
+                                              0, strict=True, maximum=1, numpy=True)
         # find_label_issues' own options, checked here too: it runs after the scores
         check_label_issue_options(self.prior_strength, self.min_probability,
                                   self.max_missing_per_doc, self.rates,
@@ -2212,7 +2226,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         coded_specific = isinstance(issues.details.get("broader_moves"), dict)
         left_off = None if coded_specific else health.broader_left_off(
             Y, label_space, lang=lang, lines=lines, doc_ids=doc_ids, review_rows=ranks,
-            missing_rows=missing_rows)
+            missing_rows=missing_rows, min_docs=options.broader_min_docs,
+            min_share=options.broader_min_share)
         if left_off is not None:
             from tagsmith.audit.review import doc_key
 
@@ -2238,8 +2253,9 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
             # null: the vocabulary has no hierarchy
             # skipped: the counts as none found, beside the reason (a reader of n_pairs
             # failed on the skipped form's lone key)
-            "broader_left_off": (health.broader_left_off_skipped(BROADER_LEFT_OFF_SKIPPED)
-                                 if coded_specific
+            "broader_left_off": (health.broader_left_off_skipped(
+                BROADER_LEFT_OFF_SKIPPED, min_docs=options.broader_min_docs,
+                min_share=options.broader_min_share) if coded_specific
                                  else None if left_off is None else left_off[0]),
             "cooccurrence": health.cooccurrence_section(Y, label_space, lang=lang),
             "noise": noise,
