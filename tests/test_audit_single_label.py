@@ -529,3 +529,77 @@ def test_max_review_keeps_a_single_label_queue_at_most_one_row_over():
     assert queue(1) == queue(None)[:2]  # was all three rows
     assert queue(2) == queue(None)[:3]  # one row over
     assert queue(3) == queue(None)[:3]
+
+
+def _reuters_first_topic(tmp_path):
+    """The test suite's 200 Reuters-21578 stories, each kept to its first listed topic
+    (a library coding one subject a document): the true label sets left aside."""
+    import gzip
+    from pathlib import Path
+
+    sample = Path(__file__).parent / "data" / "reuters-sample.jsonl.gz"
+    with gzip.open(sample, "rt", encoding="utf-8") as f:
+        docs = [json.loads(line) for line in f]
+    assert any(len(doc["labels"]) > 1 for doc in docs)
+    corpus = tmp_path / "first-topic.jsonl"
+    corpus.write_text("".join(json.dumps({**doc, "labels": doc["labels"][:1]}) + "\n"
+                              for doc in docs if doc["labels"]), encoding="utf-8")
+    return corpus
+
+
+def test_one_label_a_document_says_it_may_be_a_main_subject_coding(tmp_path):
+    """A multi-label corpus coded with each document's main label alone (Reuters-21578
+    kept to its first topic) was read as a catalogue without a word: each flagged
+    missing topic flagged the story's true topic wrong ("accept both"), and the
+    missing-label bound read 0.34% where 19% of the labels were left off. The command,
+    report.json and the page now say that every document carries one label, how many
+    wrong rows were flagged only as a move's other half, and that such a corpus is
+    audited with --single-label no and its missing rate measured on a review sample;
+    --single-label no keeps the second half, yes (a catalogue, said so) none."""
+    corpus = _reuters_first_topic(tmp_path)
+    result = invoke("audit", corpus, "-o", tmp_path / "auto", "--scores", "knn",
+                    "--no-plots")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "auto" / "report.json").read_text(encoding="utf-8"))
+    note = report["noise"]["one_label_note"]
+    paired = report["noise"]["method"]["single_label"]
+    assert isinstance(paired, dict)
+    assert note.startswith("every labelled document carries exactly one label (")
+    assert (f"({paired['n_wrong_added']:,} of the {report['noise']['n_flagged_wrong']:,} "
+            "wrong row") in note
+    assert "audit again with --single-label no" in note
+    assert "--review-sample N" in note and "estimate-noise" in note
+    assert f"warning: {note}" in " ".join(result.output.split())
+    page = (tmp_path / "auto" / "report.html").read_text(encoding="utf-8")
+    assert "every labelled document carries exactly one label (" in page
+
+    result = invoke("audit", corpus, "-o", tmp_path / "no", "--scores", "knn",
+                    "--no-html", "--single-label", "no")
+    assert result.exit_code == 0, result.output
+    note = json.loads((tmp_path / "no" / "report.json").read_text(
+        encoding="utf-8"))["noise"]["one_label_note"]
+    assert "--single-label no" not in note and "--review-sample N" in note
+    assert "if a document can carry several labels" in note
+
+    result = invoke("audit", corpus, "-o", tmp_path / "yes", "--scores", "knn",
+                    "--no-html", "--single-label", "yes")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "yes" / "report.json").read_text(encoding="utf-8"))
+    assert report["noise"]["one_label_note"] is None
+    assert "exactly one label" not in result.output
+
+
+def test_a_multi_label_corpus_gets_no_one_label_note(tmp_path):
+    """The same stories with every topic given: no note."""
+    import gzip
+    from pathlib import Path
+
+    corpus = tmp_path / "all.jsonl"
+    with gzip.open(Path(__file__).parent / "data" / "reuters-sample.jsonl.gz", "rt",
+                   encoding="utf-8") as f:
+        corpus.write_text(f.read(), encoding="utf-8")
+    result = invoke("audit", corpus, "-o", tmp_path / "a", "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "a" / "report.json").read_text(encoding="utf-8"))
+    assert report["noise"]["one_label_note"] is None
+    assert "exactly one label" not in result.output

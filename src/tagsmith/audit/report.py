@@ -782,6 +782,7 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict,
              "error.</p>" + _bounds_html(noise.get("bounds"), noise) + _signal_html(scores)
              + _signal_html(noise)
              + _signal_html({"warning": noise.get("rare_labels_note")})
+             + _signal_html({"warning": noise.get("one_label_note")})
              + _quality_html(noise.get("doc_quality"))]
     parts.append("<h3>By label frequency</h3>" + _table(
         ["documents per label", "labels", "given", "est. wrong rate", "est. missing rate",

@@ -1,0 +1,140 @@
+"""A multi-label corpus coded with one subject a document, audited as a user would.
+
+Reuters-21578's ModApte training stories are kept to their first listed topic (as a
+library codes a document's main subject alone), the true label sets set aside. The
+script runs, through the command line, ``audit`` as it is (``--single-label auto``) and
+``audit --single-label no --min-probability 0.05 --review-sample N``; it scores each
+review queue against the true sets (its wrong rows on true labels, its missing rows'
+precision and recall at N rows), decides the sample as a reviewer who knows the true
+sets would (a given label's row accepted where the label is not true, another's where
+it is, and a row added for each true label left off and not shown, of the labels in
+the corpus's label space), and runs ``estimate-noise`` on it. Prints each command's
+output and the figures as JSON.
+
+    PYTHONPATH=src python benchmarks/one_label.py --out /tmp/one-label \\
+        --data-dir ../shared/datasets
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+#: the repository's folder; the datasets are in ../shared/datasets by default
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tagsmith(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "tagsmith", "-q", *args], check=True,
+                          capture_output=True, text=True)
+    print("$ tagsmith", " ".join(args), "\n" + done.stdout, flush=True)
+    return done.stdout
+
+
+def queue_figures(review: Path, truth: dict[str, set[str]], n_left_off: int) -> dict:
+    with open(review, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    missing = [r for r in rows if r["kind"] == "missing"]
+    wrong = [r for r in rows if r["kind"] == "wrong"]
+    at = {}
+    for n in sorted({25, 50, 100, 200, len(missing)}):
+        if n > len(missing) or not n:
+            continue
+        hit = sum(r["label_uri"] in truth[r["doc_id"]] for r in missing[:n])
+        at[n] = {"true": hit, "precision": round(hit / n, 3),
+                 "recall": round(hit / n_left_off, 4)}
+    return {"n_rows": len(rows), "n_missing_rows": len(missing), "n_wrong_rows": len(wrong),
+            "n_wrong_rows_on_true_labels": sum(r["label_uri"] in truth[r["doc_id"]]
+                                               for r in wrong),
+            "missing_at": at}
+
+
+def decide_sample(sample: Path, truth: dict[str, set[str]], given: dict[str, set[str]],
+                  space: set[str]) -> int:
+    """Decide every row of ``sample`` by the true sets, adding the left-off labels not
+    shown; returns how many rows were added."""
+    with open(sample, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    fields = list(rows[0])
+    shown: dict[str, tuple[dict, set[str]]] = {}
+    for row in rows:
+        true = truth[row["doc_id"]]
+        applies = row["label_uri"] in true
+        row["decision"] = ("accept" if not applies else "reject") if row["kind"] == "wrong" \
+            else ("accept" if applies else "reject")
+        shown.setdefault(row["doc_id"], (row, set()))[1].add(row["label_uri"])
+    added = []
+    for doc, (first, seen) in shown.items():
+        for label in sorted((truth[doc] - given[doc] - seen) & space):
+            row = dict.fromkeys(fields, "")
+            row.update(decision="accept", kind="missing", action="add", label_uri=label,
+                       doc=first["doc"], doc_key=first["doc_key"], doc_id=doc,
+                       line=first["line"])
+            added.append(row)
+    with open(sample, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows + added)
+    return len(added)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built without running anything (a test reads every
+    option's help)."""
+    parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True,
+                        help="working folder: the one-label corpus and both audits' folders")
+    parser.add_argument("--sample", type=int, default=300,
+                        help="the second audit's --review-sample N (default: %(default)s)")
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets",
+                        help="folder holding reuters21578/ (default: %(default)s)")
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    source = args.data_dir / "reuters21578" / "modapte-train.jsonl.gz"
+    if not source.is_file():
+        raise SystemExit(f"reuters21578: missing {source} (see --data-dir; "
+                         "../shared/datasets/README.md lists the datasets and their files)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    with gzip.open(source, "rt", encoding="utf-8") as f:
+        docs = [json.loads(line) for line in f]
+    corpus = args.out / "first-topic.jsonl"
+    with open(corpus, "w", encoding="utf-8") as f:
+        for doc in docs:
+            f.write(json.dumps({**doc, "labels": doc["labels"][:1]}) + "\n")
+    truth = {str(d["id"]): set(d["labels"]) for d in docs}
+    given = {str(d["id"]): set(d["labels"][:1]) for d in docs}
+    space = set().union(*given.values())
+    left_off = sum(len(truth[d] - given[d]) for d in truth)
+    figures: dict = {"n_docs": len(docs), "n_true_labels": sum(map(len, truth.values())),
+                     "n_left_off": left_off,
+                     "n_left_off_in_space": sum(len((truth[d] - given[d]) & space)
+                                                for d in truth),
+                     "n_labels_in_space": len(space)}
+    tagsmith("audit", str(corpus), "-o", str(args.out / "auto"), "--no-html")
+    report = json.loads((args.out / "auto" / "report.json").read_text(encoding="utf-8"))
+    figures["auto"] = {**queue_figures(args.out / "auto" / "review.csv", truth, left_off),
+                       "bounds": report["noise"]["bounds"],
+                       "missing_rate_cl": report["noise"]["missing_rate"]}
+    tagsmith("audit", str(corpus), "-o", str(args.out / "no"), "--no-html",
+             "--single-label", "no", "--min-probability", "0.05",
+             "--review-sample", str(args.sample))
+    figures["no"] = queue_figures(args.out / "no" / "review.csv", truth, left_off)
+    figures["no"]["n_sample_rows_added"] = decide_sample(args.out / "no" / "sample.csv",
+                                                         truth, given, space)
+    estimate = json.loads(tagsmith("estimate-noise", str(args.out / "no" / "sample.csv"),
+                                   "--json"))
+    figures["no"]["estimate_noise_missing"] = estimate.get("missing")
+    print(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()
