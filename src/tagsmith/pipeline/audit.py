@@ -2670,7 +2670,7 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
     head = (f"every labelled document carries exactly one label ({n_used:,} labels in use)"
             ": ")
     rule = ("its labels were left off by a rule, not at random, and the missing-label "
-            "rates and bound count only labels missing at random: they read far under "
+            "rates and bound count only labels missing at random: they can read far under "
             "the labels so left off (Reuters-21578 kept to each story's first topic: at "
             "most 0.34% missing, where 19% of the true labels were left off); measure "
             "how many on a random review sample (--review-sample N, each drawn "
