@@ -556,6 +556,9 @@ def test_one_label_a_document_says_it_may_be_a_main_subject_coding(tmp_path):
     wrong rows were flagged only as a move's other half, and that such a corpus is
     audited with --single-label no and its missing rate measured on a review sample;
     --single-label no keeps the second half, yes (a catalogue, said so) none."""
+    import gzip
+    from pathlib import Path
+
     corpus = _reuters_first_topic(tmp_path)
     result = invoke("audit", corpus, "-o", tmp_path / "auto", "--scores", "knn",
                     "--no-plots")
@@ -571,17 +574,25 @@ def test_one_label_a_document_says_it_may_be_a_main_subject_coding(tmp_path):
     assert "--review-sample N" in note and "estimate-noise" in note
     # GoEmotions kept to its first label: the bound read 12.55% where 15% were left off
     assert "they can read far under" in note
+    # the label space is the corpus's: a topic never listed first is in none of it
+    assert "give the vocabulary (--vocab)" in note
     assert f"warning: {note}" in " ".join(result.output.split())
     page = (tmp_path / "auto" / "report.html").read_text(encoding="utf-8")
     assert "every labelled document carries exactly one label (" in page
 
+    vocab = tmp_path / "topics.txt"
+    with gzip.open(Path(__file__).parent / "data" / "reuters-sample.jsonl.gz", "rt",
+                   encoding="utf-8") as f:
+        topics = sorted({label for line in f for label in json.loads(line)["labels"]})
+    vocab.write_text("\n".join(topics) + "\n", encoding="utf-8")
     result = invoke("audit", corpus, "-o", tmp_path / "no", "--scores", "knn",
-                    "--no-html", "--single-label", "no")
+                    "--no-html", "--single-label", "no", "--vocab", vocab)
     assert result.exit_code == 0, result.output
     note = json.loads((tmp_path / "no" / "report.json").read_text(
         encoding="utf-8"))["noise"]["one_label_note"]
     assert "--single-label no" not in note and "--review-sample N" in note
     assert "if a document can carry several labels" in note
+    assert "--vocab" not in note
 
     result = invoke("audit", corpus, "-o", tmp_path / "yes", "--scores", "knn",
                     "--no-html", "--single-label", "yes")

@@ -2194,7 +2194,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         # one label a document: a catalogue, or a multi-label corpus coded with each
         # document's main label alone, which the audit cannot tell apart
         noise["one_label_note"] = _one_label_note(Y, issues.details.get("single_label"),
-                                                  noise, options.single_label)
+                                                  noise, options.single_label,
+                                                  vocabulary=vocabulary)
         # --max-review's rows, fewer where a single-label move would be cut in two
         noise["n_review_rows"] = len(review)
         if reviewed is not None and decided is not None and undone is not None:
@@ -2629,7 +2630,7 @@ def _rare_labels_note(n_given: np.ndarray, min_support: int, *,
 
 
 def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
-                    single_label: bool | None) -> str | None:
+                    single_label: bool | None, *, vocabulary: bool = True) -> str | None:
     """A note where every labelled document of ``Y`` carries exactly one label, over
     two labels or more, and the user did not say it is a catalogue (``single_label``
     True): None otherwise. One label a document is a catalogue's (one category a
@@ -2641,7 +2642,10 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
     label, 14 of them only as the other half of a missing one, and nothing said that a
     corpus coded so is audited with ``single_label`` False. Either way, its missing
     labels were left off by a rule, not at random: the missing-label bound read at most
-    0.34% where 19% of the true labels were left off.
+    0.34% where 19% of the true labels were left off. ``vocabulary`` False: the label
+    space was derived from the corpus, and a label never given as a document's one label
+    is not in it (20 of Reuters' 90 topics, 133 of the labels left off), so a reviewer
+    of the sample cannot add it: the note asks for the vocabulary.
 
     >>> Y = sp.csr_matrix(np.eye(3))
     >>> noise = {"n_flagged_wrong": 3}
@@ -2676,6 +2680,10 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
             "how many on a random review sample (--review-sample N, each drawn "
             "document's every label decided and the labels it lacks added, then "
             "tagsmith estimate-noise)")
+    if not vocabulary:
+        rule += ("; give the vocabulary (--vocab): without it the label space is the "
+                 "corpus's own, and a label never given as a document's one label is in "
+                 "none of it, nor can a reviewer add it")
     if not isinstance(paired, dict):
         return head + "if a document can carry several labels and was coded with its " \
             "main one alone (a library's main subject), " + rule
