@@ -147,6 +147,15 @@ def test_the_audit_flags_labels_planted_on_copies_and_says_why(tmp_path):
     written = {(r["doc"], r["kind"]): r for r in csv.DictReader(path.open(encoding="utf-8"))}
     assert written[("600", "missing")]["copies"] == "2 of 3 copies carry it"
     assert text_hashes([texts[600]])[0] == text_hashes([texts[0]])[0]
+    # the page says it too (it said nothing of noise.method.copies: rows on copies at the
+    # top of its queue, and no word of why), and nothing where the rule is off
+    from tagsmith.audit.report import render_html
+
+    page = render_html(result.report, plots=False)
+    assert ("Copies of one text disagree on 2 labels: 1 missing and 0 wrong rows flagged by "
+            "the copies' majority (--copies-majority") in page
+    assert "1 tie (as many copies each side: one is wrong, not which)" in page
+    assert "Copies of one text disagree" not in render_html(plain.report, plots=False)
 
 
 def test_the_command_says_what_the_copies_flagged(tmp_path):

@@ -764,6 +764,38 @@ def _moves_html(noise: dict) -> str:
             "flagged as the other half of such a move).")
 
 
+def _copies_html(noise: dict) -> str:
+    """What the copies rule (``audit --copies-majority``, :func:`tagsmith.audit.detect.
+    flag_copies`) flagged, as the command says it (nothing where it was off, or flagged
+    nothing): the page said nothing of why rows on copies of one text sat at the top of
+    its queue.
+
+    >>> _copies_html({"method": {"copies": {"n_texts": 3, "n_missing": 1, "n_wrong": 2,
+    ...                                     "n_ties": 1, "n_added": 1,
+    ...                                     "n_flagged_before": 0}}})[:75]
+    ' Copies of one text disagree on 3 labels: 1 missing and 2 wrong rows flagge'
+    >>> _copies_html({"method": {}}), _copies_html({})
+    ('', '')
+    """
+    copies = (noise.get("method") or {}).get("copies")
+    if not isinstance(copies, dict):
+        return ""
+    raised = copies.get("n_missing", 0) + copies.get("n_wrong", 0)
+    n_ties = copies.get("n_ties", 0)
+    if not raised and not n_ties:
+        return ""
+    ties = (f" {_count(n_ties, 'tie')} (as many copies each side: one is wrong, not which) "
+            "kept the scores' own probability and {} in the queue only where the scores "
+            "flag {}.".format(*(("is", "it") if n_ties == 1 else ("are", "them")))
+            if n_ties else "")
+    return (f" Copies of one text disagree on {_count(copies['n_texts'], 'label')}: "
+            f"{_num(copies['n_missing'])} missing and {_num(copies['n_wrong'])} wrong rows "
+            "flagged by the copies' majority (--copies-majority: a label most copies carry "
+            "is missing on the others, one a minority carries wrong), "
+            f"{_num(copies.get('n_flagged_before', 0))} of them flagged by the scores "
+            f"already; the queue's copies column says how many copies carry each.{ties}")
+
+
 def _noise_html(noise: dict, candidates: list[dict], scores: dict,
                 max_review: int | None = None) -> str:
     parts = [f'<p>Estimated {_estimate(noise["est_wrong"])} wrong labels '
@@ -772,7 +804,7 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict,
              f'of true labels). Flagged for review: {_num(noise["n_flagged_wrong"])} wrong, '
              f'{_num(noise["n_flagged_missing"])} missing, in '
              f'{_count(noise["n_docs_with_flagged"], "document")}.'
-             f'{_queue_html(noise, max_review)}{_moves_html(noise)}</p>'
+             f'{_queue_html(noise, max_review)}{_moves_html(noise)}{_copies_html(noise)}</p>'
              '<p class="muted">These are confident-learning estimates: they count the pairs '
              "the out-of-sample scores confidently disagree with, so a weak scorer inflates "
              f'them (here P@1 against the given labels is {_score(scores, "p@1_vs_given")}, '
