@@ -69,16 +69,18 @@ def test_a_tie_between_two_copies_is_shown_not_raised():
                                         (2, 1, MISSING, 0.4, True),   # text 1: missing likelier,
                                         (3, 1, WRONG, 0.2, False)]),  # flagged by the scores
                          Y, groups)
-    # text 1's flagged side stays flagged at its own 0.4; text 2 (no candidate) is added
-    # at 0, unflagged; text 3's two copies of three outvote the third at 2/3
+    # text 1's flagged side stays flagged at its own 0.4; text 2 (no candidate) is counted
+    # a tie and not added; text 3's two copies of three outvote the third at 2/3
     assert _found(issues) == {(2, 1, MISSING): 0.4, (8, 1, MISSING): round(2 / 3, 4)}
     rows = {(d, c, k): (round(float(p), 4), bool(f)) for d, c, k, p, f in zip(
         issues.doc.tolist(), issues.label.tolist(), issues.kind.tolist(),
         issues.probability.tolist(), issues.flagged.tolist(), strict=True)}
-    assert rows[(0, 1, WRONG)] == (0.3, False) and rows[(4, 1, WRONG)] == (0.0, False)
-    assert (issues.doc[-1], issues.kind[-1]) == (4, WRONG)   # last in the queue
+    assert rows[(0, 1, WRONG)] == (0.3, False)
+    # text 2's tie was added at probability 0, never flagged: a candidate no review queue
+    # could show (issues.npz's alone); it is counted, not added
+    assert not any(d in (4, 5) for d, _, _ in rows)
     assert issues.details["copies"] == {"n_texts": 4, "n_missing": 1, "n_wrong": 0,
-                                        "n_ties": 3, "n_added": 2, "n_flagged_before": 0}
+                                        "n_ties": 3, "n_added": 1, "n_flagged_before": 0}
 
 
 def test_blank_copies_are_nobodys_copies():
@@ -91,7 +93,7 @@ def test_the_audit_flags_labels_planted_on_copies_and_says_why(tmp_path):
     """The walk of issue 5 in small: labels planted on copies of texts (one removed from
     one of three copies, one added to one of two) whose scores alone flagged none; the
     majority's comes in the review queue, its ``copies`` cell saying how many copies
-    carry it; the tie (one of two) is a candidate at the scores' own probability, not
+    carry it; the tie (one of two) is left at the scores' own probability, not
     raised into the queue."""
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(60)]
@@ -135,8 +137,10 @@ def test_the_audit_flags_labels_planted_on_copies_and_says_why(tmp_path):
     assert by_pair[(600, "u:0", "missing")]["copies"] == "2 of 3 copies carry it"
     assert (602, "u:0", "wrong") not in by_pair
     issues = result.issues
+    # the tie is left as the scores left it: the same candidate (or none) as with the rule off
     tie = np.flatnonzero((issues.doc == 602) & (issues.label == 0) & (issues.kind == WRONG))
-    assert len(tie) == 1 and not issues.flagged[tie[0]] and issues.probability[tie[0]] < 0.5
+    assert not len(tie) or not issues.flagged[tie[0]]
+    assert probability(result, 602, WRONG) == probability(plain, 602, WRONG)
     assert {k: v for k, v in result.report["noise"]["method"]["copies"].items()
             if k in ("n_texts", "n_missing", "n_wrong", "n_ties")} == {
         "n_texts": 2, "n_missing": 1, "n_wrong": 0, "n_ties": 1}

@@ -1817,22 +1817,22 @@ def flag_copies(issues: LabelIssues, Y: LabelMatrix, groups: np.ndarray,
     * ``c < n - c`` (a minority carries it): each copy carrying it is a *wrong*
       candidate;
     * ``c == n - c`` (one of two copies, two of four): a tie says one side is wrong but
-      not which, so it is shown, not raised: the side whose candidates the scores find
-      the more likely errors (the higher posterior; the *wrong* side where neither is a
-      candidate) keeps the scores' own probability and is flagged only where they flag
-      it (GoEmotions' copies are mostly one comment its raters labelled apart; raised
-      to 1/2, its ties took repair slots from the errors).
+      not which, so it is counted, not raised: its pairs stay as the scores left them,
+      flagged only where they flag them, and counted on the side whose candidates the
+      scores find the more likely errors (the higher posterior; the *wrong* side where
+      neither is a candidate): GoEmotions' copies are mostly one comment its raters
+      labelled apart, and raised to 1/2 its ties took repair slots from the errors.
 
     A majority's candidate's probability becomes ``1 - (1 - share) * (1 - posterior)``,
     ``share`` being the copies that disagree with it (``c / n`` for a missing row,
     ``(n - c) / n`` for a wrong one) and ``posterior`` the scores' own, and it is
     flagged whatever its label's estimated number of errors: the copies are evidence the
     scores do not see (in cross-fitting, equal texts share a fold). A pair that was no
-    candidate is added (its ``score`` NaN; a tie's at probability 0, last in the queue).
+    candidate is added (its ``score`` NaN), a tie's not (it could reach no queue).
     The candidates are re-sorted by probability (stable). ``details["copies"]`` counts
     ``n_texts`` (texts whose copies disagree on a label), ``n_missing`` and ``n_wrong``
-    (majority candidates so flagged), ``n_ties`` (tie candidates, shown and not raised),
-    ``n_added`` (of either, those not candidates before) and ``n_flagged_before``
+    (majority candidates so flagged), ``n_ties`` (tie copies, not raised),
+    ``n_added`` (majority pairs that were no candidates before) and ``n_flagged_before``
     (majority candidates flagged already). Noise rates, bounds and ``doc_quality`` are
     left as they were.
 
@@ -1892,7 +1892,10 @@ def flag_copies(issues: LabelIssues, Y: LabelMatrix, groups: np.ndarray,
             chosen.append((d, c, WRONG, (n - carried) / n))
         elif not has and 2 * carried > n:
             chosen.append((d, c, MISSING, carried / n))
-    added = [(d, c, k) for d, c, k, _ in chosen if (d, c, k) not in at]
+    # a tie's pair the scores made no candidate of is not added: at probability 0 and
+    # never flagged it could reach no review queue, a row of issues.npz alone
+    added = [(d, c, k) for d, c, k, share in chosen
+             if share is not None and (d, c, k) not in at]
     for n_at, (d, c, k) in enumerate(added):
         at[(d, c, k)] = len(doc) + n_at
     doc = np.concatenate((doc, np.asarray([d for d, _, _ in added], doc.dtype)))
@@ -1905,14 +1908,14 @@ def flag_copies(issues: LabelIssues, Y: LabelMatrix, groups: np.ndarray,
     counts = {MISSING: 0, WRONG: 0}
     n_texts: set[tuple[int, int]] = set()
     for d, c, k, share in chosen:
-        i = at[(d, c, k)]
         n_texts.add((int(groups[d]), c))
         if share is None:
-            # a tie says one copy is wrong, not which: shown at the scores' own
+            # a tie says one copy is wrong, not which: left at the scores' own
             # probability, flagged only where they flag it (GoEmotions' 1-of-2 copies,
             # its raters disagreeing, took 109 repair slots raised to 0.5)
             n_ties += 1
             continue
+        i = at[(d, c, k)]
         n_before += bool(flagged[i])
         probability[i] = 1.0 - (1.0 - share) * (1.0 - max(float(probability[i]), 0.0))
         flagged[i] = True
