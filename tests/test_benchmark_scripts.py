@@ -21,6 +21,7 @@ SCRIPTS = [
     ("votes.py", ["--dataset", "goemotions"]),
     ("test_split_audit.py", ["--dataset", "reuters21578"]),
     ("llm_audit.py", ["--dataset", "reuters21578"]),
+    ("copies_walk.py", ["--dataset", "goemotions"]),
 ]
 
 
@@ -236,7 +237,8 @@ def test_a_work_dir_that_cannot_be_created_is_named_not_a_traceback(script, tmp_
 
 
 @pytest.mark.parametrize("script", ["xmc.py", "audit.py", "confidence.py", "foundation.py",
-                                    "llm.py", "test_split_audit.py", "llm_audit.py"])
+                                    "llm.py", "test_split_audit.py", "llm_audit.py",
+                                    "copies_walk.py"])
 def test_an_unknown_dataset_is_refused_with_the_choices_before_any_work(script, tmp_path):
     """llm.py took any --dataset (its --help named none), created the work folder and
     only then exited, after importing the whole pipeline."""
@@ -1892,3 +1894,37 @@ def test_llm_audit_decide_leaves_an_earlier_decided_review_whole_when_a_row_fail
     with pytest.raises(ValueError, match="fields not in fieldnames"):
         llm_audit.decide(review, decided, truth)
     assert decided.read_text(encoding="utf-8") == good
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--audit-options", "{}"], "--audit-options must be a non-empty JSON list of objects"),
+    (["--audit-options", '[{"nosuch": 1}]'], "--audit-options {\"nosuch\": 1}: "
+                                            "AuditOptions.__init__() got an unexpected"),
+    (["--n-docs", "1"], "--n-docs must be 2 or more, not 1"),
+], ids=["not-a-list", "unknown-field", "n-docs"])
+def test_copies_walk_refuses_bad_options_before_any_work(args, message, tmp_path):
+    done = _run("copies_walk.py", ["--dataset", "goemotions", *args], tmp_path)
+    assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
+    assert not (tmp_path / "work").exists()
+
+
+def test_copies_walk_plants_one_label_on_each_text_whose_copies_agree():
+    """README's figures of the copies rule came from scripts outside the repository
+    (lost): copies_walk.py plants them as it said, one label on the copies of each text
+    whose copies agree, none on those that disagree already; a label planted on one of
+    two copies is a tie, on one of three a majority's."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    walk = _benchmark("copies_walk")
+    texts = ["a", "a", "a", "b", "b", "c", "c", "d", "e", "f", "g", "h"]
+    Y = sp.csr_matrix(np.array([[1, 0, 0]] * 3 + [[0, 1, 0]] * 2 + [[1, 0, 0], [0, 1, 0]]
+                               + [[0, 0, 1]] * 5))
+    chosen, planted_Y, planted, counts = walk.plant(texts, Y, 9, 0)
+    assert counts == {"n_texts_of_copies": 3, "n_texts_disagreeing_already": 1}
+    assert len(chosen) == 9 and set(range(7)) <= set(chosen.tolist())  # every copy
+    assert len(planted) == 2
+    by_text = {texts[chosen[d]]: (c, k, tie) for d, c, k, tie in planted}
+    assert by_text["a"][1:] == (0, False) and by_text["a"][0] == 0   # removed from 1 of 3
+    assert by_text["b"][1:] == (1, True) and by_text["b"][0] != 1    # added to 1 of 2
+    assert abs(planted_Y - Y[chosen]).sum() == 2
