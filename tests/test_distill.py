@@ -609,6 +609,38 @@ def test_cli_distill_json_is_one_object_on_stdout_as_train_json(tmp_path):
             assert summary["human_accuracy"] is None
 
 
+def test_cli_distill_says_a_human_file_of_label_s_output_holds_an_llm_s_labels(tmp_path):
+    """A team with no labels of its own gave --human the teacher's labels of held-out
+    texts (label's output), and distill printed "accuracy against human labels": an
+    agreement with the LLM read as people's verdict. It says whose labels they are now,
+    and --json marks them (human_llm_labelled); a people's file reads as before."""
+    vocab = sport_vocab(tmp_path)
+    labels = tmp_path / "soft.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": str(i), "text": f"{'football match' if i % 2 else 'piano concert'} {i}",
+         "labels": ["u:sport" if i % 2 else "u:music"], "scores": [0.9]}) + "\n"
+        for i in range(40)))
+    by_llm = tmp_path / "heldout_teacher.jsonl"  # as label -o writes it
+    by_llm.write_text("".join(json.dumps(r) + "\n" for r in (
+        {"id": "h1", "text": "a rugby game", "labels": ["u:sport"], "scores": [0.8]},
+        {"id": "h2", "text": "a violin solo", "labels": ["u:music"], "scores": [0.7]})))
+    by_people = tmp_path / "sample.tsv"
+    by_people.write_text("a rugby game\t<u:sport>\na violin solo\t<u:music>\n")
+    out = tmp_path / "student"
+    args = ["-q", "distill", str(labels), "--vocab", str(vocab), "-o", str(out), "--human"]
+    result = CliRunner().invoke(tagsmith_cli.cli, args + [str(by_llm)])
+    assert result.exit_code == 0, result.output
+    assert "accuracy against human labels" not in result.output
+    assert (f"agreement with the LLM's labels of {by_llm}, label's output, not people's "
+            "(2 documents it was not taught): P@1") in result.output
+    result = CliRunner().invoke(tagsmith_cli.cli, args + [str(by_people)])
+    assert "accuracy against human labels (2 documents): P@1" in result.output
+    for human, llm in ((by_llm, True), (by_people, False)):
+        result = CliRunner().invoke(tagsmith_cli.cli, args + [str(human), "--json"])
+        summary = json.loads(result.stdout)
+        assert summary["human_llm_labelled"] is llm and summary["human_accuracy"]["n_docs"] == 2
+
+
 def test_cli_distill_json_has_train_jsons_warnings_and_thresholds(tmp_path):
     """distill --json lacked train --json's "warnings" (the run's warnings, which -q
     hides from a cron job: a label the teacher never gave, never predicted) and

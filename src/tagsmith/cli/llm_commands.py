@@ -1862,6 +1862,11 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     classifier.save(output)
     # how many documents each figure is on: 0.75 on 4 held-out documents says little
     heldout = classifier.manifest["metrics"].get("heldout") or {}
+    # --human given label's output (the teacher's labels of held-out texts, a team with
+    # no labels of its own) printed "accuracy against human labels": a teacher agreement
+    from tagsmith.cli.commands import _is_label_output
+
+    human_by_llm = bool(human) and _is_label_output(str(human))
     if as_json:
         # as train --json: a nightly label-then-distill job read the agreement with the
         # teacher out of the text lines, the one command saving a bundle with no --json
@@ -1874,6 +1879,8 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
             **{key: {"n_docs": n, "metrics": report[key]} if report.get(key) else None
                for key, n in (("teacher_agreement", heldout.get("n_docs", 0)),
                               ("human_accuracy", n_human))},
+            # human_accuracy's labels are an LLM's where --human is label's output
+            **({"human_llm_labelled": human_by_llm} if human else {}),
             # as train --json's: the thresholds shipped, and the run's warnings, which
             # -q hid (a label the teacher never gave, never predicted)
             "thresholds": classifier.manifest["thresholds"],
@@ -1884,12 +1891,15 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     click.echo(f"distilled {model} from {_documents_learnt(kinds)} -> {printable(output)}")
     for key, title, n in (
             ("teacher_agreement", "agreement with the teacher", heldout.get("n_docs", 0)),
-            ("human_accuracy", "accuracy against human labels",
-             len(human_data.texts) if human_data else 0)):
+            ("human_accuracy", f"agreement with the LLM's labels of {printable(str(human))}, "
+             "label's output, not people's" if human_by_llm else
+             "accuracy against human labels", len(human_data.texts) if human_data else 0)):
         metrics = report.get(key)
         if metrics:
-            what = "held-out document" if key == "teacher_agreement" else "document"
-            click.echo(f"{title} ({n:,} {what}{plural_s(n)}): P@1 {metrics['p@1']:.4f}  "
+            what = (f"held-out document{plural_s(n)}" if key == "teacher_agreement" else
+                    f"document{plural_s(n)} it was not taught" if human_by_llm else
+                    f"document{plural_s(n)}")
+            click.echo(f"{title} ({n:,} {what}): P@1 {metrics['p@1']:.4f}  "
                        f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
 
 
