@@ -957,3 +957,40 @@ def test_a_row_with_no_doc_id_of_a_text_answered_two_ways_stays_undecided(tmp_pa
     assert stats["review_undecided_two_ways"] == 1
     assert [list(r.labels) for r in read_records(tmp_path / "o.jsonl")] == [
         [], ["<http://x/sun>"]]
+
+
+def test_apply_review_ends_naming_the_step_that_learns_from_its_output(tmp_path):
+    """The walk from raw texts (taxonomy, label, audit, apply-review, distill) stopped at
+    apply-review with no word of the step after, where the audit's closing line named
+    apply-review. It names distill for label's output (an LLM's labels with their
+    scores, which train would read as people's), train for a people's corpus, with the
+    audit's vocabulary; nothing where no row was decided (its warning says why)."""
+    corpus, vocab, review, _ = _setup(tmp_path)
+    by_llm = tmp_path / "labels.jsonl"  # as label -o writes it: URIs, then their scores
+    by_llm.write_text("".join(json.dumps(
+        {"id": i, "text": t, "labels": [f"http://x/{n}" for n in names],
+         "scores": [0.9] * len(names)}) + "\n" for i, t, names in DOCS), encoding="utf-8")
+    runner = CliRunner()
+    for source, out, expected in (
+            (by_llm, "fixed.jsonl", f"next: distil a student from the reviewed LLM labels: "
+             f"tagsmith distill {tmp_path / 'fixed.jsonl'} --vocab {vocab} -o STUDENT"),
+            (corpus, "fixed.tsv", f"next: train on the corrected corpus: tagsmith train "
+             f"{tmp_path / 'fixed.tsv'} --vocab {vocab} -o BUNDLE")):
+        result = runner.invoke(tagsmith_cli.cli, [
+            "apply-review", str(source), str(review), "-o", str(tmp_path / out),
+            "--vocab", str(vocab)])
+        assert result.exit_code == 0, result.output
+        assert expected in result.output
+    # no --vocab: distill needs one all the same
+    result = runner.invoke(tagsmith_cli.cli, [
+        "apply-review", str(by_llm), str(review), "-o", str(tmp_path / "bare.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert f"tagsmith distill {tmp_path / 'bare.jsonl'} --vocab VOCAB -o STUDENT" in \
+        result.output
+    undecided = tmp_path / "undecided.csv"
+    write_review([_row(1, "wrong", "rain")], undecided)
+    result = runner.invoke(tagsmith_cli.cli, [
+        "apply-review", str(by_llm), str(undecided), "-o", str(tmp_path / "none.jsonl"),
+        "--vocab", str(vocab)])
+    assert result.exit_code == 0, result.output
+    assert "next:" not in result.output

@@ -3679,6 +3679,12 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
             "%s filled in: %s holds the documents of %s unchanged; fill in %s with %s and "
             "run apply-review again", rows, printable(output), printable(corpus),
             _decision_field(review), DECISION_VALUES)
+    if stats["review_accepted"] or stats["review_rejected"]:
+        # the walk from raw texts (taxonomy, label, audit, apply-review, distill) ended
+        # here with no word of the step after: the audit's "next:" named apply-review,
+        # apply-review named nothing, and distill (not train) is the step for an LLM's
+        # labels, which keep their scores
+        click.echo(_next_after_review(corpus, output, vocab, on_error, lang))
     if stats["review_repeated"]:
         repeated = stats["review_repeated"]
         click.echo(f"{repeated:,} row{plural_s(repeated)} of {printable(review)} "
@@ -3695,6 +3701,27 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
                                          (gone, "file", "files", " as it went missing"))
                 if n]
         click.echo("; ".join(told))
+
+
+def _next_after_review(corpus: str, output: str, vocab: str | None, on_error: str,
+                       lang: str) -> str:
+    """The line apply-review ends with: the command that learns from its OUTPUT, distill
+    for label's output (an LLM's labels with their scores), train for any other corpus,
+    given the vocabulary and the options the review was read with."""
+    from tagsmith._shell import shell_path
+
+    by_llm = _is_label_output(str(corpus))
+    given = ([f"--vocab {shell_path(vocab)}", *_selection_options()] if vocab
+             else ["--vocab VOCAB"] if by_llm else [])  # distill needs one; train derives it
+    if on_error == "skip":
+        given.append("--on-error skip")
+    if lang != "en":
+        given.append(f"--lang {shell_path(lang)}")
+    command = " ".join(["tagsmith", "distill" if by_llm else "train", shell_path(output),
+                        *given, "-o STUDENT" if by_llm else "-o BUNDLE"])
+    what = ("distil a student from the reviewed LLM labels" if by_llm
+            else "train on the corrected corpus")
+    return f"next: {what}: {printable(command)}"
 
 
 @cli.command(name="estimate-noise",
