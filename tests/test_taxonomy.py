@@ -9,6 +9,7 @@ import csv
 import errno
 import json
 import re
+import shlex
 
 import pytest
 from click.testing import CliRunner
@@ -204,6 +205,39 @@ def test_cli_taxonomy_skos_csv_and_labeling_pass(tmp_path):
     assert used and used <= set(from_csv.uris)  # only labels from the taxonomy
     assert '"n_unknown_labels": 60' in result.output  # "Miscellaneous news" each time
     assert '"n_malformed_answers": 30' in result.output
+
+
+def test_cli_taxonomy_ends_with_the_label_command_that_runs_as_printed(tmp_path):
+    """taxonomy printed its labels and stopped: the step after (label the documents with
+    the vocabulary written) was in the README alone, and label, given no --use-case,
+    never showed the LLM what the taxonomy was made for. It ends with that command, the
+    use case in it; run as printed (its output named), it labels with the taxonomy and
+    sends the use case."""
+    llm = ScriptedTaxonomist(break_update=False)
+    vocab = tmp_path / "my tax.csv"  # a space: the path is quoted for a shell
+    runner = CliRunner()
+    with LocalChatServer(llm) as server:
+        common = ["--base-url", server.base_url, "--llm", "scripted",
+                  "--cache", str(tmp_path / "cache.sqlite")]
+        result = runner.invoke(tagsmith_cli.cli, [
+            "-q", "taxonomy", str(SAMPLE), "--use-case", "route newswire stories, 'fast'",
+            "-o", str(vocab), "--max-labels", "8", "--sample", "80", "--minibatch", "40",
+            *common])
+        assert result.exit_code == 0, result.output
+        line = [x for x in result.stdout.splitlines() if x.startswith("next: ")]
+        assert len(line) == 1 and line[0].startswith(
+            f"next: read {vocab} (edit names or descriptions as you see fit), then label "
+            "the documents with it: tagsmith label "), result.stdout
+        words = shlex.split(line[0].split(": ", 2)[2].split(" (--budget")[0])
+        assert words[:2] == ["tagsmith", "label"] and words[-2:] == ["-o", "LABELS.jsonl"]
+        out = tmp_path / "labels.jsonl"
+        n_before = len(server.requests)
+        result = runner.invoke(tagsmith_cli.cli, ["-q", *words[1:-1], str(out), "--limit",
+                                                  "5", *common])
+        assert result.exit_code == 0, result.output
+        sent = [user_prompt(body) for body in server.requests[n_before:]]
+    assert sent and all("route newswire stories, 'fast'" in prompt for prompt in sent)
+    assert words[words.index("--vocab") + 1] == str(vocab) and out.exists()
 
 
 def test_cli_errors_are_clear(tmp_path):

@@ -833,6 +833,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                 uri = f" <{printable(match['match_uri'])}>" if shared else ""
                 click.echo(f"  map {match['label']!r} -> {match['match_label']!r}{uri} "
                            f"({shown})")
+    click.echo(_next_after_taxonomy(corpus, output, use_case, lang))
     cleaned = {key: value for key, value in report["cleaned"].items() if value}
     if not obj["quiet"]:
         repaired, rejected = report["repaired_answers"], report["rejected_steps"]
@@ -846,6 +847,25 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                    + f"; ratings {report['ratings']}"
                    + _summary_changes(report["summaries"]), err=True)
     print_json({**report, "warnings": obj.get("warnings", [])}, err=True)
+
+
+def _next_after_taxonomy(corpus: str, output: str, use_case: str, lang: str) -> str:
+    """The line taxonomy ends its labels with: the label run over the same corpus with the
+    vocabulary written, and the --use-case the taxonomy was made for (label shows it to
+    the LLM; it was lost between the two steps where the user did not give it again)."""
+    from tagsmith._shell import shell_path, shell_word
+    from tagsmith.data.readers import current_text_columns
+
+    given = [f"--vocab {shell_path(output)}", f"--use-case {shell_word(use_case)}"]
+    columns = current_text_columns()
+    if columns and columns != ("text",):  # the corpus read as the taxonomy read it
+        given.append(f"--text-column {shell_word(','.join(columns))}")
+    if lang != "en":
+        given.append(f"--lang {shell_word(lang)}")
+    command = " ".join(["tagsmith label", shell_path(corpus), *given, "-o LABELS.jsonl"])
+    return (f"next: read {printable(output)} (edit names or descriptions as you see fit), "
+            f"then label the documents with it: {printable(command)} (--budget N --student "
+            "STUDENT: N documents, and a student distilled as it goes)")
 
 
 def _shown_similarity(similarity: float, min_similarity: float, matched: bool) -> str:
