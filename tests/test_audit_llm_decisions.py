@@ -987,6 +987,11 @@ def test_apply_review_ends_naming_the_step_that_learns_from_its_output(tmp_path)
     assert result.exit_code == 0, result.output
     assert f"tagsmith distill {tmp_path / 'bare.jsonl'} --vocab VOCAB -o STUDENT" in \
         result.output
+    # on stderr (stdout holds the results alone), and not under -q
+    assert "next:" not in result.stdout
+    result = runner.invoke(tagsmith_cli.cli, [
+        "-q", "apply-review", str(by_llm), str(review), "-o", str(tmp_path / "q.jsonl")])
+    assert result.exit_code == 0 and "next:" not in result.output, result.output
     undecided = tmp_path / "undecided.csv"
     write_review([_row(1, "wrong", "rain")], undecided)
     result = runner.invoke(tagsmith_cli.cli, [

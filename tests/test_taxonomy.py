@@ -212,19 +212,23 @@ def test_cli_taxonomy_ends_with_the_label_command_that_runs_as_printed(tmp_path)
     the vocabulary written) was in the README alone, and label, given no --use-case,
     never showed the LLM what the taxonomy was made for. It ends with that command, the
     use case in it; run as printed (its output named), it labels with the taxonomy and
-    sends the use case."""
+    sends the use case. On stderr, and not under -q, as stdout holds the results."""
     llm = ScriptedTaxonomist(break_update=False)
     vocab = tmp_path / "my tax.csv"  # a space: the path is quoted for a shell
     runner = CliRunner()
     with LocalChatServer(llm) as server:
         common = ["--base-url", server.base_url, "--llm", "scripted",
                   "--cache", str(tmp_path / "cache.sqlite")]
-        result = runner.invoke(tagsmith_cli.cli, [
-            "-q", "taxonomy", str(SAMPLE), "--use-case", "route newswire stories, 'fast'",
-            "-o", str(vocab), "--max-labels", "8", "--sample", "80", "--minibatch", "40",
-            *common])
+        args = ["taxonomy", str(SAMPLE), "--use-case", "route newswire stories, 'fast'",
+                "-o", str(vocab), "--max-labels", "8", "--sample", "80", "--minibatch", "40",
+                *common]
+        quiet = runner.invoke(tagsmith_cli.cli, ["-q", *args])
+        assert quiet.exit_code == 0 and "next:" not in quiet.output, quiet.output
+        result = runner.invoke(tagsmith_cli.cli, args)
         assert result.exit_code == 0, result.output
-        line = [x for x in result.stdout.splitlines() if x.startswith("next: ")]
+        # on stderr: stdout holds the results alone (the labels)
+        assert "next:" not in result.stdout
+        line = [x for x in result.stderr.splitlines() if x.startswith("next: ")]
         assert len(line) == 1 and line[0].startswith(
             f"next: read {vocab} (edit names or descriptions as you see fit), then label "
             "the documents with it: tagsmith label "), result.stdout

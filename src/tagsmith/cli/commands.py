@@ -3684,7 +3684,8 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
         # here with no word of the step after: the audit's "next:" named apply-review,
         # apply-review named nothing, and distill (not train) is the step for an LLM's
         # labels, which keep their scores
-        click.echo(_next_after_review(corpus, output, vocab, on_error, lang))
+        if not (click.get_current_context().obj or {}).get("quiet"):
+            click.echo(_next_after_review(corpus, output, vocab, on_error, lang), err=True)
     if stats["review_repeated"]:
         repeated = stats["review_repeated"]
         click.echo(f"{repeated:,} row{plural_s(repeated)} of {printable(review)} "

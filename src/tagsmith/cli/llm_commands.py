@@ -833,7 +833,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                 uri = f" <{printable(match['match_uri'])}>" if shared else ""
                 click.echo(f"  map {match['label']!r} -> {match['match_label']!r}{uri} "
                            f"({shown})")
-    click.echo(_next_after_taxonomy(corpus, output, use_case, lang))
+    if not obj["quiet"]:  # on stderr: stdout holds the results alone
+        click.echo(_next_after_taxonomy(corpus, output, use_case, lang), err=True)
     cleaned = {key: value for key, value in report["cleaned"].items() if value}
     if not obj["quiet"]:
         repaired, rejected = report["repaired_answers"], report["rejected_steps"]
