@@ -745,6 +745,59 @@ def test_soft_label_files_escape_unicode_line_separators(tmp_path):
     np.testing.assert_allclose(again.toarray(), Y.toarray(), atol=1e-4)
 
 
+def test_cli_label_ends_naming_the_audit_and_distill_that_read_its_output(tmp_path):
+    """label wrote its output and a count, and the walk from raw texts stopped there:
+    README's audit before distilling, and distill, were named nowhere. It ends with both,
+    as they run (the distill line, its student named, trains on the output); a run over
+    an audit's review (its rows' documents, for apply-review --decide-from, which the
+    audit named) prints none."""
+    import shlex
+
+    from tagsmith.audit.review import doc_key
+
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        name = "sport" if "football" in doc else "music"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    docs = tmp_path / "my docs.txt"  # a space: the paths are quoted for a shell
+    docs.write_text("".join(("a football sport story" if i % 2 else "a piano music piece")
+                            + f" {i}\n" for i in range(24)))
+    vocab = sport_vocab(tmp_path)
+    out = tmp_path / "labels out.jsonl"
+    with LocalChatServer(teacher) as server:
+        args = ["label", str(docs), "--vocab", str(vocab), "-o", str(out), "--base-url",
+                server.base_url, "--llm", "t", "--cache", str(tmp_path / "c.db")]
+        quiet = CliRunner().invoke(tagsmith_cli.cli, ["-q", *args])
+        result = CliRunner().invoke(tagsmith_cli.cli, args)
+    assert quiet.exit_code == 0 and "next:" not in quiet.output, quiet.output
+    assert result.exit_code == 0, result.output
+    assert "next:" not in result.stdout  # on stderr: stdout holds the results alone
+    line = [x for x in result.stderr.splitlines() if x.startswith("next: ")]
+    assert len(line) == 1, result.stdout
+    audit, distill = line[0].split(": ", 1)[1].split("before distilling: ", 1)[1].split(
+        ", then distill what apply-review writes; or distill them as they are: ")
+    assert shlex.split(audit) == ["tagsmith", "audit", str(out), "--vocab", str(vocab), "-o",
+                                  "AUDIT_DIR", "--min-probability", "0.05",
+                                  "--max-review", "300"]
+    words = shlex.split(distill)
+    assert words[:3] == ["tagsmith", "distill", str(out)] and words[-1] == "STUDENT"
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *words[1:-1], str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    assert "distilled linear from 24 LLM-labelled documents" in result.output
+    review = tmp_path / "review.csv"  # an audit's review: label asks about its documents
+    review.write_text("rank,decision,kind,action,label_uri,label_name,doc,doc_key,"
+                      "given_labels,text\n1,,wrong,remove,u:music,music,0,"
+                      f"{doc_key('a football sport story')},u:music,a football sport story\n")
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(review), "--vocab", str(vocab), "-o", str(tmp_path / "r.jsonl"),
+            "--base-url", server.base_url, "--llm", "t", "--cache", str(tmp_path / "c.db")])
+    assert result.exit_code == 0 and "labelled 1 of 1 document" in result.output, \
+        result.output
+    assert "next:" not in result.output
+
+
 def test_cli_label_then_distill_through_a_local_server(goemotions_small, tmp_path):
     space = load_vocabulary(goemotions_small["vocab"])
     truth = {}

@@ -1282,6 +1282,10 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         else:
             click.echo(f"labelled {written:,} of {len(texts):,} document{plural_s(len(texts))} "
                        f"-> {printable(output)}")
+        if written and not obj["quiet"]:  # on stderr: stdout holds the results alone
+            hint = _next_after_label(corpus, output, vocab, student if budget else None, lang)
+            if hint:
+                click.echo(hint, err=True)
     except InvalidParameterError as exc:
         if exc.name != "labelled":
             _stopped(client, llm["cache"], exc, refusals_kept=True)
@@ -1324,6 +1328,29 @@ def _label_nothing(obj, output: str, space, dry_run: bool, client) -> None:
     print_json({"labeling": {"n_docs": 0, "n_calls": 0}, "shortlist_source": None,
                 "usage": client.usage.to_dict(), "warnings": obj.get("warnings", [])},
                err=True)
+
+
+def _next_after_label(corpus: str, output: str, vocab: str, student: str | None,
+                      lang: str) -> str | None:
+    """The line label ends with: README's audit before distilling, then distill (the
+    walk from raw texts found neither named). None for an audit's review (label
+    audit/review.csv), whose next step the audit's own closing lines gave."""
+    from tagsmith._shell import shell_path
+    from tagsmith.audit.review import is_review_file
+    from tagsmith.cli.commands import _selection_options
+
+    if is_review_file(corpus):
+        return None
+    given = [f"--vocab {shell_path(vocab)}", *_selection_options()]
+    if lang != "en":
+        given.append(f"--lang {shell_path(lang)}")
+    audit = " ".join(["tagsmith audit", shell_path(output), *given, "-o AUDIT_DIR",
+                      "--min-probability 0.05 --max-review 300"])
+    distill = " ".join(["tagsmith distill", shell_path(output), *given, "-o STUDENT"])
+    return (f"next: audit the LLM's labels before distilling: {printable(audit)}, then "
+            "distill what apply-review writes; "
+            + (f"the student in {printable(student)} learnt them as they are"
+               if student else f"or distill them as they are: {printable(distill)}"))
 
 
 def _label_dry_run(obj, inner, cache: str, output: str, texts, space, options, shortlist,
