@@ -999,3 +999,26 @@ def test_apply_review_ends_naming_the_step_that_learns_from_its_output(tmp_path)
         "--vocab", str(vocab)])
     assert result.exit_code == 0, result.output
     assert "next:" not in result.output
+
+
+def test_a_review_given_where_a_labelled_corpus_is_read_says_to_apply_it_first(tmp_path):
+    """distill audit/review.csv (apply-review skipped) said "none of the 7 documents has a
+    label", train and eval that none names a label and where a TSV, CSV or JSONL corpus
+    keeps them: as if the labels were misplaced. Each says it is an audit's review queue
+    and gives the apply-review that writes the corpus to use."""
+    corpus, vocab, review, _ = _setup(tmp_path)
+    said = (f"this is an audit's review queue, not a corpus: fill in its decision column "
+            f"(accept or reject), then write the corrected corpus with tagsmith apply-review "
+            f"CORPUS {review} -o NEW_CORPUS")
+    runner = CliRunner()
+    for args in (["distill", str(review), "--vocab", str(vocab), "-o", str(tmp_path / "s")],
+                 ["train", str(review), "--vocab", str(vocab), "-o", str(tmp_path / "b")]):
+        result = runner.invoke(tagsmith_cli.cli, args)
+        assert result.exit_code == 3 and said in result.output, result.output
+    # a corpus without labels is told the layouts, as before
+    bare = tmp_path / "bare.csv"
+    bare.write_text("id,text\na,Heavy rain\nb,Bright sun\n", encoding="utf-8")
+    result = runner.invoke(tagsmith_cli.cli, ["train", str(bare), "--vocab", str(vocab),
+                                              "-o", str(tmp_path / "b2")])
+    assert result.exit_code == 3 and "a CSV corpus has a 'labels' column" in result.output
+    assert "review queue" not in result.output

@@ -1883,10 +1883,13 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
                                 unknown_labels=unknown_labels, counts=kinds)
     if not Y.nnz:
         from tagsmith.exceptions import CorpusFormatError
+        from tagsmith.pipeline.io import review_queue_hint
 
+        queue = review_queue_hint(labels)  # distill audit/review.csv, apply-review skipped
         raise CorpusFormatError(f"none of the {len(texts):,} document{plural_s(len(texts))} has a "
                                 "label (with a "
-                                "score above 0): nothing to distill from", path=labels)
+                                "score above 0): nothing to distill from"
+                                + (f"; {queue}" if queue else ""), path=labels)
     _warn_few_documents_a_label(Y, labels)
     # a --human corpus naming no label scored the student 0.0000 on every figure, as
     # if it were wrong everywhere; eval refuses such a corpus, so does distill

@@ -126,8 +126,26 @@ a JSONL object a 'labels' list"
     if Path(path).is_dir():  # the file formats' layout says nothing of a folder's
         return ("a corpus folder's document NAME.txt has its labels in NAME.tsv or "
                 "NAME.key beside it, one a line")
+    queue = review_queue_hint(path)
+    if queue:
+        return queue
     return ("a TSV line is TEXT, a TAB, then its labels; a CSV corpus has a 'labels' "
             "column, a JSONL object a 'labels' list" + _annif_layout(path))
+
+
+def review_queue_hint(path: str | Path) -> str | None:
+    """What to do with an audit's review queue given where a labelled corpus is read
+    (``distill audit/review.csv``, ``train``, ``eval``): it was refused as "none of the
+    100 documents has a label", the TSV/CSV/JSONL layout named, as if its labels were
+    misplaced. None for any other file."""
+    from tagsmith.audit.review import is_review_file
+
+    if not is_review_file(path):
+        return None
+    return ("this is an audit's review queue, not a corpus: fill in its decision column "
+            "(accept or reject), then write the corrected corpus with tagsmith apply-review "
+            f"CORPUS {shell_path(path)} -o NEW_CORPUS (CORPUS: the file the audit read) and "
+            "give NEW_CORPUS instead")
 
 
 def _annif_layout(path: str | Path) -> str:
