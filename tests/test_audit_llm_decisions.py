@@ -1022,3 +1022,23 @@ def test_a_review_given_where_a_labelled_corpus_is_read_says_to_apply_it_first(t
                                               "-o", str(tmp_path / "b2")])
     assert result.exit_code == 3 and "a CSV corpus has a 'labels' column" in result.output
     assert "review queue" not in result.output
+
+
+def test_apply_review_with_its_arguments_swapped_says_so(tmp_path):
+    """apply-review review.csv labels.jsonl read the review as the corpus (a CSV with a
+    text column) and failed on the corpus as a review: "labels.jsonl:1: missing field
+    'decision'", naming neither the order nor the swap. It says so, before any file is
+    written; in order, the same files apply."""
+    corpus, vocab, review, _ = _setup(tmp_path)
+    out = tmp_path / "fixed.jsonl"
+    runner = CliRunner()
+    result = runner.invoke(tagsmith_cli.cli, ["apply-review", str(review), str(corpus),
+                                              "-o", str(out), "--vocab", str(vocab)])
+    assert result.exit_code == 3, result.output
+    assert (f"CORPUS {review} is an audit's review and REVIEW {corpus} is not: the "
+            "arguments are CORPUS (the file the audit read) then REVIEW (its review.csv), "
+            "swapped here?") in result.output
+    assert "missing field" not in result.output and not out.exists()
+    result = runner.invoke(tagsmith_cli.cli, ["apply-review", str(corpus), str(review),
+                                              "-o", str(out), "--vocab", str(vocab)])
+    assert result.exit_code == 0 and out.exists(), result.output

@@ -3612,6 +3612,7 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
     from tagsmith.data.readers import current_text_columns
 
     refuse_unused("--decide-from", bool(decide_from), "decide_min_score")
+    _refuse_swapped_review(corpus, review)
     text_columns_checked(current_text_columns())  # before the corpus is read for its labels
     # a million documents read for their labels: a minute with no word
     space, classifier = _label_space_for(corpus, None if bundle else vocab, bundle, on_error,
@@ -3702,6 +3703,21 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
                                          (gone, "file", "files", " as it went missing"))
                 if n]
         click.echo("; ".join(told))
+
+
+def _refuse_swapped_review(corpus: str, review: str) -> None:
+    """Refuse ``apply-review review.csv labels.jsonl``, the arguments swapped: the review
+    was read as the corpus (a CSV with a text column reads as one) and the corpus then
+    failed as a review with 'labels.jsonl:1: missing field 'decision'', naming neither
+    the order nor the swap."""
+    from tagsmith.audit.review import is_review_file
+    from tagsmith.exceptions import ReviewFormatError
+
+    if is_review_file(corpus) and not is_review_file(review):
+        raise ReviewFormatError(
+            f"CORPUS {printable(corpus)} is an audit's review and REVIEW {printable(review)} "
+            "is not: the arguments are CORPUS (the file the audit read) then REVIEW "
+            "(its review.csv), swapped here?", path=review)
 
 
 def _next_after_review(corpus: str, output: str, vocab: str | None, on_error: str,
