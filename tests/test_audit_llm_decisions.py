@@ -1042,3 +1042,29 @@ def test_apply_review_with_its_arguments_swapped_says_so(tmp_path):
     result = runner.invoke(tagsmith_cli.cli, ["apply-review", str(corpus), str(review),
                                               "-o", str(out), "--vocab", str(vocab)])
     assert result.exit_code == 0 and out.exists(), result.output
+
+
+def test_apply_review_without_the_audits_vocabulary_says_to_give_it(tmp_path):
+    """An audit run with --vocab, its review applied without: the corpus's labels (URIs)
+    carry no names, and an accepted row's label_name was refused as "it names no label
+    of the vocabulary: renamed since the audit?", sending the user after a rename that
+    never happened. It says no vocabulary was given, and to give the audit's."""
+    _, vocab, _, _ = _setup(tmp_path)
+    corpus = tmp_path / "labels.jsonl"
+    corpus.write_text("".join(json.dumps(
+        {"id": i, "text": t, "labels": [f"http://x/{n}" for n in names],
+         "scores": [0.9] * len(names)}) + "\n" for i, t, names in DOCS), encoding="utf-8")
+    review = tmp_path / "accepted.csv"
+    write_review([_row(1, "wrong", "rain", decision="accept")], review)
+    runner = CliRunner()
+    result = runner.invoke(tagsmith_cli.cli, ["apply-review", str(corpus), str(review),
+                                              "-o", str(tmp_path / "bare.jsonl")])
+    assert result.exit_code == 3, result.output
+    assert ("the labels read have no names (no vocabulary was given: the labels are the "
+            "corpus's own URIs): give the vocabulary the audit used (apply-review --vocab)"
+            ) in result.output
+    assert "renamed since the audit" not in result.output
+    result = runner.invoke(tagsmith_cli.cli, ["apply-review", str(corpus), str(review),
+                                              "-o", str(tmp_path / "v.jsonl"), "--vocab",
+                                              str(vocab)])
+    assert result.exit_code == 0 and "1 accepted" in result.output, result.output

@@ -2028,6 +2028,13 @@ def _check_label_name(row: dict, space: LabelSpace, label_id: int, path: Path, l
         if any(_names(other) & written_keys for other in space):
             why = ("one of the two cells was edited; to correct the label, edit both (or "
                    "empty label_name), or reject this row")
+        elif not any(label.pref_labels for label in space):
+            # apply-review with no --vocab after an audit with one: the labels the
+            # corpus names carry no names, and "renamed since the audit?" sent the user
+            # looking for a rename that never happened
+            why = ("the labels read have no names (no vocabulary was given: the labels "
+                   "are the corpus's own URIs): give the vocabulary the audit used "
+                   "(apply-review --vocab), or empty label_name")
         else:  # the name of no label: a thesaurus update renamed it since the audit?
             why = ("it names no label of the vocabulary: renamed since the audit? Then "
                    "empty label_name (the row's label is taken by its URI) or apply the "
