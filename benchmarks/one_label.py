@@ -27,6 +27,7 @@ from pathlib import Path
 
 #: the repository's folder; the datasets are in ../shared/datasets by default
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def tagsmith(*args: str) -> str:
@@ -86,11 +87,15 @@ def decide_sample(sample: Path, truth: dict[str, set[str]], given: dict[str, set
 def build_parser() -> argparse.ArgumentParser:
     """The command line, built without running anything (a test reads every
     option's help)."""
+    from xmc import positive
+
     parser = argparse.ArgumentParser(  # --help: the whole docstring, outputs included
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True,
                         help="working folder: the one-label corpus and both audits' folders")
-    parser.add_argument("--sample", type=int, default=300,
+    # 0 or -5, or more than the corpus's stories, failed in the second audit only, after
+    # the first one's five minutes
+    parser.add_argument("--sample", type=positive, default=300,
                         help="the second audit's --review-sample N (default: %(default)s)")
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "datasets",
                         help="folder holding reuters21578/ (default: %(default)s)")
@@ -98,14 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    args = build_parser().parse_args()
+    parser = build_parser()
+    args = parser.parse_args()
     source = args.data_dir / "reuters21578" / "modapte-train.jsonl.gz"
     if not source.is_file():
         raise SystemExit(f"reuters21578: missing {source} (see --data-dir; "
                          "../shared/datasets/README.md lists the datasets and their files)")
-    args.out.mkdir(parents=True, exist_ok=True)
     with gzip.open(source, "rt", encoding="utf-8") as f:
         docs = [json.loads(line) for line in f]
+    if args.sample > len(docs):
+        parser.error(f"--sample {args.sample:,} is more than the {len(docs):,} stories of "
+                     f"{source}: a sample draws each story once")
+    args.out.mkdir(parents=True, exist_ok=True)
     corpus = args.out / "first-topic.jsonl"
     with open(corpus, "w", encoding="utf-8") as f:
         for doc in docs:

@@ -1928,3 +1928,26 @@ def test_copies_walk_plants_one_label_on_each_text_whose_copies_agree():
     assert by_text["a"][1:] == (0, False) and by_text["a"][0] == 0   # removed from 1 of 3
     assert by_text["b"][1:] == (1, True) and by_text["b"][0] != 1    # added to 1 of 2
     assert abs(planted_Y - Y[chosen]).sum() == 2
+
+
+@pytest.mark.parametrize(("sample", "message"), [
+    ("0", "argument --sample: must be at least 1, got 0"),
+    ("4", "--sample 4 is more than the 3 stories of"),
+], ids=["zero", "over-the-corpus"])
+def test_one_label_refuses_a_bad_sample_before_any_audit(sample, message, tmp_path):
+    """one_label.py took --sample 0, -5 or more stories than the corpus holds, and
+    failed in its second audit, after the first one's five minutes."""
+    import gzip
+
+    data = tmp_path / "data" / "reuters21578"
+    data.mkdir(parents=True)
+    with gzip.open(data / "modapte-train.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps({"id": i, "text": f"story {i}", "labels": ["earn"]}) + "\n"
+                     for i in range(3))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "one_label.py"),
+                           "--out", str(tmp_path / "out"), "--data-dir",
+                           str(tmp_path / "data"), "--sample", sample],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
+    assert "$ tagsmith" not in done.stdout and not (tmp_path / "out").exists()
