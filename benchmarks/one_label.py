@@ -77,7 +77,11 @@ def decide_sample(sample: Path, truth: dict[str, set[str]], given: dict[str, set
                        doc=first["doc"], doc_key=first["doc_key"], doc_id=doc,
                        line=first["line"])
             added.append(row)
-    with open(sample, "w", newline="", encoding="utf-8") as f:
+    from tagsmith.data.textio import atomic_text_writer
+
+    # in place of the audit's sample.csv: written whole or not at all (a Ctrl-C or a
+    # bad row mid-write left the sample cut off)
+    with atomic_text_writer(sample) as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows + added)

@@ -1951,3 +1951,27 @@ def test_one_label_refuses_a_bad_sample_before_any_audit(sample, message, tmp_pa
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
     assert "$ tagsmith" not in done.stdout and not (tmp_path / "out").exists()
+
+
+def test_one_label_decide_sample_leaves_the_sample_whole_when_a_row_fails(tmp_path):
+    """decide_sample rewrote the audit's sample.csv in place: a row that failed mid-write
+    (or a Ctrl-C) left it cut off, the undecided sample lost."""
+    import csv
+
+    one_label = _benchmark("one_label")
+    sample = tmp_path / "sample.csv"
+    good = ("decision,kind,action,label_uri,doc,doc_key,doc_id,line\r\n"
+            ",missing,add,b,0,k0,d0,1\r\n,wrong,remove,a,0,k0,d0,1\r\n")
+    sample.write_text(good, encoding="utf-8", newline="")
+    truth, given = {"d0": {"a", "b", "c"}}, {"d0": {"a"}}
+    assert one_label.decide_sample(sample, truth, given, {"a", "b", "c"}) == 1
+    with sample.open(encoding="utf-8", newline="") as f:
+        decided = [(r["label_uri"], r["decision"]) for r in csv.DictReader(f)]
+    assert decided == [("b", "accept"), ("a", "reject"), ("c", "accept")]
+    # a sample without an action column: the added row's "action" fails in writerows,
+    # after the header and the sample's own rows were written
+    bad = good.replace(",action", "").replace(",add", "").replace(",remove", "")
+    sample.write_text(bad, encoding="utf-8", newline="")
+    with pytest.raises(ValueError, match="fields not in fieldnames"):
+        one_label.decide_sample(sample, truth, given, {"a", "b", "c"})
+    assert sample.read_bytes().decode("utf-8") == bad
