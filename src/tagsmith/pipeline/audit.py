@@ -2656,6 +2656,11 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
     flagged the given label wrong beside each missing label it flagged, as one move (2
     of the 3 wrong rows were flagged only so). If a document can carry several labels
     and was coded with its main one alone (a library's main subject), ...
+    >>> for n in (1, 0):  # "0 of the 0 wrong rows", "1 of the 1 wrong row were"
+    ...     note = _one_label_note(Y, {"n_wrong_added": n}, {"n_flagged_wrong": n}, None)
+    ...     print(note.split("one move ")[1].split(".")[0])
+    (1 of the 1 wrong row was flagged only so)
+    (none flagged here)
     >>> _one_label_note(Y, {"n_wrong_added": 2}, noise, True) is None
     True
     >>> _one_label_note(sp.csr_matrix(np.array([[1, 1, 0], [0, 0, 1]])), False, noise,
@@ -2689,10 +2694,13 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
             "main one alone (a library's main subject), " + rule
     n_wrong = int(noise.get("n_flagged_wrong", 0))
     added = int(paired.get("n_wrong_added", 0))
+    # said "0 of the 0 wrong rows" where nothing was flagged, "1 wrong row were"
+    counted = (f"{added:,} of the {n_wrong:,} wrong row{plural_s(n_wrong)} "
+               f"{'was' if added == 1 else 'were'} flagged only so" if n_wrong
+               else "none flagged here")
     return (head + "the audit read the corpus as a single-label collection (a catalogue, "
             "one category a document) and flagged the given label wrong beside each "
-            f"missing label it flagged, as one move ({added:,} of the {n_wrong:,} wrong "
-            f"row{plural_s(n_wrong)} were flagged only so). If a document can carry "
+            f"missing label it flagged, as one move ({counted}). If a document can carry "
             "several labels and was coded with its main one alone (a library's main "
             "subject), its given label is not in doubt: audit again with --single-label "
             "no (single_label=False), where a missing row is a label to add beside it; "
