@@ -31,9 +31,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def tagsmith(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "tagsmith", "-q", *args], check=True,
+    done = subprocess.run([sys.executable, "-m", "tagsmith", "-q", *args],
                           capture_output=True, text=True)
     print("$ tagsmith", " ".join(args), "\n" + done.stdout, flush=True)
+    if done.returncode:
+        # check=True's CalledProcessError named the exit status, not tagsmith's error
+        # (captured, never printed)
+        raise SystemExit(f"tagsmith {args[0]} failed (exit {done.returncode}):\n"
+                         + done.stderr.rstrip()[-4000:])
     return done.stdout
 
 

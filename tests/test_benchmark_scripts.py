@@ -1975,3 +1975,13 @@ def test_one_label_decide_sample_leaves_the_sample_whole_when_a_row_fails(tmp_pa
     with pytest.raises(ValueError, match="fields not in fieldnames"):
         one_label.decide_sample(sample, truth, given, {"a", "b", "c"})
     assert sample.read_bytes().decode("utf-8") == bad
+
+
+def test_one_label_says_what_a_failed_command_said():
+    """one_label.py ran tagsmith with check=True and its output captured: a failed audit
+    ended in a CalledProcessError naming the exit status, tagsmith's error never shown."""
+    one_label = _benchmark("one_label")
+    with pytest.raises(SystemExit) as raised:
+        one_label.tagsmith("audit", "/nonexistent/corpus.jsonl", "-o", "/nonexistent/out")
+    assert "tagsmith audit failed (exit " in str(raised.value)
+    assert "corpus.jsonl: file not found" in str(raised.value).split("\n", 1)[1]
