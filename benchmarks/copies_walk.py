@@ -83,6 +83,8 @@ def check_audits(parser: argparse.ArgumentParser, args) -> list[dict]:
 
     if args.n_docs < 2:
         parser.error(f"--n-docs must be 2 or more, not {args.n_docs}")
+    if args.seed < 0:  # named --audit-options {} (the seed is set on each audit's options)
+        parser.error(f"--seed must be 0 or more, not {args.seed}")
     try:
         audits = json.loads(args.audit_options)
     except ValueError as error:

@@ -1901,7 +1901,8 @@ def test_llm_audit_decide_leaves_an_earlier_decided_review_whole_when_a_row_fail
     (["--audit-options", '[{"nosuch": 1}]'], "--audit-options {\"nosuch\": 1}: "
                                             "AuditOptions.__init__() got an unexpected"),
     (["--n-docs", "1"], "--n-docs must be 2 or more, not 1"),
-], ids=["not-a-list", "unknown-field", "n-docs"])
+    (["--seed", "-1"], "--seed must be 0 or more, not -1"),
+], ids=["not-a-list", "unknown-field", "n-docs", "seed"])
 def test_copies_walk_refuses_bad_options_before_any_work(args, message, tmp_path):
     done = _run("copies_walk.py", ["--dataset", "goemotions", *args], tmp_path)
     assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
