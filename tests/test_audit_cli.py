@@ -3078,6 +3078,46 @@ def test_read_audit_corpus_reads_a_score_of_0_beside_a_label_as_the_least_confid
     assert conf[0, 1] == pytest.approx(0.7)
 
 
+def test_label_confidence_reads_a_label_without_a_stated_confidence_as_unknown(
+        small_corpus, goemotions_small, tmp_path):
+    """A corpus mixing label's output with hand-labelled lines (no scores): their labels
+    were read at confidence 1, certain, pulling the mean confidence up and pushing their
+    wrong candidates down the queue as if the LLM were sure of them. A label with no
+    stated confidence is unknown now: out of the mean, its probability the audit's own;
+    an LLM's stated 1.0 stays a stated confidence."""
+    labels = tmp_path / "labels.jsonl"
+    space, _ = _llm_labels_with_doubtful_wrong_ones(small_corpus, goemotions_small, labels)
+    records = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    unscored = set(range(0, len(records), 2))  # every other line hand-labelled
+    for i in unscored:
+        del records[i]["scores"]
+    records[1]["scores"] = [1.0] * len(records[1]["labels"])  # the LLM certain
+    labels.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    data = read_audit_corpus(labels, space, confidences=True)
+    conf = data.confidences
+    assert 0.9999 < conf[1].data.max() < 1  # stated: just below 1
+    assert set(conf[0].data.tolist()) == {1.0}  # none stated
+    stated = [s for i, r in enumerate(records) if i not in unscored for s in r["scores"]]
+
+    def issues(**extra):
+        return audit_corpus(data.texts, conf, space, options=AuditOptions(
+            scores="knn", min_probability=0.05, **extra)).issues
+
+    plain, blended = issues(), issues(label_confidence=True)
+    rule = blended.details["label_confidence"]
+    # the mean of the stated confidences alone (with the unscored labels at 1: 0.89)
+    assert rule["mean_confidence"] == pytest.approx(np.mean(stated), abs=1e-4)
+    assert rule["n_wrong_unknown_confidence"] > 0
+
+    def wrong_probability(found):
+        keep = (found.kind == 1) & np.isin(found.doc, sorted(unscored))
+        return dict(zip(zip(found.doc[keep].tolist(), found.label[keep].tolist(),
+                            strict=True), found.probability[keep].tolist(), strict=True))
+
+    before, after = wrong_probability(plain), wrong_probability(blended)
+    assert before and before == after
+
+
 def test_label_confidence_keeps_the_band_budgets_wrong_flags(small_corpus, goemotions_small,
                                                               tmp_path):
     """With band_budget_below, step 6b flags a rare label's wrong rows by band; the blend
@@ -3127,8 +3167,8 @@ def test_label_confidence_in_the_python_api_on_labels_of_0_and_1_warns_it_change
 def test_read_audit_corpus_warns_once_of_scores_it_cannot_read(tmp_path, caplog):
     """A line's scores holding NaN (the string: a bare NaN is no JSON, refused), a value
     outside [0, 1], or a list of another length than its labels were dropped silently,
-    the line's labels then read as certain: they are counted in one warning naming the
-    file and the first such line."""
+    the line's labels then read as given without a confidence: they are counted in one
+    warning naming the file and the first such line."""
     space = LabelSpace.from_names(["alpha", "beta"])
     path = tmp_path / "labels.jsonl"
     lines = [{"text": "one", "labels": ["alpha"], "scores": [0.6]},
@@ -3140,7 +3180,8 @@ def test_read_audit_corpus_warns_once_of_scores_it_cannot_read(tmp_path, caplog)
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         conf = read_audit_corpus(path, space, confidences=True).confidences.toarray()
     assert conf[0, 0] == pytest.approx(0.6)
-    assert conf[1].tolist() == [1.0, 1.0] and conf[2, 1] == 1.0  # read as given, as before
+    # read as given, as before, their confidences unknown (exactly 1: none stated)
+    assert conf[1].tolist() == [1.0, 1.0] and conf[2, 1] == 1.0
     warned = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
     assert len(warned) == 1, warned
     assert str(path) in warned[0] and "3 line(s)" in warned[0] and "line 2" in warned[0]

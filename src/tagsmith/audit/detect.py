@@ -1682,6 +1682,11 @@ def _issue_fields(issues: LabelIssues) -> dict:
 #: the confidences :func:`blend_label_confidence` reads are clipped to this distance from
 #: 0 and 1 (a label scored 1.0 is not certain; its odds stay finite)
 CONFIDENCE_CLIP = 0.01
+#: a given label's confidence of exactly this is none stated (a line without ``scores``,
+#: a 0/1 row): :func:`blend_label_confidence` leaves it out of the mean and keeps its
+#: label's probability; :func:`tagsmith.pipeline.audit.read_audit_corpus` reads an LLM's
+#: stated 1.0 as the largest float32 below it
+UNKNOWN_CONFIDENCE = 1.0
 
 
 def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
@@ -1696,7 +1701,9 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     the LLM's mean keeps its probability ``p`` and a less confident one rises:
     ``odds(p') = odds(p) * odds(1 - c) / odds(1 - m)``, with ``c`` and ``m`` clipped to
     [:data:`CONFIDENCE_CLIP`, 1 - :data:`CONFIDENCE_CLIP`]. Missing candidates (no
-    confidence: the LLM did not give them) keep their probabilities. Candidates are
+    confidence: the LLM did not give them) keep their probabilities, and so does a wrong
+    candidate whose confidence is exactly :data:`UNKNOWN_CONFIDENCE` (none stated: a line
+    without scores, a label a 0/1 row gives), which ``m`` leaves out too. Candidates are
     ordered by the new probabilities (ties in their order before); a wrong candidate
     is flagged where ``p' >= min_probability`` and within its label's wrong budget
     (step 6: the label's estimated wrong count, or the sum of ``p'`` over its wrong
@@ -1711,18 +1718,28 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     if confidence.shape != (issues.n_docs, issues.n_labels):
         raise InvalidParameterError("confidence", f"shape ({issues.n_docs}, {issues.n_labels})",
                                     confidence.shape)
-    given = confidence.data[confidence.data > 0]
+    # a confidence of exactly 1 is no stated one (a line without scores, a 0/1 row): it
+    # was read as certain, pulling the mean up (a corpus mixing label's output with
+    # hand-labelled lines) and pushing its labels' probabilities down; now unknown, left
+    # out of the mean and its label's probability kept (read_audit_corpus writes an
+    # LLM's stated 1.0 just below 1)
+    given = confidence.data[(confidence.data > 0) & (confidence.data < UNKNOWN_CONFIDENCE)]
     mean = float(given.mean()) if given.size else 1.0
     lo, hi = CONFIDENCE_CLIP, 1 - CONFIDENCE_CLIP
     wrong = np.asarray(issues.kind) == WRONG
     probability = np.asarray(issues.probability, dtype=np.float64).copy()
     if wrong.any():
         c = np.asarray(confidence[issues.doc[wrong], issues.label[wrong]]).ravel()
-        c = np.clip(np.where(c > 0, c, 1.0), lo, hi)
+        stated = (c > 0) & (c < UNKNOWN_CONFIDENCE)
+        c = np.clip(c[stated], lo, hi)
         m = min(max(mean, lo), hi)
-        p = np.clip(probability[wrong], 1e-9, 1 - 1e-9)
+        p = np.clip(probability[wrong][stated], 1e-9, 1 - 1e-9)
         log_odds = np.log(p / (1 - p)) + np.log((1 - c) / c) - np.log((1 - m) / m)
-        probability[wrong] = 1 / (1 + np.exp(-log_odds))
+        at = np.flatnonzero(wrong)[stated]
+        probability[at] = 1 / (1 + np.exp(-log_odds))
+        n_unknown = int(np.count_nonzero(~stated))
+    else:
+        n_unknown = 0
     order = np.argsort(-probability, kind="stable")
     blended = LabelIssues(issues.doc[order], issues.label[order], issues.kind[order],
                           probability[order].astype(np.float32), issues.score[order],
@@ -1749,6 +1766,8 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
                 "candidates only",
         "mean_confidence": round(mean, 6), "clip": CONFIDENCE_CLIP,
         "n_wrong_candidates": int(wrong.sum()),
+        # wrong candidates without a stated confidence (kept as the audit scored them)
+        "n_wrong_unknown_confidence": n_unknown,
         "n_wrong_flagged_before": int(np.count_nonzero(issues.flagged[wrong])),
         "n_wrong_flagged": int(np.count_nonzero(flagged[is_wrong]))}
     return blended

@@ -3027,7 +3027,8 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
         logger.warning(
             "%s: %d line(s) with 'scores' that cannot be read beside their labels (NaN, "
             "outside [0, 1], not a number, or not one score per label), first on line %d: "
-            "their labels are read as certain (confidence 1)", path, bad_scores[0],
+            "their labels' confidences are read as unknown (as a line without scores)",
+            path, bad_scores[0],
             bad_scores[1])
     check_not_a_vocabulary(texts, path)  # as training and evaluation refuse one
     Y = labels_matrix(docs, len(label_space))
@@ -3059,7 +3060,9 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
 
 def _confidence_matrix(Y: sp.csr_matrix,
                        confidences: list[dict[int, float] | None]) -> sp.csr_matrix | None:
-    """``Y``'s pattern with each given label's confidence (1 where its line had none);
+    """``Y``'s pattern with each given label's confidence (exactly 1 where its line had
+    none: unknown to the blend, :data:`tagsmith.audit.detect.UNKNOWN_CONFIDENCE`; a stated
+    1.0 is the largest float32 below 1);
     None where no line had scores. A score of 0 beside a label (the LLM's least
     confidence; label itself writes 1e-4 at least) is kept as the smallest positive
     float32, a sparse entry still: it was read as 1, the label taken as certain."""
@@ -3082,5 +3085,9 @@ def _confidence_matrix(Y: sp.csr_matrix,
         # every scored label is one of its document's (read off the same line's ids)
         at = np.searchsorted(keys, np.asarray(docs, np.int64) * n_labels
                              + np.asarray(labels, np.int64))
-        data[at] = np.where(values > 0, values, np.finfo(np.float32).tiny)
+        # a stated 1.0 (an LLM certain) just below 1: exactly 1 is no stated confidence
+        # (the lines without scores above), which the blend reads as unknown
+        below_one = np.nextafter(np.float32(1), np.float32(0))
+        data[at] = np.where(values > 0, np.minimum(values, below_one),
+                            np.finfo(np.float32).tiny)
     return sp.csr_matrix((data, Y.indices.copy(), Y.indptr.copy()), shape=Y.shape)
