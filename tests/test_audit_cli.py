@@ -3118,6 +3118,42 @@ def test_label_confidence_reads_a_label_without_a_stated_confidence_as_unknown(
     assert before and before == after
 
 
+def test_label_confidence_floors_the_wrong_bound_at_the_blended_likely_errors():
+    """The noise bounds are floored at the audit's flagged likely errors (an "at most"
+    below the rows it asks a person to confirm contradicts itself), counted before the
+    blend: with the LLM's doubt blended in, more wrong rows were flagged at 0.5 and
+    above than the report's "wrong labels, at most" allowed. The floor counts the
+    blended flags."""
+    from tagsmith.audit.detect import LabelIssues, blend_label_confidence, floor_bounds
+
+    # 20 documents, one label; every document given it, 10 of them at confidence 0.1 (the
+    # LLM's doubt), the others at 0.9; the audit's wrong candidates at p 0.3, none flagged
+    # likely, and a mixture bound of 2 wrong labels
+    n = 20
+    c = np.where(np.arange(n) < 10, 0.1, 0.9).astype(np.float32)
+    confidence = sp.csr_matrix(c.reshape(-1, 1))
+    raw = {"wrong_rate": 0.1, "missing_rate": 0.0, "est_wrong": 2.0, "est_missing": 0.0,
+           "tail": 0.01, "thresholds": 11}
+    bounds = floor_bounds(raw, float(n), 0, 0)
+    ones = np.ones(1)
+    issues = LabelIssues(np.arange(n), np.zeros(n, np.int64), np.ones(n, np.int8),
+                         np.full(n, 0.3, np.float32), np.full(n, 0.2, np.float32),
+                         np.zeros(n, bool), np.array([n]), np.zeros(1, np.int64), ones * 0.5,
+                         ones * 0.1, ones * 0.0, ones * 2.0, ones * 0.0, np.ones(n), n, 1,
+                         {"mixture_bounds": bounds})
+    blended = blend_label_confidence(issues, confidence, 0.05)
+    likely = int(np.count_nonzero(blended.flagged & (blended.probability >= 0.5)))
+    # p 0.3 at confidence 0.1 against a mean of 0.5: 0.79, within the budget of the
+    # blended probabilities' sum (8.4)
+    assert likely == 8
+    after = blended.details["mixture_bounds"]
+    assert after["n_flagged_likely"]["wrong"] == likely
+    assert after["est_wrong"] == likely and after["wrong_rate"] == pytest.approx(0.4)
+    assert after["raised_to_flagged"] == ["wrong"]
+    assert after["by_mixture"] == bounds["by_mixture"]  # the mixture's own, unchanged
+    assert issues.details["mixture_bounds"] is bounds  # the audit's issues untouched
+
+
 def test_label_confidence_keeps_the_band_budgets_wrong_flags(small_corpus, goemotions_small,
                                                               tmp_path):
     """With band_budget_below, step 6b flags a rare label's wrong rows by band; the blend

@@ -1761,6 +1761,18 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     flagged = np.where(reflag, (blended.probability >= min_probability) & within,
                        blended.flagged)
     blended = replace(blended, flagged=flagged)
+    bounds = blended.details.get("mixture_bounds")
+    if bounds is not None and "by_mixture" in bounds:
+        # the bounds were floored at the audit's flagged likely errors (an "at most"
+        # below the rows it asks a person to confirm contradicts itself): the blend
+        # flags others, and the report's "wrong labels, at most" read below them
+        likely = flagged & (blended.probability >= LIKELY_ERROR)
+        raw = {key: value for key, value in bounds.items()
+               if key not in ("by_mixture", "n_flagged_likely", "raised_to_flagged")}
+        blended.details["mixture_bounds"] = floor_bounds(
+            {**raw, **bounds["by_mixture"]}, float(np.sum(issues.n_given)),
+            int(np.count_nonzero(likely & is_wrong)),
+            int(np.count_nonzero(likely & (blended.kind == MISSING))))
     blended.details["label_confidence"] = {
         "rule": "odds(p') = odds(p) * odds(1 - c) / odds(1 - mean confidence), wrong "
                 "candidates only",
