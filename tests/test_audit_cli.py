@@ -3143,15 +3143,43 @@ def test_label_confidence_floors_the_wrong_bound_at_the_blended_likely_errors():
                          {"mixture_bounds": bounds})
     blended = blend_label_confidence(issues, confidence, 0.05)
     likely = int(np.count_nonzero(blended.flagged & (blended.probability >= 0.5)))
-    # p 0.3 at confidence 0.1 against a mean of 0.5: 0.79, within the budget of the
-    # blended probabilities' sum (8.4)
-    assert likely == 8
+    # p 0.3 at confidence 0.1 against a mean of 0.5: 0.79, the 10 the LLM expects wrong
+    # (the sum of 1 - c; the label's budget, the blended probabilities' sum, 8.4)
+    assert likely == 10
     after = blended.details["mixture_bounds"]
     assert after["n_flagged_likely"]["wrong"] == likely
-    assert after["est_wrong"] == likely and after["wrong_rate"] == pytest.approx(0.4)
+    assert after["est_wrong"] == likely and after["wrong_rate"] == pytest.approx(0.5)
     assert after["raised_to_flagged"] == ["wrong"]
     assert after["by_mixture"] == bounds["by_mixture"]  # the mixture's own, unchanged
     assert issues.details["mixture_bounds"] is bounds  # the audit's issues untouched
+
+
+def test_label_confidence_interleaves_the_llms_least_confident_wrong_candidates():
+    """The odds rule read the LLM's confidence as calibrated: a wrong candidate the LLM
+    doubted most, scored low by the audit, stayed down the queue (on GoEmotions the
+    blended 300 rows held 101 planted errors, the LLM's 300 least confident labels 219
+    wrong ones). Its least confident wrong candidates, as many as it expects wrong, are
+    interleaved with the blend's rows now: the most doubted comes second."""
+    from tagsmith.audit.detect import LabelIssues, blend_label_confidence
+
+    # 20 documents given one label, each a wrong candidate, the audit's probability
+    # falling from 0.6 to 0.06; the LLM 0.9 sure of each but the last (0.5)
+    n = 20
+    c = np.full(n, 0.9, np.float32)
+    c[-1] = 0.5
+    ones = np.ones(1)
+    issues = LabelIssues(np.arange(n), np.zeros(n, np.int64), np.ones(n, np.int8),
+                         np.linspace(0.6, 0.06, n).astype(np.float32),
+                         np.full(n, 0.2, np.float32), np.ones(n, bool), np.array([n]),
+                         np.zeros(1, np.int64), ones * 0.5, ones * 0.5, ones * 0.0,
+                         ones * n, ones * 0.0, np.ones(n), n, 1, {})
+    blended = blend_label_confidence(issues, sp.csr_matrix(c.reshape(-1, 1)), 0.05)
+    queue = blended.doc[blended.flagged].tolist()
+    assert queue[:2] == [0, n - 1], queue  # the blend's first, the LLM's least confident
+    assert sorted(queue) == list(range(n))  # each row once
+    assert blended.details["label_confidence"]["n_llm_expected_wrong"] == 2  # 19 x 0.1 + 0.5
+    # by the odds rule alone the doubted row was the queue's tenth
+    assert np.count_nonzero(blended.probability > blended.probability[1]) == 9
 
 
 def test_label_confidence_keeps_the_band_budgets_wrong_flags(small_corpus, goemotions_small,

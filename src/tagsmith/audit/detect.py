@@ -90,7 +90,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -1710,9 +1710,15 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     candidates, their expected number of errors, where that is more), a missing
     candidate as before, and so is a wrong candidate of a label step 6b flags by band
     (``band_budget_below``, the audit's option: its flags were replaced by step 6's).
-    The documents' quality, the noise rates and the bounds are the audit's own,
-    unchanged. ``details["label_confidence"]``
-    records the rule, ``m`` and how many wrong candidates moved.
+    The LLM's own ranking is interleaved: its least confident wrong candidates (stated
+    confidences, ascending), as many as it expects wrong (the sum of ``1 - c`` over its
+    stated confidences), are flagged too where ``p' >= min_probability`` (step 6b's
+    labels apart), and the flagged rows alternate, the blend's first, the LLM's least
+    confident, the blend's second, ..., each row at the better of its two places (the
+    queue's probabilities are then not in order). The documents' quality and the noise
+    rates are the audit's own, unchanged; the bounds' floor counts the blended flags.
+    ``details["label_confidence"]`` records the rule, ``m`` and how many wrong
+    candidates moved.
     """
     confidence = sp.csr_matrix(confidence)
     if confidence.shape != (issues.n_docs, issues.n_labels):
@@ -1728,6 +1734,8 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     lo, hi = CONFIDENCE_CLIP, 1 - CONFIDENCE_CLIP
     wrong = np.asarray(issues.kind) == WRONG
     probability = np.asarray(issues.probability, dtype=np.float64).copy()
+    # each wrong candidate's stated confidence (NaN: none, or a missing candidate)
+    stated_c = np.full(len(probability), np.nan)
     if wrong.any():
         c = np.asarray(confidence[issues.doc[wrong], issues.label[wrong]]).ravel()
         stated = (c > 0) & (c < UNKNOWN_CONFIDENCE)
@@ -1737,6 +1745,7 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
         log_odds = np.log(p / (1 - p)) + np.log((1 - c) / c) - np.log((1 - m) / m)
         at = np.flatnonzero(wrong)[stated]
         probability[at] = 1 / (1 + np.exp(-log_odds))
+        stated_c[at] = c
         n_unknown = int(np.count_nonzero(~stated))
     else:
         n_unknown = 0
@@ -1760,7 +1769,34 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
             blended.label]
     flagged = np.where(reflag, (blended.probability >= min_probability) & within,
                        blended.flagged)
-    blended = replace(blended, flagged=flagged)
+    # the LLM's own ranking, interleaved: the odds rule reads the confidence as
+    # calibrated and the audit's probability as well; where the audit's scores are weak
+    # (GoEmotions) its 300 rows held 101 planted errors where the LLM's 300 least
+    # confident labels held 219 wrong ones. Its least confident wrong candidates, as many
+    # as it expects wrong (the sum of 1 - c over its stated confidences), are flagged too
+    # (p' at least min_probability), and the flagged rows alternate: the blend's first,
+    # the LLM's least confident, the blend's second... (each row at its better place)
+    c_row = stated_c[order]
+    doubt = np.flatnonzero(~np.isnan(c_row))
+    doubt = doubt[np.argsort(c_row[doubt], kind="stable")]
+    n_doubt = int(round(float(np.sum(1 - given))))
+    doubt = doubt[:n_doubt]
+    flagged[doubt] |= reflag[doubt] & (blended.probability[doubt] >= min_probability)
+    doubt = doubt[flagged[doubt]]
+    key = np.full(len(flagged), np.inf)
+    first = np.flatnonzero(flagged)
+    key[first] = 2.0 * np.arange(len(first))
+    key[doubt] = np.minimum(key[doubt], 2.0 * np.arange(len(doubt)) + 1)
+    # the flagged rows by their key, then the others in the blend's order
+    again = np.lexsort((np.arange(len(key)), key))
+    blended = LabelIssues(blended.doc[again], blended.label[again], blended.kind[again],
+                          blended.probability[again], blended.score[again], flagged[again],
+                          issues.n_given, issues.band, issues.threshold, issues.wrong_rate,
+                          issues.missing_rate, issues.est_wrong, issues.est_missing,
+                          issues.doc_quality, issues.n_docs, issues.n_labels,
+                          blended.details)
+    flagged = blended.flagged
+    is_wrong = blended.kind == WRONG
     bounds = blended.details.get("mixture_bounds")
     if bounds is not None and "by_mixture" in bounds:
         # the bounds were floored at the audit's flagged likely errors (an "at most"
@@ -1775,7 +1811,11 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
             int(np.count_nonzero(likely & (blended.kind == MISSING))))
     blended.details["label_confidence"] = {
         "rule": "odds(p') = odds(p) * odds(1 - c) / odds(1 - mean confidence), wrong "
-                "candidates only",
+                "candidates only; the flagged rows interleaved with the LLM's least "
+                "confident wrong candidates",
+        # the LLM's least confident wrong candidates taken (as many as it expects wrong,
+        # the sum of 1 - c), and how many of them were flagged and interleaved
+        "n_llm_expected_wrong": n_doubt, "n_interleaved": int(len(doubt)),
         "mean_confidence": round(mean, 6), "clip": CONFIDENCE_CLIP,
         "n_wrong_candidates": int(wrong.sum()),
         # wrong candidates without a stated confidence (kept as the audit scored them)
