@@ -478,3 +478,37 @@ def test_the_thresholds_are_options(tmp_path):
     assert out["strict"]["broader_left_off"]["min_share"] == 0.99
     assert out["plain"]["top_candidates"] == out["strict"]["top_candidates"]
     assert out["strict"]["noise"]["n_review_rows"] == out["plain"]["noise"]["n_review_rows"]
+
+
+def test_a_table_saved_by_a_spreadsheet_is_still_the_audits(tmp_path):
+    """Opened and saved by a spreadsheet (a byte-order mark, "Decision", ``;`` for the
+    comma), the table was "a file this audit did not write" to the next audit: left
+    undecided, it was not replaced without --force. A decided one is refused as a
+    decided review, and apply-review reads such a file as the table."""
+    corpus, vocab, left_off = _desk(tmp_path)
+    args = ("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit", "--scores", "knn",
+            "--no-html")
+    assert invoke(*args).exit_code == 0
+    table = tmp_path / "audit" / "docs_without_broader.csv"
+    rows = _decide(table, {left_off[0]: "accept"})
+
+    def save(decided):
+        with open(table, "w", newline="", encoding="utf-8-sig") as f:
+            out = csv.writer(f, delimiter=";")
+            out.writerow(["Decision", *list(rows[0])[1:]])
+            out.writerows([decided.get(r["doc_id"], ""), *list(r.values())[1:]] for r in rows)
+
+    save({left_off[0]: "accept"})
+    result = invoke("apply-review", corpus, table, "-o", tmp_path / "fixed.jsonl",
+                    "--vocab", vocab)
+    assert result.exit_code == 0, result.output
+    assert "1 label added" in result.output
+    decided = table.read_bytes()
+    result = invoke(*args)
+    assert result.exit_code != 0
+    assert "1 review decision already filled in" in result.output, result.output
+    assert table.read_bytes() == decided
+    save({})
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert table.read_text(encoding="utf-8").startswith("decision,doc,line,doc_id,doc_key,")

@@ -1052,7 +1052,30 @@ def _replaceable(target: Path, file_name: str) -> bool:
             start = file.read(256)
     except OSError:  # unreadable: not known to be the audit's
         return False
+    if file_name == BROADER_LEFT_OFF and _saved_broader_table(start):
+        return True
     return bool(_AUDIT_FILE_STARTS[file_name].match(start))
+
+
+def _saved_broader_table(start: bytes) -> bool:
+    """Whether ``start`` (a file's first bytes) begins as :data:`BROADER_LEFT_OFF` saved
+    again by a spreadsheet, as ``apply-review`` reads it: a byte-order mark, a
+    capitalised ``Decision``, a ``;`` or tab for the comma. The table is a desk's review
+    now, opened and saved so: such a file, left undecided, was "a file this audit did
+    not write", not replaced without ``force``.
+
+    >>> _saved_broader_table(b"\\xef\\xbb\\xbfDecision;doc;line;doc_id;doc_key;narrower_uris")
+    True
+    >>> _saved_broader_table(b"text,labels,id")
+    False
+    """
+    from tagsmith.audit.review import _delimiter
+
+    lines = start.decode("utf-8", "replace").removeprefix("\ufeff").splitlines()
+    if not lines:
+        return False
+    names = [name.strip().strip('"').lower() for name in lines[0].split(_delimiter(lines[0]))]
+    return names[:4] == list(BROADER_LEFT_OFF_COLUMNS[:4])
 
 
 def _outermost_missing(directory: Path) -> Path | None:
