@@ -3655,6 +3655,20 @@ def test_distill_classifier_from_llm_labels_leaves_the_unanswered_documents_out(
         distill_classifier(texts[:5], labelled, space, options=options)
 
 
+def test_distill_classifier_from_llm_labels_none_answered_says_so():
+    # every document refused: the LLMLabels' were all left out, and the caller was told
+    # "no training documents: the corpus is empty" of the 20 texts it gave
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.labeler import LLMLabels
+
+    space = LabelSpace.from_names(["sport", "weather"])
+    texts = [f"football match {i}" for i in range(20)]
+    labelled = LLMLabels(Y=sp.csr_matrix((20, 2), dtype=np.float32),
+                         answered=np.zeros(20, bool), report=None)
+    with pytest.raises(InvalidParameterError, match="none of the 20 answered"):
+        distill_classifier(texts, labelled, space)
+
+
 def test_python_callers_are_told_of_starved_labels_in_python_terms(caplog):
     # distill_classifier and active_distill from a notebook warned "distill from LABELS
     # with those lines added" and "found with zeroshot ... distill from the output":

@@ -133,6 +133,12 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
             raise InvalidParameterError("Y_soft", f"the LLMLabels of the {len(texts):,} "
                                         "texts", f"those of {len(answered):,} documents")
         n_unanswered = int(len(answered) - answered.sum())
+        if texts and not answered.any():
+            # "no training documents: the corpus is empty", of the texts given
+            raise InvalidParameterError(
+                "Y_soft", "the LLMLabels of documents the LLM answered",
+                f"none of the {len(texts):,} answered (refused, failed or malformed: "
+                "labelled.report says why); nothing to distil from")
         if n_unanswered:
             logger.warning("distilling from the %s of %s the LLM answered: %s left out",
                            f"{int(answered.sum()):,}", f"{len(texts):,} documents",
