@@ -1068,3 +1068,26 @@ def test_apply_review_without_the_audits_vocabulary_says_to_give_it(tmp_path):
                                               "-o", str(tmp_path / "v.jsonl"), "--vocab",
                                               str(vocab)])
     assert result.exit_code == 0 and "1 accepted" in result.output, result.output
+
+
+def test_apply_review_next_line_names_the_text_column_its_output_keeps(tmp_path):
+    """A CSV corpus read with --text-column body and written as CSV keeps 'body' and
+    gets no 'text' column: the printed 'tagsmith train fixed.csv ...' had no
+    --text-column and train refused it ("no 'text' column in the header"). Written as
+    JSONL (a 'text' key added) or TSV it needs none."""
+    _, vocab, _, _ = _setup(tmp_path)
+    corpus = tmp_path / "corpus.csv"
+    corpus.write_text("id,body,labels\n" + "".join(
+        f"{i},{t},{';'.join(f'http://x/{n}' for n in names)}\n" for i, t, names in DOCS),
+        encoding="utf-8")
+    review = tmp_path / "accepted.csv"
+    write_review([_row(1, "wrong", "rain", decision="accept")], review)
+    runner = CliRunner()
+    for out, column in (("fixed.csv", " --text-column body"), ("fixed.jsonl", ""),
+                        ("fixed.tsv", "")):
+        result = runner.invoke(tagsmith_cli.cli, [
+            "apply-review", str(corpus), str(review), "-o", str(tmp_path / out),
+            "--vocab", str(vocab), "--text-column", "body"])
+        assert result.exit_code == 0, result.output
+        assert (f"tagsmith train {tmp_path / out} --vocab {vocab}{column} -o BUNDLE"
+                in result.output), result.output

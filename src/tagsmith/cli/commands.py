@@ -3720,16 +3720,45 @@ def _refuse_swapped_review(corpus: str, review: str) -> None:
             "(its review.csv), swapped here?", path=review)
 
 
+def _has_text_field(path: str) -> bool:
+    """Whether the CSV header (a JSONL file's first object) of apply-review's output
+    ``path`` names a ``text`` column; True for a TSV and for anything unreadable (no
+    ``--text-column`` to add)."""
+    import csv
+    import gzip
+
+    name = str(path).lower().removesuffix(".gz")
+    if not name.endswith((".csv", ".jsonl")):
+        return True
+    try:
+        with (gzip.open if str(path).lower().endswith(".gz") else open)(
+                path, "rt", encoding="utf-8-sig", newline="") as handle:
+            first = next((line for line in handle if line.strip()), "")
+        if name.endswith(".jsonl"):
+            row = json.loads(first)
+            return not isinstance(row, dict) or "text" in row
+        return "text" in next(csv.reader([first]), [])
+    except (OSError, ValueError, EOFError, csv.Error):
+        return True
+
+
 def _next_after_review(corpus: str, output: str, vocab: str | None, on_error: str,
                        lang: str) -> str:
     """The line apply-review ends with: the command that learns from its OUTPUT, distill
     for label's output (an LLM's labels with their scores), train for any other corpus,
     given the vocabulary and the options the review was read with."""
-    from tagsmith._shell import shell_path
+    from tagsmith._shell import shell_path, shell_word
+    from tagsmith.data.readers import current_text_columns
 
     by_llm = _is_label_output(str(corpus))
     given = ([f"--vocab {shell_path(vocab)}", *_selection_options()] if vocab
              else ["--vocab VOCAB"] if by_llm else [])  # distill needs one; train derives it
+    columns = current_text_columns()
+    # a CSV corpus written as CSV (JSONL as JSONL) keeps its own text columns and gets
+    # no 'text' one: 'train fixed.csv' was printed without --text-column body, and
+    # refused as "no 'text' column in the header"
+    if columns and columns != ("text",) and not _has_text_field(output):
+        given.append(f"--text-column {shell_word(','.join(columns))}")
     if on_error == "skip":
         given.append("--on-error skip")
     if lang != "en":
