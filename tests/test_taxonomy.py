@@ -2801,3 +2801,38 @@ def test_cli_taxonomy_closes_its_response_cache_before_it_returns(tmp_path):
             assert cache.exists() and not (tmp_path / "c.sqlite-wal").exists()
         finally:
             gc.enable()
+
+
+def test_cli_taxonomy_next_label_command_carries_the_endpoint_given_on_its_command_line(
+        tmp_path, monkeypatch):
+    """--base-url and --llm are required: taxonomy given them on its command line printed
+    'tagsmith label ... -o LABELS.jsonl' without them, which failed "Missing option
+    '--base-url'" as printed. They are carried; from the environment they are not (the
+    printed command finds them there too)."""
+    monkeypatch.delenv("TAGSMITH_LLM_BASE_URL", raising=False)
+    monkeypatch.delenv("TAGSMITH_LLM_MODEL", raising=False)
+    vocab = tmp_path / "tax.csv"
+    runner = CliRunner()
+    with LocalChatServer(ScriptedTaxonomist(break_update=False)) as server:
+        cache = ["--cache", str(tmp_path / "cache.sqlite")]
+        result = runner.invoke(tagsmith_cli.cli, [
+            "taxonomy", str(SAMPLE), "--use-case", "route stories", "-o", str(vocab),
+            "--max-labels", "8", "--sample", "80", "--minibatch", "40",
+            "--base-url", server.base_url, "--llm", "scripted", *cache])
+        assert result.exit_code == 0, result.output
+        line = next(x for x in result.stderr.splitlines() if x.startswith("next: "))
+        words = shlex.split(line.split(": ", 2)[2].split(" (--budget")[0])
+        assert words[words.index("--base-url") + 1] == server.base_url
+        assert words[words.index("--llm") + 1] == "scripted"
+        out = tmp_path / "labels.jsonl"
+        result = runner.invoke(tagsmith_cli.cli, ["-q", *words[1:-1], str(out), "--limit",
+                                                  "5", *cache])
+        assert result.exit_code == 0 and out.exists(), result.output
+        result = runner.invoke(tagsmith_cli.cli, [
+            "taxonomy", str(SAMPLE), "--use-case", "route stories", "-o",
+            str(tmp_path / "t2.csv"), "--max-labels", "8", "--sample", "80",
+            "--minibatch", "40", *cache],
+            env={"TAGSMITH_LLM_BASE_URL": server.base_url, "TAGSMITH_LLM_MODEL": "scripted"})
+        assert result.exit_code == 0, result.output
+        line = next(x for x in result.stderr.splitlines() if x.startswith("next: "))
+        assert "--base-url" not in line and "--llm" not in line

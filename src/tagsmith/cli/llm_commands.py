@@ -863,10 +863,37 @@ def _next_after_taxonomy(corpus: str, output: str, use_case: str, lang: str) -> 
         given.append(f"--text-column {shell_word(','.join(columns))}")
     if lang != "en":
         given.append(f"--lang {shell_word(lang)}")
+    given += _endpoint_options_given()
     command = " ".join(["tagsmith label", shell_path(corpus), *given, "-o LABELS.jsonl"])
     return (f"next: read {printable(output)} (edit names or descriptions as you see fit), "
             f"then label the documents with it: {printable(command)} (--budget N --student "
             "STUDENT: N documents, and a student distilled as it goes)")
+
+
+def _endpoint_options_given() -> list[str]:
+    """The endpoint's options given on the command line (not from the environment nor
+    by default), as options of a command to print for the next LLM step: --base-url and
+    --llm are required, and taxonomy's 'next: ... tagsmith label ...' given them on its
+    command line printed a label command that failed "Missing option '--base-url'". A
+    base URL holding a user, password or query string (a secret, maybe) is shown as
+    BASE_URL, the key itself never (only --api-key-env, its variable's name)."""
+    from click.core import ParameterSource
+
+    from tagsmith._shell import shell_word
+
+    ctx = click.get_current_context()
+    given = []
+    for name, option in (("base_url", "--base-url"), ("llm_model", "--llm"),
+                         ("api_key_env", "--api-key-env"),
+                         ("api_key_header", "--api-key-header")):
+        value = ctx.params.get(name)
+        if value is None or ctx.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
+            continue
+        value = str(value)
+        shown = ("BASE_URL" if name == "base_url" and any(c in value for c in "@?#")
+                 else shell_word(value))
+        given.append(f"{option}{'=' if value.startswith('-') else ' '}{shown}")
+    return given
 
 
 def _shown_similarity(similarity: float, min_similarity: float, matched: bool) -> str:
