@@ -1060,9 +1060,9 @@ def test_apply_review_without_the_audits_vocabulary_says_to_give_it(tmp_path):
     result = runner.invoke(tagsmith_cli.cli, ["apply-review", str(corpus), str(review),
                                               "-o", str(tmp_path / "bare.jsonl")])
     assert result.exit_code == 3, result.output
-    assert ("the labels read have no names (no vocabulary was given: the labels are the "
-            "corpus's own URIs): give the vocabulary the audit used (apply-review --vocab)"
-            ) in result.output
+    assert ("the labels read have no names (no vocabulary was given, the labels being the "
+            "corpus's own URIs, or one that names no label): give the vocabulary the audit "
+            "used (apply-review --vocab)") in result.output
     assert "renamed since the audit" not in result.output
     result = runner.invoke(tagsmith_cli.cli, ["apply-review", str(corpus), str(review),
                                               "-o", str(tmp_path / "v.jsonl"), "--vocab",
@@ -1091,3 +1091,23 @@ def test_apply_review_next_line_names_the_text_column_its_output_keeps(tmp_path)
         assert result.exit_code == 0, result.output
         assert (f"tagsmith train {tmp_path / out} --vocab {vocab}{column} -o BUNDLE"
                 in result.output), result.output
+
+
+def test_apply_review_with_a_vocabulary_of_uris_alone_does_not_say_none_was_given(tmp_path):
+    """--vocab a list of URIs alone (no names): an accepted row's label_name was refused
+    saying "no vocabulary was given", though one was."""
+    _, _, _, _ = _setup(tmp_path)
+    corpus = tmp_path / "labels.jsonl"
+    corpus.write_text("".join(json.dumps(
+        {"id": i, "text": t, "labels": [f"http://x/{n}" for n in names]}) + "\n"
+        for i, t, names in DOCS), encoding="utf-8")
+    uris = tmp_path / "uris.txt"
+    uris.write_text("http://x/rain\nhttp://x/sun\nhttp://x/snow\n", encoding="utf-8")
+    review = tmp_path / "accepted.csv"
+    write_review([_row(1, "wrong", "rain", decision="accept")], review)
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(review), "-o", str(tmp_path / "o.jsonl"),
+        "--vocab", str(uris)])
+    assert result.exit_code == 3, result.output
+    assert "or one that names no label" in result.output
+    assert "(no vocabulary was given:" not in result.output

@@ -2032,9 +2032,10 @@ def _check_label_name(row: dict, space: LabelSpace, label_id: int, path: Path, l
             # apply-review with no --vocab after an audit with one: the labels the
             # corpus names carry no names, and "renamed since the audit?" sent the user
             # looking for a rename that never happened
-            why = ("the labels read have no names (no vocabulary was given: the labels "
-                   "are the corpus's own URIs): give the vocabulary the audit used "
-                   "(apply-review --vocab), or empty label_name")
+            # (or --vocab a list of URIs alone: "no vocabulary was given" was said then too)
+            why = ("the labels read have no names (no vocabulary was given, the labels "
+                   "being the corpus's own URIs, or one that names no label): give the "
+                   "vocabulary the audit used (apply-review --vocab), or empty label_name")
         else:  # the name of no label: a thesaurus update renamed it since the audit?
             why = ("it names no label of the vocabulary: renamed since the audit? Then "
                    "empty label_name (the row's label is taken by its URI) or apply the "
