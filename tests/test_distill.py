@@ -3439,6 +3439,54 @@ def test_label_with_a_budget_spends_the_rare_share_it_is_given(tmp_path):
     assert summary["active"]["rare_share_ranked_by"] == "student"  # no --shortlist-zeroshot
 
 
+def test_rare_share_scores_each_round_s_candidates_once(monkeypatch):
+    """Each round after the first scored every candidate twice with a share (its top 10
+    for the gains, its top 50 for the share's picks): once now, and the share picks from
+    the same ranking as when it scored the candidates itself."""
+    from tagsmith.models.linear import LinearOVR
+    from tagsmith.pipeline.distill import RARE_TOPK, _rare_picks
+
+    names = [f"topic{j}" for j in range(14)]
+    space = load_vocabulary_from_names(names)
+    texts = [f"{names[i % 14]} story word{i % 7} about {names[(i * 5) % 14]} {i}"
+             for i in range(280)]
+    truth = sp.csr_matrix(np.array([[0.9 if j in (i % 14, (i * 5) % 14) and (
+        j or i % 70 == 0) else 0.0 for j in range(14)] for i in range(280)], np.float32))
+
+    def teach(indices):
+        return truth[indices], np.ones(len(indices), bool)
+
+    calls: list[int] = []
+    real = LinearOVR.predict_topk
+    seen: list = []
+
+    def counted(self, X, k):
+        calls.append(X.shape[0])
+        topk = real(self, X, k)
+        seen.append((self, X, topk))
+        return topk
+
+    monkeypatch.setattr(LinearOVR, "predict_topk", counted)
+    n_calls = {}
+    for share in (0.0, 0.3):
+        calls.clear()
+        active_distill(texts, space, teach, ActiveOptions(
+            budget=120, rounds=4, initial_fraction=0.25, seed=1, rare_share=share,
+            featurizer_params=FAST_FEATURES))
+        n_calls[share] = len(calls)
+    # the share costs no scoring of its own (it was one more of each of the 3 rounds)
+    assert n_calls[0.3] == n_calls[0.0], n_calls
+    # the picks from the round's scores are the picks it made scoring them itself
+    model, X, topk = next(row for row in seen if row[2].k == RARE_TOPK or row[2].k == 14)
+    support = np.array([0, 3, 1, 25, 2] + [5] * 9)
+    candidates = np.arange(X.shape[0])
+    monkeypatch.setattr(LinearOVR, "predict_topk", real)
+    own = _rare_picks(model, X, candidates, support, 12)
+    assert len(own) == 12
+    assert own.tolist() == _rare_picks(model, X, candidates, support, 12,
+                                       scored=topk).tolist()
+
+
 def _rare_picks_by_label(topk, support, n):
     """_rare_picks as first written (one comparison of the whole top-k a target): the
     reference its grouped sort must pick as."""

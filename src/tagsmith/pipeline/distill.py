@@ -581,7 +581,13 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
                                         replace=False))
             n_mistakes = 0.0
         else:
-            topk = _predict_candidates(model, X_pool, candidates, min(n_labels, 10))
+            # scored once a round: the share's picks read the student's top RARE_TOPK,
+            # the gains its top 10 (the head of the same ranking; each round scored every
+            # candidate twice, for 10 labels and again for 50)
+            ranks_rare = options.rare_share > 0 and zero_shot is None
+            scored = _predict_candidates(model, X_pool, candidates, min(
+                n_labels, RARE_TOPK if ranks_rare else GAIN_TOPK))
+            topk = scored.head(GAIN_TOPK)
             gains = uncertainty_gains(topk, options.gain)
             if options.strategy == "robust" and options.teacher_precision is not None:
                 gains = np.clip(gains * (1.0 - teacher_error_risk(
@@ -591,7 +597,8 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
                 rare = _rare_picks(model, X_pool, candidates, support,
                                    int(round(size * options.rare_share)),
                                    zero_shot=zero_shot,
-                                   offered=~label_space.deprecated_mask)
+                                   offered=~label_space.deprecated_mask,
+                                   scored=scored if ranks_rare else None)
             rest = np.setdiff1d(np.arange(len(candidates)), rare)
             size_rest = size - len(rare)
             scope = len(rest) if options.mistakes_scope == "pool" else size_rest
@@ -684,11 +691,14 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
 RARE_TARGET = 20
 #: the student's top labels a candidate is scored for when ``rare_share`` targets labels
 RARE_TOPK = 50
+#: the student's top labels a candidate's uncertainty (its gain) is read from
+GAIN_TOPK = 10
 
 
 def _rare_picks(model, X_pool, candidates: np.ndarray, support: np.ndarray,
                 n: int, *, zero_shot: TopK | None = None,
-                offered: np.ndarray | None = None) -> np.ndarray:
+                offered: np.ndarray | None = None, scored: TopK | None = None
+                ) -> np.ndarray:
     """Up to ``n`` positions in ``candidates``: in turn for each label of 1 to
     :data:`RARE_TARGET` - 1 positives in ``support`` (the fewest first), the candidate
     not yet picked that the student scores highest for it (among its top
@@ -697,7 +707,9 @@ def _rare_picks(model, X_pool, candidates: np.ndarray, support: np.ndarray,
     too, first, and every target takes the candidate
     ``zero_shot`` scores highest for it (among its top): on GoEmotions this bought the
     rarest emotions more positives than the student's scores, learnt from a few.
-    ``offered`` (a mask of labels, not deprecated): only those are targeted."""
+    ``offered`` (a mask of labels, not deprecated): only those are targeted.
+    ``scored``: the student's top :data:`RARE_TOPK` (at least) of ``candidates``, where
+    the round has scored them already (its gains read the same ranking's head)."""
     # a deprecated label (not ``offered``) is no target by either ranking: the student's
     # targeted one labelled_before carried, which the teacher is never offered
     low = (support < RARE_TARGET) & ((support > 0) if zero_shot is None else True)
@@ -709,6 +721,8 @@ def _rare_picks(model, X_pool, candidates: np.ndarray, support: np.ndarray,
     targets = targets[np.argsort(support[targets], kind="stable")]
     if zero_shot is not None:  # by the label's name (the student cannot score one of 0)
         topk = zero_shot[candidates]
+    elif scored is not None:
+        topk = scored.head(RARE_TOPK)
     else:
         topk = _predict_candidates(model, X_pool, candidates, min(len(support), RARE_TOPK))
     # each target's candidates, best first (ties by place), grouped in one sort: a
