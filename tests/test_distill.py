@@ -3437,6 +3437,8 @@ def test_label_with_a_budget_spends_the_rare_share_it_is_given(tmp_path):
     summary = json.loads(result.stderr.strip().splitlines()[-1])
     assert summary["active"]["rare_share"] == 0.5
     assert summary["active"]["rare_share_ranked_by"] == "student"  # no --shortlist-zeroshot
+    # each round says what the share spent and bought
+    assert [row["rare_asked"] for row in summary["active"]["rounds"]] == [0, 8]
 
 
 def test_rare_share_scores_each_round_s_candidates_once(monkeypatch):
@@ -3485,6 +3487,28 @@ def test_rare_share_scores_each_round_s_candidates_once(monkeypatch):
     assert len(own) == 12
     assert own.tolist() == _rare_picks(model, X, candidates, support, 12,
                                        scored=topk).tolist()
+
+
+def test_rare_share_rounds_record_what_the_share_bought():
+    """A run's rounds said how many documents were asked, not how many of them the
+    share spent on rare labels nor what they bought: each round's record does now."""
+    space, texts, teach = _rare_pool()
+    result = active_distill(texts, space, teach, ActiveOptions(
+        budget=60, rounds=2, initial_fraction=0.5, strategy="random", seed=3,
+        rare_share=0.5, featurizer_params=FAST_FEATURES))
+    first, second = result.rounds
+    assert (first["rare_asked"], first["rare_bought"]) == (0, 0)  # random
+    assert second["rare_asked"] == 15  # half of the round's 30
+    music = np.flatnonzero(result.Y_teacher[:, 1].toarray().ravel() > 0)
+    in_second = int(np.isin(result.selected[music], result.selected[30:]).sum())
+    assert 1 <= second["rare_bought"] <= in_second, (second, in_second)
+    assert second["rare_bought"] == 15  # every music document left is the student's best
+    assert result.classifier.manifest["distillation"]["rounds"][1]["rare_asked"] == 15
+    # no share: the records are as before
+    plain = active_distill(texts, space, teach, ActiveOptions(
+        budget=60, rounds=2, initial_fraction=0.5, strategy="random", seed=3,
+        featurizer_params=FAST_FEATURES))
+    assert all("rare_asked" not in row for row in plain.rounds)
 
 
 def _rare_picks_by_label(topk, support, n):

@@ -576,6 +576,8 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
         if not len(candidates):  # every document is labelled already
             break
         size = min(size, len(candidates))
+        rare = np.zeros(0, np.int64)  # positions in candidates the share picked
+        picked_for: dict[int, int] = {}  # each of them: the label it was picked for
         if model is None or (number == 0 and not len(before)):
             chosen = np.sort(rng.choice(candidates, size=min(size, len(candidates)),
                                         replace=False))
@@ -592,13 +594,13 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
             if options.strategy == "robust" and options.teacher_precision is not None:
                 gains = np.clip(gains * (1.0 - teacher_error_risk(
                     topk, options.teacher_precision)), 1e-6, 1.0)
-            rare = np.zeros(0, np.int64)
             if options.rare_share > 0:
                 rare = _rare_picks(model, X_pool, candidates, support,
                                    int(round(size * options.rare_share)),
                                    zero_shot=zero_shot,
                                    offered=~label_space.deprecated_mask,
-                                   scored=scored if ranks_rare else None)
+                                   scored=scored if ranks_rare else None,
+                                   picked_for=picked_for)
             rest = np.setdiff1d(np.arange(len(candidates)), rare)
             size_rest = size - len(rare)
             scope = len(rest) if options.mistakes_scope == "pool" else size_rest
@@ -639,12 +641,27 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
                            said, none_of(len(chosen)))
         # numbered from 1, as the lines say them: the summary, the student's manifest and
         # TeacherFailedError.rounds said "round": 0 of the round the lines called round 1
-        history.append({"round": number + 1, "asked": int(len(chosen)),
-                        "answered": int(keep.sum()),
-                        "n_mistakes_assumed": round(float(n_mistakes), 1),
-                        "seconds": round(time.perf_counter() - started, 3)})
-        logger.info("active distillation %s: %s asked, %s labelled so far", said,
-                    f"{len(chosen):,}", f"{len(selected):,}")
+        record = {"round": number + 1, "asked": int(len(chosen)),
+                  "answered": int(keep.sum()),
+                  "n_mistakes_assumed": round(float(n_mistakes), 1),
+                  "seconds": round(time.perf_counter() - started, 3)}
+        for_rare = ""
+        if options.rare_share > 0:
+            # what the share bought (the record said how many were asked, not for what):
+            # the documents sent for the rare labels, and those the teacher gave the
+            # label each was sent for
+            label_of = {int(candidates[at]): label for at, label in picked_for.items()}
+            bought = sum(1 for row, doc in enumerate(chosen.tolist())
+                         if keep[row] and doc in label_of
+                         and Y_batch[row, label_of[doc]] != 0)
+            record["rare_asked"] = len(label_of)
+            record["rare_bought"] = int(bought)
+            if label_of:  # (the first round, at random, spends none)
+                for_rare = (f" ({len(label_of):,} for rare labels, {bought:,} of them "
+                            "given the label sent for)")
+        history.append(record)
+        logger.info("active distillation %s: %s asked%s, %s labelled so far", said,
+                    f"{len(chosen):,}", for_rare, f"{len(selected):,}")
     selected = np.concatenate(picked) if picked else np.zeros(0, np.int64)
     Y_teacher = (sp.vstack(rows).tocsr() if rows
                  else sp.csr_matrix((0, n_labels), dtype=np.float32))
@@ -697,8 +714,8 @@ GAIN_TOPK = 10
 
 def _rare_picks(model, X_pool, candidates: np.ndarray, support: np.ndarray,
                 n: int, *, zero_shot: TopK | None = None,
-                offered: np.ndarray | None = None, scored: TopK | None = None
-                ) -> np.ndarray:
+                offered: np.ndarray | None = None, scored: TopK | None = None,
+                picked_for: dict[int, int] | None = None) -> np.ndarray:
     """Up to ``n`` positions in ``candidates``: in turn for each label of 1 to
     :data:`RARE_TARGET` - 1 positives in ``support`` (the fewest first), the candidate
     not yet picked that the student scores highest for it (among its top
@@ -709,7 +726,9 @@ def _rare_picks(model, X_pool, candidates: np.ndarray, support: np.ndarray,
     rarest emotions more positives than the student's scores, learnt from a few.
     ``offered`` (a mask of labels, not deprecated): only those are targeted.
     ``scored``: the student's top :data:`RARE_TOPK` (at least) of ``candidates``, where
-    the round has scored them already (its gains read the same ranking's head)."""
+    the round has scored them already (its gains read the same ranking's head).
+    ``picked_for``, a dict, gets each pick's position mapped to the label it was picked
+    for (the round's record counts those the teacher gave that label)."""
     # a deprecated label (not ``offered``) is no target by either ranking: the student's
     # targeted one labelled_before carried, which the teacher is never offered
     low = (support < RARE_TARGET) & ((support > 0) if zero_shot is None else True)
@@ -737,8 +756,8 @@ def _rare_picks(model, X_pool, candidates: np.ndarray, support: np.ndarray,
     order = np.lexsort((rows, -topk.scores[rows, cols], of_label))
     rows, of_label = rows[order], of_label[order]
     bounds = np.searchsorted(of_label, np.arange(len(targets) + 1))
-    ranked = [rows[bounds[i]:bounds[i + 1]].tolist() for i in range(len(targets))
-              if bounds[i] < bounds[i + 1]]
+    kept = [i for i in range(len(targets)) if bounds[i] < bounds[i + 1]]
+    ranked = [rows[bounds[i]:bounds[i + 1]].tolist() for i in kept]
     at = [0] * len(ranked)  # per target: its next candidate not looked at
     picked: list[int] = []
     taken = np.zeros(len(candidates), bool)
@@ -754,6 +773,8 @@ def _rare_picks(model, X_pool, candidates: np.ndarray, support: np.ndarray,
             if j < len(best):
                 taken[best[j]] = True
                 picked.append(best[j])
+                if picked_for is not None:
+                    picked_for[best[j]] = int(targets[kept[i]])
                 j += 1
             at[i] = j
             if j < len(best):
