@@ -3489,6 +3489,25 @@ def test_rare_share_scores_each_round_s_candidates_once(monkeypatch):
                                        scored=topk).tolist()
 
 
+def test_rare_share_rounds_half_up_and_spends_one_of_a_small_round():
+    """A round of 2 at rare_share 0.2 spent none of it on rare labels (Python's round:
+    0.4 to 0): at least one document now, and the round's record says so."""
+    space, texts, teach = _rare_pool()
+    # one music document and one sport document the teacher labelled before: the
+    # round (of 2) is chosen by the student, not at random
+    before = np.array([0, 1])
+    Y_before = teach(before)[0]
+    result = active_distill(texts, space, teach, ActiveOptions(
+        budget=2, rounds=1, strategy="random", seed=0, rare_share=0.2,
+        featurizer_params=FAST_FEATURES), labelled_before=(before, Y_before))
+    # the document the student scores highest for music (bought once) is bought
+    assert any(i % 15 == 0 for i in result.selected), result.selected
+    assert result.rounds[0]["rare_asked"] == 1 and result.rounds[0]["rare_bought"] == 1
+    from tagsmith.pipeline.distill import rare_count
+
+    assert rare_count(2, 0.2) == 1 and rare_count(5, 0.5) == 3
+
+
 def test_rare_share_rounds_record_what_the_share_bought():
     """A run's rounds said how many documents were asked, not how many of them the
     share spent on rare labels nor what they bought: each round's record does now."""

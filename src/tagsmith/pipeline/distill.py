@@ -596,7 +596,7 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
                     topk, options.teacher_precision)), 1e-6, 1.0)
             if options.rare_share > 0:
                 rare = _rare_picks(model, X_pool, candidates, support,
-                                   int(round(size * options.rare_share)),
+                                   rare_count(size, options.rare_share),
                                    zero_shot=zero_shot,
                                    offered=~label_space.deprecated_mask,
                                    scored=scored if ranks_rare else None,
@@ -710,6 +710,22 @@ RARE_TARGET = 20
 RARE_TOPK = 50
 #: the student's top labels a candidate's uncertainty (its gain) is read from
 GAIN_TOPK = 10
+
+
+def rare_count(size: int, share: float) -> int:
+    """The documents of a round of ``size`` that ``rare_share`` ``share`` spends on rare
+    labels: ``size * share`` rounded half up, and at least one where ``share`` is not 0.
+    Python's ``round`` (half to even) spent none of a round of 1 or 2 at 0.2 (nor 2 of a
+    round of 5 at 0.5), so a small budget opted in bought no rare label at all.
+
+    >>> [rare_count(size, 0.2) for size in (1, 2, 3, 10, 375)]
+    [1, 1, 1, 2, 75]
+    >>> rare_count(5, 0.5), rare_count(10, 0.0)
+    (3, 0)
+    """
+    if not share:
+        return 0
+    return max(1, int(np.floor(size * share + 0.5)))
 
 
 def _rare_picks(model, X_pool, candidates: np.ndarray, support: np.ndarray,
