@@ -3355,9 +3355,37 @@ def test_cli_distill_names_labels_of_too_few_positives(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["starved_labels"] == [{"uri": "u:art", "label": "art", "positives": 3}]
     assert any(warning.startswith(
-        "1 label has only 1 to 5 positive training documents of the 40 learnt from")
+        "1 label has only 1 to 5 positive training documents (a target of at least 0.5) "
+        "of the 40 learnt from")
         and "'art' (3); to teach them, label more documents that carry them" in warning
         and "distill from LABELS" in warning
+        for warning in summary["warnings"]), summary["warnings"]
+
+
+def test_cli_distill_counts_the_positives_the_student_learns_from(tmp_path):
+    """distill counted any nonzero target as a positive: a label the teacher gave 20
+    documents at 0.05 (the student learns it is unlikely there) was not starved. A
+    positive is a target of at least 0.5 now, on every document (the held-out ones
+    too: the student is refitted on them)."""
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n<u:art>\tart\n<u:film>\tfilm\n")
+    labels = tmp_path / "soft.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": str(i), "text": f"{'football match' if i % 2 else 'piano concert'} {i}",
+         "labels": ["u:sport" if i % 2 else "u:music"] + (["u:film"] if i < 20 else [])
+         + (["u:art"] if 30 <= i < 38 else []),
+         "scores": [0.9] + ([0.05] if i < 20 else []) + ([0.6] if 30 <= i < 38 else [])})
+        + "\n" for i in range(40)))
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "distill", str(labels), "--vocab", str(vocab), "-o", str(tmp_path / "s"),
+        "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    # art: 8 documents at 0.6, counted whether held out for dev or not (refitted on)
+    assert summary["starved_labels"] == [{"uri": "u:film", "label": "film", "positives": 0}]
+    assert any(warning.startswith(
+        "1 label has only 0 to 5 positive training documents (a target of at least 0.5) "
+        "of the 40 learnt from") and "'film' (0)" in warning
         for warning in summary["warnings"]), summary["warnings"]
 
 

@@ -158,9 +158,13 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
         check_no_lone_surrogate(human[0], "human_texts")
         hashes = hash_texts(texts)
         check_overlap(np.unique(hashes), human[0], name=human_name, source=human_source)
-    starved = starved_labels(Y_soft, label_space, lang=lang)
+    # counted as the student learns: a target under LEARNT_TARGET (a label given at
+    # 0.05) teaches it the label is unlikely there; every document counts, the held-out
+    # ones too (the final student is refitted on them)
+    starved = starved_labels(Y_soft, label_space, lang=lang, min_target=LEARNT_TARGET)
     # the CLI's distill passes its own words (DISTILL_STARVED_REMEDY)
-    warn_starved(starved, len(texts), _starved_remedy or PY_DISTILL_STARVED_REMEDY)
+    warn_starved(starved, len(texts), _starved_remedy or PY_DISTILL_STARVED_REMEDY,
+                 min_target=LEARNT_TARGET)
     classifier = train_classifier(texts, Y_soft, label_space, options=options,
                                   _text_hashes=hashes, lang=lang)
     heldout = classifier.manifest["metrics"].get("heldout")
@@ -849,26 +853,40 @@ STARVED_MAX = 5
 
 
 def starved_labels(Y: sp.csr_matrix, label_space: LabelSpace, *, lang: str = "en",
-                   max_positives: int = STARVED_MAX) -> list[dict]:
+                   max_positives: int = STARVED_MAX, min_target: float = 0.0) -> list[dict]:
     """The labels (not deprecated) 1 to ``max_positives`` documents of ``Y`` carry, the
     fewest first (ties in vocabulary order): each as ``{"uri", "label", "positives"}``,
     the name in ``lang``. Labels no document carries are another warning's
-    (:func:`_warn_untaught`, ``train``'s).
+    (:func:`_warn_untaught`, ``train``'s). With ``min_target`` (``distill``'s
+    :data:`LEARNT_TARGET`), a document counts as a label's positive only where its
+    target is at least that: a label some documents carry, none of them or at most
+    ``max_positives`` at that target, is starved (0 positives where all are weaker).
 
     >>> space = LabelSpace.from_uris(["u:a", "u:b", "u:c"],
     ...                              names={"u:a": "a", "u:b": "b", "u:c": "c"})
     >>> Y = sp.csr_matrix(np.array([[1, 0, 0]] * 9 + [[1, 1, 0]] * 2))
     >>> starved_labels(Y, space)
     [{'uri': 'u:b', 'label': 'b', 'positives': 2}]
+    >>> soft = sp.csr_matrix(np.array([[0.9, 0.0, 0.05]] * 11))
+    >>> starved_labels(soft, space, min_target=0.5)
+    [{'uri': 'u:c', 'label': 'c', 'positives': 0}]
     """
-    support = label_support(Y, len(label_space))
-    rows = np.flatnonzero((support > 0) & (support <= max_positives)
+    given = label_support(Y, len(label_space))
+    support = given
+    if min_target > 0:
+        Y = sp.csr_matrix(Y)
+        support = np.bincount(Y.indices[Y.data >= min_target], minlength=len(label_space))
+    rows = np.flatnonzero((given > 0) & (support <= max_positives)
                           & ~label_space.deprecated_mask)
     rows = rows[np.argsort(support[rows], kind="stable")]
     return [{"uri": label_space.uri_of(int(i)), "label": label_space.name_of(int(i), lang),
              "positives": int(support[i])} for i in rows]
 
 
+#: the soft target at which ``distill`` counts a document as a label's positive for
+#: :func:`starved_labels`: below it, the student's loss pulls the label's score on the
+#: document toward a low value (a label given at 0.05 is nearly a negative)
+LEARNT_TARGET = 0.5
 #: what :func:`warn_starved` says to do after a budgeted run
 BUDGET_STARVED_REMEDY = (
     "a larger budget buys them only as often as the pool holds them; to teach them, "
@@ -893,22 +911,26 @@ PY_DISTILL_STARVED_REMEDY = (
 
 
 def warn_starved(starved: list[dict], n_docs: int, remedy: str, shown: int = 5, *,
-                 learner: str = "the student") -> None:
+                 learner: str = "the student", min_target: float = 0.0) -> None:
     """Warn of :func:`starved_labels`' labels, naming the first ``shown`` (quoted, with
     their counts) and ``remedy``, what to do. A student distilled from a budget that
     bought 1 to 12 documents of each of GoEmotions' five rarest emotions never predicted
     most of them, and neither ``label --budget`` nor ``distill`` said a word.
     ``learner``: who would learn them (``label --budget`` without ``--student`` keeps
-    no student: "a model trained on these labels")."""
+    no student: "a model trained on these labels"). ``min_target``: the target a
+    positive was counted at (``distill``'s), said where it is not 0."""
     if not starved:
         return
     n = len(starved)
     named = and_more(starved, shown, lambda row: (
         f"{clip(row['label'], NAME_LIMIT, collapse=False)!r} ({row['positives']:,})"))
-    logger.warning("%s label%s %s only 1 to %d positive training documents of the %s "
+    fewest = min(row["positives"] for row in starved)
+    at = f" (a target of at least {min_target:g})" if min_target else ""
+    logger.warning("%s label%s %s only %d to %d positive training documents%s of the %s "
                    "learnt from, too few for %s to learn %s (it will rarely if "
                    "ever predict %s): %s; %s", f"{n:,}", plural_s(n), plural(n, "has", "have"),
-                   STARVED_MAX, f"{n_docs:,}", learner, plural(n, "it", "them"),
+                   min(fewest, 1), STARVED_MAX, at, f"{n_docs:,}", learner,
+                   plural(n, "it", "them"),
                    plural(n, "it", "them"), named, remedy)
 
 
