@@ -3467,6 +3467,10 @@ def test_label_with_a_budget_spends_the_rare_share_it_is_given(tmp_path):
     assert summary["active"]["rare_share_ranked_by"] == "student"  # no --shortlist-zeroshot
     # each round says what the share spent and bought
     assert [row["rare_asked"] for row in summary["active"]["rounds"]] == [0, 8]
+    # and the closing lines say it, run-wide
+    bought = summary["active"]["rounds"][1]["rare_bought"]
+    assert (f"--rare-share 0.5: 8 of the documents sent were for rare labels (ranked by the "
+            f"student's scores), {bought} of them given the label sent for") in result.stdout
 
 
 def test_rare_share_scores_each_round_s_candidates_once(monkeypatch):

@@ -1261,6 +1261,19 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             click.echo(f"student distilled from {taught:,} document{plural_s(taught)}"
                        + (f" ({before:,} labelled before, by --labelled)" if before else "")
                        + f" -> {printable(student)}")
+        active_record = result["summary"].get("active", {})
+        if active_record.get("rare_share"):
+            # what the share spent and bought, run-wide (each round's record has its own):
+            # the printed lines said nothing of it
+            rounds = active_record.get("rounds", [])
+            asked = sum(row.get("rare_asked", 0) for row in rounds)
+            got = sum(row.get("rare_bought", 0) for row in rounds)
+            ranked = ("the zero-shot scores of their names"
+                      if active_record.get("rare_share_ranked_by") == "zeroshot"
+                      else "the student's scores")
+            click.echo(f"--rare-share {active_record['rare_share']:g}: {asked:,} of the documents "
+                       f"sent were for rare labels (ranked by {ranked}), {got:,} of them given "
+                       "the label sent for")
         on_human = result["summary"].get("student") or {}
         if on_human.get("human_accuracy"):  # held out: the sample is not in the pool
             n, metrics = on_human["n_docs"], on_human["human_accuracy"]
