@@ -3118,6 +3118,24 @@ def test_label_confidence_reads_a_label_without_a_stated_confidence_as_unknown(
     assert before and before == after
 
 
+def test_label_confidence_in_the_python_api_keeps_a_confidence_float32_rounds_to_1(
+        small_corpus, goemotions_small):
+    """A float64 Y's confidence of 0.99999999 (an LLM's log-probability near 0) is a
+    stated one, not exactly 1: the audit's float32 copy rounded it to 1, which the blend
+    reads as no stated confidence, so those labels left the mean and kept the audit's
+    probability as if unscored."""
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(small_corpus, space)
+    soft = sp.csr_matrix(data.Y, dtype=np.float64)
+    soft.data[:] = 0.99999999
+    soft.data[::3] = 0.4  # the LLM less sure of every third label
+    rule = audit_corpus(data.texts, soft, space, options=AuditOptions(
+        scores="knn", min_probability=0.05, label_confidence=True)).issues.details[
+        "label_confidence"]
+    assert rule["n_wrong_unknown_confidence"] == 0
+    assert rule["mean_confidence"] == pytest.approx(float(soft.data.mean()), abs=1e-4)
+
+
 def test_label_confidence_floors_the_wrong_bound_at_the_blended_likely_errors():
     """The noise bounds are floored at the audit's flagged likely errors (an "at most"
     below the rows it asks a person to confirm contradicts itself), counted before the

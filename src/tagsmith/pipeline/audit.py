@@ -1945,7 +1945,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
     n_soft = int(np.count_nonzero((Y.data > 0) & (Y.data < 1)))
     n_given = int(np.count_nonzero(Y.data))
     # the given labels' confidences, for label_confidence (where Y carries any below 1)
-    confidence = Y.astype(np.float32) if options.label_confidence and n_soft else None
+    confidence = _float32_confidences(Y) if options.label_confidence and n_soft else None
     Y = sp.csr_matrix(Y != 0, dtype=bool)
     for name, where in (("lines", lines), ("doc_ids", doc_ids)):
         # a short list was an IndexError in the review queue, a str read per character
@@ -3079,6 +3079,18 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
     for key, score in zip(record.labels, scores, strict=True):
         by_key.setdefault(key.strip(), float(score))
     return by_key, {}
+
+
+def _float32_confidences(Y: sp.csr_matrix) -> sp.csr_matrix:
+    """``Y`` (given labels' confidences) as float32 for the blend, a confidence strictly
+    between 0 and 1 kept so: float32 rounded 0.99999999 (an LLM's log-probability near 0)
+    to exactly 1, which the blend reads as no stated confidence
+    (:data:`tagsmith.audit.detect.UNKNOWN_CONFIDENCE`), and 1e-50 to 0, none given."""
+    out = Y.astype(np.float32)
+    soft = (Y.data > 0) & (Y.data < 1)
+    out.data[soft] = np.clip(out.data[soft], np.finfo(np.float32).tiny,
+                             np.nextafter(np.float32(1), np.float32(0)))
+    return out
 
 
 def _confidence_matrix(Y: sp.csr_matrix,
