@@ -576,6 +576,10 @@ def test_one_label_a_document_says_it_may_be_a_main_subject_coding(tmp_path):
     assert "they can read far under" in note
     # the label space is the corpus's: a topic never listed first is in none of it
     assert "give the vocabulary (--vocab)" in note
+    # a true catalogue is told how to say so, which drops the note (it fired on every
+    # audit of one under auto, and said only --single-label no)
+    assert note.endswith("audit it with --single-label yes (single_label=True), and this "
+                         "note is not given")
     assert f"warning: {note}" in " ".join(result.output.split())
     page = (tmp_path / "auto" / "report.html").read_text(encoding="utf-8")
     assert "every labelled document carries exactly one label (" in page
@@ -593,6 +597,7 @@ def test_one_label_a_document_says_it_may_be_a_main_subject_coding(tmp_path):
     assert "--single-label no" not in note and "--review-sample N" in note
     assert "if a document can carry several labels" in note
     assert "--vocab" not in note
+    assert "--single-label yes" not in note  # said not single-label: not offered
 
     result = invoke("audit", corpus, "-o", tmp_path / "yes", "--scores", "knn",
                     "--no-html", "--single-label", "yes")

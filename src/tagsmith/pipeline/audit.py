@@ -2691,6 +2691,12 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
     True
     >>> print(_one_label_note(Y, False, noise, False)[:59])
     every labelled document carries exactly one label (3 labels
+    >>> print(_one_label_note(Y, False, noise, None).split(". ")[-1])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    If each document truly has one label (a catalogue, one category a document), audit
+    it with --single-label yes (single_label=True), and this note is not given
+    >>> "--single-label yes" in _one_label_note(Y, False, noise, False)
+    False
     """
     if single_label:
         return None
@@ -2712,9 +2718,15 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
         rule += ("; give the vocabulary (--vocab): without it the label space is the "
                  "corpus's own, and a label never given as a document's one label is in "
                  "none of it, nor can a reviewer add it")
+    # a true catalogue got this note on every audit under auto, and nothing said how
+    # to state it as one (which drops the note)
+    silence = ("" if single_label is not None else
+               ". If each document truly has one label (a catalogue, one category a "
+               "document), audit it with --single-label yes (single_label=True), and "
+               "this note is not given")
     if not isinstance(paired, dict):
         return head + "if a document can carry several labels and was coded with its " \
-            "main one alone (a library's main subject), " + rule
+            "main one alone (a library's main subject), " + rule + silence
     n_wrong = int(noise.get("n_flagged_wrong", 0))
     added = int(paired.get("n_wrong_added", 0))
     # said "0 of the 0 wrong rows" where nothing was flagged, "1 wrong row were"
@@ -2727,7 +2739,7 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
             "several labels and was coded with its main one alone (a library's main "
             "subject), its given label is not in doubt: audit again with --single-label "
             "no (single_label=False), where a missing row is a label to add beside it; "
-            "and " + rule)
+            "and " + rule + silence)
 
 
 def _withhold_bounds(noise: dict, quality: dict) -> dict:
