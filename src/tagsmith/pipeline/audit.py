@@ -2702,8 +2702,11 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
         return None
     Y = sp.csr_matrix(Y)
     per_doc = np.diff(Y.indptr)
+    # the per-document check first: a multi-label corpus skips the column form
+    if not per_doc.any() or per_doc.max() != 1:
+        return None
     n_used = int(np.count_nonzero(np.diff(Y.tocsc().indptr)))
-    if not per_doc.any() or per_doc.max() != 1 or n_used < 2:
+    if n_used < 2:
         return None
     head = (f"every labelled document carries exactly one label ({n_used:,} labels in use)"
             ": ")
