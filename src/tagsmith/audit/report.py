@@ -735,6 +735,9 @@ def _moves_html(noise: dict) -> str:
     >>> _moves_html({"method": {"single_label": {"n_wrong_added": 2, "n_missing_added": 1,
     ...              "n_unpaired": 0, "n_docs_without_labels": 1}}})[:70]
     ' Every document given a label has one (1 document has none, taken as n'
+    >>> "only if each document has one label" in _moves_html({"one_label_note": "x",
+    ...     "method": {"single_label": {"n_wrong_added": 2, "n_missing_added": 1}}})
+    True
     >>> _moves_html({"method": {"single_label": False}}), _moves_html({})
     ('', '')
     >>> _moves_html({"method": {"single_label": False, "broader_moves": {"n_moves": 2}}})[:52]
@@ -760,8 +763,11 @@ def _moves_html(noise: dict) -> str:
     return (f" {every}: a flagged wrong label and a flagged "
             "missing one of a document are one move, two adjacent rows of the review queue "
             "(wrong first); accept both to move it "
-            f'({_num(paired["n_wrong_added"] + paired["n_missing_added"])} of the rows were '
-            "flagged as the other half of such a move).")
+            # the one-label warning below says the given label may be right
+            + ("only if each document has one label, see the warning below "
+               if noise.get("one_label_note") else "")
+            + f'({_num(paired["n_wrong_added"] + paired["n_missing_added"])} of the rows '
+            "were flagged as the other half of such a move).")
 
 
 def _copies_html(noise: dict) -> str:

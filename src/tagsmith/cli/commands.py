@@ -3373,7 +3373,11 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
              + (f", {n_unlabelled:,} given none and taken as not yet labelled"
                 if n_unlabelled else "")
              + ": a document's wrong and missing rows are one move, adjacent in the queue; "
-             "accept both)" if moved and n_flagged else "")
+             # every document one label: the warning above says the given label may be
+             # right (a main subject), and this line told the reviewer to accept both
+             + ("accept both only if each document has one label; see the warning above)"
+                if noise.get("one_label_note") else "accept both)")
+             if moved and n_flagged else "")
     # coded at the most specific level (ICD-10): a broader code for a narrower one
     broader = (noise.get("method") or {}).get("broader_moves")
     n_moves = broader.get("n_moves", 0) if isinstance(broader, dict) else 0
