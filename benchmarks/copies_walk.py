@@ -116,6 +116,9 @@ def plant(texts: list[str], Y: sp.csr_matrix, n_docs: int, seed: int):
     copies = np.flatnonzero(is_copy)
     others = np.flatnonzero(~is_copy)
     n_more = max(0, min(n_docs - len(copies), len(others)))
+    if n_docs < len(copies):  # the slice grew past --n-docs without a word
+        log(f"--n-docs {n_docs:,} is below the {len(copies):,} copies: the slice holds "
+            f"every copy, {len(copies):,} documents")
     chosen = np.sort(np.concatenate((copies, rng.choice(others, n_more, replace=False))))
     Y = sp.csr_matrix(Y[chosen], dtype=np.float32)
     Y.eliminate_zeros()
@@ -125,7 +128,7 @@ def plant(texts: list[str], Y: sp.csr_matrix, n_docs: int, seed: int):
     for d in np.flatnonzero(is_copy[chosen]).tolist():
         members.setdefault(int(groups[d]), []).append(d)
     dense = Y.tolil()
-    planted, n_disagree = [], 0
+    planted, n_disagree, n_full = [], 0, 0
     for n_text, (_, docs) in enumerate(sorted(members.items(), key=lambda kv: kv[1][0])):
         sets = {tuple(sorted(Y[d].indices.tolist())) for d in docs}
         if len(sets) > 1:
@@ -140,13 +143,17 @@ def plant(texts: list[str], Y: sp.csr_matrix, n_docs: int, seed: int):
         else:  # a label it lacks, drawn by frequency, added to one copy
             weights = frequency.copy()
             weights[given] = 0
+            if not weights.sum():  # every label in use is the text's: none to add
+                n_full += 1        # (rng.choice with p nan raised ValueError)
+                continue
             c = int(rng.choice(len(weights), p=weights / weights.sum()))
             dense[d, c] = 1
             planted.append((d, c, WRONG, len(docs) == 2))
     Y = sp.csr_matrix(dense, dtype=np.float32)
     Y.eliminate_zeros()
     return chosen, Y, planted, {"n_texts_of_copies": len(members),
-                                "n_texts_disagreeing_already": n_disagree}
+                                "n_texts_disagreeing_already": n_disagree,
+                                "n_texts_nothing_to_plant": n_full}
 
 
 def figures(result, Y: sp.csr_matrix, groups: np.ndarray, blank: np.ndarray,

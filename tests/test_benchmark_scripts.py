@@ -1922,13 +1922,31 @@ def test_copies_walk_plants_one_label_on_each_text_whose_copies_agree():
     Y = sp.csr_matrix(np.array([[1, 0, 0]] * 3 + [[0, 1, 0]] * 2 + [[1, 0, 0], [0, 1, 0]]
                                + [[0, 0, 1]] * 5))
     chosen, planted_Y, planted, counts = walk.plant(texts, Y, 9, 0)
-    assert counts == {"n_texts_of_copies": 3, "n_texts_disagreeing_already": 1}
+    assert counts == {"n_texts_of_copies": 3, "n_texts_disagreeing_already": 1,
+                      "n_texts_nothing_to_plant": 0}
     assert len(chosen) == 9 and set(range(7)) <= set(chosen.tolist())  # every copy
     assert len(planted) == 2
     by_text = {texts[chosen[d]]: (c, k, tie) for d, c, k, tie in planted}
     assert by_text["a"][1:] == (0, False) and by_text["a"][0] == 0   # removed from 1 of 3
     assert by_text["b"][1:] == (1, True) and by_text["b"][0] != 1    # added to 1 of 2
     assert abs(planted_Y - Y[chosen]).sum() == 2
+
+
+def test_copies_walk_skips_a_text_with_no_label_left_to_plant(capsys):
+    """A text whose copies carry every label in use has none to add: plant raised numpy's
+    ValueError (probabilities nan); it is skipped and counted. --n-docs below the copies
+    grew the slice past it without a word: it is said."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    walk = _benchmark("copies_walk")
+    texts = ["a", "a", "b", "b", "c"]  # "b" (second, so an add) carries both labels
+    Y = sp.csr_matrix(np.array([[1, 0], [1, 0], [1, 1], [1, 1], [0, 1]]))
+    chosen, planted_Y, planted, counts = walk.plant(texts, Y, 2, 0)
+    assert counts["n_texts_nothing_to_plant"] == 1 and len(planted) == 1
+    assert len(chosen) == 4  # every copy, over --n-docs 2
+    assert "--n-docs 2 is below the 4 copies: the slice holds every copy" in (
+        capsys.readouterr().err)
 
 
 @pytest.mark.parametrize(("sample", "message"), [
