@@ -193,6 +193,35 @@ def test_the_command_says_what_the_copies_flagged(tmp_path):
     assert [r["copies"] for r in rows if r["doc"] == "300"] == ["2 of 3 copies carry it"]
 
 
+def test_the_command_says_ties_alone_as_the_page_does(tmp_path):
+    """The copies rule found only a tie (one of two copies given a label): the page said
+    it, the command printed no copies line at all (it did only when a majority row was
+    raised)."""
+    import json
+
+    from conftest import run_quiet
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(60)]
+    lines = [" ".join([f"topic{i % 3}", *rng.choice(words, 6)]) + f"\t<u:{i % 3}>"
+             for i in range(300)]
+    lines.append(lines[1].split("\t")[0] + "\t<u:1> <u:0>")  # label 0 on 1 of 2 copies
+    corpus = tmp_path / "train.tsv"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("".join(f"<u:{c}>\tl{c}\n" for c in range(3)), encoding="utf-8")
+    out = run_quiet("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit", "--scores",
+                    "knn", "--no-plots", "--copies-majority")
+    report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
+    copies = report["noise"]["method"]["copies"]
+    assert (copies["n_missing"], copies["n_wrong"], copies["n_ties"]) == (0, 0, 1)
+    line = next(x for x in out.splitlines() if x.startswith("copies:"))
+    assert line.startswith("copies: 0 missing and 0 wrong flagged")
+    assert "1 tie (as many copies each side) left to the scores" in line
+    page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
+    assert "1 tie (as many copies each side: one is wrong, not which)" in page
+
+
 def test_many_texts_of_copies_and_a_text_of_many_copies_take_linear_time():
     """copies_disagreeing masked every copy for each text (time in the square of the
     copies: 100,000 texts of two), and the queue's copies cell counted a text's copies

@@ -3388,7 +3388,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     # copies of one text that disagree (detect.flag_copies): the rows they flagged, and
     # why, where the command said only how many duplicate pairs conflict
     copies = (noise.get("method") or {}).get("copies")
-    if isinstance(copies, dict) and copies.get("n_missing", 0) + copies.get("n_wrong", 0):
+    # ties alone are said too, as the page says them (README: the command says how many
+    # ties it left to the scores)
+    if isinstance(copies, dict) and (copies.get("n_missing", 0) + copies.get("n_wrong", 0)
+                                     + copies.get("n_ties", 0)):
         n_texts, n_ties = copies["n_texts"], copies.get("n_ties", 0)
         # a tie (one of two copies) is not raised: it says one copy is wrong, not which
         ties = (f"; {n_ties:,} tie{plural_s(n_ties)} (as many copies each side) left to "
