@@ -2808,6 +2808,75 @@ def test_audit_warns_when_most_given_labels_are_too_rare_for_its_scores_to_judge
     assert report["noise"]["rare_labels_note"] is None
 
 
+def test_audit_warns_that_a_small_corpus_inflates_its_noise_figures(goemotions_small,
+                                                                   tmp_path):
+    """500 GoEmotions comments, 5% wrong and 10% missing labels planted, were reported "at
+    most 53.90% wrong and 70.21% missing" with 155 wrong labels flagged (21 of them
+    planted), and nothing said that on so few documents such bounds may say more of the
+    scores than of the errors. Under SMALL_CORPUS_TEXTS distinct labelled texts, with a
+    bound of at least SMALL_CORPUS_WIDE_BOUND, the audit says so (the command's output,
+    report.json's noise section, the page), naming what to do; a small corpus whose
+    labels the scores separate (bounds under it) gets no such warning, nor does one
+    under the few-texts minimum, or one warned of its rare labels, which keep their own
+    warnings alone."""
+    import random
+
+    from tagsmith.pipeline.audit import SMALL_CORPUS_TEXTS, SMALL_CORPUS_WIDE_BOUND
+
+    lines = goemotions_small["train"].read_text(encoding="utf-8").splitlines()
+    corpus = tmp_path / "comments.tsv"
+    corpus.write_text("".join(line + "\n" for line in lines[:1000]), encoding="utf-8")
+    out = tmp_path / "out"
+    # 1,000 GoEmotions comments, cross-fitted (the default): a bound over 35%
+    result = invoke("audit", corpus, "--vocab", goemotions_small["vocab"], "-o", out,
+                    "--no-plots")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    n_texts = report["noise"]["method"]["texts"]["n_distinct_labelled_texts"]
+    bounds = report["noise"]["bounds"]
+    assert 60 <= n_texts < SMALL_CORPUS_TEXTS
+    assert max(bounds["wrong_rate"], bounds["missing_rate"]) >= SMALL_CORPUS_WIDE_BOUND
+    note = report["noise"]["small_corpus_note"]
+    assert note.startswith(f"{n_texts:,} distinct labelled texts, fewer than "
+                           f"{SMALL_CORPUS_TEXTS:,}, bounded at "
+                           f"{100 * bounds['wrong_rate']:.2f}% wrong and "
+                           f"{100 * bounds['missing_rate']:.2f}% missing labels: ")
+    assert "may say more of how poorly the scores learnt" in note
+    assert "--review-sample N" in note and f"warning: {note}" in said
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.count("may say more of how poorly the scores learnt") == 2  # overview, noise
+    # 300 texts whose words name their labels: narrow bounds, nothing to warn of
+    separated = _corpus_of_labels(tmp_path / "separated.tsv", 10, random.Random(5))
+    result = invoke("audit", separated, "-o", tmp_path / "out2", "--no-html")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out2" / "report.json").read_text(encoding="utf-8"))
+    assert report["noise"]["method"]["texts"]["n_distinct_labelled_texts"] == 300
+    assert max(report["noise"]["bounds"]["wrong_rate"],
+               report["noise"]["bounds"]["missing_rate"]) < SMALL_CORPUS_WIDE_BOUND
+    assert report["noise"]["small_corpus_note"] is None
+    assert "may say more of how poorly" not in result.output
+    # 40 texts: the few-texts warning says the figures are not informative at all
+    few = tmp_path / "few.tsv"
+    few.write_text("".join(line + "\n" for line in lines[:40]), encoding="utf-8")
+    result = invoke("audit", few, "--vocab", goemotions_small["vocab"], "-o",
+                    tmp_path / "out3", "--no-html")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out3" / "report.json").read_text(encoding="utf-8"))
+    assert report["noise"]["method"]["texts"]["warning"]
+    assert report["noise"]["small_corpus_note"] is None
+    assert "may say more of how poorly" not in result.output
+    # 300 comments, most given labels of labels under 20 documents: warned of that alone
+    rare = tmp_path / "rare.tsv"
+    rare.write_text("".join(line + "\n" for line in lines[:300]), encoding="utf-8")
+    result = invoke("audit", rare, "--vocab", goemotions_small["vocab"], "-o",
+                    tmp_path / "out4", "--no-html")
+    assert result.exit_code == 0, result.output
+    noise = json.loads((tmp_path / "out4" / "report.json").read_text(encoding="utf-8"))["noise"]
+    assert noise["rare_labels_note"] and noise["bounds"]["wrong_rate"] >= SMALL_CORPUS_WIDE_BOUND
+    assert noise["small_corpus_note"] is None and result.output.count("warning: ") == 1
+
+
 def _head_label_corpus():
     """80 "parts" documents whose 4 own words are in all 80 (above a max_posting of
     40) and whose 3 rarer words each are shared with 7 documents of 28 other labels

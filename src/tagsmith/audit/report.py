@@ -211,7 +211,8 @@ def _cards(report: dict) -> str:
     # the noise figures (also in the Label noise section)
     return '<div class="cards">' + "".join(
         f'<div class="card"><b>{v}</b>{_e(k)}</div>' for k, v in items) + "</div>" + \
-        _signal_html(scores) + _signal_html(noise or {})
+        _signal_html(scores) + _signal_html(noise or {}) + \
+        _signal_html({"warning": (noise or {}).get("small_corpus_note")})
 
 
 def _corpus_html(corpus: dict) -> str:
@@ -821,6 +822,7 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict,
              + _signal_html(noise)
              + _signal_html({"warning": noise.get("rare_labels_note")})
              + _signal_html({"warning": noise.get("one_label_note")})
+             + _signal_html({"warning": noise.get("small_corpus_note")})
              + _quality_html(noise.get("doc_quality"))]
     parts.append("<h3>By label frequency</h3>" + _table(
         ["documents per label", "labels", "given", "est. wrong rate", "est. missing rate",

@@ -3349,7 +3349,8 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     # above, and the candidates, say little (printed here too: -q silences the log)
     for warning in (report["scores"].get("warning"), noise.get("warning"),
                     noise.get("bounds_note"), noise.get("rare_labels_note"),
-                    noise.get("one_label_note")):
+                    noise.get("one_label_note"),
+                    noise.get("small_corpus_note")):
         if warning:
             click.echo(f"warning: {warning}")
     n_flagged = noise["n_flagged_wrong"] + noise["n_flagged_missing"]

@@ -101,6 +101,15 @@ MAX_INFORMATIVE_BOUND = 0.8
 #: more than this share of the given labels on labels given to fewer documents than the
 #: noise section's ``label_min_support``: the report warns that its rates say little
 MAX_SHARE_ON_RARE_LABELS = 0.5
+#: fewer distinct labelled texts than this (and at least the few-texts warning's
+#: minimum), with a noise-rate bound at or above :data:`SMALL_CORPUS_WIDE_BOUND`: the
+#: report warns that bounds this wide on so few texts may say more of the scores than of
+#: the errors (random GoEmotions slices of 500 to 5,000 comments, 5% wrong and 10%
+#: missing labels planted, were bounded at 24-63% wrong and 21-70% missing; a Reuters-21578
+#: slice of 1,000 at 14% and 14%, with no warning; the README's "Small corpora"). The
+#: audit benchmarks' corpora are larger
+SMALL_CORPUS_TEXTS = 5_000
+SMALL_CORPUS_WIDE_BOUND = 0.25
 #: the columns of ``labels.csv``, one row per label used or flagged (the README names them)
 #: the audit's cross-fitting folds where ``n_folds`` is not given
 N_FOLDS = 5
@@ -2219,6 +2228,9 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         noise["one_label_note"] = _one_label_note(Y, issues.details.get("single_label"),
                                                   noise, options.single_label,
                                                   vocabulary=vocabulary)
+        noise["small_corpus_note"] = _small_corpus_note(
+            issues.details["texts"], noise.get("bounds"), heldout=scores.source == "heldout",
+            rare=noise["rare_labels_note"] is not None)
         # --max-review's rows, fewer where a single-label move would be cut in two
         noise["n_review_rows"] = len(review)
         if reviewed is not None and decided is not None and undone is not None:
@@ -2305,7 +2317,8 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
     report["timing"] = {**seconds, "total": round(time.perf_counter() - started, 3)}
     for warning in (quality.get("warning"), issues.details["texts"].get("warning"),
                     noise["bounds_note"], noise["rare_labels_note"],
-                    noise["one_label_note"]):
+                    noise["one_label_note"],
+                    noise["small_corpus_note"]):
         if warning:
             logger.warning("audit%s: %s", f" of {source}" if source else "", warning)
     pairs = DuplicatePairs(duplicates.pairs, duplicates.cosine, duplicates.exact,
@@ -2743,6 +2756,48 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
             "subject), its given label is not in doubt: audit again with --single-label "
             "no (single_label=False), where a missing row is a label to add beside it; "
             "and " + rule + silence)
+
+
+def _small_corpus_note(texts: dict, bounds: dict | None, *, heldout: bool = False,
+                       rare: bool = False) -> str | None:
+    """A warning where the labelled documents have fewer than :data:`SMALL_CORPUS_TEXTS`
+    distinct texts (``texts``: :func:`tagsmith.audit.detect.few_texts`'s record) and a
+    noise-rate bound (``bounds``: the noise section's, None where withheld or absent) is
+    at least :data:`SMALL_CORPUS_WIDE_BOUND`, else None; none where the few-texts warning
+    already says the figures are not informative, nor where the rare-labels one (``rare``:
+    :func:`_rare_labels_note` gave one) says they say more of how rare the labels are,
+    nor for ``heldout`` scores (a bundle's, learnt from its own training documents).
+    500 GoEmotions comments, 5% wrong and 10% missing labels planted, were reported "at
+    most 53.90% wrong and 70.21% missing" with 155 wrong labels flagged (21 of them
+    planted), and nothing said that on so few documents such figures may say more of the
+    scores than of the errors.
+
+    >>> wide = {"wrong_rate": 0.539, "missing_rate": 0.702}
+    >>> _small_corpus_note({"n_distinct_labelled_texts": 6000}, wide) is None
+    True
+    >>> _small_corpus_note({"n_distinct_labelled_texts": 40, "warning": "40 ..."}, wide) is None
+    True
+    >>> _small_corpus_note({"n_distinct_labelled_texts": 1000},
+    ...                    {"wrong_rate": 0.141, "missing_rate": 0.139}) is None
+    True
+    >>> print(_small_corpus_note({"n_distinct_labelled_texts": 458}, wide))
+    ... # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+    458 distinct labelled texts, fewer than 5,000, bounded at 53.90% wrong and 70.20%
+    missing labels: ...
+    """
+    n_texts = texts.get("n_distinct_labelled_texts", 0)
+    if heldout or rare or texts.get("warning") or n_texts >= SMALL_CORPUS_TEXTS or not bounds \
+            or max(bounds["wrong_rate"], bounds["missing_rate"]) < SMALL_CORPUS_WIDE_BOUND:
+        return None
+    return (f"{n_texts:,} distinct labelled text{plural_s(n_texts)}, fewer than "
+            f"{SMALL_CORPUS_TEXTS:,}, bounded at {100 * bounds['wrong_rate']:.2f}% wrong and "
+            f"{100 * bounds['missing_rate']:.2f}% missing labels: bounds this wide on so few "
+            "documents may say more of how poorly the scores learnt the labels than of the "
+            "errors, and so may the flagged candidates (random GoEmotions slices of 500 to "
+            "5,000 comments, 5% wrong and 10% missing labels planted, were bounded at "
+            "24-63% wrong and 21-70% missing, and 11-33% of their flagged wrong labels were "
+            "planted); review the queue most likely first, and measure the error rate on a "
+            "random review sample (--review-sample N)")
 
 
 def _withhold_bounds(noise: dict, quality: dict) -> dict:
