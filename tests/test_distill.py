@@ -3519,6 +3519,14 @@ def test_rare_share_scores_each_round_s_candidates_once(monkeypatch):
     assert len(own) == 12
     assert own.tolist() == _rare_picks(model, X, candidates, support, 12,
                                        scored=topk).tolist()
+    # and the gains read the head of that ranking: the student's own top 10, ties
+    # (a document of no known word: every label at its intercept) alike
+    from tagsmith.pipeline.distill import GAIN_TOPK
+
+    X_ties = sp.vstack([X, sp.csr_matrix((2, X.shape[1]), dtype=X.dtype)]).tocsr()
+    wide, narrow = real(model, X_ties, topk.k).head(GAIN_TOPK), real(model, X_ties, GAIN_TOPK)
+    assert wide.indices.tolist() == narrow.indices.tolist()
+    assert np.array_equal(wide.scores, narrow.scores)
 
 
 def test_rare_share_rounds_half_up_and_spends_one_of_a_small_round():
