@@ -3274,3 +3274,45 @@ def test_a_moved_review_of_a_folder_corpus_writes_its_output_into_the_folder(tmp
     apply_review(folder, review, folder / "fixed.jsonl", SPACE)
     assert [sorted(r.labels) for r in read_records(folder / "fixed.jsonl")] == [
         [], ["<http://x/rain>", "<http://x/sun>"]]
+
+
+@pytest.mark.parametrize("edit", ["size", "mtime"])
+def test_a_folder_corpus_document_edited_between_matching_and_writing_is_refused(
+        tmp_path, log_every_progress_line, edit):
+    """A folder corpus's change check between matching a moved review's rows and
+    writing compared its files' names alone: a document file edited in place (as many
+    documents, the same names) was written with the rows matched to the old text. Now
+    each file's size and modification time are compared too, and the run is refused."""
+    import logging
+    import os
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a0.txt").write_text("New one\n", encoding="utf-8")
+    (folder / "b1.txt").write_text("Heavy rain all day\n", encoding="utf-8")
+    (folder / "b1.tsv").write_text("<http://x/rain>\train\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(0, "missing", "http://x/sun", "Heavy rain all day")])
+    edited = folder / "a0.txt"
+
+    class EditAfterMatching(logging.Handler):
+        """Edits a document file in place as the matching pass says it is done."""
+
+        def emit(self, record):
+            if "matched to the review's rows by id and text: 2 docs" in record.getMessage():
+                before = edited.stat()
+                edited.write_text("New two\n" if edit == "mtime" else "Newer one\n",
+                                  encoding="utf-8")
+                if edit == "mtime":  # the same size, another modification time
+                    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+
+    handler = EditAfterMatching()
+    logging.getLogger("tagsmith").addHandler(handler)
+    output = tmp_path / "out.jsonl"
+    try:
+        with pytest.raises(DataError, match=r"corpus: changed while apply-review read it: "
+                           r"2 documents when the review's rows were matched to them, 2 now "
+                           r"\(or edited\); no output written"):
+            apply_review(folder, review, output, SPACE, show_progress=True)
+    finally:
+        logging.getLogger("tagsmith").removeHandler(handler)
+    assert not output.exists()
