@@ -3316,3 +3316,45 @@ def test_a_folder_corpus_document_edited_between_matching_and_writing_is_refused
     finally:
         logging.getLogger("tagsmith").removeHandler(handler)
     assert not output.exists()
+
+
+@pytest.mark.parametrize("added_in_front", [False, True])
+def test_a_19_digit_id_a_spreadsheet_cut_to_15_digits_is_refused_where_it_names_two(
+        tmp_path, added_in_front):
+    """Excel keeps 15 significant digits of a number: a 19-digit id pasted there comes
+    back as ``1234567890123450000``. Where the corpus also has a document of that very id
+    and the same text (boilerplate), the row was applied to that other document, in place
+    or moved, without a word. Now refused, naming the row and both ids."""
+    text = "Heavy rain all day"
+    rows = [{**_row(0 + added_in_front, "missing", "http://x/sun", text),
+             "doc_id": "1234567890123450000"}]
+    review = _review(tmp_path, rows)
+    front = [{"id": "n", "text": "New one", "labels": []}] if added_in_front else []
+    corpus = _jsonl_corpus(
+        tmp_path, *front,
+        {"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
+        {"id": "1234567890123450000", "text": text, "labels": ["<http://x/rain>"]})
+    output = tmp_path / "out.jsonl"
+    with pytest.raises(ReviewFormatError, match=r"review\.csv:2: doc_id "
+                       r"'1234567890123450000' names 2 documents of its text "
+                       r"\('1234567890123450000', '1234567890123456789'\)"):
+        apply_review(corpus, review, output, SPACE)
+    assert not output.exists()
+
+
+def test_a_19_digit_id_a_spreadsheet_cut_names_the_one_document_of_its_text(tmp_path):
+    """The id cut to 15 digits naming one document of the corpus whose text is another:
+    the row's text names the document whose id it cut, and it is applied there (it was
+    "its document (by id) has another text now", not applied)."""
+    text = "Heavy rain all day"
+    rows = [{**_row(1, "missing", "http://x/sun", text), "doc_id": "1234567890123450000"}]
+    review = _review(tmp_path, rows)
+    corpus = _jsonl_corpus(
+        tmp_path, {"id": "n", "text": "New one", "labels": []},
+        {"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
+        {"id": "1234567890123450000", "text": "Other text", "labels": []})
+    output = tmp_path / "out.jsonl"
+    stats = apply_review(corpus, review, output, SPACE)
+    assert stats["n_added"] == 1
+    assert [sorted(r.labels) for r in read_records(output)] == [
+        [], ["<http://x/rain>", "<http://x/sun>"], []]

@@ -2530,7 +2530,7 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
     for doc_id, key in documents:
         if doc_id:
             ids_of_key.setdefault(key, []).append(doc_id)
-    rows = _as_corpus_ids(rows, ids_of_key, ids)
+    rows = _as_corpus_ids(rows, ids_of_key, ids, review)
     pairs = ReviewedPairs()
     row_of: dict[str, Decision] = {}
     copies: dict[tuple[str, str, int], list[Decision]] = {}  # the rows of each pair
@@ -2669,16 +2669,39 @@ def _placed(row: Decision, number: int, doc_id: str | None) -> Decision:
 
 
 def _as_corpus_ids(rows: list[Decision], ids_of_key: dict[str, list[str]],
-                   ids: set[str]) -> list[Decision]:
+                   ids: set[str], review: Path | None = None) -> list[Decision]:
     """``rows`` each naming the corpus id its ``doc_id`` cell names as :func:`_same_id`
     reads it (``42`` a spreadsheet wrote for ``0042``), as the row's number names its
     document: one of the documents of its text first, else (its text edited since) the
     first of ``ids`` that it names. The rows left to the second look are found through
     one index of their ids (:class:`_NumericIds`) in one pass over ``ids``: compared
-    with each corpus id, 1,000 such rows against a million ids took minutes."""
+    with each corpus id, 1,000 such rows against a million ids took minutes. An id a
+    spreadsheet cut to 15 digits (``1234567890123450000``) names the document of its
+    text whose id it was cut from, and is refused (:class:`ReviewFormatError`, naming
+    ``review``'s line) where it is itself an id of the corpus and names another document
+    of its text too: either may be the row's."""
     found: dict[int, str] = {}
     by_written: dict[str, list[int]] = {}  # the ids of the rows left, as written
     for n, row in enumerate(rows):
+        if row.doc_id and _SPREADSHEET_CUT.fullmatch(row.doc_id):
+            # a long number a spreadsheet kept 15 digits of: the document of its text
+            # whose id it may be, itself or the one it was cut from; an id of the
+            # corpus, it named that document alone, another text's or one of the same
+            # (boilerplate), where the row was the other's
+            cut = [doc_id for doc_id in dict.fromkeys(ids_of_key.get(row.doc_key, ()))
+                   if doc_id == row.doc_id or _cut_from(row.doc_id, doc_id)]
+            if len(cut) > 1 and row.doc_id in ids:
+                shown = sorted(cut, key=lambda doc_id: doc_id != row.doc_id)
+                raise ReviewFormatError(
+                    f"doc_id {row.doc_id!r} names {len(cut)} documents of its text "
+                    f"({and_more(shown, 3, repr)}): a spreadsheet "
+                    "keeps 15 significant digits of a number and writes the others as "
+                    "zeros, so it may be either; write the document's id in the row as "
+                    "text (the audit's review file has it) and apply the review again",
+                    path=review, line=row.line)
+            if len(cut) == 1:
+                found[n] = cut[0]
+                continue
         if not row.doc_id or row.doc_id in ids:
             continue
         its = [row.doc_id, *([row.doc_id_cell] if row.doc_id_cell else [])]
@@ -2714,6 +2737,31 @@ def _as_corpus_ids(rows: list[Decision], ids_of_key: dict[str, list[str]],
                 break
     return [dataclasses.replace(row, doc_id=found[n]) if n in found else row
             for n, row in enumerate(rows)]
+
+
+#: a whole number of more than 15 significant digits, those past the 15th zeros: what a
+#: spreadsheet (Excel) makes of a longer id it read as a number
+_SPREADSHEET_CUT = re.compile(r"\+?0*[1-9]\d{14}0+")
+
+
+def _cut_from(written: str, doc_id: str) -> bool:
+    """Whether ``written`` (:data:`_SPREADSHEET_CUT`) may be the whole number ``doc_id``
+    as a spreadsheet keeps it: its first 15 significant digits, cut (Excel) or rounded
+    (LibreOffice), the others zeros.
+
+    >>> _cut_from("1234567890123450000", "1234567890123456789")
+    True
+    >>> _cut_from("1234567890123450000", "1234567890123460000")
+    False
+    """
+    if not _WHOLE.fullmatch(doc_id):
+        return False
+    shown, actual = int(written), int(doc_id)
+    unit = 10 ** (len(str(shown)) - 15)
+    return -unit // 2 <= actual - shown < unit
+
+
+_WHOLE = re.compile(r"\+?\d+")
 
 
 def _indexable(written: str) -> bool:
