@@ -2526,9 +2526,12 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
             bar)]
     has_ids = any(doc_id for doc_id, _ in documents)
     ids = {doc_id for doc_id, _ in documents if doc_id}
+    # the ids of the documents of each row's text (not of every text: a list a document,
+    # ~150 MB of a million documents' peak, where a review's rows name a few thousand)
+    row_keys = {row.doc_key for row in rows}
     ids_of_key: dict[str, list[str]] = {}
     for doc_id, key in documents:
-        if doc_id:
+        if doc_id and key in row_keys:
             ids_of_key.setdefault(key, []).append(doc_id)
     rows = _as_corpus_ids(rows, ids_of_key, ids, review)
     pairs = ReviewedPairs()
