@@ -3387,3 +3387,40 @@ def test_matching_moved_rows_keeps_no_index_of_every_document_s_text(tmp_path):
         tracemalloc.stop()
     assert matched is not None and matched.moved == 1 and list(matched.by_doc) == [6]
     assert peak / n < 370, f"{peak / n:.0f} bytes a document"
+
+
+def test_a_row_s_document_edited_between_the_passes_keeping_size_and_time_is_refused(
+        tmp_path, log_every_progress_line):
+    """The change check compares the corpus's size and modification time, which an edit
+    restoring both (``touch -r``) keeps: the document a row is written to is checked
+    again by its text as it is written, so the row never lands on another text (README
+    says only the documents no row names pass so)."""
+    import logging
+    import os
+
+    rows = [{**_row(0, "missing", "http://x/sun", "Heavy rain all day"), "doc_id": "a"}]
+    review = _review(tmp_path, rows)
+    corpus = _jsonl_corpus(
+        tmp_path, {"id": "n", "text": "New one", "labels": []},
+        {"id": "a", "text": "Heavy rain all day", "labels": ["<http://x/rain>"]})
+
+    class EditAfterMatching(logging.Handler):
+        """Edits the row's document as the matching pass ends, restoring size and time."""
+
+        def emit(self, record):
+            if "matched to the review's rows by id and text: 2 docs" in record.getMessage():
+                before = corpus.stat()
+                corpus.write_text(corpus.read_text(encoding="utf-8").replace(
+                    "Heavy rain all day", "Heavy snow all day"), encoding="utf-8")
+                os.utime(corpus, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    handler = EditAfterMatching()
+    logging.getLogger("tagsmith").addHandler(handler)
+    output = tmp_path / "out.jsonl"
+    try:
+        with pytest.raises(ReviewFormatError, match=r"review\.csv:2: document 1 "
+                           r"\(.*c\.jsonl:2\) has a different text than when it was audited"):
+            apply_review(corpus, review, output, SPACE, show_progress=True)
+    finally:
+        logging.getLogger("tagsmith").removeHandler(handler)
+    assert not output.exists()
