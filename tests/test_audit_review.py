@@ -3424,3 +3424,24 @@ def test_a_row_s_document_edited_between_the_passes_keeping_size_and_time_is_ref
     finally:
         logging.getLogger("tagsmith").removeHandler(handler)
     assert not output.exists()
+
+
+def test_a_19_digit_id_ending_in_zeros_at_its_own_number_is_not_refused(tmp_path):
+    """An id that is itself a corpus id, ending in zeros past its 15th digit, names a
+    document of the same text whose id it might have been cut from too: where the
+    document at the row's number has that very id, the number and the id agree and the
+    row is applied there (a moved row elsewhere in the review must not refuse it)."""
+    text = "Heavy rain all day"
+    rows = [{**_row(1, "missing", "http://x/sun", text), "doc_id": "1234567890123450000"},
+            {**_row(5, "missing", "http://x/sun", "Other text"), "doc_id": "c"}]
+    review = _review(tmp_path, rows)
+    corpus = _jsonl_corpus(
+        tmp_path,
+        {"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
+        {"id": "1234567890123450000", "text": text, "labels": ["<http://x/rain>"]},
+        {"id": "c", "text": "Other text", "labels": []})
+    output = tmp_path / "out.jsonl"
+    stats = apply_review(corpus, review, output, SPACE)
+    assert stats["n_added"] == 2
+    assert [sorted(r.labels) for r in read_records(output)] == [
+        ["<http://x/rain>"], ["<http://x/rain>", "<http://x/sun>"], ["<http://x/sun>"]]

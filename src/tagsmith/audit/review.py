@@ -2534,7 +2534,9 @@ def _match_moved(corpus: Path, review: Path, space: LabelSpace, on_error: str,
     for doc_id, key in documents:
         if doc_id and key in row_keys:
             ids_of_key.setdefault(key, []).append(doc_id)
-    rows = _as_corpus_ids(rows, ids_of_key, ids, review)
+    rows = _as_corpus_ids(rows, ids_of_key, ids, review,
+                          id_at=lambda number: documents[number][0]
+                          if 0 <= number < len(documents) else None)
     pairs = ReviewedPairs()
     row_of: dict[str, Decision] = {}
     copies: dict[tuple[str, str, int], list[Decision]] = {}  # the rows of each pair
@@ -2675,7 +2677,8 @@ def _placed(row: Decision, number: int, doc_id: str | None) -> Decision:
 
 
 def _as_corpus_ids(rows: list[Decision], ids_of_key: dict[str, list[str]],
-                   ids: set[str], review: Path | None = None) -> list[Decision]:
+                   ids: set[str], review: Path | None = None,
+                   id_at: Callable[[int], str | None] | None = None) -> list[Decision]:
     """``rows`` each naming the corpus id its ``doc_id`` cell names as :func:`_same_id`
     reads it (``42`` a spreadsheet wrote for ``0042``), as the row's number names its
     document: one of the documents of its text first, else (its text edited since) the
@@ -2685,7 +2688,9 @@ def _as_corpus_ids(rows: list[Decision], ids_of_key: dict[str, list[str]],
     spreadsheet cut to 15 digits (``1234567890123450000``) names the document of its
     text whose id it was cut from, and is refused (:class:`ReviewFormatError`, naming
     ``review``'s line) where it is itself an id of the corpus and names another document
-    of its text too: either may be the row's."""
+    of its text too: either may be the row's; unless the document at the row's number
+    has that very id (``id_at(number)``: the id of document ``number``), the number and
+    the id agreeing on it."""
     found: dict[int, str] = {}
     by_written: dict[str, list[int]] = {}  # the ids of the rows left, as written
     for n, row in enumerate(rows):
@@ -2696,7 +2701,8 @@ def _as_corpus_ids(rows: list[Decision], ids_of_key: dict[str, list[str]],
             # (boilerplate), where the row was the other's
             cut = [doc_id for doc_id in dict.fromkeys(ids_of_key.get(row.doc_key, ()))
                    if doc_id == row.doc_id or _cut_from(row.doc_id, doc_id)]
-            if len(cut) > 1 and row.doc_id in ids:
+            if len(cut) > 1 and row.doc_id in ids and (
+                    id_at is None or id_at(row.doc) != row.doc_id):
                 shown = sorted(cut, key=lambda doc_id: doc_id != row.doc_id)
                 raise ReviewFormatError(
                     f"doc_id {row.doc_id!r} names {len(cut)} documents of its text "
@@ -2705,7 +2711,7 @@ def _as_corpus_ids(rows: list[Decision], ids_of_key: dict[str, list[str]],
                     "zeros, so it may be either; write the document's id in the row as "
                     "text (the audit's review file has it) and apply the review again",
                     path=review, line=row.line)
-            if len(cut) == 1:
+            if len(cut) == 1 and cut[0] != row.doc_id:
                 found[n] = cut[0]
                 continue
         if not row.doc_id or row.doc_id in ids:
