@@ -512,3 +512,27 @@ def test_a_table_saved_by_a_spreadsheet_is_still_the_audits(tmp_path):
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     assert table.read_text(encoding="utf-8").startswith("decision,doc,line,doc_id,doc_key,")
+
+
+def test_a_row_rejected_in_an_earlier_table_is_left_out_of_the_next_one(tmp_path):
+    """audit --reviewed with last month's decided table counted its decided pairs, yet
+    the next table listed the rejected row again, undecided: the desk decided it again
+    every month. Now a rejected row is left out and counted (n_left_out_reviewed), as
+    the queue leaves out a rejected candidate; an accepted one never applied is listed
+    again, as the queue keeps it."""
+    corpus, vocab, left_off = _desk(tmp_path)
+    assert invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit",
+                  "--scores", "knn", "--no-html").exit_code == 0
+    decided = tmp_path / "decided.csv"
+    decided.write_bytes((tmp_path / "audit" / "docs_without_broader.csv").read_bytes())
+    _decide(decided, {left_off[0]: "reject", left_off[1]: "accept"})
+    result = invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "next",
+                    "--scores", "knn", "--no-html", "--reviewed", decided)
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "next" / "docs_without_broader.csv", newline="",
+              encoding="utf-8") as f:
+        listed = [row["doc_id"] for row in csv.DictReader(f)]
+    assert listed == left_off[1:]
+    section = json.loads((tmp_path / "next" / "report.json").read_text(
+        encoding="utf-8"))["broader_left_off"]
+    assert (section["n_rows"], section["n_left_out_reviewed"]) == (len(left_off) - 1, 1)

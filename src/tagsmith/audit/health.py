@@ -11,7 +11,7 @@ examples are capped, so the report stays small at any label-space size.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -185,6 +185,7 @@ def broader_left_off(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
                      missing_rows: Mapping[tuple[int, int], int] | None = None,
                      min_docs: int = MIN_BROADER_PAIR_DOCS,
                      min_share: float = MIN_BROADER_CODED_SHARE,
+                     leave_out: Callable[[int, int], bool] | None = None,
                      ) -> tuple[dict, list[dict]] | None:
     """The documents given a narrower label without a broader one (an ancestor) that
     the corpus itself codes beside it almost always: the pairs (narrower, ancestor)
@@ -201,7 +202,11 @@ def broader_left_off(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
     ``broader`` (a label id), ``share`` (the largest of its pairs'), ``review_rows``
     (the document's ranks in the review queue, from ``review_rows``) and
     ``missing_row`` (the rank of the queue's row adding the broader label, from
-    ``missing_rows``, which maps ``(doc, label)`` to it; None: no such row). A
+    ``missing_rows``, which maps ``(doc, label)`` to it; None: no such row).
+    ``leave_out(doc, broader)``: True for a row an earlier review decided (rejected:
+    the broader label does not apply), left out and counted (the section's
+    ``n_left_out_reviewed``), as the review queue leaves out the candidates an earlier
+    review decided (``audit --reviewed``). A
     deprecated broader label is no pair's (none to add). A corpus
     coded at the most specific level (ICD-10) has almost no such pair (the audit does
     not call this there: a broader label beside a narrower one is its error); a thesaurus that gives
@@ -297,6 +302,12 @@ def broader_left_off(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
                      "share": round(share, 4),
                      "review_rows": list(review_rows.get(doc, ())),
                      "missing_row": missing_rows.get((doc, a))})
+    # the rows an earlier review rejected (audit --reviewed): listed again, undecided,
+    # the desk decided them again every month
+    n_reviewed = 0
+    if leave_out is not None:
+        kept = [row for row in rows if not leave_out(row["doc"], row["broader"])]
+        n_reviewed, rows = len(rows) - len(kept), kept
     # the pairs with documents left off first, most of them first, then by share: only
     # the first MAX_EXAMPLES are listed, picked by array operations (a Python sort of
     # tuples keyed per pair took 0.4 s of 38,418 pairs at 25,000 labels)
@@ -321,6 +332,7 @@ def broader_left_off(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",
                   for c, a, n_docs, beside, n in pairs],
         "n_docs": len({row["doc"] for row in rows}), "n_rows": len(rows),
         "n_in_review": sum(row["missing_row"] is not None for row in rows),
+        "n_left_out_reviewed": n_reviewed,
         "docs": [{**{k: row[k] for k in ("doc", "line", "doc_id", "share", "review_rows",
                                           "missing_row")},
                   "narrower": [_label_ref(space, c, lang) for c in row["narrower"]],
@@ -341,7 +353,8 @@ def broader_left_off_skipped(reason: str, *, min_docs: int = MIN_BROADER_PAIR_DO
     0
     """
     return {"skipped": reason, "min_share": min_share, "min_docs": min_docs, "n_pairs": 0,
-            "pairs": [], "n_docs": 0, "n_rows": 0, "n_in_review": 0, "docs": []}
+            "pairs": [], "n_docs": 0, "n_rows": 0, "n_in_review": 0, "n_left_out_reviewed": 0,
+            "docs": []}
 
 
 def labels_section(Y: sp.csr_matrix, space: LabelSpace, *, lang: str = "en",

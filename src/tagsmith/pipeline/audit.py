@@ -2264,10 +2264,28 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         # docs_on_parent_labels.csv report, and a few pairs read at 90% of 10 documents
         # asked to add one
         coded_specific = isinstance(issues.details.get("broader_moves"), dict)
+        rejected_before = None
+        if reviewed is not None and len(reviewed):
+            from tagsmith.audit.review import corpus_has_ids, doc_key
+
+            has_ids = corpus_has_ids(doc_ids)
+
+            def rejected_before(doc: int, broader: int) -> bool:
+                # a row of an earlier table (or a review's missing row) the desk
+                # rejected: left out, as the queue leaves out a rejected candidate;
+                # an accepted one the corpus does not carry is listed again, as the
+                # queue keeps it
+                key = doc_keys.get(doc)
+                if key is None:
+                    key = doc_keys[doc] = doc_key(texts[doc])
+                return reviewed.verdict(None if doc_ids is None else doc_ids[doc], key,
+                                        broader, corpus_has_ids=has_ids,
+                                        fallback=fallback) is False
+
         left_off = None if coded_specific else health.broader_left_off(
             Y, label_space, lang=lang, lines=lines, doc_ids=doc_ids, review_rows=ranks,
             missing_rows=missing_rows, min_docs=options.broader_min_docs,
-            min_share=options.broader_min_share)
+            min_share=options.broader_min_share, leave_out=rejected_before)
         if left_off is not None:
             from tagsmith.audit.review import doc_key
 
