@@ -536,3 +536,19 @@ def test_a_row_rejected_in_an_earlier_table_is_left_out_of_the_next_one(tmp_path
     section = json.loads((tmp_path / "next" / "report.json").read_text(
         encoding="utf-8"))["broader_left_off"]
     assert (section["n_rows"], section["n_left_out_reviewed"]) == (len(left_off) - 1, 1)
+
+
+def test_an_earlier_audits_table_with_a_decision_column_added_says_what_it_is(tmp_path):
+    """A stop-55 table (a row per pair, no doc_key) with a decision column added by
+    hand failed as "missing column doc_key": it did not say that it is an earlier
+    audit's table, to be written again by running the audit again."""
+    corpus, vocab, _ = _desk(tmp_path)
+    table = tmp_path / "docs_without_broader.csv"
+    table.write_text("decision,doc,line,doc_id,narrower_uri,narrower_name,broader_uri,"
+                     "broader_name,share,missing_row,review_rows\n"
+                     "accept,0,1,N0,wheat,Wheat,grain,Grain,0.95,,\n", encoding="utf-8")
+    result = invoke("apply-review", corpus, table, "-o", tmp_path / "fixed.jsonl",
+                    "--vocab", vocab)
+    assert result.exit_code == 3, result.output
+    assert "earlier audit's docs_without_broader.csv" in result.output
+    assert "run the audit again" in result.output

@@ -834,6 +834,14 @@ def _review_records(path: Path):
     # to its document, where the desk accepts it
     broader_table = ("broader_uri" in names and "label_uri" not in names
                      and "kind" not in names)
+    if broader_table and "narrower_uri" in names and "narrower_uris" not in names:
+        # the table an earlier audit wrote (a row per pair, no doc_key) with a decision
+        # column added by hand: "missing column doc_key" did not say what it was
+        raise ReviewFormatError(
+            "is an earlier audit's docs_without_broader.csv (a row per narrower and "
+            "broader label, without the doc_key apply-review checks each document by): "
+            "run the audit again to write the table anew (a row per document and broader "
+            "label, with a decision column), and decide that one", path=path, line=1)
     if broader_table:
         names = [{"broader_uri": "label_uri", "broader_name": "label_name"}.get(n, n)
                  for n in names]
