@@ -552,3 +552,36 @@ def test_an_earlier_audits_table_with_a_decision_column_added_says_what_it_is(tm
     assert result.exit_code == 3, result.output
     assert "earlier audit's docs_without_broader.csv" in result.output
     assert "run the audit again" in result.output
+
+
+def test_a_table_row_whose_narrower_label_the_review_removed_is_not_applied(tmp_path,
+                                                                           caplog):
+    """Applied after the review, the table added grain to a story whose wheat the
+    review had just removed: the row asked for grain on wheat's account. Now such a
+    row is skipped, and a warning counts it; the other rows are added."""
+    corpus, vocab, left_off = _desk(tmp_path)
+    assert invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit",
+                  "--scores", "knn", "--no-html").exit_code == 0
+    table = tmp_path / "audit" / "docs_without_broader.csv"
+    _decide(table, {d: "accept" for d in left_off[:2]})
+    # the review's output: the first story's wheat removed (a wrong row accepted)
+    reviewed = tmp_path / "reviewed.jsonl"
+    with open(corpus, encoding="utf-8") as f, open(reviewed, "w", encoding="utf-8") as out:
+        for line in f:
+            record = json.loads(line)
+            if record["id"] == left_off[0]:
+                record["labels"] = [t for t in record["labels"] if t != "wheat"] or ["ship"]
+            out.write(json.dumps(record) + "\n")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(reviewed), str(table), "-o", str(tmp_path / "fixed.jsonl"),
+        "--vocab", str(vocab)])
+    assert result.exit_code == 0, result.output
+    fixed = {}
+    for line in open(tmp_path / "fixed.jsonl", encoding="utf-8"):
+        record = json.loads(line)
+        fixed[record["id"]] = record["labels"]
+    assert "grain" not in fixed[left_off[0]]
+    assert "grain" in fixed[left_off[1]]
+    assert "1 label added" in result.output
+    assert "1 accepted row of" in caplog.text
+    assert "no longer carries any of the row's narrower labels" in caplog.text

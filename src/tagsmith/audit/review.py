@@ -570,7 +570,7 @@ def _key_cell(key: str) -> str:
 
 #: a review CSV's list cells and what separates their entries (a JSONL review keeps lists)
 LIST_SEPARATORS = {"given_labels": " ", "given_names": " | ", "model_top": " | ",
-                   "related_rows": "; "}
+                   "related_rows": "; ", "narrower_uris": "; "}
 #: the character every separator holds: a cell holding it once a separator has none inside
 _LIST_MARKS = {" ": " ", " | ": "|", "; ": ";"}
 
@@ -627,7 +627,8 @@ def list_cell_entries(value: str, column: str) -> list[str]:
     separator = LIST_SEPARATORS.get(column)
     if separator is None:
         raise InvalidParameterError("column", f"one of {', '.join(LIST_SEPARATORS)}", column)
-    if column == "given_labels":  # written as label_uri is (_read_back_cell)
+    if column in ("given_labels", "narrower_uris"):  # written as label_uri is
+        # (_read_back_cell)
         value = _unquoted(value)
     elif value.startswith("'") and value[1:].startswith(FORMULA_START):
         value = value[1:]
@@ -744,6 +745,10 @@ class Decision:
     #: (:func:`_unquoted`), else "": an earlier tagsmith, whose rule protected fewer
     #: values, wrote an id ``'1-2`` bare, so the cell names the document either way
     doc_id_cell: str = ""
+    #: a row of docs_without_broader.csv: the narrower labels the document carried
+    #: under the broader label it adds (those the vocabulary has); empty for a review's
+    #: row. Added only where the document still carries one of them
+    narrower_ids: tuple[int, ...] = ()
 
 
 def _text_lines(path: Path):
@@ -1470,8 +1475,15 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
                                     "removing this label", path=path, line=line)
         written_id = "" if row.get("doc_id") is None else str(row["doc_id"]).strip()
         read_id = _unquoted(written_id, csv_cells)
+        narrower: tuple[int, ...] = ()
+        if kind == "missing" and row.get("narrower_uris"):
+            cell = str(row["narrower_uris"])
+            uris = (list_cell_entries(cell, "narrower_uris") if csv_cells
+                    else [u for u in cell.split("; ") if u])
+            narrower = tuple(i for i in (_resolve(space, uri) for uri in uris)
+                             if i is not None)
         correction = Decision(doc, kind, label_id, key, line, read_id,
-                              written_id if read_id != written_id else "")
+                              written_id if read_id != written_id else "", narrower)
         if previous is not None:
             # the first row's decision stands, but this row's fingerprint and id are
             # checked against the document too: a copy whose doc number was edited (or
@@ -2849,7 +2861,8 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
         taken = read[0]
     decisions, repeated, counts = taken
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
-             "n_already_applied": 0, "n_skipped_lines": 0, "n_missing_files": 0,
+             "n_already_applied": 0, "n_narrower_gone": 0, "n_skipped_lines": 0,
+             "n_missing_files": 0,
              **{f"review_{k}": v for k, v in counts.items()}}
     report = _SkipsNoted(source=str(corpus))
     # the first line of each malformed record skipped (ascending, as read), which a
@@ -3217,6 +3230,12 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
         if decision.kind == "missing":
             if present:
                 stats["n_already_applied"] += 1
+                continue
+            if decision.narrower_ids and not set(decision.narrower_ids) & set(ids):
+                # a row of docs_without_broader.csv whose narrower labels the review
+                # applied before removed: its broader label was asked for on their
+                # account, and added it stood on a premise the desk had just undone
+                stats["n_narrower_gone"] += 1
                 continue
             keys.append(key_like(keys or style, decision.label_id, space))
             ids.append(decision.label_id)

@@ -3704,6 +3704,13 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
         # labels, which keep their scores
         if not (click.get_current_context().obj or {}).get("quiet"):
             click.echo(_next_after_review(corpus, output, vocab, on_error, lang), err=True)
+    if stats.get("n_narrower_gone"):
+        gone = stats["n_narrower_gone"]
+        logging.getLogger("tagsmith").warning(
+            "%s accepted row%s of %s not applied: %s document no longer carries any of "
+            "the row's narrower labels (a review applied before removed them), so the "
+            "broader label asked for on their account was not added", f"{gone:,}",
+            plural_s(gone), printable(review), "its" if gone == 1 else "each one's")
     if stats["review_repeated"]:
         repeated = stats["review_repeated"]
         click.echo(f"{repeated:,} row{plural_s(repeated)} of {printable(review)} "
