@@ -3826,3 +3826,18 @@ def test_python_callers_are_told_of_starved_labels_in_python_terms(caplog):
     said = " ".join(caplog.messages)
     assert "'music' (3)" in said and "labelled_before=(indices, Y)" in said, said
     assert "zeroshot or" not in said and "the output" not in said, said
+
+
+def test_cli_distill_of_labels_empty_output_says_why_it_is_empty(tmp_path):
+    """label writes an empty file (exit code 0) for a review with nothing left to ask;
+    distill of it said only "no documents in the file". Now it says label writes such
+    a file when nothing was left to ask, so there is nothing to distil."""
+    vocab = sport_vocab(tmp_path)
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["distill", str(labels), "--vocab",
+                                                   str(vocab), "-o", str(tmp_path / "m")])
+    assert result.exit_code == 3, result.output
+    assert "no documents in the file" in result.output
+    assert "nothing left to ask" in result.output or "no row left to ask" in result.output
+    assert "nothing to distil" in result.output

@@ -605,7 +605,11 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
                        plural_s(len(blank_lines)), "in file" if in_files else "at line",
                        plural_s(len(blank_lines)), shown)
     if not texts and not empty_ok:
-        raise CorpusFormatError("no documents in the file", path=path)
+        # label writes such a file, exit code 0, for a review with nothing left to ask
+        # the LLM: a scripted cycle running distill after it failed here with no word why
+        raise CorpusFormatError("no documents in the file (tagsmith label writes an empty "
+                                "file when its review held no row left to ask the LLM "
+                                "about: there is nothing to distil)", path=path)
     # a vocabulary given as LABELS: distill trained a model on its URIs, each its own name
     check_not_a_vocabulary(texts, path)
     # a label listed twice in a line (by URI and by name, say) keeps its highest score,
