@@ -585,3 +585,35 @@ def test_a_table_row_whose_narrower_label_the_review_removed_is_not_applied(tmp_
     assert "1 label added" in result.output
     assert "1 accepted row of" in caplog.text
     assert "no longer carries any of the row's narrower labels" in caplog.text
+
+
+def test_a_table_decided_while_the_audit_runs_is_kept(tmp_path, monkeypatch, caplog):
+    """The folder's table was checked for decisions before the audit only: one decided
+    while the audit ran was replaced under the folder's lock, decisions and all (the
+    samples are looked at again there). Now it is looked at again under the lock too:
+    kept, the new table not moved in, with a warning."""
+    import contextlib
+
+    import tagsmith.store.bundle as bundle
+
+    corpus, vocab, left_off = _desk(tmp_path)
+    args = ("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit", "--scores", "knn",
+            "--no-html")
+    assert invoke(*args).exit_code == 0
+    table = tmp_path / "audit" / "docs_without_broader.csv"
+    locked = bundle._folder_lock
+
+    @contextlib.contextmanager
+    def deciding_lock(directory, *a, **k):
+        # the desk saves its decision just as the audit takes the lock
+        _decide(table, {left_off[0]: "reject"})
+        with locked(directory, *a, **k):
+            yield
+
+    monkeypatch.setattr(bundle, "_folder_lock", deciding_lock)
+    result = CliRunner().invoke(tagsmith_cli.cli, list(map(str, args)))
+    assert result.exit_code == 0, result.output
+    with open(table, newline="", encoding="utf-8") as f:
+        decisions = {row["doc_id"]: row["decision"] for row in csv.DictReader(f)}
+    assert decisions[left_off[0]] == "reject"
+    assert "filled in while the audit ran) was kept" in caplog.text

@@ -463,7 +463,14 @@ class AuditResult:
                     # not list: it would disagree with the new report.json; one of the
                     # user's own is left alone
                     os.replace(directory / DOCS_ON_PARENTS, staging / f"stale-{DOCS_ON_PARENTS}")
-                if not left_off and _replaceable(directory / BROADER_LEFT_OFF, BROADER_LEFT_OFF) \
+                # looked at again under the lock, as the samples are: a desk may have
+                # decided the table while the files were written (it was replaced or
+                # removed, decisions and all); kept, and the new one not moved in
+                table_kept = not force and _n_decided_now(directory / BROADER_LEFT_OFF)
+                if table_kept and left_off:
+                    names = {k: v for k, v in names.items() if k != "broader_left_off"}
+                if not left_off and not table_kept \
+                        and _replaceable(directory / BROADER_LEFT_OFF, BROADER_LEFT_OFF) \
                         and (directory / BROADER_LEFT_OFF).is_file():
                     # an earlier audit's, with a hierarchy this one's vocabulary lacks
                     os.replace(directory / BROADER_LEFT_OFF,
@@ -490,6 +497,11 @@ class AuditResult:
             raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        if table_kept:
+            logger.warning("%s (%d review decision%s filled in while the audit ran) was kept: "
+                           "apply it with tagsmith apply-review, then audit again for a new "
+                           "table", directory / BROADER_LEFT_OFF, table_kept,
+                           plural_s(table_kept))
         _warn_other_review(directory, review_format)
         if self.sample is not None:
             _warn_other_review(directory, review_format, stem="sample")
@@ -1000,6 +1012,17 @@ def _stale_samples(directory: Path) -> list[Path]:
             continue
         stale.append(path)
     return stale
+
+
+def _n_decided_now(path: Path) -> int:
+    """The decisions filled in ``path`` (:data:`BROADER_LEFT_OFF`), 0 where it is none
+    to read (absent, a link, a file that is no review)."""
+    if path.is_symlink() or not path.is_file():
+        return 0
+    try:
+        return _n_decisions(path)
+    except DataError:
+        return 0
 
 
 def _warn_decided_sample_kept(directory: Path) -> None:
