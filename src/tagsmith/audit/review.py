@@ -570,7 +570,10 @@ def _key_cell(key: str) -> str:
 
 #: a review CSV's list cells and what separates their entries (a JSONL review keeps lists)
 LIST_SEPARATORS = {"given_labels": " ", "given_names": " | ", "model_top": " | ",
-                   "related_rows": "; ", "narrower_uris": "; "}
+                   "related_rows": "; "}
+#: the list columns of docs_without_broader.csv (no column of the review's), read by
+#: :func:`list_cell_entries` too
+_TABLE_LIST_SEPARATORS = {"narrower_uris": "; "}
 #: the character every separator holds: a cell holding it once a separator has none inside
 _LIST_MARKS = {" ": " ", " | ": "|", "; ": ";"}
 
@@ -624,7 +627,7 @@ def list_cell_entries(value: str, column: str) -> list[str]:
     >>> list_cell_entries('"Toys > Dolls" 3237', "given_labels")
     ['Toys > Dolls', '3237']
     """
-    separator = LIST_SEPARATORS.get(column)
+    separator = LIST_SEPARATORS.get(column) or _TABLE_LIST_SEPARATORS.get(column)
     if separator is None:
         raise InvalidParameterError("column", f"one of {', '.join(LIST_SEPARATORS)}", column)
     if column in ("given_labels", "narrower_uris"):  # written as label_uri is
