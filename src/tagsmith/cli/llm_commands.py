@@ -707,11 +707,19 @@ CORPUS is any corpus file (labels ignored) or a text file with one document per 
               help="Language tag of the label names and descriptions: the LLM is asked "
               "to write them in it, the files tag them with it (label_de, @de) and "
               "--map-to matches them on the vocabulary's names in it.")
+@click.option("--extend", callback=a_path, metavar="VOCAB",
+              help="Extend this vocabulary (last month's taxonomy: TSV, CSV or SKOS) "
+              "instead of starting from nothing: its labels are given to every update "
+              "step as labels in use and written first, as they are (same URIs, names and "
+              "descriptions; an LLM's rename, merge, drop or rewrite of one is refused and "
+              "reported), then the new labels, with new URIs from --base-uri; "
+              "--max-labels counts both. -o may be VOCAB itself: it is replaced only once "
+              "the run succeeded. Default: none (a new taxonomy).")
 @llm_options
 @click.pass_obj
 def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, description_words,
              sample, minibatch, no_summaries, base_uri, map_to, map_by, min_similarity,
-             cache_dir, seed, lang, **llm):
+             cache_dir, seed, lang, extend, **llm):
     from tagsmith.cli import refuse_unused
     from tagsmith.labeling.taxonomy import TaxonomyOptions
     from tagsmith.pipeline.llm import run_taxonomy
@@ -785,6 +793,22 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
             raise VocabularyError("--map-to: every label is deprecated, and a deprecated "
                                   "label is never a match: mark the labels to map onto as "
                                   "not deprecated", path=map_to)
+    extended = None
+    if extend:
+        from tagsmith.data.vocab import load_vocabulary
+        from tagsmith.exceptions import VocabularyError
+
+        # TSV names (no language tag) are in --lang, as --map-to reads them
+        extended = load_vocabulary(extend, language=lang)
+        n_live = int((~extended.deprecated_mask).sum())
+        if not n_live:
+            raise VocabularyError("--extend: every label is deprecated: no label in use "
+                                  "to extend", path=extend)
+        if n_live >= max_labels:  # before any call: no room for a new label
+            raise click.BadParameter(
+                f"{max_labels} leaves no room for a new label: --extend {extend} has "
+                f"{n_live:,} label{plural_s(n_live)} in use, counted with the new ones "
+                f"(give at least {n_live + 1})", param_hint="--max-labels")
     ids, texts = _read_texts(corpus, "--map-to")
     if map_by == "meaning" and target is not None:
         # as zeroshot loads it, and before any call: a missing tagsmith[embed] or model
@@ -803,7 +827,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                                      base_uri=base_uri, map_to=target, encoder=encoder,
                                      cache_dir=(cache_dir or None) if encoder else None,
                                      min_similarity=min_similarity, doc_ids=ids,
-                                     lang=lang)
+                                     lang=lang, extend=extended)
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
         _stopped(client, llm["cache"], exc, dropped_as="malformed or rejected")
         raise
@@ -811,11 +835,16 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         client.close()
     if not obj["quiet"]:  # -q: the JSON summary below has the usage (counted, kept)
         click.echo(f"LLM usage: {client.usage.summary(flags=True)}", err=True)
+    n_kept = 0 if extended is None else len(extended)
     click.echo(f"taxonomy of {len(space):,} label{plural_s(len(space))} -> {printable(output)}"
-               + (f" and {printable(skos)}" if skos else ""))
+               + (f" and {printable(skos)}" if skos else "")
+               + ("" if extended is None else
+                  f" ({n_kept:,} kept from {printable(extend)}, {len(space) - n_kept:,} "
+                  "new, marked +)"))
     for i in range(len(space)):
         description = space[i].description.get(lang, "")  # "" under --lang de
-        click.echo(f"  {printable(space.name_of(i, lang))}: {printable(description)}")
+        mark = "" if extended is None else ("+ " if i >= n_kept else "  ")
+        click.echo(f"  {mark}{printable(space.name_of(i, lang))}: {printable(description)}")
     if target is not None:
         # in the JSON summary too (the lines below were the mapping's only record, for a
         # reader to parse back out of prose), and in the files written

@@ -117,15 +117,35 @@ def generate_prompt(summaries: list[str], use_case: str, max_labels: int, name_w
     return _messages(SYSTEM_TAXONOMY, user)
 
 
+#: what an update or review prompt says of the labels that are in use (``fixed``, the
+#: names of a vocabulary being extended: ``taxonomy --extend``)
+_FIXED = ("The labels named in FIXED are already in use: keep every one of them in the "
+          "label set with its name and description exactly as they are (no rename, merge, "
+          "split or removal); add new labels only for data none of them covers, and edit "
+          "only the other labels.\n")
+
+
+def _fixed_parts(fixed: list[str] | None) -> tuple[str, str]:
+    """The rule on the labels in use and their FIXED data section (both '' with none:
+    the prompts, and so the response cache keys, of a taxonomy extending no vocabulary
+    are as they were)."""
+    if not fixed:
+        return "", ""
+    return _FIXED, ("# Labels in use (a JSON array of names)\n"
+                    f"{data_section('FIXED', fixed)}\n\n")
+
+
 def update_prompt(current: list[dict], summaries: list[str], use_case: str, max_labels: int,
-                  name_words: int, description_words: int, lang: str = "en"
-                  ) -> tuple[dict, ...]:
-    """Evaluate the current label set on a new minibatch and output a revised one."""
+                  name_words: int, description_words: int, lang: str = "en",
+                  fixed: list[str] | None = None) -> tuple[dict, ...]:
+    """Evaluate the current label set on a new minibatch and output a revised one
+    (``fixed``: names of labels in use, which it must keep as they are)."""
+    rule, section = _fixed_parts(fixed)
     user = (
         f"# Context\nGoal: improve a label set that classifies the data for this use case: "
         f"{use_case}\nRate how well the current label set fits the new data, make the edits "
         "it needs (add, merge, split, rename or clarify labels) and output the whole revised "
-        "label set.\n\n# Current label set (JSON)\n"
+        f"label set.\n{rule}\n{section}# Current label set (JSON)\n"
         f"{data_section('LABELS', current)}\n\n# New data (a JSON array of summaries)\n"
         f"{data_section('DATA', summaries)}\n\n"
         f"{_requirements(max_labels, name_words, description_words, lang)}\n"
@@ -134,12 +154,15 @@ def update_prompt(current: list[dict], summaries: list[str], use_case: str, max_
 
 
 def review_prompt(current: list[dict], use_case: str, max_labels: int, name_words: int,
-                  description_words: int, lang: str = "en") -> tuple[dict, ...]:
-    """Final review of the label set against the requirements."""
+                  description_words: int, lang: str = "en", fixed: list[str] | None = None
+                  ) -> tuple[dict, ...]:
+    """Final review of the label set against the requirements (``fixed``: names of
+    labels in use, which it must keep as they are)."""
+    rule, section = _fixed_parts(fixed)
     user = (
         f"# Context\nReview this label set for the use case: {use_case}\nCheck it against "
-        "every requirement, fix what breaks one, and output the final label set.\n\n"
-        f"# Label set (JSON)\n{data_section('LABELS', current)}\n\n"
+        "every requirement, fix what breaks one, and output the final label set.\n"
+        f"{rule}\n{section}# Label set (JSON)\n{data_section('LABELS', current)}\n\n"
         f"{_requirements(max_labels, name_words, description_words, lang)}\n"
         f"{_output_format(True)}")
     return _messages(SYSTEM_TAXONOMY, user)

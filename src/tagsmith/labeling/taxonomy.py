@@ -28,6 +28,7 @@ the description for every reader.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
@@ -172,6 +173,15 @@ class Taxonomy:
     suspect_labels: list[dict] = field(default_factory=list)
     #: the language tag the names and descriptions were asked in (``TaxonomyOptions.lang``)
     lang: str = "en"
+    #: how many of ``labels`` (the first) are the labels in use that it extends
+    #: (``generate_taxonomy(existing=...)``), kept as given
+    n_existing: int = 0
+    #: edits of a label in use that the model made and that were refused (the label
+    #: kept as given): ``{"name", "change", "to", "step"}``, ``change`` one of
+    #: ``"left out"`` (dropped, merged or renamed: ``to`` None), ``"renamed"`` (a name
+    #: the same but for case, spacing, punctuation or a plural) and ``"description"``;
+    #: each said once, at the first step that made it
+    refused_edits: list[dict] = field(default_factory=list)
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed every name and description.
@@ -185,16 +195,24 @@ class Taxonomy:
                 f"n_ratings={len(self.ratings)}, rejected_steps={self.rejected_steps})")
 
     def to_label_space(self, base_uri: str = "urn:tagsmith:taxonomy:", lang: str | None = None,
-                       name: str | None = "taxonomy") -> LabelSpace:
+                       name: str | None = "taxonomy", *, taken: Iterable[str] = ()
+                       ) -> LabelSpace:
         """A label space: one label per entry, URI ``base_uri + slug(name)``, its name and
         description in ``lang`` (``None``: :attr:`lang`, the language they were asked in;
-        a German table was named in English by default)."""
+        a German table was named in English by default). A URI of ``taken`` (those of a
+        vocabulary extended) is never given: the slug gets ``-2``, ``-3``... instead.
+
+        >>> Taxonomy([("Oil", "Crude.")], "news").to_label_space(
+        ...     taken=["urn:tagsmith:taxonomy:oil"]).uris
+        ['urn:tagsmith:taxonomy:oil-2']
+        """
         lang = self.lang if lang is None else lang
         labels, used = [], set()
+        taken = set(taken)
         for label_name, description in self.labels:
             slug = slugify(label_name)
             candidate, n = slug, 2
-            while candidate in used:
+            while candidate in used or base_uri + candidate in taken:
                 candidate, n = f"{slug}-{n}", n + 1
             used.add(candidate)
             labels.append(Label(uri=base_uri + candidate, pref_labels={lang: label_name},
@@ -433,11 +451,24 @@ def _table(labels: list[tuple[str, str]]) -> list[dict]:
 
 def generate_taxonomy(texts: Iterable[str], client: LLMClient,
                       options: TaxonomyOptions | None = None, *,
-                      doc_ids: Sequence[str] | None = None) -> Taxonomy:
+                      doc_ids: Sequence[str] | None = None,
+                      existing: Sequence[tuple[str, str]] | None = None) -> Taxonomy:
     """Build a taxonomy for ``options.use_case`` from a random sample of ``texts``.
 
     ``doc_ids`` (one per text) name the documents in ``suspect_labels`` and their
     warnings; without them a document is its number in ``texts``, from 1.
+
+    ``existing`` (``(name, description)`` pairs: the labels in use of last month's
+    taxonomy) is extended rather than a table generated from nothing: every minibatch
+    is an update of it (the first too: no generate step), whose prompt names its
+    labels as in use, to be kept as they are. They are kept whatever the model answers:
+    an answer leaving one out, renaming it (but for case, spacing, punctuation or a
+    plural: another name is a new label) or rewriting its description is used for its
+    new labels alone, and the edit is refused and listed in ``refused_edits`` (and a
+    warning). ``options.max_labels`` counts them with the new ones (it must leave room
+    for one); the limits on names and descriptions are checked on the new ones only,
+    and an answer adding none is no broken one. The result's ``labels`` are the
+    existing ones, as given, then the new ones (``n_existing`` says where they start).
 
     Makes ``ceil(sample / summary_batch)`` summary calls, one generation call, one
     update call per further minibatch and one review call (plus at most one repair
@@ -469,6 +500,11 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
     if doc_ids is not None and len(doc_ids) != len(texts):
         raise InvalidParameterError("doc_ids", "one id per text",
                                     f"{len(doc_ids):,} ids for {len(texts):,} texts")
+    fixed = _check_existing(existing, options)
+    # the new labels' limits: the room the labels in use leave
+    part = dataclasses.replace(options, max_labels=options.max_labels - len(fixed)) \
+        if fixed else options
+    fixed_names = [name for name, _ in fixed] or None
     with_text = [i for i, text in enumerate(texts) if text[:options.max_doc_chars].strip()]
     if not with_text:
         raise InvalidParameterError("texts", "at least one document with text",
@@ -478,6 +514,7 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
     # cut between words as label cuts them: a cut mid-word ('embankme') said nothing of it
     docs = [prompts.cut_document(texts[with_text[i]], options.max_doc_chars) for i in sample]
     taxonomy = Taxonomy(labels=[], use_case=options.use_case, lang=options.lang,
+                        n_existing=len(fixed),
                         n_blank_docs=len(texts) - len(with_text),
                         n_cut_docs=sum(len(texts[with_text[i]]) > options.max_doc_chars
                                        for i in sample))
@@ -504,54 +541,22 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
     # model's time in all, which ran with no progress and no cost shown until the end
     with progress_bar(total=len(batches) + options.review, desc="label set", unit="step",
                       enabled=options.show_progress) as bar:
-        first = prompts.generate_prompt(batches[0], options.use_case, *limits,
-                                        lang=options.lang)
         refused: list[str] = []  # what refused the step (its message), where one did
-        labels = _ask_table(client, first, options, taxonomy,
-                            "first label set from minibatch 1", strict=False,
-                            refused=refused)
-        if labels is None and refused:
-            # nothing to update or review: the run ends, naming the refusal
-            raise LLMRefusalError("taxonomy generation: the first label set from "
-                                  f"minibatch 1 was {refused[0]} (its answers are not "
-                                  "kept in the response cache: a rerun asks again; "
-                                  "another --seed or --sample draws other documents)")
-        if labels is None:
-            raise LLMError("taxonomy generation: the model never produced a usable first "
-                           "label set from minibatch 1 (nor after a repair request; its "
-                           "answers were dropped from the cache, so a rerun asks again); what "
-                           "was wrong with the last answer: "
-                           + "; ".join(taxonomy.last_problems[:5]))
         changed: dict[str, set] = {}  # the labels cleaned, over the first and final tables
-        labels = _clean(labels, options, taxonomy, changed,
-                        "first label set from minibatch 1")
-        _step_done(bar, client)
-        for number, batch in enumerate(batches[1:], 2):
-            update = prompts.update_prompt(_table(labels), batch, options.use_case, *limits,
-                                           lang=options.lang)
-            refused.clear()
-            revised = _ask_table(client, update, options, taxonomy,
-                                 f"update with minibatch {number}", strict=True,
-                                 refused=refused)
-            if refused:
-                logger.warning("taxonomy update with minibatch %d %s: keeping the "
-                               "previous table", number, refused[0])
-            elif revised is None:
-                taxonomy.rejected_steps += 1
-                logger.warning("taxonomy update with minibatch %d rejected (%s): keeping "
-                               "the previous table", number,
-                               "; ".join(taxonomy.last_problems[:5]))
-            else:
-                labels = revised
-            _step_done(bar, client)
+        if fixed:  # no first table: each minibatch updates the labels in use
+            labels = _update_all(client, list(enumerate(batches, 1)), fixed, part, options,
+                                 taxonomy, bar)
+        else:
+            labels = _first_and_updates(client, batches, options, taxonomy, bar, changed)
         if options.review:
-            review = prompts.review_prompt(_table(labels), options.use_case, *limits,
-                                           lang=options.lang)
+            review = prompts.review_prompt(_table(fixed + labels), options.use_case, *limits,
+                                           lang=options.lang, fixed=fixed_names)
             refused.clear()
-            revised = _ask_table(client, review, options, taxonomy, "review", strict=False,
-                                 refused=refused)
+            revised = _ask_table(client, review, part, taxonomy, "review", strict=False,
+                                 refused=refused, fixed=fixed)
             if revised is not None:
-                labels = _clean(revised, options, taxonomy, changed, "review")
+                labels = _clean(revised, part, taxonomy, changed, "review",
+                                empty=bool(fixed))
             elif refused:
                 logger.warning("taxonomy review %s: keeping the table before it",
                                refused[0])
@@ -560,9 +565,9 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
                 logger.warning("taxonomy review rejected (%s): keeping the table before it",
                                "; ".join(taxonomy.last_problems[:5]))
             _step_done(bar, client)
-    taxonomy.labels = labels
+    taxonomy.labels = list(fixed) + labels
     taxonomy.n_refused_calls += taxonomy.summaries.get("n_refused_calls", 0)
-    assert not check_taxonomy(labels, *limits)
+    assert not labels and fixed or not check_taxonomy(labels, *(part.max_labels, *limits[1:]))
     taxonomy.suspect_labels = suspect_labels(
         [name for name, _ in labels], docs,
         [str(with_text[i] + 1) if doc_ids is None else str(doc_ids[with_text[i]])
@@ -572,7 +577,107 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
                        "the model (%r): a document may have put it in the taxonomy; check "
                        "it before use", clip(suspect["name"], NAME_LIMIT, collapse=False),
                        suspect["document"], suspect["text"])
+    for edit in taxonomy.refused_edits:
+        logger.warning("%s: the model %s the label in use %r%s: refused, the label kept as "
+                       "it was", edit["step"], _EDIT_WORDS[edit["change"]],
+                       clip(edit["name"], NAME_LIMIT, collapse=False),
+                       "" if edit["to"] is None else
+                       f" (to {clip(edit['to'], 120, collapse=False)!r})")
     return taxonomy
+
+
+#: how a warning says each kind of refused edit of a label in use
+_EDIT_WORDS = {"left out": "left out (dropped, merged or renamed)",
+               "renamed": "respelled", "description": "rewrote the description of"}
+
+
+def _check_existing(existing: Sequence[tuple[str, str]] | None, options: TaxonomyOptions
+                    ) -> list[tuple[str, str]]:
+    """The labels in use, as ``(name, description)`` pairs of strings (``[]`` for
+    none), refused before any call where they are no such list or leave no room for a
+    new label under ``options.max_labels``."""
+    if existing is None:
+        return []
+    if isinstance(existing, (str, bytes)) or not isinstance(existing, Iterable):
+        raise InvalidParameterError("existing", "a list of (name, description) pairs",
+                                    type(existing).__name__)
+    pairs = list(existing)
+    fixed: list[tuple[str, str]] = []
+    for number, pair in enumerate(pairs, 1):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+                and all(isinstance(part, str) for part in pair) and pair[0].strip()):
+            raise InvalidParameterError("existing", "(name, description) pairs of strings, "
+                                        "each with a name", f"item {number}: {pair!r}")
+        fixed.append((pair[0], pair[1]))
+    if not fixed:
+        raise InvalidParameterError("existing", "at least one label in use (None extends "
+                                    "nothing)", "an empty list")
+    if len(fixed) >= options.max_labels:
+        raise InvalidParameterError(
+            "max_labels", f"more than the {len(fixed):,} labels in use that it counts with "
+            "the new ones (room for a new label)", options.max_labels)
+    return fixed
+
+
+def _first_and_updates(client: LLMClient, batches: list[list[str]], options: TaxonomyOptions,
+                       taxonomy: Taxonomy, bar, changed: dict[str, set]
+                       ) -> list[tuple[str, str]]:
+    """The first table, from minibatch 1, updated with each further minibatch."""
+    limits = (options.max_labels, options.name_words, options.description_words)
+    first = prompts.generate_prompt(batches[0], options.use_case, *limits,
+                                    lang=options.lang)
+    refused: list[str] = []  # what refused the step (its message), where one did
+    labels = _ask_table(client, first, options, taxonomy,
+                        "first label set from minibatch 1", strict=False,
+                        refused=refused)
+    if labels is None and refused:
+        # nothing to update or review: the run ends, naming the refusal
+        raise LLMRefusalError("taxonomy generation: the first label set from "
+                              f"minibatch 1 was {refused[0]} (its answers are not "
+                              "kept in the response cache: a rerun asks again; "
+                              "another --seed or --sample draws other documents)")
+    if labels is None:
+        raise LLMError("taxonomy generation: the model never produced a usable first "
+                       "label set from minibatch 1 (nor after a repair request; its "
+                       "answers were dropped from the cache, so a rerun asks again); what "
+                       "was wrong with the last answer: "
+                       + "; ".join(taxonomy.last_problems[:5]))
+    labels = _clean(labels, options, taxonomy, changed,
+                    "first label set from minibatch 1")
+    _step_done(bar, client)
+    return _update_all(client, list(enumerate(batches[1:], 2)), [], options, options,
+                       taxonomy, bar, labels)
+
+
+def _update_all(client: LLMClient, batches: list[tuple[int, list[str]]],
+                fixed: list[tuple[str, str]], part: TaxonomyOptions, options: TaxonomyOptions,
+                taxonomy: Taxonomy, bar, labels: list[tuple[str, str]] | None = None
+                ) -> list[tuple[str, str]]:
+    """``labels`` (the table past the labels in use, ``fixed``) updated with each
+    numbered minibatch of ``batches``; ``part`` the options the new labels obey."""
+    limits = (options.max_labels, options.name_words, options.description_words)
+    labels = [] if labels is None else labels
+    refused: list[str] = []
+    fixed_names = [name for name, _ in fixed] or None
+    for number, batch in batches:
+        update = prompts.update_prompt(_table(fixed + labels), batch, options.use_case,
+                                       *limits, lang=options.lang, fixed=fixed_names)
+        refused.clear()
+        revised = _ask_table(client, update, part, taxonomy,
+                             f"update with minibatch {number}", strict=True,
+                             refused=refused, fixed=fixed)
+        if refused:
+            logger.warning("taxonomy update with minibatch %d %s: keeping the "
+                           "previous table", number, refused[0])
+        elif revised is None:
+            taxonomy.rejected_steps += 1
+            logger.warning("taxonomy update with minibatch %d rejected (%s): keeping "
+                           "the previous table", number,
+                           "; ".join(taxonomy.last_problems[:5]))
+        else:
+            labels = revised
+        _step_done(bar, client)
+    return labels
 
 
 #: words of a document that read as an instruction to the model: to ignore what it was
@@ -621,7 +726,7 @@ def suspect_labels(names: list[str], docs: list[str], numbers: list[str]) -> lis
 
 
 def _clean(labels, options: TaxonomyOptions, taxonomy: Taxonomy,
-           changed: dict[str, set], step: str):
+           changed: dict[str, set], step: str, empty: bool = False):
     """``labels`` cleaned; ``taxonomy.cleaned`` counts the labels changed in this
     table or one cleaned before (``changed`` holds them): a label cleaned in the first
     table and again in the final one counted twice (a 2-label taxonomy showed "4 formula
@@ -631,7 +736,7 @@ def _clean(labels, options: TaxonomyOptions, taxonomy: Taxonomy,
     for key, which in now.items():
         changed.setdefault(key, set()).update(which)
         taxonomy.cleaned[key] = len(changed[key])
-    if not cleaned:  # _ask_table(strict=False) returns no such table
+    if not cleaned and not empty:  # _ask_table(strict=False) returns no such table
         raise LLMError("the model's label set was empty after enforcing the limits")
     return cleaned
 
@@ -669,7 +774,8 @@ def _warn_dropped(changed: dict[str, set], names: list[str], options: TaxonomyOp
 
 def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyOptions,
                taxonomy: Taxonomy, step: str, *, strict: bool,
-               refused: list[str] | None = None) -> list[tuple[str, str]] | None:
+               refused: list[str] | None = None,
+               fixed: list[tuple[str, str]] | None = None) -> list[tuple[str, str]] | None:
     """One table from the model, with one repair round; ``None`` if neither answer is
     usable. A usable answer parses and obeys the limits, or (unless ``strict``, as for
     an update, which is rejected then) still leaves some label once cleaned by
@@ -687,12 +793,19 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
     again gets the same, paid for); ``None`` is returned and what refused it appended
     to ``refused``. It is not kept in the response cache: taxonomy has no
     ``--retry-refused``, and a rerun (another sample) may be answered.
+
+    With ``fixed`` (labels in use, extended), the answer's labels that are one of them
+    are taken out (:func:`split_existing`: their edits refused, noted in
+    ``taxonomy.refused_edits`` once the answer is used) and the rest, the new labels,
+    returned and checked against ``options`` (whose ``max_labels`` is the room left);
+    none is no problem.
     """
     limits = (options.max_labels, options.name_words, options.description_words)
     asked: list[tuple[ChatRequest, ChatResponse]] = []
     labels: list[tuple[str, str]] | None = None
     n_broken = 0  # the requirements the first answer broke
     declined = False  # the step refused: no repair, nothing used
+    edits: list[dict] = []  # of the labels in use, by the answer last parsed
     for attempt in range(2):
         request = ChatRequest(model=client.model, messages=messages,
                               temperature=options.temperature, json_mode=True,
@@ -716,7 +829,15 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
         answer = response.text
         try:
             labels = parse_taxonomy_answer(answer)
+            if fixed:
+                labels, edits = split_existing(labels, fixed)
             problems = check_taxonomy(labels, *limits)
+            if fixed:  # no new label is no problem; the count is said of the whole table
+                total = options.max_labels + len(fixed)
+                problems = [f"{len(labels) + len(fixed)} labels with the {len(fixed)} in "
+                            f"use, at most {total} allowed"
+                            if problem.startswith(f"{len(labels)} label") else problem
+                            for problem in problems if problem != "no labels"]
         except LLMOutputError as exc:
             said = answer_refusal(answer, exc)
             if said is not None:  # "I can't help with that": no table to repair
@@ -731,6 +852,7 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
             labels, problems = None, [f"{exc}{response.cut_note()}"]
         if not problems:
             _record_rating(answer, taxonomy)  # only a table used rates it
+            _note_edits(taxonomy, edits, step)
             return labels
         taxonomy.last_problems = list(problems)
         if attempt == 0:
@@ -741,8 +863,9 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
                             n_broken, plural_s(n_broken))
             messages = prompts.repair_prompt(messages, answer, problems)
     if labels is not None and not strict and not declined \
-            and clean_taxonomy(labels, options)[0]:
+            and (clean_taxonomy(labels, options)[0] or fixed):
         _record_rating(answer, taxonomy)
+        _note_edits(taxonomy, edits, step)
         return labels  # still out of limits: the caller cleans it
     if labels is not None and not strict and not declined:
         taxonomy.last_problems.insert(0, "no label left within the limits")
@@ -751,6 +874,53 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
     for request, response in asked:
         discard_cached(client, request, response)
     return None
+
+
+def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
+                   ) -> tuple[list[tuple[str, str]], list[dict]]:
+    """The labels of a table answer that are not one of the labels in use ``fixed``
+    (by :func:`duplicate_key`: "Billing issues" is "Billing issue"), and the edits the
+    answer made to those (``{"name", "change", "to"}``: ``"renamed"``, a respelling;
+    ``"description"``, a description rewritten, spacing aside; ``"left out"``, a label
+    in use it does not name, dropped, merged or renamed), which are refused.
+
+    >>> new, edits = split_existing([("Billing issues", "Money."), ("Login", "Sign in.")],
+    ...                             [("Billing issue", "Money."), ("Refunds", "Back.")])
+    >>> new
+    [('Login', 'Sign in.')]
+    >>> [(edit["name"], edit["change"], edit["to"]) for edit in edits]
+    [('Billing issue', 'renamed', 'Billing issues'), ('Refunds', 'left out', None)]
+    """
+    keys: dict[str, tuple[str, str]] = {}
+    for name, description in fixed:
+        keys.setdefault(duplicate_key(name), (name, description))
+    new, named = [], set()
+    edits: list[dict] = []
+    for name, description in labels:
+        key = duplicate_key(name)
+        if key not in keys:
+            new.append((name, description))
+            continue
+        if key in named:  # a label in use given twice: the first is the one compared
+            continue
+        named.add(key)
+        kept_name, kept_description = keys[key]
+        if name != kept_name:
+            edits.append({"name": kept_name, "change": "renamed", "to": name})
+        if description.split() != kept_description.split():
+            edits.append({"name": kept_name, "change": "description", "to": description})
+    edits += [{"name": name, "change": "left out", "to": None}
+              for name, _ in fixed if duplicate_key(name) not in named]
+    return new, edits
+
+
+def _note_edits(taxonomy: Taxonomy, edits: list[dict], step: str) -> None:
+    """Add the refused ``edits`` of a used answer to ``taxonomy.refused_edits``, each
+    (label, kind of edit, what it became) once, at the first step that made it."""
+    seen = {(edit["name"], edit["change"], edit["to"]) for edit in taxonomy.refused_edits}
+    for edit in edits:
+        if (edit["name"], edit["change"], edit["to"]) not in seen:
+            taxonomy.refused_edits.append({**edit, "step": step})
 
 
 def _refused_step(taxonomy: Taxonomy, refused: list[str] | None, message: str) -> None:

@@ -61,9 +61,19 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
                  skos: str | Path | None = None, base_uri: str = "urn:tagsmith:taxonomy:",
                  lang: str | None = None, map_to: LabelSpace | None = None,
                  encoder: Encoder | None = None, cache_dir: str | Path | None = None,
-                 min_similarity: float = 0.5, doc_ids: Sequence[str] | None = None
-                 ) -> tuple[LabelSpace, dict]:
+                 min_similarity: float = 0.5, doc_ids: Sequence[str] | None = None,
+                 extend: LabelSpace | None = None) -> tuple[LabelSpace, dict]:
     """Generate a taxonomy and write it (CSV, or TSV by suffix; SKOS when asked).
+
+    ``extend`` (last month's vocabulary) is extended, not replaced: its labels that are
+    not deprecated are the labels in use given to every update step
+    (:func:`~tagsmith.labeling.taxonomy.generate_taxonomy`'s ``existing``: its names and
+    descriptions in ``lang``), and the vocabulary written is all of its labels as they
+    are (URIs, names, descriptions, deprecated ones too), then the new ones, whose URIs
+    (``base_uri`` + slug) never take one of its URIs. ``options.max_labels`` counts the
+    labels in use with the new ones. The report's ``"extend"`` lists the labels kept,
+    the new ones and the edits of labels in use that the model made and that were
+    refused (``refused_edits``).
 
     With ``map_to`` (an existing vocabulary) each generated label is matched onto it by
     :func:`map_to_vocabulary` (by meaning with a sentence ``encoder``, else by spelling;
@@ -127,8 +137,25 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     # a map_to named in no concept in lang (an English thesaurus under lang="de") was
     # said only at mapping time, once the LLM had been paid; said now, and not again then
     said = None if map_to is None else _warn_unnamed_target(map_to, lang)
-    taxonomy = generate_taxonomy(list(texts), client, options, doc_ids=doc_ids)
-    space = taxonomy.to_label_space(base_uri, lang)
+    live = [] if extend is None else [i for i in range(len(extend))
+                                      if not extend.deprecated_mask[i]]
+    if extend is not None and not live:
+        raise InvalidParameterError("extend", "a vocabulary with a label that is not "
+                                    "deprecated (the labels in use it extends)",
+                                    f"{len(extend)} label{plural_s(len(extend))}, "
+                                    "none in use")
+    existing = None if extend is None else [
+        (extend.name_of(i, lang), extend[i].description.get(lang, "")) for i in live]
+    taxonomy = generate_taxonomy(list(texts), client, options, doc_ids=doc_ids,
+                                 existing=existing)
+    if extend is None:
+        space = taxonomy.to_label_space(base_uri, lang)
+    else:
+        import dataclasses
+
+        added = dataclasses.replace(taxonomy, labels=taxonomy.labels[taxonomy.n_existing:])
+        new_space = added.to_label_space(base_uri, lang, taken=extend.uris)
+        space = LabelSpace([*extend, *new_space], name=extend.name)
     if said is not None:
         logger.addFilter(said)
     try:
@@ -163,6 +190,17 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
               "repaired_answers": taxonomy.repaired_answers, "cleaned": taxonomy.cleaned,
               "suspect_labels": taxonomy.suspect_labels,
               "usage": client.usage.to_dict()}
+    if extend is not None:
+        assert existing is not None
+        uri_of: dict[str, str] = {}  # a name two labels share: the first's
+        for (name, _), i in zip(existing, live, strict=True):
+            uri_of.setdefault(name, extend.uris[i])
+        report["extend"] = {
+            "n_kept": len(extend), "n_new": len(space) - len(extend),
+            "new": [{"uri": space.uris[i], "name": space.name_of(i, lang)}
+                    for i in range(len(extend), len(space))],
+            "refused_edits": [{"uri": uri_of.get(edit["name"]), **edit}
+                              for edit in taxonomy.refused_edits]}
     if mapping is not None:
         report["mapping"] = mapping
     return space, report

@@ -1,0 +1,237 @@
+"""``taxonomy --extend VOCAB``: last month's taxonomy kept, this month's new labels added.
+
+Against a local chat-completions server on 127.0.0.1 (a test double of the LLM API):
+it finds topics by keywords, keeps the table it is given and adds the topics of the new
+data, and can be told to misbehave (rename, rewrite or drop a label in use), as a real
+model may whatever the prompt says. The pipeline code is the real one.
+"""
+
+import csv
+import gzip
+import json
+
+from click.testing import CliRunner
+
+import tagsmith.cli as tagsmith_cli
+from tagsmith.data.vocab import load_vocabulary
+from tagsmith.labeling.client import OpenAIChatClient
+from tagsmith.labeling.prompts import read_data_section
+from tagsmith.labeling.taxonomy import TaxonomyOptions, generate_taxonomy
+from tagsmith.testing.llm_server import LocalChatServer, Reply, user_prompt
+
+from conftest import ROOT
+
+tagsmith_cli._register_commands()
+SAMPLE = ROOT / "tests" / "data" / "reuters-sample.jsonl.gz"
+TOPICS = {
+    "cocoa": ("Cocoa market", "Cocoa crops, prices and trade."),
+    "coffee": ("Coffee market", "Coffee harvests, exports and prices."),
+    "grain": ("Grain trade", "Wheat, corn and other grain crops and sales."),
+    "oil": ("Oil and energy", "Crude oil, refining, OPEC and energy prices."),
+    "acquire": ("Mergers and acquisitions", "Companies buying, selling or merging."),
+    "dividend": ("Dividends", "Dividend declarations and payouts."),
+}
+#: last month's taxonomy, with URIs of its own (not --base-uri's)
+LAST_MONTH = [("http://example.org/desk/cocoa", "Cocoa market", "Cocoa crops, prices and trade."),
+              ("http://example.org/desk/coffee", "Coffee market",
+               "Coffee harvests, exports and prices."),
+              ("http://example.org/desk/grain", "Grain trade",
+               "Wheat, corn and other grain crops and sales.")]
+
+
+class Extender:
+    """Plays the LLM's table steps: an update keeps the table given and adds the topics
+    its data name; ``edit(labels)`` then changes the answer (a model misbehaving)."""
+
+    def __init__(self, edit=None, fail_updates=False):
+        self.edit = edit or (lambda labels: labels)
+        self.fail_updates = fail_updates
+        self.kinds = []
+        self.fixed_seen = []
+        self.repairs = []
+
+    def answer(self, labels, rating=7):
+        return json.dumps({"rating": rating, "labels": [
+            {"name": n, "description": d} for n, d in self.edit(labels)]})
+
+    def __call__(self, body):
+        prompt = user_prompt(body)
+        if prompt.startswith("Your answer broke"):
+            self.kinds.append("repair")
+            self.repairs.append(prompt)
+            first = body["messages"][1]["content"]
+            current = [(x["name"], x["description"])
+                       for x in read_data_section(first, "LABELS")]
+            return self.answer(current, rating=6)  # no new label: within any limit
+        if prompt.startswith("# Context\nGoal: build"):
+            self.kinds.append("generate")
+            return self.answer(self.topics(read_data_section(prompt, "DATA")))
+        if prompt.startswith("# Context\nGoal: improve"):
+            self.kinds.append("update")
+            if self.fail_updates:
+                return Reply(status=500, content="the model crashed")
+            self.fixed_seen.append(read_data_section(prompt, "FIXED")
+                                   if "<<<FIXED" in prompt else None)
+            merged = [(x["name"], x["description"]) for x in read_data_section(prompt, "LABELS")]
+            merged += [t for t in self.topics(read_data_section(prompt, "DATA"))
+                       if t[0] not in [name for name, _ in merged]]
+            return self.answer(merged)
+        if prompt.startswith("# Context\nReview"):
+            self.kinds.append("review")
+            self.fixed_seen.append(read_data_section(prompt, "FIXED")
+                                   if "<<<FIXED" in prompt else None)
+            return self.answer([(x["name"], x["description"])
+                                for x in read_data_section(prompt, "LABELS")], rating=8)
+        return "I do not understand"
+
+    @staticmethod
+    def topics(texts):
+        found = []
+        for text in texts:
+            for key, topic in TOPICS.items():
+                if key in text.lower() and topic not in found:
+                    found.append(topic)
+        return found
+
+
+def _texts():
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as handle:
+        return [json.loads(line)["text"] for line in handle]
+
+
+def _last_month(tmp_path):
+    path = tmp_path / "june.csv"
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["uri", "label_en", "description_en"])
+        writer.writerows(LAST_MONTH)
+    return path
+
+
+def _extend(tmp_path, behaviour, *extra, output="july.csv"):
+    june = tmp_path / "june.csv"
+    if not june.exists():
+        _last_month(tmp_path)
+    args = ["taxonomy", str(SAMPLE), "--use-case", "route news to desks", "--extend", str(june),
+            "-o", str(tmp_path / output), "--sample", "40", "--minibatch", "20",
+            "--no-summaries", "--llm", "m", "--cache", str(tmp_path / "c.sqlite"),
+            "--max-retries", "0", *extra]
+    with LocalChatServer(behaviour) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    return result, server
+
+
+def test_extend_keeps_last_months_labels_and_adds_the_new_topics(tmp_path):
+    # a team's taxonomy of last month, labels in use: this month's documents bring oil
+    # and dividends; `taxonomy` started from nothing, so every label got a new
+    # URI of --base-uri and last month's labels, caches and bundles no longer matched
+    model = Extender()
+    result, _ = _extend(tmp_path, model, "--skos", str(tmp_path / "july.ttl"),
+                        "--max-labels", "10")
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.csv")
+    kept = [(july.uris[i], july.name_of(i), july[i].description["en"]) for i in range(3)]
+    assert kept == LAST_MONTH  # the same URIs, names and descriptions, first
+    new = {july.name_of(i): july.uris[i] for i in range(3, len(july))}
+    assert {"Oil and energy", "Dividends"} <= set(new)
+    assert all(uri.startswith("urn:tagsmith:taxonomy:") for uri in new.values())
+    assert load_vocabulary(tmp_path / "july.ttl").uris == july.uris
+    # no table from nothing: every minibatch updates the labels in use, named as such
+    assert "generate" not in model.kinds and model.kinds.count("update") == 2
+    assert all(seen == [name for _, name, _ in LAST_MONTH] for seen in model.fixed_seen)
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert summary["extend"]["n_kept"] == 3
+    assert [x["name"] for x in summary["extend"]["new"]] == list(new)
+    assert summary["extend"]["refused_edits"] == []
+    assert "(3 kept from" in result.stdout and "+ Oil and energy:" in result.stdout
+    assert "  Cocoa market: Cocoa crops" in result.stdout
+
+
+def _misbehave(labels):
+    out = []
+    for name, description in labels:
+        if name == "Coffee market":
+            continue  # dropped
+        if name == "Cocoa market":
+            name = "Cocoa markets"  # respelled
+        if name == "Grain trade":
+            description = "Anything about farming."  # rewritten
+        out.append((name, description))
+    return out
+
+
+def test_extend_refuses_and_reports_edits_of_the_labels_in_use(tmp_path):
+    # a model told to keep the labels in use may rename, merge or drop one anyway:
+    # applied silently, last month's documents labelled "Coffee market" would point at
+    # no label of this month's vocabulary
+    result, _ = _extend(tmp_path, Extender(edit=_misbehave), "--max-labels", "10")
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.csv")
+    assert [(july.uris[i], july.name_of(i), july[i].description["en"])
+            for i in range(3)] == LAST_MONTH
+    assert "Cocoa markets" not in [july.name_of(i) for i in range(len(july))]
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    edits = {(x["uri"], x["change"], x["to"]) for x in summary["extend"]["refused_edits"]}
+    assert edits == {("http://example.org/desk/cocoa", "renamed", "Cocoa markets"),
+                     ("http://example.org/desk/coffee", "left out", None),
+                     ("http://example.org/desk/grain", "description",
+                      "Anything about farming.")}
+    assert all(x["step"] == "update with minibatch 1"
+               for x in summary["extend"]["refused_edits"])
+    assert "left out (dropped, merged or renamed) the label in use 'Coffee market'" \
+        in result.stderr
+
+
+def test_extend_max_labels_counts_the_labels_in_use(tmp_path):
+    # refused before any call when the labels in use leave no room
+    result, server = _extend(tmp_path, Extender(), "--max-labels", "3")
+    assert result.exit_code == 2 and server.requests == []
+    assert "--max-labels" in result.output and "3 labels in use" in result.output
+    # with room for one: the update adding more is sent back, the limit given as the total
+    model = Extender()
+    result, _ = _extend(tmp_path, model, "--max-labels", "4")
+    assert result.exit_code == 0, result.output
+    assert len(load_vocabulary(tmp_path / "july.csv")) <= 4
+    assert any("labels with the 3 in use, at most 4 allowed" in repair
+               for repair in model.repairs)
+
+
+def test_extend_new_uri_never_takes_one_in_use():
+    # a label in use whose URI is the slug of a new label's name: the new label got
+    # that URI, and two labels shared it
+    options = TaxonomyOptions(use_case="news", summarise=False, sample_size=20,
+                              minibatch_size=20, max_labels=10)
+    with LocalChatServer(Extender()) as server:
+        client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+        taxonomy = generate_taxonomy(_texts()[:20], client, options,
+                                     existing=[("Petroleum", "Crude oil and OPEC.")])
+    added = taxonomy.labels[taxonomy.n_existing:]
+    assert taxonomy.labels[0] == ("Petroleum", "Crude oil and OPEC.")
+    import dataclasses
+
+    space = dataclasses.replace(taxonomy, labels=added).to_label_space(
+        taken=["urn:tagsmith:taxonomy:oil-and-energy"])
+    assert "urn:tagsmith:taxonomy:oil-and-energy-2" in space.uris
+    assert "urn:tagsmith:taxonomy:oil-and-energy" not in space.uris
+
+
+def test_extend_in_place_replaces_the_vocabulary_only_once_the_run_succeeded(tmp_path):
+    # -o the --extend file itself: a failed run leaves last month's vocabulary as it was
+    june = _last_month(tmp_path)
+    before = june.read_bytes()
+    result, _ = _extend(tmp_path, Extender(fail_updates=True), "--max-labels", "10",
+                        output="june.csv")
+    assert result.exit_code != 0 and june.read_bytes() == before
+    result, _ = _extend(tmp_path, Extender(), "--max-labels", "10", output="june.csv")
+    assert result.exit_code == 0, result.output
+    june_now = load_vocabulary(june)
+    assert june_now.uris[:3] == [uri for uri, _, _ in LAST_MONTH] and len(june_now) > 3
+
+
+def test_extend_rerun_is_answered_from_the_cache(tmp_path):
+    result, _ = _extend(tmp_path, Extender(), "--max-labels", "10")
+    assert result.exit_code == 0, result.output
+    first = (tmp_path / "july.csv").read_bytes()
+    result, server = _extend(tmp_path, Extender(), "--max-labels", "10")
+    assert result.exit_code == 0, result.output
+    assert server.requests == [] and (tmp_path / "july.csv").read_bytes() == first
