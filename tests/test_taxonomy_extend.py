@@ -235,3 +235,29 @@ def test_extend_rerun_is_answered_from_the_cache(tmp_path):
     result, server = _extend(tmp_path, Extender(), "--max-labels", "10")
     assert result.exit_code == 0, result.output
     assert server.requests == [] and (tmp_path / "july.csv").read_bytes() == first
+
+
+def test_extend_a_names_only_vocabulary_says_the_descriptions_ignored_once(tmp_path):
+    # a TSV vocabulary holds names only: the model describing each label in use gave one
+    # "rewrote the description" warning per label, a dozen alike for a dozen labels
+    june = tmp_path / "june.tsv"
+    june.write_text("".join(f"<{uri}>\t{name}\n" for uri, name, _ in LAST_MONTH),
+                    encoding="utf-8")
+    args = ["taxonomy", str(SAMPLE), "--use-case", "route news to desks", "--extend",
+            str(june), "-o", str(tmp_path / "july.csv"), "--sample", "40", "--minibatch",
+            "20", "--no-summaries", "--llm", "m", "--cache", str(tmp_path / "c.sqlite"),
+            "--max-labels", "10"]
+
+    def describing(labels):  # the model describes every label, those in use too
+        return [(name, description or TOPICS.get(name.split()[0].lower(), (0, "Its news."))[1])
+                for name, description in labels]
+
+    with LocalChatServer(Extender(edit=describing)) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    warnings = [w for w in summary["warnings"] if "description" in w]
+    assert len(warnings) == 1 and "for 3 of the labels in use that have none" in warnings[0]
+    assert {x["change"] for x in summary["extend"]["refused_edits"]} == {"described"}
+    july = load_vocabulary(tmp_path / "july.csv")
+    assert [july[i].description for i in range(3)] == [{}, {}, {}]  # kept as they were

@@ -179,8 +179,9 @@ class Taxonomy:
     #: edits of a label in use that the model made and that were refused (the label
     #: kept as given): ``{"name", "change", "to", "step"}``, ``change`` one of
     #: ``"left out"`` (dropped, merged or renamed: ``to`` None), ``"renamed"`` (a name
-    #: the same but for case, spacing, punctuation or a plural) and ``"description"``;
-    #: each said once, at the first step that made it
+    #: the same but for case, spacing, punctuation or a plural), ``"description"`` and
+    #: ``"described"`` (a description written for a label that has none); each noted
+    #: once, at the first step that made it
     refused_edits: list[dict] = field(default_factory=list)
 
     def __repr__(self) -> str:
@@ -577,7 +578,17 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
                        "the model (%r): a document may have put it in the taxonomy; check "
                        "it before use", clip(suspect["name"], NAME_LIMIT, collapse=False),
                        suspect["document"], suspect["text"])
+    described = [edit for edit in taxonomy.refused_edits if edit["change"] == "described"]
+    if described:
+        # a vocabulary of names alone (a TSV) got one warning a label, each the same
+        logger.warning("the model wrote a description for %s of the labels in use that "
+                       "have none (%s): not kept, the labels in use are written as they "
+                       "are (give them descriptions in the vocabulary to keep some)",
+                       plural(len(described), "1", f"{len(described):,}"),
+                       and_more(described, 5, lambda edit: repr(edit["name"][:80])))
     for edit in taxonomy.refused_edits:
+        if edit["change"] == "described":
+            continue
         logger.warning("%s: the model %s the label in use %r%s: refused, the label kept as "
                        "it was", edit["step"], _EDIT_WORDS[edit["change"]],
                        clip(edit["name"], NAME_LIMIT, collapse=False),
@@ -881,7 +892,8 @@ def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
     """The labels of a table answer that are not one of the labels in use ``fixed``
     (by :func:`duplicate_key`: "Billing issues" is "Billing issue"), and the edits the
     answer made to those (``{"name", "change", "to"}``: ``"renamed"``, a respelling;
-    ``"description"``, a description rewritten, spacing aside; ``"left out"``, a label
+    ``"description"``, a description rewritten, spacing aside (``"described"`` where the
+    label had none); ``"left out"``, a label
     in use it does not name, dropped, merged or renamed), which are refused.
 
     >>> new, edits = split_existing([("Billing issues", "Money."), ("Login", "Sign in.")],
@@ -908,7 +920,9 @@ def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
         if name != kept_name:
             edits.append({"name": kept_name, "change": "renamed", "to": name})
         if description.split() != kept_description.split():
-            edits.append({"name": kept_name, "change": "description", "to": description})
+            # one the label had none of (a TSV's names alone): "described", said in sum
+            edits.append({"name": kept_name, "change": "description"
+                          if kept_description.split() else "described", "to": description})
     edits += [{"name": name, "change": "left out", "to": None}
               for name, _ in fixed if duplicate_key(name) not in named]
     return new, edits
