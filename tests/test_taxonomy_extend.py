@@ -261,3 +261,25 @@ def test_extend_a_names_only_vocabulary_says_the_descriptions_ignored_once(tmp_p
     assert {x["change"] for x in summary["extend"]["refused_edits"]} == {"described"}
     july = load_vocabulary(tmp_path / "july.csv")
     assert [july[i].description for i in range(3)] == [{}, {}, {}]  # kept as they were
+
+
+def test_extend_says_a_new_label_named_as_a_deprecated_one(tmp_path):
+    # a deprecated label is shown to no update step; the model naming a new label as it
+    # gave two "Oil and energy" lines, the old one not marked, and nothing said
+    june = tmp_path / "june.csv"
+    with open(june, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["uri", "label_en", "description_en", "deprecated"])
+        writer.writerows([(*row, "false") for row in LAST_MONTH])
+        writer.writerow(["http://example.org/desk/oil", "Oil and energy", "Old desk.", "true"])
+    result, _ = _extend(tmp_path, Extender(), "--max-labels", "10")
+    assert result.exit_code == 0, result.output
+    assert "  Oil and energy (deprecated): Old desk." in result.stdout
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    oil = [x for x in summary["extend"]["new"] if x["name"] == "Oil and energy"]
+    assert oil == [{"uri": "urn:tagsmith:taxonomy:oil-and-energy", "name": "Oil and energy",
+                    "deprecated_namesake": "http://example.org/desk/oil"}]
+    assert any("deprecated label <http://example.org/desk/oil>" in w
+               for w in summary["warnings"])
+    july = load_vocabulary(tmp_path / "july.csv")
+    assert july.deprecated_mask[3] and july.uris[3] == "http://example.org/desk/oil"

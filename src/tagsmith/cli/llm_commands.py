@@ -844,7 +844,9 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     for i in range(len(space)):
         description = space[i].description.get(lang, "")  # "" under --lang de
         mark = "" if extended is None else ("+ " if i >= n_kept else "  ")
-        click.echo(f"  {mark}{printable(space.name_of(i, lang))}: {printable(description)}")
+        retired = " (deprecated)" if i < n_kept and space.deprecated_mask[i] else ""
+        click.echo(f"  {mark}{printable(space.name_of(i, lang))}{retired}: "
+                   f"{printable(description)}")
     if target is not None:
         # in the JSON summary too (the lines below were the mapping's only record, for a
         # reader to parse back out of prose), and in the files written

@@ -195,10 +195,29 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
         uri_of: dict[str, str] = {}  # a name two labels share: the first's
         for (name, _), i in zip(existing, live, strict=True):
             uri_of.setdefault(name, extend.uris[i])
+        from tagsmith.labeling.taxonomy import duplicate_key
+
+        # a deprecated label of VOCAB is shown to no update step: the model may name a
+        # new label as it (a topic back), which gets a URI of its own, two labels of one
+        # name in the file; said, with the URI to restore instead
+        retired: dict[str, str] = {}
+        for i in range(len(extend)):
+            if extend.deprecated_mask[i]:
+                retired.setdefault(duplicate_key(extend.name_of(i, lang)), extend.uris[i])
+        new = []
+        for i in range(len(extend), len(space)):
+            entry = {"uri": space.uris[i], "name": space.name_of(i, lang)}
+            namesake = retired.get(duplicate_key(entry["name"]))
+            if namesake is not None:
+                entry["deprecated_namesake"] = namesake
+                logger.warning("new label %r has the name of the deprecated label <%s> of "
+                               "the vocabulary extended: it is a new label, %s (to bring "
+                               "the old one back, mark it not deprecated instead)",
+                               clip(entry["name"], NAME_LIMIT, collapse=False), namesake,
+                               entry["uri"])
+            new.append(entry)
         report["extend"] = {
-            "n_kept": len(extend), "n_new": len(space) - len(extend),
-            "new": [{"uri": space.uris[i], "name": space.name_of(i, lang)}
-                    for i in range(len(extend), len(space))],
+            "n_kept": len(extend), "n_new": len(space) - len(extend), "new": new,
             "refused_edits": [{"uri": uri_of.get(edit["name"]), **edit}
                               for edit in taxonomy.refused_edits]}
     if mapping is not None:
