@@ -283,3 +283,14 @@ def test_extend_says_a_new_label_named_as_a_deprecated_one(tmp_path):
                for w in summary["warnings"])
     july = load_vocabulary(tmp_path / "july.csv")
     assert july.deprecated_mask[3] and july.uris[3] == "http://example.org/desk/oil"
+
+
+def test_extend_under_another_lang_says_the_labels_in_use_are_not_named_in_it(tmp_path):
+    # --lang de over last month's English vocabulary: the LLM was shown the English
+    # names with no description, and asked for German labels, without a word
+    result, _ = _extend(tmp_path, Extender(), "--max-labels", "10", "--lang", "de")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    said = [w for w in summary["warnings"] if "no label in use has a name in language 'de'"
+            in w]
+    assert len(said) == 1 and "names in 'en' are shown to the LLM instead" in said[0]

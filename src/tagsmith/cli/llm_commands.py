@@ -804,6 +804,15 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         if not n_live:
             raise VocabularyError("--extend: every label is deprecated: no label in use "
                                   "to extend", path=extend)
+        from tagsmith.data.labelspace import names_instead, unnamed_in
+
+        named = unnamed_in((label for label, dead in zip(
+            extended, extended.deprecated_mask, strict=True) if not dead), lang)
+        if named:  # a mistyped --lang, or last month's in another: said before any call
+            warn(f"{extend}: no label in use has a name in language {lang!r} (--lang): "
+                 f"{names_instead(named, 'shown to the LLM')}, and no description, while "
+                 f"the new labels are asked in {lang!r}; give --lang as {extend} names "
+                 "its labels")
         if n_live >= max_labels:  # before any call: no room for a new label
             raise click.BadParameter(
                 f"{max_labels} leaves no room for a new label: --extend {extend} has "
