@@ -1649,6 +1649,7 @@ _PATH_ROLES: dict[str, tuple[str, str]] = {
     "report": ("the audit's report.json", _READ),
     "vocab": (f"a vocabulary file ({VOCAB_FORMATS})", _READ),
     "map_to": (f"a vocabulary file ({VOCAB_FORMATS})", _READ),
+    "extend": (f"a vocabulary file ({VOCAB_FORMATS})", _READ),
     "bundle": ("a model bundle folder (from train)", _READ),
     "shortlist_bundle": ("a model bundle folder (from train)", _READ),
     "baseline": ("a model bundle folder (from train)", _READ),

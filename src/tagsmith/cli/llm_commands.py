@@ -708,7 +708,7 @@ CORPUS is any corpus file (labels ignored) or a text file with one document per 
               "to write them in it, the files tag them with it (label_de, @de) and "
               "--map-to matches them on the vocabulary's names in it.")
 @click.option("--extend", callback=a_path, metavar="VOCAB",
-              help="Extend this vocabulary (last month's taxonomy: TSV, CSV or SKOS) "
+              help=f"Extend this vocabulary (last month's taxonomy; {VOCAB_FORMATS}) "
               "instead of starting from nothing: its labels are given to every update "
               "step as labels in use and written first, as they are (same URIs, names and "
               "descriptions; an LLM's rename, merge, drop or rewrite of one is refused and "
