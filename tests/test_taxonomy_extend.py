@@ -180,6 +180,8 @@ def test_extend_refuses_and_reports_edits_of_the_labels_in_use(tmp_path):
                for x in summary["extend"]["refused_edits"])
     assert "left out (dropped, merged or renamed) the label in use 'Coffee market'" \
         in result.stderr
+    # the run's "changes:" line counted repairs and rejected steps, not these
+    assert "3 edits of labels in use refused (kept as they were)" in result.stderr
 
 
 def test_extend_max_labels_counts_the_labels_in_use(tmp_path):

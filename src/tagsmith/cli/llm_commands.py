@@ -882,7 +882,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         click.echo(f"changes: {repaired} answer{plural_s(repaired)} sent back for repair, "
                    f"{rejected} step{plural_s(rejected)} rejected (previous table kept), "
                    + (f"{refused} step{plural_s(refused)} refused by the model or a content "
-                      "filter (previous table kept), " if refused else "") +
+                      "filter (previous table kept), " if refused else "")
+                   + _refused_edits(report.get("extend")) +
                    "cleaned: " + (", ".join(f"{value} {key.replace('_', ' ')}"
                                             for key, value in cleaned.items()) or "nothing")
                    + f"; ratings {report['ratings']}"
@@ -934,6 +935,14 @@ def _endpoint_options_given() -> list[str]:
                  else shell_word(value))
         given.append(f"{option}{'=' if value.startswith('-') else ' '}{shown}")
     return given
+
+
+def _refused_edits(extended: dict | None) -> str:
+    """ "3 edits of labels in use refused (kept as they were), " for the "changes:" line
+    of ``taxonomy --extend`` ('' without it, or with none)."""
+    n = len((extended or {}).get("refused_edits", ()))
+    return (f"{n} edit{plural_s(n)} of labels in use refused (kept as they were), "
+            if n else "")
 
 
 def _shown_similarity(similarity: float, min_similarity: float, matched: bool) -> str:
