@@ -296,3 +296,23 @@ def test_extend_under_another_lang_says_the_labels_in_use_are_not_named_in_it(tm
     said = [w for w in summary["warnings"] if "no label in use has a name in language 'de'"
             in w]
     assert len(said) == 1 and "names in 'en' are shown to the LLM instead" in said[0]
+
+
+def test_extend_shows_the_descriptions_of_a_language_variant(tmp_path):
+    # a vocabulary in en-GB under --lang en: its names were shown (name_of takes the
+    # variant) but its descriptions were not, and the model's were noted as new ones
+    june = tmp_path / "june.csv"
+    with open(june, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["uri", "label_en-GB", "description_en-GB"])
+        writer.writerows(LAST_MONTH)
+    model = Extender()
+    result, server = _extend(tmp_path, model, "--max-labels", "10")
+    assert result.exit_code == 0, result.output
+    first_update = next(user_prompt(body) for body in server.requests
+                        if user_prompt(body).startswith("# Context\nGoal: improve"))
+    shown = read_data_section(first_update, "LABELS")[:3]
+    assert [(x["name"], x["description"]) for x in shown] == [
+        (name, description) for _, name, description in LAST_MONTH]
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert summary["extend"]["refused_edits"] == []

@@ -144,8 +144,13 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
                                     "deprecated (the labels in use it extends)",
                                     f"{len(extend)} label{plural_s(len(extend))}, "
                                     "none in use")
+    from tagsmith.data.labelspace import in_language
+
+    # the description in lang or a variant of it, as name_of finds the name: an en-GB
+    # vocabulary's labels went to the model named under --lang en but undescribed
     existing = None if extend is None else [
-        (extend.name_of(i, lang), extend[i].description.get(lang, "")) for i in live]
+        (extend.name_of(i, lang), in_language(extend[i].description, lang) or "")
+        for i in live]
     taxonomy = generate_taxonomy(list(texts), client, options, doc_ids=doc_ids,
                                  existing=existing)
     if extend is None:
