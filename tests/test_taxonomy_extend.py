@@ -316,3 +316,23 @@ def test_extend_shows_the_descriptions_of_a_language_variant(tmp_path):
         (name, description) for _, name, description in LAST_MONTH]
     summary = json.loads(result.stderr[result.stderr.index("{"):])
     assert summary["extend"]["refused_edits"] == []
+
+
+def test_extend_says_each_refused_edit_once_however_many_steps_make_it(tmp_path):
+    # a model rewriting a description anew at every step (update 1, update 2, review)
+    # gave a warning a step for the same label
+    steps = []
+
+    def rewriting(labels):
+        steps.append(1)
+        return [(name, f"Grain news, take {len(steps)}." if name == "Grain trade" else
+                 description) for name, description in labels]
+
+    result, _ = _extend(tmp_path, Extender(edit=rewriting), "--max-labels", "10")
+    assert result.exit_code == 0, result.output
+    assert len(steps) == 3  # two updates and the review, each rewriting it
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert [(x["name"], x["change"], x["to"], x["step"])
+            for x in summary["extend"]["refused_edits"]] == [
+        ("Grain trade", "description", "Grain news, take 1.", "update with minibatch 1")]
+    assert sum("'Grain trade'" in w for w in summary["warnings"]) == 1

@@ -180,8 +180,8 @@ class Taxonomy:
     #: kept as given): ``{"name", "change", "to", "step"}``, ``change`` one of
     #: ``"left out"`` (dropped, merged or renamed: ``to`` None), ``"renamed"`` (a name
     #: the same but for case, spacing, punctuation or a plural), ``"description"`` and
-    #: ``"described"`` (a description written for a label that has none); each noted
-    #: once, at the first step that made it
+    #: ``"described"`` (a description written for a label that has none); each kind
+    #: noted once a label, at the first step that made it (what it became then)
     refused_edits: list[dict] = field(default_factory=list)
 
     def __repr__(self) -> str:
@@ -568,7 +568,9 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
             _step_done(bar, client)
     taxonomy.labels = list(fixed) + labels
     taxonomy.n_refused_calls += taxonomy.summaries.get("n_refused_calls", 0)
-    assert not labels and fixed or not check_taxonomy(labels, *(part.max_labels, *limits[1:]))
+    # within the limits, the new labels (none is no table where labels in use stay)
+    assert (fixed and not labels) or not check_taxonomy(labels, part.max_labels,
+                                                         *limits[1:])
     taxonomy.suspect_labels = suspect_labels(
         [name for name, _ in labels], docs,
         [str(with_text[i] + 1) if doc_ids is None else str(doc_ids[with_text[i]])
@@ -930,10 +932,12 @@ def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
 
 def _note_edits(taxonomy: Taxonomy, edits: list[dict], step: str) -> None:
     """Add the refused ``edits`` of a used answer to ``taxonomy.refused_edits``, each
-    (label, kind of edit, what it became) once, at the first step that made it."""
-    seen = {(edit["name"], edit["change"], edit["to"]) for edit in taxonomy.refused_edits}
+    (label, kind of edit) once, at the first step that made it: a model rewriting a
+    description anew in every update gave a warning a step for each label."""
+    seen = {(edit["name"], edit["change"]) for edit in taxonomy.refused_edits}
     for edit in edits:
-        if (edit["name"], edit["change"], edit["to"]) not in seen:
+        if (edit["name"], edit["change"]) not in seen:
+            seen.add((edit["name"], edit["change"]))
             taxonomy.refused_edits.append({**edit, "step": step})
 
 
