@@ -3367,3 +3367,27 @@ def test_read_audit_corpus_warns_once_of_scores_it_cannot_read(tmp_path, caplog)
     with caplog.at_level(logging.WARNING, logger="tagsmith"):
         read_audit_corpus(path, space)
     assert not [r for r in caplog.records if "cannot be read" in r.getMessage()]
+
+
+def test_label_confidence_keeps_its_interleave_with_copies_majority(small_corpus,
+                                                                    goemotions_small, tmp_path):
+    """copies_majority re-sorted every candidate by probability after the blend: the
+    LLM's least confident rows fell back to where their probabilities put them, the
+    queue the odds rule's alone, while the report still counted them interleaved. The
+    copies' rows come into the blended queue and the interleave is kept."""
+    labels = tmp_path / "labels.jsonl"
+    space, _ = _llm_labels_with_doubtful_wrong_ones(small_corpus, goemotions_small, labels)
+    data = read_audit_corpus(labels, space, confidences=True)
+
+    def issues(**extra):
+        return audit_corpus(data.texts, data.confidences, space, options=AuditOptions(
+            scores="knn", min_probability=0.05, label_confidence=True, **extra)).issues
+
+    blended, both = issues(), issues(copies_majority=True)
+    assert both.details["copies"]["n_texts"] == 0  # no copies disagree: nothing to move
+    assert blended.details["label_confidence"]["n_interleaved"] > 0
+    assert both.details["label_confidence"] == blended.details["label_confidence"]
+    for found in (blended, both):  # the interleaved queue is not in probability order
+        assert np.any(np.diff(found.probability[found.flagged]) > 0)
+    assert both.doc[both.flagged].tolist() == blended.doc[blended.flagged].tolist()
+    assert both.label[both.flagged].tolist() == blended.label[blended.flagged].tolist()

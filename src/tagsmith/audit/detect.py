@@ -90,7 +90,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -1776,25 +1776,11 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     # as it expects wrong (the sum of 1 - c over its stated confidences), are flagged too
     # (p' at least min_probability), and the flagged rows alternate: the blend's first,
     # the LLM's least confident, the blend's second... (each row at its better place)
-    c_row = stated_c[order]
-    doubt = np.flatnonzero(~np.isnan(c_row))
-    doubt = doubt[np.argsort(c_row[doubt], kind="stable")]
     n_doubt = int(round(float(np.sum(1 - given))))
-    doubt = doubt[:n_doubt]
+    doubt = _least_confident(stated_c[order], n_doubt)
     flagged[doubt] |= reflag[doubt] & (blended.probability[doubt] >= min_probability)
     doubt = doubt[flagged[doubt]]
-    key = np.full(len(flagged), np.inf)
-    first = np.flatnonzero(flagged)
-    key[first] = 2.0 * np.arange(len(first))
-    key[doubt] = np.minimum(key[doubt], 2.0 * np.arange(len(doubt)) + 1)
-    # the flagged rows by their key, then the others in the blend's order
-    again = np.lexsort((np.arange(len(key)), key))
-    blended = LabelIssues(blended.doc[again], blended.label[again], blended.kind[again],
-                          blended.probability[again], blended.score[again], flagged[again],
-                          issues.n_given, issues.band, issues.threshold, issues.wrong_rate,
-                          issues.missing_rate, issues.est_wrong, issues.est_missing,
-                          issues.doc_quality, issues.n_docs, issues.n_labels,
-                          blended.details)
+    blended = _interleave(replace(blended, flagged=flagged), doubt)
     flagged = blended.flagged
     is_wrong = blended.kind == WRONG
     bounds = blended.details.get("mixture_bounds")
@@ -1823,6 +1809,57 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
         "n_wrong_flagged_before": int(np.count_nonzero(issues.flagged[wrong])),
         "n_wrong_flagged": int(np.count_nonzero(flagged[is_wrong]))}
     return blended
+
+
+def _least_confident(stated_c: np.ndarray, n_doubt: int) -> np.ndarray:
+    """The rows of the ``n_doubt`` least confident wrong candidates (``stated_c``: each
+    row's clipped stated confidence, NaN where none), ascending, ties in row order."""
+    doubt = np.flatnonzero(~np.isnan(stated_c))
+    return doubt[np.argsort(stated_c[doubt], kind="stable")][:n_doubt]
+
+
+def _interleave(issues: LabelIssues, doubt: np.ndarray) -> LabelIssues:
+    """``issues`` with its flagged rows alternating: its own first flagged row, the first
+    of ``doubt`` (flagged rows), its second, ..., each row at the better of its two
+    places; the unflagged rows after them in their order."""
+    key = np.full(len(issues.flagged), np.inf)
+    first = np.flatnonzero(issues.flagged)
+    key[first] = 2.0 * np.arange(len(first))
+    key[doubt] = np.minimum(key[doubt], 2.0 * np.arange(len(doubt)) + 1)
+    again = np.lexsort((np.arange(len(key)), key))
+    return replace(issues, doc=issues.doc[again], label=issues.label[again],
+                   kind=issues.kind[again], probability=issues.probability[again],
+                   score=issues.score[again], flagged=issues.flagged[again],
+                   details=dict(issues.details))
+
+
+def interleave_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
+                                band_budget_below: int = 0) -> LabelIssues:
+    """The interleave of :func:`blend_label_confidence` done again on ``issues`` a later
+    step re-sorted by probability (:func:`flag_copies`: it put the LLM's least confident
+    rows back where their probabilities are, while the report still counted them
+    interleaved). The same rows are taken (the LLM's least confident wrong candidates,
+    ``details["label_confidence"]["n_llm_expected_wrong"]`` of them, step 6b's labels
+    apart), none flagged anew: those flagged alternate with the others' flagged rows;
+    ``n_interleaved`` is counted again."""
+    rule = issues.details.get("label_confidence")
+    if rule is None:
+        return issues
+    confidence = sp.csr_matrix(confidence)
+    wrong = np.flatnonzero(np.asarray(issues.kind) == WRONG)
+    stated_c = np.full(len(issues.kind), np.nan)
+    c = np.asarray(confidence[issues.doc[wrong], issues.label[wrong]]).ravel() \
+        if len(wrong) else np.zeros(0)
+    stated = (c > 0) & (c < UNKNOWN_CONFIDENCE)
+    stated_c[wrong[stated]] = np.clip(c[stated], CONFIDENCE_CLIP, 1 - CONFIDENCE_CLIP)
+    movable = np.asarray(issues.kind) == WRONG
+    if band_budget_below:
+        movable &= ~_band_rare(np.asarray(issues.n_given), band_budget_below)[issues.label]
+    doubt = _least_confident(stated_c, int(rule["n_llm_expected_wrong"]))
+    doubt = doubt[movable[doubt] & issues.flagged[doubt]]
+    again = _interleave(issues, doubt)
+    again.details["label_confidence"] = dict(rule, n_interleaved=int(len(doubt)))
+    return again
 
 
 def copies_disagreeing(Y: LabelMatrix, groups: np.ndarray,

@@ -2176,12 +2176,19 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
 
             issues = blend_label_confidence(issues, confidence, options.min_probability,
                                             options.band_budget_below)
-            del confidence
         # copies of one text that disagree on a label: the side most copies are on is
         # evidence the scores cannot see (equal texts share a fold), flagged whatever
         # the label's noise rate (40 labels planted on copies were flagged none)
         if options.copies_majority:
             issues = flag_copies(issues, Y, groups, hashes == dup.EMPTY_HASH)
+            if confidence is not None:
+                from tagsmith.audit.detect import interleave_label_confidence
+
+                # flag_copies re-sorts by probability, which undid the blend's interleave
+                # (the LLM's least confident rows back down, n_interleaved still said)
+                issues = interleave_label_confidence(issues, confidence,
+                                                     options.band_budget_below)
+        del confidence
         # a single-label corpus (a catalogue, one category each): a flagged missing
         # category implies the given one wrong, and the reverse; one move, two rows
         # side by side
