@@ -3391,3 +3391,30 @@ def test_label_confidence_keeps_its_interleave_with_copies_majority(small_corpus
         assert np.any(np.diff(found.probability[found.flagged]) > 0)
     assert both.doc[both.flagged].tolist() == blended.doc[blended.flagged].tolist()
     assert both.label[both.flagged].tolist() == blended.label[blended.flagged].tolist()
+
+
+def test_label_confidence_leaves_step_6bs_rows_where_the_audit_put_them():
+    """The LLM's least confident wrong candidates on a label step 6b flags by band were
+    given an interleaved place and counted in n_interleaved, though the rule leaves
+    those labels out: they keep the audit's flag and their place."""
+    from tagsmith.audit.detect import LabelIssues, blend_label_confidence
+
+    # 20 documents given one label (step 6b's with band_budget_below 100), each a wrong
+    # candidate flagged by the band, the audit's probability falling; the LLM 0.9 sure
+    # of each but the last (0.5)
+    n = 20
+    c = np.full(n, 0.9, np.float32)
+    c[-1] = 0.5
+    ones = np.ones(1)
+    issues = LabelIssues(np.arange(n), np.zeros(n, np.int64), np.ones(n, np.int8),
+                         np.linspace(0.6, 0.06, n).astype(np.float32),
+                         np.full(n, 0.2, np.float32), np.ones(n, bool), np.array([n]),
+                         np.zeros(1, np.int64), ones * 0.5, ones * 0.5, ones * 0.0,
+                         ones * n, ones * 0.0, np.ones(n), n, 1, {})
+    blended = blend_label_confidence(issues, sp.csr_matrix(c.reshape(-1, 1)), 0.05,
+                                     band_budget_below=100)
+    assert blended.details["label_confidence"]["n_interleaved"] == 0
+    assert blended.flagged.all()  # the band's flags kept
+    # in the blend's order (by p'), the doubted row not moved up to second place
+    assert np.all(np.diff(blended.probability) <= 0)
+    assert blended.doc[1] != n - 1

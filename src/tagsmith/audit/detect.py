@@ -1713,9 +1713,12 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     The LLM's own ranking is interleaved: its least confident wrong candidates (stated
     confidences, ascending), as many as it expects wrong (the sum of ``1 - c`` over its
     stated confidences), are flagged too where ``p' >= min_probability`` (step 6b's
-    labels apart), and the flagged rows alternate, the blend's first, the LLM's least
-    confident, the blend's second, ..., each row at the better of its two places (the
-    queue's probabilities are then not in order). The documents' quality and the noise
+    labels apart: their rows keep the audit's flag and their place in the blend, not
+    interleaved nor counted in ``n_interleaved``), and the flagged rows alternate, the
+    blend's first, the LLM's least confident, the blend's second, ..., each row at the
+    better of its two places (the queue's probabilities are then not in order;
+    :func:`interleave_label_confidence` does it again after :func:`flag_copies`). The
+    documents' quality and the noise
     rates are the audit's own, unchanged; the bounds' floor counts the blended flags.
     ``details["label_confidence"]`` records the rule, ``m`` and how many wrong
     candidates moved.
@@ -1779,7 +1782,9 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     n_doubt = int(round(float(np.sum(1 - given))))
     doubt = _least_confident(stated_c[order], n_doubt)
     flagged[doubt] |= reflag[doubt] & (blended.probability[doubt] >= min_probability)
-    doubt = doubt[flagged[doubt]]
+    # step 6b's labels apart: their rows keep the audit's flag and their blend place
+    # (they were given an interleaved place and counted in n_interleaved)
+    doubt = doubt[reflag[doubt] & flagged[doubt]]
     blended = _interleave(replace(blended, flagged=flagged), doubt)
     flagged = blended.flagged
     is_wrong = blended.kind == WRONG
