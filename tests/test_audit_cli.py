@@ -3418,3 +3418,29 @@ def test_label_confidence_leaves_step_6bs_rows_where_the_audit_put_them():
     # in the blend's order (by p'), the doubted row not moved up to second place
     assert np.all(np.diff(blended.probability) <= 0)
     assert blended.doc[1] != n - 1
+
+
+def test_label_confidence_on_stated_confidences_all_1_warns_and_keeps_the_audits_queue(
+        small_corpus, goemotions_small, tmp_path):
+    """An LLM that stated 1.0 for every label said nothing of its doubt: such a corpus
+    was warned of and audited as the audit's own. Since a stated 1.0 is stored just
+    below 1 (an unstated one is exactly 1) it was blended silently, and the blend's
+    re-flagging could change the queue."""
+    from tagsmith.pipeline.llm import write_soft_labels
+
+    space = load_vocabulary(goemotions_small["vocab"])
+    plain_data = read_labelled(small_corpus, space)
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, plain_data.texts, sp.csr_matrix(plain_data.Y, dtype=np.float32),
+                      space)
+    data = read_audit_corpus(labels, space, confidences=True)
+    assert data.confidences is not None and data.confidences.data.max() < 1  # stated
+    result = audit_corpus(data.texts, data.confidences, space, options=AuditOptions(
+        scores="knn", label_confidence=True))
+    plain = audit_corpus(data.texts, data.confidences, space,
+                         options=AuditOptions(scores="knn"))
+    assert any(w.startswith("label_confidence: no given label carries a confidence below 1")
+               for w in result.report["warnings"])
+    assert "label_confidence" not in result.issues.details
+    assert [(r["doc"], r["label_uri"]) for r in result.review] == \
+        [(r["doc"], r["label_uri"]) for r in plain.review]

@@ -1978,6 +1978,13 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
     n_given = int(np.count_nonzero(Y.data))
     # the given labels' confidences, for label_confidence (where Y carries any below 1)
     confidence = _float32_confidences(Y) if options.label_confidence and n_soft else None
+    if confidence is not None and not np.any(
+            (confidence.data > 0)
+            & (confidence.data < np.nextafter(np.float32(1), np.float32(0)))):
+        # every stated confidence 1.0 (stored just below 1, an unstated one exactly 1):
+        # the LLM said nothing of its doubt, and the blend's re-flagging changed the
+        # queue unsaid; warned of and the audit's own, as a Y of 0 and 1
+        confidence = None
     Y = sp.csr_matrix(Y != 0, dtype=bool)
     for name, where in (("lines", lines), ("doc_ids", doc_ids)):
         # a short list was an IndexError in the review queue, a str read per character
@@ -2084,10 +2091,10 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         warnings: list[str] = []  # the report's
         if n_soft and not options.label_confidence:
             _warn_soft_labels(n_soft, n_given, warnings)
-        elif options.label_confidence and not n_soft:
+        elif options.label_confidence and confidence is None:
             message = ("label_confidence: no given label carries a confidence below 1 "
-                       "(Y is 0/1), so the ranking is the audit's own; label's output "
-                       "carries the LLM's confidences")
+                       "(Y is 0/1, or every stated confidence is 1.0), so the ranking is "
+                       "the audit's own; label's output carries the LLM's confidences")
             logger.warning(message)
             warnings.append(message)
         source_name = _choose_source(options, classifier, texts, Y, groups, folds, warnings,
