@@ -1720,8 +1720,12 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     :func:`interleave_label_confidence` does it again after :func:`flag_copies`). The
     documents' quality and the noise
     rates are the audit's own, unchanged; the bounds' floor counts the blended flags.
-    ``details["label_confidence"]`` records the rule, ``m`` and how many wrong
-    candidates moved.
+    ``details["label_confidence"]`` records the rule, ``m`` (``mean_confidence``), the
+    clip, the wrong candidates (``n_wrong_candidates``) and how many were flagged before
+    and after (``n_wrong_flagged_before``, ``n_wrong_flagged``), the LLM's expected wrong
+    count (``n_llm_expected_wrong``), how many of its picks were interleaved
+    (``n_interleaved``) and the wrong candidates without a stated confidence
+    (``n_wrong_unknown_confidence``).
     """
     confidence = sp.csr_matrix(confidence)
     if confidence.shape != (issues.n_docs, issues.n_labels):
