@@ -764,8 +764,9 @@ def _moves_html(noise: dict) -> str:
     return (f" {every}: a flagged wrong label and a flagged "
             "missing one of a document are one move, two adjacent rows of the review queue "
             "(wrong first); accept both to move it "
-            # the one-label warning below says the given label may be right
-            + ("only if each document has one label, see the warning below "
+            # the one-label warning below says the given label may be right (named:
+            # the small-corpus warning may stand below it too)
+            + ("only if each document has one label, see the one-label warning below "
                if noise.get("one_label_note") else "")
             + f'({_num(paired["n_wrong_added"] + paired["n_missing_added"])} of the rows '
             "were flagged as the other half of such a move).")

@@ -3376,7 +3376,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
              + ": a document's wrong and missing rows are one move, adjacent in the queue; "
              # every document one label: the warning above says the given label may be
              # right (a main subject), and this line told the reviewer to accept both
-             + ("accept both only if each document has one label; see the warning above)"
+             # (named: the small-corpus warning may stand above it too)
+             + ("accept both only if each document has one label; see the one-label "
+                "warning above)"
                 if noise.get("one_label_note") else "accept both)")
              if moved and n_flagged else "")
     # coded at the most specific level (ICD-10): a broader code for a narrower one
