@@ -2835,6 +2835,9 @@ def _small_corpus_note(texts: dict, bounds: dict | None, *, heldout: bool = Fals
     >>> _small_corpus_note({"n_distinct_labelled_texts": 1000},
     ...                    {"wrong_rate": 0.141, "missing_rate": 0.139}) is None
     True
+    >>> small = {"n_distinct_labelled_texts": 458}
+    >>> _small_corpus_note(small, wide, heldout=True), _small_corpus_note(small, wide, rare=True)
+    (None, None)
     >>> print(_small_corpus_note({"n_distinct_labelled_texts": 458}, wide))
     ... # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
     458 distinct labelled texts, fewer than 5,000, bounded at 53.90% wrong and 70.20%
