@@ -3327,8 +3327,8 @@ def test_a_19_digit_id_a_spreadsheet_cut_to_15_digits_is_refused_where_it_names_
     or moved, without a word. Now refused, naming the row and both ids."""
     text = "Heavy rain all day"
     rows = [{**_row(0 + added_in_front, "missing", "http://x/sun", text),
-             "doc_id": "1234567890123450000"}]
-    review = _review(tmp_path, rows)
+             "doc_id": "1234567890123456789"}]
+    review = _spreadsheet_cut(_review(tmp_path, rows))
     front = [{"id": "n", "text": "New one", "labels": []}] if added_in_front else []
     corpus = _jsonl_corpus(
         tmp_path, *front,
@@ -3347,8 +3347,8 @@ def test_a_19_digit_id_a_spreadsheet_cut_names_the_one_document_of_its_text(tmp_
     the row's text names the document whose id it cut, and it is applied there (it was
     "its document (by id) has another text now", not applied)."""
     text = "Heavy rain all day"
-    rows = [{**_row(1, "missing", "http://x/sun", text), "doc_id": "1234567890123450000"}]
-    review = _review(tmp_path, rows)
+    rows = [{**_row(1, "missing", "http://x/sun", text), "doc_id": "1234567890123456789"}]
+    review = _spreadsheet_cut(_review(tmp_path, rows))
     corpus = _jsonl_corpus(
         tmp_path, {"id": "n", "text": "New one", "labels": []},
         {"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
@@ -3445,3 +3445,54 @@ def test_a_19_digit_id_ending_in_zeros_at_its_own_number_is_not_refused(tmp_path
     assert stats["n_added"] == 2
     assert [sorted(r.labels) for r in read_records(output)] == [
         ["<http://x/rain>"], ["<http://x/rain>", "<http://x/sun>"], ["<http://x/sun>"]]
+
+
+def _spreadsheet_cut(review):
+    """``review`` (CSV) as a spreadsheet saves it that read its 19-digit id as a number:
+    tagsmith writes ``'1234567890123456789`` (text, kept whole); Excel's cut number is
+    a bare ``1234567890123450000``."""
+    text = review.read_text(encoding="utf-8")
+    assert ",'1234567890123456789," in text
+    review.write_text(text.replace(",'1234567890123456789,", ",1234567890123450000,"),
+                      encoding="utf-8")
+    return review
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_19_digit_id_ending_in_zeros_tagsmith_wrote_is_no_spreadsheet_s_cut(
+        tmp_path, fmt):
+    """The cut rule read an id ending in zeros past its 15th digit as cut wherever the
+    review held it, though tagsmith writes such an id ``'1234567890123450000`` in a CSV
+    (text to a spreadsheet, never cut) and JSONL keeps it: a review no spreadsheet
+    touched, naming its document by that exact id, was refused once moved (its document
+    beside one of the same text whose id it "may be cut from"), or applied to that
+    other document where its own had another text now. Now only a CSV's bare cell is
+    read as cut: the row is applied to its id's document, or not applied where that
+    document's text changed."""
+    text = "Heavy rain all day"
+    rows = [{**_row(0, "missing", "http://x/sun", text), "doc_id": "1234567890123450000"},
+            {**_row(5, "missing", "http://x/sun", "Other text"), "doc_id": "b"}]
+    review = _review(tmp_path, rows, fmt)
+    review.write_text(review.read_text(encoding="utf-8").replace(
+        '"decision": null', '"decision": "accept"'), encoding="utf-8")
+    corpus = _jsonl_corpus(
+        tmp_path, {"id": "n", "text": "New one", "labels": []},
+        {"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
+        {"id": "1234567890123450000", "text": text, "labels": ["<http://x/rain>"]},
+        {"id": "b", "text": "Other text", "labels": []})
+    output = tmp_path / "out.jsonl"
+    stats = apply_review(corpus, review, output, SPACE)
+    assert stats["n_added"] == 2
+    assert [sorted(r.labels) for r in read_records(output)] == [
+        [], ["<http://x/rain>"], ["<http://x/rain>", "<http://x/sun>"], ["<http://x/sun>"]]
+    # its own document's text edited since: not applied, not put on the other one
+    corpus = _jsonl_corpus(
+        tmp_path, {"id": "n", "text": "New one", "labels": []},
+        {"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
+        {"id": "1234567890123450000", "text": "Edited since", "labels": []},
+        {"id": "b", "text": "Other text", "labels": []})
+    output.unlink()
+    stats = apply_review(corpus, review, output, SPACE)
+    assert stats["n_added"] == 1
+    assert [sorted(r.labels) for r in read_records(output)] == [
+        [], ["<http://x/rain>"], [], ["<http://x/sun>"]]

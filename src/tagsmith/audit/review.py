@@ -2708,16 +2708,21 @@ def _as_corpus_ids(rows: list[Decision], ids_of_key: dict[str, list[str]],
     first of ``ids`` that it names. The rows left to the second look are found through
     one index of their ids (:class:`_NumericIds`) in one pass over ``ids``: compared
     with each corpus id, 1,000 such rows against a million ids took minutes. An id a
-    spreadsheet cut to 15 digits (``1234567890123450000``) names the document of its
-    text whose id it was cut from, and is refused (:class:`ReviewFormatError`, naming
-    ``review``'s line) where it is itself an id of the corpus and names another document
-    of its text too: either may be the row's; unless the document at the row's number
-    has that very id (``id_at(number)``: the id of document ``number``), the number and
-    the id agreeing on it."""
+    spreadsheet cut to 15 digits (``1234567890123450000``, a bare cell of a CSV
+    ``review``: tagsmith writes the id ``'1234567890123450000``, text no spreadsheet
+    cuts) names the document of its text whose id it was cut from, and is refused
+    (:class:`ReviewFormatError`, naming ``review``'s line) where it is itself an id of
+    the corpus and names another document of its text too: either may be the row's;
+    unless the document at the row's number has that very id (``id_at(number)``: the
+    id of document ``number``), the number and the id agreeing on it."""
     found: dict[int, str] = {}
     by_written: dict[str, list[int]] = {}  # the ids of the rows left, as written
+    # only a CSV's bare cell can be a spreadsheet's cut: tagsmith writes such an id
+    # with a leading ' (text to a spreadsheet, kept whole), and a JSONL review keeps it
+    cut_cells = review is not None and review_format(review) == "csv"
     for n, row in enumerate(rows):
-        if row.doc_id and _SPREADSHEET_CUT.fullmatch(row.doc_id):
+        if (cut_cells and row.doc_id and not row.doc_id_cell
+                and _SPREADSHEET_CUT.fullmatch(row.doc_id)):
             # a long number a spreadsheet kept 15 digits of: the document of its text
             # whose id it may be, itself or the one it was cut from; an id of the
             # corpus, it named that document alone, another text's or one of the same
