@@ -3496,3 +3496,27 @@ def test_a_19_digit_id_ending_in_zeros_tagsmith_wrote_is_no_spreadsheet_s_cut(
     assert stats["n_added"] == 1
     assert [sorted(r.labels) for r in read_records(output)] == [
         [], ["<http://x/rain>"], [], ["<http://x/sun>"]]
+
+
+def test_a_cut_id_of_another_text_at_its_own_number_is_not_put_on_the_text_s_document(
+        tmp_path):
+    """A bare 19-digit id ending in zeros that is the id of the document at the row's
+    own number, whose text is another now, was put on the document of the row's text
+    whose id it "may be cut from" (a moved row elsewhere engaging the moved path), though
+    the number and the id agree on the edited one: the label landed on another
+    document. Now, as where two documents of its text are named, the agreeing number
+    and id keep it: "its document has another text now", not applied."""
+    text = "Heavy rain all day"
+    rows = [{**_row(1, "missing", "http://x/sun", text), "doc_id": "1234567890123456789"},
+            {**_row(5, "missing", "http://x/sun", "Other text"), "doc_id": "c"}]
+    review = _spreadsheet_cut(_review(tmp_path, rows))
+    corpus = _jsonl_corpus(
+        tmp_path,
+        {"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
+        {"id": "1234567890123450000", "text": "Edited since", "labels": []},
+        {"id": "c", "text": "Other text", "labels": []})
+    output = tmp_path / "out.jsonl"
+    stats = apply_review(corpus, review, output, SPACE)
+    assert stats["n_added"] == 1
+    assert [sorted(r.labels) for r in read_records(output)] == [
+        ["<http://x/rain>"], [], ["<http://x/sun>"]]

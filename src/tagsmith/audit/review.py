@@ -2729,8 +2729,11 @@ def _as_corpus_ids(rows: list[Decision], ids_of_key: dict[str, list[str]],
             # (boilerplate), where the row was the other's
             cut = [doc_id for doc_id in dict.fromkeys(ids_of_key.get(row.doc_key, ()))
                    if doc_id == row.doc_id or _cut_from(row.doc_id, doc_id)]
-            if len(cut) > 1 and row.doc_id in ids and (
-                    id_at is None or id_at(row.doc) != row.doc_id):
+            # the document at the row's number has that very id: the number and the
+            # id agree on it, as a row whose id was cut would not (its number named the
+            # document cut from): kept, refused or redirected by the cut alone
+            agree = id_at is not None and id_at(row.doc) == row.doc_id
+            if len(cut) > 1 and row.doc_id in ids and not agree:
                 shown = sorted(cut, key=lambda doc_id: doc_id != row.doc_id)
                 raise ReviewFormatError(
                     f"doc_id {row.doc_id!r} names {len(cut)} documents of its text "
@@ -2739,7 +2742,7 @@ def _as_corpus_ids(rows: list[Decision], ids_of_key: dict[str, list[str]],
                     "zeros, so it may be either; write the document's id in the row as "
                     "text (the audit's review file has it) and apply the review again",
                     path=review, line=row.line)
-            if len(cut) == 1 and cut[0] != row.doc_id:
+            if len(cut) == 1 and cut[0] != row.doc_id and not agree:
                 found[n] = cut[0]
                 continue
         if not row.doc_id or row.doc_id in ids:
