@@ -3492,26 +3492,40 @@ def test_rare_share_scores_each_round_s_candidates_once(monkeypatch):
 
     calls: list[int] = []
     real = LinearOVR.predict_topk
-    seen: list = []
 
     def counted(self, X, k):
         calls.append(X.shape[0])
-        topk = real(self, X, k)
-        seen.append((self, X, topk))
-        return topk
+        return real(self, X, k)
 
     monkeypatch.setattr(LinearOVR, "predict_topk", counted)
+    # the round's own scoring of its candidates, found by the function that does it (it
+    # was found by k == 14, this test's label count: a count of 10 picked another call)
+    import tagsmith.pipeline.distill as distill_module
+
+    real_candidates = distill_module._predict_candidates
+    rounds_scored: list = []
+
+    def round_scoring(model, X_pool, candidates, k):
+        scored = real_candidates(model, X_pool, candidates, k)
+        rounds_scored.append((model, X_pool[candidates], scored))
+        return scored
+
+    monkeypatch.setattr(distill_module, "_predict_candidates", round_scoring)
     n_calls = {}
     for share in (0.0, 0.3):
         calls.clear()
+        rounds_scored.clear()
         active_distill(texts, space, teach, ActiveOptions(
             budget=120, rounds=4, initial_fraction=0.25, seed=1, rare_share=share,
             featurizer_params=FAST_FEATURES))
         n_calls[share] = len(calls)
     # the share costs no scoring of its own (it was one more of each of the 3 rounds)
     assert n_calls[0.3] == n_calls[0.0], n_calls
+    # one scoring a round after the first (random) one, for the share's top labels
+    assert len(rounds_scored) == 3
+    assert all(row[2].k == min(14, RARE_TOPK) for row in rounds_scored)
     # the picks from the round's scores are the picks it made scoring them itself
-    model, X, topk = next(row for row in seen if row[2].k == RARE_TOPK or row[2].k == 14)
+    model, X, topk = rounds_scored[0]
     support = np.array([0, 3, 1, 25, 2] + [5] * 9)
     candidates = np.arange(X.shape[0])
     monkeypatch.setattr(LinearOVR, "predict_topk", real)
