@@ -3470,7 +3470,8 @@ def test_label_with_a_budget_spends_the_rare_share_it_is_given(tmp_path):
     # and the closing lines say it, run-wide
     bought = summary["active"]["rounds"][1]["rare_bought"]
     assert (f"--rare-share 0.5: 8 of the documents sent were for rare labels (ranked by the "
-            f"student's scores), {bought} of them given the label sent for") in result.stdout
+            f"student's scores), {bought} of them given the label sent for at 0.5 or more "
+            "(distill's positive)") in result.stdout
 
 
 def test_rare_share_scores_each_round_s_candidates_once(monkeypatch):
@@ -3582,6 +3583,31 @@ def test_rare_share_rounds_record_what_the_share_bought():
         budget=60, rounds=2, initial_fraction=0.5, strategy="random", seed=3,
         featurizer_params=FAST_FEATURES))
     assert all("rare_asked" not in row for row in plain.rounds)
+
+
+def test_rare_share_buys_a_label_at_distill_s_positive_only():
+    """rare_bought counted any nonzero target: a music document the teacher gave music
+    at 0.3 was "bought", then no positive of distill's (LEARNT_TARGET, 0.5) on the same
+    labels. A round counts those at 0.5 or more now."""
+    from tagsmith.pipeline.distill import LEARNT_TARGET
+
+    space, texts, _ = _rare_pool()
+    # every other music document given music at 0.3 only
+    truth = np.array([([0.0, 0.9] if i % 30 == 0 else [0.0, 0.3]) if i % 15 == 0 else
+                      [0.9, 0.0] for i in range(len(texts))], np.float32)
+
+    def teach(indices):
+        return sp.csr_matrix(truth[indices]), np.ones(len(indices), bool)
+
+    result = active_distill(texts, space, teach, ActiveOptions(
+        budget=60, rounds=2, initial_fraction=0.5, strategy="random", seed=3,
+        rare_share=0.5, featurizer_params=FAST_FEATURES))
+    second = result.rounds[1]
+    assert second["rare_asked"] == 15
+    # the music documents of the second round: given music at all, and at 0.5 or more
+    music = result.Y_teacher[30:, 1].toarray().ravel()
+    assert (music >= LEARNT_TARGET).sum() < (music > 0).sum()  # some at 0.3 were sent
+    assert second["rare_bought"] == (music >= LEARNT_TARGET).sum() > 0, (second, music)
 
 
 def _rare_picks_by_label(topk, support, n):

@@ -1314,6 +1314,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         if active_record.get("rare_share"):
             # what the share spent and bought, run-wide (each round's record has its own):
             # the printed lines said nothing of it
+            from tagsmith.pipeline.distill import LEARNT_TARGET
+
             rounds = active_record.get("rounds", [])
             asked = sum(row.get("rare_asked", 0) for row in rounds)
             got = sum(row.get("rare_bought", 0) for row in rounds)
@@ -1322,7 +1324,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                       else "the student's scores")
             click.echo(f"--rare-share {active_record['rare_share']:g}: {asked:,} of the documents "
                        f"sent were for rare labels (ranked by {ranked}), {got:,} of them given "
-                       "the label sent for")
+                       f"the label sent for at {LEARNT_TARGET:g} or more (distill's positive)")
         on_human = result["summary"].get("student") or {}
         if on_human.get("human_accuracy"):  # held out: the sample is not in the pool
             n, metrics = on_human["n_docs"], on_human["human_accuracy"]

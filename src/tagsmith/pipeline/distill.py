@@ -653,16 +653,18 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
         if options.rare_share > 0:
             # what the share bought (the record said how many were asked, not for what):
             # the documents sent for the rare labels, and those the teacher gave the
-            # label each was sent for
+            # label each was sent for at a target of at least LEARNT_TARGET, distill's
+            # positive (any nonzero target counted: one given at 0.3 was "bought", then
+            # no positive of distill's on the same labels)
             label_of = {int(candidates[at]): label for at, label in picked_for.items()}
             bought = sum(1 for row, doc in enumerate(chosen.tolist())
                          if keep[row] and doc in label_of
-                         and Y_batch[row, label_of[doc]] != 0)
+                         and Y_batch[row, label_of[doc]] >= LEARNT_TARGET)
             record["rare_asked"] = len(label_of)
             record["rare_bought"] = int(bought)
             if label_of:  # (the first round, at random, spends none)
                 for_rare = (f" ({len(label_of):,} for rare labels, {bought:,} of them "
-                            "given the label sent for)")
+                            f"given the label sent for at {LEARNT_TARGET:g} or more)")
         history.append(record)
         logger.info("active distillation %s: %s asked%s, %s labelled so far", said,
                     f"{len(chosen):,}", for_rare, f"{len(selected):,}")
