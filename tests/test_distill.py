@@ -3544,6 +3544,23 @@ def test_rare_share_scores_each_round_s_candidates_once(monkeypatch):
     assert np.array_equal(wide.scores, narrow.scores)
 
 
+def test_label_with_one_round_says_the_rare_share_was_not_spent_in_it(tmp_path):
+    """A --rare-share run of one round printed "0 of the documents sent were for rare
+    labels" without saying why: its only round was at random."""
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(("rare piano " if i % 10 == 0 else "") + f"sport story {i}\n"
+                            for i in range(40)))
+    args = ["label", str(docs), "--vocab", str(sport_vocab(tmp_path)), "-o",
+            str(tmp_path / "o.jsonl"), "--budget", "10", "--rounds", "1", "--llm", "t",
+            "--rare-share", "0.5", "--cache", str(tmp_path / "c.sqlite")]
+    with LocalChatServer(_answer_music_where_rare) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert ("--rare-share 0.5: 0 of the documents sent were for rare labels (the run's only "
+            "round was picked at random: the share is spent from the second round on)"
+            ) in " ".join(result.stdout.split()), result.stdout
+
+
 def test_rare_share_rounds_half_up_and_spends_one_of_a_small_round():
     """A round of 2 at rare_share 0.2 spent none of it on rare labels (Python's round:
     0.4 to 0): at least one document now, and the round's record says so."""

@@ -1322,9 +1322,15 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             ranked = ("the zero-shot scores of their names"
                       if active_record.get("rare_share_ranked_by") == "zeroshot"
                       else "the student's scores")
+            # a run of one round said "0 of the documents sent were for rare labels" and
+            # not why: that round was at random (the student chooses from the second)
+            random_only = (" (the run's only round was picked at random: the share is spent "
+                           "from the second round on)" if not asked and len(rounds) == 1
+                           else "")
             click.echo(f"--rare-share {active_record['rare_share']:g}: {asked:,} of the documents "
-                       f"sent were for rare labels (ranked by {ranked}), {got:,} of them given "
-                       f"the label sent for at {LEARNT_TARGET:g} or more (distill's positive)")
+                       f"sent were for rare labels{random_only} (ranked by {ranked}), {got:,} of "
+                       f"them given the label sent for at {LEARNT_TARGET:g} or more (distill's "
+                       "positive)")
         on_human = result["summary"].get("student") or {}
         if on_human.get("human_accuracy"):  # held out: the sample is not in the pool
             n, metrics = on_human["n_docs"], on_human["human_accuracy"]
