@@ -3332,6 +3332,8 @@ def test_label_with_a_budget_names_labels_it_bought_too_few_positives_of(tmp_pat
     summary = json.loads(result.stderr.strip().splitlines()[-1])
     assert summary["active"]["starved_labels"] == [
         {"uri": "u:music", "label": "music", "positives": 2}]
+    # counted at any target (distill's, of the same shape, at 0.5): the record says so
+    assert summary["active"]["starved_min_target"] == 0
     if not student:
         return
     manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
@@ -3383,6 +3385,10 @@ def test_cli_distill_counts_the_positives_the_student_learns_from(tmp_path):
     summary = json.loads(result.stdout)
     # art: 8 documents at 0.6, counted whether held out for dev or not (refitted on)
     assert summary["starved_labels"] == [{"uri": "u:film", "label": "film", "positives": 0}]
+    # the record says at what target a positive was counted (label --budget's: any, 0)
+    assert summary["starved_min_target"] == 0.5
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["distillation"]["starved_min_target"] == 0.5
     assert any(warning.startswith(
         "1 label has only 0 to 5 positive training documents (a target of at least 0.5) "
         "of the 40 learnt from") and "'film' (0)" in warning

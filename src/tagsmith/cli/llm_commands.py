@@ -2034,6 +2034,8 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
             "thresholds": classifier.manifest["thresholds"],
             # the labels of 1 to 5 positives, each with its count (a warning names them)
             "starved_labels": report["starved_labels"],
+            # counted at a target of at least this (label --budget's summary: 0)
+            "starved_min_target": report["starved_min_target"],
             "warnings": obj.get("warnings") or []})
         return
     click.echo(f"distilled {model} from {_documents_learnt(kinds)} -> {printable(output)}")

@@ -170,7 +170,10 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
     heldout = classifier.manifest["metrics"].get("heldout")
     report: dict = {"n_docs": len(texts), "n_soft_targets": int(Y_soft.nnz),
                     "teacher_agreement": heldout["metrics"] if heldout else None,
-                    "starved_labels": starved}
+                    "starved_labels": starved,
+                    # the target a positive was counted at (label --budget's records
+                    # have the same shape and count any target: 0)
+                    "starved_min_target": LEARNT_TARGET}
     if n_unanswered is not None:
         report["n_unanswered_left_out"] = n_unanswered
     if human is not None:
@@ -698,8 +701,11 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
                                     options.strategy, options.budget, budget, history)})
     if len(before):
         classifier.manifest["distillation"]["n_labelled_before"] = int(len(before))
-    # each starved label's count of positives bought (label --budget's summary too)
+    # each starved label's count of positives bought (label --budget's summary too), and
+    # the target a positive was counted at: distill's records have the same shape and
+    # count at LEARNT_TARGET, and nothing told the two apart
     classifier.manifest["distillation"]["starved_labels"] = starved
+    classifier.manifest["distillation"]["starved_min_target"] = 0.0
     if options.rare_share:  # how the budget was spent, where it was not by strategy alone
         classifier.manifest["distillation"]["rare_share"] = options.rare_share
         # and by what its documents were ranked: a run's summary did not say whether
