@@ -868,7 +868,9 @@ def starved_labels(Y: sp.csr_matrix, label_space: LabelSpace, *, lang: str = "en
     (:func:`_warn_untaught`, ``train``'s). With ``min_target`` (``distill``'s
     :data:`LEARNT_TARGET`), a document counts as a label's positive only where its
     target is at least that: a label some documents carry, none of them or at most
-    ``max_positives`` at that target, is starved (0 positives where all are weaker).
+    ``max_positives`` at that target, is starved (0 positives where all are weaker),
+    and each record has ``"given"`` too: the documents of any target of it (a label
+    given often but only weakly is no label short of documents).
 
     >>> space = LabelSpace.from_uris(["u:a", "u:b", "u:c"],
     ...                              names={"u:a": "a", "u:b": "b", "u:c": "c"})
@@ -877,7 +879,7 @@ def starved_labels(Y: sp.csr_matrix, label_space: LabelSpace, *, lang: str = "en
     [{'uri': 'u:b', 'label': 'b', 'positives': 2}]
     >>> soft = sp.csr_matrix(np.array([[0.9, 0.0, 0.05]] * 11))
     >>> starved_labels(soft, space, min_target=0.5)
-    [{'uri': 'u:c', 'label': 'c', 'positives': 0}]
+    [{'uri': 'u:c', 'label': 'c', 'positives': 0, 'given': 11}]
     """
     given = label_support(Y, len(label_space))
     support = given
@@ -888,7 +890,8 @@ def starved_labels(Y: sp.csr_matrix, label_space: LabelSpace, *, lang: str = "en
                           & ~label_space.deprecated_mask)
     rows = rows[np.argsort(support[rows], kind="stable")]
     return [{"uri": label_space.uri_of(int(i)), "label": label_space.name_of(int(i), lang),
-             "positives": int(support[i])} for i in rows]
+             "positives": int(support[i]), **({"given": int(given[i])} if min_target > 0
+                                              else {})} for i in rows]
 
 
 #: the soft target at which ``distill`` counts a document as a label's positive for
@@ -926,7 +929,26 @@ def warn_starved(starved: list[dict], n_docs: int, remedy: str, shown: int = 5, 
     most of them, and neither ``label --budget`` nor ``distill`` said a word.
     ``learner``: who would learn them (``label --budget`` without ``--student`` keeps
     no student: "a model trained on these labels"). ``min_target``: the target a
-    positive was counted at (``distill``'s), said where it is not 0."""
+    positive was counted at (``distill``'s), said where it is not 0; with it, a label
+    of no positive the teacher gave only below it is warned of on its own, with the
+    documents it was given on: it was told to "label more documents that carry them",
+    but the teacher is unsure of it, not short of documents of it."""
+    weak = [row for row in starved if min_target and not row["positives"] and row.get("given")]
+    if weak:
+        n = len(weak)
+        named = and_more(weak, shown, lambda row: (
+            f"{clip(row['label'], NAME_LIMIT, collapse=False)!r} (given on "
+            f"{row['given']:,} document{plural_s(row['given'])})"))
+        logger.warning("%s label%s the teacher gave only below a target of %g, so no "
+                       "positive training document of the %s learnt from: %s; the teacher is "
+                       "unsure of %s rather than short of documents of %s, and more documents "
+                       "labelled the same way would not teach %s to %s (check %s name%s and "
+                       "description%s, or label documents of %s by hand)",
+                       f"{n:,}", plural_s(n), min_target, f"{n_docs:,}", named,
+                       plural(n, "it", "them"), plural(n, "it", "them"),
+                       plural(n, "it", "them"), learner, plural(n, "its", "their"),
+                       plural_s(n), plural_s(n), plural(n, "it", "them"))
+        starved = [row for row in starved if row not in weak]
     if not starved:
         return
     n = len(starved)
