@@ -336,3 +336,20 @@ def test_extend_says_each_refused_edit_once_however_many_steps_make_it(tmp_path)
             for x in summary["extend"]["refused_edits"]] == [
         ("Grain trade", "description", "Grain news, take 1.", "update with minibatch 1")]
     assert sum("'Grain trade'" in w for w in summary["warnings"]) == 1
+
+
+def test_extend_two_labels_in_use_of_one_key_kept_as_given_are_no_edit():
+    """'Export' and 'Exports' (or an 'Other' twice) both in VOCAB: an answer keeping
+    both as they are was said to respell and rewrite the first; one left out is said."""
+    from tagsmith.labeling.taxonomy import split_existing
+
+    fixed = [("Export", "Goods sold abroad."), ("Exports", "Export statistics."),
+             ("Other", "Anything else.")]
+    new, edits = split_existing([("Exports", "Export statistics."),
+                                 ("Export", "Goods sold abroad."), ("Other", "Anything else."),
+                                 ("Imports", "Goods bought abroad.")], fixed)
+    assert new == [("Imports", "Goods bought abroad.")]
+    assert edits == []
+    new, edits = split_existing([("Exports", "Export statistics."),
+                                 ("Other", "Anything else.")], fixed)
+    assert new == [] and edits == [{"name": "Export", "change": "left out", "to": None}]

@@ -905,20 +905,27 @@ def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
     >>> [(edit["name"], edit["change"], edit["to"]) for edit in edits]
     [('Billing issue', 'renamed', 'Billing issues'), ('Refunds', 'left out', None)]
     """
-    keys: dict[str, tuple[str, str]] = {}
-    for name, description in fixed:
-        keys.setdefault(duplicate_key(name), (name, description))
-    new, named = [], set()
+    # a key several labels in use share ("Export" and "Exports", an "Other" under two
+    # broader concepts): each answer label is matched to one of them, the one it is as
+    # given first; matching all to the first said a faithful answer respelled it
+    keys: dict[str, list[int]] = {}
+    for i, (name, _) in enumerate(fixed):
+        keys.setdefault(duplicate_key(name), []).append(i)
+    new, matched = [], set()
     edits: list[dict] = []
     for name, description in labels:
         key = duplicate_key(name)
         if key not in keys:
             new.append((name, description))
             continue
-        if key in named:  # a label in use given twice: the first is the one compared
+        free = [i for i in keys[key] if i not in matched]
+        if not free:  # a label in use given twice: the first is the one compared
             continue
-        named.add(key)
-        kept_name, kept_description = keys[key]
+        same_name = [i for i in free if fixed[i][0] == name]
+        at = next((i for i in same_name if fixed[i][1].split() == description.split()),
+                  (same_name or free)[0])
+        matched.add(at)
+        kept_name, kept_description = fixed[at]
         if name != kept_name:
             edits.append({"name": kept_name, "change": "renamed", "to": name})
         if description.split() != kept_description.split():
@@ -926,7 +933,7 @@ def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
             edits.append({"name": kept_name, "change": "description"
                           if kept_description.split() else "described", "to": description})
     edits += [{"name": name, "change": "left out", "to": None}
-              for name, _ in fixed if duplicate_key(name) not in named]
+              for i, (name, _) in enumerate(fixed) if i not in matched]
     return new, edits
 
 
