@@ -353,3 +353,17 @@ def test_extend_two_labels_in_use_of_one_key_kept_as_given_are_no_edit():
     new, edits = split_existing([("Exports", "Export statistics."),
                                  ("Other", "Anything else.")], fixed)
     assert new == [] and edits == [{"name": "Export", "change": "left out", "to": None}]
+
+
+def test_extend_prints_the_descriptions_of_a_language_variant(tmp_path):
+    # an en-GB vocabulary under --lang en: the labels in use were printed undescribed
+    # ("  Cocoa market: ") while the model was shown their descriptions
+    june = tmp_path / "june.csv"
+    with open(june, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["uri", "label_en-GB", "description_en-GB"])
+        writer.writerows(LAST_MONTH)
+    result, _ = _extend(tmp_path, Extender(), "--max-labels", "10")
+    assert result.exit_code == 0, result.output
+    for _, name, description in LAST_MONTH:
+        assert f"    {name}: {description}\n" in result.stdout

@@ -844,6 +844,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         client.close()
     if not obj["quiet"]:  # -q: the JSON summary below has the usage (counted, kept)
         click.echo(f"LLM usage: {client.usage.summary(flags=True)}", err=True)
+    from tagsmith.data.labelspace import in_language
+
     n_kept = 0 if extended is None else len(extended)
     click.echo(f"taxonomy of {len(space):,} label{plural_s(len(space))} -> {printable(output)}"
                + (f" and {printable(skos)}" if skos else "")
@@ -851,7 +853,9 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                   f" ({n_kept:,} kept from {printable(extend)}, {len(space) - n_kept:,} "
                   "new, marked +)"))
     for i in range(len(space)):
-        description = space[i].description.get(lang, "")  # "" under --lang de
+        # or a variant's, as name_of: an en-GB vocabulary extended under --lang en
+        # printed its labels in use undescribed
+        description = in_language(space[i].description, lang) or ""  # "" under --lang de
         mark = "" if extended is None else ("+ " if i >= n_kept else "  ")
         retired = " (deprecated)" if i < n_kept and space.deprecated_mask[i] else ""
         click.echo(f"  {mark}{printable(space.name_of(i, lang))}{retired}: "
