@@ -367,3 +367,21 @@ def test_extend_prints_the_descriptions_of_a_language_variant(tmp_path):
     assert result.exit_code == 0, result.output
     for _, name, description in LAST_MONTH:
         assert f"    {name}: {description}\n" in result.stdout
+
+
+def test_extend_many_labels_in_use_left_out_said_in_one_warning(caplog):
+    # a model answering the new labels alone leaves out every label in use: one
+    # warning a label, 8 alike here, hundreds for a vocabulary of hundreds
+    existing = [(f"Desk {letter}", f"News of desk {letter}.") for letter in "ABCDEFGH"]
+    options = TaxonomyOptions(use_case="news", summarise=False, sample_size=20,
+                              minibatch_size=20, max_labels=20)
+    with LocalChatServer(Extender(edit=lambda labels: [
+            label for label in labels if not label[0].startswith("Desk")])) as server:
+        client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+        with caplog.at_level("WARNING"):
+            taxonomy = generate_taxonomy(_texts()[:20], client, options, existing=existing)
+    assert taxonomy.labels[:8] == existing
+    assert [edit["change"] for edit in taxonomy.refused_edits] == ["left out"] * 8
+    said = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert len(said) == 1 and "left out (dropped, merged or renamed) 8 of the labels in use" \
+        in said[0] and "'Desk A'" in said[0], said

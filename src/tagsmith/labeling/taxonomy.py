@@ -588,8 +588,20 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
                        "are (give them descriptions in the vocabulary to keep some)",
                        plural(len(described), "1", f"{len(described):,}"),
                        and_more(described, 5, lambda edit: repr(edit["name"][:80])))
+    summed = set()
+    for change, words in _EDIT_WORDS.items():
+        # a model answering the new labels alone left out every label in use: one
+        # warning a label, hundreds alike for a vocabulary of hundreds (the JSON has each)
+        many = [edit for edit in taxonomy.refused_edits if edit["change"] == change]
+        if len(many) > _EDITS_SAID_EACH:
+            summed.add(change)
+            logger.warning("the model %s %s of the labels in use (%s; the first at %s): "
+                           "refused, the labels kept as they were", words,
+                           f"{len(many):,}", and_more(
+                               many, 5, lambda edit: repr(edit["name"][:80])),
+                           many[0]["step"])
     for edit in taxonomy.refused_edits:
-        if edit["change"] == "described":
+        if edit["change"] == "described" or edit["change"] in summed:
             continue
         logger.warning("%s: the model %s the label in use %r%s: refused, the label kept as "
                        "it was", edit["step"], _EDIT_WORDS[edit["change"]],
@@ -599,6 +611,8 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
     return taxonomy
 
 
+#: the most refused edits of one kind said in a warning each (more: one warning)
+_EDITS_SAID_EACH = 5
 #: how a warning says each kind of refused edit of a label in use
 _EDIT_WORDS = {"left out": "left out (dropped, merged or renamed)",
                "renamed": "respelled", "description": "rewrote the description of"}
