@@ -93,6 +93,17 @@ def decide_sample(sample: Path, truth: dict[str, set[str]], given: dict[str, set
     return len(added)
 
 
+def write_first_topic(corpus: Path, docs: list[dict]) -> None:
+    """``docs`` each kept to its first listed topic, written to ``corpus`` whole or not
+    at all: written in place, a story that failed (or a Ctrl-C) left a corpus cut off
+    that the audits of a later run, started after a look at the folder, could read."""
+    from tagsmith.data.textio import atomic_text_writer
+
+    with atomic_text_writer(corpus) as f:
+        for doc in docs:
+            f.write(json.dumps({**doc, "labels": doc["labels"][:1]}) + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, built without running anything (a test reads every
     option's help)."""
@@ -125,9 +136,7 @@ def main() -> None:
                      f"{source}: a sample draws each story once")
     args.out.mkdir(parents=True, exist_ok=True)
     corpus = args.out / "first-topic.jsonl"
-    with open(corpus, "w", encoding="utf-8") as f:
-        for doc in docs:
-            f.write(json.dumps({**doc, "labels": doc["labels"][:1]}) + "\n")
+    write_first_topic(corpus, docs)
     truth = {str(d["id"]): set(d["labels"]) for d in docs}
     given = {str(d["id"]): set(d["labels"][:1]) for d in docs}
     space = set().union(*given.values())

@@ -1996,6 +1996,22 @@ def test_one_label_decide_sample_leaves_the_sample_whole_when_a_row_fails(tmp_pa
     assert sample.read_bytes().decode("utf-8") == bad
 
 
+def test_one_label_writes_the_first_topic_corpus_whole_or_not_at_all(tmp_path):
+    """first-topic.jsonl was written in place, a line at a time: a story that failed
+    (or a Ctrl-C) left a corpus cut off where a whole one of an earlier run had been."""
+    one_label = _benchmark("one_label")
+    corpus = tmp_path / "first-topic.jsonl"
+    docs = [{"id": 1, "text": "a", "labels": ["earn", "acq"]},
+            {"id": 2, "text": "b", "labels": ["grain"]}]
+    one_label.write_first_topic(corpus, docs)
+    whole = corpus.read_text(encoding="utf-8")
+    assert [json.loads(line)["labels"] for line in whole.splitlines()] == [["earn"],
+                                                                           ["grain"]]
+    with pytest.raises(TypeError):  # the second story's set is no JSON
+        one_label.write_first_topic(corpus, [docs[0], {**docs[1], "text": {"b"}}])
+    assert corpus.read_text(encoding="utf-8") == whole
+
+
 def test_one_label_says_what_a_failed_command_said():
     """one_label.py ran tagsmith with check=True and its output captured: a failed audit
     ended in a CalledProcessError naming the exit status, tagsmith's error never shown."""
