@@ -101,12 +101,7 @@ class Reliability:
         >>> rel.soft_targets(sp.csr_matrix([[1.0, 1.0]])).toarray().tolist()
         [[0.5, 1.0]]
         """
-        Y = sp.csr_matrix(Y_llm, dtype=np.float32, copy=True)
-        if Y.shape[1] != len(self.precision):
-            raise InvalidParameterError("Y_llm", f"{len(self.precision)} label columns",
-                                        Y.shape[1])
-        _check_confidences("Y_llm", Y)
-        Y.eliminate_zeros()
+        Y = _checked_copy(Y_llm, len(self.precision))
         if vote_share is not None and self.minority is not None:
             share = sp.csr_matrix(vote_share)
             if share.shape != Y.shape:
@@ -184,13 +179,8 @@ class MinorityReliability:
                      use_confidence: bool = True) -> sp.csr_matrix:
         """Soft targets for minority labels ``Y_llm``, as
         :meth:`Reliability.soft_targets` gives them."""
-        Y = sp.csr_matrix(Y_llm, dtype=np.float32, copy=True)
-        if Y.shape[1] != len(self.precision):
-            raise InvalidParameterError("Y_llm", f"{len(self.precision)} label columns",
-                                        Y.shape[1])
-        _check_confidences("Y_llm", Y)
-        Y.eliminate_zeros()
-        return _weighed(Y, self.precision, self.mean_confidence, use_confidence)
+        return _weighed(_checked_copy(Y_llm, len(self.precision)), self.precision,
+                        self.mean_confidence, use_confidence)
 
     def to_dict(self) -> dict:
         """``n_named`` and ``micro_precision`` (``None`` where it named none): the
@@ -207,6 +197,17 @@ def estimate_minority_reliability(Y_llm: LabelMatrix, Y_human: LabelMatrix, *,
     :func:`estimate_reliability` counts precision and confidence."""
     return MinorityReliability.from_reliability(
         estimate_reliability(Y_llm, Y_human, prior_strength=prior_strength))
+
+
+def _checked_copy(Y_llm: LabelMatrix, n_labels: int) -> sp.csr_matrix:
+    """``Y_llm`` as a CSR float32 copy without stored zeros, refused unless it has
+    ``n_labels`` columns of confidences in [0, 1] (both soft_targets check it so)."""
+    Y = sp.csr_matrix(Y_llm, dtype=np.float32, copy=True)
+    if Y.shape[1] != n_labels:
+        raise InvalidParameterError("Y_llm", f"{n_labels} label columns", Y.shape[1])
+    _check_confidences("Y_llm", Y)
+    Y.eliminate_zeros()
+    return Y
 
 
 def _weighed(Y: sp.csr_matrix, precision: np.ndarray, mean_confidence: np.ndarray,
