@@ -2303,8 +2303,6 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         coded_specific = isinstance(issues.details.get("broader_moves"), dict)
         rejected_before = None
         if reviewed is not None and len(reviewed):
-            from tagsmith.audit.review import corpus_has_ids, doc_key
-
             has_ids = corpus_has_ids(doc_ids)
 
             def rejected_before(doc: int, broader: int) -> bool:
@@ -2324,12 +2322,14 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
             missing_rows=missing_rows, min_docs=options.broader_min_docs,
             min_share=options.broader_min_share, leave_out=rejected_before)
         if left_off is not None:
-            from tagsmith.audit.review import doc_key
-
             # the text's fingerprint, as a review row's: apply-review checks that a
             # decided row of docs_without_broader.csv names the document it was written of
+            # (hashed once a document: a row per broader label, and rejected_before's)
             for row in left_off[1]:
-                row["doc_key"] = doc_key(texts[row["doc"]])
+                key = doc_keys.get(row["doc"])
+                if key is None:
+                    key = doc_keys[row["doc"]] = doc_key(texts[row["doc"]])
+                row["doc_key"] = key
         report = {
             "meta": {"tagsmith_version": __version__, "lang": lang, "corpus": source,
                      "read": read or {},
