@@ -1742,20 +1742,16 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     wrong = np.asarray(issues.kind) == WRONG
     probability = np.asarray(issues.probability, dtype=np.float64).copy()
     # each wrong candidate's stated confidence (NaN: none, or a missing candidate)
-    stated_c = np.full(len(probability), np.nan)
-    if wrong.any():
-        c = np.asarray(confidence[issues.doc[wrong], issues.label[wrong]]).ravel()
-        stated = (c > 0) & (c < UNKNOWN_CONFIDENCE)
-        c = np.clip(c[stated], lo, hi)
+    stated_c = _stated_confidences(issues, confidence)
+    at = np.flatnonzero(~np.isnan(stated_c))
+    n_unknown = int(np.count_nonzero(wrong)) - len(at)
+    if len(at):
+        # in the confidences' own dtype (float32 as read_audit_corpus gives them)
+        c = stated_c[at].astype(confidence.dtype, copy=False)
         m = min(max(mean, lo), hi)
-        p = np.clip(probability[wrong][stated], 1e-9, 1 - 1e-9)
+        p = np.clip(probability[at], 1e-9, 1 - 1e-9)
         log_odds = np.log(p / (1 - p)) + np.log((1 - c) / c) - np.log((1 - m) / m)
-        at = np.flatnonzero(wrong)[stated]
         probability[at] = 1 / (1 + np.exp(-log_odds))
-        stated_c[at] = c
-        n_unknown = int(np.count_nonzero(~stated))
-    else:
-        n_unknown = 0
     order = np.argsort(-probability, kind="stable")
     blended = LabelIssues(issues.doc[order], issues.label[order], issues.kind[order],
                           probability[order].astype(np.float32), issues.score[order],
@@ -1820,6 +1816,20 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     return blended
 
 
+def _stated_confidences(issues: LabelIssues, confidence: sp.csr_matrix) -> np.ndarray:
+    """Each candidate's stated confidence, clipped to [:data:`CONFIDENCE_CLIP`,
+    1 - :data:`CONFIDENCE_CLIP`]; NaN for a missing candidate and a wrong one without a
+    stated confidence (0 or :data:`UNKNOWN_CONFIDENCE`). One reading for
+    :func:`blend_label_confidence` and :func:`interleave_label_confidence`."""
+    wrong = np.flatnonzero(np.asarray(issues.kind) == WRONG)
+    stated_c = np.full(len(issues.kind), np.nan)
+    if len(wrong):
+        c = np.asarray(confidence[issues.doc[wrong], issues.label[wrong]]).ravel()
+        stated = (c > 0) & (c < UNKNOWN_CONFIDENCE)
+        stated_c[wrong[stated]] = np.clip(c[stated], CONFIDENCE_CLIP, 1 - CONFIDENCE_CLIP)
+    return stated_c
+
+
 def _least_confident(stated_c: np.ndarray, n_doubt: int) -> np.ndarray:
     """The rows of the ``n_doubt`` least confident wrong candidates (``stated_c``: each
     row's clipped stated confidence, NaN where none), ascending, ties in row order."""
@@ -1854,13 +1864,7 @@ def interleave_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     rule = issues.details.get("label_confidence")
     if rule is None:
         return issues
-    confidence = sp.csr_matrix(confidence)
-    wrong = np.flatnonzero(np.asarray(issues.kind) == WRONG)
-    stated_c = np.full(len(issues.kind), np.nan)
-    c = np.asarray(confidence[issues.doc[wrong], issues.label[wrong]]).ravel() \
-        if len(wrong) else np.zeros(0)
-    stated = (c > 0) & (c < UNKNOWN_CONFIDENCE)
-    stated_c[wrong[stated]] = np.clip(c[stated], CONFIDENCE_CLIP, 1 - CONFIDENCE_CLIP)
+    stated_c = _stated_confidences(issues, sp.csr_matrix(confidence))
     movable = np.asarray(issues.kind) == WRONG
     if band_budget_below:
         movable &= ~_band_rare(np.asarray(issues.n_given), band_budget_below)[issues.label]
