@@ -933,7 +933,13 @@ def warn_starved(starved: list[dict], n_docs: int, remedy: str, shown: int = 5, 
     of no positive the teacher gave only below it is warned of on its own, with the
     documents it was given on: it was told to "label more documents that carry them",
     but the teacher is unsure of it, not short of documents of it."""
-    weak = [row for row in starved if min_target and not row["positives"] and row.get("given")]
+    # split in one pass (a `row not in weak` filter compared every pair of dicts: quadratic
+    # in the labels of a large vocabulary the teacher gives only weakly)
+    weak: list[dict] = []
+    strong: list[dict] = []
+    for row in starved:
+        (weak if min_target and not row["positives"] and row.get("given") else strong
+         ).append(row)
     if weak:
         n = len(weak)
         named = and_more(weak, shown, lambda row: (
@@ -948,7 +954,7 @@ def warn_starved(starved: list[dict], n_docs: int, remedy: str, shown: int = 5, 
                        plural(n, "it", "them"), plural(n, "it", "them"),
                        plural(n, "it", "them"), learner, plural(n, "its", "their"),
                        plural_s(n), plural_s(n), plural(n, "it", "them"))
-        starved = [row for row in starved if row not in weak]
+        starved = strong
     if not starved:
         return
     n = len(starved)
