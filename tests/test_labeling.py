@@ -4697,3 +4697,27 @@ def test_reliability_minority_carries_no_recall_or_doc_error_rate():
         minority.soft_targets(sp.csr_matrix([[0, 0.4]])).toarray()[0, 1])
     silent = estimate_minority_reliability(sp.csr_matrix((2, 2)), human)
     assert silent.micro_precision is None and silent.to_dict()["micro_precision"] is None
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_cli_label_ends_naming_the_audit_and_distill_of_its_output(tmp_path, quiet):
+    # the walk from raw texts found neither the audit before distilling nor distill named
+    # after label; the line is on stderr (stdout holds the results alone), none under -q
+    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus.write_text("sport one\nmusic two\n")
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    out = tmp_path / "o.jsonl"
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            *(["-q"] if quiet else []), "label", str(corpus), "--vocab", str(vocab),
+            "-o", str(out), "--base-url", server.base_url, "--llm", "t",
+            "--cache", str(tmp_path / "c.sqlite"), "--lang", "de"])
+    assert result.exit_code == 0, result.output
+    hint = [line for line in result.stderr.splitlines() if line.startswith("next: ")]
+    assert "next: " not in result.stdout
+    if quiet:
+        assert not hint, result.stderr
+        return
+    assert len(hint) == 1, result.stderr
+    assert f"tagsmith audit {out} --vocab {vocab} --lang de -o AUDIT_DIR" in hint[0], hint
+    assert f"tagsmith distill {out} --vocab {vocab} --lang de -o STUDENT" in hint[0], hint
