@@ -1024,6 +1024,35 @@ def test_a_review_given_where_a_labelled_corpus_is_read_says_to_apply_it_first(t
     assert "review queue" not in result.output
 
 
+def test_the_review_queue_hint_names_the_audits_vocabulary_and_runs_so(tmp_path):
+    """The review-queue hint gave 'apply-review CORPUS review.csv -o NEW_CORPUS' with no
+    --vocab: after an audit given one (the corpus's labels URIs), that command failed as
+    printed on the first accepted row ("the labels read have no names"). It names VOCAB,
+    and with CORPUS and VOCAB filled in it runs."""
+    import shlex
+
+    _, vocab, _, _ = _setup(tmp_path)
+    corpus = tmp_path / "labels.jsonl"
+    corpus.write_text("".join(json.dumps(
+        {"id": i, "text": t, "labels": [f"http://x/{n}" for n in names]}) + "\n"
+        for i, t, names in DOCS), encoding="utf-8")
+    review = tmp_path / "accepted.csv"
+    write_review([_row(1, "wrong", "rain", decision="accept")], review)
+    runner = CliRunner()
+    result = runner.invoke(tagsmith_cli.cli, ["train", str(review), "--vocab", str(vocab),
+                                              "-o", str(tmp_path / "b")])
+    assert result.exit_code == 3, result.output
+    said = " ".join(result.output.split())
+    assert (f"tagsmith apply-review CORPUS {review} -o NEW_CORPUS --vocab VOCAB (CORPUS: the "
+            "file the audit read; VOCAB: the audit's --vocab") in said, said
+    printed = said.split("write the corrected corpus with tagsmith ")[1].split(" (CORPUS:")[0]
+    words = [{"CORPUS": str(corpus), "VOCAB": str(vocab),
+              "NEW_CORPUS": str(tmp_path / "fixed.jsonl")}.get(w, w)
+             for w in shlex.split(printed)]
+    result = runner.invoke(tagsmith_cli.cli, words)
+    assert result.exit_code == 0 and "1 accepted" in result.output, (words, result.output)
+
+
 def test_apply_review_with_its_arguments_swapped_says_so(tmp_path):
     """apply-review review.csv labels.jsonl read the review as the corpus (a CSV with a
     text column) and failed on the corpus as a review: "labels.jsonl:1: missing field

@@ -137,15 +137,18 @@ def review_queue_hint(path: str | Path) -> str | None:
     """What to do with an audit's review queue given where a labelled corpus is read
     (``distill audit/review.csv``, ``train``, ``eval``): it was refused as "none of the
     100 documents has a label", the TSV/CSV/JSONL layout named, as if its labels were
-    misplaced. None for any other file."""
+    misplaced. The apply-review named has the audit's --vocab: printed without it, it
+    failed on the first accepted row after an audit given one (the labels read have no
+    names). None for any other file."""
     from tagsmith.audit.review import is_review_file
 
     if not is_review_file(path):
         return None
     return ("this is an audit's review queue, not a corpus: fill in its decision column "
             "(accept or reject), then write the corrected corpus with tagsmith apply-review "
-            f"CORPUS {shell_path(path)} -o NEW_CORPUS (CORPUS: the file the audit read) and "
-            "give NEW_CORPUS instead")
+            f"CORPUS {shell_path(path)} -o NEW_CORPUS --vocab VOCAB (CORPUS: the file the "
+            "audit read; VOCAB: the audit's --vocab, and its --bundle BUNDLE where it had one, "
+            "--vocab left out where it had none) and give NEW_CORPUS instead")
 
 
 def _annif_layout(path: str | Path) -> str:
