@@ -244,6 +244,28 @@ def test_cli_taxonomy_ends_with_the_label_command_that_runs_as_printed(tmp_path)
     assert words[words.index("--vocab") + 1] == str(vocab) and out.exists()
 
 
+def _taxonomy_stderr(tmp_path, use_case):
+    """taxonomy's stderr, run with ``use_case`` on the scripted taxonomist."""
+    llm = ScriptedTaxonomist(break_update=False)
+    with LocalChatServer(llm) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "taxonomy", str(SAMPLE), "--use-case", use_case, "-o", str(tmp_path / "t.csv"),
+            "--max-labels", "8", "--sample", "80", "--minibatch", "40",
+            "--base-url", server.base_url, "--llm", "scripted",
+            "--cache", str(tmp_path / "cache.sqlite")])
+    assert result.exit_code == 0, result.output
+    return result.stderr
+
+
+def test_cli_taxonomy_prints_its_next_line_last(tmp_path):
+    """README says taxonomy "ends with" the label command to run next: it was printed
+    above the changes: line and the JSON summary (both on stderr), a screenful up in a
+    terminal. It is the last line."""
+    lines = [x for x in _taxonomy_stderr(tmp_path, "route stories").splitlines() if x.strip()]
+    assert lines[-1].startswith("next: read "), lines[-3:]
+    assert any(x.startswith("changes: ") for x in lines[:-1])
+
+
 def test_cli_errors_are_clear(tmp_path):
     result = CliRunner().invoke(tagsmith_cli.cli, [
         "taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(tmp_path / "t.csv"),

@@ -877,8 +877,6 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                 uri = f" <{printable(match['match_uri'])}>" if shared else ""
                 click.echo(f"  map {match['label']!r} -> {match['match_label']!r}{uri} "
                            f"({shown})")
-    if not obj["quiet"]:  # on stderr: stdout holds the results alone
-        click.echo(_next_after_taxonomy(corpus, output, use_case, lang), err=True)
     cleaned = {key: value for key, value in report["cleaned"].items() if value}
     if not obj["quiet"]:
         repaired, rejected = report["repaired_answers"], report["rejected_steps"]
@@ -893,6 +891,10 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                    + f"; ratings {report['ratings']}"
                    + _summary_changes(report["summaries"]), err=True)
     print_json({**report, "warnings": obj.get("warnings", [])}, err=True)
+    if not obj["quiet"]:  # on stderr: stdout holds the results alone
+        # last, as README says taxonomy ends with it: it was printed above the changes:
+        # line and the JSON summary, a screenful up in a terminal
+        click.echo(_next_after_taxonomy(corpus, output, use_case, lang), err=True)
 
 
 def _next_after_taxonomy(corpus: str, output: str, use_case: str, lang: str) -> str:
