@@ -266,6 +266,22 @@ def test_cli_taxonomy_prints_its_next_line_last(tmp_path):
     assert any(x.startswith("changes: ") for x in lines[:-1])
 
 
+def test_cli_taxonomy_next_line_does_not_print_a_use_case_of_several_lines_altered(tmp_path):
+    """A use case with a line break or tab was printed quoted with a literal \\n in it:
+    the printed label command, run as printed, sent another use case (another prompt,
+    the cache missed). It prints USE_CASE, and a note to give it as written."""
+    stderr = _taxonomy_stderr(tmp_path, "route stories\nfor the desk")
+    line = [x for x in stderr.splitlines() if x.startswith("next: ")]
+    assert len(line) == 1, stderr
+    assert "--use-case USE_CASE " in line[0] and "\\n" not in line[0], line[0]
+    assert ("(USE_CASE: the --use-case given here, as written: it holds a line break, tab "
+            "or other control character, which this line cannot show; --budget N") in line[0]
+    # a use case of one line is printed as it is, with no note
+    line = [x for x in _taxonomy_stderr(tmp_path, "route stories").splitlines()
+            if x.startswith("next: ")][0]
+    assert "--use-case 'route stories' " in line and "USE_CASE" not in line
+
+
 def test_cli_errors_are_clear(tmp_path):
     result = CliRunner().invoke(tagsmith_cli.cli, [
         "taxonomy", str(SAMPLE), "--use-case", "x", "-o", str(tmp_path / "t.csv"),

@@ -904,7 +904,13 @@ def _next_after_taxonomy(corpus: str, output: str, use_case: str, lang: str) -> 
     from tagsmith._shell import shell_path, shell_word
     from tagsmith.data.readers import current_text_columns
 
-    given = [f"--vocab {shell_path(output)}", f"--use-case {shell_word(use_case)}"]
+    # a use case holding a line break or tab (read from a file, "$(cat use_case.txt)")
+    # was printed quoted with a literal \n in it: run as printed, label sent another use
+    # case (another prompt, the cache missed). A placeholder, and a note to give it as
+    # written
+    as_written = printable(use_case) != use_case
+    given = [f"--vocab {shell_path(output)}",
+             f"--use-case {'USE_CASE' if as_written else shell_word(use_case)}"]
     columns = current_text_columns()
     if columns and columns != ("text",):  # the corpus read as the taxonomy read it
         given.append(f"--text-column {shell_word(','.join(columns))}")
@@ -913,8 +919,11 @@ def _next_after_taxonomy(corpus: str, output: str, use_case: str, lang: str) -> 
     given += _endpoint_options_given()
     command = " ".join(["tagsmith label", shell_path(corpus), *given, "-o LABELS.jsonl"])
     return (f"next: read {printable(output)} (edit names or descriptions as you see fit), "
-            f"then label the documents with it: {printable(command)} (--budget N --student "
-            "STUDENT: N documents, and a student distilled as it goes)")
+            f"then label the documents with it: {printable(command)} ("
+            + ("USE_CASE: the --use-case given here, as written: it holds a line break, tab "
+               "or other control character, which this line cannot show; " if as_written
+               else "")
+            + "--budget N --student STUDENT: N documents, and a student distilled as it goes)")
 
 
 def _endpoint_options_given() -> list[str]:
