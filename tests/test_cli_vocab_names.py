@@ -437,6 +437,28 @@ def test_apply_review_bundle_vocab_reads_the_review_audit_bundle_vocab_wrote(tra
     assert "<u:sport>" in out.read_text() and "1 label added" in result.output
 
 
+def test_apply_review_bundle_next_line_names_the_bundles_vocabulary(trained, tmp_path):
+    """apply-review --bundle B (no --vocab) ended 'tagsmith train new.tsv -o BUNDLE', no
+    vocabulary named: train then derived one from the corpus, not B's label space (a
+    corpus of URIs losing the names). It names the vocabulary B was trained with."""
+    from tagsmith.audit.review import doc_key, write_review
+
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text(f"{TEXTS['sport']}\t<u:food>\n")
+    review = tmp_path / "review.csv"
+    write_review([{"rank": 1, "decision": "accept", "kind": "missing", "action": "add",
+                   "label_uri": "u:sport", "label_name": "sport", "probability": 0.9,
+                   "model_score": 0.1, "doc": 0, "line": 1, "doc_id": None,
+                   "doc_key": doc_key(TEXTS["sport"]), "given_labels": [],
+                   "given_names": [], "text": TEXTS["sport"]}], review)
+    out = tmp_path / "new.tsv"
+    result = loud("apply-review", corpus, review, "-o", out, "--bundle", trained["bundle"])
+    assert result.exit_code == 0, result.output
+    assert (f"next: train on the corrected corpus: tagsmith train {out} --vocab VOCAB -o "
+            f"BUNDLE (VOCAB: v1.csv, the vocabulary {trained['bundle']} was trained with, "
+            "whose labels the audit used)") in result.output, result.output
+
+
 def test_apply_review_bundle_vocab_names_vocab_as_the_one_deprecating(trained, tmp_path,
                                                                       caplog):
     """apply-review --bundle B --vocab V2 warned of labels "the bundle's vocabulary

@@ -3705,7 +3705,8 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
         # apply-review named nothing, and distill (not train) is the step for an LLM's
         # labels, which keep their scores
         if not (click.get_current_context().obj or {}).get("quiet"):
-            click.echo(_next_after_review(corpus, output, vocab, on_error, lang), err=True)
+            click.echo(_next_after_review(corpus, output, vocab, on_error, lang,
+                                          bundle=bundle, classifier=classifier), err=True)
     if stats.get("n_narrower_gone"):
         gone = stats["n_narrower_gone"]
         logging.getLogger("tagsmith").warning(
@@ -3769,16 +3770,29 @@ def _has_text_field(path: str) -> bool:
 
 
 def _next_after_review(corpus: str, output: str, vocab: str | None, on_error: str,
-                       lang: str) -> str:
+                       lang: str, *, bundle: str | None = None,
+                       classifier: TextClassifier | None = None) -> str:
     """The line apply-review ends with: the command that learns from its OUTPUT, distill
     for label's output (an LLM's labels with their scores), train for any other corpus,
-    given the vocabulary and the options the review was read with."""
+    given the vocabulary and the options the review was read with. With --bundle and no
+    --vocab, VOCAB is the bundle's (named where its manifest records the file it was
+    trained with): train given none derived a vocabulary from the corpus, not the
+    bundle's label space, and a corpus of URIs lost the names."""
     from tagsmith._shell import shell_path, shell_word
     from tagsmith.data.readers import current_text_columns
 
     by_llm = _is_label_output(str(corpus))
     given = ([f"--vocab {shell_path(vocab)}", *_selection_options()] if vocab
-             else ["--vocab VOCAB"] if by_llm else [])  # distill needs one; train derives it
+             else ["--vocab VOCAB"] if by_llm or bundle else [])  # distill needs one
+    note = ""
+    if bundle and not vocab:
+        manifest = ((classifier._loaded_manifest or classifier.manifest or {})
+                    if classifier is not None else {})
+        trained = (manifest.get("training") or {}).get("vocab")
+        note = (f" (VOCAB: {printable(trained)}, the vocabulary {printable(bundle)} was "
+                "trained with, whose labels the audit used)" if trained else
+                f" (VOCAB: the vocabulary {printable(bundle)} was trained with, whose "
+                "labels the audit used; the bundle does not name it)")
     columns = current_text_columns()
     # a CSV corpus written as CSV (JSONL as JSONL) keeps its own text columns and gets
     # no 'text' one: 'train fixed.csv' was printed without --text-column body, and
@@ -3793,7 +3807,7 @@ def _next_after_review(corpus: str, output: str, vocab: str | None, on_error: st
                         *given, "-o STUDENT" if by_llm else "-o BUNDLE"])
     what = ("distil a student from the reviewed LLM labels" if by_llm
             else "train on the corrected corpus")
-    return f"next: {what}: {printable(command)}"
+    return f"next: {what}: {printable(command)}{note}"
 
 
 @cli.command(name="estimate-noise",
