@@ -1053,6 +1053,40 @@ def test_the_review_queue_hint_names_the_audits_vocabulary_and_runs_so(tmp_path)
     assert result.exit_code == 0 and "1 accepted" in result.output, (words, result.output)
 
 
+QUEUE_SAID = "this is an audit's review queue, not a corpus: fill in its decision column"
+
+
+def test_eval_given_a_review_queue_says_to_apply_it_first(tmp_path):
+    """eval BUNDLE audit/review.csv (apply-review skipped) reaches the review-queue hint
+    through label_layout, as train and distill do (the chain's test covered those two)."""
+    corpus, vocab, review, _ = _setup(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(tagsmith_cli.cli, [
+        "-q", "train", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "b"),
+        "--dev-fraction", "0"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(tagsmith_cli.cli, ["eval", str(tmp_path / "b"), str(review)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 3 and QUEUE_SAID in said, said
+    assert f"tagsmith apply-review CORPUS {review} -o NEW_CORPUS --vocab VOCAB" in said
+
+
+def test_distill_human_given_a_review_queue_says_to_apply_it_first(tmp_path):
+    """distill --human audit/review.csv reaches the review-queue hint too."""
+    _, vocab, review, _ = _setup(tmp_path)
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": f"{k}{i}", "text": f"{t} {k}", "labels": [f"http://x/{n}" for n in names],
+         "scores": [0.9] * len(names)}) + "\n" for k in range(8) for i, t, names in DOCS),
+        encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "distill", str(labels), "--vocab", str(vocab), "-o", str(tmp_path / "s"),
+        "--human", str(review)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 3 and QUEUE_SAID in said, said
+    assert f"{review}: no document carries a label" in said
+
+
 def test_apply_review_with_its_arguments_swapped_says_so(tmp_path):
     """apply-review review.csv labels.jsonl read the review as the corpus (a CSV with a
     text column) and failed on the corpus as a review: "labels.jsonl:1: missing field
