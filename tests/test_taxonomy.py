@@ -257,13 +257,14 @@ def _taxonomy_stderr(tmp_path, use_case):
     return result.stderr
 
 
-def test_cli_taxonomy_prints_its_next_line_last(tmp_path):
-    """README says taxonomy "ends with" the label command to run next: it was printed
-    above the changes: line and the JSON summary (both on stderr), a screenful up in a
-    terminal. It is the last line."""
+def test_cli_taxonomy_prints_its_next_line_after_the_changes_line(tmp_path):
+    """taxonomy's label command to run next was printed above the changes: line (both on
+    stderr). It follows it, the JSON summary alone after it: stderr's last line stays
+    that summary, which scripts parse."""
     lines = [x for x in _taxonomy_stderr(tmp_path, "route stories").splitlines() if x.strip()]
-    assert lines[-1].startswith("next: read "), lines[-3:]
-    assert any(x.startswith("changes: ") for x in lines[:-1])
+    assert lines[-2].startswith("next: read "), lines[-3:]
+    assert lines[-3].startswith("changes: "), lines[-3:]
+    assert "ratings" in json.loads(lines[-1])
 
 
 def test_cli_taxonomy_next_line_does_not_print_a_use_case_of_several_lines_altered(tmp_path):

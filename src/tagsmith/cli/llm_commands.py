@@ -890,11 +890,11 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                                             for key, value in cleaned.items()) or "nothing")
                    + f"; ratings {report['ratings']}"
                    + _summary_changes(report["summaries"]), err=True)
-    print_json({**report, "warnings": obj.get("warnings", [])}, err=True)
     if not obj["quiet"]:  # on stderr: stdout holds the results alone
-        # last, as README says taxonomy ends with it: it was printed above the changes:
-        # line and the JSON summary, a screenful up in a terminal
+        # after the changes: line (it was printed above it), the JSON summary alone
+        # after it: stderr ends with that summary, its last line, which scripts parse
         click.echo(_next_after_taxonomy(corpus, output, use_case, lang), err=True)
+    print_json({**report, "warnings": obj.get("warnings", [])}, err=True)
 
 
 def _next_after_taxonomy(corpus: str, output: str, use_case: str, lang: str) -> str:
