@@ -3782,17 +3782,15 @@ def _next_after_review(corpus: str, output: str, vocab: str | None, on_error: st
     from tagsmith.data.readers import current_text_columns
 
     by_llm = _is_label_output(str(corpus))
+    manifest = ((classifier._loaded_manifest or classifier.manifest or {})
+                if bundle and not vocab and classifier is not None else {})
+    # a bundle trained with no vocabulary (its labels the corpus's keys) records none:
+    # train derives the labels from the corrected corpus as it did
+    trained = (manifest.get("training") or {}).get("vocab")
     given = ([f"--vocab {shell_path(vocab)}", *_selection_options()] if vocab
-             else ["--vocab VOCAB"] if by_llm or bundle else [])  # distill needs one
-    note = ""
-    if bundle and not vocab:
-        manifest = ((classifier._loaded_manifest or classifier.manifest or {})
-                    if classifier is not None else {})
-        trained = (manifest.get("training") or {}).get("vocab")
-        note = (f" (VOCAB: {printable(trained)}, the vocabulary {printable(bundle)} was "
-                "trained with, whose labels the audit used)" if trained else
-                f" (VOCAB: the vocabulary {printable(bundle)} was trained with, whose "
-                "labels the audit used; the bundle does not name it)")
+             else ["--vocab VOCAB"] if by_llm or trained else [])  # distill needs one
+    note = (f" (VOCAB: {printable(trained)}, the vocabulary {printable(bundle)} was "
+            "trained with, whose labels the audit used)" if trained else "")
     columns = current_text_columns()
     # a CSV corpus written as CSV (JSONL as JSONL) keeps its own text columns and gets
     # no 'text' one: 'train fixed.csv' was printed without --text-column body, and
