@@ -352,7 +352,8 @@ def test_extend_two_labels_in_use_of_one_key_kept_as_given_are_no_edit():
     assert edits == []
     new, edits = split_existing([("Exports", "Export statistics."),
                                  ("Other", "Anything else.")], fixed)
-    assert new == [] and edits == [{"name": "Export", "change": "left out", "to": None}]
+    assert new == [] and edits == [{"name": "Export", "change": "left out", "to": None,
+                                    "index": 0}]
 
 
 def test_extend_prints_the_descriptions_of_a_language_variant(tmp_path):
@@ -385,3 +386,22 @@ def test_extend_many_labels_in_use_left_out_said_in_one_warning(caplog):
     said = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
     assert len(said) == 1 and "left out (dropped, merged or renamed) 8 of the labels in use" \
         in said[0] and "'Desk A'" in said[0], said
+
+
+def test_extend_a_refused_edit_has_the_uri_of_its_own_label_of_a_shared_name(tmp_path):
+    # two labels in use named "Other" (under two desks): the second one left out was
+    # reported with the first's URI (looked up by name)
+    june = tmp_path / "june.csv"
+    with open(june, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["uri", "label_en", "description_en"])
+        writer.writerows([*LAST_MONTH,
+                          ("http://example.org/desk/other-a", "Other", "Anything else."),
+                          ("http://example.org/desk/other-b", "Other", "Anything left.")])
+    result, _ = _extend(tmp_path, Extender(edit=lambda labels: [
+        label for label in labels if label != ("Other", "Anything left.")]), "--max-labels", "10")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert [(x["uri"], x["name"], x["change"]) for x in summary["extend"]["refused_edits"]] \
+        == [("http://example.org/desk/other-b", "Other", "left out")]
+    assert "index" not in summary["extend"]["refused_edits"][0]

@@ -177,7 +177,8 @@ class Taxonomy:
     #: (``generate_taxonomy(existing=...)``), kept as given
     n_existing: int = 0
     #: edits of a label in use that the model made and that were refused (the label
-    #: kept as given): ``{"name", "change", "to", "step"}``, ``change`` one of
+    #: kept as given): ``{"name", "change", "to", "step", "index"}`` (``index``: the
+    #: label's place in ``existing``, which tells apart two of one name), ``change`` one of
     #: ``"left out"`` (dropped, merged or renamed: ``to`` None), ``"renamed"`` (a name
     #: the same but for case, spacing, punctuation or a plural), ``"description"`` and
     #: ``"described"`` (a description written for a label that has none); each kind
@@ -907,7 +908,9 @@ def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
                    ) -> tuple[list[tuple[str, str]], list[dict]]:
     """The labels of a table answer that are not one of the labels in use ``fixed``
     (by :func:`duplicate_key`: "Billing issues" is "Billing issue"), and the edits the
-    answer made to those (``{"name", "change", "to"}``: ``"renamed"``, a respelling;
+    answer made to those (``{"name", "change", "to", "index"}``, ``index`` the label's
+    place in ``fixed``, which tells apart two labels in use of one name; ``change``
+    ``"renamed"``, a respelling;
     ``"description"``, a description rewritten, spacing aside (``"described"`` where the
     label had none); ``"left out"``, a label
     in use it does not name, dropped, merged or renamed), which are refused.
@@ -916,8 +919,8 @@ def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
     ...                             [("Billing issue", "Money."), ("Refunds", "Back.")])
     >>> new
     [('Login', 'Sign in.')]
-    >>> [(edit["name"], edit["change"], edit["to"]) for edit in edits]
-    [('Billing issue', 'renamed', 'Billing issues'), ('Refunds', 'left out', None)]
+    >>> [(edit["name"], edit["change"], edit["to"], edit["index"]) for edit in edits]
+    [('Billing issue', 'renamed', 'Billing issues', 0), ('Refunds', 'left out', None, 1)]
     """
     # a key several labels in use share ("Export" and "Exports", an "Other" under two
     # broader concepts): each answer label is matched to one of them, the one it is as
@@ -941,12 +944,13 @@ def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
         matched.add(at)
         kept_name, kept_description = fixed[at]
         if name != kept_name:
-            edits.append({"name": kept_name, "change": "renamed", "to": name})
+            edits.append({"name": kept_name, "change": "renamed", "to": name, "index": at})
         if description.split() != kept_description.split():
             # one the label had none of (a TSV's names alone): "described", said in sum
             edits.append({"name": kept_name, "change": "description"
-                          if kept_description.split() else "described", "to": description})
-    edits += [{"name": name, "change": "left out", "to": None}
+                          if kept_description.split() else "described", "to": description,
+                          "index": at})
+    edits += [{"name": name, "change": "left out", "to": None, "index": i}
               for i, (name, _) in enumerate(fixed) if i not in matched]
     return new, edits
 
@@ -955,10 +959,12 @@ def _note_edits(taxonomy: Taxonomy, edits: list[dict], step: str) -> None:
     """Add the refused ``edits`` of a used answer to ``taxonomy.refused_edits``, each
     (label, kind of edit) once, at the first step that made it: a model rewriting a
     description anew in every update gave a warning a step for each label."""
-    seen = {(edit["name"], edit["change"]) for edit in taxonomy.refused_edits}
+    # by the label's place: two labels in use of one name are two labels
+    seen = {(edit.get("index", edit["name"]), edit["change"])
+            for edit in taxonomy.refused_edits}
     for edit in edits:
-        if (edit["name"], edit["change"]) not in seen:
-            seen.add((edit["name"], edit["change"]))
+        if (edit.get("index", edit["name"]), edit["change"]) not in seen:
+            seen.add((edit.get("index", edit["name"]), edit["change"]))
             taxonomy.refused_edits.append({**edit, "step": step})
 
 

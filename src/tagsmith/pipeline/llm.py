@@ -197,9 +197,6 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
               "usage": client.usage.to_dict()}
     if extend is not None:
         assert existing is not None
-        uri_of: dict[str, str] = {}  # a name two labels share: the first's
-        for (name, _), i in zip(existing, live, strict=True):
-            uri_of.setdefault(name, extend.uris[i])
         from tagsmith.labeling.taxonomy import duplicate_key
 
         # a deprecated label of VOCAB is shown to no update step: the model may name a
@@ -223,7 +220,11 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
             new.append(entry)
         report["extend"] = {
             "n_kept": len(extend), "n_new": len(space) - len(extend), "new": new,
-            "refused_edits": [{"uri": uri_of.get(edit["name"]), **edit}
+            # the URI by the label's place (by name, two labels in use of one name
+            # both got the first's)
+            "refused_edits": [{"uri": extend.uris[live[edit["index"]]],
+                               **{key: value for key, value in edit.items()
+                                  if key != "index"}}
                               for edit in taxonomy.refused_edits]}
     if mapping is not None:
         report["mapping"] = mapping
