@@ -405,3 +405,28 @@ def test_extend_a_refused_edit_has_the_uri_of_its_own_label_of_a_shared_name(tmp
     assert [(x["uri"], x["name"], x["change"]) for x in summary["extend"]["refused_edits"]] \
         == [("http://example.org/desk/other-b", "Other", "left out")]
     assert "index" not in summary["extend"]["refused_edits"][0]
+
+
+def test_extend_refuses_a_new_label_named_as_an_alternative_name_of_one_in_use(tmp_path):
+    # VOCAB's "Petroleum" has the alternative name "Oil and energy"; the model adding
+    # "Oil and energy" made it a new label silently, two labels of one name
+    june = tmp_path / "june.csv"
+    with open(june, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["uri", "label_en", "description_en", "altlabel_en"])
+        writer.writerows([(*row, "") for row in LAST_MONTH])
+        writer.writerow(["http://example.org/desk/petroleum", "Petroleum", "Crude oil.",
+                         "Crude|Oil and energy"])
+    result, _ = _extend(tmp_path, Extender(), "--max-labels", "10")
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.csv")
+    names = [july.name_of(i) for i in range(len(july))]
+    assert "Oil and energy" not in names and names[:4] == [
+        "Cocoa market", "Coffee market", "Grain trade", "Petroleum"]
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert "Oil and energy" not in [x["name"] for x in summary["extend"]["new"]]
+    assert [(x["uri"], x["name"], x["change"], x["to"])
+            for x in summary["extend"]["refused_edits"]] == [
+        ("http://example.org/desk/petroleum", "Petroleum", "alt name", "Oil and energy")]
+    assert any("an alternative name of the label in use 'Petroleum'" in w
+               for w in summary["warnings"])

@@ -181,7 +181,9 @@ class Taxonomy:
     #: label's place in ``existing``, which tells apart two of one name), ``change`` one of
     #: ``"left out"`` (dropped, merged or renamed: ``to`` None), ``"renamed"`` (a name
     #: the same but for case, spacing, punctuation or a plural), ``"description"`` and
-    #: ``"described"`` (a description written for a label that has none); each kind
+    #: ``"described"`` (a description written for a label that has none; and, from
+    #: ``run_taxonomy(extend=)``, ``"alt name"``: a new label ``to`` named as an
+    #: alternative name of the label, refused as a duplicate); each kind
     #: noted once a label, at the first step that made it (what it became then)
     refused_edits: list[dict] = field(default_factory=list)
 

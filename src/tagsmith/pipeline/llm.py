@@ -158,7 +158,8 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     else:
         import dataclasses
 
-        added = dataclasses.replace(taxonomy, labels=taxonomy.labels[taxonomy.n_existing:])
+        added = dataclasses.replace(taxonomy, labels=_not_alt_names(
+            taxonomy, extend, live, existing or [], lang))
         new_space = added.to_label_space(base_uri, lang, taken=extend.uris)
         space = LabelSpace([*extend, *new_space], name=extend.name)
     if said is not None:
@@ -229,6 +230,38 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     if mapping is not None:
         report["mapping"] = mapping
     return space, report
+
+
+def _not_alt_names(taxonomy, extend: LabelSpace, live: list[int],
+                   existing: list[tuple[str, str]], lang: str) -> list[tuple[str, str]]:
+    """The new labels of ``taxonomy`` (after its ``n_existing`` labels in use) that are
+    named as no alternative name (``altLabel`` in ``lang``) of a label in use: one that
+    is ("Oil", VOCAB's "Petroleum" having the alternative name "Oil") is refused as a
+    duplicate, as a new label named as a label in use is, warned and noted in
+    ``taxonomy.refused_edits`` (``change`` ``"alt name"``, step ``"the table
+    written"``); it became a new label silently, two labels of one name."""
+    from tagsmith.data.labelspace import in_language
+    from tagsmith.labeling.taxonomy import duplicate_key
+
+    alt_of: dict[str, int] = {}  # the key of an alternative name -> its label's place
+    for n, i in enumerate(live):
+        for alt in in_language(extend[i].alt_labels, lang) or ():
+            alt_of.setdefault(duplicate_key(alt), n)
+    kept: list[tuple[str, str]] = []
+    for name, description in taxonomy.labels[taxonomy.n_existing:]:
+        at = alt_of.get(duplicate_key(name))
+        if at is None:
+            kept.append((name, description))
+            continue
+        taxonomy.refused_edits.append({"name": existing[at][0], "change": "alt name",
+                                       "to": name, "step": "the table written",
+                                       "index": at})
+        logger.warning("the model added the label %r, an alternative name of the label in "
+                       "use %r (%s): refused as a duplicate, not written",
+                       clip(name, NAME_LIMIT, collapse=False),
+                       clip(existing[at][0], NAME_LIMIT, collapse=False),
+                       extend.uris[live[at]])
+    return kept
 
 
 class _Said(logging.Filter):
