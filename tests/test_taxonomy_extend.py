@@ -430,3 +430,36 @@ def test_extend_refuses_a_new_label_named_as_an_alternative_name_of_one_in_use(t
         ("http://example.org/desk/petroleum", "Petroleum", "alt name", "Oil and energy")]
     assert any("an alternative name of the label in use 'Petroleum'" in w
                for w in summary["warnings"])
+
+
+def test_extend_a_skos_vocabulary_keeps_its_concept_scheme_and_title(tmp_path):
+    # a thesaurus from outside tagsmith: the SKOS written had a scheme of its own
+    # (…/concept/scheme, "Taxonomy for: ..."), the new labels in it alone, so that
+    # --vocab-scheme with the thesaurus's scheme dropped every new label
+    import rdflib
+    from rdflib.namespace import DCTERMS, SKOS
+
+    june = tmp_path / "june.ttl"
+    june.write_text(
+        "@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+        "@prefix dct: <http://purl.org/dc/terms/> .\n"
+        "<http://x.org/thes> a skos:ConceptScheme ; dct:title \"Desk thesaurus\" .\n"
+        + "".join(f"<http://x.org/concept/{uri.rsplit('/', 1)[1]}> a skos:Concept ; "
+                  f"skos:inScheme <http://x.org/thes> ; skos:prefLabel \"{name}\"@en ; "
+                  f"skos:definition \"{description}\"@en .\n"
+                  for uri, name, description in LAST_MONTH), encoding="utf-8")
+    args = ["taxonomy", str(SAMPLE), "--use-case", "route news to desks", "--extend", str(june),
+            "-o", str(tmp_path / "july.csv"), "--skos", str(tmp_path / "july.ttl"),
+            "--sample", "40", "--minibatch", "20", "--no-summaries", "--llm", "m",
+            "--max-retries", "0", "--max-labels", "10"]
+    with LocalChatServer(Extender()) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.ttl")
+    in_scheme = load_vocabulary(tmp_path / "july.ttl", schemes=["http://x.org/thes"])
+    assert len(july) > 3 and in_scheme.uris == july.uris
+    graph = rdflib.Graph().parse(tmp_path / "july.ttl")
+    assert set(graph.subjects(rdflib.RDF.type, SKOS.ConceptScheme)) == {
+        rdflib.URIRef("http://x.org/thes")}
+    assert [str(t) for t in graph.objects(rdflib.URIRef("http://x.org/thes"),
+                                          DCTERMS.title)] == ["Desk thesaurus"]

@@ -460,6 +460,9 @@ class LabelSpace(Sequence[Label]):
         #: a SKOS file's namespace prefixes (prefix -> URI), where load_vocabulary read
         #: one: a SKOS export binds those of the classes and schemes it writes
         self.namespaces: dict[str, str] = {}
+        #: a SKOS file's concept schemes' titles (scheme URI -> ``dct:title``), where
+        #: load_vocabulary read one: ``taxonomy --extend`` keeps the scheme and its title
+        self.scheme_titles: dict[str, str] = {}
         self._by_uri: dict[str, int] = {}
         for i, label in enumerate(self._labels):
             if not label.uri:

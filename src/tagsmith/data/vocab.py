@@ -224,8 +224,10 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     said: list[str] = []  # why a TSV's '#' lines were skipped, for an error of no labels
     resolved: dict[str, tuple[str, ...]] = {}  # the URIs types and schemes name
     namespaces: dict[str, str] = {}  # a SKOS file's prefixes, for an export to keep
+    titles: dict[str, str] = {}  # a SKOS file's schemes' titles, likewise
     if kind == "skos":
-        labels = _read_skos(path, language, types, schemes, prefixes, resolved, namespaces)
+        labels = _read_skos(path, language, types, schemes, prefixes, resolved, namespaces,
+                            titles)
         _refuse_label_problems(labels, path)
     else:
         rows = (_tsv_rows(path, language, said) if kind == "tsv"
@@ -244,6 +246,7 @@ def load_vocabulary(path: str | Path, *, format: str | None = None, language: st
     space.selection = {"types": resolved.get("types", ()),
                        "schemes": resolved.get("schemes", ()), "prefixes": prefixes}
     space.namespaces = namespaces
+    space.scheme_titles = titles
     return space
 
 
@@ -1198,10 +1201,12 @@ def _keep_prefixed(labels: list[Label], prefixes: tuple[str, ...], path: Path) -
 def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
                schemes: tuple[str, ...] = (), prefixes: tuple[str, ...] = (),
                resolved: dict[str, tuple[str, ...]] | None = None,
-               namespaces: dict[str, str] | None = None) -> list[Label]:
+               namespaces: dict[str, str] | None = None,
+               titles: dict[str, str] | None = None) -> list[Label]:
     """The labels of a SKOS file (see the module doc); ``resolved``, where given, gets
     the URIs ``types`` and ``schemes`` name (:func:`_select_concepts`), ``namespaces``
-    the file's prefixes (prefix -> namespace URI)."""
+    the file's prefixes (prefix -> namespace URI), ``titles`` its concept schemes'
+    titles (scheme URI -> ``dct:title``, the first read)."""
     try:
         import rdflib
         from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
@@ -1212,6 +1217,11 @@ def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
     if namespaces is not None:  # those the file declares, not rdflib's defaults
         namespaces.update((prefix, str(ns)) for prefix, ns in graph.namespaces()
                           if prefix)
+    if titles is not None:
+        for scheme in graph.subjects(RDF.type, SKOS.ConceptScheme):
+            title = graph.value(scheme, DCTERMS.title)
+            if isinstance(scheme, rdflib.URIRef) and title is not None:
+                titles.setdefault(str(scheme), str(title))
     classes = set(graph.transitive_subjects(RDFS.subClassOf, SKOS.Concept))
     typed = {s for cls in classes for s in graph.subjects(RDF.type, cls)}
     found = {str(s) for s in typed if isinstance(s, rdflib.URIRef)}

@@ -182,9 +182,18 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     writes = [(Path(output), lambda path: save_vocabulary_csv(space, path,
                                                               close_matches=matches)
                if kind == "csv" else save_vocabulary_tsv(space, path, language=lang))]
+    scheme_uri, title = None, f"Taxonomy for: {options.use_case}"
+    if extend is not None:
+        # a vocabulary from outside tagsmith keeps its concept scheme and title, the new
+        # labels put in it: they were in a scheme of the URIs' (…/concept/scheme) alone,
+        # titled anew, and --vocab-scheme with the original dropped them
+        source = {uri for label in extend for uri in label.schemes}
+        if len(source) == 1:
+            scheme_uri = source.pop()
+            title = extend.scheme_titles.get(scheme_uri, title)
     if skos is not None:
         writes.append((Path(skos), lambda path: save_vocabulary_skos(
-            space, path, title=f"Taxonomy for: {options.use_case}", close_matches=matches)))
+            space, path, scheme_uri=scheme_uri, title=title, close_matches=matches)))
     _write_together(writes)
     report = {"n_labels": len(space), "ratings": taxonomy.ratings,
               "n_invalid_ratings": taxonomy.n_invalid_ratings,
