@@ -206,6 +206,14 @@ class Taxonomy:
         a German table was named in English by default). A URI of ``taken`` (those of a
         vocabulary extended) is never given: the slug gets ``-2``, ``-3``... instead.
 
+        **A taxonomy extending labels in use** (``generate_taxonomy(existing=...)``)
+        knows their names alone, not their URIs: this gives *them too* new ``base_uri``
+        URIs, so last month's documents and bundles point at none of them. To keep them,
+        use :func:`~tagsmith.pipeline.llm.run_taxonomy` with ``extend=`` (it writes the
+        vocabulary extended), or make a space of the new labels alone
+        (``dataclasses.replace(taxonomy, labels=taxonomy.labels[taxonomy.n_existing:])``,
+        ``taken=`` the URIs in use) and put it after the vocabulary extended.
+
         >>> Taxonomy([("Oil", "Crude.")], "news").to_label_space(
         ...     taken=["urn:tagsmith:taxonomy:oil"]).uris
         ['urn:tagsmith:taxonomy:oil-2']
