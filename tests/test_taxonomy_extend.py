@@ -463,3 +463,29 @@ def test_extend_a_skos_vocabulary_keeps_its_concept_scheme_and_title(tmp_path):
         rdflib.URIRef("http://x.org/thes")}
     assert [str(t) for t in graph.objects(rdflib.URIRef("http://x.org/thes"),
                                           DCTERMS.title)] == ["Desk thesaurus"]
+
+
+def test_extend_a_skos_vocabulary_keeps_its_prefixes_for_a_scheme_named_by_curie(tmp_path):
+    # the extended space was built anew, without VOCAB's prefixes: the export bound no
+    # thes:, and --vocab-scheme thes:main, which read june.ttl, was refused on july.ttl
+    june = tmp_path / "june.ttl"
+    june.write_text(
+        "@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+        "@prefix dct: <http://purl.org/dc/terms/> .\n"
+        "@prefix thes: <http://x.org/thes/> .\n"
+        "thes:main a skos:ConceptScheme ; dct:title \"Desk thesaurus\" .\n"
+        + "".join(f"<http://x.org/concept/{uri.rsplit('/', 1)[1]}> a skos:Concept ; "
+                  f"skos:inScheme thes:main ; skos:prefLabel \"{name}\"@en ; "
+                  f"skos:definition \"{description}\"@en .\n"
+                  for uri, name, description in LAST_MONTH), encoding="utf-8")
+    assert len(load_vocabulary(june, schemes=["thes:main"])) == len(LAST_MONTH)
+    args = ["taxonomy", str(SAMPLE), "--use-case", "route news to desks", "--extend", str(june),
+            "-o", str(tmp_path / "july.csv"), "--skos", str(tmp_path / "july.ttl"),
+            "--sample", "40", "--minibatch", "20", "--no-summaries", "--llm", "m",
+            "--max-retries", "0", "--max-labels", "10"]
+    with LocalChatServer(Extender()) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.ttl")
+    assert len(july) > len(LAST_MONTH)
+    assert load_vocabulary(tmp_path / "july.ttl", schemes=["thes:main"]).uris == july.uris

@@ -162,6 +162,10 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
             taxonomy, extend, live, existing or [], lang))
         new_space = added.to_label_space(base_uri, lang, taken=extend.uris)
         space = LabelSpace([*extend, *new_space], name=extend.name)
+        # its prefixes and schemes' titles too: a SKOS export bound none of its prefixes,
+        # so a --vocab-scheme CURIE (thes:main) that read VOCAB read the export of none
+        space.namespaces = dict(extend.namespaces)
+        space.scheme_titles = dict(extend.scheme_titles)
     if said is not None:
         logger.addFilter(said)
     try:
