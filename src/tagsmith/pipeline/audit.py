@@ -180,6 +180,11 @@ class AuditOptions:
     disagreement is shown in the review's ``copies`` column only (on the audit
     benchmarks it flagged the corpora's own disagreements, which they count as right:
     GoEmotions PR-AUC 0.4581 -> 0.4529, Reuters 0.8287 -> 0.8265).
+    ``broader_min_docs`` and ``broader_min_share``: the broader labels left off
+    (report.json's ``broader_left_off``, ``docs_without_broader.csv``) are read for a
+    pair (narrower, broader) whose narrower label is given to at least
+    ``broader_min_docs`` documents, at least ``broader_min_share`` of them carrying the
+    broader one too (10 and 0.9 by default); the review queue is not changed by them.
 
     Duplicates: ``near_duplicates`` (``False``: exact duplicates only) and
     ``near_duplicate_threshold``, the TF-IDF cosine in (0, 1] at which two texts are
@@ -2780,8 +2785,8 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
             ": ")
     rule = ("its labels were left off by a rule, not at random, and the missing-label "
             "rates and bound count only labels missing at random: they can read far under "
-            "the labels so left off (Reuters-21578 kept to each story's first topic: at "
-            "most 0.34% missing, where 19% of the true labels were left off); measure "
+            "the labels so left off (Reuters-21578 kept to each story's first topic: "
+            "bounded at 0.34% missing, where 19% of the true labels were left off); measure "
             "how many on a random review sample (--review-sample N, each drawn "
             "document's every label decided and the labels it lacks added, then "
             "tagsmith estimate-noise)")
