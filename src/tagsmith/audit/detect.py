@@ -1685,8 +1685,11 @@ CONFIDENCE_CLIP = 0.01
 #: a given label's confidence of exactly this is none stated (a line without ``scores``,
 #: a 0/1 row): :func:`blend_label_confidence` leaves it out of the mean and keeps its
 #: label's probability; :func:`tagsmith.pipeline.audit.read_audit_corpus` reads an LLM's
-#: stated 1.0 as the largest float32 below it
+#: stated 1.0 as the largest float32 below it (:data:`STATED_CERTAIN`)
 UNKNOWN_CONFIDENCE = 1.0
+#: an LLM's stated confidence of 1.0 as stored: the largest float32 below
+#: :data:`UNKNOWN_CONFIDENCE`, so a stated certainty stays told apart from none stated
+STATED_CERTAIN = np.nextafter(np.float32(1), np.float32(0))
 
 
 def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,

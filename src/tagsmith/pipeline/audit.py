@@ -50,6 +50,7 @@ from tagsmith._plural import and_more, clip, plural, plural_s
 from tagsmith._typing import LabelMatrix
 from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT
 from tagsmith.audit.detect import (
+    STATED_CERTAIN,
     LabelIssues,
     check_calibration_folds,
     check_label_issue_options,
@@ -1985,7 +1986,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
     confidence = _float32_confidences(Y) if options.label_confidence and n_soft else None
     if confidence is not None and not np.any(
             (confidence.data > 0)
-            & (confidence.data < np.nextafter(np.float32(1), np.float32(0)))):
+            & (confidence.data < STATED_CERTAIN)):
         # every stated confidence 1.0 (stored just below 1, an unstated one exactly 1):
         # the LLM said nothing of its doubt, and the blend's re-flagging changed the
         # queue unsaid; warned of and the audit's own, as a Y of 0 and 1
@@ -2778,7 +2779,8 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
     # the per-document check first: a multi-label corpus skips the column form
     if not per_doc.any() or per_doc.max() != 1:
         return None
-    n_used = int(np.count_nonzero(np.diff(Y.tocsc().indptr)))
+    # one label a document: the labels in use counted off Y.indices, not a CSC copy
+    n_used = int(np.count_nonzero(np.bincount(Y.indices, minlength=Y.shape[1])))
     if n_used < 2:
         return None
     head = (f"every labelled document carries exactly one label ({n_used:,} labels in use)"
@@ -3221,8 +3223,7 @@ def _float32_confidences(Y: sp.csr_matrix) -> sp.csr_matrix:
     (:data:`tagsmith.audit.detect.UNKNOWN_CONFIDENCE`), and 1e-50 to 0, none given."""
     out = Y.astype(np.float32)
     soft = (Y.data > 0) & (Y.data < 1)
-    out.data[soft] = np.clip(out.data[soft], np.finfo(np.float32).tiny,
-                             np.nextafter(np.float32(1), np.float32(0)))
+    out.data[soft] = np.clip(out.data[soft], np.finfo(np.float32).tiny, STATED_CERTAIN)
     return out
 
 
@@ -3255,7 +3256,6 @@ def _confidence_matrix(Y: sp.csr_matrix,
                              + np.asarray(labels, np.int64))
         # a stated 1.0 (an LLM certain) just below 1: exactly 1 is no stated confidence
         # (the lines without scores above), which the blend reads as unknown
-        below_one = np.nextafter(np.float32(1), np.float32(0))
-        data[at] = np.where(values > 0, np.minimum(values, below_one),
+        data[at] = np.where(values > 0, np.minimum(values, STATED_CERTAIN),
                             np.finfo(np.float32).tiny)
     return sp.csr_matrix((data, Y.indices.copy(), Y.indptr.copy()), shape=Y.shape)
