@@ -474,6 +474,17 @@ def test_docs_on_parent_labels_splits_back_a_narrower_uri_holding_the_separator(
         "Toys > Puzzles; Games", "Toys > Dolls"]
 
 
+def test_list_cell_entries_names_narrower_uris_among_the_columns_it_reads():
+    """list_cell_entries reads narrower_uris (the broader table's), but its error for an
+    unknown column listed only the review's list columns."""
+    from tagsmith.audit.review import list_cell_entries
+    from tagsmith.exceptions import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="narrower_uris"):
+        list_cell_entries("a | b", "label_uri")
+    assert list_cell_entries("a; b", "narrower_uris") == ["a", "b"]
+
+
 @pytest.mark.parametrize("name", ["lines", "doc_ids"])
 @pytest.mark.parametrize("length", [1, 3])
 def test_docs_on_parent_labels_refuses_lines_or_ids_not_one_per_document(name, length):

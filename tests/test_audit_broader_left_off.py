@@ -587,6 +587,31 @@ def test_a_table_row_whose_narrower_label_the_review_removed_is_not_applied(tmp_
     assert "no longer carries any of the row's narrower labels" in caplog.text
 
 
+def test_a_table_rows_narrower_label_not_in_the_vocabulary_is_warned_of(tmp_path, caplog):
+    """A narrower label of the table that the vocabulary does not hold was dropped
+    without a word, and with none left the check that the document still carries one
+    was skipped. Now apply-review warns, counting the rows and naming the first line."""
+    corpus, vocab, left_off = _desk(tmp_path)
+    assert invoke("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit",
+                  "--scores", "knn", "--no-html").exit_code == 0
+    table = tmp_path / "audit" / "docs_without_broader.csv"
+    rows = _decide(table, {d: "accept" for d in left_off[:2]})
+    with open(table, "w", newline="", encoding="utf-8") as f:
+        out = csv.DictWriter(f, fieldnames=list(rows[0]))
+        out.writeheader()
+        for row in rows:
+            accepted = row["doc_id"] in left_off[:2]
+            out.writerow({**row, "decision": "accept" if accepted else "",
+                          "narrower_uris": "barley" if row["doc_id"] == left_off[0]
+                          else row["narrower_uris"]})
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(table), "-o", str(tmp_path / "fixed.jsonl"),
+        "--vocab", str(vocab)])
+    assert result.exit_code == 0, result.output
+    assert "1 accepted row of" in caplog.text
+    assert "names narrower labels not in" in caplog.text
+
+
 def test_a_table_decided_while_the_audit_runs_is_kept(tmp_path, monkeypatch, caplog):
     """The folder's table was checked for decisions before the audit only: one decided
     while the audit ran was replaced under the folder's lock, decisions and all (the

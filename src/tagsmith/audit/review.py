@@ -629,7 +629,9 @@ def list_cell_entries(value: str, column: str) -> list[str]:
     """
     separator = LIST_SEPARATORS.get(column) or _TABLE_LIST_SEPARATORS.get(column)
     if separator is None:
-        raise InvalidParameterError("column", f"one of {', '.join(LIST_SEPARATORS)}", column)
+        raise InvalidParameterError(
+            "column", f"one of {', '.join([*LIST_SEPARATORS, *_TABLE_LIST_SEPARATORS])}",
+            column)
     if column in ("given_labels", "narrower_uris"):  # written as label_uri is
         # (_read_back_cell)
         value = _unquoted(value)
@@ -1434,6 +1436,7 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
     # a JSONL review keeps its values as they are: no ' to strip from them
     csv_cells = review_format(path) == "csv"
     added = _DecisionLike()
+    unresolved: list[int] = []  # lines of accepted rows naming a narrower label not found
     for line, row in _review_records(path):
         for column in REQUIRED:
             if column not in row:
@@ -1480,11 +1483,16 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
         read_id = _unquoted(written_id, csv_cells)
         narrower: tuple[int, ...] = ()
         if kind == "missing" and row.get("narrower_uris"):
-            cell = str(row["narrower_uris"])
-            uris = (list_cell_entries(cell, "narrower_uris") if csv_cells
-                    else [u for u in cell.split("; ") if u])
-            narrower = tuple(i for i in (_resolve(space, uri) for uri in uris)
-                             if i is not None)
+            cell = row["narrower_uris"]
+            uris = ([str(u) for u in cell if u] if isinstance(cell, list)
+                    else list_cell_entries(str(cell), "narrower_uris") if csv_cells
+                    else [u for u in str(cell).split("; ") if u])
+            found = [_resolve(space, uri) for uri in uris]
+            narrower = tuple(i for i in found if i is not None)
+            if None in found:
+                # dropped without a word, and with none left the check that the
+                # document still carries a narrower label was skipped
+                unresolved.append(line)
         correction = Decision(doc, kind, label_id, key, line, read_id,
                               written_id if read_id != written_id else "", narrower)
         if previous is not None:
@@ -1496,6 +1504,14 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
             continue
         accepted[(doc, label_id)] = correction
     counts["accepted"] = len(accepted)
+    if unresolved:
+        logger.warning(
+            "%s accepted row%s of %s (line %s%s) name%s narrower labels not in %s: those "
+            "are left out of the check that the document still carries one of the row's "
+            "narrower labels, which a row with none found is added without",
+            f"{len(unresolved):,}", plural_s(len(unresolved)), path, unresolved[0],
+            " first" if len(unresolved) > 1 else "", "" if len(unresolved) > 1 else "s",
+            space_name)
     hint = added.hint()
     if hint and not accepted and not counts["rejected"]:
         raise ReviewFormatError(f"the decision column is empty, but {hint}", path=path,
