@@ -623,7 +623,7 @@ def test_a_table_decided_while_the_audit_runs_is_kept(tmp_path, monkeypatch, cap
 
     corpus, vocab, left_off = _desk(tmp_path)
     args = ("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit", "--scores", "knn",
-            "--no-html")
+            "--no-plots")
     assert invoke(*args).exit_code == 0
     table = tmp_path / "audit" / "docs_without_broader.csv"
     locked = bundle._folder_lock
@@ -642,3 +642,10 @@ def test_a_table_decided_while_the_audit_runs_is_kept(tmp_path, monkeypatch, cap
         decisions = {row["doc_id"]: row["decision"] for row in csv.DictReader(f)}
     assert decisions[left_off[0]] == "reject"
     assert "filled in while the audit ran) was kept" in caplog.text
+    # report.json, the page and the command's line gave the counts of the table not
+    # written, beside the kept one, without a word: they say it was kept
+    report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
+    assert report["broader_left_off"]["table_kept_decided"] is True
+    page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
+    assert "docs_without_broader.csv is not this audit's" in page
+    assert "decided while the audit ran, was kept" in " ".join(result.output.split())

@@ -405,6 +405,14 @@ def _more(total: int | None, shown: int, what: str) -> str:
     return f'<p class="muted">… and {_count(total - shown, "more " + what)}.</p>'
 
 
+#: the page's word where the folder's docs_without_broader.csv, decided while the audit
+#: ran, was kept (report.json's ``broader_left_off.table_kept_decided``)
+KEPT_TABLE_HTML = ("docs_without_broader.csv is not this audit's: decided while the audit "
+                   "ran, it was kept, and these counts are of the table that was not "
+                   "written; apply it with <code>tagsmith apply-review</code>, then audit "
+                   "again for a new table.</p>")
+
+
 def _broader_left_off_html(left_off: dict | None) -> str:
     """The pairs (narrower, broader) the corpus codes together almost always and the
     documents given the narrower label without the broader one (report.json's
@@ -451,8 +459,9 @@ def _broader_left_off_html(left_off: dict | None) -> str:
         f'The review queue asks to add the broader label in {_num(left_off["n_in_review"])} '
         f'of these {_count(left_off["n_rows"], "row")} (a row per document and broader '
         'label); '
-        'docs_without_broader.csv lists every one: accept a row in its decision column '
-        'and <code>tagsmith apply-review</code> adds the broader label.</p>'
+        + (KEPT_TABLE_HTML if left_off.get("table_kept_decided") else
+           'docs_without_broader.csv lists every one: accept a row in its decision column '
+           'and <code>tagsmith apply-review</code> adds the broader label.</p>')
         + _table(["narrower", "broader", "documents", "with broader", "share", "without"],
                  [[_label(p["narrower"]), _label(p["broader"]), p["n_docs"], p["n_beside"],
                    f'{p["share"]:.1%}', p["n_left_off"]] for p in left_off["pairs"][:MAX_EXAMPLES]],

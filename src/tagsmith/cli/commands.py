@@ -2940,6 +2940,11 @@ def _broader_left_off_line(left_off: dict, table: Path | None = None) -> str:
     every = ("" if table is None
              else f"; {printable(table)} lists {'it' if n_rows == 1 else f'all {n_rows:,}'}: "
              "accept a row in its decision column and apply-review adds the broader label")
+    if left_off.get("table_kept_decided"):
+        # the folder's table was decided while the audit ran and kept: these counts are
+        # of the table that was not written
+        every = ("; the folder's docs_without_broader.csv, decided while the audit ran, "
+                 "was kept: these counts are of a table not written")
     # a document without grain and without commodities above it is two rows: "16
     # documents ... 6 of these 20" mixed the two counts
     rows = ("" if n_rows == n_docs

@@ -475,6 +475,15 @@ class AuditResult:
                 table_kept = not force and _n_decided_now(directory / BROADER_LEFT_OFF)
                 if table_kept and left_off:
                     names = {k: v for k, v in names.items() if k != "broader_left_off"}
+                    # report.json (and the page) gave the counts of the table not moved
+                    # in, beside the kept one, without a word: they say so now
+                    section = self.report.get("broader_left_off")
+                    if isinstance(section, dict):
+                        section["table_kept_decided"] = True
+                        write_json(self.report, staging / names["report_json"])
+                        if page is not None:
+                            with atomic_text_writer(staging / names["report_html"]) as out:
+                                out.write(render_html(self.report, plots=plots))
                 if not left_off and not table_kept \
                         and _replaceable(directory / BROADER_LEFT_OFF, BROADER_LEFT_OFF) \
                         and (directory / BROADER_LEFT_OFF).is_file():
