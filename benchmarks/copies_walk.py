@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)")
     parser.add_argument("--audit-options", default=DEFAULT_AUDITS,
                         help="a JSON list of AuditOptions overrides, one audit each, over "
-                        "tagsmith audit's default options (default: %(default)s)")
+                        "tagsmith audit's default options, without 'seed' (--seed's) "
+                        "(default: %(default)s)")
     return parser
 
 
@@ -94,6 +95,9 @@ def check_audits(parser: argparse.ArgumentParser, args) -> list[dict]:
         parser.error("--audit-options must be a non-empty JSON list of objects of "
                      f"AuditOptions fields, not {args.audit_options}")
     for overrides in audits:
+        if "seed" in overrides:  # each audit's seed is --seed's: this one was overwritten
+            parser.error(f"--audit-options {json.dumps(overrides)}: 'seed' is set by "
+                         "--seed for every audit, not here")
         try:
             AuditOptions(**{**overrides, "seed": args.seed}).validate()
         except (TypeError, InvalidParameterError) as error:

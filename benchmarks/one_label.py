@@ -66,6 +66,8 @@ def decide_sample(sample: Path, truth: dict[str, set[str]], given: dict[str, set
     shown; returns how many rows were added."""
     with open(sample, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
+    if not rows:  # a header alone (an empty sample): nothing to decide; rows[0] failed
+        return 0
     fields = list(rows[0])
     shown: dict[str, tuple[dict, set[str]]] = {}
     for row in rows:
@@ -125,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main() -> None:
     parser = build_parser()
     args = parser.parse_args()
+    if args.out.exists() and not args.out.is_dir():
+        # failed with a FileExistsError traceback, after the whole dataset was read
+        parser.error(f"--out {args.out} is a file, not a folder")
     source = args.data_dir / "reuters21578" / "modapte-train.jsonl.gz"
     if not source.is_file():
         raise SystemExit(f"reuters21578: missing {source} (see --data-dir; "

@@ -1902,7 +1902,9 @@ def test_llm_audit_decide_leaves_an_earlier_decided_review_whole_when_a_row_fail
                                             "AuditOptions.__init__() got an unexpected"),
     (["--n-docs", "1"], "--n-docs must be 2 or more, not 1"),
     (["--seed", "-1"], "--seed must be 0 or more, not -1"),
-], ids=["not-a-list", "unknown-field", "n-docs", "seed"])
+    # overwritten by --seed without a word
+    (["--audit-options", '[{"seed": 5}]'], "'seed' is set by --seed for every audit"),
+], ids=["not-a-list", "unknown-field", "n-docs", "seed", "seed-in-options"])
 def test_copies_walk_refuses_bad_options_before_any_work(args, message, tmp_path):
     done = _run("copies_walk.py", ["--dataset", "goemotions", *args], tmp_path)
     assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
@@ -1970,6 +1972,30 @@ def test_one_label_refuses_a_bad_sample_before_any_audit(sample, message, tmp_pa
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
     assert "$ tagsmith" not in done.stdout and not (tmp_path / "out").exists()
+
+
+def test_one_label_refuses_an_out_that_is_a_file_before_reading_the_dataset(tmp_path):
+    """--out naming an existing file failed with a FileExistsError traceback, after the
+    whole dataset was read."""
+    out = tmp_path / "out"
+    out.write_text("mine", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "one_label.py"),
+                           "--out", str(out), "--data-dir", str(tmp_path / "data")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"--out {out} is a file, not a folder" in done.stderr
+    assert out.read_text(encoding="utf-8") == "mine"
+
+
+def test_one_label_decide_sample_of_a_header_alone_decides_nothing(tmp_path):
+    """A sample.csv with a header and no rows raised IndexError (rows[0])."""
+    one_label = _benchmark("one_label")
+    sample = tmp_path / "sample.csv"
+    header = "decision,kind,action,label_uri,doc,doc_key,doc_id,line\r\n"
+    sample.write_text(header, encoding="utf-8", newline="")
+    assert one_label.decide_sample(sample, {}, {}, {"a"}) == 0
+    assert sample.read_bytes().decode("utf-8") == header
 
 
 def test_one_label_decide_sample_leaves_the_sample_whole_when_a_row_fails(tmp_path):
