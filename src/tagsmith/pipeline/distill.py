@@ -960,6 +960,9 @@ def warn_starved(starved: list[dict], n_docs: int, remedy: str, shown: int = 5, 
     n = len(starved)
     named = and_more(starved, shown, lambda row: (
         f"{clip(row['label'], NAME_LIMIT, collapse=False)!r} ({row['positives']:,})"))
+    # min(fewest, 1) below: 0 only for a direct caller passing starved_labels(...,
+    # min_target>0) records without min_target (then "only 0 to 5"); distill and label
+    # --budget never reach it with a 0 (their 0-positive rows went to `weak` above)
     fewest = min(row["positives"] for row in starved)
     at = f" (a target of at least {min_target:g})" if min_target else ""
     logger.warning("%s label%s %s only %d to %d positive training documents%s of the %s "
