@@ -427,6 +427,25 @@ def test_the_few_texts_warning_stands_by_the_overview_cards_it_qualifies(weather
     assert "Warning:" not in render_html(plain, plots=False)
 
 
+def test_the_rare_labels_warning_stands_by_the_overview_cards_as_the_small_corpus_one(
+        weather):
+    """The overview showed the small-corpus note by the cards but not the rare-labels
+    note, which says more and switches the small-corpus note off: a small corpus of
+    rare labels had no warning by its headline bounds, one of frequent labels had."""
+    from tagsmith.audit.report import render_html
+
+    texts, Y, space = weather
+    report = audit_corpus(texts[:30], Y[:30], space,  # 15 documents a label
+                          options=AuditOptions(scores="knn", single_label=True)).report
+    note = report["noise"]["rare_labels_note"]
+    assert note.startswith("30 of the 30 given labels (100.0%) are of labels given to "
+                           "fewer than 20 documents")
+    assert report["noise"]["small_corpus_note"] is None
+    page = render_html(report, plots=False)
+    warned = f"<b>Warning:</b> {note}."
+    assert warned in _overview(page) and page.count(warned) == 2  # overview, noise
+
+
 def test_the_overview_cards_name_one_document_and_one_pair_in_the_singular(weather):
     """An audit of one document read "1 documents" on its first card, and one pair of
     copies "1 duplicate pairs"."""

@@ -207,11 +207,14 @@ def _cards(report: dict) -> str:
     if "p@1_vs_given" in scores:
         items.append(("scores' P@1 vs given labels", _score(scores, "p@1_vs_given")))
     # the warnings that qualify these figures stand by them, as the command prints the
-    # few-texts one under its rates: the scores' P@1, and too few distinct texts for
-    # the noise figures (also in the Label noise section)
+    # few-texts one under its rates: the scores' P@1, too few distinct texts for the
+    # noise figures, most given labels on rare labels (the stronger note, which
+    # switches the small-corpus one off) and a small corpus (all also in the Label
+    # noise section)
     return '<div class="cards">' + "".join(
         f'<div class="card"><b>{v}</b>{_e(k)}</div>' for k, v in items) + "</div>" + \
         _signal_html(scores) + _signal_html(noise or {}) + \
+        _signal_html({"warning": (noise or {}).get("rare_labels_note")}) + \
         _signal_html({"warning": (noise or {}).get("small_corpus_note")})
 
 
