@@ -609,6 +609,51 @@ def test_cli_distill_json_is_one_object_on_stdout_as_train_json(tmp_path):
             assert summary["human_accuracy"] is None
 
 
+def test_cli_distill_ends_naming_suggest_and_eval_that_run_as_printed(tmp_path):
+    """distill printed its figures and stopped: the commands that use the student were
+    named nowhere (label names distill, distill named nothing). It ends, on stderr and
+    not under -q, with suggest and eval; with --human (measured above) suggest and
+    calibrate. The suggest command runs as printed, DOCS given."""
+    import shlex
+
+    vocab = sport_vocab(tmp_path)
+    labels = tmp_path / "soft.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": str(i), "text": f"{'football match' if i % 2 else 'piano concert'} {i}",
+         "labels": ["u:sport" if i % 2 else "u:music"], "scores": [0.9]}) + "\n"
+        for i in range(40)))
+    human = tmp_path / "my sample.tsv"  # a space: quoted for a shell
+    human.write_text("a rugby game\t<u:sport>\na violin solo\t<u:music>\n")
+    out = tmp_path / "the student"
+    args = ["distill", str(labels), "--vocab", str(vocab), "-o", str(out)]
+    for extra in ([], ["--json"]):
+        quiet = CliRunner().invoke(tagsmith_cli.cli, ["-q", *args, *extra])
+        assert quiet.exit_code == 0 and "next:" not in quiet.output, quiet.output
+    result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--json"])
+    assert result.exit_code == 0 and "next:" not in result.stdout, result.output
+    json.loads(result.stdout)  # stdout still holds the one object
+    assert "next: suggest" in result.stderr
+    result = CliRunner().invoke(tagsmith_cli.cli, args)
+    assert result.exit_code == 0 and "next:" not in result.stdout, result.output
+    line = [x for x in result.stderr.splitlines() if x.startswith("next: ")]
+    assert len(line) == 1, result.stderr
+    suggest, measure = line[0].removeprefix("next: suggest labels with the student: ").split(
+        "; measure it on a labelled corpus it was not taught: ")
+    assert shlex.split(measure) == ["tagsmith", "eval", str(out), "TEST"]
+    words = shlex.split(suggest)
+    assert words == ["tagsmith", "suggest", str(out), "DOCS"]
+    docs = tmp_path / "docs.txt"
+    docs.write_text("a football match\n")
+    ran = CliRunner().invoke(tagsmith_cli.cli, [*words[1:-1], str(docs)])
+    assert ran.exit_code == 0 and "sport" in ran.stdout, ran.output
+    result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--human", str(human)])
+    assert result.exit_code == 0, result.output
+    line = [x for x in result.stderr.splitlines() if x.startswith("next: ")]
+    assert len(line) == 1 and "tagsmith eval" not in line[0], result.stderr
+    calibrate = line[0].split("; or calibrate it on --human first: ")[1]
+    assert shlex.split(calibrate) == ["tagsmith", "calibrate", str(out), "--data", str(human)]
+
+
 def test_cli_distill_says_a_human_file_of_label_s_output_holds_an_llm_s_labels(tmp_path):
     """A team with no labels of its own gave --human the teacher's labels of held-out
     texts (label's output), and distill printed "accuracy against human labels": an

@@ -2052,6 +2052,8 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
             # counted at a target of at least this (label --budget's summary: 0)
             "starved_min_target": report["starved_min_target"],
             "warnings": obj.get("warnings") or []})
+        if not obj["quiet"]:  # on stderr: stdout holds the one JSON object
+            click.echo(_next_after_distill(output, human, lang), err=True)
         return
     click.echo(f"distilled {model} from {_documents_learnt(kinds)} -> {printable(output)}")
     for key, title, n in (
@@ -2066,6 +2068,26 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
                     f"document{plural_s(n)}")
             click.echo(f"{title} ({n:,} {what}): P@1 {metrics['p@1']:.4f}  "
                        f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
+    if not obj["quiet"]:  # on stderr: stdout holds the results alone
+        click.echo(_next_after_distill(output, human, lang), err=True)
+
+
+def _next_after_distill(output: str, human: str | None, lang: str) -> str:
+    """The line distill ends with: the commands that use the student (the walk from raw
+    texts stopped at its figures, naming none): suggest over new documents, and eval on
+    a labelled corpus it was not taught; with --human that measure was taken above, so
+    calibrate on it instead (probabilities and thresholds from documents not taught)."""
+    from tagsmith._shell import shell_path, shell_word
+
+    student = shell_path(output)
+    suggest = f"tagsmith suggest {student} DOCS" + (
+        f" --lang {shell_word(lang)}" if lang != "en" else "")
+    if human:
+        return (f"next: suggest labels with the student: {printable(suggest)}; or calibrate "
+                f"it on --human first: {printable(f'tagsmith calibrate {student} --data')} "
+                f"{printable(shell_path(human))}")
+    return (f"next: suggest labels with the student: {printable(suggest)}; measure it on "
+            f"a labelled corpus it was not taught: {printable(f'tagsmith eval {student} TEST')}")
 
 
 def _documents_learnt(kinds: dict[str, int]) -> str:
