@@ -4721,3 +4721,27 @@ def test_cli_label_ends_naming_the_audit_and_distill_of_its_output(tmp_path, qui
     assert len(hint) == 1, result.stderr
     assert f"tagsmith audit {out} --vocab {vocab} --lang de -o AUDIT_DIR" in hint[0], hint
     assert f"tagsmith distill {out} --vocab {vocab} --lang de -o STUDENT" in hint[0], hint
+
+
+@pytest.mark.parametrize("n_made_up, hinted", [(1, False), (2, True)])
+def test_many_answers_naming_only_unknown_labels_suggest_a_catch_all_label(
+        n_made_up, hinted, caplog):
+    # a taxonomy with no "Other": the LLM said none fits in a name of its own, each such
+    # answer a malformed one and a call spent, and the warning counted them without a
+    # word of the remedy. Over 10% of the calls it names one; at 10% it does not
+    def voter(request):
+        doc = read_data_section(request.messages[-1]["content"], "DOCUMENT")
+        return (answer(("Something else entirely", 0.9)) if int(doc[-1]) < n_made_up
+                else answer(("sport", 0.8)))
+
+    texts = [f"doc {i}" for i in range(10)]
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = label_documents(texts, SPACE, ScriptedLLM(voter), LabelingOptions())
+    report = result.report
+    assert report.n_calls == 10 and report.n_malformed_answers == n_made_up
+    assert report.n_unknown_only_answers == n_made_up
+    assert "malformed answer" in caplog.text  # the warning is there either way
+    said = (f"{n_made_up} of the 10 calls' answers named only labels the vocabulary lacks "
+            '(counted as malformed): a catch-all label in the taxonomy ("Other") lets the '
+            "LLM say none fits")
+    assert (said in caplog.text) is hinted, caplog.text

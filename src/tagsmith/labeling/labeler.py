@@ -201,6 +201,10 @@ class LabelingReport:
     #: those of them whose document another vote answered (``votes`` > 1): counted as
     #: a vote for none of the labels offered, the document not left unanswered
     n_off_shortlist_votes: int = 0
+    #: of the malformed answers, those whose every item named a label the vocabulary
+    #: lacks (no invalid item, no ambiguous name): the model said none of the labels
+    #: fits, in a name of its own; many of them call for a catch-all label ("Other")
+    n_unknown_only_answers: int = 0
     #: with ``votes`` > 1, the documents answered by fewer votes than asked (the others
     #: failed, malformed or refused): their soft targets are the mean of the votes that
     #: answered, one vote's confidence where one alone did
@@ -816,6 +820,9 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
                 continue
             else:
                 report.n_malformed_answers += 1
+                if isinstance(exc, RejectedItemsError) and exc.unknown \
+                        and not exc.n_invalid_items and not exc.ambiguous:
+                    report.n_unknown_only_answers += 1  # none fits, in its own words
                 # dropped from the cache already
                 report.error(f"malformed answer: {exc}{answer.cut_note()}", "malformed")
             if not isinstance(exc, RejectedItemsError):
@@ -965,6 +972,11 @@ def is_prose_refusal(text: str) -> bool:
     return answer_refusal(text) is not None
 
 
+#: :func:`warn_rejections` suggests a catch-all label where more than this share of the
+#: calls were answered with only labels the vocabulary lacks
+UNKNOWN_ONLY_SHARE = 0.1
+
+
 def warn_rejections(report: LabelingReport, desc: str) -> None:
     """Warn of what ``report`` counts as rejected, malformed or failed (nothing when it
     counts none): '<desc>: 5 unknown labels rejected, 0 malformed answers, 0 failed
@@ -1019,7 +1031,7 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
                 f"answer{plural_s(report.n_malformed_answers)}, "
                 f"{report.n_failed_calls:,} failed call{plural_s(report.n_failed_calls)}"
                 + declined + (f"; also rejected: {' and '.join(others)}" if others else "")
-                + narrow + short)
+                + narrow + short + catch_all)
 
     # with votes: how many documents the failed and malformed calls left labelled from
     # fewer votes than asked, apart from those no vote answered
@@ -1027,6 +1039,15 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
     short = (f"; {n_short:,} {plural(n_short, 'document', 'documents')} labelled from fewer "
              f"votes than asked (the mean of those that answered: the others failed, were "
              f"malformed or refused)" if n_short else "")
+
+    # answers naming only labels the vocabulary lacks ("Something else entirely"), each
+    # a malformed answer and a call spent: a taxonomy with no catch-all label left the
+    # LLM no way to say none fits, and the warning counted them without saying so
+    made_up = report.n_unknown_only_answers
+    catch_all = (f"; {made_up:,} of the {report.n_calls:,} calls' answers named only labels "
+                 "the vocabulary lacks (counted as malformed): a catch-all label in the "
+                 'taxonomy ("Other") lets the LLM say none fits'
+                 if made_up > UNKNOWN_ONLY_SHARE * report.n_calls else "")
 
     if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls \
             or others or off or refused:
