@@ -623,7 +623,8 @@ def test_cli_distill_ends_naming_suggest_and_eval_that_run_as_printed(tmp_path):
          "labels": ["u:sport" if i % 2 else "u:music"], "scores": [0.9]}) + "\n"
         for i in range(40)))
     human = tmp_path / "my sample.tsv"  # a space: quoted for a shell
-    human.write_text("a rugby game\t<u:sport>\na violin solo\t<u:music>\n")
+    human.write_text("".join(f"a rugby game {i}\t<u:sport>\na violin solo {i}\t<u:music>\n"
+                             for i in range(6)))  # 12 documents: calibrate takes 10
     out = tmp_path / "the student"
     args = ["distill", str(labels), "--vocab", str(vocab), "-o", str(out)]
     for extra in ([], ["--json"]):
@@ -652,6 +653,29 @@ def test_cli_distill_ends_naming_suggest_and_eval_that_run_as_printed(tmp_path):
     assert len(line) == 1 and "tagsmith eval" not in line[0], result.stderr
     calibrate = line[0].split("; or calibrate it on --human first: ")[1]
     assert shlex.split(calibrate) == ["tagsmith", "calibrate", str(out), "--data", str(human)]
+    ran = CliRunner().invoke(tagsmith_cli.cli, shlex.split(calibrate)[1:])
+    assert ran.exit_code == 0, ran.output  # runs as printed
+
+
+def test_cli_distill_names_no_calibrate_that_refuses_its_few_human_documents(tmp_path):
+    """With --human of 2 documents distill ended "or calibrate it on --human first:
+    tagsmith calibrate STUDENT --data HUMAN", which refused them as printed ("only 2
+    held-out documents: calibration needs at least 10"): it names eval instead."""
+    vocab = sport_vocab(tmp_path)
+    labels = tmp_path / "soft.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": str(i), "text": f"{'football match' if i % 2 else 'piano concert'} {i}",
+         "labels": ["u:sport" if i % 2 else "u:music"], "scores": [0.9]}) + "\n"
+        for i in range(40)))
+    human = tmp_path / "h.tsv"
+    human.write_text("a rugby game\t<u:sport>\na violin solo\t<u:music>\n")
+    out = tmp_path / "student"
+    result = CliRunner().invoke(tagsmith_cli.cli, ["distill", str(labels), "--vocab", str(vocab),
+                                                   "-o", str(out), "--human", str(human)])
+    assert result.exit_code == 0, result.output
+    line = [x for x in result.stderr.splitlines() if x.startswith("next: ")]
+    assert len(line) == 1 and "calibrate" not in line[0], result.stderr
+    assert f"tagsmith eval {out} TEST" in line[0], line
 
 
 def test_cli_distill_says_a_human_file_of_label_s_output_holds_an_llm_s_labels(tmp_path):

@@ -2053,7 +2053,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
             "starved_min_target": report["starved_min_target"],
             "warnings": obj.get("warnings") or []})
         if not obj["quiet"]:  # on stderr: stdout holds the one JSON object
-            click.echo(_next_after_distill(output, human, lang), err=True)
+            click.echo(_next_after_distill(output, human, lang, n_human), err=True)
         return
     click.echo(f"distilled {model} from {_documents_learnt(kinds)} -> {printable(output)}")
     for key, title, n in (
@@ -2069,20 +2069,24 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
             click.echo(f"{title} ({n:,} {what}): P@1 {metrics['p@1']:.4f}  "
                        f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
     if not obj["quiet"]:  # on stderr: stdout holds the results alone
-        click.echo(_next_after_distill(output, human, lang), err=True)
+        click.echo(_next_after_distill(output, human, lang,
+                                       len(human_data.texts) if human_data else 0), err=True)
 
 
-def _next_after_distill(output: str, human: str | None, lang: str) -> str:
+def _next_after_distill(output: str, human: str | None, lang: str, n_human: int) -> str:
     """The line distill ends with: the commands that use the student (the walk from raw
     texts stopped at its figures, naming none): suggest over new documents, and eval on
     a labelled corpus it was not taught; with --human that measure was taken above, so
-    calibrate on it instead (probabilities and thresholds from documents not taught)."""
+    calibrate on it instead (probabilities and thresholds from documents not taught),
+    where it holds as many documents as calibrate accepts (``n_human``: fewer, and the
+    calibrate named failed as printed, "calibration needs at least 10")."""
     from tagsmith._shell import shell_path, shell_word
+    from tagsmith.pipeline.confidence import MIN_HELDOUT_DOCS
 
     student = shell_path(output)
     suggest = f"tagsmith suggest {student} DOCS" + (
         f" --lang {shell_word(lang)}" if lang != "en" else "")
-    if human:
+    if human and n_human >= MIN_HELDOUT_DOCS:
         return (f"next: suggest labels with the student: {printable(suggest)}; or calibrate "
                 f"it on --human first: {printable(f'tagsmith calibrate {student} --data')} "
                 f"{printable(shell_path(human))}")
