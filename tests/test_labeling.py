@@ -4745,3 +4745,22 @@ def test_many_answers_naming_only_unknown_labels_suggest_a_catch_all_label(
             '(counted as malformed): a catch-all label in the taxonomy ("Other") lets the '
             "LLM say none fits")
     assert (said in caplog.text) is hinted, caplog.text
+
+
+def test_answers_naming_only_a_deprecated_label_suggest_no_catch_all_label(caplog):
+    # an answer naming only a deprecated label (one the vocabulary has, never offered)
+    # was counted among those naming "only labels the vocabulary lacks", and the warning
+    # said so and advised an "Other" label: the vocabulary has it, no catch-all is missing
+    space = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:music", {"en": "music"}),
+                        Label("u:old", {"en": "old"}, deprecated=True)])
+
+    def voter(request):
+        doc = read_data_section(request.messages[-1]["content"], "DOCUMENT")
+        return answer(("old", 0.9)) if int(doc[-1]) < 3 else answer(("sport", 0.8))
+
+    texts = [f"doc {i}" for i in range(10)]
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        result = label_documents(texts, space, ScriptedLLM(voter), LabelingOptions())
+    report = result.report
+    assert report.n_malformed_answers == 3 and report.n_unknown_only_answers == 0
+    assert "malformed answer" in caplog.text and "catch-all" not in caplog.text

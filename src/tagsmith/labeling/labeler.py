@@ -821,8 +821,12 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
             else:
                 report.n_malformed_answers += 1
                 if isinstance(exc, RejectedItemsError) and exc.unknown \
-                        and not exc.n_invalid_items and not exc.ambiguous:
-                    report.n_unknown_only_answers += 1  # none fits, in its own words
+                        and not exc.n_invalid_items and not exc.ambiguous \
+                        and not _count_unoffered(Counter(exc.unknown), label_space,
+                                                 options.lang):
+                    # none fits, in its own words: a deprecated or unoffered label the
+                    # vocabulary has is no call for a catch-all label
+                    report.n_unknown_only_answers += 1
                 # dropped from the cache already
                 report.error(f"malformed answer: {exc}{answer.cut_note()}", "malformed")
             if not isinstance(exc, RejectedItemsError):
