@@ -4740,6 +4740,8 @@ def test_many_answers_naming_only_unknown_labels_suggest_a_catch_all_label(
     report = result.report
     assert report.n_calls == 10 and report.n_malformed_answers == n_made_up
     assert report.n_unknown_only_answers == n_made_up
+    # in the JSON summary too: under -q the warning is the count's only other record
+    assert report.to_dict()["n_unknown_only_answers"] == n_made_up
     assert "malformed answer" in caplog.text  # the warning is there either way
     said = (f"{n_made_up} of the 10 calls' answers named only labels the vocabulary lacks "
             '(counted as malformed): a catch-all label in the taxonomy ("Other") lets the '

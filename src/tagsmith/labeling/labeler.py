@@ -325,6 +325,8 @@ class LabelingReport:
                                        in self.unknown_labels.most_common(10)],
                 "n_unoffered_labels": self.n_unoffered_labels,
                 "n_off_shortlist_answers": self.n_off_shortlist_answers,
+                # the catch-all hint's count: the warning alone said it, hidden by -q
+                "n_unknown_only_answers": self.n_unknown_only_answers,
                 "n_ambiguous_labels": self.n_ambiguous_labels,
                 "n_docs_short_of_votes": self.n_docs_short_of_votes,
                 "n_docs_without_labels": self.n_docs_without_labels,
