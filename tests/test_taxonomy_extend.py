@@ -99,12 +99,13 @@ def _texts():
         return [json.loads(line)["text"] for line in handle]
 
 
-def _last_month(tmp_path):
+def _last_month(tmp_path, header=("uri", "label_en", "description_en"), rows=LAST_MONTH):
+    """june.csv, the vocabulary _extend extends: ``header``, then ``rows``."""
     path = tmp_path / "june.csv"
     with open(path, "w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["uri", "label_en", "description_en"])
-        writer.writerows(LAST_MONTH)
+        writer.writerow(header)
+        writer.writerows(rows)
     return path
 
 
@@ -268,12 +269,9 @@ def test_extend_a_names_only_vocabulary_says_the_descriptions_ignored_once(tmp_p
 def test_extend_says_a_new_label_named_as_a_deprecated_one(tmp_path):
     # a deprecated label is shown to no update step; the model naming a new label as it
     # gave two "Oil and energy" lines, the old one not marked, and nothing said
-    june = tmp_path / "june.csv"
-    with open(june, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["uri", "label_en", "description_en", "deprecated"])
-        writer.writerows([(*row, "false") for row in LAST_MONTH])
-        writer.writerow(["http://example.org/desk/oil", "Oil and energy", "Old desk.", "true"])
+    _last_month(tmp_path, ["uri", "label_en", "description_en", "deprecated"], [
+        *[(*row, "false") for row in LAST_MONTH],
+        ("http://example.org/desk/oil", "Oil and energy", "Old desk.", "true")])
     result, _ = _extend(tmp_path, Extender(), "--max-labels", "10")
     assert result.exit_code == 0, result.output
     assert "  Oil and energy (deprecated): Old desk." in result.stdout
@@ -301,11 +299,7 @@ def test_extend_under_another_lang_says_the_labels_in_use_are_not_named_in_it(tm
 def test_extend_shows_the_descriptions_of_a_language_variant(tmp_path):
     # a vocabulary in en-GB under --lang en: its names were shown (name_of takes the
     # variant) but its descriptions were not, and the model's were noted as new ones
-    june = tmp_path / "june.csv"
-    with open(june, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["uri", "label_en-GB", "description_en-GB"])
-        writer.writerows(LAST_MONTH)
+    _last_month(tmp_path, ["uri", "label_en-GB", "description_en-GB"])
     model = Extender()
     result, server = _extend(tmp_path, model, "--max-labels", "10")
     assert result.exit_code == 0, result.output
@@ -359,11 +353,7 @@ def test_extend_two_labels_in_use_of_one_key_kept_as_given_are_no_edit():
 def test_extend_prints_the_descriptions_of_a_language_variant(tmp_path):
     # an en-GB vocabulary under --lang en: the labels in use were printed undescribed
     # ("  Cocoa market: ") while the model was shown their descriptions
-    june = tmp_path / "june.csv"
-    with open(june, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["uri", "label_en-GB", "description_en-GB"])
-        writer.writerows(LAST_MONTH)
+    _last_month(tmp_path, ["uri", "label_en-GB", "description_en-GB"])
     result, _ = _extend(tmp_path, Extender(), "--max-labels", "10")
     assert result.exit_code == 0, result.output
     for _, name, description in LAST_MONTH:
@@ -391,13 +381,9 @@ def test_extend_many_labels_in_use_left_out_said_in_one_warning(caplog):
 def test_extend_a_refused_edit_has_the_uri_of_its_own_label_of_a_shared_name(tmp_path):
     # two labels in use named "Other" (under two desks): the second one left out was
     # reported with the first's URI (looked up by name)
-    june = tmp_path / "june.csv"
-    with open(june, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["uri", "label_en", "description_en"])
-        writer.writerows([*LAST_MONTH,
-                          ("http://example.org/desk/other-a", "Other", "Anything else."),
-                          ("http://example.org/desk/other-b", "Other", "Anything left.")])
+    _last_month(tmp_path, rows=[
+        *LAST_MONTH, ("http://example.org/desk/other-a", "Other", "Anything else."),
+        ("http://example.org/desk/other-b", "Other", "Anything left.")])
     result, _ = _extend(tmp_path, Extender(edit=lambda labels: [
         label for label in labels if label != ("Other", "Anything left.")]), "--max-labels", "10")
     assert result.exit_code == 0, result.output
@@ -410,13 +396,10 @@ def test_extend_a_refused_edit_has_the_uri_of_its_own_label_of_a_shared_name(tmp
 def test_extend_refuses_a_new_label_named_as_an_alternative_name_of_one_in_use(tmp_path):
     # VOCAB's "Petroleum" has the alternative name "Oil and energy"; the model adding
     # "Oil and energy" made it a new label silently, two labels of one name
-    june = tmp_path / "june.csv"
-    with open(june, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["uri", "label_en", "description_en", "altlabel_en"])
-        writer.writerows([(*row, "") for row in LAST_MONTH])
-        writer.writerow(["http://example.org/desk/petroleum", "Petroleum", "Crude oil.",
-                         "Crude|Oil and energy"])
+    _last_month(tmp_path, ["uri", "label_en", "description_en", "altlabel_en"], [
+        *[(*row, "") for row in LAST_MONTH],
+        ("http://example.org/desk/petroleum", "Petroleum", "Crude oil.",
+         "Crude|Oil and energy")])
     result, _ = _extend(tmp_path, Extender(), "--max-labels", "10")
     assert result.exit_code == 0, result.output
     july = load_vocabulary(tmp_path / "july.csv")
