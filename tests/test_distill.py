@@ -577,17 +577,24 @@ def test_cli_distill_keeps_what_the_student_was_distilled_from(tmp_path):
         assert "dev" not in training and "data_fingerprint" in training
 
 
+def _sport_music_labels(tmp_path, extra=""):
+    """soft.jsonl: label's output of 40 documents, odd ones u:sport, even ones u:music
+    (each at 0.9), then ``extra``."""
+    labels = tmp_path / "soft.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": str(i), "text": f"{'football match' if i % 2 else 'piano concert'} {i}",
+         "labels": ["u:sport" if i % 2 else "u:music"], "scores": [0.9]}) + "\n"
+        for i in range(40)) + extra)
+    return labels
+
+
 def test_cli_distill_json_is_one_object_on_stdout_as_train_json(tmp_path):
     """distill, the one command saving a bundle with no --json (train has one), printed
     its agreement with the teacher as text alone: a nightly label-then-distill job
     could not read it with jq. --json prints train --json's keys and the two checks,
     every eval --json metric, or null where there was none."""
     vocab = sport_vocab(tmp_path)
-    labels = tmp_path / "soft.jsonl"
-    labels.write_text("".join(json.dumps(
-        {"id": str(i), "text": f"{'football match' if i % 2 else 'piano concert'} {i}",
-         "labels": ["u:sport" if i % 2 else "u:music"], "scores": [0.9]}) + "\n"
-        for i in range(40)))
+    labels = _sport_music_labels(tmp_path)
     human = tmp_path / "sample.tsv"
     human.write_text("a rugby game\t<u:sport>\na violin solo\t<u:music>\n")
     out = tmp_path / "student"
@@ -617,11 +624,7 @@ def test_cli_distill_ends_naming_suggest_and_eval_that_run_as_printed(tmp_path):
     import shlex
 
     vocab = sport_vocab(tmp_path)
-    labels = tmp_path / "soft.jsonl"
-    labels.write_text("".join(json.dumps(
-        {"id": str(i), "text": f"{'football match' if i % 2 else 'piano concert'} {i}",
-         "labels": ["u:sport" if i % 2 else "u:music"], "scores": [0.9]}) + "\n"
-        for i in range(40)))
+    labels = _sport_music_labels(tmp_path)
     human = tmp_path / "my sample.tsv"  # a space: quoted for a shell
     human.write_text("".join(f"a rugby game {i}\t<u:sport>\na violin solo {i}\t<u:music>\n"
                              for i in range(6)))  # 12 documents: calibrate takes 10
@@ -662,11 +665,7 @@ def test_cli_distill_names_no_calibrate_that_refuses_its_few_human_documents(tmp
     tagsmith calibrate STUDENT --data HUMAN", which refused them as printed ("only 2
     held-out documents: calibration needs at least 10"): it names eval instead."""
     vocab = sport_vocab(tmp_path)
-    labels = tmp_path / "soft.jsonl"
-    labels.write_text("".join(json.dumps(
-        {"id": str(i), "text": f"{'football match' if i % 2 else 'piano concert'} {i}",
-         "labels": ["u:sport" if i % 2 else "u:music"], "scores": [0.9]}) + "\n"
-        for i in range(40)))
+    labels = _sport_music_labels(tmp_path)
     human = tmp_path / "h.tsv"
     human.write_text("a rugby game\t<u:sport>\na violin solo\t<u:music>\n")
     out = tmp_path / "student"
@@ -684,11 +683,7 @@ def test_cli_distill_says_a_human_file_of_label_s_output_holds_an_llm_s_labels(t
     agreement with the LLM read as people's verdict. It says whose labels they are now,
     and --json marks them (human_llm_labelled); a people's file reads as before."""
     vocab = sport_vocab(tmp_path)
-    labels = tmp_path / "soft.jsonl"
-    labels.write_text("".join(json.dumps(
-        {"id": str(i), "text": f"{'football match' if i % 2 else 'piano concert'} {i}",
-         "labels": ["u:sport" if i % 2 else "u:music"], "scores": [0.9]}) + "\n"
-        for i in range(40)))
+    labels = _sport_music_labels(tmp_path)
     by_llm = tmp_path / "heldout_teacher.jsonl"  # as label -o writes it
     by_llm.write_text("".join(json.dumps(r) + "\n" for r in (
         {"id": "h1", "text": "a rugby game", "labels": ["u:sport"], "scores": [0.8]},
@@ -716,12 +711,8 @@ def test_cli_distill_json_has_train_jsons_warnings_and_thresholds(tmp_path):
     "thresholds": a job reading both commands' summaries found neither key."""
     vocab = tmp_path / "v.tsv"
     vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n<u:art>\tart\n")
-    labels = tmp_path / "soft.jsonl"
-    labels.write_text("".join(json.dumps(
-        {"id": str(i), "text": f"{'football match' if i % 2 else 'piano concert'} {i}",
-         "labels": ["u:sport" if i % 2 else "u:music"], "scores": [0.9]}) + "\n"
-        for i in range(40)) + json.dumps({"id": "x", "text": "paint", "labels": ["u:nope"],
-                                          "scores": [0.9]}) + "\n")
+    labels = _sport_music_labels(tmp_path, json.dumps(
+        {"id": "x", "text": "paint", "labels": ["u:nope"], "scores": [0.9]}) + "\n")
     result = CliRunner().invoke(tagsmith_cli.cli, [
         "-q", "distill", str(labels), "--vocab", str(vocab), "-o", str(tmp_path / "s"),
         "--unknown-labels", "skip", "--json"])
