@@ -3267,16 +3267,12 @@ def test_label_confidence_floors_the_wrong_bound_at_the_blended_likely_errors():
     assert issues.details["mixture_bounds"] is bounds  # the audit's issues untouched
 
 
-def test_label_confidence_interleaves_the_llms_least_confident_wrong_candidates():
-    """The odds rule read the LLM's confidence as calibrated: a wrong candidate the LLM
-    doubted most, scored low by the audit, stayed down the queue (on GoEmotions the
-    blended 300 rows held 101 planted errors, the LLM's 300 least confident labels 219
-    wrong ones). Its least confident wrong candidates, as many as it expects wrong, are
-    interleaved with the blend's rows now: the most doubted comes second."""
-    from tagsmith.audit.detect import LabelIssues, blend_label_confidence
+def _twenty_doubted():
+    """``(n, issues, confidences)``: 20 documents given one label, each a wrong candidate
+    flagged, the audit's probability falling from 0.6 to 0.06; the LLM 0.9 sure of each
+    but the last (0.5)."""
+    from tagsmith.audit.detect import LabelIssues
 
-    # 20 documents given one label, each a wrong candidate, the audit's probability
-    # falling from 0.6 to 0.06; the LLM 0.9 sure of each but the last (0.5)
     n = 20
     c = np.full(n, 0.9, np.float32)
     c[-1] = 0.5
@@ -3286,6 +3282,18 @@ def test_label_confidence_interleaves_the_llms_least_confident_wrong_candidates(
                          np.full(n, 0.2, np.float32), np.ones(n, bool), np.array([n]),
                          np.zeros(1, np.int64), ones * 0.5, ones * 0.5, ones * 0.0,
                          ones * n, ones * 0.0, np.ones(n), n, 1, {})
+    return n, issues, c
+
+
+def test_label_confidence_interleaves_the_llms_least_confident_wrong_candidates():
+    """The odds rule read the LLM's confidence as calibrated: a wrong candidate the LLM
+    doubted most, scored low by the audit, stayed down the queue (on GoEmotions the
+    blended 300 rows held 101 planted errors, the LLM's 300 least confident labels 219
+    wrong ones). Its least confident wrong candidates, as many as it expects wrong, are
+    interleaved with the blend's rows now: the most doubted comes second."""
+    from tagsmith.audit.detect import blend_label_confidence
+
+    n, issues, c = _twenty_doubted()
     blended = blend_label_confidence(issues, sp.csr_matrix(c.reshape(-1, 1)), 0.05)
     queue = blended.doc[blended.flagged].tolist()
     assert queue[:2] == [0, n - 1], queue  # the blend's first, the LLM's least confident
@@ -3397,20 +3405,12 @@ def test_label_confidence_leaves_step_6bs_rows_where_the_audit_put_them():
     """The LLM's least confident wrong candidates on a label step 6b flags by band were
     given an interleaved place and counted in n_interleaved, though the rule leaves
     those labels out: they keep the audit's flag and their place."""
-    from tagsmith.audit.detect import LabelIssues, blend_label_confidence
+    from tagsmith.audit.detect import blend_label_confidence
 
     # 20 documents given one label (step 6b's with band_budget_below 100), each a wrong
     # candidate flagged by the band, the audit's probability falling; the LLM 0.9 sure
     # of each but the last (0.5)
-    n = 20
-    c = np.full(n, 0.9, np.float32)
-    c[-1] = 0.5
-    ones = np.ones(1)
-    issues = LabelIssues(np.arange(n), np.zeros(n, np.int64), np.ones(n, np.int8),
-                         np.linspace(0.6, 0.06, n).astype(np.float32),
-                         np.full(n, 0.2, np.float32), np.ones(n, bool), np.array([n]),
-                         np.zeros(1, np.int64), ones * 0.5, ones * 0.5, ones * 0.0,
-                         ones * n, ones * 0.0, np.ones(n), n, 1, {})
+    n, issues, c = _twenty_doubted()
     blended = blend_label_confidence(issues, sp.csr_matrix(c.reshape(-1, 1)), 0.05,
                                      band_budget_below=100)
     assert blended.details["label_confidence"]["n_interleaved"] == 0
