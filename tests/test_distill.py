@@ -620,7 +620,8 @@ def test_cli_distill_ends_naming_suggest_and_eval_that_run_as_printed(tmp_path):
     """distill printed its figures and stopped: the commands that use the student were
     named nowhere (label names distill, distill named nothing). It ends, on stderr and
     not under -q, with suggest and eval; with --human (measured above) suggest and
-    calibrate. The suggest command runs as printed, DOCS given."""
+    calibrate, but eval where --human is label's output (calibrating on it would fit
+    the teacher's labels). The suggest command runs as printed, DOCS given."""
     import shlex
 
     vocab = sport_vocab(tmp_path)
@@ -658,6 +659,19 @@ def test_cli_distill_ends_naming_suggest_and_eval_that_run_as_printed(tmp_path):
     assert shlex.split(calibrate) == ["tagsmith", "calibrate", str(out), "--data", str(human)]
     ran = CliRunner().invoke(tagsmith_cli.cli, shlex.split(calibrate)[1:])
     assert ran.exit_code == 0, ran.output  # runs as printed
+    # --human as label's output (an LLM's labels of 12 held-out texts): calibrating on
+    # it fits the thresholds to the teacher's labels, so the line names eval instead
+    by_llm = tmp_path / "held out.jsonl"
+    by_llm.write_text("".join(json.dumps(
+        {"id": f"h{i}", "text": f"{'a rugby game' if i % 2 else 'a violin solo'} {i}",
+         "labels": ["u:sport" if i % 2 else "u:music"], "scores": [0.9]}) + "\n"
+        for i in range(12)))
+    result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--human", str(by_llm)])
+    assert result.exit_code == 0, result.output
+    line = [x for x in result.stderr.splitlines() if x.startswith("next: ")]
+    assert len(line) == 1 and "calibrate" not in line[0], result.stderr
+    assert line[0].endswith("; measure it on a labelled corpus it was not taught: "
+                            f"{shlex.join(['tagsmith', 'eval', str(out), 'TEST'])}"), line
 
 
 def test_cli_distill_names_no_calibrate_that_refuses_its_few_human_documents(tmp_path):

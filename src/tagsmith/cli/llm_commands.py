@@ -2053,7 +2053,8 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
             "starved_min_target": report["starved_min_target"],
             "warnings": obj.get("warnings") or []})
         if not obj["quiet"]:  # on stderr: stdout holds the one JSON object
-            click.echo(_next_after_distill(output, human, lang, n_human), err=True)
+            click.echo(_next_after_distill(output, human, lang, n_human, human_by_llm),
+                       err=True)
         return
     click.echo(f"distilled {model} from {_documents_learnt(kinds)} -> {printable(output)}")
     for key, title, n in (
@@ -2070,23 +2071,27 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
                        f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
     if not obj["quiet"]:  # on stderr: stdout holds the results alone
         click.echo(_next_after_distill(output, human, lang,
-                                       len(human_data.texts) if human_data else 0), err=True)
+                                       len(human_data.texts) if human_data else 0,
+                                       human_by_llm), err=True)
 
 
-def _next_after_distill(output: str, human: str | None, lang: str, n_human: int) -> str:
+def _next_after_distill(output: str, human: str | None, lang: str, n_human: int,
+                        human_by_llm: bool = False) -> str:
     """The line distill ends with: the commands that use the student (the walk from raw
     texts stopped at its figures, naming none): suggest over new documents, and eval on
     a labelled corpus it was not taught; with --human that measure was taken above, so
     calibrate on it instead (probabilities and thresholds from documents not taught),
     where it holds as many documents as calibrate accepts (``n_human``: fewer, and the
-    calibrate named failed as printed, "calibration needs at least 10")."""
+    calibrate named failed as printed, "calibration needs at least 10"), and where it
+    holds people's labels: ``human_by_llm`` (--human is label's output) named calibrate
+    all the same, fitting the thresholds to the teacher's labels without a word."""
     from tagsmith._shell import shell_path, shell_word
     from tagsmith.pipeline.confidence import MIN_HELDOUT_DOCS
 
     student = shell_path(output)
     suggest = f"tagsmith suggest {student} DOCS" + (
         f" --lang {shell_word(lang)}" if lang != "en" else "")
-    if human and n_human >= MIN_HELDOUT_DOCS:
+    if human and not human_by_llm and n_human >= MIN_HELDOUT_DOCS:
         return (f"next: suggest labels with the student: {printable(suggest)}; or calibrate "
                 f"it on --human first: {printable(f'tagsmith calibrate {student} --data')} "
                 f"{printable(shell_path(human))}")
