@@ -47,6 +47,12 @@ def queue_figures(review: Path, truth: dict[str, set[str]], n_left_off: int) -> 
         rows = list(csv.DictReader(f))
     missing = [r for r in rows if r["kind"] == "missing"]
     wrong = [r for r in rows if r["kind"] == "wrong"]
+    # a row of a document the corpus lacks (a review from another run in the same
+    # --out) raised a bare KeyError naming its doc_id alone
+    for r in rows:
+        if r["kind"] in ("missing", "wrong") and r["doc_id"] not in truth:
+            raise SystemExit(f"{review}: doc_id {r['doc_id']!r} is not in the corpus "
+                             "(a review from another run?)")
     at = {}
     for n in sorted({25, 50, 100, 200, len(missing)}):
         if n > len(missing) or not n:

@@ -2022,6 +2022,20 @@ def test_one_label_decide_sample_leaves_the_sample_whole_when_a_row_fails(tmp_pa
     assert sample.read_bytes().decode("utf-8") == bad
 
 
+def test_one_label_queue_figures_names_the_review_and_a_doc_id_the_corpus_lacks(tmp_path):
+    """queue_figures raised a bare KeyError for a review row whose doc_id the corpus
+    lacks (a review from another run in the same --out): it names the file and id."""
+    one_label = _benchmark("one_label")
+    review = tmp_path / "review.csv"
+    review.write_text("kind,label_uri,doc_id\r\nmissing,b,d0\r\nwrong,a,d9\r\n",
+                      encoding="utf-8", newline="")
+    with pytest.raises(SystemExit, match=r"review\.csv: doc_id 'd9' is not in the corpus"):
+        one_label.queue_figures(review, {"d0": {"a", "b"}}, 1)
+    figures = one_label.queue_figures(review, {"d0": {"a", "b"}, "d9": {"a"}}, 1)
+    assert figures["missing_at"] == {1: {"true": 1, "precision": 1.0, "recall": 1.0}}
+    assert figures["n_wrong_rows_on_true_labels"] == 1
+
+
 def test_one_label_writes_the_first_topic_corpus_whole_or_not_at_all(tmp_path):
     """first-topic.jsonl was written in place, a line at a time: a story that failed
     (or a Ctrl-C) left a corpus cut off where a whole one of an earlier run had been."""
