@@ -31,6 +31,13 @@ did about into over after before up down out more most mln pct dlrs vs year last
 one two three which who what when where how all any some there here just like get got""".split())
 
 
+def _table_shown(prompt: str) -> list[dict]:
+    """The label set an update or review prompt shows: the labels in use (FIXED, under
+    ``taxonomy --extend``) and the others (LABELS)."""
+    fixed = read_data_section(prompt, "FIXED") if "<<<FIXED" in prompt else []
+    return fixed + read_data_section(prompt, "LABELS")
+
+
 class SimulatedTeacher:
     """Deterministic noisy teacher over a pool (texts -> answer JSON)."""
 
@@ -110,7 +117,7 @@ class ScriptedTaxonomist:
             self.calls["repair"] += 1
             first = body["messages"][1]["content"]
             data = read_data_section(first, "DATA") if "<<<DATA" in first else []
-            current = read_data_section(first, "LABELS") if "<<<LABELS" in first else []
+            current = _table_shown(first) if "<<<LABELS" in first else []
             words = [x["name"].split()[0].lower() for x in current]
             words += [w for w, _ in _words(data).most_common(self.max_labels) if w not in words]
             return self._table(words[:self.max_labels], rating=6)
@@ -134,7 +141,7 @@ class ScriptedTaxonomist:
             return self._table(words, broken=True)
         if prompt.startswith("# Context\nGoal: improve"):
             self.calls["update"] += 1
-            current = [x["name"].split()[0].lower() for x in read_data_section(prompt, "LABELS")]
+            current = [x["name"].split()[0].lower() for x in _table_shown(prompt)]
             new = [w for w, _ in _words(read_data_section(prompt, "DATA")).most_common(
                 self.max_labels) if w not in current]
             if self.calls["update"] % 3 == 0:
@@ -142,7 +149,7 @@ class ScriptedTaxonomist:
             return self._table((current + new)[:self.max_labels + 2], rating=7)
         if prompt.startswith("# Context\nReview"):
             self.calls["review"] += 1
-            current = [x["name"].split()[0].lower() for x in read_data_section(prompt, "LABELS")]
+            current = [x["name"].split()[0].lower() for x in _table_shown(prompt)]
             return self._table(current, rating=8)
         return "unexpected prompt"
 

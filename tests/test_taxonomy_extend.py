@@ -39,6 +39,13 @@ LAST_MONTH = [("http://example.org/desk/cocoa", "Cocoa market", "Cocoa crops, pr
                "Wheat, corn and other grain crops and sales.")]
 
 
+def _shown(prompt):
+    """The whole label set an update or review prompt shows: the labels in use (FIXED)
+    and the others (LABELS)."""
+    fixed = read_data_section(prompt, "FIXED") if "<<<FIXED" in prompt else []
+    return fixed + read_data_section(prompt, "LABELS")
+
+
 class Extender:
     """Plays the LLM's table steps: an update keeps the table given and adds the topics
     its data name; ``edit(labels)`` then changes the answer (a model misbehaving)."""
@@ -60,8 +67,7 @@ class Extender:
             self.kinds.append("repair")
             self.repairs.append(prompt)
             first = body["messages"][1]["content"]
-            current = [(x["name"], x["description"])
-                       for x in read_data_section(first, "LABELS")]
+            current = [(x["name"], x["description"]) for x in _shown(first)]
             return self.answer(current, rating=6)  # no new label: within any limit
         if prompt.startswith("# Context\nGoal: build"):
             self.kinds.append("generate")
@@ -70,18 +76,18 @@ class Extender:
             self.kinds.append("update")
             if self.fail_updates:
                 return Reply(status=500, content="the model crashed")
-            self.fixed_seen.append(read_data_section(prompt, "FIXED")
+            self.fixed_seen.append([x["name"] for x in read_data_section(prompt, "FIXED")]
                                    if "<<<FIXED" in prompt else None)
-            merged = [(x["name"], x["description"]) for x in read_data_section(prompt, "LABELS")]
+            merged = [(x["name"], x["description"]) for x in _shown(prompt)]
             merged += [t for t in self.topics(read_data_section(prompt, "DATA"))
                        if t[0] not in [name for name, _ in merged]]
             return self.answer(merged)
         if prompt.startswith("# Context\nReview"):
             self.kinds.append("review")
-            self.fixed_seen.append(read_data_section(prompt, "FIXED")
+            self.fixed_seen.append([x["name"] for x in read_data_section(prompt, "FIXED")]
                                    if "<<<FIXED" in prompt else None)
-            return self.answer([(x["name"], x["description"])
-                                for x in read_data_section(prompt, "LABELS")], rating=8)
+            return self.answer([(x["name"], x["description"]) for x in _shown(prompt)],
+                               rating=8)
         return "I do not understand"
 
     @staticmethod
@@ -305,7 +311,7 @@ def test_extend_shows_the_descriptions_of_a_language_variant(tmp_path):
     assert result.exit_code == 0, result.output
     first_update = next(user_prompt(body) for body in server.requests
                         if user_prompt(body).startswith("# Context\nGoal: improve"))
-    shown = read_data_section(first_update, "LABELS")[:3]
+    shown = read_data_section(first_update, "FIXED")
     assert [(x["name"], x["description"]) for x in shown] == [
         (name, description) for _, name, description in LAST_MONTH]
     summary = json.loads(result.stderr[result.stderr.index("{"):])
@@ -472,3 +478,23 @@ def test_extend_a_skos_vocabulary_keeps_its_prefixes_for_a_scheme_named_by_curie
     july = load_vocabulary(tmp_path / "july.ttl")
     assert len(july) > len(LAST_MONTH)
     assert load_vocabulary(tmp_path / "july.ttl", schemes=["thes:main"]).uris == july.uris
+
+
+def test_extend_lists_each_label_in_use_once_in_a_prompt(tmp_path):
+    # the labels in use went in FIXED by name and again in LABELS with their
+    # descriptions: 444,581 characters an update prompt for STW's 6,243 labels, half of
+    # them the names a second time
+    result, server = _extend(tmp_path, Extender(), "--max-labels", "10")
+    assert result.exit_code == 0, result.output
+    steps = [user_prompt(body) for body in server.requests
+             if user_prompt(body).startswith(("# Context\nGoal: improve", "# Context\nReview"))]
+    assert len(steps) == 3  # two updates and the review
+    for prompt in steps:
+        assert read_data_section(prompt, "FIXED") == [
+            {"name": name, "description": description} for _, name, description in LAST_MONTH]
+        others = [x["name"] for x in read_data_section(prompt, "LABELS")]
+        assert not set(others) & {name for _, name, _ in LAST_MONTH}
+        for _, name, description in LAST_MONTH:
+            assert prompt.count(name) == 1 and prompt.count(description) == 1, name
+    # the second update shows the first's new labels as the others
+    assert read_data_section(steps[1], "LABELS")

@@ -118,28 +118,32 @@ def generate_prompt(summaries: list[str], use_case: str, max_labels: int, name_w
 
 
 #: what an update or review prompt says of the labels that are in use (``fixed``, the
-#: names of a vocabulary being extended: ``taxonomy --extend``)
-_FIXED = ("The labels named in FIXED are already in use: keep every one of them in the "
-          "label set with its name and description exactly as they are (no rename, merge, "
-          "split or removal); add new labels only for data none of them covers, and edit "
-          "only the other labels.\n")
+#: labels of a vocabulary being extended: ``taxonomy --extend``)
+_FIXED = ("The labels in FIXED are already in use: keep every one of them in the label "
+          "set with its name and description exactly as they are (no rename, merge, split "
+          "or removal); add new labels only for data none of them covers, and edit only the "
+          "other labels (those in LABELS). The label set output is the whole of it: the "
+          "labels of FIXED and the others.\n")
 
 
-def _fixed_parts(fixed: list[str] | None) -> tuple[str, str]:
+def _fixed_parts(fixed: list[dict] | None) -> tuple[str, str]:
     """The rule on the labels in use and their FIXED data section (both '' with none:
     the prompts, and so the response cache keys, of a taxonomy extending no vocabulary
-    are as they were)."""
+    are as they were). The labels in use are in FIXED alone, with their descriptions,
+    and LABELS holds the others: they were listed twice, their names in FIXED and again
+    in LABELS, 444,581 characters an update prompt for STW's 6,243 labels."""
     if not fixed:
         return "", ""
-    return _FIXED, ("# Labels in use (a JSON array of names)\n"
+    return _FIXED, ("# Labels in use (JSON)\n"
                     f"{data_section('FIXED', fixed)}\n\n")
 
 
 def update_prompt(current: list[dict], summaries: list[str], use_case: str, max_labels: int,
                   name_words: int, description_words: int, lang: str = "en",
-                  fixed: list[str] | None = None) -> tuple[dict, ...]:
+                  fixed: list[dict] | None = None) -> tuple[dict, ...]:
     """Evaluate the current label set on a new minibatch and output a revised one
-    (``fixed``: names of labels in use, which it must keep as they are)."""
+    (``fixed``: the labels in use, ``{"name", "description"}``, which it must keep as
+    they are; ``current`` then holds the other labels alone)."""
     rule, section = _fixed_parts(fixed)
     user = (
         f"# Context\nGoal: improve a label set that classifies the data for this use case: "
@@ -154,10 +158,11 @@ def update_prompt(current: list[dict], summaries: list[str], use_case: str, max_
 
 
 def review_prompt(current: list[dict], use_case: str, max_labels: int, name_words: int,
-                  description_words: int, lang: str = "en", fixed: list[str] | None = None
+                  description_words: int, lang: str = "en", fixed: list[dict] | None = None
                   ) -> tuple[dict, ...]:
-    """Final review of the label set against the requirements (``fixed``: names of
-    labels in use, which it must keep as they are)."""
+    """Final review of the label set against the requirements (``fixed``: the labels
+    in use, ``{"name", "description"}``, which it must keep as they are; ``current``
+    then holds the other labels alone)."""
     rule, section = _fixed_parts(fixed)
     user = (
         f"# Context\nReview this label set for the use case: {use_case}\nCheck it against "

@@ -516,7 +516,7 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
     # the new labels' limits: the room the labels in use leave
     part = dataclasses.replace(options, max_labels=options.max_labels - len(fixed)) \
         if fixed else options
-    fixed_names = [name for name, _ in fixed] or None
+    fixed_table = _table(fixed) or None
     with_text = [i for i, text in enumerate(texts) if text[:options.max_doc_chars].strip()]
     if not with_text:
         raise InvalidParameterError("texts", "at least one document with text",
@@ -561,8 +561,8 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
         else:
             labels = _first_and_updates(client, batches, options, taxonomy, bar, changed)
         if options.review:
-            review = prompts.review_prompt(_table(fixed + labels), options.use_case, *limits,
-                                           lang=options.lang, fixed=fixed_names)
+            review = prompts.review_prompt(_table(labels), options.use_case, *limits,
+                                           lang=options.lang, fixed=fixed_table)
             refused.clear()
             revised = _ask_table(client, review, part, taxonomy, "review", strict=False,
                                  refused=refused, fixed=fixed)
@@ -696,10 +696,10 @@ def _update_all(client: LLMClient, batches: list[tuple[int, list[str]]],
     limits = (options.max_labels, options.name_words, options.description_words)
     labels = [] if labels is None else labels
     refused: list[str] = []
-    fixed_names = [name for name, _ in fixed] or None
+    fixed_table = _table(fixed) or None  # listed once, in FIXED: LABELS holds the others
     for number, batch in batches:
-        update = prompts.update_prompt(_table(fixed + labels), batch, options.use_case,
-                                       *limits, lang=options.lang, fixed=fixed_names)
+        update = prompts.update_prompt(_table(labels), batch, options.use_case,
+                                       *limits, lang=options.lang, fixed=fixed_table)
         refused.clear()
         revised = _ask_table(client, update, part, taxonomy,
                              f"update with minibatch {number}", strict=True,
