@@ -498,3 +498,55 @@ def test_extend_lists_each_label_in_use_once_in_a_prompt(tmp_path):
             assert prompt.count(name) == 1 and prompt.count(description) == 1, name
     # the second update shows the first's new labels as the others
     assert read_data_section(steps[1], "LABELS")
+
+
+def _improving(labels):
+    """A model that respells one label in use and writes a better description of
+    another (and keeps the rest)."""
+    return [("Cocoa markets" if name == "Cocoa market" else name,
+             "Wheat, corn, barley and rice: crops, exports and sales."
+             if name == "Grain trade" else description) for name, description in labels]
+
+
+def test_extend_accept_edits_takes_the_respellings_and_descriptions(tmp_path):
+    # every edit of a label in use was refused and reported: a user who liked the
+    # LLM's "Cocoa markets" or its better description of Grain trade could only copy
+    # it in by hand
+    result, server = _extend(tmp_path, Extender(edit=_improving), "--max-labels", "10",
+                             "--accept-edits")
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.csv")
+    assert july.uris[:3] == [uri for uri, _, _ in LAST_MONTH]  # URIs never change
+    assert july.name_of(0) == "Cocoa markets"
+    assert july[0].alt_labels == {"en": ["Cocoa market"]}  # the old name still finds it
+    assert july[2].description["en"] == "Wheat, corn, barley and rice: crops, exports and sales."
+    assert (july.name_of(1), july[1].description["en"]) == LAST_MONTH[1][1:]
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    accepted = [(x["uri"], x["name"], x["change"], x["to"])
+                for x in summary["extend"]["accepted_edits"]]
+    assert accepted == [
+        ("http://example.org/desk/cocoa", "Cocoa market", "renamed", "Cocoa markets"),
+        ("http://example.org/desk/grain", "Grain trade", "description",
+         "Wheat, corn, barley and rice: crops, exports and sales.")]
+    assert summary["extend"]["refused_edits"] == []
+    assert "2 edits of labels in use accepted (--accept-edits)" in result.stderr
+    # the later steps are shown the labels as edited: no edit made again and again
+    later = [user_prompt(body) for body in server.requests
+             if user_prompt(body).startswith("# Context\nReview")]
+    assert [x["name"] for x in read_data_section(later[0], "FIXED")][0] == "Cocoa markets"
+    # without it, the same answers are refused, as before
+    result, _ = _extend(tmp_path, Extender(edit=_improving), "--max-labels", "10",
+                        output="refused.csv")
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert {x["change"] for x in summary["extend"]["refused_edits"]} == {"renamed",
+                                                                         "description"}
+    assert "accepted_edits" not in summary["extend"]
+    assert load_vocabulary(tmp_path / "refused.csv").name_of(0) == "Cocoa market"
+
+
+def test_extend_accept_edits_needs_extend(tmp_path):
+    args = ["taxonomy", str(SAMPLE), "--use-case", "news", "-o", str(tmp_path / "t.csv"),
+            "--llm", "m", "--base-url", "http://127.0.0.1:9/v1", "--accept-edits"]
+    result = CliRunner().invoke(tagsmith_cli.cli, args)
+    assert result.exit_code == 2 and "--accept-edits only applies with --extend" \
+        in result.output

@@ -715,16 +715,24 @@ CORPUS is any corpus file (labels ignored) or a text file with one document per 
               "reported), then the new labels, with new URIs from --base-uri; "
               "--max-labels counts both. -o may be VOCAB itself: it is replaced only once "
               "the run succeeded. Default: none (a new taxonomy).")
+@click.option("--accept-edits", is_flag=True,
+              help="With --extend: accept the LLM's respellings (case, spacing, "
+              "punctuation, plural) and new descriptions of labels in use instead of "
+              "refusing them; the label keeps its URI, its old name is kept as an "
+              "alternative name (altLabel), and each edit is listed in the JSON summary's "
+              "extend.accepted_edits. A label left out or renamed to another name is kept "
+              "as it was all the same. Default: off (every edit refused).")
 @llm_options
 @click.pass_obj
 def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, description_words,
              sample, minibatch, no_summaries, base_uri, map_to, map_by, min_similarity,
-             cache_dir, seed, lang, extend, **llm):
+             cache_dir, seed, lang, extend, accept_edits, **llm):
     from tagsmith.cli import refuse_unused
     from tagsmith.labeling.taxonomy import TaxonomyOptions
     from tagsmith.pipeline.llm import run_taxonomy
 
     refuse_unused("--map-to", bool(map_to), "map_by", "min_similarity")
+    refuse_unused("--extend", bool(extend), "accept_edits")
     refuse_unused("--map-by meaning", map_by == "meaning", "cache_dir")
     options = TaxonomyOptions(use_case=use_case, max_labels=max_labels, name_words=name_words,
                               description_words=description_words, sample_size=sample,
@@ -836,7 +844,7 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                                      base_uri=base_uri, map_to=target, encoder=encoder,
                                      cache_dir=(cache_dir or None) if encoder else None,
                                      min_similarity=min_similarity, doc_ids=ids,
-                                     lang=lang, extend=extended)
+                                     lang=lang, extend=extended, accept_edits=accept_edits)
     except BaseException as exc:  # what was spent, also when the run failed or was stopped
         _stopped(client, llm["cache"], exc, dropped_as="malformed or rejected")
         raise
@@ -956,8 +964,11 @@ def _refused_edits(extended: dict | None) -> str:
     """ "3 edits of labels in use refused (kept as they were), " for the "changes:" line
     of ``taxonomy --extend`` ('' without it, or with none)."""
     n = len((extended or {}).get("refused_edits", ()))
-    return (f"{n} edit{plural_s(n)} of labels in use refused (kept as they were), "
-            if n else "")
+    accepted = len((extended or {}).get("accepted_edits", ()))
+    return ((f"{n} edit{plural_s(n)} of labels in use refused (kept as they were), "
+             if n else "")
+            + (f"{accepted} edit{plural_s(accepted)} of labels in use accepted "
+               "(--accept-edits), " if accepted else ""))
 
 
 def _shown_similarity(similarity: float, min_similarity: float, matched: bool) -> str:

@@ -186,6 +186,12 @@ class Taxonomy:
     #: alternative name of the label, refused as a duplicate); each kind
     #: noted once a label, at the first step that made it (what it became then)
     refused_edits: list[dict] = field(default_factory=list)
+    #: with ``generate_taxonomy(accept_edits=True)``, the respellings (``"renamed"``) and
+    #: descriptions (``"description"``, ``"described"``) of labels in use that were
+    #: accepted instead: ``{"name", "change", "to", "step", "index"}``, ``name`` the
+    #: label's name as given, ``to`` what the last step that edited it made it, ``step``
+    #: that step; ``labels[:n_existing]`` hold them edited
+    accepted_edits: list[dict] = field(default_factory=list)
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed every name and description.
@@ -464,7 +470,8 @@ def _table(labels: list[tuple[str, str]]) -> list[dict]:
 def generate_taxonomy(texts: Iterable[str], client: LLMClient,
                       options: TaxonomyOptions | None = None, *,
                       doc_ids: Sequence[str] | None = None,
-                      existing: Sequence[tuple[str, str]] | None = None) -> Taxonomy:
+                      existing: Sequence[tuple[str, str]] | None = None,
+                      accept_edits: bool = False) -> Taxonomy:
     """Build a taxonomy for ``options.use_case`` from a random sample of ``texts``.
 
     ``doc_ids`` (one per text) name the documents in ``suspect_labels`` and their
@@ -481,6 +488,13 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
     for one); the limits on names and descriptions are checked on the new ones only,
     and an answer adding none is no broken one. The result's ``labels`` are the
     existing ones, as given, then the new ones (``n_existing`` says where they start).
+
+    With ``accept_edits``, a respelling of a label in use (the same name but for case,
+    spacing, punctuation or a plural) and a new description of one are accepted rather
+    than refused, where they keep the limits on names and descriptions: the label is
+    edited from the step that made the edit on (the later steps are shown it so), its
+    edit listed in ``accepted_edits`` (what the last step made it). A label left out
+    (dropped, merged or renamed to another name) is kept all the same, as without it.
 
     Makes ``ceil(sample / summary_batch)`` summary calls, one generation call, one
     update call per further minibatch and one review call (plus at most one repair
@@ -513,10 +527,11 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
         raise InvalidParameterError("doc_ids", "one id per text",
                                     f"{len(doc_ids):,} ids for {len(texts):,} texts")
     fixed = _check_existing(existing, options)
+    accept_edits = check_bool("accept_edits", accept_edits)
+    given = list(fixed)  # the labels in use as given (fixed is edited where accepted)
     # the new labels' limits: the room the labels in use leave
     part = dataclasses.replace(options, max_labels=options.max_labels - len(fixed)) \
         if fixed else options
-    fixed_table = _table(fixed) or None
     with_text = [i for i, text in enumerate(texts) if text[:options.max_doc_chars].strip()]
     if not with_text:
         raise InvalidParameterError("texts", "at least one document with text",
@@ -557,15 +572,15 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
         changed: dict[str, set] = {}  # the labels cleaned, over the first and final tables
         if fixed:  # no first table: each minibatch updates the labels in use
             labels = _update_all(client, list(enumerate(batches, 1)), fixed, part, options,
-                                 taxonomy, bar)
+                                 taxonomy, bar, accept=accept_edits)
         else:
             labels = _first_and_updates(client, batches, options, taxonomy, bar, changed)
         if options.review:
             review = prompts.review_prompt(_table(labels), options.use_case, *limits,
-                                           lang=options.lang, fixed=fixed_table)
+                                           lang=options.lang, fixed=_table(fixed) or None)
             refused.clear()
             revised = _ask_table(client, review, part, taxonomy, "review", strict=False,
-                                 refused=refused, fixed=fixed)
+                                 refused=refused, fixed=fixed, accept=accept_edits)
             if revised is not None:
                 labels = _clean(revised, part, taxonomy, changed, "review",
                                 empty=bool(fixed))
@@ -578,6 +593,19 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
                                "; ".join(taxonomy.last_problems[:5]))
             _step_done(bar, client)
     taxonomy.labels = list(fixed) + labels
+    for edit in taxonomy.refused_edits + taxonomy.accepted_edits:
+        # each named as given: one respelled by an accepted edit was named as respelled
+        edit["name"] = given[edit["index"]][0]
+    # an edit taken back by a later step (respelled, then spelled as given) is none
+    taxonomy.accepted_edits = [
+        edit for edit in taxonomy.accepted_edits
+        if fixed[edit["index"]][edit["change"] != "renamed"]
+        != given[edit["index"]][edit["change"] != "renamed"]]
+    for edit in taxonomy.accepted_edits:
+        logger.info("accepted (accept_edits) at %s: %r %s %r", edit["step"],
+                    clip(edit["name"], NAME_LIMIT, collapse=False),
+                    "respelled" if edit["change"] == "renamed" else "described as",
+                    clip(edit["to"], 120, collapse=False))
     taxonomy.n_refused_calls += taxonomy.summaries.get("n_refused_calls", 0)
     # within the limits, the new labels (none is no table where labels in use stay)
     assert (fixed and not labels) or not check_taxonomy(labels, part.max_labels,
@@ -689,21 +717,22 @@ def _first_and_updates(client: LLMClient, batches: list[list[str]], options: Tax
 
 def _update_all(client: LLMClient, batches: list[tuple[int, list[str]]],
                 fixed: list[tuple[str, str]], part: TaxonomyOptions, options: TaxonomyOptions,
-                taxonomy: Taxonomy, bar, labels: list[tuple[str, str]] | None = None
-                ) -> list[tuple[str, str]]:
+                taxonomy: Taxonomy, bar, labels: list[tuple[str, str]] | None = None,
+                accept: bool = False) -> list[tuple[str, str]]:
     """``labels`` (the table past the labels in use, ``fixed``) updated with each
-    numbered minibatch of ``batches``; ``part`` the options the new labels obey."""
+    numbered minibatch of ``batches``; ``part`` the options the new labels obey
+    (``accept``: edits of labels in use accepted, ``fixed`` edited in place)."""
     limits = (options.max_labels, options.name_words, options.description_words)
     labels = [] if labels is None else labels
     refused: list[str] = []
-    fixed_table = _table(fixed) or None  # listed once, in FIXED: LABELS holds the others
     for number, batch in batches:
+        # listed once, in FIXED (as edited, where edits are accepted): LABELS the others
         update = prompts.update_prompt(_table(labels), batch, options.use_case,
-                                       *limits, lang=options.lang, fixed=fixed_table)
+                                       *limits, lang=options.lang, fixed=_table(fixed) or None)
         refused.clear()
         revised = _ask_table(client, update, part, taxonomy,
                              f"update with minibatch {number}", strict=True,
-                             refused=refused, fixed=fixed)
+                             refused=refused, fixed=fixed, accept=accept)
         if refused:
             logger.warning("taxonomy update with minibatch %d %s: keeping the "
                            "previous table", number, refused[0])
@@ -813,7 +842,8 @@ def _warn_dropped(changed: dict[str, set], names: list[str], options: TaxonomyOp
 def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyOptions,
                taxonomy: Taxonomy, step: str, *, strict: bool,
                refused: list[str] | None = None,
-               fixed: list[tuple[str, str]] | None = None) -> list[tuple[str, str]] | None:
+               fixed: list[tuple[str, str]] | None = None,
+               accept: bool = False) -> list[tuple[str, str]] | None:
     """One table from the model, with one repair round; ``None`` if neither answer is
     usable. A usable answer parses and obeys the limits, or (unless ``strict``, as for
     an update, which is rejected then) still leaves some label once cleaned by
@@ -836,7 +866,8 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
     are taken out (:func:`split_existing`: their edits refused, noted in
     ``taxonomy.refused_edits`` once the answer is used) and the rest, the new labels,
     returned and checked against ``options`` (whose ``max_labels`` is the room left);
-    none is no problem.
+    none is no problem. With ``accept``, its respellings and descriptions of labels in
+    use are accepted instead (:func:`_note_edits`), ``fixed`` edited in place.
     """
     limits = (options.max_labels, options.name_words, options.description_words)
     asked: list[tuple[ChatRequest, ChatResponse]] = []
@@ -890,7 +921,7 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
             labels, problems = None, [f"{exc}{response.cut_note()}"]
         if not problems:
             _record_rating(answer, taxonomy)  # only a table used rates it
-            _note_edits(taxonomy, edits, step)
+            _note_edits(taxonomy, edits, step, fixed if accept else None, options)
             return labels
         taxonomy.last_problems = list(problems)
         if attempt == 0:
@@ -903,7 +934,7 @@ def _ask_table(client: LLMClient, messages: tuple[dict, ...], options: TaxonomyO
     if labels is not None and not strict and not declined \
             and (clean_taxonomy(labels, options)[0] or fixed):
         _record_rating(answer, taxonomy)
-        _note_edits(taxonomy, edits, step)
+        _note_edits(taxonomy, edits, step, fixed if accept else None, options)
         return labels  # still out of limits: the caller cleans it
     if labels is not None and not strict and not declined:
         taxonomy.last_problems.insert(0, "no label left within the limits")
@@ -965,10 +996,43 @@ def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
     return new, edits
 
 
-def _note_edits(taxonomy: Taxonomy, edits: list[dict], step: str) -> None:
+#: the edits of a label in use that ``accept_edits`` accepts
+_ACCEPTABLE = ("renamed", "description", "described")
+
+
+def _note_edits(taxonomy: Taxonomy, edits: list[dict], step: str,
+                accept_into: list[tuple[str, str]] | None = None,
+                options: TaxonomyOptions | None = None) -> None:
     """Add the refused ``edits`` of a used answer to ``taxonomy.refused_edits``, each
     (label, kind of edit) once, at the first step that made it: a model rewriting a
-    description anew in every update gave a warning a step for each label."""
+    description anew in every update gave a warning a step for each label.
+
+    With ``accept_into`` (the labels in use, ``fixed``), a respelling or description
+    within ``options``' limits on names and descriptions is accepted instead: applied to
+    its label there and noted in ``taxonomy.accepted_edits`` (one entry a label and kind,
+    holding the last edit made)."""
+    if accept_into is not None:
+        assert options is not None
+        rest = []
+        for edit in edits:
+            to, at = edit["to"], edit["index"]
+            fits = edit["change"] in _ACCEPTABLE and (
+                len(to.split()) <= options.name_words and len(to) <= MAX_NAME_CHARS
+                if edit["change"] == "renamed" else
+                len(to.split()) <= options.description_words)
+            if not fits:
+                rest.append(edit)
+                continue
+            name, description = accept_into[at]
+            accept_into[at] = (to, description) if edit["change"] == "renamed" \
+                else (name, to)
+            noted = next((done for done in taxonomy.accepted_edits
+                          if done["index"] == at and done["change"] == edit["change"]), None)
+            if noted is None:
+                taxonomy.accepted_edits.append({**edit, "step": step})
+            else:  # named as given, as it was before any edit
+                noted.update(to=to, step=step)
+        edits = rest
     # by the label's place: two labels in use of one name are two labels
     seen = {(edit.get("index", edit["name"]), edit["change"])
             for edit in taxonomy.refused_edits}

@@ -62,7 +62,8 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
                  lang: str | None = None, map_to: LabelSpace | None = None,
                  encoder: Encoder | None = None, cache_dir: str | Path | None = None,
                  min_similarity: float = 0.5, doc_ids: Sequence[str] | None = None,
-                 extend: LabelSpace | None = None) -> tuple[LabelSpace, dict]:
+                 extend: LabelSpace | None = None,
+                 accept_edits: bool = False) -> tuple[LabelSpace, dict]:
     """Generate a taxonomy and write it (CSV, or TSV by suffix; SKOS when asked).
 
     ``extend`` (last month's vocabulary) is extended, not replaced: its labels that are
@@ -73,7 +74,12 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     (``base_uri`` + slug) never take one of its URIs. ``options.max_labels`` counts the
     labels in use with the new ones. The report's ``"extend"`` lists the labels kept,
     the new ones and the edits of labels in use that the model made and that were
-    refused (``refused_edits``).
+    refused (``refused_edits``). With ``accept_edits`` (``generate_taxonomy``'s), the
+    respellings and descriptions of labels in use that the model made are accepted: the
+    label keeps its URI and the rest, its name in ``lang`` (or the variant it was
+    shown by) is the new one, the old name an alternative name (``altLabel``) beside
+    it, so that ``label``'s answers and a review naming it still find it; its
+    description is the new one; the report lists them in ``accepted_edits``.
 
     With ``map_to`` (an existing vocabulary) each generated label is matched onto it by
     :func:`map_to_vocabulary` (by meaning with a sentence ``encoder``, else by spelling;
@@ -151,8 +157,11 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     existing = None if extend is None else [
         (extend.name_of(i, lang), in_language(extend[i].description, lang) or "")
         for i in live]
+    if accept_edits and extend is None:
+        raise InvalidParameterError("accept_edits", "False without extend (no label in "
+                                    "use to edit)", accept_edits)
     taxonomy = generate_taxonomy(list(texts), client, options, doc_ids=doc_ids,
-                                 existing=existing)
+                                 existing=existing, accept_edits=accept_edits)
     if extend is None:
         space = taxonomy.to_label_space(base_uri, lang)
     else:
@@ -161,7 +170,8 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
         added = dataclasses.replace(taxonomy, labels=_not_alt_names(
             taxonomy, extend, live, existing or [], lang))
         new_space = added.to_label_space(base_uri, lang, taken=extend.uris)
-        space = LabelSpace([*extend, *new_space], name=extend.name)
+        kept = _with_accepted_edits(extend, live, taxonomy, existing or [], lang)
+        space = LabelSpace([*kept, *new_space], name=extend.name)
         # its prefixes and schemes' titles too: a SKOS export bound none of its prefixes,
         # so a --vocab-scheme CURIE (thes:main) that read VOCAB read the export of none
         space.namespaces = dict(extend.namespaces)
@@ -232,7 +242,7 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
                                clip(entry["name"], NAME_LIMIT, collapse=False), namesake,
                                entry["uri"])
             new.append(entry)
-        report["extend"] = {
+        extended: dict = {
             "n_kept": len(extend), "n_new": len(space) - len(extend), "new": new,
             # the URI by the label's place (by name, two labels in use of one name
             # both got the first's)
@@ -240,9 +250,49 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
                                **{key: value for key, value in edit.items()
                                   if key != "index"}}
                               for edit in taxonomy.refused_edits]}
+        if accept_edits:
+            extended["accepted_edits"] = [
+                {"uri": extend.uris[live[edit["index"]]],
+                 **{key: value for key, value in edit.items() if key != "index"}}
+                for edit in taxonomy.accepted_edits]
+        report["extend"] = extended
     if mapping is not None:
         report["mapping"] = mapping
     return space, report
+
+
+def _with_accepted_edits(extend: LabelSpace, live: list[int], taxonomy,
+                         existing: list[tuple[str, str]], lang: str) -> list:
+    """The labels of ``extend``, those ``taxonomy.accepted_edits`` edited as the model
+    made them (its ``labels[:n_existing]``, in the order of ``live``): a respelled one
+    named anew where its name was shown (``lang``, or the variant it was read from), the
+    old name an alternative name in that language; a new description where its
+    description was shown. URIs and the rest as they were."""
+    import dataclasses
+
+    labels = list(extend)
+    for n in sorted({edit["index"] for edit in taxonomy.accepted_edits}):
+        i = live[n]
+        label = labels[i]
+        (old_name, old_description), (name, description) = existing[n], taxonomy.labels[n]
+        pref, alt, about = (dict(label.pref_labels), {k: list(v) for k, v in
+                                                      label.alt_labels.items()},
+                            dict(label.description))
+        if name != old_name:
+            key = next((k for k in pref if pref[k] == old_name and k.lower() == lang.lower()),
+                       next((k for k in pref if pref[k] == old_name), lang))
+            pref[key] = name
+            if old_name not in alt.get(key, []):
+                alt.setdefault(key, []).append(old_name)
+        if description != old_description:
+            key = next((k for k in about if about[k] == old_description
+                        and k.lower() == lang.lower()),
+                       next((k for k in about if about[k] == old_description and
+                             old_description), lang))
+            about[key] = description
+        labels[i] = dataclasses.replace(label, pref_labels=pref, alt_labels=alt,
+                                        description=about)
+    return labels
 
 
 def _not_alt_names(taxonomy, extend: LabelSpace, live: list[int],
