@@ -550,3 +550,27 @@ def test_extend_accept_edits_needs_extend(tmp_path):
     result = CliRunner().invoke(tagsmith_cli.cli, args)
     assert result.exit_code == 2 and "--accept-edits only applies with --extend" \
         in result.output
+
+
+def test_extend_refuses_a_new_label_named_as_another_language_name_of_one_in_use(tmp_path):
+    # only --lang's alternative names were looked at: "Oil and energy" as the German
+    # altLabel of "Petroleum", and "Dividends" as the German name of "Payouts", passed
+    # as new labels, two labels of one concept each
+    _last_month(tmp_path, ["uri", "label_en", "description_en", "label_de", "altlabel_de"], [
+        *[(*row, "", "") for row in LAST_MONTH],
+        ("http://example.org/desk/petroleum", "Petroleum", "Crude oil.", "Erdöl",
+         "Oil and energy"),
+        ("http://example.org/desk/payouts", "Payouts", "Money to shareholders.", "Dividends",
+         "")])
+    result, _ = _extend(tmp_path, Extender(), "--max-labels", "10")
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.csv")
+    names = [july.name_of(i) for i in range(len(july))]
+    assert "Oil and energy" not in names and "Dividends" not in names[5:], names
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert sorted((x["uri"], x["change"], x["to"])
+                  for x in summary["extend"]["refused_edits"]) == [
+        ("http://example.org/desk/payouts", "name in another language", "Dividends"),
+        ("http://example.org/desk/petroleum", "alt name", "Oil and energy")]
+    assert any("its name in another language of the label in use 'Payouts'" in w
+               for w in summary["warnings"])

@@ -298,30 +298,46 @@ def _with_accepted_edits(extend: LabelSpace, live: list[int], taxonomy,
 def _not_alt_names(taxonomy, extend: LabelSpace, live: list[int],
                    existing: list[tuple[str, str]], lang: str) -> list[tuple[str, str]]:
     """The new labels of ``taxonomy`` (after its ``n_existing`` labels in use) that are
-    named as no alternative name (``altLabel`` in ``lang``) of a label in use: one that
-    is ("Oil", VOCAB's "Petroleum" having the alternative name "Oil") is refused as a
-    duplicate, as a new label named as a label in use is, warned and noted in
-    ``taxonomy.refused_edits`` (``change`` ``"alt name"``, step ``"the table
-    written"``); it became a new label silently, two labels of one name."""
+    named as no other name of a label in use: an alternative name (``altLabel``, in
+    any language) or its name in another language. One that is ("Oil", VOCAB's
+    "Petroleum" having the alternative name "Oil"; "Kaffee", the German name of
+    "Coffee market") is refused as a duplicate, as a new label named as a label in use
+    is, warned and noted in ``taxonomy.refused_edits`` (``change`` ``"alt name"`` or
+    ``"name in another language"``, step ``"the table written"``); it became a new
+    label silently, two labels of one concept. Only ``lang``'s alternative names
+    were looked at: a label named as a German altLabel, or as another language's
+    name, passed."""
     from tagsmith.data.labelspace import in_language
     from tagsmith.labeling.taxonomy import duplicate_key
 
-    alt_of: dict[str, int] = {}  # the key of an alternative name -> its label's place
-    for n, i in enumerate(live):
+    shown = {duplicate_key(name) for name, _ in existing}
+    other_of: dict[str, tuple[int, str]] = {}  # a name's key -> (its label's place, kind)
+    for n, i in enumerate(live):  # lang's alternative names first: as said before
         for alt in in_language(extend[i].alt_labels, lang) or ():
-            alt_of.setdefault(duplicate_key(alt), n)
+            other_of.setdefault(duplicate_key(alt), (n, "alt name"))
+    for n, i in enumerate(live):
+        for alts in extend[i].alt_labels.values():
+            for alt in alts:
+                other_of.setdefault(duplicate_key(alt), (n, "alt name"))
+        for name in extend[i].pref_labels.values():
+            key = duplicate_key(name)
+            if key not in shown:  # a name in another language (or the name shown)
+                other_of.setdefault(key, (n, "name in another language"))
     kept: list[tuple[str, str]] = []
     for name, description in taxonomy.labels[taxonomy.n_existing:]:
-        at = alt_of.get(duplicate_key(name))
-        if at is None:
+        found = other_of.get(duplicate_key(name))
+        if found is None:
             kept.append((name, description))
             continue
-        taxonomy.refused_edits.append({"name": existing[at][0], "change": "alt name",
+        at, change = found
+        taxonomy.refused_edits.append({"name": existing[at][0], "change": change,
                                        "to": name, "step": "the table written",
                                        "index": at})
-        logger.warning("the model added the label %r, an alternative name of the label in "
-                       "use %r (%s): refused as a duplicate, not written",
+        logger.warning("the model added the label %r, %s of the label in use %r (%s): "
+                       "refused as a duplicate, not written",
                        clip(name, NAME_LIMIT, collapse=False),
+                       "an alternative name" if change == "alt name"
+                       else "its name in another language",
                        clip(existing[at][0], NAME_LIMIT, collapse=False),
                        extend.uris[live[at]])
     return kept
