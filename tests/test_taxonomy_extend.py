@@ -574,3 +574,21 @@ def test_extend_refuses_a_new_label_named_as_another_language_name_of_one_in_use
         ("http://example.org/desk/petroleum", "alt name", "Oil and energy")]
     assert any("its name in another language of the label in use 'Payouts'" in w
                for w in summary["warnings"])
+
+
+def test_extend_max_labels_does_not_count_deprecated_labels_and_says_so(tmp_path):
+    # 3 labels in use and 2 deprecated under --max-labels 4: room for one new label
+    # (the deprecated ones are shown to no step and offered by label to no document),
+    # but "taxonomy of 6 labels" under --max-labels 4 read as the limit broken
+    _last_month(tmp_path, ["uri", "label_en", "description_en", "deprecated"], [
+        *[(*row, "false") for row in LAST_MONTH],
+        ("http://example.org/desk/tin", "Tin market", "Old desk.", "true"),
+        ("http://example.org/desk/jute", "Jute market", "Old desk.", "true")])
+    result, _ = _extend(tmp_path, Extender(), "--max-labels", "4")
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.csv")
+    n_new = len(july) - 5
+    assert int((~july.deprecated_mask).sum()) == 3 + n_new <= 4
+    assert f"taxonomy of {len(july)} labels" in result.stdout
+    assert ("(5 kept from " in result.stdout and ", 2 of them deprecated (not counted by "
+            f"--max-labels), {n_new} new, marked +)" in result.stdout), result.stdout

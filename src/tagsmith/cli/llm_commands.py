@@ -713,7 +713,8 @@ CORPUS is any corpus file (labels ignored) or a text file with one document per 
               "step as labels in use and written first, as they are (same URIs, names and "
               "descriptions; an LLM's rename, merge, drop or rewrite of one is refused and "
               "reported), then the new labels, with new URIs from --base-uri; "
-              "--max-labels counts both. -o may be VOCAB itself: it is replaced only once "
+              "--max-labels counts both (not VOCAB's deprecated labels, kept but never "
+              "offered). -o may be VOCAB itself: it is replaced only once "
               "the run succeeded. Default: none (a new taxonomy).")
 @click.option("--accept-edits", is_flag=True,
               help="With --extend: accept the LLM's respellings (case, spacing, "
@@ -855,11 +856,17 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
     from tagsmith.data.labelspace import in_language
 
     n_kept = 0 if extended is None else len(extended)
+    # a deprecated label is kept but counted by no --max-labels (no step is shown it,
+    # label offers it to no document): "taxonomy of 21 labels" under --max-labels 20
+    # read as the limit broken
+    n_retired = 0 if extended is None else int(extended.deprecated_mask.sum())
     click.echo(f"taxonomy of {len(space):,} label{plural_s(len(space))} -> {printable(output)}"
                + (f" and {printable(skos)}" if skos else "")
                + ("" if extended is None else
-                  f" ({n_kept:,} kept from {printable(extend)}, {len(space) - n_kept:,} "
-                  "new, marked +)"))
+                  f" ({n_kept:,} kept from {printable(extend)}"
+                  + (f", {n_retired:,} of them deprecated (not counted by --max-labels)"
+                     if n_retired else "")
+                  + f", {len(space) - n_kept:,} new, marked +)"))
     for i in range(len(space)):
         # or a variant's, as name_of: an en-GB vocabulary extended under --lang en
         # printed its labels in use undescribed

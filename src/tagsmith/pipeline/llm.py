@@ -71,15 +71,17 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     (:func:`~tagsmith.labeling.taxonomy.generate_taxonomy`'s ``existing``: its names and
     descriptions in ``lang``), and the vocabulary written is all of its labels as they
     are (URIs, names, descriptions, deprecated ones too), then the new ones, whose URIs
-    (``base_uri`` + slug) never take one of its URIs. ``options.max_labels`` counts the
-    labels in use with the new ones. The report's ``"extend"`` lists the labels kept,
-    the new ones and the edits of labels in use that the model made and that were
-    refused (``refused_edits``). With ``accept_edits`` (``generate_taxonomy``'s), the
-    respellings and descriptions of labels in use that the model made are accepted: the
-    label keeps its URI and the rest, its name in ``lang`` (or the variant it was
-    shown by) is the new one, the old name an alternative name (``altLabel``) beside
-    it, so that ``label``'s answers and a review naming it still find it; its
-    description is the new one; the report lists them in ``accepted_edits``.
+    (``base_uri`` + slug) never take one of its URIs. ``options.max_labels`` counts
+    the labels in use with the new ones, not its deprecated labels (shown to no step,
+    offered by ``label`` to no document): the vocabulary written may hold more. The
+    report's ``"extend"`` lists the labels kept, the new ones and the edits of labels
+    in use that the model made and that were refused (``refused_edits``). With
+    ``accept_edits`` (``generate_taxonomy``'s), the respellings and descriptions of
+    labels in use that the model made are accepted: the label keeps its URI and the
+    rest, its name in ``lang`` (or the variant it was shown by) is the new one, the old
+    name an alternative name (``altLabel``) beside it, so that ``label``'s answers and
+    a review naming it still find it; its description is the new one; the report lists
+    them in ``accepted_edits``.
 
     With ``map_to`` (an existing vocabulary) each generated label is matched onto it by
     :func:`map_to_vocabulary` (by meaning with a sentence ``encoder``, else by spelling;
