@@ -592,3 +592,25 @@ def test_extend_max_labels_does_not_count_deprecated_labels_and_says_so(tmp_path
     assert f"taxonomy of {len(july)} labels" in result.stdout
     assert ("(5 kept from " in result.stdout and ", 2 of them deprecated (not counted by "
             f"--max-labels), {n_new} new, marked +)" in result.stdout), result.stdout
+
+
+def test_extend_map_to_prints_the_new_labels_matches_and_keeps_every_label_matched(tmp_path):
+    # --map-to with --extend mapped the labels in use again and printed a "map" line for
+    # each, last month's 3 (thousands for a thesaurus) among this month's new ones;
+    # their matches still belong in the files, which do not carry last month's
+    target = tmp_path / "desks.csv"
+    target.write_text("uri,label_en\nhttp://t.org/cocoa,Cocoa market\n"
+                      "http://t.org/oil,Oil and energy\n", encoding="utf-8")
+    result, _ = _extend(tmp_path, Extender(), "--max-labels", "10", "--map-to", str(target))
+    assert result.exit_code == 0, result.output
+    mapped = [line for line in result.stdout.splitlines() if line.startswith("  map ")]
+    assert any("'Oil and energy' -> 'Oil and energy'" in line for line in mapped)
+    assert not any("'Cocoa market'" in line or "'Grain trade'" in line for line in mapped)
+    assert "the 3 labels kept from" in result.stdout
+    with open(tmp_path / "july.csv", encoding="utf-8") as handle:
+        rows = {row["uri"]: row["closematch"] for row in csv.DictReader(handle)}
+    assert rows["http://example.org/desk/cocoa"] == "http://t.org/cocoa"
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    kept = {x["uri"]: x["kept"] for x in summary["mapping"]}
+    assert kept["http://example.org/desk/cocoa"] is True
+    assert kept["urn:tagsmith:taxonomy:oil-and-energy"] is False

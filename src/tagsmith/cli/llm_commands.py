@@ -883,6 +883,8 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
         names = Counter(" ".join(target.name_of(i, lang).split()).casefold()
                         for i in range(len(target)))
         for match in report["mapping"]:
+            if match.get("kept"):  # last month's, hundreds of lines; the new ones said
+                continue
             shown = _shown_similarity(match["similarity"], min_similarity,
                                       match["match_uri"] is not None)
             if match["match_uri"] is None:  # the best was under the threshold: unnamed
@@ -892,6 +894,13 @@ def taxonomy(obj, corpus, use_case, output, skos, max_labels, name_words, descri
                 uri = f" <{printable(match['match_uri'])}>" if shared else ""
                 click.echo(f"  map {match['label']!r} -> {match['match_label']!r}{uri} "
                            f"({shown})")
+        if n_kept:
+            n_matched = sum(match["match_uri"] is not None
+                            for match in report["mapping"] if match.get("kept"))
+            click.echo(f"  (the {n_kept:,} label{plural_s(n_kept)} kept from "
+                       f"{printable(extend)}: mapped "
+                       f"too, {n_matched:,} with a match, in the files and the JSON "
+                       "summary's mapping, not shown here)")
     cleaned = {key: value for key, value in report["cleaned"].items() if value}
     if not obj["quiet"]:
         repaired, rejected = report["repaired_answers"], report["rejected_steps"]

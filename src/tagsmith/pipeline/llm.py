@@ -88,7 +88,8 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     ``min_similarity`` the least similarity of a match; ``cache_dir`` where the
     vocabulary's embeddings are cached, as zero-shot caches them, so a rerun does not
     embed it again), the matches are the report's
-    ``"mapping"``, and each label that matched carries its match in the files:
+    ``"mapping"`` (with ``extend``, of its labels too, each entry's ``kept`` saying
+    which), and each label that matched carries its match in the files:
     ``skos:closeMatch`` in SKOS (the match is by similarity, no claim the two are the
     same concept) and a ``closematch`` column in CSV, which the vocabulary reader
     ignores (a TSV holds names only: the matches are in the report alone).
@@ -259,6 +260,11 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
                 for edit in taxonomy.accepted_edits]
         report["extend"] = extended
     if mapping is not None:
+        if extend is not None:
+            # the labels in use are mapped too (the files carry no match of last month's:
+            # a vocabulary read keeps none), each said as kept, apart from the new ones
+            for n, match in enumerate(mapping):
+                match["kept"] = n < len(extend)
         report["mapping"] = mapping
     return space, report
 
