@@ -79,9 +79,9 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     ``accept_edits`` (``generate_taxonomy``'s), the respellings and descriptions of
     labels in use that the model made are accepted: the label keeps its URI and the
     rest, its name in ``lang`` (or the variant it was shown by) is the new one, the old
-    name an alternative name (``altLabel``) beside it, so that ``label``'s answers and
-    a review naming it still find it; its description is the new one; the report lists
-    them in ``accepted_edits``.
+    name an alternative name (``altLabel``) beside it, so that an answer of ``label``
+    and a review's ``label_name`` naming it the old way still find it; its description
+    is the new one; the report lists them in ``accepted_edits``.
 
     With ``map_to`` (an existing vocabulary) each generated label is matched onto it by
     :func:`map_to_vocabulary` (by meaning with a sentence ``encoder``, else by spelling;
