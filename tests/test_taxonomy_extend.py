@@ -614,3 +614,24 @@ def test_extend_map_to_prints_the_new_labels_matches_and_keeps_every_label_match
     kept = {x["uri"]: x["kept"] for x in summary["mapping"]}
     assert kept["http://example.org/desk/cocoa"] is True
     assert kept["urn:tagsmith:taxonomy:oil-and-energy"] is False
+
+
+def test_extend_accept_edits_says_why_an_edit_over_the_limits_was_not_accepted(tmp_path):
+    # a description over --description-words was refused under --accept-edits with the
+    # warning of a refused edit alone: it read as if --accept-edits had not been given
+    long = "Wheat, corn, barley, rice, oats and every other grain: crops, exports and sales."
+
+    def lengthy(labels):
+        return [(name, long if name == "Grain trade" else description)
+                for name, description in labels]
+
+    result, _ = _extend(tmp_path, Extender(edit=lengthy), "--max-labels", "10",
+                        "--accept-edits", "--description-words", "8")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert summary["extend"]["accepted_edits"] == []
+    assert [(x["name"], x["change"], x["not_accepted"])
+            for x in summary["extend"]["refused_edits"]] == [
+        ("Grain trade", "description", "over description_words")]
+    assert any("'Grain trade'" in w and "not accepted: longer than the 8 words a "
+               "description may have" in w for w in summary["warnings"]), summary["warnings"]

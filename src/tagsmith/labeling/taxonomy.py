@@ -643,10 +643,11 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
         if edit["change"] == "described" or edit["change"] in summed:
             continue
         logger.warning("%s: the model %s the label in use %r%s: refused, the label kept as "
-                       "it was", edit["step"], _EDIT_WORDS[edit["change"]],
+                       "it was%s", edit["step"], _EDIT_WORDS[edit["change"]],
                        clip(edit["name"], NAME_LIMIT, collapse=False),
                        "" if edit["to"] is None else
-                       f" (to {clip(edit['to'], 120, collapse=False)!r})")
+                       f" (to {clip(edit['to'], 120, collapse=False)!r})",
+                       _not_accepted(edit, options))
     return taxonomy
 
 
@@ -996,6 +997,17 @@ def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
     return new, edits
 
 
+def _not_accepted(edit: dict, options: TaxonomyOptions) -> str:
+    """Why ``accept_edits`` refused an edit it accepts in kind ('' for other edits)."""
+    if edit.get("not_accepted") == "over name_words":
+        return (f" (not accepted: longer than the {options.name_words} words or "
+                f"{MAX_NAME_CHARS:,} characters a name may have)")
+    if edit.get("not_accepted") == "over description_words":
+        return (f" (not accepted: longer than the {options.description_words} words a "
+                "description may have)")
+    return ""
+
+
 #: the edits of a label in use that ``accept_edits`` accepts
 _ACCEPTABLE = ("renamed", "description", "described")
 
@@ -1021,6 +1033,9 @@ def _note_edits(taxonomy: Taxonomy, edits: list[dict], step: str,
                 if edit["change"] == "renamed" else
                 len(to.split()) <= options.description_words)
             if not fits:
+                if edit["change"] in _ACCEPTABLE:  # said why: it read as not asked
+                    edit = {**edit, "not_accepted": "over name_words"
+                            if edit["change"] == "renamed" else "over description_words"}
                 rest.append(edit)
                 continue
             name, description = accept_into[at]
