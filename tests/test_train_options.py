@@ -675,3 +675,67 @@ def test_train_counts_each_label_s_documents_once(goemotions_small):
         sys.setprofile(None)
     assert called == [("label_support", "train_classifier"),
                       ("labels_used", "train_classifier")], called
+
+
+def _topics_corpus(path, second_label: bool = False):
+    """60 short stories on three topics, each given its one topic; with ``second_label``
+    every tenth also given the next topic."""
+    words = {"a": "wheat harvest grain", "b": "oil barrel crude", "c": "bank rate money"}
+    rows = []
+    for i in range(60):
+        topic = "abc"[i % 3]
+        labels = f"<u:{topic}>" + (f" <u:{'abc'[(i + 1) % 3]}>"
+                                   if second_label and i % 10 == 0 else "")
+        rows.append(f"story {i} about {words[topic]} number {i % 7}\t{labels}\n")
+    path.write_text("".join(rows))
+    return path
+
+
+def test_train_on_one_label_a_document_records_it_and_says_what_it_means(tmp_path, caplog):
+    """Reuters-21578 kept to each story's first topic trained a model that said nothing:
+    its held-out figures were measured against the one topic kept, the manifest recorded
+    nothing of how many labels a document carries, and the model, free to give several,
+    had learnt a second topic as evidence against the first."""
+    corpus = _topics_corpus(tmp_path / "one.tsv")
+    caplog.set_level("WARNING", logger="tagsmith")
+
+    def run(*args):  # not -q: its warnings are logged
+        return CliRunner().invoke(tagsmith_cli.cli, list(map(str, args)))
+
+    result = run("train", corpus, "-o", tmp_path / "m", *FAST)
+    assert result.exit_code == 0, result.output
+    training = TextClassifier.load(tmp_path / "m").manifest["training"]
+    assert training["label_cardinality"] == {"n_labelled_docs": 60, "mean_labels": 1.0,
+                                             "share_one_label": 1.0}
+    said = [r.getMessage() for r in caplog.records if "exactly one label" in r.getMessage()]
+    assert len(said) == 1, caplog.text
+    assert said[0].startswith("every one of the 60 labelled documents carries exactly one "
+                              "label, and the model may give a document several")
+    assert f"tagsmith audit {corpus} --single-label no --review-sample N" in said[0]
+    assert "train with --single-label yes, and this warning is not given" in said[0]
+    # a true catalogue says so, and is not warned
+    caplog.clear()
+    result = run("train", corpus, "-o", tmp_path / "m2", "--single-label", "yes", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "exactly one label" not in caplog.text
+    # nor is a corpus whose documents carry several
+    several = _topics_corpus(tmp_path / "several.tsv", second_label=True)
+    result = run("train", several, "-o", tmp_path / "m3", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "exactly one label" not in caplog.text
+    cardinality = TextClassifier.load(tmp_path / "m3").manifest["training"][
+        "label_cardinality"]
+    assert cardinality["share_one_label"] < 1.0 < cardinality["mean_labels"]
+
+
+def test_train_single_label_yes_refuses_a_document_given_two_before_training(tmp_path):
+    """--single-label yes says each document has one label by design: a corpus giving
+    six of its sixty documents two is refused, as audit --single-label yes refuses it,
+    before any training, and no bundle is written."""
+    several = _topics_corpus(tmp_path / "several.tsv", second_label=True)
+    result = run("train", several, "-o", tmp_path / "m", "--single-label", "yes", *FAST)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for --single-label" in result.output
+    assert (f"{several}: one label a document was said, but 6 of its 60 labelled documents "
+            "carry two or more; train it with --single-label auto or no") in result.output
+    assert not (tmp_path / "m").exists()

@@ -878,6 +878,9 @@ def train_classifier(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpa
             "final_fit_seconds": round(fit_seconds, 3),
             "n_calibration_docs": 0 if calibration is None else len(calibration[0]),
             "data_fingerprint": fingerprint,
+            # labels a labelled document carries: 1.0 each is a catalogue's, or a
+            # multi-label corpus coded with one (main) label a document (train warns)
+            "label_cardinality": label_cardinality(Y),
             # what was done, not the options' defaults: a dev corpus takes no share of
             # the data and nothing is refitted after it ('dev_fraction 0.1, refit true'
             # read as a split of the corpus and a refit); bundles written before keep
@@ -1100,6 +1103,32 @@ def _named(Y: sp.csr_matrix) -> sp.csr_matrix:
     named.eliminate_zeros()
     named.data[:] = 1.0
     return named
+
+
+def label_cardinality(Y) -> dict:
+    """How many labels the labelled documents of ``Y`` carry, as the manifest records it
+    (``training.label_cardinality``): ``n_labelled_docs``, ``mean_labels`` (a labelled
+    document's mean count) and ``share_one_label`` (the share of them carrying exactly
+    one; None, as the mean, where no document has a label). A corpus coded with one
+    label a document (a catalogue, or a library's main subject alone) reads 1.0: train
+    warns of it, which the stored 1.0 lets a reader of the bundle see too (a model
+    trained on Reuters-21578 kept to each story's first topic said nothing of it).
+
+    >>> label_cardinality(sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0], [0, 0, 0]])))
+    {'n_labelled_docs': 2, 'mean_labels': 1.5, 'share_one_label': 0.5}
+    >>> label_cardinality(np.zeros((2, 3)))["mean_labels"] is None
+    True
+    """
+    positives = sp.csr_matrix(Y, copy=True)
+    sum_duplicates_wide(positives)  # a duplicate entry is one label, a stored 0 none
+    positives.eliminate_zeros()
+    per_doc = np.diff(positives.indptr)
+    labelled = per_doc[per_doc > 0]
+    if not len(labelled):
+        return {"n_labelled_docs": 0, "mean_labels": None, "share_one_label": None}
+    return {"n_labelled_docs": int(len(labelled)),
+            "mean_labels": round(float(labelled.mean()), 6),
+            "share_one_label": round(float((labelled == 1).mean()), 6)}
 
 
 def _label_counts(Y, n_labels: int) -> np.ndarray:
