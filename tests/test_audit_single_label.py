@@ -612,6 +612,42 @@ def test_one_label_a_document_says_it_may_be_a_main_subject_coding(tmp_path):
     report = json.loads((tmp_path / "yes" / "report.json").read_text(encoding="utf-8"))
     assert report["noise"]["one_label_note"] is None
     assert "exactly one label" not in result.output
+    # nor are its wrong rows put in another order (the audit benchmarks' corpora)
+    assert "one_label_wrong_order" not in report["noise"]["method"]
+
+
+def test_one_label_a_document_said_not_single_label_orders_wrong_rows_by_score(tmp_path):
+    """Reuters-21578 kept to each story's first topic, audited with --single-label no:
+    the wrong rows came in order of the error probability, which weighs each label's
+    estimated wrong rate, and true main subjects with a rival topic (acq, earn) came
+    first; with 2% of the topics replaced at random, 0.70 of the first 100 wrong rows
+    were replaced ones. They come in order of the given label's own score now (0.97),
+    and the note says so and why a wrong row may still be a true label."""
+    docs = [json.loads(line) for line in _reuters_first_topic(tmp_path).read_text(
+        encoding="utf-8").splitlines()]
+    topics = sorted({doc["labels"][0] for doc in docs})
+    rng = random.Random(5)
+    for doc in rng.sample(docs, 12):  # another topic, given at random
+        doc["labels"] = [rng.choice([t for t in topics if t != doc["labels"][0]])]
+    corpus = tmp_path / "replaced.jsonl"
+    corpus.write_text("".join(json.dumps(doc) + "\n" for doc in docs), encoding="utf-8")
+    result = invoke("audit", corpus, "-o", tmp_path / "no", "--scores", "knn", "--no-html",
+                    "--single-label", "no", "--min-probability", "0.05")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "no" / "report.json").read_text(encoding="utf-8"))
+    with open(tmp_path / "no" / "review.csv", newline="", encoding="utf-8") as f:
+        wrong = [row for row in csv.DictReader(f) if row["kind"] == "wrong"]
+    scores = [float(row["model_score"]) for row in wrong]
+    assert len(wrong) >= 3
+    assert scores == sorted(scores)
+    # the error probability's order is another (it was the queue's)
+    probabilities = [float(row["probability"]) for row in wrong]
+    assert probabilities != sorted(probabilities, reverse=True)
+    assert report["noise"]["method"]["one_label_wrong_order"] == {"n_rows": len(wrong)}
+    note = report["noise"]["one_label_note"]
+    assert (f"its {len(wrong):,} wrong rows are in order of the given label's own score "
+            "(model_score, lowest first)") in note
+    assert "a wrong row may be a true label all the same" in note
 
 
 def test_a_multi_label_corpus_gets_no_one_label_note(tmp_path):

@@ -2036,6 +2036,30 @@ def test_one_label_queue_figures_names_the_review_and_a_doc_id_the_corpus_lacks(
     assert figures["n_wrong_rows_on_true_labels"] == 1
 
 
+def test_one_label_replaces_topics_and_scores_the_wrong_rows_against_them(tmp_path):
+    """--replace-share gives stories another of the corpus's topics (a wrong label to
+    find, which the first-topic corpus never had: every wrong row there was a true
+    topic) and scores the wrong rows against them; a share of 0 changes nothing."""
+    one_label = _benchmark("one_label")
+    docs = [{"id": i, "text": "t", "labels": ["abc"[i % 3]]} for i in range(300)]
+    assert one_label.replace_topics([dict(d) for d in docs], 0.0) == {}
+    changed = [dict(d) for d in docs]
+    replaced = one_label.replace_topics(changed, 0.1)
+    assert 10 < len(replaced) < 60
+    for doc, before in zip(changed, docs, strict=True):
+        if str(doc["id"]) in replaced:
+            assert doc["labels"] == [replaced[str(doc["id"])]] != before["labels"]
+        else:
+            assert doc["labels"] == before["labels"]
+    assert replaced == one_label.replace_topics([dict(d) for d in docs], 0.1)  # seeded
+    review = tmp_path / "review.csv"
+    review.write_text("kind,label_uri,doc_id\r\nwrong,b,d0\r\nmissing,a,d0\r\n"
+                      "wrong,c,d1\r\n", encoding="utf-8", newline="")
+    figures = one_label.wrong_figures(review, {"d0": "b", "d5": "a"})
+    assert figures == {"n_replaced": 2, "n_wrong_rows": 2, "at": {
+        2: {"replaced": 1, "precision": 0.5, "recall": 0.5}}}
+
+
 def test_one_label_writes_the_first_topic_corpus_whole_or_not_at_all(tmp_path):
     """first-topic.jsonl was written in place, a line at a time: a story that failed
     (or a Ctrl-C) left a corpus cut off where a whole one of an earlier run had been."""
