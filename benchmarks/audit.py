@@ -192,8 +192,12 @@ def prepare(args, work: Path) -> Path:
         log(f"data: cached in {data_dir}")
         return data_dir
     log(f"reading {args.dataset} from {args.data_dir}")
+    # the slice drawn with --seed: every seed audited the same documents, so the spread
+    # over seeds said nothing of which documents a small team happens to hold (the runs
+    # of record take the whole training split, with no slice)
     splits = read_splits(args.dataset, args.data_dir, work,
-                         args.max_train_docs, "random" if args.max_train_docs else "first")
+                         args.max_train_docs, "random" if args.max_train_docs else "first",
+                         slice_seed=args.seed)
     space = splits["label_space"]
     for split in ("train", "dev", "test"):
         # a TSV line cannot hold an empty text (Reuters-21578 has a few): leave those
@@ -734,8 +738,8 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_arguments(parser, sorted(TRAIN), "audit",
                       "where the corpora, trainings and results go, under <dataset>/")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the injected noise, the audit and the first training "
-                        "(default: %(default)s)")
+                        help="seed of the injected noise, the audit, the first training "
+                        "and the --max-train-docs slice (default: %(default)s)")
     parser.add_argument("--missing-rate", type=float, default=0.10,
                         help="share of the given training labels removed (default: "
                         "%(default)s)")
@@ -755,8 +759,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--audit-options", default="{}", help="JSON AuditOptions overrides, e.g. "
                         "'{\"k\": 50}' (default: %(default)s, the dataset's own options).")
     parser.add_argument("--max-train-docs", type=int, default=None,
-                        help="A seeded random slice of N training documents (development "
-                        "only; default: all).")
+                        help="A random slice of N training documents, drawn with --seed "
+                        "(development only; default: all).")
     parser.add_argument("--cleanlab", action="store_true", help="Also run cleanlab (default: "
                         "on GoEmotions only; needs scores for every label).")
     parser.add_argument("--train-seeds", type=int, default=1,

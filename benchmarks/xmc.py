@@ -323,11 +323,12 @@ def make_data_work_dir(dataset: str, data_dir: Path, work: Path,
 
 
 def read_splits(dataset: str, data_dir: Path, work: Path, max_train_docs: int | None,
-                slice_mode: str = "first") -> dict:
+                slice_mode: str = "first", slice_seed: int = 0) -> dict:
     """Label space and ``{split: (texts, Y)}`` for train, dev and test.
 
     With ``max_train_docs``, train is its first N documents (``slice_mode="first"``) or
-    a seeded random sample of N, kept in file order (``"random"``).
+    a random sample of N drawn with ``slice_seed``, kept in file order (``"random"``;
+    ``audit.py`` passes its ``--seed``, so its seeds audit different documents).
     """
     from tagsmith.data.corpus import Corpus, collect
     from tagsmith.data.labelspace import LabelSpace
@@ -379,8 +380,8 @@ def read_splits(dataset: str, data_dir: Path, work: Path, max_train_docs: int | 
     else:
         raise SystemExit(f"unknown --dataset {dataset!r}: use one of {', '.join(DATASETS)}")
     if max_train_docs is not None and slice_mode == "random" and max_train_docs < len(train[0]):
-        rows = np.sort(np.random.default_rng(0).choice(len(train[0]), size=max_train_docs,
-                                                       replace=False))
+        rows = np.sort(np.random.default_rng(slice_seed).choice(
+            len(train[0]), size=max_train_docs, replace=False))
         train = ([train[0][i] for i in rows], train[1][rows])
         notes.append(f"train = a seeded random sample of {max_train_docs:,} documents")
     return {"label_space": space, "train": train, "dev": dev, "test": test, "notes": notes}

@@ -984,7 +984,7 @@ def test_audit_prepare_counts_the_documents_it_leaves_out_in_the_singular(tmp_pa
     splits = {"train": (["cats purr", "dogs bark", "cats and dogs", "cats sleep"], Y),
               "dev": (["cats purr"], Y[:1]), "test": (["dogs run", " "], Y[:2]),
               "label_space": space, "notes": []}
-    monkeypatch.setattr(xmc, "read_splits", lambda *args: splits)
+    monkeypatch.setattr(xmc, "read_splits", lambda *args, **kwargs: splits)
     args = argparse.Namespace(dataset="goemotions", seed=0, missing_rate=0.25, wrong_rate=0.0,
                               max_train_docs=None, data_dir=tmp_path / "data")
     data_dir = audit.prepare(args, tmp_path / "work")
@@ -992,6 +992,42 @@ def test_audit_prepare_counts_the_documents_it_leaves_out_in_the_singular(tmp_pa
     assert "test: 1 document with an empty text left out" in err
     assert "train: 1 document also in dev left out" in err
     assert (data_dir / "truth.npz").exists()
+
+
+def test_audit_max_train_docs_draws_its_slice_with_the_seed(tmp_path):
+    """``--max-train-docs N`` drew the same documents for every ``--seed``: the small-corpus
+    figures' spread over seeds said nothing of which documents a team happens to hold. The
+    slice is now drawn with the seed (seed 0 keeps the slice it had); the whole split,
+    which the runs of record audit, is the same for every seed."""
+    import argparse
+    import gzip
+
+    import numpy as np
+
+    audit = _benchmark("audit")
+    source = tmp_path / "work" / "source"
+    source.mkdir(parents=True)
+    (source / "vocab.tsv").write_text("<urn:e:a>\ta\n<urn:e:b>\tb\n", encoding="utf-8")
+    texts = [f"comment number {i}" for i in range(40)]
+    for split in ("train", "dev", "test"):
+        with gzip.open(source / f"{split}.tsv.gz", "wt", encoding="utf-8") as out:
+            for i, text in enumerate(texts if split == "train" else [f"{split} {i}"
+                                                                      for i in range(4)]):
+                out.write(f"{text}\t<urn:e:{'ab'[i % 2]}>\n")
+
+    def train_texts(seed, max_train_docs):
+        args = argparse.Namespace(dataset="goemotions", seed=seed, missing_rate=0.1,
+                                  wrong_rate=0.05, max_train_docs=max_train_docs,
+                                  data_dir=tmp_path / "data")
+        data_dir = audit.prepare(args, tmp_path / "work")
+        with gzip.open(data_dir / "train-clean.tsv.gz", "rt", encoding="utf-8") as lines:
+            return [line.split("\t")[0] for line in lines]
+
+    first = np.sort(np.random.default_rng(0).choice(40, size=10, replace=False))
+    assert train_texts(0, 10) == [texts[i] for i in first]  # seed 0: the slice of before
+    assert train_texts(1, 10) != train_texts(0, 10)
+    assert len(train_texts(1, 10)) == 10 and set(train_texts(1, 10)) <= set(texts)
+    assert train_texts(0, None) == train_texts(1, None) == texts
 
 
 def test_repair_curve_recovered_fraction_of_the_lost_p1():
