@@ -2846,6 +2846,16 @@ def test_audit_warns_that_a_small_corpus_inflates_its_noise_figures(goemotions_s
     assert "--review-sample N" in note and f"warning: {note}" in said
     html = (out / "report.html").read_text(encoding="utf-8")
     assert html.count("may say more of how poorly the scores learnt") == 2  # overview, noise
+    # the noise section led with confident learning's rates (71.97% missing at 500
+    # comments) and a document quality of 0.24, the bounds and the warning below them:
+    # now the bounds and the warning lead, and the rates follow, said to be inflated
+    section = html[html.index(">Label noise<"):]
+    bounds_at = section.index("Upper bounds by mixture proportion: at most")
+    warned_at = section.index("may say more of how poorly the scores learnt")
+    inflated_at = section.index("Confident learning's estimates, inflated at this size")
+    assert bounds_at < warned_at < inflated_at
+    assert "<p>Estimated " not in section
+    assert "It reads confident learning's rates, inflated at this size" in section
     # 300 texts whose words name their labels: narrow bounds, nothing to warn of
     separated = _corpus_of_labels(tmp_path / "separated.tsv", 10, random.Random(5))
     result = invoke("audit", separated, "-o", tmp_path / "out2", "--no-html")
