@@ -2855,6 +2855,9 @@ def test_audit_warns_that_a_small_corpus_inflates_its_noise_figures(goemotions_s
     inflated_at = section.index("Confident learning's estimates, inflated at this size")
     assert bounds_at < warned_at < inflated_at
     assert "<p>Estimated " not in section
+    # and the bounds compare themselves with the counts below them, not "above"
+    assert "than the count below" in section or "than the counts below" in section
+    assert "than the count above" not in section and "than the counts above" not in section
     assert "It reads confident learning's rates, inflated at this size" in section
     # 300 texts whose words name their labels: narrow bounds, nothing to warn of
     separated = _corpus_of_labels(tmp_path / "separated.tsv", 10, random.Random(5))

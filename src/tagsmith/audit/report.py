@@ -606,9 +606,11 @@ def _band(band: dict) -> str:
     return f"{low:,}" if low == high else f"{low:,}–{high:,}"
 
 
-def _tighter(bounds: dict, noise: dict) -> str:
+def _tighter(bounds: dict, noise: dict, where: str = "above") -> str:
     """How the bounds compare with the confident counts, as they are here: the page said
     "much tighter" even where a bound was above its count (a small corpus, a weak scorer).
+    ``where`` the counts stand on the page: "below" where the small-corpus note puts the
+    bounds first (the page pointed "above" at counts that followed).
 
     >>> _tighter({"est_wrong": 5.0, "est_missing": 9.0}, {"est_wrong": 7.0, "est_missing": 20.0})
     'are tighter than the counts above'
@@ -616,19 +618,22 @@ def _tighter(bounds: dict, noise: dict) -> str:
     'are tighter than the count above for missing labels (for wrong ones, the count is)'
     >>> _tighter({"est_wrong": 9.0, "est_missing": 29.0}, {"est_wrong": 7.0, "est_missing": 20.0})
     'are not tighter than the counts above here'
+    >>> _tighter({"est_wrong": 9.0, "est_missing": 9.0}, {"est_wrong": 7.0, "est_missing": 20.0},
+    ...          "below")
+    'are tighter than the count below for missing labels (for wrong ones, the count is)'
     """
     wrong = bounds["est_wrong"] < noise["est_wrong"]
     missing = bounds["est_missing"] < noise["est_missing"]
     if wrong and missing:
-        return "are tighter than the counts above"
+        return f"are tighter than the counts {where}"
     if not wrong and not missing:
-        return "are not tighter than the counts above here"
+        return f"are not tighter than the counts {where} here"
     tight, loose = ("missing labels", "wrong ones") if missing else ("wrong labels",
                                                                      "missing ones")
-    return f"are tighter than the count above for {tight} (for {loose}, the count is)"
+    return f"are tighter than the count {where} for {tight} (for {loose}, the count is)"
 
 
-def _bounds_html(bounds: dict | None, noise: dict) -> str:
+def _bounds_html(bounds: dict | None, noise: dict, where: str = "above") -> str:
     if not bounds:
         # withheld as not informative (little signal, or vacuous): say so, not stay silent
         note = noise.get("bounds_note")
@@ -638,7 +643,7 @@ def _bounds_html(bounds: dict | None, noise: dict) -> str:
             f'{_estimate(bounds["est_missing"])} missing ones ({100 * bounds["missing_rate"]:.2f}% '
             'of true labels). They compare the probabilities of given and not-given pairs '
             '(missing labels taken as missing at random, at one rate for every label, wrong '
-            f'ones as equally likely for every label) and {_tighter(bounds, noise)}, but '
+            f'ones as equally likely for every label) and {_tighter(bounds, noise, where)}, but '
             'they too include '
             'the pairs the scorer cannot tell apart. They hold only as far as errors fall at '
             f'random{_tail_html(bounds.get("missing_tail"))}: labels left off some labels '
@@ -823,7 +828,7 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict,
     # (5% wrong, 10% missing planted) were headlined "71.97% of true labels" missing,
     # and a document quality of 0.24, with the bounds and the warning below them
     small = bool(noise.get("small_corpus_note") and noise.get("bounds"))
-    lead = (_bounds_html(noise.get("bounds"), noise)
+    lead = (_bounds_html(noise.get("bounds"), noise, "below")
             + _signal_html({"warning": noise.get("small_corpus_note")})) if small else ""
     parts = [lead + ("<p>Confident learning's estimates, inflated at this size (see the "
                      "warning above): " if small else "<p>Estimated ")
