@@ -4644,6 +4644,103 @@ def test_embed_said_embeds_each_document_once_in_order_as_one_piece(monkeypatch,
     assert seen == texts[:99] and got.shape == (99, 2)
 
 
+def test_embed_said_reads_the_documents_an_earlier_run_embedded(tmp_path, monkeypatch,
+                                                                 caplog):
+    """label --shortlist-zeroshot embedded its whole corpus on every run: a rerun of a
+    3,000-comment walk (another seed, --rare-share) spent 5 of its 6 minutes on it. With
+    --cache-dir the embeddings are read back (keyed by the encoder and the texts), an
+    edited corpus embeds its new texts alone, and a damaged or other encoder's file is
+    never trusted."""
+    from tagsmith.cli import llm_commands
+
+    from conftest import WordEncoder
+
+    class Scorer:
+        show_progress = False
+
+        def __init__(self, encoder):
+            self.encoder = encoder
+
+    class OtherModel(WordEncoder):
+        name = "other words"
+
+    monkeypatch.setattr(llm_commands, "EMBED_PROBE_FROM", 100)
+    cache = tmp_path / "embeddings"
+    texts = [f"football match {i} " + "weather " * (i % 3) for i in range(150)]
+    first = WordEncoder()
+    got = llm_commands._embed_said(Scorer(first), texts, 0, str(cache))
+    assert first.embedded == texts
+    files = list(cache.glob("labels-*.npz"))
+    assert len(files) == 1
+    again = WordEncoder()
+    with caplog.at_level("INFO", logger="tagsmith"):
+        np.testing.assert_array_equal(
+            llm_commands._embed_said(Scorer(again), texts, 0, str(cache)), got)
+    assert again.embedded == []  # read back, none embedded
+    assert "the 150 documents' embeddings read from" in caplog.text
+    # another model's: its own file, the first one not read as its vectors
+    other = OtherModel()
+    llm_commands._embed_said(Scorer(other), texts, 0, str(cache))
+    assert other.embedded == texts
+    # an edited corpus: the 5 texts no run embedded alone
+    edited = texts[:145] + [f"concert {i}" for i in range(5)]
+    caplog.clear()
+    changed = WordEncoder()
+    with caplog.at_level("INFO", logger="tagsmith"):
+        np.testing.assert_array_almost_equal(
+            llm_commands._embed_said(Scorer(changed), edited, 0, str(cache))[:145], got[:145])
+    assert changed.embedded == edited[145:]
+    assert "145 of 150 document texts embedded by an earlier run" in caplog.text
+    # damaged: warned of, embedded again and rewritten, then read back
+    files[0].write_bytes(b"PK\x03\x04 not a cache file")
+    caplog.clear()
+    damaged = WordEncoder()
+    with caplog.at_level("INFO", logger="tagsmith"):
+        np.testing.assert_array_almost_equal(
+            llm_commands._embed_said(Scorer(damaged), texts, 0, str(cache)), got)
+    assert "ignoring the zero-shot embedding cache" in caplog.text
+    assert "embedding the document texts again" in caplog.text
+    # the damaged file unread: its texts taken from the edited corpus's file but 5
+    assert damaged.embedded == texts[145:]
+    last = WordEncoder()
+    llm_commands._embed_said(Scorer(last), texts, 0, str(cache))
+    assert last.embedded == []
+    # no cache: embedded, nothing written
+    none = WordEncoder()
+    llm_commands._embed_said(Scorer(none), texts, 0, "")
+    assert none.embedded == texts
+
+
+def test_cli_label_zeroshot_shortlist_rerun_embeds_nothing_again(tmp_path, monkeypatch):
+    """A rerun of label --shortlist-zeroshot (a --dry-run, then the run; another seed)
+    embedded the corpus and the --human sample again: with --cache-dir, neither is."""
+    import tagsmith.zeroshot.encoder as encoder_module
+
+    from conftest import WordEncoder
+
+    made: list[WordEncoder] = []
+
+    def encoder():
+        made.append(WordEncoder())
+        return made[-1]
+
+    monkeypatch.setattr(encoder_module, "SentenceEncoder", encoder)
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("u:f\tfootball\nu:c\tconcert\nu:w\tweather\n", encoding="utf-8")
+    docs, human = tmp_path / "d.txt", tmp_path / "h.tsv"
+    docs.write_text("".join(f"football report {i}\n" for i in range(30)), encoding="utf-8")
+    human.write_text("".join(f"a concert {i}\tu:c\n" for i in range(4)), encoding="utf-8")
+    args = ["-q", "label", str(docs), "--vocab", str(vocab), "--shortlist-zeroshot",
+            "--shortlist-k", "2", "--cache-dir", str(tmp_path / "emb"), "--dry-run",
+            "--human", str(human), "-o", str(tmp_path / "o.jsonl"), "--base-url",
+            "http://127.0.0.1:9", "--llm", "m", "--cache", str(tmp_path / "c.sqlite")]
+    for _ in range(2):
+        result = CliRunner().invoke(tagsmith_cli.cli, args)
+        assert result.exit_code == 0, result.output
+    assert len(made[0].embedded) == 3 + 30 + 4  # the labels, the corpus, the sample
+    assert made[1].embedded == []
+
+
 def test_zeroshot_shortlist_says_what_it_embeds_before_the_labels_are_embedded(
         monkeypatch, caplog):
     """The line counting the documents --shortlist-zeroshot embeds came after the

@@ -1066,7 +1066,8 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               "themselves as background.")
 @click.option("--cache-dir", default=EMBEDDING_CACHE,
               show_default=True, callback=a_cache_dir,
-              help="Where label embeddings are cached ('' for no cache).")
+              help="Where label embeddings, and with --shortlist-zeroshot the "
+              "documents' (of the corpus and --human), are cached ('' for no cache).")
 @click.option("--shortlist-k", type=click.IntRange(min=1), default=30, show_default=True,
               help="Labels of the shortlist offered per document; a label the LLM names "
               "off it is rejected (counted in n_unoffered_labels; an answer naming only such "
@@ -1634,11 +1635,13 @@ def _zeroshot_shortlists(texts, space, k, show_progress, human_texts, cache_dir,
     n_human = 0 if human_texts is None else len(human_texts)
     # said before the encoder loads and the labels are embedded (minutes at 25,000
     # labels and no cache), which it followed
-    _say_embedding(len(texts), n_human)
+    _say_embedding(len(texts), n_human, cache_dir)
     # '' is no cache: as a path it was the working directory (as for zeroshot)
     scorer = ZeroShotClassifier(space, SentenceEncoder(), cache_dir=cache_dir or None,
                                 show_progress=show_progress, lang=lang)
-    vectors = _embed_said(scorer, texts, n_human)
+    # the documents' embeddings cached in cache_dir as the labels' are (by the encoder's
+    # identity and each text's digest): a rerun embedded the whole corpus again
+    vectors = _embed_said(scorer, texts, n_human, cache_dir)
     # blank documents are no background: each embedded as '.' counted toward every
     # label's hubness (fit_background leaves blank texts out; vectors it cannot judge)
     rows = np.flatnonzero(~blank_texts(texts))
@@ -1646,7 +1649,28 @@ def _zeroshot_shortlists(texts, space, k, show_progress, human_texts, cache_dir,
         scorer.fit_background(
             vectors=vectors[rows[_sample_rows(len(rows), BACKGROUND_SAMPLE)]])
     return (scorer.topk_from_embeddings(vectors, k),
-            None if human_texts is None else scorer.predict_topk(human_texts, k))
+            None if human_texts is None else _human_topk(scorer, human_texts, k, cache_dir))
+
+
+def _human_topk(scorer, human_texts, k, cache_dir):
+    """``scorer.predict_topk(human_texts, k)``, the sample's embeddings read from (and
+    written to) ``cache_dir`` as the corpus's are."""
+    from tagsmith.zeroshot.scorer import (
+        _without_suggestions,
+        blank_texts,
+        embed_cached,
+        warn_blank,
+    )
+
+    human_texts = list(human_texts)
+    vectors = embed_cached(scorer.encoder, human_texts, cache_dir or None,
+                           show_progress=scorer.show_progress, kind="document")
+    topk = scorer.topk_from_embeddings(vectors, k)
+    blank = blank_texts(human_texts)
+    if blank.any():  # as predict_topk: a blank text gets no label
+        warn_blank(int(blank.sum()), len(human_texts))
+        topk = _without_suggestions(topk, blank)
+    return topk
 
 
 #: the documents ``--shortlist-zeroshot`` embeds first to time the encoder (after
@@ -1656,45 +1680,97 @@ EMBED_WARM_UP = 8
 EMBED_PROBE_FROM = 500
 
 
-def _say_embedding(n_docs: int, n_human: int) -> None:
+def _say_embedding(n_docs: int, n_human: int, cache_dir=None) -> None:
     """The line :func:`_embed_said` goes with: how many documents
-    ``--shortlist-zeroshot`` embeds, and whether it times them first."""
+    ``--shortlist-zeroshot`` embeds, whether an earlier run's embeddings are looked for
+    in ``cache_dir``, and whether it times them first."""
     import logging
 
     told = (f"--shortlist-zeroshot: embedding the corpus's {n_docs:,} "
             f"document{plural_s(n_docs)}"
             + (f" and the human sample's {n_human:,}" if n_human else "")
             + " with the zero-shot sentence encoder before any call (a --dry-run's too)")
+    if cache_dir:
+        told += f"; those an earlier run embedded are read from {cache_dir}"
     if n_docs >= EMBED_PROBE_FROM:
-        told += f"; timing it on {EMBED_PROBE} of them first"
+        told += (f"; timing it on {EMBED_PROBE} of them first" if not cache_dir else
+                 f"; timing it on {EMBED_PROBE} of them first where {EMBED_PROBE_FROM} "
+                 "or more are left to embed")
     logging.getLogger("tagsmith").info("%s", told)
 
 
-def _embed_said(scorer, texts, n_human: int):
-    """``scorer.embed(texts)``, where there are at least :data:`EMBED_PROBE_FROM`, said
-    about how long at the rate measured on :data:`EMBED_PROBE` of them (after
-    :func:`_say_embedding`'s count). A desk's 3,885 Reuters documents took 30 of the
-    run's 32 minutes on 2 busy cores, a --dry-run's as well, and nothing said so before."""
+def _embed_said(scorer, texts, n_human: int, cache_dir=None):
+    """``scorer.embed(texts)``, where there are at least :data:`EMBED_PROBE_FROM` to
+    embed, said about how long at the rate measured on :data:`EMBED_PROBE` of them
+    (after :func:`_say_embedding`'s count). A desk's 3,885 Reuters documents took 30 of
+    the run's 32 minutes on 2 busy cores, a --dry-run's as well, and nothing said so
+    before. With ``cache_dir`` (``label --cache-dir``), the embeddings are read from the
+    file an earlier run wrote there for these texts (:func:`~tagsmith.zeroshot.scorer.
+    embed_cached`: keyed by the encoder's identity and the texts' digests, checked on
+    every read, a damaged or other model's file never trusted), and those of texts no
+    earlier run embedded alone are embedded (and timed) and the file written: a rerun of
+    a 3,000-comment walk spent 5 of its 6 minutes embedding them again."""
     import logging
-    import time
 
-    import numpy as np
+    from tagsmith.zeroshot.scorer import embed_cached
 
-    n_docs = len(texts)
-    log = logging.getLogger("tagsmith")
-    if n_docs < EMBED_PROBE_FROM:
-        return scorer.embed(texts)
-    timed = EMBED_WARM_UP + EMBED_PROBE
-    warm = scorer.encoder.encode(texts[:EMBED_WARM_UP])  # the model's first call: slow
-    start = time.perf_counter()
-    probe = scorer.encoder.encode(texts[EMBED_WARM_UP:timed])
-    rate = EMBED_PROBE / max(time.perf_counter() - start, 1e-6)
-    left = (n_docs - timed + n_human) / rate
-    log.info("--shortlist-zeroshot: %.1f documents a second, about %s for the %s left "
-             "(a rough figure: the first documents' lengths, the machine's load now)",
-             rate, f"{round(left / 60):,} min" if left >= 90 else f"{max(1, round(left))} s",
-             f"{n_docs - timed + n_human:,}")
-    return np.vstack([warm, probe, scorer.embed(texts[timed:])])
+    probing = _ProbingEncoder(scorer.encoder, n_human,
+                              getattr(scorer, "show_progress", False))
+    if not cache_dir:
+        return probing.encode(texts)
+    vectors = embed_cached(probing, list(texts), cache_dir, kind="document",
+                           show_progress=probing.show_progress)
+    if not probing.embedded:
+        logging.getLogger("tagsmith").info(
+            "--shortlist-zeroshot: the %s document%s' embeddings read from %s, where an "
+            "earlier run wrote them", f"{len(texts):,}", plural_s(len(texts)), cache_dir)
+    return vectors
+
+
+class _ProbingEncoder:
+    """``encoder`` (of :func:`_embed_said`), timing its first call of at least
+    :data:`EMBED_PROBE_FROM` texts on :data:`EMBED_PROBE` of them and saying about how
+    long the rest (and ``n_human`` more) takes; ``embedded`` counts the texts it was
+    given. The cache keys its files by the encoder it wraps."""
+
+    def __init__(self, encoder, n_human: int, show_progress: bool):
+        self.encoder, self.n_human, self.show_progress = encoder, n_human, show_progress
+        self.embedded = 0
+        # the wrapped encoder's, read by the cache (where there is one)
+        self.dim: int = getattr(encoder, "dim", 0)
+        self.name: str = getattr(encoder, "name", "")
+
+    @property
+    def identity(self) -> str:
+        from tagsmith.zeroshot.scorer import encoder_identity
+
+        return encoder_identity(self.encoder)
+
+    def encode(self, texts, *, show_progress: bool | None = None):
+        import logging
+        import time
+
+        import numpy as np
+
+        texts = list(texts)
+        self.embedded += len(texts)
+        shown = self.show_progress if show_progress is None else show_progress
+        n_docs = len(texts)
+        if n_docs < EMBED_PROBE_FROM:
+            return self.encoder.encode(texts, show_progress=shown)
+        timed = EMBED_WARM_UP + EMBED_PROBE
+        warm = self.encoder.encode(texts[:EMBED_WARM_UP])  # the model's first call: slow
+        start = time.perf_counter()
+        probe = self.encoder.encode(texts[EMBED_WARM_UP:timed])
+        rate = EMBED_PROBE / max(time.perf_counter() - start, 1e-6)
+        left = (n_docs - timed + self.n_human) / rate
+        logging.getLogger("tagsmith").info(
+            "--shortlist-zeroshot: %.1f documents a second, about %s for the %s left "
+            "(a rough figure: the first documents' lengths, the machine's load now)",
+            rate, f"{round(left / 60):,} min" if left >= 90 else f"{max(1, round(left))} s",
+            f"{n_docs - timed + self.n_human:,}")
+        return np.vstack([warm, probe,
+                          self.encoder.encode(texts[timed:], show_progress=shown)])
 
 
 def _union_shortlist(first, second, k: int):
