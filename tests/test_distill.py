@@ -3398,20 +3398,60 @@ def test_label_with_a_budget_names_labels_it_bought_too_few_positives_of(tmp_pat
     said = " ".join(result.stderr.split())
     # without --student no student is kept: the words are of a model trained on the labels
     learner = "the student" if student else "a model trained on these labels"
-    assert ("1 label has only 1 to 5 positive training documents of the 20 learnt from, "
+    assert ("1 label has only 1 to 5 positive training documents (a target of at least "
+            "0.5) of the 20 learnt from, "
             f"too few for {learner} to learn it (it will rarely if ever predict it): "
             "'music' (2); a larger budget buys them only as often as the pool holds them"
             ) in said, said
     assert "found with zeroshot" in said, said  # the command line's words
     summary = json.loads(result.stderr.strip().splitlines()[-1])
     assert summary["active"]["starved_labels"] == [
-        {"uri": "u:music", "label": "music", "positives": 2}]
-    # counted at any target (distill's, of the same shape, at 0.5): the record says so
-    assert summary["active"]["starved_min_target"] == 0
+        {"uri": "u:music", "label": "music", "positives": 2, "given": 2}]
+    # counted at 0.5, as distill counts them: the record says so
+    assert summary["active"]["starved_min_target"] == 0.5
     if not student:
         return
     manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
     assert manifest["distillation"]["starved_labels"] == summary["active"]["starved_labels"]
+
+
+def _answer_music_weakly_where_rare(body) -> str:
+    """Every document sport; music too, at 0.3, where it holds 'rare'."""
+    doc = read_data_section(user_prompt(body), "DOCUMENT")
+    labels = [{"label": "sport", "confidence": 0.9}]
+    if "rare" in doc:
+        labels.append({"label": "music", "confidence": 0.3})
+    return json.dumps({"labels": labels})
+
+
+def test_label_with_a_budget_counts_starved_labels_as_distill_does(tmp_path):
+    """label --budget counted any target as a positive, distill one of 0.5 or more: a
+    label the teacher gave 10 documents at 0.3 was not starved by the run's warning,
+    and distill of its output named it with 0 positives. Both count at 0.5 now."""
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(("rare " if i % 2 else "") + f"sport story {i}\n"
+                            for i in range(20)))
+    vocab = sport_vocab(tmp_path)
+    out = tmp_path / "o.jsonl"
+    with LocalChatServer(_answer_music_weakly_where_rare) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(docs), "--vocab", str(vocab), "-o", str(out), "--budget", "20",
+            "--rounds", "2", "--llm", "t", "--cache", str(tmp_path / "c.sqlite"),
+            "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    distilled = CliRunner().invoke(tagsmith_cli.cli, [
+        "-q", "distill", str(out), "--vocab", str(vocab), "-o", str(tmp_path / "s"),
+        "--json"])
+    assert distilled.exit_code == 0, distilled.output
+    report = json.loads(distilled.stdout)
+    assert summary["active"]["starved_labels"] == report["starved_labels"] == [
+        {"uri": "u:music", "label": "music", "positives": 0, "given": 10}]
+    assert summary["active"]["starved_min_target"] == report["starved_min_target"] == 0.5
+    said = " ".join(result.stderr.split())
+    assert ("1 label the teacher gave only below a target of 0.5, so no positive "
+            "training document of the 20 learnt from: 'music' (given on 10 documents)"
+            ) in said, said
 
 
 def test_cli_distill_names_labels_of_too_few_positives(tmp_path):

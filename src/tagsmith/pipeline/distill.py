@@ -172,7 +172,7 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
                     "teacher_agreement": heldout["metrics"] if heldout else None,
                     "starved_labels": starved,
                     # the target a positive was counted at (label --budget's records
-                    # have the same shape and count any target: 0)
+                    # have the same shape and count at it too)
                     "starved_min_target": LEARNT_TARGET}
     if n_unanswered is not None:
         report["n_unanswered_left_out"] = n_unanswered
@@ -681,10 +681,14 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
     # the student learnt the documents labelled before too (labelled_before)
     rows_taught, Y_taught = taught(selected, Y_teacher)
     _warn_untaught(Y_taught, label_space, student_kept=student_kept, lang=lang)
-    starved = starved_labels(Y_taught, label_space, lang=lang)
+    # a positive counted at LEARNT_TARGET, as distill counts it on the same labels (any
+    # target counted here: a label given 20 documents at 0.3 was not starved, distill
+    # of the output named it, and the two counts of one file differed)
+    starved = starved_labels(Y_taught, label_space, lang=lang, min_target=LEARNT_TARGET)
     # label --budget passes its own words (BUDGET_STARVED_REMEDY)
     warn_starved(starved, Y_taught.shape[0], _starved_remedy or PY_BUDGET_STARVED_REMEDY,
-                 learner="the student" if student_kept else "a model trained on these labels")
+                 learner="the student" if student_kept else "a model trained on these labels",
+                 min_target=LEARNT_TARGET)
     # no groups for the thresholds' folds either: the documents taught are distinct texts
     # (no copy is a candidate), so their folds are the same with or without them
     thresholds = _student_thresholds(X_pool[rows_taught], Y_taught, options, n_labels,
@@ -705,7 +709,7 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
     # the target a positive was counted at: distill's records have the same shape and
     # count at LEARNT_TARGET, and nothing told the two apart
     classifier.manifest["distillation"]["starved_labels"] = starved
-    classifier.manifest["distillation"]["starved_min_target"] = 0.0
+    classifier.manifest["distillation"]["starved_min_target"] = LEARNT_TARGET
     if options.rare_share:  # how the budget was spent, where it was not by strategy alone
         classifier.manifest["distillation"]["rare_share"] = options.rare_share
         # and by what its documents were ranked: a run's summary did not say whether
