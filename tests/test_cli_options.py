@@ -315,6 +315,10 @@ def test_every_alias_names_an_option_of_some_command():
     (["label", "d.txt", "--vocab", "v.tsv", "-o", "o.jsonl", "--seed", "3", "--llm", "m",
       "--base-url", "http://127.0.0.1:9/v1"],
      "--seed only applies with --budget"),
+    # the give-up rule is of the share's targets: nothing to give up without one
+    (["label", "d.txt", "--vocab", "v.tsv", "-o", "o.jsonl", "--budget", "5",
+      "--rare-give-up", "2", "--llm", "m", "--base-url", "http://127.0.0.1:9/v1"],
+     "--rare-give-up only applies with --rare-share"),
     # every label was offered and the width dropped without a word
     (["label", "d.txt", "--vocab", "v.tsv", "-o", "o.jsonl", "--shortlist-k", "5", "--llm",
       "m", "--base-url", "http://127.0.0.1:9/v1"],

@@ -3728,6 +3728,40 @@ def test_rare_share_rounds_record_what_the_share_bought():
     assert all("rare_asked" not in row for row in plain.rounds)
 
 
+def test_rare_give_up_stops_targeting_a_label_the_share_keeps_missing():
+    """A rare label the teacher never gives the documents the share sends for it took
+    its turn in every round (pride, 0 bought of every document sent for it): with
+    rare_give_up=1 it is targeted no more after a round that bought none, the record
+    naming it; a label bought is not given up."""
+    space, texts, teach = _rare_pool()
+    # music on two concerts only (learnt before); every other one answered as sport
+    truth = np.array([[0.0, 0.9] if i in (0, 15) else [0.9, 0.0]
+                      for i in range(len(texts))], np.float32)
+
+    def stingy(indices):
+        return sp.csr_matrix(truth[indices]), np.ones(len(indices), bool)
+
+    before = np.array([0, 15, *(i for i in range(1, 26) if i != 15)])  # sport: 24, not rare
+    kept = (before, sp.csr_matrix(truth[before]))
+    runs = {}
+    for give_up in (0, 1):
+        runs[give_up] = active_distill(texts, space, stingy, ActiveOptions(
+            budget=60, rounds=3, strategy="random", seed=3, rare_share=0.5,
+            rare_give_up=give_up, featurizer_params=FAST_FEATURES), labelled_before=kept)
+    never, gave = runs[0].rounds, runs[1].rounds
+    assert all(row["rare_asked"] > 0 and row["rare_bought"] == 0 for row in never), never
+    assert all("rare_given_up" not in row for row in never)
+    assert gave[0]["rare_asked"] > 0 and gave[0]["rare_given_up"] == ["u:music"], gave
+    assert [row["rare_asked"] for row in gave[1:]] == [0, 0], gave
+    assert runs[1].classifier.manifest["distillation"]["rare_give_up"] == 1
+    # a label bought is kept a target
+    bought = active_distill(texts, space, teach, ActiveOptions(
+        budget=60, rounds=3, strategy="random", seed=3, rare_share=0.5, rare_give_up=1,
+        featurizer_params=FAST_FEATURES), labelled_before=kept)
+    assert all("rare_given_up" not in row for row in bought.rounds), bought.rounds
+    assert bought.rounds[1]["rare_asked"] > 0
+
+
 def test_rare_share_buys_a_label_at_distill_s_positive_only():
     """rare_bought counted any nonzero target: a music document the teacher gave music
     at 0.3 was "bought", then no positive of distill's (LEARNT_TARGET, 0.5) on the same

@@ -1112,6 +1112,11 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
               "student scores highest for each (with --shortlist-zeroshot also labels "
               "bought none, all by the zero-shot scores of their names); the rest goes "
               "by --strategy.")
+@click.option("--rare-give-up", type=click.IntRange(min=0), default=0, show_default=True,
+              metavar="ROUNDS",
+              help="With --rare-share: a rare label targeted this many rounds in a row "
+              "and never given by the teacher is targeted no more (its turns go to the "
+              "other rare labels); default 0, never given up.")
 @click.option("--rounds", type=click.IntRange(min=1), default=4, show_default=True,
               help="With --budget: rounds the budget is spent in: a first random quarter, "
               "then the rest in even batches chosen by --strategy with the student refit "
@@ -1137,7 +1142,7 @@ Interrupt at any time: answers are cached, a rerun resumes where it stopped.
 def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cache_dir,
           shortlist_k, votes, vote_temperature, max_labels, use_case, max_doc_chars, human,
           limit, budget,
-          labelled_files, strategy, rare_share, rounds, student, seed, lang, force,
+          labelled_files, strategy, rare_share, rare_give_up, rounds, student, seed, lang, force,
           retry_refused, dry_run, **llm):
     from tagsmith.cli import refuse_unused
     from tagsmith.exceptions import InvalidParameterError
@@ -1146,7 +1151,9 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
     from tagsmith.pipeline.llm import label_corpus, write_soft_labels
 
     refuse_unused("--budget", bool(budget), "strategy", "rounds", "student", "seed",
-                  "labelled_files", "rare_share")
+                  "labelled_files", "rare_share", "rare_give_up")
+    # the give-up rule is of the share's targets: without a share it would do nothing
+    refuse_unused("--rare-share", bool(rare_share), "rare_give_up")
     # one answer a document is asked at temperature 0: a vote temperature would be ignored
     refuse_unused("--votes above 1", votes > 1, "vote_temperature")
     # without a shortlist every label is offered: its width would be silently ignored
@@ -1164,7 +1171,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         from tagsmith.pipeline.distill import ActiveOptions
 
         ActiveOptions(budget=budget, strategy=strategy, rounds=rounds,
-                      seed=seed, rare_share=rare_share).validate(budget)
+                      seed=seed, rare_share=rare_share,
+                      rare_give_up=rare_give_up).validate(budget)
     if use_case is not None and not use_case.strip():
         # the library's "None or a description" names Python's None, no option value
         raise InvalidParameterError("--use-case", "a non-blank description of what the "
@@ -1279,7 +1287,7 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                               human=(human_data.texts, human_data.Y) if human_data else None,
                               human_shortlist=human_shortlist,
                               budget=budget, strategy=strategy, rounds=rounds, seed=seed,
-                              rare_share=rare_share,
+                              rare_share=rare_share, rare_give_up=rare_give_up,
                               student_kept=bool(student), labelled=labelled,
                               shortlist_source=source, _text_hashes=text_hashes,
                               _labelled_pool=labelled_pool[0] if labelled_pool else None)

@@ -284,6 +284,12 @@ class ActiveOptions:
     #: (1 to :data:`RARE_TARGET` - 1 of them), in turn, the fewest first; the rest of
     #: the round goes by ``strategy``. 0 (the default): none
     rare_share: float = 0.0
+    #: with ``rare_share``: a label targeted this many rounds in a row none of whose
+    #: documents the teacher gave it (at :data:`LEARNT_TARGET` or more) is targeted no
+    #: more, the share spent on the other rare labels (on ``strategy`` where none is
+    #: left). 0 (the default): every rare label is targeted every round, however often
+    #: it was missed (a label the share keeps missing took its turn in every round)
+    rare_give_up: int = 0
 
     def validate(self, n_pool: int, n_labels: int | None = None) -> None:
         """Refuse a bad field before any feature is built or any teacher call is paid
@@ -329,6 +335,7 @@ class ActiveOptions:
         # "no" (truthy) turned the progress lines on, as LabelingOptions refuses it
         self.show_progress = check_bool("show_progress", self.show_progress)
         self.rare_share = check_fraction("rare_share", self.rare_share, numpy=True)
+        self.rare_give_up = check_int("rare_give_up", self.rare_give_up, 0, numpy=True)
 
 
 def _check_precision(precision, n_labels: int | None) -> np.ndarray:
@@ -560,6 +567,10 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
     # positives bought so far per label (rare_share's targets), counted as each round's
     # answers come: every round stacked all the answers again to count them
     support = label_support(Y_before, n_labels)
+    # rare_give_up: the rounds in a row each label was targeted and not bought, and the
+    # labels given up (targeted no more)
+    missed = np.zeros(n_labels, np.int64)
+    given_up = np.zeros(n_labels, bool)
     if labelled_before is not None:
         # a document labelled before, and every copy of it, is never sent again
         labelled |= np.isin(text_groups, np.asarray(text_groups)[before])
@@ -605,7 +616,7 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
                 rare = _rare_picks(model, X_pool, candidates, support,
                                    rare_count(size, options.rare_share),
                                    zero_shot=zero_shot,
-                                   offered=~label_space.deprecated_mask,
+                                   offered=~label_space.deprecated_mask & ~given_up,
                                    scored=scored if ranks_rare else None,
                                    picked_for=picked_for)
             rest = np.setdiff1d(np.arange(len(candidates)), rare)
@@ -648,10 +659,10 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
                            said, none_of(len(chosen)))
         # numbered from 1, as the lines say them: the summary, the student's manifest and
         # TeacherFailedError.rounds said "round": 0 of the round the lines called round 1
-        record = {"round": number + 1, "asked": int(len(chosen)),
-                  "answered": int(keep.sum()),
-                  "n_mistakes_assumed": round(float(n_mistakes), 1),
-                  "seconds": round(time.perf_counter() - started, 3)}
+        record: dict[str, Any] = {"round": number + 1, "asked": int(len(chosen)),
+                                  "answered": int(keep.sum()),
+                                  "n_mistakes_assumed": round(float(n_mistakes), 1),
+                                  "seconds": round(time.perf_counter() - started, 3)}
         for_rare = ""
         if options.rare_share > 0:
             # what the share bought (the record said how many were asked, not for what):
@@ -660,11 +671,31 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
             # positive (any nonzero target counted: one given at 0.3 was "bought", then
             # no positive of distill's on the same labels)
             label_of = {int(candidates[at]): label for at, label in picked_for.items()}
-            bought = sum(1 for row, doc in enumerate(chosen.tolist())
-                         if keep[row] and doc in label_of
-                         and Y_batch[row, label_of[doc]] >= LEARNT_TARGET)
+            got = [label_of[doc] for row, doc in enumerate(chosen.tolist())
+                   if keep[row] and doc in label_of
+                   and Y_batch[row, label_of[doc]] >= LEARNT_TARGET]
+            bought = len(got)
             record["rare_asked"] = len(label_of)
             record["rare_bought"] = int(bought)
+            # the labels of the documents answered (a failed call is no miss)
+            answered_for = [label_of[doc] for row, doc in enumerate(chosen.tolist())
+                            if keep[row] and doc in label_of]
+            if options.rare_give_up and answered_for:
+                targeted = np.unique(answered_for)
+                missed[targeted] += 1
+                missed[np.unique(got).astype(np.int64)] = 0
+                newly = targeted[(missed[targeted] >= options.rare_give_up)
+                                 & ~given_up[targeted]]
+                given_up[newly] = True
+                if len(newly):
+                    record["rare_given_up"] = [label_space.uri_of(int(i)) for i in newly]
+                    logger.info("active distillation %s: %s targeted %s round%s in a row "
+                                "and never bought: targeted no more (rare_give_up)", said,
+                                and_more(newly, 5, lambda i: repr(clip(
+                                    label_space.name_of(int(i), lang), NAME_LIMIT,
+                                    collapse=False))),
+                                f"{options.rare_give_up:,}",
+                                plural_s(options.rare_give_up))
             if label_of:  # (the first round, at random, spends none)
                 for_rare = (f" ({len(label_of):,} for rare labels, {bought:,} of them "
                             f"given the label sent for at {LEARNT_TARGET:g} or more)")
@@ -712,6 +743,8 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
     classifier.manifest["distillation"]["starved_min_target"] = LEARNT_TARGET
     if options.rare_share:  # how the budget was spent, where it was not by strategy alone
         classifier.manifest["distillation"]["rare_share"] = options.rare_share
+        if options.rare_give_up:
+            classifier.manifest["distillation"]["rare_give_up"] = options.rare_give_up
         # and by what its documents were ranked: a run's summary did not say whether
         # the labels of no positive were targeted (by their names) or not
         classifier.manifest["distillation"]["rare_share_ranked_by"] = (

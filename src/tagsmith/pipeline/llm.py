@@ -1382,7 +1382,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
                  human: tuple[Sequence[str], sp.csr_matrix] | None = None,
                  human_shortlist: TopK | None = None, budget: int | None = None,
                  strategy: str = "robust", rounds: int = 4, seed: int = 0,
-                 rare_share: float = 0.0,
+                 rare_share: float = 0.0, rare_give_up: int = 0,
                  student_kept: bool = True,
                  labelled: tuple[Sequence[str], sp.csr_matrix] | None = None,
                  dry_run: bool = False, shortlist_source: str | None = None,
@@ -1504,6 +1504,7 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         # (no text: the other options checked as for a pool of one)
         active = ActiveOptions(budget=min(budget, max(n_usable, 1)), strategy=strategy,
                                rounds=rounds, seed=seed, rare_share=rare_share,
+                               rare_give_up=rare_give_up,
                                show_progress=options is not None and options.show_progress)
         active.validate(max(len(texts), 1), len(label_space))
     reliability = None
