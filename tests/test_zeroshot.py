@@ -1755,12 +1755,13 @@ def test_cli_label_shortlist_zeroshot_caches_label_embeddings_in_cache_dir(tmp_p
         result = CliRunner().invoke(tagsmith_cli.cli, [
             *args, "-o", str(tmp_path / "o.jsonl"), "--cache-dir", str(embeddings)])
         assert result.exit_code == 0, result.output
-        assert [path.suffix for path in embeddings.iterdir()] == [".npz"]
+        # the label embeddings' file and the documents' (cached alike since)
+        assert [path.suffix for path in embeddings.iterdir()] == [".npz", ".npz"]
         # '' is no cache, not the working directory
         result = CliRunner().invoke(tagsmith_cli.cli, [
             *args, "-o", str(tmp_path / "o2.jsonl"), "--cache-dir", ""])
         assert result.exit_code == 0, result.output
-        assert list(cwd.iterdir()) == [] and len(list(embeddings.iterdir())) == 1
+        assert list(cwd.iterdir()) == [] and len(list(embeddings.iterdir())) == 2
     result = CliRunner().invoke(tagsmith_cli.cli, [
         "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o3.jsonl"),
         "--llm", "m", "--base-url", "http://127.0.0.1:9/v1", "--cache-dir", str(embeddings)])
