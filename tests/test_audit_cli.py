@@ -3316,6 +3316,40 @@ def test_label_confidence_interleaves_the_llms_least_confident_wrong_candidates(
     assert np.count_nonzero(blended.probability > blended.probability[1]) == 9
 
 
+def test_label_confidence_flags_the_larger_of_its_two_lists_not_their_sum():
+    """With the interleave the LLM's least confident wrong candidates (as many as it
+    expects wrong) were flagged beside the blend's own (within the audit's budget): two
+    estimates of the same errors added up (GoEmotions: 1,485 wrong rows flagged beside
+    an estimate of 742.5; the LLM expected 1,077). The two lists are taken in turn up
+    to the larger one's count: the queue's first rows are the same, its tail shorter."""
+    from tagsmith.audit.detect import LabelIssues, blend_label_confidence
+
+    # 20 documents given one label, an estimate of 5 wrong: the audit sure of the first
+    # 10 (p 0.9-0.8), the LLM too (0.9); the last 10 scored low (0.06-0.05), the LLM
+    # doubting them (0.3), expecting 8 wrong
+    n = 20
+    c = np.where(np.arange(n) < 10, 0.9, 0.3).astype(np.float32)
+    p = np.r_[np.linspace(0.9, 0.8, 10), np.linspace(0.06, 0.05, 10)].astype(np.float32)
+    ones = np.ones(1)
+    issues = LabelIssues(np.arange(n), np.zeros(n, np.int64), np.ones(n, np.int8), p,
+                         np.full(n, 0.2, np.float32), np.ones(n, bool), np.array([n]),
+                         np.zeros(1, np.int64), ones * 0.5, ones * 0.25, ones * 0.0,
+                         ones * 5, ones * 0.0, np.ones(n), n, 1, {})
+    blended = blend_label_confidence(issues, sp.csr_matrix(c.reshape(-1, 1)), 0.05)
+    rule = blended.details["label_confidence"]
+    queue = blended.doc[blended.flagged].tolist()
+    # in turn, the audit's then the LLM's: 8 rows, not the 15 of the two lists' union
+    assert queue == [0, 10, 1, 11, 2, 12, 3, 13], queue
+    assert rule["n_llm_expected_wrong"] == 8
+    # the blend's 7 (its budget: the blended probabilities' sum, 6.6) and the LLM's 8
+    assert (rule["n_wrong_flagged_by_audit"], rule["n_wrong_flagged_by_llm"]) == (7, 8)
+    assert rule["n_wrong_cap"] == 8
+    assert rule["n_wrong_flagged"] == 8 and rule["n_interleaved"] == 4
+    # the rows unflagged follow the flagged ones, in the blend's order (by p')
+    rest = blended.probability[~blended.flagged]
+    assert np.all(np.diff(rest) <= 0) and not blended.flagged[8:].any()
+
+
 def test_label_confidence_keeps_the_band_budgets_wrong_flags(small_corpus, goemotions_small,
                                                               tmp_path):
     """With band_budget_below, step 6b flags a rare label's wrong rows by band; the blend

@@ -821,6 +821,31 @@ def _copies_html(noise: dict) -> str:
             f"already; the queue's copies column says how many copies carry each.{ties}")
 
 
+def _label_confidence_html(noise: dict) -> str:
+    """The sentence saying where the flagged wrong rows of ``--label-confidence`` come
+    from: beside "Estimated N wrong labels" the count read as the audit's own, though
+    half the queue was the LLM's least confident labels (GoEmotions: 1,077 flagged
+    beside an estimate of 742.5, unexplained).
+
+    >>> _label_confidence_html({"method": {"label_confidence": {
+    ...     "n_wrong_flagged_by_audit": 965, "n_wrong_flagged_by_llm": 1077,
+    ...     "n_llm_expected_wrong": 1077, "n_wrong_cap": 1077}}})[-85:]
+    'so at most 1,077 wrong rows are flagged, the larger list&#x27;s count, not their sum.'
+    >>> _label_confidence_html({"method": {}})
+    ''
+    """
+    rule = (noise.get("method") or {}).get("label_confidence")
+    if not rule or "n_wrong_cap" not in rule:
+        return ""
+    return html.escape(
+        " With --label-confidence the wrong rows come from two lists taken in turn: the "
+        f"audit's ({_num(rule['n_wrong_flagged_by_audit'])} within its budget) and the "
+        f"LLM's least confident labels ({_num(rule['n_wrong_flagged_by_llm'])}; it expects "
+        f"{_num(rule['n_llm_expected_wrong'])} of its labels wrong); two estimates of the "
+        f"same errors, so at most {_num(rule['n_wrong_cap'])} wrong rows are flagged, the "
+        "larger list's count, not their sum.")
+
+
 def _noise_html(noise: dict, candidates: list[dict], scores: dict,
                 max_review: int | None = None) -> str:
     # where the small-corpus note fires, the bounds and the note lead the section and
@@ -838,7 +863,8 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict,
              f'of true labels). Flagged for review: {_num(noise["n_flagged_wrong"])} wrong, '
              f'{_num(noise["n_flagged_missing"])} missing, in '
              f'{_count(noise["n_docs_with_flagged"], "document")}.'
-             f'{_queue_html(noise, max_review)}{_moves_html(noise)}{_copies_html(noise)}</p>'
+             f'{_queue_html(noise, max_review)}{_moves_html(noise)}{_copies_html(noise)}'
+             f'{_label_confidence_html(noise)}</p>'
              '<p class="muted">These are confident-learning estimates: they count the pairs '
              "the out-of-sample scores confidently disagree with, so a weak scorer inflates "
              f'them (here P@1 against the given labels is {_score(scores, "p@1_vs_given")}, '
