@@ -3158,6 +3158,34 @@ def test_audit_label_confidence_blends_the_llms_confidences_into_the_wrong_label
     assert "label_confidence" not in report["noise"]["method"]
 
 
+def test_audit_without_label_confidence_reads_apply_reviews_mark_as_nothing(
+        small_corpus, goemotions_small, tmp_path):
+    """apply-review marks the labels a person added (``added_by_review``) for
+    --label-confidence's reader; without the option the audit's outputs (its figures of
+    record) are byte for byte those of the file without the mark."""
+    labels = tmp_path / "labels.jsonl"
+    _llm_labels_with_doubtful_wrong_ones(small_corpus, goemotions_small, labels)
+    records = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    for record in records[::3]:
+        record["added_by_review"] = record["labels"][:1]
+    marked = tmp_path / "marked.jsonl"
+    marked.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    outputs = {}
+    for path in (labels, marked):
+        out = tmp_path / f"audit-{path.stem}"
+        result = invoke("audit", path, "--vocab", goemotions_small["vocab"], "--scores",
+                        "knn", "--no-html", "--min-probability", "0.05", "-o", out)
+        assert result.exit_code == 0, result.output
+        outputs[path.stem] = {f.name: f.read_bytes() for f in sorted(out.iterdir())
+                              if f.suffix == ".csv"}
+    assert "review.csv" in outputs["labels"]
+    assert outputs["marked"] == outputs["labels"]
+    # with the option the mark is read: the marked labels' confidences are unknown
+    space = load_vocabulary(goemotions_small["vocab"])
+    conf = read_audit_corpus(marked, space, confidences=True).confidences
+    assert conf[0].data.max() == 1.0 and conf[1].data.max() < 1
+
+
 def test_read_audit_corpus_reads_label_outputs_scores_only_when_asked(
         small_corpus, goemotions_small, tmp_path):
     """Every audit of label's output read each line's scores into a dict and built a

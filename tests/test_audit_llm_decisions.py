@@ -722,6 +722,59 @@ def test_apply_review_on_a_label_output_keeps_each_confidence_beside_its_label(t
         [0.0, 0.8, 0.0, 0.0, 0.0, 0.0, 1.0, 0.9, 0.7])
 
 
+def test_apply_review_marks_the_labels_a_person_added_so_the_next_audit_reads_no_llm_certainty(
+        tmp_path):
+    """A label apply-review added scores 1.0 in a label output, a person's decision; in
+    the file it could not be told from an LLM's stated 1.0, and the next audit's
+    --label-confidence read it as the LLM certain of it (a wrong candidate pushed down,
+    the mean raised). The line names it in ``added_by_review`` now, and the audit's
+    reader reads its confidence as unknown (exactly 1: out of the mean, the audit's own
+    probability); an LLM's stated 1.0 stays one, and a file written before still reads."""
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.audit import read_audit_corpus
+    from tagsmith.pipeline.llm import read_soft_labels, write_soft_labels
+
+    texts = [DOCS[1][1], DOCS[4][1]]
+    # b: sun 1.0 (the LLM certain); e: sun 0.9, snow 0.7
+    Y = sp.csr_matrix([[0.0, 1.0, 0.0], [0.0, 0.9, 0.7]])
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, texts, Y, SPACE, doc_ids=["b", "e"])
+    lines = labels.read_text(encoding="utf-8").splitlines()
+
+    def row(line, kind, name):  # the rows are e's (DOCS[4]), the file's second line
+        r = _row(4, kind, name, "accept")
+        return {**r, "doc": line - 1, "line": line,
+                "given_labels": json.loads(lines[line - 1])["labels"]}
+    review = tmp_path / "review.csv"
+    write_review([row(2, "missing", "rain")], review)
+    out = tmp_path / "fixed.jsonl"
+    apply_review(labels, review, out, SPACE)
+    written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert written[1]["labels"][-1] == "http://x/rain" and written[1]["scores"][-1] == 1.0
+    assert written[1]["added_by_review"] == ["http://x/rain"]
+    assert "added_by_review" not in written[0]  # no label added there
+    conf = read_audit_corpus(out, SPACE, confidences=True).confidences.toarray()
+    assert conf[1, 0] == 1.0  # rain: a person's, no stated confidence (unknown)
+    assert conf[1, 1] == pytest.approx(0.9) and conf[1, 2] == pytest.approx(0.7)
+    assert 0.9999 < conf[0, 1] < 1  # b's sun: the LLM's stated 1.0, just below 1
+    # distill reads the file as before, the person's label at 1.0
+    assert read_soft_labels(out, SPACE)[1].toarray()[1].tolist() == pytest.approx(
+        [1.0, 0.9, 0.7])
+    # a later review removing the added label takes it off the mark too
+    lines = out.read_text(encoding="utf-8").splitlines()
+    write_review([row(2, "wrong", "rain")], review)
+    again = tmp_path / "again.jsonl"
+    apply_review(out, review, again, SPACE)
+    second = json.loads(again.read_text(encoding="utf-8").splitlines()[1])
+    assert "http://x/rain" not in second["labels"] and "added_by_review" not in second
+    # a file apply-review wrote before the mark: its added label reads as stated, as it did
+    old = tmp_path / "old.jsonl"
+    old.write_text(json.dumps({k: v for k, v in written[1].items()
+                               if k != "added_by_review"}) + "\n", encoding="utf-8")
+    assert 0.9999 < read_audit_corpus(old, SPACE, confidences=True).confidences[0, 0] < 1
+
+
 def test_label_on_a_review_asks_no_document_a_person_decided_in_full(tmp_path):
     # label on a review sent every flagged document, those whose every row a person had
     # decided too: apply-review --decide-from decides only the rows left undecided, so

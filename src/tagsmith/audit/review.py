@@ -3220,6 +3220,14 @@ def key_like(keys: Sequence[str], label_id: int, space: LabelSpace) -> str:
     return f"<{uri}>"
 
 
+#: the key of a label output's line (``scores`` beside ``labels``) listing the labels a
+#: person added in :func:`apply_review` (each scoring 1.0, a decision, not an LLM's
+#: stated certainty): ``audit --label-confidence`` reads their confidence as unknown
+#: (:func:`tagsmith.pipeline.audit.read_audit_corpus`); a file written before it has
+#: none, its added labels read as a stated 1.0
+REVIEW_MARK = "added_by_review"
+
+
 def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, stats: dict,
            style: Sequence[str] = (), repeats: Sequence[Decision] = ()):
     """``record`` with ``decisions`` applied; ``repeats`` (rows repeating one of them)
@@ -3251,6 +3259,12 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
     scores = record.metadata.get("scores")
     scored = isinstance(scores, list) and len(scores) == len(keys)
     kept_scores: list = list(scores) if scored else []
+    # the labels a person added (REVIEW_MARK, a scored line's): their 1.0 is a decision,
+    # not an LLM's certainty; it read as the LLM's stated 1.0 in the next audit's
+    # --label-confidence, the file telling the two apart nowhere
+    marked = record.metadata.get(REVIEW_MARK)
+    added: list = [k for k in marked if isinstance(k, str)] if isinstance(marked, list) \
+        else []
     changed = False
     for decision in decisions:
         present = [i for i, label_id in enumerate(ids) if label_id == decision.label_id]
@@ -3267,11 +3281,14 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
             keys.append(key_like(keys or style, decision.label_id, space))
             ids.append(decision.label_id)
             kept_scores.append(1.0)
+            added.append(keys[-1])
             stats["n_added"] += 1
         else:
             if not present:
                 stats["n_already_applied"] += 1
                 continue
+            gone = {keys[i] for i in present}
+            added = [k for k in added if k not in gone]
             keys = [k for i, k in enumerate(keys) if i not in present]
             ids = [j for i, j in enumerate(ids) if i not in present]
             kept_scores = [v for i, v in enumerate(kept_scores) if i not in present]
@@ -3281,6 +3298,11 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
     if not changed:
         return record
     if scored:
-        metadata = MappingProxyType({**record.metadata, "scores": kept_scores})
-        return dataclasses.replace(record, labels=tuple(keys), metadata=metadata)
+        metadata = {**record.metadata, "scores": kept_scores}
+        if added:
+            metadata[REVIEW_MARK] = added
+        else:
+            metadata.pop(REVIEW_MARK, None)
+        return dataclasses.replace(record, labels=tuple(keys),
+                                   metadata=MappingProxyType(metadata))
     return dataclasses.replace(record, labels=tuple(keys))

@@ -3202,7 +3202,7 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
                                          else f"line {record.line}")
             else:
                 ids.append(label_id)
-                if scored is not None:
+                if scored is not None and key in scored[0]:
                     scored[1].setdefault(label_id, scored[0][key])
         if confidences:
             scores_read.append(None if scored is None else scored[1])
@@ -3235,7 +3235,10 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
     {})`` (the second filled with the labels' ids as they are read); None where the
     line has none (a corpus of the user's own); ``"invalid"`` where its ``scores`` is
     not one number in [0, 1] per label (NaN, out of range, a bool, another length: the
-    line's labels read as given, as without scores, and counted in a warning)."""
+    line's labels read as given, as without scores, and counted in a warning). A label
+    the line's ``added_by_review`` names (:data:`tagsmith.audit.review.REVIEW_MARK`: a
+    person added it, scoring 1.0) has no score here: its confidence is unknown, not an
+    LLM's stated 1.0."""
     scores = record.metadata.get("scores") if record.metadata else None
     if scores is None:
         return None
@@ -3243,9 +3246,17 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
             isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x <= 1
             for x in scores):
         return "invalid"
+    from tagsmith.audit.review import REVIEW_MARK
+
+    marked = record.metadata.get(REVIEW_MARK)
+    # a person's decision, not the LLM's certainty (read so, a reviewed label's 1.0 was
+    # the LLM's surest in the next audit's --label-confidence)
+    reviewed = {k.strip() for k in marked if isinstance(k, str)} \
+        if isinstance(marked, list) else set()
     by_key: dict[str, float] = {}
     for key, score in zip(record.labels, scores, strict=True):
-        by_key.setdefault(key.strip(), float(score))
+        if key.strip() not in reviewed:
+            by_key.setdefault(key.strip(), float(score))
     return by_key, {}
 
 
