@@ -3424,6 +3424,37 @@ def test_label_confidence_in_the_python_api_on_labels_of_0_and_1_warns_it_change
         [(r["doc"], r["label_uri"]) for r in plain.review]
 
 
+def test_label_confidence_in_the_python_api_says_an_exact_1_is_no_stated_confidence(
+        small_corpus, goemotions_small):
+    """In Y an exact 1.0 is no stated confidence (unknown), an LLM's stated 1.0 being
+    STATED_CERTAIN: a caller passing an LLM's 1.0s as they are had them left out of the
+    blend with nothing said, and on an all-1.0 Y the warning spoke of a 0/1 Y only. Both
+    say so now, naming how to pass a stated 1.0."""
+    from tagsmith.audit.detect import STATED_CERTAIN
+
+    space = load_vocabulary(goemotions_small["vocab"])
+    data = read_labelled(small_corpus, space)
+    soft = sp.csr_matrix(data.Y, dtype=np.float64)
+    soft.data[::3] = 0.4  # the LLM less sure of every third label, 1.0 of the others
+    n_one = int(np.count_nonzero(soft.data == 1))
+
+    def warned(Y):
+        result = audit_corpus(data.texts, Y, space, options=AuditOptions(
+            scores="knn", min_probability=0.05, label_confidence=True))
+        return [w for w in result.report["warnings"] if w.startswith("label_confidence")]
+
+    mixed = warned(soft)
+    assert len(mixed) == 1 and f"{n_one:,} of the {soft.nnz:,} given labels" in mixed[0]
+    assert "no stated confidence" in mixed[0] and "STATED_CERTAIN" in mixed[0]
+    stated = soft.copy()
+    stated.data[stated.data == 1] = STATED_CERTAIN  # the LLM's 1.0 passed as stated
+    assert warned(stated) == []
+    (all_one,) = warned(sp.csr_matrix(data.Y, dtype=np.float64))
+    assert "no given label carries a confidence below 1" in all_one
+    assert "a value of exactly 1 is no stated confidence" in all_one
+    assert "STATED_CERTAIN" in all_one
+
+
 def test_read_audit_corpus_warns_once_of_scores_it_cannot_read(tmp_path, caplog):
     """A line's scores holding NaN (the string: a bare NaN is no JSON, refused), a value
     outside [0, 1], or a list of another length than its labels were dropped silently,

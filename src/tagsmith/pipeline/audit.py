@@ -51,6 +51,7 @@ from tagsmith._typing import LabelMatrix
 from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT
 from tagsmith.audit.detect import (
     STATED_CERTAIN,
+    UNKNOWN_CONFIDENCE,
     LabelIssues,
     check_calibration_folds,
     check_label_issue_options,
@@ -175,7 +176,11 @@ class AuditOptions:
     the corpus, ``True`` refuses a document given two labels. ``label_confidence``:
     ``Y``'s values below 1 are the given labels' own confidences (an LLM's, ``label``'s
     output), blended into the wrong candidates' probabilities and ranking
-    (:func:`tagsmith.audit.detect.blend_label_confidence`); ``False`` (the default): every
+    (:func:`tagsmith.audit.detect.blend_label_confidence`); a value of exactly 1 is no
+    stated confidence (unknown: its wrong candidate keeps the audit's probability, left
+    out of the mean; warned of), so pass an LLM's stated 1.0 as
+    :data:`tagsmith.audit.detect.STATED_CERTAIN`, as
+    ``read_audit_corpus(..., confidences=True)`` reads it; ``False`` (the default): every
     label above 0 is given alike, the confidences unused. ``copies_majority``: copies of
     one text that disagree on a label raise the side most copies disagree with
     (:func:`tagsmith.audit.detect.flag_copies`); ``False`` (the default): the copies'
@@ -2001,6 +2006,9 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         # the LLM said nothing of its doubt, and the blend's re-flagging changed the
         # queue unsaid; warned of and the audit's own, as a Y of 0 and 1
         confidence = None
+    # the given labels without a stated confidence (exactly 1), for a warning
+    n_unstated = 0 if confidence is None else int(np.count_nonzero(
+        confidence.data == UNKNOWN_CONFIDENCE))
     Y = sp.csr_matrix(Y != 0, dtype=bool)
     for name, where in (("lines", lines), ("doc_ids", doc_ids)):
         # a short list was an IndexError in the review queue, a str read per character
@@ -2110,7 +2118,21 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         elif options.label_confidence and confidence is None:
             message = ("label_confidence: no given label carries a confidence below 1 "
                        "(Y is 0/1, or every stated confidence is 1.0), so the ranking is "
-                       "the audit's own; label's output carries the LLM's confidences")
+                       "the audit's own; label's output carries the LLM's confidences "
+                       "(in Y, a value of exactly 1 is no stated confidence: an LLM's "
+                       "stated 1.0 is tagsmith.audit.detect.STATED_CERTAIN, as "
+                       "read_audit_corpus(..., confidences=True) reads it)")
+            logger.warning(message)
+            warnings.append(message)
+        elif n_unstated:
+            # a Y mixing confidences with exact 1s (an LLM's 1.0 passed as it is, say):
+            # those labels were left out of the blend with nothing said
+            message = (f"label_confidence: {n_unstated:,} of the {n_given:,} given labels "
+                       "are exactly 1 in Y, no stated confidence (a line without scores "
+                       "in label's output, or a 1.0 passed as it is): their wrong "
+                       "candidates keep the audit's probability and are left out of the "
+                       "mean; an LLM's stated 1.0 is tagsmith.audit.detect.STATED_CERTAIN "
+                       "(read_audit_corpus(..., confidences=True) reads it so)")
             logger.warning(message)
             warnings.append(message)
         source_name = _choose_source(options, classifier, texts, Y, groups, folds, warnings,
