@@ -3376,6 +3376,13 @@ def test_label_confidence_flags_the_larger_of_its_two_lists_not_their_sum():
     # the rows unflagged follow the flagged ones, in the blend's order (by p')
     rest = blended.probability[~blended.flagged]
     assert np.all(np.diff(rest) <= 0) and not blended.flagged[8:].any()
+    # the cap is the LLM's expected wrong count, not how many of its picks reach
+    # min_probability (5 of 8 at 0.17: a cap of 7, the blend's, dropped one)
+    blended = blend_label_confidence(issues, sp.csr_matrix(c.reshape(-1, 1)), 0.17)
+    rule = blended.details["label_confidence"]
+    assert (rule["n_wrong_flagged_by_audit"], rule["n_wrong_flagged_by_llm"]) == (7, 5)
+    assert rule["n_wrong_cap"] == 8 and rule["n_wrong_flagged"] == 8
+    assert blended.doc[blended.flagged].tolist() == [0, 10, 1, 11, 2, 12, 3, 13]
 
 
 def test_label_confidence_keeps_the_band_budgets_wrong_flags(small_corpus, goemotions_small,

@@ -1778,8 +1778,9 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     better of its two places (the queue's probabilities are then not in order;
     :func:`interleave_label_confidence` does it again after :func:`flag_copies`). The
     audit's budget and the LLM's expected wrong count estimate the same errors: of the
-    two lists' wrong rows, taken in turn, at most the larger list's count stay flagged
-    (``n_wrong_cap``; the others are unflagged, the queue's first rows unchanged). The
+    two lists' wrong rows, taken in turn, at most the larger of the blend's own wrong
+    flags and the LLM's expected wrong count stay flagged (``n_wrong_cap``; the others
+    are unflagged, the queue's first rows unchanged). The
     documents' quality and the noise
     rates are the audit's own, unchanged; the bounds' floor counts the blended flags.
     ``details["label_confidence"]`` records the rule, ``m`` (``mean_confidence``), the
@@ -1853,8 +1854,11 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     # the audit's budget and the LLM's expected wrong count are two estimates of one
     # number, the corpus's wrong labels: the two lists' flags were added up (GoEmotions:
     # 1,485 wrong rows flagged beside an estimate of 742.5, the LLM's 1,077). The
-    # interleave takes from both in turn up to the larger of the two lists, no more
-    n_wrong_cap = max(n_by_audit, len(doubt))
+    # interleave takes from both in turn up to the larger of the two, no more: the
+    # audit's flags within its budget, or the LLM's expected wrong count (its estimate,
+    # not how many of its picks reach min_probability: on Reuters 100 of its 462 did,
+    # and a cap at 105 dropped 16 planted errors from the 300 rows)
+    n_wrong_cap = max(n_by_audit, n_doubt)
     n_llm = len(doubt)
     blended, n_interleaved = _interleave(replace(blended, flagged=flagged), doubt,
                                          cap=n_wrong_cap, capped=reflag)
@@ -1880,7 +1884,8 @@ def blend_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
         # the sum of 1 - c), and how many of them were flagged and interleaved
         "n_llm_expected_wrong": n_doubt, "n_interleaved": n_interleaved,
         # the two lists' wrong flags (the blend's within the audit's budget, the LLM's
-        # least confident) and the cap on their union: the larger of the two
+        # least confident) and the cap on their union: the larger of the blend's and the
+        # LLM's expected wrong count
         "n_wrong_flagged_by_audit": n_by_audit, "n_wrong_flagged_by_llm": n_llm,
         "n_wrong_cap": n_wrong_cap,
         "mean_confidence": round(mean, 6), "clip": CONFIDENCE_CLIP,

@@ -829,8 +829,8 @@ def _label_confidence_html(noise: dict) -> str:
 
     >>> _label_confidence_html({"method": {"label_confidence": {
     ...     "n_wrong_flagged_by_audit": 965, "n_wrong_flagged_by_llm": 1077,
-    ...     "n_llm_expected_wrong": 1077, "n_wrong_cap": 1077}}})[-85:]
-    'so at most 1,077 wrong rows are flagged, the larger list&#x27;s count, not their sum.'
+    ...     "n_llm_expected_wrong": 1077, "n_wrong_cap": 1077}}})[-84:]
+    'the larger of the audit&#x27;s count and the LLM&#x27;s expected one, not their sum.'
     >>> _label_confidence_html({"method": {}})
     ''
     """
@@ -843,7 +843,7 @@ def _label_confidence_html(noise: dict) -> str:
         f"LLM's least confident labels ({_num(rule['n_wrong_flagged_by_llm'])}; it expects "
         f"{_num(rule['n_llm_expected_wrong'])} of its labels wrong); two estimates of the "
         f"same errors, so at most {_num(rule['n_wrong_cap'])} wrong rows are flagged, the "
-        "larger list's count, not their sum.")
+        "larger of the audit's count and the LLM's expected one, not their sum.")
 
 
 def _noise_html(noise: dict, candidates: list[dict], scores: dict,
