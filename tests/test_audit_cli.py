@@ -3152,6 +3152,10 @@ def test_audit_label_confidence_blends_the_llms_confidences_into_the_wrong_label
     rule = report["noise"]["method"]["label_confidence"]
     assert rule["mean_confidence"] == pytest.approx(0.81, abs=0.02)  # 0.9, 0.5 on 17%
     assert rule["n_wrong_flagged"] > rule["n_wrong_flagged_before"]
+    # the command says where the wrong rows come from, and their cap
+    assert (f"at most {rule['n_wrong_cap']:,} (the larger of the audit's count and the "
+            "LLM's expected wrong count") in blended.output
+    assert "label confidence:" not in plain.output
     # without the option: no trace of it in the report (its earlier outputs unchanged)
     report = json.loads((tmp_path / "plain" / "report.json").read_text(encoding="utf-8"))
     assert "label_confidence" not in report["meta"]["options"]

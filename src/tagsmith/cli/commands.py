@@ -3452,6 +3452,16 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         moves = _broader_moves_words(n_moves)
     click.echo(f"flagged {noise['n_flagged_wrong']:,} wrong and "
                f"{noise['n_flagged_missing']:,} missing{capped}{moves}")
+    # --label-confidence: the wrong count beside the estimate said nothing of where its
+    # rows came from (GoEmotions: 1,485 flagged, 742.5 estimated, the two lists added)
+    conf_rule = (noise.get("method") or {}).get("label_confidence")
+    if isinstance(conf_rule, dict) and "n_wrong_cap" in conf_rule:
+        click.echo(f"label confidence: the wrong rows are the audit's "
+                   f"{conf_rule['n_wrong_flagged_by_audit']:,} and the LLM's "
+                   f"{conf_rule['n_wrong_flagged_by_llm']:,} least confident labels in turn, "
+                   f"at most {conf_rule['n_wrong_cap']:,} (the larger of the audit's count "
+                   f"and the LLM's expected wrong count, "
+                   f"{conf_rule['n_llm_expected_wrong']:,}: not their sum)")
     # copies of one text that disagree (detect.flag_copies): the rows they flagged, and
     # why, where the command said only how many duplicate pairs conflict
     copies = (noise.get("method") or {}).get("copies")
