@@ -872,6 +872,41 @@ def test_cli_label_ends_naming_the_audit_and_distill_that_read_its_output(tmp_pa
     assert "next:" not in result.output
 
 
+def test_cli_label_counts_the_answers_that_no_label_applies_and_distill_learns_them(tmp_path):
+    """An answer that no label applies ({"labels": []}, as the prompt says to give it)
+    was written as an empty label set but counted with the labelled documents
+    ("labelled 16 of 24"), said nowhere, and the summary had no count of it. The line
+    and the summary's n_no_label count those documents, apart from the malformed
+    answers (only a label the vocabulary lacks: not written), and distill reads each as
+    a document of no label, a negative of every label."""
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        if "weather" in doc:
+            return json.dumps({"labels": []})
+        name = "sport" if "football" in doc else "Something else entirely"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.9}]})
+
+    kinds = ("a football sport story", "the weather is rainy", "a cooking recipe")
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(f"{kinds[i % 3]} {i}\n" for i in range(24)))
+    out = tmp_path / "labels.jsonl"
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(docs), "--vocab", str(sport_vocab(tmp_path)), "-o", str(out),
+            "--base-url", server.base_url, "--llm", "t", "--cache", str(tmp_path / "c.db")])
+    assert result.exit_code == 0, result.output
+    assert ("labelled 16 of 24 documents (8 of the 16 written with an empty label set: the "
+            "LLM answered that none of the labels applies, which distill learns as a "
+            "negative of every label) -> ") in result.stdout, result.stdout
+    summary = json.loads([x for x in result.stderr.splitlines() if x.startswith("{")][-1])
+    assert summary["n_no_label"] == 8
+    assert summary["labeling"]["n_malformed_answers"] == 8  # the cooking ones: not written
+    texts, Y = read_soft_labels(out, load_vocabulary(sport_vocab(tmp_path)))
+    empty = [text for text, n in zip(texts, np.diff(Y.indptr), strict=True) if not n]
+    assert len(texts) == 16 and sorted(empty) == sorted(
+        f"the weather is rainy {i}" for i in range(1, 24, 3))
+
+
 def test_cli_label_then_distill_through_a_local_server(goemotions_small, tmp_path):
     space = load_vocabulary(goemotions_small["vocab"])
     truth = {}

@@ -1010,6 +1010,33 @@ def _failures(labeling: dict) -> str:
                if off else ""))
 
 
+def _lines_without_labels(Y) -> int:
+    """How many rows of label's soft targets ``Y`` (the lines it writes) hold no label:
+    the LLM answered that none of the labels offered applies."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    return int(np.count_nonzero(np.diff(sp.csr_matrix(Y).indptr) == 0))
+
+
+def _no_label_said(n_no_label: int, written: int) -> str:
+    """ "; 20 of the 50 written with an empty label set: ..." for label's closing line
+    ('' where every line written names a label).
+
+    >>> _no_label_said(20, 50)[:60]
+    '; 20 of the 50 written with an empty label set: the LLM answ'
+    >>> _no_label_said(1, 1)[:40], _no_label_said(0, 3)
+    ('; with an empty label set: the LLM answe', '')
+    """
+    if not n_no_label:
+        return ""
+    # "of them" read, in a --budget run's line, as of the pool's documents
+    which = ("" if written == 1 else f"all {written:,} " if n_no_label == written
+             else f"{n_no_label:,} of the {written:,} written ")
+    return (f"; {which}with an empty label set: the LLM answered that none of the labels "
+            "applies, which distill learns as a negative of every label")
+
+
 def _first_of_kind(labeling: dict) -> str:
     """ "First failed call: HTTP 500; first malformed answer: ..." from a labeling
     report's first message of each kind of failure ('' where it names none)."""
@@ -1351,6 +1378,11 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         # after them with their labels; the student learnt from the documents answered
         n_copies = result["summary"].get("active", {}).get("n_copies_labelled", 0)
         answered = written - n_copies
+        # lines of an empty label set: answers that no label applies ({"labels": []}),
+        # valid answers distill learns as negatives of every label. "labelled 50 of 70"
+        # counted them with the labelled ones, unsaid, and the summary nowhere
+        n_no_label = _lines_without_labels(result["Y"])
+        no_label_said = _no_label_said(n_no_label, written)
         if student:
             # the documents and vocabulary it learnt from, as train's bundle names them
             record_training_files(result["student"], data=corpus, vocab=vocab)
@@ -1395,8 +1427,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                     if not on_human["n_docs"] else
                     f"none of its {on_human['n_docs']:,} documents it was not taught has a "
                     "label"))
-        summary = {**result["summary"], "shortlist_source": source,
-                   "usage": client.usage.to_dict()}
+        summary = {**result["summary"], "n_no_label": n_no_label,
+                   "shortlist_source": source, "usage": client.usage.to_dict()}
         if budget:  # "labelled 19 of 300" read as 281 documents the LLM failed on
             sent = labeling.get("n_docs", 0)
             # "1 copy of them" where one document was answered
@@ -1426,10 +1458,12 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                          f"{_failures(labeling)})" if lost else "")
             click.echo(f"labelled {answered:,} of the {sent:,} document{plural_s(sent)} sent"
                        f"{copied} ({spent} of {len(texts):,} "
-                       f"document{plural_s(len(texts))}{lost_said}) -> {printable(output)}")
+                       f"document{plural_s(len(texts))}{lost_said}{no_label_said}) -> "
+                       f"{printable(output)}")
         else:
             click.echo(f"labelled {written:,} of {len(texts):,} document{plural_s(len(texts))} "
-                       f"-> {printable(output)}")
+                       + (f"({no_label_said.removeprefix('; ')}) " if no_label_said else "")
+                       + f"-> {printable(output)}")
         if written and not obj["quiet"]:  # on stderr: stdout holds the results alone
             hint = _next_after_label(corpus, output, vocab, student if budget else None, lang)
             if hint:
