@@ -4840,10 +4840,48 @@ def test_many_answers_naming_only_unknown_labels_suggest_a_catch_all_label(
     # in the JSON summary too: under -q the warning is the count's only other record
     assert report.to_dict()["n_unknown_only_answers"] == n_made_up
     assert "malformed answer" in caplog.text  # the warning is there either way
+    # the names it gave, that an empty list is the answer of no label, and how to add
+    # labels for them (the Python caller's words: run_taxonomy's extend)
     said = (f"{n_made_up} of the 10 calls' answers named only labels the vocabulary lacks "
-            '(counted as malformed): a catch-all label in the taxonomy ("Other") lets the '
-            "LLM say none fits")
+            "(counted as malformed, their documents left unanswered: the answer that no "
+            f"label applies is an empty list, as the prompt says): 'Something else entirely' "
+            f"({n_made_up}); labels for what they name can be added to the vocabulary "
+            '(run_taxonomy(..., extend=label_space)), or a catch-all label ("Other")')
     assert (said in caplog.text) is hinted, caplog.text
+    assert report.to_dict()["top_unknown_only_labels"] == [("Something else entirely",
+                                                            n_made_up)]
+
+
+def test_cli_label_names_what_the_answers_naming_only_unknown_labels_called_the_documents(
+        tmp_path):
+    # the walk's taxonomy had no label for a third of the documents: each answer named
+    # only "Something else entirely" or "none", counted malformed, and the warning named
+    # neither those names, nor the empty list that answers "no label", nor how to add
+    # labels to the vocabulary. It names them (counted by answer) and taxonomy --extend
+    def none_fits(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        names = (["sport"] if "football" in doc else ["none"] if "garden" in doc
+                 else ["Something else entirely", "Misc"])
+        return json.dumps({"labels": [{"label": n, "confidence": 0.8} for n in names]})
+
+    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus.write_text("".join(f"{('football', 'garden', 'cooking')[i % 3]} {i}\n"
+                              for i in range(12)))
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    with LocalChatServer(none_fits) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--base-url", server.base_url, "--llm", "t", "--cache", str(tmp_path / "c.db")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads([x for x in result.stderr.splitlines() if x.startswith("{")][-1])
+    assert ("8 of the 12 calls' answers named only labels the vocabulary lacks (counted as "
+            "malformed, their documents left unanswered: the answer that no label applies is "
+            "an empty list, as the prompt says): 'Misc' (4), 'Something else entirely' (4), "
+            "'none' (4); labels for what they name can be added to the vocabulary (tagsmith "
+            'taxonomy CORPUS --extend VOCAB), or a catch-all label ("Other")') \
+        in summary["warnings"][0], summary["warnings"]
+    assert sorted(summary["labeling"]["top_unknown_only_labels"]) == [
+        ["Misc", 4], ["Something else entirely", 4], ["none", 4]]
 
 
 def test_answers_naming_only_a_deprecated_label_suggest_no_catch_all_label(caplog):

@@ -172,6 +172,16 @@ MAX_NAME_SHOWN = 100
 _KIND_PREFIX = {"failed": "failed call: ", "malformed": "malformed answer: "}
 
 
+def _most_named(names: Counter[str], n: int) -> list[tuple[str, int]]:
+    """The ``n`` names counted most, ties by name: the order answers came in (threads
+    answering in any order) does not reorder a report.
+
+    >>> _most_named(Counter(["b", "a", "c", "c"]), 2)
+    [('c', 2), ('a', 1)]
+    """
+    return sorted(names.items(), key=lambda item: (-item[1], item[0]))[:n]
+
+
 @dataclass
 class LabelingReport:
     """Counts of what happened while labeling."""
@@ -205,6 +215,9 @@ class LabelingReport:
     #: lacks (no invalid item, no ambiguous name): the model said none of the labels
     #: fits, in a name of its own; many of them call for a catch-all label ("Other")
     n_unknown_only_answers: int = 0
+    #: the names those answers gave (each answer's names counted once a name): what the
+    #: model called the documents none of the labels fits ("Something else entirely")
+    unknown_only_labels: Counter[str] = field(default_factory=Counter)
     #: with ``votes`` > 1, the documents answered by fewer votes than asked (the others
     #: failed, malformed or refused): their soft targets are the mean of the votes that
     #: answered, one vote's confidence where one alone did
@@ -304,6 +317,7 @@ class LabelingReport:
             # every count, so one added to the report later is summed too, not dropped
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.unknown_labels.update(other.unknown_labels)
+        self.unknown_only_labels.update(other.unknown_only_labels)
         for kind, message in other.first_of_kind.items():
             self.first_of_kind.setdefault(kind, message)
         if other.first_error is not None:
@@ -327,6 +341,9 @@ class LabelingReport:
                 "n_off_shortlist_answers": self.n_off_shortlist_answers,
                 # the catch-all hint's count: the warning alone said it, hidden by -q
                 "n_unknown_only_answers": self.n_unknown_only_answers,
+                # what they named: the labels a taxonomy --extend may add
+                "top_unknown_only_labels": [(name[:MAX_NAME_SHOWN], count) for name, count
+                                            in _most_named(self.unknown_only_labels, 10)],
                 "n_ambiguous_labels": self.n_ambiguous_labels,
                 "n_docs_short_of_votes": self.n_docs_short_of_votes,
                 "n_docs_without_labels": self.n_docs_without_labels,
@@ -829,6 +846,7 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
                     # none fits, in its own words: a deprecated or unoffered label the
                     # vocabulary has is no call for a catch-all label
                     report.n_unknown_only_answers += 1
+                    report.unknown_only_labels.update(set(exc.unknown))
                 # dropped from the cache already
                 report.error(f"malformed answer: {exc}{answer.cut_note()}", "malformed")
             if not isinstance(exc, RejectedItemsError):
@@ -1011,10 +1029,11 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
     # --retry-refused asked the cache's refusals again: "not retried" said of them too
     again = min(report.n_refused_again, refused)
 
-    def told(narrow_hint: str, retry: str, listed: str) -> str:
+    def told(narrow_hint: str, retry: str, listed: str, extend: str) -> str:
         """The warning, advising ``narrow_hint`` of a shortlist too narrow, naming the
-        option ``retry`` that asked refusals again and ``listed``, which lists the
-        documents refusals left unanswered."""
+        option ``retry`` that asked refusals again, ``listed``, which lists the
+        documents refusals left unanswered, and ``extend``, which adds labels to a
+        vocabulary."""
         narrow = (f"; {off:,} {plural(off, 'answer', 'answers')} named only labels off "
                   f"{plural(off, 'its', 'their')} document's shortlist ({fate}): the "
                   f"shortlist is too narrow ({narrow_hint})" if off else "")
@@ -1037,7 +1056,7 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
                 f"answer{plural_s(report.n_malformed_answers)}, "
                 f"{report.n_failed_calls:,} failed call{plural_s(report.n_failed_calls)}"
                 + declined + (f"; also rejected: {' and '.join(others)}" if others else "")
-                + narrow + short + catch_all)
+                + narrow + short + catch_all(extend))
 
     # with votes: how many documents the failed and malformed calls left labelled from
     # fewer votes than asked, apart from those no vote answered
@@ -1049,11 +1068,22 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
     # answers naming only labels the vocabulary lacks ("Something else entirely"), each
     # a malformed answer and a call spent: a taxonomy with no catch-all label left the
     # LLM no way to say none fits, and the warning counted them without saying so
+    # (and then named neither the names it gave, nor that an empty list, which the
+    # prompt asks for, is the answer of no label, nor how to add the labels they call for)
     made_up = report.n_unknown_only_answers
-    catch_all = (f"; {made_up:,} of the {report.n_calls:,} calls' answers named only labels "
-                 "the vocabulary lacks (counted as malformed): a catch-all label in the "
-                 'taxonomy ("Other") lets the LLM say none fits'
-                 if made_up > UNKNOWN_ONLY_SHARE * report.n_calls else "")
+
+    def catch_all(extend: str) -> str:
+        if made_up <= UNKNOWN_ONLY_SHARE * report.n_calls:
+            return ""
+        top = _most_named(report.unknown_only_labels, 5)
+        names = ", ".join(f"{name[:MAX_NAME_SHOWN]!r} ({count:,})" for name, count in top) \
+            + (f" and {len(report.unknown_only_labels) - len(top):,} more"
+               if len(report.unknown_only_labels) > len(top) else "")
+        return (f"; {made_up:,} of the {report.n_calls:,} calls' answers named only labels "
+                f"the vocabulary lacks (counted as malformed, their documents left "
+                f"unanswered: the answer that no label applies is an empty list, as the "
+                f"prompt says): {names}; labels for what they name can be added to the "
+                f'vocabulary ({extend}), or a catch-all label ("Other")')
 
     if report.n_unknown_labels or report.n_malformed_answers or report.n_failed_calls \
             or others or off or refused:
@@ -1061,9 +1091,11 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
         # whose filter swaps in cli_message (it told a notebook "--retry-refused" and
         # "--shortlist-k"); the text is an argument, the user's desc being no template
         logger.warning("%(python)s", {"python": told(NARROW_SHORTLIST_PY, "retry_refused",
-                                                     "the report's refused_docs"),
+                                                     "the report's refused_docs",
+                                                     "run_taxonomy(..., extend=label_space)"),
                                       "cli": told(NARROW_SHORTLIST, "--retry-refused",
-                                                  "the JSON summary's refused_docs")},
+                                                  "the JSON summary's refused_docs",
+                                                  "tagsmith taxonomy CORPUS --extend VOCAB")},
                        extra={"cli_message": "%(cli)s"})
 
 
