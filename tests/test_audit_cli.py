@@ -49,6 +49,11 @@ def invoke(*args):
     return CliRunner().invoke(tagsmith_cli.cli, ["-q", *map(str, args)])
 
 
+def invoke_hinted(*args):
+    """``tagsmith ARGS`` (no ``-q``, which hides the ``next:`` hints on stderr)."""
+    return CliRunner().invoke(tagsmith_cli.cli, [*map(str, args)])
+
+
 @pytest.fixture(scope="module")
 def small_corpus(goemotions_small, tmp_path_factory):
     """300 GoEmotions documents: audits of it take a second or two."""
@@ -1678,17 +1683,25 @@ def test_audit_ends_with_the_apply_review_command_that_applies_its_review(
     import shlex
 
     out = tmp_path / "the audit"  # a space: the printed command quotes it
-    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o", out,
+    result = invoke_hinted("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o", out,
                     "--scores", "knn", "--no-html", "--on-error", "skip")
     assert result.exit_code == 0, result.output
     review = out / "review.csv"
-    line = next(line for line in result.output.splitlines() if line.startswith("next: "))
+    # on stderr, as the other commands' next: lines are (stdout holds the results
+    # alone: a script's audit output had the hints in it, and -q kept them)
+    assert "next: " not in result.stdout and "or let an LLM" not in result.stdout
+    line = next(line for line in result.stderr.splitlines() if line.startswith("next: "))
     assert line.startswith(f"next: fill in the decision column of {review} (accept or "
                            "reject), then run: tagsmith apply-review ")
     argv = shlex.split(line.split("then run: ", 1)[1])
     assert argv == ["tagsmith", "apply-review", str(small_corpus), str(review), "-o",
                     "NEW_CORPUS", "--vocab", str(goemotions_small["vocab"]),
                     "--on-error", "skip"]
+    hushed = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o",
+                    tmp_path / "hushed", "--scores", "knn", "--no-html")
+    assert hushed.exit_code == 0, hushed.output
+    assert "next: " not in hushed.output and "or let an LLM" not in hushed.output
+    assert f"review: {tmp_path / 'hushed' / 'review.csv'}" in hushed.stdout  # results stay
     argv[argv.index("NEW_CORPUS")] = str(tmp_path / "new.tsv")
     applied = invoke(*argv[1:])
     assert applied.exit_code == 0, applied.output
@@ -1710,10 +1723,10 @@ def test_audit_ends_with_the_llm_path_to_decide_its_review_and_it_runs_as_printe
     from tagsmith.testing.llm_server import LocalChatServer, user_prompt
 
     out = tmp_path / "the audit"
-    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o", out,
-                    "--scores", "knn", "--no-html")
+    result = invoke_hinted("audit", small_corpus, "--vocab", goemotions_small["vocab"],
+                           "-o", out, "--scores", "knn", "--no-html")
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = result.stderr.splitlines()
     at = next(n for n, line in enumerate(lines) if line.startswith("next: "))
     assert lines[at + 1].startswith("  or let an LLM decide the rows ("), lines[at:]
     label, answers = lines[at + 1].split("): ", 1)[1].split(
@@ -1755,8 +1768,9 @@ def test_the_printed_commands_keep_the_audits_selection_of_vocab(small_corpus,
     import shlex
 
     out = tmp_path / "audit"
-    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o", out,
-                    "--scores", "knn", "--no-html", "--vocab-prefix", "urn:goemotions:")
+    result = invoke_hinted("audit", small_corpus, "--vocab", goemotions_small["vocab"],
+                           "-o", out, "--scores", "knn", "--no-html", "--vocab-prefix",
+                           "urn:goemotions:")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     at = next(n for n, line in enumerate(lines) if line.startswith("next: "))
@@ -1778,8 +1792,8 @@ def test_the_printed_apply_review_command_runs_for_a_corpus_named_with_a_dash(
 
     monkeypatch.chdir(tmp_path)
     shutil.copy(small_corpus, "-c.tsv")
-    result = invoke("audit", "--vocab", goemotions_small["vocab"], "-o", "-audit",
-                    "--scores", "knn", "--no-html", "--", "-c.tsv")
+    result = invoke_hinted("audit", "--vocab", goemotions_small["vocab"], "-o", "-audit",
+                           "--scores", "knn", "--no-html", "--", "-c.tsv")
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if line.startswith("next: "))
     argv = shlex.split(line.split("then run: ", 1)[1])
@@ -1798,8 +1812,9 @@ def test_a_jsonl_review_is_told_of_its_decision_key_not_a_column(small_corpus, g
     import shlex
 
     out = tmp_path / "audit"
-    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"], "-o", out,
-                    "--scores", "knn", "--no-html", "--review-format", "jsonl", "--lang", "fi")
+    result = invoke_hinted("audit", small_corpus, "--vocab", goemotions_small["vocab"],
+                           "-o", out, "--scores", "knn", "--no-html", "--review-format",
+                           "jsonl", "--lang", "fi")
     assert result.exit_code == 0, result.output
     review = out / "review.jsonl"
     line = next(line for line in result.output.splitlines() if line.startswith("next: "))
@@ -3084,14 +3099,14 @@ def test_audit_of_an_llm_label_output_does_not_send_its_review_to_the_same_llm(
     labels = tmp_path / "labels.jsonl"
     write_soft_labels(labels, data.texts, sp.csr_matrix(data.Y, dtype=np.float32) * 0.9,
                       space)
-    result = invoke("audit", labels, "--vocab", goemotions_small["vocab"],
-                    "-o", tmp_path / "out", "--scores", "knn", "--no-html")
+    result = invoke_hinted("audit", labels, "--vocab", goemotions_small["vocab"],
+                           "-o", tmp_path / "out", "--scores", "knn", "--no-html")
     assert result.exit_code == 0, result.output
     assert "or let another LLM decide the rows (not the one that labelled CORPUS: asked " \
            "again, it answers as its labels say and rejects every row; give label " \
            "another --llm and --cache)" in result.output
-    result = invoke("audit", small_corpus, "--vocab", goemotions_small["vocab"],
-                    "-o", tmp_path / "plain", "--scores", "knn", "--no-html")
+    result = invoke_hinted("audit", small_corpus, "--vocab", goemotions_small["vocab"],
+                           "-o", tmp_path / "plain", "--scores", "knn", "--no-html")
     assert result.exit_code == 0, result.output
     assert "or let an LLM decide the rows (label's endpoint options" in result.output
 

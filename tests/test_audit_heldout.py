@@ -213,13 +213,14 @@ def test_cli_audits_a_test_split_with_the_bundle_of_train(trained, goemotions_sm
                                                           tmp_path):
     out = tmp_path / "audit"
     result = CliRunner().invoke(tagsmith_cli.cli, [
-        "-q", "audit", str(goemotions_small["test"]), "--bundle", str(trained["bundle"]),
+        "audit", str(goemotions_small["test"]), "--bundle", str(trained["bundle"]),
         "--scores", "heldout", "--no-html", "--no-near-duplicates", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "(heldout scores)" in result.output
-    # the step after the review: how the figures on the test split move
+    # the step after the review: how the figures on the test split move (a hint, on
+    # stderr with the audit's other next: lines, none under -q)
     assert (f"then see how the bundle's figures on it move: tagsmith eval {trained['bundle']} "
-            f"NEW_CORPUS --labels-before {goemotions_small['test']}" in result.output)
+            f"NEW_CORPUS --labels-before {goemotions_small['test']}" in result.stderr)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["scores"]["source"] == "heldout"
 

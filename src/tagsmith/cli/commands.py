@@ -3578,7 +3578,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     # the queue's own rows: every flagged candidate decided before (--reviewed) leaves
     # none to fill in
     n_rows = len(result.review)
-    if "review" in written and n_rows and max_review != 0:
+    # the hints go to stderr, none under -q, as the other commands' next: lines do: on
+    # stdout, which holds the results alone, -q kept them in a script's output
+    if "review" in written and n_rows and max_review != 0 and not obj["quiet"]:
         # the step after an audit is not in its output: say how to apply the review
         from tagsmith._shell import shell_path
 
@@ -3598,13 +3600,14 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                             shell_path(written["review"]), "-o NEW_CORPUS", *given])
         click.echo(f"next: fill in {_decision_field(str(written['review']))} of "
                    f"{printable(written['review'])} (accept or reject), then run: "
-                   f"{printable(command)}")
+                   f"{printable(command)}", err=True)
         if result.scores.source == "heldout" and bundle:
             # a test split audited with the bundle of train: the step after the fix, how
             # the figures reported on it move, was in the README alone
             measure = " ".join(["tagsmith eval", shell_path(bundle), "NEW_CORPUS",
                                 "--labels-before", shell_path(corpus)])
-            click.echo(f"  then see how the bundle's figures on it move: {printable(measure)}")
+            click.echo(f"  then see how the bundle's figures on it move: {printable(measure)}",
+                       err=True)
         # the other path (README: an LLM instead of a person deciding the queue) was in
         # the README alone: label asks about the flagged documents, and its output
         # decides the rows left empty
@@ -3626,7 +3629,7 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                       "--cache) " if itself else "")
                    + f"(label's endpoint options: see "
                    f"tagsmith label --help): {printable(label)}, then the command above "
-                   f"with --decide-from {printable(answers)}")
+                   f"with --decide-from {printable(answers)}", err=True)
     if "sample" in written:
         from tagsmith._shell import shell_path
 
