@@ -392,6 +392,45 @@ def test_a_vote_whose_every_item_was_rejected_still_lists_its_names(tmp_path):
     assert stats["review_undecided_unknown_labels"] == 1 and stats["n_removed"] == 0
 
 
+def test_decide_from_decides_rows_beside_unknown_names_unlike_the_label_and_names_them(
+        tmp_path):
+    """A teacher naming a label outside the taxonomy in every answer ("Something else
+    entirely") left every row whose label its answer lacked undecided (43 of 100 on the
+    stop-56 walk), as if the name might be that label misspelt. A name like no name of
+    the row's label decides the row as the answer's labels do, and the closing line
+    names it; one like the label ("snwo" beside snow) still leaves the row undecided."""
+    corpus, vocab, review, _ = _setup(tmp_path)
+    flagged = tmp_path / "be.jsonl"
+    flagged.write_text("".join(json.dumps({"id": DOCS[d][0], "text": DOCS[d][1]}) + "\n"
+                               for d in (1, 4)), encoding="utf-8")
+
+    def teacher(body):
+        text = read_data_section(user_prompt(body), "DOCUMENT")
+        other = "snwo" if text == DOCS[4][1] else "Something else entirely"
+        return json.dumps({"labels": [{"label": "sun", "confidence": 0.9},
+                                      {"label": other, "confidence": 0.8}]})
+
+    labels = _label_run(tmp_path, flagged, vocab, teacher)
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(review), "-o", str(tmp_path / "o.jsonl"),
+        "--vocab", str(vocab), "--decide-from", str(labels)])
+    assert result.exit_code == 0, result.output
+    # b's wrong rain (its answer: sun and "Something else entirely") is accepted, rain
+    # taken off; e's wrong snow (sun and "snwo") stays undecided
+    assert (f"1 row of {review} decided by {labels} (1 of them whose answer also named "
+            "labels the vocabulary lacks, none like the row's label: 'Something else "
+            "entirely' (1); tagsmith taxonomy CORPUS --extend VOCAB adds labels for what "
+            "they name); left undecided: ") in result.output, result.output
+    assert ("1 whose label it lacks where the answer named labels the vocabulary lacks (one "
+            "like the label's name: a misspelt name?)") in result.output
+    fixed = {json.loads(line)["id"]: json.loads(line)["labels"] for line in
+             (tmp_path / "o.jsonl").read_text(encoding="utf-8").splitlines()}
+    assert fixed["b"] == ["sun"] and sorted(fixed["e"]) == ["snow", "sun"]
+    stats = apply_review(corpus, review, tmp_path / "o2.jsonl", SPACE, decide_from=labels)
+    assert stats["review_decided_beside_unknown_labels"] == 1
+    assert stats["review_undecided_unknown_labels"] == 1
+
+
 def _old_bundle(tmp_path):
     """A bundle trained before snow was in the vocabulary (rain and sun only)."""
     old_vocab = tmp_path / "old.tsv"

@@ -1167,7 +1167,9 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
                                                  strict=True) if v >= min_score)
         key = doc_key(text)
         meta = metas[row]
-        answer = LabelAnswer(given, bool(meta.get("unknown_labels")), meta.get("offered"))
+        named = meta.get("unknown_labels")
+        answer = LabelAnswer(given, bool(named), meta.get("offered"),
+                             named if isinstance(named, tuple) else ())
         _add_answer(answers, conflicting, key, answer)
         if ids[row] is None:
             unresolved.add(key)
@@ -1274,7 +1276,8 @@ class LabelAnswers(dict):
 class _OfferedIds:
     """:func:`label_answers`'s reading of each line's values: ``offered`` as the sorted
     label ids its keys name (a URI, or any key the vocabulary reads as one label; each
-    distinct key looked up once), ``unknown_labels`` as whether it lists any. An
+    distinct key looked up once), ``unknown_labels`` as its names (a tuple; whether it
+    lists any, where they are not all strings). An
     ``offered`` of 100 URIs per line was kept as a frozenset of them: about 1.1 GB at
     10^5 lines, where an array of ids is 0.5 kB a line. A value that is no list, or an
     item that is no string, is counted by line, for :meth:`warn`: such a line read as
@@ -1287,7 +1290,11 @@ class _OfferedIds:
 
     def __call__(self, key: str, value: Any, line: int | None) -> Any:
         if key == "unknown_labels":
-            return bool(value)
+            # the names, which apply-review --decide-from reads against each row's label
+            # (a list of no string: any label may be among them)
+            names = tuple(dict.fromkeys(item for item in value if isinstance(item, str))) \
+                if isinstance(value, list) else ()
+            return names if names and len(names) == len(value) else bool(value)
         if key != "offered":
             return value
         if value is None:  # written as null: every label offered, as with no key
@@ -1329,9 +1336,11 @@ def _merged(one: LabelAnswer, other: LabelAnswer) -> LabelAnswer:
     concatenated) were read as two answers in conflict, their rows left undecided."""
     if one.partial != other.partial:
         return other if one.partial else one
+    unknown = tuple(dict.fromkeys((*one.unknown, *other.unknown)))
     if one.offered is None or other.offered is None:
-        return LabelAnswer(one.labels, one.partial, None)
-    return LabelAnswer(one.labels, one.partial, np.union1d(one.offered, other.offered))
+        return LabelAnswer(one.labels, one.partial, None, unknown)
+    return LabelAnswer(one.labels, one.partial, np.union1d(one.offered, other.offered),
+                       unknown)
 
 
 def _was_offered(label_id: int, offered: np.ndarray) -> bool:
@@ -1353,10 +1362,59 @@ class LabelAnswer:
     #: every one: a label not among them the LLM could not name, so the answer decides
     #: nothing of it
     offered: np.ndarray | None = None
+    #: the names of ``partial`` (label's ``unknown_labels``; empty where the file gave
+    #: none readable: then any label may be among them)
+    unknown: tuple[str, ...] = ()
+
+
+#: how alike (difflib's ratio of the folded names) an unknown name and a label's name
+#: must be for the name to be read as possibly that label misspelt ("gratitute" and
+#: "gratitude": 0.89; "Something else entirely" and "Trade topics": 0.29)
+MISSPELT_RATIO = 0.75
+
+
+def _may_name(answer: LabelAnswer, label_id: int, space: LabelSpace) -> bool:
+    """Whether one of the names ``answer`` gave that no label has may be the label
+    ``label_id`` (misspelt, shared with another label, or given with an invalid
+    confidence): a folded name of the label (preferred or alternative, any language, its
+    notation) equal to it, holding it or held in it, or alike by :data:`MISSPELT_RATIO`.
+    An answer whose names are not known may name any label.
+
+    >>> from tagsmith.data.labelspace import Label
+    >>> space = LabelSpace([Label("u:g", {"en": "gratitude"}), Label("u:t", {"en": "Trade"})])
+    >>> [_may_name(LabelAnswer(frozenset(), True, None, ("Gratitute",)), j, space)
+    ...  for j in (0, 1)]
+    [True, False]
+    >>> _may_name(LabelAnswer(frozenset(), True, None, ("Something else entirely",)), 1,
+    ...           space), _may_name(LabelAnswer(frozenset(), True), 1, space)
+    (False, True)
+    """
+    import difflib
+
+    from tagsmith.labeling.parsing import fold_name
+
+    if not answer.unknown:
+        return True
+    label = space[label_id]
+    names = {fold_name(name) for name in (
+        *label.pref_labels.values(), *(alt for alts in label.alt_labels.values()
+                                       for alt in alts), label.notation or "",
+        label.uri) if name}
+    for given in answer.unknown:
+        folded = fold_name(given)
+        if not folded:
+            continue
+        for name in names:
+            if folded == name or (min(len(folded), len(name)) >= 3
+                                  and (folded in name or name in folded)) \
+                    or difflib.SequenceMatcher(None, folded, name).ratio() >= MISSPELT_RATIO:
+                return True
+    return False
 
 
 def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
-                path: Path, line: int, csv_cells: bool, space_name: str
+                path: Path, line: int, csv_cells: bool, space_name: str,
+                beside: list[tuple[str, ...]] | None = None
                 ) -> tuple[str | None, tuple[int, int] | None]:
     """The decision a label file's answer for the row's document implies (``accept``
     or ``reject``); None where the file does not hold that document, and ``partial``
@@ -1367,7 +1425,9 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
     labels in two lines and no line of its ``doc_id`` tells them apart. With it, the
     row's document and label (:func:`_doc_and_label`) where
     they were read (None where the file does not hold the document): the caller
-    applying the decision reads them no second time."""
+    applying the decision reads them no second time. A row whose label the answer
+    lacks, decided though the answer also named labels the vocabulary lacks (none of
+    them like the label: :func:`_may_name`), has those names appended to ``beside``."""
     # the answer looked up before any cell is checked: an undecided row is no decision,
     # read nowhere, and a row whose document the file lacks stays one (a row added by
     # hand and left blank failed the whole run, though nothing would decide it)
@@ -1409,8 +1469,14 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
         # labels): a wrong row was accepted, a right label taken off, only because the
         # LLM could not name it
         return "not_offered", pair
-    if not present and answer.partial:
+    if not present and answer.partial and _may_name(answer, label_id, space):
+        # a name the answer gave that no label has may be this label, misspelt; one
+        # like no name of it ("Something else entirely" beside "Trade topics") decides
+        # as the answer's other labels do: the stop-56 walk left 43 of 100 rows
+        # undecided, the teacher naming a label outside the taxonomy in every answer
         return "partial", pair
+    if not present and answer.partial and beside is not None:
+        beside.append(answer.unknown)
     # a missing label is accepted (added) where the answer gives it, a wrong one
     # accepted (removed) where the answer leaves it out
     verdict = "accept" if present == (row_kind(row, path, line) == "missing") else "reject"
@@ -1432,7 +1498,10 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
     counts = {"accepted": 0, "rejected": 0, "undecided": 0, "repeated": 0}
     if answers is not None:  # read_decisions's counts are as they were without them
         counts.update({"decided_by_labels": 0, "undecided_unknown_labels": 0,
-                       "undecided_not_offered": 0, "undecided_two_ways": 0})
+                       "undecided_not_offered": 0, "undecided_two_ways": 0,
+                       "decided_beside_unknown_labels": 0})
+    # the names beside which rows were decided (the unknown names of their answers)
+    beside: list[tuple[str, ...]] = []
     # a JSONL review keeps its values as they are: no ' to strip from them
     csv_cells = review_format(path) == "csv"
     added = _DecisionLike()
@@ -1446,8 +1515,11 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
         # decided row's cells were read twice)
         read: tuple[int, int] | None = None
         if not _decided(row["decision"]):
+            n_beside = len(beside)
             verdict, read = (None, None) if answers is None else _decided_by(
-                row, answers, space, path, line, csv_cells, space_name)
+                row, answers, space, path, line, csv_cells, space_name, beside)
+            if answers is not None:
+                counts["decided_beside_unknown_labels"] += len(beside) - n_beside
             if verdict is None or verdict in ("partial", "not_offered", "two_ways"):
                 counts["undecided"] += 1
                 if verdict is not None:
@@ -1516,6 +1588,11 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
     if hint and not accepted and not counts["rejected"]:
         raise ReviewFormatError(f"the decision column is empty, but {hint}", path=path,
                                 line=1 if csv_cells else None)
+    if answers is not None:
+        # what those answers named, most often first (ties by name), for the closing line
+        named = Counter(name for names in beside for name in set(names))
+        counts["beside_unknown_names"] = sorted(  # type: ignore[assignment]
+            named.items(), key=lambda item: (-item[1], item[0]))[:5]
     return sorted(accepted.values(), key=lambda d: (d.doc, d.line)), repeated, counts
 
 
@@ -2416,9 +2493,12 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     undecided, and rows a person decided keep their decision. Counted in
     ``review_decided_by_labels``. A row whose label the answer lacks where it also
     named a label the vocabulary lacks (``unknown_labels`` in ``tagsmith label``'s
-    line: a misspelt name) stays undecided too, counted in
-    ``review_undecided_unknown_labels``; so does one whose label the answer lacks and
-    its line's ``offered`` (``label --shortlist``'s) does not list, counted in
+    line: a misspelt name) like the row's label (:func:`_may_name`) stays undecided too,
+    counted in ``review_undecided_unknown_labels``; one beside names like no name of the
+    label is decided, counted in ``review_decided_beside_unknown_labels``, the names most
+    often given in ``review_beside_unknown_names`` (5 ``(name, rows)`` pairs). A row
+    whose label the answer lacks and its line's ``offered`` (``label --shortlist``'s)
+    does not list stays undecided, counted in
     ``review_undecided_not_offered``: the LLM could not name it. A row of a text the
     file answers with other labels in two lines, where no line of the row's ``doc_id``
     and text tells them apart, stays undecided, counted in ``review_undecided_two_ways``.
