@@ -907,6 +907,27 @@ def test_cli_label_counts_the_answers_that_no_label_applies_and_distill_learns_t
         f"the weather is rainy {i}" for i in range(1, 24, 3))
 
 
+def test_cli_distill_counts_the_documents_of_no_label_it_learns_as_negatives(tmp_path):
+    """distill learnt label's answers that no label applies as negatives of every label
+    and said "distilled linear from 16 LLM-labelled documents": nothing of them. The line
+    and the --json summary count them."""
+    texts = [f"a football sport story {i}" for i in range(8)] + [
+        f"the weather is rainy {i}" for i in range(8)]
+    space = load_vocabulary(sport_vocab(tmp_path))
+    Y = sp.csr_matrix(np.array([[0.9, 0.0]] * 8 + [[0.0, 0.0]] * 8), dtype=np.float32)
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, texts, Y, space)
+    args = ["distill", str(labels), "--vocab", str(sport_vocab(tmp_path)), "--model", "knn"]
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *args, "-o", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    assert ("distilled knn from 16 LLM-labelled documents (8 of them with no label: learnt "
+            "as negatives of every label) -> ") in result.stdout, result.stdout
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *args, "-o", str(tmp_path / "j"),
+                                                   "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n_no_label"] == 8
+
+
 def test_cli_label_then_distill_through_a_local_server(goemotions_small, tmp_path):
     space = load_vocabulary(goemotions_small["vocab"])
     truth = {}

@@ -2138,6 +2138,9 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     kinds: dict[str, int] = {}
     texts, Y = read_soft_labels(labels, space, vocabulary=named, on_error=on_error,
                                 unknown_labels=unknown_labels, counts=kinds)
+    # label's answers that no label applies: learnt as negatives of every label, which
+    # the closing line said nowhere ("distilled linear from 50 LLM-labelled documents")
+    kinds["n_no_label"] = _lines_without_labels(Y)
     if not Y.nnz:
         from tagsmith.exceptions import CorpusFormatError
         from tagsmith.pipeline.io import review_queue_hint
@@ -2183,6 +2186,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
         print_json({
             "model": model, "output": str(output), "n_docs": len(texts),
             "n_llm_labelled": kinds["n_scored"], "n_without_scores": kinds["n_unscored"],
+            "n_no_label": kinds["n_no_label"],
             "n_labels": len(space), "seconds": round(training["seconds"], 3),
             **{key: {"n_docs": n, "metrics": report[key]} if report.get(key) else None
                for key, n in (("teacher_agreement", heldout.get("n_docs", 0)),
@@ -2246,15 +2250,23 @@ def _next_after_distill(output: str, human: str | None, lang: str, n_human: int,
 
 def _documents_learnt(kinds: dict[str, int]) -> str:
     """What ``distill`` learnt from, its documents counted by kind: those with an LLM's
-    ``scores``, and those without (labels counted 1: people's, concatenated in)."""
+    ``scores``, and those without (labels counted 1: people's, concatenated in); and
+    how many of them have no label (``n_no_label``: negatives of every label).
+
+    >>> _documents_learnt({"n_scored": 50, "n_unscored": 0, "n_no_label": 20})
+    '50 LLM-labelled documents (20 of them with no label: learnt as negatives of every label)'
+    """
     scored, unscored = kinds["n_scored"], kinds["n_unscored"]
+    n_none = kinds.get("n_no_label", 0)
+    none = (f" ({n_none:,} of them with no label: learnt as negatives of every label)"
+            if n_none else "")
     if not unscored:
-        return f"{scored:,} LLM-labelled document{plural_s(scored)}"
+        return f"{scored:,} LLM-labelled document{plural_s(scored)}{none}"
     if not scored:
         return (f"{unscored:,} document{plural_s(unscored)} without scores (no LLM's "
-                "labels: each label counted 1)")
+                f"labels: each label counted 1){none}")
     return (f"{scored + unscored:,} documents: {scored:,} LLM-labelled, {unscored:,} "
-            "without scores (labels counted 1, as people's)")
+            f"without scores (labels counted 1, as people's){none}")
 
 
 #: ``distill`` warns where the teacher's labels hold fewer documents than this a label on
