@@ -4884,6 +4884,40 @@ def test_cli_label_names_what_the_answers_naming_only_unknown_labels_called_the_
         ["Misc", 4], ["Something else entirely", 4], ["none", 4]]
 
 
+def test_cli_label_lists_the_documents_whose_answers_named_only_unknown_labels(tmp_path):
+    # such a document is in no output (its answer is malformed) and was listed nowhere,
+    # where a refused one is in refused_docs: a person could not find the documents the
+    # taxonomy has no label for. The summary lists their ids, a copy sharing the prompt too
+    def none_fits(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        name = "sport" if "football" in doc else "Something else entirely"
+        return json.dumps({"labels": [{"label": name, "confidence": 0.8}]})
+
+    corpus, vocab = tmp_path / "docs.jsonl", tmp_path / "v.tsv"
+    corpus.write_text("".join(json.dumps({"id": doc_id, "text": text}) + "\n" for doc_id, text
+                              in (("a", "football 1"), ("b", "cooking 2"), ("c", "football 3"),
+                                  ("d", "a garden"), ("e", "a garden"))))
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    with LocalChatServer(none_fits) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--base-url", server.base_url, "--llm", "t", "--cache", str(tmp_path / "c.db")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads([x for x in result.stderr.splitlines() if x.startswith("{")][-1])
+    assert summary["labeling"]["unknown_only_docs"] == ["b", "d", "e"]
+    assert summary["labeling"]["refused_docs"] == []
+    # with a budget (which never sends a copy, and asks in batches): by pool position,
+    # the copy of a document so answered listed too
+    with LocalChatServer(none_fits) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "b.jsonl"),
+            "--base-url", server.base_url, "--llm", "t", "--cache", str(tmp_path / "c.db"),
+            "--budget", "4"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads([x for x in result.stderr.splitlines() if x.startswith("{")][-1])
+    assert summary["labeling"]["unknown_only_docs"] == ["b", "d", "e"]
+
+
 def test_answers_naming_only_a_deprecated_label_suggest_no_catch_all_label(caplog):
     # an answer naming only a deprecated label (one the vocabulary has, never offered)
     # was counted among those naming "only labels the vocabulary lacks", and the warning

@@ -1324,10 +1324,15 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
         # nothing outside the run)
         if labeling.get("refused_docs"):
             labeling["refused_docs"] = [ids[i] for i in labeling["refused_docs"]]
+        if labeling.get("unknown_only_docs"):  # by id too: in no output to look them up
+            labeling["unknown_only_docs"] = [ids[i] for i in labeling["unknown_only_docs"]]
         human_labeling = result["summary"].get("human_labeling") or {}
         if human_labeling.get("refused_docs"):  # its reader keeps no ids: its Nth document
             human_labeling["refused_docs"] = [f"{human}#{i + 1}"
                                               for i in human_labeling["refused_docs"]]
+        if human_labeling.get("unknown_only_docs"):
+            human_labeling["unknown_only_docs"] = [
+                f"{human}#{i + 1}" for i in human_labeling["unknown_only_docs"]]
         if texts and not len(rows):  # every call failed: say why, keep any earlier output
             from tagsmith.exceptions import LLMError
 

@@ -243,6 +243,10 @@ class LabelingReport:
     #: of theirs was refused and none answered, for a person to take; a copy sharing a
     #: refused document's prompt is one of them
     refused_docs: list[int] = field(default_factory=list)
+    #: the documents (positions, as ``refused_docs``) left unanswered because their
+    #: answers named only labels the vocabulary lacks (``n_unknown_only_answers``): in
+    #: no output, and listed nowhere, for a person or a taxonomy --extend to take
+    unknown_only_docs: list[int] = field(default_factory=list)
 
     def __repr__(self) -> str:
         """One line at a prompt: the dataclass repr printed every distinct unknown label
@@ -332,6 +336,7 @@ class LabelingReport:
                 "n_refused_calls": self.n_refused_calls,
                 "n_refused_again": self.n_refused_again,
                 "refused_docs": sorted(self.refused_docs),
+                "unknown_only_docs": sorted(self.unknown_only_docs),
                 "n_invalid_items": self.n_invalid_items,
                 "n_unknown_labels": self.n_unknown_labels,
                 # names cut for the summary (the counts are of whole names)
@@ -790,6 +795,7 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
                 and _names_a_live_label(exc, label_space, options.lang))
 
     refused_votes = np.zeros(len(texts), np.int32)
+    unknown_only_votes = np.zeros(len(texts), np.int32)
     unknown_named: list[list[str]] = [[] for _ in texts]
     for doc, request, answer in zip(owners, requests, answers, strict=True):
         # asked again with retry_refused: its refusal is said to be so
@@ -846,6 +852,7 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
                     # none fits, in its own words: a deprecated or unoffered label the
                     # vocabulary has is no call for a catch-all label
                     report.n_unknown_only_answers += 1
+                    unknown_only_votes[doc] += 1
                     report.unknown_only_labels.update(set(exc.unknown))
                 # dropped from the cache already
                 report.error(f"malformed answer: {exc}{answer.cut_note()}", "malformed")
@@ -916,6 +923,12 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
     for doc in np.flatnonzero(~answered & (refused_votes > 0)).tolist():
         report.refused_docs.extend([doc, *copies.get(doc, ())])
     report.refused_docs.sort()
+    # and those no vote answered but in names the vocabulary lacks (none refused): in
+    # no output, where a refused one was listed for a person
+    for doc in np.flatnonzero(~answered & (unknown_only_votes > 0)
+                              & (refused_votes == 0)).tolist():
+        report.unknown_only_docs.extend([doc, *copies.get(doc, ())])
+    report.unknown_only_docs.sort()
     # the warning said each such answer left its document unanswered, where another
     # vote answered it (the answer a vote for none of the labels offered)
     report.n_off_shortlist_votes = sum(bool(answered[doc]) for doc in off_answered)

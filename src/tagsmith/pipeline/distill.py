@@ -1230,6 +1230,8 @@ def llm_teacher(texts: Iterable[str], label_space: LabelSpace, client: LLMClient
             report.merge(result.report)
             # the refused documents as positions in the pool (the round's are in its batch)
             report.refused_docs.extend(int(indices[doc]) for doc in result.report.refused_docs)
+            report.unknown_only_docs.extend(int(indices[doc])
+                                            for doc in result.report.unknown_only_docs)
         if unknown is not None and result.unknown is not None:
             for doc, names in enumerate(result.unknown):
                 if names and result.answered[doc]:

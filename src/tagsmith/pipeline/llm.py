@@ -1995,10 +1995,12 @@ def _list_refused_copies(report: LabelingReport, groups: np.ndarray) -> None:
     document (the same id of ``groups``): active distillation never sends a copy, so a
     refused report filed twice left its copy neither labelled nor listed for a person,
     where without a budget a copy sharing its prompt is listed."""
-    if report.refused_docs:
-        copies, _ = _copies_of(groups, np.asarray(report.refused_docs, np.int64))
-        report.refused_docs.extend(copies.tolist())
-        report.refused_docs.sort()
+    for listed in (report.refused_docs, report.unknown_only_docs):
+        # (and of each document whose answers named only labels the vocabulary lacks)
+        if listed:
+            copies, _ = _copies_of(groups, np.asarray(listed, np.int64))
+            listed.extend(copies.tolist())
+            listed.sort()
 
 
 def _copies_of(groups: np.ndarray, sent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
