@@ -635,3 +635,49 @@ def test_extend_accept_edits_says_why_an_edit_over_the_limits_was_not_accepted(t
         ("Grain trade", "description", "over description_words")]
     assert any("'Grain trade'" in w and "not accepted: longer than the 8 words a "
                "description may have" in w for w in summary["warnings"]), summary["warnings"]
+
+
+def test_extend_accept_edits_refuses_an_edit_no_new_label_could_make(tmp_path):
+    # an accepted edit skipped the checks every new label passes: a label in use
+    # respelled "=Cocoa market" (same key: punctuation aside) was written for a
+    # spreadsheet to run as a formula, and an empty description wiped Grain trade's
+    def unsafe(labels):
+        return [("=Cocoa market" if name == "Cocoa market" else name,
+                 "" if name == "Grain trade" else description)
+                for name, description in labels]
+
+    result, _ = _extend(tmp_path, Extender(edit=unsafe), "--max-labels", "10",
+                        "--accept-edits")
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.csv")
+    kept = [(july.uris[i], july.name_of(i), july[i].description["en"]) for i in range(3)]
+    assert kept == LAST_MONTH
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert summary["extend"]["accepted_edits"] == []
+    refused = {(x["name"], x["change"]): x.get("not_accepted")
+               for x in summary["extend"]["refused_edits"]}
+    assert refused == {("Cocoa market", "renamed"): "formula",
+                       ("Grain trade", "description"): "empty"}
+    assert any("'Grain trade'" in w and "not accepted: an empty description" in w
+               for w in summary["warnings"]), summary["warnings"]
+
+
+def test_accept_edits_refuses_a_respelling_to_another_label_in_uses_name():
+    # "Export" and "Exports", two labels in use of one key: an answer naming both
+    # "Exports" respelled "Export" as the other, accepted, two labels named "Exports"
+    fixed = [("Export", "Goods sold abroad."), ("Exports", "Export figures.")]
+
+    def both_exports(labels):
+        return [("Exports", "Export figures."), ("Exports", "Goods sold abroad."),
+                *[label for label in labels if label not in fixed]]
+
+    options = TaxonomyOptions(use_case="news", summarise=False, sample_size=20,
+                              minibatch_size=20, max_labels=10)
+    with LocalChatServer(Extender(edit=both_exports)) as server:
+        client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+        taxonomy = generate_taxonomy(_texts()[:20], client, options, existing=fixed,
+                                     accept_edits=True)
+    assert taxonomy.labels[:2] == fixed
+    assert taxonomy.accepted_edits == []
+    assert {(x["name"], x["change"], x.get("not_accepted"))
+            for x in taxonomy.refused_edits} == {("Export", "renamed", "name in use")}

@@ -1005,7 +1005,38 @@ def _not_accepted(edit: dict, options: TaxonomyOptions) -> str:
     if edit.get("not_accepted") == "over description_words":
         return (f" (not accepted: longer than the {options.description_words} words a "
                 "description may have)")
-    return ""
+    return {"empty": " (not accepted: an empty description)",
+            "formula": " (not accepted: it starts with a character a spreadsheet runs as "
+                       "a formula)",
+            "unwritable": " (not accepted: it holds a control character or half of a "
+                          "character)",
+            "name in use": " (not accepted: another label in use has that name)",
+            }.get(edit.get("not_accepted", ""), "")
+
+
+def _unacceptable(edit: dict, fixed: list[tuple[str, str]], options: TaxonomyOptions
+                  ) -> str | None:
+    """Why ``accept_edits`` does not accept ``edit`` of a label in use (``None``: it
+    does): what :func:`check_taxonomy` refuses of a new label's name or description
+    (an empty description wiped the label's, a respelling "=Cocoa market" is one by
+    :func:`duplicate_key` and was written for a spreadsheet to run), or a respelling
+    to the name of another label in use (two labels of one name written)."""
+    to = edit["to"]
+    if edit["change"] == "renamed":
+        if len(to.split()) > options.name_words or len(to) > MAX_NAME_CHARS:
+            return "over name_words"
+        if any(fold_name(name) == fold_name(to) for i, (name, _) in enumerate(fixed)
+               if i != edit["index"]):
+            return "name in use"
+    elif len(to.split()) > options.description_words:
+        return "over description_words"
+    if not to.strip():
+        return "empty"
+    if LONE_SURROGATE.search(to) or CONTROL_CHARACTER.search(to):
+        return "unwritable"
+    if to.startswith(FORMULA_START):
+        return "formula"
+    return None
 
 
 #: the edits of a label in use that ``accept_edits`` accepts
@@ -1028,15 +1059,12 @@ def _note_edits(taxonomy: Taxonomy, edits: list[dict], step: str,
         rest = []
         for edit in edits:
             to, at = edit["to"], edit["index"]
-            fits = edit["change"] in _ACCEPTABLE and (
-                len(to.split()) <= options.name_words and len(to) <= MAX_NAME_CHARS
-                if edit["change"] == "renamed" else
-                len(to.split()) <= options.description_words)
-            if not fits:
-                if edit["change"] in _ACCEPTABLE:  # said why: it read as not asked
-                    edit = {**edit, "not_accepted": "over name_words"
-                            if edit["change"] == "renamed" else "over description_words"}
+            if edit["change"] not in _ACCEPTABLE:
                 rest.append(edit)
+                continue
+            why = _unacceptable(edit, accept_into, options)
+            if why is not None:  # said why: it read as not asked
+                rest.append({**edit, "not_accepted": why})
                 continue
             name, description = accept_into[at]
             accept_into[at] = (to, description) if edit["change"] == "renamed" \
