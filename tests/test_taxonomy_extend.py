@@ -681,3 +681,17 @@ def test_accept_edits_refuses_a_respelling_to_another_label_in_uses_name():
     assert taxonomy.accepted_edits == []
     assert {(x["name"], x["change"], x.get("not_accepted"))
             for x in taxonomy.refused_edits} == {("Export", "renamed", "name in use")}
+
+
+def test_extend_accept_edits_a_respelling_to_an_alt_name_is_no_alt_name_of_its_own(tmp_path):
+    # "Cocoa market" with the alternative name "Cocoa markets", respelled to it: the
+    # label was written named "Cocoa markets" with the alternative name "Cocoa markets",
+    # one name both preferred and alternative in one language (SKOS forbids it)
+    _last_month(tmp_path, ["uri", "label_en", "description_en", "altlabel_en"],
+                [(*LAST_MONTH[0], "Cocoa markets"), *[(*row, "") for row in LAST_MONTH[1:]]])
+    result, _ = _extend(tmp_path, Extender(edit=_improving), "--max-labels", "10",
+                        "--accept-edits")
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.csv")
+    assert july.name_of(0) == "Cocoa markets"
+    assert july[0].alt_labels == {"en": ["Cocoa market"]}

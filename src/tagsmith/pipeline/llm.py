@@ -290,8 +290,11 @@ def _with_accepted_edits(extend: LabelSpace, live: list[int], taxonomy,
             key = next((k for k in pref if pref[k] == old_name and k.lower() == lang.lower()),
                        next((k for k in pref if pref[k] == old_name), lang))
             pref[key] = name
-            if old_name not in alt.get(key, []):
-                alt.setdefault(key, []).append(old_name)
+            # the new name no alternative name of its own (an altLabel "Cocoa markets"
+            # the label was respelled to stayed one: preferred and alternative at once)
+            alt[key] = [other for other in alt.get(key, []) if other != name]
+            if old_name not in alt[key]:
+                alt[key].append(old_name)
         if description != old_description:
             key = next((k for k in about if about[k] == old_description
                         and k.lower() == lang.lower()),
