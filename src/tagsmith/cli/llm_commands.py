@@ -712,7 +712,8 @@ CORPUS is any corpus file (labels ignored) or a text file with one document per 
               "instead of starting from nothing: its labels are given to every update "
               "step as labels in use and written first, as they are (same URIs, names and "
               "descriptions; an LLM's rename, merge, drop or rewrite of one is refused and "
-              "reported), then the new labels, with new URIs from --base-uri; "
+              "reported, but for what --accept-edits accepts), then the new labels, with "
+              "new URIs from --base-uri; "
               "--max-labels counts both (not VOCAB's deprecated labels, kept but never "
               "offered). -o may be VOCAB itself: it is replaced only once "
               "the run succeeded. Default: none (a new taxonomy).")
