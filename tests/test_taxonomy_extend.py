@@ -695,3 +695,16 @@ def test_extend_accept_edits_a_respelling_to_an_alt_name_is_no_alt_name_of_its_o
     july = load_vocabulary(tmp_path / "july.csv")
     assert july.name_of(0) == "Cocoa markets"
     assert july[0].alt_labels == {"en": ["Cocoa market"]}
+
+
+def test_extend_accept_edits_to_a_tsv_says_what_it_cannot_hold(tmp_path):
+    # a TSV holds names alone: the summary listed Grain trade's new description and
+    # the respelling as accepted, the file held neither the description nor the old
+    # name that still finds "Cocoa markets", and nothing said so
+    result, _ = _extend(tmp_path, Extender(edit=_improving), "--max-labels", "10",
+                        "--accept-edits", output="july.tsv")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert len(summary["extend"]["accepted_edits"]) == 2
+    assert any("2 edits of labels in use accepted (accept_edits), but a TSV holds names "
+               "alone" in w for w in summary["warnings"]), summary["warnings"]

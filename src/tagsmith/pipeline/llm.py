@@ -174,6 +174,14 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
             taxonomy, extend, live, existing or [], lang))
         new_space = added.to_label_space(base_uri, lang, taken=extend.uris)
         kept = _with_accepted_edits(extend, live, taxonomy, existing or [], lang)
+        if taxonomy.accepted_edits and kind == "tsv" and skos is None:
+            # the summary listed them as accepted, the file written held none of the
+            # descriptions and none of the old names that still find a respelled label
+            logger.warning("%d edit%s of labels in use accepted (accept_edits), but a TSV "
+                           "holds names alone: the new descriptions and the old names "
+                           "(alternative names) are not written; write a CSV or SKOS "
+                           "(--skos) to keep them", len(taxonomy.accepted_edits),
+                           plural_s(len(taxonomy.accepted_edits)))
         space = LabelSpace([*kept, *new_space], name=extend.name)
         # its prefixes and schemes' titles too: a SKOS export bound none of its prefixes,
         # so a --vocab-scheme CURIE (thes:main) that read VOCAB read the export of none
