@@ -337,3 +337,60 @@ def test_options_refused_show_an_options_object_the_user_can_write():
             check_options("options", [], cls)
         field = re.search(rf"\({cls.__name__}\((\w+)=\.\.\.\)\)", str(caught.value)).group(1)
         assert field in {f.name for f in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: ConfidenceOptions(alpha=math.nan), "alpha"),
+    (lambda: ConfidenceOptions(n_bands=-1), "n_bands"),
+    (lambda: ActiveOptions(budget=math.nan), "budget"),
+    (lambda: ActiveOptions(rounds=0), "rounds"),
+    (lambda: ActiveOptions(teacher_error_rate=math.nan), "teacher_error_rate"),
+    (lambda: LabelingOptions(votes="3"), "votes"),
+    (lambda: LabelingOptions(temperature=-0.5), "temperature"),
+])
+def test_options_refuse_a_bad_field_where_they_are_made(make, name):
+    # a notebook cell making ConfidenceOptions(alpha=nan) passed, and the refusal came
+    # cells (or a long calibration) later, where the options were used
+    with pytest.raises(InvalidParameterError) as info:
+        make()
+    assert info.value.name == name
+
+
+def test_more_options_refuse_a_bad_field_where_they_are_made():
+    from tagsmith.labeling.taxonomy import TaxonomyOptions
+    from tagsmith.pipeline.audit import AuditOptions
+    from tagsmith.pipeline.train import TrainOptions
+
+    for make, name in ((lambda: TrainOptions(seed=math.nan), "seed"),
+                       (lambda: TrainOptions(dev_fraction=-0.1), "dev_fraction"),
+                       (lambda: AuditOptions(min_probability=-1), "min_probability"),
+                       (lambda: AuditOptions(near_duplicate_threshold=math.nan),
+                        "near_duplicate_threshold"),
+                       (lambda: TaxonomyOptions(use_case="tickets", seed=-1), "seed")):
+        with pytest.raises(InvalidParameterError) as info:
+            make()
+        assert info.value.name == name
+
+
+def test_options_made_keep_the_values_given():
+    # the check at construction runs on a copy: numpy numbers stay as given, None
+    # defaults stay None (validate resolves them where the options are used), and an
+    # audit's n_folds left out is still not given
+    from tagsmith.pipeline.audit import AuditOptions
+    from tagsmith.pipeline.train import TrainOptions
+
+    confidence = ConfidenceOptions(alpha=np.float32(0.2), max_labels=np.int64(3))
+    assert type(confidence.alpha) is np.float32 and type(confidence.max_labels) is np.int64
+    train = TrainOptions(seed=np.int64(2), calibration_fraction=0.2, confidence=confidence)
+    assert type(train.seed) is np.int64 and type(train.confidence.alpha) is np.float32
+    audit = AuditOptions()
+    assert audit.n_folds is None and audit.seed is None
+    audit.validate()
+    assert audit.n_folds == 5 and not audit.was_given("n_folds")
+    given = AuditOptions(n_folds=5)
+    given.validate()
+    assert given.was_given("n_folds")
+    active = ActiveOptions(budget=np.int64(50))
+    assert type(active.budget) is np.int64
+    with pytest.raises(InvalidParameterError, match="pool size"):
+        active.validate(n_pool=40)  # the budget against the pool: where it is spent

@@ -5,6 +5,7 @@ clearly) and the checks every estimator and option class shares (:func:`check_in
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import numbers
@@ -287,6 +288,39 @@ def check_options(name: str, value: object, cls: type[_T]) -> _T:
         raise InvalidParameterError(name, f"{article} {cls.__name__} ({example}) or None",
                                     type(value).__name__)
     return value
+
+
+def check_at_construction(options: object, *args: object) -> None:
+    """Run ``options.validate(*args)`` on a copy, so that a bad field is refused where
+    the options are made, naming it, while the options themselves keep the values given
+    (numpy numbers stay numpy numbers, ``None`` defaults stay ``None``: ``validate``,
+    run again where they are used, resolves them). ``ConfidenceOptions(alpha=nan)``,
+    ``TrainOptions(seed=-1)`` were made without a word and refused only when used, a
+    notebook cell or a long run later. Options nested in a field (``TrainOptions``'
+    ``confidence``) are copied too: their ``validate`` sets fields on them.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class DemoOptions:
+    ...     alpha: float = 0.1
+    ...     def __post_init__(self):
+    ...         check_at_construction(self)
+    ...     def validate(self):
+    ...         self.alpha = check_fraction("alpha", self.alpha, numpy=True)
+    >>> try:
+    ...     DemoOptions(alpha=float("nan"))
+    ... except InvalidParameterError as exc:
+    ...     print(exc)
+    parameter 'alpha' must be a number in [0, 1), got nan
+    >>> import numpy as np
+    >>> type(DemoOptions(alpha=np.float32(0.5)).alpha).__name__  # kept as given
+    'float32'
+    """
+    probe = copy.copy(options)
+    for name, value in vars(probe).items():
+        if callable(getattr(value, "validate", None)) and hasattr(value, "__dataclass_fields__"):
+            setattr(probe, name, copy.copy(value))
+    probe.validate(*args)  # type: ignore[attr-defined]
 
 
 # -- choices -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from contextlib import AbstractContextManager
 from itertools import islice
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -105,6 +105,22 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
                 f"(Python's recursion limit is {sys.getrecursionlimit()})",
                 f"{key}=... ({len(raw)} characters)") from None
     return params
+
+
+def train_options_naming_params(**settings: Any) -> TrainOptions:
+    """``TrainOptions(**settings)``, validated as :func:`validate_naming_params` does:
+    the options refuse a bad field where they are made, so a refused ``-p``/
+    ``--feature-param`` value is named by its option there too."""
+    from tagsmith.pipeline.train import TrainOptions
+
+    try:
+        options = TrainOptions(**settings)
+    except InvalidParameterError as exc:
+        _name_param_option(exc, (("--param", settings.get("model_params", {})),
+                                 ("--feature-param", settings.get("featurizer_params", {}))))
+        raise
+    validate_naming_params(options)
+    return options
 
 
 def validate_naming_params(options: TrainOptions) -> None:
@@ -284,9 +300,10 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     refuse_unused("a share of CORPUS held out (--dev-fraction above 0)", dev or dev_fraction,
                   "no_refit")
     from tagsmith.pipeline.io import read_labelled_corpora
-    from tagsmith.pipeline.train import TrainOptions, train_classifier
+    from tagsmith.pipeline.train import train_classifier
 
-    options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
+    options = train_options_naming_params(
+                           model=model, model_params=_parse_params(param, "--param"),
                            featurizer=featurizer,
                            featurizer_params=_parse_params(feature_param, "--feature-param"),
                            dev_fraction=dev_fraction, refit=not no_refit, seed=seed,
@@ -299,7 +316,7 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                                                         min_precision=min_precision,
                                                         min_recall=min_recall)
                            if calibration_fraction else None)
-    validate_naming_params(options)  # fail on a mistyped parameter before reading any data
+    # (it fails on a mistyped parameter before reading any data)
     from tagsmith.store.bundle import check_bundle_target
 
     check_bundle_target(output)  # and on an output the bundle cannot be written to

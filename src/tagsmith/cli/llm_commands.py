@@ -50,7 +50,7 @@ from tagsmith.cli.commands import (
     reads_stdin,
     record_training_files,
     refuse_csv_vocabulary,
-    validate_naming_params,
+    train_options_naming_params,
     warn_no_documents,
 )
 from tagsmith.labeling import MAX_VOTES
@@ -2122,16 +2122,13 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     from tagsmith.pipeline.distill import DISTILL_STARVED_REMEDY, distill_classifier
     from tagsmith.pipeline.io import read_labelled
     from tagsmith.pipeline.llm import read_soft_labels
-    from tagsmith.pipeline.train import TrainOptions
 
     # --featurizer: --model offered dense_knn, which needs sentence embeddings, and
     # refused it asking for a --featurizer distill did not have
-    options = TrainOptions(model=model, model_params=_parse_params(param, "--param"),
-                           featurizer=featurizer,
-                           featurizer_params=_parse_params(feature_param, "--feature-param"),
-                           dev_fraction=dev_fraction, seed=seed,
-                           show_progress=not obj["quiet"])
-    validate_naming_params(options)
+    options = train_options_naming_params(
+        model=model, model_params=_parse_params(param, "--param"), featurizer=featurizer,
+        featurizer_params=_parse_params(feature_param, "--feature-param"),
+        dev_fraction=dev_fraction, seed=seed, show_progress=not obj["quiet"])
     from tagsmith.store.bundle import check_bundle_target
 
     check_bundle_target(output)  # the bundle writer's own rule, before any work

@@ -41,7 +41,13 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import scipy.sparse as sp
 
-from tagsmith._params import check_bool, check_int, check_language, check_options
+from tagsmith._params import (
+    check_at_construction,
+    check_bool,
+    check_int,
+    check_language,
+    check_options,
+)
 from tagsmith._plural import plural, plural_s
 from tagsmith.data.labelspace import LabelSpace, check_label_space, in_language
 from tagsmith.exceptions import (
@@ -133,6 +139,10 @@ class LabelingOptions:
     #: resumed run got another answer, so another student chose other documents, each
     #: paid for again (a rerun of a 2,000-call run sent about 1,300 calls)
     keep_malformed: bool = False
+
+    def __post_init__(self) -> None:
+        # a bad field is refused here, naming it, not where the options are used
+        check_at_construction(self)
 
     def validate(self) -> None:
         """Refuse a bad field before any call; numpy numbers pass and are kept as plain

@@ -39,7 +39,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tagsmith._params import check_bool, check_int, check_language, check_options
+from tagsmith._params import (
+    check_at_construction,
+    check_bool,
+    check_int,
+    check_language,
+    check_options,
+)
 from tagsmith._plural import NAME_LIMIT, and_more, clip, plural, plural_s
 from tagsmith.data.csvlimits import FORMULA_START
 from tagsmith.data.labelspace import Label, LabelSpace
@@ -112,6 +118,10 @@ class TaxonomyOptions:
     #: it, but for English, whose prompts and cache keys are as they were) and written
     #: with (:meth:`Taxonomy.to_label_space`, :func:`~tagsmith.pipeline.llm.run_taxonomy`)
     lang: str = "en"
+
+    def __post_init__(self) -> None:
+        # a bad field is refused here, naming it, not where the options are used
+        check_at_construction(self)
 
     def validate(self) -> None:
         """Refuse a bad field before any call; numpy numbers pass and are kept as plain

@@ -22,6 +22,7 @@ directory. The engine pieces live in :mod:`tagsmith.audit`.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import logging
 import os
@@ -268,6 +269,11 @@ class AuditOptions:
     def __post_init__(self, _defaulted: Collection[str]) -> None:
         # the instance's own set, under the name replace reads (mypy knows it not)
         vars(self)["_defaulted"] = set(_defaulted)
+        # a bad field is refused here, naming it, not where the options are used; the
+        # copy validated keeps a set of its own (validate adds to it)
+        probe = copy.copy(self)
+        vars(probe)["_defaulted"] = set(_defaulted)
+        probe.validate()
 
     def _left_default(self) -> set[str]:
         """The fields :meth:`validate` found ``None`` (see ``_defaulted``)."""

@@ -34,6 +34,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import (
+    check_at_construction,
     check_bool,
     check_choice,
     check_int,
@@ -135,6 +136,10 @@ class ConfidenceOptions:
     min_precision: float | None = None
     #: thresholds for this recall per label instead (``tune_thresholds``), likewise
     min_recall: float | None = None
+
+    def __post_init__(self) -> None:
+        # a bad field is refused here, naming it, not where the options are used
+        check_at_construction(self)
 
     def validate(self) -> None:
         """Refuse a bad field; numpy numbers pass and are kept as plain Python ones

@@ -28,6 +28,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from tagsmith._params import (
+    check_at_construction,
     check_bool,
     check_choice,
     check_fraction,
@@ -290,6 +291,12 @@ class ActiveOptions:
     #: left). 0 (the default): every rare label is targeted every round, however often
     #: it was missed (a label the share keeps missing took its turn in every round)
     rare_give_up: int = 0
+
+    def __post_init__(self) -> None:
+        # a bad field is refused here, naming it, not where the options are used; the
+        # budget against the pool it is spent on only then
+        budget = check_int("budget", self.budget, 1, numpy=True)
+        check_at_construction(self, budget)
 
     def validate(self, n_pool: int, n_labels: int | None = None) -> None:
         """Refuse a bad field before any feature is built or any teacher call is paid

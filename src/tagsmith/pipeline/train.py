@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tagsmith._params import (
+    check_at_construction,
     check_fraction,
     check_int,
     check_number,
@@ -139,12 +140,19 @@ class TrainOptions:
     confidence: ConfidenceOptions | None = None
     show_progress: bool = False
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        # a bad field is refused here, naming it, not where the options are used; how
+        # the fields go together (confidence and its calibration split, the model and
+        # its featurizer) only there: a notebook may set one after the other
+        check_at_construction(self, False)
+
+    def validate(self, _together: bool = True) -> None:
         """Refuse a bad field; numpy numbers pass and are kept as plain Python ones.
 
         The options are written to the bundle's manifest (JSON), so a numpy scalar kept
         as such failed the save after the whole training had run (seed="1" or 1.5 failed
-        inside numpy, -1 too).
+        inside numpy, -1 too). (``_together`` False: each field alone, as the options
+        check themselves where they are made.)
         """
         for name in ("dev_fraction", "calibration_fraction"):
             setattr(self, name, check_fraction(name, getattr(self, name), numpy=True))
@@ -166,12 +174,15 @@ class TrainOptions:
                                        allow_none=True, numpy=True)
         if self.confidence is not None:
             self.confidence.validate()
+        check_model_params(self.model, self.model_params)  # names and values
+        _check_featurizer(self.featurizer, self.featurizer_params)
+        if not _together:
+            return
+        if self.confidence is not None:
             if self.confidence.calibrator_source == "crossfit":
                 self._check_crossfit_calibrator()
             if not self.calibration_fraction:
                 self._check_confidence_applies(self.confidence)
-        check_model_params(self.model, self.model_params)  # names and values
-        _check_featurizer(self.featurizer, self.featurizer_params)
         _check_member_views(self.model, self.model_params, self.featurizer,
                             self.featurizer_params)
         if self.model == "dense_knn" and self.featurizer != "embedding":
