@@ -197,3 +197,33 @@ def test_audit_ids_of_a_dataframe_with_missing_or_numeric_ids_say_what_to_give()
     with pytest.raises(InvalidParameterError, match=r"'doc_ids\[0\]'.*as numbers: give "
                        r"doc_ids=df\['id'\]\.astype\(str\)\), got 'int'"):
         audit_corpus(texts, Y, space, doc_ids=pd.Series([10, 11, 12]))
+
+
+def test_zero_shot_from_python_warns_of_documents_in_another_language(caplog):
+    """The zeroshot command warned that German texts scored by English names are
+    matched little better than chance (P@1 0.37 against 1.00 on their translations);
+    ZeroShotClassifier.predict_topk and suggest, a notebook's calls, said nothing. They
+    share the command's check, in Python's terms (no --lang, no tagsmith label)."""
+    space = LabelSpace.from_names(["tax relief", "renewable energy"])
+    zeroshot = ZeroShotClassifier(space, _CountingEncoder())
+    texts = ["Die Rolle der Steuervergünstigung für die Energiewende",
+             "Ein Modell für erneuerbare Energien mit Anwendung auf Bayern",
+             "The role of tax relief for the energy transition"]
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        zeroshot.suggest(texts, k=1)
+    assert caplog.text.count("written in another language than English") == 1, caplog.text
+    assert "2 of 3 documents look written in another language than English (German 2" \
+        in caplog.text, caplog.text
+    assert "label_documents" in caplog.text and "--lang" not in caplog.text
+    assert "tagsmith label" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        zeroshot.predict_topk(texts, k=1, warn_foreign=False)
+        zeroshot.predict_topk(texts[2:], k=1)  # English alone: nothing said
+    assert "another language" not in caplog.text, caplog.text
+    german = ZeroShotClassifier(space, _CountingEncoder(), lang="de")
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        german.predict_topk(texts, k=1)  # German names: the English document counted
+    assert "1 of 3 documents looks written in another language than the label names " \
+           "(lang='de', German; English 1" in caplog.text, caplog.text
+    assert "--lang" not in caplog.text

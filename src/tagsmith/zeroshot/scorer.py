@@ -1132,6 +1132,14 @@ _FOREIGN_ADVICE_LANG = ("name the labels in the documents' language (--lang), wh
                         "vocabulary has it, or label a sample with an LLM (tagsmith label) "
                         "and train on it")
 
+#: ... and to a Python caller (:meth:`ZeroShotClassifier.predict_topk`), in its terms
+_FOREIGN_ADVICE_PYTHON = ("outside English, label a sample with an LLM (label_documents) and "
+                          "train on it (distill_classifier)")
+_FOREIGN_ADVICE_PYTHON_LANG = ("name the labels in the documents' language "
+                               "(ZeroShotClassifier(..., lang=...)), where the vocabulary has "
+                               "it, or label a sample with an LLM (label_documents) and train "
+                               "on it (distill_classifier)")
+
 
 class ForeignTexts:
     """Counts the documents of a run that :func:`text_language` takes for another
@@ -1144,8 +1152,11 @@ class ForeignTexts:
     the English or French ones are; documents in a non-Latin script are not counted
     where ``lang`` is a language the heuristic does not know (``--lang ru``)."""
 
-    def __init__(self, lang: str = "en") -> None:
+    def __init__(self, lang: str = "en", *, python: bool = False) -> None:
         self.lang = lang
+        #: the names' language said as a Python caller gave it (``lang='de'``), not as
+        #: the command line's option
+        self.python = python
         code = lang.lower().split("-")[0]
         self.names_language = _LANGUAGE_OF_CODE.get(code)
         self.english = code == "en"
@@ -1181,8 +1192,9 @@ class ForeignTexts:
                 f"{n_docs:,}", plural_s(n_docs), plural(self.n_docs, "s", ""), counts,
                 plural(self.n_docs, "its", "their"), advice or _FOREIGN_ADVICE)
             return
-        names = f"--lang {self.lang}" + (f", {self.names_language}" if self.names_language
-                                         else "")
+        names = f"lang={self.lang!r}" if self.python else f"--lang {self.lang}"
+        if self.names_language:
+            names += f", {self.names_language}"
         logger.warning(
             "%s of %s document%s look%s written in another language than the label names "
             "(%s; %s, by %s commonest words or letters): the zero-shot encoder "
@@ -1520,7 +1532,8 @@ class ZeroShotClassifier:
 
         return self.encoder.encode(_as_list(texts), show_progress=self.show_progress)
 
-    def predict_topk(self, texts: Iterable[str], k: int = 10, *, warn: bool = True) -> TopK:
+    def predict_topk(self, texts: Iterable[str], k: int = 10, *, warn: bool = True,
+                     warn_foreign: bool | None = None) -> TopK:
         """Top ``k`` labels per text (``n_docs x k``), best cosine first.
 
         A text without a word -- empty, whitespace only, or punctuation and symbols
@@ -1528,11 +1541,24 @@ class ZeroShotClassifier:
         row; a warning counts such texts, :func:`warn_blank`, unless ``warn`` is false:
         a caller scoring a stream in batches counts them over all of it): it has nothing
         to match a label by, and its embedding (of ``"."`` for an empty text) gave every
-        such document the same confident-looking labels."""
+        such document the same confident-looking labels.
+
+        Texts that look written in another language than the label names (``lang``)
+        are counted and warned of, as the ``zeroshot`` command warns of them
+        (:class:`ForeignTexts`: the encoder was trained on English, and matches them
+        little better than chance), unless ``warn_foreign`` is false (``None``: as
+        ``warn``)."""
         from tagsmith.features.tfidf import _as_list
 
         texts = _as_list(texts)
         topk = self.topk_from_embeddings(self.embed(texts), k)
+        if warn if warn_foreign is None else warn_foreign:
+            # a notebook zero-shotting German texts with English names was told nothing
+            # (P@1 0.37 against 1.00 on their translations): the command line's check
+            foreign = ForeignTexts(self.lang, python=True)
+            foreign.add(texts)
+            foreign.warn(len(texts), _FOREIGN_ADVICE_PYTHON if foreign.english
+                         else _FOREIGN_ADVICE_PYTHON_LANG)
         blank = blank_texts(texts)
         if blank.any():
             if warn:
