@@ -137,6 +137,29 @@ def test_the_version_is_written_once():
     assert len(assigned) == 1 and isinstance(assigned[0], ast.Constant)
 
 
+def test_the_changelog_names_the_version_its_unreleased_changes_follow():
+    """Python API changes (stop 56 took recall and doc_error_rate off
+    Reliability.minority) were said in commit subjects alone. CHANGELOG.md lists them
+    under "Unreleased", saying which version they follow: the package's own, so a
+    release bumping it must say so there too; and each commit it cites is one of the
+    repository's (a git checkout's; the hashes are those of main)."""
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    sections = re.findall(r"^## (.+)$", text, flags=re.MULTILINE)
+    assert sections and sections[0] == "Unreleased", sections
+    tree = ast.parse((SRC / "__init__.py").read_text(encoding="utf-8"))
+    version = next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                   and [ast.unparse(target) for target in node.targets] == ["__version__"])
+    unreleased = text.split("## Unreleased", 1)[1].split("\n## ", 1)[0]
+    assert f"`{version}`" in unreleased
+    cited = set(re.findall(r"`([0-9a-f]{8})`", text))
+    assert cited
+    if shutil.which("git") and (ROOT / ".git").exists():
+        for commit in sorted(cited):
+            found = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e",
+                                    f"{commit}^{{commit}}"], capture_output=True)
+            assert found.returncode == 0, f"CHANGELOG.md cites {commit}, no commit here"
+
+
 def _probe_project(tmp_path: Path) -> Path:
     """A copy of scripts/setup.sh beside a package with nothing to fetch."""
     repo = tmp_path / "repo"
