@@ -4059,6 +4059,48 @@ def test_distill_classifier_from_llm_labels_leaves_the_unanswered_documents_out(
         distill_classifier(texts[:5], labelled, space, options=options)
 
 
+def test_distill_classifier_weighs_llm_labels_with_votes_by_the_teachers_reliability():
+    # label_documents with votes -> distill_classifier(texts, labelled) trained on a label
+    # one vote of 3 named as sure as one all 3 named; label --human weighs them (the
+    # minority by its own precision) and distill reads that output. reliability= does
+    # what label --human does, on the documents answered
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.labeler import LLMLabels
+    from tagsmith.labeling.reliability import (
+        estimate_minority_reliability,
+        estimate_reliability,
+    )
+
+    space = LabelSpace.from_names(["sport", "weather"])
+    texts = [f"{'football match' if i % 2 else 'rain and wind'} number {i}" for i in range(40)]
+    right = np.array([[0.0, 1.0], [1.0, 0.0]] * 20)
+    # every document: its right label by all 3 votes, the other by one vote of 3
+    Y = sp.csr_matrix(np.full((40, 2), 0.9))
+    vote_share = sp.csr_matrix(np.where(right == 1, 1.0, 1 / 3))
+    answered = np.arange(40) % 5 != 0
+    labelled = LLMLabels(Y=Y, answered=answered, report=None, vote_share=vote_share)
+    rel = estimate_reliability(labelled.majority()[:10], right[:10])
+    rel.minority = estimate_minority_reliability(
+        sp.csr_matrix(Y - labelled.majority())[:10], right[:10])
+    options = TrainOptions(dev_fraction=0.0, featurizer_params={"char_ngrams": None,
+                                                                "min_df": 1})
+    student, report = distill_classifier(texts, labelled, space, options=options,
+                                         reliability=rel)
+    assert report["n_docs"] == 32
+    kept = [text for text, keep in zip(texts, answered, strict=True) if keep]
+    weighed = rel.soft_targets(Y, vote_share=vote_share)[answered]
+    assert weighed[0, 1] < 0.5 < weighed[0, 0]  # document 1: its minority label weighed down
+    same, _ = distill_classifier(kept, weighed, space, options=options)
+    bare, _ = distill_classifier(texts, labelled, space, options=options)
+    probe = ["football match tonight", "rain and wind again"]
+    scores = student.predict_topk(probe, k=2).scores
+    np.testing.assert_allclose(scores, same.predict_topk(probe, k=2).scores, rtol=1e-6)
+    # the bare LLMLabels took the one vote's label as sure as the three votes' one
+    bare_scores = bare.predict_topk(probe, k=2).scores
+    assert scores[:, 0].min() - scores[:, 1].max() > bare_scores[:, 0].min() \
+        - bare_scores[:, 1].max() + 0.1, (scores, bare_scores)
+
+
 def test_distill_classifier_from_llm_labels_none_answered_says_so():
     # every document refused: the LLMLabels' were all left out, and the caller was told
     # "no training documents: the corpus is empty" of the 20 texts it gave

@@ -81,6 +81,7 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
                        human_Y: LabelMatrix | None = None,
                        human_name: str = "human_texts",
                        human_source: str = "the human sample", lang: str = "en",
+                       reliability: Reliability | None = None,
                        _starved_remedy: str | None = None
                        ) -> tuple[TextClassifier, dict]:
     """Train on soft targets; report teacher agreement (held out) and human accuracy.
@@ -103,6 +104,15 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
     False: refused, failed, malformed) are left out, as ``distill`` leaves out their
     lines, and counted in the report's ``n_unanswered_left_out``. Its bare ``.Y`` trains
     on them as documents that have none of the labels.
+
+    ``reliability``: the teacher's :class:`~tagsmith.labeling.reliability.Reliability`
+    on a human sample (``estimate_reliability``; with votes, its ``minority`` too), which
+    weighs each label by its precision as ``label --human`` writes its output
+    (:meth:`~tagsmith.labeling.reliability.Reliability.soft_targets`; of an
+    ``LLMLabels`` with votes, a label at most half the votes named by ``minority``).
+    ``None``: the targets as given, as ``distill`` reads a ``label`` output made
+    without ``--human``: with votes, a label one vote of 3 named is taken at the
+    confidence the LLM gave it, as sure as one all 3 named.
 
     >>> space = LabelSpace.from_uris(["u:sport", "u:music"],
     ...                              names={"u:sport": "sport", "u:music": "music"})
@@ -145,7 +155,13 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
                            f"{int(answered.sum()):,}", f"{len(texts):,} documents",
                            f"{n_unanswered:,} unanswered (refused, failed or malformed)")
         texts = [text for text, kept in zip(texts, answered, strict=True) if kept]
-        Y_soft = sp.csr_matrix(Y_soft.Y)[answered]
+        # weighed as label --human writes its output: with votes, the labels few votes
+        # named by the minority's precision (the bare Y took them as sure as the rest)
+        weighed = (Y_soft.Y if reliability is None else reliability.soft_targets(
+            Y_soft.Y, vote_share=Y_soft.vote_share))
+        Y_soft = sp.csr_matrix(weighed)[answered]
+    elif reliability is not None:
+        Y_soft = reliability.soft_targets(Y_soft)
     check_label_table(Y_soft, label_space, "Y_soft", texts=texts)
     check_label_table(human_Y, label_space, "human_Y", texts=human_texts)
     texts = _as_list(texts)
