@@ -102,7 +102,8 @@ def test_a_failing_child_says_nothing_on_the_audits_stderr(capfd, caplog):
     """A child whose synthetic audit is refused printed its traceback on the stderr it
     shares with the audit (a refusal naming the synthetic corpus's counts, read as the
     user's): now it ends quietly, and the parent's debug line names the error."""
-    options = AuditOptions(scores="knn", seed=0, k=0)  # refused by the child's audit
+    options = AuditOptions(scores="knn", seed=0)
+    options.k = 0  # refused by the child's audit (set after: made so, refused)
     with caplog.at_level("DEBUG", logger="tagsmith.audit.warmup"):
         assert not warmup.compile_in_child(options, "knn", warmup.FROM_DOCS, False)
     err = capfd.readouterr().err
@@ -164,7 +165,8 @@ def test_the_child_imports_this_tagsmith_not_one_in_the_working_directory(
     (fake / "__init__.py").write_text("raise SystemExit('the working directory tagsmith')\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PYTHONPATH", raising=False)
-    options = AuditOptions(scores="knn", seed=0, k=0)  # refused by this tagsmith's audit
+    options = AuditOptions(scores="knn", seed=0)
+    options.k = 0  # refused by this tagsmith's audit (set after: made so, refused)
     with caplog.at_level("DEBUG", logger="tagsmith.audit.warmup"):
         assert not warmup.compile_in_child(options, "knn", warmup.FROM_DOCS, False)
     assert "InvalidParameterError" in caplog.text, caplog.text
@@ -200,7 +202,8 @@ def test_a_failed_warm_up_is_said_once_in_a_warning_with_its_reason(monkeypatch,
     failure in a process is a warning naming the reason; later ones are debug lines."""
     monkeypatch.setitem(warmup._WARNED, "failed", False)
     monkeypatch.setitem(_numba._WARNED, "no_cache", False)
-    refused = AuditOptions(scores="knn", seed=0, k=0)  # refused by the child's audit
+    refused = AuditOptions(scores="knn", seed=0)
+    refused.k = 0  # refused by the child's audit (set after: made so, refused)
     unsent = AuditOptions(scores="knn", seed=0, featurizer_params={"stop_words": {"a"}})
     with caplog.at_level("DEBUG", logger="tagsmith.audit.warmup"):
         assert not warmup.compile_in_child(refused, "knn", warmup.FROM_DOCS, False)
