@@ -1129,6 +1129,9 @@ def label_cardinality(Y) -> dict:
     {'n_labelled_docs': 2, 'mean_labels': 1.5, 'share_one_label': 0.5}
     >>> label_cardinality(np.zeros((2, 3)))["mean_labels"] is None
     True
+    >>> label_cardinality(sp.csr_matrix((np.ones(3_000_001), np.r_[0, 1, [0] * 2_999_999],
+    ...     np.r_[0, 2:3_000_002]), shape=(3_000_000, 2)))  # one of them given two
+    {'n_labelled_docs': 3000000, 'mean_labels': 1.000001, 'share_one_label': 0.999999}
     """
     positives = sp.csr_matrix(Y, copy=True)
     sum_duplicates_wide(positives)  # a duplicate entry is one label, a stored 0 none
@@ -1137,9 +1140,14 @@ def label_cardinality(Y) -> dict:
     labelled = per_doc[per_doc > 0]
     if not len(labelled):
         return {"n_labelled_docs": 0, "mean_labels": None, "share_one_label": None}
-    return {"n_labelled_docs": int(len(labelled)),
-            "mean_labels": round(float(labelled.mean()), 6),
-            "share_one_label": round(float((labelled == 1).mean()), 6)}
+    n_one = int(np.count_nonzero(labelled == 1))
+    mean, share = round(float(labelled.mean()), 6), round(n_one / len(labelled), 6)
+    # rounded to 1.0 only where exact: one document of 3,000,000 given two read
+    # share_one_label 1.0, and train warned that every one carries exactly one label
+    if n_one < len(labelled):
+        share, mean = min(share, 0.999999), max(mean, 1.000001)
+    return {"n_labelled_docs": int(len(labelled)), "mean_labels": mean,
+            "share_one_label": share}
 
 
 def _label_counts(Y, n_labels: int) -> np.ndarray:
