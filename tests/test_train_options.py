@@ -739,3 +739,14 @@ def test_train_single_label_yes_refuses_a_document_given_two_before_training(tmp
     assert (f"{several}: one label a document was said, but 6 of its 60 labelled documents "
             "carry two or more; train it with --single-label auto or no") in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_train_s_one_label_warning_advises_an_audit_command_that_runs(tmp_path, caplog):
+    """The warning's audit command named the corpus bare: a path with a space
+    (``my stories.tsv``) read as two arguments where pasted into a shell."""
+    corpus = _topics_corpus(tmp_path / "my stories.tsv")
+    caplog.set_level("WARNING", logger="tagsmith")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["train", str(corpus), "-o",
+                                                   str(tmp_path / "m"), *FAST])
+    assert result.exit_code == 0, result.output
+    assert f"tagsmith audit '{corpus}' --single-label no" in caplog.text, caplog.text

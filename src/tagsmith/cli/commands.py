@@ -379,9 +379,12 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             "same fits both on all of them", calibration_fraction) from None
     record_training_files(classifier, data=corpus, vocab=vocab, dev=dev)
     classifier.save(output)
+    from tagsmith._shell import shell_path
+
+    # the corpus as a word of the audit command it advises ('my docs.tsv' split in two)
     one_label = _one_label_training_warning(classifier.manifest["training"]["label_cardinality"],
                                             classifier.thresholds.max_labels, single_label,
-                                            printable(corpus))
+                                            printable(shell_path(corpus)))
     if one_label:
         warn(one_label)
     if classifier.conformal is not None:  # as calibrate warns of its --alpha
