@@ -750,3 +750,17 @@ def test_train_s_one_label_warning_advises_an_audit_command_that_runs(tmp_path, 
                                                    str(tmp_path / "m"), *FAST])
     assert result.exit_code == 0, result.output
     assert f"tagsmith audit '{corpus}' --single-label no" in caplog.text, caplog.text
+
+
+def test_train_on_one_same_label_everywhere_is_not_warned_of_several(tmp_path, caplog):
+    """Every document given the one same label (a model of one label): train warned
+    that the model may give a document several, as the audit's note (two labels in use
+    or more) does not."""
+    corpus = tmp_path / "one.tsv"
+    corpus.write_text("".join(f"story {i} about thing {i % 7} word{i % 5}\t<u:a>\n"
+                              for i in range(60)))
+    caplog.set_level("WARNING", logger="tagsmith")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["train", str(corpus), "-o",
+                                                   str(tmp_path / "m"), *FAST])
+    assert result.exit_code == 0, result.output
+    assert "exactly one label" not in caplog.text, caplog.text

@@ -384,7 +384,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     # the corpus as a word of the audit command it advises ('my docs.tsv' split in two)
     one_label = _one_label_training_warning(classifier.manifest["training"]["label_cardinality"],
                                             classifier.thresholds.max_labels, single_label,
-                                            printable(shell_path(corpus)))
+                                            printable(shell_path(corpus)),
+                                            n_used=_labels_in_use(data.Y))
     if one_label:
         warn(one_label)
     if classifier.conformal is not None:  # as calibrate warns of its --alpha
@@ -474,11 +475,25 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                 click.echo(reach)
 
 
+def _labels_in_use(Y) -> int:
+    """The labels some document of ``Y`` carries (a stored 0 none: none in a read
+    corpus), counted off its CSR indices as the audit's one-label note counts them."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    Y = sp.csr_matrix(Y)
+    return int(np.count_nonzero(np.bincount(Y.indices, minlength=Y.shape[1])))
+
+
 def _one_label_training_warning(cardinality: dict, max_labels: int | None,
-                                single_label: str, corpus: str = "CORPUS") -> str | None:
+                                single_label: str, corpus: str = "CORPUS", *,
+                                n_used: int | None = None) -> str | None:
     """train's warning where every labelled document of CORPUS carries exactly one label
     (``cardinality``: the manifest's ``training.label_cardinality``) and the model may
-    give several (``max_labels`` not 1), under ``--single-label auto``: None otherwise.
+    give several (``max_labels`` not 1, and ``n_used``, the labels the documents carry,
+    not under 2: a corpus giving every document one same label was told the model may
+    give several, where it has one to give), under ``--single-label auto``: None
+    otherwise.
     A model trained on Reuters-21578 kept to each story's first topic said nothing: its
     held-out figures (P@1 0.92, micro-F1 0.93) were measured against the one topic kept,
     where against the true sets micro-F1 read 0.83.
@@ -494,9 +509,12 @@ def _one_label_training_warning(cardinality: dict, max_labels: int | None,
     True
     >>> _one_label_training_warning({**one, "share_one_label": 0.99}, None, "auto") is None
     True
+    >>> _one_label_training_warning(one, None, "auto", n_used=1) is None  # one label
+    True
     """
     n = cardinality.get("n_labelled_docs") or 0
     if (single_label != "auto" or max_labels == 1 or n < 2
+            or (n_used is not None and n_used < 2)
             or cardinality.get("share_one_label") != 1.0):
         return None
     return (f"every one of the {n:,} labelled documents carries exactly one label, and the "
