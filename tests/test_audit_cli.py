@@ -2905,6 +2905,39 @@ def test_audit_warns_that_a_small_corpus_inflates_its_noise_figures(goemotions_s
     assert noise["small_corpus_note"] is None and result.output.count("warning: ") == 1
 
 
+def test_the_small_corpus_note_quotes_the_readmes_small_corpus_table():
+    """The small-corpus warning quoted the GoEmotions slices as bounded at 24-63% wrong,
+    11-33% of their flagged wrong labels planted, after the README's table was remeasured
+    with each seed on its own slice (24-55%, and a 500-comment run at 10%): the figures it
+    quotes are the ranges of the README's GoEmotions rows of 500 to 5,000 comments."""
+    from tagsmith.pipeline.audit import _small_corpus_note
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Auditing a small corpus"):]
+    section = section[:section.index("\n### ", 4)]
+    rows = [line.split("|")[1:-1] for line in section.splitlines()
+            if re.match(r"\| GoEmotions [\d,]+ \|", line)]
+    assert len(rows) >= 4
+
+    def spread(cell):
+        """(low, high) of a cell's median and range, e.g. ``54% (46-55%)``."""
+        figures = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", cell)]
+        return min(figures), max(figures)
+
+    wrong, missing, planted = [], [], []
+    for cells in rows:
+        bounds_wrong, bounds_missing = cells[6].split(" / ")
+        wrong += spread(bounds_wrong)
+        missing += spread(bounds_missing)
+        planted += [100 * x for x in spread(cells[4].split(" / ")[0])]
+    note = _small_corpus_note({"n_distinct_labelled_texts": 458},
+                              {"wrong_rate": 0.539, "missing_rate": 0.702})
+    note = " ".join(note.split())
+    assert (f"bounded at {min(wrong):.0f}-{max(wrong):.0f}% wrong and "
+            f"{min(missing):.0f}-{max(missing):.0f}% missing") in note
+    assert f"{min(planted):.0f}-{max(planted):.0f}% of their flagged wrong labels" in note
+
+
 def _head_label_corpus():
     """80 "parts" documents whose 4 own words are in all 80 (above a max_posting of
     40) and whose 3 rarer words each are shared with 7 documents of 28 other labels
