@@ -1030,6 +1030,67 @@ def test_audit_max_train_docs_draws_its_slice_with_the_seed(tmp_path):
     assert train_texts(0, None) == train_texts(1, None) == texts
 
 
+def test_audit_reprune_flags_each_label_within_each_budget(tmp_path, monkeypatch, capsys):
+    """``audit_reprune.py`` (the README's "flagging by the bounds' count" figures) had no
+    test: on a finished run's files it re-flags the wrong candidates of probability 0.5
+    or more within confident learning's count, the bounds' count (wrong-rate bound times
+    the label's given documents), the smaller of the two, or none, and scores each
+    against the planted truth; the missing side and the ranking are left as they are."""
+    import json
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.audit.detect import MISSING, WRONG
+
+    reprune = _benchmark("audit_reprune")
+    data_dir = tmp_path / "data-0123456789"
+    audit_dir = data_dir / "runs" / "audit"
+    audit_dir.mkdir(parents=True)
+    # candidates in ranking order: (doc, label, kind, probability)
+    rows = [(0, 0, WRONG, 0.9), (1, 1, MISSING, 0.9), (1, 0, WRONG, 0.8), (3, 1, WRONG, 0.7),
+            (2, 0, WRONG, 0.6), (3, 0, WRONG, 0.3)]
+    doc, label, kind, probability = (np.array(column) for column in zip(*rows, strict=True))
+    as_audited = np.array([True, True, False, True, False, False])  # 1 wrong a label
+    np.savez(audit_dir / "issues.npz", doc=doc, label=label, kind=kind.astype(np.int8),
+             probability=probability, score=probability, flagged=as_audited)
+    (audit_dir / "labels.csv").write_text(
+        "id,n_given,est_wrong,est_missing\n0,4,1.0,1.0\n1,2,1.0,1.0\n", encoding="utf-8")
+    report = {"corpus": {"n_labels_in_space": 2},
+              "noise": {"bounds": {"wrong_rate": 0.6, "by_mixture": {"wrong_rate": 0.5}}}}
+    (audit_dir / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    # planted: (1, 0) and (3, 1) wrong, (1, 1) missing
+    removed = sp.csr_matrix(([True], ([1], [1])), shape=(4, 2))
+    added = sp.csr_matrix(([True, True], ([1, 3], [0, 1])), shape=(4, 2))
+    np.savez(data_dir / "truth.npz", shape=np.array([4, 2]),
+             removed_indices=removed.indices, removed_indptr=removed.indptr,
+             added_indices=added.indices, added_indptr=added.indptr)
+
+    monkeypatch.setattr(sys, "argv", ["audit_reprune.py", str(data_dir)])
+    reprune.main()
+    out = json.loads(capsys.readouterr().out)
+    assert out["wrong_rate_bound"] == 0.5  # the mixture's bound, not the one raised
+    assert out["cl_as_audited"] is True
+    # confident learning's count: 1 a label (docs 0 and 3); the bounds' 0.5 x 4 = 2 and
+    # 0.5 x 2 = 1 (docs 0, 1 and 3); the smaller, as confident learning's; no count:
+    # every candidate of 0.5 or more (not doc 3's label 0, at 0.3)
+    assert out["cl"] == out["min"] == {"n_flagged_wrong": 2, "wrong_precision": 0.5,
+                                       "wrong_recall": 0.5}
+    assert out["bounds"] == {"n_flagged_wrong": 3, "wrong_precision": 0.6667,
+                             "wrong_recall": 1.0}
+    assert out["prob_only"] == {"n_flagged_wrong": 4, "wrong_precision": 0.5,
+                                "wrong_recall": 1.0}
+    assert 0 < out["wrong_pr_auc"] <= 1
+    # bounds withheld: no bounds' budgets, and a run flagged otherwise than step 6 says so
+    report["noise"]["bounds"] = None
+    (audit_dir / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    np.savez(audit_dir / "issues.npz", doc=doc, label=label, kind=kind.astype(np.int8),
+             probability=probability, score=probability, flagged=~as_audited)
+    out = reprune.reprune(data_dir)
+    assert "bounds" not in out and "min" not in out and out["wrong_rate_bound"] is None
+    assert out["cl_as_audited"] is False
+
+
 def test_repair_curve_recovered_fraction_of_the_lost_p1():
     curve = _benchmark("audit_repair_curve")
     assert curve.recovered(0.6, 0.5, 0.7) == 0.5
