@@ -71,12 +71,16 @@ def reprune(data_dir: Path) -> dict:
     return out
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path,
                         help="audit.py's data-<key> folders (no default)")
-    for data_dir in parser.parse_args().runs:
+    return parser
+
+
+def main() -> None:
+    for data_dir in build_parser().parse_args().runs:
         print(json.dumps(reprune(data_dir)))
 
 
