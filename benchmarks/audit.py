@@ -185,8 +185,13 @@ def prepare(args, work: Path) -> Path:
     from tagsmith._plural import plural_s
     from tagsmith.audit.simulate import inject_label_noise
 
-    key = hashlib.sha1(json.dumps([args.dataset, args.seed, args.missing_rate,
-                                   args.wrong_rate, args.max_train_docs]).encode()).hexdigest()
+    parts = [args.dataset, args.seed, args.missing_rate, args.wrong_rate, args.max_train_docs]
+    if args.max_train_docs and args.seed:
+        # the slice is drawn with --seed since stop 57: a folder prepared before under
+        # the same key holds seed 0's slice and was reused as this seed's (seed 0, and
+        # runs of the whole split, keep their keys and folders)
+        parts.append("slice drawn with the seed")
+    key = hashlib.sha1(json.dumps(parts).encode()).hexdigest()
     data_dir = work / f"data-{key[:10]}"
     if (data_dir / "truth.npz").exists():
         log(f"data: cached in {data_dir}")

@@ -1091,6 +1091,40 @@ def test_audit_reprune_flags_each_label_within_each_budget(tmp_path, monkeypatch
     assert out["cl_as_audited"] is False
 
 
+def test_audit_max_train_docs_does_not_reuse_a_slice_prepared_before_it_took_the_seed(
+        tmp_path, monkeypatch):
+    """The data folder's key did not change when ``--max-train-docs`` began drawing its
+    slice with ``--seed``: a work folder prepared before held seed 0's slice under seed
+    1's key, and ``prepare`` reused it as seed 1's. Seeded slices now get their own
+    key; seed 0 and the whole split keep theirs (their folders are the figures')."""
+    import argparse
+    import hashlib
+    import json
+
+    audit = _benchmark("audit")
+    xmc = _benchmark("xmc")
+    work = tmp_path / "work"
+
+    def old_key(seed, max_train_docs):
+        key = hashlib.sha1(json.dumps(["goemotions", seed, 0.1, 0.05, max_train_docs])
+                           .encode()).hexdigest()
+        return work / f"data-{key[:10]}"
+
+    for seed, docs in ((1, 10), (0, 10), (1, None)):
+        old_key(seed, docs).mkdir(parents=True)
+        (old_key(seed, docs) / "truth.npz").write_bytes(b"prepared before")
+    monkeypatch.setattr(xmc, "read_splits", lambda *args, **kwargs: 1 / 0)  # not read
+
+    def prepare(seed, max_train_docs):
+        return audit.prepare(argparse.Namespace(
+            dataset="goemotions", seed=seed, missing_rate=0.1, wrong_rate=0.05,
+            max_train_docs=max_train_docs, data_dir=tmp_path / "data"), work)
+
+    assert prepare(0, 10) == old_key(0, 10) and prepare(1, None) == old_key(1, None)
+    with pytest.raises(ZeroDivisionError):  # seed 1's slice is drawn afresh
+        prepare(1, 10)
+
+
 def test_repair_curve_recovered_fraction_of_the_lost_p1():
     curve = _benchmark("audit_repair_curve")
     assert curve.recovered(0.6, 0.5, 0.7) == 0.5
