@@ -190,3 +190,42 @@ def test_fitting_on_an_analysis_of_other_tokens_is_refused(setting):
     analyzed = TfidfFeaturizer(min_df=1).analyze(texts, 1)
     with pytest.raises(ValueError, match=f"^{next(iter(setting))} differs from the analysis's"):
         TfidfFeaturizer(min_df=1, **setting).fit_transform_analyzed(analyzed)
+
+
+@pytest.mark.parametrize("words", [1, 2, 7])
+def test_char_ngrams_counted_in_batches_are_the_counts_of_all_at_once(monkeypatch, words):
+    # character n-grams are counted a batch of texts at a time, each distinct word of a
+    # batch once (a batch ends inside a text's words, at an empty or blank text, at one
+    # with no known term): the same matrix as one batch of every text
+    featurizer = TfidfFeaturizer(min_df=1).fit(_texts(3, 40))
+    texts = ["", "zzzz qqqq"] + _texts(4, 30) + ["", " \n ", "a", "Café Café café", ""]
+    counter = featurizer.blocks_[1].counter(featurizer)
+    assert counter.analyzer == "char_wb"
+    monkeypatch.setattr(tfidf, "CHAR_WB_WORDS", 10 ** 9)
+    whole = counter.transform(texts)
+    monkeypatch.setattr(tfidf, "CHAR_WB_WORDS", words)
+    batches = counter.transform(texts)
+    assert whole.nnz > 0 and batches.shape == whole.shape and batches.has_sorted_indices
+    for name in ("data", "indices", "indptr"):
+        assert getattr(batches, name).dtype == getattr(whole, name).dtype, name
+        np.testing.assert_array_equal(getattr(batches, name), getattr(whole, name),
+                                      err_msg=name)
+    assert counter.transform([]).shape == (0, whole.shape[1])
+
+
+def test_char_ngrams_of_a_word_are_taken_once_however_often_texts_repeat_it(monkeypatch):
+    # every n-gram of every word of every text was generated in Python: 25 s of an
+    # audit's leakage check on 3,776 Reuters texts, whose words repeat text after text
+    featurizer = TfidfFeaturizer(min_df=1).fit(["the cat sat", "the dog ran"])
+    counter = featurizer.blocks_[1].counter(featurizer)
+    calls = []
+    ngrams = tfidf._char_wb_ngrams
+    monkeypatch.setattr(tfidf, "_char_wb_ngrams",
+                        lambda text, *args: calls.append(text) or ngrams(text, *args))
+    texts = ["The cat sat, the dog ran"] * 50 + ["the CAT"] * 50
+    counts = counter.transform(texts)
+    assert sorted(calls) == sorted({"the", "cat", "sat,", "dog", "ran"})
+    theirs = featurizer._counter("char_wb", (2, 5), vocabulary=counter.vocabulary_
+                                 ).transform(texts).tocsr()
+    for name in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(getattr(counts, name), getattr(theirs, name))

@@ -18,6 +18,7 @@ import unicodedata
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping, Sequence, Set
+from itertools import repeat
 from typing import Any, Literal
 
 import numpy as np
@@ -883,6 +884,8 @@ class _VocabularyCounter:
         return lambda text: _word_ngrams(tokenize(preprocess(text)), min_n, max_n)
 
     def transform(self, texts: Iterable[str]) -> sp.csr_matrix:
+        if self.analyzer == "char_wb":
+            return self._char_wb_transform(texts)
         analyze = self.build_analyzer()
         column_of = self.vocabulary_.get
         # the entries go into arrays COUNT_PIECE at a time: lists of every entry's
@@ -921,6 +924,65 @@ class _VocabularyCounter:
                                dtype=np.float32)
         counts.sort_indices()
         return counts
+
+    def _char_wb_transform(self, texts: Iterable[str]) -> sp.csr_matrix:
+        """:meth:`transform` for ``char_wb`` n-grams, each distinct word's n-grams
+        counted once per :data:`CHAR_WB_WORDS` words of text: they never cross a word's edge, so
+        a text's counts are the sum of its words' (times how often each occurs), a sparse
+        product of texts x words and words x terms. Counting every n-gram of every word
+        in Python spent 25 s of an audit's leakage check on 3,776 Reuters texts; the same
+        counts, to the bit.
+        """
+        min_n, max_n = self.ngram_range
+        preprocess, column_of = self.preprocessor, self.vocabulary_.get
+        pieces: list[sp.csr_matrix] = []
+        batch: list[list[str]] = []
+        n_words = 0
+
+        def counted() -> sp.csr_matrix:
+            # the batch's texts times their distinct words' n-gram counts
+            flat = [word for words in batch for word in words]
+            distinct = list(dict.fromkeys(flat))
+            word_id = {word: i for i, word in enumerate(distinct)}
+            ngrams: list[str] = []
+            sizes = np.zeros(len(distinct), np.int64)
+            for i, word in enumerate(distinct):
+                before = len(ngrams)
+                ngrams.extend(_char_wb_ngrams(word, min_n, max_n))
+                sizes[i] = len(ngrams) - before
+            columns = np.fromiter(map(column_of, ngrams, repeat(-1)), np.int64, len(ngrams))
+            known = columns >= 0
+            owners = np.repeat(np.arange(len(distinct), dtype=np.int64), sizes)[known]
+            grams = sp.csr_matrix((np.ones(len(owners)), (owners, columns[known])),
+                                  shape=(len(distinct), len(self.vocabulary_)))
+            by_text = sp.csr_matrix(
+                (np.ones(len(flat)), np.fromiter(map(word_id.__getitem__, flat), np.int64,
+                                                 len(flat)),
+                 np.r_[0, np.cumsum([len(text) for text in batch], dtype=np.int64)]),
+                shape=(len(batch), len(distinct)))
+            by_text.sum_duplicates()
+            return sp.csr_matrix(by_text @ grams)
+
+        for text in texts:
+            batch.append(preprocess(text).split())
+            n_words += len(batch[-1])
+            if n_words >= CHAR_WB_WORDS:  # bounds the words held at once
+                pieces.append(counted())
+                batch, n_words = [], 0
+        if batch or not pieces:
+            pieces.append(counted())
+        counts = sp.csr_matrix(sp.vstack(pieces, format="csr"), dtype=np.float32)
+        index_dtype = np.int64 if counts.nnz > np.iinfo(np.int32).max or \
+            len(self.vocabulary_) > np.iinfo(np.int32).max else np.int32
+        counts.indices = counts.indices.astype(index_dtype, copy=False)
+        counts.indptr = counts.indptr.astype(index_dtype, copy=False)
+        counts.sort_indices()
+        return counts
+
+
+#: words (of the texts, each occurrence) :meth:`_VocabularyCounter._char_wb_transform`
+#: gathers before it counts their texts and lets them go (bounds its memory)
+CHAR_WB_WORDS = 1_000_000
 
 
 def _word_ngrams(tokens: list[str], min_n: int, max_n: int) -> list[str]:
