@@ -101,3 +101,89 @@ def test_audit_finds_every_near_leak_of_short_common_texts():
     exact = np.isin(text_hashes(dev), text_hashes(train))
     assert leak["n_exact"] == exact.sum()
     assert leak["n_near"] == ((nearest >= 0) & ~exact).sum() > 10
+
+
+def _merged_dots(A, B, rows_a, rows_b):
+    """Each pair's dot product as a merge of the two rows' sorted columns sums it:
+    the shared columns' products, in column order, in float64."""
+    out = []
+    for i, j in zip(rows_a, rows_b, strict=True):
+        a = dict(zip(A.indices[A.indptr[i]:A.indptr[i + 1]].tolist(),
+                     A.data[A.indptr[i]:A.indptr[i + 1]].tolist(), strict=True))
+        total = 0.0
+        for col, value in zip(B.indices[B.indptr[j]:B.indptr[j + 1]].tolist(),
+                              B.data[B.indptr[j]:B.indptr[j + 1]].tolist(), strict=True):
+            if col in a:
+                total += float(np.float64(np.float32(a[col]))) * float(
+                    np.float64(np.float32(value)))
+        out.append(total)
+    return np.array(out)
+
+
+def test_pair_dots_are_those_of_a_merge_to_the_bit():
+    """The near leaks' and near pairs' cosines (the threshold's test, the report's
+    figures) are those a merge of the two rows gives, bit for bit: pairs grouped by
+    their first row as the searches give them, or in any order, empty rows, signed
+    values."""
+    from tagsmith.models._knn_kernels import pair_dots_kernel
+
+    rng = np.random.default_rng(7)
+
+    def rows(n):
+        lengths = rng.integers(0, 60, n)
+        lengths[3] = 0
+        indices = np.concatenate([np.sort(rng.choice(200, k, replace=False))
+                                  for k in lengths]).astype(np.int32)
+        data = (rng.standard_normal(len(indices)) * rng.choice([1e-4, 1.0, 50.0],
+                                                               len(indices))).astype(np.float32)
+        return sp.csr_matrix((data, indices, np.r_[0, np.cumsum(lengths)]), shape=(n, 200))
+
+    A, B = rows(40), rows(30)
+    a = np.repeat(np.arange(40), 12)
+    b = rng.integers(0, 30, len(a))
+    for rows_a, rows_b in ((a, b), (rng.permutation(a), b)):
+        got = pair_dots_kernel(A.indptr.astype(np.int64), A.indices, A.data,
+                               B.indptr.astype(np.int64), B.indices, B.data,
+                               rows_a.astype(np.int64), rows_b.astype(np.int64), 200)
+        np.testing.assert_array_equal(got, _merged_dots(A, B, rows_a, rows_b))
+
+
+def test_leakage_finds_the_crafted_copies_every_pair_does():
+    """Exact copies (by the normalised text: whitespace, case, Unicode forms), near
+    copies (a word, the punctuation changed) and unrelated texts: the audit's features
+    and search find the leaks comparing every pair finds, each to its training text."""
+    train = ["Shares of the mining company rose sharply after the quarterly report on "
+             "copper output beat estimates",
+             "The central bank left interest rates unchanged and said inflation "
+             "remained close to its target",
+             "Café owners in Zürich protested the new tax on outdoor seating",
+             "ＦＵＬＬＷＩＤＴＨ letters in a headline about Tokyo markets",
+             "Oil prices fell as inventories grew for a third straight week",
+             "Grain exports from the port resumed after the strike ended"]
+    other = [train[0],  # an exact copy
+             "  shares of the MINING company rose sharply after the quarterly report "
+             "on copper output beat estimates ",  # whitespace and case: exact
+             "Cafe\u0301 owners in Zürich protested the new tax on outdoor seating",  # NFD
+             "Shares of the mining company rose sharply after the quarterly report on "
+             "copper output beat forecasts",  # near: a word changed
+             "The central bank left interest rates unchanged, and said inflation "
+             "remained close to its target!",  # near: punctuation
+             "FULLWIDTH letters in a headline about Tokyo markets",  # NFKC: exact
+             "Football club signs a new goalkeeper for next season",  # unrelated
+             "",
+             "Grain exports from the port resumed after the dock strike ended"]  # near
+    featurizer = TfidfFeaturizer.from_params()  # what the audit featurizes with
+    train_X = featurizer.fit_transform(train)
+    other_X = featurizer.transform(other)
+    found = leakage(text_hashes(train), other, train_X=train_X, other_X=other_X)
+    nearest, cosine = _brute_force(train_X, other_X, 0.9)
+    exact = np.isin(text_hashes(other), text_hashes(train)) & (np.array(other) != "")
+    assert found["exact_mask"].tolist() == exact.tolist()
+    assert found["near_mask"].tolist() == ((nearest >= 0) & ~exact).tolist()
+    near = found["near_mask"]
+    assert found["nearest_train"][near].tolist() == nearest[near].tolist()
+    np.testing.assert_allclose(found["cosine"][near], cosine[near], atol=1e-6)
+    assert np.flatnonzero(found["exact_mask"]).tolist() == [0, 1, 2, 5]
+    assert found["nearest_train"][[0, 1, 2, 5]].tolist() == [0, 0, 2, 3]
+    assert found["nearest_train"][[3, 4, 8]].tolist() == [0, 1, 5] and near[[3, 4, 8]].all()
+    assert found["nearest_train"][[6, 7]].tolist() == [-1, -1]

@@ -640,7 +640,8 @@ class NearLeakIndex:
         from tagsmith.models._knn_kernels import pair_dots_kernel
 
         other = self._train_arrays if other_arrays is None else other_arrays
-        sims = pair_dots_kernel(other[0], other[1], other[2], *self._train_arrays, a, b)
+        sims = pair_dots_kernel(other[0], other[1], other[2], *self._train_arrays, a, b,
+                                self.n_features)
         keep = (sims >= self._cut) & (sims > 0)
         return a[keep], b[keep], sims[keep]
 

@@ -361,25 +361,29 @@ def has_repeated_column_kernel(indptr, indices, n_cols):
 
 @njit(nogil=True, cache=True)
 def pair_dots_kernel(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, rows_a,
-                     rows_b):
+                     rows_b, n_cols):
     """Dot product (float64 sum) of row ``rows_a[p]`` of A and row ``rows_b[p]`` of B
-    for each pair ``p``: a merge of the two rows' sorted column ids, so no pair ever
-    meets the columns the other row lacks."""
+    for each pair ``p`` (``n_cols`` columns, each row's column ids sorted and distinct).
+    Row ``rows_a[p]`` is scattered into a dense array (once for a run of pairs of that
+    row: pairs come grouped by it), and B's row's entries read it in column order:
+    the columns A's row lacks add 0.0, so the sum is that of a merge of the two rows
+    (the shared columns' products in column order) to the bit, without a merge's
+    unpredictable branch per entry (7.4 s of 8.4 for 134,794 pairs of Reuters texts)."""
     out = np.zeros(len(rows_a), np.float64)
+    dense = np.zeros(n_cols, np.float64)
+    current = -1
     for p in range(len(rows_a)):
-        i, i_end = a_indptr[rows_a[p]], a_indptr[rows_a[p] + 1]
-        j, j_end = b_indptr[rows_b[p]], b_indptr[rows_b[p] + 1]
+        row = rows_a[p]
+        if row != current:
+            if current >= 0:
+                for i in range(a_indptr[current], a_indptr[current + 1]):
+                    dense[a_indices[i]] = 0.0
+            for i in range(a_indptr[row], a_indptr[row + 1]):
+                dense[a_indices[i]] = np.float64(a_data[i])
+            current = row
         total = 0.0
-        while i < i_end and j < j_end:
-            col_a, col_b = a_indices[i], b_indices[j]
-            if col_a == col_b:
-                total += np.float64(a_data[i]) * np.float64(b_data[j])
-                i += 1
-                j += 1
-            elif col_a < col_b:
-                i += 1
-            else:
-                j += 1
+        for j in range(b_indptr[rows_b[p]], b_indptr[rows_b[p] + 1]):
+            total += dense[b_indices[j]] * np.float64(b_data[j])
         out[p] = total
     return out
 
