@@ -944,20 +944,29 @@ class _VocabularyCounter:
             flat = [word for words in batch for word in words]
             distinct = list(dict.fromkeys(flat))
             word_id = {word: i for i, word in enumerate(distinct)}
-            ngrams: list[str] = []
             sizes = np.zeros(len(distinct), np.int64)
-            for i, word in enumerate(distinct):
-                before = len(ngrams)
-                ngrams.extend(_char_wb_ngrams(word, min_n, max_n))
-                sizes[i] = len(ngrams) - before
-            columns = np.fromiter(map(column_of, ngrams, repeat(-1)), np.int64, len(ngrams))
+            found: list[np.ndarray] = []
+            # the n-grams listed CHAR_WB_NGRAM_WORDS words at a time (a string object of
+            # about 50 bytes each, 30 n-grams a word), their columns kept as int64
+            for start in range(0, len(distinct), CHAR_WB_NGRAM_WORDS):
+                ngrams: list[str] = []
+                for i, word in enumerate(distinct[start:start + CHAR_WB_NGRAM_WORDS], start):
+                    before = len(ngrams)
+                    ngrams.extend(_char_wb_ngrams(word, min_n, max_n))
+                    sizes[i] = len(ngrams) - before
+                found.append(np.fromiter(map(column_of, ngrams, repeat(-1)), np.int64,
+                                         len(ngrams)))
+                del ngrams
+            columns = np.concatenate(found) if found else np.zeros(0, np.int64)
+            del found
             known = columns >= 0
             owners = np.repeat(np.arange(len(distinct), dtype=np.int64), sizes)[known]
-            grams = sp.csr_matrix((np.ones(len(owners)), (owners, columns[known])),
+            # float32 counts, as the other counting gives them (exact below 2 ** 24)
+            grams = sp.csr_matrix((np.ones(len(owners), np.float32), (owners, columns[known])),
                                   shape=(len(distinct), len(self.vocabulary_)))
             by_text = sp.csr_matrix(
-                (np.ones(len(flat)), np.fromiter(map(word_id.__getitem__, flat), np.int64,
-                                                 len(flat)),
+                (np.ones(len(flat), np.float32),
+                 np.fromiter(map(word_id.__getitem__, flat), np.int64, len(flat)),
                  np.r_[0, np.cumsum([len(text) for text in batch], dtype=np.int64)]),
                 shape=(len(batch), len(distinct)))
             by_text.sum_duplicates()
@@ -971,7 +980,8 @@ class _VocabularyCounter:
                 batch, n_words = [], 0
         if batch or not pieces:
             pieces.append(counted())
-        counts = sp.csr_matrix(sp.vstack(pieces, format="csr"), dtype=np.float32)
+        counts = pieces[0] if len(pieces) == 1 else sp.vstack(pieces, format="csr")
+        del pieces
         index_dtype = np.int64 if counts.nnz > np.iinfo(np.int32).max or \
             len(self.vocabulary_) > np.iinfo(np.int32).max else np.int32
         counts.indices = counts.indices.astype(index_dtype, copy=False)
@@ -982,7 +992,9 @@ class _VocabularyCounter:
 
 #: words (of the texts, each occurrence) :meth:`_VocabularyCounter._char_wb_transform`
 #: gathers before it counts their texts and lets them go (bounds its memory)
-CHAR_WB_WORDS = 1_000_000
+CHAR_WB_WORDS = 250_000
+#: distinct words whose n-grams :meth:`_VocabularyCounter._char_wb_transform` lists at once
+CHAR_WB_NGRAM_WORDS = 5_000
 
 
 def _word_ngrams(tokens: list[str], min_n: int, max_n: int) -> list[str]:
