@@ -3818,6 +3818,30 @@ def test_rare_give_up_stops_targeting_a_label_the_share_keeps_missing():
     assert bought.rounds[1]["rare_asked"] > 0
 
 
+def test_rare_give_up_counts_only_rounds_in_a_row():
+    """rare_give_up counted a label's misses over the rounds the share skipped it: a
+    label targeted (and missed) in rounds 2 and 4 was given up at rare_give_up=2 and
+    logged "targeted 2 rounds in a row", though round 3 sent nothing for it. A round
+    that sends nothing for a label ends its run; one whose calls all failed does not."""
+    from tagsmith.pipeline.distill import _give_up_rare
+
+    missed, given_up = np.zeros(3, np.int64), np.zeros(3, bool)
+    assert _give_up_rare(missed, given_up, [0, 1], [0, 1], [], 2).tolist() == []
+    # round 3: only label 0 sent (and missed again), label 1 skipped
+    assert _give_up_rare(missed, given_up, [0], [0], [], 2).tolist() == [0]
+    # round 4: label 1 missed again, but not two rounds in a row
+    assert _give_up_rare(missed, given_up, [1], [1], [], 2).tolist() == []
+    assert given_up.tolist() == [True, False, False]
+    # its documents unanswered (the calls failed): no miss, and the run goes on
+    assert _give_up_rare(missed, given_up, [1], [], [], 2).tolist() == []
+    assert _give_up_rare(missed, given_up, [1], [1], [], 2).tolist() == [1]
+    # a label bought ends its run
+    missed, given_up = np.zeros(2, np.int64), np.zeros(2, bool)
+    _give_up_rare(missed, given_up, [0], [0], [], 2)
+    _give_up_rare(missed, given_up, [0, 0], [0, 0], [0], 2)
+    assert _give_up_rare(missed, given_up, [0], [0], [], 2).tolist() == []
+
+
 def test_rare_share_buys_a_label_at_distill_s_positive_only():
     """rare_bought counted any nonzero target: a music document the teacher gave music
     at 0.3 was "bought", then no positive of distill's (LEARNT_TARGET, 0.5) on the same

@@ -703,13 +703,9 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
             # the labels of the documents answered (a failed call is no miss)
             answered_for = [label_of[doc] for row, doc in enumerate(chosen.tolist())
                             if keep[row] and doc in label_of]
-            if options.rare_give_up and answered_for:
-                targeted = np.unique(answered_for)
-                missed[targeted] += 1
-                missed[np.unique(got).astype(np.int64)] = 0
-                newly = targeted[(missed[targeted] >= options.rare_give_up)
-                                 & ~given_up[targeted]]
-                given_up[newly] = True
+            if options.rare_give_up:
+                newly = _give_up_rare(missed, given_up, list(label_of.values()),
+                                      answered_for, got, options.rare_give_up)
                 if len(newly):
                     record["rare_given_up"] = [label_space.uri_of(int(i)) for i in newly]
                     logger.info("active distillation %s: %s targeted %s round%s in a row "
@@ -798,6 +794,35 @@ def rare_count(size: int, share: float) -> int:
     if not share:
         return 0
     return max(1, int(np.floor(size * share + 0.5)))
+
+
+def _give_up_rare(missed: np.ndarray, given_up: np.ndarray, sent: list[int],
+                  answered: list[int], got: list[int], rounds: int) -> np.ndarray:
+    """One round of ``rare_give_up``: update ``missed`` (per label, the rounds in a row
+    the share sent documents for it, the teacher answered some and gave it none) and
+    ``given_up`` in place, and return the labels given up this round. ``sent``: the
+    label each document of the share was sent for; ``answered``: those of the documents
+    answered; ``got``: those of the documents the teacher gave the label sent for. A
+    label the round sent nothing for ends its run of misses (the count went on over the
+    rounds it was skipped in, and a label targeted in rounds 2 and 4 was given up as
+    "targeted 2 rounds in a row"); one whose documents all failed neither counts nor ends
+    it (a failed call is no miss).
+
+    >>> missed, given_up = np.zeros(3, np.int64), np.zeros(3, bool)
+    >>> _give_up_rare(missed, given_up, [0, 1], [0, 1], [], 2).tolist()
+    []
+    >>> _give_up_rare(missed, given_up, [0], [0], [], 2).tolist(), missed.tolist()
+    ([0], [2, 0, 0])
+    """
+    skipped = np.ones(len(missed), bool)
+    skipped[np.asarray(sent, np.int64)] = False
+    missed[skipped] = 0
+    targeted = np.unique(np.asarray(answered, np.int64))
+    missed[targeted] += 1
+    missed[np.asarray(got, np.int64)] = 0
+    newly = targeted[(missed[targeted] >= rounds) & ~given_up[targeted]]
+    given_up[newly] = True
+    return newly
 
 
 def _rare_picks(model, X_pool, candidates: np.ndarray, support: np.ndarray,
