@@ -2201,7 +2201,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
             "thresholds": classifier.manifest["thresholds"],
             # the labels of 1 to 5 positives, each with its count (a warning names them)
             "starved_labels": report["starved_labels"],
-            # counted at a target of at least this (label --budget's summary: 0)
+            # counted at a target of at least this (0.5, as label --budget's summary)
             "starved_min_target": report["starved_min_target"],
             "warnings": obj.get("warnings") or []})
         if not obj["quiet"]:  # on stderr: stdout holds the one JSON object
