@@ -270,8 +270,9 @@ def test_writing_a_whole_file_names_the_files_unused_for_30_days(tmp_path, caplo
     with caplog.at_level(logging.INFO, logger="tagsmith"):
         embed_cached(WordEncoder(), TEXTS, folder)
     (said,) = [r.getMessage() for r in caplog.records if "unused for" in r.getMessage()]
-    assert said.startswith(f"1 label-embedding file in {folder} unused for more than 30 "
-                           "days")
+    # of labels or documents: label --shortlist-zeroshot caches its documents' here too
+    assert said.startswith(f"1 embedding file (of labels or documents) in {folder} unused "
+                           "for more than 30 days")
     command = said.split(": ", 1)[1].removesuffix(" removes them")
     subprocess.run(command, shell=True, check=True)
     assert not old.exists() and (folder / "labels-mine.npz").exists()

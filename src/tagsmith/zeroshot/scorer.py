@@ -1011,7 +1011,9 @@ def _say_unused(cache_dir: Path) -> None:
         if stat.st_mtime < before:
             count, size = count + 1, size + stat.st_size
     if count:
-        logger.info("%s label-embedding file%s in %s unused for more than %s days (%s): "
+        # not "label-embedding files": label --shortlist-zeroshot writes its documents' here too
+        logger.info("%s embedding file%s (of labels or documents) in %s unused for more "
+                    "than %s days (%s): "
                     "find %s -maxdepth 1 %s -mtime +%s -delete removes them",
                     f"{count:,}", plural_s(count), cache_dir, UNUSED_DAYS, byte_size(size),
                     shell_path(cache_dir), CACHE_FILES_FIND, UNUSED_DAYS)
