@@ -4180,3 +4180,23 @@ def test_cli_distill_of_labels_empty_output_says_why_it_is_empty(tmp_path):
     assert "no documents in the file" in result.output
     assert "nothing left to ask" in result.output or "no row left to ask" in result.output
     assert "nothing to distil" in result.output
+
+
+def test_distill_classifier_refuses_a_reliability_it_cannot_weigh_by_naming_it():
+    # reliability='x' failed as an AttributeError, and a Reliability of another label set
+    # (or a Y_soft of the wrong width with one) was refused as soft_targets' 'Y_llm',
+    # a parameter distill_classifier does not have
+    from tagsmith.data.labelspace import LabelSpace
+    from tagsmith.labeling.reliability import estimate_reliability
+
+    space = LabelSpace.from_names(["sport", "weather"])
+    texts = [f"{'football match' if i % 2 else 'rain and wind'} number {i}" for i in range(20)]
+    right = np.array([[0.0, 1.0], [1.0, 0.0]] * 10)
+    rel = estimate_reliability(right[:10], right[:10])
+    three = np.hstack([right, right[:, :1]])[:10]
+    for Y, given, name in ((right, "x", "reliability"),
+                           (right, estimate_reliability(three, three), "reliability"),
+                           (right[:, :1], rel, "Y_soft")):
+        with pytest.raises(InvalidParameterError) as info:
+            distill_classifier(texts, Y, space, reliability=given)
+        assert info.value.name == name, info.value

@@ -133,6 +133,7 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
     options = check_options("options", options, TrainOptions)
     # a vocabulary's path was taken by len() as that many labels
     label_space = check_label_space("label_space", label_space)
+    _check_reliability(reliability, len(label_space))
     n_unanswered = None
     if isinstance(Y_soft, LLMLabels):
         # a notebook's label_documents -> distill_classifier(texts, labelled.Y, ...)
@@ -160,12 +161,13 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
         weighed = (Y_soft.Y if reliability is None else reliability.soft_targets(
             Y_soft.Y, vote_share=Y_soft.vote_share))
         Y_soft = sp.csr_matrix(weighed)[answered]
-    elif reliability is not None:
-        Y_soft = reliability.soft_targets(Y_soft)
     check_label_table(Y_soft, label_space, "Y_soft", texts=texts)
     check_label_table(human_Y, label_space, "human_Y", texts=human_texts)
     texts = _as_list(texts)
     Y_soft = _check_soft(Y_soft, len(texts), len(label_space))
+    if reliability is not None and n_unanswered is None:
+        # after Y_soft's checks: a bad one was refused as soft_targets' 'Y_llm'
+        Y_soft = sp.csr_matrix(reliability.soft_targets(Y_soft))
     human = _check_human(human_texts, human_Y, len(label_space))
     hashes = None
     if human is not None:  # the student's own training documents scored 'accuracy'
@@ -199,6 +201,27 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
     classifier.manifest.setdefault("distillation", {}).update(
         {key: value for key, value in report.items() if key != "teacher_agreement"})
     return classifier, report
+
+
+def _check_reliability(reliability: object, n_labels: int) -> None:
+    """Refuse a ``reliability=`` that is not a :class:`Reliability` of ``n_labels``
+    labels: a string failed as an AttributeError, and one of another label set was
+    refused as soft_targets' ``'Y_llm'`` having the wrong number of columns."""
+    if reliability is None:
+        return
+    from tagsmith.labeling.reliability import Reliability
+
+    if not isinstance(reliability, Reliability):
+        raise InvalidParameterError(
+            "reliability", "a Reliability (estimate_reliability) or None",
+            type(reliability).__name__)
+    sizes = [len(reliability.precision)] + ([] if reliability.minority is None else
+                                            [len(reliability.minority.precision)])
+    n_rel = next((size for size in sizes if size != n_labels), None)
+    if n_rel is not None:
+        raise InvalidParameterError(
+            "reliability", f"the teacher's reliability on the {n_labels:,} labels of "
+            "label_space", f"one of {n_rel:,} labels")
 
 
 def _check_soft(Y_soft, n_docs: int, n_labels: int) -> sp.csr_matrix:
