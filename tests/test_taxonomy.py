@@ -2875,3 +2875,29 @@ def test_cli_taxonomy_next_label_command_carries_the_endpoint_given_on_its_comma
         assert result.exit_code == 0, result.output
         line = next(x for x in result.stderr.splitlines() if x.startswith("next: "))
         assert "--base-url" not in line and "--llm" not in line
+
+
+def test_map_to_vocabulary_by_meaning_does_not_warn_of_foreign_documents(caplog):
+    # ZeroShotClassifier.predict_topk warns of texts in another language than the names
+    # as of documents, advising label_documents and distill_classifier: mapping German
+    # generated labels onto a vocabulary said so of the generated labels
+    import numpy as np
+
+    from tagsmith.data.labelspace import Label, LabelSpace
+    from tagsmith.pipeline.llm import map_to_vocabulary
+
+    class Encoder:
+        dim = 2
+
+        def encode(self, texts, *, show_progress=False):
+            return np.array([[1.0, 0.0]] * len(texts), np.float32)
+
+    generated = LabelSpace([Label("urn:g:1", {"en": "Steuervergünstigung für die Energiewende"},
+                                  description={"en": "Die Rolle der Steuervergünstigung für "
+                                               "die Energiewende und die erneuerbaren "
+                                               "Energien"})])
+    existing = LabelSpace([Label("v:pay", {"en": "Money"})])
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        [match] = map_to_vocabulary(generated, existing, encoder=Encoder())
+    assert match["match_uri"] == "v:pay"
+    assert "another language" not in caplog.text, caplog.text

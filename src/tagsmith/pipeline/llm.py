@@ -1083,7 +1083,9 @@ def map_to_vocabulary(generated: LabelSpace, vocabulary: LabelSpace, *,
         scorer = ZeroShotClassifier(vocabulary, encoder, lang=lang,
                                     cache_dir=cache_dir or None,
                                     show_progress=show_progress)
-        topk = scorer.predict_topk(gen_texts, 1)
+        # the generated labels are no documents: the foreign-text warning (of documents,
+        # its advice label_documents and distill_classifier) is not theirs
+        topk = scorer.predict_topk(gen_texts, 1, warn_foreign=False)
         found = [(int(topk.indices[i, 0]), float(topk.scores[i, 0]))
                  for i in range(len(generated))]
     else:
