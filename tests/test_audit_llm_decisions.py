@@ -431,6 +431,25 @@ def test_decide_from_decides_rows_beside_unknown_names_unlike_the_label_and_name
     assert stats["review_undecided_unknown_labels"] == 1
 
 
+def test_an_answer_of_unreadable_unknown_names_merged_with_one_of_readable_ones_may_name_any(
+        tmp_path):
+    # one text answered alike in two lines (two outputs concatenated): one line's
+    # unknown_labels not strings (any label may be among them), the other's
+    # "Something else entirely". The merged answer kept the readable names alone, and
+    # a row of any label it lacks was decided as if no name could be that label
+    from tagsmith.audit.review import _may_name, label_answers
+
+    labels = tmp_path / "llm.jsonl"
+    for unknown in ([[1], ["Something else entirely"]], [["Something else entirely"], [1]]):
+        labels.write_text("".join(json.dumps({
+            "id": str(i), "text": "Snow and sun", "labels": ["http://x/sun"],
+            "scores": [0.9], "unknown_labels": names}) + "\n"
+            for i, names in enumerate(unknown)), encoding="utf-8")
+        (answer,) = label_answers(labels, SPACE).values()
+        assert answer.partial and answer.unknown == ()
+        assert all(_may_name(answer, j, SPACE) for j in range(len(SPACE)))
+
+
 def _old_bundle(tmp_path):
     """A bundle trained before snow was in the vocabulary (rain and sun only)."""
     old_vocab = tmp_path / "old.tsv"

@@ -1336,7 +1336,10 @@ def _merged(one: LabelAnswer, other: LabelAnswer) -> LabelAnswer:
     concatenated) were read as two answers in conflict, their rows left undecided."""
     if one.partial != other.partial:
         return other if one.partial else one
-    unknown = tuple(dict.fromkeys((*one.unknown, *other.unknown)))
+    # an answer whose names are not known (none readable) may name any label: merged
+    # with one whose names are, the names known alone read as all it named
+    unknown = tuple(dict.fromkeys((*one.unknown, *other.unknown))) \
+        if one.unknown and other.unknown else ()
     if one.offered is None or other.offered is None:
         return LabelAnswer(one.labels, one.partial, None, unknown)
     return LabelAnswer(one.labels, one.partial, np.union1d(one.offered, other.offered),
