@@ -450,6 +450,21 @@ def test_an_answer_of_unreadable_unknown_names_merged_with_one_of_readable_ones_
         assert all(_may_name(answer, j, SPACE) for j in range(len(SPACE)))
 
 
+def test_an_unknown_name_listed_twice_is_still_read_as_that_name(tmp_path):
+    # ["Something else", "Something else"]: deduplicated to one name, then told apart
+    # from the list's length and read as no readable name, any label among them: every
+    # row its answer lacked stayed undecided
+    from tagsmith.audit.review import _may_name, label_answers
+
+    labels = tmp_path / "llm.jsonl"
+    labels.write_text(json.dumps({"id": "1", "text": "Snow and sun", "labels": ["http://x/sun"],
+                                  "scores": [0.9], "unknown_labels": ["Something else"] * 2})
+                      + "\n", encoding="utf-8")
+    (answer,) = label_answers(labels, SPACE).values()
+    assert answer.unknown == ("Something else",)
+    assert not any(_may_name(answer, j, SPACE) for j in range(len(SPACE)))
+
+
 def _old_bundle(tmp_path):
     """A bundle trained before snow was in the vocabulary (rain and sun only)."""
     old_vocab = tmp_path / "old.tsv"

@@ -1294,7 +1294,9 @@ class _OfferedIds:
             # (a list of no string: any label may be among them)
             names = tuple(dict.fromkeys(item for item in value if isinstance(item, str))) \
                 if isinstance(value, list) else ()
-            return names if names and len(names) == len(value) else bool(value)
+            # (a name listed twice is still known: it fell back to any label)
+            return names if names and all(isinstance(item, str) for item in value) \
+                else bool(value)
         if key != "offered":
             return value
         if value is None:  # written as null: every label offered, as with no key
