@@ -208,9 +208,11 @@ def test_no_next_step_is_printed_when_every_flagged_candidate_was_decided(month1
         row["decision"] = "reject"
     every = month1["base"] / "a1-every.csv"
     write_rows(every, rows)
-    result = invoke("audit", month1["corpus"], "--vocab", month1["vocab"], "-o",
-                    month1["base"] / "a1-again", "--scores", "knn", "--no-html",
-                    "--reviewed", every)
+    # without -q, which hides the next: lines (on stderr) whatever the queue holds
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "audit", str(month1["corpus"]), "--vocab", str(month1["vocab"]), "-o",
+        str(month1["base"] / "a1-again"), "--scores", "knn", "--no-html", "--reviewed",
+        str(every)])
     assert result.exit_code == 0, result.output
     assert read_rows(month1["base"] / "a1-again" / "review.csv") == []
     assert f"left out of the review queue: {len(rows)} flagged" in result.output
