@@ -1409,10 +1409,18 @@ def _may_name(answer: LabelAnswer, label_id: int, space: LabelSpace) -> bool:
         folded = fold_name(given)
         if not folded:
             continue
+        # the ratio reached through its upper bounds, as difflib.get_close_matches
+        # does: 12 ms a row of a label of 120 names, 20 minutes at 10^5 rows
+        alike = difflib.SequenceMatcher(None)
+        alike.set_seq1(folded)
         for name in names:
             if folded == name or (min(len(folded), len(name)) >= 3
-                                  and (folded in name or name in folded)) \
-                    or difflib.SequenceMatcher(None, folded, name).ratio() >= MISSPELT_RATIO:
+                                  and (folded in name or name in folded)):
+                return True
+            alike.set_seq2(name)
+            if alike.real_quick_ratio() >= MISSPELT_RATIO \
+                    and alike.quick_ratio() >= MISSPELT_RATIO \
+                    and alike.ratio() >= MISSPELT_RATIO:
                 return True
     return False
 
