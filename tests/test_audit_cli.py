@@ -3611,3 +3611,43 @@ def test_label_confidence_on_stated_confidences_all_1_warns_and_keeps_the_audits
     assert "label_confidence" not in result.issues.details
     assert [(r["doc"], r["label_uri"]) for r in result.review] == \
         [(r["doc"], r["label_uri"]) for r in plain.review]
+
+
+def test_label_confidence_says_its_cap_binds_only_the_two_lists():
+    """The cap on --label-confidence's wrong rows binds the blend's and the LLM's lists
+    only: --band-budget-below's labels (their rows keep the audit's flag) and others
+    flag wrong rows beside them, so the command's "at most 8" and the page's "at most 8
+    wrong rows are flagged" stood beside "flagged 11 wrong". Both say so now."""
+    from tagsmith.audit.detect import LabelIssues, blend_label_confidence
+    from tagsmith.audit.report import _label_confidence_html
+    from tagsmith.cli.commands import _label_confidence_words
+
+    # label 0: 20 documents, the LLM doubting the last 10 (as in the test above); label
+    # 1: 3 documents, rare, its wrong rows flagged by band (step 6b), not capped
+    n0, n1 = 20, 3
+    n = n0 + n1
+    label = np.r_[np.zeros(n0, np.int64), np.ones(n1, np.int64)]
+    c = np.r_[np.where(np.arange(n0) < 10, 0.9, 0.3), [0.9] * n1].astype(np.float32)
+    p = np.r_[np.linspace(0.9, 0.8, 10), np.linspace(0.06, 0.05, 10),
+              [0.7] * n1].astype(np.float32)
+    ones = np.ones(2)
+    issues = LabelIssues(np.arange(n), label, np.ones(n, np.int8), p,
+                         np.full(n, 0.2, np.float32), np.ones(n, bool), np.array([n0, n1]),
+                         np.zeros(2, np.int64), ones * 0.5, ones * 0.25, ones * 0.0,
+                         np.array([5.0, 3.0]), ones * 0.0, np.ones(n), n, 2, {})
+    confidence = sp.csr_matrix((c, (np.arange(n), label)), shape=(n, 2))
+    blended = blend_label_confidence(issues, confidence, 0.05, band_budget_below=5)
+    rule = blended.details["label_confidence"]
+    assert rule["n_wrong_cap"] == 8 and rule["n_wrong_flagged"] == 11
+    noise = {"n_flagged_wrong": rule["n_wrong_flagged"], "method": {"label_confidence": rule}}
+    words = _label_confidence_words(noise)
+    assert words is not None and "at most 8 (the larger of the audit's count" in words
+    assert "11 wrong flagged in all, the others outside the two lists" in words
+    page = _label_confidence_html(noise)
+    assert "at most 8 of their wrong rows are flagged" in page
+    assert "(11 in all) are outside the two lists" in page
+    # where the two lists are all the wrong rows, nothing more is said
+    noise["n_flagged_wrong"] = 8
+    assert _label_confidence_words(noise).endswith("not their sum)")
+    assert _label_confidence_html(noise).endswith("not their sum.")
+    assert _label_confidence_words({"method": {}}) is None

@@ -833,17 +833,31 @@ def _label_confidence_html(noise: dict) -> str:
     'the larger of the audit&#x27;s count and the LLM&#x27;s expected one, not their sum.'
     >>> _label_confidence_html({"method": {}})
     ''
+
+    The cap binds the two lists only: --band-budget-below's labels, --copies-majority's
+    copies and a single-label corpus's pairs flag wrong rows beside them, so "at most
+    N wrong rows are flagged" stood beside "Flagged for review: M wrong", M above N.
+
+    >>> _label_confidence_html({"n_flagged_wrong": 11, "method": {"label_confidence": {
+    ...     "n_wrong_flagged_by_audit": 7, "n_wrong_flagged_by_llm": 8,
+    ...     "n_llm_expected_wrong": 8, "n_wrong_cap": 8}}}).split("their sum")[1][:62]
+    '; the other wrong rows flagged (11 in all) are outside the two'
     """
     rule = (noise.get("method") or {}).get("label_confidence")
     if not rule or "n_wrong_cap" not in rule:
         return ""
+    cap = int(rule["n_wrong_cap"])
+    n_wrong = int(noise.get("n_flagged_wrong", 0))
+    others = (f"; the other wrong rows flagged ({_num(n_wrong)} in all) are outside the "
+              "two lists (--band-budget-below, --copies-majority, a single-label corpus's "
+              "pairs)" if n_wrong > cap else "")
     return html.escape(
         " With --label-confidence the wrong rows come from two lists taken in turn: the "
         f"audit's ({_num(rule['n_wrong_flagged_by_audit'])} within its budget) and the "
         f"LLM's least confident labels ({_num(rule['n_wrong_flagged_by_llm'])}; it expects "
         f"{_num(rule['n_llm_expected_wrong'])} of its labels wrong); two estimates of the "
-        f"same errors, so at most {_num(rule['n_wrong_cap'])} wrong rows are flagged, the "
-        "larger of the audit's count and the LLM's expected one, not their sum.")
+        f"same errors, so at most {_num(cap)} of their wrong rows are flagged, the "
+        f"larger of the audit's count and the LLM's expected one, not their sum{others}.")
 
 
 def _noise_html(noise: dict, candidates: list[dict], scores: dict,

@@ -3110,6 +3110,27 @@ in the vocabulary are counted in the report, not fatal.
 """
 
 
+def _label_confidence_words(noise: dict) -> str | None:
+    """The command's line under ``audit --label-confidence`` saying where its wrong rows
+    come from (None without the option). The cap binds the two lists only:
+    --band-budget-below's labels, --copies-majority's copies and a single-label corpus's
+    pairs flag wrong rows beside them, so the line said "at most 8" under "flagged 11
+    wrong"; it says so where more are flagged."""
+    rule = (noise.get("method") or {}).get("label_confidence")
+    if not isinstance(rule, dict) or "n_wrong_cap" not in rule:
+        return None
+    n_wrong = int(noise.get("n_flagged_wrong", 0))
+    others = (f"; {n_wrong:,} wrong flagged in all, the others outside the two lists "
+              "(--band-budget-below, --copies-majority, a single-label corpus's pairs)"
+              if n_wrong > int(rule["n_wrong_cap"]) else "")
+    return (f"label confidence: the wrong rows are the audit's "
+            f"{rule['n_wrong_flagged_by_audit']:,} and the LLM's "
+            f"{rule['n_wrong_flagged_by_llm']:,} least confident labels in turn, "
+            f"at most {rule['n_wrong_cap']:,} (the larger of the audit's count "
+            f"and the LLM's expected wrong count, "
+            f"{rule['n_llm_expected_wrong']:,}: not their sum){others}")
+
+
 def _broader_moves_words(n_moves: int) -> str:
     """audit's words, after its flagged counts, for ``n_moves`` broader-for-narrower
     moves: "1 move among them, each ..." read of a single move.
@@ -3492,14 +3513,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
                f"{noise['n_flagged_missing']:,} missing{capped}{moves}")
     # --label-confidence: the wrong count beside the estimate said nothing of where its
     # rows came from (GoEmotions: 1,485 flagged, 742.5 estimated, the two lists added)
-    conf_rule = (noise.get("method") or {}).get("label_confidence")
-    if isinstance(conf_rule, dict) and "n_wrong_cap" in conf_rule:
-        click.echo(f"label confidence: the wrong rows are the audit's "
-                   f"{conf_rule['n_wrong_flagged_by_audit']:,} and the LLM's "
-                   f"{conf_rule['n_wrong_flagged_by_llm']:,} least confident labels in turn, "
-                   f"at most {conf_rule['n_wrong_cap']:,} (the larger of the audit's count "
-                   f"and the LLM's expected wrong count, "
-                   f"{conf_rule['n_llm_expected_wrong']:,}: not their sum)")
+    conf_words = _label_confidence_words(noise)
+    if conf_words:
+        click.echo(conf_words)
     # copies of one text that disagree (detect.flag_copies): the rows they flagged, and
     # why, where the command said only how many duplicate pairs conflict
     copies = (noise.get("method") or {}).get("copies")
