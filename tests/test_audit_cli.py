@@ -3651,3 +3651,17 @@ def test_label_confidence_says_its_cap_binds_only_the_two_lists():
     assert _label_confidence_words(noise).endswith("not their sum)")
     assert _label_confidence_html(noise).endswith("not their sum.")
     assert _label_confidence_words({"method": {}}) is None
+
+
+def test_label_confidence_warning_of_exact_ones_names_apply_reviews_labels():
+    """read_audit_corpus(confidences=True) reads the labels apply-review added
+    (added_by_review) as exactly 1, no stated confidence; the audit's warning of exact
+    1s named a line without scores and a 1.0 passed as it is only, so after a review
+    every --label-confidence audit warned with a cause that was not theirs."""
+    from tagsmith.pipeline.audit import _unstated_confidence_message
+
+    message = _unstated_confidence_message(1234, 5678)
+    assert message.startswith("label_confidence: 1,234 of the 5,678 given labels are "
+                              "exactly 1 in Y, no stated confidence")
+    assert "a label apply-review added (its line's added_by_review)" in message
+    assert "STATED_CERTAIN" in message

@@ -2133,12 +2133,7 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         elif n_unstated:
             # a Y mixing confidences with exact 1s (an LLM's 1.0 passed as it is, say):
             # those labels were left out of the blend with nothing said
-            message = (f"label_confidence: {n_unstated:,} of the {n_given:,} given labels "
-                       "are exactly 1 in Y, no stated confidence (a line without scores "
-                       "in label's output, or a 1.0 passed as it is): their wrong "
-                       "candidates keep the audit's probability and are left out of the "
-                       "mean; an LLM's stated 1.0 is tagsmith.audit.detect.STATED_CERTAIN "
-                       "(read_audit_corpus(..., confidences=True) reads it so)")
+            message = _unstated_confidence_message(n_unstated, n_given)
             logger.warning(message)
             warnings.append(message)
         source_name = _choose_source(options, classifier, texts, Y, groups, folds, warnings,
@@ -3286,6 +3281,25 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
         if key.strip() not in reviewed:
             by_key.setdefault(key.strip(), float(score))
     return by_key, {}
+
+
+def _unstated_confidence_message(n_unstated: int, n_given: int) -> str:
+    """The warning of ``label_confidence`` on given labels without a stated confidence
+    (exactly 1 in ``Y``). It named a line without scores and a 1.0 passed as it is, not
+    the labels ``apply-review`` added (``added_by_review``), read so by
+    :func:`read_audit_corpus`: after a review every such audit warned of them with a
+    cause that was not theirs.
+
+    >>> _unstated_confidence_message(3, 10)[:80]
+    'label_confidence: 3 of the 10 given labels are exactly 1 in Y, no stated confide'
+    """
+    return (f"label_confidence: {n_unstated:,} of the {n_given:,} given labels are "
+            "exactly 1 in Y, no stated confidence (a line without scores in label's "
+            "output, a label apply-review added (its line's added_by_review), or a 1.0 "
+            "passed as it is): their wrong candidates keep the audit's probability and are "
+            "left out of the mean; an LLM's stated 1.0 is "
+            "tagsmith.audit.detect.STATED_CERTAIN (read_audit_corpus(..., "
+            "confidences=True) reads it so)")
 
 
 def _float32_confidences(Y: sp.csr_matrix) -> sp.csr_matrix:
