@@ -708,3 +708,30 @@ def test_extend_accept_edits_to_a_tsv_says_what_it_cannot_hold(tmp_path):
     assert len(summary["extend"]["accepted_edits"]) == 2
     assert any("2 edits of labels in use accepted (accept_edits), but a TSV holds names "
                "alone" in w for w in summary["warnings"]), summary["warnings"]
+
+
+def test_extend_accept_edits_an_edit_refused_then_accepted_is_said_accepted_only(tmp_path):
+    # a description over the limit refused at the first step, a shorter one accepted at
+    # a later step: the warning said the label was "kept as it was" though it was
+    # changed, and the changes: line counted the one edit twice
+    long = "Wheat, corn, barley, rice, oats and every other grain: crops, exports and sales."
+    calls = []
+
+    def shorter_later(labels):
+        calls.append(1)
+        return [(name, (long if len(calls) == 1 else "Grain crops and sales.")
+                 if name == "Grain trade" else description) for name, description in labels]
+
+    result, _ = _extend(tmp_path, Extender(edit=shorter_later), "--max-labels", "10",
+                        "--accept-edits", "--description-words", "8")
+    assert result.exit_code == 0, result.output
+    assert load_vocabulary(tmp_path / "july.csv")[2].description["en"] == \
+        "Grain crops and sales."
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert [(x["name"], x["change"]) for x in summary["extend"]["accepted_edits"]] == [
+        ("Grain trade", "description")]
+    assert summary["extend"]["refused_edits"] == []
+    assert not any("kept as it was" in w for w in summary["warnings"]), summary["warnings"]
+    assert "1 edit of labels in use accepted (--accept-edits)" in result.stderr
+    assert "of labels in use refused" not in result.stderr
+

@@ -611,6 +611,11 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
         edit for edit in taxonomy.accepted_edits
         if fixed[edit["index"]][edit["change"] != "renamed"]
         != given[edit["index"]][edit["change"] != "renamed"]]
+    # one refused at a step and accepted at a later one changed the label: its refusal
+    # said "kept as it was" and the changes were counted twice
+    done = {(edit["index"], edit["change"]) for edit in taxonomy.accepted_edits}
+    taxonomy.refused_edits = [edit for edit in taxonomy.refused_edits
+                              if (edit.get("index"), edit["change"]) not in done]
     for edit in taxonomy.accepted_edits:
         logger.info("accepted (accept_edits) at %s: %r %s %r", edit["step"],
                     clip(edit["name"], NAME_LIMIT, collapse=False),
