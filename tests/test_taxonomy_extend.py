@@ -735,3 +735,17 @@ def test_extend_accept_edits_an_edit_refused_then_accepted_is_said_accepted_only
     assert "1 edit of labels in use accepted (--accept-edits)" in result.stderr
     assert "of labels in use refused" not in result.stderr
 
+
+def test_generate_taxonomy_accept_edits_without_existing_is_refused():
+    # it did nothing, silently, where run_taxonomy raised for the same call
+    from tagsmith.exceptions import InvalidParameterError
+
+    options = TaxonomyOptions(use_case="news", summarise=False, sample_size=20,
+                              minibatch_size=20, max_labels=10)
+    client = OpenAIChatClient("http://127.0.0.1:9/v1", "m", max_retries=0)
+    try:
+        generate_taxonomy(_texts()[:20], client, options, accept_edits=True)
+    except InvalidParameterError as error:
+        assert "accept_edits" in str(error)
+    else:
+        raise AssertionError("accept_edits without existing was not refused")

@@ -538,6 +538,10 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
                                     f"{len(doc_ids):,} ids for {len(texts):,} texts")
     fixed = _check_existing(existing, options)
     accept_edits = check_bool("accept_edits", accept_edits)
+    if accept_edits and not fixed:
+        # as run_taxonomy refuses it: it did nothing, silently, where that raised
+        raise InvalidParameterError("accept_edits", "False without existing (no label "
+                                    "in use to edit)", accept_edits)
     given = list(fixed)  # the labels in use as given (fixed is edited where accepted)
     # the new labels' limits: the room the labels in use leave
     part = dataclasses.replace(options, max_labels=options.max_labels - len(fixed)) \
