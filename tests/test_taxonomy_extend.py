@@ -749,3 +749,25 @@ def test_generate_taxonomy_accept_edits_without_existing_is_refused():
         assert "accept_edits" in str(error)
     else:
         raise AssertionError("accept_edits without existing was not refused")
+
+
+def test_accept_edits_two_labels_in_use_of_one_key_keep_their_descriptions():
+    # "Export" (d0) and "Exports" (d1): an answer [("Exports", d0), ("Exports", d1)]
+    # matched its first label to "Exports" by name (its description rewritten to d0)
+    # and its second to "Export" (d1): accepted, the two descriptions swapped
+    fixed = [("Export", "Goods sold abroad."), ("Exports", "Export figures.")]
+
+    def both_exports(labels):
+        return [("Exports", "Goods sold abroad."), ("Exports", "Export figures."),
+                *[label for label in labels if label not in fixed]]
+
+    options = TaxonomyOptions(use_case="news", summarise=False, sample_size=20,
+                              minibatch_size=20, max_labels=10)
+    with LocalChatServer(Extender(edit=both_exports)) as server:
+        client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+        taxonomy = generate_taxonomy(_texts()[:20], client, options, existing=fixed,
+                                     accept_edits=True)
+    assert taxonomy.labels[:2] == fixed
+    assert taxonomy.accepted_edits == []
+    assert {(x["name"], x["change"], x.get("not_accepted"))
+            for x in taxonomy.refused_edits} == {("Export", "renamed", "name in use")}

@@ -984,25 +984,38 @@ def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
     [('Billing issue', 'renamed', 'Billing issues', 0), ('Refunds', 'left out', None, 1)]
     """
     # a key several labels in use share ("Export" and "Exports", an "Other" under two
-    # broader concepts): each answer label is matched to one of them, the one it is as
-    # given first; matching all to the first said a faithful answer respelled it
+    # broader concepts): each answer label is matched to one of them, over the whole
+    # answer, on name and description first, then name, then description, then any;
+    # matching all to the first said a faithful answer respelled it, and matching one
+    # label at a time on its name swapped two labels' descriptions ("Exports" given
+    # "Export"'s description, then "Export" respelled with "Exports"')
     keys: dict[str, list[int]] = {}
     for i, (name, _) in enumerate(fixed):
         keys.setdefault(duplicate_key(name), []).append(i)
-    new, matched = [], set()
+    tests = (lambda i, name, words: fixed[i][0] == name and fixed[i][1].split() == words,
+             lambda i, name, words: fixed[i][0] == name,
+             lambda i, name, words: fixed[i][1].split() == words,
+             lambda i, name, words: True)
+    place: dict[int, int] = {}  # an answer label's place -> its label in use's
+    matched: set[int] = set()
+    for test in tests:
+        for n, (name, description) in enumerate(labels):
+            if n in place or duplicate_key(name) not in keys:
+                continue
+            at = next((i for i in keys[duplicate_key(name)]
+                       if i not in matched and test(i, name, description.split())), None)
+            if at is not None:
+                place[n] = at
+                matched.add(at)
+    new = []
     edits: list[dict] = []
-    for name, description in labels:
-        key = duplicate_key(name)
-        if key not in keys:
+    for n, (name, description) in enumerate(labels):
+        if duplicate_key(name) not in keys:
             new.append((name, description))
             continue
-        free = [i for i in keys[key] if i not in matched]
-        if not free:  # a label in use given twice: the first is the one compared
+        if n not in place:  # a label in use given twice: one is the one compared
             continue
-        same_name = [i for i in free if fixed[i][0] == name]
-        at = next((i for i in same_name if fixed[i][1].split() == description.split()),
-                  (same_name or free)[0])
-        matched.add(at)
+        at = place[n]
         kept_name, kept_description = fixed[at]
         if name != kept_name:
             edits.append({"name": kept_name, "change": "renamed", "to": name, "index": at})
