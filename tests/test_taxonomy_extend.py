@@ -771,3 +771,24 @@ def test_accept_edits_two_labels_in_use_of_one_key_keep_their_descriptions():
     assert taxonomy.accepted_edits == []
     assert {(x["name"], x["change"], x.get("not_accepted"))
             for x in taxonomy.refused_edits} == {("Export", "renamed", "name in use")}
+
+
+def test_extend_accept_edits_refuses_a_respelling_to_another_labels_alt_name(tmp_path):
+    # "Cocoa market" respelled "Cocoa markets" while Coffee market has the alternative
+    # name "Cocoa markets": accepted, the name pointed at two labels
+    _last_month(tmp_path, ["uri", "label_en", "description_en", "altlabel_de"],
+                [(*LAST_MONTH[0], ""), (*LAST_MONTH[1], "Cocoa markets"),
+                 (*LAST_MONTH[2], "")])
+    result, _ = _extend(tmp_path, Extender(edit=_improving), "--max-labels", "10",
+                        "--accept-edits")
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.csv")
+    assert july.name_of(0) == "Cocoa market" and not july[0].alt_labels
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert [(x["name"], x["change"]) for x in summary["extend"]["accepted_edits"]] == [
+        ("Grain trade", "description")]
+    assert [(x["name"], x["change"], x["not_accepted"])
+            for x in summary["extend"]["refused_edits"]] == [
+        ("Cocoa market", "renamed", "alt name in use")]
+    assert any("'Cocoa market'" in w and "an alternative name of the label in use "
+               "'Coffee market'" in w for w in summary["warnings"]), summary["warnings"]

@@ -1043,6 +1043,8 @@ def _not_accepted(edit: dict, options: TaxonomyOptions) -> str:
             "unwritable": " (not accepted: it holds a control character or half of a "
                           "character)",
             "name in use": " (not accepted: another label in use has that name)",
+            "alt name in use": " (not accepted: another label in use has that name as "
+                               "an alternative name)",
             }.get(edit.get("not_accepted", ""), "")
 
 

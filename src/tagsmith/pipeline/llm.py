@@ -170,6 +170,7 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
     else:
         import dataclasses
 
+        _refuse_respellings_to_alt_names(taxonomy, extend, live, existing or [])
         added = dataclasses.replace(taxonomy, labels=_not_alt_names(
             taxonomy, extend, live, existing or [], lang))
         new_space = added.to_label_space(base_uri, lang, taken=extend.uris)
@@ -312,6 +313,38 @@ def _with_accepted_edits(extend: LabelSpace, live: list[int], taxonomy,
         labels[i] = dataclasses.replace(label, pref_labels=pref, alt_labels=alt,
                                         description=about)
     return labels
+
+
+def _refuse_respellings_to_alt_names(taxonomy, extend: LabelSpace, live: list[int],
+                                     existing: list[tuple[str, str]]) -> None:
+    """Refuse each accepted respelling of ``taxonomy`` to an alternative name
+    (``altLabel``, in any language) of another label in use, as one to another label
+    in use's name is refused: the label keeps the name it had, the edit moves to
+    ``refused_edits`` (``not_accepted`` ``"alt name in use"``), warned. Accepted, the
+    name pointed at two labels when ``label`` or a review resolved it."""
+    from tagsmith.labeling.taxonomy import fold_name
+
+    holders: dict[str, set[int]] = {}  # a folded alternative name -> the labels' places
+    for n, i in enumerate(live):
+        for alts in extend[i].alt_labels.values():
+            for alt in alts:
+                holders.setdefault(fold_name(alt), set()).add(n)
+    for edit in list(taxonomy.accepted_edits):
+        n = edit["index"]
+        others = holders.get(fold_name(edit["to"]), set()) - {n} \
+            if edit["change"] == "renamed" else set()
+        if not others:
+            continue
+        taxonomy.accepted_edits.remove(edit)
+        taxonomy.labels[n] = (existing[n][0], taxonomy.labels[n][1])
+        taxonomy.refused_edits.append({**edit, "not_accepted": "alt name in use"})
+        other = existing[min(others)][0]
+        logger.warning("%s: the model respelled the label in use %r (to %r): refused, the "
+                       "label kept as it was (not accepted: an alternative name of the "
+                       "label in use %r)", edit["step"],
+                       clip(edit["name"], NAME_LIMIT, collapse=False),
+                       clip(edit["to"], 120, collapse=False),
+                       clip(other, NAME_LIMIT, collapse=False))
 
 
 def _not_alt_names(taxonomy, extend: LabelSpace, live: list[int],
