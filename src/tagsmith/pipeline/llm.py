@@ -171,8 +171,9 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
         import dataclasses
 
         _refuse_respellings_to_alt_names(taxonomy, extend, live, existing or [])
+        namesakes: dict[str, dict] = {}  # a new label named as another language's name
         added = dataclasses.replace(taxonomy, labels=_not_alt_names(
-            taxonomy, extend, live, existing or [], lang))
+            taxonomy, extend, live, existing or [], lang, namesakes))
         new_space = added.to_label_space(base_uri, lang, taken=extend.uris)
         kept = _with_accepted_edits(extend, live, taxonomy, existing or [], lang)
         if taxonomy.accepted_edits and kind == "tsv" and skos is None:
@@ -244,7 +245,7 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
                 retired.setdefault(duplicate_key(extend.name_of(i, lang)), extend.uris[i])
         new = []
         for i in range(len(extend), len(space)):
-            entry = {"uri": space.uris[i], "name": space.name_of(i, lang)}
+            entry: dict[str, Any] = {"uri": space.uris[i], "name": space.name_of(i, lang)}
             namesake = retired.get(duplicate_key(entry["name"]))
             if namesake is not None:
                 entry["deprecated_namesake"] = namesake
@@ -253,6 +254,9 @@ def run_taxonomy(texts: Sequence[str], client: LLMClient, options: TaxonomyOptio
                                "the old one back, mark it not deprecated instead)",
                                clip(entry["name"], NAME_LIMIT, collapse=False), namesake,
                                entry["uri"])
+            other = namesakes.get(duplicate_key(entry["name"]))
+            if other is not None:
+                entry["other_language_namesake"] = other
             new.append(entry)
         extended: dict = {
             "n_kept": len(extend), "n_new": len(space) - len(extend), "new": new,
@@ -348,7 +352,8 @@ def _refuse_respellings_to_alt_names(taxonomy, extend: LabelSpace, live: list[in
 
 
 def _not_alt_names(taxonomy, extend: LabelSpace, live: list[int],
-                   existing: list[tuple[str, str]], lang: str) -> list[tuple[str, str]]:
+                   existing: list[tuple[str, str]], lang: str,
+                   namesakes: dict[str, dict] | None = None) -> list[tuple[str, str]]:
     """The new labels of ``taxonomy`` (after its ``n_existing`` labels in use) that are
     named as no other name of a label in use: an alternative name (``altLabel``, in
     any language) or its name in another language. One that is ("Oil", VOCAB's
@@ -358,7 +363,10 @@ def _not_alt_names(taxonomy, extend: LabelSpace, live: list[int],
     ``"name in another language"``, step ``"the table written"``); it became a new
     label silently, two labels of one concept. Only ``lang``'s alternative names
     were looked at: a label named as a German altLabel, or as another language's
-    name, passed."""
+    name, passed. A name in another language of a label in use named in ``lang`` is
+    no refusal, but a warning, the new label kept and noted in ``namesakes`` (its
+    :func:`duplicate_key` -> ``{"uri", "lang"}``): it is often another concept's word
+    ("Gift", German for poison; "Art"), and every such English label was refused."""
     from tagsmith.data.labelspace import in_language
     from tagsmith.labeling.taxonomy import duplicate_key
 
@@ -371,10 +379,15 @@ def _not_alt_names(taxonomy, extend: LabelSpace, live: list[int],
         for alts in extend[i].alt_labels.values():
             for alt in alts:
                 other_of.setdefault(duplicate_key(alt), (n, "alt name"))
-        for name in extend[i].pref_labels.values():
+        # a label named in lang: its name in another language may be another concept's
+        # word in lang ("Gift", German for poison), warned; one named in no variant of
+        # lang (shown by a name in another language) is refused
+        homograph = in_language(extend[i].pref_labels, lang) is not None
+        for tag, name in extend[i].pref_labels.items():
             key = duplicate_key(name)
             if key not in shown:  # a name in another language (or the name shown)
-                other_of.setdefault(key, (n, "name in another language"))
+                other_of.setdefault(key, (n, f"namesake {tag}" if homograph
+                                          else "name in another language"))
     kept: list[tuple[str, str]] = []
     for name, description in taxonomy.labels[taxonomy.n_existing:]:
         found = other_of.get(duplicate_key(name))
@@ -382,6 +395,18 @@ def _not_alt_names(taxonomy, extend: LabelSpace, live: list[int],
             kept.append((name, description))
             continue
         at, change = found
+        if change.startswith("namesake "):
+            kept.append((name, description))
+            if namesakes is not None:
+                namesakes[duplicate_key(name)] = {"uri": extend.uris[live[at]],
+                                                  "lang": change.split(" ", 1)[1]}
+            logger.warning("new label %r has the name in %r of the label in use %r (<%s>): "
+                           "kept as a new label, a word of another language; drop it if "
+                           "it is the same concept", clip(name, NAME_LIMIT, collapse=False),
+                           change.split(" ", 1)[1],
+                           clip(existing[at][0], NAME_LIMIT, collapse=False),
+                           extend.uris[live[at]])
+            continue
         taxonomy.refused_edits.append({"name": existing[at][0], "change": change,
                                        "to": name, "step": "the table written",
                                        "index": at})
