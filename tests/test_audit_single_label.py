@@ -664,3 +664,42 @@ def test_a_multi_label_corpus_gets_no_one_label_note(tmp_path):
     report = json.loads((tmp_path / "a" / "report.json").read_text(encoding="utf-8"))
     assert report["noise"]["one_label_note"] is None
     assert "exactly one label" not in result.output
+
+
+def _one_label_wrong_rows(score, confidence_rule=None):
+    """Four documents of one label each (two labels in use), one flagged wrong row each."""
+    from tagsmith.audit.detect import WRONG, LabelIssues
+
+    n = len(score)
+    issues = LabelIssues(
+        doc=np.arange(n), label=np.arange(n) % 2, kind=np.full(n, WRONG, np.int8),
+        probability=np.linspace(.9, .6, n).astype(np.float32),
+        score=np.array(score, np.float32), flagged=np.ones(n, bool), n_given=np.ones(2),
+        band=np.zeros(2), threshold=np.ones(2), wrong_rate=np.zeros(2),
+        missing_rate=np.zeros(2), est_wrong=np.zeros(2), est_missing=np.zeros(2),
+        doc_quality=np.ones(n), n_docs=n, n_labels=2)
+    if confidence_rule is not None:
+        issues.details = {"label_confidence": confidence_rule}
+    Y = sp.csr_matrix((np.ones(n), (np.arange(n), np.arange(n) % 2)), shape=(n, 2))
+    return issues, Y
+
+
+def test_one_label_wrong_order_keeps_the_llm_interleave_it_reports():
+    """Ordered by score after the --label-confidence interleave, the LLM's least
+    confident row went back to its score's place while n_interleaved still counted it:
+    the ordered rows are interleaved again, and the record says so."""
+    from tagsmith.audit.detect import order_one_label_wrong
+
+    # score order: docs 3, 2, 1, 0; the LLM doubts doc 0 most (its score is the highest)
+    issues, Y = _one_label_wrong_rows([.4, .3, .2, .1], {"n_llm_expected_wrong": 1,
+                                                         "n_interleaved": 1})
+    confidence = sp.csr_matrix(np.array([[.05, 0], [0, .9], [.8, 0], [0, .95]]))
+    ordered = order_one_label_wrong(issues, Y, single_label=False, confidence=confidence)
+    assert ordered.doc.tolist() == [3, 0, 2, 1]
+    assert ordered.details["label_confidence"]["n_interleaved"] == 1
+    assert ordered.details["one_label_wrong_order"] == {"n_rows": 4, "interleaved": True}
+    # no stated confidences: the score's order alone, not said interleaved
+    plain = order_one_label_wrong(issues, Y, single_label=False)
+    assert plain.doc.tolist() == [3, 2, 1, 0]
+    assert plain.details["one_label_wrong_order"] == {"n_rows": 4}
+

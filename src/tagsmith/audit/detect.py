@@ -1419,7 +1419,9 @@ MAX_UNLABELLED_SHARE = 0.01
 
 
 def order_one_label_wrong(issues: LabelIssues, Y: LabelMatrix, *,
-                          single_label: bool | None) -> LabelIssues:
+                          single_label: bool | None,
+                          confidence: sp.csr_matrix | None = None,
+                          band_budget_below: int = 0) -> LabelIssues:
     """A corpus where every labelled document of ``Y`` carries exactly one label (two
     labels or more in use), audited as one whose documents may carry several
     (``single_label`` False, said by the user: a multi-label corpus coded with each
@@ -1437,6 +1439,12 @@ def order_one_label_wrong(issues: LabelIssues, Y: LabelMatrix, *,
     label's score, 0.97. A label given at random scores far lower (median 0.0007) than
     a main subject with a rival (0.011). ``details["one_label_wrong_order"]`` records
     how many rows were so ordered (absent where nothing was done).
+
+    With the LLM's stated confidences
+    (``confidence``, ``details["label_confidence"]``), the ordered rows are interleaved
+    again (:func:`interleave_label_confidence`): ordered after the interleave, the
+    LLM's least confident rows went back to their scores' places while the report still
+    counted them interleaved; ``one_label_wrong_order["interleaved"]`` says so.
 
     >>> Y = sp.csr_matrix(np.eye(3))
     >>> issues = LabelIssues(
@@ -1465,12 +1473,17 @@ def order_one_label_wrong(issues: LabelIssues, Y: LabelMatrix, *,
     if (not per_doc.any() or per_doc.max() != 1
             or np.count_nonzero(np.bincount(Y.indices, minlength=Y.shape[1])) < 2):
         return issues
+    score = np.asarray(issues.score)
     at = np.flatnonzero(issues.flagged & (issues.kind == WRONG))
-    order = at[np.argsort(np.asarray(issues.score)[at], kind="stable")]
+    order = at[np.argsort(score[at], kind="stable")]
     permutation = np.arange(len(issues))
     permutation[at] = order
     ordered = issues.select(permutation)
-    ordered.details = dict(issues.details, one_label_wrong_order={"n_rows": int(len(at))})
+    record: dict[str, object] = {"n_rows": int(len(at))}
+    ordered.details = dict(issues.details, one_label_wrong_order=record)
+    if confidence is not None and "label_confidence" in issues.details:
+        record["interleaved"] = True
+        ordered = interleave_label_confidence(ordered, confidence, band_budget_below)
     return ordered
 
 

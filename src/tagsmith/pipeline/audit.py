@@ -2234,6 +2234,13 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                 # (the LLM's least confident rows back down, n_interleaved still said)
                 issues = interleave_label_confidence(issues, confidence,
                                                      options.band_budget_below)
+        # one label a document, said to be a corpus whose documents may carry several:
+        # its wrong rows in order of the given label's score (a main subject with a
+        # rival read as often wrong, ahead of labels given at random), the LLM's least
+        # confident rows interleaved again after (ordered last, it undid the interleave)
+        issues = order_one_label_wrong(issues, Y, single_label=options.single_label,
+                                       confidence=confidence,
+                                       band_budget_below=options.band_budget_below)
         del confidence
         # a single-label corpus (a catalogue, one category each): a flagged missing
         # category implies the given one wrong, and the reverse; one move, two rows
@@ -2242,10 +2249,6 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         # a corpus coded at the most specific level (ICD-10): a broader code given where
         # a narrower one is missing is one move too (remove E11, add E11.9)
         issues = pair_broader(issues, Y, label_space)
-        # one label a document, said to be a corpus whose documents may carry several:
-        # its wrong rows in order of the given label's score (a main subject with a
-        # rival read as often wrong, ahead of labels given at random)
-        issues = order_one_label_wrong(issues, Y, single_label=options.single_label)
         del counts
         step("issues")
         # the near leakage's training side; nothing reads the features otherwise
@@ -2850,7 +2853,9 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
         if ordered and ordered.get("n_rows"):
             n = int(ordered["n_rows"])
             wrong = (f"; its {n:,} wrong row{plural_s(n)} {'is' if n == 1 else 'are'} in "
-                     "order of the given label's own score (model_score, lowest first), "
+                     "order of the given label's own score (model_score, lowest first"
+                     + (", the LLM's least confident rows interleaved among them"
+                        if ordered.get("interleaved") else "") + "), "
                      "not of the error probability, which weighs each label's estimated "
                      "wrong rate and put first the labels often a document's main one of "
                      "several: a model learnt from one label a document reads a second "
