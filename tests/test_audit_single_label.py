@@ -703,3 +703,13 @@ def test_one_label_wrong_order_keeps_the_llm_interleave_it_reports():
     assert plain.doc.tolist() == [3, 2, 1, 0]
     assert plain.details["one_label_wrong_order"] == {"n_rows": 4}
 
+
+def test_one_label_wrong_order_keeps_a_row_without_a_score_in_its_place():
+    """A wrong row flagged on copies' evidence alone has no score (NaN): sorted last, it
+    fell where --max-review cuts; it keeps its place, the scored rows ordered around it."""
+    from tagsmith.audit.detect import order_one_label_wrong
+
+    issues, Y = _one_label_wrong_rows([.5, np.nan, .3, .1])
+    ordered = order_one_label_wrong(issues, Y, single_label=False)
+    assert ordered.doc.tolist() == [3, 1, 2, 0]
+    assert ordered.details["one_label_wrong_order"] == {"n_rows": 3}

@@ -1440,7 +1440,9 @@ def order_one_label_wrong(issues: LabelIssues, Y: LabelMatrix, *,
     a main subject with a rival (0.011). ``details["one_label_wrong_order"]`` records
     how many rows were so ordered (absent where nothing was done).
 
-    With the LLM's stated confidences
+    A wrong row without a score (flagged on copies' evidence alone, :func:`flag_copies`)
+    keeps its place: sorted last it would fall under ``--max-review``; the scored rows
+    are ordered among the places they held. With the LLM's stated confidences
     (``confidence``, ``details["label_confidence"]``), the ordered rows are interleaved
     again (:func:`interleave_label_confidence`): ordered after the interleave, the
     LLM's least confident rows went back to their scores' places while the report still
@@ -1474,7 +1476,7 @@ def order_one_label_wrong(issues: LabelIssues, Y: LabelMatrix, *,
             or np.count_nonzero(np.bincount(Y.indices, minlength=Y.shape[1])) < 2):
         return issues
     score = np.asarray(issues.score)
-    at = np.flatnonzero(issues.flagged & (issues.kind == WRONG))
+    at = np.flatnonzero(issues.flagged & (issues.kind == WRONG) & ~np.isnan(score))
     order = at[np.argsort(score[at], kind="stable")]
     permutation = np.arange(len(issues))
     permutation[at] = order
