@@ -741,6 +741,20 @@ def test_train_single_label_yes_refuses_a_document_given_two_before_training(tmp
     assert not (tmp_path / "m").exists()
 
 
+def test_train_single_label_yes_refuses_a_dev_document_given_two(tmp_path):
+    """--single-label yes read CORPUS alone: a --dev giving documents two labels had the
+    thresholds tuned on it silently; it is refused, naming the file and a document."""
+    corpus = _topics_corpus(tmp_path / "one.tsv")
+    dev = _topics_corpus(tmp_path / "dev.tsv", second_label=True)
+    result = run("train", corpus, "-o", tmp_path / "m", "--dev", dev,
+                 "--single-label", "yes", *FAST)
+    assert result.exit_code == 2, result.output
+    assert (f"{dev} (--dev): one label a document was said, but 6 of its 60 labelled "
+            "documents carry two or more; train it with --single-label auto or no "
+            "(the first: document 1)") in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "m").exists()
+
+
 def test_train_s_one_label_warning_advises_an_audit_command_that_runs(tmp_path, caplog):
     """The warning's audit command named the corpus bare: a path with a space
     (``my stories.tsv``) read as two arguments where pasted into a shell."""

@@ -347,13 +347,19 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         import numpy as np
         import scipy.sparse as sp
 
-        per_doc = np.diff(sp.csr_matrix(data.Y).indptr)  # (stored 0s: none in a read corpus)
-        if (per_doc > 1).any():
-            raise click.BadParameter(
-                f"{printable(corpus)}: one label a document was said, but "
-                f"{int((per_doc > 1).sum()):,} of its {int((per_doc > 0).sum()):,} labelled "
-                "documents carry two or more; train it with --single-label auto or no",
-                param_hint="--single-label")
+        # --dev too: thresholds tuned on documents given two were not a catalogue's
+        for path, read_data, whose in ((corpus, data, ""), (dev, dev_data, " (--dev)")):
+            if read_data is None:
+                continue
+            # (stored 0s: none in a read corpus)
+            per_doc = np.diff(sp.csr_matrix(read_data.Y).indptr)
+            if (per_doc > 1).any():
+                raise click.BadParameter(
+                    f"{printable(path)}{whose}: one label a document was said, but "
+                    f"{int((per_doc > 1).sum()):,} of its {int((per_doc > 0).sum()):,} "
+                    "labelled documents carry two or more; train it with --single-label "
+                    f"auto or no (the first: document {int(np.argmax(per_doc > 1)) + 1:,})",
+                    param_hint="--single-label")
     try:
         classifier = train_classifier(
             data.texts, data.Y, label_space, options=options,
