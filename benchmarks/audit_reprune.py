@@ -79,8 +79,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: the files :func:`reprune` reads, relative to a run's data folder
+RUN_FILES = ("truth.npz", "runs/audit/issues.npz", "runs/audit/labels.csv",
+             "runs/audit/report.json")
+
+
+def why_skipped(data_dir: Path) -> str | None:
+    """Why ``data_dir`` is no finished audit run (None where it is one): the README's
+    ``data-*/`` glob also matches an interrupted ``prepare``'s ``.tmp`` folder and a
+    folder whose audit was not run (``--skip audit``), which ended the script in a
+    FileNotFoundError partway through the list."""
+    if data_dir.name.endswith(".tmp"):
+        return "an interrupted prepare's folder (.tmp)"
+    lacking = [name for name in RUN_FILES if not (data_dir / name).is_file()]
+    return f"no {', '.join(lacking)} (audit not run?)" if lacking else None
+
+
 def main() -> None:
     for data_dir in build_parser().parse_args().runs:
+        why = why_skipped(data_dir)
+        if why is not None:
+            print(f"skipped {data_dir}: {why}", file=sys.stderr)
+            continue
         print(json.dumps(reprune(data_dir)))
 
 

@@ -2215,3 +2215,26 @@ def test_one_label_says_what_a_failed_command_said():
         one_label.tagsmith("audit", "/nonexistent/corpus.jsonl", "-o", "/nonexistent/out")
     assert "tagsmith audit failed (exit " in str(raised.value)
     assert "corpus.jsonl: file not found" in str(raised.value).split("\n", 1)[1]
+
+
+def test_audit_reprune_skips_a_folder_that_is_no_finished_audit(tmp_path, monkeypatch,
+                                                                capsys):
+    """The README's ``data-*/`` glob also matches an interrupted prepare's ``.tmp``
+    folder and a folder whose audit was not run (``--skip audit``): the script ended in
+    a FileNotFoundError partway through the list; it skips each with a line naming it
+    and goes on."""
+    reprune = _benchmark("audit_reprune")
+    interrupted = tmp_path / "data-0123456789.tmp"
+    interrupted.mkdir()
+    not_audited = tmp_path / "data-abc"
+    (not_audited / "runs" / "audit").mkdir(parents=True)
+    (not_audited / "truth.npz").write_bytes(b"")
+    (not_audited / "runs" / "audit" / "labels.csv").write_text("id\n", encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", ["audit_reprune.py", str(interrupted), str(not_audited)])
+    reprune.main()
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"skipped {interrupted}: an interrupted prepare's folder (.tmp)",
+        f"skipped {not_audited}: no runs/audit/issues.npz, runs/audit/report.json "
+        "(audit not run?)"]
