@@ -229,3 +229,30 @@ def test_char_ngrams_of_a_word_are_taken_once_however_often_texts_repeat_it(monk
                                  ).transform(texts).tocsr()
     for name in ("data", "indices", "indptr"):
         np.testing.assert_array_equal(getattr(counts, name), getattr(theirs, name))
+
+
+def test_char_ngrams_of_long_unspaced_words_are_listed_a_bounded_number_at_a_time(monkeypatch):
+    # Chinese or Thai texts are a word each (no spaces), as long as the text: 5,000
+    # distinct words' n-grams listed at once were 3.4 GB for 5,000 Chinese texts of
+    # 2,000 characters; now the n-grams listed and the characters gathered are bounded
+    import tracemalloc
+
+    rng = random.Random(5)
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    texts = ["".join(rng.choices(chars, k=3000)) for _ in range(40)] + ["", "a b"]
+    featurizer = TfidfFeaturizer(min_df=1, word_ngrams=None).fit(texts[:5])
+    counter = featurizer.blocks_[0].counter(featurizer)
+    theirs = featurizer._counter("char_wb", (2, 5), vocabulary=counter.vocabulary_
+                                 ).transform(texts).tocsr()
+    monkeypatch.setattr(tfidf, "CHAR_WB_NGRAMS", 1_000, raising=False)
+    monkeypatch.setattr(tfidf, "CHAR_WB_CHARS", 10_000, raising=False)
+    tracemalloc.start()
+    try:
+        counts = counter.transform(texts)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    for name in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(getattr(counts, name), getattr(theirs, name))
+    # every n-gram of the 40 texts (480,000 strings) at once was above 30 MB
+    assert peak < 12e6, peak
