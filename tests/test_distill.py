@@ -3810,12 +3810,43 @@ def test_rare_give_up_stops_targeting_a_label_the_share_keeps_missing():
     assert gave[0]["rare_asked"] > 0 and gave[0]["rare_given_up"] == ["u:music"], gave
     assert [row["rare_asked"] for row in gave[1:]] == [0, 0], gave
     assert runs[1].classifier.manifest["distillation"]["rare_give_up"] == 1
+    assert runs[1].classifier.manifest["distillation"]["rare_given_up"] == ["u:music"]
     # a label bought is kept a target
     bought = active_distill(texts, space, teach, ActiveOptions(
         budget=60, rounds=3, strategy="random", seed=3, rare_share=0.5, rare_give_up=1,
         featurizer_params=FAST_FEATURES), labelled_before=kept)
     assert all("rare_given_up" not in row for row in bought.rounds), bought.rounds
     assert bought.rounds[1]["rare_asked"] > 0
+
+
+def test_rare_give_up_without_rare_share_is_refused_from_python_too():
+    """label --rare-give-up without --rare-share is refused; ActiveOptions(rare_give_up=2)
+    without rare_share was taken and did nothing (no label is targeted, none given up)."""
+    with pytest.raises(InvalidParameterError, match="rare_give_up.*rare_share"):
+        ActiveOptions(budget=10, rare_give_up=2)
+    ActiveOptions(budget=10, rare_share=0.2, rare_give_up=2).validate(n_pool=100)
+    ActiveOptions(budget=10, rare_give_up=0).validate(n_pool=100)
+
+
+def test_label_summary_names_the_labels_rare_give_up_gave_up(tmp_path):
+    """label --rare-give-up's summary said what the share spent and bought, not which
+    labels it gave up (only INFO lines, which -q hides, and each round's record named
+    them): the closing line names them and the JSON summary lists them, run-wide."""
+    docs = tmp_path / "docs.txt"
+    # music only on the 'rare' pianos: once they are bought, the share's next pianos miss
+    docs.write_text("".join(("rare piano " if i % 10 == 0 else "piano " if i % 10 == 5
+                             else "") + f"sport story {i}\n" for i in range(40)))
+    args = ["label", str(docs), "--vocab", str(sport_vocab(tmp_path)), "-o",
+            str(tmp_path / "o.jsonl"), "--budget", "30", "--rounds", "3", "--llm", "t",
+            "--seed", "0", "--rare-share", "0.5", "--rare-give-up", "1",
+            "--cache", str(tmp_path / "c.sqlite")]
+    with LocalChatServer(_answer_music_where_rare) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary["active"]["rounds"][2]["rare_given_up"] == ["u:music"], summary["active"]
+    assert summary["active"]["rare_given_up"] == ["u:music"]
+    assert "(distill's positive); 1 label given up (--rare-give-up 1): 'music'" in result.stdout
 
 
 def test_rare_give_up_counts_only_rounds_in_a_row():

@@ -1416,10 +1416,17 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             random_only = (" (the run's only round was picked at random: the share is spent "
                            "from the second round on)" if not asked and len(rounds) == 1
                            else "")
+            # the labels --rare-give-up gave up: only INFO lines (hidden by -q) named them
+            gave_up = active_record.get("rare_given_up")
+            gave_up_said = "" if gave_up is None else (
+                f"; {len(gave_up):,} label{plural_s(len(gave_up))} given up "
+                f"(--rare-give-up {active_record['rare_give_up']})"
+                + (": " + and_more(gave_up, 5, lambda uri: repr(
+                    space.name_of(space.id_of(uri), lang))) if gave_up else ""))
             click.echo(f"--rare-share {active_record['rare_share']:g}: {asked:,} of the documents "
                        f"sent were for rare labels{random_only} (ranked by {ranked}), {got:,} of "
                        f"them given the label sent for at {LEARNT_TARGET:g} or more (distill's "
-                       "positive)")
+                       f"positive){gave_up_said}")
         on_human = result["summary"].get("student") or {}
         if on_human.get("human_accuracy"):  # held out: the sample is not in the pool
             n, metrics = on_human["n_docs"], on_human["human_accuracy"]

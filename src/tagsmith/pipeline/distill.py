@@ -382,6 +382,12 @@ class ActiveOptions:
         self.show_progress = check_bool("show_progress", self.show_progress)
         self.rare_share = check_fraction("rare_share", self.rare_share, numpy=True)
         self.rare_give_up = check_int("rare_give_up", self.rare_give_up, 0, numpy=True)
+        if self.rare_give_up and not self.rare_share:
+            # refused as label --rare-give-up without --rare-share is: from Python it was
+            # silently ignored (no label is targeted, so none is ever given up)
+            raise InvalidParameterError(
+                "rare_give_up", "0 without rare_share (it gives up only the rare labels "
+                "the share targets)", self.rare_give_up)
 
 
 def _check_precision(precision, n_labels: int | None) -> np.ndarray:
@@ -617,6 +623,7 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
     # labels given up (targeted no more)
     missed = np.zeros(n_labels, np.int64)
     given_up = np.zeros(n_labels, bool)
+    gave_up: list[str] = []  # their URIs, in the order given up (the run's summary)
     if labelled_before is not None:
         # a document labelled before, and every copy of it, is never sent again
         labelled |= np.isin(text_groups, np.asarray(text_groups)[before])
@@ -731,6 +738,7 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
                                       answered_for, got, options.rare_give_up)
                 if len(newly):
                     record["rare_given_up"] = [label_space.uri_of(int(i)) for i in newly]
+                    gave_up.extend(record["rare_given_up"])
                     logger.info("active distillation %s: %s targeted %s round%s in a row "
                                 "and never bought: targeted no more (rare_give_up)", said,
                                 and_more(newly, 5, lambda i: repr(clip(
@@ -787,6 +795,9 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
         classifier.manifest["distillation"]["rare_share"] = options.rare_share
         if options.rare_give_up:
             classifier.manifest["distillation"]["rare_give_up"] = options.rare_give_up
+            # the labels given up, run-wide: only INFO lines (hidden by -q) and each
+            # round's record named them, and label's summary said nothing of them
+            classifier.manifest["distillation"]["rare_given_up"] = gave_up
         # and by what its documents were ranked: a run's summary did not say whether
         # the labels of no positive were targeted (by their names) or not
         classifier.manifest["distillation"]["rare_share_ranked_by"] = (
