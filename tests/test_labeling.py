@@ -4670,7 +4670,7 @@ def test_embed_said_reads_the_documents_an_earlier_run_embedded(tmp_path, monkey
     first = WordEncoder()
     got = llm_commands._embed_said(Scorer(first), texts, 0, str(cache))
     assert first.embedded == texts
-    files = list(cache.glob("labels-*.npz"))
+    files = list(cache.glob("documents-*.npz"))
     assert len(files) == 1
     again = WordEncoder()
     with caplog.at_level("INFO", logger="tagsmith"):

@@ -954,8 +954,8 @@ def test_the_zeroshot_cache_clean_up_command_is_the_log_lines():
     prose = " ".join(_prose().split())
     command = (f"find ~/.cache/tagsmith/embeddings -maxdepth 1 {CACHE_FILES_FIND} "
                f"-mtime +{UNUSED_DAYS} -delete")
-    assert "To remove the embedding files (of labels, and of `label --shortlist-zeroshot`'s " \
-           f"documents) unused for more than {UNUSED_DAYS} days, " \
+    assert "To remove the label-embedding files unused for more than " \
+           f"{UNUSED_DAYS} days, " \
            f"run `{command}` (with your `--cache-dir`, or " \
            "`$XDG_CACHE_HOME/tagsmith/embeddings`, in place of the default folder" in prose
 

@@ -270,10 +270,9 @@ def test_writing_a_whole_file_names_the_files_unused_for_30_days(tmp_path, caplo
     with caplog.at_level(logging.INFO, logger="tagsmith"):
         embed_cached(WordEncoder(), TEXTS, folder)
     (said,) = [r.getMessage() for r in caplog.records if "unused for" in r.getMessage()]
-    # of labels or documents: label --shortlist-zeroshot caches its documents' here too
-    assert said.startswith(f"1 embedding file (of labels or documents) in {folder} unused "
-                           "for more than 30 days")
-    command = said.split(": ", 1)[1].removesuffix(" removes them")
+    assert said.startswith(f"embedding files in {folder} unused for more than 30 days: "
+                           "1 label-embedding file (")
+    command = "find " + said.split(": find ", 1)[1].removesuffix(" removes them")
     subprocess.run(command, shell=True, check=True)
     assert not old.exists() and (folder / "labels-mine.npz").exists()
     assert mine.exists() and theirs.exists()
@@ -289,6 +288,40 @@ def test_writing_a_whole_file_names_the_files_unused_for_30_days(tmp_path, caplo
     assert not [r for r in caplog.records if "unused" in r.getMessage()]
     subprocess.run(command, shell=True, check=True)
     assert other.exists()
+
+
+def test_a_corpus_s_embeddings_unused_for_30_days_are_removed(tmp_path, caplog):
+    """label --shortlist-zeroshot's document embeddings (a corpus's, ~150 MB a version
+    at 10^5 documents, of private texts) went to the shared default folder and were
+    never removed: a pool growing daily added a file a day for good. A corpus's file
+    (documents-*.npz) unused for 30 days is removed by the next file written, and the
+    one log line says so; a vocabulary's is still only named, one in use kept."""
+    import os
+    import time
+
+    embed_cached(WordEncoder(), ["an earlier pool", "of two"], tmp_path, kind="document")
+    (old_docs,) = tmp_path.glob("documents-*.npz")
+    embed_cached(WordEncoder(), ["a later pool"], tmp_path, kind="document")
+    (recent,) = set(tmp_path.glob("documents-*.npz")) - {old_docs}
+    embed_cached(WordEncoder(), ["an earlier vocabulary"], tmp_path)
+    (old_labels,) = tmp_path.glob("labels-*.npz")
+    for path in (old_docs, old_labels):
+        os.utime(path, (10**9, 10**9))  # 2001
+    os.utime(recent, (time.time() - 29 * 86_400,) * 2)
+    with caplog.at_level(logging.INFO, logger="tagsmith"):
+        embed_cached(WordEncoder(), TEXTS, tmp_path)
+    (said,) = [r.getMessage() for r in caplog.records if "unused for" in r.getMessage()]
+    assert said.startswith(f"embedding files in {tmp_path} unused for more than 30 days: "
+                           "1 document-embedding file removed ("), said
+    assert "; 1 label-embedding file (" in said and said.endswith("removes them"), said
+    assert not old_docs.exists() and recent.exists() and old_labels.exists()
+    # a corpus's vectors are searched in the corpora's files alone (an edited corpus)
+    encoder = WordEncoder()
+    seen = []
+    encoder.encode = lambda texts, **_: (seen.extend(texts),  # type: ignore[method-assign]
+                                         WordEncoder().encode(texts))[1]
+    embed_cached(encoder, ["a later pool", "grown"], tmp_path, kind="document")
+    assert seen == ["grown"]
 
 
 class Wide(WordEncoder):

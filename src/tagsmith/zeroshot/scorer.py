@@ -426,10 +426,19 @@ def index_cache_prefix(encoder: Encoder, texts: list[str], cache_dir: str | Path
     return _part_file(path).with_suffix("") if part else path.with_suffix("")
 
 
-def _cache_file(cache_dir: Path, identity: str, texts_digest: str) -> Path:
+def _cache_file(cache_dir: Path, identity: str, texts_digest: str,
+                kind: str = "label") -> Path:
+    """``labels-*.npz``, or ``documents-*.npz`` for a corpus's texts (``kind``
+    ``"document"``): those are removed once unused for :data:`UNUSED_DAYS` days
+    (:func:`_say_unused`), a vocabulary's are not."""
     digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass"))
     digest.update(b"\x00" + texts_digest.encode("ascii"))
-    return cache_dir / f"labels-{digest.hexdigest()[:32]}.npz"
+    return cache_dir / f"{_prefix(kind)}-{digest.hexdigest()[:32]}.npz"
+
+
+def _prefix(kind: str) -> str:
+    """The names of the cache files of ``kind``'s texts begin with this."""
+    return "documents" if kind == "document" else "labels"
 
 
 def _part_file(path: Path) -> Path:
@@ -649,7 +658,8 @@ def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = 
 
 
 def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
-                skip: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+                skip: Path | None = None, kind: str = "label"
+                ) -> tuple[np.ndarray, np.ndarray]:
     """The vectors of the texts of digests ``hashes`` found in the files of ``cache_dir``
     written by the encoder ``identity`` that keep their vectors by text digest (part
     files, and whole vocabularies' files: a vocabulary with one label edited takes the
@@ -664,7 +674,9 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
     keys = _digest_keys(hashes)
     order = np.argsort(keys, kind="stable")
     wanted = keys[order]  # sorted; a file's keys are searched in it
-    for path in _newest_first(cache_dir, "labels-*.npz"):
+    # a corpus edited since takes its unchanged texts' vectors from its earlier file; a
+    # vocabulary's search does not open the (far larger) document files
+    for path in _newest_first(cache_dir, f"{_prefix(kind)}-*.npz"):
         if path == skip:
             continue
         taken = None
@@ -714,7 +726,7 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
 
 
 #: the names :func:`_cache_file` and :func:`_part_file` give
-_CACHE_NAME = re.compile(r"labels-[0-9a-f]{32}(\.part)?\.npz")
+_CACHE_NAME = re.compile(r"(labels|documents)-[0-9a-f]{32}(\.part)?\.npz")
 
 
 def _named_cache_files(cache_dir: Path, pattern: str) -> list[Path]:
@@ -916,7 +928,7 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     cache_dir = Path(cache_dir)
     identity = encoder_identity(encoder)
     texts_digest = _texts_digest(texts)
-    path = _cache_file(cache_dir, identity, texts_digest)
+    path = _cache_file(cache_dir, identity, texts_digest, kind)
     if part:
         path = _part_file(path)
     shape = (len(texts), encoder.dim)
@@ -939,7 +951,7 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
             logger.warning("ignoring the zero-shot embedding cache %s (%s); embedding "
                            "the %s texts again", path, _reason(exc), kind)
             skip = path
-    found, vectors = _from_parts(cache_dir, identity, encoder.dim, hashes, skip)
+    found, vectors = _from_parts(cache_dir, identity, encoder.dim, hashes, skip, kind)
     missing = np.flatnonzero(~found)
     if len(missing) < len(texts):
         logger.info("%s of %s %s text%s embedded by an earlier run; "
@@ -986,15 +998,18 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     return vectors
 
 
-#: a label-embedding file not read for this many days is named by :func:`_say_unused`
+#: an embedding file not read for this many days is named by :func:`_say_unused`
+#: (a vocabulary's) or removed (a corpus's, ``documents-*.npz``)
 UNUSED_DAYS = 30
 
 
 def _say_unused(cache_dir: Path) -> None:
-    """Log the files of ``cache_dir`` unused for :data:`UNUSED_DAYS` days and how to
-    remove them: the cache never removes a whole vocabulary's file (the default folder
-    is shared, another project may still read one), and each earlier version of YSO's
-    left 43 MB behind unsaid."""
+    """Remove the corpora's files (``documents-*.npz``) of ``cache_dir`` unused for
+    :data:`UNUSED_DAYS` days, and log them and the vocabularies' files unused as long,
+    with how to remove those: the cache never removes a vocabulary's file (the default
+    folder is shared, another project may still read one; each earlier version of
+    YSO's left 43 MB behind unsaid), but a corpus's is one version of a pool, of
+    private texts, ~150 MB at 10^5 documents, and every version stayed for good."""
     import time
 
     from tagsmith._shell import shell_path
@@ -1002,21 +1017,32 @@ def _say_unused(cache_dir: Path) -> None:
 
     # find's -mtime +30 counts whole days: a file unused for 30.5 days is not removed
     before = time.time() - (UNUSED_DAYS + 1) * 86_400
-    count = size = 0
-    for path in _named_cache_files(cache_dir, "labels-*.npz"):
+    count = size = removed = removed_size = 0
+    for path in _named_cache_files(cache_dir, "*.npz"):
         try:
             stat = path.stat()
         except OSError:
             continue
-        if stat.st_mtime < before:
+        if stat.st_mtime >= before:
+            continue
+        if path.name.startswith("documents-"):
+            # a corpus's embeddings (~150 MB a version of 10^5 documents, of private
+            # texts): every version of a growing pool stayed for good; removed by the
+            # same rule (a rerun within the 30 days reads them, keeping them)
+            _remove_cache_file(path)
+            if not path.exists():
+                removed, removed_size = removed + 1, removed_size + stat.st_size
+        else:
             count, size = count + 1, size + stat.st_size
-    if count:
-        # not "label-embedding files": label --shortlist-zeroshot writes its documents' here too
-        logger.info("%s embedding file%s (of labels or documents) in %s unused for more "
-                    "than %s days (%s): "
-                    "find %s -maxdepth 1 %s -mtime +%s -delete removes them",
-                    f"{count:,}", plural_s(count), cache_dir, UNUSED_DAYS, byte_size(size),
-                    shell_path(cache_dir), CACHE_FILES_FIND, UNUSED_DAYS)
+    if count or removed:
+        said = [f"{count:,} label-embedding file{plural_s(count)} ({byte_size(size)}): "
+                f"find {shell_path(cache_dir)} -maxdepth 1 {CACHE_FILES_FIND} -mtime "
+                f"+{UNUSED_DAYS} -delete removes them"] if count else []
+        if removed:
+            said.insert(0, f"{removed:,} document-embedding file{plural_s(removed)} "
+                           f"removed ({byte_size(removed_size)})")
+        logger.info("embedding files in %s unused for more than %s days: %s", cache_dir,
+                    UNUSED_DAYS, "; ".join(said))
 
 
 #: ``find`` tests of the names :data:`_CACHE_NAME` gives, as the count of
