@@ -240,6 +240,21 @@ def test_alt_labels_and_descriptions_count(encoder):
             scorer.predict_topk(["my kitten"], bad)
 
 
+def test_predict_topk_takes_the_texts_embeddings_given(encoder):
+    """label --human's sample, its embeddings read from --cache-dir, copied
+    predict_topk's handling of blank texts: predict_topk takes the embeddings now, and
+    gives what it gives when it embeds them itself (a blank text no label)."""
+    space = LabelSpace([Label("u:a", {"en": "felines"}), Label("u:b", {"en": "finance"})])
+    scorer = ZeroShotClassifier(space, encoder)
+    texts = ["my kitten sleeps all day", " ... ", "the bank raised loan rates"]
+    own = scorer.predict_topk(texts, 2)
+    given = scorer.predict_topk(texts, 2, vectors=scorer.embed(texts))
+    assert np.array_equal(own.indices, given.indices)
+    assert np.array_equal(own.valid, given.valid) and not given.valid[1].any()
+    with pytest.raises(InvalidParameterError, match="vectors"):
+        scorer.predict_topk(texts, 2, vectors=scorer.embed(texts[:2]))
+
+
 def _csls_reference(scorer, docs, background, neighbors):
     """Brute force: each label's best row by cos - r/2, r = mean of the row's top
     ``neighbors`` cosines to the background."""

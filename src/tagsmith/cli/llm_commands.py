@@ -1709,23 +1709,14 @@ def _zeroshot_shortlists(texts, space, k, show_progress, human_texts, cache_dir,
 
 def _human_topk(scorer, human_texts, k, cache_dir):
     """``scorer.predict_topk(human_texts, k)``, the sample's embeddings read from (and
-    written to) ``cache_dir`` as the corpus's are."""
-    from tagsmith.zeroshot.scorer import (
-        _without_suggestions,
-        blank_texts,
-        embed_cached,
-        warn_blank,
-    )
+    written to) ``cache_dir`` as the corpus's are; predict_topk's own handling of blank
+    texts (a copy of it here had to be kept in step)."""
+    from tagsmith.zeroshot.scorer import embed_cached
 
     human_texts = list(human_texts)
     vectors = embed_cached(scorer.encoder, human_texts, cache_dir or None,
                            show_progress=scorer.show_progress, kind="document")
-    topk = scorer.topk_from_embeddings(vectors, k)
-    blank = blank_texts(human_texts)
-    if blank.any():  # as predict_topk: a blank text gets no label
-        warn_blank(int(blank.sum()), len(human_texts))
-        topk = _without_suggestions(topk, blank)
-    return topk
+    return scorer.predict_topk(human_texts, k, warn_foreign=False, vectors=vectors)
 
 
 #: the documents ``--shortlist-zeroshot`` embeds first to time the encoder (after

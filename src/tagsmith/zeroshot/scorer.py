@@ -1561,7 +1561,7 @@ class ZeroShotClassifier:
         return self.encoder.encode(_as_list(texts), show_progress=self.show_progress)
 
     def predict_topk(self, texts: Iterable[str], k: int = 10, *, warn: bool = True,
-                     warn_foreign: bool | None = None) -> TopK:
+                     warn_foreign: bool | None = None, vectors=None) -> TopK:
         """Top ``k`` labels per text (``n_docs x k``), best cosine first.
 
         A text without a word -- empty, whitespace only, or punctuation and symbols
@@ -1575,11 +1575,20 @@ class ZeroShotClassifier:
         are counted and warned of, as the ``zeroshot`` command warns of them
         (:class:`ForeignTexts`: the encoder was trained on English, and matches them
         little better than chance), unless ``warn_foreign`` is false (``None``: as
-        ``warn``)."""
+        ``warn``).
+
+        ``vectors``: the texts' embeddings, one row a text, where the caller has them
+        (``label --shortlist-zeroshot``'s, read from its cache); ``None``: embedded here.
+        """
         from tagsmith.features.tfidf import _as_list
 
         texts = _as_list(texts)
-        topk = self.topk_from_embeddings(self.embed(texts), k)
+        if vectors is None:
+            vectors = self.embed(texts)
+        elif len(vectors) != len(texts):
+            raise InvalidParameterError("vectors", f"{len(texts):,} rows (one a text)",
+                                        f"{len(vectors):,}")
+        topk = self.topk_from_embeddings(vectors, k)
         if warn if warn_foreign is None else warn_foreign:
             # a notebook zero-shotting German texts with English names was told nothing
             # (P@1 0.37 against 1.00 on their translations): the command line's check
