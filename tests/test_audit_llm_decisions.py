@@ -1300,3 +1300,18 @@ def test_apply_review_with_a_vocabulary_of_uris_alone_does_not_say_none_was_give
     assert result.exit_code == 3, result.output
     assert "or one that names no label" in result.output
     assert "(no vocabulary was given:" not in result.output
+
+
+def test_a_short_unspaced_name_held_in_the_label_may_name_it():
+    # "天气" beside the label "天气预报" (a ratio of 0.67, containment from 3 characters
+    # only) was read as unlike it, and a row of that label the answer lacked was
+    # decided (the label rejected): a CJK word is often two characters
+    from tagsmith.audit.review import LabelAnswer, _may_name
+    from tagsmith.data.labelspace import Label
+
+    space = LabelSpace([Label("u:w", {"zh": "天气预报"}), Label("u:t", {"en": "Trade"}),
+                        Label("u:a", {"en": "Rain topics"})])
+    answer = LabelAnswer(frozenset(), True, None, ("天气",))
+    assert [_may_name(answer, j, space) for j in range(3)] == [True, False, False]
+    # two Latin letters stay too short to be read as held in a name
+    assert not _may_name(LabelAnswer(frozenset(), True, None, ("ai",)), 2, space)

@@ -1378,11 +1378,26 @@ class LabelAnswer:
 MISSPELT_RATIO = 0.75
 
 
+def _contained_from(name: str) -> int:
+    """How long ``name`` must be for :func:`_may_name` to read a name holding it (or
+    held in it) as alike: 3 characters, 2 in a script written without spaces (CJK,
+    Thai...: :data:`~tagsmith.features.tfidf.UNSPACED`), where a word is two characters
+    ("天气" in "天气预报", a ratio of 0.67 only, read as unlike and the label rejected).
+
+    >>> _contained_from("ai"), _contained_from("天气")
+    (3, 2)
+    """
+    from tagsmith.features.tfidf import UNSPACED
+
+    return 2 if re.search(f"[{UNSPACED}]", name) else 3
+
+
 def _may_name(answer: LabelAnswer, label_id: int, space: LabelSpace) -> bool:
     """Whether one of the names ``answer`` gave that no label has may be the label
     ``label_id`` (misspelt, shared with another label, or given with an invalid
     confidence): a folded name of the label (preferred or alternative, any language, its
-    notation) equal to it, holding it or held in it, or alike by :data:`MISSPELT_RATIO`.
+    notation) equal to it, holding it or held in it (:func:`_contained_from`), or alike
+    by :data:`MISSPELT_RATIO`.
     An answer whose names are not known may name any label.
 
     >>> from tagsmith.data.labelspace import Label
@@ -1414,7 +1429,8 @@ def _may_name(answer: LabelAnswer, label_id: int, space: LabelSpace) -> bool:
         alike = difflib.SequenceMatcher(None)
         alike.set_seq1(folded)
         for name in names:
-            if folded == name or (min(len(folded), len(name)) >= 3
+            shorter = min(folded, name, key=len)
+            if folded == name or (len(shorter) >= _contained_from(shorter)
                                   and (folded in name or name in folded)):
                 return True
             alike.set_seq2(name)
