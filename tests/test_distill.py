@@ -928,6 +928,34 @@ def test_cli_distill_counts_the_documents_of_no_label_it_learns_as_negatives(tmp
     assert json.loads(result.stdout)["n_no_label"] == 8
 
 
+def test_cli_distill_counts_apart_the_lines_whose_labels_were_all_skipped(tmp_path):
+    """With --unknown-labels skip, a line whose every label the vocabulary lacks was
+    counted in n_no_label, which the README gives as label's answers that no label
+    applies: such lines are counted apart."""
+    texts = [f"a football sport story {i}" for i in range(8)] + [
+        f"the weather is rainy {i}" for i in range(8)]
+    space = load_vocabulary(sport_vocab(tmp_path))
+    Y = sp.csr_matrix(np.array([[0.9, 0.0]] * 8 + [[0.0, 0.0]] * 8), dtype=np.float32)
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, texts, Y, space)
+    with labels.open("a", encoding="utf-8") as out:
+        for i in range(3):
+            out.write(json.dumps({"id": f"x{i}", "text": f"a gardening story {i}",
+                                  "labels": ["http://x/gardening"], "scores": [0.9]}) + "\n")
+    args = ["distill", str(labels), "--vocab", str(sport_vocab(tmp_path)), "--model", "knn",
+            "--unknown-labels", "skip"]
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *args, "-o", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    assert ("distilled knn from 19 LLM-labelled documents (8 of them with no label, 3 more "
+            "whose every label --unknown-labels skip skipped: learnt as negatives of every "
+            "label) -> ") in result.stdout, result.stdout
+    result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *args, "-o", str(tmp_path / "j"),
+                                                   "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["n_no_label"], summary["n_all_labels_skipped"]) == (8, 3)
+
+
 def test_cli_label_then_distill_through_a_local_server(goemotions_small, tmp_path):
     space = load_vocabulary(goemotions_small["vocab"])
     truth = {}

@@ -2140,8 +2140,10 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     texts, Y = read_soft_labels(labels, space, vocabulary=named, on_error=on_error,
                                 unknown_labels=unknown_labels, counts=kinds)
     # label's answers that no label applies: learnt as negatives of every label, which
-    # the closing line said nowhere ("distilled linear from 50 LLM-labelled documents")
-    kinds["n_no_label"] = _lines_without_labels(Y)
+    # the closing line said nowhere ("distilled linear from 50 LLM-labelled documents");
+    # the lines whose every label --unknown-labels skip skipped, counted apart (they
+    # were counted as the LLM's answers that no label applies)
+    kinds["n_no_label"] = _lines_without_labels(Y) - kinds["n_all_labels_skipped"]
     if not Y.nnz:
         from tagsmith.exceptions import CorpusFormatError
         from tagsmith.pipeline.io import review_queue_hint
@@ -2188,6 +2190,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
             "model": model, "output": str(output), "n_docs": len(texts),
             "n_llm_labelled": kinds["n_scored"], "n_without_scores": kinds["n_unscored"],
             "n_no_label": kinds["n_no_label"],
+            "n_all_labels_skipped": kinds["n_all_labels_skipped"],
             "n_labels": len(space), "seconds": round(training["seconds"], 3),
             **{key: {"n_docs": n, "metrics": report[key]} if report.get(key) else None
                for key, n in (("teacher_agreement", heldout.get("n_docs", 0)),
@@ -2252,15 +2255,21 @@ def _next_after_distill(output: str, human: str | None, lang: str, n_human: int,
 def _documents_learnt(kinds: dict[str, int]) -> str:
     """What ``distill`` learnt from, its documents counted by kind: those with an LLM's
     ``scores``, and those without (labels counted 1: people's, concatenated in); and
-    how many of them have no label (``n_no_label``: negatives of every label).
+    how many of them have no label (``n_no_label``: negatives of every label), and how
+    many were left with none by ``--unknown-labels skip`` (``n_all_labels_skipped``).
 
     >>> _documents_learnt({"n_scored": 50, "n_unscored": 0, "n_no_label": 20})
     '50 LLM-labelled documents (20 of them with no label: learnt as negatives of every label)'
+    >>> _documents_learnt({"n_scored": 50, "n_unscored": 0, "n_no_label": 0,
+    ...                    "n_all_labels_skipped": 3})[26:86]
+    '(3 of them whose every label --unknown-labels skip skipped: '
     """
     scored, unscored = kinds["n_scored"], kinds["n_unscored"]
-    n_none = kinds.get("n_no_label", 0)
-    none = (f" ({n_none:,} of them with no label: learnt as negatives of every label)"
-            if n_none else "")
+    n_none, n_skipped = kinds.get("n_no_label", 0), kinds.get("n_all_labels_skipped", 0)
+    parts = ([f"{n_none:,} of them with no label"] if n_none else []) + (
+        [f"{n_skipped:,} {'more' if n_none else 'of them'} whose every label "
+         "--unknown-labels skip skipped"] if n_skipped else [])
+    none = (f" ({', '.join(parts)}: learnt as negatives of every label)" if parts else "")
     if not unscored:
         return f"{scored:,} LLM-labelled document{plural_s(scored)}{none}"
     if not scored:

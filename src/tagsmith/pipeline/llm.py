@@ -713,7 +713,9 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     labels without ``scores`` count 1). ``counts``, a dict given, gets ``n_scored``
     and ``n_unscored``: of the documents returned, those whose line holds ``scores``
     (an LLM's labels) and those whose line does not (people's labels concatenated in,
-    as a desk retraining on last month's corpus and this month's LLM labels does).
+    as a desk retraining on last month's corpus and this month's LLM labels does); and
+    ``n_all_labels_skipped``: those whose line named labels, every one of them skipped
+    (``unknown_labels="skip"``), left with no label (as an empty label set is).
     ``vocabulary`` names ``label_space`` in an
     unknown label's error (``"the vocabulary V.tsv"``), as
     :func:`~tagsmith.pipeline.io.read_labelled`'s does. ``on_error`` and
@@ -779,6 +781,8 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     copy_of: list[str | None] = []
     lines: list[int] = []
     scored: list[bool] = []
+    # per text kept: its line named labels, and unknown_labels="skip" skipped them all
+    all_skipped: list[bool] = []
     metas: list[dict] = []
     # each name the kept values list, once: an "offered" of 100 URIs per line held its
     # own copy of each URI (about 1 GB of strings kept at 10^5 lines), where 25k labels
@@ -841,6 +845,7 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
         report.n_docs_without_labels += len(rows) == n_cells
         texts.append(record.text)
         scored.append(scores is not None)
+        all_skipped.append(bool(record.labels) and len(rows) == n_cells)
     if report.has_skips:  # as a corpus read by train says what it skipped
         logger.warning("%s", report.summary())
     if blank_lines:
@@ -878,6 +883,7 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     if keep is not None:
         texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
         scored = [flag for flag, kept in zip(scored, keep, strict=True) if kept]
+        all_skipped = [flag for flag, kept in zip(all_skipped, keep, strict=True) if kept]
         Y = Y[keep]
         kept_rows = np.flatnonzero(keep)
         doc_ids = [doc_ids[row] for row in kept_rows]
@@ -893,11 +899,13 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
         doc_ids = [doc_id for doc_id, kept in zip(doc_ids, keep, strict=True) if kept]
         texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
         scored = [flag for flag, kept in zip(scored, keep, strict=True) if kept]
+        all_skipped = [flag for flag, kept in zip(all_skipped, keep, strict=True) if kept]
         metas = [meta for meta, kept in zip(metas, keep, strict=True) if kept]
         Y = Y[keep]
     if counts is not None:
         counts["n_scored"] = sum(scored)
         counts["n_unscored"] = len(scored) - counts["n_scored"]
+        counts["n_all_labels_skipped"] = sum(all_skipped)
     if ids is not None:
         ids.extend(doc_ids)
     return texts, Y, metas
