@@ -4918,6 +4918,19 @@ def test_cli_label_lists_the_documents_whose_answers_named_only_unknown_labels(t
     assert summary["labeling"]["unknown_only_docs"] == ["b", "d", "e"]
 
 
+def test_the_summary_lists_at_most_a_thousand_documents_answered_with_unknown_labels_only():
+    # unknown_only_docs had no cap: a taxonomy lacking a label for a third of 10^5
+    # documents put some 33k ids on the summary's one JSON line
+    from tagsmith.labeling.labeler import MAX_LISTED_UNKNOWN_ONLY_DOCS
+
+    report = LabelingReport(unknown_only_docs=list(range(MAX_LISTED_UNKNOWN_ONLY_DOCS + 5))[::-1])
+    summary = report.to_dict()
+    assert summary["unknown_only_docs"] == list(range(MAX_LISTED_UNKNOWN_ONLY_DOCS))
+    assert summary["n_unknown_only_docs_unlisted"] == 5
+    assert len(report.unknown_only_docs) == MAX_LISTED_UNKNOWN_ONLY_DOCS + 5  # kept whole
+    assert LabelingReport(unknown_only_docs=[3]).to_dict()["n_unknown_only_docs_unlisted"] == 0
+
+
 def test_answers_naming_only_a_deprecated_label_suggest_no_catch_all_label(caplog):
     # an answer naming only a deprecated label (one the vocabulary has, never offered)
     # was counted among those naming "only labels the vocabulary lacks", and the warning

@@ -177,6 +177,10 @@ class LabelingOptions:
 
 #: characters of an unknown name a report shows (the name is counted and looked up whole)
 MAX_NAME_SHOWN = 100
+#: documents the summary's ``unknown_only_docs`` lists at most (the rest counted in
+#: ``n_unknown_only_docs_unlisted``): a taxonomy lacking a label for a third of 10^5
+#: documents listed some 33k ids on one JSON line
+MAX_LISTED_UNKNOWN_ONLY_DOCS = 1_000
 #: what a kind's message may start with that its count already says ("malformed answer:
 #: no JSON object ..."), left out of "(first: ...)"
 _KIND_PREFIX = {"failed": "failed call: ", "malformed": "malformed answer: "}
@@ -346,7 +350,11 @@ class LabelingReport:
                 "n_refused_calls": self.n_refused_calls,
                 "n_refused_again": self.n_refused_again,
                 "refused_docs": sorted(self.refused_docs),
-                "unknown_only_docs": sorted(self.unknown_only_docs),
+                # the first MAX_LISTED_UNKNOWN_ONLY_DOCS (the report keeps them all)
+                "unknown_only_docs": sorted(self.unknown_only_docs)[
+                    :MAX_LISTED_UNKNOWN_ONLY_DOCS],
+                "n_unknown_only_docs_unlisted": max(
+                    0, len(self.unknown_only_docs) - MAX_LISTED_UNKNOWN_ONLY_DOCS),
                 "n_invalid_items": self.n_invalid_items,
                 "n_unknown_labels": self.n_unknown_labels,
                 # names cut for the summary (the counts are of whole names)
