@@ -219,6 +219,8 @@ def test_zero_shot_from_python_warns_of_documents_in_another_language(caplog):
     caplog.clear()
     with caplog.at_level("WARNING", logger="tagsmith"):
         zeroshot.predict_topk(texts, k=1, warn_foreign=False)
+        # suggest could not leave it out but by the logger's level
+        zeroshot.suggest(texts, k=1, warn_foreign=False)
         zeroshot.predict_topk(texts[2:], k=1)  # English alone: nothing said
     assert "another language" not in caplog.text, caplog.text
     german = ZeroShotClassifier(space, _CountingEncoder(), lang="de")

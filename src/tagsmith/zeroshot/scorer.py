@@ -1603,20 +1603,22 @@ class ZeroShotClassifier:
             topk = _without_suggestions(topk, blank)
         return topk
 
-    def suggest(self, texts: Iterable[str], *, k: int = 10,
-                lang: str | None = None) -> list[list[Suggestion]]:
+    def suggest(self, texts: Iterable[str], *, k: int = 10, lang: str | None = None,
+                warn_foreign: bool = True) -> list[list[Suggestion]]:
         """:meth:`predict_topk`'s labels by name, as :meth:`TextClassifier.suggest
         <tagsmith.pipeline.classifier.TextClassifier.suggest>` gives them: per text, its
         ``k`` best labels, best first, each a
         :class:`~tagsmith.pipeline.classifier.Suggestion` (``label_id``, ``uri``,
         ``label``: the name in ``lang``, None: the language the scorer embedded names
         in; ``score``: the cosine). A blank text gets none. A table of them:
-        ``pandas.DataFrame([s.to_dict() for s in row])`` per text.
+        ``pandas.DataFrame([s.to_dict() for s in row])`` per text. ``warn_foreign``:
+        as :meth:`predict_topk`'s (false: no warning of texts in another language).
         """
         from tagsmith.pipeline.classifier import Suggestion
 
         lang = self.lang if lang is None else check_language("lang", lang)
-        topk = self.predict_topk(texts, k)
+        # warn_foreign: the warning could be turned off only by the logger's level
+        topk = self.predict_topk(texts, k, warn_foreign=warn_foreign)
         space = self.label_space
         return [[Suggestion(int(i), space.uri_of(int(i)), space.name_of(int(i), lang),
                             float(score)) for i, score in zip(ids, scores, strict=True)]
