@@ -256,7 +256,9 @@ def test_wheel_and_sdist_hold_the_package_its_license_and_nothing_else(tmp_path)
     with tarfile.open(sdist) as archive:
         members = {member.name.removeprefix(top) for member in archive.getmembers()
                    if member.isfile()}
-    assert {"LICENSE", "README.md", "pyproject.toml", "src/tagsmith/py.typed"} <= members
+    # CHANGELOG.md: the README, the package's description, points to it (it was left out)
+    assert {"LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml",
+            "src/tagsmith/py.typed"} <= members
     assert {f"src/{module}" for module in modules} <= members
     assert not [name for name in members
                 if name.split("/")[0] in {"tests", "benchmarks", "examples", "scripts"}]
