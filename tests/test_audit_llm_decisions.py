@@ -1315,3 +1315,27 @@ def test_a_short_unspaced_name_held_in_the_label_may_name_it():
     assert [_may_name(answer, j, space) for j in range(3)] == [True, False, False]
     # two Latin letters stay too short to be read as held in a name
     assert not _may_name(LabelAnswer(frozenset(), True, None, ("ai",)), 2, space)
+
+def test_a_label_output_apply_review_marked_still_reads_as_a_label_output(tmp_path):
+    """apply-review's output of a label output, its first line naming a label a review
+    added (``added_by_review``), no longer matched is_soft_labels_file: the audit did not
+    read it as label's output (nor eval its LLM), and ``label -o`` refused to replace it.
+    It reads as the file without the mark did."""
+    import scipy.sparse as sp
+
+    from tagsmith.cli.commands import _is_label_output
+    from tagsmith.pipeline.llm import is_soft_labels_file, write_soft_labels
+
+    texts = [DOCS[4][1], DOCS[1][1]]  # e first: its line gets the mark
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, texts, sp.csr_matrix([[0.0, 0.9, 0.7], [0.0, 1.0, 0.0]]),
+                      SPACE, doc_ids=["e", "b"])
+    first = json.loads(labels.read_text(encoding="utf-8").splitlines()[0])
+    review = tmp_path / "review.csv"
+    write_review([{**_row(4, "missing", "rain", "accept"), "doc": 0, "line": 1,
+                   "given_labels": first["labels"]}], review)
+    out = tmp_path / "fixed.jsonl"
+    apply_review(labels, review, out, SPACE)
+    assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])[
+        "added_by_review"] == ["http://x/rain"]
+    assert is_soft_labels_file(out) and _is_label_output(str(out))
