@@ -1339,3 +1339,48 @@ def test_a_label_output_apply_review_marked_still_reads_as_a_label_output(tmp_pa
     assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])[
         "added_by_review"] == ["http://x/rain"]
     assert is_soft_labels_file(out) and _is_label_output(str(out))
+
+
+def test_apply_review_drops_a_stale_mark_with_a_count_and_refuses_a_malformed_one(
+        tmp_path, caplog):
+    """A key of ``added_by_review`` the line no longer has (a hand edit respelled it) was
+    carried over, naming a later label of that key as a review's; one that is not a list
+    was dropped on rewriting and ignored on reading, with no word. Now a stale key is
+    dropped and counted (the command warns), a malformed mark is refused naming its file
+    and line, and the audit's reader counts it with the unreadable scores."""
+    import logging
+
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.audit import read_audit_corpus
+
+    def line(mark):
+        return json.dumps({"id": "e", "text": DOCS[4][1],
+                           "labels": ["http://x/sun", "http://x/snow"],
+                           "scores": [0.9, 1.0], "added_by_review": mark}) + "\n"
+    review = tmp_path / "review.csv"
+    write_review([{**_row(4, "missing", "rain", "accept"), "doc": 0, "line": 1}], review)
+    stale = tmp_path / "stale.jsonl"
+    stale.write_text(line(["http://x/snow", "http://x/snwo"]), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    stats = apply_review(stale, review, out, SPACE)
+    assert stats["n_stale_marks"] == 1
+    assert json.loads(out.read_text(encoding="utf-8"))["added_by_review"] == [
+        "http://x/snow", "http://x/rain"]
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("<http://x/rain>\train\n<http://x/sun>\tsun\n<http://x/snow>\tsnow\n",
+                     encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "apply-review", str(stale), str(review), "-o", str(tmp_path / "cli.jsonl"),
+            "--vocab", str(vocab)])
+    assert result.exit_code == 0, result.output
+    assert "1 key of added_by_review named no label of its line" in caplog.text
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(line(["http://x/snow"]).replace('["http://x/snow"]}', '"http://x/snow"}'),
+                   encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad\.jsonl:1: 'added_by_review' must be a list"):
+        apply_review(bad, review, tmp_path / "bad_out.jsonl", SPACE)
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        read = read_audit_corpus(bad, SPACE, confidences=True)
+    assert "1 line(s) with 'scores' that cannot be read" in caplog.text
+    assert read.confidences is None  # its only line read as one without scores

@@ -2998,7 +2998,7 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     decisions, repeated, counts = taken
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
              "n_already_applied": 0, "n_narrower_gone": 0, "n_skipped_lines": 0,
-             "n_missing_files": 0,
+             "n_missing_files": 0, "n_stale_marks": 0,
              **{f"review_{k}": v for k, v in counts.items()}}
     report = _SkipsNoted(source=str(corpus))
     # the first line of each malformed record skipped (ascending, as read), which a
@@ -3337,6 +3337,21 @@ def key_like(keys: Sequence[str], label_id: int, space: LabelSpace) -> str:
 REVIEW_MARK = "added_by_review"
 
 
+def _review_mark(record) -> list[str]:
+    """The keys ``record``'s :data:`REVIEW_MARK` names ([] where it has none); a value
+    that is not a list of strings (a string, a number) is refused, naming the line: it
+    was dropped with no word when the line was rewritten, and ignored on reading."""
+    from tagsmith.exceptions import DataError
+
+    marked = (record.metadata or {}).get(REVIEW_MARK)
+    if marked is None:
+        return []
+    if not isinstance(marked, list) or not all(isinstance(k, str) for k in marked):
+        raise DataError(f"{REVIEW_MARK!r} must be a list of the line's label keys, got "
+                        f"{marked!r}", path=record.source, line=record.line)
+    return list(marked)
+
+
 def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, stats: dict,
            style: Sequence[str] = (), repeats: Sequence[Decision] = ()):
     """``record`` with ``decisions`` applied; ``repeats`` (rows repeating one of them)
@@ -3371,9 +3386,7 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
     # the labels a person added (REVIEW_MARK, a scored line's): their 1.0 is a decision,
     # not an LLM's certainty; it read as the LLM's stated 1.0 in the next audit's
     # --label-confidence, the file telling the two apart nowhere
-    marked = record.metadata.get(REVIEW_MARK)
-    added: list = [k for k in marked if isinstance(k, str)] if isinstance(marked, list) \
-        else []
+    added = _review_mark(record)
     changed = False
     for decision in decisions:
         present = [i for i, label_id in enumerate(ids) if label_id == decision.label_id]
@@ -3408,6 +3421,11 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
         return record
     if scored:
         metadata = {**record.metadata, "scores": kept_scores}
+        # a key the line no longer has (a hand edit respelled it): it was carried over,
+        # and named a later label of that key as a review's (its confidence unknown)
+        stale = [k for k in added if k not in keys]
+        stats["n_stale_marks"] = stats.get("n_stale_marks", 0) + len(stale)
+        added = [k for k in added if k in keys]
         if added:
             metadata[REVIEW_MARK] = added
         else:

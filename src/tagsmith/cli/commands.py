@@ -3859,6 +3859,12 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
             "the row's narrower labels (a review applied before removed them), so the "
             "broader label asked for on their account was not added", f"{gone:,}",
             plural_s(gone), printable(review), "its" if gone == 1 else "each one's")
+    if stats.get("n_stale_marks"):
+        stale = stats["n_stale_marks"]
+        logging.getLogger("tagsmith").warning(
+            "%s key%s of added_by_review named no label of %s line (edited by hand?): "
+            "dropped from the mark", f"{stale:,}", plural_s(stale),
+            "its" if stale == 1 else "their")
     if stats["review_repeated"]:
         repeated = stats["review_repeated"]
         click.echo(f"{repeated:,} row{plural_s(repeated)} of {printable(review)} "

@@ -3245,7 +3245,8 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
         # they were dropped silently, the line's labels then read as certain
         logger.warning(
             "%s: %d line(s) with 'scores' that cannot be read beside their labels (NaN, "
-            "outside [0, 1], not a number, or not one score per label), first on line %d: "
+            "outside [0, 1], not a number, or not one score per label; or an added_by_review "
+            "that is not a list of label keys), first on line %d: "
             "their labels' confidences are read as unknown (as a line without scores)",
             path, bad_scores[0],
             bad_scores[1])
@@ -3277,10 +3278,13 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
     from tagsmith.audit.review import REVIEW_MARK
 
     marked = record.metadata.get(REVIEW_MARK)
-    # a person's decision, not the LLM's certainty (read so, a reviewed label's 1.0 was
-    # the LLM's surest in the next audit's --label-confidence)
-    reviewed = {k.strip() for k in marked if isinstance(k, str)} \
-        if isinstance(marked, list) else set()
+    # a review's decision, not the LLM's certainty (read so, a reviewed label's 1.0 was
+    # the LLM's surest in the next audit's --label-confidence); a mark that is not a list
+    # of keys is malformed, as scores of another length are (it was ignored, no word)
+    if marked is not None and (not isinstance(marked, list) or not all(
+            isinstance(k, str) for k in marked)):
+        return "invalid"
+    reviewed = {k.strip() for k in marked} if marked else set()
     by_key: dict[str, float] = {}
     for key, score in zip(record.labels, scores, strict=True):
         if key.strip() not in reviewed:
