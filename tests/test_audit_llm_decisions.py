@@ -4,6 +4,7 @@ decides the review rows the audit flagged, where a person would have."""
 import json
 import os
 import threading
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -1384,3 +1385,37 @@ def test_apply_review_drops_a_stale_mark_with_a_count_and_refuses_a_malformed_on
         read = read_audit_corpus(bad, SPACE, confidences=True)
     assert "1 line(s) with 'scores' that cannot be read" in caplog.text
     assert read.confidences is None  # its only line read as one without scores
+
+
+def test_a_label_an_llm_decided_to_add_is_marked_as_a_reviews_and_reads_as_unknown(
+        tmp_path):
+    """``apply-review --decide-from`` adds a label an LLM decided (scoring 1.0, as a
+    person's); the mark was documented as "the labels a person added". It is a review's
+    decision either way (the 1.0 no LLM's stated certainty), so the line names it and the
+    audit reads its confidence as unknown; README and REVIEW_MARK say so now."""
+    import scipy.sparse as sp
+
+    from tagsmith.audit.review import REVIEW_MARK
+    from tagsmith.pipeline.audit import read_audit_corpus
+    from tagsmith.pipeline.llm import write_soft_labels
+
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, [DOCS[4][1]], sp.csr_matrix([[0.0, 0.9, 0.7]]), SPACE,
+                      doc_ids=["e"])
+    decide = tmp_path / "decide.jsonl"  # the deciding LLM gives e rain at 0.8
+    write_soft_labels(decide, [DOCS[4][1]], sp.csr_matrix([[0.8, 0.9, 0.7]]), SPACE,
+                      doc_ids=["e"])
+    first = json.loads(labels.read_text(encoding="utf-8"))
+    review = tmp_path / "review.csv"
+    write_review([{**_row(4, "missing", "rain"), "doc": 0, "line": 1,
+                   "given_labels": first["labels"]}], review)
+    out = tmp_path / "fixed.jsonl"
+    stats = apply_review(labels, review, out, SPACE, decide_from=decide)
+    assert stats["review_decided_by_labels"] == 1 and stats["n_added"] == 1
+    line = json.loads(out.read_text(encoding="utf-8"))
+    assert line[REVIEW_MARK] == ["http://x/rain"] and line["scores"][-1] == 1.0
+    assert read_audit_corpus(out, SPACE, confidences=True).confidences[0, 0] == 1.0
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(
+        encoding="utf-8").split())
+    assert "names the labels a review added in `added_by_review`" in readme
+    assert "(a person's decision, or an LLM's with `apply-review --decide-from`)" in readme

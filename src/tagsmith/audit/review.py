@@ -3330,8 +3330,10 @@ def key_like(keys: Sequence[str], label_id: int, space: LabelSpace) -> str:
 
 
 #: the key of a label output's line (``scores`` beside ``labels``) listing the labels a
-#: person added in :func:`apply_review` (each scoring 1.0, a decision, not an LLM's
-#: stated certainty): ``audit --label-confidence`` reads their confidence as unknown
+#: review added in :func:`apply_review`, a person's decision or an LLM's
+#: (``decide_from``: the deciding answer's confidence is not kept), each scoring 1.0, a
+#: decision, not an LLM's stated certainty: ``audit --label-confidence`` reads their
+#: confidence as unknown
 #: (:func:`tagsmith.pipeline.audit.read_audit_corpus`); a file written before it has
 #: none, its added labels read as a stated 1.0
 REVIEW_MARK = "added_by_review"
@@ -3383,7 +3385,8 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
     scores = record.metadata.get("scores")
     scored = isinstance(scores, list) and len(scores) == len(keys)
     kept_scores: list = list(scores) if scored else []
-    # the labels a person added (REVIEW_MARK, a scored line's): their 1.0 is a decision,
+    # the labels a review added (REVIEW_MARK, a scored line's; a person's or, with
+    # decide_from, an LLM's decision): their 1.0 is a decision,
     # not an LLM's certainty; it read as the LLM's stated 1.0 in the next audit's
     # --label-confidence, the file telling the two apart nowhere
     added = _review_mark(record)

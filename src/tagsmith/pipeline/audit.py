@@ -3266,8 +3266,8 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
     not one number in [0, 1] per label (NaN, out of range, a bool, another length: the
     line's labels read as given, as without scores, and counted in a warning). A label
     the line's ``added_by_review`` names (:data:`tagsmith.audit.review.REVIEW_MARK`: a
-    person added it, scoring 1.0) has no score here: its confidence is unknown, not an
-    LLM's stated 1.0."""
+    review added it, a person or ``--decide-from``'s LLM, scoring 1.0) has no score
+    here: its confidence is unknown, not an LLM's stated 1.0."""
     scores = record.metadata.get("scores") if record.metadata else None
     if scores is None:
         return None
