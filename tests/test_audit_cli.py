@@ -3212,6 +3212,22 @@ def test_audit_label_confidence_blends_the_llms_confidences_into_the_wrong_label
     assert "label_confidence" not in report["noise"]["method"]
 
 
+def _report_of_record(path, corpus):
+    """report.json without what differs between two runs on the same labels: the
+    timings, the creation date, the version, and the corpus' path and name."""
+    text = path.read_text(encoding="utf-8")
+    text = text.replace(str(corpus), "CORPUS").replace(corpus.name, "CORPUS")
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items()
+                    if k not in ("timing", "created", "seconds", "tagsmith_version")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+    return strip(json.loads(text))
+
+
 def test_audit_without_label_confidence_reads_apply_reviews_mark_as_nothing(
         small_corpus, goemotions_small, tmp_path):
     """apply-review marks the labels a person added (``added_by_review``) for
@@ -3224,7 +3240,7 @@ def test_audit_without_label_confidence_reads_apply_reviews_mark_as_nothing(
         record["added_by_review"] = record["labels"][:1]
     marked = tmp_path / "marked.jsonl"
     marked.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    outputs = {}
+    outputs, reports = {}, {}
     for path in (labels, marked):
         out = tmp_path / f"audit-{path.stem}"
         result = invoke("audit", path, "--vocab", goemotions_small["vocab"], "--scores",
@@ -3232,8 +3248,11 @@ def test_audit_without_label_confidence_reads_apply_reviews_mark_as_nothing(
         assert result.exit_code == 0, result.output
         outputs[path.stem] = {f.name: f.read_bytes() for f in sorted(out.iterdir())
                               if f.suffix == ".csv"}
+        reports[path.stem] = _report_of_record(out / "report.json", path)
     assert "review.csv" in outputs["labels"]
     assert outputs["marked"] == outputs["labels"]
+    # and report.json's figures, but for its timings, date and the input's name and hash
+    assert reports["marked"] == reports["labels"]
     # with the option the mark is read: the marked labels' confidences are unknown
     space = load_vocabulary(goemotions_small["vocab"])
     conf = read_audit_corpus(marked, space, confidences=True).confidences
