@@ -3458,6 +3458,42 @@ def test_label_confidence_flags_the_larger_of_its_two_lists_not_their_sum():
     assert blended.doc[blended.flagged].tolist() == [0, 10, 1, 11, 2, 12, 3, 13]
 
 
+def test_label_confidence_cap_with_copies_majority_flags_the_copies_row_outside_it():
+    """copies_majority comes after the blend: flag_copies may flag a wrong row the cap
+    unflagged, and interleave_label_confidence then takes the lists in turn again. The
+    copies' row is flagged (outside the cap, as step 6b's are), the other rows the cap
+    unflagged stay so, and the capped rows keep their turn order; the cap is unchanged."""
+    from tagsmith.audit.detect import (
+        LabelIssues,
+        blend_label_confidence,
+        flag_copies,
+        interleave_label_confidence,
+    )
+
+    # the 20 documents of the test above, and two copies of the last one's text without
+    # its label: 1 of 3 copies carries it, a wrong candidate by the copies' majority
+    n = 20
+    c = np.where(np.arange(n) < 10, 0.9, 0.3).astype(np.float32)
+    p = np.r_[np.linspace(0.9, 0.8, 10), np.linspace(0.06, 0.05, 10)].astype(np.float32)
+    ones = np.ones(1)
+    issues = LabelIssues(np.arange(n), np.zeros(n, np.int64), np.ones(n, np.int8), p,
+                         np.full(n, 0.2, np.float32), np.ones(n, bool), np.array([n]),
+                         np.zeros(1, np.int64), ones * 0.5, ones * 0.25, ones * 0.0,
+                         ones * 5, ones * 0.0, np.ones(n + 2), n + 2, 1, {})
+    confidence = sp.csr_matrix(np.r_[c, [0, 0]].reshape(-1, 1))
+    blended = blend_label_confidence(issues, confidence, 0.05)
+    assert blended.doc[blended.flagged].tolist() == [0, 10, 1, 11, 2, 12, 3, 13]
+    Y = sp.csr_matrix(np.r_[np.ones(n), [0, 0]].reshape(-1, 1))
+    copies = flag_copies(blended, Y, np.r_[np.arange(n), [n - 1, n - 1]])
+    assert copies.details["copies"]["n_wrong"] == 1
+    both = interleave_label_confidence(copies, confidence)
+    queue = both.doc[both.flagged].tolist()
+    assert queue == [19, 0, 10, 1, 11, 2, 12, 3, 13], queue
+    assert not both.flagged[np.isin(both.doc, [14, 15, 16, 17, 18])].any()
+    rule = both.details["label_confidence"]
+    assert rule["n_wrong_cap"] == 8 and rule["n_wrong_flagged"] == 8
+
+
 def test_label_confidence_keeps_the_band_budgets_wrong_flags(small_corpus, goemotions_small,
                                                               tmp_path):
     """With band_budget_below, step 6b flags a rare label's wrong rows by band; the blend
