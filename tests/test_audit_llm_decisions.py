@@ -1317,6 +1317,7 @@ def test_a_short_unspaced_name_held_in_the_label_may_name_it():
     # two Latin letters stay too short to be read as held in a name
     assert not _may_name(LabelAnswer(frozenset(), True, None, ("ai",)), 2, space)
 
+
 def test_a_label_output_apply_review_marked_still_reads_as_a_label_output(tmp_path):
     """apply-review's output of a label output, its first line naming a label a review
     added (``added_by_review``), no longer matched is_soft_labels_file: the audit did not
