@@ -2361,3 +2361,58 @@ def test_foreign_language_takes_english_titles_with_one_foreign_word_for_english
     assert foreign_language("Le rôle de la banque centrale") == "French"  # le, la
     assert foreign_language("Überlegungen zur Geldpolitik") == "German"  # half the words
     assert foreign_language("Café con leche") == "Spanish"  # 2 of 3 words
+
+
+#: runs the CLI with the arguments given, then says whether torch was imported
+_LABEL_THEN_SAY_TORCH = """
+import sys
+from tagsmith.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    print("torch loaded:", "torch" in sys.modules)
+"""
+
+
+def test_lazy_sentence_encoder_is_the_packaged_one_without_loading_it(encoder):
+    """Its size and identity (the embedding cache's key), read from the model's files,
+    are those of the model loaded; it loads on its first encode, and embeds alike."""
+    from tagsmith.zeroshot.encoder import LazySentenceEncoder, config_embedding_dim
+
+    lazy = LazySentenceEncoder(n_threads=2)
+    assert not lazy.loaded
+    assert (lazy.name, lazy.dim, lazy.identity) == (encoder.name, encoder.dim,
+                                                    encoder.identity)
+    np.testing.assert_allclose(lazy.encode(["a cat"]), encoder.encode(["a cat"]),
+                               atol=1e-6)
+    assert lazy.loaded and config_embedding_dim(ROOT) is None
+
+
+def test_cli_label_shortlist_zeroshot_rerun_from_the_cache_loads_no_encoder(tmp_path):
+    """A rerun of label --shortlist-zeroshot whose label names, documents and human
+    sample were all in --cache-dir loaded torch and the sentence encoder anyway
+    (seconds, ~200 MB of its 640 MB): now the model loads only for a text to embed, and
+    the output is the same byte for byte."""
+    from tagsmith.testing.llm_server import LocalChatServer
+
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:food>\tfood\n", encoding="utf-8")
+    docs, human = tmp_path / "docs.txt", tmp_path / "h.tsv"
+    docs.write_text("I baked bread and a cake\nThe team won the final\n", encoding="utf-8")
+    human.write_text("the match tonight\t<u:sport>\n", encoding="utf-8")
+    script = tmp_path / "run.py"
+    script.write_text(_LABEL_THEN_SAY_TORCH, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
+    said = []
+    with LocalChatServer(answer_sport) as server:
+        for run in ("o1.jsonl", "o2.jsonl"):
+            done = subprocess.run(
+                [sys.executable, str(script), "-q", "label", str(docs), "--vocab",
+                 str(vocab), "--shortlist-zeroshot", "--shortlist-k", "1", "--human",
+                 str(human), "--base-url", server.base_url, "--llm", "m", "--cache",
+                 str(tmp_path / "c.sqlite"), "--cache-dir", str(tmp_path / "emb"), "-o",
+                 str(tmp_path / run)], env=env, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr[-2000:]
+            said.append(done.stdout.split("torch loaded: ")[-1].strip())
+    assert said == ["True", "False"]
+    assert (tmp_path / "o1.jsonl").read_bytes() == (tmp_path / "o2.jsonl").read_bytes()

@@ -1677,7 +1677,7 @@ def _zeroshot_shortlists(texts, space, k, show_progress, human_texts, cache_dir,
     """:func:`_shortlists` of ``--shortlist-zeroshot``."""
     import numpy as np
 
-    from tagsmith.zeroshot.encoder import SentenceEncoder
+    from tagsmith.zeroshot.encoder import sentence_encoder
     from tagsmith.zeroshot.scorer import ForeignTexts, ZeroShotClassifier, blank_texts
 
     # German documents shortlisted by English names were matched little better than
@@ -1692,7 +1692,9 @@ def _zeroshot_shortlists(texts, space, k, show_progress, human_texts, cache_dir,
     # labels and no cache), which it followed
     _say_embedding(len(texts), n_human, cache_dir)
     # '' is no cache: as a path it was the working directory (as for zeroshot)
-    scorer = ZeroShotClassifier(space, SentenceEncoder(), cache_dir=cache_dir or None,
+    # loaded on the first text the cache lacks: a rerun whose label names, documents and
+    # human sample were all cached loaded torch and the model anyway (seconds, ~200 MB)
+    scorer = ZeroShotClassifier(space, sentence_encoder(), cache_dir=cache_dir or None,
                                 show_progress=show_progress, lang=lang)
     # the documents' embeddings cached in cache_dir as the labels' are (by the encoder's
     # identity and each text's digest): a rerun embedded the whole corpus again

@@ -272,6 +272,113 @@ sentence-transformers model directory (...), got 'all-MiniLM-L6-v2'
         return out
 
 
+_SENTENCE_ENCODER = SentenceEncoder
+
+#: the sentence-transformers modules :func:`config_embedding_dim` reads the output size
+#: of from a model directory's files
+_KNOWN_MODULES = {"sentence_transformers.models.Transformer",
+                  "sentence_transformers.models.Pooling",
+                  "sentence_transformers.models.Normalize"}
+_POOLING_MODES = ("pooling_mode_cls_token", "pooling_mode_max_tokens",
+                  "pooling_mode_mean_tokens", "pooling_mode_mean_sqrt_len_tokens",
+                  "pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken")
+
+
+def config_embedding_dim(path: str | Path) -> int | None:
+    """The embedding size of the sentence-transformers model in directory ``path``, read
+    from its ``modules.json`` and its pooling module's ``config.json`` without loading it
+    (384 for the packaged model), or None where it holds another module (a Dense layer)
+    or its files do not say."""
+    try:
+        with open(Path(path) / "modules.json", encoding="utf-8") as handle:
+            modules = json.load(handle)
+        dim = None
+        for module in modules:
+            if module.get("type") not in _KNOWN_MODULES:
+                return None
+            if module["type"].endswith(".Pooling"):
+                with open(Path(path) / module["path"] / "config.json",
+                          encoding="utf-8") as handle:
+                    config = json.load(handle)
+                width = config["word_embedding_dimension"]
+                modes = sum(config.get(mode) is True for mode in _POOLING_MODES)
+                if not isinstance(width, int) or isinstance(width, bool) or not modes:
+                    return None
+                dim = width * modes
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return None
+    return dim if dim is not None and dim > 0 else None
+
+
+class LazySentenceEncoder:
+    """A :class:`SentenceEncoder` loaded on its first ``encode``: its ``name``, ``dim``
+    and ``identity`` (what the embedding cache is keyed by) are read from the model
+    directory's files, so a run whose every text the cache holds never loads torch nor
+    the model (``label --shortlist-zeroshot`` rerun over a cached corpus: the load took
+    seconds and ~200 MB). Its arguments are :class:`SentenceEncoder`'s. Where the files
+    do not say the size (:func:`config_embedding_dim`), or ``max_seq_length`` leaves the
+    model's own (which the identity holds), the model loads at once. The model loaded
+    is checked to be what was read: another size or identity is a
+    :class:`~tagsmith.exceptions.DataError` (the model's files changed meanwhile)."""
+
+    def __init__(self, model_path: str | Path | None = None, *, batch_size: int = 64,
+                 n_threads: int | None = None, max_seq_length: int | None = 256,
+                 device: str = "cpu", feature: str = "zero-shot labeling"):
+        self._arguments: dict[str, Any] = {
+            "model_path": model_path, "batch_size": batch_size, "n_threads": n_threads,
+            "max_seq_length": max_seq_length, "device": device, "feature": feature}
+        self._encoder: SentenceEncoder | None = None
+        max_seq_length = check_int("max_seq_length", max_seq_length, 0, allow_none=True,
+                                   numpy=True)
+        path = Path(model_path) if model_path is not None else packaged_model_path(feature)
+        dim = config_embedding_dim(path) if is_model_directory(path) else None
+        if dim is None or not max_seq_length:
+            self._load()  # (refuses what SentenceEncoder refuses)
+            return
+        check_int("batch_size", batch_size, 1, numpy=True)
+        check_int("n_threads", n_threads, 0, allow_none=True, numpy=True)
+        check_max_seq_length(max_seq_length, path)
+        self.name = DEFAULT_MODEL if model_path is None else path.name
+        self.dim = dim
+        self.identity = model_identity(path, max_seq_length)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model has been loaded."""
+        return self._encoder is not None
+
+    def _load(self) -> SentenceEncoder:
+        if self._encoder is None:
+            encoder = SentenceEncoder(**self._arguments)
+            if hasattr(self, "identity") and (encoder.identity, encoder.dim) != (
+                    self.identity, self.dim):
+                from tagsmith.exceptions import DataError
+
+                raise DataError(f"the sentence encoder loaded is not the one its files "
+                                f"said (size {encoder.dim}, not {self.dim}, or other "
+                                "files): was the model replaced during the run?")
+            self._encoder = encoder
+            self.name, self.dim, self.identity = encoder.name, encoder.dim, encoder.identity
+        return self._encoder
+
+    @property
+    def window(self) -> tuple[Any, int] | None:
+        """The loaded encoder's (:attr:`SentenceEncoder.window`): loads the model."""
+        return self._load().window
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        return self._load().encode(texts, show_progress=show_progress)
+
+
+def sentence_encoder() -> Any:
+    """The packaged :class:`SentenceEncoder`, loaded on first use
+    (:class:`LazySentenceEncoder`); a stand-in put in ``SentenceEncoder``'s place (the
+    test suite's) is called at once."""
+    if SentenceEncoder is not _SENTENCE_ENCODER:
+        return SentenceEncoder()
+    return LazySentenceEncoder()
+
+
 def n_beyond_window(encoder: Any, texts: Sequence[str]) -> int:
     """How many of ``texts`` hold more word pieces than ``encoder`` (a
     :class:`SentenceEncoder`) reads, the rest of each not counting; 0 where its
