@@ -813,3 +813,28 @@ def test_extend_a_new_label_named_as_a_word_of_another_language_is_kept_and_said
                                               "lang": "de"}
     assert any("'Dividends' has the name in 'de' of the label in use 'Payouts'" in w
                for w in summary["warnings"]), summary["warnings"]
+
+
+def test_accept_edits_a_label_described_then_redescribed_is_one_accepted_edit():
+    # a label in use given without a description ("described" at the first step, the
+    # label then holding one) and described anew at a later step ("description"): two
+    # entries for one description, the first naming a text the label no longer holds
+    fixed = [("Grain trade", ""), ("Cocoa market", "Cocoa.")]
+    calls = []
+
+    def describe(labels):
+        calls.append(1)
+        text = "Grain crops." if len(calls) == 1 else "Grain crops and sales."
+        return [(name, text if name == "Grain trade" else description)
+                for name, description in labels]
+
+    options = TaxonomyOptions(use_case="news", summarise=False, sample_size=20,
+                              minibatch_size=10, max_labels=10)
+    with LocalChatServer(Extender(edit=describe)) as server:
+        client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+        taxonomy = generate_taxonomy(_texts()[:20], client, options, existing=fixed,
+                                     accept_edits=True)
+    assert len(calls) > 1
+    assert taxonomy.labels[0] == ("Grain trade", "Grain crops and sales.")
+    assert [(x["name"], x["change"], x["to"]) for x in taxonomy.accepted_edits] == [
+        ("Grain trade", "described", "Grain crops and sales.")]

@@ -1086,7 +1086,7 @@ def _note_edits(taxonomy: Taxonomy, edits: list[dict], step: str,
 
     With ``accept_into`` (the labels in use, ``fixed``), a respelling or description
     within ``options``' limits on names and descriptions is accepted instead: applied to
-    its label there and noted in ``taxonomy.accepted_edits`` (one entry a label and kind,
+    its label there and noted in ``taxonomy.accepted_edits`` (one entry a label and field,
     holding the last edit made)."""
     if accept_into is not None:
         assert options is not None
@@ -1103,11 +1103,16 @@ def _note_edits(taxonomy: Taxonomy, edits: list[dict], step: str,
             name, description = accept_into[at]
             accept_into[at] = (to, description) if edit["change"] == "renamed" \
                 else (name, to)
+            # one entry a label and field: a label in use given undescribed, then
+            # described ("described"), then described anew ("description", it had a
+            # description by then) was two entries, the first's text no longer its
+            renamed = edit["change"] == "renamed"
             noted = next((done for done in taxonomy.accepted_edits
-                          if done["index"] == at and done["change"] == edit["change"]), None)
+                          if done["index"] == at and (done["change"] == "renamed") == renamed),
+                         None)
             if noted is None:
                 taxonomy.accepted_edits.append({**edit, "step": step})
-            else:  # named as given, as it was before any edit
+            else:  # named as given, as it was before any edit; its kind as at first
                 noted.update(to=to, step=step)
         edits = rest
     # by the label's place: two labels in use of one name are two labels
