@@ -4259,3 +4259,11 @@ def test_distill_classifier_refuses_a_reliability_it_cannot_weigh_by_naming_it()
         with pytest.raises(InvalidParameterError) as info:
             distill_classifier(texts, Y, space, reliability=given)
         assert info.value.name == name, info.value
+    # an LLMLabels of the wrong width was weighed before its checks, refused as 'Y_llm'
+    from tagsmith.labeling.labeler import LLMLabels
+
+    wide = LLMLabels(Y=sp.csr_matrix(three.repeat(2, axis=0)), answered=np.ones(20, bool),
+                     report=None)
+    with pytest.raises(InvalidParameterError) as info:
+        distill_classifier(texts, wide, space, reliability=rel)
+    assert info.value.name == "Y_soft", info.value

@@ -135,6 +135,7 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
     label_space = check_label_space("label_space", label_space)
     _check_reliability(reliability, len(label_space))
     n_unanswered = None
+    vote_share = None  # an LLMLabels' (with votes), on its answered documents
     if isinstance(Y_soft, LLMLabels):
         # a notebook's label_documents -> distill_classifier(texts, labelled.Y, ...)
         # trained on the documents the LLM refused or failed on as having no label (104
@@ -156,18 +157,19 @@ def distill_classifier(texts: Iterable[str], Y_soft: LabelMatrix | LLMLabels,
                            f"{int(answered.sum()):,}", f"{len(texts):,} documents",
                            f"{n_unanswered:,} unanswered (refused, failed or malformed)")
         texts = [text for text, kept in zip(texts, answered, strict=True) if kept]
-        # weighed as label --human writes its output: with votes, the labels few votes
-        # named by the minority's precision (the bare Y took them as sure as the rest)
-        weighed = (Y_soft.Y if reliability is None else reliability.soft_targets(
-            Y_soft.Y, vote_share=Y_soft.vote_share))
-        Y_soft = sp.csr_matrix(weighed)[answered]
+        if Y_soft.vote_share is not None:
+            vote_share = sp.csr_matrix(Y_soft.vote_share)[answered]
+        Y_soft = sp.csr_matrix(Y_soft.Y)[answered]
     check_label_table(Y_soft, label_space, "Y_soft", texts=texts)
     check_label_table(human_Y, label_space, "human_Y", texts=human_texts)
     texts = _as_list(texts)
     Y_soft = _check_soft(Y_soft, len(texts), len(label_space))
-    if reliability is not None and n_unanswered is None:
-        # after Y_soft's checks: a bad one was refused as soft_targets' 'Y_llm'
-        Y_soft = sp.csr_matrix(reliability.soft_targets(Y_soft))
+    if reliability is not None:
+        # weighed as label --human writes its output: with votes (an LLMLabels' shares),
+        # the labels few votes named by the minority's precision (the bare Y took them
+        # as sure as the rest); after Y_soft's checks: a bad one (an LLMLabels' too) was
+        # refused as soft_targets' 'Y_llm'
+        Y_soft = sp.csr_matrix(reliability.soft_targets(Y_soft, vote_share=vote_share))
     human = _check_human(human_texts, human_Y, len(label_space))
     hashes = None
     if human is not None:  # the student's own training documents scored 'accuracy'
