@@ -574,6 +574,8 @@ def test_one_label_a_document_says_it_may_be_a_main_subject_coding(tmp_path):
     assert "--review-sample N" in note and "estimate-noise" in note
     # GoEmotions kept to its first label: the bound read 12.55% where 15% were left off
     assert "they can read far under" in note
+    # under auto the wrong rows keep the error probability's order (the figures of record)
+    assert "one_label_wrong_order" not in report["noise"]["method"]
     # the label space is the corpus's: a topic never listed first is in none of it
     assert "give the vocabulary (--vocab)" in note
     # a true catalogue is told how to say so, which drops the note (it fired on every
@@ -664,6 +666,12 @@ def test_a_multi_label_corpus_gets_no_one_label_note(tmp_path):
     report = json.loads((tmp_path / "a" / "report.json").read_text(encoding="utf-8"))
     assert report["noise"]["one_label_note"] is None
     assert "exactly one label" not in result.output
+    # nor, said --single-label no, are its wrong rows put in the one-label order
+    result = invoke("audit", corpus, "-o", tmp_path / "no", "--scores", "knn", "--no-html",
+                    "--single-label", "no")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "no" / "report.json").read_text(encoding="utf-8"))
+    assert "one_label_wrong_order" not in report["noise"]["method"]
 
 
 def _one_label_wrong_rows(score, confidence_rule=None):
