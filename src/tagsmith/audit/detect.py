@@ -1468,12 +1468,7 @@ def order_one_label_wrong(issues: LabelIssues, Y: LabelMatrix, *,
     ...     [0, 1, 0]])), single_label=False) is issues  # a document given two
     True
     """
-    if single_label is not False:
-        return issues
-    Y = sp.csr_matrix(Y)
-    per_doc = np.diff(Y.indptr)
-    if (not per_doc.any() or per_doc.max() != 1
-            or np.count_nonzero(np.bincount(Y.indices, minlength=Y.shape[1])) < 2):
+    if single_label is not False or one_label_labels_in_use(Y) < 2:
         return issues
     score = np.asarray(issues.score)
     at = np.flatnonzero(issues.flagged & (issues.kind == WRONG) & ~np.isnan(score))
@@ -1487,6 +1482,25 @@ def order_one_label_wrong(issues: LabelIssues, Y: LabelMatrix, *,
         record["interleaved"] = True
         ordered = interleave_label_confidence(ordered, confidence, band_budget_below)
     return ordered
+
+
+def one_label_labels_in_use(Y: LabelMatrix) -> int:
+    """How many labels the documents of ``Y`` carry where every labelled one carries
+    exactly one (counted off its CSR indices, not a CSC copy); 0 where a document
+    carries two or more, or none is labelled. The one predicate of
+    :func:`order_one_label_wrong` and the audit's one-label note (two labels or more in
+    use), which must fire on the same corpora.
+
+    >>> [one_label_labels_in_use(sp.csr_matrix(np.array(rows))) for rows in
+    ...  ([[1, 0], [0, 1]], [[1, 0], [1, 0]], [[1, 1], [0, 1]], [[0, 0]])]
+    [2, 1, 0, 0]
+    """
+    Y = sp.csr_matrix(Y)
+    per_doc = np.diff(Y.indptr)
+    # the per-document check first: a multi-label corpus skips the column count
+    if not per_doc.any() or per_doc.max() != 1:
+        return 0
+    return int(np.count_nonzero(np.bincount(Y.indices, minlength=Y.shape[1])))
 
 
 def is_single_label(Y: LabelMatrix) -> bool:

@@ -59,6 +59,7 @@ from tagsmith.audit.detect import (
     check_single_label,
     find_label_issues,
     flag_copies,
+    one_label_labels_in_use,
     order_one_label_wrong,
     pair_broader,
     pair_single_label,
@@ -2820,13 +2821,8 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
     """
     if single_label:
         return None
-    Y = sp.csr_matrix(Y)
-    per_doc = np.diff(Y.indptr)
-    # the per-document check first: a multi-label corpus skips the column form
-    if not per_doc.any() or per_doc.max() != 1:
-        return None
-    # one label a document: the labels in use counted off Y.indices, not a CSC copy
-    n_used = int(np.count_nonzero(np.bincount(Y.indices, minlength=Y.shape[1])))
+    # one label a document, the labels in use: the predicate the wrong-row order reads
+    n_used = one_label_labels_in_use(Y)
     if n_used < 2:
         return None
     head = (f"every labelled document carries exactly one label ({n_used:,} labels in use)"
