@@ -324,6 +324,17 @@ def test_a_corpus_s_embeddings_unused_for_30_days_are_removed(tmp_path, caplog):
     assert seen == ["grown"]
 
 
+def test_a_misspelt_kind_is_refused_not_cached_as_a_vocabulary_s(tmp_path):
+    """kind="documents" (the files' word) was taken for a vocabulary's: the corpus's
+    embeddings went to a labels-*.npz, never removed; refused, with a cache or without."""
+    import pytest
+
+    for folder in (tmp_path, None):
+        with pytest.raises(ValueError, match="kind must be 'label' or 'document'"):
+            embed_cached(WordEncoder(), ["a pool"], folder, kind="documents")
+    assert not list(tmp_path.iterdir())
+
+
 class Wide(WordEncoder):
     """:class:`WordEncoder` of 256 dimensions (the first 8 its words')."""
 

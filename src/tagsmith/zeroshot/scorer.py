@@ -437,7 +437,14 @@ def _cache_file(cache_dir: Path, identity: str, texts_digest: str,
 
 
 def _prefix(kind: str) -> str:
-    """The names of the cache files of ``kind``'s texts begin with this."""
+    """The names of the cache files of ``kind``'s texts begin with this.
+
+    >>> _prefix("document"), _prefix("label")
+    ('documents', 'labels')
+    """
+    if kind not in ("label", "document"):
+        # "documents" (the files' word) made a corpus's file a vocabulary's, kept for good
+        raise ValueError(f"kind must be 'label' or 'document', not {kind!r}")
     return "documents" if kind == "document" else "labels"
 
 
@@ -920,6 +927,7 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     --shortlist-zeroshot`` caches its corpus's embeddings here too, as ``"document"``:
     a rerun of a walk embedded its 3,000 comments again, 5 of its 6 minutes).
     """
+    _prefix(kind)  # a misspelt kind refused with a cache or without
     if cache_dir is None or (isinstance(cache_dir, str) and not cache_dir):
         return encoder.encode(texts, show_progress=show_progress)
     from tagsmith.data.textio import atomic_binary_writer
