@@ -4724,7 +4724,7 @@ def test_cli_label_zeroshot_shortlist_rerun_embeds_nothing_again(tmp_path, monke
         made.append(WordEncoder())
         return made[-1]
 
-    monkeypatch.setattr(encoder_module, "SentenceEncoder", encoder)
+    monkeypatch.setattr(encoder_module, "sentence_encoder", encoder)
     vocab = tmp_path / "v.tsv"
     vocab.write_text("u:f\tfootball\nu:c\tconcert\nu:w\tweather\n", encoding="utf-8")
     docs, human = tmp_path / "d.txt", tmp_path / "h.tsv"
@@ -4760,7 +4760,7 @@ def test_zeroshot_shortlist_says_what_it_embeds_before_the_labels_are_embedded(
             logging.getLogger("tagsmith").info("labels embedded")
             raise Stop
 
-    monkeypatch.setattr(encoder_module, "SentenceEncoder", lambda: None)
+    monkeypatch.setattr(encoder_module, "sentence_encoder", lambda: None)
     monkeypatch.setattr(scorer_module, "ZeroShotClassifier", Scorer)
     with caplog.at_level("INFO", logger="tagsmith"), pytest.raises(Stop):
         llm_commands._zeroshot_shortlists(["a text"] * 3, SPACE, 2, False, ["b"], "", "en")

@@ -272,8 +272,6 @@ sentence-transformers model directory (...), got 'all-MiniLM-L6-v2'
         return out
 
 
-_SENTENCE_ENCODER = SentenceEncoder
-
 #: the sentence-transformers modules :func:`config_embedding_dim` reads the output size
 #: of from a model directory's files
 _KNOWN_MODULES = {"sentence_transformers.models.Transformer",
@@ -372,10 +370,8 @@ class LazySentenceEncoder:
 
 def sentence_encoder() -> Any:
     """The packaged :class:`SentenceEncoder`, loaded on first use
-    (:class:`LazySentenceEncoder`); a stand-in put in ``SentenceEncoder``'s place (the
-    test suite's) is called at once."""
-    if SentenceEncoder is not _SENTENCE_ENCODER:
-        return SentenceEncoder()
+    (:class:`LazySentenceEncoder`): ``label --shortlist-zeroshot``'s, looked up here
+    when called, so a test puts its stand-in in this function's place."""
     return LazySentenceEncoder()
 
 
