@@ -187,3 +187,106 @@ def test_leakage_finds_the_crafted_copies_every_pair_does():
     assert found["nearest_train"][[0, 1, 2, 5]].tolist() == [0, 0, 2, 3]
     assert found["nearest_train"][[3, 4, 8]].tolist() == [0, 1, 5] and near[[3, 4, 8]].all()
     assert found["nearest_train"][[6, 7]].tolist() == [-1, -1]
+
+
+def _copying_split():
+    """Training stories and a split that copies some of them exactly (by the normalised
+    text) and repeats some of its own texts, near copies and unrelated texts among them."""
+    train = ["Shares of the mining company rose sharply after the quarterly report on "
+             "copper output beat estimates",
+             "The central bank left interest rates unchanged and said inflation "
+             "remained close to its target",
+             "Oil prices fell as inventories grew for a third straight week",
+             "Grain exports from the port resumed after the strike ended",
+             "Café owners in Zürich protested the new tax on outdoor seating"]
+    near_copy = ("Oil prices fell as inventories grew for a third straight week, "
+                 "analysts said")
+    other = [train[0],  # exact
+             "  the CENTRAL bank left interest rates unchanged and said inflation "
+             "remained close to its target",  # exact by case and spacing
+             near_copy,
+             "Football club signs a new goalkeeper for next season",
+             train[0],  # exact, repeated
+             near_copy,  # repeated near copy
+             "Grain exports from the port resumed after the dock strike ended",
+             "",
+             "Football club signs a new goalkeeper for next season",  # repeated unrelated
+             "Cafe\u0301 owners in Zürich protested the new tax on outdoor seating",  # NFD
+             ""]
+    return train, other
+
+
+def test_leakage_featurizes_only_the_texts_it_searches():
+    """An exact leak's training document is its hash match and a repeated text's result
+    that of its first copy, so neither is featurized nor searched (the Reuters slice's dev
+    split: 112 of 771 stories exact copies): the result is, array for array, that of
+    featurizing and searching every text."""
+    train, other = _copying_split()
+    featurizer = TfidfFeaturizer.from_params()  # what the audit featurizes with
+    train_X = featurizer.fit_transform(train)
+    featurized: list[str] = []
+
+    def featurize(texts):
+        featurized.extend(texts)
+        return featurizer.transform(texts)
+
+    index = NearLeakIndex(train_X)
+    found = leakage(text_hashes(train), other, train_X=index, featurize=featurize)
+    every = leakage(text_hashes(train), other, train_X=index,
+                    other_X=featurizer.transform(other))
+    # the near copy, the unrelated text, the other near copy and the blank text, once each
+    assert featurized == [other[2], other[3], other[6], ""]
+    assert found.keys() == every.keys()
+    for key, value in every.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(found[key], value, err_msg=key)
+        else:
+            assert found[key] == value, key
+    assert np.flatnonzero(found["exact_mask"]).tolist() == [0, 1, 4, 9]
+    assert np.flatnonzero(found["near_mask"]).tolist() == [2, 5, 6]
+    assert found["nearest_train"].tolist() == [0, 1, 2, -1, 0, 2, 3, -1, -1, 4, -1]
+    assert found["cosine"][5] == found["cosine"][2] < 1
+
+
+def test_leakage_takes_features_or_a_featurizer_and_rows_for_every_text():
+    train, other = _copying_split()
+    featurizer = TfidfFeaturizer.from_params()
+    train_X = featurizer.fit_transform(train)
+    with pytest.raises(InvalidParameterError, match="featurize"):
+        leakage(text_hashes(train), other, train_X=train_X,
+                other_X=featurizer.transform(other), featurize=featurizer.transform)
+    with pytest.raises(InvalidParameterError, match=r"other_X.*11"):
+        leakage(text_hashes(train), other, train_X=train_X,
+                other_X=featurizer.transform(other[:3]))
+    # rows given: each searched as it is, every non-exact one (no text compared)
+    given = leakage(text_hashes(train), other, train_X=train_X,
+                    other_X=featurizer.transform(other))
+    assert given["near_mask"].tolist() == [i in (2, 5, 6) for i in range(len(other))]
+
+
+def test_audit_featurizes_a_split_s_texts_that_copy_none(monkeypatch):
+    """The audit's leakage check hands the featurizer a split's texts less its exact
+    leaks and repeats, and reports what featurizing every text did."""
+    train, other = _copying_split()
+    rng = np.random.default_rng(3)
+    train = train + short_texts(rng, 60)
+    Y = sp.csr_matrix(np.eye(2, dtype=bool)[np.arange(len(train)) % 2])
+    space = LabelSpace([Label("u:a"), Label("u:b")])
+    seen: list[list[str]] = []
+    transform = TfidfFeaturizer.transform
+
+    def recorded(self, texts):
+        texts = list(texts)
+        seen.append(texts)
+        return transform(self, texts)
+
+    monkeypatch.setattr(TfidfFeaturizer, "transform", recorded)
+    result = audit_corpus(train, Y, space, splits={"dev": other},
+                          options=AuditOptions(scores="knn", show_progress=False))
+    leak = result.report["leakage"]["dev"]
+    assert [other[2], other[3], other[6], ""] in seen
+    assert other not in seen
+    assert (leak["n_exact"], leak["n_near"]) == (4, 3)
+    assert [(e["doc"], e["train_doc"], e["exact"]) for e in leak["examples"]] == [
+        (0, 0, True), (1, 1, True), (2, 2, False), (4, 0, True), (5, 2, False),
+        (6, 3, False), (9, 4, True)]

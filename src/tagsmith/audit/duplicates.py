@@ -705,18 +705,25 @@ def near_leaks(train_X: FeatureMatrix | NearLeakIndex, other_X: FeatureMatrix,
 def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *,
             train_X: FeatureMatrix | NearLeakIndex | None = None,
             other_X: FeatureMatrix | None = None,
+            featurize: Callable[[list[str]], FeatureMatrix] | None = None,
             threshold: float = NEAR_DUPLICATE_THRESHOLD) -> dict:
     """How many documents of another split duplicate a training document.
 
     ``train_X`` (the training features, or their :class:`NearLeakIndex` at
     ``threshold``, built once for several splits) and ``other_X`` (the other split's
     features, from the same featurizer) enable near duplicates, every one of them
-    (:func:`near_leaks`). Returns counts and, per leaking document, its training
-    document (for an exact duplicate the first training document with its text, cosine
-    1; for a near one the most similar training document) and cosine (-1 and 0 for a
-    document that leaks nothing), and ``near_duplicate_threshold``: ``threshold``, or
-    ``None`` when near duplicates were not looked for (no ``train_X``; ``n_near`` 0
-    then says nothing). Empty texts leak nothing.
+    (:func:`near_leaks`). In place of ``other_X``, ``featurize`` (that featurizer's
+    ``transform``) featurizes only the texts searched: an exact duplicate is not (its
+    training document is its hash match), nor a text that repeats an earlier one of the
+    split (it has that one's nearest document and cosine), the same result as
+    featurizing and searching every text, less work (a split that copies training
+    texts: 112 of the Reuters slice's 771 dev stories). Returns counts and, per
+    leaking document, its training document (for an exact duplicate the first training
+    document with its text, cosine 1; for a near one the most similar training
+    document) and cosine (-1 and 0 for a document that leaks nothing), and
+    ``near_duplicate_threshold``: ``threshold``, or ``None`` when near duplicates were
+    not looked for (no ``train_X``; ``n_near`` 0 then says nothing). Empty texts leak
+    nothing.
 
     >>> result = leakage(text_hashes(["Rain", "Sun", "sun", ""]), ["SUN", " ", "Fog"])
     >>> result["exact_mask"].tolist(), result["nearest_train"].tolist()
@@ -732,14 +739,37 @@ def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *,
     near = np.zeros(len(other_texts), bool)
     nearest = np.full(len(other_texts), -1, np.int64)
     cosine = np.zeros(len(other_texts))
-    searched = train_X is not None and other_X is not None
+    if other_X is not None and featurize is not None:
+        raise InvalidParameterError("featurize", "None where other_X is given (one or the "
+                                    "other)", "a function")
+    if other_X is not None and other_X.shape[0] != len(other_texts):
+        raise InvalidParameterError("other_X", f"one row per text of the split "
+                                    f"({len(other_texts):,})", f"{other_X.shape[0]:,} rows")
+    searched = train_X is not None and (other_X is not None or featurize is not None)
     if searched and len(other_texts):
         index = train_X if isinstance(train_X, NearLeakIndex) else NearLeakIndex(
             train_X, threshold)
         if index.threshold != threshold:
             raise InvalidParameterError("threshold", f"the threshold of the index given as "
                                         f"train_X ({index.threshold:g})", threshold)
-        nearest, cosine = index.search(other_X)
+        # each text that is no exact duplicate searched; with featurize, each distinct
+        # one once (its first row): equal texts get equal features, so the same nearest
+        # document and cosine (rows of a given other_X are searched as they are)
+        first_row: dict[object, int] = {}
+        own: list[int] = []  # the rows searched
+        source = np.full(len(other_texts), -1, np.int64)  # per row, the searched one it is
+        for i in np.flatnonzero(~exact):
+            at_row = first_row.setdefault(other_texts[int(i)] if featurize is not None else i,
+                                          len(own))
+            if at_row == len(own):
+                own.append(int(i))
+            source[i] = at_row
+        if own:
+            searched_X = featurize([other_texts[i] for i in own]) if featurize is not None \
+                else sp.csr_matrix(other_X)[own]
+            found, sims = index.search(searched_X)
+            copies = source >= 0
+            nearest[copies], cosine[copies] = found[source[copies]], sims[source[copies]]
         near = (nearest >= 0) & ~exact & ~other_empty
     # an exact duplicate's training document is its hash match, not the nearest neighbour
     nearest[exact] = candidates[first[at[exact]]]

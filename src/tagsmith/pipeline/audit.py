@@ -2264,9 +2264,11 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
             # (of X_c, its rows naming the documents in the file's order)
             index = dup.NearLeakIndex(near_X, threshold, rows=order) \
                 if near_X is not None else None
+            # featurized and searched: the split's texts that are neither exact leaks
+            # nor repeats of an earlier text (their results are known)
             results = {name: dup.leakage(hashes, list(other), train_X=index,
-                                         other_X=featurizer.transform(list(other))
-                                         if near else None, threshold=threshold)
+                                         featurize=featurizer.transform if near else None,
+                                         threshold=threshold)
                        for name, other in splits.items()}
             del index
             leakage = health.leakage_section(results, texts,
