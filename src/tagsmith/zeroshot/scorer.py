@@ -1569,7 +1569,7 @@ class ZeroShotClassifier:
         return self.encoder.encode(_as_list(texts), show_progress=self.show_progress)
 
     def predict_topk(self, texts: Iterable[str], k: int = 10, *, warn: bool = True,
-                     warn_foreign: bool | None = None, vectors=None) -> TopK:
+                     warn_foreign: bool | None = None, vectors: np.ndarray | None = None) -> TopK:
         """Top ``k`` labels per text (``n_docs x k``), best cosine first.
 
         A text without a word -- empty, whitespace only, or punctuation and symbols
