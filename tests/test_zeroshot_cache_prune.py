@@ -504,3 +504,16 @@ def test_a_file_put_in_place_of_the_one_read_does_not_give_its_rows(tmp_path, ca
     assert encoder.embedded == ["a new label"]
     assert not caplog.records
     np.testing.assert_allclose(vectors, Wide().encode(wanted), rtol=0, atol=1e-6)
+
+
+def test_a_corpus_s_file_does_not_remove_a_vocabulary_s_part_file_it_holds(tmp_path):
+    """A corpus's embeddings written whole (documents-*.npz) were taken as covering every
+    vocabulary part file whose texts the corpus happened to hold, and removed them (each
+    part file opened to see, on every write): a restricted run's labels then re-embedded.
+    Only a vocabulary's whole file covers its parts."""
+    embed_cached(WordEncoder(), TEXTS[:2], tmp_path, part=True)
+    (part,) = _parts(tmp_path)
+    embed_cached(WordEncoder(), TEXTS[:2] + ["more of the pool"], tmp_path, kind="document")
+    assert part.exists()
+    embed_cached(WordEncoder(), TEXTS, tmp_path)  # the vocabulary whole: covered
+    assert not part.exists()

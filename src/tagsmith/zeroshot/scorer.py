@@ -999,8 +999,10 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
         return vectors
     # restrictions of a vocabulary now cached whole, and the least recently used of many
     # restrictions, are removed: every --only of other labels added a file for good
+    # a corpus's file covers no vocabulary's part file: a part whose texts the corpus
+    # happened to hold was removed (and every part file opened to see) on each write
     _prune_parts(cache_dir, path, identity, encoder.dim,
-                 None if part else _digest_set(hashes))
+                 None if part or kind == "document" else _digest_set(hashes))
     if not part:
         _say_unused(cache_dir)
     return vectors
