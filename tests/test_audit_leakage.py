@@ -262,6 +262,11 @@ def test_leakage_takes_features_or_a_featurizer_and_rows_for_every_text():
     given = leakage(text_hashes(train), other, train_X=train_X,
                     other_X=featurizer.transform(other))
     assert given["near_mask"].tolist() == [i in (2, 5, 6) for i in range(len(other))]
+    # a featurize that loses or adds rows is named, not a numpy index error
+    # (or a silent misalignment) later
+    with pytest.raises(InvalidParameterError, match=r"featurize.*one row per text.*4"):
+        leakage(text_hashes(train), other, train_X=train_X,
+                featurize=lambda texts: featurizer.transform(texts[:-1]))
 
 
 def test_audit_featurizes_a_split_s_texts_that_copy_none(monkeypatch):

@@ -755,18 +755,27 @@ def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *,
         # each text that is no exact duplicate searched; with featurize, each distinct
         # one once (its first row): equal texts get equal features, so the same nearest
         # document and cosine (rows of a given other_X are searched as they are)
-        first_row: dict[object, int] = {}
-        own: list[int] = []  # the rows searched
         source = np.full(len(other_texts), -1, np.int64)  # per row, the searched one it is
-        for i in np.flatnonzero(~exact):
-            at_row = first_row.setdefault(other_texts[int(i)] if featurize is not None else i,
-                                          len(own))
-            if at_row == len(own):
-                own.append(int(i))
-            source[i] = at_row
-        if own:
-            searched_X = featurize([other_texts[i] for i in own]) if featurize is not None \
-                else sp.csr_matrix(other_X)[own]
+        if featurize is None:
+            own = np.flatnonzero(~exact)  # the rows searched
+            source[own] = np.arange(len(own))
+        else:
+            first_row: dict[str, int] = {}
+            rows: list[int] = []
+            for i in np.flatnonzero(~exact).tolist():
+                source[i] = first_row.setdefault(other_texts[i], len(rows))
+                if source[i] == len(rows):
+                    rows.append(i)
+            own = np.asarray(rows, np.int64)
+        if len(own):
+            if featurize is None:
+                searched_X = sp.csr_matrix(other_X)[own]
+            else:
+                searched_X = featurize([other_texts[i] for i in own.tolist()])
+                if searched_X.shape[0] != len(own):
+                    raise InvalidParameterError(
+                        "featurize", f"one row per text it is given ({len(own):,})",
+                        f"{searched_X.shape[0]:,} rows")
             found, sims = index.search(searched_X)
             copies = source >= 0
             nearest[copies], cosine[copies] = found[source[copies]], sims[source[copies]]
