@@ -1392,12 +1392,65 @@ def _contained_from(name: str) -> int:
     return 2 if re.search(f"[{UNSPACED}]", name) else 3
 
 
-def _may_name(answer: LabelAnswer, label_id: int, space: LabelSpace) -> bool:
+class _NameFolds:
+    """The names :func:`_may_name` compares, folded once within one reading of a review
+    (:func:`_read_decisions`): each label's names (with how long a name must be to be
+    read as held, :func:`_contained_from`), each unknown name, and a
+    :class:`difflib.SequenceMatcher` for each label name that an unknown name's length
+    allows to be alike. They were rebuilt on every undecided row: a label's 120 names
+    folded, and each name indexed by difflib again for every unknown name (50 labels of
+    120 names, 10^4 rows: 20 s)."""
+
+    def __init__(self) -> None:
+        self._labels: dict[int, tuple[tuple[str, int], ...]] = {}
+        self._given: dict[str, tuple[str, int]] = {}
+        self._matchers: dict[str, Any] = {}
+
+    def label(self, space: LabelSpace, label_id: int) -> tuple[tuple[str, int], ...]:
+        """The folded names of label ``label_id`` (preferred or alternative, any
+        language, its notation and URI), each with :func:`_contained_from` of it."""
+        names = self._labels.get(label_id)
+        if names is None:
+            from tagsmith.labeling.parsing import fold_name
+
+            label = space[label_id]
+            folded = dict.fromkeys(fold_name(name) for name in (
+                *label.pref_labels.values(), *(alt for alts in label.alt_labels.values()
+                                               for alt in alts), label.notation or "",
+                label.uri) if name)
+            names = self._labels[label_id] = tuple((name, _contained_from(name))
+                                                   for name in folded)
+        return names
+
+    def given(self, name: str) -> tuple[str, int]:
+        """An unknown name folded, with :func:`_contained_from` of it."""
+        folded = self._given.get(name)
+        if folded is None:
+            from tagsmith.labeling.parsing import fold_name
+
+            fold = fold_name(name)
+            folded = self._given[name] = (fold, _contained_from(fold))
+        return folded
+
+    def matcher(self, name: str):
+        """A :class:`difflib.SequenceMatcher` whose second sequence is ``name`` (the one
+        difflib indexes)."""
+        alike = self._matchers.get(name)
+        if alike is None:
+            import difflib
+
+            alike = self._matchers[name] = difflib.SequenceMatcher(None, "", name)
+        return alike
+
+
+def _may_name(answer: LabelAnswer, label_id: int, space: LabelSpace,
+              folds: _NameFolds | None = None) -> bool:
     """Whether one of the names ``answer`` gave that no label has may be the label
     ``label_id`` (misspelt, shared with another label, or given with an invalid
     confidence): a folded name of the label (preferred or alternative, any language, its
     notation) equal to it, holding it or held in it (:func:`_contained_from`), or alike
-    by :data:`MISSPELT_RATIO`.
+    by :data:`MISSPELT_RATIO`. ``folds`` keeps the names folded across calls (one
+    review's rows).
     An answer whose names are not known may name any label.
 
     >>> from tagsmith.data.labelspace import Label
@@ -1409,41 +1462,38 @@ def _may_name(answer: LabelAnswer, label_id: int, space: LabelSpace) -> bool:
     ...           space), _may_name(LabelAnswer(frozenset(), True), 1, space)
     (False, True)
     """
-    import difflib
-
-    from tagsmith.labeling.parsing import fold_name
-
     if not answer.unknown:
         return True
-    label = space[label_id]
-    names = {fold_name(name) for name in (
-        *label.pref_labels.values(), *(alt for alts in label.alt_labels.values()
-                                       for alt in alts), label.notation or "",
-        label.uri) if name}
+    folds = _NameFolds() if folds is None else folds
+    names = folds.label(space, label_id)
     for given in answer.unknown:
-        folded = fold_name(given)
+        folded, folded_from = folds.given(given)
         if not folded:
             continue
         # the ratio reached through its upper bounds, as difflib.get_close_matches
-        # does: 12 ms a row of a label of 120 names, 20 minutes at 10^5 rows
-        alike = difflib.SequenceMatcher(None)
-        alike.set_seq1(folded)
-        for name in names:
-            shorter = min(folded, name, key=len)
-            if folded == name or (len(shorter) >= _contained_from(shorter)
+        # does: 12 ms a row of a label of 120 names, 20 minutes at 10^5 rows. The
+        # first, real_quick_ratio, is of the lengths alone: taken here, before a
+        # matcher of the name is built
+        for name, name_from in names:
+            # the shorter's _contained_from (the unknown name's where they are as long)
+            shorter, shorter_from = ((folded, folded_from) if len(folded) <= len(name)
+                                     else (name, name_from))
+            if folded == name or (len(shorter) >= shorter_from
                                   and (folded in name or name in folded)):
                 return True
-            alike.set_seq2(name)
-            if alike.real_quick_ratio() >= MISSPELT_RATIO \
-                    and alike.quick_ratio() >= MISSPELT_RATIO \
-                    and alike.ratio() >= MISSPELT_RATIO:
+            if 2.0 * len(shorter) / (len(folded) + len(name)) < MISSPELT_RATIO:
+                continue
+            alike = folds.matcher(name)
+            alike.set_seq1(folded)
+            if alike.quick_ratio() >= MISSPELT_RATIO and alike.ratio() >= MISSPELT_RATIO:
                 return True
     return False
 
 
 def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
                 path: Path, line: int, csv_cells: bool, space_name: str,
-                beside: list[tuple[str, ...]] | None = None
+                beside: list[tuple[str, ...]] | None = None,
+                folds: _NameFolds | None = None
                 ) -> tuple[str | None, tuple[int, int] | None]:
     """The decision a label file's answer for the row's document implies (``accept``
     or ``reject``); None where the file does not hold that document, and ``partial``
@@ -1456,7 +1506,8 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
     they were read (None where the file does not hold the document): the caller
     applying the decision reads them no second time. A row whose label the answer
     lacks, decided though the answer also named labels the vocabulary lacks (none of
-    them like the label: :func:`_may_name`), has those names appended to ``beside``."""
+    them like the label: :func:`_may_name`), has those names appended to ``beside``;
+    ``folds`` keeps the names :func:`_may_name` folded across one review's rows."""
     # the answer looked up before any cell is checked: an undecided row is no decision,
     # read nowhere, and a row whose document the file lacks stays one (a row added by
     # hand and left blank failed the whole run, though nothing would decide it)
@@ -1498,7 +1549,7 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
         # labels): a wrong row was accepted, a right label taken off, only because the
         # LLM could not name it
         return "not_offered", pair
-    if not present and answer.partial and _may_name(answer, label_id, space):
+    if not present and answer.partial and _may_name(answer, label_id, space, folds):
         # a name the answer gave that no label has may be this label, misspelt; one
         # like no name of it ("Something else entirely" beside "Trade topics") decides
         # as the answer's other labels do: the stop-56 walk left 43 of 100 rows
@@ -1531,6 +1582,7 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
                        "decided_beside_unknown_labels": 0})
     # the names beside which rows were decided (the unknown names of their answers)
     beside: list[tuple[str, ...]] = []
+    folds = _NameFolds()  # the names _may_name compares, folded once for every row
     # a JSONL review keeps its values as they are: no ' to strip from them
     csv_cells = review_format(path) == "csv"
     added = _DecisionLike()
@@ -1546,7 +1598,7 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
         if not _decided(row["decision"]):
             n_beside = len(beside)
             verdict, read = (None, None) if answers is None else _decided_by(
-                row, answers, space, path, line, csv_cells, space_name, beside)
+                row, answers, space, path, line, csv_cells, space_name, beside, folds)
             if answers is not None:
                 counts["decided_beside_unknown_labels"] += len(beside) - n_beside
             if verdict is None or verdict in ("partial", "not_offered", "two_ways"):
