@@ -43,7 +43,7 @@ import numpy as np
 
 from tagsmith._params import check_language
 from tagsmith._plural import and_more, plural, plural_s
-from tagsmith.audit import DECISION_VALUES
+from tagsmith.audit import DECISION_VALUES, REVIEW_MARK
 from tagsmith.audit.detect import KINDS
 from tagsmith.data.corpus import ReadReport
 from tagsmith.data.csvlimits import (
@@ -3381,20 +3381,13 @@ def key_like(keys: Sequence[str], label_id: int, space: LabelSpace) -> str:
     return f"<{uri}>"
 
 
-#: the key of a label output's line (``scores`` beside ``labels``) listing the labels a
-#: review added in :func:`apply_review`, a person's decision or an LLM's
-#: (``decide_from``: the deciding answer's confidence is not kept), each scoring 1.0, a
-#: decision, not an LLM's stated certainty: ``audit --label-confidence`` reads their
-#: confidence as unknown
-#: (:func:`tagsmith.pipeline.audit.read_audit_corpus`); a file written before it has
-#: none, its added labels read as a stated 1.0
-REVIEW_MARK = "added_by_review"
 
 
 def _review_mark(record) -> list[str]:
-    """The keys ``record``'s :data:`REVIEW_MARK` names ([] where it has none); a value
-    that is not a list of strings (a string, a number) is refused, naming the line: it
-    was dropped with no word when the line was rewritten, and ignored on reading."""
+    """The keys ``record``'s :data:`~tagsmith.audit.REVIEW_MARK` names ([] where it has
+    none); a value that is not a list of strings (a string, a number) is refused, naming
+    the line: it was dropped with no word when the line was rewritten, and ignored on
+    reading."""
     from tagsmith.exceptions import DataError
 
     marked = (record.metadata or {}).get(REVIEW_MARK)

@@ -49,7 +49,7 @@ from tagsmith._params import (
 )
 from tagsmith._plural import and_more, clip, plural, plural_s
 from tagsmith._typing import LabelMatrix
-from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT
+from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT, REVIEW_MARK
 from tagsmith.audit.detect import (
     STATED_CERTAIN,
     UNKNOWN_CONFIDENCE,
@@ -3263,7 +3263,7 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
     line has none (a corpus of the user's own); ``"invalid"`` where its ``scores`` is
     not one number in [0, 1] per label (NaN, out of range, a bool, another length: the
     line's labels read as given, as without scores, and counted in a warning). A label
-    the line's ``added_by_review`` names (:data:`tagsmith.audit.review.REVIEW_MARK`: a
+    the line's ``added_by_review`` names (:data:`tagsmith.audit.REVIEW_MARK`: a
     review added it, a person or ``--decide-from``'s LLM, scoring 1.0) has no score
     here: its confidence is unknown, not an LLM's stated 1.0."""
     scores = record.metadata.get("scores") if record.metadata else None
@@ -3273,8 +3273,6 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
             isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x <= 1
             for x in scores):
         return "invalid"
-    from tagsmith.audit.review import REVIEW_MARK
-
     marked = record.metadata.get(REVIEW_MARK)
     # a review's decision, not the LLM's certainty (read so, a reviewed label's 1.0 was
     # the LLM's surest in the next audit's --label-confidence); a mark that is not a list
