@@ -1388,6 +1388,25 @@ def test_apply_review_drops_a_stale_mark_with_a_count_and_refuses_a_malformed_on
     assert read.confidences is None  # its only line read as one without scores
 
 
+def test_apply_review_applies_an_unscored_line_whose_mark_is_malformed(tmp_path):
+    """A malformed ``added_by_review`` is refused on a scored line, where the mark is
+    read (test above). On a line without ``scores`` the mark is never used (it is written
+    as it was), yet it refused the whole review there too; now the line is applied."""
+    bad = tmp_path / "unscored.jsonl"
+    bad.write_text(json.dumps({"id": "e", "text": DOCS[4][1],
+                               "labels": ["http://x/sun", "http://x/snow"],
+                               "added_by_review": "http://x/snow"}) + "\n",
+                   encoding="utf-8")
+    review = tmp_path / "review.csv"
+    write_review([{**_row(4, "missing", "rain", "accept"), "doc": 0, "line": 1}], review)
+    out = tmp_path / "out.jsonl"
+    stats = apply_review(bad, review, out, SPACE)
+    assert stats["n_added"] == 1
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert written["labels"] == ["http://x/sun", "http://x/snow", "http://x/rain"]
+    assert written["added_by_review"] == "http://x/snow" and "scores" not in written
+
+
 def test_a_label_an_llm_decided_to_add_is_marked_as_a_reviews_and_reads_as_unknown(
         tmp_path):
     """``apply-review --decide-from`` adds a label an LLM decided (scoring 1.0, as a

@@ -3433,8 +3433,10 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
     # the labels a review added (REVIEW_MARK, a scored line's; a person's or, with
     # decide_from, an LLM's decision): their 1.0 is a decision,
     # not an LLM's certainty; it read as the LLM's stated 1.0 in the next audit's
-    # --label-confidence, the file telling the two apart nowhere
-    added = _review_mark(record)
+    # --label-confidence, the file telling the two apart nowhere. Read on a scored line
+    # only: an unscored line's mark is never used (its metadata is written as it was),
+    # and a malformed one there refused the whole review over a key nothing reads
+    added = _review_mark(record) if scored else []
     changed = False
     for decision in decisions:
         present = [i for i, label_id in enumerate(ids) if label_id == decision.label_id]
