@@ -4644,6 +4644,46 @@ def test_embed_said_embeds_each_document_once_in_order_as_one_piece(monkeypatch,
     assert seen == texts[:99] and got.shape == (99, 2)
 
 
+def test_embed_said_refuses_to_cache_by_an_encoder_without_dim_naming_it(tmp_path,
+                                                                         monkeypatch):
+    """The cache keys its files by the encoder's dim and name, which the probing wrapper
+    copied as 0 or "": an encoder without dim was embedded in full, then its file went
+    unwritten with a vague "not caching" warning. It is refused, naming what it lacks;
+    without a cache it is embedded as before, and the identity is worked out once."""
+    from tagsmith.cli import llm_commands
+
+    from conftest import WordEncoder
+
+    class NoDim:
+        name = "no dim"
+
+        def __init__(self):
+            self.embedded = 0
+
+        def encode(self, texts, *, show_progress=False):
+            self.embedded += len(texts)
+            return WordEncoder().encode(texts)
+
+    class Scorer:
+        show_progress = False
+
+        def __init__(self, encoder):
+            self.encoder = encoder
+
+    texts = [f"football match {i}" for i in range(5)]
+    encoder = NoDim()
+    with pytest.raises(InvalidParameterError, match=r"'NoDim \(it has no dim\)'"):
+        llm_commands._embed_said(Scorer(encoder), texts, 0, str(tmp_path / "cache"))
+    assert encoder.embedded == 0 and not (tmp_path / "cache").exists()
+    assert llm_commands._embed_said(Scorer(encoder), texts, 0).shape[0] == 5
+    calls = []
+    real = WordEncoder()
+    monkeypatch.setattr(type(real), "identity", property(
+        lambda self: calls.append(1) or "words-v1"), raising=False)
+    llm_commands._embed_said(Scorer(real), texts, 0, str(tmp_path / "cache"))
+    assert len(calls) == 1 and list((tmp_path / "cache").glob("documents-*.npz"))
+
+
 def test_embed_said_reads_the_documents_an_earlier_run_embedded(tmp_path, monkeypatch,
                                                                  caplog):
     """label --shortlist-zeroshot embedded its whole corpus on every run: a rerun of a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -1763,7 +1764,7 @@ def _embed_said(scorer, texts, n_human: int, cache_dir=None):
     from tagsmith.zeroshot.scorer import embed_cached
 
     probing = _ProbingEncoder(scorer.encoder, n_human,
-                              getattr(scorer, "show_progress", False))
+                              getattr(scorer, "show_progress", False), cached=bool(cache_dir))
     if not cache_dir:
         return probing.encode(texts)
     vectors = embed_cached(probing, list(texts), cache_dir, kind="document",
@@ -1779,17 +1780,30 @@ class _ProbingEncoder:
     """``encoder`` (of :func:`_embed_said`), timing its first call of at least
     :data:`EMBED_PROBE_FROM` texts on :data:`EMBED_PROBE` of them and saying about how
     long the rest (and ``n_human`` more) takes; ``embedded`` counts the texts it was
-    given. The cache keys its files by the encoder it wraps."""
+    given. The cache keys its files by the encoder it wraps: ``cached``, an encoder
+    without the ``dim`` or ``name`` the cache reads is refused, naming it (it was copied
+    as 0 or "", and the cache's write failed with a vague "not caching" warning)."""
 
-    def __init__(self, encoder, n_human: int, show_progress: bool):
+    def __init__(self, encoder, n_human: int, show_progress: bool, *, cached: bool = False):
         self.encoder, self.n_human, self.show_progress = encoder, n_human, show_progress
         self.embedded = 0
-        # the wrapped encoder's, read by the cache (where there is one)
+        if cached:
+            from tagsmith.exceptions import InvalidParameterError
+
+            for attribute in ("dim", "name"):
+                if not hasattr(encoder, attribute):
+                    raise InvalidParameterError(
+                        "encoder", "an encoder with the dim and name that the embedding "
+                        "cache keys its files by", f"{type(encoder).__name__} (it has no "
+                        f"{attribute})")
+        # the wrapped encoder's, read by the cache alone (which checked them above)
         self.dim: int = getattr(encoder, "dim", 0)
         self.name: str = getattr(encoder, "name", "")
 
-    @property
+    @functools.cached_property
     def identity(self) -> str:
+        """The wrapped encoder's, worked out once (a sentence encoder's hashes its
+        model's files) though the cache reads it on each file it looks at."""
         from tagsmith.zeroshot.scorer import encoder_identity
 
         return encoder_identity(self.encoder)
