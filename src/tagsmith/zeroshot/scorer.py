@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from glob import escape as glob_escape
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -426,8 +426,13 @@ def index_cache_prefix(encoder: Encoder, texts: list[str], cache_dir: str | Path
     return _part_file(path).with_suffix("") if part else path.with_suffix("")
 
 
+#: what a cache file's texts are (:func:`embed_cached`'s ``kind``): typed, so that a
+#: misspelling ("documents", the files' word) is caught before :func:`_prefix` refuses it
+CacheKind = Literal["label", "document"]
+
+
 def _cache_file(cache_dir: Path, identity: str, texts_digest: str,
-                kind: str = "label") -> Path:
+                kind: CacheKind = "label") -> Path:
     """``labels-*.npz``, or ``documents-*.npz`` for a corpus's texts (``kind``
     ``"document"``): those are removed once unused for :data:`UNUSED_DAYS` days
     (:func:`_say_unused`), a vocabulary's are not."""
@@ -665,7 +670,7 @@ def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = 
 
 
 def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
-                skip: Path | None = None, kind: str = "label"
+                skip: Path | None = None, kind: CacheKind = "label"
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The vectors of the texts of digests ``hashes`` found in the files of ``cache_dir``
     written by the encoder ``identity`` that keep their vectors by text digest (part
@@ -896,7 +901,7 @@ def cached_vectors(encoder: Encoder, texts: list[str], cache_dir: str | Path | N
 
 def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | None, *,
                  show_progress: bool = False, part: bool = False,
-                 kind: str = "label") -> np.ndarray:
+                 kind: CacheKind = "label") -> np.ndarray:
     """Embeddings of ``texts``, read from / written to ``cache_dir`` when given.
 
     A cache file records the encoder's identity (:func:`encoder_identity`) and a digest
