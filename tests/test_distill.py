@@ -956,6 +956,37 @@ def test_cli_distill_counts_apart_the_lines_whose_labels_were_all_skipped(tmp_pa
     assert (summary["n_no_label"], summary["n_all_labels_skipped"]) == (8, 3)
 
 
+def test_read_soft_labels_counts_the_empty_answers_apart_from_the_all_skipped(tmp_path):
+    """distill's n_no_label was the rows of no label less n_all_labels_skipped, two counts
+    taken apart: were an all-skipped line ever left out and counted, it went wrong (or
+    negative) without a word. The reader counts the LLM's empty answers itself, on the
+    rows it keeps: copies of an empty answer and of an all-skipped line, left out, count
+    in neither."""
+    space = load_vocabulary(sport_vocab(tmp_path))
+    lines = [
+        {"id": "a", "text": "a football story", "labels": ["<u:sport>"], "scores": [0.9]},
+        {"id": "b", "text": "the weather is rainy", "labels": [], "scores": []},
+        {"id": "c", "text": "a gardening story", "labels": ["http://x/gardening"],
+         "scores": [0.9]},
+        {"id": "d", "text": "a gardening story", "labels": ["http://x/gardening"],
+         "scores": [0.9], "copy_of": "c"},
+        {"id": "e", "text": "the weather is rainy", "labels": [], "scores": [],
+         "copy_of": "b"},
+        {"id": "f", "text": "a second gardening story", "labels": ["http://x/gardening",
+                                                                   "http://x/plants"],
+         "scores": [0.9, 0.5]},
+    ]
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    kinds: dict[str, int] = {}
+    texts, Y = read_soft_labels(path, space, unknown_labels="skip", counts=kinds)
+    assert texts == ["a football story", "the weather is rainy", "a gardening story",
+                     "a second gardening story"]
+    assert (kinds["n_no_label"], kinds["n_all_labels_skipped"]) == (1, 2)
+    assert kinds["n_no_label"] + kinds["n_all_labels_skipped"] == int(
+        np.count_nonzero(np.diff(Y.indptr) == 0))
+
+
 def test_cli_label_then_distill_through_a_local_server(goemotions_small, tmp_path):
     space = load_vocabulary(goemotions_small["vocab"])
     truth = {}

@@ -2158,8 +2158,9 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
     # label's answers that no label applies: learnt as negatives of every label, which
     # the closing line said nowhere ("distilled linear from 50 LLM-labelled documents");
     # the lines whose every label --unknown-labels skip skipped, counted apart (they
-    # were counted as the LLM's answers that no label applies)
-    kinds["n_no_label"] = _lines_without_labels(Y) - kinds["n_all_labels_skipped"]
+    # were counted as the LLM's answers that no label applies): kinds' n_no_label, the
+    # reader's own count (the empty rows less the skipped went wrong, or negative, were
+    # an all-skipped line ever left out and counted)
     if not Y.nnz:
         from tagsmith.exceptions import CorpusFormatError
         from tagsmith.pipeline.io import review_queue_hint

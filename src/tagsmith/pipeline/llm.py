@@ -719,7 +719,9 @@ def read_soft_labels(path: str | Path, label_space: LabelSpace, *,
     (an LLM's labels) and those whose line does not (people's labels concatenated in,
     as a desk retraining on last month's corpus and this month's LLM labels does); and
     ``n_all_labels_skipped``: those whose line named labels, every one of them skipped
-    (``unknown_labels="skip"``), left with no label (as an empty label set is).
+    (``unknown_labels="skip"``), left with no label (as an empty label set is); and
+    ``n_no_label``: the others left with no label, the LLM's answers that no label
+    applies (``"labels": []``).
     ``vocabulary`` names ``label_space`` in an
     unknown label's error (``"the vocabulary V.tsv"``), as
     :func:`~tagsmith.pipeline.io.read_labelled`'s does. ``on_error`` and
@@ -910,6 +912,11 @@ def _read_soft_labels(path: str | Path, label_space: LabelSpace, *,
         counts["n_scored"] = sum(scored)
         counts["n_unscored"] = len(scored) - counts["n_scored"]
         counts["n_all_labels_skipped"] = sum(all_skipped)
+        # counted here, on the rows kept, beside the lines they came from: distill took
+        # the empty rows less n_all_labels_skipped, which went wrong (or negative)
+        # without a word were an all-skipped line ever left out and its count kept
+        empty = np.diff(Y.indptr) == 0
+        counts["n_no_label"] = int(np.count_nonzero(empty & ~np.asarray(all_skipped, bool)))
     if ids is not None:
         ids.extend(doc_ids)
     return texts, Y, metas
