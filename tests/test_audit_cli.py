@@ -3571,6 +3571,44 @@ def test_label_confidence_in_the_python_api_says_an_exact_1_is_no_stated_confide
     assert "STATED_CERTAIN" in all_one
 
 
+def test_label_confidence_on_the_command_line_words_its_exact_1_warnings_for_a_label_output(
+        small_corpus, goemotions_small, tmp_path, caplog):
+    """audit --label-confidence's warnings of labels without a stated confidence spoke
+    Python on the command line ("exactly 1 in Y", tagsmith.audit.detect.STATED_CERTAIN,
+    read_audit_corpus), which the command has no way to pass: they speak of a label
+    output's lines there; the report keeps the Python wording (the test above)."""
+    labels = tmp_path / "labels.jsonl"
+    _llm_labels_with_doubtful_wrong_ones(small_corpus, goemotions_small, labels)
+    records = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    mixed, certain = tmp_path / "mixed.jsonl", tmp_path / "certain.jsonl"
+    mixed.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "scores" or i % 2})
+                             + "\n" for i, r in enumerate(records)), encoding="utf-8")
+    certain.write_text("".join(json.dumps(dict(r, scores=[1.0] * len(r["labels"]))) + "\n"
+                               for r in records), encoding="utf-8")
+
+    def logged(path):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagsmith"):
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "audit", str(path), "--vocab", str(goemotions_small["vocab"]), "-o",
+                str(tmp_path / path.stem), "--scores", "knn", "--no-html", "--no-plots",
+                "--min-probability", "0.05", "--label-confidence"])
+        assert result.exit_code == 0, result.output
+        return [r.getMessage() for r in caplog.records
+                if "confidence" in r.getMessage() and "label" in r.getMessage()]
+
+    (said,) = [m for m in logged(mixed) if "no stated confidence" in m]
+    assert said.startswith("--label-confidence: ") and "on a line without scores" in said
+    assert "Y" not in said.split() and "STATED_CERTAIN" not in said
+    assert "read_audit_corpus" not in said
+    (said,) = [m for m in logged(certain) if "no given label carries" in m]
+    assert said.startswith("--label-confidence: ") and "line's scores are 1.0" in said
+    assert "STATED_CERTAIN" not in said and "Y is 0/1" not in said
+    # the report (a Python reader's too) keeps the Python wording
+    report = json.loads((tmp_path / "certain" / "report.json").read_text(encoding="utf-8"))
+    assert any("STATED_CERTAIN" in w for w in report["warnings"])
+
+
 def test_read_audit_corpus_warns_once_of_scores_it_cannot_read(tmp_path, caplog):
     """A line's scores holding NaN (the string: a bare NaN is no JSON, refused), a value
     outside [0, 1], or a list of another length than its labels were dropped silently,

@@ -2129,13 +2129,19 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
                        "(in Y, a value of exactly 1 is no stated confidence: an LLM's "
                        "stated 1.0 is tagsmith.audit.detect.STATED_CERTAIN, as "
                        "read_audit_corpus(..., confidences=True) reads it)")
-            logger.warning(message)
+            # the command line reads a label output's lines, not a Y: it was told of Y
+            # and STATED_CERTAIN, which it has no way to pass (the report keeps these)
+            logger.warning(message, extra={"cli_message": (
+                "--label-confidence: no given label carries a confidence below 1 (every "
+                "line's scores are 1.0, or its lines have none), so the ranking is the "
+                "audit's own")})
             warnings.append(message)
         elif n_unstated:
             # a Y mixing confidences with exact 1s (an LLM's 1.0 passed as it is, say):
             # those labels were left out of the blend with nothing said
             message = _unstated_confidence_message(n_unstated, n_given)
-            logger.warning(message)
+            logger.warning(message, extra={
+                "cli_message": _unstated_confidence_message(n_unstated, n_given, cli=True)})
             warnings.append(message)
         source_name = _choose_source(options, classifier, texts, Y, groups, folds, warnings,
                                      label_space)
@@ -3288,7 +3294,7 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
     return by_key, {}
 
 
-def _unstated_confidence_message(n_unstated: int, n_given: int) -> str:
+def _unstated_confidence_message(n_unstated: int, n_given: int, cli: bool = False) -> str:
     """The warning of ``label_confidence`` on given labels without a stated confidence
     (exactly 1 in ``Y``). It named a line without scores and a 1.0 passed as it is, not
     the labels ``apply-review`` added (``added_by_review``), read so by
@@ -3297,7 +3303,19 @@ def _unstated_confidence_message(n_unstated: int, n_given: int) -> str:
 
     >>> _unstated_confidence_message(3, 10)[:80]
     'label_confidence: 3 of the 10 given labels are exactly 1 in Y, no stated confide'
+
+    ``cli``: the command line's wording, of a label output's lines (it spoke of ``Y`` and
+    ``STATED_CERTAIN``, which the command has no way to pass; its reader reads a stated
+    1.0 as stated).
+
+    >>> _unstated_confidence_message(3, 10, cli=True)[:71]
+    '--label-confidence: 3 of the 10 given labels have no stated confidence '
     """
+    if cli:
+        return (f"--label-confidence: {n_unstated:,} of the {n_given:,} given labels have "
+                "no stated confidence (on a line without scores, or added by apply-review: "
+                "its line's added_by_review): their wrong candidates keep the audit's "
+                "probability and are left out of the mean")
     return (f"label_confidence: {n_unstated:,} of the {n_given:,} given labels are "
             "exactly 1 in Y, no stated confidence (a line without scores in label's "
             "output, a label apply-review added (its line's added_by_review), or a 1.0 "
