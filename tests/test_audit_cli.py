@@ -1,6 +1,7 @@
 """`tagsmith audit` and `tagsmith apply-review` end to end, the report, duplicates, leakage."""
 
 import csv
+import html
 import json
 import logging
 import os
@@ -3210,6 +3211,35 @@ def test_audit_label_confidence_blends_the_llms_confidences_into_the_wrong_label
     report = json.loads((tmp_path / "plain" / "report.json").read_text(encoding="utf-8"))
     assert "label_confidence" not in report["meta"]["options"]
     assert "label_confidence" not in report["noise"]["method"]
+
+
+def test_audit_label_confidence_says_its_queue_is_two_lists_in_turn_not_by_probability(
+        small_corpus, goemotions_small, tmp_path):
+    """Under --label-confidence the queue takes the audit's flagged rows and the LLM's
+    least confident labels in turn, its probability column out of order, where the
+    command said "the review queue holds the 20 most likely" and the page "ranked by the
+    probability of each pair being an error": both say what the order is under the
+    option, and keep their words without it."""
+    labels = tmp_path / "labels.jsonl"
+    _llm_labels_with_doubtful_wrong_ones(small_corpus, goemotions_small, labels)
+    common = ["audit", labels, "--vocab", goemotions_small["vocab"], "--scores", "knn",
+              "--no-plots", "--min-probability", "0.05", "--max-review", "20"]
+    plain = invoke(*common, "-o", tmp_path / "plain")
+    blended = invoke(*common, "-o", tmp_path / "blended", "--label-confidence")
+    assert plain.exit_code == 0 and blended.exit_code == 0, (plain.output, blended.output)
+    assert ("the review queue holds its first 20 rows, the audit's most likely and the "
+            "LLM's least confident in turn: --max-review") in blended.output
+    assert "20 most likely" not in blended.output
+    assert "the review queue holds the 20 most likely: --max-review" in plain.output
+    page = {name: html.unescape((tmp_path / name / "report.html").read_text(encoding="utf-8"))
+            for name in ("plain", "blended")}
+    assert "its probability column need not be in order" in page["blended"]
+    assert "ranked by the probability of each pair" not in page["blended"]
+    assert ("The review queue holds the first 20 of them, the audit's most likely and the "
+            "LLM's least confident in turn (--max-review).") in page["blended"]
+    assert "ranked by the probability of each pair being an error" in page["plain"]
+    assert "The review queue holds the 20 most likely of them (--max-review)." in page["plain"]
+    assert "need not be in order" not in page["plain"]
 
 
 def _report_of_record(path, corpus):

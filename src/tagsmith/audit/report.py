@@ -713,6 +713,13 @@ def _queue_html(noise: dict, max_review: int | None) -> str:
     ' The review queue holds the 2 most likely of them (--max-review 1'
     >>> _queue_html({"n_flagged_missing": 2, "n_flagged_wrong": 3}, 5)
     ''
+
+    Under ``--label-confidence`` the queue takes two lists in turn, its probability
+    column out of order: "the most likely" was not what it held.
+
+    >>> _queue_html({"n_flagged_missing": 2, "n_flagged_wrong": 3, "method": {
+    ...     "label_confidence": {"n_wrong_cap": 3}}}, 1)[:74]
+    " The review queue holds the first 1 of them, the audit's most likely and t"
     """
     reviewed = noise.get("reviewed")
     left_out = reviewed["n_left_out"] if reviewed else 0
@@ -729,16 +736,28 @@ def _queue_html(noise: dict, max_review: int | None) -> str:
     if max_review == 0:
         return said + " The review queue is empty (--max-review 0)."
     rows = noise.get("n_review_rows", max_review)  # a report written before has none
+
+    def held(n: int) -> str:
+        # --label-confidence: the queue takes two lists in turn, not the most likely
+        return (f"the first {_num(n)} of them, the audit's most likely and the LLM's "
+                "least confident in turn" if _interleaved(noise) else
+                f"the {_num(n)} most likely of them")
     if rows > max_review:
-        return said + (f" The review queue holds the {_num(rows)} most likely of them "
+        return said + (f" The review queue holds {held(rows)} "
                        f"(--max-review {_num(max_review)}, raised to keep its first move "
                        "whole).")
     if rows < max_review:
-        return said + (f" The review queue holds the {_num(rows)} most likely of them "
+        return said + (f" The review queue holds {held(rows)} "
                        f"(--max-review {_num(max_review)}, less the half of a move it would "
                        "cut in two).")
-    return said + (f" The review queue holds the {_num(max_review)} most likely of them "
-                   "(--max-review).")
+    return said + f" The review queue holds {held(max_review)} (--max-review)."
+
+
+def _interleaved(noise: dict) -> bool:
+    """Whether ``--label-confidence`` interleaved the queue (its two lists in turn: the
+    probability column out of order)."""
+    rule = (noise.get("method") or {}).get("label_confidence")
+    return isinstance(rule, dict) and "n_wrong_cap" in rule
 
 
 def _moves_html(noise: dict) -> str:
@@ -884,8 +903,13 @@ def _noise_html(noise: dict, candidates: list[dict], scores: dict,
              f'them (here P@1 against the given labels is {_score(scores, "p@1_vs_given")}, '
              f'recall@10 {_score(scores, "r@10_vs_given")}). '
              "Compare labels and bands with them rather than reading them as the true noise "
-             "level; the review queue is ranked by the probability of each pair being an "
-             "error.</p>" + ("" if small else _bounds_html(noise.get("bounds"), noise))
+             + ("level; the review queue takes the audit's flagged pairs, most likely "
+                "first, and the LLM's least confident labels, least confident first, in "
+                "turn (--label-confidence), so its probability column need not be in "
+                "order.</p>"
+                if _interleaved(noise) else
+                "level; the review queue is ranked by the probability of each pair being "
+                "an error.</p>") + ("" if small else _bounds_html(noise.get("bounds"), noise))
              + _signal_html(scores) + _signal_html(noise)
              + _signal_html({"warning": noise.get("rare_labels_note")})
              + _signal_html({"warning": noise.get("one_label_note")})

@@ -3486,14 +3486,23 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     left_out = noise.get("reviewed", {}).get("n_left_out", 0)
     # the queue may hold fewer rows than were flagged: say so, not let the count suggest
     # every flagged candidate is in it
+    # --label-confidence: the queue takes the audit's flagged rows and the LLM's least
+    # confident labels in turn, its probability column out of order: "the 300 most
+    # likely" was not what it held
+    interleaved = _label_confidence_words(noise) is not None
+
+    def held(n: int) -> str:
+        return (f"its first {n:,} rows, the audit's most likely and the LLM's least "
+                "confident in turn" if interleaved else f"the {n:,} most likely")
+
     capped = ("" if max_review is None or max_review >= n_flagged - left_out else
               " (the review queue is empty: --max-review 0)" if max_review == 0 else
-              f" (the review queue holds the {max_review:,} most likely: --max-review)"
+              f" (the review queue holds {held(max_review)}: --max-review)"
               if len(result.review) == max_review else
-              f" (the review queue holds the {len(result.review):,} most likely: "
+              f" (the review queue holds {held(len(result.review))}: "
               f"--max-review {max_review:,}, raised to keep its first move whole)"
               if len(result.review) > max_review else
-              f" (the review queue holds the {len(result.review):,} most likely: "
+              f" (the review queue holds {held(len(result.review))}: "
               f"--max-review {max_review:,}, less the half of a move it would cut in two)")
     # one label a document: a document's wrong and missing rows are one move
     paired = (noise.get("method") or {}).get("single_label")
