@@ -383,7 +383,10 @@ def read_splits(dataset: str, data_dir: Path, work: Path, max_train_docs: int | 
         rows = np.sort(np.random.default_rng(slice_seed).choice(
             len(train[0]), size=max_train_docs, replace=False))
         train = ([train[0][i] for i in rows], train[1][rows])
-        notes.append(f"train = a seeded random sample of {max_train_docs:,} documents")
+        # the seed named: seeds draw different slices, and a results file (audit.py's
+        # meta.json, xmc.py's JSON lines) did not say which one it audited
+        notes.append(f"train = a random sample of {max_train_docs:,} documents drawn with "
+                     f"seed {slice_seed}")
     return {"label_space": space, "train": train, "dev": dev, "test": test, "notes": notes}
 
 

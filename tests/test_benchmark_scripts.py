@@ -1030,6 +1030,32 @@ def test_audit_max_train_docs_draws_its_slice_with_the_seed(tmp_path):
     assert train_texts(0, None) == train_texts(1, None) == texts
 
 
+
+def test_a_random_train_slice_names_its_seed_in_the_notes(tmp_path):
+    """``read_splits``' note said "train = a seeded random sample of N documents" with
+    no seed: now that seeds draw different slices, a results file (audit.py's meta.json,
+    xmc.py's JSON lines) could not tell which slice it audited. It names the seed."""
+    import gzip
+
+    xmc = _benchmark("xmc")
+    source = tmp_path / "work" / "source"
+    source.mkdir(parents=True)
+    (source / "vocab.tsv").write_text("<urn:e:a>\ta\n<urn:e:b>\tb\n", encoding="utf-8")
+    for split, n in (("train", 40), ("dev", 4), ("test", 4)):
+        with gzip.open(source / f"{split}.tsv.gz", "wt", encoding="utf-8") as out:
+            out.writelines(f"{split} comment {i}\t<urn:e:{'ab'[i % 2]}>\n" for i in range(n))
+
+    def notes(**kwargs):
+        return xmc.read_splits("goemotions", tmp_path / "data", tmp_path / "work", 10,
+                               "random", **kwargs)["notes"]
+
+    assert "train = a random sample of 10 documents drawn with seed 3" in notes(slice_seed=3)
+    assert "train = a random sample of 10 documents drawn with seed 0" in notes()
+    assert not [n for n in xmc.read_splits("goemotions", tmp_path / "data",
+                                           tmp_path / "work", None)["notes"]
+                if n.startswith("train =")]  # the whole split: no slice to name
+
+
 def test_audit_reprune_flags_each_label_within_each_budget(tmp_path, monkeypatch, capsys):
     """``audit_reprune.py`` (the README's "flagging by the bounds' count" figures) had no
     test: on a finished run's files it re-flags the wrong candidates of probability 0.5
