@@ -838,3 +838,33 @@ def test_accept_edits_a_label_described_then_redescribed_is_one_accepted_edit():
     assert taxonomy.labels[0] == ("Grain trade", "Grain crops and sales.")
     assert [(x["name"], x["change"], x["to"]) for x in taxonomy.accepted_edits] == [
         ("Grain trade", "described", "Grain crops and sales.")]
+
+
+def _accepting(edit, grain="Grain crops and sales.", **limits):
+    options = TaxonomyOptions(use_case="news", summarise=False, sample_size=20,
+                              minibatch_size=10, max_labels=10, **limits)
+    with LocalChatServer(Extender(edit=edit)) as server:
+        client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+        return generate_taxonomy(_texts()[:20], client, options,
+                                 existing=[("Grain trade", grain),
+                                           ("Cocoa market", "Cocoa.")], accept_edits=True)
+
+
+def test_accept_edits_a_description_given_back_respaced_is_no_edit():
+    # a vocabulary's description over two lines, rewritten at the first step, then
+    # given back (an answer's text is read with single spaces): the "taken back" filter
+    # compared exact strings, so the respaced text stayed accepted and was written
+    given = "Grain crops\nand  sales."
+    calls = []
+
+    def rewrite_then_give_back(labels):
+        calls.append(1)
+        text = "Grain crops, sold." if len(calls) == 1 else "Grain crops and sales."
+        return [(name, text if name == "Grain trade" else description)
+                for name, description in labels]
+
+    taxonomy = _accepting(rewrite_then_give_back, grain=given)
+    assert len(calls) > 1
+    assert taxonomy.labels[0] == ("Grain trade", given)
+    assert taxonomy.accepted_edits == []
+    assert taxonomy.refused_edits == []

@@ -606,15 +606,21 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
                 logger.warning("taxonomy review rejected (%s): keeping the table before it",
                                "; ".join(taxonomy.last_problems[:5]))
             _step_done(bar, client)
-    taxonomy.labels = list(fixed) + labels
     for edit in taxonomy.refused_edits + taxonomy.accepted_edits:
         # each named as given: one respelled by an accepted edit was named as respelled
         edit["name"] = given[edit["index"]][0]
-    # an edit taken back by a later step (respelled, then spelled as given) is none
+    # an edit taken back by a later step (respelled, then spelled as given) is none; a
+    # description given back with other spacing too (split_existing compares words):
+    # it stayed accepted, and its text, the given one respaced, was written
+    for edit in taxonomy.accepted_edits:
+        at = edit["index"]
+        if edit["change"] != "renamed" and fixed[at][1].split() == given[at][1].split():
+            fixed[at] = (fixed[at][0], given[at][1])
     taxonomy.accepted_edits = [
         edit for edit in taxonomy.accepted_edits
         if fixed[edit["index"]][edit["change"] != "renamed"]
         != given[edit["index"]][edit["change"] != "renamed"]]
+    taxonomy.labels = list(fixed) + labels
     # one refused at a step and accepted at a later one changed the label: its refusal
     # said "kept as it was" and the changes were counted twice
     done = {(edit["index"], edit["change"]) for edit in taxonomy.accepted_edits}
