@@ -850,6 +850,29 @@ def _accepting(edit, grain="Grain crops and sales.", **limits):
                                            ("Cocoa market", "Cocoa.")], accept_edits=True)
 
 
+def test_accept_edits_a_refusal_after_the_accepted_edit_stays_listed():
+    # a description accepted at the first step and rewritten over the limit at the
+    # next: the later refusal was dropped for the accepted edit of the same kind, so
+    # "the model tried again and was refused" was lost
+    long = "Wheat, corn, barley, rice, oats and every other grain: crops, exports and sales."
+    calls = []
+
+    def short_then_long(labels):
+        calls.append(1)
+        text = "Grain crops, sold." if len(calls) == 1 else long
+        return [(name, text if name == "Grain trade" else description)
+                for name, description in labels]
+
+    taxonomy = _accepting(short_then_long, description_words=8)
+    assert len(calls) > 1
+    assert taxonomy.labels[0] == ("Grain trade", "Grain crops, sold.")
+    assert [(x["name"], x["change"], x["to"]) for x in taxonomy.accepted_edits] == [
+        ("Grain trade", "description", "Grain crops, sold.")]
+    assert [(x["name"], x["change"], x["step"]) for x in taxonomy.refused_edits] == [
+        ("Grain trade", "description", "update with minibatch 2")]
+    assert all("_at" not in x for x in taxonomy.refused_edits + taxonomy.accepted_edits)
+
+
 def test_accept_edits_a_description_given_back_respaced_is_no_edit():
     # a vocabulary's description over two lines, rewritten at the first step, then
     # given back (an answer's text is read with single spaces): the "taken back" filter

@@ -194,7 +194,9 @@ class Taxonomy:
     #: ``"described"`` (a description written for a label that has none; and, from
     #: ``run_taxonomy(extend=)``, ``"alt name"``: a new label ``to`` named as an
     #: alternative name of the label, refused as a duplicate); each kind
-    #: noted once a label, at the first step that made it (what it became then)
+    #: noted once a label, at the first step that made it (what it became then); with
+    #: ``accept_edits``, one before the label's last accepted edit of that field is
+    #: left out, one after it noted
     refused_edits: list[dict] = field(default_factory=list)
     #: with ``generate_taxonomy(accept_edits=True)``, the respellings (``"renamed"``) and
     #: descriptions (``"description"``, ``"described"``) of labels in use that were
@@ -622,10 +624,22 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
         != given[edit["index"]][edit["change"] != "renamed"]]
     taxonomy.labels = list(fixed) + labels
     # one refused at a step and accepted at a later one changed the label: its refusal
-    # said "kept as it was" and the changes were counted twice
-    done = {(edit["index"], edit["change"]) for edit in taxonomy.accepted_edits}
-    taxonomy.refused_edits = [edit for edit in taxonomy.refused_edits
-                              if (edit.get("index"), edit["change"]) not in done]
+    # said "kept as it was" and the changes were counted twice. By field (a refused
+    # "description" before an accepted "described" is one description) and by step: a
+    # refusal after the last accepted edit (the model editing it again, refused) stays
+    done: dict[tuple, int] = {(edit["index"], _EDIT_FIELD[edit["change"]]): edit["_at"]
+                               for edit in taxonomy.accepted_edits}
+    kept, seen = [], set()
+    for edit in taxonomy.refused_edits:
+        key = (edit.get("index", edit["name"]), edit["change"])
+        if edit["_at"] < done.get((edit.get("index"), _EDIT_FIELD.get(edit["change"])), -1) \
+                or key in seen:  # each kind once a label (one taken back left two)
+            continue
+        seen.add(key)
+        kept.append(edit)
+    taxonomy.refused_edits = kept
+    for edit in taxonomy.refused_edits + taxonomy.accepted_edits:
+        del edit["_at"]  # the order of the steps, for the above alone
     for edit in taxonomy.accepted_edits:
         logger.info("accepted (accept_edits) at %s: %r %s %r", edit["step"],
                     clip(edit["name"], NAME_LIMIT, collapse=False),
@@ -1081,6 +1095,8 @@ def _unacceptable(edit: dict, fixed: list[tuple[str, str]], options: TaxonomyOpt
 
 #: the edits of a label in use that ``accept_edits`` accepts
 _ACCEPTABLE = ("renamed", "description", "described")
+#: the field of a label in use each acceptable edit changes
+_EDIT_FIELD = {"renamed": "name", "description": "description", "described": "description"}
 
 
 def _note_edits(taxonomy: Taxonomy, edits: list[dict], step: str,
@@ -1094,6 +1110,9 @@ def _note_edits(taxonomy: Taxonomy, edits: list[dict], step: str,
     within ``options``' limits on names and descriptions is accepted instead: applied to
     its label there and noted in ``taxonomy.accepted_edits`` (one entry a label and field,
     holding the last edit made)."""
+    # the steps' order (an edit's "_at", taken out once the taxonomy is made)
+    now = 1 + max((edit["_at"] for edit in taxonomy.refused_edits
+                   + taxonomy.accepted_edits), default=-1)
     if accept_into is not None:
         assert options is not None
         rest = []
@@ -1112,22 +1131,28 @@ def _note_edits(taxonomy: Taxonomy, edits: list[dict], step: str,
             # one entry a label and field: a label in use given undescribed, then
             # described ("described"), then described anew ("description", it had a
             # description by then) was two entries, the first's text no longer its
-            renamed = edit["change"] == "renamed"
             noted = next((done for done in taxonomy.accepted_edits
-                          if done["index"] == at and (done["change"] == "renamed") == renamed),
+                          if done["index"] == at
+                          and _EDIT_FIELD[done["change"]] == _EDIT_FIELD[edit["change"]]),
                          None)
             if noted is None:
-                taxonomy.accepted_edits.append({**edit, "step": step})
+                taxonomy.accepted_edits.append({**edit, "step": step, "_at": now})
             else:  # named as given, as it was before any edit; its kind as at first
-                noted.update(to=to, step=step)
+                noted.update(to=to, step=step, _at=now)
         edits = rest
-    # by the label's place: two labels in use of one name are two labels
+    # by the label's place: two labels in use of one name are two labels. A refusal
+    # before the label's last accepted edit of that field is none (dropped at the end):
+    # the model editing it again, refused, is noted anew
+    accepted: dict[tuple, int] = {(edit["index"], _EDIT_FIELD[edit["change"]]): edit["_at"]
+                                  for edit in taxonomy.accepted_edits}
     seen = {(edit.get("index", edit["name"]), edit["change"])
-            for edit in taxonomy.refused_edits}
+            for edit in taxonomy.refused_edits
+            if edit["_at"] >= accepted.get((edit.get("index"),
+                                           _EDIT_FIELD.get(edit["change"])), -1)}
     for edit in edits:
         if (edit.get("index", edit["name"]), edit["change"]) not in seen:
             seen.add((edit.get("index", edit["name"]), edit["change"]))
-            taxonomy.refused_edits.append({**edit, "step": step})
+            taxonomy.refused_edits.append({**edit, "step": step, "_at": now})
 
 
 def _refused_step(taxonomy: Taxonomy, refused: list[str] | None, message: str) -> None:
