@@ -4892,6 +4892,27 @@ def test_many_answers_naming_only_unknown_labels_suggest_a_catch_all_label(
                                                             n_made_up)]
 
 
+
+def test_unknown_only_names_are_counted_by_name_alike_and_cut_before_counting(caplog):
+    # "Other topics" and "other topics" were two entries of the top names (one label the
+    # vocabulary lacks spread over several), an answer naming both counted twice, and
+    # two names sharing their first 100 characters showed as one name twice
+    long = "Something else " * 10
+
+    def voter(request):
+        doc = int(read_data_section(request.messages[-1]["content"], "DOCUMENT")[-1])
+        return answer(*[(name, 0.9) for name in (
+            ["Other topics", "other topics"] if doc < 3 else ["other topic"] if doc < 5
+            else [long + "a"] if doc < 7 else [long + "b"])])
+
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        report = label_documents([f"doc {i}" for i in range(9)], SPACE, ScriptedLLM(voter),
+                                 LabelingOptions()).report
+    assert report.n_unknown_only_answers == 9
+    shown = long[:100]
+    assert report.to_dict()["top_unknown_only_labels"] == [("Other topics", 5), (shown, 4)]
+    assert f"'Other topics' (5), {shown!r} (4); labels" in caplog.text, caplog.text
+
 def test_cli_label_names_what_the_answers_naming_only_unknown_labels_called_the_documents(
         tmp_path):
     # the walk's taxonomy had no label for a third of the documents: each answer named

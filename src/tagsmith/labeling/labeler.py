@@ -196,6 +196,27 @@ def _most_named(names: Counter[str], n: int) -> list[tuple[str, int]]:
     return sorted(names.items(), key=lambda item: (-item[1], item[0]))[:n]
 
 
+def _most_named_alike(names: Counter[str], n: int) -> tuple[list[tuple[str, int]], int]:
+    """:func:`_most_named` of ``names`` cut to :data:`MAX_NAME_SHOWN` characters and
+    counted by their :func:`~tagsmith.labeling.taxonomy.duplicate_key`, each shown in
+    its spelling counted most (ties by name), and how many such names there are.
+    "Other topics" and "other topics" were two entries, and two long names sharing
+    their first characters showed as one name twice.
+
+    >>> _most_named_alike(Counter({"Other topics": 2, "other topics": 1, "Misc": 2}), 5)
+    ([('Other topics', 3), ('Misc', 2)], 2)
+    """
+    from tagsmith.labeling.taxonomy import duplicate_key
+
+    alike: dict[str, Counter[str]] = {}
+    for name, count in names.items():
+        cut = name[:MAX_NAME_SHOWN]
+        alike.setdefault(duplicate_key(cut), Counter())[cut] += count
+    shown = Counter({_most_named(spellings, 1)[0][0]: sum(spellings.values())
+                     for spellings in alike.values()})
+    return _most_named(shown, n), len(alike)
+
+
 @dataclass
 class LabelingReport:
     """Counts of what happened while labeling."""
@@ -229,7 +250,8 @@ class LabelingReport:
     #: lacks (no invalid item, no ambiguous name): the model said none of the labels
     #: fits, in a name of its own; many of them call for a catch-all label ("Other")
     n_unknown_only_answers: int = 0
-    #: the names those answers gave (each answer's names counted once a name): what the
+    #: the names those answers gave (each answer's names counted once a name, names
+    #: alike by ``duplicate_key`` once, in their first spelling there): what the
     #: model called the documents none of the labels fits ("Something else entirely")
     unknown_only_labels: Counter[str] = field(default_factory=Counter)
     #: with ``votes`` > 1, the documents answered by fewer votes than asked (the others
@@ -365,8 +387,8 @@ class LabelingReport:
                 # the catch-all hint's count: the warning alone said it, hidden by -q
                 "n_unknown_only_answers": self.n_unknown_only_answers,
                 # what they named: the labels a taxonomy --extend may add
-                "top_unknown_only_labels": [(name[:MAX_NAME_SHOWN], count) for name, count
-                                            in _most_named(self.unknown_only_labels, 10)],
+                # counted by name alike ("Other topics", "other topics"), names cut first
+                "top_unknown_only_labels": _most_named_alike(self.unknown_only_labels, 10)[0],
                 "n_ambiguous_labels": self.n_ambiguous_labels,
                 "n_docs_short_of_votes": self.n_docs_short_of_votes,
                 "n_docs_without_labels": self.n_docs_without_labels,
@@ -871,7 +893,11 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
                     # vocabulary has is no call for a catch-all label
                     report.n_unknown_only_answers += 1
                     unknown_only_votes[doc] += 1
-                    report.unknown_only_labels.update(set(exc.unknown))
+                    # once a name alike: "Other" and "other" in one answer were two
+                    from tagsmith.labeling.taxonomy import duplicate_key
+                    report.unknown_only_labels.update(
+                        {duplicate_key(name[:MAX_NAME_SHOWN]): name
+                         for name in reversed(exc.unknown)}.values())
                 # dropped from the cache already
                 report.error(f"malformed answer: {exc}{answer.cut_note()}", "malformed")
             if not isinstance(exc, RejectedItemsError):
@@ -1106,10 +1132,9 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
     def catch_all(extend: str) -> str:
         if made_up <= UNKNOWN_ONLY_SHARE * report.n_calls:
             return ""
-        top = _most_named(report.unknown_only_labels, 5)
-        names = ", ".join(f"{name[:MAX_NAME_SHOWN]!r} ({count:,})" for name, count in top) \
-            + (f" and {len(report.unknown_only_labels) - len(top):,} more"
-               if len(report.unknown_only_labels) > len(top) else "")
+        top, n_names = _most_named_alike(report.unknown_only_labels, 5)
+        names = ", ".join(f"{name!r} ({count:,})" for name, count in top) \
+            + (f" and {n_names - len(top):,} more" if n_names > len(top) else "")
         return (f"; {made_up:,} of the {report.n_calls:,} calls' answers named only labels "
                 f"the vocabulary lacks (counted as malformed, their documents left "
                 f"unanswered: the answer that no label applies is an empty list, as the "
