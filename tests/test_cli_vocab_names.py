@@ -406,16 +406,16 @@ def test_suggest_replace_deprecated_keeps_the_top_k_where_none_is_retired(traine
     assert json.loads(replaced.stdout.splitlines()[0])["suggestions"] == first
 
 
-def _food_corpus_and_athletics_review(tmp_path):
+def _food_corpus_and_athletics_review(tmp_path, name="athletics"):
     """A corpus of the sport text labelled food, and the review audit --bundle --vocab v2
-    writes of it: sport added, named by v2 ('athletics'), accepted."""
+    writes of it: sport added, named by v2 ('athletics'; ``name``), accepted."""
     from tagsmith.audit.review import doc_key, write_review
 
     corpus = tmp_path / "corpus.tsv"
     corpus.write_text(f"{TEXTS['sport']}\t<u:food>\n")
     review = tmp_path / "review.csv"
     write_review([{"rank": 1, "decision": "accept", "kind": "missing", "action": "add",
-                   "label_uri": "u:sport", "label_name": "athletics", "probability": 0.9,
+                   "label_uri": "u:sport", "label_name": name, "probability": 0.9,
                    "model_score": 0.1, "doc": 0, "line": 1, "doc_id": None,
                    "doc_key": doc_key(TEXTS["sport"]), "given_labels": [],
                    "given_names": [], "text": TEXTS["sport"]}], review)
@@ -441,16 +441,7 @@ def test_apply_review_bundle_next_line_names_the_bundles_vocabulary(trained, tmp
     """apply-review --bundle B (no --vocab) ended 'tagsmith train new.tsv -o BUNDLE', no
     vocabulary named: train then derived one from the corpus, not B's label space (a
     corpus of URIs losing the names). It names the vocabulary B was trained with."""
-    from tagsmith.audit.review import doc_key, write_review
-
-    corpus = tmp_path / "corpus.tsv"
-    corpus.write_text(f"{TEXTS['sport']}\t<u:food>\n")
-    review = tmp_path / "review.csv"
-    write_review([{"rank": 1, "decision": "accept", "kind": "missing", "action": "add",
-                   "label_uri": "u:sport", "label_name": "sport", "probability": 0.9,
-                   "model_score": 0.1, "doc": 0, "line": 1, "doc_id": None,
-                   "doc_key": doc_key(TEXTS["sport"]), "given_labels": [],
-                   "given_names": [], "text": TEXTS["sport"]}], review)
+    corpus, review = _food_corpus_and_athletics_review(tmp_path, name="sport")
     out = tmp_path / "new.tsv"
     result = loud("apply-review", corpus, review, "-o", out, "--bundle", trained["bundle"])
     assert result.exit_code == 0, result.output
