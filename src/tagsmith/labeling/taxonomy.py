@@ -1018,11 +1018,13 @@ def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
              lambda i, name, words: True)
     place: dict[int, int] = {}  # an answer label's place -> its label in use's
     matched: set[int] = set()
+    # each answer name's key once, not once a test and label (two NFKC folds each)
+    answer_keys = [duplicate_key(name) for name, _ in labels]
     for test in tests:
         for n, (name, description) in enumerate(labels):
-            if n in place or duplicate_key(name) not in keys:
+            if n in place or answer_keys[n] not in keys:
                 continue
-            at = next((i for i in keys[duplicate_key(name)]
+            at = next((i for i in keys[answer_keys[n]]
                        if i not in matched and test(i, name, description.split())), None)
             if at is not None:
                 place[n] = at
@@ -1030,7 +1032,7 @@ def split_existing(labels: list[tuple[str, str]], fixed: list[tuple[str, str]]
     new = []
     edits: list[dict] = []
     for n, (name, description) in enumerate(labels):
-        if duplicate_key(name) not in keys:
+        if answer_keys[n] not in keys:
             new.append((name, description))
             continue
         if n not in place:  # a label in use given twice: one is the one compared
