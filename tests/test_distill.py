@@ -3493,6 +3493,22 @@ def _answer_music_where_rare(body) -> str:
     return json.dumps({"labels": labels})
 
 
+def _label_rare_pianos(tmp_path, *options, plain_pianos=False):
+    """label --rare-share 0.5 on 40 sport stories, every tenth a 'rare piano' (music too,
+    by _answer_music_where_rare); with plain_pianos the fifth of each ten a 'piano' (sport only)."""
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(("rare piano " if i % 10 == 0 else "piano " if plain_pianos
+                             and i % 10 == 5 else "") + f"sport story {i}\n"
+                            for i in range(40)))
+    args = ["label", str(docs), "--vocab", str(sport_vocab(tmp_path)), "-o",
+            str(tmp_path / "o.jsonl"), "--llm", "t", *options, "--rare-share", "0.5",
+            "--cache", str(tmp_path / "c.sqlite")]
+    with LocalChatServer(_answer_music_where_rare) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    return result
+
+
 @pytest.mark.parametrize("student", [True, False])
 def test_label_with_a_budget_names_labels_it_bought_too_few_positives_of(tmp_path, student):
     """A budget of 1,500 GoEmotions comments bought 1 to 12 documents of each of the
@@ -3694,15 +3710,7 @@ def test_rare_share_is_checked_and_needs_a_budget(tmp_path):
 
 def test_label_with_a_budget_spends_the_rare_share_it_is_given(tmp_path):
     """label --rare-share reaches the selection and the summary says it was spent so."""
-    docs = tmp_path / "docs.txt"
-    docs.write_text("".join(("rare piano " if i % 10 == 0 else "") + f"sport story {i}\n"
-                            for i in range(40)))
-    args = ["label", str(docs), "--vocab", str(sport_vocab(tmp_path)), "-o",
-            str(tmp_path / "o.jsonl"), "--budget", "20", "--rounds", "2", "--llm", "t",
-            "--rare-share", "0.5", "--cache", str(tmp_path / "c.sqlite")]
-    with LocalChatServer(_answer_music_where_rare) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
-    assert result.exit_code == 0, result.output
+    result = _label_rare_pianos(tmp_path, "--budget", "20", "--rounds", "2")
     summary = json.loads(result.stderr.strip().splitlines()[-1])
     assert summary["active"]["rare_share"] == 0.5
     assert summary["active"]["rare_share_ranked_by"] == "student"  # no --shortlist-zeroshot
@@ -3788,15 +3796,7 @@ def test_rare_share_scores_each_round_s_candidates_once(monkeypatch):
 def test_label_with_one_round_says_the_rare_share_was_not_spent_in_it(tmp_path):
     """A --rare-share run of one round printed "0 of the documents sent were for rare
     labels" without saying why: its only round was at random."""
-    docs = tmp_path / "docs.txt"
-    docs.write_text("".join(("rare piano " if i % 10 == 0 else "") + f"sport story {i}\n"
-                            for i in range(40)))
-    args = ["label", str(docs), "--vocab", str(sport_vocab(tmp_path)), "-o",
-            str(tmp_path / "o.jsonl"), "--budget", "10", "--rounds", "1", "--llm", "t",
-            "--rare-share", "0.5", "--cache", str(tmp_path / "c.sqlite")]
-    with LocalChatServer(_answer_music_where_rare) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
-    assert result.exit_code == 0, result.output
+    result = _label_rare_pianos(tmp_path, "--budget", "10", "--rounds", "1")
     assert ("--rare-share 0.5: 0 of the documents sent were for rare labels (the run's only "
             "round was picked at random: the share is spent from the second round on)"
             ) in " ".join(result.stdout.split()), result.stdout
@@ -3891,17 +3891,9 @@ def test_label_summary_names_the_labels_rare_give_up_gave_up(tmp_path):
     """label --rare-give-up's summary said what the share spent and bought, not which
     labels it gave up (only INFO lines, which -q hides, and each round's record named
     them): the closing line names them and the JSON summary lists them, run-wide."""
-    docs = tmp_path / "docs.txt"
     # music only on the 'rare' pianos: once they are bought, the share's next pianos miss
-    docs.write_text("".join(("rare piano " if i % 10 == 0 else "piano " if i % 10 == 5
-                             else "") + f"sport story {i}\n" for i in range(40)))
-    args = ["label", str(docs), "--vocab", str(sport_vocab(tmp_path)), "-o",
-            str(tmp_path / "o.jsonl"), "--budget", "30", "--rounds", "3", "--llm", "t",
-            "--seed", "0", "--rare-share", "0.5", "--rare-give-up", "1",
-            "--cache", str(tmp_path / "c.sqlite")]
-    with LocalChatServer(_answer_music_where_rare) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
-    assert result.exit_code == 0, result.output
+    result = _label_rare_pianos(tmp_path, "--budget", "30", "--rounds", "3", "--seed", "0",
+                                "--rare-give-up", "1", plain_pianos=True)
     summary = json.loads(result.stderr.strip().splitlines()[-1])
     assert summary["active"]["rounds"][2]["rare_given_up"] == ["u:music"], summary["active"]
     assert summary["active"]["rare_given_up"] == ["u:music"]

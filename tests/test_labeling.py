@@ -4913,6 +4913,20 @@ def test_unknown_only_names_are_counted_by_name_alike_and_cut_before_counting(ca
     assert report.to_dict()["top_unknown_only_labels"] == [("Other topics", 5), (shown, 4)]
     assert f"'Other topics' (5), {shown!r} (4); labels" in caplog.text, caplog.text
 
+
+def _label_sport_music(tmp_path, teacher, corpus, *options, out="o.jsonl") -> dict:
+    """Run label on CORPUS with a sport/music vocabulary and TEACHER; its JSON summary."""
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    with LocalChatServer(teacher) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / out),
+            "--base-url", server.base_url, "--llm", "t", "--cache", str(tmp_path / "c.db"),
+            *options])
+    assert result.exit_code == 0, result.output
+    return json.loads([x for x in result.stderr.splitlines() if x.startswith("{")][-1])
+
+
 def test_cli_label_names_what_the_answers_naming_only_unknown_labels_called_the_documents(
         tmp_path):
     # the walk's taxonomy had no label for a third of the documents: each answer named
@@ -4925,16 +4939,10 @@ def test_cli_label_names_what_the_answers_naming_only_unknown_labels_called_the_
                  else ["Something else entirely", "Misc"])
         return json.dumps({"labels": [{"label": n, "confidence": 0.8} for n in names]})
 
-    corpus, vocab = tmp_path / "docs.txt", tmp_path / "v.tsv"
+    corpus = tmp_path / "docs.txt"
     corpus.write_text("".join(f"{('football', 'garden', 'cooking')[i % 3]} {i}\n"
                               for i in range(12)))
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
-    with LocalChatServer(none_fits) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [
-            "label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
-            "--base-url", server.base_url, "--llm", "t", "--cache", str(tmp_path / "c.db")])
-    assert result.exit_code == 0, result.output
-    summary = json.loads([x for x in result.stderr.splitlines() if x.startswith("{")][-1])
+    summary = _label_sport_music(tmp_path, none_fits, corpus)
     assert ("8 of the 12 calls' answers named only labels the vocabulary lacks (counted as "
             "malformed, their documents left unanswered: the answer that no label applies is "
             "an empty list, as the prompt says): 'Misc' (4), 'Something else entirely' (4), "
@@ -4954,28 +4962,16 @@ def test_cli_label_lists_the_documents_whose_answers_named_only_unknown_labels(t
         name = "sport" if "football" in doc else "Something else entirely"
         return json.dumps({"labels": [{"label": name, "confidence": 0.8}]})
 
-    corpus, vocab = tmp_path / "docs.jsonl", tmp_path / "v.tsv"
+    corpus = tmp_path / "docs.jsonl"
     corpus.write_text("".join(json.dumps({"id": doc_id, "text": text}) + "\n" for doc_id, text
                               in (("a", "football 1"), ("b", "cooking 2"), ("c", "football 3"),
                                   ("d", "a garden"), ("e", "a garden"))))
-    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
-    with LocalChatServer(none_fits) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [
-            "label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
-            "--base-url", server.base_url, "--llm", "t", "--cache", str(tmp_path / "c.db")])
-    assert result.exit_code == 0, result.output
-    summary = json.loads([x for x in result.stderr.splitlines() if x.startswith("{")][-1])
+    summary = _label_sport_music(tmp_path, none_fits, corpus)
     assert summary["labeling"]["unknown_only_docs"] == ["b", "d", "e"]
     assert summary["labeling"]["refused_docs"] == []
     # with a budget (which never sends a copy, and asks in batches): by pool position,
     # the copy of a document so answered listed too
-    with LocalChatServer(none_fits) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [
-            "label", str(corpus), "--vocab", str(vocab), "-o", str(tmp_path / "b.jsonl"),
-            "--base-url", server.base_url, "--llm", "t", "--cache", str(tmp_path / "c.db"),
-            "--budget", "4"])
-    assert result.exit_code == 0, result.output
-    summary = json.loads([x for x in result.stderr.splitlines() if x.startswith("{")][-1])
+    summary = _label_sport_music(tmp_path, none_fits, corpus, "--budget", "4", out="b.jsonl")
     assert summary["labeling"]["unknown_only_docs"] == ["b", "d", "e"]
 
 
