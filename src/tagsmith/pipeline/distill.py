@@ -726,15 +726,16 @@ def active_distill(pool_texts: Iterable[str], label_space: LabelSpace, teacher: 
             # positive (any nonzero target counted: one given at 0.3 was "bought", then
             # no positive of distill's on the same labels)
             label_of = {int(candidates[at]): label for at, label in picked_for.items()}
-            got = [label_of[doc] for row, doc in enumerate(chosen.tolist())
-                   if keep[row] and doc in label_of
-                   and Y_batch[row, label_of[doc]] >= LEARNT_TARGET]
+            # the labels of the documents answered (a failed call is no miss), and of
+            # those the teacher gave the label sent for: one pass over the round
+            answered_rows = [(row, label_of[doc]) for row, doc in enumerate(chosen.tolist())
+                             if keep[row] and doc in label_of]
+            answered_for = [label for _, label in answered_rows]
+            got = [label for row, label in answered_rows
+                   if Y_batch[row, label] >= LEARNT_TARGET]
             bought = len(got)
             record["rare_asked"] = len(label_of)
             record["rare_bought"] = int(bought)
-            # the labels of the documents answered (a failed call is no miss)
-            answered_for = [label_of[doc] for row, doc in enumerate(chosen.tolist())
-                            if keep[row] and doc in label_of]
             if options.rare_give_up:
                 newly = _give_up_rare(missed, given_up, list(label_of.values()),
                                       answered_for, got, options.rare_give_up)
