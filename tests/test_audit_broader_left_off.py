@@ -649,3 +649,46 @@ def test_a_table_decided_while_the_audit_runs_is_kept(tmp_path, monkeypatch, cap
     page = (tmp_path / "audit" / "report.html").read_text(encoding="utf-8")
     assert "docs_without_broader.csv is not this audit's" in page
     assert "decided while the audit ran, was kept" in " ".join(result.output.split())
+
+
+def test_a_later_save_does_not_carry_an_earlier_saves_kept_table(tmp_path, monkeypatch):
+    """write() marked the result's own report that the folder's table was kept: saved
+    again into another folder, whose table it did write, report.json and the page still
+    said it was kept. Each write now says so of its own folder only."""
+    import contextlib
+
+    import tagsmith.store.bundle as bundle
+    from tagsmith.pipeline.audit import BROADER_LEFT_OFF, AuditResult
+
+    corpus, vocab, left_off = _desk(tmp_path)
+    args = ("audit", corpus, "--vocab", vocab, "-o", tmp_path / "audit", "--scores", "knn",
+            "--no-plots")
+    assert invoke(*args).exit_code == 0
+    table = tmp_path / "audit" / BROADER_LEFT_OFF
+    locked = bundle._folder_lock
+
+    @contextlib.contextmanager
+    def deciding_lock(directory, *a, **k):
+        if directory == tmp_path / "audit":
+            _decide(table, {left_off[0]: "reject"})
+        with locked(directory, *a, **k):
+            yield
+
+    saved = AuditResult.write
+    again = {}
+
+    def save_twice(self, directory, *a, **k):
+        paths = saved(self, directory, *a, **k)
+        again["kept"] = self.report["broader_left_off"].get("table_kept_decided")
+        again["paths"] = saved(self, tmp_path / "other", *a, **k)
+        return paths
+
+    monkeypatch.setattr(bundle, "_folder_lock", deciding_lock)
+    monkeypatch.setattr(AuditResult, "write", save_twice)
+    assert invoke(*args).exit_code == 0
+    assert again["kept"] is True
+    other = json.loads((tmp_path / "other" / "report.json").read_text(encoding="utf-8"))
+    assert "table_kept_decided" not in other["broader_left_off"]
+    assert (tmp_path / "other" / BROADER_LEFT_OFF).is_file()
+    page = (tmp_path / "other" / "report.html").read_text(encoding="utf-8")
+    assert "docs_without_broader.csv is not this audit's" not in page

@@ -422,6 +422,11 @@ class AuditResult:
         check_output(directory, review_format=review_format, force=force, html=html,
                      keep=keep, sample=self.sample is not None, docs_on_parents=listed,
                      broader_left_off=left_off)
+        # an earlier save's word that its folder's table was kept says nothing of this
+        # folder's: set again below only where this one's is kept
+        section = self.report.get("broader_left_off")
+        if isinstance(section, dict):
+            section.pop("table_kept_decided", None)
         # everything is built before anything is written (a plot that fails must not leave
         # a half-written folder), then written to a staging folder and moved in at once
         page = render_html(self.report, plots=plots) if html else None
