@@ -760,6 +760,8 @@ def leakage(train_hashes: np.ndarray, other_texts: Sequence[str], *,
             own = np.flatnonzero(~exact)  # the rows searched
             source[own] = np.arange(len(own))
         else:
+            # keyed by the raw text, not the exact-leak hashes: those fold case and
+            # spacing, and texts equal only so may be featurized differently
             first_row: dict[str, int] = {}
             rows: list[int] = []
             for i in np.flatnonzero(~exact).tolist():
