@@ -72,6 +72,17 @@ def _setup(tmp_path):
     return corpus, vocab, review, flagged
 
 
+def _uri_labels(tmp_path, scores=False):
+    """DOCS as a label output naming URIs (labels.jsonl), each label scored 0.9 where
+    ``scores``, as label -o writes it."""
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(
+        {"id": i, "text": t, "labels": [f"http://x/{n}" for n in names],
+         **({"scores": [0.9] * len(names)} if scores else {})}) + "\n"
+        for i, t, names in DOCS), encoding="utf-8")
+    return path
+
+
 def _label_run(tmp_path, corpus, vocab, teacher, *extra):
     labels = tmp_path / "llm.jsonl"
     with LocalChatServer(teacher) as server:
@@ -1093,10 +1104,7 @@ def test_apply_review_ends_naming_the_step_that_learns_from_its_output(tmp_path)
     scores, which train would read as people's), train for a people's corpus, with the
     audit's vocabulary; nothing where no row was decided (its warning says why)."""
     corpus, vocab, review, _ = _setup(tmp_path)
-    by_llm = tmp_path / "labels.jsonl"  # as label -o writes it: URIs, then their scores
-    by_llm.write_text("".join(json.dumps(
-        {"id": i, "text": t, "labels": [f"http://x/{n}" for n in names],
-         "scores": [0.9] * len(names)}) + "\n" for i, t, names in DOCS), encoding="utf-8")
+    by_llm = _uri_labels(tmp_path, scores=True)  # as label -o writes it
     runner = CliRunner()
     for source, out, expected in (
             (by_llm, "fixed.jsonl", f"next: distil a student from the reviewed LLM labels: "
@@ -1159,10 +1167,7 @@ def test_the_review_queue_hint_names_the_audits_vocabulary_and_runs_so(tmp_path)
     import shlex
 
     _, vocab, _, _ = _setup(tmp_path)
-    corpus = tmp_path / "labels.jsonl"
-    corpus.write_text("".join(json.dumps(
-        {"id": i, "text": t, "labels": [f"http://x/{n}" for n in names]}) + "\n"
-        for i, t, names in DOCS), encoding="utf-8")
+    corpus = _uri_labels(tmp_path)
     review = tmp_path / "accepted.csv"
     write_review([_row(1, "wrong", "rain", decision="accept")], review)
     runner = CliRunner()
@@ -1240,10 +1245,7 @@ def test_apply_review_without_the_audits_vocabulary_says_to_give_it(tmp_path):
     of the vocabulary: renamed since the audit?", sending the user after a rename that
     never happened. It says no vocabulary was given, and to give the audit's."""
     _, vocab, _, _ = _setup(tmp_path)
-    corpus = tmp_path / "labels.jsonl"
-    corpus.write_text("".join(json.dumps(
-        {"id": i, "text": t, "labels": [f"http://x/{n}" for n in names],
-         "scores": [0.9] * len(names)}) + "\n" for i, t, names in DOCS), encoding="utf-8")
+    corpus = _uri_labels(tmp_path, scores=True)
     review = tmp_path / "accepted.csv"
     write_review([_row(1, "wrong", "rain", decision="accept")], review)
     runner = CliRunner()
@@ -1287,10 +1289,7 @@ def test_apply_review_with_a_vocabulary_of_uris_alone_does_not_say_none_was_give
     """--vocab a list of URIs alone (no names): an accepted row's label_name was refused
     saying "no vocabulary was given", though one was."""
     _, _, _, _ = _setup(tmp_path)
-    corpus = tmp_path / "labels.jsonl"
-    corpus.write_text("".join(json.dumps(
-        {"id": i, "text": t, "labels": [f"http://x/{n}" for n in names]}) + "\n"
-        for i, t, names in DOCS), encoding="utf-8")
+    corpus = _uri_labels(tmp_path)
     uris = tmp_path / "uris.txt"
     uris.write_text("http://x/rain\nhttp://x/sun\nhttp://x/snow\n", encoding="utf-8")
     review = tmp_path / "accepted.csv"
