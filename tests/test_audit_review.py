@@ -3318,6 +3318,15 @@ def test_a_folder_corpus_document_edited_between_matching_and_writing_is_refused
     assert not output.exists()
 
 
+def _long_ids(text, cut_text=None):
+    """Two documents: one of the 19-digit id ``1234567890123456789`` and ``text``, one of
+    that id as a spreadsheet cuts it (``1234567890123450000``) and ``text`` too, or
+    ``cut_text`` unlabelled; the first labelled rain, the second too where of ``text``."""
+    return ({"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
+            {"id": "1234567890123450000", "text": text if cut_text is None else cut_text,
+             "labels": ["<http://x/rain>"] if cut_text is None else []})
+
+
 @pytest.mark.parametrize("added_in_front", [False, True])
 def test_a_19_digit_id_a_spreadsheet_cut_to_15_digits_is_refused_where_it_names_two(
         tmp_path, added_in_front):
@@ -3332,8 +3341,7 @@ def test_a_19_digit_id_a_spreadsheet_cut_to_15_digits_is_refused_where_it_names_
     front = [{"id": "n", "text": "New one", "labels": []}] if added_in_front else []
     corpus = _jsonl_corpus(
         tmp_path, *front,
-        {"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
-        {"id": "1234567890123450000", "text": text, "labels": ["<http://x/rain>"]})
+        *_long_ids(text))
     output = tmp_path / "out.jsonl"
     with pytest.raises(ReviewFormatError, match=r"review\.csv:2: doc_id "
                        r"'1234567890123450000' names 2 documents of its text "
@@ -3351,8 +3359,7 @@ def test_a_19_digit_id_a_spreadsheet_cut_names_the_one_document_of_its_text(tmp_
     review = _spreadsheet_cut(_review(tmp_path, rows))
     corpus = _jsonl_corpus(
         tmp_path, {"id": "n", "text": "New one", "labels": []},
-        {"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
-        {"id": "1234567890123450000", "text": "Other text", "labels": []})
+        *_long_ids(text, "Other text"))
     output = tmp_path / "out.jsonl"
     stats = apply_review(corpus, review, output, SPACE)
     assert stats["n_added"] == 1
@@ -3437,8 +3444,7 @@ def test_a_19_digit_id_ending_in_zeros_at_its_own_number_is_not_refused(tmp_path
     review = _review(tmp_path, rows)
     corpus = _jsonl_corpus(
         tmp_path,
-        {"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
-        {"id": "1234567890123450000", "text": text, "labels": ["<http://x/rain>"]},
+        *_long_ids(text),
         {"id": "c", "text": "Other text", "labels": []})
     output = tmp_path / "out.jsonl"
     stats = apply_review(corpus, review, output, SPACE)
@@ -3477,8 +3483,7 @@ def test_a_19_digit_id_ending_in_zeros_tagsmith_wrote_is_no_spreadsheet_s_cut(
         '"decision": null', '"decision": "accept"'), encoding="utf-8")
     corpus = _jsonl_corpus(
         tmp_path, {"id": "n", "text": "New one", "labels": []},
-        {"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
-        {"id": "1234567890123450000", "text": text, "labels": ["<http://x/rain>"]},
+        *_long_ids(text),
         {"id": "b", "text": "Other text", "labels": []})
     output = tmp_path / "out.jsonl"
     stats = apply_review(corpus, review, output, SPACE)
@@ -3488,8 +3493,7 @@ def test_a_19_digit_id_ending_in_zeros_tagsmith_wrote_is_no_spreadsheet_s_cut(
     # its own document's text edited since: not applied, not put on the other one
     corpus = _jsonl_corpus(
         tmp_path, {"id": "n", "text": "New one", "labels": []},
-        {"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
-        {"id": "1234567890123450000", "text": "Edited since", "labels": []},
+        *_long_ids(text, "Edited since"),
         {"id": "b", "text": "Other text", "labels": []})
     output.unlink()
     stats = apply_review(corpus, review, output, SPACE)
@@ -3512,8 +3516,7 @@ def test_a_cut_id_of_another_text_at_its_own_number_is_not_put_on_the_text_s_doc
     review = _spreadsheet_cut(_review(tmp_path, rows))
     corpus = _jsonl_corpus(
         tmp_path,
-        {"id": "1234567890123456789", "text": text, "labels": ["<http://x/rain>"]},
-        {"id": "1234567890123450000", "text": "Edited since", "labels": []},
+        *_long_ids(text, "Edited since"),
         {"id": "c", "text": "Other text", "labels": []})
     output = tmp_path / "out.jsonl"
     stats = apply_review(corpus, review, output, SPACE)
