@@ -2887,23 +2887,24 @@ def test_audit_warns_that_a_small_corpus_inflates_its_noise_figures(goemotions_s
                report["noise"]["bounds"]["missing_rate"]) < SMALL_CORPUS_WIDE_BOUND
     assert report["noise"]["small_corpus_note"] is None
     assert "may say more of how poorly" not in result.output
+
+    def audit_first(n, name):
+        """The audit of the first ``n`` comments, and its report's noise section."""
+        path = tmp_path / f"{name}.tsv"
+        path.write_text("".join(line + "\n" for line in lines[:n]), encoding="utf-8")
+        result = invoke("audit", path, "--vocab", goemotions_small["vocab"], "-o",
+                        tmp_path / f"out_{name}", "--no-html")
+        assert result.exit_code == 0, result.output
+        report = tmp_path / f"out_{name}" / "report.json"
+        return result, json.loads(report.read_text(encoding="utf-8"))["noise"]
+
     # 40 texts: the few-texts warning says the figures are not informative at all
-    few = tmp_path / "few.tsv"
-    few.write_text("".join(line + "\n" for line in lines[:40]), encoding="utf-8")
-    result = invoke("audit", few, "--vocab", goemotions_small["vocab"], "-o",
-                    tmp_path / "out3", "--no-html")
-    assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "out3" / "report.json").read_text(encoding="utf-8"))
-    assert report["noise"]["method"]["texts"]["warning"]
-    assert report["noise"]["small_corpus_note"] is None
+    result, noise = audit_first(40, "few")
+    assert noise["method"]["texts"]["warning"]
+    assert noise["small_corpus_note"] is None
     assert "may say more of how poorly" not in result.output
     # 300 comments, most given labels of labels under 20 documents: warned of that alone
-    rare = tmp_path / "rare.tsv"
-    rare.write_text("".join(line + "\n" for line in lines[:300]), encoding="utf-8")
-    result = invoke("audit", rare, "--vocab", goemotions_small["vocab"], "-o",
-                    tmp_path / "out4", "--no-html")
-    assert result.exit_code == 0, result.output
-    noise = json.loads((tmp_path / "out4" / "report.json").read_text(encoding="utf-8"))["noise"]
+    result, noise = audit_first(300, "rare")
     assert noise["rare_labels_note"] and noise["bounds"]["wrong_rate"] >= SMALL_CORPUS_WIDE_BOUND
     assert noise["small_corpus_note"] is None and result.output.count("warning: ") == 1
 
