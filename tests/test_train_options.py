@@ -751,7 +751,31 @@ def test_train_single_label_yes_refuses_a_dev_document_given_two(tmp_path):
     assert result.exit_code == 2, result.output
     assert (f"{dev} (--dev): one label a document was said, but 6 of its 60 labelled "
             "documents carry two or more; train it with --single-label auto or no "
-            "(the first: document 1)") in " ".join(result.output.split()), result.output
+            "(the first: line 1)") in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_single_label_yes_names_the_line_of_the_document_given_two(tmp_path):
+    """--single-label yes named "document 8" where the story given two topics is on
+    line 9 of the JSON Lines corpus (a malformed first line skipped): the file and its
+    line are named. A label written twice on a line is one label, as the manifest's
+    label_cardinality counts it (the check counts with the same function)."""
+    words = {"a": "wheat harvest grain", "b": "oil barrel crude", "c": "bank rate money"}
+    rows = ["{not json\n"]
+    for i in range(60):
+        topic = "abc"[i % 3]
+        labels = ([topic] + ([topic] if i == 4 else [])
+                  + (["abc"[(i + 1) % 3]] if i == 7 else []))
+        rows.append(json.dumps({"text": f"story {i} about {words[topic]} number {i % 7}",
+                                "labels": labels}) + "\n")
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(rows))
+    result = run("train", corpus, "-o", tmp_path / "m", "--single-label", "yes",
+                 "--on-error", "skip", *FAST)
+    assert result.exit_code == 2, result.output
+    assert (f"{corpus}: one label a document was said, but 1 of its 60 labelled documents "
+            "carry two or more; train it with --single-label auto or no (the first: "
+            "line 9)") in " ".join(result.output.split()), result.output
     assert not (tmp_path / "m").exists()
 
 

@@ -345,21 +345,24 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
         dev, "tune thresholds on", "--dev") if dev else None)
     if single_label == "yes":  # before the training, as audit --single-label yes refuses
         import numpy as np
-        import scipy.sparse as sp
+
+        from tagsmith.pipeline.train import labels_per_document
 
         # --dev too: thresholds tuned on documents given two were not a catalogue's
         for path, read_data, whose in ((corpus, data, ""), (dev, dev_data, " (--dev)")):
             if read_data is None:
                 continue
-            # (stored 0s: none in a read corpus)
-            per_doc = np.diff(sp.csr_matrix(read_data.Y).indptr)
+            # counted as the manifest's label_cardinality counts them (a duplicate
+            # entry one label, a stored 0 none)
+            per_doc = labels_per_document(read_data.Y)
             if (per_doc > 1).any():
+                first = _where_document(path, label_space, int(np.argmax(per_doc > 1)),
+                                        on_error=on_error, unknown_labels=unknown_labels)
                 raise click.BadParameter(
                     f"{printable(path)}{whose}: one label a document was said, but "
                     f"{int((per_doc > 1).sum()):,} of its {int((per_doc > 0).sum()):,} "
                     "labelled documents carry two or more; train it with --single-label "
-                    f"auto or no (the first: document {int(np.argmax(per_doc > 1)) + 1:,})",
-                    param_hint="--single-label")
+                    f"auto or no (the first: {first})", param_hint="--single-label")
     try:
         classifier = train_classifier(
             data.texts, data.Y, label_space, options=options,
@@ -479,6 +482,22 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                                       _thresholds_source(classifier))
             if reach:
                 click.echo(reach)
+
+
+def _where_document(path: str, label_space, index: int, *, on_error: str,
+                    unknown_labels: str) -> str:
+    """Where document ``index`` (from 0, as read) of the corpus ``path`` is: ``line N``,
+    or its file in a folder corpus, read again (a refusal's path alone: the reading
+    kept no line numbers). "document 1" named no line: a corpus skipping malformed
+    lines, or a folder, put it elsewhere."""
+    from tagsmith.data.corpus import Corpus
+
+    corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels)
+    for at, (_, record) in enumerate(corpus.with_records()):
+        if at == index:
+            return (f"line {record.line:,}" if corpus.format != "dir"
+                    else f"file {printable(record.source)}")
+    return f"document {index + 1:,}"  # not found again (the file changed since)
 
 
 def _labels_in_use(Y) -> int:

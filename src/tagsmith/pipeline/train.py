@@ -1116,6 +1116,21 @@ def _named(Y: sp.csr_matrix) -> sp.csr_matrix:
     return named
 
 
+def labels_per_document(Y: LabelMatrix) -> np.ndarray:
+    """How many labels each document of ``Y`` carries, as :func:`label_cardinality`
+    counts them: a duplicate entry is one label, a stored 0 none (``train
+    --single-label yes`` counted with its own code, a stored 0 as a label).
+
+    >>> labels_per_document(sp.csr_matrix((np.array([1.0, 0.0, 1.0]), np.array([0, 1, 1]),
+    ...     np.array([0, 2, 3])), shape=(2, 2))).tolist()  # a stored 0 is no label
+    [1, 1]
+    """
+    positives = sp.csr_matrix(Y, copy=True)
+    sum_duplicates_wide(positives)  # a duplicate entry is one label, a stored 0 none
+    positives.eliminate_zeros()
+    return np.diff(positives.indptr)
+
+
 def label_cardinality(Y: LabelMatrix) -> dict:
     """How many labels the labelled documents of ``Y`` carry, as the manifest records it
     (``training.label_cardinality``): ``n_labelled_docs``, ``mean_labels`` (a labelled
@@ -1133,10 +1148,7 @@ def label_cardinality(Y: LabelMatrix) -> dict:
     ...     np.r_[0, 2:3_000_002]), shape=(3_000_000, 2)))  # one of them given two
     {'n_labelled_docs': 3000000, 'mean_labels': 1.000001, 'share_one_label': 0.999999}
     """
-    positives = sp.csr_matrix(Y, copy=True)
-    sum_duplicates_wide(positives)  # a duplicate entry is one label, a stored 0 none
-    positives.eliminate_zeros()
-    per_doc = np.diff(positives.indptr)
+    per_doc = labels_per_document(Y)
     labelled = per_doc[per_doc > 0]
     if not len(labelled):
         return {"n_labelled_docs": 0, "mean_labels": None, "share_one_label": None}
