@@ -389,6 +389,57 @@ def test_single_label_yes_and_no_override_the_detection(tmp_path):
     assert "are one move" not in result.output
 
 
+def test_audit_bundle_takes_what_train_single_label_said(tmp_path):
+    """train --single-label yes or no was recorded nowhere: audit --bundle of the same
+    catalogue detected its own reading (auto paired it as a catalogue where the trainer
+    had said main subjects). The bundle records it (training.single_label), audit
+    --bundle under auto takes it and says so, on stdout and in report.json; a bundle
+    recording none (written before) is audited as auto was."""
+    from tagsmith.pipeline.classifier import TextClassifier
+
+    corpus, taxonomy, _ = _catalogue(tmp_path, n_products=60, n_swapped=0)
+    for said in ("yes", "no"):
+        result = invoke("train", corpus, "--vocab", taxonomy, "-o", tmp_path / said,
+                        "--single-label", said, "--feature-param", "char_ngrams=null")
+        assert result.exit_code == 0, result.output
+        manifest = TextClassifier.load(tmp_path / said).manifest
+        assert manifest["training"]["single_label"] == said
+    # main subjects, said at training: not paired as a catalogue, and said whence
+    result = invoke("audit", corpus, "--bundle", tmp_path / "no", "-o", tmp_path / "a-no",
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    assert (f"one label a document: --single-label no, as the bundle {tmp_path / 'no'} was "
+            "trained (train --single-label no); give --single-label yes or no to say "
+            "otherwise") in " ".join(result.output.split()), result.output
+    report = json.loads((tmp_path / "a-no" / "report.json").read_text(encoding="utf-8"))
+    assert report["meta"]["options"]["single_label"] is False
+    assert report["meta"]["single_label_from"] == "bundle"
+    assert report["noise"]["method"]["single_label"] is False
+    # a bundle written before train recorded it: auto, detected (paired), no line
+    old = TextClassifier.load(tmp_path / "no")
+    del old.manifest["training"]["single_label"]
+    old.save(tmp_path / "old")
+    result = invoke("audit", corpus, "--bundle", tmp_path / "old", "-o", tmp_path / "a-old",
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 0, result.output
+    assert "as the bundle" not in result.output
+    report = json.loads((tmp_path / "a-old" / "report.json").read_text(encoding="utf-8"))
+    assert report["meta"]["options"]["single_label"] is None
+    assert "single_label_from" not in report["meta"]
+    assert isinstance(report["noise"]["method"]["single_label"], dict)
+    # a catalogue, said at training: a corpus giving a product two categories is refused,
+    # the way out not auto (which takes the bundle's yes again) but no
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3] + " " + lines[4].rsplit(",", 1)[1]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke("audit", corpus, "--bundle", tmp_path / "yes", "-o", tmp_path / "a-yes",
+                    "--scores", "knn", "--no-html")
+    assert result.exit_code == 2, result.output
+    assert (f"a multi-label corpus; --single-label yes is the bundle's {tmp_path / 'yes'} "
+            "(train --single-label yes): audit it with --single-label no"
+            ) in " ".join(result.output.split()), result.output
+
+
 def test_single_label_is_checked_in_the_python_api():
     from tagsmith.exceptions import InvalidParameterError
     from tagsmith.pipeline.audit import AuditOptions

@@ -387,6 +387,9 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             f"conformal split (half each) can divide: {exc.expected}; --calibrator-source "
             "same fits both on all of them", calibration_fraction) from None
     record_training_files(classifier, data=corpus, vocab=vocab, dev=dev)
+    # what the trainer said of the corpus (a catalogue, yes; main subjects, no): audit
+    # --bundle under --single-label auto takes it (bundles before it record none: auto)
+    classifier.manifest["training"]["single_label"] = single_label
     classifier.save(output)
     from tagsmith._shell import shell_path
 
@@ -2998,6 +3001,23 @@ def bundle_vocabulary(bundle: str) -> str:
     return f"the vocabulary of the bundle {bundle}"
 
 
+def _bundle_single_label(classifier, bundle: str | None) -> str | None:
+    """What ``train --single-label`` said of the bundle's corpus where it said yes or no
+    (the manifest's ``training.single_label``): ``audit --bundle`` under
+    ``--single-label auto`` takes it. None without a bundle, where auto was trained, or
+    for a bundle written before train recorded it; a value of none of train's choices is
+    a BundleError naming the field."""
+    if classifier is None:
+        return None
+    said = (classifier.manifest.get("training") or {}).get("single_label")
+    if said is None or said == "auto":
+        return None
+    if said not in ("yes", "no"):
+        raise BundleError(f"manifest.json: training.single_label is none of auto, yes and "
+                          f"no: {said!r}", path=bundle)
+    return str(said)
+
+
 def _label_space_for(corpus: str, vocab: str | None, bundle: str | None, on_error: str,
                      derive: bool = True, show_progress: bool = False):
     """The bundle's label space (and classifier), else the vocabulary's, else one derived
@@ -3277,8 +3297,9 @@ def _warn_label_output(corpus: str) -> None:
 @click.option("--single-label", type=click.Choice(["auto", "yes", "no"]), default="auto",
               show_default=True, help="Whether every document has one label (a catalogue): "
               "a document's wrong and missing rows are then one move, paired side by side "
-              "(auto: yes when every document given a label has one and at most 1% of "
-              "them have none; yes refuses a document given two).")
+              "(auto: what train --single-label said of --bundle's corpus, recorded in "
+              "the bundle, else yes when every document given a label has one and at "
+              "most 1% of them have none; yes refuses a document given two).")
 @click.option("--calibration-folds", type=click.IntRange(1, MAX_CALIBRATION_FOLDS),
               default=AUDIT_CALIBRATION_FOLDS, show_default=True,
               help="Cross-fit the calibration of the scores over this many folds of "
@@ -3392,6 +3413,12 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         check_plotting("drawing the HTML report's plots (--no-plots leaves them out)")
     space, classifier = _label_space_for(corpus, None if bundle else vocab, bundle, on_error,
                                          derive=False)
+    # --single-label auto with a bundle: what train --single-label said of its corpus
+    trained_said = _bundle_single_label(classifier, bundle) if single_label == "auto" else None
+    if trained_said is not None:
+        import dataclasses
+
+        options = dataclasses.replace(options, single_label=trained_said == "yes")
     if vocab and bundle:  # VOCAB's names for the bundle's labels (same ids and URIs)
         from tagsmith.cli.vocab_names import (
             bundle_space,
@@ -3466,9 +3493,13 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         # corpus that could not be read), in the option's own values, not the Python
         # API's None and False
         reason = exc.reason.removeprefix("single_label: ").replace(
-            MULTI_LABELLED_ADVICE, "audit it with --single-label auto or no")
+            MULTI_LABELLED_ADVICE, "audit it with --single-label auto or no"
+            if trained_said is None else f"--single-label yes is the bundle's "
+            f"{printable(bundle)} (train --single-label yes): audit it with --single-label no")
         where = "" if exc.path is None else f"{printable(exc.path)}: "
         raise click.BadParameter(where + reason, param_hint="--single-label") from None
+    if trained_said is not None:  # report.json says where the setting came from
+        result.report["meta"]["single_label_from"] = "bundle"
     written = result.write(output, html=not no_html, plots=not no_plots,
                            review_format=review_format, force=force, keep=inputs)
     report = result.report
@@ -3476,6 +3507,10 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
     click.echo(f"audited {len(data.texts):,} document{plural_s(len(data.texts))}, "
                f"{len(space):,} label{plural_s(len(space))} "
                f"({report['scores']['source']} scores) in {report['timing']['total']:.1f}s")
+    if trained_said is not None:  # the setting the user did not give, and whence
+        click.echo(f"one label a document: --single-label {trained_said}, as the bundle "
+                   f"{printable(bundle)} was trained (train --single-label {trained_said}); "
+                   "give --single-label yes or no to say otherwise")
     bounds = noise.get("bounds")
     if bounds:
         click.echo(f"at most {100 * bounds['wrong_rate']:.2f}% wrong and "
