@@ -728,6 +728,27 @@ def test_train_on_one_label_a_document_records_it_and_says_what_it_means(tmp_pat
     assert cardinality["share_one_label"] < 1.0 < cardinality["mean_labels"]
 
 
+def test_train_s_one_label_warning_follows_the_held_out_figures_it_speaks_of(tmp_path):
+    """The one-label warning, which speaks of train's held-out figures, was printed
+    before them (logged while the summary was still to come): in a terminal's one
+    stream (stdout and stderr together) it now follows the held-out line."""
+    import os
+    import subprocess
+    import sys
+
+    corpus = _topics_corpus(tmp_path / "one.tsv")
+    done = subprocess.run([sys.executable, "-m", "tagsmith", "train", str(corpus), "-o",
+                           str(tmp_path / "m"), *FAST], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stdout
+    heldout = done.stdout.index("held-out (")
+    warned = done.stdout.index("carries exactly one label")
+    assert heldout < warned, done.stdout
+    assert "train's held-out figures count a second label" in " ".join(
+        done.stdout[warned:].split()), done.stdout
+
+
 def test_train_single_label_yes_refuses_a_document_given_two_before_training(tmp_path):
     """--single-label yes says each document has one label by design: a corpus giving
     six of its sixty documents two is refused, as audit --single-label yes refuses it,

@@ -398,8 +398,6 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                                             classifier.thresholds.max_labels, single_label,
                                             printable(shell_path(corpus)),
                                             n_used=_labels_in_use(data.Y))
-    if one_label:
-        warn(one_label)
     if classifier.conformal is not None:  # as calibrate warns of its --alpha
         # the bundle's alpha: suggest --sets would answer every label
         # (not where the warning of too-wide sets has said it)
@@ -429,6 +427,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                       f"{unlabelled:,} held-out documents has a label")
                + ": these figures measure nothing")
     if as_json:
+        if one_label:  # in the summary's warnings
+            warn(one_label)
         if unlabelled:
             warn(nothing)
         elif few_heldout:
@@ -485,6 +485,8 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
                                       _thresholds_source(classifier))
             if reach:
                 click.echo(reach)
+    if one_label:  # after the held-out figures it speaks of (it came before them)
+        warn(one_label)
 
 
 def _where_document(path: str, label_space, index: int, *, on_error: str,
@@ -548,7 +550,7 @@ def _one_label_training_warning(cardinality: dict, max_labels: int | None,
     return (f"every one of the {n:,} labelled documents carries exactly one label, and the "
             "model may give a document several: if a document can carry several labels and "
             "was coded with its main one alone (a library's main subject), the model learnt "
-            "a second subject as evidence against the first, and the held-out figures "
+            "a second subject as evidence against the first, and train's held-out figures "
             f"count a second label it suggests as wrong. Audit it with tagsmith audit {corpus} "
             "--single-label no --review-sample N (then tagsmith estimate-noise on the "
             "decided sample) to measure how many labels were left off; if each document "
