@@ -4290,3 +4290,55 @@ def test_distill_classifier_refuses_a_reliability_it_cannot_weigh_by_naming_it()
     with pytest.raises(InvalidParameterError) as info:
         distill_classifier(texts, wide, space, reliability=rel)
     assert info.value.name == "Y_soft", info.value
+
+
+def _one_label_answer(body) -> str:
+    """An LLM asked for one label a document: music where the text says so, else sport."""
+    label = "music" if "concert" in user_prompt(body) else "sport"
+    return json.dumps({"labels": [{"label": label, "confidence": 0.9}]})
+
+
+def test_distill_and_label_student_warn_of_one_label_a_document_as_train_does(tmp_path,
+                                                                             caplog):
+    """train warned where every labelled document carries exactly one label and the
+    model may give several; distill and label --student, learning from an LLM asked for
+    one label a document (the same corpus), said nothing. They warn the same way, naming
+    the audit to run on the LLM's labels; labels two to a document somewhere, none."""
+    caplog.set_level("WARNING", logger="tagsmith")
+    vocab = sport_vocab(tmp_path)
+    texts = [f"a piano concert number {i}" if i % 2 else f"a football match number {i}"
+             for i in range(40)]
+    for both in (False, True):
+        labels = tmp_path / f"l{int(both)}.jsonl"
+        labels.write_text("".join(json.dumps(
+            {"id": str(i), "text": t,
+             "labels": ["u:music" if i % 2 else "u:sport"] + (["u:music"] if both and i == 4
+                                                             else []),
+             "scores": [0.9] * (2 if both and i == 4 else 1)}) + "\n"
+            for i, t in enumerate(texts)))
+        caplog.clear()
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "distill", str(labels), "--vocab", str(vocab), "-o", str(tmp_path / f"m{both}")])
+        assert result.exit_code == 0, result.output
+        said = " ".join(caplog.text.split())
+        if both:
+            assert "exactly one label" not in said, said
+            continue
+        assert ("every one of the 40 labelled documents carries exactly one label, and the "
+                "student may give a document several") in said, said
+        assert (f"tagsmith audit {labels} --vocab {vocab} --single-label no "
+                "--review-sample N") in said, said
+        assert f"if the LLM was asked for one label a document, {labels} holds" in said
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(t + "\n" for t in texts))
+    out = tmp_path / "o.jsonl"
+    with LocalChatServer(_one_label_answer) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(docs), "--vocab", str(vocab), "-o", str(out), "--budget", "12",
+            "--rounds", "2", "--llm", "t", "--cache", str(tmp_path / "c.sqlite"),
+            "--student", str(tmp_path / "s"), "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    said = " ".join(caplog.text.split())
+    assert ("labelled documents carries exactly one label, and the student may give a "
+            "document several") in said, said
+    assert f"tagsmith audit {out} --vocab {vocab} --single-label no" in said, said

@@ -517,8 +517,11 @@ def _labels_in_use(Y) -> int:
 
 def _one_label_training_warning(cardinality: dict, max_labels: int | None,
                                 single_label: str, corpus: str = "CORPUS", *,
-                                n_used: int | None = None) -> str | None:
-    """train's warning where every labelled document of CORPUS carries exactly one label
+                                n_used: int | None = None,
+                                teacher: str | None = None) -> str | None:
+    """train's warning (and distill's and label --student's: ``teacher``, the file of
+    the LLM's labels given, ``corpus`` then naming it with its vocabulary) where every
+    labelled document of CORPUS carries exactly one label
     (``cardinality``: the manifest's ``training.label_cardinality``) and the model may
     give several (``max_labels`` not 1, and ``n_used``, the labels the documents carry,
     not under 2: a corpus giving every document one same label was told the model may
@@ -541,21 +544,50 @@ def _one_label_training_warning(cardinality: dict, max_labels: int | None,
     True
     >>> _one_label_training_warning(one, None, "auto", n_used=1) is None  # one label
     True
+    >>> print(_one_label_training_warning(one, None, "auto", "l.jsonl --vocab v.tsv",
+    ...                                   teacher="l.jsonl"))
+    ... # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+    every one of the 7,770 labelled documents carries exactly one label, and the student
+    may give a document several: ... Audit it with tagsmith audit l.jsonl --vocab v.tsv
+    --single-label no ...; if the LLM was asked for one label a document, ...
     """
     n = cardinality.get("n_labelled_docs") or 0
     if (single_label != "auto" or max_labels == 1 or n < 2
             or (n_used is not None and n_used < 2)
             or cardinality.get("share_one_label") != 1.0):
         return None
+    model, figures = (("model", "train's held-out figures") if teacher is None else
+                      ("student", "its agreement with the teacher"))
     return (f"every one of the {n:,} labelled documents carries exactly one label, and the "
-            "model may give a document several: if a document can carry several labels and "
-            "was coded with its main one alone (a library's main subject), the model learnt "
-            "a second subject as evidence against the first, and train's held-out figures "
-            f"count a second label it suggests as wrong. Audit it with tagsmith audit {corpus} "
-            "--single-label no --review-sample N (then tagsmith estimate-noise on the "
-            "decided sample) to measure how many labels were left off; if each document "
-            "truly has one label (a catalogue), train with --single-label yes, and this "
-            "warning is not given")
+            f"{model} may give a document several: if a document can carry several labels "
+            "and was coded with its main one alone (a library's main subject), the "
+            f"{model} learnt a second subject as evidence against the first, and {figures} "
+            f"count{'s' if teacher else ''} a second label it suggests as wrong. Audit it "
+            f"with tagsmith audit {corpus} --single-label no --review-sample N (then "
+            "tagsmith estimate-noise on the decided sample) to measure how many labels "
+            "were left off; "
+            + ("if each document truly has one label (a catalogue), train with "
+               "--single-label yes, and this warning is not given" if teacher is None else
+               f"if the LLM was asked for one label a document, {teacher} holds its main "
+               "one alone: label again asking for every label that applies"))
+
+
+def warn_one_label_student(classifier, Y, labels: str, vocab: str) -> None:
+    """distill's and label --student's one-label warning, as train's
+    (:func:`_one_label_training_warning`): the LLM's labels of ``labels`` (``Y``), one
+    a document, taught a student that may give several. They said nothing where train
+    warned (an LLM asked for one label a document gives the same corpus)."""
+    from tagsmith._shell import shell_path
+    from tagsmith.pipeline.train import label_cardinality
+
+    # counted off Y: label --student's active student records no training section
+    message = _one_label_training_warning(
+        label_cardinality(Y),
+        classifier.thresholds.max_labels, "auto",
+        f"{printable(shell_path(labels))} --vocab {printable(shell_path(vocab))}",
+        n_used=_labels_in_use(Y), teacher=printable(labels))
+    if message:
+        warn(message)
 
 
 def _thresholds_source(classifier) -> str:

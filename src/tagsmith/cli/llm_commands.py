@@ -53,6 +53,7 @@ from tagsmith.cli.commands import (
     refuse_csv_vocabulary,
     train_options_naming_params,
     warn_no_documents,
+    warn_one_label_student,
 )
 from tagsmith.labeling import MAX_VOTES
 from tagsmith.labeling.client import (
@@ -1400,6 +1401,8 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             click.echo(f"student distilled from {taught:,} document{plural_s(taught)}"
                        + (f" ({before:,} labelled before, by --labelled)" if before else "")
                        + f" -> {printable(student)}")
+            # as distill and train warn of labels one a document (an LLM asked for one)
+            warn_one_label_student(result["student"], result["Y"], output, vocab)
         active_record = result["summary"].get("active", {})
         if active_record.get("rare_share"):
             # what the share spent and bought, run-wide (each round's record has its own):
@@ -2203,6 +2206,7 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
         # teacher out of the text lines, the one command saving a bundle with no --json
         training = classifier.manifest["training"]
         n_human = len(human_data.texts) if human_data else 0
+        warn_one_label_student(classifier, Y, labels, vocab)  # in the warnings
         print_json({
             "model": model, "output": str(output), "n_docs": len(texts),
             "n_llm_labelled": kinds["n_scored"], "n_without_scores": kinds["n_unscored"],
@@ -2239,6 +2243,8 @@ def distill(obj, labels, vocab, output, model, param, featurizer, feature_param,
                     f"document{plural_s(n)}")
             click.echo(f"{title} ({n:,} {what}): P@1 {metrics['p@1']:.4f}  "
                        f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
+    # after the figures it speaks of, as train warns (it said nothing: train warned)
+    warn_one_label_student(classifier, Y, labels, vocab)
     if not obj["quiet"]:  # on stderr: stdout holds the results alone
         click.echo(_next_after_distill(output, human, lang,
                                        len(human_data.texts) if human_data else 0,
