@@ -11,7 +11,7 @@ it is, and a row added for each true label left off and not shown, of the labels
 the corpus's label space), and runs ``estimate-noise`` on it. Prints each command's
 output and the figures as JSON. ``--replace-share 0.02`` gives 2% of the stories another
 topic at random and runs the second audit alone (no sample), scoring its wrong rows
-against the topics so given.
+against the topics so given and its missing rows against the true sets.
 
     PYTHONPATH=src python benchmarks/one_label.py --out /tmp/one-label \\
         --data-dir ../shared/datasets
@@ -71,6 +71,19 @@ def wrong_figures(review: Path, replaced: dict[str, str]) -> dict:
             "at": {n: {"replaced": sum(hits[:n]), "precision": round(sum(hits[:n]) / n, 3),
                        "recall": round(sum(hits[:n]) / len(replaced), 3) if replaced else None}
                    for n in sorted({25, 50, 100, 200, len(hits)}) if 0 < n <= len(hits)}}
+
+
+def replaced_figures(review: Path, replaced: dict[str, str], docs: list[dict],
+                     kept: list[dict]) -> dict:
+    """The --replace-share audit's queue scored: its wrong rows against the topics
+    ``replace_topics`` gave (:func:`wrong_figures`), and its missing rows (``missing``,
+    as :func:`queue_figures`) against the true sets of ``docs``, ``kept`` the stories as
+    audited: a replaced story's first topic, taken from it, is a true label left off, as
+    are every story's other true topics (the missing side went unmeasured)."""
+    truth = {str(d["id"]): set(d["labels"]) for d in docs}
+    left_off = sum(len(truth[str(d["id"])] - set(d["labels"])) for d in kept)
+    return {**wrong_figures(review, replaced),
+            "missing": queue_figures(review, truth, left_off)}
 
 
 def queue_figures(review: Path, truth: dict[str, set[str]], n_left_off: int) -> dict:
@@ -192,8 +205,8 @@ def main() -> None:
         write_first_topic(corpus, kept)
         tagsmith("audit", str(corpus), "-o", str(args.out / "replaced"), "--no-html",
                  "--single-label", "no", "--min-probability", "0.05")
-        print(json.dumps(wrong_figures(args.out / "replaced" / "review.csv", replaced),
-                         indent=1))
+        print(json.dumps(replaced_figures(args.out / "replaced" / "review.csv", replaced,
+                                          docs, kept), indent=1))
         return
     write_first_topic(corpus, docs)
     truth = {str(d["id"]): set(d["labels"]) for d in docs}

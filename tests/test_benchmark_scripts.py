@@ -2215,6 +2215,17 @@ def test_one_label_replaces_topics_and_scores_the_wrong_rows_against_them(tmp_pa
     figures = one_label.wrong_figures(review, {"d0": "b", "d5": "a"})
     assert figures == {"n_replaced": 2, "n_wrong_rows": 2, "at": {
         2: {"replaced": 1, "precision": 0.5, "recall": 0.5}}}
+    # the missing side, against the true sets: d0's first topic a, taken from it, is a
+    # true label left off (found), d1's c is no true label of it
+    review.write_text("kind,label_uri,doc_id\r\nwrong,b,d0\r\nmissing,a,d0\r\n"
+                      "missing,a,d1\r\n", encoding="utf-8", newline="")
+    docs = [{"id": "d0", "labels": ["a", "c"]}, {"id": "d1", "labels": ["b"]}]
+    kept = [{"id": "d0", "labels": ["b"]}, {"id": "d1", "labels": ["b"]}]
+    figures = one_label.replaced_figures(review, {"d0": "b"}, docs, kept)
+    assert figures["at"] == {1: {"replaced": 1, "precision": 1.0, "recall": 1.0}}
+    assert figures["missing"]["missing_at"] == {
+        2: {"true": 1, "precision": 0.5, "recall": 0.5}}
+    assert figures["missing"]["n_wrong_rows_on_true_labels"] == 0
 
 
 def test_one_label_writes_the_first_topic_corpus_whole_or_not_at_all(tmp_path):
