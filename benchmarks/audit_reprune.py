@@ -8,7 +8,16 @@ documents), the smaller of the two (``min``), or no budget at all (``prob_only``
 every wrong candidate of probability 0.5 or more), scored against the planted truth.
 The ranking (and so ``wrong_pr_auc``) is the same under every budget. It reads each
 run's ``runs/audit/issues.npz``, ``labels.csv`` and ``report.json`` and the run's
-``truth.npz``; nothing is recomputed but the flags. Prints one JSON object a run::
+``truth.npz``; nothing is recomputed but the flags. Prints one JSON object a run.
+
+It reproduces step 6 only (``cl`` is the audit's own flags there). A run whose flags
+were changed or reordered after step 6 is refused, with a line naming it on stderr
+and exit status 1, not re-pruned into wrong figures: one audited with
+``band_budget_below`` (step 6b), a single-label corpus's moves (``single_label``
+pairing), broader-code moves, the given labels' confidences blended in
+(``label_confidence``), ``copies_majority`` or the one-label order of the wrong rows
+(its ``report.json``'s ``noise.method`` records each). ``audit.py``'s runs with
+default ``--audit-options`` on GoEmotions and Reuters-21578 are none of these::
 
     python benchmarks/audit.py --dataset goemotions --data-dir D --work-dir W \\
         --max-train-docs 500 --seed 0 --skip train,cleanlab
@@ -35,12 +44,51 @@ from tagsmith.audit.detect import _within_budget  # noqa: E402
 MIN_PROBABILITY = 0.5
 
 
+#: ``noise.method`` entries of a run flagged or ordered after step 6, and what did it
+AFTER_STEP_6 = {
+    "band_budget": "band_budget_below (step 6b: the wrong flags of rare labels by band)",
+    "single_label": "single-label moves (each flagged row's companion added)",
+    "broader_moves": "broader-code moves (each flagged row's companion added)",
+    "label_confidence": "the given labels' confidences blended in",
+    "copies": "copies_majority (copies' flags added)",
+    "one_label_wrong_order": "the one-label order of the wrong rows",
+}
+
+
+def why_refused(report: dict) -> str | None:
+    """Why a run's flags cannot be re-pruned here (None where they can): its
+    ``noise.method`` records a step after step 6 that flagged or reordered rows, which
+    this script does not redo (its ``cl`` would not be the audit's flags, and every
+    budget's figures would be off by what that step did).
+
+    >>> why_refused({"noise": {"method": {"band_budget_below": 0, "single_label": False,
+    ...                                   "broader_moves": False}}}) is None
+    True
+    >>> print(why_refused({"noise": {"method": {"band_budget_below": 30,
+    ...                                         "band_budget": {"n_labels": 4}}}}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    audited with band_budget_below (step 6b: the wrong flags of rare labels by band):
+    this script redoes step 6 only
+    """
+    method = (report.get("noise") or {}).get("method") or {}
+    done = [what for key, what in AFTER_STEP_6.items()
+            if method.get(key) not in (None, False)]
+    if method.get("band_budget_below") and AFTER_STEP_6["band_budget"] not in done:
+        done.insert(0, AFTER_STEP_6["band_budget"])
+    return f"audited with {'; '.join(done)}: this script redoes step 6 only" if done \
+        else None
+
+
 def reprune(data_dir: Path) -> dict:
-    """The wrong side's flagged count, precision and recall under each budget."""
+    """The wrong side's flagged count, precision and recall under each budget; a
+    ``ValueError`` for a run flagged after step 6 (:func:`why_refused`)."""
     audit_dir = data_dir / "runs" / "audit"
+    report = json.loads((audit_dir / "report.json").read_text(encoding="utf-8"))
+    why = why_refused(report)
+    if why is not None:
+        raise ValueError(why)
     with np.load(audit_dir / "issues.npz") as z:
         issues = {key: z[key] for key in z.files}
-    report = json.loads((audit_dir / "report.json").read_text(encoding="utf-8"))
     n_labels = report["corpus"]["n_labels_in_space"]
     n_given, cl_wrong, cl_missing = (np.zeros(n_labels) for _ in range(3))
     with open(audit_dir / "labels.csv", encoding="utf-8", newline="") as rows:
@@ -96,12 +144,21 @@ def why_skipped(data_dir: Path) -> str | None:
 
 
 def main() -> None:
+    refused = 0
     for data_dir in build_parser().parse_args().runs:
         why = why_skipped(data_dir)
         if why is not None:
             print(f"skipped {data_dir}: {why}", file=sys.stderr)
             continue
-        print(json.dumps(reprune(data_dir)))
+        try:
+            out = reprune(data_dir)
+        except ValueError as error:
+            print(f"refused {data_dir}: {error}", file=sys.stderr)
+            refused += 1
+            continue
+        print(json.dumps(out))
+    if refused:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

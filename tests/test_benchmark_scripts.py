@@ -2275,3 +2275,68 @@ def test_audit_reprune_skips_a_folder_that_is_no_finished_audit(tmp_path, monkey
         f"skipped {interrupted}: an interrupted prepare's folder (.tmp)",
         f"skipped {not_audited}: no runs/audit/issues.npz, runs/audit/report.json "
         "(audit not run?)"]
+
+
+def _finished_audit_run(data_dir, method: dict) -> None:
+    """A finished ``audit.py`` run's four files as ``audit_reprune.py`` reads them: two
+    labels, two wrong candidates flagged within confident learning's count of 1 a
+    label, ``noise.method`` as given."""
+    import json
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.audit.detect import WRONG
+
+    audit_dir = data_dir / "runs" / "audit"
+    audit_dir.mkdir(parents=True)
+    np.savez(audit_dir / "issues.npz", doc=np.array([0, 1]), label=np.array([0, 1]),
+             kind=np.array([WRONG, WRONG], dtype=np.int8), probability=np.array([0.9, 0.8]),
+             score=np.array([0.9, 0.8]), flagged=np.array([True, True]))
+    (audit_dir / "labels.csv").write_text(
+        "id,n_given,est_wrong,est_missing\n0,2,1.0,0.0\n1,2,1.0,0.0\n", encoding="utf-8")
+    report = {"corpus": {"n_labels_in_space": 2},
+              "noise": {"bounds": {"wrong_rate": 0.5}, "method": method}}
+    (audit_dir / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    added = sp.csr_matrix(([True], ([0], [0])), shape=(2, 2))
+    empty = sp.csr_matrix((2, 2), dtype=bool)
+    np.savez(data_dir / "truth.npz", shape=np.array([2, 2]),
+             removed_indices=empty.indices, removed_indptr=empty.indptr,
+             added_indices=added.indices, added_indptr=added.indptr)
+
+
+def test_audit_reprune_refuses_a_run_flagged_after_step_6(tmp_path, monkeypatch, capsys):
+    """``audit_reprune.py`` redoes step 6 only (confident learning's count a label), but
+    re-pruned any finished run: one audited with ``band_budget_below`` (step 6b flags
+    rare labels' wrong rows by band) or a single-label corpus's moves (a companion row
+    flagged beside each flagged one) got figures for flags the audit never had, its
+    ``cl`` column not the audit's. Such a run is refused, named with what was done after
+    step 6 and exit status 1; a run of step 6 alone is re-pruned as before."""
+    import json
+
+    reprune = _benchmark("audit_reprune")
+    plain, banded, paired = (tmp_path / f"data-{name}" for name in ("plain", "band", "pair"))
+    _finished_audit_run(plain, {"band_budget_below": 0, "single_label": False,
+                                "broader_moves": False})
+    _finished_audit_run(banded, {"band_budget_below": 16, "single_label": False,
+                                 "band_budget": {"n_labels": 3, "n_flagged_wrong": 2}})
+    _finished_audit_run(paired, {"band_budget_below": 0, "single_label": {
+        "n_wrong_added": 1, "n_missing_added": 0, "n_unpaired": 0,
+        "n_docs_without_labels": 0}})
+    monkeypatch.setattr(sys, "argv", ["audit_reprune.py", str(banded), str(plain),
+                                      str(paired)])
+    with pytest.raises(SystemExit) as exit_status:
+        reprune.main()
+    assert exit_status.value.code == 1
+    captured = capsys.readouterr()
+    [line] = captured.out.splitlines()  # the plain run alone
+    assert json.loads(line)["run"] == str(plain)
+    assert json.loads(line)["cl_as_audited"] is True
+    refused = captured.err.splitlines()
+    assert refused == [
+        f"refused {banded}: audited with band_budget_below (step 6b: the wrong flags of "
+        "rare labels by band): this script redoes step 6 only",
+        f"refused {paired}: audited with single-label moves (each flagged row's companion "
+        "added): this script redoes step 6 only"]
+    with pytest.raises(ValueError, match="step 6 only"):
+        reprune.reprune(banded)
