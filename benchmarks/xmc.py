@@ -28,8 +28,10 @@ Steps:
 
 A system that fails (install, crash, ``--peer-timeout``) gets an ``"error"`` and the
 harness goes on. ``--max-train-docs N`` trains on the first N training documents, or
-with ``--slice random`` on a seeded random sample of N (a slice: never written to
-RESULTS.md; yso-finna-en's training file is sorted by label, so take a random slice there).
+with ``--slice random`` on a random sample of N drawn with seed 0 (``SLICE_SEED``: the
+same documents every run; ``audit.py --max-train-docs`` draws its own with its
+``--seed``) (a slice: never written to RESULTS.md; yso-finna-en's training file is
+sorted by label, so take a random slice there).
 """
 
 from __future__ import annotations
@@ -322,8 +324,24 @@ def make_data_work_dir(dataset: str, data_dir: Path, work: Path,
     return make_work_dir(work)
 
 
+#: the seed of ``--slice random``'s sample (``audit.py`` passes its ``--seed`` instead)
+SLICE_SEED = 0
+
+
+def slice_description(max_train_docs: int, slice_mode: str) -> str:
+    """The ``slice`` of each JSON line: which training documents the run took, the
+    random sample's seed named (a reader could not tell which sample it was).
+
+    >>> slice_description(2000, "first"), slice_description(2000, "random")
+    ('first 2000 training documents', 'a random sample of 2000 training documents (seed 0)')
+    """
+    if slice_mode == "first":
+        return f"first {max_train_docs} training documents"
+    return f"a random sample of {max_train_docs} training documents (seed {SLICE_SEED})"
+
+
 def read_splits(dataset: str, data_dir: Path, work: Path, max_train_docs: int | None,
-                slice_mode: str = "first", slice_seed: int = 0) -> dict:
+                slice_mode: str = "first", slice_seed: int = SLICE_SEED) -> dict:
     """Label space and ``{split: (texts, Y)}`` for train, dev and test.
 
     With ``max_train_docs``, train is its first N documents (``slice_mode="first"``) or
@@ -934,9 +952,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-train-docs", type=int, default=None,
                         help="train on the first N training documents (a slice; default: all)")
     parser.add_argument("--slice", choices=["first", "random"], default="first",
-                        help="with --max-train-docs: the first N documents or a seeded "
-                        "random sample of N (yso-finna-en's file is sorted by label; "
-                        "default: %(default)s)")
+                        help="with --max-train-docs: the first N documents or a random "
+                        f"sample of N drawn with seed {SLICE_SEED}, the same every run "
+                        "(yso-finna-en's file is sorted by label; default: %(default)s)")
     parser.add_argument("--features", choices=sorted(FEATURE_SETS),
                         help="override the dataset's feature set (default: the one set "
                         "for the dataset)")
@@ -992,8 +1010,7 @@ def main() -> None:
               "n_labels": meta["n_labels"], "features": meta["feature_set"],
               **provenance(["numpy", "scipy", "scikit-learn"])}
     if args.max_train_docs is not None:
-        how = "first" if args.slice == "first" else "a random sample of"
-        common["slice"] = f"{how} {args.max_train_docs} training documents"
+        common["slice"] = slice_description(args.max_train_docs, args.slice)
         if args.dataset == "yso-finna-en" and args.slice == "first":
             log("warning: yso-finna-en's training file is sorted by label URI, so its first "
                 "documents cover only part of the label space; --slice random gives a "
