@@ -110,9 +110,9 @@ MAX_SHARE_ON_RARE_LABELS = 0.5
 #: minimum), with a noise-rate bound at or above :data:`SMALL_CORPUS_WIDE_BOUND`: the
 #: report warns that bounds this wide on so few texts may say more of the scores than of
 #: the errors (random GoEmotions slices of 500 to 5,000 comments, 5% wrong and 10%
-#: missing labels planted, were bounded at 24-55% wrong and 21-70% missing; a
-#: Reuters-21578 slice of 1,000 at 14% and 14%, with no warning; the README's "Auditing a
-#: small corpus"). The audit benchmarks' corpora are larger
+#: missing labels planted, were bounded at 24-55% wrong and 22-70% missing; Reuters-21578
+#: slices of 1,000 at 14-18% and 12-20%, with no warning; the README's "Auditing a small
+#: corpus", each seed on its own slice). The audit benchmarks' corpora are larger
 SMALL_CORPUS_TEXTS = 5_000
 SMALL_CORPUS_WIDE_BOUND = 0.25
 #: the columns of ``labels.csv``, one row per label used or flagged (the README names them)
@@ -2930,7 +2930,7 @@ def _small_corpus_note(texts: dict, bounds: dict | None, *, heldout: bool = Fals
             "documents may say more of how poorly the scores learnt the labels than of the "
             "errors, and so may the flagged candidates (random GoEmotions slices of 500 to "
             "5,000 comments, 5% wrong and 10% missing labels planted, were bounded at "
-            "24-55% wrong and 21-70% missing, and 10-33% of their flagged wrong labels were "
+            "24-55% wrong and 22-70% missing, and 10-34% of their flagged wrong labels were "
             "planted); review the queue most likely first, and measure the error rate on a "
             "random review sample (--review-sample N)")
 
