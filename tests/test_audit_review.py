@@ -3523,3 +3523,43 @@ def test_a_cut_id_of_another_text_at_its_own_number_is_not_put_on_the_text_s_doc
     assert stats["n_added"] == 1
     assert [sorted(r.labels) for r in read_records(output)] == [
         ["<http://x/rain>"], [], ["<http://x/sun>"]]
+
+
+def test_a_document_the_review_leaves_without_any_label_is_counted_and_named(tmp_path,
+                                                                              caplog):
+    """A 300-comment GoEmotions audit flagged "OP is going places!"'s one label, neutral,
+    as wrong; accepted, apply-review wrote the line with no label and said only "2 labels
+    added, 8 removed in 9 documents", while train reads such a line as a negative of
+    every label, its right one too. The documents left without any label are counted
+    (``n_docs_emptied``), the first named by file and line, and the command warns; a
+    document that loses one of two labels, or gets one in place of its only one, is not
+    counted."""
+    from click.testing import CliRunner
+
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("Heavy rain all day\t<http://x/rain>\n"
+                      "Bright sun and heat\t<http://x/rain> <http://x/sun>\n"
+                      "Snowfall in the hills\t<http://x/rain>\n", encoding="utf-8")
+    rows = [_row(0, "wrong", "http://x/rain", "Heavy rain all day"),  # its only label
+            _row(1, "wrong", "http://x/rain", "Bright sun and heat"),  # one of two left
+            _row(2, "wrong", "http://x/rain", "Snowfall in the hills"),  # replaced
+            _row(2, "missing", "http://x/snow", "Snowfall in the hills")]
+    review = _review(tmp_path, rows)
+    stats = apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
+    assert stats["n_removed"] == 3 and stats["n_docs_changed"] == 3
+    assert stats["n_docs_emptied"] == 1
+    assert stats["docs_emptied"] == [f"{corpus}:1"]
+    assert [r.labels for r in read_records(tmp_path / "fixed.tsv")][0] == ()
+
+    tagsmith_cli._register_commands()
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("".join(f"<{uri}>\t{SPACE.name_of(SPACE.id_of(uri))}\n"
+                             for uri in SPACE.uris), encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(review), "-o", str(tmp_path / "cli.tsv"),
+        "--vocab", str(vocab)])
+    assert result.exit_code == 0, result.output
+    text = " ".join((result.output + caplog.text).split())
+    assert (f"1 document left without any label by the review, so written to "
+            f"{tmp_path / 'cli.tsv'} ({corpus}:1): train reads such a line as a negative "
+            "of every label, its right one too; give it its right label") in text

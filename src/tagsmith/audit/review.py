@@ -2597,7 +2597,10 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     the output's suffix. ``output`` may never be the corpus, the review or a file in
     ``keep`` (say, the vocabulary), and an existing ``output`` is replaced only with
     ``overwrite``. Returns counts: documents written and changed, labels added and
-    removed, corrections already in place, malformed lines skipped under
+    removed, documents left without any label by the review (``n_docs_emptied``; the
+    first :data:`EMPTIED_NAMED` as ``file:line`` in ``docs_emptied``: train reads such
+    a line as a negative of every label), corrections already in place, malformed
+    lines skipped under
     ``on_error="skip"`` (they are not written: a warning says so; ``n_missing_files`` of
     them a folder's files deleted after it was listed), and the review's
     decisions. ``space_name`` says where ``space`` came from (a label not in it is
@@ -3050,7 +3053,8 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     decisions, repeated, counts = taken
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
              "n_already_applied": 0, "n_narrower_gone": 0, "n_skipped_lines": 0,
-             "n_missing_files": 0, "n_stale_marks": 0,
+             "n_missing_files": 0, "n_stale_marks": 0, "n_docs_emptied": 0,
+             "docs_emptied": [],
              **{f"review_{k}": v for k, v in counts.items()}}
     report = _SkipsNoted(source=str(corpus))
     # the first line of each malformed record skipped (ascending, as read), which a
@@ -3399,6 +3403,10 @@ def _review_mark(record) -> list[str]:
     return list(marked)
 
 
+#: how many of the documents a review left without any label apply-review names
+EMPTIED_NAMED = 5
+
+
 def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, stats: dict,
            style: Sequence[str] = (), repeats: Sequence[Decision] = ()):
     """``record`` with ``decisions`` applied; ``repeats`` (rows repeating one of them)
@@ -3467,6 +3475,14 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
             stats["n_removed"] += 1
         changed = True
     stats["n_docs_changed"] += changed
+    if changed and record.labels and not keys:
+        # every label of the document removed and none added: train and distill read
+        # such a line as a negative of every label, its right one too; it was written so
+        # with no word (a 300-comment GoEmotions review: "OP is going places!" lost its
+        # one label, neutral). Counted, the first few named by file and line
+        stats["n_docs_emptied"] += 1
+        if len(stats["docs_emptied"]) < EMPTIED_NAMED:
+            stats["docs_emptied"].append(f"{record.source}:{record.line}")
     if not changed:
         return record
     if scored:

@@ -3956,6 +3956,16 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
             "the row's narrower labels (a review applied before removed them), so the "
             "broader label asked for on their account was not added", f"{gone:,}",
             plural_s(gone), printable(review), "its" if gone == 1 else "each one's")
+    if stats.get("n_docs_emptied"):
+        emptied = stats["n_docs_emptied"]
+        named = ", ".join(stats["docs_emptied"]) + (", ..." if emptied > len(
+            stats["docs_emptied"]) else "")
+        logging.getLogger("tagsmith").warning(
+            "%s document%s left without any label by the review, so written to %s (%s): "
+            "train reads such a line as a negative of every label, its right one too; "
+            "give %s its right label (accept a missing row, or add one) or remove it",
+            f"{emptied:,}", plural_s(emptied), printable(output), named,
+            "it" if emptied == 1 else "each")
     if stats.get("n_stale_marks"):
         stale = stats["n_stale_marks"]
         logging.getLogger("tagsmith").warning(
