@@ -309,7 +309,8 @@ def test_a_small_test_split_is_not_told_to_audit_a_larger_corpus(trained):
     note = result.report["noise"]["rare_labels_note"]
     assert note is not None
     assert "the bundle's scores learnt such a label from its training documents" in note
-    assert "larger corpus" not in note and "(--review-sample N)" in note
+    # named as a Python caller gives it: the command line's option was named here
+    assert "larger corpus" not in note and "(AuditOptions(review_sample=N))" in note
     crossfit = audit_corpus(test.texts[:40], test.Y[:40], space,
                             options=AuditOptions(scores="knn", **FAST))
     assert "audit a larger corpus" in crossfit.report["noise"]["rare_labels_note"]

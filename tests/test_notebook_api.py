@@ -229,3 +229,53 @@ def test_zero_shot_from_python_warns_of_documents_in_another_language(caplog):
     assert "1 of 3 documents looks written in another language than the label names " \
            "(lang='de', German; English 1" in caplog.text, caplog.text
     assert "--lang" not in caplog.text
+
+
+def test_audit_notes_name_the_python_parameters_to_a_python_caller(tmp_path):
+    """audit_corpus of 1,500 GoEmotions comments in a notebook noted "measure the error
+    rate on a random review sample (--review-sample N)", and a one-label corpus's note
+    said "give the vocabulary (--vocab)" and "then tagsmith estimate-noise": options
+    of a command the caller never ran. From Python the notes name the parameters; a
+    command's are its options, as before (the CLI's tests pin their text)."""
+    import scipy.sparse as sp
+
+    from tagsmith._surface import command_line
+    from tagsmith.audit.sample import read_sample_record
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.audit import _one_label_note, _rare_labels_note, _small_corpus_note
+
+    def notes() -> list[str]:
+        one_label = sp.csr_matrix(np.eye(3))
+        return [_rare_labels_note(np.array([3, 2, 3, 0, 10]), 20),
+                _rare_labels_note(np.array([3, 2, 3, 0, 10]), 20, heldout=True),
+                _small_corpus_note({"n_distinct_labelled_texts": 458},
+                                   {"wrong_rate": 0.539, "missing_rate": 0.702}),
+                _one_label_note(one_label, False, {}, None, vocabulary=False),
+                _one_label_note(one_label, {"n_wrong_added": 2}, {"n_flagged_wrong": 3},
+                                None)]
+
+    for note in notes():
+        assert "AuditOptions(review_sample=N)" in note, note
+        assert "--" not in note and "tagsmith estimate-noise" not in note, note
+    said = notes()
+    assert "give the vocabulary (load_vocabulary)" in said[3]
+    assert "then tagsmith.audit.sample.estimate_from_sample)" in said[3]
+    assert said[3].endswith("audit it with AuditOptions(single_label=True), and this note "
+                            "is not given")
+    assert "audit again with AuditOptions(single_label=False), where" in said[4]
+    with command_line():
+        on_the_command_line = notes()
+    for note in on_the_command_line:
+        assert "(--review-sample N" in note and "AuditOptions" not in note, note
+    assert "give the vocabulary (--vocab)" in on_the_command_line[3]
+    assert "then tagsmith estimate-noise)" in on_the_command_line[3]
+    assert on_the_command_line[3].endswith(
+        "audit it with --single-label yes (single_label=True), and this note is not given")
+    assert "audit again with --single-label no (single_label=False), where" \
+        in on_the_command_line[4]
+    report = tmp_path / "report.json"
+    report.write_text("{}", encoding="utf-8")
+    with pytest.raises(DataError, match=r"drew none \(AuditOptions\(review_sample=N\)\)"):
+        read_sample_record(report)
+    with command_line(), pytest.raises(DataError, match=r"drew none \(audit --review-sample N\)"):
+        read_sample_record(report)

@@ -471,6 +471,9 @@ def test_goemotions_raw_tsv_says_what_it_is_and_how_to_convert(tmp_path):
     assert "found 3; this looks like GoEmotions' raw TSV" in message
     assert "numeric label ids in column 2" in message and "comment id in column 3" in message
     assert "LibMultiLabel" not in message and "print $1, $2" in message
+    # read from Python: the vocabulary as read_labelled takes it, not train's --vocab
+    assert "give read_labelled load_vocabulary('vocab.tsv') as its label space, vocab.tsv " \
+        "naming the ids" in message and "--vocab" not in message, message
     # train and audit, --on-error skip too, say the same (the warning naming the skips)
     for args in (["train", path, "-o", tmp_path / "m", *FAST],
                  ["audit", path, "-o", tmp_path / "a.json"]):
@@ -478,6 +481,7 @@ def test_goemotions_raw_tsv_says_what_it_is_and_how_to_convert(tmp_path):
             result = CliRunner().invoke(tagsmith_cli.cli, [*map(str, args), *skip])
             assert result.exit_code == 3, result.output
             assert "GoEmotions' raw TSV" in result.output, result.output
+            assert "give --vocab vocab.tsv naming the ids" in result.output, result.output
 
 
 @pytest.mark.parametrize("lines", [
@@ -493,11 +497,14 @@ def test_annif_s_vocabulary_with_notations_given_as_a_corpus_says_so(tmp_path, l
     with pytest.raises(CorpusFormatError) as info:
         list(read_tsv(path))
     message = str(info.value)
-    assert "found 3; this looks like a vocabulary" in message and "--vocab" in message
+    assert "found 3; this looks like a vocabulary" in message
+    # read from Python: told to load it, not to pass it as train's --vocab
+    assert "load it with load_vocabulary" in message and "--vocab" not in message, message
     assert "LibMultiLabel" not in message and "awk" not in message, message
     result = run("train", path, "-o", tmp_path / "m")
     assert result.exit_code == 3 and "this looks like a vocabulary" in result.output, \
         result.output
+    assert "pass it as --vocab" in result.output, result.output
 
 
 @pytest.mark.parametrize("name", ["dev.tsv", "dev.tsv.gz", "my test.tsv"])

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tagsmith._plural import plural_s
+from tagsmith._surface import said
 from tagsmith.audit import DECISION_VALUES
 from tagsmith.audit.detect import KINDS, MISSING, WRONG
 from tagsmith.audit.review import (
@@ -789,9 +790,9 @@ def read_sample_record(report: str | Path, sample: str | Path | None = None
                         path=report) from None
     record = data.get("review_sample") if isinstance(data, dict) else None
     if not isinstance(record, dict):
-        raise DataError("holds no review sample: the audit that wrote it drew none (audit "
-                        "--review-sample N), or was run again without it since the sample "
-                        "was drawn", path=report)
+        drew = said("audit --review-sample N", "AuditOptions(review_sample=N)")
+        raise DataError(f"holds no review sample: the audit that wrote it drew none ({drew}), "
+                        "or was run again without it since the sample was drawn", path=report)
     return record, audit_bounds(data)
 
 

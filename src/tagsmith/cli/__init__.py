@@ -1011,6 +1011,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     # command kept each warning of its run, in memory, with no end)
     warnings: list[str] | None = [] if ctx.invoked_subcommand in SUMMARY_COMMANDS else None
     ctx.with_resource(_command_logging(verbose, quiet, warnings))
+    from tagsmith._surface import command_line
+
+    # a report's notes and the readers' advice name this command line's options, where
+    # a Python caller's name its parameters (AuditOptions(review_sample=N))
+    ctx.with_resource(command_line())
     if ctx.invoked_subcommand and isinstance(ctx.command, click.Group):
         # the command's warnings name its options, not the library's parameters
         # on the handlers (a logger's filter sees only its own records, not its children's)

@@ -76,6 +76,7 @@ from typing import IO, NamedTuple
 from tagsmith._params import check_choice
 from tagsmith._plural import plural, plural_s
 from tagsmith._shell import shell_path
+from tagsmith._surface import said
 from tagsmith.data.csvlimits import (
     CSV_FIELD_LIMIT,
     blank_header_error,
@@ -1585,14 +1586,18 @@ def _three_columns_advice(columns: list[str], path: Path) -> str:
     (GoEmotions' files are published as ``.tsv.gz``; the awk of the advice, run on one,
     wrote gzip bytes)."""
     if is_lone_uri(columns[0]):  # <uri>: no document's text, as every other peer's is
-        return VOCABULARY_ADVICE
+        # a Python caller was told to pass it as --vocab, an option no function has
+        return said(VOCABULARY_ADVICE, VOCABULARY_ADVICE.replace(
+            "pass it as --vocab", "load it with load_vocabulary"))
     ids, tail = columns[1].strip(), columns[2].strip()
     # ids of 28 emotions and a Reddit id: a native corpus's labels typed TAB-separated
     # ('TEXT<TAB>2020<TAB>2021') or a language beside them ('3<TAB>en') were told they
     # were GoEmotions', the advice dropping column 3
     if (_NUMERIC_IDS.fullmatch(ids) and _REDDIT_ID.fullmatch(tail)
             and len(columns[0].split()) > 1):
-        return _command_of(GOEMOTIONS_ADVICE, "train.tsv > train-tagsmith.tsv", path)
+        return _command_of(said(GOEMOTIONS_ADVICE, GOEMOTIONS_ADVICE.replace(
+            "give --vocab vocab.tsv naming", "give read_labelled load_vocabulary('vocab.tsv') "
+            "as its label space, vocab.tsv naming")), "train.tsv > train-tagsmith.tsv", path)
     return _command_of(LIBMULTILABEL_ADVICE, LIBMULTILABEL_EXAMPLE, path)
 
 

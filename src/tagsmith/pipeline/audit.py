@@ -48,6 +48,7 @@ from tagsmith._params import (
     check_options,
 )
 from tagsmith._plural import and_more, clip, plural, plural_s
+from tagsmith._surface import said
 from tagsmith._typing import LabelMatrix
 from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT, REVIEW_MARK
 from tagsmith.audit.detect import (
@@ -2773,13 +2774,19 @@ def _rare_labels_note(n_given: np.ndarray, min_support: int, *,
                 "corpus's few documents of it, so the noise rates, their bounds and the "
                 "labels flagged say little of how well they were given; review the flagged "
                 "labels by hand, or measure the error rate on a random review sample "
-                "(--review-sample N)")
+                f"({_review_sample_named()})")
     return (head + "the "
             "scores learn too little of such a label to tell a wrong or missing label from "
             "a rare one, so the noise rates, their bounds and the labels flagged say more "
             "of how rare the labels are than of how well they were given; audit a larger "
             "corpus with the same labels, review the flagged labels by hand, or measure "
-            "the error rate on a random review sample (--review-sample N)")
+            f"the error rate on a random review sample ({_review_sample_named()})")
+
+
+def _review_sample_named() -> str:
+    """How the notes name the random review sample: the command line's option, or the
+    Python caller's parameter (:func:`tagsmith._surface.said`)."""
+    return said("--review-sample N", "AuditOptions(review_sample=N)")
 
 
 def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
@@ -2828,8 +2835,8 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
     >>> print(_one_label_note(Y, False, noise, None).split(". ")[-1])
     ... # doctest: +NORMALIZE_WHITESPACE
     If each document truly has one label (a catalogue, one category a document), audit
-    it with --single-label yes (single_label=True), and this note is not given
-    >>> "--single-label yes" in _one_label_note(Y, False, noise, False)
+    it with AuditOptions(single_label=True), and this note is not given
+    >>> "single_label=True" in _one_label_note(Y, False, noise, False)
     False
     """
     if single_label:
@@ -2844,19 +2851,22 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
             "rates and bound count only labels missing at random: they can read far under "
             "the labels so left off (Reuters-21578 kept to each story's first topic: "
             "bounded at 0.34% missing, where 19% of the true labels were left off); measure "
-            "how many on a random review sample (--review-sample N, each drawn "
+            f"how many on a random review sample ({_review_sample_named()}, each drawn "
             "document's every label decided and the labels it lacks added, then "
-            "tagsmith estimate-noise)")
+            f"{said('tagsmith estimate-noise', 'tagsmith.audit.sample.estimate_from_sample')})")
     if not vocabulary:
-        rule += ("; give the vocabulary (--vocab): without it the label space is the "
+        rule += (f"; give the vocabulary ({said('--vocab', 'load_vocabulary')}): without "
+                 "it the label space is the "
                  "corpus's own, and a label never given as a document's one label is in "
                  "none of it, nor can a reviewer add it")
     # a true catalogue got this note on every audit under auto, and nothing said how
     # to state it as one (which drops the note)
     silence = ("" if single_label is not None else
                ". If each document truly has one label (a catalogue, one category a "
-               "document), audit it with --single-label yes (single_label=True), and "
-               "this note is not given")
+               "document), audit it with "
+               + said("--single-label yes (single_label=True)",
+                      "AuditOptions(single_label=True)")
+               + ", and this note is not given")
     if not isinstance(paired, dict):
         wrong = ""
         if ordered and ordered.get("n_rows"):
@@ -2885,8 +2895,9 @@ def _one_label_note(Y: LabelMatrix, paired: object, noise: dict,
             "one category a document) and flagged the given label wrong beside each "
             f"missing label it flagged, as one move ({counted}). If a document can carry "
             "several labels and was coded with its main one alone (a library's main "
-            "subject), its given label is not in doubt: audit again with --single-label "
-            "no (single_label=False), where a missing row is a label to add beside it; "
+            "subject), its given label is not in doubt: audit again with "
+            f"{said('--single-label no (single_label=False)', 'AuditOptions(single_label=False)')}"
+            ", where a missing row is a label to add beside it; "
             "and " + rule + silence)
 
 
@@ -2932,7 +2943,7 @@ def _small_corpus_note(texts: dict, bounds: dict | None, *, heldout: bool = Fals
             "5,000 comments, 5% wrong and 10% missing labels planted, were bounded at "
             "24-55% wrong and 22-70% missing, and 10-34% of their flagged wrong labels were "
             "planted); review the queue most likely first, and measure the error rate on a "
-            "random review sample (--review-sample N)")
+            f"random review sample ({_review_sample_named()})")
 
 
 def _withhold_bounds(noise: dict, quality: dict) -> dict:
