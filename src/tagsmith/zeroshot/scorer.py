@@ -1184,6 +1184,18 @@ _FOREIGN_ADVICE_PYTHON_LANG = ("name the labels in the documents' language "
                                "on it (distill_classifier)")
 
 
+#: how many of a :meth:`ZeroShotClassifier.predict_topk` call's texts its language check
+#: reads, evenly spaced: checking every text took 7 s of the call's 9 s at 100,000
+#: GoEmotions comments (with a stand-in encoder), and again on every batch; a share of
+#: 1% in another language is all but sure to show in 1,000 (the chance it does not:
+#: 0.99 ** 1000, 4e-5)
+FOREIGN_SAMPLE = 1_000
+#: ... and of a later call's, once a scorer has read :data:`FOREIGN_SAMPLE` texts without
+#: a warning: a stream scored in batches of 1,000 was checked whole, batch by batch (a
+#: share of 10% in another language shows in 100 all but surely: 0.9 ** 100, 3e-5)
+FOREIGN_SAMPLE_LATER = 100
+
+
 class ForeignTexts:
     """Counts the documents of a run that :func:`text_language` takes for another
     language than the label names' (``lang``, English by default), to warn once at its
@@ -1217,35 +1229,53 @@ class ForeignTexts:
             self.n_docs += 1
             self.languages[language] = self.languages.get(language, 0) + 1
 
-    def warn(self, n_docs: int, advice: str | None = None) -> None:
+    def warn(self, n_docs: int, advice: str | None = None, *,
+             sampled_from: int | None = None) -> None:
         """Warn, where any of the ``n_docs`` documents looked written in another
         language than the names, how many did and in which, and ``advice``: what to do
-        instead (by default zeroshot's)."""
+        instead (by default zeroshot's). ``sampled_from``: the ``n_docs`` were a sample
+        of that many documents (:meth:`ZeroShotClassifier.predict_topk`'s), which the
+        warning says."""
         if not self.n_docs:
             return
         seen = sorted(self.languages.items(), key=lambda item: (-item[1], item[0]))
         counts = ", ".join(f"{language} {count:,}" for language, count in seen)
+        of = (f" (a sample, evenly spaced, of the {sampled_from:,} given)"
+              if sampled_from is not None and sampled_from > n_docs else "")
         if self.english:
             logger.warning(
-                "%s of %s document%s look%s written in another language than English (%s, "
+                "%s of %s document%s%s look%s written in another language than English (%s, "
                 "by %s commonest words or letters): the zero-shot encoder "
                 "(all-MiniLM-L6-v2) was trained on English and matches such documents "
                 "little better than chance (P@1 0.37 on German STW titles with English "
                 "names, 1.00 on their English translations); %s", f"{self.n_docs:,}",
-                f"{n_docs:,}", plural_s(n_docs), plural(self.n_docs, "s", ""), counts,
+                f"{n_docs:,}", plural_s(n_docs), of, plural(self.n_docs, "s", ""), counts,
                 plural(self.n_docs, "its", "their"), advice or _FOREIGN_ADVICE)
             return
         names = f"lang={self.lang!r}" if self.python else f"--lang {self.lang}"
         if self.names_language:
             names += f", {self.names_language}"
         logger.warning(
-            "%s of %s document%s look%s written in another language than the label names "
-            "(%s; %s, by %s commonest words or letters): the zero-shot encoder "
+            "%s of %s document%s%s look%s written in another language than the label "
+            "names (%s; %s, by %s commonest words or letters): the zero-shot encoder "
             "(all-MiniLM-L6-v2) matches documents to names in another language little "
             "better than chance (P@1 0.37 on German STW titles with English names, 1.00 "
             "on their English translations); %s", f"{self.n_docs:,}", f"{n_docs:,}",
-            plural_s(n_docs), plural(self.n_docs, "s", ""), names, counts,
+            plural_s(n_docs), of, plural(self.n_docs, "s", ""), names, counts,
             plural(self.n_docs, "its", "their"), advice or _FOREIGN_ADVICE_LANG)
+
+
+def _evenly_spaced(texts: Sequence[str], n: int) -> Sequence[str]:
+    """``texts`` where there are at most ``n``, else ``n`` of them evenly spaced, the
+    first and the last included: a stream's batches sorted or grouped (by source, by
+    language) are read across, not by their head.
+
+    >>> _evenly_spaced(list("abcdefghij"), 4), _evenly_spaced(list("abc"), 4)
+    (['a', 'd', 'g', 'j'], ['a', 'b', 'c'])
+    """
+    if len(texts) <= n:
+        return texts
+    return [texts[int(i)] for i in np.linspace(0, len(texts) - 1, n).round()]
 
 
 def _allowed_rows_index(index: str, n_rows: int, n_allowed: int) -> str:
@@ -1590,7 +1620,11 @@ class ZeroShotClassifier:
         are counted and warned of, as the ``zeroshot`` command warns of them
         (:class:`ForeignTexts`: the encoder was trained on English, and matches them
         little better than chance), unless ``warn_foreign`` is false (``None``: as
-        ``warn``).
+        ``warn``): at most :data:`FOREIGN_SAMPLE` of a call's texts, evenly spaced, are
+        checked (:data:`FOREIGN_SAMPLE_LATER` once this scorer has read that many), and
+        once a call has warned, this scorer checks no more (a notebook scoring a stream
+        in batches was warned on every batch, and checking each of 100,000 texts cost
+        7 s).
 
         ``vectors``: the texts' embeddings, one row a text, where the caller has them
         (``label --shortlist-zeroshot``'s, read from its cache); ``None``: embedded here.
@@ -1604,13 +1638,23 @@ class ZeroShotClassifier:
             raise InvalidParameterError("vectors", f"{len(texts):,} rows (one a text)",
                                         f"{len(vectors):,}")
         topk = self.topk_from_embeddings(vectors, k)
-        if warn if warn_foreign is None else warn_foreign:
+        if (warn if warn_foreign is None else warn_foreign) and not getattr(
+                self, "_foreign_said", False):
             # a notebook zero-shotting German texts with English names was told nothing
-            # (P@1 0.37 against 1.00 on their translations): the command line's check
+            # (P@1 0.37 against 1.00 on their translations): the command line's check,
+            # on a sample, and said once a scorer (a race of two threads says it twice)
             foreign = ForeignTexts(self.lang, python=True)
-            foreign.add(texts)
-            foreign.warn(len(texts), _FOREIGN_ADVICE_PYTHON if foreign.english
-                         else _FOREIGN_ADVICE_PYTHON_LANG)
+            read = getattr(self, "_foreign_read", 0)
+            checked = _evenly_spaced(texts, FOREIGN_SAMPLE if read < FOREIGN_SAMPLE
+                                     else FOREIGN_SAMPLE_LATER)
+            foreign.add(checked)
+            self._foreign_read = read + len(checked)
+            if foreign.n_docs:
+                self._foreign_said = True
+                foreign.warn(len(checked), (_FOREIGN_ADVICE_PYTHON if foreign.english
+                                            else _FOREIGN_ADVICE_PYTHON_LANG)
+                             + " (said once for this ZeroShotClassifier: its later calls "
+                             "are not checked)", sampled_from=len(texts))
         blank = blank_texts(texts)
         if blank.any():
             if warn:
