@@ -332,3 +332,27 @@ def test_zero_shot_from_python_checks_the_language_of_a_sample_and_warns_once(ca
         other.predict_topk(texts[:500], k=1)
     assert "50 of 500 documents look written in another language than English (German " \
            "50" in caplog.text, caplog.text
+
+
+@pytest.mark.parametrize(("fields", "python", "cli"), [
+    ({"model": "dense_knn"}, "dense rows (featurizer='embedding')",
+     "dense rows (--featurizer embedding)"),
+    ({"featurizer": "views", "featurizer_params": {"words": {"kind": "tfidf"}}},
+     "'ensemble' with featurizer='views' (each member", "'ensemble' with --featurizer views"),
+])
+def test_train_options_that_do_not_go_together_name_the_fields_to_a_python_caller(
+        fields, python, cli):
+    """TrainOptions(model='dense_knn').validate() (or train_classifier with it) said
+    "which needs dense rows (--featurizer embedding)": train's option, to a notebook that
+    sets TrainOptions(featurizer='embedding'). Construction checks each field alone (a
+    notebook may set them one after another); validate() checks them together."""
+    from tagsmith import TrainOptions
+    from tagsmith._surface import command_line
+
+    options = TrainOptions(**fields)  # each field alone is fine
+    with pytest.raises(InvalidParameterError) as info:
+        options.validate()
+    assert python in str(info.value) and "--" not in str(info.value), str(info.value)
+    with command_line(), pytest.raises(InvalidParameterError) as info:
+        options.validate()
+    assert cli in str(info.value), str(info.value)

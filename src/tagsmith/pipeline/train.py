@@ -34,6 +34,7 @@ from tagsmith._params import (
     check_param_names,
 )
 from tagsmith._plural import NAME_LIMIT, and_more, clip, plural, plural_s
+from tagsmith._surface import said
 from tagsmith._typing import LabelMatrix
 from tagsmith.audit.duplicates import groups_of_hashes  # also named here, where it was first
 from tagsmith.calibration.thresholds import Thresholds, tune_thresholds
@@ -147,7 +148,13 @@ class TrainOptions:
         check_at_construction(self, False)
 
     def validate(self, _together: bool = True) -> None:
-        """Refuse a bad field; numpy numbers pass and are kept as plain Python ones.
+        """Refuse a bad field, and fields that do not go together (a non-default
+        ``confidence`` without a ``calibration_fraction``, a crossfit calibrator without
+        ``crossfit_folds``, ``dense_knn`` without ``embedding`` features, ``views``
+        without an ``ensemble``); numpy numbers pass and are kept as plain Python ones.
+        Construction checks each field alone, so that a notebook may set them one after
+        another; :func:`train_classifier` calls this before reading a text, and a caller
+        may call it to check options set so before then.
 
         The options are written to the bundle's manifest (JSON), so a numpy scalar kept
         as such failed the save after the whole training had run (seed="1" or 1.5 failed
@@ -188,13 +195,15 @@ class TrainOptions:
         if self.model == "dense_knn" and self.featurizer != "embedding":
             raise InvalidParameterError(
                 "featurizer", "'embedding' for model 'dense_knn', which needs dense rows "
-                "(--featurizer embedding)", self.featurizer)
+                f"({said('--featurizer embedding', 'featurizer=' + repr('embedding'))})",
+                self.featurizer)
         if self.featurizer == "views" and self.model != "ensemble":
             # refused by the model's fit ("'X' must be a 2-D feature matrix ..., got
             # 'Views'") only once every text had been featurized
             raise InvalidParameterError(
-                "model", "'ensemble' with --featurizer views (each member names the view "
-                "it learns from)", self.model)
+                "model", "'ensemble' with "
+                f"{said('--featurizer views', 'featurizer=' + repr('views'))} (each member "
+                "names the view it learns from)", self.model)
 
     def _check_confidence_applies(self, confidence: ConfidenceOptions) -> None:
         """Confidence options other than the defaults need the calibration split they
