@@ -401,13 +401,26 @@ def test_scores_bundle_without_stored_scores_names_the_value_refused_and_what_to
     plain = train_classifier(texts, Y, space, options=TrainOptions(
         dev_fraction=0.0, featurizer_params=FAST_FEATURES, model_params={"n_jobs": 1}))
     options = AuditOptions(scores="bundle", near_duplicates=False)
+    from tagsmith._surface import command_line
+
     with pytest.raises(InvalidParameterError) as error:
+        audit_corpus(texts, Y, space, classifier=plain, options=options)
+    # a Python caller is told its parameters (it was told train's and audit's options)
+    assert str(error.value) == (
+        "parameter 'scores' must be 'auto', 'crossfit' or 'knn' with a bundle that stores no "
+        "out-of-fold scores (for 'bundle', train it on this corpus with "
+        "TrainOptions(crossfit_folds=...)), got 'bundle'")
+    with command_line(), pytest.raises(InvalidParameterError) as error:
         audit_corpus(texts, Y, space, classifier=plain, options=options)
     assert str(error.value) == (
         "parameter 'scores' must be 'auto', 'crossfit' or 'knn' with a bundle that stores no "
         "out-of-fold scores (for 'bundle', train it on this corpus with --crossfit-folds), "
         "got 'bundle'")
     with pytest.raises(InvalidParameterError) as error:
+        audit_corpus(texts, Y, space, options=options)
+    assert str(error.value) == ("parameter 'scores' must be 'auto', 'crossfit' or 'knn' "
+                                "without a bundle (classifier=), got 'bundle'")
+    with command_line(), pytest.raises(InvalidParameterError) as error:
         audit_corpus(texts, Y, space, options=options)
     assert str(error.value) == ("parameter 'scores' must be 'auto', 'crossfit' or 'knn' "
                                 "without a bundle (--bundle), got 'bundle'")

@@ -207,7 +207,13 @@ def test_auto_scores_refuse_a_cooccurrence_weight_they_would_ignore():
     space = LabelSpace.from_uris(["u:a", "u:b"])  # auto: cross-fitting
     Y = sp.csr_matrix(np.array([[1, 0], [0, 1]] * 10, bool))
     texts = ["rain", "sun"] * 10
-    with pytest.raises(InvalidParameterError, match=r"cooccurrence \(--cooccurrence\) is given"):
+    from tagsmith._surface import command_line
+
+    # a Python caller's parameter; the command's option on the command line
+    with pytest.raises(InvalidParameterError, match=r"when cooccurrence is given"):
+        audit_corpus(texts, Y, space, options=AuditOptions(cooccurrence=0.5))
+    with command_line(), pytest.raises(InvalidParameterError,
+                                       match=r"cooccurrence \(--cooccurrence\) is given"):
         audit_corpus(texts, Y, space, options=AuditOptions(cooccurrence=0.5))
 
 
@@ -225,6 +231,13 @@ def test_auto_scores_name_the_one_source_that_uses_what_they_would_ignore():
     Y = sp.csr_matrix((np.ones(20, bool), (np.arange(20), np.arange(20) % 2)),
                       shape=(20, len(wide)))  # auto: kNN
     with pytest.raises(InvalidParameterError) as error:
+        audit_corpus(texts, Y, wide, options=AuditOptions(model="tree"))
+    # a Python caller's parameter, not audit's --model
+    assert "must be 'crossfit', not 'auto', when model is given" \
+        in str(error.value), str(error.value)
+    from tagsmith._surface import command_line
+
+    with command_line(), pytest.raises(InvalidParameterError) as error:
         audit_corpus(texts, Y, wide, options=AuditOptions(model="tree"))
     assert "must be 'crossfit', not 'auto', when model (--model) is given" \
         in str(error.value), str(error.value)

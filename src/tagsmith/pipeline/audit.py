@@ -1299,12 +1299,13 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
         # 'a bundle without stored scores'"), which read as if 'bundle' were required
         others = "'auto', 'crossfit' or 'knn'"
         if classifier is None:
-            raise InvalidParameterError("scores", f"{others} without a bundle (--bundle)",
-                                        "bundle")
+            raise InvalidParameterError("scores", f"{others} without a bundle "
+                                        f"({said('--bundle', 'classifier=')})", "bundle")
         if not stored:
             raise InvalidParameterError(
                 "scores", f"{others} with a bundle that stores no out-of-fold scores "
-                "(for 'bundle', train it on this corpus with --crossfit-folds)", "bundle")
+                "(for 'bundle', train it on this corpus with "
+                f"{said('--crossfit-folds', 'TrainOptions(crossfit_folds=...)')})", "bundle")
         if not matches:
             raise InvalidParameterError(
                 "scores", f"{others} for a corpus other than the one the bundle was trained "
@@ -1365,10 +1366,11 @@ def _choose_source(options: AuditOptions, classifier, texts, Y,
     # a model or parameters for the source auto did not pick would be ignored silently;
     # each is used by one source, the one the message asks for
     used_by = {name: source for name, source, given in (
-        ("model (--model)", "crossfit", options.model),
-        ("model_params (--param)", "crossfit", options.model_params),
+        (said("model (--model)", "model"), "crossfit", options.model),
+        (said("model_params (--param)", "model_params"), "crossfit", options.model_params),
         ("knn_params", "knn", options.knn_params),
-        ("cooccurrence (--cooccurrence)", "knn", options.cooccurrence != COOCCURRENCE_WEIGHT))
+        (said("cooccurrence (--cooccurrence)", "cooccurrence"), "knn",
+         options.cooccurrence != COOCCURRENCE_WEIGHT))
         if given and source != chosen}
     unused = list(used_by)
     if unused:
@@ -1402,8 +1404,9 @@ def _check_heldout(classifier, texts, Y, warnings: list[str] | None,
 
     others = "'auto', 'crossfit' or 'knn'"
     if classifier is None:
-        raise InvalidParameterError("scores", f"{others} without a bundle (--bundle); "
-                                    "'heldout' scores with a bundle's model", "heldout")
+        raise InvalidParameterError("scores", f"{others} without a bundle "
+                                    f"({said('--bundle', 'classifier=')}); 'heldout' scores "
+                                    "with a bundle's model", "heldout")
     uris = [classifier.label_space.uri_of(i) for i in range(classifier.n_labels)]
     ours = None if label_space is None else [label_space.uri_of(i)
                                              for i in range(len(label_space))]
@@ -1414,7 +1417,8 @@ def _check_heldout(classifier, texts, Y, warnings: list[str] | None,
             f"(the audit's {Y.shape[1]:,} label{plural_s(Y.shape[1])} share "
             f"{'no URI' if ours is not None else 'no ids'} with its {len(uris):,}): "
             "'heldout' scores the bundle's labels; audit with the bundle's vocabulary "
-            "(leave out --vocab)", "heldout")
+            f"({said('leave out --vocab', 'label_space=classifier.label_space')})",
+            "heldout")
     if label_space is not None and ours != uris:
         # an updated vocabulary (labels added, some removed) was refused: the bundle's
         # predictions are matched to the audit's labels by URI instead
