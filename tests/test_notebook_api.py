@@ -356,3 +356,24 @@ def test_train_options_that_do_not_go_together_name_the_fields_to_a_python_calle
     with command_line(), pytest.raises(InvalidParameterError) as info:
         options.validate()
     assert cli in str(info.value), str(info.value)
+
+
+def test_a_command_run_in_process_leaves_the_python_wording_after_it(tmp_path):
+    """A notebook may run a command in process (tagsmith.cli.main, CliRunner): the
+    command's advice names its options, and once it has ended, a failure included, the
+    notebook's calls name the parameters again."""
+    from click.testing import CliRunner
+
+    import tagsmith.cli as tagsmith_cli
+    from tagsmith._surface import on_command_line
+    from tagsmith.data.readers import read_tsv
+    from tagsmith.exceptions import CorpusFormatError
+
+    corpus = tmp_path / "vocab.tsv"
+    corpus.write_text("<http://x/1>\tRain\tA1\n<http://x/2>\tSun\tA2\n", encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, ["train", str(corpus), "-o",
+                                                   str(tmp_path / "m")])
+    assert result.exit_code == 3 and "pass it as --vocab" in result.output, result.output
+    assert not on_command_line()
+    with pytest.raises(CorpusFormatError, match="load it with load_vocabulary"):
+        list(read_tsv(corpus))
