@@ -224,6 +224,15 @@ def test_fit_confidence_says_when_the_conformal_part_has_no_label():
     with pytest.raises(DataError, match="none of the 20 held-out documents \\(a test corpus\\) "
                        "set aside for the conformal sets carries a label"):
         fit_confidence(heldout, options=ConfidenceOptions(method="platt"))
+    # a Python caller's option (it was told calibrate's --conformal-fraction)
+    with pytest.raises(DataError, match=r"\(or another ConfidenceOptions\(conformal_fraction"
+                       r"=\.\.\.\)\)$"):
+        fit_confidence(heldout, options=ConfidenceOptions(method="platt"))
+    from tagsmith._surface import command_line
+
+    with command_line(), pytest.raises(DataError,
+                                       match=r"\(or another --conformal-fraction\)$"):
+        fit_confidence(heldout, options=ConfidenceOptions(method="platt"))
 
 
 def test_lpicp_refuses_scores_that_are_not_probabilities():

@@ -43,6 +43,7 @@ from tagsmith._params import (
     check_options,
 )
 from tagsmith._plural import and_more, plural, plural_s
+from tagsmith._surface import said
 from tagsmith._typing import LabelMatrix
 from tagsmith.calibration.reliability import reliability_report
 from tagsmith.calibration.scaling import METHODS, Calibrator, fit_calibrator
@@ -594,7 +595,9 @@ def fit_confidence(heldout: HeldoutScores, *, options: ConfidenceOptions | None 
         raise DataError(f"none of the {len(conformal_part):,} held-out documents "
                         f"({heldout.source}) set aside for the conformal sets carries a "
                         "label, so the sets could only be every label; give more labelled "
-                        "held-out documents (or another --conformal-fraction)")
+                        "held-out documents (or another "
+                        + said("--conformal-fraction", "ConfidenceOptions(conformal_fraction=...)")
+                        + ")")
     # a label the model never learnt scores every document the same: in every set once
     # the threshold fell below that score (GoEmotions walk: 70 of 70), it is in none,
     # and its positives are left out of the calibration (the guarantee is then of the
