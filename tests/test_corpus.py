@@ -1204,15 +1204,14 @@ def test_csv_quote_left_open_raises_instead_of_swallowing_the_rest_of_the_file(t
 def test_unknown_label_that_is_an_alternative_label_or_a_name_in_another_case_says_so(tmp_path):
     # 'Malus', an altLabel of the vocabulary, and 'APPLE ' were said to be "not in the
     # vocabulary", though the user had copied them from it: the error names the concept
+    # ('Malus' is now read as its concept: test_a_corpus_naming_an_alternative_label_...)
     from tagsmith.data.labelspace import Label
 
     space = LabelSpace([Label(f"{U}a", pref_labels={"en": "Apple", "fi": "Omena"},
                               alt_labels={"en": ["Malus"]}), Label(f"{U}b")])
-    for key, shown in (("Malus", f"it is an alternative label of <{U}a> ('Apple'); "
-                                 f"write <{U}a>"),
-                       ("OMENA", f"it is the preferred name 'Omena' of <{U}a> in another "
+    for key, shown in (("OMENA", f"it is the preferred name 'Omena' of <{U}a> in another "
                                  f"case or spacing (names match exactly); write 'Omena' or "
-                                 f"<{U}a>")):
+                                 f"<{U}a>"),):
         path = write(tmp_path / "alt.tsv", f"one\t{key}\n")
         with pytest.raises(UnknownLabelError) as info:
             list(Corpus(path, space))
@@ -1222,6 +1221,41 @@ def test_unknown_label_that_is_an_alternative_label_or_a_name_in_another_case_sa
     path = write(tmp_path / "none.tsv", f"one\tpear <{U}Malus>\n")
     with pytest.raises(UnknownLabelError, match=r"unknown label 'pear' \(not in the "
                        r"vocabulary\)$"):
+        list(Corpus(path, space))
+
+
+def test_a_corpus_naming_an_alternative_label_reads_its_concept_unless_it_is_shared(
+        tmp_path, caplog):
+    """A corpus naming a label by an alternative label ('Sugar topics', the old name an
+    accepted ``taxonomy --accept-edits`` respelling keeps as one; a thesaurus's synonym)
+    failed as an unknown label, the user told to write its URI. Now it reads the
+    concept; one that two live concepts share is ambiguous (file:line), one that is
+    another concept's preferred name is read as that concept, with one warning naming
+    the other; a deprecated concept's alternative label yields to a live one's."""
+    from tagsmith.data.labelspace import Label
+    from tagsmith.exceptions import AmbiguousLabelError
+
+    space = LabelSpace([
+        Label(f"{U}sugar", {"en": "Sugar Topics"}, {"en": ["Sugar topics", "Cane"]}),
+        Label(f"{U}cocoa", {"en": "Cocoa"}, {"en": ["Cacao", "Sugar"], "de": ["Kakao"]}),
+        Label(f"{U}beet", {"en": "Beet"}, {"en": ["Sugar"]}),
+        Label(f"{U}cane", {"en": "Cane"}),
+        Label(f"{U}old", {"en": "Old cocoa"}, {"en": ["Cacao"]}, deprecated=True)])
+    path = write(tmp_path / "alt.jsonl", "".join(
+        json.dumps({"id": i, "text": "t", "labels": keys}) + "\n" for i, keys in
+        enumerate([["Sugar topics"], ["Kakao", "Cacao"], ["Cane"], ["Cane"]])))
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        docs = list(Corpus(path, space))
+    assert [sorted(space.uri_of(i) for i in doc.label_ids) for doc in docs] == [
+        [f"{U}sugar"], [f"{U}cocoa"], [f"{U}cane"], [f"{U}cane"]]
+    said = [r.getMessage() for r in caplog.records if "alternative label" in r.getMessage()]
+    assert said == [f"label name 'Cane' is read as <{U}cane> ('Cane'), whose name or "
+                    f"notation it is, though it is an alternative label of <{U}sugar> "
+                    "('Sugar Topics') too: write the URI of the one meant"], said
+    path = write(tmp_path / "shared.jsonl", '{"id": 1, "text": "t", "labels": ["Cocoa"]}\n'
+                 '{"id": 2, "text": "t", "labels": ["Sugar"]}\n')
+    with pytest.raises(AmbiguousLabelError, match=f"^{path}:2: label name 'Sugar' is "
+                       f"ambiguous: 2 concepts have it \\(<{U}cocoa>, <{U}beet>\\)"):
         list(Corpus(path, space))
 
 
@@ -1573,7 +1607,9 @@ def test_unknown_label_matching_several_concepts_names_every_candidate(tmp_path)
     space = LabelSpace([Label(f"{U}a", pref_labels={"en": "Apple"}, alt_labels={"en": ["Malus"]}),
                         Label(f"{U}b", pref_labels={"en": "APPLE"}, alt_labels={"en": ["Malus"]}),
                         Label(f"{U}c", pref_labels={"en": "pear"})])
-    for key in ("apple", "Malus"):
+    from tagsmith.exceptions import AmbiguousLabelError
+
+    for key in ("apple",):
         path = write(tmp_path / "cased.tsv", f"one\t{key}\n")
         with pytest.raises(UnknownLabelError) as info:
             list(Corpus(path, space))
@@ -1581,6 +1617,11 @@ def test_unknown_label_matching_several_concepts_names_every_candidate(tmp_path)
         assert f"<{U}a> ('Apple')" in hint and f"<{U}b> ('APPLE')" in hint, hint
         assert "of 2 concepts" in hint and "the one meant" in hint, hint
         assert f"write <{U}a>" not in hint and "more" not in hint, hint
+    # an alternative label is now read as its concept: one of two is ambiguous, both named
+    path = write(tmp_path / "alt.tsv", "one\tMalus\n")
+    with pytest.raises(AmbiguousLabelError) as ambiguous:
+        list(Corpus(path, space))
+    assert ambiguous.value.candidates == [f"{U}a", f"{U}b"]
 
 
 def test_unknown_labels_fail_or_skip(tmp_path, caplog):

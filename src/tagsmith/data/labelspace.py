@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import numbers
 import re
 import zlib
@@ -478,11 +479,15 @@ class LabelSpace(Sequence[Label]):
         cycle = self.broader_cycle()
         if cycle:
             raise VocabularyError(cycle_message(cycle))
-        # (name or notation -> id, ambiguous name -> ids), built on first lookup and
-        # published as one pair: stored one after the other, a lookup racing the first
+        # (name, notation or altLabel -> id, ambiguous key -> ids, name or notation ->
+        # the other live concepts holding it as an altLabel), built on first lookup and
+        # published as one tuple: stored one after the other, a lookup racing the first
         # saw the names but not yet the ambiguous ones, and returned None where it
         # should have raised AmbiguousLabelError
-        self._name_index: tuple[dict[str, int], dict[str, list[int]]] | None = None
+        self._name_index: tuple[dict[str, int], dict[str, list[int]],
+                                dict[str, list[int]]] | None = None
+        # the keys whose shadowed altLabels a warning has named (warned once a space)
+        self._shadow_warned: set[str] = set()
         self._fingerprint: str | None = None
         # whether labels are named by category paths (:meth:`_named_by_paths`), once found
         self._paths: bool | None = None
@@ -642,6 +647,18 @@ class LabelSpace(Sequence[Label]):
         >>> space = LabelSpace.from_uris(["http://x/a"], names={"http://x/a": "apple"})
         >>> space.lookup("<http://x/a>"), space.lookup("apple"), space.lookup("pear")
         (0, 0, None)
+
+        Last (``by_name``), an alternative label (``altLabel``, ``hiddenLabel``) in any
+        language: an accepted rename's old name (``taxonomy --accept-edits``) or a
+        thesaurus's synonym finds its concept. One several live concepts share is
+        ambiguous as a shared name is; one that is also another concept's preferred name
+        or notation is read as that (names first, as before) with a warning, once,
+        naming the concepts that hold it as an alternative label:
+
+        >>> space = LabelSpace([Label("u:a", {"en": "Apple"}, {"en": ["Malus"]}),
+        ...                     Label("u:b", {"en": "Pear"}, {"en": ["Pyrus", "Apple"]})])
+        >>> space.lookup("Malus"), space.lookup("Pyrus"), space.lookup("Apple")
+        (0, 1, 0)
         """
         key = key.strip()
         if key.startswith("<") and key.endswith(">"):
@@ -652,11 +669,26 @@ class LabelSpace(Sequence[Label]):
         name_index = self._name_index
         if name_index is None:
             name_index = self._name_index = self._build_name_index()
-        name_ids, ambiguous = name_index
+        name_ids, ambiguous, shadowed = name_index
         found = name_ids.get(key)
         if found is None and key in ambiguous:
             raise AmbiguousLabelError(key, [self.uri_of(i) for i in ambiguous[key]])
+        if shadowed and found is not None and key in shadowed:
+            self._warn_shadowed(key, found, shadowed[key])
         return found
+
+    def _warn_shadowed(self, key: str, found: int, others: list[int]) -> None:
+        """Warn, once a key, that ``key`` was read as ``found``'s name or notation though
+        ``others`` hold it as an alternative label."""
+        if key in self._shadow_warned:
+            return
+        self._shadow_warned.add(key)
+        shown = and_more(others, 3, lambda i: f"<{self.uri_of(i)}> ({self.name_of(i)!r})",
+                         serial=False)
+        logging.getLogger("tagsmith").warning(
+            "%s", f"label name {key!r} is read as <{self.uri_of(found)}> "
+            f"({self.name_of(found)!r}), whose name or notation it is, though it is an "
+            f"alternative label of {shown} too: write the URI of the one meant")
 
     def unknown_hint(self, key: str) -> str:
         """For a corpus key :meth:`lookup` found no label for: what it is instead, if it
@@ -1140,29 +1172,45 @@ class LabelSpace(Sequence[Label]):
         return and_more(list(found), self.HINT_CANDIDATES,
                         lambda item: f"<{self.uri_of(item[0])}> ({item[1]!r})", serial=False)
 
-    def _build_name_index(self) -> tuple[dict[str, int], dict[str, list[int]]]:
-        """(name or notation -> id, ambiguous name -> the ids that share it)."""
+    def _build_name_index(self) -> tuple[dict[str, int], dict[str, list[int]],
+                                         dict[str, list[int]]]:
+        """(name, notation or alternative label -> id, ambiguous key -> the ids that
+        share it, name or notation -> the other live ids holding it as an alternative
+        label)."""
         index: dict[str, int] = {}
         by_name: dict[str, list[int]] = {}
         by_notation: dict[str, list[int]] = {}
+        by_alt: dict[str, list[int]] = {}
         for i, label in enumerate(self._labels):
             for name in dict.fromkeys(label.pref_labels.values()):
                 by_name.setdefault(name, []).append(i)
             if label.notation:
                 by_notation.setdefault(label.notation, []).append(i)
+            if label.alt_labels:
+                for alt in dict.fromkeys(name for names in label.alt_labels.values()
+                                         for name in names):
+                    by_alt.setdefault(alt, []).append(i)
         ambiguous: dict[str, list[int]] = {}
-        # preferred names win over notations when both collide; a notation several
-        # concepts share is resolved as a shared name is, never by file order
-        for keys, names in ((by_name, True), (by_notation, False)):
+        shadowed: dict[str, list[int]] = {}
+        # preferred names win over notations when both collide, and both over
+        # alternative labels; a notation or alternative label several concepts share is
+        # resolved as a shared name is, never by file order
+        for keys, rank in ((by_name, 0), (by_notation, 1), (by_alt, 2)):
             for key, ids in keys.items():
-                if not names and (key in index or key in ambiguous):
+                if rank and (key in index or key in ambiguous):
+                    if rank == 2:  # another concept's name or notation: read as that, warned
+                        held = index.get(key)
+                        others = [i for i in ids if i != held
+                                  and not self._labels[i].deprecated]
+                        if held is not None and others:
+                            shadowed[key] = others
                     continue
                 live = [i for i in ids if not self._labels[i].deprecated]
                 if len(ids) == 1 or len(live) == 1:
                     index[key] = ids[0] if len(ids) == 1 else live[0]
                 else:
                     ambiguous[key] = live or ids
-        return index, ambiguous
+        return index, ambiguous, shadowed
 
     def name_of(self, label_id: int, lang: str = "en") -> str:
         """Preferred name in ``lang``, else in a variant of it (:func:`in_language`: tags
