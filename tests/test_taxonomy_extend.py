@@ -882,3 +882,44 @@ def test_accept_edits_a_description_given_back_respaced_is_no_edit():
     assert taxonomy.labels[0] == ("Grain trade", given)
     assert taxonomy.accepted_edits == []
     assert taxonomy.refused_edits == []
+
+
+def test_accept_edits_tells_the_model_the_edits_it_accepts_and_only_then():
+    # under --accept-edits the prompt still told the model to keep every label in use
+    # "exactly as [it is] (no rename ...)": a model that obeys made none of the edits the
+    # option is there to take. Without it the prompts are byte-identical to before
+    # (their digests pinned: the response cache keys of every --extend run)
+    import hashlib
+
+    from tagsmith.labeling import prompts
+
+    table = [{"name": "Billing", "description": "Invoices and refunds."}]
+    fixed = [{"name": "Cocoa market", "description": "Cocoa crops, prices and trade."}]
+
+    def digest(messages):
+        return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16]
+
+    assert (digest(prompts.update_prompt(table, ["s"], "tickets", 25, 5, 30, fixed=fixed)),
+            digest(prompts.review_prompt(table, "tickets", 25, 5, 30, fixed=fixed))) == (
+        "6a23db9d7e2a193c", "7c18fb628ad632b2")
+    seen = {}
+    for accept in (False, True):
+        options = TaxonomyOptions(use_case="news", summarise=False, sample_size=20,
+                                  minibatch_size=10, max_labels=10)
+        with LocalChatServer(Extender()) as server:
+            client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+            generate_taxonomy(_texts()[:20], client, options, accept_edits=accept,
+                              existing=[("Grain trade", "Grain crops and sales.")])
+        seen[accept] = [user_prompt(body) for body in server.requests
+                        if user_prompt(body).startswith(("# Context\nGoal: improve",
+                                                         "# Context\nReview"))]
+    assert len(seen[True]) == len(seen[False]) == 3  # two updates and the review
+    for plain, editable in zip(seen[False], seen[True], strict=True):
+        assert "exactly as they are (no rename" in plain
+        assert "no rename" not in editable and "exactly as they are" not in editable
+        assert ("you may respell a name (its case, spacing, punctuation, or a plural) and "
+                "write a better description") in editable
+        assert "no merge, split or removal, and no other name" in editable
+        # the rest of the prompt is the same
+        assert plain.replace(prompts._FIXED, "") == editable.replace(
+            prompts._FIXED_EDITABLE, "")

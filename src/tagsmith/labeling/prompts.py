@@ -124,27 +124,40 @@ _FIXED = ("The labels in FIXED are already in use: keep every one of them in the
           "or removal); add new labels only for data none of them covers, and edit only the "
           "other labels (those in LABELS). The label set output is the whole of it: the "
           "labels of FIXED and the others.\n")
+#: :data:`_FIXED` where the edits ``taxonomy --accept-edits`` accepts are asked for: a
+#: respelling and a better description (the rule of :data:`_FIXED`, "exactly as they
+#: are (no rename ...)", had the model make none of the edits the option takes)
+_FIXED_EDITABLE = ("The labels in FIXED are already in use: keep every one of them in the "
+                   "label set (no merge, split or removal, and no other name); you may "
+                   "respell a name (its case, spacing, punctuation, or a plural) and write "
+                   "a better description; add new labels only for data none of them "
+                   "covers, and edit freely only the other labels (those in LABELS). The "
+                   "label set output is the whole of it: the labels of FIXED and the "
+                   "others.\n")
 
 
-def _fixed_parts(fixed: list[dict] | None) -> tuple[str, str]:
+def _fixed_parts(fixed: list[dict] | None, editable: bool = False) -> tuple[str, str]:
     """The rule on the labels in use and their FIXED data section (both '' with none:
     the prompts, and so the response cache keys, of a taxonomy extending no vocabulary
     are as they were). The labels in use are in FIXED alone, with their descriptions,
     and LABELS holds the others: they were listed twice, their names in FIXED and again
-    in LABELS, 444,581 characters an update prompt for STW's 6,243 labels."""
+    in LABELS, 444,581 characters an update prompt for STW's 6,243 labels. ``editable``
+    (``accept_edits``): the rule allows the edits accepted."""
     if not fixed:
         return "", ""
-    return _FIXED, ("# Labels in use (JSON)\n"
-                    f"{data_section('FIXED', fixed)}\n\n")
+    return (_FIXED_EDITABLE if editable else _FIXED), (
+        "# Labels in use (JSON)\n" f"{data_section('FIXED', fixed)}\n\n")
 
 
 def update_prompt(current: list[dict], summaries: list[str], use_case: str, max_labels: int,
                   name_words: int, description_words: int, lang: str = "en",
-                  fixed: list[dict] | None = None) -> tuple[dict, ...]:
+                  fixed: list[dict] | None = None, editable: bool = False
+                  ) -> tuple[dict, ...]:
     """Evaluate the current label set on a new minibatch and output a revised one
     (``fixed``: the labels in use, ``{"name", "description"}``, which it must keep as
-    they are; ``current`` then holds the other labels alone)."""
-    rule, section = _fixed_parts(fixed)
+    they are, or but respelled and better described where ``editable``; ``current``
+    then holds the other labels alone)."""
+    rule, section = _fixed_parts(fixed, editable)
     user = (
         f"# Context\nGoal: improve a label set that classifies the data for this use case: "
         f"{use_case}\nRate how well the current label set fits the new data, make the edits "
@@ -158,12 +171,13 @@ def update_prompt(current: list[dict], summaries: list[str], use_case: str, max_
 
 
 def review_prompt(current: list[dict], use_case: str, max_labels: int, name_words: int,
-                  description_words: int, lang: str = "en", fixed: list[dict] | None = None
-                  ) -> tuple[dict, ...]:
+                  description_words: int, lang: str = "en", fixed: list[dict] | None = None,
+                  editable: bool = False) -> tuple[dict, ...]:
     """Final review of the label set against the requirements (``fixed``: the labels
-    in use, ``{"name", "description"}``, which it must keep as they are; ``current``
-    then holds the other labels alone)."""
-    rule, section = _fixed_parts(fixed)
+    in use, ``{"name", "description"}``, which it must keep as they are, or but
+    respelled and better described where ``editable``; ``current`` then holds the
+    other labels alone)."""
+    rule, section = _fixed_parts(fixed, editable)
     user = (
         f"# Context\nReview this label set for the use case: {use_case}\nCheck it against "
         "every requirement, fix what breaks one, and output the final label set.\n"

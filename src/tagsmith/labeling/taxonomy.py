@@ -593,7 +593,8 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
             labels = _first_and_updates(client, batches, options, taxonomy, bar, changed)
         if options.review:
             review = prompts.review_prompt(_table(labels), options.use_case, *limits,
-                                           lang=options.lang, fixed=_table(fixed) or None)
+                                           lang=options.lang, fixed=_table(fixed) or None,
+                                           editable=accept_edits)
             refused.clear()
             revised = _ask_table(client, review, part, taxonomy, "review", strict=False,
                                  refused=refused, fixed=fixed, accept=accept_edits)
@@ -768,7 +769,8 @@ def _update_all(client: LLMClient, batches: list[tuple[int, list[str]]],
     for number, batch in batches:
         # listed once, in FIXED (as edited, where edits are accepted): LABELS the others
         update = prompts.update_prompt(_table(labels), batch, options.use_case,
-                                       *limits, lang=options.lang, fixed=_table(fixed) or None)
+                                       *limits, lang=options.lang, fixed=_table(fixed) or None,
+                                       editable=accept)
         refused.clear()
         revised = _ask_table(client, update, part, taxonomy,
                              f"update with minibatch {number}", strict=True,
