@@ -923,3 +923,33 @@ def test_accept_edits_tells_the_model_the_edits_it_accepts_and_only_then():
         # the rest of the prompt is the same
         assert plain.replace(prompts._FIXED, "") == editable.replace(
             prompts._FIXED_EDITABLE, "")
+
+
+def test_extend_warns_of_an_update_prompt_too_large_for_many_models(caplog):
+    # a vocabulary of thousands of labels in use made every update prompt hundreds of
+    # thousands of characters (STW's 6,243 labels: 318,050), sent with no word of it:
+    # a model of a smaller context window failed or dropped part of it, unexplained
+    import logging
+
+    many = [(f"Topic {i}", f"Documents about subject number {i} and its trade.")
+            for i in range(2_000)]
+    for existing, warned in ((many, True), (many[:3], False)):
+        caplog.clear()
+        options = TaxonomyOptions(use_case="news", summarise=False, sample_size=20,
+                                  minibatch_size=10, max_labels=2_100)
+        with LocalChatServer(Extender()) as server, \
+                caplog.at_level(logging.WARNING, logger="tagsmith"):
+            client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+            generate_taxonomy(_texts()[:20], client, options, existing=existing)
+        said = [r.getMessage() for r in caplog.records if "context window" in r.getMessage()]
+        assert len(said) == (1 if warned else 0), said
+        if warned:
+            first = next(body for body in server.requests
+                         if user_prompt(body).startswith("# Context\nGoal: improve"))
+            chars = sum(len(message["content"]) for message in first["messages"])
+            assert chars > 100_000  # LARGE_PROMPT_CHARS
+            assert said[0].startswith(
+                f"taxonomy: each update step's prompt holds the 2,000 labels in use: "
+                f"{chars:,} characters (about {chars // 4:,} tokens of English"), said
+            assert "3 steps in all with the review" in said[0] and "--minibatch" in said[0]
+

@@ -693,6 +693,25 @@ def generate_taxonomy(texts: Iterable[str], client: LLMClient,
 
 #: the most refused edits of one kind said in a warning each (more: one warning)
 _EDITS_SAID_EACH = 5
+#: an update prompt of labels in use (``existing``, ``taxonomy --extend``) over this many
+#: characters (about 25,000 tokens of English, past many models' context windows) is
+#: warned of: STW's 6,243 labels made 318,050 characters a step, sent with no word
+LARGE_PROMPT_CHARS = 100_000
+
+
+def _warn_prompt_size(messages: Sequence[dict], n_fixed: int, n_steps: int) -> None:
+    """Warn of an update prompt over :data:`LARGE_PROMPT_CHARS` characters, saying its
+    size, how many steps send one as large and what makes it smaller."""
+    chars = sum(len(message["content"]) for message in messages)
+    if chars <= LARGE_PROMPT_CHARS:
+        return
+    logger.warning(
+        "taxonomy: each update step's prompt holds the %s labels in use: %s characters "
+        "(about %s tokens of English at 4 characters a token), %s step%s in all with the "
+        "review; a model whose context window holds less fails or drops part of it: "
+        "extend a smaller vocabulary (a part of VOCAB), or raise --minibatch for fewer "
+        "steps", f"{n_fixed:,}", f"{chars:,}", f"{chars // 4:,}", f"{n_steps:,}",
+        plural_s(n_steps), extra={"parameters": ("existing",)})
 #: how a warning says each kind of refused edit of a label in use
 _EDIT_WORDS = {"left out": "left out (dropped, merged or renamed)",
                "renamed": "respelled", "description": "rewrote the description of"}
@@ -771,6 +790,8 @@ def _update_all(client: LLMClient, batches: list[tuple[int, list[str]]],
         update = prompts.update_prompt(_table(labels), batch, options.use_case,
                                        *limits, lang=options.lang, fixed=_table(fixed) or None,
                                        editable=accept)
+        if fixed and number == batches[0][0]:
+            _warn_prompt_size(update, len(fixed), len(batches) + options.review)
         refused.clear()
         revised = _ask_table(client, update, part, taxonomy,
                              f"update with minibatch {number}", strict=True,
