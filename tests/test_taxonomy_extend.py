@@ -953,3 +953,33 @@ def test_extend_warns_of_an_update_prompt_too_large_for_many_models(caplog):
                 f"{chars:,} characters (about {chars // 4:,} tokens of English"), said
             assert "3 steps in all with the review" in said[0] and "--minibatch" in said[0]
 
+
+def test_accept_edits_of_every_label_in_use_fold_each_name_a_few_times_not_each_pair(
+        monkeypatch):
+    # each respelling accepted was checked against every label in use by folding all
+    # their names again (and each accepted edit looked for among all those before it):
+    # quadratic, an update step of STW's 6,243 labels all respelled took minutes
+    import tagsmith.labeling.taxonomy as taxonomy_module
+
+    calls = []
+    real = taxonomy_module.fold_name
+
+    def counted(name):
+        calls.append(name)
+        return real(name)
+
+    monkeypatch.setattr(taxonomy_module, "fold_name", counted)
+    n = 400
+    existing = [(f"Topic number {i}", f"Documents about subject {i}.") for i in range(n)]
+    options = TaxonomyOptions(use_case="news", summarise=False, sample_size=10,
+                              minibatch_size=10, max_labels=n + 20, review=False)
+    with LocalChatServer(Extender(edit=lambda labels: [(name.upper(), description)
+                                                       for name, description in labels])
+                         ) as server:
+        client = OpenAIChatClient(server.base_url, "m", max_retries=0)
+        taxonomy = generate_taxonomy(_texts()[:10], client, options, existing=existing,
+                                     accept_edits=True)
+    assert len(taxonomy.accepted_edits) == n
+    assert taxonomy.labels[:2] == [("TOPIC NUMBER 0", "Documents about subject 0."),
+                                   ("TOPIC NUMBER 1", "Documents about subject 1.")]
+    assert len(calls) < 10 * n, len(calls)  # was 2 * n * n
