@@ -4988,6 +4988,44 @@ def test_the_summary_lists_at_most_a_thousand_documents_answered_with_unknown_la
     assert LabelingReport(unknown_only_docs=[3]).to_dict()["n_unknown_only_docs_unlisted"] == 0
 
 
+def test_the_summary_lists_at_most_a_thousand_refused_documents():
+    # refused_docs had no cap: a content filter refusing 10^6 documents wrote every id
+    # on the summary's one JSON line
+    from tagsmith.labeling.labeler import MAX_LISTED_REFUSED_DOCS
+
+    report = LabelingReport(refused_docs=list(range(MAX_LISTED_REFUSED_DOCS + 7))[::-1])
+    summary = report.to_dict()
+    assert MAX_LISTED_REFUSED_DOCS == 1_000
+    assert summary["refused_docs"] == list(range(MAX_LISTED_REFUSED_DOCS))
+    assert summary["n_refused_docs_unlisted"] == 7
+    assert len(report.refused_docs) == MAX_LISTED_REFUSED_DOCS + 7  # kept whole
+    assert LabelingReport(refused_docs=[3]).to_dict()["n_refused_docs_unlisted"] == 0
+
+
+def test_merging_reports_keeps_the_documents_listed_for_a_person():
+    # merge summed the counts but dropped refused_docs and unknown_only_docs: a batched
+    # or resumed run merging its reports listed none of the documents for a person
+    run = LabelingReport(n_refused_calls=1, refused_docs=[4], unknown_only_docs=[1])
+    run.merge(LabelingReport(n_refused_calls=2, refused_docs=[2, 0],
+                             n_unknown_only_answers=1, unknown_only_docs=[3]))
+    assert run.refused_docs == [0, 2, 4] and run.unknown_only_docs == [1, 3]
+    assert run.n_refused_calls == 3
+    # a batch of other documents: its positions read among the run's
+    run.merge(LabelingReport(refused_docs=[1], unknown_only_docs=[0, 1]),
+              positions=np.array([10, 7]))
+    assert run.refused_docs == [0, 2, 4, 7] and run.unknown_only_docs == [1, 3, 7, 10]
+    # the summary's cap holds over the merged lists
+    many = LabelingReport()
+    for start in (0, 600):
+        many.merge(LabelingReport(refused_docs=list(range(start, start + 600)),
+                                  unknown_only_docs=list(range(start, start + 600))))
+    summary = many.to_dict()
+    assert summary["refused_docs"] == list(range(1_000))
+    assert summary["unknown_only_docs"] == list(range(1_000))
+    assert summary.get("n_refused_docs_unlisted") == 200
+    assert summary["n_unknown_only_docs_unlisted"] == 200
+
+
 def test_answers_naming_only_a_deprecated_label_suggest_no_catch_all_label(caplog):
     # an answer naming only a deprecated label (one the vocabulary has, never offered)
     # was counted among those naming "only labels the vocabulary lacks", and the warning

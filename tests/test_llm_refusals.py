@@ -119,6 +119,18 @@ def test_the_usage_counts_refusals_apart_from_failed_calls(tmp_path):
         and "2 calls refused" in failed.stderr
 
 
+def test_a_run_of_over_a_thousand_refused_documents_counts_them_all(tmp_path):
+    # the summary lists the first 1,000 refused documents: the failed run's error
+    # counted "(N in all)" off that list, 1,000 where 1,005 were refused
+    only = tmp_path / "queue.txt"
+    only.write_text("".join(f"prose report {i}\n" for i in range(1_005)))
+    with LocalChatServer(declining) as server:
+        failed = run_label(server, tmp_path, only, "--concurrency", "8")
+    assert failed.exit_code == 6
+    error = failed.stderr[failed.stderr.index("error: "):]
+    assert "Refused, for a person to take: " in error and "(1,005 in all)" in error
+
+
 def test_a_run_every_document_of_which_is_refused_names_them(tmp_path):
     # the warning pointed at "the JSON summary's refused_docs", which a run that
     # answered no document never prints: the documents for a person were named nowhere

@@ -1361,9 +1361,11 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
             # the refused documents, for a person: the warning pointed at the JSON
             # summary's refused_docs, which a run that fails never prints
             refused = [printable(str(doc)) for doc in labeling.get("refused_docs") or ()]
+            # the summary lists the first MAX_LISTED_REFUSED_DOCS, counting the rest
+            n_refused = len(refused) + labeling.get("n_refused_docs_unlisted", 0)
             if refused:
                 why += (f". Refused, for a person to take: {', '.join(refused[:20])}"
-                        + (f", ... ({len(refused):,} in all)" if len(refused) > 20 else ""))
+                        + (f", ... ({n_refused:,} in all)" if n_refused > 20 else ""))
             # with a budget, the documents sent (not the whole pool)
             raise LLMError(f"the LLM answered {none_of(labeling.get('n_docs') or len(texts))}"
                            f" ({_failures(labeling)}); {output} was not written. {why}")

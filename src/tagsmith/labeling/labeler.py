@@ -181,6 +181,9 @@ MAX_NAME_SHOWN = 100
 #: ``n_unknown_only_docs_unlisted``): a taxonomy lacking a label for a third of 10^5
 #: documents listed some 33k ids on one JSON line
 MAX_LISTED_UNKNOWN_ONLY_DOCS = 1_000
+#: and ``refused_docs`` (the rest counted in ``n_refused_docs_unlisted``): a content
+#: filter refusing 10^6 documents wrote every id on the summary's one line
+MAX_LISTED_REFUSED_DOCS = MAX_LISTED_UNKNOWN_ONLY_DOCS
 #: what a kind's message may start with that its count already says ("malformed answer:
 #: no JSON object ..."), left out of "(first: ...)"
 _KIND_PREFIX = {"failed": "failed call: ", "malformed": "malformed answer: "}
@@ -351,13 +354,31 @@ class LabelingReport:
         self.unknown_labels.update(parsed.unknown)
         self.n_ambiguous_labels += len(parsed.ambiguous)
 
-    def merge(self, other: LabelingReport) -> None:
-        """Add the counts of ``other`` (a later batch of the same run) to this report."""
+    def merge(self, other: LabelingReport,
+              positions: Sequence[int] | np.ndarray | None = None) -> None:
+        """Add the counts of ``other`` (a later batch of the same run) to this report,
+        and its ``refused_docs`` and ``unknown_only_docs``: ``positions[i]`` is the
+        position among this report's documents of ``other``'s document ``i`` (None:
+        ``other`` labelled the same documents, its positions kept). A batched or resumed
+        run merging its reports lost the documents listed for a person.
+
+        >>> report = LabelingReport(n_refused_calls=1, refused_docs=[0])
+        >>> report.merge(LabelingReport(n_refused_calls=1, refused_docs=[1],
+        ...                             unknown_only_docs=[0]), positions=[5, 3])
+        >>> report.n_refused_calls, report.refused_docs, report.unknown_only_docs
+        (2, [0, 3], [5])
+        """
         for name in (f.name for f in fields(self) if f.name.startswith("n_")):
             # every count, so one added to the report later is summed too, not dropped
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.unknown_labels.update(other.unknown_labels)
         self.unknown_only_labels.update(other.unknown_only_labels)
+        for mine, theirs in ((self.refused_docs, other.refused_docs),
+                             (self.unknown_only_docs, other.unknown_only_docs)):
+            if theirs:
+                mine.extend(int(doc) if positions is None else int(positions[doc])
+                            for doc in theirs)
+                mine.sort()
         for kind, message in other.first_of_kind.items():
             self.first_of_kind.setdefault(kind, message)
         if other.first_error is not None:
@@ -371,7 +392,10 @@ class LabelingReport:
                 "n_malformed_answers": self.n_malformed_answers,
                 "n_refused_calls": self.n_refused_calls,
                 "n_refused_again": self.n_refused_again,
-                "refused_docs": sorted(self.refused_docs),
+                # the first MAX_LISTED_REFUSED_DOCS (the report keeps them all)
+                "refused_docs": sorted(self.refused_docs)[:MAX_LISTED_REFUSED_DOCS],
+                "n_refused_docs_unlisted": max(
+                    0, len(self.refused_docs) - MAX_LISTED_REFUSED_DOCS),
                 # the first MAX_LISTED_UNKNOWN_ONLY_DOCS (the report keeps them all)
                 "unknown_only_docs": sorted(self.unknown_only_docs)[
                     :MAX_LISTED_UNKNOWN_ONLY_DOCS],

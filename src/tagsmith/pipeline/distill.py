@@ -1312,11 +1312,8 @@ def llm_teacher(texts: Iterable[str], label_space: LabelSpace, client: LLMClient
                         extra={"cli_message": "LLM usage after round %(round)d: "
                                               "%(usage_cli)s"})
         if report is not None:
-            report.merge(result.report)
             # the refused documents as positions in the pool (the round's are in its batch)
-            report.refused_docs.extend(int(indices[doc]) for doc in result.report.refused_docs)
-            report.unknown_only_docs.extend(int(indices[doc])
-                                            for doc in result.report.unknown_only_docs)
+            report.merge(result.report, positions=indices)
         if unknown is not None and result.unknown is not None:
             for doc, names in enumerate(result.unknown):
                 if names and result.answered[doc]:
