@@ -5026,6 +5026,23 @@ def test_merging_reports_keeps_the_documents_listed_for_a_person():
     assert summary["n_unknown_only_docs_unlisted"] == 200
 
 
+def test_the_summary_counts_unknown_names_alike_as_one_in_their_commonest_spelling():
+    # top_unknown_labels counted names by exact spelling ("Sports", "sports ", "SPORTS"
+    # three entries of 1-2, below a name given 3 times), cut them after counting (two
+    # long names sharing their first 100 characters showed as one name twice), and
+    # ordered ties as the answers came in
+    report = LabelingReport()
+    report.unknown_labels.update(["sports ", "Sports", "SPORTS", "Sports",
+                                  "Weather", "Weather", "Weather"])
+    long_a, long_b = "x" * 100 + "a", "x" * 100 + "b"
+    report.unknown_labels.update([long_b, long_a])
+    assert report.to_dict()["top_unknown_labels"] == [
+        ("Sports", 4), ("Weather", 3), ("x" * 100, 2)]
+    turned = LabelingReport()
+    turned.unknown_labels.update(["b", "a"])
+    assert turned.to_dict()["top_unknown_labels"] == [("a", 1), ("b", 1)]
+
+
 def test_answers_naming_only_a_deprecated_label_suggest_no_catch_all_label(caplog):
     # an answer naming only a deprecated label (one the vocabulary has, never offered)
     # was counted among those naming "only labels the vocabulary lacks", and the warning

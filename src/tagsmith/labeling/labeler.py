@@ -403,9 +403,10 @@ class LabelingReport:
                     0, len(self.unknown_only_docs) - MAX_LISTED_UNKNOWN_ONLY_DOCS),
                 "n_invalid_items": self.n_invalid_items,
                 "n_unknown_labels": self.n_unknown_labels,
-                # names cut for the summary (the counts are of whole names)
-                "top_unknown_labels": [(name[:MAX_NAME_SHOWN], count) for name, count
-                                       in self.unknown_labels.most_common(10)],
+                # cut, then counted by name alike ("Sports", "sports ", "SPORTS" were
+                # three entries, ties in the order the threads' answers came in), each
+                # in its spelling counted most, as top_unknown_only_labels
+                "top_unknown_labels": _most_named_alike(self.unknown_labels, 10)[0],
                 "n_unoffered_labels": self.n_unoffered_labels,
                 "n_off_shortlist_answers": self.n_off_shortlist_answers,
                 # the catch-all hint's count: the warning alone said it, hidden by -q
