@@ -4935,7 +4935,7 @@ def test_cli_label_names_what_the_answers_naming_only_unknown_labels_called_the_
     # labels to the vocabulary. It names them (counted by answer) and taxonomy --extend
     def none_fits(body):
         doc = read_data_section(user_prompt(body), "DOCUMENT")
-        names = (["sport"] if "football" in doc else ["none"] if "garden" in doc
+        names = (["sport"] if "football" in doc else ["Unclassified"] if "garden" in doc
                  else ["Something else entirely", "Misc"])
         return json.dumps({"labels": [{"label": n, "confidence": 0.8} for n in names]})
 
@@ -4946,11 +4946,11 @@ def test_cli_label_names_what_the_answers_naming_only_unknown_labels_called_the_
     assert ("8 of the 12 calls' answers named only labels the vocabulary lacks (counted as "
             "malformed, their documents left unanswered: the answer that no label applies is "
             "an empty list, as the prompt says): 'Misc' (4), 'Something else entirely' (4), "
-            "'none' (4); labels for what they name can be added to the vocabulary (tagsmith "
-            'taxonomy CORPUS --extend VOCAB), or a catch-all label ("Other")') \
+            "'Unclassified' (4); labels for what they name can be added to the vocabulary "
+            '(tagsmith taxonomy CORPUS --extend VOCAB), or a catch-all label ("Other")') \
         in summary["warnings"][0], summary["warnings"]
     assert sorted(summary["labeling"]["top_unknown_only_labels"]) == [
-        ["Misc", 4], ["Something else entirely", 4], ["none", 4]]
+        ["Misc", 4], ["Something else entirely", 4], ["Unclassified", 4]]
 
 
 def test_cli_label_lists_the_documents_whose_answers_named_only_unknown_labels(tmp_path):
@@ -4973,6 +4973,77 @@ def test_cli_label_lists_the_documents_whose_answers_named_only_unknown_labels(t
     # the copy of a document so answered listed too
     summary = _label_sport_music(tmp_path, none_fits, corpus, "--budget", "4", out="b.jsonl")
     assert summary["labeling"]["unknown_only_docs"] == ["b", "d", "e"]
+
+
+def _saying_none(body):
+    """A teacher that says "none applies" in words: "none", "N/A" and "No labels" as
+    labels (where the prompt asks for an empty list), the empty list itself, and
+    "None" beside a label."""
+    doc = read_data_section(user_prompt(body), "DOCUMENT")
+    names = (["sport"] if "football" in doc else ["none"] if "garden" in doc
+             else ["N/A", "No labels"] if "cooking" in doc else [] if "rain" in doc
+             else ["None", "sport"])
+    return json.dumps({"labels": [{"label": n, "confidence": 0.8} for n in names]})
+
+
+def test_cli_label_reads_an_answer_naming_only_none_as_no_label_applies(tmp_path):
+    # {"labels": [{"label": "none", ...}]} (or "N/A") was a malformed answer: its
+    # document left unanswered, in no output, asked again on every rerun, where the
+    # model said what the prompt's empty list says. It is read as that empty list,
+    # counted apart and said; "None" beside a label is still an unknown name rejected
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("".join(f"{('football', 'garden', 'cooking', 'rain', 'match')[i % 5]}"
+                              f" {i}\n" for i in range(10)))
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:sport>\tsport\n<u:music>\tmusic\n")
+    out = tmp_path / "o.jsonl"
+    args = ["label", str(corpus), "--vocab", str(vocab), "-o", str(out), "--cache",
+            str(tmp_path / "c.db"), "--llm", "t"]
+    with LocalChatServer(_saying_none) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+        again = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0 and again.exit_code == 0, result.output
+    summary = json.loads([x for x in result.stderr.splitlines() if x.startswith("{")][-1])
+    assert ('4 answers named only "none", "N/A" or the like as their labels (no label of '
+            "the vocabulary is so named): read as the answer that none of the labels "
+            "applies, the empty list the prompt asks for") in summary["warnings"][-1]
+    assert summary["n_no_label"] == 6  # garden, cooking and rain, twice each
+    labeling = summary["labeling"]
+    assert labeling["n_no_label_named_answers"] == 4
+    assert labeling["n_malformed_answers"] == 0 and labeling["unknown_only_docs"] == []
+    assert labeling["top_unknown_labels"] == [["None", 2]]  # beside sport: rejected
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 10
+    assert {row["text"].split()[0] for row in rows if not row["labels"]} == {
+        "garden", "cooking", "rain"}
+    assert len(server.requests) == 10  # the rerun's answers came from the cache
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.pipeline.llm import read_soft_labels
+
+    texts, Y = read_soft_labels(out, load_vocabulary(vocab))
+    assert int(np.count_nonzero(np.diff(Y.indptr) == 0)) == 6
+
+
+def test_none_stays_a_malformed_answer_where_the_vocabulary_has_a_label_so_named():
+    # a vocabulary's own "None" label (deprecated: never offered) makes "none" a name
+    # of it, not the answer that no label applies
+    space = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:music", {"en": "music"}),
+                        Label("u:none", {"en": "None"}, deprecated=True)])
+    texts = ["a garden 1", "a football 2", "cooking 3"]
+    with LocalChatServer(_saying_none) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0)
+        result = label_documents(texts, space, client, LabelingOptions())
+    # "N/A" and "No labels" are no names of the vocabulary's: no label applies
+    assert result.answered.tolist() == [False, True, True]
+    assert result.report.n_malformed_answers == 1
+    assert result.report.n_no_label_named_answers == 1
+    plain = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:music", {"en": "music"})])
+    with LocalChatServer(_saying_none) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0)
+        result = label_documents(texts, plain, client, LabelingOptions())
+    assert result.answered.tolist() == [True, True, True]
+    assert result.report.n_no_label_named_answers == 2
+    assert np.diff(result.Y.indptr).tolist() == [0, 1, 0]
 
 
 def test_the_summary_lists_at_most_a_thousand_documents_answered_with_unknown_labels_only():

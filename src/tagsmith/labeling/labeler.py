@@ -184,9 +184,53 @@ MAX_LISTED_UNKNOWN_ONLY_DOCS = 1_000
 #: and ``refused_docs`` (the rest counted in ``n_refused_docs_unlisted``): a content
 #: filter refusing 10^6 documents wrote every id on the summary's one line
 MAX_LISTED_REFUSED_DOCS = MAX_LISTED_UNKNOWN_ONLY_DOCS
+#: the names an answer may give as its only labels to say that none applies, where the
+#: prompt asks for an empty list (as :func:`~tagsmith.labeling.taxonomy.duplicate_key`
+#: reads them: "N/A" is "n a", "No labels" is "no label"). Read as that empty list, not
+#: as a malformed answer, where the vocabulary has no label so named
+NO_LABEL_NAMES = ("none", "n/a", "na", "no label", "no labels", "none of the above",
+                  "none of them", "none applies", "none apply", "no label applies",
+                  "not applicable", "null", "nil")
 #: what a kind's message may start with that its count already says ("malformed answer:
 #: no JSON object ..."), left out of "(first: ...)"
 _KIND_PREFIX = {"failed": "failed call: ", "malformed": "malformed answer: "}
+
+
+@functools.lru_cache(maxsize=1)
+def _no_label_keys() -> frozenset[str]:
+    from tagsmith.labeling.taxonomy import duplicate_key
+
+    return frozenset(duplicate_key(name) for name in NO_LABEL_NAMES)
+
+
+def says_no_label(exc: LLMOutputError, label_space: LabelSpace, lang: str = "en") -> bool:
+    """Whether the rejected answer ``exc`` named only names of :data:`NO_LABEL_NAMES`
+    ("none", "N/A", "No label"; each a label item of its own, no invalid item beside)
+    that no label of ``label_space`` has, deprecated ones included: the model said that
+    none of the labels applies, in words where the prompt asks for an empty list.
+
+    >>> from tagsmith.exceptions import RejectedItemsError
+    >>> space = LabelSpace.from_uris(["u:a"], names={"u:a": "apple"})
+    >>> says_no_label(RejectedItemsError("x", unknown=["None", "N/A"]), space)
+    True
+    >>> says_no_label(RejectedItemsError("x", unknown=["None", "pear"]), space)
+    False
+    >>> says_no_label(RejectedItemsError("x", unknown=["none"]),
+    ...               LabelSpace.from_uris(["u:n"], names={"u:n": "None"}))
+    False
+    """
+    if not isinstance(exc, RejectedItemsError) or not exc.unknown or exc.ambiguous \
+            or exc.n_invalid_items:
+        return False
+    from tagsmith.labeling.taxonomy import duplicate_key
+
+    keys = _no_label_keys()
+    if not all(duplicate_key(name) in keys for name in exc.unknown):
+        return False
+    # a vocabulary's own "None" label (off the shortlist, deprecated) is no such answer
+    whole = _vocabulary_resolver(label_space, lang)
+    return all(whole.resolve(name) is None and not whole.is_ambiguous(name)
+               for name in exc.unknown)
 
 
 def _most_named(names: Counter[str], n: int) -> list[tuple[str, int]]:
@@ -253,6 +297,10 @@ class LabelingReport:
     #: lacks (no invalid item, no ambiguous name): the model said none of the labels
     #: fits, in a name of its own; many of them call for a catch-all label ("Other")
     n_unknown_only_answers: int = 0
+    #: answers that named only "none", "N/A" or the like (:data:`NO_LABEL_NAMES`, no label
+    #: of the vocabulary so named), read as the empty list the prompt asks for: none of
+    #: the labels applies (written with an empty label set, no malformed answer)
+    n_no_label_named_answers: int = 0
     #: the names those answers gave (each answer's names counted once a name, names
     #: alike by ``duplicate_key`` once, in their first spelling there): what the
     #: model called the documents none of the labels fits ("Something else entirely")
@@ -411,6 +459,7 @@ class LabelingReport:
                 "n_off_shortlist_answers": self.n_off_shortlist_answers,
                 # the catch-all hint's count: the warning alone said it, hidden by -q
                 "n_unknown_only_answers": self.n_unknown_only_answers,
+                "n_no_label_named_answers": self.n_no_label_named_answers,
                 # what they named: the labels a taxonomy --extend may add
                 # counted by name alike ("Other topics", "other topics"), names cut first
                 "top_unknown_only_labels": _most_named_alike(self.unknown_only_labels, 10)[0],
@@ -881,6 +930,7 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
         parsed: ParsedLabels | None
         rejected: RejectedItemsError | None = None  # the answer, every item rejected
         first_off = False  # every item rejected, naming labels off the shortlist
+        no_label_said = False  # "none" as its only label: the empty list, in words
         try:
             # its check parsed it already (the same text, resolver and limit)
             kept = prepared.parsed.pop(request.cache_key(), None)
@@ -908,6 +958,12 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
                              f'"{said}")', "refused")
                 refused_votes[doc] += 1
                 continue
+            elif says_no_label(exc, label_space, options.lang):
+                # {"labels": [{"label": "none", ...}]}: that none applies, said in a
+                # name (a malformed answer, its document left unanswered and the call
+                # asked again on every rerun): the empty list the prompt asks for
+                report.n_no_label_named_answers += 1
+                no_label_said = True
             else:
                 report.n_malformed_answers += 1
                 if isinstance(exc, RejectedItemsError) and exc.unknown \
@@ -925,11 +981,14 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
                          for name in reversed(exc.unknown)}.values())
                 # dropped from the cache already
                 report.error(f"malformed answer: {exc}{answer.cut_note()}", "malformed")
-            if not isinstance(exc, RejectedItemsError):
+            if no_label_said:
+                parsed = ParsedLabels()  # an answer of no label, as {"labels": []}
+            elif not isinstance(exc, RejectedItemsError):
                 continue  # no answer of labels at all, whatever labels a copy offers
-            report.count_rejected(exc)  # malformed, but what it named counts
-            parsed = None  # every item rejected among the first document's labels
-            rejected = exc
+            else:
+                report.count_rejected(exc)  # malformed, but what it named counts
+                parsed = None  # every item rejected among the first document's labels
+                rejected = exc
         else:
             if not parsed.label_ids and not parsed.unknown and not parsed.ambiguous \
                     and not parsed.n_invalid_items \
@@ -953,8 +1012,8 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
                 # to none of the reader's labels: no vote of the reader's, not a
                 # 'no label' one
                 try:
-                    own_parsed = parse_label_answer(answer.text, own,
-                                                    max_labels=options.max_labels)
+                    own_parsed = ParsedLabels() if no_label_said else parse_label_answer(
+                        answer.text, own, max_labels=options.max_labels)
                 except RejectedItemsError as own_exc:
                     off_votes[reader] += off_shortlist(own_exc)
                     # another vote may answer it: its line still says what this named
@@ -1178,6 +1237,15 @@ def warn_rejections(report: LabelingReport, desc: str) -> None:
                                                   "the JSON summary's refused_docs",
                                                   "tagsmith taxonomy CORPUS --extend VOCAB")},
                        extra={"cli_message": "%(cli)s"})
+    said = report.n_no_label_named_answers
+    if said:
+        # read as the empty list, said: they were malformed answers, their documents
+        # left unanswered and asked again on every rerun
+        logger.warning("%s: %s %s named only \"none\", \"N/A\" or the like as %s labels "
+                       "(no label of the vocabulary is so named): read as the answer that "
+                       "none of the labels applies, the empty list the prompt asks for",
+                       desc, f"{said:,}", plural(said, "answer", "answers"),
+                       plural(said, "its", "their"))
 
 
 def _names_only_unoffered(exc: RejectedItemsError, label_space: LabelSpace,
@@ -1261,7 +1329,9 @@ def _parses(text: str, resolver: LabelResolver, max_labels: int,
     try:
         parsed = parse_label_answer(text, resolver, max_labels=max_labels)
     except RejectedItemsError as exc:
-        return label_space is not None and _names_only_unoffered(exc, label_space, lang)
+        # and one naming only "none" or "N/A": the answer that no label applies
+        return label_space is not None and (_names_only_unoffered(exc, label_space, lang)
+                                            or says_no_label(exc, label_space, lang))
     except LLMOutputError:
         # a refusal in prose: asked again, the same prompt gets the same (each time paid
         # for, and one more flag on the account at a hosted provider)
