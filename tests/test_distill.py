@@ -987,6 +987,56 @@ def test_read_soft_labels_counts_the_empty_answers_apart_from_the_all_skipped(tm
         np.count_nonzero(np.diff(Y.indptr) == 0))
 
 
+def test_cli_label_then_distill_count_the_same_documents_of_no_label(tmp_path):
+    """No simulated teacher answered that no label applies, so no chain checked that the
+    documents label writes with an empty label set (its n_no_label) are those distill
+    learns as negatives of every label (its n_no_label). Through the client and a local
+    server answering [] ("rain"), "none" ("garden"), a label ("football") or a refusal
+    ("threat"), with texts repeated: plainly, then with --budget in rounds (copies of a
+    document answered written as copy_of lines, which distill learns once)."""
+    def teacher(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        if "threat" in doc:
+            return "I'm sorry, but I can't help with that."
+        names = (["sport"] if "football" in doc else ["none"] if "garden" in doc else [])
+        return json.dumps({"labels": [{"label": n, "confidence": 0.9} for n in names]})
+
+    kinds = ("a football match", "rain all day", "a garden party", "a threat made")
+    # 24 distinct texts, and each of the first 8 again, as the same text
+    texts = [f"{kinds[i % 4]} {i}" for i in range(24)] + [f"{kinds[i % 4]} {i}"
+                                                          for i in range(8)]
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": text}) + "\n"
+                            for i, text in enumerate(texts)))
+    vocab = sport_vocab(tmp_path)
+    no_label = {f"d{i}" for i, text in enumerate(texts) if text.startswith(("rain", "a garden"))}
+    threats = [f"d{i}" for i, text in enumerate(texts) if text.startswith("a threat")]
+    for run, more in (("plain", ()), ("budget", ("--budget", "32", "--rounds", "3"))):
+        out = tmp_path / f"{run}.jsonl"
+        with LocalChatServer(teacher) as server:
+            result = CliRunner().invoke(tagsmith_cli.cli, [
+                "-q", "label", str(docs), "--vocab", str(vocab), "-o", str(out),
+                "--base-url", server.base_url, "--llm", "t",
+                "--cache", str(tmp_path / f"{run}.db"), *more])
+        assert result.exit_code == 0, result.output
+        summary = json.loads([x for x in result.stderr.splitlines() if x.startswith("{")][-1])
+        lines = [json.loads(line) for line in out.read_text().splitlines()]
+        written = {line["id"] for line in lines if not line["labels"]}
+        assert written == no_label, run  # every rain and garden line, copies included
+        assert summary["n_no_label"] == len(no_label) == 16
+        assert summary["labeling"]["refused_docs"] == threats, run  # pool ids, by round
+        copies = {line["id"] for line in lines if line.get("copy_of")}
+        distilled = CliRunner().invoke(tagsmith_cli.cli, [
+            "-q", "distill", str(out), "--vocab", str(vocab), "--model", "knn", "--json",
+            "-o", str(tmp_path / f"{run}-student")])
+        assert distilled.exit_code == 0, distilled.output
+        learnt = json.loads(distilled.stdout)
+        # each text learnt once: a budget run's copies of it are left out
+        assert learnt["n_no_label"] == len(no_label - copies), run
+        assert learnt["n_all_labels_skipped"] == 0
+    assert copies and copies < {f"d{i}" for i in range(24, 32)}
+
+
 def test_cli_label_then_distill_through_a_local_server(goemotions_small, tmp_path):
     space = load_vocabulary(goemotions_small["vocab"])
     truth = {}
