@@ -5024,6 +5024,27 @@ def test_cli_label_reads_an_answer_naming_only_none_as_no_label_applies(tmp_path
     assert int(np.count_nonzero(np.diff(Y.indptr) == 0)) == 6
 
 
+def test_none_beside_words_declining_the_task_is_a_refusal_not_no_label():
+    # {"labels": [], "note": "I can't help"} is JSON mode's refusal; "none" as the only
+    # label beside the same words was read as the answer that no label applies, the
+    # document trained as a negative of every label
+    def declining(body):
+        doc = read_data_section(user_prompt(body), "DOCUMENT")
+        if "threat" in doc:
+            return json.dumps({"labels": [{"label": "none", "confidence": 1.0}],
+                               "note": "I'm sorry, but I can't help with this request."})
+        return _saying_none(body)
+
+    space = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:music", {"en": "music"})])
+    with LocalChatServer(declining) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0)
+        result = label_documents(["a threat 1", "a garden 2"], space, client,
+                                 LabelingOptions())
+    assert result.answered.tolist() == [False, True]
+    assert result.report.n_refused_calls == 1 and result.report.refused_docs == [0]
+    assert result.report.n_no_label_named_answers == 1
+
+
 def test_none_stays_a_malformed_answer_where_the_vocabulary_has_a_label_so_named():
     # a vocabulary's own "None" label (deprecated: never offered) makes "none" a name
     # of it, not the answer that no label applies

@@ -959,6 +959,16 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
                 refused_votes[doc] += 1
                 continue
             elif says_no_label(exc, label_space, options.lang):
+                said = json_refusal(answer.text, labels_said_none=True)
+                if said is not None:
+                    # {"labels": [{"label": "none"}], "note": "I can't help"}: a refusal,
+                    # as the empty list beside such words is
+                    report.n_refused_calls += 1
+                    report.n_refused_again += again
+                    report.error(f'the model refused, listing no label (it said "{said}")',
+                                 "refused")
+                    refused_votes[doc] += 1
+                    continue
                 # {"labels": [{"label": "none", ...}]}: that none applies, said in a
                 # name (a malformed answer, its document left unanswered and the call
                 # asked again on every rerun): the empty list the prompt asks for
@@ -1098,11 +1108,13 @@ def prose_refusal(text: str, exc: LLMOutputError | None = None) -> str | None:
     return refusal_words(text)
 
 
-def json_refusal(text: str) -> str | None:
+def json_refusal(text: str, *, labels_said_none: bool = False) -> str | None:
     """The words declining the task in the JSON object the answer ``text`` holds, as a
     model in JSON mode refuses: a string beside an empty or missing ``labels`` list
     (``{"labels": [], "note": "I can't help with this"}``, ``{"error": "I cannot
     assist with that"}``); None where the object lists labels, or says no such words.
+    ``labels_said_none``: its labels are words for the empty list (:func:`says_no_label`),
+    read as that list.
 
     >>> print(json_refusal('{"labels": [], "reason": "Sorry, I cannot assist with that."}'))
     I cannot assist
@@ -1114,7 +1126,7 @@ def json_refusal(text: str) -> str | None:
         found = extract_json_object(text)
     except LLMOutputError:
         return None
-    if found.get("labels") not in (None, []):
+    if found.get("labels") not in (None, []) and not labels_said_none:
         return None
     for key, value in found.items():
         if key != "labels" and isinstance(value, str):
