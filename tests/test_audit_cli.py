@@ -3506,10 +3506,12 @@ def test_label_confidence_cap_with_copies_majority_flags_the_copies_row_outside_
     """copies_majority comes after the blend: flag_copies may flag a wrong row the cap
     unflagged, and interleave_label_confidence then takes the lists in turn again. The
     copies' row is flagged (outside the cap, as step 6b's are), the other rows the cap
-    unflagged stay so, and the capped rows keep their turn order; the cap is unchanged."""
+    unflagged stay so, and the capped rows keep their turn order; the cap is unchanged.
+    The report counts the copies' row among the flagged, not among the interleaved."""
     from tagsmith.audit.detect import (
         LabelIssues,
         blend_label_confidence,
+        copies_flagged_anew,
         flag_copies,
         interleave_label_confidence,
     )
@@ -3530,12 +3532,21 @@ def test_label_confidence_cap_with_copies_majority_flags_the_copies_row_outside_
     Y = sp.csr_matrix(np.r_[np.ones(n), [0, 0]].reshape(-1, 1))
     copies = flag_copies(blended, Y, np.r_[np.arange(n), [n - 1, n - 1]])
     assert copies.details["copies"]["n_wrong"] == 1
-    both = interleave_label_confidence(copies, confidence)
+    # the copies' row (doc 19), flagged outside the two lists
+    outside = copies_flagged_anew(blended, copies)
+    assert outside.tolist() == [n - 1]
+    both = interleave_label_confidence(copies, confidence, outside=outside)
     queue = both.doc[both.flagged].tolist()
-    assert queue == [19, 0, 10, 1, 11, 2, 12, 3, 13], queue
+    # the copies' row first by its probability, in the blend's turn (it took the LLM's
+    # first turn: [19, 0, 10, ...]), the LLM's picks then alternating with the others
+    assert queue == [19, 10, 0, 11, 1, 12, 2, 13, 3], queue
     assert not both.flagged[np.isin(both.doc, [14, 15, 16, 17, 18])].any()
     rule = both.details["label_confidence"]
-    assert rule["n_wrong_cap"] == 8 and rule["n_wrong_flagged"] == 8
+    # the report is true of the queue: 9 wrong rows flagged (the cap's 8 and the
+    # copies' row), 4 of the LLM's interleaved (it said 8 and 5: the copies' row was
+    # counted as the LLM's, and left out of the flagged count)
+    assert rule["n_wrong_cap"] == 8 and rule["n_wrong_flagged"] == 9
+    assert rule["n_interleaved"] == 4
 
 
 def test_label_confidence_keeps_the_band_budgets_wrong_flags(small_corpus, goemotions_small,

@@ -1421,7 +1421,8 @@ MAX_UNLABELLED_SHARE = 0.01
 def order_one_label_wrong(issues: LabelIssues, Y: LabelMatrix, *,
                           single_label: bool | None,
                           confidence: sp.csr_matrix | None = None,
-                          band_budget_below: int = 0) -> LabelIssues:
+                          band_budget_below: int = 0,
+                          outside: np.ndarray | None = None) -> LabelIssues:
     """A corpus where every labelled document of ``Y`` carries exactly one label (two
     labels or more in use), audited as one whose documents may carry several
     (``single_label`` False, said by the user: a multi-label corpus coded with each
@@ -1480,7 +1481,9 @@ def order_one_label_wrong(issues: LabelIssues, Y: LabelMatrix, *,
     ordered.details = dict(issues.details, one_label_wrong_order=record)
     if confidence is not None and "label_confidence" in issues.details:
         record["interleaved"] = True
-        ordered = interleave_label_confidence(ordered, confidence, band_budget_below)
+        # outside: the copies' rows, kept out of the interleave (see there)
+        ordered = interleave_label_confidence(ordered, confidence, band_budget_below,
+                                              outside)
     return ordered
 
 
@@ -1976,14 +1979,20 @@ def _interleave(issues: LabelIssues, doubt: np.ndarray, cap: int | None = None,
 
 
 def interleave_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
-                                band_budget_below: int = 0) -> LabelIssues:
+                                band_budget_below: int = 0,
+                                outside: np.ndarray | None = None) -> LabelIssues:
     """The interleave of :func:`blend_label_confidence` done again on ``issues`` a later
     step re-sorted by probability (:func:`flag_copies`: it put the LLM's least confident
     rows back where their probabilities are, while the report still counted them
     interleaved). The same rows are taken (the LLM's least confident wrong candidates,
     ``details["label_confidence"]["n_llm_expected_wrong"]`` of them, step 6b's labels
     apart), none flagged anew: those flagged alternate with the others' flagged rows;
-    ``n_interleaved`` is counted again."""
+    ``n_interleaved`` and ``n_wrong_flagged`` are counted again. ``outside``: the
+    ``(doc * n_labels + label)`` keys of the rows a later step flagged on other
+    evidence (:func:`flag_copies`' majority rows the cap had unflagged, see
+    :func:`copies_flagged_anew`), kept at their place and not counted interleaved: the
+    copies' row was counted in ``n_interleaved``, and ``n_wrong_flagged`` still gave
+    the cap's count without it."""
     rule = issues.details.get("label_confidence")
     if rule is None:
         return issues
@@ -1992,10 +2001,41 @@ def interleave_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     if band_budget_below:
         movable &= ~_band_rare(np.asarray(issues.n_given), band_budget_below)[issues.label]
     doubt = _least_confident(stated_c, int(rule["n_llm_expected_wrong"]))
+    if outside is not None and len(outside):
+        keys = np.asarray(issues.doc, np.int64) * issues.n_labels + issues.label
+        movable &= ~np.isin(keys, outside)
     doubt = doubt[movable[doubt] & issues.flagged[doubt]]
     again, n_interleaved = _interleave(issues, doubt)
-    again.details["label_confidence"] = dict(rule, n_interleaved=n_interleaved)
+    again.details["label_confidence"] = dict(
+        rule, n_interleaved=n_interleaved,
+        n_wrong_flagged=int(np.count_nonzero(again.flagged & (again.kind == WRONG))))
     return again
+
+
+def copies_flagged_anew(before: LabelIssues, after: LabelIssues) -> np.ndarray:
+    """The ``(doc * n_labels + label)`` keys of the wrong rows flagged in ``after``
+    (:func:`flag_copies`' output) and not in ``before``: flagged on the copies'
+    evidence, outside :func:`blend_label_confidence`'s two lists
+    (:func:`interleave_label_confidence`'s ``outside``).
+
+    >>> n = 3
+    >>> base = dict(n_given=np.array([n]), band=np.zeros(1, int), threshold=np.zeros(1),
+    ...             wrong_rate=np.zeros(1), missing_rate=np.zeros(1), est_wrong=np.zeros(1),
+    ...             est_missing=np.zeros(1), doc_quality=np.ones(n), n_docs=n, n_labels=1)
+    >>> def issues(flagged):
+    ...     return LabelIssues(np.arange(n), np.zeros(n, np.int64), np.ones(n, np.int8),
+    ...                        np.zeros(n, np.float32), np.zeros(n, np.float32),
+    ...                        np.array(flagged), **base)
+    >>> copies_flagged_anew(issues([True, False, False]), issues([True, False, True])).tolist()
+    [2]
+    """
+    def keys(issues: LabelIssues) -> np.ndarray:
+        rows = np.asarray(issues.flagged, bool) & (np.asarray(issues.kind) == WRONG)
+        return np.asarray(issues.doc, np.int64)[rows] * issues.n_labels \
+            + np.asarray(issues.label, np.int64)[rows]
+
+    now = keys(after)
+    return now[~np.isin(now, keys(before))]
 
 
 def copies_disagreeing(Y: LabelMatrix, groups: np.ndarray,

@@ -2242,23 +2242,33 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         # copies of one text that disagree on a label: the side most copies are on is
         # evidence the scores cannot see (equal texts share a fold), flagged whatever
         # the label's noise rate (40 labels planted on copies were flagged none)
+        outside = None  # the wrong rows the copies flagged outside the two lists
         if options.copies_majority:
+            blended = issues
             issues = flag_copies(issues, Y, groups, hashes == dup.EMPTY_HASH)
             if confidence is not None:
-                from tagsmith.audit.detect import interleave_label_confidence
+                from tagsmith.audit.detect import (
+                    copies_flagged_anew,
+                    interleave_label_confidence,
+                )
 
                 # flag_copies re-sorts by probability, which undid the blend's interleave
-                # (the LLM's least confident rows back down, n_interleaved still said)
+                # (the LLM's least confident rows back down, n_interleaved still said);
+                # a row the copies flagged is no LLM pick (it was counted interleaved,
+                # and n_wrong_flagged left it out)
+                outside = copies_flagged_anew(blended, issues)
                 issues = interleave_label_confidence(issues, confidence,
-                                                     options.band_budget_below)
+                                                     options.band_budget_below, outside)
+            del blended
         # one label a document, said to be a corpus whose documents may carry several:
         # its wrong rows in order of the given label's score (a main subject with a
         # rival read as often wrong, ahead of labels given at random), the LLM's least
         # confident rows interleaved again after (ordered last, it undid the interleave)
         issues = order_one_label_wrong(issues, Y, single_label=options.single_label,
                                        confidence=confidence,
-                                       band_budget_below=options.band_budget_below)
-        del confidence
+                                       band_budget_below=options.band_budget_below,
+                                       outside=outside)
+        del confidence, outside
         # a single-label corpus (a catalogue, one category each): a flagged missing
         # category implies the given one wrong, and the reverse; one move, two rows
         # side by side
