@@ -1348,7 +1348,7 @@ def test_apply_review_drops_a_stale_mark_with_a_count_and_refuses_a_malformed_on
     carried over, naming a later label of that key as a review's; one that is not a list
     was dropped on rewriting and ignored on reading, with no word. Now a stale key is
     dropped and counted (the command warns), a malformed mark is refused naming its file
-    and line, and the audit's reader counts it with the unreadable scores."""
+    and line, by apply-review and by the audit's reader with --label-confidence."""
     import logging
 
     from tagsmith.exceptions import DataError
@@ -1381,10 +1381,18 @@ def test_apply_review_drops_a_stale_mark_with_a_count_and_refuses_a_malformed_on
                    encoding="utf-8")
     with pytest.raises(DataError, match=r"bad\.jsonl:1: 'added_by_review' must be a list"):
         apply_review(bad, review, tmp_path / "bad_out.jsonl", SPACE)
-    with caplog.at_level(logging.WARNING, logger="tagsmith"):
-        read = read_audit_corpus(bad, SPACE, confidences=True)
-    assert "1 line(s) with 'scores' that cannot be read" in caplog.text
-    assert read.confidences is None  # its only line read as one without scores
+    # the audit's reader refuses it too, naming the file and line: it warned, read the
+    # line's labels as unscored and went on, the review that followed refusing the file
+    with pytest.raises(DataError, match=r"bad\.jsonl:1: 'added_by_review' must be a list"):
+        read_audit_corpus(bad, SPACE, confidences=True)
+    # not read without --label-confidence (the audit's outputs as they were)
+    assert read_audit_corpus(bad, SPACE).confidences is None
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "audit", str(bad), "--vocab", str(vocab), "-o", str(tmp_path / "audit"),
+        "--label-confidence", "--no-plots"])
+    assert result.exit_code != 0
+    assert "bad.jsonl:1: 'added_by_review' must be a list" in result.output, result.output
+    assert not (tmp_path / "audit").exists()
 
 
 def test_apply_review_applies_an_unscored_line_whose_mark_is_malformed(tmp_path):

@@ -3387,11 +3387,12 @@ def key_like(keys: Sequence[str], label_id: int, space: LabelSpace) -> str:
 
 
 
-def _review_mark(record) -> list[str]:
+def review_mark(record) -> list[str]:
     """The keys ``record``'s :data:`~tagsmith.audit.REVIEW_MARK` names ([] where it has
     none); a value that is not a list of strings (a string, a number) is refused, naming
     the line: it was dropped with no word when the line was rewritten, and ignored on
-    reading."""
+    reading. One check for ``apply-review`` and the audit's reader
+    (:func:`tagsmith.pipeline.audit.read_audit_corpus`), which warned of it and read on."""
     from tagsmith.exceptions import DataError
 
     marked = (record.metadata or {}).get(REVIEW_MARK)
@@ -3444,7 +3445,7 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
     # --label-confidence, the file telling the two apart nowhere. Read on a scored line
     # only: an unscored line's mark is never used (its metadata is written as it was),
     # and a malformed one there refused the whole review over a key nothing reads
-    added = _review_mark(record) if scored else []
+    added = review_mark(record) if scored else []
     changed = False
     for decision in decisions:
         present = [i for i, label_id in enumerate(ids) if label_id == decision.label_id]

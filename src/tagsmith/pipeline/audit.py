@@ -3279,8 +3279,7 @@ def read_audit_corpus(path: str | Path, label_space: LabelSpace | DerivingLabels
         # they were dropped silently, the line's labels then read as certain
         logger.warning(
             "%s: %d line(s) with 'scores' that cannot be read beside their labels (NaN, "
-            "outside [0, 1], not a number, or not one score per label; or an added_by_review "
-            "that is not a list of label keys), first on line %d: "
+            "outside [0, 1], not a number, or not one score per label), first on line %d: "
             "their labels' confidences are read as unknown (as a line without scores)",
             path, bad_scores[0],
             bad_scores[1])
@@ -3301,20 +3300,25 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
     line's labels read as given, as without scores, and counted in a warning). A label
     the line's ``added_by_review`` names (:data:`tagsmith.audit.REVIEW_MARK`: a
     review added it, a person or ``--decide-from``'s LLM, scoring 1.0) has no score
-    here: its confidence is unknown, not an LLM's stated 1.0."""
+    here: its confidence is unknown, not an LLM's stated 1.0; a mark that is not a list
+    of keys is refused (:class:`~tagsmith.exceptions.DataError` naming the file and
+    line), as ``apply-review`` refuses it."""
     scores = record.metadata.get("scores") if record.metadata else None
     if scores is None:
         return None
+    # a review's decision, not the LLM's certainty (read so, a reviewed label's 1.0 was
+    # the LLM's surest in the next audit's --label-confidence). A mark that is not a
+    # list of keys is refused naming its line, on a line whose scores are one per label,
+    # as apply-review refuses it there: the audit warned and read the line's labels as
+    # unscored, so one file was audited and refused by the review that followed
+    marked = record.metadata.get(REVIEW_MARK)
+    if marked is not None and isinstance(scores, list) and len(scores) == len(record.labels):
+        from tagsmith.audit.review import review_mark
+
+        marked = review_mark(record)
     if not isinstance(scores, list) or len(scores) != len(record.labels) or not all(
             isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x <= 1
             for x in scores):
-        return "invalid"
-    marked = record.metadata.get(REVIEW_MARK)
-    # a review's decision, not the LLM's certainty (read so, a reviewed label's 1.0 was
-    # the LLM's surest in the next audit's --label-confidence); a mark that is not a list
-    # of keys is malformed, as scores of another length are (it was ignored, no word)
-    if marked is not None and (not isinstance(marked, list) or not all(
-            isinstance(k, str) for k in marked)):
         return "invalid"
     reviewed = {k.strip() for k in marked} if marked else set()
     by_key: dict[str, float] = {}
