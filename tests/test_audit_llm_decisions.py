@@ -860,6 +860,76 @@ def test_apply_review_marks_the_labels_a_person_added_so_the_next_audit_reads_no
     assert 0.9999 < read_audit_corpus(old, SPACE, confidences=True).confidences[0, 0] < 1
 
 
+def test_apply_review_marks_the_labels_a_person_kept_so_the_next_audit_reads_no_llm_doubt(
+        tmp_path):
+    """A *wrong* row a person rejected keeps its label, and the label kept the LLM's low
+    score with nothing beside it: the next audit's --label-confidence (without
+    --reviewed) read it as the LLM's doubt and put it among the least confident again.
+    The line names it in ``kept_by_review`` now (its score as it was: distill reads the
+    file as before), and the audit's reader reads its confidence as unknown, a person's
+    decision, as it reads ``added_by_review``; a rejection decided by --decide-from's
+    LLM marks nothing (that LLM's word), and a file written before still reads."""
+    import scipy.sparse as sp
+
+    from tagsmith.audit import KEPT_MARK
+    from tagsmith.pipeline.audit import read_audit_corpus
+    from tagsmith.pipeline.llm import is_soft_labels_file, read_soft_labels, write_soft_labels
+
+    texts = [DOCS[1][1], DOCS[4][1]]
+    # b: sun 0.9; e: sun 0.9, snow 0.4 (the LLM doubting it)
+    Y = sp.csr_matrix([[0.0, 0.9, 0.0], [0.0, 0.9, 0.4]])
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, texts, Y, SPACE, doc_ids=["b", "e"])
+    lines = labels.read_text(encoding="utf-8").splitlines()
+
+    def row(line, kind, name, decision):  # the rows are e's (DOCS[4]), the second line
+        r = _row(4, kind, name, decision)
+        return {**r, "doc": line - 1, "line": line,
+                "given_labels": json.loads(lines[line - 1])["labels"]}
+    review = tmp_path / "review.csv"
+    write_review([row(2, "wrong", "snow", "reject")], review)
+    out = tmp_path / "fixed.jsonl"
+    stats = apply_review(labels, review, out, SPACE)
+    assert stats["n_kept_marked"] == 1 and stats["n_removed"] == 0
+    assert stats["review_rejected"] == 1
+    written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert written[1][KEPT_MARK] == ["http://x/snow"]
+    assert written[1]["scores"] == [0.9, 0.4] and KEPT_MARK not in written[0]
+    assert out.read_text(encoding="utf-8").splitlines()[0] == lines[0]  # b as it was
+    assert is_soft_labels_file(out)
+    conf = read_audit_corpus(out, SPACE, confidences=True).confidences.toarray()
+    assert conf[1, 2] == 1.0  # snow: a person kept it, no stated confidence (unknown)
+    assert conf[1, 1] == pytest.approx(0.9)
+    # it read as the LLM's 0.4, the least confident label again
+    assert read_audit_corpus(labels, SPACE, confidences=True).confidences[1, 2] == \
+        pytest.approx(0.4)
+    assert read_soft_labels(out, SPACE)[1].toarray()[1].tolist() == pytest.approx(
+        [0.0, 0.9, 0.4])
+    # a later review removing the kept label takes it off the mark too
+    write_review([row(2, "wrong", "snow", "accept")], review)
+    again = tmp_path / "again.jsonl"
+    apply_review(out, review, again, SPACE)
+    second = json.loads(again.read_text(encoding="utf-8").splitlines()[1])
+    assert "http://x/snow" not in second["labels"] and KEPT_MARK not in second
+    # a rejection --decide-from's LLM decided: its word, not a person's; nothing marked
+    decide = tmp_path / "decide.jsonl"
+    write_soft_labels(decide, [DOCS[4][1]], sp.csr_matrix([[0.0, 0.9, 0.8]]), SPACE,
+                      doc_ids=["e"])
+    write_review([row(2, "wrong", "snow", "")], review)
+    by_llm = tmp_path / "by_llm.jsonl"
+    stats = apply_review(labels, review, by_llm, SPACE, decide_from=decide)
+    assert stats["review_decided_by_labels"] == 1 and stats["n_kept_marked"] == 0
+    assert by_llm.read_bytes() == labels.read_bytes()
+    # a malformed mark is refused, naming its line, as added_by_review's is
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**written[1], KEPT_MARK: "http://x/snow"}) + "\n",
+                   encoding="utf-8")
+    from tagsmith.exceptions import DataError
+
+    with pytest.raises(DataError, match=r"bad\.jsonl:1: 'kept_by_review' must be a list"):
+        read_audit_corpus(bad, SPACE, confidences=True)
+
+
 def test_label_on_a_review_asks_no_document_a_person_decided_in_full(tmp_path):
     # label on a review sent every flagged document, those whose every row a person had
     # decided too: apply-review --decide-from decides only the rows left undecided, so

@@ -53,3 +53,9 @@ DECISION_VALUES = ("accept or reject (also accepted/rejected, yes/no, y/n, true/
 #: (here, free of imports: that reader, run on every corpus line, imported it from
 #: :mod:`tagsmith.audit.review` there each time)
 REVIEW_MARK = "added_by_review"
+#: the key listing the labels of such a line a person kept in
+#: :func:`tagsmith.audit.review.apply_review` (a *wrong* row rejected): their scores stay
+#: the LLM's, but ``audit --label-confidence`` reads their confidence as unknown, a
+#: person's decision: read as the LLM's low score, a label a reviewer had just confirmed
+#: was among the next audit's least confident again. A file written before it has none
+KEPT_MARK = "kept_by_review"

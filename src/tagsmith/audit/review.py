@@ -43,7 +43,7 @@ import numpy as np
 
 from tagsmith._params import check_language
 from tagsmith._plural import and_more, plural, plural_s
-from tagsmith.audit import DECISION_VALUES, REVIEW_MARK
+from tagsmith.audit import DECISION_VALUES, KEPT_MARK, REVIEW_MARK
 from tagsmith.audit.detect import KINDS
 from tagsmith.data.corpus import ReadReport
 from tagsmith.data.csvlimits import (
@@ -1107,7 +1107,7 @@ def read_decisions(path: str | Path, space: LabelSpace, *, space_name: str = "th
     """
     decisions, _, counts = _read_decisions(Path(path), space, space_name,
                                            check_language("lang", lang))
-    return decisions, counts
+    return decisions, {k: v for k, v in counts.items() if k != "kept_rows"}
 
 
 def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5,
@@ -1587,6 +1587,7 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
     csv_cells = review_format(path) == "csv"
     added = _DecisionLike()
     unresolved: list[int] = []  # lines of accepted rows naming a narrower label not found
+    kept: list[Decision] = []  # the wrong rows a person rejected (kind "kept")
     for line, row in _review_records(path):
         for column in REQUIRED:
             if column not in row:
@@ -1595,7 +1596,8 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
         # the row's document and label, where the label file's decision read them (a
         # decided row's cells were read twice)
         read: tuple[int, int] | None = None
-        if not _decided(row["decision"]):
+        by_person = _decided(row["decision"])
+        if not by_person:
             n_beside = len(beside)
             verdict, read = (None, None) if answers is None else _decided_by(
                 row, answers, space, path, line, csv_cells, space_name, beside, folds)
@@ -1618,6 +1620,14 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
             counts["rejected"] += 1
             try:
                 pair = read or _doc_and_label(row, space, path, line, csv_cells, space_name)
+                # a wrong row a person rejected: the label kept, a person's decision
+                # (KEPT_MARK), by the row's text and id (the corpus may have moved)
+                if by_person and row_kind(row, path, line) == "wrong":
+                    written_id = "" if row.get("doc_id") is None else \
+                        str(row["doc_id"]).strip()
+                    kept.append(Decision(pair[0], "kept", pair[1], _read_key(
+                        row["doc_key"], path, line, pair[0]), line,
+                        _unquoted(written_id, csv_cells)))
             except ReviewFormatError:
                 continue  # a rejection changes nothing; only a contradiction would matter
             _check_verdict(verdicts, pair, False, row, path, line)
@@ -1657,6 +1667,8 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
             continue
         accepted[(doc, label_id)] = correction
     counts["accepted"] = len(accepted)
+    # not a count: apply_review marks their labels (KEPT_MARK), read_decisions drops it
+    counts["kept_rows"] = kept  # type: ignore[assignment]
     if unresolved:
         logger.warning(
             "%s accepted row%s of %s (line %s%s) name%s narrower labels not in %s: those "
@@ -3054,8 +3066,13 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     stats = {"n_docs": 0, "n_docs_changed": 0, "n_added": 0, "n_removed": 0,
              "n_already_applied": 0, "n_narrower_gone": 0, "n_skipped_lines": 0,
              "n_missing_files": 0, "n_stale_marks": 0, "n_docs_emptied": 0,
-             "docs_emptied": [],
-             **{f"review_{k}": v for k, v in counts.items()}}
+             "docs_emptied": [], "n_kept_marked": 0,
+             **{f"review_{k}": v for k, v in counts.items() if k != "kept_rows"}}
+    # the labels a person kept (wrong rows rejected), by text fingerprint: marked on a
+    # scored line (KEPT_MARK), read as a person's decision by the next audit
+    kept_by_key: dict[str, list[tuple[str, int]]] = {}
+    for row in counts.get("kept_rows", ()):
+        kept_by_key.setdefault(row.doc_key, []).append((row.doc_id, row.label_id))
     report = _SkipsNoted(source=str(corpus))
     # the first line of each malformed record skipped (ascending, as read), which a
     # corpus rewritten line for line leaves out
@@ -3124,6 +3141,8 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                         ambiguous[key] += 1
             joiner = record.label_joiner or joiner
             read = record
+            if kept_by_key:
+                record = _mark_kept(record, kept_by_key, space, stats)
             if todo:
                 record = _apply(record, todo, space, review, stats, style,
                                 repeats_of.get(number, ()))
@@ -3282,6 +3301,31 @@ def _warn_matched(matched: _Matched, review: Path, output: Path) -> None:
                            first.line, named)
 
 
+def _mark_kept(record, kept_by_key: dict[str, list[tuple[str, int]]], space: LabelSpace,
+               stats: dict):
+    """``record`` with the labels a person kept (a *wrong* row rejected, ``kept_by_key``:
+    ``(doc_id, label id)`` by text fingerprint; an empty id names every document of the
+    text) named in its :data:`~tagsmith.audit.KEPT_MARK`, on a line with one score a
+    label (a label output); as it is where none is new. Counted in ``n_kept_marked``."""
+    metadata = record.metadata or {}
+    scores = metadata.get("scores")
+    if not (isinstance(scores, list) and len(scores) == len(record.labels)):
+        return record
+    rows = kept_by_key.get(doc_key(record.text))
+    if not rows:
+        return record
+    labels = {label_id for doc_id, label_id in rows
+              if not doc_id or _same_id(doc_id, record.doc_id)}
+    marked = review_mark(record, KEPT_MARK)
+    new = [key for key in record.labels if key not in marked
+           and _resolve(space, key) in labels and key not in review_mark(record)]
+    if not new:
+        return record
+    stats["n_kept_marked"] += len(new)
+    return dataclasses.replace(record, metadata=MappingProxyType(
+        {**metadata, KEPT_MARK: [*marked, *new]}))
+
+
 def _added_beside_broader(record, decisions: Sequence[Decision],
                           space: LabelSpace) -> tuple[int, int] | None:
     """``(added, broader)``: a label an accepted ``missing`` row of ``decisions`` added
@@ -3387,7 +3431,7 @@ def key_like(keys: Sequence[str], label_id: int, space: LabelSpace) -> str:
 
 
 
-def review_mark(record) -> list[str]:
+def review_mark(record, mark: str = REVIEW_MARK) -> list[str]:
     """The keys ``record``'s :data:`~tagsmith.audit.REVIEW_MARK` names ([] where it has
     none); a value that is not a list of strings (a string, a number) is refused, naming
     the line: it was dropped with no word when the line was rewritten, and ignored on
@@ -3395,11 +3439,11 @@ def review_mark(record) -> list[str]:
     (:func:`tagsmith.pipeline.audit.read_audit_corpus`), which warned of it and read on."""
     from tagsmith.exceptions import DataError
 
-    marked = (record.metadata or {}).get(REVIEW_MARK)
+    marked = (record.metadata or {}).get(mark)
     if marked is None:
         return []
     if not isinstance(marked, list) or not all(isinstance(k, str) for k in marked):
-        raise DataError(f"{REVIEW_MARK!r} must be a list of the line's label keys, got "
+        raise DataError(f"{mark!r} must be a list of the line's label keys, got "
                         f"{marked!r}", path=record.source, line=record.line)
     return list(marked)
 
@@ -3446,6 +3490,8 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
     # only: an unscored line's mark is never used (its metadata is written as it was),
     # and a malformed one there refused the whole review over a key nothing reads
     added = review_mark(record) if scored else []
+    # the labels a person kept (KEPT_MARK): a later review removing one takes it off
+    kept = review_mark(record, KEPT_MARK) if scored else []
     changed = False
     for decision in decisions:
         present = [i for i, label_id in enumerate(ids) if label_id == decision.label_id]
@@ -3470,6 +3516,7 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
                 continue
             gone = {keys[i] for i in present}
             added = [k for k in added if k not in gone]
+            kept = [k for k in kept if k not in gone]
             keys = [k for i, k in enumerate(keys) if i not in present]
             ids = [j for i, j in enumerate(ids) if i not in present]
             kept_scores = [v for i, v in enumerate(kept_scores) if i not in present]
@@ -3497,6 +3544,11 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
             metadata[REVIEW_MARK] = added
         else:
             metadata.pop(REVIEW_MARK, None)
+        kept = [k for k in kept if k in keys]
+        if kept:
+            metadata[KEPT_MARK] = kept
+        else:
+            metadata.pop(KEPT_MARK, None)
         return dataclasses.replace(record, labels=tuple(keys),
                                    metadata=MappingProxyType(metadata))
     return dataclasses.replace(record, labels=tuple(keys))

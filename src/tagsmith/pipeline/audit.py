@@ -50,7 +50,7 @@ from tagsmith._params import (
 from tagsmith._plural import and_more, clip, plural, plural_s
 from tagsmith._surface import said
 from tagsmith._typing import LabelMatrix
-from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT, REVIEW_MARK
+from tagsmith.audit import CALIBRATION_FOLDS, COOCCURRENCE_WEIGHT, KEPT_MARK, REVIEW_MARK
 from tagsmith.audit.detect import (
     STATED_CERTAIN,
     UNKNOWN_CONFIDENCE,
@@ -3299,8 +3299,9 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
     not one number in [0, 1] per label (NaN, out of range, a bool, another length: the
     line's labels read as given, as without scores, and counted in a warning). A label
     the line's ``added_by_review`` names (:data:`tagsmith.audit.REVIEW_MARK`: a
-    review added it, a person or ``--decide-from``'s LLM, scoring 1.0) has no score
-    here: its confidence is unknown, not an LLM's stated 1.0; a mark that is not a list
+    person added it, scoring 1.0) or its ``kept_by_review`` (:data:`tagsmith.audit.KEPT_MARK`:
+    a person kept it, rejecting a *wrong* row) has no score here: its confidence is
+    unknown, a person's decision, not an LLM's stated 1.0 or its doubt; a mark that is not a list
     of keys is refused (:class:`~tagsmith.exceptions.DataError` naming the file and
     line), as ``apply-review`` refuses it."""
     scores = record.metadata.get("scores") if record.metadata else None
@@ -3311,16 +3312,20 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
     # list of keys is refused naming its line, on a line whose scores are one per label,
     # as apply-review refuses it there: the audit warned and read the line's labels as
     # unscored, so one file was audited and refused by the review that followed
-    marked = record.metadata.get(REVIEW_MARK)
-    if marked is not None and isinstance(scores, list) and len(scores) == len(record.labels):
+    # the labels a person kept (KEPT_MARK, a wrong row rejected) too: read as the LLM's
+    # low score, a label a reviewer had just confirmed was among the least confident
+    # again in the next audit (without --reviewed)
+    marked = [record.metadata.get(REVIEW_MARK), record.metadata.get(KEPT_MARK)]
+    if marked != [None, None] and isinstance(scores, list) \
+            and len(scores) == len(record.labels):
         from tagsmith.audit.review import review_mark
 
-        marked = review_mark(record)
+        marked = [review_mark(record), review_mark(record, KEPT_MARK)]
     if not isinstance(scores, list) or len(scores) != len(record.labels) or not all(
             isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x <= 1
             for x in scores):
         return "invalid"
-    reviewed = {k.strip() for k in marked} if marked else set()
+    reviewed = {k.strip() for keys in marked if keys for k in keys}
     by_key: dict[str, float] = {}
     for key, score in zip(record.labels, scores, strict=True):
         if key.strip() not in reviewed:
@@ -3347,12 +3352,13 @@ def _unstated_confidence_message(n_unstated: int, n_given: int, cli: bool = Fals
     """
     if cli:
         return (f"--label-confidence: {n_unstated:,} of the {n_given:,} given labels have "
-                "no stated confidence (on a line without scores, or added by apply-review: "
-                "its line's added_by_review): their wrong candidates keep the audit's "
-                "probability and are left out of the mean")
+                "no stated confidence (on a line without scores, or added or kept by "
+                "apply-review: its line's added_by_review or kept_by_review): their wrong "
+                "candidates keep the audit's probability and are left out of the mean")
     return (f"label_confidence: {n_unstated:,} of the {n_given:,} given labels are "
             "exactly 1 in Y, no stated confidence (a line without scores in label's "
-            "output, a label apply-review added (its line's added_by_review), or a 1.0 "
+            "output, a label apply-review added (its line's added_by_review) or a person "
+            "kept (kept_by_review), or a 1.0 "
             "passed as it is): their wrong candidates keep the audit's probability and are "
             "left out of the mean; an LLM's stated 1.0 is "
             "tagsmith.audit.detect.STATED_CERTAIN (read_audit_corpus(..., "

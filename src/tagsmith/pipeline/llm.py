@@ -636,13 +636,15 @@ def write_soft_labels(path: str | Path, texts: Sequence[str], Y: sp.csr_matrix,
 _SOFT_LABELS_START = re.compile(r'\A\{"id": "(?:[^"\\]|\\.)*", "text": "')
 #: and how it ends: its labels' scores, then a copy's ``copy_of`` (a JSONL corpus, as
 #: write_records or a script's json.dumps writes one, begins as a label output does),
-#: then the labels a review added (``added_by_review``: apply-review's output of a label
-#: output, which without it no longer read as one, in audit and eval as in ``label -o``)
+#: then the labels a review added or a person kept (``added_by_review``,
+#: ``kept_by_review``: apply-review's output of a label output, which without them no
+#: longer read as one, in audit and eval as in ``label -o``)
 _SOFT_LABELS_END = re.compile(r'\], "scores": \[[-+0-9.eE, ]*\]'
                               r'(?:, "unknown_labels": \[(?:"(?:[^"\\]|\\.)*"(?:, )?)*\])?'
                               r'(?:, "offered": \[(?:"(?:[^"\\]|\\.)*"(?:, )?)*\])?'
                               r'(?:, "copy_of": "(?:[^"\\]|\\.)*")?'
-                              r'(?:, "added_by_review": \[(?:"(?:[^"\\]|\\.)*"(?:, )?)*\])?'
+                              r'(?:, "(?:added|kept)_by_review": '
+                              r'\[(?:"(?:[^"\\]|\\.)*"(?:, )?)*\]){0,2}'
                               r'\}\r?\n?\Z')
 
 
