@@ -1484,12 +1484,13 @@ def test_apply_review_applies_an_unscored_line_whose_mark_is_malformed(tmp_path)
     assert written["added_by_review"] == "http://x/snow" and "scores" not in written
 
 
-def test_a_label_an_llm_decided_to_add_is_marked_as_a_reviews_and_reads_as_unknown(
-        tmp_path):
-    """``apply-review --decide-from`` adds a label an LLM decided (scoring 1.0, as a
-    person's); the mark was documented as "the labels a person added". It is a review's
-    decision either way (the 1.0 no LLM's stated certainty), so the line names it and the
-    audit reads its confidence as unknown; README and REVIEW_MARK say so now."""
+def test_a_label_an_llm_decided_to_add_keeps_the_deciding_answers_score(tmp_path):
+    """``apply-review --decide-from`` added a label an LLM decided scoring 1.0, marked as
+    a review's: the next audit read its confidence as unknown, the deciding answer's
+    stated confidence (0.8 here) thrown away. It is an LLM's label, stated so: the line
+    gives it the deciding answer's score, unmarked, and the audit reads that confidence.
+    A deciding file with no scores (a corpus of the user's own) states none: 1.0, marked,
+    as a person's."""
     import scipy.sparse as sp
 
     from tagsmith.audit.review import REVIEW_MARK
@@ -1510,9 +1511,20 @@ def test_a_label_an_llm_decided_to_add_is_marked_as_a_reviews_and_reads_as_unkno
     stats = apply_review(labels, review, out, SPACE, decide_from=decide)
     assert stats["review_decided_by_labels"] == 1 and stats["n_added"] == 1
     line = json.loads(out.read_text(encoding="utf-8"))
+    assert line["labels"][-1] == "http://x/rain" and line["scores"][-1] == 0.8
+    assert REVIEW_MARK not in line
+    assert read_audit_corpus(out, SPACE, confidences=True).confidences[0, 0] == \
+        pytest.approx(0.8)
+    # a deciding corpus of the user's own (no scores): its labels state no confidence
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(json.dumps({"id": "e", "text": DOCS[4][1], "labels": [
+        "http://x/rain", "http://x/sun", "http://x/snow"]}) + "\n", encoding="utf-8")
+    by_plain = tmp_path / "by_plain.jsonl"
+    apply_review(labels, review, by_plain, SPACE, decide_from=plain)
+    line = json.loads(by_plain.read_text(encoding="utf-8"))
     assert line[REVIEW_MARK] == ["http://x/rain"] and line["scores"][-1] == 1.0
-    assert read_audit_corpus(out, SPACE, confidences=True).confidences[0, 0] == 1.0
+    assert read_audit_corpus(by_plain, SPACE, confidences=True).confidences[0, 0] == 1.0
     readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(
         encoding="utf-8").split())
-    assert "names the labels a review added in `added_by_review`" in readme
-    assert "(a person's decision, or an LLM's with `apply-review --decide-from`)" in readme
+    assert "names the labels a person added in `added_by_review`" in readme
+    assert "keeps the deciding answer's score" in readme

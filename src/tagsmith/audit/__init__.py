@@ -44,10 +44,11 @@ COOCCURRENCE_GRID = (0.0, 0.1, 0.3, 1.0, 3.0)
 DECISION_VALUES = ("accept or reject (also accepted/rejected, yes/no, y/n, true/false, 1/0, "
                    "1.0/0.0, or x, \u2713 or \u2714 to accept)")
 #: the key of a label output's line (``scores`` beside ``labels``) listing the labels a
-#: review added in :func:`tagsmith.audit.review.apply_review`, a person's decision or an
-#: LLM's (``decide_from``: the deciding answer's confidence is not kept), each scoring
+#: person added in :func:`tagsmith.audit.review.apply_review` (or an LLM with
+#: ``decide_from`` whose file has no ``scores``: a corpus of the user's own), each scoring
 #: 1.0, a decision, not an LLM's stated certainty: ``audit --label-confidence`` reads their
-#: confidence as unknown
+#: confidence as unknown (a label a ``decide_from`` label output added keeps that
+#: answer's score, unmarked: an LLM's stated confidence)
 #: (:func:`tagsmith.pipeline.audit.read_audit_corpus`); a file written before it has
 #: none, its added labels read as a stated 1.0
 #: (here, free of imports: that reader, run on every corpus line, imported it from

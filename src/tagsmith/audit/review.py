@@ -754,6 +754,10 @@ class Decision:
     #: under the broader label it adds (those the vocabulary has); empty for a review's
     #: row. Added only where the document still carries one of them
     narrower_ids: tuple[int, ...] = ()
+    #: a *missing* row ``decide_from``'s label output accepted: its answer's stated score
+    #: of the label, written beside it (None: a person's decision, scoring 1.0, marked
+    #: :data:`~tagsmith.audit.REVIEW_MARK`)
+    score: float | None = None
 
 
 def _text_lines(path: Path):
@@ -1148,7 +1152,8 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     ids: list[str | None] = []
     offered = _OfferedIds(space)
     texts, Y, metas = _read_soft_labels(path, space, vocabulary=space_name,
-                                        keys=("unknown_labels", "offered"), copied=copied,
+                                        keys=("unknown_labels", "offered", "scores"),
+                                        copied=copied,
                                         convert=offered, ids=ids, empty_ok=True)
     offered.warn(path)
     if not texts and not copied:
@@ -1168,8 +1173,13 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
         key = doc_key(text)
         meta = metas[row]
         named = meta.get("unknown_labels")
+        # the answer's stated scores (a label output's), for the labels it adds; read
+        # as float32: 6 decimals give the file's number back (label writes 4)
+        stated = {int(j): round(float(v), 6) for j, v in zip(
+            Y.indices[start:end], Y.data[start:end], strict=True) if int(j) in given} \
+            if isinstance(meta.get("scores"), list | tuple) else None
         answer = LabelAnswer(given, bool(named), meta.get("offered"),
-                             named if isinstance(named, tuple) else ())
+                             named if isinstance(named, tuple) else (), stated)
         _add_answer(answers, conflicting, key, answer)
         if ids[row] is None:
             unresolved.add(key)
@@ -1370,6 +1380,10 @@ class LabelAnswer:
     #: the names of ``partial`` (label's ``unknown_labels``; empty where the file gave
     #: none readable: then any label may be among them)
     unknown: tuple[str, ...] = ()
+    #: each given label's stated score (a label output's ``scores``), None where the
+    #: file states none (a corpus of the user's own): ``apply_review`` gives a label the
+    #: answer added its score, an LLM's stated confidence
+    scores: dict[int, float] | None = None
 
 
 #: how alike (difflib's ratio of the folded names) an unknown name and a label's name
@@ -1494,7 +1508,7 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
                 path: Path, line: int, csv_cells: bool, space_name: str,
                 beside: list[tuple[str, ...]] | None = None,
                 folds: _NameFolds | None = None
-                ) -> tuple[str | None, tuple[int, int] | None]:
+                ) -> tuple[str | None, tuple[int, int] | None, float | None]:
     """The decision a label file's answer for the row's document implies (``accept``
     or ``reject``); None where the file does not hold that document, and ``partial``
     (no decision) where the answer lacks the label but named one the vocabulary lacks
@@ -1507,7 +1521,9 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
     applying the decision reads them no second time. A row whose label the answer
     lacks, decided though the answer also named labels the vocabulary lacks (none of
     them like the label: :func:`_may_name`), has those names appended to ``beside``;
-    ``folds`` keeps the names :func:`_may_name` folded across one review's rows."""
+    ``folds`` keeps the names :func:`_may_name` folded across one review's rows. Third,
+    the answer's stated score of the row's label where it gives it (None where it states
+    none)."""
     # the answer looked up before any cell is checked: an undecided row is no decision,
     # read nowhere, and a row whose document the file lacks stays one (a row added by
     # hand and left blank failed the whole run, though nothing would decide it)
@@ -1539,7 +1555,7 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
         # a text answered two ways that no line of the row's id tells apart: counted
         # apart from the documents the file lacks (they were one count)
         two_ways = isinstance(answers, LabelAnswers) and key in answers.two_ways
-        return ("two_ways" if two_ways else None), None
+        return ("two_ways" if two_ways else None), None, None
     pair = _doc_and_label(row, space, path, line, csv_cells, space_name)
     label_id = pair[1]
     present = label_id in answer.labels
@@ -1548,19 +1564,19 @@ def _decided_by(row: dict, answers: dict[str, LabelAnswer], space: LabelSpace,
         # off the document's shortlist (a month-old bundle never offers the month's new
         # labels): a wrong row was accepted, a right label taken off, only because the
         # LLM could not name it
-        return "not_offered", pair
+        return "not_offered", pair, None
     if not present and answer.partial and _may_name(answer, label_id, space, folds):
         # a name the answer gave that no label has may be this label, misspelt; one
         # like no name of it ("Something else entirely" beside "Trade topics") decides
         # as the answer's other labels do: the stop-56 walk left 43 of 100 rows
         # undecided, the teacher naming a label outside the taxonomy in every answer
-        return "partial", pair
+        return "partial", pair, None
     if not present and answer.partial and beside is not None:
         beside.append(answer.unknown)
     # a missing label is accepted (added) where the answer gives it, a wrong one
     # accepted (removed) where the answer leaves it out
     verdict = "accept" if present == (row_kind(row, path, line) == "missing") else "reject"
-    return verdict, pair
+    return verdict, pair, (answer.scores or {}).get(label_id) if present else None
 
 
 def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabulary",
@@ -1596,10 +1612,11 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
         # the row's document and label, where the label file's decision read them (a
         # decided row's cells were read twice)
         read: tuple[int, int] | None = None
+        stated: float | None = None  # the deciding answer's score of the row's label
         by_person = _decided(row["decision"])
         if not by_person:
             n_beside = len(beside)
-            verdict, read = (None, None) if answers is None else _decided_by(
+            verdict, read, stated = (None, None, None) if answers is None else _decided_by(
                 row, answers, space, path, line, csv_cells, space_name, beside, folds)
             if answers is not None:
                 counts["decided_beside_unknown_labels"] += len(beside) - n_beside
@@ -1657,7 +1674,8 @@ def _read_decisions(path: Path, space: LabelSpace, space_name: str = "the vocabu
                 # document still carries a narrower label was skipped
                 unresolved.append(line)
         correction = Decision(doc, kind, label_id, key, line, read_id,
-                              written_id if read_id != written_id else "", narrower)
+                              written_id if read_id != written_id else "", narrower,
+                              stated if kind == "missing" else None)
         if previous is not None:
             # the first row's decision stands, but this row's fingerprint and id are
             # checked against the document too: a copy whose doc number was edited (or
@@ -2583,7 +2601,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     person would: a *missing* row is accepted where it gives the document the label (a
     score of at least ``decide_min_score``), else rejected, and a *wrong* row accepted
     where it does not; rows whose document it does not hold (by text fingerprint) stay
-    undecided, and rows a person decided keep their decision. Counted in
+    undecided, and rows a person decided keep their decision. A label it adds keeps its
+    stated score (a label output's; 1.0 and :data:`~tagsmith.audit.REVIEW_MARK` where the
+    file states none). Counted in
     ``review_decided_by_labels``. A row whose label the answer lacks where it also
     named a label the vocabulary lacks (``unknown_labels`` in ``tagsmith label``'s
     line: a misspelt name) like the row's label (:func:`_may_name`) stays undecided too,
@@ -3507,8 +3527,13 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
                 continue
             keys.append(key_like(keys or style, decision.label_id, space))
             ids.append(decision.label_id)
-            kept_scores.append(1.0)
-            added.append(keys[-1])
+            if decision.score is None:  # a person's decision: 1.0, marked
+                kept_scores.append(1.0)
+                added.append(keys[-1])
+            else:
+                # decide_from's LLM stated it: its score, read as that LLM's confidence
+                # (marked, it read as unknown, the deciding answer's confidence lost)
+                kept_scores.append(decision.score)
             stats["n_added"] += 1
         else:
             if not present:
