@@ -3254,6 +3254,18 @@ def test_audit_label_confidence_says_its_queue_is_two_lists_in_turn_not_by_proba
     assert "ranked by the probability of each pair being an error" in page["plain"]
     assert "The review queue holds the 20 most likely of them (--max-review)." in page["plain"]
     assert "need not be in order" not in page["plain"]
+    # the option's help says so too (it spoke of the ranking alone), and so does the
+    # note on a review budget where few are flagged ("most likely first")
+    helped = " ".join(invoke("audit", "--help").output.split())
+    assert "take the LLM's least confident labels in turn with the audit's most likely " \
+        "in the review queue" in helped
+    few = invoke("audit", labels, "--vocab", goemotions_small["vocab"], "--scores", "knn",
+                 "--no-plots", "-o", tmp_path / "few", "--label-confidence",
+                 "--min-probability", "0.99")
+    assert few.exit_code == 0, few.output
+    assert ("to fill a review budget of N rows, the audit's most likely and the LLM's "
+            "least confident in turn, audit again") in few.output, few.output
+    assert "most likely first" not in few.output
 
 
 def _report_of_record(path, corpus):

@@ -3302,7 +3302,9 @@ def _warn_label_output(corpus: str) -> None:
 @click.option("--label-confidence", is_flag=True,
               help="CORPUS is label's output: blend each given label's confidence (its "
               "'scores') into the wrong-label ranking, a label less confident than the "
-              "corpus's mean rising (off: every label is given alike, the confidences "
+              "corpus's mean rising, and take the LLM's least confident labels in turn "
+              "with the audit's most likely in the review queue (its probability column "
+              "then not in order; off: every label is given alike, the confidences "
               "unused).")
 @click.option("--copies-majority", is_flag=True,
               help="Copies of one text that disagree on a label: flag the side most copies "
@@ -3652,8 +3654,9 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         click.echo(f"note: {said_estimate}, "
                    f"{n_flagged:,} flagged (those at least {min_probability:g} likely to "
                    "be errors: --min-probability); to fill a review budget of N rows, "
-                   "most likely first, audit again with a lower --min-probability (0.05) "
-                   "and --max-review N")
+                   + ("the audit's most likely and the LLM's least confident in turn"
+                      if interleaved else "most likely first")
+                   + ", audit again with a lower --min-probability (0.05) and --max-review N")
     if "reviewed" in noise:
         section = noise["reviewed"]
         n_files = len(section["files"])
