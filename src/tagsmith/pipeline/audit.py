@@ -2133,18 +2133,11 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         if n_soft and not options.label_confidence:
             _warn_soft_labels(n_soft, n_given, warnings)
         elif options.label_confidence and confidence is None:
-            message = ("label_confidence: no given label carries a confidence below 1 "
-                       "(Y is 0/1, or every stated confidence is 1.0), so the ranking is "
-                       "the audit's own; label's output carries the LLM's confidences "
-                       "(in Y, a value of exactly 1 is no stated confidence: an LLM's "
-                       "stated 1.0 is tagsmith.audit.detect.STATED_CERTAIN, as "
-                       "read_audit_corpus(..., confidences=True) reads it)")
+            message = _NO_CONFIDENCE_BELOW_1
             # the command line reads a label output's lines, not a Y: it was told of Y
-            # and STATED_CERTAIN, which it has no way to pass (the report keeps these)
-            logger.warning(message, extra={"cli_message": (
-                "--label-confidence: no given label carries a confidence below 1 (every "
-                "line's scores are 1.0, or its lines have none), so the ranking is the "
-                "audit's own")})
+            # and STATED_CERTAIN, which it has no way to pass (the report keeps these;
+            # the command's report takes cli_wording's)
+            logger.warning(message, extra={"cli_message": cli_wording(message)})
             warnings.append(message)
         elif n_unstated:
             # a Y mixing confidences with exact 1s (an LLM's 1.0 passed as it is, say):
@@ -3331,6 +3324,42 @@ def _record_scores(record) -> tuple[dict[str, float], dict[int, float]] | str | 
         if key.strip() not in reviewed:
             by_key.setdefault(key.strip(), float(score))
     return by_key, {}
+
+
+#: the warning of ``label_confidence`` where no given label's confidence is below 1
+_NO_CONFIDENCE_BELOW_1 = (
+    "label_confidence: no given label carries a confidence below 1 (Y is 0/1, or every "
+    "stated confidence is 1.0), so the ranking is the audit's own; label's output carries "
+    "the LLM's confidences (in Y, a value of exactly 1 is no stated confidence: an LLM's "
+    "stated 1.0 is tagsmith.audit.detect.STATED_CERTAIN, as read_audit_corpus(..., "
+    "confidences=True) reads it)")
+
+
+def cli_wording(warning: str) -> str:
+    """``warning`` (one of a report's ``warnings``) in the command line's words where it
+    is a ``label_confidence`` warning written for Python (``Y``, ``STATED_CERTAIN``,
+    ``read_audit_corpus``, which the command has no way to pass); any other as it is.
+    The command's log said them so, but its report.html and report.json kept the Python
+    words, which a user of the command line read on the page.
+
+    >>> cli_wording(_unstated_confidence_message(3, 1234))[:74]
+    '--label-confidence: 3 of the 1,234 given labels have no stated confidence '
+    >>> cli_wording(_NO_CONFIDENCE_BELOW_1)[:60]
+    '--label-confidence: no given label carries a confidence belo'
+    >>> cli_wording("anything else")
+    'anything else'
+    """
+    if warning == _NO_CONFIDENCE_BELOW_1:
+        return ("--label-confidence: no given label carries a confidence below 1 (every "
+                "line's scores are 1.0, or its lines have none), so the ranking is the "
+                "audit's own")
+    found = re.match(r"label_confidence: ([\d,]+) of the ([\d,]+) given labels are exactly "
+                     r"1 in Y, ", warning)
+    if found is not None:
+        n_unstated, n_given = (int(n.replace(",", "")) for n in found.groups())
+        if warning == _unstated_confidence_message(n_unstated, n_given):
+            return _unstated_confidence_message(n_unstated, n_given, cli=True)
+    return warning
 
 
 def _unstated_confidence_message(n_unstated: int, n_given: int, cli: bool = False) -> str:
