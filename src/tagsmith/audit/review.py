@@ -3451,7 +3451,7 @@ def key_like(keys: Sequence[str], label_id: int, space: LabelSpace) -> str:
 
 
 
-def review_mark(record, mark: str = REVIEW_MARK) -> list[str]:
+def review_mark(record: Record, mark: str = REVIEW_MARK) -> list[str]:
     """The keys ``record``'s :data:`~tagsmith.audit.REVIEW_MARK` names ([] where it has
     none); a value that is not a list of strings (a string, a number) is refused, naming
     the line: it was dropped with no word when the line was rewritten, and ignored on
