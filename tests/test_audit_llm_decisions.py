@@ -905,6 +905,16 @@ def test_apply_review_marks_the_labels_a_person_kept_so_the_next_audit_reads_no_
         pytest.approx(0.4)
     assert read_soft_labels(out, SPACE)[1].toarray()[1].tolist() == pytest.approx(
         [0.0, 0.9, 0.4])
+    # the command says so (the file's only change)
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("<http://x/rain>\train\n<http://x/sun>\tsun\n<http://x/snow>\tsnow\n",
+                     encoding="utf-8")
+    said = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(labels), str(review), "-o", str(tmp_path / "cli.jsonl"),
+        "--vocab", str(vocab)])
+    assert said.exit_code == 0, said.output
+    assert "1 label a person kept (wrong rows rejected) named in its line's " \
+        "kept_by_review" in said.output, said.output
     # a later review removing the kept label takes it off the mark too
     write_review([row(2, "wrong", "snow", "accept")], review)
     again = tmp_path / "again.jsonl"

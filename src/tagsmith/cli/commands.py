@@ -3939,6 +3939,13 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
                f"({stats['review_accepted']:,} accepted, {stats['review_rejected']:,} rejected, "
                f"{stats['review_undecided']:,} undecided; {stats['n_already_applied']:,} "
                "already in place)")
+    if stats.get("n_kept_marked"):
+        # the file's only change for a rejected wrong row: said, not left to be found
+        kept = stats["n_kept_marked"]
+        click.echo(f"{kept:,} label{plural_s(kept)} a person kept (wrong rows rejected) "
+                   f"named in {plural(kept, 'its', 'their')} line's kept_by_review: audit "
+                   "--label-confidence reads them as a person's decision, not the LLM's "
+                   "doubt")
     if not stats["review_accepted"] and not stats["review_rejected"]:
         # "0 accepted" alone hid that nothing was reviewed; the copy is still written (a
         # script may expect the output to exist), with a warning
