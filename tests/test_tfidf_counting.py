@@ -277,8 +277,10 @@ def test_fitted_counts_are_scikit_learns_fit_transform(settings, min_df, cache, 
     scikit-learn's ``fit_transform``: its counts must be that method's to the bit (the
     vocabulary, the columns, each row's entries in its order: the order its squares are
     added in when normalised), with words' n-grams remembered throughout or forgotten
-    after every text (``CHAR_WB_CACHE``)."""
+    after every text (``CHAR_WB_CACHE``), in one batch of texts or in batches of a few
+    words (``CHAR_WB_WORDS``)."""
     monkeypatch.setattr(tfidf, "CHAR_WB_CACHE", cache)
+    monkeypatch.setattr(tfidf, "CHAR_WB_WORDS", 10 ** 9 if cache > 1 else 3)
     featurizer = TfidfFeaturizer(**{**settings, "min_df": min_df})
     featurizer._fit_texts(TRICKY)  # validated, split_unspaced decided
     for analyzer, ngrams, _ in featurizer._blocks_spec():
@@ -320,3 +322,7 @@ def test_a_fit_takes_each_word_s_char_ngrams_once_however_often_texts_repeat_it(
     idf = (np.log(101.0 / (1.0 + df)) + 1.0).astype(np.float32)
     np.testing.assert_array_equal(featurizer.blocks_[1].idf, idf)
     assert X.shape == (100, len(featurizer.blocks_[0].terms) + len(idf))
+    # training's analysis of its corpus (fitted on in parts) takes each word's once too
+    calls.clear()
+    TfidfFeaturizer(min_df=1).analyze(texts, 1)
+    assert sorted(calls) == sorted({"the", "cat", "sat,", "dog", "ran"})

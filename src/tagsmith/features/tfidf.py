@@ -1,7 +1,9 @@
 """TF-IDF features over word and character n-grams, saved without pickle.
 
-scikit-learn's vectorizers do the tokenising and counting when fitting; the idf weighting
-is ours, so the whole fitted state is a vocabulary (JSON) and an idf vector (npz) and a
+scikit-learn's ``CountVectorizer`` gives the preprocessing and tokenising when fitting,
+and the counts are its ``fit_transform``'s to the bit, counted here a distinct word's
+character n-grams at a time (:func:`_char_wb_fitted_counts`, :func:`_term_id_rows`); the idf
+weighting is ours, so the whole fitted state is a vocabulary (JSON) and an idf vector (npz) and a
 bundle can be loaded without executing code. A fitted featurizer counts and normalises
 as scikit-learn does without importing it (:class:`_VocabularyCounter`,
 :func:`_l2_normalize_rows`), so that predicting skips its import.
@@ -517,13 +519,18 @@ class TfidfFeaturizer:
         matrix to the bit, each row's entries in its order); ``None`` when no term is
         left, where scikit-learn raises :class:`ValueError`.
 
-        Counted as :meth:`analyze` counts (:func:`_term_id_rows`: each distinct word's
-        character n-grams once; texts longer than :data:`STREAM_MIN_CHARS` a chunk at a
-        time), not by scikit-learn's ``fit_transform``, which took 10 of the 18 s of an
-        audit's features on 1,000 Reuters stories; its ``CountVectorizer`` still gives the
-        preprocessor and tokenizer.
+        Not counted by scikit-learn's ``fit_transform``, which took 10 of the 18 s of an
+        audit's features on 1,000 Reuters stories, listing every character n-gram of
+        every word of every text in Python: each distinct word's are numbered once, and
+        the counts are a sparse product (:func:`_char_wb_fitted_counts`); word n-grams
+        and texts longer than :data:`STREAM_MIN_CHARS` (a chunk at a time) are counted
+        as :meth:`analyze` counts them (:func:`_term_id_rows`). Its ``CountVectorizer``
+        still gives the preprocessor and tokenizer.
         """
         counter = self._counter(analyzer, ngrams, min_df=min_df)
+        if analyzer == "char_wb" and all(len(text) <= STREAM_MIN_CHARS for text in texts):
+            return _char_wb_fitted_counts(counter, self._shown(texts, analyzer), len(texts),
+                                          min_df)
         analyzed = _AnalyzedBlock.count(counter, analyzer, self._shown(texts, analyzer),
                                         len(texts), min_df)
         return analyzed.fitted_counts(ngrams, None, min_df)
@@ -866,6 +873,94 @@ def _term_id_rows(counter, analyzer: str, texts: Iterable[str],
                                                    min_n, max_n)))
 
 
+def _char_wb_fitted_counts(counter, texts: Iterable[str], n_texts: int,
+                           min_df: int) -> tuple[sp.csr_matrix, list[str]] | None:
+    """What ``_AnalyzedBlock.count(counter, "char_wb", texts, ...).fitted_counts(...)``
+    gives for every text (scikit-learn's ``fit_transform``, to the bit), texts no longer
+    than :data:`STREAM_MIN_CHARS`: as :meth:`_VocabularyCounter._char_wb_transform`
+    counts, a batch's texts x its distinct words times their n-grams, a sparse product,
+    where the n-grams are numbered in the order scikit-learn first meets them (a word's
+    in turn, the words in the order the texts first hold them); each row sorted in that
+    order, as scikit-learn sorts it, then its columns renumbered in term order and the
+    terms in fewer than ``min_df`` texts dropped. No entry of a row is counted in Python.
+    """
+    preprocess, decode = counter.build_preprocessor(), counter.decode
+    min_n, max_n = counter.ngram_range
+    vocabulary: defaultdict[str, int] = defaultdict()
+    vocabulary.default_factory = vocabulary.__len__
+    id_of = vocabulary.__getitem__
+    pieces: list[sp.csr_matrix] = []
+    batch: list[list[str]] = []
+
+    def counted() -> sp.csr_matrix:
+        flat = [word for words in batch for word in words]
+        distinct = list(dict.fromkeys(flat))
+        word_id = {word: i for i, word in enumerate(distinct)}
+        ids = array("q")
+        sizes = np.zeros(len(distinct), np.int64)
+        for i, word in enumerate(distinct):  # new n-grams numbered as they are met
+            before = len(ids)
+            ids.extend(map(id_of, _char_wb_ngrams(word, min_n, max_n)))
+            sizes[i] = len(ids) - before
+        met = np.frombuffer(ids, np.int64) if ids else np.zeros(0, np.int64)
+        owners = np.repeat(np.arange(len(distinct), dtype=np.int64), sizes)
+        grams = sp.csr_matrix((np.ones(len(met), np.float32), (owners, met)),
+                              shape=(len(distinct), len(vocabulary)))
+        del ids, met, owners
+        by_text = sp.csr_matrix(
+            (np.ones(len(flat), np.float32),
+             np.fromiter(map(word_id.__getitem__, flat), np.int64, len(flat)),
+             np.r_[0, np.cumsum([len(words) for words in batch], dtype=np.int64)]),
+            shape=(len(batch), len(distinct)))
+        by_text.sum_duplicates()
+        return sp.csr_matrix(by_text @ grams)
+
+    n_words = n_chars = 0
+    for text in texts:
+        shown = preprocess(decode(text))
+        batch.append(shown.split())
+        n_words += len(batch[-1])
+        n_chars += len(shown)
+        if n_words >= CHAR_WB_WORDS or n_chars >= CHAR_WB_CHARS:
+            pieces.append(counted())
+            batch, n_words, n_chars = [], 0, 0
+    if batch or not pieces:
+        pieces.append(counted())
+    n_terms = len(vocabulary)
+    if not n_terms:
+        return None  # no term: scikit-learn's ValueError
+    # the pieces' columns are the ids met so far: all of them, n_terms wide
+    by_met = sp.vstack([sp.csr_matrix((piece.data, piece.indices, piece.indptr),
+                                      shape=(piece.shape[0], n_terms)) for piece in pieces],
+                       format="csr")
+    del pieces
+    kept = np.bincount(by_met.indices, minlength=n_terms) >= min_df
+    if not kept.any():
+        return None  # none left after pruning: scikit-learn's ValueError
+    terms = list(vocabulary)
+    vocabulary.clear()
+    kept_ids = np.array(sorted(np.flatnonzero(kept).tolist(), key=terms.__getitem__),
+                        dtype=np.int64)  # term order
+    index_type = (np.int32 if max(n_terms, by_met.nnz) <= np.iinfo(np.int32).max
+                  else np.int64)
+    column = np.full(n_terms, -1, dtype=index_type)
+    column[kept_ids] = np.arange(len(kept_ids))
+    by_met.sort_indices()  # each row in the order scikit-learn met its terms
+    data, row_ptr = by_met.data, by_met.indptr.astype(np.int64)
+    columns = column[by_met.indices]
+    del by_met
+    if not kept.all():
+        entry_kept = columns >= 0
+        data, columns = data[entry_kept], columns[entry_kept]
+        row_ptr = np.concatenate([[0], np.cumsum(entry_kept, dtype=np.int64)])[row_ptr]
+    index_dtype = np.int64 if len(columns) > np.iinfo(np.int32).max else np.int32
+    counts = sp.csr_matrix((data.astype(np.float32, copy=False),
+                            columns.astype(index_dtype, copy=False),
+                            row_ptr.astype(index_dtype, copy=False)),
+                           shape=(n_texts, len(kept_ids)), dtype=np.float32)
+    return counts, [terms[i] for i in kept_ids.tolist()]
+
+
 class _WordTermIds(dict):
     """Each word's ``char_wb`` n-grams' ids, made on first look-up by ``ids_of``;
     ``held``, how many ids the words looked up hold."""
@@ -903,7 +998,8 @@ class _VocabularyCounter:
     1.3 s of the 2 s a one-document ``suggest`` spent. Its analyzers are scikit-learn's:
     ``char_wb`` n-grams (:func:`_char_wb_ngrams`), or the word n-grams
     (:func:`_word_ngrams`) of the token pattern's matches in the preprocessed text.
-    Fitting still counts with scikit-learn (:meth:`TfidfFeaturizer._counter`).
+    Fitting takes scikit-learn's preprocessor and tokenizer
+    (:meth:`TfidfFeaturizer._counter`) and counts as its ``fit_transform`` counts.
     """
 
     def __init__(self, analyzer: str, ngram_range: Sequence[int],
