@@ -292,13 +292,16 @@ def test_fitted_counts_are_scikit_learns_fit_transform(settings, min_df, cache, 
         _same_csr(counts, theirs)
 
 
-def test_a_fit_without_terms_left_is_none_where_scikit_learn_refuses():
-    featurizer = TfidfFeaturizer(min_df=3, word_ngrams=(1, 1), char_ngrams=None)
+@pytest.mark.parametrize("analyzer", ["word", "char_wb"])
+def test_a_fit_without_terms_left_is_none_where_scikit_learn_refuses(analyzer):
+    featurizer = TfidfFeaturizer(min_df=3)
     featurizer._fit_texts(["", " ", "a b", "b c"])
-    for texts, min_df in ((["", " "], 1), (["a b", "b c", "c d"], 3)):
+    for texts, min_df in ((["", " "], 1), ([" \n", "\t"], 1),
+                          (["ab cd", "cd ef", "ef gh"], 3)):
+        ngrams = (1, 1) if analyzer == "word" else (3, 3)  # " " is in every text
         with pytest.raises(ValueError):
-            featurizer._counter("word", (1, 1), min_df=min_df).fit_transform(texts)
-        assert featurizer._fit_counts(texts, "word", (1, 1), min_df) is None
+            featurizer._counter(analyzer, ngrams, min_df=min_df).fit_transform(texts)
+        assert featurizer._fit_counts(texts, analyzer, ngrams, min_df) is None
 
 
 def test_a_fit_takes_each_word_s_char_ngrams_once_however_often_texts_repeat_it(monkeypatch):
