@@ -3563,3 +3563,20 @@ def test_a_document_the_review_leaves_without_any_label_is_counted_and_named(tmp
     assert (f"1 document left without any label by the review, so written to "
             f"{tmp_path / 'cli.tsv'} ({corpus}:1): train reads such a line as a negative "
             "of every label, its right one too; give it its right label") in text
+
+
+def test_a_folder_document_the_review_leaves_without_any_label_is_named_by_its_file(
+        tmp_path):
+    """A folder corpus's document left without any label was named ``b1.txt:2``: its
+    place in the folder's listing read as line 2 of a file of one document. It is named
+    by its file alone."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a0.txt").write_text("Bright sun and heat\n", encoding="utf-8")
+    (folder / "a0.tsv").write_text("<http://x/sun>\tsun\n", encoding="utf-8")
+    (folder / "b1.txt").write_text("Heavy rain all day\n", encoding="utf-8")
+    (folder / "b1.tsv").write_text("<http://x/rain>\train\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(1, "wrong", "http://x/rain", "Heavy rain all day")])
+    stats = apply_review(folder, review, tmp_path / "fixed.jsonl", SPACE)
+    assert stats["n_docs_emptied"] == 1
+    assert stats["docs_emptied"] == [str(folder / "b1.txt")]

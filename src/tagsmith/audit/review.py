@@ -2630,9 +2630,9 @@ def apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     ``keep`` (say, the vocabulary), and an existing ``output`` is replaced only with
     ``overwrite``. Returns counts: documents written and changed, labels added and
     removed, documents left without any label by the review (``n_docs_emptied``; the
-    first :data:`EMPTIED_NAMED` as ``file:line`` in ``docs_emptied``: train reads such
-    a line as a negative of every label), corrections already in place, malformed
-    lines skipped under
+    first :data:`EMPTIED_NAMED` as ``file:line``, a folder's file alone, in
+    ``docs_emptied``: train reads such a line as a negative of every label),
+    corrections already in place, malformed lines skipped under
     ``on_error="skip"`` (they are not written: a warning says so; ``n_missing_files`` of
     them a folder's files deleted after it was listed), and the review's
     decisions. ``space_name`` says where ``space`` came from (a label not in it is
@@ -3165,7 +3165,7 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
                 record = _mark_kept(record, kept_by_key, space, stats)
             if todo:
                 record = _apply(record, todo, space, review, stats, style,
-                                repeats_of.get(number, ()))
+                                repeats_of.get(number, ()), folder=source.format == "dir")
                 if record.label_joiner is None and joiner:
                     # a label added to a cell of one: separated as the cells before it
                     record = dataclasses.replace(record, label_joiner=joiner)
@@ -3473,9 +3473,12 @@ EMPTIED_NAMED = 5
 
 
 def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, stats: dict,
-           style: Sequence[str] = (), repeats: Sequence[Decision] = ()):
+           style: Sequence[str] = (), repeats: Sequence[Decision] = (), *,
+           folder: bool = False):
     """``record`` with ``decisions`` applied; ``repeats`` (rows repeating one of them)
-    are only checked against the document, as every decision is."""
+    are only checked against the document, as every decision is. ``folder``: the
+    record is a folder corpus's file, named alone (its ``line`` is its place in the
+    folder, no line of the file)."""
     key = doc_key(record.text)
     # every row, in the review's order: one with a stray doc number must not slip by
     for decision in sorted([*decisions, *repeats], key=lambda d: d.line):
@@ -3555,7 +3558,10 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
         # one label, neutral). Counted, the first few named by file and line
         stats["n_docs_emptied"] += 1
         if len(stats["docs_emptied"]) < EMPTIED_NAMED:
-            stats["docs_emptied"].append(f"{record.source}:{record.line}")
+            # a folder's document is its file (its "line" its place in the listing:
+            # "a.txt:37" named a line the one-document file lacks)
+            stats["docs_emptied"].append(str(record.source) if folder
+                                         else f"{record.source}:{record.line}")
     if not changed:
         return record
     if scored:
