@@ -3580,3 +3580,26 @@ def test_a_folder_document_the_review_leaves_without_any_label_is_named_by_its_f
     stats = apply_review(folder, review, tmp_path / "fixed.jsonl", SPACE)
     assert stats["n_docs_emptied"] == 1
     assert stats["docs_emptied"] == [str(folder / "b1.txt")]
+
+
+def test_the_documents_left_without_any_label_are_named_printable(tmp_path, caplog):
+    """The warning naming the documents a review left without any label printed the
+    corpus's file name raw, a control character in it (an escape sequence) sent to the
+    terminal as is; it is escaped as every other name the command prints."""
+    from click.testing import CliRunner
+
+    corpus = tmp_path / "c\x1b[2Jx.tsv"
+    corpus.write_text("Heavy rain all day\t<http://x/rain>\n", encoding="utf-8")
+    review = _review(tmp_path, [_row(0, "wrong", "http://x/rain", "Heavy rain all day")])
+    tagsmith_cli._register_commands()
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("".join(f"<{uri}>\t{SPACE.name_of(SPACE.id_of(uri))}\n"
+                             for uri in SPACE.uris), encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(review), "-o", str(tmp_path / "cli.tsv"),
+        "--vocab", str(vocab)])
+    assert result.exit_code == 0, result.output
+    said = [r.getMessage() for r in caplog.records if "left without any label" in
+            r.getMessage()]
+    assert len(said) == 1, result.output + caplog.text
+    assert "\x1b" not in said[0] and "c\\x1b[2Jx.tsv:1" in said[0], said

@@ -3974,7 +3974,8 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
             plural_s(gone), printable(review), "its" if gone == 1 else "each one's")
     if stats.get("n_docs_emptied"):
         emptied = stats["n_docs_emptied"]
-        named = ", ".join(stats["docs_emptied"]) + (", ..." if emptied > len(
+        # the corpus's file names as printed everywhere (a control character escaped)
+        named = ", ".join(map(printable, stats["docs_emptied"])) + (", ..." if emptied > len(
             stats["docs_emptied"]) else "")
         logging.getLogger("tagsmith").warning(
             "%s document%s left without any label by the review, so written to %s (%s): "
