@@ -780,7 +780,8 @@ def test_train_single_label_yes_names_the_line_of_the_document_given_two(tmp_pat
     """--single-label yes named "document 8" where the story given two topics is on
     line 9 of the JSON Lines corpus (a malformed first line skipped): the file and its
     line are named. A label written twice on a line is one label, as the manifest's
-    label_cardinality counts it (the check counts with the same function)."""
+    label_cardinality counts it (the check counts with the same function). One such
+    document "carries" two, not "carry"."""
     words = {"a": "wheat harvest grain", "b": "oil barrel crude", "c": "bank rate money"}
     rows = ["{not json\n"]
     for i in range(60):
@@ -795,7 +796,7 @@ def test_train_single_label_yes_names_the_line_of_the_document_given_two(tmp_pat
                  "--on-error", "skip", *FAST)
     assert result.exit_code == 2, result.output
     assert (f"{corpus}: one label a document was said, but 1 of its 60 labelled documents "
-            "carry two or more; train it with --single-label auto or no (the first: "
+            "carries two or more; train it with --single-label auto or no (the first: "
             "line 9)") in " ".join(result.output.split()), result.output
     assert not (tmp_path / "m").exists()
 

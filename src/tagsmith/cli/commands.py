@@ -358,11 +358,13 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
             if (per_doc > 1).any():
                 first = _where_document(path, label_space, int(np.argmax(per_doc > 1)),
                                         on_error=on_error, unknown_labels=unknown_labels)
+                n_two = int((per_doc > 1).sum())
                 raise click.BadParameter(
                     f"{printable(path)}{whose}: one label a document was said, but "
-                    f"{int((per_doc > 1).sum()):,} of its {int((per_doc > 0).sum()):,} "
-                    "labelled documents carry two or more; train it with --single-label "
-                    f"auto or no (the first: {first})", param_hint="--single-label")
+                    f"{n_two:,} of its {int((per_doc > 0).sum()):,} labelled documents "
+                    f"{'carries' if n_two == 1 else 'carry'} two or more; train it with "
+                    f"--single-label auto or no (the first: {first})",
+                    param_hint="--single-label")
     try:
         classifier = train_classifier(
             data.texts, data.Y, label_space, options=options,
