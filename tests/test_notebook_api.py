@@ -377,3 +377,19 @@ def test_a_command_run_in_process_leaves_the_python_wording_after_it(tmp_path):
     assert not on_command_line()
     with pytest.raises(CorpusFormatError, match="load it with load_vocabulary"):
         list(read_tsv(corpus))
+
+
+def test_commands_that_end_in_the_order_they_began_leave_the_python_wording():
+    """Two commands run in threads of one process (CliRunner from a notebook's threads)
+    need not nest: the first may end while the second runs. Each restored the flag it
+    found, so the second's end set it again, for good: every Python call after them was
+    told the command line's options."""
+    from tagsmith._surface import command_line, on_command_line, said
+
+    first, second = command_line(), command_line()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert on_command_line() and said("--x", "x=") == "--x"  # the second still runs
+    second.__exit__(None, None, None)
+    assert not on_command_line() and said("--x", "x=") == "x="

@@ -19,30 +19,39 @@ False
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
-_on_command_line = False
+#: how many commands are running (:func:`command_line`): a count, not a flag restored to
+#: what each found, where two commands run in threads of one process (CliRunner from a
+#: notebook's or a server's threads) end in the order they began, the first's end
+#: restored False under the second and the second's end True, which stayed set from then
+#: on, every Python caller after it told the command line's options
+_commands_running = 0
+_lock = threading.Lock()
 
 
 def on_command_line() -> bool:
     """Whether a command of the command line is running (:func:`command_line`)."""
-    return _on_command_line
+    return _commands_running > 0
 
 
 @contextlib.contextmanager
 def command_line() -> Iterator[None]:
     """For the block: the advice names the command line's options (:func:`said`). The
-    flag it found is restored at the end, an error or Ctrl-C included."""
-    global _on_command_line
-    before = _on_command_line
-    _on_command_line = True
+    block's end undoes it, an error or Ctrl-C included, whatever other blocks (nested,
+    or in other threads) began or ended meanwhile."""
+    global _commands_running
+    with _lock:
+        _commands_running += 1
     try:
         yield
     finally:
-        _on_command_line = before
+        with _lock:
+            _commands_running -= 1
 
 
 def said(cli: str, python: str) -> str:
     """``cli`` (the command line's wording: ``--review-sample N``) while a command runs,
     else ``python`` (a Python caller's: ``AuditOptions(review_sample=N)``)."""
-    return cli if _on_command_line else python
+    return cli if _commands_running > 0 else python
