@@ -695,3 +695,22 @@ def test_the_advice_for_a_file_named_with_a_leading_dash_runs_as_given(tmp_path,
             == [(d, [f"<http://ex.org/{k}>" for k in ks]) for d, _, ks in docs()]
     else:
         assert [r.labels for r in read_tsv(out)] == [("27",), ("4", "27"), ("2",)]
+
+
+def test_a_vocabulary_read_as_a_corpus_from_python_is_told_load_vocabulary(tmp_path):
+    """read_labelled of a vocabulary TSV (<uri> TAB name) said "give it as --vocab",
+    train's option, to a Python caller, where the same vocabulary with a notation column
+    was told "load it with load_vocabulary"; a command still names its option."""
+    from tagsmith import LabelSpace, read_labelled
+    from tagsmith._surface import command_line
+    from tagsmith.exceptions import DataError
+
+    path = tmp_path / "v.tsv"
+    path.write_text("<http://x/1>\tRain\n<http://x/2>\tSun\n", encoding="utf-8")
+    space = LabelSpace.from_uris(["Rain", "Sun"])
+    with pytest.raises(DataError) as info:
+        read_labelled(path, space)
+    assert "(load it with load_vocabulary;" in str(info.value), str(info.value)
+    assert "--vocab" not in str(info.value), str(info.value)
+    with command_line(), pytest.raises(DataError, match=r"\(give it as --vocab;"):
+        read_labelled(path, space)

@@ -76,7 +76,7 @@ from typing import IO, NamedTuple
 from tagsmith._params import check_choice
 from tagsmith._plural import plural, plural_s
 from tagsmith._shell import shell_path
-from tagsmith._surface import said
+from tagsmith._surface import on_command_line, said
 from tagsmith.data.csvlimits import (
     CSV_FIELD_LIMIT,
     blank_header_error,
@@ -3094,9 +3094,13 @@ def vocabulary_refused(why: str, path: str | Path, *, vocab_option: str | None =
     rewording the error it caught): "give it as --vocab" told the user to do what they
     had done, where a corpus of documents is what is missing.
 
-    >>> print(vocabulary_refused("its header is a vocabulary's", "v.csv", line=1))
+    >>> from tagsmith._surface import command_line
+    >>> with command_line():
+    ...     print(vocabulary_refused("its header is a vocabulary's", "v.csv", line=1))
     v.csv:1: its header is a vocabulary's: this is a vocabulary, not a corpus (give it \
 as --vocab; a corpus line is TEXT, a tab, then its labels)
+    >>> str(vocabulary_refused("lone URIs", "v.tsv")).split("(")[1].split(";")[0]
+    'load it with load_vocabulary'
     >>> print(vocabulary_refused("its header is a vocabulary's", "v.csv", given=True))
     v.csv: its header is a vocabulary's: this is a vocabulary, the one given as --vocab, \
 not a corpus (give a corpus of documents in its place; a corpus line is TEXT, a tab, then its \
@@ -3112,7 +3116,11 @@ labels)
                 f"give documents in its place: {lines}")
     else:
         what = "a vocabulary"
-        where = f"give it as {vocab_option}" if vocab_option else "BUNDLE holds its vocabulary"
+        # read_labelled's default named train's --vocab to a Python caller, where the same
+        # vocabulary with notations (3 columns) was told load_vocabulary
+        where = (("load it with load_vocabulary" if vocab_option == "--vocab"
+                  and not on_command_line() else f"give it as {vocab_option}")
+                 if vocab_option else "BUNDLE holds its vocabulary")
         hint = f"{where}; {lines}" if labelled else f"{where}; give documents: {lines}"
     return VocabularyAsCorpusError(f"{why}: this is {what}, not a corpus ({hint})", why=why,
                                    vocab_option=vocab_option, labelled=labelled, path=path,
