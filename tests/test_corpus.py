@@ -1259,6 +1259,31 @@ def test_a_corpus_naming_an_alternative_label_reads_its_concept_unless_it_is_sha
         list(Corpus(path, space))
 
 
+def test_a_retired_concepts_name_its_replacement_keeps_as_an_alternative_label_is_no_clash(
+        tmp_path, caplog):
+    """A thesaurus retiring a concept keeps its name as an altLabel of the concept
+    replacing it (865 of STW's 900 names that are also another concept's altLabel): a
+    corpus naming it was warned, once a name, hundreds of warnings, that the name is
+    "an alternative label of <replacement> too: write the URI of the one meant". It
+    names the retired concept, as before; a live concept's altLabel still warns."""
+    from tagsmith.data.labelspace import Label
+
+    space = LabelSpace([
+        Label(f"{U}old", {"en": "Stock market speculation"}, deprecated=True,
+              replaced_by=[f"{U}new"]),
+        Label(f"{U}new", {"en": "Speculation"}, {"en": ["Stock market speculation"]}),
+        Label(f"{U}labor", {"en": "Labor"}),
+        Label(f"{U}work", {"en": "Work"}, {"en": ["Labor"]})])
+    path = write(tmp_path / "retired.jsonl", "".join(
+        json.dumps({"id": i, "text": "t", "labels": [key]}) + "\n"
+        for i, key in enumerate(["Stock market speculation", "Labor"])))
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        docs = list(Corpus(path, space))
+    assert [space.uri_of(i) for doc in docs for i in doc.label_ids] == [f"{U}old", f"{U}labor"]
+    said = [r.getMessage() for r in caplog.records if "alternative label of" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("label name 'Labor' is read as"), said
+
+
 def test_unknown_label_that_is_a_code_written_another_way_names_the_code(tmp_path):
     """A coding team's corpus names labels by code (ICD-10 E11.9, NAICS 0111, IPC
     H04L 9/32) as coders write them: in lower case, without the dot, with the leading

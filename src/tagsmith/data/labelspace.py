@@ -1200,7 +1200,12 @@ class LabelSpace(Sequence[Label]):
                 if rank and (key in index or key in ambiguous):
                     if rank == 2:  # another concept's name or notation: read as that, warned
                         held = index.get(key)
-                        others = [i for i in ids if i != held
+                        # but for a retired concept's name its replacement keeps as an
+                        # altLabel (a thesaurus's way: 865 of STW's 900 such keys), which
+                        # names the retired concept as the deprecation warnings say
+                        replacing = set(self.replacement_ids(held)) if held is not None \
+                            else set()
+                        others = [i for i in ids if i != held and i not in replacing
                                   and not self._labels[i].deprecated]
                         if held is not None and others:
                             shadowed[key] = others
