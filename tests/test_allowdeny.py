@@ -625,3 +625,17 @@ def test_an_ensemble_of_linear_members_takes_a_short_allow_list(bundles, tmp_pat
     allowed = {clf.label_space.lookup("<u:A1>"), clf.label_space.lookup("<u:C3>")}
     assert topk.indices.shape == (len(texts), 2)
     assert {int(i) for i in topk.indices.ravel()} <= allowed
+
+
+def test_a_restriction_key_that_is_an_alternative_label_is_read_and_the_errors_say_so():
+    # --only/--exclude/--under read an alternative label as its concept since lookup does,
+    # but their errors and help still listed "a URI, <URI>, a preferred name or a
+    # notation": a user with a synonym list was told synonyms were not taken
+    from tagsmith.cli.commands import LABEL_LIST_HELP
+    from tagsmith.pipeline.restrict import resolve_label
+
+    space = LabelSpace([Label("u:a", {"en": "Apple"}, {"en": ["Malus"]})])
+    assert resolve_label(space, "Malus", "only") == 0
+    with pytest.raises(InvalidParameterError, match="a notation or an alternative label"):
+        resolve_label(space, "Pear", "only")
+    assert "an alternative label" in LABEL_LIST_HELP

@@ -1215,8 +1215,8 @@ def test_unknown_label_that_is_an_alternative_label_or_a_name_in_another_case_sa
         path = write(tmp_path / "alt.tsv", f"one\t{key}\n")
         with pytest.raises(UnknownLabelError) as info:
             list(Corpus(path, space))
-        assert str(info.value) == (f"{path}:1: unknown label {key!r} (no URI, preferred name "
-                                   f"or notation of the vocabulary): {shown}")
+        assert str(info.value) == (f"{path}:1: unknown label {key!r} (no URI, preferred name, "
+                                   f"notation or alternative label of the vocabulary): {shown}")
         assert info.value.in_vocabulary("V").hint == info.value.hint
     path = write(tmp_path / "none.tsv", f"one\tpear <{U}Malus>\n")
     with pytest.raises(UnknownLabelError, match=r"unknown label 'pear' \(not in the "
@@ -1323,7 +1323,8 @@ def test_unknown_label_that_is_a_code_written_another_way_names_the_code(tmp_pat
             list(Corpus(path, space))
         key = info.value.label
         assert str(info.value) == (f"{path}:2: unknown label {key!r} (no URI, preferred "
-                                   f"name or notation of the vocabulary): {shown}")
+                                   f"name, notation or alternative label of the vocabulary): "
+                                   f"{shown}")
     # in a TSV, where a '|' ending the labels splits nothing, or where the label is part
     # of the cell, no '|' is offered
     for path in (write(tmp_path / "codes.tsv", "note\tH04L 9/32\n"),
@@ -1367,9 +1368,9 @@ def test_unknown_label_of_labels_joined_by_a_separator_names_them(tmp_path):
     with pytest.raises(UnknownLabelError) as info:
         list(Corpus(path, space))
     assert str(info.value) == (
-        f"{path}:1: unknown label 'E11.9;I10' (no URI, preferred name or notation of the "
-        "vocabulary): it is the labels <E11.9>, <I10> joined by ';'; write each as a "
-        "label of its own (a TSV line's separated by spaces)")
+        f"{path}:1: unknown label 'E11.9;I10' (no URI, preferred name, notation or "
+        "alternative label of the vocabulary): it is the labels <E11.9>, <I10> joined by "
+        "';'; write each as a label of its own (a TSV line's separated by spaces)")
     path = write(tmp_path / "joined.jsonl", '{"text": "n", "labels": ["E11.9, Hypertension"]}\n')
     with pytest.raises(UnknownLabelError, match=r"it is the labels <E11.9>, <I10> joined by "
                                                 r"','; write each"):
@@ -1410,15 +1411,16 @@ def test_unknown_label_that_is_a_category_paths_last_step_names_the_paths(tmp_pa
         path = write(tmp_path / "leaf.csv", f"text,labels\none,{key}|\n")
         with pytest.raises(UnknownLabelError) as info:
             list(Corpus(path, space))
-        assert str(info.value) == (f"{path}:2: unknown label {key!r} (no URI, preferred name "
-                                   f"or notation of the vocabulary): {shown}")
+        assert str(info.value) == (f"{path}:2: unknown label {key!r} (no URI, preferred name, "
+                                   f"notation or alternative label of the vocabulary): {shown}")
     # a leaf of several words with no '|' is split at its spaces ('Dog', 'Beds'): the
     # words were "not in the vocabulary", no path named
     path = write(tmp_path / "leaf.csv", "text,labels\none,Dog Beds\n")
     with pytest.raises(UnknownLabelError) as info:
         list(Corpus(path, space))
     assert str(info.value).endswith(
-        "unknown label 'Dog' (no URI, preferred name or notation of the vocabulary): it is "
+        "unknown label 'Dog' (no URI, preferred name, notation or alternative label of the "
+        "vocabulary): it is "
         "part of 'Dog Beds', read as 2 labels as the cell is split at its spaces, the last "
         "step of the category path 'Pets > Dog Beds' of <2>; write the path or <2>")
     assert [d.label_ids for d in Corpus(write(tmp_path / "ok.csv", "text,labels\n"

@@ -161,7 +161,8 @@ class UnknownLabelError(DataError):
         self.vocabulary = vocabulary
         self.hint = hint  # what the key is instead (LabelSpace.unknown_hint), or ""
         self.advice = advice  # what the command offers for such a label, or ""
-        where = (f"no URI, preferred name or notation of {vocabulary}): it is {hint}"
+        where = (f"no URI, preferred name, notation or alternative label of {vocabulary}): "
+                 f"it is {hint}"
                  if hint else f"not in {vocabulary})")
         super().__init__(f"unknown label {label!r} ({where}{'; ' if advice else ''}{advice}",
                          path=path, line=line)

@@ -1599,7 +1599,8 @@ def _unknown_label(space: LabelSpace, key: str) -> bool:
 
 #: the help of ``--only``, ``--exclude`` and ``--under`` (each: FILE or LABEL,LABEL,...)
 LABEL_LIST_HELP = ("a FILE of labels (one a line, # comments) or labels separated by commas "
-                   "(a URI, <URI>, a preferred name or a notation); repeatable")
+                   "(a URI, <URI>, a preferred name, a notation or an alternative label); "
+                   "repeatable")
 
 
 @cli.command(short_help="Suggest labels for documents with BUNDLE.", help=SUGGEST_HELP)

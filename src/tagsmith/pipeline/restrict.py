@@ -21,7 +21,8 @@ from tagsmith.data.labelspace import LabelSpace
 from tagsmith.exceptions import AmbiguousLabelError, InvalidParameterError
 
 #: what a label key of ``only``, ``exclude`` and ``under`` may be
-LABEL_KEY = "labels of the label space (a URI, <URI>, a preferred name or a notation)"
+LABEL_KEY = ("labels of the label space (a URI, <URI>, a preferred name, a notation or an "
+             "alternative label)")
 
 
 def _keys(name: str, keys: Iterable[str] | str | None) -> list[str]:
@@ -56,7 +57,8 @@ def resolve_label(space: LabelSpace, key: str, name: str) -> int:
         hint = space.unknown_hint(key)
         raise InvalidParameterError(
             name, f"one of the {len(space):,} labels of the label space (a URI, <URI>, a "
-            "preferred name or a notation" + (f"; {hint}" if hint else "") + ")", key)
+            "preferred name, a notation or an alternative label"
+            + (f"; {hint}" if hint else "") + ")", key)
     return found
 
 
