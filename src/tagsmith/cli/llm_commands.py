@@ -1732,6 +1732,9 @@ def _human_topk(scorer, human_texts, k, cache_dir):
 EMBED_PROBE = 64
 EMBED_WARM_UP = 8
 EMBED_PROBE_FROM = 500
+#: the documents ``--shortlist-zeroshot`` hands the encoder at a time, each chunk's
+#: vectors written to ``--cache-dir`` as it is done (the encoder's own progress step)
+DOCUMENT_CHUNK = 1024
 
 
 def _say_embedding(n_docs: int, n_human: int, cache_dir=None) -> None:
@@ -1770,10 +1773,13 @@ def _embed_said(scorer, texts, n_human: int, cache_dir=None):
 
     probing = _ProbingEncoder(scorer.encoder, n_human,
                               getattr(scorer, "show_progress", False), cached=bool(cache_dir))
+    # embedded DOCUMENT_CHUNK at a time, each chunk written to the cache as it is done:
+    # a run stopped 25 minutes into 30 lost every vector (without a cache too, so that
+    # both embed in the same pieces)
+    vectors = embed_cached(probing, list(texts), cache_dir or None, kind="document",
+                           show_progress=probing.show_progress, chunk=DOCUMENT_CHUNK)
     if not cache_dir:
-        return probing.encode(texts)
-    vectors = embed_cached(probing, list(texts), cache_dir, kind="document",
-                           show_progress=probing.show_progress)
+        return vectors
     if not probing.embedded:
         logging.getLogger("tagsmith").info(
             "--shortlist-zeroshot: the %s document%s' embeddings read from %s, where an "
@@ -1813,6 +1819,15 @@ class _ProbingEncoder:
 
         return encoder_identity(self.encoder)
 
+    def encoding_planned(self, n_texts: int) -> None:
+        """Told by the cache (:func:`~tagsmith.zeroshot.scorer.embed_cached`) how many
+        texts this run embeds, in chunks: the rate line's count of those left is of the
+        run, not of the chunk timed (a line a chunk, each with the chunk's count)."""
+        self.planned = n_texts
+
+    planned: int | None = None
+    timed = False
+
     def encode(self, texts, *, show_progress: bool | None = None):
         import logging
         import time
@@ -1825,17 +1840,24 @@ class _ProbingEncoder:
         n_docs = len(texts)
         if n_docs < EMBED_PROBE_FROM:
             return self.encoder.encode(texts, show_progress=shown)
+        # every call this large in the same three pieces, timed or not: a chunk's vectors
+        # are then the same whichever run embeds it (a rerun after a stop embeds the
+        # chunks left, and writes the file a run never stopped writes)
         timed = EMBED_WARM_UP + EMBED_PROBE
         warm = self.encoder.encode(texts[:EMBED_WARM_UP])  # the model's first call: slow
         start = time.perf_counter()
         probe = self.encoder.encode(texts[EMBED_WARM_UP:timed])
-        rate = EMBED_PROBE / max(time.perf_counter() - start, 1e-6)
-        left = (n_docs - timed + self.n_human) / rate
-        logging.getLogger("tagsmith").info(
-            "--shortlist-zeroshot: %.1f documents a second, about %s for the %s left "
-            "(a rough figure: the first documents' lengths, the machine's load now)",
-            rate, f"{round(left / 60):,} min" if left >= 90 else f"{max(1, round(left))} s",
-            f"{n_docs - timed + self.n_human:,}")
+        if not self.timed:  # one rate line a run
+            self.timed = True
+            rate = EMBED_PROBE / max(time.perf_counter() - start, 1e-6)
+            n_left = (n_docs if self.planned is None else max(self.planned, n_docs)) \
+                - timed + self.n_human
+            left = n_left / rate
+            logging.getLogger("tagsmith").info(
+                "--shortlist-zeroshot: %.1f documents a second, about %s for the %s left "
+                "(a rough figure: the first documents' lengths, the machine's load now)",
+                rate, f"{round(left / 60):,} min" if left >= 90 else f"{max(1, round(left))} s",
+                f"{n_left:,}")
         return np.vstack([warm, probe,
                           self.encoder.encode(texts[timed:], show_progress=shown)])
 

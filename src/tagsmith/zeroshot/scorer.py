@@ -901,7 +901,7 @@ def cached_vectors(encoder: Encoder, texts: list[str], cache_dir: str | Path | N
 
 def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | None, *,
                  show_progress: bool = False, part: bool = False,
-                 kind: CacheKind = "label") -> np.ndarray:
+                 kind: CacheKind = "label", chunk: int | None = None) -> np.ndarray:
     """Embeddings of ``texts``, read from / written to ``cache_dir`` when given.
 
     A cache file records the encoder's identity (:func:`encoder_identity`) and a digest
@@ -931,9 +931,26 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     ``kind``: what the texts are, as the lines name them (``"label"``; ``label
     --shortlist-zeroshot`` caches its corpus's embeddings here too, as ``"document"``:
     a rerun of a walk embedded its 3,000 comments again, 5 of its 6 minutes).
+
+    ``chunk``: the texts to embed are handed to the encoder ``chunk`` at a time (under
+    one progress bar), and each chunk's vectors are written as soon as it is embedded,
+    as a chunk file (``documents-*.part.npz``, keyed by text digest as a part file is):
+    a run stopped (Ctrl-C, a crash) 25 minutes into 30 lost every vector, and its rerun
+    takes the finished chunks' vectors from their files and embeds the rest alone, in
+    the same chunks (the same vectors, byte for byte, as a run never stopped). The whole
+    file written at the end removes the chunk files it covers; the count of part files
+    kept (:data:`PART_FILES_KEPT`, a vocabulary's) does not count or remove them, and
+    an unfinished run's are removed, as a corpus's files are, when unused for
+    :data:`UNUSED_DAYS` days. An encoder with ``encoding_planned(n)`` is told how many
+    texts the run embeds before the first chunk (the probe of ``label
+    --shortlist-zeroshot`` says how long those take).
     """
     _prefix(kind)  # a misspelt kind refused with a cache or without
+    if chunk is not None:
+        chunk = check_int("chunk", chunk, 1, allow_none=True)
     if cache_dir is None or (isinstance(cache_dir, str) and not cache_dir):
+        if chunk:
+            return _encode_chunks(encoder, texts, chunk, show_progress)
         return encoder.encode(texts, show_progress=show_progress)
     from tagsmith.data.textio import atomic_binary_writer
     from tagsmith.exceptions import DataError
@@ -970,7 +987,15 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
         logger.info("%s of %s %s text%s embedded by an earlier run; "
                     "embedding the other %s", f"{len(texts) - len(missing):,}",
                     f"{len(texts):,}", kind, plural_s(len(texts)), f"{len(missing):,}")
-    if len(missing) == len(texts):
+    if chunk and len(missing):
+        writer = _ChunkWriter(cache_dir, identity, kind)
+        encoded = _encode_chunks(encoder, [texts[i] for i in missing], chunk,
+                                 show_progress, writer.write)
+        if encoded.shape != (len(missing), encoder.dim):  # refused below, as before
+            vectors = encoded
+        else:
+            vectors[missing] = encoded
+    elif len(missing) == len(texts):
         vectors = np.asarray(encoder.encode(texts, show_progress=show_progress),
                              dtype=np.float32)
     elif len(missing):
@@ -1008,9 +1033,91 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
     # happened to hold was removed (and every part file opened to see) on each write
     _prune_parts(cache_dir, path, identity, encoder.dim,
                  None if part or kind == "document" else _digest_set(hashes))
+    if kind == "document" and not part:
+        # the chunk files of this run (or of a stopped one) it holds every text of
+        _prune_chunks(cache_dir, identity, encoder.dim, _digest_set(hashes))
     if not part:
         _say_unused(cache_dir)
     return vectors
+
+
+def _encode_chunks(encoder: Encoder, texts: list[str], chunk: int, show_progress: bool,
+                   each=None) -> np.ndarray:
+    """``encoder``'s vectors of ``texts``, handed to it ``chunk`` at a time under one
+    progress bar (one bar a chunk, else), ``each(chunk_texts, vectors)`` called after
+    each chunk; the encoder's ``encoding_planned(len(texts))`` first, where it has one.
+    Vectors of another shape than ``(len(texts), dim)`` are returned as they are (the
+    caller refuses them): the rest is not embedded."""
+    from tagsmith.progress import progress_bar
+
+    planned = getattr(encoder, "encoding_planned", None)
+    if callable(planned):
+        planned(len(texts))
+    dim = getattr(encoder, "dim", None)
+    pieces = []
+    with progress_bar(total=len(texts), desc="embedding", unit="text",
+                      enabled=show_progress) as bar:
+        for start in range(0, len(texts), chunk):
+            part = texts[start:start + chunk]
+            got = np.asarray(encoder.encode(part, show_progress=False), dtype=np.float32)
+            if got.ndim != 2 or got.shape[0] != len(part) or (
+                    isinstance(dim, numbers.Integral) and got.shape[1] != dim):
+                return got
+            if each is not None:
+                each(part, got)
+            pieces.append(got)
+            bar.update(len(part))
+    if not pieces:
+        return np.zeros((0, int(dim) if isinstance(dim, numbers.Integral) else 0),
+                        np.float32)
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+class _ChunkWriter:
+    """Writes each chunk of a corpus's vectors as a chunk file (a part file of the
+    corpus's kind, ``documents-*.part.npz``) through :func:`atomic_binary_writer`: one
+    that cannot be written is warned of once, and no more are tried (the run goes on)."""
+
+    def __init__(self, cache_dir: Path, identity: str, kind: CacheKind):
+        self.cache_dir, self.identity, self.kind = cache_dir, identity, kind
+        self.failed = False
+
+    def write(self, texts: list[str], vectors: np.ndarray) -> None:
+        from tagsmith.data.textio import atomic_binary_writer
+        from tagsmith.exceptions import DataError
+
+        if self.failed:
+            return
+        try:
+            _check_vectors(vectors, vectors.shape)
+        except ValueError:  # not written, as the whole file is not (warned of there)
+            return
+        path = _part_file(_cache_file(self.cache_dir, self.identity, _texts_digest(texts),
+                                      self.kind))
+        try:
+            with atomic_binary_writer(path) as out:
+                np.savez(out, vectors=vectors, encoder=np.str_(self.identity),
+                         hashes=_text_hashes(texts))
+        except (OSError, DataError) as exc:
+            self.failed = True
+            logger.warning("cannot write the zero-shot embedding cache %s: %s; a stopped "
+                           "run embeds its texts again", path,
+                           exc.strerror if isinstance(exc, OSError) and exc.strerror
+                           else exc)
+
+
+def _prune_chunks(cache_dir: Path, identity: str, dim: int, covered: set[bytes]) -> None:
+    """Remove the chunk files (``documents-*.part.npz``, :class:`_ChunkWriter`) of the
+    encoder ``identity`` whose every text the corpus's file just written holds
+    (``covered``, :func:`_digest_set`); others (another encoder's, another corpus's, a
+    stopped run's) are kept."""
+    for path in _named_cache_files(cache_dir, "documents-*.part.npz"):
+        try:
+            stored, _ = _read_part(path, identity, dim, np.zeros(0, "<u8"))
+        except Exception:  # noqa: BLE001 - gone, another encoder's, damaged: not ours
+            continue
+        if _digest_set(stored) <= covered:
+            _remove_cache_file(path)
 
 
 #: an embedding file not read for this many days is named by :func:`_say_unused`

@@ -1,0 +1,167 @@
+"""A corpus's document embeddings (``label --shortlist-zeroshot --cache-dir``) written
+in chunks as they are embedded: a run stopped 25 minutes into 30 (Ctrl-C, a crash) lost
+every vector, as the cache's file was written only once the whole corpus was embedded."""
+
+import re
+
+import numpy as np
+import pytest
+
+from tagsmith.zeroshot import scorer as scorer_module
+from tagsmith.zeroshot.scorer import embed_cached, encoder_identity
+
+from conftest import ENCODER_WORDS as WORDS
+from conftest import WordEncoder
+
+DOCS = [f"{WORDS[i % len(WORDS)]} report {i} " + "more " * (i % 5) for i in range(35)]
+
+
+class Stopped(Exception):
+    """The run stopped (as Ctrl-C or a crash stops it) while embedding."""
+
+
+class StoppingEncoder(WordEncoder):
+    """A WordEncoder that stops the run on its ``stop_at``-th call to ``encode``: the
+    same model (the cache's identity) as a WordEncoder."""
+
+    identity = encoder_identity(WordEncoder())
+
+    def __init__(self, stop_at):
+        super().__init__()
+        self.calls, self.stop_at = 0, stop_at
+
+    def encode(self, texts, *, show_progress=False):
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise Stopped
+        return super().encode(texts, show_progress=show_progress)
+
+
+class CallSized(WordEncoder):
+    """A WordEncoder whose vectors depend on how many texts each call is given (as a
+    sentence model's do, by float rounding, on the batches it makes): a chunk embedded
+    in other pieces gives other vectors."""
+
+    def __init__(self, stop_at=None):
+        super().__init__()
+        self.calls, self.stop_at = 0, stop_at
+
+    def encode(self, texts, *, show_progress=False):
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise Stopped
+        rows = super().encode(texts, show_progress=show_progress).copy()
+        rows[:, 0] += 0.01 * len(texts)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def _chunks(folder):
+    return sorted(folder.glob("documents-*.part.npz"))
+
+
+def _whole(folder):
+    return [path for path in folder.glob("documents-*.npz")
+            if not path.name.endswith(".part.npz")]
+
+
+def test_a_stopped_run_keeps_its_finished_chunks_and_a_rerun_embeds_the_rest(
+        tmp_path, monkeypatch, caplog):
+    """Stopped on its third chunk, the run leaves the two finished chunks' files, which
+    the count of part files kept (a vocabulary's) neither counts nor removes; the rerun
+    embeds the 15 texts left alone, gives the vectors a run never stopped gives, and
+    its whole file removes the chunk files."""
+    cache = tmp_path / "cache"
+    with pytest.raises(Stopped):
+        embed_cached(StoppingEncoder(stop_at=3), DOCS, cache, kind="document", chunk=10)
+    assert len(_chunks(cache)) == 2 and not _whole(cache)
+    # a vocabulary's part files written meanwhile, the count kept down to 1
+    monkeypatch.setattr(scorer_module, "PART_FILES_KEPT", 1)
+    for i in range(3):
+        embed_cached(WordEncoder(), [f"label {i}", f"name {i}"], cache, part=True)
+    assert len(list(cache.glob("labels-*.part.npz"))) == 1
+    assert len(_chunks(cache)) == 2
+    again = WordEncoder()
+    with caplog.at_level("INFO", logger="tagsmith"):
+        got = embed_cached(again, DOCS, cache, kind="document", chunk=10)
+    assert again.embedded == DOCS[20:]
+    assert "20 of 35 document texts embedded by an earlier run; embedding the other 15" \
+        in caplog.text
+    assert not _chunks(cache) and len(_whole(cache)) == 1
+    never_stopped = tmp_path / "never"
+    whole = embed_cached(WordEncoder(), DOCS, never_stopped, kind="document", chunk=10)
+    np.testing.assert_array_equal(got, whole)
+    with np.load(_whole(cache)[0]) as resumed, np.load(_whole(never_stopped)[0]) as one:
+        for member in ("vectors", "hashes", "encoder", "texts"):
+            np.testing.assert_array_equal(resumed[member], one[member])
+    last = WordEncoder()
+    np.testing.assert_array_equal(embed_cached(last, DOCS, cache, kind="document", chunk=10),
+                                  whole)
+    assert last.embedded == []
+
+
+def test_a_chunk_file_of_another_corpus_is_kept(tmp_path):
+    """The whole file written removes the chunk files whose every text it holds, not
+    those of a stopped run over other texts (still to be resumed)."""
+    cache = tmp_path / "cache"
+    other = [f"weather note {i}" for i in range(25)]
+    with pytest.raises(Stopped):
+        embed_cached(StoppingEncoder(stop_at=2), other, cache, kind="document", chunk=10)
+    kept = _chunks(cache)
+    assert len(kept) == 1
+    embed_cached(WordEncoder(), DOCS, cache, kind="document", chunk=10)
+    assert _chunks(cache) == kept
+    resumed = WordEncoder()
+    embed_cached(resumed, other, cache, kind="document", chunk=10)
+    assert resumed.embedded == other[10:] and not _chunks(cache)
+
+
+def test_embed_said_resumed_gives_the_vectors_of_a_run_never_stopped_one_rate_line(
+        tmp_path, monkeypatch, caplog):
+    """label --shortlist-zeroshot's probe times the first documents; called on each
+    chunk it would say a rate (with the chunk's count as the documents left) a chunk,
+    and a bar a chunk. One rate line and one bar for the run, the count of the run's
+    texts left; a rerun after a stop embeds only the chunks left, and each chunk in the
+    same pieces as a run never stopped (an encoder whose vectors depend on the pieces
+    gives the same vectors)."""
+    from tagsmith.cli import llm_commands
+
+    monkeypatch.setattr(llm_commands, "EMBED_PROBE_FROM", 30)
+    monkeypatch.setattr(llm_commands, "EMBED_WARM_UP", 2)
+    monkeypatch.setattr(llm_commands, "EMBED_PROBE", 4)
+    monkeypatch.setattr(llm_commands, "DOCUMENT_CHUNK", 40)
+    texts = [f"{WORDS[i % len(WORDS)]} story {i}" for i in range(130)]
+
+    class Scorer:
+        show_progress = True
+
+        def __init__(self, encoder):
+            self.encoder = encoder
+
+    def rate_lines():
+        return [r.getMessage() for r in caplog.records
+                if re.search(r"documents a second", r.getMessage())]
+
+    def bar_lines():
+        return [r.getMessage() for r in caplog.records
+                if r.getMessage().startswith("embedding: ")]
+
+    with caplog.at_level("INFO", logger="tagsmith"):
+        never = llm_commands._embed_said(Scorer(CallSized()), texts, 5, str(tmp_path / "n"))
+    assert len(rate_lines()) == 1 and "for the 129 left" in rate_lines()[0]  # 130 - 6 + 5
+    assert bar_lines() == ["embedding: 130/130 texts (100%)"]
+    cache = tmp_path / "cache"
+    # 3 calls a chunk of 30 or more (warm-up, probe, the rest): stopped in the second
+    with pytest.raises(Stopped):
+        llm_commands._embed_said(Scorer(CallSized(stop_at=5)), texts, 5, str(cache))
+    assert len(_chunks(cache)) == 1
+    caplog.clear()
+    resumed = CallSized()
+    with caplog.at_level("INFO", logger="tagsmith"):
+        got = llm_commands._embed_said(Scorer(resumed), texts, 5, str(cache))
+    assert resumed.embedded == texts[40:]
+    assert len(rate_lines()) == 1 and "for the 89 left" in rate_lines()[0]  # 90 - 6 + 5
+    assert bar_lines() == ["embedding: 90/90 texts (100%)"]
+    np.testing.assert_array_equal(got, never)
+    # without a cache: the same pieces, the same vectors
+    np.testing.assert_array_equal(
+        llm_commands._embed_said(Scorer(CallSized()), texts, 5, ""), never)
