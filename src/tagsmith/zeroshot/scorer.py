@@ -991,8 +991,8 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
         writer = _ChunkWriter(cache_dir, identity, kind)
         encoded = _encode_chunks(encoder, [texts[i] for i in missing], chunk,
                                  show_progress, writer.write)
-        if encoded.shape != (len(missing), encoder.dim):  # refused below, as before
-            vectors = encoded
+        if encoded.shape != (len(missing), encoder.dim) or len(missing) == len(texts):
+            vectors = encoded  # (of another shape: refused below, as before)
         else:
             vectors[missing] = encoded
     elif len(missing) == len(texts):
@@ -1054,7 +1054,7 @@ def _encode_chunks(encoder: Encoder, texts: list[str], chunk: int, show_progress
     if callable(planned):
         planned(len(texts))
     dim = getattr(encoder, "dim", None)
-    pieces = []
+    out: np.ndarray | None = None  # filled chunk by chunk (no copy of the pieces joined)
     with progress_bar(total=len(texts), desc="embedding", unit="text",
                       enabled=show_progress) as bar:
         for start in range(0, len(texts), chunk):
@@ -1065,12 +1065,14 @@ def _encode_chunks(encoder: Encoder, texts: list[str], chunk: int, show_progress
                 return got
             if each is not None:
                 each(part, got)
-            pieces.append(got)
+            if out is None:
+                out = np.empty((len(texts), got.shape[1]), np.float32)
+            out[start:start + len(part)] = got
             bar.update(len(part))
-    if not pieces:
+    if out is None:
         return np.zeros((0, int(dim) if isinstance(dim, numbers.Integral) else 0),
                         np.float32)
-    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+    return out
 
 
 class _ChunkWriter:
