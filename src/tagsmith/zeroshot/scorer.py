@@ -670,15 +670,17 @@ def _read_part(path: Path, identity: str, dim: int, wanted: np.ndarray | None = 
 
 
 def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
-                skip: Path | None = None, kind: CacheKind = "label"
-                ) -> tuple[np.ndarray, np.ndarray]:
+                skip: Path | None = None, kind: CacheKind = "label", *,
+                parts: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The vectors of the texts of digests ``hashes`` found in the files of ``cache_dir``
     written by the encoder ``identity`` that keep their vectors by text digest (part
     files, and whole vocabularies' files: a vocabulary with one label edited takes the
     others' vectors from its earlier file), the most recently written first: ``(found,
     vectors)``, ``found`` a boolean mask over ``hashes``, ``vectors`` zero where not
     found. A file holding none of them has only its digests read. An unusable file
-    (other than ``skip``, warned of already) is passed over with a warning."""
+    (other than ``skip``, warned of already) is passed over with a warning. ``parts``
+    False: the part files (``*.part.npz``) are not read (a corpus embedded in chunks
+    reads its chunk files whole, :func:`_from_chunks`)."""
     found = np.zeros(len(hashes), bool)
     vectors = np.zeros((len(hashes), dim), np.float32)
     if not len(hashes):
@@ -689,7 +691,7 @@ def _from_parts(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray,
     # a corpus edited since takes its unchanged texts' vectors from its earlier file; a
     # vocabulary's search does not open the (far larger) document files
     for path in _newest_first(cache_dir, f"{_prefix(kind)}-*.npz"):
-        if path == skip:
+        if path == skip or (not parts and path.name.endswith(".part.npz")):
             continue
         taken = None
         try:
@@ -981,8 +983,11 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
             logger.warning("ignoring the zero-shot embedding cache %s (%s); embedding "
                            "the %s texts again", path, _reason(exc), kind)
             skip = path
-    found, vectors = _from_parts(cache_dir, identity, encoder.dim, hashes, skip, kind)
+    found, vectors = _from_parts(cache_dir, identity, encoder.dim, hashes, skip, kind,
+                                 parts=not chunk)
     missing = np.flatnonzero(~found)
+    if chunk and len(missing):
+        missing = _from_chunks(cache_dir, identity, texts, missing, chunk, kind, vectors)
     if len(missing) < len(texts):
         logger.info("%s of %s %s text%s embedded by an earlier run; "
                     "embedding the other %s", f"{len(texts) - len(missing):,}",
@@ -1073,6 +1078,41 @@ def _encode_chunks(encoder: Encoder, texts: list[str], chunk: int, show_progress
         return np.zeros((0, int(dim) if isinstance(dim, numbers.Integral) else 0),
                         np.float32)
     return out
+
+
+def _from_chunks(cache_dir: Path, identity: str, texts: list[str], missing: np.ndarray,
+                 chunk: int, kind: CacheKind, vectors: np.ndarray) -> np.ndarray:
+    """The rows of ``missing`` left to embed once the chunk files of the chunks they
+    make (``chunk`` at a time, as :func:`_encode_chunks` hands them to the encoder) are
+    read into ``vectors``: a chunk is read whole from the file of exactly its texts, or
+    embedded whole. (Its texts taken one by one from other chunks' files, a text that a
+    finished chunk also held left the chunk short, and the rest of it was embedded in
+    other pieces than a run never stopped embeds it in: other vectors.)"""
+    left = []
+    for start in range(0, len(missing), chunk):
+        rows = missing[start:start + chunk]
+        part_texts = [texts[i] for i in rows]
+        path = _part_file(_cache_file(cache_dir, identity, _texts_digest(part_texts), kind))
+        got = None
+        if path.exists():
+            try:
+                stored, got = _read_part(path, identity, vectors.shape[1])
+                if not np.array_equal(stored, _text_hashes(part_texts)):
+                    raise ValueError("written for other texts")
+            except (FileNotFoundError, _OtherEncoder):  # removed since; another model's
+                got = None
+            except Exception as exc:  # noqa: BLE001 - an unusable chunk file is a miss
+                got = None
+                logger.warning("ignoring the zero-shot embedding cache %s (%s)%s", path,
+                               _reason(exc), "; removing it" if _is_damage(exc) else "")
+                if _is_damage(exc):
+                    _remove_cache_file(path)
+        if got is None:
+            left.append(rows)
+            continue
+        _touch(path)
+        vectors[rows] = got
+    return np.concatenate(left) if left else missing[:0]
 
 
 class _ChunkWriter:
