@@ -734,3 +734,24 @@ def test_the_progress_line_says_the_refused_calls_apart_from_the_answered(tmp_pa
     # the usage agrees: it said 2 requests answered, 1 refused, of the first run,
     # counting the prose refusal answered
     assert usages == [(1, 2, 0), (0, 0, 3)]
+
+
+def test_retry_refused_asks_again_a_refusal_naming_none_as_its_label(tmp_path):
+    # {"labels": [{"label": "none"}], "note": "I can't help"} is counted a refusal, its
+    # document listed for a person, but --retry-refused never asked it again: the
+    # cache's check read it as a refusal only beside an empty labels list
+    refusing = json.dumps({"labels": [{"label": "none", "confidence": 1.0}],
+                           "note": "I'm sorry, I can't help with this."})
+    docs, lines = reports(tmp_path)
+    with LocalChatServer(lambda body: refusing if "plain" in user_prompt(body)
+                         else SPORT) as server:
+        first = run_label(server, tmp_path, docs)
+        assert first.exit_code == 0, first.output
+        summary = json.loads(first.stderr.strip().splitlines()[-1])["labeling"]
+        assert summary["n_refused_calls"] == 1 and len(summary["refused_docs"]) == 1
+        assert len(server.requests) == len(lines)
+        retried = run_label(server, tmp_path, docs, "--retry-refused")
+        assert retried.exit_code == 0, retried.output
+        assert len(server.requests) == len(lines) + 1  # the refused one asked again
+        summary = json.loads(retried.stderr.strip().splitlines()[-1])["labeling"]
+        assert summary["n_refused_calls"] == 1 and summary["n_refused_again"] == 1

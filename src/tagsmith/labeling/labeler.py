@@ -869,9 +869,13 @@ def _prepare(texts: Iterable[str], label_space: LabelSpace, client: LLMClient,
                for doc, key in zip(owners, keys, strict=True)}
     # a refusal the cache keeps is told again unless the user asks anew (a prose one is
     # an answer the cache keeps: asked again then too)
+    # and {"labels": [{"label": "none"}], "note": "I can't help"}, which the labeling
+    # counts a refusal: --retry-refused never asked it again
+    refuses = functools.partial(_is_refusal, label_space=label_space,
+                                nobody=LabelResolver(label_space, (), options.lang))
     asking = DropMalformed(client, checked,
-                           retry_refused=is_prose_refusal if options.retry_refused else None,
-                           keep=options.keep_malformed, is_refusal=is_prose_refusal)
+                           retry_refused=refuses if options.retry_refused else None,
+                           keep=options.keep_malformed, is_refusal=refuses)
     if sending and shortlist is not None and requests:
         # the checks of answers naming labels off their shortlist look them up in the
         # whole vocabulary: built here, once, it was built on the first such answer by
@@ -887,7 +891,7 @@ def _prepare(texts: Iterable[str], label_space: LabelSpace, client: LLMClient,
         # resumed run said "36 to send" of a round whose every answer was replayed)
         counts = _say_prompt_size(requests, client, desc, None if options.keep_malformed
                                   else [checked[key] for key in keys],
-                                  is_prose_refusal if options.retry_refused else None,
+                                  refuses if options.retry_refused else None,
                                   kept=options.keep_malformed,
                                   # the temperature of the votes was said nowhere: a user
                                   # could not tell that they are sampled answers
@@ -1386,6 +1390,25 @@ def _parses(text: str, resolver: LabelResolver, max_labels: int,
     if memo is not None:
         memo[key] = (text, parsed)
     return True
+
+
+def _is_refusal(text: str, label_space: LabelSpace, nobody: LabelResolver) -> bool:
+    """Whether the answer ``text`` declines the task as the labeling reads it: a refusal
+    (:func:`is_prose_refusal`), or words declining it beside labels that are only words
+    for the empty list (:func:`says_no_label`: ``{"labels": [{"label": "none", ...}],
+    "note": "I can't help"}``). ``nobody`` resolves no label, so every name is rejected.
+    """
+    if is_prose_refusal(text):
+        return True
+    if json_refusal(text, labels_said_none=True) is None:
+        return False  # no such words: most answers, not parsed again
+    try:
+        parse_label_answer(text, nobody)
+    except RejectedItemsError as exc:
+        return says_no_label(exc, label_space)
+    except LLMOutputError:
+        return False
+    return False
 
 
 def _add_vote(sums: dict[tuple[int, int], float], doc: int, parsed: ParsedLabels,
