@@ -5168,3 +5168,18 @@ def test_answers_naming_only_a_deprecated_label_suggest_no_catch_all_label(caplo
     report = result.report
     assert report.n_malformed_answers == 3 and report.n_unknown_only_answers == 0
     assert "malformed answer" in caplog.text and "catch-all" not in caplog.text
+
+
+def test_a_placeholder_description_none_does_not_take_the_answer_none():
+    # descriptions resolve answers; a vocabulary whose "sport" is described "None" (or
+    # "N/A", an export's placeholder) labelled "sport" every document the model
+    # answered "none" of, which label reads as no label applies
+    space = LabelSpace([Label("u:sport", {"en": "sport"}, description={"en": "None"}),
+                        Label("u:music", {"en": "music"}, description={"en": "N/A"})])
+    texts = ["a garden 1", "a football 2", "cooking 3"]
+    with LocalChatServer(_saying_none) as server:
+        client = OpenAIChatClient(server.base_url, "t", max_retries=0)
+        result = label_documents(texts, space, client, LabelingOptions())
+    assert result.answered.tolist() == [True, True, True]
+    assert np.diff(result.Y.indptr).tolist() == [0, 1, 0]
+    assert result.report.n_no_label_named_answers == 2

@@ -461,6 +461,21 @@ class LabelNames(NameKeys):
         return self._descriptions[label_id]
 
 
+def _says_no_label(text: str) -> bool:
+    """Whether ``text`` is only words for "no label applies" (one of
+    :data:`~tagsmith.labeling.labeler.NO_LABEL_NAMES`, as names alike).
+
+    >>> _says_no_label("N/A"), _says_no_label("None"), _says_no_label("A fruit")
+    (True, True, False)
+    """
+    if len(text) > 40:  # a longer text is none of them (most descriptions)
+        return False
+    from tagsmith.labeling.labeler import _no_label_keys
+    from tagsmith.labeling.taxonomy import duplicate_key
+
+    return duplicate_key(text) in _no_label_keys()
+
+
 class LabelResolver:
     """Maps names the model may answer with to label ids, within the offered labels.
 
@@ -525,8 +540,10 @@ class LabelResolver:
         # fraud"), which was rejected as a made-up name, its document left unanswered
         describe = (lambda i: in_language(label_space[i].description, lang)) \
             if self._labels is None else self._labels.description
+        # a description that is only words for no label ("None", "N/A": an export's
+        # placeholder) took the answer "none" (no label applies) as its label's name
         described = [(description, i) for i in self.offered
-                     if (description := describe(i))]
+                     if (description := describe(i)) and not _says_no_label(description)]
         levels = (shown, uris, others, notations, described)
         # one resolver per shortlist, one per document: their names keyed once for all
         # of them where the caller shares a NameKeys (YSO's 5,000 resolvers keyed 1.8
