@@ -1538,3 +1538,32 @@ def test_a_label_an_llm_decided_to_add_keeps_the_deciding_answers_score(tmp_path
         encoding="utf-8").split())
     assert "names the labels a person added in `added_by_review`" in readme
     assert "keeps the deciding answer's score" in readme
+
+
+def test_a_label_two_alike_answers_add_keeps_their_score(tmp_path):
+    """Two lines of one text answering with the same labels (two ``label`` runs,
+    concatenated) are merged into one answer; the merge dropped the answers' scores, so
+    the label they decided to add scored 1.0, marked as a person's, its stated
+    confidence lost. It keeps the lower of the two stated scores."""
+    import scipy.sparse as sp
+
+    from tagsmith.audit.review import REVIEW_MARK
+    from tagsmith.pipeline.llm import write_soft_labels
+
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, [DOCS[4][1]], sp.csr_matrix([[0.0, 0.9, 0.7]]), SPACE,
+                      doc_ids=["e"])
+    decide = tmp_path / "decide.jsonl"  # no ids: the answers are found by text
+    decide.write_text("".join(json.dumps({
+        "text": DOCS[4][1], "labels": ["http://x/rain", "http://x/sun", "http://x/snow"],
+        "scores": [rain, 0.9, 0.7]}) + "\n" for rain in (0.8, 0.6)), encoding="utf-8")
+    first = json.loads(labels.read_text(encoding="utf-8"))
+    review = tmp_path / "review.csv"
+    write_review([{**_row(4, "missing", "rain"), "doc": 0, "line": 1,
+                   "given_labels": first["labels"]}], review)
+    out = tmp_path / "fixed.jsonl"
+    stats = apply_review(labels, review, out, SPACE, decide_from=decide)
+    assert stats["review_decided_by_labels"] == 1 and stats["n_added"] == 1
+    line = json.loads(out.read_text(encoding="utf-8"))
+    assert line["labels"][-1] == "http://x/rain" and line["scores"][-1] == 0.6
+    assert REVIEW_MARK not in line

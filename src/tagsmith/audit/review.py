@@ -1352,10 +1352,22 @@ def _merged(one: LabelAnswer, other: LabelAnswer) -> LabelAnswer:
     # with one whose names are, the names known alone read as all it named
     unknown = tuple(dict.fromkeys((*one.unknown, *other.unknown))) \
         if one.unknown and other.unknown else ()
+    # the labels' stated scores kept (they were dropped: a label the merged answer added
+    # scored 1.0, marked as a person's, its confidence lost), the lower of two stated
+    scores = _merged_scores(one.scores, other.scores)
     if one.offered is None or other.offered is None:
-        return LabelAnswer(one.labels, one.partial, None, unknown)
+        return LabelAnswer(one.labels, one.partial, None, unknown, scores)
     return LabelAnswer(one.labels, one.partial, np.union1d(one.offered, other.offered),
-                       unknown)
+                       unknown, scores)
+
+
+def _merged_scores(one: dict[int, float] | None,
+                   other: dict[int, float] | None) -> dict[int, float] | None:
+    """Two answers' stated scores as one: each label's lower where both state it, the
+    one stated where one does (None where neither answer states any)."""
+    if one is None or other is None:
+        return other if one is None else one
+    return {j: min(v, other[j]) if j in other else v for j, v in {**other, **one}.items()}
 
 
 def _was_offered(label_id: int, offered: np.ndarray) -> bool:
