@@ -1567,3 +1567,35 @@ def test_a_label_two_alike_answers_add_keeps_their_score(tmp_path):
     line = json.loads(out.read_text(encoding="utf-8"))
     assert line["labels"][-1] == "http://x/rain" and line["scores"][-1] == 0.6
     assert REVIEW_MARK not in line
+
+
+def test_a_label_a_person_added_in_the_deciding_file_is_added_as_a_persons(tmp_path):
+    """A deciding file that is apply-review's output names the labels a person added
+    (``added_by_review``, scoring 1.0): their 1.0 is no LLM's stated confidence, but a
+    label it decided to add took that 1.0, unmarked, and the next audit read it as the
+    LLM certain. It is added as a person's: 1.0, marked."""
+    import scipy.sparse as sp
+
+    from tagsmith.audit.review import REVIEW_MARK
+    from tagsmith.pipeline.audit import read_audit_corpus
+    from tagsmith.pipeline.llm import write_soft_labels
+
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, [DOCS[4][1]], sp.csr_matrix([[0.0, 0.9, 0.7]]), SPACE,
+                      doc_ids=["e"])
+    decide = tmp_path / "decide.jsonl"  # a reviewed copy: a person added rain there
+    decide.write_text(json.dumps({
+        "id": "e", "text": DOCS[4][1],
+        "labels": ["http://x/sun", "http://x/snow", "http://x/rain"],
+        "scores": [0.9, 0.7, 1.0], REVIEW_MARK: ["http://x/rain"]}) + "\n",
+        encoding="utf-8")
+    first = json.loads(labels.read_text(encoding="utf-8"))
+    review = tmp_path / "review.csv"
+    write_review([{**_row(4, "missing", "rain"), "doc": 0, "line": 1,
+                   "given_labels": first["labels"]}], review)
+    out = tmp_path / "fixed.jsonl"
+    stats = apply_review(labels, review, out, SPACE, decide_from=decide)
+    assert stats["review_decided_by_labels"] == 1 and stats["n_added"] == 1
+    line = json.loads(out.read_text(encoding="utf-8"))
+    assert line["labels"][-1] == "http://x/rain" and line[REVIEW_MARK] == ["http://x/rain"]
+    assert read_audit_corpus(out, SPACE, confidences=True).confidences[0, 0] == 1.0

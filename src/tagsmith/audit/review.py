@@ -1152,7 +1152,8 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     ids: list[str | None] = []
     offered = _OfferedIds(space)
     texts, Y, metas = _read_soft_labels(path, space, vocabulary=space_name,
-                                        keys=("unknown_labels", "offered", "scores"),
+                                        keys=("unknown_labels", "offered", "scores",
+                                              REVIEW_MARK),
                                         copied=copied,
                                         convert=offered, ids=ids, empty_ok=True)
     offered.warn(path)
@@ -1175,8 +1176,14 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
         named = meta.get("unknown_labels")
         # the answer's stated scores (a label output's), for the labels it adds; read
         # as float32: 6 decimals give the file's number back (label writes 4)
+        # (a label a person added, its line's REVIEW_MARK: apply-review's output decides,
+        # scoring 1.0, a person's decision: no LLM's stated 1.0, added with it unmarked)
+        marked = meta.get(REVIEW_MARK)
+        by_person = {_resolve(space, k) for k in marked if isinstance(k, str)} \
+            if isinstance(marked, list) else set()
         stated = {int(j): round(float(v), 6) for j, v in zip(
-            Y.indices[start:end], Y.data[start:end], strict=True) if int(j) in given} \
+            Y.indices[start:end], Y.data[start:end], strict=True)
+            if int(j) in given and int(j) not in by_person} \
             if isinstance(meta.get("scores"), list | tuple) else None
         answer = LabelAnswer(given, bool(named), meta.get("offered"),
                              named if isinstance(named, tuple) else (), stated)
