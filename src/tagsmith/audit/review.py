@@ -1184,7 +1184,7 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
         stated = {int(j): round(float(v), 6) for j, v in zip(
             Y.indices[start:end], Y.data[start:end], strict=True)
             if int(j) in given and int(j) not in by_person} \
-            if isinstance(meta.get("scores"), list | tuple) else None
+            if meta.get("scores") is True else None
         answer = LabelAnswer(given, bool(named), meta.get("offered"),
                              named if isinstance(named, tuple) else (), stated)
         _add_answer(answers, conflicting, key, answer)
@@ -1306,6 +1306,10 @@ class _OfferedIds:
         self.malformed: list[int | None] = []  # the lines of an offered not understood
 
     def __call__(self, key: str, value: Any, line: int | None) -> Any:
+        if key == "scores":
+            # whether the line states scores (their values are read into Y): the list
+            # was kept whole for every line, a float object a label (tens of MB at 10^5)
+            return isinstance(value, list)
         if key == "unknown_labels":
             # the names, which apply-review --decide-from reads against each row's label
             # (a list of no string: any label may be among them)
