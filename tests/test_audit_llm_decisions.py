@@ -1455,7 +1455,17 @@ def test_apply_review_drops_a_stale_mark_with_a_count_and_refuses_a_malformed_on
             "apply-review", str(stale), str(review), "-o", str(tmp_path / "cli.jsonl"),
             "--vocab", str(vocab)])
     assert result.exit_code == 0, result.output
-    assert "1 key of added_by_review named no label of its line" in caplog.text
+    assert "1 key of added_by_review or kept_by_review named no label of its line" \
+        in caplog.text
+    # a stale key of kept_by_review is dropped and counted alike (it went with no word)
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text(line(["http://x/snow"]).replace(
+        "}\n", ', "kept_by_review": ["http://x/sun", "http://x/snwo"]}\n'),
+        encoding="utf-8")
+    stats = apply_review(kept, review, tmp_path / "kept_out.jsonl", SPACE)
+    assert stats["n_stale_marks"] == 1
+    assert json.loads((tmp_path / "kept_out.jsonl").read_text(encoding="utf-8"))[
+        "kept_by_review"] == ["http://x/sun"]
     bad = tmp_path / "bad.jsonl"
     bad.write_text(line(["http://x/snow"]).replace('["http://x/snow"]}', '"http://x/snow"}'),
                    encoding="utf-8")

@@ -3591,7 +3591,8 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
         metadata = {**record.metadata, "scores": kept_scores}
         # a key the line no longer has (a hand edit respelled it): it was carried over,
         # and named a later label of that key as a review's (its confidence unknown)
-        stale = [k for k in added if k not in keys]
+        # (kept_by_review's too: its stale keys were dropped with no count or word)
+        stale = [k for k in (*added, *kept) if k not in keys]
         stats["n_stale_marks"] = stats.get("n_stale_marks", 0) + len(stale)
         added = [k for k in added if k in keys]
         if added:

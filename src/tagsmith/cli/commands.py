@@ -3989,7 +3989,8 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
     if stats.get("n_stale_marks"):
         stale = stats["n_stale_marks"]
         logging.getLogger("tagsmith").warning(
-            "%s key%s of added_by_review named no label of %s line (edited by hand?): "
+            "%s key%s of added_by_review or kept_by_review named no label of %s line "
+            "(edited by hand?): "
             "dropped from the mark", f"{stale:,}", plural_s(stale),
             "its" if stale == 1 else "their")
     if stats["review_repeated"]:
