@@ -276,9 +276,9 @@ def test_fitted_counts_are_scikit_learns_fit_transform(settings, min_df, cache, 
     """A fit counts each distinct word's character n-grams once, not through
     scikit-learn's ``fit_transform``: its counts must be that method's to the bit (the
     vocabulary, the columns, each row's entries in its order: the order its squares are
-    added in when normalised), with words' n-grams remembered throughout or forgotten
-    after every text (``CHAR_WB_CACHE``), in one batch of texts or in batches of a few
-    words (``CHAR_WB_WORDS``)."""
+    added in when normalised), in one batch of texts or in batches of a few words
+    (``CHAR_WB_WORDS``); so must training's analysis of them, with words' n-grams
+    remembered throughout or forgotten after every text (``CHAR_WB_CACHE``)."""
     monkeypatch.setattr(tfidf, "CHAR_WB_CACHE", cache)
     monkeypatch.setattr(tfidf, "CHAR_WB_WORDS", 10 ** 9 if cache > 1 else 3)
     featurizer = TfidfFeaturizer(**{**settings, "min_df": min_df})
@@ -289,6 +289,12 @@ def test_fitted_counts_are_scikit_learns_fit_transform(settings, min_df, cache, 
         counts, terms = featurizer._fit_counts(TRICKY, analyzer, ngrams, min_df)
         assert terms == sorted(counter.vocabulary_, key=counter.vocabulary_.__getitem__)
         assert not counts.has_sorted_indices or theirs.has_sorted_indices
+        _same_csr(counts, theirs)
+        # training's analysis counts char_wb n-grams through the words remembered
+        # (CHAR_WB_CACHE), which the fit of short texts above never consults
+        analyzed = tfidf._AnalyzedBlock.count(counter, analyzer, TRICKY, len(TRICKY), min_df)
+        counts, terms = analyzed.fitted_counts(ngrams, None, min_df)
+        assert terms == sorted(counter.vocabulary_, key=counter.vocabulary_.__getitem__)
         _same_csr(counts, theirs)
 
 
