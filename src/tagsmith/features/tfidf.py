@@ -41,7 +41,9 @@ from tagsmith.exceptions import InvalidParameterError, NotFittedError
 
 #: texts longer than this (in characters) are counted a chunk at a time when fitted and
 #: transformed (:func:`_chunk_counts`): the analyzer's list of every n-gram of a 16 MB
-#: text took about 3.8 GB; shorter texts keep scikit-learn's faster list-based counting
+#: text took about 3.8 GB; shorter texts keep the faster whole-text counting (a fit's
+#: character n-grams as a sparse product only where no text is longer:
+#: :meth:`TfidfFeaturizer._fit_counts`)
 STREAM_MIN_CHARS = 100_000
 #: about how many characters of a long text are analyzed at a time (a chunk ends after a
 #: whitespace character, so no token or char_wb n-gram is cut)
@@ -1146,10 +1148,12 @@ class _VocabularyCounter:
 
 
 #: words (of the texts, each occurrence) :meth:`_VocabularyCounter._char_wb_transform`
-#: gathers before it counts their texts and lets them go (bounds its memory)
+#: and a fit (:func:`_char_wb_fitted_counts`) gather before they count their texts and
+#: let them go (bounds their memory)
 CHAR_WB_WORDS = 250_000
 #: characters of the preprocessed texts :meth:`_VocabularyCounter._char_wb_transform`
-#: gathers at most (but for one text) before it counts their texts
+#: and :func:`_char_wb_fitted_counts` gather at most (but for one text) before they count
+#: their texts
 CHAR_WB_CHARS = 2_000_000
 #: n-grams of distinct words :meth:`_VocabularyCounter._char_wb_transform` lists at once
 #: (at most; but for one word's, up to four times the characters of a text)
