@@ -195,3 +195,25 @@ def test_a_corpus_embedded_in_chunks_is_not_copied_whole_again(tmp_path):
     assert got.shape == (4000, 256)
     # the array returned, the cache's zeros of the texts not found, and a chunk's
     assert peak < 2.5 * size, (peak, size)
+
+
+def test_chunk_files_left_by_a_stop_after_the_whole_file_are_removed_by_the_next_run(
+        tmp_path, monkeypatch):
+    """A run stopped (Ctrl-C, a kill) after writing the corpus's whole file but before
+    removing its chunk files left the corpus on disk twice: every later run read the
+    whole file and returned, and the chunk files stayed until unused for 30 days (300 MB
+    at 100,000 documents). The run that reads the whole file removes them."""
+    cache = tmp_path / "cache"
+    real = scorer_module._prune_chunks
+
+    def stopped(*args, **kwargs):
+        raise Stopped
+
+    monkeypatch.setattr(scorer_module, "_prune_chunks", stopped)
+    with pytest.raises(Stopped):
+        embed_cached(WordEncoder(), DOCS, cache, kind="document", chunk=10)
+    assert len(_chunks(cache)) == 4 and len(_whole(cache)) == 1
+    monkeypatch.setattr(scorer_module, "_prune_chunks", real)
+    again = WordEncoder()
+    embed_cached(again, DOCS, cache, kind="document", chunk=10)
+    assert again.embedded == [] and not _chunks(cache) and len(_whole(cache)) == 1

@@ -971,6 +971,10 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
             if not part:
                 vectors = _read_cache(path, identity, texts_digest, shape)
                 _touch(path)  # used: a file unused for long may be removed (README)
+                if kind == "document":
+                    # chunk files a run stopped after writing this file left: the
+                    # corpus on disk twice, until unused for 30 days (300 MB at 10^5)
+                    _prune_chunks(cache_dir, identity, encoder.dim, hashes)
                 return vectors
             stored, part_vectors = _read_part(path, identity, encoder.dim)
             if np.array_equal(stored, hashes) and part_vectors is not None:
@@ -1040,7 +1044,7 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
                  None if part or kind == "document" else _digest_set(hashes))
     if kind == "document" and not part:
         # the chunk files of this run (or of a stopped one) it holds every text of
-        _prune_chunks(cache_dir, identity, encoder.dim, _digest_set(hashes))
+        _prune_chunks(cache_dir, identity, encoder.dim, hashes)
     if not part:
         _say_unused(cache_dir)
     return vectors
@@ -1148,16 +1152,21 @@ class _ChunkWriter:
                            else exc)
 
 
-def _prune_chunks(cache_dir: Path, identity: str, dim: int, covered: set[bytes]) -> None:
+def _prune_chunks(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray) -> None:
     """Remove the chunk files (``documents-*.part.npz``, :class:`_ChunkWriter`) of the
-    encoder ``identity`` whose every text the corpus's file just written holds
-    (``covered``, :func:`_digest_set`); others (another encoder's, another corpus's, a
-    stopped run's) are kept."""
+    encoder ``identity`` whose every text the corpus's file just written (or read)
+    holds (``hashes``, its texts' digests); others (another encoder's, another
+    corpus's, a stopped run's) are kept. The digests' set is made only where there is
+    a chunk file (a rerun reading its corpus's file looks, for those a run stopped
+    after writing it left)."""
+    covered: set[bytes] | None = None
     for path in _named_cache_files(cache_dir, "documents-*.part.npz"):
         try:
             stored, _ = _read_part(path, identity, dim, np.zeros(0, "<u8"))
         except Exception:  # noqa: BLE001 - gone, another encoder's, damaged: not ours
             continue
+        if covered is None:
+            covered = _digest_set(hashes)
         if _digest_set(stored) <= covered:
             _remove_cache_file(path)
 
