@@ -755,3 +755,33 @@ def test_retry_refused_asks_again_a_refusal_naming_none_as_its_label(tmp_path):
         assert len(server.requests) == len(lines) + 1  # the refused one asked again
         summary = json.loads(retried.stderr.strip().splitlines()[-1])["labeling"]
         assert summary["n_refused_calls"] == 1 and summary["n_refused_again"] == 1
+
+
+def test_a_refusal_written_inside_a_none_label_item_is_a_refusal_not_no_label(tmp_path):
+    # {"labels": [{"label": "none", "reason": "I can't help"}]} was read as the answer
+    # that no label applies (written with no label: a negative of every label); only a
+    # string beside the labels list was looked at for words declining the task
+    refusing = json.dumps({"labels": [{"label": "none", "confidence": 1.0,
+                                       "reason": "I'm sorry, but I can't help with this."}]})
+    saying_none = json.dumps({"labels": [{"label": "none", "confidence": 1.0,
+                                          "reason": "No label fits this report."}]})
+
+    def answer(body):
+        prompt = user_prompt(body)
+        return refusing if "plain" in prompt else saying_none if "another" in prompt else SPORT
+
+    docs, lines = reports(tmp_path)
+    with LocalChatServer(answer) as server:
+        first = run_label(server, tmp_path, docs)
+        assert first.exit_code == 0, first.output
+        summary = json.loads(first.stderr.strip().splitlines()[-1])["labeling"]
+        assert summary["n_refused_calls"] == 1
+        assert summary["refused_docs"] == [f"{docs}:{len(DECLINED) + 1}"]  # the plain one
+        assert summary["n_no_label_named_answers"] == 1  # the other "none": no label fits
+        # the refused one is left unanswered, not written with no label
+        written = (tmp_path / "out.jsonl").read_text().splitlines()
+        assert len(written) == len(lines) - 1
+        # the cache's check reads it as the labeling does: --retry-refused asks it again
+        retried = run_label(server, tmp_path, docs, "--retry-refused")
+        assert retried.exit_code == 0, retried.output
+        assert len(server.requests) == len(lines) + 1

@@ -1153,11 +1153,15 @@ def json_refusal(text: str, *, labels_said_none: bool = False) -> str | None:
     (``{"labels": [], "note": "I can't help with this"}``, ``{"error": "I cannot
     assist with that"}``); None where the object lists labels, or says no such words.
     ``labels_said_none``: its labels are words for the empty list (:func:`says_no_label`),
-    read as that list.
+    read as that list, and such words written inside a label item (beside its "none")
+    are a refusal too.
 
     >>> print(json_refusal('{"labels": [], "reason": "Sorry, I cannot assist with that."}'))
     I cannot assist
     >>> json_refusal('{"labels": [{"label": "x"}], "note": "I cannot help more"}')
+    >>> print(json_refusal('{"labels": [{"label": "none", "reason": "I cannot help."}]}',
+    ...                    labels_said_none=True))
+    I cannot help
     """
     from tagsmith.labeling.parsing import extract_json_object
 
@@ -1167,8 +1171,14 @@ def json_refusal(text: str, *, labels_said_none: bool = False) -> str | None:
         return None
     if found.get("labels") not in (None, []) and not labels_said_none:
         return None
-    for key, value in found.items():
-        if key != "labels" and isinstance(value, str):
+    strings = [value for key, value in found.items() if key != "labels"]
+    if labels_said_none and isinstance(found.get("labels"), list):
+        # {"labels": [{"label": "none", "reason": "I can't help"}]}: the item carries the
+        # words the empty list cannot (its "label" is the "none" itself)
+        strings += [value for item in found["labels"] if isinstance(item, dict)
+                    for key, value in item.items() if key != "label"]
+    for value in strings:
+        if isinstance(value, str):
             words = refusal_words(value)
             if words is not None:
                 return words
