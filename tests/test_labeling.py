@@ -5040,6 +5040,34 @@ def test_none_is_looked_up_among_the_vocabularys_names_alike_not_resolved():
                              LabelSpace.from_uris(["http://x/none", "http://x/a"]))
 
 
+def test_the_vocabularys_none_like_names_are_found_once_by_threads_asking_at_once():
+    # the first "none" answers of a run, checked in several worker threads at once, each
+    # made its own pass over the vocabulary (0.8 s over YSO) before the cache was set
+    import time
+
+    from tagsmith.exceptions import RejectedItemsError
+    from tagsmith.labeling.labeler import says_no_label
+
+    passes = []
+
+    class Slow(LabelSpace):
+        def __iter__(self):
+            passes.append(1)
+            time.sleep(0.2)  # the pass, long enough for every thread to start one
+            return super().__iter__()
+
+    space = Slow([Label("u:sport", {"en": "sport"}), Label("u:music", {"en": "music"})])
+    said = []
+    threads = [threading.Thread(target=lambda: said.append(says_no_label(
+        RejectedItemsError("x", unknown=["none"]), space))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert said == [True] * 4
+    assert len(passes) == 1
+
+
 def test_none_beside_words_declining_the_task_is_a_refusal_not_no_label():
     # {"labels": [], "note": "I can't help"} is JSON mode's refusal; "none" as the only
     # label beside the same words was read as the answer that no label applies, the

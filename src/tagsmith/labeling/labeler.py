@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -204,11 +205,12 @@ def _no_label_keys() -> frozenset[str]:
     return frozenset(duplicate_key(name) for name in NO_LABEL_NAMES)
 
 
-def says_no_label(exc: LLMOutputError, label_space: LabelSpace, lang: str = "en") -> bool:
+def says_no_label(exc: LLMOutputError, label_space: LabelSpace) -> bool:
     """Whether the rejected answer ``exc`` named only names of :data:`NO_LABEL_NAMES`
     ("none", "N/A", "No label"; each a label item of its own, no invalid item beside)
     that no label of ``label_space`` has, deprecated ones included: the model said that
-    none of the labels applies, in words where the prompt asks for an empty list.
+    none of the labels applies, in words where the prompt asks for an empty list. The
+    vocabulary's names are compared in every language (whatever the prompt's).
 
     >>> from tagsmith.exceptions import RejectedItemsError
     >>> space = LabelSpace.from_uris(["u:a"], names={"u:a": "apple"})
@@ -234,6 +236,9 @@ def says_no_label(exc: LLMOutputError, label_space: LabelSpace, lang: str = "en"
 
 #: the last label space whose :func:`_no_label_keys_named` were found: (it, weakly; they)
 _named_none: tuple[weakref.ref[LabelSpace], frozenset[str]] | None = None
+#: held while they are found: worker threads' first "none" answers wait for one pass
+#: over the vocabulary (0.8 s over YSO), not each make their own
+_named_none_lock = threading.Lock()
 
 
 def _no_label_keys_named(label_space: LabelSpace) -> frozenset[str]:
@@ -251,6 +256,17 @@ def _no_label_keys_named(label_space: LabelSpace) -> frozenset[str]:
     cached = _named_none
     if cached is not None and cached[0]() is label_space:
         return cached[1]
+    with _named_none_lock:
+        cached = _named_none
+        if cached is not None and cached[0]() is label_space:
+            return cached[1]
+        named = _find_no_label_keys_named(label_space)
+        _named_none = (weakref.ref(label_space), named)
+    return named
+
+
+def _find_no_label_keys_named(label_space: LabelSpace) -> frozenset[str]:
+    """:func:`_no_label_keys_named`, found (one pass over ``label_space``)."""
     from tagsmith.labeling.taxonomy import duplicate_key
 
     keys = _no_label_keys()
@@ -263,9 +279,7 @@ def _no_label_keys_named(label_space: LabelSpace) -> frozenset[str]:
             names += alternatives
         found.update(key for name in names if 0 < len(name) <= longest
                      and (key := duplicate_key(name)) in keys)
-    named = frozenset(found)
-    _named_none = (weakref.ref(label_space), named)
-    return named
+    return frozenset(found)
 
 
 def _most_named(names: Counter[str], n: int) -> list[tuple[str, int]]:
@@ -997,7 +1011,7 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
                              f'"{said}")', "refused")
                 refused_votes[doc] += 1
                 continue
-            elif says_no_label(exc, label_space, options.lang):
+            elif says_no_label(exc, label_space):
                 said = json_refusal(answer.text, labels_said_none=True)
                 if said is not None:
                     # {"labels": [{"label": "none"}], "note": "I can't help"}: a refusal,
@@ -1392,7 +1406,7 @@ def _parses(text: str, resolver: LabelResolver, max_labels: int,
     except RejectedItemsError as exc:
         # and one naming only "none" or "N/A": the answer that no label applies
         return label_space is not None and (_names_only_unoffered(exc, label_space, lang)
-                                            or says_no_label(exc, label_space, lang))
+                                            or says_no_label(exc, label_space))
     except LLMOutputError:
         # a refusal in prose: asked again, the same prompt gets the same (each time paid
         # for, and one more flag on the account at a hosted provider)
