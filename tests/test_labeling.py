@@ -5162,6 +5162,18 @@ def test_merging_reports_keeps_the_documents_listed_for_a_person():
     assert summary["n_unknown_only_docs_unlisted"] == 200
 
 
+def test_merging_reports_of_the_same_documents_lists_a_document_both_list_once():
+    # merge(positions=None) reads the other report as one of the same documents (votes,
+    # a rerun): a document both refused was listed twice, counted twice as unlisted
+    run = LabelingReport(n_refused_calls=1, refused_docs=[2, 5], unknown_only_docs=[1])
+    run.merge(LabelingReport(n_refused_calls=1, refused_docs=[5, 0],
+                             unknown_only_docs=[1, 3]))
+    assert run.refused_docs == [0, 2, 5] and run.unknown_only_docs == [1, 3]
+    assert run.n_refused_calls == 2  # the calls are counted each
+    run.merge(LabelingReport(refused_docs=[0]), positions=[2])
+    assert run.refused_docs == [0, 2, 5]
+
+
 def test_the_summary_counts_unknown_names_alike_as_one_in_their_commonest_spelling():
     # top_unknown_labels counted names by exact spelling ("Sports", "sports ", "SPORTS"
     # three entries of 1-2, below a name given 3 times), cut them after counting (two

@@ -457,13 +457,18 @@ class LabelingReport:
         and its ``refused_docs`` and ``unknown_only_docs``: ``positions[i]`` is the
         position among this report's documents of ``other``'s document ``i`` (None:
         ``other`` labelled the same documents, its positions kept). A batched or resumed
-        run merging its reports lost the documents listed for a person.
+        run merging its reports lost the documents listed for a person. The lists come
+        out in order, each document once: one both reports list (the same documents
+        asked twice) is one document for a person to take.
 
         >>> report = LabelingReport(n_refused_calls=1, refused_docs=[0])
         >>> report.merge(LabelingReport(n_refused_calls=1, refused_docs=[1],
         ...                             unknown_only_docs=[0]), positions=[5, 3])
         >>> report.n_refused_calls, report.refused_docs, report.unknown_only_docs
         (2, [0, 3], [5])
+        >>> report.merge(LabelingReport(n_refused_calls=1, refused_docs=[3, 4]))
+        >>> report.n_refused_calls, report.refused_docs
+        (3, [0, 3, 4])
         """
         for name in (f.name for f in fields(self) if f.name.startswith("n_")):
             # every count, so one added to the report later is summed too, not dropped
@@ -473,9 +478,11 @@ class LabelingReport:
         for mine, theirs in ((self.refused_docs, other.refused_docs),
                              (self.unknown_only_docs, other.unknown_only_docs)):
             if theirs:
-                mine.extend(int(doc) if positions is None else int(positions[doc])
-                            for doc in theirs)
-                mine.sort()
+                # (one sort a merge, over the few documents listed: kept, as a report's
+                # lists are read in order without its to_dict)
+                mine[:] = sorted(set(mine).union(
+                    int(doc) if positions is None else int(positions[doc])
+                    for doc in theirs))
         for kind, message in other.first_of_kind.items():
             self.first_of_kind.setdefault(kind, message)
         if other.first_error is not None:
