@@ -1251,7 +1251,7 @@ def test_a_corpus_naming_an_alternative_label_reads_its_concept_unless_it_is_sha
     said = [r.getMessage() for r in caplog.records if "alternative label" in r.getMessage()]
     assert said == [f"label name 'Cane' is read as <{U}cane> ('Cane'), whose name or "
                     f"notation it is, though it is an alternative label of <{U}sugar> "
-                    "('Sugar Topics') too: write the URI of the one meant"], said
+                    "('Sugar Topics') too (a URI names each of them apart)"], said
     path = write(tmp_path / "shared.jsonl", '{"id": 1, "text": "t", "labels": ["Cocoa"]}\n'
                  '{"id": 2, "text": "t", "labels": ["Sugar"]}\n')
     with pytest.raises(AmbiguousLabelError, match=f"^{path}:2: label name 'Sugar' is "
@@ -3602,3 +3602,14 @@ def test_output_format_never_looks_at_the_working_folder(tmp_path, monkeypatch):
             ("a.csv", "b.JSONL.gz", "c.ndjson", "d.tsv")] == ["csv", "jsonl", "jsonl", "tsv"]
     with pytest.raises(UnsupportedFormatError, match="cannot tell the output format"):
         output_format("notes.txt")
+
+
+def test_an_alternative_label_gets_no_unknown_label_hint_as_lookup_reads_it():
+    """unknown_hint said of an alternative label "an alternative label of <...>; write
+    <...>": every caller asks it after lookup, which now reads an alternative label (or
+    says which concepts share it), so the branch only misled a direct caller."""
+    from tagsmith.data.labelspace import Label
+
+    space = LabelSpace([Label("http://x/a", {"en": "Apple"}, {"en": ["Malus"]})])
+    assert space.lookup("Malus") == 0
+    assert space.unknown_hint("Malus") == ""

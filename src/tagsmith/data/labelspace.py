@@ -688,18 +688,17 @@ class LabelSpace(Sequence[Label]):
         logging.getLogger("tagsmith").warning(
             "%s", f"label name {key!r} is read as <{self.uri_of(found)}> "
             f"({self.name_of(found)!r}), whose name or notation it is, though it is an "
-            f"alternative label of {shown} too: write the URI of the one meant")
+            f"alternative label of {shown} too (a URI names each of them apart)")
 
     def unknown_hint(self, key: str) -> str:
         """For a corpus key :meth:`lookup` found no label for: what it is instead, if it
-        is an alternative label of a concept, or a preferred name written in another case
-        or spacing (``""`` when neither), so the error says how to name the label
-        rather than that the vocabulary lacks it. Scans every label: for errors only.
+        is a preferred name written in another case or spacing (``""`` when not), so
+        the error says how to name the label rather than that the vocabulary lacks it.
+        Scans every label: for errors only. (An alternative label is no such key:
+        :meth:`lookup` reads it, or says which concepts share it.)
 
         >>> space = LabelSpace([Label("http://x/a", pref_labels={"en": "Apple"},
         ...                           alt_labels={"en": ["Malus"]})])
-        >>> space.unknown_hint("Malus")
-        "an alternative label of <http://x/a> ('Apple'); write <http://x/a>"
         >>> space.unknown_hint("apple ")[:45], space.unknown_hint("pear")
         ("the preferred name 'Apple' of <http://x/a> in", '')
 
@@ -732,16 +731,6 @@ class LabelSpace(Sequence[Label]):
         if code:
             return code
         folded = " ".join(key.split()).casefold()
-        alt = [i for i, label in enumerate(self._labels)
-               if any(key in values for values in label.alt_labels.values())]
-        if len(alt) == 1:
-            i = alt[0]
-            return (f"an alternative label of <{self.uri_of(i)}> ({self.name_of(i)!r}); "
-                    f"write <{self.uri_of(i)}>")
-        if alt:  # naming the first alone had the user write it, maybe the wrong one
-            return (f"an alternative label of {len(alt):,} concepts, "
-                    + self._candidates([(i, self.name_of(i)) for i in alt])
-                    + "; write the URI of the one meant")
         cased: dict[int, str] = {}  # concept -> its first preferred name that matches
         for i, label in enumerate(self._labels):
             for name in label.pref_labels.values():
