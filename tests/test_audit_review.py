@@ -1613,8 +1613,8 @@ def test_a_label_name_in_the_label_uri_column_says_which_uri_to_write(tmp_path, 
     rows = [_row(2, "missing", "http://x/snow", "Snowfall in the hills")]
     rows[0]["label_uri"] = cell
     review = _review(tmp_path, rows)
-    with pytest.raises(ReviewFormatError, match=r":2: unknown label .* is the name of a "
-                       r"label: the label_uri column takes its URI, 'http://x/snow'"):
+    with pytest.raises(ReviewFormatError, match=r":2: unknown label .* is a name or "
+                       r"alternative label of a label: the label_uri column takes its URI, 'http://x/snow'"):
         apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
     rows[0]["label_uri"] = "hail"  # no label's name either: no hint
     review = _review(tmp_path, rows)
@@ -1622,7 +1622,7 @@ def test_a_label_name_in_the_label_uri_column_says_which_uri_to_write(tmp_path, 
         apply_review(corpus, review, tmp_path / "fixed.tsv", SPACE)
 
 
-@pytest.mark.parametrize("cell", ["Snow", " SNOW ", "<Snow>", "Snowfall"])
+@pytest.mark.parametrize("cell", ["Snow", " SNOW ", "<Snow>", "snowfall"])
 def test_a_label_name_in_another_case_in_the_label_uri_column_says_which_uri_to_write(
         tmp_path, cell):
     # a reviewer typing the label by name types it as the page shows it ("Snow"), or an
@@ -1642,6 +1642,12 @@ def test_a_label_name_in_another_case_in_the_label_uri_column_says_which_uri_to_
                        r"URI, 'http://x/snow'$"):
         apply_review(corpus, review, tmp_path / "fixed.tsv", space)
     assert not (tmp_path / "fixed.tsv").exists()
+    # the alternative label as written is read by lookup (since it takes them): said so
+    review = _review(tmp_path, [{**rows[0], "label_uri": "Snowfall"}])
+    with pytest.raises(ReviewFormatError, match=r":2: unknown label .* is a name or "
+                       r"alternative label of a label: the label_uri column takes its "
+                       r"URI, 'http://x/snow'$"):
+        apply_review(corpus, review, tmp_path / "fixed.tsv", space)
 
 
 @pytest.mark.parametrize("cell, says", [

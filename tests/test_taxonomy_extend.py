@@ -949,8 +949,9 @@ def test_extend_warns_of_an_update_prompt_too_large_for_many_models(caplog):
             chars = sum(len(message["content"]) for message in first["messages"])
             assert chars > 100_000  # LARGE_PROMPT_CHARS
             assert said[0].startswith(
-                f"taxonomy: each update step's prompt holds the 2,000 labels in use: "
-                f"{chars:,} characters (about {chars // 4:,} tokens of English"), said
+                f"taxonomy: each update step's prompt holds the 2,000 labels in use: the "
+                f"first step's whole prompt is {chars:,} characters (about "
+                f"{chars // 4:,} tokens of English"), said
             assert "3 steps in all with the review" in said[0] and "--minibatch" in said[0]
 
 

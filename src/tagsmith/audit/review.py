@@ -2309,20 +2309,23 @@ def _names(label) -> set[str]:
 
 def _name_hint(key: str, space: LabelSpace) -> str:
     """Why a ``label_uri`` cell that names a label (its preferred name or notation, as
-    the ``label_name`` column shows it) is no URI, and which URI to write instead; empty
-    when it names none. Such a cell was reported as not in the vocabulary, which it is.
+    the ``label_name`` column shows it, or an alternative label of it) is no URI, and
+    which URI to write instead; empty when it names none. Such a cell was reported as
+    not in the vocabulary, which it is.
 
     >>> space = LabelSpace.from_uris(["http://x/a"], names={"http://x/a": "apple"})
-    >>> _name_hint("apple", space), _name_hint("pear", space)
-    ("; 'apple' is the name of a label: the label_uri column takes its URI, 'http://x/a'", '')
+    >>> print(_name_hint("apple", space))
+    ; 'apple' is a name or alternative label of a label: the label_uri column takes its URI, 'http://x/a'
+    >>> _name_hint("pear", space)
+    ''
     """
     try:
         found = space.lookup(key.strip("<>"))
     except AmbiguousLabelError as error:
         return f"; {error}"
     if found is not None:
-        return (f"; {key.strip('<>')!r} is the name of a label: the label_uri column takes "
-                f"its URI, {space.uri_of(found)!r}")
+        return (f"; {key.strip('<>')!r} is a name or alternative label of a label: the "
+                f"label_uri column takes its URI, {space.uri_of(found)!r}")
     # typed as the page shows it ("Snow" for "snow"), or an alternative label: "not in
     # the vocabulary" alone said the label was not there
     named = _named(key.strip("<>"), space)

@@ -701,12 +701,14 @@ LARGE_PROMPT_CHARS = 100_000
 
 def _warn_prompt_size(messages: Sequence[dict], n_fixed: int, n_steps: int) -> None:
     """Warn of an update prompt over :data:`LARGE_PROMPT_CHARS` characters, saying its
-    size, how many steps send one as large and what makes it smaller."""
+    size (the whole prompt's, the first step's: instructions, labels, the documents'
+    summaries), how many steps send one as large and what makes it smaller."""
     chars = sum(len(message["content"]) for message in messages)
     if chars <= LARGE_PROMPT_CHARS:
         return
     logger.warning(
-        "taxonomy: each update step's prompt holds the %s labels in use: %s characters "
+        "taxonomy: each update step's prompt holds the %s labels in use: the first "
+        "step's whole prompt is %s characters "
         "(about %s tokens of English at 4 characters a token), %s step%s in all with the "
         "review; a model whose context window holds less fails or drops part of it: "
         "extend a smaller vocabulary (a part of VOCAB), or raise --minibatch for fewer "
