@@ -3636,6 +3636,17 @@ def test_label_confidence_in_the_python_api_says_an_exact_1_is_no_stated_confide
     assert "no given label carries a confidence below 1" in all_one
     assert "a value of exactly 1 is no stated confidence" in all_one
     assert "STATED_CERTAIN" in all_one
+    # while a command runs, the report itself (not only its log) holds the command's
+    # words, said where the warning is made: the command rewrote its report's warnings
+    # after the audit, by string match, which a reworded warning fell through silently
+    from tagsmith._surface import command_line
+
+    with command_line():
+        result = audit_corpus(data.texts, soft, space, options=AuditOptions(
+            scores="knn", min_probability=0.05, label_confidence=True))
+    told = [w for w in result.report["warnings"] if "confidence" in w and "label" in w]
+    assert len(told) == 1 and told[0].startswith(
+        f"--label-confidence: {n_one:,} of the {soft.nnz:,} given labels have no stated")
 
 
 def test_label_confidence_on_the_command_line_words_its_exact_1_warnings_for_a_label_output(

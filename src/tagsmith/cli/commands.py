@@ -3539,12 +3539,6 @@ def audit(obj, corpus, output, vocab, bundle, scores, model, param, folds, coocc
         raise click.BadParameter(where + reason, param_hint="--single-label") from None
     if trained_said is not None:  # report.json says where the setting came from
         result.report["meta"]["single_label_from"] = "bundle"
-    if label_confidence:
-        from tagsmith.pipeline.audit import cli_wording
-
-        # the page and report.json in the command's words, as its log: they spoke of Y
-        # and STATED_CERTAIN (the option's warnings only: without it, as they were)
-        result.report["warnings"] = [cli_wording(w) for w in result.report["warnings"]]
     written = result.write(output, html=not no_html, plots=not no_plots,
                            review_format=review_format, force=force, keep=inputs)
     report = result.report

@@ -2133,18 +2133,17 @@ def audit_corpus(texts: Iterable[str], Y: LabelMatrix, label_space: LabelSpace, 
         if n_soft and not options.label_confidence:
             _warn_soft_labels(n_soft, n_given, warnings)
         elif options.label_confidence and confidence is None:
-            message = _NO_CONFIDENCE_BELOW_1
             # the command line reads a label output's lines, not a Y: it was told of Y
-            # and STATED_CERTAIN, which it has no way to pass (the report keeps these;
-            # the command's report takes cli_wording's)
-            logger.warning(message, extra={"cli_message": cli_wording(message)})
+            # and STATED_CERTAIN, which it has no way to pass; said at the source, so
+            # its log, report.json and page read the same words
+            message = said(_NO_CONFIDENCE_BELOW_1_CLI, _NO_CONFIDENCE_BELOW_1)
+            logger.warning(message)
             warnings.append(message)
         elif n_unstated:
             # a Y mixing confidences with exact 1s (an LLM's 1.0 passed as it is, say):
             # those labels were left out of the blend with nothing said
             message = _unstated_confidence_message(n_unstated, n_given)
-            logger.warning(message, extra={
-                "cli_message": _unstated_confidence_message(n_unstated, n_given, cli=True)})
+            logger.warning(message)
             warnings.append(message)
         source_name = _choose_source(options, classifier, texts, Y, groups, folds, warnings,
                                      label_space)
@@ -3333,36 +3332,13 @@ _NO_CONFIDENCE_BELOW_1 = (
     "the LLM's confidences (in Y, a value of exactly 1 is no stated confidence: an LLM's "
     "stated 1.0 is tagsmith.audit.detect.STATED_CERTAIN, as read_audit_corpus(..., "
     "confidences=True) reads it)")
+#: its command line's wording (``audit --label-confidence``, a label output's lines)
+_NO_CONFIDENCE_BELOW_1_CLI = (
+    "--label-confidence: no given label carries a confidence below 1 (every line's scores "
+    "are 1.0, or its lines have none), so the ranking is the audit's own")
 
 
-def cli_wording(warning: str) -> str:
-    """``warning`` (one of a report's ``warnings``) in the command line's words where it
-    is a ``label_confidence`` warning written for Python (``Y``, ``STATED_CERTAIN``,
-    ``read_audit_corpus``, which the command has no way to pass); any other as it is.
-    The command's log said them so, but its report.html and report.json kept the Python
-    words, which a user of the command line read on the page.
-
-    >>> cli_wording(_unstated_confidence_message(3, 1234))[:74]
-    '--label-confidence: 3 of the 1,234 given labels have no stated confidence '
-    >>> cli_wording(_NO_CONFIDENCE_BELOW_1)[:60]
-    '--label-confidence: no given label carries a confidence belo'
-    >>> cli_wording("anything else")
-    'anything else'
-    """
-    if warning == _NO_CONFIDENCE_BELOW_1:
-        return ("--label-confidence: no given label carries a confidence below 1 (every "
-                "line's scores are 1.0, or its lines have none), so the ranking is the "
-                "audit's own")
-    found = re.match(r"label_confidence: ([\d,]+) of the ([\d,]+) given labels are exactly "
-                     r"1 in Y, ", warning)
-    if found is not None:
-        n_unstated, n_given = (int(n.replace(",", "")) for n in found.groups())
-        if warning == _unstated_confidence_message(n_unstated, n_given):
-            return _unstated_confidence_message(n_unstated, n_given, cli=True)
-    return warning
-
-
-def _unstated_confidence_message(n_unstated: int, n_given: int, cli: bool = False) -> str:
+def _unstated_confidence_message(n_unstated: int, n_given: int) -> str:
     """The warning of ``label_confidence`` on given labels without a stated confidence
     (exactly 1 in ``Y``). It named a line without scores and a 1.0 passed as it is, not
     the labels ``apply-review`` added (``added_by_review``), read so by
@@ -3372,26 +3348,28 @@ def _unstated_confidence_message(n_unstated: int, n_given: int, cli: bool = Fals
     >>> _unstated_confidence_message(3, 10)[:80]
     'label_confidence: 3 of the 10 given labels are exactly 1 in Y, no stated confide'
 
-    ``cli``: the command line's wording, of a label output's lines (it spoke of ``Y`` and
-    ``STATED_CERTAIN``, which the command has no way to pass; its reader reads a stated
-    1.0 as stated).
+    While a command runs (:func:`tagsmith._surface.said`): the command line's wording, of
+    a label output's lines (it spoke of ``Y`` and ``STATED_CERTAIN``, which the command
+    has no way to pass; its reader reads a stated 1.0 as stated).
 
-    >>> _unstated_confidence_message(3, 10, cli=True)[:71]
+    >>> from tagsmith._surface import command_line
+    >>> with command_line():
+    ...     _unstated_confidence_message(3, 10)[:71]
     '--label-confidence: 3 of the 10 given labels have no stated confidence '
     """
-    if cli:
-        return (f"--label-confidence: {n_unstated:,} of the {n_given:,} given labels have "
-                "no stated confidence (on a line without scores, or added or kept by "
-                "apply-review: its line's added_by_review or kept_by_review): their wrong "
-                "candidates keep the audit's probability and are left out of the mean")
-    return (f"label_confidence: {n_unstated:,} of the {n_given:,} given labels are "
-            "exactly 1 in Y, no stated confidence (a line without scores in label's "
-            "output, a label apply-review added (its line's added_by_review) or a person "
-            "kept (kept_by_review), or a 1.0 "
-            "passed as it is): their wrong candidates keep the audit's probability and are "
-            "left out of the mean; an LLM's stated 1.0 is "
-            "tagsmith.audit.detect.STATED_CERTAIN (read_audit_corpus(..., "
-            "confidences=True) reads it so)")
+    return said(
+        f"--label-confidence: {n_unstated:,} of the {n_given:,} given labels have "
+        "no stated confidence (on a line without scores, or added or kept by "
+        "apply-review: its line's added_by_review or kept_by_review): their wrong "
+        "candidates keep the audit's probability and are left out of the mean",
+        f"label_confidence: {n_unstated:,} of the {n_given:,} given labels are "
+        "exactly 1 in Y, no stated confidence (a line without scores in label's "
+        "output, a label apply-review added (its line's added_by_review) or a person "
+        "kept (kept_by_review), or a 1.0 "
+        "passed as it is): their wrong candidates keep the audit's probability and are "
+        "left out of the mean; an LLM's stated 1.0 is "
+        "tagsmith.audit.detect.STATED_CERTAIN (read_audit_corpus(..., "
+        "confidences=True) reads it so)")
 
 
 def _float32_confidences(Y: sp.csr_matrix) -> sp.csr_matrix:
