@@ -471,9 +471,10 @@ def test_goemotions_raw_tsv_says_what_it_is_and_how_to_convert(tmp_path):
     assert "found 3; this looks like GoEmotions' raw TSV" in message
     assert "numeric label ids in column 2" in message and "comment id in column 3" in message
     assert "LibMultiLabel" not in message and "print $1, $2" in message
-    # read from Python: the vocabulary as read_labelled takes it, not train's --vocab
-    assert "give read_labelled load_vocabulary('vocab.tsv') as its label space, vocab.tsv " \
-        "naming the ids" in message and "--vocab" not in message, message
+    # read from Python: the parameter taking the vocabulary, not train's --vocab, nor
+    # read_labelled (read_tsv raised it, which other readers call too)
+    assert "give label_space=load_vocabulary('vocab.tsv'), vocab.tsv naming the ids" \
+        in message and "--vocab" not in message and "read_labelled" not in message, message
     # train and audit, --on-error skip too, say the same (the warning naming the skips)
     for args in (["train", path, "-o", tmp_path / "m", *FAST],
                  ["audit", path, "-o", tmp_path / "a.json"]):
@@ -714,3 +715,11 @@ def test_a_vocabulary_read_as_a_corpus_from_python_is_told_load_vocabulary(tmp_p
     assert "--vocab" not in str(info.value), str(info.value)
     with command_line(), pytest.raises(DataError, match=r"\(give it as --vocab;"):
         read_labelled(path, space)
+    # the option is said while a command runs, whatever its name: a Python caller
+    # passing another (taxonomy's --map-to) was told it, the default alone reworded
+    from tagsmith.data.readers import check_not_a_vocabulary
+
+    with pytest.raises(DataError, match=r"\(load it with load_vocabulary;"):
+        check_not_a_vocabulary(["<http://x/1>"], path, vocab_option="--map-to")
+    with command_line(), pytest.raises(DataError, match=r"\(give it as --map-to;"):
+        check_not_a_vocabulary(["<http://x/1>"], path, vocab_option="--map-to")

@@ -76,7 +76,7 @@ from typing import IO, NamedTuple
 from tagsmith._params import check_choice
 from tagsmith._plural import plural, plural_s
 from tagsmith._shell import shell_path
-from tagsmith._surface import on_command_line, said
+from tagsmith._surface import said
 from tagsmith.data.csvlimits import (
     CSV_FIELD_LIMIT,
     blank_header_error,
@@ -249,20 +249,30 @@ LIBMULTILABEL_CONVERT = ("tagsmith's TSV puts the text first: awk -F'\\t' -v OFS
 LIBMULTILABEL_ADVICE = ("if this is LibMultiLabel's text format (LABELS<TAB>TEXT, or "
                         f"ID<TAB>LABELS<TAB>TEXT), {LIBMULTILABEL_CONVERT}")
 #: Annif's vocabulary with notations (``<uri><TAB>label<TAB>notation``) read as a corpus
-VOCABULARY_ADVICE = ("this looks like a vocabulary (Annif's <URI><TAB>LABEL<TAB>NOTATION), "
-                     "not a corpus: pass it as --vocab (a corpus line is TEXT, a tab, then "
-                     "its labels)")
+_VOCABULARY_SEEN = ("this looks like a vocabulary (Annif's <URI><TAB>LABEL<TAB>NOTATION), "
+                    "not a corpus: ")
+_CORPUS_LINE = " (a corpus line is TEXT, a tab, then its labels)"
+VOCABULARY_ADVICE = _VOCABULARY_SEEN + "pass it as --vocab" + _CORPUS_LINE
+#: :data:`VOCABULARY_ADVICE` to a Python caller (its own constant, not a replace of the
+#: command's: a reworded command's text fell back to it silently)
+VOCABULARY_ADVICE_PYTHON = _VOCABULARY_SEEN + "load it with load_vocabulary" + _CORPUS_LINE
 #: GoEmotions' raw TSV as published (``TEXT<TAB>4,27<TAB>eebbqej``), and the commands
 #: converting it (its ids a vocabulary's notations: the ids read as the emotions' names;
 #: emotions.txt numbered as the list reader numbers it, :data:`LIST_TO_TSV_AWK`, where
 #: ``NR-1`` counted a comment or blank line and kept a CRLF copy's CRs)
-GOEMOTIONS_ADVICE = (
+_GOEMOTIONS_CONVERT = (
     "this looks like GoEmotions' raw TSV: TEXT<TAB>LABEL IDS<TAB>COMMENT ID, numeric label "
     "ids in column 2 (comma-separated; the lines of its emotions.txt, from 0) and a "
     "comment id in column 3, where tagsmith's TSV is TEXT<TAB>LABELS: convert it with "
     "awk -F'\\t' -v OFS='\\t' '{gsub(/,/, \" \", $2); print $1, $2}' train.tsv > "
-    "train-tagsmith.tsv, and give --vocab vocab.tsv naming the ids (notation column 3): "
-    f"awk '{list_to_tsv_awk('urn:goemotions:')}' emotions.txt > vocab.tsv")
+    "train-tagsmith.tsv, and ")
+_GOEMOTIONS_VOCABULARY = ("vocab.tsv naming the ids (notation column 3): "
+                          f"awk '{list_to_tsv_awk('urn:goemotions:')}' emotions.txt > vocab.tsv")
+GOEMOTIONS_ADVICE = _GOEMOTIONS_CONVERT + "give --vocab " + _GOEMOTIONS_VOCABULARY
+#: :data:`GOEMOTIONS_ADVICE` to a Python caller: the parameter, not a function (it is
+#: raised by :func:`read_tsv`, which other readers than read_labelled call)
+GOEMOTIONS_ADVICE_PYTHON = (_GOEMOTIONS_CONVERT + "give label_space=load_vocabulary("
+                            "'vocab.tsv'), " + _GOEMOTIONS_VOCABULARY)
 #: column 2 of GoEmotions' raw TSV: numeric label ids, comma-separated (``4,27``), each
 #: one of its 28 emotions' (0-27: ``2020`` is no such id, a year)
 _NUMERIC_IDS = re.compile(r"(?:[0-9]|1[0-9]|2[0-7])(?:,(?:[0-9]|1[0-9]|2[0-7]))*")
@@ -1587,17 +1597,15 @@ def _three_columns_advice(columns: list[str], path: Path) -> str:
     wrote gzip bytes)."""
     if is_lone_uri(columns[0]):  # <uri>: no document's text, as every other peer's is
         # a Python caller was told to pass it as --vocab, an option no function has
-        return said(VOCABULARY_ADVICE, VOCABULARY_ADVICE.replace(
-            "pass it as --vocab", "load it with load_vocabulary"))
+        return said(VOCABULARY_ADVICE, VOCABULARY_ADVICE_PYTHON)
     ids, tail = columns[1].strip(), columns[2].strip()
     # ids of 28 emotions and a Reddit id: a native corpus's labels typed TAB-separated
     # ('TEXT<TAB>2020<TAB>2021') or a language beside them ('3<TAB>en') were told they
     # were GoEmotions', the advice dropping column 3
     if (_NUMERIC_IDS.fullmatch(ids) and _REDDIT_ID.fullmatch(tail)
             and len(columns[0].split()) > 1):
-        return _command_of(said(GOEMOTIONS_ADVICE, GOEMOTIONS_ADVICE.replace(
-            "give --vocab vocab.tsv naming", "give read_labelled load_vocabulary('vocab.tsv') "
-            "as its label space, vocab.tsv naming")), "train.tsv > train-tagsmith.tsv", path)
+        return _command_of(said(GOEMOTIONS_ADVICE, GOEMOTIONS_ADVICE_PYTHON),
+                           "train.tsv > train-tagsmith.tsv", path)
     return _command_of(LIBMULTILABEL_ADVICE, LIBMULTILABEL_EXAMPLE, path)
 
 
@@ -2998,10 +3006,13 @@ def check_not_a_vocabulary(texts: Sequence[str], path: str | Path, *,
     the command's option that takes a vocabulary (``taxonomy`` has ``--map-to``, no
     ``--vocab``); None for a command reading documents for a bundle, which holds its
     vocabulary (suggest, shift; eval and calibrate, with ``labelled``: see
-    :func:`vocabulary_refused`).
+    :func:`vocabulary_refused`). The option is named while a command runs
+    (:func:`tagsmith._surface.said`); a Python caller is told ``load_vocabulary``.
 
+    >>> from tagsmith._surface import command_line
     >>> try:
-    ...     check_not_a_vocabulary(["<u:a>"], "v.tsv", vocab_option="--map-to")
+    ...     with command_line():
+    ...         check_not_a_vocabulary(["<u:a>"], "v.tsv", vocab_option="--map-to")
     ... except DataError as exc:
     ...     print(str(exc).split("(")[1].split(";")[0])
     give it as --map-to
@@ -3101,6 +3112,8 @@ def vocabulary_refused(why: str, path: str | Path, *, vocab_option: str | None =
 as --vocab; a corpus line is TEXT, a tab, then its labels)
     >>> str(vocabulary_refused("lone URIs", "v.tsv")).split("(")[1].split(";")[0]
     'load it with load_vocabulary'
+    >>> str(vocabulary_refused("lone URIs", "v.tsv", vocab_option="--map-to")).split("(")[1][:28]
+    'load it with load_vocabulary'
     >>> print(vocabulary_refused("its header is a vocabulary's", "v.csv", given=True))
     v.csv: its header is a vocabulary's: this is a vocabulary, the one given as --vocab, \
 not a corpus (give a corpus of documents in its place; a corpus line is TEXT, a tab, then its \
@@ -3117,9 +3130,10 @@ labels)
     else:
         what = "a vocabulary"
         # read_labelled's default named train's --vocab to a Python caller, where the same
-        # vocabulary with notations (3 columns) was told load_vocabulary
-        where = (("load it with load_vocabulary" if vocab_option == "--vocab"
-                  and not on_command_line() else f"give it as {vocab_option}")
+        # vocabulary with notations (3 columns) was told load_vocabulary: the option is
+        # the command's, named while a command runs (said), whatever its name (a
+        # default of '--vocab' checked beside said() was two ways of telling one thing)
+        where = (said(f"give it as {vocab_option}", "load it with load_vocabulary")
                  if vocab_option else "BUNDLE holds its vocabulary")
         hint = f"{where}; {lines}" if labelled else f"{where}; give documents: {lines}"
     return VocabularyAsCorpusError(f"{why}: this is {what}, not a corpus ({hint})", why=why,
