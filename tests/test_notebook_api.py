@@ -334,6 +334,55 @@ def test_zero_shot_from_python_checks_the_language_of_a_sample_and_warns_once(ca
            "50" in caplog.text, caplog.text
 
 
+def test_zero_shot_language_check_is_afresh_for_a_copy_and_when_asked(caplog):
+    """A scorer that had warned checked no more: its restricted() copy and a pickled
+    copy (a pool's) carried that state to a new corpus, and predict_topk(...,
+    warn_foreign=True) checked nothing. A later call read a flat 100 texts: a share of
+    1% in another language in a call of 100,000 went unsaid more than one time in three;
+    it reads a tenth of them now, up to FOREIGN_SAMPLE."""
+    import pickle
+
+    from tagsmith.zeroshot.scorer import FOREIGN_SAMPLE
+
+    space = LabelSpace.from_names(["tax relief", "renewable energy"])
+    german = [f"Die Rolle der Steuervergünstigung {i} für die Energiewende" for i in range(50)]
+    english = [f"The role of tax relief number {i} for the energy transition"
+               for i in range(50)]
+    zeroshot = ZeroShotClassifier(space, _CountingEncoder())
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        zeroshot.predict_topk(german, k=1)
+    assert caplog.text.count("another language") == 1, caplog.text
+    assert "unless given warn_foreign=True" in caplog.text
+    copies = {"restricted": zeroshot.restricted(np.ones(len(space), dtype=bool)),
+              "pickled": pickle.loads(pickle.dumps(zeroshot))}
+    for name, copy in copies.items():
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="tagsmith"):
+            copy.predict_topk(german, k=1)
+        assert "50 of 50 documents look written in another language" in caplog.text, name
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        zeroshot.predict_topk(german, k=1)  # the default: said once
+        assert "another language" not in caplog.text
+        zeroshot.predict_topk(german, k=1, warn_foreign=True)
+        assert "50 of 50 documents" in caplog.text, caplog.text
+        caplog.clear()
+        zeroshot.suggest(german, k=1, warn_foreign=True)
+        assert "50 of 50 documents" in caplog.text, caplog.text
+        caplog.clear()
+        zeroshot.suggest(german, k=1)
+    assert "another language" not in caplog.text, caplog.text
+    # a later call reads a tenth of its texts, from FOREIGN_SAMPLE_LATER to FOREIGN_SAMPLE
+    clean = ZeroShotClassifier(space, _CountingEncoder())
+    with caplog.at_level("WARNING", logger="tagsmith"):
+        clean.predict_topk(english * (FOREIGN_SAMPLE // len(english)), k=1)
+        assert "another language" not in caplog.text
+        mixed = [german[i % 50] if i % 10 == 0 else english[i % 50] for i in range(5_000)]
+        clean.predict_topk(mixed, k=1)
+    assert "of 500 documents (a sample, evenly spaced, of the 5,000 given)" in caplog.text, \
+        caplog.text
+
+
 @pytest.mark.parametrize(("fields", "python", "cli"), [
     ({"model": "dense_knn"}, "dense rows (featurizer='embedding')",
      "dense rows (--featurizer embedding)"),

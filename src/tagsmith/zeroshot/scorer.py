@@ -1348,10 +1348,28 @@ _FOREIGN_ADVICE_PYTHON_LANG = ("name the labels in the documents' language "
 #: 1% in another language is all but sure to show in 1,000 (the chance it does not:
 #: 0.99 ** 1000, 4e-5)
 FOREIGN_SAMPLE = 1_000
-#: ... and of a later call's, once a scorer has read :data:`FOREIGN_SAMPLE` texts without
-#: a warning: a stream scored in batches of 1,000 was checked whole, batch by batch (a
-#: share of 10% in another language shows in 100 all but surely: 0.9 ** 100, 3e-5)
+#: ... and at least so many of a later call's, once a scorer has read
+#: :data:`FOREIGN_SAMPLE` texts without a warning (a tenth of the call's texts, from
+#: this up to :data:`FOREIGN_SAMPLE`: :func:`_later_sample`): a stream scored in batches
+#: of 1,000 was checked whole, batch by batch (a share of 10% in another language shows
+#: in 100 all but surely: 0.9 ** 100, 3e-5)
 FOREIGN_SAMPLE_LATER = 100
+#: the state of the language check (:meth:`ZeroShotClassifier.predict_topk`): what this
+#: scorer read and whether it warned. Not carried to a copy (:meth:`restricted`, a pickle
+#: for a pool): a copy of a scorer that had warned scored a new corpus unchecked
+_FOREIGN_STATE = ("_foreign_said", "_foreign_read")
+
+
+def _later_sample(n_texts: int) -> int:
+    """How many of a call's ``n_texts`` the language check reads once its scorer has
+    read :data:`FOREIGN_SAMPLE`: a tenth, at least :data:`FOREIGN_SAMPLE_LATER`, at most
+    :data:`FOREIGN_SAMPLE`. A flat 100 read of a later call of 100,000 texts missed a share
+    of 1% in another language more than one time in three (0.99 ** 100, 0.37).
+
+    >>> _later_sample(500), _later_sample(5_000), _later_sample(100_000)
+    (100, 500, 1000)
+    """
+    return max(FOREIGN_SAMPLE_LATER, min(FOREIGN_SAMPLE, n_texts // 10))
 
 
 class ForeignTexts:
@@ -1645,8 +1663,10 @@ class ZeroShotClassifier:
 
     def __getstate__(self) -> dict:
         # a multiprocessing pool pickles its arguments: the lock failed it ("cannot
-        # pickle '_thread.lock' object"); the copy gets a lock of its own
-        return {name: value for name, value in self.__dict__.items() if name != "_index_lock"}
+        # pickle '_thread.lock' object"); the copy gets a lock of its own. The language
+        # check's state stays too: a copy checks the texts it is given afresh
+        return {name: value for name, value in self.__dict__.items()
+                if name != "_index_lock" and name not in _FOREIGN_STATE}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -1728,7 +1748,8 @@ class ZeroShotClassifier:
         where asking this scorer for ``k`` plus every label denied ranked nearly the
         whole vocabulary for each document (``zeroshot --only`` of 10 of YSO's 25,000
         labels). Label ids stay those of ``label_space``; the embeddings and the hubness
-        correction are shared, not recomputed.
+        correction are shared, not recomputed. The copy checks its texts' language
+        afresh (:meth:`predict_topk`), whether or not this scorer has warned.
 
         The allowed rows are searched as ``"auto"`` searches that many rows (exactly up
         to :data:`HNSW_FROM_ROWS` of them, else by an HNSW graph of their own, built
@@ -1779,10 +1800,12 @@ class ZeroShotClassifier:
         (:class:`ForeignTexts`: the encoder was trained on English, and matches them
         little better than chance), unless ``warn_foreign`` is false (``None``: as
         ``warn``): at most :data:`FOREIGN_SAMPLE` of a call's texts, evenly spaced, are
-        checked (:data:`FOREIGN_SAMPLE_LATER` once this scorer has read that many), and
-        once a call has warned, this scorer checks no more (a notebook scoring a stream
-        in batches was warned on every batch, and checking each of 100,000 texts cost
-        7 s).
+        checked (a tenth of them, :data:`FOREIGN_SAMPLE_LATER` to :data:`FOREIGN_SAMPLE`,
+        once this scorer has read that many), and once a call has warned, this scorer
+        checks no more by default (a notebook scoring a stream in batches was warned on
+        every batch, and checking each of 100,000 texts cost 7 s); ``warn_foreign=True``
+        checks a call's texts all the same (a new corpus), as a first call's. A copy
+        (:meth:`restricted`, a pickle) checks afresh.
 
         ``vectors``: the texts' embeddings, one row a text, where the caller has them
         (``label --shortlist-zeroshot``'s, read from its cache); ``None``: embedded here.
@@ -1796,15 +1819,18 @@ class ZeroShotClassifier:
             raise InvalidParameterError("vectors", f"{len(texts):,} rows (one a text)",
                                         f"{len(vectors):,}")
         topk = self.topk_from_embeddings(vectors, k)
-        if (warn if warn_foreign is None else warn_foreign) and not getattr(
-                self, "_foreign_said", False):
+        # warn_foreign=True, given: checked even after a warning (a second corpus got
+        # none, asked for or not), read as a first call's
+        forced = warn_foreign is True
+        if (warn if warn_foreign is None else warn_foreign) and (
+                forced or not getattr(self, "_foreign_said", False)):
             # a notebook zero-shotting German texts with English names was told nothing
             # (P@1 0.37 against 1.00 on their translations): the command line's check,
             # on a sample, and said once a scorer (a race of two threads says it twice)
             foreign = ForeignTexts(self.lang, python=True)
             read = getattr(self, "_foreign_read", 0)
-            checked = _evenly_spaced(texts, FOREIGN_SAMPLE if read < FOREIGN_SAMPLE
-                                     else FOREIGN_SAMPLE_LATER)
+            checked = _evenly_spaced(texts, FOREIGN_SAMPLE if forced or read < FOREIGN_SAMPLE
+                                     else _later_sample(len(texts)))
             foreign.add(checked)
             self._foreign_read = read + len(checked)
             if foreign.n_docs:
@@ -1812,7 +1838,8 @@ class ZeroShotClassifier:
                 foreign.warn(len(checked), (_FOREIGN_ADVICE_PYTHON if foreign.english
                                             else _FOREIGN_ADVICE_PYTHON_LANG)
                              + " (said once for this ZeroShotClassifier: its later calls "
-                             "are not checked)", sampled_from=len(texts))
+                             "are not checked unless given warn_foreign=True)",
+                             sampled_from=len(texts))
         blank = blank_texts(texts)
         if blank.any():
             if warn:
@@ -1821,7 +1848,7 @@ class ZeroShotClassifier:
         return topk
 
     def suggest(self, texts: Iterable[str], *, k: int = 10, lang: str | None = None,
-                warn_foreign: bool = True) -> list[list[Suggestion]]:
+                warn_foreign: bool | None = None) -> list[list[Suggestion]]:
         """:meth:`predict_topk`'s labels by name, as :meth:`TextClassifier.suggest
         <tagsmith.pipeline.classifier.TextClassifier.suggest>` gives them: per text, its
         ``k`` best labels, best first, each a
@@ -1829,7 +1856,8 @@ class ZeroShotClassifier:
         ``label``: the name in ``lang``, None: the language the scorer embedded names
         in; ``score``: the cosine). A blank text gets none. A table of them:
         ``pandas.DataFrame([s.to_dict() for s in row])`` per text. ``warn_foreign``:
-        as :meth:`predict_topk`'s (false: no warning of texts in another language).
+        as :meth:`predict_topk`'s (false: no warning of texts in another language; None,
+        the default: checked until this scorer has warned; true: checked even after).
         """
         from tagsmith.pipeline.classifier import Suggestion
 
