@@ -4368,7 +4368,8 @@ def test_distill_and_label_student_warn_of_one_label_a_document_as_train_does(tm
             for i, t in enumerate(texts)))
         caplog.clear()
         result = CliRunner().invoke(tagsmith_cli.cli, [
-            "distill", str(labels), "--vocab", str(vocab), "-o", str(tmp_path / f"m{both}")])
+            "distill", str(labels), "--vocab", str(vocab), "--vocab-prefix", "u:",
+            "-o", str(tmp_path / f"m{both}")])
         assert result.exit_code == 0, result.output
         said = " ".join(caplog.text.split())
         if both:
@@ -4376,8 +4377,9 @@ def test_distill_and_label_student_warn_of_one_label_a_document_as_train_does(tm
             continue
         assert ("every one of the 40 labelled documents carries exactly one label, and the "
                 "student may give a document several") in said, said
-        assert (f"tagsmith audit {labels} --vocab {vocab} --single-label no "
-                "--review-sample N") in said, said
+        # the audit reads the labels as distill read them: its --vocab-prefix too
+        assert (f"tagsmith audit {labels} --vocab {vocab} --vocab-prefix u: --single-label "
+                "no --review-sample N") in said, said
         assert f"if the LLM was asked for one label a document, {labels} holds" in said
     docs = tmp_path / "docs.txt"
     docs.write_text("".join(t + "\n" for t in texts))
@@ -4392,3 +4394,44 @@ def test_distill_and_label_student_warn_of_one_label_a_document_as_train_does(tm
     assert ("labelled documents carries exactly one label, and the student may give a "
             "document several") in said, said
     assert f"tagsmith audit {out} --vocab {vocab} --single-label no" in said, said
+    # label prints no agreement with the teacher: the warning speaks of none
+    assert "agreement with the teacher" not in said, said
+
+
+def test_one_label_warning_counts_the_labels_the_student_learns(tmp_path, caplog):
+    """distill counted any nonzero score as a label: a document given music at 0.9 and
+    sport at 0.2 (no positive the student learns) read as two, and the warning was not
+    given. label --student counted this run's labels alone, where the student also
+    learnt --labelled's documents, some given two: it warned of one label a document."""
+    caplog.set_level("WARNING", logger="tagsmith")
+    vocab = sport_vocab(tmp_path)
+    texts = [f"a piano concert number {i}" if i % 2 else f"a football match number {i}"
+             for i in range(40)]
+    labels = tmp_path / "l.jsonl"
+    labels.write_text("".join(json.dumps(
+        {"id": str(i), "text": t,
+         "labels": ["u:music" if i % 2 else "u:sport"] + (["u:music"] if i == 4 else []),
+         "scores": [0.9] + ([0.2] if i == 4 else [])}) + "\n"
+        for i, t in enumerate(texts)))
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "distill", str(labels), "--vocab", str(vocab), "-o", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert "every one of the 40 labelled documents carries exactly one label" in " ".join(
+        caplog.text.split()), caplog.text
+    # --labelled: an earlier run's labels, ten documents given both labels at 0.9
+    docs = tmp_path / "docs.txt"
+    docs.write_text("".join(t + "\n" for t in texts))
+    earlier = tmp_path / "day1.jsonl"
+    earlier.write_text("".join(json.dumps(
+        {"id": str(i + 1), "text": texts[i], "labels": ["u:sport", "u:music"],
+         "scores": [0.9, 0.9]}) + "\n" for i in range(10)))
+    caplog.clear()
+    with LocalChatServer(_one_label_answer) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "label", str(docs), "--vocab", str(vocab), "-o", str(tmp_path / "o.jsonl"),
+            "--budget", "12", "--rounds", "2", "--llm", "t", "--labelled", str(earlier),
+            "--cache", str(tmp_path / "c.sqlite"), "--student", str(tmp_path / "s"),
+            "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    assert "labelled before" in result.output, result.output
+    assert "exactly one label" not in caplog.text, caplog.text

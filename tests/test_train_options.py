@@ -812,6 +812,23 @@ def test_train_s_one_label_warning_advises_an_audit_command_that_runs(tmp_path, 
     assert f"tagsmith audit '{corpus}' --single-label no" in caplog.text, caplog.text
 
 
+def test_train_s_one_label_warning_names_the_vocabulary_and_selection_train_read(tmp_path,
+                                                                                  caplog):
+    """train given --vocab (and --vocab-prefix) advised ``tagsmith audit CORPUS
+    --single-label no`` with neither: that audit derived the labels from the corpus and
+    lost the vocabulary's names and hierarchy. The command names them as train read them."""
+    corpus = _topics_corpus(tmp_path / "c.tsv")
+    vocab = tmp_path / "v.tsv"
+    vocab.write_text("<u:a>\ta\n<u:b>\tb\n<u:c>\tc\n")
+    caplog.set_level("WARNING", logger="tagsmith")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "train", str(corpus), "--vocab", str(vocab), "--vocab-prefix", "u:", "-o",
+        str(tmp_path / "m"), *FAST])
+    assert result.exit_code == 0, result.output
+    assert (f"tagsmith audit {corpus} --vocab {vocab} --vocab-prefix u: --single-label no"
+            in caplog.text), caplog.text
+
+
 def test_train_on_one_same_label_everywhere_is_not_warned_of_several(tmp_path, caplog):
     """Every document given the one same label (a model of one label): train warned
     that the model may give a document several, as the audit's note (two labels in use

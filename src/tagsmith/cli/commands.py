@@ -393,12 +393,10 @@ def train(obj, corpus, output, vocab, model, dev, dev_fraction, no_refit, param,
     # --bundle under --single-label auto takes it (bundles before it record none: auto)
     classifier.manifest["training"]["single_label"] = single_label
     classifier.save(output)
-    from tagsmith._shell import shell_path
-
-    # the corpus as a word of the audit command it advises ('my docs.tsv' split in two)
+    # the audit command it advises, with the vocabulary and selection train read
     one_label = _one_label_training_warning(classifier.manifest["training"]["label_cardinality"],
                                             classifier.thresholds.max_labels, single_label,
-                                            printable(shell_path(corpus)),
+                                            audit_words(corpus, vocab),
                                             n_used=_labels_in_use(data.Y))
     if classifier.conformal is not None:  # as calibrate warns of its --alpha
         # the bundle's alpha: suggest --sets would answer every label
@@ -517,12 +515,29 @@ def _labels_in_use(Y) -> int:
     return int(np.count_nonzero(np.bincount(Y.indices, minlength=Y.shape[1])))
 
 
+def audit_words(corpus: str, vocab: str | None) -> str:
+    """``corpus`` and the vocabulary options a command read it with (``--vocab`` and its
+    ``--vocab-type``, ``--vocab-scheme``, ``--vocab-prefix``), as the words after
+    ``tagsmith audit`` in a command a warning advises: train's one-label warning named
+    the corpus alone, and an audit of it derived the labels from the corpus, losing
+    the vocabulary's names and hierarchy (distill's named ``--vocab`` and dropped the
+    selection). Each word quoted for a shell ('my docs.tsv' split in two)."""
+    from tagsmith._shell import shell_path
+
+    words = [shell_path(corpus)]
+    if vocab:
+        words += [f"--vocab {shell_path(vocab)}", *_selection_options()]
+    return printable(" ".join(words))
+
+
 def _one_label_training_warning(cardinality: dict, max_labels: int | None,
                                 single_label: str, corpus: str = "CORPUS", *,
                                 n_used: int | None = None,
-                                teacher: str | None = None) -> str | None:
+                                teacher: str | None = None,
+                                figures: bool = True) -> str | None:
     """train's warning (and distill's and label --student's: ``teacher``, the file of
-    the LLM's labels given, ``corpus`` then naming it with its vocabulary) where every
+    the LLM's labels given, ``corpus`` then naming it with its vocabulary; ``figures``
+    False where the command prints no agreement with the teacher, label's) where every
     labelled document of CORPUS carries exactly one label
     (``cardinality``: the manifest's ``training.label_cardinality``) and the model may
     give several (``max_labels`` not 1, and ``n_used``, the labels the documents carry,
@@ -558,13 +573,15 @@ def _one_label_training_warning(cardinality: dict, max_labels: int | None,
             or (n_used is not None and n_used < 2)
             or cardinality.get("share_one_label") != 1.0):
         return None
-    model, figures = (("model", "train's held-out figures") if teacher is None else
-                      ("student", "its agreement with the teacher"))
+    model, said = (("model", "train's held-out figures") if teacher is None else
+                   ("student", "its agreement with the teacher"))
+    # label --student prints no agreement with the teacher: the words named figures unseen
+    counted = (f", and {said} count{'s' if teacher else ''} a second label it suggests "
+               "as wrong" if figures else "")
     return (f"every one of the {n:,} labelled documents carries exactly one label, and the "
             f"{model} may give a document several: if a document can carry several labels "
             "and was coded with its main one alone (a library's main subject), the "
-            f"{model} learnt a second subject as evidence against the first, and {figures} "
-            f"count{'s' if teacher else ''} a second label it suggests as wrong. Audit it "
+            f"{model} learnt a second subject as evidence against the first{counted}. Audit it "
             f"with tagsmith audit {corpus} --single-label no --review-sample N (then "
             "tagsmith estimate-noise on the decided sample) to measure how many labels "
             "were left off; "
@@ -574,20 +591,30 @@ def _one_label_training_warning(cardinality: dict, max_labels: int | None,
                "one alone: label again asking for every label that applies"))
 
 
-def warn_one_label_student(classifier, Y, labels: str, vocab: str) -> None:
+def warn_one_label_student(classifier, Y, labels: str, vocab: str, *,
+                           figures: bool = True) -> None:
     """distill's and label --student's one-label warning, as train's
-    (:func:`_one_label_training_warning`): the LLM's labels of ``labels`` (``Y``), one
-    a document, taught a student that may give several. They said nothing where train
-    warned (an LLM asked for one label a document gives the same corpus)."""
-    from tagsmith._shell import shell_path
+    (:func:`_one_label_training_warning`): the LLM's labels of ``labels`` (``Y``, the
+    soft targets the student learnt), one a document, taught a student that may give
+    several. They said nothing where train warned (an LLM asked for one label a
+    document gives the same corpus). A label counts at the target the student learns
+    a positive at (:data:`~tagsmith.pipeline.distill.LEARNT_TARGET`): any nonzero score
+    counted, a document given one label at 0.9 and another at 0.2 read as two.
+    ``figures``: the command prints the student's agreement with the teacher."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.distill import LEARNT_TARGET
     from tagsmith.pipeline.train import label_cardinality
 
+    learnt = sp.csr_matrix(Y, dtype=np.float64, copy=True)
+    learnt.data = (learnt.data >= LEARNT_TARGET).astype(np.float64)
+    learnt.eliminate_zeros()
     # counted off Y: label --student's active student records no training section
     message = _one_label_training_warning(
-        label_cardinality(Y),
-        classifier.thresholds.max_labels, "auto",
-        f"{printable(shell_path(labels))} --vocab {printable(shell_path(vocab))}",
-        n_used=_labels_in_use(Y), teacher=printable(labels))
+        label_cardinality(learnt),
+        classifier.thresholds.max_labels, "auto", audit_words(labels, vocab),
+        n_used=_labels_in_use(learnt), teacher=printable(labels), figures=figures)
     if message:
         warn(message)
 

@@ -1404,7 +1404,10 @@ def label(obj, corpus, vocab, output, shortlist_bundle, shortlist_zeroshot, cach
                        + (f" ({before:,} labelled before, by --labelled)" if before else "")
                        + f" -> {printable(student)}")
             # as distill and train warn of labels one a document (an LLM asked for one)
-            warn_one_label_student(result["student"], result["Y"], output, vocab)
+            # counted on what the student learnt (--labelled's documents too); label
+            # prints no agreement with the teacher for the warning to speak of
+            warn_one_label_student(result["student"], result.get("Y_learnt", result["Y"]),
+                                   output, vocab, figures=False)
         active_record = result["summary"].get("active", {})
         if active_record.get("rare_share"):
             # what the share spent and bought, run-wide (each round's record has its own):

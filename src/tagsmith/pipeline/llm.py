@@ -1497,7 +1497,9 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
     the copies of those (equal texts, case and spacing aside; never sent) in pool order,
     each with its document's targets (counted in the summary's
     ``active.n_copies_labelled``; ``"copy_of"`` holds, per row, the pool index of the
-    document a copy copies, -1 for the documents answered), ``"unknown"`` (with a budget
+    document a copy copies, -1 for the documents answered), ``"Y_learnt"`` (the
+    targets the student learnt: those of ``labelled``'s documents in the pool, then the
+    answered ones', no copy), ``"unknown"`` (with a budget
     or without) per row the names its answer gave that no one label has (a copy: its
     document's), ``"offered"`` (with a shortlist) per row the label ids its prompt
     offered, ``student`` is the model
@@ -1829,8 +1831,13 @@ def label_corpus(texts: Sequence[str], label_space: LabelSpace, client: LLMClien
         distilled.classifier.manifest["distillation"].update(
             human_accuracy=record["human_accuracy"], human_n_docs=record["n_docs"],
             human_n_taught_left_out=record["n_taught_left_out"])
+    # the targets the student learnt: the documents labelled before (--labelled) and the
+    # ones answered, each text once (no copy); "Y" holds this run's lines alone
+    learnt = (distilled.Y_teacher if labelled is None or not len(before)
+              else sp.vstack([sp.csr_matrix(Y_before), distilled.Y_teacher]).tocsr())
     return {"rows": rows, "Y": Y, "summary": summary, "student": distilled.classifier,
-            "copy_of": copy_of, "offered": offered, "unknown": unknown}
+            "copy_of": copy_of, "offered": offered, "unknown": unknown,
+            "Y_learnt": learnt}
 
 
 def _dry_run(texts: Sequence[str], label_space: LabelSpace, client: LLMClient,
