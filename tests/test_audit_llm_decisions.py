@@ -860,6 +860,25 @@ def test_apply_review_marks_the_labels_a_person_added_so_the_next_audit_reads_no
     assert 0.9999 < read_audit_corpus(old, SPACE, confidences=True).confidences[0, 0] < 1
 
 
+def test_a_key_given_twice_on_a_line_is_marked_kept_once(tmp_path):
+    """A line whose labels repeat a key (snow twice) got it twice in kept_by_review,
+    and n_kept_marked counted 2 for the one label a person kept."""
+    from tagsmith.audit import KEPT_MARK
+
+    labels = tmp_path / "labels.jsonl"
+    line = {"id": "e", "text": DOCS[4][1], "labels": ["http://x/sun", "http://x/snow",
+                                                      "http://x/snow"],
+            "scores": [0.9, 0.4, 0.4]}
+    labels.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    review = tmp_path / "review.csv"
+    write_review([{**_row(4, "wrong", "snow", "reject"), "doc": 0, "line": 1,
+                   "given_labels": line["labels"]}], review)
+    out = tmp_path / "fixed.jsonl"
+    stats = apply_review(labels, review, out, SPACE)
+    assert stats["n_kept_marked"] == 1
+    assert json.loads(out.read_text(encoding="utf-8"))[KEPT_MARK] == ["http://x/snow"]
+
+
 def test_apply_review_marks_the_labels_a_person_kept_so_the_next_audit_reads_no_llm_doubt(
         tmp_path):
     """A *wrong* row a person rejected keeps its label, and the label kept the LLM's low

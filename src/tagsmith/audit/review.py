@@ -3363,8 +3363,10 @@ def _mark_kept(record, kept_by_key: dict[str, list[tuple[str, int]]], space: Lab
     labels = {label_id for doc_id, label_id in rows
               if not doc_id or _same_id(doc_id, record.doc_id)}
     marked = review_mark(record, KEPT_MARK)
-    new = [key for key in record.labels if key not in marked
-           and _resolve(space, key) in labels and key not in review_mark(record)]
+    # each key once: a line repeating a key got it twice in the mark, counted twice
+    new = list(dict.fromkeys(key for key in record.labels if key not in marked
+                             and _resolve(space, key) in labels
+                             and key not in review_mark(record)))
     if not new:
         return record
     stats["n_kept_marked"] += len(new)
