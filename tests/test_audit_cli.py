@@ -3559,6 +3559,17 @@ def test_label_confidence_cap_with_copies_majority_flags_the_copies_row_outside_
     # counted as the LLM's, and left out of the flagged count)
     assert rule["n_wrong_cap"] == 8 and rule["n_wrong_flagged"] == 9
     assert rule["n_interleaved"] == 4
+    # the page and the command's line say the copies' row beside the two lists' counts,
+    # which alone did not add up to the 9
+    from tagsmith.audit.report import _label_confidence_html
+    from tagsmith.cli.commands import _label_confidence_words
+
+    assert rule["n_wrong_flagged_by_copies"] == 1
+    noise = {"n_flagged_wrong": 9, "method": {"label_confidence": rule}}
+    assert "and --copies-majority&#x27;s 1, flagged by its copies" in \
+        _label_confidence_html(noise)
+    assert "least confident labels in turn, and --copies-majority's 1 (flagged" in \
+        _label_confidence_words(noise)
 
 
 def test_label_confidence_keeps_the_band_budgets_wrong_flags(small_corpus, goemotions_small,

@@ -1992,7 +1992,8 @@ def interleave_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
     evidence (:func:`flag_copies`' majority rows the cap had unflagged, see
     :func:`copies_flagged_anew`), kept at their place and not counted interleaved: the
     copies' row was counted in ``n_interleaved``, and ``n_wrong_flagged`` still gave
-    the cap's count without it."""
+    the cap's count without it; those flagged are counted in
+    ``n_wrong_flagged_by_copies``."""
     rule = issues.details.get("label_confidence")
     if rule is None:
         return issues
@@ -2006,9 +2007,15 @@ def interleave_label_confidence(issues: LabelIssues, confidence: sp.csr_matrix,
         movable &= ~np.isin(keys, outside)
     doubt = doubt[movable[doubt] & issues.flagged[doubt]]
     again, n_interleaved = _interleave(issues, doubt)
+    flagged_wrong = again.flagged & (again.kind == WRONG)
     again.details["label_confidence"] = dict(
-        rule, n_interleaved=n_interleaved,
-        n_wrong_flagged=int(np.count_nonzero(again.flagged & (again.kind == WRONG))))
+        rule, n_interleaved=n_interleaved, n_wrong_flagged=int(np.count_nonzero(flagged_wrong)))
+    if outside is not None and len(outside):
+        # the copies' rows flagged, beside the two lists' counts: the report's "the
+        # audit's X and the LLM's Y in turn" no longer added up to n_wrong_flagged
+        keys = np.asarray(again.doc, np.int64) * again.n_labels + again.label
+        again.details["label_confidence"]["n_wrong_flagged_by_copies"] = int(
+            np.count_nonzero(flagged_wrong & np.isin(keys, outside)))
     return again
 
 

@@ -3232,9 +3232,14 @@ def _label_confidence_words(noise: dict) -> str | None:
     others = (f"; {n_wrong:,} wrong flagged in all, the others outside the two lists "
               "(--band-budget-below, --copies-majority, a single-label corpus's pairs)"
               if n_wrong > int(rule["n_wrong_cap"]) else "")
+    # --copies-majority's rows flagged after the two lists: the counts said did not add
+    # up to the wrong rows flagged
+    n_copies = int(rule.get("n_wrong_flagged_by_copies") or 0)
+    copies = (f", and --copies-majority's {n_copies:,} (flagged by its copies' majority, "
+              "outside the two lists)" if n_copies else "")
     return (f"label confidence: the wrong rows are the audit's "
             f"{rule['n_wrong_flagged_by_audit']:,} and the LLM's "
-            f"{rule['n_wrong_flagged_by_llm']:,} least confident labels in turn, "
+            f"{rule['n_wrong_flagged_by_llm']:,} least confident labels in turn{copies}, "
             f"at most {rule['n_wrong_cap']:,} (the larger of the audit's count "
             f"and the LLM's expected wrong count, "
             f"{rule['n_llm_expected_wrong']:,}: not their sum){others}")
