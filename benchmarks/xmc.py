@@ -328,13 +328,22 @@ def make_data_work_dir(dataset: str, data_dir: Path, work: Path,
 SLICE_SEED = 0
 
 
-def slice_description(max_train_docs: int, slice_mode: str) -> str:
+def slice_description(max_train_docs: int, slice_mode: str, n_train: int | None = None,
+                      drawn: bool | None = None) -> str:
     """The ``slice`` of each JSON line: which training documents the run took, the
-    random sample's seed named (a reader could not tell which sample it was).
+    random sample's seed named (a reader could not tell which sample it was). Where the
+    training file held no more than ``max_train_docs`` (``n_train``, the documents
+    taken, fewer; or, random, ``drawn`` False: :func:`read_splits` drew nothing), every
+    one was taken: "a random sample of 20000 (seed 0)" named a sample never drawn.
 
     >>> slice_description(2000, "first"), slice_description(2000, "random")
     ('first 2000 training documents', 'a random sample of 2000 training documents (seed 0)')
+    >>> slice_description(20000, "random", 7770), slice_description(500, "random", 500, False)
+    ('all 7770 training documents', 'all 500 training documents')
     """
+    if (n_train is not None and n_train < max_train_docs) or (
+            slice_mode == "random" and drawn is False):
+        return f"all {max_train_docs if n_train is None else n_train} training documents"
     if slice_mode == "first":
         return f"first {max_train_docs} training documents"
     return f"a random sample of {max_train_docs} training documents (seed {SLICE_SEED})"
@@ -1010,7 +1019,12 @@ def main() -> None:
               "n_labels": meta["n_labels"], "features": meta["feature_set"],
               **provenance(["numpy", "scipy", "scikit-learn"])}
     if args.max_train_docs is not None:
-        common["slice"] = slice_description(args.max_train_docs, args.slice)
+        # every document, where the file held no more: read_splits then draws nothing
+        # (its note of the draw says when it drew)
+        common["slice"] = slice_description(
+            args.max_train_docs, args.slice, meta["sizes"]["train"],
+            drawn=any(note.startswith("train = a random sample")
+                      for note in meta.get("notes") or []))
         if args.dataset == "yso-finna-en" and args.slice == "first":
             log("warning: yso-finna-en's training file is sorted by label URI, so its first "
                 "documents cover only part of the label space; --slice random gives a "

@@ -2355,3 +2355,18 @@ def test_xmc_random_slice_names_its_seed_in_help_and_results():
     assert xmc.slice_description(500, "random") == (
         "a random sample of 500 training documents (seed 0)")
     assert xmc.slice_description(500, "first") == "first 500 training documents"
+
+
+def test_xmc_slice_of_no_fewer_than_the_training_file_says_all_of_it():
+    """``--max-train-docs`` at least the training file's size takes every document and
+    draws nothing, and ``slice`` said "a random sample of N ... (seed 0)" (or "first N"
+    of a file of fewer): it says all of them."""
+    xmc = _benchmark("xmc")
+    assert xmc.slice_description(20000, "random", 7770, drawn=False) == (
+        "all 7770 training documents")
+    assert xmc.slice_description(20000, "first", 7770) == "all 7770 training documents"
+    # a file of exactly N: nothing drawn, though N documents were taken
+    assert xmc.slice_description(500, "random", 500, drawn=False) == (
+        "all 500 training documents")
+    assert xmc.slice_description(500, "random", 500, drawn=True) == (
+        "a random sample of 500 training documents (seed 0)")
