@@ -591,7 +591,7 @@ def _one_label_training_warning(cardinality: dict, max_labels: int | None,
                "one alone: label again asking for every label that applies"))
 
 
-def warn_one_label_student(classifier, Y, labels: str, vocab: str, *,
+def warn_one_label_student(classifier: TextClassifier, Y: Any, labels: str, vocab: str, *,
                            figures: bool = True) -> None:
     """distill's and label --student's one-label warning, as train's
     (:func:`_one_label_training_warning`): the LLM's labels of ``labels`` (``Y``, the
