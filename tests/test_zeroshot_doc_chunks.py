@@ -217,3 +217,101 @@ def test_chunk_files_left_by_a_stop_after_the_whole_file_are_removed_by_the_next
     again = WordEncoder()
     embed_cached(again, DOCS, cache, kind="document", chunk=10)
     assert again.embedded == [] and not _chunks(cache) and len(_whole(cache)) == 1
+
+
+class Batched(WordEncoder):
+    """A WordEncoder that embeds in batches of ``batch_size`` and says each batch
+    (``on_batch``), as :class:`~tagsmith.zeroshot.encoder.SentenceEncoder` does."""
+
+    batch_size = 4
+
+    def encode(self, texts, *, show_progress=False, on_batch=None):
+        rows = []
+        for start in range(0, len(texts), self.batch_size):
+            rows.append(super().encode(texts[start:start + self.batch_size]))
+            if on_batch is not None:
+                on_batch(len(rows[-1]))
+        return np.vstack(rows) if rows else np.zeros((0, self.dim), np.float32)
+
+
+def _recorded_bars(monkeypatch):
+    """The progress bars made, each as the list of its updates."""
+    import contextlib
+
+    from tagsmith import progress
+
+    bars = []
+
+    @contextlib.contextmanager
+    def progress_bar(**_):
+        bars.append([])
+
+        class Bar:
+            def update(self, n):
+                bars[-1].append(n)
+
+        yield Bar()
+
+    monkeypatch.setattr(progress, "progress_bar", progress_bar)
+    return bars
+
+
+def test_the_one_bar_moves_with_each_batch_of_a_chunk(tmp_path, monkeypatch):
+    """The run's one bar moved once a chunk of 1,024 documents: nothing shown for the
+    first minute at 15-20 documents a second, then once a minute. It moves with each
+    batch the encoder says, within a chunk, and counts each text once."""
+    bars = _recorded_bars(monkeypatch)
+    got = embed_cached(Batched(), DOCS, tmp_path, show_progress=True, kind="document",
+                       chunk=20)
+    assert bars == [[4, 4, 4, 4, 4, 4, 4, 4, 3]]  # chunks of 20 and 15, batches of 4
+    np.testing.assert_array_equal(got, WordEncoder().encode(DOCS))
+    # an encoder that says no batches: the bar moves once a chunk, as before
+    bars.clear()
+    embed_cached(WordEncoder(), DOCS, "", show_progress=True, kind="document", chunk=20)
+    assert bars == [[20, 15]]
+
+
+def test_embed_said_bar_moves_with_the_batches_under_the_probe(tmp_path, monkeypatch):
+    """label --shortlist-zeroshot's probing encoder passes the bar's callback to the
+    wrapped encoder's batches (warm-up, probe and the rest of each chunk)."""
+    from tagsmith.cli import llm_commands
+
+    monkeypatch.setattr(llm_commands, "EMBED_PROBE_FROM", 30)
+    monkeypatch.setattr(llm_commands, "EMBED_WARM_UP", 2)
+    monkeypatch.setattr(llm_commands, "EMBED_PROBE", 4)
+    monkeypatch.setattr(llm_commands, "DOCUMENT_CHUNK", 40)
+    texts = [f"{WORDS[i % len(WORDS)]} story {i}" for i in range(50)]
+
+    class Scorer:
+        show_progress = True
+
+        def __init__(self, encoder):
+            self.encoder = encoder
+
+    bars = _recorded_bars(monkeypatch)
+    got = llm_commands._embed_said(Scorer(Batched()), texts, 0, str(tmp_path))
+    # chunk 1 of 40: warm-up 2, probe 4, the rest 34 in batches of 4; chunk 2 of 10
+    assert bars == [[2, 4] + [4] * 8 + [2] + [4, 4, 2]]
+    np.testing.assert_array_equal(got, WordEncoder().encode(texts))
+
+
+def test_sentence_encoder_says_each_forward_pass(monkeypatch):
+    """SentenceEncoder's ``on_batch`` counts each forward pass of its model (one a
+    batch of sentence-transformers' ``encode``), its batches left as they were."""
+    torch = pytest.importorskip("torch")
+    from tagsmith.zeroshot.encoder import _batches_said
+
+    class Model(torch.nn.Module):
+        def forward(self, features):
+            return features
+
+        def encode(self, texts, batch_size):
+            for start in range(0, len(texts), batch_size):
+                self({"input_ids": torch.zeros((len(texts[start:start + batch_size]), 3))})
+
+    said = []
+    model = Model()
+    with _batches_said(model, said.append):
+        model.encode(["a"] * 10, 4)
+    model.encode(["a"] * 10, 4)  # the hook removed after the block
+    assert said == [4, 4, 2]

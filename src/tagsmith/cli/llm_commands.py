@@ -1831,25 +1831,38 @@ class _ProbingEncoder:
     planned: int | None = None
     timed = False
 
-    def encode(self, texts, *, show_progress: bool | None = None):
+    def encode(self, texts, *, show_progress: bool | None = None, on_batch=None):
         import logging
         import time
 
         import numpy as np
 
+        from tagsmith.zeroshot.scorer import takes_on_batch
+
         texts = list(texts)
         self.embedded += len(texts)
         shown = self.show_progress if show_progress is None else show_progress
         n_docs = len(texts)
+        # the cache's one bar moved by the wrapped encoder's batches (of each chunk)
+        batches = on_batch is not None and takes_on_batch(self.encoder)
+
+        def encode(part, **shown_arg):
+            if batches:
+                return self.encoder.encode(part, on_batch=on_batch, **shown_arg)
+            got = self.encoder.encode(part, **shown_arg)
+            if on_batch is not None:
+                on_batch(len(part))
+            return got
+
         if n_docs < EMBED_PROBE_FROM:
-            return self.encoder.encode(texts, show_progress=shown)
+            return encode(texts, show_progress=shown)
         # every call this large in the same three pieces, timed or not: a chunk's vectors
         # are then the same whichever run embeds it (a rerun after a stop embeds the
         # chunks left, and writes the file a run never stopped writes)
         timed = EMBED_WARM_UP + EMBED_PROBE
-        warm = self.encoder.encode(texts[:EMBED_WARM_UP])  # the model's first call: slow
+        warm = encode(texts[:EMBED_WARM_UP])  # the model's first call: slow
         start = time.perf_counter()
-        probe = self.encoder.encode(texts[EMBED_WARM_UP:timed])
+        probe = encode(texts[EMBED_WARM_UP:timed])
         if not self.timed:  # one rate line a run
             self.timed = True
             rate = EMBED_PROBE / max(time.perf_counter() - start, 1e-6)
@@ -1862,7 +1875,7 @@ class _ProbingEncoder:
                 rate, f"{round(left / 60):,} min" if left >= 90 else f"{max(1, round(left))} s",
                 f"{n_left:,}")
         return np.vstack([warm, probe,
-                          self.encoder.encode(texts[timed:], show_progress=shown)])
+                          encode(texts[timed:], show_progress=shown)])
 
 
 def _union_shortlist(first, second, k: int):

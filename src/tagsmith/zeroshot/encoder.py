@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -245,7 +245,11 @@ sentence-transformers model directory (...), got 'all-MiniLM-L6-v2'
         #: tokenized (see :func:`window_tokenizer`), else None
         self.window = window_tokenizer(self.model)
 
-    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False,
+               on_batch: Callable[[int], object] | None = None) -> np.ndarray:
+        """L2-normalised float32 embeddings of ``texts``; ``on_batch(n)`` called after
+        each of the model's batches of ``n`` texts (a bar of the caller's that moves
+        within a call of 1,024: the same batches, so the same vectors)."""
         from tagsmith.features.tfidf import _as_list
 
         # a bare str would be embedded one character per row
@@ -262,7 +266,8 @@ sentence-transformers model directory (...), got 'all-MiniLM-L6-v2'
         out = np.zeros((len(texts), self.dim), np.float32)
         with progress_bar(total=len(texts), desc="embedding", unit="text",
                           enabled=show_progress) as bar:
-            with torch_threads(self.n_threads), transformers_quiet():
+            with torch_threads(self.n_threads), transformers_quiet(), \
+                    _batches_said(self.model, on_batch):
                 for start in range(0, len(texts), CHUNK):
                     part = texts[start:start + CHUNK]
                     out[start:start + len(part)] = self.model.encode(
@@ -270,6 +275,31 @@ sentence-transformers model directory (...), got 'all-MiniLM-L6-v2'
                         convert_to_numpy=True, show_progress_bar=False)
                     bar.update(len(part))
         return out
+
+
+@contextmanager
+def _batches_said(model: Any, on_batch: Callable[[int], object] | None) -> Iterator[None]:
+    """``on_batch(n)`` called after each forward pass of ``model`` (a torch module, as a
+    sentence-transformers model is: its ``encode`` calls it once a batch) with the
+    batch's count of texts, while in the block; nothing where ``on_batch`` is None or
+    the model takes no forward hook."""
+    register = getattr(model, "register_forward_hook", None)
+    if on_batch is None or not callable(register):
+        yield
+        return
+
+    def hook(_module: Any, inputs: Any, _output: Any) -> None:
+        features = inputs[0] if inputs else None
+        ids = features.get("input_ids") if isinstance(features, dict) else None
+        shape = getattr(ids, "shape", None)
+        if shape:
+            on_batch(int(shape[0]))
+
+    handle = register(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 #: the sentence-transformers modules :func:`config_embedding_dim` reads the output size
@@ -364,8 +394,9 @@ class LazySentenceEncoder:
         """The loaded encoder's (:attr:`SentenceEncoder.window`): loads the model."""
         return self._load().window
 
-    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
-        return self._load().encode(texts, show_progress=show_progress)
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False,
+               on_batch: Callable[[int], object] | None = None) -> np.ndarray:
+        return self._load().encode(texts, show_progress=show_progress, on_batch=on_batch)
 
 
 def sentence_encoder() -> Any:

@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from glob import escape as glob_escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -1053,7 +1053,9 @@ def embed_cached(encoder: Encoder, texts: list[str], cache_dir: str | Path | Non
 def _encode_chunks(encoder: Encoder, texts: list[str], chunk: int, show_progress: bool,
                    each=None) -> np.ndarray:
     """``encoder``'s vectors of ``texts``, handed to it ``chunk`` at a time under one
-    progress bar (one bar a chunk, else), ``each(chunk_texts, vectors)`` called after
+    progress bar (moved by each of the encoder's batches where its ``encode`` takes
+    ``on_batch``, :func:`takes_on_batch`; by each chunk, else), ``each(chunk_texts,
+    vectors)`` called after
     each chunk; the encoder's ``encoding_planned(len(texts))`` first, where it has one.
     Vectors of another shape than ``(len(texts), dim)`` are returned as they are (the
     caller refuses them): the rest is not embedded."""
@@ -1066,9 +1068,23 @@ def _encode_chunks(encoder: Encoder, texts: list[str], chunk: int, show_progress
     out: np.ndarray | None = None  # filled chunk by chunk (no copy of the pieces joined)
     with progress_bar(total=len(texts), desc="embedding", unit="text",
                       enabled=show_progress) as bar:
+        batches = takes_on_batch(encoder)
+        counted = [0, 0]  # the texts the chunk's batches said, the chunk's size
+
+        def on_batch(n: int) -> None:
+            # the bar moved once a chunk: nothing shown for the first minute of a run
+            # at 15-20 documents a second, then once a minute
+            n = min(int(n), counted[1] - counted[0])
+            if n > 0:
+                counted[0] += n
+                bar.update(n)
+
         for start in range(0, len(texts), chunk):
             part = texts[start:start + chunk]
-            got = np.asarray(encoder.encode(part, show_progress=False), dtype=np.float32)
+            counted[:] = [0, len(part)]
+            got = np.asarray(
+                cast(Any, encoder).encode(part, show_progress=False, on_batch=on_batch)
+                if batches else encoder.encode(part, show_progress=False), dtype=np.float32)
             if got.ndim != 2 or got.shape[0] != len(part) or (
                     isinstance(dim, numbers.Integral) and got.shape[1] != dim):
                 return got
@@ -1077,11 +1093,27 @@ def _encode_chunks(encoder: Encoder, texts: list[str], chunk: int, show_progress
             if out is None:
                 out = np.empty((len(texts), got.shape[1]), np.float32)
             out[start:start + len(part)] = got
-            bar.update(len(part))
+            if len(part) > counted[0]:  # what the encoder's batches did not say
+                bar.update(len(part) - counted[0])
     if out is None:
         return np.zeros((0, int(dim) if isinstance(dim, numbers.Integral) else 0),
                         np.float32)
     return out
+
+
+def takes_on_batch(encoder: object) -> bool:
+    """Whether ``encoder.encode`` takes an ``on_batch`` callable (called with the count
+    of texts of each batch it has embedded), for a progress bar that moves within a
+    call (:func:`embed_cached`'s chunks of 1,024)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(encoder.encode).parameters  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError):
+        return False
+    found = parameters.get("on_batch")
+    return found is not None and found.kind in (found.KEYWORD_ONLY,
+                                                found.POSITIONAL_OR_KEYWORD)
 
 
 def _from_chunks(cache_dir: Path, identity: str, texts: list[str], missing: np.ndarray,
