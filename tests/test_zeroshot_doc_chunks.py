@@ -315,3 +315,31 @@ def test_sentence_encoder_says_each_forward_pass(monkeypatch):
         model.encode(["a"] * 10, 4)
     model.encode(["a"] * 10, 4)  # the hook removed after the block
     assert said == [4, 4, 2]
+
+
+def test_a_stop_while_embedding_the_human_sample_keeps_its_finished_chunks(
+        tmp_path, monkeypatch):
+    """label --human's sample was embedded whole, after the corpus: a run stopped while
+    embedding it lost all of it. It is embedded in chunks too, each written as done."""
+    from tagsmith.cli import llm_commands
+
+    monkeypatch.setattr(llm_commands, "DOCUMENT_CHUNK", 10)
+    human = [f"{WORDS[i % len(WORDS)]} sample {i}" for i in range(25)]
+
+    class Scorer:
+        show_progress = False
+
+        def __init__(self, encoder):
+            self.encoder = encoder
+
+        def predict_topk(self, texts, k, *, warn_foreign, vectors):
+            return vectors
+
+    with pytest.raises(Stopped):
+        llm_commands._human_topk(Scorer(StoppingEncoder(stop_at=2)), human, 3, str(tmp_path))
+    assert len(_chunks(tmp_path)) == 1
+    resumed = WordEncoder()
+    got = llm_commands._human_topk(Scorer(resumed), human, 3, str(tmp_path))
+    assert resumed.embedded == human[10:]
+    np.testing.assert_array_equal(got, WordEncoder().encode(human))
+    assert _chunks(tmp_path) == []

@@ -1721,12 +1721,16 @@ def _zeroshot_shortlists(texts, space, k, show_progress, human_texts, cache_dir,
 def _human_topk(scorer, human_texts, k, cache_dir):
     """``scorer.predict_topk(human_texts, k)``, the sample's embeddings read from (and
     written to) ``cache_dir`` as the corpus's are; predict_topk's own handling of blank
-    texts (a copy of it here had to be kept in step)."""
+    texts (a copy of it here had to be kept in step). Embedded in the corpus's chunks
+    (:data:`DOCUMENT_CHUNK`), each written as it is done: a run stopped while embedding
+    the sample lost all of it. (The encoder, a sentence encoder's, hands its model
+    1,024 at a time anyway: the same vectors.)"""
     from tagsmith.zeroshot.scorer import embed_cached
 
     human_texts = list(human_texts)
     vectors = embed_cached(scorer.encoder, human_texts, cache_dir or None,
-                           show_progress=scorer.show_progress, kind="document")
+                           show_progress=scorer.show_progress, kind="document",
+                           chunk=DOCUMENT_CHUNK)
     return scorer.predict_topk(human_texts, k, warn_foreign=False, vectors=vectors)
 
 
