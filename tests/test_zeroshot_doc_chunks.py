@@ -343,3 +343,27 @@ def test_a_stop_while_embedding_the_human_sample_keeps_its_finished_chunks(
     assert resumed.embedded == human[10:]
     np.testing.assert_array_equal(got, WordEncoder().encode(human))
     assert _chunks(tmp_path) == []
+
+
+def test_a_killed_chunk_writes_temporary_file_is_removed_once_old(tmp_path):
+    """A chunk write killed outright (SIGKILL) left its temporary file, which only the
+    next write to the same chunk file removed: never, once the corpus had changed. The
+    corpus's file written (or read) removes those older than STALE_TEMP_SECONDS."""
+    import os
+    import time
+
+    from tagsmith.store.staging import make_staging_file
+
+    old_target = tmp_path / f"documents-{'a' * 32}.part.npz"
+    fd, old = make_staging_file(old_target, ".tmp")
+    os.close(fd)
+    fd, fresh = make_staging_file(tmp_path / f"documents-{'b' * 32}.part.npz", ".tmp")
+    os.close(fd)
+    mine = tmp_path / ".documents-mine.tmp"  # not a name the cache gives: kept
+    mine.write_text("x")
+    past = time.time() - scorer_module.STALE_TEMP_SECONDS - 60
+    os.utime(old, (past, past))
+    os.utime(mine, (past, past))
+    embed_cached(WordEncoder(), DOCS, tmp_path, kind="document", chunk=20)
+    assert not old.exists()
+    assert fresh.exists() and mine.exists()

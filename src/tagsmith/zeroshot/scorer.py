@@ -1190,7 +1190,11 @@ def _prune_chunks(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray) 
     holds (``hashes``, its texts' digests); others (another encoder's, another
     corpus's, a stopped run's) are kept. The digests' set is made only where there is
     a chunk file (a rerun reading its corpus's file looks, for those a run stopped
-    after writing it left)."""
+    after writing it left). The temporary files of chunk writes killed outright
+    (SIGKILL, the OOM killer) more than :data:`STALE_TEMP_SECONDS` ago are removed too:
+    the next write to the same chunk file removed one, and a corpus changed since never
+    writes that chunk again."""
+    _remove_stale_temporaries(cache_dir)
     covered: set[bytes] | None = None
     for path in _named_cache_files(cache_dir, "documents-*.part.npz"):
         try:
@@ -1201,6 +1205,34 @@ def _prune_chunks(cache_dir: Path, identity: str, dim: int, hashes: np.ndarray) 
             covered = _digest_set(hashes)
         if _digest_set(stored) <= covered:
             _remove_cache_file(path)
+
+
+#: a chunk file's temporary file (``.documents-*.part.npz.HOST~NS-PID-*.tmp``, as
+#: :func:`~tagsmith.data.textio.atomic_binary_writer` names it) unchanged for this many
+#: seconds is a killed write's, removed by :func:`_prune_chunks` (a live write of a
+#: chunk takes well under a second)
+STALE_TEMP_SECONDS = 86_400
+
+#: the temporary files :func:`atomic_binary_writer` makes for a chunk file
+_CHUNK_TEMP_NAME = re.compile(r"\.documents-[0-9a-f]{32}\.part\.npz\..+-[0-9]+-[^.]+\.tmp")
+
+
+def _remove_stale_temporaries(cache_dir: Path) -> None:
+    """Remove the temporary files of chunk writes (:data:`_CHUNK_TEMP_NAME`) unchanged
+    for :data:`STALE_TEMP_SECONDS` (each as big as its chunk file, ~1.5 MB)."""
+    import time
+
+    before = time.time() - STALE_TEMP_SECONDS
+    for path in cache_dir.glob(".documents-*.part.npz.*.tmp"):
+        if not _CHUNK_TEMP_NAME.fullmatch(path.name):
+            continue
+        try:
+            if path.stat().st_mtime < before:
+                path.unlink()
+                logger.info("removed %s, the temporary file of a chunk write that was "
+                            "killed", path)
+        except OSError:  # removed meanwhile, not ours to remove
+            continue
 
 
 #: an embedding file not read for this many days is named by :func:`_say_unused`
