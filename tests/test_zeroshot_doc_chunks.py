@@ -298,6 +298,8 @@ def test_embed_said_bar_moves_with_the_batches_under_the_probe(tmp_path, monkeyp
 def test_sentence_encoder_says_each_forward_pass(monkeypatch):
     """SentenceEncoder's ``on_batch`` counts each forward pass of its model (one a
     batch of sentence-transformers' ``encode``), its batches left as they were."""
+    from collections import UserDict
+
     torch = pytest.importorskip("torch")
     from tagsmith.zeroshot.encoder import _batches_said
 
@@ -307,7 +309,9 @@ def test_sentence_encoder_says_each_forward_pass(monkeypatch):
 
         def encode(self, texts, batch_size):
             for start in range(0, len(texts), batch_size):
-                self({"input_ids": torch.zeros((len(texts[start:start + batch_size]), 3))})
+                # a Mapping that is no dict, as transformers' BatchEncoding is
+                self(UserDict(input_ids=torch.zeros((len(texts[start:start + batch_size]),
+                                                     3))))
 
     said = []
     model = Model()

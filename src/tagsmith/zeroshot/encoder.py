@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -290,7 +290,8 @@ def _batches_said(model: Any, on_batch: Callable[[int], object] | None) -> Itera
 
     def hook(_module: Any, inputs: Any, _output: Any) -> None:
         features = inputs[0] if inputs else None
-        ids = features.get("input_ids") if isinstance(features, dict) else None
+        # (sentence-transformers' features are a BatchEncoding: a Mapping, not a dict)
+        ids = features.get("input_ids") if isinstance(features, Mapping) else None
         shape = getattr(ids, "shape", None)
         if shape:
             on_batch(int(shape[0]))
