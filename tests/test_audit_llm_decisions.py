@@ -1628,3 +1628,35 @@ def test_a_label_a_person_added_in_the_deciding_file_is_added_as_a_persons(tmp_p
     line = json.loads(out.read_text(encoding="utf-8"))
     assert line["labels"][-1] == "http://x/rain" and line[REVIEW_MARK] == ["http://x/rain"]
     assert read_audit_corpus(out, SPACE, confidences=True).confidences[0, 0] == 1.0
+
+
+def test_a_label_a_person_kept_in_the_deciding_file_is_given_there(tmp_path):
+    """A deciding file that is apply-review's output names the labels a person kept
+    (``kept_by_review``: a *wrong* row rejected), their scores the LLM's doubt (0.4).
+    Read by ``decide_min_score``, such a label was absent from the answer: a *wrong* row
+    of it was accepted, the label a person had kept removed. It is given, a person's
+    decision whatever its score."""
+    import scipy.sparse as sp
+
+    from tagsmith.audit import KEPT_MARK
+    from tagsmith.pipeline.llm import write_soft_labels
+
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, [DOCS[4][1]], sp.csr_matrix([[0.0, 0.9, 0.4]]), SPACE,
+                      doc_ids=["e"])
+    decide = tmp_path / "decide.jsonl"  # a reviewed copy: a person kept snow there
+    first = json.loads(labels.read_text(encoding="utf-8"))
+    decide.write_text(json.dumps({**first, KEPT_MARK: ["http://x/snow"]}) + "\n",
+                      encoding="utf-8")
+    review = tmp_path / "review.csv"
+    write_review([{**_row(4, "wrong", "snow"), "doc": 0, "line": 1,
+                   "given_labels": first["labels"]}], review)
+    out = tmp_path / "fixed.jsonl"
+    stats = apply_review(labels, review, out, SPACE, decide_from=decide)
+    assert stats["review_decided_by_labels"] == 1 and stats["review_rejected"] == 1
+    assert stats["n_removed"] == 0
+    assert out.read_bytes() == labels.read_bytes()
+    # without the mark, the LLM's 0.4 decides as before: the wrong row accepted
+    decide.write_text(json.dumps(first) + "\n", encoding="utf-8")
+    stats = apply_review(labels, review, out, SPACE, decide_from=decide, overwrite=True)
+    assert stats["n_removed"] == 1

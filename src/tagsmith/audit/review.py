@@ -1118,7 +1118,8 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
                   space_name: str = "the vocabulary") -> LabelAnswers:
     """The labels a label file gives each of its documents, by text fingerprint
     (:func:`doc_key`): ``tagsmith label``'s output (a label counts where its score is at
-    least ``min_score``), or any corpus (each label scores 1). A document the file
+    least ``min_score``, or its line's ``kept_by_review`` names it: a person kept it), or
+    any corpus (each label scores 1). A document the file
     holds twice with other labels is left out (which to believe is not for us to
     guess); one it does not hold (a call that failed or was refused) is not in it.
     A copy ``label --budget`` marks ``"copy_of": ID`` (never sent) has the answer of
@@ -1153,7 +1154,7 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     offered = _OfferedIds(space)
     texts, Y, metas = _read_soft_labels(path, space, vocabulary=space_name,
                                         keys=("unknown_labels", "offered", "scores",
-                                              REVIEW_MARK),
+                                              REVIEW_MARK, KEPT_MARK),
                                         copied=copied,
                                         convert=offered, ids=ids, empty_ok=True)
     offered.warn(path)
@@ -1169,18 +1170,22 @@ def label_answers(path: str | Path, space: LabelSpace, *, min_score: float = 0.5
     unresolved: set[str] = set()  # texts with a line no id and text of its own tell
     for row, text in enumerate(texts):
         start, end = Y.indptr[row], Y.indptr[row + 1]
-        given = frozenset(int(j) for j, v in zip(Y.indices[start:end], Y.data[start:end],
-                                                 strict=True) if v >= min_score)
         key = doc_key(text)
         meta = metas[row]
         named = meta.get("unknown_labels")
         # the answer's stated scores (a label output's), for the labels it adds; read
         # as float32: 6 decimals give the file's number back (label writes 4)
         # (a label a person added, its line's REVIEW_MARK: apply-review's output decides,
-        # scoring 1.0, a person's decision: no LLM's stated 1.0, added with it unmarked)
-        marked = meta.get(REVIEW_MARK)
-        by_person = {_resolve(space, k) for k in marked if isinstance(k, str)} \
-            if isinstance(marked, list) else set()
+        # scoring 1.0, a person's decision: no LLM's stated 1.0, added with it unmarked;
+        # one a person kept, its KEPT_MARK, keeps the LLM's low score beside it: given
+        # whatever that score, a person's decision (read by min_score, a kept 0.4 was
+        # absent, and a wrong row of it accepted: the label a person kept removed)
+        by_person = {_resolve(space, k) for mark in (REVIEW_MARK, KEPT_MARK)
+                     if isinstance(marked := meta.get(mark), list)
+                     for k in marked if isinstance(k, str)}
+        given = frozenset(int(j) for j, v in zip(Y.indices[start:end], Y.data[start:end],
+                                                 strict=True)
+                          if v >= min_score or int(j) in by_person)
         stated = {int(j): round(float(v), 6) for j, v in zip(
             Y.indices[start:end], Y.data[start:end], strict=True)
             if int(j) in given and int(j) not in by_person} \
