@@ -47,8 +47,9 @@ def _keys(name: str, keys: Iterable[str] | str | None) -> list[str]:
 
 def resolve_label(space: LabelSpace, key: str, name: str) -> int:
     """The id of ``key`` in ``space``, or :class:`InvalidParameterError` naming the
-    parameter ``name`` and the key, with the label space's hint where it has one (an
-    alternative label, a name in another case)."""
+    parameter ``name`` and the key, with the label space's hint where it has one (a
+    preferred name in another case or spacing: :meth:`LabelSpace.unknown_hint`; an
+    alternative label is read by :meth:`LabelSpace.lookup`)."""
     try:
         found = space.lookup(key)
     except AmbiguousLabelError as exc:
@@ -56,8 +57,7 @@ def resolve_label(space: LabelSpace, key: str, name: str) -> int:
     if found is None:
         hint = space.unknown_hint(key)
         raise InvalidParameterError(
-            name, f"one of the {len(space):,} labels of the label space (a URI, <URI>, a "
-            "preferred name, a notation or an alternative label"
+            name, f"one of the {len(space):,} " + LABEL_KEY.removesuffix(")")
             + (f"; {hint}" if hint else "") + ")", key)
     return found
 
