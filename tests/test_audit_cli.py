@@ -3568,8 +3568,11 @@ def test_label_confidence_cap_with_copies_majority_flags_the_copies_row_outside_
     noise = {"n_flagged_wrong": 9, "method": {"label_confidence": rule}}
     assert "and --copies-majority&#x27;s 1, flagged by its copies" in \
         _label_confidence_html(noise)
-    assert "least confident labels in turn, and --copies-majority's 1 (flagged" in \
-        _label_confidence_words(noise)
+    words = _label_confidence_words(noise)
+    assert words is not None
+    assert "least confident labels in turn, and --copies-majority's 1 (flagged" in words
+    # the copies' row is the 9th: not said again among "the others outside the two lists"
+    assert words.endswith("not their sum)"), words
 
 
 def test_label_confidence_keeps_the_band_budgets_wrong_flags(small_corpus, goemotions_small,

@@ -3229,12 +3229,14 @@ def _label_confidence_words(noise: dict) -> str | None:
     if not isinstance(rule, dict) or "n_wrong_cap" not in rule:
         return None
     n_wrong = int(noise.get("n_flagged_wrong", 0))
-    others = (f"; {n_wrong:,} wrong flagged in all, the others outside the two lists "
-              "(--band-budget-below, --copies-majority, a single-label corpus's pairs)"
-              if n_wrong > int(rule["n_wrong_cap"]) else "")
     # --copies-majority's rows flagged after the two lists: the counts said did not add
     # up to the wrong rows flagged
     n_copies = int(rule.get("n_wrong_flagged_by_copies") or 0)
+    # "the others" beyond the copies' rows, said beside them: 9 flagged, 8 by the lists
+    # and 1 by the copies, was said twice, the copies' row again among "the others"
+    others = (f"; {n_wrong:,} wrong flagged in all, the others outside the two lists "
+              "(--band-budget-below, --copies-majority, a single-label corpus's pairs)"
+              if n_wrong > int(rule["n_wrong_cap"]) + n_copies else "")
     copies = (f", and --copies-majority's {n_copies:,} (flagged by its copies' majority, "
               "outside the two lists)" if n_copies else "")
     return (f"label confidence: the wrong rows are the audit's "
