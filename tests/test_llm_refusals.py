@@ -785,3 +785,36 @@ def test_a_refusal_written_inside_a_none_label_item_is_a_refusal_not_no_label(tm
         retried = run_label(server, tmp_path, docs, "--retry-refused")
         assert retried.exit_code == 0, retried.output
         assert len(server.requests) == len(lines) + 1
+
+
+@pytest.mark.parametrize("text, refused", [
+    ('{"labels": [{"label": "sport", "confidence": 0.9}], "note": "A match report."}', False),
+    ('{"labels": [{"label": "none", "reason": "No label fits."}]}', False),
+    ('{"labels": [], "note": "I\'m sorry, but I can\'t help with this."}', True),
+    ('{"error": "I cannot assist with that"}', True),
+    ('{"labels": [{"label": "none", "confidence": 1, "reason": "I can\'t help."}]}', True),
+    ('{"labels": [{"label": "none", "confidence": 1}], "note": "I can\'t help."}', True),
+    ('{"labels": [{"label": "sport"}], "note": "I can\'t help with this."}', False),
+    ("I'm sorry, but I can't help with that.", True),
+])
+def test_the_cache_reads_an_answer_saying_no_refusing_words_once(monkeypatch, text, refused):
+    # the refusal check the cache runs on every answer it serves read each answer's JSON
+    # object twice (is_prose_refusal's search, then the one in items too): once, the
+    # answers it reads as refusals the same
+    import tagsmith.labeling.labeler as labeler
+    import tagsmith.labeling.parsing as parsing
+    from tagsmith.data.vocab import Label, LabelSpace
+    from tagsmith.labeling.parsing import LabelResolver
+
+    space = LabelSpace([Label("u:sport", {"en": "sport"})])
+    real = parsing.extract_json_object
+    reads = []
+
+    def counted(*args, **kwargs):
+        reads.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(parsing, "extract_json_object", counted)
+    assert labeler._is_refusal(text, space, LabelResolver(space, ())) is refused
+    if "help" not in text and "assist" not in text:  # no words declining the task
+        assert len(reads) == 1

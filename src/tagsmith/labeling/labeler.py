@@ -1429,10 +1429,15 @@ def _is_refusal(text: str, label_space: LabelSpace, nobody: LabelResolver) -> bo
     for the empty list (:func:`says_no_label`: ``{"labels": [{"label": "none", ...}],
     "note": "I can't help"}``). ``nobody`` resolves no label, so every name is rejected.
     """
-    if is_prose_refusal(text):
+    if prose_refusal(text) is not None:
         return True
+    # this search finds every word json_refusal(text) does, and those in items: an
+    # answer saying none (most) has its JSON read once, not twice (is_prose_refusal's
+    # read, then this one), and this runs on every answer the cache serves
     if json_refusal(text, labels_said_none=True) is None:
         return False  # no such words: most answers, not parsed again
+    if json_refusal(text) is not None:
+        return True  # beside an empty or missing labels list
     try:
         parse_label_answer(text, nobody)
     except RejectedItemsError as exc:
