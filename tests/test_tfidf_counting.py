@@ -281,6 +281,8 @@ def test_fitted_counts_are_scikit_learns_fit_transform(settings, min_df, cache, 
     remembered throughout or forgotten after every text (``CHAR_WB_CACHE``)."""
     monkeypatch.setattr(tfidf, "CHAR_WB_CACHE", cache)
     monkeypatch.setattr(tfidf, "CHAR_WB_WORDS", 10 ** 9 if cache > 1 else 3)
+    # the words' n-grams listed a few at a time too (CHAR_WB_NGRAMS)
+    monkeypatch.setattr(tfidf, "CHAR_WB_NGRAMS", 150_000 if cache > 1 else 5)
     featurizer = TfidfFeaturizer(**{**settings, "min_df": min_df})
     featurizer._fit_texts(TRICKY)  # validated, split_unspaced decided
     for analyzer, ngrams, _ in featurizer._blocks_spec():
@@ -335,3 +337,34 @@ def test_a_fit_takes_each_word_s_char_ngrams_once_however_often_texts_repeat_it(
     calls.clear()
     TfidfFeaturizer(min_df=1).analyze(texts, 1)
     assert sorted(calls) == sorted({"the", "cat", "sat,", "dog", "ran"})
+
+
+def test_a_fit_lists_its_words_char_ngrams_a_bounded_number_at_a_time(monkeypatch):
+    # as a transform does (a fit's n-grams of a batch of Chinese text, with their owners
+    # and a COO copy, were 200-300 MB): the fit shares the transform's batch counting
+    rng = random.Random(7)
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 300)]
+    texts = ["".join(rng.choices(chars, k=400)) for _ in range(30)] + ["", "a b"]
+    monkeypatch.setattr(tfidf, "CHAR_WB_NGRAMS", 1_000)
+    listed = []
+    batch_counts = tfidf._char_wb_batch_counts
+
+    def recorded(batch, min_n, max_n, ids_of, width):
+        def listing(ngrams):
+            listed.append(len(ngrams))
+            return ids_of(ngrams)
+        return batch_counts(batch, min_n, max_n, listing, width)
+
+    monkeypatch.setattr(tfidf, "_char_wb_batch_counts", recorded)
+    featurizer = TfidfFeaturizer(min_df=2, word_ngrams=None)
+    featurizer._fit_texts(texts)
+    counts, terms = featurizer._fit_counts(texts, "char_wb", (2, 5), 2)
+    counter = featurizer._counter("char_wb", (2, 5), min_df=2)
+    theirs = counter.fit_transform(texts).tocsr()
+    assert terms == sorted(counter.vocabulary_, key=counter.vocabulary_.__getitem__)
+    _same_csr(counts, theirs)
+    # every distinct word's n-grams listed once (one batch), at most a word's (1,598 of
+    # 400 characters) beyond the bound at a time
+    words = {word for text in texts for word in text.split()}
+    assert sum(listed) == sum(len(list(tfidf._char_wb_ngrams(word, 2, 5))) for word in words)
+    assert len(listed) > 10 and max(listed) < 1_000 + 1_598, listed

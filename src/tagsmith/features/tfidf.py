@@ -794,8 +794,7 @@ class _AnalyzedBlock:
             return None
         kept_ids = np.flatnonzero(kept)
         kept_ids = kept_ids[np.argsort(self.rank[kept_ids], kind="stable")]  # term order
-        column = np.full(n_terms, -1, dtype=index_type)
-        column[kept_ids] = np.arange(len(kept_ids))
+        column = _term_columns(kept_ids, n_terms, index_type)
         # the order scikit-learn first meets the terms in (the ids' own order when the
         # texts are all, in order)
         met: np.ndarray | None = None
@@ -823,16 +822,9 @@ class _AnalyzedBlock:
             columns = column[met_to_id[sorted_met]]
             del met_to_id
         del sorted_met
-        if not kept.all():
-            entry_kept = columns >= 0
-            data, columns = data[entry_kept], columns[entry_kept]
-            row_ptr = np.concatenate([[0], np.cumsum(entry_kept, dtype=np.int64)])[row_ptr]
-        index_dtype = np.int64 if len(columns) > np.iinfo(np.int32).max else np.int32
-        counts_matrix = sp.csr_matrix(
-            (data, columns.astype(index_dtype, copy=False),
-             row_ptr.astype(index_dtype, copy=False)),
-            shape=(n_rows, len(kept_ids)), dtype=np.float32)
-        return counts_matrix, [self.terms[i] for i in kept_ids.tolist()]
+        data, columns, row_ptr = _pruned(data, columns, row_ptr)
+        return (_counts_matrix([data], [columns], [row_ptr], len(kept_ids)),
+                [self.terms[i] for i in kept_ids.tolist()])
 
 
 def _term_id_rows(counter, analyzer: str, texts: Iterable[str],
@@ -880,11 +872,12 @@ def _char_wb_fitted_counts(counter, texts: Iterable[str], n_texts: int,
     """What ``_AnalyzedBlock.count(counter, "char_wb", texts, ...).fitted_counts(...)``
     gives for every text (scikit-learn's ``fit_transform``, to the bit), texts no longer
     than :data:`STREAM_MIN_CHARS`: as :meth:`_VocabularyCounter._char_wb_transform`
-    counts, a batch's texts x its distinct words times their n-grams, a sparse product,
-    where the n-grams are numbered in the order scikit-learn first meets them (a word's
-    in turn, the words in the order the texts first hold them); each row sorted in that
-    order, as scikit-learn sorts it, then its columns renumbered in term order and the
-    terms in fewer than ``min_df`` texts dropped. No entry of a row is counted in Python.
+    counts (:func:`_char_wb_batch_counts`), a batch's texts x its distinct words times
+    their n-grams, a sparse product, where the n-grams are numbered in the order
+    scikit-learn first meets them (a word's in turn, the words in the order the texts
+    first hold them); each row sorted in that order, as scikit-learn sorts it, then its
+    columns renumbered in term order and the terms in fewer than ``min_df`` texts
+    dropped. No entry of a row is counted in Python.
     """
     preprocess, decode = counter.build_preprocessor(), counter.decode
     min_n, max_n = counter.ngram_range
@@ -894,28 +887,11 @@ def _char_wb_fitted_counts(counter, texts: Iterable[str], n_texts: int,
     pieces: list[sp.csr_matrix] = []
     batch: list[list[str]] = []
 
+    def ids_of(ngrams: list[str]) -> np.ndarray:  # new n-grams numbered as they are met
+        return np.fromiter(map(id_of, ngrams), np.int64, len(ngrams))
+
     def counted() -> sp.csr_matrix:
-        flat = [word for words in batch for word in words]
-        distinct = list(dict.fromkeys(flat))
-        word_id = {word: i for i, word in enumerate(distinct)}
-        ids = array("q")
-        sizes = np.zeros(len(distinct), np.int64)
-        for i, word in enumerate(distinct):  # new n-grams numbered as they are met
-            before = len(ids)
-            ids.extend(map(id_of, _char_wb_ngrams(word, min_n, max_n)))
-            sizes[i] = len(ids) - before
-        met = np.frombuffer(ids, np.int64) if ids else np.zeros(0, np.int64)
-        owners = np.repeat(np.arange(len(distinct), dtype=np.int64), sizes)
-        grams = sp.csr_matrix((np.ones(len(met), np.float32), (owners, met)),
-                              shape=(len(distinct), len(vocabulary)))
-        del ids, met, owners
-        by_text = sp.csr_matrix(
-            (np.ones(len(flat), np.float32),
-             np.fromiter(map(word_id.__getitem__, flat), np.int64, len(flat)),
-             np.r_[0, np.cumsum([len(words) for words in batch], dtype=np.int64)]),
-            shape=(len(batch), len(distinct)))
-        by_text.sum_duplicates()
-        return sp.csr_matrix(by_text @ grams)
+        return _char_wb_batch_counts(batch, min_n, max_n, ids_of, vocabulary.__len__)
 
     n_words = n_chars = 0
     for text in texts:
@@ -931,36 +907,124 @@ def _char_wb_fitted_counts(counter, texts: Iterable[str], n_texts: int,
     n_terms = len(vocabulary)
     if not n_terms:
         return None  # no term: scikit-learn's ValueError
-    # the pieces' columns are the ids met so far: all of them, n_terms wide
-    by_met = sp.vstack([sp.csr_matrix((piece.data, piece.indices, piece.indptr),
-                                      shape=(piece.shape[0], n_terms)) for piece in pieces],
-                       format="csr")
-    del pieces
-    kept = np.bincount(by_met.indices, minlength=n_terms) >= min_df
+    # a piece's columns are the ids met up to it (fewer than n_terms)
+    df = np.zeros(n_terms, np.int64)
+    for piece in pieces:
+        df[:piece.shape[1]] += np.bincount(piece.indices, minlength=piece.shape[1])
+    kept = df >= min_df
+    del df
     if not kept.any():
         return None  # none left after pruning: scikit-learn's ValueError
     terms = list(vocabulary)
     vocabulary.clear()
     kept_ids = np.array(sorted(np.flatnonzero(kept).tolist(), key=terms.__getitem__),
                         dtype=np.int64)  # term order
-    index_type = (np.int32 if max(n_terms, by_met.nnz) <= np.iinfo(np.int32).max
-                  else np.int64)
+    index_type = (np.int32 if max(n_terms, sum(piece.nnz for piece in pieces))
+                  <= np.iinfo(np.int32).max else np.int64)
+    column = _term_columns(kept_ids, n_terms, index_type)
+    # each piece renumbered and pruned, then let go, before the pieces are joined: the
+    # stacked pieces and their renumbered copies were alive together
+    datas, columns, row_ptrs = [], [], []
+    pieces.reverse()
+    while pieces:
+        piece = pieces.pop()
+        piece.sort_indices()  # each row in the order scikit-learn met its terms
+        data, piece_columns, row_ptr = _pruned(piece.data, column[piece.indices],
+                                               piece.indptr.astype(np.int64))
+        del piece
+        datas.append(data)
+        columns.append(piece_columns)
+        row_ptrs.append(row_ptr)
+    return (_counts_matrix(datas, columns, row_ptrs, len(kept_ids)),
+            [terms[i] for i in kept_ids.tolist()])
+
+
+def _char_wb_batch_counts(batch: list[list[str]], min_n: int, max_n: int,
+                          ids_of: Callable[[list[str]], np.ndarray],
+                          width: Callable[[], int]) -> sp.csr_matrix:
+    """The ``char_wb`` n-gram counts of a batch's texts (each its words), a sparse
+    product: texts x their distinct words times the words' n-grams, whose columns
+    ``ids_of`` gives (-1: none), ``width()`` of them once all are given. The n-grams are
+    listed about :data:`CHAR_WB_NGRAMS` at a time (a string object of about 50 bytes
+    each): 5,000 words at a time were 3.4 GB for 5,000 Chinese texts of 2,000 characters
+    (a word each: no spaces). Shared by a transform and a fit."""
+    flat = [word for words in batch for word in words]
+    distinct = list(dict.fromkeys(flat))
+    word_id = {word: i for i, word in enumerate(distinct)}
+    sizes = np.zeros(len(distinct), np.int64)
+    found: list[np.ndarray] = []
+    ngrams: list[str] = []
+    for i, word in enumerate(distinct):
+        before = len(ngrams)
+        ngrams.extend(_char_wb_ngrams(word, min_n, max_n))
+        sizes[i] = len(ngrams) - before
+        if len(ngrams) >= CHAR_WB_NGRAMS:
+            found.append(ids_of(ngrams))
+            ngrams = []
+    found.append(ids_of(ngrams))
+    del ngrams
+    columns = np.concatenate(found)
+    del found
+    # each word's row its n-grams' columns as listed (an n-gram twice in a word is
+    # summed by the product): no owner per n-gram and no COO copy (the fit's were 200-300
+    # MB a batch of Chinese or Thai text)
+    indptr = np.zeros(len(distinct) + 1, np.int64)
+    np.cumsum(sizes, out=indptr[1:])
+    known = columns >= 0
+    if not known.all():
+        indptr = np.concatenate([[0], np.cumsum(known, dtype=np.int64)])[indptr]
+        columns = columns[known]
+    del known
+    # float32 counts, as the other counting gives them (exact below 2 ** 24)
+    grams = sp.csr_matrix((np.ones(len(columns), np.float32), columns, indptr),
+                          shape=(len(distinct), width()))
+    del columns, indptr
+    by_text = sp.csr_matrix(
+        (np.ones(len(flat), np.float32),
+         np.fromiter(map(word_id.__getitem__, flat), np.int64, len(flat)),
+         np.r_[0, np.cumsum([len(words) for words in batch], dtype=np.int64)]),
+        shape=(len(batch), len(distinct)))
+    by_text.sum_duplicates()
+    return sp.csr_matrix(by_text @ grams)
+
+
+def _term_columns(kept_ids: np.ndarray, n_terms: int, index_type) -> np.ndarray:
+    """Each term id's column (-1: pruned), ``kept_ids`` in term (column) order."""
     column = np.full(n_terms, -1, dtype=index_type)
     column[kept_ids] = np.arange(len(kept_ids))
-    by_met.sort_indices()  # each row in the order scikit-learn met its terms
-    data, row_ptr = by_met.data, by_met.indptr.astype(np.int64)
-    columns = column[by_met.indices]
-    del by_met
-    if not kept.all():
-        entry_kept = columns >= 0
-        data, columns = data[entry_kept], columns[entry_kept]
-        row_ptr = np.concatenate([[0], np.cumsum(entry_kept, dtype=np.int64)])[row_ptr]
-    index_dtype = np.int64 if len(columns) > np.iinfo(np.int32).max else np.int32
-    counts = sp.csr_matrix((data.astype(np.float32, copy=False),
-                            columns.astype(index_dtype, copy=False),
-                            row_ptr.astype(index_dtype, copy=False)),
-                           shape=(n_texts, len(kept_ids)), dtype=np.float32)
-    return counts, [terms[i] for i in kept_ids.tolist()]
+    return column
+
+
+def _pruned(data: np.ndarray, columns: np.ndarray,
+            row_ptr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows' entries (``row_ptr`` int64) without those whose column is -1 (pruned)."""
+    entry_kept = columns >= 0
+    if entry_kept.all():
+        return data, columns, row_ptr
+    return (data[entry_kept], columns[entry_kept],
+            np.concatenate([[0], np.cumsum(entry_kept, dtype=np.int64)])[row_ptr])
+
+
+def _counts_matrix(datas: list[np.ndarray], columns: list[np.ndarray],
+                   row_ptrs: list[np.ndarray], n_columns: int) -> sp.csr_matrix:
+    """The float32 count matrix of pieces of rows (their entries and int64 row starts),
+    4-byte indices where they fit."""
+    if len(datas) == 1:
+        data, all_columns, row_ptr = datas[0], columns[0], row_ptrs[0]
+    else:
+        offsets = np.cumsum([0] + [len(piece) for piece in datas[:-1]], dtype=np.int64)
+        row_ptr = np.concatenate([row_ptrs[0]] + [ptr[1:] + offset for ptr, offset
+                                                   in zip(row_ptrs[1:], offsets[1:],
+                                                          strict=True)])
+        data = np.concatenate(datas)
+        datas.clear()
+        all_columns = np.concatenate(columns)
+        columns.clear()
+    index_dtype = np.int64 if len(all_columns) > np.iinfo(np.int32).max else np.int32
+    return sp.csr_matrix((data.astype(np.float32, copy=False),
+                          all_columns.astype(index_dtype, copy=False),
+                          row_ptr.astype(index_dtype, copy=False)),
+                         shape=(len(row_ptr) - 1, n_columns), dtype=np.float32)
 
 
 class _WordTermIds(dict):
@@ -1087,42 +1151,12 @@ class _VocabularyCounter:
         batch: list[list[str]] = []
         n_words = 0
 
+        def ids_of(ngrams: list[str]) -> np.ndarray:
+            return np.fromiter(map(column_of, ngrams, repeat(-1)), np.int64, len(ngrams))
+
         def counted() -> sp.csr_matrix:
-            # the batch's texts times their distinct words' n-gram counts
-            flat = [word for words in batch for word in words]
-            distinct = list(dict.fromkeys(flat))
-            word_id = {word: i for i, word in enumerate(distinct)}
-            sizes = np.zeros(len(distinct), np.int64)
-            found: list[np.ndarray] = []
-            # the n-grams listed about CHAR_WB_NGRAMS at a time (a string object of about
-            # 50 bytes each), their columns kept as int64: 5,000 words at a time were 3.4 GB
-            # for 5,000 Chinese texts of 2,000 characters (a word each: no spaces)
-            ngrams: list[str] = []
-            for i, word in enumerate(distinct):
-                before = len(ngrams)
-                ngrams.extend(_char_wb_ngrams(word, min_n, max_n))
-                sizes[i] = len(ngrams) - before
-                if len(ngrams) >= CHAR_WB_NGRAMS:
-                    found.append(np.fromiter(map(column_of, ngrams, repeat(-1)), np.int64,
-                                             len(ngrams)))
-                    ngrams = []
-            found.append(np.fromiter(map(column_of, ngrams, repeat(-1)), np.int64,
-                                     len(ngrams)))
-            del ngrams
-            columns = np.concatenate(found)
-            del found
-            known = columns >= 0
-            owners = np.repeat(np.arange(len(distinct), dtype=np.int64), sizes)[known]
-            # float32 counts, as the other counting gives them (exact below 2 ** 24)
-            grams = sp.csr_matrix((np.ones(len(owners), np.float32), (owners, columns[known])),
-                                  shape=(len(distinct), len(self.vocabulary_)))
-            by_text = sp.csr_matrix(
-                (np.ones(len(flat), np.float32),
-                 np.fromiter(map(word_id.__getitem__, flat), np.int64, len(flat)),
-                 np.r_[0, np.cumsum([len(text) for text in batch], dtype=np.int64)]),
-                shape=(len(batch), len(distinct)))
-            by_text.sum_duplicates()
-            return sp.csr_matrix(by_text @ grams)
+            return _char_wb_batch_counts(batch, min_n, max_n, ids_of,
+                                         lambda: len(self.vocabulary_))
 
         n_chars = 0
         for text in texts:
@@ -1155,7 +1189,7 @@ CHAR_WB_WORDS = 250_000
 #: and :func:`_char_wb_fitted_counts` gather at most (but for one text) before they count
 #: their texts
 CHAR_WB_CHARS = 2_000_000
-#: n-grams of distinct words :meth:`_VocabularyCounter._char_wb_transform` lists at once
+#: n-grams of distinct words a transform and a fit (:func:`_char_wb_batch_counts`) list at once
 #: (at most; but for one word's, up to four times the characters of a text)
 CHAR_WB_NGRAMS = 150_000
 
