@@ -939,9 +939,10 @@ def _char_wb_fitted_counts(counter, texts: Iterable[str], n_texts: int,
     while pieces:
         piece = pieces.pop()
         piece.sort_indices()  # each row in the order scikit-learn met its terms
-        data, piece_columns, row_ptr = _pruned(piece.data, column[piece.indices],
-                                               piece.indptr.astype(np.int64))
-        del piece
+        data, piece_columns = piece.data, column[piece.indices]
+        row_ptr = piece.indptr.astype(np.int64)
+        del piece  # its indices, before the kept entries are copied
+        data, piece_columns, row_ptr = _pruned(data, piece_columns, row_ptr)
         datas.append(data)
         columns.append(piece_columns)
         row_ptrs.append(row_ptr)
@@ -1026,8 +1027,11 @@ def _pruned(data: np.ndarray, columns: np.ndarray,
     entry_kept = columns >= 0
     if entry_kept.all():
         return data, columns, row_ptr
-    return (data[entry_kept], columns[entry_kept],
-            np.concatenate([[0], np.cumsum(entry_kept, dtype=np.int64)])[row_ptr])
+    # each row's end among the kept entries, without a second int64 copy an entry
+    kept_before = np.cumsum(entry_kept, dtype=np.int64)
+    row_ptr = np.where(row_ptr > 0, kept_before[np.maximum(row_ptr, 1) - 1], 0)
+    del kept_before
+    return data[entry_kept], columns[entry_kept], row_ptr
 
 
 def _counts_matrix(datas: list[np.ndarray], columns: list[np.ndarray],
