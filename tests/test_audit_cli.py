@@ -3566,13 +3566,25 @@ def test_label_confidence_cap_with_copies_majority_flags_the_copies_row_outside_
 
     assert rule["n_wrong_flagged_by_copies"] == 1
     noise = {"n_flagged_wrong": 9, "method": {"label_confidence": rule}}
-    assert "and --copies-majority&#x27;s 1, flagged by its copies" in \
-        _label_confidence_html(noise)
+    # both say the copies' row once, after the cap (which does not cover it): the page
+    # named it again among "the other wrong rows flagged (9 in all)"
+    page = _label_confidence_html(noise)
+    assert page.endswith("not their sum; --copies-majority&#x27;s 1 more are flagged by "
+                         "its copies&#x27; majority, outside the two lists and their cap."), page
     words = _label_confidence_words(noise)
     assert words is not None
-    assert "least confident labels in turn, and --copies-majority's 1 (flagged" in words
+    assert "least confident labels in turn, at most 8 (" in words
     # the copies' row is the 9th: not said again among "the others outside the two lists"
-    assert words.endswith("not their sum)"), words
+    assert words.endswith("not their sum), and --copies-majority's 1 (flagged by its "
+                          "copies' majority, outside the two lists and their cap)"), words
+    # a 10th row from elsewhere is said among the others, after the copies' row
+    noise["n_flagged_wrong"] = 10
+    assert _label_confidence_html(noise).endswith(
+        "their cap; the other wrong rows flagged (10 in all) are outside the two lists "
+        "(--band-budget-below, --copies-majority, a single-label corpus&#x27;s pairs).")
+    assert str(_label_confidence_words(noise)).endswith(
+        "and their cap); 10 wrong flagged in all, the others outside the two lists "
+        "(--band-budget-below, --copies-majority, a single-label corpus's pairs)")
 
 
 def test_label_confidence_keeps_the_band_budgets_wrong_flags(small_corpus, goemotions_small,

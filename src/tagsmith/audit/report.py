@@ -867,21 +867,25 @@ def _label_confidence_html(noise: dict) -> str:
         return ""
     cap = int(rule["n_wrong_cap"])
     n_wrong = int(noise.get("n_flagged_wrong", 0))
+    # --copies-majority's rows flagged after the two lists: "the audit's X and the
+    # LLM's Y" did not add up to the wrong rows flagged. Said after the cap, which does
+    # not cover them (before it, "at most N" read as if it did)
+    n_copies = int(rule.get("n_wrong_flagged_by_copies") or 0)
+    copies = (f"; --copies-majority's {_num(n_copies)} more are flagged by its copies' "
+              "majority, outside the two lists and their cap" if n_copies else "")
+    # "the other wrong rows" beyond the copies' rows, said beside them: 9 flagged, 8 by
+    # the lists and 1 by the copies, named the copies' row twice
     others = (f"; the other wrong rows flagged ({_num(n_wrong)} in all) are outside the "
               "two lists (--band-budget-below, --copies-majority, a single-label corpus's "
-              "pairs)" if n_wrong > cap else "")
-    # --copies-majority's rows flagged after the two lists: "the audit's X and the
-    # LLM's Y" did not add up to the wrong rows flagged
-    n_copies = int(rule.get("n_wrong_flagged_by_copies") or 0)
-    copies = (f" (and --copies-majority's {_num(n_copies)}, flagged by its copies' "
-              "majority, outside the two lists)" if n_copies else "")
+              "pairs)" if n_wrong > cap + n_copies else "")
     return html.escape(
         " With --label-confidence the wrong rows come from two lists taken in turn: the "
         f"audit's ({_num(rule['n_wrong_flagged_by_audit'])} within its budget) and the "
         f"LLM's least confident labels ({_num(rule['n_wrong_flagged_by_llm'])}; it expects "
-        f"{_num(rule['n_llm_expected_wrong'])} of its labels wrong){copies}; two estimates of the "
+        f"{_num(rule['n_llm_expected_wrong'])} of its labels wrong); two estimates of the "
         f"same errors, so at most {_num(cap)} of their wrong rows are flagged, the "
-        f"larger of the audit's count and the LLM's expected one, not their sum{others}.")
+        f"larger of the audit's count and the LLM's expected one, not their sum"
+        f"{copies}{others}.")
 
 
 def _noise_html(noise: dict, candidates: list[dict], scores: dict,

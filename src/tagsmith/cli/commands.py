@@ -3237,14 +3237,15 @@ def _label_confidence_words(noise: dict) -> str | None:
     others = (f"; {n_wrong:,} wrong flagged in all, the others outside the two lists "
               "(--band-budget-below, --copies-majority, a single-label corpus's pairs)"
               if n_wrong > int(rule["n_wrong_cap"]) + n_copies else "")
+    # said after the cap: before it, "at most N" read as if it covered the copies' rows
     copies = (f", and --copies-majority's {n_copies:,} (flagged by its copies' majority, "
-              "outside the two lists)" if n_copies else "")
+              "outside the two lists and their cap)" if n_copies else "")
     return (f"label confidence: the wrong rows are the audit's "
             f"{rule['n_wrong_flagged_by_audit']:,} and the LLM's "
-            f"{rule['n_wrong_flagged_by_llm']:,} least confident labels in turn{copies}, "
+            f"{rule['n_wrong_flagged_by_llm']:,} least confident labels in turn, "
             f"at most {rule['n_wrong_cap']:,} (the larger of the audit's count "
             f"and the LLM's expected wrong count, "
-            f"{rule['n_llm_expected_wrong']:,}: not their sum){others}")
+            f"{rule['n_llm_expected_wrong']:,}: not their sum){copies}{others}")
 
 
 def _broader_moves_words(n_moves: int) -> str:
