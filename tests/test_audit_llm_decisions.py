@@ -1441,6 +1441,33 @@ def test_a_label_output_apply_review_marked_still_reads_as_a_label_output(tmp_pa
     assert is_soft_labels_file(out) and _is_label_output(str(out))
 
 
+def test_a_marks_key_with_stray_spaces_is_read_alike_by_the_audit_and_apply_review(tmp_path):
+    """The audit's reader matched a mark's keys to the line's labels with spaces around
+    them stripped; apply-review compared them exactly, so a key with a stray space was
+    a person's decision to the audit and dropped as stale (counted, warned) by the next
+    apply-review. apply-review matches them as the audit does now, and writes the key
+    as the line spells it."""
+    from tagsmith.audit import KEPT_MARK, REVIEW_MARK
+    from tagsmith.pipeline.audit import read_audit_corpus
+
+    spaced = tmp_path / "spaced.jsonl"
+    spaced.write_text(json.dumps({
+        "id": "e", "text": DOCS[4][1], "labels": ["http://x/sun", "http://x/snow"],
+        "scores": [0.4, 1.0], REVIEW_MARK: [" http://x/snow"],
+        KEPT_MARK: ["http://x/sun "]}) + "\n", encoding="utf-8")
+    # the audit reads both as a person's (exactly 1, no stated score): sun not the 0.4
+    read = read_audit_corpus(spaced, SPACE, confidences=True).confidences
+    assert read[0, 1] == 1 and read[0, 2] == 1
+    review = tmp_path / "review.csv"
+    write_review([{**_row(4, "missing", "rain", "accept"), "doc": 0, "line": 1}], review)
+    out = tmp_path / "out.jsonl"
+    stats = apply_review(spaced, review, out, SPACE)
+    assert stats["n_stale_marks"] == 0
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert written[REVIEW_MARK] == ["http://x/snow", "http://x/rain"]
+    assert written[KEPT_MARK] == ["http://x/sun"]
+
+
 def test_apply_review_drops_a_stale_mark_with_a_count_and_refuses_a_malformed_one(
         tmp_path, caplog):
     """A key of ``added_by_review`` the line no longer has (a hand edit respelled it) was

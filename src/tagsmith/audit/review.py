@@ -3367,11 +3367,13 @@ def _mark_kept(record, kept_by_key: dict[str, list[tuple[str, int]]], space: Lab
         return record
     labels = {label_id for doc_id, label_id in rows
               if not doc_id or _same_id(doc_id, record.doc_id)}
-    marked = review_mark(record, KEPT_MARK)
+    # the marks' keys matched to the line's as the audit's reader matches them, each
+    # read once (review_mark was called again for each of the line's labels)
+    marked = mark_on_line(review_mark(record, KEPT_MARK), record.labels)
+    added = set(mark_on_line(review_mark(record), record.labels))
     # each key once: a line repeating a key got it twice in the mark, counted twice
     new = list(dict.fromkeys(key for key in record.labels if key not in marked
-                             and _resolve(space, key) in labels
-                             and key not in review_mark(record)))
+                             and _resolve(space, key) in labels and key not in added))
     if not new:
         return record
     stats["n_kept_marked"] += len(new)
@@ -3501,6 +3503,22 @@ def review_mark(record: Record, mark: str = REVIEW_MARK) -> list[str]:
     return list(marked)
 
 
+def mark_on_line(marked: Sequence[str], keys: Sequence[str]) -> list[str]:
+    """A mark's ``marked`` keys spelled as the line's label ``keys`` are, each once: a
+    key matches a label whose key is the same once spaces around them are stripped, as
+    the audit's reader matches them (:func:`tagsmith.pipeline.audit._record_scores`); a
+    key matching none is left as written (stale). apply-review compared exactly, so a
+    key with a stray space was read as marked by the audit and dropped as stale here.
+
+    >>> mark_on_line([" joy", "snwo"], ["joy ", "snow"])
+    ['joy ', 'snwo']
+    """
+    spelled: dict[str, str] = {}
+    for key in keys:
+        spelled.setdefault(key.strip(), key)
+    return list(dict.fromkeys(spelled.get(key.strip(), key) for key in marked))
+
+
 #: how many of the documents a review left without any label apply-review names
 EMPTIED_NAMED = 5
 
@@ -3545,9 +3563,10 @@ def _apply(record, decisions: list[Decision], space: LabelSpace, review: Path, s
     # --label-confidence, the file telling the two apart nowhere. Read on a scored line
     # only: an unscored line's mark is never used (its metadata is written as it was),
     # and a malformed one there refused the whole review over a key nothing reads
-    added = review_mark(record) if scored else []
+    # (their keys matched to the line's as the audit's reader matches them)
+    added = mark_on_line(review_mark(record), keys) if scored else []
     # the labels a person kept (KEPT_MARK): a later review removing one takes it off
-    kept = review_mark(record, KEPT_MARK) if scored else []
+    kept = mark_on_line(review_mark(record, KEPT_MARK), keys) if scored else []
     changed = False
     for decision in decisions:
         present = [i for i, label_id in enumerate(ids) if label_id == decision.label_id]
