@@ -879,6 +879,59 @@ def test_a_key_given_twice_on_a_line_is_marked_kept_once(tmp_path):
     assert json.loads(out.read_text(encoding="utf-8"))[KEPT_MARK] == ["http://x/snow"]
 
 
+def test_a_kept_row_left_unmarked_is_counted_and_warned(tmp_path, caplog):
+    """A kept row (a wrong row a person rejected) whose text is not in the corpus, or
+    whose line in a label output has no scores, was left out of kept_by_review with no
+    count or word (n_kept_marked counts only the marks written). Counted now, and the
+    command warns; a corpus without scores (a user's own) is not told."""
+    import logging
+
+    import scipy.sparse as sp
+
+    from tagsmith.pipeline.llm import write_soft_labels
+
+    labels = tmp_path / "labels.jsonl"
+    write_soft_labels(labels, [DOCS[1][1], DOCS[4][1]],
+                      sp.csr_matrix([[0.0, 0.9, 0.0], [0.0, 0.9, 0.4]]), SPACE,
+                      doc_ids=["b", "e"])
+    lines = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    review = tmp_path / "review.csv"
+    write_review([{**_row(4, "wrong", "snow", "reject"), "doc": 1, "line": 2,
+                   "given_labels": lines[1]["labels"]}], review)
+
+    def applied(first, second):
+        corpus = tmp_path / "corpus.jsonl"
+        corpus.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n",
+                          encoding="utf-8")
+        return apply_review(corpus, review, tmp_path / "out.jsonl", SPACE, overwrite=True)
+    stats = applied(*lines)
+    assert stats["n_kept_marked"] == 1
+    assert stats["n_kept_not_found"] == stats["n_kept_unscored"] == 0
+    # its text edited: the row names no document
+    stats = applied(lines[0], {**lines[1], "text": lines[1]["text"] + " (edited)"})
+    assert stats["n_kept_marked"] == 0 and stats["n_kept_not_found"] == 1
+    # its line's scores gone, the other line's kept: a label output's line without them
+    unscored = {k: v for k, v in lines[1].items() if k != "scores"}
+    stats = applied(lines[0], unscored)
+    assert stats["n_kept_marked"] == 0 and stats["n_kept_unscored"] == 1
+    # no line scored: a corpus of the user's own, where no mark is written
+    stats = applied({k: v for k, v in lines[0].items() if k != "scores"}, unscored)
+    assert stats["n_kept_not_found"] == stats["n_kept_unscored"] == 0
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps(lines[0]) + "\n" + json.dumps(unscored) + "\n",
+                      encoding="utf-8")
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("<http://x/rain>\train\n<http://x/sun>\tsun\n<http://x/snow>\tsnow\n",
+                     encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "apply-review", str(corpus), str(review), "-o", str(tmp_path / "cli.jsonl"),
+            "--vocab", str(vocab)])
+    assert result.exit_code == 0, result.output
+    assert "1 kept row (a wrong row rejected) not named in any line's kept_by_review (1 " \
+        "whose line has no scores)" in caplog.text
+
+
 def test_apply_review_marks_the_labels_a_person_kept_so_the_next_audit_reads_no_llm_doubt(
         tmp_path):
     """A *wrong* row a person rejected keeps its label, and the label kept the LLM's low

@@ -3124,6 +3124,8 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     kept_by_key: dict[str, list[tuple[str, int]]] = {}
     for row in counts.get("kept_rows", ()):
         kept_by_key.setdefault(row.doc_key, []).append((row.doc_id, row.label_id))
+    # each kept row met on a line: True where the line has scores (None: some line has)
+    kept_seen: dict[tuple[str, str, int] | None, bool] = {}
     report = _SkipsNoted(source=str(corpus))
     # the first line of each malformed record skipped (ascending, as read), which a
     # corpus rewritten line for line leaves out
@@ -3193,7 +3195,7 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
             joiner = record.label_joiner or joiner
             read = record
             if kept_by_key:
-                record = _mark_kept(record, kept_by_key, space, stats)
+                record = _mark_kept(record, kept_by_key, space, stats, kept_seen)
             if todo:
                 record = _apply(record, todo, space, review, stats, style,
                                 repeats_of.get(number, ()), folder=source.format == "dir")
@@ -3304,6 +3306,14 @@ def _apply_review(corpus: str | Path, review: str | Path, output: str | Path,
     # a folder's file deleted after the listing is counted apart: no line of it was read
     stats["n_skipped_lines"] = report.n_skipped_lines
     stats["n_missing_files"] = report.n_missing_files
+    # the kept rows left unmarked, which went with no count or word: their text is not
+    # in the corpus (or not with their id), or, in a label output (a line has scores),
+    # their line has none
+    rows = {(key, doc_id, label_id) for key, pairs in kept_by_key.items()
+            for doc_id, label_id in pairs}
+    stats["n_kept_not_found"] = sum(row not in kept_seen for row in rows)
+    stats["n_kept_unscored"] = sum(kept_seen.get(row) is False for row in rows) \
+        if None in kept_seen else 0
     if report.n_skipped_lines:
         # a folder's file gone missing is a document, as the reader's summary says
         # ("first: document 13, zgone.txt: ..."), not "line 13"
@@ -3353,20 +3363,30 @@ def _warn_matched(matched: _Matched, review: Path, output: Path) -> None:
 
 
 def _mark_kept(record, kept_by_key: dict[str, list[tuple[str, int]]], space: LabelSpace,
-               stats: dict):
+               stats: dict, seen: dict | None = None):
     """``record`` with the labels a person kept (a *wrong* row rejected, ``kept_by_key``:
     ``(doc_id, label id)`` by text fingerprint; an empty id names every document of the
     text) named in its :data:`~tagsmith.audit.KEPT_MARK`, on a line with one score a
-    label (a label output); as it is where none is new. Counted in ``n_kept_marked``."""
+    label (a label output); as it is where none is new. Counted in ``n_kept_marked``.
+    ``seen``: each row met, ``(doc_key, doc_id, label_id)``, True where its line has
+    scores (a key of None: some line has), for the rows left unmarked to be counted."""
     metadata = record.metadata or {}
     scores = metadata.get("scores")
-    if not (isinstance(scores, list) and len(scores) == len(record.labels)):
-        return record
-    rows = kept_by_key.get(doc_key(record.text))
+    scored = isinstance(scores, list) and len(scores) == len(record.labels)
+    if scored and seen is not None:
+        seen[None] = True
+    key = doc_key(record.text)
+    rows = kept_by_key.get(key)
     if not rows:
         return record
-    labels = {label_id for doc_id, label_id in rows
-              if not doc_id or _same_id(doc_id, record.doc_id)}
+    mine = [(doc_id, label_id) for doc_id, label_id in rows
+            if not doc_id or _same_id(doc_id, record.doc_id)]
+    if seen is not None:
+        for doc_id, label_id in mine:
+            seen[key, doc_id, label_id] = seen.get((key, doc_id, label_id)) or scored
+    if not scored:
+        return record
+    labels = {label_id for _, label_id in mine}
     # the marks' keys matched to the line's as the audit's reader matches them, each
     # read once (review_mark was called again for each of the line's labels)
     marked = mark_on_line(review_mark(record, KEPT_MARK), record.labels)

@@ -4022,6 +4022,16 @@ def apply_review_command(corpus, review, output, vocab, bundle, on_error, force,
             "(edited by hand?): "
             "dropped from the mark", f"{stale:,}", plural_s(stale),
             "its" if stale == 1 else "their")
+    if stats.get("n_kept_not_found") or stats.get("n_kept_unscored"):
+        # a kept row left unmarked went with no count or word, as stale marks did
+        lost, unscored = stats.get("n_kept_not_found", 0), stats.get("n_kept_unscored", 0)
+        why = [f"{lost:,} whose text (with its id) is not in the corpus" if lost else "",
+               f"{unscored:,} whose line has no scores" if unscored else ""]
+        logging.getLogger("tagsmith").warning(
+            "%s kept row%s (a wrong row rejected) not named in any line's kept_by_review "
+            "(%s): audit --label-confidence cannot read %s as a person's decision",
+            f"{lost + unscored:,}", plural_s(lost + unscored), "; ".join(w for w in why if w),
+            plural(lost + unscored, "it", "them"))
     if stats["review_repeated"]:
         repeated = stats["review_repeated"]
         click.echo(f"{repeated:,} row{plural_s(repeated)} of {printable(review)} "
