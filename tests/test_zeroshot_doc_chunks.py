@@ -321,6 +321,33 @@ def test_sentence_encoder_says_each_forward_pass(monkeypatch):
     assert said == [4, 4, 2]
 
 
+def test_sentence_encoder_says_the_batches_of_a_model_calling_its_own_forward():
+    """sentence-transformers 3.x's ``encode`` calls ``self.forward(features)``, not
+    ``self(features)``: a hook on the model itself never ran, and the bar moved once a
+    chunk. The hook is on its first module, which ``forward`` calls."""
+    from collections import UserDict
+
+    torch = pytest.importorskip("torch")
+    from tagsmith.zeroshot.encoder import _batches_said
+
+    class Model(torch.nn.Sequential):
+        def encode(self, texts, batch_size):
+            for start in range(0, len(texts), batch_size):
+                self.forward(UserDict(input_ids=torch.zeros(
+                    (len(texts[start:start + batch_size]), 3))))
+
+    class Module(torch.nn.Module):
+        def forward(self, features):
+            return features
+
+    said = []
+    model = Model(Module(), Module())
+    with _batches_said(model, said.append):
+        model.encode(["a"] * 10, 4)
+    model.encode(["a"] * 10, 4)
+    assert said == [4, 4, 2]  # each batch once (not once a module), none after
+
+
 def test_a_stop_while_embedding_the_human_sample_keeps_its_finished_chunks(
         tmp_path, monkeypatch):
     """label --human's sample was embedded whole, after the corpus: a run stopped while

@@ -282,8 +282,16 @@ def _batches_said(model: Any, on_batch: Callable[[int], object] | None) -> Itera
     """``on_batch(n)`` called after each forward pass of ``model`` (a torch module, as a
     sentence-transformers model is: its ``encode`` calls it once a batch) with the
     batch's count of texts, while in the block; nothing where ``on_batch`` is None or
-    the model takes no forward hook."""
-    register = getattr(model, "register_forward_hook", None)
+    the model takes no forward hook.
+
+    The hook is on the model's first module where it has any (a sentence-transformers
+    model is a ``Sequential`` of them, the first given each batch's features):
+    sentence-transformers 3.x's ``encode`` calls ``self.forward(...)``, which runs no
+    hook of the model's own (the bar moved once a chunk again), each module ``module(...)``.
+    """
+    children = getattr(model, "children", None)
+    first = next(iter(children()), None) if callable(children) else None
+    register = getattr(model if first is None else first, "register_forward_hook", None)
     if on_batch is None or not callable(register):
         yield
         return
