@@ -5068,6 +5068,24 @@ def test_the_vocabularys_none_like_names_are_found_once_by_threads_asking_at_onc
     assert len(passes) == 1
 
 
+@pytest.mark.parametrize("text", ["None", "N/A", "No labels", "None of the above ...........",
+                                  "Not applicable - - - - - - - - - - - - - -",
+                                  "None of the above, as said in the label", "pear"])
+def test_a_vocabularys_name_and_a_description_are_none_like_by_one_check(text):
+    # a description of only words for no label is not read as its label's name (so
+    # "none" is the answer that none applies), and a label so named keeps "none" its
+    # name: two copies of the check, cut at 40 and 25 characters, told a 29-character
+    # "None of the above ..." apart (its description skipped, its label not found)
+    from tagsmith.labeling.labeler import _find_no_label_keys_named
+    from tagsmith.labeling.parsing import is_no_label_name
+
+    named = LabelSpace([Label("u:x", {"en": text})])
+    described = LabelSpace([Label("u:x", {"en": "pear"}, description={"en": text})])
+    resolved_by_description = LabelResolver(described).resolve(text) is not None
+    assert bool(_find_no_label_keys_named(named)) is is_no_label_name(text)
+    assert resolved_by_description is not is_no_label_name(text)
+
+
 def test_none_beside_words_declining_the_task_is_a_refusal_not_no_label():
     # {"labels": [], "note": "I can't help"} is JSON mode's refusal; "none" as the only
     # label beside the same words was read as the answer that no label applies, the

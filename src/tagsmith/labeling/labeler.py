@@ -75,6 +75,7 @@ from tagsmith.labeling.parsing import (
     LabelResolver,
     ParsedLabels,
     display_names,
+    no_label_key,
     parse_label_answer,
 )
 from tagsmith.labeling.refusals import refusal_words
@@ -186,31 +187,18 @@ MAX_LISTED_UNKNOWN_ONLY_DOCS = 1_000
 #: and ``refused_docs`` (the rest counted in ``n_refused_docs_unlisted``): a content
 #: filter refusing 10^6 documents wrote every id on the summary's one line
 MAX_LISTED_REFUSED_DOCS = MAX_LISTED_UNKNOWN_ONLY_DOCS
-#: the names an answer may give as its only labels to say that none applies, where the
-#: prompt asks for an empty list (as :func:`~tagsmith.labeling.taxonomy.duplicate_key`
-#: reads them: "N/A" is "n a", "No labels" is "no label"). Read as that empty list, not
-#: as a malformed answer, where the vocabulary has no label so named
-NO_LABEL_NAMES = ("none", "n/a", "na", "no label", "no labels", "none of the above",
-                  "none of them", "none applies", "none apply", "no label applies",
-                  "not applicable", "null", "nil")
 #: what a kind's message may start with that its count already says ("malformed answer:
 #: no JSON object ..."), left out of "(first: ...)"
 _KIND_PREFIX = {"failed": "failed call: ", "malformed": "malformed answer: "}
 
 
-@functools.lru_cache(maxsize=1)
-def _no_label_keys() -> frozenset[str]:
-    from tagsmith.labeling.taxonomy import duplicate_key
-
-    return frozenset(duplicate_key(name) for name in NO_LABEL_NAMES)
-
-
 def says_no_label(exc: LLMOutputError, label_space: LabelSpace) -> bool:
-    """Whether the rejected answer ``exc`` named only names of :data:`NO_LABEL_NAMES`
-    ("none", "N/A", "No label"; each a label item of its own, no invalid item beside)
-    that no label of ``label_space`` has, deprecated ones included: the model said that
-    none of the labels applies, in words where the prompt asks for an empty list. The
-    vocabulary's names are compared in every language (whatever the prompt's).
+    """Whether the rejected answer ``exc`` named only names of
+    :data:`~tagsmith.labeling.parsing.NO_LABEL_NAMES` ("none", "N/A", "No label"; each
+    a label item of its own, no invalid item beside) that no label of ``label_space``
+    has, deprecated ones included: the model said that none of the labels applies, in
+    words where the prompt asks for an empty list. The vocabulary's names are compared
+    in every language (whatever the prompt's).
 
     >>> from tagsmith.exceptions import RejectedItemsError
     >>> space = LabelSpace.from_uris(["u:a"], names={"u:a": "apple"})
@@ -225,12 +213,9 @@ def says_no_label(exc: LLMOutputError, label_space: LabelSpace) -> bool:
     if not isinstance(exc, RejectedItemsError) or not exc.unknown or exc.ambiguous \
             or exc.n_invalid_items:
         return False
-    from tagsmith.labeling.taxonomy import duplicate_key
-
-    keys = _no_label_keys()
-    named = [duplicate_key(name) for name in exc.unknown]
+    named = [no_label_key(name) for name in exc.unknown]
     # a vocabulary's own "None" label (off the shortlist, deprecated) is no such answer
-    return all(key in keys for key in named) \
+    return None not in named \
         and not _no_label_keys_named(label_space) & set(named)
 
 
@@ -242,11 +227,12 @@ _named_none_lock = threading.Lock()
 
 
 def _no_label_keys_named(label_space: LabelSpace) -> frozenset[str]:
-    """The keys of :data:`NO_LABEL_NAMES` that a label of ``label_space`` (deprecated
-    ones included) is named by, in any language, as a URI, its last part or a notation,
-    compared by :func:`~tagsmith.labeling.taxonomy.duplicate_key` (looser than answers
-    are resolved: "No labels" keeps a label "No label"). Found once a label space: a
-    whole-vocabulary resolver looking a "none" up took 11 s over YSO's 27,754 labels.
+    """The keys of :data:`~tagsmith.labeling.parsing.NO_LABEL_NAMES` that a label of
+    ``label_space`` (deprecated ones included) is named by, in any language, as a URI,
+    its last part or a notation, compared by
+    :func:`~tagsmith.labeling.parsing.no_label_key` (looser than answers are resolved:
+    "No labels" keeps a label "No label"). Found once a label space: a whole-vocabulary
+    resolver looking a "none" up took 11 s over YSO's 27,754 labels.
 
     >>> space = LabelSpace.from_uris(["u:a", "u:none"], names={"u:a": "N/A"})
     >>> sorted(_no_label_keys_named(space))
@@ -267,18 +253,13 @@ def _no_label_keys_named(label_space: LabelSpace) -> frozenset[str]:
 
 def _find_no_label_keys_named(label_space: LabelSpace) -> frozenset[str]:
     """:func:`_no_label_keys_named`, found (one pass over ``label_space``)."""
-    from tagsmith.labeling.taxonomy import duplicate_key
-
-    keys = _no_label_keys()
-    longest = max(map(len, NO_LABEL_NAMES)) + 4  # a longer name is none of them
     found: set[str] = set()
     for label in label_space:
         names = [label.uri, re.split(r"[/#:]", label.uri)[-1], label.notation or "",
                  *label.pref_labels.values()]
         for alternatives in label.alt_labels.values():
             names += alternatives
-        found.update(key for name in names if 0 < len(name) <= longest
-                     and (key := duplicate_key(name)) in keys)
+        found.update(key for name in names if name and (key := no_label_key(name)))
     return frozenset(found)
 
 
@@ -346,7 +327,8 @@ class LabelingReport:
     #: lacks (no invalid item, no ambiguous name): the model said none of the labels
     #: fits, in a name of its own; many of them call for a catch-all label ("Other")
     n_unknown_only_answers: int = 0
-    #: answers that named only "none", "N/A" or the like (:data:`NO_LABEL_NAMES`, no label
+    #: answers that named only "none", "N/A" or the like
+    #: (:data:`~tagsmith.labeling.parsing.NO_LABEL_NAMES`, no label
     #: of the vocabulary so named), read as the empty list the prompt asks for: none of
     #: the labels applies (written with an empty label set, no malformed answer)
     n_no_label_named_answers: int = 0

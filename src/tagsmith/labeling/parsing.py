@@ -17,6 +17,7 @@ something that is rejected here.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -461,19 +462,49 @@ class LabelNames(NameKeys):
         return self._descriptions[label_id]
 
 
-def _says_no_label(text: str) -> bool:
-    """Whether ``text`` is only words for "no label applies" (one of
-    :data:`~tagsmith.labeling.labeler.NO_LABEL_NAMES`, as names alike).
+#: the names an answer may give as its only labels to say that none applies, where the
+#: prompt asks for an empty list (as :func:`~tagsmith.labeling.taxonomy.duplicate_key`
+#: reads them: "N/A" is "n a", "No labels" is "no label"). Read as that empty list, not
+#: as a malformed answer, where the vocabulary has no label so named
+NO_LABEL_NAMES = ("none", "n/a", "na", "no label", "no labels", "none of the above",
+                  "none of them", "none applies", "none apply", "no label applies",
+                  "not applicable", "null", "nil")
+#: characters a text may have and be one of :data:`NO_LABEL_NAMES` (spacing and
+#: punctuation around its words aside): a longer one is none of them, not read further
+#: (most descriptions, most of a vocabulary's names)
+MAX_NO_LABEL_NAME_CHARS = 40
 
-    >>> _says_no_label("N/A"), _says_no_label("None"), _says_no_label("A fruit")
-    (True, True, False)
-    """
-    if len(text) > 40:  # a longer text is none of them (most descriptions)
-        return False
-    from tagsmith.labeling.labeler import _no_label_keys
+
+@functools.lru_cache(maxsize=1)
+def _no_label_keys() -> frozenset[str]:
     from tagsmith.labeling.taxonomy import duplicate_key
 
-    return duplicate_key(text) in _no_label_keys()
+    return frozenset(duplicate_key(name) for name in NO_LABEL_NAMES)
+
+
+def no_label_key(text: str) -> str | None:
+    """The key of the one of :data:`NO_LABEL_NAMES` that ``text`` is (as names alike,
+    :func:`~tagsmith.labeling.taxonomy.duplicate_key`), else None: the one check of
+    answers' names, descriptions and a vocabulary's names.
+
+    >>> no_label_key("N/A"), no_label_key(" None. "), no_label_key("A fruit")
+    ('n a', 'none', None)
+    """
+    if len(text) > MAX_NO_LABEL_NAME_CHARS:
+        return None
+    from tagsmith.labeling.taxonomy import duplicate_key
+
+    key = duplicate_key(text)
+    return key if key in _no_label_keys() else None
+
+
+def is_no_label_name(text: str) -> bool:
+    """Whether ``text`` is only words for "no label applies" (:func:`no_label_key`).
+
+    >>> is_no_label_name("N/A"), is_no_label_name("None"), is_no_label_name("A fruit")
+    (True, True, False)
+    """
+    return no_label_key(text) is not None
 
 
 class LabelResolver:
@@ -543,7 +574,7 @@ class LabelResolver:
         # a description that is only words for no label ("None", "N/A": an export's
         # placeholder) took the answer "none" (no label applies) as its label's name
         described = [(description, i) for i in self.offered
-                     if (description := describe(i)) and not _says_no_label(description)]
+                     if (description := describe(i)) and not is_no_label_name(description)]
         levels = (shown, uris, others, notations, described)
         # one resolver per shortlist, one per document: their names keyed once for all
         # of them where the caller shares a NameKeys (YSO's 5,000 resolvers keyed 1.8
