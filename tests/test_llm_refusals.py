@@ -787,6 +787,64 @@ def test_a_refusal_written_inside_a_none_label_item_is_a_refusal_not_no_label(tm
         assert len(server.requests) == len(lines) + 1
 
 
+def test_a_none_item_without_a_confidence_says_no_label_applies_and_beside_a_refusal_refuses(
+        tmp_path):
+    # {"labels": [{"label": "none"}]} (models often leave the confidence out for "none")
+    # was an invalid item: a malformed answer, dropped from the cache and asked again on
+    # every rerun, and beside words declining the task counted malformed, not refused
+    refusing = json.dumps({"labels": [{"label": "none"}],
+                           "note": "I'm sorry, but I can't help with this."})
+    saying_none = json.dumps({"labels": [{"label": "None", "confidence": None}]})
+
+    def answer(body):
+        prompt = user_prompt(body)
+        return refusing if "plain" in prompt else saying_none if "another" in prompt else SPORT
+
+    docs, lines = reports(tmp_path)
+    with LocalChatServer(answer) as server:
+        first = run_label(server, tmp_path, docs)
+        assert first.exit_code == 0, first.output
+        summary = json.loads(first.stderr.strip().splitlines()[-1])["labeling"]
+        assert summary["n_malformed_answers"] == 0
+        assert summary["n_refused_calls"] == 1
+        assert summary["refused_docs"] == [f"{docs}:{len(DECLINED) + 1}"]  # the plain one
+        assert summary["n_no_label_named_answers"] == 1  # the other: none applies
+        written = [json.loads(line) for line in
+                   (tmp_path / "out.jsonl").read_text().splitlines()]
+        assert len(written) == len(lines) - 1 and written[-1]["labels"] == []
+        asked = len(server.requests)
+        # kept in the cache as the labeling read it: a rerun asks nothing again, and
+        # --retry-refused the refusal alone
+        again = run_label(server, tmp_path, docs)
+        assert again.exit_code == 0, again.output
+        assert len(server.requests) == asked
+        retried = run_label(server, tmp_path, docs, "--retry-refused")
+        assert retried.exit_code == 0, retried.output
+        assert len(server.requests) == asked + 1
+
+
+def test_a_none_item_without_a_confidence_is_no_such_answer_where_a_label_is_so_named():
+    # as with a confidence: a vocabulary's own "None" label keeps the name
+    from tagsmith.data.vocab import Label, LabelSpace
+    from tagsmith.exceptions import RejectedItemsError
+    from tagsmith.labeling.labeler import says_no_label
+    from tagsmith.labeling.parsing import LabelResolver, parse_label_answer
+
+    def verdict(space, answer):
+        with pytest.raises(RejectedItemsError) as caught:
+            parse_label_answer(answer, LabelResolver(space, ()))
+        return says_no_label(caught.value, space)
+
+    plain = LabelSpace([Label("u:sport", {"en": "sport"})])
+    named = LabelSpace([Label("u:sport", {"en": "sport"}), Label("u:n", {"en": "None"})])
+    assert verdict(plain, '{"labels": [{"label": "none"}]}')
+    assert verdict(plain, '{"labels": [{"label": "N/A"}, {"label": "none", "confidence": 1}]}')
+    assert not verdict(named, '{"labels": [{"label": "none"}]}')
+    # a confidence given but invalid, or a real name without one, is no such answer
+    assert not verdict(plain, '{"labels": [{"label": "none", "confidence": "high"}]}')
+    assert not verdict(plain, '{"labels": [{"label": "none"}, {"label": "sport"}]}')
+
+
 @pytest.mark.parametrize("text, refused", [
     ('{"labels": [{"label": "sport", "confidence": 0.9}], "note": "A match report."}', False),
     ('{"labels": [{"label": "none", "reason": "No label fits."}]}', False),

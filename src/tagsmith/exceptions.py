@@ -298,12 +298,15 @@ class RejectedItemsError(LLMOutputError):
 
     def __init__(self, message: str, *, n_invalid_items: int = 0,
                  unknown: list[str] | None = None, ambiguous: list[str] | None = None,
-                 invalid_names: list[str] | None = None):
+                 invalid_names: list[str] | None = None,
+                 unrated_names: list[str] | None = None):
         self.n_invalid_items = n_invalid_items
         self.unknown = list(unknown or ())
         self.ambiguous = list(ambiguous or ())
         #: the names the invalid items gave (one with a confidence "high")
         self.invalid_names = list(invalid_names or ())
+        #: of those, the ones whose item gave no confidence at all (``{"label": "none"}``)
+        self.unrated_names = list(unrated_names or ())
         super().__init__(message)
 
 

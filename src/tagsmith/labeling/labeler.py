@@ -195,10 +195,11 @@ _KIND_PREFIX = {"failed": "failed call: ", "malformed": "malformed answer: "}
 def says_no_label(exc: LLMOutputError, label_space: LabelSpace) -> bool:
     """Whether the rejected answer ``exc`` named only names of
     :data:`~tagsmith.labeling.parsing.NO_LABEL_NAMES` ("none", "N/A", "No label"; each
-    a label item of its own, no invalid item beside) that no label of ``label_space``
-    has, deprecated ones included: the model said that none of the labels applies, in
-    words where the prompt asks for an empty list. The vocabulary's names are compared
-    in every language (whatever the prompt's).
+    a label item of its own, with a confidence or none at all, no other invalid item
+    beside) that no label of ``label_space`` has, deprecated ones included: the model
+    said that none of the labels applies, in words where the prompt asks for an empty
+    list. The vocabulary's names are compared in every language (whatever the
+    prompt's).
 
     >>> from tagsmith.exceptions import RejectedItemsError
     >>> space = LabelSpace.from_uris(["u:a"], names={"u:a": "apple"})
@@ -206,14 +207,21 @@ def says_no_label(exc: LLMOutputError, label_space: LabelSpace) -> bool:
     True
     >>> says_no_label(RejectedItemsError("x", unknown=["None", "pear"]), space)
     False
+    >>> says_no_label(RejectedItemsError("x", n_invalid_items=1, invalid_names=["none"],
+    ...                                  unrated_names=["none"]), space)
+    True
     >>> says_no_label(RejectedItemsError("x", unknown=["none"]),
     ...               LabelSpace.from_uris(["u:n"], names={"u:n": "None"}))
     False
     """
-    if not isinstance(exc, RejectedItemsError) or not exc.unknown or exc.ambiguous \
-            or exc.n_invalid_items:
+    if not isinstance(exc, RejectedItemsError) or exc.ambiguous:
         return False
-    named = [no_label_key(name) for name in exc.unknown]
+    # {"label": "none"} with no confidence (models often leave it out for "none", the
+    # item then invalid) says it too; an item invalid otherwise is no such answer
+    names = [*exc.unknown, *exc.unrated_names]
+    if not names or exc.n_invalid_items != len(exc.unrated_names):
+        return False
+    named = [no_label_key(name) for name in names]
     # a vocabulary's own "None" label (off the shortlist, deprecated) is no such answer
     return None not in named \
         and not _no_label_keys_named(label_space) & set(named)

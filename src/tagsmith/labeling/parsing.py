@@ -938,6 +938,9 @@ class ParsedLabels:
     #: the names of the invalid items that had one (``{"label": "snow", "confidence":
     #: "high"}``): the label it meant reads as not given, as an unknown name's does
     invalid_names: list[str] = field(default_factory=list)
+    #: of those, the names of the items that gave no confidence at all (missing or null:
+    #: ``{"label": "none"}``, as models often write the answer that none applies)
+    unrated_names: list[str] = field(default_factory=list)
 
 
 def parse_label_answer(text: str, resolver: LabelResolver, *,
@@ -974,6 +977,8 @@ def parse_label_answer(text: str, resolver: LabelResolver, *,
             parsed.n_invalid_items += 1
             if isinstance(name, str) and name.strip():
                 parsed.invalid_names.append(name)
+                if confidence is None:
+                    parsed.unrated_names.append(name)
             continue
         label_id = resolver.resolve(name)
         if label_id is None:
@@ -1002,7 +1007,8 @@ def parse_label_answer(text: str, resolver: LabelResolver, *,
         raise RejectedItemsError(f"{message}: {text[:120]!r}",
                                  n_invalid_items=parsed.n_invalid_items,
                                  unknown=parsed.unknown, ambiguous=parsed.ambiguous,
-                                 invalid_names=parsed.invalid_names)
+                                 invalid_names=parsed.invalid_names,
+                                 unrated_names=parsed.unrated_names)
     ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
     if max_labels is not None:
         ranked = ranked[:max_labels]
