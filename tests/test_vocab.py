@@ -2260,3 +2260,60 @@ def test_no_module_outside_the_data_package_imports_a_private_name_of_vocab():
                 private += [f"{path.name}: {alias.name}" for alias in node.names
                             if alias.name.startswith("_")]
     assert private == []
+
+
+#: a small thesaurus with skos:hiddenLabel (misspellings a search matches, never shown),
+#: as Annif users' vocabularies carry them
+HIDDEN_TTL = """\
+@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+@prefix owl: <http://www.w3.org/2002/07/owl#> .
+<http://x.org/petroleum> a skos:Concept ; skos:prefLabel "Petroleum"@en ;
+    skos:altLabel "Crude"@en ; skos:hiddenLabel "Petrolium"@en, "Petroleum oil"@en ;
+    skos:hiddenLabel "Erdoel"@de .
+<http://x.org/coffee> a skos:Concept ; skos:prefLabel "Coffee"@en ;
+    skos:hiddenLabel "Cofee"@en, "Brew"@en .
+<http://x.org/tea> a skos:Concept ; skos:prefLabel "Tea"@en ; skos:hiddenLabel "Brew"@en .
+<http://x.org/old> a skos:Concept ; skos:prefLabel "Old"@en ; owl:deprecated true ;
+    skos:hiddenLabel "Cofee"@en .
+"""
+
+
+def test_skos_hidden_labels_are_read_kept_and_written_back(tmp_path):
+    # skos:hiddenLabel was read by no reader: a corpus naming a concept by one failed
+    # as an unknown label, and a vocabulary written back (taxonomy --extend -o) dropped them
+    path = tmp_path / "thes.ttl"
+    path.write_text(HIDDEN_TTL, encoding="utf-8")
+    space = load_vocabulary(path)
+    petroleum = space[space.lookup("<http://x.org/petroleum>")]
+    assert petroleum.hidden_labels == {"en": ["Petroleum oil", "Petrolium"], "de": ["Erdoel"]}
+    assert petroleum.alt_labels == {"en": ["Crude"]}
+    assert petroleum.to_dict()["hidden_labels"] == petroleum.hidden_labels
+    assert Label.from_dict(petroleum.to_dict()) == petroleum
+    # none: no key, so no space, bundle or digest saved before moves
+    assert "hidden_labels" not in Label("u:a", {"en": "A"}, {"en": ["B"]}).to_dict()
+    for name in ("back.ttl", "back.rdf", "back.csv"):
+        saved = (save_vocabulary_csv if name.endswith(".csv") else save_vocabulary_skos)(
+            space, tmp_path / name)
+        back = load_vocabulary(saved)
+        assert [label.hidden_labels for label in back] == [
+            label.hidden_labels for label in space], name
+        assert back == space, name
+    assert "hiddenlabel_de" in (tmp_path / "back.csv").read_text(encoding="utf-8")
+
+
+def test_a_hidden_label_names_its_concept_as_an_alternative_label_does(tmp_path):
+    from tagsmith.exceptions import AmbiguousLabelError
+
+    path = tmp_path / "thes.ttl"
+    path.write_text(HIDDEN_TTL, encoding="utf-8")
+    space = load_vocabulary(path)
+    petroleum, coffee = space.lookup("Petroleum"), space.lookup("Coffee")
+    assert space.lookup("Petrolium") == space.lookup("Erdoel") == petroleum
+    # one a deprecated concept shares yields to the live one's
+    assert space.lookup("Cofee") == coffee
+    # one two live concepts share is ambiguous, naming both
+    with pytest.raises(AmbiguousLabelError, match="coffee.*tea|tea.*coffee"):
+        space.lookup("Brew")
+    # never shown as the concept's name
+    assert space.name_of(petroleum) == "Petroleum"
+    assert space.name_of(petroleum, "de") == "Petroleum"

@@ -14,6 +14,7 @@ space stays valid.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import numbers
@@ -117,6 +118,11 @@ class Label:
     deprecated: bool = False
     #: URIs of the labels that replace this one once deprecated (``dct:isReplacedBy``)
     replaced_by: list[str] = field(default_factory=list)
+    #: ``skos:hiddenLabel`` per language: misspellings and variants a corpus key or
+    #: ``--only`` value may name the concept by (read as an ``altLabel`` is by
+    #: :meth:`LabelSpace.lookup`), never shown as its name. Empty: no key in
+    #: :meth:`to_dict`, so no saved space, bundle or digest moves
+    hidden_labels: dict[str, list[str]] = field(default_factory=dict)
     #: a SKOS concept's classes (``rdf:type``, with the classes they are
     #: ``rdfs:subClassOf*`` below ``skos:Concept``: STW's ``zbwext:Descriptor``) and
     #: concept schemes (``skos:inScheme``...), as read, for
@@ -142,6 +148,8 @@ class Label:
             out["deprecated"] = True
         if self.replaced_by:  # none: no key, as a space saved before replacements were read
             out["replaced_by"] = list(self.replaced_by)
+        if self.hidden_labels:  # none: no key, as a space saved before they were read
+            out["hidden_labels"] = {k: list(v) for k, v in self.hidden_labels.items()}
         return out
 
     @classmethod
@@ -155,6 +163,7 @@ class Label:
             broader=_uris(data, "broader"),
             deprecated=bool(data.get("deprecated", False)),
             replaced_by=_uris(data, "replaced_by"),
+            hidden_labels={k: list(v) for k, v in data.get("hidden_labels", {}).items()},
         )
 
 
@@ -1175,8 +1184,10 @@ class LabelSpace(Sequence[Label]):
                 by_name.setdefault(name, []).append(i)
             if label.notation:
                 by_notation.setdefault(label.notation, []).append(i)
-            if label.alt_labels:
-                for alt in dict.fromkeys(name for names in label.alt_labels.values()
+            if label.alt_labels or label.hidden_labels:
+                # a hiddenLabel (a misspelling, a variant) is read as an altLabel is
+                for alt in dict.fromkeys(name for names in itertools.chain(
+                        label.alt_labels.values(), label.hidden_labels.values())
                                          for name in names):
                     by_alt.setdefault(alt, []).append(i)
         ambiguous: dict[str, list[int]] = {}

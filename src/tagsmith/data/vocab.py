@@ -15,7 +15,9 @@ give ``en`` and ``en-gb``), as tags compare ignoring case.
     only in a file with no LF, an old Mac one).
 ``.csv`` -- Annif's CSV vocabulary: a header row naming a ``uri`` column and
     ``label_xx`` columns (one per language), optionally ``notation``, ``broader``
-    (space-separated URIs), ``altlabel_xx`` (several separated by ``|``),
+    (space-separated URIs), ``altlabel_xx`` and ``hiddenlabel_xx`` (several
+    separated by ``|``; hidden labels, as ``skos:hiddenLabel``, name a concept in a
+    corpus but are never shown),
     ``description_xx``, ``deprecated`` (true/false/1/0/yes/no) and ``replaced_by``
     (space-separated URIs of the labels replacing a deprecated one). Column names are
     case-insensitive, a locale-style language is a language tag (``label_en_US`` gives
@@ -33,7 +35,7 @@ give ``en`` and ``en-gb``), as tags compare ignoring case.
     ids are reproducible. Each gets its ``skos:prefLabel`` per language (else
     ``rdfs:label``; of several in one language, which SKOS forbids, the first in
     code-point order, with one warning naming the file, the concepts and their labels),
-    sorted ``skos:altLabel``, first ``skos:notation``, description
+    sorted ``skos:altLabel`` and ``skos:hiddenLabel``, first ``skos:notation``, description
     (``skos:definition``, else ``skos:scopeNote``), broader concepts (``skos:broader``
     and inverse ``skos:narrower``, within the vocabulary: links to other nodes are
     dropped with one warning), ``owl:deprecated`` and ``dct:isReplacedBy``
@@ -148,7 +150,7 @@ SUFFIXES = {".tsv": "tsv", ".csv": "csv", ".txt": "list", ".ttl": "skos", ".rdf"
 RDF_FORMATS = {".ttl": "turtle", ".rdf": "xml", ".xml": "xml", ".owl": "xml", ".nt": "nt",
                ".jsonld": "json-ld"}
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-_LANG_COLUMNS = ("label", "altlabel", "description")
+_LANG_COLUMNS = ("label", "altlabel", "description", "hiddenlabel")
 #: the annotation property :func:`save_vocabulary_skos` gives each concept, its label id
 #: (an integer), so that reading the file back keeps every label on its id: RDF has no
 #: order, and sorting by URI would renumber a space whose ids are not in URI order
@@ -267,7 +269,8 @@ def _warn_character_references(labels: list[Label], path: Path) -> None:
     found: list[tuple[str, str]] = []  # (concept URI, name)
     for label in labels:
         for name in itertools.chain(label.pref_labels.values(),
-                                    itertools.chain.from_iterable(label.alt_labels.values())):
+                                    itertools.chain.from_iterable(label.alt_labels.values()),
+                                    itertools.chain.from_iterable(label.hidden_labels.values())):
             if "&" in name and any(html.unescape(ref) != ref
                                    for ref in _CHARACTER_REFERENCE.findall(name)):
                 found.append((label.uri, name))
@@ -352,8 +355,8 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path, *,
 
     Columns: ``uri``, ``label_xx`` per language (one empty ``label`` where no label has
     a name, so the file reads back without a warning of no label column), then
-    ``altlabel_xx``, ``description_xx``, ``notation``, ``broader``, ``deprecated`` and
-    ``replaced_by`` where any label has them. With
+    ``altlabel_xx``, ``description_xx``, ``hiddenlabel_xx``, ``notation``, ``broader``,
+    ``deprecated`` and ``replaced_by`` where any label has them. With
     ``close_matches`` (label URI -> the URI of a concept of another vocabulary, as
     ``taxonomy --map-to`` finds), a last ``closematch`` column holds each label's match
     (empty for a label with none; an empty mapping, where no label matched, writes the
@@ -382,7 +385,8 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path, *,
     matched = close_matches is not None
     close_matches = _checked_close_matches(space, close_matches, path)
     for label in space:
-        for lang, names in label.alt_labels.items():
+        for lang, names in itertools.chain(label.alt_labels.items(),
+                                           label.hidden_labels.items()):
             for name in names:
                 if "|" in name:
                     raise VocabularyError(
@@ -391,8 +395,8 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path, *,
                         "labels; it would be read back as several labels: save as SKOS "
                         "or rename the label", path=path)
     columns = ["uri"]
-    for kind, attr in zip(_LANG_COLUMNS, ("pref_labels", "alt_labels", "description"),
-                          strict=True):
+    for kind, attr in zip(_LANG_COLUMNS, ("pref_labels", "alt_labels", "description",
+                                          "hidden_labels"), strict=True):
         langs = sorted({lang for label in space for lang in getattr(label, attr)})
         # a space with no names wrote a header of 'uri' alone, which reading back warned
         # of ('no label column'): an empty 'label' column says the labels have none
@@ -922,6 +926,8 @@ def _csv_label(columns: list[tuple[str, str | None]], row: list[str]) -> Label |
             label.pref_labels[lang] = cell
         elif kind == "altlabel":
             label.alt_labels[lang] = [alt.strip() for alt in cell.split("|") if alt.strip()]
+        elif kind == "hiddenlabel":
+            label.hidden_labels[lang] = [alt.strip() for alt in cell.split("|") if alt.strip()]
         elif kind == "description":
             label.description[lang] = cell
         elif kind == "notation":
@@ -947,6 +953,8 @@ def _csv_cell(label: Label, column: str) -> str:
         return label.pref_labels.get(lang, "")
     if kind == "altlabel":
         return "|".join(label.alt_labels.get(lang, []))
+    if kind == "hiddenlabel":
+        return "|".join(label.hidden_labels.get(lang, []))
     if kind == "description":
         return label.description.get(lang, "")
     if kind == "broader":
@@ -1264,10 +1272,12 @@ def _read_skos(path: Path, language: str, types: tuple[str, ...] = (),
     pref, fallback = texts(SKOS.prefLabel), texts(RDFS.label)
     _warn_several_pref_labels(pref, labels, path)
     alt, notes = texts(SKOS.altLabel), texts(SKOS.scopeNote)
+    hidden = texts(SKOS.hiddenLabel)
     definitions = texts(SKOS.definition)
     for uri, label in labels.items():
         label.pref_labels = {lang: v[0] for lang, v in pref.get(uri, fallback.get(uri, {})).items()}
         label.alt_labels = alt.get(uri, {})
+        label.hidden_labels = hidden.get(uri, {})
         described = {**notes.get(uri, {}), **definitions.get(uri, {})}
         label.description = {lang: "\n".join(v) for lang, v in described.items()}
     for uri, values in texts(SKOS.notation).items():
@@ -1445,6 +1455,8 @@ def _whole_characters(label: Label) -> Label:
     label.pref_labels = {lang: _joined_pairs(v) for lang, v in label.pref_labels.items()}
     label.alt_labels = {lang: sorted(_joined_pairs(v) for v in vs)
                         for lang, vs in label.alt_labels.items()}
+    label.hidden_labels = {lang: sorted(_joined_pairs(v) for v in vs)
+                           for lang, vs in label.hidden_labels.items()}
     label.description = {lang: _joined_pairs(v) for lang, v in label.description.items()}
     label.notation = None if label.notation is None else _joined_pairs(label.notation)
     label.broader = [_joined_pairs(uri) for uri in label.broader]
@@ -1869,6 +1881,9 @@ def label_problem(label: Label) -> str | None:
     if label.alt_labels:
         fields += [(f"altlabel_{lang}", name) for lang, names in label.alt_labels.items()
                    for name in names]
+    if label.hidden_labels:
+        fields += [(f"hiddenlabel_{lang}", name)
+                   for lang, names in label.hidden_labels.items() for name in names]
     texts = fields if not label.description else fields + [
         (f"description_{lang}", text) for lang, text in label.description.items()]
     for field, value in texts:
@@ -2019,7 +2034,8 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
     :class:`~tagsmith.exceptions.UnsupportedFormatError`.
 
     Each label becomes a ``skos:Concept`` ``skos:inScheme`` the scheme, with its
-    ``skos:prefLabel`` and ``skos:altLabel`` per language, ``skos:definition``,
+    ``skos:prefLabel``, ``skos:altLabel`` and ``skos:hiddenLabel`` per language,
+    ``skos:definition``,
     ``skos:notation``, ``skos:broader``, ``owl:deprecated`` and ``dct:isReplacedBy``,
     and its id as
     :data:`LABEL_ID`; labels without a broader label are the scheme's top concepts. A
@@ -2081,6 +2097,9 @@ def save_vocabulary_skos(space: LabelSpace, path: str | Path, *,
         for lang, names in label.alt_labels.items():
             for name in names:
                 graph.add((concept, SKOS.altLabel, literal(name, lang, label.uri)))
+        for lang, names in label.hidden_labels.items():
+            for name in names:
+                graph.add((concept, SKOS.hiddenLabel, literal(name, lang, label.uri)))
         for lang, text in label.description.items():
             graph.add((concept, SKOS.definition, literal(text, lang, label.uri)))
         if label.notation:
