@@ -421,6 +421,38 @@ def test_extend_refuses_a_new_label_named_as_an_alternative_name_of_one_in_use(t
                for w in summary["warnings"])
 
 
+def test_extend_refuses_a_new_label_named_as_a_hidden_label_and_writes_them_back(tmp_path):
+    # skos:hiddenLabel (a misspelling or variant search should match) was read by no
+    # reader: the model adding VOCAB's hidden "Oil and energy" of "Petroleum" made a
+    # second label of one concept, and the vocabularies written (-o, --skos) dropped them
+    june = tmp_path / "june.ttl"
+    rows = [*LAST_MONTH, ("http://example.org/desk/petroleum", "Petroleum", "Crude oil.")]
+    june.write_text(
+        "@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n"
+        + "".join(f"<{uri}> a skos:Concept ; skos:prefLabel \"{name}\"@en ; "
+                  f"skos:definition \"{description}\"@en .\n"
+                  for uri, name, description in rows)
+        + "<http://example.org/desk/petroleum> skos:hiddenLabel \"Oil and energy\"@en, "
+          "\"Petrolium\"@en .\n", encoding="utf-8")
+    args = ["taxonomy", str(SAMPLE), "--use-case", "route news to desks", "--extend", str(june),
+            "-o", str(tmp_path / "july.csv"), "--skos", str(tmp_path / "july.ttl"),
+            "--sample", "40", "--minibatch", "20", "--no-summaries", "--llm", "m",
+            "--max-retries", "0", "--max-labels", "10"]
+    with LocalChatServer(Extender()) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.ttl")
+    assert load_vocabulary(tmp_path / "july.csv") == july
+    names = [july.name_of(i) for i in range(len(july))]
+    assert "Oil and energy" not in names and "Dividends" in names
+    summary = json.loads(result.stderr[result.stderr.index("{"):])
+    assert [(x["uri"], x["name"], x["change"], x["to"])
+            for x in summary["extend"]["refused_edits"]] == [
+        ("http://example.org/desk/petroleum", "Petroleum", "alt name", "Oil and energy")]
+    assert july[july.lookup("Petroleum")].hidden_labels == {"en": ["Oil and energy",
+                                                                   "Petrolium"]}
+
+
 def test_extend_a_skos_vocabulary_keeps_its_concept_scheme_and_title(tmp_path):
     # a thesaurus from outside tagsmith: the SKOS written had a scheme of its own
     # (…/concept/scheme, "Taxonomy for: ..."), the new labels in it alone, so that

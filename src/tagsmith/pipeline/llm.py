@@ -322,15 +322,15 @@ def _with_accepted_edits(extend: LabelSpace, live: list[int], taxonomy,
 def _refuse_respellings_to_alt_names(taxonomy, extend: LabelSpace, live: list[int],
                                      existing: list[tuple[str, str]]) -> None:
     """Refuse each accepted respelling of ``taxonomy`` to an alternative name
-    (``altLabel``, in any language) of another label in use, as one to another label
-    in use's name is refused: the label keeps the name it had, the edit moves to
+    (``altLabel`` or ``hiddenLabel``, in any language) of another label in use, as one
+    to another label in use's name is refused: the label keeps the name it had, the edit moves to
     ``refused_edits`` (``not_accepted`` ``"alt name in use"``), warned. Accepted, the
     name pointed at two labels when ``label`` or a review resolved it."""
     from tagsmith.labeling.taxonomy import fold_name
 
     holders: dict[str, set[int]] = {}  # a folded alternative name -> the labels' places
-    for n, i in enumerate(live):
-        for alts in extend[i].alt_labels.values():
+    for n, i in enumerate(live):  # a hiddenLabel names its concept as an altLabel does
+        for alts in (*extend[i].alt_labels.values(), *extend[i].hidden_labels.values()):
             for alt in alts:
                 holders.setdefault(fold_name(alt), set()).add(n)
     for edit in list(taxonomy.accepted_edits):
@@ -355,8 +355,8 @@ def _not_alt_names(taxonomy, extend: LabelSpace, live: list[int],
                    existing: list[tuple[str, str]], lang: str,
                    namesakes: dict[str, dict] | None = None) -> list[tuple[str, str]]:
     """The new labels of ``taxonomy`` (after its ``n_existing`` labels in use) that are
-    named as no other name of a label in use: an alternative name (``altLabel``, in
-    any language) or its name in another language. One that is ("Oil", VOCAB's
+    named as no other name of a label in use: an alternative name (``altLabel`` or
+    ``hiddenLabel``, in any language) or its name in another language. One that is ("Oil", VOCAB's
     "Petroleum" having the alternative name "Oil"; "Kaffee", the German name of
     "Coffee market") is refused as a duplicate, as a new label named as a label in use
     is, warned and noted in ``taxonomy.refused_edits`` (``change`` ``"alt name"`` or
@@ -376,7 +376,8 @@ def _not_alt_names(taxonomy, extend: LabelSpace, live: list[int],
         for alt in in_language(extend[i].alt_labels, lang) or ():
             other_of.setdefault(duplicate_key(alt), (n, "alt name"))
     for n, i in enumerate(live):
-        for alts in extend[i].alt_labels.values():
+        # a hiddenLabel (a misspelling or variant of the name) is an alternative name too
+        for alts in (*extend[i].alt_labels.values(), *extend[i].hidden_labels.values()):
             for alt in alts:
                 other_of.setdefault(duplicate_key(alt), (n, "alt name"))
         # a label named in lang: its name in another language may be another concept's
