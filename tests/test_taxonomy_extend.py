@@ -10,6 +10,7 @@ import csv
 import gzip
 import json
 
+import pytest
 from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
@@ -792,10 +793,12 @@ def _accept_both_exports(answer):
             for x in taxonomy.refused_edits} == {("Export", "renamed", "name in use")}
 
 
-def test_extend_accept_edits_refuses_a_respelling_to_another_labels_alt_name(tmp_path):
+@pytest.mark.parametrize("column", ["altlabel_de", "hiddenlabel_de"])
+def test_extend_accept_edits_refuses_a_respelling_to_another_labels_alt_name(tmp_path, column):
     # "Cocoa market" respelled "Cocoa markets" while Coffee market has the alternative
-    # name "Cocoa markets": accepted, the name pointed at two labels
-    _last_month(tmp_path, ["uri", "label_en", "description_en", "altlabel_de"],
+    # (or hidden: a variant lookup reads as its concept) name "Cocoa markets": accepted,
+    # the name pointed at two labels
+    _last_month(tmp_path, ["uri", "label_en", "description_en", column],
                 [(*LAST_MONTH[0], ""), (*LAST_MONTH[1], "Cocoa markets"),
                  (*LAST_MONTH[2], "")])
     result, _ = _extend(tmp_path, Extender(edit=_improving), "--max-labels", "10",
