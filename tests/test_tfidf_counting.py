@@ -277,9 +277,8 @@ def test_fitted_counts_are_scikit_learns_fit_transform(settings, min_df, cache, 
     scikit-learn's ``fit_transform``: its counts must be that method's to the bit (the
     vocabulary, the columns, each row's entries in its order: the order its squares are
     added in when normalised), in one batch of texts or in batches of a few words
-    (``CHAR_WB_WORDS``); so must training's analysis of them, with words' n-grams
-    remembered throughout or forgotten after every text (``CHAR_WB_CACHE``)."""
-    monkeypatch.setattr(tfidf, "CHAR_WB_CACHE", cache)
+    (``CHAR_WB_WORDS``: "forgotten", each word's n-grams listed again in each batch);
+    so must training's analysis of them."""
     monkeypatch.setattr(tfidf, "CHAR_WB_WORDS", 10 ** 9 if cache > 1 else 3)
     # the words' n-grams listed a few at a time too (CHAR_WB_NGRAMS)
     monkeypatch.setattr(tfidf, "CHAR_WB_NGRAMS", 150_000 if cache > 1 else 5)
@@ -291,8 +290,8 @@ def test_fitted_counts_are_scikit_learns_fit_transform(settings, min_df, cache, 
         counts, terms = featurizer._fit_counts(TRICKY, analyzer, ngrams, min_df)
         assert terms == sorted(counter.vocabulary_, key=counter.vocabulary_.__getitem__)
         _same_csr(counts, theirs)
-        # training's analysis counts char_wb n-grams through the words remembered
-        # (CHAR_WB_CACHE), which the fit of short texts above never consults
+        # training's analysis counts char_wb n-grams as the fit does, but keeps each
+        # row in its text's own order (to fit on any subset of the texts)
         analyzed = tfidf._AnalyzedBlock.count(counter, analyzer, TRICKY, len(TRICKY), min_df)
         counts, terms = analyzed.fitted_counts(ngrams, None, min_df)
         assert terms == sorted(counter.vocabulary_, key=counter.vocabulary_.__getitem__)
@@ -398,3 +397,36 @@ def test_a_fit_lists_its_words_char_ngrams_a_bounded_number_at_a_time(monkeypatc
     words = {word for text in texts for word in text.split()}
     assert sum(listed) == sum(len(list(tfidf._char_wb_ngrams(word, 2, 5))) for word in words)
     assert len(listed) > 10 and max(listed) < 1_000 + 1_598, listed
+
+
+@pytest.mark.parametrize("words", [10 ** 9, 3])
+@pytest.mark.parametrize("settings", SETTINGS[:2] + SETTINGS[4:5], ids=[0, 1, 4])
+def test_training_s_analysis_counts_char_ngrams_as_the_fit_does(settings, words, monkeypatch):
+    """Training's analysis (``tagsmith train`` without ``--dev``) counted every character
+    n-gram of every text through a ``Counter``; it now takes the fit's batch product
+    (``_char_wb_batch_counts``), each row in its text's own first-met order, so that a
+    fit on any subset (here texts meeting known words in another order: "sat cat" after
+    "the cat sat") is scikit-learn's ``fit_transform`` of that subset to the bit."""
+    long = ["Café naïve " * 30, "東京タワー今日は" * 40 + " x"]
+    texts = (["the cat sat", "sat cat the dog", "dog dog the"] + TRICKY[:30] + long
+             + TRICKY[30:] + ["cat sat sat, the"])
+    monkeypatch.setattr(tfidf, "CHAR_WB_WORDS", words)
+    monkeypatch.setattr(tfidf, "STREAM_MIN_CHARS", 200)
+    monkeypatch.setattr(tfidf, "STREAM_CHUNK_CHARS", 64)
+    analyzers = []
+    term_id_rows = tfidf._term_id_rows
+    monkeypatch.setattr(tfidf, "_term_id_rows", lambda counter, analyzer, *args: (
+        analyzers.append(analyzer) or term_id_rows(counter, analyzer, *args)))
+    # decided once (a subset without the Chinese would decide otherwise)
+    settings = {"min_df": 1, "split_unspaced": True, **settings}
+    analyzed = TfidfFeaturizer(**settings).analyze(texts, 1)
+    assert "char_wb" not in analyzers
+    rng = np.random.default_rng(1)
+    for part in ([1, 2, 0], rng.permutation(len(texts))[:40], rng.permutation(len(texts)),
+                 None):
+        expected = TfidfFeaturizer(**settings)
+        X = expected.fit_transform(texts if part is None else [texts[i] for i in part])
+        featurizer = TfidfFeaturizer(**settings)
+        rows = None if part is None else np.asarray(part)
+        _same_csr(featurizer.fit_transform_analyzed(analyzed, rows), X)
+        _same_state(featurizer, expected)

@@ -2,7 +2,7 @@
 
 scikit-learn's ``CountVectorizer`` gives the preprocessing and tokenising when fitting,
 and the counts are its ``fit_transform``'s to the bit, counted here a distinct word's
-character n-grams at a time (:func:`_char_wb_fitted_counts`, :func:`_term_id_rows`); the idf
+character n-grams at a time (:func:`_char_wb_batch_counts`); the idf
 weighting is ours, so the whole fitted state is a vocabulary (JSON) and an idf vector (npz) and a
 bundle can be loaded without executing code. A fitted featurizer counts and normalises
 as scikit-learn does without importing it (:class:`_VocabularyCounter`,
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import itertools
 import numbers
 import re
 import sys
@@ -737,17 +736,25 @@ class _AnalyzedBlock:
               min_df: int) -> _AnalyzedBlock:
         """The counts of ``texts`` by ``counter``'s analyzer (a ``CountVectorizer``'s
         n-grams of its preprocessor and tokenizer), texts longer than
-        :data:`STREAM_MIN_CHARS` a chunk at a time (:func:`_term_id_rows`); terms in fewer
-        than ``min_df`` texts left out."""
+        :data:`STREAM_MIN_CHARS` a chunk at a time (word n-grams by :func:`_term_id_rows`,
+        ``char_wb`` ones by the fit's batch product, :func:`_char_wb_analyzed_rows`);
+        terms in fewer than ``min_df`` texts left out."""
         # a new term's id is the number of terms before it (as scikit-learn numbers them)
         vocabulary: defaultdict[str, int] = defaultdict()
         vocabulary.default_factory = vocabulary.__len__
         ids, counts = array("i"), array("i")  # 4 bytes an entry (scikit-learn's: 8 and more)
         indptr = array("q", [0])
-        for row in _term_id_rows(counter, analyzer, texts, vocabulary.__getitem__):
-            ids.extend(row)  # in the order the analyzer first met them
-            counts.extend(row.values())
-            indptr.append(len(ids))
+        if analyzer == "char_wb":
+            for row_ids, row_counts, lengths in _char_wb_analyzed_rows(
+                    counter, texts, vocabulary.__getitem__, vocabulary.__len__):
+                ids.frombytes(row_ids.astype(np.int32).tobytes())
+                counts.frombytes(row_counts.astype(np.int32).tobytes())
+                indptr.frombytes((np.cumsum(lengths, dtype=np.int64) + indptr[-1]).tobytes())
+        else:
+            for row in _term_id_rows(counter, analyzer, texts, vocabulary.__getitem__):
+                ids.extend(row)  # in the order the analyzer first met them
+                counts.extend(row.values())
+                indptr.append(len(ids))
         all_ids = np.frombuffer(ids, dtype=np.int32) if ids else np.zeros(0, np.int32)
         kept = np.bincount(all_ids, minlength=len(vocabulary)) >= min_df
         # the kept terms keep their order: an id is still the order the texts met it in
@@ -829,27 +836,19 @@ class _AnalyzedBlock:
 
 def _term_id_rows(counter, analyzer: str, texts: Iterable[str],
                   id_of: Callable[[str], int]) -> Iterator[dict[int, int]]:
-    """Each text's terms by ``counter``'s analyzer (a ``CountVectorizer`` or a
+    """Each text's terms by ``counter``'s word analyzer (a ``CountVectorizer`` or a
     :class:`_VocabularyCounter`), as ``id_of`` numbers them, and their counts: what
     ``Counter(map(id_of, counter.build_analyzer()(text)))`` holds, in the same order (that
     in which the analyzer first meets them), ``id_of`` called in the order scikit-learn's
     fit meets the terms of all the texts; texts longer than :data:`STREAM_MIN_CHARS`
-    counted a chunk at a time (:func:`_streamed_term_counts`).
-
-    ``char_wb`` n-grams never cross a word's edge, so a text's are its words' in turn:
-    each distinct word is n-grammed (and its n-grams numbered) once, while the words
-    remembered hold up to :data:`CHAR_WB_CACHE` n-grams, and a text's counts are those of its
-    words' numbers chained (scikit-learn listed and looked up every n-gram of every word
-    of every text in Python: 40 of the 55 s of fitting on Reuters' 7,770 stories).
+    counted a chunk at a time (:func:`_streamed_term_counts`). ``char_wb`` n-grams are
+    counted as a product (:func:`_char_wb_analyzed_rows`, :func:`_char_wb_fitted_counts`).
     """
+    if analyzer == "char_wb":
+        raise ValueError("char_wb n-grams are counted by _char_wb_batch_counts")
     preprocess, decode = counter.build_preprocessor(), counter.decode
     min_n, max_n = counter.ngram_range
-    if analyzer == "char_wb":
-        words = _WordTermIds(lambda word: tuple(map(id_of, _char_wb_ngrams(word, min_n,
-                                                                            max_n))))
-        of_word, chain = words.__getitem__, itertools.chain.from_iterable
-    else:
-        tokenize = counter.build_tokenizer()
+    tokenize = counter.build_tokenizer()
     for text in texts:
         if len(text) > STREAM_MIN_CHARS:
             row: dict[int, int] = {}
@@ -857,14 +856,93 @@ def _term_id_rows(counter, analyzer: str, texts: Iterable[str],
                 index = id_of(term)
                 row[index] = row.get(index, 0) + count
             yield row
-        elif analyzer == "char_wb":
-            if words.held > CHAR_WB_CACHE:
-                words.clear()
-                words.held = 0
-            yield Counter(chain(map(of_word, preprocess(decode(text)).split())))
         else:
             yield Counter(map(id_of, _word_ngrams(tokenize(preprocess(decode(text))),
                                                    min_n, max_n)))
+
+
+def _char_wb_analyzed_rows(counter, texts: Iterable[str], id_of: Callable[[str], int],
+                           width: Callable[[], int]
+                           ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The ``char_wb`` n-gram counts of ``texts`` a piece of rows at a time: ids (as
+    ``id_of`` numbers them, called in the order scikit-learn's fit meets them), counts
+    and each row's length, each row's terms in the order its text first holds them (what
+    ``Counter`` of its n-grams holds). Counted as the fit counts
+    (:func:`_char_wb_batch_counts`, a batch's texts x distinct words times their
+    n-grams); each row's order is that of its entries' first places in its text: its
+    distinct words in the order it first holds them, each word's n-grams as listed (a
+    Python ``Counter`` over every n-gram of every text took 3 s of GoEmotions' 43,410).
+    Texts longer than :data:`STREAM_MIN_CHARS` a chunk at a time, as one row."""
+    preprocess, decode = counter.build_preprocessor(), counter.decode
+    min_n, max_n = counter.ngram_range
+    batch: list[list[str]] = []
+
+    def ids_of(ngrams: list[str]) -> np.ndarray:  # new n-grams numbered as they are met
+        return np.fromiter(map(id_of, ngrams), np.int64, len(ngrams))
+
+    def counted() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        by_text, grams = _char_wb_batch_matrices(batch, min_n, max_n, ids_of, width)
+        return _in_met_order(by_text, grams, [len(words) for words in batch])
+
+    n_words = n_chars = 0
+    for text in texts:
+        if len(text) > STREAM_MIN_CHARS:
+            if batch:
+                yield counted()
+                batch, n_words, n_chars = [], 0, 0
+            ids, counts = array("q"), array("q")
+            for term, count in _streamed_term_counts(counter, "char_wb", text):
+                ids.append(id_of(term))
+                counts.append(count)
+            yield (np.frombuffer(ids, np.int64) if ids else np.zeros(0, np.int64),
+                   np.frombuffer(counts, np.int64) if counts else np.zeros(0, np.int64),
+                   np.array([len(ids)], np.int64))
+            continue
+        shown = preprocess(decode(text))
+        batch.append(shown.split())
+        n_words += len(batch[-1])
+        n_chars += len(shown)
+        if n_words >= CHAR_WB_WORDS or n_chars >= CHAR_WB_CHARS:
+            yield counted()
+            batch, n_words, n_chars = [], 0, 0
+    if batch:
+        yield counted()
+
+
+def _in_met_order(by_text: sp.csr_matrix, grams: sp.csr_matrix, n_words: list[int]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``by_text @ grams`` (the counts) as ids, counts and row lengths, each row's
+    entries in the order its text first meets them. ``by_text``'s entries are each
+    text's words as it holds them (one an occurrence, not summed)."""
+    counts = sp.csr_matrix(by_text @ grams)
+    counts.sort_indices()  # by (text, id): the order of np.unique's keys below
+    n_texts, n_ids = counts.shape
+    if not counts.nnz:
+        return (np.zeros(0, np.int64), np.zeros(0, np.int64),
+                np.zeros(n_texts, np.int64))
+    # each text's distinct words, in the order it first holds them
+    text_of = np.repeat(np.arange(n_texts, dtype=np.int64), n_words)
+    word_of = by_text.indices.astype(np.int64)
+    _, first = np.unique(text_of * grams.shape[0] + word_of, return_index=True)
+    first.sort()
+    texts, words = text_of[first], word_of[first]
+    del text_of, word_of, first
+    # their n-grams as listed, in turn: a text's n-grams in the order it meets them, but
+    # its repeated words' (which meet nothing new)
+    starts = grams.indptr[words].astype(np.int64)
+    lengths = grams.indptr[words + 1].astype(np.int64) - starts
+    ends = np.cumsum(lengths)
+    take = np.arange(ends[-1] if len(ends) else 0, dtype=np.int64) + np.repeat(
+        starts - (ends - lengths), lengths)
+    keys = np.repeat(texts, lengths) * n_ids + grams.indices[take]
+    del take, starts, lengths, ends
+    found, first = np.unique(keys, return_index=True)
+    del keys
+    if len(found) != counts.nnz:
+        raise AssertionError("char_wb counts and their first places disagree")
+    order = np.argsort(first, kind="stable")  # texts in turn, each in met order
+    return ((found % n_ids)[order], counts.data[order].astype(np.int64),
+            np.diff(counts.indptr).astype(np.int64))
 
 
 def _char_wb_fitted_counts(counter, texts: Iterable[str], n_texts: int,
@@ -968,12 +1046,26 @@ def _streamed_row(counter, text: str, id_of: Callable[[str], int],
 def _char_wb_batch_counts(batch: list[list[str]], min_n: int, max_n: int,
                           ids_of: Callable[[list[str]], np.ndarray],
                           width: Callable[[], int]) -> sp.csr_matrix:
+    """The ``char_wb`` n-gram counts of a batch's texts: ``by_text @ grams`` of
+    :func:`_char_wb_batch_matrices`. Shared by a transform, a fit and training's
+    analysis (:func:`_char_wb_analyzed_rows`)."""
+    by_text, grams = _char_wb_batch_matrices(batch, min_n, max_n, ids_of, width)
+    by_text.sum_duplicates()
+    return sp.csr_matrix(by_text @ grams)
+
+
+def _char_wb_batch_matrices(batch: list[list[str]], min_n: int, max_n: int,
+                            ids_of: Callable[[list[str]], np.ndarray],
+                            width: Callable[[], int]
+                            ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """The ``char_wb`` n-gram counts of a batch's texts (each its words), a sparse
     product: texts x their distinct words times the words' n-grams, whose columns
     ``ids_of`` gives (-1: none), ``width()`` of them once all are given. The n-grams are
     listed about :data:`CHAR_WB_NGRAMS` at a time (a string object of about 50 bytes
     each): 5,000 words at a time were 3.4 GB for 5,000 Chinese texts of 2,000 characters
-    (a word each: no spaces). Shared by a transform and a fit."""
+    (a word each: no spaces). ``by_text`` holds each text's words as it holds them (an
+    entry an occurrence, its duplicates not summed), ``grams`` each distinct word's
+    n-grams as listed (an n-gram twice in a word twice)."""
     flat = [word for words in batch for word in words]
     distinct = list(dict.fromkeys(flat))
     word_id = {word: i for i, word in enumerate(distinct)}
@@ -1010,8 +1102,7 @@ def _char_wb_batch_counts(batch: list[list[str]], min_n: int, max_n: int,
          np.fromiter(map(word_id.__getitem__, flat), np.int64, len(flat)),
          np.r_[0, np.cumsum([len(words) for words in batch], dtype=np.int64)]),
         shape=(len(batch), len(distinct)))
-    by_text.sum_duplicates()
-    return sp.csr_matrix(by_text @ grams)
+    return by_text, grams
 
 
 def _term_columns(kept_ids: np.ndarray, n_terms: int, index_type) -> np.ndarray:
@@ -1054,27 +1145,6 @@ def _counts_matrix(datas: list[np.ndarray], columns: list[np.ndarray],
                           all_columns.astype(index_dtype, copy=False),
                           row_ptr.astype(index_dtype, copy=False)),
                          shape=(len(row_ptr) - 1, n_columns), dtype=np.float32)
-
-
-class _WordTermIds(dict):
-    """Each word's ``char_wb`` n-grams' ids, made on first look-up by ``ids_of``;
-    ``held``, how many ids the words looked up hold."""
-
-    def __init__(self, ids_of: Callable[[str], tuple[int, ...]]):
-        super().__init__()
-        self.ids_of = ids_of
-        self.held = 0
-
-    def __missing__(self, word: str) -> tuple[int, ...]:
-        ids = self[word] = self.ids_of(word)
-        self.held += len(ids)
-        return ids
-
-
-#: ``char_wb`` n-gram ids of words :func:`_term_id_rows` remembers (past it, after a
-#: text, it forgets every word): about 8 bytes each; words of Chinese or Thai text are as
-#: long as a sentence or the text, each of thousands of n-grams
-CHAR_WB_CACHE = 2_000_000
 
 
 def _unchanged(text: str) -> str:
