@@ -711,6 +711,23 @@ def test_extend_accept_edits_a_respelling_to_an_alt_name_is_no_alt_name_of_its_o
     assert july[0].alt_labels == {"en": ["Cocoa market"]}
 
 
+def test_extend_accept_edits_a_respelling_to_a_hidden_name_is_no_hidden_name_of_its_own(
+        tmp_path):
+    # "Cocoa market" with the hidden label "Cocoa markets", respelled to it: the label
+    # was written named "Cocoa markets" with the hidden label "Cocoa markets", one name
+    # both preferred and hidden in one language (SKOS forbids it)
+    _last_month(tmp_path, ["uri", "label_en", "description_en", "hiddenlabel_en"],
+                [(*LAST_MONTH[0], "Cocoa markets|Cocoa mkt"),
+                 *[(*row, "") for row in LAST_MONTH[1:]]])
+    result, _ = _extend(tmp_path, Extender(edit=_improving), "--max-labels", "10",
+                        "--accept-edits")
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.csv")
+    assert july.name_of(0) == "Cocoa markets"
+    assert july[0].alt_labels == {"en": ["Cocoa market"]}
+    assert july[0].hidden_labels == {"en": ["Cocoa mkt"]}
+
+
 def test_extend_accept_edits_to_a_tsv_says_what_it_cannot_hold(tmp_path):
     # a TSV holds names alone: the summary listed Grain trade's new description and
     # the respelling as accepted, the file held neither the description nor the old

@@ -299,6 +299,7 @@ def _with_accepted_edits(extend: LabelSpace, live: list[int], taxonomy,
         pref, alt, about = (dict(label.pref_labels), {k: list(v) for k, v in
                                                       label.alt_labels.items()},
                             dict(label.description))
+        hidden = {k: list(v) for k, v in label.hidden_labels.items()}
         if name != old_name:
             key = next((k for k in pref if pref[k] == old_name and k.lower() == lang.lower()),
                        next((k for k in pref if pref[k] == old_name), lang))
@@ -308,6 +309,12 @@ def _with_accepted_edits(extend: LabelSpace, live: list[int], taxonomy,
             alt[key] = [other for other in alt.get(key, []) if other != name]
             if old_name not in alt[key]:
                 alt[key].append(old_name)
+            # nor a hidden name of its own: respelled to its hiddenLabel ("Petroleum oil"),
+            # it was written as skos:prefLabel and skos:hiddenLabel at once (SKOS forbids it)
+            if name in hidden.get(key, ()):
+                hidden[key] = [other for other in hidden[key] if other != name]
+                if not hidden[key]:
+                    del hidden[key]
         if description != old_description:
             key = next((k for k in about if about[k] == old_description
                         and k.lower() == lang.lower()),
@@ -315,7 +322,7 @@ def _with_accepted_edits(extend: LabelSpace, live: list[int], taxonomy,
                              old_description), lang))
             about[key] = description
         labels[i] = dataclasses.replace(label, pref_labels=pref, alt_labels=alt,
-                                        description=about)
+                                        hidden_labels=hidden, description=about)
     return labels
 
 
