@@ -2317,3 +2317,16 @@ def test_a_hidden_label_names_its_concept_as_an_alternative_label_does(tmp_path)
     # never shown as the concept's name
     assert space.name_of(petroleum) == "Petroleum"
     assert space.name_of(petroleum, "de") == "Petroleum"
+
+
+@pytest.mark.parametrize(("field", "kind"), [("alt_labels", "alternative"),
+                                             ("hidden_labels", "hidden")])
+def test_save_csv_refuses_a_pipe_naming_the_kind_of_label(tmp_path, field, kind):
+    # a hiddenLabel holding '|' was refused as an "alternative label", one the concept
+    # does not have
+    label = Label("http://x/a", {"en": "A"})
+    setattr(label, field, {"en": ["B|C"]})
+    with pytest.raises(VocabularyError) as err:
+        save_vocabulary_csv(LabelSpace([label]), tmp_path / "out.csv")
+    assert f"{kind} label 'B|C' (en) contains '|'" in str(err.value)
+    assert f"separator of {kind} labels" in str(err.value)

@@ -385,15 +385,18 @@ def save_vocabulary_csv(space: LabelSpace, path: str | Path, *,
     matched = close_matches is not None
     close_matches = _checked_close_matches(space, close_matches, path)
     for label in space:
-        for lang, names in itertools.chain(label.alt_labels.items(),
-                                           label.hidden_labels.items()):
-            for name in names:
-                if "|" in name:
-                    raise VocabularyError(
-                        f"concept <{label.uri[:200]}>: alternative label {name[:80]!r} "
-                        f"({lang}) contains '|', the CSV format's separator of alternative "
-                        "labels; it would be read back as several labels: save as SKOS "
-                        "or rename the label", path=path)
+        # a hidden label named as an "alternative label" sent the user looking for an
+        # altLabel the concept does not have
+        for kind, labels in (("alternative", label.alt_labels),
+                             ("hidden", label.hidden_labels)):
+            for lang, names in labels.items():
+                for name in names:
+                    if "|" in name:
+                        raise VocabularyError(
+                            f"concept <{label.uri[:200]}>: {kind} label {name[:80]!r} "
+                            f"({lang}) contains '|', the CSV format's separator of "
+                            f"{kind} labels; it would be read back as several labels: "
+                            "save as SKOS or rename the label", path=path)
     columns = ["uri"]
     for kind, attr in zip(_LANG_COLUMNS, ("pref_labels", "alt_labels", "description",
                                           "hidden_labels"), strict=True):
