@@ -85,6 +85,18 @@ def test_tsv_holds_the_lang_name_falling_back_and_says_what_it_lost(tmp_path, ca
             "2 broader links; 1 deprecation") in caplog.text
 
 
+def test_tsv_says_it_lost_the_hidden_labels(tmp_path, caplog):
+    # the alternative labels a TSV cannot hold were said, its hidden labels
+    # (hiddenlabel_xx, skos:hiddenLabel) dropped with no word
+    vocab = tmp_path / "v.csv"
+    vocab.write_text("uri,label_en,hiddenlabel_en\nu:a,apple,aple|appel\nu:b,pear,\n",
+                     encoding="utf-8")
+    result = run("vocab", vocab, "-o", tmp_path / "v.tsv", "--show", "0")
+    assert result.exit_code == 0, result.output
+    assert ("a TSV holds a URI, one name and a notation per label; not written: 2 hidden "
+            "labels (write .csv or SKOS to keep them)") in caplog.text
+
+
 def test_output_refusals_leave_files_as_they_were(tmp_path):
     """An existing output is replaced only with --force; VOCAB itself never (by its
     name or another); a suffix naming no format written, or another than --format, is

@@ -2978,6 +2978,9 @@ def _warn_tsv_losses(space, output: str, lang: str, n_fallback: int = 0) -> None
     counts = (
         (sum(len(names) for label in space for names in label.alt_labels.values()),
          "alternative label", "alternative labels"),
+        # the hidden ones (skos:hiddenLabel) dropped with no word, where altLabels were said
+        (sum(len(names) for label in space for names in label.hidden_labels.values()),
+         "hidden label", "hidden labels"),
         (sum(1 for label in space if label.description), "description", "descriptions"),
         (sum(len(label.broader) for label in space), "broader link", "broader links"),
         (int(space.deprecated_mask.sum()), "deprecation (the label is written as any "
