@@ -224,7 +224,8 @@ def test_training_shows_embedding_progress_and_loads_the_encoder_once(monkeypatc
     assert len(loaded) == 1  # dev fit and refit share the encoder
     assert progress and all(progress)
     assert clf.featurizer.show_progress is False  # not stored as the bundle's setting
-    with pytest.raises(InvalidParameterError, match="--featurizer embedding"):
+    # a Python caller is told the field (a command, the flag: test_notebook_api)
+    with pytest.raises(InvalidParameterError, match=r"featurizer='embedding'"):
         TrainOptions(model="dense_knn").validate()
 
 
