@@ -1340,6 +1340,40 @@ def test_the_review_queue_hint_names_the_audits_vocabulary_and_runs_so(tmp_path)
 QUEUE_SAID = "this is an audit's review queue, not a corpus: fill in its decision column"
 
 
+def test_read_labelled_of_a_review_queue_from_python_says_to_apply_it(tmp_path):
+    """read_labelled("audit/review.csv", space) from Python returned the queue as a
+    corpus of documents without a label, and train_classifier then said only that none
+    of them carried one. It is refused, naming apply_decisions and how to read the queue
+    back; the command line's hint names apply-review, as its tests pin, and a command's
+    reading is left to the command's own refusal."""
+    from tagsmith._surface import command_line
+    from tagsmith.exceptions import DataError
+    from tagsmith.pipeline.io import read_labelled, review_queue_hint
+
+    _, vocab, review, _ = _setup(tmp_path)
+    space = SPACE
+    with pytest.raises(DataError) as caught:
+        read_labelled(review, space)
+    said = " ".join(str(caught.value).split())
+    assert QUEUE_SAID in said and "no document carries a label (7 documents)" in said, said
+    assert ("tagsmith.apply_decisions(data.Y, rows, label_space, texts=data.texts), "
+            "data = read_audit_corpus(CORPUS, label_space)") in said, said
+    assert f"pandas.read_csv({str(review)!r}, dtype={{'decision': str}})" in said, said
+    assert "apply-review" not in said and "--vocab" not in said, said
+    with command_line():
+        assert read_labelled(review, space).Y.count_nonzero() == 0
+        cli = review_queue_hint(review)
+    assert cli == (f"{QUEUE_SAID} (accept or reject), then write the corrected corpus with "
+                   f"tagsmith apply-review CORPUS {review} -o NEW_CORPUS --vocab VOCAB "
+                   "(CORPUS: the file the audit read; VOCAB: the audit's --vocab, and its "
+                   "--bundle BUNDLE where it had one, --vocab left out where it had none) "
+                   "and give NEW_CORPUS instead")
+    # a corpus without labels that is no review is returned as before
+    bare = tmp_path / "bare.csv"
+    bare.write_text("id,text\na,Heavy rain\nb,Bright sun\n", encoding="utf-8")
+    assert read_labelled(bare, space).Y.count_nonzero() == 0
+
+
 def test_eval_given_a_review_queue_says_to_apply_it_first(tmp_path):
     """eval BUNDLE audit/review.csv (apply-review skipped) reaches the review-queue hint
     through label_layout, as train and distill do (the chain's test covered those two)."""

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from tagsmith._plural import plural, plural_s
 from tagsmith._shell import shell_path
+from tagsmith._surface import on_command_line, said
 from tagsmith.data.corpus import DerivingLabels, StreamedTexts
 from tagsmith.data.document import Document
 from tagsmith.data.labelspace import LabelSpace
@@ -139,16 +140,25 @@ def review_queue_hint(path: str | Path) -> str | None:
     100 documents has a label", the TSV/CSV/JSONL layout named, as if its labels were
     misplaced. The apply-review named has the audit's --vocab: printed without it, it
     failed on the first accepted row after an audit given one (the labels read have no
-    names). None for any other file."""
+    names). A Python caller (:func:`~tagsmith._surface.said`) is told
+    :func:`~tagsmith.pipeline.audit.apply_decisions`, the README's way from Python, and
+    how to read the queue back. None for any other file."""
     from tagsmith.audit.review import is_review_file
 
     if not is_review_file(path):
         return None
-    return ("this is an audit's review queue, not a corpus: fill in its decision column "
-            "(accept or reject), then write the corrected corpus with tagsmith apply-review "
-            f"CORPUS {shell_path(path)} -o NEW_CORPUS --vocab VOCAB (CORPUS: the file the "
-            "audit read; VOCAB: the audit's --vocab, and its --bundle BUNDLE where it had one, "
-            "--vocab left out where it had none) and give NEW_CORPUS instead")
+    head = ("this is an audit's review queue, not a corpus: fill in its decision column "
+            "(accept or reject), then ")
+    return head + said(
+        "write the corrected corpus with tagsmith apply-review "
+        f"CORPUS {shell_path(path)} -o NEW_CORPUS --vocab VOCAB (CORPUS: the file the "
+        "audit read; VOCAB: the audit's --vocab, and its --bundle BUNDLE where it had one, "
+        "--vocab left out where it had none) and give NEW_CORPUS instead",
+        "apply it to the labels the audit read: tagsmith.apply_decisions(data.Y, rows, "
+        "label_space, texts=data.texts), data = read_audit_corpus(CORPUS, label_space) of "
+        f"the corpus the audit read and rows = pandas.read_csv({str(path)!r}, "
+        "dtype={'decision': str}) (pandas.read_json(..., lines=True) of a .jsonl), and "
+        "train on the matrix it returns")
 
 
 def _annif_layout(path: str | Path) -> str:
@@ -274,6 +284,11 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
     read twice (a named pipe) keeps its texts all the same. ``text_columns``: the CSV
     columns or JSONL keys holding the text, joined in order
     (:func:`~tagsmith.data.readers.read_records`; default ``text``).
+
+    From Python (no command running), an audit's review queue (``audit/review.csv``)
+    given as the corpus is refused, saying how to apply it
+    (:func:`review_queue_hint`): it holds no label, and was returned as a corpus of
+    documents without one. The commands refuse it where they need labels, as before.
     """
     from tagsmith.data.corpus import Corpus, collect, collect_hashed, label_columns
 
@@ -301,6 +316,15 @@ def read_labelled(path: str | Path, label_space: LabelSpace | DerivingLabels, *,
     # a text that is no lone URI is all the check needs to pass (the first text, to fail)
     check_not_a_vocabulary(texts if keep_texts else seen.witness(), path,
                            vocab_option=vocab_option, labelled=True)
+    if Y.count_nonzero() == 0 and not on_command_line():
+        # an audit's review.csv read as a corpus: from Python it was returned with no
+        # label, and train_classifier then said only that no document carried one (the
+        # commands refuse it where they require labels, naming apply-review)
+        queue = review_queue_hint(path)
+        if queue:
+            n = len(texts) if keep_texts else seen.count
+            raise DataError(f"no document carries a label ({n:,} document{plural_s(n)}): "
+                            f"{queue}", path=path)
     if keep_texts:
         return LabelledData(texts, Y, corpus.report)
     return StreamedLabelledData([], Y, corpus.report, StreamedTexts(corpus, hashes),
