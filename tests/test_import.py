@@ -198,6 +198,23 @@ def test_the_public_api_has_type_hints_on_every_parameter_and_return():
     assert [name for name in README_MODULES if f"`{name}`" not in readme] == []
 
 
+
+def test_the_readme_api_s_functions_and_public_methods_have_docstrings():
+    """``OpenAIChatClient.complete`` and ``CachedClient.complete``, the calls README's
+    labeling section makes, had none (help() showed a bare signature); only the three
+    core types' methods were checked. Every function README's Python API names, and
+    every public method and property of its classes and the types they return, has
+    one of its own (``__init__`` aside: the class's docstring says it; a property's
+    getter's is its setter's)."""
+    documented: dict[str, bool] = {}  # a property's getter and setter: one name
+    for module_name, names in (*README_API.items(), *RETURNED_TYPES.items()):
+        for qualname, function in _public_callables(module_name, names):
+            if not qualname.endswith(".__init__"):
+                documented[qualname] = (documented.get(qualname, False)
+                                        or bool((function.__doc__ or "").strip()))
+    assert "tagsmith.labeling.client.CachedClient.complete" in documented
+    assert [qualname for qualname, has in documented.items() if not has] == []
+
 def test_the_hint_check_sees_a_missing_hint():
     def untyped(Y, *, k: int = 1) -> None:
         pass

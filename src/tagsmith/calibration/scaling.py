@@ -110,6 +110,7 @@ class Calibrator:
 
     @property
     def n_labels(self) -> int:
+        """The number of labels calibrated (one tail probability each)."""
         return int(self.tail.size)
 
     @property
@@ -188,6 +189,8 @@ class Calibrator:
 
     # -- persistence ---------------------------------------------------------------------
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The calibrator as a bundle saves it: JSON-able ``meta`` and named arrays
+        (:meth:`from_state` reads them back)."""
         meta = {"method": self.method, "transform": self.transform, "n_docs": self.n_docs,
                 "k": self.k, "shrinkage": self.shrinkage, "n_labels": self.n_labels}
         band_meta, band_arrays = self.bands.to_state()

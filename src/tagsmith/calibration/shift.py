@@ -163,6 +163,7 @@ class LabelShift:
 
     @property
     def n_labels(self) -> int:
+        """The number of labels of the label space the shift was estimated over."""
         return int(self.source_prior.size)
 
     @property
@@ -279,6 +280,9 @@ class LabelShift:
         return topk.rescored(self.adjust_probabilities)
 
     def adjust_tail(self, tail: np.ndarray) -> np.ndarray:
+        """``tail``, one probability per label (a calibrator's probability of a label
+        outside the top-k), adjusted to the new priors as :meth:`adjust_probabilities`
+        adjusts each label's."""
         return self.adjust_probabilities(np.arange(self.n_labels), tail)
 
     def adjust_thresholds(self, per_label: npt.ArrayLike) -> np.ndarray:
@@ -380,6 +384,8 @@ class LabelShift:
                                                                   without), 6)}
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The shift as a bundle saves it: JSON-able ``meta`` and named arrays
+        (:meth:`from_state` reads them back)."""
         # the date and the total variation (what is applied, of the labels saved) let
         # `tagsmith info` say which shift a bundle holds; neither is read back but the date
         meta = {"method": self.method, "n_docs": self.n_docs, "iterations": self.iterations,

@@ -166,6 +166,9 @@ class PowersetSets:
 
     @property
     def size(self) -> np.ndarray:
+        """``(n,)``: each document's number of label sets, :attr:`n_sets` (the size
+        of its prediction set, read as a :class:`~tagsmith.conformal.sets.LabelSets`'
+        ``size`` is)."""
         return self.n_sets
 
     def covers(self, y_true: LabelMatrix) -> np.ndarray:

@@ -623,6 +623,9 @@ class ScriptedLLM:
         return f"{type(self).__name__}(model={self.model!r})"
 
     def complete(self, request: ChatRequest) -> ChatResponse:
+        """The responder's text for ``request`` as a :class:`ChatResponse`, its tokens
+        estimated from the prompt and the text (counted in ``usage``); whatever the
+        responder raises (an :class:`LLMError` playing a failure) is raised."""
         text = self.responder(request)
         prompt, written = _prompt_estimate(request), estimate_tokens(text)
         response = ChatResponse(text, prompt, written, estimated_prompt_tokens=prompt,
@@ -966,6 +969,29 @@ class OpenAIChatClient:
 
     # -- one request ------------------------------------------------------------------------
     def complete(self, request: ChatRequest) -> ChatResponse:
+        """Send ``request`` and return the model's answer, retried as the class says.
+
+        Sent: one POST of ``request.payload()`` (model, messages, ``temperature``,
+        ``max_tokens``, ``response_format`` ... as JSON) to ``{base_url}/chat/completions``,
+        less any parameter the server refused earlier in the run
+        (``dropped_parameters``); at most ``max_concurrency`` at once. A failure worth
+        another try (a time-out, HTTP 408, 409, 425, 429 or most 5xx, a broken
+        connection, a reply without usable text) is tried again, ``1 + max_retries``
+        tries in all, after the backoff or the server's ``Retry-After``; a time-out
+        lengthens the next try's (up to ``timeout * TIMEOUT_GROWTH``), and a server
+        loading its model is asked again for up to ``load_wait`` seconds without
+        counting.
+
+        Returns a :class:`ChatResponse`: the answer's text (the reasoning field's where
+        the message content is empty, warned once), the tokens it cost (the reply's
+        ``usage``, estimated where it gives none) and ``finish_reason``; each is added
+        to ``usage``. Raises :class:`LLMRefusalError` where the model declines (no retry
+        would answer it), :class:`LLMConfigError` where the endpoint cannot work at all
+        (nothing listens and nothing ever answered this run, a bad key or model, tries
+        timing out in a row with no reply: the run should stop), and :class:`LLMError`
+        for any other failure, the tries spent included, and for a request abandoned
+        by :meth:`abort` or the end of a :func:`complete_all` run. Nothing is cached
+        here: :class:`CachedClient` does."""
         with self._abort_lock:
             aborted, finishing = self._aborted, self._finishing
         # the stop of the complete_all run making this call: one that stopped before the
@@ -3730,6 +3756,19 @@ class CachedClient:
         self.close()
 
     def complete(self, request: ChatRequest) -> ChatResponse:
+        """The answer to ``request``: the cache's where it holds one, else the inner
+        client's, stored before it is returned.
+
+        The key is :meth:`ChatRequest.cache_key`, a SHA-256 of the request's payload
+        (model, messages and parameters): the same prompt to the same model with the
+        same parameters is asked once, whatever the endpoint or the run. A hit is
+        returned with ``cached=True``, costing nothing (counted in ``usage.n_cached``);
+        with ``keep_refusals`` a refusal stored earlier is raised again as a cached
+        :class:`LLMRefusalError`. A miss calls ``inner.complete`` (its retries, its
+        errors, raised as they are; a refusal stored first with ``keep_refusals``); a
+        failed store still returns the answer (see the class: ``n_unsaved``,
+        ``write_failed``). Raises :class:`LLMError` "not sent" for a miss once the run
+        is stopping (:meth:`finish`)."""
         hit = self.cache.get(request)
         if hit is not None:
             self.usage.add(hit)

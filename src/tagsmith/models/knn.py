@@ -471,6 +471,8 @@ class KNNModel(BaseModel):
 
     # -- state -------------------------------------------------------------------------------
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The fitted model as a bundle saves it: JSON-able ``meta`` and named arrays
+        (:meth:`from_state` reads them back); an unfitted model is refused."""
         self._check_fitted()
         meta = {"params": self.get_params(), "n_features": int(self.n_features_),
                 "n_labels": int(self.n_labels_), "n_docs": int(self.n_docs_)}
@@ -485,6 +487,8 @@ class KNNModel(BaseModel):
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> KNNModel:
+        """The model :meth:`to_state` saved, its parameters and arrays checked (a
+        damaged state is a ``ValueError`` here, not at the first prediction)."""
         model = cls(**cls.params_from_json(meta["params"]))
         # prediction checks them: a bad one is a damaged state now, not an error about a
         # parameter nobody passed at the first prediction

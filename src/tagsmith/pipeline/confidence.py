@@ -206,6 +206,8 @@ class ConformalModel:
                 f"k={self.k}, n_docs={self.n_docs}, max_set_size={self.max_set_size})")
 
     def methods(self) -> list[str]:
+        """The set methods fitted, of ``recall``, ``mondrian`` and ``lpicp``, in that
+        order (``predict_sets``' ``method`` takes one of them)."""
         return [name for name, part in (("recall", self.recall), ("mondrian", self.mondrian),
                                         ("lpicp", self.lpicp)) if part is not None]
 
@@ -365,6 +367,9 @@ class ConformalModel:
         return alpha, limit, min_confidence
 
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The conformal parts as a bundle saves them: JSON-able ``meta`` and named
+        arrays, each part's prefixed with its method's name (:meth:`from_state` reads
+        them back)."""
         meta: dict = {"alpha": self.alpha, "max_set_size": self.max_set_size,
                       "n_docs": self.n_docs}
         arrays: dict[str, np.ndarray] = {}
@@ -379,6 +384,7 @@ class ConformalModel:
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> ConformalModel:
+        """The conformal model :meth:`to_state` saved."""
         def part(name):
             prefix = f"{name}__"
             return {key[len(prefix):]: value for key, value in arrays.items()
