@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import tagsmith.cli as tagsmith_cli
+from tagsmith._surface import command_line
 from tagsmith.audit.detect import LabelIssues
 from tagsmith.audit.review import doc_key, read_reviewed, reviewed_candidates
 from tagsmith.data.labelspace import LabelSpace
@@ -121,6 +122,26 @@ def test_a_review_sample_says_how_many_of_its_rows_a_review_decided(month1):
     assert warned.startswith("12 rows of the review sample (") and \
         "decide a pair an earlier review (--reviewed) decided" in warned
 
+
+
+def test_the_warnings_of_an_earlier_review_name_audit_corpus_s_parameter_from_python(
+        month1):
+    """audit_corpus(..., reviewed=read_reviewed(...)) from Python warned of "an earlier
+    review (--reviewed)", an option no function of theirs has; the command's warnings
+    (the test above) keep it. (The by-text warning's two wordings: further down.)"""
+    from tagsmith.data.vocab import load_vocabulary
+    from tagsmith.pipeline.audit import AuditOptions, audit_corpus, read_audit_corpus
+
+    space = load_vocabulary(month1["vocab"])
+    data = read_audit_corpus(month1["month2"], space)
+    result = audit_corpus(data.texts, data.Y, space,
+                          options=AuditOptions(scores="knn", review_sample=400),
+                          lines=data.lines, doc_ids=data.doc_ids,
+                          reviewed=read_reviewed(month1["review"], space))
+    warned = " ".join(result.report["warnings"])
+    assert "decide a pair an earlier review (reviewed=read_reviewed(...)) decided" in warned, \
+        warned
+    assert "--reviewed" not in warned
 
 def test_max_review_is_filled_with_undecided_rows(month1):
     _, rows = audit2(month1, "a2-capped", "--reviewed", month1["review"], "--max-review",
@@ -684,17 +705,26 @@ def test_pairs_of_a_corpus_without_ids_decided_both_ways_are_not_counted_as_matc
     decided, undone = reviewed_candidates(pairs_, _issues([0, 0], [0, 1], [1, 1]),
                                           ["Thank you!", "ok"], None)
     assert decided.tolist() == [False, True] and not undone.any()
+    # a command's wording names its option; a Python caller's audit_corpus's parameter
+    with command_line():
+        assert _by_text_message(pairs_, None, None) == (
+            "the corpus has no document ids: of the 3 pairs an earlier review (--reviewed) "
+            "decided by id, 1 is matched by its text alone (copies of one text share a "
+            "decision); 2 not, rows of one text and label under other ids deciding it both "
+            "ways: asked about again")
     assert _by_text_message(pairs_, None, None) == (
-        "the corpus has no document ids: of the 3 pairs an earlier review (--reviewed) "
-        "decided by id, 1 is matched by its text alone (copies of one text share a "
-        "decision); 2 not, rows of one text and label under other ids deciding it both "
-        "ways: asked about again")
+        "the corpus has no document ids: of the 3 pairs an earlier review "
+        "(reviewed=read_reviewed(...)) decided by id, 1 is matched by its text alone "
+        "(copies of one text share a decision); 2 not, rows of one text and label under "
+        "other ids deciding it both ways: asked about again")
     agreeing = _read_rows(tmp_path, f"1,reject,wrong,remove,urn:a,0,d1,{key}\n",
                           f"2,reject,wrong,remove,urn:a,1,d9,{key}\n")
-    assert _by_text_message(agreeing, None, None) == (
-        "the corpus has no document ids: the 2 pairs an earlier review (--reviewed) "
-        "decided by id are matched by their text alone (copies of one text share a "
-        "decision)")
+    with command_line():
+        assert _by_text_message(agreeing, None, None) == (
+            "the corpus has no document ids: the 2 pairs an earlier review (--reviewed) "
+            "decided by id are matched by their text alone (copies of one text share a "
+            "decision)")
+    assert "(--reviewed)" not in _by_text_message(agreeing, None, None)
 
 
 def test_pairs_decided_both_ways_that_a_row_without_an_id_decides_are_not_asked_again(
@@ -714,9 +744,9 @@ def test_pairs_decided_both_ways_that_a_row_without_an_id_decides_are_not_asked_
                                           ["Thank you!", "ok"], None)
     assert decided.tolist() == [True, True] and not undone.any()  # both decided
     assert _by_text_message(pairs_, None, None) == (
-        "the corpus has no document ids: the 3 pairs an earlier review (--reviewed) "
-        "decided by id are matched by their text alone (copies of one text share a "
-        "decision)")
+        "the corpus has no document ids: the 3 pairs an earlier review "
+        "(reviewed=read_reviewed(...)) decided by id are matched by their text alone "
+        "(copies of one text share a decision)")
 
 
 @pytest.mark.parametrize(("written", "named", "not_named"), [

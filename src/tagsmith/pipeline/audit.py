@@ -1843,7 +1843,7 @@ def _reviewed_section(reviewed: ReviewedPairs, issues, decided: np.ndarray,
         where = (f"document {doc}" + ("" if lines is None else f", line {lines[doc]}")
                  + ("" if doc_ids is None or not doc_ids[doc] else f", id {doc_ids[doc]!r}"))
         n = section["n_not_applied"]
-        message = (f"{n:,} flagged candidate{plural_s(n)} an earlier review (--reviewed) "
+        message = (f"{n:,} flagged candidate{plural_s(n)} {_earlier_review()} "
                    "decided the other way from the corpus (a fix accepted there that the "
                    "corpus does not carry, or a label changed since), kept in the review queue "
                    f"(first: {kind} {space.uri_of(label)} ({space.name_of(label, lang)}), "
@@ -1853,6 +1853,17 @@ def _reviewed_section(reviewed: ReviewedPairs, issues, decided: np.ndarray,
         warnings.append(message)
         logger.warning(message)
     return section
+
+
+def _earlier_review() -> str:
+    """An earlier review as the warnings of ``reviewed`` name it: by the command's
+    option (``--reviewed``) while a command runs, by :func:`audit_corpus`'s parameter
+    (``reviewed=read_reviewed(...)``) for a Python caller, who has no option to give.
+
+    >>> _earlier_review()
+    'an earlier review (reviewed=read_reviewed(...))'
+    """
+    return "an earlier review (" + said("--reviewed", "reviewed=read_reviewed(...)") + ")"
 
 
 def _by_text_message(reviewed: ReviewedPairs, doc_ids: Sequence[str | None] | None,
@@ -1875,7 +1886,7 @@ def _by_text_message(reviewed: ReviewedPairs, doc_ids: Sequence[str | None] | No
                     and len({applies for applies, _ in rows.values()}) > 1)
         matched = n - split
         message = (f"the corpus has no document ids: {'the' if not split else 'of the'} "
-                   f"{n:,} pair{plural_s(n)} an earlier review (--reviewed) decided by id"
+                   f"{n:,} pair{plural_s(n)} {_earlier_review()} decided by id"
                    + (f", {matched:,}" if split else "")
                    + (f" {'is' if matched == 1 else 'are'} matched by "
                       f"{'its' if matched == 1 else 'their'} text alone (copies of one text "
@@ -1889,7 +1900,7 @@ def _by_text_message(reviewed: ReviewedPairs, doc_ids: Sequence[str | None] | No
         return ""
     n, matched, ambiguous = fallback.n_pairs, fallback.n_matched, fallback.n_ambiguous
     lost = len(fallback.lost)
-    message = (f"{n:,} pair{plural_s(n)} an earlier review (--reviewed) decided name "
+    message = (f"{n:,} pair{plural_s(n)} {_earlier_review()} decided name "
                f"{'its document' if n == 1 else 'their documents'} by an id no document "
                f"of the corpus has ({lost:,} id{plural_s(lost)}, first "
                f"{min(fallback.lost)!r}: other ids, or ids a spreadsheet rewrote): matched "
@@ -1926,8 +1937,8 @@ def _sample_reviewed_before(rows: list[dict], record: dict, reviewed: ReviewedPa
     if n_rows:
         n = len(docs)
         message = (f"{n_rows:,} row{plural_s(n_rows)} of the review sample ({n:,} "
-                   f"document{plural_s(n)}) decide{'s' if n_rows == 1 else ''} a pair an "
-                   "earlier review (--reviewed) decided: the sample is drawn uniformly over "
+                   f"document{plural_s(n)}) decide{'s' if n_rows == 1 else ''} a pair "
+                   f"{_earlier_review()} decided: the sample is drawn uniformly over "
                    "the corpus, as estimate-noise needs, so it asks them again; decide them "
                    "as before")
         warnings.append(message)
