@@ -3072,6 +3072,9 @@ def test_audit_of_an_llm_label_output_says_it_leaves_the_confidences_unused(
     assert result.exit_code == 0, result.output
     assert "is label's output (an LLM's labels with its confidences)" in caplog.text
     assert said in caplog.text
+    # the command names its option; Python, below, AuditOptions' field
+    assert ("label_confidence (audit --label-confidence) blends them into the wrong-label "
+            "ranking") in caplog.text
     caplog.clear()
     result = CliRunner().invoke(tagsmith_cli.cli, [
         "audit", str(small_corpus), "--vocab", str(goemotions_small["vocab"]),
@@ -3080,9 +3083,12 @@ def test_audit_of_an_llm_label_output_says_it_leaves_the_confidences_unused(
     assert said not in caplog.text
     audited = audit_corpus(data.texts, soft, space, options=AuditOptions(scores="knn"))
     n_soft = int(np.count_nonzero(soft.data < 1))
-    assert any(w.startswith(f"{n_soft:,} of the corpus's {soft.nnz:,} given labels carry "
-                            "a confidence below 1") and said in w
-               for w in audited.report["warnings"])
+    [warned] = [w for w in audited.report["warnings"]
+                if w.startswith(f"{n_soft:,} of the corpus's {soft.nnz:,} given labels "
+                                "carry a confidence below 1")]
+    assert said in warned and warned.endswith(
+        "; AuditOptions(label_confidence=True) blends them into the wrong-label ranking")
+    assert "--label-confidence" not in warned
 
 
 def test_audit_flagging_few_of_the_errors_it_estimates_says_how_to_fill_a_review_budget(

@@ -2512,13 +2512,18 @@ def _warn_soft_labels(n_soft: int, n_given: int, warnings: list[str]) -> None:
 
 def soft_labels_warning(what: str) -> str:
     """The warning that ``what`` (a corpus of an LLM's labels with its confidences) is
-    audited as given labels, its confidences unused (audit on label's output)."""
+    audited as given labels, its confidences unused (audit on label's output). The
+    setting that uses them is named as the caller gives it (:func:`tagsmith._surface.said`):
+    ``AuditOptions(label_confidence=True)`` from Python, ``--label-confidence`` in a
+    command."""
     return (f"{what}: the audit reads every label scoring above 0 as given, its "
             "confidence unused, and ranks the review by its own scores alone; the LLM's "
             "least confident labels are worth a look of their own (on a simulated "
             "teacher, its 100 least confident labels held more of its wrong ones than "
-            "the review's first 100 rows); label_confidence (audit --label-confidence) "
-            "blends them into the wrong-label ranking")
+            "the review's first 100 rows); "
+            + said("label_confidence (audit --label-confidence)",
+                   "AuditOptions(label_confidence=True)")
+            + " blends them into the wrong-label ranking")
 
 
 def _warn_capped_labels(scores, label_space, lang: str, warnings: list[str]) -> None:
