@@ -2460,9 +2460,20 @@ def test_a_refused_first_table_ends_the_run_saying_it_was_refused():
     with LocalChatServer(behaviour) as server:
         client = OpenAIChatClient(server.base_url, "m", max_retries=0)
         with pytest.raises(LLMRefusalError, match="first label set from minibatch 1 was "
-                           "refused by the model in prose.*a rerun asks again"):
+                           "refused by the model in prose.*a rerun asks again") as caught:
             generate_taxonomy(texts(), client, options)
         assert len(server.requests) == 1
+    # from Python, the options' fields; a command's wording names its options
+    assert str(caught.value).endswith("another TaxonomyOptions(seed=...) or sample_size "
+                                      "draws other documents)"), str(caught.value)
+    from tagsmith._surface import command_line
+
+    with LocalChatServer(behaviour) as server, command_line(), \
+            pytest.raises(LLMRefusalError) as caught:
+        generate_taxonomy(texts(), OpenAIChatClient(server.base_url, "m", max_retries=0),
+                          options)
+    assert str(caught.value).endswith("; another --seed or --sample draws other "
+                                      "documents)"), str(caught.value)
     assert (client.usage.n_refused, client.usage.n_requests) == (1, 0)
 
 

@@ -983,6 +983,9 @@ def test_extend_warns_of_an_update_prompt_too_large_for_many_models(caplog):
     # a model of a smaller context window failed or dropped part of it, unexplained
     import logging
 
+    from tagsmith._surface import command_line
+    from tagsmith.labeling.taxonomy import _warn_prompt_size
+
     many = [(f"Topic {i}", f"Documents about subject number {i} and its trade.")
             for i in range(2_000)]
     for existing, warned in ((many, True), (many[:3], False)):
@@ -1004,7 +1007,18 @@ def test_extend_warns_of_an_update_prompt_too_large_for_many_models(caplog):
                 f"taxonomy: each update step's prompt holds the 2,000 labels in use: the "
                 f"first step's whole prompt is {chars:,} characters (about "
                 f"{chars // 4:,} tokens of English"), said
-            assert "3 steps in all with the review" in said[0] and "--minibatch" in said[0]
+            assert "3 steps in all with the review" in said[0]
+            # from Python, the options' field; a command's wording names its option
+            assert said[0].endswith(
+                "extend a smaller vocabulary (a part of existing), or raise "
+                "TaxonomyOptions(minibatch_size=...) for fewer steps"), said[0]
+            assert "--minibatch" not in said[0]
+            caplog.clear()
+            with command_line(), caplog.at_level(logging.WARNING, logger="tagsmith"):
+                _warn_prompt_size(first["messages"], 2_000, 3)
+            assert caplog.records[-1].getMessage().endswith(
+                "extend a smaller vocabulary (a part of VOCAB), or raise --minibatch for "
+                "fewer steps")
 
 
 def test_accept_edits_of_every_label_in_use_fold_each_name_a_few_times_not_each_pair(

@@ -47,6 +47,7 @@ from tagsmith._params import (
     check_options,
 )
 from tagsmith._plural import NAME_LIMIT, and_more, clip, plural, plural_s
+from tagsmith._surface import said
 from tagsmith.data.csvlimits import FORMULA_START
 from tagsmith.data.labelspace import Label, LabelSpace
 from tagsmith.data.textio import LONE_SURROGATE
@@ -711,8 +712,11 @@ def _warn_prompt_size(messages: Sequence[dict], n_fixed: int, n_steps: int) -> N
         "step's whole prompt is %s characters "
         "(about %s tokens of English at 4 characters a token), %s step%s in all with the "
         "review; a model whose context window holds less fails or drops part of it: "
-        "extend a smaller vocabulary (a part of VOCAB), or raise --minibatch for fewer "
-        "steps", f"{n_fixed:,}", f"{chars:,}", f"{chars // 4:,}", f"{n_steps:,}",
+        + said("extend a smaller vocabulary (a part of VOCAB), or raise --minibatch for "
+               "fewer steps",
+               "extend a smaller vocabulary (a part of existing), or raise "
+               "TaxonomyOptions(minibatch_size=...) for fewer steps"),
+        f"{n_fixed:,}", f"{chars:,}", f"{chars // 4:,}", f"{n_steps:,}",
         plural_s(n_steps), extra={"parameters": ("existing",)})
 #: how a warning says each kind of refused edit of a label in use
 _EDIT_WORDS = {"left out": "left out (dropped, merged or renamed)",
@@ -763,7 +767,9 @@ def _first_and_updates(client: LLMClient, batches: list[list[str]], options: Tax
         raise LLMRefusalError("taxonomy generation: the first label set from "
                               f"minibatch 1 was {refused[0]} (its answers are not "
                               "kept in the response cache: a rerun asks again; "
-                              "another --seed or --sample draws other documents)")
+                              + said("another --seed or --sample",
+                                     "another TaxonomyOptions(seed=...) or sample_size")
+                              + " draws other documents)")
     if labels is None:
         raise LLMError("taxonomy generation: the model never produced a usable first "
                        "label set from minibatch 1 (nor after a repair request; its "
