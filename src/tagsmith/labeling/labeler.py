@@ -961,16 +961,22 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
     refused_votes = np.zeros(len(texts), np.int32)
     unknown_only_votes = np.zeros(len(texts), np.int32)
     unknown_named: list[list[str]] = [[] for _ in texts]
+
+    def count_refusal(doc: int, again: int, message: str) -> None:
+        # a refused call (asked again or not), its error, and its document's vote to
+        # go to a person: one count wherever the refusal was found
+        report.n_refused_calls += 1
+        report.n_refused_again += again
+        report.error(message, "refused")
+        refused_votes[doc] += 1
+
     for doc, request, answer in zip(owners, requests, answers, strict=True):
         # asked again with retry_refused: its refusal is said to be so
         again = int(request.cache_key() in asking.retried_keys)
         if isinstance(answer, LLMRefusalError):
             # declined, not failed: no retry nor working endpoint answers it, and its
             # document goes to a person (it was one more "failed call")
-            report.n_refused_calls += 1
-            report.n_refused_again += again
-            report.error(str(answer), "refused")
-            refused_votes[doc] += 1
+            count_refusal(doc, again, str(answer))
             continue
         if isinstance(answer, LLMError):
             report.n_failed_calls += 1  # counted once, as the call was made once
@@ -1002,22 +1008,16 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
             elif (said := answer_refusal(answer.text, exc)) is not None:
                 # "I can't help with that": the model declined, no format problem (it
                 # was a malformed answer, its text, which may quote the document, shown)
-                report.n_refused_calls += 1
-                report.n_refused_again += again
-                report.error(f'the model refused in prose, with no JSON object (it said '
-                             f'"{said}")', "refused")
-                refused_votes[doc] += 1
+                count_refusal(doc, again, f'the model refused in prose, with no JSON object '
+                                          f'(it said "{said}")')
                 continue
             elif says_no_label(exc, label_space):
                 said = json_refusal(answer.text, labels_said_none=True)
                 if said is not None:
                     # {"labels": [{"label": "none"}], "note": "I can't help"}: a refusal,
                     # as the empty list beside such words is
-                    report.n_refused_calls += 1
-                    report.n_refused_again += again
-                    report.error(f'the model refused, listing no label (it said "{said}")',
-                                 "refused")
-                    refused_votes[doc] += 1
+                    count_refusal(doc, again,
+                                  f'the model refused, listing no label (it said "{said}")')
                     continue
                 # {"labels": [{"label": "none", ...}]}: that none applies, said in a
                 # name (a malformed answer, its document left unanswered and the call
@@ -1056,11 +1056,8 @@ def label_documents(texts: Iterable[str], label_space: LabelSpace, client: LLMCl
                 # {"labels": [], "note": "I can't help with this"}: JSON mode's refusal,
                 # no answer that no label applies (the report was trained as a
                 # negative of every label, self-harm included)
-                report.n_refused_calls += 1
-                report.n_refused_again += again
-                report.error(f'the model refused, listing no label (it said "{said}")',
-                             "refused")
-                refused_votes[doc] += 1
+                count_refusal(doc, again,
+                              f'the model refused, listing no label (it said "{said}")')
                 continue
             report.count_rejected(parsed)
         for reader in (doc, *copies.get(doc, ())):
