@@ -3531,6 +3531,22 @@ def test_a_cut_id_of_another_text_at_its_own_number_is_not_put_on_the_text_s_doc
         ["<http://x/rain>"], [], ["<http://x/sun>"]]
 
 
+def _apply_review_cli(tmp_path, corpus, review):
+    """``apply-review corpus review -o cli.tsv`` with :data:`SPACE` as a vocabulary
+    file, the run having succeeded."""
+    from click.testing import CliRunner
+
+    tagsmith_cli._register_commands()
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("".join(f"<{uri}>\t{SPACE.name_of(SPACE.id_of(uri))}\n"
+                             for uri in SPACE.uris), encoding="utf-8")
+    result = CliRunner().invoke(tagsmith_cli.cli, [
+        "apply-review", str(corpus), str(review), "-o", str(tmp_path / "cli.tsv"),
+        "--vocab", str(vocab)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def test_a_document_the_review_leaves_without_any_label_is_counted_and_named(tmp_path,
                                                                               caplog):
     """A 300-comment GoEmotions audit flagged "OP is going places!"'s one label, neutral,
@@ -3540,8 +3556,6 @@ def test_a_document_the_review_leaves_without_any_label_is_counted_and_named(tmp
     (``n_docs_emptied``), the first named by file and line, and the command warns; a
     document that loses one of two labels, or gets one in place of its only one, is not
     counted."""
-    from click.testing import CliRunner
-
     corpus = tmp_path / "corpus.tsv"
     corpus.write_text("Heavy rain all day\t<http://x/rain>\n"
                       "Bright sun and heat\t<http://x/rain> <http://x/sun>\n"
@@ -3557,14 +3571,7 @@ def test_a_document_the_review_leaves_without_any_label_is_counted_and_named(tmp
     assert stats["docs_emptied"] == [f"{corpus}:1"]
     assert [r.labels for r in read_records(tmp_path / "fixed.tsv")][0] == ()
 
-    tagsmith_cli._register_commands()
-    vocab = tmp_path / "vocab.tsv"
-    vocab.write_text("".join(f"<{uri}>\t{SPACE.name_of(SPACE.id_of(uri))}\n"
-                             for uri in SPACE.uris), encoding="utf-8")
-    result = CliRunner().invoke(tagsmith_cli.cli, [
-        "apply-review", str(corpus), str(review), "-o", str(tmp_path / "cli.tsv"),
-        "--vocab", str(vocab)])
-    assert result.exit_code == 0, result.output
+    result = _apply_review_cli(tmp_path, corpus, review)
     text = " ".join((result.output + caplog.text).split())
     assert (f"1 document left without any label by the review, so written to "
             f"{tmp_path / 'cli.tsv'} ({corpus}:1): train reads such a line as a negative "
@@ -3592,19 +3599,10 @@ def test_the_documents_left_without_any_label_are_named_printable(tmp_path, capl
     """The warning naming the documents a review left without any label printed the
     corpus's file name raw, a control character in it (an escape sequence) sent to the
     terminal as is; it is escaped as every other name the command prints."""
-    from click.testing import CliRunner
-
     corpus = tmp_path / "c\x1b[2Jx.tsv"
     corpus.write_text("Heavy rain all day\t<http://x/rain>\n", encoding="utf-8")
     review = _review(tmp_path, [_row(0, "wrong", "http://x/rain", "Heavy rain all day")])
-    tagsmith_cli._register_commands()
-    vocab = tmp_path / "vocab.tsv"
-    vocab.write_text("".join(f"<{uri}>\t{SPACE.name_of(SPACE.id_of(uri))}\n"
-                             for uri in SPACE.uris), encoding="utf-8")
-    result = CliRunner().invoke(tagsmith_cli.cli, [
-        "apply-review", str(corpus), str(review), "-o", str(tmp_path / "cli.tsv"),
-        "--vocab", str(vocab)])
-    assert result.exit_code == 0, result.output
+    result = _apply_review_cli(tmp_path, corpus, review)
     said = [r.getMessage() for r in caplog.records if "left without any label" in
             r.getMessage()]
     assert len(said) == 1, result.output + caplog.text
