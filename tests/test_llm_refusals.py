@@ -757,6 +757,22 @@ def test_retry_refused_asks_again_a_refusal_naming_none_as_its_label(tmp_path):
         assert summary["n_refused_calls"] == 1 and summary["n_refused_again"] == 1
 
 
+def _plain_refused_another_none(refusing, saying_none):
+    """An endpoint answering ``refusing`` for the plain report, ``saying_none`` for the
+    other one and sport for the rest."""
+    def answer(body):
+        prompt = user_prompt(body)
+        return refusing if "plain" in prompt else saying_none if "another" in prompt else SPORT
+    return answer
+
+
+def _labeling_summary(server, tmp_path, docs):
+    """A label run's labeling summary, the run having succeeded."""
+    result = run_label(server, tmp_path, docs)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stderr.strip().splitlines()[-1])["labeling"]
+
+
 def test_a_refusal_written_inside_a_none_label_item_is_a_refusal_not_no_label(tmp_path):
     # {"labels": [{"label": "none", "reason": "I can't help"}]} was read as the answer
     # that no label applies (written with no label: a negative of every label); only a
@@ -766,15 +782,9 @@ def test_a_refusal_written_inside_a_none_label_item_is_a_refusal_not_no_label(tm
     saying_none = json.dumps({"labels": [{"label": "none", "confidence": 1.0,
                                           "reason": "No label fits this report."}]})
 
-    def answer(body):
-        prompt = user_prompt(body)
-        return refusing if "plain" in prompt else saying_none if "another" in prompt else SPORT
-
     docs, lines = reports(tmp_path)
-    with LocalChatServer(answer) as server:
-        first = run_label(server, tmp_path, docs)
-        assert first.exit_code == 0, first.output
-        summary = json.loads(first.stderr.strip().splitlines()[-1])["labeling"]
+    with LocalChatServer(_plain_refused_another_none(refusing, saying_none)) as server:
+        summary = _labeling_summary(server, tmp_path, docs)
         assert summary["n_refused_calls"] == 1
         assert summary["refused_docs"] == [f"{docs}:{len(DECLINED) + 1}"]  # the plain one
         assert summary["n_no_label_named_answers"] == 1  # the other "none": no label fits
@@ -796,15 +806,9 @@ def test_a_none_item_without_a_confidence_says_no_label_applies_and_beside_a_ref
                            "note": "I'm sorry, but I can't help with this."})
     saying_none = json.dumps({"labels": [{"label": "None", "confidence": None}]})
 
-    def answer(body):
-        prompt = user_prompt(body)
-        return refusing if "plain" in prompt else saying_none if "another" in prompt else SPORT
-
     docs, lines = reports(tmp_path)
-    with LocalChatServer(answer) as server:
-        first = run_label(server, tmp_path, docs)
-        assert first.exit_code == 0, first.output
-        summary = json.loads(first.stderr.strip().splitlines()[-1])["labeling"]
+    with LocalChatServer(_plain_refused_another_none(refusing, saying_none)) as server:
+        summary = _labeling_summary(server, tmp_path, docs)
         assert summary["n_malformed_answers"] == 0
         assert summary["n_refused_calls"] == 1
         assert summary["refused_docs"] == [f"{docs}:{len(DECLINED) + 1}"]  # the plain one
