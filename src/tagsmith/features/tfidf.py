@@ -964,34 +964,17 @@ def _char_wb_fitted_counts(counter, texts: Iterable[str], n_texts: int,
     vocabulary: defaultdict[str, int] = defaultdict()
     vocabulary.default_factory = vocabulary.__len__
     id_of = vocabulary.__getitem__
-    pieces: list[sp.csr_matrix] = []
-    batch: list[list[str]] = []
 
     def ids_of(ngrams: list[str]) -> np.ndarray:  # new n-grams numbered as they are met
         return np.fromiter(map(id_of, ngrams), np.int64, len(ngrams))
 
-    def counted() -> sp.csr_matrix:
+    def counted(batch: list[list[str]]) -> sp.csr_matrix:
         return _char_wb_batch_counts(batch, min_n, max_n, ids_of, vocabulary.__len__)
 
-    n_words = n_chars = 0
-    for text in texts:
-        if len(text) > STREAM_MIN_CHARS:
-            # only this text counted a chunk at a time: one such text sent every text's
-            # n-grams through a Counter (20,000 short texts 5.1 s, 8.3 s with it)
-            if batch:
-                pieces.append(counted())
-                batch, n_words, n_chars = [], 0, 0
-            pieces.append(_streamed_row(counter, text, id_of, vocabulary.__len__))
-            continue
-        shown = preprocess(decode(text))
-        batch.append(shown.split())
-        n_words += len(batch[-1])
-        n_chars += len(shown)
-        if n_words >= CHAR_WB_WORDS or n_chars >= CHAR_WB_CHARS:
-            pieces.append(counted())
-            batch, n_words, n_chars = [], 0, 0
-    if batch or not pieces:
-        pieces.append(counted())
+    def streamed(text: str) -> sp.csr_matrix:
+        return _streamed_row(counter, text, id_of, vocabulary.__len__)
+
+    pieces = _char_wb_pieces(texts, lambda text: preprocess(decode(text)), counted, streamed)
     n_terms = len(vocabulary)
     if not n_terms:
         return None  # no term: scikit-learn's ValueError
@@ -1026,6 +1009,41 @@ def _char_wb_fitted_counts(counter, texts: Iterable[str], n_texts: int,
         row_ptrs.append(row_ptr)
     return (_counts_matrix(datas, columns, row_ptrs, len(kept_ids)),
             [terms[i] for i in kept_ids.tolist()])
+
+
+def _char_wb_pieces(texts: Iterable[str], shown_of: Callable[[str], str],
+                    counted: Callable[[list[list[str]]], sp.csr_matrix],
+                    streamed: Callable[[str], sp.csr_matrix] | None = None,
+                    ) -> list[sp.csr_matrix]:
+    """The rows of ``texts``, in turn, as pieces: each text's words (of ``shown_of(text)``,
+    split at whitespace) batched and a batch ``counted`` once it holds
+    :data:`CHAR_WB_WORDS` words or :data:`CHAR_WB_CHARS` characters (bounding the words
+    held at once, and their characters: unspaced scripts, Chinese or Thai, have few words,
+    each as long as a sentence or a text); with ``streamed``, a text longer than
+    :data:`STREAM_MIN_CHARS` is its own piece, the batch before it counted first (only
+    that text counted a chunk at a time: one such text sent every text's n-grams through
+    a Counter, 20,000 short texts 5.1 s, 8.3 s with it). One piece at least, maybe empty.
+    """
+    pieces: list[sp.csr_matrix] = []
+    batch: list[list[str]] = []
+    n_words = n_chars = 0
+    for text in texts:
+        if streamed is not None and len(text) > STREAM_MIN_CHARS:
+            if batch:
+                pieces.append(counted(batch))
+                batch, n_words, n_chars = [], 0, 0
+            pieces.append(streamed(text))
+            continue
+        shown = shown_of(text)
+        batch.append(shown.split())
+        n_words += len(batch[-1])
+        n_chars += len(shown)
+        if n_words >= CHAR_WB_WORDS or n_chars >= CHAR_WB_CHARS:
+            pieces.append(counted(batch))
+            batch, n_words, n_chars = [], 0, 0
+    if batch or not pieces:
+        pieces.append(counted(batch))
+    return pieces
 
 
 def _streamed_row(counter, text: str, id_of: Callable[[str], int],
@@ -1246,30 +1264,15 @@ class _VocabularyCounter:
         """
         min_n, max_n = self.ngram_range
         preprocess, column_of = self.preprocessor, self.vocabulary_.get
-        pieces: list[sp.csr_matrix] = []
-        batch: list[list[str]] = []
-        n_words = 0
 
         def ids_of(ngrams: list[str]) -> np.ndarray:
             return np.fromiter(map(column_of, ngrams, repeat(-1)), np.int64, len(ngrams))
 
-        def counted() -> sp.csr_matrix:
+        def counted(batch: list[list[str]]) -> sp.csr_matrix:
             return _char_wb_batch_counts(batch, min_n, max_n, ids_of,
                                          lambda: len(self.vocabulary_))
 
-        n_chars = 0
-        for text in texts:
-            shown = preprocess(text)
-            batch.append(shown.split())
-            n_words += len(batch[-1])
-            n_chars += len(shown)
-            # bounds the words held at once, and their characters: unspaced scripts
-            # (Chinese, Thai) have few words, each as long as a sentence or a text
-            if n_words >= CHAR_WB_WORDS or n_chars >= CHAR_WB_CHARS:
-                pieces.append(counted())
-                batch, n_words, n_chars = [], 0, 0
-        if batch or not pieces:
-            pieces.append(counted())
+        pieces = _char_wb_pieces(texts, preprocess, counted)
         counts = pieces[0] if len(pieces) == 1 else sp.vstack(pieces, format="csr")
         del pieces
         index_dtype = np.int64 if counts.nnz > np.iinfo(np.int32).max or \
