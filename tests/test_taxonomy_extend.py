@@ -129,6 +129,19 @@ def _extend(tmp_path, behaviour, *extra, output="july.csv"):
     return result, server
 
 
+def _extend_to_skos(tmp_path, june):
+    """``taxonomy --extend june`` (no cache, at most 10 labels) written to july.csv and
+    july.ttl, the run having succeeded."""
+    args = ["taxonomy", str(SAMPLE), "--use-case", "route news to desks", "--extend", str(june),
+            "-o", str(tmp_path / "july.csv"), "--skos", str(tmp_path / "july.ttl"),
+            "--sample", "40", "--minibatch", "20", "--no-summaries", "--llm", "m",
+            "--max-retries", "0", "--max-labels", "10"]
+    with LocalChatServer(Extender()) as server:
+        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def test_extend_keeps_last_months_labels_and_adds_the_new_topics(tmp_path):
     # a team's taxonomy of last month, labels in use: this month's documents bring oil
     # and dividends; `taxonomy` started from nothing, so every label got a new
@@ -435,13 +448,7 @@ def test_extend_refuses_a_new_label_named_as_a_hidden_label_and_writes_them_back
                   for uri, name, description in rows)
         + "<http://example.org/desk/petroleum> skos:hiddenLabel \"Oil and energy\"@en, "
           "\"Petrolium\"@en .\n", encoding="utf-8")
-    args = ["taxonomy", str(SAMPLE), "--use-case", "route news to desks", "--extend", str(june),
-            "-o", str(tmp_path / "july.csv"), "--skos", str(tmp_path / "july.ttl"),
-            "--sample", "40", "--minibatch", "20", "--no-summaries", "--llm", "m",
-            "--max-retries", "0", "--max-labels", "10"]
-    with LocalChatServer(Extender()) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
-    assert result.exit_code == 0, result.output
+    result = _extend_to_skos(tmp_path, june)
     july = load_vocabulary(tmp_path / "july.ttl")
     assert load_vocabulary(tmp_path / "july.csv") == july
     names = [july.name_of(i) for i in range(len(july))]
@@ -470,13 +477,7 @@ def test_extend_a_skos_vocabulary_keeps_its_concept_scheme_and_title(tmp_path):
                   f"skos:inScheme <http://x.org/thes> ; skos:prefLabel \"{name}\"@en ; "
                   f"skos:definition \"{description}\"@en .\n"
                   for uri, name, description in LAST_MONTH), encoding="utf-8")
-    args = ["taxonomy", str(SAMPLE), "--use-case", "route news to desks", "--extend", str(june),
-            "-o", str(tmp_path / "july.csv"), "--skos", str(tmp_path / "july.ttl"),
-            "--sample", "40", "--minibatch", "20", "--no-summaries", "--llm", "m",
-            "--max-retries", "0", "--max-labels", "10"]
-    with LocalChatServer(Extender()) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
-    assert result.exit_code == 0, result.output
+    _extend_to_skos(tmp_path, june)
     july = load_vocabulary(tmp_path / "july.ttl")
     in_scheme = load_vocabulary(tmp_path / "july.ttl", schemes=["http://x.org/thes"])
     assert len(july) > 3 and in_scheme.uris == july.uris
@@ -501,13 +502,7 @@ def test_extend_a_skos_vocabulary_keeps_its_prefixes_for_a_scheme_named_by_curie
                   f"skos:definition \"{description}\"@en .\n"
                   for uri, name, description in LAST_MONTH), encoding="utf-8")
     assert len(load_vocabulary(june, schemes=["thes:main"])) == len(LAST_MONTH)
-    args = ["taxonomy", str(SAMPLE), "--use-case", "route news to desks", "--extend", str(june),
-            "-o", str(tmp_path / "july.csv"), "--skos", str(tmp_path / "july.ttl"),
-            "--sample", "40", "--minibatch", "20", "--no-summaries", "--llm", "m",
-            "--max-retries", "0", "--max-labels", "10"]
-    with LocalChatServer(Extender()) as server:
-        result = CliRunner().invoke(tagsmith_cli.cli, [*args, "--base-url", server.base_url])
-    assert result.exit_code == 0, result.output
+    _extend_to_skos(tmp_path, june)
     july = load_vocabulary(tmp_path / "july.ttl")
     assert len(july) > len(LAST_MONTH)
     assert load_vocabulary(tmp_path / "july.ttl", schemes=["thes:main"]).uris == july.uris
