@@ -692,17 +692,23 @@ def test_accept_edits_refuses_a_respelling_to_another_label_in_uses_name():
     _accept_both_exports([("Exports", "Export figures."), ("Exports", "Goods sold abroad.")])
 
 
+def _respelled_to_cocoa_markets(tmp_path):
+    """july.csv of ``--accept-edits`` respelling "Cocoa market" to "Cocoa markets"."""
+    result, _ = _extend(tmp_path, Extender(edit=_improving), "--max-labels", "10",
+                        "--accept-edits")
+    assert result.exit_code == 0, result.output
+    july = load_vocabulary(tmp_path / "july.csv")
+    assert july.name_of(0) == "Cocoa markets"
+    return july
+
+
 def test_extend_accept_edits_a_respelling_to_an_alt_name_is_no_alt_name_of_its_own(tmp_path):
     # "Cocoa market" with the alternative name "Cocoa markets", respelled to it: the
     # label was written named "Cocoa markets" with the alternative name "Cocoa markets",
     # one name both preferred and alternative in one language (SKOS forbids it)
     _last_month(tmp_path, ["uri", "label_en", "description_en", "altlabel_en"],
                 [(*LAST_MONTH[0], "Cocoa markets"), *[(*row, "") for row in LAST_MONTH[1:]]])
-    result, _ = _extend(tmp_path, Extender(edit=_improving), "--max-labels", "10",
-                        "--accept-edits")
-    assert result.exit_code == 0, result.output
-    july = load_vocabulary(tmp_path / "july.csv")
-    assert july.name_of(0) == "Cocoa markets"
+    july = _respelled_to_cocoa_markets(tmp_path)
     assert july[0].alt_labels == {"en": ["Cocoa market"]}
 
 
@@ -714,11 +720,7 @@ def test_extend_accept_edits_a_respelling_to_a_hidden_name_is_no_hidden_name_of_
     _last_month(tmp_path, ["uri", "label_en", "description_en", "hiddenlabel_en"],
                 [(*LAST_MONTH[0], "Cocoa markets|Cocoa mkt"),
                  *[(*row, "") for row in LAST_MONTH[1:]]])
-    result, _ = _extend(tmp_path, Extender(edit=_improving), "--max-labels", "10",
-                        "--accept-edits")
-    assert result.exit_code == 0, result.output
-    july = load_vocabulary(tmp_path / "july.csv")
-    assert july.name_of(0) == "Cocoa markets"
+    july = _respelled_to_cocoa_markets(tmp_path)
     assert july[0].alt_labels == {"en": ["Cocoa market"]}
     assert july[0].hidden_labels == {"en": ["Cocoa mkt"]}
 
