@@ -134,12 +134,6 @@ def test_embed_said_resumed_gives_the_vectors_of_a_run_never_stopped_one_rate_li
     # taken from there, the second chunk was embedded one short, in other pieces
     texts[50] = texts[3]
 
-    class Scorer:
-        show_progress = True
-
-        def __init__(self, encoder):
-            self.encoder = encoder
-
     def rate_lines():
         return [r.getMessage() for r in caplog.records
                 if re.search(r"documents a second", r.getMessage())]
@@ -149,25 +143,25 @@ def test_embed_said_resumed_gives_the_vectors_of_a_run_never_stopped_one_rate_li
                 if r.getMessage().startswith("embedding: ")]
 
     with caplog.at_level("INFO", logger="tagsmith"):
-        never = llm_commands._embed_said(Scorer(CallSized()), texts, 5, str(tmp_path / "n"))
+        never = llm_commands._embed_said(_Scorer(CallSized()), texts, 5, str(tmp_path / "n"))
     assert len(rate_lines()) == 1 and "for the 129 left" in rate_lines()[0]  # 130 - 6 + 5
     assert bar_lines() == ["embedding: 130/130 texts (100%)"]
     cache = tmp_path / "cache"
     # 3 calls a chunk of 30 or more (warm-up, probe, the rest): stopped in the second
     with pytest.raises(Stopped):
-        llm_commands._embed_said(Scorer(CallSized(stop_at=5)), texts, 5, str(cache))
+        llm_commands._embed_said(_Scorer(CallSized(stop_at=5)), texts, 5, str(cache))
     assert len(_chunks(cache)) == 1
     caplog.clear()
     resumed = CallSized()
     with caplog.at_level("INFO", logger="tagsmith"):
-        got = llm_commands._embed_said(Scorer(resumed), texts, 5, str(cache))
+        got = llm_commands._embed_said(_Scorer(resumed), texts, 5, str(cache))
     assert resumed.embedded == texts[40:]
     assert len(rate_lines()) == 1 and "for the 89 left" in rate_lines()[0]  # 90 - 6 + 5
     assert bar_lines() == ["embedding: 90/90 texts (100%)"]
     np.testing.assert_array_equal(got, never)
     # without a cache: the same pieces, the same vectors
     np.testing.assert_array_equal(
-        llm_commands._embed_said(Scorer(CallSized()), texts, 5, ""), never)
+        llm_commands._embed_said(_Scorer(CallSized()), texts, 5, ""), never)
 
 
 def test_a_corpus_embedded_in_chunks_is_not_copied_whole_again(tmp_path):
@@ -234,6 +228,18 @@ class Batched(WordEncoder):
         return np.vstack(rows) if rows else np.zeros((0, self.dim), np.float32)
 
 
+class _Scorer:
+    """The scorer label --shortlist-zeroshot embeds with: its encoder and whether it
+    shows progress; its top k the vectors it is given."""
+
+    def __init__(self, encoder, show_progress=True):
+        self.encoder = encoder
+        self.show_progress = show_progress
+
+    def predict_topk(self, texts, k, *, warn_foreign, vectors):
+        return vectors
+
+
 def _recorded_bars(monkeypatch):
     """The progress bars made, each as the list of its updates."""
     import contextlib
@@ -282,14 +288,8 @@ def test_embed_said_bar_moves_with_the_batches_under_the_probe(tmp_path, monkeyp
     monkeypatch.setattr(llm_commands, "DOCUMENT_CHUNK", 40)
     texts = [f"{WORDS[i % len(WORDS)]} story {i}" for i in range(50)]
 
-    class Scorer:
-        show_progress = True
-
-        def __init__(self, encoder):
-            self.encoder = encoder
-
     bars = _recorded_bars(monkeypatch)
-    got = llm_commands._embed_said(Scorer(Batched()), texts, 0, str(tmp_path))
+    got = llm_commands._embed_said(_Scorer(Batched()), texts, 0, str(tmp_path))
     # chunk 1 of 40: warm-up 2, probe 4, the rest 34 in batches of 4; chunk 2 of 10
     assert bars == [[2, 4] + [4] * 8 + [2] + [4, 4, 2]]
     np.testing.assert_array_equal(got, WordEncoder().encode(texts))
@@ -357,20 +357,12 @@ def test_a_stop_while_embedding_the_human_sample_keeps_its_finished_chunks(
     monkeypatch.setattr(llm_commands, "DOCUMENT_CHUNK", 10)
     human = [f"{WORDS[i % len(WORDS)]} sample {i}" for i in range(25)]
 
-    class Scorer:
-        show_progress = False
-
-        def __init__(self, encoder):
-            self.encoder = encoder
-
-        def predict_topk(self, texts, k, *, warn_foreign, vectors):
-            return vectors
-
     with pytest.raises(Stopped):
-        llm_commands._human_topk(Scorer(StoppingEncoder(stop_at=2)), human, 3, str(tmp_path))
+        llm_commands._human_topk(_Scorer(StoppingEncoder(stop_at=2), False), human, 3,
+                                 str(tmp_path))
     assert len(_chunks(tmp_path)) == 1
     resumed = WordEncoder()
-    got = llm_commands._human_topk(Scorer(resumed), human, 3, str(tmp_path))
+    got = llm_commands._human_topk(_Scorer(resumed, False), human, 3, str(tmp_path))
     assert resumed.embedded == human[10:]
     np.testing.assert_array_equal(got, WordEncoder().encode(human))
     assert _chunks(tmp_path) == []
