@@ -1637,6 +1637,20 @@ def test_apply_review_applies_an_unscored_line_whose_mark_is_malformed(tmp_path)
     assert written["added_by_review"] == "http://x/snow" and "scores" not in written
 
 
+def _review_decided(tmp_path, labels, decide, kind, label):
+    """``apply-review --decide-from decide`` of one review row (``kind``, ``label``) of
+    the one line of ``labels`` (DOCS[4]'s, id e), decided by the labels: the stats, the
+    output and the review file."""
+    first = json.loads(labels.read_text(encoding="utf-8"))
+    review = tmp_path / "review.csv"
+    write_review([{**_row(4, kind, label), "doc": 0, "line": 1,
+                   "given_labels": first["labels"]}], review)
+    out = tmp_path / "fixed.jsonl"
+    stats = apply_review(labels, review, out, SPACE, decide_from=decide)
+    assert stats["review_decided_by_labels"] == 1
+    return stats, out, review
+
+
 def test_a_label_an_llm_decided_to_add_keeps_the_deciding_answers_score(tmp_path):
     """``apply-review --decide-from`` added a label an LLM decided scoring 1.0, marked as
     a review's: the next audit read its confidence as unknown, the deciding answer's
@@ -1656,13 +1670,8 @@ def test_a_label_an_llm_decided_to_add_keeps_the_deciding_answers_score(tmp_path
     decide = tmp_path / "decide.jsonl"  # the deciding LLM gives e rain at 0.8
     write_soft_labels(decide, [DOCS[4][1]], sp.csr_matrix([[0.8, 0.9, 0.7]]), SPACE,
                       doc_ids=["e"])
-    first = json.loads(labels.read_text(encoding="utf-8"))
-    review = tmp_path / "review.csv"
-    write_review([{**_row(4, "missing", "rain"), "doc": 0, "line": 1,
-                   "given_labels": first["labels"]}], review)
-    out = tmp_path / "fixed.jsonl"
-    stats = apply_review(labels, review, out, SPACE, decide_from=decide)
-    assert stats["review_decided_by_labels"] == 1 and stats["n_added"] == 1
+    stats, out, review = _review_decided(tmp_path, labels, decide, "missing", "rain")
+    assert stats["n_added"] == 1
     line = json.loads(out.read_text(encoding="utf-8"))
     assert line["labels"][-1] == "http://x/rain" and line["scores"][-1] == 0.8
     assert REVIEW_MARK not in line
@@ -1700,13 +1709,8 @@ def test_a_label_two_alike_answers_add_keeps_their_score(tmp_path):
     decide.write_text("".join(json.dumps({
         "text": DOCS[4][1], "labels": ["http://x/rain", "http://x/sun", "http://x/snow"],
         "scores": [rain, 0.9, 0.7]}) + "\n" for rain in (0.8, 0.6)), encoding="utf-8")
-    first = json.loads(labels.read_text(encoding="utf-8"))
-    review = tmp_path / "review.csv"
-    write_review([{**_row(4, "missing", "rain"), "doc": 0, "line": 1,
-                   "given_labels": first["labels"]}], review)
-    out = tmp_path / "fixed.jsonl"
-    stats = apply_review(labels, review, out, SPACE, decide_from=decide)
-    assert stats["review_decided_by_labels"] == 1 and stats["n_added"] == 1
+    stats, out, review = _review_decided(tmp_path, labels, decide, "missing", "rain")
+    assert stats["n_added"] == 1
     line = json.loads(out.read_text(encoding="utf-8"))
     assert line["labels"][-1] == "http://x/rain" and line["scores"][-1] == 0.6
     assert REVIEW_MARK not in line
@@ -1732,13 +1736,8 @@ def test_a_label_a_person_added_in_the_deciding_file_is_added_as_a_persons(tmp_p
         "labels": ["http://x/sun", "http://x/snow", "http://x/rain"],
         "scores": [0.9, 0.7, 1.0], REVIEW_MARK: ["http://x/rain"]}) + "\n",
         encoding="utf-8")
-    first = json.loads(labels.read_text(encoding="utf-8"))
-    review = tmp_path / "review.csv"
-    write_review([{**_row(4, "missing", "rain"), "doc": 0, "line": 1,
-                   "given_labels": first["labels"]}], review)
-    out = tmp_path / "fixed.jsonl"
-    stats = apply_review(labels, review, out, SPACE, decide_from=decide)
-    assert stats["review_decided_by_labels"] == 1 and stats["n_added"] == 1
+    stats, out, review = _review_decided(tmp_path, labels, decide, "missing", "rain")
+    assert stats["n_added"] == 1
     line = json.loads(out.read_text(encoding="utf-8"))
     assert line["labels"][-1] == "http://x/rain" and line[REVIEW_MARK] == ["http://x/rain"]
     assert read_audit_corpus(out, SPACE, confidences=True).confidences[0, 0] == 1.0
@@ -1762,12 +1761,8 @@ def test_a_label_a_person_kept_in_the_deciding_file_is_given_there(tmp_path):
     first = json.loads(labels.read_text(encoding="utf-8"))
     decide.write_text(json.dumps({**first, KEPT_MARK: ["http://x/snow"]}) + "\n",
                       encoding="utf-8")
-    review = tmp_path / "review.csv"
-    write_review([{**_row(4, "wrong", "snow"), "doc": 0, "line": 1,
-                   "given_labels": first["labels"]}], review)
-    out = tmp_path / "fixed.jsonl"
-    stats = apply_review(labels, review, out, SPACE, decide_from=decide)
-    assert stats["review_decided_by_labels"] == 1 and stats["review_rejected"] == 1
+    stats, out, review = _review_decided(tmp_path, labels, decide, "wrong", "snow")
+    assert stats["review_rejected"] == 1
     assert stats["n_removed"] == 0
     assert out.read_bytes() == labels.read_bytes()
     # without the mark, the LLM's 0.4 decides as before: the wrong row accepted
