@@ -83,6 +83,22 @@ def _uri_labels(tmp_path, scores=False):
     return path
 
 
+def _apply_review_cli(tmp_path, corpus, review, caplog):
+    """``apply-review corpus review -o cli.jsonl`` with rain, sun and snow as a
+    vocabulary file (returned), its warnings in ``caplog``, the run having succeeded."""
+    import logging
+
+    vocab = tmp_path / "vocab.tsv"
+    vocab.write_text("<http://x/rain>\train\n<http://x/sun>\tsun\n<http://x/snow>\tsnow\n",
+                     encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="tagsmith"):
+        result = CliRunner().invoke(tagsmith_cli.cli, [
+            "apply-review", str(corpus), str(review), "-o", str(tmp_path / "cli.jsonl"),
+            "--vocab", str(vocab)])
+    assert result.exit_code == 0, result.output
+    return vocab
+
+
 def _label_run(tmp_path, corpus, vocab, teacher, *extra):
     labels = tmp_path / "llm.jsonl"
     with LocalChatServer(teacher) as server:
@@ -884,8 +900,6 @@ def test_a_kept_row_left_unmarked_is_counted_and_warned(tmp_path, caplog):
     whose line in a label output has no scores, was left out of kept_by_review with no
     count or word (n_kept_marked counts only the marks written). Counted now, and the
     command warns; a corpus without scores (a user's own) is not told."""
-    import logging
-
     import scipy.sparse as sp
 
     from tagsmith.pipeline.llm import write_soft_labels
@@ -920,14 +934,7 @@ def test_a_kept_row_left_unmarked_is_counted_and_warned(tmp_path, caplog):
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text(json.dumps(lines[0]) + "\n" + json.dumps(unscored) + "\n",
                       encoding="utf-8")
-    vocab = tmp_path / "vocab.tsv"
-    vocab.write_text("<http://x/rain>\train\n<http://x/sun>\tsun\n<http://x/snow>\tsnow\n",
-                     encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="tagsmith"):
-        result = CliRunner().invoke(tagsmith_cli.cli, [
-            "apply-review", str(corpus), str(review), "-o", str(tmp_path / "cli.jsonl"),
-            "--vocab", str(vocab)])
-    assert result.exit_code == 0, result.output
+    _apply_review_cli(tmp_path, corpus, review, caplog)
     assert "1 kept row (a wrong row rejected) not named in any line's kept_by_review (1 " \
         "whose line has no scores)" in caplog.text
 
@@ -1562,8 +1569,6 @@ def test_apply_review_drops_a_stale_mark_with_a_count_and_refuses_a_malformed_on
     was dropped on rewriting and ignored on reading, with no word. Now a stale key is
     dropped and counted (the command warns), a malformed mark is refused naming its file
     and line, by apply-review and by the audit's reader with --label-confidence."""
-    import logging
-
     from tagsmith.exceptions import DataError
     from tagsmith.pipeline.audit import read_audit_corpus
 
@@ -1580,14 +1585,7 @@ def test_apply_review_drops_a_stale_mark_with_a_count_and_refuses_a_malformed_on
     assert stats["n_stale_marks"] == 1
     assert json.loads(out.read_text(encoding="utf-8"))["added_by_review"] == [
         "http://x/snow", "http://x/rain"]
-    vocab = tmp_path / "vocab.tsv"
-    vocab.write_text("<http://x/rain>\train\n<http://x/sun>\tsun\n<http://x/snow>\tsnow\n",
-                     encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="tagsmith"):
-        result = CliRunner().invoke(tagsmith_cli.cli, [
-            "apply-review", str(stale), str(review), "-o", str(tmp_path / "cli.jsonl"),
-            "--vocab", str(vocab)])
-    assert result.exit_code == 0, result.output
+    vocab = _apply_review_cli(tmp_path, stale, review, caplog)
     assert "1 key of added_by_review or kept_by_review named no label of its line" \
         in caplog.text
     # a stale key of kept_by_review is dropped and counted alike (it went with no word)
