@@ -3531,7 +3531,7 @@ def test_a_cut_id_of_another_text_at_its_own_number_is_not_put_on_the_text_s_doc
         ["<http://x/rain>"], [], ["<http://x/sun>"]]
 
 
-def _apply_review_cli(tmp_path, corpus, review):
+def _apply_review_space_cli(tmp_path, corpus, review):
     """``apply-review corpus review -o cli.tsv`` with :data:`SPACE` as a vocabulary
     file, the run having succeeded."""
     from click.testing import CliRunner
@@ -3571,7 +3571,7 @@ def test_a_document_the_review_leaves_without_any_label_is_counted_and_named(tmp
     assert stats["docs_emptied"] == [f"{corpus}:1"]
     assert [r.labels for r in read_records(tmp_path / "fixed.tsv")][0] == ()
 
-    result = _apply_review_cli(tmp_path, corpus, review)
+    result = _apply_review_space_cli(tmp_path, corpus, review)
     text = " ".join((result.output + caplog.text).split())
     assert (f"1 document left without any label by the review, so written to "
             f"{tmp_path / 'cli.tsv'} ({corpus}:1): train reads such a line as a negative "
@@ -3602,7 +3602,7 @@ def test_the_documents_left_without_any_label_are_named_printable(tmp_path, capl
     corpus = tmp_path / "c\x1b[2Jx.tsv"
     corpus.write_text("Heavy rain all day\t<http://x/rain>\n", encoding="utf-8")
     review = _review(tmp_path, [_row(0, "wrong", "http://x/rain", "Heavy rain all day")])
-    result = _apply_review_cli(tmp_path, corpus, review)
+    result = _apply_review_space_cli(tmp_path, corpus, review)
     said = [r.getMessage() for r in caplog.records if "left without any label" in
             r.getMessage()]
     assert len(said) == 1, result.output + caplog.text
