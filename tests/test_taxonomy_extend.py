@@ -743,13 +743,7 @@ def test_extend_accept_edits_an_edit_refused_then_accepted_is_said_accepted_only
     # a later step: the warning said the label was "kept as it was" though it was
     # changed, and the changes: line counted the one edit twice
     long = "Wheat, corn, barley, rice, oats and every other grain: crops, exports and sales."
-    calls = []
-
-    def shorter_later(labels):
-        calls.append(1)
-        return [(name, (long if len(calls) == 1 else "Grain crops and sales.")
-                 if name == "Grain trade" else description) for name, description in labels]
-
+    shorter_later, _ = _grain_described(long, "Grain crops and sales.")
     result, _ = _extend(tmp_path, Extender(edit=shorter_later), "--max-labels", "10",
                         "--accept-edits", "--description-words", "8")
     assert result.exit_code == 0, result.output
@@ -859,25 +853,27 @@ def test_accept_edits_a_label_described_then_redescribed_is_one_accepted_edit():
     # a label in use given without a description ("described" at the first step, the
     # label then holding one) and described anew at a later step ("description"): two
     # entries for one description, the first naming a text the label no longer holds
-    fixed = [("Grain trade", ""), ("Cocoa market", "Cocoa.")]
-    calls = []
-
-    def describe(labels):
-        calls.append(1)
-        text = "Grain crops." if len(calls) == 1 else "Grain crops and sales."
-        return [(name, text if name == "Grain trade" else description)
-                for name, description in labels]
-
-    options = TaxonomyOptions(use_case="news", summarise=False, sample_size=20,
-                              minibatch_size=10, max_labels=10)
-    with LocalChatServer(Extender(edit=describe)) as server:
-        client = OpenAIChatClient(server.base_url, "m", max_retries=0)
-        taxonomy = generate_taxonomy(_texts()[:20], client, options, existing=fixed,
-                                     accept_edits=True)
+    describe, calls = _grain_described("Grain crops.", "Grain crops and sales.")
+    taxonomy = _accepting(describe, grain="")
     assert len(calls) > 1
     assert taxonomy.labels[0] == ("Grain trade", "Grain crops and sales.")
     assert [(x["name"], x["change"], x["to"]) for x in taxonomy.accepted_edits] == [
         ("Grain trade", "described", "Grain crops and sales.")]
+
+
+def _grain_described(first, later):
+    """An Extender edit describing "Grain trade" as ``first`` at the first update step
+    and ``later`` at each one after, other labels as given; and the list its calls add
+    to (a test checks there was a later step)."""
+    calls = []
+
+    def edit(labels):
+        calls.append(1)
+        text = first if len(calls) == 1 else later
+        return [(name, text if name == "Grain trade" else description)
+                for name, description in labels]
+
+    return edit, calls
 
 
 def _accepting(edit, grain="Grain crops and sales.", **limits):
@@ -895,14 +891,7 @@ def test_accept_edits_a_refusal_after_the_accepted_edit_stays_listed():
     # next: the later refusal was dropped for the accepted edit of the same kind, so
     # "the model tried again and was refused" was lost
     long = "Wheat, corn, barley, rice, oats and every other grain: crops, exports and sales."
-    calls = []
-
-    def short_then_long(labels):
-        calls.append(1)
-        text = "Grain crops, sold." if len(calls) == 1 else long
-        return [(name, text if name == "Grain trade" else description)
-                for name, description in labels]
-
+    short_then_long, calls = _grain_described("Grain crops, sold.", long)
     taxonomy = _accepting(short_then_long, description_words=8)
     assert len(calls) > 1
     assert taxonomy.labels[0] == ("Grain trade", "Grain crops, sold.")
@@ -918,14 +907,8 @@ def test_accept_edits_a_description_given_back_respaced_is_no_edit():
     # given back (an answer's text is read with single spaces): the "taken back" filter
     # compared exact strings, so the respaced text stayed accepted and was written
     given = "Grain crops\nand  sales."
-    calls = []
-
-    def rewrite_then_give_back(labels):
-        calls.append(1)
-        text = "Grain crops, sold." if len(calls) == 1 else "Grain crops and sales."
-        return [(name, text if name == "Grain trade" else description)
-                for name, description in labels]
-
+    rewrite_then_give_back, calls = _grain_described("Grain crops, sold.",
+                                                     "Grain crops and sales.")
     taxonomy = _accepting(rewrite_then_give_back, grain=given)
     assert len(calls) > 1
     assert taxonomy.labels[0] == ("Grain trade", given)
