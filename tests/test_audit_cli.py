@@ -3479,25 +3479,37 @@ def test_label_confidence_interleaves_the_llms_least_confident_wrong_candidates(
     assert np.count_nonzero(blended.probability > blended.probability[1]) == 9
 
 
+# the LLM's confidence of _twenty_issues' rows: sure of the first 10, doubting the last
+_CONFIDENCE_20 = np.where(np.arange(20) < 10, 0.9, 0.3).astype(np.float32)
+
+
+def _twenty_issues(n_docs):
+    """LabelIssues of 20 documents given one label, an estimate of 5 wrong: the audit
+    sure of the first 10 (p 0.9-0.8), the last 10 scored low (0.06-0.05); ``n_docs``
+    documents in all (more than 20: copies the rows do not cover)."""
+    from tagsmith.audit.detect import LabelIssues
+
+    n = 20
+    p = np.r_[np.linspace(0.9, 0.8, 10), np.linspace(0.06, 0.05, 10)].astype(np.float32)
+    ones = np.ones(1)
+    return LabelIssues(np.arange(n), np.zeros(n, np.int64), np.ones(n, np.int8), p,
+                       np.full(n, 0.2, np.float32), np.ones(n, bool), np.array([n]),
+                       np.zeros(1, np.int64), ones * 0.5, ones * 0.25, ones * 0.0,
+                       ones * 5, ones * 0.0, np.ones(n_docs), n_docs, 1, {})
+
+
 def test_label_confidence_flags_the_larger_of_its_two_lists_not_their_sum():
     """With the interleave the LLM's least confident wrong candidates (as many as it
     expects wrong) were flagged beside the blend's own (within the audit's budget): two
     estimates of the same errors added up (GoEmotions: 1,485 wrong rows flagged beside
     an estimate of 742.5; the LLM expected 1,077). The two lists are taken in turn up
     to the larger one's count: the queue's first rows are the same, its tail shorter."""
-    from tagsmith.audit.detect import LabelIssues, blend_label_confidence
+    from tagsmith.audit.detect import blend_label_confidence
 
-    # 20 documents given one label, an estimate of 5 wrong: the audit sure of the first
-    # 10 (p 0.9-0.8), the LLM too (0.9); the last 10 scored low (0.06-0.05), the LLM
-    # doubting them (0.3), expecting 8 wrong
-    n = 20
-    c = np.where(np.arange(n) < 10, 0.9, 0.3).astype(np.float32)
-    p = np.r_[np.linspace(0.9, 0.8, 10), np.linspace(0.06, 0.05, 10)].astype(np.float32)
-    ones = np.ones(1)
-    issues = LabelIssues(np.arange(n), np.zeros(n, np.int64), np.ones(n, np.int8), p,
-                         np.full(n, 0.2, np.float32), np.ones(n, bool), np.array([n]),
-                         np.zeros(1, np.int64), ones * 0.5, ones * 0.25, ones * 0.0,
-                         ones * 5, ones * 0.0, np.ones(n), n, 1, {})
+    # _twenty_issues: the LLM too sure of the first 10 (0.9), doubting the last 10 (0.3),
+    # expecting 8 wrong
+    c = _CONFIDENCE_20
+    issues = _twenty_issues(20)
     blended = blend_label_confidence(issues, sp.csr_matrix(c.reshape(-1, 1)), 0.05)
     rule = blended.details["label_confidence"]
     queue = blended.doc[blended.flagged].tolist()
@@ -3527,7 +3539,6 @@ def test_label_confidence_cap_with_copies_majority_flags_the_copies_row_outside_
     unflagged stay so, and the capped rows keep their turn order; the cap is unchanged.
     The report counts the copies' row among the flagged, not among the interleaved."""
     from tagsmith.audit.detect import (
-        LabelIssues,
         blend_label_confidence,
         copies_flagged_anew,
         flag_copies,
@@ -3536,14 +3547,8 @@ def test_label_confidence_cap_with_copies_majority_flags_the_copies_row_outside_
 
     # the 20 documents of the test above, and two copies of the last one's text without
     # its label: 1 of 3 copies carries it, a wrong candidate by the copies' majority
-    n = 20
-    c = np.where(np.arange(n) < 10, 0.9, 0.3).astype(np.float32)
-    p = np.r_[np.linspace(0.9, 0.8, 10), np.linspace(0.06, 0.05, 10)].astype(np.float32)
-    ones = np.ones(1)
-    issues = LabelIssues(np.arange(n), np.zeros(n, np.int64), np.ones(n, np.int8), p,
-                         np.full(n, 0.2, np.float32), np.ones(n, bool), np.array([n]),
-                         np.zeros(1, np.int64), ones * 0.5, ones * 0.25, ones * 0.0,
-                         ones * 5, ones * 0.0, np.ones(n + 2), n + 2, 1, {})
+    n, c = 20, _CONFIDENCE_20
+    issues = _twenty_issues(22)
     confidence = sp.csr_matrix(np.r_[c, [0, 0]].reshape(-1, 1))
     blended = blend_label_confidence(issues, confidence, 0.05)
     assert blended.doc[blended.flagged].tolist() == [0, 10, 1, 11, 2, 12, 3, 13]

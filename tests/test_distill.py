@@ -907,16 +907,22 @@ def test_cli_label_counts_the_answers_that_no_label_applies_and_distill_learns_t
         f"the weather is rainy {i}" for i in range(1, 24, 3))
 
 
-def test_cli_distill_counts_the_documents_of_no_label_it_learns_as_negatives(tmp_path):
-    """distill learnt label's answers that no label applies as negatives of every label
-    and said "distilled linear from 16 LLM-labelled documents": nothing of them. The line
-    and the --json summary count them."""
+def _sport_weather_labels(tmp_path):
+    """A label output of 8 sport stories (sport 0.9) and 8 weather lines no label applies."""
     texts = [f"a football sport story {i}" for i in range(8)] + [
         f"the weather is rainy {i}" for i in range(8)]
     space = load_vocabulary(sport_vocab(tmp_path))
     Y = sp.csr_matrix(np.array([[0.9, 0.0]] * 8 + [[0.0, 0.0]] * 8), dtype=np.float32)
     labels = tmp_path / "labels.jsonl"
     write_soft_labels(labels, texts, Y, space)
+    return labels
+
+
+def test_cli_distill_counts_the_documents_of_no_label_it_learns_as_negatives(tmp_path):
+    """distill learnt label's answers that no label applies as negatives of every label
+    and said "distilled linear from 16 LLM-labelled documents": nothing of them. The line
+    and the --json summary count them."""
+    labels = _sport_weather_labels(tmp_path)
     args = ["distill", str(labels), "--vocab", str(sport_vocab(tmp_path)), "--model", "knn"]
     result = CliRunner().invoke(tagsmith_cli.cli, ["-q", *args, "-o", str(tmp_path / "s")])
     assert result.exit_code == 0, result.output
@@ -932,12 +938,7 @@ def test_cli_distill_counts_apart_the_lines_whose_labels_were_all_skipped(tmp_pa
     """With --unknown-labels skip, a line whose every label the vocabulary lacks was
     counted in n_no_label, which the README gives as label's answers that no label
     applies: such lines are counted apart."""
-    texts = [f"a football sport story {i}" for i in range(8)] + [
-        f"the weather is rainy {i}" for i in range(8)]
-    space = load_vocabulary(sport_vocab(tmp_path))
-    Y = sp.csr_matrix(np.array([[0.9, 0.0]] * 8 + [[0.0, 0.0]] * 8), dtype=np.float32)
-    labels = tmp_path / "labels.jsonl"
-    write_soft_labels(labels, texts, Y, space)
+    labels = _sport_weather_labels(tmp_path)
     with labels.open("a", encoding="utf-8") as out:
         for i in range(3):
             out.write(json.dumps({"id": f"x{i}", "text": f"a gardening story {i}",
