@@ -1535,6 +1535,13 @@ def test_a_label_output_apply_review_marked_still_reads_as_a_label_output(tmp_pa
     assert is_soft_labels_file(out) and _is_label_output(str(out))
 
 
+def _rain_review(tmp_path):
+    """A review of one row: rain accepted as missing from line 1's document."""
+    review = tmp_path / "review.csv"
+    write_review([{**_row(4, "missing", "rain", "accept"), "doc": 0, "line": 1}], review)
+    return review
+
+
 def test_a_marks_key_with_stray_spaces_is_read_alike_by_the_audit_and_apply_review(tmp_path):
     """The audit's reader matched a mark's keys to the line's labels with spaces around
     them stripped; apply-review compared them exactly, so a key with a stray space was
@@ -1552,8 +1559,7 @@ def test_a_marks_key_with_stray_spaces_is_read_alike_by_the_audit_and_apply_revi
     # the audit reads both as a person's (exactly 1, no stated score): sun not the 0.4
     read = read_audit_corpus(spaced, SPACE, confidences=True).confidences
     assert read[0, 1] == 1 and read[0, 2] == 1
-    review = tmp_path / "review.csv"
-    write_review([{**_row(4, "missing", "rain", "accept"), "doc": 0, "line": 1}], review)
+    review = _rain_review(tmp_path)
     out = tmp_path / "out.jsonl"
     stats = apply_review(spaced, review, out, SPACE)
     assert stats["n_stale_marks"] == 0
@@ -1576,8 +1582,7 @@ def test_apply_review_drops_a_stale_mark_with_a_count_and_refuses_a_malformed_on
         return json.dumps({"id": "e", "text": DOCS[4][1],
                            "labels": ["http://x/sun", "http://x/snow"],
                            "scores": [0.9, 1.0], "added_by_review": mark}) + "\n"
-    review = tmp_path / "review.csv"
-    write_review([{**_row(4, "missing", "rain", "accept"), "doc": 0, "line": 1}], review)
+    review = _rain_review(tmp_path)
     stale = tmp_path / "stale.jsonl"
     stale.write_text(line(["http://x/snow", "http://x/snwo"]), encoding="utf-8")
     out = tmp_path / "out.jsonl"
@@ -1625,8 +1630,7 @@ def test_apply_review_applies_an_unscored_line_whose_mark_is_malformed(tmp_path)
                                "labels": ["http://x/sun", "http://x/snow"],
                                "added_by_review": "http://x/snow"}) + "\n",
                    encoding="utf-8")
-    review = tmp_path / "review.csv"
-    write_review([{**_row(4, "missing", "rain", "accept"), "doc": 0, "line": 1}], review)
+    review = _rain_review(tmp_path)
     out = tmp_path / "out.jsonl"
     stats = apply_review(bad, review, out, SPACE)
     assert stats["n_added"] == 1
