@@ -21,7 +21,7 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping, Sequence, Set
 from itertools import repeat
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -875,38 +875,25 @@ def _char_wb_analyzed_rows(counter, texts: Iterable[str], id_of: Callable[[str],
     Texts longer than :data:`STREAM_MIN_CHARS` a chunk at a time, as one row."""
     preprocess, decode = counter.build_preprocessor(), counter.decode
     min_n, max_n = counter.ngram_range
-    batch: list[list[str]] = []
 
     def ids_of(ngrams: list[str]) -> np.ndarray:  # new n-grams numbered as they are met
         return np.fromiter(map(id_of, ngrams), np.int64, len(ngrams))
 
-    def counted() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def counted(batch: list[list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         by_text, grams = _char_wb_batch_matrices(batch, min_n, max_n, ids_of, width)
         return _in_met_order(by_text, grams, [len(words) for words in batch])
 
-    n_words = n_chars = 0
-    for text in texts:
-        if len(text) > STREAM_MIN_CHARS:
-            if batch:
-                yield counted()
-                batch, n_words, n_chars = [], 0, 0
-            ids, counts = array("q"), array("q")
-            for term, count in _streamed_term_counts(counter, "char_wb", text):
-                ids.append(id_of(term))
-                counts.append(count)
-            yield (np.frombuffer(ids, np.int64) if ids else np.zeros(0, np.int64),
-                   np.frombuffer(counts, np.int64) if counts else np.zeros(0, np.int64),
-                   np.array([len(ids)], np.int64))
-            continue
-        shown = preprocess(decode(text))
-        batch.append(shown.split())
-        n_words += len(batch[-1])
-        n_chars += len(shown)
-        if n_words >= CHAR_WB_WORDS or n_chars >= CHAR_WB_CHARS:
-            yield counted()
-            batch, n_words, n_chars = [], 0, 0
-    if batch:
-        yield counted()
+    def streamed(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ids, counts = array("q"), array("q")
+        for term, count in _streamed_term_counts(counter, "char_wb", text):
+            ids.append(id_of(term))
+            counts.append(count)
+        return (np.frombuffer(ids, np.int64) if ids else np.zeros(0, np.int64),
+                np.frombuffer(counts, np.int64) if counts else np.zeros(0, np.int64),
+                np.array([len(ids)], np.int64))
+
+    yield from _char_wb_batched(texts, lambda text: preprocess(decode(text)), counted,
+                                streamed)
 
 
 def _in_met_order(by_text: sp.csr_matrix, grams: sp.csr_matrix, n_words: list[int]
@@ -1011,6 +998,10 @@ def _char_wb_fitted_counts(counter, texts: Iterable[str], n_texts: int,
             [terms[i] for i in kept_ids.tolist()])
 
 
+#: a piece of rows as a caller of :func:`_char_wb_batched` counts it
+_Piece = TypeVar("_Piece")
+
+
 def _char_wb_pieces(texts: Iterable[str], shown_of: Callable[[str], str],
                     counted: Callable[[list[list[str]]], sp.csr_matrix],
                     streamed: Callable[[str], sp.csr_matrix] | None = None,
@@ -1024,26 +1015,36 @@ def _char_wb_pieces(texts: Iterable[str], shown_of: Callable[[str], str],
     that text counted a chunk at a time: one such text sent every text's n-grams through
     a Counter, 20,000 short texts 5.1 s, 8.3 s with it). One piece at least, maybe empty.
     """
-    pieces: list[sp.csr_matrix] = []
+    pieces = list(_char_wb_batched(texts, shown_of, counted, streamed))
+    if not pieces:
+        pieces.append(counted([]))
+    return pieces
+
+
+def _char_wb_batched(texts: Iterable[str], shown_of: Callable[[str], str],
+                     counted: Callable[[list[list[str]]], _Piece],
+                     streamed: Callable[[str], _Piece] | None = None) -> Iterator[_Piece]:
+    """:func:`_char_wb_pieces`' batching, a piece yielded as soon as it is counted (none
+    for no text): shared with training's analysis (:func:`_char_wb_analyzed_rows`), so
+    the fit, a transform and the analysis count their rows in the same batches."""
     batch: list[list[str]] = []
     n_words = n_chars = 0
     for text in texts:
         if streamed is not None and len(text) > STREAM_MIN_CHARS:
             if batch:
-                pieces.append(counted(batch))
+                yield counted(batch)
                 batch, n_words, n_chars = [], 0, 0
-            pieces.append(streamed(text))
+            yield streamed(text)
             continue
         shown = shown_of(text)
         batch.append(shown.split())
         n_words += len(batch[-1])
         n_chars += len(shown)
         if n_words >= CHAR_WB_WORDS or n_chars >= CHAR_WB_CHARS:
-            pieces.append(counted(batch))
+            yield counted(batch)
             batch, n_words, n_chars = [], 0, 0
-    if batch or not pieces:
-        pieces.append(counted(batch))
-    return pieces
+    if batch:
+        yield counted(batch)
 
 
 def _streamed_row(counter, text: str, id_of: Callable[[str], int],
