@@ -2,6 +2,7 @@
 were accepted and then did something else than asked, run end to end through the CLI."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -841,3 +842,28 @@ def test_train_on_one_same_label_everywhere_is_not_warned_of_several(tmp_path, c
                                                    str(tmp_path / "m"), *FAST])
     assert result.exit_code == 0, result.output
     assert "exactly one label" not in caplog.text, caplog.text
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_train_single_label_yes_reads_no_pipe_again_for_the_line(tmp_path):
+    """The refusal's "the first: line N" read the corpus again: a corpus given as a named
+    pipe (``<(zcat corpus.tsv.gz)``), read once already, had that second read wait for a
+    writer that never came, and train hung instead of refusing. A pipe's document is
+    named by its place."""
+    import threading
+
+    from tagsmith.cli.commands import _where_document
+
+    pipe = tmp_path / "corpus.tsv"
+    os.mkfifo(pipe)
+    found: list[str] = []
+    worker = threading.Thread(target=lambda: found.append(_where_document(
+        str(pipe), None, 7, on_error="fail", unknown_labels="fail")), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    hung = worker.is_alive()
+    if hung:  # release the blocked open before failing
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(timeout=5)
+    assert not hung, "the pipe was read again"
+    assert found == ["document 8"]

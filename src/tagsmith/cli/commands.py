@@ -494,9 +494,15 @@ def _where_document(path: str, label_space, index: int, *, on_error: str,
     """Where document ``index`` (from 0, as read) of the corpus ``path`` is: ``line N``,
     or its file in a folder corpus, read again (a refusal's path alone: the reading
     kept no line numbers). "document 1" named no line: a corpus skipping malformed
-    lines, or a folder, put it elsewhere."""
+    lines, or a folder, put it elsewhere. A corpus that is no file or folder (``-``, a
+    named pipe: ``<(zcat corpus.tsv.gz)``) is not read again: a second read of a pipe
+    waits for a writer that never comes, and the refusal hung instead of being said."""
+    from pathlib import Path
+
     from tagsmith.data.corpus import Corpus
 
+    if not (Path(path).is_file() or Path(path).is_dir()):
+        return f"document {index + 1:,}"
     corpus = Corpus(path, label_space, on_error=on_error, unknown_labels=unknown_labels)
     for at, (_, record) in enumerate(corpus.with_records()):
         if at == index:
